@@ -1,0 +1,66 @@
+import nx from '@nx/eslint-plugin';
+import tseslint from 'typescript-eslint';
+
+// Module boundaries (LAYOUT.md "Where things never go") as errors:
+//  - contracts imports no other lib; the dashboard uses it;
+//  - domain is pure (contracts only);
+//  - the dashboard imports only contracts and ui;
+//  - the collector never imports persistence (it must run with the DB away);
+//  - apps never import apps (Nx forbids it on its own).
+export default [
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  { ignores: ['**/dist', '**/node_modules', '**/generated', '**/.nx', 'tmp/**', '**/vite.config.*', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  {
+    files: ['**/*.ts', '**/*.tsx'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          banTransitiveDependencies: true,
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
+            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain'] },
+            { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:contracts'] },
+            { sourceTag: 'type:observability', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'] },
+            { sourceTag: 'type:messaging', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:observability'] },
+            { sourceTag: 'type:persistence', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain'] },
+            { sourceTag: 'type:live-state', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain'] },
+            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:messaging', 'type:persistence', 'type:live-state'] },
+            { sourceTag: 'type:ui', onlyDependOnLibsWithTags: ['type:contracts', 'type:ui'] },
+            { sourceTag: 'scope:web', onlyDependOnLibsWithTags: ['scope:web', 'scope:shared'] },
+            { sourceTag: 'scope:collector', notDependOnLibsWithTags: ['type:persistence'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain', 'type:config', 'type:observability', 'type:messaging', 'type:persistence', 'type:live-state', 'type:testing', 'type:ui'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "CallExpression[callee.property.name='only'][callee.object.name=/^(it|describe|test)$/]", message: 'Focused tests silence the rest.' },
+      ],
+    },
+  },
+  {
+    files: ['libs/contracts/src/**/*.ts', 'libs/domain/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['@nestjs/*', '@prisma/*', 'amqplib', 'amqp-connection-manager', 'ioredis', 'pg', 'fastify'], message: 'contracts and domain stay free of frameworks, ORMs and transports (the dashboard uses contracts).' }] },
+      ],
+    },
+  },
+  {
+    files: ['apps/**/src/**/*.ts'],
+    ignores: ['**/*.repository.ts', '**/*.spec.ts', '**/*.int-spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['@prisma/*', 'pg'], message: 'Only repositories (libs/persistence or *.repository.ts) touch the database.' }] },
+      ],
+    },
+  },
+];

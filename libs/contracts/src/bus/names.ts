@@ -1,0 +1,97 @@
+/*
+ * ─────────────────────────────────────────────────────────────────────────────
+ *  DO NOT RENAME anything in this file.
+ *  These strings are the wire names of exchanges, queues and routing keys.
+ *  Running sites, RabbitMQ definitions (deploy/rabbitmq), federation/shovel
+ *  configs between sites and dashboards all depend on them. Renaming one
+ *  orphans durable queues holding data. Add new names; never change old ones.
+ * ─────────────────────────────────────────────────────────────────────────────
+ */
+
+/** Topic exchanges. */
+export enum ExchangeName {
+  /** Facts that happened: results, metrics, pushes, heartbeats, state changes. */
+  Events = 'fleetwatch.events',
+  /** Requests addressed to the owning service: apply config, pause ingress, sync steps, RPC. */
+  Commands = 'fleetwatch.commands',
+  /** Dead-letter exchange (topic): routed by the original queue name. */
+  DeadLetter = 'fleetwatch.dlx',
+}
+
+/** Routing keys. Events start with `event.`, commands with `command.`. */
+export enum RoutingKey {
+  CheckResult = 'event.check.result',
+  HostMetrics = 'event.host.metrics',
+  StatusUpdate = 'event.status.update',
+  PingReceived = 'event.ping.received',
+  CollectorHeartbeat = 'event.heartbeat.collector',
+  SiteHeartbeat = 'event.heartbeat.site',
+  StatusChanged = 'event.status.changed',
+  AlertStateChanged = 'event.alert.state-changed',
+  ConfigChanged = 'event.config.changed',
+
+  ConfigApply = 'command.config.apply',
+  IngressPause = 'command.ingress.pause',
+  IngressResume = 'command.ingress.resume',
+  SyncStep = 'command.sync.step',
+  RpcRequest = 'command.rpc.request',
+}
+
+/**
+ * Durable quorum queues. Each gets `<name>.dlq` as its dead-letter queue
+ * (see `deadLetterQueueOf`). One enum for every queue in the product.
+ */
+export enum QueueName {
+  /** Every observation the aggregator folds into live state and history. */
+  AggregatorObservations = 'fleetwatch.aggregator.observations',
+  /** Status-changed events the aggregator's alert evaluator consumes. */
+  AggregatorAlerts = 'fleetwatch.aggregator.alerts',
+  /** Commands the configuration owner executes. */
+  SyncOrchestratorCommands = 'fleetwatch.sync-orchestrator.commands',
+  /** Config-changed events collectors follow to refresh their assignment. */
+  CollectorConfig = 'fleetwatch.collector.config',
+  /** Ingress control for status-ingest. */
+  StatusIngestCommands = 'fleetwatch.status-ingest.commands',
+}
+
+export const DEAD_LETTER_SUFFIX = '.dlq';
+
+export function deadLetterQueueOf(queue: QueueName | string): string {
+  return `${queue}${DEAD_LETTER_SUFFIX}`;
+}
+
+export interface QueueBinding {
+  exchange: ExchangeName;
+  routingKey: RoutingKey | string;
+}
+
+/** Which routing keys land in which queue. The single source for topology. */
+export const QUEUE_BINDINGS: Readonly<Record<QueueName, readonly QueueBinding[]>> = {
+  [QueueName.AggregatorObservations]: [
+    { exchange: ExchangeName.Events, routingKey: RoutingKey.CheckResult },
+    { exchange: ExchangeName.Events, routingKey: RoutingKey.HostMetrics },
+    { exchange: ExchangeName.Events, routingKey: RoutingKey.StatusUpdate },
+    { exchange: ExchangeName.Events, routingKey: RoutingKey.PingReceived },
+    { exchange: ExchangeName.Events, routingKey: RoutingKey.CollectorHeartbeat },
+    { exchange: ExchangeName.Events, routingKey: RoutingKey.SiteHeartbeat },
+  ],
+  [QueueName.AggregatorAlerts]: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged }],
+  [QueueName.SyncOrchestratorCommands]: [
+    { exchange: ExchangeName.Commands, routingKey: RoutingKey.ConfigApply },
+    { exchange: ExchangeName.Commands, routingKey: RoutingKey.SyncStep },
+    { exchange: ExchangeName.Commands, routingKey: RoutingKey.RpcRequest },
+  ],
+  [QueueName.CollectorConfig]: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.ConfigChanged }],
+  [QueueName.StatusIngestCommands]: [
+    { exchange: ExchangeName.Commands, routingKey: RoutingKey.IngressPause },
+    { exchange: ExchangeName.Commands, routingKey: RoutingKey.IngressResume },
+  ],
+};
+
+/** Headers set on dead-lettered messages by the consumer (in addition to RabbitMQ's x-death). */
+export enum BusHeader {
+  DeadLetterReason = 'x-fleetwatch-dead-letter-reason',
+  DeadLetterQueue = 'x-fleetwatch-dead-letter-queue',
+  SchemaVersion = 'x-fleetwatch-schema-version',
+  MessageType = 'x-fleetwatch-type',
+}

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { isoDateTimeSchema } from '../common/safe-json';
+
+export const configSnapshotSchema = z.object({
+  hash: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex'),
+  /** Canonical JSON document: checks, rules, channels, properties, versions. */
+  document: z.record(z.string(), z.unknown()),
+});
+
+export const configApplyPayloadSchema = z.object({
+  operationId: z.string().min(1).max(128),
+  snapshot: configSnapshotSchema,
+  /** Hash the member must currently have (optimistic concurrency); null skips the check. */
+  expectedHash: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  dryRun: z.boolean().default(false),
+  actor: z.string().max(256),
+});
+export type ConfigApplyPayload = z.infer<typeof configApplyPayloadSchema>;
+
+export const ingressControlPayloadSchema = z.object({
+  operationId: z.string().min(1).max(128).optional(),
+  reason: z.string().max(1024),
+  /** Pause auto-expires so a crashed orchestrator cannot leave ingress shut forever. */
+  until: isoDateTimeSchema.optional(),
+});
+export type IngressControlPayload = z.infer<typeof ingressControlPayloadSchema>;
+
+export const syncStepSchema = z.enum(['PENDING', 'PAUSING_INGRESS', 'DRAINING', 'APPLYING', 'RESUMING', 'VERIFYING', 'DONE', 'FAILED', 'SKIPPED', 'CANCELLED']);
+export const syncStepPayloadSchema = z.object({
+  operationId: z.string().min(1).max(128),
+  memberId: z.string().min(1).max(128),
+  step: syncStepSchema,
+});
+export type SyncStepPayload = z.infer<typeof syncStepPayloadSchema>;
+
+/** Request/response over the bus (gateway → owning service); the reply goes to `replyTo`. */
+export const rpcRequestPayloadSchema = z.object({
+  method: z.string().min(1).max(128),
+  params: z.record(z.string(), z.unknown()),
+  deadline: isoDateTimeSchema,
+});
+export type RpcRequestPayload = z.infer<typeof rpcRequestPayloadSchema>;

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+/** Keys that would let a payload reach Object.prototype when merged. */
+export const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+export interface JsonShapeLimits {
+  maxDepth: number;
+  maxKeys: number;
+  maxBytes: number;
+}
+
+/** Checks depth, key count and forbidden keys of a JSON value; returns a problem or null. */
+export function jsonShapeProblem(value: unknown, limits: JsonShapeLimits): string | null {
+  let keys = 0;
+  const visit = (v: unknown, depth: number): string | null => {
+    if (depth > limits.maxDepth) return `nested deeper than ${limits.maxDepth} levels`;
+    if (Array.isArray(v)) {
+      for (const item of v) {
+        const p = visit(item, depth + 1);
+        if (p) return p;
+      }
+      return null;
+    }
+    if (v !== null && typeof v === 'object') {
+      for (const k of Object.keys(v)) {
+        if (FORBIDDEN_KEYS.has(k)) return `key "${k}" is not allowed`;
+        if (++keys > limits.maxKeys) return `more than ${limits.maxKeys} keys`;
+        const p = visit((v as Record<string, unknown>)[k], depth + 1);
+        if (p) return p;
+      }
+    }
+    return null;
+  };
+  const problem = visit(value, 1);
+  if (problem) return problem;
+  const size = new TextEncoder().encode(JSON.stringify(value)).length;
+  if (size > limits.maxBytes) return `larger than ${limits.maxBytes} bytes when serialised`;
+  return null;
+}
+
+/** A JSON object bounded in depth, keys and size, free of prototype-polluting keys. */
+export function boundedJsonObject(limits: JsonShapeLimits) {
+  return z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+    const problem = jsonShapeProblem(value, limits);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+}
+
+/** String labels: bounded count, key pattern, value length. */
+export const labelsSchema = z
+  .record(
+    z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z_][A-Za-z0-9_.\/-]*$/, 'label names start with a letter or _ and use letters, digits, _ . / -'),
+    z.string().max(1024),
+  )
+  .superRefine((labels, ctx) => {
+    const keys = Object.keys(labels);
+    if (keys.length > 64) ctx.addIssue({ code: 'custom', message: 'at most 64 labels' });
+    for (const k of keys) if (FORBIDDEN_KEYS.has(k)) ctx.addIssue({ code: 'custom', message: `label "${k}" is not allowed`, path: [k] });
+  });
+
+export const isoDateTimeSchema = z.iso.datetime({ offset: true });

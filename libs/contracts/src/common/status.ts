@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+/** Status classes every target resolves to (SPEC §1). */
+export enum TargetStatus {
+  Up = 'UP',
+  Down = 'DOWN',
+  Partial = 'PARTIAL',
+  Stale = 'STALE',
+  Paused = 'PAUSED',
+  Unknown = 'UNKNOWN',
+}
+export const targetStatusSchema = z.enum(TargetStatus);
+
+export enum TargetKind {
+  Check = 'check',
+  Host = 'host',
+  Instance = 'instance',
+}
+export const targetKindSchema = z.enum(TargetKind);
+
+/** What a pushed instance is (SPEC §6). */
+export enum InstanceKind {
+  Container = 'container',
+  Pod = 'pod',
+  Process = 'process',
+  Service = 'service',
+  Job = 'job',
+}
+export const instanceKindSchema = z.enum(InstanceKind);
+
+/**
+ * Lifecycle states a pusher may report, lower-case on the wire. The mapping
+ * onto status classes lives in libs/domain (`statusOfLifecycle`).
+ */
+export const LIFECYCLE_STATES = [
+  'running',
+  'healthy',
+  'up',
+  'ok',
+  'succeeded',
+  'completed',
+  'starting',
+  'pending',
+  'created',
+  'restarting',
+  'degraded',
+  'unhealthy',
+  'stopped',
+  'exited',
+  'failed',
+  'error',
+  'dead',
+  'down',
+  'crashloopbackoff',
+  'paused',
+  'unknown',
+] as const;
+export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
+export const lifecycleStateSchema = z.enum(LIFECYCLE_STATES);
+
+export enum UserRole {
+  Admin = 'admin',
+  Operator = 'operator',
+  Viewer = 'viewer',
+}
+export const userRoleSchema = z.enum(UserRole);
+
+export enum ApiKeyScope {
+  Ingest = 'ingest',
+  Read = 'read',
+  Write = 'write',
+  Fleet = 'fleet',
+  Admin = 'admin',
+}
+export const apiKeyScopeSchema = z.enum(ApiKeyScope);

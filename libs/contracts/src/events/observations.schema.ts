@@ -1,0 +1,168 @@
+import { z } from 'zod';
+import { boundedJsonObject, isoDateTimeSchema, labelsSchema } from '../common/safe-json';
+import { instanceKindSchema, lifecycleStateSchema, targetKindSchema, targetStatusSchema } from '../common/status';
+
+const name = (max: number) => z.string().min(1).max(max);
+/** Ids that travel in URLs, Redis keys and metric labels: no whitespace or control characters. */
+export const instanceIdSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:\/@+=-]*$/, 'use letters, digits and . _ : / @ + = - (no spaces), starting with a letter or digit');
+export const locationSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits and . _ -');
+
+export const METADATA_LIMITS = { maxDepth: 8, maxKeys: 256, maxBytes: 16 * 1024 } as const;
+
+/**
+ * One pushed status update as a client sends it (SPEC §6, §11). The same
+ * schema validates the HTTP body at status-ingest and — extended below — the
+ * bus payload at the aggregator.
+ */
+export const statusUpdateInputSchema = z.strictObject({
+  /** Client-chosen id that makes retries idempotent. */
+  updateId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/, 'use letters, digits and . _ : -').optional(),
+  instanceId: instanceIdSchema,
+  kind: instanceKindSchema,
+  status: z
+    .string()
+    .min(1)
+    .max(32)
+    .transform((s) => s.toLowerCase())
+    .pipe(lifecycleStateSchema),
+  source: name(256).optional(),
+  location: locationSchema.optional(),
+  occurredAt: isoDateTimeSchema.optional(),
+  labels: labelsSchema.optional(),
+  message: z.string().max(4096).optional(),
+  metadata: boundedJsonObject(METADATA_LIMITS).optional(),
+});
+export type StatusUpdateInput = z.input<typeof statusUpdateInputSchema>;
+export type StatusUpdate = z.output<typeof statusUpdateInputSchema>;
+
+export const MAX_BATCH_UPDATES = 1000;
+export const statusUpdateBatchSchema = z.strictObject({
+  updates: z.array(z.unknown()).min(1, 'a batch needs at least one update').max(MAX_BATCH_UPDATES, `at most ${MAX_BATCH_UPDATES} updates per batch`),
+});
+
+/** Bus payload of `status.update`: the validated input plus what the edge adds. */
+export const statusUpdatePayloadSchema = z.object({
+  updateId: z.string().min(1).max(128),
+  instanceId: instanceIdSchema,
+  kind: instanceKindSchema,
+  status: lifecycleStateSchema,
+  source: z.string().max(256).optional(),
+  location: locationSchema.optional(),
+  occurredAt: isoDateTimeSchema,
+  receivedAt: isoDateTimeSchema,
+  labels: labelsSchema.optional(),
+  message: z.string().max(4096).optional(),
+  metadata: boundedJsonObject(METADATA_LIMITS).optional(),
+  apiKeyId: z.string().max(128).optional(),
+});
+export type StatusUpdatePayload = z.infer<typeof statusUpdatePayloadSchema>;
+
+/** One execution of a check at one location (SPEC §1). */
+export const checkResultPayloadSchema = z.object({
+  checkId: name(128),
+  targetId: name(300),
+  location: locationSchema,
+  ok: z.boolean(),
+  latencyMs: z.number().nonnegative().nullable(),
+  failureReason: z.string().max(2048).optional(),
+  attempt: z.number().int().min(1).default(1),
+  startedAt: isoDateTimeSchema,
+  metadata: boundedJsonObject(METADATA_LIMITS).optional(),
+});
+export type CheckResultPayload = z.infer<typeof checkResultPayloadSchema>;
+
+const bytes = z.number().nonnegative();
+export const hostMetricsPayloadSchema = z.object({
+  hostId: name(256),
+  location: locationSchema,
+  sampledAt: isoDateTimeSchema,
+  cpu: z.object({ usagePct: z.number().min(0).max(100), cores: z.number().int().positive(), load1: z.number().nonnegative(), load5: z.number().nonnegative(), load15: z.number().nonnegative() }),
+  memory: z.object({ totalBytes: bytes, usedBytes: bytes }),
+  disks: z.array(z.object({ mount: name(512), totalBytes: bytes, usedBytes: bytes })).max(256),
+  network: z.array(z.object({ iface: name(128), rxBytesPerSec: bytes.nullable(), txBytesPerSec: bytes.nullable() })).max(256),
+  gpus: z
+    .array(
+      z.object({
+        index: z.number().int().nonnegative(),
+        name: name(256),
+        uuid: z.string().max(128).optional(),
+        utilizationPct: z.number().min(0).max(100).nullable(),
+        memoryUsedBytes: bytes.nullable(),
+        memoryTotalBytes: bytes.nullable(),
+        temperatureC: z.number().nullable(),
+        powerW: z.number().nullable(),
+      }),
+    )
+    .max(64),
+});
+export type HostMetricsPayload = z.infer<typeof hostMetricsPayloadSchema>;
+
+/** A heartbeat-monitor ping (`/ping/{token}`, `/start`, `/fail`). */
+export const pingReceivedPayloadSchema = z.object({
+  monitorId: name(128),
+  targetId: name(300),
+  signal: z.enum(['success', 'start', 'fail']),
+  receivedAt: isoDateTimeSchema,
+  runId: z.string().max(128).optional(),
+  body: z.string().max(10_000).optional(),
+});
+export type PingReceivedPayload = z.infer<typeof pingReceivedPayloadSchema>;
+
+/** Liveness of a collector or of a member site. */
+export const heartbeatPayloadSchema = z.object({
+  kind: z.enum(['collector', 'site']),
+  id: name(256),
+  location: locationSchema.optional(),
+  version: z.string().max(64),
+  startedAt: isoDateTimeSchema,
+  sentAt: isoDateTimeSchema,
+  intervalSeconds: z.number().int().positive(),
+});
+export type HeartbeatPayload = z.infer<typeof heartbeatPayloadSchema>;
+
+/** A status transition of a target, per location or (location null) for the consensus. */
+export const statusChangedPayloadSchema = z.object({
+  targetId: name(300),
+  kind: targetKindSchema,
+  location: locationSchema.nullable(),
+  from: targetStatusSchema,
+  to: targetStatusSchema,
+  reason: z.string().max(1024),
+  at: isoDateTimeSchema,
+  /** Monotonic per target: consumers order and de-duplicate by it. */
+  sequence: z.number().int().nonnegative(),
+});
+export type StatusChangedPayload = z.infer<typeof statusChangedPayloadSchema>;
+
+export const alertStateSchema = z.enum(['inactive', 'pending', 'firing', 'resolved']);
+export const alertStateChangedPayloadSchema = z.object({
+  ruleId: name(128),
+  fingerprint: name(128),
+  from: alertStateSchema,
+  to: alertStateSchema,
+  labels: labelsSchema,
+  annotations: z.record(z.string(), z.string().max(4096)),
+  value: z.number().nullable(),
+  at: isoDateTimeSchema,
+});
+export type AlertStateChangedPayload = z.infer<typeof alertStateChangedPayloadSchema>;
+
+export const configAreaSchema = z.enum(['checks', 'rules', 'channels', 'properties', 'versions']);
+export const configChangedPayloadSchema = z.object({
+  version: z.number().int().positive(),
+  hash: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex'),
+  areas: z.array(configAreaSchema),
+  actor: z.string().max(256),
+  origin: z.enum(['local', 'leader']),
+});
+export type ConfigChangedPayload = z.infer<typeof configChangedPayloadSchema>;
+
+export const observationTargetKind = targetKindSchema;

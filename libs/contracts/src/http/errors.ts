@@ -1,0 +1,23 @@
+/** The JSON body of every 4xx/5xx answer, on every HTTP port. */
+export interface ApiErrorBody {
+  error: {
+    /** Stable machine code: `validation_failed`, `unauthorized`, `forbidden`, `not_found`, `rate_limited`, `unavailable`, … */
+    code: string;
+    message: string;
+    /** Each problem, naming the field (dotted path, batch items as `updates.3.status`). */
+    issues?: { path: string; message: string }[];
+  };
+}
+
+export enum ApiErrorCode {
+  ValidationFailed = 'validation_failed',
+  Unauthorized = 'unauthorized',
+  Forbidden = 'forbidden',
+  NotFound = 'not_found',
+  Conflict = 'conflict',
+  PayloadTooLarge = 'payload_too_large',
+  UnsupportedMediaType = 'unsupported_media_type',
+  RateLimited = 'rate_limited',
+  Unavailable = 'unavailable',
+  Internal = 'internal',
+}

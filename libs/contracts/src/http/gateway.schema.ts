@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import { apiKeyScopeSchema, TargetKind, targetKindSchema, TargetStatus, targetStatusSchema, userRoleSchema } from '../common/status';
+
+export const loginRequestSchema = z.strictObject({
+  username: z.string().min(1).max(128),
+  password: z.string().min(1).max(1024),
+});
+export type LoginRequest = z.infer<typeof loginRequestSchema>;
+export interface LoginResponse {
+  token: string;
+  expiresAt: string;
+  user: { id: string; username: string; role: z.infer<typeof userRoleSchema> };
+}
+
+export const createApiKeyRequestSchema = z.strictObject({
+  name: z.string().trim().min(1).max(128),
+  scopes: z.array(apiKeyScopeSchema).min(1, 'give at least one scope').max(8),
+  allowedCidrs: z.array(z.string().max(64)).max(64).optional(),
+});
+export type CreateApiKeyRequest = z.infer<typeof createApiKeyRequestSchema>;
+export interface CreateApiKeyResponse {
+  id: string;
+  /** Shown once; only a hash is stored. */
+  key: string;
+  name: string;
+  scopes: string[];
+  prefix: string;
+}
+
+const csvOf = <E extends Record<string, string>>(values: E) =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(values)));
+
+export const listTargetsQuerySchema = z.strictObject({
+  kind: csvOf(TargetKind).optional(),
+  status: csvOf(TargetStatus).optional(),
+  tag: z.string().max(128).optional(),
+  location: z.string().max(128).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(512).optional(),
+});
+export type ListTargetsQuery = z.infer<typeof listTargetsQuerySchema>;
+
+export const historyQuerySchema = z.strictObject({
+  minutes: z.coerce.number().int().min(1).max(60 * 24 * 90).default(60),
+  location: z.string().max(128).optional(),
+});
+
+export interface LocationStatusView {
+  location: string;
+  status: z.infer<typeof targetStatusSchema>;
+  lastSeen: string | null;
+  latencyMs: number | null;
+  detail: string | null;
+}
+
+export interface TargetView {
+  id: string;
+  kind: z.infer<typeof targetKindSchema>;
+  name: string;
+  status: z.infer<typeof targetStatusSchema>;
+  consensus: z.infer<typeof targetStatusSchema>;
+  locations: LocationStatusView[];
+  lastSeen: string | null;
+  since: string | null;
+  tags: string[];
+  labels: Record<string, string>;
+  lifecycle: string | null;
+}
+
+export interface TargetListResponse {
+  items: TargetView[];
+  nextCursor: string | null;
+  total: number;
+}
+
+export interface HistoryPoint {
+  bucket: string;
+  location: string;
+  count: number;
+  okCount: number;
+  minLatencyMs: number | null;
+  avgLatencyMs: number | null;
+  maxLatencyMs: number | null;
+  p95LatencyMs: number | null;
+}
+export interface HistoryResponse {
+  targetId: string;
+  minutes: number;
+  resolution: 'raw' | '1m';
+  points: HistoryPoint[];
+  events: { at: string; location: string | null; from: string; to: string; reason: string }[];
+}

@@ -1,0 +1,12 @@
+// The shared language of Fleetwatch: bus names, the envelope, message and HTTP
+// schemas. Imports nothing but zod, so services and the dashboard share it.
+export * from './bus/names';
+export * from './bus/envelope.schema';
+export * from './bus/messages';
+export * from './common/ids';
+export * from './common/status';
+export * from './common/safe-json';
+export * from './events/observations.schema';
+export * from './commands/commands.schema';
+export * from './http/errors';
+export * from './http/gateway.schema';

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Compiles the five services and the server-side libs with SWC into dist/,
+// keeping decorator metadata (Nest DI needs it) and rewriting the
+// `@fleetwatch/*` path aliases into relative requires so dist/ runs on plain Node.
+// Type-checking is a separate step (`npm run typecheck`): SWC only strips types.
+import { readdirSync, statSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { join, dirname, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { transformFile } from '@swc/core';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const out = join(root, 'dist');
+const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.base.json'), 'utf8'));
+const paths = tsconfig.compilerOptions.paths;
+
+const SKIP_DIRS = new Set(['node_modules', 'dist']);
+const isSource = (f) =>
+  f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.spec.ts') && !f.endsWith('.int-spec.ts');
+
+function walk(dir, acc = []) {
+  for (const name of readdirSync(dir)) {
+    if (SKIP_DIRS.has(name)) continue;
+    const p = join(dir, name);
+    const st = statSync(p);
+    if (st.isDirectory()) walk(p, acc);
+    else if (isSource(p)) acc.push(p);
+  }
+  return acc;
+}
+
+const roots = [];
+for (const group of ['apps', 'libs']) {
+  for (const name of readdirSync(join(root, group))) {
+    if (['dashboard', 'ui'].includes(name) || name.endsWith('-e2e')) continue;
+    const src = join(root, group, name, 'src');
+    try { if (statSync(src).isDirectory()) roots.push(src); } catch { /* no src */ }
+  }
+}
+
+const files = roots.flatMap((r) => walk(r));
+const started = Date.now();
+rmSync(out, { recursive: true, force: true });
+
+let done = 0;
+const concurrency = 8;
+async function compile(file) {
+  const rel = relative(root, file);
+  const target = join(out, rel.replace(/\.ts$/, '.js'));
+  const result = await transformFile(file, {
+    sourceMaps: true,
+    module: { type: 'commonjs', strict: false },
+    jsc: {
+      parser: { syntax: 'typescript', decorators: true },
+      transform: { legacyDecorator: true, decoratorMetadata: true },
+      target: 'es2022',
+      keepClassNames: true,
+      baseUrl: root,
+      paths,
+    },
+  });
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, result.code + `\n//# sourceMappingURL=${target.split('/').pop()}.map\n`);
+  if (result.map) writeFileSync(target + '.map', result.map);
+  done++;
+}
+const queue = [...files];
+await Promise.all(
+  Array.from({ length: concurrency }, async () => {
+    while (queue.length) await compile(queue.shift());
+  }),
+);
+console.log(`build: ${done} files compiled into dist/ in ${Date.now() - started} ms`);
