@@ -24,7 +24,7 @@ export default [
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
             { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain'] },
             { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:contracts'] },
-            { sourceTag: 'type:observability', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'] },
+            { sourceTag: 'type:observability', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:domain'] },
             { sourceTag: 'type:messaging', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:observability'] },
             { sourceTag: 'type:persistence', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain'] },
             { sourceTag: 'type:live-state', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain'] },

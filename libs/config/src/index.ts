@@ -1,1 +1,3 @@
-export const placeholder = true;
+// Each app's environment, validated once at boot into a typed object.
+export * from './env';
+export * from './common';

@@ -1,0 +1,2 @@
+// Pure rules of the product: no database, Redis, bus or framework imports.
+export * from './errors';

@@ -1,0 +1,2 @@
+// Redis key families of live state and their operations. Only this lib knows key layouts.
+export * from './redis';

@@ -1,0 +1,180 @@
+import 'reflect-metadata';
+import { DynamicModule, Global, INestApplication, Module, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { CommonConfig } from '@fleetwatch/config';
+import { collectDefaultMetrics, Gauge, register } from 'prom-client';
+import type { Logger } from 'pino';
+import { createLogger, maskSecrets, PinoNestLogger } from './logger';
+import { HealthController, ReadinessRegistry, SERVICE_IDENTITY, ServiceIdentity } from './health';
+import { ApiErrorFilter, mapError } from './error.filter';
+
+export const FLEETWATCH_LOGGER = Symbol('FLEETWATCH_LOGGER');
+const VERSION = process.env.FLEETWATCH_VERSION ?? '0.1.0';
+
+/**
+ * A dependency checked before the service starts taking work. A permanent
+ * failure (bad credentials, missing database) or no answer within the boot
+ * timeout exits non-zero with a message naming the variable.
+ */
+export interface BootDependency {
+  /** The environment variable that configures it (`DATABASE_URL`). */
+  variable: string;
+  /** Human label (`PostgreSQL at postgresql://…`), secrets masked. */
+  describe: string;
+  check: () => Promise<void>;
+  /** Errors that retrying cannot fix. */
+  isPermanent?: (error: unknown) => boolean;
+  /** false: log and go on (the collector keeps working without the bus). */
+  required?: boolean;
+}
+
+export interface BootstrapOptions {
+  module: Type;
+  config: CommonConfig;
+  dependencies?: BootDependency[];
+  bodyLimitBytes?: number;
+  /** Extra wiring before listen (Swagger, static files, CORS, …). */
+  configure?: (app: NestFastifyApplication, logger: Logger) => Promise<void> | void;
+  /** Trust X-Forwarded-For from a proxy in front. */
+  trustProxy?: boolean;
+}
+
+@Global()
+@Module({})
+class ObservabilityModule {
+  static forRoot(identity: ServiceIdentity, logger: Logger): DynamicModule {
+    return {
+      module: ObservabilityModule,
+      controllers: [HealthController],
+      providers: [ReadinessRegistry, { provide: SERVICE_IDENTITY, useValue: identity }, { provide: FLEETWATCH_LOGGER, useValue: logger }],
+      exports: [ReadinessRegistry, SERVICE_IDENTITY, FLEETWATCH_LOGGER],
+    };
+  }
+}
+
+let metricsStarted = false;
+function startProcessMetrics(identity: ServiceIdentity): void {
+  if (metricsStarted) return;
+  metricsStarted = true;
+  collectDefaultMetrics();
+  new Gauge({ name: 'fleetwatch_service_info', help: 'Service identity (always 1).', labelNames: ['service', 'site', 'location', 'version'] })
+    .labels(identity.service, identity.site, identity.location, identity.version)
+    .set(1);
+}
+
+async function waitForDependencies(deps: BootDependency[], timeoutMs: number, logger: Logger): Promise<string[]> {
+  const problems: string[] = [];
+  await Promise.all(
+    deps.map(async (dep) => {
+      const deadline = Date.now() + timeoutMs;
+      let attempt = 0;
+      for (;;) {
+        attempt++;
+        try {
+          await dep.check();
+          if (attempt > 1) logger.info({ variable: dep.variable }, `${dep.describe} is reachable`);
+          return;
+        } catch (e) {
+          const message = maskSecrets((e as Error).message ?? String(e));
+          const permanent = dep.isPermanent?.(e) ?? false;
+          if (permanent || Date.now() >= deadline) {
+            const problem = `${dep.variable}: ${dep.describe} — ${message}${permanent ? '' : ` (gave up after ${Math.round(timeoutMs / 1000)} s)`}`;
+            if (dep.required === false) {
+              logger.warn({ variable: dep.variable }, `${problem}; starting without it and retrying in the background`);
+              return;
+            }
+            problems.push(problem);
+            return;
+          }
+          if (attempt === 1 || attempt % 5 === 0) logger.warn({ variable: dep.variable, attempt }, `waiting for ${dep.describe}: ${message}`);
+          await new Promise((r) => setTimeout(r, Math.min(2000, 200 * attempt)));
+        }
+      }
+    }),
+  );
+  return problems;
+}
+
+export interface RunningService {
+  app: INestApplication;
+  logger: Logger;
+  url: string;
+  shutdown: (signal: string) => Promise<void>;
+}
+
+/** The one service bootstrap: logs, config, dependency checks, health, metrics, graceful shutdown. */
+export async function bootstrapService(options: BootstrapOptions): Promise<RunningService> {
+  const { config } = options;
+  const logger = createLogger(config.service, config.logLevel);
+  const identity: ServiceIdentity = { service: config.service, site: config.site, location: config.location, version: VERSION, startedAt: new Date() };
+
+  const problems = await waitForDependencies(options.dependencies ?? [], config.bootTimeoutMs, logger);
+  if (problems.length) {
+    for (const p of problems) logger.fatal(p);
+    process.stderr.write(`[${config.service}] cannot start:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    await new Promise((r) => setTimeout(r, 50));
+    process.exit(1);
+  }
+
+  startProcessMetrics(identity);
+  class RootModule {}
+  Module({ imports: [ObservabilityModule.forRoot(identity, logger), options.module] })(RootModule);
+  const adapter = new FastifyAdapter({
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    trustProxy: options.trustProxy ?? false,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, { logger: new PinoNestLogger(logger), abortOnError: false });
+  app.useGlobalFilters(new ApiErrorFilter());
+  // Errors raised by Fastify itself (body parsing, limits) get the same JSON shape.
+  app.getHttpAdapter().getInstance().setErrorHandler((error, _req, reply) => {
+    const mapped = mapError(error);
+    if (mapped.status >= 500 && mapped.status !== 503) logger.error({ err: error }, 'unhandled error');
+    void reply.status(mapped.status).headers(mapped.headers ?? {}).send(mapped.body);
+  });
+  await options.configure?.(app, logger);
+
+  await app.listen(config.port, '0.0.0.0');
+  const url = `http://127.0.0.1:${config.port}`;
+  logger.info({ port: config.port, site: config.site, location: config.location, role: config.role }, `${config.service} listening on ${url}`);
+
+  let stopping: Promise<void> | null = null;
+  const readiness = app.get(ReadinessRegistry);
+  const shutdown = (signal: string): Promise<void> => {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      logger.info({ signal }, `${config.service} stopping: no new work, finishing in-flight`);
+      readiness.markDraining();
+      const hard = setTimeout(() => {
+        logger.error(`${config.service} did not stop within ${config.shutdownTimeoutMs} ms; exiting`);
+        process.exit(1);
+      }, config.shutdownTimeoutMs);
+      hard.unref();
+      try {
+        await app.close();
+        logger.info(`${config.service} stopped`);
+      } catch (e) {
+        logger.error({ err: e }, 'error while stopping');
+        process.exitCode = 1;
+      } finally {
+        clearTimeout(hard);
+      }
+    })();
+    return stopping;
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void shutdown(signal).then(() => {
+        logger.flush?.();
+        setTimeout(() => process.exit(process.exitCode ?? 0), 20).unref();
+      });
+    });
+  }
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
+  return { app, logger, url, shutdown };
+}
+
+/** Re-exported so apps import Prometheus types from one place. */
+export { register as metricsRegistry };

@@ -1,0 +1,82 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { ApiErrorBody, ApiErrorCode } from '@fleetwatch/contracts';
+import { DomainError, InvalidError, RateLimitedError, UnavailableError } from '@fleetwatch/domain';
+import type { FastifyReply } from 'fastify';
+import { ZodError } from 'zod';
+
+interface Mapped {
+  status: number;
+  body: ApiErrorBody;
+  headers?: Record<string, string>;
+}
+
+const KIND_STATUS: Record<DomainError['kind'], [number, ApiErrorCode]> = {
+  invalid: [400, ApiErrorCode.ValidationFailed],
+  not_found: [404, ApiErrorCode.NotFound],
+  conflict: [409, ApiErrorCode.Conflict],
+  unauthorized: [401, ApiErrorCode.Unauthorized],
+  forbidden: [403, ApiErrorCode.Forbidden],
+  rate_limited: [429, ApiErrorCode.RateLimited],
+  unavailable: [503, ApiErrorCode.Unavailable],
+  payload_too_large: [413, ApiErrorCode.PayloadTooLarge],
+};
+
+const FASTIFY_CODES: Record<string, [number, ApiErrorCode, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, ApiErrorCode.PayloadTooLarge, 'request body is larger than the limit'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, ApiErrorCode.UnsupportedMediaType, 'unsupported content type: send application/json'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, ApiErrorCode.ValidationFailed, 'body is empty: send a JSON document'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, ApiErrorCode.ValidationFailed, 'body is not valid JSON'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, ApiErrorCode.ValidationFailed, 'content-length does not match the body'],
+  FST_ERR_BAD_URL: [400, ApiErrorCode.ValidationFailed, 'malformed URL'],
+};
+
+function body(code: string, message: string, issues?: { path: string; message: string }[]): ApiErrorBody {
+  return { error: issues?.length ? { code, message, issues } : { code, message } };
+}
+
+/** Maps any error to the ApiErrorBody shape. Unknown errors become a logged 500. */
+export function mapError(error: unknown): Mapped {
+  if (error instanceof DomainError) {
+    const [status, code] = KIND_STATUS[error.kind];
+    const headers: Record<string, string> = {};
+    if (error instanceof RateLimitedError || error instanceof UnavailableError) headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
+    return { status, body: body(code, error.message, error instanceof InvalidError ? error.issues : undefined), headers };
+  }
+  if (error instanceof ZodError) {
+    const issues = error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
+    return { status: 400, body: body(ApiErrorCode.ValidationFailed, issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues) };
+  }
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    const res = error.getResponse();
+    const message = typeof res === 'string' ? res : String((res as { message?: unknown }).message ?? error.message);
+    const code = status === 404 ? ApiErrorCode.NotFound : status === 401 ? ApiErrorCode.Unauthorized : status === 403 ? ApiErrorCode.Forbidden : status < 500 ? ApiErrorCode.ValidationFailed : ApiErrorCode.Internal;
+    return { status, body: body(code, message) };
+  }
+  const e = error as { code?: string; statusCode?: number; message?: string };
+  if (e && typeof e.code === 'string' && FASTIFY_CODES[e.code]) {
+    const [status, code, message] = FASTIFY_CODES[e.code];
+    return { status, body: body(code, `${message}${e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? '' : ''}`) };
+  }
+  if (e && error instanceof SyntaxError) return { status: 400, body: body(ApiErrorCode.ValidationFailed, `body is not valid JSON: ${e.message}`) };
+  if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, body: body(ApiErrorCode.ValidationFailed, e.message ?? 'bad request') };
+  }
+  return { status: 500, body: body(ApiErrorCode.Internal, 'internal error') };
+}
+
+@Catch()
+export class ApiErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ApiErrorFilter');
+  catch(error: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw error;
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const mapped = mapError(error);
+    if (mapped.status >= 500 && mapped.status !== 503) this.logger.error(error instanceof Error ? error : new Error(String(error)));
+    if (reply.sent) return;
+    void reply
+      .status(mapped.status)
+      .headers(mapped.headers ?? {})
+      .send(mapped.body);
+  }
+}

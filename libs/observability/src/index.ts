@@ -1,0 +1,5 @@
+// Logging, health, readiness, metrics and shutdown: the one service bootstrap.
+export * from './logger';
+export * from './health';
+export * from './error.filter';
+export * from './bootstrap';

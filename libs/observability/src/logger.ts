@@ -1,0 +1,80 @@
+import { LoggerService } from '@nestjs/common';
+import pino, { Logger } from 'pino';
+
+/** Paths whose values never reach a log line. */
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'key',
+  '*.key',
+  'secret',
+  '*.secret',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'apiKey',
+  '*.apiKey',
+  'databaseUrl',
+  'amqpUrl',
+  'redisUrl',
+];
+
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)[^@\s]+@/gi;
+const BEARER = /(Bearer\s+)[A-Za-z0-9._~+/=-]+/g;
+
+/** Masks credentials that slip into free text (URLs with passwords, bearer tokens). */
+export function maskSecrets(text: string): string {
+  return text.replace(URL_CREDENTIALS, '$1***@').replace(BEARER, '$1***');
+}
+
+export function createLogger(service: string, level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service, pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '***' },
+      formatters: { level: (label) => ({ level: label }) },
+      hooks: {
+        logMethod(args, method) {
+          const masked = args.map((a) => (typeof a === 'string' ? maskSecrets(a) : a)) as Parameters<typeof method>;
+          method.apply(this, masked);
+        },
+      },
+    },
+    destination,
+  );
+}
+
+/** Nest's logger interface over pino, so framework and app logs share one JSON stream. */
+export class PinoNestLogger implements LoggerService {
+  constructor(private readonly logger: Logger) {}
+  log(message: unknown, context?: string): void {
+    this.write('info', message, context);
+  }
+  error(message: unknown, traceOrContext?: string, context?: string): void {
+    const ctx = context ?? traceOrContext;
+    if (message instanceof Error) this.logger.error({ err: message, context: ctx }, maskSecrets(message.message));
+    else this.write('error', message, ctx, context ? traceOrContext : undefined);
+  }
+  warn(message: unknown, context?: string): void {
+    this.write('warn', message, context);
+  }
+  debug(message: unknown, context?: string): void {
+    this.write('debug', message, context);
+  }
+  verbose(message: unknown, context?: string): void {
+    this.write('trace', message, context);
+  }
+  fatal(message: unknown, context?: string): void {
+    this.write('fatal', message, context);
+  }
+  private write(level: pino.Level, message: unknown, context?: string, stack?: string): void {
+    if (typeof message === 'string') this.logger[level]({ context, stack }, message);
+    else this.logger[level]({ context, detail: message });
+  }
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// `npm start`: installs what is missing, checks the servers, creates and
+// migrates the database, builds, starts the five services and stays in the
+// foreground. Ctrl-C (SIGINT) stops every service cleanly.
+import { checkServers, DEFAULTS, ensureDependencies, fail, paint, run, say, spawnService, waitHttp } from './common.mjs';
+
+const SERVICES = [
+  // Order matters only for the printout: each service waits for its own dependencies.
+  { name: 'sync-orchestrator', portVar: 'SYNC_ORCHESTRATOR_PORT', port: 3004, color: '35' },
+  { name: 'aggregator', portVar: 'AGGREGATOR_PORT', port: 3003, color: '33' },
+  { name: 'status-ingest', portVar: 'STATUS_INGEST_PORT', port: 3001, color: '32' },
+  { name: 'collector', portVar: 'COLLECTOR_PORT', port: 3002, color: '34' },
+  { name: 'api-gateway', portVar: 'API_GATEWAY_PORT', port: 3000, color: '36' },
+];
+
+async function main() {
+  ensureDependencies();
+  const env = { ...DEFAULTS, ...process.env };
+  const missing = await checkServers(env);
+  if (missing.length) {
+    fail(`cannot start: ${missing.map((m) => m.name).join(', ')} not reachable (see above).`);
+    process.exit(1);
+  }
+  say('database: creating if missing and applying migrations …');
+  run('npm', ['run', '--silent', 'db:migrate'], { env });
+  say('building services …');
+  run('npm', ['run', '--silent', 'build'], { env });
+
+  const children = new Map();
+  let stopping = false;
+  const stopAll = (signal) => {
+    if (stopping) return;
+    stopping = true;
+    say(`stopping (${signal}) …`);
+    for (const child of children.values()) if (child.exitCode === null) child.kill('SIGINT');
+    const hard = setTimeout(() => {
+      for (const child of children.values()) if (child.exitCode === null) child.kill('SIGKILL');
+      fail('some services did not stop within 10 s and were killed');
+      process.exit(1);
+    }, 10_000);
+    Promise.all([...children.values()].map((c) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r))))).then(() => {
+      clearTimeout(hard);
+      const bad = [...children.entries()].filter(([, c]) => c.exitCode !== 0 && c.signalCode === null);
+      if (bad.length) fail(`exited with errors: ${bad.map(([n, c]) => `${n} (${c.exitCode})`).join(', ')}`);
+      else say('all services stopped');
+      process.exit(bad.length ? 1 : 0);
+    });
+  };
+  process.on('SIGINT', () => stopAll('SIGINT'));
+  process.on('SIGTERM', () => stopAll('SIGTERM'));
+
+  const width = Math.max(...SERVICES.map((s) => s.name.length));
+  for (const svc of SERVICES) {
+    const child = spawnService(svc.name, env);
+    children.set(svc.name, child);
+    const prefix = paint(svc.color, svc.name.padEnd(width)) + ' │ ';
+    for (const stream of [child.stdout, child.stderr]) {
+      let buf = '';
+      stream.on('data', (chunk) => {
+        buf += chunk;
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          process.stdout.write(prefix + buf.slice(0, i) + '\n');
+          buf = buf.slice(i + 1);
+        }
+      });
+    }
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        fail(`${svc.name} exited unexpectedly (${signal ?? code}); stopping the rest`);
+        process.exitCode = 1;
+        stopAll('child exit');
+      }
+    });
+  }
+  try {
+    await Promise.all(SERVICES.map((s) => waitHttp(`http://127.0.0.1:${env[s.portVar] ?? s.port}/readyz`, 90_000)));
+  } catch (e) {
+    fail(e.message);
+    stopAll('not ready');
+    return;
+  }
+  const gw = env.API_GATEWAY_PORT ?? 3000;
+  say(paint('1;32', 'Fleetwatch is up.'));
+  say(`  dashboard      http://127.0.0.1:${gw}/`);
+  say(`  REST API       http://127.0.0.1:${gw}/api/v1   (OpenAPI: /api/docs)`);
+  say(`  push ingest    http://127.0.0.1:${env.STATUS_INGEST_PORT ?? 3001}/api/v1/status/updates`);
+  for (const s of SERVICES) say(`  ${s.name.padEnd(width)}  http://127.0.0.1:${env[s.portVar] ?? s.port}/readyz`);
+  say('Press Ctrl-C to stop.');
+}
+
+main().catch((e) => {
+  fail(e.message);
+  process.exit(1);
+});

@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// `npm test`: lint, type-check, build, unit and integration tests (real
+// servers, isolated per run by libs/testing) and the dashboard's tests.
+// Ends with one line for the whole run: `tests: N passed, N failed, N skipped`.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkServers, DEFAULTS, enableRabbitPlugins, ensureDependencies, fail, root, say } from './common.mjs';
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failedSteps = [];
+const tmp = join(root, 'tmp');
+mkdirSync(tmp, { recursive: true });
+
+function step(name, cmd, args, env = process.env) {
+  say(`── ${name}: ${cmd} ${args.join(' ')}`);
+  const started = Date.now();
+  const r = spawnSync(cmd, args, { cwd: root, env, stdio: 'inherit' });
+  const ok = r.status === 0;
+  say(`── ${name}: ${ok ? 'ok' : `FAILED (exit ${r.status ?? r.signal})`} in ${Math.round((Date.now() - started) / 1000)} s`);
+  if (!ok) failedSteps.push(name);
+  return ok;
+}
+
+function countJest(file, label) {
+  if (!existsSync(file)) {
+    fail(`${label}: no results file (the runner crashed before reporting)`);
+    totals.failed++;
+    return;
+  }
+  const r = JSON.parse(readFileSync(file, 'utf8'));
+  totals.passed += r.numPassedTests;
+  totals.failed += r.numFailedTests;
+  totals.skipped += r.numPendingTests + (r.numTodoTests ?? 0);
+  // A suite that fails to load has no failed tests but must still count.
+  const brokenSuites = r.testResults.filter((t) => t.status === 'failed' && t.assertionResults.length === 0).length;
+  totals.failed += brokenSuites;
+}
+
+function countVitest(file) {
+  if (!existsSync(file)) {
+    totals.failed++;
+    return;
+  }
+  const r = JSON.parse(readFileSync(file, 'utf8'));
+  totals.passed += r.numPassedTests;
+  totals.failed += r.numFailedTests + (r.testResults ?? []).filter((t) => t.status === 'failed' && !(t.assertionResults ?? []).length).length;
+  totals.skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+}
+
+async function main() {
+  ensureDependencies();
+  const env = { ...DEFAULTS, ...process.env, NX_NO_CLOUD: 'true', NX_DAEMON: 'false', FORCE_COLOR: process.env.FORCE_COLOR ?? '0' };
+  const missing = await checkServers(env);
+  if (missing.length) {
+    fail(`cannot run the integration tests: ${missing.map((m) => m.name).join(', ')} not reachable (see above).`);
+    process.stdout.write('tests: 0 passed, 1 failed\n');
+    process.exit(1);
+  }
+  // libs/testing creates a RabbitMQ vhost per run through the management API when it is there.
+  enableRabbitPlugins(['rabbitmq_management']);
+
+  const only = process.argv.slice(2);
+  const want = (s) => only.length === 0 || only.includes(s);
+
+  if (want('generate')) step('prisma generate', 'npm', ['run', '--silent', 'db:generate'], env);
+  if (want('lint')) step('lint', 'npx', ['eslint', '--max-warnings=0', '.'], env);
+  if (want('typecheck')) {
+    step('typecheck (services, libs, tools)', 'npx', ['tsc', '-p', 'tsconfig.json'], env);
+    if (existsSync(join(root, 'apps/dashboard/tsconfig.json'))) step('typecheck (dashboard)', 'npx', ['tsc', '-p', 'apps/dashboard/tsconfig.json', '--noEmit'], env);
+  }
+  if (want('build')) step('build', 'npm', ['run', '--silent', 'build'], env);
+
+  if (want('unit')) {
+    const out = join(tmp, 'jest-unit.json');
+    rmSync(out, { force: true });
+    step('unit tests', 'npx', ['jest', '--selectProjects', 'unit', '--json', `--outputFile=${out}`], env);
+    countJest(out, 'unit tests');
+  }
+  if (want('integration')) {
+    const out = join(tmp, 'jest-integration.json');
+    rmSync(out, { force: true });
+    step('integration tests', 'npx', ['jest', '--selectProjects', 'integration', '--runInBand', '--json', `--outputFile=${out}`], env);
+    countJest(out, 'integration tests');
+  }
+  if (want('dashboard') && existsSync(join(root, 'apps/dashboard/vite.config.ts'))) {
+    const out = join(tmp, 'vitest-dashboard.json');
+    rmSync(out, { force: true });
+    step('dashboard tests', 'npx', ['vitest', 'run', '--root', 'apps/dashboard', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`], env);
+    countVitest(out);
+  }
+
+  // Lint/type/build failures are failures of the run even when every test passed.
+  const stepFailures = failedSteps.filter((s) => !/tests$/.test(s)).length;
+  if (failedSteps.length) fail(`failed steps: ${failedSteps.join(', ')}`);
+  const line = `tests: ${totals.passed} passed, ${totals.failed + stepFailures} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`;
+  writeFileSync(join(tmp, 'test-summary.txt'), line + '\n');
+  process.stdout.write(line + '\n');
+  process.exit(failedSteps.length || totals.failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  fail(e.stack ?? e.message);
+  process.stdout.write('tests: 0 passed, 1 failed\n');
+  process.exit(1);
+});
