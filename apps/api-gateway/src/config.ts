@@ -1,0 +1,30 @@
+import { env, parseServiceEnv } from '@fleetwatch/config';
+import { z } from 'zod';
+
+/** api-gateway's whole configuration, validated once at boot. */
+export function loadGatewayConfig(source: Record<string, string | undefined> = process.env) {
+  const { common, values } = parseServiceEnv(
+    'api-gateway',
+    {
+      DATABASE_URL: env.databaseUrl(),
+      REDIS_URL: env.redisUrl(),
+      AMQP_URL: env.amqpUrl(),
+      FLEETWATCH_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').max(1024).optional(),
+      SESSION_TTL_HOURS: env.int(12, 1, 24 * 30),
+      LOGIN_RATE_LIMIT_PER_MINUTE: env.int(10, 1, 10_000),
+      DASHBOARD_DIR: z.string().optional(),
+    },
+    source,
+  );
+  return {
+    ...common,
+    databaseUrl: values.DATABASE_URL,
+    redisUrl: values.REDIS_URL,
+    amqpUrl: values.AMQP_URL,
+    adminPassword: values.FLEETWATCH_ADMIN_PASSWORD,
+    sessionTtlMs: values.SESSION_TTL_HOURS * 3600_000,
+    loginRatePerMinute: values.LOGIN_RATE_LIMIT_PER_MINUTE,
+    dashboardDir: values.DASHBOARD_DIR,
+  };
+}
+export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;

@@ -1,0 +1,30 @@
+import { env, parseServiceEnv } from '@fleetwatch/config';
+import { z } from 'zod';
+
+/** Cloud metadata and link-local by default (SPEC §5); loopback and private networks stay allowed. */
+export const DEFAULT_DENY_NETWORKS = '169.254.0.0/16,fe80::/10,100.100.100.200/32,fd00:ec2::254/128';
+
+/** collector's whole configuration, validated once at boot. It never needs the database. */
+export function loadCollectorConfig(source: Record<string, string | undefined> = process.env) {
+  const { common, values } = parseServiceEnv(
+    'collector',
+    {
+      AMQP_URL: env.amqpUrl(),
+      FLEETWATCH_CHECK_DENY_NETWORKS: env.cidrList(DEFAULT_DENY_NETWORKS),
+      COLLECTOR_HOST_ID: z.string().max(256).optional(),
+      COLLECTOR_SAMPLE_INTERVAL_SECONDS: env.int(15, 1, 3600),
+      COLLECTOR_SPOOL_DIR: z.string().default('tmp/collector-spool'),
+      COLLECTOR_SPOOL_MAX_BYTES: env.int(256 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
+    },
+    source,
+  );
+  return {
+    ...common,
+    amqpUrl: values.AMQP_URL,
+    denyNetworks: values.FLEETWATCH_CHECK_DENY_NETWORKS,
+    hostId: values.COLLECTOR_HOST_ID,
+    sampleIntervalMs: values.COLLECTOR_SAMPLE_INTERVAL_SECONDS * 1000,
+    spool: { dir: values.COLLECTOR_SPOOL_DIR, maxBytes: values.COLLECTOR_SPOOL_MAX_BYTES },
+  };
+}
+export type CollectorConfig = ReturnType<typeof loadCollectorConfig>;

@@ -1,0 +1,34 @@
+import { env, parseServiceEnv } from '@fleetwatch/config';
+
+/** status-ingest's whole configuration, validated once at boot. */
+export function loadIngestConfig(source: Record<string, string | undefined> = process.env) {
+  const { common, values } = parseServiceEnv(
+    'status-ingest',
+    {
+      DATABASE_URL: env.databaseUrl(),
+      REDIS_URL: env.redisUrl(),
+      AMQP_URL: env.amqpUrl(),
+      INGEST_BODY_LIMIT_BYTES: env.int(1024 * 1024, 1024, 64 * 1024 * 1024),
+      INGEST_RATE_LIMIT_PER_SECOND: env.int(5000, 1, 1_000_000),
+      INGEST_RATE_LIMIT_BURST: env.int(10000, 1, 10_000_000),
+      INGEST_PUBLISH_TIMEOUT_MS: env.int(5000, 100, 60_000),
+      HISTORY_RAW_RETENTION_DAYS: env.int(7, 1, 3650),
+      INGEST_MAX_FUTURE_SKEW_SECONDS: env.int(300, 0, 86_400),
+      INGEST_TRUST_PROXY: env.bool(false),
+    },
+    source,
+  );
+  return {
+    ...common,
+    databaseUrl: values.DATABASE_URL,
+    redisUrl: values.REDIS_URL,
+    amqpUrl: values.AMQP_URL,
+    bodyLimitBytes: values.INGEST_BODY_LIMIT_BYTES,
+    rateLimit: { perSecond: values.INGEST_RATE_LIMIT_PER_SECOND, burst: values.INGEST_RATE_LIMIT_BURST },
+    publishTimeoutMs: values.INGEST_PUBLISH_TIMEOUT_MS,
+    rawRetentionDays: values.HISTORY_RAW_RETENTION_DAYS,
+    maxFutureSkewSeconds: values.INGEST_MAX_FUTURE_SKEW_SECONDS,
+    trustProxy: values.INGEST_TRUST_PROXY,
+  };
+}
+export type IngestConfig = ReturnType<typeof loadIngestConfig>;

@@ -1,0 +1,32 @@
+import { ConfigError, env, parseServiceEnv } from '@fleetwatch/config';
+import { z } from 'zod';
+
+/** sync-orchestrator's whole configuration, validated once at boot. */
+export function loadSyncConfig(source: Record<string, string | undefined> = process.env) {
+  const { common, values } = parseServiceEnv(
+    'sync-orchestrator',
+    {
+      DATABASE_URL: env.databaseUrl(),
+      REDIS_URL: env.redisUrl(),
+      AMQP_URL: env.amqpUrl(),
+      /** JSON (or a path to a JSON file) listing member sites (SPEC §8); read by the fleet module. */
+      FLEETWATCH_LEADER_CONFIG: z.string().max(1024 * 1024).optional(),
+      FLEET_POLL_INTERVAL_SECONDS: env.int(30, 5, 3600),
+      FLEET_POLL_TIMEOUT_SECONDS: env.int(25, 1, 3600),
+    },
+    source,
+  );
+  if (values.FLEET_POLL_TIMEOUT_SECONDS >= values.FLEET_POLL_INTERVAL_SECONDS) {
+    throw new ConfigError([{ variable: 'FLEET_POLL_TIMEOUT_SECONDS', message: 'must be below FLEET_POLL_INTERVAL_SECONDS' }]);
+  }
+  return {
+    ...common,
+    databaseUrl: values.DATABASE_URL,
+    redisUrl: values.REDIS_URL,
+    amqpUrl: values.AMQP_URL,
+    leaderConfig: values.FLEETWATCH_LEADER_CONFIG,
+    pollIntervalMs: values.FLEET_POLL_INTERVAL_SECONDS * 1000,
+    pollTimeoutMs: values.FLEET_POLL_TIMEOUT_SECONDS * 1000,
+  };
+}
+export type SyncConfig = ReturnType<typeof loadSyncConfig>;
