@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const app = join(root, 'apps/dashboard');
-if (!existsSync(join(app, 'vite.config.ts'))) process.exit(0);
+if (!existsSync(join(app, 'vite.config.mts'))) process.exit(0);
 const started = Date.now();
 const r = spawnSync(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: app, stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);

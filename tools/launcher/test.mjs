@@ -83,7 +83,7 @@ async function main() {
     step('integration tests', 'npx', ['jest', '--selectProjects', 'integration', '--runInBand', '--json', `--outputFile=${out}`], env);
     countJest(out, 'integration tests');
   }
-  if (want('dashboard') && existsSync(join(root, 'apps/dashboard/vite.config.ts'))) {
+  if (want('dashboard') && existsSync(join(root, 'apps/dashboard/vite.config.mts'))) {
     const out = join(tmp, 'vitest-dashboard.json');
     rmSync(out, { force: true });
     step('dashboard tests', 'npx', ['vitest', 'run', '--root', 'apps/dashboard', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`], env);

@@ -1,0 +1,2 @@
+// Dashboard components shared across pages.
+export * from './status-badge';
