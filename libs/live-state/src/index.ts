@@ -1,2 +1,4 @@
 // Redis key families of live state and their operations. Only this lib knows key layouts.
 export * from './redis';
+export * from './keys';
+export * from './live-state.store';

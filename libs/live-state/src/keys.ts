@@ -1,0 +1,30 @@
+/*
+ * Key families of live state (SPEC §4). Every key lives under the site's
+ * prefix (ioredis keyPrefix). Only this lib knows these layouts.
+ *
+ *   t:{targetId}              HASH   target summary: kind, name, status (consensus), since, lastSeen,
+ *                                    lastLatencyMs, lifecycle, tags (JSON), labels (JSON), seq
+ *   t:{targetId}:loc          HASH   location → JSON LocationRecord
+ *   idx:all                   ZSET   every target id (score 0: lexical order, cursor paging)
+ *   idx:status:{STATUS}       SET    target ids by consensus status
+ *   idx:kind:{kind}           SET    target ids by kind
+ *   idx:tag:{tag}             SET    target ids by tag
+ *   idx:loc:{location}        SET    target ids reporting from a location
+ *   deadlines                 ZSET   "{targetId}\u0000{location}" scored by deadline (epoch ms)
+ *   host:{hostId}:metrics     STRING latest host metrics (JSON)
+ *   channel live:status       PUBSUB status-changed fan-out to every gateway replica
+ */
+export const LiveKeys = {
+  target: (id: string) => `t:${id}`,
+  targetLocations: (id: string) => `t:${id}:loc`,
+  all: 'idx:all',
+  byStatus: (status: string) => `idx:status:${status}`,
+  byKind: (kind: string) => `idx:kind:${kind}`,
+  byTag: (tag: string) => `idx:tag:${tag}`,
+  byLocation: (location: string) => `idx:loc:${location}`,
+  deadlines: 'deadlines',
+  hostMetrics: (hostId: string) => `host:${hostId}:metrics`,
+  statusChannel: 'live:status',
+} as const;
+
+export const DEADLINE_SEPARATOR = '\u0000';

@@ -1,0 +1,82 @@
+import { Redis } from 'ioredis';
+import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import { testEnv } from '@fleetwatch/testing';
+import { createRedis } from './redis';
+import { LiveStateStore, toTargetView, type TargetWrite } from './live-state.store';
+
+describe('LiveStateStore (real Redis)', () => {
+  let redis: Redis;
+  let store: LiveStateStore;
+  const prefix = `${testEnv().redisPrefix}live-state-spec:`;
+
+  beforeAll(() => {
+    redis = createRedis({ url: testEnv().redisUrl, keyPrefix: prefix });
+    store = new LiveStateStore(redis, { keyPrefix: prefix });
+  });
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys.map((k) => k.slice(prefix.length)));
+    redis.disconnect();
+  });
+
+  const write = (id: string, status: TargetStatus, previousStatus: TargetStatus | null, extra: Partial<TargetWrite> = {}): TargetWrite => ({
+    id,
+    kind: TargetKind.Instance,
+    name: id,
+    status,
+    previousStatus,
+    since: 1000,
+    lastSeen: 2000,
+    lastLatencyMs: null,
+    lifecycle: 'running',
+    tags: ['web'],
+    labels: { team: 'a' },
+    seq: 1,
+    locations: { eu: { status, observedAt: 2000, lastSeen: 2000, latencyMs: null, detail: null, lifecycle: 'running' } },
+    ...extra,
+  });
+
+  it('starts empty, stores targets and moves them between status indexes', async () => {
+    expect(await store.isEmpty()).toBe(true);
+    await store.writeTargets([write('instance:a', TargetStatus.Up, null), write('instance:b', TargetStatus.Down, null, { tags: ['db'] })]);
+    expect(await store.isEmpty()).toBe(false);
+    await store.writeTargets([write('instance:a', TargetStatus.Down, TargetStatus.Up)]);
+    expect(await store.countByStatus()).toMatchObject({ UP: 0, DOWN: 2 });
+    const a = await store.getTarget('instance:a');
+    expect(a && toTargetView(a)).toMatchObject({ id: 'instance:a', status: 'DOWN', locations: [{ location: 'eu', status: 'DOWN' }], labels: { team: 'a' } });
+    expect(await store.getTarget('instance:missing')).toBeNull();
+  });
+
+  it('filters and pages with a cursor', async () => {
+    const ids = Array.from({ length: 25 }, (_, i) => `instance:p${String(i).padStart(2, '0')}`);
+    await store.writeTargets(ids.map((id) => write(id, TargetStatus.Up, null, { tags: ['paged'] })));
+    const first = await store.listTargets({ tag: 'paged' }, 10);
+    expect(first.items.map((t) => t.id)).toEqual(ids.slice(0, 10));
+    expect(first.total).toBe(25);
+    const second = await store.listTargets({ tag: 'paged' }, 10, first.nextCursor ?? undefined);
+    expect(second.items[0].id).toBe(ids[10]);
+    const all = await store.listTargets({}, 1000);
+    expect(all.total).toBe(27);
+    const down = await store.listTargets({ status: ['DOWN'], kind: ['instance'] }, 100);
+    expect(down.items.map((t) => t.id).sort()).toEqual(['instance:a', 'instance:b']);
+    expect((await store.listTargets({ location: 'eu', tag: 'db' }, 100)).items.map((t) => t.id)).toEqual(['instance:b']);
+  });
+
+  it('keeps deadlines and clears only unchanged ones', async () => {
+    await store.setDeadlines([{ targetId: 'instance:a', location: 'eu', deadline: 100 }, { targetId: 'instance:b', location: 'us', deadline: 300 }]);
+    const due = await store.dueDeadlines(200, 10);
+    expect(due).toEqual([{ targetId: 'instance:a', location: 'eu', deadline: 100 }]);
+    await store.setDeadlines([{ targetId: 'instance:a', location: 'eu', deadline: 500 }]);
+    expect(await store.clearDeadlineIfUnchanged(due[0])).toBe(false);
+    expect(await store.clearDeadlineIfUnchanged({ targetId: 'instance:a', location: 'eu', deadline: 500 })).toBe(true);
+  });
+
+  it('fans status changes out on a prefixed channel', async () => {
+    const sub = createRedis({ url: testEnv().redisUrl });
+    const got = new Promise<string>((resolve) => sub.on('message', (_ch, msg) => resolve(msg)));
+    await sub.subscribe(store.statusChannel);
+    await store.publishStatusChange('{"x":1}');
+    expect(await got).toBe('{"x":1}');
+    sub.disconnect();
+  });
+});

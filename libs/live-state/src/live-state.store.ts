@@ -1,0 +1,288 @@
+import type { Redis } from 'ioredis';
+import { TargetKind, TargetStatus, type LocationStatusView, type TargetView } from '@fleetwatch/contracts';
+import { DEADLINE_SEPARATOR, LiveKeys } from './keys';
+
+export interface LocationRecord {
+  status: TargetStatus;
+  /** Epoch ms of the observation that set the status (ordering guard). */
+  observedAt: number;
+  /** Epoch ms the location was last heard from. */
+  lastSeen: number;
+  latencyMs: number | null;
+  detail: string | null;
+  lifecycle: string | null;
+}
+
+export interface TargetRecord {
+  id: string;
+  kind: TargetKind;
+  name: string;
+  status: TargetStatus;
+  since: number | null;
+  lastSeen: number | null;
+  lastLatencyMs: number | null;
+  lifecycle: string | null;
+  tags: string[];
+  labels: Record<string, string>;
+  /** Last status-event sequence number issued for this target. */
+  seq: number;
+  locations: Record<string, LocationRecord>;
+}
+
+export interface TargetFilter {
+  kind?: string[];
+  status?: string[];
+  tag?: string;
+  location?: string;
+}
+
+export interface TargetPage {
+  items: TargetRecord[];
+  nextCursor: string | null;
+  total: number;
+}
+
+/** What changes for one target in one write. */
+export interface TargetWrite {
+  id: string;
+  kind: TargetKind;
+  name: string;
+  status: TargetStatus;
+  previousStatus: TargetStatus | null;
+  since: number | null;
+  lastSeen: number;
+  lastLatencyMs: number | null;
+  lifecycle: string | null;
+  tags: string[];
+  previousTags?: string[];
+  labels: Record<string, string>;
+  seq: number;
+  locations: Record<string, LocationRecord>;
+}
+
+export interface DueDeadline {
+  targetId: string;
+  location: string;
+  deadline: number;
+}
+
+function num(v: string | undefined): number | null {
+  if (v === undefined || v === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+function parseTarget(id: string, h: Record<string, string>, locs: Record<string, string>): TargetRecord | null {
+  if (!h.kind) return null;
+  const locations: Record<string, LocationRecord> = {};
+  for (const [loc, json] of Object.entries(locs)) {
+    try {
+      locations[loc] = JSON.parse(json) as LocationRecord;
+    } catch {
+      /* a corrupt entry is skipped; the next observation rewrites it */
+    }
+  }
+  return {
+    id,
+    kind: h.kind as TargetKind,
+    name: h.name ?? id,
+    status: (h.status as TargetStatus) ?? TargetStatus.Unknown,
+    since: num(h.since),
+    lastSeen: num(h.lastSeen),
+    lastLatencyMs: num(h.lastLatencyMs),
+    lifecycle: h.lifecycle || null,
+    tags: h.tags ? (JSON.parse(h.tags) as string[]) : [],
+    labels: h.labels ? (JSON.parse(h.labels) as Record<string, string>) : {},
+    seq: num(h.seq) ?? 0,
+    locations,
+  };
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** The public view of a target, as the gateway returns it (contracts `TargetView`). */
+export function toTargetView(t: TargetRecord): TargetView {
+  const locations: LocationStatusView[] = Object.entries(t.locations)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([location, l]) => ({ location, status: l.status, lastSeen: iso(l.lastSeen), latencyMs: l.latencyMs, detail: l.detail }));
+  return {
+    id: t.id,
+    kind: t.kind,
+    name: t.name,
+    status: t.status,
+    consensus: t.status,
+    locations,
+    lastSeen: iso(t.lastSeen),
+    since: iso(t.since),
+    tags: t.tags,
+    labels: t.labels,
+    lifecycle: t.lifecycle,
+  };
+}
+
+/**
+ * Live state in Redis. The aggregator is its only writer (one target is
+ * handled by one consumer at a time, so read-modify-write per target is safe);
+ * the gateway reads it.
+ */
+export class LiveStateStore {
+  /** Pub/sub channels ignore ioredis' keyPrefix, so the channel carries the prefix itself. */
+  readonly statusChannel: string;
+
+  constructor(
+    private readonly redis: Redis,
+    options: { keyPrefix?: string } = {},
+  ) {
+    this.statusChannel = `${options.keyPrefix ?? ''}${LiveKeys.statusChannel}`;
+  }
+
+  async getTarget(id: string): Promise<TargetRecord | null> {
+    const [h, locs] = await Promise.all([this.redis.hgetall(LiveKeys.target(id)), this.redis.hgetall(LiveKeys.targetLocations(id))]);
+    return parseTarget(id, h, locs);
+  }
+
+  /** Pipelined multi-get; missing targets are left out. */
+  async getTargets(ids: readonly string[]): Promise<Map<string, TargetRecord>> {
+    const out = new Map<string, TargetRecord>();
+    if (ids.length === 0) return out;
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(LiveKeys.target(id)).hgetall(LiveKeys.targetLocations(id));
+    const res = (await pipe.exec()) ?? [];
+    ids.forEach((id, i) => {
+      const h = res[i * 2]?.[1] as Record<string, string> | undefined;
+      const l = res[i * 2 + 1]?.[1] as Record<string, string> | undefined;
+      const t = h ? parseTarget(id, h, l ?? {}) : null;
+      if (t) out.set(id, t);
+    });
+    return out;
+  }
+
+  /** Writes one target's summary, locations and indexes atomically (MULTI). */
+  async writeTargets(writes: readonly TargetWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const tx = this.redis.multi();
+    for (const w of writes) {
+      tx.hset(LiveKeys.target(w.id), {
+        kind: w.kind,
+        name: w.name,
+        status: w.status,
+        since: w.since ?? '',
+        lastSeen: w.lastSeen,
+        lastLatencyMs: w.lastLatencyMs ?? '',
+        lifecycle: w.lifecycle ?? '',
+        tags: JSON.stringify(w.tags),
+        labels: JSON.stringify(w.labels),
+        seq: w.seq,
+      });
+      const locFields: Record<string, string> = {};
+      for (const [loc, rec] of Object.entries(w.locations)) {
+        locFields[loc] = JSON.stringify(rec);
+        tx.sadd(LiveKeys.byLocation(loc), w.id);
+      }
+      if (Object.keys(locFields).length) tx.hset(LiveKeys.targetLocations(w.id), locFields);
+      tx.zadd(LiveKeys.all, 0, w.id);
+      tx.sadd(LiveKeys.byKind(w.kind), w.id);
+      if (w.previousStatus !== null && w.previousStatus !== w.status) tx.srem(LiveKeys.byStatus(w.previousStatus), w.id);
+      tx.sadd(LiveKeys.byStatus(w.status), w.id);
+      for (const tag of w.previousTags ?? []) if (!w.tags.includes(tag)) tx.srem(LiveKeys.byTag(tag), w.id);
+      for (const tag of w.tags) tx.sadd(LiveKeys.byTag(tag), w.id);
+    }
+    await tx.exec();
+  }
+
+  /**
+   * Lists targets matching the filter in id order, `limit` per page, with an
+   * opaque cursor (the last id returned).
+   */
+  async listTargets(filter: TargetFilter, limit: number, cursor?: string): Promise<TargetPage> {
+    const sets: string[][] = [];
+    if (filter.kind?.length) sets.push(filter.kind.map(LiveKeys.byKind));
+    if (filter.status?.length) sets.push(filter.status.map(LiveKeys.byStatus));
+    if (filter.tag) sets.push([LiveKeys.byTag(filter.tag)]);
+    if (filter.location) sets.push([LiveKeys.byLocation(filter.location)]);
+
+    let ids: string[];
+    if (sets.length === 0) {
+      const total = await this.redis.zcard(LiveKeys.all);
+      const start = cursor ? `(${cursor}` : '-';
+      ids = await this.redis.zrangebylex(LiveKeys.all, start, '+', 'LIMIT', 0, limit + 1);
+      const page = ids.slice(0, limit);
+      const found = await this.getTargets(page);
+      return { items: page.map((id) => found.get(id)).filter((t): t is TargetRecord => !!t), nextCursor: ids.length > limit ? page[page.length - 1] : null, total };
+    }
+    // Union within a dimension (status=UP,DOWN), intersection across dimensions.
+    const groups = await Promise.all(sets.map((keys) => (keys.length === 1 ? this.redis.smembers(keys[0]) : this.redis.sunion(...keys))));
+    let matched = new Set(groups[0]);
+    for (const g of groups.slice(1)) {
+      const next = new Set(g);
+      matched = new Set([...matched].filter((id) => next.has(id)));
+    }
+    const sorted = [...matched].sort();
+    const from = cursor ? sorted.findIndex((id) => id > cursor) : 0;
+    const page = from < 0 ? [] : sorted.slice(from, from + limit);
+    const found = await this.getTargets(page);
+    const more = from >= 0 && from + limit < sorted.length;
+    return { items: page.map((id) => found.get(id)).filter((t): t is TargetRecord => !!t), nextCursor: more ? page[page.length - 1] : null, total: sorted.length };
+  }
+
+  async countByStatus(): Promise<Record<TargetStatus, number>> {
+    const statuses = Object.values(TargetStatus);
+    const pipe = this.redis.pipeline();
+    for (const s of statuses) pipe.scard(LiveKeys.byStatus(s));
+    const res = (await pipe.exec()) ?? [];
+    return Object.fromEntries(statuses.map((s, i) => [s, Number(res[i]?.[1] ?? 0)])) as Record<TargetStatus, number>;
+  }
+
+  /** True when live state holds no target (fresh or flushed Redis): the aggregator rebuilds from Postgres. */
+  async isEmpty(): Promise<boolean> {
+    return (await this.redis.zcard(LiveKeys.all)) === 0;
+  }
+
+  async setDeadlines(entries: readonly DueDeadline[]): Promise<void> {
+    if (entries.length === 0) return;
+    const args: (string | number)[] = [];
+    for (const e of entries) args.push(e.deadline, `${e.targetId}${DEADLINE_SEPARATOR}${e.location}`);
+    await this.redis.zadd(LiveKeys.deadlines, ...args);
+  }
+
+  async clearDeadline(targetId: string, location: string): Promise<void> {
+    await this.redis.zrem(LiveKeys.deadlines, `${targetId}${DEADLINE_SEPARATOR}${location}`);
+  }
+
+  /** Deadlines at or before `now`, oldest first. */
+  async dueDeadlines(now: number, limit: number): Promise<DueDeadline[]> {
+    const raw = await this.redis.zrangebyscore(LiveKeys.deadlines, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit);
+    const out: DueDeadline[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const [targetId, location] = raw[i].split(DEADLINE_SEPARATOR);
+      out.push({ targetId, location, deadline: Number(raw[i + 1]) });
+    }
+    return out;
+  }
+
+  /** Removes a deadline only if it still has the score we saw (a fresh observation may have moved it). */
+  async clearDeadlineIfUnchanged(d: DueDeadline): Promise<boolean> {
+    const member = `${d.targetId}${DEADLINE_SEPARATOR}${d.location}`;
+    const removed = await this.redis.eval(
+      "if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('ZREM', KEYS[1], ARGV[1]) else return 0 end",
+      1,
+      LiveKeys.deadlines,
+      member,
+      String(d.deadline),
+    );
+    return Number(removed) === 1;
+  }
+
+  async setHostMetrics(hostId: string, json: string, ttlSeconds: number): Promise<void> {
+    await this.redis.set(LiveKeys.hostMetrics(hostId), json, 'EX', ttlSeconds);
+  }
+
+  async getHostMetrics(hostId: string): Promise<string | null> {
+    return this.redis.get(LiveKeys.hostMetrics(hostId));
+  }
+
+  /** Fan-out of a status change to every gateway replica (SPEC §4). */
+  async publishStatusChange(json: string): Promise<void> {
+    await this.redis.publish(this.statusChannel, json);
+  }
+}
