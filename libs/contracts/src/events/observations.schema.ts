@@ -75,6 +75,8 @@ export const checkResultPayloadSchema = z.object({
   failureReason: z.string().max(2048).optional(),
   attempt: z.number().int().min(1).default(1),
   startedAt: isoDateTimeSchema,
+  /** The check's interval: the aggregator marks the location STALE when nothing arrives within ~2 intervals. */
+  intervalSeconds: z.number().int().positive().optional(),
   metadata: boundedJsonObject(METADATA_LIMITS).optional(),
 });
 export type CheckResultPayload = z.infer<typeof checkResultPayloadSchema>;
@@ -113,6 +115,12 @@ export const pingReceivedPayloadSchema = z.object({
   receivedAt: isoDateTimeSchema,
   runId: z.string().max(128).optional(),
   body: z.string().max(10_000).optional(),
+  /** The monitor's schedule as the edge found it, so the aggregator sets the deadline without a lookup. */
+  periodSeconds: z.number().int().positive(),
+  graceSeconds: z.number().int().nonnegative(),
+  /** A `start` without a finishing ping within this long turns the monitor DOWN. */
+  maxRuntimeSeconds: z.number().int().positive().nullable(),
+  name: z.string().max(256).optional(),
 });
 export type PingReceivedPayload = z.infer<typeof pingReceivedPayloadSchema>;
 
