@@ -11,6 +11,12 @@ export const commonShape = {
   FLEETWATCH_BOOT_TIMEOUT_SECONDS: env.int(30, 1, 600),
   /** Hard limit on graceful shutdown: in-flight work gets this long. */
   FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: env.int(8, 1, 120),
+  /** Prefix of every Redis key (and pub/sub channel) of this site; lets sites or test runs share one Redis. */
+  FLEETWATCH_REDIS_PREFIX: z
+    .string()
+    .max(128, 'at most 128 characters')
+    .regex(/^[A-Za-z0-9:._-]*$/, 'use letters, digits and : . _ -')
+    .default(''),
 };
 
 export const SERVICE_PORTS = {
@@ -31,6 +37,7 @@ export interface CommonConfig {
   port: number;
   bootTimeoutMs: number;
   shutdownTimeoutMs: number;
+  redisPrefix: string;
 }
 
 /**
@@ -53,6 +60,7 @@ export function parseServiceEnv<S extends z.ZodRawShape>(
     port: parsed[portVar] as number,
     bootTimeoutMs: (parsed.FLEETWATCH_BOOT_TIMEOUT_SECONDS as number) * 1000,
     shutdownTimeoutMs: (parsed.FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS as number) * 1000,
+    redisPrefix: parsed.FLEETWATCH_REDIS_PREFIX as string,
   };
   return { common, values: parsed as z.output<z.ZodObject<S>> };
 }

@@ -2,3 +2,5 @@
 export * from './redis';
 export * from './keys';
 export * from './live-state.store';
+export * from './boot-check';
+export * from './live-state.module';

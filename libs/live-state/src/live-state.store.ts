@@ -136,6 +136,11 @@ export class LiveStateStore {
     this.statusChannel = `${options.keyPrefix ?? ''}${LiveKeys.statusChannel}`;
   }
 
+  /** Readiness: Redis answers PING. */
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
   async getTarget(id: string): Promise<TargetRecord | null> {
     const [h, locs] = await Promise.all([this.redis.hgetall(LiveKeys.target(id)), this.redis.hgetall(LiveKeys.targetLocations(id))]);
     return parseTarget(id, h, locs);

@@ -30,7 +30,7 @@ export interface BootDependency {
 }
 
 export interface BootstrapOptions {
-  module: Type;
+  module: Type | DynamicModule;
   config: CommonConfig;
   dependencies?: BootDependency[];
   bodyLimitBytes?: number;

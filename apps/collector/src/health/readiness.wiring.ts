@@ -1,0 +1,16 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { BusConnection, busReadinessCheck } from '@fleetwatch/messaging';
+import { ReadinessRegistry } from '@fleetwatch/observability';
+
+/** The collector's only central dependency is the bus (it never touches the database). */
+@Injectable()
+export class ReadinessWiring implements OnModuleInit {
+  constructor(
+    private readonly readiness: ReadinessRegistry,
+    private readonly bus: BusConnection,
+  ) {}
+
+  onModuleInit(): void {
+    this.readiness.register(busReadinessCheck(this.bus));
+  }
+}

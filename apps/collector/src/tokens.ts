@@ -1,0 +1,1 @@
+export const COLLECTOR_CONFIG = Symbol('COLLECTOR_CONFIG');

@@ -1,0 +1,34 @@
+import { DynamicModule, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { createRedis } from './redis';
+import { LiveStateStore } from './live-state.store';
+
+export const LIVE_STATE_REDIS = Symbol('LIVE_STATE_REDIS');
+
+export interface LiveStateModuleOptions {
+  url: string;
+  keyPrefix: string;
+  connectionName: string;
+}
+
+/** Redis for a service: the connection (token LIVE_STATE_REDIS) and the LiveStateStore; closed on shutdown. */
+@Module({})
+export class LiveStateModule implements OnApplicationShutdown {
+  constructor(@Inject(LIVE_STATE_REDIS) private readonly redis: Redis) {}
+
+  static forRoot(options: LiveStateModuleOptions): DynamicModule {
+    return {
+      module: LiveStateModule,
+      global: true,
+      providers: [
+        { provide: LIVE_STATE_REDIS, useFactory: () => createRedis({ url: options.url, keyPrefix: options.keyPrefix, connectionName: options.connectionName }) },
+        { provide: LiveStateStore, inject: [LIVE_STATE_REDIS], useFactory: (redis: Redis) => new LiveStateStore(redis, { keyPrefix: options.keyPrefix }) },
+      ],
+      exports: [LIVE_STATE_REDIS, LiveStateStore],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

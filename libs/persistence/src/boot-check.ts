@@ -1,0 +1,34 @@
+import { Client } from 'pg';
+
+/** Postgres error codes that retrying cannot fix. */
+const PERMANENT_CODES = new Set(['28P01', '28000', '3D000', '42501']);
+
+/**
+ * The database check a service runs before taking work (observability's
+ * BootDependency shape): a short connection and `SELECT 1`. A wrong password or
+ * a missing database is permanent; refused connections are retried until the
+ * boot timeout.
+ */
+export function databaseBootCheck(databaseUrl: string, variable = 'DATABASE_URL') {
+  const url = new URL(databaseUrl);
+  if (url.password) url.password = '***';
+  return {
+    variable,
+    describe: `PostgreSQL at ${url.toString()}`,
+    check: async (): Promise<void> => {
+      const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3000 });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        if (err.code === '3D000') throw Object.assign(new Error(`${err.message} (create it and apply migrations: npm run db:migrate)`), { code: err.code });
+        throw err;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+    isPermanent: (e: unknown): boolean => PERMANENT_CODES.has(String((e as { code?: string }).code)),
+  };
+}
