@@ -7,6 +7,31 @@ import tseslint from 'typescript-eslint';
 //  - the dashboard imports only contracts and ui;
 //  - the collector never imports persistence (it must run with the DB away);
 //  - apps never import apps (Nx forbids it on its own).
+
+// Tests may also use libs/testing (server resolution, isolation, TcpProxy).
+function boundaries(forTests) {
+  const withTesting = (tags) => (forTests ? [...tags, 'type:testing'] : tags);
+  return {
+    enforceBuildableLibDependency: false,
+    banTransitiveDependencies: true,
+    allow: [],
+    depConstraints: [
+            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: withTesting(['type:contracts']) },
+            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
+            { sourceTag: 'type:config', onlyDependOnLibsWithTags: withTesting(['type:contracts']) },
+            { sourceTag: 'type:observability', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:domain']) },
+            { sourceTag: 'type:messaging', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:observability']) },
+            { sourceTag: 'type:persistence', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
+            { sourceTag: 'type:live-state', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
+            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:messaging', 'type:persistence', 'type:live-state']) },
+            { sourceTag: 'type:ui', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:ui']) },
+            { sourceTag: 'scope:web', onlyDependOnLibsWithTags: withTesting(['scope:web', 'scope:shared']) },
+            { sourceTag: 'scope:collector', notDependOnLibsWithTags: ['type:persistence'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain', 'type:config', 'type:observability', 'type:messaging', 'type:persistence', 'type:live-state', 'type:ui']) },
+          ],
+  };
+}
+
 export default [
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
@@ -14,28 +39,7 @@ export default [
   {
     files: ['**/*.ts', '**/*.tsx'],
     rules: {
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          banTransitiveDependencies: true,
-          allow: [],
-          depConstraints: [
-            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
-            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain'] },
-            { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:contracts'] },
-            { sourceTag: 'type:observability', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:domain'] },
-            { sourceTag: 'type:messaging', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:observability'] },
-            { sourceTag: 'type:persistence', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain'] },
-            { sourceTag: 'type:live-state', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain'] },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:messaging', 'type:persistence', 'type:live-state'] },
-            { sourceTag: 'type:ui', onlyDependOnLibsWithTags: ['type:contracts', 'type:ui'] },
-            { sourceTag: 'scope:web', onlyDependOnLibsWithTags: ['scope:web', 'scope:shared'] },
-            { sourceTag: 'scope:collector', notDependOnLibsWithTags: ['type:persistence'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:domain', 'type:config', 'type:observability', 'type:messaging', 'type:persistence', 'type:live-state', 'type:testing', 'type:ui'] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': ['error', boundaries(false)],
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-syntax': [
@@ -43,6 +47,10 @@ export default [
         { selector: "CallExpression[callee.property.name='only'][callee.object.name=/^(it|describe|test)$/]", message: 'Focused tests silence the rest.' },
       ],
     },
+  },
+  {
+    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.spec.tsx'],
+    rules: { '@nx/enforce-module-boundaries': ['error', boundaries(true)] },
   },
   {
     files: ['libs/contracts/src/**/*.ts', 'libs/domain/src/**/*.ts'],

@@ -1,4 +1,4 @@
-import { env, parseServiceEnv } from '@fleetwatch/config';
+import { env, parseServiceEnv, SERVICE_PORTS } from '@fleetwatch/config';
 import { z } from 'zod';
 
 /** api-gateway's whole configuration, validated once at boot. */
@@ -13,6 +13,15 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
       SESSION_TTL_HOURS: env.int(12, 1, 24 * 30),
       LOGIN_RATE_LIMIT_PER_MINUTE: env.int(10, 1, 10_000),
       DASHBOARD_DIR: z.string().optional(),
+      /** Base URL of status-ingest as pushers reach it; heartbeat ping URLs are built on it. */
+      STATUS_INGEST_PUBLIC_URL: z
+        .string()
+        .url('must be a URL such as http://fleetwatch.example:3001')
+        .regex(/^https?:\/\//, 'must start with http:// or https://')
+        .optional(),
+      STATUS_INGEST_PORT: env.port(SERVICE_PORTS['status-ingest'].port),
+      /** Trust X-Forwarded-For (the login rate limit keys on the client address). */
+      GATEWAY_TRUST_PROXY: env.bool(false),
     },
     source,
   );
@@ -25,6 +34,8 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
     sessionTtlMs: values.SESSION_TTL_HOURS * 3600_000,
     loginRatePerMinute: values.LOGIN_RATE_LIMIT_PER_MINUTE,
     dashboardDir: values.DASHBOARD_DIR,
+    ingestPublicUrl: (values.STATUS_INGEST_PUBLIC_URL ?? `http://127.0.0.1:${values.STATUS_INGEST_PORT}`).replace(/\/+$/, ''),
+    trustProxy: values.GATEWAY_TRUST_PROXY,
   };
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;

@@ -15,6 +15,12 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
       HISTORY_RAW_RETENTION_DAYS: env.int(7, 1, 3650),
       INGEST_MAX_FUTURE_SKEW_SECONDS: env.int(300, 0, 86_400),
       INGEST_TRUST_PROXY: env.bool(false),
+      /** How long a verified (or refused) API key is remembered; keeps revocation effective within ~this + one lookup. */
+      INGEST_AUTH_CACHE_MS: env.int(2000, 0, 4000),
+      /** How long a ping token's monitor (or its absence) is remembered. */
+      INGEST_PING_CACHE_MS: env.int(5000, 0, 60_000),
+      /** Retry-After (seconds) when the broker is away or ingress is paused without an end time. */
+      INGEST_RETRY_AFTER_SECONDS: env.int(5, 1, 3600),
     },
     source,
   );
@@ -29,6 +35,9 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     rawRetentionDays: values.HISTORY_RAW_RETENTION_DAYS,
     maxFutureSkewSeconds: values.INGEST_MAX_FUTURE_SKEW_SECONDS,
     trustProxy: values.INGEST_TRUST_PROXY,
+    authCacheMs: values.INGEST_AUTH_CACHE_MS,
+    pingCacheMs: values.INGEST_PING_CACHE_MS,
+    retryAfterSeconds: values.INGEST_RETRY_AFTER_SECONDS,
   };
 }
 export type IngestConfig = ReturnType<typeof loadIngestConfig>;

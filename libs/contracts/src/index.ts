@@ -10,3 +10,4 @@ export * from './events/observations.schema';
 export * from './commands/commands.schema';
 export * from './http/errors';
 export * from './http/gateway.schema';
+export * from './http/gateway-admin.schema';

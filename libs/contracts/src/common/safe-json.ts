@@ -53,7 +53,7 @@ export const labelsSchema = z
       .string()
       .min(1)
       .max(128)
-      .regex(/^[A-Za-z_][A-Za-z0-9_.\/-]*$/, 'label names start with a letter or _ and use letters, digits, _ . / -'),
+      .regex(/^[A-Za-z_][A-Za-z0-9_./-]*$/, 'label names start with a letter or _ and use letters, digits, _ . / -'),
     z.string().max(1024),
   )
   .superRefine((labels, ctx) => {

@@ -8,7 +8,7 @@ export const instanceIdSchema = z
   .string()
   .min(1)
   .max(256)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:\/@+=-]*$/, 'use letters, digits and . _ : / @ + = - (no spaces), starting with a letter or digit');
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$/, 'use letters, digits and . _ : / @ + = - (no spaces), starting with a letter or digit');
 export const locationSchema = z
   .string()
   .min(1)

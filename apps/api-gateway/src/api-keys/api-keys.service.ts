@@ -1,0 +1,73 @@
+import { Injectable } from '@nestjs/common';
+import { ApiKeyView, CreateApiKeyRequest, CreateApiKeyResponse } from '@fleetwatch/contracts';
+import { ForbiddenError, InvalidError, NotFoundError, roleAtLeast, roleToManageApiKey } from '@fleetwatch/domain';
+import { ApiKeyRecord, ApiKeysRepository, generateApiKey } from '@fleetwatch/persistence';
+import { isIP } from 'node:net';
+import type { Principal } from '../auth/principal';
+
+export function toApiKeyView(k: ApiKeyRecord): ApiKeyView {
+  return {
+    id: k.id,
+    name: k.name,
+    prefix: k.prefix,
+    scopes: k.scopes,
+    allowedCidrs: k.allowedCidrs,
+    createdBy: k.createdBy,
+    createdAt: k.createdAt.toISOString(),
+    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
+  };
+}
+
+/**
+ * API keys (SPEC §11): shown once at creation, stored as a hash (persistence
+ * `generateApiKey`, the same format status-ingest verifies), listed by prefix,
+ * revoked by id. Nobody mints or revokes a key stronger than themselves
+ * (domain `roleToManageApiKey`).
+ */
+@Injectable()
+export class ApiKeysService {
+  constructor(private readonly keys: ApiKeysRepository) {}
+
+  async create(actor: Principal, input: CreateApiKeyRequest): Promise<CreateApiKeyResponse> {
+    const scopes = [...new Set(input.scopes)];
+    this.assertMayManage(actor, scopes, 'create');
+    const allowedCidrs = input.allowedCidrs ?? [];
+    const bad = allowedCidrs.map((c, i) => ({ c, i })).filter(({ c }) => !isCidr(c));
+    if (bad.length) {
+      throw new InvalidError(
+        `allowedCidrs: ${bad.map(({ c }) => JSON.stringify(c)).join(', ')} not a CIDR`,
+        bad.map(({ i }) => ({ path: `allowedCidrs.${i}`, message: 'is not a CIDR (e.g. 10.0.0.0/8 or 2001:db8::/32)' })),
+      );
+    }
+    const { key, prefix, keyHash } = generateApiKey();
+    const record = await this.keys.create({ name: input.name, prefix, keyHash, scopes, allowedCidrs, createdBy: actor.kind === 'user' ? actor.id : null });
+    return { id: record.id, key, name: record.name, scopes: record.scopes, prefix: record.prefix };
+  }
+
+  /** Unrevoked keys, newest first; never the key or its hash. */
+  async list(): Promise<ApiKeyView[]> {
+    return (await this.keys.list()).map(toApiKeyView);
+  }
+
+  async revoke(actor: Principal, id: string): Promise<void> {
+    const key = await this.keys.findById(id);
+    if (!key || key.revokedAt) throw new NotFoundError(`API key ${id} not found`);
+    this.assertMayManage(actor, key.scopes, 'revoke');
+    if (!(await this.keys.revoke(id))) throw new NotFoundError(`API key ${id} not found`);
+  }
+
+  private assertMayManage(actor: Principal, scopes: readonly string[], verb: string): void {
+    const needed = roleToManageApiKey(scopes);
+    if (!roleAtLeast(actor.role, needed)) throw new ForbiddenError(`only ${needed}s may ${verb} a key with scopes ${scopes.join(', ')}`);
+  }
+}
+
+function isCidr(value: string): boolean {
+  const [net, bits, extra] = value.split('/');
+  if (extra !== undefined) return false;
+  const family = isIP(net);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}

@@ -1,0 +1,117 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { LoginRequest, LoginResponse } from '@fleetwatch/contracts';
+import { ForbiddenError, RateLimitedError, roleOfApiKeyScopes, UnauthorizedError } from '@fleetwatch/domain';
+import { ApiKeyRecord, ApiKeysRepository, apiKeyPrefixOf, SessionsRepository, UsersRepository, verifyApiKey } from '@fleetwatch/persistence';
+import type { GatewayConfig } from '../config';
+import { GATEWAY_CONFIG } from '../tokens';
+import { LoginRateLimiter } from './login-rate-limiter';
+import { PasswordHasher } from './password-hasher.service';
+import { Principal } from './principal';
+import { hashSessionToken, newSessionToken, sessionTokenVersion } from './session-token';
+
+const BAD_CREDENTIALS = 'invalid username or password';
+const TOUCH_EVERY_MS = 60_000;
+
+/**
+ * Sign-in and bearer authentication. A bearer is either a session token from
+ * /auth/login (`fws_…`) or an API key (`fwk_…`) acting with the role of its scopes
+ * (read → viewer, write → operator, admin → admin; domain `roleOfApiKeyScopes`).
+ */
+@Injectable()
+export class AuthService {
+  private readonly limiter: LoginRateLimiter;
+  private readonly lastTouched = new Map<string, number>();
+
+  constructor(
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    private readonly users: UsersRepository,
+    private readonly sessions: SessionsRepository,
+    private readonly apiKeys: ApiKeysRepository,
+    private readonly hasher: PasswordHasher,
+  ) {
+    this.limiter = new LoginRateLimiter(config.loginRatePerMinute);
+  }
+
+  async login(input: LoginRequest, clientIp: string): Promise<LoginResponse> {
+    const wait = this.limiter.take(clientIp, input.username);
+    if (wait > 0) throw new RateLimitedError(`too many login attempts for this user from this address; retry in ${wait} s`, wait);
+    const user = await this.users.findByUsername(input.username);
+    // Unknown users cost a verification too, so timing does not tell which usernames exist.
+    const ok = user ? await this.hasher.verify(user.passwordHash, input.password) : await this.hasher.verifyNobody(input.password);
+    if (!user || !ok) throw new UnauthorizedError(BAD_CREDENTIALS);
+    const { token, tokenHash } = newSessionToken(user.tokenVersion);
+    const expiresAt = new Date(Date.now() + this.config.sessionTtlMs);
+    await this.sessions.create({ userId: user.id, tokenHash, expiresAt });
+    return { token, expiresAt: expiresAt.toISOString(), user: { id: user.id, username: user.username, role: user.role } };
+  }
+
+  async logout(principal: Principal): Promise<void> {
+    if (principal.kind !== 'user' || !principal.sessionId) throw new ForbiddenError('only a session token can be logged out; revoke an API key instead');
+    await this.sessions.revoke(principal.sessionId);
+  }
+
+  /** The caller behind an `Authorization` header. Throws UnauthorizedError (401) or ForbiddenError (403). */
+  async authenticate(authorization: string | undefined, clientIp: string): Promise<Principal> {
+    if (!authorization) throw new UnauthorizedError('missing Authorization header: send "Authorization: Bearer <token>"');
+    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
+    if (!m) throw new UnauthorizedError('Authorization header must be "Bearer <token>"');
+    const bearer = m[1];
+    if (sessionTokenVersion(bearer) !== null) return this.authenticateSession(bearer);
+    if (apiKeyPrefixOf(bearer) !== null) return this.authenticateApiKey(bearer, clientIp);
+    throw new UnauthorizedError('bearer token is neither a session token nor an API key');
+  }
+
+  private async authenticateSession(token: string): Promise<Principal> {
+    const active = await this.sessions.findActiveByTokenHash(hashSessionToken(token));
+    if (!active || active.user.tokenVersion !== sessionTokenVersion(token)) {
+      throw new UnauthorizedError('session expired or revoked: log in again');
+    }
+    const { user, session } = active;
+    return { kind: 'user', id: user.id, name: user.username, role: user.role, sessionId: session.id };
+  }
+
+  private async authenticateApiKey(key: string, clientIp: string): Promise<Principal> {
+    const prefix = apiKeyPrefixOf(key) as string;
+    let found: ApiKeyRecord | undefined;
+    for (const candidate of await this.apiKeys.findActiveByPrefix(prefix)) {
+      if (await verifyApiKey(key, candidate.keyHash)) found = candidate;
+    }
+    if (!found) throw new UnauthorizedError('unknown or revoked API key');
+    if (found.allowedCidrs.length > 0 && !addressAllowed(clientIp, found.allowedCidrs)) {
+      throw new ForbiddenError(`API key ${found.prefix} is not allowed from ${clientIp}`);
+    }
+    const role = roleOfApiKeyScopes(found.scopes);
+    if (!role) throw new ForbiddenError(`API key ${found.prefix} has scopes ${found.scopes.join(', ')}: gateway routes need read, write or admin`);
+    this.touch(found.id);
+    return { kind: 'api-key', id: found.id, name: found.name, role, scopes: found.scopes };
+  }
+
+  /** Records key use at most once a minute per key, off the request path. */
+  private touch(id: string): void {
+    const now = Date.now();
+    if ((this.lastTouched.get(id) ?? 0) + TOUCH_EVERY_MS > now) return;
+    this.lastTouched.set(id, now);
+    if (this.lastTouched.size > 10_000) this.lastTouched.clear();
+    void this.apiKeys.touchLastUsed(id, new Date(now)).catch(() => undefined);
+  }
+}
+
+function addressAllowed(ip: string, cidrs: readonly string[]): boolean {
+  const address = ip.startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
+  const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
+  if (!family) return false;
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [net, bits] = cidr.split('/');
+    const netFamily = isIPv4(net) ? 'ipv4' : isIPv6(net) ? 'ipv6' : null;
+    if (!netFamily) continue;
+    const prefix = bits === undefined ? (netFamily === 'ipv4' ? 32 : 128) : Number(bits);
+    try {
+      list.addSubnet(net, prefix, netFamily);
+    } catch {
+      /* a malformed entry allows nothing */
+    }
+  }
+  return list.check(address, family);
+}

@@ -1,0 +1,86 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ChangeOwnPasswordRequest, CreateUserRequest, UserRole, UserView } from '@fleetwatch/contracts';
+import { ConflictError, ForbiddenError, InvalidError, NotFoundError } from '@fleetwatch/domain';
+import { DATABASE_CLIENT, DatabaseClient, runInTransaction, SessionsRepository, UserRecord, UsersRepository } from '@fleetwatch/persistence';
+import { PasswordHasher } from '../auth/password-hasher.service';
+import type { Principal } from '../auth/principal';
+
+export function toUserView(u: UserRecord): UserView {
+  return { id: u.id, username: u.username, role: u.role, createdAt: u.createdAt.toISOString(), updatedAt: u.updatedAt.toISOString() };
+}
+
+/**
+ * Users and their credentials (SPEC §10). A password or role change bumps the user's
+ * tokenVersion and revokes every session in the same transaction: old tokens get 401.
+ */
+@Injectable()
+export class UsersService {
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly sessions: SessionsRepository,
+    private readonly hasher: PasswordHasher,
+    @Inject(DATABASE_CLIENT) private readonly db: DatabaseClient,
+  ) {}
+
+  async list(): Promise<UserView[]> {
+    return (await this.users.list()).map(toUserView);
+  }
+
+  async create(input: CreateUserRequest): Promise<UserView> {
+    const passwordHash = await this.hasher.hash(input.password);
+    return toUserView(await this.users.create({ username: input.username, passwordHash, role: input.role }));
+  }
+
+  async changeRole(id: string, role: UserRole): Promise<UserView> {
+    const user = await this.require(id);
+    if (user.role === role) return toUserView(user);
+    if (user.role === UserRole.Admin) await this.refuseLastAdmin(user, `cannot make ${user.username} ${role}`);
+    const updated = await runInTransaction(this.db, async (tx) => {
+      const record = await this.users.setRole(id, role, tx);
+      await this.sessions.revokeAllForUser(id, new Date(), tx);
+      return record;
+    });
+    return toUserView(updated);
+  }
+
+  async setPassword(id: string, password: string): Promise<void> {
+    await this.require(id);
+    await this.replacePassword(id, password);
+  }
+
+  async changeOwnPassword(principal: Principal, input: ChangeOwnPasswordRequest): Promise<void> {
+    if (principal.kind !== 'user') throw new ForbiddenError('an API key has no password: sign in as a user');
+    const user = await this.require(principal.id);
+    if (!(await this.hasher.verify(user.passwordHash, input.currentPassword))) {
+      throw new InvalidError('currentPassword: does not match', [{ path: 'currentPassword', message: 'does not match your current password' }]);
+    }
+    await this.replacePassword(user.id, input.newPassword);
+  }
+
+  async delete(actor: Principal, id: string): Promise<void> {
+    const user = await this.require(id);
+    if (actor.kind === 'user' && actor.id === user.id) throw new ConflictError('you cannot delete yourself');
+    if (user.role === UserRole.Admin) await this.refuseLastAdmin(user, `cannot delete ${user.username}`);
+    if (!(await this.users.delete(id))) throw new NotFoundError(`user ${id} not found`);
+  }
+
+  private async replacePassword(id: string, password: string): Promise<void> {
+    const passwordHash = await this.hasher.hash(password);
+    await runInTransaction(this.db, async (tx) => {
+      await this.users.setPassword(id, passwordHash, tx);
+      await this.sessions.revokeAllForUser(id, new Date(), tx);
+    });
+  }
+
+  private async require(id: string): Promise<UserRecord> {
+    const user = await this.users.findById(id);
+    if (!user) throw new NotFoundError(`user ${id} not found`);
+    return user;
+  }
+
+  /** Nobody may remove the last admin: the site would have no one to manage users. */
+  private async refuseLastAdmin(user: UserRecord, what: string): Promise<void> {
+    const admins = (await this.users.list()).filter((u) => u.role === UserRole.Admin);
+    if (admins.length <= 1 && admins[0]?.id === user.id) throw new ConflictError(`${what}: it is the last admin`);
+  }
+}

@@ -1,0 +1,25 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { BusConnection, busReadinessCheck } from '@fleetwatch/messaging';
+import { ReadinessRegistry } from '@fleetwatch/observability';
+import { DATABASE_CLIENT, pingDatabase, type DatabaseClient } from '@fleetwatch/persistence';
+
+/** /readyz: the database (API keys, monitors) and the bus (every accepted push is published). */
+@Injectable()
+export class ReadinessWiring implements OnModuleInit {
+  constructor(
+    private readonly readiness: ReadinessRegistry,
+    @Inject(DATABASE_CLIENT) private readonly db: DatabaseClient,
+    private readonly bus: BusConnection,
+  ) {}
+
+  onModuleInit(): void {
+    this.readiness.register({
+      name: 'database',
+      check: async () => {
+        const ping = await pingDatabase(this.db);
+        if (!ping.ok) throw new Error(`PostgreSQL: ${ping.error ?? 'unreachable'}`);
+      },
+    });
+    this.readiness.register(busReadinessCheck(this.bus));
+  }
+}

@@ -1,0 +1,141 @@
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { ApiErrorCode, type ApiErrorBody } from '@fleetwatch/contracts';
+import { InvalidError } from '@fleetwatch/domain';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from './fastify.types';
+import { ApiKeyAuthService, type AuthenticatedKey } from '../auth/api-key-auth.service';
+import type { IngestConfig } from '../config';
+import { IngressPausedError } from '../ingress/ingress-state.service';
+import { PublishGate } from '../ingress/publish-gate.service';
+import { IngestMetrics, refusalReasonOf, type RefusalReason } from '../metrics/ingest.metrics';
+import { PingsService, type PingSignal } from '../pings/pings.service';
+import { StatusUpdatesService } from '../updates/status-updates.service';
+import { INGEST_CONFIG } from '../tokens';
+import { parseJsonBody } from './json-body';
+
+export const UPDATES_PATH = '/api/v1/status/updates';
+const PING_PREFIX = '/ping/';
+
+/** A body that is not JSON (pings take any content type; updates refuse it with 415). */
+class RawBody {
+  constructor(
+    readonly bytes: Buffer,
+    readonly contentType: string | undefined,
+  ) {}
+}
+
+/**
+ * The ingest HTTP edge, registered straight on Fastify: this is the hot path
+ * (thousands of requests per second on two cores), so it skips Nest's
+ * per-request pipeline. Still a thin adapter: authenticate (before the body is
+ * read), parse, call one service method, answer. Errors are domain errors that
+ * the shared error handler (libs/observability mapError) turns into ApiErrorBody.
+ */
+@Injectable()
+export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
+  private readonly keys = new WeakMap<FastifyRequest, AuthenticatedKey>();
+  private readonly refusals = new WeakMap<FastifyRequest, RefusalReason>();
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly auth: ApiKeyAuthService,
+    private readonly updates: StatusUpdatesService,
+    private readonly pings: PingsService,
+    private readonly gate: PublishGate,
+    private readonly metrics: IngestMetrics,
+    @Inject(INGEST_CONFIG) private readonly config: IngestConfig,
+  ) {}
+
+  onModuleInit(): void {
+    const app = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    this.registerBodyParsers(app);
+    this.registerUpdates(app);
+    this.registerPings(app);
+    this.sweepTimer = setInterval(() => this.updates.sweep(), 60_000);
+    this.sweepTimer.unref();
+  }
+
+  /** Graceful stop: new requests get 503, and every publish already started gets its confirm. */
+  async onModuleDestroy(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.gate.drain(Math.max(1000, this.config.shutdownTimeoutMs - 2000));
+  }
+
+  private registerBodyParsers(app: FastifyInstance): void {
+    // Strict JSON: invalid UTF-8 and `__proto__` keys are refused with a 400 naming them.
+    app.removeContentTypeParser(['application/json', 'text/plain']);
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+      if (request.url.startsWith(PING_PREFIX)) return done(null, new RawBody(body as Buffer, request.headers['content-type']));
+      try {
+        done(null, parseJsonBody(body as Buffer));
+      } catch (e) {
+        done(e as Error, undefined);
+      }
+    });
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => done(null, new RawBody(body as Buffer, request.headers['content-type'])));
+  }
+
+  private registerUpdates(app: FastifyInstance): void {
+    app.route({
+      method: 'POST',
+      url: UPDATES_PATH,
+      // Before the body is read: an unauthenticated client cannot make us parse anything.
+      onRequest: async (request) => {
+        this.keys.set(request, await this.auth.authenticate(request.headers.authorization, request.ip));
+      },
+      onError: async (request, _reply, error) => {
+        if (error instanceof IngressPausedError) this.refusals.set(request, 'paused');
+      },
+      onResponse: async (request, reply) => {
+        if (reply.statusCode >= 400) this.metrics.refused.labels('updates', this.refusals.get(request) ?? refusalReasonOf(reply.statusCode)).inc();
+      },
+      handler: async (request, reply) => {
+        const body = request.body;
+        if (body instanceof RawBody) return unsupportedMediaType(reply, body.contentType);
+        if (body === undefined) throw new InvalidError('body is empty: send one update or {"updates": [...]} as application/json', [{ path: '(body)', message: 'is empty' }]);
+        const key = this.keys.get(request) as AuthenticatedKey;
+        const result = await this.updates.accept(key, body);
+        return reply.code(202).send(result);
+      },
+    });
+  }
+
+  private registerPings(app: FastifyInstance): void {
+    const route = (url: string, signal: PingSignal): void => {
+      app.route({
+        method: ['GET', 'POST', 'HEAD'],
+        url,
+        exposeHeadRoute: false,
+        onError: async (request, _reply, error) => {
+          if (error instanceof IngressPausedError) this.refusals.set(request, 'paused');
+        },
+        onResponse: async (request, reply) => {
+          if (reply.statusCode >= 400) this.metrics.refused.labels('ping', this.refusals.get(request) ?? refusalReasonOf(reply.statusCode)).inc();
+        },
+        handler: async (request, reply) => {
+          const { token } = request.params as { token: string };
+          const rid = (request.query as Record<string, unknown>)['rid'];
+          if (rid !== undefined && typeof rid !== 'string') throw new InvalidError('rid: give one run id', [{ path: 'rid', message: 'give one run id' }]);
+          const body = request.body instanceof RawBody && request.body.bytes.length ? request.body.bytes.toString('utf8') : undefined;
+          const result = await this.pings.ping(token, signal, { runId: rid, body });
+          return reply.code(200).send(result);
+        },
+      });
+    };
+    route(`${PING_PREFIX}:token`, 'success');
+    route(`${PING_PREFIX}:token/start`, 'start');
+    route(`${PING_PREFIX}:token/fail`, 'fail');
+  }
+}
+
+function unsupportedMediaType(reply: FastifyReply, contentType: string | undefined): FastifyReply {
+  const body: ApiErrorBody = {
+    error: {
+      code: ApiErrorCode.UnsupportedMediaType,
+      message: contentType ? `content type "${contentType.slice(0, 100)}" is not supported: send application/json` : 'no content type: send the body as application/json',
+      issues: [{ path: '(content-type)', message: 'must be application/json' }],
+    },
+  };
+  return reply.code(415).send(body);
+}

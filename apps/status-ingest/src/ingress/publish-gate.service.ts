@@ -1,0 +1,76 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InvalidError, UnavailableError } from '@fleetwatch/domain';
+import { BusError, BusPublisher, InvalidMessageError } from '@fleetwatch/messaging';
+import type { IngestConfig } from '../config';
+import { IngestMetrics, type PublishKind } from '../metrics/ingest.metrics';
+import { INGEST_CONFIG } from '../tokens';
+import { IngressStateService } from './ingress-state.service';
+
+/**
+ * The one door to the broker for HTTP work: refuses while ingress is paused,
+ * the broker is away or the service is stopping (503 + Retry-After), maps bus
+ * failures to 503, times publishes, and counts what is in flight so shutdown
+ * lets every started publish get its confirm.
+ */
+@Injectable()
+export class PublishGate {
+  private inFlight = 0;
+  private closing = false;
+  private idleWaiters: Array<() => void> = [];
+  private readonly retryAfter: number;
+
+  constructor(
+    private readonly ingress: IngressStateService,
+    private readonly publisher: BusPublisher,
+    private readonly metrics: IngestMetrics,
+    @Inject(INGEST_CONFIG) config: IngestConfig,
+  ) {
+    this.retryAfter = config.retryAfterSeconds;
+  }
+
+  /** Throws while paused or stopping. Cheap: called first on every request. */
+  assertOpen(now: number = Date.now()): void {
+    if (this.closing) throw new UnavailableError('status-ingest is shutting down; retry', 1);
+    this.ingress.assertOpen(now);
+  }
+
+  /** Runs a publish (resolving after the broker's confirm), mapping failures to 503. */
+  async publish<T>(kind: PublishKind, send: () => Promise<T>): Promise<T> {
+    if (this.closing) throw new UnavailableError('status-ingest is shutting down; retry', 1);
+    // Fail fast while disconnected instead of holding the client for the publish timeout.
+    if (!this.publisher.isConnected()) throw new UnavailableError('message broker unavailable; nothing was accepted, retry later', this.retryAfter);
+    this.inFlight++;
+    const started = performance.now();
+    try {
+      return await send();
+    } catch (e) {
+      if (e instanceof InvalidMessageError) throw new InvalidError(`refused: ${e.reason}`, [{ path: '(body)', message: e.reason }]);
+      if (e instanceof BusError) throw new UnavailableError(`message broker did not confirm (${e.name}); nothing was accepted, retry later`, this.retryAfter);
+      throw e;
+    } finally {
+      this.metrics.observePublish(kind, (performance.now() - started) / 1000);
+      if (--this.inFlight === 0 && this.idleWaiters.length) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of waiters) w();
+      }
+    }
+  }
+
+  get pending(): number {
+    return this.inFlight;
+  }
+
+  /** Stops taking work and waits (bounded) until every started publish settled. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    if (this.inFlight === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

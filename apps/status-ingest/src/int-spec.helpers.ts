@@ -1,0 +1,158 @@
+// Shared by status-ingest's integration tests: boots the real service (the same
+// bootstrap as main.ts) on a free port against an isolated vhost, creates API keys
+// speaks HTTP, and reads what reached the broker.
+import { createServer, type AddressInfo } from 'node:net';
+import { connect, type ChannelModel } from 'amqplib';
+import { QueueName, type Envelope } from '@fleetwatch/contracts';
+import type { RunningService } from '@fleetwatch/observability';
+import { ApiKeysRepository, createPrismaClient, generateApiKey, type DatabaseClient } from '@fleetwatch/persistence';
+import { createIsolatedVhost, testEnv, type IsolatedVhost } from '@fleetwatch/testing';
+import { loadIngestConfig, type IngestConfig } from './config';
+import { startStatusIngest } from './status-ingest.bootstrap';
+
+export const OBSERVATIONS = QueueName.AggregatorObservations;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: unknown;
+}
+
+export interface PostOptions {
+  key?: string | null;
+  contentType?: string | null;
+  headers?: Record<string, string>;
+}
+
+/** A running status-ingest plus what its tests need around it. */
+export class IngestHarness {
+  private constructor(
+    readonly service: RunningService,
+    readonly config: IngestConfig,
+    readonly vhost: IsolatedVhost,
+    readonly db: DatabaseClient,
+    readonly keys: ApiKeysRepository,
+    readonly amqp: ChannelModel,
+  ) {}
+
+  /**
+   * Boots status-ingest. `env` overrides variables (`INGEST_RATE_LIMIT_BURST`,
+   * `AMQP_URL` to go through a TcpProxy: use `{ amqpUrl: (vhostUrl) => … }`).
+   */
+  static async start(name: string, env: Record<string, string> = {}, options: { amqpUrl?: (url: string) => string | Promise<string> } = {}): Promise<IngestHarness> {
+    const vhost = await createIsolatedVhost(`ingest-${name}`);
+    const port = await freePort();
+    const amqpUrl = options.amqpUrl ? await options.amqpUrl(vhost.amqpUrl) : vhost.amqpUrl;
+    const config = loadIngestConfig({
+      DATABASE_URL: testEnv().databaseUrl,
+      AMQP_URL: amqpUrl,
+      STATUS_INGEST_PORT: String(port),
+      LOG_LEVEL: 'error',
+      FLEETWATCH_SITE: 'test-site',
+      FLEETWATCH_BOOT_TIMEOUT_SECONDS: '10',
+      ...env,
+    });
+    const service = await startStatusIngest(config);
+    const db = createPrismaClient(testEnv().databaseUrl, { poolSize: 2 });
+    const amqp = await connect(vhost.amqpUrl);
+    amqp.on('error', () => undefined);
+    return new IngestHarness(service, config, vhost, db, new ApiKeysRepository(db), amqp);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.config.port}`;
+  }
+
+  async stop(): Promise<void> {
+    await this.service.shutdown('test');
+    await this.amqp.close().catch(() => undefined);
+    await this.db.$disconnect();
+    await this.vhost.dispose();
+  }
+
+  /** A new key (through the repository, as the gateway creates them); returns the secret and its id. */
+  async createKey(scopes: string[] = ['ingest'], allowedCidrs: string[] = []): Promise<{ key: string; id: string }> {
+    const generated = generateApiKey();
+    const record = await this.keys.create({ name: `test ${generated.prefix}`, prefix: generated.prefix, keyHash: generated.keyHash, scopes, allowedCidrs });
+    return { key: generated.key, id: record.id };
+  }
+
+  async post(body: unknown, options: PostOptions = {}, path = '/api/v1/status/updates'): Promise<HttpAnswer> {
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    if (options.key) headers['authorization'] = `Bearer ${options.key}`;
+    if (options.contentType !== null) headers['content-type'] = options.contentType ?? 'application/json';
+    const raw = body === undefined ? undefined : Buffer.isBuffer(body) ? body : typeof body === 'string' ? body : JSON.stringify(body);
+    return this.request('POST', path, headers, raw);
+  }
+
+  async request(method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<HttpAnswer> {
+    const res = await fetch(this.url + path, { method, headers, body });
+    const text = await res.text();
+    let json: unknown = undefined;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  }
+
+  /** Takes (and acks) every message now in `queue`, parsed. */
+  async drain(queue: string = OBSERVATIONS): Promise<Array<{ envelope: Envelope; messageId: string | undefined }>> {
+    const ch = await this.amqp.createChannel();
+    const out: Array<{ envelope: Envelope; messageId: string | undefined }> = [];
+    try {
+      for (;;) {
+        const m = await ch.get(queue, { noAck: true });
+        if (!m) break;
+        out.push({ envelope: JSON.parse(m.content.toString('utf8')) as Envelope, messageId: m.properties.messageId as string | undefined });
+      }
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+    return out;
+  }
+
+  async count(queue: string = OBSERVATIONS): Promise<number> {
+    const ch = await this.amqp.createChannel();
+    try {
+      return (await ch.checkQueue(queue)).messageCount;
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
+  /** Publishes a raw command envelope into the commands exchange (as the orchestrator would). */
+  async publishCommand(routingKey: string, envelope: Envelope): Promise<void> {
+    const ch = await this.amqp.createConfirmChannel();
+    try {
+      ch.publish('fleetwatch.commands', routingKey, Buffer.from(JSON.stringify(envelope)), { persistent: true, messageId: envelope.id, contentType: 'application/json' });
+      await ch.waitForConfirms();
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+}
+
+/** A minimal valid update. */
+export function update(i: number | string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { instanceId: `web-${i}`, kind: 'container', status: 'running', ...extra };
+}
+
+export function errorOf(answer: HttpAnswer): { code: string; message: string; issues?: Array<{ path: string; message: string }> } {
+  const body = answer.json as { error?: { code: string; message: string; issues?: Array<{ path: string; message: string }> } } | undefined;
+  if (!body?.error) throw new Error(`expected an ApiErrorBody, got ${answer.status} ${answer.text.slice(0, 300)}`);
+  return body.error;
+}

@@ -1,0 +1,24 @@
+import { KeyedRateLimiter } from './rate-limiter';
+
+describe('KeyedRateLimiter', () => {
+  it('charges per key, refills over time and says when to retry', () => {
+    const limiter = new KeyedRateLimiter(10, 20);
+    const t = 1_000_000;
+    expect(limiter.take('a', 20, t)).toEqual({ allowed: true, retryAfterSeconds: 0 });
+    expect(limiter.take('a', 1, t)).toEqual({ allowed: false, retryAfterSeconds: 1 });
+    expect(limiter.take('b', 5, t).allowed).toBe(true);
+    expect(limiter.take('a', 15, t + 500)).toEqual({ allowed: false, retryAfterSeconds: 1 });
+    expect(limiter.take('a', 10, t + 1000).allowed).toBe(true);
+  });
+  it('forgets refilled buckets on sweep', () => {
+    const limiter = new KeyedRateLimiter(10, 20);
+    limiter.take('a', 20, 0);
+    limiter.take('b', 1, 0);
+    limiter.sweep(50);
+    expect(limiter.size).toBe(2);
+    limiter.sweep(150);
+    expect(limiter.size).toBe(1);
+    limiter.sweep(2_000);
+    expect(limiter.size).toBe(0);
+  });
+});

@@ -1,0 +1,37 @@
+import { takeTokens, type Bucket } from '@fleetwatch/domain';
+
+export interface RateDecision {
+  allowed: boolean;
+  retryAfterSeconds: number;
+}
+
+/**
+ * Token buckets per key (the rule is libs/domain `takeTokens`), in this
+ * process's memory: each ingest replica limits on its own. Full buckets are
+ * forgotten by `sweep()`, so idle keys cost nothing.
+ */
+export class KeyedRateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(
+    readonly perSecond: number,
+    readonly burst: number,
+  ) {}
+
+  take(key: string, cost: number, now: number = Date.now()): RateDecision {
+    const decision = takeTokens(this.buckets.get(key), cost, now, this.perSecond, this.burst);
+    this.buckets.set(key, decision.bucket);
+    return { allowed: decision.allowed, retryAfterSeconds: decision.retryAfterSeconds };
+  }
+
+  /** Drops buckets that have refilled completely. */
+  sweep(now: number = Date.now()): void {
+    for (const [key, bucket] of this.buckets) {
+      if (bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.perSecond >= this.burst) this.buckets.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.buckets.size;
+  }
+}

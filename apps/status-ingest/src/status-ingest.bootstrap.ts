@@ -1,0 +1,16 @@
+import { amqpBootCheck } from '@fleetwatch/messaging';
+import { bootstrapService, type RunningService } from '@fleetwatch/observability';
+import { databaseBootCheck } from '@fleetwatch/persistence';
+import type { IngestConfig } from './config';
+import { StatusIngestModule } from './status-ingest.module';
+
+/** Starts status-ingest with `config` (main.ts, and tests that boot the real server in-process). */
+export function startStatusIngest(config: IngestConfig): Promise<RunningService> {
+  return bootstrapService({
+    module: StatusIngestModule.forRoot(config),
+    config,
+    dependencies: [databaseBootCheck(config.databaseUrl), amqpBootCheck(config.amqpUrl)],
+    bodyLimitBytes: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+  });
+}

@@ -1,0 +1,61 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { QueueName } from '@fleetwatch/contracts';
+import { MessagingModule } from '@fleetwatch/messaging';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import { PersistenceModule } from '@fleetwatch/persistence';
+import type { Logger } from 'pino';
+import { ApiKeyAuthService } from './auth/api-key-auth.service';
+import type { IngestConfig } from './config';
+import { ReadinessWiring } from './health/readiness.wiring';
+import { IngestRoutes } from './http/ingest.routes';
+import { IngressControlHandler } from './ingress/ingress-control.handler';
+import { IngressStateService } from './ingress/ingress-state.service';
+import { PublishGate } from './ingress/publish-gate.service';
+import { IngestMetrics } from './metrics/ingest.metrics';
+import { PingsService } from './pings/pings.service';
+import { INGEST_CONFIG } from './tokens';
+import { StatusUpdatesService } from './updates/status-updates.service';
+
+/**
+ * The HTTP edge for pushes (SPEC §2, §6): status updates and heartbeat pings in,
+ * confirmed `status.update` / `ping.received` out. Reads API keys and monitors;
+ * writes nothing.
+ */
+@Module({})
+export class StatusIngestModule {
+  static forRoot(config: IngestConfig): DynamicModule {
+    return {
+      module: StatusIngestModule,
+      imports: [
+        // Cache misses only: a handful of connections is plenty.
+        PersistenceModule.forRoot({ databaseUrl: config.databaseUrl, poolSize: 4, applicationName: 'status-ingest' }),
+        MessagingModule.forRootAsync({
+          inject: [FLEETWATCH_LOGGER],
+          useFactory: (logger: Logger) => ({
+            url: config.amqpUrl,
+            site: config.site,
+            service: 'status-ingest',
+            location: config.location,
+            // Declared here too, so pushes accepted before the aggregator first starts wait in its queue.
+            queues: [QueueName.AggregatorObservations],
+            publishTimeoutMs: config.publishTimeoutMs,
+            logger,
+            stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),
+          }),
+        }),
+      ],
+      providers: [
+        { provide: INGEST_CONFIG, useValue: config },
+        IngestMetrics,
+        IngressStateService,
+        PublishGate,
+        ApiKeyAuthService,
+        StatusUpdatesService,
+        PingsService,
+        IngestRoutes,
+        IngressControlHandler,
+        ReadinessWiring,
+      ],
+    };
+  }
+}

@@ -1,0 +1,94 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Messages, uuidv7, type PayloadInputOf, type StatusUpdate } from '@fleetwatch/contracts';
+import { RateLimitedError, type TimeWindow } from '@fleetwatch/domain';
+import { BusPublisher, publishRequest, type PublishRequest } from '@fleetwatch/messaging';
+import type { AuthenticatedKey } from '../auth/api-key-auth.service';
+import type { IngestConfig } from '../config';
+import { PublishGate } from '../ingress/publish-gate.service';
+import { KeyedRateLimiter } from '../limits/rate-limiter';
+import { IngestMetrics } from '../metrics/ingest.metrics';
+import { INGEST_CONFIG } from '../tokens';
+import { costOf, parseStatusUpdates } from './status-update.parser';
+import { updateMessageId } from './update-id';
+
+export interface AcceptedUpdates {
+  accepted: number;
+  /** Each update's id: the client's `updateId`, or one generated here (UUIDv7). */
+  ids: string[];
+}
+
+type StatusUpdatePayloadInput = PayloadInputOf<typeof Messages.StatusUpdate>;
+
+/**
+ * `POST /api/v1/status/updates`: rate limit (a batch costs its size), validate
+ * once, publish with broker confirms, and only then report the ids accepted.
+ */
+@Injectable()
+export class StatusUpdatesService {
+  private readonly window: TimeWindow;
+  private readonly limiter: KeyedRateLimiter;
+
+  constructor(
+    private readonly publisher: BusPublisher,
+    private readonly gate: PublishGate,
+    private readonly metrics: IngestMetrics,
+    @Inject(INGEST_CONFIG) config: IngestConfig,
+  ) {
+    this.window = { maxFutureSkewMs: config.maxFutureSkewSeconds * 1000, maxAgeMs: config.rawRetentionDays * 86_400_000 };
+    this.limiter = new KeyedRateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
+  }
+
+  /**
+   * Throws IngressPausedError / UnavailableError (503), RateLimitedError (429) or
+   * InvalidError (400, naming each bad field). Resolves after the broker confirmed
+   * every update of the request.
+   */
+  async accept(key: AuthenticatedKey, body: unknown, now: number = Date.now()): Promise<AcceptedUpdates> {
+    this.gate.assertOpen(now);
+    const decision = this.limiter.take(key.id, costOf(body), now);
+    if (!decision.allowed) {
+      throw new RateLimitedError(`rate limit of ${this.limiter.perSecond} updates/s (burst ${this.limiter.burst}) exceeded for this API key`, decision.retryAfterSeconds);
+    }
+    const { updates, batch } = parseStatusUpdates(body, now, this.window);
+    const receivedAt = new Date(now).toISOString();
+    const ids: string[] = new Array(updates.length);
+    const requests: PublishRequest[] = new Array(updates.length);
+    for (let i = 0; i < updates.length; i++) {
+      const u = updates[i];
+      const updateId = u.updateId ?? uuidv7(now);
+      // A client id makes the message id deterministic, so a retry is dropped as a duplicate downstream.
+      const messageId = u.updateId ? updateMessageId(key.id, u.updateId) : updateId;
+      ids[i] = updateId;
+      requests[i] = publishRequest(Messages.StatusUpdate, toPayload(u, updateId, receivedAt, key.id), { id: messageId, occurredAt: receivedAt });
+    }
+    await this.gate.publish(batch ? 'batch' : 'single', async () => {
+      if (requests.length === 1) await this.publisher.publish(Messages.StatusUpdate, requests[0].payload as StatusUpdatePayloadInput, requests[0].options);
+      else await this.publisher.publishMany(requests);
+    });
+    this.metrics.countAccepted(updates.length, batch);
+    return { accepted: updates.length, ids };
+  }
+
+  /** Forgets refilled rate-limit buckets (called periodically). */
+  sweep(now: number = Date.now()): void {
+    this.limiter.sweep(now);
+  }
+}
+
+function toPayload(u: StatusUpdate, updateId: string, receivedAt: string, apiKeyId: string): StatusUpdatePayloadInput {
+  const payload: StatusUpdatePayloadInput = {
+    updateId,
+    instanceId: u.instanceId,
+    kind: u.kind,
+    status: u.status,
+    occurredAt: u.occurredAt ?? receivedAt,
+    receivedAt,
+    apiKeyId,
+  };
+  if (u.source !== undefined) payload.source = u.source;
+  if (u.location !== undefined) payload.location = u.location;
+  if (u.labels !== undefined) payload.labels = u.labels;
+  if (u.message !== undefined) payload.message = u.message;
+  if (u.metadata !== undefined) payload.metadata = u.metadata;
+  return payload;
+}

@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { userRoleSchema } from '../common/status';
+
+// Gateway HTTP shapes for users, API keys and heartbeat monitors (settings pages).
+
+const password = z.string().min(8, 'must be at least 8 characters').max(1024);
+
+export const createUserRequestSchema = z.strictObject({
+  username: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]*$/, 'use letters, digits and . _ @ - (starting with a letter or digit)'),
+  password,
+  role: userRoleSchema,
+});
+export type CreateUserRequest = z.infer<typeof createUserRequestSchema>;
+
+export const changeRoleRequestSchema = z.strictObject({ role: userRoleSchema });
+export type ChangeRoleRequest = z.infer<typeof changeRoleRequestSchema>;
+
+/** An admin setting another user's password. */
+export const setPasswordRequestSchema = z.strictObject({ password });
+export type SetPasswordRequest = z.infer<typeof setPasswordRequestSchema>;
+
+/** Anyone changing their own password. */
+export const changeOwnPasswordRequestSchema = z.strictObject({
+  currentPassword: z.string().min(1).max(1024),
+  newPassword: password,
+});
+export type ChangeOwnPasswordRequest = z.infer<typeof changeOwnPasswordRequestSchema>;
+
+export interface UserView {
+  id: string;
+  username: string;
+  role: z.infer<typeof userRoleSchema>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Who the caller is: a signed-in user or an API key acting with the role of its scopes. */
+export interface PrincipalView {
+  kind: 'user' | 'api-key';
+  id: string;
+  name: string;
+  role: z.infer<typeof userRoleSchema>;
+  scopes?: string[];
+}
+
+/** An API key as lists show it: never the key or its hash. */
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  allowedCidrs: string[];
+  createdBy: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+export const createHeartbeatRequestSchema = z.strictObject({
+  name: z.string().trim().min(1).max(256),
+  /** Expected time between pings. */
+  periodSeconds: z.number().int().min(1).max(31 * 86_400),
+  /** Extra time allowed after a missed period before the monitor turns DOWN. */
+  graceSeconds: z.number().int().min(0).max(7 * 86_400),
+  /** A `/start` without a finishing ping within this long turns the monitor DOWN. */
+  maxRuntimeSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
+});
+export type CreateHeartbeatRequest = z.infer<typeof createHeartbeatRequestSchema>;
+
+export interface HeartbeatView {
+  id: string;
+  targetId: string;
+  name: string;
+  periodSeconds: number;
+  graceSeconds: number;
+  maxRuntimeSeconds: number | null;
+  lastPingAt: string | null;
+  lastStartAt: string | null;
+  createdAt: string;
+}
+
+export interface CreateHeartbeatResponse extends HeartbeatView {
+  /** Shown once; only a hash is stored. */
+  token: string;
+  /** `{status-ingest}/ping/{token}`; `/start` and `/fail` below it. */
+  pingUrl: string;
+}

@@ -1,0 +1,70 @@
+import { TargetStatus } from '@fleetwatch/contracts';
+import type { Deadline, LocationSnapshot } from './target-state';
+
+export type HeartbeatSignal = 'success' | 'start' | 'fail';
+
+export interface HeartbeatPing {
+  signal: HeartbeatSignal;
+  /** Epoch ms the edge received the ping. */
+  at: number;
+  runId: string | null;
+  periodSeconds: number;
+  graceSeconds: number;
+  maxRuntimeSeconds: number | null;
+}
+
+export interface FinishedRun {
+  startedAt: number;
+  finishedAt: number;
+  durationMs: number;
+  outcome: 'ok' | 'fail';
+}
+
+export interface HeartbeatStep {
+  /** null: `start` keeps the status (a run in progress is neither up nor down yet). */
+  status: TargetStatus | null;
+  reason: string;
+  deadline: Deadline | null;
+  run: LocationSnapshot['run'];
+  /** A start → success/fail pair completed by this ping. */
+  finished: FinishedRun | null;
+}
+
+/**
+ * Heartbeat monitors (SPEC §6, cron-monitor style): `success` is UP and expects
+ * the next ping within period + grace; `fail` is DOWN at once; `start` opens a
+ * run that must finish within maxRuntime (else within period + grace). Missing
+ * a deadline is DOWN. A finishing ping matches the open run when the run ids
+ * agree (or either has none).
+ */
+export function heartbeatStep(current: LocationSnapshot | undefined, ping: HeartbeatPing): HeartbeatStep {
+  const window = (ping.periodSeconds + ping.graceSeconds) * 1000;
+  const open = current?.run ?? null;
+  if (ping.signal === 'start') {
+    const limit = ping.maxRuntimeSeconds;
+    return {
+      status: null,
+      reason: 'run started',
+      deadline:
+        limit !== null
+          ? { at: ping.at + limit * 1000, expireTo: TargetStatus.Down, reason: `run not finished within max runtime ${limit}s` }
+          : { at: ping.at + window, expireTo: TargetStatus.Down, reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s` },
+      run: { startedAt: ping.at, runId: ping.runId },
+      finished: null,
+    };
+  }
+  const matches = open !== null && (open.runId === null || ping.runId === null || open.runId === ping.runId) && ping.at >= open.startedAt;
+  const finished: FinishedRun | null = matches
+    ? { startedAt: open.startedAt, finishedAt: ping.at, durationMs: ping.at - open.startedAt, outcome: ping.signal === 'success' ? 'ok' : 'fail' }
+    : null;
+  if (ping.signal === 'fail') {
+    return { status: TargetStatus.Down, reason: 'fail ping', deadline: null, run: matches ? null : open, finished };
+  }
+  return {
+    status: TargetStatus.Up,
+    reason: 'ping',
+    deadline: { at: ping.at + window, expireTo: TargetStatus.Down, reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s` },
+    run: matches ? null : open,
+    finished,
+  };
+}

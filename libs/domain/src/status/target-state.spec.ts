@@ -1,0 +1,165 @@
+import { TargetKind, TargetStatus as S } from '@fleetwatch/contracts';
+import { heartbeatStep, type HeartbeatPing } from './heartbeat';
+import { applyExpiry, applyObservation, tagsOfLabels, type Observation, type TargetSnapshot } from './target-state';
+
+const policy = { downQuorumPct: 100 };
+const obs = (location: string, status: S | null, at: number, extra: Partial<Observation> = {}): Observation => ({
+  targetId: 'check:c1',
+  kind: TargetKind.Check,
+  name: 'c1',
+  location,
+  at,
+  status,
+  reason: 'result',
+  ...extra,
+});
+
+function fold(observations: Observation[], start?: TargetSnapshot, quorum = 100) {
+  let target = start;
+  const events = [];
+  for (const o of observations) {
+    const r = applyObservation(target, o, { downQuorumPct: quorum });
+    target = r.target;
+    events.push(...r.events);
+  }
+  return { target: target as TargetSnapshot, events };
+}
+
+describe('applyObservation', () => {
+  it('a first observation emits location and consensus events numbered 1, 2', () => {
+    const { target, events } = fold([obs('eu', S.Up, 1000)]);
+    expect(events.map((e) => [e.location, e.from, e.to, e.sequence])).toEqual([
+      ['eu', S.Unknown, S.Up, 1],
+      [null, S.Unknown, S.Up, 2],
+    ]);
+    expect(target).toMatchObject({ status: S.Up, since: 1000, lastSeen: 1000, seq: 2 });
+  });
+
+  it.each([
+    // [statuses per location in order, quorum, expected consensus]
+    [[['eu', S.Up], ['us', S.Down]], 100, S.Partial],
+    [[['eu', S.Up], ['us', S.Down]], 50, S.Down],
+    [[['eu', S.Up], ['us', S.Up], ['ap', S.Down]], 50, S.Partial],
+    [[['eu', S.Down], ['us', S.Down]], 100, S.Down],
+  ] as const)('locations %j with quorum %d%% → %s', (pairs, quorum, expected) => {
+    const { target } = fold(
+      pairs.map(([loc, st], i) => obs(loc, st, 1000 + i)),
+      undefined,
+      quorum,
+    );
+    expect(target.status).toBe(expected);
+  });
+
+  it('numbers events monotonically across transitions', () => {
+    const { events } = fold([obs('eu', S.Up, 1), obs('us', S.Down, 2), obs('us', S.Up, 3), obs('eu', S.Up, 4)]);
+    expect(events.map((e) => e.sequence)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(events.map((e) => `${e.location ?? '*'}:${e.to}`)).toEqual(['eu:UP', '*:UP', 'us:DOWN', '*:PARTIAL', 'us:UP', '*:UP']);
+  });
+
+  it('an older observation never moves state back, but counts as seen', () => {
+    const first = fold([obs('eu', S.Down, 2000)]);
+    const r = applyObservation(first.target, obs('eu', S.Up, 1000), policy);
+    expect(r.applied).toBe(false);
+    expect(r.events).toEqual([]);
+    expect(r.target.locations.eu.status).toBe(S.Down);
+    const late = applyObservation(first.target, obs('eu', S.Up, 3000), policy);
+    expect(late.target.locations.eu.lastSeen).toBe(3000);
+  });
+
+  it('keeps tags, labels and deadline unless the observation sets them', () => {
+    const deadline = { at: 9000, expireTo: S.Stale, reason: 'nothing heard' };
+    const { target } = fold([obs('eu', S.Up, 1, { tags: ['a=1'], labels: { a: '1' }, deadline }), obs('eu', S.Up, 2)]);
+    expect(target.tags).toEqual(['a=1']);
+    expect(target.labels).toEqual({ a: '1' });
+    expect(target.locations.eu.deadline).toEqual(deadline);
+  });
+});
+
+describe('applyExpiry', () => {
+  const deadline = { at: 5000, expireTo: S.Stale, reason: 'nothing heard for 5s' };
+  const start = fold([obs('eu', S.Up, 1000, { deadline })]).target;
+
+  it('is a no-op before the deadline', () => {
+    expect(applyExpiry(start, 'eu', 4999, policy)).toMatchObject({ applied: false, events: [] });
+  });
+  it('turns the location (and consensus) STALE at the deadline, keeping the observation time', () => {
+    const r = applyExpiry(start, 'eu', 5000, policy);
+    expect(r.events.map((e) => [e.location, e.from, e.to, e.reason, e.sequence])).toEqual([
+      ['eu', S.Up, S.Stale, 'nothing heard for 5s', 3],
+      [null, S.Up, S.Stale, 'location eu: nothing heard for 5s', 4],
+    ]);
+    expect(r.target.locations.eu).toMatchObject({ status: S.Stale, deadline: null, observedAt: 1000 });
+    // A newer observation revives it.
+    const revived = applyObservation(r.target, obs('eu', S.Up, 6000), policy);
+    expect(revived.target.status).toBe(S.Up);
+  });
+  it('a stale location does not pull a reporting one down', () => {
+    const two = fold([obs('us', S.Up, 1000)], start).target;
+    const r = applyExpiry(two, 'eu', 6000, policy);
+    expect(r.target.status).toBe(S.Up);
+    expect(r.events.map((e) => e.location)).toEqual(['eu']);
+  });
+});
+
+describe('heartbeatStep', () => {
+  const ping = (signal: HeartbeatPing['signal'], at: number, extra: Partial<HeartbeatPing> = {}): HeartbeatPing => ({
+    signal,
+    at,
+    runId: null,
+    periodSeconds: 60,
+    graceSeconds: 10,
+    maxRuntimeSeconds: null,
+    ...extra,
+  });
+  const hb = (steps: HeartbeatPing[]) => {
+    let target: TargetSnapshot | undefined;
+    const finished = [];
+    for (const p of steps) {
+      const step = heartbeatStep(target?.locations.push, p);
+      if (step.finished) finished.push(step.finished);
+      target = applyObservation(target, obs('push', step.status, p.at, { reason: step.reason, deadline: step.deadline, run: step.run }), policy).target;
+    }
+    return { target: target as TargetSnapshot, finished };
+  };
+
+  it.each([
+    ['success is UP with a deadline of period + grace', [ping('success', 1000)], S.Up, 71_000],
+    ['fail is DOWN at once with no deadline', [ping('success', 1000), ping('fail', 2000)], S.Down, null],
+    ['start keeps the status and expects the finish by max runtime', [ping('success', 1000), ping('start', 2000, { maxRuntimeSeconds: 30 })], S.Up, 32_000],
+    ['start without max runtime expects a ping by period + grace', [ping('start', 2000)], S.Unknown, 72_000],
+  ] as const)('%s', (_name, steps, status, deadlineAt) => {
+    const { target } = hb([...steps]);
+    expect(target.locations.push.status).toBe(status);
+    expect(target.locations.push.deadline?.at ?? null).toBe(deadlineAt);
+    if (deadlineAt !== null) expect(target.locations.push.deadline?.expireTo).toBe(S.Down);
+  });
+
+  it('records the run from start to success or fail', () => {
+    const { finished, target } = hb([ping('start', 1000, { runId: 'r1' }), ping('success', 4500, { runId: 'r1' }), ping('start', 5000), ping('fail', 5200)]);
+    expect(finished).toEqual([
+      { startedAt: 1000, finishedAt: 4500, durationMs: 3500, outcome: 'ok' },
+      { startedAt: 5000, finishedAt: 5200, durationMs: 200, outcome: 'fail' },
+    ]);
+    expect(target.locations.push.run).toBeNull();
+  });
+
+  it('a finishing ping of another run leaves the open run', () => {
+    const { finished, target } = hb([ping('start', 1000, { runId: 'r1' }), ping('success', 2000, { runId: 'r2' })]);
+    expect(finished).toEqual([]);
+    expect(target.locations.push.run).toEqual({ startedAt: 1000, runId: 'r1' });
+  });
+
+  it('a run past max runtime turns DOWN at the sweep and is reported as timed out', () => {
+    const { target } = hb([ping('success', 1000), ping('start', 2000, { maxRuntimeSeconds: 5 })]);
+    const r = applyExpiry(target, 'push', 7000, policy);
+    expect(r.target.locations.push.status).toBe(S.Down);
+    expect(r.timedOutRun).toEqual({ startedAt: 2000, runId: null });
+  });
+});
+
+describe('tagsOfLabels', () => {
+  it('renders key=value, sorted; undefined keeps tags', () => {
+    expect(tagsOfLabels({ team: 'a', env: 'prod' })).toEqual(['env=prod', 'team=a']);
+    expect(tagsOfLabels(undefined)).toBeUndefined();
+  });
+});

@@ -1,0 +1,180 @@
+import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import { consensusOf, type ConsensusPolicy } from './consensus';
+import { isNewer, transitionsFor } from './transitions';
+
+/** What the sweeper does when a location's deadline passes. */
+export interface Deadline {
+  /** Epoch ms. */
+  at: number;
+  /** STALE for results and pushes; DOWN for heartbeat monitors (SPEC §6: a missed deadline is DOWN). */
+  expireTo: TargetStatus;
+  reason: string;
+}
+
+/** One target at one location, as the aggregator keeps it (epoch ms times). */
+export interface LocationSnapshot {
+  status: TargetStatus;
+  /** Time of the observation that set `status`: older observations never move it back. */
+  observedAt: number;
+  lastSeen: number;
+  latencyMs: number | null;
+  detail: string | null;
+  lifecycle: string | null;
+  deadline: Deadline | null;
+  /** Heartbeat monitors: a `start` seen without its finishing ping yet. */
+  run: { startedAt: number; runId: string | null } | null;
+}
+
+export interface TargetSnapshot {
+  id: string;
+  kind: TargetKind;
+  name: string;
+  /** Consensus across locations. */
+  status: TargetStatus;
+  since: number | null;
+  lastSeen: number | null;
+  lastLatencyMs: number | null;
+  lifecycle: string | null;
+  tags: string[];
+  labels: Record<string, string>;
+  /** Last event sequence issued for this target. */
+  seq: number;
+  locations: Record<string, LocationSnapshot>;
+}
+
+/** One observation of one target at one location, already mapped onto a status class. */
+export interface Observation {
+  targetId: string;
+  kind: TargetKind;
+  name: string;
+  location: string;
+  /** Epoch ms of the observation (occurredAt, startedAt, receivedAt…). */
+  at: number;
+  /** null: the observation proves life but does not set a status (a heartbeat `start`). */
+  status: TargetStatus | null;
+  reason: string;
+  latencyMs?: number | null;
+  detail?: string | null;
+  lifecycle?: string | null;
+  /** Replace the target's tags/labels (pushed instances); undefined keeps them. */
+  tags?: string[];
+  labels?: Record<string, string>;
+  /** undefined keeps the location's deadline; null clears it. */
+  deadline?: Deadline | null;
+  /** undefined keeps the run in progress; null ends it. */
+  run?: LocationSnapshot['run'];
+}
+
+/** A status transition with its place in the target's sequence. */
+export interface StatusEventDraft {
+  targetId: string;
+  kind: TargetKind;
+  location: string | null;
+  from: TargetStatus;
+  to: TargetStatus;
+  reason: string;
+  at: number;
+  sequence: number;
+}
+
+export interface FoldResult {
+  target: TargetSnapshot;
+  events: StatusEventDraft[];
+  /** False when the observation was older than the location's state (only lastSeen moved). */
+  applied: boolean;
+}
+
+export function emptyTarget(id: string, kind: TargetKind, name: string): TargetSnapshot {
+  return { id, kind, name, status: TargetStatus.Unknown, since: null, lastSeen: null, lastLatencyMs: null, lifecycle: null, tags: [], labels: {}, seq: 0, locations: {} };
+}
+
+function withLocation(
+  target: TargetSnapshot,
+  location: string,
+  next: LocationSnapshot,
+  reason: string,
+  at: number,
+  policy: ConsensusPolicy,
+): { target: TargetSnapshot; events: StatusEventDraft[] } {
+  const previous = target.locations[location];
+  const locations = { ...target.locations, [location]: next };
+  const consensus = consensusOf(
+    Object.values(locations).map((l) => l.status),
+    policy,
+  );
+  const transitions = transitionsFor(location, previous?.status, next.status, target.status, consensus, reason);
+  let seq = target.seq;
+  const events = transitions.map((t) => ({ targetId: target.id, kind: target.kind, location: t.location, from: t.from, to: t.to, reason: t.reason, at, sequence: ++seq }));
+  const changed = consensus !== target.status;
+  return {
+    target: { ...target, locations, status: consensus, since: changed ? at : target.since ?? at, seq },
+    events,
+  };
+}
+
+/**
+ * Folds one observation into a target's state: the location's status (unless
+ * the observation is older than what is held), the consensus, and the events
+ * (location first, then consensus) numbered from the target's sequence.
+ */
+export function applyObservation(current: TargetSnapshot | undefined, obs: Observation, policy: ConsensusPolicy): FoldResult {
+  const base = current ?? emptyTarget(obs.targetId, obs.kind, obs.name);
+  const prev = base.locations[obs.location];
+  const lastSeen = Math.max(base.lastSeen ?? obs.at, obs.at);
+  if (prev && !isNewer(prev, obs.at)) {
+    const location = { ...prev, lastSeen: Math.max(prev.lastSeen, obs.at) };
+    return { target: { ...base, lastSeen, locations: { ...base.locations, [obs.location]: location } }, events: [], applied: false };
+  }
+  const status = obs.status ?? prev?.status ?? TargetStatus.Unknown;
+  const next: LocationSnapshot = {
+    status,
+    // A status-less observation (heartbeat start) proves life but keeps the status's own time.
+    observedAt: obs.status === null && prev ? prev.observedAt : obs.at,
+    lastSeen: Math.max(prev?.lastSeen ?? obs.at, obs.at),
+    latencyMs: obs.latencyMs !== undefined ? obs.latencyMs : (prev?.latencyMs ?? null),
+    detail: obs.detail !== undefined ? obs.detail : (prev?.detail ?? null),
+    lifecycle: obs.lifecycle !== undefined ? obs.lifecycle : (prev?.lifecycle ?? null),
+    deadline: obs.deadline !== undefined ? obs.deadline : (prev?.deadline ?? null),
+    run: obs.run !== undefined ? obs.run : (prev?.run ?? null),
+  };
+  const folded = withLocation(base, obs.location, next, obs.reason, obs.at, policy);
+  const target: TargetSnapshot = {
+    ...folded.target,
+    name: obs.name || folded.target.name,
+    lastSeen,
+    lastLatencyMs: obs.latencyMs !== undefined && obs.latencyMs !== null ? obs.latencyMs : folded.target.lastLatencyMs,
+    lifecycle: obs.lifecycle !== undefined ? obs.lifecycle : folded.target.lifecycle,
+    tags: obs.tags ?? folded.target.tags,
+    labels: obs.labels ?? folded.target.labels,
+  };
+  return { target, events: folded.events, applied: true };
+}
+
+export interface ExpiryResult extends FoldResult {
+  /** The heartbeat run that was in progress when a max-runtime deadline passed. */
+  timedOutRun: { startedAt: number; runId: string | null } | null;
+}
+
+/**
+ * The sweeper's rule: when the location's deadline is at or before `now`, the
+ * location takes the deadline's status (STALE, or DOWN for heartbeats) and the
+ * deadline is cleared. A deadline moved by a fresher observation is not due and
+ * changes nothing. The observation time is kept, so any newer observation
+ * revives the location.
+ */
+export function applyExpiry(current: TargetSnapshot, location: string, now: number, policy: ConsensusPolicy): ExpiryResult {
+  const prev = current.locations[location];
+  if (!prev || prev.deadline === null || prev.deadline.at > now) return { target: current, events: [], applied: false, timedOutRun: null };
+  const { deadline } = prev;
+  const next: LocationSnapshot = { ...prev, status: deadline.expireTo, deadline: null, run: null };
+  const folded = withLocation(current, location, next, deadline.reason, deadline.at, policy);
+  return { target: folded.target, events: folded.events, applied: true, timedOutRun: prev.run };
+}
+
+/** Tags of a pushed instance: its labels as `key=value`, sorted. */
+export function tagsOfLabels(labels: Record<string, string> | undefined): string[] | undefined {
+  if (!labels) return undefined;
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .sort();
+}

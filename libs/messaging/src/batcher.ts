@@ -1,0 +1,109 @@
+export interface BatchOptions {
+  /** Hand a batch over once it holds this many items. */
+  maxSize: number;
+  /** …or once its oldest item has waited this long. */
+  maxWaitMs: number;
+}
+
+/**
+ * Collects items into batches of at most `maxSize`, flushed when full or after
+ * `maxWaitMs`, and hands them to `onBatch` one batch at a time (never two
+ * concurrently, so a consumer's commits stay in delivery order). Items arriving
+ * while a batch is being handled wait for the next one.
+ */
+export class Batcher<T> {
+  private buffer: T[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private due = false;
+  private busy: Promise<void> | null = null;
+  private flushRequested = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly options: BatchOptions,
+    private readonly onBatch: (items: T[]) => Promise<void>,
+  ) {
+    if (!Number.isInteger(options.maxSize) || options.maxSize < 1) throw new RangeError('batch.maxSize must be a positive integer');
+    if (!(options.maxWaitMs >= 0)) throw new RangeError('batch.maxWaitMs must be ≥ 0');
+  }
+
+  get size(): number {
+    return this.buffer.length;
+  }
+
+  get isIdle(): boolean {
+    return this.buffer.length === 0 && this.busy === null;
+  }
+
+  add(item: T): void {
+    this.buffer.push(item);
+    if (this.buffer.length >= this.options.maxSize) {
+      this.due = true;
+      this.kick();
+    } else if (this.timer === null && !this.due) {
+      this.arm();
+    }
+  }
+
+  /** Removes buffered (not yet handed over) items, e.g. deliveries of a closed channel. */
+  discard(predicate: (item: T) => boolean): T[] {
+    const gone = this.buffer.filter(predicate);
+    if (gone.length > 0) this.buffer = this.buffer.filter((i) => !predicate(i));
+    if (this.buffer.length === 0) this.disarm();
+    this.settleIdle();
+    return gone;
+  }
+
+  /** Hands over everything buffered now and resolves when every batch has been handled. */
+  async flush(): Promise<void> {
+    this.flushRequested = true;
+    this.kick();
+    await this.whenIdle();
+  }
+
+  whenIdle(): Promise<void> {
+    if (this.isIdle) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.due = true;
+      this.kick();
+    }, this.options.maxWaitMs);
+  }
+
+  private disarm(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private kick(): void {
+    if (this.busy !== null) return;
+    if (this.buffer.length === 0) {
+      this.due = false;
+      this.settleIdle();
+      return;
+    }
+    if (!this.due && !this.flushRequested) return;
+    const batch = this.buffer.splice(0, this.options.maxSize);
+    this.due = this.buffer.length >= this.options.maxSize;
+    if (this.buffer.length === 0) this.disarm();
+    else if (this.timer === null) this.arm();
+    this.busy = this.onBatch(batch)
+      .catch(() => undefined)
+      .then(() => {
+        this.busy = null;
+        this.kick();
+      });
+  }
+
+  private settleIdle(): void {
+    if (!this.isIdle) return;
+    this.flushRequested = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

@@ -1,0 +1,153 @@
+import { BusHeader, deadLetterQueueOf, ExchangeName, Messages, QueueName, RoutingKey, uuidv7, type Envelope } from '@fleetwatch/contracts';
+// eslint-disable-next-line @nx/enforce-module-boundaries -- integration tests use libs/testing (LAYOUT.md "Names and tests")
+import { createIsolatedVhost, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
+import type { GetMessage } from 'amqplib';
+import { BusConnection } from './connection';
+import { BusConsumer, DeadLetterHeader, type DeliveryContext } from './consumer';
+import { PermanentError } from './errors';
+import { checkResult, RawAmqp, TEST_SOURCE, testConnection } from './int-spec.helpers';
+import { silentBusLogger } from './logger';
+import { BusPublisher, publishRequest } from './publisher';
+import { BusTopology, DEFAULT_DELIVERY_LIMIT } from './topology';
+
+const Q = QueueName.AggregatorObservations;
+const DLQ = deadLetterQueueOf(Q);
+
+describe('BusConsumer on RabbitMQ', () => {
+  let vhost: IsolatedVhost;
+  let connection: BusConnection;
+  let publisher: BusPublisher;
+  let consumer: BusConsumer;
+  let raw: RawAmqp;
+
+  beforeEach(async () => {
+    vhost = await createIsolatedVhost('consumer');
+    connection = testConnection(vhost.amqpUrl);
+    const topology = new BusTopology(connection, { queues: [Q] });
+    publisher = new BusPublisher(connection, { source: TEST_SOURCE });
+    consumer = new BusConsumer(connection, { topology, logger: silentBusLogger });
+    connection.start();
+    await connection.waitForSession(10_000);
+    raw = await RawAmqp.open(vhost.amqpUrl);
+  });
+
+  afterEach(async () => {
+    await consumer.stop();
+    await publisher.close();
+    await connection.close();
+    await raw.close();
+    await vhost.dispose();
+  });
+
+  it('dead-letters poison, permanent, invalid and non-JSON messages with their reasons while the rest flow', async () => {
+    const handled: string[] = [];
+    const attempts = new Map<string, number>();
+    const sub = consumer.consume(
+      Q,
+      async (envelope: Envelope, ctx: DeliveryContext) => {
+        const payload = envelope.payload as { checkId: string };
+        attempts.set(payload.checkId, (attempts.get(payload.checkId) ?? 0) + 1);
+        if (payload.checkId === 'poison') throw new Error(`boom on attempt ${ctx.deliveryCount + 1}`);
+        if (payload.checkId === 'permanent') throw new PermanentError('target no longer exists');
+        await new Promise((r) => setImmediate(r));
+        handled.push(envelope.id);
+      },
+      { prefetch: 20 },
+    );
+    await sub.waitUntilActive();
+
+    const good = Array.from({ length: 300 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i)));
+    await publisher.publishMany(good.slice(0, 100));
+    await publisher.publish(Messages.CheckResult, checkResult(1, { checkId: 'poison' }));
+    await publisher.publish(Messages.CheckResult, checkResult(2, { checkId: 'permanent' }));
+    const invalidPayload = { id: uuidv7(), type: 'check.result', schemaVersion: 1, occurredAt: new Date().toISOString(), source: TEST_SOURCE, correlationId: 'c', payload: { checkId: '' } };
+    await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from(JSON.stringify(invalidPayload)), { messageId: invalidPayload.id, type: 'check.result' });
+    await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from([0xff, 0xfe, 0x00, 0x41]), { messageId: 'not-json' });
+    const unknownType = { ...invalidPayload, id: uuidv7(), type: 'no.such.type' };
+    await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from(JSON.stringify(unknownType)));
+    await publisher.publishMany(good.slice(100));
+
+    await waitFor(() => handled.length === 300, { timeoutMs: 20_000, description: 'all good messages handled' });
+    await waitFor(async () => (await raw.count(DLQ)) === 5, { timeoutMs: 20_000, description: '5 messages in the DLQ' });
+    expect(sub.active).toBe(true);
+    expect(await raw.count(Q)).toBe(0);
+
+    const dead = await raw.drain(DLQ);
+    const reasonOf = (m: GetMessage): string => String(m.properties.headers?.[BusHeader.DeadLetterReason]);
+    const byCheck = (checkId: string): GetMessage | undefined =>
+      dead.find((m) => {
+        try {
+          return (JSON.parse(m.content.toString()) as { payload: { checkId?: string } }).payload.checkId === checkId;
+        } catch {
+          return false;
+        }
+      });
+
+    const poison = byCheck('poison');
+    expect(poison?.properties.headers?.[DeadLetterHeader.Cause]).toBe('delivery_limit');
+    expect(reasonOf(poison as GetMessage)).toMatch(new RegExp(`handler failed ${DEFAULT_DELIVERY_LIMIT + 1} times.*boom on attempt ${DEFAULT_DELIVERY_LIMIT + 1}`));
+    expect(poison?.properties.headers?.[BusHeader.DeadLetterQueue]).toBe(Q);
+    expect(attempts.get('poison')).toBe(DEFAULT_DELIVERY_LIMIT + 1);
+
+    const permanent = byCheck('permanent');
+    expect(reasonOf(permanent as GetMessage)).toMatch(/permanent failure: target no longer exists/);
+    expect(attempts.get('permanent')).toBe(1);
+
+    expect(reasonOf(byCheck('') as GetMessage)).toMatch(/invalid payload for "check.result": checkId/);
+    const notJson = dead.find((m) => m.properties.messageId === 'not-json');
+    expect(reasonOf(notJson as GetMessage)).toMatch(/not valid UTF-8 JSON/);
+    expect(notJson?.content).toEqual(Buffer.from([0xff, 0xfe, 0x00, 0x41]));
+    expect(dead.some((m) => /unknown message type "no.such.type"/.test(reasonOf(m)))).toBe(true);
+    expect(new Set(handled).size).toBe(300);
+  });
+
+  it('batch mode: hands over batches, acks each after one commit, dead-letters invalid items apart', async () => {
+    const batches: number[] = [];
+    const seen = new Set<string>();
+    const sub = consumer.consume(
+      Q,
+      async (envelopes: Envelope[]) => {
+        await new Promise((r) => setTimeout(r, 5)); // "one commit"
+        batches.push(envelopes.length);
+        for (const e of envelopes) seen.add(e.id);
+      },
+      { prefetch: 200, batch: { maxSize: 100, maxWaitMs: 50 } },
+    );
+    await sub.waitUntilActive();
+    await publisher.publishMany(Array.from({ length: 500 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i))));
+    await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from('{"not":"an envelope"}'));
+    await publisher.publishMany(Array.from({ length: 499 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i))));
+
+    await waitFor(() => seen.size === 999, { timeoutMs: 20_000, description: '999 envelopes handled' });
+    await waitFor(async () => (await raw.count(DLQ)) === 1, { timeoutMs: 10_000, description: 'invalid message in the DLQ' });
+    expect(Math.max(...batches)).toBeLessThanOrEqual(100);
+    expect(batches.length).toBeLessThan(999 / 5);
+    await sub.stop();
+    // Everything was acked: nothing returns to the queue once the channel is closed.
+    expect(await raw.count(Q)).toBe(0);
+    const [dead] = await raw.drain(DLQ);
+    expect(String(dead.properties.headers?.[BusHeader.DeadLetterReason])).toMatch(/invalid envelope/);
+  });
+
+  it('stop() lets in-flight handlers finish and ack, and returns the rest to the queue', async () => {
+    let started = 0;
+    let finished = 0;
+    const sub = consumer.consume(
+      Q,
+      async () => {
+        started++;
+        await new Promise((r) => setTimeout(r, 30));
+        finished++;
+      },
+      { prefetch: 5, concurrency: 5 },
+    );
+    await sub.waitUntilActive();
+    await publisher.publishMany(Array.from({ length: 40 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i))));
+    await waitFor(() => started >= 5, { description: 'handlers running' });
+    await sub.stop();
+    expect(finished).toBe(started);
+    // Acked ones are gone; the rest (never delivered, or prefetched but not started) are back.
+    await waitFor(async () => (await raw.count(Q)) === 40 - finished, { timeoutMs: 5_000, description: 'the rest back in the queue' });
+    expect(sub.active).toBe(false);
+  });
+});

@@ -1,0 +1,77 @@
+/**
+ * Typed bus errors. Callers branch on the class (503 + Retry-After, spool to
+ * disk, retry) rather than on message text; every publish failure is one of these.
+ */
+export class BusError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** No usable connection/channel within the deadline, or it closed before the broker confirmed. */
+export class BusUnavailableError extends BusError {
+  /**
+   * True when the message may already have reached the broker (the channel closed
+   * after the send, before the confirm): a retry can produce a duplicate, which
+   * consumers absorb by message id.
+   */
+  readonly maybeDelivered: boolean;
+  constructor(message: string, options: { cause?: unknown; maybeDelivered?: boolean } = {}) {
+    super(message, options);
+    this.maybeDelivered = options.maybeDelivered ?? false;
+  }
+}
+
+/** The broker refused to take responsibility for the message (basic.nack), e.g. a full quorum queue with `reject-publish`. */
+export class PublishNackedError extends BusError {}
+
+/** The broker did not confirm within the deadline (broker blocked, network stalled). Outcome unknown: retry. */
+export class PublishTimeoutError extends BusError {
+  readonly timeoutMs: number;
+  constructor(message: string, timeoutMs: number) {
+    super(message);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** A `mandatory` publish matched no queue (basic.return): nobody would ever have read it. */
+export class PublishUnroutableError extends BusError {
+  constructor(
+    message: string,
+    readonly exchange: string,
+    readonly routingKey: string,
+    readonly replyText: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The payload failed its contract schema: it never left the process. Not retryable. */
+export class InvalidMessageError extends BusError {
+  constructor(
+    message: string,
+    readonly reason: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The publisher or consumer was closed by the application. */
+export class BusClosedError extends BusError {}
+
+/**
+ * Thrown by a handler for a message that can never succeed (unknown target,
+ * refused command): it is dead-lettered at once with this reason instead of being retried.
+ */
+export class PermanentError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PermanentError';
+  }
+}
+
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

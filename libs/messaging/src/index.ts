@@ -1,0 +1,20 @@
+// The bus (SPEC §3): connection with reconnect, topology, confirming publisher,
+// acking consumer, idempotency, metrics; a thin Nest module on top (nest/).
+// See docs/bus.md.
+export * from './errors';
+export * from './backoff';
+export * from './logger';
+export * from './metrics';
+export * from './connection';
+export * from './topology';
+export * from './confirm-sender';
+export * from './publisher';
+export * from './delivery-tags';
+export * from './batcher';
+export * from './consumer';
+export * from './idempotency';
+export * from './router';
+export * from './bus';
+export * from './nest/consume-queue.decorator';
+export * from './nest/messaging.module';
+export * from './boot-check';

@@ -1,0 +1,29 @@
+import { register } from 'prom-client';
+import { BusMetrics } from './metrics';
+
+describe('BusMetrics', () => {
+  afterEach(() => register.clear());
+
+  it('registers lazily, once, and survives the registry being cleared', async () => {
+    const m = BusMetrics.get();
+    m.published.inc(['fleetwatch.events', 'check.result']);
+    m.published.inc(['fleetwatch.events', 'check.result'], 2);
+    m.setConnected('aggregator', true);
+    m.observeHandler('q', 0.002);
+    let text = await register.metrics();
+    expect(text).toMatch(/fleetwatch_bus_messages_published_total\{exchange="fleetwatch.events",type="check.result"\} 3/);
+    expect(text).toMatch(/fleetwatch_bus_connection_up\{connection="aggregator"\} 1/);
+    expect(text).toMatch(/fleetwatch_bus_handler_duration_seconds_count\{queue="q"\} 1/);
+
+    register.clear();
+    m.published.inc(['fleetwatch.events', 'check.result']);
+    m.observeHandler('q', 0.002);
+    text = await register.metrics();
+    expect(text).toMatch(/fleetwatch_bus_messages_published_total\{exchange="fleetwatch.events",type="check.result"\} 1/);
+  });
+
+  it('reuses metrics someone else registered under the same name', () => {
+    BusMetrics.get().acked.inc(['q', 't']);
+    expect(() => BusMetrics.get().acked.inc(['q', 't'])).not.toThrow();
+  });
+});

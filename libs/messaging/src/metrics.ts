@@ -1,0 +1,96 @@
+import { Counter, Gauge, Histogram, Metric, register } from 'prom-client';
+
+/**
+ * Bus metrics on prom-client's default registry. Each metric is created on first
+ * use and reused when already registered (tests and apps create many publishers
+ * and consumers in one process); if someone clears the registry it is created
+ * again. Labels are bounded (exchange, queue, message type, cause): never ids.
+ */
+function lookup<M extends Metric<string>>(name: string, create: () => M): M {
+  return (register.getSingleMetric(name) as M | undefined) ?? create();
+}
+
+/** Counter with cached labelled children (`labels()` hashes its arguments on every call). */
+class BusCounter {
+  private metric: Counter<string> | undefined;
+  private children = new Map<string, Counter.Internal>();
+
+  constructor(
+    private readonly name: string,
+    private readonly help: string,
+    private readonly labelNames: readonly string[],
+  ) {}
+
+  inc(labelValues: readonly string[], n = 1): void {
+    const current = register.getSingleMetric(this.name);
+    if (current === undefined || current !== this.metric) {
+      this.metric = lookup(this.name, () => new Counter({ name: this.name, help: this.help, labelNames: this.labelNames }));
+      this.children = new Map();
+    }
+    const key = labelValues.join('\u0000');
+    let child = this.children.get(key);
+    if (!child) {
+      child = this.metric.labels(...labelValues);
+      this.children.set(key, child);
+    }
+    child.inc(n);
+  }
+}
+
+export class BusMetrics {
+  /** labels: exchange, type */
+  readonly published = new BusCounter('fleetwatch_bus_messages_published_total', 'Messages sent to the broker (before its confirm).', ['exchange', 'type']);
+  /** labels: exchange, type */
+  readonly confirmed = new BusCounter('fleetwatch_bus_messages_confirmed_total', 'Messages the broker confirmed (basic.ack).', ['exchange', 'type']);
+  /** labels: exchange, type, error (error class name) */
+  readonly publishFailed = new BusCounter('fleetwatch_bus_publish_failures_total', 'Publishes rejected with a typed error, by error class.', ['exchange', 'type', 'error']);
+  /** labels: queue, type */
+  readonly consumed = new BusCounter('fleetwatch_bus_messages_consumed_total', 'Deliveries received by consumers.', ['queue', 'type']);
+  /** labels: queue, type */
+  readonly acked = new BusCounter('fleetwatch_bus_messages_acked_total', 'Deliveries acknowledged after their handler committed.', ['queue', 'type']);
+  /** labels: queue, type */
+  readonly nacked = new BusCounter('fleetwatch_bus_messages_nacked_total', 'Deliveries returned to their queue for a retry after a handler failure.', ['queue', 'type']);
+  /** labels: queue, type, cause (invalid | permanent | delivery_limit) */
+  readonly deadLettered = new BusCounter('fleetwatch_bus_messages_dead_lettered_total', 'Deliveries sent to the dead-letter queue, by cause.', ['queue', 'type', 'cause']);
+  /** labels: queue */
+  readonly staleSettles = new BusCounter('fleetwatch_bus_stale_settlements_total', 'Acks/nacks dropped because their channel had closed (the broker redelivers them).', ['queue']);
+
+  private static instance: BusMetrics | undefined;
+
+  static get(): BusMetrics {
+    return (BusMetrics.instance ??= new BusMetrics());
+  }
+
+  setConnected(connection: string, up: boolean): void {
+    lookup(
+      'fleetwatch_bus_connection_up',
+      () => new Gauge({ name: 'fleetwatch_bus_connection_up', help: '1 while the connection to RabbitMQ is open and its topology declared, else 0.', labelNames: ['connection'] }),
+    ).set({ connection }, up ? 1 : 0);
+  }
+
+  private histogram: Histogram<string> | undefined;
+  private histogramChildren = new Map<string, Histogram.Internal<string>>();
+
+  observeHandler(queue: string, seconds: number): void {
+    const current = register.getSingleMetric('fleetwatch_bus_handler_duration_seconds');
+    if (current === undefined || current !== this.histogram) {
+      this.histogram = lookup(
+        'fleetwatch_bus_handler_duration_seconds',
+        () =>
+          new Histogram({
+            name: 'fleetwatch_bus_handler_duration_seconds',
+            help: 'Time a consumer handler took for one delivery or one batch, until it settled.',
+            labelNames: ['queue'],
+            buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+          }),
+      );
+      this.histogramChildren = new Map();
+    }
+    let child = this.histogramChildren.get(queue);
+    if (!child) {
+      child = this.histogram.labels(queue);
+      this.histogramChildren.set(queue, child);
+    }
+    child.observe(seconds);
+  }
+}

@@ -1,0 +1,115 @@
+import type { Channel } from 'amqplib';
+import { deadLetterQueueOf, ExchangeName, QUEUE_BINDINGS, QueueName, type QueueBinding } from '@fleetwatch/contracts';
+import { closeQuietly } from './close-quietly';
+import { SetupOrder, type BusConnection, type ConnectionSetup } from './connection';
+
+/** RabbitMQ 3.10 quorum queues have no default delivery limit: we always set one. */
+export const DEFAULT_DELIVERY_LIMIT = 5;
+
+/** A queue to declare: a product queue from contracts, or an explicit spec (tests, tools). */
+export interface QueueSpec {
+  name: string;
+  bindings: readonly QueueBinding[];
+}
+
+export type QueueRef = QueueName | QueueSpec;
+
+export interface TopologyOptions {
+  /** Queues this process consumes (or must exist before it publishes). Exchanges are always declared. */
+  queues?: readonly QueueRef[];
+  /** `x-delivery-limit`: failed deliveries before RabbitMQ dead-letters a message. Default 5. */
+  deliveryLimit?: number;
+}
+
+export function queueSpecOf(ref: QueueRef): QueueSpec {
+  return typeof ref === 'string' ? { name: ref, bindings: QUEUE_BINDINGS[ref] } : ref;
+}
+
+/**
+ * Arguments of every work queue. Quorum (replicated, durable), a delivery limit
+ * so a poison message cannot loop forever, dead-lettering to the DLX routed by
+ * the queue's own name, at-least-once dead-lettering (the DLQ confirms before
+ * the source drops the message), which RabbitMQ only honours with
+ * `reject-publish` overflow.
+ */
+export function workQueueArguments(queue: string, deliveryLimit: number = DEFAULT_DELIVERY_LIMIT): Record<string, string | number> {
+  return {
+    'x-queue-type': 'quorum',
+    'x-delivery-limit': deliveryLimit,
+    'x-dead-letter-exchange': ExchangeName.DeadLetter,
+    'x-dead-letter-routing-key': queue,
+    'x-dead-letter-strategy': 'at-least-once',
+    'x-overflow': 'reject-publish',
+  };
+}
+
+/** The DLQ is a plain quorum queue: nothing consumes it automatically, operators inspect and replay. */
+export function deadLetterQueueArguments(): Record<string, string> {
+  return { 'x-queue-type': 'quorum' };
+}
+
+export const TOPIC_EXCHANGES: readonly ExchangeName[] = [ExchangeName.Events, ExchangeName.Commands, ExchangeName.DeadLetter];
+
+/** Declares exchanges, queues, DLQs and bindings. Idempotent; a mismatch in existing queue arguments fails loudly (PRECONDITION_FAILED). */
+export async function declareTopology(channel: Channel, options: TopologyOptions = {}): Promise<void> {
+  const limit = options.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT;
+  for (const exchange of TOPIC_EXCHANGES) await channel.assertExchange(exchange, 'topic', { durable: true });
+  for (const ref of options.queues ?? []) {
+    const spec = queueSpecOf(ref);
+    const dlq = deadLetterQueueOf(spec.name);
+    await channel.assertQueue(dlq, { durable: true, arguments: deadLetterQueueArguments() });
+    await channel.bindQueue(dlq, ExchangeName.DeadLetter, spec.name);
+    await channel.assertQueue(spec.name, { durable: true, arguments: workQueueArguments(spec.name, limit) });
+    for (const b of spec.bindings) await channel.bindQueue(spec.name, b.exchange, b.routingKey);
+  }
+}
+
+/**
+ * Registers topology declaration as the first setup of every (re)connect, on a
+ * short-lived channel (a declaration error closes only that channel, and the
+ * connection then reconnects and retries with backoff).
+ */
+export class BusTopology {
+  private readonly queues = new Map<string, QueueSpec>();
+  private readonly deliveryLimit: number;
+
+  constructor(
+    private readonly connection: BusConnection,
+    options: TopologyOptions = {},
+  ) {
+    this.deliveryLimit = options.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT;
+    for (const q of options.queues ?? []) this.add(q);
+    const setup: ConnectionSetup = { name: 'topology', order: SetupOrder.Topology, run: (s) => this.declareOn(s.model) };
+    connection.addSetup(setup);
+  }
+
+  get limit(): number {
+    return this.deliveryLimit;
+  }
+
+  /** Adds a queue; declared now if connected, and on every reconnect. */
+  async ensure(ref: QueueRef): Promise<void> {
+    const spec = this.add(ref);
+    const session = this.connection.current();
+    if (session) await this.declareOn(session.model, [spec]);
+  }
+
+  private add(ref: QueueRef): QueueSpec {
+    const spec = queueSpecOf(ref);
+    this.queues.set(spec.name, spec);
+    return spec;
+  }
+
+  private async declareOn(model: { createChannel(): Promise<Channel> }, queues: readonly QueueSpec[] = [...this.queues.values()]): Promise<void> {
+    const channel = await model.createChannel();
+    let failure: Error | undefined;
+    channel.on('error', (e: Error) => (failure = e));
+    try {
+      await declareTopology(channel, { queues, deliveryLimit: this.deliveryLimit });
+    } catch (e) {
+      throw failure ?? e;
+    } finally {
+      await closeQuietly(channel);
+    }
+  }
+}

@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { UserRole } from '@fleetwatch/contracts';
+ 
+import { testEnv } from '@fleetwatch/testing';
+import { createPrismaClient, DatabaseClient } from '../database';
+import { UsersRepository } from '../users/users.repository';
+import { ApiKeysRepository } from './api-keys.repository';
+
+let db: DatabaseClient;
+let keys: ApiKeysRepository;
+let users: UsersRepository;
+
+beforeAll(() => {
+  db = createPrismaClient(testEnv().databaseUrl);
+  keys = new ApiKeysRepository(db);
+  users = new UsersRepository(db);
+});
+afterAll(() => db?.$disconnect());
+
+const prefix = () => `fwk_${randomUUID().slice(0, 8)}`;
+
+describe('ApiKeysRepository', () => {
+  it('stores a key and finds it by prefix until it is revoked', async () => {
+    const creator = await users.create({ username: `keys-${randomUUID()}`, passwordHash: 'h', role: UserRole.Admin });
+    const p = prefix();
+    const k = await keys.create({ name: 'docker watcher', prefix: p, keyHash: 'hash', scopes: ['ingest'], allowedCidrs: ['10.0.0.0/8'], createdBy: creator.id });
+    expect(k).toEqual({
+      id: expect.any(String),
+      name: 'docker watcher',
+      prefix: p,
+      keyHash: 'hash',
+      scopes: ['ingest'],
+      allowedCidrs: ['10.0.0.0/8'],
+      createdBy: creator.id,
+      createdAt: expect.any(Date),
+      lastUsedAt: null,
+      revokedAt: null,
+    });
+    expect(await keys.findActiveByPrefix(p)).toEqual([k]);
+    expect(await keys.findById(k.id)).toEqual(k);
+    expect((await keys.list()).map((x) => x.id)).toContain(k.id);
+
+    expect(await keys.revoke(k.id)).toBe(true);
+    expect(await keys.revoke(k.id)).toBe(false);
+    expect(await keys.findActiveByPrefix(p)).toEqual([]);
+    expect((await keys.list()).map((x) => x.id)).not.toContain(k.id);
+    expect((await keys.list({ includeRevoked: true })).map((x) => x.id)).toContain(k.id);
+  });
+
+  it('defaults to no CIDR restriction and no creator', async () => {
+    const k = await keys.create({ name: 'k', prefix: prefix(), keyHash: 'h', scopes: ['ingest', 'read'] });
+    expect(k.allowedCidrs).toEqual([]);
+    expect(k.createdBy).toBeNull();
+  });
+
+  it('moves last-used forward only', async () => {
+    const k = await keys.create({ name: 'k', prefix: prefix(), keyHash: 'h', scopes: ['ingest'] });
+    const later = new Date('2030-01-01T00:00:00Z');
+    await keys.touchLastUsed(k.id, later);
+    await keys.touchLastUsed(k.id, new Date('2029-01-01T00:00:00Z'));
+    expect((await keys.findById(k.id))?.lastUsedAt).toEqual(later);
+  });
+});

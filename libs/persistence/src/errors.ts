@@ -1,0 +1,41 @@
+import { ConflictError, NotFoundError, UnavailableError } from '@fleetwatch/domain';
+import { Prisma } from './generated/prisma/client';
+
+// Repositories translate Prisma failures into the domain's typed errors, so services
+// and transports never see Prisma error classes.
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids of uuid columns: a malformed one cannot match a row (Postgres would reject it). */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+/** Postgres/Prisma error codes meaning "the database is away", worth retrying. */
+const UNAVAILABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028']);
+
+export function isUniqueViolation(err: unknown): boolean {
+  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
+}
+
+export function isRecordNotFound(err: unknown): boolean {
+  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025';
+}
+
+function isUnavailable(err: unknown): boolean {
+  if (err instanceof Prisma.PrismaClientKnownRequestError) return UNAVAILABLE.has(err.code);
+  if (err instanceof Prisma.PrismaClientInitializationError) return true;
+  const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : '';
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|DatabaseNotReachable|too many clients|the database system is (starting up|shutting down)/i.test(text);
+}
+
+/**
+ * Rethrows `err` as a domain error when it has a meaning there (`conflict` names what
+ * clashed), else unchanged. Always throws.
+ */
+export function rethrow(err: unknown, what: { conflict?: string; notFound?: string } = {}): never {
+  if (what.conflict && isUniqueViolation(err)) throw new ConflictError(what.conflict);
+  if (what.notFound && isRecordNotFound(err)) throw new NotFoundError(what.notFound);
+  if (isUnavailable(err)) throw new UnavailableError('database unavailable', 5);
+  throw err;
+}

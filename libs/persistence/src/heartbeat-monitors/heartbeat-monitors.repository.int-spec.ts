@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+ 
+import { testEnv } from '@fleetwatch/testing';
+import { createPrismaClient, DatabaseClient } from '../database';
+import { HeartbeatMonitorsRepository } from './heartbeat-monitors.repository';
+import { generatePingToken, hashPingToken, PING_TOKEN_PATTERN } from './ping-token';
+
+let db: DatabaseClient;
+let pg: Client;
+let monitors: HeartbeatMonitorsRepository;
+
+beforeAll(async () => {
+  db = createPrismaClient(testEnv().databaseUrl);
+  monitors = new HeartbeatMonitorsRepository(db);
+  pg = new Client({ connectionString: testEnv().databaseUrl });
+  await pg.connect();
+});
+afterAll(async () => {
+  await pg?.end();
+  await db?.$disconnect();
+});
+
+describe('HeartbeatMonitorsRepository', () => {
+  it('finds a monitor by the hash of its token, with its schedule', async () => {
+    const token = generatePingToken();
+    expect(token).toMatch(PING_TOKEN_PATTERN);
+    const targetId = `monitor:${randomUUID()}`;
+    const { rows } = await pg.query<{ id: string }>(
+      `INSERT INTO heartbeat_monitors (target_id, name, token_hash, period_seconds, grace_seconds, max_runtime_seconds)
+       VALUES ($1, 'nightly backup', $2, 86400, 600, 3600) RETURNING id`,
+      [targetId, hashPingToken(token)],
+    );
+    const found = await monitors.findByTokenHash(hashPingToken(token));
+    expect(found).toEqual({
+      id: rows[0].id,
+      targetId,
+      name: 'nightly backup',
+      periodSeconds: 86400,
+      graceSeconds: 600,
+      maxRuntimeSeconds: 3600,
+      lastPingAt: null,
+      lastStartAt: null,
+      createdAt: expect.any(Date),
+    });
+    expect(await monitors.findById(rows[0].id)).toEqual(found);
+    expect(await monitors.findByTokenHash(hashPingToken(generatePingToken()))).toBeNull();
+    expect(await monitors.findById('not-a-uuid')).toBeNull();
+  });
+});

@@ -1,0 +1,144 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { TargetStatus } from '@fleetwatch/contracts';
+import { DatabaseClient, prismaOf } from '../database';
+import { rethrow } from '../errors';
+import { DATABASE_CLIENT } from '../tokens';
+
+// Read-only queries over the history tables for the gateway (SPEC §2: the gateway reads
+// Postgres directly for queries). The aggregator is the only writer of these tables.
+
+/** One raw observation: a check result, or a pushed status update (ok = UP). */
+export interface RawObservationRecord {
+  at: Date;
+  location: string;
+  ok: boolean;
+  latencyMs: number | null;
+  status: TargetStatus | null;
+}
+
+export interface RollupRecord {
+  bucket: Date;
+  location: string;
+  count: number;
+  okCount: number;
+  minLatencyMs: number | null;
+  avgLatencyMs: number | null;
+  maxLatencyMs: number | null;
+  p95LatencyMs: number | null;
+}
+
+export interface StatusEventRecord {
+  at: Date;
+  /** null: the consensus status. */
+  location: string | null;
+  from: TargetStatus | null;
+  to: TargetStatus;
+  reason: string | null;
+  sequence: number;
+}
+
+export interface HistoryWindow {
+  targetId: string;
+  since: Date;
+  until: Date;
+  /** Only this location (events: this location and the consensus). */
+  location?: string;
+}
+
+/** Location recorded for a pushed update that named none. */
+export const PUSH_DEFAULT_LOCATION = 'default';
+
+@Injectable()
+export class HistoryReadRepository {
+  constructor(@Inject(DATABASE_CLIENT) private readonly db: DatabaseClient) {}
+
+  /** True when the target has a metadata row (`targets`). */
+  async targetExists(targetId: string): Promise<boolean> {
+    const row = await prismaOf(this.db)
+      .target.findUnique({ where: { id: targetId }, select: { id: true } })
+      .catch((err: unknown) => rethrow(err));
+    return row !== null;
+  }
+
+  /**
+   * Raw check results and pushed updates in the window, oldest first. When more than
+   * `limit` match, the newest `limit` are returned.
+   */
+  async rawObservations(w: HistoryWindow, limit = 10_000): Promise<RawObservationRecord[]> {
+    const client = prismaOf(this.db);
+    const at = { gte: w.since, lte: w.until };
+    const [results, updates] = await Promise.all([
+      client.checkResult
+        .findMany({
+          where: { targetId: w.targetId, occurredAt: at, ...(w.location ? { location: w.location } : {}) },
+          select: { occurredAt: true, location: true, ok: true, latencyMs: true },
+          orderBy: { occurredAt: 'desc' },
+          take: limit,
+        })
+        .catch((err: unknown) => rethrow(err)),
+      client.statusUpdate
+        .findMany({
+          where: { targetId: w.targetId, occurredAt: at, ...(w.location ? { location: w.location } : {}) },
+          select: { occurredAt: true, location: true, status: true },
+          orderBy: { occurredAt: 'desc' },
+          take: limit,
+        })
+        .catch((err: unknown) => rethrow(err)),
+    ]);
+    const out: RawObservationRecord[] = [
+      ...results.map((r) => ({ at: r.occurredAt, location: r.location, ok: r.ok, latencyMs: r.latencyMs, status: null })),
+      ...updates.map((u) => ({
+        at: u.occurredAt,
+        location: u.location ?? PUSH_DEFAULT_LOCATION,
+        ok: u.status === TargetStatus.Up,
+        latencyMs: null,
+        status: u.status as TargetStatus,
+      })),
+    ];
+    out.sort((a, b) => a.at.getTime() - b.at.getTime());
+    return out.length > limit ? out.slice(out.length - limit) : out;
+  }
+
+  /** One-minute rollups whose bucket lies in the window, oldest first. */
+  async rollups(w: HistoryWindow): Promise<RollupRecord[]> {
+    const rows = await prismaOf(this.db)
+      .rollup1m.findMany({
+        where: { targetId: w.targetId, bucket: { gte: w.since, lte: w.until }, ...(w.location ? { location: w.location } : {}) },
+        orderBy: [{ bucket: 'asc' }, { location: 'asc' }],
+      })
+      .catch((err: unknown) => rethrow(err));
+    return rows.map((r) => ({
+      bucket: r.bucket,
+      location: r.location,
+      count: r.count,
+      okCount: r.okCount,
+      minLatencyMs: r.minLatencyMs,
+      avgLatencyMs: r.avgLatencyMs,
+      maxLatencyMs: r.maxLatencyMs,
+      p95LatencyMs: r.p95LatencyMs,
+    }));
+  }
+
+  /** Status events in the window in the order they happened (per-target sequence). */
+  async statusEvents(w: HistoryWindow, limit = 10_000): Promise<StatusEventRecord[]> {
+    const rows = await prismaOf(this.db)
+      .statusEvent.findMany({
+        where: {
+          targetId: w.targetId,
+          occurredAt: { gte: w.since, lte: w.until },
+          ...(w.location ? { OR: [{ location: w.location }, { location: null }] } : {}),
+        },
+        orderBy: { sequence: 'desc' },
+        take: limit,
+      })
+      .catch((err: unknown) => rethrow(err));
+    return rows.reverse().map((e) => ({
+      at: e.occurredAt,
+      location: e.location,
+      from: (e.fromStatus as TargetStatus | null) ?? null,
+      to: e.toStatus as TargetStatus,
+      reason: e.reason,
+      sequence: Number(e.sequence),
+    }));
+  }
+}

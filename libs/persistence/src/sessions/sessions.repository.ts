@@ -1,0 +1,93 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient } from '../database';
+import { isUuid, rethrow } from '../errors';
+import type { Session } from '../generated/prisma/client';
+import { DATABASE_CLIENT } from '../tokens';
+import { toUserRecord, UserRecord } from '../users/users.repository';
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  /** SHA-256 (or similar) of the bearer token; the token itself is never stored. */
+  tokenHash: string;
+  expiresAt: Date;
+  revokedAt: Date | null;
+  createdAt: Date;
+}
+
+export interface NewSession {
+  userId: string;
+  tokenHash: string;
+  expiresAt: Date;
+}
+
+/** A live session with its user, for authenticating a request in one query. */
+export interface ActiveSession {
+  session: SessionRecord;
+  user: UserRecord;
+}
+
+function toRecord(row: Session): SessionRecord {
+  return { id: row.id, userId: row.userId, tokenHash: row.tokenHash, expiresAt: row.expiresAt, revokedAt: row.revokedAt, createdAt: row.createdAt };
+}
+
+@Injectable()
+export class SessionsRepository {
+  constructor(@Inject(DATABASE_CLIENT) private readonly db: DatabaseClient) {}
+
+  async create(input: NewSession, tx?: DatabaseTransaction): Promise<SessionRecord> {
+    try {
+      return toRecord(await queryClient(this.db, tx).session.create({ data: input }));
+    } catch (err) {
+      rethrow(err, { conflict: 'session token collision' });
+    }
+  }
+
+  /** The session for a token hash when it is neither expired nor revoked, with its user. */
+  async findActiveByTokenHash(tokenHash: string, now: Date = new Date()): Promise<ActiveSession | null> {
+    const row = await prismaOf(this.db)
+      .session.findFirst({ where: { tokenHash, revokedAt: null, expiresAt: { gt: now } }, include: { user: true } })
+      .catch((err: unknown) => rethrow(err));
+    return row ? { session: toRecord(row), user: toUserRecord(row.user) } : null;
+  }
+
+  async listActiveForUser(userId: string, now: Date = new Date()): Promise<SessionRecord[]> {
+    if (!isUuid(userId)) return [];
+    const rows = await prismaOf(this.db)
+      .session.findMany({ where: { userId, revokedAt: null, expiresAt: { gt: now } }, orderBy: { createdAt: 'desc' } })
+      .catch((err: unknown) => rethrow(err));
+    return rows.map(toRecord);
+  }
+
+  /** Revokes one session. False when it does not exist or was already revoked. */
+  async revoke(id: string, at: Date = new Date(), tx?: DatabaseTransaction): Promise<boolean> {
+    if (!isUuid(id)) return false;
+    const { count } = await queryClient(this.db, tx)
+      .session.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: at } })
+      .catch((err: unknown) => rethrow(err));
+    return count > 0;
+  }
+
+  /** Revokes every live session of a user (password or role change, SPEC §10). */
+  async revokeAllForUser(userId: string, at: Date = new Date(), tx?: DatabaseTransaction): Promise<number> {
+    if (!isUuid(userId)) return 0;
+    const { count } = await queryClient(this.db, tx)
+      .session.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: at } })
+      .catch((err: unknown) => rethrow(err));
+    return count;
+  }
+
+  /** Housekeeping: deletes sessions that expired before `before`, in batches. */
+  async deleteExpired(before: Date, batchSize = 1000): Promise<number> {
+    const client = prismaOf(this.db);
+    let total = 0;
+    for (;;) {
+      const deleted = await client.$executeRaw`
+        DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < ${before} LIMIT ${batchSize})`.catch((err: unknown) =>
+        rethrow(err),
+      );
+      total += deleted;
+      if (deleted < batchSize) return total;
+    }
+  }
+}

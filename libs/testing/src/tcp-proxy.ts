@@ -1,0 +1,138 @@
+import net from 'node:net';
+
+export interface TcpProxyOptions {
+  targetHost: string;
+  targetPort: number;
+  /** Where the proxy listens (default 127.0.0.1). */
+  listenHost?: string;
+  /** Port to listen on (default 0: any free port). */
+  listenPort?: number;
+}
+
+/**
+ * A TCP proxy a test owns, placed between a client and a shared server so a fault
+ * test can break the connection without stopping the server other tests use:
+ *
+ *   const proxy = TcpProxy.forUrl(env.amqpUrl);
+ *   await proxy.start();
+ *   const client = connect(proxy.rewriteUrl(env.amqpUrl));
+ *   proxy.cut();          // every live connection drops (both sides destroyed)
+ *   proxy.pause();        // new connections are accepted and closed at once
+ *   proxy.resume();       // …and pass through again
+ *   await proxy.stop();
+ */
+export class TcpProxy {
+  private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly clients = new Set<net.Socket>();
+  private paused = false;
+  private listenPort = 0;
+  private accepted = 0;
+  private refused = 0;
+
+  constructor(private readonly options: TcpProxyOptions) {}
+
+  /** A proxy in front of the host and port of a URL (default ports for postgres, redis, amqp). */
+  static forUrl(url: string): TcpProxy {
+    const u = new URL(url);
+    const defaults: Record<string, number> = { 'postgresql:': 5432, 'postgres:': 5432, 'redis:': 6379, 'amqp:': 5672, 'amqps:': 5671, 'http:': 80 };
+    const port = u.port ? Number(u.port) : defaults[u.protocol];
+    if (!port) throw new Error(`TcpProxy.forUrl: no port in ${u.protocol}//${u.host}`);
+    return new TcpProxy({ targetHost: u.hostname || '127.0.0.1', targetPort: port });
+  }
+
+  /** Starts listening; resolves with the port to connect to. */
+  async start(): Promise<number> {
+    if (this.server) return this.listenPort;
+    const server = net.createServer((client) => this.onConnection(client));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.listenPort ?? 0, this.options.listenHost ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.listenPort = (server.address() as net.AddressInfo).port;
+    return this.listenPort;
+  }
+
+  get port(): number {
+    if (!this.server) throw new Error('TcpProxy: call start() first');
+    return this.listenPort;
+  }
+
+  get host(): string {
+    return this.options.listenHost ?? '127.0.0.1';
+  }
+
+  /** `url` with its host and port replaced by the proxy's. */
+  rewriteUrl(url: string): string {
+    const u = new URL(url);
+    u.hostname = this.host;
+    u.port = String(this.port);
+    return u.toString();
+  }
+
+  /** Connections currently passing through (client sides). */
+  get connectionCount(): number {
+    return this.clients.size;
+  }
+
+  get stats(): { accepted: number; refused: number; live: number } {
+    return { accepted: this.accepted, refused: this.refused, live: this.connectionCount };
+  }
+
+  /** Destroys every live connection, client and server side. New ones still pass. */
+  cut(): void {
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    this.clients.clear();
+  }
+
+  /** Refuses new connections (accept, then close at once). Live ones are kept; call cut() too for an outage. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+  }
+
+  /** Cuts everything and closes the listener. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    this.cut();
+    if (!server) return;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private onConnection(client: net.Socket): void {
+    if (this.paused) {
+      this.refused++;
+      client.destroy();
+      return;
+    }
+    this.accepted++;
+    const upstream = net.connect({ host: this.options.targetHost, port: this.options.targetPort });
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    this.sockets.add(client);
+    this.sockets.add(upstream);
+    this.clients.add(client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      this.sockets.delete(client);
+      this.sockets.delete(upstream);
+      this.clients.delete(client);
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+    client.on('close', close);
+    upstream.on('close', close);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+}
