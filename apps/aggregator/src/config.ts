@@ -1,4 +1,4 @@
-import { env, parseServiceEnv } from '@fleetwatch/config';
+import { ConfigError, env, parseServiceEnv } from '@fleetwatch/config';
 
 /** aggregator's whole configuration, validated once at boot. */
 export function loadAggregatorConfig(source: Record<string, string | undefined> = process.env) {
@@ -8,17 +8,29 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       DATABASE_URL: env.databaseUrl(),
       REDIS_URL: env.redisUrl(),
       AMQP_URL: env.amqpUrl(),
-      AGGREGATOR_PREFETCH: env.int(500, 1, 10_000),
-      AGGREGATOR_BATCH_SIZE: env.int(500, 1, 10_000),
+      /** Unacked deliveries RabbitMQ pushes to the consumer (the bus caps it at 1000). */
+      AGGREGATOR_PREFETCH: env.int(500, 1, 1000),
+      /** Observations committed per transaction; at most the prefetch. */
+      AGGREGATOR_BATCH_SIZE: env.int(500, 1, 1000),
       AGGREGATOR_BATCH_WAIT_MS: env.int(50, 1, 10_000),
+      AGGREGATOR_DB_POOL_SIZE: env.int(6, 2, 100),
+      /** % of reporting locations DOWN that makes the consensus DOWN instead of PARTIAL (100 = all). */
       CONSENSUS_DOWN_QUORUM_PCT: env.number(100, 1, 100),
+      /** A pushed instance or host with nothing heard for this long turns STALE. */
       STALE_AFTER_SECONDS: env.int(300, 5, 86_400 * 7),
       SWEEP_INTERVAL_MS: env.int(1000, 100, 60_000),
+      /** How often dirty 1-minute rollup buckets are recomputed from raw rows. */
+      AGGREGATOR_ROLLUP_INTERVAL_MS: env.int(10_000, 100, 3_600_000),
+      /** How often retention trims history (raw and rollups). */
+      AGGREGATOR_RETENTION_INTERVAL_MS: env.int(3_600_000, 1000, 86_400_000),
       HISTORY_RAW_RETENTION_DAYS: env.int(7, 1, 3650),
       HISTORY_ROLLUP_RETENTION_DAYS: env.int(90, 1, 3650),
     },
     source,
   );
+  if (values.AGGREGATOR_BATCH_SIZE > values.AGGREGATOR_PREFETCH) {
+    throw new ConfigError([{ variable: 'AGGREGATOR_BATCH_SIZE', message: `must not exceed AGGREGATOR_PREFETCH (${values.AGGREGATOR_PREFETCH})` }]);
+  }
   return {
     ...common,
     databaseUrl: values.DATABASE_URL,
@@ -26,9 +38,12 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
     amqpUrl: values.AMQP_URL,
     prefetch: values.AGGREGATOR_PREFETCH,
     batch: { maxSize: values.AGGREGATOR_BATCH_SIZE, maxWaitMs: values.AGGREGATOR_BATCH_WAIT_MS },
+    dbPoolSize: values.AGGREGATOR_DB_POOL_SIZE,
     downQuorumPct: values.CONSENSUS_DOWN_QUORUM_PCT,
     staleAfterSeconds: values.STALE_AFTER_SECONDS,
     sweepIntervalMs: values.SWEEP_INTERVAL_MS,
+    rollupIntervalMs: values.AGGREGATOR_ROLLUP_INTERVAL_MS,
+    retentionIntervalMs: values.AGGREGATOR_RETENTION_INTERVAL_MS,
     retention: { rawDays: values.HISTORY_RAW_RETENTION_DAYS, rollupDays: values.HISTORY_ROLLUP_RETENTION_DAYS },
   };
 }

@@ -6,9 +6,15 @@ import { connect, type ChannelModel } from 'amqplib';
 import { QueueName, type Envelope } from '@fleetwatch/contracts';
 import type { RunningService } from '@fleetwatch/observability';
 import { ApiKeysRepository, createPrismaClient, generateApiKey, type DatabaseClient } from '@fleetwatch/persistence';
-import { createIsolatedVhost, testEnv, type IsolatedVhost } from '@fleetwatch/testing';
 import { loadIngestConfig, type IngestConfig } from './config';
 import { startStatusIngest } from './status-ingest.bootstrap';
+
+/** What a test file gets from libs/testing (createIsolatedVhost, testEnv) and hands over. */
+export interface HarnessServers {
+  /** An isolated vhost: the harness disposes it on stop(). */
+  vhost: { amqpUrl: string; dispose(): Promise<void> };
+  databaseUrl: string;
+}
 
 export const OBSERVATIONS = QueueName.AggregatorObservations;
 
@@ -41,22 +47,23 @@ export class IngestHarness {
   private constructor(
     readonly service: RunningService,
     readonly config: IngestConfig,
-    readonly vhost: IsolatedVhost,
+    readonly servers: HarnessServers,
     readonly db: DatabaseClient,
     readonly keys: ApiKeysRepository,
     readonly amqp: ChannelModel,
   ) {}
 
   /**
-   * Boots status-ingest. `env` overrides variables (`INGEST_RATE_LIMIT_BURST`,
-   * `AMQP_URL` to go through a TcpProxy: use `{ amqpUrl: (vhostUrl) => … }`).
+   * Boots status-ingest on a free port. `env` overrides variables
+   * (`INGEST_RATE_LIMIT_BURST`, …); `options.amqpUrl` rewrites the broker URL
+   * (to go through a TcpProxy).
    */
-  static async start(name: string, env: Record<string, string> = {}, options: { amqpUrl?: (url: string) => string | Promise<string> } = {}): Promise<IngestHarness> {
-    const vhost = await createIsolatedVhost(`ingest-${name}`);
+  static async start(servers: HarnessServers, env: Record<string, string> = {}, options: { amqpUrl?: (url: string) => string | Promise<string> } = {}): Promise<IngestHarness> {
+    const { vhost, databaseUrl } = servers;
     const port = await freePort();
     const amqpUrl = options.amqpUrl ? await options.amqpUrl(vhost.amqpUrl) : vhost.amqpUrl;
     const config = loadIngestConfig({
-      DATABASE_URL: testEnv().databaseUrl,
+      DATABASE_URL: databaseUrl,
       AMQP_URL: amqpUrl,
       STATUS_INGEST_PORT: String(port),
       LOG_LEVEL: 'error',
@@ -65,21 +72,36 @@ export class IngestHarness {
       ...env,
     });
     const service = await startStatusIngest(config);
-    const db = createPrismaClient(testEnv().databaseUrl, { poolSize: 2 });
+    const db = createPrismaClient(databaseUrl, { poolSize: 2 });
     const amqp = await connect(vhost.amqpUrl);
     amqp.on('error', () => undefined);
-    return new IngestHarness(service, config, vhost, db, new ApiKeysRepository(db), amqp);
+    const harness = new IngestHarness(service, config, servers, db, new ApiKeysRepository(db), amqp);
+    await harness.waitReady();
+    return harness;
   }
 
   get url(): string {
     return `http://127.0.0.1:${this.config.port}`;
   }
 
+  /** Until /readyz says 200 (database and broker reachable, topology declared). */
+  async waitReady(timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      const res = await this.request('GET', '/readyz').catch((e: unknown) => ({ status: 0, text: String(e) }));
+      if (res.status === 200) return;
+      last = `${res.status} ${res.text}`;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`status-ingest not ready within ${timeoutMs} ms: ${last}`);
+  }
+
   async stop(): Promise<void> {
     await this.service.shutdown('test');
     await this.amqp.close().catch(() => undefined);
     await this.db.$disconnect();
-    await this.vhost.dispose();
+    await this.servers.vhost.dispose();
   }
 
   /** A new key (through the repository, as the gateway creates them); returns the secret and its id. */
@@ -98,7 +120,7 @@ export class IngestHarness {
   }
 
   async request(method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<HttpAnswer> {
-    const res = await fetch(this.url + path, { method, headers, body });
+    const res = await fetch(this.url + path, { method, headers, body, signal: AbortSignal.timeout(30_000) });
     const text = await res.text();
     let json: unknown = undefined;
     try {

@@ -85,6 +85,12 @@ export class BusConnection extends EventEmitter {
     return this.lastErrorValue;
   }
 
+  /** Typed subscription to state changes; returns the unsubscribe function. */
+  onState(listener: (state: ConnectionState) => void): () => void {
+    this.on('state', listener);
+    return () => this.off('state', listener);
+  }
+
   /** The live session, or undefined while (re)connecting. */
   current(): ConnectionSession | undefined {
     return this.stateValue === 'connected' ? this.session : undefined;
@@ -226,7 +232,7 @@ export class BusConnection extends EventEmitter {
         await setup.run(session);
       } catch (e) {
         this.failSession(session, setup, e);
-        await closed;
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 3_000))]);
         throw this.lastErrorValue ?? e;
       }
     }

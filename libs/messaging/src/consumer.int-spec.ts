@@ -1,9 +1,9 @@
 import { BusHeader, deadLetterQueueOf, ExchangeName, Messages, QueueName, RoutingKey, uuidv7, type Envelope } from '@fleetwatch/contracts';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- integration tests use libs/testing (LAYOUT.md "Names and tests")
 import { createIsolatedVhost, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import type { GetMessage } from 'amqplib';
 import { BusConnection } from './connection';
-import { BusConsumer, DeadLetterHeader, type DeliveryContext } from './consumer';
+import { BusConsumer } from './consumer';
+import { DeadLetterHeader, type DeliveryContext } from './delivery';
 import { PermanentError } from './errors';
 import { checkResult, RawAmqp, TEST_SOURCE, testConnection } from './int-spec.helpers';
 import { silentBusLogger } from './logger';
@@ -149,5 +149,24 @@ describe('BusConsumer on RabbitMQ', () => {
     // Acked ones are gone; the rest (never delivered, or prefetched but not started) are back.
     await waitFor(async () => (await raw.count(Q)) === 40 - finished, { timeoutMs: 5_000, description: 'the rest back in the queue' });
     expect(sub.active).toBe(false);
+  });
+
+  it('recovers when its queue is deleted under it: redeclares and resumes on the same connection', async () => {
+    const handled = new Set<string>();
+    const sub = consumer.consume(Q, (envelope: Envelope) => void handled.add(envelope.id));
+    await sub.waitUntilActive();
+    const generation = connection.current()?.generation;
+    await publisher.publish(Messages.CheckResult, checkResult(1));
+    await waitFor(() => handled.size === 1, { description: 'first message handled' });
+
+    const ch = await raw.channel();
+    await ch.deleteQueue(Q); // the broker cancels our consumer
+    await ch.close();
+    await waitFor(() => !sub.active, { description: 'consumer cancelled' });
+    await sub.waitUntilActive(10_000);
+    // Redeclared with its bindings: publishing routes again.
+    const env = await publisher.publish(Messages.CheckResult, checkResult(2));
+    await waitFor(() => handled.has(env.id), { description: 'message after the redeclare handled' });
+    expect(connection.current()?.generation).toBe(generation);
   });
 });

@@ -1,8 +1,8 @@
 import { deadLetterQueueOf, Messages, QueueName, type Envelope } from '@fleetwatch/contracts';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- integration tests use libs/testing (LAYOUT.md "Names and tests")
 import { createIsolatedVhost, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { BusConnection } from './connection';
-import { BusConsumer, type DeliveryContext } from './consumer';
+import { BusConsumer } from './consumer';
+import type { DeliveryContext } from './delivery';
 import { idempotent, InMemoryIdempotencyStore } from './idempotency';
 import { checkResult, RawAmqp, TEST_SOURCE, testConnection } from './int-spec.helpers';
 import { silentBusLogger } from './logger';

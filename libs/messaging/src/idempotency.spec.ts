@@ -1,5 +1,5 @@
 import type { Envelope } from '@fleetwatch/contracts';
-import type { DeliveryContext } from './consumer';
+import type { DeliveryContext } from './delivery';
 import { exactlyOnce, idempotent, idempotentBatch, InMemoryIdempotencyStore } from './idempotency';
 
 const env = (id: string): Envelope => ({ id, type: 'check.result', schemaVersion: 1, occurredAt: '2025-01-01T00:00:00.000Z', source: { site: 's', service: 'tool' }, correlationId: id, payload: {} });

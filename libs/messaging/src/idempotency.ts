@@ -1,5 +1,5 @@
 import type { Envelope } from '@fleetwatch/contracts';
-import type { BatchHandler, DeliveryContext, MessageHandler } from './consumer';
+import type { BatchHandler, DeliveryContext, MessageHandler } from './delivery';
 
 /**
  * Remembers which message ids a consumer has processed (SPEC §3: consumers are

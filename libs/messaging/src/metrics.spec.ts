@@ -18,12 +18,16 @@ describe('BusMetrics', () => {
     register.clear();
     m.published.inc(['fleetwatch.events', 'check.result']);
     m.observeHandler('q', 0.002);
+    await new Promise((r) => setImmediate(r)); // increments reach prom-client once per event-loop turn
     text = await register.metrics();
     expect(text).toMatch(/fleetwatch_bus_messages_published_total\{exchange="fleetwatch.events",type="check.result"\} 1/);
   });
 
-  it('reuses metrics someone else registered under the same name', () => {
+  it('reuses metrics someone else registered under the same name', async () => {
     BusMetrics.get().acked.inc(['q', 't']);
-    expect(() => BusMetrics.get().acked.inc(['q', 't'])).not.toThrow();
+    BusMetrics.get().acked.flush();
+    BusMetrics.get().acked.inc(['q', 't']);
+    expect(() => BusMetrics.get().acked.flush()).not.toThrow();
+    expect(await register.metrics()).toMatch(/fleetwatch_bus_messages_acked_total\{queue="q",type="t"\} 2/);
   });
 });

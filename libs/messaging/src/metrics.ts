@@ -10,10 +10,15 @@ function lookup<M extends Metric<string>>(name: string, create: () => M): M {
   return (register.getSingleMetric(name) as M | undefined) ?? create();
 }
 
-/** Counter with cached labelled children (`labels()` hashes its arguments on every call). */
+/**
+ * Counter whose increments are summed in memory and handed to prom-client once
+ * per event-loop turn (and at scrape time): prom-client hashes the label set on
+ * every `inc`, which on the publish path cost as much as the rest of the
+ * bookkeeping together.
+ */
 class BusCounter {
-  private metric: Counter<string> | undefined;
-  private children = new Map<string, Counter.Internal>();
+  private readonly pending = new Map<string, { labels: string[]; n: number }>();
+  private scheduled = false;
 
   constructor(
     private readonly name: string,
@@ -22,18 +27,29 @@ class BusCounter {
   ) {}
 
   inc(labelValues: readonly string[], n = 1): void {
-    const current = register.getSingleMetric(this.name);
-    if (current === undefined || current !== this.metric) {
-      this.metric = lookup(this.name, () => new Counter({ name: this.name, help: this.help, labelNames: this.labelNames }));
-      this.children = new Map();
-    }
+    // Registered on first use (with a scrape-time flush), and again if the registry was cleared.
+    if (register.getSingleMetric(this.name) === undefined) this.metric();
     const key = labelValues.join('\u0000');
-    let child = this.children.get(key);
-    if (!child) {
-      child = this.metric.labels(...labelValues);
-      this.children.set(key, child);
+    const entry = this.pending.get(key);
+    if (entry) entry.n += n;
+    else this.pending.set(key, { labels: [...labelValues], n });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
     }
-    child.inc(n);
+  }
+
+  /** Moves the summed increments into the registered counter. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.size === 0) return;
+    const metric = this.metric();
+    for (const entry of this.pending.values()) if (entry.n > 0) metric.labels(...entry.labels).inc(entry.n);
+    this.pending.clear();
+  }
+
+  private metric(): Counter<string> {
+    return lookup(this.name, () => new Counter({ name: this.name, help: this.help, labelNames: this.labelNames, collect: () => this.flush() }));
   }
 }
 

@@ -1,6 +1,5 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { BusHeader, deadLetterQueueOf, ExchangeName, Messages, QueueName, RoutingKey } from '@fleetwatch/contracts';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- integration tests use libs/testing (LAYOUT.md "Names and tests")
 import { createIsolatedVhost, TcpProxy, type IsolatedVhost } from '@fleetwatch/testing';
 import { BusConnection } from './connection';
 import { BusClosedError, BusError, BusUnavailableError, InvalidMessageError, PublishNackedError, PublishUnroutableError } from './errors';

@@ -1,5 +1,4 @@
 import { deadLetterQueueOf, Messages, QueueName, uuidv7, type Envelope } from '@fleetwatch/contracts';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- integration tests use libs/testing (LAYOUT.md "Names and tests")
 import { createIsolatedVhost, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { BusConsumer } from './consumer';
 import { BusError, BusUnavailableError } from './errors';

@@ -1,5 +1,5 @@
 import { Messages, type Envelope } from '@fleetwatch/contracts';
-import type { DeliveryContext } from './consumer';
+import type { DeliveryContext } from './delivery';
 import { PermanentError } from './errors';
 import { MessageRouter } from './router';
 

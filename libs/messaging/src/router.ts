@@ -1,5 +1,5 @@
 import type { Envelope, MessageDefinition, PayloadOf } from '@fleetwatch/contracts';
-import type { DeliveryContext, MessageHandler } from './consumer';
+import type { DeliveryContext, MessageHandler } from './delivery';
 import { PermanentError } from './errors';
 
 export type TypedHandler<D extends MessageDefinition> = (envelope: Envelope<PayloadOf<D>>, context: DeliveryContext) => Promise<void> | void;

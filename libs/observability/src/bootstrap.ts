@@ -96,6 +96,16 @@ async function waitForDependencies(deps: BootDependency[], timeoutMs: number, lo
   return problems;
 }
 
+type FastifyServerOptions = Extract<NonNullable<ConstructorParameters<typeof FastifyAdapter>[0]>, { frameworkErrors?: unknown }>;
+
+/** Errors Fastify raises before routing (malformed URL, over-long path parameter) get the same JSON shape. */
+const frameworkErrors: NonNullable<FastifyServerOptions['frameworkErrors']> = (error, _req, reply) => {
+  const mapped = mapError(error);
+  // Written on the raw response: the typed reply's generics cannot be satisfied outside a route.
+  reply.raw.writeHead(mapped.status, { 'content-type': 'application/json; charset=utf-8', ...(mapped.headers ?? {}) });
+  reply.raw.end(JSON.stringify(mapped.body));
+};
+
 export interface RunningService {
   app: INestApplication;
   logger: Logger;
@@ -125,6 +135,7 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
     trustProxy: options.trustProxy ?? false,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    frameworkErrors,
   });
   const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, { logger: new PinoNestLogger(logger), abortOnError: false });
   app.useGlobalFilters(new ApiErrorFilter());

@@ -28,6 +28,18 @@ const FASTIFY_CODES: Record<string, [number, ApiErrorCode, string]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: [400, ApiErrorCode.ValidationFailed, 'body is not valid JSON'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, ApiErrorCode.ValidationFailed, 'content-length does not match the body'],
   FST_ERR_BAD_URL: [400, ApiErrorCode.ValidationFailed, 'malformed URL'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, ApiErrorCode.ValidationFailed, 'a path parameter is too long'],
+};
+
+const HTTP_STATUS_CODES: Record<number, ApiErrorCode> = {
+  401: ApiErrorCode.Unauthorized,
+  403: ApiErrorCode.Forbidden,
+  404: ApiErrorCode.NotFound,
+  409: ApiErrorCode.Conflict,
+  413: ApiErrorCode.PayloadTooLarge,
+  415: ApiErrorCode.UnsupportedMediaType,
+  429: ApiErrorCode.RateLimited,
+  503: ApiErrorCode.Unavailable,
 };
 
 function body(code: string, message: string, issues?: { path: string; message: string }[]): ApiErrorBody {
@@ -50,7 +62,8 @@ export function mapError(error: unknown): Mapped {
     const status = error.getStatus();
     const res = error.getResponse();
     const message = typeof res === 'string' ? res : String((res as { message?: unknown }).message ?? error.message);
-    const code = status === 404 ? ApiErrorCode.NotFound : status === 401 ? ApiErrorCode.Unauthorized : status === 403 ? ApiErrorCode.Forbidden : status < 500 ? ApiErrorCode.ValidationFailed : ApiErrorCode.Internal;
+    // Nest turns Fastify's own errors (body too large, unsupported media type) into HttpExceptions before filters see them.
+    const code = HTTP_STATUS_CODES[status] ?? (status < 500 ? ApiErrorCode.ValidationFailed : ApiErrorCode.Internal);
     return { status, body: body(code, message) };
   }
   const e = error as { code?: string; statusCode?: number; message?: string };

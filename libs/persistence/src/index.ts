@@ -22,10 +22,25 @@ export { generatePingToken, hashPingToken, PING_TOKEN_PATTERN } from './heartbea
 export { ProcessedMessagesRepository, type RunOnceOutcome } from './processed-messages/processed-messages.repository';
 export {
   HistoryReadRepository,
-  PUSH_DEFAULT_LOCATION,
   type HistoryWindow,
-  type RawObservationRecord,
-  type RollupRecord,
-  type StatusEventRecord,
+  type HistoryObservation,
+  type HistoryRollup,
+  type HistoryStatusEvent,
 } from './history-read/history-read.repository';
 export { databaseBootCheck } from './boot-check';
+export { TargetStatesRepository } from './target-states/target-states.repository';
+export {
+  HistoryRepository,
+  RETENTION_COLUMNS,
+  type RetentionTable,
+  type StatusUpdateRow,
+  type CheckResultRow,
+  type HostMetricRow,
+  type HeartbeatPingRow,
+  type HeartbeatRunRow,
+  type MonitorTouch,
+  type RollupKey,
+  type RollupRecord,
+} from './history/history.repository';
+export { StatusEventsRepository, type StatusEventRecord } from './status-events/status-events.repository';
+export { AdvisoryLease, type AdvisoryLeaseOptions } from './leases/advisory-lease';

@@ -5,7 +5,7 @@
 //
 //   npm run bench:bus                      # builds dist/, then runs this
 //   node tools/bench/bus/run.mjs [--messages 20000] [--size 512] [--prefetch 50]
-//                                [--window 500] [--repeats 3] [--json]
+//                                [--window 500] [--repeats 3] [--slice 2500] [--json]
 //
 // Needs the dist/ build (`node tools/build/build.mjs`): it loads
 // dist/libs/messaging/src/index.js, i.e. what the services run.
@@ -49,6 +49,7 @@ const settings = {
   prefetch: arg('prefetch', 50),
   confirmWindow: arg('window', 500),
   repeats: arg('repeats', 3),
+  slice: arg('slice', 2_500),
   queueType: 'quorum',
   deliveryLimit: bus.DEFAULT_DELIVERY_LIMIT,
 };
@@ -87,8 +88,9 @@ const pad = padFor(settings.sizeBytes);
 const bodySize = Buffer.byteLength(JSON.stringify(contracts.buildEnvelope(Def.type, Def.schemaVersion, source, makePayload(0, pad))));
 const quiet = bus.silentBusLogger;
 
+/** Publishes n messages, awaiting the confirms of every `window` together. Returns {seconds, cpu}. */
 async function rawPublish(ch, n) {
-  const started = process.hrtime.bigint();
+  const m = meter();
   for (let i = 0; i < n; i += settings.confirmWindow) {
     const end = Math.min(n, i + settings.confirmWindow);
     for (let j = i; j < end; j++) {
@@ -111,63 +113,79 @@ async function rawPublish(ch, n) {
     }
     await ch.waitForConfirms();
   }
-  return seconds(started);
+  return m.stop(n);
 }
 
 async function libPublish(publisher, n) {
-  const started = process.hrtime.bigint();
+  const m = meter();
   for (let i = 0; i < n; i += settings.confirmWindow) {
     const end = Math.min(n, i + settings.confirmWindow);
     const requests = [];
     for (let j = i; j < end; j++) requests.push({ definition: Def, payload: makePayload(j, pad) });
     await publisher.publishMany(requests, { timeoutMs: 30_000 });
   }
-  return seconds(started);
+  return m.stop(n);
 }
 
+/** Consumes n messages with a fresh consumer; timed from consume-ok to the n-th ack. */
 async function rawConsume(model, queue, n) {
   const ch = await model.createChannel();
   await ch.prefetch(settings.prefetch);
   let count = 0;
-  const started = process.hrtime.bigint();
+  let m;
   let done;
   const finished = new Promise((r) => (done = r));
   const { consumerTag } = await ch.consume(
     queue,
-    (m) => {
-      JSON.parse(m.content.toString('utf8'));
-      ch.ack(m);
-      if (++count === n) done(seconds(started));
+    (msg) => {
+      JSON.parse(msg.content.toString('utf8'));
+      ch.ack(msg);
+      if (++count === n) done(m.stop(n));
     },
     { noAck: false },
   );
-  const elapsed = await finished;
+  m = meter();
+  const result = await finished;
   await ch.cancel(consumerTag);
-  await ch.close();
-  return elapsed;
+  await ch.close(); // deliveries past n return to the queue
+  return result;
 }
 
 async function libConsume(consumer, queue, n) {
   let count = 0;
+  let m = null;
   let done;
   const finished = new Promise((r) => (done = r));
-  const started = process.hrtime.bigint();
   const sub = consumer.consume(
     { name: queue, bindings: [] },
     async () => {
-      if (++count === n) done(seconds(started));
+      if (++count === n) done(m.stop(n));
     },
     { prefetch: settings.prefetch },
   );
-  const elapsed = await finished;
-  await sub.stop();
-  return elapsed;
+  await sub.waitUntilActive(10_000);
+  m = meter();
+  if (count >= n) done(m.stop(n));
+  const result = await finished;
+  await sub.stop(); // handles and acks what was already prefetched (untimed, uncounted)
+  return { ...result, extra: count - n };
+}
+
+/** Wall time and this process's CPU time of one timed section. */
+function meter() {
+  const t = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
+  return {
+    stop(n) {
+      const c = process.cpuUsage(cpu);
+      return { n, seconds: Number(process.hrtime.bigint() - t) / 1e9, cpuSeconds: (c.user + c.system) / 1e6 };
+    },
+  };
 }
 
 function seconds(startedNs) {
   return Number(process.hrtime.bigint() - startedNs) / 1e9;
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   ctl('add_vhost', vhost);
@@ -213,46 +231,74 @@ async function main() {
       }
     };
 
-    const results = { raw: { publish: [], consume: [] }, lib: { publish: [], consume: [] } };
-    const runs = [{ warmup: true, n: Math.min(2_000, settings.messages) }, ...Array.from({ length: settings.repeats }, () => ({ warmup: false, n: settings.messages }))];
+    // The box is shared (broker, other work): raw and lib alternate in slices of
+    // `slice` messages, so both see the same background load; totals are summed.
+    const slice = Math.min(settings.slice, settings.messages);
+    const totals = () => ({ n: 0, seconds: 0, cpuSeconds: 0 });
+    const results = { raw: { publish: totals(), consume: totals() }, lib: { publish: totals(), consume: totals() } };
+    const perRun = [];
+    const add = (t, r) => {
+      t.n += r.n;
+      t.seconds += r.seconds;
+      t.cpuSeconds += r.cpuSeconds;
+    };
+    const runs = [{ warmup: true, n: Math.min(2 * slice, settings.messages) }, ...Array.from({ length: settings.repeats }, () => ({ warmup: false, n: settings.messages }))];
     for (const [r, run] of runs.entries()) {
       const qRaw = `bench.raw.${r}`;
       const qLib = `bench.lib.${r}`;
       await declare(qRaw);
       await declare(qLib);
-      // Alternate who goes first, so broker state (queue length, WAL) favours neither.
-      const order = r % 2 === 0 ? ['raw', 'lib'] : ['lib', 'raw'];
-      const t = {};
-      for (const who of order) {
-        t[`${who}Publish`] = who === 'raw' ? await only(qRaw, () => rawPublish(rawPub, run.n)) : await only(qLib, () => libPublish(publisher, run.n));
-      }
-      for (const who of order) {
-        t[`${who}Consume`] = who === 'raw' ? await rawConsume(model, qRaw, run.n) : await libConsume(consumer, qLib, run.n);
-      }
-      if (!run.warmup) {
-        results.raw.publish.push(run.n / t.rawPublish);
-        results.lib.publish.push(run.n / t.libPublish);
-        results.raw.consume.push(run.n / t.rawConsume);
-        results.lib.consume.push(run.n / t.libConsume);
-        if (!json) {
-          const f = (x) => Math.round(run.n / x).toLocaleString('en-US');
-          console.error(`run ${r}: publish raw ${f(t.rawPublish)}/s lib ${f(t.libPublish)}/s · consume raw ${f(t.rawConsume)}/s lib ${f(t.libConsume)}/s`);
+      const run_ = { raw: { publish: totals(), consume: totals() }, lib: { publish: totals(), consume: totals() } };
+      for (let k = 0; k < run.n / slice; k++) {
+        // Alternate who goes first in each slice.
+        for (const who of k % 2 === 0 ? ['raw', 'lib'] : ['lib', 'raw']) {
+          if (who === 'raw') add(run_.raw.publish, await only(qRaw, () => rawPublish(rawPub, slice)));
+          else add(run_.lib.publish, await only(qLib, () => libPublish(publisher, slice)));
         }
       }
-      await admin.deleteQueue(qRaw);
-      await admin.deleteQueue(qLib);
-      await admin.deleteQueue(contracts.deadLetterQueueOf(qRaw));
-      await admin.deleteQueue(contracts.deadLetterQueueOf(qLib));
+      let libExtra = 0;
+      for (let k = 0; (k + 1) * slice <= run.n - libExtra; k++) {
+        for (const who of k % 2 === 0 ? ['raw', 'lib'] : ['lib', 'raw']) {
+          if (who === 'raw') add(run_.raw.consume, await rawConsume(model, qRaw, slice));
+          else {
+            const res = await libConsume(consumer, qLib, slice);
+            libExtra += res.extra;
+            add(run_.lib.consume, res);
+          }
+        }
+      }
+      if (!run.warmup) {
+        for (const who of ['raw', 'lib']) for (const phase of ['publish', 'consume']) add(results[who][phase], run_[who][phase]);
+        const rate = (t) => t.n / t.seconds;
+        perRun.push({ publish: rate(run_.lib.publish) / rate(run_.raw.publish), consume: rate(run_.lib.consume) / rate(run_.raw.consume) });
+        if (!json) {
+          const f = (t) => Math.round(rate(t)).toLocaleString('en-US');
+          console.error(
+            `run ${r}: publish raw ${f(run_.raw.publish)}/s lib ${f(run_.lib.publish)}/s · consume raw ${f(run_.raw.consume)}/s lib ${f(run_.lib.consume)}/s`,
+          );
+        }
+      }
+      for (const q of [qRaw, qLib]) {
+        await admin.deleteQueue(q);
+        await admin.deleteQueue(contracts.deadLetterQueueOf(q));
+      }
     }
     await consumer.stop();
     await publisher.close();
     await connection.close();
     await model.close();
 
+    const rate = (t) => t.n / t.seconds;
+    const cpuUs = (t) => (t.cpuSeconds / t.n) * 1e6;
     const summary = {
       settings: { ...settings, bodyBytes: bodySize, node: process.version, rabbitmq: rabbitVersion(), cpus: (await import('node:os')).cpus().length },
-      publishPerSecond: { raw: median(results.raw.publish), lib: median(results.lib.publish) },
-      consumePerSecond: { raw: median(results.raw.consume), lib: median(results.lib.consume) },
+      publishPerSecond: { raw: rate(results.raw.publish), lib: rate(results.lib.publish) },
+      consumePerSecond: { raw: rate(results.raw.consume), lib: rate(results.lib.consume) },
+      clientCpuMicrosPerMessage: {
+        publish: { raw: cpuUs(results.raw.publish), lib: cpuUs(results.lib.publish) },
+        consume: { raw: cpuUs(results.raw.consume), lib: cpuUs(results.lib.consume) },
+      },
+      perRunRatios: perRun,
     };
     summary.ratio = {
       publish: summary.publishPerSecond.lib / summary.publishPerSecond.raw,
@@ -263,16 +309,18 @@ async function main() {
     } else {
       const s = summary.settings;
       const n = (x) => Math.round(x).toLocaleString('en-US');
+      const c = summary.clientCpuMicrosPerMessage;
+      const range = (k) => `${Math.min(...perRun.map((p) => p[k])).toFixed(2)}–${Math.max(...perRun.map((p) => p[k])).toFixed(2)}`;
       console.log(
         [
-          `Bus benchmark (median of ${s.repeats} runs after a warm-up)`,
-          `settings: ${s.messages} messages/run, body ${s.bodyBytes} B, prefetch ${s.prefetch}, confirm window ${s.confirmWindow}, ${s.queueType} queue (x-delivery-limit ${s.deliveryLimit}, DLX, at-least-once, reject-publish), persistent, mandatory`,
-          `host: node ${s.node}, RabbitMQ ${s.rabbitmq}, ${s.cpus} CPUs (broker on the same host)`,
+          `Bus benchmark: ${s.repeats} runs × ${s.messages} messages per side and phase, raw and lib alternating in slices of ${slice} (after a warm-up run)`,
+          `settings: body ${s.bodyBytes} B, prefetch ${s.prefetch}, confirm window ${s.confirmWindow}, ${s.queueType} queue (x-delivery-limit ${s.deliveryLimit}, DLX, at-least-once, reject-publish), persistent, mandatory`,
+          `host: node ${s.node}, RabbitMQ ${s.rabbitmq}, ${s.cpus} CPUs shared with the broker`,
           '',
-          '| | raw amqplib | libs/messaging | ratio |',
-          '|---|---:|---:|---:|',
-          `| publish with confirms (msg/s) | ${n(summary.publishPerSecond.raw)} | ${n(summary.publishPerSecond.lib)} | ${summary.ratio.publish.toFixed(2)}× |`,
-          `| consume with ack (msg/s) | ${n(summary.consumePerSecond.raw)} | ${n(summary.consumePerSecond.lib)} | ${summary.ratio.consume.toFixed(2)}× |`,
+          '| | raw amqplib | libs/messaging | ratio (runs) | client CPU µs/msg raw / lib |',
+          '|---|---:|---:|---:|---:|',
+          `| publish with confirms (msg/s) | ${n(summary.publishPerSecond.raw)} | ${n(summary.publishPerSecond.lib)} | ${summary.ratio.publish.toFixed(2)}× (${range('publish')}) | ${c.publish.raw.toFixed(1)} / ${c.publish.lib.toFixed(1)} |`,
+          `| consume with ack (msg/s) | ${n(summary.consumePerSecond.raw)} | ${n(summary.consumePerSecond.lib)} | ${summary.ratio.consume.toFixed(2)}× (${range('consume')}) | ${c.consume.raw.toFixed(1)} / ${c.consume.lib.toFixed(1)} |`,
         ].join('\n'),
       );
     }

@@ -63,8 +63,9 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
   }
 
   private registerBodyParsers(app: FastifyInstance): void {
+    // Only these two (Nest adds JSON and urlencoded parsers; ingest takes JSON, pings take anything).
     // Strict JSON: invalid UTF-8 and `__proto__` keys are refused with a 400 naming them.
-    app.removeContentTypeParser(['application/json', 'text/plain']);
+    app.removeAllContentTypeParsers();
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
       if (request.url.startsWith(PING_PREFIX)) return done(null, new RawBody(body as Buffer, request.headers['content-type']));
       try {

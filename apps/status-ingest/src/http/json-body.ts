@@ -40,23 +40,40 @@ function mayHoldForbiddenKey(text: string): boolean {
   return text.includes('__proto__') || text.includes('constructor') || text.includes('prototype') || text.includes('\\u');
 }
 
-/** Path of the first forbidden key (depth-first, iterative: deep nesting cannot overflow the stack), or null. */
+interface Frame {
+  value: unknown;
+  key: string;
+  parent: Frame | null;
+}
+
+/**
+ * Path of the first forbidden key, or null. Iterative (deep nesting cannot
+ * overflow the stack) and linear: frames point at their parent, and the path is
+ * built only for the key that is found.
+ */
 export function forbiddenKeyPath(value: unknown): string[] | null {
-  const stack: Array<{ v: unknown; path: string[] }> = [{ v: value, path: [] }];
+  const stack: Frame[] = [{ value, key: '', parent: null }];
   while (stack.length) {
-    const { v, path } = stack.pop() as { v: unknown; path: string[] };
+    const frame = stack.pop() as Frame;
+    const v = frame.value;
     if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) if (v[i] !== null && typeof v[i] === 'object') stack.push({ v: v[i], path: [...path, String(i)] });
+      for (let i = v.length - 1; i >= 0; i--) if (v[i] !== null && typeof v[i] === 'object') stack.push({ value: v[i], key: String(i), parent: frame });
     } else if (v !== null && typeof v === 'object') {
       const keys = Object.keys(v);
-      for (const k of keys) if (FORBIDDEN_KEYS.has(k)) return [...path, k];
+      for (const k of keys) if (FORBIDDEN_KEYS.has(k)) return pathOf({ value: null, key: k, parent: frame });
       for (let i = keys.length - 1; i >= 0; i--) {
         const child = (v as Record<string, unknown>)[keys[i]];
-        if (child !== null && typeof child === 'object') stack.push({ v: child, path: [...path, keys[i]] });
+        if (child !== null && typeof child === 'object') stack.push({ value: child, key: keys[i], parent: frame });
       }
     }
   }
   return null;
+}
+
+function pathOf(frame: Frame): string[] {
+  const path: string[] = [];
+  for (let f: Frame | null = frame; f && f.parent; f = f.parent) path.push(f.key);
+  return path.reverse();
 }
 
 function firstInvalidUtf8Offset(raw: Buffer): number {

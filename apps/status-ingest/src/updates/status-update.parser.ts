@@ -73,7 +73,9 @@ function issuesOf(error: z.ZodError, prefix: Array<string | number>): ErrorIssue
     const path = [...prefix, ...(i.path as Array<string | number>)];
     // Unknown keys are reported on the object; name them so the client sees which.
     const keys = (i as { keys?: string[] }).keys;
-    const message = i.code === 'unrecognized_keys' && keys ? `unknown field(s): ${keys.join(', ')}` : i.message;
+    // A bad record key (label name) carries the reason in its nested issues.
+    const inner = (i as { issues?: Array<{ message: string }> }).issues?.[0]?.message;
+    const message = i.code === 'unrecognized_keys' && keys ? `unknown field(s): ${keys.join(', ')}` : i.code === 'invalid_key' && inner ? `invalid name: ${inner}` : i.message;
     return { path: pathOf(path), message };
   });
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Messages, uuidv7, type PayloadInputOf, type StatusUpdate } from '@fleetwatch/contracts';
+import { Messages, type PayloadInputOf, type StatusUpdate } from '@fleetwatch/contracts';
 import { RateLimitedError, type TimeWindow } from '@fleetwatch/domain';
 import { BusPublisher, publishRequest, type PublishRequest } from '@fleetwatch/messaging';
 import type { AuthenticatedKey } from '../auth/api-key-auth.service';
@@ -9,7 +9,7 @@ import { KeyedRateLimiter } from '../limits/rate-limiter';
 import { IngestMetrics } from '../metrics/ingest.metrics';
 import { INGEST_CONFIG } from '../tokens';
 import { costOf, parseStatusUpdates } from './status-update.parser';
-import { updateMessageId } from './update-id';
+import { newUpdateId, updateMessageId } from './update-id';
 
 export interface AcceptedUpdates {
   accepted: number;
@@ -55,7 +55,7 @@ export class StatusUpdatesService {
     const requests: PublishRequest[] = new Array(updates.length);
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i];
-      const updateId = u.updateId ?? uuidv7(now);
+      const updateId = u.updateId ?? newUpdateId(now);
       // A client id makes the message id deterministic, so a retry is dropped as a duplicate downstream.
       const messageId = u.updateId ? updateMessageId(key.id, u.updateId) : updateId;
       ids[i] = updateId;

@@ -15,7 +15,13 @@ export class ReadinessWiring implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.readiness.register({ name: 'database', check: async () => void (await pingDatabase(this.db)) });
+    this.readiness.register({
+      name: 'database',
+      check: async () => {
+        const ping = await pingDatabase(this.db);
+        if (!ping.ok) throw new Error(ping.error ?? 'database did not answer');
+      },
+    });
     this.readiness.register({ name: 'redis', check: () => this.live.ping() });
     this.readiness.register(busReadinessCheck(this.bus));
   }

@@ -1,5 +1,5 @@
 import type { BatchOptions } from '../batcher';
-import type { ConsumeOptions } from '../consumer';
+import type { ConsumeOptions } from '../delivery';
 import type { QueueRef } from '../topology';
 
 export const CONSUME_QUEUE_METADATA = 'fleetwatch:consume-queue';

@@ -2,11 +2,10 @@ import 'reflect-metadata';
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Messages, QueueName, type Envelope } from '@fleetwatch/contracts';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- integration tests use libs/testing (LAYOUT.md "Names and tests")
 import { createIsolatedVhost, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { busReadinessCheck } from '../bus';
 import { BusConnection } from '../connection';
-import type { DeliveryContext } from '../consumer';
+import type { DeliveryContext } from '../delivery';
 import { InMemoryIdempotencyStore } from '../idempotency';
 import { checkResult, RawAmqp } from '../int-spec.helpers';
 import { silentBusLogger } from '../logger';

@@ -16,7 +16,9 @@ import { DiscoveryModule, DiscoveryService, MetadataScanner } from '@nestjs/core
 import type { ServiceName } from '@fleetwatch/contracts';
 import type { BackoffOptions } from '../backoff';
 import { BusConnection } from '../connection';
-import { BusConsumer, type BatchHandler, type MessageHandler, type Subscription } from '../consumer';
+import { BusConsumer } from '../consumer';
+import type { BatchHandler, MessageHandler } from '../delivery';
+import type { Subscription } from '../subscription';
 import { idempotent, idempotentBatch, type IdempotencyStore } from '../idempotency';
 import { stderrBusLogger, type BusLogger } from '../logger';
 import { BusPublisher } from '../publisher';
@@ -24,7 +26,7 @@ import { BusTopology, type QueueRef } from '../topology';
 import { CONSUME_QUEUE_METADATA, type ConsumeQueueMetadata } from './consume-queue.decorator';
 
 export const MESSAGING_OPTIONS = Symbol('FLEETWATCH_MESSAGING_OPTIONS');
-/** Provide an IdempotencyStore under this token (or via `idempotencyStore`) for `@ConsumeQueue({ idempotent })`. */
+/** The module's IdempotencyStore (from the `idempotencyStore` option; null when none), used by `@ConsumeQueue({ idempotent })`. */
 export const IDEMPOTENCY_STORE = Symbol('FLEETWATCH_IDEMPOTENCY_STORE');
 
 export interface MessagingModuleOptions {
@@ -109,7 +111,7 @@ export class MessagingLifecycle implements OnModuleInit, OnApplicationBootstrap,
     const { batch, idempotent: idem, ...consumeOptions } = meta.options;
     const consumerName = typeof idem === 'string' ? idem : `${instance.constructor.name}.${method}`;
     if (idem && !this.store) {
-      throw new Error(`${consumerName} is @ConsumeQueue({ idempotent }) but no IdempotencyStore is provided (MessagingModule idempotencyStore or IDEMPOTENCY_STORE)`);
+      throw new Error(`${consumerName} is @ConsumeQueue({ idempotent }) but MessagingModule has no idempotencyStore`);
     }
     const bound = (fn as (...args: unknown[]) => unknown).bind(instance);
     if (batch) {

@@ -7,8 +7,11 @@ import { DATABASE_CLIENT } from '../tokens';
 // Read-only queries over the history tables for the gateway (SPEC §2: the gateway reads
 // Postgres directly for queries). The aggregator is the only writer of these tables.
 
-/** One raw observation: a check result, or a pushed status update (ok = UP). */
-export interface RawObservationRecord {
+/**
+ * One raw observation, counted as the rollups count them: a check result, a pushed
+ * status update (ok = UP) or a finishing heartbeat ping (ok = success; `start` is no sample).
+ */
+export interface HistoryObservation {
   at: Date;
   location: string;
   ok: boolean;
@@ -16,7 +19,7 @@ export interface RawObservationRecord {
   status: TargetStatus | null;
 }
 
-export interface RollupRecord {
+export interface HistoryRollup {
   bucket: Date;
   location: string;
   count: number;
@@ -27,7 +30,7 @@ export interface RollupRecord {
   p95LatencyMs: number | null;
 }
 
-export interface StatusEventRecord {
+export interface HistoryStatusEvent {
   at: Date;
   /** null: the consensus status. */
   location: string | null;
@@ -45,29 +48,28 @@ export interface HistoryWindow {
   location?: string;
 }
 
-/** Location recorded for a pushed update that named none. */
-export const PUSH_DEFAULT_LOCATION = 'default';
-
 @Injectable()
 export class HistoryReadRepository {
   constructor(@Inject(DATABASE_CLIENT) private readonly db: DatabaseClient) {}
 
-  /** True when the target has a metadata row (`targets`). */
+  /** True when Postgres knows the target: its state (`target_states`) or its metadata (`targets`). */
   async targetExists(targetId: string): Promise<boolean> {
-    const row = await prismaOf(this.db)
-      .target.findUnique({ where: { id: targetId }, select: { id: true } })
-      .catch((err: unknown) => rethrow(err));
-    return row !== null;
+    const client = prismaOf(this.db);
+    const [state, meta] = await Promise.all([
+      client.targetState.findUnique({ where: { targetId }, select: { targetId: true } }),
+      client.target.findUnique({ where: { id: targetId }, select: { id: true } }),
+    ]).catch((err: unknown) => rethrow(err));
+    return state !== null || meta !== null;
   }
 
   /**
-   * Raw check results and pushed updates in the window, oldest first. When more than
+   * Raw observations in the window (all three sources), oldest first. When more than
    * `limit` match, the newest `limit` are returned.
    */
-  async rawObservations(w: HistoryWindow, limit = 10_000): Promise<RawObservationRecord[]> {
+  async rawObservations(w: HistoryWindow, limit = 10_000): Promise<HistoryObservation[]> {
     const client = prismaOf(this.db);
     const at = { gte: w.since, lte: w.until };
-    const [results, updates] = await Promise.all([
+    const [results, updates, pings] = await Promise.all([
       client.checkResult
         .findMany({
           where: { targetId: w.targetId, occurredAt: at, ...(w.location ? { location: w.location } : {}) },
@@ -84,23 +86,26 @@ export class HistoryReadRepository {
           take: limit,
         })
         .catch((err: unknown) => rethrow(err)),
+      client.heartbeatPing
+        .findMany({
+          where: { targetId: w.targetId, receivedAt: at, signal: { not: 'start' }, ...(w.location ? { location: w.location } : {}) },
+          select: { receivedAt: true, location: true, signal: true },
+          orderBy: { receivedAt: 'desc' },
+          take: limit,
+        })
+        .catch((err: unknown) => rethrow(err)),
     ]);
-    const out: RawObservationRecord[] = [
+    const out: HistoryObservation[] = [
       ...results.map((r) => ({ at: r.occurredAt, location: r.location, ok: r.ok, latencyMs: r.latencyMs, status: null })),
-      ...updates.map((u) => ({
-        at: u.occurredAt,
-        location: u.location ?? PUSH_DEFAULT_LOCATION,
-        ok: u.status === TargetStatus.Up,
-        latencyMs: null,
-        status: u.status as TargetStatus,
-      })),
+      ...updates.map((u) => ({ at: u.occurredAt, location: u.location ?? '', ok: u.status === TargetStatus.Up, latencyMs: null, status: u.status as TargetStatus })),
+      ...pings.map((p) => ({ at: p.receivedAt, location: p.location, ok: p.signal === 'success', latencyMs: null, status: null })),
     ];
     out.sort((a, b) => a.at.getTime() - b.at.getTime());
     return out.length > limit ? out.slice(out.length - limit) : out;
   }
 
   /** One-minute rollups whose bucket lies in the window, oldest first. */
-  async rollups(w: HistoryWindow): Promise<RollupRecord[]> {
+  async rollups(w: HistoryWindow): Promise<HistoryRollup[]> {
     const rows = await prismaOf(this.db)
       .rollup1m.findMany({
         where: { targetId: w.targetId, bucket: { gte: w.since, lte: w.until }, ...(w.location ? { location: w.location } : {}) },
@@ -120,7 +125,7 @@ export class HistoryReadRepository {
   }
 
   /** Status events in the window in the order they happened (per-target sequence). */
-  async statusEvents(w: HistoryWindow, limit = 10_000): Promise<StatusEventRecord[]> {
+  async statusEvents(w: HistoryWindow, limit = 10_000): Promise<HistoryStatusEvent[]> {
     const rows = await prismaOf(this.db)
       .statusEvent.findMany({
         where: {

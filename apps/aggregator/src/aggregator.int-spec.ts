@@ -1,0 +1,262 @@
+import { randomUUID } from 'node:crypto';
+import type { INestApplicationContext } from '@nestjs/common';
+import { Messages, TargetStatus, uuidv7 } from '@fleetwatch/contracts';
+import { LiveStateStore } from '@fleetwatch/live-state';
+import { publishRequest } from '@fleetwatch/messaging';
+import { AdvisoryLease } from '@fleetwatch/persistence';
+import { waitFor } from '@fleetwatch/testing';
+import { AggregatorMetrics } from './aggregator.metrics';
+import { SWEEPER_LEASE_NAME } from './aggregator.module';
+import { HistoryMaintenance } from './history/history-maintenance.service';
+import { SweeperService } from './staleness/sweeper.service';
+import { count, createTestSite, flushPrefix, startAggregator, statusUpdate, updateRequest, type TestSite } from './aggregator.int-helpers';
+
+// Issue 10, aggregator: published observations → Redis live state, Postgres history,
+// ordered status events published as status.changed; staleness, heartbeats,
+// rebuild after a Redis flush, consensus and its quorum. The aggregator runs in
+// this process on an isolated vhost, database and Redis prefix.
+
+jest.setTimeout(60_000);
+
+const SWEEP_MS = 200;
+let site: TestSite;
+let app: INestApplicationContext;
+let store: LiveStateStore;
+
+beforeAll(async () => {
+  site = await createTestSite('agg-main', {
+    STALE_AFTER_SECONDS: '5',
+    SWEEP_INTERVAL_MS: String(SWEEP_MS),
+    AGGREGATOR_ROLLUP_INTERVAL_MS: '300',
+    AGGREGATOR_BATCH_WAIT_MS: '20',
+  });
+  app = await startAggregator(site.env);
+  store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
+});
+afterAll(async () => {
+  await app?.close();
+  await site?.dispose();
+});
+
+const events = async (targetId: string) =>
+  (
+    await site.pg.query<{ sequence: string; location: string | null; from_status: string; to_status: string; reason: string }>(
+      'SELECT sequence, location, from_status, to_status, reason FROM status_events WHERE target_id = $1 ORDER BY sequence',
+      [targetId],
+    )
+  ).rows.map((r) => ({ ...r, sequence: Number(r.sequence) }));
+
+const liveStatus = async (id: string) => (await store.getTarget(id))?.status;
+const t0 = Date.now() - 60_000;
+
+describe('aggregator: status updates → live state, history, events', () => {
+  it('folds published status updates into Redis and Postgres, with ordered events published as status.changed', async () => {
+    await site.bus.publisher.publishMany([
+      updateRequest(statusUpdate('web-1', 'running', t0, { labels: { team: 'core', env: 'prod' } })),
+      updateRequest(statusUpdate('web-1', 'exited', t0 + 1000, { message: 'OOMKilled' })),
+      updateRequest(statusUpdate('web-1', 'running', t0 + 2000)),
+      updateRequest(statusUpdate('db-1', 'running', t0, { location: 'dc-2' })),
+      // Nothing follows this one: it turns STALE later (STALE_AFTER_SECONDS=5).
+      updateRequest(statusUpdate('stale-1', 'running', Date.now())),
+    ]);
+    await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM status_updates')) === 5, { description: '5 status_updates rows' });
+
+    const web = await waitFor(async () => {
+      const t = await store.getTarget('instance:web-1');
+      return t && t.seq === 6 ? t : null;
+    }, { description: 'instance:web-1 in Redis with 6 events' });
+    expect(web).toMatchObject({ kind: 'instance', name: 'web-1', status: TargetStatus.Up, lifecycle: 'running', tags: ['env=prod', 'team=core'], labels: { team: 'core', env: 'prod' } });
+    // No location in the update: the source's location (status-ingest's) is used.
+    expect(Object.keys(web.locations)).toEqual(['ingest-a']);
+    expect((await store.getTarget('instance:db-1'))?.locations['dc-2']).toMatchObject({ status: TargetStatus.Up, lifecycle: 'running' });
+    expect((await store.listTargets({ tag: 'team=core' }, 10)).items.map((t) => t.id)).toEqual(['instance:web-1']);
+
+    const stored = await events('instance:web-1');
+    expect(stored.map((e) => [e.sequence, e.location, e.from_status, e.to_status])).toEqual([
+      [1, 'ingest-a', 'UNKNOWN', 'UP'],
+      [2, null, 'UNKNOWN', 'UP'],
+      [3, 'ingest-a', 'UP', 'DOWN'],
+      [4, null, 'UP', 'DOWN'],
+      [5, 'ingest-a', 'DOWN', 'UP'],
+      [6, null, 'DOWN', 'UP'],
+    ]);
+    expect(stored[2].reason).toBe('exited: OOMKilled');
+
+    const published = await waitFor(() => {
+      const mine = site.changes.filter((c) => c.targetId === 'instance:web-1');
+      return mine.length >= 6 ? mine : null;
+    }, { description: '6 status.changed for web-1' });
+    expect(published.map((c) => c.sequence)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(published[3]).toMatchObject({ kind: 'instance', location: null, from: 'UP', to: 'DOWN', at: new Date(t0 + 1000).toISOString() });
+    await waitFor(() => site.fanOut.filter((c) => c.targetId === 'instance:web-1').length === 6, { description: 'live fan-out of web-1 events' });
+    expect(await count(site.pg, 'SELECT count(*) AS n FROM status_event_outbox')).toBe(0);
+  });
+
+  it('a redelivered message (same id) adds no row, no event and no sample', async () => {
+    const id = uuidv7();
+    const before = (await AggregatorMetrics.get().duplicates.get()).values[0]?.value ?? 0;
+    const payload = statusUpdate('web-1', 'exited', t0 + 3000);
+    await site.bus.publisher.publishMany([updateRequest(payload, id), updateRequest(payload, id)]);
+    await waitFor(async () => ((await AggregatorMetrics.get().duplicates.get()).values[0]?.value ?? 0) > before, { description: 'the duplicate to be seen' });
+    expect(await count(site.pg, 'SELECT count(*) AS n FROM status_updates WHERE message_id = $1', [id])).toBe(1);
+    expect((await events('instance:web-1')).map((e) => e.sequence)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(await liveStatus('instance:web-1')).toBe(TargetStatus.Down);
+  });
+
+  it('an observation older than the state is stored but never moves the state back', async () => {
+    await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('web-1', 'running', t0 + 500));
+    await waitFor(async () => (await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE target_id = 'instance:web-1'")) === 5, { description: 'the late row' });
+    expect(await liveStatus('instance:web-1')).toBe(TargetStatus.Down);
+    expect((await events('instance:web-1')).length).toBe(8);
+  });
+
+  it('consensus across two locations: one UP, one DOWN is PARTIAL', async () => {
+    const result = (location: string, ok: boolean) =>
+      publishRequest(Messages.CheckResult, { checkId: 'site-a', targetId: 'check:site-a', location, ok, latencyMs: ok ? 42 : null, failureReason: ok ? undefined : 'connection refused', startedAt: new Date().toISOString(), intervalSeconds: 30 });
+    await site.bus.publisher.publishMany([result('eu', true), result('us', false)]);
+    const t = await waitFor(async () => {
+      const x = await store.getTarget('check:site-a');
+      return x && Object.keys(x.locations).length === 2 ? x : null;
+    }, { description: 'check:site-a from two locations' });
+    expect(t.status).toBe(TargetStatus.Partial);
+    expect(t.locations.eu).toMatchObject({ status: TargetStatus.Up, latencyMs: 42 });
+    expect(t.locations.us).toMatchObject({ status: TargetStatus.Down, detail: 'connection refused' });
+    expect((await events('check:site-a')).filter((e) => e.location === null).map((e) => e.to_status)).toEqual(['UP', 'PARTIAL']);
+    expect((await store.listTargets({ status: ['PARTIAL'] }, 10)).items.map((x) => x.id)).toContain('check:site-a');
+  });
+
+  it('host metrics: the latest sample in live state and the host as a target', async () => {
+    await site.bus.publisher.publish(Messages.HostMetrics, {
+      hostId: 'node-1',
+      location: 'eu',
+      sampledAt: new Date().toISOString(),
+      cpu: { usagePct: 12.5, cores: 4, load1: 0.5, load5: 0.4, load15: 0.3 },
+      memory: { totalBytes: 8e9, usedBytes: 2e9 },
+      disks: [{ mount: '/', totalBytes: 1e11, usedBytes: 5e10 }],
+      network: [],
+      gpus: [],
+    });
+    const json = await waitFor(() => store.getHostMetrics('node-1'), { description: 'host metrics in Redis' });
+    expect(JSON.parse(json)).toMatchObject({ hostId: 'node-1', cpu: { usagePct: 12.5 } });
+    expect(await liveStatus('host:node-1')).toBe(TargetStatus.Up);
+    expect(await count(site.pg, "SELECT count(*) AS n FROM host_metrics WHERE host_id = 'node-1'")).toBe(1);
+  });
+});
+
+describe('aggregator: deadlines', () => {
+  it('heartbeats: runs are recorded; a missed ping turns DOWN within period + grace + sweep; a stuck run and a fail ping too', async () => {
+    const monitorId = randomUUID();
+    const targetId = 'check:hb-1';
+    await site.pg.query(
+      'INSERT INTO heartbeat_monitors (id, target_id, name, token_hash, period_seconds, grace_seconds, max_runtime_seconds) VALUES ($1, $2, $3, $4, 1, 1, NULL)',
+      [monitorId, targetId, 'nightly backup', randomUUID()],
+    );
+    const ping = (signal: 'success' | 'start' | 'fail', at: number, extra: { runId?: string; maxRuntimeSeconds?: number | null } = {}) =>
+      publishRequest(Messages.PingReceived, { monitorId, targetId, signal, receivedAt: new Date(at).toISOString(), periodSeconds: 1, graceSeconds: 1, maxRuntimeSeconds: extra.maxRuntimeSeconds ?? null, runId: extra.runId, name: 'nightly backup' });
+
+    const start = Date.now();
+    await site.bus.publisher.publishMany([ping('start', start, { runId: 'r1' }), ping('success', start + 300, { runId: 'r1' })]);
+    await waitFor(async () => (await liveStatus(targetId)) === TargetStatus.Up, { description: 'monitor UP' });
+    const [run] = (await site.pg.query('SELECT duration_ms, outcome, target_id FROM heartbeat_runs WHERE monitor_id = $1', [monitorId])).rows;
+    expect(run).toEqual({ duration_ms: 300, outcome: 'ok', target_id: targetId });
+    const [monitor] = (await site.pg.query('SELECT last_ping_at, last_start_at FROM heartbeat_monitors WHERE id = $1', [monitorId])).rows as Array<{ last_ping_at: Date; last_start_at: Date }>;
+    expect([monitor.last_ping_at.getTime(), monitor.last_start_at.getTime()]).toEqual([start + 300, start]);
+
+    // Last success at start+300; period 1 s + grace 1 s → DOWN at start+2300, seen within a sweep.
+    await waitFor(async () => (await liveStatus(targetId)) === TargetStatus.Down, { timeoutMs: 6000, intervalMs: 20, description: 'monitor DOWN after a missed ping' });
+    const late = Date.now() - (start + 300);
+    expect(late).toBeGreaterThanOrEqual(2000);
+    // period + grace + one sweep interval, plus what the test's polling and one batch may add.
+    expect(late).toBeLessThanOrEqual(2000 + SWEEP_MS + 1000);
+    expect((await events(targetId)).at(-1)).toMatchObject({ location: null, to_status: 'DOWN', reason: 'location ingest-a: no ping within period 1s + grace 1s' });
+
+    // A run that never finishes turns DOWN after its max runtime, recorded as timed out.
+    const again = Date.now();
+    await site.bus.publisher.publishMany([ping('success', again), ping('start', again + 10, { maxRuntimeSeconds: 1 })]);
+    await waitFor(async () => (await events(targetId)).some((e) => e.reason.includes('max runtime')), { timeoutMs: 5000, description: 'max-runtime DOWN' });
+    expect((await site.pg.query("SELECT outcome FROM heartbeat_runs WHERE monitor_id = $1 AND outcome = 'timeout'", [monitorId])).rowCount).toBe(1);
+
+    // A fail ping is DOWN at once.
+    await site.bus.publisher.publishMany([ping('success', Date.now()), ping('fail', Date.now() + 1)]);
+    await waitFor(async () => (await events(targetId)).at(-1)?.reason === 'location ingest-a: fail ping', { description: 'DOWN by fail ping' });
+    expect(await liveStatus(targetId)).toBe(TargetStatus.Down);
+  });
+
+  it('an instance without updates turns STALE after STALE_AFTER_SECONDS', async () => {
+    const t = await waitFor(async () => {
+      const x = await store.getTarget('instance:stale-1');
+      return x?.status === TargetStatus.Stale ? x : null;
+    }, { timeoutMs: 8000, description: 'instance:stale-1 STALE' });
+    expect(t.locations['ingest-a'].status).toBe(TargetStatus.Stale);
+    expect((await events('instance:stale-1')).slice(-2).map((e) => [e.location, e.from_status, e.to_status, e.reason])).toEqual([
+      ['ingest-a', 'UP', 'STALE', 'no update for 5s'],
+      [null, 'UP', 'STALE', 'location ingest-a: no update for 5s'],
+    ]);
+    await waitFor(() => site.changes.some((c) => c.targetId === 'instance:stale-1' && c.to === TargetStatus.Stale && c.location === null), { description: 'STALE published' });
+    // A newer update revives it.
+    await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('stale-1', 'running', Date.now()));
+    await waitFor(async () => (await liveStatus('instance:stale-1')) === TargetStatus.Up, { description: 'revived' });
+  });
+});
+
+describe('aggregator: durable state', () => {
+  it('rebuilds live state from Postgres after Redis was flushed', async () => {
+    const ids = ['instance:web-1', 'instance:db-1', 'check:site-a', 'check:hb-1', 'host:node-1'];
+    const before = await store.getTargets(ids);
+    const counts = await store.countByStatus();
+    expect(before.size).toBe(5);
+    expect(await flushPrefix(site.redis, site.redisPrefix)).toBeGreaterThan(0);
+    expect(await store.isEmpty()).toBe(true);
+    await waitFor(async () => (await store.getTargets(ids)).size === 5, { timeoutMs: 5000, description: 'live state rebuilt' });
+    const after = await store.getTargets(ids);
+    for (const id of ids) expect(after.get(id)).toEqual(before.get(id));
+    expect(await store.countByStatus()).toEqual(counts);
+    expect((await store.listTargets({ tag: 'team=core' }, 10)).items.map((t) => t.id)).toEqual(['instance:web-1']);
+  });
+
+  it('keeps 1-minute rollups computed from raw rows', async () => {
+    await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM rollup_dirty')) === 0, { description: 'rollups computed' });
+    const raw = await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE target_id = 'instance:web-1'");
+    expect(await count(site.pg, "SELECT sum(count) AS n FROM rollups_1m WHERE target_id = 'instance:web-1'")).toBe(raw);
+    const { rows } = await site.pg.query("SELECT location, count, ok_count, min_latency_ms, p95_latency_ms FROM rollups_1m WHERE target_id = 'check:site-a' ORDER BY location");
+    expect(rows).toEqual([
+      { location: 'eu', count: 1, ok_count: 1, min_latency_ms: 42, p95_latency_ms: 42 },
+      { location: 'us', count: 1, ok_count: 0, min_latency_ms: null, p95_latency_ms: null },
+    ]);
+  });
+
+  it('retention (run by the lease holder) drops raw rows past 7 days and rollups past 90, keeping the rest', async () => {
+    const sweeper = app.get(SweeperService);
+    expect(sweeper.lease.isHeld).toBe(true);
+    // A second replica cannot take the lease while this one holds it.
+    const other = new AdvisoryLease({ databaseUrl: site.database.databaseUrl, name: SWEEPER_LEASE_NAME });
+    expect(await other.tryAcquire()).toBe(false);
+    await other.release();
+
+    const day = 86_400_000;
+    await site.pg.query(
+      `INSERT INTO check_results (message_id, check_id, target_id, location, ok, occurred_at)
+       SELECT gen_random_uuid(), 'old', 'check:old', 'eu', true, now() - interval '8 days' - g * interval '1 second' FROM generate_series(1, 30) g`,
+    );
+    await site.pg.query(
+      `INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count) VALUES ('check:old', 'eu', $1, 1, 1), ('check:old', 'eu', $2, 1, 1)`,
+      [new Date(Date.now() - 91 * day), new Date(Date.now() - 89 * day)],
+    );
+    const deleted = await app.get(HistoryMaintenance).applyRetention();
+    expect(deleted).toMatchObject({ check_results: 30, rollups_1m: 1, status_updates: 0 });
+    expect(await count(site.pg, "SELECT count(*) AS n FROM rollups_1m WHERE target_id = 'check:old'")).toBe(1);
+    expect(await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE target_id = 'instance:web-1'")).toBe(5);
+  });
+
+  it('CONSENSUS_DOWN_QUORUM_PCT=50: one of two locations DOWN makes the consensus DOWN (after a restart)', async () => {
+    await app.close();
+    app = await startAggregator({ ...site.env, CONSENSUS_DOWN_QUORUM_PCT: '50' });
+    const result = (location: string, ok: boolean) =>
+      publishRequest(Messages.CheckResult, { checkId: 'site-b', targetId: 'check:site-b', location, ok, latencyMs: 5, startedAt: new Date().toISOString() });
+    await site.bus.publisher.publishMany([result('eu', true), result('us', false)]);
+    await waitFor(async () => Object.keys((await store.getTarget('check:site-b'))?.locations ?? {}).length === 2, { description: 'check:site-b from two locations' });
+    expect(await liveStatus('check:site-b')).toBe(TargetStatus.Down);
+    // State from before the restart is intact.
+    expect(await liveStatus('check:site-a')).toBe(TargetStatus.Partial);
+  });
+});

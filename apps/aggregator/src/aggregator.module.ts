@@ -1,0 +1,64 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { QueueName } from '@fleetwatch/contracts';
+import { LiveStateModule } from '@fleetwatch/live-state';
+import { MessagingModule } from '@fleetwatch/messaging';
+import { AdvisoryLease, HistoryRepository, PersistenceModule, StatusEventsRepository, TargetStatesRepository } from '@fleetwatch/persistence';
+import { SerialLane } from './common/serial-lane';
+import type { AggregatorConfig } from './config';
+import { StatusEventsRelay } from './events/status-events.relay';
+import { ReadinessWiring } from './health/readiness.wiring';
+import { HistoryMaintenance } from './history/history-maintenance.service';
+import { LiveProjection } from './live/live-projection.service';
+import { LiveStateBoot } from './live/live-state.boot';
+import { ObservationsHandler } from './observations/observations.handler';
+import { ObservationsService } from './observations/observations.service';
+import { SweeperService } from './staleness/sweeper.service';
+import { StatusPropagation } from './status/status-propagation.service';
+import { AGGREGATOR_CONFIG, SWEEPER_LEASE } from './tokens';
+
+/** Name of the advisory lock the sweeper and history jobs hold (one holder per site database). */
+export const SWEEPER_LEASE_NAME = 'fleetwatch.aggregator.sweeper';
+
+/**
+ * Live state, staleness, history and status events (SPEC §2). Capabilities:
+ * observations/ (the queue → one transaction per batch), live/ (Redis projection
+ * and rebuild), status/ + events/ (propagation, status.changed outbox relay),
+ * staleness/ (the leased sweeper), history/ (rollups, retention).
+ */
+@Module({})
+export class AggregatorModule {
+  static forRoot(config: AggregatorConfig): DynamicModule {
+    return {
+      module: AggregatorModule,
+      imports: [
+        PersistenceModule.forRoot({ databaseUrl: config.databaseUrl, poolSize: config.dbPoolSize, applicationName: 'fleetwatch aggregator' }),
+        LiveStateModule.forRoot({ url: config.redisUrl, keyPrefix: config.redisPrefix, connectionName: 'aggregator' }),
+        MessagingModule.forRoot({
+          url: config.amqpUrl,
+          site: config.site,
+          service: 'aggregator',
+          location: config.location,
+          queues: [QueueName.AggregatorObservations],
+          stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),
+        }),
+      ],
+      providers: [
+        { provide: AGGREGATOR_CONFIG, useValue: config },
+        { provide: SWEEPER_LEASE, useFactory: () => new AdvisoryLease({ databaseUrl: config.databaseUrl, name: SWEEPER_LEASE_NAME, applicationName: 'fleetwatch aggregator lease' }) },
+        TargetStatesRepository,
+        HistoryRepository,
+        StatusEventsRepository,
+        SerialLane,
+        LiveProjection,
+        LiveStateBoot,
+        StatusEventsRelay,
+        StatusPropagation,
+        ObservationsService,
+        ObservationsHandler,
+        SweeperService,
+        HistoryMaintenance,
+        ReadinessWiring,
+      ],
+    };
+  }
+}

@@ -1,0 +1,74 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { describeIssues, Messages, statusChangedPayloadSchema, type StatusChangedPayload } from '@fleetwatch/contracts';
+import { BusPublisher, publishRequest } from '@fleetwatch/messaging';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import { StatusEventsRepository, type StatusEventRecord } from '@fleetwatch/persistence';
+import type { Logger } from 'pino';
+import { AggregatorMetrics } from '../aggregator.metrics';
+
+export function statusChangedPayloadOf(e: StatusEventRecord): StatusChangedPayload {
+  return { targetId: e.targetId, kind: e.kind, location: e.location, from: e.from, to: e.to, reason: e.reason, at: new Date(e.at).toISOString(), sequence: e.sequence };
+}
+
+/**
+ * Publishes `status.changed` for stored status events (transactional outbox):
+ * with broker confirms, the event id as message id (a republish after a crash is
+ * the same message, and consumers de-duplicate by it or by the target's sequence),
+ * and drops the outbox rows once confirmed. What the broker did not confirm stays
+ * in the outbox for `relayPending()` — committed events are never lost, only late.
+ */
+@Injectable()
+export class StatusEventsRelay {
+  private readonly metrics = AggregatorMetrics.get();
+
+  constructor(
+    private readonly publisher: BusPublisher,
+    private readonly events: StatusEventsRepository,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /** Publishes these events; resolves with how many the broker confirmed. Never throws for bus trouble. */
+  async publish(all: readonly StatusEventRecord[]): Promise<number> {
+    // An event no schema accepts would block the outbox forever: drop it loudly instead.
+    const invalid = all.filter((e) => !statusChangedPayloadSchema.safeParse(statusChangedPayloadOf(e)).success);
+    for (const e of invalid) {
+      const issues = statusChangedPayloadSchema.safeParse(statusChangedPayloadOf(e));
+      this.logger.error({ eventId: e.id, targetId: e.targetId, reason: issues.success ? '' : describeIssues(issues.error) }, 'status event cannot be published; dropped from the outbox');
+    }
+    if (invalid.length) await this.events.markPublished(invalid.map((e) => e.id));
+    const events = all.filter((e) => !invalid.includes(e));
+    if (events.length === 0) return 0;
+    const outcomes = await this.publisher.publishManySettled(
+      events.map((e) =>
+        publishRequest(Messages.StatusChanged, statusChangedPayloadOf(e), {
+          id: e.id,
+          occurredAt: new Date(e.at),
+          // status.changed is a fan-out fact: no bound queue yet (alerting consumes it later) is not an error.
+          mandatory: false,
+        }),
+      ),
+    );
+    const confirmed = outcomes.filter((o) => o.ok).map((o) => o.envelope.id);
+    const failed = outcomes.length - confirmed.length;
+    if (failed > 0) {
+      const first = outcomes.find((o) => !o.ok);
+      this.logger.warn({ failed, error: first && !first.ok ? first.error.message : undefined }, 'status.changed not confirmed; left in the outbox for the relay');
+    }
+    this.metrics.eventsPublished.inc(confirmed.length);
+    await this.events.markPublished(confirmed);
+    return confirmed.length;
+  }
+
+  /** Publishes what earlier runs left in the outbox (a crash after commit, the bus away). */
+  async relayPending(maxRounds = 20): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < maxRounds; i++) {
+      const pending = await this.events.pendingPublication(500);
+      if (pending.length === 0) break;
+      const confirmed = await this.publish(pending);
+      total += confirmed;
+      if (confirmed < pending.length || pending.length < 500) break;
+    }
+    return total;
+  }
+}

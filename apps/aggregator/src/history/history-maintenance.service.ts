@@ -1,0 +1,94 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import { AdvisoryLease, HistoryRepository, RETENTION_COLUMNS, type RetentionTable } from '@fleetwatch/persistence';
+import type { Logger } from 'pino';
+import { AggregatorMetrics } from '../aggregator.metrics';
+import type { AggregatorConfig } from '../config';
+import { AGGREGATOR_CONFIG, SWEEPER_LEASE } from '../tokens';
+
+const DAY_MS = 86_400_000;
+const ROLLUP_CHUNK = 1000;
+
+/**
+ * History upkeep, run by the replica holding the sweeper lease (taken by the
+ * sweeper): 1-minute rollups recomputed from raw rows for the buckets marked
+ * dirty by batches (every AGGREGATOR_ROLLUP_INTERVAL_MS), and retention — raw
+ * rows past HISTORY_RAW_RETENTION_DAYS, rollups past HISTORY_ROLLUP_RETENTION_DAYS
+ * — deleted in small batches (every AGGREGATOR_RETENTION_INTERVAL_MS). Each job has
+ * its own timer so a long retention never delays the staleness sweep.
+ */
+@Injectable()
+export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly running = new Set<Promise<unknown>>();
+  private stopped = false;
+  private readonly metrics = AggregatorMetrics.get();
+
+  constructor(
+    private readonly history: HistoryRepository,
+    @Inject(SWEEPER_LEASE) private readonly lease: AdvisoryLease,
+    @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.every('rollups', this.config.rollupIntervalMs, () => this.rollUp());
+    this.every('retention', this.config.retentionIntervalMs, () => this.applyRetention());
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** Recomputes every dirty bucket (chunks of 1000). Returns the buckets recomputed. */
+  async rollUp(): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < 100 && !this.stopped; i++) {
+      const n = await this.history.recomputeDirtyRollups(ROLLUP_CHUNK);
+      total += n;
+      if (n < ROLLUP_CHUNK) break;
+    }
+    this.metrics.rollupBuckets.inc(total);
+    return total;
+  }
+
+  /** Deletes history past its retention; returns rows deleted per table. */
+  async applyRetention(now = Date.now()): Promise<Record<string, number>> {
+    const rawCutoff = new Date(now - this.config.retention.rawDays * DAY_MS);
+    const rollupCutoff = new Date(now - this.config.retention.rollupDays * DAY_MS);
+    const deleted: Record<string, number> = {};
+    for (const table of Object.keys(RETENTION_COLUMNS) as RetentionTable[]) {
+      if (this.stopped) break;
+      const n = await this.history.deleteOlderThan(table, table === 'rollups_1m' ? rollupCutoff : rawCutoff);
+      deleted[table] = n;
+      if (n > 0) this.metrics.retentionDeleted.inc({ table }, n);
+    }
+    if (Object.values(deleted).some((n) => n > 0)) this.logger.info({ deleted }, 'retention trimmed history');
+    return deleted;
+  }
+
+  private every(name: string, intervalMs: number, job: () => Promise<unknown>): void {
+    const run = () => {
+      if (this.stopped) return;
+      const task = (this.lease.isHeld ? job() : Promise.resolve())
+        .catch((e: unknown) => this.logger.warn({ err: (e as Error).message, job: name }, 'history job failed; retrying next interval'))
+        .finally(() => {
+          this.running.delete(task);
+          schedule();
+        });
+      this.running.add(task);
+    };
+    const schedule = () => {
+      if (this.stopped) return;
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        run();
+      }, intervalMs);
+      timer.unref();
+      this.timers.add(timer);
+    };
+    schedule();
+  }
+}

@@ -1,0 +1,117 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { TargetStatus } from '@fleetwatch/contracts';
+import type { TargetSnapshot } from '@fleetwatch/domain';
+import { LiveStateStore, type DueDeadline, type LocationRecord, type TargetWrite } from '@fleetwatch/live-state';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import { TargetStatesRepository } from '@fleetwatch/persistence';
+import type { Logger } from 'pino';
+
+/** What Redis holds for a target before a write: its status and tags index entries to move. */
+export interface IndexedAs {
+  status: TargetStatus;
+  tags: string[];
+}
+
+const REBUILD_PAGE = 500;
+
+function toWrite(t: TargetSnapshot, previous: IndexedAs | null): TargetWrite {
+  const locations: Record<string, LocationRecord> = {};
+  for (const [name, l] of Object.entries(t.locations)) {
+    locations[name] = { status: l.status, observedAt: l.observedAt, lastSeen: l.lastSeen, latencyMs: l.latencyMs, detail: l.detail, lifecycle: l.lifecycle };
+  }
+  return {
+    id: t.id,
+    kind: t.kind,
+    name: t.name,
+    status: t.status,
+    previousStatus: previous?.status ?? null,
+    since: t.since,
+    lastSeen: t.lastSeen ?? 0,
+    lastLatencyMs: t.lastLatencyMs,
+    lifecycle: t.lifecycle,
+    tags: t.tags,
+    previousTags: previous?.tags,
+    labels: t.labels,
+    seq: t.seq,
+    locations,
+  };
+}
+
+/** Deadlines of a target's locations, as the sweeper's sorted set holds them. */
+export function deadlinesOf(t: TargetSnapshot): DueDeadline[] {
+  return Object.entries(t.locations)
+    .filter(([, l]) => l.deadline !== null)
+    .map(([location, l]) => ({ targetId: t.id, location, deadline: l.deadline?.at as number }));
+}
+
+/**
+ * Projects committed target state (Postgres) into live state (Redis): target
+ * summaries, per-location records, indexes and deadlines. Also rebuilds the
+ * whole projection from Postgres when Redis is empty or behind.
+ */
+@Injectable()
+export class LiveProjection {
+  constructor(
+    private readonly store: LiveStateStore,
+    private readonly states: TargetStatesRepository,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /** Writes targets; `previous` says which index entries Redis holds for each (absent: read them from Redis). */
+  async project(targets: readonly TargetSnapshot[], previous: ReadonlyMap<string, IndexedAs | null>): Promise<void> {
+    if (targets.length === 0) return;
+    const unknown = targets.filter((t) => !previous.has(t.id)).map((t) => t.id);
+    const fromRedis = unknown.length ? await this.indexedAs(unknown) : new Map<string, IndexedAs | null>();
+    await this.store.writeTargets(targets.map((t) => toWrite(t, previous.get(t.id) ?? fromRedis.get(t.id) ?? null)));
+    await this.store.setDeadlines(targets.flatMap(deadlinesOf));
+  }
+
+  /** What Redis holds now for these targets (null: absent). */
+  async indexedAs(ids: readonly string[]): Promise<Map<string, IndexedAs | null>> {
+    const found = await this.store.getTargets(ids);
+    return new Map(ids.map((id) => {
+      const t = found.get(id);
+      return [id, t ? { status: t.status, tags: t.tags } : null];
+    }));
+  }
+
+  async fanOut(messages: readonly string[]): Promise<void> {
+    await Promise.all(messages.map((m) => this.store.publishStatusChange(m)));
+  }
+
+  async setHostMetrics(hostId: string, json: string, ttlSeconds: number): Promise<void> {
+    await this.store.setHostMetrics(hostId, json, ttlSeconds);
+  }
+
+  /**
+   * Rewrites live state from Postgres, page by page (all targets, or those changed
+   * since `updatedSince`). Index entries Redis already holds are moved, not duplicated.
+   */
+  async rebuild(updatedSince?: Date): Promise<number> {
+    let after: string | null = null;
+    let total = 0;
+    for (;;) {
+      const page = await this.states.page(after, REBUILD_PAGE, updatedSince);
+      if (page.length === 0) break;
+      await this.project(page, new Map());
+      total += page.length;
+      after = page[page.length - 1].id;
+      if (page.length < REBUILD_PAGE) break;
+    }
+    if (total > 0 || !updatedSince) this.logger.info({ targets: total, since: updatedSince?.toISOString() ?? null }, 'live state rebuilt from Postgres');
+    return total;
+  }
+
+  /** Redis holds fewer targets than Postgres (empty after a flush, or partly lost). */
+  async isBehind(): Promise<boolean> {
+    if (await this.store.isEmpty()) return (await this.states.count()) > 0;
+    return false;
+  }
+
+  /** The thorough form of isBehind (counts both sides); run less often. */
+  async isMissingTargets(): Promise<boolean> {
+    const counts = await this.store.countByStatus();
+    const inRedis = Object.values(counts).reduce((a, b) => a + b, 0);
+    return inRedis < (await this.states.count());
+  }
+}

@@ -1,0 +1,68 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import type { Logger } from 'pino';
+import { AggregatorMetrics } from '../aggregator.metrics';
+import { SerialLane } from '../common/serial-lane';
+import { LiveProjection } from './live-projection.service';
+
+/** At boot, targets changed this recently are re-projected even when Redis is not empty (a crash may have cut a projection short). */
+export const RECONCILE_WINDOW_MS = 15 * 60_000;
+/** How often the thorough check (target counts on both sides) runs. */
+export const THOROUGH_CHECK_INTERVAL_MS = 30_000;
+
+/**
+ * Keeps live state rebuildable (SPEC §4): before the first batch, Redis is
+ * rebuilt from Postgres when empty (else recently changed targets are
+ * reconciled); later, `check()` (run by the sweeper) rebuilds it when it was
+ * flushed or lost targets.
+ */
+@Injectable()
+export class LiveStateBoot implements OnModuleInit {
+  private ready = false;
+  private lastThorough = 0;
+  private readonly metrics = AggregatorMetrics.get();
+
+  constructor(
+    readonly live: LiveProjection,
+    private readonly lane: SerialLane,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    try {
+      await this.lane.run(() => this.ensureReady());
+    } catch (e) {
+      // Retried before the first batch; the consumer holds its messages meanwhile.
+      this.logger.warn({ err: (e as Error).message }, 'live state not rebuilt at boot; retrying before the first batch');
+    }
+  }
+
+  /** Call inside the lane. Resolves once live state has been rebuilt or reconciled since boot. */
+  async ensureReady(): Promise<void> {
+    if (this.ready) return;
+    if (await this.live.isBehind()) {
+      this.metrics.rebuilds.inc();
+      await this.live.rebuild();
+    } else {
+      await this.live.rebuild(new Date(Date.now() - RECONCILE_WINDOW_MS));
+    }
+    this.ready = true;
+  }
+
+  /** Periodic: rebuilds when Redis was flushed (cheap check each call, a thorough one every 30 s). */
+  async check(now = Date.now()): Promise<boolean> {
+    return this.lane.run(async () => {
+      await this.ensureReady();
+      let behind = await this.live.isBehind();
+      if (!behind && now - this.lastThorough >= THOROUGH_CHECK_INTERVAL_MS) {
+        this.lastThorough = now;
+        behind = await this.live.isMissingTargets();
+      }
+      if (!behind) return false;
+      this.logger.warn('live state is missing targets (Redis flushed?): rebuilding from Postgres');
+      this.metrics.rebuilds.inc();
+      await this.live.rebuild();
+      return true;
+    });
+  }
+}

@@ -1,0 +1,59 @@
+import { buildEnvelope, Messages, TargetStatus, type MessageSource } from '@fleetwatch/contracts';
+import { CHECK_STALE_SLACK_MS, DEFAULT_PUSH_LOCATION, mapEnvelope } from './observation.mapper';
+
+const ingest = (location?: string): MessageSource => ({ site: 's', service: 'status-ingest', location });
+const at = '2026-01-01T00:00:00.000Z';
+const T = Date.parse(at);
+const update = (extra: Record<string, unknown> = {}) => ({ updateId: 'u1', instanceId: 'web-1', kind: 'container', status: 'exited', occurredAt: at, receivedAt: at, ...extra });
+const opts = { staleAfterSeconds: 300 };
+
+describe('mapEnvelope', () => {
+  it.each([
+    ['the update location', update({ location: 'dc-1' }), ingest('edge-a'), 'dc-1'],
+    ["the source's location", update(), ingest('edge-a'), 'edge-a'],
+    ['push when the source names none', update(), ingest(), DEFAULT_PUSH_LOCATION],
+    ['push when the source location is not a location name', update(), ingest('edge a/b'), DEFAULT_PUSH_LOCATION],
+  ])('a status update is placed at %s', (_n, payload, source, location) => {
+    const m = mapEnvelope(buildEnvelope(Messages.StatusUpdate.type, 1, source, payload), opts);
+    expect(m.type === 'status' && m.observation.location).toBe(location);
+  });
+
+  it('maps a pushed instance: target id, lifecycle onto status, labels as tags, staleness deadline', () => {
+    const env = buildEnvelope(Messages.StatusUpdate.type, 1, ingest(), update({ labels: { team: 'a', env: 'prod' }, message: 'OOMKilled' }));
+    const m = mapEnvelope(env, opts);
+    if (m.type !== 'status') throw new Error(m.type);
+    expect(m.messageId).toBe(env.id);
+    expect(m.observation).toMatchObject({
+      targetId: 'instance:web-1',
+      kind: 'instance',
+      name: 'web-1',
+      status: TargetStatus.Down,
+      lifecycle: 'exited',
+      tags: ['env=prod', 'team=a'],
+      reason: 'exited: OOMKilled',
+      deadline: { at: T + 300_000, expireTo: TargetStatus.Stale },
+    });
+    expect(m.row).toMatchObject({ status: TargetStatus.Down, lifecycleStatus: 'exited', location: DEFAULT_PUSH_LOCATION });
+    expect(m.rollup).toEqual({ targetId: 'instance:web-1', location: DEFAULT_PUSH_LOCATION, bucket: T });
+  });
+
+  it('a check result expects the next one within two intervals plus slack, only when the interval is known', () => {
+    const result = { checkId: 'c1', targetId: 'check:c1', location: 'eu', ok: false, latencyMs: null, failureReason: 'timeout', attempt: 1, startedAt: at };
+    const src: MessageSource = { site: 's', service: 'collector', location: 'eu' };
+    const withInterval = mapEnvelope(buildEnvelope(Messages.CheckResult.type, 1, src, { ...result, intervalSeconds: 30 }), opts);
+    const without = mapEnvelope(buildEnvelope(Messages.CheckResult.type, 1, src, result), opts);
+    expect(withInterval.type === 'check' && withInterval.observation.deadline?.at).toBe(T + 60_000 + CHECK_STALE_SLACK_MS);
+    expect(without.type === 'check' && without.observation).toMatchObject({ status: TargetStatus.Down, detail: 'timeout', deadline: undefined });
+  });
+
+  it('a heartbeat ping keeps its schedule and has no rollup sample for `start`', () => {
+    const ping = { monitorId: 'm1', targetId: 'check:hb', signal: 'start', receivedAt: at, periodSeconds: 60, graceSeconds: 5, maxRuntimeSeconds: null };
+    const m = mapEnvelope(buildEnvelope(Messages.PingReceived.type, 1, ingest('edge-a'), ping), opts);
+    expect(m).toMatchObject({ type: 'ping', location: 'edge-a', name: 'm1', rollup: null, ping: { signal: 'start', at: T, periodSeconds: 60, graceSeconds: 5 } });
+  });
+
+  it('collector heartbeats are acknowledged without folding', () => {
+    const hb = { kind: 'collector', id: 'c', version: '1', startedAt: at, sentAt: at, intervalSeconds: 15 };
+    expect(mapEnvelope(buildEnvelope(Messages.CollectorHeartbeat.type, 1, ingest(), hb), opts).type).toBe('ignored');
+  });
+});

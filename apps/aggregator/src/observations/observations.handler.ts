@@ -1,0 +1,57 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { QueueName, type Envelope } from '@fleetwatch/contracts';
+import { BusConnection, BusConsumer, type Subscription } from '@fleetwatch/messaging';
+import type { AggregatorConfig } from '../config';
+import { AGGREGATOR_CONFIG } from '../tokens';
+import { ObservationsService } from './observations.service';
+
+/**
+ * The observations queue in batch mode: the service commits a batch in one
+ * transaction and the consumer acks it only after that (a throw nacks the
+ * batch for a retry). One consumer per queue keeps each target's observations in
+ * delivery order. Subscribed here rather than with @ConsumeQueue because prefetch
+ * and batch size come from the configuration.
+ */
+@Injectable()
+export class ObservationsHandler implements OnApplicationBootstrap, OnModuleDestroy {
+  private subscription: Subscription | undefined;
+  private unlisten: (() => void) | undefined;
+
+  constructor(
+    private readonly connection: BusConnection,
+    private readonly consumer: BusConsumer,
+    private readonly service: ObservationsService,
+    @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    // Subscribe once connected: a setup added while the connection is still running its
+    // setups (state "connecting") is not run until the next reconnect (libs/messaging).
+    if (this.connection.isConnected()) return this.subscribe();
+    this.unlisten = this.connection.onState((state) => {
+      if (state !== 'connected' || this.subscription) return;
+      this.unlisten?.();
+      this.subscribe();
+    });
+  }
+
+  private subscribe(): void {
+    this.subscription = this.consumer.consume(QueueName.AggregatorObservations, (envelopes: Envelope[]) => this.service.processBatch(envelopes), {
+      prefetch: this.config.prefetch,
+      batch: this.config.batch,
+      stopTimeoutMs: Math.max(1000, this.config.shutdownTimeoutMs - 2000),
+    });
+  }
+
+  /** Graceful shutdown: no new deliveries; the batch in flight commits and is acked. */
+  async onModuleDestroy(): Promise<void> {
+    this.unlisten?.();
+    this.service.stop();
+    await this.subscription?.stop();
+  }
+
+  /** For tests and readiness: the subscription is consuming. */
+  get active(): boolean {
+    return this.subscription?.active ?? false;
+  }
+}

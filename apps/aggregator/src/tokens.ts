@@ -1,0 +1,4 @@
+/** The aggregator's validated configuration (AggregatorConfig). */
+export const AGGREGATOR_CONFIG = Symbol('AGGREGATOR_CONFIG');
+/** The sweeper's AdvisoryLease (singleton jobs across replicas). */
+export const SWEEPER_LEASE = Symbol('AGGREGATOR_SWEEPER_LEASE');

@@ -1,0 +1,61 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { LiveStateModule } from '@fleetwatch/live-state';
+import { MessagingModule } from '@fleetwatch/messaging';
+import { PersistenceModule } from '@fleetwatch/persistence';
+import { ApiKeysController } from './api-keys/api-keys.controller';
+import { ApiKeysService } from './api-keys/api-keys.service';
+import { AdminBootstrapService } from './auth/admin-bootstrap.service';
+import { AuthController } from './auth/auth.controller';
+import { AuthGuard } from './auth/auth.guard';
+import { AuthService } from './auth/auth.service';
+import { PasswordHasher } from './auth/password-hasher.service';
+import { SessionHousekeeping } from './auth/session-housekeeping.service';
+import type { GatewayConfig } from './config';
+import { ReadinessWiring } from './health/readiness.wiring';
+import { HeartbeatsController } from './heartbeats/heartbeats.controller';
+import { HeartbeatsService } from './heartbeats/heartbeats.service';
+import { TargetMetricsService } from './metrics/target-metrics.service';
+import { TargetsController } from './targets/targets.controller';
+import { TargetsService } from './targets/targets.service';
+import { GATEWAY_CONFIG } from './tokens';
+import { UsersController } from './users/users.controller';
+import { UsersService } from './users/users.service';
+
+/** Every controller of the gateway: each is behind the AuthGuard (deny by default). */
+export const GATEWAY_CONTROLLERS = [AuthController, UsersController, ApiKeysController, HeartbeatsController, TargetsController];
+
+/**
+ * The REST API for people and automation (SPEC §2): users, sessions and API keys
+ * (it owns those tables), heartbeat monitors' ping credentials, targets read from
+ * Redis and Postgres, and the site's target series on /metrics. The bus is connected
+ * now for the commands the gateway forwards later.
+ */
+@Module({})
+export class ApiGatewayModule {
+  static forRoot(config: GatewayConfig): DynamicModule {
+    return {
+      module: ApiGatewayModule,
+      imports: [
+        PersistenceModule.forRoot({ databaseUrl: config.databaseUrl, applicationName: 'api-gateway' }),
+        LiveStateModule.forRoot({ url: config.redisUrl, keyPrefix: config.redisPrefix, connectionName: 'api-gateway' }),
+        MessagingModule.forRoot({ url: config.amqpUrl, site: config.site, service: 'api-gateway', location: config.location }),
+      ],
+      controllers: GATEWAY_CONTROLLERS,
+      providers: [
+        { provide: GATEWAY_CONFIG, useValue: config },
+        { provide: APP_GUARD, useClass: AuthGuard },
+        PasswordHasher,
+        AuthService,
+        AdminBootstrapService,
+        SessionHousekeeping,
+        UsersService,
+        ApiKeysService,
+        HeartbeatsService,
+        TargetsService,
+        TargetMetricsService,
+        ReadinessWiring,
+      ],
+    };
+  }
+}

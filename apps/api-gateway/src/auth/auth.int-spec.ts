@@ -1,0 +1,298 @@
+import type { ApiErrorBody, ApiKeyView, CreateApiKeyResponse, CreateHeartbeatResponse, HeartbeatView, LoginResponse, PrincipalView, UserView } from '@fleetwatch/contracts';
+import { HeartbeatMonitorsRepository, createPrismaClient, DatabaseClient, hashPingToken } from '@fleetwatch/persistence';
+import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
+import { SessionHousekeeping } from './session-housekeeping.service';
+import * as testing from '@fleetwatch/testing';
+
+let gw: GatewayHarness;
+let admin: string;
+
+beforeAll(async () => {
+  gw = await startGateway(testing, 'auth', { overrides: { loginRatePerMinute: 5 } });
+  admin = await gw.login('admin', ADMIN_PASSWORD);
+});
+afterAll(() => gw?.close());
+
+async function createUser(username: string, role: 'admin' | 'operator' | 'viewer', password = `${username}-password`): Promise<UserView> {
+  const res = await gw.request<UserView>('POST', '/api/v1/users', { token: admin, body: { username, password, role } });
+  expect(res.status).toBe(201);
+  return res.body;
+}
+
+describe('login', () => {
+  it('creates the first admin from FLEETWATCH_ADMIN_PASSWORD and answers {token, expiresAt, user}', async () => {
+    const before = Date.now();
+    const res = await gw.request<LoginResponse>('POST', '/api/v1/auth/login', { body: { username: 'admin', password: ADMIN_PASSWORD } });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ token: expect.stringMatching(/^fws_\d+_/), expiresAt: expect.any(String), user: { id: expect.any(String), username: 'admin', role: 'admin' } });
+    const ttl = Date.parse(res.body.expiresAt) - before;
+    expect(ttl).toBeGreaterThan(gw.config.sessionTtlMs - 5000);
+    expect(ttl).toBeLessThanOrEqual(gw.config.sessionTtlMs + 5000);
+    const me = await gw.request<PrincipalView>('GET', '/api/v1/auth/me', { token: res.body.token });
+    expect(me.body).toEqual({ kind: 'user', id: res.body.user.id, name: 'admin', role: 'admin' });
+  });
+
+  it('refuses a wrong password and an unknown user alike', async () => {
+    const wrong = await gw.request<ApiErrorBody>('POST', '/api/v1/auth/login', { body: { username: 'admin', password: 'nope-nope' } });
+    const unknown = await gw.request<ApiErrorBody>('POST', '/api/v1/auth/login', { body: { username: 'nobody-at-all', password: 'nope-nope' } });
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    expect(unknown.body).toEqual(wrong.body);
+    expect(wrong.body.error).toEqual({ code: 'unauthorized', message: 'invalid username or password' });
+  });
+
+  it('takes about as long for an unknown user as for a wrong password', async () => {
+    const time = async (username: string) => {
+      const started = performance.now();
+      await gw.request('POST', '/api/v1/auth/login', { body: { username, password: 'wrong-password' } });
+      return performance.now() - started;
+    };
+    // Different usernames each time: the rate limit must not be what answers.
+    const known: number[] = [];
+    const unknown: number[] = [];
+    await createUser('timing-user', 'viewer');
+    for (let i = 0; i < 4; i++) {
+      unknown.push(await time(`ghost-${i}`));
+      known.push(await time('timing-user'));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    // An unknown user must cost an argon2 verification too (~10 ms), not answer at once.
+    expect(median(unknown)).toBeGreaterThan(median(known) * 0.4);
+  });
+
+  it('names each bad field', async () => {
+    const res = await gw.request<ApiErrorBody>('POST', '/api/v1/auth/login', { body: { username: '', extra: 1 } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_failed');
+    const paths = res.body.error.issues?.map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['username', 'password', '(body)']));
+    expect(JSON.stringify(res.body)).toContain('extra');
+  });
+
+  it('rate-limits per address and username with 429 and Retry-After', async () => {
+    const attempt = (username: string) => gw.request<ApiErrorBody>('POST', '/api/v1/auth/login', { body: { username, password: 'wrong-password' } });
+    for (let i = 0; i < 5; i++) expect((await attempt('limited-user')).status).toBe(401);
+    const limited = await attempt('limited-user');
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('rate_limited');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // It stays refused until the bucket refills.
+    expect((await attempt('limited-user')).status).toBe(429);
+    // Another username from the same address has its own budget.
+    expect((await attempt('other-user')).status).toBe(401);
+  });
+});
+
+describe('sessions', () => {
+  it('logout revokes the token in use', async () => {
+    await createUser('leaving', 'viewer');
+    const token = await gw.login('leaving', 'leaving-password');
+    expect((await gw.request('GET', '/api/v1/auth/me', { token })).status).toBe(200);
+    expect((await gw.request('POST', '/api/v1/auth/logout', { token })).status).toBe(204);
+    const after = await gw.request<ApiErrorBody>('GET', '/api/v1/auth/me', { token });
+    expect(after.status).toBe(401);
+    expect(after.body.error.message).toMatch(/expired or revoked/);
+  });
+
+  it('an admin setting a password revokes every session of that user', async () => {
+    const alice = await createUser('alice', 'viewer');
+    const [t1, t2] = [await gw.login('alice', 'alice-password'), await gw.login('alice', 'alice-password')];
+    expect((await gw.request('GET', '/api/v1/targets', { token: t1 })).status).toBe(200);
+    expect((await gw.request('PUT', `/api/v1/users/${alice.id}/password`, { token: admin, body: { password: 'alice-new-password' } })).status).toBe(204);
+    for (const t of [t1, t2]) expect((await gw.request('GET', '/api/v1/targets', { token: t })).status).toBe(401);
+    expect((await gw.request('POST', '/api/v1/auth/login', { body: { username: 'alice', password: 'alice-password' } })).status).toBe(401);
+    const fresh = await gw.login('alice', 'alice-new-password');
+    expect((await gw.request('GET', '/api/v1/targets', { token: fresh })).status).toBe(200);
+  });
+
+  it('changing your own password (any role) checks the current one and revokes your sessions', async () => {
+    await createUser('carol', 'viewer');
+    const token = await gw.login('carol', 'carol-password');
+    const wrong = await gw.request<ApiErrorBody>('PUT', '/api/v1/auth/password', { token, body: { currentPassword: 'not-it', newPassword: 'carol-second-password' } });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error.issues).toEqual([{ path: 'currentPassword', message: expect.any(String) }]);
+    const short = await gw.request<ApiErrorBody>('PUT', '/api/v1/auth/password', { token, body: { currentPassword: 'carol-password', newPassword: 'short' } });
+    expect(short.status).toBe(400);
+    expect(short.body.error.issues?.[0].path).toBe('newPassword');
+    expect((await gw.request('PUT', '/api/v1/auth/password', { token, body: { currentPassword: 'carol-password', newPassword: 'carol-second-password' } })).status).toBe(204);
+    expect((await gw.request('GET', '/api/v1/auth/me', { token })).status).toBe(401);
+    expect(await gw.login('carol', 'carol-second-password')).toMatch(/^fws_/);
+  });
+
+  it('a role change revokes the old token; the new one carries the new role', async () => {
+    const bob = await createUser('bob', 'operator');
+    const old = await gw.login('bob', 'bob-password');
+    expect((await gw.request('GET', '/api/v1/api-keys', { token: old })).status).toBe(200);
+    const changed = await gw.request<UserView>('PUT', `/api/v1/users/${bob.id}/role`, { token: admin, body: { role: 'viewer' } });
+    expect(changed.status).toBe(200);
+    expect(changed.body.role).toBe('viewer');
+    expect((await gw.request('GET', '/api/v1/targets', { token: old })).status).toBe(401);
+    const fresh = await gw.login('bob', 'bob-password');
+    expect((await gw.request('GET', '/api/v1/targets', { token: fresh })).status).toBe(200);
+    const denied = await gw.request<ApiErrorBody>('GET', '/api/v1/api-keys', { token: fresh });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.message).toMatch(/needs role operator/);
+  });
+
+  it('a token expires after the session TTL; housekeeping later deletes the session', async () => {
+    const short = await startGateway(testing, 'auth-ttl', { overrides: { sessionTtlMs: 1500 } });
+    try {
+      const token = await short.login('admin', ADMIN_PASSWORD);
+      expect((await short.request('GET', '/api/v1/auth/me', { token })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 1800));
+      const expired = await short.request<ApiErrorBody>('GET', '/api/v1/auth/me', { token });
+      expect(expired.status).toBe(401);
+      expect(expired.body.error.message).toMatch(/expired or revoked/);
+      const housekeeping = short.running.app.get(SessionHousekeeping);
+      expect(await housekeeping.sweep()).toBe(0); // kept a day after expiry
+      expect(await housekeeping.sweep(Date.now() + 25 * 3600_000)).toBe(1);
+    } finally {
+      await short.close();
+    }
+  });
+});
+
+describe('users', () => {
+  it('lists, creates (409 on a taken name) and deletes users; never shows a password hash', async () => {
+    const dave = await createUser('dave', 'operator');
+    const list = await gw.request<UserView[]>('GET', '/api/v1/users', { token: admin });
+    expect(list.body.map((u) => u.username)).toEqual(expect.arrayContaining(['admin', 'dave']));
+    expect(list.text).not.toMatch(/argon2|passwordHash/);
+    const taken = await gw.request<ApiErrorBody>('POST', '/api/v1/users', { token: admin, body: { username: 'dave', password: 'whatever-pass', role: 'viewer' } });
+    expect(taken.status).toBe(409);
+    const daveToken = await gw.login('dave', 'dave-password');
+    expect((await gw.request('DELETE', `/api/v1/users/${dave.id}`, { token: admin })).status).toBe(204);
+    expect((await gw.request('GET', '/api/v1/auth/me', { token: daveToken })).status).toBe(401);
+    expect((await gw.request('DELETE', `/api/v1/users/${dave.id}`, { token: admin })).status).toBe(404);
+  });
+
+  it('keeps the last admin: no self-delete, no demotion of the only admin', async () => {
+    const me = await gw.request<PrincipalView>('GET', '/api/v1/auth/me', { token: admin });
+    const demote = await gw.request<ApiErrorBody>('PUT', `/api/v1/users/${me.body.id}/role`, { token: admin, body: { role: 'viewer' } });
+    expect(demote.status).toBe(409);
+    expect(demote.body.error.message).toMatch(/last admin/);
+    expect((await gw.request('DELETE', `/api/v1/users/${me.body.id}`, { token: admin })).status).toBe(409);
+  });
+});
+
+describe('API keys', () => {
+  it('create → listed without the secret → revoke', async () => {
+    const created = await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'docker watcher', scopes: ['ingest'] } });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({ id: expect.any(String), key: expect.stringMatching(/^fwk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/), name: 'docker watcher', scopes: ['ingest'], prefix: created.body.key.slice(0, 12) });
+
+    const list = await gw.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: admin });
+    const listed = list.body.find((k) => k.id === created.body.id);
+    expect(listed).toEqual({
+      id: created.body.id,
+      name: 'docker watcher',
+      prefix: created.body.prefix,
+      scopes: ['ingest'],
+      allowedCidrs: [],
+      createdBy: expect.any(String),
+      createdAt: expect.any(String),
+      lastUsedAt: null,
+    });
+    expect(list.text).not.toContain(created.body.key);
+    expect(list.text).not.toContain(created.body.key.slice(13));
+    expect(list.text).not.toMatch(/keyHash|sha256/);
+
+    expect((await gw.request('DELETE', `/api/v1/api-keys/${created.body.id}`, { token: admin })).status).toBe(204);
+    const after = await gw.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: admin });
+    expect(after.body.map((k) => k.id)).not.toContain(created.body.id);
+    expect((await gw.request('DELETE', `/api/v1/api-keys/${created.body.id}`, { token: admin })).status).toBe(404);
+  });
+
+  it('authenticates gateway calls as Bearer <key> with the role of its scopes', async () => {
+    const make = async (scopes: string[]) =>
+      (await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: scopes.join('+'), scopes } })).body;
+    const read = await make(['read']);
+    const write = await make(['write', 'ingest']);
+    const adminKey = await make(['admin']);
+    const ingest = await make(['ingest']);
+
+    const me = await gw.request<PrincipalView>('GET', '/api/v1/auth/me', { token: read.key });
+    expect(me.body).toEqual({ kind: 'api-key', id: read.id, name: 'read', role: 'viewer', scopes: ['read'] });
+    expect((await gw.request('GET', '/api/v1/targets', { token: read.key })).status).toBe(200);
+    expect((await gw.request('GET', '/api/v1/heartbeats', { token: read.key })).status).toBe(403);
+
+    await testing.waitFor(
+      async () => (await gw.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: admin })).body.find((k) => k.id === read.id)?.lastUsedAt ?? null,
+      { description: 'lastUsedAt of the read key' },
+    );
+    expect((await gw.request<PrincipalView>('GET', '/api/v1/auth/me', { token: write.key })).body.role).toBe('operator');
+    expect((await gw.request('GET', '/api/v1/heartbeats', { token: write.key })).status).toBe(200);
+    expect((await gw.request('GET', '/api/v1/users', { token: write.key })).status).toBe(403);
+
+    expect((await gw.request('GET', '/api/v1/users', { token: adminKey.key })).status).toBe(200);
+
+    const ingestOnly = await gw.request<ApiErrorBody>('GET', '/api/v1/targets', { token: ingest.key });
+    expect(ingestOnly.status).toBe(403);
+    expect(ingestOnly.body.error.message).toMatch(/read, write or admin/);
+
+    // Tampered and revoked keys are unknown.
+    expect((await gw.request('GET', '/api/v1/targets', { token: read.key.slice(0, -1) + (read.key.endsWith('A') ? 'B' : 'A') })).status).toBe(401);
+    await gw.request('DELETE', `/api/v1/api-keys/${read.id}`, { token: admin });
+    expect((await gw.request('GET', '/api/v1/targets', { token: read.key })).status).toBe(401);
+
+    // An API key has no session or password.
+    expect((await gw.request('POST', '/api/v1/auth/logout', { token: adminKey.key })).status).toBe(403);
+    expect((await gw.request('PUT', '/api/v1/auth/password', { token: adminKey.key, body: { currentPassword: 'x', newPassword: 'yyyyyyyy' } })).status).toBe(403);
+  });
+
+  it('honours a key IP allow-list', async () => {
+    const elsewhere = (await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'remote', scopes: ['read'], allowedCidrs: ['10.9.0.0/16'] } })).body;
+    const local = (await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'local', scopes: ['read'], allowedCidrs: ['127.0.0.0/8'] } })).body;
+    expect((await gw.request('GET', '/api/v1/targets', { token: elsewhere.key })).status).toBe(403);
+    expect((await gw.request('GET', '/api/v1/targets', { token: local.key })).status).toBe(200);
+    const bad = await gw.request<ApiErrorBody>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'bad', scopes: ['read'], allowedCidrs: ['10.0.0.0/99', 'nope'] } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.issues?.map((i) => i.path)).toEqual(['allowedCidrs.0', 'allowedCidrs.1']);
+  });
+
+  it('nobody mints a key stronger than themselves', async () => {
+    await createUser('olga', 'operator');
+    const olga = await gw.login('olga', 'olga-password');
+    expect((await gw.request('POST', '/api/v1/api-keys', { token: olga, body: { name: 'pusher', scopes: ['ingest'] } })).status).toBe(201);
+    const escalate = await gw.request<ApiErrorBody>('POST', '/api/v1/api-keys', { token: olga, body: { name: 'root', scopes: ['admin'] } });
+    expect(escalate.status).toBe(403);
+    const adminKey = (await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'root', scopes: ['admin'] } })).body;
+    expect((await gw.request('DELETE', `/api/v1/api-keys/${adminKey.id}`, { token: olga })).status).toBe(403);
+  });
+});
+
+describe('heartbeat monitors', () => {
+  let db: DatabaseClient;
+  beforeAll(() => {
+    db = createPrismaClient(gw.database.databaseUrl);
+  });
+  afterAll(() => db?.$disconnect());
+
+  it('create → ping URL on status-ingest, token stored hashed → list without token → delete', async () => {
+    const created = await gw.request<CreateHeartbeatResponse>('POST', '/api/v1/heartbeats', {
+      token: admin,
+      body: { name: 'nightly backup', periodSeconds: 86400, graceSeconds: 600, maxRuntimeSeconds: 3600 },
+    });
+    expect(created.status).toBe(201);
+    const hb = created.body;
+    expect(hb).toMatchObject({ name: 'nightly backup', periodSeconds: 86400, graceSeconds: 600, maxRuntimeSeconds: 3600, targetId: `check:${hb.id}` });
+    expect(hb.pingUrl).toBe(`http://127.0.0.1:3001/ping/${hb.token}`);
+
+    const monitors = new HeartbeatMonitorsRepository(db);
+    expect((await monitors.findByTokenHash(hashPingToken(hb.token)))?.id).toBe(hb.id);
+
+    const list = await gw.request<HeartbeatView[]>('GET', '/api/v1/heartbeats', { token: admin });
+    expect(list.body.map((m) => m.id)).toContain(hb.id);
+    expect(list.text).not.toContain(hb.token);
+
+    expect((await gw.request('DELETE', `/api/v1/heartbeats/${hb.id}`, { token: admin })).status).toBe(204);
+    expect(await monitors.findByTokenHash(hashPingToken(hb.token))).toBeNull();
+    expect((await gw.request('DELETE', `/api/v1/heartbeats/${hb.id}`, { token: admin })).status).toBe(404);
+  });
+
+  it('names bad fields', async () => {
+    const res = await gw.request<ApiErrorBody>('POST', '/api/v1/heartbeats', { token: admin, body: { name: 'x', periodSeconds: 0, graceSeconds: -1, maxRuntimeSeconds: 'long' } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.issues?.map((i) => i.path).sort()).toEqual(['graceSeconds', 'maxRuntimeSeconds', 'periodSeconds']);
+  });
+});

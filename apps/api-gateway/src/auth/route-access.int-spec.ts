@@ -1,0 +1,136 @@
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { RequestMethod } from '@nestjs/common';
+import type { OpenAPIObject } from '@nestjs/swagger';
+import type { ApiErrorBody, CreateApiKeyResponse } from '@fleetwatch/contracts';
+import { GATEWAY_CONTROLLERS } from '../api-gateway.module';
+import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
+import * as testing from '@fleetwatch/testing';
+
+// The access policy of every gateway route, as a table: who may call it, and a request
+// that must fail validation with the named fields. The table must list exactly the
+// routes Nest serves and the OpenAPI document describes.
+
+type Role = 'public' | 'viewer' | 'operator' | 'admin';
+interface RouteCase {
+  role: Role;
+  /** A body or query string that fails validation, and the fields the answer must name. */
+  invalid?: { body?: unknown; query?: string; paths: string[] };
+}
+
+const ID = '0190f0e0-0000-7000-8000-000000000000';
+const POLICY: Record<string, RouteCase> = {
+  'POST /api/v1/auth/login': { role: 'public', invalid: { body: { username: 'a' }, paths: ['password'] } },
+  'POST /api/v1/auth/logout': { role: 'viewer' },
+  'GET /api/v1/auth/me': { role: 'viewer' },
+  'PUT /api/v1/auth/password': { role: 'viewer', invalid: { body: { currentPassword: '' }, paths: ['currentPassword', 'newPassword'] } },
+  'GET /api/v1/users': { role: 'admin' },
+  'POST /api/v1/users': { role: 'admin', invalid: { body: { username: 'bad name!', password: 'short', role: 'king' }, paths: ['username', 'password', 'role'] } },
+  'PUT /api/v1/users/{id}/role': { role: 'admin', invalid: { body: { role: 'king' }, paths: ['role'] } },
+  'PUT /api/v1/users/{id}/password': { role: 'admin', invalid: { body: { password: 'x' }, paths: ['password'] } },
+  'DELETE /api/v1/users/{id}': { role: 'admin' },
+  'POST /api/v1/api-keys': { role: 'operator', invalid: { body: { name: '', scopes: ['root'] }, paths: ['name', 'scopes.0'] } },
+  'GET /api/v1/api-keys': { role: 'operator' },
+  'DELETE /api/v1/api-keys/{id}': { role: 'operator' },
+  'POST /api/v1/heartbeats': { role: 'operator', invalid: { body: { name: 'n', periodSeconds: 1.5, graceSeconds: 'x' }, paths: ['periodSeconds', 'graceSeconds'] } },
+  'GET /api/v1/heartbeats': { role: 'operator' },
+  'DELETE /api/v1/heartbeats/{id}': { role: 'operator' },
+  'GET /api/v1/targets': { role: 'viewer', invalid: { query: 'limit=0&status=SIDEWAYS&bogus=1', paths: ['limit', 'status.0', '(body)'] } },
+  'GET /api/v1/targets/{id}': { role: 'viewer' },
+  'GET /api/v1/targets/{id}/history': { role: 'viewer', invalid: { query: 'minutes=0', paths: ['minutes'] } },
+};
+
+const RANK: Record<Role, number> = { public: 0, viewer: 1, operator: 2, admin: 3 };
+
+let gw: GatewayHarness;
+const tokens: Partial<Record<'viewer' | 'operator' | 'admin' | 'readKey' | 'writeKey', string>> = {};
+
+beforeAll(async () => {
+  gw = await startGateway(testing, 'access');
+  tokens.admin = await gw.login('admin', ADMIN_PASSWORD);
+  for (const role of ['viewer', 'operator'] as const) {
+    await gw.request('POST', '/api/v1/users', { token: tokens.admin, body: { username: role, password: `${role}-password`, role } });
+    tokens[role] = await gw.login(role, `${role}-password`);
+  }
+  const key = async (scopes: string[]) => (await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: tokens.admin, body: { name: scopes[0], scopes } })).body.key;
+  tokens.readKey = await key(['read']);
+  tokens.writeKey = await key(['write']);
+});
+afterAll(() => gw?.close());
+
+function nestRoutes(): string[] {
+  const routes: string[] = [];
+  for (const controller of GATEWAY_CONTROLLERS) {
+    const base = String(Reflect.getMetadata(PATH_METADATA, controller));
+    for (const name of Object.getOwnPropertyNames(controller.prototype)) {
+      if (name === 'constructor') continue;
+      const handler = (controller.prototype as unknown as Record<string, unknown>)[name];
+      if (typeof handler !== 'function' || Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
+      const sub = String(Reflect.getMetadata(PATH_METADATA, handler));
+      const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
+      const path = `/${[base, sub].filter((p) => p && p !== '/').join('/')}`.replace(/:(\w+)/g, '{$1}');
+      routes.push(`${method} ${path}`);
+    }
+  }
+  return routes.sort();
+}
+
+const url = (route: string, query?: string) => {
+  const [, path] = route.split(' ');
+  return path.replace('{id}', ID) + (query ? `?${query}` : '');
+};
+const methodOf = (route: string) => route.split(' ')[0];
+const hasBody = (route: string) => ['POST', 'PUT'].includes(methodOf(route));
+const cases = Object.entries(POLICY);
+
+describe('route access', () => {
+  it('the policy table lists exactly the routes Nest serves and OpenAPI documents', async () => {
+    expect(nestRoutes()).toEqual(Object.keys(POLICY).sort());
+    const doc = (await gw.request<OpenAPIObject>('GET', '/api/docs/openapi.json')).body;
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(documented.sort()).toEqual(Object.keys(POLICY).sort());
+    // Every non-public route declares bearer auth.
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item as Record<string, { security?: unknown[] }>)) {
+        const route = `${method.toUpperCase()} ${path}`;
+        if (POLICY[route].role !== 'public') expect({ route, security: op.security }).toEqual({ route, security: [{ bearer: [] }] });
+      }
+    }
+  });
+
+  it.each(cases.filter(([, c]) => c.role !== 'public'))('%s: 401 without a token, with a malformed one, with an unknown one', async (route) => {
+    const none = await gw.request<ApiErrorBody>(methodOf(route), url(route));
+    expect(none.status).toBe(401);
+    expect(none.body.error.code).toBe('unauthorized');
+    expect((await gw.request(methodOf(route), url(route), { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } })).status).toBe(401);
+    expect((await gw.request(methodOf(route), url(route), { token: `fws_0_${'A'.repeat(43)}` })).status).toBe(401);
+    expect((await gw.request(methodOf(route), url(route), { token: `fwk_00000000_${'A'.repeat(43)}` })).status).toBe(401);
+  });
+
+  it.each(cases.filter(([, c]) => RANK[c.role] > RANK.viewer))('%s: 403 for every role below the one it needs', async (route, c) => {
+    const below: string[] = [];
+    if (RANK[c.role] > RANK.viewer) below.push(tokens.viewer as string, tokens.readKey as string);
+    if (RANK[c.role] > RANK.operator) below.push(tokens.operator as string, tokens.writeKey as string);
+    for (const token of below) {
+      const res = await gw.request<ApiErrorBody>(methodOf(route), url(route), { token, body: hasBody(route) ? {} : undefined });
+      expect({ route, status: res.status, code: res.body.error?.code }).toEqual({ route, status: 403, code: 'forbidden' });
+    }
+  });
+
+  it.each(cases.filter(([, c]) => c.invalid))('%s: validation errors name the fields', async (route, c) => {
+    const inv = c.invalid as NonNullable<RouteCase['invalid']>;
+    const res = await gw.request<ApiErrorBody>(methodOf(route), url(route, inv.query), { token: c.role === 'public' ? undefined : tokens.admin, body: inv.body });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_failed');
+    expect(res.body.error.issues?.map((i) => i.path)).toEqual(expect.arrayContaining(inv.paths));
+    for (const p of inv.paths.filter((x) => x !== '(body)')) expect(res.body.error.message).toContain(p);
+  });
+
+  it('a role that may gets past the guard (not 401/403)', async () => {
+    const allowed: Record<Exclude<Role, 'public'>, string> = { viewer: tokens.viewer as string, operator: tokens.operator as string, admin: tokens.admin as string };
+    for (const [route, c] of cases) {
+      if (c.role === 'public' || route === 'POST /api/v1/auth/logout' || route.startsWith('PUT /api/v1/auth/password')) continue;
+      const res = await gw.request(methodOf(route), url(route), { token: allowed[c.role], body: hasBody(route) ? {} : undefined });
+      expect({ route, passed: ![401, 403].includes(res.status) }).toEqual({ route, passed: true });
+    }
+  });
+});

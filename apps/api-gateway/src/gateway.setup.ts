@@ -1,0 +1,15 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from './config';
+import { serveDashboard } from './web/dashboard.static';
+import { setupOpenApi } from './web/openapi';
+
+/** Where the built dashboard lies relative to dist/apps/api-gateway/src/main.js. */
+export const DEFAULT_DASHBOARD_DIR = resolve(__dirname, '../../dashboard');
+
+/** The gateway's wiring before listen (bootstrapService `configure`): OpenAPI, then the dashboard catch-all. */
+export async function configureGateway(app: NestFastifyApplication, logger: Logger, config: GatewayConfig): Promise<void> {
+  setupOpenApi(app, process.env.FLEETWATCH_VERSION ?? '0.1.0');
+  await serveDashboard(app, config.dashboardDir ?? DEFAULT_DASHBOARD_DIR, logger);
+}

@@ -1,0 +1,49 @@
+import { Controller, Get, Param, Query } from '@nestjs/common';
+import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { historyQuerySchema, HistoryResponse, listTargetsQuerySchema, TargetListResponse, TargetView, UserRole } from '@fleetwatch/contracts';
+import { RequireRole } from '../auth/access.decorator';
+import { ApiZodQuery, errorBodySchema } from '../web/openapi';
+import { historyResponseSchema, targetListSchema, targetViewSchema } from '../web/response.schemas';
+import { TargetsService } from './targets.service';
+
+const idParam = ApiParam({ name: 'id', description: 'Target id, URL-encoded (`instance:web-1`, `check:{uuid}`, `host:{name}`)' });
+
+@ApiTags('targets')
+@Controller('api/v1/targets')
+@RequireRole(UserRole.Viewer)
+export class TargetsController {
+  constructor(private readonly targets: TargetsService) {}
+
+  @Get()
+  @ApiOperation({
+    summary: 'List targets with their live status',
+    description: 'Filters combine (AND); `kind` and `status` take comma-separated values (OR). Ordered by id; page with `cursor` = the previous `nextCursor`.',
+  })
+  @ApiZodQuery(listTargetsQuerySchema)
+  @ApiOkResponse({ schema: targetListSchema })
+  list(@Query() query: unknown): Promise<TargetListResponse> {
+    return this.targets.list(listTargetsQuerySchema.parse(query ?? {}));
+  }
+
+  @Get(':id')
+  @idParam
+  @ApiOperation({ summary: 'One target: live status, per-location status, consensus, last seen' })
+  @ApiOkResponse({ schema: targetViewSchema })
+  @ApiNotFoundResponse({ schema: errorBodySchema })
+  get(@Param('id') id: string): Promise<TargetView> {
+    return this.targets.get(id);
+  }
+
+  @Get(':id/history')
+  @idParam
+  @ApiOperation({
+    summary: "A target's trend and status events",
+    description: 'Raw observations for up to 60 minutes, 1-minute rollups (count, ok, min/avg/max/p95 latency) beyond; status events in the window, in order.',
+  })
+  @ApiZodQuery(historyQuerySchema)
+  @ApiOkResponse({ schema: historyResponseSchema })
+  @ApiNotFoundResponse({ schema: errorBodySchema })
+  history(@Param('id') id: string, @Query() query: unknown): Promise<HistoryResponse> {
+    return this.targets.historyOf(id, historyQuerySchema.parse(query ?? {}));
+  }
+}

@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto';
+import { ApiErrorBody, HistoryResponse, TargetKind, TargetListResponse, TargetStatus as S, TargetView } from '@fleetwatch/contracts';
+import type { LocationRecord, TargetWrite } from '@fleetwatch/live-state';
+import {
+  createPrismaClient,
+  DatabaseClient,
+  HistoryRepository,
+  runInTransaction,
+  StatusEventsRepository,
+  TargetStatesRepository,
+} from '@fleetwatch/persistence';
+import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
+import * as testing from '@fleetwatch/testing';
+
+// Live state and history as the aggregator leaves them (written here through the same
+// LiveStateStore and repositories), read back through the gateway.
+
+let gw: GatewayHarness;
+let token: string;
+let db: DatabaseClient;
+const NOW = Date.now();
+
+function target(id: string, kind: TargetKind, status: S, locations: Record<string, S>, tags: string[] = [], extra: Partial<TargetWrite> = {}): TargetWrite {
+  const locs: Record<string, LocationRecord> = {};
+  for (const [loc, s] of Object.entries(locations)) locs[loc] = { status: s, observedAt: NOW - 1000, lastSeen: NOW - 1000, latencyMs: 12.5, detail: null, lifecycle: null };
+  return { id, kind, name: id.split(':').slice(1).join(':'), status, previousStatus: null, since: NOW - 60_000, lastSeen: NOW - 1000, lastLatencyMs: 12.5, lifecycle: null, tags, labels: {}, seq: 1, locations: locs, ...extra };
+}
+
+const SEED: TargetWrite[] = [
+  target('check:api', TargetKind.Check, S.Partial, { 'eu-west-1': S.Up, 'us-east-1': S.Down }, ['prod', 'api']),
+  target('check:db', TargetKind.Check, S.Up, { 'eu-west-1': S.Up }, ['prod', 'db']),
+  target('host:gpu-1', TargetKind.Host, S.Stale, { 'lab-2': S.Stale }, ['lab']),
+  target('instance:web-1', TargetKind.Instance, S.Up, { 'eu-west-1': S.Up }, ['prod'], { lifecycle: 'running', labels: { team: 'web' } }),
+  target('instance:web-2', TargetKind.Instance, S.Down, { 'eu-west-1': S.Down }, ['prod'], { lifecycle: 'exited' }),
+  target('instance:kube/ns/pod "x"', TargetKind.Instance, S.Up, { 'eu-west-1': S.Up }, []),
+];
+
+const get = <T>(path: string) => gw.request<T>('GET', path, { token });
+
+beforeAll(async () => {
+  gw = await startGateway(testing, 'targets');
+  token = await gw.login('admin', ADMIN_PASSWORD);
+  await gw.live.writeTargets(SEED);
+  db = createPrismaClient(gw.database.databaseUrl);
+});
+afterAll(async () => {
+  await db?.$disconnect();
+  await gw?.close();
+});
+
+describe('GET /api/v1/targets', () => {
+  it('lists every target in id order with live status, per-location status and consensus', async () => {
+    const res = await get<TargetListResponse>('/api/v1/targets');
+    expect(res.status).toBe(200);
+    expect(res.body.total).toBe(SEED.length);
+    expect(res.body.nextCursor).toBeNull();
+    expect(res.body.items.map((t) => t.id)).toEqual(SEED.map((t) => t.id).sort());
+    const api = res.body.items.find((t) => t.id === 'check:api') as TargetView;
+    expect(api).toEqual({
+      id: 'check:api',
+      kind: 'check',
+      name: 'api',
+      status: 'PARTIAL',
+      consensus: 'PARTIAL',
+      locations: [
+        { location: 'eu-west-1', status: 'UP', lastSeen: new Date(NOW - 1000).toISOString(), latencyMs: 12.5, detail: null },
+        { location: 'us-east-1', status: 'DOWN', lastSeen: new Date(NOW - 1000).toISOString(), latencyMs: 12.5, detail: null },
+      ],
+      lastSeen: new Date(NOW - 1000).toISOString(),
+      since: new Date(NOW - 60_000).toISOString(),
+      tags: ['prod', 'api'],
+      labels: {},
+      lifecycle: null,
+    });
+  });
+
+  it.each([
+    ['kind=instance', ['instance:kube/ns/pod "x"', 'instance:web-1', 'instance:web-2']],
+    ['kind=host,check', ['check:api', 'check:db', 'host:gpu-1']],
+    ['status=DOWN,STALE', ['host:gpu-1', 'instance:web-2']],
+    ['tag=prod', ['check:api', 'check:db', 'instance:web-1', 'instance:web-2']],
+    ['location=us-east-1', ['check:api']],
+    ['kind=instance&status=UP&tag=prod', ['instance:web-1']],
+    ['tag=nothing-has-it', []],
+  ])('filters %s', async (query, expected) => {
+    const res = await get<TargetListResponse>(`/api/v1/targets?${query}`);
+    expect(res.status).toBe(200);
+    expect(res.body.items.map((t) => t.id)).toEqual(expected);
+    expect(res.body.total).toBe(expected.length);
+  });
+
+  it.each(['', '&tag=prod'])('pages with limit and cursor (filter "%s")', async (filter) => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res: { body: TargetListResponse } = await get<TargetListResponse>(`/api/v1/targets?limit=2${filter}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      expect(res.body.items.length).toBeLessThanOrEqual(2);
+      seen.push(...res.body.items.map((t) => t.id));
+      cursor = res.body.nextCursor;
+      pages++;
+    } while (cursor && pages < 10);
+    const all = (await get<TargetListResponse>(`/api/v1/targets?limit=1000${filter}`)).body.items.map((t) => t.id);
+    expect(seen).toEqual(all);
+    expect(pages).toBe(Math.ceil(all.length / 2));
+  });
+
+  it('names bad query parameters', async () => {
+    const res = await get<ApiErrorBody>('/api/v1/targets?kind=vm&limit=5000');
+    expect(res.status).toBe(400);
+    expect(res.body.error.issues?.map((i) => i.path).sort()).toEqual(['kind.0', 'limit']);
+  });
+});
+
+describe('GET /api/v1/targets/{id}', () => {
+  it('returns one target, ids with ":", "/" and quotes included', async () => {
+    const web = await get<TargetView>('/api/v1/targets/instance:web-1');
+    expect(web.status).toBe(200);
+    expect(web.body).toMatchObject({ id: 'instance:web-1', kind: 'instance', status: 'UP', lifecycle: 'running', labels: { team: 'web' } });
+    const odd = await get<TargetView>(`/api/v1/targets/${encodeURIComponent('instance:kube/ns/pod "x"')}`);
+    expect(odd.status).toBe(200);
+    expect(odd.body.id).toBe('instance:kube/ns/pod "x"');
+  });
+
+  it('answers 404 JSON for an unknown id', async () => {
+    const res = await get<ApiErrorBody>('/api/v1/targets/instance:nope');
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    expect(res.body.error).toEqual({ code: 'not_found', message: 'target "instance:nope" not found' });
+  });
+});
+
+describe('GET /api/v1/targets/{id}/history', () => {
+  const minute = (ms: number) => Math.floor(ms / 60_000) * 60_000;
+
+  beforeAll(async () => {
+    const repo = new HistoryRepository(db);
+    const events = new StatusEventsRepository(db);
+    await runInTransaction(db, async (tx) => {
+      // Check results at two locations: two within the last hour, one three hours ago.
+      await repo.insertCheckResults(tx, [
+        { messageId: randomUUID(), checkId: 'api', targetId: 'check:api', location: 'eu-west-1', ok: true, latencyMs: 20, failureReason: null, metadata: null, occurredAt: NOW - 10 * 60_000 },
+        { messageId: randomUUID(), checkId: 'api', targetId: 'check:api', location: 'us-east-1', ok: false, latencyMs: null, failureReason: 'timeout', metadata: null, occurredAt: NOW - 5 * 60_000 },
+        { messageId: randomUUID(), checkId: 'api', targetId: 'check:api', location: 'eu-west-1', ok: true, latencyMs: 40, failureReason: null, metadata: null, occurredAt: NOW - 180 * 60_000 },
+        { messageId: randomUUID(), checkId: 'api', targetId: 'check:api', location: 'eu-west-1', ok: true, latencyMs: 60, failureReason: null, metadata: null, occurredAt: NOW - 180 * 60_000 + 1000 },
+      ]);
+      await repo.insertStatusUpdates(tx, [
+        {
+          messageId: randomUUID(),
+          updateId: 'u1',
+          targetId: 'instance:web-2',
+          instanceId: 'web-2',
+          kind: 'container',
+          lifecycleStatus: 'exited',
+          status: S.Down,
+          source: 'docker',
+          location: 'eu-west-1',
+          occurredAt: NOW - 2 * 60_000,
+          receivedAt: NOW - 2 * 60_000,
+          labels: null,
+          message: null,
+          metadata: null,
+        },
+      ]);
+      await repo.markRollupsDirty(tx, [
+        { targetId: 'check:api', location: 'eu-west-1', bucket: minute(NOW - 180 * 60_000) },
+        { targetId: 'check:api', location: 'eu-west-1', bucket: minute(NOW - 10 * 60_000) },
+        { targetId: 'check:api', location: 'us-east-1', bucket: minute(NOW - 5 * 60_000) },
+      ]);
+      await events.insertMany(tx, [
+        { targetId: 'check:api', kind: TargetKind.Check, location: null, from: S.Unknown, to: S.Up, reason: 'first result', at: NOW - 180 * 60_000, sequence: 1 },
+        { targetId: 'check:api', kind: TargetKind.Check, location: 'us-east-1', from: S.Up, to: S.Down, reason: 'timeout', at: NOW - 5 * 60_000, sequence: 2 },
+        { targetId: 'check:api', kind: TargetKind.Check, location: null, from: S.Up, to: S.Partial, reason: 'us-east-1 down', at: NOW - 5 * 60_000, sequence: 3 },
+      ]);
+    });
+    await repo.recomputeDirtyRollups();
+  });
+
+  it('≤ 60 minutes: raw observations and the status events in order', async () => {
+    const res = await get<HistoryResponse>('/api/v1/targets/check:api/history?minutes=60');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ targetId: 'check:api', minutes: 60, resolution: 'raw' });
+    expect(res.body.points).toEqual([
+      { bucket: new Date(NOW - 10 * 60_000).toISOString(), location: 'eu-west-1', count: 1, okCount: 1, minLatencyMs: 20, avgLatencyMs: 20, maxLatencyMs: 20, p95LatencyMs: 20 },
+      { bucket: new Date(NOW - 5 * 60_000).toISOString(), location: 'us-east-1', count: 1, okCount: 0, minLatencyMs: null, avgLatencyMs: null, maxLatencyMs: null, p95LatencyMs: null },
+    ]);
+    expect(res.body.events).toEqual([
+      { at: new Date(NOW - 5 * 60_000).toISOString(), location: 'us-east-1', from: 'UP', to: 'DOWN', reason: 'timeout' },
+      { at: new Date(NOW - 5 * 60_000).toISOString(), location: null, from: 'UP', to: 'PARTIAL', reason: 'us-east-1 down' },
+    ]);
+  });
+
+  it('> 60 minutes: 1-minute rollups, and every event of the window', async () => {
+    const res = await get<HistoryResponse>('/api/v1/targets/check:api/history?minutes=240');
+    expect(res.body.resolution).toBe('1m');
+    expect(res.body.points).toEqual([
+      { bucket: new Date(minute(NOW - 180 * 60_000)).toISOString(), location: 'eu-west-1', count: 2, okCount: 2, minLatencyMs: 40, avgLatencyMs: 50, maxLatencyMs: 60, p95LatencyMs: 60 },
+      { bucket: new Date(minute(NOW - 10 * 60_000)).toISOString(), location: 'eu-west-1', count: 1, okCount: 1, minLatencyMs: 20, avgLatencyMs: 20, maxLatencyMs: 20, p95LatencyMs: 20 },
+      { bucket: new Date(minute(NOW - 5 * 60_000)).toISOString(), location: 'us-east-1', count: 1, okCount: 0, minLatencyMs: null, avgLatencyMs: null, maxLatencyMs: null, p95LatencyMs: null },
+    ]);
+    expect(res.body.events.map((e) => `${e.location ?? 'all'}:${e.from}->${e.to}`)).toEqual(['all:UNKNOWN->UP', 'us-east-1:UP->DOWN', 'all:UP->PARTIAL']);
+  });
+
+  it('filters by location (its events and the consensus events)', async () => {
+    const res = await get<HistoryResponse>('/api/v1/targets/check:api/history?minutes=60&location=eu-west-1');
+    expect(res.body.points.map((p) => p.location)).toEqual(['eu-west-1']);
+    expect(res.body.events.map((e) => e.location)).toEqual([null]);
+  });
+
+  it('pushed updates count as raw points (ok = UP)', async () => {
+    const res = await get<HistoryResponse>('/api/v1/targets/instance:web-2/history');
+    expect(res.body.minutes).toBe(60);
+    expect(res.body.points).toEqual([expect.objectContaining({ location: 'eu-west-1', count: 1, okCount: 0 })]);
+  });
+
+  it('serves a target Postgres knows while live state does not (Redis flushed, not rebuilt yet)', async () => {
+    await runInTransaction(db, (tx) =>
+      new TargetStatesRepository(db).saveMany(tx, [
+        { id: 'check:only-in-pg', kind: TargetKind.Check, name: 'only-in-pg', status: S.Up, since: null, lastSeen: null, lastLatencyMs: null, lifecycle: null, tags: [], labels: {}, seq: 0, locations: {} },
+      ]),
+    );
+    expect((await get('/api/v1/targets/check:only-in-pg/history')).status).toBe(200);
+    expect((await get('/api/v1/targets/check:only-in-pg')).status).toBe(404);
+  });
+
+  it('404 for an unknown target, 400 naming bad parameters', async () => {
+    expect((await get<ApiErrorBody>('/api/v1/targets/check:nope/history')).status).toBe(404);
+    const bad = await get<ApiErrorBody>('/api/v1/targets/check:api/history?minutes=abc&extra=1');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.issues?.map((i) => i.path)).toEqual(expect.arrayContaining(['minutes']));
+  });
+});

@@ -1,0 +1,72 @@
+import { Injectable } from '@nestjs/common';
+import { HistoryPoint, HistoryResponse, ListTargetsQuery, TargetListResponse, TargetStatus, TargetView } from '@fleetwatch/contracts';
+import { InvalidError, NotFoundError } from '@fleetwatch/domain';
+import { LiveStateStore, toTargetView } from '@fleetwatch/live-state';
+import { HistoryReadRepository, HistoryWindow } from '@fleetwatch/persistence';
+
+/** Up to this many minutes, history is raw observations; beyond it, 1-minute rollups. */
+export const RAW_HISTORY_MAX_MINUTES = 60;
+const MAX_TARGET_ID = 512;
+
+/**
+ * Targets read straight from live state (Redis) and history (Postgres); the
+ * aggregator writes both.
+ */
+@Injectable()
+export class TargetsService {
+  constructor(
+    private readonly live: LiveStateStore,
+    private readonly history: HistoryReadRepository,
+  ) {}
+
+  async list(query: ListTargetsQuery): Promise<TargetListResponse> {
+    const page = await this.live.listTargets({ kind: query.kind, status: query.status, tag: query.tag, location: query.location }, query.limit, query.cursor);
+    return { items: page.items.map(toTargetView), nextCursor: page.nextCursor, total: page.total };
+  }
+
+  async get(id: string): Promise<TargetView> {
+    checkId(id);
+    const target = await this.live.getTarget(id);
+    if (!target) throw new NotFoundError(`target ${JSON.stringify(id)} not found`);
+    return toTargetView(target);
+  }
+
+  async historyOf(id: string, query: { minutes: number; location?: string }, now = Date.now()): Promise<HistoryResponse> {
+    checkId(id);
+    if (!(await this.live.getTarget(id)) && !(await this.history.targetExists(id))) throw new NotFoundError(`target ${JSON.stringify(id)} not found`);
+    const window: HistoryWindow = { targetId: id, since: new Date(now - query.minutes * 60_000), until: new Date(now), location: query.location };
+    const raw = query.minutes <= RAW_HISTORY_MAX_MINUTES;
+    const [points, events] = await Promise.all([raw ? this.rawPoints(window) : this.rollupPoints(window), this.history.statusEvents(window)]);
+    return {
+      targetId: id,
+      minutes: query.minutes,
+      resolution: raw ? 'raw' : '1m',
+      points,
+      events: events.map((e) => ({ at: e.at.toISOString(), location: e.location, from: e.from ?? TargetStatus.Unknown, to: e.to, reason: e.reason ?? '' })),
+    };
+  }
+
+  /** Each observation as a point of count 1. */
+  private async rawPoints(window: HistoryWindow): Promise<HistoryPoint[]> {
+    return (await this.history.rawObservations(window)).map((o) => ({
+      bucket: o.at.toISOString(),
+      location: o.location,
+      count: 1,
+      okCount: o.ok ? 1 : 0,
+      minLatencyMs: o.latencyMs,
+      avgLatencyMs: o.latencyMs,
+      maxLatencyMs: o.latencyMs,
+      p95LatencyMs: o.latencyMs,
+    }));
+  }
+
+  private async rollupPoints(window: HistoryWindow): Promise<HistoryPoint[]> {
+    // Rollup buckets are minute starts: include the minute the window starts in.
+    const since = new Date(Math.floor(window.since.getTime() / 60_000) * 60_000);
+    return (await this.history.rollups({ ...window, since })).map((r) => ({ ...r, bucket: r.bucket.toISOString() }));
+  }
+}
+
+function checkId(id: string): void {
+  if (id.length === 0 || id.length > MAX_TARGET_ID) throw new InvalidError(`id: must be 1–${MAX_TARGET_ID} characters`, [{ path: 'id', message: `must be 1–${MAX_TARGET_ID} characters` }]);
+}

@@ -1,0 +1,128 @@
+import { ApiKeysRepository } from '@fleetwatch/persistence';
+import { createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { errorOf, IngestHarness, update } from './int-spec.helpers';
+
+// API keys at the edge: 401 for missing, malformed, unknown and revoked keys (a
+// revocation bites within 5 s), 403 for a key without the ingest scope or from an
+// address outside its allow-list; verdicts are cached (no query per request, one
+// query for a burst of the same unknown key); per-key rate limit → 429 + Retry-After.
+
+let h: IngestHarness;
+
+beforeAll(async () => {
+  h = await IngestHarness.start(
+    { vhost: await createIsolatedVhost('ingest-auth'), databaseUrl: testEnv().databaseUrl },
+    { INGEST_RATE_LIMIT_PER_SECOND: '50', INGEST_RATE_LIMIT_BURST: '100' },
+  );
+});
+afterAll(() => h?.stop());
+afterEach(async () => {
+  jest.restoreAllMocks();
+  await h.drain();
+});
+
+describe('401', () => {
+  it.each([
+    ['no Authorization header', {}, /missing API key/],
+    ['a Basic header', { authorization: 'Basic dXNlcjpwYXNz' }, /expected "Bearer <key>"/],
+    ['an empty bearer', { authorization: 'Bearer ' }, /expected "Bearer <key>"/],
+    ['a malformed key', { authorization: 'Bearer not-a-key' }, /malformed API key/],
+    ['an unknown key', { authorization: `Bearer fwk_00000000_${'A'.repeat(43)}` }, /unknown or revoked API key/],
+  ])('for %s, with a JSON body, before the body is parsed', async (_name, headers, message) => {
+    const res = await h.post('{"this is": not json', { key: null, headers });
+    expect(res.status).toBe(401);
+    expect(errorOf(res)).toMatchObject({ code: 'unauthorized', message: expect.stringMatching(message) });
+  });
+
+  it('for a key with the right prefix but the wrong secret', async () => {
+    const { key } = await h.createKey(['ingest']);
+    const forged = `${key.slice(0, 13)}${'B'.repeat(43)}`;
+    const res = await h.post(update(1), { key: forged });
+    expect(res.status).toBe(401);
+    expect(errorOf(res).message).toMatch(/unknown or revoked/);
+  });
+
+  it('for a revoked key within 5 s of the revocation', async () => {
+    const { key, id } = await h.createKey(['ingest']);
+    expect((await h.post(update(1), { key })).status).toBe(202);
+    const revokedAt = Date.now();
+    expect(await h.keys.revoke(id)).toBe(true);
+    const refused = await waitFor(
+      async () => {
+        const res = await h.post(update(1), { key });
+        return res.status === 401 ? res : null;
+      },
+      { timeoutMs: 6_000, intervalMs: 100, description: 'the revoked key to be refused' },
+    );
+    expect(Date.now() - revokedAt).toBeLessThan(5_000);
+    expect(errorOf(refused).message).toMatch(/unknown or revoked/);
+    // …and it stays refused.
+    expect((await h.post(update(1), { key })).status).toBe(401);
+  });
+});
+
+describe('403', () => {
+  it('for a key without the ingest scope', async () => {
+    const { key } = await h.createKey(['read', 'write']);
+    const res = await h.post(update(1), { key });
+    expect(res.status).toBe(403);
+    expect(errorOf(res)).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/lacks the "ingest" scope/) });
+  });
+
+  it('for a key used from outside its IP allow-list; inside it works', async () => {
+    const outside = await h.createKey(['ingest'], ['10.0.0.0/8', 'fd00::/8']);
+    const res = await h.post(update(1), { key: outside.key });
+    expect(res.status).toBe(403);
+    expect(errorOf(res).message).toMatch(/may not be used from/);
+    const inside = await h.createKey(['ingest'], ['10.0.0.0/8', '127.0.0.0/8', '::1/128']);
+    expect((await h.post(update(1), { key: inside.key })).status).toBe(202);
+  });
+});
+
+describe('verdict cache', () => {
+  it('a hot key costs no query per request; a burst with the same unknown key costs one', async () => {
+    const repo = h.service.app.get(ApiKeysRepository);
+    const spy = jest.spyOn(repo, 'findActiveByPrefix');
+    const { key } = await h.createKey(['ingest']);
+    const results = await Promise.all(Array.from({ length: 40 }, () => h.post(update(1), { key })));
+    expect(results.every((r) => r.status === 202)).toBe(true);
+    expect(spy).toHaveBeenCalledTimes(1);
+
+    spy.mockClear();
+    const unknown = `fwk_ffffffff_${'C'.repeat(43)}`;
+    const refused = await Promise.all(Array.from({ length: 40 }, () => h.post(update(1), { key: unknown })));
+    expect(refused.every((r) => r.status === 401)).toBe(true);
+    expect(spy).toHaveBeenCalledTimes(1);
+
+    spy.mockClear();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => h.post(update(1), { key: `garbage-${i}` })));
+    expect(spy).not.toHaveBeenCalled();
+  });
+});
+
+describe('429', () => {
+  it('refuses over the per-key rate with Retry-After; a batch costs its size; other keys are unaffected', async () => {
+    const { key } = await h.createKey(['ingest']);
+    const tooBig = await h.post({ updates: Array.from({ length: 101 }, (_, i) => update(i)) }, { key });
+    expect(tooBig.status).toBe(429);
+    expect(tooBig.headers.get('retry-after')).toBe('2');
+    expect(errorOf(tooBig)).toMatchObject({ code: 'rate_limited', message: expect.stringMatching(/50 updates\/s \(burst 100\)/) });
+
+    expect((await h.post({ updates: Array.from({ length: 100 }, (_, i) => update(i)) }, { key })).status).toBe(202);
+    // The bucket is empty; it refills at 50/s, so of a quick burst of singles most are refused.
+    const burst = await Promise.all(Array.from({ length: 20 }, () => h.post(update(1), { key })));
+    const limited = burst.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(10);
+    expect(burst.every((r) => r.status === 429 || r.status === 202)).toBe(true);
+    expect(Number(limited[0].headers.get('retry-after'))).toBe(1);
+
+    const other = await h.createKey(['ingest']);
+    expect((await h.post(update(1), { key: other.key })).status).toBe(202);
+
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect((await h.post(update(1), { key })).status).toBe(202);
+    const metrics = await h.request('GET', '/metrics');
+    expect(metrics.text).toMatch(/fleetwatch_ingest_requests_refused_total\{route="updates",reason="rate_limited"\} [1-9]/);
+    expect(metrics.text).toMatch(/fleetwatch_ingest_requests_refused_total\{route="updates",reason="unauthorized"\} [1-9]/);
+  });
+});

@@ -1,0 +1,47 @@
+import type { Envelope } from '@fleetwatch/contracts';
+import type { BatchOptions } from './batcher';
+
+export const DEFAULT_PREFETCH = 50;
+export const MAX_PREFETCH = 1_000;
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+/** Headers the consumer adds to the dead-lettered copy, besides BusHeader.DeadLetterReason / DeadLetterQueue. */
+export const DeadLetterHeader = {
+  DeliveryCount: 'x-fleetwatch-delivery-count',
+  DeadLetteredAt: 'x-fleetwatch-dead-lettered-at',
+  Cause: 'x-fleetwatch-dead-letter-cause',
+} as const;
+
+export type DeadLetterCause = 'invalid' | 'permanent' | 'delivery_limit';
+
+export interface DeliveryContext {
+  readonly queue: string;
+  readonly routingKey: string;
+  readonly messageId: string | undefined;
+  /** 0 on the first delivery, then RabbitMQ's `x-delivery-count` (returns so far). */
+  readonly deliveryCount: number;
+  readonly redelivered: boolean;
+  /** A failure now dead-letters the message instead of retrying it. */
+  readonly finalAttempt: boolean;
+  readonly headers: Readonly<Record<string, unknown>>;
+}
+
+export type MessageHandler = (envelope: Envelope, context: DeliveryContext) => Promise<void> | void;
+export type BatchHandler = (envelopes: Envelope[], contexts: DeliveryContext[]) => Promise<void> | void;
+
+export interface ConsumeOptions {
+  /** Unacked deliveries the broker may push to this consumer (1–1000). Default 50. */
+  prefetch?: number;
+  /**
+   * Handlers running at once (non-batch mode). Default 1: messages are handled
+   * and committed in delivery order, which keeps one target's results ordered.
+   */
+  concurrency?: number;
+  /** How long stop() waits for in-flight handlers. Default 10 s. */
+  stopTimeoutMs?: number;
+}
+
+export interface BatchConsumeOptions extends ConsumeOptions {
+  /** Hand the handler arrays of envelopes; all are acked together after one commit. maxSize ≤ prefetch. */
+  batch: BatchOptions;
+}

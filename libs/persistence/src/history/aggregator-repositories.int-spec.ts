@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import { applyObservation, minuteBucket, rollupOf, type StatusEventDraft, type TargetSnapshot } from '@fleetwatch/domain';
+import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
+import { createPrismaClient, runInTransaction, type DatabaseClient } from '../database';
+import { AdvisoryLease } from '../leases/advisory-lease';
+import { StatusEventsRepository } from '../status-events/status-events.repository';
+import { TargetStatesRepository } from '../target-states/target-states.repository';
+import { HistoryRepository, type CheckResultRow } from './history.repository';
+
+// The aggregator's repositories on a real, isolated database.
+let isolated: IsolatedDatabase;
+let db: DatabaseClient;
+let pg: Client;
+let history: HistoryRepository;
+let states: TargetStatesRepository;
+let events: StatusEventsRepository;
+
+beforeAll(async () => {
+  isolated = await createIsolatedDatabase();
+  db = createPrismaClient(isolated.databaseUrl, { poolSize: 4 });
+  pg = new Client({ connectionString: isolated.databaseUrl });
+  await pg.connect();
+  history = new HistoryRepository(db);
+  states = new TargetStatesRepository(db);
+  events = new StatusEventsRepository(db);
+});
+afterAll(async () => {
+  await pg?.end();
+  await db?.$disconnect();
+  await isolated?.dispose();
+});
+
+const count = async (sql: string, params: unknown[] = []) => Number((await pg.query<{ n: string }>(sql, params)).rows[0]?.n);
+
+const result = (targetId: string, at: number, ok: boolean, latencyMs: number | null, extra: Partial<CheckResultRow> = {}): CheckResultRow => ({
+  messageId: randomUUID(),
+  checkId: 'c1',
+  targetId,
+  location: 'eu',
+  ok,
+  latencyMs,
+  failureReason: ok ? null : 'refused\u0000 with a NUL',
+  metadata: { note: 'x\u0000y' },
+  occurredAt: at,
+  ...extra,
+});
+
+describe('HistoryRepository', () => {
+  it('inserts a batch in one statement and reports only the new message ids', async () => {
+    const rows = [result('check:h1', Date.now(), true, 10), result('check:h1', Date.now(), false, null)];
+    const first = await runInTransaction(db, (tx) => history.insertCheckResults(tx, rows));
+    expect(first).toEqual(new Set(rows.map((r) => r.messageId)));
+    const again = await runInTransaction(db, (tx) => history.insertCheckResults(tx, [...rows, rows[0]]));
+    expect(again.size).toBe(0);
+    expect(await count("SELECT count(*) AS n FROM check_results WHERE target_id = 'check:h1'")).toBe(2);
+    const stored = await pg.query("SELECT failure_reason, metadata FROM check_results WHERE target_id = 'check:h1' AND NOT ok");
+    expect(stored.rows[0]).toEqual({ failure_reason: 'refused with a NUL', metadata: { note: 'xy' } });
+  });
+
+  it('recomputes dirty rollups from raw rows, matching the domain rule, also after late arrivals', async () => {
+    const bucket = minuteBucket(Date.now() - 10 * 60_000);
+    const samples = Array.from({ length: 40 }, (_, i) => ({ ok: i % 7 !== 0, latencyMs: i % 9 === 0 ? null : (i * 37) % 101 }));
+    const rows = samples.map((s, i) => result('check:r1', bucket + i * 1000, s.ok, s.latencyMs));
+    await runInTransaction(db, async (tx) => {
+      await history.insertCheckResults(tx, rows.slice(0, 30));
+      await history.markRollupsDirty(tx, [{ targetId: 'check:r1', location: 'eu', bucket }]);
+    });
+    expect(await history.recomputeDirtyRollups()).toBeGreaterThanOrEqual(1);
+    // A late result for the same minute re-marks it; the recompute covers the whole bucket.
+    await runInTransaction(db, async (tx) => {
+      await history.insertCheckResults(tx, rows.slice(30));
+      await history.markRollupsDirty(tx, [{ targetId: 'check:r1', location: 'eu', bucket }]);
+    });
+    await history.recomputeDirtyRollups();
+    const [rollup] = await history.rollups('check:r1', new Date(bucket), new Date(bucket + 60_000));
+    const expected = rollupOf(samples);
+    expect(rollup).toMatchObject({ count: expected.count, okCount: expected.okCount, minLatencyMs: expected.minLatencyMs, maxLatencyMs: expected.maxLatencyMs, p95LatencyMs: expected.p95LatencyMs });
+    expect(rollup.avgLatencyMs).toBeCloseTo(expected.avgLatencyMs as number, 6);
+    expect(await count('SELECT count(*) AS n FROM rollup_dirty')).toBe(0);
+  });
+
+  it('retention deletes old rows in small batches and keeps recent ones', async () => {
+    const old = Date.now() - 10 * 86_400_000;
+    await runInTransaction(db, (tx) =>
+      history.insertCheckResults(tx, [...Array.from({ length: 25 }, (_, i) => result('check:ret', old + i, true, 1)), result('check:ret', Date.now(), true, 1)]),
+    );
+    const deleted = await history.deleteOlderThan('check_results', new Date(Date.now() - 7 * 86_400_000), 10);
+    expect(deleted).toBeGreaterThanOrEqual(25);
+    expect(await count("SELECT count(*) AS n FROM check_results WHERE target_id = 'check:ret'")).toBe(1);
+  });
+});
+
+describe('TargetStatesRepository and StatusEventsRepository', () => {
+  it('round-trips a target with its locations, deadline and run, and issues events with an outbox', async () => {
+    const policy = { downQuorumPct: 100 };
+    let t: TargetSnapshot | undefined;
+    const drafts: StatusEventDraft[] = [];
+    for (const [loc, status, at] of [
+      ['eu', TargetStatus.Up, 1000],
+      ['us', TargetStatus.Down, 2000],
+    ] as const) {
+      const r = applyObservation(
+        t,
+        { targetId: 'check:s1', kind: TargetKind.Check, name: 's1', location: loc, at, status, reason: 'r', latencyMs: 12.5, tags: ['a=1'], labels: { a: '1' }, deadline: { at: at + 60_000, expireTo: TargetStatus.Stale, reason: 'late' }, run: loc === 'us' ? { startedAt: 1500, runId: 'run-1' } : null },
+        policy,
+      );
+      t = r.target;
+      drafts.push(...r.events);
+    }
+    const target = t as TargetSnapshot;
+    const stored = await runInTransaction(db, async (tx) => {
+      expect((await states.lockMany(tx, ['check:s1'])).size).toBe(0);
+      await states.saveMany(tx, [target]);
+      return events.insertMany(tx, drafts);
+    });
+    const [loaded] = await states.findMany(['check:s1']);
+    expect(loaded).toEqual(target);
+    expect(await states.count()).toBeGreaterThanOrEqual(1);
+    expect((await states.page(null, 10)).map((x) => x.id)).toContain('check:s1');
+    expect(await states.page(null, 10, new Date(Date.now() + 60_000))).toEqual([]);
+
+    expect(stored.map((e) => e.sequence)).toEqual([1, 2, 3, 4]);
+    expect(stored.every((e) => /^[0-9a-f-]{36}$/.test(e.id))).toBe(true);
+    const pending = await events.pendingPublication();
+    expect(pending.filter((e) => e.targetId === 'check:s1').map((e) => [e.sequence, e.kind, e.to])).toEqual([
+      [1, 'check', 'UP'],
+      [2, 'check', 'UP'],
+      [3, 'check', 'DOWN'],
+      [4, 'check', 'PARTIAL'],
+    ]);
+    await events.markPublished(stored.map((e) => e.id));
+    expect((await events.pendingPublication()).filter((e) => e.targetId === 'check:s1')).toEqual([]);
+    expect((await events.listForTarget('check:s1', 2)).map((e) => e.sequence)).toEqual([3, 4]);
+    // A sequence number cannot be issued twice.
+    await expect(runInTransaction(db, (tx) => events.insertMany(tx, [drafts[0]]))).rejects.toThrow(/sequence/);
+  });
+});
+
+describe('AdvisoryLease', () => {
+  it('is held by one holder at a time and freed when the holder goes', async () => {
+    const name = `test-lease-${randomUUID()}`;
+    const a = new AdvisoryLease({ databaseUrl: isolated.databaseUrl, name, applicationName: 'lease-holder-a' });
+    const b = new AdvisoryLease({ databaseUrl: isolated.databaseUrl, name });
+    try {
+      expect(await a.tryAcquire()).toBe(true);
+      expect(await a.tryAcquire()).toBe(true);
+      expect(await b.tryAcquire()).toBe(false);
+      // The holder's connection dies (as on SIGKILL): the lock is free at once.
+      await pg.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lease-holder-a'");
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await b.tryAcquire()).toBe(true);
+      expect(await a.tryAcquire()).toBe(false);
+    } finally {
+      await a.release();
+      await b.release();
+    }
+  });
+});

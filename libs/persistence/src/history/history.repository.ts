@@ -1,0 +1,374 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { TargetStatus } from '@fleetwatch/contracts';
+import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient } from '../database';
+import { rethrow } from '../errors';
+import { DATABASE_CLIENT } from '../tokens';
+import { clean, cleanOrNull, iso, jsonOrNull } from '../sql-values';
+
+// Raw history of the aggregator (status_updates, check_results, host_metrics,
+// heartbeat_pings, heartbeat_runs) and its 1-minute rollups. Every insert is one
+// multi-row statement (unnest of column arrays) with ON CONFLICT (message_id) DO
+// NOTHING RETURNING message_id: the rows returned are the messages seen for the
+// first time, which makes the history insert the consumer's idempotency claim.
+
+export interface StatusUpdateRow {
+  messageId: string;
+  updateId: string;
+  targetId: string;
+  instanceId: string;
+  kind: string;
+  lifecycleStatus: string;
+  status: TargetStatus;
+  source: string | null;
+  location: string;
+  occurredAt: number;
+  receivedAt: number;
+  labels: Record<string, string> | null;
+  message: string | null;
+  metadata: Record<string, unknown> | null;
+}
+
+export interface CheckResultRow {
+  messageId: string;
+  checkId: string;
+  targetId: string;
+  location: string;
+  ok: boolean;
+  latencyMs: number | null;
+  failureReason: string | null;
+  metadata: Record<string, unknown> | null;
+  occurredAt: number;
+}
+
+export interface HostMetricRow {
+  messageId: string;
+  hostId: string;
+  location: string;
+  sampledAt: number;
+  cpuPct: number;
+  load1: number;
+  memUsedBytes: number;
+  memTotalBytes: number;
+  data: Record<string, unknown>;
+}
+
+export interface HeartbeatPingRow {
+  messageId: string;
+  monitorId: string;
+  targetId: string;
+  location: string;
+  signal: 'success' | 'start' | 'fail';
+  runId: string | null;
+  receivedAt: number;
+  body: string | null;
+}
+
+export interface HeartbeatRunRow {
+  /** Must be a UUID (heartbeat_monitors.id). */
+  monitorId: string;
+  targetId: string;
+  startedAt: number | null;
+  finishedAt: number | null;
+  durationMs: number | null;
+  outcome: 'ok' | 'fail' | 'timeout';
+}
+
+export interface MonitorTouch {
+  /** Must be a UUID (heartbeat_monitors.id). */
+  monitorId: string;
+  lastPingAt: number | null;
+  lastStartAt: number | null;
+}
+
+/** A 1-minute bucket (epoch ms, minute-aligned) of one target at one location. */
+export interface RollupKey {
+  targetId: string;
+  location: string;
+  bucket: number;
+}
+
+export interface RollupRecord extends RollupKey {
+  count: number;
+  okCount: number;
+  minLatencyMs: number | null;
+  avgLatencyMs: number | null;
+  maxLatencyMs: number | null;
+  p95LatencyMs: number | null;
+}
+
+/** Tables retention trims, with the time column each is trimmed by (indexed). */
+export const RETENTION_COLUMNS = {
+  status_updates: 'occurred_at',
+  check_results: 'occurred_at',
+  host_metrics: 'sampled_at',
+  heartbeat_pings: 'received_at',
+  rollups_1m: 'bucket',
+} as const;
+export type RetentionTable = keyof typeof RETENTION_COLUMNS;
+
+type Ids = Array<{ message_id: string }>;
+const idsOf = (rows: Ids) => new Set(rows.map((r) => r.message_id));
+
+@Injectable()
+export class HistoryRepository {
+  constructor(@Inject(DATABASE_CLIENT) private readonly db: DatabaseClient) {}
+
+  /** Inserts raw pushed updates; returns the message ids inserted now (the others were stored before). */
+  async insertStatusUpdates(tx: DatabaseTransaction, rows: readonly StatusUpdateRow[]): Promise<Set<string>> {
+    if (rows.length === 0) return new Set();
+    return queryClient(this.db, tx)
+      .$queryRawUnsafe<Ids>(
+        `INSERT INTO status_updates (message_id, update_id, target_id, instance_id, kind, lifecycle_status, status, source, location,
+           occurred_at, received_at, labels, message, metadata)
+         SELECT u.message_id, u.update_id, u.target_id, u.instance_id, u.kind, u.lifecycle, u.status::target_status, u.source, u.location,
+                u.occurred_at, u.received_at, u.labels::jsonb, u.message, u.metadata::jsonb
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                     $10::timestamptz[], $11::timestamptz[], $12::text[], $13::text[], $14::text[])
+           AS u(message_id, update_id, target_id, instance_id, kind, lifecycle, status, source, location, occurred_at, received_at, labels, message, metadata)
+         ON CONFLICT (message_id) DO NOTHING
+         RETURNING message_id::text`,
+        rows.map((r) => r.messageId),
+        rows.map((r) => clean(r.updateId)),
+        rows.map((r) => r.targetId),
+        rows.map((r) => r.instanceId),
+        rows.map((r) => r.kind),
+        rows.map((r) => r.lifecycleStatus),
+        rows.map((r) => r.status),
+        rows.map((r) => cleanOrNull(r.source)),
+        rows.map((r) => r.location),
+        rows.map((r) => iso(r.occurredAt)),
+        rows.map((r) => iso(r.receivedAt)),
+        rows.map((r) => jsonOrNull(r.labels)),
+        rows.map((r) => cleanOrNull(r.message)),
+        rows.map((r) => jsonOrNull(r.metadata)),
+      )
+      .then(idsOf, (err: unknown) => rethrow(err));
+  }
+
+  async insertCheckResults(tx: DatabaseTransaction, rows: readonly CheckResultRow[]): Promise<Set<string>> {
+    if (rows.length === 0) return new Set();
+    return queryClient(this.db, tx)
+      .$queryRawUnsafe<Ids>(
+        `INSERT INTO check_results (message_id, check_id, target_id, location, ok, latency_ms, failure_reason, metadata, occurred_at)
+         SELECT u.message_id, u.check_id, u.target_id, u.location, u.ok, u.latency, u.reason, u.metadata::jsonb, u.occurred_at
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::float8[], $7::text[], $8::text[], $9::timestamptz[])
+           AS u(message_id, check_id, target_id, location, ok, latency, reason, metadata, occurred_at)
+         ON CONFLICT (message_id) DO NOTHING
+         RETURNING message_id::text`,
+        rows.map((r) => r.messageId),
+        rows.map((r) => clean(r.checkId)),
+        rows.map((r) => clean(r.targetId)),
+        rows.map((r) => r.location),
+        rows.map((r) => r.ok),
+        rows.map((r) => r.latencyMs),
+        rows.map((r) => cleanOrNull(r.failureReason)),
+        rows.map((r) => jsonOrNull(r.metadata)),
+        rows.map((r) => iso(r.occurredAt)),
+      )
+      .then(idsOf, (err: unknown) => rethrow(err));
+  }
+
+  async insertHostMetrics(tx: DatabaseTransaction, rows: readonly HostMetricRow[]): Promise<Set<string>> {
+    if (rows.length === 0) return new Set();
+    return queryClient(this.db, tx)
+      .$queryRawUnsafe<Ids>(
+        `INSERT INTO host_metrics (message_id, host_id, location, sampled_at, cpu_pct, load1, mem_used_bytes, mem_total_bytes, data)
+         SELECT u.message_id, u.host_id, u.location, u.sampled_at, u.cpu, u.load1, u.mem_used, u.mem_total, u.data::jsonb
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::text[])
+           AS u(message_id, host_id, location, sampled_at, cpu, load1, mem_used, mem_total, data)
+         ON CONFLICT (message_id) DO NOTHING
+         RETURNING message_id::text`,
+        rows.map((r) => r.messageId),
+        rows.map((r) => clean(r.hostId)),
+        rows.map((r) => r.location),
+        rows.map((r) => iso(r.sampledAt)),
+        rows.map((r) => r.cpuPct),
+        rows.map((r) => r.load1),
+        rows.map((r) => r.memUsedBytes),
+        rows.map((r) => r.memTotalBytes),
+        rows.map((r) => jsonOrNull(r.data)),
+      )
+      .then(idsOf, (err: unknown) => rethrow(err));
+  }
+
+  async insertHeartbeatPings(tx: DatabaseTransaction, rows: readonly HeartbeatPingRow[]): Promise<Set<string>> {
+    if (rows.length === 0) return new Set();
+    return queryClient(this.db, tx)
+      .$queryRawUnsafe<Ids>(
+        `INSERT INTO heartbeat_pings (message_id, monitor_id, target_id, location, signal, run_id, received_at, body)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
+         ON CONFLICT (message_id) DO NOTHING
+         RETURNING message_id::text`,
+        rows.map((r) => r.messageId),
+        rows.map((r) => clean(r.monitorId)),
+        rows.map((r) => clean(r.targetId)),
+        rows.map((r) => r.location),
+        rows.map((r) => r.signal),
+        rows.map((r) => cleanOrNull(r.runId)),
+        rows.map((r) => iso(r.receivedAt)),
+        rows.map((r) => cleanOrNull(r.body)),
+      )
+      .then(idsOf, (err: unknown) => rethrow(err));
+  }
+
+  async insertHeartbeatRuns(tx: DatabaseTransaction, runs: readonly HeartbeatRunRow[]): Promise<void> {
+    if (runs.length === 0) return;
+    await queryClient(this.db, tx)
+      .$executeRawUnsafe(
+        `INSERT INTO heartbeat_runs (monitor_id, target_id, started_at, finished_at, duration_ms, outcome)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::text[])`,
+        runs.map((r) => r.monitorId),
+        runs.map((r) => clean(r.targetId)),
+        runs.map((r) => iso(r.startedAt)),
+        runs.map((r) => iso(r.finishedAt)),
+        runs.map((r) => (r.durationMs === null ? null : Math.min(Math.round(r.durationMs), 2_147_483_647))),
+        runs.map((r) => r.outcome),
+      )
+      .catch((err: unknown) => rethrow(err));
+  }
+
+  /** Folds ping times into heartbeat_monitors (last_ping_at / last_start_at only move forward; unknown ids are ignored). */
+  async touchHeartbeatMonitors(tx: DatabaseTransaction, touches: readonly MonitorTouch[]): Promise<void> {
+    if (touches.length === 0) return;
+    await queryClient(this.db, tx)
+      .$executeRawUnsafe(
+        `UPDATE heartbeat_monitors m SET
+           last_ping_at = GREATEST(m.last_ping_at, u.ping),
+           last_start_at = GREATEST(m.last_start_at, u.start)
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(id, ping, start)
+         WHERE m.id = u.id`,
+        touches.map((t) => t.monitorId),
+        touches.map((t) => iso(t.lastPingAt)),
+        touches.map((t) => iso(t.lastStartAt)),
+      )
+      .catch((err: unknown) => rethrow(err));
+  }
+
+  /** Heartbeat monitors by target (to record a timed-out run): target id → monitor id. */
+  async monitorsOfTargets(tx: DatabaseTransaction, targetIds: readonly string[]): Promise<Map<string, string>> {
+    if (targetIds.length === 0) return new Map();
+    const rows = await queryClient(this.db, tx)
+      .$queryRawUnsafe<Array<{ id: string; target_id: string }>>(
+        'SELECT id::text AS id, target_id FROM heartbeat_monitors WHERE target_id = ANY($1::text[]) ORDER BY created_at',
+        [...targetIds],
+      )
+      .catch((err: unknown) => rethrow(err));
+    return new Map(rows.map((r) => [r.target_id, r.id]));
+  }
+
+  /**
+   * Marks buckets whose raw rows changed. DO UPDATE (not NOTHING) takes the mark's row
+   * lock, so the rollup job's delete of the same mark waits for this transaction and
+   * its recompute then sees these rows (or the mark survives for the next run).
+   */
+  async markRollupsDirty(tx: DatabaseTransaction, keys: readonly RollupKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    const unique = new Map(keys.map((k) => [`${k.targetId}\u0000${k.location}\u0000${k.bucket}`, k]));
+    const list = [...unique.values()].sort((a, b) => a.targetId.localeCompare(b.targetId) || a.location.localeCompare(b.location) || a.bucket - b.bucket);
+    await queryClient(this.db, tx)
+      .$executeRawUnsafe(
+        `INSERT INTO rollup_dirty (target_id, location, bucket)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+         ON CONFLICT (target_id, location, bucket) DO UPDATE SET marked_at = now()`,
+        list.map((k) => clean(k.targetId)),
+        list.map((k) => k.location),
+        list.map((k) => iso(k.bucket)),
+      )
+      .catch((err: unknown) => rethrow(err));
+  }
+
+  /**
+   * Recomputes up to `limit` dirty buckets from raw rows (check results with their
+   * latency, pushed updates and heartbeat pings as latency-less samples; ok = UP /
+   * ok / success) and upserts rollups_1m, deleting the marks in the same statement.
+   * Correct under redelivery and late arrivals: a bucket is always recomputed whole.
+   * Returns the number of buckets recomputed.
+   */
+  async recomputeDirtyRollups(limit = 1000): Promise<number> {
+    const rows = await prismaOf(this.db)
+      .$queryRawUnsafe<Array<{ n: number }>>(
+        `WITH picked AS (
+           SELECT target_id, location, bucket FROM rollup_dirty ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
+         ), d AS (
+           DELETE FROM rollup_dirty r USING picked p
+           WHERE r.target_id = p.target_id AND r.location = p.location AND r.bucket = p.bucket
+           RETURNING r.target_id, r.location, r.bucket
+         ), samples AS (
+           SELECT d.target_id, d.location, d.bucket, c.ok, c.latency_ms FROM d
+             JOIN check_results c ON c.target_id = d.target_id AND c.location = d.location
+              AND c.occurred_at >= d.bucket AND c.occurred_at < d.bucket + interval '1 minute'
+           UNION ALL
+           SELECT d.target_id, d.location, d.bucket, s.status = 'UP', NULL::float8 FROM d
+             JOIN status_updates s ON s.target_id = d.target_id AND s.location = d.location
+              AND s.occurred_at >= d.bucket AND s.occurred_at < d.bucket + interval '1 minute'
+           UNION ALL
+           SELECT d.target_id, d.location, d.bucket, h.signal = 'success', NULL::float8 FROM d
+             JOIN heartbeat_pings h ON h.target_id = d.target_id AND h.location = d.location AND h.signal <> 'start'
+              AND h.received_at >= d.bucket AND h.received_at < d.bucket + interval '1 minute'
+         ), upserted AS (
+           INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count, min_latency_ms, avg_latency_ms, max_latency_ms, p95_latency_ms)
+           SELECT target_id, location, bucket, count(*)::int, (count(*) FILTER (WHERE ok))::int, min(latency_ms), avg(latency_ms), max(latency_ms),
+                  percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms)
+           FROM samples GROUP BY target_id, location, bucket
+           ON CONFLICT (target_id, location, bucket) DO UPDATE SET count = EXCLUDED.count, ok_count = EXCLUDED.ok_count,
+             min_latency_ms = EXCLUDED.min_latency_ms, avg_latency_ms = EXCLUDED.avg_latency_ms, max_latency_ms = EXCLUDED.max_latency_ms,
+             p95_latency_ms = EXCLUDED.p95_latency_ms
+           RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM d)::float8 AS n, (SELECT count(*) FROM upserted) AS u`,
+        limit,
+      )
+      .catch((err: unknown) => rethrow(err));
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async rollups(targetId: string, from: Date, to: Date): Promise<RollupRecord[]> {
+    const rows = await prismaOf(this.db)
+      .$queryRawUnsafe<
+        Array<{ target_id: string; location: string; bucket: number; count: number; ok_count: number; min: number | null; avg: number | null; max: number | null; p95: number | null }>
+      >(
+        `SELECT target_id, location, (extract(epoch FROM bucket) * 1000)::float8 AS bucket, count, ok_count,
+                min_latency_ms AS min, avg_latency_ms AS avg, max_latency_ms AS max, p95_latency_ms AS p95
+         FROM rollups_1m WHERE target_id = $1 AND bucket >= $2::timestamptz AND bucket < $3::timestamptz ORDER BY location, bucket`,
+        targetId,
+        from.toISOString(),
+        to.toISOString(),
+      )
+      .catch((err: unknown) => rethrow(err));
+    return rows.map((r) => ({
+      targetId: r.target_id,
+      location: r.location,
+      bucket: Math.round(Number(r.bucket)),
+      count: r.count,
+      okCount: r.ok_count,
+      minLatencyMs: r.min,
+      avgLatencyMs: r.avg,
+      maxLatencyMs: r.max,
+      p95LatencyMs: r.p95,
+    }));
+  }
+
+  /**
+   * Retention: deletes rows of `table` older than `before` in batches of `batchSize`
+   * (each its own short statement, by ctid over the indexed time column), so no
+   * statement holds locks for long. Returns the rows deleted.
+   */
+  async deleteOlderThan(table: RetentionTable, before: Date, batchSize = 5000, maxBatches = 1000): Promise<number> {
+    const column = RETENTION_COLUMNS[table];
+    if (!column) throw new Error(`no retention for table ${String(table)}`);
+    const client = prismaOf(this.db);
+    let total = 0;
+    for (let i = 0; i < maxBatches; i++) {
+      const deleted = await client
+        .$executeRawUnsafe(
+          `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${column} < $1::timestamptz LIMIT $2))`,
+          before.toISOString(),
+          batchSize,
+        )
+        .catch((err: unknown) => rethrow(err));
+      total += deleted;
+      if (deleted < batchSize) break;
+    }
+    return total;
+  }
+}

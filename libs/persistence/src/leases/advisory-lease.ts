@@ -1,0 +1,91 @@
+import { Client } from 'pg';
+
+export interface AdvisoryLeaseOptions {
+  databaseUrl: string;
+  /** Lease name; hashed to the advisory lock key. Every replica must use the same name. */
+  name: string;
+  connectTimeoutMs?: number;
+  applicationName?: string;
+}
+
+/**
+ * A singleton-job lease (SPEC §8: sweeper, sync scheduler): a Postgres session
+ * advisory lock held on a dedicated connection. Only one holder at a time across
+ * replicas; when the holder dies (even SIGKILL) its connection closes and the lock
+ * is free at once. `tryAcquire()` is called before each run: it confirms the held
+ * lock's connection is alive, or tries to take the lock.
+ */
+export class AdvisoryLease {
+  private client: Client | null = null;
+  private held = false;
+  private connecting: Promise<Client> | null = null;
+
+  constructor(private readonly options: AdvisoryLeaseOptions) {}
+
+  get isHeld(): boolean {
+    return this.held;
+  }
+
+  /** True when this process holds the lease now. Never throws: a database problem means "not held". */
+  async tryAcquire(): Promise<boolean> {
+    try {
+      const client = await this.connection();
+      if (this.held) {
+        await client.query('SELECT 1');
+        return true;
+      }
+      const res = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [this.options.name]);
+      this.held = res.rows[0]?.ok === true;
+      return this.held;
+    } catch {
+      this.drop();
+      return false;
+    }
+  }
+
+  async release(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    this.connecting = null;
+    const wasHeld = this.held;
+    this.held = false;
+    if (!client) return;
+    try {
+      if (wasHeld) await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.options.name]);
+    } catch {
+      /* closing the connection frees the lock anyway */
+    }
+    await client.end().catch(() => undefined);
+  }
+
+  private async connection(): Promise<Client> {
+    if (this.client) return this.client;
+    this.connecting ??= (async () => {
+      const client = new Client({
+        connectionString: this.options.databaseUrl,
+        connectionTimeoutMillis: this.options.connectTimeoutMs ?? 3000,
+        application_name: this.options.applicationName ?? `fleetwatch lease ${this.options.name}`.slice(0, 63),
+      });
+      client.on('error', () => this.drop());
+      client.on('end', () => this.drop());
+      try {
+        await client.connect();
+      } catch (e) {
+        this.connecting = null;
+        throw e;
+      }
+      this.client = client;
+      this.connecting = null;
+      return client;
+    })();
+    return this.connecting;
+  }
+
+  private drop(): void {
+    const client = this.client;
+    this.held = false;
+    this.client = null;
+    this.connecting = null;
+    if (client) void client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,121 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import type { StatusEventDraft } from '@fleetwatch/domain';
+import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient } from '../database';
+import { rethrow } from '../errors';
+import { DATABASE_CLIENT } from '../tokens';
+import { clean, iso, ms } from '../sql-values';
+
+// status_events (kept, no retention) and their transactional outbox: an event is
+// inserted with an outbox row in the transaction that caused it; the outbox row is
+// deleted once `status.changed` is confirmed by the broker, so a crash between
+// commit and publish leaves it for the relay instead of losing the publication.
+
+/** A stored status event; `id` doubles as the bus message id of its `status.changed`. */
+export interface StatusEventRecord extends StatusEventDraft {
+  id: string;
+}
+
+interface EventRow {
+  id: string;
+  target_id: string;
+  kind: string | null;
+  location: string | null;
+  from_status: string | null;
+  to_status: string;
+  reason: string | null;
+  at: number;
+  sequence: number;
+}
+
+function toRecord(r: EventRow): StatusEventRecord {
+  return {
+    id: r.id,
+    targetId: r.target_id,
+    kind: (r.kind ?? 'instance') as TargetKind,
+    location: r.location,
+    from: (r.from_status ?? 'UNKNOWN') as TargetStatus,
+    to: r.to_status as TargetStatus,
+    reason: r.reason ?? '',
+    at: ms(r.at) as number,
+    sequence: Number(r.sequence),
+  };
+}
+
+const EVENT_COLUMNS = `e.id::text AS id, e.target_id, t.kind::text AS kind, e.location, e.from_status::text AS from_status, e.to_status::text AS to_status,
+  e.reason, (extract(epoch FROM e.occurred_at) * 1000)::float8 AS at, e.sequence::float8 AS sequence`;
+
+@Injectable()
+export class StatusEventsRepository {
+  constructor(@Inject(DATABASE_CLIENT) private readonly db: DatabaseClient) {}
+
+  /** Stores events (one statement) with their outbox rows; returns them with their ids, in input order. */
+  async insertMany(tx: DatabaseTransaction, events: readonly StatusEventDraft[]): Promise<StatusEventRecord[]> {
+    if (events.length === 0) return [];
+    const q = queryClient(this.db, tx);
+    try {
+      const rows = await q.$queryRawUnsafe<Array<{ id: string; target_id: string; seq: number }>>(
+        `WITH ins AS (
+           INSERT INTO status_events (target_id, location, from_status, to_status, reason, occurred_at, sequence)
+           SELECT u.target_id, u.location, u.from_status::target_status, u.to_status::target_status, u.reason, u.at, u.sequence
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bigint[])
+             AS u(target_id, location, from_status, to_status, reason, at, sequence)
+           RETURNING id, target_id, sequence
+         ), outbox AS (
+           INSERT INTO status_event_outbox (event_id) SELECT id FROM ins
+         )
+         SELECT id::text AS id, target_id, sequence::float8 AS seq FROM ins`,
+        events.map((e) => clean(e.targetId)),
+        events.map((e) => e.location),
+        events.map((e) => e.from),
+        events.map((e) => e.to),
+        events.map((e) => clean(e.reason).slice(0, 1024)),
+        events.map((e) => iso(e.at)),
+        events.map((e) => e.sequence),
+      );
+      const idOf = new Map(rows.map((r) => [`${r.target_id}\u0000${Number(r.seq)}`, r.id]));
+      return events.map((e) => ({ ...e, id: idOf.get(`${e.targetId}\u0000${e.sequence}`) as string }));
+    } catch (err) {
+      rethrow(err, { conflict: 'status event sequence already used' });
+    }
+  }
+
+  /** Events still waiting for their `status.changed` confirm, oldest first, per target in sequence order. */
+  async pendingPublication(limit = 500): Promise<StatusEventRecord[]> {
+    try {
+      const rows = await prismaOf(this.db).$queryRawUnsafe<EventRow[]>(
+        `SELECT ${EVENT_COLUMNS}
+         FROM status_event_outbox o JOIN status_events e ON e.id = o.event_id LEFT JOIN target_states t ON t.target_id = e.target_id
+         ORDER BY o.created_at, e.target_id, e.sequence LIMIT $1`,
+        limit,
+      );
+      return rows.map(toRecord);
+    } catch (err) {
+      rethrow(err);
+    }
+  }
+
+  /** The broker confirmed these: drop them from the outbox. */
+  async markPublished(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await prismaOf(this.db)
+      .$executeRawUnsafe('DELETE FROM status_event_outbox WHERE event_id = ANY($1::uuid[])', [...ids])
+      .catch((err: unknown) => rethrow(err));
+  }
+
+  /** A target's events in sequence order (after `afterSequence`). */
+  async listForTarget(targetId: string, afterSequence = 0, limit = 500): Promise<StatusEventRecord[]> {
+    try {
+      const rows = await prismaOf(this.db).$queryRawUnsafe<EventRow[]>(
+        `SELECT ${EVENT_COLUMNS} FROM status_events e LEFT JOIN target_states t ON t.target_id = e.target_id
+         WHERE e.target_id = $1 AND e.sequence > $2 ORDER BY e.sequence LIMIT $3`,
+        targetId,
+        afterSequence,
+        limit,
+      );
+      return rows.map(toRecord);
+    } catch (err) {
+      rethrow(err);
+    }
+  }
+}
