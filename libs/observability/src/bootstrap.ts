@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createLogger, maskSecrets, PinoNestLogger } from './logger';
 import { HealthController, ReadinessRegistry, SERVICE_IDENTITY, ServiceIdentity } from './health';
 import { ApiErrorFilter, mapError } from './error.filter';
+import { dropLintFailingDefaultMetrics } from './promtool-lint';
 
 export const FLEETWATCH_LOGGER = Symbol('FLEETWATCH_LOGGER');
 const VERSION = process.env.FLEETWATCH_VERSION ?? '0.1.0';
@@ -58,6 +59,7 @@ function startProcessMetrics(identity: ServiceIdentity): void {
   if (metricsStarted) return;
   metricsStarted = true;
   collectDefaultMetrics();
+  dropLintFailingDefaultMetrics();
   new Gauge({ name: 'fleetwatch_service_info', help: 'Service identity (always 1).', labelNames: ['service', 'site', 'location', 'version'] })
     .labels(identity.service, identity.site, identity.location, identity.version)
     .set(1);

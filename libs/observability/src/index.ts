@@ -3,3 +3,4 @@ export * from './logger';
 export * from './health';
 export * from './error.filter';
 export * from './bootstrap';
+export * from './promtool-lint';

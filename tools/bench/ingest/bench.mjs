@@ -211,7 +211,10 @@ async function runPhase({ name, port, key, concurrency, updatesPerRequest, durat
   };
   const workers = Array.from({ length: concurrency }, worker);
   await sleep(warmupS * 1000);
-  const cpuBefore = new Map(processes.map((p) => [p.label, cpuSeconds(p.pid)]));
+  // A group's CPU is summed over its processes as they are at the start (Postgres: one per connection).
+  const groups = processes.map((p) => ({ label: p.label, pids: p.pids ? p.pids() : [p.pid] }));
+  const sum = (pids, f) => pids.reduce((a, pid) => a + (Number.isFinite(f(pid)) ? f(pid) : 0), 0);
+  const cpuBefore = new Map(groups.map((g) => [g.label, sum(g.pids, cpuSeconds)]));
   const selfBefore = process.cpuUsage();
   const started = performance.now();
   measuring = true;
@@ -219,7 +222,7 @@ async function runPhase({ name, port, key, concurrency, updatesPerRequest, durat
   measuring = false;
   const elapsedS = (performance.now() - started) / 1000;
   const selfAfter = process.cpuUsage(selfBefore);
-  const cpu = processes.map((p) => ({ label: p.label, cpuPct: ((cpuSeconds(p.pid) - cpuBefore.get(p.label)) / elapsedS) * 100, rssMb: rssMb(p.pid) }));
+  const cpu = groups.map((g) => ({ label: g.label, cpuPct: ((sum(g.pids, cpuSeconds) - cpuBefore.get(g.label)) / elapsedS) * 100, rssMb: sum(g.pids, rssMb) }));
   cpu.push({ label: 'load generator', cpuPct: ((selfAfter.user + selfAfter.system) / 1e6 / elapsedS) * 100, rssMb: process.memoryUsage().rss / 1024 / 1024 });
   stop = true;
   await Promise.all(workers);
@@ -300,8 +303,8 @@ async function main() {
     const processes = services.map((s) => ({ label: s.name, pid: s.child.pid }));
     const beam = pidsOf(/beam\.smp/);
     if (beam.length) processes.push({ label: 'rabbitmq (shared)', pid: beam[0] });
-    const pg = pidsOf(/^postgres.*\/postgres|^\/usr\/lib\/postgresql/);
-    if (withAggregator && pg.length) processes.push({ label: 'postgres (main)', pid: pg[0] });
+    // Every Postgres process (postmaster, background workers, one backend per connection): shared with whatever else runs.
+    processes.push({ label: 'postgres (all, shared)', pids: () => pidsOf(/^postgres[:\0 ]|^\/usr\/lib\/postgresql\//) });
 
     let drained = 0;
     if (args.drain) {

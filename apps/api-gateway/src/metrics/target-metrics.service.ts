@@ -5,7 +5,7 @@ import { TargetStatus } from '@fleetwatch/contracts';
 import { upValueOf } from '@fleetwatch/domain';
 import { LiveStateStore, TargetRecord } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
-import { dropLintFailingDefaultMetrics } from './promtool-lint';
+import { dropLintFailingDefaultMetrics } from '@fleetwatch/observability';
 
 /** The location label of the consensus series of `fleetwatch_target_up` (reserved: no real location may use it). */
 export const CONSENSUS_LOCATION = 'all';

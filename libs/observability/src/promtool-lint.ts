@@ -4,8 +4,8 @@ import { register } from 'prom-client';
  * prom-client's default metrics include three gauges named `*_total`, which
  * `promtool check metrics` flags ("non-counter metrics should not have _total suffix",
  * exit 3). The same counts stay available, by type, as nodejs_active_handles,
- * nodejs_active_requests and nodejs_active_resources, so the gateway's /metrics —
- * which SPEC §11 requires to pass promtool — drops these three.
+ * nodejs_active_requests and nodejs_active_resources, so every service's /metrics —
+ * the gateway's must pass promtool (SPEC §11) — drops these three at boot.
  */
 export const LINT_FAILING_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
