@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import {
   ExchangeName,
+  InstanceKind,
   Messages,
   QueueName,
   RoutingKey,
@@ -128,7 +129,7 @@ export function statusUpdate(instanceId: string, status: string, occurredAt: num
   return {
     updateId: `u-${Date.now()}-${++counter}`,
     instanceId,
-    kind: 'container',
+    kind: InstanceKind.Container,
     status: status as StatusUpdateInput['status'],
     occurredAt: new Date(occurredAt).toISOString(),
     receivedAt: new Date(Math.max(occurredAt, Date.now())).toISOString(),

@@ -3,7 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Messages, TargetStatus, uuidv7 } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
-import { AdvisoryLease } from '@fleetwatch/persistence';
+import { AdvisoryLease, closeSqlPool, createSqlPool, TargetStatesRepository } from '@fleetwatch/persistence';
 import { waitFor } from '@fleetwatch/testing';
 import { AggregatorMetrics } from './aggregator.metrics';
 import { SWEEPER_LEASE_NAME } from './aggregator.module';
@@ -202,16 +202,34 @@ describe('aggregator: deadlines', () => {
 describe('aggregator: durable state', () => {
   it('rebuilds live state from Postgres after Redis was flushed', async () => {
     const ids = ['instance:web-1', 'instance:db-1', 'check:site-a', 'check:hb-1', 'host:node-1'];
-    const before = await store.getTargets(ids);
-    const counts = await store.countByStatus();
-    expect(before.size).toBe(5);
+    expect((await store.getTargets(ids)).size).toBe(5);
     expect(await flushPrefix(site.redis, site.redisPrefix)).toBeGreaterThan(0);
     expect(await store.isEmpty()).toBe(true);
-    await waitFor(async () => (await store.getTargets(ids)).size === 5, { timeoutMs: 5000, description: 'live state rebuilt' });
-    const after = await store.getTargets(ids);
-    for (const id of ids) expect(after.get(id)).toEqual(before.get(id));
-    expect(await store.countByStatus()).toEqual(counts);
+    // Redis must come back equal to Postgres (compared together: the sweeper may move both meanwhile).
+    const pool = createSqlPool(site.database.databaseUrl, { max: 1 });
+    const states = new TargetStatesRepository(pool);
+    try {
+      await waitFor(
+        async () => {
+          const [live, durable] = await Promise.all([store.getTargets(ids), states.findMany(ids)]);
+          return durable.length === 5 && durable.every((d) => {
+            const r = live.get(d.id);
+            if (!r) return false;
+            const locs = (t: { locations: Record<string, { status: string; observedAt: number; lastSeen: number }> }) =>
+              Object.entries(t.locations).map(([k, l]) => [k, l.status, l.observedAt, l.lastSeen]).sort();
+            return r.status === d.status && r.seq === d.seq && r.since === d.since && r.lastSeen === d.lastSeen && r.name === d.name && r.kind === d.kind &&
+              JSON.stringify(r.tags) === JSON.stringify(d.tags) && JSON.stringify(locs(r)) === JSON.stringify(locs(d));
+          });
+        },
+        { timeoutMs: 5000, description: 'live state rebuilt equal to Postgres' },
+      );
+    } finally {
+      await closeSqlPool(pool);
+    }
+    const web = await store.getTarget('instance:web-1');
+    expect(web).toMatchObject({ labels: { team: 'core', env: 'prod' }, lifecycle: 'exited' });
     expect((await store.listTargets({ tag: 'team=core' }, 10)).items.map((t) => t.id)).toEqual(['instance:web-1']);
+    expect((await store.listTargets({ status: ['PARTIAL'] }, 10)).items.map((t) => t.id)).toEqual(['check:site-a']);
   });
 
   it('keeps 1-minute rollups computed from raw rows', async () => {

@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
 import { LiveStateModule } from '@fleetwatch/live-state';
 import { MessagingModule } from '@fleetwatch/messaging';
-import { AdvisoryLease, HistoryRepository, PersistenceModule, StatusEventsRepository, TargetStatesRepository } from '@fleetwatch/persistence';
+import { AdvisoryLease, HistoryRepository, SqlPoolModule, StatusEventsRepository, TargetStatesRepository } from '@fleetwatch/persistence';
 import { SerialLane } from './common/serial-lane';
 import type { AggregatorConfig } from './config';
 import { StatusEventsRelay } from './events/status-events.relay';
@@ -10,6 +10,7 @@ import { ReadinessWiring } from './health/readiness.wiring';
 import { HistoryMaintenance } from './history/history-maintenance.service';
 import { LiveProjection } from './live/live-projection.service';
 import { LiveStateBoot } from './live/live-state.boot';
+import { ProjectionQueue } from './live/projection.queue';
 import { ObservationsHandler } from './observations/observations.handler';
 import { ObservationsService } from './observations/observations.service';
 import { SweeperService } from './staleness/sweeper.service';
@@ -31,7 +32,8 @@ export class AggregatorModule {
     return {
       module: AggregatorModule,
       imports: [
-        PersistenceModule.forRoot({ databaseUrl: config.databaseUrl, poolSize: config.dbPoolSize, applicationName: 'fleetwatch aggregator' }),
+        // A plain pg pool: the batched write path commits thousands of rows a second (see libs/persistence README).
+        SqlPoolModule.forRoot({ databaseUrl: config.databaseUrl, max: config.dbPoolSize, applicationName: 'fleetwatch aggregator' }),
         LiveStateModule.forRoot({ url: config.redisUrl, keyPrefix: config.redisPrefix, connectionName: 'aggregator' }),
         MessagingModule.forRoot({
           url: config.amqpUrl,
@@ -50,6 +52,7 @@ export class AggregatorModule {
         StatusEventsRepository,
         SerialLane,
         LiveProjection,
+        ProjectionQueue,
         LiveStateBoot,
         StatusEventsRelay,
         StatusPropagation,

@@ -8,8 +8,8 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       DATABASE_URL: env.databaseUrl(),
       REDIS_URL: env.redisUrl(),
       AMQP_URL: env.amqpUrl(),
-      /** Unacked deliveries RabbitMQ pushes to the consumer (the bus caps it at 1000). */
-      AGGREGATOR_PREFETCH: env.int(500, 1, 1000),
+      /** Unacked deliveries RabbitMQ pushes to the consumer (the bus caps it at 1000); about twice the batch size keeps the next batch filling while one commits. */
+      AGGREGATOR_PREFETCH: env.int(1000, 1, 1000),
       /** Observations committed per transaction; at most the prefetch. */
       AGGREGATOR_BATCH_SIZE: env.int(500, 1, 1000),
       AGGREGATOR_BATCH_WAIT_MS: env.int(50, 1, 10_000),

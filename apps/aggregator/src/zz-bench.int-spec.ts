@@ -11,10 +11,11 @@ it('bench', async () => {
     for (let i = 0; i < N; i += 1000) await site.bus.publisher.publishMany(reqs.slice(i, i + 1000));
     const before = await count(site.pg, 'select count(*) as n from status_updates');
     const proc = spawn(process.execPath, [join(root, 'dist/apps/aggregator/src/main.js')], { env: { ...process.env, ...site.env, AGGREGATOR_PORT: '23999' }, stdio: 'inherit' });
-    const t1 = Date.now();
-    for (;;) { const n = await count(site.pg, 'select count(*) as n from status_updates'); if (n >= before + N) break; await new Promise((r) => setTimeout(r, 100)); }
+    let t1 = 0; let n1 = 0;
+    for (;;) { const n = await count(site.pg, 'select count(*) as n from status_updates'); if (!t1 && n > before) { t1 = Date.now(); n1 = n - before; } if (n >= before + N) break; await new Promise((r) => setTimeout(r, 20)); }
     const ms = Date.now() - t1;
-    process.stderr.write(`${label}: processed ${N} in ${ms} ms (incl. boot) = ${Math.round(N / ms * 1000)}/s\n`);
+    process.stderr.write(`first rows ${n1}\n`);
+    process.stderr.write(`${label}: processed ${N} in ${ms} ms (after the first commit) = ${Math.round((N - n1) / ms * 1000)}/s\n`);
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
   };

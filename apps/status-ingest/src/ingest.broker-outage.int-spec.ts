@@ -1,6 +1,7 @@
 import { createIsolatedVhost, TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
 import type { StatusUpdatePayload } from '@fleetwatch/contracts';
 import { errorOf, IngestHarness, update, type HttpAnswer } from './int-spec.helpers';
+import { PublishGate } from './ingress/publish-gate.service';
 
 // SPEC §6: broker away → 503 with Retry-After; and at-least-once from the edge:
 // nothing that got a 202 is lost. A TcpProxy sits between status-ingest and
@@ -101,7 +102,9 @@ describe('broker away', () => {
       const answer = await h.post({ updates: updateIds.map((id) => update(1, { updateId: id })) }, { key }).catch(() => null);
       return { updateIds, answer };
     });
-    await new Promise((r) => setTimeout(r, 20));
+    // Shut down while publishes are waiting for their confirms.
+    const gate = h.service.app.get(PublishGate);
+    await waitFor(() => gate.pending > 0, { timeoutMs: 5_000, intervalMs: 1, description: 'publishes in flight' });
     await h.service.shutdown('test');
     const results = await Promise.all(posts);
     const accepted = results.filter((r) => r.answer?.status === 202).flatMap((r) => r.updateIds);

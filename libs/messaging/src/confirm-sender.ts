@@ -21,6 +21,11 @@ export interface OutgoingMessage {
   type: string;
 }
 
+/** Receives the outcome of each message of one send/sendMany call (one object per call, not per message). */
+interface PendingSink {
+  settle(index: number, error: BusError | undefined): void;
+}
+
 /** One message awaiting its broker confirm. */
 class Pending {
   settled = false;
@@ -28,13 +33,14 @@ class Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
   constructor(
     readonly message: OutgoingMessage,
-    private readonly done: (error: BusError | undefined) => void,
+    private readonly sink: PendingSink,
+    private readonly index: number,
   ) {}
   settle(error: BusError | undefined): void {
     if (this.settled) return;
     this.settled = true;
     if (this.timer) clearTimeout(this.timer);
-    this.done(error);
+    this.sink.settle(this.index, error);
   }
 }
 
@@ -85,7 +91,7 @@ export class ConfirmSender {
     const lane = await this.acquire(deadline);
     if (!lane.writable) await this.writable(lane, deadline, timeoutMs);
     await new Promise<void>((resolve, reject) => {
-      const pending = new Pending(message, (error) => (error ? reject(error) : resolve()));
+      const pending = new Pending(message, { settle: (_i, error) => (error ? reject(error) : resolve()) }, 0);
       pending.timer = setTimeout(() => {
         this.forget(lane, pending);
         pending.settle(this.timeoutError(message, timeoutMs));
@@ -116,6 +122,12 @@ export class ConfirmSender {
     const settleOne = (): void => {
       if (--outstanding === 0) allSettled();
     };
+    const sink: PendingSink = {
+      settle: (index, error) => {
+        results[index] = error;
+        settleOne();
+      },
+    };
     let i = 0;
     for (; i < messages.length; i++) {
       if (!lane.writable) {
@@ -126,12 +138,8 @@ export class ConfirmSender {
         }
       }
       if (!lane.open) break;
-      const index = i;
       outstanding++;
-      const pending = new Pending(messages[index], (error) => {
-        results[index] = error;
-        settleOne();
-      });
+      const pending = new Pending(messages[i], sink, i);
       pendings.push(pending);
       this.transmit(lane, pending);
     }

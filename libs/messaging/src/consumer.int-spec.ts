@@ -13,6 +13,9 @@ import { BusTopology, DEFAULT_DELIVERY_LIMIT } from './topology';
 const Q = QueueName.AggregatorObservations;
 const DLQ = deadLetterQueueOf(Q);
 
+// jest's per-project testTimeout (jest.config.js) is overridden by the global default of 5 s.
+jest.setTimeout(60_000);
+
 describe('BusConsumer on RabbitMQ', () => {
   let vhost: IsolatedVhost;
   let connection: BusConnection;

@@ -19,15 +19,21 @@ interface ConsumerProcess {
   proxy: TcpProxy;
 }
 
+// jest's per-project testTimeout (jest.config.js) is overridden by the global default of 5 s.
+jest.setTimeout(60_000);
+
 describe('at-least-once delivery, exactly-once effects', () => {
   let vhost: IsolatedVhost;
   let raw: RawAmqp;
+  /** Closed after the test even when it fails, so no connection outlives it. */
+  const closers: Array<() => Promise<unknown>> = [];
 
   beforeAll(async () => {
     vhost = await createIsolatedVhost('exactly-once');
     raw = await RawAmqp.open(vhost.amqpUrl);
   });
   afterAll(async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
     await raw?.close();
     await vhost?.dispose();
   });
@@ -57,6 +63,7 @@ describe('at-least-once delivery, exactly-once effects', () => {
       await proxy.start();
       const connection = testConnection(proxy.rewriteUrl(vhost.amqpUrl), { name: 'consumer' });
       const consumer = new BusConsumer(connection, { topology: new BusTopology(connection, { queues: [Q] }), logger: silentBusLogger });
+      closers.push(() => proxy.stop(), () => connection.close(), () => consumer.stop());
       connection.start();
       await consumer.consume(Q, counting, { prefetch: 50 }).waitUntilActive(10_000);
       return { connection, consumer, proxy };
@@ -71,6 +78,7 @@ describe('at-least-once delivery, exactly-once effects', () => {
     const pubConnection = testConnection(vhost.amqpUrl, { name: 'publisher' });
     new BusTopology(pubConnection, { queues: [Q] });
     const publisher = new BusPublisher(pubConnection, { source: TEST_SOURCE, timeoutMs: 10_000 });
+    closers.push(() => pubConnection.close(), () => publisher.close());
     pubConnection.start();
     await pubConnection.waitForSession(10_000);
 

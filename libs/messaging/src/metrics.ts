@@ -29,7 +29,7 @@ class BusCounter {
   inc(labelValues: readonly string[], n = 1): void {
     // Registered on first use (with a scrape-time flush), and again if the registry was cleared.
     if (register.getSingleMetric(this.name) === undefined) this.metric();
-    const key = labelValues.join('\u0000');
+    const key = labelValues.length === 2 ? `${labelValues[0]}\u0000${labelValues[1]}` : labelValues.join('\u0000');
     const entry = this.pending.get(key);
     if (entry) entry.n += n;
     else this.pending.set(key, { labels: [...labelValues], n });

@@ -9,6 +9,9 @@ import { BusTopology, workQueueArguments } from './topology';
 
 const Q = QueueName.AggregatorObservations;
 
+// jest's per-project testTimeout (jest.config.js) is overridden by the global default of 5 s.
+jest.setTimeout(60_000);
+
 describe('BusPublisher on RabbitMQ', () => {
   let vhost: IsolatedVhost;
   let connection: BusConnection;
@@ -106,7 +109,11 @@ describe('BusPublisher with the broker unreachable', () => {
   beforeAll(async () => {
     vhost = await createIsolatedVhost('unreachable');
   });
-  afterAll(() => vhost?.dispose());
+  const closers: Array<() => Promise<unknown>> = [];
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    await vhost?.dispose();
+  });
 
   it('rejects with BusUnavailableError in bounded time when nothing listens on the port', async () => {
     const port = await freePort();
@@ -114,6 +121,7 @@ describe('BusPublisher with the broker unreachable', () => {
     url.port = String(port);
     const connection = testConnection(url.toString());
     const publisher = new BusPublisher(connection, { source: TEST_SOURCE, timeoutMs: 1_500 });
+    closers.push(() => connection.close());
     connection.start();
     const started = Date.now();
     const error = await publisher.publish(Messages.CheckResult, checkResult(1)).catch((e: unknown) => e);
@@ -129,6 +137,7 @@ describe('BusPublisher with the broker unreachable', () => {
     const proxy = TcpProxy.forUrl(vhost.amqpUrl);
     await proxy.start();
     const connection = testConnection(proxy.rewriteUrl(vhost.amqpUrl));
+    closers.push(() => proxy.stop(), () => connection.close());
     new BusTopology(connection, { queues: [Q] });
     const publisher = new BusPublisher(connection, { source: TEST_SOURCE, timeoutMs: 1_500 });
     connection.start();
@@ -144,6 +153,13 @@ describe('BusPublisher with the broker unreachable', () => {
       expect(r.status).toBe('rejected');
       if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(BusError);
     }
+
+    // With the outage known (reconnects refused), a publish waits for a connection until its deadline.
+    const again = Date.now();
+    await expect(publisher.publish(Messages.CheckResult, checkResult(3))).rejects.toBeInstanceOf(BusUnavailableError);
+    expect(Date.now() - again).toBeGreaterThanOrEqual(1_400);
+    expect(Date.now() - again).toBeLessThan(1_500 + 500);
+    expect(connection.isConnected()).toBe(false);
 
     proxy.resume();
     await connection.waitForSession(10_000);

@@ -129,11 +129,14 @@ export class BusPublisher {
    * throw here: each outcome says confirmed, or which typed error.
    */
   async publishManySettled(requests: readonly PublishRequest[], options: Pick<PublishOptions, 'timeoutMs'> = {}): Promise<PublishOutcome[]> {
-    const prepared = requests.map((r) => this.prepare(r.definition, r.payload, r.options ?? {}));
-    const errors = await this.sender.sendMany(
-      prepared.map((p) => p.message),
-      options.timeoutMs ?? this.timeoutMs,
-    );
+    const prepared: Prepared[] = new Array(requests.length);
+    const messages: OutgoingMessage[] = new Array(requests.length);
+    for (let i = 0; i < requests.length; i++) {
+      const r = requests[i];
+      prepared[i] = this.prepare(r.definition, r.payload, r.options ?? {});
+      messages[i] = prepared[i].message;
+    }
+    const errors = await this.sender.sendMany(messages, options.timeoutMs ?? this.timeoutMs);
     return prepared.map((p, i): PublishOutcome => {
       const error = errors[i];
       return error ? { ok: false, envelope: p.envelope, error: this.failed(p, error) } : { ok: true, envelope: p.envelope };

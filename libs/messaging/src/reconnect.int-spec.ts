@@ -9,10 +9,15 @@ import { BusTopology } from './topology';
 
 const Q = QueueName.AggregatorObservations;
 
+// jest's per-project testTimeout (jest.config.js) is overridden by the global default of 5 s.
+jest.setTimeout(60_000);
+
 describe('connections cut mid-stream', () => {
   let vhost: IsolatedVhost;
   let proxy: TcpProxy;
   let raw: RawAmqp;
+  /** Closed after the test even when it fails, so no connection outlives it. */
+  const closers: Array<() => Promise<unknown>> = [];
 
   beforeAll(async () => {
     vhost = await createIsolatedVhost('reconnect');
@@ -21,6 +26,7 @@ describe('connections cut mid-stream', () => {
     raw = await RawAmqp.open(vhost.amqpUrl);
   });
   afterAll(async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
     await proxy?.stop();
     await raw?.close();
     await vhost?.dispose();
@@ -35,6 +41,7 @@ describe('connections cut mid-stream', () => {
     const subConnection = testConnection(url, { name: 'consumer' });
     const consumer = new BusConsumer(subConnection, { topology: new BusTopology(subConnection, { queues: [Q] }), logger: silentBusLogger });
     const received = new Map<string, number>();
+    closers.push(() => subConnection.close(), () => pubConnection.close(), () => publisher.close(), () => consumer.stop());
     pubConnection.start();
     subConnection.start();
     const sub = consumer.consume(

@@ -42,5 +42,16 @@ export {
   type RollupKey,
   type RollupRecord,
 } from './history/history.repository';
+export {
+  SqlPoolModule,
+  SQL_POOL,
+  createSqlPool,
+  closeSqlPool,
+  runInSqlTransaction,
+  pingSqlPool,
+  type SqlPool,
+  type SqlPoolOptions,
+  type SqlTransaction,
+} from './sql/sql-pool';
 export { StatusEventsRepository, type StatusEventRecord } from './status-events/status-events.repository';
 export { AdvisoryLease, type AdvisoryLeaseOptions } from './leases/advisory-lease';

@@ -4,7 +4,7 @@
 // RSS per process, the settings printed.
 //
 //   npm run build && npm run bench:ingest [-- --duration 15 --concurrency 50 --batch-size 100 --batch-concurrency 8
-//                                              --phases single,batch --profile /tmp/prof --keep-logs]
+//                                              --phases single,batch --aggregator false --drain --profile /tmp/prof --keep-logs]
 //
 // Runs the built services (dist/) against a throwaway database and vhost on the
 // local servers (or DATABASE_URL / AMQP_URL / REDIS_URL), creates an API key through
@@ -34,6 +34,8 @@ const args = parseArgs(process.argv.slice(2), {
   'keep-logs': false,
   /** Directory for V8 CPU profiles of the services (written when they stop). */
   profile: '',
+  /** Start the aggregator too (when built). `--aggregator false` measures status-ingest alone. */
+  aggregator: true,
   /** Consume the observations queue in the bench itself (ack and count) instead of leaving it to the aggregator. */
   drain: false,
 });
@@ -45,7 +47,8 @@ function parseArgs(argv, defaults) {
     if (!m) throw new Error(`unknown argument ${argv[i]}`);
     const name = m[1];
     if (!(name in defaults)) throw new Error(`unknown option --${name} (known: ${Object.keys(defaults).join(', ')})`);
-    const value = m[2] ?? (typeof defaults[name] === 'boolean' ? 'true' : argv[++i]);
+    const isBool = typeof defaults[name] === 'boolean';
+    const value = m[2] ?? (isBool ? (argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : 'true') : argv[++i]);
     out[name] = typeof defaults[name] === 'number' ? Number(value) : typeof defaults[name] === 'boolean' ? value === 'true' : value;
   }
   return out;
@@ -214,7 +217,12 @@ async function runPhase({ name, port, key, concurrency, updatesPerRequest, durat
   // A group's CPU is summed over its processes as they are at the start (Postgres: one per connection).
   const groups = processes.map((p) => ({ label: p.label, pids: p.pids ? p.pids() : [p.pid] }));
   const sum = (pids, f) => pids.reduce((a, pid) => a + (Number.isFinite(f(pid)) ? f(pid) : 0), 0);
-  const cpuBefore = new Map(groups.map((g) => [g.label, sum(g.pids, cpuSeconds)]));
+  const cpuBefore = new Map(groups.flatMap((g) => g.pids.map((pid) => [pid, cpuSeconds(pid)])));
+  // CPU used during the phase by the processes alive at both ends.
+  const cpuDelta = (pids) => pids.reduce((a, pid) => {
+    const d = cpuSeconds(pid) - cpuBefore.get(pid);
+    return a + (Number.isFinite(d) ? d : 0);
+  }, 0);
   const selfBefore = process.cpuUsage();
   const started = performance.now();
   measuring = true;
@@ -222,7 +230,7 @@ async function runPhase({ name, port, key, concurrency, updatesPerRequest, durat
   measuring = false;
   const elapsedS = (performance.now() - started) / 1000;
   const selfAfter = process.cpuUsage(selfBefore);
-  const cpu = groups.map((g) => ({ label: g.label, cpuPct: ((sum(g.pids, cpuSeconds) - cpuBefore.get(g.label)) / elapsedS) * 100, rssMb: sum(g.pids, rssMb) }));
+  const cpu = groups.map((g) => ({ label: g.label, cpuPct: (cpuDelta(g.pids) / elapsedS) * 100, rssMb: sum(g.pids, rssMb) }));
   cpu.push({ label: 'load generator', cpuPct: ((selfAfter.user + selfAfter.system) / 1e6 / elapsedS) * 100, rssMb: process.memoryUsage().rss / 1024 / 1024 });
   stop = true;
   await Promise.all(workers);
@@ -266,7 +274,7 @@ async function main() {
   };
   const ingestEnv = { DATABASE_URL: database.databaseUrl, AMQP_URL: vhost.amqpUrl, STATUS_INGEST_PORT: String(ingestPort), FLEETWATCH_SITE: 'bench', ...settings.env };
   const services = [startService('status-ingest', ingestEnv)];
-  const withAggregator = existsSync(dist('apps/aggregator/src/main.js'));
+  const withAggregator = args.aggregator && existsSync(dist('apps/aggregator/src/main.js'));
   let aggregatorPort;
   if (withAggregator) {
     aggregatorPort = await freePort();
@@ -326,7 +334,7 @@ async function main() {
     }
     settings.drain = args.drain;
     console.log(`settings: ${JSON.stringify(settings)}`);
-    console.log(`services: status-ingest :${ingestPort}${withAggregator ? `, aggregator :${aggregatorPort}` : ' (aggregator not built: the queue is purged between phases)'}`);
+    console.log(`services: status-ingest :${ingestPort}${withAggregator ? `, aggregator :${aggregatorPort}` : ' (aggregator not started: the queue is purged between phases)'}`);
     const results = [];
     const queue = 'fleetwatch.aggregator.observations';
     const phases = String(args.phases).split(',');

@@ -2,27 +2,20 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { BusConnection, busReadinessCheck } from '@fleetwatch/messaging';
 import { ReadinessRegistry } from '@fleetwatch/observability';
-import { DATABASE_CLIENT, pingDatabase, type DatabaseClient } from '@fleetwatch/persistence';
+import { pingSqlPool, SQL_POOL, type SqlPool } from '@fleetwatch/persistence';
 
 /** /readyz asks the three real dependencies. */
 @Injectable()
 export class ReadinessWiring implements OnModuleInit {
   constructor(
     private readonly readiness: ReadinessRegistry,
-    @Inject(DATABASE_CLIENT) private readonly db: DatabaseClient,
+    @Inject(SQL_POOL) private readonly db: SqlPool,
     private readonly live: LiveStateStore,
     private readonly bus: BusConnection,
   ) {}
 
   onModuleInit(): void {
-    this.readiness.register({
-      name: 'database',
-      check: async () => {
-        // pingDatabase never throws: turn its verdict into the check's outcome.
-        const ping = await pingDatabase(this.db);
-        if (!ping.ok) throw new Error(ping.error ?? 'database unavailable');
-      },
-    });
+    this.readiness.register({ name: 'database', check: () => pingSqlPool(this.db) });
     this.readiness.register({ name: 'redis', check: () => this.live.ping() });
     this.readiness.register(busReadinessCheck(this.bus));
   }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
 import { SerialLane } from '../common/serial-lane';
 import { LiveProjection } from './live-projection.service';
+import { ProjectionQueue } from './projection.queue';
 
 /** At boot, targets changed this recently are re-projected even when Redis is not empty (a crash may have cut a projection short). */
 export const RECONCILE_WINDOW_MS = 15 * 60_000;
@@ -25,8 +26,12 @@ export class LiveStateBoot implements OnModuleInit {
   constructor(
     readonly live: LiveProjection,
     private readonly lane: SerialLane,
+    private readonly projections: ProjectionQueue,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    // A projection that could not be written: reconcile recent targets before the next batch.
+    projections.onFailure = () => (this.ready = false);
+  }
 
   async onModuleInit(): Promise<void> {
     try {
@@ -40,6 +45,8 @@ export class LiveStateBoot implements OnModuleInit {
   /** Call inside the lane. Resolves once live state has been rebuilt or reconciled since boot. */
   async ensureReady(): Promise<void> {
     if (this.ready) return;
+    // Queued projections hold older state than Postgres: let them land before rewriting from it.
+    await this.projections.drain();
     if (await this.live.isBehind()) {
       this.metrics.rebuilds.inc();
       await this.live.rebuild();
@@ -53,6 +60,7 @@ export class LiveStateBoot implements OnModuleInit {
   async check(now = Date.now()): Promise<boolean> {
     return this.lane.run(async () => {
       await this.ensureReady();
+      await this.projections.drain();
       let behind = await this.live.isBehind();
       if (!behind && now - this.lastThorough >= THOROUGH_CHECK_INTERVAL_MS) {
         this.lastThorough = now;

@@ -34,7 +34,6 @@ describe('mapEnvelope', () => {
       deadline: { at: T + 300_000, expireTo: TargetStatus.Stale },
     });
     expect(m.row).toMatchObject({ status: TargetStatus.Down, lifecycleStatus: 'exited', location: DEFAULT_PUSH_LOCATION });
-    expect(m.rollup).toEqual({ targetId: 'instance:web-1', location: DEFAULT_PUSH_LOCATION, bucket: T });
   });
 
   it('a check result expects the next one within two intervals plus slack, only when the interval is known', () => {
@@ -46,10 +45,10 @@ describe('mapEnvelope', () => {
     expect(without.type === 'check' && without.observation).toMatchObject({ status: TargetStatus.Down, detail: 'timeout', deadline: undefined });
   });
 
-  it('a heartbeat ping keeps its schedule and has no rollup sample for `start`', () => {
+  it('a heartbeat ping keeps its schedule and its location', () => {
     const ping = { monitorId: 'm1', targetId: 'check:hb', signal: 'start', receivedAt: at, periodSeconds: 60, graceSeconds: 5, maxRuntimeSeconds: null };
     const m = mapEnvelope(buildEnvelope(Messages.PingReceived.type, 1, ingest('edge-a'), ping), opts);
-    expect(m).toMatchObject({ type: 'ping', location: 'edge-a', name: 'm1', rollup: null, ping: { signal: 'start', at: T, periodSeconds: 60, graceSeconds: 5 } });
+    expect(m).toMatchObject({ type: 'ping', location: 'edge-a', name: 'm1', ping: { signal: 'start', at: T, periodSeconds: 60, graceSeconds: 5 } });
   });
 
   it('collector heartbeats are acknowledged without folding', () => {

@@ -10,8 +10,8 @@ import {
   type PingReceivedPayload,
   type StatusUpdatePayload,
 } from '@fleetwatch/contracts';
-import { minuteBucket, statusOfLifecycle, tagsOfLabels, type HeartbeatPing, type Observation } from '@fleetwatch/domain';
-import type { CheckResultRow, HeartbeatPingRow, HostMetricRow, RollupKey, StatusUpdateRow } from '@fleetwatch/persistence';
+import { statusOfLifecycle, tagsOfLabels, type HeartbeatPing, type Observation } from '@fleetwatch/domain';
+import type { CheckResultRow, HeartbeatPingRow, HostMetricRow, StatusUpdateRow } from '@fleetwatch/persistence';
 
 /** Where a push without its own location is placed when its source names none. */
 export const DEFAULT_PUSH_LOCATION = 'push';
@@ -29,10 +29,10 @@ interface Common {
 }
 
 export type MappedMessage =
-  | (Common & { type: 'status'; row: StatusUpdateRow; observation: Observation; rollup: RollupKey })
-  | (Common & { type: 'check'; row: CheckResultRow; observation: Observation; rollup: RollupKey })
+  | (Common & { type: 'status'; row: StatusUpdateRow; observation: Observation })
+  | (Common & { type: 'check'; row: CheckResultRow; observation: Observation })
   | (Common & { type: 'host'; row: HostMetricRow; observation: Observation; metrics: { hostId: string; json: string } })
-  | (Common & { type: 'ping'; row: HeartbeatPingRow; location: string; name: string; ping: HeartbeatPing; rollup: RollupKey | null })
+  | (Common & { type: 'ping'; row: HeartbeatPingRow; location: string; name: string; ping: HeartbeatPing })
   | { type: 'ignored'; messageId: string; reason: string };
 
 /** The envelope's source location when it is usable as a location name (it is looser in the envelope schema). */
@@ -45,7 +45,7 @@ const t = (iso: string) => Date.parse(iso);
 
 /**
  * Turns one validated bus message into what the aggregator stores (the history
- * row), folds (the observation) and rolls up. Pure: no I/O.
+ * row; its insert also marks the rollup bucket) and folds (the observation). Pure: no I/O.
  */
 export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedMessage {
   const messageId = envelope.id.toLowerCase();
@@ -93,7 +93,6 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
           labels: p.labels,
           deadline: { at: Math.max(receivedAt, occurredAt) + staleMs, expireTo: TargetStatus.Stale, reason: `no update for ${options.staleAfterSeconds}s` },
         },
-        rollup: { targetId, location, bucket: minuteBucket(occurredAt) },
       };
     }
     case Messages.CheckResult.type: {
@@ -129,7 +128,6 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             ? { at: at + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS, expireTo: TargetStatus.Stale, reason: `no result within 2 × ${p.intervalSeconds}s` }
             : undefined,
         },
-        rollup: { targetId: p.targetId, location: p.location, bucket: minuteBucket(at) },
       };
     }
     case Messages.HostMetrics.type: {
@@ -176,7 +174,6 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
         name: p.name ?? p.monitorId,
         row: { messageId, monitorId: p.monitorId, targetId: p.targetId, location, signal: p.signal, runId: p.runId ?? null, receivedAt: at, body: p.body ?? null },
         ping: { signal: p.signal, at, runId: p.runId ?? null, periodSeconds: p.periodSeconds, graceSeconds: p.graceSeconds, maxRuntimeSeconds: p.maxRuntimeSeconds },
-        rollup: p.signal === 'start' ? null : { targetId: p.targetId, location, bucket: minuteBucket(at) },
       };
     }
     default:

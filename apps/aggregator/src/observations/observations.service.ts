@@ -2,16 +2,15 @@ import { Inject, Injectable } from '@nestjs/common';
 import { TargetKind, type Envelope } from '@fleetwatch/contracts';
 import { applyObservation, heartbeatStep, type StatusEventDraft, type TargetSnapshot } from '@fleetwatch/domain';
 import {
-  DATABASE_CLIENT,
   HistoryRepository,
-  runInTransaction,
+  runInSqlTransaction,
+  SQL_POOL,
   StatusEventsRepository,
   TargetStatesRepository,
-  type DatabaseClient,
-  type DatabaseTransaction,
   type HeartbeatRunRow,
   type MonitorTouch,
-  type RollupKey,
+  type SqlPool,
+  type SqlTransaction,
 } from '@fleetwatch/persistence';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
@@ -21,9 +20,25 @@ import { retryTransient } from '../common/retry';
 import type { AggregatorConfig } from '../config';
 import { LiveStateBoot } from '../live/live-state.boot';
 import type { IndexedAs } from '../live/live-projection.service';
+import { ProjectionQueue } from '../live/projection.queue';
 import { StatusPropagation, type CommittedChange } from '../status/status-propagation.service';
 import { AGGREGATOR_CONFIG } from '../tokens';
 import { mapEnvelope, type MappedMessage } from './observation.mapper';
+
+/** Whether the target's own row must be written (not only its locations). */
+function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): boolean {
+  if (!before) return true;
+  return (
+    before.seq !== after.seq ||
+    before.status !== after.status ||
+    before.since !== after.since ||
+    before.name !== after.name ||
+    before.kind !== after.kind ||
+    before.lifecycle !== after.lifecycle ||
+    before.tags.join('\u0000') !== after.tags.join('\u0000') ||
+    JSON.stringify(before.labels) !== JSON.stringify(after.labels)
+  );
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -49,13 +64,14 @@ export class ObservationsService {
   private stopping = false;
 
   constructor(
-    @Inject(DATABASE_CLIENT) private readonly db: DatabaseClient,
+    @Inject(SQL_POOL) private readonly db: SqlPool,
     private readonly history: HistoryRepository,
     private readonly states: TargetStatesRepository,
     private readonly events: StatusEventsRepository,
     private readonly propagation: StatusPropagation,
     private readonly boot: LiveStateBoot,
     private readonly lane: SerialLane,
+    private readonly projections: ProjectionQueue,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
@@ -74,14 +90,11 @@ export class ObservationsService {
       () =>
         this.lane.run(async () => {
           await this.boot.ensureReady();
-          const a = performance.now();
-          const result = await runInTransaction(this.db, (tx) => this.commit(tx, active), { timeoutMs: 30_000, maxWaitMs: 10_000 });
-          const b = performance.now();
-          await this.propagation.propagate(result);
-          const c = performance.now();
-          process.stderr.write(`batch ${active.length} commit ${Math.round(b - a)} propagate ${Math.round(c - b)} events ${result.events.length}\n`);
+          const result = await runInSqlTransaction(this.db, (tx) => this.commit(tx, active));
           const ttl = Math.max(60, this.config.staleAfterSeconds * 2);
-          for (const [hostId, m] of result.hostMetrics) await this.boot.live.setHostMetrics(hostId, m.json, ttl);
+          await this.propagation.propagate(result, async () => {
+            for (const [hostId, m] of result.hostMetrics) await this.boot.live.setHostMetrics(hostId, m.json, ttl);
+          });
           return result;
         }),
       {
@@ -89,32 +102,29 @@ export class ObservationsService {
         onRetry: (e, attempt, delayMs) => this.logger.warn({ err: (e as Error).message, attempt, delayMs }, 'batch not committed: dependency unavailable, retrying'),
       },
     );
+    // Backpressure: do not take the next batch while Redis is more than a couple of projections behind.
+    await this.projections.roomAvailable();
     for (const m of active) this.metrics.observations.inc({ type: m.type });
     this.metrics.duplicates.inc(outcome.duplicates);
     this.metrics.transitions.inc({ source: 'observation' }, outcome.events.length);
     this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
   }
 
-  private async commit(tx: DatabaseTransaction, batch: Active[]): Promise<BatchOutcome> {
+  private async commit(tx: SqlTransaction, batch: Active[]): Promise<BatchOutcome> {
     const pick = <T extends Active['type']>(type: T) => batch.filter((m): m is Extract<Active, { type: T }> => m.type === type);
-    const h0 = performance.now();
     const fresh = new Set<string>();
     const add = (ids: Set<string>) => ids.forEach((id) => fresh.add(id.toLowerCase()));
     add(await this.history.insertStatusUpdates(tx, pick('status').map((m) => m.row)));
     add(await this.history.insertCheckResults(tx, pick('check').map((m) => m.row)));
     add(await this.history.insertHostMetrics(tx, pick('host').map((m) => m.row)));
     add(await this.history.insertHeartbeatPings(tx, pick('ping').map((m) => m.row)));
-    process.stderr.write(`  history ${Math.round(performance.now() - h0)}\n`);
 
-    const T = (globalThis as unknown as { __t: number[] }).__t = [performance.now()];
     const ids = [...new Set(batch.map((m) => m.targetId))];
     const current = await this.states.lockMany(tx, ids);
-    T.push(performance.now());
     const working = new Map<string, TargetSnapshot>(current);
     const changed = new Set<string>();
     const resync = new Set<string>();
     const drafts: StatusEventDraft[] = [];
-    const dirty: RollupKey[] = [];
     const runs: HeartbeatRunRow[] = [];
     const touches = new Map<string, MonitorTouch>();
     const hostMetrics = new Map<string, { json: string; at: number }>();
@@ -144,28 +154,24 @@ export class ObservationsService {
           if (m.ping.signal === 'start') touch.lastStartAt = Math.max(touch.lastStartAt ?? 0, m.ping.at);
           touches.set(m.row.monitorId, touch);
         }
-        if (m.rollup) dirty.push(m.rollup);
       } else {
         result = applyObservation(before, m.observation, this.policy);
-        if (m.type === 'host') {
-          if (result.applied) hostMetrics.set(m.row.hostId, { json: m.metrics.json, at: m.observation.at });
-        } else {
-          dirty.push(m.rollup);
-        }
+        if (m.type === 'host' && result.applied) hostMetrics.set(m.row.hostId, { json: m.metrics.json, at: m.observation.at });
       }
       working.set(m.targetId, result.target);
       changed.add(m.targetId);
       drafts.push(...result.events);
     }
 
-    T.push(performance.now());
-    await this.states.saveMany(tx, [...changed].map((id) => working.get(id) as TargetSnapshot));
-    T.push(performance.now());
+    // A target's row is rewritten only when more than its locations changed (status, sequence, identity).
+    const rewrite: TargetSnapshot[] = [];
+    const locationsOnly: TargetSnapshot[] = [];
+    for (const id of changed) {
+      const after = working.get(id) as TargetSnapshot;
+      (rowChanged(current.get(id), after) ? rewrite : locationsOnly).push(after);
+    }
+    await this.states.saveMany(tx, rewrite, locationsOnly);
     const stored = await this.events.insertMany(tx, drafts);
-    T.push(performance.now());
-    await this.history.markRollupsDirty(tx, dirty);
-    T.push(performance.now());
-    process.stderr.write(`  lock ${Math.round(T[1]-T[0])} fold ${Math.round(T[2]-T[1])} save ${Math.round(T[3]-T[2])} events ${Math.round(T[4]-T[3])} dirty ${Math.round(T[5]-T[4])}\n`);
     await this.history.insertHeartbeatRuns(tx, runs);
     await this.history.touchHeartbeatMonitors(tx, [...touches.values()]);
 

@@ -4,13 +4,13 @@ import { LiveStateStore, type DueDeadline } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import {
   AdvisoryLease,
-  DATABASE_CLIENT,
   HistoryRepository,
-  runInTransaction,
+  runInSqlTransaction,
+  SQL_POOL,
   StatusEventsRepository,
   TargetStatesRepository,
-  type DatabaseClient,
   type HeartbeatRunRow,
+  type SqlPool,
 } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
@@ -39,7 +39,7 @@ export class SweeperService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly metrics = AggregatorMetrics.get();
 
   constructor(
-    @Inject(DATABASE_CLIENT) private readonly db: DatabaseClient,
+    @Inject(SQL_POOL) private readonly db: SqlPool,
     @Inject(SWEEPER_LEASE) readonly lease: AdvisoryLease,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
@@ -92,7 +92,7 @@ export class SweeperService implements OnApplicationBootstrap, OnModuleDestroy {
   async expireDue(now: number): Promise<number> {
     const due = await this.store.dueDeadlines(now, SWEEP_BATCH);
     if (due.length === 0) return 0;
-    const outcome = await runInTransaction(
+    const outcome = await runInSqlTransaction(
       this.db,
       async (tx) => {
         const current = await this.states.lockMany(
@@ -137,11 +137,10 @@ export class SweeperService implements OnApplicationBootstrap, OnModuleDestroy {
         }
         return { targets: [...changed].map((id) => working.get(id) as TargetSnapshot), previous, events: stored, working };
       },
-      { timeoutMs: 30_000, maxWaitMs: 10_000 },
     );
-    await this.propagation.propagate(outcome);
+    // The sorted set is settled after the projection (same queue), which re-adds the deadlines it keeps.
+    await this.propagation.propagate(outcome, () => this.settleDeadlines(due, outcome.working));
     this.metrics.transitions.inc({ source: 'sweeper' }, outcome.events.length);
-    await this.settleDeadlines(due, outcome.working);
     return due.length;
   }
 

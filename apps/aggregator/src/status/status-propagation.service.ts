@@ -3,6 +3,7 @@ import type { TargetSnapshot } from '@fleetwatch/domain';
 import type { StatusEventRecord } from '@fleetwatch/persistence';
 import { statusChangedPayloadOf, StatusEventsRelay } from '../events/status-events.relay';
 import { LiveProjection, type IndexedAs } from '../live/live-projection.service';
+import { ProjectionQueue } from '../live/projection.queue';
 
 /** What one committed transaction changed: the targets' final state and the events it stored. */
 export interface CommittedChange {
@@ -13,21 +14,26 @@ export interface CommittedChange {
 }
 
 /**
- * After a commit: live state in Redis, the live fan-out to gateways, then
- * `status.changed` on the bus (confirmed, via the outbox). Safe to repeat: a
- * retried job re-projects the same committed state.
+ * After a commit: `status.changed` on the bus (confirmed, via the outbox) before
+ * the commit's messages are acked, and — queued, in commit order, overlapping the
+ * next commit — live state in Redis followed by the live fan-out to gateways.
+ * Safe to repeat: a retried job re-projects the same committed state.
  */
 @Injectable()
 export class StatusPropagation {
   constructor(
     private readonly live: LiveProjection,
     private readonly relay: StatusEventsRelay,
+    private readonly projections: ProjectionQueue,
   ) {}
 
-  async propagate(change: CommittedChange): Promise<void> {
-    await this.live.project(change.targets, change.previous);
-    if (change.events.length === 0) return;
-    await this.live.fanOut(change.events.map((e) => JSON.stringify(statusChangedPayloadOf(e))));
+  /** Call inside the lane, right after the commit. `after` runs after the projection (same queue). */
+  async propagate(change: CommittedChange, after?: () => Promise<void>): Promise<void> {
+    this.projections.enqueue(async () => {
+      await this.live.project(change.targets, change.previous);
+      if (change.events.length) await this.live.fanOut(change.events.map((e) => JSON.stringify(statusChangedPayloadOf(e))));
+      await after?.();
+    });
     await this.relay.publish(change.events);
   }
 }

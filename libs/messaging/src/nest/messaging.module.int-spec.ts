@@ -36,6 +36,9 @@ class AlertsHandler {
   }
 }
 
+// jest's per-project testTimeout (jest.config.js) is overridden by the global default of 5 s.
+jest.setTimeout(60_000);
+
 describe('MessagingModule (Nest)', () => {
   let vhost: IsolatedVhost;
   let app: INestApplicationContext;

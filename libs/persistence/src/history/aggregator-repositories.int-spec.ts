@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import { applyObservation, minuteBucket, rollupOf, type StatusEventDraft, type TargetSnapshot } from '@fleetwatch/domain';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
-import { createPrismaClient, runInTransaction, type DatabaseClient } from '../database';
+import { closeSqlPool, createSqlPool, runInSqlTransaction, type SqlPool } from '../sql/sql-pool';
 import { AdvisoryLease } from '../leases/advisory-lease';
 import { StatusEventsRepository } from '../status-events/status-events.repository';
 import { TargetStatesRepository } from '../target-states/target-states.repository';
@@ -11,7 +11,7 @@ import { HistoryRepository, type CheckResultRow } from './history.repository';
 
 // The aggregator's repositories on a real, isolated database.
 let isolated: IsolatedDatabase;
-let db: DatabaseClient;
+let db: SqlPool;
 let pg: Client;
 let history: HistoryRepository;
 let states: TargetStatesRepository;
@@ -19,7 +19,7 @@ let events: StatusEventsRepository;
 
 beforeAll(async () => {
   isolated = await createIsolatedDatabase();
-  db = createPrismaClient(isolated.databaseUrl, { poolSize: 4 });
+  db = createSqlPool(isolated.databaseUrl, { max: 4 });
   pg = new Client({ connectionString: isolated.databaseUrl });
   await pg.connect();
   history = new HistoryRepository(db);
@@ -28,7 +28,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await pg?.end();
-  await db?.$disconnect();
+  if (db) await closeSqlPool(db);
   await isolated?.dispose();
 });
 
@@ -50,9 +50,9 @@ const result = (targetId: string, at: number, ok: boolean, latencyMs: number | n
 describe('HistoryRepository', () => {
   it('inserts a batch in one statement and reports only the new message ids', async () => {
     const rows = [result('check:h1', Date.now(), true, 10), result('check:h1', Date.now(), false, null)];
-    const first = await runInTransaction(db, (tx) => history.insertCheckResults(tx, rows));
+    const first = await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, rows));
     expect(first).toEqual(new Set(rows.map((r) => r.messageId)));
-    const again = await runInTransaction(db, (tx) => history.insertCheckResults(tx, [...rows, rows[0]]));
+    const again = await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, [...rows, rows[0]]));
     expect(again.size).toBe(0);
     expect(await count("SELECT count(*) AS n FROM check_results WHERE target_id = 'check:h1'")).toBe(2);
     const stored = await pg.query("SELECT failure_reason, metadata FROM check_results WHERE target_id = 'check:h1' AND NOT ok");
@@ -63,16 +63,12 @@ describe('HistoryRepository', () => {
     const bucket = minuteBucket(Date.now() - 10 * 60_000);
     const samples = Array.from({ length: 40 }, (_, i) => ({ ok: i % 7 !== 0, latencyMs: i % 9 === 0 ? null : (i * 37) % 101 }));
     const rows = samples.map((s, i) => result('check:r1', bucket + i * 1000, s.ok, s.latencyMs));
-    await runInTransaction(db, async (tx) => {
-      await history.insertCheckResults(tx, rows.slice(0, 30));
-      await history.markRollupsDirty(tx, [{ targetId: 'check:r1', location: 'eu', bucket }]);
-    });
+    // Inserting marks the bucket dirty in the same statement.
+    await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, rows.slice(0, 30)));
+    expect(await count("SELECT count(*) AS n FROM rollup_dirty WHERE target_id = 'check:r1'")).toBe(1);
     expect(await history.recomputeDirtyRollups()).toBeGreaterThanOrEqual(1);
     // A late result for the same minute re-marks it; the recompute covers the whole bucket.
-    await runInTransaction(db, async (tx) => {
-      await history.insertCheckResults(tx, rows.slice(30));
-      await history.markRollupsDirty(tx, [{ targetId: 'check:r1', location: 'eu', bucket }]);
-    });
+    await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, rows.slice(30)));
     await history.recomputeDirtyRollups();
     const [rollup] = await history.rollups('check:r1', new Date(bucket), new Date(bucket + 60_000));
     const expected = rollupOf(samples);
@@ -83,7 +79,7 @@ describe('HistoryRepository', () => {
 
   it('retention deletes old rows in small batches and keeps recent ones', async () => {
     const old = Date.now() - 10 * 86_400_000;
-    await runInTransaction(db, (tx) =>
+    await runInSqlTransaction(db, (tx) =>
       history.insertCheckResults(tx, [...Array.from({ length: 25 }, (_, i) => result('check:ret', old + i, true, 1)), result('check:ret', Date.now(), true, 1)]),
     );
     const deleted = await history.deleteOlderThan('check_results', new Date(Date.now() - 7 * 86_400_000), 10);
@@ -110,7 +106,7 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
       drafts.push(...r.events);
     }
     const target = t as TargetSnapshot;
-    const stored = await runInTransaction(db, async (tx) => {
+    const stored = await runInSqlTransaction(db, async (tx) => {
       expect((await states.lockMany(tx, ['check:s1'])).size).toBe(0);
       await states.saveMany(tx, [target]);
       return events.insertMany(tx, drafts);
@@ -134,7 +130,7 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
     expect((await events.pendingPublication()).filter((e) => e.targetId === 'check:s1')).toEqual([]);
     expect((await events.listForTarget('check:s1', 2)).map((e) => e.sequence)).toEqual([3, 4]);
     // A sequence number cannot be issued twice.
-    await expect(runInTransaction(db, (tx) => events.insertMany(tx, [drafts[0]]))).rejects.toThrow(/sequence/);
+    await expect(runInSqlTransaction(db, (tx) => events.insertMany(tx, [drafts[0]]))).rejects.toThrow(/sequence/);
   });
 });
 

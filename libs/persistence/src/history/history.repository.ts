@@ -1,15 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { TargetStatus } from '@fleetwatch/contracts';
-import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient } from '../database';
-import { rethrow } from '../errors';
-import { DATABASE_CLIENT } from '../tokens';
+import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlPool, type SqlTransaction } from '../sql/sql-pool';
 import { clean, cleanOrNull, iso, jsonOrNull } from '../sql-values';
 
 // Raw history of the aggregator (status_updates, check_results, host_metrics,
 // heartbeat_pings, heartbeat_runs) and its 1-minute rollups. Every insert is one
 // multi-row statement (unnest of column arrays) with ON CONFLICT (message_id) DO
 // NOTHING RETURNING message_id: the rows returned are the messages seen for the
-// first time, which makes the history insert the consumer's idempotency claim.
+// first time, which makes the history insert the consumer's idempotency claim. The
+// same statement marks the rows' 1-minute buckets dirty for the rollup job.
 
 export interface StatusUpdateRow {
   messageId: string;
@@ -109,16 +108,30 @@ export type RetentionTable = keyof typeof RETENTION_COLUMNS;
 type Ids = Array<{ message_id: string }>;
 const idsOf = (rows: Ids) => new Set(rows.map((r) => r.message_id));
 
+/**
+ * Marks the buckets of the rows just inserted (CTE `ins`) dirty. DO UPDATE (not
+ * NOTHING) takes the mark's row lock, so the rollup job's delete of the same mark
+ * waits for this transaction and its recompute then sees these rows (or the mark
+ * survives for its next run).
+ */
+const markDirty = (timeColumn: string, where = 'TRUE') => `dirty AS (
+  INSERT INTO rollup_dirty (target_id, location, bucket)
+  SELECT DISTINCT target_id, location, date_trunc('minute', ${timeColumn} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' FROM ins WHERE ${where}
+  ORDER BY 1, 2, 3
+  ON CONFLICT (target_id, location, bucket) DO UPDATE SET marked_at = now()
+)`;
+
 @Injectable()
 export class HistoryRepository {
-  constructor(@Inject(DATABASE_CLIENT) private readonly db: DatabaseClient) {}
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlPool) {}
 
   /** Inserts raw pushed updates; returns the message ids inserted now (the others were stored before). */
-  async insertStatusUpdates(tx: DatabaseTransaction, rows: readonly StatusUpdateRow[]): Promise<Set<string>> {
+  async insertStatusUpdates(tx: SqlTransaction, rows: readonly StatusUpdateRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
-    return queryClient(this.db, tx)
-      .$queryRawUnsafe<Ids>(
-        `INSERT INTO status_updates (message_id, update_id, target_id, instance_id, kind, lifecycle_status, status, source, location,
+    return sqlQuery<Ids[number]>(
+        tx,
+        `WITH ins AS (
+         INSERT INTO status_updates (message_id, update_id, target_id, instance_id, kind, lifecycle_status, status, source, location,
            occurred_at, received_at, labels, message, metadata)
          SELECT u.message_id, u.update_id, u.target_id, u.instance_id, u.kind, u.lifecycle, u.status::target_status, u.source, u.location,
                 u.occurred_at, u.received_at, u.labels::jsonb, u.message, u.metadata::jsonb
@@ -126,8 +139,10 @@ export class HistoryRepository {
                      $10::timestamptz[], $11::timestamptz[], $12::text[], $13::text[], $14::text[])
            AS u(message_id, update_id, target_id, instance_id, kind, lifecycle, status, source, location, occurred_at, received_at, labels, message, metadata)
          ON CONFLICT (message_id) DO NOTHING
-         RETURNING message_id::text`,
-        rows.map((r) => r.messageId),
+         RETURNING message_id, target_id, location, occurred_at
+         ), ${markDirty('occurred_at')}
+         SELECT message_id::text FROM ins`,
+        [rows.map((r) => r.messageId),
         rows.map((r) => clean(r.updateId)),
         rows.map((r) => r.targetId),
         rows.map((r) => r.instanceId),
@@ -140,22 +155,25 @@ export class HistoryRepository {
         rows.map((r) => iso(r.receivedAt)),
         rows.map((r) => jsonOrNull(r.labels)),
         rows.map((r) => cleanOrNull(r.message)),
-        rows.map((r) => jsonOrNull(r.metadata)),
+        rows.map((r) => jsonOrNull(r.metadata))],
       )
-      .then(idsOf, (err: unknown) => rethrow(err));
+      .then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
-  async insertCheckResults(tx: DatabaseTransaction, rows: readonly CheckResultRow[]): Promise<Set<string>> {
+  async insertCheckResults(tx: SqlTransaction, rows: readonly CheckResultRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
-    return queryClient(this.db, tx)
-      .$queryRawUnsafe<Ids>(
-        `INSERT INTO check_results (message_id, check_id, target_id, location, ok, latency_ms, failure_reason, metadata, occurred_at)
+    return sqlQuery<Ids[number]>(
+        tx,
+        `WITH ins AS (
+         INSERT INTO check_results (message_id, check_id, target_id, location, ok, latency_ms, failure_reason, metadata, occurred_at)
          SELECT u.message_id, u.check_id, u.target_id, u.location, u.ok, u.latency, u.reason, u.metadata::jsonb, u.occurred_at
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::float8[], $7::text[], $8::text[], $9::timestamptz[])
            AS u(message_id, check_id, target_id, location, ok, latency, reason, metadata, occurred_at)
          ON CONFLICT (message_id) DO NOTHING
-         RETURNING message_id::text`,
-        rows.map((r) => r.messageId),
+         RETURNING message_id, target_id, location, occurred_at
+         ), ${markDirty('occurred_at')}
+         SELECT message_id::text FROM ins`,
+        [rows.map((r) => r.messageId),
         rows.map((r) => clean(r.checkId)),
         rows.map((r) => clean(r.targetId)),
         rows.map((r) => r.location),
@@ -163,22 +181,22 @@ export class HistoryRepository {
         rows.map((r) => r.latencyMs),
         rows.map((r) => cleanOrNull(r.failureReason)),
         rows.map((r) => jsonOrNull(r.metadata)),
-        rows.map((r) => iso(r.occurredAt)),
+        rows.map((r) => iso(r.occurredAt))],
       )
-      .then(idsOf, (err: unknown) => rethrow(err));
+      .then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
-  async insertHostMetrics(tx: DatabaseTransaction, rows: readonly HostMetricRow[]): Promise<Set<string>> {
+  async insertHostMetrics(tx: SqlTransaction, rows: readonly HostMetricRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
-    return queryClient(this.db, tx)
-      .$queryRawUnsafe<Ids>(
+    return sqlQuery<Ids[number]>(
+        tx,
         `INSERT INTO host_metrics (message_id, host_id, location, sampled_at, cpu_pct, load1, mem_used_bytes, mem_total_bytes, data)
          SELECT u.message_id, u.host_id, u.location, u.sampled_at, u.cpu, u.load1, u.mem_used, u.mem_total, u.data::jsonb
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::text[])
            AS u(message_id, host_id, location, sampled_at, cpu, load1, mem_used, mem_total, data)
          ON CONFLICT (message_id) DO NOTHING
          RETURNING message_id::text`,
-        rows.map((r) => r.messageId),
+        [rows.map((r) => r.messageId),
         rows.map((r) => clean(r.hostId)),
         rows.map((r) => r.location),
         rows.map((r) => iso(r.sampledAt)),
@@ -186,95 +204,74 @@ export class HistoryRepository {
         rows.map((r) => r.load1),
         rows.map((r) => r.memUsedBytes),
         rows.map((r) => r.memTotalBytes),
-        rows.map((r) => jsonOrNull(r.data)),
+        rows.map((r) => jsonOrNull(r.data))],
       )
-      .then(idsOf, (err: unknown) => rethrow(err));
+      .then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
-  async insertHeartbeatPings(tx: DatabaseTransaction, rows: readonly HeartbeatPingRow[]): Promise<Set<string>> {
+  async insertHeartbeatPings(tx: SqlTransaction, rows: readonly HeartbeatPingRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
-    return queryClient(this.db, tx)
-      .$queryRawUnsafe<Ids>(
-        `INSERT INTO heartbeat_pings (message_id, monitor_id, target_id, location, signal, run_id, received_at, body)
+    return sqlQuery<Ids[number]>(
+        tx,
+        `WITH ins AS (
+         INSERT INTO heartbeat_pings (message_id, monitor_id, target_id, location, signal, run_id, received_at, body)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
          ON CONFLICT (message_id) DO NOTHING
-         RETURNING message_id::text`,
-        rows.map((r) => r.messageId),
+         RETURNING message_id, target_id, location, signal, received_at
+         ), ${markDirty('received_at', "signal <> 'start'")}
+         SELECT message_id::text FROM ins`,
+        [rows.map((r) => r.messageId),
         rows.map((r) => clean(r.monitorId)),
         rows.map((r) => clean(r.targetId)),
         rows.map((r) => r.location),
         rows.map((r) => r.signal),
         rows.map((r) => cleanOrNull(r.runId)),
         rows.map((r) => iso(r.receivedAt)),
-        rows.map((r) => cleanOrNull(r.body)),
+        rows.map((r) => cleanOrNull(r.body))],
       )
-      .then(idsOf, (err: unknown) => rethrow(err));
+      .then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
-  async insertHeartbeatRuns(tx: DatabaseTransaction, runs: readonly HeartbeatRunRow[]): Promise<void> {
+  async insertHeartbeatRuns(tx: SqlTransaction, runs: readonly HeartbeatRunRow[]): Promise<void> {
     if (runs.length === 0) return;
-    await queryClient(this.db, tx)
-      .$executeRawUnsafe(
+    await sqlExecute(
+        tx,
         `INSERT INTO heartbeat_runs (monitor_id, target_id, started_at, finished_at, duration_ms, outcome)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::text[])`,
-        runs.map((r) => r.monitorId),
+        [runs.map((r) => r.monitorId),
         runs.map((r) => clean(r.targetId)),
         runs.map((r) => iso(r.startedAt)),
         runs.map((r) => iso(r.finishedAt)),
         runs.map((r) => (r.durationMs === null ? null : Math.min(Math.round(r.durationMs), 2_147_483_647))),
-        runs.map((r) => r.outcome),
+        runs.map((r) => r.outcome)],
       )
-      .catch((err: unknown) => rethrow(err));
+      .catch((err: unknown) => rethrowSql(err));
   }
 
   /** Folds ping times into heartbeat_monitors (last_ping_at / last_start_at only move forward; unknown ids are ignored). */
-  async touchHeartbeatMonitors(tx: DatabaseTransaction, touches: readonly MonitorTouch[]): Promise<void> {
+  async touchHeartbeatMonitors(tx: SqlTransaction, touches: readonly MonitorTouch[]): Promise<void> {
     if (touches.length === 0) return;
-    await queryClient(this.db, tx)
-      .$executeRawUnsafe(
+    await sqlExecute(
+        tx,
         `UPDATE heartbeat_monitors m SET
            last_ping_at = GREATEST(m.last_ping_at, u.ping),
            last_start_at = GREATEST(m.last_start_at, u.start)
          FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(id, ping, start)
          WHERE m.id = u.id`,
-        touches.map((t) => t.monitorId),
+        [touches.map((t) => t.monitorId),
         touches.map((t) => iso(t.lastPingAt)),
-        touches.map((t) => iso(t.lastStartAt)),
+        touches.map((t) => iso(t.lastStartAt))],
       )
-      .catch((err: unknown) => rethrow(err));
+      .catch((err: unknown) => rethrowSql(err));
   }
 
   /** Heartbeat monitors by target (to record a timed-out run): target id → monitor id. */
-  async monitorsOfTargets(tx: DatabaseTransaction, targetIds: readonly string[]): Promise<Map<string, string>> {
+  async monitorsOfTargets(tx: SqlTransaction, targetIds: readonly string[]): Promise<Map<string, string>> {
     if (targetIds.length === 0) return new Map();
-    const rows = await queryClient(this.db, tx)
-      .$queryRawUnsafe<Array<{ id: string; target_id: string }>>(
-        'SELECT id::text AS id, target_id FROM heartbeat_monitors WHERE target_id = ANY($1::text[]) ORDER BY created_at',
-        [...targetIds],
-      )
-      .catch((err: unknown) => rethrow(err));
+    const rows = await sqlQuery<{ id: string; target_id: string }>(tx, 'SELECT id::text AS id, target_id FROM heartbeat_monitors WHERE target_id = ANY($1::text[]) ORDER BY created_at', [
+      [...targetIds],
+    ]).catch((err: unknown) => rethrowSql(err));
     return new Map(rows.map((r) => [r.target_id, r.id]));
-  }
-
-  /**
-   * Marks buckets whose raw rows changed. DO UPDATE (not NOTHING) takes the mark's row
-   * lock, so the rollup job's delete of the same mark waits for this transaction and
-   * its recompute then sees these rows (or the mark survives for the next run).
-   */
-  async markRollupsDirty(tx: DatabaseTransaction, keys: readonly RollupKey[]): Promise<void> {
-    if (keys.length === 0) return;
-    const unique = new Map(keys.map((k) => [`${k.targetId}\u0000${k.location}\u0000${k.bucket}`, k]));
-    const list = [...unique.values()].sort((a, b) => a.targetId.localeCompare(b.targetId) || a.location.localeCompare(b.location) || a.bucket - b.bucket);
-    await queryClient(this.db, tx)
-      .$executeRawUnsafe(
-        `INSERT INTO rollup_dirty (target_id, location, bucket)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
-         ON CONFLICT (target_id, location, bucket) DO UPDATE SET marked_at = now()`,
-        list.map((k) => clean(k.targetId)),
-        list.map((k) => k.location),
-        list.map((k) => iso(k.bucket)),
-      )
-      .catch((err: unknown) => rethrow(err));
   }
 
   /**
@@ -285,8 +282,8 @@ export class HistoryRepository {
    * Returns the number of buckets recomputed.
    */
   async recomputeDirtyRollups(limit = 1000): Promise<number> {
-    const rows = await prismaOf(this.db)
-      .$queryRawUnsafe<Array<{ n: number }>>(
+    const rows = await sqlQuery<{ n: number }>(
+        this.pool,
         `WITH picked AS (
            SELECT target_id, location, bucket FROM rollup_dirty ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
          ), d AS (
@@ -316,25 +313,21 @@ export class HistoryRepository {
            RETURNING 1
          )
          SELECT (SELECT count(*) FROM d)::float8 AS n, (SELECT count(*) FROM upserted) AS u`,
-        limit,
+        [limit],
       )
-      .catch((err: unknown) => rethrow(err));
+      .catch((err: unknown) => rethrowSql(err));
     return Number(rows[0]?.n ?? 0);
   }
 
   async rollups(targetId: string, from: Date, to: Date): Promise<RollupRecord[]> {
-    const rows = await prismaOf(this.db)
-      .$queryRawUnsafe<
-        Array<{ target_id: string; location: string; bucket: number; count: number; ok_count: number; min: number | null; avg: number | null; max: number | null; p95: number | null }>
-      >(
+    const rows = await sqlQuery<{ target_id: string; location: string; bucket: number; count: number; ok_count: number; min: number | null; avg: number | null; max: number | null; p95: number | null }>(
+        this.pool,
         `SELECT target_id, location, (extract(epoch FROM bucket) * 1000)::float8 AS bucket, count, ok_count,
                 min_latency_ms AS min, avg_latency_ms AS avg, max_latency_ms AS max, p95_latency_ms AS p95
          FROM rollups_1m WHERE target_id = $1 AND bucket >= $2::timestamptz AND bucket < $3::timestamptz ORDER BY location, bucket`,
-        targetId,
-        from.toISOString(),
-        to.toISOString(),
+        [targetId, from.toISOString(), to.toISOString()],
       )
-      .catch((err: unknown) => rethrow(err));
+      .catch((err: unknown) => rethrowSql(err));
     return rows.map((r) => ({
       targetId: r.target_id,
       location: r.location,
@@ -356,16 +349,12 @@ export class HistoryRepository {
   async deleteOlderThan(table: RetentionTable, before: Date, batchSize = 5000, maxBatches = 1000): Promise<number> {
     const column = RETENTION_COLUMNS[table];
     if (!column) throw new Error(`no retention for table ${String(table)}`);
-    const client = prismaOf(this.db);
     let total = 0;
     for (let i = 0; i < maxBatches; i++) {
-      const deleted = await client
-        .$executeRawUnsafe(
-          `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${column} < $1::timestamptz LIMIT $2))`,
-          before.toISOString(),
-          batchSize,
-        )
-        .catch((err: unknown) => rethrow(err));
+      const deleted = await sqlExecute(this.pool, `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${column} < $1::timestamptz LIMIT $2))`, [
+        before.toISOString(),
+        batchSize,
+      ]).catch((err: unknown) => rethrowSql(err));
       total += deleted;
       if (deleted < batchSize) break;
     }

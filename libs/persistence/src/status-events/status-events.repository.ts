@@ -1,9 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import type { StatusEventDraft } from '@fleetwatch/domain';
-import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient } from '../database';
-import { rethrow } from '../errors';
-import { DATABASE_CLIENT } from '../tokens';
+import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlPool, type SqlTransaction } from '../sql/sql-pool';
 import { clean, iso, ms } from '../sql-values';
 
 // status_events (kept, no retention) and their transactional outbox: an event is
@@ -47,14 +45,14 @@ const EVENT_COLUMNS = `e.id::text AS id, e.target_id, t.kind::text AS kind, e.lo
 
 @Injectable()
 export class StatusEventsRepository {
-  constructor(@Inject(DATABASE_CLIENT) private readonly db: DatabaseClient) {}
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlPool) {}
 
   /** Stores events (one statement) with their outbox rows; returns them with their ids, in input order. */
-  async insertMany(tx: DatabaseTransaction, events: readonly StatusEventDraft[]): Promise<StatusEventRecord[]> {
+  async insertMany(tx: SqlTransaction, events: readonly StatusEventDraft[]): Promise<StatusEventRecord[]> {
     if (events.length === 0) return [];
-    const q = queryClient(this.db, tx);
     try {
-      const rows = await q.$queryRawUnsafe<Array<{ id: string; target_id: string; seq: number }>>(
+      const rows = await sqlQuery<{ id: string; target_id: string; seq: number }>(
+        tx,
         `WITH ins AS (
            INSERT INTO status_events (target_id, location, from_status, to_status, reason, occurred_at, sequence)
            SELECT u.target_id, u.location, u.from_status::target_status, u.to_status::target_status, u.reason, u.at, u.sequence
@@ -65,57 +63,55 @@ export class StatusEventsRepository {
            INSERT INTO status_event_outbox (event_id) SELECT id FROM ins
          )
          SELECT id::text AS id, target_id, sequence::float8 AS seq FROM ins`,
-        events.map((e) => clean(e.targetId)),
+        [events.map((e) => clean(e.targetId)),
         events.map((e) => e.location),
         events.map((e) => e.from),
         events.map((e) => e.to),
         events.map((e) => clean(e.reason).slice(0, 1024)),
         events.map((e) => iso(e.at)),
-        events.map((e) => e.sequence),
+        events.map((e) => e.sequence)],
       );
       const idOf = new Map(rows.map((r) => [`${r.target_id}\u0000${Number(r.seq)}`, r.id]));
       return events.map((e) => ({ ...e, id: idOf.get(`${e.targetId}\u0000${e.sequence}`) as string }));
     } catch (err) {
-      rethrow(err, { conflict: 'status event sequence already used' });
+      rethrowSql(err, 'status event sequence already used');
     }
   }
 
   /** Events still waiting for their `status.changed` confirm, oldest first, per target in sequence order. */
   async pendingPublication(limit = 500): Promise<StatusEventRecord[]> {
     try {
-      const rows = await prismaOf(this.db).$queryRawUnsafe<EventRow[]>(
+      const rows = await sqlQuery<EventRow>(
+        this.pool,
         `SELECT ${EVENT_COLUMNS}
          FROM status_event_outbox o JOIN status_events e ON e.id = o.event_id LEFT JOIN target_states t ON t.target_id = e.target_id
          ORDER BY o.created_at, e.target_id, e.sequence LIMIT $1`,
-        limit,
+        [limit],
       );
       return rows.map(toRecord);
     } catch (err) {
-      rethrow(err);
+      rethrowSql(err);
     }
   }
 
   /** The broker confirmed these: drop them from the outbox. */
   async markPublished(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await prismaOf(this.db)
-      .$executeRawUnsafe('DELETE FROM status_event_outbox WHERE event_id = ANY($1::uuid[])', [...ids])
-      .catch((err: unknown) => rethrow(err));
+    await sqlExecute(this.pool, 'DELETE FROM status_event_outbox WHERE event_id = ANY($1::uuid[])', [[...ids]]).catch((err: unknown) => rethrowSql(err));
   }
 
   /** A target's events in sequence order (after `afterSequence`). */
   async listForTarget(targetId: string, afterSequence = 0, limit = 500): Promise<StatusEventRecord[]> {
     try {
-      const rows = await prismaOf(this.db).$queryRawUnsafe<EventRow[]>(
+      const rows = await sqlQuery<EventRow>(
+        this.pool,
         `SELECT ${EVENT_COLUMNS} FROM status_events e LEFT JOIN target_states t ON t.target_id = e.target_id
          WHERE e.target_id = $1 AND e.sequence > $2 ORDER BY e.sequence LIMIT $3`,
-        targetId,
-        afterSequence,
-        limit,
+        [targetId, afterSequence, limit],
       );
       return rows.map(toRecord);
     } catch (err) {
-      rethrow(err);
+      rethrowSql(err);
     }
   }
 }

@@ -1,0 +1,125 @@
+import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
+import { ConflictError, UnavailableError } from '@fleetwatch/domain';
+import { Pool, type PoolClient, type QueryResultRow } from 'pg';
+
+// A plain pg pool for hot, batched write paths (the aggregator commits thousands of
+// rows a second with multi-row unnest statements): Prisma's raw-query path costs about
+// twice the time per statement there. Like DatabaseClient, the handles are opaque:
+// only repositories in this lib run SQL on them.
+
+declare const opaque: unique symbol;
+
+export interface SqlPool {
+  readonly [opaque]: 'SqlPool';
+}
+
+/** A transaction on a SqlPool, handed to repository methods that must join it. */
+export interface SqlTransaction {
+  readonly [opaque]: 'SqlTransaction';
+}
+
+export interface SqlPoolOptions {
+  max?: number;
+  applicationName?: string;
+  connectionTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /** Server-side limit per statement (default 30 s). */
+  statementTimeoutMs?: number;
+}
+
+export function createSqlPool(databaseUrl: string, options: SqlPoolOptions = {}): SqlPool {
+  const pool = new Pool({
+    connectionString: databaseUrl,
+    max: options.max ?? 4,
+    application_name: options.applicationName ?? 'fleetwatch',
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
+    idleTimeoutMillis: options.idleTimeoutMs ?? 30_000,
+    statement_timeout: options.statementTimeoutMs ?? 30_000,
+  });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  return pool as unknown as SqlPool;
+}
+
+export async function closeSqlPool(pool: SqlPool): Promise<void> {
+  await (pool as unknown as Pool).end().catch(() => undefined);
+}
+
+/** Postgres error codes meaning "the database is away" (connection exceptions, shutdown, too many connections). */
+const UNAVAILABLE_CODES = /^(08|57P0[1-3]|53300)/;
+const UNAVAILABLE_TEXT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i;
+
+/** pg errors → domain errors (unique violation → ConflictError, outage → UnavailableError); else unchanged. Always throws. */
+export function rethrowSql(err: unknown, conflict?: string): never {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (conflict && code === '23505') throw new ConflictError(conflict);
+  if (UNAVAILABLE_CODES.test(code) || UNAVAILABLE_TEXT.test(`${String(e?.message ?? '')} ${code}`)) throw new UnavailableError('database unavailable', 5);
+  throw err;
+}
+
+/** For repositories only: run one statement on the pool or inside the transaction. */
+export async function sqlQuery<R extends QueryResultRow>(on: SqlPool | SqlTransaction, text: string, params: unknown[] = []): Promise<R[]> {
+  const runner = on as unknown as { query: (text: string, params: unknown[]) => Promise<{ rows: R[] }> };
+  return (await runner.query(text, params)).rows;
+}
+
+/** For repositories only: rows affected by one statement. */
+export async function sqlExecute(on: SqlPool | SqlTransaction, text: string, params: unknown[] = []): Promise<number> {
+  const runner = on as unknown as { query: (text: string, params: unknown[]) => Promise<{ rowCount: number | null }> };
+  return (await runner.query(text, params)).rowCount ?? 0;
+}
+
+/** Runs `fn` in one transaction (READ COMMITTED); commits when it resolves, rolls back when it throws. */
+export async function runInSqlTransaction<T>(pool: SqlPool, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  let client: PoolClient;
+  try {
+    client = await (pool as unknown as Pool).connect();
+  } catch (err) {
+    return rethrowSql(err);
+  }
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client as unknown as SqlTransaction);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      broken = true;
+    }
+    return rethrowSql(err);
+  } finally {
+    // A client whose connection failed mid-transaction is discarded, not reused.
+    client.release(broken ? true : undefined);
+  }
+}
+
+/** Readiness: `SELECT 1` on the pool. */
+export async function pingSqlPool(pool: SqlPool): Promise<void> {
+  await sqlQuery(pool, 'SELECT 1');
+}
+
+/** Nest injection token of the SqlPool that SqlPoolModule provides. */
+export const SQL_POOL = Symbol.for('fleetwatch.persistence.SqlPool');
+
+/** A SqlPool for a service (token SQL_POOL, global), closed on shutdown. */
+@Module({})
+export class SqlPoolModule implements OnModuleDestroy {
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlPool) {}
+
+  static forRoot(options: SqlPoolOptions & { databaseUrl: string }): DynamicModule {
+    return {
+      module: SqlPoolModule,
+      global: true,
+      providers: [{ provide: SQL_POOL, useFactory: () => createSqlPool(options.databaseUrl, options) }],
+      exports: [SQL_POOL],
+    };
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await closeSqlPool(this.pool);
+  }
+}
