@@ -38,28 +38,49 @@ export function jsonShapeProblem(value: unknown, limits: JsonShapeLimits): strin
   return null;
 }
 
-/** A JSON object bounded in depth, keys and size, free of prototype-polluting keys. */
-export function boundedJsonObject(limits: JsonShapeLimits) {
-  return z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
-    const problem = jsonShapeProblem(value, limits);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Checks forbidden keys on the raw value, before zod copies it: a record copy
+ * would turn an own `__proto__` key (as JSON.parse creates it) into the prototype
+ * and hide it from any later check.
+ */
+function rawKeysGuard(what: string) {
+  return z.unknown().superRefine((value, ctx) => {
+    if (!isPlainObject(value)) return;
+    for (const k of Object.keys(value)) if (FORBIDDEN_KEYS.has(k)) ctx.addIssue({ code: 'custom', message: `${what} "${k}" is not allowed`, path: [k], abort: true });
   });
 }
 
+/** A JSON object bounded in depth, keys and size, free of prototype-polluting keys (at any depth). */
+export function boundedJsonObject(limits: JsonShapeLimits) {
+  return z
+    .unknown()
+    .superRefine((value, ctx) => {
+      if (!isPlainObject(value)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object', abort: true });
+        return;
+      }
+      const problem = jsonShapeProblem(value, limits);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, abort: true });
+    })
+    .transform((value) => value as Record<string, unknown>);
+}
+
 /** String labels: bounded count, key pattern, value length. */
-export const labelsSchema = z
-  .record(
-    z
-      .string()
-      .min(1)
-      .max(128)
-      .regex(/^[A-Za-z_][A-Za-z0-9_./-]*$/, 'label names start with a letter or _ and use letters, digits, _ . / -'),
-    z.string().max(1024),
-  )
-  .superRefine((labels, ctx) => {
-    const keys = Object.keys(labels);
-    if (keys.length > 64) ctx.addIssue({ code: 'custom', message: 'at most 64 labels' });
-    for (const k of keys) if (FORBIDDEN_KEYS.has(k)) ctx.addIssue({ code: 'custom', message: `label "${k}" is not allowed`, path: [k] });
-  });
+export const labelsSchema = rawKeysGuard('label').pipe(
+  z
+    .record(
+      z
+        .string()
+        .min(1)
+        .max(128)
+        .regex(/^[A-Za-z_][A-Za-z0-9_./-]*$/, 'label names start with a letter or _ and use letters, digits, _ . / -'),
+      z.string().max(1024),
+    )
+    .superRefine((labels, ctx) => {
+      if (Object.keys(labels).length > 64) ctx.addIssue({ code: 'custom', message: 'at most 64 labels' });
+    }),
+);
 
 export const isoDateTimeSchema = z.iso.datetime({ offset: true });
