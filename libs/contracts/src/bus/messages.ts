@@ -9,6 +9,7 @@ import {
   hostMetricsPayloadSchema,
   pingReceivedPayloadSchema,
   statusChangedPayloadSchema,
+  statusUpdateBatchPayloadSchema,
   statusUpdatePayloadSchema,
 } from '../events/observations.schema';
 import {
@@ -37,6 +38,7 @@ export const Messages = {
   CheckResult: define({ type: 'check.result', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.CheckResult, payload: checkResultPayloadSchema }),
   HostMetrics: define({ type: 'host.metrics', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.HostMetrics, payload: hostMetricsPayloadSchema }),
   StatusUpdate: define({ type: 'status.update', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.StatusUpdate, payload: statusUpdatePayloadSchema }),
+  StatusUpdateBatch: define({ type: 'status.update.batch', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.StatusUpdateBatch, payload: statusUpdateBatchPayloadSchema }),
   PingReceived: define({ type: 'ping.received', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.PingReceived, payload: pingReceivedPayloadSchema }),
   CollectorHeartbeat: define({ type: 'heartbeat.collector', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.CollectorHeartbeat, payload: heartbeatPayloadSchema }),
   SiteHeartbeat: define({ type: 'heartbeat.site', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.SiteHeartbeat, payload: heartbeatPayloadSchema }),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { boundedJsonObject, isoDateTimeSchema, labelsSchema } from '../common/safe-json';
 import { instanceKindSchema, lifecycleStateSchema, targetKindSchema, targetStatusSchema } from '../common/status';
+import { UUID_PATTERN } from '../common/ids';
 
 const name = (max: number) => z.string().min(1).max(max);
 /** Ids that travel in URLs, Redis keys and metric labels: no whitespace or control characters. */
@@ -64,6 +65,20 @@ export const statusUpdatePayloadSchema = z.object({
   apiKeyId: z.string().max(128).optional(),
 });
 export type StatusUpdatePayload = z.infer<typeof statusUpdatePayloadSchema>;
+
+/**
+ * Many pushed updates in one bus message (`status.update.batch`): a batch POST
+ * becomes one message, so the broker moves ~100× fewer frames. Each update keeps
+ * its own `id` — the message id it would have had alone — and consumers stay
+ * idempotent per update by it.
+ */
+export const statusUpdateBatchPayloadSchema = z.object({
+  updates: z
+    .array(statusUpdatePayloadSchema.extend({ id: z.string().regex(UUID_PATTERN, 'must be a UUID') }))
+    .min(1)
+    .max(MAX_BATCH_UPDATES),
+});
+export type StatusUpdateBatchPayload = z.infer<typeof statusUpdateBatchPayloadSchema>;
 
 /** One execution of a check at one location (SPEC §1). */
 export const checkResultPayloadSchema = z.object({
