@@ -2,15 +2,24 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
+import { Client } from 'pg';
 import { QueueName, TargetStatus } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
-import { testEnv, waitFor } from '@fleetwatch/testing';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { count, createTestSite, statusUpdate, updateRequest, type TestSite } from './aggregator.int-helpers';
 
 // Issue 10 must-show: SIGKILL the aggregator mid-stream under load and restart it —
 // rows in Postgres equal published updates, no duplicates, no event counted twice
 // or lost. Plus graceful shutdown: SIGTERM commits and acks the batch in flight and
 // returns the rest to the queue. Runs the built service (node dist/…/main.js).
+
+/** An isolated vhost, database and Redis prefix for this file, with the test site on them. */
+async function isolatedSite(name: string, env: Record<string, string>): Promise<TestSite> {
+  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
+  const pg = new Client({ connectionString: database.databaseUrl });
+  await pg.connect();
+  return createTestSite(name, { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` }, env);
+}
 jest.setTimeout(90_000);
 
 const root = join(__dirname, '../../..');
@@ -76,12 +85,16 @@ const base = Date.now() - 3_600_000;
 const round = (k: number) =>
   Array.from({ length: INSTANCES }, (_, i) => updateRequest(statusUpdate(`load-${i}`, k % 4 === 3 ? 'exited' : 'running', base + k * 1000, { labels: { pool: 'load' } })));
 
+const sent: ReturnType<typeof round>[] = [];
 async function publishRounds(from: number, to: number): Promise<void> {
-  for (let k = from; k < to; k++) await site.bus.publisher.publishMany(round(k));
+  for (let k = from; k < to; k++) {
+    sent[k] = round(k);
+    await site.bus.publisher.publishMany(sent[k]);
+  }
 }
 
 beforeAll(async () => {
-  site = await createTestSite('agg-crash', {
+  site = await isolatedSite('agg-crash', {
     AGGREGATOR_PREFETCH: '400',
     AGGREGATOR_BATCH_SIZE: '200',
     SWEEP_INTERVAL_MS: '250',
@@ -114,11 +127,16 @@ describe('aggregator process', () => {
     const atKill = await rows();
     expect(atKill).toBeLessThan(N);
 
-    // Published while the aggregator is down; the broker keeps them.
+    // Published while the aggregator is down; the broker keeps them. Plus two rounds again with the
+    // same message ids, as a publisher retrying after a lost confirm would (redelivery of stored ones).
     await publishRounds(ROUNDS / 2, ROUNDS);
+    await site.bus.publisher.publishMany([...sent[0], ...sent[ROUNDS / 2]]);
     child = startService();
     await waitConsuming();
     await waitFor(async () => (await rows()) === N && (await queueDepth()).messageCount === 0, { timeoutMs: 40_000, intervalMs: 100, description: `${N} rows and an empty queue` });
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const duplicates = Number(/^fleetwatch_aggregator_duplicates_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+    expect(duplicates).toBeGreaterThanOrEqual(2 * INSTANCES);
 
     // Exactly the published updates, once each.
     expect(await count(site.pg, "SELECT count(DISTINCT message_id) AS n FROM status_updates WHERE instance_id LIKE 'load-%'")).toBe(N);

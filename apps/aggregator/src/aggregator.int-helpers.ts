@@ -1,10 +1,11 @@
-// Shared by the aggregator's integration tests (*.int-spec.ts): an isolated site
-// (vhost, database, Redis prefix), a publisher standing in for status-ingest and
-// the collector, a capture of status.changed, and direct Postgres/Redis reads.
+// Shared by the aggregator's integration tests (*.int-spec.ts): a site on isolated
+// resources the test makes with libs/testing (vhost, database, Redis prefix), a
+// publisher standing in for status-ingest and the collector, a capture of
+// status.changed, and direct Postgres/Redis reads. (Not a spec file itself, so it
+// takes the test-only pieces — libs/testing resources, a pg client — as arguments.)
 import { Global, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
-import { Client } from 'pg';
 import {
   ExchangeName,
   InstanceKind,
@@ -18,18 +19,34 @@ import {
 } from '@fleetwatch/contracts';
 import { createBus, publishRequest, type Bus, type PublishRequest } from '@fleetwatch/messaging';
 import { createLogger, FLEETWATCH_LOGGER, ReadinessRegistry } from '@fleetwatch/observability';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, type IsolatedDatabase, type IsolatedVhost } from '@fleetwatch/testing';
 import { AggregatorModule } from './aggregator.module';
 import { loadAggregatorConfig } from './config';
 
+/** The slice of a pg Client the tests use. */
+export interface SqlClient {
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
+  end(): Promise<void>;
+}
+
+/** Resources the test made for this site (libs/testing's createIsolatedVhost / createIsolatedDatabase). */
+export interface TestInfra {
+  vhost: { amqpUrl: string; dispose(): Promise<void> };
+  database: { databaseUrl: string; dispose(): Promise<void> };
+  redisUrl: string;
+  /** Unique to this site (under the run's prefix). */
+  redisPrefix: string;
+  /** Connected to `database`. */
+  pg: SqlClient;
+}
+
 export interface TestSite {
-  vhost: IsolatedVhost;
-  database: IsolatedDatabase;
+  vhost: TestInfra['vhost'];
+  database: TestInfra['database'];
   redisPrefix: string;
   /** Environment for the aggregator (in-process config or a spawned process). */
   env: Record<string, string>;
   bus: Bus;
-  pg: Client;
+  pg: SqlClient;
   /** Redis with the site's prefix. */
   redis: Redis;
   /** status.changed messages as consumed from a queue bound to the routing key, in arrival order. */
@@ -39,11 +56,9 @@ export interface TestSite {
   dispose(): Promise<void>;
 }
 
-/** A fresh vhost, database and Redis prefix, with a publisher and observers on them. */
-export async function createTestSite(name: string, env: Record<string, string> = {}): Promise<TestSite> {
-  const t = testEnv();
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const redisPrefix = `${t.redisPrefix}${name}:`;
+/** A publisher and observers on the site's fresh vhost, database and Redis prefix. */
+export async function createTestSite(name: string, infra: TestInfra, env: Record<string, string> = {}): Promise<TestSite> {
+  const { vhost, database, redisPrefix, pg } = infra;
   const bus = createBus({
     url: vhost.amqpUrl,
     source: { site: 'test', service: 'status-ingest', location: 'ingest-a' },
@@ -56,10 +71,8 @@ export async function createTestSite(name: string, env: Record<string, string> =
     async (envelope: Envelope) => void changes.push(envelope.payload as StatusChangedPayload),
   );
   await capture.waitUntilActive(15_000);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  const redis = new Redis(t.redisUrl, { keyPrefix: redisPrefix });
-  const sub = new Redis(t.redisUrl);
+  const redis = new Redis(infra.redisUrl, { keyPrefix: redisPrefix });
+  const sub = new Redis(infra.redisUrl);
   const fanOut: StatusChangedPayload[] = [];
   sub.on('message', (_channel: string, message: string) => void fanOut.push(JSON.parse(message) as StatusChangedPayload));
   await sub.subscribe(`${redisPrefix}live:status`);
@@ -70,7 +83,7 @@ export async function createTestSite(name: string, env: Record<string, string> =
     env: {
       AMQP_URL: vhost.amqpUrl,
       DATABASE_URL: database.databaseUrl,
-      REDIS_URL: t.redisUrl,
+      REDIS_URL: infra.redisUrl,
       FLEETWATCH_REDIS_PREFIX: redisPrefix,
       FLEETWATCH_SITE: 'test',
       LOG_LEVEL: 'warn',
@@ -141,7 +154,7 @@ export function updateRequest(payload: StatusUpdateInput, id: string = uuidv7())
   return publishRequest(Messages.StatusUpdate, payload, { id });
 }
 
-export async function count(pg: Client, sql: string, params: unknown[] = []): Promise<number> {
-  const r = await pg.query<{ n: string }>(sql, params);
+export async function count(pg: SqlClient, sql: string, params: unknown[] = []): Promise<number> {
+  const r = await pg.query<{ n: string | null }>(sql, params);
   return Number(r.rows[0]?.n ?? 0);
 }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
+import { Client } from 'pg';
 import { Messages, TargetStatus, uuidv7 } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
 import { AdvisoryLease, closeSqlPool, createSqlPool, TargetStatesRepository } from '@fleetwatch/persistence';
-import { waitFor } from '@fleetwatch/testing';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { AggregatorMetrics } from './aggregator.metrics';
 import { SWEEPER_LEASE_NAME } from './aggregator.module';
 import { HistoryMaintenance } from './history/history-maintenance.service';
@@ -16,6 +17,14 @@ import { count, createTestSite, flushPrefix, startAggregator, statusUpdate, upda
 // rebuild after a Redis flush, consensus and its quorum. The aggregator runs in
 // this process on an isolated vhost, database and Redis prefix.
 
+/** An isolated vhost, database and Redis prefix for this file, with the test site on them. */
+async function isolatedSite(name: string, env: Record<string, string>): Promise<TestSite> {
+  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
+  const pg = new Client({ connectionString: database.databaseUrl });
+  await pg.connect();
+  return createTestSite(name, { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` }, env);
+}
+
 jest.setTimeout(60_000);
 
 const SWEEP_MS = 200;
@@ -24,7 +33,7 @@ let app: INestApplicationContext;
 let store: LiveStateStore;
 
 beforeAll(async () => {
-  site = await createTestSite('agg-main', {
+  site = await isolatedSite('agg-main', {
     STALE_AFTER_SECONDS: '5',
     SWEEP_INTERVAL_MS: String(SWEEP_MS),
     AGGREGATOR_ROLLUP_INTERVAL_MS: '300',
@@ -108,6 +117,21 @@ describe('aggregator: status updates → live state, history, events', () => {
     await waitFor(async () => (await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE target_id = 'instance:web-1'")) === 5, { description: 'the late row' });
     expect(await liveStatus('instance:web-1')).toBe(TargetStatus.Down);
     expect((await events('instance:web-1')).length).toBe(8);
+  });
+
+  it('a status.update.batch message folds each update, idempotent per update id', async () => {
+    const updates = [
+      { ...statusUpdate('batch-1', 'running', t0), id: uuidv7() },
+      { ...statusUpdate('batch-1', 'exited', t0 + 1000), id: uuidv7() },
+      { ...statusUpdate('batch-1', 'running', t0 + 2000), id: uuidv7() },
+    ];
+    await site.bus.publisher.publish(Messages.StatusUpdateBatch, { updates });
+    await site.bus.publisher.publish(Messages.StatusUpdateBatch, { updates }); // redelivered whole
+    await waitFor(async () => (await store.getTarget('instance:batch-1'))?.seq === 6, { description: 'instance:batch-1 with 6 events' });
+    await waitFor(async () => ((await AggregatorMetrics.get().duplicates.get()).values[0]?.value ?? 0) >= 4, { description: 'the second copy seen as duplicates' });
+    expect(await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE target_id = 'instance:batch-1'")).toBe(3);
+    expect((await events('instance:batch-1')).map((e) => e.to_status)).toEqual(['UP', 'UP', 'DOWN', 'DOWN', 'UP', 'UP']);
+    expect(await liveStatus('instance:batch-1')).toBe(TargetStatus.Up);
   });
 
   it('consensus across two locations: one UP, one DOWN is PARTIAL', async () => {

@@ -13,6 +13,8 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       /** Observations committed per transaction; at most the prefetch. */
       AGGREGATOR_BATCH_SIZE: env.int(500, 1, 1000),
       AGGREGATOR_BATCH_WAIT_MS: env.int(50, 1, 10_000),
+      /** Observations per transaction (a status.update.batch message carries up to 1000): larger batches commit in chunks. */
+      AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT: env.int(2000, 100, 20_000),
       AGGREGATOR_DB_POOL_SIZE: env.int(6, 2, 100),
       /** % of reporting locations DOWN that makes the consensus DOWN instead of PARTIAL (100 = all). */
       CONSENSUS_DOWN_QUORUM_PCT: env.number(100, 1, 100),
@@ -38,6 +40,7 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
     amqpUrl: values.AMQP_URL,
     prefetch: values.AGGREGATOR_PREFETCH,
     batch: { maxSize: values.AGGREGATOR_BATCH_SIZE, maxWaitMs: values.AGGREGATOR_BATCH_WAIT_MS },
+    maxObservationsPerCommit: values.AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT,
     dbPoolSize: values.AGGREGATOR_DB_POOL_SIZE,
     downQuorumPct: values.CONSENSUS_DOWN_QUORUM_PCT,
     staleAfterSeconds: values.STALE_AFTER_SECONDS,

@@ -227,7 +227,10 @@ export class BusConnection extends EventEmitter {
       await closeQuietly(model);
       return { model, closed };
     }
-    for (const setup of [...this.setups]) {
+    // Setups added while these run (a consumer registered during the connect) run too, in order.
+    const ran = new Set<ConnectionSetup>();
+    for (let setup = this.setups.find((x) => !ran.has(x)); setup; setup = this.setups.find((x) => !ran.has(x))) {
+      ran.add(setup);
       try {
         await setup.run(session);
       } catch (e) {

@@ -172,4 +172,30 @@ describe('BusConsumer on RabbitMQ', () => {
     await waitFor(() => handled.has(env.id), { description: 'message after the redeclare handled' });
     expect(connection.current()?.generation).toBe(generation);
   });
+
+  it('a consumer registered while the connection is still running its setups starts on that connection', async () => {
+    const late = testConnection(vhost.amqpUrl, { name: 'late' });
+    let setupRunning!: () => void;
+    const setupStarted = new Promise<void>((r) => (setupRunning = r));
+    late.addSetup({
+      name: 'slow',
+      order: 5,
+      run: async () => {
+        setupRunning();
+        await new Promise((r) => setTimeout(r, 200));
+      },
+    });
+    const lateConsumer = new BusConsumer(late, { topology: new BusTopology(late), logger: silentBusLogger });
+    late.start();
+    await setupStarted;
+    expect(late.state).toBe('connecting');
+    const handled: string[] = [];
+    const sub = lateConsumer.consume(QueueName.CollectorConfig, (envelope: Envelope) => void handled.push(envelope.id));
+    await sub.waitUntilActive(5_000);
+    expect((await late.waitForSession(5_000)).generation).toBe(1); // no reconnect was needed
+    const env = await publisher.publish(Messages.ConfigChanged, { version: 1, hash: 'b'.repeat(64), areas: ['checks'], actor: 'test', origin: 'local' });
+    await waitFor(() => handled.includes(env.id), { description: 'handled on the first connection' });
+    await lateConsumer.stop();
+    await late.close();
+  });
 });

@@ -1,4 +1,4 @@
-import { errorMessage, BusClosedError } from './errors';
+import { BusClosedError } from './errors';
 import { ConfirmSender } from './confirm-sender';
 import type { BusConnection } from './connection';
 import type { BatchConsumeOptions, BatchHandler, ConsumeOptions, MessageHandler } from './delivery';
@@ -56,21 +56,11 @@ export class BusConsumer {
     if (this.stopped) throw new BusClosedError('consumer is stopped');
     const spec = queueSpecOf(queue);
     const topology = this.options.topology;
-    const sub = new Subscription(this.deps, spec.name, handler, options, topology ? () => topology.ensure(queue) : undefined);
+    // The queue (with its DLQ and bindings) is declared on each channel open, right before consuming.
+    const sub = new Subscription(this.deps, spec.name, handler, options, topology ? (session) => topology.declare(session, queue) : undefined);
     this.subscriptions.add(sub);
     sub.onStopped(() => this.subscriptions.delete(sub));
-    if (!topology) {
-      sub.start();
-      return sub;
-    }
-    // Declare the queue (now if connected, and on every reconnect) before consuming from it.
-    topology.ensure(queue).then(
-      () => sub.start(),
-      (e: unknown) => {
-        this.logger.error({ queue: spec.name, error: errorMessage(e) }, 'declaring queue failed');
-        sub.start();
-      },
-    );
+    sub.start();
     return sub;
   }
 

@@ -73,8 +73,8 @@ export class Subscription {
     readonly queue: string,
     private readonly handler: MessageHandler | BatchHandler,
     private readonly options: ConsumeOptions | BatchConsumeOptions,
-    /** Re-declares the queue (topology) before a channel-level reopen. */
-    private readonly declare?: () => Promise<void>,
+    /** Declares the queue (topology) on a session, before each consume. */
+    private readonly declare?: (session: ConnectionSession) => Promise<void>,
   ) {
     this.prefetch = options.prefetch ?? DEFAULT_PREFETCH;
     if (!Number.isInteger(this.prefetch) || this.prefetch < 1 || this.prefetch > MAX_PREFETCH) {
@@ -163,6 +163,8 @@ export class Subscription {
   private async openChannel(session: ConnectionSession): Promise<void> {
     if (this.stopping) return;
     if (this.current?.generation.isLive) return;
+    // Idempotent; after a broker-side cancel the queue may be gone (deleted), so always declare first.
+    if (this.declare) await this.declare(session);
     const channel = await session.model.createChannel();
     const generation = new ChannelGeneration(++this.generations);
     channel.on('error', (e: Error) => this.deps.logger.warn({ queue: this.queue, error: e.message }, 'consumer channel error'));
@@ -196,13 +198,10 @@ export class Subscription {
       this.reopenTimer = undefined;
       const now = this.deps.connection.current();
       if (!now || this.stopping) return;
-      // The queue may be gone (deleted: that is why the broker cancelled us): declare it again first.
-      Promise.resolve(this.declare?.())
-        .then(() => this.open(now))
-        .catch((e: unknown) => {
-          this.deps.logger.error({ queue: this.queue, error: errorMessage(e) }, 'could not reopen consumer channel');
-          if (this.deps.connection.current() === now) this.scheduleReopen();
-        });
+      this.open(now).catch((e: unknown) => {
+        this.deps.logger.error({ queue: this.queue, error: errorMessage(e) }, 'could not reopen consumer channel');
+        if (this.deps.connection.current() === now) this.scheduleReopen();
+      });
     }, delay);
   }
 

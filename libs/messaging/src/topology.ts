@@ -1,7 +1,7 @@
 import type { Channel } from 'amqplib';
 import { deadLetterQueueOf, ExchangeName, QUEUE_BINDINGS, QueueName, type QueueBinding } from '@fleetwatch/contracts';
 import { closeQuietly } from './close-quietly';
-import { SetupOrder, type BusConnection, type ConnectionSetup } from './connection';
+import { SetupOrder, type BusConnection, type ConnectionSession, type ConnectionSetup } from './connection';
 
 /** RabbitMQ 3.10 quorum queues have no default delivery limit: we always set one. */
 export const DEFAULT_DELIVERY_LIMIT = 5;
@@ -92,6 +92,14 @@ export class BusTopology {
     const spec = this.add(ref);
     const session = this.connection.current();
     if (session) await this.declareOn(session.model, [spec]);
+  }
+
+  /**
+   * Adds a queue and declares it on `session` now, whatever the connection's state
+   * (a consumer declares its queue right before consuming, even mid-connect).
+   */
+  async declare(session: ConnectionSession, ref: QueueRef): Promise<void> {
+    await this.declareOn(session.model, [this.add(ref)]);
   }
 
   private add(ref: QueueRef): QueueSpec {

@@ -52,6 +52,8 @@ export {
   type SqlPool,
   type SqlPoolOptions,
   type SqlTransaction,
+  type SqlHandle,
+  type SqlTx,
 } from './sql/sql-pool';
 export { StatusEventsRepository, type StatusEventRecord } from './status-events/status-events.repository';
 export { AdvisoryLease, type AdvisoryLeaseOptions } from './leases/advisory-lease';

@@ -61,6 +61,8 @@ export class StatusEventsRelay {
 
   /** Publishes what earlier runs left in the outbox (a crash after commit, the bus away). */
   async relayPending(maxRounds = 20): Promise<number> {
+    // With the bus away a publish would only wait out its timeout (inside the lane): try next time.
+    if (!this.publisher.isConnected()) return 0;
     let total = 0;
     for (let i = 0; i < maxRounds; i++) {
       const pending = await this.events.pendingPublication(500);

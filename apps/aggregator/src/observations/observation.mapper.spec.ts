@@ -1,5 +1,7 @@
 import { buildEnvelope, Messages, TargetStatus, type MessageSource } from '@fleetwatch/contracts';
-import { CHECK_STALE_SLACK_MS, DEFAULT_PUSH_LOCATION, mapEnvelope } from './observation.mapper';
+import { CHECK_STALE_SLACK_MS, DEFAULT_PUSH_LOCATION, mapEnvelope as mapAll } from './observation.mapper';
+
+const mapEnvelope = (...args: Parameters<typeof mapAll>) => mapAll(...args)[0];
 
 const ingest = (location?: string): MessageSource => ({ site: 's', service: 'status-ingest', location });
 const at = '2026-01-01T00:00:00.000Z';
@@ -49,6 +51,18 @@ describe('mapEnvelope', () => {
     const ping = { monitorId: 'm1', targetId: 'check:hb', signal: 'start', receivedAt: at, periodSeconds: 60, graceSeconds: 5, maxRuntimeSeconds: null };
     const m = mapEnvelope(buildEnvelope(Messages.PingReceived.type, 1, ingest('edge-a'), ping), opts);
     expect(m).toMatchObject({ type: 'ping', location: 'edge-a', name: 'm1', ping: { signal: 'start', at: T, periodSeconds: 60, graceSeconds: 5 } });
+  });
+
+  it('a status.update.batch maps every update, each with its own id as message id', () => {
+    const ids = ['0190b7a8-0000-7000-8000-000000000001', '0190B7A8-0000-7000-8000-000000000002'];
+    const env = buildEnvelope(Messages.StatusUpdateBatch.type, 1, ingest('edge-a'), {
+      updates: [update({ id: ids[0], instanceId: 'a' }), update({ id: ids[1], instanceId: 'b', status: 'running', location: 'dc-1' })],
+    });
+    const all = mapAll(env, opts);
+    expect(all.map((m) => m.type === 'status' && [m.messageId, m.targetId, m.observation.location, m.observation.status])).toEqual([
+      [ids[0], 'instance:a', 'edge-a', TargetStatus.Down],
+      [ids[1].toLowerCase(), 'instance:b', 'dc-1', TargetStatus.Up],
+    ]);
   });
 
   it('collector heartbeats are acknowledged without folding', () => {

@@ -8,6 +8,7 @@ import {
   type Envelope,
   type HostMetricsPayload,
   type PingReceivedPayload,
+  type StatusUpdateBatchPayload,
   type StatusUpdatePayload,
 } from '@fleetwatch/contracts';
 import { statusOfLifecycle, tagsOfLabels, type HeartbeatPing, type Observation } from '@fleetwatch/domain';
@@ -43,141 +44,155 @@ function sourceLocation(envelope: Envelope): string | undefined {
 
 const t = (iso: string) => Date.parse(iso);
 
+/** One pushed update (alone, or one of a `status.update.batch`) with its own message id. */
+function mapStatusUpdate(p: StatusUpdatePayload, messageId: string, envelope: Envelope, options: MapperOptions): MappedMessage {
+  const staleMs = options.staleAfterSeconds * 1000;
+  const targetId = TargetIds.instance(p.instanceId);
+  const location = p.location ?? sourceLocation(envelope) ?? DEFAULT_PUSH_LOCATION;
+  const status = statusOfLifecycle(p.status);
+  const occurredAt = t(p.occurredAt);
+  const receivedAt = t(p.receivedAt);
+  return {
+    type: 'status',
+    messageId,
+    targetId,
+    row: {
+      messageId,
+      updateId: p.updateId,
+      targetId,
+      instanceId: p.instanceId,
+      kind: p.kind,
+      lifecycleStatus: p.status,
+      status,
+      source: p.source ?? null,
+      location,
+      occurredAt,
+      receivedAt,
+      labels: p.labels ?? null,
+      message: p.message ?? null,
+      metadata: p.metadata ?? null,
+    },
+    observation: {
+      targetId,
+      kind: TargetKind.Instance,
+      name: p.instanceId,
+      location,
+      at: occurredAt,
+      status,
+      reason: p.message ? `${p.status}: ${p.message}`.slice(0, 1024) : p.status,
+      latencyMs: null,
+      detail: p.message ?? null,
+      lifecycle: p.status,
+      tags: tagsOfLabels(p.labels),
+      labels: p.labels,
+      deadline: { at: Math.max(receivedAt, occurredAt) + staleMs, expireTo: TargetStatus.Stale, reason: `no update for ${options.staleAfterSeconds}s` },
+    },
+  };
+}
+
 /**
  * Turns one validated bus message into what the aggregator stores (the history
- * row; its insert also marks the rollup bucket) and folds (the observation). Pure: no I/O.
+ * row; its insert also marks the rollup bucket) and folds (the observation) — one
+ * per update for a `status.update.batch`. Pure: no I/O.
  */
-export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedMessage {
+export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedMessage[] {
   const messageId = envelope.id.toLowerCase();
   const staleMs = options.staleAfterSeconds * 1000;
   switch (envelope.type) {
-    case Messages.StatusUpdate.type: {
-      const p = envelope.payload as StatusUpdatePayload;
-      const targetId = TargetIds.instance(p.instanceId);
-      const location = p.location ?? sourceLocation(envelope) ?? DEFAULT_PUSH_LOCATION;
-      const status = statusOfLifecycle(p.status);
-      const occurredAt = t(p.occurredAt);
-      const receivedAt = t(p.receivedAt);
-      return {
-        type: 'status',
-        messageId,
-        targetId,
-        row: {
-          messageId,
-          updateId: p.updateId,
-          targetId,
-          instanceId: p.instanceId,
-          kind: p.kind,
-          lifecycleStatus: p.status,
-          status,
-          source: p.source ?? null,
-          location,
-          occurredAt,
-          receivedAt,
-          labels: p.labels ?? null,
-          message: p.message ?? null,
-          metadata: p.metadata ?? null,
-        },
-        observation: {
-          targetId,
-          kind: TargetKind.Instance,
-          name: p.instanceId,
-          location,
-          at: occurredAt,
-          status,
-          reason: p.message ? `${p.status}: ${p.message}`.slice(0, 1024) : p.status,
-          latencyMs: null,
-          detail: p.message ?? null,
-          lifecycle: p.status,
-          tags: tagsOfLabels(p.labels),
-          labels: p.labels,
-          deadline: { at: Math.max(receivedAt, occurredAt) + staleMs, expireTo: TargetStatus.Stale, reason: `no update for ${options.staleAfterSeconds}s` },
-        },
-      };
-    }
+    case Messages.StatusUpdate.type:
+      return [mapStatusUpdate(envelope.payload as StatusUpdatePayload, messageId, envelope, options)];
+    case Messages.StatusUpdateBatch.type:
+      // Each update keeps the id it would have had as its own message: idempotency stays per update.
+      return (envelope.payload as StatusUpdateBatchPayload).updates.map((u) => mapStatusUpdate(u, u.id.toLowerCase(), envelope, options));
     case Messages.CheckResult.type: {
       const p = envelope.payload as CheckResultPayload;
       const at = t(p.startedAt);
-      return {
-        type: 'check',
-        messageId,
-        targetId: p.targetId,
-        row: {
+      return [
+        {
+          type: 'check',
           messageId,
-          checkId: p.checkId,
           targetId: p.targetId,
-          location: p.location,
-          ok: p.ok,
-          latencyMs: p.latencyMs,
-          failureReason: p.failureReason ?? null,
-          metadata: p.metadata ?? null,
-          occurredAt: at,
+          row: {
+            messageId,
+            checkId: p.checkId,
+            targetId: p.targetId,
+            location: p.location,
+            ok: p.ok,
+            latencyMs: p.latencyMs,
+            failureReason: p.failureReason ?? null,
+            metadata: p.metadata ?? null,
+            occurredAt: at,
+          },
+          observation: {
+            targetId: p.targetId,
+            kind: TargetKind.Check,
+            name: p.checkId,
+            location: p.location,
+            at,
+            status: p.ok ? TargetStatus.Up : TargetStatus.Down,
+            reason: p.ok ? 'check ok' : (p.failureReason ?? 'check failed').slice(0, 1024),
+            latencyMs: p.latencyMs,
+            detail: p.ok ? null : (p.failureReason ?? null),
+            // Without an interval there is no expectation to miss.
+            deadline: p.intervalSeconds
+              ? { at: at + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS, expireTo: TargetStatus.Stale, reason: `no result within 2 × ${p.intervalSeconds}s` }
+              : undefined,
+          },
         },
-        observation: {
-          targetId: p.targetId,
-          kind: TargetKind.Check,
-          name: p.checkId,
-          location: p.location,
-          at,
-          status: p.ok ? TargetStatus.Up : TargetStatus.Down,
-          reason: p.ok ? 'check ok' : (p.failureReason ?? 'check failed').slice(0, 1024),
-          latencyMs: p.latencyMs,
-          detail: p.ok ? null : (p.failureReason ?? null),
-          // Without an interval there is no expectation to miss.
-          deadline: p.intervalSeconds
-            ? { at: at + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS, expireTo: TargetStatus.Stale, reason: `no result within 2 × ${p.intervalSeconds}s` }
-            : undefined,
-        },
-      };
+      ];
     }
     case Messages.HostMetrics.type: {
       const p = envelope.payload as HostMetricsPayload;
       const targetId = TargetIds.host(p.hostId);
       const at = t(p.sampledAt);
-      return {
-        type: 'host',
-        messageId,
-        targetId,
-        row: {
+      return [
+        {
+          type: 'host',
           messageId,
-          hostId: p.hostId,
-          location: p.location,
-          sampledAt: at,
-          cpuPct: p.cpu.usagePct,
-          load1: p.cpu.load1,
-          memUsedBytes: p.memory.usedBytes,
-          memTotalBytes: p.memory.totalBytes,
-          data: { cpu: p.cpu, memory: p.memory, disks: p.disks, network: p.network, gpus: p.gpus },
-        },
-        observation: {
           targetId,
-          kind: TargetKind.Host,
-          name: p.hostId,
-          location: p.location,
-          at,
-          status: TargetStatus.Up,
-          reason: 'metrics received',
-          deadline: { at: at + staleMs, expireTo: TargetStatus.Stale, reason: `no metrics for ${options.staleAfterSeconds}s` },
+          row: {
+            messageId,
+            hostId: p.hostId,
+            location: p.location,
+            sampledAt: at,
+            cpuPct: p.cpu.usagePct,
+            load1: p.cpu.load1,
+            memUsedBytes: p.memory.usedBytes,
+            memTotalBytes: p.memory.totalBytes,
+            data: { cpu: p.cpu, memory: p.memory, disks: p.disks, network: p.network, gpus: p.gpus },
+          },
+          observation: {
+            targetId,
+            kind: TargetKind.Host,
+            name: p.hostId,
+            location: p.location,
+            at,
+            status: TargetStatus.Up,
+            reason: 'metrics received',
+            deadline: { at: at + staleMs, expireTo: TargetStatus.Stale, reason: `no metrics for ${options.staleAfterSeconds}s` },
+          },
+          metrics: { hostId: p.hostId, json: JSON.stringify(p) },
         },
-        metrics: { hostId: p.hostId, json: JSON.stringify(p) },
-      };
+      ];
     }
     case Messages.PingReceived.type: {
       const p = envelope.payload as PingReceivedPayload;
       const location = sourceLocation(envelope) ?? DEFAULT_PUSH_LOCATION;
       const at = t(p.receivedAt);
-      return {
-        type: 'ping',
-        messageId,
-        targetId: p.targetId,
-        location,
-        name: p.name ?? p.monitorId,
-        row: { messageId, monitorId: p.monitorId, targetId: p.targetId, location, signal: p.signal, runId: p.runId ?? null, receivedAt: at, body: p.body ?? null },
-        ping: { signal: p.signal, at, runId: p.runId ?? null, periodSeconds: p.periodSeconds, graceSeconds: p.graceSeconds, maxRuntimeSeconds: p.maxRuntimeSeconds },
-      };
+      return [
+        {
+          type: 'ping',
+          messageId,
+          targetId: p.targetId,
+          location,
+          name: p.name ?? p.monitorId,
+          row: { messageId, monitorId: p.monitorId, targetId: p.targetId, location, signal: p.signal, runId: p.runId ?? null, receivedAt: at, body: p.body ?? null },
+          ping: { signal: p.signal, at, runId: p.runId ?? null, periodSeconds: p.periodSeconds, graceSeconds: p.graceSeconds, maxRuntimeSeconds: p.maxRuntimeSeconds },
+        },
+      ];
     }
     default:
       // Collector and site heartbeats: liveness of the senders, not of targets (nothing to fold yet).
-      return { type: 'ignored', messageId, reason: envelope.type };
+      return [{ type: 'ignored', messageId, reason: envelope.type }];
   }
 }

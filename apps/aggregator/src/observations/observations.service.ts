@@ -52,8 +52,9 @@ interface BatchOutcome extends CommittedChange {
 
 /**
  * Folds a batch of observations (in delivery order) into history, target state
- * and status events in ONE transaction, then projects it to Redis and publishes
- * the transitions. Idempotent by message id: the history insert (ON CONFLICT
+ * and status events in ONE transaction, publishes the transitions (confirmed)
+ * before the batch is acked, and queues the Redis projection (in commit order,
+ * overlapping the next batch). Idempotent by message id: the history insert (ON CONFLICT
  * (message_id) DO NOTHING) says which messages are new; redelivered ones change
  * nothing and emit nothing — their targets are only re-projected to Redis, which
  * repairs live state after a crash between commit and projection.
@@ -83,9 +84,15 @@ export class ObservationsService {
 
   async processBatch(envelopes: readonly Envelope[]): Promise<void> {
     const started = performance.now();
-    const mapped = envelopes.map((e) => mapEnvelope(e, { staleAfterSeconds: this.config.staleAfterSeconds }));
+    const mapped = envelopes.flatMap((e) => mapEnvelope(e, { staleAfterSeconds: this.config.staleAfterSeconds }));
     const active = mapped.filter((m): m is Active => m.type !== 'ignored');
-    if (active.length === 0) return;
+    // Batch messages (status.update.batch) may carry 1000 updates each: bound each transaction, in order.
+    const size = this.config.maxObservationsPerCommit;
+    for (let i = 0; i < active.length; i += size) await this.commitChunk(active.slice(i, i + size));
+    this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  private async commitChunk(active: Active[]): Promise<void> {
     const outcome = await retryTransient(
       () =>
         this.lane.run(async () => {
@@ -102,12 +109,11 @@ export class ObservationsService {
         onRetry: (e, attempt, delayMs) => this.logger.warn({ err: (e as Error).message, attempt, delayMs }, 'batch not committed: dependency unavailable, retrying'),
       },
     );
-    // Backpressure: do not take the next batch while Redis is more than a couple of projections behind.
+    // Backpressure: do not take more work while Redis is more than a couple of projections behind.
     await this.projections.roomAvailable();
     for (const m of active) this.metrics.observations.inc({ type: m.type });
     this.metrics.duplicates.inc(outcome.duplicates);
     this.metrics.transitions.inc({ source: 'observation' }, outcome.events.length);
-    this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
   }
 
   private async commit(tx: SqlTransaction, batch: Active[]): Promise<BatchOutcome> {

@@ -3,6 +3,8 @@ import { Client } from 'pg';
 import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import { applyObservation, minuteBucket, rollupOf, type StatusEventDraft, type TargetSnapshot } from '@fleetwatch/domain';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
+import { ConflictError } from '@fleetwatch/domain';
+import { createPrismaClient, runInTransaction } from '../database';
 import { closeSqlPool, createSqlPool, runInSqlTransaction, type SqlPool } from '../sql/sql-pool';
 import { AdvisoryLease } from '../leases/advisory-lease';
 import { StatusEventsRepository } from '../status-events/status-events.repository';
@@ -130,7 +132,24 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
     expect((await events.pendingPublication()).filter((e) => e.targetId === 'check:s1')).toEqual([]);
     expect((await events.listForTarget('check:s1', 2)).map((e) => e.sequence)).toEqual([3, 4]);
     // A sequence number cannot be issued twice.
-    await expect(runInSqlTransaction(db, (tx) => events.insertMany(tx, [drafts[0]]))).rejects.toThrow(/sequence/);
+    await expect(runInSqlTransaction(db, (tx) => events.insertMany(tx, [drafts[0]]))).rejects.toBeInstanceOf(ConflictError);
+  });
+});
+
+describe('on the Prisma client (callers holding DatabaseClient)', () => {
+  it('runs the same statements inside a Prisma transaction, with errors mapped alike', async () => {
+    const prisma = createPrismaClient(isolated.databaseUrl, { poolSize: 1 });
+    try {
+      const viaPrisma = new HistoryRepository(prisma);
+      const row = result('check:prisma', Date.now(), true, 3);
+      expect(await runInTransaction(prisma, (tx) => viaPrisma.insertCheckResults(tx, [row]))).toEqual(new Set([row.messageId]));
+      const draft = { targetId: 'check:prisma', kind: TargetKind.Check, location: null, from: TargetStatus.Unknown, to: TargetStatus.Up, reason: 'r', at: Date.now(), sequence: 1 };
+      const viaPrismaEvents = new StatusEventsRepository(prisma);
+      await runInTransaction(prisma, (tx) => viaPrismaEvents.insertMany(tx, [draft]));
+      await expect(runInTransaction(prisma, (tx) => viaPrismaEvents.insertMany(tx, [draft]))).rejects.toBeInstanceOf(ConflictError);
+    } finally {
+      await prisma.$disconnect();
+    }
   });
 });
 

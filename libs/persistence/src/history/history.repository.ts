@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { TargetStatus } from '@fleetwatch/contracts';
-import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlPool, type SqlTransaction } from '../sql/sql-pool';
+import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
 import { clean, cleanOrNull, iso, jsonOrNull } from '../sql-values';
 
 // Raw history of the aggregator (status_updates, check_results, host_metrics,
@@ -123,10 +123,11 @@ const markDirty = (timeColumn: string, where = 'TRUE') => `dirty AS (
 
 @Injectable()
 export class HistoryRepository {
-  constructor(@Inject(SQL_POOL) private readonly pool: SqlPool) {}
+  /** `pool`: the service's SqlPool (SQL_POOL), or a Prisma DatabaseClient where that is what the caller holds. */
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
 
   /** Inserts raw pushed updates; returns the message ids inserted now (the others were stored before). */
-  async insertStatusUpdates(tx: SqlTransaction, rows: readonly StatusUpdateRow[]): Promise<Set<string>> {
+  async insertStatusUpdates(tx: SqlTx, rows: readonly StatusUpdateRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
     return sqlQuery<Ids[number]>(
         tx,
@@ -160,7 +161,7 @@ export class HistoryRepository {
       .then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
-  async insertCheckResults(tx: SqlTransaction, rows: readonly CheckResultRow[]): Promise<Set<string>> {
+  async insertCheckResults(tx: SqlTx, rows: readonly CheckResultRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
     return sqlQuery<Ids[number]>(
         tx,
@@ -186,7 +187,7 @@ export class HistoryRepository {
       .then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
-  async insertHostMetrics(tx: SqlTransaction, rows: readonly HostMetricRow[]): Promise<Set<string>> {
+  async insertHostMetrics(tx: SqlTx, rows: readonly HostMetricRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
     return sqlQuery<Ids[number]>(
         tx,
@@ -209,7 +210,7 @@ export class HistoryRepository {
       .then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
-  async insertHeartbeatPings(tx: SqlTransaction, rows: readonly HeartbeatPingRow[]): Promise<Set<string>> {
+  async insertHeartbeatPings(tx: SqlTx, rows: readonly HeartbeatPingRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
     return sqlQuery<Ids[number]>(
         tx,
@@ -232,7 +233,7 @@ export class HistoryRepository {
       .then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
-  async insertHeartbeatRuns(tx: SqlTransaction, runs: readonly HeartbeatRunRow[]): Promise<void> {
+  async insertHeartbeatRuns(tx: SqlTx, runs: readonly HeartbeatRunRow[]): Promise<void> {
     if (runs.length === 0) return;
     await sqlExecute(
         tx,
@@ -249,7 +250,7 @@ export class HistoryRepository {
   }
 
   /** Folds ping times into heartbeat_monitors (last_ping_at / last_start_at only move forward; unknown ids are ignored). */
-  async touchHeartbeatMonitors(tx: SqlTransaction, touches: readonly MonitorTouch[]): Promise<void> {
+  async touchHeartbeatMonitors(tx: SqlTx, touches: readonly MonitorTouch[]): Promise<void> {
     if (touches.length === 0) return;
     await sqlExecute(
         tx,
@@ -266,12 +267,29 @@ export class HistoryRepository {
   }
 
   /** Heartbeat monitors by target (to record a timed-out run): target id → monitor id. */
-  async monitorsOfTargets(tx: SqlTransaction, targetIds: readonly string[]): Promise<Map<string, string>> {
+  async monitorsOfTargets(tx: SqlTx, targetIds: readonly string[]): Promise<Map<string, string>> {
     if (targetIds.length === 0) return new Map();
     const rows = await sqlQuery<{ id: string; target_id: string }>(tx, 'SELECT id::text AS id, target_id FROM heartbeat_monitors WHERE target_id = ANY($1::text[]) ORDER BY created_at', [
       [...targetIds],
     ]).catch((err: unknown) => rethrowSql(err));
     return new Map(rows.map((r) => [r.target_id, r.id]));
+  }
+
+  /**
+   * Marks buckets dirty explicitly (backfills; the insert methods already mark their
+   * rows' buckets). Same locking as the inserts' marks.
+   */
+  async markRollupsDirty(tx: SqlTx, keys: readonly RollupKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    const unique = new Map(keys.map((k) => [`${k.targetId}\u0000${k.location}\u0000${k.bucket}`, k]));
+    const list = [...unique.values()].sort((a, b) => a.targetId.localeCompare(b.targetId) || a.location.localeCompare(b.location) || a.bucket - b.bucket);
+    await sqlExecute(
+      tx,
+      `INSERT INTO rollup_dirty (target_id, location, bucket)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+       ON CONFLICT (target_id, location, bucket) DO UPDATE SET marked_at = now()`,
+      [list.map((k) => clean(k.targetId)), list.map((k) => k.location), list.map((k) => iso(k.bucket))],
+    ).catch((err: unknown) => rethrowSql(err));
   }
 
   /**

@@ -1,6 +1,7 @@
 import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
 import { ConflictError, UnavailableError } from '@fleetwatch/domain';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
+import type { DatabaseClient, DatabaseTransaction } from '../database';
 
 // A plain pg pool for hot, batched write paths (the aggregator commits thousands of
 // rows a second with multi-row unnest statements): Prisma's raw-query path costs about
@@ -51,21 +52,39 @@ const UNAVAILABLE_TEXT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|C
 
 /** pg errors → domain errors (unique violation → ConflictError, outage → UnavailableError); else unchanged. Always throws. */
 export function rethrowSql(err: unknown, conflict?: string): never {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  const code = typeof e?.code === 'string' ? e.code : '';
+  const e = err as { code?: unknown; message?: unknown; meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } } } | null;
+  // pg puts the SQLSTATE in `code`; Prisma's raw-query errors (P2010) carry it in `meta`.
+  const fromPrisma = e?.meta?.driverAdapterError?.cause?.originalCode ?? e?.meta?.code;
+  const code = typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
   if (conflict && code === '23505') throw new ConflictError(conflict);
   if (UNAVAILABLE_CODES.test(code) || UNAVAILABLE_TEXT.test(`${String(e?.message ?? '')} ${code}`)) throw new UnavailableError('database unavailable', 5);
   throw err;
 }
 
+/**
+ * Where a repository of the SQL kind runs: its pg pool or transaction — or, for
+ * code that holds the Prisma handles (tests seeding data, one-off tools), the
+ * DatabaseClient or a DatabaseTransaction, through Prisma's raw queries.
+ */
+export type SqlHandle = SqlPool | DatabaseClient;
+export type SqlTx = SqlTransaction | DatabaseTransaction;
+
+interface PrismaRaw {
+  $queryRawUnsafe<R>(text: string, ...params: unknown[]): Promise<R[]>;
+  $executeRawUnsafe(text: string, ...params: unknown[]): Promise<number>;
+}
+const isPrisma = (on: unknown): on is PrismaRaw => typeof (on as Partial<PrismaRaw>).$queryRawUnsafe === 'function';
+
 /** For repositories only: run one statement on the pool or inside the transaction. */
-export async function sqlQuery<R extends QueryResultRow>(on: SqlPool | SqlTransaction, text: string, params: unknown[] = []): Promise<R[]> {
+export async function sqlQuery<R extends QueryResultRow>(on: SqlHandle | SqlTx, text: string, params: unknown[] = []): Promise<R[]> {
+  if (isPrisma(on)) return on.$queryRawUnsafe<R>(text, ...params);
   const runner = on as unknown as { query: (text: string, params: unknown[]) => Promise<{ rows: R[] }> };
   return (await runner.query(text, params)).rows;
 }
 
 /** For repositories only: rows affected by one statement. */
-export async function sqlExecute(on: SqlPool | SqlTransaction, text: string, params: unknown[] = []): Promise<number> {
+export async function sqlExecute(on: SqlHandle | SqlTx, text: string, params: unknown[] = []): Promise<number> {
+  if (isPrisma(on)) return on.$executeRawUnsafe(text, ...params);
   const runner = on as unknown as { query: (text: string, params: unknown[]) => Promise<{ rowCount: number | null }> };
   return (await runner.query(text, params)).rowCount ?? 0;
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import type { StatusEventDraft } from '@fleetwatch/domain';
-import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlPool, type SqlTransaction } from '../sql/sql-pool';
+import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
 import { clean, iso, ms } from '../sql-values';
 
 // status_events (kept, no retention) and their transactional outbox: an event is
@@ -45,10 +45,11 @@ const EVENT_COLUMNS = `e.id::text AS id, e.target_id, t.kind::text AS kind, e.lo
 
 @Injectable()
 export class StatusEventsRepository {
-  constructor(@Inject(SQL_POOL) private readonly pool: SqlPool) {}
+  /** `pool`: the service's SqlPool (SQL_POOL), or a Prisma DatabaseClient where that is what the caller holds. */
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
 
   /** Stores events (one statement) with their outbox rows; returns them with their ids, in input order. */
-  async insertMany(tx: SqlTransaction, events: readonly StatusEventDraft[]): Promise<StatusEventRecord[]> {
+  async insertMany(tx: SqlTx, events: readonly StatusEventDraft[]): Promise<StatusEventRecord[]> {
     if (events.length === 0) return [];
     try {
       const rows = await sqlQuery<{ id: string; target_id: string; seq: number }>(

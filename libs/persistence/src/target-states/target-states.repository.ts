@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import type { LocationSnapshot, TargetSnapshot } from '@fleetwatch/domain';
-import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlPool, type SqlTransaction } from '../sql/sql-pool';
+import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
 import { clean, iso, ms } from '../sql-values';
 
 // The durable copy of live state (target_states + target_location_states): the
@@ -106,13 +106,14 @@ function assemble(rows: JoinedRow[]): TargetSnapshot[] {
 
 @Injectable()
 export class TargetStatesRepository {
-  constructor(@Inject(SQL_POOL) private readonly pool: SqlPool) {}
+  /** `pool`: the service's SqlPool (SQL_POOL), or a Prisma DatabaseClient where that is what the caller holds. */
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
 
   /**
    * The current state of `ids` (those that exist), rows locked FOR UPDATE until the
    * transaction ends, in id order so concurrent writers cannot deadlock.
    */
-  async lockMany(tx: SqlTransaction, ids: readonly string[]): Promise<Map<string, TargetSnapshot>> {
+  async lockMany(tx: SqlTx, ids: readonly string[]): Promise<Map<string, TargetSnapshot>> {
     if (ids.length === 0) return new Map();
     const unique = [...new Set(ids)].sort();
     const rows = await sqlQuery<JoinedRow>(tx, `${SELECT_JOINED} WHERE t.target_id = ANY($1::text[]) ORDER BY t.target_id FOR UPDATE OF t`, [unique]).catch((err: unknown) =>
@@ -126,7 +127,7 @@ export class TargetStatesRepository {
    * `seen` targets (whose status, sequence and identity did not change), in one
    * statement of two multi-row upserts.
    */
-  async saveMany(tx: SqlTransaction, changed: readonly TargetSnapshot[], seen: readonly TargetSnapshot[] = []): Promise<void> {
+  async saveMany(tx: SqlTx, changed: readonly TargetSnapshot[], seen: readonly TargetSnapshot[] = []): Promise<void> {
     if (changed.length === 0 && seen.length === 0) return;
     const locs = [...changed, ...seen].flatMap((t) => Object.entries(t.locations).map(([location, l]) => ({ id: t.id, location, l })));
     await sqlExecute(
