@@ -60,6 +60,8 @@ describe('POST /api/v1/status/updates', () => {
     const body = res.json as { accepted: number; ids: string[] };
     expect(body.accepted).toBe(250);
     const messages = await h.drain();
+    // The whole batch travelled as one status.update.batch bus message.
+    expect(new Set(messages.map((m) => m.batchId))).toEqual(new Set([expect.stringMatching(UUID_PATTERN)]));
     expect(messages.map((m) => m.envelope.id)).toEqual(body.ids);
     expect(messages.map((m) => (m.envelope.payload as StatusUpdatePayload).instanceId)).toEqual(updates.map((u) => u.instanceId));
     expect((messages[3].envelope.payload as StatusUpdatePayload).occurredAt).toBe(occurredAt);

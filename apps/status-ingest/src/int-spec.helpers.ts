@@ -131,8 +131,8 @@ export class IngestHarness {
     return { status: res.status, headers: res.headers, text, json };
   }
 
-  /** Takes (and acks) every message now in `queue`, parsed. */
-  async drain(queue: string = OBSERVATIONS): Promise<Array<{ envelope: Envelope; messageId: string | undefined }>> {
+  /** Every bus message now in `queue`, as sent (a batch POST is one `status.update.batch` message). */
+  async drainRaw(queue: string = OBSERVATIONS): Promise<Array<{ envelope: Envelope; messageId: string | undefined }>> {
     const ch = await this.amqp.createChannel();
     const out: Array<{ envelope: Envelope; messageId: string | undefined }> = [];
     try {
@@ -143,6 +143,25 @@ export class IngestHarness {
       }
     } finally {
       await ch.close().catch(() => undefined);
+    }
+    return out;
+  }
+
+  /**
+   * Takes (and acks) every message now in `queue`, parsed, with each update of a
+   * `status.update.batch` message unfolded into the single message it stands for
+   * (its own id — the id a consumer de-duplicates by — and a `status.update` payload).
+   */
+  async drain(queue: string = OBSERVATIONS): Promise<Array<{ envelope: Envelope; messageId: string | undefined; batchId?: string }>> {
+    const out: Array<{ envelope: Envelope; messageId: string | undefined; batchId?: string }> = [];
+    for (const m of await this.drainRaw(queue)) {
+      if (m.envelope.type !== 'status.update.batch') {
+        out.push(m);
+        continue;
+      }
+      for (const { id, ...payload } of (m.envelope.payload as { updates: Array<{ id: string } & Record<string, unknown>> }).updates) {
+        out.push({ envelope: { ...m.envelope, id, type: 'status.update', payload }, messageId: id, batchId: m.envelope.id });
+      }
     }
     return out;
   }

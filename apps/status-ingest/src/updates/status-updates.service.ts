@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Messages, type PayloadInputOf, type StatusUpdate } from '@fleetwatch/contracts';
 import { RateLimitedError, type TimeWindow } from '@fleetwatch/domain';
-import { BusPublisher, publishRequest, type PublishRequest } from '@fleetwatch/messaging';
+import { BusPublisher } from '@fleetwatch/messaging';
 import type { AuthenticatedKey } from '../auth/api-key-auth.service';
 import type { IngestConfig } from '../config';
 import { PublishGate } from '../ingress/publish-gate.service';
@@ -18,6 +18,7 @@ export interface AcceptedUpdates {
 }
 
 type StatusUpdatePayloadInput = PayloadInputOf<typeof Messages.StatusUpdate>;
+type BatchItem = StatusUpdatePayloadInput & { id: string };
 
 /**
  * `POST /api/v1/status/updates`: rate limit (a batch costs its size), validate
@@ -52,18 +53,24 @@ export class StatusUpdatesService {
     const { updates, batch } = parseStatusUpdates(body, now, this.window);
     const receivedAt = new Date(now).toISOString();
     const ids: string[] = new Array(updates.length);
-    const requests: PublishRequest[] = new Array(updates.length);
+    const items: BatchItem[] = new Array(updates.length);
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i];
       const updateId = u.updateId ?? newUpdateId(now);
       // A client id makes the message id deterministic, so a retry is dropped as a duplicate downstream.
       const messageId = u.updateId ? updateMessageId(key.id, u.updateId) : updateId;
       ids[i] = updateId;
-      requests[i] = publishRequest(Messages.StatusUpdate, toPayload(u, updateId, receivedAt, key.id), { id: messageId, occurredAt: receivedAt });
+      items[i] = { ...toPayload(u, updateId, receivedAt, key.id), id: messageId };
     }
     await this.gate.publish(batch ? 'batch' : 'single', async () => {
-      if (requests.length === 1) await this.publisher.publish(Messages.StatusUpdate, requests[0].payload as StatusUpdatePayloadInput, requests[0].options);
-      else await this.publisher.publishMany(requests);
+      if (!batch) {
+        const { id, ...payload } = items[0];
+        await this.publisher.publish(Messages.StatusUpdate, payload, { id, occurredAt: receivedAt });
+      } else {
+        // One bus message per batch POST: each update keeps its own id, the key the
+        // aggregator de-duplicates by. ~100× fewer broker frames than one message each.
+        await this.publisher.publish(Messages.StatusUpdateBatch, { updates: items }, { occurredAt: receivedAt });
+      }
     });
     this.metrics.countAccepted(updates.length, batch);
     return { accepted: updates.length, ids };
