@@ -3,6 +3,8 @@
 const preset = require('./jest.preset');
 
 module.exports = {
+  // Per-project testTimeout is ignored by Jest; integration tests talk to real servers.
+  testTimeout: 120000,
   projects: [
     {
       ...preset,

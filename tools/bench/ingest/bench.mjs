@@ -30,7 +30,11 @@ const args = parseArgs(process.argv.slice(2), {
   concurrency: 50,
   'batch-size': 100,
   'batch-concurrency': 8,
-  phases: 'single,batch',
+  phases: 'single,batch,paced',
+  /** Arrival rate (single-update POSTs/s) of the paced phase: latency at a steady load (goal p99 ≤ 20 ms at 3,000/s). */
+  rate: 3000,
+  /** POST→live-state probes per second during every phase (unique instances; timed to the aggregator's live:status fan-out). */
+  'probe-rate': 20,
   'keep-logs': false,
   /** Directory for V8 CPU profiles of the services (written when they stop). */
   profile: '',
@@ -64,6 +68,8 @@ for (const f of ['apps/status-ingest/src/main.js', 'libs/testing/src/index.js', 
 const { createIsolatedDatabase, createIsolatedVhost } = require(dist('libs/testing/src/index.js'));
 const { ApiKeysRepository, createPrismaClient, generateApiKey } = require(dist('libs/persistence/src/index.js'));
 const amqplib = require('amqplib');
+const { Redis } = require('ioredis');
+const pg = require('pg');
 
 const freePort = () =>
   new Promise((ok, fail) => {
@@ -193,6 +199,102 @@ function makeUpdate() {
   return { instanceId: `bench-${i % 5000}`, kind: 'container', status: statuses[i % statuses.length], labels: { app: 'bench', shard: String(i % 16) }, message: 'benchmark' };
 }
 
+// ── POST → live state probes ──
+// Each probe posts a fresh instance and waits for the aggregator's status-changed
+// fan-out of that target on Redis (what every gateway replica receives).
+class Probes {
+  constructor(redisUrl, channel) {
+    this.sub = new Redis(redisUrl, { lazyConnect: true });
+    this.channel = channel;
+    this.sent = new Map();
+    this.latencies = [];
+    this.posted = 0;
+    this.sub.on('message', (_ch, msg) => {
+      const targetId = JSON.parse(msg).targetId;
+      const t0 = this.sent.get(targetId);
+      if (t0 === undefined) return;
+      this.sent.delete(targetId);
+      if (this.recording) this.latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    });
+  }
+  async start() {
+    await this.sub.connect();
+    await this.sub.subscribe(this.channel);
+  }
+  run(port, key, perSecond) {
+    this.latencies = [];
+    this.recording = true;
+    let n = 0;
+    const pending = new Set();
+    const timer = setInterval(() => {
+      const id = `probe-${Date.now()}-${n++}`;
+      this.sent.set(`instance:${id}`, process.hrtime.bigint());
+      const p = post(port, '/api/v1/status/updates', JSON.stringify({ instanceId: id, kind: 'job', status: 'running' }), key).then((r) => {
+        if (r.status === 202) this.posted++;
+        pending.delete(p);
+      });
+      pending.add(p);
+    }, 1000 / perSecond);
+    return async () => {
+      clearInterval(timer);
+      await Promise.all(pending);
+      this.recording = false;
+      const sorted = [...this.latencies].sort((a, b) => a - b);
+      return { probes: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+    };
+  }
+  close() {
+    this.sub.disconnect();
+  }
+}
+
+/** Open-loop load: `rate` single-update POSTs per second whatever the answers' latency. */
+async function runPaced({ port, key, rate, durationS, warmupS }) {
+  const latencies = [];
+  let accepted = 0;
+  let acceptedTotal = 0;
+  let measuring = false;
+  const byStatus = new Map();
+  const inflight = new Set();
+  const tickMs = 5;
+  let due = 0;
+  const timer = setInterval(() => {
+    due += (rate * tickMs) / 1000;
+    for (; due >= 1; due--) {
+      const p = post(port, '/api/v1/status/updates', JSON.stringify(makeUpdate()), key).then((r) => {
+        inflight.delete(p);
+        if (r.status === 202) acceptedTotal++;
+        if (!measuring) return;
+        byStatus.set(r.status, (byStatus.get(r.status) ?? 0) + 1);
+        latencies.push(r.ms);
+        if (r.status === 202) accepted++;
+      });
+      inflight.add(p);
+    }
+  }, tickMs);
+  await sleep(warmupS * 1000);
+  measuring = true;
+  const started = performance.now();
+  await sleep(durationS * 1000);
+  measuring = false;
+  const elapsedS = (performance.now() - started) / 1000;
+  clearInterval(timer);
+  await Promise.all(inflight);
+  latencies.sort((a, b) => a - b);
+  return {
+    name: `paced ${rate} updates/s (single POSTs)`,
+    requestsPerS: latencies.length / elapsedS,
+    updatesPerS: accepted / elapsedS,
+    accepted,
+    acceptedTotal,
+    statuses: Object.fromEntries(byStatus),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    max: latencies[latencies.length - 1],
+    cpu: [],
+  };
+}
+
 async function runPhase({ name, port, key, concurrency, updatesPerRequest, durationS, warmupS, processes }) {
   const latencies = [];
   let accepted = 0;
@@ -267,6 +369,9 @@ async function main() {
     singleConcurrency: args.concurrency,
     batchSize: args['batch-size'],
     batchConcurrency: args['batch-concurrency'],
+    pacedRate: args.rate,
+    probeRate: args['probe-rate'],
+    phases: args.phases,
     cpus: cpus().length,
     node: process.version,
     servers,
@@ -276,17 +381,13 @@ async function main() {
   const services = [startService('status-ingest', ingestEnv)];
   const withAggregator = args.aggregator && existsSync(dist('apps/aggregator/src/main.js'));
   let aggregatorPort;
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const redisPrefix = `fwbench:${Date.now()}:`;
   if (withAggregator) {
     aggregatorPort = await freePort();
-    services.push(
-      startService('aggregator', {
-        ...ingestEnv,
-        AGGREGATOR_PORT: String(aggregatorPort),
-        REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-        FLEETWATCH_REDIS_PREFIX: `fwbench:${Date.now()}:`,
-      }),
-    );
+    services.push(startService('aggregator', { ...ingestEnv, AGGREGATOR_PORT: String(aggregatorPort), REDIS_URL: redisUrl, FLEETWATCH_REDIS_PREFIX: redisPrefix }));
   }
+  const probes = withAggregator ? new Probes(redisUrl, `${redisPrefix}live:status`) : null;
   const db = createPrismaClient(database.databaseUrl, { poolSize: 1 });
   const amqp = await amqplib.connect(vhost.amqpUrl);
   amqp.on('error', (e) => console.error(`bench AMQP connection: ${e.message}`));
@@ -296,6 +397,16 @@ async function main() {
     await Promise.all(services.map((s) => (s.child.exitCode !== null ? null : new Promise((r) => s.child.once('exit', r)))));
     await amqp.close().catch(() => undefined);
     await db.$disconnect().catch(() => undefined);
+    probes?.close();
+    // The aggregator's live state of this run.
+    const r = new Redis(redisUrl);
+    for (let cursor = '0'; ; ) {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
+      if (keys.length) await r.unlink(...keys);
+      cursor = next;
+      if (cursor === '0') break;
+    }
+    r.disconnect();
     await vhost.dispose().catch(() => undefined);
     await database.dispose().catch(() => undefined);
     agent.destroy();
@@ -338,8 +449,25 @@ async function main() {
     const results = [];
     const queue = 'fleetwatch.aggregator.observations';
     const phases = String(args.phases).split(',');
+    if (probes) await probes.start();
     for (const phase of phases) {
       const batch = phase === 'batch';
+      if (withAggregator) {
+        // Each phase starts with the aggregator caught up, so its POST → live-state figure is its own.
+        const qch = await amqp.createChannel();
+        const until = Date.now() + 180_000;
+        while ((await qch.checkQueue(queue)).messageCount > 0 && Date.now() < until) await sleep(250);
+        await qch.close();
+      }
+      const stopProbes = probes?.run(ingestPort, generated.key, args['probe-rate']);
+      if (phase === 'paced') {
+        const r = await runPaced({ port: ingestPort, key: generated.key, rate: args.rate, durationS: args.duration, warmupS: args.warmup });
+        r.liveState = (await stopProbes?.()) ?? null;
+        r.queued = null;
+        results.push(r);
+        print(r);
+        continue;
+      }
       const ch = await amqp.createChannel();
       if (!withAggregator) await ch.purgeQueue(queue);
       const before = (await ch.checkQueue(queue)).messageCount;
@@ -354,6 +482,7 @@ async function main() {
         warmupS: args.warmup,
         processes,
       });
+      r.liveState = (await stopProbes?.()) ?? null;
       await sleep(500); // let the last confirms' messages settle
       const after = (await ch.checkQueue(queue)).messageCount;
       r.queued = withAggregator && !args.drain ? null : after - before + (drained - drainedBefore);
@@ -361,8 +490,30 @@ async function main() {
       results.push(r);
       print(r);
     }
+    // Accepted vs persisted: wait for the aggregator to drain the queue, then count history rows.
+    let persistence = null;
+    if (withAggregator) {
+      const acceptedAll = results.reduce((a, r) => a + r.acceptedTotal, 0) + (probes?.posted ?? 0);
+      const client = new pg.Client({ connectionString: database.databaseUrl });
+      await client.connect();
+      const ch = await amqp.createChannel();
+      const deadline = Date.now() + 300_000;
+      let persisted = 0;
+      const drainStarted = Date.now();
+      for (;;) {
+        persisted = Number((await client.query('SELECT count(*)::bigint AS n FROM status_updates')).rows[0].n);
+        const { messageCount } = await ch.checkQueue(queue);
+        if ((persisted >= acceptedAll && messageCount === 0) || Date.now() > deadline) break;
+        await sleep(500);
+      }
+      const duplicates = Number((await client.query('SELECT count(*) - count(DISTINCT message_id) AS d FROM status_updates')).rows[0].d);
+      await ch.close();
+      await client.end();
+      persistence = { accepted: acceptedAll, persisted, duplicates, equal: acceptedAll === persisted, drainSeconds: (Date.now() - drainStarted) / 1000 };
+      console.log(`\n── accepted vs persisted ──\n  accepted ${acceptedAll}   persisted ${persisted}   duplicates ${duplicates}   ${persistence.equal ? 'EQUAL' : 'DIFFERENT'}   (queue drained ${persistence.drainSeconds.toFixed(1)} s after the last phase)`);
+    }
     console.log('\nsummary (JSON):');
-    console.log(JSON.stringify({ settings, results }, null, 2));
+    console.log(JSON.stringify({ settings, results, persistence }, null, 2));
   } finally {
     await cleanup();
   }
@@ -372,6 +523,7 @@ function print(r) {
   const f = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '—');
   console.log(`\n── ${r.name} ──`);
   console.log(`  requests/s ${f(r.requestsPerS, 0)}   updates/s ${f(r.updatesPerS, 0)}   p50 ${f(r.p50, 2)} ms   p99 ${f(r.p99, 2)} ms   max ${f(r.max, 1)} ms`);
+  if (r.liveState) console.log(`  POST → live state (${r.liveState.probes} probes): p50 ${f(r.liveState.p50, 2)} ms   p99 ${f(r.liveState.p99, 2)} ms`);
   console.log(`  answers ${JSON.stringify(r.statuses)}   accepted while measuring ${r.accepted}; in the whole phase ${r.acceptedTotal}${r.queued !== null ? `; queued ${r.queued}` : ''}`);
   for (const c of r.cpu) console.log(`  ${c.label.padEnd(20)} CPU ${f(c.cpuPct, 0).padStart(4)} %   RSS ${f(c.rssMb, 0)} MB`);
 }
