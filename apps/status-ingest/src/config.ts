@@ -6,7 +6,6 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     'status-ingest',
     {
       DATABASE_URL: env.databaseUrl(),
-      REDIS_URL: env.redisUrl(),
       AMQP_URL: env.amqpUrl(),
       INGEST_BODY_LIMIT_BYTES: env.int(1024 * 1024, 1024, 64 * 1024 * 1024),
       INGEST_RATE_LIMIT_PER_SECOND: env.int(5000, 1, 1_000_000),
@@ -27,7 +26,6 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
   return {
     ...common,
     databaseUrl: values.DATABASE_URL,
-    redisUrl: values.REDIS_URL,
     amqpUrl: values.AMQP_URL,
     bodyLimitBytes: values.INGEST_BODY_LIMIT_BYTES,
     rateLimit: { perSecond: values.INGEST_RATE_LIMIT_PER_SECOND, burst: values.INGEST_RATE_LIMIT_BURST },
