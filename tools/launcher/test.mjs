@@ -64,7 +64,12 @@ async function main() {
   const want = (s) => only.length === 0 || only.includes(s);
 
   if (want('generate')) step('prisma generate', 'npm', ['run', '--silent', 'db:generate'], env);
-  if (want('lint')) step('lint', 'npx', ['eslint', '--max-warnings=0', '.'], env);
+  if (want('lint')) {
+    // The module-boundary rule reads Nx's project graph; compute it first (a fresh clone has
+    // no .nx cache, and without it the rule is silently skipped).
+    step('project graph', 'npx', ['nx', 'show', 'projects'], env);
+    step('lint', 'npx', ['eslint', '--max-warnings=0', '.'], env);
+  }
   if (want('typecheck')) {
     step('typecheck (services, libs, tools)', 'npx', ['tsc', '-p', 'tsconfig.json'], env);
     if (existsSync(join(root, 'apps/dashboard/tsconfig.json'))) step('typecheck (dashboard)', 'npx', ['tsc', '-p', 'apps/dashboard/tsconfig.json', '--noEmit'], env);
