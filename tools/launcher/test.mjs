@@ -50,8 +50,9 @@ function countVitest(file) {
 
 async function main() {
   ensureDependencies();
-  const env = { ...DEFAULTS, ...process.env, NX_NO_CLOUD: 'true', NX_DAEMON: 'false', FORCE_COLOR: process.env.FORCE_COLOR ?? '0' };
-  const missing = await checkServers(env);
+  // Server URLs are not injected: libs/testing tells env-given servers from the local ones.
+  const env = { ...process.env, NX_NO_CLOUD: 'true', NX_DAEMON: 'false', FORCE_COLOR: process.env.FORCE_COLOR ?? '0' };
+  const missing = await checkServers({ ...DEFAULTS, ...process.env });
   if (missing.length) {
     fail(`cannot run the integration tests: ${missing.map((m) => m.name).join(', ')} not reachable (see above).`);
     process.stdout.write('tests: 0 passed, 1 failed\n');

@@ -141,12 +141,8 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
   });
   const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, { logger: new PinoNestLogger(logger), abortOnError: false });
   app.useGlobalFilters(new ApiErrorFilter());
-  // Errors raised by Fastify itself (body parsing, limits) get the same JSON shape.
-  app.getHttpAdapter().getInstance().setErrorHandler((error, _req, reply) => {
-    const mapped = mapError(error);
-    if (mapped.status >= 500 && mapped.status !== 503) logger.error({ err: error }, 'unhandled error');
-    void reply.status(mapped.status).headers(mapped.headers ?? {}).send(mapped.body);
-  });
+  // Errors raised by Fastify itself while parsing (body limit, bad JSON, content type) reach
+  // Nest's Fastify error handler, which hands them to ApiErrorFilter: one JSON shape for all.
   await options.configure?.(app, logger);
 
   await app.listen(config.port, '0.0.0.0');
