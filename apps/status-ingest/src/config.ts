@@ -20,6 +20,8 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
       INGEST_PING_CACHE_MS: env.int(5000, 0, 60_000),
       /** Retry-After (seconds) when the broker is away or ingress is paused without an end time. */
       INGEST_RETRY_AFTER_SECONDS: env.int(5, 1, 3600),
+      /** Publishes awaiting their confirm before concurrent requests are grouped into one message. */
+      INGEST_COALESCE_MAX_IN_FLIGHT: env.int(4, 1, 1000),
     },
     source,
   );
@@ -36,6 +38,7 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     authCacheMs: values.INGEST_AUTH_CACHE_MS,
     pingCacheMs: values.INGEST_PING_CACHE_MS,
     retryAfterSeconds: values.INGEST_RETRY_AFTER_SECONDS,
+    coalesceMaxInFlight: values.INGEST_COALESCE_MAX_IN_FLIGHT,
   };
 }
 export type IngestConfig = ReturnType<typeof loadIngestConfig>;

@@ -257,10 +257,12 @@ async function runPaced({ port, key, rate, durationS, warmupS }) {
   const byStatus = new Map();
   const inflight = new Set();
   const tickMs = 5;
-  let due = 0;
+  // Scheduled from elapsed time, not per tick, so a late timer catches up instead of losing load.
+  const t0 = performance.now();
+  let sent = 0;
   const timer = setInterval(() => {
-    due += (rate * tickMs) / 1000;
-    for (; due >= 1; due--) {
+    const due = Math.floor(((performance.now() - t0) * rate) / 1000) - sent;
+    for (let i = 0; i < due; i++, sent++) {
       const p = post(port, '/api/v1/status/updates', JSON.stringify(makeUpdate()), key).then((r) => {
         inflight.delete(p);
         if (r.status === 202) acceptedTotal++;
@@ -450,14 +452,21 @@ async function main() {
     const queue = 'fleetwatch.aggregator.observations';
     const phases = String(args.phases).split(',');
     if (probes) await probes.start();
+    const pgClient = new pg.Client({ connectionString: database.databaseUrl });
+    await pgClient.connect();
     for (const phase of phases) {
       const batch = phase === 'batch';
       if (withAggregator) {
-        // Each phase starts with the aggregator caught up, so its POST → live-state figure is its own.
-        const qch = await amqp.createChannel();
-        const until = Date.now() + 180_000;
-        while ((await qch.checkQueue(queue)).messageCount > 0 && Date.now() < until) await sleep(250);
-        await qch.close();
+        // Each phase starts with the aggregator caught up (every accepted update persisted),
+        // so its POST → live-state figure is its own and not the previous phase's backlog.
+        const acceptedSoFar = results.reduce((a, r) => a + r.acceptedTotal, 0) + (probes?.posted ?? 0);
+        const waitStarted = Date.now();
+        while (Date.now() - waitStarted < 300_000) {
+          const n = Number((await pgClient.query('SELECT count(*)::bigint AS n FROM status_updates')).rows[0].n);
+          if (n >= acceptedSoFar) break;
+          await sleep(500);
+        }
+        if (acceptedSoFar) console.log(`  (aggregator caught up with ${acceptedSoFar} updates in ${((Date.now() - waitStarted) / 1000).toFixed(1)} s)`);
       }
       const stopProbes = probes?.run(ingestPort, generated.key, args['probe-rate']);
       if (phase === 'paced') {
@@ -490,6 +499,7 @@ async function main() {
       results.push(r);
       print(r);
     }
+    await pgClient.end();
     // Accepted vs persisted: wait for the aggregator to drain the queue, then count history rows.
     let persistence = null;
     if (withAggregator) {

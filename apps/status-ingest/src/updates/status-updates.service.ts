@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Messages, type PayloadInputOf, type StatusUpdate } from '@fleetwatch/contracts';
+import { MAX_BATCH_UPDATES, Messages, type PayloadInputOf, type StatusUpdate } from '@fleetwatch/contracts';
 import { RateLimitedError, type TimeWindow } from '@fleetwatch/domain';
 import { BusPublisher } from '@fleetwatch/messaging';
 import type { AuthenticatedKey } from '../auth/api-key-auth.service';
@@ -10,6 +10,7 @@ import { IngestMetrics } from '../metrics/ingest.metrics';
 import { INGEST_CONFIG } from '../tokens';
 import { costOf, parseStatusUpdates } from './status-update.parser';
 import { newUpdateId, updateMessageId } from './update-id';
+import { UpdateCoalescer } from './update-coalescer';
 
 export interface AcceptedUpdates {
   accepted: number;
@@ -28,6 +29,7 @@ type BatchItem = StatusUpdatePayloadInput & { id: string };
 export class StatusUpdatesService {
   private readonly window: TimeWindow;
   private readonly limiter: KeyedRateLimiter;
+  private readonly coalescer: UpdateCoalescer<BatchItem>;
 
   constructor(
     private readonly publisher: BusPublisher,
@@ -37,6 +39,17 @@ export class StatusUpdatesService {
   ) {
     this.window = { maxFutureSkewMs: config.maxFutureSkewSeconds * 1000, maxAgeMs: config.rawRetentionDays * 86_400_000 };
     this.limiter = new KeyedRateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
+    this.coalescer = new UpdateCoalescer((items) => this.send(items), { maxInFlight: config.coalesceMaxInFlight, maxItems: MAX_BATCH_UPDATES });
+  }
+
+  /** One bus message: a lone update as `status.update`, several as one `status.update.batch`. */
+  private async send(items: BatchItem[]): Promise<void> {
+    if (items.length === 1) {
+      const { id, ...payload } = items[0];
+      await this.publisher.publish(Messages.StatusUpdate, payload, { id });
+    } else {
+      await this.publisher.publish(Messages.StatusUpdateBatch, { updates: items });
+    }
   }
 
   /**
@@ -62,16 +75,10 @@ export class StatusUpdatesService {
       ids[i] = updateId;
       items[i] = { ...toPayload(u, updateId, receivedAt, key.id), id: messageId };
     }
-    await this.gate.publish(batch ? 'batch' : 'single', async () => {
-      if (!batch) {
-        const { id, ...payload } = items[0];
-        await this.publisher.publish(Messages.StatusUpdate, payload, { id, occurredAt: receivedAt });
-      } else {
-        // One bus message per batch POST: each update keeps its own id, the key the
-        // aggregator de-duplicates by. ~100× fewer broker frames than one message each.
-        await this.publisher.publish(Messages.StatusUpdateBatch, { updates: items }, { occurredAt: receivedAt });
-      }
-    });
+    // A batch POST travels as one message; concurrent requests are grouped while the
+    // broker confirms earlier ones (UpdateCoalescer). Each update keeps its own id, the
+    // key the aggregator de-duplicates by.
+    await this.gate.publish(batch ? 'batch' : 'single', () => this.coalescer.submit(items));
     this.metrics.countAccepted(updates.length, batch);
     return { accepted: updates.length, ids };
   }
