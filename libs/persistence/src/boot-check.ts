@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { pingDatabase, type DatabaseClient } from './database';
 
 /** Postgres error codes that retrying cannot fix. */
 const PERMANENT_CODES = new Set(['28P01', '28000', '3D000', '42501']);
@@ -30,5 +31,17 @@ export function databaseBootCheck(databaseUrl: string, variable = 'DATABASE_URL'
       }
     },
     isPermanent: (e: unknown): boolean => PERMANENT_CODES.has(String((e as { code?: string }).code)),
+  };
+}
+
+/** The /readyz check (observability's ReadinessCheck shape) over a service's DatabaseClient. */
+export function databaseReadinessCheck(db: DatabaseClient, name = 'database') {
+  return {
+    name,
+    check: async (): Promise<void> => {
+      // pingDatabase never throws: turn its answer into the check's outcome.
+      const ping = await pingDatabase(db);
+      if (!ping.ok) throw new Error(`PostgreSQL: ${ping.error ?? 'unreachable'}`);
+    },
   };
 }

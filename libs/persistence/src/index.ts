@@ -27,7 +27,7 @@ export {
   type HistoryRollup,
   type HistoryStatusEvent,
 } from './history-read/history-read.repository';
-export { databaseBootCheck } from './boot-check';
+export { databaseBootCheck, databaseReadinessCheck } from './boot-check';
 export { TargetStatesRepository } from './target-states/target-states.repository';
 export {
   HistoryRepository,

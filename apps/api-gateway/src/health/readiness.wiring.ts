@@ -2,7 +2,7 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { BusConnection, busReadinessCheck } from '@fleetwatch/messaging';
 import { ReadinessRegistry } from '@fleetwatch/observability';
-import { DATABASE_CLIENT, pingDatabase, type DatabaseClient } from '@fleetwatch/persistence';
+import { DATABASE_CLIENT, databaseReadinessCheck, type DatabaseClient } from '@fleetwatch/persistence';
 
 /** /readyz asks the three real dependencies: database, redis, bus. */
 @Injectable()
@@ -15,14 +15,7 @@ export class ReadinessWiring implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.readiness.register({
-      name: 'database',
-      check: async () => {
-        // pingDatabase never throws: turn its answer into the check's outcome.
-        const ping = await pingDatabase(this.db);
-        if (!ping.ok) throw new Error(ping.error ?? 'database unavailable');
-      },
-    });
+    this.readiness.register(databaseReadinessCheck(this.db));
     this.readiness.register({ name: 'redis', check: () => this.live.ping() });
     this.readiness.register(busReadinessCheck(this.bus));
   }

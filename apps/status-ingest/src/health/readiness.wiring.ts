@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { BusConnection, busReadinessCheck } from '@fleetwatch/messaging';
 import { ReadinessRegistry } from '@fleetwatch/observability';
-import { DATABASE_CLIENT, pingDatabase, type DatabaseClient } from '@fleetwatch/persistence';
+import { DATABASE_CLIENT, databaseReadinessCheck, type DatabaseClient } from '@fleetwatch/persistence';
 
 /** /readyz: the database (API keys, monitors) and the bus (every accepted push is published). */
 @Injectable()
@@ -13,13 +13,7 @@ export class ReadinessWiring implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.readiness.register({
-      name: 'database',
-      check: async () => {
-        const ping = await pingDatabase(this.db);
-        if (!ping.ok) throw new Error(`PostgreSQL: ${ping.error ?? 'unreachable'}`);
-      },
-    });
+    this.readiness.register(databaseReadinessCheck(this.db));
     this.readiness.register(busReadinessCheck(this.bus));
   }
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { BusConnection, busReadinessCheck } from '@fleetwatch/messaging';
 import { ReadinessRegistry } from '@fleetwatch/observability';
-import { DATABASE_CLIENT, pingDatabase, type DatabaseClient } from '@fleetwatch/persistence';
+import { DATABASE_CLIENT, databaseReadinessCheck, type DatabaseClient } from '@fleetwatch/persistence';
 
 /** /readyz asks the three real dependencies. */
 @Injectable()
@@ -15,13 +15,7 @@ export class ReadinessWiring implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.readiness.register({
-      name: 'database',
-      check: async () => {
-        const ping = await pingDatabase(this.db);
-        if (!ping.ok) throw new Error(ping.error ?? 'database did not answer');
-      },
-    });
+    this.readiness.register(databaseReadinessCheck(this.db));
     this.readiness.register({ name: 'redis', check: () => this.live.ping() });
     this.readiness.register(busReadinessCheck(this.bus));
   }
