@@ -1,33 +1,16 @@
 import type { Redis } from 'ioredis';
 import { TargetKind, TargetStatus, type LocationStatusView, type TargetView } from '@fleetwatch/contracts';
+import type { LocationSnapshot, TargetSnapshot } from '@fleetwatch/domain';
 import { DEADLINE_SEPARATOR, LiveKeys } from './keys';
 
-export interface LocationRecord {
-  status: TargetStatus;
-  /** Epoch ms of the observation that set the status (ordering guard). */
-  observedAt: number;
-  /** Epoch ms the location was last heard from. */
-  lastSeen: number;
-  latencyMs: number | null;
-  detail: string | null;
-  lifecycle: string | null;
-}
+/**
+ * What Redis keeps of one target at one location: the aggregator's snapshot
+ * (libs/domain) without its bookkeeping (deadline, heartbeat run), which lives in Postgres.
+ */
+export type LocationRecord = Omit<LocationSnapshot, 'deadline' | 'run'>;
 
-export interface TargetRecord {
-  id: string;
-  kind: TargetKind;
-  name: string;
-  status: TargetStatus;
-  since: number | null;
-  lastSeen: number | null;
-  lastLatencyMs: number | null;
-  lifecycle: string | null;
-  tags: string[];
-  labels: Record<string, string>;
-  /** Last status-event sequence number issued for this target. */
-  seq: number;
-  locations: Record<string, LocationRecord>;
-}
+/** What Redis keeps of one target: the domain snapshot with Redis-side locations. */
+export type TargetRecord = Omit<TargetSnapshot, 'locations'> & { locations: Record<string, LocationRecord> };
 
 export interface TargetFilter {
   kind?: string[];
