@@ -282,9 +282,14 @@ async function runPaced({ port, key, rate, durationS, warmupS }) {
   const elapsedS = (performance.now() - started) / 1000;
   clearInterval(timer);
   await Promise.all(inflight);
+  return phaseResult({ name: `paced ${rate} updates/s (single POSTs)`, latencies, elapsedS, accepted, acceptedTotal, byStatus, cpu: [] });
+}
+
+/** One phase's figures from its raw samples. */
+function phaseResult({ name, latencies, elapsedS, accepted, acceptedTotal, byStatus, cpu }) {
   latencies.sort((a, b) => a - b);
   return {
-    name: `paced ${rate} updates/s (single POSTs)`,
+    name,
     requestsPerS: latencies.length / elapsedS,
     updatesPerS: accepted / elapsedS,
     accepted,
@@ -293,7 +298,7 @@ async function runPaced({ port, key, rate, durationS, warmupS }) {
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     max: latencies[latencies.length - 1],
-    cpu: [],
+    cpu,
   };
 }
 
@@ -338,19 +343,7 @@ async function runPhase({ name, port, key, concurrency, updatesPerRequest, durat
   cpu.push({ label: 'load generator', cpuPct: ((selfAfter.user + selfAfter.system) / 1e6 / elapsedS) * 100, rssMb: process.memoryUsage().rss / 1024 / 1024 });
   stop = true;
   await Promise.all(workers);
-  latencies.sort((a, b) => a - b);
-  return {
-    name,
-    requestsPerS: latencies.length / elapsedS,
-    updatesPerS: accepted / elapsedS,
-    accepted,
-    acceptedTotal,
-    statuses: Object.fromEntries(byStatus),
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    max: latencies[latencies.length - 1],
-    cpu,
-  };
+  return phaseResult({ name, latencies, elapsedS, accepted, acceptedTotal, byStatus, cpu });
 }
 
 let stopping = false;

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { TargetStatus } from '@fleetwatch/contracts';
+import type { Rollup } from '@fleetwatch/domain';
 import { DatabaseClient, prismaOf } from '../database';
 import { rethrow } from '../errors';
 import { DATABASE_CLIENT } from '../tokens';
@@ -19,15 +20,10 @@ export interface HistoryObservation {
   status: TargetStatus | null;
 }
 
-export interface HistoryRollup {
+/** A 1-minute rollup as read for the history route: the domain's summary with its bucket. */
+export interface HistoryRollup extends Rollup {
   bucket: Date;
   location: string;
-  count: number;
-  okCount: number;
-  minLatencyMs: number | null;
-  avgLatencyMs: number | null;
-  maxLatencyMs: number | null;
-  p95LatencyMs: number | null;
 }
 
 export interface HistoryStatusEvent {

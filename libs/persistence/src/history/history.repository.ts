@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { TargetStatus } from '@fleetwatch/contracts';
+import type { Rollup } from '@fleetwatch/domain';
 import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
 import { clean, cleanOrNull, iso, jsonOrNull } from '../sql-values';
 
@@ -86,14 +87,8 @@ export interface RollupKey {
   bucket: number;
 }
 
-export interface RollupRecord extends RollupKey {
-  count: number;
-  okCount: number;
-  minLatencyMs: number | null;
-  avgLatencyMs: number | null;
-  maxLatencyMs: number | null;
-  p95LatencyMs: number | null;
-}
+/** A stored 1-minute rollup: the domain's summary (libs/domain `Rollup`) under its key. */
+export interface RollupRecord extends RollupKey, Rollup {}
 
 /** Tables retention trims, with the time column each is trimmed by (indexed). */
 export const RETENTION_COLUMNS = {
