@@ -5,6 +5,7 @@ export * from './status/consensus';
 export * from './status/transitions';
 export * from './status/target-state';
 export * from './status/heartbeat';
+export * from './status/expiry';
 export * from './history/rollup';
 export * from './ingest/limits';
 export * from './auth/roles';
