@@ -12,6 +12,12 @@ describe('updateMessageId', () => {
     // Pinned: changing the derivation would break retries across a deploy.
     expect(id).toBe('d91da21c-d70d-56d2-84b4-0a0d005bdb02');
   });
+  // Pinned against the hand-written SHA-1 derivation it replaced: retries across the upgrade keep their id.
+  it.each([
+    ['k', 'ünïcødé 🚀', '3c6fc878-9986-5f93-9ece-3f5c826faa29'],
+    ['k', '', 'dad3a9be-2814-5cf0-979a-2323f3e0c2dc'],
+    ['k', 'x\ud800y', '52cae940-6e1f-5255-b4e3-bb731b5e58cf'],
+  ])('keeps the derivation for (%s, %j), a lone surrogate included', (k, u, expected) => expect(updateMessageId(k, u)).toBe(expected));
   it.each([
     [key, 'deploy-43'],
     ['0b5e4f7a-1111-4222-8333-944455556667', 'deploy-42'],
