@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import type { LocationSnapshot, TargetSnapshot } from '@fleetwatch/domain';
 import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
-import { clean, iso, ms } from '../sql-values';
+import { clean, iso, jsonOrNull, ms } from '../sql-values';
 
 // The durable copy of live state (target_states + target_location_states): the
 // aggregator reads it under a row lock to compute transitions, saves it in the
@@ -12,6 +12,13 @@ import { clean, iso, ms } from '../sql-values';
 // labels, lifecycle); its locations change with every observation. So the row's
 // last_seen / last_latency_ms are as of its last write, and a loaded snapshot takes
 // them from its locations (the most recent one), which are always current.
+
+/** One location's deadline (epoch ms). */
+export interface DeadlineRow {
+  targetId: string;
+  location: string;
+  at: number;
+}
 
 interface TargetRow {
   target_id: string;
@@ -163,8 +170,8 @@ export class TargetStatesRepository {
         changed.map((t) => iso(t.lastSeen)),
         changed.map((t) => t.lastLatencyMs),
         changed.map((t) => (t.lifecycle === null ? null : clean(t.lifecycle))),
-        changed.map((t) => clean(JSON.stringify(t.tags))),
-        changed.map((t) => clean(JSON.stringify(t.labels))),
+        changed.map((t) => jsonOrNull(t.tags)),
+        changed.map((t) => jsonOrNull(t.labels) ?? '{}'),
         changed.map((t) => t.seq),
         locs.map((x) => x.id),
         locs.map((x) => x.location),
@@ -200,6 +207,46 @@ export class TargetStatesRepository {
       [afterId, updatedSince ? updatedSince.toISOString() : null, limit],
     ).catch((err: unknown) => rethrowSql(err));
     return assemble(rows);
+  }
+
+  /**
+   * Deadlines at or before `now`, earliest first (a range scan of the index on
+   * deadline_at): the durable list the sweeper expires, whatever Redis holds.
+   * A location whose target row is gone is left out (nothing could expire it).
+   */
+  async dueDeadlines(now: number, limit: number): Promise<DeadlineRow[]> {
+    const rows = await sqlQuery<{ target_id: string; location: string; at: number }>(
+      this.pool,
+      `SELECT l.target_id, l.location, (extract(epoch FROM l.deadline_at) * 1000)::float8 AS at
+       FROM target_location_states l
+       WHERE l.deadline_at <= $1::timestamptz AND EXISTS (SELECT 1 FROM target_states t WHERE t.target_id = l.target_id)
+       ORDER BY l.deadline_at, l.target_id, l.location
+       LIMIT $2`,
+      [iso(now), limit],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => ({ targetId: r.target_id, location: r.location, at: ms(r.at) as number }));
+  }
+
+  /** Every deadline, `limit` per page in (target, location) order after `after` (refilling a deadline cache). */
+  async deadlinesPage(after: { targetId: string; location: string } | null, limit: number): Promise<DeadlineRow[]> {
+    const rows = await sqlQuery<{ target_id: string; location: string; at: number }>(
+      this.pool,
+      `SELECT target_id, location, (extract(epoch FROM deadline_at) * 1000)::float8 AS at
+       FROM target_location_states
+       WHERE deadline_at IS NOT NULL AND ($1::text IS NULL OR (target_id, location) > ($1::text, $2::text))
+       ORDER BY target_id, location
+       LIMIT $3`,
+      [after?.targetId ?? null, after?.location ?? null, limit],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => ({ targetId: r.target_id, location: r.location, at: ms(r.at) as number }));
+  }
+
+  /** How many locations hold a deadline. */
+  async countDeadlines(): Promise<number> {
+    const [row] = await sqlQuery<{ n: number }>(this.pool, 'SELECT count(*)::float8 AS n FROM target_location_states WHERE deadline_at IS NOT NULL').catch(
+      (err: unknown) => rethrowSql(err),
+    );
+    return Number(row?.n ?? 0);
   }
 
   async count(): Promise<number> {
