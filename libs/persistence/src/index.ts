@@ -57,3 +57,4 @@ export {
 } from './sql/sql-pool';
 export { StatusEventsRepository, type StatusEventRecord } from './status-events/status-events.repository';
 export { AdvisoryLease, type AdvisoryLeaseOptions } from './leases/advisory-lease';
+export { LeasedLoop, type Lease, type LeasedJob, type LeasedLoopOptions } from './leases/leased-loop';
