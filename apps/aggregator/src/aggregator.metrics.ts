@@ -7,6 +7,7 @@ function lookup<M extends Metric<string>>(name: string, create: () => M): M {
 /** The aggregator's own Prometheus metrics (labels bounded: message type, outcome — never ids). */
 export class AggregatorMetrics {
   readonly observations = lookup('fleetwatch_aggregator_observations_total', () => new Counter({ name: 'fleetwatch_aggregator_observations_total', help: 'Observations folded into history and live state, by message type.', labelNames: ['type'] }));
+  readonly setAside = lookup('fleetwatch_aggregator_set_aside_total', () => new Counter({ name: 'fleetwatch_aggregator_set_aside_total', help: 'Observations that could not be stored alone and went to the dead-letter queue while the rest of their batch was stored, by message type.', labelNames: ['type'] }));
   readonly duplicates = lookup('fleetwatch_aggregator_duplicates_total', () => new Counter({ name: 'fleetwatch_aggregator_duplicates_total', help: 'Redelivered observations skipped (already stored).' }));
   readonly transitions = lookup('fleetwatch_aggregator_status_events_total', () => new Counter({ name: 'fleetwatch_aggregator_status_events_total', help: 'Status transitions stored as status events, by source.', labelNames: ['source'] }));
   readonly eventsPublished = lookup('fleetwatch_aggregator_status_changed_published_total', () => new Counter({ name: 'fleetwatch_aggregator_status_changed_published_total', help: 'status.changed messages confirmed by the broker.' }));

@@ -1,7 +1,9 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
 import { LiveStateModule } from '@fleetwatch/live-state';
-import { MessagingModule } from '@fleetwatch/messaging';
+import { BusConnection, MessagingModule, SetAsideWriter } from '@fleetwatch/messaging';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import type { Logger } from 'pino';
 import { AdvisoryLease, HistoryRepository, SqlPoolModule, StatusEventsRepository, TargetStatesRepository } from '@fleetwatch/persistence';
 import { SerialLane } from './common/serial-lane';
 import type { AggregatorConfig } from './config';
@@ -47,6 +49,7 @@ export class AggregatorModule {
       providers: [
         { provide: AGGREGATOR_CONFIG, useValue: config },
         { provide: SWEEPER_LEASE, useFactory: () => new AdvisoryLease({ databaseUrl: config.databaseUrl, name: SWEEPER_LEASE_NAME, applicationName: 'fleetwatch aggregator lease' }) },
+        { provide: SetAsideWriter, inject: [BusConnection, FLEETWATCH_LOGGER], useFactory: (bus: BusConnection, logger: Logger) => new SetAsideWriter(bus, logger) },
         TargetStatesRepository,
         HistoryRepository,
         StatusEventsRepository,

@@ -11,3 +11,4 @@ export * from './commands/commands.schema';
 export * from './http/errors';
 export * from './http/gateway.schema';
 export * from './http/gateway-admin.schema';
+export * from './common/store-safe';

@@ -12,7 +12,8 @@ export const DeadLetterHeader = {
   Cause: 'x-fleetwatch-dead-letter-cause',
 } as const;
 
-export type DeadLetterCause = 'invalid' | 'permanent' | 'delivery_limit';
+/** `isolated`: one part of a message (or one message of a batch) that failed alone while the rest was stored. */
+export type DeadLetterCause = 'invalid' | 'permanent' | 'delivery_limit' | 'isolated';
 
 export interface DeliveryContext {
   readonly queue: string;

@@ -14,6 +14,7 @@ export * from './batcher';
 export * from './delivery';
 export * from './consumer';
 export * from './subscription';
+export * from './set-aside';
 export * from './idempotency';
 export * from './router';
 export * from './bus';

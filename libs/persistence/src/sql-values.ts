@@ -1,18 +1,28 @@
-// Parameter helpers for the batched (unnest) statements of the history repositories.
+import { toStorable } from '@fleetwatch/contracts';
 
-/** Postgres text and jsonb cannot hold NUL: strip it rather than fail a whole batch. */
+// Parameter helpers for the batched (unnest) statements of the history repositories.
+// The contracts refuse at the edge what Postgres cannot hold (NUL, lone surrogates);
+// these only guard messages that did not pass the edge's rules (older producers),
+// cleaning instead of failing a whole batch. Values that passed the edge go through
+// unchanged, so they read back equal.
+
+/** Text Postgres can hold: NUL removed, lone surrogates as U+FFFD (what the pg driver would send anyway). */
 export function clean(value: string): string {
-  return value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+  return toStorable(value);
 }
 
 export function cleanOrNull(value: string | null | undefined): string | null {
   return value === null || value === undefined ? null : clean(value);
 }
 
-/** JSON text for a jsonb parameter, NUL-free (`\u0000` escapes are refused by jsonb too). */
+/**
+ * JSON text for a jsonb parameter. Cleaned as a value, before serialising: jsonb
+ * refuses the `\u0000` and lone-surrogate escapes, and editing the JSON text
+ * instead would corrupt a literal backslash-u0000 in a string.
+ */
 export function jsonOrNull(value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  return JSON.stringify(value).replaceAll('\\u0000', '');
+  return JSON.stringify(toStorable(value));
 }
 
 /** Epoch ms → ISO string for a timestamptz parameter. */

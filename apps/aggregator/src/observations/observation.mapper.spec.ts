@@ -70,3 +70,32 @@ describe('mapEnvelope', () => {
     expect(mapEnvelope(buildEnvelope(Messages.CollectorHeartbeat.type, 1, ingest(), hb), opts).type).toBe('ignored');
   });
 });
+
+describe('mapEnvelope with a status.update.batch', () => {
+  const item = (id: string, extra: Record<string, unknown> = {}) => ({ id, ...update({ updateId: `u-${id.slice(-4)}`, apiKeyId: 'key-1', ...extra }) });
+  const ids = ['0190c8a0-0000-7000-8000-000000000001', '0190c8a0-0000-7000-8000-000000000002', '0190c8a0-0000-7000-8000-000000000003'];
+
+  it('checks each update alone: a bad one is rejected as its own replayable status.update, its neighbours are mapped', () => {
+    const env = buildEnvelope(Messages.StatusUpdateBatch.type, 1, ingest(), { updates: [item(ids[0]), item(ids[1], { message: 'bad\u0000' }), item(ids[2])] });
+    const all = mapAll(env, opts);
+    expect(all.map((m) => m.type)).toEqual(['status', 'rejected', 'status']);
+    const bad = all[1];
+    if (bad.type !== 'rejected') throw new Error(bad.type);
+    expect(bad.reason).toMatch(/^invalid update at updates\.1: message: contains a NUL character/);
+    expect(bad.messageId).toBe(ids[1]);
+    expect(bad.origin.envelope).toMatchObject({ id: ids[1], type: Messages.StatusUpdate.type, correlationId: env.correlationId });
+    expect(bad.origin.envelope.payload).not.toHaveProperty('id');
+    expect(bad.origin.headers).toEqual({ 'x-fleetwatch-update-id': 'u-0002', 'x-fleetwatch-api-key-id': 'key-1' });
+    expect(all[0].type === 'status' && all[0].messageId).toBe(ids[0]);
+  });
+
+  it('gives an item without a usable id a stable id of its own', () => {
+    const env = buildEnvelope(Messages.StatusUpdateBatch.type, 1, ingest(), { updates: [item(ids[0]), 'not an object', { id: 'nope' }] });
+    const first = mapAll(env, opts);
+    const again = mapAll(env, opts);
+    expect(first.map((m) => m.type)).toEqual(['status', 'rejected', 'rejected']);
+    expect(first[1].messageId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(first[1].messageId).not.toBe(first[2].messageId);
+    expect(again.map((m) => m.messageId)).toEqual(first.map((m) => m.messageId));
+  });
+});

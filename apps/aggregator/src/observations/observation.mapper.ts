@@ -1,6 +1,11 @@
+import { createHash } from 'node:crypto';
 import {
+  BusHeader,
+  describeIssues,
   locationSchema,
   Messages,
+  statusUpdateBatchItemSchema,
+  truncateText,
   TargetIds,
   TargetKind,
   TargetStatus,
@@ -8,7 +13,6 @@ import {
   type Envelope,
   type HostMetricsPayload,
   type PingReceivedPayload,
-  type StatusUpdateBatchPayload,
   type StatusUpdatePayload,
 } from '@fleetwatch/contracts';
 import { statusOfLifecycle, tagsOfLabels, type HeartbeatPing, type Observation } from '@fleetwatch/domain';
@@ -27,6 +31,14 @@ interface Common {
   /** Envelope id, lower-case (the history tables' idempotency key). */
   messageId: string;
   targetId: string;
+  /** The observation as a message of its own: what is dead-lettered if it alone cannot be stored. */
+  origin: Origin;
+}
+
+/** A replayable single message (for a batch item: the `status.update` it would have been alone) and where it came from. */
+export interface Origin {
+  envelope: Envelope;
+  headers: Record<string, string>;
 }
 
 export type MappedMessage =
@@ -34,7 +46,9 @@ export type MappedMessage =
   | (Common & { type: 'check'; row: CheckResultRow; observation: Observation })
   | (Common & { type: 'host'; row: HostMetricRow; observation: Observation; metrics: { hostId: string; json: string } })
   | (Common & { type: 'ping'; row: HeartbeatPingRow; location: string; name: string; ping: HeartbeatPing })
-  | { type: 'ignored'; messageId: string; reason: string };
+  | { type: 'ignored'; messageId: string; reason: string }
+  /** An update of a batch that fails its schema: set aside alone, its neighbours are stored. */
+  | { type: 'rejected'; messageId: string; reason: string; origin: Origin };
 
 /** The envelope's source location when it is usable as a location name (it is looser in the envelope schema). */
 function sourceLocation(envelope: Envelope): string | undefined {
@@ -45,7 +59,7 @@ function sourceLocation(envelope: Envelope): string | undefined {
 const t = (iso: string) => Date.parse(iso);
 
 /** One pushed update (alone, or one of a `status.update.batch`) with its own message id. */
-function mapStatusUpdate(p: StatusUpdatePayload, messageId: string, envelope: Envelope, options: MapperOptions): MappedMessage {
+function mapStatusUpdate(p: StatusUpdatePayload, messageId: string, envelope: Envelope, origin: Origin, options: MapperOptions): MappedMessage {
   const staleMs = options.staleAfterSeconds * 1000;
   const targetId = TargetIds.instance(p.instanceId);
   const location = p.location ?? sourceLocation(envelope) ?? DEFAULT_PUSH_LOCATION;
@@ -56,6 +70,7 @@ function mapStatusUpdate(p: StatusUpdatePayload, messageId: string, envelope: En
     type: 'status',
     messageId,
     targetId,
+    origin,
     row: {
       messageId,
       updateId: p.updateId,
@@ -79,7 +94,7 @@ function mapStatusUpdate(p: StatusUpdatePayload, messageId: string, envelope: En
       location,
       at: occurredAt,
       status,
-      reason: p.message ? `${p.status}: ${p.message}`.slice(0, 1024) : p.status,
+      reason: p.message ? truncateText(`${p.status}: ${p.message}`, 1024) : p.status,
       latencyMs: null,
       detail: p.message ?? null,
       lifecycle: p.status,
@@ -88,6 +103,32 @@ function mapStatusUpdate(p: StatusUpdatePayload, messageId: string, envelope: En
       deadline: { at: Math.max(receivedAt, occurredAt) + staleMs, expireTo: TargetStatus.Stale, reason: `no update for ${options.staleAfterSeconds}s` },
     },
   };
+}
+
+function originHeaders(p: { updateId?: unknown; apiKeyId?: unknown }): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (typeof p.updateId === 'string') headers[BusHeader.UpdateId] = p.updateId;
+  if (typeof p.apiKeyId === 'string') headers[BusHeader.ApiKeyId] = p.apiKeyId;
+  return headers;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The id a batch item without a usable one gets: stable across redeliveries, so a replay stays idempotent. */
+function derivedId(envelope: Envelope, index: number): string {
+  const h = createHash('sha256').update(`${envelope.id}:${index}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+function mapBatchItem(raw: unknown, index: number, envelope: Envelope, options: MapperOptions): MappedMessage {
+  const rawObject = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+  const id = typeof rawObject.id === 'string' && UUID.test(rawObject.id) ? rawObject.id : derivedId(envelope, index);
+  const { id: _id, ...single } = rawObject;
+  // Alone, the update is the `status.update` it would have been without the batch.
+  const origin: Origin = { envelope: { ...envelope, id, type: Messages.StatusUpdate.type, schemaVersion: Messages.StatusUpdate.schemaVersion, payload: raw === rawObject ? single : raw }, headers: originHeaders(rawObject) };
+  const parsed = statusUpdateBatchItemSchema.safeParse(raw);
+  if (!parsed.success) return { type: 'rejected', messageId: id.toLowerCase(), reason: `invalid update at updates.${index}: ${describeIssues(parsed.error)}`, origin };
+  return mapStatusUpdate(parsed.data, parsed.data.id.toLowerCase(), envelope, origin, options);
 }
 
 /**
@@ -99,11 +140,14 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
   const messageId = envelope.id.toLowerCase();
   const staleMs = options.staleAfterSeconds * 1000;
   switch (envelope.type) {
-    case Messages.StatusUpdate.type:
-      return [mapStatusUpdate(envelope.payload as StatusUpdatePayload, messageId, envelope, options)];
+    case Messages.StatusUpdate.type: {
+      const p = envelope.payload as StatusUpdatePayload;
+      return [mapStatusUpdate(p, messageId, envelope, { envelope, headers: originHeaders(p) }, options)];
+    }
     case Messages.StatusUpdateBatch.type:
-      // Each update keeps the id it would have had as its own message: idempotency stays per update.
-      return (envelope.payload as StatusUpdateBatchPayload).updates.map((u) => mapStatusUpdate(u, u.id.toLowerCase(), envelope, options));
+      // Each update is checked alone and keeps the id it would have had as its own message:
+      // idempotency stays per update, and a bad one is set aside without its neighbours.
+      return (envelope.payload as { updates: unknown[] }).updates.map((raw, index) => mapBatchItem(raw, index, envelope, options));
     case Messages.CheckResult.type: {
       const p = envelope.payload as CheckResultPayload;
       const at = t(p.startedAt);
@@ -112,6 +156,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
           type: 'check',
           messageId,
           targetId: p.targetId,
+          origin: { envelope, headers: {} },
           row: {
             messageId,
             checkId: p.checkId,
@@ -130,7 +175,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             location: p.location,
             at,
             status: p.ok ? TargetStatus.Up : TargetStatus.Down,
-            reason: p.ok ? 'check ok' : (p.failureReason ?? 'check failed').slice(0, 1024),
+            reason: p.ok ? 'check ok' : truncateText(p.failureReason ?? 'check failed', 1024),
             latencyMs: p.latencyMs,
             detail: p.ok ? null : (p.failureReason ?? null),
             // Without an interval there is no expectation to miss.
@@ -150,6 +195,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
           type: 'host',
           messageId,
           targetId,
+          origin: { envelope, headers: {} },
           row: {
             messageId,
             hostId: p.hostId,
@@ -184,6 +230,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
           type: 'ping',
           messageId,
           targetId: p.targetId,
+          origin: { envelope, headers: {} },
           location,
           name: p.name ?? p.monitorId,
           row: { messageId, monitorId: p.monitorId, targetId: p.targetId, location, signal: p.signal, runId: p.runId ?? null, receivedAt: at, body: p.body ?? null },

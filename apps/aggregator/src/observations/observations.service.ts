@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { TargetKind, type Envelope } from '@fleetwatch/contracts';
+import { QueueName, TargetKind, type Envelope } from '@fleetwatch/contracts';
 import { applyObservation, heartbeatStep, type StatusEventDraft, type TargetSnapshot } from '@fleetwatch/domain';
 import {
   HistoryRepository,
@@ -12,11 +12,12 @@ import {
   type SqlPool,
   type SqlTransaction,
 } from '@fleetwatch/persistence';
+import { SetAsideWriter, type SetAsidePart } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
 import { SerialLane } from '../common/serial-lane';
-import { retryTransient } from '../common/retry';
+import { errorText, isTransient, retryTransient } from '../common/retry';
 import type { AggregatorConfig } from '../config';
 import { LiveStateBoot } from '../live/live-state.boot';
 import type { IndexedAs } from '../live/live-projection.service';
@@ -42,7 +43,8 @@ function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): 
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-type Active = Exclude<MappedMessage, { type: 'ignored' }>;
+type Active = Exclude<MappedMessage, { type: 'ignored' | 'rejected' }>;
+type Rejected = Extract<MappedMessage, { type: 'rejected' }>;
 
 interface BatchOutcome extends CommittedChange {
   fresh: number;
@@ -73,6 +75,7 @@ export class ObservationsService {
     private readonly boot: LiveStateBoot,
     private readonly lane: SerialLane,
     private readonly projections: ProjectionQueue,
+    private readonly setAsideWriter: SetAsideWriter,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
@@ -85,11 +88,48 @@ export class ObservationsService {
   async processBatch(envelopes: readonly Envelope[]): Promise<void> {
     const started = performance.now();
     const mapped = envelopes.flatMap((e) => mapEnvelope(e, { staleAfterSeconds: this.config.staleAfterSeconds }));
-    const active = mapped.filter((m): m is Active => m.type !== 'ignored');
+    const rejected = mapped.filter((m): m is Rejected => m.type === 'rejected');
+    const active = mapped.filter((m): m is Active => m.type !== 'ignored' && m.type !== 'rejected');
+    if (rejected.length > 0) await this.setAside(rejected.map((r) => ({ envelope: r.origin.envelope, reason: r.reason, headers: r.origin.headers })));
     // Batch messages (status.update.batch) may carry 1000 updates each: bound each transaction, in order.
     const size = this.config.maxObservationsPerCommit;
-    for (let i = 0; i < active.length; i += size) await this.commitChunk(active.slice(i, i + size));
+    for (let i = 0; i < active.length; i += size) await this.commitIsolating(active.slice(i, i + size));
     this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  /**
+   * Commits the observations; when that fails for a reason that is not an outage,
+   * splits them in two and commits each half (in order, so each target's
+   * observations stay ordered) until only the observations that fail alone
+   * remain. Those are set aside to the dead-letter queue, each as its own
+   * replayable message with the reason; everything else is stored (SPEC §3: a bad
+   * message never takes good ones with it).
+   */
+  private async commitIsolating(items: Active[]): Promise<void> {
+    try {
+      await this.commitChunk(items);
+    } catch (e) {
+      if (isTransient(e) || this.stopping) throw e;
+      if (items.length === 1) {
+        const [m] = items;
+        await this.setAside([{ envelope: m.origin.envelope, reason: `could not be stored: ${errorText(e)}`, headers: m.origin.headers }]);
+        return;
+      }
+      this.logger.warn({ err: errorText(e), observations: items.length }, 'batch refused by a store; splitting it to isolate the observations that fail');
+      const half = Math.ceil(items.length / 2);
+      await this.commitIsolating(items.slice(0, half));
+      await this.commitIsolating(items.slice(half));
+    }
+  }
+
+  /** Dead-letters single observations (confirmed) before the messages that carried them are acked; an outage is waited out. */
+  private async setAside(parts: SetAsidePart[]): Promise<void> {
+    await retryTransient(() => this.setAsideWriter.setAside(QueueName.AggregatorObservations, parts), {
+      stopping: () => this.stopping,
+      treatAsTransient: () => true,
+      onRetry: (e, attempt, delayMs) => this.logger.warn({ err: errorText(e), attempt, delayMs }, 'could not set observations aside: dead-letter exchange unavailable, retrying'),
+    });
+    for (const p of parts) this.metrics.setAside.inc({ type: p.envelope.type });
   }
 
   private async commitChunk(active: Active[]): Promise<void> {

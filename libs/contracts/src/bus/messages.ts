@@ -9,6 +9,7 @@ import {
   hostMetricsPayloadSchema,
   pingReceivedPayloadSchema,
   statusChangedPayloadSchema,
+  statusUpdateBatchEnvelopePayloadSchema,
   statusUpdateBatchPayloadSchema,
   statusUpdatePayloadSchema,
 } from '../events/observations.schema';
@@ -26,7 +27,14 @@ export interface MessageDefinition<S extends z.ZodType = z.ZodType> {
   schemaVersion: number;
   exchange: ExchangeName;
   routingKey: RoutingKey;
+  /** What publishers must send. */
   payload: S;
+  /**
+   * Consumers validate with this looser schema instead when set, and check the
+   * message's parts one by one with their part schema, so one bad part (an update
+   * of a batch) is set aside alone rather than taking the whole message with it.
+   */
+  consumerPayload?: z.ZodType;
 }
 
 function define<S extends z.ZodType>(d: MessageDefinition<S>): MessageDefinition<S> {
@@ -38,7 +46,7 @@ export const Messages = {
   CheckResult: define({ type: 'check.result', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.CheckResult, payload: checkResultPayloadSchema }),
   HostMetrics: define({ type: 'host.metrics', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.HostMetrics, payload: hostMetricsPayloadSchema }),
   StatusUpdate: define({ type: 'status.update', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.StatusUpdate, payload: statusUpdatePayloadSchema }),
-  StatusUpdateBatch: define({ type: 'status.update.batch', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.StatusUpdateBatch, payload: statusUpdateBatchPayloadSchema }),
+  StatusUpdateBatch: define({ type: 'status.update.batch', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.StatusUpdateBatch, payload: statusUpdateBatchPayloadSchema, consumerPayload: statusUpdateBatchEnvelopePayloadSchema }),
   PingReceived: define({ type: 'ping.received', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.PingReceived, payload: pingReceivedPayloadSchema }),
   CollectorHeartbeat: define({ type: 'heartbeat.collector', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.CollectorHeartbeat, payload: heartbeatPayloadSchema }),
   SiteHeartbeat: define({ type: 'heartbeat.site', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.SiteHeartbeat, payload: heartbeatPayloadSchema }),
@@ -91,7 +99,7 @@ export function validateEnvelope(envelope: Envelope): ParseResult<Envelope> {
   if (envelope.schemaVersion !== def.schemaVersion) {
     return { ok: false, reason: `unsupported schemaVersion ${envelope.schemaVersion} for "${envelope.type}" (supported: ${def.schemaVersion})` };
   }
-  const payload = def.payload.safeParse(envelope.payload);
+  const payload = (def.consumerPayload ?? def.payload).safeParse(envelope.payload);
   if (!payload.success) return { ok: false, reason: `invalid payload for "${envelope.type}": ${describeIssues(payload.error)}` };
   return { ok: true, value: { ...envelope, payload: payload.data } };
 }

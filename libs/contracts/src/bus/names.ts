@@ -96,4 +96,8 @@ export enum BusHeader {
   DeadLetterQueue = 'x-fleetwatch-dead-letter-queue',
   SchemaVersion = 'x-fleetwatch-schema-version',
   MessageType = 'x-fleetwatch-type',
+  /** On an update set aside from a batch: the API key that pushed it (its id, never the secret). */
+  ApiKeyId = 'x-fleetwatch-api-key-id',
+  /** On an update set aside from a batch: the update's id (client-chosen or assigned at the edge). */
+  UpdateId = 'x-fleetwatch-update-id',
 }

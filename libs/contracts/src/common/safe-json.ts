@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText, storeSafetyIssue } from './store-safe';
 
 /** Keys that would let a payload reach Object.prototype when merged. */
 export const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -52,7 +53,7 @@ function rawKeysGuard(what: string) {
   });
 }
 
-/** A JSON object bounded in depth, keys and size, free of prototype-polluting keys (at any depth). */
+/** A JSON object bounded in depth, keys and size, free of prototype-polluting keys and of what a store cannot hold (at any depth). */
 export function boundedJsonObject(limits: JsonShapeLimits) {
   return z
     .unknown()
@@ -62,7 +63,12 @@ export function boundedJsonObject(limits: JsonShapeLimits) {
         return;
       }
       const problem = jsonShapeProblem(value, limits);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem, abort: true });
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem, abort: true });
+        return;
+      }
+      const unstorable = storeSafetyIssue(value);
+      if (unstorable) ctx.addIssue({ code: 'custom', message: unstorable.message, path: unstorable.path, abort: true });
     })
     .transform((value) => value as Record<string, unknown>);
 }
@@ -76,7 +82,7 @@ export const labelsSchema = rawKeysGuard('label').pipe(
         .min(1)
         .max(128)
         .regex(/^[A-Za-z_][A-Za-z0-9_./-]*$/, 'label names start with a letter or _ and use letters, digits, _ . / -'),
-      z.string().max(1024),
+      storableText(1024),
     )
     .superRefine((labels, ctx) => {
       if (Object.keys(labels).length > 64) ctx.addIssue({ code: 'custom', message: 'at most 64 labels' });

@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { boundedJsonObject, isoDateTimeSchema, labelsSchema } from '../common/safe-json';
 import { instanceKindSchema, lifecycleStateSchema, targetKindSchema, targetStatusSchema } from '../common/status';
 import { UUID_PATTERN } from '../common/ids';
+import { storableText } from '../common/store-safe';
 
-const name = (max: number) => z.string().min(1).max(max);
+const name = (max: number) => storableText(max, 1);
 /** Ids that travel in URLs, Redis keys and metric labels: no whitespace or control characters. */
 export const instanceIdSchema = z
   .string()
@@ -38,7 +39,7 @@ export const statusUpdateInputSchema = z.strictObject({
   location: locationSchema.optional(),
   occurredAt: isoDateTimeSchema.optional(),
   labels: labelsSchema.optional(),
-  message: z.string().max(4096).optional(),
+  message: storableText(4096).optional(),
   metadata: boundedJsonObject(METADATA_LIMITS).optional(),
 });
 export type StatusUpdateInput = z.input<typeof statusUpdateInputSchema>;
@@ -51,20 +52,24 @@ export const statusUpdateBatchSchema = z.strictObject({
 
 /** Bus payload of `status.update`: the validated input plus what the edge adds. */
 export const statusUpdatePayloadSchema = z.object({
-  updateId: z.string().min(1).max(128),
+  updateId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/, 'use letters, digits and . _ : -'),
   instanceId: instanceIdSchema,
   kind: instanceKindSchema,
   status: lifecycleStateSchema,
-  source: z.string().max(256).optional(),
+  source: storableText(256).optional(),
   location: locationSchema.optional(),
   occurredAt: isoDateTimeSchema,
   receivedAt: isoDateTimeSchema,
   labels: labelsSchema.optional(),
-  message: z.string().max(4096).optional(),
+  message: storableText(4096).optional(),
   metadata: boundedJsonObject(METADATA_LIMITS).optional(),
-  apiKeyId: z.string().max(128).optional(),
+  apiKeyId: storableText(128).optional(),
 });
 export type StatusUpdatePayload = z.infer<typeof statusUpdatePayloadSchema>;
+
+/** One update inside a `status.update.batch`: the single update's payload plus the message id it would have had alone. */
+export const statusUpdateBatchItemSchema = statusUpdatePayloadSchema.extend({ id: z.string().regex(UUID_PATTERN, 'must be a UUID') });
+export type StatusUpdateBatchItem = z.infer<typeof statusUpdateBatchItemSchema>;
 
 /**
  * Many pushed updates in one bus message (`status.update.batch`): a batch POST
@@ -73,10 +78,17 @@ export type StatusUpdatePayload = z.infer<typeof statusUpdatePayloadSchema>;
  * idempotent per update by it.
  */
 export const statusUpdateBatchPayloadSchema = z.object({
-  updates: z
-    .array(statusUpdatePayloadSchema.extend({ id: z.string().regex(UUID_PATTERN, 'must be a UUID') }))
-    .min(1)
-    .max(MAX_BATCH_UPDATES),
+  updates: z.array(statusUpdateBatchItemSchema).min(1).max(MAX_BATCH_UPDATES),
+});
+
+/**
+ * What a consumer accepts as a `status.update.batch` payload: the envelope of the
+ * batch only. Each update is then checked on its own with
+ * `statusUpdateBatchItemSchema`, so one bad update is set aside alone instead of
+ * dead-lettering the whole message with its good neighbours.
+ */
+export const statusUpdateBatchEnvelopePayloadSchema = z.object({
+  updates: z.array(z.unknown()).min(1).max(MAX_BATCH_UPDATES),
 });
 export type StatusUpdateBatchPayload = z.infer<typeof statusUpdateBatchPayloadSchema>;
 
@@ -87,7 +99,7 @@ export const checkResultPayloadSchema = z.object({
   location: locationSchema,
   ok: z.boolean(),
   latencyMs: z.number().nonnegative().nullable(),
-  failureReason: z.string().max(2048).optional(),
+  failureReason: storableText(2048).optional(),
   attempt: z.number().int().min(1).default(1),
   startedAt: isoDateTimeSchema,
   /** The check's interval: the aggregator marks the location STALE when nothing arrives within ~2 intervals. */
@@ -110,7 +122,7 @@ export const hostMetricsPayloadSchema = z.object({
       z.object({
         index: z.number().int().nonnegative(),
         name: name(256),
-        uuid: z.string().max(128).optional(),
+        uuid: storableText(128).optional(),
         utilizationPct: z.number().min(0).max(100).nullable(),
         memoryUsedBytes: bytes.nullable(),
         memoryTotalBytes: bytes.nullable(),
@@ -128,14 +140,14 @@ export const pingReceivedPayloadSchema = z.object({
   targetId: name(300),
   signal: z.enum(['success', 'start', 'fail']),
   receivedAt: isoDateTimeSchema,
-  runId: z.string().max(128).optional(),
-  body: z.string().max(10_000).optional(),
+  runId: storableText(128).optional(),
+  body: storableText(10_000).optional(),
   /** The monitor's schedule as the edge found it, so the aggregator sets the deadline without a lookup. */
   periodSeconds: z.number().int().positive(),
   graceSeconds: z.number().int().nonnegative(),
   /** A `start` without a finishing ping within this long turns the monitor DOWN. */
   maxRuntimeSeconds: z.number().int().positive().nullable(),
-  name: z.string().max(256).optional(),
+  name: storableText(256).optional(),
 });
 export type PingReceivedPayload = z.infer<typeof pingReceivedPayloadSchema>;
 
@@ -144,7 +156,7 @@ export const heartbeatPayloadSchema = z.object({
   kind: z.enum(['collector', 'site']),
   id: name(256),
   location: locationSchema.optional(),
-  version: z.string().max(64),
+  version: storableText(64),
   startedAt: isoDateTimeSchema,
   sentAt: isoDateTimeSchema,
   intervalSeconds: z.number().int().positive(),
@@ -158,7 +170,7 @@ export const statusChangedPayloadSchema = z.object({
   location: locationSchema.nullable(),
   from: targetStatusSchema,
   to: targetStatusSchema,
-  reason: z.string().max(1024),
+  reason: storableText(1024),
   at: isoDateTimeSchema,
   /** Monotonic per target: consumers order and de-duplicate by it. */
   sequence: z.number().int().nonnegative(),
@@ -172,7 +184,7 @@ export const alertStateChangedPayloadSchema = z.object({
   from: alertStateSchema,
   to: alertStateSchema,
   labels: labelsSchema,
-  annotations: z.record(z.string(), z.string().max(4096)),
+  annotations: z.record(z.string(), storableText(4096)),
   value: z.number().nullable(),
   at: isoDateTimeSchema,
 });
@@ -183,7 +195,7 @@ export const configChangedPayloadSchema = z.object({
   version: z.number().int().positive(),
   hash: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex'),
   areas: z.array(configAreaSchema),
-  actor: z.string().max(256),
+  actor: storableText(256),
   origin: z.enum(['local', 'leader']),
 });
 export type ConfigChangedPayload = z.infer<typeof configChangedPayloadSchema>;

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import { truncateText, type TargetKind, type TargetStatus } from '@fleetwatch/contracts';
 import type { StatusEventDraft } from '@fleetwatch/domain';
 import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
 import { clean, iso, ms } from '../sql-values';
@@ -68,7 +68,7 @@ export class StatusEventsRepository {
         events.map((e) => e.location),
         events.map((e) => e.from),
         events.map((e) => e.to),
-        events.map((e) => clean(e.reason).slice(0, 1024)),
+        events.map((e) => truncateText(clean(e.reason), 1024)),
         events.map((e) => iso(e.at)),
         events.map((e) => e.sequence)],
       );

@@ -1,0 +1,86 @@
+import fc from 'fast-check';
+import { statusUpdateInputSchema } from '../events/observations.schema';
+import { storeSafetyIssue, textProblem, toStorable, truncateText } from './store-safe';
+
+// Code units 0..0xFFFF, so NUL and lone surrogates (both halves) come up often.
+const anyUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+const rawString = fc.string({ unit: fc.oneof(anyUnit, fc.constantFrom('\u0000', '\ud800', '\udfff', '\\', 'u0000', '😀')), maxLength: 40 });
+const storable = (s: string) => !s.includes('\u0000') && s.isWellFormed();
+
+describe('textProblem', () => {
+  it.each([
+    ['plain', 'hello', null],
+    ['emoji (a surrogate pair)', 'ok 😀', null],
+    ['a literal backslash-u0000', '\\u0000', null],
+    ['NUL', 'a\u0000b', /NUL character \(U\+0000\) at position 1/],
+    ['lone high surrogate', 'x\ud800', /lone surrogate \(U\+D800\) at position 1/],
+    ['lone low surrogate', '\udc00x', /lone surrogate \(U\+DC00\) at position 0/],
+    ['reversed pair', '\ude00\ud83d', /lone surrogate \(U\+DE00\) at position 0/],
+  ])('%s', (_name, value, expected) => {
+    const problem = textProblem(value);
+    if (expected === null) expect(problem).toBeNull();
+    else expect(problem).toMatch(expected);
+  });
+
+  it('finds a problem exactly when a store could not hold the string', () => {
+    fc.assert(fc.property(rawString, (s) => (textProblem(s) === null) === storable(s)));
+  });
+});
+
+describe('storeSafetyIssue', () => {
+  it('names the path of the first bad key or string at any depth', () => {
+    expect(storeSafetyIssue({ a: [1, { b: 'x\u0000' }] })).toMatchObject({ path: ['a', 1, 'b'] });
+    expect(storeSafetyIssue({ a: { 'k\ud800': 1 } })).toMatchObject({ path: ['a', 'k\ud800'], message: expect.stringMatching(/^key contains a lone surrogate/) });
+    expect(storeSafetyIssue({ a: [true, null, 1.5, 'ok'] })).toBeNull();
+  });
+});
+
+describe('toStorable', () => {
+  it('returns storable values unchanged (same object) and cleans the others', () => {
+    const ok = { a: ['x', { b: 'y' }] };
+    expect(toStorable(ok)).toBe(ok);
+    expect(toStorable({ 'k\u0000': ['a\u0000b', 'c\ud800'] })).toEqual({ k: ['ab', 'c\ufffd'] });
+  });
+  it('always yields what a store can hold', () => {
+    fc.assert(fc.property(fc.jsonValue({ maxDepth: 3 }), rawString, (v, s) => storeSafetyIssue(toStorable({ v, s, [s]: v })) === null));
+  });
+});
+
+describe('truncateText', () => {
+  it('never splits a surrogate pair', () => {
+    expect(truncateText('ab😀', 3)).toBe('ab');
+    expect(truncateText('ab😀', 4)).toBe('ab😀');
+    fc.assert(fc.property(fc.string({ unit: 'grapheme' }), fc.nat(50), (s, n) => {
+      const t = truncateText(s, n);
+      return t.length <= n && s.startsWith(t) && t.isWellFormed();
+    }));
+  });
+});
+
+describe('statusUpdateInputSchema refuses what a store cannot hold, naming the field', () => {
+  const base = { instanceId: 'web-1', kind: 'container', status: 'running' };
+  it.each([
+    ['message', { message: 'a\u0000' }, ['message']],
+    ['source', { source: '\ud800' }, ['source']],
+    ['a label value', { labels: { team: 'x\u0000' } }, ['labels', 'team']],
+    ['a metadata string deep inside', { metadata: { a: { b: ['ok', 'no\udc00'] } } }, ['metadata', 'a', 'b', 1]],
+    ['a metadata key', { metadata: { 'bad\u0000key': 1 } }, ['metadata', 'bad\u0000key']],
+  ])('%s', (_name, extra, path) => {
+    const r = statusUpdateInputSchema.safeParse({ ...base, ...extra });
+    expect(r.success).toBe(false);
+    if (!r.success) expect(r.error.issues[0].path).toEqual(path);
+  });
+
+  it('accepts a literal backslash-u0000 and keeps it', () => {
+    expect(statusUpdateInputSchema.parse({ ...base, message: '\\u0000', metadata: { k: '\\u0000' } })).toMatchObject({ message: '\\u0000', metadata: { k: '\\u0000' } });
+  });
+
+  it('accepts an update exactly when all its strings and keys are storable', () => {
+    fc.assert(
+      fc.property(rawString, rawString, rawString, (message, key, value) => {
+        const r = statusUpdateInputSchema.safeParse({ ...base, message, metadata: { [key]: value, n: 1 } });
+        return r.success === (storable(message) && storable(key) && storable(value) && key !== '__proto__' && key !== 'constructor' && key !== 'prototype');
+      }),
+    );
+  });
+});

@@ -1,0 +1,124 @@
+import { z } from 'zod';
+
+// What every store downstream can hold (SPEC §6: "a 202 is a promise"). Postgres
+// text and jsonb refuse NUL (U+0000) — in jsonb even as the `\u0000` escape — and
+// jsonb refuses lone surrogate escapes (`\ud800`); the pg driver silently turns a
+// lone surrogate in a text parameter into U+FFFD, so it would not read back equal
+// either. Such values are refused where they enter (the HTTP edge and the bus
+// schemas), naming the field, instead of failing a batch of other clients' updates.
+
+/** The problem with a string a store cannot hold, or null. */
+export function textProblem(value: string): string | null {
+  const nul = value.indexOf('\u0000');
+  if (nul >= 0) return `contains a NUL character (U+0000) at position ${nul}; stores cannot hold it`;
+  if (!value.isWellFormed()) {
+    const at = firstLoneSurrogate(value);
+    return `contains a lone surrogate (U+${value.charCodeAt(at).toString(16).toUpperCase()}) at position ${at}: not valid Unicode`;
+  }
+  return null;
+}
+
+function firstLoneSurrogate(value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = value.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        i++;
+        continue;
+      }
+      return i;
+    }
+    if (c >= 0xdc00 && c <= 0xdfff) return i;
+  }
+  return -1;
+}
+
+export interface StoreSafetyIssue {
+  path: Array<string | number>;
+  message: string;
+}
+
+/**
+ * Walks a JSON value (keys and strings, at any depth) and returns the first value a
+ * store cannot hold, with its path; null when every key and string is storable.
+ */
+export function storeSafetyIssue(value: unknown, path: Array<string | number> = []): StoreSafetyIssue | null {
+  if (typeof value === 'string') {
+    const problem = textProblem(value);
+    return problem ? { path, message: problem } : null;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const issue = storeSafetyIssue(value[i], [...path, i]);
+      if (issue) return issue;
+    }
+    return null;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const keyProblem = textProblem(k);
+      if (keyProblem) return { path: [...path, k], message: `key ${keyProblem}` };
+      const issue = storeSafetyIssue(v, [...path, k]);
+      if (issue) return issue;
+    }
+  }
+  return null;
+}
+
+/** Adds a zod issue (with the path inside the value) when the value holds something a store refuses. */
+export function refineStoreSafe(value: unknown, ctx: z.RefinementCtx): void {
+  const issue = storeSafetyIssue(value);
+  if (issue) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+}
+
+/** A string every store can hold, bounded in length (UTF-16 code units, as zod counts). */
+export function storableText(max: number, min = 0) {
+  return z
+    .string()
+    .min(min)
+    .max(max)
+    .superRefine((s, ctx) => {
+      const problem = textProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
+}
+
+/** Shortens to at most `max` code units without splitting a surrogate pair (which would leave a lone surrogate). */
+export function truncateText(value: string, max: number): string {
+  if (value.length <= max) return value;
+  let end = max;
+  const last = value.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return value.slice(0, end);
+}
+
+/**
+ * Makes a value storable when it did not come through the edge (older producers,
+ * messages queued before this rule): NUL removed, lone surrogates → U+FFFD, in
+ * keys and strings at any depth. Returns the same object when nothing changes.
+ */
+export function toStorable<T>(value: T): T {
+  if (typeof value === 'string') return (textProblem(value) ? value.replaceAll('\u0000', '').toWellFormed() : value) as T;
+  if (Array.isArray(value)) {
+    let changed = false;
+    const out = value.map((v) => {
+      const c = toStorable(v);
+      if (c !== v) changed = true;
+      return c;
+    });
+    return (changed ? out : value) as T;
+  }
+  if (value !== null && typeof value === 'object') {
+    let changed = false;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const key = toStorable(k);
+      const c = toStorable(v);
+      if (key !== k || c !== v) changed = true;
+      Object.defineProperty(out, key, { value: c, enumerable: true, writable: true, configurable: true });
+    }
+    return (changed ? out : value) as T;
+  }
+  return value;
+}

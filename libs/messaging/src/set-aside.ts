@@ -1,0 +1,97 @@
+import { BusHeader, ExchangeName, type Envelope } from '@fleetwatch/contracts';
+import { ConfirmSender } from './confirm-sender';
+import type { BusConnection } from './connection';
+import { DeadLetterHeader, type DeadLetterCause } from './delivery';
+import type { BusLogger } from './logger';
+import { BusMetrics } from './metrics';
+
+/** Longest reason kept in a header (AMQP header values are not meant for essays). */
+const MAX_REASON_CHARS = 2_048;
+
+export interface DeadLetterHeaderFields {
+  reason: string;
+  /** The queue the message was consumed from: the DLX routes the copy to that queue's DLQ. */
+  queue: string;
+  cause: DeadLetterCause;
+  deliveryCount: number;
+}
+
+/** The headers every dead letter carries (see docs/bus.md), added to the message's own headers. */
+export function deadLetterHeaders(fields: DeadLetterHeaderFields, own: Record<string, unknown> = {}): Record<string, unknown> {
+  const headers: Record<string, unknown> = { ...own };
+  delete headers['x-delivery-count'];
+  headers[BusHeader.DeadLetterReason] = fields.reason.length > MAX_REASON_CHARS ? `${fields.reason.slice(0, MAX_REASON_CHARS - 3)}...` : fields.reason;
+  headers[BusHeader.DeadLetterQueue] = fields.queue;
+  headers[DeadLetterHeader.Cause] = fields.cause;
+  headers[DeadLetterHeader.DeliveryCount] = fields.deliveryCount;
+  headers[DeadLetterHeader.DeadLetteredAt] = new Date().toISOString();
+  return headers;
+}
+
+/** One part of a message that could not be stored while the rest was: it goes to the DLQ alone, as its own message. */
+export interface SetAsidePart {
+  /** A complete, replayable envelope of its own (e.g. one `status.update` cut out of a `status.update.batch`). */
+  envelope: Envelope;
+  reason: string;
+  /** Extra headers naming where it came from (BusHeader.ApiKeyId, BusHeader.UpdateId). */
+  headers?: Record<string, string>;
+}
+
+/**
+ * Dead-letters single parts of messages (SPEC §3: "inside a message carrying many
+ * updates, only the bad update is set aside"). Each part is published, persistent
+ * and confirmed, to the dead-letter exchange routed by the source queue — the same
+ * place and headers as a whole dead-lettered message — so `npm run dlq` lists and
+ * replays it like any other dead letter. The caller acks the original message only
+ * after `setAside` resolved.
+ */
+export class SetAsideWriter {
+  private readonly sender: ConfirmSender;
+  private readonly metrics = BusMetrics.get();
+
+  constructor(
+    connection: BusConnection,
+    private readonly logger: BusLogger,
+    private readonly timeoutMs = 5_000,
+  ) {
+    this.sender = new ConfirmSender(connection);
+  }
+
+  async setAside(queue: string, parts: readonly SetAsidePart[]): Promise<void> {
+    if (parts.length === 0) return;
+    const errors = await this.sender.sendMany(
+      parts.map((p) => ({
+        exchange: ExchangeName.DeadLetter,
+        routingKey: queue,
+        type: p.envelope.type,
+        content: Buffer.from(JSON.stringify(p.envelope)),
+        properties: {
+          persistent: true,
+          mandatory: true,
+          messageId: p.envelope.id,
+          type: p.envelope.type,
+          contentType: 'application/json',
+          correlationId: p.envelope.correlationId,
+          timestamp: Math.floor(Date.now() / 1000),
+          headers: deadLetterHeaders({ reason: p.reason, queue, cause: 'isolated', deliveryCount: 0 }, { [BusHeader.MessageType]: p.envelope.type, ...p.headers }),
+        },
+      })),
+      this.timeoutMs,
+    );
+    const failed = errors.find((e) => e !== undefined);
+    if (failed) throw failed;
+    for (const p of parts) {
+      this.metrics.deadLettered.inc([queue, p.envelope.type, 'isolated']);
+      this.logger.warn({ queue, messageId: p.envelope.id, type: p.envelope.type, reason: p.reason, ...p.headers }, 'part of a message set aside to the dead-letter queue');
+    }
+  }
+
+  close(): Promise<void> {
+    return this.sender.close();
+  }
+
+  /** Closed with the module that provides it (Nest calls this on shutdown). */
+  onModuleDestroy(): Promise<void> {
+    return this.close();
+  }
+}
