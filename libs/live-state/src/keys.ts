@@ -11,6 +11,7 @@
  *   idx:tag:{tag}             SET    target ids by tag
  *   idx:loc:{location}        SET    target ids reporting from a location
  *   deadlines                 ZSET   "{targetId}\u0000{location}" scored by deadline (epoch ms)
+ *                                    (a cache of target_location_states.deadline_at in Postgres)
  *   host:{hostId}:metrics     STRING latest host metrics (JSON)
  *   channel live:status       PUBSUB status-changed fan-out to every gateway replica
  */

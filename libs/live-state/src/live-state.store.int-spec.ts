@@ -69,6 +69,9 @@ describe('LiveStateStore (real Redis)', () => {
     await store.setDeadlines([{ targetId: 'instance:a', location: 'eu', deadline: 500 }]);
     expect(await store.clearDeadlineIfUnchanged(due[0])).toBe(false);
     expect(await store.clearDeadlineIfUnchanged({ targetId: 'instance:a', location: 'eu', deadline: 500 })).toBe(true);
+    expect(await store.deadlineOf('instance:a', 'eu')).toBeNull();
+    expect(await store.deadlineOf('instance:b', 'us')).toBe(300);
+    expect(await store.countDeadlines()).toBe(1);
   });
 
   it('fans status changes out on a prefixed channel', async () => {

@@ -226,6 +226,11 @@ export class LiveStateStore {
     return (await this.redis.zcard(LiveKeys.all)) === 0;
   }
 
+  /**
+   * The deadline set is a cache of Postgres (target_location_states.deadline_at):
+   * the sweeper takes due deadlines from Postgres, so a lost entry here delays
+   * nothing; these keep the copy complete (SPEC §4).
+   */
   async setDeadlines(entries: readonly DueDeadline[]): Promise<void> {
     if (entries.length === 0) return;
     const args: (string | number)[] = [];
@@ -235,6 +240,17 @@ export class LiveStateStore {
 
   async clearDeadline(targetId: string, location: string): Promise<void> {
     await this.redis.zrem(LiveKeys.deadlines, `${targetId}${DEADLINE_SEPARATOR}${location}`);
+  }
+
+  /** How many deadlines the set holds. */
+  async countDeadlines(): Promise<number> {
+    return this.redis.zcard(LiveKeys.deadlines);
+  }
+
+  /** The deadline held for one location, or null. */
+  async deadlineOf(targetId: string, location: string): Promise<number | null> {
+    const score = await this.redis.zscore(LiveKeys.deadlines, `${targetId}${DEADLINE_SEPARATOR}${location}`);
+    return score === null ? null : Number(score);
   }
 
   /** Deadlines at or before `now`, oldest first. */
