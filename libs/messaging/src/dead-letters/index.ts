@@ -1,0 +1,3 @@
+export * from './dead-letter-message';
+export * from './dead-letter-admin';
+export * from './errors';
