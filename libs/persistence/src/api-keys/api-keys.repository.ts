@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient } from '../database';
 import { isUuid, rethrow } from '../errors';
+import { isLegacyApiKeyPrefix } from './api-key-secret';
 import type { ApiKey } from '../generated/prisma/client';
 import { DATABASE_CLIENT } from '../tokens';
 
@@ -79,6 +80,14 @@ export class ApiKeysRepository {
   async findActiveByPrefix(prefix: string): Promise<ApiKeyRecord[]> {
     const rows = await prismaOf(this.db).apiKey.findMany({ where: { prefix, revokedAt: null } }).catch((err: unknown) => rethrow(err));
     return rows.map(toRecord);
+  }
+
+  /** Prefixes of the unrevoked keys issued before checksums (ApiKeyVerifier's legacy set). */
+  async listActiveLegacyPrefixes(): Promise<string[]> {
+    const rows = await prismaOf(this.db)
+      .apiKey.findMany({ where: { revokedAt: null }, select: { prefix: true } })
+      .catch((err: unknown) => rethrow(err));
+    return rows.map((r) => r.prefix).filter(isLegacyApiKeyPrefix);
   }
 
   /** Newest first. */

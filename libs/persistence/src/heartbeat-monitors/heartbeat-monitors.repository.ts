@@ -57,6 +57,14 @@ export class HeartbeatMonitorsRepository {
     return row ? toRecord(row) : null;
   }
 
+  /** Every monitor's token hash (PingTokenResolver's set for tokens issued before checksums). */
+  async listTokenHashes(): Promise<string[]> {
+    const rows = await prismaOf(this.db)
+      .heartbeatMonitor.findMany({ select: { tokenHash: true } })
+      .catch((err: unknown) => rethrow(err));
+    return rows.map((r) => r.tokenHash);
+  }
+
   async findById(id: string): Promise<HeartbeatMonitorRecord | null> {
     if (!isUuid(id)) return null;
     const row = await prismaOf(this.db).heartbeatMonitor.findUnique({ where: { id } }).catch((err: unknown) => rethrow(err));
