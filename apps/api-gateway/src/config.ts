@@ -20,8 +20,8 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
         .regex(/^https?:\/\//, 'must start with http:// or https://')
         .optional(),
       STATUS_INGEST_PORT: env.port(SERVICE_PORTS['status-ingest'].port),
-      /** Trust X-Forwarded-For (the login rate limit keys on the client address). */
-      GATEWAY_TRUST_PROXY: env.bool(false),
+      /** Proxies (CIDRs) whose X-Forwarded-For is believed (login limits and key allow-lists use the client address). */
+      GATEWAY_TRUST_PROXY: env.trustedProxies(),
     },
     source,
   );
@@ -35,7 +35,7 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
     loginRatePerMinute: values.LOGIN_RATE_LIMIT_PER_MINUTE,
     dashboardDir: values.DASHBOARD_DIR,
     ingestPublicUrl: (values.STATUS_INGEST_PUBLIC_URL ?? `http://127.0.0.1:${values.STATUS_INGEST_PORT}`).replace(/\/+$/, ''),
-    trustProxy: values.GATEWAY_TRUST_PROXY,
+    trustedProxies: values.GATEWAY_TRUST_PROXY,
   };
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;

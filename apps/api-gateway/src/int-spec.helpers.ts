@@ -79,6 +79,7 @@ export async function startGateway(
   const running = await bootstrapService({
     module: ApiGatewayModule.forRoot({ ...config, port: 0 }),
     config: { ...config, port: 0 },
+    trustedProxies: config.trustedProxies,
     configure: (app, logger) => configureGateway(app, logger, config),
   });
   const port = (running.app.getHttpServer().address() as AddressInfo).port;

@@ -12,6 +12,6 @@ void bootstrapService({
   module: ApiGatewayModule.forRoot(config),
   config,
   dependencies: [databaseBootCheck(config.databaseUrl), redisBootCheck(config.redisUrl), amqpBootCheck(config.amqpUrl)],
-  trustProxy: config.trustProxy,
+  trustedProxies: config.trustedProxies,
   configure: (app, logger) => configureGateway(app, logger, config),
 });

@@ -13,7 +13,8 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
       INGEST_PUBLISH_TIMEOUT_MS: env.int(5000, 100, 60_000),
       HISTORY_RAW_RETENTION_DAYS: env.int(7, 1, 3650),
       INGEST_MAX_FUTURE_SKEW_SECONDS: env.int(300, 0, 86_400),
-      INGEST_TRUST_PROXY: env.bool(false),
+      /** Proxies (CIDRs) whose X-Forwarded-For is believed; empty or false: none. */
+      INGEST_TRUST_PROXY: env.trustedProxies(),
       /** How long a verified (or refused) API key is remembered; keeps revocation effective within ~this + one lookup. */
       INGEST_AUTH_CACHE_MS: env.int(2000, 0, 4000),
       /** How long a ping token's monitor (or its absence) is remembered. */
@@ -34,7 +35,7 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     publishTimeoutMs: values.INGEST_PUBLISH_TIMEOUT_MS,
     rawRetentionDays: values.HISTORY_RAW_RETENTION_DAYS,
     maxFutureSkewSeconds: values.INGEST_MAX_FUTURE_SKEW_SECONDS,
-    trustProxy: values.INGEST_TRUST_PROXY,
+    trustedProxies: values.INGEST_TRUST_PROXY,
     authCacheMs: values.INGEST_AUTH_CACHE_MS,
     pingCacheMs: values.INGEST_PING_CACHE_MS,
     retryAfterSeconds: values.INGEST_RETRY_AFTER_SECONDS,

@@ -11,6 +11,6 @@ export function startStatusIngest(config: IngestConfig): Promise<RunningService>
     config,
     dependencies: [databaseBootCheck(config.databaseUrl), amqpBootCheck(config.amqpUrl)],
     bodyLimitBytes: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    trustedProxies: config.trustedProxies,
   });
 }

@@ -1,4 +1,4 @@
-import { ConfigError, env, isCidr, maskUrl, parseEnv, parseServiceEnv } from './index';
+import { ConfigError, env, maskUrl, parseEnv, parseServiceEnv } from './index';
 
 describe('parseEnv', () => {
   const shape = { DATABASE_URL: env.databaseUrl(), AMQP_URL: env.amqpUrl(), REDIS_URL: env.redisUrl(), N: env.int(5, 1, 10), B: env.bool(false) };
@@ -51,7 +51,35 @@ describe('parseServiceEnv', () => {
 
 describe('helpers', () => {
   it('masks passwords', () => expect(maskUrl('amqp://u:secret@h:5672/v')).toBe('amqp://u:***@h:5672/v'));
-  it.each([['169.254.0.0/16', true], ['fe80::/10', true], ['10.0.0.1', false], ['300.1.1.1/8', false], ['1.2.3.4/33', false]])('isCidr(%s)=%s', (v, ok) =>
-    expect(isCidr(v)).toBe(ok),
-  );
+  it.each<[string, string[] | RegExp]>([
+    ['169.254.0.0/16,fe80::/10', ['169.254.0.0/16', 'fe80::/10']],
+    [' 10.0.0.1 , ', ['10.0.0.1']],
+    ['300.1.1.1/8', /"300.1.1.1\/8" is not a CIDR/],
+    ['1.2.3.4/33', /"1.2.3.4\/33" is not a CIDR/],
+  ])('cidrList(%s)', (value, expected) => {
+    const parse = () => parseEnv({ NETS: env.cidrList('') }, { NETS: value }).NETS;
+    if (expected instanceof RegExp) expect(parse).toThrow(expected);
+    else expect(parse()).toEqual(expected);
+  });
+});
+
+describe('trustedProxies', () => {
+  const parse = (value: string | undefined) => parseEnv({ X_TRUST_PROXY: env.trustedProxies() }, { X_TRUST_PROXY: value }).X_TRUST_PROXY;
+
+  it.each<[string | undefined, string[]]>([
+    [undefined, []],
+    ['', []],
+    ['false', []],
+    ['FALSE', []],
+    ['0', []],
+    ['127.0.0.1/32', ['127.0.0.1/32']],
+    ['10.0.0.0/8, ::1 ,fd00::/8', ['10.0.0.0/8', '::1', 'fd00::/8']],
+  ])('%s → %j', (value, expected) => expect(parse(value)).toEqual(expected));
+
+  it.each(['true', 'TRUE', '1', 'yes'])('refuses %s, saying to list the proxies', (value) => {
+    expect(() => parse(value)).toThrow(ConfigError);
+    expect(() => parse(value)).toThrow(/X_TRUST_PROXY: "\w+" would believe any client's X-Forwarded-For: list the proxies' CIDRs/);
+  });
+
+  it('names a bad entry', () => expect(() => parse('10.0.0.0/8,proxy.local')).toThrow(/X_TRUST_PROXY: "proxy.local" is not a proxy CIDR/));
 });

@@ -1,3 +1,4 @@
+import { CIDR_EXAMPLE, isCidr } from '@fleetwatch/contracts';
 import { z } from 'zod';
 
 /** A configuration problem found at boot, naming every bad variable. */
@@ -99,17 +100,29 @@ export const env = {
       .default(fallback)
       .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean))
       .superRefine((list, ctx) => {
-        for (const cidr of list) if (!isCidr(cidr)) ctx.addIssue({ code: 'custom', message: `"${cidr}" is not a CIDR (e.g. 169.254.0.0/16 or fe80::/10)` });
+        for (const cidr of list) if (!isCidr(cidr)) ctx.addIssue({ code: 'custom', message: `"${cidr}" is not a CIDR (${CIDR_EXAMPLE})` });
+      }),
+  /**
+   * `*_TRUST_PROXY`: the proxies (CIDRs) whose X-Forwarded-For is believed. Empty or
+   * `false`: none. `true` is refused: it would believe any client's header.
+   */
+  trustedProxies: () =>
+    z
+      .string()
+      .default('')
+      .superRefine((s, ctx) => {
+        if (['true', '1', 'yes'].includes(s.trim().toLowerCase())) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${s}" would believe any client's X-Forwarded-For: list the proxies' CIDRs instead (e.g. 127.0.0.1/32,10.0.0.0/8), or false to trust none`,
+          });
+        }
+      })
+      .transform((s) => (['false', '0', 'no'].includes(s.trim().toLowerCase()) ? [] : s.split(',').map((v) => v.trim()).filter(Boolean)))
+      .superRefine((list, ctx) => {
+        for (const cidr of list) if (!isCidr(cidr)) ctx.addIssue({ code: 'custom', message: `"${cidr}" is not a proxy CIDR (${CIDR_EXAMPLE})` });
       }),
 };
-
-export function isCidr(value: string): boolean {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(value);
-  if (!m) return false;
-  const bits = Number(m[2]);
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(m[1])) return m[1].split('.').every((o) => Number(o) <= 255) && bits <= 32;
-  return m[1].includes(':') && /^[0-9a-fA-F:.]+$/.test(m[1]) && bits <= 128;
-}
 
 /** Masks the password part of a URL for logs and error messages. */
 export function maskUrl(value: string): string {

@@ -12,3 +12,4 @@ export * from './http/errors';
 export * from './http/gateway.schema';
 export * from './http/gateway-admin.schema';
 export * from './common/store-safe';
+export * from './net/cidr';

@@ -3,6 +3,8 @@ import { DynamicModule, Global, INestApplication, Module, Type } from '@nestjs/c
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { CommonConfig } from '@fleetwatch/config';
+import { CidrSet } from '@fleetwatch/contracts';
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import { collectDefaultMetrics, Gauge, register } from 'prom-client';
 import type { Logger } from 'pino';
 import { createLogger, maskSecrets, PinoNestLogger } from './logger';
@@ -37,8 +39,21 @@ export interface BootstrapOptions {
   bodyLimitBytes?: number;
   /** Extra wiring before listen (Swagger, static files, CORS, …). */
   configure?: (app: NestFastifyApplication, logger: Logger) => Promise<void> | void;
-  /** Trust X-Forwarded-For from a proxy in front. */
-  trustProxy?: boolean;
+  /**
+   * Proxies (CIDRs) in front whose X-Forwarded-For is believed: the client address
+   * is the right-most one in the header that is not a trusted proxy, walking from
+   * the socket peer. Empty: the socket peer, whatever the header says.
+   */
+  trustedProxies?: readonly string[];
+  /** Serve HTTPS with these options (status-ingest's optional mutual TLS). */
+  https?: HttpsServerOptions;
+}
+
+/** Fastify's `trustProxy` for a list of proxy CIDRs (one rule: contracts' CidrSet). */
+export function trustProxyFunction(proxies: readonly string[] | undefined): false | ((address: string, hop: number) => boolean) {
+  if (!proxies?.length) return false;
+  const trusted = new CidrSet(proxies);
+  return (address) => trusted.contains(address);
 }
 
 @Global()
@@ -134,7 +149,8 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
   Module({ imports: [ObservabilityModule.forRoot(identity, logger), options.module] })(RootModule);
   const adapter = new FastifyAdapter({
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: trustProxyFunction(options.trustedProxies),
+    ...(options.https ? { https: options.https } : {}),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     frameworkErrors,
@@ -146,7 +162,7 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
   await options.configure?.(app, logger);
 
   await app.listen(config.port, '0.0.0.0');
-  const url = `http://127.0.0.1:${config.port}`;
+  const url = `${options.https ? 'https' : 'http'}://127.0.0.1:${config.port}`;
   logger.info({ port: config.port, site: config.site, location: config.location, role: config.role }, `${config.service} listening on ${url}`);
 
   let stopping: Promise<void> | null = null;

@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { ApiKeyView, CreateApiKeyRequest, CreateApiKeyResponse } from '@fleetwatch/contracts';
+import { ApiKeyView, CIDR_EXAMPLE, CreateApiKeyRequest, CreateApiKeyResponse, isCidr } from '@fleetwatch/contracts';
 import { ForbiddenError, InvalidError, NotFoundError, roleAtLeast, roleToManageApiKey } from '@fleetwatch/domain';
 import { ApiKeyRecord, ApiKeysRepository, generateApiKey } from '@fleetwatch/persistence';
-import { isIP } from 'node:net';
 import type { Principal } from '../auth/principal';
 
 export function toApiKeyView(k: ApiKeyRecord): ApiKeyView {
@@ -36,7 +35,7 @@ export class ApiKeysService {
     if (bad.length) {
       throw new InvalidError(
         `allowedCidrs: ${bad.map(({ c }) => JSON.stringify(c)).join(', ')} not a CIDR`,
-        bad.map(({ i }) => ({ path: `allowedCidrs.${i}`, message: 'is not a CIDR (e.g. 10.0.0.0/8 or 2001:db8::/32)' })),
+        bad.map(({ i }) => ({ path: `allowedCidrs.${i}`, message: `is not a CIDR (${CIDR_EXAMPLE})` })),
       );
     }
     const { key, prefix, keyHash } = generateApiKey();
@@ -60,14 +59,4 @@ export class ApiKeysService {
     const needed = roleToManageApiKey(scopes);
     if (!roleAtLeast(actor.role, needed)) throw new ForbiddenError(`only ${needed}s may ${verb} a key with scopes ${scopes.join(', ')}`);
   }
-}
-
-function isCidr(value: string): boolean {
-  const [net, bits, extra] = value.split('/');
-  if (extra !== undefined) return false;
-  const family = isIP(net);
-  if (family === 0) return false;
-  if (bits === undefined) return true;
-  if (!/^\d{1,3}$/.test(bits)) return false;
-  return Number(bits) <= (family === 4 ? 32 : 128);
 }

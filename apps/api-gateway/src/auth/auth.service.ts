@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import { LoginRequest, LoginResponse } from '@fleetwatch/contracts';
+import { CidrSet, LoginRequest, LoginResponse } from '@fleetwatch/contracts';
 import { ForbiddenError, RateLimitedError, roleOfApiKeyScopes, UnauthorizedError } from '@fleetwatch/domain';
 import { ApiKeyRecord, ApiKeysRepository, apiKeyPrefixOf, SessionsRepository, UsersRepository, verifyApiKey } from '@fleetwatch/persistence';
 import type { GatewayConfig } from '../config';
@@ -98,20 +97,5 @@ export class AuthService {
 }
 
 function addressAllowed(ip: string, cidrs: readonly string[]): boolean {
-  const address = ip.startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
-  const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
-  if (!family) return false;
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [net, bits] = cidr.split('/');
-    const netFamily = isIPv4(net) ? 'ipv4' : isIPv6(net) ? 'ipv6' : null;
-    if (!netFamily) continue;
-    const prefix = bits === undefined ? (netFamily === 'ipv4' ? 32 : 128) : Number(bits);
-    try {
-      list.addSubnet(net, prefix, netFamily);
-    } catch {
-      /* a malformed entry allows nothing */
-    }
-  }
-  return list.check(address, family);
+  return new CidrSet(cidrs).contains(ip);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cidrSchema } from '../net/cidr';
 import { apiKeyScopeSchema, TargetKind, targetKindSchema, TargetStatus, targetStatusSchema, userRoleSchema } from '../common/status';
 
 export const loginRequestSchema = z.strictObject({
@@ -15,7 +16,7 @@ export interface LoginResponse {
 export const createApiKeyRequestSchema = z.strictObject({
   name: z.string().trim().min(1).max(128),
   scopes: z.array(apiKeyScopeSchema).min(1, 'give at least one scope').max(8),
-  allowedCidrs: z.array(z.string().max(64)).max(64).optional(),
+  allowedCidrs: z.array(cidrSchema).max(64).optional(),
 });
 export type CreateApiKeyRequest = z.infer<typeof createApiKeyRequestSchema>;
 export interface CreateApiKeyResponse {
