@@ -70,6 +70,7 @@ async function main() {
     // no .nx cache, and without it the rule is silently skipped).
     step('project graph', 'npx', ['nx', 'show', 'projects'], env);
     step('lint', 'npx', ['eslint', '--max-warnings=0', '.'], env);
+    step('format', 'npx', ['prettier', '--check', '.'], env);
   }
   if (want('typecheck')) {
     step('typecheck (services, libs, tools)', 'npx', ['tsc', '-p', 'tsconfig.json'], env);
