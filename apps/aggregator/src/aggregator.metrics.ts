@@ -14,6 +14,8 @@ export class AggregatorMetrics {
   readonly batchSeconds = lookup('fleetwatch_aggregator_batch_seconds', () => new Histogram({ name: 'fleetwatch_aggregator_batch_seconds', help: 'Time to commit and project one batch of observations.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] }));
   readonly rollupBuckets = lookup('fleetwatch_aggregator_rollup_buckets_total', () => new Counter({ name: 'fleetwatch_aggregator_rollup_buckets_total', help: '1-minute rollup buckets recomputed from raw rows.' }));
   readonly retentionDeleted = lookup('fleetwatch_aggregator_retention_deleted_rows_total', () => new Counter({ name: 'fleetwatch_aggregator_retention_deleted_rows_total', help: 'History rows deleted by retention, by table.', labelNames: ['table'] }));
+  readonly deadlineCacheMisses = lookup('fleetwatch_aggregator_deadline_cache_misses_total', () => new Counter({ name: 'fleetwatch_aggregator_deadline_cache_misses_total', help: "Due deadlines found in Postgres that Redis's deadline set had lost (swept all the same)." }));
+  readonly deadlineCacheRefills = lookup('fleetwatch_aggregator_deadline_cache_refills_total', () => new Counter({ name: 'fleetwatch_aggregator_deadline_cache_refills_total', help: "Refills of Redis's deadline set from Postgres (it held fewer deadlines)." }));
   readonly rebuilds = lookup('fleetwatch_aggregator_live_state_rebuilds_total', () => new Counter({ name: 'fleetwatch_aggregator_live_state_rebuilds_total', help: 'Rebuilds of live state from Postgres (empty or incomplete Redis).' }));
 
   private static instance: AggregatorMetrics | undefined;

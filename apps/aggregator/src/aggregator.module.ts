@@ -15,6 +15,8 @@ import { LiveStateBoot } from './live/live-state.boot';
 import { ProjectionQueue } from './live/projection.queue';
 import { ObservationsHandler } from './observations/observations.handler';
 import { ObservationsService } from './observations/observations.service';
+import { DeadlineCache } from './staleness/deadline-cache';
+import { DeadlineExpiry } from './staleness/deadline-expiry.service';
 import { SweeperService } from './staleness/sweeper.service';
 import { StatusPropagation } from './status/status-propagation.service';
 import { AGGREGATOR_CONFIG, SWEEPER_LEASE } from './tokens';
@@ -26,7 +28,7 @@ export const SWEEPER_LEASE_NAME = 'fleetwatch.aggregator.sweeper';
  * Live state, staleness, history and status events (SPEC §2). Capabilities:
  * observations/ (the queue → one transaction per batch), live/ (Redis projection
  * and rebuild), status/ + events/ (propagation, status.changed outbox relay),
- * staleness/ (the leased sweeper), history/ (rollups, retention).
+ * staleness/ (the leased sweeper loop and its expire job), history/ (rollups, retention).
  */
 @Module({})
 export class AggregatorModule {
@@ -61,6 +63,8 @@ export class AggregatorModule {
         StatusPropagation,
         ObservationsService,
         ObservationsHandler,
+        DeadlineCache,
+        DeadlineExpiry,
         SweeperService,
         HistoryMaintenance,
         ReadinessWiring,

@@ -2,9 +2,10 @@ import { Inject, Injectable } from '@nestjs/common';
 import { describeIssues, Messages, statusChangedPayloadSchema, type StatusChangedPayload } from '@fleetwatch/contracts';
 import { BusPublisher, publishRequest } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
-import { StatusEventsRepository, type StatusEventRecord } from '@fleetwatch/persistence';
+import { StatusEventsRepository, type LeasedJob, type StatusEventRecord } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
+import { SerialLane } from '../common/serial-lane';
 
 export function statusChangedPayloadOf(e: StatusEventRecord): StatusChangedPayload {
   return { targetId: e.targetId, kind: e.kind, location: e.location, from: e.from, to: e.to, reason: e.reason, at: new Date(e.at).toISOString(), sequence: e.sequence };
@@ -15,17 +16,25 @@ export function statusChangedPayloadOf(e: StatusEventRecord): StatusChangedPaylo
  * with broker confirms, the event id as message id (a republish after a crash is
  * the same message, and consumers de-duplicate by it or by the target's sequence),
  * and drops the outbox rows once confirmed. What the broker did not confirm stays
- * in the outbox for `relayPending()` — committed events are never lost, only late.
+ * in the outbox for `relayPending()` (the sweeper's relay job) — committed
+ * events are never lost, only late.
  */
 @Injectable()
-export class StatusEventsRelay {
+export class StatusEventsRelay implements LeasedJob {
+  readonly name = 'relay';
   private readonly metrics = AggregatorMetrics.get();
 
   constructor(
     private readonly publisher: BusPublisher,
     private readonly events: StatusEventsRepository,
+    private readonly lane: SerialLane,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
+
+  /** The sweeper's relay job: in the lane, so a relayed event never overtakes one a batch is publishing. */
+  async run(): Promise<void> {
+    await this.lane.run(() => this.relayPending());
+  }
 
   /** Publishes these events; resolves with how many the broker confirmed. Never throws for bus trouble. */
   async publish(all: readonly StatusEventRecord[]): Promise<number> {

@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import type { LeasedJob } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
 import { SerialLane } from '../common/serial-lane';
@@ -14,11 +15,12 @@ export const THOROUGH_CHECK_INTERVAL_MS = 30_000;
 /**
  * Keeps live state rebuildable (SPEC §4): before the first batch, Redis is
  * rebuilt from Postgres when empty (else recently changed targets are
- * reconciled); later, `check()` (run by the sweeper) rebuilds it when it was
- * flushed or lost targets.
+ * reconciled); later, as the sweeper's rebuild job, `check()` rebuilds it when
+ * it was flushed or lost targets.
  */
 @Injectable()
-export class LiveStateBoot implements OnModuleInit {
+export class LiveStateBoot implements OnModuleInit, LeasedJob {
+  readonly name = 'rebuild';
   private ready = false;
   private lastThorough = 0;
   private readonly metrics = AggregatorMetrics.get();
@@ -54,6 +56,11 @@ export class LiveStateBoot implements OnModuleInit {
       await this.live.rebuild(new Date(Date.now() - RECONCILE_WINDOW_MS));
     }
     this.ready = true;
+  }
+
+  /** The sweeper's rebuild job. */
+  async run(now: number): Promise<void> {
+    await this.check(now);
   }
 
   /** Periodic: rebuilds when Redis was flushed (cheap check each call, a thorough one every 30 s). */
