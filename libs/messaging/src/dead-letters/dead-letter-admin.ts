@@ -80,6 +80,9 @@ const isNotFound = (e: unknown): boolean => (e as { code?: unknown }).code === 4
  * replaying a message twice, or one that did take effect, is harmless.
  */
 export class DeadLetterAdmin {
+  private lost: Error | undefined;
+  private closing = false;
+
   private constructor(
     private readonly model: ChannelModel,
     private readonly confirmTimeoutMs: number,
@@ -92,11 +95,16 @@ export class DeadLetterAdmin {
     } catch (e) {
       throw new BusUnavailableError(`cannot reach RabbitMQ at ${redactUrl(options.url)}: ${redactUrl(errorMessage(e)) || 'connection refused'}`, { cause: e });
     }
+    const admin = new DeadLetterAdmin(model, options.confirmTimeoutMs ?? 10_000);
     model.on('error', () => undefined); // surfaces as the failing operation's error
-    return new DeadLetterAdmin(model, options.confirmTimeoutMs ?? 10_000);
+    model.on('close', (e?: Error) => {
+      if (!admin.closing) admin.lost = e ?? new Error('connection closed');
+    });
+    return admin;
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await closeQuietly(this.model);
   }
 
@@ -171,17 +179,26 @@ export class DeadLetterAdmin {
   }
 
   private async withChannel<T>(work: (channel: ConfirmChannel) => Promise<T>): Promise<T> {
-    const channel = await this.model.createConfirmChannel();
+    const channel = await this.model.createConfirmChannel().catch((e: unknown) => {
+      throw this.lost ? this.lostError() : e;
+    });
     let failure: Error | undefined;
     channel.on('error', (e: Error) => (failure = e));
     try {
       return await work(channel);
     } catch (e) {
+      if (e instanceof BusError) throw e;
+      if (this.lost) throw this.lostError();
       // A channel-level error (e.g. 404) also rejects the pending call with a vaguer one.
-      throw e instanceof BusError ? e : (failure ?? e);
+      throw failure ?? e;
     } finally {
       await closeQuietly(channel);
     }
+  }
+
+  /** Unacked dead letters went back to their DLQ with the connection; confirmed replays were acked. */
+  private lostError(): BusUnavailableError {
+    return new BusUnavailableError(`lost the connection to RabbitMQ: ${redactUrl(errorMessage(this.lost))}; nothing unconfirmed left its DLQ`, { cause: this.lost });
   }
 
   /** The message count of `queue`; QueueNotFoundError when it is not declared. */

@@ -1,0 +1,209 @@
+import { BusHeader, buildEnvelope, deadLetterQueueOf, ExchangeName, Messages, QueueName, RoutingKey, uuidv7, type Envelope } from '@fleetwatch/contracts';
+import { createIsolatedVhost, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
+import { BusConnection } from '../connection';
+import { BusConsumer } from '../consumer';
+import { DeadLetterHeader, type DeliveryContext } from '../delivery';
+import { BusUnavailableError, PermanentError } from '../errors';
+import { checkResult, RawAmqp, TEST_SOURCE, testConnection } from '../int-spec.helpers';
+import { silentBusLogger } from '../logger';
+import { BusPublisher, publishRequest } from '../publisher';
+import { BusTopology } from '../topology';
+import { DeadLetterAdmin } from './dead-letter-admin';
+import { ReplayHeader, SetAsideHeader } from './dead-letter-message';
+import { DeadLetterNotFoundError } from './errors';
+
+const Q = QueueName.AggregatorObservations;
+const DLQ = deadLetterQueueOf(Q);
+
+jest.setTimeout(60_000);
+
+describe('DeadLetterAdmin on RabbitMQ', () => {
+  let vhost: IsolatedVhost;
+  let connection: BusConnection;
+  let publisher: BusPublisher;
+  let consumer: BusConsumer;
+  let raw: RawAmqp;
+  let admin: DeadLetterAdmin;
+  /** The "bug": while true, check results for 'permanent' are refused for good. */
+  let broken: boolean;
+  let received: Array<{ envelope: Envelope; context: DeliveryContext }>;
+
+  beforeEach(async () => {
+    vhost = await createIsolatedVhost('dead-letters');
+    connection = testConnection(vhost.amqpUrl);
+    const topology = new BusTopology(connection, { queues: [Q] });
+    publisher = new BusPublisher(connection, { source: TEST_SOURCE });
+    consumer = new BusConsumer(connection, { topology, logger: silentBusLogger });
+    connection.start();
+    await connection.waitForSession(10_000);
+    raw = await RawAmqp.open(vhost.amqpUrl);
+    broken = true;
+    received = [];
+    const sub = consumer.consume(Q, (envelope: Envelope, context: DeliveryContext) => {
+      if (broken && (envelope.payload as { checkId?: string }).checkId === 'permanent') throw new PermanentError('target no longer exists');
+      received.push({ envelope, context });
+    });
+    await sub.waitUntilActive();
+    admin = await DeadLetterAdmin.connect({ url: vhost.amqpUrl });
+  });
+
+  afterEach(async () => {
+    await admin.close();
+    await consumer.stop();
+    await publisher.close();
+    await connection.close();
+    await raw.close();
+    await vhost.dispose();
+  });
+
+  /** Dead-letters `permanent` PermanentErrors and one invalid payload through the real consumer. */
+  async function deadLetter(permanent = 1): Promise<{ permanentIds: string[]; invalidId: string }> {
+    const permanentIds: string[] = [];
+    for (let i = 0; i < permanent; i++) permanentIds.push((await publisher.publish(Messages.CheckResult, checkResult(i, { checkId: 'permanent' }))).id);
+    const invalid = { id: uuidv7(), type: 'check.result', schemaVersion: 1, occurredAt: new Date().toISOString(), source: TEST_SOURCE, correlationId: 'c', payload: { checkId: '' } };
+    await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from(JSON.stringify(invalid)), { messageId: invalid.id, type: 'check.result' });
+    await publisher.publishMany([1, 2, 3].map((i) => publishRequest(Messages.CheckResult, checkResult(i))));
+    await waitFor(async () => (await raw.count(DLQ)) === permanent + 1, { timeoutMs: 20_000, description: 'dead letters in the DLQ' });
+    await waitFor(() => received.length === 3, { description: 'good messages handled' });
+    return { permanentIds, invalidId: invalid.id };
+  }
+
+  it('lists every DLQ of the site with counts, ids, types, causes and reasons, in order, losing nothing', async () => {
+    const { permanentIds, invalidId } = await deadLetter(30);
+
+    const first = await admin.list({ limit: 100 });
+    expect(first.map((q) => q.deadLetterQueue)).toEqual(Object.values(QueueName).map((q) => deadLetterQueueOf(q)));
+    expect(first.filter((q) => q.declared).map((q) => q.deadLetterQueue)).toEqual([DLQ]);
+    const listing = first.find((q) => q.deadLetterQueue === DLQ);
+    expect(listing).toMatchObject({ sourceQueue: Q, declared: true, messageCount: 31 });
+    const ids = listing?.messages.map((m) => m.messageId);
+    expect(ids).toEqual([...permanentIds, invalidId]);
+    const permanent = listing?.messages.find((m) => m.messageId === permanentIds[0]);
+    expect(permanent).toMatchObject({ type: 'check.result', cause: 'permanent', reason: 'permanent failure: target no longer exists', deliveryCount: 0, replays: 0 });
+    expect(Date.parse(permanent?.deadLetteredAt ?? '')).toBeGreaterThan(Date.now() - 60_000);
+    const invalid = listing?.messages.find((m) => m.messageId === invalidId);
+    expect(invalid?.cause).toBe('invalid');
+    expect(invalid?.reason).toMatch(/invalid payload for "check.result": checkId/);
+
+    // Looking again (several times, paged) finds the same messages in the same order; nothing left the queue.
+    // 25 looks: more than RabbitMQ 4's default quorum delivery limit (20), which our DLQs must not have.
+    for (let i = 0; i < 25; i++) {
+      const again = await admin.list({ queues: [Q], limit: 100 });
+      expect(again).toHaveLength(1);
+      expect(again[0].messages.map((m) => m.messageId)).toEqual(ids);
+    }
+    const page = await admin.list({ queues: [DLQ], limit: 5, offset: 10 });
+    expect(page[0].messageCount).toBe(31);
+    expect(page[0].messages.map((m) => m.messageId)).toEqual(ids?.slice(10, 15));
+    expect((await admin.list({ queues: [Q], limit: 0 }))[0]).toMatchObject({ messageCount: 31, messages: [] });
+    expect(await raw.count(DLQ)).toBe(31);
+    expect(await raw.count(Q)).toBe(0);
+  });
+
+  it('shows one dead letter: reason headers, properties and the body', async () => {
+    const { permanentIds } = await deadLetter();
+    const [detail, ...more] = await admin.show(permanentIds[0]);
+    expect(more).toHaveLength(0);
+    expect(detail.summary).toMatchObject({ messageId: permanentIds[0], deadLetterQueue: DLQ, sourceQueue: Q, cause: 'permanent' });
+    expect(detail.headers[BusHeader.DeadLetterQueue]).toBe(Q);
+    expect(detail.properties).toMatchObject({ messageId: permanentIds[0], type: 'check.result', contentType: 'application/json' });
+    expect(detail.body).toEqual({ json: expect.objectContaining({ id: permanentIds[0], payload: expect.objectContaining({ checkId: 'permanent' }) }) });
+    await expect(admin.show(uuidv7())).rejects.toBeInstanceOf(DeadLetterNotFoundError);
+    expect(await raw.count(DLQ)).toBe(2);
+  });
+
+  it('replays one message to its source queue: the consumer gets it with the same id, the DLQ lets it go', async () => {
+    const { permanentIds, invalidId } = await deadLetter();
+    broken = false; // the fix is deployed
+
+    const [result] = await admin.replay(permanentIds[0]);
+    expect(result).toEqual({ deadLetterQueue: DLQ, sourceQueue: Q, replayed: 1, messageIds: [permanentIds[0]] });
+    await waitFor(() => received.some((r) => r.envelope.id === permanentIds[0]), { description: 'replayed message handled' });
+    const replayed = received.find((r) => r.envelope.id === permanentIds[0]);
+    expect(replayed?.context.messageId).toBe(permanentIds[0]);
+    // Same content and headers, minus the dead-letter annotations, plus the replay mark.
+    expect(replayed?.context.headers[BusHeader.MessageType]).toBe('check.result');
+    expect(replayed?.context.headers[BusHeader.DeadLetterReason]).toBeUndefined();
+    expect(replayed?.context.headers[DeadLetterHeader.Cause]).toBeUndefined();
+    expect(replayed?.context.headers[ReplayHeader.Count]).toBe(1);
+
+    await waitFor(async () => (await raw.count(DLQ)) === 1, { description: 'only the invalid one left' });
+    expect((await admin.list())[0].messages.map((m) => m.messageId)).toEqual([invalidId]);
+    // A second replay of the same id finds nothing left to do.
+    await expect(admin.replay(permanentIds[0])).rejects.toBeInstanceOf(DeadLetterNotFoundError);
+  });
+
+  it('replays everything once: what fails again comes back once, marked as replayed', async () => {
+    const { permanentIds, invalidId } = await deadLetter(20);
+    broken = false;
+    const progress: number[] = [];
+
+    const results = await admin.replayAll({ window: 8, onProgress: (p) => progress.push(p.replayed) });
+    expect(results).toEqual([expect.objectContaining({ deadLetterQueue: DLQ, replayed: 21 })]);
+    expect(progress).toEqual([8, 16, 21]);
+    await waitFor(() => permanentIds.every((id) => received.some((r) => r.envelope.id === id)), { description: 'all replayed handled' });
+    // The invalid one is still invalid: dead-lettered again, once, with its history.
+    await waitFor(async () => (await raw.count(DLQ)) === 1, { description: 'invalid message back in the DLQ' });
+    const [again] = (await admin.list())[0].messages;
+    expect(again).toMatchObject({ messageId: invalidId, cause: 'invalid', replays: 1 });
+  });
+
+  it('lists and replays an update set aside from a batch, with its api key and update id', async () => {
+    const update = { updateId: 'upd-1', instanceId: 'web-1', kind: 'container', status: 'running', occurredAt: new Date().toISOString(), receivedAt: new Date().toISOString() };
+    const envelope = buildEnvelope(Messages.StatusUpdate.type, 1, TEST_SOURCE, update, { id: uuidv7() });
+    // What the aggregator publishes for one bad update of a status.update.batch.
+    await raw.publishRaw(ExchangeName.DeadLetter, Q, Buffer.from(JSON.stringify(envelope)), {
+      messageId: envelope.id,
+      type: envelope.type,
+      contentType: 'application/json',
+      headers: {
+        [BusHeader.DeadLetterReason]: 'value too long for type character varying(256)',
+        [BusHeader.DeadLetterQueue]: Q,
+        [DeadLetterHeader.Cause]: 'isolated',
+        [DeadLetterHeader.DeliveryCount]: 0,
+        [DeadLetterHeader.DeadLetteredAt]: new Date().toISOString(),
+        [BusHeader.MessageType]: envelope.type,
+        [SetAsideHeader.ApiKeyId]: 'key-42',
+        [SetAsideHeader.UpdateId]: 'upd-1',
+      },
+    });
+    const [listing] = await admin.list({ queues: [Q] });
+    expect(listing.messages).toEqual([
+      expect.objectContaining({ messageId: envelope.id, type: 'status.update', cause: 'isolated', apiKeyId: 'key-42', updateId: 'upd-1', reason: 'value too long for type character varying(256)' }),
+    ]);
+
+    await admin.replay(envelope.id, { queues: [DLQ] });
+    await waitFor(() => received.some((r) => r.envelope.id === envelope.id), { description: 'set-aside update handled' });
+    const got = received.find((r) => r.envelope.id === envelope.id);
+    expect(got?.envelope.type).toBe('status.update');
+    expect(got?.context.headers[SetAsideHeader.ApiKeyId]).toBe('key-42');
+    expect(await raw.count(DLQ)).toBe(0);
+  });
+
+  it('says the broker is away instead of hanging, and loses nothing when the connection drops', async () => {
+    const proxy = TcpProxy.forUrl(vhost.amqpUrl);
+    await proxy.start();
+    try {
+      const url = proxy.rewriteUrl(vhost.amqpUrl);
+      proxy.pause();
+      const refused = DeadLetterAdmin.connect({ url, connectTimeoutMs: 2_000 });
+      await expect(refused).rejects.toBeInstanceOf(BusUnavailableError);
+      await expect(refused).rejects.toThrow(/cannot reach RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1/);
+      proxy.resume();
+
+      const { permanentIds } = await deadLetter(3);
+      const viaProxy = await DeadLetterAdmin.connect({ url });
+      try {
+        expect((await viaProxy.list({ queues: [Q] }))[0].messageCount).toBe(4);
+        proxy.cut();
+        await waitFor(() => proxy.connectionCount === 0, { description: 'connection cut' });
+        await expect(viaProxy.replay(permanentIds[0])).rejects.toThrow(BusUnavailableError);
+      } finally {
+        await viaProxy.close();
+      }
+      await waitFor(async () => (await raw.count(DLQ)) === 4, { description: 'every dead letter still there' });
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
