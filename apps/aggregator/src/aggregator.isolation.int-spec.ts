@@ -1,0 +1,155 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { connect, type ChannelModel, type GetMessage } from 'amqplib';
+import { Client } from 'pg';
+import { BusHeader, deadLetterQueueOf, ExchangeName, Messages, QueueName, RoutingKey, uuidv7, type Envelope } from '@fleetwatch/contracts';
+import { LiveStateStore } from '@fleetwatch/live-state';
+import { publishRequest, type PublishRequest } from '@fleetwatch/messaging';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { AggregatorMetrics } from './aggregator.metrics';
+import { count, createTestSite, startAggregator, statusUpdate, type StatusUpdateInput, type TestSite } from './aggregator.int-helpers';
+
+// Issue 13, "isolation instead of collateral loss": a value the store refuses, in a
+// batch message or among many concurrent messages, costs only itself. The store's
+// refusal is real: the test adds a CHECK constraint to its own isolated database
+// (standing in for any refusal the contracts cannot foresee), and bad batch items
+// come as raw bytes from an "older producer" that skipped the edge's rules.
+
+jest.setTimeout(120_000);
+
+let site: TestSite;
+let app: INestApplicationContext;
+let store: LiveStateStore;
+let amqp: ChannelModel;
+
+beforeAll(async () => {
+  const name = 'agg-isolation';
+  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
+  const pg = new Client({ connectionString: database.databaseUrl });
+  await pg.connect();
+  // The poison: Postgres refuses this message text (SQLSTATE 23514), as it would any value it cannot hold.
+  await pg.query(`ALTER TABLE status_updates ADD CONSTRAINT test_poison CHECK (message IS NULL OR message NOT LIKE 'poison%')`);
+  site = await createTestSite(name, { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` }, { AGGREGATOR_BATCH_WAIT_MS: '50' });
+  app = await startAggregator(site.env);
+  store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
+  amqp = await connect(site.env.AMQP_URL);
+});
+afterAll(async () => {
+  await amqp?.close().catch(() => undefined);
+  await app?.close();
+  await site?.dispose();
+});
+
+/** Takes every message off the observations DLQ (they are this test's evidence, nothing replays them). */
+async function drainDeadLetters(): Promise<GetMessage[]> {
+  const ch = await amqp.createChannel();
+  const out: GetMessage[] = [];
+  try {
+    for (;;) {
+      const m = await ch.get(deadLetterQueueOf(QueueName.AggregatorObservations), { noAck: true });
+      if (m === false) break;
+      out.push(m);
+    }
+  } finally {
+    await ch.close();
+  }
+  return out;
+}
+
+const storedIds = async (ids: readonly string[]) =>
+  new Set((await site.pg.query<{ id: string }>('SELECT message_id::text AS id FROM status_updates WHERE message_id = ANY($1::uuid[])', [ids])).rows.map((r) => r.id));
+
+interface Item {
+  id: string;
+  payload: StatusUpdateInput;
+  poison: boolean;
+}
+
+function item(i: number, poison: boolean, prefix: string): Item {
+  const at = Date.now() - 1000;
+  return {
+    id: uuidv7(),
+    poison,
+    payload: statusUpdate(`${prefix}-${i}`, i % 3 === 0 ? 'exited' : 'running', at, { message: poison ? `poison #${i}` : `fine #${i}`, apiKeyId: i % 2 ? 'key-a' : 'key-b' }),
+  };
+}
+
+it('a store refusal inside batch messages and among single messages sets aside only the culprits; all 600 good updates are stored and live', async () => {
+  const good: Item[] = Array.from({ length: 600 }, (_, i) => item(i, false, 'iso'));
+  const poison: Item[] = [7, 123, 124, 555].map((i) => item(10_000 + i, true, 'iso-bad'));
+  // 20 batch messages of 25 updates (four carry a poison update somewhere inside) and 100 single messages, interleaved.
+  const queue = [...good];
+  const requests: PublishRequest[] = [];
+  for (let b = 0; b < 20; b++) {
+    const updates = queue.splice(0, 25);
+    if (b % 5 === 1) updates.splice(b % 25, 0, poison[(b - 1) / 5]);
+    requests.push(publishRequest(Messages.StatusUpdateBatch, { updates: updates.map((u) => ({ ...u.payload, id: u.id })) }));
+    for (const single of queue.splice(0, 5)) requests.push(publishRequest(Messages.StatusUpdate, single.payload, { id: single.id }));
+  }
+  expect(queue).toHaveLength(0);
+  const setAsideBefore = (await AggregatorMetrics.get().setAside.get()).values.reduce((n, v) => n + v.value, 0);
+  await site.bus.publisher.publishMany(requests);
+
+  await waitFor(async () => (await storedIds(good.map((g) => g.id))).size === good.length, { timeoutMs: 60_000, description: 'all 600 good updates in Postgres' });
+  // Live state: every good instance is there with its last status.
+  const live = await store.getTargets(good.map((g) => `instance:${g.payload.instanceId}`));
+  expect(live.size).toBe(good.length);
+
+  const dead = await waitFor(
+    async () => {
+      const letters = await drainDeadLetters();
+      return letters.length >= poison.length ? letters : undefined;
+    },
+    { timeoutMs: 30_000, description: 'the poison updates in the DLQ' },
+  );
+  // Only the culprits, each as its own replayable status.update, with the reason and who sent it.
+  expect(dead.map((m) => m.properties.messageId).sort()).toEqual(poison.map((p) => p.id).sort());
+  for (const m of dead) {
+    const envelope = JSON.parse(m.content.toString()) as Envelope;
+    const source = poison.find((p) => p.id === m.properties.messageId) as Item;
+    expect(envelope).toMatchObject({ id: source.id, type: Messages.StatusUpdate.type, payload: { instanceId: source.payload.instanceId, message: source.payload.message } });
+    const headers = m.properties.headers ?? {};
+    expect(headers[BusHeader.DeadLetterReason]).toMatch(/could not be stored: .*test_poison.*\(23514\)/);
+    expect(headers[BusHeader.DeadLetterQueue]).toBe(QueueName.AggregatorObservations);
+    expect(headers[BusHeader.UpdateId]).toBe(source.payload.updateId);
+    expect(headers[BusHeader.ApiKeyId]).toBe(source.payload.apiKeyId);
+  }
+  expect(await storedIds(poison.map((p) => p.id))).toEqual(new Set());
+  const setAsideAfter = (await AggregatorMetrics.get().setAside.get()).values.reduce((n, v) => n + v.value, 0);
+  expect(setAsideAfter - setAsideBefore).toBe(poison.length);
+  // Nothing is left unacked or requeued: the observations queue drains.
+  await waitFor(async () => (await (await amqp.createChannel()).checkQueue(QueueName.AggregatorObservations)).messageCount === 0, { timeoutMs: 10_000, description: 'an empty observations queue' });
+});
+
+it('an invalid update inside a batch from an older producer is set aside alone; its neighbours are stored', async () => {
+  const neighbours = Array.from({ length: 5 }, (_, i) => item(i, false, 'old'));
+  const badId = uuidv7();
+  const bad = { ...statusUpdate('old-bad', 'running', Date.now() - 1000, { message: 'NUL \u0000 inside', apiKeyId: 'key-old' }), id: badId };
+  const envelope = {
+    id: uuidv7(),
+    type: Messages.StatusUpdateBatch.type,
+    schemaVersion: Messages.StatusUpdateBatch.schemaVersion,
+    occurredAt: new Date().toISOString(),
+    source: { site: 'old', service: 'status-ingest' },
+    correlationId: uuidv7(),
+    payload: { updates: [...neighbours.slice(0, 2).map((n) => ({ ...n.payload, id: n.id })), bad, ...neighbours.slice(2).map((n) => ({ ...n.payload, id: n.id }))] },
+  };
+  const ch = await amqp.createConfirmChannel();
+  ch.publish(ExchangeName.Events, RoutingKey.StatusUpdateBatch, Buffer.from(JSON.stringify(envelope)), { persistent: true, messageId: envelope.id, type: envelope.type, contentType: 'application/json' });
+  await ch.waitForConfirms();
+  await ch.close();
+
+  await waitFor(async () => (await storedIds(neighbours.map((n) => n.id))).size === neighbours.length, { timeoutMs: 30_000, description: 'the five neighbours stored' });
+  const dead = await waitFor(
+    async () => {
+      const letters = await drainDeadLetters();
+      return letters.length > 0 ? letters : undefined;
+    },
+    { timeoutMs: 30_000, description: 'the bad update in the DLQ' },
+  );
+  expect(dead).toHaveLength(1);
+  expect(dead[0].properties.messageId).toBe(badId);
+  expect(dead[0].properties.headers?.[BusHeader.DeadLetterReason]).toMatch(/^invalid update at updates\.2: message: contains a NUL character/);
+  expect(dead[0].properties.headers?.[BusHeader.ApiKeyId]).toBe('key-old');
+  expect(JSON.parse(dead[0].content.toString())).toMatchObject({ id: badId, type: 'status.update', payload: { instanceId: 'old-bad' } });
+  expect(await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE instance_id = 'old-bad'")).toBe(0);
+});
