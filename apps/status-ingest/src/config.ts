@@ -1,4 +1,6 @@
 import { env, parseServiceEnv } from '@fleetwatch/config';
+import { z } from 'zod';
+import { CLIENT_AUTH_MODES, loadIngestTls } from './http/tls';
 
 /** status-ingest's whole configuration, validated once at boot. */
 export function loadIngestConfig(source: Record<string, string | undefined> = process.env) {
@@ -8,6 +10,13 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
       DATABASE_URL: env.databaseUrl(),
       AMQP_URL: env.amqpUrl(),
       INGEST_BODY_LIMIT_BYTES: env.int(1024 * 1024, 1024, 64 * 1024 * 1024),
+      /** An answer sent before the body was read (413, 401) waits while up to this much of it is read and dropped, so the client gets it. */
+      INGEST_BODY_DISCARD_LIMIT_BYTES: env.int(32 * 1024 * 1024, 0, 1024 * 1024 * 1024),
+      /** TLS on the ingest port (PEM files); client certificates checked against INGEST_TLS_CLIENT_CA. */
+      INGEST_TLS_CERT: env.optionalString(),
+      INGEST_TLS_KEY: env.optionalString(),
+      INGEST_TLS_CLIENT_CA: env.optionalString(),
+      INGEST_TLS_CLIENT_AUTH: z.enum(CLIENT_AUTH_MODES, { message: 'must be off, optional or required' }).default('off'),
       INGEST_RATE_LIMIT_PER_SECOND: env.int(5000, 1, 1_000_000),
       INGEST_RATE_LIMIT_BURST: env.int(10000, 1, 10_000_000),
       INGEST_PUBLISH_TIMEOUT_MS: env.int(5000, 100, 60_000),
@@ -31,6 +40,8 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     databaseUrl: values.DATABASE_URL,
     amqpUrl: values.AMQP_URL,
     bodyLimitBytes: values.INGEST_BODY_LIMIT_BYTES,
+    bodyDiscardLimitBytes: values.INGEST_BODY_DISCARD_LIMIT_BYTES,
+    tls: loadIngestTls(values),
     rateLimit: { perSecond: values.INGEST_RATE_LIMIT_PER_SECOND, burst: values.INGEST_RATE_LIMIT_BURST },
     publishTimeoutMs: values.INGEST_PUBLISH_TIMEOUT_MS,
     rawRetentionDays: values.HISTORY_RAW_RETENTION_DAYS,

@@ -2,6 +2,7 @@ import { amqpBootCheck } from '@fleetwatch/messaging';
 import { bootstrapService, type RunningService } from '@fleetwatch/observability';
 import { databaseBootCheck } from '@fleetwatch/persistence';
 import type { IngestConfig } from './config';
+import { httpsOptionsOf } from './http/tls';
 import { StatusIngestModule } from './status-ingest.module';
 
 /** Starts status-ingest with `config` (main.ts, and tests that boot the real server in-process). */
@@ -12,5 +13,6 @@ export function startStatusIngest(config: IngestConfig): Promise<RunningService>
     dependencies: [databaseBootCheck(config.databaseUrl), amqpBootCheck(config.amqpUrl)],
     bodyLimitBytes: config.bodyLimitBytes,
     trustedProxies: config.trustedProxies,
+    https: config.tls ? httpsOptionsOf(config.tls) : undefined,
   });
 }

@@ -12,9 +12,12 @@ import { PingsService, type PingSignal } from '../pings/pings.service';
 import { StatusUpdatesService } from '../updates/status-updates.service';
 import { INGEST_CONFIG } from '../tokens';
 import { parseJsonBody } from './json-body';
+import { answerAfterUnreadBody } from './unread-body';
 
 export const UPDATES_PATH = '/api/v1/status/updates';
 const PING_PREFIX = '/ping/';
+/** How long an unread body is read and dropped before an early answer (413, 401) goes out anyway. */
+const UNREAD_BODY_MAX_MS = 10_000;
 
 /** A body that is not JSON (pings take any content type; updates refuse it with 415). */
 class RawBody {
@@ -49,6 +52,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     const app = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    answerAfterUnreadBody(app, { maxBytes: this.config.bodyDiscardLimitBytes, maxMs: UNREAD_BODY_MAX_MS });
     this.registerBodyParsers(app);
     this.registerUpdates(app);
     this.registerPings(app);

@@ -1,0 +1,176 @@
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { Client } from 'pg';
+import {
+  buildEnvelope,
+  InstanceKind,
+  LIFECYCLE_STATES,
+  Messages,
+  parseMessage,
+  statusUpdateInputSchema,
+  statusUpdatePayloadSchema,
+  uuidv7,
+  type StatusUpdatePayload,
+} from '@fleetwatch/contracts';
+import { applyObservation } from '@fleetwatch/domain';
+import { LiveStateStore } from '@fleetwatch/live-state';
+import { createLogger } from '@fleetwatch/observability';
+import {
+  closeSqlPool,
+  createSqlPool,
+  HistoryRepository,
+  runInSqlTransaction,
+  StatusEventsRepository,
+  TargetStatesRepository,
+  type SqlPool,
+} from '@fleetwatch/persistence';
+import { createIsolatedDatabase, testEnv, type IsolatedDatabase } from '@fleetwatch/testing';
+import { LiveProjection } from '../live/live-projection.service';
+import { mapEnvelope } from './observation.mapper';
+
+// "What we accept, we keep" (issue 13), as a property: any update the edge's
+// schema accepts travels the bus schema unchanged and is stored by the
+// repositories — Postgres history and target state, Redis live state — and read
+// back equal. Inputs are built from any UTF-16 code units (NUL, both surrogate
+// halves, backslashes, literal "\u0000", emoji, any key), so the schema's refusals
+// are exercised too: each one names a field.
+
+jest.setTimeout(180_000);
+
+let isolated: IsolatedDatabase;
+let db: SqlPool;
+let pg: Client;
+let redis: Redis;
+let store: LiveStateStore;
+let history: HistoryRepository;
+let states: TargetStatesRepository;
+let events: StatusEventsRepository;
+let projection: LiveProjection;
+const prefix = `${testEnv().redisPrefix}roundtrip:`;
+
+beforeAll(async () => {
+  isolated = await createIsolatedDatabase();
+  db = createSqlPool(isolated.databaseUrl, { max: 2 });
+  pg = new Client({ connectionString: isolated.databaseUrl });
+  await pg.connect();
+  redis = new Redis(testEnv().redisUrl, { keyPrefix: prefix, lazyConnect: false });
+  store = new LiveStateStore(redis, { keyPrefix: prefix });
+  history = new HistoryRepository(db);
+  states = new TargetStatesRepository(db);
+  events = new StatusEventsRepository(db);
+  projection = new LiveProjection(store, states, createLogger('test', 'silent'));
+});
+afterAll(async () => {
+  if (redis) {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.unlink(...keys.map((k) => k.slice(prefix.length)));
+    redis.disconnect();
+  }
+  await pg?.end();
+  if (db) await closeSqlPool(db);
+  await isolated?.dispose();
+});
+
+const unit = fc.oneof(
+  { weight: 6, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) },
+  { weight: 2, arbitrary: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) },
+  { weight: 1, arbitrary: fc.constantFrom('\u0000', '\ud800', '\udfff', '\\', '\\u0000', '"', "'", '\n', '%', '😀', '\u2028', '\ufeff') },
+);
+const text = (maxLength: number) => fc.string({ unit, maxLength });
+const jsonish: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    text(30),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(text(12), tie('value'), { maxKeys: 4 }),
+  ),
+})).value;
+
+const input = fc.record(
+  {
+    instanceId: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,40}$/),
+    kind: fc.constantFrom(...Object.values(InstanceKind)),
+    status: fc.constantFrom(...LIFECYCLE_STATES).chain((s) => fc.constantFrom(s, s.toUpperCase())),
+    source: text(60),
+    location: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/),
+    labels: fc.dictionary(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_./-]{0,20}$/), text(40), { maxKeys: 6 }),
+    message: text(200),
+    metadata: fc.dictionary(text(16), jsonish, { maxKeys: 6 }),
+  },
+  { requiredKeys: ['instanceId', 'kind', 'status'] },
+);
+
+/** JSON with object keys sorted: jsonb keeps no key order, and -0 is 0 in JSON. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+it('any update the schema accepts is stored and read back equal (Postgres history, target state, Redis); any refusal names a field', async () => {
+  let accepted = 0;
+  let refused = 0;
+  await fc.assert(
+    fc.asyncProperty(input, async (raw) => {
+      const parsed = statusUpdateInputSchema.safeParse(raw);
+      if (!parsed.success) {
+        refused++;
+        // A refusal names where: a path into the update, never the root alone.
+        expect(parsed.error.issues.every((i) => i.path.length > 0)).toBe(true);
+        return;
+      }
+      accepted++;
+      const u = parsed.data;
+      const now = new Date().toISOString();
+      const payload: StatusUpdatePayload = { ...u, updateId: uuidv7(), occurredAt: now, receivedAt: now, apiKeyId: 'key-1' };
+      // The bus accepts what the edge accepts, and the JSON trip over the wire changes nothing.
+      expect(statusUpdatePayloadSchema.safeParse(payload).success).toBe(true);
+      const wire = parseMessage(Buffer.from(JSON.stringify(buildEnvelope(Messages.StatusUpdate.type, 1, { site: 's', service: 'status-ingest' }, payload))));
+      if (!wire.ok) throw new Error(`the bus refused an accepted update: ${wire.reason}`);
+      expect(canonical(wire.value.payload)).toBe(canonical(payload));
+
+      const [m] = mapEnvelope(wire.value, { staleAfterSeconds: 300 });
+      if (m.type !== 'status') throw new Error(`mapped as ${m.type}`);
+      const before = (await states.findMany([m.targetId]))[0];
+      const folded = applyObservation(before, m.observation, { downQuorumPct: 100 });
+      await runInSqlTransaction(db, async (tx) => {
+        await history.insertStatusUpdates(tx, [m.row]);
+        await states.saveMany(tx, [folded.target]);
+        await events.insertMany(tx, folded.events);
+      });
+      await projection.project([folded.target], new Map([[m.targetId, before ? { status: before.status, tags: before.tags } : null]]));
+
+      const row = (
+        await pg.query<{ source: string | null; message: string | null; labels: unknown; metadata: unknown; instance_id: string; kind: string; lifecycle_status: string; location: string }>(
+          'SELECT source, message, labels, metadata, instance_id, kind, lifecycle_status, location FROM status_updates WHERE message_id = $1',
+          [m.messageId],
+        )
+      ).rows[0];
+      expect(row).toBeDefined();
+      expect(row.source).toBe(u.source ?? null);
+      expect(row.message).toBe(u.message ?? null);
+      expect(canonical(row.labels)).toBe(canonical(u.labels ?? null));
+      expect(canonical(row.metadata)).toBe(canonical(u.metadata ?? null));
+      expect([row.instance_id, row.kind, row.lifecycle_status, row.location]).toEqual([u.instanceId, u.kind, u.status, u.location ?? 'push']);
+
+      const saved = (await states.findMany([m.targetId]))[0];
+      expect(canonical(saved.labels)).toBe(canonical(folded.target.labels));
+      expect(saved.tags).toEqual(folded.target.tags);
+      expect(saved.lifecycle).toBe(u.status);
+      const live = await store.getTarget(m.targetId);
+      expect(live).not.toBeNull();
+      expect(canonical(live?.labels)).toBe(canonical(folded.target.labels));
+      expect(live?.tags).toEqual(folded.target.tags);
+      expect(live?.status).toBe(folded.target.status);
+      expect(live?.locations[m.row.location]?.detail ?? null).toBe(u.message ?? null);
+    }),
+    { numRuns: 300 },
+  );
+  // Both sides of the property were exercised.
+  expect(accepted).toBeGreaterThan(50);
+  expect(refused).toBeGreaterThan(20);
+});

@@ -1,0 +1,144 @@
+import { request as httpRequest } from 'node:http';
+import { createIsolatedVhost, testEnv } from '@fleetwatch/testing';
+import { errorOf, IngestHarness, update } from './int-spec.helpers';
+
+// The network edge: which address a key's allow-list sees (INGEST_TRUST_PROXY is a
+// list of proxy CIDRs; a client's own X-Forwarded-For is never believed), and an
+// oversized body answered with a 413 the client actually reads, not a reset.
+
+const PROXY_CIDRS = '127.0.0.1/32,::1/128,192.0.2.0/24';
+let direct: IngestHarness;
+let proxied: IngestHarness;
+
+beforeAll(async () => {
+  const databaseUrl = testEnv().databaseUrl;
+  [direct, proxied] = await Promise.all([
+    IngestHarness.start({ vhost: await createIsolatedVhost('ingest-edge'), databaseUrl }),
+    IngestHarness.start({ vhost: await createIsolatedVhost('ingest-edge-proxied'), databaseUrl }, { INGEST_TRUST_PROXY: PROXY_CIDRS }),
+  ]);
+});
+afterAll(() => Promise.all([direct?.stop(), proxied?.stop()]));
+afterEach(async () => {
+  await Promise.all([direct.drain(), proxied.drain()]);
+});
+
+describe('client address and per-key allow-lists', () => {
+  const xff = (value: string) => ({ headers: { 'x-forwarded-for': value } });
+
+  it('a spoofed X-Forwarded-For from an untrusted peer does not bypass the allow-list', async () => {
+    const { key } = await direct.createKey(['ingest'], ['10.9.0.0/16']);
+    for (const header of ['10.9.1.1', '203.0.113.5, 10.9.1.1', '10.9.1.1, 10.9.1.2']) {
+      const res = await direct.post(update(1), { key, ...xff(header) });
+      expect(res.status).toBe(403);
+      expect(errorOf(res).message).toMatch(/may not be used from (::ffff:)?127\.0\.0\.1/);
+    }
+  });
+
+  it('through a trusted proxy, the forwarded client address is the one checked', async () => {
+    const { key } = await proxied.createKey(['ingest'], ['10.9.0.0/16']);
+    expect((await proxied.post(update(1), { key, ...xff('10.9.1.1') })).status).toBe(202);
+    // Two trusted hops (127.0.0.1 → 192.0.2.10): the client is the address before them.
+    expect((await proxied.post(update(2), { key, ...xff('10.9.1.1, 192.0.2.10') })).status).toBe(202);
+    // Whatever a client writes to the left of its own address is not believed.
+    expect((await proxied.post(update(3), { key, ...xff('203.0.113.5, 10.9.1.1') })).status).toBe(202);
+  });
+
+  it('through a trusted proxy, the right-most untrusted address is the client, even when the client prepends an allowed one', async () => {
+    const { key } = await proxied.createKey(['ingest'], ['10.9.0.0/16']);
+    const res = await proxied.post(update(1), { key, ...xff('10.9.1.1, 203.0.113.5') });
+    expect(res.status).toBe(403);
+    expect(errorOf(res).message).toMatch(/may not be used from 203\.0\.113\.5/);
+    // A proxy forwarding no header: the proxy itself is the client.
+    const noHeader = await proxied.post(update(2), { key });
+    expect(noHeader.status).toBe(403);
+    expect(errorOf(noHeader).message).toMatch(/may not be used from (::ffff:)?127\.0\.0\.1/);
+  });
+
+  it('IPv6 forwarded addresses match IPv6 networks', async () => {
+    const { key } = await proxied.createKey(['ingest'], ['2001:db8:7::/48']);
+    expect((await proxied.post(update(1), { key, ...xff('2001:db8:7::42') })).status).toBe(202);
+    expect((await proxied.post(update(2), { key, ...xff('2001:db8:8::42') })).status).toBe(403);
+  });
+});
+
+interface StreamedAnswer {
+  status: number;
+  connection: string | undefined;
+  body: string;
+}
+
+/**
+ * POSTs `bytes` of body in 64 KiB writes, as a client that sends its whole body
+ * before it reads the answer (most do). A connection reset while it is still
+ * sending (EPIPE, ECONNRESET) fails: such a client never sees the answer.
+ */
+function streamPost(h: IngestHarness, bytes: number, options: { key?: string; chunked?: boolean } = {}): Promise<StreamedAnswer> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { 'content-type': 'application/json' };
+    if (options.key) headers['authorization'] = `Bearer ${options.key}`;
+    if (!options.chunked) headers['content-length'] = bytes;
+    const req = httpRequest(`${h.url}/api/v1/status/updates`, { method: 'POST', headers, agent: false });
+    let sent = 0;
+    let sentAll = false;
+    let answer: StreamedAnswer | null = null;
+    const settle = (): void => {
+      if (sentAll && answer) resolve(answer);
+    };
+    req.on('error', (e: NodeJS.ErrnoException) => reject(new Error(`connection failed after ${sent} of ${bytes} bytes: ${e.code ?? e.message}`)));
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        answer = { status: res.statusCode ?? 0, connection: res.headers.connection, body };
+        settle();
+      });
+      res.on('error', reject);
+    });
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    const write = (): void => {
+      while (sent < bytes) {
+        const n = Math.min(chunk.length, bytes - sent);
+        sent += n;
+        if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void req.once('drain', write);
+      }
+      req.end(() => {
+        sentAll = true;
+        settle();
+      });
+    };
+    write();
+  });
+}
+
+describe('a body over the limit', () => {
+  const MB = 1024 * 1024;
+
+  it('gets a 413 the client receives, every time (5–20 MB, declared length)', async () => {
+    const { key } = await direct.createKey(['ingest']);
+    for (const size of [5 * MB, 20 * MB, 8 * MB, 12 * MB, 20 * MB]) {
+      const res = await streamPost(direct, size, { key });
+      expect(res.status).toBe(413);
+      expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'payload_too_large' } });
+    }
+  });
+
+  it('gets a 413 the client receives when the body is chunked (no declared length)', async () => {
+    const { key } = await direct.createKey(['ingest']);
+    for (let i = 0; i < 3; i++) expect((await streamPost(direct, 10 * MB, { key, chunked: true })).status).toBe(413);
+  });
+
+  it('without a key gets the 401, not a reset', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await streamPost(direct, 8 * MB);
+      expect(res.status).toBe(401);
+      expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'unauthorized' } });
+    }
+  });
+
+  it('leaves the service answering', async () => {
+    const { key } = await direct.createKey(['ingest']);
+    await streamPost(direct, 5 * MB, { key });
+    expect((await direct.post(update(1), { key })).status).toBe(202);
+  });
+});
