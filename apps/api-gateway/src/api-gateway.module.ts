@@ -8,6 +8,7 @@ import { ApiKeysService } from './api-keys/api-keys.service';
 import { AdminBootstrapService } from './auth/admin-bootstrap.service';
 import { AuthController } from './auth/auth.controller';
 import { AuthGuard } from './auth/auth.guard';
+import { authProviders } from './auth/auth.providers';
 import { AuthService } from './auth/auth.service';
 import { PasswordHasher } from './auth/password-hasher.service';
 import { SessionHousekeeping } from './auth/session-housekeeping.service';
@@ -46,6 +47,7 @@ export class ApiGatewayModule {
         { provide: GATEWAY_CONFIG, useValue: config },
         { provide: APP_GUARD, useClass: AuthGuard },
         PasswordHasher,
+        ...authProviders(config),
         AuthService,
         AdminBootstrapService,
         SessionHousekeeping,

@@ -12,6 +12,8 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
       FLEETWATCH_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').max(1024).optional(),
       SESSION_TTL_HOURS: env.int(12, 1, 24 * 30),
       LOGIN_RATE_LIMIT_PER_MINUTE: env.int(10, 1, 10_000),
+      /** Login attempts per client address per minute, whatever the username. */
+      LOGIN_RATE_LIMIT_PER_IP_PER_MINUTE: env.int(30, 1, 100_000),
       DASHBOARD_DIR: z.string().optional(),
       /** Base URL of status-ingest as pushers reach it; heartbeat ping URLs are built on it. */
       STATUS_INGEST_PUBLIC_URL: z
@@ -33,6 +35,7 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
     adminPassword: values.FLEETWATCH_ADMIN_PASSWORD,
     sessionTtlMs: values.SESSION_TTL_HOURS * 3600_000,
     loginRatePerMinute: values.LOGIN_RATE_LIMIT_PER_MINUTE,
+    loginIpRatePerMinute: values.LOGIN_RATE_LIMIT_PER_IP_PER_MINUTE,
     dashboardDir: values.DASHBOARD_DIR,
     ingestPublicUrl: (values.STATUS_INGEST_PUBLIC_URL ?? `http://127.0.0.1:${values.STATUS_INGEST_PORT}`).replace(/\/+$/, ''),
     trustedProxies: values.GATEWAY_TRUST_PROXY,

@@ -28,6 +28,10 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
       INGEST_AUTH_CACHE_MS: env.int(2000, 0, 4000),
       /** How long a ping token's monitor (or its absence) is remembered. */
       INGEST_PING_CACHE_MS: env.int(5000, 0, 60_000),
+      /** Pings per monitor per minute (a bucket of this size, refilled over a minute). */
+      INGEST_PING_RATE_LIMIT_PER_TOKEN_PER_MINUTE: env.int(60, 1, 1_000_000),
+      /** Pings per client address per minute, whatever the token (unknown tokens count too). */
+      INGEST_PING_RATE_LIMIT_PER_IP_PER_MINUTE: env.int(1200, 1, 10_000_000),
       /** Retry-After (seconds) when the broker is away or ingress is paused without an end time. */
       INGEST_RETRY_AFTER_SECONDS: env.int(5, 1, 3600),
       /** Publishes awaiting their confirm before concurrent requests are grouped into one message. */
@@ -49,6 +53,7 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     trustedProxies: values.INGEST_TRUST_PROXY,
     authCacheMs: values.INGEST_AUTH_CACHE_MS,
     pingCacheMs: values.INGEST_PING_CACHE_MS,
+    pingRateLimit: { perTokenPerMinute: values.INGEST_PING_RATE_LIMIT_PER_TOKEN_PER_MINUTE, perIpPerMinute: values.INGEST_PING_RATE_LIMIT_PER_IP_PER_MINUTE },
     retryAfterSeconds: values.INGEST_RETRY_AFTER_SECONDS,
     coalesceMaxInFlight: values.INGEST_COALESCE_MAX_IN_FLIGHT,
   };

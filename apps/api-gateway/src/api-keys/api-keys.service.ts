@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ApiKeyView, CIDR_EXAMPLE, CreateApiKeyRequest, CreateApiKeyResponse, isCidr } from '@fleetwatch/contracts';
 import { ForbiddenError, InvalidError, NotFoundError, roleAtLeast, roleToManageApiKey } from '@fleetwatch/domain';
-import { ApiKeyRecord, ApiKeysRepository, generateApiKey } from '@fleetwatch/persistence';
+import { ApiKeyRecord, ApiKeysRepository, ApiKeyVerifier, generateApiKey } from '@fleetwatch/persistence';
 import type { Principal } from '../auth/principal';
 
 export function toApiKeyView(k: ApiKeyRecord): ApiKeyView {
@@ -25,7 +25,10 @@ export function toApiKeyView(k: ApiKeyRecord): ApiKeyView {
  */
 @Injectable()
 export class ApiKeysService {
-  constructor(private readonly keys: ApiKeysRepository) {}
+  constructor(
+    private readonly keys: ApiKeysRepository,
+    private readonly verifier: ApiKeyVerifier,
+  ) {}
 
   async create(actor: Principal, input: CreateApiKeyRequest): Promise<CreateApiKeyResponse> {
     const scopes = [...new Set(input.scopes)];
@@ -53,6 +56,8 @@ export class ApiKeysService {
     if (!key || key.revokedAt) throw new NotFoundError(`API key ${id} not found`);
     this.assertMayManage(actor, key.scopes, 'revoke');
     if (!(await this.keys.revoke(id))) throw new NotFoundError(`API key ${id} not found`);
+    // This replica stops accepting it at once; others (and status-ingest) within their cache TTL.
+    this.verifier.forget(id);
   }
 
   private assertMayManage(actor: Principal, scopes: readonly string[], verb: string): void {

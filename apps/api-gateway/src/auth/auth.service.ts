@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CidrSet, LoginRequest, LoginResponse } from '@fleetwatch/contracts';
 import { ForbiddenError, RateLimitedError, roleOfApiKeyScopes, UnauthorizedError } from '@fleetwatch/domain';
-import { ApiKeyRecord, ApiKeysRepository, apiKeyPrefixOf, SessionsRepository, UsersRepository, verifyApiKey } from '@fleetwatch/persistence';
+import { ApiKeysRepository, apiKeyPrefixOf, ApiKeyVerifier, SessionsRepository, UsersRepository } from '@fleetwatch/persistence';
+import { LRUCache } from 'lru-cache';
 import type { GatewayConfig } from '../config';
 import { GATEWAY_CONFIG } from '../tokens';
-import { LoginRateLimiter } from './login-rate-limiter';
+import { LOGIN_RATE_LIMITER, type LoginRateLimiter } from './login-rate-limiter';
 import { PasswordHasher } from './password-hasher.service';
 import { Principal } from './principal';
 import { hashSessionToken, newSessionToken, sessionTokenVersion } from './session-token';
@@ -19,22 +20,26 @@ const TOUCH_EVERY_MS = 60_000;
  */
 @Injectable()
 export class AuthService {
-  private readonly limiter: LoginRateLimiter;
-  private readonly lastTouched = new Map<string, number>();
+  /** Keys whose last use was recorded within the minute. */
+  private readonly recentlyTouched = new LRUCache<string, true>({ max: 10_000, ttl: TOUCH_EVERY_MS });
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     private readonly users: UsersRepository,
     private readonly sessions: SessionsRepository,
     private readonly apiKeys: ApiKeysRepository,
+    private readonly verifier: ApiKeyVerifier,
     private readonly hasher: PasswordHasher,
-  ) {
-    this.limiter = new LoginRateLimiter(config.loginRatePerMinute);
-  }
+    @Inject(LOGIN_RATE_LIMITER) private readonly limiter: LoginRateLimiter,
+  ) {}
 
   async login(input: LoginRequest, clientIp: string): Promise<LoginResponse> {
-    const wait = this.limiter.take(clientIp, input.username);
-    if (wait > 0) throw new RateLimitedError(`too many login attempts for this user from this address; retry in ${wait} s`, wait);
+    // Before any argon2 work: per address and per username, both must allow it.
+    const limit = await this.limiter.take(clientIp, input.username);
+    if (!limit.allowed) {
+      const who = limit.limitedBy === 'address' ? 'from this address' : 'for this user';
+      throw new RateLimitedError(`too many login attempts ${who}; retry in ${limit.retryAfterSeconds} s`, limit.retryAfterSeconds);
+    }
     const user = await this.users.findByUsername(input.username);
     // Unknown users cost a verification too, so timing does not tell which usernames exist.
     const ok = user ? await this.hasher.verify(user.passwordHash, input.password) : await this.hasher.verifyNobody(input.password);
@@ -71,12 +76,7 @@ export class AuthService {
   }
 
   private async authenticateApiKey(key: string, clientIp: string): Promise<Principal> {
-    const prefix = apiKeyPrefixOf(key) as string;
-    let found: ApiKeyRecord | undefined;
-    for (const candidate of await this.apiKeys.findActiveByPrefix(prefix)) {
-      if (await verifyApiKey(key, candidate.keyHash)) found = candidate;
-    }
-    if (!found) throw new UnauthorizedError('unknown or revoked API key');
+    const found = await this.verifier.verify(key);
     if (found.allowedCidrs.length > 0 && !addressAllowed(clientIp, found.allowedCidrs)) {
       throw new ForbiddenError(`API key ${found.prefix} is not allowed from ${clientIp}`);
     }
@@ -88,11 +88,9 @@ export class AuthService {
 
   /** Records key use at most once a minute per key, off the request path. */
   private touch(id: string): void {
-    const now = Date.now();
-    if ((this.lastTouched.get(id) ?? 0) + TOUCH_EVERY_MS > now) return;
-    this.lastTouched.set(id, now);
-    if (this.lastTouched.size > 10_000) this.lastTouched.clear();
-    void this.apiKeys.touchLastUsed(id, new Date(now)).catch(() => undefined);
+    if (this.recentlyTouched.has(id)) return;
+    this.recentlyTouched.set(id, true);
+    void this.apiKeys.touchLastUsed(id, new Date()).catch(() => undefined);
   }
 }
 

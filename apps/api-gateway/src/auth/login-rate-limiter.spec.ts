@@ -1,27 +1,59 @@
-import { LoginRateLimiter } from './login-rate-limiter';
+import { InMemoryLoginRateLimiter } from './login-rate-limiter';
 
-describe('LoginRateLimiter', () => {
-  it('allows perMinute attempts per address and username, then names the wait', () => {
-    let now = 1_000_000;
-    const limiter = new LoginRateLimiter(3, 1000, () => now);
-    expect([1, 2, 3].map(() => limiter.take('10.0.0.1', 'admin'))).toEqual([0, 0, 0]);
-    expect(limiter.take('10.0.0.1', 'admin')).toBe(20);
-    expect(limiter.take('10.0.0.1', 'ADMIN')).toBeGreaterThan(0);
-    // Another address or another username has its own budget.
-    expect(limiter.take('10.0.0.2', 'admin')).toBe(0);
-    expect(limiter.take('10.0.0.1', 'alice')).toBe(0);
-    now += 20_000;
-    expect(limiter.take('10.0.0.1', 'admin')).toBe(0);
-    expect(limiter.take('10.0.0.1', 'admin')).toBeGreaterThan(0);
+describe('InMemoryLoginRateLimiter', () => {
+  let now: number;
+  const limiter = (perUsernamePerMinute: number, perAddressPerMinute: number, maxEntries = 1000) =>
+    new InMemoryLoginRateLimiter({ perUsernamePerMinute, perAddressPerMinute, maxEntries, now: () => now });
+  beforeEach(() => {
+    now = 1_000_000;
   });
 
-  it('stays bounded', () => {
-    let now = 0;
-    const limiter = new LoginRateLimiter(5, 100, () => now);
+  it('allows perUsernamePerMinute attempts per username, then names the wait; case does not matter', async () => {
+    const l = limiter(3, 100);
+    for (let i = 0; i < 3; i++) expect(await l.take('10.0.0.1', 'admin')).toEqual({ allowed: true });
+    expect(await l.take('10.0.0.1', 'admin')).toEqual({ allowed: false, retryAfterSeconds: 20, limitedBy: 'username' });
+    expect((await l.take('10.0.0.9', 'ADMIN')).allowed).toBe(false);
+    expect(await l.take('10.0.0.1', 'alice')).toEqual({ allowed: true });
+    now += 20_000;
+    expect(await l.take('10.0.0.1', 'admin')).toEqual({ allowed: true });
+    expect((await l.take('10.0.0.1', 'admin')).allowed).toBe(false);
+  });
+
+  it('rotating usernames from one address is limited by the address budget', async () => {
+    const l = limiter(3, 5);
+    const answers = [];
+    for (let i = 0; i < 8; i++) answers.push(await l.take('10.0.0.1', `user-${i}`));
+    expect(answers.slice(0, 5).every((a) => a.allowed)).toBe(true);
+    expect(answers.slice(5)).toEqual(Array(3).fill({ allowed: false, retryAfterSeconds: 12, limitedBy: 'address' }));
+    // Another address is not affected.
+    expect(await l.take('10.0.0.2', 'user-9')).toEqual({ allowed: true });
+  });
+
+  it('one username from many addresses is limited by the username budget', async () => {
+    const l = limiter(3, 5);
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await l.take(`10.0.1.${i}`, 'admin'));
+    expect(answers.map((a) => a.allowed)).toEqual([true, true, true, false, false, false]);
+    expect(answers[3]).toEqual({ allowed: false, retryAfterSeconds: 20, limitedBy: 'username' });
+  });
+
+  it('charges neither budget when one refuses', async () => {
+    const l = limiter(1, 2);
+    expect((await l.take('10.0.0.1', 'admin')).allowed).toBe(true);
+    // Refused by the username: the address keeps its second attempt.
+    expect((await l.take('10.0.0.1', 'admin')).allowed).toBe(false);
+    expect((await l.take('10.0.0.1', 'alice')).allowed).toBe(true);
+    // Refused by the address: bob keeps his attempt for another address.
+    expect(await l.take('10.0.0.1', 'bob')).toMatchObject({ allowed: false, limitedBy: 'address' });
+    expect((await l.take('10.0.0.2', 'bob')).allowed).toBe(true);
+  });
+
+  it('stays bounded', async () => {
+    const l = limiter(5, 5, 100);
     for (let i = 0; i < 1000; i++) {
       now += 1000;
-      limiter.take(`10.0.${i >> 8}.${i & 255}`, 'x');
+      await l.take(`10.0.${i >> 8}.${i & 255}`, `user-${i}`);
     }
-    expect(limiter.size).toBeLessThanOrEqual(101);
+    expect(l.size).toBeLessThanOrEqual(200);
   });
 });

@@ -1,39 +1,67 @@
-import { Bucket, takeTokens } from '@fleetwatch/domain';
+import { takeTokens, type Bucket } from '@fleetwatch/domain';
+import { LRUCache } from 'lru-cache';
+
+/** Which limit refused an attempt. */
+export type LoginLimitedBy = 'address' | 'username';
+
+export type LoginLimitDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number; limitedBy: LoginLimitedBy };
 
 /**
- * Login attempts per client address and username (SPEC §11): a token bucket of
- * `perMinute` attempts refilled over a minute (domain `takeTokens`). In memory, so
- * each gateway replica counts on its own; the bucket map is bounded.
+ * Login attempts, limited per client address AND per username: both must allow an
+ * attempt, so rotating usernames from one address and spreading one username over
+ * many addresses are each bounded (each attempt costs an argon2 verification).
+ * Async, so a shared (Redis) implementation can replace the in-memory one.
  */
-export class LoginRateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+export interface LoginRateLimiter {
+  /** Takes one attempt from both budgets, or from neither when either refuses. */
+  take(ip: string, username: string): Promise<LoginLimitDecision>;
+}
 
-  constructor(
-    private readonly perMinute: number,
-    private readonly maxEntries = 100_000,
-    private readonly now: () => number = Date.now,
-  ) {}
+/** Nest token for the LoginRateLimiter in use. */
+export const LOGIN_RATE_LIMITER = Symbol('LOGIN_RATE_LIMITER');
 
-  /** Takes one attempt; returns the seconds to wait when refused, else 0. */
-  take(ip: string, username: string): number {
-    const key = `${ip}\u0000${username.toLowerCase()}`;
+export interface LoginLimits {
+  /** Attempts per username per minute (a bucket of this size, refilled over a minute). */
+  perUsernamePerMinute: number;
+  /** Attempts per client address per minute, whatever the username. */
+  perAddressPerMinute: number;
+  /** Buckets kept per kind; least recently used go first. */
+  maxEntries?: number;
+  now?: () => number;
+}
+
+/**
+ * Token buckets (domain `takeTokens`) in this process's memory: each gateway
+ * replica counts on its own. Bounded: a bucket untouched for a minute is full
+ * again, so dropping the least recently used changes little.
+ */
+export class InMemoryLoginRateLimiter implements LoginRateLimiter {
+  private readonly byAddress: LRUCache<string, Bucket>;
+  private readonly byUsername: LRUCache<string, Bucket>;
+  private readonly now: () => number;
+
+  constructor(private readonly limits: LoginLimits) {
+    const max = limits.maxEntries ?? 100_000;
+    this.byAddress = new LRUCache({ max });
+    this.byUsername = new LRUCache({ max });
+    this.now = limits.now ?? Date.now;
+  }
+
+  async take(ip: string, username: string): Promise<LoginLimitDecision> {
     const now = this.now();
-    const decision = takeTokens(this.buckets.get(key), 1, now, this.perMinute / 60, this.perMinute);
-    this.buckets.delete(key); // re-insert: Map order is then least recently used first
-    this.buckets.set(key, decision.bucket);
-    if (this.buckets.size > this.maxEntries) this.evict(now);
-    return decision.allowed ? 0 : decision.retryAfterSeconds;
+    const user = username.toLowerCase();
+    const address = takeTokens(this.byAddress.get(ip), 1, now, this.limits.perAddressPerMinute / 60, this.limits.perAddressPerMinute);
+    const named = takeTokens(this.byUsername.get(user), 1, now, this.limits.perUsernamePerMinute / 60, this.limits.perUsernamePerMinute);
+    if (!address.allowed || !named.allowed) {
+      const wait = Math.max(address.allowed ? 0 : address.retryAfterSeconds, named.allowed ? 0 : named.retryAfterSeconds);
+      return { allowed: false, retryAfterSeconds: wait, limitedBy: address.allowed ? 'username' : 'address' };
+    }
+    this.byAddress.set(ip, address.bucket);
+    this.byUsername.set(user, named.bucket);
+    return { allowed: true };
   }
 
   get size(): number {
-    return this.buckets.size;
-  }
-
-  private evict(now: number): void {
-    // Buckets untouched for a minute are full again: forgetting them changes nothing.
-    for (const [key, bucket] of this.buckets) {
-      if (now - bucket.updatedAt < 60_000 && this.buckets.size <= this.maxEntries) break;
-      this.buckets.delete(key);
-    }
+    return this.byAddress.size + this.byUsername.size;
   }
 }

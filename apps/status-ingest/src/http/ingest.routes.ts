@@ -56,7 +56,10 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
     this.registerBodyParsers(app);
     this.registerUpdates(app);
     this.registerPings(app);
-    this.sweepTimer = setInterval(() => this.updates.sweep(), 60_000);
+    this.sweepTimer = setInterval(() => {
+      this.updates.sweep();
+      this.pings.sweep();
+    }, 60_000);
     this.sweepTimer.unref();
   }
 
@@ -123,7 +126,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
           const rid = (request.query as Record<string, unknown>)['rid'];
           if (rid !== undefined && typeof rid !== 'string') throw new InvalidError('rid: give one run id', [{ path: 'rid', message: 'give one run id' }]);
           const body = request.body instanceof RawBody && request.body.bytes.length ? request.body.bytes.toString('utf8') : undefined;
-          const result = await this.pings.ping(token, signal, { runId: rid, body });
+          const result = await this.pings.ping(token, signal, { runId: rid, body, ip: request.ip });
           return reply.code(200).send(result);
         },
       });

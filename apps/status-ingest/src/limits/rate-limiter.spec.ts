@@ -21,4 +21,10 @@ describe('KeyedRateLimiter', () => {
     limiter.sweep(2_000);
     expect(limiter.size).toBe(0);
   });
+
+  it('keeps at most maxKeys buckets (keys may be client addresses)', () => {
+    const limiter = new KeyedRateLimiter(1, 1, 100);
+    for (let i = 0; i < 1000; i++) limiter.take(`10.0.${i >> 8}.${i & 255}`, 1, 0);
+    expect(limiter.size).toBe(100);
+  });
 });

@@ -52,6 +52,8 @@ export class ApiKeyVerifier {
       // lru-cache reads 0 as "forever": 1 ms still shares concurrent lookups.
       ttl: Math.max(1, options.cacheTtlMs),
       perf: { now },
+      // Read the clock on every check (cheap), not a value cached for a timer tick.
+      ttlResolution: 0,
       fetchMethod: (token) => this.lookup(token),
     });
     this.legacyPrefixes = new RefreshingSet(() => keys.listActiveLegacyPrefixes(), {

@@ -41,6 +41,8 @@ export class PingTokenResolver {
       // lru-cache reads 0 as "forever": 1 ms still shares concurrent lookups.
       ttl: Math.max(1, options.cacheTtlMs),
       perf: { now },
+      // Read the clock on every check (cheap), not a value cached for a timer tick.
+      ttlResolution: 0,
       fetchMethod: async (tokenHash: string) => ({ monitor: await this.lookup.findByTokenHash(tokenHash) }),
     });
     this.legacyHashes = new RefreshingSet(() => lookup.listTokenHashes(), {
