@@ -14,6 +14,8 @@ export interface ApiKeyRecord {
   scopes: string[];
   /** Empty: any address. */
   allowedCidrs: string[];
+  /** Subject CN a verified client certificate must carry (ingest mutual TLS); null: no certificate needed. */
+  clientCertSubject: string | null;
   createdBy: string | null;
   createdAt: Date;
   lastUsedAt: Date | null;
@@ -26,6 +28,7 @@ export interface NewApiKey {
   keyHash: string;
   scopes: string[];
   allowedCidrs?: string[];
+  clientCertSubject?: string | null;
   /** User id of the creator. */
   createdBy?: string | null;
 }
@@ -38,6 +41,7 @@ function toRecord(row: ApiKey): ApiKeyRecord {
     keyHash: row.keyHash,
     scopes: row.scopes ?? [],
     allowedCidrs: row.allowedCidrs ?? [],
+    clientCertSubject: row.clientCertSubject,
     createdBy: row.createdBy,
     createdAt: row.createdAt,
     lastUsedAt: row.lastUsedAt,
@@ -58,6 +62,7 @@ export class ApiKeysRepository {
           keyHash: input.keyHash,
           scopes: input.scopes,
           allowedCidrs: input.allowedCidrs ?? [],
+          clientCertSubject: input.clientCertSubject ?? null,
           createdBy: input.createdBy ?? null,
         },
       });
