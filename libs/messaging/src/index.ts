@@ -21,3 +21,4 @@ export * from './bus';
 export * from './nest/consume-queue.decorator';
 export * from './nest/messaging.module';
 export * from './boot-check';
+export * from './dead-letters';
