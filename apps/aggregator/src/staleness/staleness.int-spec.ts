@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto';
+import type { INestApplicationContext } from '@nestjs/common';
+import { Client } from 'pg';
+import { Messages, TargetStatus } from '@fleetwatch/contracts';
+import { LiveStateStore } from '@fleetwatch/live-state';
+import { publishRequest } from '@fleetwatch/messaging';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { AggregatorMetrics } from '../aggregator.metrics';
+import { count, createTestSite, flushPrefix, startAggregator, statusUpdate, updateRequest, type TestSite } from '../aggregator.int-helpers';
+import { SweeperService } from './sweeper.service';
+
+// Issue 13 item 5: staleness survives Redis. The sweeper takes due deadlines from
+// Postgres (target_location_states.deadline_at); Redis's deadline set is only a
+// cache of it. Here the site's Redis keys are flushed, or the deadline set is
+// deleted over and over, and every target still turns STALE (DOWN for
+// heartbeats) on time, once. Only this site's key prefix is ever deleted.
+
+jest.setTimeout(60_000);
+
+const SWEEP_MS = 200;
+/** What a tick may add beyond the deadline: one sweep interval, a batch, the test's polling. */
+const SLACK_MS = SWEEP_MS + 1000;
+const DEADLINES_KEY = 'deadlines';
+
+let site: TestSite;
+let app: INestApplicationContext;
+let store: LiveStateStore;
+
+beforeAll(async () => {
+  const [vhost, database] = await Promise.all([createIsolatedVhost('agg-stale'), createIsolatedDatabase()]);
+  const pg = new Client({ connectionString: database.databaseUrl });
+  await pg.connect();
+  site = await createTestSite('agg-stale', { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}agg-stale:` }, {
+    STALE_AFTER_SECONDS: '5',
+    SWEEP_INTERVAL_MS: String(SWEEP_MS),
+    AGGREGATOR_BATCH_WAIT_MS: '20',
+  });
+  app = await startAggregator(site.env);
+  store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
+});
+afterAll(async () => {
+  await app?.close();
+  await site?.dispose();
+});
+
+const member = (targetId: string, location: string) => `${targetId}\u0000${location}`;
+
+/** The durable deadline of one location (epoch ms), or null. */
+async function durableDeadline(targetId: string, location: string): Promise<number | null> {
+  const { rows } = await site.pg.query<{ at: Date | null }>('SELECT deadline_at AS at FROM target_location_states WHERE target_id = $1 AND location = $2', [targetId, location]);
+  return rows[0]?.at ? rows[0].at.getTime() : null;
+}
+
+/** Consensus status events of a target, oldest first. */
+async function consensusEvents(targetId: string): Promise<Array<{ to: string; at: number }>> {
+  const { rows } = await site.pg.query<{ to_status: string; at: Date }>(
+    'SELECT to_status, occurred_at AS at FROM status_events WHERE target_id = $1 AND location IS NULL ORDER BY sequence',
+    [targetId],
+  );
+  return rows.map((r) => ({ to: r.to_status, at: r.at.getTime() }));
+}
+
+/** Polls until the target's latest consensus event is `to`; returns when (wall clock) it was first seen. */
+async function seenAt(targetId: string, to: TargetStatus): Promise<number> {
+  await waitFor(async () => (await consensusEvents(targetId)).at(-1)?.to === to, { timeoutMs: 15_000, intervalMs: 20, description: `${targetId} ${to}` });
+  return Date.now();
+}
+
+/** Deletes keys of this site's prefix every `everyMs` until stopped (a Redis under eviction pressure, or flushed again and again). */
+function keepDeleting(keys: () => Promise<void>, everyMs = 25): { stop(): Promise<void> } {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await keys();
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+async function addMonitor(targetId: string): Promise<(signal: 'success' | 'start', at: number) => ReturnType<typeof publishRequest>> {
+  const monitorId = randomUUID();
+  await site.pg.query(
+    'INSERT INTO heartbeat_monitors (id, target_id, name, token_hash, period_seconds, grace_seconds, max_runtime_seconds) VALUES ($1, $2, $3, $4, 1, 1, NULL)',
+    [monitorId, targetId, targetId, randomUUID()],
+  );
+  return (signal, at) =>
+    publishRequest(Messages.PingReceived, { monitorId, targetId, signal, receivedAt: new Date(at).toISOString(), periodSeconds: 1, graceSeconds: 1, maxRuntimeSeconds: null, name: targetId });
+}
+
+const misses = async () => (await AggregatorMetrics.get().deadlineCacheMisses.get()).values[0]?.value ?? 0;
+
+describe('staleness survives Redis', () => {
+  it('Redis flushed while targets have deadlines: each pushed instance turns STALE and each heartbeat DOWN on time, once', async () => {
+    const ping = await addMonitor('check:hb-flush');
+    const start = Date.now();
+    const instances = ['flush-1', 'flush-2', 'flush-3'];
+    await site.bus.publisher.publishMany([...instances.map((id) => updateRequest(statusUpdate(id, 'running', start))), ping('success', start)]);
+    const targets = [...instances.map((id) => `instance:${id}`), 'check:hb-flush'];
+    // Projected, deadlines cached in Redis too.
+    await waitFor(async () => (await Promise.all(targets.map((id) => store.deadlineOf(id, 'ingest-a')))).every((d) => d !== null), { description: 'deadlines cached' });
+    const deadlines = new Map<string, number>();
+    for (const id of targets) deadlines.set(id, (await durableDeadline(id, 'ingest-a')) as number);
+    expect(deadlines.get('check:hb-flush')).toBe(start + 2000);
+    expect(Date.now()).toBeLessThan(start + 1500); // still before every deadline
+
+    // The site's whole live state goes (as on FLUSHALL or a Redis restart without persistence)…
+    expect(await flushPrefix(site.redis, site.redisPrefix)).toBeGreaterThan(0);
+    // …and the deadline set keeps disappearing after the rebuild refills it.
+    const deleter = keepDeleting(async () => void (await site.redis.del(DEADLINES_KEY)));
+    try {
+      // Polled one query at a time (one pg client); each poll notes when it first saw the transition.
+      const seen = new Map<string, number>();
+      await waitFor(
+        async () => {
+          for (const id of targets) {
+            if (seen.has(id)) continue;
+            const expired = id.startsWith('check:') ? TargetStatus.Down : TargetStatus.Stale;
+            if ((await consensusEvents(id)).at(-1)?.to === expired) seen.set(id, Date.now());
+          }
+          return seen.size === targets.length;
+        },
+        { timeoutMs: 15_000, intervalMs: 20, description: 'every target expired' },
+      );
+      for (const id of targets) {
+        const due = deadlines.get(id) as number;
+        expect(seen.get(id)).toBeGreaterThanOrEqual(due);
+        expect((seen.get(id) as number) - due).toBeLessThanOrEqual(SLACK_MS);
+      }
+    } finally {
+      await deleter.stop();
+    }
+
+    for (const id of targets) {
+      const expired = id.startsWith('check:') ? TargetStatus.Down : TargetStatus.Stale;
+      // Exactly one transition, stamped with the deadline; the deadline is gone from Postgres.
+      expect((await consensusEvents(id)).filter((e) => e.to === expired)).toEqual([{ to: expired, at: deadlines.get(id) }]);
+      expect(await durableDeadline(id, 'ingest-a')).toBeNull();
+      // Live state was rebuilt and shows it.
+      await waitFor(async () => (await store.getTarget(id))?.status === expired, { description: `${id} ${expired} in Redis` });
+    }
+    const published = await waitFor(() => {
+      const mine = site.changes.filter((c) => targets.includes(c.targetId) && c.location === null && c.to !== TargetStatus.Up);
+      return mine.length >= targets.length ? mine : null;
+    }, { description: 'the transitions published' });
+    expect(published).toHaveLength(targets.length);
+  });
+
+  it('a deadline missing only from Redis is still swept, on time and once', async () => {
+    const start = Date.now();
+    await site.bus.publisher.publishMany([updateRequest(statusUpdate('only-pg', 'running', start)), updateRequest(statusUpdate('with-cache', 'running', start))]);
+    await waitFor(async () => (await store.deadlineOf('instance:only-pg', 'ingest-a')) !== null && (await store.deadlineOf('instance:with-cache', 'ingest-a')) !== null, {
+      description: 'deadlines cached',
+    });
+    const due = (await durableDeadline('instance:only-pg', 'ingest-a')) as number;
+    const missesBefore = await misses();
+    // Only this one member goes (a partial loss: the set is not empty, so nothing refills it at once).
+    const deleter = keepDeleting(async () => void (await site.redis.zrem(DEADLINES_KEY, member('instance:only-pg', 'ingest-a'))));
+    try {
+      const seen = await seenAt('instance:only-pg', TargetStatus.Stale);
+      expect(seen - due).toBeLessThanOrEqual(SLACK_MS);
+      expect(seen).toBeGreaterThanOrEqual(due);
+    } finally {
+      await deleter.stop();
+    }
+    expect(await misses()).toBeGreaterThan(missesBefore);
+    await seenAt('instance:with-cache', TargetStatus.Stale);
+
+    // More sweeps change nothing: one STALE each, and the cache holds no expired deadline.
+    const sweeper = app.get(SweeperService);
+    for (let i = 0; i < 3; i++) expect(await sweeper.tick()).toBe(true);
+    for (const id of ['instance:only-pg', 'instance:with-cache']) {
+      expect((await consensusEvents(id)).map((e) => e.to)).toEqual([TargetStatus.Up, TargetStatus.Stale]);
+      await waitFor(async () => (await store.deadlineOf(id, 'ingest-a')) === null, { description: `${id} settled in the cache` });
+    }
+    expect(await count(site.pg, "SELECT count(*) AS n FROM status_events WHERE target_id = 'instance:only-pg'")).toBe(4);
+  });
+
+  it('the deadline set deleted alone is refilled from Postgres at the next sweep', async () => {
+    const now = Date.now();
+    await site.bus.publisher.publishMany(['refill-1', 'refill-2'].map((id) => updateRequest(statusUpdate(id, 'running', now))));
+    await waitFor(async () => (await store.deadlineOf('instance:refill-2', 'ingest-a')) !== null, { description: 'deadlines cached' });
+    const durable = await count(site.pg, 'SELECT count(*) AS n FROM target_location_states WHERE deadline_at IS NOT NULL');
+    expect(durable).toBeGreaterThanOrEqual(2);
+    expect(await site.redis.del(DEADLINES_KEY)).toBe(1);
+    await waitFor(async () => (await store.countDeadlines()) >= durable, { timeoutMs: 3000, description: 'deadline set refilled' });
+    const at = await durableDeadline('instance:refill-1', 'ingest-a');
+    expect(await store.deadlineOf('instance:refill-1', 'ingest-a')).toBe(at);
+    expect((await AggregatorMetrics.get().deadlineCacheRefills.get()).values[0]?.value ?? 0).toBeGreaterThan(0);
+  });
+});
