@@ -1,11 +1,26 @@
-import { ApiKeysRepository } from '@fleetwatch/persistence';
+import { createHash, randomBytes } from 'node:crypto';
+import { ApiKeysRepository, hashApiKey, withChecksum } from '@fleetwatch/persistence';
 import { createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { ApiKeyAuthService } from './auth/api-key-auth.service';
 import { errorOf, IngestHarness, update } from './int-spec.helpers';
 
 // API keys at the edge: 401 for missing, malformed, unknown and revoked keys (a
 // revocation bites within 5 s), 403 for a key without the ingest scope or from an
 // address outside its allow-list; verdicts are cached (no query per request, one
-// query for a burst of the same unknown key); per-key rate limit → 429 + Retry-After.
+// query for a burst of the same unknown key); random keys of either shape cost no
+// query, and keys issued before checksums keep working; per-key rate limit → 429 +
+// Retry-After.
+
+/** A key as issued before checksums (`fwk_<8 hex>_<43 base64url>`), stored as such. */
+async function createLegacyKey(scopes: string[] = ['ingest']): Promise<{ key: string; id: string }> {
+  const prefix = `fwk_${randomBytes(4).toString('hex')}`;
+  const key = `${prefix}_${randomBytes(32).toString('base64url')}`;
+  const record = await h.keys.create({ name: `legacy ${prefix}`, prefix, keyHash: hashApiKey(key), scopes });
+  return { key, id: record.id };
+}
+
+const randomLegacyKey = () => `fwk_${randomBytes(4).toString('hex')}_${randomBytes(32).toString('base64url')}`;
+const randomNewKey = () => `fwk_${randomBytes(6).toString('hex')}_${createHash('sha256').update(randomBytes(8)).digest('hex').slice(0, 46)}`;
 
 let h: IngestHarness;
 
@@ -28,6 +43,7 @@ describe('401', () => {
     ['an empty bearer', { authorization: 'Bearer ' }, /expected "Bearer <key>"/],
     ['a malformed key', { authorization: 'Bearer not-a-key' }, /malformed API key/],
     ['an unknown key', { authorization: `Bearer fwk_00000000_${'A'.repeat(43)}` }, /unknown or revoked API key/],
+    ['a key whose checksum fails', { authorization: `Bearer fwk_${'0'.repeat(12)}_${'A'.repeat(46)}` }, /checksum mismatch/],
   ])('for %s, with a JSON body, before the body is parsed', async (_name, headers, message) => {
     const res = await h.post('{"this is": not json', { key: null, headers });
     expect(res.status).toBe(401);
@@ -36,7 +52,8 @@ describe('401', () => {
 
   it('for a key with the right prefix but the wrong secret', async () => {
     const { key } = await h.createKey(['ingest']);
-    const forged = `${key.slice(0, 13)}${'B'.repeat(43)}`;
+    // Checksum valid (anyone can compute CRC32), secret wrong.
+    const forged = withChecksum(`${key.slice(0, 17)}${'B'.repeat(40)}`);
     const res = await h.post(update(1), { key: forged });
     expect(res.status).toBe(401);
     expect(errorOf(res).message).toMatch(/unknown or revoked/);
@@ -89,7 +106,7 @@ describe('verdict cache', () => {
     expect(spy).toHaveBeenCalledTimes(1);
 
     spy.mockClear();
-    const unknown = `fwk_ffffffff_${'C'.repeat(43)}`;
+    const unknown = withChecksum(`fwk_ffffffffffff_${'C'.repeat(40)}`);
     const refused = await Promise.all(Array.from({ length: 40 }, () => h.post(update(1), { key: unknown })));
     expect(refused.every((r) => r.status === 401)).toBe(true);
     expect(spy).toHaveBeenCalledTimes(1);
@@ -97,6 +114,48 @@ describe('verdict cache', () => {
     spy.mockClear();
     await Promise.all(Array.from({ length: 20 }, (_, i) => h.post(update(1), { key: `garbage-${i}` })));
     expect(spy).not.toHaveBeenCalled();
+  });
+});
+
+describe('random keys cost no query', () => {
+  it('keys issued before checksums keep working; random keys of either shape are refused from memory', async () => {
+    const repo = h.service.app.get(ApiKeysRepository);
+    const byPrefix = jest.spyOn(repo, 'findActiveByPrefix');
+    const legacyPrefixes = jest.spyOn(repo, 'listActiveLegacyPrefixes');
+    const old = await createLegacyKey();
+    // The legacy prefixes were loaded before this key existed; rather than wait out the miss interval (10 s), reload them.
+    h.service.app.get(ApiKeyAuthService).clear();
+    expect((await h.post(update(1), { key: old.key })).status).toBe(202);
+    const fresh = await h.createKey(['ingest']);
+    expect((await h.post(update(1), { key: fresh.key })).status).toBe(202);
+    await h.drain();
+
+    byPrefix.mockClear();
+    legacyPrefixes.mockClear();
+    const keys = [...Array.from({ length: 100 }, randomLegacyKey), ...Array.from({ length: 100 }, randomNewKey)];
+    const answers = [];
+    for (let i = 0; i < keys.length; i += 20) answers.push(...(await Promise.all(keys.slice(i, i + 20).map((key) => h.post(update(1), { key })))));
+    expect(answers.every((r) => r.status === 401)).toBe(true);
+    expect(errorOf(answers[0]).message).toMatch(/unknown or revoked/);
+    expect(errorOf(answers[150]).message).toMatch(/checksum/);
+    expect(byPrefix).not.toHaveBeenCalled();
+    // At most one reload of the legacy prefixes for the whole spray.
+    expect(legacyPrefixes.mock.calls.length).toBeLessThanOrEqual(1);
+    expect(await h.count()).toBe(0);
+
+    // …and the real keys still work.
+    expect((await h.post(update(1), { key: old.key })).status).toBe(202);
+    expect((await h.post(update(1), { key: fresh.key })).status).toBe(202);
+  });
+
+  it('a revoked legacy key is refused within 5 s', async () => {
+    const old = await createLegacyKey();
+    h.service.app.get(ApiKeyAuthService).clear();
+    expect((await h.post(update(1), { key: old.key })).status).toBe(202);
+    const revokedAt = Date.now();
+    expect(await h.keys.revoke(old.id)).toBe(true);
+    await waitFor(async () => (await h.post(update(1), { key: old.key })).status === 401, { timeoutMs: 6_000, intervalMs: 100, description: 'the revoked legacy key refused' });
+    expect(Date.now() - revokedAt).toBeLessThan(5_000);
   });
 });
 
