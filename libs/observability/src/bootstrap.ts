@@ -157,6 +157,15 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
   });
   const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, { logger: new PinoNestLogger(logger), abortOnError: false });
   app.useGlobalFilters(new ApiErrorFilter());
+  const readiness = app.get(ReadinessRegistry);
+  // A response sent while draining closes its keep-alive connection: otherwise a request in
+  // flight at shutdown leaves an idle socket that holds close() open until the hard timeout.
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onSend', async (_request, reply) => {
+      if (readiness.isDraining) void reply.header('connection', 'close');
+    });
   // Errors raised by Fastify itself while parsing (body limit, bad JSON, content type) reach
   // Nest's Fastify error handler, which hands them to ApiErrorFilter: one JSON shape for all.
   await options.configure?.(app, logger);
@@ -166,7 +175,6 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
   logger.info({ port: config.port, site: config.site, location: config.location, role: config.role }, `${config.service} listening on ${url}`);
 
   let stopping: Promise<void> | null = null;
-  const readiness = app.get(ReadinessRegistry);
   const shutdown = (signal: string): Promise<void> => {
     if (stopping) return stopping;
     stopping = (async () => {

@@ -1,0 +1,130 @@
+import { createLogger, maskSecrets, PinoNestLogger } from './logger';
+
+/** A logger writing JSON lines into an array, read back as objects. */
+function capture(level = 'trace') {
+  const lines: string[] = [];
+  const logger = createLogger('status-ingest', level, { write: (line: string) => void lines.push(line) });
+  const records = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { logger, lines, records };
+}
+
+describe('maskSecrets', () => {
+  it.each([
+    ['postgresql://fleet:s3cr3t@db:5432/fleetwatch', 'postgresql://fleet:***@db:5432/fleetwatch'],
+    ['amqp://guest:guest@127.0.0.1:5672 refused', 'amqp://guest:***@127.0.0.1:5672 refused'],
+    ['redis://default:p%40ss@cache:6379/0', 'redis://default:***@cache:6379/0'],
+    ['two: pg://a:x@h1/d and amqp://b:y@h2', 'two: pg://a:***@h1/d and amqp://b:***@h2'],
+    ['Authorization: Bearer fwk_abc.DEF-123_~+/=', 'Authorization: Bearer ***'],
+  ])('masks %s', (input, expected) => expect(maskSecrets(input)).toBe(expected));
+
+  it.each([
+    'postgresql://db:5432/fleetwatch',
+    'redis://cache:6379',
+    'user@example.com wrote: see https://example.com/a:b',
+    'no secrets here',
+  ])('leaves %s alone', (input) => expect(maskSecrets(input)).toBe(input));
+});
+
+describe('createLogger', () => {
+  it('writes one JSON line with the service, pid, ISO time and the level as a label', () => {
+    const { logger, records } = capture();
+    logger.info({ port: 3001 }, 'listening');
+    const [r] = records();
+    expect(r).toMatchObject({ level: 'info', service: 'status-ingest', pid: process.pid, port: 3001, msg: 'listening' });
+    expect(new Date(r.time as string).toISOString()).toBe(r.time);
+  });
+
+  it('respects the level', () => {
+    const { logger, records } = capture('warn');
+    logger.info('hidden');
+    logger.warn('shown');
+    expect(records().map((r) => r.msg)).toEqual(['shown']);
+  });
+
+  it('redacts secret fields at the top level, one level down and in request headers', () => {
+    const { logger, lines, records } = capture();
+    logger.info(
+      {
+        password: 'hunter2',
+        token: 'tok-1',
+        user: { password: 'pw-2', name: 'ada' },
+        apiKey: 'fwk_live',
+        credentials: { key: 'k-3', secret: 's-4', apiKey: 'fwk_nested' },
+        databaseUrl: 'postgresql://u:p@h/d',
+        amqpUrl: 'amqp://u:p@h',
+        redisUrl: 'redis://u:p@h',
+        req: { headers: { authorization: 'Bearer abc', cookie: 'fw_session=xyz', accept: 'application/json' } },
+      },
+      'login',
+    );
+    const r = records()[0] as Record<string, Record<string, unknown>>;
+    expect(r.password).toBe('***');
+    expect(r.token).toBe('***');
+    expect(r.user).toEqual({ password: '***', name: 'ada' });
+    expect(r.apiKey).toBe('***');
+    expect(r.credentials).toEqual({ key: '***', secret: '***', apiKey: '***' });
+    expect([r.databaseUrl, r.amqpUrl, r.redisUrl]).toEqual(['***', '***', '***']);
+    expect(r.req.headers).toEqual({ authorization: '***', cookie: '***', accept: 'application/json' });
+    for (const secret of ['hunter2', 'tok-1', 'pw-2', 'fwk_live', 'k-3', 's-4', 'fwk_nested', 'u:p', 'abc', 'xyz']) {
+      expect(lines[0]).not.toContain(secret);
+    }
+  });
+
+  it('masks credentials in the message text and in string interpolation arguments', () => {
+    const { logger, lines, records } = capture();
+    logger.warn('waiting for amqp://guest:guest@mq:5672: ECONNREFUSED');
+    logger.error({ variable: 'DATABASE_URL' }, 'cannot reach %s with %s', 'postgresql://fw:pw@db/fw', 'Bearer fwk_secret');
+    expect(records().map((r) => r.msg)).toEqual([
+      'waiting for amqp://guest:***@mq:5672: ECONNREFUSED',
+      'cannot reach postgresql://fw:***@db/fw with Bearer ***',
+    ]);
+    expect(lines.join('')).not.toMatch(/guest@|pw@|fwk_secret/);
+  });
+});
+
+describe('PinoNestLogger', () => {
+  it('maps Nest levels onto pino levels with the context', () => {
+    const { logger, records } = capture();
+    const nest = new PinoNestLogger(logger);
+    nest.log('a', 'Ctx');
+    nest.warn('b', 'Ctx');
+    nest.debug('c', 'Ctx');
+    nest.verbose('d', 'Ctx');
+    nest.fatal('e', 'Ctx');
+    expect(records().map((r) => [r.level, r.msg, r.context])).toEqual([
+      ['info', 'a', 'Ctx'],
+      ['warn', 'b', 'Ctx'],
+      ['debug', 'c', 'Ctx'],
+      ['trace', 'd', 'Ctx'],
+      ['fatal', 'e', 'Ctx'],
+    ]);
+  });
+
+  it('logs an Error with its stack and a masked message', () => {
+    const { logger, lines, records } = capture();
+    new PinoNestLogger(logger).error(new Error('connect to redis://default:pw@cache failed'), 'Boot');
+    const r = records()[0] as Record<string, Record<string, unknown>>;
+    expect(r.level).toBe('error');
+    expect(r.context).toBe('Boot');
+    expect(r.msg).toBe('connect to redis://default:***@cache failed');
+    expect(typeof r.err.stack).toBe('string');
+    expect(lines[0]).toContain('"err"');
+  });
+
+  it("keeps Nest's (message, stack, context) form apart from (message, context)", () => {
+    const { logger, records } = capture();
+    const nest = new PinoNestLogger(logger);
+    nest.error('boom', 'Error: boom\n    at x', 'Router');
+    nest.error('plain', 'Router');
+    const [withStack, plain] = records();
+    expect(withStack).toMatchObject({ msg: 'boom', context: 'Router', stack: 'Error: boom\n    at x' });
+    expect(plain).toMatchObject({ msg: 'plain', context: 'Router' });
+    expect(plain.stack).toBeUndefined();
+  });
+
+  it('logs a non-string message as detail, still redacted', () => {
+    const { logger, records } = capture();
+    new PinoNestLogger(logger).log({ event: 'x', token: 't' }, 'Ctx');
+    expect(records()[0]).toMatchObject({ level: 'info', context: 'Ctx', detail: { event: 'x', token: '***' } });
+  });
+});
