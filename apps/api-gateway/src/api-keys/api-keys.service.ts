@@ -11,6 +11,7 @@ export function toApiKeyView(k: ApiKeyRecord): ApiKeyView {
     prefix: k.prefix,
     scopes: k.scopes,
     allowedCidrs: k.allowedCidrs,
+    clientCertSubject: k.clientCertSubject,
     createdBy: k.createdBy,
     createdAt: k.createdAt.toISOString(),
     lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
@@ -42,7 +43,15 @@ export class ApiKeysService {
       );
     }
     const { key, prefix, keyHash } = generateApiKey();
-    const record = await this.keys.create({ name: input.name, prefix, keyHash, scopes, allowedCidrs, createdBy: actor.kind === 'user' ? actor.id : null });
+    const record = await this.keys.create({
+      name: input.name,
+      prefix,
+      keyHash,
+      scopes,
+      allowedCidrs,
+      clientCertSubject: input.clientCertSubject ?? null,
+      createdBy: actor.kind === 'user' ? actor.id : null,
+    });
     return { id: record.id, key, name: record.name, scopes: record.scopes, prefix: record.prefix };
   }
 

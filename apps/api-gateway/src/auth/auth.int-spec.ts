@@ -189,6 +189,7 @@ describe('API keys', () => {
       prefix: created.body.prefix,
       scopes: ['ingest'],
       allowedCidrs: [],
+      clientCertSubject: null,
       createdBy: expect.any(String),
       createdAt: expect.any(String),
       lastUsedAt: null,

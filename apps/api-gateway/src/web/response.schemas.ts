@@ -35,6 +35,7 @@ export const apiKeyViewSchema = object({
   prefix: { type: 'string', description: 'First 12 characters of the key (not secret)' },
   scopes,
   allowedCidrs: { type: 'array', items: str },
+  clientCertSubject: { type: 'string', nullable: true, description: 'Subject CN a client certificate must carry at status-ingest (mutual TLS); null: none needed' },
   createdBy: nullableStr,
   createdAt: dateTime,
   lastUsedAt: nullableDateTime,

@@ -54,6 +54,8 @@ export interface ApiKeyView {
   prefix: string;
   scopes: string[];
   allowedCidrs: string[];
+  /** Subject CN a client certificate must carry at status-ingest; null: none needed. */
+  clientCertSubject: string | null;
   createdBy: string | null;
   createdAt: string;
   lastUsedAt: string | null;

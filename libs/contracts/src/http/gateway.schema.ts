@@ -17,6 +17,15 @@ export const createApiKeyRequestSchema = z.strictObject({
   name: z.string().trim().min(1).max(128),
   scopes: z.array(apiKeyScopeSchema).min(1, 'give at least one scope').max(8),
   allowedCidrs: z.array(cidrSchema).max(64).optional(),
+  /** Subject CN a verified client certificate must carry at status-ingest (mutual TLS); null or absent: none needed. */
+  clientCertSubject: z
+    .string()
+    .trim()
+    .min(1)
+    .max(256)
+    .regex(/^\P{Cc}+$/u, 'must not contain control characters')
+    .nullable()
+    .optional(),
 });
 export type CreateApiKeyRequest = z.infer<typeof createApiKeyRequestSchema>;
 export interface CreateApiKeyResponse {

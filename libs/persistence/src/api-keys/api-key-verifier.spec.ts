@@ -31,6 +31,7 @@ class InMemoryApiKeys implements ApiKeyLookup {
       keyHash: hashApiKey(key),
       scopes,
       allowedCidrs: ['10.0.0.0/8'],
+      clientCertSubject: null,
       createdBy: null,
       createdAt: new Date(),
       lastUsedAt: null,

@@ -1,0 +1,64 @@
+import type { ApiErrorBody, ApiKeyView, CreateApiKeyResponse } from '@fleetwatch/contracts';
+import * as testing from '@fleetwatch/testing';
+import { ADMIN_PASSWORD, GatewayHarness, startGateway } from './int-spec.helpers';
+
+// The gateway's network edge: GATEWAY_TRUST_PROXY is a list of proxy CIDRs, so a
+// client's own X-Forwarded-For never moves it inside a key's allow-list; and the
+// key form takes the certificate subject status-ingest's mutual TLS checks.
+
+let direct: GatewayHarness;
+let proxied: GatewayHarness;
+let adminDirect: string;
+let adminProxied: string;
+
+beforeAll(async () => {
+  [direct, proxied] = await Promise.all([
+    startGateway(testing, 'edge-direct'),
+    startGateway(testing, 'edge-proxied', { env: { GATEWAY_TRUST_PROXY: '127.0.0.1/32,::1/128' } }),
+  ]);
+  [adminDirect, adminProxied] = await Promise.all([direct.login('admin', ADMIN_PASSWORD), proxied.login('admin', ADMIN_PASSWORD)]);
+});
+afterAll(() => Promise.all([direct?.close(), proxied?.close()]));
+
+async function keyFrom(gw: GatewayHarness, admin: string, allowedCidrs: string[]): Promise<string> {
+  const res = await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'edge', scopes: ['read'], allowedCidrs } });
+  expect(res.status).toBe(201);
+  return res.body.key;
+}
+
+describe('client address behind proxies', () => {
+  it('a spoofed X-Forwarded-For from an untrusted peer does not bypass a key allow-list', async () => {
+    const key = await keyFrom(direct, adminDirect, ['10.9.0.0/16']);
+    const res = await direct.request<ApiErrorBody>('GET', '/api/v1/targets', { token: key, headers: { 'x-forwarded-for': '10.9.1.1' } });
+    expect(res.status).toBe(403);
+    expect(res.body.error.message).toMatch(/not allowed from (::ffff:)?127\.0\.0\.1/);
+  });
+
+  it('through a trusted proxy the forwarded address is used, and only the right-most untrusted one', async () => {
+    const key = await keyFrom(proxied, adminProxied, ['10.9.0.0/16']);
+    expect((await proxied.request('GET', '/api/v1/targets', { token: key, headers: { 'x-forwarded-for': '10.9.1.1' } })).status).toBe(200);
+    const spoofed = await proxied.request<ApiErrorBody>('GET', '/api/v1/targets', { token: key, headers: { 'x-forwarded-for': '10.9.1.1, 198.51.100.7' } });
+    expect(spoofed.status).toBe(403);
+    expect(spoofed.body.error.message).toMatch(/not allowed from 198\.51\.100\.7/);
+  });
+});
+
+describe('client certificate subject on a key', () => {
+  it('is stored, listed, and validated', async () => {
+    const created = await direct.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+      token: adminDirect,
+      body: { name: 'daemon', scopes: ['ingest'], clientCertSubject: 'daemon-7.example' },
+    });
+    expect(created.status).toBe(201);
+    const listed = (await direct.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: adminDirect })).body.find((k) => k.id === created.body.id);
+    expect(listed?.clientCertSubject).toBe('daemon-7.example');
+
+    const plain = await direct.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: adminDirect, body: { name: 'plain', scopes: ['ingest'] } });
+    const listedPlain = (await direct.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: adminDirect })).body.find((k) => k.id === plain.body.id);
+    expect(listedPlain?.clientCertSubject).toBeNull();
+
+    const bad = await direct.request<ApiErrorBody>('POST', '/api/v1/api-keys', { token: adminDirect, body: { name: 'bad', scopes: ['ingest'], clientCertSubject: 'a\u0000b' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.issues?.map((i) => i.path)).toEqual(['clientCertSubject']);
+  });
+});
