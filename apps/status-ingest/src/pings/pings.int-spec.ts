@@ -1,0 +1,113 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { generatePingToken, hashPingToken, HeartbeatMonitorsRepository } from '@fleetwatch/persistence';
+import { createIsolatedVhost, testEnv } from '@fleetwatch/testing';
+import { IngestHarness } from '../int-spec.helpers';
+
+// Pings at the edge: tokens issued before checksums keep working, random tokens of
+// either shape cost no query, and pings are rate-limited per monitor and per client
+// address (429 + Retry-After). Client addresses are real: requests leave from
+// different loopback addresses (127.0.0.0/8 is all local on Linux).
+
+let h: IngestHarness;
+let monitors: HeartbeatMonitorsRepository;
+
+beforeAll(async () => {
+  h = await IngestHarness.start(
+    { vhost: await createIsolatedVhost('ingest-pings'), databaseUrl: testEnv().databaseUrl },
+    { INGEST_PING_RATE_LIMIT_PER_TOKEN_PER_MINUTE: '5', INGEST_PING_RATE_LIMIT_PER_IP_PER_MINUTE: '20' },
+  );
+  monitors = new HeartbeatMonitorsRepository(h.db);
+});
+afterAll(() => h?.stop());
+afterEach(async () => {
+  jest.restoreAllMocks();
+  await h.drain();
+});
+
+interface Answer {
+  status: number;
+  retryAfter: string | undefined;
+  body: { error?: { code: string; message: string } };
+}
+
+/** GET /ping/{token} from the loopback address `from`. */
+function ping(token: string, from: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: h.config.port, path: `/ping/${token}`, localAddress: from }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body: text ? JSON.parse(text) : {} }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function createMonitor(token: string = generatePingToken()): Promise<{ token: string; id: string }> {
+  const id = randomUUID();
+  await monitors.create({ id, targetId: `check:${id}`, name: 'job', tokenHash: hashPingToken(token), periodSeconds: 3600, graceSeconds: 60 });
+  return { token, id };
+}
+
+/** A token as issued before checksums: 32 random bytes, base64url. */
+const legacyToken = () => randomBytes(32).toString('base64url');
+const randomNewToken = () => `fwp_${randomBytes(32).toString('hex').slice(0, 46)}`;
+
+describe('tokens', () => {
+  it('new and pre-checksum tokens both work; random tokens of either shape cost no query', async () => {
+    const repo = h.service.app.get(HeartbeatMonitorsRepository);
+    const byHash = jest.spyOn(repo, 'findByTokenHash');
+    const hashes = jest.spyOn(repo, 'listTokenHashes');
+    const fresh = await createMonitor();
+    const old = await createMonitor(legacyToken());
+    expect((await ping(fresh.token, '127.0.1.1')).status).toBe(200);
+    expect((await ping(old.token, '127.0.1.1')).status).toBe(200);
+    expect(byHash).toHaveBeenCalledTimes(2);
+    expect(hashes).toHaveBeenCalledTimes(1);
+
+    expect((await h.drain()).length).toBe(2);
+
+    byHash.mockClear();
+    hashes.mockClear();
+    // 200 random tokens from 20 addresses (each stays under its address limit).
+    const tokens = [...Array.from({ length: 100 }, legacyToken), ...Array.from({ length: 100 }, randomNewToken)];
+    const answers = await Promise.all(tokens.map((t, i) => ping(t, `127.0.2.${1 + (i % 20)}`)));
+    expect(answers.map((a) => a.status)).toEqual(tokens.map(() => 404));
+    expect(byHash).not.toHaveBeenCalled();
+    expect(hashes.mock.calls.length).toBeLessThanOrEqual(1);
+    expect(await h.count()).toBe(0);
+  });
+});
+
+describe('429', () => {
+  it('per monitor: its sixth ping within a minute is refused, from any address; other monitors are not', async () => {
+    const m = await createMonitor();
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await ping(m.token, `127.0.3.${i + 1}`));
+    expect(answers.slice(0, 5).map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(answers[5].status).toBe(429);
+    expect(answers[5].retryAfter).toBe('12');
+    expect(answers[5].body.error).toEqual({ code: 'rate_limited', message: expect.stringMatching(/5 pings\/min for this monitor/) });
+    const other = await createMonitor();
+    expect((await ping(other.token, '127.0.3.1')).status).toBe(200);
+    expect((await h.drain()).length).toBe(6);
+  });
+
+  it('per address: rotating tokens (known or not) from one address is refused after the budget; other addresses are not', async () => {
+    const known = await Promise.all(Array.from({ length: 4 }, () => createMonitor()));
+    const from = '127.0.4.1';
+    const answers = [];
+    for (let i = 0; i < 16; i++) answers.push(await ping(randomNewToken(), from));
+    for (const m of known) answers.push(await ping(m.token, from));
+    expect(answers.map((a) => a.status)).toEqual([...Array(16).fill(404), 200, 200, 200, 200]);
+    const refused = await ping(known[0].token, from);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(refused.body.error?.message).toMatch(/20 pings\/min from this address/);
+    expect((await ping(known[0].token, '127.0.4.2')).status).toBe(200);
+    const metrics = await h.request('GET', '/metrics');
+    expect(metrics.text).toMatch(/fleetwatch_ingest_requests_refused_total\{route="ping",reason="rate_limited"\} [1-9]/);
+  });
+});
