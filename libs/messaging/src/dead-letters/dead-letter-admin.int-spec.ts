@@ -9,7 +9,7 @@ import { silentBusLogger } from '../logger';
 import { BusPublisher, publishRequest } from '../publisher';
 import { BusTopology } from '../topology';
 import { DeadLetterAdmin } from './dead-letter-admin';
-import { ReplayHeader, SetAsideHeader } from './dead-letter-message';
+import { ReplayHeader } from './dead-letter-message';
 import { DeadLetterNotFoundError } from './errors';
 
 const Q = QueueName.AggregatorObservations;
@@ -163,8 +163,8 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
         [DeadLetterHeader.DeliveryCount]: 0,
         [DeadLetterHeader.DeadLetteredAt]: new Date().toISOString(),
         [BusHeader.MessageType]: envelope.type,
-        [SetAsideHeader.ApiKeyId]: 'key-42',
-        [SetAsideHeader.UpdateId]: 'upd-1',
+        [BusHeader.ApiKeyId]: 'key-42',
+        [BusHeader.UpdateId]: 'upd-1',
       },
     });
     const [listing] = await admin.list({ queues: [Q] });
@@ -176,7 +176,7 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     await waitFor(() => received.some((r) => r.envelope.id === envelope.id), { description: 'set-aside update handled' });
     const got = received.find((r) => r.envelope.id === envelope.id);
     expect(got?.envelope.type).toBe('status.update');
-    expect(got?.context.headers[SetAsideHeader.ApiKeyId]).toBe('key-42');
+    expect(got?.context.headers[BusHeader.ApiKeyId]).toBe('key-42');
     expect(await raw.count(DLQ)).toBe(0);
   });
 

@@ -1,7 +1,7 @@
 import type { MessageProperties } from 'amqplib';
 import { BusHeader, QueueName } from '@fleetwatch/contracts';
 import { DeadLetterHeader } from '../delivery';
-import { decodeBody, describeDeadLetter, ReplayHeader, replayProperties, SetAsideHeader, siteDeadLetterQueues, sourceQueueOf, toDeadLetterQueue } from './dead-letter-message';
+import { decodeBody, describeDeadLetter, ReplayHeader, replayProperties, siteDeadLetterQueues, sourceQueueOf, toDeadLetterQueue } from './dead-letter-message';
 
 const props = (p: Partial<MessageProperties>): MessageProperties =>
   ({
@@ -54,8 +54,8 @@ describe('describeDeadLetter', () => {
           [DeadLetterHeader.Cause]: 'isolated',
           [DeadLetterHeader.DeliveryCount]: 0,
           [DeadLetterHeader.DeadLetteredAt]: '2026-01-01T00:00:00.000Z',
-          [SetAsideHeader.ApiKeyId]: 'key-1',
-          [SetAsideHeader.UpdateId]: 'u-1',
+          [BusHeader.ApiKeyId]: 'key-1',
+          [BusHeader.UpdateId]: 'u-1',
           [ReplayHeader.Count]: 2,
         },
       }),
@@ -83,8 +83,9 @@ describe('describeDeadLetter', () => {
         messageId: 'm-2',
         headers: {
           [BusHeader.MessageType]: 'check.result',
-          'x-death': [{ reason: 'delivery_limit', queue: 'fleetwatch.aggregator.observations', count: 6, time: 1_767_225_600, exchange: 'fleetwatch.events', 'routing-keys': ['event.check.result'] }],
-        },
+          // As amqplib decodes it; RabbitMQ 3.10+ also says delivery_limit, which amqplib's types do not list.
+          'x-death': [{ reason: 'delivery_limit', queue: 'fleetwatch.aggregator.observations', count: 6, time: { '!': 'timestamp', value: 1_767_225_600 }, exchange: 'fleetwatch.events', 'routing-keys': ['event.check.result'] }],
+        } as Record<string, unknown>,
       }),
     });
     expect(summary).toMatchObject({
@@ -119,7 +120,7 @@ describe('replayProperties', () => {
         headers: {
           [BusHeader.SchemaVersion]: 1,
           [BusHeader.MessageType]: 'check.result',
-          [SetAsideHeader.UpdateId]: 'u-1',
+          [BusHeader.UpdateId]: 'u-1',
           [BusHeader.DeadLetterReason]: 'boom',
           [BusHeader.DeadLetterQueue]: 'q',
           [DeadLetterHeader.Cause]: 'permanent',
@@ -145,7 +146,7 @@ describe('replayProperties', () => {
       headers: {
         [BusHeader.SchemaVersion]: 1,
         [BusHeader.MessageType]: 'check.result',
-        [SetAsideHeader.UpdateId]: 'u-1',
+        [BusHeader.UpdateId]: 'u-1',
         [ReplayHeader.Count]: 2,
         [ReplayHeader.ReplayedAt]: '2026-01-02T00:00:00.000Z',
       },

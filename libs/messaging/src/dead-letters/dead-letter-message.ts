@@ -2,12 +2,6 @@ import type { Message, MessageProperties, Options } from 'amqplib';
 import { BusHeader, DEAD_LETTER_SUFFIX, deadLetterQueueOf, QueueName } from '@fleetwatch/contracts';
 import { DeadLetterHeader } from '../delivery';
 
-/** Headers the aggregator adds when it sets one bad update of a batch aside. */
-export const SetAsideHeader = {
-  ApiKeyId: 'x-fleetwatch-api-key-id',
-  UpdateId: 'x-fleetwatch-update-id',
-} as const;
-
 /** Headers a replay adds, so a message that fails again shows its history in the DLQ. */
 export const ReplayHeader = {
   Count: 'x-fleetwatch-replay-count',
@@ -107,8 +101,8 @@ export function describeDeadLetter(deadLetterQueue: string, message: Pick<Messag
     reason: str(headers[BusHeader.DeadLetterReason]) ?? (death && !ours ? `dead-lettered by RabbitMQ (${str(death.reason) ?? 'unknown'}) from ${str(death.queue) ?? '?'}` : null),
     deadLetteredAt: str(headers[DeadLetterHeader.DeadLetteredAt]) ?? (death ? amqpTime(death.time) : null),
     deliveryCount: num(headers[DeadLetterHeader.DeliveryCount]) ?? (death ? num(death.count) : null),
-    apiKeyId: str(headers[SetAsideHeader.ApiKeyId]),
-    updateId: str(headers[SetAsideHeader.UpdateId]),
+    apiKeyId: str(headers[BusHeader.ApiKeyId]),
+    updateId: str(headers[BusHeader.UpdateId]),
     replays: num(headers[ReplayHeader.Count]) ?? 0,
     bytes: message.content.length,
   };
