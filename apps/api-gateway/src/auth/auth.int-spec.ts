@@ -1,5 +1,5 @@
 import type { ApiErrorBody, ApiKeyView, CreateApiKeyResponse, CreateHeartbeatResponse, HeartbeatView, LoginResponse, PrincipalView, UserView } from '@fleetwatch/contracts';
-import { HeartbeatMonitorsRepository, createPrismaClient, DatabaseClient, hashPingToken } from '@fleetwatch/persistence';
+import { HeartbeatMonitorsRepository, createPrismaClient, DatabaseClient, hashPingToken, pingTokenShapeOf } from '@fleetwatch/persistence';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
 import { SessionHousekeeping } from './session-housekeeping.service';
 import * as testing from '@fleetwatch/testing';
@@ -8,7 +8,8 @@ let gw: GatewayHarness;
 let admin: string;
 
 beforeAll(async () => {
-  gw = await startGateway(testing, 'auth', { overrides: { loginRatePerMinute: 5 } });
+  // Every login here comes from 127.0.0.1: the per-address budget is login-rate-limiter.int-spec's subject.
+  gw = await startGateway(testing, 'auth', { overrides: { loginRatePerMinute: 5, loginIpRatePerMinute: 1000 } });
   admin = await gw.login('admin', ADMIN_PASSWORD);
 });
 afterAll(() => gw?.close());
@@ -78,7 +79,7 @@ describe('login', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     // It stays refused until the bucket refills.
     expect((await attempt('limited-user')).status).toBe(429);
-    // Another username from the same address has its own budget.
+    // Another username has its own budget (the address's is large here).
     expect((await attempt('other-user')).status).toBe(401);
   });
 });
@@ -179,7 +180,7 @@ describe('API keys', () => {
   it('create → listed without the secret → revoke', async () => {
     const created = await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'docker watcher', scopes: ['ingest'] } });
     expect(created.status).toBe(201);
-    expect(created.body).toEqual({ id: expect.any(String), key: expect.stringMatching(/^fwk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/), name: 'docker watcher', scopes: ['ingest'], prefix: created.body.key.slice(0, 12) });
+    expect(created.body).toEqual({ id: expect.any(String), key: expect.stringMatching(/^fwk_[0-9a-f]{12}_[0-9A-Za-z]{46}$/), name: 'docker watcher', scopes: ['ingest'], prefix: created.body.key.slice(0, 16) });
 
     const list = await gw.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: admin });
     const listed = list.body.find((k) => k.id === created.body.id);
@@ -195,7 +196,7 @@ describe('API keys', () => {
       lastUsedAt: null,
     });
     expect(list.text).not.toContain(created.body.key);
-    expect(list.text).not.toContain(created.body.key.slice(13));
+    expect(list.text).not.toContain(created.body.key.slice(17));
     expect(list.text).not.toMatch(/keyHash|sha256/);
 
     expect((await gw.request('DELETE', `/api/v1/api-keys/${created.body.id}`, { token: admin })).status).toBe(204);
@@ -278,6 +279,8 @@ describe('heartbeat monitors', () => {
     const hb = created.body;
     expect(hb).toMatchObject({ name: 'nightly backup', periodSeconds: 86400, graceSeconds: 600, maxRuntimeSeconds: 3600, targetId: `check:${hb.id}` });
     expect(hb.pingUrl).toBe(`http://127.0.0.1:3001/ping/${hb.token}`);
+    // Checksummed, so the ingest edge refuses a mistyped one without a query.
+    expect(pingTokenShapeOf(hb.token)).toBe('checksummed');
 
     const monitors = new HeartbeatMonitorsRepository(db);
     expect((await monitors.findByTokenHash(hashPingToken(hb.token)))?.id).toBe(hb.id);
