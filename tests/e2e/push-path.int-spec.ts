@@ -1,62 +1,28 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor, type IsolatedDatabase, type IsolatedVhost } from '@fleetwatch/testing';
+import { waitFor } from '@fleetwatch/testing';
+import { ADMIN_PASSWORD, startSite, type E2eSite } from './e2e-site';
 
 // The first whole path through the product, across three running services:
 // a person logs in and makes a key at the gateway, a daemon pushes to
 // status-ingest, the aggregator folds it, the person reads it back — and a key
 // revoked at the gateway stops working at the ingest edge within 5 s.
-const root = join(__dirname, '../..');
 const PORTS = { gateway: 13100, ingest: 13101, aggregator: 13103 };
-const children: ChildProcess[] = [];
-let db: IsolatedDatabase;
-let vhost: IsolatedVhost;
-
-function start(service: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [join(root, 'dist/apps', service, 'src/main.js')], { cwd: root, env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  return child;
-}
+let site: E2eSite;
 
 const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 beforeAll(async () => {
-  db = await createIsolatedDatabase();
-  vhost = await createIsolatedVhost('push-path');
-  const env = {
-    DATABASE_URL: db.databaseUrl,
-    AMQP_URL: vhost.amqpUrl,
-    REDIS_URL: testEnv().redisUrl,
-    FLEETWATCH_REDIS_PREFIX: `${testEnv().redisPrefix}push-path:`,
-    FLEETWATCH_ADMIN_PASSWORD: 'e2e-admin-password',
-    API_GATEWAY_PORT: String(PORTS.gateway),
-    STATUS_INGEST_PORT: String(PORTS.ingest),
-    AGGREGATOR_PORT: String(PORTS.aggregator),
-  };
-  start('aggregator', env);
-  start('status-ingest', env);
-  start('api-gateway', env);
-  for (const port of Object.values(PORTS)) {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, { timeoutMs: 60_000, intervalMs: 200, description: `:${port}/readyz` });
-  }
+  site = await startSite('push-path', { aggregator: PORTS.aggregator, 'status-ingest': PORTS.ingest, 'api-gateway': PORTS.gateway });
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(
-    children.map((c) => (c.exitCode !== null || c.signalCode !== null ? null : new Promise((resolve) => {
-      c.once('exit', resolve);
-      c.kill('SIGINT');
-    }))),
-  );
-  await vhost?.dispose();
-  await db?.dispose();
+  await site?.stop();
 });
 
 describe('push path across the running services', () => {
   it('login → API key → push → target readable → revoke → refused at ingest within 5 s', async () => {
     const gw = `http://127.0.0.1:${PORTS.gateway}`;
     const ingest = `http://127.0.0.1:${PORTS.ingest}`;
-    const login = await fetch(`${gw}/api/v1/auth/login`, json({ username: 'admin', password: 'e2e-admin-password' }));
+    const login = await fetch(`${gw}/api/v1/auth/login`, json({ username: 'admin', password: ADMIN_PASSWORD }));
     expect(login.status).toBe(200);
     const { token } = (await login.json()) as { token: string };
     const auth = { authorization: `Bearer ${token}` };
