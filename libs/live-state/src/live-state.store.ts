@@ -119,6 +119,11 @@ export class LiveStateStore {
     this.statusChannel = `${options.keyPrefix ?? ''}${LiveKeys.statusChannel}`;
   }
 
+  /** False while the connection is down: a command now would wait for a reconnect. */
+  get connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   /** Readiness: Redis answers PING. */
   async ping(): Promise<void> {
     await this.redis.ping();

@@ -1,4 +1,5 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { LiveStateStore } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { LeasedJob } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
@@ -11,6 +12,8 @@ import { ProjectionQueue } from './projection.queue';
 export const RECONCILE_WINDOW_MS = 15 * 60_000;
 /** How often the thorough check (target counts on both sides) runs. */
 export const THOROUGH_CHECK_INTERVAL_MS = 30_000;
+/** How long the rebuild job waits for Redis to answer before skipping its turn. */
+const REDIS_PROBE_TIMEOUT_MS = 1000;
 
 /**
  * Keeps live state rebuildable (SPEC §4): before the first batch, Redis is
@@ -29,6 +32,7 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
     readonly live: LiveProjection,
     private readonly lane: SerialLane,
     private readonly projections: ProjectionQueue,
+    private readonly store: LiveStateStore,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {
     // A projection that could not be written: reconcile recent targets before the next batch.
@@ -58,8 +62,22 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
     this.ready = true;
   }
 
-  /** The sweeper's rebuild job. */
+  /**
+   * The sweeper's rebuild job. Skipped while Redis does not answer: `check()`
+   * would hold the lane (and the expire job behind it) until Redis returns,
+   * and expiry must go on from Postgres meanwhile.
+   */
   async run(now: number): Promise<void> {
+    if (!this.store.connected) throw new Error('Redis not connected; live state check skipped');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis did not answer PING within ${REDIS_PROBE_TIMEOUT_MS} ms; live state check skipped`)), REDIS_PROBE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.store.ping(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
     await this.check(now);
   }
 

@@ -9,6 +9,8 @@ import { AggregatorMetrics } from '../aggregator.metrics';
 /** How often the cache's size is compared with Postgres (at once when the set is gone). */
 export const DEADLINE_RECONCILE_INTERVAL_MS = 30_000;
 const REFILL_PAGE = 1000;
+/** A cache read slower than this is given up: Postgres alone decides that sweep. */
+const CACHE_READ_TIMEOUT_MS = 500;
 
 const key = (r: DeadlineRef) => `${r.targetId}\u0000${r.location}`;
 
@@ -35,14 +37,21 @@ export class DeadlineCache {
 
   /** What the cache holds as due; empty while Redis is away (Postgres alone then decides). */
   async due(now: number, limit: number): Promise<DueDeadline[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${CACHE_READ_TIMEOUT_MS} ms`)), CACHE_READ_TIMEOUT_MS);
+    });
     try {
-      const due = await this.store.dueDeadlines(now, limit);
+      if (!this.store.connected) throw new Error('Redis not connected');
+      const due = await Promise.race([this.store.dueDeadlines(now, limit), timeout]);
       this.unreachable = false;
       return due;
     } catch (e) {
       if (!this.unreachable) this.logger.warn({ err: (e as Error).message }, 'deadline cache unreadable; sweeping from Postgres alone');
       this.unreachable = true;
       return [];
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -78,9 +87,10 @@ export class DeadlineCache {
   /**
    * Every DEADLINE_RECONCILE_INTERVAL_MS, or at once when the set is empty:
    * when it holds fewer entries than Postgres, writes every Postgres deadline
-   * into it. Returns how many were written.
+   * into it (not while Redis is away). Returns how many were written.
    */
   async reconcile(now: number): Promise<number> {
+    if (this.unreachable || !this.store.connected) return 0;
     const cached = await this.store.countDeadlines();
     if (cached > 0 && now - this.lastReconcile < DEADLINE_RECONCILE_INTERVAL_MS) return 0;
     this.lastReconcile = now;

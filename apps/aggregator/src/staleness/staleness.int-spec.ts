@@ -4,7 +4,7 @@ import { Client } from 'pg';
 import { Messages, TargetStatus } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { createIsolatedDatabase, createIsolatedVhost, TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
 import { AggregatorMetrics } from '../aggregator.metrics';
 import { count, createTestSite, flushPrefix, startAggregator, statusUpdate, updateRequest, type TestSite } from '../aggregator.int-helpers';
 import { SweeperService } from './sweeper.service';
@@ -26,15 +26,20 @@ let site: TestSite;
 let app: INestApplicationContext;
 let store: LiveStateStore;
 
-beforeAll(async () => {
-  const [vhost, database] = await Promise.all([createIsolatedVhost('agg-stale'), createIsolatedDatabase()]);
+/** An isolated vhost, database and Redis prefix; the aggregator may reach Redis through another URL (a proxy). */
+async function isolatedSite(name: string): Promise<TestSite> {
+  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
   const pg = new Client({ connectionString: database.databaseUrl });
   await pg.connect();
-  site = await createTestSite('agg-stale', { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}agg-stale:` }, {
+  return createTestSite(name, { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` }, {
     STALE_AFTER_SECONDS: '5',
     SWEEP_INTERVAL_MS: String(SWEEP_MS),
     AGGREGATOR_BATCH_WAIT_MS: '20',
   });
+}
+
+beforeAll(async () => {
+  site = await isolatedSite('agg-stale');
   app = await startAggregator(site.env);
   store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
 });
@@ -192,5 +197,45 @@ describe('staleness survives Redis', () => {
     const at = await durableDeadline('instance:refill-1', 'ingest-a');
     expect(await store.deadlineOf('instance:refill-1', 'ingest-a')).toBe(at);
     expect((await AggregatorMetrics.get().deadlineCacheRefills.get()).values[0]?.value ?? 0).toBeGreaterThan(0);
+  });
+});
+
+describe('staleness with Redis unreachable', () => {
+  it('the sweeper still stores and publishes STALE on time; live state catches up when Redis returns', async () => {
+    const other = await isolatedSite('agg-stale-outage');
+    const proxy = TcpProxy.forUrl(testEnv().redisUrl);
+    await proxy.start();
+    // Only this aggregator's Redis traffic crosses the proxy; the test reads Redis directly.
+    const outageApp = await startAggregator({ ...other.env, REDIS_URL: proxy.rewriteUrl(testEnv().redisUrl) });
+    const live = new LiveStateStore(other.redis, { keyPrefix: other.redisPrefix });
+    try {
+      const start = Date.now();
+      await other.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('outage-1', 'running', start));
+      await waitFor(async () => (await live.deadlineOf('instance:outage-1', 'ingest-a')) !== null, { description: 'deadline cached' });
+      const { rows } = await other.pg.query<{ at: Date }>("SELECT deadline_at AS at FROM target_location_states WHERE target_id = 'instance:outage-1'");
+      const due = rows[0].at.getTime();
+
+      proxy.pause();
+      proxy.cut();
+      const stale = await waitFor(
+        () => other.changes.find((c) => c.targetId === 'instance:outage-1' && c.location === null && c.to === TargetStatus.Stale),
+        { timeoutMs: 15_000, intervalMs: 20, description: 'STALE published with Redis away' },
+      );
+      // A dropped connection is seen at once; a silent one would cost the cache read (0.5 s) and the rebuild probe (1 s).
+      expect(Date.now() - due).toBeLessThanOrEqual(SLACK_MS + 1500);
+      expect(new Date(stale.at).getTime()).toBe(due);
+      expect((await live.getTarget('instance:outage-1'))?.status).toBe(TargetStatus.Up);
+
+      proxy.resume();
+      await waitFor(async () => (await live.getTarget('instance:outage-1'))?.status === TargetStatus.Stale, { timeoutMs: 15_000, description: 'live state STALE after Redis returned' });
+      await waitFor(async () => (await live.deadlineOf('instance:outage-1', 'ingest-a')) === null, { description: 'expired deadline settled in the cache' });
+      const events = await other.pg.query("SELECT count(*) AS n FROM status_events WHERE target_id = 'instance:outage-1' AND to_status = 'STALE'");
+      expect(Number(events.rows[0].n)).toBe(2);
+    } finally {
+      proxy.resume();
+      await outageApp.close();
+      await proxy.stop();
+      await other.dispose();
+    }
   });
 });
