@@ -3,6 +3,7 @@ import { ApiKeyScope } from '@fleetwatch/contracts';
 import { ForbiddenError, UnauthorizedError } from '@fleetwatch/domain';
 import { ApiKeysRepository, ApiKeyVerifier, type VerifiedApiKey } from '@fleetwatch/persistence';
 import type { IngestConfig } from '../config';
+import type { ClientCertificate } from '../http/tls';
 import { INGEST_CONFIG } from '../tokens';
 import { IpAllowList } from './ip-allow-list';
 
@@ -11,6 +12,8 @@ export interface AuthenticatedKey {
   id: string;
   scopes: ReadonlySet<string>;
   allowList: IpAllowList;
+  /** Subject CN the client certificate must carry; null: none needed. */
+  certSubject: string | null;
 }
 
 /**
@@ -34,12 +37,20 @@ export class ApiKeyAuthService {
   /**
    * Resolves the key in `authorization` (`Bearer <key>`) and checks it may
    * ingest from `ip`. Throws UnauthorizedError (missing, malformed, unknown,
-   * revoked) or ForbiddenError (no `ingest` scope, address not allowed).
+   * revoked) or ForbiddenError (no `ingest` scope, address not allowed, client
+   * certificate missing or for another subject than the key requires).
    */
-  async authenticate(authorization: string | undefined, ip: string): Promise<AuthenticatedKey> {
+  async authenticate(authorization: string | undefined, ip: string, certificate: ClientCertificate | null = null): Promise<AuthenticatedKey> {
     const key = this.authenticatedOf(await this.verifier.verify(bearerOf(authorization)));
     if (!key.scopes.has(ApiKeyScope.Ingest)) throw new ForbiddenError('this API key lacks the "ingest" scope');
     if (!key.allowList.allows(ip)) throw new ForbiddenError(`this API key may not be used from ${ip}`);
+    if (key.certSubject !== null && certificate?.subject !== key.certSubject) {
+      throw new ForbiddenError(
+        certificate
+          ? `this API key needs a client certificate for "${key.certSubject}", not "${certificate.subject}"`
+          : `this API key needs a client certificate (subject "${key.certSubject}")`,
+      );
+    }
     return key;
   }
 
@@ -51,7 +62,7 @@ export class ApiKeyAuthService {
   private authenticatedOf(verified: VerifiedApiKey): AuthenticatedKey {
     let key = this.authenticated.get(verified);
     if (!key) {
-      key = { id: verified.id, scopes: new Set(verified.scopes), allowList: new IpAllowList(verified.allowedCidrs) };
+      key = { id: verified.id, scopes: new Set(verified.scopes), allowList: new IpAllowList(verified.allowedCidrs), certSubject: verified.clientCertSubject };
       this.authenticated.set(verified, key);
     }
     return key;

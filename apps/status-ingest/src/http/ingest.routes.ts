@@ -12,6 +12,7 @@ import { PingsService, type PingSignal } from '../pings/pings.service';
 import { StatusUpdatesService } from '../updates/status-updates.service';
 import { INGEST_CONFIG } from '../tokens';
 import { parseJsonBody } from './json-body';
+import { clientCertificateOf } from './tls';
 import { answerAfterUnreadBody } from './unread-body';
 
 export const UPDATES_PATH = '/api/v1/status/updates';
@@ -90,7 +91,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
       url: UPDATES_PATH,
       // Before the body is read: an unauthenticated client cannot make us parse anything.
       onRequest: async (request) => {
-        this.keys.set(request, await this.auth.authenticate(request.headers.authorization, request.ip));
+        this.keys.set(request, await this.auth.authenticate(request.headers.authorization, request.ip, clientCertificateOf(request.raw.socket)));
       },
       onError: async (request, _reply, error) => {
         if (error instanceof IngressPausedError) this.refusals.set(request, 'paused');
