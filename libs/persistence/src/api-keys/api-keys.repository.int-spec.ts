@@ -4,6 +4,7 @@ import { UserRole } from '@fleetwatch/contracts';
 import { testEnv } from '@fleetwatch/testing';
 import { createPrismaClient, DatabaseClient } from '../database';
 import { UsersRepository } from '../users/users.repository';
+import { generateApiKey } from './api-key-secret';
 import { ApiKeysRepository } from './api-keys.repository';
 
 let db: DatabaseClient;
@@ -31,6 +32,7 @@ describe('ApiKeysRepository', () => {
       keyHash: 'hash',
       scopes: ['ingest'],
       allowedCidrs: ['10.0.0.0/8'],
+      clientCertSubject: null,
       createdBy: creator.id,
       createdAt: expect.any(Date),
       lastUsedAt: null,
@@ -45,6 +47,18 @@ describe('ApiKeysRepository', () => {
     expect(await keys.findActiveByPrefix(p)).toEqual([]);
     expect((await keys.list()).map((x) => x.id)).not.toContain(k.id);
     expect((await keys.list({ includeRevoked: true })).map((x) => x.id)).toContain(k.id);
+  });
+
+  it('lists the prefixes of active keys issued before checksums, and only those', async () => {
+    const legacy = await keys.create({ name: 'old', prefix: prefix(), keyHash: 'h', scopes: ['ingest'] });
+    const revoked = await keys.create({ name: 'old, revoked', prefix: prefix(), keyHash: 'h', scopes: ['ingest'] });
+    await keys.revoke(revoked.id);
+    const fresh = generateApiKey();
+    await keys.create({ name: 'new', prefix: fresh.prefix, keyHash: fresh.keyHash, scopes: ['ingest'] });
+    const listed = await keys.listActiveLegacyPrefixes();
+    expect(listed).toContain(legacy.prefix);
+    expect(listed).not.toContain(revoked.prefix);
+    expect(listed).not.toContain(fresh.prefix);
   });
 
   it('defaults to no CIDR restriction and no creator', async () => {

@@ -46,5 +46,9 @@ describe('HeartbeatMonitorsRepository', () => {
     expect(await monitors.findById(rows[0].id)).toEqual(found);
     expect(await monitors.findByTokenHash(hashPingToken(generatePingToken()))).toBeNull();
     expect(await monitors.findById('not-a-uuid')).toBeNull();
+    // The resolver's in-memory set for tokens issued before checksums.
+    expect(await monitors.listTokenHashes()).toContain(hashPingToken(token));
+    expect(await monitors.delete(rows[0].id)).toBe(true);
+    expect(await monitors.listTokenHashes()).not.toContain(hashPingToken(token));
   });
 });
