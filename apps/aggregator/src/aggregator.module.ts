@@ -5,7 +5,7 @@ import { BusConnection, MessagingModule, SetAsideWriter } from '@fleetwatch/mess
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
 import { AdvisoryLease, HistoryRepository, SqlPoolModule, StatusEventsRepository, TargetStatesRepository } from '@fleetwatch/persistence';
-import { SerialLane } from './common/serial-lane';
+import { SerialLane } from './status/serial-lane';
 import type { AggregatorConfig } from './config';
 import { StatusEventsRelay } from './events/status-events.relay';
 import { ReadinessWiring } from './health/readiness.wiring';

@@ -5,7 +5,7 @@ import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { StatusEventsRepository, type LeasedJob, type StatusEventRecord } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
-import { SerialLane } from '../common/serial-lane';
+import { SerialLane } from '../status/serial-lane';
 
 export function statusChangedPayloadOf(e: StatusEventRecord): StatusChangedPayload {
   return { targetId: e.targetId, kind: e.kind, location: e.location, from: e.from, to: e.to, reason: e.reason, at: new Date(e.at).toISOString(), sequence: e.sequence };

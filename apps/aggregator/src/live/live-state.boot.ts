@@ -4,7 +4,7 @@ import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { LeasedJob } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
-import { SerialLane } from '../common/serial-lane';
+import { SerialLane } from '../status/serial-lane';
 import { LiveProjection } from './live-projection.service';
 import { ProjectionQueue } from './projection.queue';
 

@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
-import { retryTransient } from '../common/retry';
+import { retryTransient } from '../status/outage-retry';
 
 /** Projections allowed to wait before a new batch waits for them (bounds memory when Redis is slow). */
 const MAX_PENDING = 2;

@@ -12,7 +12,7 @@ import {
   type SqlTransaction,
 } from '@fleetwatch/persistence';
 import { AggregatorMetrics } from '../aggregator.metrics';
-import { SerialLane } from '../common/serial-lane';
+import { SerialLane } from '../status/serial-lane';
 import type { AggregatorConfig } from '../config';
 import type { IndexedAs } from '../live/live-projection.service';
 import { StatusPropagation } from '../status/status-propagation.service';
