@@ -1,22 +1,18 @@
 import { UnavailableError } from '@fleetwatch/domain';
+import { backoffDelay, type BackoffOptions } from '@fleetwatch/messaging';
 
 const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable|Connection terminated|Timed out fetching a new connection|Transaction API error|database unavailable|the database system is (starting up|shutting down)|too many clients/i;
 
 /**
- * SQLSTATEs worth waiting out rather than blaming the data: connection exceptions
- * (08), resources (53), operator intervention (57P0x), serialization failure and
- * deadlock (40001, 40P01), lock not available (55P03) — and what a deploy gets
- * wrong for every row alike (42: a missing table or column, 3D/3F: database or
- * schema, 28: credentials): splitting a batch would set aside every message of it.
+ * A dependency outage (database, Redis) rather than a problem with the data: worth
+ * waiting out. Postgres errors arrive classified by the repositories (rethrowSql
+ * turns outages, lock conflicts and a schema out of step with the code into
+ * UnavailableError); any other Postgres error is about the rows themselves.
  */
-const TRANSIENT_SQLSTATE = /^(08|53|57P0|40001|40P01|55P03|42|3D|3F|28)/;
-
-/** A dependency outage (database, Redis) rather than a problem with the data: worth waiting out. */
 export function isTransient(error: unknown): boolean {
   if (error instanceof UnavailableError) return true;
   const e = error as { message?: unknown; code?: unknown; name?: unknown; severity?: unknown } | null;
-  // A Postgres error (pg's DatabaseError carries a severity): classify by its SQLSTATE, not its words.
-  if (typeof e?.severity === 'string' && typeof e.code === 'string') return TRANSIENT_SQLSTATE.test(e.code);
+  if (typeof e?.severity === 'string') return false;
   return TRANSIENT.test(`${String(e?.name ?? '')} ${String(e?.message ?? '')} ${String(e?.code ?? '')}`);
 }
 
@@ -31,7 +27,7 @@ export interface RetryOptions {
   /** Stop retrying (and rethrow) once this says so, e.g. during shutdown. */
   stopping: () => boolean;
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
-  maxDelayMs?: number;
+  backoff?: Partial<BackoffOptions>;
   /** Overrides the classification (e.g. every broker error while dead-lettering is an outage). */
   treatAsTransient?: (error: unknown) => boolean;
 }
@@ -48,7 +44,7 @@ export async function retryTransient<T>(job: () => Promise<T>, options: RetryOpt
       return await job();
     } catch (e) {
       if (!transient(e) || options.stopping()) throw e;
-      const delay = Math.min(options.maxDelayMs ?? 5000, 100 * 2 ** Math.min(attempt, 6));
+      const delay = backoffDelay(attempt, { initialDelayMs: 100, maxDelayMs: 5_000, ...options.backoff });
       options.onRetry?.(e, attempt, delay);
       await new Promise((r) => setTimeout(r, delay));
     }

@@ -48,6 +48,13 @@ export async function closeSqlPool(pool: SqlPool): Promise<void> {
 
 /** Postgres error codes meaning "the database is away" (connection exceptions, shutdown, too many connections). */
 const UNAVAILABLE_CODES = /^(08|57P0[1-3]|53300)/;
+/**
+ * Worth a retry, though the database is up: serialization failure, deadlock, lock
+ * not available — and a schema out of step with the code (42: a missing table or
+ * column, 3D/3F: database or schema, 28: credentials), which every row would hit
+ * alike until the deploy is fixed, so no row is to blame for it.
+ */
+const RETRY_CODES = /^(40001|40P01|55P03|42|3D|3F|28)/;
 const UNAVAILABLE_TEXT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i;
 
 /** pg errors → domain errors (unique violation → ConflictError, outage → UnavailableError); else unchanged. Always throws. */
@@ -58,6 +65,7 @@ export function rethrowSql(err: unknown, conflict?: string): never {
   const code = typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
   if (conflict && code === '23505') throw new ConflictError(conflict);
   if (UNAVAILABLE_CODES.test(code) || UNAVAILABLE_TEXT.test(`${String(e?.message ?? '')} ${code}`)) throw new UnavailableError('database unavailable', 5);
+  if (RETRY_CODES.test(code)) throw new UnavailableError(`database refused the statement for now: ${String(e?.message ?? '')} (${code})`, 5);
   throw err;
 }
 

@@ -1,0 +1,51 @@
+import { UnavailableError } from '@fleetwatch/domain';
+import { errorText, isTransient, retryTransient } from './outage-retry';
+
+const pgError = (code: string, message = 'boom') => Object.assign(new Error(message), { code, severity: 'ERROR' });
+
+describe('isTransient: wait out outages, blame the data otherwise', () => {
+  it.each<[string, unknown, boolean]>([
+    ['UnavailableError (repositories classify Postgres outages, locks, schema drift)', new UnavailableError('database unavailable', 5), true],
+    ['Redis connection closed', new Error('Connection is closed.'), true],
+    ['Redis max retries', new Error('Reached the max retries per request limit (which is 20). MaxRetriesPerRequestError'), true],
+    ['socket refused', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }), true],
+    ['EPIPE (five letters, not a SQLSTATE)', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }), true],
+    ['a check constraint (23514)', pgError('23514', 'new row violates check constraint'), false],
+    ['invalid text for jsonb (22P02)', pgError('22P02', 'invalid input syntax for type json'), false],
+    ['a Postgres error whose words mention a timeout', pgError('22023', 'ETIMEDOUT in a value'), false],
+    ['a bug in our code', new TypeError("Cannot read properties of undefined (reading 'x')"), false],
+  ])('%s → %s', (_name, error, expected) => expect(isTransient(error)).toBe(expected));
+});
+
+describe('errorText', () => {
+  it('adds the SQLSTATE', () => expect(errorText(pgError('23514', 'violates'))).toBe('violates (23514)'));
+  it('copes with non-errors', () => expect(errorText('plain')).toBe('plain'));
+});
+
+describe('retryTransient', () => {
+  it('retries outages with backoff until success, rethrows other errors at once', async () => {
+    let calls = 0;
+    const retries: number[] = [];
+    const result = await retryTransient(
+      async () => {
+        if (++calls < 3) throw new UnavailableError('down', 1);
+        return 'ok';
+      },
+      { stopping: () => false, backoff: { initialDelayMs: 1, maxDelayMs: 5 }, onRetry: (_e, attempt) => retries.push(attempt) },
+    );
+    expect(result).toBe('ok');
+    expect(retries).toEqual([1, 2]);
+    let other = 0;
+    await expect(
+      retryTransient(async () => {
+        other++;
+        throw pgError('23514');
+      }, { stopping: () => false }),
+    ).rejects.toMatchObject({ code: '23514' });
+    expect(other).toBe(1);
+  });
+
+  it('stops retrying while stopping', async () => {
+    await expect(retryTransient(async () => Promise.reject(new UnavailableError('down', 1)), { stopping: () => true })).rejects.toBeInstanceOf(UnavailableError);
+  });
+});

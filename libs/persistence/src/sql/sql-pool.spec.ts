@@ -1,0 +1,42 @@
+import { ConflictError, UnavailableError } from '@fleetwatch/domain';
+import { rethrowSql } from './sql-pool';
+
+const pgError = (code: string, message = 'boom') => Object.assign(new Error(message), { code, severity: 'ERROR' });
+const thrown = (err: unknown, conflict?: string): unknown => {
+  try {
+    rethrowSql(err, conflict);
+  } catch (e) {
+    return e;
+  }
+  throw new Error('rethrowSql returned');
+};
+
+describe('rethrowSql: pg errors → domain errors', () => {
+  it.each([
+    ['connection failure (08006)', '08006'],
+    ['admin shutdown (57P01)', '57P01'],
+    ['too many connections (53300)', '53300'],
+    ['deadlock (40P01)', '40P01'],
+    ['serialization failure (40001)', '40001'],
+    ['lock not available (55P03)', '55P03'],
+    ['missing table: migrations not applied (42P01)', '42P01'],
+    ['missing column (42703)', '42703'],
+    ['invalid schema name (3F000)', '3F000'],
+  ])('%s is unavailable, worth a retry', (_name, code) => expect(thrown(pgError(code))).toBeInstanceOf(UnavailableError));
+
+  it.each([
+    ['check constraint (23514)', '23514'],
+    ['invalid JSON text (22P02)', '22P02'],
+    ['untranslatable character (22P05)', '22P05'],
+    ['value out of range (22003)', '22003'],
+  ])('%s stays a data error (about the row, not the database)', (_name, code) => {
+    const e = thrown(pgError(code));
+    expect(e).not.toBeInstanceOf(UnavailableError);
+    expect(e).toMatchObject({ code });
+  });
+
+  it('unique violation is a conflict when the caller names one', () => {
+    expect(thrown(pgError('23505'), 'taken')).toBeInstanceOf(ConflictError);
+    expect(thrown(pgError('23505'))).toMatchObject({ code: '23505' });
+  });
+});
