@@ -1,7 +1,7 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
-// Module boundaries (LAYOUT.md "Where things never go") as errors:
+// Module boundaries (docs/architecture.md, "Code layout") as errors:
 //  - contracts imports no other lib; the dashboard uses it;
 //  - domain is pure (contracts only);
 //  - the dashboard imports only contracts and ui;

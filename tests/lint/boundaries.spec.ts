@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-// LAYOUT.md's "where things never go", checked as lint errors: each probe
+// The layering rules of docs/architecture.md ("Code layout"), checked as lint errors: each probe
 // imports across a forbidden boundary and must be refused.
 const root = join(__dirname, '../..');
 const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' };
