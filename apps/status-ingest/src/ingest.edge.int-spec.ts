@@ -136,6 +136,18 @@ describe('a body over the limit', () => {
     }
   });
 
+  it('past INGEST_BODY_DISCARD_LIMIT_BYTES (32 MiB) is not read to its end (the connection closes), and the service goes on', async () => {
+    const { key } = await direct.createKey(['ingest']);
+    const started = Date.now();
+    const outcome = await streamPost(direct, 48 * MB, { key }).then(
+      (res) => `answered ${res.status}`,
+      (e: Error) => e.message,
+    );
+    expect(outcome).toMatch(/answered 413|connection failed after \d+ of/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await direct.post(update(1), { key })).status).toBe(202);
+  });
+
   it('leaves the service answering', async () => {
     const { key } = await direct.createKey(['ingest']);
     await streamPost(direct, 5 * MB, { key });
