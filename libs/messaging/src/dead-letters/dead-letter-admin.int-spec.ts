@@ -7,10 +7,11 @@ import { BusUnavailableError, PermanentError } from '../errors';
 import { checkResult, RawAmqp, TEST_SOURCE, testConnection } from '../int-spec.helpers';
 import { silentBusLogger } from '../logger';
 import { BusPublisher, publishRequest } from '../publisher';
-import { BusTopology } from '../topology';
+import { SetAsideWriter } from '../set-aside';
+import { BusTopology, declareTopology } from '../topology';
 import { DeadLetterAdmin } from './dead-letter-admin';
 import { ReplayHeader } from './dead-letter-message';
-import { DeadLetterNotFoundError } from './errors';
+import { DeadLetterNotFoundError, QueueNotFoundError } from './errors';
 
 const Q = QueueName.AggregatorObservations;
 const DLQ = deadLetterQueueOf(Q);
@@ -151,22 +152,13 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
   it('lists and replays an update set aside from a batch, with its api key and update id', async () => {
     const update = { updateId: 'upd-1', instanceId: 'web-1', kind: 'container', status: 'running', occurredAt: new Date().toISOString(), receivedAt: new Date().toISOString() };
     const envelope = buildEnvelope(Messages.StatusUpdate.type, 1, TEST_SOURCE, update, { id: uuidv7() });
-    // What the aggregator publishes for one bad update of a status.update.batch.
-    await raw.publishRaw(ExchangeName.DeadLetter, Q, Buffer.from(JSON.stringify(envelope)), {
-      messageId: envelope.id,
-      type: envelope.type,
-      contentType: 'application/json',
-      headers: {
-        [BusHeader.DeadLetterReason]: 'value too long for type character varying(256)',
-        [BusHeader.DeadLetterQueue]: Q,
-        [DeadLetterHeader.Cause]: 'isolated',
-        [DeadLetterHeader.DeliveryCount]: 0,
-        [DeadLetterHeader.DeadLetteredAt]: new Date().toISOString(),
-        [BusHeader.MessageType]: envelope.type,
-        [BusHeader.ApiKeyId]: 'key-42',
-        [BusHeader.UpdateId]: 'upd-1',
-      },
-    });
+    // What the aggregator does with one bad update of a status.update.batch.
+    const writer = new SetAsideWriter(connection, silentBusLogger);
+    try {
+      await writer.setAside(Q, [{ envelope, reason: 'value too long for type character varying(256)', headers: { [BusHeader.ApiKeyId]: 'key-42', [BusHeader.UpdateId]: 'upd-1' } }]);
+    } finally {
+      await writer.close();
+    }
     const [listing] = await admin.list({ queues: [Q] });
     expect(listing.messages).toEqual([
       expect.objectContaining({ messageId: envelope.id, type: 'status.update', cause: 'isolated', apiKeyId: 'key-42', updateId: 'upd-1', reason: 'value too long for type character varying(256)' }),
@@ -175,9 +167,24 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     await admin.replay(envelope.id, { queues: [DLQ] });
     await waitFor(() => received.some((r) => r.envelope.id === envelope.id), { description: 'set-aside update handled' });
     const got = received.find((r) => r.envelope.id === envelope.id);
-    expect(got?.envelope.type).toBe('status.update');
+    expect(got?.envelope).toEqual(envelope);
     expect(got?.context.headers[BusHeader.ApiKeyId]).toBe('key-42');
     expect(await raw.count(DLQ)).toBe(0);
+  });
+
+  it('refuses to replay into a source queue that is gone, and keeps the dead letter', async () => {
+    const orphan = { name: `dlq-test.orphan-${uuidv7()}`, bindings: [] };
+    const ch = await raw.channel();
+    await declareTopology(ch, { queues: [orphan] });
+    await ch.close();
+    await raw.publishRaw(ExchangeName.DeadLetter, orphan.name, Buffer.from('{}'), { messageId: 'orphan-1' });
+    const del = await raw.channel();
+    await del.deleteQueue(orphan.name);
+    await del.close();
+
+    await expect(admin.replay('orphan-1', { queues: [orphan.name] })).rejects.toThrow(new QueueNotFoundError(orphan.name));
+    await expect(admin.replayAll({ queues: [orphan.name] })).rejects.toBeInstanceOf(QueueNotFoundError);
+    expect(await raw.count(deadLetterQueueOf(orphan.name))).toBe(1);
   });
 
   it('says the broker is away instead of hanging, and loses nothing when the connection drops', async () => {
