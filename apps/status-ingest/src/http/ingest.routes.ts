@@ -116,6 +116,8 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         method: ['GET', 'POST', 'HEAD'],
         url,
         exposeHeadRoute: false,
+        // Before the body is read and before any token lookup: the per-address ping limit.
+        onRequest: async (request) => this.pings.admit(request.ip),
         onError: async (request, _reply, error) => {
           if (error instanceof IngressPausedError) this.refusals.set(request, 'paused');
         },
@@ -127,7 +129,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
           const rid = (request.query as Record<string, unknown>)['rid'];
           if (rid !== undefined && typeof rid !== 'string') throw new InvalidError('rid: give one run id', [{ path: 'rid', message: 'give one run id' }]);
           const body = request.body instanceof RawBody && request.body.bytes.length ? request.body.bytes.toString('utf8') : undefined;
-          const result = await this.pings.ping(token, signal, { runId: rid, body, ip: request.ip });
+          const result = await this.pings.ping(token, signal, { runId: rid, body });
           return reply.code(200).send(result);
         },
       });

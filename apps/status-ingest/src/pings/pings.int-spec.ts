@@ -31,17 +31,19 @@ interface Answer {
   body: { error?: { code: string; message: string } };
 }
 
-/** GET /ping/{token} from the loopback address `from`. */
-function ping(token: string, from: string): Promise<Answer> {
+/** GET /ping/{token} (POST with `body`) from the loopback address `from`. */
+function ping(token: string, from: string, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: h.config.port, path: `/ping/${token}`, localAddress: from }, (res) => {
+    const method = body === undefined ? 'GET' : 'POST';
+    const headers = body === undefined ? {} : { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) };
+    const req = httpRequest({ host: '127.0.0.1', port: h.config.port, path: `/ping/${token}`, method, headers, localAddress: from }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body: text ? JSON.parse(text) : {} }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -106,6 +108,8 @@ describe('429', () => {
     expect(refused.status).toBe(429);
     expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
     expect(refused.body.error?.message).toMatch(/20 pings\/min from this address/);
+    // Refused before its body is read: a POST with a large body gets the same answer.
+    expect((await ping(known[1].token, from, 'x'.repeat(200_000))).status).toBe(429);
     expect((await ping(known[0].token, '127.0.4.2')).status).toBe(200);
     const metrics = await h.request('GET', '/metrics');
     expect(metrics.text).toMatch(/fleetwatch_ingest_requests_refused_total\{route="ping",reason="rate_limited"\} [1-9]/);

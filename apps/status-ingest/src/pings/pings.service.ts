@@ -23,8 +23,6 @@ export interface PingAccepted {
 export interface PingOptions {
   runId?: string;
   body?: string;
-  /** The client address (after trusted proxies): rate-limited on its own. */
-  ip?: string;
 }
 
 /**
@@ -32,8 +30,8 @@ export interface PingOptions {
  * token (persistence PingTokenResolver: random tokens cost no query; lookups are
  * cached for `pingCacheMs`), and publishes `ping.received` with the monitor's
  * schedule so the aggregator can set the deadline without a lookup. Resolves after
- * the broker's confirm. Rate-limited per client address (before any lookup, so a
- * spray of tokens is bounded) and per monitor.
+ * the broker's confirm. Rate-limited per client address (`admit`, before the body
+ * is read or any token looked up, so a spray of tokens is bounded) and per monitor.
  */
 @Injectable()
 export class PingsService {
@@ -54,14 +52,16 @@ export class PingsService {
     this.perMonitor = new KeyedRateLimiter(perTokenPerMinute / 60, perTokenPerMinute);
   }
 
+  /** Charges one ping to the client address (after trusted proxies); throws RateLimitedError over the limit. */
+  admit(ip: string, now: number = Date.now()): void {
+    const byIp = this.perIp.take(ip, 1, now);
+    if (!byIp.allowed) throw new RateLimitedError(`rate limit of ${this.perIp.burst} pings/min from this address exceeded`, byIp.retryAfterSeconds);
+  }
+
   async ping(token: string, signal: PingSignal, options: PingOptions = {}, now: number = Date.now()): Promise<PingAccepted> {
     this.gate.assertOpen(now);
     if (options.runId !== undefined && !RUN_ID.test(options.runId)) {
       throw new InvalidError('rid: use 1–128 letters, digits and . _ : -', [{ path: 'rid', message: 'use 1–128 letters, digits and . _ : -' }]);
-    }
-    if (options.ip !== undefined) {
-      const byIp = this.perIp.take(options.ip, 1, now);
-      if (!byIp.allowed) throw new RateLimitedError(`rate limit of ${this.perIp.burst} pings/min from this address exceeded`, byIp.retryAfterSeconds);
     }
     const monitor = await this.resolver.resolve(token);
     if (!monitor) throw new NotFoundError('no heartbeat monitor has this ping URL');
