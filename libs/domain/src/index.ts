@@ -10,3 +10,4 @@ export * from './history/rollup';
 export * from './ingest/limits';
 export * from './auth/roles';
 export * from './status/up-value';
+export * from './status/fold';

@@ -1,14 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { QueueName, TargetKind, type Envelope } from '@fleetwatch/contracts';
-import { applyObservation, heartbeatStep, type StatusEventDraft, type TargetSnapshot } from '@fleetwatch/domain';
+import { QueueName, type Envelope } from '@fleetwatch/contracts';
+import { foldObservations, type FoldItem, type TargetSnapshot } from '@fleetwatch/domain';
 import {
   HistoryRepository,
   runInSqlTransaction,
   SQL_POOL,
   StatusEventsRepository,
   TargetStatesRepository,
-  type HeartbeatRunRow,
-  type MonitorTouch,
   type SqlPool,
   type SqlTransaction,
 } from '@fleetwatch/persistence';
@@ -42,6 +40,12 @@ function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): 
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function toFoldItem(m: Active): FoldItem {
+  if (m.type !== 'ping') return { type: 'observation', id: m.messageId, observation: m.observation };
+  // Runs and ping times are recorded for stored monitors only (heartbeat_monitors.id is a UUID).
+  return { type: 'ping', id: m.messageId, targetId: m.targetId, location: m.location, name: m.name, ping: m.ping, monitorId: UUID.test(m.row.monitorId) ? m.row.monitorId : null };
+}
 
 type Active = Exclude<MappedMessage, { type: 'ignored' | 'rejected' }>;
 type Rejected = Extract<MappedMessage, { type: 'rejected' }>;
@@ -167,69 +171,32 @@ export class ObservationsService {
 
     const ids = [...new Set(batch.map((m) => m.targetId))];
     const current = await this.states.lockMany(tx, ids);
-    const working = new Map<string, TargetSnapshot>(current);
-    const changed = new Set<string>();
-    const resync = new Set<string>();
-    const drafts: StatusEventDraft[] = [];
-    const runs: HeartbeatRunRow[] = [];
-    const touches = new Map<string, MonitorTouch>();
+    const fold = foldObservations(current, batch.map(toFoldItem), fresh, this.policy);
+    const working = fold.targets;
     const hostMetrics = new Map<string, { json: string; at: number }>();
-    const folded = new Set<string>();
-    let duplicates = 0;
-
-    for (const m of batch) {
-      if (!fresh.has(m.messageId) || folded.has(m.messageId)) {
-        duplicates++;
-        resync.add(m.targetId);
-        continue;
-      }
-      folded.add(m.messageId);
-      const before = working.get(m.targetId);
-      let result;
-      if (m.type === 'ping') {
-        const step = heartbeatStep(before?.locations[m.location], m.ping);
-        result = applyObservation(
-          before,
-          { targetId: m.targetId, kind: before?.kind ?? TargetKind.Check, name: m.name, location: m.location, at: m.ping.at, status: step.status, reason: step.reason, deadline: step.deadline, run: step.run },
-          this.policy,
-        );
-        if (UUID.test(m.row.monitorId)) {
-          if (result.applied && step.finished) runs.push({ monitorId: m.row.monitorId, targetId: m.targetId, ...step.finished });
-          const touch = touches.get(m.row.monitorId) ?? { monitorId: m.row.monitorId, lastPingAt: null, lastStartAt: null };
-          touch.lastPingAt = Math.max(touch.lastPingAt ?? 0, m.ping.at);
-          if (m.ping.signal === 'start') touch.lastStartAt = Math.max(touch.lastStartAt ?? 0, m.ping.at);
-          touches.set(m.row.monitorId, touch);
-        }
-      } else {
-        result = applyObservation(before, m.observation, this.policy);
-        if (m.type === 'host' && result.applied) hostMetrics.set(m.row.hostId, { json: m.metrics.json, at: m.observation.at });
-      }
-      working.set(m.targetId, result.target);
-      changed.add(m.targetId);
-      drafts.push(...result.events);
-    }
+    for (const m of batch) if (m.type === 'host' && fold.applied.has(m.messageId)) hostMetrics.set(m.row.hostId, { json: m.metrics.json, at: m.observation.at });
 
     // A target's row is rewritten only when more than its locations changed (status, sequence, identity).
     const rewrite: TargetSnapshot[] = [];
     const locationsOnly: TargetSnapshot[] = [];
-    for (const id of changed) {
+    for (const id of fold.changed) {
       const after = working.get(id) as TargetSnapshot;
       (rowChanged(current.get(id), after) ? rewrite : locationsOnly).push(after);
     }
     await this.states.saveMany(tx, rewrite, locationsOnly);
-    const stored = await this.events.insertMany(tx, drafts);
-    await this.history.insertHeartbeatRuns(tx, runs);
-    await this.history.touchHeartbeatMonitors(tx, [...touches.values()]);
+    const stored = await this.events.insertMany(tx, fold.events);
+    await this.history.insertHeartbeatRuns(tx, fold.runs);
+    await this.history.touchHeartbeatMonitors(tx, fold.touches);
 
     // Redis is re-read for targets of redelivered messages: their last projection may not have happened.
     const previous = new Map<string, IndexedAs | null>();
-    for (const id of changed) {
-      if (resync.has(id)) continue;
+    for (const id of fold.changed) {
+      if (fold.resync.has(id)) continue;
       const c = current.get(id);
       previous.set(id, c ? { status: c.status, tags: c.tags } : null);
     }
-    const targets = [...new Set([...changed, ...resync])].map((id) => working.get(id)).filter((t): t is TargetSnapshot => t !== undefined);
-    return { targets, previous, events: stored, fresh: folded.size, duplicates, hostMetrics };
+    const targets = [...new Set([...fold.changed, ...fold.resync])].map((id) => working.get(id)).filter((t): t is TargetSnapshot => t !== undefined);
+    return { targets, previous, events: stored, fresh: fresh.size, duplicates: fold.duplicates, hostMetrics };
   }
 
   private get policy() {

@@ -1,0 +1,74 @@
+import { TargetKind, TargetStatus as S } from '@fleetwatch/contracts';
+import { foldObservations, type FoldItem } from './fold';
+import type { Observation, TargetSnapshot } from './target-state';
+
+const policy = { downQuorumPct: 100 };
+const obs = (id: string, targetId: string, location: string, status: S, at: number): FoldItem => ({
+  type: 'observation',
+  id,
+  observation: { targetId, kind: TargetKind.Instance, name: targetId, location, at, status, reason: status } satisfies Observation,
+});
+const ping = (id: string, signal: 'start' | 'success' | 'fail', at: number, monitorId: string | null = 'm-1'): FoldItem => ({
+  type: 'ping',
+  id,
+  targetId: 'hb',
+  location: 'push',
+  name: 'nightly',
+  monitorId,
+  ping: { signal, at, runId: null, periodSeconds: 60, graceSeconds: 10, maxRuntimeSeconds: null },
+});
+const all = (items: FoldItem[]) => new Set(items.map((i) => i.id));
+const none = new Map<string, TargetSnapshot>();
+
+describe('foldObservations', () => {
+  it.each<[string, FoldItem[], string[], Record<string, S>, number]>([
+    ['one target, in order', [obs('1', 'a', 'eu', S.Up, 1), obs('2', 'a', 'eu', S.Down, 2)], ['1', '2'], { a: S.Down }, 0],
+    ['two targets interleaved', [obs('1', 'a', 'eu', S.Up, 1), obs('2', 'b', 'eu', S.Down, 1), obs('3', 'a', 'us', S.Down, 2)], ['1', '2', '3'], { a: S.Partial, b: S.Down }, 0],
+    ['an id seen before (not fresh) is a duplicate', [obs('1', 'a', 'eu', S.Up, 1), obs('2', 'a', 'eu', S.Down, 2)], ['1'], { a: S.Up }, 1],
+    ['the same id twice in one fold counts once', [obs('1', 'a', 'eu', S.Up, 1), obs('1', 'a', 'eu', S.Up, 1)], ['1'], { a: S.Up }, 1],
+    ['an older observation never moves status back', [obs('1', 'a', 'eu', S.Down, 5), obs('2', 'a', 'eu', S.Up, 3)], ['1', '2'], { a: S.Down }, 0],
+  ])('%s', (_name, items, fresh, expected, duplicates) => {
+    const out = foldObservations(none, items, new Set(fresh), policy);
+    expect(Object.fromEntries([...out.changed].map((id) => [id, out.targets.get(id)?.status]))).toEqual(expected);
+    expect(out.duplicates).toBe(duplicates);
+  });
+
+  it('events carry gap-free sequences per target, in delivery order', () => {
+    const items = [obs('1', 'a', 'eu', S.Up, 1), obs('2', 'a', 'eu', S.Down, 2), obs('3', 'a', 'eu', S.Up, 3)];
+    const out = foldObservations(none, items, all(items), policy);
+    const seqs = out.events.filter((e) => e.targetId === 'a').map((e) => e.sequence);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    expect(out.events.filter((e) => e.location === null).map((e) => `${e.from}>${e.to}`)).toEqual(['UNKNOWN>UP', 'UP>DOWN', 'DOWN>UP']);
+  });
+
+  it('marks targets of duplicates for a live-state resync, and applied only what changed state', () => {
+    const items = [obs('1', 'a', 'eu', S.Up, 5), obs('2', 'b', 'eu', S.Up, 1), obs('3', 'a', 'eu', S.Up, 4)];
+    const out = foldObservations(none, items, new Set(['1', '3']), policy);
+    expect([...out.resync]).toEqual(['b']);
+    expect([...out.applied]).toEqual(['1']);
+  });
+
+  it('starts from the targets given, without changing them', () => {
+    const first = foldObservations(none, [obs('1', 'a', 'eu', S.Up, 1)], new Set(['1']), policy);
+    const snapshot = JSON.stringify([...first.targets]);
+    const second = foldObservations(first.targets, [obs('2', 'a', 'eu', S.Down, 2)], new Set(['2']), policy);
+    expect(second.targets.get('a')?.status).toBe(S.Down);
+    expect(JSON.stringify([...first.targets])).toBe(snapshot);
+  });
+
+  it('heartbeat pings: a start then a success finishes a run; ping times are kept per monitor', () => {
+    const items = [ping('p1', 'start', 1000), ping('p2', 'success', 4000)];
+    const out = foldObservations(none, items, all(items), policy);
+    expect(out.runs).toEqual([{ monitorId: 'm-1', targetId: 'hb', startedAt: 1000, finishedAt: 4000, durationMs: 3000, outcome: 'ok' }]);
+    expect(out.touches).toEqual([{ monitorId: 'm-1', lastPingAt: 4000, lastStartAt: 1000 }]);
+    expect(out.targets.get('hb')?.status).toBe(S.Up);
+  });
+
+  it('a fail ping turns the monitor DOWN; pings of unstored monitors record no runs or times', () => {
+    const items = [ping('p1', 'start', 1000, null), ping('p2', 'fail', 2000, null)];
+    const out = foldObservations(none, items, all(items), policy);
+    expect(out.targets.get('hb')?.status).toBe(S.Down);
+    expect(out.runs).toEqual([]);
+    expect(out.touches).toEqual([]);
+  });
+});

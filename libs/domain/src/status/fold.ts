@@ -1,0 +1,95 @@
+import { TargetKind } from '@fleetwatch/contracts';
+import type { ConsensusPolicy } from './consensus';
+import { heartbeatStep, type FinishedRun, type HeartbeatPing } from './heartbeat';
+import { applyObservation, type Observation, type StatusEventDraft, type TargetSnapshot } from './target-state';
+
+/** One observation to fold, with the id that makes it idempotent (its message id). */
+export type FoldItem =
+  | { type: 'observation'; id: string; observation: Observation }
+  | {
+      type: 'ping';
+      id: string;
+      targetId: string;
+      location: string;
+      name: string;
+      ping: HeartbeatPing;
+      /** The heartbeat monitor whose runs and ping times are recorded; null records none (not a stored monitor). */
+      monitorId: string | null;
+    };
+
+/** Ping times to record on a heartbeat monitor (only ever moved forward). */
+export interface MonitorPings {
+  monitorId: string;
+  lastPingAt: number | null;
+  lastStartAt: number | null;
+}
+
+export interface FoldOutcome {
+  /** Every target after the fold (the ones given, plus new ones). */
+  targets: Map<string, TargetSnapshot>;
+  /** Targets an observation was folded into, in first-touched order. */
+  changed: Set<string>;
+  /** Targets of duplicates: already stored, so only their live state may need repairing. */
+  resync: Set<string>;
+  events: StatusEventDraft[];
+  /** Heartbeat runs a ping finished. */
+  runs: Array<FinishedRun & { monitorId: string; targetId: string }>;
+  touches: MonitorPings[];
+  /** Ids of the items that changed state (not duplicates, not older than what is known). */
+  applied: Set<string>;
+  /** Items skipped: seen before (not in `fresh`) or twice in this fold. */
+  duplicates: number;
+}
+
+/**
+ * Folds observations, in delivery order, into the targets' state: each fresh
+ * item once (idempotent by id: `fresh` holds the ids seen for the first time,
+ * as the history insert reported them), heartbeat pings through their run rules,
+ * everything through `applyObservation` (per-location status, consensus, ordered
+ * events). Pure: the caller reads the targets before and stores the outcome.
+ */
+export function foldObservations(current: ReadonlyMap<string, TargetSnapshot>, items: readonly FoldItem[], fresh: ReadonlySet<string>, policy: ConsensusPolicy): FoldOutcome {
+  const targets = new Map(current);
+  const changed = new Set<string>();
+  const resync = new Set<string>();
+  const events: StatusEventDraft[] = [];
+  const runs: FoldOutcome['runs'] = [];
+  const touches = new Map<string, MonitorPings>();
+  const applied = new Set<string>();
+  const folded = new Set<string>();
+  let duplicates = 0;
+
+  for (const item of items) {
+    const targetId = item.type === 'ping' ? item.targetId : item.observation.targetId;
+    if (!fresh.has(item.id) || folded.has(item.id)) {
+      duplicates++;
+      resync.add(targetId);
+      continue;
+    }
+    folded.add(item.id);
+    const before = targets.get(targetId);
+    let result;
+    if (item.type === 'ping') {
+      const step = heartbeatStep(before?.locations[item.location], item.ping);
+      result = applyObservation(
+        before,
+        { targetId, kind: before?.kind ?? TargetKind.Check, name: item.name, location: item.location, at: item.ping.at, status: step.status, reason: step.reason, deadline: step.deadline, run: step.run },
+        policy,
+      );
+      if (item.monitorId !== null) {
+        if (result.applied && step.finished) runs.push({ ...step.finished, monitorId: item.monitorId, targetId });
+        const touch = touches.get(item.monitorId) ?? { monitorId: item.monitorId, lastPingAt: null, lastStartAt: null };
+        touch.lastPingAt = Math.max(touch.lastPingAt ?? 0, item.ping.at);
+        if (item.ping.signal === 'start') touch.lastStartAt = Math.max(touch.lastStartAt ?? 0, item.ping.at);
+        touches.set(item.monitorId, touch);
+      }
+    } else {
+      result = applyObservation(before, item.observation, policy);
+    }
+    if (result.applied) applied.add(item.id);
+    targets.set(targetId, result.target);
+    changed.add(targetId);
+    events.push(...result.events);
+  }
+  return { targets, changed, resync, events, runs, touches: [...touches.values()], applied, duplicates };
+}
