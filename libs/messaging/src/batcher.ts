@@ -3,13 +3,15 @@ export interface BatchOptions {
   maxSize: number;
   /** …or once its oldest item has waited this long. */
   maxWaitMs: number;
+  /** …or once its items weigh this much (the batcher's `weigh`, e.g. updates per message). A single heavier item still goes alone. */
+  maxUnits?: number;
 }
 
 /**
- * Collects items into batches of at most `maxSize`, flushed when full or after
- * `maxWaitMs`, and hands them to `onBatch` one batch at a time (never two
- * concurrently, so a consumer's commits stay in delivery order). Items arriving
- * while a batch is being handled wait for the next one.
+ * Collects items into batches of at most `maxSize` items (and `maxUnits` of
+ * weight), flushed when full or after `maxWaitMs`, and hands them to `onBatch`
+ * one batch at a time (never two concurrently, so a consumer's commits stay in
+ * delivery order). Items arriving while a batch is being handled wait for the next one.
  */
 export class Batcher<T> {
   private buffer: T[] = [];
@@ -18,13 +20,18 @@ export class Batcher<T> {
   private busy: Promise<void> | null = null;
   private flushRequested = false;
   private idleWaiters: Array<() => void> = [];
+  private units = 0;
+  private readonly maxUnits: number;
 
   constructor(
     private readonly options: BatchOptions,
     private readonly onBatch: (items: T[]) => Promise<void>,
+    private readonly weigh: (item: T) => number = () => 1,
   ) {
     if (!Number.isInteger(options.maxSize) || options.maxSize < 1) throw new RangeError('batch.maxSize must be a positive integer');
     if (!(options.maxWaitMs >= 0)) throw new RangeError('batch.maxWaitMs must be ≥ 0');
+    if (options.maxUnits !== undefined && !(options.maxUnits >= 1)) throw new RangeError('batch.maxUnits must be ≥ 1');
+    this.maxUnits = options.maxUnits ?? Number.POSITIVE_INFINITY;
   }
 
   get size(): number {
@@ -37,7 +44,8 @@ export class Batcher<T> {
 
   add(item: T): void {
     this.buffer.push(item);
-    if (this.buffer.length >= this.options.maxSize) {
+    this.units += this.weigh(item);
+    if (this.full()) {
       this.due = true;
       this.kick();
     } else if (this.timer === null && !this.due) {
@@ -48,7 +56,10 @@ export class Batcher<T> {
   /** Removes buffered (not yet handed over) items, e.g. deliveries of a closed channel. */
   discard(predicate: (item: T) => boolean): T[] {
     const gone = this.buffer.filter(predicate);
-    if (gone.length > 0) this.buffer = this.buffer.filter((i) => !predicate(i));
+    if (gone.length > 0) {
+      this.buffer = this.buffer.filter((i) => !predicate(i));
+      for (const g of gone) this.units -= this.weigh(g);
+    }
     if (this.buffer.length === 0) this.disarm();
     this.settleIdle();
     return gone;
@@ -87,8 +98,8 @@ export class Batcher<T> {
       return;
     }
     if (!this.due && !this.flushRequested) return;
-    const batch = this.buffer.splice(0, this.options.maxSize);
-    this.due = this.buffer.length >= this.options.maxSize;
+    const batch = this.take();
+    this.due = this.full();
     if (this.buffer.length === 0) this.disarm();
     else if (this.timer === null) this.arm();
     this.busy = this.onBatch(batch)
@@ -97,6 +108,24 @@ export class Batcher<T> {
         this.busy = null;
         this.kick();
       });
+  }
+
+  private full(): boolean {
+    return this.buffer.length >= this.options.maxSize || this.units >= this.maxUnits;
+  }
+
+  /** The next batch: up to maxSize items and maxUnits of weight, at least one item. */
+  private take(): T[] {
+    let n = 0;
+    let units = 0;
+    while (n < this.buffer.length && n < this.options.maxSize) {
+      const w = this.weigh(this.buffer[n]);
+      if (n > 0 && units + w > this.maxUnits) break;
+      units += w;
+      n++;
+    }
+    this.units -= units;
+    return this.buffer.splice(0, n);
   }
 
   private settleIdle(): void {

@@ -1,6 +1,7 @@
 import type { MessageSource } from '@fleetwatch/contracts';
 import type { BackoffOptions } from './backoff';
-import { BusConnection } from './connection';
+import type { BusConnection } from './connection';
+import { BusConnections } from './connections';
 import { BusConsumer } from './consumer';
 import type { BusLogger } from './logger';
 import { BusPublisher } from './publisher';
@@ -25,8 +26,10 @@ export interface BusOptions {
   logger?: BusLogger;
 }
 
-/** The bus of one process, wired without Nest: connection, topology, publisher, consumer. */
+/** The bus of one process, wired without Nest: connections, topology, publisher, consumer. */
 export interface Bus {
+  readonly connections: BusConnections;
+  /** The publishing connection (`connections.publishing`). */
   readonly connection: BusConnection;
   readonly topology: BusTopology;
   readonly publisher: BusPublisher;
@@ -37,7 +40,7 @@ export interface Bus {
 }
 
 export function createBus(options: BusOptions): Bus {
-  const connection = new BusConnection({
+  const connections = new BusConnections({
     url: options.url,
     name: options.name ?? options.source.service,
     heartbeatSeconds: options.heartbeatSeconds,
@@ -45,32 +48,43 @@ export function createBus(options: BusOptions): Bus {
     backoff: options.backoff,
     logger: options.logger,
   });
-  const topology = new BusTopology(connection, { queues: options.queues, deliveryLimit: options.deliveryLimit });
-  const publisher = new BusPublisher(connection, { source: options.source, timeoutMs: options.publishTimeoutMs });
-  const consumer = new BusConsumer(connection, { topology, logger: options.logger });
-  connection.start();
+  const { publishing, consuming } = connections;
+  // Exchanges and queues exist before anything is published; consumers declare theirs on their own connection.
+  const topology = new BusTopology(publishing, { queues: options.queues, deliveryLimit: options.deliveryLimit });
+  const publisher = new BusPublisher(publishing, { source: options.source, timeoutMs: options.publishTimeoutMs });
+  const consumer = new BusConsumer(consuming, { topology, logger: options.logger, publishing });
+  connections.start();
   return {
-    connection,
+    connections,
+    connection: publishing,
     topology,
     publisher,
     consumer,
-    isConnected: () => connection.isConnected(),
+    isConnected: () => connections.isConnected(),
     close: async () => {
       await consumer.stop();
       await publisher.close();
-      await connection.close();
+      await connections.close();
     },
   };
 }
 
-/** A /readyz check (observability's ReadinessCheck shape): fails while the bus is not connected. */
-export function busReadinessCheck(connection: Pick<BusConnection, 'isConnected' | 'state' | 'lastError'>, name = 'bus'): { name: string; check: () => void } {
+type ReadinessSubject = Pick<BusConnection, 'isConnected' | 'state' | 'lastError' | 'blocked'>;
+
+/**
+ * A /readyz check (observability's ReadinessCheck shape): fails while a
+ * connection is down, or while the broker blocks publishing (resource alarm).
+ * Given BusConnections, the consuming connection counts once it was started.
+ */
+export function busReadinessCheck(bus: ReadinessSubject | BusConnections, name = 'bus'): { name: string; check: () => void } {
+  const down = (c: ReadinessSubject, role: string) => new Error(`RabbitMQ${role} ${c.state}${c.lastError ? `: ${c.lastError.message}` : ''}`);
   return {
     name,
     check: () => {
-      if (!connection.isConnected()) {
-        throw new Error(`RabbitMQ ${connection.state}${connection.lastError ? `: ${connection.lastError.message}` : ''}`);
-      }
+      const publishing = bus instanceof BusConnections ? bus.publishing : bus;
+      if (!publishing.isConnected()) throw down(publishing, bus instanceof BusConnections ? ' (publishing)' : '');
+      if (publishing.blocked !== undefined) throw new Error(`RabbitMQ blocks publishing (resource alarm: ${publishing.blocked})`);
+      if (bus instanceof BusConnections && bus.consuming.state !== 'idle' && !bus.consuming.isConnected()) throw down(bus.consuming, ' (consuming)');
     },
   };
 }

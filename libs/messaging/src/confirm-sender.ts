@@ -2,6 +2,7 @@ import type { ConfirmChannel, Message, Options } from 'amqplib';
 import { closeQuietly } from './close-quietly';
 import type { BusConnection, ConnectionSession } from './connection';
 import {
+  BrokerBlockedError,
   BusClosedError,
   BusError,
   BusUnavailableError,
@@ -50,6 +51,8 @@ class ConfirmLane {
   writable = true;
   /** messageId → sends awaiting a confirm; RabbitMQ sends basic.return before the ack of the same message. */
   readonly returnable = new Map<string, Pending[]>();
+  /** Every send awaiting its confirm (failed at once when the broker blocks the connection). */
+  readonly unconfirmed = new Set<Pending>();
   constructor(
     readonly channel: ConfirmChannel,
     readonly generation: number,
@@ -62,6 +65,12 @@ export interface ConfirmSenderOptions {
   /** Called for each message sent / confirmed (metrics). */
   onSent?: (message: OutgoingMessage) => void;
   onConfirmed?: (message: OutgoingMessage) => void;
+  /**
+   * While the broker blocks the connection (resource alarm), refuse sends at once
+   * and fail those awaiting a confirm with BrokerBlockedError, instead of letting
+   * them wait out their deadline. For request paths that answer a client (503).
+   */
+  failWhenBlocked?: boolean;
 }
 
 /**
@@ -74,11 +83,14 @@ export class ConfirmSender {
   private lane: ConfirmLane | undefined;
   private opening: Promise<ConfirmLane> | undefined;
   private closed = false;
+  private readonly unlistenBlocked: (() => void) | undefined;
 
   constructor(
     private readonly connection: BusConnection,
     private readonly options: ConfirmSenderOptions = {},
-  ) {}
+  ) {
+    if (options.failWhenBlocked) this.unlistenBlocked = connection.onBlocked((reason) => reason !== undefined && this.failUnconfirmed(reason));
+  }
 
   /** Opens the channel for `session` now (used as a connection setup). */
   async prepare(session: ConnectionSession): Promise<void> {
@@ -88,6 +100,7 @@ export class ConfirmSender {
   /** Sends one message; resolves on the broker's ack, rejects with a BusError by the deadline. */
   async send(message: OutgoingMessage, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    this.assertNotBlocked();
     const lane = await this.acquire(deadline);
     if (!lane.writable) await this.writable(lane, deadline, timeoutMs);
     await new Promise<void>((resolve, reject) => {
@@ -109,6 +122,7 @@ export class ConfirmSender {
     const results: Array<BusError | undefined> = new Array(messages.length);
     let lane: ConfirmLane;
     try {
+      this.assertNotBlocked();
       lane = await this.acquire(deadline);
     } catch (e) {
       const error = asBusError(e);
@@ -166,9 +180,31 @@ export class ConfirmSender {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.unlistenBlocked?.();
     const lane = this.lane;
     this.lane = undefined;
     if (lane?.open) await closeQuietly(lane.channel);
+  }
+
+  private assertNotBlocked(): void {
+    const reason = this.options.failWhenBlocked ? this.connection.blocked : undefined;
+    if (reason !== undefined) throw new BrokerBlockedError(`RabbitMQ blocks publishing (resource alarm: ${reason}); message not sent`, reason);
+  }
+
+  /** The broker blocked the connection: what waits for a confirm would wait out its deadline. */
+  private failUnconfirmed(reason: string): void {
+    const lane = this.lane;
+    if (!lane) return;
+    for (const p of [...lane.unconfirmed]) {
+      this.forget(lane, p);
+      p.settle(
+        new BrokerBlockedError(
+          `RabbitMQ blocked publishing (resource alarm: ${reason}) before confirming ${p.message.type} ${p.message.properties.messageId}; outcome unknown`,
+          reason,
+          { maybeDelivered: true },
+        ),
+      );
+    }
   }
 
   private timeoutError(message: OutgoingMessage, timeoutMs: number): PublishTimeoutError {
@@ -177,6 +213,7 @@ export class ConfirmSender {
 
   private transmit(lane: ConfirmLane, pending: Pending): void {
     const m = pending.message;
+    lane.unconfirmed.add(pending);
     if (m.properties.mandatory === true) {
       const list = lane.returnable.get(m.properties.messageId);
       if (list) list.push(pending);
@@ -220,6 +257,7 @@ export class ConfirmSender {
   }
 
   private forget(lane: ConfirmLane, pending: Pending): void {
+    lane.unconfirmed.delete(pending);
     if (pending.message.properties.mandatory !== true) return;
     const id = pending.message.properties.messageId;
     const list = lane.returnable.get(id);

@@ -42,7 +42,9 @@ export interface ConnectionSetup {
 export const SetupOrder = { Topology: 0, Publisher: 10, Consumer: 20 } as const;
 
 /**
- * The process's one AMQP connection. Connects in the background, reconnects
+ * One AMQP connection of the process (each service has two: one to publish,
+ * one to consume, so a broker alarm that blocks publishers never stalls acks;
+ * see BusConnections). Connects in the background, reconnects
  * with capped exponential backoff and jitter, re-runs every registered setup
  * after each reconnect, and reports its state (events `state`, `connected`,
  * `disconnected`; `isConnected()` for /readyz).
@@ -76,9 +78,25 @@ export class BusConnection extends EventEmitter {
     return this.stateValue === 'connected';
   }
 
-  /** The broker raised a resource alarm (memory/disk): publishes stall until it clears. */
+  /**
+   * The broker blocked this connection for a resource alarm (memory/disk,
+   * `connection.blocked`): what it publishes stalls until the alarm clears.
+   * Events `blocked` (reason) and `unblocked` follow it.
+   */
   get blocked(): string | undefined {
     return this.blockedReason;
+  }
+
+  /** Typed subscription to `connection.blocked` / `unblocked`; returns the unsubscribe function. */
+  onBlocked(listener: (reason: string | undefined) => void): () => void {
+    const onBlocked = (reason: string): void => listener(reason);
+    const onUnblocked = (): void => listener(undefined);
+    this.on('blocked', onBlocked);
+    this.on('unblocked', onUnblocked);
+    return () => {
+      this.off('blocked', onBlocked);
+      this.off('unblocked', onUnblocked);
+    };
   }
 
   get lastError(): Error | undefined {
@@ -183,6 +201,11 @@ export class BusConnection extends EventEmitter {
         lost = e instanceof Error ? e : new Error(String(e));
       }
       this.session = undefined;
+      // A new connection starts unblocked; the broker says so again if the alarm persists.
+      if (this.blockedReason !== undefined) {
+        this.blockedReason = undefined;
+        this.emit('unblocked');
+      }
       if (this.closing) break;
       if (lost) this.lastErrorValue = lost;
       this.setState('disconnected');
@@ -217,10 +240,12 @@ export class BusConnection extends EventEmitter {
     model.on('blocked', (reason: string) => {
       this.blockedReason = reason || 'blocked';
       this.logger.warn({ connection: this.name, reason }, 'RabbitMQ blocked publishing (resource alarm)');
+      this.emit('blocked', this.blockedReason);
     });
     model.on('unblocked', () => {
       this.blockedReason = undefined;
       this.logger.info({ connection: this.name }, 'RabbitMQ unblocked publishing');
+      this.emit('unblocked');
     });
     this.session = session;
     if (this.closing) {

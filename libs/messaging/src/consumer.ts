@@ -1,4 +1,4 @@
-import { BusClosedError } from './errors';
+import { BusClosedError, errorMessage } from './errors';
 import { ConfirmSender } from './confirm-sender';
 import type { BusConnection } from './connection';
 import type { BatchConsumeOptions, BatchHandler, ConsumeOptions, MessageHandler } from './delivery';
@@ -14,6 +14,12 @@ export interface BusConsumerOptions {
   deliveryLimit?: number;
   /** Timeout for confirming a dead-lettered copy. Default 5000. */
   deadLetterTimeoutMs?: number;
+  /**
+   * The connection dead-lettered copies are published on: the service's
+   * publishing connection, so the consuming one never publishes and a broker
+   * alarm never blocks its acks. Default: the consuming connection.
+   */
+  publishing?: BusConnection;
   logger?: BusLogger;
 }
 
@@ -38,7 +44,7 @@ export class BusConsumer {
   ) {
     this.deliveryLimit = options.deliveryLimit ?? options.topology?.limit ?? DEFAULT_DELIVERY_LIMIT;
     this.logger = options.logger ?? stderrBusLogger;
-    this.deadLetters = new ConfirmSender(connection);
+    this.deadLetters = new ConfirmSender(options.publishing ?? connection);
     this.deps = {
       connection,
       logger: this.logger,
@@ -56,11 +62,16 @@ export class BusConsumer {
     if (this.stopped) throw new BusClosedError('consumer is stopped');
     const spec = queueSpecOf(queue);
     const topology = this.options.topology;
+    // Also declared through the topology's own connection (the publishing one in a service), so what is published there is routed.
+    if (topology && topology.connection !== this.connection) {
+      topology.ensure(queue).catch((e: unknown) => this.logger.warn({ queue: spec.name, error: errorMessage(e) }, 'could not declare queue; retried on reconnect'));
+    }
     // The queue (with its DLQ and bindings) is declared on each channel open, right before consuming.
     const sub = new Subscription(this.deps, spec.name, handler, options, topology ? (session) => topology.declare(session, queue) : undefined);
     this.subscriptions.add(sub);
     sub.onStopped(() => this.subscriptions.delete(sub));
     sub.start();
+    this.connection.start();
     return sub;
   }
 

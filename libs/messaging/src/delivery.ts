@@ -1,5 +1,6 @@
 import type { Envelope } from '@fleetwatch/contracts';
 import type { BatchOptions } from './batcher';
+import type { IntakeBudget } from './intake-window';
 
 export const DEFAULT_PREFETCH = 50;
 export const MAX_PREFETCH = 1_000;
@@ -40,9 +41,18 @@ export interface ConsumeOptions {
   concurrency?: number;
   /** How long stop() waits for in-flight handlers. Default 10 s. */
   stopTimeoutMs?: number;
+  /**
+   * Bounds what this consumer holds in bytes (and, in batch mode, in units of
+   * `weigh`), besides prefetch's message count: intake pauses (consumer
+   * cancelled) above it, resumes at half, and the prefetch shrinks so a window of
+   * the largest recent messages fits it. See IntakeWindow.
+   */
+  budget?: IntakeBudget;
 }
 
 export interface BatchConsumeOptions extends ConsumeOptions {
   /** Hand the handler arrays of envelopes; all are acked together after one commit. maxSize ≤ prefetch. */
   batch: BatchOptions;
+  /** Units one message counts for in `budget.maxUnits` and `batch.maxUnits` (e.g. the updates it carries). Default 1. */
+  weigh?: (envelope: Envelope) => number;
 }

@@ -23,6 +23,24 @@ export class BusUnavailableError extends BusError {
   }
 }
 
+/**
+ * The broker blocks publishing for a resource alarm (memory or disk,
+ * `connection.blocked`). Raised at once instead of waiting out the publish
+ * timeout. A message that was already sent when the alarm came may still be
+ * stored once it clears (`maybeDelivered`): a retry with the same id is absorbed.
+ */
+export class BrokerBlockedError extends BusError {
+  readonly maybeDelivered: boolean;
+  constructor(
+    message: string,
+    readonly reason: string,
+    options: { maybeDelivered?: boolean } = {},
+  ) {
+    super(message);
+    this.maybeDelivered = options.maybeDelivered ?? false;
+  }
+}
+
 /** The broker refused to take responsibility for the message (basic.nack), e.g. a full quorum queue with `reject-publish`. */
 export class PublishNackedError extends BusError {}
 

@@ -96,6 +96,7 @@ export class BusPublisher {
       highWaterMark: options.highWaterMark,
       onSent: (m) => this.metrics.published.inc([m.exchange, m.type]),
       onConfirmed: (m) => this.metrics.confirmed.inc([m.exchange, m.type]),
+      failWhenBlocked: true,
     });
     // The confirm channel opens as part of every (re)connect: "connected" means "can publish".
     this.removeSetup = connection.addSetup({ name: 'publisher', order: SetupOrder.Publisher, run: (s) => this.sender.prepare(s) });
@@ -106,10 +107,15 @@ export class BusPublisher {
     return !this.closed && this.connection.isConnected();
   }
 
+  /** The broker's reason while it blocks publishing (resource alarm); publishes then fail at once with BrokerBlockedError. */
+  get blocked(): string | undefined {
+    return this.connection.blocked;
+  }
+
   /**
    * Publishes one message; resolves with its envelope after the broker's confirm.
    * Rejects with InvalidMessageError (never sent), BusUnavailableError,
-   * PublishNackedError, PublishTimeoutError or PublishUnroutableError.
+   * BrokerBlockedError, PublishNackedError, PublishTimeoutError or PublishUnroutableError.
    */
   async publish<D extends MessageDefinition>(definition: D, payload: PayloadInputOf<D>, options: PublishOptions = {}): Promise<Envelope<PayloadOf<D>>> {
     const prepared = this.prepare(definition, payload, options);

@@ -1,62 +1,67 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { BusHeader, ExchangeName, messageDefinitionOf, parseMessage, uuidv7, type Envelope } from '@fleetwatch/contracts';
+import { messageDefinitionOf, parseMessage, type Envelope } from '@fleetwatch/contracts';
 import { backoffDelay } from './backoff';
 import { Batcher } from './batcher';
 import { closeQuietly } from './close-quietly';
 import type { ConfirmSender } from './confirm-sender';
 import { SetupOrder, type BusConnection, type ConnectionSession } from './connection';
 import { ChannelGeneration } from './delivery-tags';
-import {
-  DEFAULT_PREFETCH,
-  DEFAULT_STOP_TIMEOUT_MS,
-  DeadLetterHeader,
-  MAX_PREFETCH,
-  type BatchConsumeOptions,
-  type BatchHandler,
-  type ConsumeOptions,
-  type DeadLetterCause,
-  type DeliveryContext,
-  type MessageHandler,
-} from './delivery';
-import { errorMessage, PermanentError } from './errors';
+import { DEFAULT_PREFETCH, DEFAULT_STOP_TIMEOUT_MS, MAX_PREFETCH, type BatchConsumeOptions, type BatchHandler, type ConsumeOptions, type MessageHandler } from './delivery';
+import { errorMessage } from './errors';
+import { IntakeWindow } from './intake-window';
 import type { BusLogger } from './logger';
 import type { BusMetrics } from './metrics';
+import { Settlement, type Delivery } from './settlement';
 
 /** What a subscription needs from its BusConsumer. */
 export interface SubscriptionDeps {
+  /** The consuming connection (never used to publish, so a broker alarm does not block it). */
   readonly connection: BusConnection;
   readonly logger: BusLogger;
   readonly metrics: BusMetrics;
   readonly deliveryLimit: number;
-  /** Confirm channel for dead-letter copies, shared by the consumer's subscriptions. */
+  /** Confirm channel for dead-letter copies, shared by the consumer's subscriptions (on the publishing connection). */
   readonly deadLetters: ConfirmSender;
   readonly deadLetterTimeoutMs: number;
 }
 
-interface Delivery {
-  readonly message: ConsumeMessage;
-  readonly channel: Channel;
-  readonly generation: ChannelGeneration;
-  readonly context: DeliveryContext;
-  readonly typeLabel: string;
+/** A delivery with what it weighs against the budget. */
+interface Held extends Delivery {
+  readonly units: number;
 }
 
 interface Parsed {
-  delivery: Delivery;
+  delivery: Held;
   envelope: Envelope;
 }
 
+interface Consuming {
+  channel: Channel;
+  generation: ChannelGeneration;
+  /** Undefined while intake is paused (consumer cancelled, channel kept for settling). */
+  consumerTag: string | undefined;
+  prefetch: number;
+}
 
-/** One queue being consumed. Survives reconnects; `stop()` ends it. */
+/**
+ * One queue being consumed: delivery intake, the work queue (or batcher) and
+ * handler calls; settling is Settlement's job. Survives reconnects; `stop()`
+ * ends it. With a `budget`, intake pauses while too much is held (see IntakeWindow).
+ */
 export class Subscription {
-  private current: { channel: Channel; generation: ChannelGeneration; consumerTag: string } | undefined;
+  private current: Consuming | undefined;
   private generations = 0;
-  private readonly work: Delivery[] = [];
+  private readonly work: Held[] = [];
   private running = 0;
   private readonly batcher: Batcher<Parsed> | undefined;
+  private readonly settlement: Settlement;
+  private readonly window: IntakeWindow | undefined;
+  private readonly weigh: ((envelope: Envelope) => number) | undefined;
+  /** Intake changes (cancel / consume) run one after another. */
+  private intake: Promise<void> = Promise.resolve();
+  private paused = false;
+  private lastRetune = 0;
   private readonly sideTasks = new Set<Promise<void>>();
-  private ackBuffer: Array<{ delivery: Delivery; count: boolean }> = [];
-  private ackScheduled = false;
   private readonly prefetch: number;
   private readonly concurrency: number;
   private stopping: Promise<void> | undefined;
@@ -81,15 +86,31 @@ export class Subscription {
       throw new RangeError(`prefetch must be an integer in 1..${MAX_PREFETCH}, got ${String(options.prefetch)}`);
     }
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
+    if (options.budget) this.window = new IntakeWindow(this.prefetch, options.budget);
+    this.settlement = new Settlement({
+      queue,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      deliveryLimit: deps.deliveryLimit,
+      deadLetters: deps.deadLetters,
+      deadLetterTimeoutMs: deps.deadLetterTimeoutMs,
+      onSettled: this.window ? (d) => this.release(d as Held) : undefined,
+    });
     if ('batch' in options && options.batch) {
-      if (options.batch.maxSize > this.prefetch) {
+      // With a budget the prefetch adapts, so a batch may legitimately be larger than one window.
+      if (!this.window && options.batch.maxSize > this.prefetch) {
         throw new RangeError(`batch.maxSize (${options.batch.maxSize}) must not exceed prefetch (${this.prefetch}): a batch could never fill`);
       }
-      this.batcher = new Batcher<Parsed>(options.batch, (items) => this.handleBatch(items));
+      this.weigh = options.weigh;
+      this.batcher = new Batcher<Parsed>(
+        options.batch,
+        (items) => this.handleBatch(items),
+        (p) => p.delivery.units,
+      );
     }
   }
 
-  /** True while a channel is consuming. */
+  /** True while a channel is consuming (also while intake is paused for the budget). */
   get active(): boolean {
     return this.current?.generation.isLive === true && this.stopping === undefined;
   }
@@ -97,6 +118,12 @@ export class Subscription {
   /** Deliveries received and not yet settled (waiting, in a handler, or in a batch). */
   get inFlight(): number {
     return this.current?.generation.pending ?? 0;
+  }
+
+  /** What the budget counts as held now, whether intake is paused, and the prefetch in force (undefined without a budget). */
+  get intakeState(): { units: number; bytes: number; messages: number; paused: boolean; prefetch: number } | undefined {
+    if (!this.window) return undefined;
+    return { ...this.window.held, paused: this.paused, prefetch: this.current?.prefetch ?? this.window.targetPrefetch() };
   }
 
   /** Resolves once consuming (e.g. after a reconnect); rejects after `timeoutMs`. */
@@ -125,8 +152,9 @@ export class Subscription {
     this.stopping ??= (async () => {
       this.removeSetup?.();
       if (this.reopenTimer) clearTimeout(this.reopenTimer);
+      await this.intake.catch(() => undefined);
       const current = this.current;
-      if (current?.generation.isLive) await current.channel.cancel(current.consumerTag).catch(() => undefined);
+      if (current?.generation.isLive && current.consumerTag !== undefined) await current.channel.cancel(current.consumerTag).catch(() => undefined);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const drained = this.drain();
       const outcome = await Promise.race([drained.then(() => 'drained' as const), new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)))]);
@@ -134,7 +162,7 @@ export class Subscription {
       if (outcome === 'timeout') {
         this.deps.logger.warn({ queue: this.queue, timeoutMs }, 'consumer stop timed out; unacked deliveries return to the queue');
       }
-      this.flushAcks();
+      this.settlement.flushAcks();
       if (current?.generation.isLive) await closeQuietly(current.channel);
       for (const l of this.stoppedListeners) l();
     })();
@@ -169,17 +197,25 @@ export class Subscription {
     const generation = new ChannelGeneration(++this.generations);
     channel.on('error', (e: Error) => this.deps.logger.warn({ queue: this.queue, error: e.message }, 'consumer channel error'));
     channel.on('close', () => this.onChannelClosed(generation, session));
-    await channel.prefetch(this.prefetch);
+    const prefetch = this.window ? this.window.targetPrefetch() : this.prefetch;
+    await channel.prefetch(prefetch);
     const { consumerTag } = await channel.consume(this.queue, (m) => this.onDelivery(channel, generation, m), { noAck: false });
-    this.current = { channel, generation, consumerTag };
+    this.current = { channel, generation, consumerTag, prefetch };
+    this.paused = false;
+    this.intake = Promise.resolve();
     this.reopenAttempts = 0;
     for (const w of this.activeWaiters.splice(0)) w();
   }
 
   private onChannelClosed(generation: ChannelGeneration, session: ConnectionSession): void {
     generation.retire();
-    if (this.current?.generation === generation) this.current = undefined;
-    // The broker requeues everything unacked on that channel: drop what has not reached a handler yet.
+    if (this.current?.generation === generation) {
+      this.current = undefined;
+      // The broker requeues everything unacked on that channel: nothing is held any more.
+      this.window?.reset();
+      this.paused = false;
+    }
+    // Drop what has not reached a handler yet.
     for (let i = this.work.length - 1; i >= 0; i--) if (this.work[i].generation === generation) this.work.splice(i, 1);
     this.batcher?.discard((p) => p.delivery.generation === generation);
     this.settleIdle();
@@ -219,35 +255,99 @@ export class Subscription {
     const deliveryCount = typeof rawCount === 'number' ? rawCount : 0;
     const type = message.properties.type as unknown;
     const typeLabel = typeof type === 'string' && messageDefinitionOf(type) ? type : 'unknown';
-    const delivery: Delivery = {
-      message,
-      channel,
-      generation,
-      typeLabel,
-      context: {
-        queue: this.queue,
-        routingKey: message.fields.routingKey,
-        messageId: typeof message.properties.messageId === 'string' ? message.properties.messageId : undefined,
-        deliveryCount,
-        redelivered: message.fields.redelivered,
-        finalAttempt: deliveryCount >= this.deps.deliveryLimit,
-        headers,
-      },
+    const context = {
+      queue: this.queue,
+      routingKey: message.fields.routingKey,
+      messageId: typeof message.properties.messageId === 'string' ? message.properties.messageId : undefined,
+      deliveryCount,
+      redelivered: message.fields.redelivered,
+      finalAttempt: deliveryCount >= this.deps.deliveryLimit,
+      headers,
     };
     this.deps.metrics.consumed.inc([this.queue, typeLabel]);
     if (this.batcher) {
       const parsed = parseMessage(message.content);
+      const units = parsed.ok && this.weigh ? Math.max(1, this.weigh(parsed.value)) : 1;
+      const delivery: Held = { message, channel, generation, typeLabel, context, units };
+      this.hold(delivery);
       if (parsed.ok) this.batcher.add({ delivery, envelope: parsed.value });
-      else this.track(this.deadLetter(delivery, parsed.reason, 'invalid'));
+      else this.track(this.settlement.deadLetter(delivery, parsed.reason, 'invalid'));
       return;
     }
+    const delivery: Held = { message, channel, generation, typeLabel, context, units: 1 };
+    this.hold(delivery);
     this.work.push(delivery);
     this.pump();
   }
 
+  /** Counts a delivery against the budget; over it, intake pauses. */
+  private hold(delivery: Held): void {
+    if (!this.window) return;
+    this.window.add(delivery.units, delivery.message.content.length);
+    this.adjustIntake();
+  }
+
+  /** A delivery left our hands (settled): it no longer counts, and intake may resume. */
+  private release(delivery: Held): void {
+    if (!this.window || this.current?.generation !== delivery.generation) return;
+    this.window.remove(delivery.units, delivery.message.content.length);
+    this.adjustIntake();
+  }
+
+  /**
+   * Pauses intake over the budget, resumes at half; while consuming, re-opens the
+   * consumer when the prefetch that fits the budget changed by 2× or more (a
+   * consumer's prefetch is fixed when it starts).
+   */
+  private adjustIntake(): void {
+    const window = this.window as IntakeWindow;
+    const current = this.current;
+    if (!current?.generation.isLive || this.stopping) return;
+    if (!this.paused) {
+      if (window.overBudget) {
+        this.paused = true;
+        this.changeIntake(current, 'pause');
+        return;
+      }
+      const target = window.targetPrefetch();
+      const now = Date.now();
+      // Shrinking is urgent (larger messages arrive); growing waits a second so it does not flap.
+      if (target * 2 <= current.prefetch || (target >= current.prefetch * 2 && now - this.lastRetune >= 1_000)) {
+        this.lastRetune = now;
+        this.changeIntake(current, 'retune');
+      }
+    } else if (window.canResume) {
+      this.paused = false;
+      this.changeIntake(current, 'resume');
+    }
+  }
+
+  private changeIntake(current: Consuming, change: 'pause' | 'resume' | 'retune'): void {
+    this.intake = this.intake
+      .then(async () => {
+        if (!current.generation.isLive || this.stopping) return;
+        if (change !== 'resume' && current.consumerTag !== undefined) {
+          const tag = current.consumerTag;
+          current.consumerTag = undefined;
+          await current.channel.cancel(tag);
+        }
+        // A resume or retune queued behind a pause that is still wanted stays paused.
+        if (change === 'pause' || this.paused || current.consumerTag !== undefined || !current.generation.isLive || this.stopping) return;
+        const prefetch = (this.window as IntakeWindow).targetPrefetch();
+        await current.channel.prefetch(prefetch);
+        const { consumerTag } = await current.channel.consume(this.queue, (m) => this.onDelivery(current.channel, current.generation, m), { noAck: false });
+        current.consumerTag = consumerTag;
+        current.prefetch = prefetch;
+      })
+      .catch((e: unknown) => {
+        // The channel is closing under us: its close handler reopens.
+        this.deps.logger.warn({ queue: this.queue, change, error: errorMessage(e) }, 'could not change consumer intake');
+      });
+  }
+
   private pump(): void {
     while (this.running < this.concurrency && this.work.length > 0) {
-      const next = this.work.shift() as Delivery;
+      const next = this.work.shift() as Held;
       this.running++;
       void this.handleOne(next).finally(() => {
         this.running--;
@@ -267,19 +367,19 @@ export class Subscription {
     void task.finally(() => this.sideTasks.delete(task));
   }
 
-  private async handleOne(delivery: Delivery): Promise<void> {
+  private async handleOne(delivery: Held): Promise<void> {
     if (!delivery.generation.isLive) return;
     const parsed = parseMessage(delivery.message.content);
-    if (!parsed.ok) return this.deadLetter(delivery, parsed.reason, 'invalid');
+    if (!parsed.ok) return this.settlement.deadLetter(delivery, parsed.reason, 'invalid');
     const started = performance.now();
     try {
       await (this.handler as MessageHandler)(parsed.value, delivery.context);
     } catch (e) {
       this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
-      return this.failed(delivery, e);
+      return this.settlement.failed(delivery, e);
     }
     this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
-    this.ack([delivery]);
+    this.settlement.ack([delivery]);
   }
 
   private async handleBatch(items: Parsed[]): Promise<void> {
@@ -293,136 +393,10 @@ export class Subscription {
       );
     } catch (e) {
       this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
-      for (const i of live) await this.failed(i.delivery, e);
+      for (const i of live) await this.settlement.failed(i.delivery, e);
       return;
     }
     this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
-    this.ack(live.map((i) => i.delivery));
-  }
-
-  private async failed(delivery: Delivery, error: unknown): Promise<void> {
-    const message = errorMessage(error);
-    if (error instanceof PermanentError) return this.deadLetter(delivery, `permanent failure: ${message}`, 'permanent');
-    if (delivery.context.finalAttempt) {
-      const attempts = delivery.context.deliveryCount + 1;
-      return this.deadLetter(delivery, `handler failed ${attempts} times (delivery limit ${this.deps.deliveryLimit}); last error: ${message}`, 'delivery_limit');
-    }
-    this.deps.logger.debug({ queue: this.queue, messageId: delivery.context.messageId, attempt: delivery.context.deliveryCount + 1, error: message }, 'handler failed; requeued');
-    this.nack(delivery);
-  }
-
-  private async deadLetter(delivery: Delivery, reason: string, cause: DeadLetterCause): Promise<void> {
-    if (!delivery.generation.isLive) return;
-    try {
-      await this.publishDeadLetter(delivery, reason, cause);
-    } catch (e) {
-      // Not stored in the DLQ: give it back; the delivery limit stays the backstop.
-      this.deps.logger.error({ queue: this.queue, messageId: delivery.context.messageId, error: errorMessage(e) }, 'dead-lettering failed; requeued');
-      this.nack(delivery);
-      return;
-    }
-    this.deps.logger.warn({ queue: this.queue, messageId: delivery.context.messageId, cause, reason }, 'message dead-lettered');
-    this.deps.metrics.deadLettered.inc([this.queue, delivery.typeLabel, cause]);
-    this.ack([delivery], false);
-  }
-
-  /** Publishes a copy to the DLX (routed by the queue name) with the reason, and waits for the confirm. */
-  private async publishDeadLetter(delivery: Delivery, reason: string, cause: DeadLetterCause): Promise<void> {
-    const { message, context } = delivery;
-    const props = message.properties;
-    const headers: Record<string, unknown> = { ...(props.headers ?? {}) };
-    delete headers['x-delivery-count'];
-    headers[BusHeader.DeadLetterReason] = reason.length > 2_048 ? `${reason.slice(0, 2_045)}...` : reason;
-    headers[BusHeader.DeadLetterQueue] = context.queue;
-    headers[DeadLetterHeader.Cause] = cause;
-    headers[DeadLetterHeader.DeliveryCount] = context.deliveryCount;
-    headers[DeadLetterHeader.DeadLetteredAt] = new Date().toISOString();
-    await this.deps.deadLetters.send(
-      {
-        exchange: ExchangeName.DeadLetter,
-        routingKey: context.queue,
-        type: delivery.typeLabel,
-        content: message.content,
-        properties: {
-          persistent: true,
-          mandatory: true,
-          messageId: typeof props.messageId === 'string' && props.messageId ? props.messageId : uuidv7(),
-          type: props.type as string | undefined,
-          contentType: props.contentType as string | undefined,
-          contentEncoding: props.contentEncoding as string | undefined,
-          correlationId: props.correlationId as string | undefined,
-          timestamp: props.timestamp as number | undefined,
-          appId: props.appId as string | undefined,
-          headers,
-        },
-      },
-      this.deps.deadLetterTimeoutMs,
-    );
-  }
-
-  /**
-   * Acks are coalesced: collected until the current burst of handlers has run
-   * (setImmediate), then sent as one `multiple` ack where the tags are contiguous
-   * (see PendingTags), else one by one. Still strictly after each handler resolved.
-   */
-  private ack(deliveries: readonly Delivery[], count = true): void {
-    for (const d of deliveries) this.ackBuffer.push({ delivery: d, count });
-    if (!this.ackScheduled) {
-      this.ackScheduled = true;
-      setImmediate(() => this.flushAcks());
-    }
-  }
-
-  private flushAcks(): void {
-    this.ackScheduled = false;
-    const buffered = this.ackBuffer;
-    if (buffered.length === 0) return;
-    this.ackBuffer = [];
-    let group: Array<{ delivery: Delivery; count: boolean }> = [];
-    for (const entry of buffered) {
-      if (group.length > 0 && group[0].delivery.generation !== entry.delivery.generation) {
-        this.settleAcks(group);
-        group = [];
-      }
-      group.push(entry);
-    }
-    this.settleAcks(group);
-  }
-
-  private settleAcks(entries: ReadonlyArray<{ delivery: Delivery; count: boolean }>): void {
-    const { generation, channel } = entries[0].delivery;
-    const plan = generation.plan(entries.map((e) => e.delivery.message.fields.deliveryTag));
-    if (plan === null) {
-      this.deps.metrics.staleSettles.inc([this.queue], entries.length);
-      return;
-    }
-    try {
-      if ('upTo' in plan) {
-        const top = entries.find((e) => e.delivery.message.fields.deliveryTag === plan.upTo) as { delivery: Delivery };
-        channel.ack(top.delivery.message, plan.count > 1);
-      } else {
-        const byTag = new Map(entries.map((e) => [e.delivery.message.fields.deliveryTag, e.delivery]));
-        for (const tag of plan.each) channel.ack((byTag.get(tag) as Delivery).message, false);
-      }
-    } catch {
-      this.deps.metrics.staleSettles.inc([this.queue], entries.length);
-      return;
-    }
-    for (const e of entries) if (e.count) this.deps.metrics.acked.inc([this.queue, e.delivery.typeLabel]);
-  }
-
-  private nack(delivery: Delivery): void {
-    const plan = delivery.generation.plan([delivery.message.fields.deliveryTag]);
-    if (plan === null) {
-      this.deps.metrics.staleSettles.inc([this.queue]);
-      return;
-    }
-    try {
-      delivery.channel.nack(delivery.message, false, true);
-    } catch {
-      this.deps.metrics.staleSettles.inc([this.queue]);
-      return;
-    }
-    this.deps.metrics.nacked.inc([this.queue, delivery.typeLabel]);
+    this.settlement.ack(live.map((i) => i.delivery));
   }
 }

@@ -72,14 +72,30 @@ export async function declareTopology(channel: Channel, options: TopologyOptions
 export class BusTopology {
   private readonly queues = new Map<string, QueueSpec>();
   private readonly deliveryLimit: number;
+  /** The session whose setup declared everything last: a queue added later, mid-connect, is declared there too. */
+  private declaredOn: ConnectionSession | undefined;
 
   constructor(
-    private readonly connection: BusConnection,
+    readonly connection: BusConnection,
     options: TopologyOptions = {},
   ) {
     this.deliveryLimit = options.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT;
     for (const q of options.queues ?? []) this.add(q);
-    const setup: ConnectionSetup = { name: 'topology', order: SetupOrder.Topology, run: (s) => this.declareOn(s.model) };
+    const setup: ConnectionSetup = {
+      name: 'topology',
+      order: SetupOrder.Topology,
+      run: async (s) => {
+        // Queues added while this runs are declared before it ends.
+        const done = new Set<string>();
+        for (let todo = [...this.queues.values()]; ; todo = [...this.queues.values()].filter((q) => !done.has(q.name))) {
+          if (done.size > 0 && todo.length === 0) break;
+          await this.declareOn(s.model, todo);
+          for (const q of todo) done.add(q.name);
+          if (todo.length === 0) break;
+        }
+        this.declaredOn = s;
+      },
+    };
     connection.addSetup(setup);
   }
 
@@ -87,10 +103,10 @@ export class BusTopology {
     return this.deliveryLimit;
   }
 
-  /** Adds a queue; declared now if connected, and on every reconnect. */
+  /** Adds a queue; declared now if connected (or connecting past the topology step), and on every reconnect. */
   async ensure(ref: QueueRef): Promise<void> {
     const spec = this.add(ref);
-    const session = this.connection.current();
+    const session = this.connection.current() ?? this.declaredOn;
     if (session) await this.declareOn(session.model, [spec]);
   }
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { LiveStateStore } from '@fleetwatch/live-state';
-import { BusConnection, busReadinessCheck } from '@fleetwatch/messaging';
+import { BusConnections, busReadinessCheck } from '@fleetwatch/messaging';
 import { ReadinessRegistry } from '@fleetwatch/observability';
 import { pingSqlPool, SQL_POOL, type SqlPool } from '@fleetwatch/persistence';
 
@@ -11,7 +11,7 @@ export class ReadinessWiring implements OnModuleInit {
     private readonly readiness: ReadinessRegistry,
     @Inject(SQL_POOL) private readonly db: SqlPool,
     private readonly live: LiveStateStore,
-    private readonly bus: BusConnection,
+    private readonly bus: BusConnections,
   ) {}
 
   onModuleInit(): void {

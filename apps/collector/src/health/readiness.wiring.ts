@@ -1,5 +1,5 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
-import { BusConnection, busReadinessCheck } from '@fleetwatch/messaging';
+import { BusConnections, busReadinessCheck } from '@fleetwatch/messaging';
 import { ReadinessRegistry } from '@fleetwatch/observability';
 
 /** The collector's only central dependency is the bus (it never touches the database). */
@@ -7,7 +7,7 @@ import { ReadinessRegistry } from '@fleetwatch/observability';
 export class ReadinessWiring implements OnModuleInit {
   constructor(
     private readonly readiness: ReadinessRegistry,
-    private readonly bus: BusConnection,
+    private readonly bus: BusConnections,
   ) {}
 
   onModuleInit(): void {

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
-import { BusConnection, busReadinessCheck } from '@fleetwatch/messaging';
+import { BusConnections, busReadinessCheck } from '@fleetwatch/messaging';
 import { ReadinessRegistry } from '@fleetwatch/observability';
 import { DATABASE_CLIENT, databaseReadinessCheck, type DatabaseClient } from '@fleetwatch/persistence';
 
@@ -9,7 +9,7 @@ export class ReadinessWiring implements OnModuleInit {
   constructor(
     private readonly readiness: ReadinessRegistry,
     @Inject(DATABASE_CLIENT) private readonly db: DatabaseClient,
-    private readonly bus: BusConnection,
+    private readonly bus: BusConnections,
   ) {}
 
   onModuleInit(): void {

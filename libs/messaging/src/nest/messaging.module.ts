@@ -16,6 +16,7 @@ import { DiscoveryModule, DiscoveryService, MetadataScanner } from '@nestjs/core
 import type { ServiceName } from '@fleetwatch/contracts';
 import type { BackoffOptions } from '../backoff';
 import { BusConnection } from '../connection';
+import { BusConnections } from '../connections';
 import { BusConsumer } from '../consumer';
 import type { BatchHandler, MessageHandler } from '../delivery';
 import type { Subscription } from '../subscription';
@@ -64,7 +65,7 @@ export class MessagingLifecycle implements OnModuleInit, OnApplicationBootstrap,
 
   constructor(
     @Inject(MESSAGING_OPTIONS) private readonly options: MessagingModuleOptions,
-    private readonly connection: BusConnection,
+    private readonly connections: BusConnections,
     private readonly publisher: BusPublisher,
     private readonly consumer: BusConsumer,
     private readonly discovery: DiscoveryService,
@@ -73,7 +74,7 @@ export class MessagingLifecycle implements OnModuleInit, OnApplicationBootstrap,
   ) {}
 
   onModuleInit(): void {
-    this.connection.start();
+    this.connections.start();
   }
 
   onApplicationBootstrap(): void {
@@ -99,7 +100,7 @@ export class MessagingLifecycle implements OnModuleInit, OnApplicationBootstrap,
 
   async onApplicationShutdown(): Promise<void> {
     await this.publisher.close();
-    await this.connection.close();
+    await this.connections.close();
   }
 
   /** Subscriptions started from @ConsumeQueue handlers. */
@@ -130,11 +131,13 @@ export class MessagingLifecycle implements OnModuleInit, OnApplicationBootstrap,
 function coreProviders(): Provider[] {
   return [
     {
-      provide: BusConnection,
+      provide: BusConnections,
       inject: [MESSAGING_OPTIONS],
       useFactory: (o: MessagingModuleOptions) =>
-        new BusConnection({ url: o.url, name: o.service, heartbeatSeconds: o.heartbeatSeconds, backoff: o.backoff, logger: o.logger }),
+        new BusConnections({ url: o.url, name: o.service, heartbeatSeconds: o.heartbeatSeconds, backoff: o.backoff, logger: o.logger }),
     },
+    // The publishing connection; consumers run on `BusConnections.consuming`.
+    { provide: BusConnection, inject: [BusConnections], useFactory: (c: BusConnections) => c.publishing },
     {
       provide: BusTopology,
       inject: [BusConnection, MESSAGING_OPTIONS],
@@ -148,8 +151,8 @@ function coreProviders(): Provider[] {
     },
     {
       provide: BusConsumer,
-      inject: [BusConnection, BusTopology, MESSAGING_OPTIONS],
-      useFactory: (c: BusConnection, t: BusTopology, o: MessagingModuleOptions) => new BusConsumer(c, { topology: t, logger: o.logger }),
+      inject: [BusConnections, BusTopology, MESSAGING_OPTIONS],
+      useFactory: (c: BusConnections, t: BusTopology, o: MessagingModuleOptions) => new BusConsumer(c.consuming, { topology: t, logger: o.logger, publishing: c.publishing }),
     },
     {
       provide: IDEMPOTENCY_STORE,
@@ -160,10 +163,11 @@ function coreProviders(): Provider[] {
   ];
 }
 
-const EXPORTS = [BusConnection, BusTopology, BusPublisher, BusConsumer, IDEMPOTENCY_STORE, MESSAGING_OPTIONS];
+const EXPORTS = [BusConnections, BusConnection, BusTopology, BusPublisher, BusConsumer, IDEMPOTENCY_STORE, MESSAGING_OPTIONS];
 
 /**
- * The bus as Nest providers (BusPublisher, BusConsumer, BusConnection) plus
+ * The bus as Nest providers (BusPublisher, BusConsumer, BusConnections and the
+ * publishing BusConnection) plus
  * @ConsumeQueue handler discovery. Global: import it once in the app module.
  */
 @Module({})

@@ -1,0 +1,174 @@
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { BusHeader, ExchangeName, uuidv7 } from '@fleetwatch/contracts';
+import type { ConfirmSender } from './confirm-sender';
+import type { ChannelGeneration } from './delivery-tags';
+import { DeadLetterHeader, type DeadLetterCause, type DeliveryContext } from './delivery';
+import { errorMessage, PermanentError } from './errors';
+import type { BusLogger } from './logger';
+import type { BusMetrics } from './metrics';
+
+/** One message received on a consumer channel and not yet settled. */
+export interface Delivery {
+  readonly message: ConsumeMessage;
+  readonly channel: Channel;
+  readonly generation: ChannelGeneration;
+  readonly context: DeliveryContext;
+  readonly typeLabel: string;
+}
+
+export interface SettlementDeps {
+  readonly queue: string;
+  readonly logger: BusLogger;
+  readonly metrics: BusMetrics;
+  readonly deliveryLimit: number;
+  /** Confirm channel for dead-letter copies (on the publishing connection: a consumer connection never publishes). */
+  readonly deadLetters: ConfirmSender;
+  readonly deadLetterTimeoutMs: number;
+  /** Told once per delivery when it leaves this consumer's hands (acked, nacked or dropped as stale). */
+  readonly onSettled?: (delivery: Delivery) => void;
+}
+
+/**
+ * How a subscription's deliveries end: acked (coalesced), nacked for a retry, or
+ * dead-lettered with a reason. Every settlement happens on the delivery's own
+ * channel generation; one whose channel has closed is dropped (the broker has
+ * requeued it already).
+ */
+export class Settlement {
+  private ackBuffer: Array<{ delivery: Delivery; count: boolean }> = [];
+  private ackScheduled = false;
+
+  constructor(private readonly deps: SettlementDeps) {}
+
+  /** A handler threw: dead-letter (permanent failure or last attempt) or requeue. */
+  async failed(delivery: Delivery, error: unknown): Promise<void> {
+    const message = errorMessage(error);
+    if (error instanceof PermanentError) return this.deadLetter(delivery, `permanent failure: ${message}`, 'permanent');
+    if (delivery.context.finalAttempt) {
+      const attempts = delivery.context.deliveryCount + 1;
+      return this.deadLetter(delivery, `handler failed ${attempts} times (delivery limit ${this.deps.deliveryLimit}); last error: ${message}`, 'delivery_limit');
+    }
+    this.deps.logger.debug(
+      { queue: this.deps.queue, messageId: delivery.context.messageId, attempt: delivery.context.deliveryCount + 1, error: message },
+      'handler failed; requeued',
+    );
+    this.nack(delivery);
+  }
+
+  async deadLetter(delivery: Delivery, reason: string, cause: DeadLetterCause): Promise<void> {
+    if (!delivery.generation.isLive) return;
+    try {
+      await this.publishDeadLetter(delivery, reason, cause);
+    } catch (e) {
+      // Not stored in the DLQ: give it back; the delivery limit stays the backstop.
+      this.deps.logger.error({ queue: this.deps.queue, messageId: delivery.context.messageId, error: errorMessage(e) }, 'dead-lettering failed; requeued');
+      this.nack(delivery);
+      return;
+    }
+    this.deps.logger.warn({ queue: this.deps.queue, messageId: delivery.context.messageId, cause, reason }, 'message dead-lettered');
+    this.deps.metrics.deadLettered.inc([this.deps.queue, delivery.typeLabel, cause]);
+    this.ack([delivery], false);
+  }
+
+  /**
+   * Acks are coalesced: collected until the current burst of handlers has run
+   * (setImmediate), then sent as one `multiple` ack where the tags are contiguous
+   * (see PendingTags), else one by one. Still strictly after each handler resolved.
+   */
+  ack(deliveries: readonly Delivery[], count = true): void {
+    for (const d of deliveries) this.ackBuffer.push({ delivery: d, count });
+    if (!this.ackScheduled) {
+      this.ackScheduled = true;
+      setImmediate(() => this.flushAcks());
+    }
+  }
+
+  flushAcks(): void {
+    this.ackScheduled = false;
+    const buffered = this.ackBuffer;
+    if (buffered.length === 0) return;
+    this.ackBuffer = [];
+    let group: Array<{ delivery: Delivery; count: boolean }> = [];
+    for (const entry of buffered) {
+      if (group.length > 0 && group[0].delivery.generation !== entry.delivery.generation) {
+        this.settleAcks(group);
+        group = [];
+      }
+      group.push(entry);
+    }
+    this.settleAcks(group);
+  }
+
+  nack(delivery: Delivery): void {
+    const plan = delivery.generation.plan([delivery.message.fields.deliveryTag]);
+    this.deps.onSettled?.(delivery);
+    if (plan === null) {
+      this.deps.metrics.staleSettles.inc([this.deps.queue]);
+      return;
+    }
+    try {
+      delivery.channel.nack(delivery.message, false, true);
+    } catch {
+      this.deps.metrics.staleSettles.inc([this.deps.queue]);
+      return;
+    }
+    this.deps.metrics.nacked.inc([this.deps.queue, delivery.typeLabel]);
+  }
+
+  private settleAcks(entries: ReadonlyArray<{ delivery: Delivery; count: boolean }>): void {
+    const { generation, channel } = entries[0].delivery;
+    const plan = generation.plan(entries.map((e) => e.delivery.message.fields.deliveryTag));
+    if (this.deps.onSettled) for (const e of entries) this.deps.onSettled(e.delivery);
+    if (plan === null) {
+      this.deps.metrics.staleSettles.inc([this.deps.queue], entries.length);
+      return;
+    }
+    try {
+      if ('upTo' in plan) {
+        const top = entries.find((e) => e.delivery.message.fields.deliveryTag === plan.upTo) as { delivery: Delivery };
+        channel.ack(top.delivery.message, plan.count > 1);
+      } else {
+        const byTag = new Map(entries.map((e) => [e.delivery.message.fields.deliveryTag, e.delivery]));
+        for (const tag of plan.each) channel.ack((byTag.get(tag) as Delivery).message, false);
+      }
+    } catch {
+      this.deps.metrics.staleSettles.inc([this.deps.queue], entries.length);
+      return;
+    }
+    for (const e of entries) if (e.count) this.deps.metrics.acked.inc([this.deps.queue, e.delivery.typeLabel]);
+  }
+
+  /** Publishes a copy to the DLX (routed by the queue name) with the reason, and waits for the confirm. */
+  private async publishDeadLetter(delivery: Delivery, reason: string, cause: DeadLetterCause): Promise<void> {
+    const { message, context } = delivery;
+    const props = message.properties;
+    const headers: Record<string, unknown> = { ...(props.headers ?? {}) };
+    delete headers['x-delivery-count'];
+    headers[BusHeader.DeadLetterReason] = reason.length > 2_048 ? `${reason.slice(0, 2_045)}...` : reason;
+    headers[BusHeader.DeadLetterQueue] = context.queue;
+    headers[DeadLetterHeader.Cause] = cause;
+    headers[DeadLetterHeader.DeliveryCount] = context.deliveryCount;
+    headers[DeadLetterHeader.DeadLetteredAt] = new Date().toISOString();
+    await this.deps.deadLetters.send(
+      {
+        exchange: ExchangeName.DeadLetter,
+        routingKey: context.queue,
+        type: delivery.typeLabel,
+        content: message.content,
+        properties: {
+          persistent: true,
+          mandatory: true,
+          messageId: typeof props.messageId === 'string' && props.messageId ? props.messageId : uuidv7(),
+          type: props.type as string | undefined,
+          contentType: props.contentType as string | undefined,
+          contentEncoding: props.contentEncoding as string | undefined,
+          correlationId: props.correlationId as string | undefined,
+          timestamp: props.timestamp as number | undefined,
+          appId: props.appId as string | undefined,
+          headers,
+        },
+      },
+      this.deps.deadLetterTimeoutMs,
+    );
+  }
+}
