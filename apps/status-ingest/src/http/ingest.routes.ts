@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { ApiErrorCode, type ApiErrorBody } from '@fleetwatch/contracts';
+import { ApiErrorCode, textProblem, type ApiErrorBody } from '@fleetwatch/contracts';
 import { InvalidError } from '@fleetwatch/domain';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from './fastify.types';
 import { ApiKeyAuthService, type AuthenticatedKey } from '../auth/api-key-auth.service';
@@ -128,6 +128,8 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
           const { token } = request.params as { token: string };
           const rid = (request.query as Record<string, unknown>)['rid'];
           if (rid !== undefined && typeof rid !== 'string') throw new InvalidError('rid: give one run id', [{ path: 'rid', message: 'give one run id' }]);
+          const ridProblem = rid === undefined ? null : rid.length > 128 ? 'at most 128 characters' : textProblem(rid);
+          if (ridProblem) throw new InvalidError(`rid: ${ridProblem}`, [{ path: 'rid', message: ridProblem }]);
           const body = request.body instanceof RawBody && request.body.bytes.length ? request.body.bytes.toString('utf8') : undefined;
           const result = await this.pings.ping(token, signal, { runId: rid, body });
           return reply.code(200).send(result);

@@ -115,3 +115,30 @@ describe('429', () => {
     expect(metrics.text).toMatch(/fleetwatch_ingest_requests_refused_total\{route="ping",reason="rate_limited"\} [1-9]/);
   });
 });
+
+describe('what a ping carries is storable', () => {
+  it('a body with NUL bytes and a split surrogate pair is kept as information, cleaned; the ping counts', async () => {
+    const { token } = await createMonitor();
+    const body = `line 1\u0000line 2 ${'x'.repeat(9_990)}😀 tail`;
+    expect((await ping(token, '127.0.0.41', body)).status).toBe(200);
+    const [{ envelope: published }] = (await h.drain()) as Array<{ envelope: { payload: { body?: string } } }>;
+    expect(published.payload.body?.startsWith('line 1line 2 ')).toBe(true);
+    expect(published.payload.body?.includes('\u0000')).toBe(false);
+    expect(published.payload.body?.isWellFormed()).toBe(true);
+  });
+
+  it('a run id a store cannot hold is refused with 400 naming rid', async () => {
+    const { token } = await createMonitor();
+    const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: h.config.port, path: `/ping/${token}/start?rid=run%00one`, method: 'GET', localAddress: '127.0.0.42' }, (r) => {
+        let text = '';
+        r.on('data', (c: Buffer) => (text += c.toString()));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.text)).toMatchObject({ error: { issues: [{ path: 'rid', message: expect.stringMatching(/NUL/) }] } });
+  });
+});

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Messages, type PingReceivedPayload } from '@fleetwatch/contracts';
+import { Messages, toStorable, truncateText, type PingReceivedPayload } from '@fleetwatch/contracts';
 import { InvalidError, NotFoundError, RateLimitedError } from '@fleetwatch/domain';
 import { BusPublisher } from '@fleetwatch/messaging';
 import { HeartbeatMonitorsRepository, PingTokenResolver } from '@fleetwatch/persistence';
@@ -75,10 +75,11 @@ export class PingsService {
       periodSeconds: monitor.periodSeconds,
       graceSeconds: monitor.graceSeconds,
       maxRuntimeSeconds: monitor.maxRuntimeSeconds,
-      name: monitor.name.slice(0, 256),
+      name: truncateText(monitor.name, 256),
     };
     if (options.runId !== undefined) payload.runId = options.runId;
-    if (options.body) payload.body = options.body.slice(0, MAX_PING_BODY_CHARS);
+    // A job's output is kept as information: cleaned of what no store can hold (NUL), never a reason to lose the ping.
+    if (options.body) payload.body = truncateText(toStorable(options.body), MAX_PING_BODY_CHARS);
     await this.gate.publish('ping', () => this.publisher.publish(Messages.PingReceived, payload));
     this.metrics.pings.labels(signal).inc();
     return { ok: true, signal };
