@@ -85,4 +85,19 @@ describe('Batcher', () => {
   it('rejects nonsense sizes', () => {
     expect(() => new Batcher({ maxSize: 0, maxWaitMs: 1 }, async () => undefined)).toThrow(RangeError);
   });
+
+  it('flushes by weight: a batch holds at most maxUnits, a heavier item goes alone', async () => {
+    const batches: number[][] = [];
+    const b = new Batcher<number>({ maxSize: 100, maxWaitMs: 1_000, maxUnits: 1_000 }, async (items) => void batches.push(items), (n) => n);
+    b.add(400);
+    b.add(500);
+    await Promise.resolve();
+    expect(batches).toEqual([]);
+    b.add(300); // 1200 units: due; the first batch takes what fits
+    await Promise.resolve();
+    expect(batches).toEqual([[400, 500]]);
+    b.add(2_000);
+    await b.flush();
+    expect(batches).toEqual([[400, 500], [300], [2_000]]);
+  });
 });
