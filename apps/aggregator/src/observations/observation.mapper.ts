@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { v5 } from 'uuid';
 import {
   BusHeader,
   describeIssues,
@@ -114,10 +114,12 @@ function originHeaders(p: { updateId?: unknown; apiKeyId?: unknown }): Record<st
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Namespace of the ids given to batch items that carry no usable one (name-based UUIDv5). */
+const BATCH_ITEM_NAMESPACE = 'f3c4a7d2-5e61-4b8a-9c0d-2a7e4f1b6c93';
+
 /** The id a batch item without a usable one gets: stable across redeliveries, so a replay stays idempotent. */
 function derivedId(envelope: Envelope, index: number): string {
-  const h = createHash('sha256').update(`${envelope.id}:${index}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  return v5(`${envelope.id}:${index}`, BATCH_ITEM_NAMESPACE);
 }
 
 function mapBatchItem(raw: unknown, index: number, envelope: Envelope, options: MapperOptions): MappedMessage {
