@@ -98,7 +98,7 @@ describe('npm run dlq', () => {
     expect(show.stdout).toMatch(new RegExp(`message id\\s+${ids[0]}`));
     expect(show.stdout).toMatch(/reason\s+permanent failure: target no longer exists/);
     expect(show.stdout).toContain('"checkId": "a"');
-    expect(await dlqCount()).toBe(2);
+    await waitFor(async () => (await dlqCount()) === 2, { description: 'both still in the DLQ' });
 
     broken = false; // the fix is out
     const replay = await dlq(['replay', ids[0]], env());
@@ -109,7 +109,7 @@ describe('npm run dlq', () => {
     expect(all.code).toBe(0);
     expect(all.stderr).toContain(`${DLQ} → ${Q}: 1/1 replayed`);
     await waitFor(() => received.some((e) => e.id === ids[1]), { description: 'second message consumed' });
-    expect(await dlqCount()).toBe(0);
+    await waitFor(async () => (await dlqCount()) === 0, { description: 'DLQ empty' });
 
     const again = await dlq(['replay', ids[0]], env());
     expect(again.code).toBe(1);

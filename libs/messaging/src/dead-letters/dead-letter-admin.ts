@@ -103,6 +103,19 @@ export class DeadLetterAdmin {
     return admin;
   }
 
+  /** RabbitMQ's version, e.g. "3.13.7". */
+  get serverVersion(): string {
+    return this.model.connection.serverProperties.version ?? 'unknown';
+  }
+
+  /**
+   * RabbitMQ ≥ 4.0 gives quorum queues a default delivery limit (20) that would
+   * drop, not dead-letter, a DLQ message looked at that often; 3.x has none.
+   */
+  get looksCount(): boolean {
+    return Number(this.serverVersion.split('.')[0]) >= 4;
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await closeQuietly(this.model);
