@@ -36,6 +36,11 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
       INGEST_RETRY_AFTER_SECONDS: env.int(5, 1, 3600),
       /** Publishes awaiting their confirm before concurrent requests are grouped into one message. */
       INGEST_COALESCE_MAX_IN_FLIGHT: env.int(4, 1, 1000),
+      /** Updates (and their approximate bytes) waiting for a publish slot, at most; beyond: 503 + Retry-After. */
+      INGEST_COALESCE_MAX_QUEUED_UPDATES: env.int(20_000, 1000, 1_000_000),
+      INGEST_COALESCE_MAX_QUEUED_BYTES: env.int(32 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
+      /** Longest wait for a publish slot before a request gets 503 + Retry-After. */
+      INGEST_COALESCE_MAX_WAIT_MS: env.int(2000, 10, 60_000),
     },
     source,
   );
@@ -56,6 +61,9 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     pingRateLimit: { perTokenPerMinute: values.INGEST_PING_RATE_LIMIT_PER_TOKEN_PER_MINUTE, perIpPerMinute: values.INGEST_PING_RATE_LIMIT_PER_IP_PER_MINUTE },
     retryAfterSeconds: values.INGEST_RETRY_AFTER_SECONDS,
     coalesceMaxInFlight: values.INGEST_COALESCE_MAX_IN_FLIGHT,
+    coalesceMaxQueuedUpdates: values.INGEST_COALESCE_MAX_QUEUED_UPDATES,
+    coalesceMaxQueuedBytes: values.INGEST_COALESCE_MAX_QUEUED_BYTES,
+    coalesceMaxWaitMs: values.INGEST_COALESCE_MAX_WAIT_MS,
   };
 }
 export type IngestConfig = ReturnType<typeof loadIngestConfig>;

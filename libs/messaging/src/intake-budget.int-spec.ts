@@ -65,11 +65,11 @@ describe('consumer budget in units and bytes (RabbitMQ)', () => {
   it('a backlog of heavy messages never holds more than the budget; the window widens again for light ones', async () => {
     // 40 messages of 100 units queued before the consumer starts (a stopped aggregator's backlog).
     await publish(40, 100);
-    let sub: Subscription | undefined;
-    const s = sampler(() => sub);
+    const holder: { sub?: Subscription } = {};
+    const s = sampler(() => holder.sub);
     let handled = 0;
     let heaviestBatch = 0;
-    sub = consumer.consume(
+    holder.sub = consumer.consume(
       Q,
       async (envelopes: Envelope[]) => {
         s.take();
@@ -94,10 +94,10 @@ describe('consumer budget in units and bytes (RabbitMQ)', () => {
   });
 
   it('messages heavier than expected pause intake (consumer cancelled) and shrink the window; nothing is lost', async () => {
-    let sub: Subscription | undefined;
-    const s = sampler(() => sub);
+    const holder: { sub?: Subscription } = {};
+    const s = sampler(() => holder.sub);
     let handled = 0;
-    sub = consumer.consume(
+    const sub = (holder.sub = consumer.consume(
       Q,
       async (envelopes: Envelope[]) => {
         s.take();
@@ -105,7 +105,7 @@ describe('consumer budget in units and bytes (RabbitMQ)', () => {
         handled += envelopes.length;
       },
       { prefetch: 100, batch: { maxSize: 100, maxWaitMs: 5, maxUnits: 400 }, weigh, budget: { maxUnits: 1_000, unitsPerMessageHint: 50 } },
-    );
+    ));
     await sub.waitUntilActive();
     // The window opened for 50-unit messages (20); these weigh 200: the first window overshoots, then intake pauses.
     await publish(60, 200);

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InvalidError, UnavailableError } from '@fleetwatch/domain';
-import { BusError, BusPublisher, InvalidMessageError } from '@fleetwatch/messaging';
+import { BrokerBlockedError, BusError, BusPublisher, InvalidMessageError } from '@fleetwatch/messaging';
 import type { IngestConfig } from '../config';
 import { IngestMetrics, type PublishKind } from '../metrics/ingest.metrics';
 import { INGEST_CONFIG } from '../tokens';
@@ -8,7 +8,8 @@ import { IngressStateService } from './ingress-state.service';
 
 /**
  * The one door to the broker for HTTP work: refuses while ingress is paused,
- * the broker is away or the service is stopping (503 + Retry-After), maps bus
+ * the broker is away or blocks publishing (resource alarm), or the service is
+ * stopping (503 + Retry-After, at once rather than after a publish timeout), maps bus
  * failures to 503, times publishes, and counts what is in flight so shutdown
  * lets every started publish get its confirm.
  */
@@ -28,10 +29,16 @@ export class PublishGate {
     this.retryAfter = config.retryAfterSeconds;
   }
 
-  /** Throws while paused or stopping. Cheap: called first on every request. */
+  /** Throws while paused, stopping or blocked by the broker. Cheap: called first on every request. */
   assertOpen(now: number = Date.now()): void {
     if (this.closing) throw new UnavailableError('status-ingest is shutting down; retry', 1);
     this.ingress.assertOpen(now);
+    this.assertNotBlocked();
+  }
+
+  private assertNotBlocked(): void {
+    const reason = this.publisher.blocked;
+    if (reason !== undefined) throw new UnavailableError(`message broker blocks publishing (resource alarm: ${reason}); nothing was accepted, retry later`, this.retryAfter);
   }
 
   /** Runs a publish (resolving after the broker's confirm), mapping failures to 503. */
@@ -39,12 +46,14 @@ export class PublishGate {
     if (this.closing) throw new UnavailableError('status-ingest is shutting down; retry', 1);
     // Fail fast while disconnected instead of holding the client for the publish timeout.
     if (!this.publisher.isConnected()) throw new UnavailableError('message broker unavailable; nothing was accepted, retry later', this.retryAfter);
+    this.assertNotBlocked();
     this.inFlight++;
     const started = performance.now();
     try {
       return await send();
     } catch (e) {
       if (e instanceof InvalidMessageError) throw new InvalidError(`refused: ${e.reason}`, [{ path: '(body)', message: e.reason }]);
+      if (e instanceof BrokerBlockedError) throw new UnavailableError(`message broker blocks publishing (resource alarm: ${e.reason}); retry later`, this.retryAfter);
       if (e instanceof BusError) throw new UnavailableError(`message broker did not confirm (${e.name}); nothing was accepted, retry later`, this.retryAfter);
       throw e;
     } finally {

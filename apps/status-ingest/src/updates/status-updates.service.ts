@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { MAX_BATCH_UPDATES, Messages, type PayloadInputOf, type StatusUpdate } from '@fleetwatch/contracts';
-import { RateLimitedError, type TimeWindow } from '@fleetwatch/domain';
+import { RateLimitedError, UnavailableError, type TimeWindow } from '@fleetwatch/domain';
 import { BusPublisher } from '@fleetwatch/messaging';
 import type { AuthenticatedKey } from '../auth/api-key-auth.service';
 import type { IngestConfig } from '../config';
@@ -10,7 +10,7 @@ import { IngestMetrics } from '../metrics/ingest.metrics';
 import { INGEST_CONFIG } from '../tokens';
 import { costOf, parseStatusUpdates } from './status-update.parser';
 import { newUpdateId, updateMessageId } from './update-id';
-import { UpdateCoalescer } from './update-coalescer';
+import { approximateJsonBytes, CoalescerOverloadedError, UpdateCoalescer } from './update-coalescer';
 
 export interface AcceptedUpdates {
   accepted: number;
@@ -30,6 +30,7 @@ export class StatusUpdatesService {
   private readonly window: TimeWindow;
   private readonly limiter: KeyedRateLimiter;
   private readonly coalescer: UpdateCoalescer<BatchItem>;
+  private readonly retryAfter: number;
 
   constructor(
     private readonly publisher: BusPublisher,
@@ -39,7 +40,14 @@ export class StatusUpdatesService {
   ) {
     this.window = { maxFutureSkewMs: config.maxFutureSkewSeconds * 1000, maxAgeMs: config.rawRetentionDays * 86_400_000 };
     this.limiter = new KeyedRateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
-    this.coalescer = new UpdateCoalescer((items) => this.send(items), { maxInFlight: config.coalesceMaxInFlight, maxItems: MAX_BATCH_UPDATES });
+    this.retryAfter = config.retryAfterSeconds;
+    this.coalescer = new UpdateCoalescer((items) => this.send(items), {
+      maxInFlight: config.coalesceMaxInFlight,
+      maxItems: MAX_BATCH_UPDATES,
+      maxQueuedItems: config.coalesceMaxQueuedUpdates,
+      maxQueuedBytes: config.coalesceMaxQueuedBytes,
+      maxWaitMs: config.coalesceMaxWaitMs,
+    });
   }
 
   /** One bus message: a lone update as `status.update`, several as one `status.update.batch`. */
@@ -67,6 +75,7 @@ export class StatusUpdatesService {
     const receivedAt = new Date(now).toISOString();
     const ids: string[] = new Array(updates.length);
     const items: BatchItem[] = new Array(updates.length);
+    let bytes = 0;
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i];
       const updateId = u.updateId ?? newUpdateId(now);
@@ -74,13 +83,24 @@ export class StatusUpdatesService {
       const messageId = u.updateId ? updateMessageId(key.id, u.updateId) : updateId;
       ids[i] = updateId;
       items[i] = { ...toPayload(u, updateId, receivedAt, key.id), id: messageId };
+      bytes += approximateJsonBytes(items[i]);
     }
     // A batch POST travels as one message; concurrent requests are grouped while the
     // broker confirms earlier ones (UpdateCoalescer). Each update keeps its own id, the
     // key the aggregator de-duplicates by.
-    await this.gate.publish(batch ? 'batch' : 'single', () => this.coalescer.submit(items));
+    await this.gate.publish(batch ? 'batch' : 'single', () => this.submit(items, bytes));
     this.metrics.countAccepted(updates.length, batch);
     return { accepted: updates.length, ids };
+  }
+
+  /** Queues for the next message; a full queue or a long wait is a 503 (nothing was sent). */
+  private async submit(items: BatchItem[], bytes: number): Promise<void> {
+    try {
+      await this.coalescer.submit(items, bytes);
+    } catch (e) {
+      if (e instanceof CoalescerOverloadedError) throw new UnavailableError(`status-ingest is overloaded: ${e.message}`, this.retryAfter);
+      throw e;
+    }
   }
 
   /** Forgets refilled rate-limit buckets (called periodically). */

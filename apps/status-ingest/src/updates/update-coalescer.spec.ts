@@ -1,4 +1,4 @@
-import { UpdateCoalescer } from './update-coalescer';
+import { approximateJsonBytes, CoalescerOverloadedError, UpdateCoalescer } from './update-coalescer';
 
 function deferred() {
   let resolve!: () => void;
@@ -66,5 +66,90 @@ describe('UpdateCoalescer', () => {
       throw new Error('boom');
     }, { maxInFlight: 2, maxItems: 4 });
     await expect(c.submit([1])).rejects.toThrow('boom');
+  });
+
+  describe('bounds', () => {
+    afterEach(() => jest.useRealTimers());
+
+    /** A send that never confirms until told: the broker is slow. */
+    const stalled = () => {
+      const sends: { items: number[]; d: ReturnType<typeof deferred> }[] = [];
+      const send = (items: number[]) => {
+        const d = deferred();
+        sends.push({ items, d });
+        return d.promise;
+      };
+      return { sends, send };
+    };
+
+    it('refuses at once what would take the queue past maxQueuedItems; the queue never grows beyond it', async () => {
+      const { sends, send } = stalled();
+      const c = new UpdateCoalescer<number>(send, { maxInFlight: 1, maxItems: 1000, maxQueuedItems: 10 });
+      const sent = c.submit([0]);
+      const queued = [c.submit([1, 2, 3, 4, 5, 6]), c.submit([7, 8, 9, 10])];
+      expect(c.backlog.items).toBe(10);
+      const refused = c.submit([11]);
+      await expect(refused).rejects.toBeInstanceOf(CoalescerOverloadedError);
+      await expect(refused).rejects.toMatchObject({ reason: 'full' });
+      for (let i = 0; i < 100; i++) await expect(c.submit([i])).rejects.toMatchObject({ reason: 'full' });
+      expect(c.backlog.items).toBe(10);
+      // A slot frees: the queue drains into one message and takes requests again.
+      sends[0].d.resolve();
+      await sent;
+      await new Promise((r) => setImmediate(r));
+      expect(c.backlog.items).toBe(0);
+      expect(sends[1].items).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      const next = c.submit([12]);
+      expect(c.queued).toBe(1);
+      sends[1].d.resolve();
+      await Promise.all(queued);
+      await new Promise((r) => setImmediate(r));
+      sends[2].d.resolve();
+      await next;
+    });
+
+    it('bounds the bytes waiting too; a lone request larger than the bound still queues when nothing else waits', async () => {
+      const { sends, send } = stalled();
+      const c = new UpdateCoalescer<number>(send, { maxInFlight: 1, maxItems: 1000, maxQueuedBytes: 1_000 });
+      void c.submit([0], 10);
+      const big = c.submit([1], 5_000);
+      expect(c.backlog).toEqual({ items: 1, bytes: 5_000 });
+      await expect(c.submit([2], 1)).rejects.toMatchObject({ reason: 'full' });
+      sends[0].d.resolve();
+      await new Promise((r) => setImmediate(r));
+      expect(c.backlog.bytes).toBe(0);
+      sends[1].d.resolve();
+      await big;
+    });
+
+    it('refuses a request that waited maxWaitMs for a slot; it is never sent', async () => {
+      jest.useFakeTimers();
+      const { sends, send } = stalled();
+      const c = new UpdateCoalescer<number>(send, { maxInFlight: 1, maxItems: 1000, maxWaitMs: 100 });
+      const first = c.submit([0]);
+      const old = c.submit([1]);
+      jest.advanceTimersByTime(60);
+      const young = c.submit([2]);
+      jest.advanceTimersByTime(40);
+      await expect(old).rejects.toMatchObject({ reason: 'wait' });
+      expect(c.queued).toBe(1);
+      jest.advanceTimersByTime(59);
+      expect(c.queued).toBe(1);
+      jest.advanceTimersByTime(1);
+      await expect(young).rejects.toMatchObject({ reason: 'wait' });
+      expect(c.backlog).toEqual({ items: 0, bytes: 0 });
+      sends[0].d.resolve();
+      await first;
+      await Promise.resolve();
+      expect(sends.map((s) => s.items)).toEqual([[0]]);
+    });
+  });
+
+  it('approximateJsonBytes is close to the serialised size', () => {
+    const value = { updateId: 'u-1', status: 'running', metadata: { region: 'eu-west-1', cores: 8, tags: ['a', 'b'], ok: true, none: null } };
+    const real = JSON.stringify(value).length;
+    const approx = approximateJsonBytes(value);
+    expect(approx).toBeGreaterThanOrEqual(real * 0.8);
+    expect(approx).toBeLessThanOrEqual(real * 1.5);
   });
 });
