@@ -8,8 +8,15 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       DATABASE_URL: env.databaseUrl(),
       REDIS_URL: env.redisUrl(),
       AMQP_URL: env.amqpUrl(),
-      /** Unacked deliveries RabbitMQ pushes to the consumer (the bus caps it at 1000); about twice the batch size keeps the next batch filling while one commits. */
+      /**
+       * Most unacked deliveries RabbitMQ may push to the consumer (the bus caps it at 1000). The prefetch in force
+       * adapts below it so that a window of the largest recent messages fits the in-flight budget below.
+       */
       AGGREGATOR_PREFETCH: env.int(1000, 1, 1000),
+      /** In-flight budget: updates held (received, not yet committed and acked). Intake pauses above it, resumes at half. */
+      AGGREGATOR_MAX_IN_FLIGHT_UPDATES: env.int(10_000, 1000, 1_000_000),
+      /** In-flight budget: bytes of message bodies held. */
+      AGGREGATOR_MAX_IN_FLIGHT_BYTES: env.int(16 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
       /** Observations committed per transaction; at most the prefetch. */
       AGGREGATOR_BATCH_SIZE: env.int(500, 1, 1000),
       AGGREGATOR_BATCH_WAIT_MS: env.int(50, 1, 10_000),
@@ -39,7 +46,13 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
     redisUrl: values.REDIS_URL,
     amqpUrl: values.AMQP_URL,
     prefetch: values.AGGREGATOR_PREFETCH,
-    batch: { maxSize: values.AGGREGATOR_BATCH_SIZE, maxWaitMs: values.AGGREGATOR_BATCH_WAIT_MS },
+    budget: { maxUnits: values.AGGREGATOR_MAX_IN_FLIGHT_UPDATES, maxBytes: values.AGGREGATOR_MAX_IN_FLIGHT_BYTES },
+    batch: {
+      maxSize: values.AGGREGATOR_BATCH_SIZE,
+      maxWaitMs: values.AGGREGATOR_BATCH_WAIT_MS,
+      // One batch is about one transaction, and at most half the budget so the next one fills while it commits.
+      maxUnits: Math.min(values.AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT, Math.floor(values.AGGREGATOR_MAX_IN_FLIGHT_UPDATES / 2)),
+    },
     maxObservationsPerCommit: values.AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT,
     dbPoolSize: values.AGGREGATOR_DB_POOL_SIZE,
     downQuorumPct: values.CONSENSUS_DOWN_QUORUM_PCT,

@@ -1,16 +1,23 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { QueueName, type Envelope } from '@fleetwatch/contracts';
+import { MAX_BATCH_UPDATES, Messages, QueueName, type Envelope, type StatusUpdateBatchPayload } from '@fleetwatch/contracts';
 import { BusConnection, BusConsumer, type Subscription } from '@fleetwatch/messaging';
 import type { AggregatorConfig } from '../config';
 import { AGGREGATOR_CONFIG } from '../tokens';
 import { ObservationsService } from './observations.service';
 
+/** Updates a message carries: a `status.update.batch` up to 1000, anything else one. */
+export function updatesIn(envelope: Envelope): number {
+  return envelope.type === Messages.StatusUpdateBatch.type ? (envelope.payload as StatusUpdateBatchPayload).updates.length : 1;
+}
+
 /**
  * The observations queue in batch mode: the service commits a batch in one
  * transaction and the consumer acks it only after that (a throw nacks the
  * batch for a retry). One consumer per queue keeps each target's observations in
- * delivery order. Subscribed here rather than with @ConsumeQueue because prefetch
- * and batch size come from the configuration.
+ * delivery order. Subscribed here rather than with @ConsumeQueue because prefetch,
+ * batch size and the in-flight budget come from the configuration. The budget
+ * counts updates, not messages: a consumer that starts on a backlog of maximal
+ * batch messages takes only what fits (prefetch = budget / 1000 at first).
  */
 @Injectable()
 export class ObservationsHandler implements OnApplicationBootstrap, OnModuleDestroy {
@@ -39,6 +46,9 @@ export class ObservationsHandler implements OnApplicationBootstrap, OnModuleDest
     this.subscription = this.consumer.consume(QueueName.AggregatorObservations, (envelopes: Envelope[]) => this.service.processBatch(envelopes), {
       prefetch: this.config.prefetch,
       batch: this.config.batch,
+      weigh: updatesIn,
+      // ~1 KiB per update on the wire: a maximal batch message.
+      budget: { ...this.config.budget, unitsPerMessageHint: MAX_BATCH_UPDATES, bytesPerMessageHint: MAX_BATCH_UPDATES * 1024 },
       stopTimeoutMs: Math.max(1000, this.config.shutdownTimeoutMs - 2000),
     });
   }
