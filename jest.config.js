@@ -1,5 +1,6 @@
-// Two suites: `unit` (*.spec.ts, no servers, parallel) and `integration`
-// (*.int-spec.ts, real Postgres/Redis/RabbitMQ isolated per run by libs/testing).
+// Three suites: `unit` (*.spec.ts, no servers, parallel), `integration`
+// (*.int-spec.ts, real Postgres/Redis/RabbitMQ isolated per run by libs/testing) and
+// `integration-alone` (*.alone.int-spec.ts: tests that must not share the broker).
 const preset = require('./jest.preset');
 
 module.exports = {
@@ -16,10 +17,22 @@ module.exports = {
       ...preset,
       displayName: 'integration',
       testMatch: ['<rootDir>/{apps,libs,tools,tests}/**/*.int-spec.ts'],
+      testPathIgnorePatterns: [...preset.testPathIgnorePatterns, '\\.alone\\.int-spec\\.ts$'],
       globalSetup: '<rootDir>/libs/testing/src/jest/global-setup.ts',
       globalTeardown: '<rootDir>/libs/testing/src/jest/global-teardown.ts',
       testTimeout: 120000,
       slowTestThreshold: 30,
+    },
+    // Tests that disturb the whole broker (a resource alarm blocks every publisher on it):
+    // `npm test` runs them in a step of their own, after the others, with nothing beside them.
+    {
+      ...preset,
+      displayName: 'integration-alone',
+      testMatch: ['<rootDir>/{apps,libs,tools,tests}/**/*.alone.int-spec.ts'],
+      globalSetup: '<rootDir>/libs/testing/src/jest/global-setup.ts',
+      globalTeardown: '<rootDir>/libs/testing/src/jest/global-teardown.ts',
+      testTimeout: 180000,
+      slowTestThreshold: 60,
     },
   ],
 };

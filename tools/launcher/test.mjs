@@ -90,6 +90,14 @@ async function main() {
     step('integration tests', 'npx', ['jest', '--selectProjects', 'integration', '--runInBand', '--json', `--outputFile=${out}`], env);
     countJest(out, 'integration tests');
   }
+  // After every other integration test, with nothing beside them: these raise a broker
+  // resource alarm, which blocks every publisher on the node (*.alone.int-spec.ts).
+  if (want('integration') || want('integration-alone')) {
+    const out = join(tmp, 'jest-integration-alone.json');
+    rmSync(out, { force: true });
+    step('alone integration tests', 'npx', ['jest', '--selectProjects', 'integration-alone', '--runInBand', '--json', `--outputFile=${out}`], env);
+    countJest(out, 'alone integration tests');
+  }
   if (want('dashboard') && existsSync(join(root, 'apps/dashboard/vite.config.mts'))) {
     const out = join(tmp, 'vitest-dashboard.json');
     rmSync(out, { force: true });
