@@ -204,6 +204,7 @@ export class BusConnection extends EventEmitter {
       // A new connection starts unblocked; the broker says so again if the alarm persists.
       if (this.blockedReason !== undefined) {
         this.blockedReason = undefined;
+        BusMetrics.get().setBlocked(this.name, false);
         this.emit('unblocked');
       }
       if (this.closing) break;
@@ -240,11 +241,13 @@ export class BusConnection extends EventEmitter {
     model.on('blocked', (reason: string) => {
       this.blockedReason = reason || 'blocked';
       this.logger.warn({ connection: this.name, reason }, 'RabbitMQ blocked publishing (resource alarm)');
+      BusMetrics.get().setBlocked(this.name, true);
       this.emit('blocked', this.blockedReason);
     });
     model.on('unblocked', () => {
       this.blockedReason = undefined;
       this.logger.info({ connection: this.name }, 'RabbitMQ unblocked publishing');
+      BusMetrics.get().setBlocked(this.name, false);
       this.emit('unblocked');
     });
     this.session = session;

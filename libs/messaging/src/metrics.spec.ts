@@ -30,4 +30,20 @@ describe('BusMetrics', () => {
     expect(() => BusMetrics.get().acked.flush()).not.toThrow();
     expect(await register.metrics()).toMatch(/fleetwatch_bus_messages_acked_total\{queue="q",type="t"\} 2/);
   });
+
+  it('reports blocked connections and what budgeted consumers hold, read at scrape time', async () => {
+    const m = BusMetrics.get();
+    m.setBlocked('ingest', true);
+    let held = { units: 1200, bytes: 4096, messages: 3, paused: true, prefetch: 10 };
+    const stop = m.trackIntake('q.obs', () => held);
+    let text = await register.metrics();
+    expect(text).toMatch(/fleetwatch_bus_connection_blocked\{connection="ingest"\} 1/);
+    expect(text).toMatch(/fleetwatch_bus_consumer_held\{queue="q.obs",measure="units"\} 1200/);
+    expect(text).toMatch(/fleetwatch_bus_consumer_held\{queue="q.obs",measure="paused"\} 1/);
+    held = { ...held, units: 0, paused: false };
+    text = await register.metrics();
+    expect(text).toMatch(/fleetwatch_bus_consumer_held\{queue="q.obs",measure="units"\} 0/);
+    stop();
+    expect(await register.metrics()).not.toMatch(/fleetwatch_bus_consumer_held\{queue="q.obs"/);
+  });
 });

@@ -84,6 +84,46 @@ export class BusMetrics {
     ).set({ connection }, up ? 1 : 0);
   }
 
+  /** 1 while RabbitMQ blocks the connection for a resource alarm (publishes fail at once), else 0. */
+  setBlocked(connection: string, blocked: boolean): void {
+    lookup(
+      'fleetwatch_bus_connection_blocked',
+      () => new Gauge({ name: 'fleetwatch_bus_connection_blocked', help: '1 while RabbitMQ blocks the connection for a resource alarm (memory, disk), else 0.', labelNames: ['connection'] }),
+    ).set({ connection }, blocked ? 1 : 0);
+  }
+
+  private readonly intakes = new Map<string, () => { units: number; bytes: number; messages: number; paused: boolean; prefetch: number } | undefined>();
+
+  /** Reports a budgeted consumer's holdings at scrape time (no cost per delivery). Returns the function that stops it. */
+  trackIntake(queue: string, state: () => { units: number; bytes: number; messages: number; paused: boolean; prefetch: number } | undefined): () => void {
+    this.intakes.set(queue, state);
+    const intakes = this.intakes;
+    lookup(
+      'fleetwatch_bus_consumer_held',
+      () =>
+        new Gauge({
+          name: 'fleetwatch_bus_consumer_held',
+          help: 'What a budgeted consumer holds (received, not yet settled): units (e.g. updates), bytes, messages; its prefetch in force; 1 while intake is paused.',
+          labelNames: ['queue', 'measure'],
+          collect() {
+            this.reset();
+            for (const [q, read] of intakes) {
+              const s = read();
+              if (!s) continue;
+              this.set({ queue: q, measure: 'units' }, s.units);
+              this.set({ queue: q, measure: 'bytes' }, s.bytes);
+              this.set({ queue: q, measure: 'messages' }, s.messages);
+              this.set({ queue: q, measure: 'prefetch' }, s.prefetch);
+              this.set({ queue: q, measure: 'paused' }, s.paused ? 1 : 0);
+            }
+          },
+        }),
+    );
+    return () => {
+      if (this.intakes.get(queue) === state) this.intakes.delete(queue);
+    };
+  }
+
   private histogram: Histogram<string> | undefined;
   private histogramChildren = new Map<string, Histogram.Internal<string>>();
 

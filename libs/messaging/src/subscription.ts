@@ -72,6 +72,7 @@ export class Subscription {
   private readonly stoppedListeners: Array<() => void> = [];
   private readonly idleWaiters: Array<() => void> = [];
   private readonly activeWaiters: Array<() => void> = [];
+  private untrackIntake: (() => void) | undefined;
 
   constructor(
     private readonly deps: SubscriptionDeps,
@@ -86,7 +87,10 @@ export class Subscription {
       throw new RangeError(`prefetch must be an integer in 1..${MAX_PREFETCH}, got ${String(options.prefetch)}`);
     }
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
-    if (options.budget) this.window = new IntakeWindow(this.prefetch, options.budget);
+    if (options.budget) {
+      this.window = new IntakeWindow(this.prefetch, options.budget);
+      this.untrackIntake = deps.metrics.trackIntake(queue, () => this.intakeState);
+    }
     this.settlement = new Settlement({
       queue,
       logger: deps.logger,
@@ -164,6 +168,7 @@ export class Subscription {
       }
       this.settlement.flushAcks();
       if (current?.generation.isLive) await closeQuietly(current.channel);
+      this.untrackIntake?.();
       for (const l of this.stoppedListeners) l();
     })();
     return this.stopping;
