@@ -6,6 +6,8 @@ import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest, type PublishRequest } from '@fleetwatch/messaging';
 import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { AggregatorMetrics } from './aggregator.metrics';
+import { LiveProjection } from './live/live-projection.service';
+import { LiveStateBoot } from './live/live-state.boot';
 import { count, createTestSite, startAggregator, statusUpdate, type StatusUpdateInput, type TestSite } from './aggregator.int-helpers';
 
 // Issue 13, "isolation instead of collateral loss": a value the store refuses, in a
@@ -28,6 +30,14 @@ beforeAll(async () => {
   await pg.connect();
   // The poison: Postgres refuses this message text (SQLSTATE 23514), as it would any value it cannot hold.
   await pg.query(`ALTER TABLE status_updates ADD CONSTRAINT test_poison CHECK (message IS NULL OR message NOT LIKE 'poison%')`);
+  // An outage of the database's own (a full disk, a statement timeout…) while a row in outage_flag says so:
+  // a real Postgres error with that SQLSTATE for every row alike.
+  await pg.query(`CREATE TABLE outage_flag (code text)`);
+  await pg.query(`CREATE FUNCTION outage() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE c text; BEGIN SELECT code INTO c FROM outage_flag LIMIT 1;
+    IF c IS NOT NULL THEN RAISE EXCEPTION 'simulated outage %', c USING ERRCODE = c; END IF;
+    RETURN NEW; END $$`);
+  await pg.query(`CREATE TRIGGER outage BEFORE INSERT ON status_updates FOR EACH ROW EXECUTE FUNCTION outage()`);
   site = await createTestSite(name, { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` }, { AGGREGATOR_BATCH_WAIT_MS: '50' });
   app = await startAggregator(site.env);
   store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
@@ -152,4 +162,59 @@ it('an invalid update inside a batch from an older producer is set aside alone; 
   expect(dead[0].properties.headers?.[BusHeader.ApiKeyId]).toBe('key-old');
   expect(JSON.parse(dead[0].content.toString())).toMatchObject({ id: badId, type: 'status.update', payload: { instanceId: 'old-bad' } });
   expect(await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE instance_id = 'old-bad'")).toBe(0);
+});
+
+describe('an outage is waited out, never split into the dead-letter queue', () => {
+  const publishTwenty = async (prefix: string) => {
+    const at = Date.now() - 1000;
+    const batch = Array.from({ length: 10 }, (_, i) => ({ ...statusUpdate(`${prefix}-b${i}`, 'running', at), id: uuidv7() }));
+    const singles = Array.from({ length: 10 }, (_, i) => ({ payload: statusUpdate(`${prefix}-s${i}`, 'running', at), id: uuidv7() }));
+    await site.bus.publisher.publishMany([
+      publishRequest(Messages.StatusUpdateBatch, { updates: batch }),
+      ...singles.map((u) => publishRequest(Messages.StatusUpdate, u.payload, { id: u.id })),
+    ]);
+    return [...batch.map((b) => b.id), ...singles.map((u) => u.id)];
+  };
+
+  it.each([
+    ['disk full', '53100'],
+    ['statement timeout', '57014'],
+    ['out of memory', '53200'],
+    ['read-only after a failover', '25006'],
+  ])('Postgres: %s (%s) for 3 s, then all 20 stored and nothing dead-lettered', async (_name, code) => {
+    await site.pg.query('INSERT INTO outage_flag VALUES ($1)', [code]);
+    let ids: string[] = [];
+    try {
+      ids = await publishTwenty(`outage-${code}`);
+      await new Promise((r) => setTimeout(r, 3000));
+      expect((await storedIds(ids)).size).toBe(0);
+    } finally {
+      await site.pg.query('DELETE FROM outage_flag');
+    }
+    await waitFor(async () => (await storedIds(ids)).size === ids.length, { timeoutMs: 30_000, description: 'all 20 stored after the outage' });
+    expect(await drainDeadLetters()).toHaveLength(0);
+  });
+
+  it('Redis refusing writes (OOM) while live state must be rebuilt: all stored afterwards, nothing dead-lettered', async () => {
+    const boot = app.get(LiveStateBoot);
+    const live = app.get(LiveProjection);
+    // As after a failed projection: live state must be rebuilt before the next batch; Redis answers OOM meanwhile.
+    (boot as unknown as { ready: boolean }).ready = false;
+    const oom = Object.assign(new Error("OOM command not allowed when used memory > 'maxmemory'."), { name: 'ReplyError' });
+    const rebuild = live.rebuild.bind(live);
+    let failing = true;
+    const spy = jest.spyOn(live, 'rebuild').mockImplementation(async (...args) => {
+      if (failing) throw oom;
+      return rebuild(...args);
+    });
+    try {
+      const ids = await publishTwenty('redis-oom');
+      await new Promise((r) => setTimeout(r, 2000));
+      failing = false;
+      await waitFor(async () => (await storedIds(ids)).size === ids.length, { timeoutMs: 30_000, description: 'all 20 stored once Redis takes writes' });
+      expect(await drainDeadLetters()).toHaveLength(0);
+    } finally {
+      spy.mockRestore();
+    }
+  });
 });

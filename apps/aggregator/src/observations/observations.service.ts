@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { QueueName, type Envelope } from '@fleetwatch/contracts';
-import { foldObservations, type FoldItem, type TargetSnapshot } from '@fleetwatch/domain';
+import { foldObservations, UnavailableError, type FoldItem, type TargetSnapshot } from '@fleetwatch/domain';
 import {
   HistoryRepository,
   runInSqlTransaction,
@@ -40,6 +40,14 @@ function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): 
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Rethrows a failure of a dependency as an outage (waited out), whatever its kind. */
+function asOutage(what: string): (e: unknown) => never {
+  return (e: unknown) => {
+    if (e instanceof UnavailableError) throw e;
+    throw new UnavailableError(`${what}: ${errorText(e)}`, 5);
+  };
+}
 
 function toFoldItem(m: Active): FoldItem {
   if (m.type !== 'ping') return { type: 'observation', id: m.messageId, observation: m.observation };
@@ -140,12 +148,16 @@ export class ObservationsService {
     const outcome = await retryTransient(
       () =>
         this.lane.run(async () => {
-          await this.boot.ensureReady();
+          // Only the SQL transaction can blame the observations: live state and the
+          // bus failing (Redis OOM/READONLY, a rebuild, a publish) is an outage for all of them.
+          await this.boot.ensureReady().catch(asOutage('live state not ready'));
           const result = await runInSqlTransaction(this.db, (tx) => this.commit(tx, active));
           const ttl = Math.max(60, this.config.staleAfterSeconds * 2);
-          await this.propagation.propagate(result, async () => {
-            for (const [hostId, m] of result.hostMetrics) await this.boot.live.setHostMetrics(hostId, m.json, ttl);
-          });
+          await this.propagation
+            .propagate(result, async () => {
+              for (const [hostId, m] of result.hostMetrics) await this.boot.live.setHostMetrics(hostId, m.json, ttl);
+            })
+            .catch(asOutage('committed, not yet propagated'));
           return result;
         }),
       {

@@ -49,3 +49,12 @@ describe('retryTransient', () => {
     await expect(retryTransient(async () => Promise.reject(new UnavailableError('down', 1)), { stopping: () => true })).rejects.toBeInstanceOf(UnavailableError);
   });
 });
+
+describe('isTransient: Redis replies that mean "not now"', () => {
+  const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
+  it.each(['OOM command not allowed when used memory > maxmemory', "READONLY You can't write against a read only replica.", 'LOADING Redis is loading the dataset in memory', 'MISCONF Redis is configured to save RDB snapshots', 'BUSY Redis is busy running a script'])(
+    '%s',
+    (message) => expect(isTransient(reply(message))).toBe(true),
+  );
+  it('a wrong-type reply is not an outage', () => expect(isTransient(reply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false));
+});

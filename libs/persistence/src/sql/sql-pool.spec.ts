@@ -22,6 +22,12 @@ describe('rethrowSql: pg errors → domain errors', () => {
     ['missing table: migrations not applied (42P01)', '42P01'],
     ['missing column (42703)', '42703'],
     ['invalid schema name (3F000)', '3F000'],
+    ['disk full (53100)', '53100'],
+    ['out of memory (53200)', '53200'],
+    ['statement timeout (57014)', '57014'],
+    ['I/O error (58030)', '58030'],
+    ['read-only transaction after a failover (25006)', '25006'],
+    ['internal error (XX000)', 'XX000'],
   ])('%s is unavailable, worth a retry', (_name, code) => expect(thrown(pgError(code))).toBeInstanceOf(UnavailableError));
 
   it.each([
@@ -29,10 +35,17 @@ describe('rethrowSql: pg errors → domain errors', () => {
     ['invalid JSON text (22P02)', '22P02'],
     ['untranslatable character (22P05)', '22P05'],
     ['value out of range (22003)', '22003'],
+    ['index row too large (54000)', '54000'],
+    ['raised by a trigger (P0001)', 'P0001'],
   ])('%s stays a data error (about the row, not the database)', (_name, code) => {
     const e = thrown(pgError(code));
     expect(e).not.toBeInstanceOf(UnavailableError);
     expect(e).toMatchObject({ code });
+  });
+
+  it("leaves Prisma's own codes and errors without a SQLSTATE as they are", () => {
+    expect(thrown(Object.assign(new Error('x'), { code: 'P2002' }))).toMatchObject({ code: 'P2002' });
+    expect(thrown(new TypeError('bug'))).toBeInstanceOf(TypeError);
   });
 
   it('unique violation is a conflict when the caller names one', () => {

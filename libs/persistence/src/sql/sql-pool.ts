@@ -46,26 +46,30 @@ export async function closeSqlPool(pool: SqlPool): Promise<void> {
   await (pool as unknown as Pool).end().catch(() => undefined);
 }
 
-/** Postgres error codes meaning "the database is away" (connection exceptions, shutdown, too many connections). */
-const UNAVAILABLE_CODES = /^(08|57P0[1-3]|53300)/;
 /**
- * Worth a retry, though the database is up: serialization failure, deadlock, lock
- * not available — and a schema out of step with the code (42: a missing table or
- * column, 3D/3F: database or schema, 28: credentials), which every row would hit
- * alike until the deploy is fixed, so no row is to blame for it.
+ * SQLSTATE classes that blame the rows themselves: 22 data exception (a value the
+ * type cannot hold), 23 integrity constraint violation, 54 program limit exceeded
+ * (e.g. an index row too large), P0 raised by a trigger or function. Any other Postgres error — connection (08),
+ * resources such as a full disk or memory (53), statement timeout or shutdown (57),
+ * system I/O (58), lock conflicts (40, 55), read-only after a failover (25006), a
+ * schema out of step with the code (42, 3D, 3F), credentials (28), internal (XX) —
+ * would hit every row alike: it is an outage to wait out, never a reason to set
+ * rows aside.
  */
-const RETRY_CODES = /^(40001|40P01|55P03|42|3D|3F|28)/;
+const DATA_ERROR_CLASSES = /^(22|23|54|P0)/;
+/** A SQLSTATE, not one of Prisma's own codes (P1xxx–P6xxx). */
+const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
 const UNAVAILABLE_TEXT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i;
 
-/** pg errors → domain errors (unique violation → ConflictError, outage → UnavailableError); else unchanged. Always throws. */
+/** pg errors → domain errors (unique violation → ConflictError, anything but a data error → UnavailableError); else unchanged. Always throws. */
 export function rethrowSql(err: unknown, conflict?: string): never {
   const e = err as { code?: unknown; message?: unknown; meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } } } | null;
   // pg puts the SQLSTATE in `code`; Prisma's raw-query errors (P2010) carry it in `meta`.
   const fromPrisma = e?.meta?.driverAdapterError?.cause?.originalCode ?? e?.meta?.code;
   const code = typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
   if (conflict && code === '23505') throw new ConflictError(conflict);
-  if (UNAVAILABLE_CODES.test(code) || UNAVAILABLE_TEXT.test(`${String(e?.message ?? '')} ${code}`)) throw new UnavailableError('database unavailable', 5);
-  if (RETRY_CODES.test(code)) throw new UnavailableError(`database refused the statement for now: ${String(e?.message ?? '')} (${code})`, 5);
+  if (SQLSTATE.test(code) && !DATA_ERROR_CLASSES.test(code)) throw new UnavailableError(`database unavailable: ${String(e?.message ?? '')} (${code})`, 5);
+  if (UNAVAILABLE_TEXT.test(`${String(e?.message ?? '')} ${code}`)) throw new UnavailableError('database unavailable', 5);
   throw err;
 }
 
