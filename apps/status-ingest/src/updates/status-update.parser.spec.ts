@@ -38,6 +38,7 @@ describe('parseStatusUpdates', () => {
     ['ancient', ok(1, { occurredAt: '2026-02-01T12:00:00Z' }), ['occurredAt']],
     ['a future item in a batch', { updates: [ok(0), ok(1, { occurredAt: '2026-03-02T00:00:00Z' })] }, ['updates.1.occurredAt']],
     ['an unknown field', ok(1, { colour: 'red' }), ['(body)']],
+    ['a repeated updateId in a batch', { updates: [ok(0, { updateId: 'a' }), ok(1, { updateId: 'b' }), ok(2, { updateId: 'a' })] }, ['updates.2.updateId']],
   ])('refuses %s, naming %j', (_name, body, paths) => {
     const e = refusal(body);
     expect(e.issues.map((i) => i.path)).toEqual(paths);

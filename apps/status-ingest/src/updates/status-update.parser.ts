@@ -43,6 +43,15 @@ export function parseStatusUpdates(body: unknown, now: number, window: TimeWindo
       const item = validateOne(batch.data.updates[i], ['updates', i], now, window, issues);
       if (item) updates[i] = item;
     }
+    // Two updates with one updateId would share one message id: the second would be answered 202 and dropped as a retry.
+    const firstWith = new Map<string, number>();
+    for (let i = 0; i < updates.length && issues.length < MAX_REPORTED_ISSUES; i++) {
+      const id = updates[i]?.updateId;
+      if (id === undefined) continue;
+      const first = firstWith.get(id);
+      if (first === undefined) firstWith.set(id, i);
+      else issues.push({ path: pathOf(['updates', i, 'updateId']), message: `repeats updates.${first}.updateId: each update of a batch needs its own` });
+    }
     if (issues.length) throw refusal(`batch refused: ${countItems(issues)} of ${batch.data.updates.length} updates are invalid; nothing was accepted`, issues);
     return { updates, batch: true };
   }

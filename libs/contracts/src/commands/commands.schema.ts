@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from '../common/store-safe';
 import { isoDateTimeSchema } from '../common/safe-json';
 
 export const configSnapshotSchema = z.object({
@@ -13,13 +14,13 @@ export const configApplyPayloadSchema = z.object({
   /** Hash the member must currently have (optimistic concurrency); null skips the check. */
   expectedHash: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
   dryRun: z.boolean().default(false),
-  actor: z.string().max(256),
+  actor: storableText(256),
 });
 export type ConfigApplyPayload = z.infer<typeof configApplyPayloadSchema>;
 
 export const ingressControlPayloadSchema = z.object({
   operationId: z.string().min(1).max(128).optional(),
-  reason: z.string().max(1024),
+  reason: storableText(1024),
   /** Pause auto-expires so a crashed orchestrator cannot leave ingress shut forever. */
   until: isoDateTimeSchema.optional(),
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from '../common/store-safe';
 import { userRoleSchema } from '../common/status';
 
 // Gateway HTTP shapes for users, API keys and heartbeat monitors (settings pages).
@@ -62,7 +63,7 @@ export interface ApiKeyView {
 }
 
 export const createHeartbeatRequestSchema = z.strictObject({
-  name: z.string().trim().min(1).max(256),
+  name: storableText(256).trim().min(1),
   /** Expected time between pings. */
   periodSeconds: z.number().int().min(1).max(31 * 86_400),
   /** Extra time allowed after a missed period before the monitor turns DOWN. */

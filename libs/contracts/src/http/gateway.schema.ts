@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { storableText } from '../common/store-safe';
 import { cidrSchema } from '../net/cidr';
 import { apiKeyScopeSchema, TargetKind, targetKindSchema, TargetStatus, targetStatusSchema, userRoleSchema } from '../common/status';
 
 export const loginRequestSchema = z.strictObject({
-  username: z.string().min(1).max(128),
+  username: storableText(128, 1),
   password: z.string().min(1).max(1024),
 });
 export type LoginRequest = z.infer<typeof loginRequestSchema>;
@@ -14,15 +15,13 @@ export interface LoginResponse {
 }
 
 export const createApiKeyRequestSchema = z.strictObject({
-  name: z.string().trim().min(1).max(128),
+  name: storableText(128).trim().min(1),
   scopes: z.array(apiKeyScopeSchema).min(1, 'give at least one scope').max(8),
   allowedCidrs: z.array(cidrSchema).max(64).optional(),
   /** Subject CN a verified client certificate must carry at status-ingest (mutual TLS); null or absent: none needed. */
-  clientCertSubject: z
-    .string()
+  clientCertSubject: storableText(256)
     .trim()
     .min(1)
-    .max(256)
     .regex(/^\P{Cc}+$/u, 'must not contain control characters')
     .nullable()
     .optional(),
@@ -46,16 +45,16 @@ const csvOf = <E extends Record<string, string>>(values: E) =>
 export const listTargetsQuerySchema = z.strictObject({
   kind: csvOf(TargetKind).optional(),
   status: csvOf(TargetStatus).optional(),
-  tag: z.string().max(128).optional(),
-  location: z.string().max(128).optional(),
+  tag: storableText(128).optional(),
+  location: storableText(128).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().max(512).optional(),
+  cursor: storableText(512).optional(),
 });
 export type ListTargetsQuery = z.infer<typeof listTargetsQuerySchema>;
 
 export const historyQuerySchema = z.strictObject({
   minutes: z.coerce.number().int().min(1).max(60 * 24 * 90).default(60),
-  location: z.string().max(128).optional(),
+  location: storableText(128).optional(),
 });
 
 export interface LocationStatusView {
