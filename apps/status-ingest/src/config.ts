@@ -41,6 +41,8 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
       INGEST_COALESCE_MAX_QUEUED_BYTES: env.int(32 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
       /** Longest wait for a publish slot before a request gets 503 + Retry-After. */
       INGEST_COALESCE_MAX_WAIT_MS: env.int(2000, 10, 60_000),
+      /** Bytes of request bodies being parsed and published at once (a parsed batch costs several times its size); beyond: 503 + Retry-After before the body is read. */
+      INGEST_MAX_BODIES_IN_PROGRESS_BYTES: env.int(16 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
     },
     source,
   );
@@ -64,6 +66,7 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     coalesceMaxQueuedUpdates: values.INGEST_COALESCE_MAX_QUEUED_UPDATES,
     coalesceMaxQueuedBytes: values.INGEST_COALESCE_MAX_QUEUED_BYTES,
     coalesceMaxWaitMs: values.INGEST_COALESCE_MAX_WAIT_MS,
+    maxBodiesInProgressBytes: values.INGEST_MAX_BODIES_IN_PROGRESS_BYTES,
   };
 }
 export type IngestConfig = ReturnType<typeof loadIngestConfig>;

@@ -90,8 +90,10 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
       method: 'POST',
       url: UPDATES_PATH,
       // Before the body is read: an unauthenticated client cannot make us parse anything.
-      onRequest: async (request) => {
+      onRequest: async (request, reply) => {
         this.keys.set(request, await this.auth.authenticate(request.headers.authorization, request.ip, clientCertificateOf(request.raw.socket)));
+        // Bounded memory: bodies in progress are admitted up to a byte budget (PublishGate).
+        this.gate.admit(request.headers['content-length'], reply.raw);
       },
       onError: async (request, _reply, error) => {
         if (error instanceof IngressPausedError) this.refusals.set(request, 'paused');

@@ -19,6 +19,9 @@ export class PublishGate {
   private closing = false;
   private idleWaiters: Array<() => void> = [];
   private readonly retryAfter: number;
+  private bodiesInProgress = 0;
+  private readonly maxBodiesInProgress: number;
+  private readonly bodyLimit: number;
 
   constructor(
     private readonly ingress: IngressStateService,
@@ -27,6 +30,31 @@ export class PublishGate {
     @Inject(INGEST_CONFIG) config: IngestConfig,
   ) {
     this.retryAfter = config.retryAfterSeconds;
+    this.maxBodiesInProgress = config.maxBodiesInProgressBytes;
+    this.bodyLimit = config.bodyLimitBytes;
+  }
+
+  /**
+   * Admission before a body is read: reserves what it will cost while it is parsed
+   * and published (its declared length, else the body limit) and refuses with 503 +
+   * Retry-After at once when the bodies in progress already reach
+   * INGEST_MAX_BODIES_IN_PROGRESS_BYTES — a parsed batch costs several times its
+   * bytes, so concurrent requests, not only queued ones, must be bounded. Released
+   * when the response is done or the connection closes.
+   */
+  admit(declaredLength: string | undefined, response: { once(event: 'close', listener: () => void): unknown }): void {
+    const declared = Number(declaredLength ?? Number.NaN);
+    const size = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, this.bodyLimit) : this.bodyLimit;
+    if (this.bodiesInProgress > 0 && this.bodiesInProgress + size > this.maxBodiesInProgress) {
+      throw new UnavailableError(`status-ingest is busy with ${this.bodiesInProgress} bytes of requests; nothing was accepted, retry later`, this.retryAfter);
+    }
+    this.bodiesInProgress += size;
+    response.once('close', () => (this.bodiesInProgress -= size));
+  }
+
+  /** Bytes of request bodies admitted and not yet answered. */
+  get bodiesHeld(): number {
+    return this.bodiesInProgress;
   }
 
   /** Throws while paused, stopping or blocked by the broker. Cheap: called first on every request. */
