@@ -1,3 +1,4 @@
+import { rateLimitKeyOf } from '@fleetwatch/contracts';
 import { takeTokens, type Bucket } from '@fleetwatch/domain';
 import { LRUCache } from 'lru-cache';
 
@@ -47,7 +48,8 @@ export class InMemoryLoginRateLimiter implements LoginRateLimiter {
     this.now = limits.now ?? Date.now;
   }
 
-  async take(ip: string, username: string): Promise<LoginLimitDecision> {
+  async take(clientAddress: string, username: string): Promise<LoginLimitDecision> {
+    const ip = rateLimitKeyOf(clientAddress);
     const now = this.now();
     const user = username.toLowerCase();
     const address = takeTokens(this.byAddress.get(ip), 1, now, this.limits.perAddressPerMinute / 60, this.limits.perAddressPerMinute);

@@ -1,4 +1,4 @@
-import { CidrSet, cidrSchema, formatCidr, isCidr, parseCidr, parseIp } from './cidr';
+import { CidrSet, cidrSchema, formatCidr, isCidr, parseCidr, parseIp, rateLimitKeyOf } from './cidr';
 
 describe('parseIp', () => {
   it.each<[string, string | null]>([
@@ -126,4 +126,15 @@ describe('cidrSchema', () => {
     expect(refused.success).toBe(false);
     expect(refused.error?.issues[0].message).toMatch(/is not a CIDR \(e\.g\. 10\.0\.0\.0\/8/);
   });
+});
+
+describe('rateLimitKeyOf', () => {
+  it.each([
+    ['10.1.2.3', '10.1.2.3'],
+    ['::ffff:10.1.2.3', '10.1.2.3'],
+    ['2001:db8:1:2:aaaa::1', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2:ffff:ffff:ffff:ffff', '2001:db8:1:2::/64'],
+    ['2001:db8:1:3::1', '2001:db8:1:3::/64'],
+    ['not an address', 'not an address'],
+  ])('%s → %s', (address, key) => expect(rateLimitKeyOf(address)).toBe(key));
 });

@@ -75,6 +75,20 @@ export function parseIp(text: string): IpAddress | null {
 }
 
 /**
+ * The key a per-address limit counts a client under: an IPv4 address itself, an
+ * IPv6 address's /64 (one host usually holds a whole /64, so counting /128s would
+ * let it rotate addresses past the limit). Unparseable text is its own key.
+ */
+export function rateLimitKeyOf(address: string): string {
+  const ip = parseIp(address);
+  if (!ip) return address;
+  if (ip.version === 4) return ip.bytes.join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i += 2) groups.push(((ip.bytes[i] << 8) | ip.bytes[i + 1]).toString(16));
+  return `${groups.join(':')}::/64`;
+}
+
+/**
  * Parses `address/prefix`; a bare address is a single host (/32 or /128). Host
  * bits are cleared (`10.1.2.3/8` is `10.0.0.0/8`). An IPv4-mapped network of
  * /96 or longer (`::ffff:10.0.0.0/104`) becomes the IPv4 one (`10.0.0.0/8`).
