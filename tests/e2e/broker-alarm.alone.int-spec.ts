@@ -195,6 +195,11 @@ describe('broker resource alarm', () => {
       expect(await aggregatorReady.text()).toMatch(/blocks publishing/);
       expect(await alarms()).not.toBe('[]');
       expect(aggregator.exitCode).toBeNull();
+      const refusedMs = [...answers.filter((x) => x.status === 503), ...later].map((a) => a.ms);
+      process.stderr.write(
+        `broker alarm: ${refusedMs.length} refusals, slowest ${Math.max(...refusedMs).toFixed(0)} ms (publish timeout ${PUBLISH_TIMEOUT_MS} ms); ` +
+          `${expected} updates drained and acked by the aggregator during the alarm\n`,
+      );
     } finally {
       await ctl('set_vm_memory_high_watermark', ...previous);
       watchdog.kill();
