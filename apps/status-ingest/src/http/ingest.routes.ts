@@ -8,12 +8,16 @@ import type { IngestConfig } from '../config';
 import { IngressPausedError } from '../ingress/ingress-state.service';
 import { PublishGate } from '../ingress/publish-gate.service';
 import { IngestMetrics, refusalReasonOf, type RefusalReason } from '../metrics/ingest.metrics';
-import { PingsService, type PingSignal } from '../pings/pings.service';
+import { MAX_PING_BODY_CHARS, PingsService, type PingSignal } from '../pings/pings.service';
 import { StatusUpdatesService } from '../updates/status-updates.service';
 import { INGEST_CONFIG } from '../tokens';
 import { parseJsonBody } from './json-body';
+import { keepHeadOfBody } from './ping-body';
 import { clientCertificateOf } from './tls';
 import { answerAfterUnreadBody } from './unread-body';
+
+/** Bytes of a ping body read into memory: enough for MAX_PING_BODY_CHARS characters of any UTF-8. */
+const MAX_PING_BODY_BYTES = MAX_PING_BODY_CHARS * 4;
 
 export const UPDATES_PATH = '/api/v1/status/updates';
 const PING_PREFIX = '/ping/';
@@ -118,6 +122,9 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         method: ['GET', 'POST', 'HEAD'],
         url,
         exposeHeadRoute: false,
+        // Only the head of a large body is kept (the ping must count whatever a job posts); the rest is read and dropped.
+        bodyLimit: Math.max(this.config.bodyLimitBytes, this.config.bodyDiscardLimitBytes),
+        preParsing: async (_request, _reply, payload) => keepHeadOfBody(payload, MAX_PING_BODY_BYTES, Math.max(this.config.bodyLimitBytes, this.config.bodyDiscardLimitBytes)),
         // Before the body is read and before any token lookup: the per-address ping limit.
         onRequest: async (request) => this.pings.admit(request.ip),
         onError: async (request, _reply, error) => {

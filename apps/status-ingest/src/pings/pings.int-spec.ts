@@ -142,3 +142,14 @@ describe('what a ping carries is storable', () => {
     expect(JSON.parse(res.text)).toMatchObject({ error: { issues: [{ path: 'rid', message: expect.stringMatching(/NUL/) }] } });
   });
 });
+
+describe('a large ping body', () => {
+  it('still counts the ping (2 MB of log, over the body limit); only the head of the body travels on', async () => {
+    const { token } = await createMonitor();
+    const log = `start of log\n${'x'.repeat(2 * 1024 * 1024)}`;
+    expect((await ping(token, '127.0.0.43', log)).status).toBe(200);
+    const [{ envelope }] = (await h.drain()) as Array<{ envelope: { payload: { body?: string } } }>;
+    expect(envelope.payload.body?.startsWith('start of log\nxxx')).toBe(true);
+    expect(envelope.payload.body?.length).toBe(10_000);
+  });
+});
