@@ -151,16 +151,20 @@ export class ConfirmSender {
           break;
         }
       }
-      if (!lane.open) break;
+      if (!lane.open || this.blockedReason() !== undefined) break;
       outstanding++;
       const pending = new Pending(messages[i], sink, i);
       pendings.push(pending);
       this.transmit(lane, pending);
     }
+    const blocked = this.blockedReason();
     for (let j = i; j < messages.length; j++) {
-      results[j] = lane.open
-        ? new PublishTimeoutError(`channel write buffer stayed full for ${timeoutMs} ms; message not sent`, timeoutMs)
-        : new BusUnavailableError('channel closed before the message was sent');
+      results[j] =
+        blocked !== undefined
+          ? new BrokerBlockedError(`RabbitMQ blocks publishing (resource alarm: ${blocked}); message not sent`, blocked)
+          : lane.open
+            ? new PublishTimeoutError(`channel write buffer stayed full for ${timeoutMs} ms; message not sent`, timeoutMs)
+            : new BusUnavailableError('channel closed before the message was sent');
     }
     const timer = setTimeout(
       () => {
@@ -186,8 +190,13 @@ export class ConfirmSender {
     if (lane?.open) await closeQuietly(lane.channel);
   }
 
+  /** The broker's reason while it blocks the connection, when this sender fails fast on it. */
+  private blockedReason(): string | undefined {
+    return this.options.failWhenBlocked ? this.connection.blocked : undefined;
+  }
+
   private assertNotBlocked(): void {
-    const reason = this.options.failWhenBlocked ? this.connection.blocked : undefined;
+    const reason = this.blockedReason();
     if (reason !== undefined) throw new BrokerBlockedError(`RabbitMQ blocks publishing (resource alarm: ${reason}); message not sent`, reason);
   }
 
