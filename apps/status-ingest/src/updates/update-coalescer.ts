@@ -68,12 +68,9 @@ export class UpdateCoalescer<T> {
    * kept. Rejects with CoalescerOverloadedError when the queue is full or the wait too long.
    */
   submit(items: T[], bytes = 0, now: number = Date.now()): Promise<void> {
-    if (this.waiting.length > 0 || this.inFlight >= this.options.maxInFlight) {
-      if (this.waiting.length > 0 && (this.queuedItems + items.length > this.maxQueuedItems || this.queuedBytes + bytes > this.maxQueuedBytes)) {
-        return Promise.reject(
-          new CoalescerOverloadedError(`${this.queuedItems} updates (${this.queuedBytes} bytes) already wait for the broker; retry later`, 'full'),
-        );
-      }
+    // Something already waits, so this would wait too: refuse it if the queue cannot take it.
+    if (this.waiting.length > 0 && (this.queuedItems + items.length > this.maxQueuedItems || this.queuedBytes + bytes > this.maxQueuedBytes)) {
+      return Promise.reject(new CoalescerOverloadedError(`${this.queuedItems} updates (${this.queuedBytes} bytes) already wait for the broker; retry later`, 'full'));
     }
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ items, bytes, deadline: now + this.maxWaitMs, resolve, reject });
