@@ -67,7 +67,10 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
 }
 
-/** Samples RSS every 100 ms; `max` is the highest of the samples and the kernel's peak. */
+/**
+ * Samples RSS every 100 ms; `max` is the highest of the samples and the kernel's peak.
+ * With a port, also notes the service's heap figures (/metrics) at its largest heap, for the record.
+ */
 function sampleRss(child: ChildProcess, port?: number) {
   const seen = { max: 0, samples: 0, heap: '' };
   let maxHeap = 0;
