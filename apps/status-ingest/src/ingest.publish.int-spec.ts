@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { buildEnvelope, Messages, RoutingKey, UUID_PATTERN, type StatusUpdatePayload } from '@fleetwatch/contracts';
+import { buildEnvelope, BUS_BATCH_MAX_BYTES, BUS_BATCH_MAX_UPDATES, Messages, RoutingKey, UUID_PATTERN, type StatusUpdatePayload } from '@fleetwatch/contracts';
 import { generatePingToken, hashPingToken } from '@fleetwatch/persistence';
 import { createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { errorOf, IngestHarness, update } from './int-spec.helpers';
@@ -60,11 +60,24 @@ describe('POST /api/v1/status/updates', () => {
     const body = res.json as { accepted: number; ids: string[] };
     expect(body.accepted).toBe(250);
     const messages = await h.drain();
-    // The whole batch travelled as one status.update.batch bus message.
-    expect(new Set(messages.map((m) => m.batchId))).toEqual(new Set([expect.stringMatching(UUID_PATTERN)]));
+    // The batch travelled as status.update.batch messages of at most BUS_BATCH_MAX_UPDATES updates, in order.
+    const batches = [...new Set(messages.map((m) => m.batchId))];
+    expect(batches).toHaveLength(Math.ceil(250 / BUS_BATCH_MAX_UPDATES));
+    for (const b of batches) expect(b).toMatch(UUID_PATTERN);
     expect(messages.map((m) => m.envelope.id)).toEqual(body.ids);
     expect(messages.map((m) => (m.envelope.payload as StatusUpdatePayload).instanceId)).toEqual(updates.map((u) => u.instanceId));
     expect((messages[3].envelope.payload as StatusUpdatePayload).occurredAt).toBe(occurredAt);
+  });
+
+  it('splits a batch of heavy updates into messages of at most BUS_BATCH_MAX_BYTES, in order', async () => {
+    const updates = Array.from({ length: 20 }, (_, i) => update(i, { metadata: { blob: 'x'.repeat(15_000) } }));
+    const res = await h.post({ updates }, { key: key.key });
+    expect(res.status).toBe(202);
+    const raw = await h.drainRaw();
+    expect(raw.length).toBeGreaterThanOrEqual(2);
+    for (const m of raw) expect(Buffer.byteLength(JSON.stringify(m.envelope))).toBeLessThan(BUS_BATCH_MAX_BYTES + 16_000 + 2_000);
+    const unfolded = raw.flatMap((m) => (m.envelope.type === 'status.update.batch' ? (m.envelope.payload as { updates: StatusUpdatePayload[] }).updates : [m.envelope.payload as StatusUpdatePayload]));
+    expect(unfolded.map((u) => u.instanceId)).toEqual(updates.map((u) => u.instanceId));
   });
 
   it('a retry with the same updateId carries the same message id (the aggregator drops the duplicate)', async () => {

@@ -118,4 +118,37 @@ describe('consumer budget in units and bytes (RabbitMQ)', () => {
     expect(await raw.count(Q)).toBe(0);
     expect(sub.intakeState).toMatchObject({ units: 0, messages: 0, paused: false });
   });
+  it('with a worst case (as the aggregator sets it), a burst of heavy messages after quiet hours of light ones stays within the budget', async () => {
+    const holder: { sub?: Subscription } = {};
+    const s = sampler(() => holder.sub);
+    let handled = 0;
+    let slow = false;
+    holder.sub = consumer.consume(
+      Q,
+      async (envelopes: Envelope[]) => {
+        s.take();
+        await new Promise((r) => setTimeout(r, slow ? 200 : 1));
+        handled += envelopes.length;
+      },
+      {
+        prefetch: 1000,
+        batch: { maxSize: 500, maxWaitMs: 5, maxUnits: 5000 },
+        weigh,
+        budget: { maxUnits: 10_000, unitsPerMessageHint: 1000, worstCase: { units: 1000, bytes: 1024 * 1024 } },
+      },
+    );
+    await holder.sub.waitUntilActive();
+    // Quiet hours: light messages, long enough that recent peaks alone would let the window widen.
+    for (let round = 0; round < 4; round++) {
+      await publish(400, 1);
+      await waitFor(() => handled === 400 * (round + 1), { timeoutMs: 30_000, description: 'light messages handled' });
+    }
+    s.seen.maxUnits = 0;
+    slow = true;
+    await publish(200, 1000);
+    await waitFor(() => handled === 1600 + 200, { timeoutMs: 60_000, description: 'heavy messages handled' });
+    s.stop();
+    // Held at most one budget plus the message in hand when the pause took effect.
+    expect(s.seen.maxUnits).toBeLessThanOrEqual(10_000 + 1000);
+  });
 });

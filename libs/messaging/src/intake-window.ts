@@ -16,6 +16,15 @@ export interface IntakeBudget {
   unitsPerMessageHint?: number;
   /** Expected bytes of the largest message, before any was seen. Default 1024. */
   bytesPerMessageHint?: number;
+  /**
+   * The largest message the producers may send (e.g. a 1000-update batch of a
+   * maximal body). When set, the prefetch never widens past what fits the budget
+   * with messages this large, however small the recent ones were: the budget then
+   * holds under any load, not only after a pause has taken effect (a burst of
+   * maximal messages after a quiet spell of small ones would otherwise arrive a
+   * whole window at once).
+   */
+  worstCase?: { units: number; bytes: number };
 }
 
 /** Deliveries after which the oldest peak observations are forgotten (two buckets of this size). */
@@ -35,6 +44,7 @@ export class IntakeWindow {
   private seenInBucket = 0;
   readonly maxUnits: number;
   readonly maxBytes: number;
+  private readonly worstCase: { units: number; bytes: number } | undefined;
 
   constructor(
     /** The configured prefetch: the window never opens wider. */
@@ -48,6 +58,7 @@ export class IntakeWindow {
     const hintBytes = Math.max(1, budget.bytesPerMessageHint ?? 1024);
     this.peakUnits = [hintUnits, hintUnits];
     this.peakBytes = [hintBytes, hintBytes];
+    this.worstCase = budget.worstCase;
   }
 
   get held(): { units: number; bytes: number; messages: number } {
@@ -90,10 +101,10 @@ export class IntakeWindow {
     return this.units <= this.maxUnits / 2 && this.bytes <= this.maxBytes / 2;
   }
 
-  /** The prefetch at which a full window of the largest recent messages fits the budget. */
+  /** The prefetch at which a full window of the largest recent messages (or of the worst case, when given) fits the budget. */
   targetPrefetch(): number {
-    const units = Math.max(this.peakUnits[0], this.peakUnits[1], 1);
-    const bytes = Math.max(this.peakBytes[0], this.peakBytes[1], 1);
+    const units = Math.max(this.peakUnits[0], this.peakUnits[1], this.worstCase?.units ?? 1, 1);
+    const bytes = Math.max(this.peakBytes[0], this.peakBytes[1], this.worstCase?.bytes ?? 1, 1);
     const fit = Math.min(Math.floor(this.maxUnits / units), Math.floor(this.maxBytes / bytes));
     return Math.max(1, Math.min(this.maxPrefetch, fit));
   }

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { MAX_BATCH_UPDATES, Messages, QueueName, type Envelope, type StatusUpdateBatchPayload } from '@fleetwatch/contracts';
+import { BUS_BATCH_MAX_BYTES, BUS_BATCH_MAX_UPDATES, Messages, QueueName, type Envelope, type StatusUpdateBatchPayload } from '@fleetwatch/contracts';
 import { BusConnection, BusConsumer, type Subscription } from '@fleetwatch/messaging';
 import type { AggregatorConfig } from '../config';
 import { AGGREGATOR_CONFIG } from '../tokens';
@@ -47,8 +47,15 @@ export class ObservationsHandler implements OnApplicationBootstrap, OnModuleDest
       prefetch: this.config.prefetch,
       batch: this.config.batch,
       weigh: updatesIn,
-      // ~1 KiB per update on the wire: a maximal batch message.
-      budget: { ...this.config.budget, unitsPerMessageHint: MAX_BATCH_UPDATES, bytesPerMessageHint: MAX_BATCH_UPDATES * 1024 },
+      // Our producers send at most BUS_BATCH_MAX_UPDATES updates (~BUS_BATCH_MAX_BYTES) a message: the prefetch is
+      // sized for a window of such messages at all times, so the budget holds for a burst of them after a quiet spell
+      // of small ones. A larger message (an older producer's 1000-update batch) pauses intake when it arrives.
+      budget: {
+        ...this.config.budget,
+        unitsPerMessageHint: BUS_BATCH_MAX_UPDATES,
+        bytesPerMessageHint: BUS_BATCH_MAX_BYTES,
+        worstCase: { units: BUS_BATCH_MAX_UPDATES, bytes: BUS_BATCH_MAX_BYTES },
+      },
       stopTimeoutMs: Math.max(1000, this.config.shutdownTimeoutMs - 2000),
     });
   }

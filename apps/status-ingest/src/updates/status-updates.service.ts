@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { MAX_BATCH_UPDATES, Messages, type PayloadInputOf, type StatusUpdate } from '@fleetwatch/contracts';
+import { BUS_BATCH_MAX_BYTES, BUS_BATCH_MAX_UPDATES, Messages, type PayloadInputOf, type StatusUpdate } from '@fleetwatch/contracts';
 import { RateLimitedError, UnavailableError, type TimeWindow } from '@fleetwatch/domain';
-import { BusPublisher } from '@fleetwatch/messaging';
+import { BusPublisher, publishRequest, type PublishRequest } from '@fleetwatch/messaging';
 import type { AuthenticatedKey } from '../auth/api-key-auth.service';
 import type { IngestConfig } from '../config';
 import { PublishGate } from '../ingress/publish-gate.service';
@@ -43,21 +43,46 @@ export class StatusUpdatesService {
     this.retryAfter = config.retryAfterSeconds;
     this.coalescer = new UpdateCoalescer((items) => this.send(items), {
       maxInFlight: config.coalesceMaxInFlight,
-      maxItems: MAX_BATCH_UPDATES,
+      // Grouped requests fill bus messages up to the size consumers are sized for.
+      maxItems: BUS_BATCH_MAX_UPDATES,
+      maxGroupBytes: BUS_BATCH_MAX_BYTES,
       maxQueuedItems: config.coalesceMaxQueuedUpdates,
       maxQueuedBytes: config.coalesceMaxQueuedBytes,
       maxWaitMs: config.coalesceMaxWaitMs,
     });
   }
 
-  /** One bus message: a lone update as `status.update`, several as one `status.update.batch`. */
+  /**
+   * A lone update as `status.update`, several as `status.update.batch` messages of
+   * at most BUS_BATCH_MAX_UPDATES updates and BUS_BATCH_MAX_BYTES each (a 1000-update
+   * POST travels as several); resolves once the broker confirmed every one.
+   */
   private async send(items: BatchItem[]): Promise<void> {
     if (items.length === 1) {
       const { id, ...payload } = items[0];
       await this.publisher.publish(Messages.StatusUpdate, payload, { id });
-    } else {
-      await this.publisher.publish(Messages.StatusUpdateBatch, { updates: items });
+      return;
     }
+    const requests: PublishRequest[] = [];
+    let chunk: BatchItem[] = [];
+    let chunkBytes = 0;
+    const flush = () => {
+      if (chunk.length === 1) {
+        const { id, ...payload } = chunk[0];
+        requests.push(publishRequest(Messages.StatusUpdate, payload, { id }));
+      } else if (chunk.length > 1) requests.push(publishRequest(Messages.StatusUpdateBatch, { updates: chunk }));
+      chunk = [];
+      chunkBytes = 0;
+    };
+    for (const item of items) {
+      const bytes = approximateJsonBytes(item);
+      if (chunk.length > 0 && (chunk.length >= BUS_BATCH_MAX_UPDATES || chunkBytes + bytes > BUS_BATCH_MAX_BYTES)) flush();
+      chunk.push(item);
+      chunkBytes += bytes;
+    }
+    flush();
+    if (requests.length === 1) await this.publisher.publish(requests[0].definition, requests[0].payload, requests[0].options);
+    else await this.publisher.publishMany(requests);
   }
 
   /**
@@ -85,7 +110,7 @@ export class StatusUpdatesService {
       items[i] = { ...toPayload(u, updateId, receivedAt, key.id), id: messageId };
       bytes += approximateJsonBytes(items[i]);
     }
-    // A batch POST travels as one message; concurrent requests are grouped while the
+    // A batch POST travels as messages of at most BUS_BATCH_MAX_UPDATES; concurrent requests are grouped while the
     // broker confirms earlier ones (UpdateCoalescer). Each update keeps its own id, the
     // key the aggregator de-duplicates by.
     await this.gate.publish(batch ? 'batch' : 'single', () => this.submit(items, bytes));

@@ -61,6 +61,17 @@ describe('UpdateCoalescer', () => {
     expect(sizes).toEqual([3, 4, 5]);
   });
 
+  it('never groups past maxGroupBytes unless one request alone does', async () => {
+    const sizes: number[][] = [];
+    const c = new UpdateCoalescer<number>(async (items) => void sizes.push(items), { maxInFlight: 1, maxItems: 1000, maxGroupBytes: 100 });
+    await Promise.all([c.submit([1], 10), c.submit([2], 60), c.submit([3], 30), c.submit([4], 20), c.submit([5], 500), c.submit([6], 1)]);
+    expect(sizes).toEqual([[1], [2, 3], [4], [5], [6]]);
+  });
+
+  it('weighs strings in UTF-8 bytes', () => {
+    expect(approximateJsonBytes('日本語')).toBe(approximateJsonBytes('abcdefghi'));
+  });
+
   it('a synchronous throw from send rejects instead of escaping', async () => {
     const c = new UpdateCoalescer<number>(() => {
       throw new Error('boom');

@@ -15,6 +15,12 @@
 export interface CoalescerOptions {
   maxInFlight: number;
   maxItems: number;
+  /**
+   * Bytes (as the caller weighs them) one grouped message may carry: grouping never
+   * makes a message larger than one request could (a lone request may exceed it).
+   * Keeps messages within the broker's frame limits and the consumer's budget.
+   */
+  maxGroupBytes?: number;
   /** Items waiting for a slot, at most (a lone request larger than this still queues when nothing else waits). */
   maxQueuedItems?: number;
   /** Bytes (as the caller weighs them) waiting for a slot, at most. */
@@ -102,9 +108,12 @@ export class UpdateCoalescer<T> {
     while (this.inFlight < this.options.maxInFlight && this.waiting.length > 0) {
       const group: Waiting<T>[] = [this.shift()];
       let count = group[0].items.length;
-      while (this.waiting.length > 0 && count + this.waiting[0].items.length <= this.options.maxItems) {
+      let bytes = group[0].bytes;
+      const maxGroupBytes = this.options.maxGroupBytes ?? Number.POSITIVE_INFINITY;
+      while (this.waiting.length > 0 && count + this.waiting[0].items.length <= this.options.maxItems && bytes + this.waiting[0].bytes <= maxGroupBytes) {
         const next = this.shift();
         count += next.items.length;
+        bytes += next.bytes;
         group.push(next);
       }
       this.inFlight++;
@@ -164,7 +173,8 @@ export function approximateJsonBytes(value: unknown): number {
   const stack: unknown[] = [value];
   while (stack.length > 0) {
     const v = stack.pop();
-    if (typeof v === 'string') bytes += v.length + 2;
+    // UTF-8 bytes, not UTF-16 units: CJK text takes three bytes a character on the wire.
+    if (typeof v === 'string') bytes += Buffer.byteLength(v, 'utf8') + 2;
     else if (typeof v === 'number') bytes += 8;
     else if (typeof v === 'boolean') bytes += 5;
     else if (v === null || v === undefined) bytes += 4;
@@ -174,7 +184,7 @@ export function approximateJsonBytes(value: unknown): number {
     } else if (typeof v === 'object') {
       bytes += 2;
       for (const k in v) {
-        bytes += k.length + 4;
+        bytes += Buffer.byteLength(k, 'utf8') + 4;
         stack.push((v as Record<string, unknown>)[k]);
       }
     }

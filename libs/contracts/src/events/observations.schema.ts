@@ -46,6 +46,16 @@ export type StatusUpdateInput = z.input<typeof statusUpdateInputSchema>;
 export type StatusUpdate = z.output<typeof statusUpdateInputSchema>;
 
 export const MAX_BATCH_UPDATES = 1000;
+
+/**
+ * What one `status.update.batch` bus message carries at most, as our producers
+ * send it: an HTTP batch of up to MAX_BATCH_UPDATES travels as several messages.
+ * Consumers size their prefetch for messages this large, so their memory stays
+ * bounded under any mix of traffic (consumers still accept the schema's 1000).
+ */
+export const BUS_BATCH_MAX_UPDATES = 100;
+/** Approximate JSON bytes of one `status.update.batch` message at most (a single update larger than this travels alone). */
+export const BUS_BATCH_MAX_BYTES = 160 * 1024;
 export const statusUpdateBatchSchema = z.strictObject({
   updates: z.array(z.unknown()).min(1, 'a batch needs at least one update').max(MAX_BATCH_UPDATES, `at most ${MAX_BATCH_UPDATES} updates per batch`),
 });
