@@ -1,4 +1,4 @@
-import type { Envelope } from '@fleetwatch/contracts';
+import { BusHeader, type Envelope } from '@fleetwatch/contracts';
 import type { BatchOptions } from './batcher';
 import type { IntakeBudget } from './intake-window';
 
@@ -15,6 +15,29 @@ export const DeadLetterHeader = {
 
 /** `isolated`: one part of a message (or one message of a batch) that failed alone while the rest was stored. */
 export type DeadLetterCause = 'invalid' | 'permanent' | 'delivery_limit' | 'isolated';
+
+/** Longest reason kept in a header (AMQP header values are not meant for essays). */
+const MAX_REASON_CHARS = 2_048;
+
+export interface DeadLetterHeaderFields {
+  reason: string;
+  /** The queue the message was consumed from: the DLX routes the copy to that queue's DLQ. */
+  queue: string;
+  cause: DeadLetterCause;
+  deliveryCount: number;
+}
+
+/** The headers every dead letter carries (see docs/bus.md), added to the message's own headers. */
+export function deadLetterHeaders(fields: DeadLetterHeaderFields, own: Record<string, unknown> = {}): Record<string, unknown> {
+  const headers: Record<string, unknown> = { ...own };
+  delete headers['x-delivery-count'];
+  headers[BusHeader.DeadLetterReason] = fields.reason.length > MAX_REASON_CHARS ? `${fields.reason.slice(0, MAX_REASON_CHARS - 3)}...` : fields.reason;
+  headers[BusHeader.DeadLetterQueue] = fields.queue;
+  headers[DeadLetterHeader.Cause] = fields.cause;
+  headers[DeadLetterHeader.DeliveryCount] = fields.deliveryCount;
+  headers[DeadLetterHeader.DeadLetteredAt] = new Date().toISOString();
+  return headers;
+}
 
 export interface DeliveryContext {
   readonly queue: string;

@@ -1,32 +1,9 @@
 import { BusHeader, ExchangeName, type Envelope } from '@fleetwatch/contracts';
 import { ConfirmSender } from './confirm-sender';
 import type { BusConnection } from './connection';
-import { DeadLetterHeader, type DeadLetterCause } from './delivery';
+import { deadLetterHeaders } from './delivery';
 import type { BusLogger } from './logger';
 import { BusMetrics } from './metrics';
-
-/** Longest reason kept in a header (AMQP header values are not meant for essays). */
-const MAX_REASON_CHARS = 2_048;
-
-export interface DeadLetterHeaderFields {
-  reason: string;
-  /** The queue the message was consumed from: the DLX routes the copy to that queue's DLQ. */
-  queue: string;
-  cause: DeadLetterCause;
-  deliveryCount: number;
-}
-
-/** The headers every dead letter carries (see docs/bus.md), added to the message's own headers. */
-export function deadLetterHeaders(fields: DeadLetterHeaderFields, own: Record<string, unknown> = {}): Record<string, unknown> {
-  const headers: Record<string, unknown> = { ...own };
-  delete headers['x-delivery-count'];
-  headers[BusHeader.DeadLetterReason] = fields.reason.length > MAX_REASON_CHARS ? `${fields.reason.slice(0, MAX_REASON_CHARS - 3)}...` : fields.reason;
-  headers[BusHeader.DeadLetterQueue] = fields.queue;
-  headers[DeadLetterHeader.Cause] = fields.cause;
-  headers[DeadLetterHeader.DeliveryCount] = fields.deliveryCount;
-  headers[DeadLetterHeader.DeadLetteredAt] = new Date().toISOString();
-  return headers;
-}
 
 /** One part of a message that could not be stored while the rest was: it goes to the DLQ alone, as its own message. */
 export interface SetAsidePart {

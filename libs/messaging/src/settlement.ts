@@ -1,8 +1,8 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { BusHeader, ExchangeName, uuidv7 } from '@fleetwatch/contracts';
+import { ExchangeName, uuidv7 } from '@fleetwatch/contracts';
 import type { ConfirmSender } from './confirm-sender';
 import type { ChannelGeneration } from './delivery-tags';
-import { DeadLetterHeader, type DeadLetterCause, type DeliveryContext } from './delivery';
+import { deadLetterHeaders, type DeadLetterCause, type DeliveryContext } from './delivery';
 import { errorMessage, PermanentError } from './errors';
 import type { BusLogger } from './logger';
 import type { BusMetrics } from './metrics';
@@ -142,13 +142,7 @@ export class Settlement {
   private async publishDeadLetter(delivery: Delivery, reason: string, cause: DeadLetterCause): Promise<void> {
     const { message, context } = delivery;
     const props = message.properties;
-    const headers: Record<string, unknown> = { ...(props.headers ?? {}) };
-    delete headers['x-delivery-count'];
-    headers[BusHeader.DeadLetterReason] = reason.length > 2_048 ? `${reason.slice(0, 2_045)}...` : reason;
-    headers[BusHeader.DeadLetterQueue] = context.queue;
-    headers[DeadLetterHeader.Cause] = cause;
-    headers[DeadLetterHeader.DeliveryCount] = context.deliveryCount;
-    headers[DeadLetterHeader.DeadLetteredAt] = new Date().toISOString();
+    const headers = deadLetterHeaders({ reason, queue: context.queue, cause, deliveryCount: context.deliveryCount }, props.headers ?? {});
     await this.deps.deadLetters.send(
       {
         exchange: ExchangeName.DeadLetter,
