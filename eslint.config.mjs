@@ -16,26 +16,65 @@ function boundaries(forTests) {
     banTransitiveDependencies: true,
     allow: [],
     depConstraints: [
-            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: withTesting(['type:contracts']) },
-            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
-            { sourceTag: 'type:config', onlyDependOnLibsWithTags: withTesting(['type:contracts']) },
-            { sourceTag: 'type:observability', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:domain']) },
-            { sourceTag: 'type:messaging', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:observability']) },
-            { sourceTag: 'type:persistence', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
-            { sourceTag: 'type:live-state', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:messaging', 'type:persistence', 'type:live-state']) },
-            { sourceTag: 'type:ui', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:ui']) },
-            { sourceTag: 'scope:web', onlyDependOnLibsWithTags: withTesting(['scope:web', 'scope:shared']) },
-            { sourceTag: 'scope:collector', notDependOnLibsWithTags: ['type:persistence'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain', 'type:config', 'type:observability', 'type:messaging', 'type:persistence', 'type:live-state', 'type:ui']) },
-          ],
+      { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: withTesting(['type:contracts']) },
+      { sourceTag: 'type:domain', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
+      { sourceTag: 'type:config', onlyDependOnLibsWithTags: withTesting(['type:contracts']) },
+      {
+        sourceTag: 'type:observability',
+        onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:domain']),
+      },
+      {
+        sourceTag: 'type:messaging',
+        onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:observability']),
+      },
+      { sourceTag: 'type:persistence', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
+      { sourceTag: 'type:live-state', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
+      {
+        sourceTag: 'type:testing',
+        onlyDependOnLibsWithTags: withTesting([
+          'type:contracts',
+          'type:config',
+          'type:messaging',
+          'type:persistence',
+          'type:live-state',
+        ]),
+      },
+      { sourceTag: 'type:ui', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:ui']) },
+      { sourceTag: 'scope:web', onlyDependOnLibsWithTags: withTesting(['scope:web', 'scope:shared']) },
+      { sourceTag: 'scope:collector', notDependOnLibsWithTags: ['type:persistence'] },
+      {
+        sourceTag: 'type:app',
+        onlyDependOnLibsWithTags: withTesting([
+          'type:contracts',
+          'type:domain',
+          'type:config',
+          'type:observability',
+          'type:messaging',
+          'type:persistence',
+          'type:live-state',
+          'type:ui',
+        ]),
+      },
+    ],
   };
 }
 
 export default [
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
-  { ignores: ['**/dist', '**/node_modules', '**/generated', '**/.nx', 'tmp/**', '**/vite.config.*', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  {
+    ignores: [
+      '**/dist',
+      '**/node_modules',
+      '**/generated',
+      '**/.nx',
+      'tmp/**',
+      '**/vite.config.*',
+      '**/*.js',
+      '**/*.mjs',
+      '**/*.cjs',
+    ],
+  },
   {
     files: ['**/*.ts', '**/*.tsx'],
     rules: {
@@ -44,7 +83,10 @@ export default [
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-syntax': [
         'error',
-        { selector: "CallExpression[callee.property.name='only'][callee.object.name=/^(it|describe|test)$/]", message: 'Focused tests silence the rest.' },
+        {
+          selector: "CallExpression[callee.property.name='only'][callee.object.name=/^(it|describe|test)$/]",
+          message: 'Focused tests silence the rest.',
+        },
       ],
     },
   },
@@ -57,7 +99,15 @@ export default [
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@nestjs/*', '@prisma/*', 'amqplib', 'amqp-connection-manager', 'ioredis', 'pg', 'fastify'], message: 'contracts and domain stay free of frameworks, ORMs and transports (the dashboard uses contracts).' }] },
+        {
+          patterns: [
+            {
+              group: ['@nestjs/*', '@prisma/*', 'amqplib', 'amqp-connection-manager', 'ioredis', 'pg', 'fastify'],
+              message:
+                'contracts and domain stay free of frameworks, ORMs and transports (the dashboard uses contracts).',
+            },
+          ],
+        },
       ],
     },
   },
@@ -67,7 +117,14 @@ export default [
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@prisma/*', 'pg'], message: 'Only repositories (libs/persistence or *.repository.ts) touch the database.' }] },
+        {
+          patterns: [
+            {
+              group: ['@prisma/*', 'pg'],
+              message: 'Only repositories (libs/persistence or *.repository.ts) touch the database.',
+            },
+          ],
+        },
       ],
     },
   },

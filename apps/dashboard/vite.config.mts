@@ -17,6 +17,9 @@ export default defineConfig({
     },
   },
   build: { outDir: resolve(root, 'dist/apps/dashboard'), emptyOutDir: true, sourcemap: true },
-  server: { port: 5173, proxy: { '/api': 'http://127.0.0.1:3000', '/ws': { target: 'ws://127.0.0.1:3000', ws: true } } },
+  server: {
+    port: 5173,
+    proxy: { '/api': 'http://127.0.0.1:3000', '/ws': { target: 'ws://127.0.0.1:3000', ws: true } },
+  },
   test: { environment: 'node', include: ['src/**/*.spec.{ts,tsx}', '../../libs/ui/src/**/*.spec.{ts,tsx}'] },
 });

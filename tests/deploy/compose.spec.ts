@@ -7,7 +7,15 @@ import { SERVICE_PORTS } from '@fleetwatch/config';
 // honest by reading them against the code.
 const root = join(__dirname, '../..');
 const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-  services: Record<string, { build?: { dockerfile?: string; target?: string }; environment?: Record<string, unknown>; ports?: string[]; depends_on?: Record<string, unknown> }>;
+  services: Record<
+    string,
+    {
+      build?: { dockerfile?: string; target?: string };
+      environment?: Record<string, unknown>;
+      ports?: string[];
+      depends_on?: Record<string, unknown>;
+    }
+  >;
 };
 const dockerfile = readFileSync(join(root, 'deploy/docker/Dockerfile'), 'utf8');
 const stages = [...dockerfile.matchAll(/^FROM\s+\S+\s+AS\s+(\S+)/gim)].map((m) => m[1]);
@@ -29,7 +37,9 @@ const SERVICES = Object.keys(SERVICE_PORTS) as (keyof typeof SERVICE_PORTS)[];
 
 describe('docker-compose.yml', () => {
   it('runs the three servers, a migration step and the five services', () => {
-    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['postgres', 'redis', 'rabbitmq', 'migrate', ...SERVICES]));
+    expect(Object.keys(compose.services)).toEqual(
+      expect.arrayContaining(['postgres', 'redis', 'rabbitmq', 'migrate', ...SERVICES]),
+    );
     expect(compose.services.rabbitmq).toMatchObject({});
     expect(JSON.stringify(compose.services.rabbitmq)).toContain('management');
   });
@@ -69,6 +79,12 @@ describe('Dockerfile', () => {
     expect(runtime).toMatch(/^USER node$/m);
     // A stage that switches to root must switch back.
     const migrate = dockerfile.slice(dockerfile.indexOf('AS migrate'), dockerfile.indexOf('AS api-gateway'));
-    expect(migrate.trim().split('\n').filter((l) => l.startsWith('USER')).pop()).toBe('USER node');
+    expect(
+      migrate
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('USER'))
+        .pop(),
+    ).toBe('USER node');
   });
 });

@@ -12,8 +12,17 @@ interface Exit {
   output: string;
 }
 
-function run(cmd: string, args: string[], env: Record<string, string>, timeoutMs: number): { child: ChildProcess; exit: Promise<Exit>; output: () => string } {
-  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+): { child: ChildProcess; exit: Promise<Exit>; output: () => string } {
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env: { ...process.env, ...env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
@@ -32,7 +41,14 @@ const service = (name: string) => join(root, 'dist/apps', name, 'src/main.js');
 describe('service boot', () => {
   const env = () => {
     const t = testEnv();
-    return { DATABASE_URL: t.databaseUrl, REDIS_URL: t.redisUrl, AMQP_URL: t.amqpUrl, FLEETWATCH_REDIS_PREFIX: `${t.redisPrefix}boot:`, FLEETWATCH_BOOT_TIMEOUT_SECONDS: '5', SYNC_ORCHESTRATOR_PORT: '13904' };
+    return {
+      DATABASE_URL: t.databaseUrl,
+      REDIS_URL: t.redisUrl,
+      AMQP_URL: t.amqpUrl,
+      FLEETWATCH_REDIS_PREFIX: `${t.redisPrefix}boot:`,
+      FLEETWATCH_BOOT_TIMEOUT_SECONDS: '5',
+      SYNC_ORCHESTRATOR_PORT: '13904',
+    };
   };
 
   it.each([
@@ -49,7 +65,12 @@ describe('service boot', () => {
   it('a database that does not exist exits 1 naming DATABASE_URL', async () => {
     const url = new URL(testEnv().databaseUrl);
     url.pathname = '/fw_no_such_database';
-    const r = await run(process.execPath, [service('sync-orchestrator')], { ...env(), DATABASE_URL: url.toString() }, 20_000).exit;
+    const r = await run(
+      process.execPath,
+      [service('sync-orchestrator')],
+      { ...env(), DATABASE_URL: url.toString() },
+      20_000,
+    ).exit;
     expect(r.code).toBe(1);
     expect(r.output).toMatch(/DATABASE_URL: PostgreSQL at .*fw_no_such_database.*does not exist/);
   });
@@ -58,14 +79,24 @@ describe('service boot', () => {
     const url = new URL(testEnv().amqpUrl);
     url.username = 'guest';
     url.password = 'wrong-secret';
-    const r = await run(process.execPath, [service('sync-orchestrator')], { ...env(), AMQP_URL: url.toString() }, 30_000).exit;
+    const r = await run(
+      process.execPath,
+      [service('sync-orchestrator')],
+      { ...env(), AMQP_URL: url.toString() },
+      30_000,
+    ).exit;
     expect(r.code).toBe(1);
     expect(r.output).toMatch(/AMQP_URL: RabbitMQ at amqp:\/\/guest:\*\*\*@/);
     expect(r.output).not.toContain('wrong-secret');
   });
 
   it('an unreachable server exits 1 naming it after the boot timeout', async () => {
-    const r = await run(process.execPath, [service('sync-orchestrator')], { ...env(), REDIS_URL: 'redis://127.0.0.1:1', FLEETWATCH_BOOT_TIMEOUT_SECONDS: '2' }, 30_000).exit;
+    const r = await run(
+      process.execPath,
+      [service('sync-orchestrator')],
+      { ...env(), REDIS_URL: 'redis://127.0.0.1:1', FLEETWATCH_BOOT_TIMEOUT_SECONDS: '2' },
+      30_000,
+    ).exit;
     expect(r.code).toBe(1);
     expect(r.output).toMatch(/REDIS_URL: Redis at redis:\/\/127\.0\.0\.1:1.*gave up after 2 s/);
   });
@@ -76,10 +107,32 @@ describe('npm start', () => {
     const t = testEnv();
     const db = new URL(t.databaseUrl);
     db.pathname = `/${t.databaseName}_start`; // created by the launcher; dropped by the run's teardown (same prefix)
-    const ports = { API_GATEWAY_PORT: '13000', STATUS_INGEST_PORT: '13001', COLLECTOR_PORT: '13002', AGGREGATOR_PORT: '13003', SYNC_ORCHESTRATOR_PORT: '13004' };
-    const started = run('node', ['tools/launcher/start.mjs'], { ...ports, DATABASE_URL: db.toString(), REDIS_URL: t.redisUrl, AMQP_URL: t.amqpUrl, FLEETWATCH_REDIS_PREFIX: `${t.redisPrefix}start:`, FLEETWATCH_ADMIN_PASSWORD: 'start-test-password' }, 240_000);
+    const ports = {
+      API_GATEWAY_PORT: '13000',
+      STATUS_INGEST_PORT: '13001',
+      COLLECTOR_PORT: '13002',
+      AGGREGATOR_PORT: '13003',
+      SYNC_ORCHESTRATOR_PORT: '13004',
+    };
+    const started = run(
+      'node',
+      ['tools/launcher/start.mjs'],
+      {
+        ...ports,
+        DATABASE_URL: db.toString(),
+        REDIS_URL: t.redisUrl,
+        AMQP_URL: t.amqpUrl,
+        FLEETWATCH_REDIS_PREFIX: `${t.redisPrefix}start:`,
+        FLEETWATCH_ADMIN_PASSWORD: 'start-test-password',
+      },
+      240_000,
+    );
     try {
-      await waitFor(() => started.output().includes('Fleetwatch is up.') || started.child.exitCode !== null, { timeoutMs: 200_000, intervalMs: 250, description: 'launcher to report the site is up' });
+      await waitFor(() => started.output().includes('Fleetwatch is up.') || started.child.exitCode !== null, {
+        timeoutMs: 200_000,
+        intervalMs: 250,
+        description: 'launcher to report the site is up',
+      });
       expect(started.output()).toContain('Fleetwatch is up.');
       for (const port of Object.values(ports)) {
         const res = await fetch(`http://127.0.0.1:${port}/readyz`);
@@ -91,7 +144,8 @@ describe('npm start', () => {
       expect(r.code).toBe(0);
       expect(Date.now() - t0).toBeLessThan(10_000);
       expect(r.output).toContain('all services stopped');
-      for (const port of Object.values(ports)) await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+      for (const port of Object.values(ports))
+        await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
     } finally {
       if (started.child.exitCode === null) started.child.kill('SIGKILL');
     }

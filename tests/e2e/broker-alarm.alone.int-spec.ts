@@ -5,7 +5,14 @@ import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { QueueName } from '@fleetwatch/contracts';
 import { ApiKeysRepository, createPrismaClient, generateApiKey } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor, type IsolatedDatabase, type IsolatedVhost } from '@fleetwatch/testing';
+import {
+  createIsolatedDatabase,
+  createIsolatedVhost,
+  testEnv,
+  waitFor,
+  type IsolatedDatabase,
+  type IsolatedVhost,
+} from '@fleetwatch/testing';
 
 // Issue 13: a broker resource alarm (RabbitMQ blocks every publishing connection on
 // the node). status-ingest must answer 503 + Retry-After at once instead of waiting
@@ -32,7 +39,8 @@ let pg: Client;
 const children: ChildProcess[] = [];
 const output = new Map<string, string>();
 
-const ctl = async (...args: string[]) => (await exec('rabbitmqctl', ['-q', ...args], { timeout: 30_000 })).stdout.trim();
+const ctl = async (...args: string[]) =>
+  (await exec('rabbitmqctl', ['-q', ...args], { timeout: 30_000 })).stdout.trim();
 
 /** `0.4` or `{absolute,1073741824}` → the arguments of set_vm_memory_high_watermark that restore it. */
 async function currentWatermark(): Promise<string[]> {
@@ -58,7 +66,11 @@ function privateDist(): string {
 }
 
 function start(service: 'status-ingest' | 'aggregator', env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [join(dist, 'dist/apps', service, 'src/main.js')], { cwd: root, env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(dist, 'dist/apps', service, 'src/main.js')], {
+    cwd: root,
+    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   output.set(service, '');
   const keep = (d: Buffer) => output.set(service, ((output.get(service) ?? '') + d.toString()).slice(-4000));
   child.stdout?.on('data', keep);
@@ -103,7 +115,13 @@ describe('broker resource alarm', () => {
     expect(await alarms()).toBe('[]');
     const prisma = createPrismaClient(db.databaseUrl, { poolSize: 1 });
     const generated = generateApiKey();
-    await new ApiKeysRepository(prisma).create({ name: 'alarm', prefix: generated.prefix, keyHash: generated.keyHash, scopes: ['ingest'], allowedCidrs: [] });
+    await new ApiKeysRepository(prisma).create({
+      name: 'alarm',
+      prefix: generated.prefix,
+      keyHash: generated.keyHash,
+      scopes: ['ingest'],
+      allowedCidrs: [],
+    });
     await prisma.$disconnect();
 
     const base = 20_000 + Math.floor(Math.random() * 20_000);
@@ -125,7 +143,11 @@ describe('broker resource alarm', () => {
       INGEST_RETRY_AFTER_SECONDS: '3',
     });
     const ingestUrl = `http://127.0.0.1:${ports.ingest}`;
-    await waitFor(async () => (await fetch(`${ingestUrl}/readyz`).catch(() => null))?.status === 200, { timeoutMs: 60_000, intervalMs: 200, description: `ingest ready: ${output.get('status-ingest')}` });
+    await waitFor(async () => (await fetch(`${ingestUrl}/readyz`).catch(() => null))?.status === 200, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      description: `ingest ready: ${output.get('status-ingest')}`,
+    });
 
     let seq = 0;
     const post = async (body: unknown) => {
@@ -138,21 +160,40 @@ describe('broker resource alarm', () => {
       await res.arrayBuffer();
       return { status: res.status, retryAfter: res.headers.get('retry-after'), ms: performance.now() - t0 };
     };
-    const update = (i: number) => ({ updateId: `alarm-${i}`, instanceId: `alarm-${i % 200}`, kind: 'container', status: 'running', location: 'lab-1', metadata: { n: i } });
+    const update = (i: number) => ({
+      updateId: `alarm-${i}`,
+      instanceId: `alarm-${i % 200}`,
+      kind: 'container',
+      status: 'running',
+      location: 'lab-1',
+      metadata: { n: i },
+    });
     const batch = () => ({ updates: Array.from({ length: PER_BATCH }, () => update(seq++)) });
 
     // A backlog for the aggregator, queued while it is not running.
     for (let b = 0; b < BACKLOG_BATCHES; b++) expect((await post(batch())).status).toBe(202);
     let expected = BACKLOG_BATCHES * PER_BATCH;
-    const persisted = async () => Number((await pg.query<{ n: string }>("SELECT count(*) AS n FROM status_updates WHERE update_id LIKE 'alarm-%'")).rows[0].n);
+    const persisted = async () =>
+      Number(
+        (await pg.query<{ n: string }>("SELECT count(*) AS n FROM status_updates WHERE update_id LIKE 'alarm-%'"))
+          .rows[0].n,
+      );
 
     const previous = await currentWatermark();
     // Should this process die before `finally`, the broker still gets its watermark back.
-    const watchdog = spawn('sh', ['-c', `sleep 90; rabbitmqctl -q set_vm_memory_high_watermark ${previous.join(' ')}`], { detached: true, stdio: 'ignore' });
+    const watchdog = spawn(
+      'sh',
+      ['-c', `sleep 90; rabbitmqctl -q set_vm_memory_high_watermark ${previous.join(' ')}`],
+      { detached: true, stdio: 'ignore' },
+    );
     watchdog.unref();
     try {
       await ctl('set_vm_memory_high_watermark', '0.0000001');
-      await waitFor(async () => (await alarms()) !== '[]', { timeoutMs: 15_000, intervalMs: 200, description: 'the memory alarm raised' });
+      await waitFor(async () => (await alarms()) !== '[]', {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        description: 'the memory alarm raised',
+      });
 
       // Ingest: 503 + Retry-After, each answer well under the publish timeout (the first publish
       // after the alarm is what makes RabbitMQ block the connection; its confirm fails at once too).
@@ -172,7 +213,9 @@ describe('broker resource alarm', () => {
         expect(a.ms).toBeLessThan(1_000);
       }
       // Once blocked is known, a refusal costs no broker round trip at all.
-      const later = await Promise.all(Array.from({ length: 20 }, () => post({ updates: [update(seq++), update(seq++)] })));
+      const later = await Promise.all(
+        Array.from({ length: 20 }, () => post({ updates: [update(seq++), update(seq++)] })),
+      );
       expect(later.map((a) => a.status)).toEqual(Array(20).fill(503));
       expect(Math.max(...later.map((a) => a.ms))).toBeLessThan(1_000);
       const ready = await fetch(`${ingestUrl}/readyz`);
@@ -182,7 +225,11 @@ describe('broker resource alarm', () => {
       // The aggregator, started during the alarm, drains the backlog and its acks reach the broker. Its
       // publishing connection is blocked too (status.changed), which is why it consumes on another one.
       const aggregator = start('aggregator', { ...env, AGGREGATOR_PORT: String(ports.aggregator) });
-      await waitFor(async () => (await persisted()) === expected, { timeoutMs: 60_000, intervalMs: 200, description: `${expected} persisted during the alarm: ${output.get('aggregator')}` });
+      await waitFor(async () => (await persisted()) === expected, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+        description: `${expected} persisted during the alarm: ${output.get('aggregator')}`,
+      });
       await waitFor(
         async () => {
           const q = await queueTotals(QueueName.AggregatorObservations);
@@ -204,12 +251,27 @@ describe('broker resource alarm', () => {
       await ctl('set_vm_memory_high_watermark', ...previous);
       watchdog.kill();
     }
-    await waitFor(async () => (await alarms()) === '[]', { timeoutMs: 15_000, intervalMs: 200, description: 'the alarm cleared' });
+    await waitFor(async () => (await alarms()) === '[]', {
+      timeoutMs: 15_000,
+      intervalMs: 200,
+      description: 'the alarm cleared',
+    });
     expect(await currentWatermark()).toEqual(previous);
 
     // Unblocked: ingest accepts again, and what it accepts reaches Postgres.
-    await waitFor(async () => (await post({ updates: [update(seq)] })).status === 202, { timeoutMs: 15_000, intervalMs: 200, description: 'ingest accepting again' });
-    await waitFor(async () => (await persisted()) === expected + 1, { timeoutMs: 20_000, intervalMs: 200, description: 'the update after the alarm persisted' });
-    await waitFor(async () => (await fetch(`${ingestUrl}/readyz`)).status === 200, { timeoutMs: 10_000, description: 'ingest ready again' });
+    await waitFor(async () => (await post({ updates: [update(seq)] })).status === 202, {
+      timeoutMs: 15_000,
+      intervalMs: 200,
+      description: 'ingest accepting again',
+    });
+    await waitFor(async () => (await persisted()) === expected + 1, {
+      timeoutMs: 20_000,
+      intervalMs: 200,
+      description: 'the update after the alarm persisted',
+    });
+    await waitFor(async () => (await fetch(`${ingestUrl}/readyz`)).status === 200, {
+      timeoutMs: 10_000,
+      description: 'ingest ready again',
+    });
   });
 });

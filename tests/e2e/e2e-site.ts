@@ -1,6 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor, type IsolatedDatabase, type IsolatedVhost } from '@fleetwatch/testing';
+import {
+  createIsolatedDatabase,
+  createIsolatedVhost,
+  testEnv,
+  waitFor,
+  type IsolatedDatabase,
+  type IsolatedVhost,
+} from '@fleetwatch/testing';
 
 // A site of built services (dist/, as `npm test` builds it) on this run's isolated
 // database, vhost and Redis prefix, for tests across several running services.
@@ -31,7 +38,11 @@ export interface E2eSite {
 export const ADMIN_PASSWORD = 'e2e-admin-password';
 
 /** Starts the services (each on the port given) and waits until every one is ready. */
-export async function startSite(name: string, ports: Partial<Record<ServiceName, number>>, extraEnv: Record<string, string> = {}): Promise<E2eSite> {
+export async function startSite(
+  name: string,
+  ports: Partial<Record<ServiceName, number>>,
+  extraEnv: Record<string, string> = {},
+): Promise<E2eSite> {
   const [db, vhost] = await Promise.all([createIsolatedDatabase(), createIsolatedVhost(name)]);
   const redisPrefix = `${testEnv().redisPrefix}${name}:`;
   const env: Record<string, string> = {
@@ -45,7 +56,13 @@ export async function startSite(name: string, ports: Partial<Record<ServiceName,
   };
   const children: ChildProcess[] = [];
   for (const service of Object.keys(ports) as ServiceName[]) {
-    children.push(spawn(process.execPath, [join(root, 'dist/apps', service, 'src/main.js')], { cwd: root, env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] }));
+    children.push(
+      spawn(process.execPath, [join(root, 'dist/apps', service, 'src/main.js')], {
+        cwd: root,
+        env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }),
+    );
   }
   const url = (service: ServiceName) => `http://127.0.0.1:${ports[service] as number}`;
   const stop = async () => {
@@ -63,14 +80,22 @@ export async function startSite(name: string, ports: Partial<Record<ServiceName,
   };
   try {
     for (const service of Object.keys(ports) as ServiceName[]) {
-      await waitFor(async () => (await fetch(`${url(service)}/readyz`).catch(() => null))?.status === 200, { timeoutMs: 60_000, intervalMs: 200, description: `${service} /readyz` });
+      await waitFor(async () => (await fetch(`${url(service)}/readyz`).catch(() => null))?.status === 200, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+        description: `${service} /readyz`,
+      });
     }
   } catch (e) {
     await stop();
     throw e;
   }
   const adminToken = async () => {
-    const login = await fetch(`${url('api-gateway')}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+    const login = await fetch(`${url('api-gateway')}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+    });
     if (login.status !== 200) throw new Error(`login answered ${login.status}`);
     return ((await login.json()) as { token: string }).token;
   };
@@ -88,7 +113,8 @@ export async function startSite(name: string, ports: Partial<Record<ServiceName,
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({ name: keyName, scopes }),
       });
-      if (created.status !== 201) throw new Error(`creating an API key answered ${created.status}: ${await created.text()}`);
+      if (created.status !== 201)
+        throw new Error(`creating an API key answered ${created.status}: ${await created.text()}`);
       return (await created.json()) as { id: string; key: string };
     },
     stop,

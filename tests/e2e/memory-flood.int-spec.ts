@@ -3,7 +3,14 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { ApiKeysRepository, createPrismaClient, generateApiKey } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor, type IsolatedDatabase, type IsolatedVhost } from '@fleetwatch/testing';
+import {
+  createIsolatedDatabase,
+  createIsolatedVhost,
+  testEnv,
+  waitFor,
+  type IsolatedDatabase,
+  type IsolatedVhost,
+} from '@fleetwatch/testing';
 
 // Issue 13, bounded memory: a flood of maximal batches (1000 updates, ~0.7 KB of
 // metadata each) pushed over HTTP to a real status-ingest while the aggregator is
@@ -109,7 +116,12 @@ const ready = (port: number, name: string) =>
 
 /** ~0.7 KB of metadata per update, different per update so nothing is shared. */
 function metadata(b: number, i: number): Record<string, unknown> {
-  const m: Record<string, unknown> = { batch: b, index: i, region: 'eu-west-1', image: `registry.example.com/team/service-${i % 50}:1.${b}.${i}` };
+  const m: Record<string, unknown> = {
+    batch: b,
+    index: i,
+    region: 'eu-west-1',
+    image: `registry.example.com/team/service-${i % 50}:1.${b}.${i}`,
+  };
   for (let k = 0; k < 12; k++) m[`label_${k}`] = `value-${b}-${i}-${k}-${'x'.repeat(24)}`;
   return m;
 }
@@ -154,7 +166,13 @@ describe('memory under a flood of maximal batches', () => {
   it('ingest and aggregator stay under 300 MB RSS each, and every accepted update is persisted', async () => {
     const prisma = createPrismaClient(db.databaseUrl, { poolSize: 1 });
     const generated = generateApiKey();
-    await new ApiKeysRepository(prisma).create({ name: 'flood', prefix: generated.prefix, keyHash: generated.keyHash, scopes: ['ingest'], allowedCidrs: [] });
+    await new ApiKeysRepository(prisma).create({
+      name: 'flood',
+      prefix: generated.prefix,
+      keyHash: generated.keyHash,
+      scopes: ['ingest'],
+      allowedCidrs: [],
+    });
     await prisma.$disconnect();
 
     const base = 20_000 + Math.floor(Math.random() * 20_000);
@@ -215,7 +233,10 @@ describe('memory under a flood of maximal batches', () => {
     await ready(ports.aggregator, 'aggregator');
     const aggregatorAtReady = aggregatorRss.seen.max;
     const drainStarted = Date.now();
-    const persisted = () => pg.query<{ n: string }>("SELECT count(*) AS n FROM status_updates WHERE update_id LIKE 'flood-%'").then((r) => Number(r.rows[0].n));
+    const persisted = () =>
+      pg
+        .query<{ n: string }>("SELECT count(*) AS n FROM status_updates WHERE update_id LIKE 'flood-%'")
+        .then((r) => Number(r.rows[0].n));
     await waitFor(async () => (await persisted()) >= BATCHES * PER_BATCH, {
       timeoutMs: 180_000,
       intervalMs: 500,
@@ -226,7 +247,9 @@ describe('memory under a flood of maximal batches', () => {
     aggregatorRss.stop();
 
     // Every accepted update exactly once, by its update id.
-    const ids = pg.query<{ n: string; distinct_ids: string }>("SELECT count(*) AS n, count(DISTINCT update_id) AS distinct_ids FROM status_updates WHERE update_id LIKE 'flood-%'");
+    const ids = pg.query<{ n: string; distinct_ids: string }>(
+      "SELECT count(*) AS n, count(DISTINCT update_id) AS distinct_ids FROM status_updates WHERE update_id LIKE 'flood-%'",
+    );
     const { n, distinct_ids } = (await ids).rows[0];
     expect(Number(distinct_ids)).toBe(BATCHES * PER_BATCH);
     expect(Number(n)).toBe(BATCHES * PER_BATCH);

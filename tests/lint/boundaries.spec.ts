@@ -8,16 +8,66 @@ const root = join(__dirname, '../..');
 const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' };
 
 const PROBES: [name: string, file: string, code: string, expected: RegExp | null][] = [
-  ['contracts imports another lib', 'libs/contracts/src/zz-probe-1.ts', "import { env } from '@fleetwatch/config';\nexport const x = env;\n", /can only depend on libs tagged with "type:contracts"/],
-  ['domain imports messaging', 'libs/domain/src/zz-probe-2.ts', "import { BusPublisher } from '@fleetwatch/messaging';\nexport const x = BusPublisher;\n", /can only depend on libs tagged with/],
-  ['domain imports a database driver', 'libs/domain/src/zz-probe-3.ts', "import { Client } from 'pg';\nexport const x = Client;\n", /stay free of frameworks/],
-  ['the collector imports persistence', 'apps/collector/src/zz-probe-4.ts', "import { UsersRepository } from '@fleetwatch/persistence';\nexport const x = UsersRepository;\n", /can not depend on libs tagged with "type:persistence"/],
-  ['the dashboard imports messaging', 'apps/dashboard/src/zz-probe-5.ts', "import { BusPublisher } from '@fleetwatch/messaging';\nexport const x = BusPublisher;\n", /can only depend on libs tagged with/],
-  ['an app imports another app', 'apps/aggregator/src/zz-probe-6.ts', "import { loadIngestConfig } from '../../status-ingest/src/config';\nexport const x = loadIngestConfig;\n", /cannot be imported by a relative or absolute path/],
-  ['a lib is imported past its entry point', 'apps/aggregator/src/zz-probe-7.ts', "import { LiveKeys } from '@fleetwatch/live-state/src/keys';\nexport const x = LiveKeys;\n", /.+/],
-  ['a service touches Prisma', 'apps/aggregator/src/zz-probe-8.service.ts', "import { Prisma } from '@prisma/client';\nexport const x = Prisma;\n", /Only repositories/],
-  ['(allowed) an app uses domain and live-state', 'apps/aggregator/src/zz-probe-9.ts', "import { consensusOf } from '@fleetwatch/domain';\nimport { LiveStateStore } from '@fleetwatch/live-state';\nexport const x = [consensusOf, LiveStateStore];\n", null],
-  ['(allowed) the dashboard uses contracts', 'apps/dashboard/src/zz-probe-10.ts', "import { TargetStatus } from '@fleetwatch/contracts';\nexport const x = TargetStatus;\n", null],
+  [
+    'contracts imports another lib',
+    'libs/contracts/src/zz-probe-1.ts',
+    "import { env } from '@fleetwatch/config';\nexport const x = env;\n",
+    /can only depend on libs tagged with "type:contracts"/,
+  ],
+  [
+    'domain imports messaging',
+    'libs/domain/src/zz-probe-2.ts',
+    "import { BusPublisher } from '@fleetwatch/messaging';\nexport const x = BusPublisher;\n",
+    /can only depend on libs tagged with/,
+  ],
+  [
+    'domain imports a database driver',
+    'libs/domain/src/zz-probe-3.ts',
+    "import { Client } from 'pg';\nexport const x = Client;\n",
+    /stay free of frameworks/,
+  ],
+  [
+    'the collector imports persistence',
+    'apps/collector/src/zz-probe-4.ts',
+    "import { UsersRepository } from '@fleetwatch/persistence';\nexport const x = UsersRepository;\n",
+    /can not depend on libs tagged with "type:persistence"/,
+  ],
+  [
+    'the dashboard imports messaging',
+    'apps/dashboard/src/zz-probe-5.ts',
+    "import { BusPublisher } from '@fleetwatch/messaging';\nexport const x = BusPublisher;\n",
+    /can only depend on libs tagged with/,
+  ],
+  [
+    'an app imports another app',
+    'apps/aggregator/src/zz-probe-6.ts',
+    "import { loadIngestConfig } from '../../status-ingest/src/config';\nexport const x = loadIngestConfig;\n",
+    /cannot be imported by a relative or absolute path/,
+  ],
+  [
+    'a lib is imported past its entry point',
+    'apps/aggregator/src/zz-probe-7.ts',
+    "import { LiveKeys } from '@fleetwatch/live-state/src/keys';\nexport const x = LiveKeys;\n",
+    /.+/,
+  ],
+  [
+    'a service touches Prisma',
+    'apps/aggregator/src/zz-probe-8.service.ts',
+    "import { Prisma } from '@prisma/client';\nexport const x = Prisma;\n",
+    /Only repositories/,
+  ],
+  [
+    '(allowed) an app uses domain and live-state',
+    'apps/aggregator/src/zz-probe-9.ts',
+    "import { consensusOf } from '@fleetwatch/domain';\nimport { LiveStateStore } from '@fleetwatch/live-state';\nexport const x = [consensusOf, LiveStateStore];\n",
+    null,
+  ],
+  [
+    '(allowed) the dashboard uses contracts',
+    'apps/dashboard/src/zz-probe-10.ts',
+    "import { TargetStatus } from '@fleetwatch/contracts';\nexport const x = TargetStatus;\n",
+    null,
+  ],
 ];
 
 const found = new Map<string, string[]>();
@@ -28,11 +78,24 @@ beforeAll(() => {
   // Real files, linted in one ESLint run (its config loader needs real ESM, not Jest's VM).
   try {
     for (const [, file, code] of PROBES) writeFileSync(join(root, file), code);
-    const r = spawnSync('npx', ['eslint', '--no-warn-ignored', '--format', 'json', ...PROBES.map((p) => p[1])], { cwd: root, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-    const results = JSON.parse(r.stdout) as { filePath: string; messages: { ruleId: string | null; message: string }[] }[];
+    const r = spawnSync('npx', ['eslint', '--no-warn-ignored', '--format', 'json', ...PROBES.map((p) => p[1])], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const results = JSON.parse(r.stdout) as {
+      filePath: string;
+      messages: { ruleId: string | null; message: string }[];
+    }[];
     for (const res of results) {
       const rel = res.filePath.slice(root.length + 1);
-      found.set(rel, res.messages.filter((m) => m.ruleId === '@nx/enforce-module-boundaries' || m.ruleId === 'no-restricted-imports').map((m) => m.message));
+      found.set(
+        rel,
+        res.messages
+          .filter((m) => m.ruleId === '@nx/enforce-module-boundaries' || m.ruleId === 'no-restricted-imports')
+          .map((m) => m.message),
+      );
     }
   } finally {
     for (const [, file] of PROBES) rmSync(join(root, file), { force: true });

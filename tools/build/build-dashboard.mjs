@@ -9,6 +9,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const app = join(root, 'apps/dashboard');
 if (!existsSync(join(app, 'vite.config.mts'))) process.exit(0);
 const started = Date.now();
-const r = spawnSync(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: app, stdio: 'inherit' });
+const r = spawnSync(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], {
+  cwd: app,
+  stdio: 'inherit',
+});
 if (r.status !== 0) process.exit(r.status ?? 1);
 console.log(`build: dashboard built into dist/apps/dashboard in ${Date.now() - started} ms`);

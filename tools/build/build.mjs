@@ -33,7 +33,11 @@ for (const group of ['apps', 'libs']) {
   for (const name of readdirSync(join(root, group))) {
     if (['dashboard', 'ui'].includes(name) || name.endsWith('-e2e')) continue;
     const src = join(root, group, name, 'src');
-    try { if (statSync(src).isDirectory()) roots.push(src); } catch { /* no src */ }
+    try {
+      if (statSync(src).isDirectory()) roots.push(src);
+    } catch {
+      /* no src */
+    }
   }
 }
 

@@ -39,14 +39,19 @@ async function connectMaintenance(url, deadline) {
         break;
       }
     }
-    const retryable = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', '57P03'].includes(lastErr?.code) || /timeout|terminated/i.test(lastErr?.message ?? '');
+    const retryable =
+      ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', '57P03'].includes(lastErr?.code) ||
+      /timeout|terminated/i.test(lastErr?.message ?? '');
     if (!retryable || Date.now() > deadline) throw lastErr;
     await sleep(1000);
   }
 }
 
 /** Returns true when it created the database, false when it was there. */
-export async function ensureDatabase(url = process.env.DATABASE_URL || DEFAULT_DATABASE_URL, waitSeconds = Number(process.env.DB_WAIT_SECONDS ?? 30)) {
+export async function ensureDatabase(
+  url = process.env.DATABASE_URL || DEFAULT_DATABASE_URL,
+  waitSeconds = Number(process.env.DB_WAIT_SECONDS ?? 30),
+) {
   const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
   if (!name) throw new Error(`DATABASE_URL names no database: ${redact(url)}`);
   const client = await connectMaintenance(url, Date.now() + waitSeconds * 1000);

@@ -1,7 +1,14 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { deadLetterQueueOf, Messages, QueueName, type Envelope, type MessageSource } from '@fleetwatch/contracts';
-import { BusConnection, BusConsumer, BusPublisher, BusTopology, PermanentError, silentBusLogger } from '@fleetwatch/messaging';
+import {
+  BusConnection,
+  BusConsumer,
+  BusPublisher,
+  BusTopology,
+  PermanentError,
+  silentBusLogger,
+} from '@fleetwatch/messaging';
 import { createIsolatedVhost, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { connect, type ChannelModel } from 'amqplib';
 
@@ -21,9 +28,14 @@ interface Run {
 
 function dlq(args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(root, 'tools/dlq/dlq.mjs'), ...args], { cwd: root, env: { ...process.env, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [join(root, 'tools/dlq/dlq.mjs'), ...args],
+      { cwd: root, env: { ...process.env, ...env }, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -74,18 +86,35 @@ describe('npm run dlq', () => {
     const startedAt = new Date().toISOString();
     const ids: string[] = [];
     for (const checkId of ['a', 'b']) {
-      const e = await publisher.publish(Messages.CheckResult, { checkId, targetId: `check:${checkId}`, location: 'lab-1', ok: false, latencyMs: 1, attempt: 1, startedAt });
+      const e = await publisher.publish(Messages.CheckResult, {
+        checkId,
+        targetId: `check:${checkId}`,
+        location: 'lab-1',
+        ok: false,
+        latencyMs: 1,
+        attempt: 1,
+        startedAt,
+      });
       ids.push(e.id);
     }
     await waitFor(async () => (await dlqCount()) === 2, { description: 'two dead letters' });
 
     const listJson = await dlq(['list', '--json'], env());
     expect(listJson).toMatchObject({ code: 0, stderr: '' });
-    const { queues } = JSON.parse(listJson.stdout) as { queues: Array<{ deadLetterQueue: string; declared: boolean; messageCount: number; messages: Array<{ messageId: string; cause: string; reason: string }> }> };
+    const { queues } = JSON.parse(listJson.stdout) as {
+      queues: Array<{
+        deadLetterQueue: string;
+        declared: boolean;
+        messageCount: number;
+        messages: Array<{ messageId: string; cause: string; reason: string }>;
+      }>;
+    };
     expect(queues).toHaveLength(Object.values(QueueName).length);
     const listed = queues.find((q) => q.deadLetterQueue === DLQ);
     expect(listed).toMatchObject({ declared: true, messageCount: 2 });
-    expect(listed?.messages.map((m) => [m.messageId, m.cause, m.reason])).toEqual(ids.map((id) => [id, 'permanent', 'permanent failure: target no longer exists']));
+    expect(listed?.messages.map((m) => [m.messageId, m.cause, m.reason])).toEqual(
+      ids.map((id) => [id, 'permanent', 'permanent failure: target no longer exists']),
+    );
 
     const listText = await dlq(['list', '--queue', Q], env());
     expect(listText.code).toBe(0);
@@ -126,7 +155,9 @@ describe('npm run dlq', () => {
     const away = await dlq(['replay', '--all'], { AMQP_URL: url });
     expect(away.code).toBe(3);
     expect(away.stdout).toBe('');
-    expect(away.stderr).toMatch(/^dlq: cannot reach RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:\d+\/.*ECONNREFUSED.*\n$/);
+    expect(away.stderr).toMatch(
+      /^dlq: cannot reach RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:\d+\/.*ECONNREFUSED.*\n$/,
+    );
     expect(away.stderr).not.toContain('s3cret');
 
     const usage = await dlq(['replay'], env());

@@ -2,7 +2,17 @@
 // `npm start`: installs what is missing, checks the servers, creates and
 // migrates the database, builds, starts the five services and stays in the
 // foreground. Ctrl-C (SIGINT) stops every service cleanly.
-import { checkServers, DEFAULTS, ensureDependencies, fail, paint, run, say, spawnService, waitHttp } from './common.mjs';
+import {
+  checkServers,
+  DEFAULTS,
+  ensureDependencies,
+  fail,
+  paint,
+  run,
+  say,
+  spawnService,
+  waitHttp,
+} from './common.mjs';
 
 const SERVICES = [
   // Order matters only for the printout: each service waits for its own dependencies.
@@ -38,7 +48,11 @@ async function main() {
       fail('some services did not stop within 10 s and were killed');
       process.exit(1);
     }, 10_000);
-    Promise.all([...children.values()].map((c) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r))))).then(() => {
+    Promise.all(
+      [...children.values()].map((c) =>
+        c.exitCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)),
+      ),
+    ).then(() => {
       clearTimeout(hard);
       const bad = [...children.entries()].filter(([, c]) => c.exitCode !== 0 && c.signalCode === null);
       if (bad.length) fail(`exited with errors: ${bad.map(([n, c]) => `${n} (${c.exitCode})`).join(', ')}`);

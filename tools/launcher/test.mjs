@@ -17,7 +17,9 @@ function step(name, cmd, args, env = process.env) {
   const started = Date.now();
   const r = spawnSync(cmd, args, { cwd: root, env, stdio: 'inherit' });
   const ok = r.status === 0;
-  say(`── ${name}: ${ok ? 'ok' : `FAILED (exit ${r.status ?? r.signal})`} in ${Math.round((Date.now() - started) / 1000)} s`);
+  say(
+    `── ${name}: ${ok ? 'ok' : `FAILED (exit ${r.status ?? r.signal})`} in ${Math.round((Date.now() - started) / 1000)} s`,
+  );
   if (!ok) failedSteps.push(name);
   return ok;
 }
@@ -44,7 +46,9 @@ function countVitest(file) {
   }
   const r = JSON.parse(readFileSync(file, 'utf8'));
   totals.passed += r.numPassedTests;
-  totals.failed += r.numFailedTests + (r.testResults ?? []).filter((t) => t.status === 'failed' && !(t.assertionResults ?? []).length).length;
+  totals.failed +=
+    r.numFailedTests +
+    (r.testResults ?? []).filter((t) => t.status === 'failed' && !(t.assertionResults ?? []).length).length;
   totals.skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 }
 
@@ -74,7 +78,8 @@ async function main() {
   }
   if (want('typecheck')) {
     step('typecheck (services, libs, tools)', 'npx', ['tsc', '-p', 'tsconfig.json'], env);
-    if (existsSync(join(root, 'apps/dashboard/tsconfig.json'))) step('typecheck (dashboard)', 'npx', ['tsc', '-p', 'apps/dashboard/tsconfig.json', '--noEmit'], env);
+    if (existsSync(join(root, 'apps/dashboard/tsconfig.json')))
+      step('typecheck (dashboard)', 'npx', ['tsc', '-p', 'apps/dashboard/tsconfig.json', '--noEmit'], env);
   }
   if (want('build')) step('build', 'npm', ['run', '--silent', 'build'], env);
 
@@ -87,7 +92,12 @@ async function main() {
   if (want('integration')) {
     const out = join(tmp, 'jest-integration.json');
     rmSync(out, { force: true });
-    step('integration tests', 'npx', ['jest', '--selectProjects', 'integration', '--runInBand', '--json', `--outputFile=${out}`], env);
+    step(
+      'integration tests',
+      'npx',
+      ['jest', '--selectProjects', 'integration', '--runInBand', '--json', `--outputFile=${out}`],
+      env,
+    );
     countJest(out, 'integration tests');
   }
   // After every other integration test, with nothing beside them: these raise a broker
@@ -95,13 +105,31 @@ async function main() {
   if (want('integration') || want('integration-alone')) {
     const out = join(tmp, 'jest-integration-alone.json');
     rmSync(out, { force: true });
-    step('alone integration tests', 'npx', ['jest', '--selectProjects', 'integration-alone', '--runInBand', '--json', `--outputFile=${out}`], env);
+    step(
+      'alone integration tests',
+      'npx',
+      ['jest', '--selectProjects', 'integration-alone', '--runInBand', '--json', `--outputFile=${out}`],
+      env,
+    );
     countJest(out, 'alone integration tests');
   }
   if (want('dashboard') && existsSync(join(root, 'apps/dashboard/vite.config.mts'))) {
     const out = join(tmp, 'vitest-dashboard.json');
     rmSync(out, { force: true });
-    step('dashboard tests', 'npx', ['vitest', 'run', '--root', 'apps/dashboard', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`], env);
+    step(
+      'dashboard tests',
+      'npx',
+      [
+        'vitest',
+        'run',
+        '--root',
+        'apps/dashboard',
+        '--reporter=default',
+        '--reporter=json',
+        `--outputFile.json=${out}`,
+      ],
+      env,
+    );
     countVitest(out);
   }
 

@@ -18,7 +18,11 @@ async function isolatedSite(name: string, env: Record<string, string>): Promise<
   const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
   const pg = new Client({ connectionString: database.databaseUrl });
   await pg.connect();
-  return createTestSite(name, { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` }, env);
+  return createTestSite(
+    name,
+    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
+    env,
+  );
 }
 jest.setTimeout(90_000);
 
@@ -44,7 +48,8 @@ function privateDist(): string {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-  if (!existsSync(join(dir, 'dist/apps/aggregator/src/main.js'))) throw new Error('dist/ is incomplete (a build in progress?)');
+  if (!existsSync(join(dir, 'dist/apps/aggregator/src/main.js')))
+    throw new Error('dist/ is incomplete (a build in progress?)');
   return dir;
 }
 
@@ -75,15 +80,26 @@ async function queueDepth(): Promise<{ messageCount: number; consumerCount: numb
 }
 
 async function waitConsuming(): Promise<void> {
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { timeoutMs: 30_000, intervalMs: 100, description: `aggregator ready; output: ${output.slice(-2000)}` });
-  await waitFor(async () => (await queueDepth()).consumerCount === 1, { timeoutMs: 10_000, description: 'the aggregator consuming' });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+    description: `aggregator ready; output: ${output.slice(-2000)}`,
+  });
+  await waitFor(async () => (await queueDepth()).consumerCount === 1, {
+    timeoutMs: 10_000,
+    description: 'the aggregator consuming',
+  });
 }
 
 const rows = () => count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE instance_id LIKE 'load-%'");
 const base = Date.now() - 3_600_000;
 /** Round k of every instance; every 4th round reports `exited`, so each instance has transitions. */
 const round = (k: number) =>
-  Array.from({ length: INSTANCES }, (_, i) => updateRequest(statusUpdate(`load-${i}`, k % 4 === 3 ? 'exited' : 'running', base + k * 1000, { labels: { pool: 'load' } })));
+  Array.from({ length: INSTANCES }, (_, i) =>
+    updateRequest(
+      statusUpdate(`load-${i}`, k % 4 === 3 ? 'exited' : 'running', base + k * 1000, { labels: { pool: 'load' } }),
+    ),
+  );
 
 const sent: ReturnType<typeof round>[] = [];
 async function publishRounds(from: number, to: number): Promise<void> {
@@ -121,7 +137,11 @@ describe('aggregator process', () => {
     await waitConsuming();
 
     await publishRounds(0, ROUNDS / 2);
-    await waitFor(async () => (await rows()) >= 500, { timeoutMs: 20_000, intervalMs: 10, description: 'the aggregator to be committing' });
+    await waitFor(async () => (await rows()) >= 500, {
+      timeoutMs: 20_000,
+      intervalMs: 10,
+      description: 'the aggregator to be committing',
+    });
     child.kill('SIGKILL');
     expect((await exited(child)).signal).toBe('SIGKILL');
     const atKill = await rows();
@@ -133,23 +153,40 @@ describe('aggregator process', () => {
     await site.bus.publisher.publishMany([...sent[0], ...sent[ROUNDS / 2]]);
     child = startService();
     await waitConsuming();
-    await waitFor(async () => (await rows()) === N && (await queueDepth()).messageCount === 0, { timeoutMs: 40_000, intervalMs: 100, description: `${N} rows and an empty queue` });
+    await waitFor(async () => (await rows()) === N && (await queueDepth()).messageCount === 0, {
+      timeoutMs: 40_000,
+      intervalMs: 100,
+      description: `${N} rows and an empty queue`,
+    });
     // The re-sent rounds may still be in the aggregator's hands (prefetched, unacked) when the
     // queue shows no ready message: wait until they were all absorbed as duplicates.
     const duplicatesSoFar = async () => {
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       return Number(/^fleetwatch_aggregator_duplicates_total (\d+)/m.exec(metrics)?.[1] ?? 0);
     };
-    await waitFor(async () => (await duplicatesSoFar()) >= 2 * INSTANCES, { timeoutMs: 20_000, intervalMs: 100, description: 'the re-sent rounds absorbed as duplicates' });
+    await waitFor(async () => (await duplicatesSoFar()) >= 2 * INSTANCES, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      description: 'the re-sent rounds absorbed as duplicates',
+    });
     expect((await queueDepth()).messageCount).toBe(0);
 
     // Exactly the published updates, once each.
-    expect(await count(site.pg, "SELECT count(DISTINCT message_id) AS n FROM status_updates WHERE instance_id LIKE 'load-%'")).toBe(N);
-    expect(await count(site.pg, "SELECT count(DISTINCT update_id) AS n FROM status_updates WHERE instance_id LIKE 'load-%'")).toBe(N);
+    expect(
+      await count(
+        site.pg,
+        "SELECT count(DISTINCT message_id) AS n FROM status_updates WHERE instance_id LIKE 'load-%'",
+      ),
+    ).toBe(N);
+    expect(
+      await count(site.pg, "SELECT count(DISTINCT update_id) AS n FROM status_updates WHERE instance_id LIKE 'load-%'"),
+    ).toBe(N);
 
     // Per instance: 1 first status + 5 downs + 4 ups = 10 transitions × (location + consensus) = 20 events,
     // numbered 1..20 without gaps: none lost, none doubled by redelivery.
-    expect(await count(site.pg, "SELECT count(*) AS n FROM status_events WHERE target_id LIKE 'instance:load-%'")).toBe(INSTANCES * 20);
+    expect(await count(site.pg, "SELECT count(*) AS n FROM status_events WHERE target_id LIKE 'instance:load-%'")).toBe(
+      INSTANCES * 20,
+    );
     expect(
       await count(
         site.pg,
@@ -165,21 +202,40 @@ describe('aggregator process', () => {
     expect((await store.countByStatus()).DOWN).toBe(INSTANCES);
 
     // Rollups count every update once.
-    await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM rollup_dirty')) === 0, { timeoutMs: 10_000, description: 'rollups caught up' });
-    expect(await count(site.pg, "SELECT sum(count) AS n FROM rollups_1m WHERE target_id LIKE 'instance:load-%'")).toBe(N);
+    await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM rollup_dirty')) === 0, {
+      timeoutMs: 10_000,
+      description: 'rollups caught up',
+    });
+    expect(await count(site.pg, "SELECT sum(count) AS n FROM rollups_1m WHERE target_id LIKE 'instance:load-%'")).toBe(
+      N,
+    );
 
     // Every event was published as status.changed (at least once), the outbox drained.
-    await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM status_event_outbox')) === 0, { timeoutMs: 10_000, description: 'outbox drained' });
-    await waitFor(() => new Set(site.changes.filter((c) => c.targetId.startsWith('instance:load-')).map((c) => `${c.targetId}#${c.sequence}`)).size === INSTANCES * 20, {
+    await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM status_event_outbox')) === 0, {
       timeoutMs: 10_000,
-      description: 'every status.changed received',
+      description: 'outbox drained',
     });
+    await waitFor(
+      () =>
+        new Set(
+          site.changes.filter((c) => c.targetId.startsWith('instance:load-')).map((c) => `${c.targetId}#${c.sequence}`),
+        ).size ===
+        INSTANCES * 20,
+      {
+        timeoutMs: 10_000,
+        description: 'every status.changed received',
+      },
+    );
   });
 
   it('SIGTERM: the batch in flight commits and is acked, the rest stays queued — nothing lost, nothing twice', async () => {
     const extra = 8;
     await publishRounds(ROUNDS, ROUNDS + extra);
-    await waitFor(async () => (await rows()) > N + 200, { timeoutMs: 20_000, intervalMs: 10, description: 'the aggregator busy with the new rounds' });
+    await waitFor(async () => (await rows()) > N + 200, {
+      timeoutMs: 20_000,
+      intervalMs: 10,
+      description: 'the aggregator busy with the new rounds',
+    });
     const proc = child as ChildProcess;
     proc.kill('SIGTERM');
     const exit = await exited(proc);

@@ -57,7 +57,11 @@ export interface TestSite {
 }
 
 /** A publisher and observers on the site's fresh vhost, database and Redis prefix. */
-export async function createTestSite(name: string, infra: TestInfra, env: Record<string, string> = {}): Promise<TestSite> {
+export async function createTestSite(
+  name: string,
+  infra: TestInfra,
+  env: Record<string, string> = {},
+): Promise<TestSite> {
   const { vhost, database, redisPrefix, pg } = infra;
   const bus = createBus({
     url: vhost.amqpUrl,
@@ -67,14 +71,20 @@ export async function createTestSite(name: string, infra: TestInfra, env: Record
   });
   const changes: StatusChangedPayload[] = [];
   const capture = bus.consumer.consume(
-    { name: `test.${name}.status-changed`, bindings: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged }] },
+    {
+      name: `test.${name}.status-changed`,
+      bindings: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged }],
+    },
     async (envelope: Envelope) => void changes.push(envelope.payload as StatusChangedPayload),
   );
   await capture.waitUntilActive(15_000);
   const redis = new Redis(infra.redisUrl, { keyPrefix: redisPrefix });
   const sub = new Redis(infra.redisUrl);
   const fanOut: StatusChangedPayload[] = [];
-  sub.on('message', (_channel: string, message: string) => void fanOut.push(JSON.parse(message) as StatusChangedPayload));
+  sub.on(
+    'message',
+    (_channel: string, message: string) => void fanOut.push(JSON.parse(message) as StatusChangedPayload),
+  );
   await sub.subscribe(`${redisPrefix}live:status`);
   return {
     vhost,
@@ -121,7 +131,13 @@ export async function flushPrefix(redis: Redis, prefix: string): Promise<number>
 
 @Global()
 @Module({
-  providers: [ReadinessRegistry, { provide: FLEETWATCH_LOGGER, useValue: createLogger('aggregator', process.env.TEST_LOG_LEVEL ?? 'silent', process.stderr) }],
+  providers: [
+    ReadinessRegistry,
+    {
+      provide: FLEETWATCH_LOGGER,
+      useValue: createLogger('aggregator', process.env.TEST_LOG_LEVEL ?? 'silent', process.stderr),
+    },
+  ],
   exports: [ReadinessRegistry, FLEETWATCH_LOGGER],
 })
 class TestObservabilityModule {}
@@ -138,7 +154,12 @@ export type StatusUpdateInput = PayloadInputOf<typeof Messages.StatusUpdate>;
 
 let counter = 0;
 /** A status.update payload as status-ingest publishes it. */
-export function statusUpdate(instanceId: string, status: string, occurredAt: number, extra: Partial<StatusUpdateInput> = {}): StatusUpdateInput {
+export function statusUpdate(
+  instanceId: string,
+  status: string,
+  occurredAt: number,
+  extra: Partial<StatusUpdateInput> = {},
+): StatusUpdateInput {
   return {
     updateId: `u-${Date.now()}-${++counter}`,
     instanceId,

@@ -10,7 +10,15 @@ import { AggregatorMetrics } from './aggregator.metrics';
 import { SWEEPER_LEASE_NAME } from './aggregator.module';
 import { HistoryMaintenance } from './history/history-maintenance.service';
 import { SweeperService } from './staleness/sweeper.service';
-import { count, createTestSite, flushPrefix, startAggregator, statusUpdate, updateRequest, type TestSite } from './aggregator.int-helpers';
+import {
+  count,
+  createTestSite,
+  flushPrefix,
+  startAggregator,
+  statusUpdate,
+  updateRequest,
+  type TestSite,
+} from './aggregator.int-helpers';
 
 // Issue 10, aggregator: published observations → Redis live state, Postgres history,
 // ordered status events published as status.changed; staleness, heartbeats,
@@ -22,7 +30,11 @@ async function isolatedSite(name: string, env: Record<string, string>): Promise<
   const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
   const pg = new Client({ connectionString: database.databaseUrl });
   await pg.connect();
-  return createTestSite(name, { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` }, env);
+  return createTestSite(
+    name,
+    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
+    env,
+  );
 }
 
 jest.setTimeout(60_000);
@@ -49,7 +61,13 @@ afterAll(async () => {
 
 const events = async (targetId: string) =>
   (
-    await site.pg.query<{ sequence: string; location: string | null; from_status: string; to_status: string; reason: string }>(
+    await site.pg.query<{
+      sequence: string;
+      location: string | null;
+      from_status: string;
+      to_status: string;
+      reason: string;
+    }>(
       'SELECT sequence, location, from_status, to_status, reason FROM status_events WHERE target_id = $1 ORDER BY sequence',
       [targetId],
     )
@@ -68,16 +86,31 @@ describe('aggregator: status updates → live state, history, events', () => {
       // Nothing follows this one: it turns STALE later (STALE_AFTER_SECONDS=5).
       updateRequest(statusUpdate('stale-1', 'running', Date.now())),
     ]);
-    await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM status_updates')) === 5, { description: '5 status_updates rows' });
+    await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM status_updates')) === 5, {
+      description: '5 status_updates rows',
+    });
 
-    const web = await waitFor(async () => {
-      const t = await store.getTarget('instance:web-1');
-      return t && t.seq === 6 ? t : null;
-    }, { description: 'instance:web-1 in Redis with 6 events' });
-    expect(web).toMatchObject({ kind: 'instance', name: 'web-1', status: TargetStatus.Up, lifecycle: 'running', tags: ['env=prod', 'team=core'], labels: { team: 'core', env: 'prod' } });
+    const web = await waitFor(
+      async () => {
+        const t = await store.getTarget('instance:web-1');
+        return t && t.seq === 6 ? t : null;
+      },
+      { description: 'instance:web-1 in Redis with 6 events' },
+    );
+    expect(web).toMatchObject({
+      kind: 'instance',
+      name: 'web-1',
+      status: TargetStatus.Up,
+      lifecycle: 'running',
+      tags: ['env=prod', 'team=core'],
+      labels: { team: 'core', env: 'prod' },
+    });
     // No location in the update: the source's location (status-ingest's) is used.
     expect(Object.keys(web.locations)).toEqual(['ingest-a']);
-    expect((await store.getTarget('instance:db-1'))?.locations['dc-2']).toMatchObject({ status: TargetStatus.Up, lifecycle: 'running' });
+    expect((await store.getTarget('instance:db-1'))?.locations['dc-2']).toMatchObject({
+      status: TargetStatus.Up,
+      lifecycle: 'running',
+    });
     expect((await store.listTargets({ tag: 'team=core' }, 10)).items.map((t) => t.id)).toEqual(['instance:web-1']);
 
     const stored = await events('instance:web-1');
@@ -91,13 +124,24 @@ describe('aggregator: status updates → live state, history, events', () => {
     ]);
     expect(stored[2].reason).toBe('exited: OOMKilled');
 
-    const published = await waitFor(() => {
-      const mine = site.changes.filter((c) => c.targetId === 'instance:web-1');
-      return mine.length >= 6 ? mine : null;
-    }, { description: '6 status.changed for web-1' });
+    const published = await waitFor(
+      () => {
+        const mine = site.changes.filter((c) => c.targetId === 'instance:web-1');
+        return mine.length >= 6 ? mine : null;
+      },
+      { description: '6 status.changed for web-1' },
+    );
     expect(published.map((c) => c.sequence)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(published[3]).toMatchObject({ kind: 'instance', location: null, from: 'UP', to: 'DOWN', at: new Date(t0 + 1000).toISOString() });
-    await waitFor(() => site.fanOut.filter((c) => c.targetId === 'instance:web-1').length === 6, { description: 'live fan-out of web-1 events' });
+    expect(published[3]).toMatchObject({
+      kind: 'instance',
+      location: null,
+      from: 'UP',
+      to: 'DOWN',
+      at: new Date(t0 + 1000).toISOString(),
+    });
+    await waitFor(() => site.fanOut.filter((c) => c.targetId === 'instance:web-1').length === 6, {
+      description: 'live fan-out of web-1 events',
+    });
     expect(await count(site.pg, 'SELECT count(*) AS n FROM status_event_outbox')).toBe(0);
   });
 
@@ -106,7 +150,9 @@ describe('aggregator: status updates → live state, history, events', () => {
     const before = (await AggregatorMetrics.get().duplicates.get()).values[0]?.value ?? 0;
     const payload = statusUpdate('web-1', 'exited', t0 + 3000);
     await site.bus.publisher.publishMany([updateRequest(payload, id), updateRequest(payload, id)]);
-    await waitFor(async () => ((await AggregatorMetrics.get().duplicates.get()).values[0]?.value ?? 0) > before, { description: 'the duplicate to be seen' });
+    await waitFor(async () => ((await AggregatorMetrics.get().duplicates.get()).values[0]?.value ?? 0) > before, {
+      description: 'the duplicate to be seen',
+    });
     expect(await count(site.pg, 'SELECT count(*) AS n FROM status_updates WHERE message_id = $1', [id])).toBe(1);
     expect((await events('instance:web-1')).map((e) => e.sequence)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(await liveStatus('instance:web-1')).toBe(TargetStatus.Down);
@@ -114,7 +160,11 @@ describe('aggregator: status updates → live state, history, events', () => {
 
   it('an observation older than the state is stored but never moves the state back', async () => {
     await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('web-1', 'running', t0 + 500));
-    await waitFor(async () => (await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE target_id = 'instance:web-1'")) === 5, { description: 'the late row' });
+    await waitFor(
+      async () =>
+        (await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE target_id = 'instance:web-1'")) === 5,
+      { description: 'the late row' },
+    );
     expect(await liveStatus('instance:web-1')).toBe(TargetStatus.Down);
     expect((await events('instance:web-1')).length).toBe(8);
   });
@@ -127,25 +177,53 @@ describe('aggregator: status updates → live state, history, events', () => {
     ];
     await site.bus.publisher.publish(Messages.StatusUpdateBatch, { updates });
     await site.bus.publisher.publish(Messages.StatusUpdateBatch, { updates }); // redelivered whole
-    await waitFor(async () => (await store.getTarget('instance:batch-1'))?.seq === 6, { description: 'instance:batch-1 with 6 events' });
-    await waitFor(async () => ((await AggregatorMetrics.get().duplicates.get()).values[0]?.value ?? 0) >= 4, { description: 'the second copy seen as duplicates' });
-    expect(await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE target_id = 'instance:batch-1'")).toBe(3);
-    expect((await events('instance:batch-1')).map((e) => e.to_status)).toEqual(['UP', 'UP', 'DOWN', 'DOWN', 'UP', 'UP']);
+    await waitFor(async () => (await store.getTarget('instance:batch-1'))?.seq === 6, {
+      description: 'instance:batch-1 with 6 events',
+    });
+    await waitFor(async () => ((await AggregatorMetrics.get().duplicates.get()).values[0]?.value ?? 0) >= 4, {
+      description: 'the second copy seen as duplicates',
+    });
+    expect(await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE target_id = 'instance:batch-1'")).toBe(
+      3,
+    );
+    expect((await events('instance:batch-1')).map((e) => e.to_status)).toEqual([
+      'UP',
+      'UP',
+      'DOWN',
+      'DOWN',
+      'UP',
+      'UP',
+    ]);
     expect(await liveStatus('instance:batch-1')).toBe(TargetStatus.Up);
   });
 
   it('consensus across two locations: one UP, one DOWN is PARTIAL', async () => {
     const result = (location: string, ok: boolean) =>
-      publishRequest(Messages.CheckResult, { checkId: 'site-a', targetId: 'check:site-a', location, ok, latencyMs: ok ? 42 : null, failureReason: ok ? undefined : 'connection refused', startedAt: new Date().toISOString(), intervalSeconds: 30 });
+      publishRequest(Messages.CheckResult, {
+        checkId: 'site-a',
+        targetId: 'check:site-a',
+        location,
+        ok,
+        latencyMs: ok ? 42 : null,
+        failureReason: ok ? undefined : 'connection refused',
+        startedAt: new Date().toISOString(),
+        intervalSeconds: 30,
+      });
     await site.bus.publisher.publishMany([result('eu', true), result('us', false)]);
-    const t = await waitFor(async () => {
-      const x = await store.getTarget('check:site-a');
-      return x && Object.keys(x.locations).length === 2 ? x : null;
-    }, { description: 'check:site-a from two locations' });
+    const t = await waitFor(
+      async () => {
+        const x = await store.getTarget('check:site-a');
+        return x && Object.keys(x.locations).length === 2 ? x : null;
+      },
+      { description: 'check:site-a from two locations' },
+    );
     expect(t.status).toBe(TargetStatus.Partial);
     expect(t.locations.eu).toMatchObject({ status: TargetStatus.Up, latencyMs: 42 });
     expect(t.locations.us).toMatchObject({ status: TargetStatus.Down, detail: 'connection refused' });
-    expect((await events('check:site-a')).filter((e) => e.location === null).map((e) => e.to_status)).toEqual(['UP', 'PARTIAL']);
+    expect((await events('check:site-a')).filter((e) => e.location === null).map((e) => e.to_status)).toEqual([
+      'UP',
+      'PARTIAL',
+    ]);
     expect((await store.listTargets({ status: ['PARTIAL'] }, 10)).items.map((x) => x.id)).toContain('check:site-a');
   });
 
@@ -175,48 +253,101 @@ describe('aggregator: deadlines', () => {
       'INSERT INTO heartbeat_monitors (id, target_id, name, token_hash, period_seconds, grace_seconds, max_runtime_seconds) VALUES ($1, $2, $3, $4, 1, 1, NULL)',
       [monitorId, targetId, 'nightly backup', randomUUID()],
     );
-    const ping = (signal: 'success' | 'start' | 'fail', at: number, extra: { runId?: string; maxRuntimeSeconds?: number | null } = {}) =>
-      publishRequest(Messages.PingReceived, { monitorId, targetId, signal, receivedAt: new Date(at).toISOString(), periodSeconds: 1, graceSeconds: 1, maxRuntimeSeconds: extra.maxRuntimeSeconds ?? null, runId: extra.runId, name: 'nightly backup' });
+    const ping = (
+      signal: 'success' | 'start' | 'fail',
+      at: number,
+      extra: { runId?: string; maxRuntimeSeconds?: number | null } = {},
+    ) =>
+      publishRequest(Messages.PingReceived, {
+        monitorId,
+        targetId,
+        signal,
+        receivedAt: new Date(at).toISOString(),
+        periodSeconds: 1,
+        graceSeconds: 1,
+        maxRuntimeSeconds: extra.maxRuntimeSeconds ?? null,
+        runId: extra.runId,
+        name: 'nightly backup',
+      });
 
     const start = Date.now();
-    await site.bus.publisher.publishMany([ping('start', start, { runId: 'r1' }), ping('success', start + 300, { runId: 'r1' })]);
+    await site.bus.publisher.publishMany([
+      ping('start', start, { runId: 'r1' }),
+      ping('success', start + 300, { runId: 'r1' }),
+    ]);
     await waitFor(async () => (await liveStatus(targetId)) === TargetStatus.Up, { description: 'monitor UP' });
-    const [run] = (await site.pg.query('SELECT duration_ms, outcome, target_id FROM heartbeat_runs WHERE monitor_id = $1', [monitorId])).rows;
+    const [run] = (
+      await site.pg.query('SELECT duration_ms, outcome, target_id FROM heartbeat_runs WHERE monitor_id = $1', [
+        monitorId,
+      ])
+    ).rows;
     expect(run).toEqual({ duration_ms: 300, outcome: 'ok', target_id: targetId });
-    const [monitor] = (await site.pg.query('SELECT last_ping_at, last_start_at FROM heartbeat_monitors WHERE id = $1', [monitorId])).rows as Array<{ last_ping_at: Date; last_start_at: Date }>;
+    const [monitor] = (
+      await site.pg.query('SELECT last_ping_at, last_start_at FROM heartbeat_monitors WHERE id = $1', [monitorId])
+    ).rows as Array<{ last_ping_at: Date; last_start_at: Date }>;
     expect([monitor.last_ping_at.getTime(), monitor.last_start_at.getTime()]).toEqual([start + 300, start]);
 
     // Last success at start+300; period 1 s + grace 1 s → DOWN at start+2300, seen within a sweep.
-    await waitFor(async () => (await liveStatus(targetId)) === TargetStatus.Down, { timeoutMs: 6000, intervalMs: 20, description: 'monitor DOWN after a missed ping' });
+    await waitFor(async () => (await liveStatus(targetId)) === TargetStatus.Down, {
+      timeoutMs: 6000,
+      intervalMs: 20,
+      description: 'monitor DOWN after a missed ping',
+    });
     const late = Date.now() - (start + 300);
     expect(late).toBeGreaterThanOrEqual(2000);
     // period + grace + one sweep interval, plus what the test's polling and one batch may add.
     expect(late).toBeLessThanOrEqual(2000 + SWEEP_MS + 1000);
-    expect((await events(targetId)).at(-1)).toMatchObject({ location: null, to_status: 'DOWN', reason: 'location ingest-a: no ping within period 1s + grace 1s' });
+    expect((await events(targetId)).at(-1)).toMatchObject({
+      location: null,
+      to_status: 'DOWN',
+      reason: 'location ingest-a: no ping within period 1s + grace 1s',
+    });
 
     // A run that never finishes turns DOWN after its max runtime, recorded as timed out.
     const again = Date.now();
     await site.bus.publisher.publishMany([ping('success', again), ping('start', again + 10, { maxRuntimeSeconds: 1 })]);
-    await waitFor(async () => (await events(targetId)).some((e) => e.reason.includes('max runtime')), { timeoutMs: 5000, description: 'max-runtime DOWN' });
-    expect((await site.pg.query("SELECT outcome FROM heartbeat_runs WHERE monitor_id = $1 AND outcome = 'timeout'", [monitorId])).rowCount).toBe(1);
+    await waitFor(async () => (await events(targetId)).some((e) => e.reason.includes('max runtime')), {
+      timeoutMs: 5000,
+      description: 'max-runtime DOWN',
+    });
+    expect(
+      (
+        await site.pg.query("SELECT outcome FROM heartbeat_runs WHERE monitor_id = $1 AND outcome = 'timeout'", [
+          monitorId,
+        ])
+      ).rowCount,
+    ).toBe(1);
 
     // A fail ping is DOWN at once.
     await site.bus.publisher.publishMany([ping('success', Date.now()), ping('fail', Date.now() + 1)]);
-    await waitFor(async () => (await events(targetId)).at(-1)?.reason === 'location ingest-a: fail ping', { description: 'DOWN by fail ping' });
+    await waitFor(async () => (await events(targetId)).at(-1)?.reason === 'location ingest-a: fail ping', {
+      description: 'DOWN by fail ping',
+    });
     expect(await liveStatus(targetId)).toBe(TargetStatus.Down);
   });
 
   it('an instance without updates turns STALE after STALE_AFTER_SECONDS', async () => {
-    const t = await waitFor(async () => {
-      const x = await store.getTarget('instance:stale-1');
-      return x?.status === TargetStatus.Stale ? x : null;
-    }, { timeoutMs: 8000, description: 'instance:stale-1 STALE' });
+    const t = await waitFor(
+      async () => {
+        const x = await store.getTarget('instance:stale-1');
+        return x?.status === TargetStatus.Stale ? x : null;
+      },
+      { timeoutMs: 8000, description: 'instance:stale-1 STALE' },
+    );
     expect(t.locations['ingest-a'].status).toBe(TargetStatus.Stale);
-    expect((await events('instance:stale-1')).slice(-2).map((e) => [e.location, e.from_status, e.to_status, e.reason])).toEqual([
+    expect(
+      (await events('instance:stale-1')).slice(-2).map((e) => [e.location, e.from_status, e.to_status, e.reason]),
+    ).toEqual([
       ['ingest-a', 'UP', 'STALE', 'no update for 5s'],
       [null, 'UP', 'STALE', 'location ingest-a: no update for 5s'],
     ]);
-    await waitFor(() => site.changes.some((c) => c.targetId === 'instance:stale-1' && c.to === TargetStatus.Stale && c.location === null), { description: 'STALE published' });
+    await waitFor(
+      () =>
+        site.changes.some(
+          (c) => c.targetId === 'instance:stale-1' && c.to === TargetStatus.Stale && c.location === null,
+        ),
+      { description: 'STALE published' },
+    );
     // A newer update revives it.
     await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('stale-1', 'running', Date.now()));
     await waitFor(async () => (await liveStatus('instance:stale-1')) === TargetStatus.Up, { description: 'revived' });
@@ -236,14 +367,29 @@ describe('aggregator: durable state', () => {
       await waitFor(
         async () => {
           const [live, durable] = await Promise.all([store.getTargets(ids), states.findMany(ids)]);
-          return durable.length === 5 && durable.every((d) => {
-            const r = live.get(d.id);
-            if (!r) return false;
-            const locs = (t: { locations: Record<string, { status: string; observedAt: number; lastSeen: number }> }) =>
-              Object.entries(t.locations).map(([k, l]) => [k, l.status, l.observedAt, l.lastSeen]).sort();
-            return r.status === d.status && r.seq === d.seq && r.since === d.since && r.lastSeen === d.lastSeen && r.name === d.name && r.kind === d.kind &&
-              JSON.stringify(r.tags) === JSON.stringify(d.tags) && JSON.stringify(locs(r)) === JSON.stringify(locs(d));
-          });
+          return (
+            durable.length === 5 &&
+            durable.every((d) => {
+              const r = live.get(d.id);
+              if (!r) return false;
+              const locs = (t: {
+                locations: Record<string, { status: string; observedAt: number; lastSeen: number }>;
+              }) =>
+                Object.entries(t.locations)
+                  .map(([k, l]) => [k, l.status, l.observedAt, l.lastSeen])
+                  .sort();
+              return (
+                r.status === d.status &&
+                r.seq === d.seq &&
+                r.since === d.since &&
+                r.lastSeen === d.lastSeen &&
+                r.name === d.name &&
+                r.kind === d.kind &&
+                JSON.stringify(r.tags) === JSON.stringify(d.tags) &&
+                JSON.stringify(locs(r)) === JSON.stringify(locs(d))
+              );
+            })
+          );
         },
         { timeoutMs: 5000, description: 'live state rebuilt equal to Postgres' },
       );
@@ -257,10 +403,14 @@ describe('aggregator: durable state', () => {
   });
 
   it('keeps 1-minute rollups computed from raw rows', async () => {
-    await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM rollup_dirty')) === 0, { description: 'rollups computed' });
+    await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM rollup_dirty')) === 0, {
+      description: 'rollups computed',
+    });
     const raw = await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE target_id = 'instance:web-1'");
     expect(await count(site.pg, "SELECT sum(count) AS n FROM rollups_1m WHERE target_id = 'instance:web-1'")).toBe(raw);
-    const { rows } = await site.pg.query("SELECT location, count, ok_count, min_latency_ms, p95_latency_ms FROM rollups_1m WHERE target_id = 'check:site-a' ORDER BY location");
+    const { rows } = await site.pg.query(
+      "SELECT location, count, ok_count, min_latency_ms, p95_latency_ms FROM rollups_1m WHERE target_id = 'check:site-a' ORDER BY location",
+    );
     expect(rows).toEqual([
       { location: 'eu', count: 1, ok_count: 1, min_latency_ms: 42, p95_latency_ms: 42 },
       { location: 'us', count: 1, ok_count: 0, min_latency_ms: null, p95_latency_ms: null },
@@ -294,9 +444,18 @@ describe('aggregator: durable state', () => {
     await app.close();
     app = await startAggregator({ ...site.env, CONSENSUS_DOWN_QUORUM_PCT: '50' });
     const result = (location: string, ok: boolean) =>
-      publishRequest(Messages.CheckResult, { checkId: 'site-b', targetId: 'check:site-b', location, ok, latencyMs: 5, startedAt: new Date().toISOString() });
+      publishRequest(Messages.CheckResult, {
+        checkId: 'site-b',
+        targetId: 'check:site-b',
+        location,
+        ok,
+        latencyMs: 5,
+        startedAt: new Date().toISOString(),
+      });
     await site.bus.publisher.publishMany([result('eu', true), result('us', false)]);
-    await waitFor(async () => Object.keys((await store.getTarget('check:site-b'))?.locations ?? {}).length === 2, { description: 'check:site-b from two locations' });
+    await waitFor(async () => Object.keys((await store.getTarget('check:site-b'))?.locations ?? {}).length === 2, {
+      description: 'check:site-b from two locations',
+    });
     expect(await liveStatus('check:site-b')).toBe(TargetStatus.Down);
     // State from before the restart is intact.
     expect(await liveStatus('check:site-a')).toBe(TargetStatus.Partial);

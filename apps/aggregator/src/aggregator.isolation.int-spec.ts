@@ -1,14 +1,30 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { connect, type ChannelModel, type GetMessage } from 'amqplib';
 import { Client } from 'pg';
-import { BusHeader, deadLetterQueueOf, ExchangeName, Messages, QueueName, RoutingKey, uuidv7, type Envelope } from '@fleetwatch/contracts';
+import {
+  BusHeader,
+  deadLetterQueueOf,
+  ExchangeName,
+  Messages,
+  QueueName,
+  RoutingKey,
+  uuidv7,
+  type Envelope,
+} from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest, type PublishRequest } from '@fleetwatch/messaging';
 import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { AggregatorMetrics } from './aggregator.metrics';
 import { LiveProjection } from './live/live-projection.service';
 import { LiveStateBoot } from './live/live-state.boot';
-import { count, createTestSite, startAggregator, statusUpdate, type StatusUpdateInput, type TestSite } from './aggregator.int-helpers';
+import {
+  count,
+  createTestSite,
+  startAggregator,
+  statusUpdate,
+  type StatusUpdateInput,
+  type TestSite,
+} from './aggregator.int-helpers';
 
 // Issue 13, "isolation instead of collateral loss": a value the store refuses, in a
 // batch message or among many concurrent messages, costs only itself. The store's
@@ -29,7 +45,9 @@ beforeAll(async () => {
   const pg = new Client({ connectionString: database.databaseUrl });
   await pg.connect();
   // The poison: Postgres refuses this message text (SQLSTATE 23514), as it would any value it cannot hold.
-  await pg.query(`ALTER TABLE status_updates ADD CONSTRAINT test_poison CHECK (message IS NULL OR message NOT LIKE 'poison%')`);
+  await pg.query(
+    `ALTER TABLE status_updates ADD CONSTRAINT test_poison CHECK (message IS NULL OR message NOT LIKE 'poison%')`,
+  );
   // An outage of the database's own (a full disk, a statement timeout…) while a row in outage_flag says so:
   // a real Postgres error with that SQLSTATE for every row alike.
   await pg.query(`CREATE TABLE outage_flag (code text)`);
@@ -38,7 +56,11 @@ beforeAll(async () => {
     IF c IS NOT NULL THEN RAISE EXCEPTION 'simulated outage %', c USING ERRCODE = c; END IF;
     RETURN NEW; END $$`);
   await pg.query(`CREATE TRIGGER outage BEFORE INSERT ON status_updates FOR EACH ROW EXECUTE FUNCTION outage()`);
-  site = await createTestSite(name, { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` }, { AGGREGATOR_BATCH_WAIT_MS: '50' });
+  site = await createTestSite(
+    name,
+    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
+    { AGGREGATOR_BATCH_WAIT_MS: '50' },
+  );
   app = await startAggregator(site.env);
   store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
   amqp = await connect(site.env.AMQP_URL);
@@ -66,7 +88,14 @@ async function drainDeadLetters(): Promise<GetMessage[]> {
 }
 
 const storedIds = async (ids: readonly string[]) =>
-  new Set((await site.pg.query<{ id: string }>('SELECT message_id::text AS id FROM status_updates WHERE message_id = ANY($1::uuid[])', [ids])).rows.map((r) => r.id));
+  new Set(
+    (
+      await site.pg.query<{ id: string }>(
+        'SELECT message_id::text AS id FROM status_updates WHERE message_id = ANY($1::uuid[])',
+        [ids],
+      )
+    ).rows.map((r) => r.id),
+  );
 
 interface Item {
   id: string;
@@ -79,7 +108,10 @@ function item(i: number, poison: boolean, prefix: string): Item {
   return {
     id: uuidv7(),
     poison,
-    payload: statusUpdate(`${prefix}-${i}`, i % 3 === 0 ? 'exited' : 'running', at, { message: poison ? `poison #${i}` : `fine #${i}`, apiKeyId: i % 2 ? 'key-a' : 'key-b' }),
+    payload: statusUpdate(`${prefix}-${i}`, i % 3 === 0 ? 'exited' : 'running', at, {
+      message: poison ? `poison #${i}` : `fine #${i}`,
+      apiKeyId: i % 2 ? 'key-a' : 'key-b',
+    }),
   };
 }
 
@@ -92,14 +124,20 @@ it('a store refusal inside batch messages and among single messages sets aside o
   for (let b = 0; b < 20; b++) {
     const updates = queue.splice(0, 25);
     if (b % 5 === 1) updates.splice(b % 25, 0, poison[(b - 1) / 5]);
-    requests.push(publishRequest(Messages.StatusUpdateBatch, { updates: updates.map((u) => ({ ...u.payload, id: u.id })) }));
-    for (const single of queue.splice(0, 5)) requests.push(publishRequest(Messages.StatusUpdate, single.payload, { id: single.id }));
+    requests.push(
+      publishRequest(Messages.StatusUpdateBatch, { updates: updates.map((u) => ({ ...u.payload, id: u.id })) }),
+    );
+    for (const single of queue.splice(0, 5))
+      requests.push(publishRequest(Messages.StatusUpdate, single.payload, { id: single.id }));
   }
   expect(queue).toHaveLength(0);
   const setAsideBefore = (await AggregatorMetrics.get().setAside.get()).values.reduce((n, v) => n + v.value, 0);
   await site.bus.publisher.publishMany(requests);
 
-  await waitFor(async () => (await storedIds(good.map((g) => g.id))).size === good.length, { timeoutMs: 60_000, description: 'all 600 good updates in Postgres' });
+  await waitFor(async () => (await storedIds(good.map((g) => g.id))).size === good.length, {
+    timeoutMs: 60_000,
+    description: 'all 600 good updates in Postgres',
+  });
   // Live state: every good instance is there with its last status.
   const live = await store.getTargets(good.map((g) => `instance:${g.payload.instanceId}`));
   expect(live.size).toBe(good.length);
@@ -116,7 +154,11 @@ it('a store refusal inside batch messages and among single messages sets aside o
   for (const m of dead) {
     const envelope = JSON.parse(m.content.toString()) as Envelope;
     const source = poison.find((p) => p.id === m.properties.messageId) as Item;
-    expect(envelope).toMatchObject({ id: source.id, type: Messages.StatusUpdate.type, payload: { instanceId: source.payload.instanceId, message: source.payload.message } });
+    expect(envelope).toMatchObject({
+      id: source.id,
+      type: Messages.StatusUpdate.type,
+      payload: { instanceId: source.payload.instanceId, message: source.payload.message },
+    });
     const headers = m.properties.headers ?? {};
     expect(headers[BusHeader.DeadLetterReason]).toMatch(/could not be stored: .*test_poison.*\(23514\)/);
     expect(headers[BusHeader.DeadLetterQueue]).toBe(QueueName.AggregatorObservations);
@@ -127,13 +169,19 @@ it('a store refusal inside batch messages and among single messages sets aside o
   const setAsideAfter = (await AggregatorMetrics.get().setAside.get()).values.reduce((n, v) => n + v.value, 0);
   expect(setAsideAfter - setAsideBefore).toBe(poison.length);
   // Nothing is left unacked or requeued: the observations queue drains.
-  await waitFor(async () => (await (await amqp.createChannel()).checkQueue(QueueName.AggregatorObservations)).messageCount === 0, { timeoutMs: 10_000, description: 'an empty observations queue' });
+  await waitFor(
+    async () => (await (await amqp.createChannel()).checkQueue(QueueName.AggregatorObservations)).messageCount === 0,
+    { timeoutMs: 10_000, description: 'an empty observations queue' },
+  );
 });
 
 it('an invalid update inside a batch from an older producer is set aside alone; its neighbours are stored', async () => {
   const neighbours = Array.from({ length: 5 }, (_, i) => item(i, false, 'old'));
   const badId = uuidv7();
-  const bad = { ...statusUpdate('old-bad', 'running', Date.now() - 1000, { message: 'NUL \u0000 inside', apiKeyId: 'key-old' }), id: badId };
+  const bad = {
+    ...statusUpdate('old-bad', 'running', Date.now() - 1000, { message: 'NUL \u0000 inside', apiKeyId: 'key-old' }),
+    id: badId,
+  };
   const envelope = {
     id: uuidv7(),
     type: Messages.StatusUpdateBatch.type,
@@ -141,14 +189,28 @@ it('an invalid update inside a batch from an older producer is set aside alone; 
     occurredAt: new Date().toISOString(),
     source: { site: 'old', service: 'status-ingest' },
     correlationId: uuidv7(),
-    payload: { updates: [...neighbours.slice(0, 2).map((n) => ({ ...n.payload, id: n.id })), bad, ...neighbours.slice(2).map((n) => ({ ...n.payload, id: n.id }))] },
+    payload: {
+      updates: [
+        ...neighbours.slice(0, 2).map((n) => ({ ...n.payload, id: n.id })),
+        bad,
+        ...neighbours.slice(2).map((n) => ({ ...n.payload, id: n.id })),
+      ],
+    },
   };
   const ch = await amqp.createConfirmChannel();
-  ch.publish(ExchangeName.Events, RoutingKey.StatusUpdateBatch, Buffer.from(JSON.stringify(envelope)), { persistent: true, messageId: envelope.id, type: envelope.type, contentType: 'application/json' });
+  ch.publish(ExchangeName.Events, RoutingKey.StatusUpdateBatch, Buffer.from(JSON.stringify(envelope)), {
+    persistent: true,
+    messageId: envelope.id,
+    type: envelope.type,
+    contentType: 'application/json',
+  });
   await ch.waitForConfirms();
   await ch.close();
 
-  await waitFor(async () => (await storedIds(neighbours.map((n) => n.id))).size === neighbours.length, { timeoutMs: 30_000, description: 'the five neighbours stored' });
+  await waitFor(async () => (await storedIds(neighbours.map((n) => n.id))).size === neighbours.length, {
+    timeoutMs: 30_000,
+    description: 'the five neighbours stored',
+  });
   const dead = await waitFor(
     async () => {
       const letters = await drainDeadLetters();
@@ -158,17 +220,29 @@ it('an invalid update inside a batch from an older producer is set aside alone; 
   );
   expect(dead).toHaveLength(1);
   expect(dead[0].properties.messageId).toBe(badId);
-  expect(dead[0].properties.headers?.[BusHeader.DeadLetterReason]).toMatch(/^invalid update at updates\.2: message: contains a NUL character/);
+  expect(dead[0].properties.headers?.[BusHeader.DeadLetterReason]).toMatch(
+    /^invalid update at updates\.2: message: contains a NUL character/,
+  );
   expect(dead[0].properties.headers?.[BusHeader.ApiKeyId]).toBe('key-old');
-  expect(JSON.parse(dead[0].content.toString())).toMatchObject({ id: badId, type: 'status.update', payload: { instanceId: 'old-bad' } });
+  expect(JSON.parse(dead[0].content.toString())).toMatchObject({
+    id: badId,
+    type: 'status.update',
+    payload: { instanceId: 'old-bad' },
+  });
   expect(await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE instance_id = 'old-bad'")).toBe(0);
 });
 
 describe('an outage is waited out, never split into the dead-letter queue', () => {
   const publishTwenty = async (prefix: string) => {
     const at = Date.now() - 1000;
-    const batch = Array.from({ length: 10 }, (_, i) => ({ ...statusUpdate(`${prefix}-b${i}`, 'running', at), id: uuidv7() }));
-    const singles = Array.from({ length: 10 }, (_, i) => ({ payload: statusUpdate(`${prefix}-s${i}`, 'running', at), id: uuidv7() }));
+    const batch = Array.from({ length: 10 }, (_, i) => ({
+      ...statusUpdate(`${prefix}-b${i}`, 'running', at),
+      id: uuidv7(),
+    }));
+    const singles = Array.from({ length: 10 }, (_, i) => ({
+      payload: statusUpdate(`${prefix}-s${i}`, 'running', at),
+      id: uuidv7(),
+    }));
     await site.bus.publisher.publishMany([
       publishRequest(Messages.StatusUpdateBatch, { updates: batch }),
       ...singles.map((u) => publishRequest(Messages.StatusUpdate, u.payload, { id: u.id })),
@@ -191,7 +265,10 @@ describe('an outage is waited out, never split into the dead-letter queue', () =
     } finally {
       await site.pg.query('DELETE FROM outage_flag');
     }
-    await waitFor(async () => (await storedIds(ids)).size === ids.length, { timeoutMs: 30_000, description: 'all 20 stored after the outage' });
+    await waitFor(async () => (await storedIds(ids)).size === ids.length, {
+      timeoutMs: 30_000,
+      description: 'all 20 stored after the outage',
+    });
     expect(await drainDeadLetters()).toHaveLength(0);
   });
 
@@ -200,7 +277,9 @@ describe('an outage is waited out, never split into the dead-letter queue', () =
     const live = app.get(LiveProjection);
     // As after a failed projection: live state must be rebuilt before the next batch; Redis answers OOM meanwhile.
     (boot as unknown as { ready: boolean }).ready = false;
-    const oom = Object.assign(new Error("OOM command not allowed when used memory > 'maxmemory'."), { name: 'ReplyError' });
+    const oom = Object.assign(new Error("OOM command not allowed when used memory > 'maxmemory'."), {
+      name: 'ReplyError',
+    });
     const rebuild = live.rebuild.bind(live);
     let failing = true;
     const spy = jest.spyOn(live, 'rebuild').mockImplementation(async (...args) => {
@@ -211,7 +290,10 @@ describe('an outage is waited out, never split into the dead-letter queue', () =
       const ids = await publishTwenty('redis-oom');
       await new Promise((r) => setTimeout(r, 2000));
       failing = false;
-      await waitFor(async () => (await storedIds(ids)).size === ids.length, { timeoutMs: 30_000, description: 'all 20 stored once Redis takes writes' });
+      await waitFor(async () => (await storedIds(ids)).size === ids.length, {
+        timeoutMs: 30_000,
+        description: 'all 20 stored once Redis takes writes',
+      });
       expect(await drainDeadLetters()).toHaveLength(0);
     } finally {
       spy.mockRestore();

@@ -6,23 +6,108 @@ function lookup<M extends Metric<string>>(name: string, create: () => M): M {
 
 /** The aggregator's own Prometheus metrics (labels bounded: message type, outcome — never ids). */
 export class AggregatorMetrics {
-  readonly observations = lookup('fleetwatch_aggregator_observations_total', () => new Counter({ name: 'fleetwatch_aggregator_observations_total', help: 'Observations folded into history and live state, by message type.', labelNames: ['type'] }));
-  readonly setAside = lookup('fleetwatch_aggregator_set_aside_total', () => new Counter({ name: 'fleetwatch_aggregator_set_aside_total', help: 'Observations that could not be stored alone and went to the dead-letter queue while the rest of their batch was stored, by message type.', labelNames: ['type'] }));
-  readonly duplicates = lookup('fleetwatch_aggregator_duplicates_total', () => new Counter({ name: 'fleetwatch_aggregator_duplicates_total', help: 'Redelivered observations skipped (already stored).' }));
-  readonly transitions = lookup('fleetwatch_aggregator_status_events_total', () => new Counter({ name: 'fleetwatch_aggregator_status_events_total', help: 'Status transitions stored as status events, by source.', labelNames: ['source'] }));
-  readonly eventsPublished = lookup('fleetwatch_aggregator_status_changed_published_total', () => new Counter({ name: 'fleetwatch_aggregator_status_changed_published_total', help: 'status.changed messages confirmed by the broker.' }));
-  readonly batchSeconds = lookup('fleetwatch_aggregator_batch_seconds', () => new Histogram({ name: 'fleetwatch_aggregator_batch_seconds', help: 'Time to commit and project one batch of observations.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] }));
-  readonly rollupBuckets = lookup('fleetwatch_aggregator_rollup_buckets_total', () => new Counter({ name: 'fleetwatch_aggregator_rollup_buckets_total', help: '1-minute rollup buckets recomputed from raw rows.' }));
-  readonly retentionDeleted = lookup('fleetwatch_aggregator_retention_deleted_rows_total', () => new Counter({ name: 'fleetwatch_aggregator_retention_deleted_rows_total', help: 'History rows deleted by retention, by table.', labelNames: ['table'] }));
-  readonly deadlineCacheMisses = lookup('fleetwatch_aggregator_deadline_cache_misses_total', () => new Counter({ name: 'fleetwatch_aggregator_deadline_cache_misses_total', help: "Due deadlines found in Postgres that Redis's deadline set had lost (swept all the same)." }));
-  readonly deadlineCacheRefills = lookup('fleetwatch_aggregator_deadline_cache_refills_total', () => new Counter({ name: 'fleetwatch_aggregator_deadline_cache_refills_total', help: "Refills of Redis's deadline set from Postgres (it held fewer deadlines)." }));
-  readonly rebuilds = lookup('fleetwatch_aggregator_live_state_rebuilds_total', () => new Counter({ name: 'fleetwatch_aggregator_live_state_rebuilds_total', help: 'Rebuilds of live state from Postgres (empty or incomplete Redis).' }));
+  readonly observations = lookup(
+    'fleetwatch_aggregator_observations_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_observations_total',
+        help: 'Observations folded into history and live state, by message type.',
+        labelNames: ['type'],
+      }),
+  );
+  readonly setAside = lookup(
+    'fleetwatch_aggregator_set_aside_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_set_aside_total',
+        help: 'Observations that could not be stored alone and went to the dead-letter queue while the rest of their batch was stored, by message type.',
+        labelNames: ['type'],
+      }),
+  );
+  readonly duplicates = lookup(
+    'fleetwatch_aggregator_duplicates_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_duplicates_total',
+        help: 'Redelivered observations skipped (already stored).',
+      }),
+  );
+  readonly transitions = lookup(
+    'fleetwatch_aggregator_status_events_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_status_events_total',
+        help: 'Status transitions stored as status events, by source.',
+        labelNames: ['source'],
+      }),
+  );
+  readonly eventsPublished = lookup(
+    'fleetwatch_aggregator_status_changed_published_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_status_changed_published_total',
+        help: 'status.changed messages confirmed by the broker.',
+      }),
+  );
+  readonly batchSeconds = lookup(
+    'fleetwatch_aggregator_batch_seconds',
+    () =>
+      new Histogram({
+        name: 'fleetwatch_aggregator_batch_seconds',
+        help: 'Time to commit and project one batch of observations.',
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      }),
+  );
+  readonly rollupBuckets = lookup(
+    'fleetwatch_aggregator_rollup_buckets_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_rollup_buckets_total',
+        help: '1-minute rollup buckets recomputed from raw rows.',
+      }),
+  );
+  readonly retentionDeleted = lookup(
+    'fleetwatch_aggregator_retention_deleted_rows_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_retention_deleted_rows_total',
+        help: 'History rows deleted by retention, by table.',
+        labelNames: ['table'],
+      }),
+  );
+  readonly deadlineCacheMisses = lookup(
+    'fleetwatch_aggregator_deadline_cache_misses_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_deadline_cache_misses_total',
+        help: "Due deadlines found in Postgres that Redis's deadline set had lost (swept all the same).",
+      }),
+  );
+  readonly deadlineCacheRefills = lookup(
+    'fleetwatch_aggregator_deadline_cache_refills_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_deadline_cache_refills_total',
+        help: "Refills of Redis's deadline set from Postgres (it held fewer deadlines).",
+      }),
+  );
+  readonly rebuilds = lookup(
+    'fleetwatch_aggregator_live_state_rebuilds_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_live_state_rebuilds_total',
+        help: 'Rebuilds of live state from Postgres (empty or incomplete Redis).',
+      }),
+  );
 
   private static instance: AggregatorMetrics | undefined;
 
   static get(): AggregatorMetrics {
     // Recreate when someone cleared the registry (tests).
-    if (!AggregatorMetrics.instance || register.getSingleMetric('fleetwatch_aggregator_observations_total') !== AggregatorMetrics.instance.observations) {
+    if (
+      !AggregatorMetrics.instance ||
+      register.getSingleMetric('fleetwatch_aggregator_observations_total') !== AggregatorMetrics.instance.observations
+    ) {
       AggregatorMetrics.instance = new AggregatorMetrics();
     }
     return AggregatorMetrics.instance;

@@ -4,7 +4,13 @@ import { LiveStateModule } from '@fleetwatch/live-state';
 import { BusConnection, MessagingModule, SetAsideWriter } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
-import { AdvisoryLease, HistoryRepository, SqlPoolModule, StatusEventsRepository, TargetStatesRepository } from '@fleetwatch/persistence';
+import {
+  AdvisoryLease,
+  HistoryRepository,
+  SqlPoolModule,
+  StatusEventsRepository,
+  TargetStatesRepository,
+} from '@fleetwatch/persistence';
 import { SerialLane } from './status/serial-lane';
 import type { AggregatorConfig } from './config';
 import { StatusEventsRelay } from './events/status-events.relay';
@@ -37,7 +43,11 @@ export class AggregatorModule {
       module: AggregatorModule,
       imports: [
         // A plain pg pool: the batched write path commits thousands of rows a second (see libs/persistence README).
-        SqlPoolModule.forRoot({ databaseUrl: config.databaseUrl, max: config.dbPoolSize, applicationName: 'fleetwatch aggregator' }),
+        SqlPoolModule.forRoot({
+          databaseUrl: config.databaseUrl,
+          max: config.dbPoolSize,
+          applicationName: 'fleetwatch aggregator',
+        }),
         LiveStateModule.forRoot({ url: config.redisUrl, keyPrefix: config.redisPrefix, connectionName: 'aggregator' }),
         MessagingModule.forRoot({
           url: config.amqpUrl,
@@ -50,8 +60,20 @@ export class AggregatorModule {
       ],
       providers: [
         { provide: AGGREGATOR_CONFIG, useValue: config },
-        { provide: SWEEPER_LEASE, useFactory: () => new AdvisoryLease({ databaseUrl: config.databaseUrl, name: SWEEPER_LEASE_NAME, applicationName: 'fleetwatch aggregator lease' }) },
-        { provide: SetAsideWriter, inject: [BusConnection, FLEETWATCH_LOGGER], useFactory: (bus: BusConnection, logger: Logger) => new SetAsideWriter(bus, logger) },
+        {
+          provide: SWEEPER_LEASE,
+          useFactory: () =>
+            new AdvisoryLease({
+              databaseUrl: config.databaseUrl,
+              name: SWEEPER_LEASE_NAME,
+              applicationName: 'fleetwatch aggregator lease',
+            }),
+        },
+        {
+          provide: SetAsideWriter,
+          inject: [BusConnection, FLEETWATCH_LOGGER],
+          useFactory: (bus: BusConnection, logger: Logger) => new SetAsideWriter(bus, logger),
+        },
         TargetStatesRepository,
         HistoryRepository,
         StatusEventsRepository,

@@ -4,7 +4,15 @@ import { loadAggregatorConfig } from './config';
 describe('loadAggregatorConfig', () => {
   it('has working defaults', () => {
     const c = loadAggregatorConfig({});
-    expect(c).toMatchObject({ port: 3003, prefetch: 1000, batch: { maxSize: 500, maxWaitMs: 50 }, downQuorumPct: 100, staleAfterSeconds: 300, redisPrefix: '', retention: { rawDays: 7, rollupDays: 90 } });
+    expect(c).toMatchObject({
+      port: 3003,
+      prefetch: 1000,
+      batch: { maxSize: 500, maxWaitMs: 50 },
+      downQuorumPct: 100,
+      staleAfterSeconds: 300,
+      redisPrefix: '',
+      retention: { rawDays: 7, rollupDays: 90 },
+    });
   });
   it.each([
     [{ AGGREGATOR_BATCH_SIZE: '600', AGGREGATOR_PREFETCH: '500' }, 'AGGREGATOR_BATCH_SIZE'],

@@ -38,7 +38,12 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
     source,
   );
   if (values.AGGREGATOR_BATCH_SIZE > values.AGGREGATOR_PREFETCH) {
-    throw new ConfigError([{ variable: 'AGGREGATOR_BATCH_SIZE', message: `must not exceed AGGREGATOR_PREFETCH (${values.AGGREGATOR_PREFETCH})` }]);
+    throw new ConfigError([
+      {
+        variable: 'AGGREGATOR_BATCH_SIZE',
+        message: `must not exceed AGGREGATOR_PREFETCH (${values.AGGREGATOR_PREFETCH})`,
+      },
+    ]);
   }
   return {
     ...common,
@@ -51,7 +56,10 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       maxSize: values.AGGREGATOR_BATCH_SIZE,
       maxWaitMs: values.AGGREGATOR_BATCH_WAIT_MS,
       // One batch is about one transaction, and at most half the budget so the next one fills while it commits.
-      maxUnits: Math.min(values.AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT, Math.floor(values.AGGREGATOR_MAX_IN_FLIGHT_UPDATES / 2)),
+      maxUnits: Math.min(
+        values.AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT,
+        Math.floor(values.AGGREGATOR_MAX_IN_FLIGHT_UPDATES / 2),
+      ),
     },
     maxObservationsPerCommit: values.AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT,
     dbPoolSize: values.AGGREGATOR_DB_POOL_SIZE,

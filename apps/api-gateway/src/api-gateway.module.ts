@@ -24,7 +24,13 @@ import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
 
 /** Every controller of the gateway: each is behind the AuthGuard (deny by default). */
-export const GATEWAY_CONTROLLERS = [AuthController, UsersController, ApiKeysController, HeartbeatsController, TargetsController];
+export const GATEWAY_CONTROLLERS = [
+  AuthController,
+  UsersController,
+  ApiKeysController,
+  HeartbeatsController,
+  TargetsController,
+];
 
 /**
  * The REST API for people and automation (SPEC §2): users, sessions and API keys
@@ -40,7 +46,12 @@ export class ApiGatewayModule {
       imports: [
         PersistenceModule.forRoot({ databaseUrl: config.databaseUrl, applicationName: 'api-gateway' }),
         LiveStateModule.forRoot({ url: config.redisUrl, keyPrefix: config.redisPrefix, connectionName: 'api-gateway' }),
-        MessagingModule.forRoot({ url: config.amqpUrl, site: config.site, service: 'api-gateway', location: config.location }),
+        MessagingModule.forRoot({
+          url: config.amqpUrl,
+          site: config.site,
+          service: 'api-gateway',
+          location: config.location,
+        }),
       ],
       controllers: GATEWAY_CONTROLLERS,
       providers: [

@@ -37,7 +37,10 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
     loginRatePerMinute: values.LOGIN_RATE_LIMIT_PER_MINUTE,
     loginIpRatePerMinute: values.LOGIN_RATE_LIMIT_PER_IP_PER_MINUTE,
     dashboardDir: values.DASHBOARD_DIR,
-    ingestPublicUrl: (values.STATUS_INGEST_PUBLIC_URL ?? `http://127.0.0.1:${values.STATUS_INGEST_PORT}`).replace(/\/+$/, ''),
+    ingestPublicUrl: (values.STATUS_INGEST_PUBLIC_URL ?? `http://127.0.0.1:${values.STATUS_INGEST_PORT}`).replace(
+      /\/+$/,
+      '',
+    ),
     trustedProxies: values.GATEWAY_TRUST_PROXY,
   };
 }

@@ -16,12 +16,18 @@ beforeAll(async () => {
     startGateway(testing, 'edge-direct'),
     startGateway(testing, 'edge-proxied', { env: { GATEWAY_TRUST_PROXY: '127.0.0.1/32,::1/128' } }),
   ]);
-  [adminDirect, adminProxied] = await Promise.all([direct.login('admin', ADMIN_PASSWORD), proxied.login('admin', ADMIN_PASSWORD)]);
+  [adminDirect, adminProxied] = await Promise.all([
+    direct.login('admin', ADMIN_PASSWORD),
+    proxied.login('admin', ADMIN_PASSWORD),
+  ]);
 });
 afterAll(() => Promise.all([direct?.close(), proxied?.close()]));
 
 async function keyFrom(gw: GatewayHarness, admin: string, allowedCidrs: string[]): Promise<string> {
-  const res = await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'edge', scopes: ['read'], allowedCidrs } });
+  const res = await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+    token: admin,
+    body: { name: 'edge', scopes: ['read'], allowedCidrs },
+  });
   expect(res.status).toBe(201);
   return res.body.key;
 }
@@ -29,15 +35,24 @@ async function keyFrom(gw: GatewayHarness, admin: string, allowedCidrs: string[]
 describe('client address behind proxies', () => {
   it('a spoofed X-Forwarded-For from an untrusted peer does not bypass a key allow-list', async () => {
     const key = await keyFrom(direct, adminDirect, ['10.9.0.0/16']);
-    const res = await direct.request<ApiErrorBody>('GET', '/api/v1/targets', { token: key, headers: { 'x-forwarded-for': '10.9.1.1' } });
+    const res = await direct.request<ApiErrorBody>('GET', '/api/v1/targets', {
+      token: key,
+      headers: { 'x-forwarded-for': '10.9.1.1' },
+    });
     expect(res.status).toBe(403);
     expect(res.body.error.message).toMatch(/not allowed from (::ffff:)?127\.0\.0\.1/);
   });
 
   it('through a trusted proxy the forwarded address is used, and only the right-most untrusted one', async () => {
     const key = await keyFrom(proxied, adminProxied, ['10.9.0.0/16']);
-    expect((await proxied.request('GET', '/api/v1/targets', { token: key, headers: { 'x-forwarded-for': '10.9.1.1' } })).status).toBe(200);
-    const spoofed = await proxied.request<ApiErrorBody>('GET', '/api/v1/targets', { token: key, headers: { 'x-forwarded-for': '10.9.1.1, 198.51.100.7' } });
+    expect(
+      (await proxied.request('GET', '/api/v1/targets', { token: key, headers: { 'x-forwarded-for': '10.9.1.1' } }))
+        .status,
+    ).toBe(200);
+    const spoofed = await proxied.request<ApiErrorBody>('GET', '/api/v1/targets', {
+      token: key,
+      headers: { 'x-forwarded-for': '10.9.1.1, 198.51.100.7' },
+    });
     expect(spoofed.status).toBe(403);
     expect(spoofed.body.error.message).toMatch(/not allowed from 198\.51\.100\.7/);
   });
@@ -50,14 +65,24 @@ describe('client certificate subject on a key', () => {
       body: { name: 'daemon', scopes: ['ingest'], clientCertSubject: 'daemon-7.example' },
     });
     expect(created.status).toBe(201);
-    const listed = (await direct.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: adminDirect })).body.find((k) => k.id === created.body.id);
+    const listed = (await direct.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: adminDirect })).body.find(
+      (k) => k.id === created.body.id,
+    );
     expect(listed?.clientCertSubject).toBe('daemon-7.example');
 
-    const plain = await direct.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: adminDirect, body: { name: 'plain', scopes: ['ingest'] } });
-    const listedPlain = (await direct.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: adminDirect })).body.find((k) => k.id === plain.body.id);
+    const plain = await direct.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+      token: adminDirect,
+      body: { name: 'plain', scopes: ['ingest'] },
+    });
+    const listedPlain = (
+      await direct.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: adminDirect })
+    ).body.find((k) => k.id === plain.body.id);
     expect(listedPlain?.clientCertSubject).toBeNull();
 
-    const bad = await direct.request<ApiErrorBody>('POST', '/api/v1/api-keys', { token: adminDirect, body: { name: 'bad', scopes: ['ingest'], clientCertSubject: 'a\u0000b' } });
+    const bad = await direct.request<ApiErrorBody>('POST', '/api/v1/api-keys', {
+      token: adminDirect,
+      body: { name: 'bad', scopes: ['ingest'], clientCertSubject: 'a\u0000b' },
+    });
     expect(bad.status).toBe(400);
     expect([...new Set(bad.body.error.issues?.map((i) => i.path))]).toEqual(['clientCertSubject']);
   });
@@ -66,8 +91,18 @@ describe('client certificate subject on a key', () => {
 describe('text a store cannot hold is a 400, never a 5xx', () => {
   it.each([
     ['a key name with NUL', '/api/v1/api-keys', { name: 'k\u0000', scopes: ['ingest'] }, 'name'],
-    ['a lone surrogate in a certificate subject', '/api/v1/api-keys', { name: 'k', scopes: ['ingest'], clientCertSubject: 'cn-\ud800' }, 'clientCertSubject'],
-    ['a username with NUL at login', '/api/v1/auth/login', { username: 'admin\u0000', password: 'whatever-123' }, 'username'],
+    [
+      'a lone surrogate in a certificate subject',
+      '/api/v1/api-keys',
+      { name: 'k', scopes: ['ingest'], clientCertSubject: 'cn-\ud800' },
+      'clientCertSubject',
+    ],
+    [
+      'a username with NUL at login',
+      '/api/v1/auth/login',
+      { username: 'admin\u0000', password: 'whatever-123' },
+      'username',
+    ],
   ])('%s', async (_name, path, body, field) => {
     const res = await direct.request<ApiErrorBody>('POST', path, { token: adminDirect, body });
     expect(res.status).toBe(400);

@@ -9,7 +9,11 @@ import { setupOpenApi } from './web/openapi';
 export const DEFAULT_DASHBOARD_DIR = resolve(__dirname, '../../dashboard');
 
 /** The gateway's wiring before listen (bootstrapService `configure`): OpenAPI, then the dashboard catch-all. */
-export async function configureGateway(app: NestFastifyApplication, logger: Logger, config: GatewayConfig): Promise<void> {
+export async function configureGateway(
+  app: NestFastifyApplication,
+  logger: Logger,
+  config: GatewayConfig,
+): Promise<void> {
   setupOpenApi(app, process.env.FLEETWATCH_VERSION ?? '0.1.0');
   await serveDashboard(app, config.dashboardDir ?? DEFAULT_DASHBOARD_DIR, logger);
 }

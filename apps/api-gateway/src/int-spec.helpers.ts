@@ -47,7 +47,11 @@ export interface GatewayHarness {
   /** Redis with the gateway's key prefix, and live state over it (what the aggregator writes). */
   redis: Redis;
   live: LiveStateStore;
-  request<T = unknown>(method: string, path: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<HttpAnswer<T>>;
+  request<T = unknown>(
+    method: string,
+    path: string,
+    options?: { token?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<HttpAnswer<T>>;
   login(username: string, password: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -56,7 +60,11 @@ export interface GatewayHarness {
 export async function startGateway(
   testing: TestingLib,
   name: string,
-  options: { env?: Record<string, string | undefined>; overrides?: Partial<GatewayConfig>; /** Reuse (and do not drop) this database. */ database?: TestDatabase } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    overrides?: Partial<GatewayConfig>;
+    /** Reuse (and do not drop) this database. */ database?: TestDatabase;
+  } = {},
 ): Promise<GatewayHarness> {
   const env = testing.testEnv();
   const [database, vhost] = await Promise.all([

@@ -3,7 +3,10 @@ import type { ApiErrorBody, LoginResponse, TargetListResponse } from '@fleetwatc
 const TOKEN_KEY = 'fleetwatch.token';
 
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -16,7 +19,11 @@ async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
   const token = storedToken();
   const res = await fetch(path, {
     ...init,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...init.headers,
+    },
   });
   if (!res.ok) {
     const body = (await res.json().catch(() => null)) as ApiErrorBody | null;
@@ -27,7 +34,10 @@ async function call<T>(path: string, init: RequestInit = {}): Promise<T> {
 }
 
 export async function login(username: string, password: string): Promise<LoginResponse> {
-  const r = await call<LoginResponse>('/api/v1/auth/login', { method: 'POST', body: JSON.stringify({ username, password }) });
+  const r = await call<LoginResponse>('/api/v1/auth/login', {
+    method: 'POST',
+    body: JSON.stringify({ username, password }),
+  });
   localStorage.setItem(TOKEN_KEY, r.token);
   return r;
 }

@@ -22,16 +22,32 @@ function Login({ onDone }: { onDone: () => void }) {
     }
   };
   return (
-    <form onSubmit={submit} className="fw-login" style={{ maxWidth: 320, margin: '10vh auto', display: 'grid', gap: 8 }}>
+    <form
+      onSubmit={submit}
+      className="fw-login"
+      style={{ maxWidth: 320, margin: '10vh auto', display: 'grid', gap: 8 }}
+    >
       <h1>Fleetwatch</h1>
       <label>
-        Username <input name="username" value={username} onChange={(e) => setUsername(e.target.value)} autoComplete="username" />
+        Username{' '}
+        <input name="username" value={username} onChange={(e) => setUsername(e.target.value)} autoComplete="username" />
       </label>
       <label>
-        Password <input name="password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="current-password" />
+        Password{' '}
+        <input
+          name="password"
+          type="password"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+          autoComplete="current-password"
+        />
       </label>
       <button type="submit">Sign in</button>
-      {error && <p role="alert" style={{ color: '#d64545' }}>{error}</p>}
+      {error && (
+        <p role="alert" style={{ color: '#d64545' }}>
+          {error}
+        </p>
+      )}
     </form>
   );
 }
@@ -67,21 +83,38 @@ function Targets({ onSignOut }: { onSignOut: () => void }) {
       <header style={{ display: 'flex', gap: 16, alignItems: 'center' }}>
         <h1 style={{ marginRight: 'auto' }}>Fleetwatch — targets</h1>
         <span>{updatedAt ? `updated ${relativeTime(new Date(updatedAt).toISOString())}` : 'loading…'}</span>
-        <button onClick={() => { logout(); onSignOut(); }}>Sign out</button>
+        <button
+          onClick={() => {
+            logout();
+            onSignOut();
+          }}
+        >
+          Sign out
+        </button>
       </header>
       <nav style={{ display: 'flex', gap: 8, margin: '12px 0' }} aria-label="status filter">
-        <button aria-pressed={filter === ''} onClick={() => setFilter('')}>All ({targets.length})</button>
+        <button aria-pressed={filter === ''} onClick={() => setFilter('')}>
+          All ({targets.length})
+        </button>
         {Object.values(TargetStatus).map((s) => (
           <button key={s} aria-pressed={filter === s} onClick={() => setFilter(s)}>
             {s} ({counts[s]})
           </button>
         ))}
       </nav>
-      {error && <p role="alert" style={{ color: '#d64545' }}>{error}</p>}
+      {error && (
+        <p role="alert" style={{ color: '#d64545' }}>
+          {error}
+        </p>
+      )}
       <table style={{ borderCollapse: 'collapse', width: '100%' }}>
         <thead>
           <tr style={{ textAlign: 'left' }}>
-            <th>Target</th><th>Kind</th><th>Status</th><th>Locations</th><th>Last seen</th>
+            <th>Target</th>
+            <th>Kind</th>
+            <th>Status</th>
+            <th>Locations</th>
+            <th>Last seen</th>
           </tr>
         </thead>
         <tbody>
@@ -89,13 +122,17 @@ function Targets({ onSignOut }: { onSignOut: () => void }) {
             <tr key={t.id} data-target={t.id}>
               <td>{t.name}</td>
               <td>{t.kind}</td>
-              <td><StatusBadge status={t.status} /></td>
+              <td>
+                <StatusBadge status={t.status} />
+              </td>
               <td>{t.locations.map((l) => `${l.location}: ${l.status}`).join(', ')}</td>
               <td>{relativeTime(t.lastSeen)}</td>
             </tr>
           ))}
           {targets.length === 0 && !error && (
-            <tr><td colSpan={5}>No targets yet. Push a status update to status-ingest (see the README quick start).</td></tr>
+            <tr>
+              <td colSpan={5}>No targets yet. Push a status update to status-ingest (see the README quick start).</td>
+            </tr>
           )}
         </tbody>
       </table>

@@ -16,7 +16,9 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
       INGEST_TLS_CERT: env.optionalString(),
       INGEST_TLS_KEY: env.optionalString(),
       INGEST_TLS_CLIENT_CA: env.optionalString(),
-      INGEST_TLS_CLIENT_AUTH: z.enum(CLIENT_AUTH_MODES, { message: 'must be off, optional or required' }).default('off'),
+      INGEST_TLS_CLIENT_AUTH: z
+        .enum(CLIENT_AUTH_MODES, { message: 'must be off, optional or required' })
+        .default('off'),
       INGEST_RATE_LIMIT_PER_SECOND: env.int(5000, 1, 1_000_000),
       INGEST_RATE_LIMIT_BURST: env.int(10000, 1, 10_000_000),
       INGEST_PUBLISH_TIMEOUT_MS: env.int(5000, 100, 60_000),
@@ -60,7 +62,10 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     trustedProxies: values.INGEST_TRUST_PROXY,
     authCacheMs: values.INGEST_AUTH_CACHE_MS,
     pingCacheMs: values.INGEST_PING_CACHE_MS,
-    pingRateLimit: { perTokenPerMinute: values.INGEST_PING_RATE_LIMIT_PER_TOKEN_PER_MINUTE, perIpPerMinute: values.INGEST_PING_RATE_LIMIT_PER_IP_PER_MINUTE },
+    pingRateLimit: {
+      perTokenPerMinute: values.INGEST_PING_RATE_LIMIT_PER_TOKEN_PER_MINUTE,
+      perIpPerMinute: values.INGEST_PING_RATE_LIMIT_PER_IP_PER_MINUTE,
+    },
     retryAfterSeconds: values.INGEST_RETRY_AFTER_SECONDS,
     coalesceMaxInFlight: values.INGEST_COALESCE_MAX_IN_FLIGHT,
     coalesceMaxQueuedUpdates: values.INGEST_COALESCE_MAX_QUEUED_UPDATES,

@@ -20,7 +20,8 @@ async function createLegacyKey(scopes: string[] = ['ingest']): Promise<{ key: st
 }
 
 const randomLegacyKey = () => `fwk_${randomBytes(4).toString('hex')}_${randomBytes(32).toString('base64url')}`;
-const randomNewKey = () => `fwk_${randomBytes(6).toString('hex')}_${createHash('sha256').update(randomBytes(8)).digest('hex').slice(0, 46)}`;
+const randomNewKey = () =>
+  `fwk_${randomBytes(6).toString('hex')}_${createHash('sha256').update(randomBytes(8)).digest('hex').slice(0, 46)}`;
 
 let h: IngestHarness;
 
@@ -43,7 +44,11 @@ describe('401', () => {
     ['an empty bearer', { authorization: 'Bearer ' }, /expected "Bearer <key>"/],
     ['a malformed key', { authorization: 'Bearer not-a-key' }, /malformed API key/],
     ['an unknown key', { authorization: `Bearer fwk_00000000_${'A'.repeat(43)}` }, /unknown or revoked API key/],
-    ['a key whose checksum fails', { authorization: `Bearer fwk_${'0'.repeat(12)}_${'A'.repeat(46)}` }, /checksum mismatch/],
+    [
+      'a key whose checksum fails',
+      { authorization: `Bearer fwk_${'0'.repeat(12)}_${'A'.repeat(46)}` },
+      /checksum mismatch/,
+    ],
   ])('for %s, with a JSON body, before the body is parsed', async (_name, headers, message) => {
     const res = await h.post('{"this is": not json', { key: null, headers });
     expect(res.status).toBe(401);
@@ -83,7 +88,10 @@ describe('403', () => {
     const { key } = await h.createKey(['read', 'write']);
     const res = await h.post(update(1), { key });
     expect(res.status).toBe(403);
-    expect(errorOf(res)).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/lacks the "ingest" scope/) });
+    expect(errorOf(res)).toMatchObject({
+      code: 'forbidden',
+      message: expect.stringMatching(/lacks the "ingest" scope/),
+    });
   });
 
   it('for a key used from outside its IP allow-list; inside it works', async () => {
@@ -134,7 +142,8 @@ describe('random keys cost no query', () => {
     legacyPrefixes.mockClear();
     const keys = [...Array.from({ length: 100 }, randomLegacyKey), ...Array.from({ length: 100 }, randomNewKey)];
     const answers = [];
-    for (let i = 0; i < keys.length; i += 20) answers.push(...(await Promise.all(keys.slice(i, i + 20).map((key) => h.post(update(1), { key })))));
+    for (let i = 0; i < keys.length; i += 20)
+      answers.push(...(await Promise.all(keys.slice(i, i + 20).map((key) => h.post(update(1), { key })))));
     expect(answers.every((r) => r.status === 401)).toBe(true);
     expect(errorOf(answers[0]).message).toMatch(/unknown or revoked/);
     expect(errorOf(answers[150]).message).toMatch(/checksum/);
@@ -154,7 +163,11 @@ describe('random keys cost no query', () => {
     expect((await h.post(update(1), { key: old.key })).status).toBe(202);
     const revokedAt = Date.now();
     expect(await h.keys.revoke(old.id)).toBe(true);
-    await waitFor(async () => (await h.post(update(1), { key: old.key })).status === 401, { timeoutMs: 6_000, intervalMs: 100, description: 'the revoked legacy key refused' });
+    await waitFor(async () => (await h.post(update(1), { key: old.key })).status === 401, {
+      timeoutMs: 6_000,
+      intervalMs: 100,
+      description: 'the revoked legacy key refused',
+    });
     expect(Date.now() - revokedAt).toBeLessThan(5_000);
   });
 });
@@ -165,7 +178,10 @@ describe('429', () => {
     const tooBig = await h.post({ updates: Array.from({ length: 101 }, (_, i) => update(i)) }, { key });
     expect(tooBig.status).toBe(429);
     expect(tooBig.headers.get('retry-after')).toBe('2');
-    expect(errorOf(tooBig)).toMatchObject({ code: 'rate_limited', message: expect.stringMatching(/50 updates\/s \(burst 100\)/) });
+    expect(errorOf(tooBig)).toMatchObject({
+      code: 'rate_limited',
+      message: expect.stringMatching(/50 updates\/s \(burst 100\)/),
+    });
 
     expect((await h.post({ updates: Array.from({ length: 100 }, (_, i) => update(i)) }, { key })).status).toBe(202);
     // The bucket is empty; it refills at 50/s, so of a quick burst of singles most are refused.
@@ -181,7 +197,11 @@ describe('429', () => {
     await new Promise((r) => setTimeout(r, 1_100));
     expect((await h.post(update(1), { key })).status).toBe(202);
     const metrics = await h.request('GET', '/metrics');
-    expect(metrics.text).toMatch(/fleetwatch_ingest_requests_refused_total\{route="updates",reason="rate_limited"\} [1-9]/);
-    expect(metrics.text).toMatch(/fleetwatch_ingest_requests_refused_total\{route="updates",reason="unauthorized"\} [1-9]/);
+    expect(metrics.text).toMatch(
+      /fleetwatch_ingest_requests_refused_total\{route="updates",reason="rate_limited"\} [1-9]/,
+    );
+    expect(metrics.text).toMatch(
+      /fleetwatch_ingest_requests_refused_total\{route="updates",reason="unauthorized"\} [1-9]/,
+    );
   });
 });

@@ -16,7 +16,11 @@ beforeAll(async () => {
   const vhost = await createIsolatedVhost('ingest-outage');
   proxy = TcpProxy.forUrl(vhost.amqpUrl);
   await proxy.start();
-  h = await IngestHarness.start({ vhost, databaseUrl: testEnv().databaseUrl }, { INGEST_PUBLISH_TIMEOUT_MS: '2000', INGEST_RETRY_AFTER_SECONDS: '2' }, { amqpUrl: (url) => proxy.rewriteUrl(url) });
+  h = await IngestHarness.start(
+    { vhost, databaseUrl: testEnv().databaseUrl },
+    { INGEST_PUBLISH_TIMEOUT_MS: '2000', INGEST_RETRY_AFTER_SECONDS: '2' },
+    { amqpUrl: (url) => proxy.rewriteUrl(url) },
+  );
   key = (await h.createKey(['ingest'])).key;
 });
 afterAll(async () => {
@@ -41,7 +45,10 @@ describe('broker away', () => {
       let pending: string[] = [];
       while (running) {
         if (pending.length === 0) pending = Array.from({ length: c % 2 ? 10 : 1 }, () => `c${c}-u${seq++}`);
-        const body = pending.length === 1 ? update(c, { updateId: pending[0] }) : { updates: pending.map((id) => update(c, { updateId: id })) };
+        const body =
+          pending.length === 1
+            ? update(c, { updateId: pending[0] })
+            : { updates: pending.map((id) => update(c, { updateId: id })) };
         const answer = await h.post(body, { key });
         outcomes.push({ updateIds: pending, answer });
         if (answer.status === 202) {
@@ -59,11 +66,17 @@ describe('broker away', () => {
     const beforeOutage = accepted.size;
     proxy.pause();
     proxy.cut(); // the broker is away: live connections drop, new ones are refused
-    await waitFor(() => outcomes.filter((o) => o.answer.status === 503).length >= 20, { timeoutMs: 10_000, description: '503s during the outage' });
+    await waitFor(() => outcomes.filter((o) => o.answer.status === 503).length >= 20, {
+      timeoutMs: 10_000,
+      description: '503s during the outage',
+    });
     await new Promise((r) => setTimeout(r, 1_500));
     const duringOutage = accepted.size;
     proxy.resume();
-    await waitFor(() => accepted.size > duringOutage + 200, { timeoutMs: 20_000, description: 'traffic after the broker came back' });
+    await waitFor(() => accepted.size > duringOutage + 200, {
+      timeoutMs: 20_000,
+      description: 'traffic after the broker came back',
+    });
     running = false;
     await Promise.all(clients);
 
@@ -99,7 +112,9 @@ describe('broker away', () => {
     let n = 0;
     const posts = Array.from({ length: 120 }, async () => {
       const updateIds = Array.from({ length: 5 }, () => `shutdown-${n++}`);
-      const answer = await h.post({ updates: updateIds.map((id) => update(1, { updateId: id })) }, { key }).catch(() => null);
+      const answer = await h
+        .post({ updates: updateIds.map((id) => update(1, { updateId: id })) }, { key })
+        .catch(() => null);
       return { updateIds, answer };
     });
     // Shut down while publishes are waiting for their confirms.
@@ -119,7 +134,10 @@ describe('database away', () => {
   it('a key that is not cached gets 503 + Retry-After, a cached key keeps working', async () => {
     const dbProxy = TcpProxy.forUrl(testEnv().databaseUrl);
     await dbProxy.start();
-    const ingest = await IngestHarness.start({ vhost: await createIsolatedVhost('ingest-db-away'), databaseUrl: dbProxy.rewriteUrl(testEnv().databaseUrl) });
+    const ingest = await IngestHarness.start({
+      vhost: await createIsolatedVhost('ingest-db-away'),
+      databaseUrl: dbProxy.rewriteUrl(testEnv().databaseUrl),
+    });
     try {
       const hot = await ingest.createKey(['ingest']);
       const cold = await ingest.createKey(['ingest']);

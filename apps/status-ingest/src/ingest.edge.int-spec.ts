@@ -14,7 +14,10 @@ beforeAll(async () => {
   const databaseUrl = testEnv().databaseUrl;
   [direct, proxied] = await Promise.all([
     IngestHarness.start({ vhost: await createIsolatedVhost('ingest-edge'), databaseUrl }),
-    IngestHarness.start({ vhost: await createIsolatedVhost('ingest-edge-proxied'), databaseUrl }, { INGEST_TRUST_PROXY: PROXY_CIDRS }),
+    IngestHarness.start(
+      { vhost: await createIsolatedVhost('ingest-edge-proxied'), databaseUrl },
+      { INGEST_TRUST_PROXY: PROXY_CIDRS },
+    ),
   ]);
 });
 afterAll(() => Promise.all([direct?.stop(), proxied?.stop()]));
@@ -72,7 +75,11 @@ interface StreamedAnswer {
  * before it reads the answer (most do). A connection reset while it is still
  * sending (EPIPE, ECONNRESET) fails: such a client never sees the answer.
  */
-function streamPost(h: IngestHarness, bytes: number, options: { key?: string; chunked?: boolean } = {}): Promise<StreamedAnswer> {
+function streamPost(
+  h: IngestHarness,
+  bytes: number,
+  options: { key?: string; chunked?: boolean } = {},
+): Promise<StreamedAnswer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { 'content-type': 'application/json' };
     if (options.key) headers['authorization'] = `Bearer ${options.key}`;
@@ -84,7 +91,9 @@ function streamPost(h: IngestHarness, bytes: number, options: { key?: string; ch
     const settle = (): void => {
       if (sentAll && answer) resolve(answer);
     };
-    req.on('error', (e: NodeJS.ErrnoException) => reject(new Error(`connection failed after ${sent} of ${bytes} bytes: ${e.code ?? e.message}`)));
+    req.on('error', (e: NodeJS.ErrnoException) =>
+      reject(new Error(`connection failed after ${sent} of ${bytes} bytes: ${e.code ?? e.message}`)),
+    );
     req.on('response', (res) => {
       let body = '';
       res.setEncoding('utf8');

@@ -23,14 +23,63 @@ function openssl(...args: string[]): void {
 }
 
 function makeCa(name: string): void {
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-subj', `/CN=${name}`, '-days', '2');
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.crt`,
+    '-subj',
+    `/CN=${name}`,
+    '-days',
+    '2',
+  );
 }
 
 function makeCert(name: string, ca: string, cn: string, usage: 'serverAuth' | 'clientAuth'): void {
-  openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/O=Fleetwatch test/CN=${cn}`);
-  const ext = usage === 'serverAuth' ? `extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n` : `extendedKeyUsage=clientAuth\n`;
+  openssl(
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.csr`,
+    '-subj',
+    `/O=Fleetwatch test/CN=${cn}`,
+  );
+  const ext =
+    usage === 'serverAuth'
+      ? `extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n`
+      : `extendedKeyUsage=clientAuth\n`;
   writeFileSync(pem(`${name}.ext`), ext);
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.ext`,
+  );
 }
 
 makeCa('clients-ca');
@@ -85,7 +134,11 @@ function post(ingest: Ingest, key: string, cert: string | null, options: { tls12
         ...(options.tls12 ? { maxVersion: 'TLSv1.2' as const } : {}),
         ca: readFileSync(pem('server-ca.crt')),
         ...(cert ? { cert: readFileSync(pem(`${cert}.crt`)), key: readFileSync(pem(`${cert}.key`)) } : {}),
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), authorization: `Bearer ${key}` },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          authorization: `Bearer ${key}`,
+        },
         timeout: 10_000,
       },
       (res) => {
@@ -108,7 +161,13 @@ let optional: Ingest;
 
 async function createKey(clientCertSubject: string | null): Promise<string> {
   const generated = generateApiKey();
-  await keys.create({ name: `mtls ${generated.prefix}`, prefix: generated.prefix, keyHash: generated.keyHash, scopes: ['ingest'], clientCertSubject });
+  await keys.create({
+    name: `mtls ${generated.prefix}`,
+    prefix: generated.prefix,
+    keyHash: generated.keyHash,
+    scopes: ['ingest'],
+    clientCertSubject,
+  });
   return generated.key;
 }
 
@@ -154,14 +213,19 @@ describe('INGEST_TLS_CLIENT_AUTH=required', () => {
 
   it('refuses a certificate from another CA at the handshake, even with the right subject', async () => {
     const key = await createKey('daemon-1');
-    expect((await refusal(post(required, key, 'impostor', { tls12: true }))).message).toMatch(/before secure TLS connection was established|unknown ca/);
+    expect((await refusal(post(required, key, 'impostor', { tls12: true }))).message).toMatch(
+      /before secure TLS connection was established|unknown ca/,
+    );
   });
 
   it('answers 403 for the right CA but another subject than the key requires', async () => {
     const key = await createKey('daemon-2');
     const res = await post(required, key, 'daemon-1');
     expect(res.status).toBe(403);
-    expect(res.body.error).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/needs a client certificate for "daemon-2", not "daemon-1"/) });
+    expect(res.body.error).toMatchObject({
+      code: 'forbidden',
+      message: expect.stringMatching(/needs a client certificate for "daemon-2", not "daemon-1"/),
+    });
   });
 
   it('accepts the right certificate and subject (202)', async () => {
@@ -196,12 +260,36 @@ describe('TLS configuration', () => {
   const base = { STATUS_INGEST_PORT: '1' };
 
   it.each<[string, Record<string, string>, RegExp]>([
-    ['a certificate without its key', { INGEST_TLS_CERT: pem('server.crt') }, /INGEST_TLS_KEY: is required with INGEST_TLS_CERT/],
-    ['client auth without a CA', { INGEST_TLS_CERT: pem('server.crt'), INGEST_TLS_KEY: pem('server.key'), INGEST_TLS_CLIENT_AUTH: 'required' }, /INGEST_TLS_CLIENT_CA: is required with INGEST_TLS_CLIENT_AUTH=required/],
-    ['client auth without TLS', { INGEST_TLS_CLIENT_AUTH: 'optional', INGEST_TLS_CLIENT_CA: pem('clients-ca.crt') }, /INGEST_TLS_CLIENT_AUTH: needs TLS/],
-    ['a missing file', { INGEST_TLS_CERT: pem('missing.crt'), INGEST_TLS_KEY: pem('server.key') }, /INGEST_TLS_CERT: cannot read .*missing\.crt: ENOENT/],
-    ['a file that is not PEM', { INGEST_TLS_CERT: pem('server.ext'), INGEST_TLS_KEY: pem('server.key') }, /INGEST_TLS_CERT: .*server\.ext is not a PEM file/],
-    ['an unknown mode', { INGEST_TLS_CLIENT_AUTH: 'sometimes' }, /INGEST_TLS_CLIENT_AUTH: must be off, optional or required/],
+    [
+      'a certificate without its key',
+      { INGEST_TLS_CERT: pem('server.crt') },
+      /INGEST_TLS_KEY: is required with INGEST_TLS_CERT/,
+    ],
+    [
+      'client auth without a CA',
+      { INGEST_TLS_CERT: pem('server.crt'), INGEST_TLS_KEY: pem('server.key'), INGEST_TLS_CLIENT_AUTH: 'required' },
+      /INGEST_TLS_CLIENT_CA: is required with INGEST_TLS_CLIENT_AUTH=required/,
+    ],
+    [
+      'client auth without TLS',
+      { INGEST_TLS_CLIENT_AUTH: 'optional', INGEST_TLS_CLIENT_CA: pem('clients-ca.crt') },
+      /INGEST_TLS_CLIENT_AUTH: needs TLS/,
+    ],
+    [
+      'a missing file',
+      { INGEST_TLS_CERT: pem('missing.crt'), INGEST_TLS_KEY: pem('server.key') },
+      /INGEST_TLS_CERT: cannot read .*missing\.crt: ENOENT/,
+    ],
+    [
+      'a file that is not PEM',
+      { INGEST_TLS_CERT: pem('server.ext'), INGEST_TLS_KEY: pem('server.key') },
+      /INGEST_TLS_CERT: .*server\.ext is not a PEM file/,
+    ],
+    [
+      'an unknown mode',
+      { INGEST_TLS_CLIENT_AUTH: 'sometimes' },
+      /INGEST_TLS_CLIENT_AUTH: must be off, optional or required/,
+    ],
   ])('refuses %s at boot, naming the variable', (_what, env, message) => {
     expect(() => loadIngestConfig({ ...base, ...env })).toThrow(ConfigError);
     expect(() => loadIngestConfig({ ...base, ...env })).toThrow(message);

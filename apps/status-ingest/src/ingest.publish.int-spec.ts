@@ -1,5 +1,13 @@
 import { Client } from 'pg';
-import { buildEnvelope, BUS_BATCH_MAX_BYTES, BUS_BATCH_MAX_UPDATES, Messages, RoutingKey, UUID_PATTERN, type StatusUpdatePayload } from '@fleetwatch/contracts';
+import {
+  buildEnvelope,
+  BUS_BATCH_MAX_BYTES,
+  BUS_BATCH_MAX_UPDATES,
+  Messages,
+  RoutingKey,
+  UUID_PATTERN,
+  type StatusUpdatePayload,
+} from '@fleetwatch/contracts';
 import { generatePingToken, hashPingToken } from '@fleetwatch/persistence';
 import { createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { errorOf, IngestHarness, update } from './int-spec.helpers';
@@ -12,7 +20,10 @@ let h: IngestHarness;
 let key: { key: string; id: string };
 
 beforeAll(async () => {
-  h = await IngestHarness.start({ vhost: await createIsolatedVhost('ingest-publish'), databaseUrl: testEnv().databaseUrl });
+  h = await IngestHarness.start({
+    vhost: await createIsolatedVhost('ingest-publish'),
+    databaseUrl: testEnv().databaseUrl,
+  });
   key = await h.createKey(['ingest']);
 });
 afterAll(() => h?.stop());
@@ -22,7 +33,14 @@ describe('POST /api/v1/status/updates', () => {
   it('answers 202 with the id and the update is on the bus with the right payload', async () => {
     const before = Date.now();
     const res = await h.post(
-      update(1, { status: 'Running', source: 'docker-watcher', location: 'lab-1', labels: { app: 'web', 'k8s.io/ns': 'prod' }, message: 'started', metadata: { image: 'nginx:1.27', ports: [80, 443], nested: { a: { b: 1 } } } }),
+      update(1, {
+        status: 'Running',
+        source: 'docker-watcher',
+        location: 'lab-1',
+        labels: { app: 'web', 'k8s.io/ns': 'prod' },
+        message: 'started',
+        metadata: { image: 'nginx:1.27', ports: [80, 443], nested: { a: { b: 1 } } },
+      }),
       { key: key.key },
     );
     expect(res.status).toBe(202);
@@ -33,7 +51,12 @@ describe('POST /api/v1/status/updates', () => {
 
     const [m] = await h.drain();
     expect(m.messageId).toBe(body.ids[0]);
-    expect(m.envelope).toMatchObject({ id: body.ids[0], type: 'status.update', schemaVersion: 1, source: { site: 'test-site', service: 'status-ingest' } });
+    expect(m.envelope).toMatchObject({
+      id: body.ids[0],
+      type: 'status.update',
+      schemaVersion: 1,
+      source: { site: 'test-site', service: 'status-ingest' },
+    });
     const payload = m.envelope.payload as StatusUpdatePayload;
     expect(payload).toEqual({
       updateId: body.ids[0],
@@ -54,7 +77,9 @@ describe('POST /api/v1/status/updates', () => {
 
   it('keeps the client occurredAt and accepts a batch whole, in order', async () => {
     const occurredAt = new Date(Date.now() - 60_000).toISOString();
-    const updates = Array.from({ length: 250 }, (_, i) => update(i, { status: i % 2 ? 'exited' : 'healthy', occurredAt }));
+    const updates = Array.from({ length: 250 }, (_, i) =>
+      update(i, { status: i % 2 ? 'exited' : 'healthy', occurredAt }),
+    );
     const res = await h.post({ updates }, { key: key.key });
     expect(res.status).toBe(202);
     const body = res.json as { accepted: number; ids: string[] };
@@ -65,7 +90,9 @@ describe('POST /api/v1/status/updates', () => {
     expect(batches).toHaveLength(Math.ceil(250 / BUS_BATCH_MAX_UPDATES));
     for (const b of batches) expect(b).toMatch(UUID_PATTERN);
     expect(messages.map((m) => m.envelope.id)).toEqual(body.ids);
-    expect(messages.map((m) => (m.envelope.payload as StatusUpdatePayload).instanceId)).toEqual(updates.map((u) => u.instanceId));
+    expect(messages.map((m) => (m.envelope.payload as StatusUpdatePayload).instanceId)).toEqual(
+      updates.map((u) => u.instanceId),
+    );
     expect((messages[3].envelope.payload as StatusUpdatePayload).occurredAt).toBe(occurredAt);
   });
 
@@ -75,8 +102,13 @@ describe('POST /api/v1/status/updates', () => {
     expect(res.status).toBe(202);
     const raw = await h.drainRaw();
     expect(raw.length).toBeGreaterThanOrEqual(2);
-    for (const m of raw) expect(Buffer.byteLength(JSON.stringify(m.envelope))).toBeLessThan(BUS_BATCH_MAX_BYTES + 16_000 + 2_000);
-    const unfolded = raw.flatMap((m) => (m.envelope.type === 'status.update.batch' ? (m.envelope.payload as { updates: StatusUpdatePayload[] }).updates : [m.envelope.payload as StatusUpdatePayload]));
+    for (const m of raw)
+      expect(Buffer.byteLength(JSON.stringify(m.envelope))).toBeLessThan(BUS_BATCH_MAX_BYTES + 16_000 + 2_000);
+    const unfolded = raw.flatMap((m) =>
+      m.envelope.type === 'status.update.batch'
+        ? (m.envelope.payload as { updates: StatusUpdatePayload[] }).updates
+        : [m.envelope.payload as StatusUpdatePayload],
+    );
     expect(unfolded.map((u) => u.instanceId)).toEqual(updates.map((u) => u.instanceId));
   });
 
@@ -137,17 +169,45 @@ describe('heartbeat pings', () => {
     const start = await h.request('GET', `/ping/${m.token}/start?rid=run-1`);
     expect(start.status).toBe(200);
     expect(start.json).toEqual({ ok: true, signal: 'start' });
-    const ok = await h.request('POST', `/ping/${m.token}?rid=run-1`, { 'content-type': 'text/plain' }, 'backup done: 42 GB');
+    const ok = await h.request(
+      'POST',
+      `/ping/${m.token}?rid=run-1`,
+      { 'content-type': 'text/plain' },
+      'backup done: 42 GB',
+    );
     expect(ok.status).toBe(200);
-    const fail = await h.request('POST', `/ping/${m.token}/fail`, { 'content-type': 'application/json' }, '{"not": "parsed"');
+    const fail = await h.request(
+      'POST',
+      `/ping/${m.token}/fail`,
+      { 'content-type': 'application/json' },
+      '{"not": "parsed"',
+    );
     expect(fail.status).toBe(200);
     const messages = await h.drain();
     expect(messages.map((x) => x.envelope.type)).toEqual(['ping.received', 'ping.received', 'ping.received']);
     const payloads = messages.map((x) => x.envelope.payload as Record<string, unknown>);
-    const schedule = { monitorId: m.id, targetId: m.targetId, periodSeconds: 3600, graceSeconds: 300, maxRuntimeSeconds: 900, name: 'nightly backup' };
+    const schedule = {
+      monitorId: m.id,
+      targetId: m.targetId,
+      periodSeconds: 3600,
+      graceSeconds: 300,
+      maxRuntimeSeconds: 900,
+      name: 'nightly backup',
+    };
     expect(payloads[0]).toEqual({ ...schedule, signal: 'start', runId: 'run-1', receivedAt: expect.any(String) });
-    expect(payloads[1]).toEqual({ ...schedule, signal: 'success', runId: 'run-1', body: 'backup done: 42 GB', receivedAt: expect.any(String) });
-    expect(payloads[2]).toEqual({ ...schedule, signal: 'fail', body: '{"not": "parsed"', receivedAt: expect.any(String) });
+    expect(payloads[1]).toEqual({
+      ...schedule,
+      signal: 'success',
+      runId: 'run-1',
+      body: 'backup done: 42 GB',
+      receivedAt: expect.any(String),
+    });
+    expect(payloads[2]).toEqual({
+      ...schedule,
+      signal: 'fail',
+      body: '{"not": "parsed"',
+      receivedAt: expect.any(String),
+    });
   });
 
   it('HEAD pings without a body; a long POST body is cut to 10,000 characters', async () => {
@@ -155,7 +215,12 @@ describe('heartbeat pings', () => {
     const head = await h.request('HEAD', `/ping/${m.token}`);
     expect(head.status).toBe(200);
     expect(head.text).toBe('');
-    const long = await h.request('POST', `/ping/${m.token}`, { 'content-type': 'application/octet-stream' }, 'x'.repeat(50_000));
+    const long = await h.request(
+      'POST',
+      `/ping/${m.token}`,
+      { 'content-type': 'application/octet-stream' },
+      'x'.repeat(50_000),
+    );
     expect(long.status).toBe(200);
     const [a, b] = await h.drain();
     expect(a.envelope.payload).toMatchObject({ signal: 'success', maxRuntimeSeconds: null, periodSeconds: 60 });
@@ -163,7 +228,12 @@ describe('heartbeat pings', () => {
   });
 
   it('unknown or malformed tokens get 404 JSON; a bad run id 400; nothing is published', async () => {
-    for (const path of [`/ping/${generatePingToken()}`, `/ping/${generatePingToken()}/start`, '/ping/short', '/ping/%00%01bad-token-xxxxxxxxxxxxx']) {
+    for (const path of [
+      `/ping/${generatePingToken()}`,
+      `/ping/${generatePingToken()}/start`,
+      '/ping/short',
+      '/ping/%00%01bad-token-xxxxxxxxxxxxx',
+    ]) {
       const res = await h.request('GET', path);
       expect(res.status).toBe(404);
       expect(errorOf(res).code).toBe('not_found');
@@ -182,7 +252,10 @@ describe('ingress pause / resume commands', () => {
   const source = { site: 'test-site', service: 'sync-orchestrator' as const };
 
   it('pauses with 503 + Retry-After until resumed, and a pause with `until` expires by itself', async () => {
-    await h.publishCommand(RoutingKey.IngressPause, buildEnvelope(Messages.IngressPause.type, 1, source, { reason: 'rolling sync', operationId: 'op-1' }));
+    await h.publishCommand(
+      RoutingKey.IngressPause,
+      buildEnvelope(Messages.IngressPause.type, 1, source, { reason: 'rolling sync', operationId: 'op-1' }),
+    );
     const paused = await waitFor(
       async () => {
         const r = await h.post(update(1), { key: key.key });
@@ -195,11 +268,20 @@ describe('ingress pause / resume commands', () => {
     const m = generatePingToken();
     expect((await h.request('GET', `/ping/${m}`)).status).toBe(503);
 
-    await h.publishCommand(RoutingKey.IngressResume, buildEnvelope(Messages.IngressResume.type, 1, source, { reason: 'done', operationId: 'op-1' }));
-    await waitFor(async () => (await h.post(update(1), { key: key.key })).status === 202, { timeoutMs: 5000, description: 'ingress to resume' });
+    await h.publishCommand(
+      RoutingKey.IngressResume,
+      buildEnvelope(Messages.IngressResume.type, 1, source, { reason: 'done', operationId: 'op-1' }),
+    );
+    await waitFor(async () => (await h.post(update(1), { key: key.key })).status === 202, {
+      timeoutMs: 5000,
+      description: 'ingress to resume',
+    });
 
     const until = new Date(Date.now() + 3_000).toISOString();
-    await h.publishCommand(RoutingKey.IngressPause, buildEnvelope(Messages.IngressPause.type, 1, source, { reason: 'short', until }));
+    await h.publishCommand(
+      RoutingKey.IngressPause,
+      buildEnvelope(Messages.IngressPause.type, 1, source, { reason: 'short', until }),
+    );
     const short = await waitFor(
       async () => {
         const r = await h.post(update(1), { key: key.key });
@@ -209,7 +291,10 @@ describe('ingress pause / resume commands', () => {
     );
     expect(Number(short.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(Number(short.headers.get('retry-after'))).toBeLessThanOrEqual(3);
-    await waitFor(async () => (await h.post(update(1), { key: key.key })).status === 202, { timeoutMs: 5000, description: 'pause to expire' });
+    await waitFor(async () => (await h.post(update(1), { key: key.key })).status === 202, {
+      timeoutMs: 5000,
+      description: 'pause to expire',
+    });
     const metrics = await h.request('GET', '/metrics');
     expect(metrics.text).toMatch(/fleetwatch_ingest_requests_refused_total\{route="updates",reason="paused"\} [1-9]/);
   });

@@ -58,7 +58,11 @@ export class IngestHarness {
    * (`INGEST_RATE_LIMIT_BURST`, …); `options.amqpUrl` rewrites the broker URL
    * (to go through a TcpProxy).
    */
-  static async start(servers: HarnessServers, env: Record<string, string> = {}, options: { amqpUrl?: (url: string) => string | Promise<string> } = {}): Promise<IngestHarness> {
+  static async start(
+    servers: HarnessServers,
+    env: Record<string, string> = {},
+    options: { amqpUrl?: (url: string) => string | Promise<string> } = {},
+  ): Promise<IngestHarness> {
     const { vhost, databaseUrl } = servers;
     const port = await freePort();
     const amqpUrl = options.amqpUrl ? await options.amqpUrl(vhost.amqpUrl) : vhost.amqpUrl;
@@ -107,7 +111,13 @@ export class IngestHarness {
   /** A new key (through the repository, as the gateway creates them); returns the secret and its id. */
   async createKey(scopes: string[] = ['ingest'], allowedCidrs: string[] = []): Promise<{ key: string; id: string }> {
     const generated = generateApiKey();
-    const record = await this.keys.create({ name: `test ${generated.prefix}`, prefix: generated.prefix, keyHash: generated.keyHash, scopes, allowedCidrs });
+    const record = await this.keys.create({
+      name: `test ${generated.prefix}`,
+      prefix: generated.prefix,
+      keyHash: generated.keyHash,
+      scopes,
+      allowedCidrs,
+    });
     return { key: generated.key, id: record.id };
   }
 
@@ -115,11 +125,23 @@ export class IngestHarness {
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
     if (options.key) headers['authorization'] = `Bearer ${options.key}`;
     if (options.contentType !== null) headers['content-type'] = options.contentType ?? 'application/json';
-    const raw = body === undefined ? undefined : Buffer.isBuffer(body) ? body : typeof body === 'string' ? body : JSON.stringify(body);
+    const raw =
+      body === undefined
+        ? undefined
+        : Buffer.isBuffer(body)
+          ? body
+          : typeof body === 'string'
+            ? body
+            : JSON.stringify(body);
     return this.request('POST', path, headers, raw);
   }
 
-  async request(method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<HttpAnswer> {
+  async request(
+    method: string,
+    path: string,
+    headers: Record<string, string> = {},
+    body?: string | Buffer,
+  ): Promise<HttpAnswer> {
     const res = await fetch(this.url + path, { method, headers, body, signal: AbortSignal.timeout(30_000) });
     const text = await res.text();
     let json: unknown = undefined;
@@ -139,7 +161,10 @@ export class IngestHarness {
       for (;;) {
         const m = await ch.get(queue, { noAck: true });
         if (!m) break;
-        out.push({ envelope: JSON.parse(m.content.toString('utf8')) as Envelope, messageId: m.properties.messageId as string | undefined });
+        out.push({
+          envelope: JSON.parse(m.content.toString('utf8')) as Envelope,
+          messageId: m.properties.messageId as string | undefined,
+        });
       }
     } finally {
       await ch.close().catch(() => undefined);
@@ -152,15 +177,23 @@ export class IngestHarness {
    * `status.update.batch` message unfolded into the single message it stands for
    * (its own id — the id a consumer de-duplicates by — and a `status.update` payload).
    */
-  async drain(queue: string = OBSERVATIONS): Promise<Array<{ envelope: Envelope; messageId: string | undefined; batchId?: string }>> {
+  async drain(
+    queue: string = OBSERVATIONS,
+  ): Promise<Array<{ envelope: Envelope; messageId: string | undefined; batchId?: string }>> {
     const out: Array<{ envelope: Envelope; messageId: string | undefined; batchId?: string }> = [];
     for (const m of await this.drainRaw(queue)) {
       if (m.envelope.type !== 'status.update.batch') {
         out.push(m);
         continue;
       }
-      for (const { id, ...payload } of (m.envelope.payload as { updates: Array<{ id: string } & Record<string, unknown>> }).updates) {
-        out.push({ envelope: { ...m.envelope, id, type: 'status.update', payload }, messageId: id, batchId: m.envelope.id });
+      for (const { id, ...payload } of (
+        m.envelope.payload as { updates: Array<{ id: string } & Record<string, unknown>> }
+      ).updates) {
+        out.push({
+          envelope: { ...m.envelope, id, type: 'status.update', payload },
+          messageId: id,
+          batchId: m.envelope.id,
+        });
       }
     }
     return out;
@@ -179,7 +212,11 @@ export class IngestHarness {
   async publishCommand(routingKey: string, envelope: Envelope): Promise<void> {
     const ch = await this.amqp.createConfirmChannel();
     try {
-      ch.publish('fleetwatch.commands', routingKey, Buffer.from(JSON.stringify(envelope)), { persistent: true, messageId: envelope.id, contentType: 'application/json' });
+      ch.publish('fleetwatch.commands', routingKey, Buffer.from(JSON.stringify(envelope)), {
+        persistent: true,
+        messageId: envelope.id,
+        contentType: 'application/json',
+      });
       await ch.waitForConfirms();
     } finally {
       await ch.close().catch(() => undefined);
@@ -192,8 +229,13 @@ export function update(i: number | string, extra: Record<string, unknown> = {}):
   return { instanceId: `web-${i}`, kind: 'container', status: 'running', ...extra };
 }
 
-export function errorOf(answer: HttpAnswer): { code: string; message: string; issues?: Array<{ path: string; message: string }> } {
-  const body = answer.json as { error?: { code: string; message: string; issues?: Array<{ path: string; message: string }> } } | undefined;
+export function errorOf(answer: HttpAnswer): {
+  code: string;
+  message: string;
+  issues?: Array<{ path: string; message: string }>;
+} {
+  const body = answer.json as
+    { error?: { code: string; message: string; issues?: Array<{ path: string; message: string }> } } | undefined;
   if (!body?.error) throw new Error(`expected an ApiErrorBody, got ${answer.status} ${answer.text.slice(0, 300)}`);
   return body.error;
 }

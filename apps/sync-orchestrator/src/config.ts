@@ -10,14 +10,19 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
       REDIS_URL: env.redisUrl(),
       AMQP_URL: env.amqpUrl(),
       /** JSON (or a path to a JSON file) listing member sites (SPEC §8); read by the fleet module. */
-      FLEETWATCH_LEADER_CONFIG: z.string().max(1024 * 1024).optional(),
+      FLEETWATCH_LEADER_CONFIG: z
+        .string()
+        .max(1024 * 1024)
+        .optional(),
       FLEET_POLL_INTERVAL_SECONDS: env.int(30, 5, 3600),
       FLEET_POLL_TIMEOUT_SECONDS: env.int(25, 1, 3600),
     },
     source,
   );
   if (values.FLEET_POLL_TIMEOUT_SECONDS >= values.FLEET_POLL_INTERVAL_SECONDS) {
-    throw new ConfigError([{ variable: 'FLEET_POLL_TIMEOUT_SECONDS', message: 'must be below FLEET_POLL_INTERVAL_SECONDS' }]);
+    throw new ConfigError([
+      { variable: 'FLEET_POLL_TIMEOUT_SECONDS', message: 'must be below FLEET_POLL_INTERVAL_SECONDS' },
+    ]);
   }
   return {
     ...common,

@@ -18,7 +18,11 @@ export class SyncOrchestratorModule {
       module: SyncOrchestratorModule,
       imports: [
         PersistenceModule.forRoot({ databaseUrl: config.databaseUrl }),
-        LiveStateModule.forRoot({ url: config.redisUrl, keyPrefix: config.redisPrefix, connectionName: 'sync-orchestrator' }),
+        LiveStateModule.forRoot({
+          url: config.redisUrl,
+          keyPrefix: config.redisPrefix,
+          connectionName: 'sync-orchestrator',
+        }),
         MessagingModule.forRoot({
           url: config.amqpUrl,
           site: config.site,

@@ -50,7 +50,10 @@ export function parseServiceEnv<S extends z.ZodRawShape>(
   source: Record<string, string | undefined> = process.env,
 ): { common: CommonConfig; values: z.output<z.ZodObject<S>> } {
   const portVar = SERVICE_PORTS[service].variable;
-  const parsed = parseEnv({ ...commonShape, [portVar]: env.port(SERVICE_PORTS[service].port), ...extra }, source) as Record<string, unknown>;
+  const parsed = parseEnv(
+    { ...commonShape, [portVar]: env.port(SERVICE_PORTS[service].port), ...extra },
+    source,
+  ) as Record<string, unknown>;
   const common: CommonConfig = {
     service,
     site: parsed.FLEETWATCH_SITE as string,

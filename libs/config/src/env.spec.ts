@@ -1,7 +1,13 @@
 import { ConfigError, env, maskUrl, parseEnv, parseServiceEnv } from './index';
 
 describe('parseEnv', () => {
-  const shape = { DATABASE_URL: env.databaseUrl(), AMQP_URL: env.amqpUrl(), REDIS_URL: env.redisUrl(), N: env.int(5, 1, 10), B: env.bool(false) };
+  const shape = {
+    DATABASE_URL: env.databaseUrl(),
+    AMQP_URL: env.amqpUrl(),
+    REDIS_URL: env.redisUrl(),
+    N: env.int(5, 1, 10),
+    B: env.bool(false),
+  };
 
   it('defaults to the local servers', () => {
     expect(parseEnv(shape, {})).toEqual({
@@ -35,17 +41,27 @@ describe('parseEnv', () => {
   });
 
   it('reports every bad variable at once', () => {
-    expect(() => parseEnv(shape, { AMQP_URL: 'x', DATABASE_URL: 'y' })).toThrow(/AMQP_URL[\s\S]*DATABASE_URL|DATABASE_URL[\s\S]*AMQP_URL/);
+    expect(() => parseEnv(shape, { AMQP_URL: 'x', DATABASE_URL: 'y' })).toThrow(
+      /AMQP_URL[\s\S]*DATABASE_URL|DATABASE_URL[\s\S]*AMQP_URL/,
+    );
   });
 });
 
 describe('parseServiceEnv', () => {
   it('reads the service port variable and common values', () => {
     const { common } = parseServiceEnv('status-ingest', {}, { STATUS_INGEST_PORT: '4001', FLEETWATCH_SITE: 'eu' });
-    expect(common).toMatchObject({ port: 4001, site: 'eu', role: 'standalone', location: 'local', service: 'status-ingest' });
+    expect(common).toMatchObject({
+      port: 4001,
+      site: 'eu',
+      role: 'standalone',
+      location: 'local',
+      service: 'status-ingest',
+    });
   });
   it('rejects a bad role', () => {
-    expect(() => parseServiceEnv('aggregator', {}, { FLEETWATCH_ROLE: 'king' })).toThrow(/FLEETWATCH_ROLE: must be standalone, leader or member/);
+    expect(() => parseServiceEnv('aggregator', {}, { FLEETWATCH_ROLE: 'king' })).toThrow(
+      /FLEETWATCH_ROLE: must be standalone, leader or member/,
+    );
   });
 });
 
@@ -64,7 +80,8 @@ describe('helpers', () => {
 });
 
 describe('trustedProxies', () => {
-  const parse = (value: string | undefined) => parseEnv({ X_TRUST_PROXY: env.trustedProxies() }, { X_TRUST_PROXY: value }).X_TRUST_PROXY;
+  const parse = (value: string | undefined) =>
+    parseEnv({ X_TRUST_PROXY: env.trustedProxies() }, { X_TRUST_PROXY: value }).X_TRUST_PROXY;
 
   it.each<[string | undefined, string[]]>([
     [undefined, []],
@@ -78,8 +95,11 @@ describe('trustedProxies', () => {
 
   it.each(['true', 'TRUE', '1', 'yes'])('refuses %s, saying to list the proxies', (value) => {
     expect(() => parse(value)).toThrow(ConfigError);
-    expect(() => parse(value)).toThrow(/X_TRUST_PROXY: "\w+" would believe any client's X-Forwarded-For: list the proxies' CIDRs/);
+    expect(() => parse(value)).toThrow(
+      /X_TRUST_PROXY: "\w+" would believe any client's X-Forwarded-For: list the proxies' CIDRs/,
+    );
   });
 
-  it('names a bad entry', () => expect(() => parse('10.0.0.0/8,proxy.local')).toThrow(/X_TRUST_PROXY: "proxy.local" is not a proxy CIDR/));
+  it('names a bad entry', () =>
+    expect(() => parse('10.0.0.0/8,proxy.local')).toThrow(/X_TRUST_PROXY: "proxy.local" is not a proxy CIDR/));
 });

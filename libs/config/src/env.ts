@@ -57,7 +57,10 @@ const urlWithSchemes = (schemes: string[], what: string, fallback: string) =>
         return;
       }
       if (!schemes.includes(url.protocol.replace(/:$/, ''))) {
-        ctx.addIssue({ code: 'custom', message: `scheme "${url.protocol}" is not ${schemes.map((s) => s + ':').join(' or ')} (expected ${what})` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `scheme "${url.protocol}" is not ${schemes.map((s) => s + ':').join(' or ')} (expected ${what})`,
+        });
       } else if (!url.hostname) {
         ctx.addIssue({ code: 'custom', message: `has no host (expected ${what})` });
       }
@@ -66,20 +69,40 @@ const urlWithSchemes = (schemes: string[], what: string, fallback: string) =>
 /** Building blocks for each app's schema. Defaults point at the local servers (SPEC §10). */
 export const env = {
   databaseUrl: () =>
-    urlWithSchemes(['postgresql', 'postgres'], 'a PostgreSQL URL', 'postgresql://postgres@127.0.0.1:5432/fleetwatch').superRefine((value, ctx) => {
+    urlWithSchemes(
+      ['postgresql', 'postgres'],
+      'a PostgreSQL URL',
+      'postgresql://postgres@127.0.0.1:5432/fleetwatch',
+    ).superRefine((value, ctx) => {
       try {
-        if (new URL(value).pathname.replace(/^\//, '') === '') ctx.addIssue({ code: 'custom', message: 'names no database (add /fleetwatch)' });
+        if (new URL(value).pathname.replace(/^\//, '') === '')
+          ctx.addIssue({ code: 'custom', message: 'names no database (add /fleetwatch)' });
       } catch {
         /* reported above */
       }
     }),
   redisUrl: () => urlWithSchemes(['redis', 'rediss'], 'a Redis URL', 'redis://127.0.0.1:6379'),
   amqpUrl: () => urlWithSchemes(['amqp', 'amqps'], 'an AMQP URL', 'amqp://guest:guest@127.0.0.1:5672'),
-  port: (fallback: number) => z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be 1–65535').max(65535, 'must be 1–65535').default(fallback),
+  port: (fallback: number) =>
+    z.coerce
+      .number({ message: 'must be a number' })
+      .int('must be a whole number')
+      .min(1, 'must be 1–65535')
+      .max(65535, 'must be 1–65535')
+      .default(fallback),
   int: (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-    z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(min, `must be ≥ ${min}`).max(max, `must be ≤ ${max}`).default(fallback),
+    z.coerce
+      .number({ message: 'must be a number' })
+      .int('must be a whole number')
+      .min(min, `must be ≥ ${min}`)
+      .max(max, `must be ≤ ${max}`)
+      .default(fallback),
   number: (fallback: number, min = 0, max = Number.MAX_VALUE) =>
-    z.coerce.number({ message: 'must be a number' }).min(min, `must be ≥ ${min}`).max(max, `must be ≤ ${max}`).default(fallback),
+    z.coerce
+      .number({ message: 'must be a number' })
+      .min(min, `must be ≥ ${min}`)
+      .max(max, `must be ≤ ${max}`)
+      .default(fallback),
   bool: (fallback: boolean) =>
     z
       .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -91,16 +114,30 @@ export const env = {
       .max(128, 'at most 128 characters')
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits and . _ - (starting with a letter or digit)')
       .default(fallback),
-  logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
-  role: () => z.enum(['standalone', 'leader', 'member'], { message: 'must be standalone, leader or member' }).default('standalone'),
+  logLevel: () =>
+    z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        message: 'must be one of fatal, error, warn, info, debug, trace, silent',
+      })
+      .default('info'),
+  role: () =>
+    z
+      .enum(['standalone', 'leader', 'member'], { message: 'must be standalone, leader or member' })
+      .default('standalone'),
   optionalString: () => z.string().optional(),
   cidrList: (fallback: string) =>
     z
       .string()
       .default(fallback)
-      .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean))
+      .transform((s) =>
+        s
+          .split(',')
+          .map((v) => v.trim())
+          .filter(Boolean),
+      )
       .superRefine((list, ctx) => {
-        for (const cidr of list) if (!isCidr(cidr)) ctx.addIssue({ code: 'custom', message: `"${cidr}" is not a CIDR (${CIDR_EXAMPLE})` });
+        for (const cidr of list)
+          if (!isCidr(cidr)) ctx.addIssue({ code: 'custom', message: `"${cidr}" is not a CIDR (${CIDR_EXAMPLE})` });
       }),
   /**
    * `*_TRUST_PROXY`: the proxies (CIDRs) whose X-Forwarded-For is believed. Empty or
@@ -118,9 +155,18 @@ export const env = {
           });
         }
       })
-      .transform((s) => (['false', '0', 'no'].includes(s.trim().toLowerCase()) ? [] : s.split(',').map((v) => v.trim()).filter(Boolean)))
+      .transform((s) =>
+        ['false', '0', 'no'].includes(s.trim().toLowerCase())
+          ? []
+          : s
+              .split(',')
+              .map((v) => v.trim())
+              .filter(Boolean),
+      )
       .superRefine((list, ctx) => {
-        for (const cidr of list) if (!isCidr(cidr)) ctx.addIssue({ code: 'custom', message: `"${cidr}" is not a proxy CIDR (${CIDR_EXAMPLE})` });
+        for (const cidr of list)
+          if (!isCidr(cidr))
+            ctx.addIssue({ code: 'custom', message: `"${cidr}" is not a proxy CIDR (${CIDR_EXAMPLE})` });
       }),
 };
 

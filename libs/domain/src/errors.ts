@@ -26,7 +26,10 @@ export abstract class DomainError extends Error {
 
 export class InvalidError extends DomainError {
   readonly kind = 'invalid' as const;
-  constructor(message: string, readonly issues: ErrorIssue[] = []) {
+  constructor(
+    message: string,
+    readonly issues: ErrorIssue[] = [],
+  ) {
     super(message);
   }
 }
@@ -47,14 +50,20 @@ export class PayloadTooLargeError extends DomainError {
 }
 export class RateLimitedError extends DomainError {
   readonly kind = 'rate_limited' as const;
-  constructor(message: string, readonly retryAfterSeconds: number) {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
     super(message);
   }
 }
 /** A dependency (broker, database) is away or ingress is paused: retry later. */
 export class UnavailableError extends DomainError {
   readonly kind = 'unavailable' as const;
-  constructor(message: string, readonly retryAfterSeconds: number) {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
     super(message);
   }
 }

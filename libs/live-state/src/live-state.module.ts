@@ -21,8 +21,16 @@ export class LiveStateModule implements OnApplicationShutdown {
       module: LiveStateModule,
       global: true,
       providers: [
-        { provide: LIVE_STATE_REDIS, useFactory: () => createRedis({ url: options.url, keyPrefix: options.keyPrefix, connectionName: options.connectionName }) },
-        { provide: LiveStateStore, inject: [LIVE_STATE_REDIS], useFactory: (redis: Redis) => new LiveStateStore(redis, { keyPrefix: options.keyPrefix }) },
+        {
+          provide: LIVE_STATE_REDIS,
+          useFactory: () =>
+            createRedis({ url: options.url, keyPrefix: options.keyPrefix, connectionName: options.connectionName }),
+        },
+        {
+          provide: LiveStateStore,
+          inject: [LIVE_STATE_REDIS],
+          useFactory: (redis: Redis) => new LiveStateStore(redis, { keyPrefix: options.keyPrefix }),
+        },
       ],
       exports: [LIVE_STATE_REDIS, LiveStateStore],
     };

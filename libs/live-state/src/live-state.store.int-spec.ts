@@ -19,7 +19,12 @@ describe('LiveStateStore (real Redis)', () => {
     redis.disconnect();
   });
 
-  const write = (id: string, status: TargetStatus, previousStatus: TargetStatus | null, extra: Partial<TargetWrite> = {}): TargetWrite => ({
+  const write = (
+    id: string,
+    status: TargetStatus,
+    previousStatus: TargetStatus | null,
+    extra: Partial<TargetWrite> = {},
+  ): TargetWrite => ({
     id,
     kind: TargetKind.Instance,
     name: id,
@@ -32,18 +37,28 @@ describe('LiveStateStore (real Redis)', () => {
     tags: ['web'],
     labels: { team: 'a' },
     seq: 1,
-    locations: { eu: { status, observedAt: 2000, lastSeen: 2000, latencyMs: null, detail: null, lifecycle: 'running' } },
+    locations: {
+      eu: { status, observedAt: 2000, lastSeen: 2000, latencyMs: null, detail: null, lifecycle: 'running' },
+    },
     ...extra,
   });
 
   it('starts empty, stores targets and moves them between status indexes', async () => {
     expect(await store.isEmpty()).toBe(true);
-    await store.writeTargets([write('instance:a', TargetStatus.Up, null), write('instance:b', TargetStatus.Down, null, { tags: ['db'] })]);
+    await store.writeTargets([
+      write('instance:a', TargetStatus.Up, null),
+      write('instance:b', TargetStatus.Down, null, { tags: ['db'] }),
+    ]);
     expect(await store.isEmpty()).toBe(false);
     await store.writeTargets([write('instance:a', TargetStatus.Down, TargetStatus.Up)]);
     expect(await store.countByStatus()).toMatchObject({ UP: 0, DOWN: 2 });
     const a = await store.getTarget('instance:a');
-    expect(a && toTargetView(a)).toMatchObject({ id: 'instance:a', status: 'DOWN', locations: [{ location: 'eu', status: 'DOWN' }], labels: { team: 'a' } });
+    expect(a && toTargetView(a)).toMatchObject({
+      id: 'instance:a',
+      status: 'DOWN',
+      locations: [{ location: 'eu', status: 'DOWN' }],
+      labels: { team: 'a' },
+    });
     expect(await store.getTarget('instance:missing')).toBeNull();
   });
 
@@ -59,11 +74,16 @@ describe('LiveStateStore (real Redis)', () => {
     expect(all.total).toBe(27);
     const down = await store.listTargets({ status: ['DOWN'], kind: ['instance'] }, 100);
     expect(down.items.map((t) => t.id).sort()).toEqual(['instance:a', 'instance:b']);
-    expect((await store.listTargets({ location: 'eu', tag: 'db' }, 100)).items.map((t) => t.id)).toEqual(['instance:b']);
+    expect((await store.listTargets({ location: 'eu', tag: 'db' }, 100)).items.map((t) => t.id)).toEqual([
+      'instance:b',
+    ]);
   });
 
   it('keeps deadlines and clears only unchanged ones', async () => {
-    await store.setDeadlines([{ targetId: 'instance:a', location: 'eu', deadline: 100 }, { targetId: 'instance:b', location: 'us', deadline: 300 }]);
+    await store.setDeadlines([
+      { targetId: 'instance:a', location: 'eu', deadline: 100 },
+      { targetId: 'instance:b', location: 'us', deadline: 300 },
+    ]);
     const due = await store.dueDeadlines(200, 10);
     expect(due).toEqual([{ targetId: 'instance:a', location: 'eu', deadline: 100 }]);
     await store.setDeadlines([{ targetId: 'instance:a', location: 'eu', deadline: 500 }]);

@@ -87,7 +87,13 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 export function toTargetView(t: TargetRecord): TargetView {
   const locations: LocationStatusView[] = Object.entries(t.locations)
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([location, l]) => ({ location, status: l.status, lastSeen: iso(l.lastSeen), latencyMs: l.latencyMs, detail: l.detail }));
+    .map(([location, l]) => ({
+      location,
+      status: l.status,
+      lastSeen: iso(l.lastSeen),
+      latencyMs: l.latencyMs,
+      detail: l.detail,
+    }));
   return {
     id: t.id,
     kind: t.kind,
@@ -130,7 +136,10 @@ export class LiveStateStore {
   }
 
   async getTarget(id: string): Promise<TargetRecord | null> {
-    const [h, locs] = await Promise.all([this.redis.hgetall(LiveKeys.target(id)), this.redis.hgetall(LiveKeys.targetLocations(id))]);
+    const [h, locs] = await Promise.all([
+      this.redis.hgetall(LiveKeys.target(id)),
+      this.redis.hgetall(LiveKeys.targetLocations(id)),
+    ]);
     return parseTarget(id, h, locs);
   }
 
@@ -175,7 +184,8 @@ export class LiveStateStore {
       if (Object.keys(locFields).length) tx.hset(LiveKeys.targetLocations(w.id), locFields);
       tx.zadd(LiveKeys.all, 0, w.id);
       tx.sadd(LiveKeys.byKind(w.kind), w.id);
-      if (w.previousStatus !== null && w.previousStatus !== w.status) tx.srem(LiveKeys.byStatus(w.previousStatus), w.id);
+      if (w.previousStatus !== null && w.previousStatus !== w.status)
+        tx.srem(LiveKeys.byStatus(w.previousStatus), w.id);
       tx.sadd(LiveKeys.byStatus(w.status), w.id);
       for (const tag of w.previousTags ?? []) if (!w.tags.includes(tag)) tx.srem(LiveKeys.byTag(tag), w.id);
       for (const tag of w.tags) tx.sadd(LiveKeys.byTag(tag), w.id);
@@ -201,10 +211,16 @@ export class LiveStateStore {
       ids = await this.redis.zrangebylex(LiveKeys.all, start, '+', 'LIMIT', 0, limit + 1);
       const page = ids.slice(0, limit);
       const found = await this.getTargets(page);
-      return { items: page.map((id) => found.get(id)).filter((t): t is TargetRecord => !!t), nextCursor: ids.length > limit ? page[page.length - 1] : null, total };
+      return {
+        items: page.map((id) => found.get(id)).filter((t): t is TargetRecord => !!t),
+        nextCursor: ids.length > limit ? page[page.length - 1] : null,
+        total,
+      };
     }
     // Union within a dimension (status=UP,DOWN), intersection across dimensions.
-    const groups = await Promise.all(sets.map((keys) => (keys.length === 1 ? this.redis.smembers(keys[0]) : this.redis.sunion(...keys))));
+    const groups = await Promise.all(
+      sets.map((keys) => (keys.length === 1 ? this.redis.smembers(keys[0]) : this.redis.sunion(...keys))),
+    );
     let matched = new Set(groups[0]);
     for (const g of groups.slice(1)) {
       const next = new Set(g);
@@ -215,7 +231,11 @@ export class LiveStateStore {
     const page = from < 0 ? [] : sorted.slice(from, from + limit);
     const found = await this.getTargets(page);
     const more = from >= 0 && from + limit < sorted.length;
-    return { items: page.map((id) => found.get(id)).filter((t): t is TargetRecord => !!t), nextCursor: more ? page[page.length - 1] : null, total: sorted.length };
+    return {
+      items: page.map((id) => found.get(id)).filter((t): t is TargetRecord => !!t),
+      nextCursor: more ? page[page.length - 1] : null,
+      total: sorted.length,
+    };
   }
 
   async countByStatus(): Promise<Record<TargetStatus, number>> {

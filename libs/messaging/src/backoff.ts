@@ -9,14 +9,23 @@ export interface BackoffOptions {
   jitter: number;
 }
 
-export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = { initialDelayMs: 200, maxDelayMs: 15_000, factor: 2, jitter: 0.5 };
+export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = {
+  initialDelayMs: 200,
+  maxDelayMs: 15_000,
+  factor: 2,
+  jitter: 0.5,
+};
 
 /**
  * Exponential backoff with jitter, capped: attempt 1 waits about `initialDelayMs`,
  * each later attempt `factor` times more, never more than `maxDelayMs`. The jitter
  * takes up to `jitter × delay` off, so the cap is never exceeded.
  */
-export function backoffDelay(attempt: number, options: Partial<BackoffOptions> = {}, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: Partial<BackoffOptions> = {},
+  random: () => number = Math.random,
+): number {
   const o = { ...DEFAULT_BACKOFF, ...options };
   const n = Math.max(1, Math.floor(attempt));
   const base = Math.min(o.maxDelayMs, o.initialDelayMs * Math.pow(Math.max(1, o.factor), n - 1));

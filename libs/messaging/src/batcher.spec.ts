@@ -88,7 +88,11 @@ describe('Batcher', () => {
 
   it('flushes by weight: a batch holds at most maxUnits, a heavier item goes alone', async () => {
     const batches: number[][] = [];
-    const b = new Batcher<number>({ maxSize: 100, maxWaitMs: 1_000, maxUnits: 1_000 }, async (items) => void batches.push(items), (n) => n);
+    const b = new Batcher<number>(
+      { maxSize: 100, maxWaitMs: 1_000, maxUnits: 1_000 },
+      async (items) => void batches.push(items),
+      (n) => n,
+    );
     b.add(400);
     b.add(500);
     await Promise.resolve();

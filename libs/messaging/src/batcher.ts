@@ -28,7 +28,8 @@ export class Batcher<T> {
     private readonly onBatch: (items: T[]) => Promise<void>,
     private readonly weigh: (item: T) => number = () => 1,
   ) {
-    if (!Number.isInteger(options.maxSize) || options.maxSize < 1) throw new RangeError('batch.maxSize must be a positive integer');
+    if (!Number.isInteger(options.maxSize) || options.maxSize < 1)
+      throw new RangeError('batch.maxSize must be a positive integer');
     if (!(options.maxWaitMs >= 0)) throw new RangeError('batch.maxWaitMs must be ≥ 0');
     if (options.maxUnits !== undefined && !(options.maxUnits >= 1)) throw new RangeError('batch.maxUnits must be ≥ 1');
     this.maxUnits = options.maxUnits ?? Number.POSITIVE_INFINITY;

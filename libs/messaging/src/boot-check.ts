@@ -15,6 +15,7 @@ export function amqpBootCheck(amqpUrl: string, variable = 'AMQP_URL') {
       conn.on('error', () => undefined);
       await conn.close().catch(() => undefined);
     },
-    isPermanent: (e: unknown): boolean => /ACCESS[-_]REFUSED|NOT_ALLOWED|vhost .* not found|403|530/i.test(String((e as Error).message)),
+    isPermanent: (e: unknown): boolean =>
+      /ACCESS[-_]REFUSED|NOT_ALLOWED|vhost .* not found|403|530/i.test(String((e as Error).message)),
   };
 }

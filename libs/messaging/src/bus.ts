@@ -76,15 +76,21 @@ type ReadinessSubject = Pick<BusConnection, 'isConnected' | 'state' | 'lastError
  * connection is down, or while the broker blocks publishing (resource alarm).
  * Given BusConnections, the consuming connection counts once it was started.
  */
-export function busReadinessCheck(bus: ReadinessSubject | BusConnections, name = 'bus'): { name: string; check: () => void } {
-  const down = (c: ReadinessSubject, role: string) => new Error(`RabbitMQ${role} ${c.state}${c.lastError ? `: ${c.lastError.message}` : ''}`);
+export function busReadinessCheck(
+  bus: ReadinessSubject | BusConnections,
+  name = 'bus',
+): { name: string; check: () => void } {
+  const down = (c: ReadinessSubject, role: string) =>
+    new Error(`RabbitMQ${role} ${c.state}${c.lastError ? `: ${c.lastError.message}` : ''}`);
   return {
     name,
     check: () => {
       const publishing = bus instanceof BusConnections ? bus.publishing : bus;
       if (!publishing.isConnected()) throw down(publishing, bus instanceof BusConnections ? ' (publishing)' : '');
-      if (publishing.blocked !== undefined) throw new Error(`RabbitMQ blocks publishing (resource alarm: ${publishing.blocked})`);
-      if (bus instanceof BusConnections && bus.consuming.state !== 'idle' && !bus.consuming.isConnected()) throw down(bus.consuming, ' (consuming)');
+      if (publishing.blocked !== undefined)
+        throw new Error(`RabbitMQ blocks publishing (resource alarm: ${publishing.blocked})`);
+      if (bus instanceof BusConnections && bus.consuming.state !== 'idle' && !bus.consuming.isConnected())
+        throw down(bus.consuming, ' (consuming)');
     },
   };
 }

@@ -89,7 +89,8 @@ export class ConfirmSender {
     private readonly connection: BusConnection,
     private readonly options: ConfirmSenderOptions = {},
   ) {
-    if (options.failWhenBlocked) this.unlistenBlocked = connection.onBlocked((reason) => reason !== undefined && this.failUnconfirmed(reason));
+    if (options.failWhenBlocked)
+      this.unlistenBlocked = connection.onBlocked((reason) => reason !== undefined && this.failUnconfirmed(reason));
   }
 
   /** Opens the channel for `session` now (used as a connection setup). */
@@ -105,10 +106,13 @@ export class ConfirmSender {
     if (!lane.writable) await this.writable(lane, deadline, timeoutMs);
     await new Promise<void>((resolve, reject) => {
       const pending = new Pending(message, { settle: (_i, error) => (error ? reject(error) : resolve()) }, 0);
-      pending.timer = setTimeout(() => {
-        this.forget(lane, pending);
-        pending.settle(this.timeoutError(message, timeoutMs));
-      }, Math.max(0, deadline - Date.now()));
+      pending.timer = setTimeout(
+        () => {
+          this.forget(lane, pending);
+          pending.settle(this.timeoutError(message, timeoutMs));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       this.transmit(lane, pending);
     });
   }
@@ -163,7 +167,10 @@ export class ConfirmSender {
         blocked !== undefined
           ? new BrokerBlockedError(`RabbitMQ blocks publishing (resource alarm: ${blocked}); message not sent`, blocked)
           : lane.open
-            ? new PublishTimeoutError(`channel write buffer stayed full for ${timeoutMs} ms; message not sent`, timeoutMs)
+            ? new PublishTimeoutError(
+                `channel write buffer stayed full for ${timeoutMs} ms; message not sent`,
+                timeoutMs,
+              )
             : new BusUnavailableError('channel closed before the message was sent');
     }
     const timer = setTimeout(
@@ -197,7 +204,8 @@ export class ConfirmSender {
 
   private assertNotBlocked(): void {
     const reason = this.blockedReason();
-    if (reason !== undefined) throw new BrokerBlockedError(`RabbitMQ blocks publishing (resource alarm: ${reason}); message not sent`, reason);
+    if (reason !== undefined)
+      throw new BrokerBlockedError(`RabbitMQ blocks publishing (resource alarm: ${reason}); message not sent`, reason);
   }
 
   /** The broker blocked the connection: what waits for a confirm would wait out its deadline. */
@@ -217,7 +225,10 @@ export class ConfirmSender {
   }
 
   private timeoutError(message: OutgoingMessage, timeoutMs: number): PublishTimeoutError {
-    return new PublishTimeoutError(`no confirm from RabbitMQ within ${timeoutMs} ms for ${message.type} ${message.properties.messageId}`, timeoutMs);
+    return new PublishTimeoutError(
+      `no confirm from RabbitMQ within ${timeoutMs} ms for ${message.type} ${message.properties.messageId}`,
+      timeoutMs,
+    );
   }
 
   private transmit(lane: ConfirmLane, pending: Pending): void {
@@ -229,7 +240,9 @@ export class ConfirmSender {
       else lane.returnable.set(m.properties.messageId, [pending]);
     }
     try {
-      const ok = lane.channel.publish(m.exchange, m.routingKey, m.content, m.properties, (err: unknown) => this.onConfirm(lane, pending, err));
+      const ok = lane.channel.publish(m.exchange, m.routingKey, m.content, m.properties, (err: unknown) =>
+        this.onConfirm(lane, pending, err),
+      );
       if (!ok) lane.writable = false;
       this.options.onSent?.(m);
     } catch (e) {
@@ -259,9 +272,19 @@ export class ConfirmSender {
     }
     // amqplib fails outstanding confirms with "channel closed" when the channel or connection goes.
     if (!lane.open || errorMessage(err) === 'channel closed') {
-      pending.settle(new BusUnavailableError(`channel closed before RabbitMQ confirmed ${m.type} ${m.properties.messageId}; outcome unknown`, { cause: err, maybeDelivered: true }));
+      pending.settle(
+        new BusUnavailableError(
+          `channel closed before RabbitMQ confirmed ${m.type} ${m.properties.messageId}; outcome unknown`,
+          { cause: err, maybeDelivered: true },
+        ),
+      );
     } else {
-      pending.settle(new PublishNackedError(`RabbitMQ refused ${m.type} ${m.properties.messageId} (basic.nack): queue full or internal error`, { cause: err }));
+      pending.settle(
+        new PublishNackedError(
+          `RabbitMQ refused ${m.type} ${m.properties.messageId} (basic.nack): queue full or internal error`,
+          { cause: err },
+        ),
+      );
     }
   }
 
@@ -290,7 +313,11 @@ export class ConfirmSender {
     if (lane?.open && this.connection.current()?.generation === lane.generation) return lane;
     const session = await this.connection.waitForSession(deadline - Date.now());
     if (this.lane?.open && this.lane.generation === session.generation) return this.lane;
-    return withDeadline(this.openLane(session), deadline, () => new BusUnavailableError('could not open a confirm channel in time'));
+    return withDeadline(
+      this.openLane(session),
+      deadline,
+      () => new BusUnavailableError('could not open a confirm channel in time'),
+    );
   }
 
   private openLane(session: ConnectionSession): Promise<ConfirmLane> {
@@ -332,10 +359,13 @@ export class ConfirmSender {
         done();
         reject(new BusUnavailableError('channel closed while waiting for it to drain'));
       };
-      const timer = setTimeout(() => {
-        done();
-        reject(new PublishTimeoutError(`channel write buffer stayed full for ${timeoutMs} ms`, timeoutMs));
-      }, Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          done();
+          reject(new PublishTimeoutError(`channel write buffer stayed full for ${timeoutMs} ms`, timeoutMs));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       lane.channel.on('drain', onDrain);
       lane.channel.on('close', onClose);
     });

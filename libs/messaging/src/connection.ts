@@ -165,11 +165,18 @@ export class BusConnection extends EventEmitter {
         done();
         reject(new BusClosedError('bus connection is closed'));
       };
-      const timer = setTimeout(() => {
-        done();
-        const why = this.lastErrorValue ? `: ${redactUrl(this.lastErrorValue.message)}` : '';
-        reject(new BusUnavailableError(`RabbitMQ not reachable within ${timeoutMs} ms (state ${this.stateValue})${why}`, { cause: this.lastErrorValue }));
-      }, Math.max(0, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          done();
+          const why = this.lastErrorValue ? `: ${redactUrl(this.lastErrorValue.message)}` : '';
+          reject(
+            new BusUnavailableError(`RabbitMQ not reachable within ${timeoutMs} ms (state ${this.stateValue})${why}`, {
+              cause: this.lastErrorValue,
+            }),
+          );
+        },
+        Math.max(0, timeoutMs),
+      );
       this.on('connected', onConnected);
       this.on('state', onState);
     });
@@ -232,11 +239,16 @@ export class BusConnection extends EventEmitter {
     const generation = ++this.generationCounter;
     const session: ConnectionSession = { model, generation };
     const closed = new Promise<Error | undefined>((resolve) => {
-      model.once('close', (err?: Error) => resolve(err ?? (this.closing ? undefined : (this.lastErrorValue ?? new Error('connection closed')))));
+      model.once('close', (err?: Error) =>
+        resolve(err ?? (this.closing ? undefined : (this.lastErrorValue ?? new Error('connection closed')))),
+      );
     });
     model.on('error', (err: Error) => {
       this.lastErrorValue = err;
-      this.logger.warn({ connection: this.name, generation, error: redactUrl(err.message) }, 'RabbitMQ connection error');
+      this.logger.warn(
+        { connection: this.name, generation, error: redactUrl(err.message) },
+        'RabbitMQ connection error',
+      );
     });
     model.on('blocked', (reason: string) => {
       this.blockedReason = reason || 'blocked';
@@ -277,7 +289,10 @@ export class BusConnection extends EventEmitter {
   private failSession(session: ConnectionSession, setup: ConnectionSetup, e: unknown): void {
     const message = redactUrl(errorMessage(e));
     this.lastErrorValue = e instanceof Error ? e : new Error(message);
-    this.logger.error({ connection: this.name, setup: setup.name, error: message }, `bus setup "${setup.name}" failed; reconnecting`);
+    this.logger.error(
+      { connection: this.name, setup: setup.name, error: message },
+      `bus setup "${setup.name}" failed; reconnecting`,
+    );
     void closeQuietly(session.model);
   }
 

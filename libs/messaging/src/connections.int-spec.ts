@@ -20,7 +20,14 @@ describe('a service bus: one connection to publish, one to consume', () => {
 
   beforeAll(async () => {
     vhost = await createIsolatedVhost('connections');
-    bus = createBus({ url: vhost.amqpUrl, source: TEST_SOURCE, name: 'svc', queues: [Q], publishTimeoutMs: 5_000, logger: silentBusLogger });
+    bus = createBus({
+      url: vhost.amqpUrl,
+      source: TEST_SOURCE,
+      name: 'svc',
+      queues: [Q],
+      publishTimeoutMs: 5_000,
+      logger: silentBusLogger,
+    });
     await bus.connection.waitForSession(10_000);
     raw = await RawAmqp.open(vhost.amqpUrl);
   });
@@ -66,7 +73,9 @@ describe('a service bus: one connection to publish, one to consume', () => {
     const refused = await bus.publisher.publish(Messages.CheckResult, checkResult(3)).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(BrokerBlockedError);
     expect(refused).toMatchObject({ reason: 'low on memory', maybeDelivered: false });
-    const many = await bus.publisher.publishManySettled([{ definition: Messages.CheckResult, payload: checkResult(4) }]);
+    const many = await bus.publisher.publishManySettled([
+      { definition: Messages.CheckResult, payload: checkResult(4) },
+    ]);
     expect(many[0]).toMatchObject({ ok: false });
     expect((many[0] as { error: unknown }).error).toBeInstanceOf(BrokerBlockedError);
     expect(() => readiness.check()).toThrow(/blocks publishing \(resource alarm: low on memory\)/);

@@ -1,4 +1,13 @@
-import { BusHeader, deadLetterQueueOf, ExchangeName, Messages, QueueName, RoutingKey, uuidv7, type Envelope } from '@fleetwatch/contracts';
+import {
+  BusHeader,
+  deadLetterQueueOf,
+  ExchangeName,
+  Messages,
+  QueueName,
+  RoutingKey,
+  uuidv7,
+  type Envelope,
+} from '@fleetwatch/contracts';
 import { createIsolatedVhost, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import type { GetMessage } from 'amqplib';
 import { BusConnection } from './connection';
@@ -63,15 +72,31 @@ describe('BusConsumer on RabbitMQ', () => {
     await publisher.publishMany(good.slice(0, 100));
     await publisher.publish(Messages.CheckResult, checkResult(1, { checkId: 'poison' }));
     await publisher.publish(Messages.CheckResult, checkResult(2, { checkId: 'permanent' }));
-    const invalidPayload = { id: uuidv7(), type: 'check.result', schemaVersion: 1, occurredAt: new Date().toISOString(), source: TEST_SOURCE, correlationId: 'c', payload: { checkId: '' } };
-    await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from(JSON.stringify(invalidPayload)), { messageId: invalidPayload.id, type: 'check.result' });
-    await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from([0xff, 0xfe, 0x00, 0x41]), { messageId: 'not-json' });
+    const invalidPayload = {
+      id: uuidv7(),
+      type: 'check.result',
+      schemaVersion: 1,
+      occurredAt: new Date().toISOString(),
+      source: TEST_SOURCE,
+      correlationId: 'c',
+      payload: { checkId: '' },
+    };
+    await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from(JSON.stringify(invalidPayload)), {
+      messageId: invalidPayload.id,
+      type: 'check.result',
+    });
+    await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from([0xff, 0xfe, 0x00, 0x41]), {
+      messageId: 'not-json',
+    });
     const unknownType = { ...invalidPayload, id: uuidv7(), type: 'no.such.type' };
     await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from(JSON.stringify(unknownType)));
     await publisher.publishMany(good.slice(100));
 
     await waitFor(() => handled.length === 300, { timeoutMs: 20_000, description: 'all good messages handled' });
-    await waitFor(async () => (await raw.count(DLQ)) === 5, { timeoutMs: 20_000, description: '5 messages in the DLQ' });
+    await waitFor(async () => (await raw.count(DLQ)) === 5, {
+      timeoutMs: 20_000,
+      description: '5 messages in the DLQ',
+    });
     expect(sub.active).toBe(true);
     expect(await raw.count(Q)).toBe(0);
 
@@ -88,7 +113,9 @@ describe('BusConsumer on RabbitMQ', () => {
 
     const poison = byCheck('poison');
     expect(poison?.properties.headers?.[DeadLetterHeader.Cause]).toBe('delivery_limit');
-    expect(reasonOf(poison as GetMessage)).toMatch(new RegExp(`handler failed ${DEFAULT_DELIVERY_LIMIT + 1} times.*boom on attempt ${DEFAULT_DELIVERY_LIMIT + 1}`));
+    expect(reasonOf(poison as GetMessage)).toMatch(
+      new RegExp(`handler failed ${DEFAULT_DELIVERY_LIMIT + 1} times.*boom on attempt ${DEFAULT_DELIVERY_LIMIT + 1}`),
+    );
     expect(poison?.properties.headers?.[BusHeader.DeadLetterQueue]).toBe(Q);
     expect(attempts.get('poison')).toBe(DEFAULT_DELIVERY_LIMIT + 1);
 
@@ -117,12 +144,19 @@ describe('BusConsumer on RabbitMQ', () => {
       { prefetch: 200, batch: { maxSize: 100, maxWaitMs: 50 } },
     );
     await sub.waitUntilActive();
-    await publisher.publishMany(Array.from({ length: 500 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i))));
+    await publisher.publishMany(
+      Array.from({ length: 500 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i))),
+    );
     await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from('{"not":"an envelope"}'));
-    await publisher.publishMany(Array.from({ length: 499 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i))));
+    await publisher.publishMany(
+      Array.from({ length: 499 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i))),
+    );
 
     await waitFor(() => seen.size === 999, { timeoutMs: 20_000, description: '999 envelopes handled' });
-    await waitFor(async () => (await raw.count(DLQ)) === 1, { timeoutMs: 10_000, description: 'invalid message in the DLQ' });
+    await waitFor(async () => (await raw.count(DLQ)) === 1, {
+      timeoutMs: 10_000,
+      description: 'invalid message in the DLQ',
+    });
     expect(Math.max(...batches)).toBeLessThanOrEqual(100);
     expect(batches.length).toBeLessThan(999 / 5);
     await sub.stop();
@@ -145,12 +179,17 @@ describe('BusConsumer on RabbitMQ', () => {
       { prefetch: 5, concurrency: 5 },
     );
     await sub.waitUntilActive();
-    await publisher.publishMany(Array.from({ length: 40 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i))));
+    await publisher.publishMany(
+      Array.from({ length: 40 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i))),
+    );
     await waitFor(() => started >= 5, { description: 'handlers running' });
     await sub.stop();
     expect(finished).toBe(started);
     // Acked ones are gone; the rest (never delivered, or prefetched but not started) are back.
-    await waitFor(async () => (await raw.count(Q)) === 40 - finished, { timeoutMs: 5_000, description: 'the rest back in the queue' });
+    await waitFor(async () => (await raw.count(Q)) === 40 - finished, {
+      timeoutMs: 5_000,
+      description: 'the rest back in the queue',
+    });
     expect(sub.active).toBe(false);
   });
 
@@ -193,7 +232,13 @@ describe('BusConsumer on RabbitMQ', () => {
     const sub = lateConsumer.consume(QueueName.CollectorConfig, (envelope: Envelope) => void handled.push(envelope.id));
     await sub.waitUntilActive(5_000);
     expect((await late.waitForSession(5_000)).generation).toBe(1); // no reconnect was needed
-    const env = await publisher.publish(Messages.ConfigChanged, { version: 1, hash: 'b'.repeat(64), areas: ['checks'], actor: 'test', origin: 'local' });
+    const env = await publisher.publish(Messages.ConfigChanged, {
+      version: 1,
+      hash: 'b'.repeat(64),
+      areas: ['checks'],
+      actor: 'test',
+      origin: 'local',
+    });
     await waitFor(() => handled.includes(env.id), { description: 'handled on the first connection' });
     await lateConsumer.stop();
     await late.close();

@@ -58,16 +58,33 @@ export class BusConsumer {
   /** Starts consuming `queue`. Per message, or in batches when `options.batch` is set. */
   consume(queue: QueueRef, handler: MessageHandler, options?: ConsumeOptions): Subscription;
   consume(queue: QueueRef, handler: BatchHandler, options: BatchConsumeOptions): Subscription;
-  consume(queue: QueueRef, handler: MessageHandler | BatchHandler, options: ConsumeOptions | BatchConsumeOptions = {}): Subscription {
+  consume(
+    queue: QueueRef,
+    handler: MessageHandler | BatchHandler,
+    options: ConsumeOptions | BatchConsumeOptions = {},
+  ): Subscription {
     if (this.stopped) throw new BusClosedError('consumer is stopped');
     const spec = queueSpecOf(queue);
     const topology = this.options.topology;
     // Also declared through the topology's own connection (the publishing one in a service), so what is published there is routed.
     if (topology && topology.connection !== this.connection) {
-      topology.ensure(queue).catch((e: unknown) => this.logger.warn({ queue: spec.name, error: errorMessage(e) }, 'could not declare queue; retried on reconnect'));
+      topology
+        .ensure(queue)
+        .catch((e: unknown) =>
+          this.logger.warn(
+            { queue: spec.name, error: errorMessage(e) },
+            'could not declare queue; retried on reconnect',
+          ),
+        );
     }
     // The queue (with its DLQ and bindings) is declared on each channel open, right before consuming.
-    const sub = new Subscription(this.deps, spec.name, handler, options, topology ? (session) => topology.declare(session, queue) : undefined);
+    const sub = new Subscription(
+      this.deps,
+      spec.name,
+      handler,
+      options,
+      topology ? (session) => topology.declare(session, queue) : undefined,
+    );
     this.subscriptions.add(sub);
     sub.onStopped(() => this.subscriptions.delete(sub));
     sub.start();

@@ -28,10 +28,14 @@ export interface DeadLetterHeaderFields {
 }
 
 /** The headers every dead letter carries (see docs/bus.md), added to the message's own headers. */
-export function deadLetterHeaders(fields: DeadLetterHeaderFields, own: Record<string, unknown> = {}): Record<string, unknown> {
+export function deadLetterHeaders(
+  fields: DeadLetterHeaderFields,
+  own: Record<string, unknown> = {},
+): Record<string, unknown> {
   const headers: Record<string, unknown> = { ...own };
   delete headers['x-delivery-count'];
-  headers[BusHeader.DeadLetterReason] = fields.reason.length > MAX_REASON_CHARS ? `${fields.reason.slice(0, MAX_REASON_CHARS - 3)}...` : fields.reason;
+  headers[BusHeader.DeadLetterReason] =
+    fields.reason.length > MAX_REASON_CHARS ? `${fields.reason.slice(0, MAX_REASON_CHARS - 3)}...` : fields.reason;
   headers[BusHeader.DeadLetterQueue] = fields.queue;
   headers[DeadLetterHeader.Cause] = fields.cause;
   headers[DeadLetterHeader.DeliveryCount] = fields.deliveryCount;

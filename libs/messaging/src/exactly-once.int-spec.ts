@@ -62,8 +62,15 @@ describe('at-least-once delivery, exactly-once effects', () => {
       const proxy = TcpProxy.forUrl(vhost.amqpUrl);
       await proxy.start();
       const connection = testConnection(proxy.rewriteUrl(vhost.amqpUrl), { name: 'consumer' });
-      const consumer = new BusConsumer(connection, { topology: new BusTopology(connection, { queues: [Q] }), logger: silentBusLogger });
-      closers.push(() => proxy.stop(), () => connection.close(), () => consumer.stop());
+      const consumer = new BusConsumer(connection, {
+        topology: new BusTopology(connection, { queues: [Q] }),
+        logger: silentBusLogger,
+      });
+      closers.push(
+        () => proxy.stop(),
+        () => connection.close(),
+        () => consumer.stop(),
+      );
       connection.start();
       await consumer.consume(Q, counting, { prefetch: 50 }).waitUntilActive(10_000);
       return { connection, consumer, proxy };
@@ -78,7 +85,10 @@ describe('at-least-once delivery, exactly-once effects', () => {
     const pubConnection = testConnection(vhost.amqpUrl, { name: 'publisher' });
     new BusTopology(pubConnection, { queues: [Q] });
     const publisher = new BusPublisher(pubConnection, { source: TEST_SOURCE, timeoutMs: 10_000 });
-    closers.push(() => pubConnection.close(), () => publisher.close());
+    closers.push(
+      () => pubConnection.close(),
+      () => publisher.close(),
+    );
     pubConnection.start();
     await pubConnection.waitForSession(10_000);
 
@@ -86,7 +96,9 @@ describe('at-least-once delivery, exactly-once effects', () => {
     const published = new Set<string>();
     const publishing = (async () => {
       for (let i = 0; i < N; i += 500) {
-        const batch = Array.from({ length: Math.min(500, N - i) }, (_, j) => publishRequest(Messages.CheckResult, checkResult(i + j)));
+        const batch = Array.from({ length: Math.min(500, N - i) }, (_, j) =>
+          publishRequest(Messages.CheckResult, checkResult(i + j)),
+        );
         for (const e of await publisher.publishMany(batch)) published.add(e.id);
       }
     })();

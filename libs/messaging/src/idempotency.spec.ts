@@ -2,7 +2,15 @@ import type { Envelope } from '@fleetwatch/contracts';
 import type { DeliveryContext } from './delivery';
 import { exactlyOnce, idempotent, idempotentBatch, InMemoryIdempotencyStore } from './idempotency';
 
-const env = (id: string): Envelope => ({ id, type: 'check.result', schemaVersion: 1, occurredAt: '2025-01-01T00:00:00.000Z', source: { site: 's', service: 'tool' }, correlationId: id, payload: {} });
+const env = (id: string): Envelope => ({
+  id,
+  type: 'check.result',
+  schemaVersion: 1,
+  occurredAt: '2025-01-01T00:00:00.000Z',
+  source: { site: 's', service: 'tool' },
+  correlationId: id,
+  payload: {},
+});
 const ctx = { queue: 'q' } as DeliveryContext;
 
 describe('InMemoryIdempotencyStore', () => {
@@ -99,7 +107,11 @@ describe('exactlyOnce()', () => {
   /** Shaped like persistence's ProcessedMessagesRepository.runOnce. */
   class FakeRepository {
     readonly rows = new Set<string>();
-    async runOnce<T>(consumer: string, messageId: string, fn: (tx: string) => Promise<T>): Promise<{ duplicate: true } | { duplicate: false; result: T }> {
+    async runOnce<T>(
+      consumer: string,
+      messageId: string,
+      fn: (tx: string) => Promise<T>,
+    ): Promise<{ duplicate: true } | { duplicate: false; result: T }> {
       const key = `${consumer}/${messageId}`;
       if (this.rows.has(key)) return { duplicate: true };
       const result = await fn('tx-1'); // a throw rolls the claim back: the row is never added
@@ -108,7 +120,7 @@ describe('exactlyOnce()', () => {
     }
   }
 
-  it('runs the side effect in the claim\'s transaction, once per id', async () => {
+  it("runs the side effect in the claim's transaction, once per id", async () => {
     const repo = new FakeRepository();
     const effects: string[] = [];
     const h = exactlyOnce(repo, 'history', async (e, tx) => void effects.push(`${e.id}@${tx}`));

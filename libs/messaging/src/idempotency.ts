@@ -78,7 +78,11 @@ function keyOf(messageId: string, consumer: string): string {
  * messaging never imports persistence.
  */
 export interface TransactionalIdempotency<Tx> {
-  runOnce<T>(consumer: string, messageId: string, fn: (tx: Tx) => Promise<T>): Promise<{ duplicate: true } | { duplicate: false; result: T }>;
+  runOnce<T>(
+    consumer: string,
+    messageId: string,
+    fn: (tx: Tx) => Promise<T>,
+  ): Promise<{ duplicate: true } | { duplicate: false; result: T }>;
 }
 
 export type TransactionalHandler<Tx> = (envelope: Envelope, tx: Tx, context: DeliveryContext) => Promise<void>;
@@ -91,7 +95,11 @@ export type TransactionalHandler<Tx> = (envelope: Envelope, tx: Tx, context: Del
  *   consumer.consume(QueueName.AggregatorObservations,
  *     exactlyOnce(processedMessages, 'aggregator.history', (env, tx) => history.insert(env.payload, tx)));
  */
-export function exactlyOnce<Tx>(runner: TransactionalIdempotency<Tx>, consumer: string, handler: TransactionalHandler<Tx>): MessageHandler {
+export function exactlyOnce<Tx>(
+  runner: TransactionalIdempotency<Tx>,
+  consumer: string,
+  handler: TransactionalHandler<Tx>,
+): MessageHandler {
   return async (envelope, context) => {
     await runner.runOnce(consumer, envelope.id, (tx) => handler(envelope, tx, context));
   };

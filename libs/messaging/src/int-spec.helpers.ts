@@ -6,7 +6,10 @@ import { silentBusLogger } from './logger';
 
 export const TEST_SOURCE: MessageSource = { site: 'test-site', service: 'tool', location: 'lab-1' };
 
-export function checkResult(i: number, extra: Partial<PayloadInputOf<typeof Messages.CheckResult>> = {}): PayloadInputOf<typeof Messages.CheckResult> {
+export function checkResult(
+  i: number,
+  extra: Partial<PayloadInputOf<typeof Messages.CheckResult>> = {},
+): PayloadInputOf<typeof Messages.CheckResult> {
   return {
     checkId: `check-${i % 97}`,
     targetId: `check:check-${i % 97}`,
@@ -75,7 +78,12 @@ export class RawAmqp {
   }
 
   /** Publishes raw bytes (bypassing validation) and waits for the confirm. */
-  async publishRaw(exchange: string, routingKey: string, content: Buffer, properties: Record<string, unknown> = {}): Promise<void> {
+  async publishRaw(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    properties: Record<string, unknown> = {},
+  ): Promise<void> {
     const ch = await this.model.createConfirmChannel();
     try {
       ch.publish(exchange, routingKey, content, { persistent: true, ...properties });

@@ -24,10 +24,20 @@ describe('consumer budget in units and bytes (RabbitMQ)', () => {
 
   beforeEach(async () => {
     vhost = await createIsolatedVhost('budget');
-    connections = new BusConnections({ url: vhost.amqpUrl, name: 'test', heartbeatSeconds: 2, logger: silentBusLogger, backoff: { initialDelayMs: 50, maxDelayMs: 500 } });
+    connections = new BusConnections({
+      url: vhost.amqpUrl,
+      name: 'test',
+      heartbeatSeconds: 2,
+      logger: silentBusLogger,
+      backoff: { initialDelayMs: 50, maxDelayMs: 500 },
+    });
     const topology = new BusTopology(connections.publishing, { queues: [Q] });
     publisher = new BusPublisher(connections.publishing, { source: TEST_SOURCE });
-    consumer = new BusConsumer(connections.consuming, { topology, logger: silentBusLogger, publishing: connections.publishing });
+    consumer = new BusConsumer(connections.consuming, {
+      topology,
+      logger: silentBusLogger,
+      publishing: connections.publishing,
+    });
     connections.start();
     await connections.publishing.waitForSession(10_000);
     raw = await RawAmqp.open(vhost.amqpUrl);
@@ -43,7 +53,11 @@ describe('consumer budget in units and bytes (RabbitMQ)', () => {
 
   const publish = async (n: number, weight: number) => {
     for (let i = 0; i < n; i += 200) {
-      await publisher.publishMany(Array.from({ length: Math.min(200, n - i) }, (_, j) => publishRequest(Messages.CheckResult, checkResult(i + j, { attempt: weight }))));
+      await publisher.publishMany(
+        Array.from({ length: Math.min(200, n - i) }, (_, j) =>
+          publishRequest(Messages.CheckResult, checkResult(i + j, { attempt: weight })),
+        ),
+      );
     }
   };
 
@@ -73,11 +87,19 @@ describe('consumer budget in units and bytes (RabbitMQ)', () => {
       Q,
       async (envelopes: Envelope[]) => {
         s.take();
-        heaviestBatch = Math.max(heaviestBatch, envelopes.reduce((n, e) => n + weigh(e), 0));
+        heaviestBatch = Math.max(
+          heaviestBatch,
+          envelopes.reduce((n, e) => n + weigh(e), 0),
+        );
         await new Promise((r) => setTimeout(r, 20));
         handled += envelopes.length;
       },
-      { prefetch: 500, batch: { maxSize: 500, maxWaitMs: 5, maxUnits: 300 }, weigh, budget: { maxUnits: 1_000, unitsPerMessageHint: 100 } },
+      {
+        prefetch: 500,
+        batch: { maxSize: 500, maxWaitMs: 5, maxUnits: 300 },
+        weigh,
+        budget: { maxUnits: 1_000, unitsPerMessageHint: 100 },
+      },
     );
     await waitFor(() => handled === 40, { timeoutMs: 20_000, description: '40 heavy messages handled' });
     expect(s.seen.maxUnits).toBeLessThanOrEqual(1_000);
@@ -104,7 +126,12 @@ describe('consumer budget in units and bytes (RabbitMQ)', () => {
         await new Promise((r) => setTimeout(r, 30));
         handled += envelopes.length;
       },
-      { prefetch: 100, batch: { maxSize: 100, maxWaitMs: 5, maxUnits: 400 }, weigh, budget: { maxUnits: 1_000, unitsPerMessageHint: 50 } },
+      {
+        prefetch: 100,
+        batch: { maxSize: 100, maxWaitMs: 5, maxUnits: 400 },
+        weigh,
+        budget: { maxUnits: 1_000, unitsPerMessageHint: 50 },
+      },
     ));
     await sub.waitUntilActive();
     // The window opened for 50-unit messages (20); these weigh 200: the first window overshoots, then intake pauses.

@@ -38,12 +38,20 @@ describe('IntakeWindow', () => {
   });
 
   it('with a worst case given, never widens past what a window of maximal messages fits, however small the recent ones', () => {
-    const w = new IntakeWindow(1_000, { maxUnits: 10_000, maxBytes: 16 * 1024 * 1024, worstCase: { units: 1_000, bytes: 1024 * 1024 } });
+    const w = new IntakeWindow(1_000, {
+      maxUnits: 10_000,
+      maxBytes: 16 * 1024 * 1024,
+      worstCase: { units: 1_000, bytes: 1024 * 1024 },
+    });
     expect(w.targetPrefetch()).toBe(10);
     for (let i = 0; i < 2_000; i++) w.add(1, 500);
     expect(w.targetPrefetch()).toBe(10);
     // A burst of maximal messages, a whole window of them, stays within the budget.
-    const burst = new IntakeWindow(1_000, { maxUnits: 10_000, maxBytes: 16 * 1024 * 1024, worstCase: { units: 1_000, bytes: 1024 * 1024 } });
+    const burst = new IntakeWindow(1_000, {
+      maxUnits: 10_000,
+      maxBytes: 16 * 1024 * 1024,
+      worstCase: { units: 1_000, bytes: 1024 * 1024 },
+    });
     for (let i = 0; i < burst.targetPrefetch(); i++) burst.add(1_000, 1024 * 1024);
     expect(burst.held.units).toBeLessThanOrEqual(burst.maxUnits);
     expect(burst.held.bytes).toBeLessThanOrEqual(burst.maxBytes);

@@ -53,7 +53,8 @@ export class IntakeWindow {
   ) {
     this.maxUnits = budget.maxUnits ?? Number.POSITIVE_INFINITY;
     this.maxBytes = budget.maxBytes ?? Number.POSITIVE_INFINITY;
-    if (!(this.maxUnits >= 1) || !(this.maxBytes >= 1)) throw new RangeError('budget.maxUnits and budget.maxBytes must be ≥ 1');
+    if (!(this.maxUnits >= 1) || !(this.maxBytes >= 1))
+      throw new RangeError('budget.maxUnits and budget.maxBytes must be ≥ 1');
     const hintUnits = Math.max(1, budget.unitsPerMessageHint ?? 1);
     const hintBytes = Math.max(1, budget.bytesPerMessageHint ?? 1024);
     this.peakUnits = [hintUnits, hintUnits];

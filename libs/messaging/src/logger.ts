@@ -17,7 +17,9 @@ export function redactUrl(text: string): string {
 }
 
 function line(level: string, fields: object, message: string): void {
-  process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), component: 'bus', ...fields, msg: redactUrl(message) })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level, time: new Date().toISOString(), component: 'bus', ...fields, msg: redactUrl(message) })}\n`,
+  );
 }
 
 /** Default: warnings and errors as JSON lines on stderr. */
@@ -28,4 +30,9 @@ export const stderrBusLogger: BusLogger = {
   error: (f, m) => line('error', f, m),
 };
 
-export const silentBusLogger: BusLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+export const silentBusLogger: BusLogger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};

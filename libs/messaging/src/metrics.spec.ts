@@ -11,7 +11,9 @@ describe('BusMetrics', () => {
     m.setConnected('aggregator', true);
     m.observeHandler('q', 0.002);
     let text = await register.metrics();
-    expect(text).toMatch(/fleetwatch_bus_messages_published_total\{exchange="fleetwatch.events",type="check.result"\} 3/);
+    expect(text).toMatch(
+      /fleetwatch_bus_messages_published_total\{exchange="fleetwatch.events",type="check.result"\} 3/,
+    );
     expect(text).toMatch(/fleetwatch_bus_connection_up\{connection="aggregator"\} 1/);
     expect(text).toMatch(/fleetwatch_bus_handler_duration_seconds_count\{queue="q"\} 1/);
 
@@ -20,7 +22,9 @@ describe('BusMetrics', () => {
     m.observeHandler('q', 0.002);
     await new Promise((r) => setImmediate(r)); // increments reach prom-client once per event-loop turn
     text = await register.metrics();
-    expect(text).toMatch(/fleetwatch_bus_messages_published_total\{exchange="fleetwatch.events",type="check.result"\} 1/);
+    expect(text).toMatch(
+      /fleetwatch_bus_messages_published_total\{exchange="fleetwatch.events",type="check.result"\} 1/,
+    );
   });
 
   it('reuses metrics someone else registered under the same name', async () => {

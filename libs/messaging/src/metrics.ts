@@ -49,27 +49,61 @@ class BusCounter {
   }
 
   private metric(): Counter<string> {
-    return lookup(this.name, () => new Counter({ name: this.name, help: this.help, labelNames: this.labelNames, collect: () => this.flush() }));
+    return lookup(
+      this.name,
+      () => new Counter({ name: this.name, help: this.help, labelNames: this.labelNames, collect: () => this.flush() }),
+    );
   }
 }
 
 export class BusMetrics {
   /** labels: exchange, type */
-  readonly published = new BusCounter('fleetwatch_bus_messages_published_total', 'Messages sent to the broker (before its confirm).', ['exchange', 'type']);
+  readonly published = new BusCounter(
+    'fleetwatch_bus_messages_published_total',
+    'Messages sent to the broker (before its confirm).',
+    ['exchange', 'type'],
+  );
   /** labels: exchange, type */
-  readonly confirmed = new BusCounter('fleetwatch_bus_messages_confirmed_total', 'Messages the broker confirmed (basic.ack).', ['exchange', 'type']);
+  readonly confirmed = new BusCounter(
+    'fleetwatch_bus_messages_confirmed_total',
+    'Messages the broker confirmed (basic.ack).',
+    ['exchange', 'type'],
+  );
   /** labels: exchange, type, error (error class name) */
-  readonly publishFailed = new BusCounter('fleetwatch_bus_publish_failures_total', 'Publishes rejected with a typed error, by error class.', ['exchange', 'type', 'error']);
+  readonly publishFailed = new BusCounter(
+    'fleetwatch_bus_publish_failures_total',
+    'Publishes rejected with a typed error, by error class.',
+    ['exchange', 'type', 'error'],
+  );
   /** labels: queue, type */
-  readonly consumed = new BusCounter('fleetwatch_bus_messages_consumed_total', 'Deliveries received by consumers.', ['queue', 'type']);
+  readonly consumed = new BusCounter('fleetwatch_bus_messages_consumed_total', 'Deliveries received by consumers.', [
+    'queue',
+    'type',
+  ]);
   /** labels: queue, type */
-  readonly acked = new BusCounter('fleetwatch_bus_messages_acked_total', 'Deliveries acknowledged after their handler committed.', ['queue', 'type']);
+  readonly acked = new BusCounter(
+    'fleetwatch_bus_messages_acked_total',
+    'Deliveries acknowledged after their handler committed.',
+    ['queue', 'type'],
+  );
   /** labels: queue, type */
-  readonly nacked = new BusCounter('fleetwatch_bus_messages_nacked_total', 'Deliveries returned to their queue for a retry after a handler failure.', ['queue', 'type']);
+  readonly nacked = new BusCounter(
+    'fleetwatch_bus_messages_nacked_total',
+    'Deliveries returned to their queue for a retry after a handler failure.',
+    ['queue', 'type'],
+  );
   /** labels: queue, type, cause (invalid | permanent | delivery_limit) */
-  readonly deadLettered = new BusCounter('fleetwatch_bus_messages_dead_lettered_total', 'Deliveries sent to the dead-letter queue, by cause.', ['queue', 'type', 'cause']);
+  readonly deadLettered = new BusCounter(
+    'fleetwatch_bus_messages_dead_lettered_total',
+    'Deliveries sent to the dead-letter queue, by cause.',
+    ['queue', 'type', 'cause'],
+  );
   /** labels: queue */
-  readonly staleSettles = new BusCounter('fleetwatch_bus_stale_settlements_total', 'Acks/nacks dropped because their channel had closed (the broker redelivers them).', ['queue']);
+  readonly staleSettles = new BusCounter(
+    'fleetwatch_bus_stale_settlements_total',
+    'Acks/nacks dropped because their channel had closed (the broker redelivers them).',
+    ['queue'],
+  );
 
   private static instance: BusMetrics | undefined;
 
@@ -80,7 +114,12 @@ export class BusMetrics {
   setConnected(connection: string, up: boolean): void {
     lookup(
       'fleetwatch_bus_connection_up',
-      () => new Gauge({ name: 'fleetwatch_bus_connection_up', help: '1 while the connection to RabbitMQ is open and its topology declared, else 0.', labelNames: ['connection'] }),
+      () =>
+        new Gauge({
+          name: 'fleetwatch_bus_connection_up',
+          help: '1 while the connection to RabbitMQ is open and its topology declared, else 0.',
+          labelNames: ['connection'],
+        }),
     ).set({ connection }, up ? 1 : 0);
   }
 
@@ -88,14 +127,25 @@ export class BusMetrics {
   setBlocked(connection: string, blocked: boolean): void {
     lookup(
       'fleetwatch_bus_connection_blocked',
-      () => new Gauge({ name: 'fleetwatch_bus_connection_blocked', help: '1 while RabbitMQ blocks the connection for a resource alarm (memory, disk), else 0.', labelNames: ['connection'] }),
+      () =>
+        new Gauge({
+          name: 'fleetwatch_bus_connection_blocked',
+          help: '1 while RabbitMQ blocks the connection for a resource alarm (memory, disk), else 0.',
+          labelNames: ['connection'],
+        }),
     ).set({ connection }, blocked ? 1 : 0);
   }
 
-  private readonly intakes = new Map<string, () => { units: number; bytes: number; messages: number; paused: boolean; prefetch: number } | undefined>();
+  private readonly intakes = new Map<
+    string,
+    () => { units: number; bytes: number; messages: number; paused: boolean; prefetch: number } | undefined
+  >();
 
   /** Reports a budgeted consumer's holdings at scrape time (no cost per delivery). Returns the function that stops it. */
-  trackIntake(queue: string, state: () => { units: number; bytes: number; messages: number; paused: boolean; prefetch: number } | undefined): () => void {
+  trackIntake(
+    queue: string,
+    state: () => { units: number; bytes: number; messages: number; paused: boolean; prefetch: number } | undefined,
+  ): () => void {
     this.intakes.set(queue, state);
     const intakes = this.intakes;
     lookup(

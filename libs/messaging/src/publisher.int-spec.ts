@@ -2,7 +2,14 @@ import { createServer, type AddressInfo } from 'node:net';
 import { BusHeader, deadLetterQueueOf, ExchangeName, Messages, QueueName, RoutingKey } from '@fleetwatch/contracts';
 import { createIsolatedVhost, TcpProxy, type IsolatedVhost } from '@fleetwatch/testing';
 import { BusConnection } from './connection';
-import { BusClosedError, BusError, BusUnavailableError, InvalidMessageError, PublishNackedError, PublishUnroutableError } from './errors';
+import {
+  BusClosedError,
+  BusError,
+  BusUnavailableError,
+  InvalidMessageError,
+  PublishNackedError,
+  PublishUnroutableError,
+} from './errors';
 import { checkResult, RawAmqp, TEST_SOURCE, testConnection } from './int-spec.helpers';
 import { BusPublisher, publishRequest } from './publisher';
 import { BusTopology, workQueueArguments } from './topology';
@@ -42,7 +49,9 @@ describe('BusPublisher on RabbitMQ', () => {
   it('declares quorum queues with delivery limit, DLX and at-least-once dead-lettering (idempotently)', async () => {
     const ch = await raw.channel();
     // Re-asserting with the exact arguments succeeds only if they match what the topology declared.
-    await expect(ch.assertQueue(Q, { durable: true, arguments: workQueueArguments(Q, 5) })).resolves.toMatchObject({ queue: Q });
+    await expect(ch.assertQueue(Q, { durable: true, arguments: workQueueArguments(Q, 5) })).resolves.toMatchObject({
+      queue: Q,
+    });
     await expect(ch.checkQueue(deadLetterQueueOf(Q))).resolves.toMatchObject({ messageCount: 0 });
     await ch.close();
     const other = testConnection(vhost.amqpUrl);
@@ -64,15 +73,24 @@ describe('BusPublisher on RabbitMQ', () => {
       headers: { [BusHeader.SchemaVersion]: 1, [BusHeader.MessageType]: 'check.result' },
     });
     const body = JSON.parse(m.content.toString()) as Record<string, unknown>;
-    expect(body).toMatchObject({ id: envelope.id, type: 'check.result', schemaVersion: 1, source: TEST_SOURCE, correlationId: 'corr-1' });
+    expect(body).toMatchObject({
+      id: envelope.id,
+      type: 'check.result',
+      schemaVersion: 1,
+      source: TEST_SOURCE,
+      correlationId: 'corr-1',
+    });
   });
 
   it('refuses an invalid payload before anything is sent', async () => {
     const bad = { ...checkResult(2), latencyMs: -1 };
     await expect(publisher.publish(Messages.CheckResult, bad)).rejects.toBeInstanceOf(InvalidMessageError);
-    await expect(publisher.publishMany([publishRequest(Messages.CheckResult, checkResult(3)), publishRequest(Messages.CheckResult, bad)])).rejects.toBeInstanceOf(
-      InvalidMessageError,
-    );
+    await expect(
+      publisher.publishMany([
+        publishRequest(Messages.CheckResult, checkResult(3)),
+        publishRequest(Messages.CheckResult, bad),
+      ]),
+    ).rejects.toBeInstanceOf(InvalidMessageError);
     expect(await raw.count(Q)).toBe(0);
   });
 
@@ -80,7 +98,9 @@ describe('BusPublisher on RabbitMQ', () => {
     const error = await publisher.publish(Messages.AlertStateChanged, alertChanged()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PublishUnroutableError);
     expect((error as PublishUnroutableError).routingKey).toBe(RoutingKey.AlertStateChanged);
-    await expect(publisher.publish(Messages.AlertStateChanged, alertChanged(), { mandatory: false })).resolves.toMatchObject({ type: 'alert.state-changed' });
+    await expect(
+      publisher.publish(Messages.AlertStateChanged, alertChanged(), { mandatory: false }),
+    ).resolves.toMatchObject({ type: 'alert.state-changed' });
   });
 
   it('publishMany pipelines thousands of messages and confirms them all', async () => {
@@ -92,13 +112,23 @@ describe('BusPublisher on RabbitMQ', () => {
 
   it('reports a broker nack as PublishNackedError (full queue with reject-publish)', async () => {
     const ch = await raw.channel();
-    await ch.assertQueue('full', { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+    await ch.assertQueue('full', {
+      durable: true,
+      arguments: { 'x-queue-type': 'quorum', 'x-max-length': 1, 'x-overflow': 'reject-publish' },
+    });
     await ch.bindQueue('full', ExchangeName.Events, RoutingKey.ConfigChanged);
     await ch.close();
-    const payload = { version: 1, hash: 'a'.repeat(64), areas: ['checks' as const], actor: 'test', origin: 'local' as const };
+    const payload = {
+      version: 1,
+      hash: 'a'.repeat(64),
+      areas: ['checks' as const],
+      actor: 'test',
+      origin: 'local' as const,
+    };
     // A quorum queue checks its limit after enqueueing: the first publish over it still lands.
     const results = [];
-    for (let i = 0; i < 4; i++) results.push(await publisher.publish(Messages.ConfigChanged, payload).catch((e: unknown) => e));
+    for (let i = 0; i < 4; i++)
+      results.push(await publisher.publish(Messages.ConfigChanged, payload).catch((e: unknown) => e));
     expect(results.filter((r) => r instanceof PublishNackedError).length).toBeGreaterThan(0);
     expect((results.find((r) => r instanceof PublishNackedError) as PublishNackedError).message).toMatch(/basic\.nack/);
   });
@@ -137,7 +167,10 @@ describe('BusPublisher with the broker unreachable', () => {
     const proxy = TcpProxy.forUrl(vhost.amqpUrl);
     await proxy.start();
     const connection = testConnection(proxy.rewriteUrl(vhost.amqpUrl));
-    closers.push(() => proxy.stop(), () => connection.close());
+    closers.push(
+      () => proxy.stop(),
+      () => connection.close(),
+    );
     new BusTopology(connection, { queues: [Q] });
     const publisher = new BusPublisher(connection, { source: TEST_SOURCE, timeoutMs: 1_500 });
     connection.start();
@@ -146,7 +179,9 @@ describe('BusPublisher with the broker unreachable', () => {
     proxy.pause();
     proxy.cut(); // outage: live connections drop, new ones are refused
     const started = Date.now();
-    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => publisher.publish(Messages.CheckResult, checkResult(i))));
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => publisher.publish(Messages.CheckResult, checkResult(i))),
+    );
     const elapsed = Date.now() - started;
     expect(elapsed).toBeLessThan(1_500 + 500);
     for (const r of results) {
@@ -163,7 +198,9 @@ describe('BusPublisher with the broker unreachable', () => {
 
     proxy.resume();
     await connection.waitForSession(10_000);
-    await expect(publisher.publish(Messages.CheckResult, checkResult(2))).resolves.toMatchObject({ type: 'check.result' });
+    await expect(publisher.publish(Messages.CheckResult, checkResult(2))).resolves.toMatchObject({
+      type: 'check.result',
+    });
     await publisher.close();
     await connection.close();
     await proxy.stop();
@@ -171,7 +208,16 @@ describe('BusPublisher with the broker unreachable', () => {
 });
 
 function alertChanged() {
-  return { ruleId: 'r1', fingerprint: 'f1', from: 'pending', to: 'firing', labels: {}, annotations: {}, value: null, at: new Date().toISOString() } as const;
+  return {
+    ruleId: 'r1',
+    fingerprint: 'f1',
+    from: 'pending',
+    to: 'firing',
+    labels: {},
+    annotations: {},
+    value: null,
+    at: new Date().toISOString(),
+  } as const;
 }
 
 function freePort(): Promise<number> {

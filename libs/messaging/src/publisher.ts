@@ -51,7 +51,11 @@ export interface PublishRequest<D extends MessageDefinition = MessageDefinition>
 }
 
 /** Builds a typed PublishRequest (keeps the payload checked against the definition). */
-export function publishRequest<D extends MessageDefinition>(definition: D, payload: PayloadInputOf<D>, options?: PublishOptions): PublishRequest {
+export function publishRequest<D extends MessageDefinition>(
+  definition: D,
+  payload: PayloadInputOf<D>,
+  options?: PublishOptions,
+): PublishRequest {
   return { definition, payload, options };
 }
 
@@ -63,7 +67,10 @@ export class PublishBatchError extends BusError {
   readonly failed: PublishFailure[];
   constructor(readonly outcomes: PublishOutcome[]) {
     const failed = outcomes.filter((o): o is PublishFailure => !o.ok);
-    super(`${failed.length} of ${outcomes.length} messages not confirmed; first: ${failed[0]?.error.message ?? 'none'}`, { cause: failed[0]?.error });
+    super(
+      `${failed.length} of ${outcomes.length} messages not confirmed; first: ${failed[0]?.error.message ?? 'none'}`,
+      { cause: failed[0]?.error },
+    );
     this.failed = failed;
   }
 }
@@ -99,7 +106,11 @@ export class BusPublisher {
       failWhenBlocked: true,
     });
     // The confirm channel opens as part of every (re)connect: "connected" means "can publish".
-    this.removeSetup = connection.addSetup({ name: 'publisher', order: SetupOrder.Publisher, run: (s) => this.sender.prepare(s) });
+    this.removeSetup = connection.addSetup({
+      name: 'publisher',
+      order: SetupOrder.Publisher,
+      run: (s) => this.sender.prepare(s),
+    });
   }
 
   /** For /readyz. */
@@ -117,7 +128,11 @@ export class BusPublisher {
    * Rejects with InvalidMessageError (never sent), BusUnavailableError,
    * BrokerBlockedError, PublishNackedError, PublishTimeoutError or PublishUnroutableError.
    */
-  async publish<D extends MessageDefinition>(definition: D, payload: PayloadInputOf<D>, options: PublishOptions = {}): Promise<Envelope<PayloadOf<D>>> {
+  async publish<D extends MessageDefinition>(
+    definition: D,
+    payload: PayloadInputOf<D>,
+    options: PublishOptions = {},
+  ): Promise<Envelope<PayloadOf<D>>> {
     const prepared = this.prepare(definition, payload, options);
     try {
       await this.sender.send(prepared.message, options.timeoutMs ?? this.timeoutMs);
@@ -134,7 +149,10 @@ export class BusPublisher {
    * (InvalidMessageError) before anything is sent. Transport problems never
    * throw here: each outcome says confirmed, or which typed error.
    */
-  async publishManySettled(requests: readonly PublishRequest[], options: Pick<PublishOptions, 'timeoutMs'> = {}): Promise<PublishOutcome[]> {
+  async publishManySettled(
+    requests: readonly PublishRequest[],
+    options: Pick<PublishOptions, 'timeoutMs'> = {},
+  ): Promise<PublishOutcome[]> {
     const prepared: Prepared[] = new Array(requests.length);
     const messages: OutgoingMessage[] = new Array(requests.length);
     for (let i = 0; i < requests.length; i++) {
@@ -145,12 +163,17 @@ export class BusPublisher {
     const errors = await this.sender.sendMany(messages, options.timeoutMs ?? this.timeoutMs);
     return prepared.map((p, i): PublishOutcome => {
       const error = errors[i];
-      return error ? { ok: false, envelope: p.envelope, error: this.failed(p, error) } : { ok: true, envelope: p.envelope };
+      return error
+        ? { ok: false, envelope: p.envelope, error: this.failed(p, error) }
+        : { ok: true, envelope: p.envelope };
     });
   }
 
   /** Like publishManySettled, but resolves with the envelopes only when all were confirmed; else rejects with PublishBatchError. */
-  async publishMany(requests: readonly PublishRequest[], options: Pick<PublishOptions, 'timeoutMs'> = {}): Promise<Envelope[]> {
+  async publishMany(
+    requests: readonly PublishRequest[],
+    options: Pick<PublishOptions, 'timeoutMs'> = {},
+  ): Promise<Envelope[]> {
     const outcomes = await this.publishManySettled(requests, options);
     if (outcomes.every((o) => o.ok)) return outcomes.map((o) => o.envelope);
     throw new PublishBatchError(outcomes);
@@ -170,14 +193,23 @@ export class BusPublisher {
       throw new InvalidMessageError(`invalid ${definition.type} payload: ${reason}`, reason);
     }
     const source = options.source ?? this.options.source;
-    if (!source) throw new InvalidMessageError(`no source for ${definition.type}: set PublisherOptions.source or PublishOptions.source`, 'source: missing');
+    if (!source)
+      throw new InvalidMessageError(
+        `no source for ${definition.type}: set PublisherOptions.source or PublishOptions.source`,
+        'source: missing',
+      );
     if (!this.validatedSources.has(source)) {
       const s = messageSourceSchema.safeParse(source);
-      if (!s.success) throw new InvalidMessageError(`invalid source: ${describeIssues(s.error)}`, describeIssues(s.error));
+      if (!s.success)
+        throw new InvalidMessageError(`invalid source: ${describeIssues(s.error)}`, describeIssues(s.error));
       this.validatedSources.add(source);
     }
-    if (options.id !== undefined && !UUID_PATTERN.test(options.id)) throw new InvalidMessageError(`message id must be a UUID, got "${options.id}"`, 'id: must be a UUID');
-    if (options.correlationId !== undefined && (options.correlationId.length < 1 || options.correlationId.length > 128)) {
+    if (options.id !== undefined && !UUID_PATTERN.test(options.id))
+      throw new InvalidMessageError(`message id must be a UUID, got "${options.id}"`, 'id: must be a UUID');
+    if (
+      options.correlationId !== undefined &&
+      (options.correlationId.length < 1 || options.correlationId.length > 128)
+    ) {
       throw new InvalidMessageError('correlationId must be 1–128 characters', 'correlationId: length');
     }
     const envelope = buildEnvelope(definition.type, definition.schemaVersion, source, parsed.data, {

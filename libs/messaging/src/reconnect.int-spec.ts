@@ -39,9 +39,17 @@ describe('connections cut mid-stream', () => {
     new BusTopology(pubConnection, { queues: [Q] });
     const publisher = new BusPublisher(pubConnection, { source: TEST_SOURCE, timeoutMs: 3_000 });
     const subConnection = testConnection(url, { name: 'consumer' });
-    const consumer = new BusConsumer(subConnection, { topology: new BusTopology(subConnection, { queues: [Q] }), logger: silentBusLogger });
+    const consumer = new BusConsumer(subConnection, {
+      topology: new BusTopology(subConnection, { queues: [Q] }),
+      logger: silentBusLogger,
+    });
     const received = new Map<string, number>();
-    closers.push(() => subConnection.close(), () => pubConnection.close(), () => publisher.close(), () => consumer.stop());
+    closers.push(
+      () => subConnection.close(),
+      () => pubConnection.close(),
+      () => publisher.close(),
+      () => consumer.stop(),
+    );
     pubConnection.start();
     subConnection.start();
     const sub = consumer.consume(
@@ -59,7 +67,8 @@ describe('connections cut mid-stream', () => {
     const ROUNDS = 6;
     const PER_ROUND = 1_000;
     const all = Array.from({ length: ROUNDS * PER_ROUND }, (_, i) => ({ id: uuidv7(), i }));
-    const request = (m: { id: string; i: number }): PublishRequest => publishRequest(Messages.CheckResult, checkResult(m.i), { id: m.id });
+    const request = (m: { id: string; i: number }): PublishRequest =>
+      publishRequest(Messages.CheckResult, checkResult(m.i), { id: m.id });
     const confirmed = new Set<string>();
     let pending: Array<{ id: string; i: number }> = [];
     const rejections: BusError[] = [];
@@ -84,7 +93,9 @@ describe('connections cut mid-stream', () => {
     for (let attempt = 0; pending.length > 0 && attempt < 20; attempt++) {
       const outcomes = await publisher.publishManySettled(pending.map(request));
       const next: typeof pending = [];
-      outcomes.forEach((o, k) => (o.ok ? confirmed.add(o.envelope.id) : (rejections.push(o.error), next.push(pending[k]))));
+      outcomes.forEach((o, k) =>
+        o.ok ? confirmed.add(o.envelope.id) : (rejections.push(o.error), next.push(pending[k])),
+      );
       pending = next;
       if (pending.length) await new Promise((r) => setTimeout(r, 200));
     }
@@ -95,7 +106,10 @@ describe('connections cut mid-stream', () => {
     for (const e of rejections) expect(e).toBeInstanceOf(BusError);
     expect(rejections.some((e) => e instanceof BusUnavailableError)).toBe(true);
 
-    await waitFor(() => [...confirmed].every((id) => received.has(id)), { timeoutMs: 60_000, description: 'every confirmed message consumed' });
+    await waitFor(() => [...confirmed].every((id) => received.has(id)), {
+      timeoutMs: 60_000,
+      description: 'every confirmed message consumed',
+    });
     expect(subGenerations.size).toBeGreaterThanOrEqual(1); // the consumer reconnected (listener added after the first connect)
     await sub.waitUntilActive(5_000);
     await consumer.stop();

@@ -4,7 +4,15 @@ import { PermanentError } from './errors';
 import { MessageRouter } from './router';
 
 const ctx = { queue: 'q' } as DeliveryContext;
-const env = (type: string): Envelope => ({ id: 'i', type, schemaVersion: 1, occurredAt: '2025-01-01T00:00:00.000Z', source: { site: 's', service: 'tool' }, correlationId: 'i', payload: {} });
+const env = (type: string): Envelope => ({
+  id: 'i',
+  type,
+  schemaVersion: 1,
+  occurredAt: '2025-01-01T00:00:00.000Z',
+  source: { site: 's', service: 'tool' },
+  correlationId: 'i',
+  payload: {},
+});
 
 describe('MessageRouter', () => {
   it('dispatches by type and dead-letters (PermanentError) types without a route', async () => {
@@ -20,6 +28,8 @@ describe('MessageRouter', () => {
   });
 
   it('refuses two routes for one type', () => {
-    expect(() => new MessageRouter().on(Messages.CheckResult, () => undefined).on(Messages.CheckResult, () => undefined)).toThrow(/already registered/);
+    expect(() =>
+      new MessageRouter().on(Messages.CheckResult, () => undefined).on(Messages.CheckResult, () => undefined),
+    ).toThrow(/already registered/);
   });
 });

@@ -2,7 +2,10 @@ import type { Envelope, MessageDefinition, PayloadOf } from '@fleetwatch/contrac
 import type { DeliveryContext, MessageHandler } from './delivery';
 import { PermanentError } from './errors';
 
-export type TypedHandler<D extends MessageDefinition> = (envelope: Envelope<PayloadOf<D>>, context: DeliveryContext) => Promise<void> | void;
+export type TypedHandler<D extends MessageDefinition> = (
+  envelope: Envelope<PayloadOf<D>>,
+  context: DeliveryContext,
+) => Promise<void> | void;
 
 /**
  * Dispatches a queue's messages by envelope type to typed handlers. A type with

@@ -50,7 +50,10 @@ export class SetAsideWriter {
           contentType: 'application/json',
           correlationId: p.envelope.correlationId,
           timestamp: Math.floor(Date.now() / 1000),
-          headers: deadLetterHeaders({ reason: p.reason, queue, cause: 'isolated', deliveryCount: 0 }, { [BusHeader.MessageType]: p.envelope.type, ...p.headers }),
+          headers: deadLetterHeaders(
+            { reason: p.reason, queue, cause: 'isolated', deliveryCount: 0 },
+            { [BusHeader.MessageType]: p.envelope.type, ...p.headers },
+          ),
         },
       })),
       this.timeoutMs,
@@ -59,7 +62,10 @@ export class SetAsideWriter {
     if (failed) throw failed;
     for (const p of parts) {
       this.metrics.deadLettered.inc([queue, p.envelope.type, 'isolated']);
-      this.logger.warn({ queue, messageId: p.envelope.id, type: p.envelope.type, reason: p.reason, ...p.headers }, 'part of a message set aside to the dead-letter queue');
+      this.logger.warn(
+        { queue, messageId: p.envelope.id, type: p.envelope.type, reason: p.reason, ...p.headers },
+        'part of a message set aside to the dead-letter queue',
+      );
     }
   }
 

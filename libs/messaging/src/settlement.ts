@@ -46,10 +46,19 @@ export class Settlement {
     if (error instanceof PermanentError) return this.deadLetter(delivery, `permanent failure: ${message}`, 'permanent');
     if (delivery.context.finalAttempt) {
       const attempts = delivery.context.deliveryCount + 1;
-      return this.deadLetter(delivery, `handler failed ${attempts} times (delivery limit ${this.deps.deliveryLimit}); last error: ${message}`, 'delivery_limit');
+      return this.deadLetter(
+        delivery,
+        `handler failed ${attempts} times (delivery limit ${this.deps.deliveryLimit}); last error: ${message}`,
+        'delivery_limit',
+      );
     }
     this.deps.logger.debug(
-      { queue: this.deps.queue, messageId: delivery.context.messageId, attempt: delivery.context.deliveryCount + 1, error: message },
+      {
+        queue: this.deps.queue,
+        messageId: delivery.context.messageId,
+        attempt: delivery.context.deliveryCount + 1,
+        error: message,
+      },
       'handler failed; requeued',
     );
     this.nack(delivery);
@@ -61,11 +70,17 @@ export class Settlement {
       await this.publishDeadLetter(delivery, reason, cause);
     } catch (e) {
       // Not stored in the DLQ: give it back; the delivery limit stays the backstop.
-      this.deps.logger.error({ queue: this.deps.queue, messageId: delivery.context.messageId, error: errorMessage(e) }, 'dead-lettering failed; requeued');
+      this.deps.logger.error(
+        { queue: this.deps.queue, messageId: delivery.context.messageId, error: errorMessage(e) },
+        'dead-lettering failed; requeued',
+      );
       this.nack(delivery);
       return;
     }
-    this.deps.logger.warn({ queue: this.deps.queue, messageId: delivery.context.messageId, cause, reason }, 'message dead-lettered');
+    this.deps.logger.warn(
+      { queue: this.deps.queue, messageId: delivery.context.messageId, cause, reason },
+      'message dead-lettered',
+    );
     this.deps.metrics.deadLettered.inc([this.deps.queue, delivery.typeLabel, cause]);
     this.ack([delivery], false);
   }
@@ -142,7 +157,10 @@ export class Settlement {
   private async publishDeadLetter(delivery: Delivery, reason: string, cause: DeadLetterCause): Promise<void> {
     const { message, context } = delivery;
     const props = message.properties;
-    const headers = deadLetterHeaders({ reason, queue: context.queue, cause, deliveryCount: context.deliveryCount }, props.headers ?? {});
+    const headers = deadLetterHeaders(
+      { reason, queue: context.queue, cause, deliveryCount: context.deliveryCount },
+      props.headers ?? {},
+    );
     await this.deps.deadLetters.send(
       {
         exchange: ExchangeName.DeadLetter,

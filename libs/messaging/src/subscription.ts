@@ -6,7 +6,15 @@ import { closeQuietly } from './close-quietly';
 import type { ConfirmSender } from './confirm-sender';
 import { SetupOrder, type BusConnection, type ConnectionSession } from './connection';
 import { ChannelGeneration } from './delivery-tags';
-import { DEFAULT_PREFETCH, DEFAULT_STOP_TIMEOUT_MS, MAX_PREFETCH, type BatchConsumeOptions, type BatchHandler, type ConsumeOptions, type MessageHandler } from './delivery';
+import {
+  DEFAULT_PREFETCH,
+  DEFAULT_STOP_TIMEOUT_MS,
+  MAX_PREFETCH,
+  type BatchConsumeOptions,
+  type BatchHandler,
+  type ConsumeOptions,
+  type MessageHandler,
+} from './delivery';
 import { errorMessage } from './errors';
 import { IntakeWindow } from './intake-window';
 import type { BusLogger } from './logger';
@@ -103,7 +111,9 @@ export class Subscription {
     if ('batch' in options && options.batch) {
       // With a budget the prefetch adapts, so a batch may legitimately be larger than one window.
       if (!this.window && options.batch.maxSize > this.prefetch) {
-        throw new RangeError(`batch.maxSize (${options.batch.maxSize}) must not exceed prefetch (${this.prefetch}): a batch could never fill`);
+        throw new RangeError(
+          `batch.maxSize (${options.batch.maxSize}) must not exceed prefetch (${this.prefetch}): a batch could never fill`,
+        );
       }
       this.weigh = options.weigh;
       this.batcher = new Batcher<Parsed>(
@@ -127,14 +137,21 @@ export class Subscription {
   /** What the budget counts as held now, whether intake is paused, and the prefetch in force (undefined without a budget). */
   get intakeState(): { units: number; bytes: number; messages: number; paused: boolean; prefetch: number } | undefined {
     if (!this.window) return undefined;
-    return { ...this.window.held, paused: this.paused, prefetch: this.current?.prefetch ?? this.window.targetPrefetch() };
+    return {
+      ...this.window.held,
+      paused: this.paused,
+      prefetch: this.current?.prefetch ?? this.window.targetPrefetch(),
+    };
   }
 
   /** Resolves once consuming (e.g. after a reconnect); rejects after `timeoutMs`. */
   waitUntilActive(timeoutMs = 10_000): Promise<void> {
     if (this.active) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.queue}: not consuming within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${this.queue}: not consuming within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.activeWaiters.push(() => {
         clearTimeout(timer);
         resolve();
@@ -144,7 +161,11 @@ export class Subscription {
 
   start(): void {
     if (this.stopping || this.removeSetup) return;
-    this.removeSetup = this.deps.connection.addSetup({ name: `consume ${this.queue}`, order: SetupOrder.Consumer, run: (s) => this.open(s) });
+    this.removeSetup = this.deps.connection.addSetup({
+      name: `consume ${this.queue}`,
+      order: SetupOrder.Consumer,
+      run: (s) => this.open(s),
+    });
   }
 
   onStopped(listener: () => void): void {
@@ -158,13 +179,20 @@ export class Subscription {
       if (this.reopenTimer) clearTimeout(this.reopenTimer);
       await this.intake.catch(() => undefined);
       const current = this.current;
-      if (current?.generation.isLive && current.consumerTag !== undefined) await current.channel.cancel(current.consumerTag).catch(() => undefined);
+      if (current?.generation.isLive && current.consumerTag !== undefined)
+        await current.channel.cancel(current.consumerTag).catch(() => undefined);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const drained = this.drain();
-      const outcome = await Promise.race([drained.then(() => 'drained' as const), new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)))]);
+      const outcome = await Promise.race([
+        drained.then(() => 'drained' as const),
+        new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs))),
+      ]);
       if (timer) clearTimeout(timer);
       if (outcome === 'timeout') {
-        this.deps.logger.warn({ queue: this.queue, timeoutMs }, 'consumer stop timed out; unacked deliveries return to the queue');
+        this.deps.logger.warn(
+          { queue: this.queue, timeoutMs },
+          'consumer stop timed out; unacked deliveries return to the queue',
+        );
       }
       this.settlement.flushAcks();
       if (current?.generation.isLive) await closeQuietly(current.channel);
@@ -200,11 +228,15 @@ export class Subscription {
     if (this.declare) await this.declare(session);
     const channel = await session.model.createChannel();
     const generation = new ChannelGeneration(++this.generations);
-    channel.on('error', (e: Error) => this.deps.logger.warn({ queue: this.queue, error: e.message }, 'consumer channel error'));
+    channel.on('error', (e: Error) =>
+      this.deps.logger.warn({ queue: this.queue, error: e.message }, 'consumer channel error'),
+    );
     channel.on('close', () => this.onChannelClosed(generation, session));
     const prefetch = this.window ? this.window.targetPrefetch() : this.prefetch;
     await channel.prefetch(prefetch);
-    const { consumerTag } = await channel.consume(this.queue, (m) => this.onDelivery(channel, generation, m), { noAck: false });
+    const { consumerTag } = await channel.consume(this.queue, (m) => this.onDelivery(channel, generation, m), {
+      noAck: false,
+    });
     this.current = { channel, generation, consumerTag, prefetch };
     this.paused = false;
     this.intake = Promise.resolve();
@@ -337,16 +369,30 @@ export class Subscription {
           await current.channel.cancel(tag);
         }
         // A resume or retune queued behind a pause that is still wanted stays paused.
-        if (change === 'pause' || this.paused || current.consumerTag !== undefined || !current.generation.isLive || this.stopping) return;
+        if (
+          change === 'pause' ||
+          this.paused ||
+          current.consumerTag !== undefined ||
+          !current.generation.isLive ||
+          this.stopping
+        )
+          return;
         const prefetch = (this.window as IntakeWindow).targetPrefetch();
         await current.channel.prefetch(prefetch);
-        const { consumerTag } = await current.channel.consume(this.queue, (m) => this.onDelivery(current.channel, current.generation, m), { noAck: false });
+        const { consumerTag } = await current.channel.consume(
+          this.queue,
+          (m) => this.onDelivery(current.channel, current.generation, m),
+          { noAck: false },
+        );
         current.consumerTag = consumerTag;
         current.prefetch = prefetch;
       })
       .catch((e: unknown) => {
         // The channel is closing under us: its close handler reopens.
-        this.deps.logger.warn({ queue: this.queue, change, error: errorMessage(e) }, 'could not change consumer intake');
+        this.deps.logger.warn(
+          { queue: this.queue, change, error: errorMessage(e) },
+          'could not change consumer intake',
+        );
       });
   }
 

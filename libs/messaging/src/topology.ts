@@ -32,7 +32,10 @@ export function queueSpecOf(ref: QueueRef): QueueSpec {
  * the source drops the message), which RabbitMQ only honours with
  * `reject-publish` overflow.
  */
-export function workQueueArguments(queue: string, deliveryLimit: number = DEFAULT_DELIVERY_LIMIT): Record<string, string | number> {
+export function workQueueArguments(
+  queue: string,
+  deliveryLimit: number = DEFAULT_DELIVERY_LIMIT,
+): Record<string, string | number> {
   return {
     'x-queue-type': 'quorum',
     'x-delivery-limit': deliveryLimit,
@@ -48,7 +51,11 @@ export function deadLetterQueueArguments(): Record<string, string> {
   return { 'x-queue-type': 'quorum' };
 }
 
-export const TOPIC_EXCHANGES: readonly ExchangeName[] = [ExchangeName.Events, ExchangeName.Commands, ExchangeName.DeadLetter];
+export const TOPIC_EXCHANGES: readonly ExchangeName[] = [
+  ExchangeName.Events,
+  ExchangeName.Commands,
+  ExchangeName.DeadLetter,
+];
 
 /** Declares exchanges, queues, DLQs and bindings. Idempotent; a mismatch in existing queue arguments fails loudly (PRECONDITION_FAILED). */
 export async function declareTopology(channel: Channel, options: TopologyOptions = {}): Promise<void> {
@@ -87,7 +94,11 @@ export class BusTopology {
       run: async (s) => {
         // Queues added while this runs are declared before it ends.
         const done = new Set<string>();
-        for (let todo = [...this.queues.values()]; ; todo = [...this.queues.values()].filter((q) => !done.has(q.name))) {
+        for (
+          let todo = [...this.queues.values()];
+          ;
+          todo = [...this.queues.values()].filter((q) => !done.has(q.name))
+        ) {
           if (done.size > 0 && todo.length === 0) break;
           await this.declareOn(s.model, todo);
           for (const q of todo) done.add(q.name);
@@ -124,7 +135,10 @@ export class BusTopology {
     return spec;
   }
 
-  private async declareOn(model: { createChannel(): Promise<Channel> }, queues: readonly QueueSpec[] = [...this.queues.values()]): Promise<void> {
+  private async declareOn(
+    model: { createChannel(): Promise<Channel> },
+    queues: readonly QueueSpec[] = [...this.queues.values()],
+  ): Promise<void> {
     const channel = await model.createChannel();
     let failure: Error | undefined;
     channel.on('error', (e: Error) => (failure = e));

@@ -84,7 +84,11 @@ describe('bootstrapService', () => {
   let signalListeners: { SIGINT: number; SIGTERM: number; unhandledRejection: number };
 
   beforeAll(() => {
-    signalListeners = { SIGINT: process.listenerCount('SIGINT'), SIGTERM: process.listenerCount('SIGTERM'), unhandledRejection: process.listenerCount('unhandledRejection') };
+    signalListeners = {
+      SIGINT: process.listenerCount('SIGINT'),
+      SIGTERM: process.listenerCount('SIGTERM'),
+      unhandledRejection: process.listenerCount('unhandledRejection'),
+    };
   });
   beforeEach(() => {
     events.length = 0;
@@ -98,7 +102,8 @@ describe('bootstrapService', () => {
     // bootstrapService wires process signals; leave the test process as it was.
     for (const l of process.listeners('SIGINT').slice(signalListeners.SIGINT)) process.removeListener('SIGINT', l);
     for (const l of process.listeners('SIGTERM').slice(signalListeners.SIGTERM)) process.removeListener('SIGTERM', l);
-    for (const l of process.listeners('unhandledRejection').slice(signalListeners.unhandledRejection)) process.removeListener('unhandledRejection', l);
+    for (const l of process.listeners('unhandledRejection').slice(signalListeners.unhandledRejection))
+      process.removeListener('unhandledRejection', l);
     jest.restoreAllMocks();
   });
 
@@ -114,7 +119,9 @@ describe('bootstrapService', () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toMatchObject({ status: 'ok', service: 'collector' });
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toMatch(/fleetwatch_service_info\{service="collector",site="test-site",location="test-location",version="[^"]+"\} 1/);
+    expect(metrics).toMatch(
+      /fleetwatch_service_info\{service="collector",site="test-site",location="test-location",version="[^"]+"\} 1/,
+    );
     expect(metrics).toContain('process_cpu_seconds_total');
     expect(metrics).not.toContain('nodejs_active_handles_total');
   });
@@ -164,14 +171,28 @@ describe('bootstrapService', () => {
       throw new Error(`exit ${code}`);
     }) as typeof process.exit);
     const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    const dep: BootDependency = { variable: 'AMQP_URL', describe: 'RabbitMQ', check: () => Promise.reject(new Error('ECONNREFUSED')) };
-    await expect(bootstrapService({ module: ProbeModule, config: config({ bootTimeoutMs: 300 }), dependencies: [dep] })).rejects.toThrow('exit 1');
-    expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(/AMQP_URL: RabbitMQ — ECONNREFUSED \(gave up after \d+ s\)/);
+    const dep: BootDependency = {
+      variable: 'AMQP_URL',
+      describe: 'RabbitMQ',
+      check: () => Promise.reject(new Error('ECONNREFUSED')),
+    };
+    await expect(
+      bootstrapService({ module: ProbeModule, config: config({ bootTimeoutMs: 300 }), dependencies: [dep] }),
+    ).rejects.toThrow('exit 1');
+    expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(
+      /AMQP_URL: RabbitMQ — ECONNREFUSED \(gave up after \d+ s\)/,
+    );
   });
 
   it('starts without an optional dependency that is away', async () => {
     const exit = jest.spyOn(process, 'exit');
-    const dep: BootDependency = { variable: 'AMQP_URL', describe: 'RabbitMQ', check: () => Promise.reject(new Error('down')), isPermanent: () => true, required: false };
+    const dep: BootDependency = {
+      variable: 'AMQP_URL',
+      describe: 'RabbitMQ',
+      check: () => Promise.reject(new Error('down')),
+      isPermanent: () => true,
+      required: false,
+    };
     const s = await start({ dependencies: [dep] });
     expect(exit).not.toHaveBeenCalled();
     expect((await fetch(`http://127.0.0.1:${portOf(s)}/healthz`)).status).toBe(200);
@@ -181,7 +202,14 @@ describe('bootstrapService', () => {
     const s = await start({ trustedProxies: ['127.0.0.0/8', '::1/128'] });
     const fastify = s.app.getHttpAdapter().getInstance();
     const ip = async (remoteAddress: string) =>
-      (await fastify.inject({ method: 'GET', url: '/probe/ip', remoteAddress, headers: { 'x-forwarded-for': '203.0.113.9' } })).json().ip;
+      (
+        await fastify.inject({
+          method: 'GET',
+          url: '/probe/ip',
+          remoteAddress,
+          headers: { 'x-forwarded-for': '203.0.113.9' },
+        })
+      ).json().ip;
     expect(await ip('127.0.0.1')).toBe('203.0.113.9');
     expect(await ip('198.51.100.4')).toBe('198.51.100.4');
   });

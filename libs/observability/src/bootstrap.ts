@@ -50,7 +50,9 @@ export interface BootstrapOptions {
 }
 
 /** Fastify's `trustProxy` for a list of proxy CIDRs (one rule: contracts' CidrSet). */
-export function trustProxyFunction(proxies: readonly string[] | undefined): false | ((address: string, hop: number) => boolean) {
+export function trustProxyFunction(
+  proxies: readonly string[] | undefined,
+): false | ((address: string, hop: number) => boolean) {
   if (!proxies?.length) return false;
   const trusted = new CidrSet(proxies);
   return (address) => trusted.contains(address);
@@ -63,7 +65,11 @@ class ObservabilityModule {
     return {
       module: ObservabilityModule,
       controllers: [HealthController],
-      providers: [ReadinessRegistry, { provide: SERVICE_IDENTITY, useValue: identity }, { provide: FLEETWATCH_LOGGER, useValue: logger }],
+      providers: [
+        ReadinessRegistry,
+        { provide: SERVICE_IDENTITY, useValue: identity },
+        { provide: FLEETWATCH_LOGGER, useValue: logger },
+      ],
       exports: [ReadinessRegistry, SERVICE_IDENTITY, FLEETWATCH_LOGGER],
     };
   }
@@ -75,7 +81,11 @@ function startProcessMetrics(identity: ServiceIdentity): void {
   metricsStarted = true;
   collectDefaultMetrics();
   dropLintFailingDefaultMetrics();
-  new Gauge({ name: 'fleetwatch_service_info', help: 'Service identity (always 1).', labelNames: ['service', 'site', 'location', 'version'] })
+  new Gauge({
+    name: 'fleetwatch_service_info',
+    help: 'Service identity (always 1).',
+    labelNames: ['service', 'site', 'location', 'version'],
+  })
     .labels(identity.service, identity.site, identity.location, identity.version)
     .set(1);
 }
@@ -104,7 +114,8 @@ async function waitForDependencies(deps: BootDependency[], timeoutMs: number, lo
             problems.push(problem);
             return;
           }
-          if (attempt === 1 || attempt % 5 === 0) logger.warn({ variable: dep.variable, attempt }, `waiting for ${dep.describe}: ${message}`);
+          if (attempt === 1 || attempt % 5 === 0)
+            logger.warn({ variable: dep.variable, attempt }, `waiting for ${dep.describe}: ${message}`);
           await new Promise((r) => setTimeout(r, Math.min(2000, 200 * attempt)));
         }
       }
@@ -113,7 +124,10 @@ async function waitForDependencies(deps: BootDependency[], timeoutMs: number, lo
   return problems;
 }
 
-type FastifyServerOptions = Extract<NonNullable<ConstructorParameters<typeof FastifyAdapter>[0]>, { frameworkErrors?: unknown }>;
+type FastifyServerOptions = Extract<
+  NonNullable<ConstructorParameters<typeof FastifyAdapter>[0]>,
+  { frameworkErrors?: unknown }
+>;
 
 /** Errors Fastify raises before routing (malformed URL, over-long path parameter) get the same JSON shape. */
 const frameworkErrors: NonNullable<FastifyServerOptions['frameworkErrors']> = (error, _req, reply) => {
@@ -134,7 +148,13 @@ export interface RunningService {
 export async function bootstrapService(options: BootstrapOptions): Promise<RunningService> {
   const { config } = options;
   const logger = createLogger(config.service, config.logLevel);
-  const identity: ServiceIdentity = { service: config.service, site: config.site, location: config.location, version: VERSION, startedAt: new Date() };
+  const identity: ServiceIdentity = {
+    service: config.service,
+    site: config.site,
+    location: config.location,
+    version: VERSION,
+    startedAt: new Date(),
+  };
 
   const problems = await waitForDependencies(options.dependencies ?? [], config.bootTimeoutMs, logger);
   if (problems.length) {
@@ -155,7 +175,10 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
     return503OnClosing: true,
     frameworkErrors,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, { logger: new PinoNestLogger(logger), abortOnError: false });
+  const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, {
+    logger: new PinoNestLogger(logger),
+    abortOnError: false,
+  });
   app.useGlobalFilters(new ApiErrorFilter());
   const readiness = app.get(ReadinessRegistry);
   // A response sent while draining closes its keep-alive connection: otherwise a request in
@@ -172,7 +195,10 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
 
   await app.listen(config.port, '0.0.0.0');
   const url = `${options.https ? 'https' : 'http'}://127.0.0.1:${config.port}`;
-  logger.info({ port: config.port, site: config.site, location: config.location, role: config.role }, `${config.service} listening on ${url}`);
+  logger.info(
+    { port: config.port, site: config.site, location: config.location, role: config.role },
+    `${config.service} listening on ${url}`,
+  );
 
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string): Promise<void> => {

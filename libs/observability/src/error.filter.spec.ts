@@ -1,5 +1,15 @@
 import 'reflect-metadata';
-import { BadRequestException, Body, Controller, Get, HttpCode, INestApplication, Module, NotFoundException, Post } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  INestApplication,
+  Module,
+  NotFoundException,
+  Post,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ApiErrorCode } from '@fleetwatch/contracts';
@@ -102,7 +112,10 @@ describe('mapError', () => {
     'a thrown string',
     undefined,
   ])('answers anything else (%p) with a bare 500 that leaks nothing', (error) => {
-    expect(mapError(error)).toEqual({ status: 500, body: { error: { code: ApiErrorCode.Internal, message: 'internal error' } } });
+    expect(mapError(error)).toEqual({
+      status: 500,
+      body: { error: { code: ApiErrorCode.Internal, message: 'internal error' } },
+    });
   });
 });
 
@@ -134,7 +147,9 @@ describe('ApiErrorFilter on a Fastify app', () => {
   let app: NestFastifyApplication;
 
   beforeAll(async () => {
-    app = await NestFactory.create<NestFastifyApplication>(ThrowingModule, new FastifyAdapter({ bodyLimit: 256 }), { logger: false });
+    app = await NestFactory.create<NestFastifyApplication>(ThrowingModule, new FastifyAdapter({ bodyLimit: 256 }), {
+      logger: false,
+    });
     app.useGlobalFilters(new ApiErrorFilter());
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
@@ -164,9 +179,29 @@ describe('ApiErrorFilter on a Fastify app', () => {
 
   it.each<[string, InjectOptions, number, string]>([
     ['an unknown route', { method: 'GET', url: '/nowhere' }, 404, 'not_found'],
-    ['a body over the limit', { method: 'POST', url: '/t/echo', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ x: 'y'.repeat(1000) }) }, 413, 'payload_too_large'],
-    ['invalid JSON', { method: 'POST', url: '/t/echo', headers: { 'content-type': 'application/json' }, payload: '{nope' }, 400, 'validation_failed'],
-    ['a content type it does not parse', { method: 'POST', url: '/t/echo', headers: { 'content-type': 'application/xml' }, payload: '<a/>' }, 415, 'unsupported_media_type'],
+    [
+      'a body over the limit',
+      {
+        method: 'POST',
+        url: '/t/echo',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ x: 'y'.repeat(1000) }),
+      },
+      413,
+      'payload_too_large',
+    ],
+    [
+      'invalid JSON',
+      { method: 'POST', url: '/t/echo', headers: { 'content-type': 'application/json' }, payload: '{nope' },
+      400,
+      'validation_failed',
+    ],
+    [
+      'a content type it does not parse',
+      { method: 'POST', url: '/t/echo', headers: { 'content-type': 'application/xml' }, payload: '<a/>' },
+      415,
+      'unsupported_media_type',
+    ],
   ])('gives %s the same JSON error shape', async (_label, request, status, code) => {
     const res = await inject(request);
     expect(res.statusCode).toBe(status);
@@ -174,7 +209,12 @@ describe('ApiErrorFilter on a Fastify app', () => {
   });
 
   it('lets a good request through', async () => {
-    const res = await inject({ method: 'POST', url: '/t/echo', headers: { 'content-type': 'application/json' }, payload: '{"a":1}' });
+    const res = await inject({
+      method: 'POST',
+      url: '/t/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"a":1}',
+    });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ a: 1 });
   });

@@ -23,7 +23,11 @@ const KIND_STATUS: Record<DomainError['kind'], [number, ApiErrorCode]> = {
 
 const FASTIFY_CODES: Record<string, [number, ApiErrorCode, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, ApiErrorCode.PayloadTooLarge, 'request body is larger than the limit'],
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, ApiErrorCode.UnsupportedMediaType, 'unsupported content type: send application/json'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [
+    415,
+    ApiErrorCode.UnsupportedMediaType,
+    'unsupported content type: send application/json',
+  ],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, ApiErrorCode.ValidationFailed, 'body is empty: send a JSON document'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, ApiErrorCode.ValidationFailed, 'body is not valid JSON'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, ApiErrorCode.ValidationFailed, 'content-length does not match the body'],
@@ -51,12 +55,20 @@ export function mapError(error: unknown): Mapped {
   if (error instanceof DomainError) {
     const [status, code] = KIND_STATUS[error.kind];
     const headers: Record<string, string> = {};
-    if (error instanceof RateLimitedError || error instanceof UnavailableError) headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
-    return { status, body: body(code, error.message, error instanceof InvalidError ? error.issues : undefined), headers };
+    if (error instanceof RateLimitedError || error instanceof UnavailableError)
+      headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
+    return {
+      status,
+      body: body(code, error.message, error instanceof InvalidError ? error.issues : undefined),
+      headers,
+    };
   }
   if (error instanceof ZodError) {
     const issues = error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
-    return { status: 400, body: body(ApiErrorCode.ValidationFailed, issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues) };
+    return {
+      status: 400,
+      body: body(ApiErrorCode.ValidationFailed, issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues),
+    };
   }
   if (error instanceof HttpException) {
     const status = error.getStatus();
@@ -69,9 +81,16 @@ export function mapError(error: unknown): Mapped {
   const e = error as { code?: string; statusCode?: number; message?: string };
   if (e && typeof e.code === 'string' && FASTIFY_CODES[e.code]) {
     const [status, code, message] = FASTIFY_CODES[e.code];
-    return { status, body: body(code, `${message}${e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? '' : ''}`) };
+    return {
+      status,
+      body: body(
+        code,
+        `${message}${e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? '' : ''}`,
+      ),
+    };
   }
-  if (e && error instanceof SyntaxError) return { status: 400, body: body(ApiErrorCode.ValidationFailed, `body is not valid JSON: ${e.message}`) };
+  if (e && error instanceof SyntaxError)
+    return { status: 400, body: body(ApiErrorCode.ValidationFailed, `body is not valid JSON: ${e.message}`) };
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return { status: e.statusCode, body: body(ApiErrorCode.ValidationFailed, e.message ?? 'bad request') };
   }
@@ -85,7 +104,8 @@ export class ApiErrorFilter implements ExceptionFilter {
     if (host.getType() !== 'http') throw error;
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const mapped = mapError(error);
-    if (mapped.status >= 500 && mapped.status !== 503) this.logger.error(error instanceof Error ? error : new Error(String(error)));
+    if (mapped.status >= 500 && mapped.status !== 503)
+      this.logger.error(error instanceof Error ? error : new Error(String(error)));
     if (reply.sent) return;
     void reply
       .status(mapped.status)

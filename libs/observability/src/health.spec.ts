@@ -76,19 +76,31 @@ describe('ReadinessRegistry', () => {
 });
 
 describe('HealthController on a Fastify app', () => {
-  const identity: ServiceIdentity = { service: 'aggregator', site: 'eu', location: 'eu-west-1', version: '1.2.3', startedAt: new Date() };
+  const identity: ServiceIdentity = {
+    service: 'aggregator',
+    site: 'eu',
+    location: 'eu-west-1',
+    version: '1.2.3',
+    startedAt: new Date(),
+  };
   let app: NestFastifyApplication;
   let readiness: ReadinessRegistry;
   let healthy = true;
 
   beforeAll(async () => {
-    @Module({ controllers: [HealthController], providers: [ReadinessRegistry, { provide: SERVICE_IDENTITY, useValue: identity }] })
+    @Module({
+      controllers: [HealthController],
+      providers: [ReadinessRegistry, { provide: SERVICE_IDENTITY, useValue: identity }],
+    })
     class HealthModule {}
     app = await NestFactory.create<NestFastifyApplication>(HealthModule, new FastifyAdapter(), { logger: false });
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
     readiness = app.get(ReadinessRegistry);
-    readiness.register({ name: 'database', check: () => (healthy ? undefined : Promise.reject(new Error('database is away'))) });
+    readiness.register({
+      name: 'database',
+      check: () => (healthy ? undefined : Promise.reject(new Error('database is away'))),
+    });
     new Counter({ name: 'fleetwatch_health_spec_probes_total', help: 'A counter this spec registers.' }).inc(3);
   });
   afterAll(async () => {
@@ -110,13 +122,20 @@ describe('HealthController on a Fastify app', () => {
     const ok = await get('/readyz');
     expect(ok.statusCode).toBe(200);
     expect(ok.headers['cache-control']).toBe('no-store');
-    expect(ok.json()).toEqual({ status: 'ready', service: 'aggregator', checks: [{ name: 'database', ok: true, ms: expect.any(Number) }] });
+    expect(ok.json()).toEqual({
+      status: 'ready',
+      service: 'aggregator',
+      checks: [{ name: 'database', ok: true, ms: expect.any(Number) }],
+    });
 
     healthy = false;
     const down = await get('/readyz');
     healthy = true;
     expect(down.statusCode).toBe(503);
-    expect(down.json()).toMatchObject({ status: 'not_ready', checks: [{ name: 'database', ok: false, error: 'database is away' }] });
+    expect(down.json()).toMatchObject({
+      status: 'not_ready',
+      checks: [{ name: 'database', ok: false, error: 'database is away' }],
+    });
   });
 
   it('/metrics serves the process registry in the Prometheus text format', async () => {

@@ -30,7 +30,13 @@ describe('createLogger', () => {
     const { logger, records } = capture();
     logger.info({ port: 3001 }, 'listening');
     const [r] = records();
-    expect(r).toMatchObject({ level: 'info', service: 'status-ingest', pid: process.pid, port: 3001, msg: 'listening' });
+    expect(r).toMatchObject({
+      level: 'info',
+      service: 'status-ingest',
+      pid: process.pid,
+      port: 3001,
+      msg: 'listening',
+    });
     expect(new Date(r.time as string).toISOString()).toBe(r.time);
   });
 
@@ -73,7 +79,12 @@ describe('createLogger', () => {
   it('masks credentials in the message text and in string interpolation arguments', () => {
     const { logger, lines, records } = capture();
     logger.warn('waiting for amqp://guest:guest@mq:5672: ECONNREFUSED');
-    logger.error({ variable: 'DATABASE_URL' }, 'cannot reach %s with %s', 'postgresql://fw:pw@db/fw', 'Bearer fwk_secret');
+    logger.error(
+      { variable: 'DATABASE_URL' },
+      'cannot reach %s with %s',
+      'postgresql://fw:pw@db/fw',
+      'Bearer fwk_secret',
+    );
     expect(records().map((r) => r.msg)).toEqual([
       'waiting for amqp://guest:***@mq:5672: ECONNREFUSED',
       'cannot reach postgresql://fw:***@db/fw with Bearer ***',

@@ -20,10 +20,13 @@ describe('dropLintFailingDefaultMetrics', () => {
   it('leaves no non-counter named *_total, and the per-type replacements stay', async () => {
     dropLintFailingDefaultMetrics();
     const metrics = await register.getMetricsAsJSON();
-    const offending = metrics.filter((m) => String(m.type) !== 'counter' && m.name.endsWith('_total')).map((m) => m.name);
+    const offending = metrics
+      .filter((m) => String(m.type) !== 'counter' && m.name.endsWith('_total'))
+      .map((m) => m.name);
     expect(offending).toEqual([]);
     const names = metrics.map((m) => m.name);
-    for (const kept of ['nodejs_active_handles', 'nodejs_active_requests', 'nodejs_active_resources']) expect(names).toContain(kept);
+    for (const kept of ['nodejs_active_handles', 'nodejs_active_requests', 'nodejs_active_resources'])
+      expect(names).toContain(kept);
   });
 
   it('is safe to call twice', () => {

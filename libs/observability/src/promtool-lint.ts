@@ -7,8 +7,13 @@ import { register } from 'prom-client';
  * nodejs_active_requests and nodejs_active_resources, so every service's /metrics —
  * the gateway's must pass promtool (SPEC §11) — drops these three at boot.
  */
-export const LINT_FAILING_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+export const LINT_FAILING_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 export function dropLintFailingDefaultMetrics(): void {
-  for (const name of LINT_FAILING_DEFAULT_METRICS) if (register.getSingleMetric(name)) register.removeSingleMetric(name);
+  for (const name of LINT_FAILING_DEFAULT_METRICS)
+    if (register.getSingleMetric(name)) register.removeSingleMetric(name);
 }

@@ -24,7 +24,10 @@ export function databaseBootCheck(databaseUrl: string, variable = 'DATABASE_URL'
         await client.query('SELECT 1');
       } catch (e) {
         const err = e as Error & { code?: string };
-        if (err.code === '3D000') throw Object.assign(new Error(`${err.message} (create it and apply migrations: npm run db:migrate)`), { code: err.code });
+        if (err.code === '3D000')
+          throw Object.assign(new Error(`${err.message} (create it and apply migrations: npm run db:migrate)`), {
+            code: err.code,
+          });
         throw err;
       } finally {
         await client.end().catch(() => undefined);

@@ -66,7 +66,11 @@ export interface TransactionOptions {
  * `fn` resolves, rolls back when it throws. Use it to commit a side effect together
  * with its idempotency claim (ProcessedMessagesRepository.claim).
  */
-export async function runInTransaction<T>(db: DatabaseClient, fn: (tx: DatabaseTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+export async function runInTransaction<T>(
+  db: DatabaseClient,
+  fn: (tx: DatabaseTransaction) => Promise<T>,
+  options: TransactionOptions = {},
+): Promise<T> {
   return prismaOf(db).$transaction((tx) => fn(tx as unknown as DatabaseTransaction), {
     timeout: options.timeoutMs ?? 10_000,
     maxWait: options.maxWaitMs ?? 5000,

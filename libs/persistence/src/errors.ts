@@ -26,7 +26,9 @@ function isUnavailable(err: unknown): boolean {
   if (err instanceof Prisma.PrismaClientKnownRequestError) return UNAVAILABLE.has(err.code);
   if (err instanceof Prisma.PrismaClientInitializationError) return true;
   const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : '';
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|DatabaseNotReachable|too many clients|the database system is (starting up|shutting down)/i.test(text);
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|DatabaseNotReachable|too many clients|the database system is (starting up|shutting down)/i.test(
+    text,
+  );
 }
 
 /**

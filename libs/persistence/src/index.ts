@@ -14,13 +14,46 @@ export {
 export { PersistenceModule, type PersistenceOptions, type PersistenceAsyncOptions } from './persistence.module';
 export { DATABASE_CLIENT } from './tokens';
 export { UsersRepository, type UserRecord, type NewUser } from './users/users.repository';
-export { SessionsRepository, type SessionRecord, type NewSession, type ActiveSession } from './sessions/sessions.repository';
+export {
+  SessionsRepository,
+  type SessionRecord,
+  type NewSession,
+  type ActiveSession,
+} from './sessions/sessions.repository';
 export { ApiKeysRepository, type ApiKeyRecord, type NewApiKey } from './api-keys/api-keys.repository';
-export { API_KEY_TAG, apiKeyPrefixOf, apiKeyShapeOf, generateApiKey, hashApiKey, verifyApiKey, type ApiKeyShape, type GeneratedApiKey } from './api-keys/api-key-secret';
-export { ApiKeyVerifier, type ApiKeyLookup, type ApiKeyVerifierOptions, type VerifiedApiKey } from './api-keys/api-key-verifier';
-export { HeartbeatMonitorsRepository, type HeartbeatMonitorRecord, type NewHeartbeatMonitor } from './heartbeat-monitors/heartbeat-monitors.repository';
-export { generatePingToken, hashPingToken, pingTokenShapeOf, PING_TOKEN_PATTERN, type PingTokenShape } from './heartbeat-monitors/ping-token';
-export { PingTokenResolver, type PingTokenLookup, type PingTokenResolverOptions } from './heartbeat-monitors/ping-token-resolver';
+export {
+  API_KEY_TAG,
+  apiKeyPrefixOf,
+  apiKeyShapeOf,
+  generateApiKey,
+  hashApiKey,
+  verifyApiKey,
+  type ApiKeyShape,
+  type GeneratedApiKey,
+} from './api-keys/api-key-secret';
+export {
+  ApiKeyVerifier,
+  type ApiKeyLookup,
+  type ApiKeyVerifierOptions,
+  type VerifiedApiKey,
+} from './api-keys/api-key-verifier';
+export {
+  HeartbeatMonitorsRepository,
+  type HeartbeatMonitorRecord,
+  type NewHeartbeatMonitor,
+} from './heartbeat-monitors/heartbeat-monitors.repository';
+export {
+  generatePingToken,
+  hashPingToken,
+  pingTokenShapeOf,
+  PING_TOKEN_PATTERN,
+  type PingTokenShape,
+} from './heartbeat-monitors/ping-token';
+export {
+  PingTokenResolver,
+  type PingTokenLookup,
+  type PingTokenResolverOptions,
+} from './heartbeat-monitors/ping-token-resolver';
 export { withChecksum } from './credentials/checksum';
 export { ProcessedMessagesRepository, type RunOnceOutcome } from './processed-messages/processed-messages.repository';
 export {

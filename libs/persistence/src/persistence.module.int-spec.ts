@@ -1,10 +1,17 @@
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { UnavailableError } from '@fleetwatch/domain';
- 
+
 import { TcpProxy, testEnv } from '@fleetwatch/testing';
 import { createPrismaClient, DatabaseClient, pingDatabase } from './database';
-import { ApiKeysRepository, DATABASE_CLIENT, PersistenceModule, ProcessedMessagesRepository, SessionsRepository, UsersRepository } from './index';
+import {
+  ApiKeysRepository,
+  DATABASE_CLIENT,
+  PersistenceModule,
+  ProcessedMessagesRepository,
+  SessionsRepository,
+  UsersRepository,
+} from './index';
 
 @Injectable()
 class NeedsUsers {
@@ -16,13 +23,16 @@ class FeatureModule {}
 
 describe('PersistenceModule', () => {
   it('provides the client and repositories to feature modules and disconnects on close', async () => {
-    @Module({ imports: [PersistenceModule.forRoot({ databaseUrl: testEnv().databaseUrl, poolSize: 2 }), FeatureModule] })
+    @Module({
+      imports: [PersistenceModule.forRoot({ databaseUrl: testEnv().databaseUrl, poolSize: 2 }), FeatureModule],
+    })
     class AppModule {}
     const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
     const db = app.get<DatabaseClient>(DATABASE_CLIENT);
     expect((await pingDatabase(db)).ok).toBe(true);
     expect(app.get(NeedsUsers).users).toBeInstanceOf(UsersRepository);
-    for (const repo of [SessionsRepository, ApiKeysRepository, ProcessedMessagesRepository]) expect(app.get(repo)).toBeInstanceOf(repo);
+    for (const repo of [SessionsRepository, ApiKeysRepository, ProcessedMessagesRepository])
+      expect(app.get(repo)).toBeInstanceOf(repo);
     expect(await app.get(UsersRepository).findByUsername('nobody-here')).toBeNull();
     const disconnect = jest.spyOn(db, '$disconnect');
     await app.close();
@@ -30,7 +40,9 @@ describe('PersistenceModule', () => {
   });
 
   it('boots from an async factory', async () => {
-    @Module({ imports: [PersistenceModule.forRootAsync({ useFactory: async () => ({ databaseUrl: testEnv().databaseUrl }) })] })
+    @Module({
+      imports: [PersistenceModule.forRootAsync({ useFactory: async () => ({ databaseUrl: testEnv().databaseUrl }) })],
+    })
     class AppModule {}
     const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
     expect((await pingDatabase(app.get<DatabaseClient>(DATABASE_CLIENT))).ok).toBe(true);

@@ -22,7 +22,14 @@ export interface PersistenceAsyncOptions {
 }
 
 /** Every repository the module provides. A new repository is added here and in index.ts. */
-const REPOSITORIES = [UsersRepository, SessionsRepository, ApiKeysRepository, ProcessedMessagesRepository, HeartbeatMonitorsRepository, HistoryReadRepository];
+const REPOSITORIES = [
+  UsersRepository,
+  SessionsRepository,
+  ApiKeysRepository,
+  ProcessedMessagesRepository,
+  HeartbeatMonitorsRepository,
+  HistoryReadRepository,
+];
 
 const clientProvider: Provider = {
   provide: DATABASE_CLIENT,

@@ -25,7 +25,10 @@ async function query<T extends Record<string, unknown>>(url: string, sql: string
 describe('per-run isolation (global setup)', () => {
   it('gives the run a migrated database of its own', async () => {
     expect(env.databaseName).toBe(`fw_test_${env.runId}`);
-    const rows = await query<{ n: string }>(env.databaseUrl, `SELECT count(*)::text AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL`);
+    const rows = await query<{ n: string }>(
+      env.databaseUrl,
+      `SELECT count(*)::text AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL`,
+    );
     expect(Number(rows[0]?.n)).toBeGreaterThan(0);
     const [db] = await query<{ current_database: string }>(env.databaseUrl, 'SELECT current_database()');
     expect(db?.current_database).toBe(env.databaseName);
@@ -119,13 +122,17 @@ describe('sweeping leftovers of crashed runs', () => {
 // The fallback when the management plugin is off; only where rabbitmqctl reaches the node.
 const ctlTest = env.source === 'local' ? it : it.skip;
 describe('rabbitmqctl fallback', () => {
-  ctlTest('adds, lists and deletes a vhost', async () => {
-    const ctl = rabbitmqctlAdmin();
-    const vhost = `fw-test-${env.runId}-ctl`;
-    await ctl.addVhost(vhost, 'guest');
-    expect(await ctl.listVhosts()).toContain(vhost);
-    await ctl.deleteVhost(vhost);
-    await ctl.deleteVhost(vhost); // idempotent
-    expect(await ctl.listVhosts()).not.toContain(vhost);
-  }, 60_000);
+  ctlTest(
+    'adds, lists and deletes a vhost',
+    async () => {
+      const ctl = rabbitmqctlAdmin();
+      const vhost = `fw-test-${env.runId}-ctl`;
+      await ctl.addVhost(vhost, 'guest');
+      expect(await ctl.listVhosts()).toContain(vhost);
+      await ctl.deleteVhost(vhost);
+      await ctl.deleteVhost(vhost); // idempotent
+      expect(await ctl.listVhosts()).not.toContain(vhost);
+    },
+    60_000,
+  );
 });

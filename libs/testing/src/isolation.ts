@@ -24,17 +24,29 @@ export interface IsolatedDatabase {
 
 function serverAmqp(): { amqpUrl: string; managementUrl: Promise<string | undefined>; runId: string } {
   const env = maybeTestEnv();
-  if (env) return { amqpUrl: env.server.amqpUrl, managementUrl: Promise.resolve(env.server.amqpManagementUrl), runId: env.runId };
+  if (env)
+    return {
+      amqpUrl: env.server.amqpUrl,
+      managementUrl: Promise.resolve(env.server.amqpManagementUrl),
+      runId: env.runId,
+    };
   // Outside the integration project (no global setup): the local server, a fresh run id.
   const amqpUrl = process.env['TEST_AMQP_URL'] ?? process.env['AMQP_URL'] ?? LOCAL_SERVERS.amqpUrl;
   const candidate = managementUrlFor(amqpUrl);
-  return { amqpUrl, managementUrl: managementAnswers(candidate).then((ok) => (ok ? candidate : undefined)), runId: newRunId() };
+  return {
+    amqpUrl,
+    managementUrl: managementAnswers(candidate).then((ok) => (ok ? candidate : undefined)),
+    runId: newRunId(),
+  };
 }
 
 /** A vhost of its own: `fw-test-<runid>-<name>`. */
 export async function createIsolatedVhost(name?: string): Promise<IsolatedVhost> {
   const { amqpUrl: base, managementUrl, runId } = serverAmqp();
-  const suffix = (name ?? shortId()).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').slice(0, 60);
+  const suffix = (name ?? shortId())
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .slice(0, 60);
   const vhost = `${VHOST_PREFIX}${runId}-${suffix}`;
   const admin = rabbitAdmin(await managementUrl);
   await admin.addVhost(vhost, amqpUser(base));
@@ -56,7 +68,11 @@ export async function createIsolatedVhost(name?: string): Promise<IsolatedVhost>
  */
 export async function createIsolatedDatabase(): Promise<IsolatedDatabase> {
   const env = maybeTestEnv();
-  const serverUrl = env?.server.databaseUrl ?? process.env['TEST_DATABASE_URL'] ?? process.env['DATABASE_URL'] ?? LOCAL_SERVERS.databaseUrl;
+  const serverUrl =
+    env?.server.databaseUrl ??
+    process.env['TEST_DATABASE_URL'] ??
+    process.env['DATABASE_URL'] ??
+    LOCAL_SERVERS.databaseUrl;
   const runId = env?.runId ?? newRunId();
   const name = `${DB_PREFIX}${runId}_${shortId()}`;
   const template = env?.server.databaseTemplate;

@@ -1,4 +1,12 @@
-import { createDatabase, databaseUrlFor, dropDatabase, listDatabases, migrateDatabase, redact, sweepStaleDatabases } from './admin/postgres';
+import {
+  createDatabase,
+  databaseUrlFor,
+  dropDatabase,
+  listDatabases,
+  migrateDatabase,
+  redact,
+  sweepStaleDatabases,
+} from './admin/postgres';
 import { amqpUrlFor, amqpUser, rabbitAdmin, sweepStaleVhosts } from './admin/rabbitmq';
 import { deleteKeysWithPrefix, sweepStaleKeys } from './admin/redis';
 import { DB_PREFIX, newRunId, REDIS_PREFIX, VHOST_PREFIX } from './run-id';

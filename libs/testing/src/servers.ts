@@ -82,7 +82,10 @@ export function managementRequest(baseUrl: string, path: string): { url: string;
   const base = u.toString().replace(/\/$/, '');
   return {
     url: base + path,
-    headers: { authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`,
+      'content-type': 'application/json',
+    },
   };
 }
 
@@ -108,7 +111,9 @@ async function containerRuntimeAvailable(): Promise<boolean> {
   }
 }
 
-async function startContainers(): Promise<Omit<Servers, 'amqpManagementUrl' | 'source'> & { amqpManagementUrl: string }> {
+async function startContainers(): Promise<
+  Omit<Servers, 'amqpManagementUrl' | 'source'> & { amqpManagementUrl: string }
+> {
   const { GenericContainer, Wait } = await import('testcontainers');
   const [pg, redis, rabbit] = await Promise.all([
     new GenericContainer('postgres:16-alpine')
@@ -116,7 +121,10 @@ async function startContainers(): Promise<Omit<Servers, 'amqpManagementUrl' | 's
       .withExposedPorts(5432)
       .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
       .start(),
-    new GenericContainer('redis:7-alpine').withExposedPorts(6379).withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/)).start(),
+    new GenericContainer('redis:7-alpine')
+      .withExposedPorts(6379)
+      .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
+      .start(),
     new GenericContainer('rabbitmq:3.13-management-alpine')
       .withExposedPorts(5672, 15672)
       .withWaitStrategy(Wait.forLogMessage(/Server startup complete/))

@@ -36,7 +36,8 @@ function roundTrip(s: net.Socket, text: string): Promise<string> {
   });
 }
 
-const closed = (s: net.Socket) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
+const closed = (s: net.Socket) =>
+  new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
 
 describe('TcpProxy', () => {
   let echo: Awaited<ReturnType<typeof echoServer>>;

@@ -35,7 +35,14 @@ export class TcpProxy {
   /** A proxy in front of the host and port of a URL (default ports for postgres, redis, amqp). */
   static forUrl(url: string): TcpProxy {
     const u = new URL(url);
-    const defaults: Record<string, number> = { 'postgresql:': 5432, 'postgres:': 5432, 'redis:': 6379, 'amqp:': 5672, 'amqps:': 5671, 'http:': 80 };
+    const defaults: Record<string, number> = {
+      'postgresql:': 5432,
+      'postgres:': 5432,
+      'redis:': 6379,
+      'amqp:': 5672,
+      'amqps:': 5671,
+      'http:': 80,
+    };
     const port = u.port ? Number(u.port) : defaults[u.protocol];
     if (!port) throw new Error(`TcpProxy.forUrl: no port in ${u.protocol}//${u.host}`);
     return new TcpProxy({ targetHost: u.hostname || '127.0.0.1', targetPort: port });

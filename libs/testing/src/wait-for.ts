@@ -36,7 +36,9 @@ export async function waitFor<T>(
         lastError === undefined
           ? 'last result was falsy'
           : `last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
-      throw new Error(`waitFor: timed out after ${elapsed} ms (${attempts} attempts) waiting for ${description}; ${last}`);
+      throw new Error(
+        `waitFor: timed out after ${elapsed} ms (${attempts} attempts) waiting for ${description}; ${last}`,
+      );
     }
     await sleep(Math.min(intervalMs, Math.max(0, timeoutMs - elapsed)));
   }

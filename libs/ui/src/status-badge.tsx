@@ -14,7 +14,14 @@ export function StatusBadge({ status }: { status: TargetStatus }) {
     <span
       className="fw-status"
       data-status={status}
-      style={{ background: STATUS_COLORS[status], color: '#fff', borderRadius: 4, padding: '1px 8px', fontSize: 12, fontWeight: 600 }}
+      style={{
+        background: STATUS_COLORS[status],
+        color: '#fff',
+        borderRadius: 4,
+        padding: '1px 8px',
+        fontSize: 12,
+        fontWeight: 600,
+      }}
     >
       {status}
     </span>

@@ -85,7 +85,9 @@ function padFor(size) {
   return 'x'.repeat(Math.max(0, size - Buffer.byteLength(probe)));
 }
 const pad = padFor(settings.sizeBytes);
-const bodySize = Buffer.byteLength(JSON.stringify(contracts.buildEnvelope(Def.type, Def.schemaVersion, source, makePayload(0, pad))));
+const bodySize = Buffer.byteLength(
+  JSON.stringify(contracts.buildEnvelope(Def.type, Def.schemaVersion, source, makePayload(0, pad))),
+);
 const quiet = bus.silentBusLogger;
 
 /** Publishes n messages, awaiting the confirms of every `window` together. Returns {seconds, cpu}. */
@@ -95,7 +97,15 @@ async function rawPublish(ch, n) {
     const end = Math.min(n, i + settings.confirmWindow);
     for (let j = i; j < end; j++) {
       const id = contracts.uuidv7();
-      const envelope = { id, type: Def.type, schemaVersion: Def.schemaVersion, occurredAt: new Date().toISOString(), source, correlationId: id, payload: makePayload(j, pad) };
+      const envelope = {
+        id,
+        type: Def.type,
+        schemaVersion: Def.schemaVersion,
+        occurredAt: new Date().toISOString(),
+        source,
+        correlationId: id,
+        payload: makePayload(j, pad),
+      };
       const ok = ch.publish(Def.exchange, Def.routingKey, Buffer.from(JSON.stringify(envelope)), {
         persistent: true,
         deliveryMode: 2,
@@ -107,7 +117,10 @@ async function rawPublish(ch, n) {
         timestamp: Math.floor(Date.now() / 1000),
         appId: source.service,
         mandatory: true,
-        headers: { [contracts.BusHeader.SchemaVersion]: Def.schemaVersion, [contracts.BusHeader.MessageType]: Def.type },
+        headers: {
+          [contracts.BusHeader.SchemaVersion]: Def.schemaVersion,
+          [contracts.BusHeader.MessageType]: Def.type,
+        },
       });
       if (!ok) await new Promise((r) => ch.once('drain', r));
     }
@@ -219,7 +232,10 @@ async function main() {
 
     const declare = async (q) => {
       await admin.assertQueue(q, { durable: true, arguments: bus.workQueueArguments(q, settings.deliveryLimit) });
-      await admin.assertQueue(contracts.deadLetterQueueOf(q), { durable: true, arguments: bus.deadLetterQueueArguments() });
+      await admin.assertQueue(contracts.deadLetterQueueOf(q), {
+        durable: true,
+        arguments: bus.deadLetterQueueArguments(),
+      });
       await admin.bindQueue(contracts.deadLetterQueueOf(q), contracts.ExchangeName.DeadLetter, q);
     };
     const only = async (q, fn) => {
@@ -242,7 +258,10 @@ async function main() {
       t.seconds += r.seconds;
       t.cpuSeconds += r.cpuSeconds;
     };
-    const runs = [{ warmup: true, n: Math.min(2 * slice, settings.messages) }, ...Array.from({ length: settings.repeats }, () => ({ warmup: false, n: settings.messages }))];
+    const runs = [
+      { warmup: true, n: Math.min(2 * slice, settings.messages) },
+      ...Array.from({ length: settings.repeats }, () => ({ warmup: false, n: settings.messages })),
+    ];
     for (const [r, run] of runs.entries()) {
       const qRaw = `bench.raw.${r}`;
       const qLib = `bench.lib.${r}`;
@@ -268,9 +287,13 @@ async function main() {
         }
       }
       if (!run.warmup) {
-        for (const who of ['raw', 'lib']) for (const phase of ['publish', 'consume']) add(results[who][phase], run_[who][phase]);
+        for (const who of ['raw', 'lib'])
+          for (const phase of ['publish', 'consume']) add(results[who][phase], run_[who][phase]);
         const rate = (t) => t.n / t.seconds;
-        perRun.push({ publish: rate(run_.lib.publish) / rate(run_.raw.publish), consume: rate(run_.lib.consume) / rate(run_.raw.consume) });
+        perRun.push({
+          publish: rate(run_.lib.publish) / rate(run_.raw.publish),
+          consume: rate(run_.lib.consume) / rate(run_.raw.consume),
+        });
         if (!json) {
           const f = (t) => Math.round(rate(t)).toLocaleString('en-US');
           console.error(
@@ -291,7 +314,13 @@ async function main() {
     const rate = (t) => t.n / t.seconds;
     const cpuUs = (t) => (t.cpuSeconds / t.n) * 1e6;
     const summary = {
-      settings: { ...settings, bodyBytes: bodySize, node: process.version, rabbitmq: rabbitVersion(), cpus: (await import('node:os')).cpus().length },
+      settings: {
+        ...settings,
+        bodyBytes: bodySize,
+        node: process.version,
+        rabbitmq: rabbitVersion(),
+        cpus: (await import('node:os')).cpus().length,
+      },
       publishPerSecond: { raw: rate(results.raw.publish), lib: rate(results.lib.publish) },
       consumePerSecond: { raw: rate(results.raw.consume), lib: rate(results.lib.consume) },
       clientCpuMicrosPerMessage: {
@@ -310,7 +339,8 @@ async function main() {
       const s = summary.settings;
       const n = (x) => Math.round(x).toLocaleString('en-US');
       const c = summary.clientCpuMicrosPerMessage;
-      const range = (k) => `${Math.min(...perRun.map((p) => p[k])).toFixed(2)}–${Math.max(...perRun.map((p) => p[k])).toFixed(2)}`;
+      const range = (k) =>
+        `${Math.min(...perRun.map((p) => p[k])).toFixed(2)}–${Math.max(...perRun.map((p) => p[k])).toFixed(2)}`;
       console.log(
         [
           `Bus benchmark: ${s.repeats} runs × ${s.messages} messages per side and phase, raw and lib alternating in slices of ${slice} (after a warm-up run)`,

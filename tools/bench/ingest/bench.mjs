@@ -52,8 +52,14 @@ function parseArgs(argv, defaults) {
     const name = m[1];
     if (!(name in defaults)) throw new Error(`unknown option --${name} (known: ${Object.keys(defaults).join(', ')})`);
     const isBool = typeof defaults[name] === 'boolean';
-    const value = m[2] ?? (isBool ? (argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : 'true') : argv[++i]);
-    out[name] = typeof defaults[name] === 'number' ? Number(value) : typeof defaults[name] === 'boolean' ? value === 'true' : value;
+    const value =
+      m[2] ?? (isBool ? (argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : 'true') : argv[++i]);
+    out[name] =
+      typeof defaults[name] === 'number'
+        ? Number(value)
+        : typeof defaults[name] === 'boolean'
+          ? value === 'true'
+          : value;
   }
   return out;
 }
@@ -128,8 +134,14 @@ process.on('exit', () => {
 });
 
 function startService(name, env) {
-  const profile = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
-  const child = spawn(process.execPath, [...profile, '--enable-source-maps', dist(`apps/${name}/src/main.js`)], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const profile = args.profile
+    ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, `--cpu-prof-name=${name}.cpuprofile`]
+    : [];
+  const child = spawn(process.execPath, [...profile, '--enable-source-maps', dist(`apps/${name}/src/main.js`)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const tail = [];
   for (const stream of [child.stdout, child.stderr]) {
     stream.on('data', (chunk) => {
@@ -155,7 +167,8 @@ async function waitReady(url, service, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    if (service.child.exitCode !== null) throw new Error(`${service.name} exited (${service.child.exitCode}) before it was ready`);
+    if (service.child.exitCode !== null)
+      throw new Error(`${service.name} exited (${service.child.exitCode}) before it was ready`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (res.ok) return;
@@ -175,14 +188,33 @@ function post(port, path, body, key) {
   return new Promise((resolve) => {
     const started = process.hrtime.bigint();
     const req = http.request(
-      { host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${key}` } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${key}`,
+        },
+      },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks), ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode,
+            body: Buffer.concat(chunks),
+            ms: Number(process.hrtime.bigint() - started) / 1e6,
+          }),
+        );
       },
     );
-    req.on('error', (e) => resolve({ status: 0, body: Buffer.from(e.message), ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+    req.on('error', (e) =>
+      resolve({ status: 0, body: Buffer.from(e.message), ms: Number(process.hrtime.bigint() - started) / 1e6 }),
+    );
     req.end(body);
   });
 }
@@ -196,7 +228,13 @@ let seq = 0;
 const statuses = ['running', 'healthy', 'exited', 'restarting'];
 function makeUpdate() {
   const i = seq++;
-  return { instanceId: `bench-${i % 5000}`, kind: 'container', status: statuses[i % statuses.length], labels: { app: 'bench', shard: String(i % 16) }, message: 'benchmark' };
+  return {
+    instanceId: `bench-${i % 5000}`,
+    kind: 'container',
+    status: statuses[i % statuses.length],
+    labels: { app: 'bench', shard: String(i % 16) },
+    message: 'benchmark',
+  };
 }
 
 // ── POST → live state probes ──
@@ -229,7 +267,12 @@ class Probes {
     const timer = setInterval(() => {
       const id = `probe-${Date.now()}-${n++}`;
       this.sent.set(`instance:${id}`, process.hrtime.bigint());
-      const p = post(port, '/api/v1/status/updates', JSON.stringify({ instanceId: id, kind: 'job', status: 'running' }), key).then((r) => {
+      const p = post(
+        port,
+        '/api/v1/status/updates',
+        JSON.stringify({ instanceId: id, kind: 'job', status: 'running' }),
+        key,
+      ).then((r) => {
         if (r.status === 202) this.posted++;
         pending.delete(p);
       });
@@ -282,7 +325,15 @@ async function runPaced({ port, key, rate, durationS, warmupS }) {
   const elapsedS = (performance.now() - started) / 1000;
   clearInterval(timer);
   await Promise.all(inflight);
-  return phaseResult({ name: `paced ${rate} updates/s (single POSTs)`, latencies, elapsedS, accepted, acceptedTotal, byStatus, cpu: [] });
+  return phaseResult({
+    name: `paced ${rate} updates/s (single POSTs)`,
+    latencies,
+    elapsedS,
+    accepted,
+    acceptedTotal,
+    byStatus,
+    cpu: [],
+  });
 }
 
 /** One phase's figures from its raw samples. */
@@ -311,7 +362,10 @@ async function runPhase({ name, port, key, concurrency, updatesPerRequest, durat
   let stop = false;
   const worker = async () => {
     while (!stop) {
-      const body = updatesPerRequest === 1 ? JSON.stringify(makeUpdate()) : JSON.stringify({ updates: Array.from({ length: updatesPerRequest }, makeUpdate) });
+      const body =
+        updatesPerRequest === 1
+          ? JSON.stringify(makeUpdate())
+          : JSON.stringify({ updates: Array.from({ length: updatesPerRequest }, makeUpdate) });
       const r = await post(port, '/api/v1/status/updates', body, key);
       const n = r.status === 202 ? JSON.parse(r.body.toString()).accepted : 0;
       acceptedTotal += n;
@@ -328,10 +382,11 @@ async function runPhase({ name, port, key, concurrency, updatesPerRequest, durat
   const sum = (pids, f) => pids.reduce((a, pid) => a + (Number.isFinite(f(pid)) ? f(pid) : 0), 0);
   const cpuBefore = new Map(groups.flatMap((g) => g.pids.map((pid) => [pid, cpuSeconds(pid)])));
   // CPU used during the phase by the processes alive at both ends.
-  const cpuDelta = (pids) => pids.reduce((a, pid) => {
-    const d = cpuSeconds(pid) - cpuBefore.get(pid);
-    return a + (Number.isFinite(d) ? d : 0);
-  }, 0);
+  const cpuDelta = (pids) =>
+    pids.reduce((a, pid) => {
+      const d = cpuSeconds(pid) - cpuBefore.get(pid);
+      return a + (Number.isFinite(d) ? d : 0);
+    }, 0);
   const selfBefore = process.cpuUsage();
   const started = performance.now();
   measuring = true;
@@ -339,8 +394,16 @@ async function runPhase({ name, port, key, concurrency, updatesPerRequest, durat
   measuring = false;
   const elapsedS = (performance.now() - started) / 1000;
   const selfAfter = process.cpuUsage(selfBefore);
-  const cpu = groups.map((g) => ({ label: g.label, cpuPct: (cpuDelta(g.pids) / elapsedS) * 100, rssMb: sum(g.pids, rssMb) }));
-  cpu.push({ label: 'load generator', cpuPct: ((selfAfter.user + selfAfter.system) / 1e6 / elapsedS) * 100, rssMb: process.memoryUsage().rss / 1024 / 1024 });
+  const cpu = groups.map((g) => ({
+    label: g.label,
+    cpuPct: (cpuDelta(g.pids) / elapsedS) * 100,
+    rssMb: sum(g.pids, rssMb),
+  }));
+  cpu.push({
+    label: 'load generator',
+    cpuPct: ((selfAfter.user + selfAfter.system) / 1e6 / elapsedS) * 100,
+    rssMb: process.memoryUsage().rss / 1024 / 1024,
+  });
   stop = true;
   await Promise.all(workers);
   return phaseResult({ name, latencies, elapsedS, accepted, acceptedTotal, byStatus, cpu });
@@ -372,7 +435,13 @@ async function main() {
     servers,
     env: { INGEST_RATE_LIMIT_PER_SECOND: String(rate), INGEST_RATE_LIMIT_BURST: String(rate), LOG_LEVEL: 'warn' },
   };
-  const ingestEnv = { DATABASE_URL: database.databaseUrl, AMQP_URL: vhost.amqpUrl, STATUS_INGEST_PORT: String(ingestPort), FLEETWATCH_SITE: 'bench', ...settings.env };
+  const ingestEnv = {
+    DATABASE_URL: database.databaseUrl,
+    AMQP_URL: vhost.amqpUrl,
+    STATUS_INGEST_PORT: String(ingestPort),
+    FLEETWATCH_SITE: 'bench',
+    ...settings.env,
+  };
   const services = [startService('status-ingest', ingestEnv)];
   const withAggregator = args.aggregator && existsSync(dist('apps/aggregator/src/main.js'));
   let aggregatorPort;
@@ -380,7 +449,14 @@ async function main() {
   const redisPrefix = `fwbench:${Date.now()}:`;
   if (withAggregator) {
     aggregatorPort = await freePort();
-    services.push(startService('aggregator', { ...ingestEnv, AGGREGATOR_PORT: String(aggregatorPort), REDIS_URL: redisUrl, FLEETWATCH_REDIS_PREFIX: redisPrefix }));
+    services.push(
+      startService('aggregator', {
+        ...ingestEnv,
+        AGGREGATOR_PORT: String(aggregatorPort),
+        REDIS_URL: redisUrl,
+        FLEETWATCH_REDIS_PREFIX: redisPrefix,
+      }),
+    );
   }
   const probes = withAggregator ? new Probes(redisUrl, `${redisPrefix}live:status`) : null;
   const db = createPrismaClient(database.databaseUrl, { poolSize: 1 });
@@ -389,13 +465,15 @@ async function main() {
   const cleanup = async () => {
     stopping = true;
     for (const s of services) if (s.child.exitCode === null) s.child.kill('SIGINT');
-    await Promise.all(services.map((s) => (s.child.exitCode !== null ? null : new Promise((r) => s.child.once('exit', r)))));
+    await Promise.all(
+      services.map((s) => (s.child.exitCode !== null ? null : new Promise((r) => s.child.once('exit', r)))),
+    );
     await amqp.close().catch(() => undefined);
     await db.$disconnect().catch(() => undefined);
     probes?.close();
     // The aggregator's live state of this run.
     const r = new Redis(redisUrl);
-    for (let cursor = '0'; ; ) {
+    for (let cursor = '0'; ;) {
       const [next, keys] = await r.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
       if (keys.length) await r.unlink(...keys);
       cursor = next;
@@ -412,13 +490,21 @@ async function main() {
     await waitReady(`http://127.0.0.1:${ingestPort}/readyz`, services[0]);
     if (withAggregator) await waitReady(`http://127.0.0.1:${aggregatorPort}/readyz`, services[1]);
     const generated = generateApiKey();
-    await new ApiKeysRepository(db).create({ name: 'bench', prefix: generated.prefix, keyHash: generated.keyHash, scopes: ['ingest'] });
+    await new ApiKeysRepository(db).create({
+      name: 'bench',
+      prefix: generated.prefix,
+      keyHash: generated.keyHash,
+      scopes: ['ingest'],
+    });
 
     const processes = services.map((s) => ({ label: s.name, pid: s.child.pid }));
     const beam = pidsOf(/beam\.smp/);
     if (beam.length) processes.push({ label: 'rabbitmq (shared)', pid: beam[0] });
     // Every Postgres process (postmaster, background workers, one backend per connection): shared with whatever else runs.
-    processes.push({ label: 'postgres (all, shared)', pids: () => pidsOf(/^postgres[:\0 ]|^\/usr\/lib\/postgresql\//) });
+    processes.push({
+      label: 'postgres (all, shared)',
+      pids: () => pidsOf(/^postgres[:\0 ]|^\/usr\/lib\/postgresql\//),
+    });
 
     let drained = 0;
     if (args.drain) {
@@ -440,7 +526,9 @@ async function main() {
     }
     settings.drain = args.drain;
     console.log(`settings: ${JSON.stringify(settings)}`);
-    console.log(`services: status-ingest :${ingestPort}${withAggregator ? `, aggregator :${aggregatorPort}` : ' (aggregator not started: the queue is purged between phases)'}`);
+    console.log(
+      `services: status-ingest :${ingestPort}${withAggregator ? `, aggregator :${aggregatorPort}` : ' (aggregator not started: the queue is purged between phases)'}`,
+    );
     const results = [];
     const queue = 'fleetwatch.aggregator.observations';
     const phases = String(args.phases).split(',');
@@ -459,11 +547,20 @@ async function main() {
           if (n >= acceptedSoFar) break;
           await sleep(500);
         }
-        if (acceptedSoFar) console.log(`  (aggregator caught up with ${acceptedSoFar} updates in ${((Date.now() - waitStarted) / 1000).toFixed(1)} s)`);
+        if (acceptedSoFar)
+          console.log(
+            `  (aggregator caught up with ${acceptedSoFar} updates in ${((Date.now() - waitStarted) / 1000).toFixed(1)} s)`,
+          );
       }
       const stopProbes = probes?.run(ingestPort, generated.key, args['probe-rate']);
       if (phase === 'paced') {
-        const r = await runPaced({ port: ingestPort, key: generated.key, rate: args.rate, durationS: args.duration, warmupS: args.warmup });
+        const r = await runPaced({
+          port: ingestPort,
+          key: generated.key,
+          rate: args.rate,
+          durationS: args.duration,
+          warmupS: args.warmup,
+        });
         r.liveState = (await stopProbes?.()) ?? null;
         r.queued = null;
         results.push(r);
@@ -509,11 +606,21 @@ async function main() {
         if ((persisted >= acceptedAll && messageCount === 0) || Date.now() > deadline) break;
         await sleep(500);
       }
-      const duplicates = Number((await client.query('SELECT count(*) - count(DISTINCT message_id) AS d FROM status_updates')).rows[0].d);
+      const duplicates = Number(
+        (await client.query('SELECT count(*) - count(DISTINCT message_id) AS d FROM status_updates')).rows[0].d,
+      );
       await ch.close();
       await client.end();
-      persistence = { accepted: acceptedAll, persisted, duplicates, equal: acceptedAll === persisted, drainSeconds: (Date.now() - drainStarted) / 1000 };
-      console.log(`\n── accepted vs persisted ──\n  accepted ${acceptedAll}   persisted ${persisted}   duplicates ${duplicates}   ${persistence.equal ? 'EQUAL' : 'DIFFERENT'}   (queue drained ${persistence.drainSeconds.toFixed(1)} s after the last phase)`);
+      persistence = {
+        accepted: acceptedAll,
+        persisted,
+        duplicates,
+        equal: acceptedAll === persisted,
+        drainSeconds: (Date.now() - drainStarted) / 1000,
+      };
+      console.log(
+        `\n── accepted vs persisted ──\n  accepted ${acceptedAll}   persisted ${persisted}   duplicates ${duplicates}   ${persistence.equal ? 'EQUAL' : 'DIFFERENT'}   (queue drained ${persistence.drainSeconds.toFixed(1)} s after the last phase)`,
+      );
     }
     console.log('\nsummary (JSON):');
     console.log(JSON.stringify({ settings, results, persistence }, null, 2));
@@ -525,10 +632,18 @@ async function main() {
 function print(r) {
   const f = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '—');
   console.log(`\n── ${r.name} ──`);
-  console.log(`  requests/s ${f(r.requestsPerS, 0)}   updates/s ${f(r.updatesPerS, 0)}   p50 ${f(r.p50, 2)} ms   p99 ${f(r.p99, 2)} ms   max ${f(r.max, 1)} ms`);
-  if (r.liveState) console.log(`  POST → live state (${r.liveState.probes} probes): p50 ${f(r.liveState.p50, 2)} ms   p99 ${f(r.liveState.p99, 2)} ms`);
-  console.log(`  answers ${JSON.stringify(r.statuses)}   accepted while measuring ${r.accepted}; in the whole phase ${r.acceptedTotal}${r.queued !== null ? `; queued ${r.queued}` : ''}`);
-  for (const c of r.cpu) console.log(`  ${c.label.padEnd(20)} CPU ${f(c.cpuPct, 0).padStart(4)} %   RSS ${f(c.rssMb, 0)} MB`);
+  console.log(
+    `  requests/s ${f(r.requestsPerS, 0)}   updates/s ${f(r.updatesPerS, 0)}   p50 ${f(r.p50, 2)} ms   p99 ${f(r.p99, 2)} ms   max ${f(r.max, 1)} ms`,
+  );
+  if (r.liveState)
+    console.log(
+      `  POST → live state (${r.liveState.probes} probes): p50 ${f(r.liveState.p50, 2)} ms   p99 ${f(r.liveState.p99, 2)} ms`,
+    );
+  console.log(
+    `  answers ${JSON.stringify(r.statuses)}   accepted while measuring ${r.accepted}; in the whole phase ${r.acceptedTotal}${r.queued !== null ? `; queued ${r.queued}` : ''}`,
+  );
+  for (const c of r.cpu)
+    console.log(`  ${c.label.padEnd(20)} CPU ${f(c.cpuPct, 0).padStart(4)} %   RSS ${f(c.rssMb, 0)} MB`);
 }
 
 main().catch((e) => {

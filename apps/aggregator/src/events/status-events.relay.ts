@@ -8,7 +8,16 @@ import { AggregatorMetrics } from '../aggregator.metrics';
 import { SerialLane } from '../status/serial-lane';
 
 export function statusChangedPayloadOf(e: StatusEventRecord): StatusChangedPayload {
-  return { targetId: e.targetId, kind: e.kind, location: e.location, from: e.from, to: e.to, reason: e.reason, at: new Date(e.at).toISOString(), sequence: e.sequence };
+  return {
+    targetId: e.targetId,
+    kind: e.kind,
+    location: e.location,
+    from: e.from,
+    to: e.to,
+    reason: e.reason,
+    at: new Date(e.at).toISOString(),
+    sequence: e.sequence,
+  };
 }
 
 /**
@@ -42,7 +51,10 @@ export class StatusEventsRelay implements LeasedJob {
     const invalid = all.filter((e) => !statusChangedPayloadSchema.safeParse(statusChangedPayloadOf(e)).success);
     for (const e of invalid) {
       const issues = statusChangedPayloadSchema.safeParse(statusChangedPayloadOf(e));
-      this.logger.error({ eventId: e.id, targetId: e.targetId, reason: issues.success ? '' : describeIssues(issues.error) }, 'status event cannot be published; dropped from the outbox');
+      this.logger.error(
+        { eventId: e.id, targetId: e.targetId, reason: issues.success ? '' : describeIssues(issues.error) },
+        'status event cannot be published; dropped from the outbox',
+      );
     }
     if (invalid.length) await this.events.markPublished(invalid.map((e) => e.id));
     const events = all.filter((e) => !invalid.includes(e));
@@ -61,7 +73,10 @@ export class StatusEventsRelay implements LeasedJob {
     const failed = outcomes.length - confirmed.length;
     if (failed > 0) {
       const first = outcomes.find((o) => !o.ok);
-      this.logger.warn({ failed, error: first && !first.ok ? first.error.message : undefined }, 'status.changed not confirmed; left in the outbox for the relay');
+      this.logger.warn(
+        { failed, error: first && !first.ok ? first.error.message : undefined },
+        'status.changed not confirmed; left in the outbox for the relay',
+      );
     }
     this.metrics.eventsPublished.inc(confirmed.length);
     await this.events.markPublished(confirmed);

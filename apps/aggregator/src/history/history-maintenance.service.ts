@@ -73,7 +73,9 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
     const run = () => {
       if (this.stopped) return;
       const task = (this.lease.isHeld ? job() : Promise.resolve())
-        .catch((e: unknown) => this.logger.warn({ err: (e as Error).message, job: name }, 'history job failed; retrying next interval'))
+        .catch((e: unknown) =>
+          this.logger.warn({ err: (e as Error).message, job: name }, 'history job failed; retrying next interval'),
+        )
         .finally(() => {
           this.running.delete(task);
           schedule();

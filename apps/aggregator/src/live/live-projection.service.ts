@@ -17,7 +17,14 @@ const REBUILD_PAGE = 500;
 function toWrite(t: TargetSnapshot, previous: IndexedAs | null): TargetWrite {
   const locations: Record<string, LocationRecord> = {};
   for (const [name, l] of Object.entries(t.locations)) {
-    locations[name] = { status: l.status, observedAt: l.observedAt, lastSeen: l.lastSeen, latencyMs: l.latencyMs, detail: l.detail, lifecycle: l.lifecycle };
+    locations[name] = {
+      status: l.status,
+      observedAt: l.observedAt,
+      lastSeen: l.lastSeen,
+      latencyMs: l.latencyMs,
+      detail: l.detail,
+      lifecycle: l.lifecycle,
+    };
   }
   return {
     id: t.id,
@@ -69,10 +76,12 @@ export class LiveProjection {
   /** What Redis holds now for these targets (null: absent). */
   async indexedAs(ids: readonly string[]): Promise<Map<string, IndexedAs | null>> {
     const found = await this.store.getTargets(ids);
-    return new Map(ids.map((id) => {
-      const t = found.get(id);
-      return [id, t ? { status: t.status, tags: t.tags } : null];
-    }));
+    return new Map(
+      ids.map((id) => {
+        const t = found.get(id);
+        return [id, t ? { status: t.status, tags: t.tags } : null];
+      }),
+    );
   }
 
   async fanOut(messages: readonly string[]): Promise<void> {
@@ -98,7 +107,11 @@ export class LiveProjection {
       after = page[page.length - 1].id;
       if (page.length < REBUILD_PAGE) break;
     }
-    if (total > 0 || !updatedSince) this.logger.info({ targets: total, since: updatedSince?.toISOString() ?? null }, 'live state rebuilt from Postgres');
+    if (total > 0 || !updatedSince)
+      this.logger.info(
+        { targets: total, since: updatedSince?.toISOString() ?? null },
+        'live state rebuilt from Postgres',
+      );
     return total;
   }
 

@@ -44,7 +44,10 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
       await this.lane.run(() => this.ensureReady());
     } catch (e) {
       // Retried before the first batch; the consumer holds its messages meanwhile.
-      this.logger.warn({ err: (e as Error).message }, 'live state not rebuilt at boot; retrying before the first batch');
+      this.logger.warn(
+        { err: (e as Error).message },
+        'live state not rebuilt at boot; retrying before the first batch',
+      );
     }
   }
 
@@ -71,7 +74,11 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
     if (!this.store.connected) throw new Error('Redis not connected; live state check skipped');
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not answer PING within ${REDIS_PROBE_TIMEOUT_MS} ms; live state check skipped`)), REDIS_PROBE_TIMEOUT_MS);
+      timer = setTimeout(
+        () =>
+          reject(new Error(`Redis did not answer PING within ${REDIS_PROBE_TIMEOUT_MS} ms; live state check skipped`)),
+        REDIS_PROBE_TIMEOUT_MS,
+      );
     });
     try {
       await Promise.race([this.store.ping(), timeout]);

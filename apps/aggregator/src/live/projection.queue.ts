@@ -28,7 +28,11 @@ export class ProjectionQueue implements BeforeApplicationShutdown {
       .then(() =>
         retryTransient(job, {
           stopping: () => this.stopping,
-          onRetry: (e, attempt, delayMs) => this.logger.warn({ err: (e as Error).message, attempt, delayMs }, 'live state projection failed: Redis unavailable, retrying'),
+          onRetry: (e, attempt, delayMs) =>
+            this.logger.warn(
+              { err: (e as Error).message, attempt, delayMs },
+              'live state projection failed: Redis unavailable, retrying',
+            ),
         }),
       )
       .catch((e: unknown) => {

@@ -6,7 +6,15 @@ const mapEnvelope = (...args: Parameters<typeof mapAll>) => mapAll(...args)[0];
 const ingest = (location?: string): MessageSource => ({ site: 's', service: 'status-ingest', location });
 const at = '2026-01-01T00:00:00.000Z';
 const T = Date.parse(at);
-const update = (extra: Record<string, unknown> = {}) => ({ updateId: 'u1', instanceId: 'web-1', kind: 'container', status: 'exited', occurredAt: at, receivedAt: at, ...extra });
+const update = (extra: Record<string, unknown> = {}) => ({
+  updateId: 'u1',
+  instanceId: 'web-1',
+  kind: 'container',
+  status: 'exited',
+  occurredAt: at,
+  receivedAt: at,
+  ...extra,
+});
 const opts = { staleAfterSeconds: 300 };
 
 describe('mapEnvelope', () => {
@@ -21,7 +29,12 @@ describe('mapEnvelope', () => {
   });
 
   it('maps a pushed instance: target id, lifecycle onto status, labels as tags, staleness deadline', () => {
-    const env = buildEnvelope(Messages.StatusUpdate.type, 1, ingest(), update({ labels: { team: 'a', env: 'prod' }, message: 'OOMKilled' }));
+    const env = buildEnvelope(
+      Messages.StatusUpdate.type,
+      1,
+      ingest(),
+      update({ labels: { team: 'a', env: 'prod' }, message: 'OOMKilled' }),
+    );
     const m = mapEnvelope(env, opts);
     if (m.type !== 'status') throw new Error(m.type);
     expect(m.messageId).toBe(env.id);
@@ -35,31 +48,71 @@ describe('mapEnvelope', () => {
       reason: 'exited: OOMKilled',
       deadline: { at: T + 300_000, expireTo: TargetStatus.Stale },
     });
-    expect(m.row).toMatchObject({ status: TargetStatus.Down, lifecycleStatus: 'exited', location: DEFAULT_PUSH_LOCATION });
+    expect(m.row).toMatchObject({
+      status: TargetStatus.Down,
+      lifecycleStatus: 'exited',
+      location: DEFAULT_PUSH_LOCATION,
+    });
   });
 
   it('a check result expects the next one within two intervals plus slack, only when the interval is known', () => {
-    const result = { checkId: 'c1', targetId: 'check:c1', location: 'eu', ok: false, latencyMs: null, failureReason: 'timeout', attempt: 1, startedAt: at };
+    const result = {
+      checkId: 'c1',
+      targetId: 'check:c1',
+      location: 'eu',
+      ok: false,
+      latencyMs: null,
+      failureReason: 'timeout',
+      attempt: 1,
+      startedAt: at,
+    };
     const src: MessageSource = { site: 's', service: 'collector', location: 'eu' };
-    const withInterval = mapEnvelope(buildEnvelope(Messages.CheckResult.type, 1, src, { ...result, intervalSeconds: 30 }), opts);
+    const withInterval = mapEnvelope(
+      buildEnvelope(Messages.CheckResult.type, 1, src, { ...result, intervalSeconds: 30 }),
+      opts,
+    );
     const without = mapEnvelope(buildEnvelope(Messages.CheckResult.type, 1, src, result), opts);
-    expect(withInterval.type === 'check' && withInterval.observation.deadline?.at).toBe(T + 60_000 + CHECK_STALE_SLACK_MS);
-    expect(without.type === 'check' && without.observation).toMatchObject({ status: TargetStatus.Down, detail: 'timeout', deadline: undefined });
+    expect(withInterval.type === 'check' && withInterval.observation.deadline?.at).toBe(
+      T + 60_000 + CHECK_STALE_SLACK_MS,
+    );
+    expect(without.type === 'check' && without.observation).toMatchObject({
+      status: TargetStatus.Down,
+      detail: 'timeout',
+      deadline: undefined,
+    });
   });
 
   it('a heartbeat ping keeps its schedule and its location', () => {
-    const ping = { monitorId: 'm1', targetId: 'check:hb', signal: 'start', receivedAt: at, periodSeconds: 60, graceSeconds: 5, maxRuntimeSeconds: null };
+    const ping = {
+      monitorId: 'm1',
+      targetId: 'check:hb',
+      signal: 'start',
+      receivedAt: at,
+      periodSeconds: 60,
+      graceSeconds: 5,
+      maxRuntimeSeconds: null,
+    };
     const m = mapEnvelope(buildEnvelope(Messages.PingReceived.type, 1, ingest('edge-a'), ping), opts);
-    expect(m).toMatchObject({ type: 'ping', location: 'edge-a', name: 'm1', ping: { signal: 'start', at: T, periodSeconds: 60, graceSeconds: 5 } });
+    expect(m).toMatchObject({
+      type: 'ping',
+      location: 'edge-a',
+      name: 'm1',
+      ping: { signal: 'start', at: T, periodSeconds: 60, graceSeconds: 5 },
+    });
   });
 
   it('a status.update.batch maps every update, each with its own id as message id', () => {
     const ids = ['0190b7a8-0000-7000-8000-000000000001', '0190B7A8-0000-7000-8000-000000000002'];
     const env = buildEnvelope(Messages.StatusUpdateBatch.type, 1, ingest('edge-a'), {
-      updates: [update({ id: ids[0], instanceId: 'a' }), update({ id: ids[1], instanceId: 'b', status: 'running', location: 'dc-1' })],
+      updates: [
+        update({ id: ids[0], instanceId: 'a' }),
+        update({ id: ids[1], instanceId: 'b', status: 'running', location: 'dc-1' }),
+      ],
     });
     const all = mapAll(env, opts);
-    expect(all.map((m) => m.type === 'status' && [m.messageId, m.targetId, m.observation.location, m.observation.status])).toEqual([
+    expect(
+      all.map((m) => m.type === 'status' && [m.messageId, m.targetId, m.observation.location, m.observation.status]),
+    ).toEqual([
       [ids[0], 'instance:a', 'edge-a', TargetStatus.Down],
       [ids[1].toLowerCase(), 'instance:b', 'dc-1', TargetStatus.Up],
     ]);
@@ -72,25 +125,40 @@ describe('mapEnvelope', () => {
 });
 
 describe('mapEnvelope with a status.update.batch', () => {
-  const item = (id: string, extra: Record<string, unknown> = {}) => ({ id, ...update({ updateId: `u-${id.slice(-4)}`, apiKeyId: 'key-1', ...extra }) });
-  const ids = ['0190c8a0-0000-7000-8000-000000000001', '0190c8a0-0000-7000-8000-000000000002', '0190c8a0-0000-7000-8000-000000000003'];
+  const item = (id: string, extra: Record<string, unknown> = {}) => ({
+    id,
+    ...update({ updateId: `u-${id.slice(-4)}`, apiKeyId: 'key-1', ...extra }),
+  });
+  const ids = [
+    '0190c8a0-0000-7000-8000-000000000001',
+    '0190c8a0-0000-7000-8000-000000000002',
+    '0190c8a0-0000-7000-8000-000000000003',
+  ];
 
   it('checks each update alone: a bad one is rejected as its own replayable status.update, its neighbours are mapped', () => {
-    const env = buildEnvelope(Messages.StatusUpdateBatch.type, 1, ingest(), { updates: [item(ids[0]), item(ids[1], { message: 'bad\u0000' }), item(ids[2])] });
+    const env = buildEnvelope(Messages.StatusUpdateBatch.type, 1, ingest(), {
+      updates: [item(ids[0]), item(ids[1], { message: 'bad\u0000' }), item(ids[2])],
+    });
     const all = mapAll(env, opts);
     expect(all.map((m) => m.type)).toEqual(['status', 'rejected', 'status']);
     const bad = all[1];
     if (bad.type !== 'rejected') throw new Error(bad.type);
     expect(bad.reason).toMatch(/^invalid update at updates\.1: message: contains a NUL character/);
     expect(bad.messageId).toBe(ids[1]);
-    expect(bad.origin.envelope).toMatchObject({ id: ids[1], type: Messages.StatusUpdate.type, correlationId: env.correlationId });
+    expect(bad.origin.envelope).toMatchObject({
+      id: ids[1],
+      type: Messages.StatusUpdate.type,
+      correlationId: env.correlationId,
+    });
     expect(bad.origin.envelope.payload).not.toHaveProperty('id');
     expect(bad.origin.headers).toEqual({ 'x-fleetwatch-update-id': 'u-0002', 'x-fleetwatch-api-key-id': 'key-1' });
     expect(all[0].type === 'status' && all[0].messageId).toBe(ids[0]);
   });
 
   it('gives an item without a usable id a stable id of its own', () => {
-    const env = buildEnvelope(Messages.StatusUpdateBatch.type, 1, ingest(), { updates: [item(ids[0]), 'not an object', { id: 'nope' }] });
+    const env = buildEnvelope(Messages.StatusUpdateBatch.type, 1, ingest(), {
+      updates: [item(ids[0]), 'not an object', { id: 'nope' }],
+    });
     const first = mapAll(env, opts);
     const again = mapAll(env, opts);
     expect(first.map((m) => m.type)).toEqual(['status', 'rejected', 'rejected']);

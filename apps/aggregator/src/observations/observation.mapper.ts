@@ -59,7 +59,13 @@ function sourceLocation(envelope: Envelope): string | undefined {
 const t = (iso: string) => Date.parse(iso);
 
 /** One pushed update (alone, or one of a `status.update.batch`) with its own message id. */
-function mapStatusUpdate(p: StatusUpdatePayload, messageId: string, envelope: Envelope, origin: Origin, options: MapperOptions): MappedMessage {
+function mapStatusUpdate(
+  p: StatusUpdatePayload,
+  messageId: string,
+  envelope: Envelope,
+  origin: Origin,
+  options: MapperOptions,
+): MappedMessage {
   const staleMs = options.staleAfterSeconds * 1000;
   const targetId = TargetIds.instance(p.instanceId);
   const location = p.location ?? sourceLocation(envelope) ?? DEFAULT_PUSH_LOCATION;
@@ -100,7 +106,11 @@ function mapStatusUpdate(p: StatusUpdatePayload, messageId: string, envelope: En
       lifecycle: p.status,
       tags: tagsOfLabels(p.labels),
       labels: p.labels,
-      deadline: { at: Math.max(receivedAt, occurredAt) + staleMs, expireTo: TargetStatus.Stale, reason: `no update for ${options.staleAfterSeconds}s` },
+      deadline: {
+        at: Math.max(receivedAt, occurredAt) + staleMs,
+        expireTo: TargetStatus.Stale,
+        reason: `no update for ${options.staleAfterSeconds}s`,
+      },
     },
   };
 }
@@ -123,13 +133,29 @@ function derivedId(envelope: Envelope, index: number): string {
 }
 
 function mapBatchItem(raw: unknown, index: number, envelope: Envelope, options: MapperOptions): MappedMessage {
-  const rawObject = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+  const rawObject =
+    raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
   const id = typeof rawObject.id === 'string' && UUID.test(rawObject.id) ? rawObject.id : derivedId(envelope, index);
   const { id: _id, ...single } = rawObject;
   // Alone, the update is the `status.update` it would have been without the batch.
-  const origin: Origin = { envelope: { ...envelope, id, type: Messages.StatusUpdate.type, schemaVersion: Messages.StatusUpdate.schemaVersion, payload: raw === rawObject ? single : raw }, headers: originHeaders(rawObject) };
+  const origin: Origin = {
+    envelope: {
+      ...envelope,
+      id,
+      type: Messages.StatusUpdate.type,
+      schemaVersion: Messages.StatusUpdate.schemaVersion,
+      payload: raw === rawObject ? single : raw,
+    },
+    headers: originHeaders(rawObject),
+  };
   const parsed = statusUpdateBatchItemSchema.safeParse(raw);
-  if (!parsed.success) return { type: 'rejected', messageId: id.toLowerCase(), reason: `invalid update at updates.${index}: ${describeIssues(parsed.error)}`, origin };
+  if (!parsed.success)
+    return {
+      type: 'rejected',
+      messageId: id.toLowerCase(),
+      reason: `invalid update at updates.${index}: ${describeIssues(parsed.error)}`,
+      origin,
+    };
   return mapStatusUpdate(parsed.data, parsed.data.id.toLowerCase(), envelope, origin, options);
 }
 
@@ -149,7 +175,9 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
     case Messages.StatusUpdateBatch.type:
       // Each update is checked alone and keeps the id it would have had as its own message:
       // idempotency stays per update, and a bad one is set aside without its neighbours.
-      return (envelope.payload as { updates: unknown[] }).updates.map((raw, index) => mapBatchItem(raw, index, envelope, options));
+      return (envelope.payload as { updates: unknown[] }).updates.map((raw, index) =>
+        mapBatchItem(raw, index, envelope, options),
+      );
     case Messages.CheckResult.type: {
       const p = envelope.payload as CheckResultPayload;
       const at = t(p.startedAt);
@@ -182,7 +210,11 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             detail: p.ok ? null : (p.failureReason ?? null),
             // Without an interval there is no expectation to miss.
             deadline: p.intervalSeconds
-              ? { at: at + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS, expireTo: TargetStatus.Stale, reason: `no result within 2 × ${p.intervalSeconds}s` }
+              ? {
+                  at: at + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS,
+                  expireTo: TargetStatus.Stale,
+                  reason: `no result within 2 × ${p.intervalSeconds}s`,
+                }
               : undefined,
           },
         },
@@ -217,7 +249,11 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             at,
             status: TargetStatus.Up,
             reason: 'metrics received',
-            deadline: { at: at + staleMs, expireTo: TargetStatus.Stale, reason: `no metrics for ${options.staleAfterSeconds}s` },
+            deadline: {
+              at: at + staleMs,
+              expireTo: TargetStatus.Stale,
+              reason: `no metrics for ${options.staleAfterSeconds}s`,
+            },
           },
           metrics: { hostId: p.hostId, json: JSON.stringify(p) },
         },
@@ -235,8 +271,24 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
           origin: { envelope, headers: {} },
           location,
           name: p.name ?? p.monitorId,
-          row: { messageId, monitorId: p.monitorId, targetId: p.targetId, location, signal: p.signal, runId: p.runId ?? null, receivedAt: at, body: p.body ?? null },
-          ping: { signal: p.signal, at, runId: p.runId ?? null, periodSeconds: p.periodSeconds, graceSeconds: p.graceSeconds, maxRuntimeSeconds: p.maxRuntimeSeconds },
+          row: {
+            messageId,
+            monitorId: p.monitorId,
+            targetId: p.targetId,
+            location,
+            signal: p.signal,
+            runId: p.runId ?? null,
+            receivedAt: at,
+            body: p.body ?? null,
+          },
+          ping: {
+            signal: p.signal,
+            at,
+            runId: p.runId ?? null,
+            periodSeconds: p.periodSeconds,
+            graceSeconds: p.graceSeconds,
+            maxRuntimeSeconds: p.maxRuntimeSeconds,
+          },
         },
       ];
     }

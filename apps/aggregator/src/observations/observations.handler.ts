@@ -1,5 +1,12 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { BUS_BATCH_MAX_BYTES, BUS_BATCH_MAX_UPDATES, Messages, QueueName, type Envelope, type StatusUpdateBatchPayload } from '@fleetwatch/contracts';
+import {
+  BUS_BATCH_MAX_BYTES,
+  BUS_BATCH_MAX_UPDATES,
+  Messages,
+  QueueName,
+  type Envelope,
+  type StatusUpdateBatchPayload,
+} from '@fleetwatch/contracts';
 import { BusConnection, BusConsumer, type Subscription } from '@fleetwatch/messaging';
 import type { AggregatorConfig } from '../config';
 import { AGGREGATOR_CONFIG } from '../tokens';
@@ -7,7 +14,9 @@ import { ObservationsService } from './observations.service';
 
 /** Updates a message carries: a `status.update.batch` up to 1000, anything else one. */
 export function updatesIn(envelope: Envelope): number {
-  return envelope.type === Messages.StatusUpdateBatch.type ? (envelope.payload as StatusUpdateBatchPayload).updates.length : 1;
+  return envelope.type === Messages.StatusUpdateBatch.type
+    ? (envelope.payload as StatusUpdateBatchPayload).updates.length
+    : 1;
 }
 
 /**
@@ -43,21 +52,25 @@ export class ObservationsHandler implements OnApplicationBootstrap, OnModuleDest
   }
 
   private subscribe(): void {
-    this.subscription = this.consumer.consume(QueueName.AggregatorObservations, (envelopes: Envelope[]) => this.service.processBatch(envelopes), {
-      prefetch: this.config.prefetch,
-      batch: this.config.batch,
-      weigh: updatesIn,
-      // Our producers send at most BUS_BATCH_MAX_UPDATES updates (~BUS_BATCH_MAX_BYTES) a message: the prefetch is
-      // sized for a window of such messages at all times, so the budget holds for a burst of them after a quiet spell
-      // of small ones. A larger message (an older producer's 1000-update batch) pauses intake when it arrives.
-      budget: {
-        ...this.config.budget,
-        unitsPerMessageHint: BUS_BATCH_MAX_UPDATES,
-        bytesPerMessageHint: BUS_BATCH_MAX_BYTES,
-        worstCase: { units: BUS_BATCH_MAX_UPDATES, bytes: BUS_BATCH_MAX_BYTES },
+    this.subscription = this.consumer.consume(
+      QueueName.AggregatorObservations,
+      (envelopes: Envelope[]) => this.service.processBatch(envelopes),
+      {
+        prefetch: this.config.prefetch,
+        batch: this.config.batch,
+        weigh: updatesIn,
+        // Our producers send at most BUS_BATCH_MAX_UPDATES updates (~BUS_BATCH_MAX_BYTES) a message: the prefetch is
+        // sized for a window of such messages at all times, so the budget holds for a burst of them after a quiet spell
+        // of small ones. A larger message (an older producer's 1000-update batch) pauses intake when it arrives.
+        budget: {
+          ...this.config.budget,
+          unitsPerMessageHint: BUS_BATCH_MAX_UPDATES,
+          bytesPerMessageHint: BUS_BATCH_MAX_BYTES,
+          worstCase: { units: BUS_BATCH_MAX_UPDATES, bytes: BUS_BATCH_MAX_BYTES },
+        },
+        stopTimeoutMs: Math.max(1000, this.config.shutdownTimeoutMs - 2000),
       },
-      stopTimeoutMs: Math.max(1000, this.config.shutdownTimeoutMs - 2000),
-    });
+    );
   }
 
   /** Graceful shutdown: no new deliveries; the batch in flight commits and is acked. */

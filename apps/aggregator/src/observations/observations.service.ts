@@ -52,7 +52,15 @@ function asOutage(what: string): (e: unknown) => never {
 function toFoldItem(m: Active): FoldItem {
   if (m.type !== 'ping') return { type: 'observation', id: m.messageId, observation: m.observation };
   // Runs and ping times are recorded for stored monitors only (heartbeat_monitors.id is a UUID).
-  return { type: 'ping', id: m.messageId, targetId: m.targetId, location: m.location, name: m.name, ping: m.ping, monitorId: UUID.test(m.row.monitorId) ? m.row.monitorId : null };
+  return {
+    type: 'ping',
+    id: m.messageId,
+    targetId: m.targetId,
+    location: m.location,
+    name: m.name,
+    ping: m.ping,
+    monitorId: UUID.test(m.row.monitorId) ? m.row.monitorId : null,
+  };
 }
 
 type Active = Exclude<MappedMessage, { type: 'ignored' | 'rejected' }>;
@@ -102,7 +110,10 @@ export class ObservationsService {
     const mapped = envelopes.flatMap((e) => mapEnvelope(e, { staleAfterSeconds: this.config.staleAfterSeconds }));
     const rejected = mapped.filter((m): m is Rejected => m.type === 'rejected');
     const active = mapped.filter((m): m is Active => m.type !== 'ignored' && m.type !== 'rejected');
-    if (rejected.length > 0) await this.setAside(rejected.map((r) => ({ envelope: r.origin.envelope, reason: r.reason, headers: r.origin.headers })));
+    if (rejected.length > 0)
+      await this.setAside(
+        rejected.map((r) => ({ envelope: r.origin.envelope, reason: r.reason, headers: r.origin.headers })),
+      );
     // Batch messages (status.update.batch) may carry 1000 updates each: bound each transaction, in order.
     const size = this.config.maxObservationsPerCommit;
     for (let i = 0; i < active.length; i += size) await this.commitIsolating(active.slice(i, i + size));
@@ -124,10 +135,15 @@ export class ObservationsService {
       if (isTransient(e) || this.stopping) throw e;
       if (items.length === 1) {
         const [m] = items;
-        await this.setAside([{ envelope: m.origin.envelope, reason: `could not be stored: ${errorText(e)}`, headers: m.origin.headers }]);
+        await this.setAside([
+          { envelope: m.origin.envelope, reason: `could not be stored: ${errorText(e)}`, headers: m.origin.headers },
+        ]);
         return;
       }
-      this.logger.warn({ err: errorText(e), observations: items.length }, 'batch refused by a store; splitting it to isolate the observations that fail');
+      this.logger.warn(
+        { err: errorText(e), observations: items.length },
+        'batch refused by a store; splitting it to isolate the observations that fail',
+      );
       const half = Math.ceil(items.length / 2);
       await this.commitIsolating(items.slice(0, half));
       await this.commitIsolating(items.slice(half));
@@ -139,7 +155,11 @@ export class ObservationsService {
     await retryTransient(() => this.setAsideWriter.setAside(QueueName.AggregatorObservations, parts), {
       stopping: () => this.stopping,
       treatAsTransient: () => true,
-      onRetry: (e, attempt, delayMs) => this.logger.warn({ err: errorText(e), attempt, delayMs }, 'could not set observations aside: dead-letter exchange unavailable, retrying'),
+      onRetry: (e, attempt, delayMs) =>
+        this.logger.warn(
+          { err: errorText(e), attempt, delayMs },
+          'could not set observations aside: dead-letter exchange unavailable, retrying',
+        ),
     });
     for (const p of parts) this.metrics.setAside.inc({ type: p.envelope.type });
   }
@@ -162,7 +182,11 @@ export class ObservationsService {
         }),
       {
         stopping: () => this.stopping,
-        onRetry: (e, attempt, delayMs) => this.logger.warn({ err: (e as Error).message, attempt, delayMs }, 'batch not committed: dependency unavailable, retrying'),
+        onRetry: (e, attempt, delayMs) =>
+          this.logger.warn(
+            { err: (e as Error).message, attempt, delayMs },
+            'batch not committed: dependency unavailable, retrying',
+          ),
       },
     );
     // Backpressure: do not take more work while Redis is more than a couple of projections behind.
@@ -173,20 +197,43 @@ export class ObservationsService {
   }
 
   private async commit(tx: SqlTransaction, batch: Active[]): Promise<BatchOutcome> {
-    const pick = <T extends Active['type']>(type: T) => batch.filter((m): m is Extract<Active, { type: T }> => m.type === type);
+    const pick = <T extends Active['type']>(type: T) =>
+      batch.filter((m): m is Extract<Active, { type: T }> => m.type === type);
     const fresh = new Set<string>();
     const add = (ids: Set<string>) => ids.forEach((id) => fresh.add(id.toLowerCase()));
-    add(await this.history.insertStatusUpdates(tx, pick('status').map((m) => m.row)));
-    add(await this.history.insertCheckResults(tx, pick('check').map((m) => m.row)));
-    add(await this.history.insertHostMetrics(tx, pick('host').map((m) => m.row)));
-    add(await this.history.insertHeartbeatPings(tx, pick('ping').map((m) => m.row)));
+    add(
+      await this.history.insertStatusUpdates(
+        tx,
+        pick('status').map((m) => m.row),
+      ),
+    );
+    add(
+      await this.history.insertCheckResults(
+        tx,
+        pick('check').map((m) => m.row),
+      ),
+    );
+    add(
+      await this.history.insertHostMetrics(
+        tx,
+        pick('host').map((m) => m.row),
+      ),
+    );
+    add(
+      await this.history.insertHeartbeatPings(
+        tx,
+        pick('ping').map((m) => m.row),
+      ),
+    );
 
     const ids = [...new Set(batch.map((m) => m.targetId))];
     const current = await this.states.lockMany(tx, ids);
     const fold = foldObservations(current, batch.map(toFoldItem), fresh, this.policy);
     const working = fold.targets;
     const hostMetrics = new Map<string, { json: string; at: number }>();
-    for (const m of batch) if (m.type === 'host' && fold.applied.has(m.messageId)) hostMetrics.set(m.row.hostId, { json: m.metrics.json, at: m.observation.at });
+    for (const m of batch)
+      if (m.type === 'host' && fold.applied.has(m.messageId))
+        hostMetrics.set(m.row.hostId, { json: m.metrics.json, at: m.observation.at });
 
     // A target's row is rewritten only when more than its locations changed (status, sequence, identity).
     const rewrite: TargetSnapshot[] = [];
@@ -207,7 +254,9 @@ export class ObservationsService {
       const c = current.get(id);
       previous.set(id, c ? { status: c.status, tags: c.tags } : null);
     }
-    const targets = [...new Set([...fold.changed, ...fold.resync])].map((id) => working.get(id)).filter((t): t is TargetSnapshot => t !== undefined);
+    const targets = [...new Set([...fold.changed, ...fold.resync])]
+      .map((id) => working.get(id))
+      .filter((t): t is TargetSnapshot => t !== undefined);
     return { targets, previous, events: stored, fresh: fresh.size, duplicates: fold.duplicates, hostMetrics };
   }
 

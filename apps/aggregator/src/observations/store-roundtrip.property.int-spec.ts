@@ -74,7 +74,23 @@ afterAll(async () => {
 const unit = fc.oneof(
   { weight: 6, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) },
   { weight: 2, arbitrary: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) },
-  { weight: 1, arbitrary: fc.constantFrom('\u0000', '\ud800', '\udfff', '\\', '\\u0000', '"', "'", '\n', '%', '😀', '\u2028', '\ufeff') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '\u0000',
+      '\ud800',
+      '\udfff',
+      '\\',
+      '\\u0000',
+      '"',
+      "'",
+      '\n',
+      '%',
+      '😀',
+      '\u2028',
+      '\ufeff',
+    ),
+  },
 );
 const text = (maxLength: number) => fc.string({ unit, maxLength });
 const jsonish: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
@@ -107,7 +123,11 @@ const input = fc.record(
 /** JSON with object keys sorted: jsonb keeps no key order, and -0 is 0 in JSON. */
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
   );
 }
 
@@ -126,10 +146,22 @@ it('any update the schema accepts is stored and read back equal (Postgres histor
       accepted++;
       const u = parsed.data;
       const now = new Date().toISOString();
-      const payload: StatusUpdatePayload = { ...u, updateId: uuidv7(), occurredAt: now, receivedAt: now, apiKeyId: 'key-1' };
+      const payload: StatusUpdatePayload = {
+        ...u,
+        updateId: uuidv7(),
+        occurredAt: now,
+        receivedAt: now,
+        apiKeyId: 'key-1',
+      };
       // The bus accepts what the edge accepts, and the JSON trip over the wire changes nothing.
       expect(statusUpdatePayloadSchema.safeParse(payload).success).toBe(true);
-      const wire = parseMessage(Buffer.from(JSON.stringify(buildEnvelope(Messages.StatusUpdate.type, 1, { site: 's', service: 'status-ingest' }, payload))));
+      const wire = parseMessage(
+        Buffer.from(
+          JSON.stringify(
+            buildEnvelope(Messages.StatusUpdate.type, 1, { site: 's', service: 'status-ingest' }, payload),
+          ),
+        ),
+      );
       if (!wire.ok) throw new Error(`the bus refused an accepted update: ${wire.reason}`);
       expect(canonical(wire.value.payload)).toBe(canonical(payload));
 
@@ -142,10 +174,22 @@ it('any update the schema accepts is stored and read back equal (Postgres histor
         await states.saveMany(tx, [folded.target]);
         await events.insertMany(tx, folded.events);
       });
-      await projection.project([folded.target], new Map([[m.targetId, before ? { status: before.status, tags: before.tags } : null]]));
+      await projection.project(
+        [folded.target],
+        new Map([[m.targetId, before ? { status: before.status, tags: before.tags } : null]]),
+      );
 
       const row = (
-        await pg.query<{ source: string | null; message: string | null; labels: unknown; metadata: unknown; instance_id: string; kind: string; lifecycle_status: string; location: string }>(
+        await pg.query<{
+          source: string | null;
+          message: string | null;
+          labels: unknown;
+          metadata: unknown;
+          instance_id: string;
+          kind: string;
+          lifecycle_status: string;
+          location: string;
+        }>(
           'SELECT source, message, labels, metadata, instance_id, kind, lifecycle_status, location FROM status_updates WHERE message_id = $1',
           [m.messageId],
         )
@@ -155,7 +199,12 @@ it('any update the schema accepts is stored and read back equal (Postgres histor
       expect(row.message).toBe(u.message ?? null);
       expect(canonical(row.labels)).toBe(canonical(u.labels ?? null));
       expect(canonical(row.metadata)).toBe(canonical(u.metadata ?? null));
-      expect([row.instance_id, row.kind, row.lifecycle_status, row.location]).toEqual([u.instanceId, u.kind, u.status, u.location ?? 'push']);
+      expect([row.instance_id, row.kind, row.lifecycle_status, row.location]).toEqual([
+        u.instanceId,
+        u.kind,
+        u.status,
+        u.location ?? 'push',
+      ]);
 
       const saved = (await states.findMany([m.targetId]))[0];
       expect(canonical(saved.labels)).toBe(canonical(folded.target.labels));

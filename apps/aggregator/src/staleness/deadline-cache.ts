@@ -39,7 +39,10 @@ export class DeadlineCache {
   async due(now: number, limit: number): Promise<DueDeadline[]> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${CACHE_READ_TIMEOUT_MS} ms`)), CACHE_READ_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${CACHE_READ_TIMEOUT_MS} ms`)),
+        CACHE_READ_TIMEOUT_MS,
+      );
     });
     try {
       if (!this.store.connected) throw new Error('Redis not connected');
@@ -47,7 +50,8 @@ export class DeadlineCache {
       this.unreachable = false;
       return due;
     } catch (e) {
-      if (!this.unreachable) this.logger.warn({ err: (e as Error).message }, 'deadline cache unreadable; sweeping from Postgres alone');
+      if (!this.unreachable)
+        this.logger.warn({ err: (e as Error).message }, 'deadline cache unreadable; sweeping from Postgres alone');
       this.unreachable = true;
       return [];
     } finally {
@@ -76,7 +80,8 @@ export class DeadlineCache {
     for (const d of after) {
       const score = held.get(key(d));
       if (d.at === null) {
-        if (score !== undefined) await this.store.clearDeadlineIfUnchanged({ targetId: d.targetId, location: d.location, deadline: score });
+        if (score !== undefined)
+          await this.store.clearDeadlineIfUnchanged({ targetId: d.targetId, location: d.location, deadline: score });
       } else if (d.at !== score) {
         moved.push({ targetId: d.targetId, location: d.location, deadline: d.at });
       }
@@ -106,7 +111,10 @@ export class DeadlineCache {
       after = page[page.length - 1];
     }
     this.metrics.deadlineCacheRefills.inc();
-    this.logger.warn({ cached, durable, written }, 'deadline cache had fewer entries than Postgres (flushed or evicted?): refilled');
+    this.logger.warn(
+      { cached, durable, written },
+      'deadline cache had fewer entries than Postgres (flushed or evicted?): refilled',
+    );
     return written;
   }
 }

@@ -63,7 +63,10 @@ export class DeadlineExpiry implements LeasedJob, OnModuleDestroy {
 
   /** One transaction over at most one batch of due deadlines; returns how many Postgres listed as due. */
   async expireDue(now: number): Promise<number> {
-    const [durable, cached] = await Promise.all([this.states.dueDeadlines(now, SWEEP_BATCH), this.cache.due(now, SWEEP_BATCH)]);
+    const [durable, cached] = await Promise.all([
+      this.states.dueDeadlines(now, SWEEP_BATCH),
+      this.cache.due(now, SWEEP_BATCH),
+    ]);
     if (durable.length === 0 && cached.length === 0) return 0;
     this.cache.noteMisses(durable, cached, SWEEP_BATCH);
     const candidates = [...durable, ...cached];
@@ -97,7 +100,18 @@ export class DeadlineExpiry implements LeasedJob, OnModuleDestroy {
     );
     const runs: HeartbeatRunRow[] = timedOut.flatMap((r) => {
       const monitorId = monitors.get(r.targetId);
-      return monitorId ? [{ monitorId, targetId: r.targetId, startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: r.finishedAt - r.startedAt, outcome: 'timeout' as const }] : [];
+      return monitorId
+        ? [
+            {
+              monitorId,
+              targetId: r.targetId,
+              startedAt: r.startedAt,
+              finishedAt: r.finishedAt,
+              durationMs: r.finishedAt - r.startedAt,
+              outcome: 'timeout' as const,
+            },
+          ]
+        : [];
     });
     await this.history.insertHeartbeatRuns(tx, runs);
   }

@@ -6,7 +6,15 @@ import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
 import { createIsolatedDatabase, createIsolatedVhost, TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
 import { AggregatorMetrics } from '../aggregator.metrics';
-import { count, createTestSite, flushPrefix, startAggregator, statusUpdate, updateRequest, type TestSite } from '../aggregator.int-helpers';
+import {
+  count,
+  createTestSite,
+  flushPrefix,
+  startAggregator,
+  statusUpdate,
+  updateRequest,
+  type TestSite,
+} from '../aggregator.int-helpers';
 import { SweeperService } from './sweeper.service';
 
 // Issue 13 item 5: staleness survives Redis. The sweeper takes due deadlines from
@@ -31,11 +39,15 @@ async function isolatedSite(name: string): Promise<TestSite> {
   const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
   const pg = new Client({ connectionString: database.databaseUrl });
   await pg.connect();
-  return createTestSite(name, { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` }, {
-    STALE_AFTER_SECONDS: '5',
-    SWEEP_INTERVAL_MS: String(SWEEP_MS),
-    AGGREGATOR_BATCH_WAIT_MS: '20',
-  });
+  return createTestSite(
+    name,
+    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
+    {
+      STALE_AFTER_SECONDS: '5',
+      SWEEP_INTERVAL_MS: String(SWEEP_MS),
+      AGGREGATOR_BATCH_WAIT_MS: '20',
+    },
+  );
 }
 
 beforeAll(async () => {
@@ -52,7 +64,10 @@ const member = (targetId: string, location: string) => `${targetId}\u0000${locat
 
 /** The durable deadline of one location (epoch ms), or null. */
 async function durableDeadline(targetId: string, location: string): Promise<number | null> {
-  const { rows } = await site.pg.query<{ at: Date | null }>('SELECT deadline_at AS at FROM target_location_states WHERE target_id = $1 AND location = $2', [targetId, location]);
+  const { rows } = await site.pg.query<{ at: Date | null }>(
+    'SELECT deadline_at AS at FROM target_location_states WHERE target_id = $1 AND location = $2',
+    [targetId, location],
+  );
   return rows[0]?.at ? rows[0].at.getTime() : null;
 }
 
@@ -67,7 +82,11 @@ async function consensusEvents(targetId: string): Promise<Array<{ to: string; at
 
 /** Polls until the target's latest consensus event is `to`; returns when (wall clock) it was first seen. */
 async function seenAt(targetId: string, to: TargetStatus): Promise<number> {
-  await waitFor(async () => (await consensusEvents(targetId)).at(-1)?.to === to, { timeoutMs: 15_000, intervalMs: 20, description: `${targetId} ${to}` });
+  await waitFor(async () => (await consensusEvents(targetId)).at(-1)?.to === to, {
+    timeoutMs: 15_000,
+    intervalMs: 20,
+    description: `${targetId} ${to}`,
+  });
   return Date.now();
 }
 
@@ -88,14 +107,25 @@ function keepDeleting(keys: () => Promise<void>, everyMs = 25): { stop(): Promis
   };
 }
 
-async function addMonitor(targetId: string): Promise<(signal: 'success' | 'start', at: number) => ReturnType<typeof publishRequest>> {
+async function addMonitor(
+  targetId: string,
+): Promise<(signal: 'success' | 'start', at: number) => ReturnType<typeof publishRequest>> {
   const monitorId = randomUUID();
   await site.pg.query(
     'INSERT INTO heartbeat_monitors (id, target_id, name, token_hash, period_seconds, grace_seconds, max_runtime_seconds) VALUES ($1, $2, $3, $4, 2, 2, NULL)',
     [monitorId, targetId, targetId, randomUUID()],
   );
   return (signal, at) =>
-    publishRequest(Messages.PingReceived, { monitorId, targetId, signal, receivedAt: new Date(at).toISOString(), periodSeconds: 2, graceSeconds: 2, maxRuntimeSeconds: null, name: targetId });
+    publishRequest(Messages.PingReceived, {
+      monitorId,
+      targetId,
+      signal,
+      receivedAt: new Date(at).toISOString(),
+      periodSeconds: 2,
+      graceSeconds: 2,
+      maxRuntimeSeconds: null,
+      name: targetId,
+    });
 }
 
 const misses = async () => (await AggregatorMetrics.get().deadlineCacheMisses.get()).values[0]?.value ?? 0;
@@ -105,10 +135,16 @@ describe('staleness survives Redis', () => {
     const ping = await addMonitor('check:hb-flush');
     const start = Date.now();
     const instances = ['flush-1', 'flush-2', 'flush-3'];
-    await site.bus.publisher.publishMany([...instances.map((id) => updateRequest(statusUpdate(id, 'running', start))), ping('success', start)]);
+    await site.bus.publisher.publishMany([
+      ...instances.map((id) => updateRequest(statusUpdate(id, 'running', start))),
+      ping('success', start),
+    ]);
     const targets = [...instances.map((id) => `instance:${id}`), 'check:hb-flush'];
     // Projected, deadlines cached in Redis too.
-    await waitFor(async () => (await Promise.all(targets.map((id) => store.deadlineOf(id, 'ingest-a')))).every((d) => d !== null), { description: 'deadlines cached' });
+    await waitFor(
+      async () => (await Promise.all(targets.map((id) => store.deadlineOf(id, 'ingest-a')))).every((d) => d !== null),
+      { description: 'deadlines cached' },
+    );
     const deadlines = new Map<string, number>();
     for (const id of targets) deadlines.set(id, (await durableDeadline(id, 'ingest-a')) as number);
     expect(deadlines.get('check:hb-flush')).toBe(start + 4000);
@@ -144,28 +180,47 @@ describe('staleness survives Redis', () => {
     for (const id of targets) {
       const expired = id.startsWith('check:') ? TargetStatus.Down : TargetStatus.Stale;
       // Exactly one transition, stamped with the deadline; the deadline is gone from Postgres.
-      expect((await consensusEvents(id)).filter((e) => e.to === expired)).toEqual([{ to: expired, at: deadlines.get(id) }]);
+      expect((await consensusEvents(id)).filter((e) => e.to === expired)).toEqual([
+        { to: expired, at: deadlines.get(id) },
+      ]);
       expect(await durableDeadline(id, 'ingest-a')).toBeNull();
       // Live state was rebuilt and shows it.
-      await waitFor(async () => (await store.getTarget(id))?.status === expired, { description: `${id} ${expired} in Redis` });
+      await waitFor(async () => (await store.getTarget(id))?.status === expired, {
+        description: `${id} ${expired} in Redis`,
+      });
     }
-    const published = await waitFor(() => {
-      const mine = site.changes.filter((c) => targets.includes(c.targetId) && c.location === null && c.to !== TargetStatus.Up);
-      return mine.length >= targets.length ? mine : null;
-    }, { description: 'the transitions published' });
+    const published = await waitFor(
+      () => {
+        const mine = site.changes.filter(
+          (c) => targets.includes(c.targetId) && c.location === null && c.to !== TargetStatus.Up,
+        );
+        return mine.length >= targets.length ? mine : null;
+      },
+      { description: 'the transitions published' },
+    );
     expect(published).toHaveLength(targets.length);
   });
 
   it('a deadline missing only from Redis is still swept, on time and once', async () => {
     const start = Date.now();
-    await site.bus.publisher.publishMany([updateRequest(statusUpdate('only-pg', 'running', start)), updateRequest(statusUpdate('with-cache', 'running', start))]);
-    await waitFor(async () => (await store.deadlineOf('instance:only-pg', 'ingest-a')) !== null && (await store.deadlineOf('instance:with-cache', 'ingest-a')) !== null, {
-      description: 'deadlines cached',
-    });
+    await site.bus.publisher.publishMany([
+      updateRequest(statusUpdate('only-pg', 'running', start)),
+      updateRequest(statusUpdate('with-cache', 'running', start)),
+    ]);
+    await waitFor(
+      async () =>
+        (await store.deadlineOf('instance:only-pg', 'ingest-a')) !== null &&
+        (await store.deadlineOf('instance:with-cache', 'ingest-a')) !== null,
+      {
+        description: 'deadlines cached',
+      },
+    );
     const due = (await durableDeadline('instance:only-pg', 'ingest-a')) as number;
     const missesBefore = await misses();
     // Only this one member goes (a partial loss: the set is not empty, so nothing refills it at once).
-    const deleter = keepDeleting(async () => void (await site.redis.zrem(DEADLINES_KEY, member('instance:only-pg', 'ingest-a'))));
+    const deleter = keepDeleting(
+      async () => void (await site.redis.zrem(DEADLINES_KEY, member('instance:only-pg', 'ingest-a'))),
+    );
     try {
       const seen = await seenAt('instance:only-pg', TargetStatus.Stale);
       expect(seen - due).toBeLessThanOrEqual(SLACK_MS);
@@ -181,19 +236,33 @@ describe('staleness survives Redis', () => {
     for (let i = 0; i < 3; i++) expect(await sweeper.tick()).toBe(true);
     for (const id of ['instance:only-pg', 'instance:with-cache']) {
       expect((await consensusEvents(id)).map((e) => e.to)).toEqual([TargetStatus.Up, TargetStatus.Stale]);
-      await waitFor(async () => (await store.deadlineOf(id, 'ingest-a')) === null, { description: `${id} settled in the cache` });
+      await waitFor(async () => (await store.deadlineOf(id, 'ingest-a')) === null, {
+        description: `${id} settled in the cache`,
+      });
     }
-    expect(await count(site.pg, "SELECT count(*) AS n FROM status_events WHERE target_id = 'instance:only-pg'")).toBe(4);
+    expect(await count(site.pg, "SELECT count(*) AS n FROM status_events WHERE target_id = 'instance:only-pg'")).toBe(
+      4,
+    );
   });
 
   it('the deadline set deleted alone is refilled from Postgres at the next sweep', async () => {
     const now = Date.now();
-    await site.bus.publisher.publishMany(['refill-1', 'refill-2'].map((id) => updateRequest(statusUpdate(id, 'running', now))));
-    await waitFor(async () => (await store.deadlineOf('instance:refill-2', 'ingest-a')) !== null, { description: 'deadlines cached' });
-    const durable = await count(site.pg, 'SELECT count(*) AS n FROM target_location_states WHERE deadline_at IS NOT NULL');
+    await site.bus.publisher.publishMany(
+      ['refill-1', 'refill-2'].map((id) => updateRequest(statusUpdate(id, 'running', now))),
+    );
+    await waitFor(async () => (await store.deadlineOf('instance:refill-2', 'ingest-a')) !== null, {
+      description: 'deadlines cached',
+    });
+    const durable = await count(
+      site.pg,
+      'SELECT count(*) AS n FROM target_location_states WHERE deadline_at IS NOT NULL',
+    );
     expect(durable).toBeGreaterThanOrEqual(2);
     expect(await site.redis.del(DEADLINES_KEY)).toBe(1);
-    await waitFor(async () => (await store.countDeadlines()) >= durable, { timeoutMs: 3000, description: 'deadline set refilled' });
+    await waitFor(async () => (await store.countDeadlines()) >= durable, {
+      timeoutMs: 3000,
+      description: 'deadline set refilled',
+    });
     const at = await durableDeadline('instance:refill-1', 'ingest-a');
     expect(await store.deadlineOf('instance:refill-1', 'ingest-a')).toBe(at);
     expect((await AggregatorMetrics.get().deadlineCacheRefills.get()).values[0]?.value ?? 0).toBeGreaterThan(0);
@@ -211,14 +280,21 @@ describe('staleness with Redis unreachable', () => {
     try {
       const start = Date.now();
       await other.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('outage-1', 'running', start));
-      await waitFor(async () => (await live.deadlineOf('instance:outage-1', 'ingest-a')) !== null, { description: 'deadline cached' });
-      const { rows } = await other.pg.query<{ at: Date }>("SELECT deadline_at AS at FROM target_location_states WHERE target_id = 'instance:outage-1'");
+      await waitFor(async () => (await live.deadlineOf('instance:outage-1', 'ingest-a')) !== null, {
+        description: 'deadline cached',
+      });
+      const { rows } = await other.pg.query<{ at: Date }>(
+        "SELECT deadline_at AS at FROM target_location_states WHERE target_id = 'instance:outage-1'",
+      );
       const due = rows[0].at.getTime();
 
       proxy.pause();
       proxy.cut();
       const stale = await waitFor(
-        () => other.changes.find((c) => c.targetId === 'instance:outage-1' && c.location === null && c.to === TargetStatus.Stale),
+        () =>
+          other.changes.find(
+            (c) => c.targetId === 'instance:outage-1' && c.location === null && c.to === TargetStatus.Stale,
+          ),
         { timeoutMs: 15_000, intervalMs: 20, description: 'STALE published with Redis away' },
       );
       // A dropped connection is seen at once; a silent one would cost the cache read (0.5 s) and the rebuild probe (1 s).
@@ -227,9 +303,16 @@ describe('staleness with Redis unreachable', () => {
       expect((await live.getTarget('instance:outage-1'))?.status).toBe(TargetStatus.Up);
 
       proxy.resume();
-      await waitFor(async () => (await live.getTarget('instance:outage-1'))?.status === TargetStatus.Stale, { timeoutMs: 15_000, description: 'live state STALE after Redis returned' });
-      await waitFor(async () => (await live.deadlineOf('instance:outage-1', 'ingest-a')) === null, { description: 'expired deadline settled in the cache' });
-      const events = await other.pg.query("SELECT count(*) AS n FROM status_events WHERE target_id = 'instance:outage-1' AND to_status = 'STALE'");
+      await waitFor(async () => (await live.getTarget('instance:outage-1'))?.status === TargetStatus.Stale, {
+        timeoutMs: 15_000,
+        description: 'live state STALE after Redis returned',
+      });
+      await waitFor(async () => (await live.deadlineOf('instance:outage-1', 'ingest-a')) === null, {
+        description: 'expired deadline settled in the cache',
+      });
+      const events = await other.pg.query(
+        "SELECT count(*) AS n FROM status_events WHERE target_id = 'instance:outage-1' AND to_status = 'STALE'",
+      );
       expect(Number(events.rows[0].n)).toBe(2);
     } finally {
       proxy.resume();

@@ -31,7 +31,8 @@ export class SweeperService implements OnApplicationBootstrap, OnModuleDestroy {
       lease,
       intervalMs: config.sweepIntervalMs,
       jobs: [rebuild, expire, relay],
-      onJobError: (job, e) => logger.warn({ job, err: (e as Error).message }, 'sweeper job failed; retrying next interval'),
+      onJobError: (job, e) =>
+        logger.warn({ job, err: (e as Error).message }, 'sweeper job failed; retrying next interval'),
     });
   }
 

@@ -5,9 +5,17 @@ const pgError = (code: string, message = 'boom') => Object.assign(new Error(mess
 
 describe('isTransient: wait out outages, blame the data otherwise', () => {
   it.each<[string, unknown, boolean]>([
-    ['UnavailableError (repositories classify Postgres outages, locks, schema drift)', new UnavailableError('database unavailable', 5), true],
+    [
+      'UnavailableError (repositories classify Postgres outages, locks, schema drift)',
+      new UnavailableError('database unavailable', 5),
+      true,
+    ],
     ['Redis connection closed', new Error('Connection is closed.'), true],
-    ['Redis max retries', new Error('Reached the max retries per request limit (which is 20). MaxRetriesPerRequestError'), true],
+    [
+      'Redis max retries',
+      new Error('Reached the max retries per request limit (which is 20). MaxRetriesPerRequestError'),
+      true,
+    ],
     ['socket refused', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }), true],
     ['EPIPE (five letters, not a SQLSTATE)', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }), true],
     ['a check constraint (23514)', pgError('23514', 'new row violates check constraint'), false],
@@ -31,30 +39,43 @@ describe('retryTransient', () => {
         if (++calls < 3) throw new UnavailableError('down', 1);
         return 'ok';
       },
-      { stopping: () => false, backoff: { initialDelayMs: 1, maxDelayMs: 5 }, onRetry: (_e, attempt) => retries.push(attempt) },
+      {
+        stopping: () => false,
+        backoff: { initialDelayMs: 1, maxDelayMs: 5 },
+        onRetry: (_e, attempt) => retries.push(attempt),
+      },
     );
     expect(result).toBe('ok');
     expect(retries).toEqual([1, 2]);
     let other = 0;
     await expect(
-      retryTransient(async () => {
-        other++;
-        throw pgError('23514');
-      }, { stopping: () => false }),
+      retryTransient(
+        async () => {
+          other++;
+          throw pgError('23514');
+        },
+        { stopping: () => false },
+      ),
     ).rejects.toMatchObject({ code: '23514' });
     expect(other).toBe(1);
   });
 
   it('stops retrying while stopping', async () => {
-    await expect(retryTransient(async () => Promise.reject(new UnavailableError('down', 1)), { stopping: () => true })).rejects.toBeInstanceOf(UnavailableError);
+    await expect(
+      retryTransient(async () => Promise.reject(new UnavailableError('down', 1)), { stopping: () => true }),
+    ).rejects.toBeInstanceOf(UnavailableError);
   });
 });
 
 describe('isTransient: Redis replies that mean "not now"', () => {
   const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
-  it.each(['OOM command not allowed when used memory > maxmemory', "READONLY You can't write against a read only replica.", 'LOADING Redis is loading the dataset in memory', 'MISCONF Redis is configured to save RDB snapshots', 'BUSY Redis is busy running a script'])(
-    '%s',
-    (message) => expect(isTransient(reply(message))).toBe(true),
-  );
-  it('a wrong-type reply is not an outage', () => expect(isTransient(reply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false));
+  it.each([
+    'OOM command not allowed when used memory > maxmemory',
+    "READONLY You can't write against a read only replica.",
+    'LOADING Redis is loading the dataset in memory',
+    'MISCONF Redis is configured to save RDB snapshots',
+    'BUSY Redis is busy running a script',
+  ])('%s', (message) => expect(isTransient(reply(message))).toBe(true));
+  it('a wrong-type reply is not an outage', () =>
+    expect(isTransient(reply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false));
 });

@@ -31,7 +31,8 @@ export class StatusPropagation {
   async propagate(change: CommittedChange, after?: () => Promise<void>): Promise<void> {
     this.projections.enqueue(async () => {
       await this.live.project(change.targets, change.previous);
-      if (change.events.length) await this.live.fanOut(change.events.map((e) => JSON.stringify(statusChangedPayloadOf(e))));
+      if (change.events.length)
+        await this.live.fanOut(change.events.map((e) => JSON.stringify(statusChangedPayloadOf(e))));
       await after?.();
     });
     await this.relay.publish(change.events);

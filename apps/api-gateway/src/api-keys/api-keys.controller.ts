@@ -1,5 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { ApiKeyView, CreateApiKeyResponse, createApiKeyRequestSchema, UserRole } from '@fleetwatch/contracts';
 import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal } from '../auth/principal';
@@ -35,7 +42,10 @@ export class ApiKeysController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Revoke an API key', description: 'Stops working at the gateway at once and at status-ingest within 5 s.' })
+  @ApiOperation({
+    summary: 'Revoke an API key',
+    description: 'Stops working at the gateway at once and at status-ingest within 5 s.',
+  })
   @ApiNoContentResponse()
   @ApiNotFoundResponse({ schema: errorBodySchema })
   async revoke(@CurrentPrincipal() actor: Principal, @Param('id') id: string): Promise<void> {

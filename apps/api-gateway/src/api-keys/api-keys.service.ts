@@ -71,6 +71,7 @@ export class ApiKeysService {
 
   private assertMayManage(actor: Principal, scopes: readonly string[], verb: string): void {
     const needed = roleToManageApiKey(scopes);
-    if (!roleAtLeast(actor.role, needed)) throw new ForbiddenError(`only ${needed}s may ${verb} a key with scopes ${scopes.join(', ')}`);
+    if (!roleAtLeast(actor.role, needed))
+      throw new ForbiddenError(`only ${needed}s may ${verb} a key with scopes ${scopes.join(', ')}`);
   }
 }

@@ -29,9 +29,19 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     if ((await this.users.count()) > 0) return;
     const generated = this.config.adminPassword === undefined;
     const password = this.config.adminPassword ?? this.hasher.generatePassword();
-    const created = await this.users.createIfNoUsers({ username: BOOTSTRAP_ADMIN, passwordHash: await this.hasher.hash(password), role: UserRole.Admin });
+    const created = await this.users.createIfNoUsers({
+      username: BOOTSTRAP_ADMIN,
+      passwordHash: await this.hasher.hash(password),
+      role: UserRole.Admin,
+    });
     if (!created) return;
-    this.logger.info({ username: BOOTSTRAP_ADMIN, passwordSource: generated ? 'generated (printed once to stdout)' : 'FLEETWATCH_ADMIN_PASSWORD' }, 'created the first user');
+    this.logger.info(
+      {
+        username: BOOTSTRAP_ADMIN,
+        passwordSource: generated ? 'generated (printed once to stdout)' : 'FLEETWATCH_ADMIN_PASSWORD',
+      },
+      'created the first user',
+    );
     if (generated) process.stdout.write(banner(password));
   }
 }

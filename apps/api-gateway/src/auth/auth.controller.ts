@@ -1,7 +1,20 @@
 import { Body, Controller, Get, HttpCode, Post, Put, Req } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags, ApiTooManyRequestsResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import {
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { changeOwnPasswordRequestSchema, LoginResponse, loginRequestSchema, PrincipalView, UserRole } from '@fleetwatch/contracts';
+import {
+  changeOwnPasswordRequestSchema,
+  LoginResponse,
+  loginRequestSchema,
+  PrincipalView,
+  UserRole,
+} from '@fleetwatch/contracts';
 import { UsersService } from '../users/users.service';
 import { ApiZodBody, errorBodySchema } from '../web/openapi';
 import { loginResponseSchema, principalSchema } from '../web/response.schemas';
@@ -20,7 +33,11 @@ export class AuthController {
   @Post('login')
   @Public()
   @HttpCode(200)
-  @ApiOperation({ summary: 'Sign in', description: 'Returns a session token to send as `Authorization: Bearer <token>`. Rate-limited per client address and username.' })
+  @ApiOperation({
+    summary: 'Sign in',
+    description:
+      'Returns a session token to send as `Authorization: Bearer <token>`. Rate-limited per client address and username.',
+  })
   @ApiZodBody(loginRequestSchema)
   @ApiOkResponse({ schema: loginResponseSchema })
   @ApiUnauthorizedResponse({ description: 'Wrong username or password', schema: errorBodySchema })
@@ -43,13 +60,22 @@ export class AuthController {
   @ApiOperation({ summary: 'Who the token belongs to' })
   @ApiOkResponse({ schema: principalSchema })
   me(@CurrentPrincipal() principal: Principal): PrincipalView {
-    return { kind: principal.kind, id: principal.id, name: principal.name, role: principal.role, ...(principal.scopes ? { scopes: principal.scopes } : {}) };
+    return {
+      kind: principal.kind,
+      id: principal.id,
+      name: principal.name,
+      role: principal.role,
+      ...(principal.scopes ? { scopes: principal.scopes } : {}),
+    };
   }
 
   @Put('password')
   @RequireRole(UserRole.Viewer)
   @HttpCode(204)
-  @ApiOperation({ summary: 'Change your own password', description: 'Any role. Revokes every session of the user, this one included: log in again.' })
+  @ApiOperation({
+    summary: 'Change your own password',
+    description: 'Any role. Revokes every session of the user, this one included: log in again.',
+  })
   @ApiZodBody(changeOwnPasswordRequestSchema)
   @ApiNoContentResponse()
   async changeOwnPassword(@CurrentPrincipal() principal: Principal, @Body() body: unknown): Promise<void> {

@@ -35,7 +35,11 @@ class OperatorRoutes {
   }
 }
 
-function contextFor(cls: new (...args: never[]) => object, handler: (...args: never[]) => unknown, request: object): ExecutionContext {
+function contextFor(
+  cls: new (...args: never[]) => object,
+  handler: (...args: never[]) => unknown,
+  request: object,
+): ExecutionContext {
   return {
     getType: () => 'http',
     getClass: () => cls,
@@ -61,13 +65,21 @@ const request = () => ({ method: 'GET', url: '/x', routeOptions: { url: '/x' }, 
 
 describe('AuthGuard', () => {
   it('refuses a route that declares no role, even to an admin (deny by default)', async () => {
-    await expect(guardAs(admin).canActivate(contextFor(Undeclared, Undeclared.prototype.open, request()))).rejects.toThrow(ForbiddenError);
-    await expect(guardAs(admin).canActivate(contextFor(Undeclared, Undeclared.prototype.open, request()))).rejects.toThrow(/declares no role/);
+    await expect(
+      guardAs(admin).canActivate(contextFor(Undeclared, Undeclared.prototype.open, request())),
+    ).rejects.toThrow(ForbiddenError);
+    await expect(
+      guardAs(admin).canActivate(contextFor(Undeclared, Undeclared.prototype.open, request())),
+    ).rejects.toThrow(/declares no role/);
   });
 
   it('asks for a token before anything else', async () => {
-    await expect(guardAs(null).canActivate(contextFor(OperatorRoutes, OperatorRoutes.prototype.list, request()))).rejects.toThrow(UnauthorizedError);
-    await expect(guardAs(null).canActivate(contextFor(Undeclared, Undeclared.prototype.open, request()))).rejects.toThrow(UnauthorizedError);
+    await expect(
+      guardAs(null).canActivate(contextFor(OperatorRoutes, OperatorRoutes.prototype.list, request())),
+    ).rejects.toThrow(UnauthorizedError);
+    await expect(
+      guardAs(null).canActivate(contextFor(Undeclared, Undeclared.prototype.open, request())),
+    ).rejects.toThrow(UnauthorizedError);
   });
 
   it.each([
@@ -78,7 +90,9 @@ describe('AuthGuard', () => {
     ['method role overrides class, admin key', OperatorRoutes.prototype.adminOnly, admin, true],
   ])('%s → %s', async (_name, handler, principal, allowed) => {
     const req = request();
-    const outcome = guardAs(principal).canActivate(contextFor(OperatorRoutes, handler as (...args: never[]) => unknown, req));
+    const outcome = guardAs(principal).canActivate(
+      contextFor(OperatorRoutes, handler as (...args: never[]) => unknown, req),
+    );
     if (allowed) {
       await expect(outcome).resolves.toBe(true);
       expect(principalOf(req)).toBe(principal);
@@ -88,12 +102,19 @@ describe('AuthGuard', () => {
   });
 
   it('lets @Public routes and the health endpoints through without a token', async () => {
-    await expect(guardAs(null).canActivate(contextFor(OperatorRoutes, OperatorRoutes.prototype.login, request()))).resolves.toBe(true);
-    await expect(guardAs(null).canActivate(contextFor(HealthController, HealthController.prototype.metrics, request()))).resolves.toBe(true);
+    await expect(
+      guardAs(null).canActivate(contextFor(OperatorRoutes, OperatorRoutes.prototype.login, request())),
+    ).resolves.toBe(true);
+    await expect(
+      guardAs(null).canActivate(contextFor(HealthController, HealthController.prototype.metrics, request())),
+    ).resolves.toBe(true);
   });
 
   it('refuses what is not HTTP', async () => {
-    const ctx = { ...contextFor(OperatorRoutes, OperatorRoutes.prototype.login, request()), getType: () => 'rpc' } as unknown as ExecutionContext;
+    const ctx = {
+      ...contextFor(OperatorRoutes, OperatorRoutes.prototype.login, request()),
+      getType: () => 'rpc',
+    } as unknown as ExecutionContext;
     await expect(guardAs(admin).canActivate(ctx)).resolves.toBe(false);
   });
 });

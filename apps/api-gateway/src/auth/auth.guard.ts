@@ -24,16 +24,24 @@ export class AuthGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return false;
     if (context.getClass() === HealthController) return true;
-    const access = this.reflector.getAllAndOverride<RouteAccess | undefined>(ACCESS_METADATA, [context.getHandler(), context.getClass()]);
+    const access = this.reflector.getAllAndOverride<RouteAccess | undefined>(ACCESS_METADATA, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
     if (access?.public) return true;
 
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     const principal = await this.auth.authenticate(request.headers.authorization, request.ip);
     attachPrincipal(request, principal);
 
-    if (!access) throw new ForbiddenError(`${request.method} ${request.routeOptions.url ?? request.url} declares no role: refused by default`);
+    if (!access)
+      throw new ForbiddenError(
+        `${request.method} ${request.routeOptions.url ?? request.url} declares no role: refused by default`,
+      );
     if (!roleAtLeast(principal.role, access.role)) {
-      throw new ForbiddenError(`needs role ${access.role} or higher; ${principal.kind === 'user' ? 'you are' : 'this API key acts as'} ${principal.role}`);
+      throw new ForbiddenError(
+        `needs role ${access.role} or higher; ${principal.kind === 'user' ? 'you are' : 'this API key acts as'} ${principal.role}`,
+      );
     }
     return true;
   }

@@ -1,5 +1,20 @@
-import type { ApiErrorBody, ApiKeyView, CreateApiKeyResponse, CreateHeartbeatResponse, HeartbeatView, LoginResponse, PrincipalView, UserView } from '@fleetwatch/contracts';
-import { HeartbeatMonitorsRepository, createPrismaClient, DatabaseClient, hashPingToken, pingTokenShapeOf } from '@fleetwatch/persistence';
+import type {
+  ApiErrorBody,
+  ApiKeyView,
+  CreateApiKeyResponse,
+  CreateHeartbeatResponse,
+  HeartbeatView,
+  LoginResponse,
+  PrincipalView,
+  UserView,
+} from '@fleetwatch/contracts';
+import {
+  HeartbeatMonitorsRepository,
+  createPrismaClient,
+  DatabaseClient,
+  hashPingToken,
+  pingTokenShapeOf,
+} from '@fleetwatch/persistence';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
 import { SessionHousekeeping } from './session-housekeeping.service';
 import * as testing from '@fleetwatch/testing';
@@ -14,7 +29,11 @@ beforeAll(async () => {
 });
 afterAll(() => gw?.close());
 
-async function createUser(username: string, role: 'admin' | 'operator' | 'viewer', password = `${username}-password`): Promise<UserView> {
+async function createUser(
+  username: string,
+  role: 'admin' | 'operator' | 'viewer',
+  password = `${username}-password`,
+): Promise<UserView> {
   const res = await gw.request<UserView>('POST', '/api/v1/users', { token: admin, body: { username, password, role } });
   expect(res.status).toBe(201);
   return res.body;
@@ -23,9 +42,15 @@ async function createUser(username: string, role: 'admin' | 'operator' | 'viewer
 describe('login', () => {
   it('creates the first admin from FLEETWATCH_ADMIN_PASSWORD and answers {token, expiresAt, user}', async () => {
     const before = Date.now();
-    const res = await gw.request<LoginResponse>('POST', '/api/v1/auth/login', { body: { username: 'admin', password: ADMIN_PASSWORD } });
+    const res = await gw.request<LoginResponse>('POST', '/api/v1/auth/login', {
+      body: { username: 'admin', password: ADMIN_PASSWORD },
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ token: expect.stringMatching(/^fws_\d+_/), expiresAt: expect.any(String), user: { id: expect.any(String), username: 'admin', role: 'admin' } });
+    expect(res.body).toEqual({
+      token: expect.stringMatching(/^fws_\d+_/),
+      expiresAt: expect.any(String),
+      user: { id: expect.any(String), username: 'admin', role: 'admin' },
+    });
     const ttl = Date.parse(res.body.expiresAt) - before;
     expect(ttl).toBeGreaterThan(gw.config.sessionTtlMs - 5000);
     expect(ttl).toBeLessThanOrEqual(gw.config.sessionTtlMs + 5000);
@@ -34,8 +59,12 @@ describe('login', () => {
   });
 
   it('refuses a wrong password and an unknown user alike', async () => {
-    const wrong = await gw.request<ApiErrorBody>('POST', '/api/v1/auth/login', { body: { username: 'admin', password: 'nope-nope' } });
-    const unknown = await gw.request<ApiErrorBody>('POST', '/api/v1/auth/login', { body: { username: 'nobody-at-all', password: 'nope-nope' } });
+    const wrong = await gw.request<ApiErrorBody>('POST', '/api/v1/auth/login', {
+      body: { username: 'admin', password: 'nope-nope' },
+    });
+    const unknown = await gw.request<ApiErrorBody>('POST', '/api/v1/auth/login', {
+      body: { username: 'nobody-at-all', password: 'nope-nope' },
+    });
     expect(wrong.status).toBe(401);
     expect(unknown.status).toBe(401);
     expect(unknown.body).toEqual(wrong.body);
@@ -71,7 +100,8 @@ describe('login', () => {
   });
 
   it('rate-limits per address and username with 429 and Retry-After', async () => {
-    const attempt = (username: string) => gw.request<ApiErrorBody>('POST', '/api/v1/auth/login', { body: { username, password: 'wrong-password' } });
+    const attempt = (username: string) =>
+      gw.request<ApiErrorBody>('POST', '/api/v1/auth/login', { body: { username, password: 'wrong-password' } });
     for (let i = 0; i < 5; i++) expect((await attempt('limited-user')).status).toBe(401);
     const limited = await attempt('limited-user');
     expect(limited.status).toBe(429);
@@ -99,9 +129,19 @@ describe('sessions', () => {
     const alice = await createUser('alice', 'viewer');
     const [t1, t2] = [await gw.login('alice', 'alice-password'), await gw.login('alice', 'alice-password')];
     expect((await gw.request('GET', '/api/v1/targets', { token: t1 })).status).toBe(200);
-    expect((await gw.request('PUT', `/api/v1/users/${alice.id}/password`, { token: admin, body: { password: 'alice-new-password' } })).status).toBe(204);
+    expect(
+      (
+        await gw.request('PUT', `/api/v1/users/${alice.id}/password`, {
+          token: admin,
+          body: { password: 'alice-new-password' },
+        })
+      ).status,
+    ).toBe(204);
     for (const t of [t1, t2]) expect((await gw.request('GET', '/api/v1/targets', { token: t })).status).toBe(401);
-    expect((await gw.request('POST', '/api/v1/auth/login', { body: { username: 'alice', password: 'alice-password' } })).status).toBe(401);
+    expect(
+      (await gw.request('POST', '/api/v1/auth/login', { body: { username: 'alice', password: 'alice-password' } }))
+        .status,
+    ).toBe(401);
     const fresh = await gw.login('alice', 'alice-new-password');
     expect((await gw.request('GET', '/api/v1/targets', { token: fresh })).status).toBe(200);
   });
@@ -109,13 +149,26 @@ describe('sessions', () => {
   it('changing your own password (any role) checks the current one and revokes your sessions', async () => {
     await createUser('carol', 'viewer');
     const token = await gw.login('carol', 'carol-password');
-    const wrong = await gw.request<ApiErrorBody>('PUT', '/api/v1/auth/password', { token, body: { currentPassword: 'not-it', newPassword: 'carol-second-password' } });
+    const wrong = await gw.request<ApiErrorBody>('PUT', '/api/v1/auth/password', {
+      token,
+      body: { currentPassword: 'not-it', newPassword: 'carol-second-password' },
+    });
     expect(wrong.status).toBe(400);
     expect(wrong.body.error.issues).toEqual([{ path: 'currentPassword', message: expect.any(String) }]);
-    const short = await gw.request<ApiErrorBody>('PUT', '/api/v1/auth/password', { token, body: { currentPassword: 'carol-password', newPassword: 'short' } });
+    const short = await gw.request<ApiErrorBody>('PUT', '/api/v1/auth/password', {
+      token,
+      body: { currentPassword: 'carol-password', newPassword: 'short' },
+    });
     expect(short.status).toBe(400);
     expect(short.body.error.issues?.[0].path).toBe('newPassword');
-    expect((await gw.request('PUT', '/api/v1/auth/password', { token, body: { currentPassword: 'carol-password', newPassword: 'carol-second-password' } })).status).toBe(204);
+    expect(
+      (
+        await gw.request('PUT', '/api/v1/auth/password', {
+          token,
+          body: { currentPassword: 'carol-password', newPassword: 'carol-second-password' },
+        })
+      ).status,
+    ).toBe(204);
     expect((await gw.request('GET', '/api/v1/auth/me', { token })).status).toBe(401);
     expect(await gw.login('carol', 'carol-second-password')).toMatch(/^fws_/);
   });
@@ -124,7 +177,10 @@ describe('sessions', () => {
     const bob = await createUser('bob', 'operator');
     const old = await gw.login('bob', 'bob-password');
     expect((await gw.request('GET', '/api/v1/api-keys', { token: old })).status).toBe(200);
-    const changed = await gw.request<UserView>('PUT', `/api/v1/users/${bob.id}/role`, { token: admin, body: { role: 'viewer' } });
+    const changed = await gw.request<UserView>('PUT', `/api/v1/users/${bob.id}/role`, {
+      token: admin,
+      body: { role: 'viewer' },
+    });
     expect(changed.status).toBe(200);
     expect(changed.body.role).toBe('viewer');
     expect((await gw.request('GET', '/api/v1/targets', { token: old })).status).toBe(401);
@@ -159,7 +215,10 @@ describe('users', () => {
     const list = await gw.request<UserView[]>('GET', '/api/v1/users', { token: admin });
     expect(list.body.map((u) => u.username)).toEqual(expect.arrayContaining(['admin', 'dave']));
     expect(list.text).not.toMatch(/argon2|passwordHash/);
-    const taken = await gw.request<ApiErrorBody>('POST', '/api/v1/users', { token: admin, body: { username: 'dave', password: 'whatever-pass', role: 'viewer' } });
+    const taken = await gw.request<ApiErrorBody>('POST', '/api/v1/users', {
+      token: admin,
+      body: { username: 'dave', password: 'whatever-pass', role: 'viewer' },
+    });
     expect(taken.status).toBe(409);
     const daveToken = await gw.login('dave', 'dave-password');
     expect((await gw.request('DELETE', `/api/v1/users/${dave.id}`, { token: admin })).status).toBe(204);
@@ -169,7 +228,10 @@ describe('users', () => {
 
   it('keeps the last admin: no self-delete, no demotion of the only admin', async () => {
     const me = await gw.request<PrincipalView>('GET', '/api/v1/auth/me', { token: admin });
-    const demote = await gw.request<ApiErrorBody>('PUT', `/api/v1/users/${me.body.id}/role`, { token: admin, body: { role: 'viewer' } });
+    const demote = await gw.request<ApiErrorBody>('PUT', `/api/v1/users/${me.body.id}/role`, {
+      token: admin,
+      body: { role: 'viewer' },
+    });
     expect(demote.status).toBe(409);
     expect(demote.body.error.message).toMatch(/last admin/);
     expect((await gw.request('DELETE', `/api/v1/users/${me.body.id}`, { token: admin })).status).toBe(409);
@@ -178,9 +240,18 @@ describe('users', () => {
 
 describe('API keys', () => {
   it('create → listed without the secret → revoke', async () => {
-    const created = await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'docker watcher', scopes: ['ingest'] } });
+    const created = await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+      token: admin,
+      body: { name: 'docker watcher', scopes: ['ingest'] },
+    });
     expect(created.status).toBe(201);
-    expect(created.body).toEqual({ id: expect.any(String), key: expect.stringMatching(/^fwk_[0-9a-f]{12}_[0-9A-Za-z]{46}$/), name: 'docker watcher', scopes: ['ingest'], prefix: created.body.key.slice(0, 16) });
+    expect(created.body).toEqual({
+      id: expect.any(String),
+      key: expect.stringMatching(/^fwk_[0-9a-f]{12}_[0-9A-Za-z]{46}$/),
+      name: 'docker watcher',
+      scopes: ['ingest'],
+      prefix: created.body.key.slice(0, 16),
+    });
 
     const list = await gw.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: admin });
     const listed = list.body.find((k) => k.id === created.body.id);
@@ -207,7 +278,12 @@ describe('API keys', () => {
 
   it('authenticates gateway calls as Bearer <key> with the role of its scopes', async () => {
     const make = async (scopes: string[]) =>
-      (await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: scopes.join('+'), scopes } })).body;
+      (
+        await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+          token: admin,
+          body: { name: scopes.join('+'), scopes },
+        })
+      ).body;
     const read = await make(['read']);
     const write = await make(['write', 'ingest']);
     const adminKey = await make(['admin']);
@@ -219,10 +295,14 @@ describe('API keys', () => {
     expect((await gw.request('GET', '/api/v1/heartbeats', { token: read.key })).status).toBe(403);
 
     await testing.waitFor(
-      async () => (await gw.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: admin })).body.find((k) => k.id === read.id)?.lastUsedAt ?? null,
+      async () =>
+        (await gw.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: admin })).body.find((k) => k.id === read.id)
+          ?.lastUsedAt ?? null,
       { description: 'lastUsedAt of the read key' },
     );
-    expect((await gw.request<PrincipalView>('GET', '/api/v1/auth/me', { token: write.key })).body.role).toBe('operator');
+    expect((await gw.request<PrincipalView>('GET', '/api/v1/auth/me', { token: write.key })).body.role).toBe(
+      'operator',
+    );
     expect((await gw.request('GET', '/api/v1/heartbeats', { token: write.key })).status).toBe(200);
     expect((await gw.request('GET', '/api/v1/users', { token: write.key })).status).toBe(403);
 
@@ -233,21 +313,47 @@ describe('API keys', () => {
     expect(ingestOnly.body.error.message).toMatch(/read, write or admin/);
 
     // Tampered and revoked keys are unknown.
-    expect((await gw.request('GET', '/api/v1/targets', { token: read.key.slice(0, -1) + (read.key.endsWith('A') ? 'B' : 'A') })).status).toBe(401);
+    expect(
+      (
+        await gw.request('GET', '/api/v1/targets', {
+          token: read.key.slice(0, -1) + (read.key.endsWith('A') ? 'B' : 'A'),
+        })
+      ).status,
+    ).toBe(401);
     await gw.request('DELETE', `/api/v1/api-keys/${read.id}`, { token: admin });
     expect((await gw.request('GET', '/api/v1/targets', { token: read.key })).status).toBe(401);
 
     // An API key has no session or password.
     expect((await gw.request('POST', '/api/v1/auth/logout', { token: adminKey.key })).status).toBe(403);
-    expect((await gw.request('PUT', '/api/v1/auth/password', { token: adminKey.key, body: { currentPassword: 'x', newPassword: 'yyyyyyyy' } })).status).toBe(403);
+    expect(
+      (
+        await gw.request('PUT', '/api/v1/auth/password', {
+          token: adminKey.key,
+          body: { currentPassword: 'x', newPassword: 'yyyyyyyy' },
+        })
+      ).status,
+    ).toBe(403);
   });
 
   it('honours a key IP allow-list', async () => {
-    const elsewhere = (await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'remote', scopes: ['read'], allowedCidrs: ['10.9.0.0/16'] } })).body;
-    const local = (await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'local', scopes: ['read'], allowedCidrs: ['127.0.0.0/8'] } })).body;
+    const elsewhere = (
+      await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+        token: admin,
+        body: { name: 'remote', scopes: ['read'], allowedCidrs: ['10.9.0.0/16'] },
+      })
+    ).body;
+    const local = (
+      await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+        token: admin,
+        body: { name: 'local', scopes: ['read'], allowedCidrs: ['127.0.0.0/8'] },
+      })
+    ).body;
     expect((await gw.request('GET', '/api/v1/targets', { token: elsewhere.key })).status).toBe(403);
     expect((await gw.request('GET', '/api/v1/targets', { token: local.key })).status).toBe(200);
-    const bad = await gw.request<ApiErrorBody>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'bad', scopes: ['read'], allowedCidrs: ['10.0.0.0/99', 'nope'] } });
+    const bad = await gw.request<ApiErrorBody>('POST', '/api/v1/api-keys', {
+      token: admin,
+      body: { name: 'bad', scopes: ['read'], allowedCidrs: ['10.0.0.0/99', 'nope'] },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.issues?.map((i) => i.path)).toEqual(['allowedCidrs.0', 'allowedCidrs.1']);
   });
@@ -255,10 +361,21 @@ describe('API keys', () => {
   it('nobody mints a key stronger than themselves', async () => {
     await createUser('olga', 'operator');
     const olga = await gw.login('olga', 'olga-password');
-    expect((await gw.request('POST', '/api/v1/api-keys', { token: olga, body: { name: 'pusher', scopes: ['ingest'] } })).status).toBe(201);
-    const escalate = await gw.request<ApiErrorBody>('POST', '/api/v1/api-keys', { token: olga, body: { name: 'root', scopes: ['admin'] } });
+    expect(
+      (await gw.request('POST', '/api/v1/api-keys', { token: olga, body: { name: 'pusher', scopes: ['ingest'] } }))
+        .status,
+    ).toBe(201);
+    const escalate = await gw.request<ApiErrorBody>('POST', '/api/v1/api-keys', {
+      token: olga,
+      body: { name: 'root', scopes: ['admin'] },
+    });
     expect(escalate.status).toBe(403);
-    const adminKey = (await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: admin, body: { name: 'root', scopes: ['admin'] } })).body;
+    const adminKey = (
+      await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+        token: admin,
+        body: { name: 'root', scopes: ['admin'] },
+      })
+    ).body;
     expect((await gw.request('DELETE', `/api/v1/api-keys/${adminKey.id}`, { token: olga })).status).toBe(403);
   });
 });
@@ -277,7 +394,13 @@ describe('heartbeat monitors', () => {
     });
     expect(created.status).toBe(201);
     const hb = created.body;
-    expect(hb).toMatchObject({ name: 'nightly backup', periodSeconds: 86400, graceSeconds: 600, maxRuntimeSeconds: 3600, targetId: `check:${hb.id}` });
+    expect(hb).toMatchObject({
+      name: 'nightly backup',
+      periodSeconds: 86400,
+      graceSeconds: 600,
+      maxRuntimeSeconds: 3600,
+      targetId: `check:${hb.id}`,
+    });
     expect(hb.pingUrl).toBe(`http://127.0.0.1:3001/ping/${hb.token}`);
     // Checksummed, so the ingest edge refuses a mistyped one without a query.
     expect(pingTokenShapeOf(hb.token)).toBe('checksummed');
@@ -295,8 +418,15 @@ describe('heartbeat monitors', () => {
   });
 
   it('names bad fields', async () => {
-    const res = await gw.request<ApiErrorBody>('POST', '/api/v1/heartbeats', { token: admin, body: { name: 'x', periodSeconds: 0, graceSeconds: -1, maxRuntimeSeconds: 'long' } });
+    const res = await gw.request<ApiErrorBody>('POST', '/api/v1/heartbeats', {
+      token: admin,
+      body: { name: 'x', periodSeconds: 0, graceSeconds: -1, maxRuntimeSeconds: 'long' },
+    });
     expect(res.status).toBe(400);
-    expect(res.body.error.issues?.map((i) => i.path).sort()).toEqual(['graceSeconds', 'maxRuntimeSeconds', 'periodSeconds']);
+    expect(res.body.error.issues?.map((i) => i.path).sort()).toEqual([
+      'graceSeconds',
+      'maxRuntimeSeconds',
+      'periodSeconds',
+    ]);
   });
 });

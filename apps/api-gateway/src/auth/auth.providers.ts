@@ -16,7 +16,10 @@ export function authProviders(config: GatewayConfig): Provider[] {
     },
     {
       provide: LOGIN_RATE_LIMITER,
-      useValue: new InMemoryLoginRateLimiter({ perUsernamePerMinute: config.loginRatePerMinute, perAddressPerMinute: config.loginIpRatePerMinute }),
+      useValue: new InMemoryLoginRateLimiter({
+        perUsernamePerMinute: config.loginRatePerMinute,
+        perAddressPerMinute: config.loginIpRatePerMinute,
+      }),
     },
   ];
 }

@@ -1,7 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CidrSet, LoginRequest, LoginResponse } from '@fleetwatch/contracts';
 import { ForbiddenError, RateLimitedError, roleOfApiKeyScopes, UnauthorizedError } from '@fleetwatch/domain';
-import { ApiKeysRepository, apiKeyPrefixOf, ApiKeyVerifier, SessionsRepository, UsersRepository } from '@fleetwatch/persistence';
+import {
+  ApiKeysRepository,
+  apiKeyPrefixOf,
+  ApiKeyVerifier,
+  SessionsRepository,
+  UsersRepository,
+} from '@fleetwatch/persistence';
 import { LRUCache } from 'lru-cache';
 import type { GatewayConfig } from '../config';
 import { GATEWAY_CONFIG } from '../tokens';
@@ -38,26 +44,37 @@ export class AuthService {
     const limit = await this.limiter.take(clientIp, input.username);
     if (!limit.allowed) {
       const who = limit.limitedBy === 'address' ? 'from this address' : 'for this user';
-      throw new RateLimitedError(`too many login attempts ${who}; retry in ${limit.retryAfterSeconds} s`, limit.retryAfterSeconds);
+      throw new RateLimitedError(
+        `too many login attempts ${who}; retry in ${limit.retryAfterSeconds} s`,
+        limit.retryAfterSeconds,
+      );
     }
     const user = await this.users.findByUsername(input.username);
     // Unknown users cost a verification too, so timing does not tell which usernames exist.
-    const ok = user ? await this.hasher.verify(user.passwordHash, input.password) : await this.hasher.verifyNobody(input.password);
+    const ok = user
+      ? await this.hasher.verify(user.passwordHash, input.password)
+      : await this.hasher.verifyNobody(input.password);
     if (!user || !ok) throw new UnauthorizedError(BAD_CREDENTIALS);
     const { token, tokenHash } = newSessionToken(user.tokenVersion);
     const expiresAt = new Date(Date.now() + this.config.sessionTtlMs);
     await this.sessions.create({ userId: user.id, tokenHash, expiresAt });
-    return { token, expiresAt: expiresAt.toISOString(), user: { id: user.id, username: user.username, role: user.role } };
+    return {
+      token,
+      expiresAt: expiresAt.toISOString(),
+      user: { id: user.id, username: user.username, role: user.role },
+    };
   }
 
   async logout(principal: Principal): Promise<void> {
-    if (principal.kind !== 'user' || !principal.sessionId) throw new ForbiddenError('only a session token can be logged out; revoke an API key instead');
+    if (principal.kind !== 'user' || !principal.sessionId)
+      throw new ForbiddenError('only a session token can be logged out; revoke an API key instead');
     await this.sessions.revoke(principal.sessionId);
   }
 
   /** The caller behind an `Authorization` header. Throws UnauthorizedError (401) or ForbiddenError (403). */
   async authenticate(authorization: string | undefined, clientIp: string): Promise<Principal> {
-    if (!authorization) throw new UnauthorizedError('missing Authorization header: send "Authorization: Bearer <token>"');
+    if (!authorization)
+      throw new UnauthorizedError('missing Authorization header: send "Authorization: Bearer <token>"');
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
     if (!m) throw new UnauthorizedError('Authorization header must be "Bearer <token>"');
     const bearer = m[1];
@@ -81,7 +98,10 @@ export class AuthService {
       throw new ForbiddenError(`API key ${found.prefix} is not allowed from ${clientIp}`);
     }
     const role = roleOfApiKeyScopes(found.scopes);
-    if (!role) throw new ForbiddenError(`API key ${found.prefix} has scopes ${found.scopes.join(', ')}: gateway routes need read, write or admin`);
+    if (!role)
+      throw new ForbiddenError(
+        `API key ${found.prefix} has scopes ${found.scopes.join(', ')}: gateway routes need read, write or admin`,
+      );
     this.touch(found.id);
     return { kind: 'api-key', id: found.id, name: found.name, role, scopes: found.scopes };
   }

@@ -62,7 +62,8 @@ describe('IPv6 clients are counted per /64', () => {
   it('rotating addresses inside one /64 does not escape the per-address limit', async () => {
     const limiter = new InMemoryLoginRateLimiter({ perAddressPerMinute: 3, perUsernamePerMinute: 1000 });
     const answers = [];
-    for (let i = 1; i <= 4; i++) answers.push((await limiter.take(`2001:db8:0:7::${i.toString(16)}`, `user-${i}`)).allowed);
+    for (let i = 1; i <= 4; i++)
+      answers.push((await limiter.take(`2001:db8:0:7::${i.toString(16)}`, `user-${i}`)).allowed);
     expect(answers).toEqual([true, true, true, false]);
     expect((await limiter.take('2001:db8:0:8::1', 'user-x')).allowed).toBe(true);
   });

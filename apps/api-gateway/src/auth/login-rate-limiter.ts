@@ -5,7 +5,8 @@ import { LRUCache } from 'lru-cache';
 /** Which limit refused an attempt. */
 export type LoginLimitedBy = 'address' | 'username';
 
-export type LoginLimitDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number; limitedBy: LoginLimitedBy };
+export type LoginLimitDecision =
+  { allowed: true } | { allowed: false; retryAfterSeconds: number; limitedBy: LoginLimitedBy };
 
 /**
  * Login attempts, limited per client address AND per username: both must allow an
@@ -52,10 +53,25 @@ export class InMemoryLoginRateLimiter implements LoginRateLimiter {
     const ip = rateLimitKeyOf(clientAddress);
     const now = this.now();
     const user = username.toLowerCase();
-    const address = takeTokens(this.byAddress.get(ip), 1, now, this.limits.perAddressPerMinute / 60, this.limits.perAddressPerMinute);
-    const named = takeTokens(this.byUsername.get(user), 1, now, this.limits.perUsernamePerMinute / 60, this.limits.perUsernamePerMinute);
+    const address = takeTokens(
+      this.byAddress.get(ip),
+      1,
+      now,
+      this.limits.perAddressPerMinute / 60,
+      this.limits.perAddressPerMinute,
+    );
+    const named = takeTokens(
+      this.byUsername.get(user),
+      1,
+      now,
+      this.limits.perUsernamePerMinute / 60,
+      this.limits.perUsernamePerMinute,
+    );
     if (!address.allowed || !named.allowed) {
-      const wait = Math.max(address.allowed ? 0 : address.retryAfterSeconds, named.allowed ? 0 : named.retryAfterSeconds);
+      const wait = Math.max(
+        address.allowed ? 0 : address.retryAfterSeconds,
+        named.allowed ? 0 : named.retryAfterSeconds,
+      );
       return { allowed: false, retryAfterSeconds: wait, limitedBy: address.allowed ? 'username' : 'address' };
     }
     this.byAddress.set(ip, address.bucket);

@@ -22,19 +22,37 @@ const POLICY: Record<string, RouteCase> = {
   'POST /api/v1/auth/login': { role: 'public', invalid: { body: { username: 'a' }, paths: ['password'] } },
   'POST /api/v1/auth/logout': { role: 'viewer' },
   'GET /api/v1/auth/me': { role: 'viewer' },
-  'PUT /api/v1/auth/password': { role: 'viewer', invalid: { body: { currentPassword: '' }, paths: ['currentPassword', 'newPassword'] } },
+  'PUT /api/v1/auth/password': {
+    role: 'viewer',
+    invalid: { body: { currentPassword: '' }, paths: ['currentPassword', 'newPassword'] },
+  },
   'GET /api/v1/users': { role: 'admin' },
-  'POST /api/v1/users': { role: 'admin', invalid: { body: { username: 'bad name!', password: 'short', role: 'king' }, paths: ['username', 'password', 'role'] } },
+  'POST /api/v1/users': {
+    role: 'admin',
+    invalid: {
+      body: { username: 'bad name!', password: 'short', role: 'king' },
+      paths: ['username', 'password', 'role'],
+    },
+  },
   'PUT /api/v1/users/{id}/role': { role: 'admin', invalid: { body: { role: 'king' }, paths: ['role'] } },
   'PUT /api/v1/users/{id}/password': { role: 'admin', invalid: { body: { password: 'x' }, paths: ['password'] } },
   'DELETE /api/v1/users/{id}': { role: 'admin' },
-  'POST /api/v1/api-keys': { role: 'operator', invalid: { body: { name: '', scopes: ['root'] }, paths: ['name', 'scopes.0'] } },
+  'POST /api/v1/api-keys': {
+    role: 'operator',
+    invalid: { body: { name: '', scopes: ['root'] }, paths: ['name', 'scopes.0'] },
+  },
   'GET /api/v1/api-keys': { role: 'operator' },
   'DELETE /api/v1/api-keys/{id}': { role: 'operator' },
-  'POST /api/v1/heartbeats': { role: 'operator', invalid: { body: { name: 'n', periodSeconds: 1.5, graceSeconds: 'x' }, paths: ['periodSeconds', 'graceSeconds'] } },
+  'POST /api/v1/heartbeats': {
+    role: 'operator',
+    invalid: { body: { name: 'n', periodSeconds: 1.5, graceSeconds: 'x' }, paths: ['periodSeconds', 'graceSeconds'] },
+  },
   'GET /api/v1/heartbeats': { role: 'operator' },
   'DELETE /api/v1/heartbeats/{id}': { role: 'operator' },
-  'GET /api/v1/targets': { role: 'viewer', invalid: { query: 'limit=0&status=SIDEWAYS&bogus=1', paths: ['limit', 'status.0', '(body)'] } },
+  'GET /api/v1/targets': {
+    role: 'viewer',
+    invalid: { query: 'limit=0&status=SIDEWAYS&bogus=1', paths: ['limit', 'status.0', '(body)'] },
+  },
   'GET /api/v1/targets/{id}': { role: 'viewer' },
   'GET /api/v1/targets/{id}/history': { role: 'viewer', invalid: { query: 'minutes=0', paths: ['minutes'] } },
 };
@@ -48,10 +66,19 @@ beforeAll(async () => {
   gw = await startGateway(testing, 'access');
   tokens.admin = await gw.login('admin', ADMIN_PASSWORD);
   for (const role of ['viewer', 'operator'] as const) {
-    await gw.request('POST', '/api/v1/users', { token: tokens.admin, body: { username: role, password: `${role}-password`, role } });
+    await gw.request('POST', '/api/v1/users', {
+      token: tokens.admin,
+      body: { username: role, password: `${role}-password`, role },
+    });
     tokens[role] = await gw.login(role, `${role}-password`);
   }
-  const key = async (scopes: string[]) => (await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', { token: tokens.admin, body: { name: scopes[0], scopes } })).body.key;
+  const key = async (scopes: string[]) =>
+    (
+      await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+        token: tokens.admin,
+        body: { name: scopes[0], scopes },
+      })
+    ).body.key;
   tokens.readKey = await key(['read']);
   tokens.writeKey = await key(['write']);
 });
@@ -86,39 +113,63 @@ describe('route access', () => {
   it('the policy table lists exactly the routes Nest serves and OpenAPI documents', async () => {
     expect(nestRoutes()).toEqual(Object.keys(POLICY).sort());
     const doc = (await gw.request<OpenAPIObject>('GET', '/api/docs/openapi.json')).body;
-    const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`));
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`),
+    );
     expect(documented.sort()).toEqual(Object.keys(POLICY).sort());
     // Every non-public route declares bearer auth.
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item as Record<string, { security?: unknown[] }>)) {
         const route = `${method.toUpperCase()} ${path}`;
-        if (POLICY[route].role !== 'public') expect({ route, security: op.security }).toEqual({ route, security: [{ bearer: [] }] });
+        if (POLICY[route].role !== 'public')
+          expect({ route, security: op.security }).toEqual({ route, security: [{ bearer: [] }] });
       }
     }
   });
 
-  it.each(cases.filter(([, c]) => c.role !== 'public'))('%s: 401 without a token, with a malformed one, with an unknown one', async (route) => {
-    const none = await gw.request<ApiErrorBody>(methodOf(route), url(route));
-    expect(none.status).toBe(401);
-    expect(none.body.error.code).toBe('unauthorized');
-    expect((await gw.request(methodOf(route), url(route), { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } })).status).toBe(401);
-    expect((await gw.request(methodOf(route), url(route), { token: `fws_0_${'A'.repeat(43)}` })).status).toBe(401);
-    expect((await gw.request(methodOf(route), url(route), { token: `fwk_00000000_${'A'.repeat(43)}` })).status).toBe(401);
-  });
+  it.each(cases.filter(([, c]) => c.role !== 'public'))(
+    '%s: 401 without a token, with a malformed one, with an unknown one',
+    async (route) => {
+      const none = await gw.request<ApiErrorBody>(methodOf(route), url(route));
+      expect(none.status).toBe(401);
+      expect(none.body.error.code).toBe('unauthorized');
+      expect(
+        (await gw.request(methodOf(route), url(route), { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } }))
+          .status,
+      ).toBe(401);
+      expect((await gw.request(methodOf(route), url(route), { token: `fws_0_${'A'.repeat(43)}` })).status).toBe(401);
+      expect((await gw.request(methodOf(route), url(route), { token: `fwk_00000000_${'A'.repeat(43)}` })).status).toBe(
+        401,
+      );
+    },
+  );
 
-  it.each(cases.filter(([, c]) => RANK[c.role] > RANK.viewer))('%s: 403 for every role below the one it needs', async (route, c) => {
-    const below: string[] = [];
-    if (RANK[c.role] > RANK.viewer) below.push(tokens.viewer as string, tokens.readKey as string);
-    if (RANK[c.role] > RANK.operator) below.push(tokens.operator as string, tokens.writeKey as string);
-    for (const token of below) {
-      const res = await gw.request<ApiErrorBody>(methodOf(route), url(route), { token, body: hasBody(route) ? {} : undefined });
-      expect({ route, status: res.status, code: res.body.error?.code }).toEqual({ route, status: 403, code: 'forbidden' });
-    }
-  });
+  it.each(cases.filter(([, c]) => RANK[c.role] > RANK.viewer))(
+    '%s: 403 for every role below the one it needs',
+    async (route, c) => {
+      const below: string[] = [];
+      if (RANK[c.role] > RANK.viewer) below.push(tokens.viewer as string, tokens.readKey as string);
+      if (RANK[c.role] > RANK.operator) below.push(tokens.operator as string, tokens.writeKey as string);
+      for (const token of below) {
+        const res = await gw.request<ApiErrorBody>(methodOf(route), url(route), {
+          token,
+          body: hasBody(route) ? {} : undefined,
+        });
+        expect({ route, status: res.status, code: res.body.error?.code }).toEqual({
+          route,
+          status: 403,
+          code: 'forbidden',
+        });
+      }
+    },
+  );
 
   it.each(cases.filter(([, c]) => c.invalid))('%s: validation errors name the fields', async (route, c) => {
     const inv = c.invalid as NonNullable<RouteCase['invalid']>;
-    const res = await gw.request<ApiErrorBody>(methodOf(route), url(route, inv.query), { token: c.role === 'public' ? undefined : tokens.admin, body: inv.body });
+    const res = await gw.request<ApiErrorBody>(methodOf(route), url(route, inv.query), {
+      token: c.role === 'public' ? undefined : tokens.admin,
+      body: inv.body,
+    });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('validation_failed');
     expect(res.body.error.issues?.map((i) => i.path)).toEqual(expect.arrayContaining(inv.paths));
@@ -126,10 +177,18 @@ describe('route access', () => {
   });
 
   it('a role that may gets past the guard (not 401/403)', async () => {
-    const allowed: Record<Exclude<Role, 'public'>, string> = { viewer: tokens.viewer as string, operator: tokens.operator as string, admin: tokens.admin as string };
+    const allowed: Record<Exclude<Role, 'public'>, string> = {
+      viewer: tokens.viewer as string,
+      operator: tokens.operator as string,
+      admin: tokens.admin as string,
+    };
     for (const [route, c] of cases) {
-      if (c.role === 'public' || route === 'POST /api/v1/auth/logout' || route.startsWith('PUT /api/v1/auth/password')) continue;
-      const res = await gw.request(methodOf(route), url(route), { token: allowed[c.role], body: hasBody(route) ? {} : undefined });
+      if (c.role === 'public' || route === 'POST /api/v1/auth/logout' || route.startsWith('PUT /api/v1/auth/password'))
+        continue;
+      const res = await gw.request(methodOf(route), url(route), {
+        token: allowed[c.role],
+        body: hasBody(route) ? {} : undefined,
+      });
       expect({ route, passed: ![401, 403].includes(res.status) }).toEqual({ route, passed: true });
     }
   });

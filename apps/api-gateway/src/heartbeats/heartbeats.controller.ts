@@ -1,5 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { CreateHeartbeatResponse, createHeartbeatRequestSchema, HeartbeatView, UserRole } from '@fleetwatch/contracts';
 import { RequireRole } from '../auth/access.decorator';
 import { ApiZodBody, errorBodySchema } from '../web/openapi';
@@ -15,7 +22,8 @@ export class HeartbeatsController {
   @Post()
   @ApiOperation({
     summary: 'Create a heartbeat monitor (operator)',
-    description: 'Answers the ping URL on status-ingest (`/ping/{token}`, `/start`, `/fail`); the token is in this answer only.',
+    description:
+      'Answers the ping URL on status-ingest (`/ping/{token}`, `/start`, `/fail`); the token is in this answer only.',
   })
   @ApiZodBody(createHeartbeatRequestSchema)
   @ApiCreatedResponse({ schema: createHeartbeatResponseSchema })

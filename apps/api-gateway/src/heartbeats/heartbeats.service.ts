@@ -2,7 +2,12 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { CreateHeartbeatRequest, CreateHeartbeatResponse, HeartbeatView, TargetIds } from '@fleetwatch/contracts';
 import { NotFoundError } from '@fleetwatch/domain';
-import { generatePingToken, hashPingToken, HeartbeatMonitorRecord, HeartbeatMonitorsRepository } from '@fleetwatch/persistence';
+import {
+  generatePingToken,
+  hashPingToken,
+  HeartbeatMonitorRecord,
+  HeartbeatMonitorsRepository,
+} from '@fleetwatch/persistence';
 import type { GatewayConfig } from '../config';
 import { GATEWAY_CONFIG } from '../tokens';
 

@@ -15,11 +15,32 @@ let gw: GatewayHarness;
 
 function target(id: string, kind: TargetKind, status: S, locations: Record<string, S>): TargetWrite {
   const locs: Record<string, LocationRecord> = {};
-  for (const [loc, s] of Object.entries(locations)) locs[loc] = { status: s, observedAt: 1, lastSeen: 1, latencyMs: null, detail: null, lifecycle: null };
-  return { id, kind, name: id, status, previousStatus: null, since: 1, lastSeen: 1, lastLatencyMs: null, lifecycle: null, tags: [], labels: {}, seq: 1, locations: locs };
+  for (const [loc, s] of Object.entries(locations))
+    locs[loc] = { status: s, observedAt: 1, lastSeen: 1, latencyMs: null, detail: null, lifecycle: null };
+  return {
+    id,
+    kind,
+    name: id,
+    status,
+    previousStatus: null,
+    since: 1,
+    lastSeen: 1,
+    lastLatencyMs: null,
+    lifecycle: null,
+    tags: [],
+    labels: {},
+    seq: 1,
+    locations: locs,
+  };
 }
 
-const TRICKY = ['instance:quote"d', 'instance:back\\slash', 'instance:new\nline', 'instance:ünïcødé ✓ {x="y"}', `instance:${'long-'.repeat(60)}`];
+const TRICKY = [
+  'instance:quote"d',
+  'instance:back\\slash',
+  'instance:new\nline',
+  'instance:ünïcødé ✓ {x="y"}',
+  `instance:${'long-'.repeat(60)}`,
+];
 
 async function scrape(): Promise<string> {
   const res = await gw.request<string>('GET', '/metrics');
@@ -70,7 +91,9 @@ describe('GET /metrics', () => {
   });
 
   it('fleetwatch_target_status: one series per status value, 1 for the current one', async () => {
-    const lines = (await scrape()).split('\n').filter((l) => l.startsWith('fleetwatch_target_status{target="check:api"'));
+    const lines = (await scrape())
+      .split('\n')
+      .filter((l) => l.startsWith('fleetwatch_target_status{target="check:api"'));
     expect(lines.sort()).toEqual(
       Object.values(S)
         .map((s) => `fleetwatch_target_status{target="check:api",status="${s}"} ${s === S.Partial ? 1 : 0}`)
@@ -112,7 +135,10 @@ describe('GET /metrics', () => {
     const which = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
     if (which.error) throw new Error(PROMTOOL_MISSING);
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
-    expect({ status: check.status, output: `${check.stdout}${check.stderr}`.trim() }).toEqual({ status: 0, output: '' });
+    expect({ status: check.status, output: `${check.stdout}${check.stderr}`.trim() }).toEqual({
+      status: 0,
+      output: '',
+    });
   });
 
   it('promtool really checks: it refuses a broken exposition', () => {

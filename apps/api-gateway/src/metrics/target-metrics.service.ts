@@ -71,7 +71,8 @@ export class TargetMetricsService implements OnModuleInit, OnModuleDestroy {
         const current = await snapshot();
         this.reset();
         const statuses = Object.values(TargetStatus);
-        for (const t of current?.targets ?? []) for (const s of statuses) this.labels(t.id, s).set(s === t.status ? 1 : 0);
+        for (const t of current?.targets ?? [])
+          for (const s of statuses) this.labels(t.id, s).set(s === t.status ? 1 : 0);
       },
     });
     new Gauge({

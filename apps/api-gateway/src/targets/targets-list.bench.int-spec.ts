@@ -25,7 +25,14 @@ function seedTarget(i: number): TargetWrite {
   const id = `${kind}:bench-${String(i).padStart(5, '0')}`;
   const locations: TargetWrite['locations'] = {};
   for (const loc of ['eu-west-1', 'us-east-1', 'ap-south-1'].slice(0, 1 + (i % 3))) {
-    locations[loc] = { status, observedAt: Date.now(), lastSeen: Date.now(), latencyMs: 10 + (i % 90), detail: null, lifecycle: null };
+    locations[loc] = {
+      status,
+      observedAt: Date.now(),
+      lastSeen: Date.now(),
+      latencyMs: 10 + (i % 90),
+      detail: null,
+      lifecycle: null,
+    };
   }
   return {
     id,
@@ -44,9 +51,13 @@ function seedTarget(i: number): TargetWrite {
   };
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
-async function measure(path: string, concurrency: number): Promise<{ p50: number; p99: number; max: number; rps: number }> {
+async function measure(
+  path: string,
+  concurrency: number,
+): Promise<{ p50: number; p99: number; max: number; rps: number }> {
   for (let i = 0; i < 20; i++) await gw.request('GET', path, { token }); // warm-up
   const times: number[] = [];
   let next = 0;
@@ -65,7 +76,12 @@ async function measure(path: string, concurrency: number): Promise<{ p50: number
   );
   const elapsed = performance.now() - started;
   times.sort((a, b) => a - b);
-  return { p50: pct(times, 50), p99: pct(times, 99), max: times[times.length - 1], rps: (times.length / elapsed) * 1000 };
+  return {
+    p50: pct(times, 50),
+    p99: pct(times, 99),
+    max: times[times.length - 1],
+    rps: (times.length / elapsed) * 1000,
+  };
 }
 
 beforeAll(async () => {
@@ -97,7 +113,9 @@ describe(`GET /api/v1/targets with ${TARGETS} targets in live state`, () => {
       const total = (await gw.request<TargetListResponse>('GET', path, { token })).body.total;
       expect(total).toBeGreaterThan(1000);
       const r = await measure(path, concurrency);
-      rows.push(`| GET ${path} (total ${total}) | ${concurrency} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(1)} | ${r.rps.toFixed(0)} |`);
+      rows.push(
+        `| GET ${path} (total ${total}) | ${concurrency} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(1)} | ${r.rps.toFixed(0)} |`,
+      );
       if (goal) expect(r.p99).toBeLessThan(STRICT ? GOAL_P99_MS : GOAL_P99_MS * 4);
     },
     60_000,

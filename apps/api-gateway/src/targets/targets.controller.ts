@@ -1,12 +1,22 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import { historyQuerySchema, HistoryResponse, listTargetsQuerySchema, TargetListResponse, TargetView, UserRole } from '@fleetwatch/contracts';
+import {
+  historyQuerySchema,
+  HistoryResponse,
+  listTargetsQuerySchema,
+  TargetListResponse,
+  TargetView,
+  UserRole,
+} from '@fleetwatch/contracts';
 import { RequireRole } from '../auth/access.decorator';
 import { ApiZodQuery, errorBodySchema } from '../web/openapi';
 import { historyResponseSchema, targetListSchema, targetViewSchema } from '../web/response.schemas';
 import { TargetsService } from './targets.service';
 
-const idParam = ApiParam({ name: 'id', description: 'Target id, URL-encoded (`instance:web-1`, `check:{uuid}`, `host:{name}`)' });
+const idParam = ApiParam({
+  name: 'id',
+  description: 'Target id, URL-encoded (`instance:web-1`, `check:{uuid}`, `host:{name}`)',
+});
 
 @ApiTags('targets')
 @Controller('api/v1/targets')
@@ -17,7 +27,8 @@ export class TargetsController {
   @Get()
   @ApiOperation({
     summary: 'List targets with their live status',
-    description: 'Filters combine (AND); `kind` and `status` take comma-separated values (OR). Ordered by id; page with `cursor` = the previous `nextCursor`.',
+    description:
+      'Filters combine (AND); `kind` and `status` take comma-separated values (OR). Ordered by id; page with `cursor` = the previous `nextCursor`.',
   })
   @ApiZodQuery(listTargetsQuerySchema)
   @ApiOkResponse({ schema: targetListSchema })
@@ -38,7 +49,8 @@ export class TargetsController {
   @idParam
   @ApiOperation({
     summary: "A target's trend and status events",
-    description: 'Raw observations for up to 60 minutes, 1-minute rollups (count, ok, min/avg/max/p95 latency) beyond; status events in the window, in order.',
+    description:
+      'Raw observations for up to 60 minutes, 1-minute rollups (count, ok, min/avg/max/p95 latency) beyond; status events in the window, in order.',
   })
   @ApiZodQuery(historyQuerySchema)
   @ApiOkResponse({ schema: historyResponseSchema })

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ApiErrorBody, HistoryResponse, TargetKind, TargetListResponse, TargetStatus as S, TargetView } from '@fleetwatch/contracts';
+import {
+  ApiErrorBody,
+  HistoryResponse,
+  TargetKind,
+  TargetListResponse,
+  TargetStatus as S,
+  TargetView,
+} from '@fleetwatch/contracts';
 import type { LocationRecord, TargetWrite } from '@fleetwatch/live-state';
 import {
   createPrismaClient,
@@ -20,17 +27,50 @@ let token: string;
 let db: DatabaseClient;
 const NOW = Date.now();
 
-function target(id: string, kind: TargetKind, status: S, locations: Record<string, S>, tags: string[] = [], extra: Partial<TargetWrite> = {}): TargetWrite {
+function target(
+  id: string,
+  kind: TargetKind,
+  status: S,
+  locations: Record<string, S>,
+  tags: string[] = [],
+  extra: Partial<TargetWrite> = {},
+): TargetWrite {
   const locs: Record<string, LocationRecord> = {};
-  for (const [loc, s] of Object.entries(locations)) locs[loc] = { status: s, observedAt: NOW - 1000, lastSeen: NOW - 1000, latencyMs: 12.5, detail: null, lifecycle: null };
-  return { id, kind, name: id.split(':').slice(1).join(':'), status, previousStatus: null, since: NOW - 60_000, lastSeen: NOW - 1000, lastLatencyMs: 12.5, lifecycle: null, tags, labels: {}, seq: 1, locations: locs, ...extra };
+  for (const [loc, s] of Object.entries(locations))
+    locs[loc] = {
+      status: s,
+      observedAt: NOW - 1000,
+      lastSeen: NOW - 1000,
+      latencyMs: 12.5,
+      detail: null,
+      lifecycle: null,
+    };
+  return {
+    id,
+    kind,
+    name: id.split(':').slice(1).join(':'),
+    status,
+    previousStatus: null,
+    since: NOW - 60_000,
+    lastSeen: NOW - 1000,
+    lastLatencyMs: 12.5,
+    lifecycle: null,
+    tags,
+    labels: {},
+    seq: 1,
+    locations: locs,
+    ...extra,
+  };
 }
 
 const SEED: TargetWrite[] = [
   target('check:api', TargetKind.Check, S.Partial, { 'eu-west-1': S.Up, 'us-east-1': S.Down }, ['prod', 'api']),
   target('check:db', TargetKind.Check, S.Up, { 'eu-west-1': S.Up }, ['prod', 'db']),
   target('host:gpu-1', TargetKind.Host, S.Stale, { 'lab-2': S.Stale }, ['lab']),
-  target('instance:web-1', TargetKind.Instance, S.Up, { 'eu-west-1': S.Up }, ['prod'], { lifecycle: 'running', labels: { team: 'web' } }),
+  target('instance:web-1', TargetKind.Instance, S.Up, { 'eu-west-1': S.Up }, ['prod'], {
+    lifecycle: 'running',
+    labels: { team: 'web' },
+  }),
   target('instance:web-2', TargetKind.Instance, S.Down, { 'eu-west-1': S.Down }, ['prod'], { lifecycle: 'exited' }),
   target('instance:kube/ns/pod "x"', TargetKind.Instance, S.Up, { 'eu-west-1': S.Up }, []),
 ];
@@ -63,8 +103,20 @@ describe('GET /api/v1/targets', () => {
       status: 'PARTIAL',
       consensus: 'PARTIAL',
       locations: [
-        { location: 'eu-west-1', status: 'UP', lastSeen: new Date(NOW - 1000).toISOString(), latencyMs: 12.5, detail: null },
-        { location: 'us-east-1', status: 'DOWN', lastSeen: new Date(NOW - 1000).toISOString(), latencyMs: 12.5, detail: null },
+        {
+          location: 'eu-west-1',
+          status: 'UP',
+          lastSeen: new Date(NOW - 1000).toISOString(),
+          latencyMs: 12.5,
+          detail: null,
+        },
+        {
+          location: 'us-east-1',
+          status: 'DOWN',
+          lastSeen: new Date(NOW - 1000).toISOString(),
+          latencyMs: 12.5,
+          detail: null,
+        },
       ],
       lastSeen: new Date(NOW - 1000).toISOString(),
       since: new Date(NOW - 60_000).toISOString(),
@@ -94,7 +146,9 @@ describe('GET /api/v1/targets', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res: { body: TargetListResponse } = await get<TargetListResponse>(`/api/v1/targets?limit=2${filter}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const res: { body: TargetListResponse } = await get<TargetListResponse>(
+        `/api/v1/targets?limit=2${filter}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
       expect(res.body.items.length).toBeLessThanOrEqual(2);
       seen.push(...res.body.items.map((t) => t.id));
       cursor = res.body.nextCursor;
@@ -116,7 +170,13 @@ describe('GET /api/v1/targets/{id}', () => {
   it('returns one target, ids with ":", "/" and quotes included', async () => {
     const web = await get<TargetView>('/api/v1/targets/instance:web-1');
     expect(web.status).toBe(200);
-    expect(web.body).toMatchObject({ id: 'instance:web-1', kind: 'instance', status: 'UP', lifecycle: 'running', labels: { team: 'web' } });
+    expect(web.body).toMatchObject({
+      id: 'instance:web-1',
+      kind: 'instance',
+      status: 'UP',
+      lifecycle: 'running',
+      labels: { team: 'web' },
+    });
     const odd = await get<TargetView>(`/api/v1/targets/${encodeURIComponent('instance:kube/ns/pod "x"')}`);
     expect(odd.status).toBe(200);
     expect(odd.body.id).toBe('instance:kube/ns/pod "x"');
@@ -139,10 +199,50 @@ describe('GET /api/v1/targets/{id}/history', () => {
     await runInTransaction(db, async (tx) => {
       // Check results at two locations: two within the last hour, one three hours ago.
       await repo.insertCheckResults(tx, [
-        { messageId: randomUUID(), checkId: 'api', targetId: 'check:api', location: 'eu-west-1', ok: true, latencyMs: 20, failureReason: null, metadata: null, occurredAt: NOW - 10 * 60_000 },
-        { messageId: randomUUID(), checkId: 'api', targetId: 'check:api', location: 'us-east-1', ok: false, latencyMs: null, failureReason: 'timeout', metadata: null, occurredAt: NOW - 5 * 60_000 },
-        { messageId: randomUUID(), checkId: 'api', targetId: 'check:api', location: 'eu-west-1', ok: true, latencyMs: 40, failureReason: null, metadata: null, occurredAt: NOW - 180 * 60_000 },
-        { messageId: randomUUID(), checkId: 'api', targetId: 'check:api', location: 'eu-west-1', ok: true, latencyMs: 60, failureReason: null, metadata: null, occurredAt: NOW - 180 * 60_000 + 1000 },
+        {
+          messageId: randomUUID(),
+          checkId: 'api',
+          targetId: 'check:api',
+          location: 'eu-west-1',
+          ok: true,
+          latencyMs: 20,
+          failureReason: null,
+          metadata: null,
+          occurredAt: NOW - 10 * 60_000,
+        },
+        {
+          messageId: randomUUID(),
+          checkId: 'api',
+          targetId: 'check:api',
+          location: 'us-east-1',
+          ok: false,
+          latencyMs: null,
+          failureReason: 'timeout',
+          metadata: null,
+          occurredAt: NOW - 5 * 60_000,
+        },
+        {
+          messageId: randomUUID(),
+          checkId: 'api',
+          targetId: 'check:api',
+          location: 'eu-west-1',
+          ok: true,
+          latencyMs: 40,
+          failureReason: null,
+          metadata: null,
+          occurredAt: NOW - 180 * 60_000,
+        },
+        {
+          messageId: randomUUID(),
+          checkId: 'api',
+          targetId: 'check:api',
+          location: 'eu-west-1',
+          ok: true,
+          latencyMs: 60,
+          failureReason: null,
+          metadata: null,
+          occurredAt: NOW - 180 * 60_000 + 1000,
+        },
       ]);
       await repo.insertStatusUpdates(tx, [
         {
@@ -168,9 +268,36 @@ describe('GET /api/v1/targets/{id}/history', () => {
         { targetId: 'check:api', location: 'us-east-1', bucket: minute(NOW - 5 * 60_000) },
       ]);
       await events.insertMany(tx, [
-        { targetId: 'check:api', kind: TargetKind.Check, location: null, from: S.Unknown, to: S.Up, reason: 'first result', at: NOW - 180 * 60_000, sequence: 1 },
-        { targetId: 'check:api', kind: TargetKind.Check, location: 'us-east-1', from: S.Up, to: S.Down, reason: 'timeout', at: NOW - 5 * 60_000, sequence: 2 },
-        { targetId: 'check:api', kind: TargetKind.Check, location: null, from: S.Up, to: S.Partial, reason: 'us-east-1 down', at: NOW - 5 * 60_000, sequence: 3 },
+        {
+          targetId: 'check:api',
+          kind: TargetKind.Check,
+          location: null,
+          from: S.Unknown,
+          to: S.Up,
+          reason: 'first result',
+          at: NOW - 180 * 60_000,
+          sequence: 1,
+        },
+        {
+          targetId: 'check:api',
+          kind: TargetKind.Check,
+          location: 'us-east-1',
+          from: S.Up,
+          to: S.Down,
+          reason: 'timeout',
+          at: NOW - 5 * 60_000,
+          sequence: 2,
+        },
+        {
+          targetId: 'check:api',
+          kind: TargetKind.Check,
+          location: null,
+          from: S.Up,
+          to: S.Partial,
+          reason: 'us-east-1 down',
+          at: NOW - 5 * 60_000,
+          sequence: 3,
+        },
       ]);
     });
     await repo.recomputeDirtyRollups();
@@ -181,12 +308,42 @@ describe('GET /api/v1/targets/{id}/history', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ targetId: 'check:api', minutes: 60, resolution: 'raw' });
     expect(res.body.points).toEqual([
-      { bucket: new Date(NOW - 10 * 60_000).toISOString(), location: 'eu-west-1', count: 1, okCount: 1, minLatencyMs: 20, avgLatencyMs: 20, maxLatencyMs: 20, p95LatencyMs: 20 },
-      { bucket: new Date(NOW - 5 * 60_000).toISOString(), location: 'us-east-1', count: 1, okCount: 0, minLatencyMs: null, avgLatencyMs: null, maxLatencyMs: null, p95LatencyMs: null },
+      {
+        bucket: new Date(NOW - 10 * 60_000).toISOString(),
+        location: 'eu-west-1',
+        count: 1,
+        okCount: 1,
+        minLatencyMs: 20,
+        avgLatencyMs: 20,
+        maxLatencyMs: 20,
+        p95LatencyMs: 20,
+      },
+      {
+        bucket: new Date(NOW - 5 * 60_000).toISOString(),
+        location: 'us-east-1',
+        count: 1,
+        okCount: 0,
+        minLatencyMs: null,
+        avgLatencyMs: null,
+        maxLatencyMs: null,
+        p95LatencyMs: null,
+      },
     ]);
     expect(res.body.events).toEqual([
-      { at: new Date(NOW - 5 * 60_000).toISOString(), location: 'us-east-1', from: 'UP', to: 'DOWN', reason: 'timeout' },
-      { at: new Date(NOW - 5 * 60_000).toISOString(), location: null, from: 'UP', to: 'PARTIAL', reason: 'us-east-1 down' },
+      {
+        at: new Date(NOW - 5 * 60_000).toISOString(),
+        location: 'us-east-1',
+        from: 'UP',
+        to: 'DOWN',
+        reason: 'timeout',
+      },
+      {
+        at: new Date(NOW - 5 * 60_000).toISOString(),
+        location: null,
+        from: 'UP',
+        to: 'PARTIAL',
+        reason: 'us-east-1 down',
+      },
     ]);
   });
 
@@ -194,11 +351,42 @@ describe('GET /api/v1/targets/{id}/history', () => {
     const res = await get<HistoryResponse>('/api/v1/targets/check:api/history?minutes=240');
     expect(res.body.resolution).toBe('1m');
     expect(res.body.points).toEqual([
-      { bucket: new Date(minute(NOW - 180 * 60_000)).toISOString(), location: 'eu-west-1', count: 2, okCount: 2, minLatencyMs: 40, avgLatencyMs: 50, maxLatencyMs: 60, p95LatencyMs: 60 },
-      { bucket: new Date(minute(NOW - 10 * 60_000)).toISOString(), location: 'eu-west-1', count: 1, okCount: 1, minLatencyMs: 20, avgLatencyMs: 20, maxLatencyMs: 20, p95LatencyMs: 20 },
-      { bucket: new Date(minute(NOW - 5 * 60_000)).toISOString(), location: 'us-east-1', count: 1, okCount: 0, minLatencyMs: null, avgLatencyMs: null, maxLatencyMs: null, p95LatencyMs: null },
+      {
+        bucket: new Date(minute(NOW - 180 * 60_000)).toISOString(),
+        location: 'eu-west-1',
+        count: 2,
+        okCount: 2,
+        minLatencyMs: 40,
+        avgLatencyMs: 50,
+        maxLatencyMs: 60,
+        p95LatencyMs: 60,
+      },
+      {
+        bucket: new Date(minute(NOW - 10 * 60_000)).toISOString(),
+        location: 'eu-west-1',
+        count: 1,
+        okCount: 1,
+        minLatencyMs: 20,
+        avgLatencyMs: 20,
+        maxLatencyMs: 20,
+        p95LatencyMs: 20,
+      },
+      {
+        bucket: new Date(minute(NOW - 5 * 60_000)).toISOString(),
+        location: 'us-east-1',
+        count: 1,
+        okCount: 0,
+        minLatencyMs: null,
+        avgLatencyMs: null,
+        maxLatencyMs: null,
+        p95LatencyMs: null,
+      },
     ]);
-    expect(res.body.events.map((e) => `${e.location ?? 'all'}:${e.from}->${e.to}`)).toEqual(['all:UNKNOWN->UP', 'us-east-1:UP->DOWN', 'all:UP->PARTIAL']);
+    expect(res.body.events.map((e) => `${e.location ?? 'all'}:${e.from}->${e.to}`)).toEqual([
+      'all:UNKNOWN->UP',
+      'us-east-1:UP->DOWN',
+      'all:UP->PARTIAL',
+    ]);
   });
 
   it('filters by location (its events and the consensus events)', async () => {
@@ -216,7 +404,20 @@ describe('GET /api/v1/targets/{id}/history', () => {
   it('serves a target Postgres knows while live state does not (Redis flushed, not rebuilt yet)', async () => {
     await runInTransaction(db, (tx) =>
       new TargetStatesRepository(db).saveMany(tx, [
-        { id: 'check:only-in-pg', kind: TargetKind.Check, name: 'only-in-pg', status: S.Up, since: null, lastSeen: null, lastLatencyMs: null, lifecycle: null, tags: [], labels: {}, seq: 0, locations: {} },
+        {
+          id: 'check:only-in-pg',
+          kind: TargetKind.Check,
+          name: 'only-in-pg',
+          status: S.Up,
+          since: null,
+          lastSeen: null,
+          lastLatencyMs: null,
+          lifecycle: null,
+          tags: [],
+          labels: {},
+          seq: 0,
+          locations: {},
+        },
       ]),
     );
     expect((await get('/api/v1/targets/check:only-in-pg/history')).status).toBe(200);

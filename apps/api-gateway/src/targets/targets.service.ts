@@ -1,5 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { HistoryPoint, HistoryResponse, ListTargetsQuery, TargetListResponse, TargetStatus, TargetView } from '@fleetwatch/contracts';
+import {
+  HistoryPoint,
+  HistoryResponse,
+  ListTargetsQuery,
+  TargetListResponse,
+  TargetStatus,
+  TargetView,
+} from '@fleetwatch/contracts';
 import { InvalidError, NotFoundError } from '@fleetwatch/domain';
 import { LiveStateStore, toTargetView } from '@fleetwatch/live-state';
 import { HistoryReadRepository, HistoryWindow } from '@fleetwatch/persistence';
@@ -20,7 +27,11 @@ export class TargetsService {
   ) {}
 
   async list(query: ListTargetsQuery): Promise<TargetListResponse> {
-    const page = await this.live.listTargets({ kind: query.kind, status: query.status, tag: query.tag, location: query.location }, query.limit, query.cursor);
+    const page = await this.live.listTargets(
+      { kind: query.kind, status: query.status, tag: query.tag, location: query.location },
+      query.limit,
+      query.cursor,
+    );
     return { items: page.items.map(toTargetView), nextCursor: page.nextCursor, total: page.total };
   }
 
@@ -31,18 +42,37 @@ export class TargetsService {
     return toTargetView(target);
   }
 
-  async historyOf(id: string, query: { minutes: number; location?: string }, now = Date.now()): Promise<HistoryResponse> {
+  async historyOf(
+    id: string,
+    query: { minutes: number; location?: string },
+    now = Date.now(),
+  ): Promise<HistoryResponse> {
     checkId(id);
-    if (!(await this.live.getTarget(id)) && !(await this.history.targetExists(id))) throw new NotFoundError(`target ${JSON.stringify(id)} not found`);
-    const window: HistoryWindow = { targetId: id, since: new Date(now - query.minutes * 60_000), until: new Date(now), location: query.location };
+    if (!(await this.live.getTarget(id)) && !(await this.history.targetExists(id)))
+      throw new NotFoundError(`target ${JSON.stringify(id)} not found`);
+    const window: HistoryWindow = {
+      targetId: id,
+      since: new Date(now - query.minutes * 60_000),
+      until: new Date(now),
+      location: query.location,
+    };
     const raw = query.minutes <= RAW_HISTORY_MAX_MINUTES;
-    const [points, events] = await Promise.all([raw ? this.rawPoints(window) : this.rollupPoints(window), this.history.statusEvents(window)]);
+    const [points, events] = await Promise.all([
+      raw ? this.rawPoints(window) : this.rollupPoints(window),
+      this.history.statusEvents(window),
+    ]);
     return {
       targetId: id,
       minutes: query.minutes,
       resolution: raw ? 'raw' : '1m',
       points,
-      events: events.map((e) => ({ at: e.at.toISOString(), location: e.location, from: e.from ?? TargetStatus.Unknown, to: e.to, reason: e.reason ?? '' })),
+      events: events.map((e) => ({
+        at: e.at.toISOString(),
+        location: e.location,
+        from: e.from ?? TargetStatus.Unknown,
+        to: e.to,
+        reason: e.reason ?? '',
+      })),
     };
   }
 
@@ -68,5 +98,8 @@ export class TargetsService {
 }
 
 function checkId(id: string): void {
-  if (id.length === 0 || id.length > MAX_TARGET_ID) throw new InvalidError(`id: must be 1–${MAX_TARGET_ID} characters`, [{ path: 'id', message: `must be 1–${MAX_TARGET_ID} characters` }]);
+  if (id.length === 0 || id.length > MAX_TARGET_ID)
+    throw new InvalidError(`id: must be 1–${MAX_TARGET_ID} characters`, [
+      { path: 'id', message: `must be 1–${MAX_TARGET_ID} characters` },
+    ]);
 }

@@ -1,6 +1,20 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put } from '@nestjs/common';
-import { ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { changeRoleRequestSchema, createUserRequestSchema, setPasswordRequestSchema, UserRole, UserView } from '@fleetwatch/contracts';
+import {
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import {
+  changeRoleRequestSchema,
+  createUserRequestSchema,
+  setPasswordRequestSchema,
+  UserRole,
+  UserView,
+} from '@fleetwatch/contracts';
 import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal } from '../auth/principal';
 import { ApiZodBody, errorBodySchema } from '../web/openapi';
@@ -41,7 +55,10 @@ export class UsersController {
 
   @Put(':id/password')
   @HttpCode(204)
-  @ApiOperation({ summary: "Set a user's password (admin)", description: 'Revokes every session of the user. To change your own, use PUT /api/v1/auth/password.' })
+  @ApiOperation({
+    summary: "Set a user's password (admin)",
+    description: 'Revokes every session of the user. To change your own, use PUT /api/v1/auth/password.',
+  })
   @ApiZodBody(setPasswordRequestSchema)
   @ApiNoContentResponse()
   @ApiNotFoundResponse({ schema: errorBodySchema })

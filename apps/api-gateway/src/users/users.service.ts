@@ -1,12 +1,25 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ChangeOwnPasswordRequest, CreateUserRequest, UserRole, UserView } from '@fleetwatch/contracts';
 import { ConflictError, ForbiddenError, InvalidError, NotFoundError } from '@fleetwatch/domain';
-import { DATABASE_CLIENT, DatabaseClient, runInTransaction, SessionsRepository, UserRecord, UsersRepository } from '@fleetwatch/persistence';
+import {
+  DATABASE_CLIENT,
+  DatabaseClient,
+  runInTransaction,
+  SessionsRepository,
+  UserRecord,
+  UsersRepository,
+} from '@fleetwatch/persistence';
 import { PasswordHasher } from '../auth/password-hasher.service';
 import type { Principal } from '../auth/principal';
 
 export function toUserView(u: UserRecord): UserView {
-  return { id: u.id, username: u.username, role: u.role, createdAt: u.createdAt.toISOString(), updatedAt: u.updatedAt.toISOString() };
+  return {
+    id: u.id,
+    username: u.username,
+    role: u.role,
+    createdAt: u.createdAt.toISOString(),
+    updatedAt: u.updatedAt.toISOString(),
+  };
 }
 
 /**
@@ -52,7 +65,9 @@ export class UsersService {
     if (principal.kind !== 'user') throw new ForbiddenError('an API key has no password: sign in as a user');
     const user = await this.require(principal.id);
     if (!(await this.hasher.verify(user.passwordHash, input.currentPassword))) {
-      throw new InvalidError('currentPassword: does not match', [{ path: 'currentPassword', message: 'does not match your current password' }]);
+      throw new InvalidError('currentPassword: does not match', [
+        { path: 'currentPassword', message: 'does not match your current password' },
+      ]);
     }
     await this.replacePassword(user.id, input.newPassword);
   }

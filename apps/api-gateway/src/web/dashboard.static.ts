@@ -30,7 +30,11 @@ export async function serveDashboard(app: NestFastifyApplication, directory: str
   const root = resolve(directory);
   const available = isFile(resolve(root, 'index.html'));
   if (available) await app.register(fastifyStatic, { root, serve: false });
-  else logger.warn({ directory: root }, 'dashboard not built (no index.html): / answers 404; run `npm run build` or set DASHBOARD_DIR');
+  else
+    logger.warn(
+      { directory: root },
+      'dashboard not built (no index.html): / answers 404; run `npm run build` or set DASHBOARD_DIR',
+    );
 
   app
     .getHttpAdapter()

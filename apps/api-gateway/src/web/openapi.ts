@@ -1,5 +1,13 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBody, ApiQuery, DocumentBuilder, SwaggerModule, type OpenAPIObject, type SchemaObject } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiQuery,
+  DocumentBuilder,
+  SwaggerModule,
+  type OpenAPIObject,
+  type SchemaObject,
+} from '@nestjs/swagger';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { z } from 'zod';
 
@@ -23,7 +31,10 @@ export const errorBodySchema: SchemaObject = {
       properties: {
         code: { type: 'string', example: 'validation_failed' },
         message: { type: 'string' },
-        issues: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+        issues: {
+          type: 'array',
+          items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } },
+        },
       },
     },
   },
@@ -33,7 +44,10 @@ export const errorBodySchema: SchemaObject = {
 export function ApiZodBody(schema: z.ZodType, description?: string): MethodDecorator {
   return applyDecorators(
     ApiBody({ schema: jsonSchemaOf(schema), description }),
-    ApiBadRequestResponse({ description: 'Invalid body: `error.issues` names each bad field', schema: errorBodySchema }),
+    ApiBadRequestResponse({
+      description: 'Invalid body: `error.issues` names each bad field',
+      schema: errorBodySchema,
+    }),
   );
 }
 
@@ -44,7 +58,13 @@ export function ApiZodQuery(schema: z.ZodObject): MethodDecorator {
   const decorators = Object.entries(json.properties ?? {}).map(([name, property]) =>
     ApiQuery({ name, required: required.has(name), schema: property as SchemaObject }),
   );
-  return applyDecorators(...decorators, ApiBadRequestResponse({ description: 'Invalid query: `error.issues` names each bad parameter', schema: errorBodySchema }));
+  return applyDecorators(
+    ...decorators,
+    ApiBadRequestResponse({
+      description: 'Invalid query: `error.issues` names each bad parameter',
+      schema: errorBodySchema,
+    }),
+  );
 }
 
 export function buildOpenApiDocument(app: NestFastifyApplication, version: string): OpenAPIObject {
@@ -64,6 +84,9 @@ export function buildOpenApiDocument(app: NestFastifyApplication, version: strin
 /** Swagger UI at /api/docs and the document at /api/docs/openapi.json. */
 export function setupOpenApi(app: NestFastifyApplication, version: string): OpenAPIObject {
   const document = buildOpenApiDocument(app, version);
-  SwaggerModule.setup(OPENAPI_PATH, app, document, { jsonDocumentUrl: OPENAPI_JSON_PATH, yamlDocumentUrl: 'api/docs/openapi.yaml' });
+  SwaggerModule.setup(OPENAPI_PATH, app, document, {
+    jsonDocumentUrl: OPENAPI_JSON_PATH,
+    yamlDocumentUrl: 'api/docs/openapi.yaml',
+  });
   return document;
 }

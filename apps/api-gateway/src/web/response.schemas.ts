@@ -13,7 +13,11 @@ const role: SchemaObject = { type: 'string', enum: Object.values(UserRole) };
 const status: SchemaObject = { type: 'string', enum: Object.values(TargetStatus) };
 const scopes: SchemaObject = { type: 'array', items: { type: 'string', enum: Object.values(ApiKeyScope) } };
 
-const object = (properties: Record<string, SchemaObject>): SchemaObject => ({ type: 'object', required: Object.keys(properties), properties });
+const object = (properties: Record<string, SchemaObject>): SchemaObject => ({
+  type: 'object',
+  required: Object.keys(properties),
+  properties,
+});
 
 export const userViewSchema = object({ id: str, username: str, role, createdAt: dateTime, updatedAt: dateTime });
 
@@ -35,7 +39,11 @@ export const apiKeyViewSchema = object({
   prefix: { type: 'string', description: 'First 12 characters of the key (not secret)' },
   scopes,
   allowedCidrs: { type: 'array', items: str },
-  clientCertSubject: { type: 'string', nullable: true, description: 'Subject CN a client certificate must carry at status-ingest (mutual TLS); null: none needed' },
+  clientCertSubject: {
+    type: 'string',
+    nullable: true,
+    description: 'Subject CN a client certificate must carry at status-ingest (mutual TLS); null: none needed',
+  },
   createdBy: nullableStr,
   createdAt: dateTime,
   lastUsedAt: nullableDateTime,
@@ -67,11 +75,20 @@ export const createHeartbeatResponseSchema: SchemaObject = {
   properties: {
     ...heartbeatViewSchema.properties,
     token: { type: 'string', description: 'Ping token: shown this once, only a hash is stored' },
-    pingUrl: { type: 'string', description: 'status-ingest URL to ping (GET/POST/HEAD); `/start` and `/fail` below it' },
+    pingUrl: {
+      type: 'string',
+      description: 'status-ingest URL to ping (GET/POST/HEAD); `/start` and `/fail` below it',
+    },
   },
 };
 
-const locationView = object({ location: str, status, lastSeen: nullableDateTime, latencyMs: nullableNumber, detail: nullableStr });
+const locationView = object({
+  location: str,
+  status,
+  lastSeen: nullableDateTime,
+  latencyMs: nullableNumber,
+  detail: nullableStr,
+});
 
 export const targetViewSchema = object({
   id: { type: 'string', example: 'instance:web-1' },
@@ -96,7 +113,11 @@ export const targetListSchema = object({
 export const historyResponseSchema = object({
   targetId: str,
   minutes: int,
-  resolution: { type: 'string', enum: ['raw', '1m'], description: 'raw observations up to 60 minutes, 1-minute rollups beyond' },
+  resolution: {
+    type: 'string',
+    enum: ['raw', '1m'],
+    description: 'raw observations up to 60 minutes, 1-minute rollups beyond',
+  },
   points: {
     type: 'array',
     items: object({
@@ -110,5 +131,8 @@ export const historyResponseSchema = object({
       p95LatencyMs: nullableNumber,
     }),
   },
-  events: { type: 'array', items: object({ at: dateTime, location: nullableStr, from: status, to: status, reason: str }) },
+  events: {
+    type: 'array',
+    items: object({ at: dateTime, location: nullableStr, from: status, to: status, reason: str }),
+  },
 });

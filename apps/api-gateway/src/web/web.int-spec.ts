@@ -37,11 +37,14 @@ describe('dashboard', () => {
     expect(js.text).toContain('fleetwatch');
   });
 
-  it.each(['/targets', '/targets/instance:web-1', '/fleet/sync?member=eu'])('falls back to index.html for the app route %s', async (path) => {
-    const res = await gw.request('GET', path);
-    expect(res.status).toBe(200);
-    expect(res.text).toBe(INDEX);
-  });
+  it.each(['/targets', '/targets/instance:web-1', '/fleet/sync?member=eu'])(
+    'falls back to index.html for the app route %s',
+    async (path) => {
+      const res = await gw.request('GET', path);
+      expect(res.status).toBe(200);
+      expect(res.text).toBe(INDEX);
+    },
+  );
 
   it.each([
     ['GET', '/api/v1/nothing-here'],
@@ -56,15 +59,17 @@ describe('dashboard', () => {
     expect(res.body.error.code).toBe('not_found');
   });
 
-  it.each(['/..%2f..%2f..%2fetc%2fpasswd', '/assets/..%2f..%2f..%2f..%2fetc%2fpasswd', '/assets/..%5c..%5c..%5cetc%5cpasswd', '/%2e%2e/%2e%2e/etc/passwd'])(
-    'never serves a file outside the dashboard (%s)',
-    async (path) => {
-      const res = await gw.request('GET', path);
-      expect(res.text).not.toMatch(/root:/);
-      expect([200, 404]).toContain(res.status);
-      if (res.status === 200) expect(res.text).toBe(INDEX);
-    },
-  );
+  it.each([
+    '/..%2f..%2f..%2fetc%2fpasswd',
+    '/assets/..%2f..%2f..%2f..%2fetc%2fpasswd',
+    '/assets/..%5c..%5c..%5cetc%5cpasswd',
+    '/%2e%2e/%2e%2e/etc/passwd',
+  ])('never serves a file outside the dashboard (%s)', async (path) => {
+    const res = await gw.request('GET', path);
+    expect(res.text).not.toMatch(/root:/);
+    expect([200, 404]).toContain(res.status);
+    if (res.status === 200) expect(res.text).toBe(INDEX);
+  });
 
   it('says so when the dashboard is not built', async () => {
     const bare = await startGateway(testing, 'web-bare', { env: { DASHBOARD_DIR: join(dir, 'does-not-exist') } });
@@ -86,7 +91,14 @@ describe('OpenAPI, health and readiness', () => {
     const doc = await gw.request<OpenAPIObject>('GET', '/api/docs/openapi.json');
     expect(doc.status).toBe(200);
     expect(doc.body.components?.securitySchemes?.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/api/v1/auth/login', '/api/v1/targets', '/api/v1/targets/{id}/history', '/api/v1/api-keys']));
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/v1/auth/login',
+        '/api/v1/targets',
+        '/api/v1/targets/{id}/history',
+        '/api/v1/api-keys',
+      ]),
+    );
     // Health endpoints are infrastructure, not API.
     expect(Object.keys(doc.body.paths).filter((p) => !p.startsWith('/api/v1/'))).toEqual([]);
   });
@@ -117,7 +129,10 @@ describe('first start', () => {
       return true;
     });
     try {
-      const first = await startGateway(testing, 'web-first', { database, env: { FLEETWATCH_ADMIN_PASSWORD: undefined } });
+      const first = await startGateway(testing, 'web-first', {
+        database,
+        env: { FLEETWATCH_ADMIN_PASSWORD: undefined },
+      });
       const banner = printed.join('').match(/generated password[^\n]*\n\n {5}(\S+)\n/);
       expect(banner).not.toBeNull();
       const password = (banner as RegExpMatchArray)[1];
@@ -126,7 +141,10 @@ describe('first start', () => {
       await first.close();
 
       printed.length = 0;
-      const second = await startGateway(testing, 'web-second', { database, env: { FLEETWATCH_ADMIN_PASSWORD: undefined } });
+      const second = await startGateway(testing, 'web-second', {
+        database,
+        env: { FLEETWATCH_ADMIN_PASSWORD: undefined },
+      });
       expect(printed.join('')).not.toContain(password);
       expect(printed.join('')).not.toMatch(/generated password/);
       expect(await second.login('admin', password)).toMatch(/^fws_/);

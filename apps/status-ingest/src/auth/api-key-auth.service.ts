@@ -40,7 +40,11 @@ export class ApiKeyAuthService {
    * revoked) or ForbiddenError (no `ingest` scope, address not allowed, client
    * certificate missing or for another subject than the key requires).
    */
-  async authenticate(authorization: string | undefined, ip: string, certificate: ClientCertificate | null = null): Promise<AuthenticatedKey> {
+  async authenticate(
+    authorization: string | undefined,
+    ip: string,
+    certificate: ClientCertificate | null = null,
+  ): Promise<AuthenticatedKey> {
     const key = this.authenticatedOf(await this.verifier.verify(bearerOf(authorization)));
     if (!key.scopes.has(ApiKeyScope.Ingest)) throw new ForbiddenError('this API key lacks the "ingest" scope');
     if (!key.allowList.allows(ip)) throw new ForbiddenError(`this API key may not be used from ${ip}`);
@@ -62,7 +66,12 @@ export class ApiKeyAuthService {
   private authenticatedOf(verified: VerifiedApiKey): AuthenticatedKey {
     let key = this.authenticated.get(verified);
     if (!key) {
-      key = { id: verified.id, scopes: new Set(verified.scopes), allowList: new IpAllowList(verified.allowedCidrs), certSubject: verified.clientCertSubject };
+      key = {
+        id: verified.id,
+        scopes: new Set(verified.scopes),
+        allowList: new IpAllowList(verified.allowedCidrs),
+        certSubject: verified.clientCertSubject,
+      };
       this.authenticated.set(verified, key);
     }
     return key;

@@ -79,14 +79,17 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
     // Strict JSON: invalid UTF-8 and `__proto__` keys are refused with a 400 naming them.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-      if (request.url.startsWith(PING_PREFIX)) return done(null, new RawBody(body as Buffer, request.headers['content-type']));
+      if (request.url.startsWith(PING_PREFIX))
+        return done(null, new RawBody(body as Buffer, request.headers['content-type']));
       try {
         done(null, parseJsonBody(body as Buffer));
       } catch (e) {
         done(e as Error, undefined);
       }
     });
-    app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => done(null, new RawBody(body as Buffer, request.headers['content-type'])));
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) =>
+      done(null, new RawBody(body as Buffer, request.headers['content-type'])),
+    );
   }
 
   private registerUpdates(app: FastifyInstance): void {
@@ -95,7 +98,14 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
       url: UPDATES_PATH,
       // Before the body is read: an unauthenticated client cannot make us parse anything.
       onRequest: async (request, reply) => {
-        this.keys.set(request, await this.auth.authenticate(request.headers.authorization, request.ip, clientCertificateOf(request.raw.socket)));
+        this.keys.set(
+          request,
+          await this.auth.authenticate(
+            request.headers.authorization,
+            request.ip,
+            clientCertificateOf(request.raw.socket),
+          ),
+        );
         // Bounded memory: bodies in progress are admitted up to a byte budget (PublishGate).
         this.gate.admit(request.headers['content-length'], reply.raw);
       },
@@ -103,12 +113,16 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         if (error instanceof IngressPausedError) this.refusals.set(request, 'paused');
       },
       onResponse: async (request, reply) => {
-        if (reply.statusCode >= 400) this.metrics.refused.labels('updates', this.refusals.get(request) ?? refusalReasonOf(reply.statusCode)).inc();
+        if (reply.statusCode >= 400)
+          this.metrics.refused.labels('updates', this.refusals.get(request) ?? refusalReasonOf(reply.statusCode)).inc();
       },
       handler: async (request, reply) => {
         const body = request.body;
         if (body instanceof RawBody) return unsupportedMediaType(reply, body.contentType);
-        if (body === undefined) throw new InvalidError('body is empty: send one update or {"updates": [...]} as application/json', [{ path: '(body)', message: 'is empty' }]);
+        if (body === undefined)
+          throw new InvalidError('body is empty: send one update or {"updates": [...]} as application/json', [
+            { path: '(body)', message: 'is empty' },
+          ]);
         const key = this.keys.get(request) as AuthenticatedKey;
         const result = await this.updates.accept(key, body);
         return reply.code(202).send(result);
@@ -124,22 +138,32 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         exposeHeadRoute: false,
         // Only the head of a large body is kept (the ping must count whatever a job posts); the rest is read and dropped.
         bodyLimit: Math.max(this.config.bodyLimitBytes, this.config.bodyDiscardLimitBytes),
-        preParsing: async (_request, _reply, payload) => keepHeadOfBody(payload, MAX_PING_BODY_BYTES, Math.max(this.config.bodyLimitBytes, this.config.bodyDiscardLimitBytes)),
+        preParsing: async (_request, _reply, payload) =>
+          keepHeadOfBody(
+            payload,
+            MAX_PING_BODY_BYTES,
+            Math.max(this.config.bodyLimitBytes, this.config.bodyDiscardLimitBytes),
+          ),
         // Before the body is read and before any token lookup: the per-address ping limit.
         onRequest: async (request) => this.pings.admit(request.ip),
         onError: async (request, _reply, error) => {
           if (error instanceof IngressPausedError) this.refusals.set(request, 'paused');
         },
         onResponse: async (request, reply) => {
-          if (reply.statusCode >= 400) this.metrics.refused.labels('ping', this.refusals.get(request) ?? refusalReasonOf(reply.statusCode)).inc();
+          if (reply.statusCode >= 400)
+            this.metrics.refused.labels('ping', this.refusals.get(request) ?? refusalReasonOf(reply.statusCode)).inc();
         },
         handler: async (request, reply) => {
           const { token } = request.params as { token: string };
           const rid = (request.query as Record<string, unknown>)['rid'];
-          if (rid !== undefined && typeof rid !== 'string') throw new InvalidError('rid: give one run id', [{ path: 'rid', message: 'give one run id' }]);
+          if (rid !== undefined && typeof rid !== 'string')
+            throw new InvalidError('rid: give one run id', [{ path: 'rid', message: 'give one run id' }]);
           const ridProblem = rid === undefined ? null : rid.length > 128 ? 'at most 128 characters' : textProblem(rid);
           if (ridProblem) throw new InvalidError(`rid: ${ridProblem}`, [{ path: 'rid', message: ridProblem }]);
-          const body = request.body instanceof RawBody && request.body.bytes.length ? request.body.bytes.toString('utf8') : undefined;
+          const body =
+            request.body instanceof RawBody && request.body.bytes.length
+              ? request.body.bytes.toString('utf8')
+              : undefined;
           const result = await this.pings.ping(token, signal, { runId: rid, body });
           return reply.code(200).send(result);
         },
@@ -155,7 +179,9 @@ function unsupportedMediaType(reply: FastifyReply, contentType: string | undefin
   const body: ApiErrorBody = {
     error: {
       code: ApiErrorCode.UnsupportedMediaType,
-      message: contentType ? `content type "${contentType.slice(0, 100)}" is not supported: send application/json` : 'no content type: send the body as application/json',
+      message: contentType
+        ? `content type "${contentType.slice(0, 100)}" is not supported: send application/json`
+        : 'no content type: send the body as application/json',
       issues: [{ path: '(content-type)', message: 'must be application/json' }],
     },
   };

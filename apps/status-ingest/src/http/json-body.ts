@@ -9,27 +9,34 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * named by path. Throws InvalidError (400) naming the problem.
  */
 export function parseJsonBody(raw: Buffer): unknown {
-  if (raw.length === 0) throw new InvalidError('body is empty: send a JSON document', [{ path: '(body)', message: 'is empty' }]);
+  if (raw.length === 0)
+    throw new InvalidError('body is empty: send a JSON document', [{ path: '(body)', message: 'is empty' }]);
   let text: string;
   try {
     text = utf8.decode(raw);
   } catch {
     const at = firstInvalidUtf8Offset(raw);
-    throw new InvalidError(`body is not valid UTF-8 (invalid byte at offset ${at})`, [{ path: '(body)', message: `invalid UTF-8 at byte ${at}` }]);
+    throw new InvalidError(`body is not valid UTF-8 (invalid byte at offset ${at})`, [
+      { path: '(body)', message: `invalid UTF-8 at byte ${at}` },
+    ]);
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
     const message = (e as Error).message;
-    throw new InvalidError(`body is not valid JSON: ${message}`, [{ path: '(body)', message: `not valid JSON: ${message}` }]);
+    throw new InvalidError(`body is not valid JSON: ${message}`, [
+      { path: '(body)', message: `not valid JSON: ${message}` },
+    ]);
   }
   // JSON.parse makes `"__proto__"` an own key; later copies would turn it into a prototype. Refuse it here.
   if (mayHoldForbiddenKey(text)) {
     const path = forbiddenKeyPath(value);
     if (path !== null) {
       const key = path[path.length - 1];
-      throw new InvalidError(`${path.join('.')}: key "${key}" is not allowed`, [{ path: path.join('.'), message: `key "${key}" is not allowed` }]);
+      throw new InvalidError(`${path.join('.')}: key "${key}" is not allowed`, [
+        { path: path.join('.'), message: `key "${key}" is not allowed` },
+      ]);
     }
   }
   return value;
@@ -37,7 +44,9 @@ export function parseJsonBody(raw: Buffer): unknown {
 
 function mayHoldForbiddenKey(text: string): boolean {
   // Escapes (`\u005f_proto__`) can spell a key too: scan when any escape is present.
-  return text.includes('__proto__') || text.includes('constructor') || text.includes('prototype') || text.includes('\\u');
+  return (
+    text.includes('__proto__') || text.includes('constructor') || text.includes('prototype') || text.includes('\\u')
+  );
 }
 
 interface Frame {
@@ -57,7 +66,8 @@ export function forbiddenKeyPath(value: unknown): string[] | null {
     const frame = stack.pop() as Frame;
     const v = frame.value;
     if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) if (v[i] !== null && typeof v[i] === 'object') stack.push({ value: v[i], key: String(i), parent: frame });
+      for (let i = v.length - 1; i >= 0; i--)
+        if (v[i] !== null && typeof v[i] === 'object') stack.push({ value: v[i], key: String(i), parent: frame });
     } else if (v !== null && typeof v === 'object') {
       const keys = Object.keys(v);
       for (const k of keys) if (FORBIDDEN_KEYS.has(k)) return pathOf({ value: null, key: k, parent: frame });

@@ -16,7 +16,13 @@ export function keepHeadOfBody(payload: NodeJS.ReadableStream, keepBytes: number
     transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
       received += chunk.length;
       (head as CountedStream).receivedEncodedLength = received;
-      if (received > maxBytes) return done(Object.assign(new Error(`ping body larger than ${maxBytes} bytes`), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' }));
+      if (received > maxBytes)
+        return done(
+          Object.assign(new Error(`ping body larger than ${maxBytes} bytes`), {
+            statusCode: 413,
+            code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+          }),
+        );
       if (kept >= keepBytes) return done();
       const part = chunk.subarray(0, keepBytes - kept);
       kept += part.length;

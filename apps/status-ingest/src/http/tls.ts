@@ -33,21 +33,37 @@ export function loadIngestTls(v: TlsVariables): IngestTls | null {
       if (!pem.includes('-----BEGIN')) problems.push({ variable, message: `${path} is not a PEM file` });
       return pem;
     } catch (e) {
-      problems.push({ variable, message: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      problems.push({
+        variable,
+        message: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      });
       return null;
     }
   };
   const cert = read('INGEST_TLS_CERT', v.INGEST_TLS_CERT);
   const key = read('INGEST_TLS_KEY', v.INGEST_TLS_KEY);
   const clientCa = read('INGEST_TLS_CLIENT_CA', v.INGEST_TLS_CLIENT_CA);
-  if (v.INGEST_TLS_CERT && !v.INGEST_TLS_KEY) problems.push({ variable: 'INGEST_TLS_KEY', message: 'is required with INGEST_TLS_CERT (the private key, PEM)' });
-  if (v.INGEST_TLS_KEY && !v.INGEST_TLS_CERT) problems.push({ variable: 'INGEST_TLS_CERT', message: 'is required with INGEST_TLS_KEY (the server certificate, PEM)' });
+  if (v.INGEST_TLS_CERT && !v.INGEST_TLS_KEY)
+    problems.push({ variable: 'INGEST_TLS_KEY', message: 'is required with INGEST_TLS_CERT (the private key, PEM)' });
+  if (v.INGEST_TLS_KEY && !v.INGEST_TLS_CERT)
+    problems.push({
+      variable: 'INGEST_TLS_CERT',
+      message: 'is required with INGEST_TLS_KEY (the server certificate, PEM)',
+    });
   const tls = Boolean(v.INGEST_TLS_CERT || v.INGEST_TLS_KEY);
   if (v.INGEST_TLS_CLIENT_AUTH !== 'off' && !v.INGEST_TLS_CLIENT_CA) {
-    problems.push({ variable: 'INGEST_TLS_CLIENT_CA', message: `is required with INGEST_TLS_CLIENT_AUTH=${v.INGEST_TLS_CLIENT_AUTH} (the CA that signs client certificates, PEM)` });
+    problems.push({
+      variable: 'INGEST_TLS_CLIENT_CA',
+      message: `is required with INGEST_TLS_CLIENT_AUTH=${v.INGEST_TLS_CLIENT_AUTH} (the CA that signs client certificates, PEM)`,
+    });
   }
-  if (v.INGEST_TLS_CLIENT_AUTH !== 'off' && !tls) problems.push({ variable: 'INGEST_TLS_CLIENT_AUTH', message: 'needs TLS: set INGEST_TLS_CERT and INGEST_TLS_KEY' });
-  if (v.INGEST_TLS_CLIENT_CA && v.INGEST_TLS_CLIENT_AUTH === 'off') problems.push({ variable: 'INGEST_TLS_CLIENT_AUTH', message: 'is off although INGEST_TLS_CLIENT_CA is set: use optional or required' });
+  if (v.INGEST_TLS_CLIENT_AUTH !== 'off' && !tls)
+    problems.push({ variable: 'INGEST_TLS_CLIENT_AUTH', message: 'needs TLS: set INGEST_TLS_CERT and INGEST_TLS_KEY' });
+  if (v.INGEST_TLS_CLIENT_CA && v.INGEST_TLS_CLIENT_AUTH === 'off')
+    problems.push({
+      variable: 'INGEST_TLS_CLIENT_AUTH',
+      message: 'is off although INGEST_TLS_CLIENT_CA is set: use optional or required',
+    });
   if (problems.length) throw new ConfigError(problems);
   if (!cert || !key) return null;
   return { cert, key, clientCa, clientAuth: v.INGEST_TLS_CLIENT_AUTH };
@@ -92,7 +108,10 @@ function certificateVerdict(socket: TLSSocket): ClientCertificate | null | Unaut
   if (!socket.encrypted || typeof socket.getPeerCertificate !== 'function') return null;
   const cert = socket.getPeerCertificate();
   if (!cert || Object.keys(cert).length === 0) return null;
-  if (!socket.authorized) return new UnauthorizedError(`client certificate not trusted (${String(socket.authorizationError ?? 'unverified')}): use one signed by the configured client CA`);
+  if (!socket.authorized)
+    return new UnauthorizedError(
+      `client certificate not trusted (${String(socket.authorizationError ?? 'unverified')}): use one signed by the configured client CA`,
+    );
   const cn = cert.subject?.CN as string | string[] | undefined;
   return { subject: Array.isArray(cn) ? cn.join('+') : (cn ?? '') };
 }

@@ -22,7 +22,10 @@ export class IngressControlHandler {
     const payload = envelope.payload as IngressControlPayload;
     if (envelope.type === Messages.IngressPause.type) {
       const state = this.ingress.pause(payload);
-      this.logger.warn({ reason: state.reason, until: state.until?.toISOString() ?? null, operationId: state.operationId }, 'ingress paused');
+      this.logger.warn(
+        { reason: state.reason, until: state.until?.toISOString() ?? null, operationId: state.operationId },
+        'ingress paused',
+      );
     } else if (envelope.type === Messages.IngressResume.type) {
       this.ingress.resume();
       this.logger.info({ reason: payload.reason, operationId: payload.operationId }, 'ingress resumed');

@@ -48,7 +48,9 @@ export class IngressStateService {
     if (this.paused === null) return;
     const p = this.current(now);
     if (!p) return;
-    const retryAfter = p.until ? Math.max(1, Math.ceil((p.until.getTime() - now) / 1000)) : this.config.retryAfterSeconds;
+    const retryAfter = p.until
+      ? Math.max(1, Math.ceil((p.until.getTime() - now) / 1000))
+      : this.config.retryAfterSeconds;
     throw new IngressPausedError(`ingress is paused (${p.reason}); retry later`, Math.min(retryAfter, 3600));
   }
 }

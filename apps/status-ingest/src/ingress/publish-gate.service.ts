@@ -46,7 +46,10 @@ export class PublishGate {
     const declared = Number(declaredLength ?? Number.NaN);
     const size = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, this.bodyLimit) : this.bodyLimit;
     if (this.bodiesInProgress > 0 && this.bodiesInProgress + size > this.maxBodiesInProgress) {
-      throw new UnavailableError(`status-ingest is busy with ${this.bodiesInProgress} bytes of requests; nothing was accepted, retry later`, this.retryAfter);
+      throw new UnavailableError(
+        `status-ingest is busy with ${this.bodiesInProgress} bytes of requests; nothing was accepted, retry later`,
+        this.retryAfter,
+      );
     }
     this.bodiesInProgress += size;
     response.once('close', () => (this.bodiesInProgress -= size));
@@ -66,23 +69,37 @@ export class PublishGate {
 
   private assertNotBlocked(): void {
     const reason = this.publisher.blocked;
-    if (reason !== undefined) throw new UnavailableError(`message broker blocks publishing (resource alarm: ${reason}); nothing was accepted, retry later`, this.retryAfter);
+    if (reason !== undefined)
+      throw new UnavailableError(
+        `message broker blocks publishing (resource alarm: ${reason}); nothing was accepted, retry later`,
+        this.retryAfter,
+      );
   }
 
   /** Runs a publish (resolving after the broker's confirm), mapping failures to 503. */
   async publish<T>(kind: PublishKind, send: () => Promise<T>): Promise<T> {
     if (this.closing) throw new UnavailableError('status-ingest is shutting down; retry', 1);
     // Fail fast while disconnected instead of holding the client for the publish timeout.
-    if (!this.publisher.isConnected()) throw new UnavailableError('message broker unavailable; nothing was accepted, retry later', this.retryAfter);
+    if (!this.publisher.isConnected())
+      throw new UnavailableError('message broker unavailable; nothing was accepted, retry later', this.retryAfter);
     this.assertNotBlocked();
     this.inFlight++;
     const started = performance.now();
     try {
       return await send();
     } catch (e) {
-      if (e instanceof InvalidMessageError) throw new InvalidError(`refused: ${e.reason}`, [{ path: '(body)', message: e.reason }]);
-      if (e instanceof BrokerBlockedError) throw new UnavailableError(`message broker blocks publishing (resource alarm: ${e.reason}); retry later`, this.retryAfter);
-      if (e instanceof BusError) throw new UnavailableError(`message broker did not confirm (${e.name}); nothing was accepted, retry later`, this.retryAfter);
+      if (e instanceof InvalidMessageError)
+        throw new InvalidError(`refused: ${e.reason}`, [{ path: '(body)', message: e.reason }]);
+      if (e instanceof BrokerBlockedError)
+        throw new UnavailableError(
+          `message broker blocks publishing (resource alarm: ${e.reason}); retry later`,
+          this.retryAfter,
+        );
+      if (e instanceof BusError)
+        throw new UnavailableError(
+          `message broker did not confirm (${e.name}); nothing was accepted, retry later`,
+          this.retryAfter,
+        );
       throw e;
     } finally {
       this.metrics.observePublish(kind, (performance.now() - started) / 1000);

@@ -42,7 +42,12 @@ function lookup<M extends Metric<string>>(name: string, create: () => M): M {
 export class IngestMetrics {
   readonly accepted = lookup(
     'fleetwatch_ingest_updates_accepted_total',
-    () => new Counter({ name: 'fleetwatch_ingest_updates_accepted_total', help: 'Status updates confirmed by the broker and answered 202.', labelNames: ['mode'] }),
+    () =>
+      new Counter({
+        name: 'fleetwatch_ingest_updates_accepted_total',
+        help: 'Status updates confirmed by the broker and answered 202.',
+        labelNames: ['mode'],
+      }),
   );
   readonly refused = lookup(
     'fleetwatch_ingest_requests_refused_total',
@@ -55,7 +60,12 @@ export class IngestMetrics {
   );
   readonly pings = lookup(
     'fleetwatch_ingest_pings_accepted_total',
-    () => new Counter({ name: 'fleetwatch_ingest_pings_accepted_total', help: 'Heartbeat pings confirmed by the broker, by signal.', labelNames: ['signal'] }),
+    () =>
+      new Counter({
+        name: 'fleetwatch_ingest_pings_accepted_total',
+        help: 'Heartbeat pings confirmed by the broker, by signal.',
+        labelNames: ['signal'],
+      }),
   );
   readonly publishSeconds = lookup(
     'fleetwatch_ingest_publish_duration_seconds',

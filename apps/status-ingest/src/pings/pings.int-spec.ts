@@ -35,13 +35,23 @@ interface Answer {
 function ping(token: string, from: string, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const method = body === undefined ? 'GET' : 'POST';
-    const headers = body === undefined ? {} : { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) };
-    const req = httpRequest({ host: '127.0.0.1', port: h.config.port, path: `/ping/${token}`, method, headers, localAddress: from }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body: text ? JSON.parse(text) : {} }));
-    });
+    const headers =
+      body === undefined ? {} : { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) };
+    const req = httpRequest(
+      { host: '127.0.0.1', port: h.config.port, path: `/ping/${token}`, method, headers, localAddress: from },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            retryAfter: res.headers['retry-after'] as string | undefined,
+            body: text ? JSON.parse(text) : {},
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -49,7 +59,14 @@ function ping(token: string, from: string, body?: string): Promise<Answer> {
 
 async function createMonitor(token: string = generatePingToken()): Promise<{ token: string; id: string }> {
   const id = randomUUID();
-  await monitors.create({ id, targetId: `check:${id}`, name: 'job', tokenHash: hashPingToken(token), periodSeconds: 3600, graceSeconds: 60 });
+  await monitors.create({
+    id,
+    targetId: `check:${id}`,
+    name: 'job',
+    tokenHash: hashPingToken(token),
+    periodSeconds: 3600,
+    graceSeconds: 60,
+  });
   return { token, id };
 }
 
@@ -91,7 +108,10 @@ describe('429', () => {
     expect(answers.slice(0, 5).map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
     expect(answers[5].status).toBe(429);
     expect(answers[5].retryAfter).toBe('12');
-    expect(answers[5].body.error).toEqual({ code: 'rate_limited', message: expect.stringMatching(/5 pings\/min for this monitor/) });
+    expect(answers[5].body.error).toEqual({
+      code: 'rate_limited',
+      message: expect.stringMatching(/5 pings\/min for this monitor/),
+    });
     const other = await createMonitor();
     expect((await ping(other.token, '127.0.3.1')).status).toBe(200);
     expect((await h.drain()).length).toBe(6);
@@ -112,7 +132,9 @@ describe('429', () => {
     expect((await ping(known[1].token, from, 'x'.repeat(200_000))).status).toBe(429);
     expect((await ping(known[0].token, '127.0.4.2')).status).toBe(200);
     const metrics = await h.request('GET', '/metrics');
-    expect(metrics.text).toMatch(/fleetwatch_ingest_requests_refused_total\{route="ping",reason="rate_limited"\} [1-9]/);
+    expect(metrics.text).toMatch(
+      /fleetwatch_ingest_requests_refused_total\{route="ping",reason="rate_limited"\} [1-9]/,
+    );
   });
 });
 
@@ -130,16 +152,27 @@ describe('what a ping carries is storable', () => {
   it('a run id a store cannot hold is refused with 400 naming rid', async () => {
     const { token } = await createMonitor();
     const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port: h.config.port, path: `/ping/${token}/start?rid=run%00one`, method: 'GET', localAddress: '127.0.0.42' }, (r) => {
-        let text = '';
-        r.on('data', (c: Buffer) => (text += c.toString()));
-        r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
-      });
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: h.config.port,
+          path: `/ping/${token}/start?rid=run%00one`,
+          method: 'GET',
+          localAddress: '127.0.0.42',
+        },
+        (r) => {
+          let text = '';
+          r.on('data', (c: Buffer) => (text += c.toString()));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
     expect(res.status).toBe(400);
-    expect(JSON.parse(res.text)).toMatchObject({ error: { issues: [{ path: 'rid', message: expect.stringMatching(/NUL/) }] } });
+    expect(JSON.parse(res.text)).toMatchObject({
+      error: { issues: [{ path: 'rid', message: expect.stringMatching(/NUL/) }] },
+    });
   });
 });
 

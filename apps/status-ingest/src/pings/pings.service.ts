@@ -55,18 +55,33 @@ export class PingsService {
   /** Charges one ping to the client address (after trusted proxies); throws RateLimitedError over the limit. */
   admit(ip: string, now: number = Date.now()): void {
     const byIp = this.perIp.take(rateLimitKeyOf(ip), 1, now);
-    if (!byIp.allowed) throw new RateLimitedError(`rate limit of ${this.perIp.burst} pings/min from this address exceeded`, byIp.retryAfterSeconds);
+    if (!byIp.allowed)
+      throw new RateLimitedError(
+        `rate limit of ${this.perIp.burst} pings/min from this address exceeded`,
+        byIp.retryAfterSeconds,
+      );
   }
 
-  async ping(token: string, signal: PingSignal, options: PingOptions = {}, now: number = Date.now()): Promise<PingAccepted> {
+  async ping(
+    token: string,
+    signal: PingSignal,
+    options: PingOptions = {},
+    now: number = Date.now(),
+  ): Promise<PingAccepted> {
     this.gate.assertOpen(now);
     if (options.runId !== undefined && !RUN_ID.test(options.runId)) {
-      throw new InvalidError('rid: use 1–128 letters, digits and . _ : -', [{ path: 'rid', message: 'use 1–128 letters, digits and . _ : -' }]);
+      throw new InvalidError('rid: use 1–128 letters, digits and . _ : -', [
+        { path: 'rid', message: 'use 1–128 letters, digits and . _ : -' },
+      ]);
     }
     const monitor = await this.resolver.resolve(token);
     if (!monitor) throw new NotFoundError('no heartbeat monitor has this ping URL');
     const byMonitor = this.perMonitor.take(monitor.id, 1, now);
-    if (!byMonitor.allowed) throw new RateLimitedError(`rate limit of ${this.perMonitor.burst} pings/min for this monitor exceeded`, byMonitor.retryAfterSeconds);
+    if (!byMonitor.allowed)
+      throw new RateLimitedError(
+        `rate limit of ${this.perMonitor.burst} pings/min for this monitor exceeded`,
+        byMonitor.retryAfterSeconds,
+      );
     const payload: PingReceivedPayload = {
       monitorId: monitor.id,
       targetId: monitor.targetId,

@@ -3,7 +3,12 @@ import { costOf, MAX_REPORTED_ISSUES, parseStatusUpdates } from './status-update
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const WINDOW = { maxFutureSkewMs: 300_000, maxAgeMs: 7 * 86_400_000 };
-const ok = (i: number, extra: Record<string, unknown> = {}) => ({ instanceId: `web-${i}`, kind: 'pod', status: 'Running', ...extra });
+const ok = (i: number, extra: Record<string, unknown> = {}) => ({
+  instanceId: `web-${i}`,
+  kind: 'pod',
+  status: 'Running',
+  ...extra,
+});
 
 function refusal(body: unknown): InvalidError {
   try {
@@ -17,7 +22,10 @@ function refusal(body: unknown): InvalidError {
 
 describe('parseStatusUpdates', () => {
   it('takes one update, lower-casing the status', () => {
-    expect(parseStatusUpdates(ok(1), NOW, WINDOW)).toEqual({ batch: false, updates: [{ instanceId: 'web-1', kind: 'pod', status: 'running' }] });
+    expect(parseStatusUpdates(ok(1), NOW, WINDOW)).toEqual({
+      batch: false,
+      updates: [{ instanceId: 'web-1', kind: 'pod', status: 'running' }],
+    });
   });
 
   it('takes a batch whole', () => {
@@ -33,12 +41,24 @@ describe('parseStatusUpdates', () => {
     ['empty batch', { updates: [] }, ['updates']],
     ['1001 updates', { updates: Array.from({ length: 1001 }, (_, i) => ok(i)) }, ['updates']],
     ['a bad item', { updates: [ok(0), ok(1, { kind: 'vm' })] }, ['updates.1.kind']],
-    ['bad items everywhere', { updates: [ok(0, { status: 'nope' }), ok(1), { kind: 'pod' }] }, ['updates.0.status', 'updates.2.instanceId', 'updates.2.status']],
+    [
+      'bad items everywhere',
+      { updates: [ok(0, { status: 'nope' }), ok(1), { kind: 'pod' }] },
+      ['updates.0.status', 'updates.2.instanceId', 'updates.2.status'],
+    ],
     ['future', ok(1, { occurredAt: '2026-03-01T12:06:00Z' }), ['occurredAt']],
     ['ancient', ok(1, { occurredAt: '2026-02-01T12:00:00Z' }), ['occurredAt']],
-    ['a future item in a batch', { updates: [ok(0), ok(1, { occurredAt: '2026-03-02T00:00:00Z' })] }, ['updates.1.occurredAt']],
+    [
+      'a future item in a batch',
+      { updates: [ok(0), ok(1, { occurredAt: '2026-03-02T00:00:00Z' })] },
+      ['updates.1.occurredAt'],
+    ],
     ['an unknown field', ok(1, { colour: 'red' }), ['(body)']],
-    ['a repeated updateId in a batch', { updates: [ok(0, { updateId: 'a' }), ok(1, { updateId: 'b' }), ok(2, { updateId: 'a' })] }, ['updates.2.updateId']],
+    [
+      'a repeated updateId in a batch',
+      { updates: [ok(0, { updateId: 'a' }), ok(1, { updateId: 'b' }), ok(2, { updateId: 'a' })] },
+      ['updates.2.updateId'],
+    ],
   ])('refuses %s, naming %j', (_name, body, paths) => {
     const e = refusal(body);
     expect(e.issues.map((i) => i.path)).toEqual(paths);
@@ -47,7 +67,10 @@ describe('parseStatusUpdates', () => {
 
   it('says which unknown field and which label name is bad', () => {
     expect(refusal(ok(1, { colour: 'red' })).issues[0].message).toBe('unknown field(s): colour');
-    expect(refusal(ok(1, { labels: { '9x': 'a' } })).issues[0]).toEqual({ path: 'labels.9x', message: expect.stringMatching(/^invalid name: label names start with/) });
+    expect(refusal(ok(1, { labels: { '9x': 'a' } })).issues[0]).toEqual({
+      path: 'labels.9x',
+      message: expect.stringMatching(/^invalid name: label names start with/),
+    });
   });
 
   it('lists at most MAX_REPORTED_ISSUES issues of a hopeless batch', () => {

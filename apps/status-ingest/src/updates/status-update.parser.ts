@@ -1,4 +1,9 @@
-import { MAX_BATCH_UPDATES, statusUpdateBatchSchema, statusUpdateInputSchema, type StatusUpdate } from '@fleetwatch/contracts';
+import {
+  MAX_BATCH_UPDATES,
+  statusUpdateBatchSchema,
+  statusUpdateInputSchema,
+  type StatusUpdate,
+} from '@fleetwatch/contracts';
 import { InvalidError, occurredAtProblem, type ErrorIssue, type TimeWindow } from '@fleetwatch/domain';
 import type { z } from 'zod';
 
@@ -32,7 +37,9 @@ export function costOf(body: unknown): number {
 export function parseStatusUpdates(body: unknown, now: number, window: TimeWindow): ParsedUpdates {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     const got = body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body;
-    throw new InvalidError(`body must be a JSON object (one update, or {"updates": [...]}), got ${got}`, [{ path: '(body)', message: `expected an object, got ${got}` }]);
+    throw new InvalidError(`body must be a JSON object (one update, or {"updates": [...]}), got ${got}`, [
+      { path: '(body)', message: `expected an object, got ${got}` },
+    ]);
   }
   if ('updates' in body) {
     const batch = statusUpdateBatchSchema.safeParse(body);
@@ -50,9 +57,17 @@ export function parseStatusUpdates(body: unknown, now: number, window: TimeWindo
       if (id === undefined) continue;
       const first = firstWith.get(id);
       if (first === undefined) firstWith.set(id, i);
-      else issues.push({ path: pathOf(['updates', i, 'updateId']), message: `repeats updates.${first}.updateId: each update of a batch needs its own` });
+      else
+        issues.push({
+          path: pathOf(['updates', i, 'updateId']),
+          message: `repeats updates.${first}.updateId: each update of a batch needs its own`,
+        });
     }
-    if (issues.length) throw refusal(`batch refused: ${countItems(issues)} of ${batch.data.updates.length} updates are invalid; nothing was accepted`, issues);
+    if (issues.length)
+      throw refusal(
+        `batch refused: ${countItems(issues)} of ${batch.data.updates.length} updates are invalid; nothing was accepted`,
+        issues,
+      );
     return { updates, batch: true };
   }
   const issues: ErrorIssue[] = [];
@@ -61,7 +76,13 @@ export function parseStatusUpdates(body: unknown, now: number, window: TimeWindo
   return { updates: [update], batch: false };
 }
 
-function validateOne(input: unknown, prefix: Array<string | number>, now: number, window: TimeWindow, issues: ErrorIssue[]): StatusUpdate | null {
+function validateOne(
+  input: unknown,
+  prefix: Array<string | number>,
+  now: number,
+  window: TimeWindow,
+  issues: ErrorIssue[],
+): StatusUpdate | null {
   const parsed = statusUpdateInputSchema.safeParse(input);
   if (!parsed.success) {
     issues.push(...issuesOf(parsed.error, prefix));
@@ -84,7 +105,12 @@ function issuesOf(error: z.ZodError, prefix: Array<string | number>): ErrorIssue
     const keys = (i as { keys?: string[] }).keys;
     // A bad record key (label name) carries the reason in its nested issues.
     const inner = (i as { issues?: Array<{ message: string }> }).issues?.[0]?.message;
-    const message = i.code === 'unrecognized_keys' && keys ? `unknown field(s): ${keys.join(', ')}` : i.code === 'invalid_key' && inner ? `invalid name: ${inner}` : i.message;
+    const message =
+      i.code === 'unrecognized_keys' && keys
+        ? `unknown field(s): ${keys.join(', ')}`
+        : i.code === 'invalid_key' && inner
+          ? `invalid name: ${inner}`
+          : i.message;
     return { path: pathOf(path), message };
   });
 }

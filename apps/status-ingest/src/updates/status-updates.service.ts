@@ -1,5 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { BUS_BATCH_MAX_BYTES, BUS_BATCH_MAX_UPDATES, Messages, type PayloadInputOf, type StatusUpdate } from '@fleetwatch/contracts';
+import {
+  BUS_BATCH_MAX_BYTES,
+  BUS_BATCH_MAX_UPDATES,
+  Messages,
+  type PayloadInputOf,
+  type StatusUpdate,
+} from '@fleetwatch/contracts';
 import { RateLimitedError, UnavailableError, type TimeWindow } from '@fleetwatch/domain';
 import { BusPublisher, publishRequest, type PublishRequest } from '@fleetwatch/messaging';
 import type { AuthenticatedKey } from '../auth/api-key-auth.service';
@@ -38,7 +44,10 @@ export class StatusUpdatesService {
     private readonly metrics: IngestMetrics,
     @Inject(INGEST_CONFIG) config: IngestConfig,
   ) {
-    this.window = { maxFutureSkewMs: config.maxFutureSkewSeconds * 1000, maxAgeMs: config.rawRetentionDays * 86_400_000 };
+    this.window = {
+      maxFutureSkewMs: config.maxFutureSkewSeconds * 1000,
+      maxAgeMs: config.rawRetentionDays * 86_400_000,
+    };
     this.limiter = new KeyedRateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
     this.retryAfter = config.retryAfterSeconds;
     this.coalescer = new UpdateCoalescer((items) => this.send(items), {
@@ -76,12 +85,14 @@ export class StatusUpdatesService {
     };
     for (const item of items) {
       const bytes = approximateJsonBytes(item);
-      if (chunk.length > 0 && (chunk.length >= BUS_BATCH_MAX_UPDATES || chunkBytes + bytes > BUS_BATCH_MAX_BYTES)) flush();
+      if (chunk.length > 0 && (chunk.length >= BUS_BATCH_MAX_UPDATES || chunkBytes + bytes > BUS_BATCH_MAX_BYTES))
+        flush();
       chunk.push(item);
       chunkBytes += bytes;
     }
     flush();
-    if (requests.length === 1) await this.publisher.publish(requests[0].definition, requests[0].payload, requests[0].options);
+    if (requests.length === 1)
+      await this.publisher.publish(requests[0].definition, requests[0].payload, requests[0].options);
     else await this.publisher.publishMany(requests);
   }
 
@@ -94,7 +105,10 @@ export class StatusUpdatesService {
     this.gate.assertOpen(now);
     const decision = this.limiter.take(key.id, costOf(body), now);
     if (!decision.allowed) {
-      throw new RateLimitedError(`rate limit of ${this.limiter.perSecond} updates/s (burst ${this.limiter.burst}) exceeded for this API key`, decision.retryAfterSeconds);
+      throw new RateLimitedError(
+        `rate limit of ${this.limiter.perSecond} updates/s (burst ${this.limiter.burst}) exceeded for this API key`,
+        decision.retryAfterSeconds,
+      );
     }
     const { updates, batch } = parseStatusUpdates(body, now, this.window);
     const receivedAt = new Date(now).toISOString();
@@ -123,7 +137,8 @@ export class StatusUpdatesService {
     try {
       await this.coalescer.submit(items, bytes);
     } catch (e) {
-      if (e instanceof CoalescerOverloadedError) throw new UnavailableError(`status-ingest is overloaded: ${e.message}`, this.retryAfter);
+      if (e instanceof CoalescerOverloadedError)
+        throw new UnavailableError(`status-ingest is overloaded: ${e.message}`, this.retryAfter);
       throw e;
     }
   }

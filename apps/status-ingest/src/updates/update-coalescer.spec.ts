@@ -13,11 +13,14 @@ function deferred() {
 describe('UpdateCoalescer', () => {
   it('sends at once while slots are free, then groups waiting requests in order', async () => {
     const sends: { items: number[]; d: ReturnType<typeof deferred> }[] = [];
-    const c = new UpdateCoalescer<number>((items) => {
-      const d = deferred();
-      sends.push({ items, d });
-      return d.promise;
-    }, { maxInFlight: 1, maxItems: 5 });
+    const c = new UpdateCoalescer<number>(
+      (items) => {
+        const d = deferred();
+        sends.push({ items, d });
+        return d.promise;
+      },
+      { maxInFlight: 1, maxItems: 5 },
+    );
 
     const first = c.submit([1]);
     expect(sends.map((s) => s.items)).toEqual([[1]]);
@@ -40,10 +43,13 @@ describe('UpdateCoalescer', () => {
 
   it('rejects every request of a message that was not confirmed, and goes on', async () => {
     let n = 0;
-    const c = new UpdateCoalescer<string>(async (items) => {
-      n++;
-      if (items.includes('bad')) throw new Error('nacked');
-    }, { maxInFlight: 1, maxItems: 10 });
+    const c = new UpdateCoalescer<string>(
+      async (items) => {
+        n++;
+        if (items.includes('bad')) throw new Error('nacked');
+      },
+      { maxInFlight: 1, maxItems: 10 },
+    );
     const a = c.submit(['ok-1']);
     const b = c.submit(['bad']);
     const d = c.submit(['ok-2']);
@@ -56,15 +62,29 @@ describe('UpdateCoalescer', () => {
 
   it('never splits a request and never exceeds maxItems unless one request alone does', async () => {
     const sizes: number[] = [];
-    const c = new UpdateCoalescer<number>(async (items) => void sizes.push(items.length), { maxInFlight: 1, maxItems: 4 });
+    const c = new UpdateCoalescer<number>(async (items) => void sizes.push(items.length), {
+      maxInFlight: 1,
+      maxItems: 4,
+    });
     await Promise.all([c.submit([1, 2, 3]), c.submit([4, 5, 6]), c.submit([7]), c.submit([8, 9, 10, 11, 12])]);
     expect(sizes).toEqual([3, 4, 5]);
   });
 
   it('never groups past maxGroupBytes unless one request alone does', async () => {
     const sizes: number[][] = [];
-    const c = new UpdateCoalescer<number>(async (items) => void sizes.push(items), { maxInFlight: 1, maxItems: 1000, maxGroupBytes: 100 });
-    await Promise.all([c.submit([1], 10), c.submit([2], 60), c.submit([3], 30), c.submit([4], 20), c.submit([5], 500), c.submit([6], 1)]);
+    const c = new UpdateCoalescer<number>(async (items) => void sizes.push(items), {
+      maxInFlight: 1,
+      maxItems: 1000,
+      maxGroupBytes: 100,
+    });
+    await Promise.all([
+      c.submit([1], 10),
+      c.submit([2], 60),
+      c.submit([3], 30),
+      c.submit([4], 20),
+      c.submit([5], 500),
+      c.submit([6], 1),
+    ]);
     expect(sizes).toEqual([[1], [2, 3], [4], [5], [6]]);
   });
 
@@ -73,9 +93,12 @@ describe('UpdateCoalescer', () => {
   });
 
   it('a synchronous throw from send rejects instead of escaping', async () => {
-    const c = new UpdateCoalescer<number>(() => {
-      throw new Error('boom');
-    }, { maxInFlight: 2, maxItems: 4 });
+    const c = new UpdateCoalescer<number>(
+      () => {
+        throw new Error('boom');
+      },
+      { maxInFlight: 2, maxItems: 4 },
+    );
     await expect(c.submit([1])).rejects.toThrow('boom');
   });
 
@@ -157,7 +180,11 @@ describe('UpdateCoalescer', () => {
   });
 
   it('approximateJsonBytes is close to the serialised size', () => {
-    const value = { updateId: 'u-1', status: 'running', metadata: { region: 'eu-west-1', cores: 8, tags: ['a', 'b'], ok: true, none: null } };
+    const value = {
+      updateId: 'u-1',
+      status: 'running',
+      metadata: { region: 'eu-west-1', cores: 8, tags: ['a', 'b'], ok: true, none: null },
+    };
     const real = JSON.stringify(value).length;
     const approx = approximateJsonBytes(value);
     expect(approx).toBeGreaterThanOrEqual(real * 0.8);

@@ -75,8 +75,16 @@ export class UpdateCoalescer<T> {
    */
   submit(items: T[], bytes = 0, now: number = Date.now()): Promise<void> {
     // Something already waits, so this would wait too: refuse it if the queue cannot take it.
-    if (this.waiting.length > 0 && (this.queuedItems + items.length > this.maxQueuedItems || this.queuedBytes + bytes > this.maxQueuedBytes)) {
-      return Promise.reject(new CoalescerOverloadedError(`${this.queuedItems} updates (${this.queuedBytes} bytes) already wait for the broker; retry later`, 'full'));
+    if (
+      this.waiting.length > 0 &&
+      (this.queuedItems + items.length > this.maxQueuedItems || this.queuedBytes + bytes > this.maxQueuedBytes)
+    ) {
+      return Promise.reject(
+        new CoalescerOverloadedError(
+          `${this.queuedItems} updates (${this.queuedBytes} bytes) already wait for the broker; retry later`,
+          'full',
+        ),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ items, bytes, deadline: now + this.maxWaitMs, resolve, reject });
@@ -110,7 +118,11 @@ export class UpdateCoalescer<T> {
       let count = group[0].items.length;
       let bytes = group[0].bytes;
       const maxGroupBytes = this.options.maxGroupBytes ?? Number.POSITIVE_INFINITY;
-      while (this.waiting.length > 0 && count + this.waiting[0].items.length <= this.options.maxItems && bytes + this.waiting[0].bytes <= maxGroupBytes) {
+      while (
+        this.waiting.length > 0 &&
+        count + this.waiting[0].items.length <= this.options.maxItems &&
+        bytes + this.waiting[0].bytes <= maxGroupBytes
+      ) {
         const next = this.shift();
         count += next.items.length;
         bytes += next.bytes;
@@ -124,18 +136,20 @@ export class UpdateCoalescer<T> {
       } catch (e) {
         sent = Promise.reject(e);
       }
-      sent.then(
-        () => {
-          for (const g of group) g.resolve();
-        },
-        (error: unknown) => {
-          for (const g of group) g.reject(error);
-        },
-      ).finally(() => {
-        this.inFlight--;
-        this.pump();
-        this.armTimer();
-      });
+      sent
+        .then(
+          () => {
+            for (const g of group) g.resolve();
+          },
+          (error: unknown) => {
+            for (const g of group) g.reject(error);
+          },
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+          this.armTimer();
+        });
     }
   }
 
@@ -158,7 +172,12 @@ export class UpdateCoalescer<T> {
     const now = Date.now();
     while (this.waiting.length > 0 && this.waiting[0].deadline <= now) {
       const w = this.shift();
-      w.reject(new CoalescerOverloadedError(`waited ${this.maxWaitMs} ms for the broker to confirm earlier messages; nothing was sent, retry later`, 'wait'));
+      w.reject(
+        new CoalescerOverloadedError(
+          `waited ${this.maxWaitMs} ms for the broker to confirm earlier messages; nothing was sent, retry later`,
+          'wait',
+        ),
+      );
     }
     this.armTimer();
   }

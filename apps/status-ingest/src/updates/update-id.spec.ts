@@ -17,7 +17,9 @@ describe('updateMessageId', () => {
     ['k', 'ünïcødé 🚀', '3c6fc878-9986-5f93-9ece-3f5c826faa29'],
     ['k', '', 'dad3a9be-2814-5cf0-979a-2323f3e0c2dc'],
     ['k', 'x\ud800y', '52cae940-6e1f-5255-b4e3-bb731b5e58cf'],
-  ])('keeps the derivation for (%s, %j), a lone surrogate included', (k, u, expected) => expect(updateMessageId(k, u)).toBe(expected));
+  ])('keeps the derivation for (%s, %j), a lone surrogate included', (k, u, expected) =>
+    expect(updateMessageId(k, u)).toBe(expected),
+  );
   it.each([
     [key, 'deploy-43'],
     ['0b5e4f7a-1111-4222-8333-944455556667', 'deploy-42'],

@@ -2,7 +2,14 @@ import { z } from 'zod';
 import { isoDateTimeSchema } from '../common/safe-json';
 import { uuidv7, UUID_PATTERN } from '../common/ids';
 
-export const serviceNameSchema = z.enum(['collector', 'status-ingest', 'aggregator', 'sync-orchestrator', 'api-gateway', 'tool']);
+export const serviceNameSchema = z.enum([
+  'collector',
+  'status-ingest',
+  'aggregator',
+  'sync-orchestrator',
+  'api-gateway',
+  'tool',
+]);
 export type ServiceName = z.infer<typeof serviceNameSchema>;
 
 export const messageSourceSchema = z.object({
@@ -48,6 +55,8 @@ export function buildEnvelope<P>(
 ): Envelope<P> {
   const id = options.id ?? uuidv7();
   const occurredAt =
-    options.occurredAt instanceof Date ? options.occurredAt.toISOString() : (options.occurredAt ?? new Date().toISOString());
+    options.occurredAt instanceof Date
+      ? options.occurredAt.toISOString()
+      : (options.occurredAt ?? new Date().toISOString());
   return { id, type, schemaVersion, occurredAt, source, correlationId: options.correlationId ?? id, payload };
 }

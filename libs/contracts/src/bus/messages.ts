@@ -43,21 +43,112 @@ function define<S extends z.ZodType>(d: MessageDefinition<S>): MessageDefinition
 
 /** Every message on the bus (SPEC §3). DO NOT RENAME `type` values. */
 export const Messages = {
-  CheckResult: define({ type: 'check.result', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.CheckResult, payload: checkResultPayloadSchema }),
-  HostMetrics: define({ type: 'host.metrics', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.HostMetrics, payload: hostMetricsPayloadSchema }),
-  StatusUpdate: define({ type: 'status.update', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.StatusUpdate, payload: statusUpdatePayloadSchema }),
-  StatusUpdateBatch: define({ type: 'status.update.batch', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.StatusUpdateBatch, payload: statusUpdateBatchPayloadSchema, consumerPayload: statusUpdateBatchEnvelopePayloadSchema }),
-  PingReceived: define({ type: 'ping.received', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.PingReceived, payload: pingReceivedPayloadSchema }),
-  CollectorHeartbeat: define({ type: 'heartbeat.collector', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.CollectorHeartbeat, payload: heartbeatPayloadSchema }),
-  SiteHeartbeat: define({ type: 'heartbeat.site', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.SiteHeartbeat, payload: heartbeatPayloadSchema }),
-  StatusChanged: define({ type: 'status.changed', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged, payload: statusChangedPayloadSchema }),
-  AlertStateChanged: define({ type: 'alert.state-changed', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.AlertStateChanged, payload: alertStateChangedPayloadSchema }),
-  ConfigChanged: define({ type: 'config.changed', schemaVersion: 1, exchange: ExchangeName.Events, routingKey: RoutingKey.ConfigChanged, payload: configChangedPayloadSchema }),
-  ConfigApply: define({ type: 'config.apply', schemaVersion: 1, exchange: ExchangeName.Commands, routingKey: RoutingKey.ConfigApply, payload: configApplyPayloadSchema }),
-  IngressPause: define({ type: 'ingress.pause', schemaVersion: 1, exchange: ExchangeName.Commands, routingKey: RoutingKey.IngressPause, payload: ingressControlPayloadSchema }),
-  IngressResume: define({ type: 'ingress.resume', schemaVersion: 1, exchange: ExchangeName.Commands, routingKey: RoutingKey.IngressResume, payload: ingressControlPayloadSchema }),
-  SyncStep: define({ type: 'sync.step', schemaVersion: 1, exchange: ExchangeName.Commands, routingKey: RoutingKey.SyncStep, payload: syncStepPayloadSchema }),
-  RpcRequest: define({ type: 'rpc.request', schemaVersion: 1, exchange: ExchangeName.Commands, routingKey: RoutingKey.RpcRequest, payload: rpcRequestPayloadSchema }),
+  CheckResult: define({
+    type: 'check.result',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.CheckResult,
+    payload: checkResultPayloadSchema,
+  }),
+  HostMetrics: define({
+    type: 'host.metrics',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.HostMetrics,
+    payload: hostMetricsPayloadSchema,
+  }),
+  StatusUpdate: define({
+    type: 'status.update',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.StatusUpdate,
+    payload: statusUpdatePayloadSchema,
+  }),
+  StatusUpdateBatch: define({
+    type: 'status.update.batch',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.StatusUpdateBatch,
+    payload: statusUpdateBatchPayloadSchema,
+    consumerPayload: statusUpdateBatchEnvelopePayloadSchema,
+  }),
+  PingReceived: define({
+    type: 'ping.received',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.PingReceived,
+    payload: pingReceivedPayloadSchema,
+  }),
+  CollectorHeartbeat: define({
+    type: 'heartbeat.collector',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.CollectorHeartbeat,
+    payload: heartbeatPayloadSchema,
+  }),
+  SiteHeartbeat: define({
+    type: 'heartbeat.site',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.SiteHeartbeat,
+    payload: heartbeatPayloadSchema,
+  }),
+  StatusChanged: define({
+    type: 'status.changed',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.StatusChanged,
+    payload: statusChangedPayloadSchema,
+  }),
+  AlertStateChanged: define({
+    type: 'alert.state-changed',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.AlertStateChanged,
+    payload: alertStateChangedPayloadSchema,
+  }),
+  ConfigChanged: define({
+    type: 'config.changed',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.ConfigChanged,
+    payload: configChangedPayloadSchema,
+  }),
+  ConfigApply: define({
+    type: 'config.apply',
+    schemaVersion: 1,
+    exchange: ExchangeName.Commands,
+    routingKey: RoutingKey.ConfigApply,
+    payload: configApplyPayloadSchema,
+  }),
+  IngressPause: define({
+    type: 'ingress.pause',
+    schemaVersion: 1,
+    exchange: ExchangeName.Commands,
+    routingKey: RoutingKey.IngressPause,
+    payload: ingressControlPayloadSchema,
+  }),
+  IngressResume: define({
+    type: 'ingress.resume',
+    schemaVersion: 1,
+    exchange: ExchangeName.Commands,
+    routingKey: RoutingKey.IngressResume,
+    payload: ingressControlPayloadSchema,
+  }),
+  SyncStep: define({
+    type: 'sync.step',
+    schemaVersion: 1,
+    exchange: ExchangeName.Commands,
+    routingKey: RoutingKey.SyncStep,
+    payload: syncStepPayloadSchema,
+  }),
+  RpcRequest: define({
+    type: 'rpc.request',
+    schemaVersion: 1,
+    exchange: ExchangeName.Commands,
+    routingKey: RoutingKey.RpcRequest,
+    payload: rpcRequestPayloadSchema,
+  }),
 } as const;
 
 export type MessageKey = keyof typeof Messages;
@@ -97,9 +188,13 @@ export function validateEnvelope(envelope: Envelope): ParseResult<Envelope> {
   const def = byType.get(envelope.type);
   if (!def) return { ok: false, reason: `unknown message type "${envelope.type}"` };
   if (envelope.schemaVersion !== def.schemaVersion) {
-    return { ok: false, reason: `unsupported schemaVersion ${envelope.schemaVersion} for "${envelope.type}" (supported: ${def.schemaVersion})` };
+    return {
+      ok: false,
+      reason: `unsupported schemaVersion ${envelope.schemaVersion} for "${envelope.type}" (supported: ${def.schemaVersion})`,
+    };
   }
   const payload = (def.consumerPayload ?? def.payload).safeParse(envelope.payload);
-  if (!payload.success) return { ok: false, reason: `invalid payload for "${envelope.type}": ${describeIssues(payload.error)}` };
+  if (!payload.success)
+    return { ok: false, reason: `invalid payload for "${envelope.type}": ${describeIssues(payload.error)}` };
   return { ok: true, value: { ...envelope, payload: payload.data } };
 }

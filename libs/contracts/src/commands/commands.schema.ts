@@ -12,7 +12,10 @@ export const configApplyPayloadSchema = z.object({
   operationId: z.string().min(1).max(128),
   snapshot: configSnapshotSchema,
   /** Hash the member must currently have (optimistic concurrency); null skips the check. */
-  expectedHash: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  expectedHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .nullable(),
   dryRun: z.boolean().default(false),
   actor: storableText(256),
 });
@@ -26,7 +29,18 @@ export const ingressControlPayloadSchema = z.object({
 });
 export type IngressControlPayload = z.infer<typeof ingressControlPayloadSchema>;
 
-export const syncStepSchema = z.enum(['PENDING', 'PAUSING_INGRESS', 'DRAINING', 'APPLYING', 'RESUMING', 'VERIFYING', 'DONE', 'FAILED', 'SKIPPED', 'CANCELLED']);
+export const syncStepSchema = z.enum([
+  'PENDING',
+  'PAUSING_INGRESS',
+  'DRAINING',
+  'APPLYING',
+  'RESUMING',
+  'VERIFYING',
+  'DONE',
+  'FAILED',
+  'SKIPPED',
+  'CANCELLED',
+]);
 export const syncStepPayloadSchema = z.object({
   operationId: z.string().min(1).max(128),
   memberId: z.string().min(1).max(128),

@@ -39,7 +39,8 @@ export function jsonShapeProblem(value: unknown, limits: JsonShapeLimits): strin
   return null;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * Checks forbidden keys on the raw value, before zod copies it: a record copy
@@ -49,7 +50,9 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null &
 function rawKeysGuard(what: string) {
   return z.unknown().superRefine((value, ctx) => {
     if (!isPlainObject(value)) return;
-    for (const k of Object.keys(value)) if (FORBIDDEN_KEYS.has(k)) ctx.addIssue({ code: 'custom', message: `${what} "${k}" is not allowed`, path: [k], abort: true });
+    for (const k of Object.keys(value))
+      if (FORBIDDEN_KEYS.has(k))
+        ctx.addIssue({ code: 'custom', message: `${what} "${k}" is not allowed`, path: [k], abort: true });
   });
 }
 

@@ -4,7 +4,10 @@ import { storeSafetyIssue, textProblem, toStorable, truncateText } from './store
 
 // Code units 0..0xFFFF, so NUL and lone surrogates (both halves) come up often.
 const anyUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
-const rawString = fc.string({ unit: fc.oneof(anyUnit, fc.constantFrom('\u0000', '\ud800', '\udfff', '\\', 'u0000', '😀')), maxLength: 40 });
+const rawString = fc.string({
+  unit: fc.oneof(anyUnit, fc.constantFrom('\u0000', '\ud800', '\udfff', '\\', 'u0000', '😀')),
+  maxLength: 40,
+});
 const storable = (s: string) => !s.includes('\u0000') && s.isWellFormed();
 
 describe('textProblem', () => {
@@ -30,7 +33,10 @@ describe('textProblem', () => {
 describe('storeSafetyIssue', () => {
   it('names the path of the first bad key or string at any depth', () => {
     expect(storeSafetyIssue({ a: [1, { b: 'x\u0000' }] })).toMatchObject({ path: ['a', 1, 'b'] });
-    expect(storeSafetyIssue({ a: { 'k\ud800': 1 } })).toMatchObject({ path: ['a', 'k\ud800'], message: expect.stringMatching(/^key contains a lone surrogate/) });
+    expect(storeSafetyIssue({ a: { 'k\ud800': 1 } })).toMatchObject({
+      path: ['a', 'k\ud800'],
+      message: expect.stringMatching(/^key contains a lone surrogate/),
+    });
     expect(storeSafetyIssue({ a: [true, null, 1.5, 'ok'] })).toBeNull();
   });
 });
@@ -42,7 +48,13 @@ describe('toStorable', () => {
     expect(toStorable({ 'k\u0000': ['a\u0000b', 'c\ud800'] })).toEqual({ k: ['ab', 'c\ufffd'] });
   });
   it('always yields what a store can hold', () => {
-    fc.assert(fc.property(fc.jsonValue({ maxDepth: 3 }), rawString, (v, s) => storeSafetyIssue(toStorable({ v, s, [s]: v })) === null));
+    fc.assert(
+      fc.property(
+        fc.jsonValue({ maxDepth: 3 }),
+        rawString,
+        (v, s) => storeSafetyIssue(toStorable({ v, s, [s]: v })) === null,
+      ),
+    );
   });
 });
 
@@ -50,10 +62,12 @@ describe('truncateText', () => {
   it('never splits a surrogate pair', () => {
     expect(truncateText('ab😀', 3)).toBe('ab');
     expect(truncateText('ab😀', 4)).toBe('ab😀');
-    fc.assert(fc.property(fc.string({ unit: 'grapheme' }), fc.nat(50), (s, n) => {
-      const t = truncateText(s, n);
-      return t.length <= n && s.startsWith(t) && t.isWellFormed();
-    }));
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme' }), fc.nat(50), (s, n) => {
+        const t = truncateText(s, n);
+        return t.length <= n && s.startsWith(t) && t.isWellFormed();
+      }),
+    );
   });
 });
 
@@ -72,14 +86,25 @@ describe('statusUpdateInputSchema refuses what a store cannot hold, naming the f
   });
 
   it('accepts a literal backslash-u0000 and keeps it', () => {
-    expect(statusUpdateInputSchema.parse({ ...base, message: '\\u0000', metadata: { k: '\\u0000' } })).toMatchObject({ message: '\\u0000', metadata: { k: '\\u0000' } });
+    expect(statusUpdateInputSchema.parse({ ...base, message: '\\u0000', metadata: { k: '\\u0000' } })).toMatchObject({
+      message: '\\u0000',
+      metadata: { k: '\\u0000' },
+    });
   });
 
   it('accepts an update exactly when all its strings and keys are storable', () => {
     fc.assert(
       fc.property(rawString, rawString, rawString, (message, key, value) => {
         const r = statusUpdateInputSchema.safeParse({ ...base, message, metadata: { [key]: value, n: 1 } });
-        return r.success === (storable(message) && storable(key) && storable(value) && key !== '__proto__' && key !== 'constructor' && key !== 'prototype');
+        return (
+          r.success ===
+          (storable(message) &&
+            storable(key) &&
+            storable(value) &&
+            key !== '__proto__' &&
+            key !== 'constructor' &&
+            key !== 'prototype')
+        );
       }),
     );
   });

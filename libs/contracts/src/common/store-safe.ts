@@ -99,7 +99,8 @@ export function truncateText(value: string, max: number): string {
  * keys and strings at any depth. Returns the same object when nothing changes.
  */
 export function toStorable<T>(value: T): T {
-  if (typeof value === 'string') return (textProblem(value) ? value.replaceAll('\u0000', '').toWellFormed() : value) as T;
+  if (typeof value === 'string')
+    return (textProblem(value) ? value.replaceAll('\u0000', '').toWellFormed() : value) as T;
   if (Array.isArray(value)) {
     let changed = false;
     const out = value.map((v) => {

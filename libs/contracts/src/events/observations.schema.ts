@@ -10,7 +10,10 @@ export const instanceIdSchema = z
   .string()
   .min(1)
   .max(256)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$/, 'use letters, digits and . _ : / @ + = - (no spaces), starting with a letter or digit');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$/,
+    'use letters, digits and . _ : / @ + = - (no spaces), starting with a letter or digit',
+  );
 export const locationSchema = z
   .string()
   .min(1)
@@ -26,7 +29,12 @@ export const METADATA_LIMITS = { maxDepth: 8, maxKeys: 256, maxBytes: 16 * 1024 
  */
 export const statusUpdateInputSchema = z.strictObject({
   /** Client-chosen id that makes retries idempotent. */
-  updateId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/, 'use letters, digits and . _ : -').optional(),
+  updateId: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9._:-]+$/, 'use letters, digits and . _ : -')
+    .optional(),
   instanceId: instanceIdSchema,
   kind: instanceKindSchema,
   status: z
@@ -57,12 +65,19 @@ export const BUS_BATCH_MAX_UPDATES = 100;
 /** Approximate JSON bytes of one `status.update.batch` message at most (a single update larger than this travels alone). */
 export const BUS_BATCH_MAX_BYTES = 160 * 1024;
 export const statusUpdateBatchSchema = z.strictObject({
-  updates: z.array(z.unknown()).min(1, 'a batch needs at least one update').max(MAX_BATCH_UPDATES, `at most ${MAX_BATCH_UPDATES} updates per batch`),
+  updates: z
+    .array(z.unknown())
+    .min(1, 'a batch needs at least one update')
+    .max(MAX_BATCH_UPDATES, `at most ${MAX_BATCH_UPDATES} updates per batch`),
 });
 
 /** Bus payload of `status.update`: the validated input plus what the edge adds. */
 export const statusUpdatePayloadSchema = z.object({
-  updateId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/, 'use letters, digits and . _ : -'),
+  updateId: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9._:-]+$/, 'use letters, digits and . _ : -'),
   instanceId: instanceIdSchema,
   kind: instanceKindSchema,
   status: lifecycleStateSchema,
@@ -78,7 +93,9 @@ export const statusUpdatePayloadSchema = z.object({
 export type StatusUpdatePayload = z.infer<typeof statusUpdatePayloadSchema>;
 
 /** One update inside a `status.update.batch`: the single update's payload plus the message id it would have had alone. */
-export const statusUpdateBatchItemSchema = statusUpdatePayloadSchema.extend({ id: z.string().regex(UUID_PATTERN, 'must be a UUID') });
+export const statusUpdateBatchItemSchema = statusUpdatePayloadSchema.extend({
+  id: z.string().regex(UUID_PATTERN, 'must be a UUID'),
+});
 export type StatusUpdateBatchItem = z.infer<typeof statusUpdateBatchItemSchema>;
 
 /**
@@ -123,10 +140,18 @@ export const hostMetricsPayloadSchema = z.object({
   hostId: name(256),
   location: locationSchema,
   sampledAt: isoDateTimeSchema,
-  cpu: z.object({ usagePct: z.number().min(0).max(100), cores: z.number().int().positive(), load1: z.number().nonnegative(), load5: z.number().nonnegative(), load15: z.number().nonnegative() }),
+  cpu: z.object({
+    usagePct: z.number().min(0).max(100),
+    cores: z.number().int().positive(),
+    load1: z.number().nonnegative(),
+    load5: z.number().nonnegative(),
+    load15: z.number().nonnegative(),
+  }),
   memory: z.object({ totalBytes: bytes, usedBytes: bytes }),
   disks: z.array(z.object({ mount: name(512), totalBytes: bytes, usedBytes: bytes })).max(256),
-  network: z.array(z.object({ iface: name(128), rxBytesPerSec: bytes.nullable(), txBytesPerSec: bytes.nullable() })).max(256),
+  network: z
+    .array(z.object({ iface: name(128), rxBytesPerSec: bytes.nullable(), txBytesPerSec: bytes.nullable() }))
+    .max(256),
   gpus: z
     .array(
       z.object({

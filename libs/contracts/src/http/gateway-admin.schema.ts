@@ -65,11 +65,24 @@ export interface ApiKeyView {
 export const createHeartbeatRequestSchema = z.strictObject({
   name: storableText(256).trim().min(1),
   /** Expected time between pings. */
-  periodSeconds: z.number().int().min(1).max(31 * 86_400),
+  periodSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(31 * 86_400),
   /** Extra time allowed after a missed period before the monitor turns DOWN. */
-  graceSeconds: z.number().int().min(0).max(7 * 86_400),
+  graceSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86_400),
   /** A `/start` without a finishing ping within this long turns the monitor DOWN. */
-  maxRuntimeSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
+  maxRuntimeSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86_400)
+    .optional(),
 });
 export type CreateHeartbeatRequest = z.infer<typeof createHeartbeatRequestSchema>;
 

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { storableText } from '../common/store-safe';
 import { cidrSchema } from '../net/cidr';
-import { apiKeyScopeSchema, TargetKind, targetKindSchema, TargetStatus, targetStatusSchema, userRoleSchema } from '../common/status';
+import {
+  apiKeyScopeSchema,
+  TargetKind,
+  targetKindSchema,
+  TargetStatus,
+  targetStatusSchema,
+  userRoleSchema,
+} from '../common/status';
 
 export const loginRequestSchema = z.strictObject({
   username: storableText(128, 1),
@@ -39,7 +46,12 @@ export interface CreateApiKeyResponse {
 const csvOf = <E extends Record<string, string>>(values: E) =>
   z
     .string()
-    .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.enum(values)));
 
 export const listTargetsQuerySchema = z.strictObject({
@@ -53,7 +65,12 @@ export const listTargetsQuerySchema = z.strictObject({
 export type ListTargetsQuery = z.infer<typeof listTargetsQuerySchema>;
 
 export const historyQuerySchema = z.strictObject({
-  minutes: z.coerce.number().int().min(1).max(60 * 24 * 90).default(60),
+  minutes: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(60 * 24 * 90)
+    .default(60),
   location: storableText(128).optional(),
 });
 

@@ -29,7 +29,13 @@ export function roleOfApiKeyScopes(scopes: readonly string[]): UserRole | null {
   let role: UserRole | null = null;
   for (const scope of scopes) {
     const granted =
-      scope === ApiKeyScope.Admin ? UserRole.Admin : scope === ApiKeyScope.Write ? UserRole.Operator : scope === ApiKeyScope.Read ? UserRole.Viewer : null;
+      scope === ApiKeyScope.Admin
+        ? UserRole.Admin
+        : scope === ApiKeyScope.Write
+          ? UserRole.Operator
+          : scope === ApiKeyScope.Read
+            ? UserRole.Viewer
+            : null;
     if (granted) role = role ? higherRole(role, granted) : granted;
   }
   return role;

@@ -2,16 +2,38 @@ import { minuteBucket, percentile, rollupOf } from './rollup';
 import { occurredAtProblem, takeTokens } from '../ingest/limits';
 
 describe('rollups', () => {
-  it('buckets to the minute', () => expect(minuteBucket(Date.UTC(2026, 0, 1, 0, 1, 59, 999))).toBe(Date.UTC(2026, 0, 1, 0, 1)));
+  it('buckets to the minute', () =>
+    expect(minuteBucket(Date.UTC(2026, 0, 1, 0, 1, 59, 999))).toBe(Date.UTC(2026, 0, 1, 0, 1)));
   it('nearest-rank p95', () => {
     expect(percentile([], 95)).toBeNull();
     expect(percentile([5], 95)).toBe(5);
-    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 95)).toBe(95);
-    expect(percentile(Array.from({ length: 20 }, (_, i) => 20 - i), 95)).toBe(19);
+    expect(
+      percentile(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        95,
+      ),
+    ).toBe(95);
+    expect(
+      percentile(
+        Array.from({ length: 20 }, (_, i) => 20 - i),
+        95,
+      ),
+    ).toBe(19);
   });
   it('summarises a minute', () => {
-    expect(rollupOf([{ ok: true, latencyMs: 10 }, { ok: false, latencyMs: 30 }, { ok: true, latencyMs: null }])).toEqual({
-      count: 3, okCount: 2, minLatencyMs: 10, avgLatencyMs: 20, maxLatencyMs: 30, p95LatencyMs: 30,
+    expect(
+      rollupOf([
+        { ok: true, latencyMs: 10 },
+        { ok: false, latencyMs: 30 },
+        { ok: true, latencyMs: null },
+      ]),
+    ).toEqual({
+      count: 3,
+      okCount: 2,
+      minLatencyMs: 10,
+      avgLatencyMs: 20,
+      maxLatencyMs: 30,
+      p95LatencyMs: 30,
     });
   });
 });

@@ -9,8 +9,10 @@ export interface TimeWindow {
 export function occurredAtProblem(occurredAt: string, now: number, window: TimeWindow): string | null {
   const t = Date.parse(occurredAt);
   if (Number.isNaN(t)) return 'is not a valid timestamp';
-  if (t - now > window.maxFutureSkewMs) return `is ${Math.round((t - now) / 1000)} s in the future (allowed skew: ${Math.round(window.maxFutureSkewMs / 1000)} s)`;
-  if (now - t > window.maxAgeMs) return `is older than the history retention (${Math.round(window.maxAgeMs / 86_400_000)} days)`;
+  if (t - now > window.maxFutureSkewMs)
+    return `is ${Math.round((t - now) / 1000)} s in the future (allowed skew: ${Math.round(window.maxFutureSkewMs / 1000)} s)`;
+  if (now - t > window.maxAgeMs)
+    return `is older than the history retention (${Math.round(window.maxAgeMs / 86_400_000)} days)`;
   return null;
 }
 
@@ -32,7 +34,13 @@ export interface BucketDecision {
   retryAfterSeconds: number;
 }
 
-export function takeTokens(bucket: Bucket | undefined, cost: number, now: number, ratePerSecond: number, burst: number): BucketDecision {
+export function takeTokens(
+  bucket: Bucket | undefined,
+  cost: number,
+  now: number,
+  ratePerSecond: number,
+  burst: number,
+): BucketDecision {
   const current = bucket ?? { tokens: burst, updatedAt: now };
   const elapsed = Math.max(0, now - current.updatedAt) / 1000;
   const tokens = Math.min(burst, current.tokens + elapsed * ratePerSecond);

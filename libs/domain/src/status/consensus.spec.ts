@@ -43,7 +43,8 @@ describe('transitions', () => {
       { location: null, from: S.Up, to: S.Partial, reason: 'location eu: exited' },
     ]);
   });
-  it('emits nothing when nothing changes', () => expect(transitionsFor('eu', S.Up, S.Up, S.Up, S.Up, 'ok')).toEqual([]));
+  it('emits nothing when nothing changes', () =>
+    expect(transitionsFor('eu', S.Up, S.Up, S.Up, S.Up, 'ok')).toEqual([]));
   it('a first observation transitions from UNKNOWN', () =>
     expect(transitionsFor('eu', undefined, S.Up, S.Unknown, S.Up, 'running')).toHaveLength(2));
   it('never moves backwards in time', () => {

@@ -16,7 +16,10 @@ export const DEFAULT_CONSENSUS: ConsensusPolicy = { downQuorumPct: 100 };
  * locations may turn PARTIAL into DOWN. STALE locations count as not
  * reporting; PAUSED wins when every location is paused.
  */
-export function consensusOf(statuses: readonly TargetStatus[], policy: ConsensusPolicy = DEFAULT_CONSENSUS): TargetStatus {
+export function consensusOf(
+  statuses: readonly TargetStatus[],
+  policy: ConsensusPolicy = DEFAULT_CONSENSUS,
+): TargetStatus {
   if (statuses.length === 0) return TargetStatus.Unknown;
   if (statuses.every((s) => s === TargetStatus.Paused)) return TargetStatus.Paused;
   const active = statuses.filter((s) => s !== TargetStatus.Paused);

@@ -10,14 +10,29 @@ const down = (at: number): Deadline => ({ at, expireTo: S.Down, reason: 'no ping
 function target(id: string, locations: Array<[string, S, Deadline | null, LocationSnapshot['run']?]>): TargetSnapshot {
   let t: TargetSnapshot | undefined;
   locations.forEach(([location, status, deadline, run], i) => {
-    t = applyObservation(t, { targetId: id, kind: TargetKind.Instance, name: id, location, at: 1000 + i, status, reason: 'update', deadline, run }, policy).target;
+    t = applyObservation(
+      t,
+      {
+        targetId: id,
+        kind: TargetKind.Instance,
+        name: id,
+        location,
+        at: 1000 + i,
+        status,
+        reason: 'update',
+        deadline,
+        run,
+      },
+      policy,
+    ).target;
   });
   return t as TargetSnapshot;
 }
 
 const ref = (targetId: string, location: string): DeadlineRef => ({ targetId, location });
 const states = (...ts: TargetSnapshot[]) => new Map(ts.map((t) => [t.id, t]));
-const eventsOf = (o: ReturnType<typeof expireDeadlines>) => o.events.map((e) => `${e.targetId}/${e.location ?? '*'}:${e.from}→${e.to}@${e.at}#${e.sequence}`);
+const eventsOf = (o: ReturnType<typeof expireDeadlines>) =>
+  o.events.map((e) => `${e.targetId}/${e.location ?? '*'}:${e.from}→${e.to}@${e.at}#${e.sequence}`);
 
 describe('expireDeadlines', () => {
   const a = target('a', [['eu', S.Up, stale(5000)]]);
@@ -31,12 +46,54 @@ describe('expireDeadlines', () => {
   it.each([
     // name, targets, candidates, now, expected events, expected deadlines after (target/location=at)
     ['before the deadline: nothing', [a], [ref('a', 'eu')], 4999, [], ['a/eu=5000']],
-    ['at the deadline: location then consensus STALE, at the deadline time', [a], [ref('a', 'eu')], 5000, ['a/eu:UP→STALE@5000#3', 'a/*:UP→STALE@5000#4'], ['a/eu=null']],
-    ['long after the deadline: the events still carry the deadline time', [a], [ref('a', 'eu')], 60_000, ['a/eu:UP→STALE@5000#3', 'a/*:UP→STALE@5000#4'], ['a/eu=null']],
-    ['a repeated candidate expires once', [a], [ref('a', 'eu'), ref('a', 'eu')], 5000, ['a/eu:UP→STALE@5000#3', 'a/*:UP→STALE@5000#4'], ['a/eu=null']],
-    ['a heartbeat deadline is DOWN', [hb], [ref('hb', 'push')], 3000, ['hb/push:UP→DOWN@3000#3', 'hb/*:UP→DOWN@3000#4'], ['hb/push=null']],
-    ['a candidate without a deadline (cleared meanwhile) changes nothing', [none], [ref('none', 'eu')], 9000, [], ['none/eu=null']],
-    ['a candidate for an unknown target or location changes nothing', [a], [ref('gone', 'eu'), ref('a', 'ap')], 9000, [], ['gone/eu=null', 'a/ap=null']],
+    [
+      'at the deadline: location then consensus STALE, at the deadline time',
+      [a],
+      [ref('a', 'eu')],
+      5000,
+      ['a/eu:UP→STALE@5000#3', 'a/*:UP→STALE@5000#4'],
+      ['a/eu=null'],
+    ],
+    [
+      'long after the deadline: the events still carry the deadline time',
+      [a],
+      [ref('a', 'eu')],
+      60_000,
+      ['a/eu:UP→STALE@5000#3', 'a/*:UP→STALE@5000#4'],
+      ['a/eu=null'],
+    ],
+    [
+      'a repeated candidate expires once',
+      [a],
+      [ref('a', 'eu'), ref('a', 'eu')],
+      5000,
+      ['a/eu:UP→STALE@5000#3', 'a/*:UP→STALE@5000#4'],
+      ['a/eu=null'],
+    ],
+    [
+      'a heartbeat deadline is DOWN',
+      [hb],
+      [ref('hb', 'push')],
+      3000,
+      ['hb/push:UP→DOWN@3000#3', 'hb/*:UP→DOWN@3000#4'],
+      ['hb/push=null'],
+    ],
+    [
+      'a candidate without a deadline (cleared meanwhile) changes nothing',
+      [none],
+      [ref('none', 'eu')],
+      9000,
+      [],
+      ['none/eu=null'],
+    ],
+    [
+      'a candidate for an unknown target or location changes nothing',
+      [a],
+      [ref('gone', 'eu'), ref('a', 'ap')],
+      9000,
+      [],
+      ['gone/eu=null', 'a/ap=null'],
+    ],
     [
       'two locations due in one sweep expire in deadline order; the consensus turns once all are stale',
       [two],
@@ -45,7 +102,14 @@ describe('expireDeadlines', () => {
       ['two/us:UP→STALE@5500#4', 'two/eu:UP→STALE@6000#5', 'two/*:UP→STALE@6000#6'],
       ['two/eu=null', 'two/us=null'],
     ],
-    ['one of two locations due: the other keeps the target UP', [two], [ref('two', 'us'), ref('two', 'eu')], 5600, ['two/us:UP→STALE@5500#4'], ['two/us=null', 'two/eu=6000']],
+    [
+      'one of two locations due: the other keeps the target UP',
+      [two],
+      [ref('two', 'us'), ref('two', 'eu')],
+      5600,
+      ['two/us:UP→STALE@5500#4'],
+      ['two/us=null', 'two/eu=6000'],
+    ],
     [
       'several targets: each numbered on from its own sequence, in deadline order',
       [a, hb],
@@ -70,14 +134,26 @@ describe('expireDeadlines', () => {
 
   it('reports a heartbeat run open at the deadline as timed out, finished at the deadline', () => {
     const o = expireDeadlines(states(hb), [ref('hb', 'push')], 9000, policy);
-    expect(o.timedOutRuns).toEqual([{ targetId: 'hb', location: 'push', startedAt: 2000, runId: 'r1', finishedAt: 3000 }]);
+    expect(o.timedOutRuns).toEqual([
+      { targetId: 'hb', location: 'push', startedAt: 2000, runId: 'r1', finishedAt: 3000 },
+    ]);
     expect(o.changed[0].locations.push.run).toBeNull();
   });
 
   it('is idempotent: sweeping the result again changes nothing', () => {
-    const first = expireDeadlines(states(a, hb, two), [ref('a', 'eu'), ref('hb', 'push'), ref('two', 'eu'), ref('two', 'us')], 10_000, policy);
+    const first = expireDeadlines(
+      states(a, hb, two),
+      [ref('a', 'eu'), ref('hb', 'push'), ref('two', 'eu'), ref('two', 'us')],
+      10_000,
+      policy,
+    );
     const after = new Map([a, hb, two].map((t) => [t.id, first.changed.find((c) => c.id === t.id) ?? t]));
-    const second = expireDeadlines(after, [ref('a', 'eu'), ref('hb', 'push'), ref('two', 'eu'), ref('two', 'us')], 20_000, policy);
+    const second = expireDeadlines(
+      after,
+      [ref('a', 'eu'), ref('hb', 'push'), ref('two', 'eu'), ref('two', 'us')],
+      20_000,
+      policy,
+    );
     expect(first.events).toHaveLength(7);
     expect(second).toMatchObject({ changed: [], events: [], timedOutRuns: [] });
   });

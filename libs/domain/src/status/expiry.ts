@@ -50,12 +50,18 @@ export function expireDeadlines(
   policy: ConsensusPolicy,
 ): ExpiryOutcome {
   const distinct = new Map<string, DeadlineRef>();
-  for (const c of candidates) if (!distinct.has(key(c))) distinct.set(key(c), { targetId: c.targetId, location: c.location });
+  for (const c of candidates)
+    if (!distinct.has(key(c))) distinct.set(key(c), { targetId: c.targetId, location: c.location });
 
   const due = [...distinct.values()]
     .map((ref) => ({ ref, at: current.get(ref.targetId)?.locations[ref.location]?.deadline?.at ?? null }))
     .filter((d): d is { ref: DeadlineRef; at: number } => d.at !== null && d.at <= now)
-    .sort((a, b) => a.at - b.at || (a.ref.targetId < b.ref.targetId ? -1 : a.ref.targetId > b.ref.targetId ? 1 : 0) || (a.ref.location < b.ref.location ? -1 : 1));
+    .sort(
+      (a, b) =>
+        a.at - b.at ||
+        (a.ref.targetId < b.ref.targetId ? -1 : a.ref.targetId > b.ref.targetId ? 1 : 0) ||
+        (a.ref.location < b.ref.location ? -1 : 1),
+    );
 
   const working = new Map(current);
   const changedIds = new Set<string>();
@@ -68,13 +74,23 @@ export function expireDeadlines(
     working.set(ref.targetId, r.target);
     changedIds.add(ref.targetId);
     events.push(...r.events);
-    if (r.timedOutRun) timedOutRuns.push({ targetId: ref.targetId, location: ref.location, startedAt: r.timedOutRun.startedAt, runId: r.timedOutRun.runId, finishedAt: at });
+    if (r.timedOutRun)
+      timedOutRuns.push({
+        targetId: ref.targetId,
+        location: ref.location,
+        startedAt: r.timedOutRun.startedAt,
+        runId: r.timedOutRun.runId,
+        finishedAt: at,
+      });
   }
 
   return {
     changed: [...changedIds].map((id) => working.get(id) as TargetSnapshot),
     events,
     timedOutRuns,
-    deadlines: [...distinct.values()].map((ref) => ({ ...ref, at: working.get(ref.targetId)?.locations[ref.location]?.deadline?.at ?? null })),
+    deadlines: [...distinct.values()].map((ref) => ({
+      ...ref,
+      at: working.get(ref.targetId)?.locations[ref.location]?.deadline?.at ?? null,
+    })),
   };
 }

@@ -6,9 +6,22 @@ const policy = { downQuorumPct: 100 };
 const obs = (id: string, targetId: string, location: string, status: S, at: number): FoldItem => ({
   type: 'observation',
   id,
-  observation: { targetId, kind: TargetKind.Instance, name: targetId, location, at, status, reason: status } satisfies Observation,
+  observation: {
+    targetId,
+    kind: TargetKind.Instance,
+    name: targetId,
+    location,
+    at,
+    status,
+    reason: status,
+  } satisfies Observation,
 });
-const ping = (id: string, signal: 'start' | 'success' | 'fail', at: number, monitorId: string | null = 'm-1'): FoldItem => ({
+const ping = (
+  id: string,
+  signal: 'start' | 'success' | 'fail',
+  at: number,
+  monitorId: string | null = 'm-1',
+): FoldItem => ({
   type: 'ping',
   id,
   targetId: 'hb',
@@ -22,11 +35,41 @@ const none = new Map<string, TargetSnapshot>();
 
 describe('foldObservations', () => {
   it.each<[string, FoldItem[], string[], Record<string, S>, number]>([
-    ['one target, in order', [obs('1', 'a', 'eu', S.Up, 1), obs('2', 'a', 'eu', S.Down, 2)], ['1', '2'], { a: S.Down }, 0],
-    ['two targets interleaved', [obs('1', 'a', 'eu', S.Up, 1), obs('2', 'b', 'eu', S.Down, 1), obs('3', 'a', 'us', S.Down, 2)], ['1', '2', '3'], { a: S.Partial, b: S.Down }, 0],
-    ['an id seen before (not fresh) is a duplicate', [obs('1', 'a', 'eu', S.Up, 1), obs('2', 'a', 'eu', S.Down, 2)], ['1'], { a: S.Up }, 1],
-    ['the same id twice in one fold counts once', [obs('1', 'a', 'eu', S.Up, 1), obs('1', 'a', 'eu', S.Up, 1)], ['1'], { a: S.Up }, 1],
-    ['an older observation never moves status back', [obs('1', 'a', 'eu', S.Down, 5), obs('2', 'a', 'eu', S.Up, 3)], ['1', '2'], { a: S.Down }, 0],
+    [
+      'one target, in order',
+      [obs('1', 'a', 'eu', S.Up, 1), obs('2', 'a', 'eu', S.Down, 2)],
+      ['1', '2'],
+      { a: S.Down },
+      0,
+    ],
+    [
+      'two targets interleaved',
+      [obs('1', 'a', 'eu', S.Up, 1), obs('2', 'b', 'eu', S.Down, 1), obs('3', 'a', 'us', S.Down, 2)],
+      ['1', '2', '3'],
+      { a: S.Partial, b: S.Down },
+      0,
+    ],
+    [
+      'an id seen before (not fresh) is a duplicate',
+      [obs('1', 'a', 'eu', S.Up, 1), obs('2', 'a', 'eu', S.Down, 2)],
+      ['1'],
+      { a: S.Up },
+      1,
+    ],
+    [
+      'the same id twice in one fold counts once',
+      [obs('1', 'a', 'eu', S.Up, 1), obs('1', 'a', 'eu', S.Up, 1)],
+      ['1'],
+      { a: S.Up },
+      1,
+    ],
+    [
+      'an older observation never moves status back',
+      [obs('1', 'a', 'eu', S.Down, 5), obs('2', 'a', 'eu', S.Up, 3)],
+      ['1', '2'],
+      { a: S.Down },
+      0,
+    ],
   ])('%s', (_name, items, fresh, expected, duplicates) => {
     const out = foldObservations(none, items, new Set(fresh), policy);
     expect(Object.fromEntries([...out.changed].map((id) => [id, out.targets.get(id)?.status]))).toEqual(expected);
@@ -38,7 +81,11 @@ describe('foldObservations', () => {
     const out = foldObservations(none, items, all(items), policy);
     const seqs = out.events.filter((e) => e.targetId === 'a').map((e) => e.sequence);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
-    expect(out.events.filter((e) => e.location === null).map((e) => `${e.from}>${e.to}`)).toEqual(['UNKNOWN>UP', 'UP>DOWN', 'DOWN>UP']);
+    expect(out.events.filter((e) => e.location === null).map((e) => `${e.from}>${e.to}`)).toEqual([
+      'UNKNOWN>UP',
+      'UP>DOWN',
+      'DOWN>UP',
+    ]);
   });
 
   it('marks targets of duplicates for a live-state resync, and applied only what changed state', () => {
@@ -59,7 +106,9 @@ describe('foldObservations', () => {
   it('heartbeat pings: a start then a success finishes a run; ping times are kept per monitor', () => {
     const items = [ping('p1', 'start', 1000), ping('p2', 'success', 4000)];
     const out = foldObservations(none, items, all(items), policy);
-    expect(out.runs).toEqual([{ monitorId: 'm-1', targetId: 'hb', startedAt: 1000, finishedAt: 4000, durationMs: 3000, outcome: 'ok' }]);
+    expect(out.runs).toEqual([
+      { monitorId: 'm-1', targetId: 'hb', startedAt: 1000, finishedAt: 4000, durationMs: 3000, outcome: 'ok' },
+    ]);
     expect(out.touches).toEqual([{ monitorId: 'm-1', lastPingAt: 4000, lastStartAt: 1000 }]);
     expect(out.targets.get('hb')?.status).toBe(S.Up);
   });

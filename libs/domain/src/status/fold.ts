@@ -48,7 +48,12 @@ export interface FoldOutcome {
  * everything through `applyObservation` (per-location status, consensus, ordered
  * events). Pure: the caller reads the targets before and stores the outcome.
  */
-export function foldObservations(current: ReadonlyMap<string, TargetSnapshot>, items: readonly FoldItem[], fresh: ReadonlySet<string>, policy: ConsensusPolicy): FoldOutcome {
+export function foldObservations(
+  current: ReadonlyMap<string, TargetSnapshot>,
+  items: readonly FoldItem[],
+  fresh: ReadonlySet<string>,
+  policy: ConsensusPolicy,
+): FoldOutcome {
   const targets = new Map(current);
   const changed = new Set<string>();
   const resync = new Set<string>();
@@ -73,7 +78,17 @@ export function foldObservations(current: ReadonlyMap<string, TargetSnapshot>, i
       const step = heartbeatStep(before?.locations[item.location], item.ping);
       result = applyObservation(
         before,
-        { targetId, kind: before?.kind ?? TargetKind.Check, name: item.name, location: item.location, at: item.ping.at, status: step.status, reason: step.reason, deadline: step.deadline, run: step.run },
+        {
+          targetId,
+          kind: before?.kind ?? TargetKind.Check,
+          name: item.name,
+          location: item.location,
+          at: item.ping.at,
+          status: step.status,
+          reason: step.reason,
+          deadline: step.deadline,
+          run: step.run,
+        },
         policy,
       );
       if (item.monitorId !== null) {

@@ -47,15 +47,31 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
       reason: 'run started',
       deadline:
         limit !== null
-          ? { at: ping.at + limit * 1000, expireTo: TargetStatus.Down, reason: `run not finished within max runtime ${limit}s` }
-          : { at: ping.at + window, expireTo: TargetStatus.Down, reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s` },
+          ? {
+              at: ping.at + limit * 1000,
+              expireTo: TargetStatus.Down,
+              reason: `run not finished within max runtime ${limit}s`,
+            }
+          : {
+              at: ping.at + window,
+              expireTo: TargetStatus.Down,
+              reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s`,
+            },
       run: { startedAt: ping.at, runId: ping.runId },
       finished: null,
     };
   }
-  const matches = open !== null && (open.runId === null || ping.runId === null || open.runId === ping.runId) && ping.at >= open.startedAt;
+  const matches =
+    open !== null &&
+    (open.runId === null || ping.runId === null || open.runId === ping.runId) &&
+    ping.at >= open.startedAt;
   const finished: FinishedRun | null = matches
-    ? { startedAt: open.startedAt, finishedAt: ping.at, durationMs: ping.at - open.startedAt, outcome: ping.signal === 'success' ? 'ok' : 'fail' }
+    ? {
+        startedAt: open.startedAt,
+        finishedAt: ping.at,
+        durationMs: ping.at - open.startedAt,
+        outcome: ping.signal === 'success' ? 'ok' : 'fail',
+      }
     : null;
   if (ping.signal === 'fail') {
     return { status: TargetStatus.Down, reason: 'fail ping', deadline: null, run: matches ? null : open, finished };
@@ -63,7 +79,11 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
   return {
     status: TargetStatus.Up,
     reason: 'ping',
-    deadline: { at: ping.at + window, expireTo: TargetStatus.Down, reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s` },
+    deadline: {
+      at: ping.at + window,
+      expireTo: TargetStatus.Down,
+      reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s`,
+    },
     run: matches ? null : open,
     finished,
   };

@@ -37,10 +37,39 @@ describe('applyObservation', () => {
 
   it.each([
     // [statuses per location in order, quorum, expected consensus]
-    [[['eu', S.Up], ['us', S.Down]], 100, S.Partial],
-    [[['eu', S.Up], ['us', S.Down]], 50, S.Down],
-    [[['eu', S.Up], ['us', S.Up], ['ap', S.Down]], 50, S.Partial],
-    [[['eu', S.Down], ['us', S.Down]], 100, S.Down],
+    [
+      [
+        ['eu', S.Up],
+        ['us', S.Down],
+      ],
+      100,
+      S.Partial,
+    ],
+    [
+      [
+        ['eu', S.Up],
+        ['us', S.Down],
+      ],
+      50,
+      S.Down,
+    ],
+    [
+      [
+        ['eu', S.Up],
+        ['us', S.Up],
+        ['ap', S.Down],
+      ],
+      50,
+      S.Partial,
+    ],
+    [
+      [
+        ['eu', S.Down],
+        ['us', S.Down],
+      ],
+      100,
+      S.Down,
+    ],
   ] as const)('locations %j with quorum %d%% → %s', (pairs, quorum, expected) => {
     const { target } = fold(
       pairs.map(([loc, st], i) => obs(loc, st, 1000 + i)),
@@ -53,7 +82,14 @@ describe('applyObservation', () => {
   it('numbers events monotonically across transitions', () => {
     const { events } = fold([obs('eu', S.Up, 1), obs('us', S.Down, 2), obs('us', S.Up, 3), obs('eu', S.Up, 4)]);
     expect(events.map((e) => e.sequence)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(events.map((e) => `${e.location ?? '*'}:${e.to}`)).toEqual(['eu:UP', '*:UP', 'us:DOWN', '*:PARTIAL', 'us:UP', '*:UP']);
+    expect(events.map((e) => `${e.location ?? '*'}:${e.to}`)).toEqual([
+      'eu:UP',
+      '*:UP',
+      'us:DOWN',
+      '*:PARTIAL',
+      'us:UP',
+      '*:UP',
+    ]);
   });
 
   it('an older observation never moves state back, but counts as seen', () => {
@@ -117,7 +153,11 @@ describe('heartbeatStep', () => {
     for (const p of steps) {
       const step = heartbeatStep(target?.locations.push, p);
       if (step.finished) finished.push(step.finished);
-      target = applyObservation(target, obs('push', step.status, p.at, { reason: step.reason, deadline: step.deadline, run: step.run }), policy).target;
+      target = applyObservation(
+        target,
+        obs('push', step.status, p.at, { reason: step.reason, deadline: step.deadline, run: step.run }),
+        policy,
+      ).target;
     }
     return { target: target as TargetSnapshot, finished };
   };
@@ -125,7 +165,12 @@ describe('heartbeatStep', () => {
   it.each([
     ['success is UP with a deadline of period + grace', [ping('success', 1000)], S.Up, 71_000],
     ['fail is DOWN at once with no deadline', [ping('success', 1000), ping('fail', 2000)], S.Down, null],
-    ['start keeps the status and expects the finish by max runtime', [ping('success', 1000), ping('start', 2000, { maxRuntimeSeconds: 30 })], S.Up, 32_000],
+    [
+      'start keeps the status and expects the finish by max runtime',
+      [ping('success', 1000), ping('start', 2000, { maxRuntimeSeconds: 30 })],
+      S.Up,
+      32_000,
+    ],
     ['start without max runtime expects a ping by period + grace', [ping('start', 2000)], S.Unknown, 72_000],
   ] as const)('%s', (_name, steps, status, deadlineAt) => {
     const { target } = hb([...steps]);
@@ -135,7 +180,12 @@ describe('heartbeatStep', () => {
   });
 
   it('records the run from start to success or fail', () => {
-    const { finished, target } = hb([ping('start', 1000, { runId: 'r1' }), ping('success', 4500, { runId: 'r1' }), ping('start', 5000), ping('fail', 5200)]);
+    const { finished, target } = hb([
+      ping('start', 1000, { runId: 'r1' }),
+      ping('success', 4500, { runId: 'r1' }),
+      ping('start', 5000),
+      ping('fail', 5200),
+    ]);
     expect(finished).toEqual([
       { startedAt: 1000, finishedAt: 4500, durationMs: 3500, outcome: 'ok' },
       { startedAt: 5000, finishedAt: 5200, durationMs: 200, outcome: 'fail' },

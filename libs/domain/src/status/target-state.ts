@@ -85,7 +85,20 @@ export interface FoldResult {
 }
 
 export function emptyTarget(id: string, kind: TargetKind, name: string): TargetSnapshot {
-  return { id, kind, name, status: TargetStatus.Unknown, since: null, lastSeen: null, lastLatencyMs: null, lifecycle: null, tags: [], labels: {}, seq: 0, locations: {} };
+  return {
+    id,
+    kind,
+    name,
+    status: TargetStatus.Unknown,
+    since: null,
+    lastSeen: null,
+    lastLatencyMs: null,
+    lifecycle: null,
+    tags: [],
+    labels: {},
+    seq: 0,
+    locations: {},
+  };
 }
 
 function withLocation(
@@ -104,10 +117,19 @@ function withLocation(
   );
   const transitions = transitionsFor(location, previous?.status, next.status, target.status, consensus, reason);
   let seq = target.seq;
-  const events = transitions.map((t) => ({ targetId: target.id, kind: target.kind, location: t.location, from: t.from, to: t.to, reason: t.reason, at, sequence: ++seq }));
+  const events = transitions.map((t) => ({
+    targetId: target.id,
+    kind: target.kind,
+    location: t.location,
+    from: t.from,
+    to: t.to,
+    reason: t.reason,
+    at,
+    sequence: ++seq,
+  }));
   const changed = consensus !== target.status;
   return {
-    target: { ...target, locations, status: consensus, since: changed ? at : target.since ?? at, seq },
+    target: { ...target, locations, status: consensus, since: changed ? at : (target.since ?? at), seq },
     events,
   };
 }
@@ -117,13 +139,21 @@ function withLocation(
  * the observation is older than what is held), the consensus, and the events
  * (location first, then consensus) numbered from the target's sequence.
  */
-export function applyObservation(current: TargetSnapshot | undefined, obs: Observation, policy: ConsensusPolicy): FoldResult {
+export function applyObservation(
+  current: TargetSnapshot | undefined,
+  obs: Observation,
+  policy: ConsensusPolicy,
+): FoldResult {
   const base = current ?? emptyTarget(obs.targetId, obs.kind, obs.name);
   const prev = base.locations[obs.location];
   const lastSeen = Math.max(base.lastSeen ?? obs.at, obs.at);
   if (prev && !isNewer(prev, obs.at)) {
     const location = { ...prev, lastSeen: Math.max(prev.lastSeen, obs.at) };
-    return { target: { ...base, lastSeen, locations: { ...base.locations, [obs.location]: location } }, events: [], applied: false };
+    return {
+      target: { ...base, lastSeen, locations: { ...base.locations, [obs.location]: location } },
+      events: [],
+      applied: false,
+    };
   }
   const status = obs.status ?? prev?.status ?? TargetStatus.Unknown;
   const next: LocationSnapshot = {
@@ -162,9 +192,15 @@ export interface ExpiryResult extends FoldResult {
  * changes nothing. The observation time is kept, so any newer observation
  * revives the location.
  */
-export function applyExpiry(current: TargetSnapshot, location: string, now: number, policy: ConsensusPolicy): ExpiryResult {
+export function applyExpiry(
+  current: TargetSnapshot,
+  location: string,
+  now: number,
+  policy: ConsensusPolicy,
+): ExpiryResult {
   const prev = current.locations[location];
-  if (!prev || prev.deadline === null || prev.deadline.at > now) return { target: current, events: [], applied: false, timedOutRun: null };
+  if (!prev || prev.deadline === null || prev.deadline.at > now)
+    return { target: current, events: [], applied: false, timedOutRun: null };
   const { deadline } = prev;
   const next: LocationSnapshot = { ...prev, status: deadline.expireTo, deadline: null, run: null };
   const folded = withLocation(current, location, next, deadline.reason, deadline.at, policy);

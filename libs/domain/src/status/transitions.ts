@@ -34,6 +34,7 @@ export function transitionsFor(
   const out: Transition[] = [];
   const from = previous ?? TargetStatus.Unknown;
   if (from !== next) out.push({ location, from, to: next, reason });
-  if (consensusBefore !== consensusAfter) out.push({ location: null, from: consensusBefore, to: consensusAfter, reason: `location ${location}: ${reason}` });
+  if (consensusBefore !== consensusAfter)
+    out.push({ location: null, from: consensusBefore, to: consensusAfter, reason: `location ${location}: ${reason}` });
   return out;
 }

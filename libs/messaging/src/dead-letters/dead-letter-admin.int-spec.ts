@@ -1,4 +1,14 @@
-import { BusHeader, buildEnvelope, deadLetterQueueOf, ExchangeName, Messages, QueueName, RoutingKey, uuidv7, type Envelope } from '@fleetwatch/contracts';
+import {
+  BusHeader,
+  buildEnvelope,
+  deadLetterQueueOf,
+  ExchangeName,
+  Messages,
+  QueueName,
+  RoutingKey,
+  uuidv7,
+  type Envelope,
+} from '@fleetwatch/contracts';
 import { createIsolatedVhost, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { BusConnection } from '../connection';
 import { BusConsumer } from '../consumer';
@@ -41,7 +51,8 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     broken = true;
     received = [];
     const sub = consumer.consume(Q, (envelope: Envelope, context: DeliveryContext) => {
-      if (broken && (envelope.payload as { checkId?: string }).checkId === 'permanent') throw new PermanentError('target no longer exists');
+      if (broken && (envelope.payload as { checkId?: string }).checkId === 'permanent')
+        throw new PermanentError('target no longer exists');
       received.push({ envelope, context });
     });
     await sub.waitUntilActive();
@@ -60,11 +71,26 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
   /** Dead-letters `permanent` PermanentErrors and one invalid payload through the real consumer. */
   async function deadLetter(permanent = 1): Promise<{ permanentIds: string[]; invalidId: string }> {
     const permanentIds: string[] = [];
-    for (let i = 0; i < permanent; i++) permanentIds.push((await publisher.publish(Messages.CheckResult, checkResult(i, { checkId: 'permanent' }))).id);
-    const invalid = { id: uuidv7(), type: 'check.result', schemaVersion: 1, occurredAt: new Date().toISOString(), source: TEST_SOURCE, correlationId: 'c', payload: { checkId: '' } };
-    await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from(JSON.stringify(invalid)), { messageId: invalid.id, type: 'check.result' });
+    for (let i = 0; i < permanent; i++)
+      permanentIds.push((await publisher.publish(Messages.CheckResult, checkResult(i, { checkId: 'permanent' }))).id);
+    const invalid = {
+      id: uuidv7(),
+      type: 'check.result',
+      schemaVersion: 1,
+      occurredAt: new Date().toISOString(),
+      source: TEST_SOURCE,
+      correlationId: 'c',
+      payload: { checkId: '' },
+    };
+    await raw.publishRaw(ExchangeName.Events, RoutingKey.CheckResult, Buffer.from(JSON.stringify(invalid)), {
+      messageId: invalid.id,
+      type: 'check.result',
+    });
     await publisher.publishMany([1, 2, 3].map((i) => publishRequest(Messages.CheckResult, checkResult(i))));
-    await waitFor(async () => (await raw.count(DLQ)) === permanent + 1, { timeoutMs: 20_000, description: 'dead letters in the DLQ' });
+    await waitFor(async () => (await raw.count(DLQ)) === permanent + 1, {
+      timeoutMs: 20_000,
+      description: 'dead letters in the DLQ',
+    });
     await waitFor(() => received.length === 3, { description: 'good messages handled' });
     return { permanentIds, invalidId: invalid.id };
   }
@@ -80,7 +106,13 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     const ids = listing?.messages.map((m) => m.messageId);
     expect(ids).toEqual([...permanentIds, invalidId]);
     const permanent = listing?.messages.find((m) => m.messageId === permanentIds[0]);
-    expect(permanent).toMatchObject({ type: 'check.result', cause: 'permanent', reason: 'permanent failure: target no longer exists', deliveryCount: 0, replays: 0 });
+    expect(permanent).toMatchObject({
+      type: 'check.result',
+      cause: 'permanent',
+      reason: 'permanent failure: target no longer exists',
+      deliveryCount: 0,
+      replays: 0,
+    });
     expect(Date.parse(permanent?.deadLetteredAt ?? '')).toBeGreaterThan(Date.now() - 60_000);
     const invalid = listing?.messages.find((m) => m.messageId === invalidId);
     expect(invalid?.cause).toBe('invalid');
@@ -108,10 +140,24 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     const { permanentIds } = await deadLetter();
     const [detail, ...more] = await admin.show(permanentIds[0]);
     expect(more).toHaveLength(0);
-    expect(detail.summary).toMatchObject({ messageId: permanentIds[0], deadLetterQueue: DLQ, sourceQueue: Q, cause: 'permanent' });
+    expect(detail.summary).toMatchObject({
+      messageId: permanentIds[0],
+      deadLetterQueue: DLQ,
+      sourceQueue: Q,
+      cause: 'permanent',
+    });
     expect(detail.headers[BusHeader.DeadLetterQueue]).toBe(Q);
-    expect(detail.properties).toMatchObject({ messageId: permanentIds[0], type: 'check.result', contentType: 'application/json' });
-    expect(detail.body).toEqual({ json: expect.objectContaining({ id: permanentIds[0], payload: expect.objectContaining({ checkId: 'permanent' }) }) });
+    expect(detail.properties).toMatchObject({
+      messageId: permanentIds[0],
+      type: 'check.result',
+      contentType: 'application/json',
+    });
+    expect(detail.body).toEqual({
+      json: expect.objectContaining({
+        id: permanentIds[0],
+        payload: expect.objectContaining({ checkId: 'permanent' }),
+      }),
+    });
     await expect(admin.show(uuidv7())).rejects.toBeInstanceOf(DeadLetterNotFoundError);
     await waitFor(async () => (await raw.count(DLQ)) === 2, { description: 'both still in the DLQ' });
   });
@@ -122,7 +168,9 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
 
     const [result] = await admin.replay(permanentIds[0]);
     expect(result).toEqual({ deadLetterQueue: DLQ, sourceQueue: Q, replayed: 1, messageIds: [permanentIds[0]] });
-    await waitFor(() => received.some((r) => r.envelope.id === permanentIds[0]), { description: 'replayed message handled' });
+    await waitFor(() => received.some((r) => r.envelope.id === permanentIds[0]), {
+      description: 'replayed message handled',
+    });
     const replayed = received.find((r) => r.envelope.id === permanentIds[0]);
     expect(replayed?.context.messageId).toBe(permanentIds[0]);
     // Same content and headers, minus the dead-letter annotations, plus the replay mark.
@@ -145,7 +193,9 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     const results = await admin.replayAll({ window: 8, onProgress: (p) => progress.push(p.replayed) });
     expect(results).toEqual([expect.objectContaining({ deadLetterQueue: DLQ, replayed: 21 })]);
     expect(progress).toEqual([8, 16, 21]);
-    await waitFor(() => permanentIds.every((id) => received.some((r) => r.envelope.id === id)), { description: 'all replayed handled' });
+    await waitFor(() => permanentIds.every((id) => received.some((r) => r.envelope.id === id)), {
+      description: 'all replayed handled',
+    });
     // The invalid one is still invalid: dead-lettered again, once, with its history.
     await waitFor(async () => (await raw.count(DLQ)) === 1, { description: 'invalid message back in the DLQ' });
     const [again] = (await admin.list())[0].messages;
@@ -153,22 +203,44 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
   });
 
   it('lists and replays an update set aside from a batch, with its api key and update id', async () => {
-    const update = { updateId: 'upd-1', instanceId: 'web-1', kind: 'container', status: 'running', occurredAt: new Date().toISOString(), receivedAt: new Date().toISOString() };
+    const update = {
+      updateId: 'upd-1',
+      instanceId: 'web-1',
+      kind: 'container',
+      status: 'running',
+      occurredAt: new Date().toISOString(),
+      receivedAt: new Date().toISOString(),
+    };
     const envelope = buildEnvelope(Messages.StatusUpdate.type, 1, TEST_SOURCE, update, { id: uuidv7() });
     // What the aggregator does with one bad update of a status.update.batch.
     const writer = new SetAsideWriter(connection, silentBusLogger);
     try {
-      await writer.setAside(Q, [{ envelope, reason: 'value too long for type character varying(256)', headers: { [BusHeader.ApiKeyId]: 'key-42', [BusHeader.UpdateId]: 'upd-1' } }]);
+      await writer.setAside(Q, [
+        {
+          envelope,
+          reason: 'value too long for type character varying(256)',
+          headers: { [BusHeader.ApiKeyId]: 'key-42', [BusHeader.UpdateId]: 'upd-1' },
+        },
+      ]);
     } finally {
       await writer.close();
     }
     const [listing] = await admin.list({ queues: [Q] });
     expect(listing.messages).toEqual([
-      expect.objectContaining({ messageId: envelope.id, type: 'status.update', cause: 'isolated', apiKeyId: 'key-42', updateId: 'upd-1', reason: 'value too long for type character varying(256)' }),
+      expect.objectContaining({
+        messageId: envelope.id,
+        type: 'status.update',
+        cause: 'isolated',
+        apiKeyId: 'key-42',
+        updateId: 'upd-1',
+        reason: 'value too long for type character varying(256)',
+      }),
     ]);
 
     await admin.replay(envelope.id, { queues: [DLQ] });
-    await waitFor(() => received.some((r) => r.envelope.id === envelope.id), { description: 'set-aside update handled' });
+    await waitFor(() => received.some((r) => r.envelope.id === envelope.id), {
+      description: 'set-aside update handled',
+    });
     const got = received.find((r) => r.envelope.id === envelope.id);
     expect(got?.envelope).toEqual(envelope);
     expect(got?.context.headers[BusHeader.ApiKeyId]).toBe('key-42');
@@ -185,10 +257,14 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     await del.deleteQueue(orphan.name);
     await del.close();
 
-    await expect(admin.replay('orphan-1', { queues: [orphan.name] })).rejects.toThrow(new QueueNotFoundError(orphan.name));
+    await expect(admin.replay('orphan-1', { queues: [orphan.name] })).rejects.toThrow(
+      new QueueNotFoundError(orphan.name),
+    );
     await expect(admin.replayAll({ queues: [orphan.name] })).rejects.toBeInstanceOf(QueueNotFoundError);
     // The requeue is asynchronous (nack, then channel close): the count catches up shortly.
-    await waitFor(async () => (await raw.count(deadLetterQueueOf(orphan.name))) === 1, { description: 'dead letter kept' });
+    await waitFor(async () => (await raw.count(deadLetterQueueOf(orphan.name))) === 1, {
+      description: 'dead letter kept',
+    });
   });
 
   it('says the broker is away instead of hanging, and loses nothing when the connection drops', async () => {

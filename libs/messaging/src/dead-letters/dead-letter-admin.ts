@@ -2,7 +2,15 @@ import { connect, type ChannelModel, type ConfirmChannel, type GetMessage, type 
 import { closeQuietly } from '../close-quietly';
 import { BusError, BusUnavailableError, errorMessage } from '../errors';
 import { redactUrl } from '../logger';
-import { decodeBody, describeDeadLetter, replayProperties, siteDeadLetterQueues, sourceQueueOf, toDeadLetterQueue, type DeadLetterSummary } from './dead-letter-message';
+import {
+  decodeBody,
+  describeDeadLetter,
+  replayProperties,
+  siteDeadLetterQueues,
+  sourceQueueOf,
+  toDeadLetterQueue,
+  type DeadLetterSummary,
+} from './dead-letter-message';
 import { DeadLetterNotFoundError, QueueNotFoundError, ReplayFailedError } from './errors';
 
 export interface DeadLetterAdminOptions {
@@ -91,9 +99,15 @@ export class DeadLetterAdmin {
   static async connect(options: DeadLetterAdminOptions): Promise<DeadLetterAdmin> {
     let model: ChannelModel;
     try {
-      model = await connect(options.url, { timeout: options.connectTimeoutMs ?? 5_000, clientProperties: { connection_name: 'fleetwatch-dlq' } });
+      model = await connect(options.url, {
+        timeout: options.connectTimeoutMs ?? 5_000,
+        clientProperties: { connection_name: 'fleetwatch-dlq' },
+      });
     } catch (e) {
-      throw new BusUnavailableError(`cannot reach RabbitMQ at ${redactUrl(options.url)}: ${redactUrl(errorMessage(e)) || 'connection refused'}`, { cause: e });
+      throw new BusUnavailableError(
+        `cannot reach RabbitMQ at ${redactUrl(options.url)}: ${redactUrl(errorMessage(e)) || 'connection refused'}`,
+        { cause: e },
+      );
     }
     const admin = new DeadLetterAdmin(model, options.confirmTimeoutMs ?? 10_000);
     model.on('error', () => undefined); // surfaces as the failing operation's error
@@ -135,7 +149,13 @@ export class DeadLetterAdmin {
         if (e instanceof QueueNotFoundError) return null;
         throw e;
       });
-      out.push({ deadLetterQueue: dlq, sourceQueue: sourceQueueOf(dlq), declared: count !== null, messageCount: count ?? 0, messages });
+      out.push({
+        deadLetterQueue: dlq,
+        sourceQueue: sourceQueueOf(dlq),
+        declared: count !== null,
+        messageCount: count ?? 0,
+        messages,
+      });
     }
     return out;
   }
@@ -177,17 +197,20 @@ export class DeadLetterAdmin {
   async replayAll(options: ReplayAllOptions = {}): Promise<ReplayResult[]> {
     const results: ReplayResult[] = [];
     for (const dlq of this.selected(options)) {
-      const r = await this.replayQueue(dlq, { onProgress: options.onProgress, window: options.window }).catch((e: unknown) => {
-        if (e instanceof QueueNotFoundError && e.queue === dlq && !options.queues) return null;
-        throw e;
-      });
+      const r = await this.replayQueue(dlq, { onProgress: options.onProgress, window: options.window }).catch(
+        (e: unknown) => {
+          if (e instanceof QueueNotFoundError && e.queue === dlq && !options.queues) return null;
+          throw e;
+        },
+      );
       if (r) results.push(r);
     }
     return results;
   }
 
   private selected(options: QueueSelection): string[] {
-    const queues = options.queues && options.queues.length > 0 ? options.queues.map(toDeadLetterQueue) : siteDeadLetterQueues();
+    const queues =
+      options.queues && options.queues.length > 0 ? options.queues.map(toDeadLetterQueue) : siteDeadLetterQueues();
     return [...new Set(queues)];
   }
 
@@ -211,7 +234,10 @@ export class DeadLetterAdmin {
 
   /** Unacked dead letters went back to their DLQ with the connection; confirmed replays were acked. */
   private lostError(): BusUnavailableError {
-    return new BusUnavailableError(`lost the connection to RabbitMQ: ${redactUrl(errorMessage(this.lost))}; nothing unconfirmed left its DLQ`, { cause: this.lost });
+    return new BusUnavailableError(
+      `lost the connection to RabbitMQ: ${redactUrl(errorMessage(this.lost))}; nothing unconfirmed left its DLQ`,
+      { cause: this.lost },
+    );
   }
 
   /** The message count of `queue`; QueueNotFoundError when it is not declared. */
@@ -244,7 +270,10 @@ export class DeadLetterAdmin {
     });
   }
 
-  private replayQueue(dlq: string, options: { only?: string; onProgress?: (p: ReplayProgress) => void; window?: number }): Promise<ReplayResult> {
+  private replayQueue(
+    dlq: string,
+    options: { only?: string; onProgress?: (p: ReplayProgress) => void; window?: number },
+  ): Promise<ReplayResult> {
     const sourceQueue = sourceQueueOf(dlq);
     const window = Math.max(1, options.window ?? 100);
     return this.withChannel(async (channel) => {
@@ -252,7 +281,9 @@ export class DeadLetterAdmin {
       const result: ReplayResult = { deadLetterQueue: dlq, sourceQueue, replayed: 0, messageIds: [] };
       if (total === 0) return result;
       const returned = new Set<string>();
-      channel.on('return', (m: { properties: MessageProperties }) => returned.add(String(m.properties.messageId ?? '')));
+      channel.on('return', (m: { properties: MessageProperties }) =>
+        returned.add(String(m.properties.messageId ?? '')),
+      );
       let sourceChecked = false;
       let fetched = 0;
       try {
@@ -282,12 +313,19 @@ export class DeadLetterAdmin {
               result.replayed++;
               result.messageIds.push(m.properties.messageId ?? null);
             } else {
-              failure ??= s.status === 'rejected' ? `${errorMessage(s.reason)} (message ${id || 'without id'})` : `${sourceQueue} refused message ${id} (unroutable)`;
+              failure ??=
+                s.status === 'rejected'
+                  ? `${errorMessage(s.reason)} (message ${id || 'without id'})`
+                  : `${sourceQueue} refused message ${id} (unroutable)`;
             }
           });
           options.onProgress?.({ deadLetterQueue: dlq, sourceQueue, replayed: result.replayed, total });
           if (failure) {
-            throw new ReplayFailedError(`replay to ${sourceQueue} stopped after ${result.replayed} message(s): ${failure}; the rest stay in ${dlq}`, options.only ?? null, result.replayed);
+            throw new ReplayFailedError(
+              `replay to ${sourceQueue} stopped after ${result.replayed} message(s): ${failure}; the rest stay in ${dlq}`,
+              options.only ?? null,
+              result.replayed,
+            );
           }
         }
       } finally {
@@ -303,7 +341,10 @@ export class DeadLetterAdmin {
 
   private publishConfirmed(channel: ConfirmChannel, queue: string, message: GetMessage): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no confirm from RabbitMQ within ${this.confirmTimeoutMs} ms (resource alarm?)`)), this.confirmTimeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no confirm from RabbitMQ within ${this.confirmTimeoutMs} ms (resource alarm?)`)),
+        this.confirmTimeoutMs,
+      );
       try {
         channel.publish('', queue, message.content, replayProperties(message.properties), (err: unknown) => {
           clearTimeout(timer);
@@ -328,5 +369,10 @@ function nackAllQuietly(channel: ConfirmChannel): void {
 
 function detailOf(dlq: string, m: GetMessage): DeadLetterDetail {
   const { headers, ...properties } = m.properties;
-  return { summary: describeDeadLetter(dlq, m), properties, headers: (headers ?? {}) as Record<string, unknown>, body: decodeBody(m.content) };
+  return {
+    summary: describeDeadLetter(dlq, m),
+    properties,
+    headers: (headers ?? {}) as Record<string, unknown>,
+    body: decodeBody(m.content),
+  };
 }

@@ -1,7 +1,15 @@
 import type { MessageProperties } from 'amqplib';
 import { BusHeader, QueueName } from '@fleetwatch/contracts';
 import { DeadLetterHeader } from '../delivery';
-import { decodeBody, describeDeadLetter, ReplayHeader, replayProperties, siteDeadLetterQueues, sourceQueueOf, toDeadLetterQueue } from './dead-letter-message';
+import {
+  decodeBody,
+  describeDeadLetter,
+  ReplayHeader,
+  replayProperties,
+  siteDeadLetterQueues,
+  sourceQueueOf,
+  toDeadLetterQueue,
+} from './dead-letter-message';
 
 const props = (p: Partial<MessageProperties>): MessageProperties =>
   ({
@@ -84,7 +92,16 @@ describe('describeDeadLetter', () => {
         headers: {
           [BusHeader.MessageType]: 'check.result',
           // As amqplib decodes it; RabbitMQ 3.10+ also says delivery_limit, which amqplib's types do not list.
-          'x-death': [{ reason: 'delivery_limit', queue: 'fleetwatch.aggregator.observations', count: 6, time: { '!': 'timestamp', value: 1_767_225_600 }, exchange: 'fleetwatch.events', 'routing-keys': ['event.check.result'] }],
+          'x-death': [
+            {
+              reason: 'delivery_limit',
+              queue: 'fleetwatch.aggregator.observations',
+              count: 6,
+              time: { '!': 'timestamp', value: 1_767_225_600 },
+              exchange: 'fleetwatch.events',
+              'routing-keys': ['event.check.result'],
+            },
+          ],
         } as Record<string, unknown>,
       }),
     });
@@ -101,7 +118,14 @@ describe('describeDeadLetter', () => {
   });
 
   it('copes with a message that has no properties at all', () => {
-    expect(describeDeadLetter(DLQ, { content: Buffer.from('x'), properties: props({}) })).toMatchObject({ messageId: null, type: null, cause: null, reason: null, deadLetteredAt: null, deliveryCount: null });
+    expect(describeDeadLetter(DLQ, { content: Buffer.from('x'), properties: props({}) })).toMatchObject({
+      messageId: null,
+      type: null,
+      cause: null,
+      reason: null,
+      deadLetteredAt: null,
+      deliveryCount: null,
+    });
   });
 });
 

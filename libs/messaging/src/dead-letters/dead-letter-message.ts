@@ -65,7 +65,8 @@ export interface DeadLetterSummary {
   bytes: number;
 }
 
-const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : Buffer.isBuffer(v) ? v.toString('utf8') : null);
+const str = (v: unknown): string | null =>
+  typeof v === 'string' && v.length > 0 ? v : Buffer.isBuffer(v) ? v.toString('utf8') : null;
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 interface XDeathEntry {
@@ -83,11 +84,15 @@ function firstDeath(headers: Record<string, unknown>): XDeathEntry | undefined {
 
 function amqpTime(v: unknown): string | null {
   // amqplib decodes AMQP timestamps (seconds) as numbers, or { '!': 'timestamp', value } when encoding.
-  const seconds = typeof v === 'number' ? v : typeof v === 'object' && v !== null ? num((v as { value?: unknown }).value) : null;
+  const seconds =
+    typeof v === 'number' ? v : typeof v === 'object' && v !== null ? num((v as { value?: unknown }).value) : null;
   return seconds === null ? null : new Date(seconds * 1_000).toISOString();
 }
 
-export function describeDeadLetter(deadLetterQueue: string, message: Pick<Message, 'content' | 'properties'>): DeadLetterSummary {
+export function describeDeadLetter(
+  deadLetterQueue: string,
+  message: Pick<Message, 'content' | 'properties'>,
+): DeadLetterSummary {
   const props = message.properties;
   const headers = (props.headers ?? {}) as Record<string, unknown>;
   const death = firstDeath(headers);
@@ -98,7 +103,11 @@ export function describeDeadLetter(deadLetterQueue: string, message: Pick<Messag
     messageId: str(props.messageId),
     type: str(props.type) ?? str(headers[BusHeader.MessageType]),
     cause: str(headers[DeadLetterHeader.Cause]) ?? (death ? str(death.reason) : null),
-    reason: str(headers[BusHeader.DeadLetterReason]) ?? (death && !ours ? `dead-lettered by RabbitMQ (${str(death.reason) ?? 'unknown'}) from ${str(death.queue) ?? '?'}` : null),
+    reason:
+      str(headers[BusHeader.DeadLetterReason]) ??
+      (death && !ours
+        ? `dead-lettered by RabbitMQ (${str(death.reason) ?? 'unknown'}) from ${str(death.queue) ?? '?'}`
+        : null),
     deadLetteredAt: str(headers[DeadLetterHeader.DeadLetteredAt]) ?? (death ? amqpTime(death.time) : null),
     deliveryCount: num(headers[DeadLetterHeader.DeliveryCount]) ?? (death ? num(death.count) : null),
     apiKeyId: str(headers[BusHeader.ApiKeyId]),

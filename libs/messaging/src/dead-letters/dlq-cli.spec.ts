@@ -3,22 +3,38 @@ import { DEFAULT_AMQP_URL, DlqExit, formatListing, parseDlqArgs, runDlqCli } fro
 describe('parseDlqArgs', () => {
   it('defaults to AMQP_URL, else the services’ default', () => {
     expect(parseDlqArgs(['list'], {}).url).toBe(`${DEFAULT_AMQP_URL}`);
-    expect(parseDlqArgs(['list'], { AMQP_URL: 'amqp://u:p@rabbit:5672/site-a' }).url).toBe('amqp://u:p@rabbit:5672/site-a');
+    expect(parseDlqArgs(['list'], { AMQP_URL: 'amqp://u:p@rabbit:5672/site-a' }).url).toBe(
+      'amqp://u:p@rabbit:5672/site-a',
+    );
     expect(parseDlqArgs(['list', '--url', 'amqps://h/x'], { AMQP_URL: 'amqp://other' }).url).toBe('amqps://h/x');
-    expect(parseDlqArgs(['list', '--vhost', 'site/b'], { AMQP_URL: 'amqp://u:p@rabbit:5672/site-a' }).url).toBe('amqp://u:p@rabbit:5672/site%2Fb');
+    expect(parseDlqArgs(['list', '--vhost', 'site/b'], { AMQP_URL: 'amqp://u:p@rabbit:5672/site-a' }).url).toBe(
+      'amqp://u:p@rabbit:5672/site%2Fb',
+    );
   });
 
   it('reads every command and option', () => {
-    expect(parseDlqArgs(['list', '--queue', 'a', '--queue', 'b.dlq', '--limit', '5', '--offset', '10', '--json'], {})).toMatchObject({
+    expect(
+      parseDlqArgs(['list', '--queue', 'a', '--queue', 'b.dlq', '--limit', '5', '--offset', '10', '--json'], {}),
+    ).toMatchObject({
       name: 'list',
       queues: ['a', 'b.dlq'],
       limit: 5,
       offset: 10,
       json: true,
     });
-    expect(parseDlqArgs(['show', 'id-1'], {})).toMatchObject({ name: 'show', id: 'id-1', limit: 20, offset: 0, json: false });
+    expect(parseDlqArgs(['show', 'id-1'], {})).toMatchObject({
+      name: 'show',
+      id: 'id-1',
+      limit: 20,
+      offset: 0,
+      json: false,
+    });
     expect(parseDlqArgs(['replay', 'id-1'], {})).toMatchObject({ name: 'replay', id: 'id-1', all: false });
-    expect(parseDlqArgs(['replay', '--all', '--queue', 'q'], {})).toMatchObject({ name: 'replay', all: true, queues: ['q'] });
+    expect(parseDlqArgs(['replay', '--all', '--queue', 'q'], {})).toMatchObject({
+      name: 'replay',
+      all: true,
+      queues: ['q'],
+    });
     expect(parseDlqArgs([], {}).name).toBe('help');
     expect(parseDlqArgs(['list', '-h'], {}).name).toBe('help');
   });

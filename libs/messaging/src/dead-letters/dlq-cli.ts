@@ -1,7 +1,12 @@
 import { parseArgs } from 'node:util';
 import { BusUnavailableError, errorMessage } from '../errors';
 import { redactUrl } from '../logger';
-import { DeadLetterAdmin, type DeadLetterDetail, type DeadLetterQueueListing, type ReplayResult } from './dead-letter-admin';
+import {
+  DeadLetterAdmin,
+  type DeadLetterDetail,
+  type DeadLetterQueueListing,
+  type ReplayResult,
+} from './dead-letter-admin';
 import type { DeadLetterSummary } from './dead-letter-message';
 
 // The operator's command (`npm run dlq -- …`, or `node dist/libs/messaging/src/dead-letters/dlq-cli.js …`
@@ -72,7 +77,8 @@ function urlOf(base: string, vhost: string | undefined): string {
   } catch {
     throw new UsageError(`not an AMQP URL: ${redactUrl(base)}`);
   }
-  if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') throw new UsageError(`not an AMQP URL: ${redactUrl(base)}`);
+  if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:')
+    throw new UsageError(`not an AMQP URL: ${redactUrl(base)}`);
   if (vhost !== undefined) url.pathname = `/${encodeURIComponent(vhost)}`;
   return url.toString();
 }
@@ -114,7 +120,8 @@ export function parseDlqArgs(argv: readonly string[], env: DlqIo['env']): Comman
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (command.name === 'list' && id !== undefined) throw new UsageError('list takes no message id (use show ID)');
   if (command.name === 'show' && id === undefined) throw new UsageError('show needs a message id');
-  if (command.name === 'replay' && (id === undefined) === !command.all) throw new UsageError('replay needs a message id, or --all');
+  if (command.name === 'replay' && (id === undefined) === !command.all)
+    throw new UsageError('replay needs a message id, or --all');
   if (command.all && command.name !== 'replay') throw new UsageError('--all goes with replay');
   return command;
 }
@@ -136,7 +143,9 @@ export async function runDlqCli(argv: readonly string[], io: DlqIo = processIo):
   try {
     admin = await DeadLetterAdmin.connect({ url: command.url });
     if (admin.looksCount && command.name !== 'replay') {
-      io.stderr(`dlq: warning: RabbitMQ ${admin.serverVersion} counts each look against a quorum queue's delivery limit (default 20 since 4.0); set a policy delivery-limit: -1 on the DLQs (docs/runbooks/dead-letters.md)\n`);
+      io.stderr(
+        `dlq: warning: RabbitMQ ${admin.serverVersion} counts each look against a quorum queue's delivery limit (default 20 since 4.0); set a policy delivery-limit: -1 on the DLQs (docs/runbooks/dead-letters.md)\n`,
+      );
     }
     await execute(admin, command, io);
     return DlqExit.Ok;
@@ -169,7 +178,8 @@ async function execute(admin: DeadLetterAdmin, command: Command, io: DlqIo): Pro
       const results = command.all
         ? await admin.replayAll({
             queues,
-            onProgress: (p) => io.stderr(`dlq: ${p.deadLetterQueue} → ${p.sourceQueue}: ${p.replayed}/${p.total} replayed\n`),
+            onProgress: (p) =>
+              io.stderr(`dlq: ${p.deadLetterQueue} → ${p.sourceQueue}: ${p.replayed}/${p.total} replayed\n`),
           })
         : await admin.replay(command.id as string, { queues });
       if (command.json) json({ replayed: results });
@@ -188,7 +198,11 @@ const cell = (v: string | number | null | undefined, width: number): string => {
 
 function formatRow(m: DeadLetterSummary): string {
   const line = `  ${cell(m.messageId, 36)}  ${cell(m.type, 20)}  ${cell(m.cause, 14)}  ${cell(m.deadLetteredAt, 24)}  ${cell(m.deliveryCount, 5)}  ${m.reason ?? '-'}\n`;
-  const extra = [m.apiKeyId && `api key ${m.apiKeyId}`, m.updateId && `update ${m.updateId}`, m.replays > 0 && `replayed ${m.replays}× before`].filter(Boolean);
+  const extra = [
+    m.apiKeyId && `api key ${m.apiKeyId}`,
+    m.updateId && `update ${m.updateId}`,
+    m.replays > 0 && `replayed ${m.replays}× before`,
+  ].filter(Boolean);
   return extra.length > 0 ? `${line}  ${' '.repeat(36)}  ${extra.join(', ')}\n` : line;
 }
 
@@ -228,7 +242,10 @@ export function formatDetail(d: DeadLetterDetail): string {
   let out = rows.map(([k, v]) => `${k.padEnd(18)} ${v === null || v === undefined ? '-' : String(v)}\n`).join('');
   out += `properties\n${indent(JSON.stringify(d.properties, null, 2))}\n`;
   out += `headers\n${indent(JSON.stringify(d.headers, null, 2))}\n`;
-  out += 'json' in d.body ? `body\n${indent(JSON.stringify(d.body.json, null, 2))}\n` : `body (not JSON, base64)\n  ${d.body.base64}\n`;
+  out +=
+    'json' in d.body
+      ? `body\n${indent(JSON.stringify(d.body.json, null, 2))}\n`
+      : `body (not JSON, base64)\n  ${d.body.base64}\n`;
   return out;
 }
 

@@ -50,7 +50,14 @@ describe('MessagingModule (Nest)', () => {
     @Module({
       imports: [
         MessagingModule.forRootAsync({
-          useFactory: () => ({ url: vhost.amqpUrl, site: 'test-site', service: 'aggregator', location: 'lab-1', logger: silentBusLogger, idempotencyStore: store }),
+          useFactory: () => ({
+            url: vhost.amqpUrl,
+            site: 'test-site',
+            service: 'aggregator',
+            location: 'lab-1',
+            logger: silentBusLogger,
+            idempotencyStore: store,
+          }),
         }),
       ],
       providers: [ObservationsHandler, AlertsHandler],
@@ -80,7 +87,9 @@ describe('MessagingModule (Nest)', () => {
     await waitFor(() => seen.length === 2, { description: 'two handled' });
     expect(seen[0]).toEqual({ id: env.id, queue: QueueName.AggregatorObservations });
     expect(env.source).toEqual({ site: 'test-site', service: 'aggregator', location: 'lab-1' });
-    await waitFor(async () => (await raw.count(QueueName.AggregatorObservations)) === 0, { description: 'observations queue empty' });
+    await waitFor(async () => (await raw.count(QueueName.AggregatorObservations)) === 0, {
+      description: 'observations queue empty',
+    });
   });
 
   it('shutdown drains in-flight batches before closing the connection', async () => {
@@ -95,7 +104,9 @@ describe('MessagingModule (Nest)', () => {
       at: new Date().toISOString(),
       sequence: i,
     });
-    await publisher.publishMany(Array.from({ length: 25 }, (_, i) => ({ definition: Messages.StatusChanged, payload: statusChanged(i) })));
+    await publisher.publishMany(
+      Array.from({ length: 25 }, (_, i) => ({ definition: Messages.StatusChanged, payload: statusChanged(i) })),
+    );
     await waitFor(() => batches.length >= 1, { description: 'first batch handled' });
     const connection = app.get(BusConnection);
     await app.close();

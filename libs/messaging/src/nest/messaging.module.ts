@@ -60,7 +60,9 @@ export interface MessagingModuleAsyncOptions extends Pick<ModuleMetadata, 'impor
  * and ack) before closing the publisher and the connection.
  */
 @Injectable()
-export class MessagingLifecycle implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
+export class MessagingLifecycle
+  implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown
+{
   private readonly subscriptions: Subscription[] = [];
 
   constructor(
@@ -108,7 +110,12 @@ export class MessagingLifecycle implements OnModuleInit, OnApplicationBootstrap,
     return this.subscriptions;
   }
 
-  private register(instance: object, method: string, fn: (...args: never[]) => unknown, meta: ConsumeQueueMetadata): void {
+  private register(
+    instance: object,
+    method: string,
+    fn: (...args: never[]) => unknown,
+    meta: ConsumeQueueMetadata,
+  ): void {
     const { batch, idempotent: idem, ...consumeOptions } = meta.options;
     const consumerName = typeof idem === 'string' ? idem : `${instance.constructor.name}.${method}`;
     if (idem && !this.store) {
@@ -124,7 +131,10 @@ export class MessagingLifecycle implements OnModuleInit, OnApplicationBootstrap,
       if (idem && this.store) handler = idempotent(handler, this.store, consumerName);
       this.subscriptions.push(this.consumer.consume(meta.queue, handler, consumeOptions));
     }
-    (this.options.logger ?? stderrBusLogger).info({ queue: typeof meta.queue === 'string' ? meta.queue : meta.queue.name, handler: consumerName }, 'consuming');
+    (this.options.logger ?? stderrBusLogger).info(
+      { queue: typeof meta.queue === 'string' ? meta.queue : meta.queue.name, handler: consumerName },
+      'consuming',
+    );
   }
 }
 
@@ -134,25 +144,36 @@ function coreProviders(): Provider[] {
       provide: BusConnections,
       inject: [MESSAGING_OPTIONS],
       useFactory: (o: MessagingModuleOptions) =>
-        new BusConnections({ url: o.url, name: o.service, heartbeatSeconds: o.heartbeatSeconds, backoff: o.backoff, logger: o.logger }),
+        new BusConnections({
+          url: o.url,
+          name: o.service,
+          heartbeatSeconds: o.heartbeatSeconds,
+          backoff: o.backoff,
+          logger: o.logger,
+        }),
     },
     // The publishing connection; consumers run on `BusConnections.consuming`.
     { provide: BusConnection, inject: [BusConnections], useFactory: (c: BusConnections) => c.publishing },
     {
       provide: BusTopology,
       inject: [BusConnection, MESSAGING_OPTIONS],
-      useFactory: (c: BusConnection, o: MessagingModuleOptions) => new BusTopology(c, { queues: o.queues, deliveryLimit: o.deliveryLimit }),
+      useFactory: (c: BusConnection, o: MessagingModuleOptions) =>
+        new BusTopology(c, { queues: o.queues, deliveryLimit: o.deliveryLimit }),
     },
     {
       provide: BusPublisher,
       inject: [BusConnection, MESSAGING_OPTIONS],
       useFactory: (c: BusConnection, o: MessagingModuleOptions) =>
-        new BusPublisher(c, { source: { site: o.site, service: o.service, location: o.location }, timeoutMs: o.publishTimeoutMs }),
+        new BusPublisher(c, {
+          source: { site: o.site, service: o.service, location: o.location },
+          timeoutMs: o.publishTimeoutMs,
+        }),
     },
     {
       provide: BusConsumer,
       inject: [BusConnections, BusTopology, MESSAGING_OPTIONS],
-      useFactory: (c: BusConnections, t: BusTopology, o: MessagingModuleOptions) => new BusConsumer(c.consuming, { topology: t, logger: o.logger, publishing: c.publishing }),
+      useFactory: (c: BusConnections, t: BusTopology, o: MessagingModuleOptions) =>
+        new BusConsumer(c.consuming, { topology: t, logger: o.logger, publishing: c.publishing }),
     },
     {
       provide: IDEMPOTENCY_STORE,
@@ -163,7 +184,15 @@ function coreProviders(): Provider[] {
   ];
 }
 
-const EXPORTS = [BusConnections, BusConnection, BusTopology, BusPublisher, BusConsumer, IDEMPOTENCY_STORE, MESSAGING_OPTIONS];
+const EXPORTS = [
+  BusConnections,
+  BusConnection,
+  BusTopology,
+  BusPublisher,
+  BusConsumer,
+  IDEMPOTENCY_STORE,
+  MESSAGING_OPTIONS,
+];
 
 /**
  * The bus as Nest providers (BusPublisher, BusConsumer, BusConnections and the
@@ -187,7 +216,10 @@ export class MessagingModule {
       module: MessagingModule,
       global: true,
       imports: [DiscoveryModule, ...(options.imports ?? [])],
-      providers: [{ provide: MESSAGING_OPTIONS, inject: options.inject ?? [], useFactory: options.useFactory }, ...coreProviders()],
+      providers: [
+        { provide: MESSAGING_OPTIONS, inject: options.inject ?? [], useFactory: options.useFactory },
+        ...coreProviders(),
+      ],
       exports: EXPORTS,
     };
   }

@@ -1,7 +1,14 @@
 import { hash } from '@node-rs/argon2';
 import { createHash } from 'node:crypto';
 import { checksumOf } from '../credentials/checksum';
-import { apiKeyPrefixOf, apiKeyShapeOf, generateApiKey, hashApiKey, isLegacyApiKeyPrefix, verifyApiKey } from './api-key-secret';
+import {
+  apiKeyPrefixOf,
+  apiKeyShapeOf,
+  generateApiKey,
+  hashApiKey,
+  isLegacyApiKeyPrefix,
+  verifyApiKey,
+} from './api-key-secret';
 
 /** A key as issued before checksums: `fwk_<8 hex>_<43 base64url>`. */
 function legacyKey(): { key: string; prefix: string } {

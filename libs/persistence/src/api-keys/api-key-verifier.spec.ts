@@ -65,7 +65,12 @@ describe('ApiKeyVerifier', () => {
   beforeEach(() => {
     keys = new InMemoryApiKeys();
     now = 1_000_000;
-    verifier = new ApiKeyVerifier(keys, { cacheTtlMs: 2000, legacyMaxAgeMs: 60_000, legacyMissRefreshMs: 10_000, now: () => now });
+    verifier = new ApiKeyVerifier(keys, {
+      cacheTtlMs: 2000,
+      legacyMaxAgeMs: 60_000,
+      legacyMissRefreshMs: 10_000,
+      now: () => now,
+    });
   });
 
   it('verifies a checksummed key and returns its record without the hash (allow-list included)', async () => {
@@ -81,7 +86,8 @@ describe('ApiKeyVerifier', () => {
   it('refuses random and mistyped keys of the new shape without a query', async () => {
     const k = generateApiKey();
     keys.add(k.key, k.prefix);
-    const random = () => `fwk_${createHash('md5').update(String(Math.random())).digest('hex').slice(0, 12)}_${'x'.repeat(46)}`;
+    const random = () =>
+      `fwk_${createHash('md5').update(String(Math.random())).digest('hex').slice(0, 12)}_${'x'.repeat(46)}`;
     for (let i = 0; i < 200; i++) await expect(verifier.verify(random())).rejects.toThrow(/checksum/);
     const typo = k.key.slice(0, 30) + (k.key[30] === 'a' ? 'b' : 'a') + k.key.slice(31);
     await expect(verifier.verify(typo)).rejects.toThrow(UnauthorizedError);
@@ -96,7 +102,8 @@ describe('ApiKeyVerifier', () => {
     expect(keys.queries).toEqual({ byPrefix: 1, legacyPrefixes: 1 });
 
     // A spray of random legacy-shaped keys: one reload of the prefixes at most, no lookup.
-    for (let i = 0; i < 500; i++) await expect(verifier.verify(legacyKey().key)).rejects.toThrow('unknown or revoked API key');
+    for (let i = 0; i < 500; i++)
+      await expect(verifier.verify(legacyKey().key)).rejects.toThrow('unknown or revoked API key');
     expect(keys.queries).toEqual({ byPrefix: 1, legacyPrefixes: 1 });
     // Past the miss interval, one more reload; then memory again.
     now += 10_000;

@@ -67,7 +67,8 @@ export class ApiKeyVerifier {
   async verify(token: string): Promise<VerifiedApiKey> {
     const shape = apiKeyShapeOf(token);
     if (shape.kind === 'malformed') throw new UnauthorizedError(MALFORMED);
-    if (shape.kind === 'bad-checksum') throw new UnauthorizedError('invalid API key (checksum mismatch): send the whole key as issued');
+    if (shape.kind === 'bad-checksum')
+      throw new UnauthorizedError('invalid API key (checksum mismatch): send the whole key as issued');
     if (shape.kind === 'legacy' && !(await this.legacyPrefixes.has(shape.prefix))) throw new UnauthorizedError(UNKNOWN);
     const verdict = (await this.verdicts.fetch(token)) as Verdict;
     if ('refused' in verdict) throw new UnauthorizedError(verdict.refused);

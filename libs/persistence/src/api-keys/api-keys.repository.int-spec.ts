@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { UserRole } from '@fleetwatch/contracts';
- 
+
 import { testEnv } from '@fleetwatch/testing';
 import { createPrismaClient, DatabaseClient } from '../database';
 import { UsersRepository } from '../users/users.repository';
@@ -24,7 +24,14 @@ describe('ApiKeysRepository', () => {
   it('stores a key and finds it by prefix until it is revoked', async () => {
     const creator = await users.create({ username: `keys-${randomUUID()}`, passwordHash: 'h', role: UserRole.Admin });
     const p = prefix();
-    const k = await keys.create({ name: 'docker watcher', prefix: p, keyHash: 'hash', scopes: ['ingest'], allowedCidrs: ['10.0.0.0/8'], createdBy: creator.id });
+    const k = await keys.create({
+      name: 'docker watcher',
+      prefix: p,
+      keyHash: 'hash',
+      scopes: ['ingest'],
+      allowedCidrs: ['10.0.0.0/8'],
+      createdBy: creator.id,
+    });
     expect(k).toEqual({
       id: expect.any(String),
       name: 'docker watcher',

@@ -74,7 +74,9 @@ export class ApiKeysRepository {
 
   async findById(id: string): Promise<ApiKeyRecord | null> {
     if (!isUuid(id)) return null;
-    const row = await prismaOf(this.db).apiKey.findUnique({ where: { id } }).catch((err: unknown) => rethrow(err));
+    const row = await prismaOf(this.db)
+      .apiKey.findUnique({ where: { id } })
+      .catch((err: unknown) => rethrow(err));
     return row ? toRecord(row) : null;
   }
 
@@ -83,7 +85,9 @@ export class ApiKeysRepository {
    * Usually one; prefixes are not unique by constraint.
    */
   async findActiveByPrefix(prefix: string): Promise<ApiKeyRecord[]> {
-    const rows = await prismaOf(this.db).apiKey.findMany({ where: { prefix, revokedAt: null } }).catch((err: unknown) => rethrow(err));
+    const rows = await prismaOf(this.db)
+      .apiKey.findMany({ where: { prefix, revokedAt: null } })
+      .catch((err: unknown) => rethrow(err));
     return rows.map(toRecord);
   }
 
@@ -116,7 +120,10 @@ export class ApiKeysRepository {
   async touchLastUsed(id: string, at: Date = new Date()): Promise<void> {
     if (!isUuid(id)) return;
     await prismaOf(this.db)
-      .apiKey.updateMany({ where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: at } }] }, data: { lastUsedAt: at } })
+      .apiKey.updateMany({
+        where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: at } }] },
+        data: { lastUsedAt: at },
+      })
       .catch((err: unknown) => rethrow(err));
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
- 
+
 import { testEnv } from '@fleetwatch/testing';
 import { createPrismaClient, DatabaseClient } from '../database';
 import { HeartbeatMonitorsRepository } from './heartbeat-monitors.repository';

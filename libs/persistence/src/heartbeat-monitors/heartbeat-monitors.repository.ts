@@ -53,7 +53,9 @@ export class HeartbeatMonitorsRepository {
 
   /** The monitor a ping token belongs to (the edge hashes the token from the URL). */
   async findByTokenHash(tokenHash: string): Promise<HeartbeatMonitorRecord | null> {
-    const row = await prismaOf(this.db).heartbeatMonitor.findUnique({ where: { tokenHash } }).catch((err: unknown) => rethrow(err));
+    const row = await prismaOf(this.db)
+      .heartbeatMonitor.findUnique({ where: { tokenHash } })
+      .catch((err: unknown) => rethrow(err));
     return row ? toRecord(row) : null;
   }
 
@@ -67,7 +69,9 @@ export class HeartbeatMonitorsRepository {
 
   async findById(id: string): Promise<HeartbeatMonitorRecord | null> {
     if (!isUuid(id)) return null;
-    const row = await prismaOf(this.db).heartbeatMonitor.findUnique({ where: { id } }).catch((err: unknown) => rethrow(err));
+    const row = await prismaOf(this.db)
+      .heartbeatMonitor.findUnique({ where: { id } })
+      .catch((err: unknown) => rethrow(err));
     return row ? toRecord(row) : null;
   }
 
@@ -102,7 +106,9 @@ export class HeartbeatMonitorsRepository {
   /** Deletes the monitor and its runs: its token stops working. False when there was none. */
   async delete(id: string, tx?: DatabaseTransaction): Promise<boolean> {
     if (!isUuid(id)) return false;
-    const { count } = await queryClient(this.db, tx).heartbeatMonitor.deleteMany({ where: { id } }).catch((err: unknown) => rethrow(err));
+    const { count } = await queryClient(this.db, tx)
+      .heartbeatMonitor.deleteMany({ where: { id } })
+      .catch((err: unknown) => rethrow(err));
     return count > 0;
   }
 }

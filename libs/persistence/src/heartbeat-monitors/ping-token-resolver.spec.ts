@@ -58,7 +58,12 @@ describe('PingTokenResolver', () => {
   beforeEach(() => {
     monitors = new InMemoryMonitors();
     now = 1_000_000; // lru-cache reads a start time of 0 as "never expires"
-    resolver = new PingTokenResolver(monitors, { cacheTtlMs: 5000, legacyMaxAgeMs: 60_000, legacyMissRefreshMs: 10_000, now: () => now });
+    resolver = new PingTokenResolver(monitors, {
+      cacheTtlMs: 5000,
+      legacyMaxAgeMs: 60_000,
+      legacyMissRefreshMs: 10_000,
+      now: () => now,
+    });
   });
 
   it('finds the monitor of a new token and caches it', async () => {
@@ -72,7 +77,8 @@ describe('PingTokenResolver', () => {
   it('refuses random and mistyped tokens without a query', async () => {
     const token = generatePingToken();
     monitors.add(token);
-    for (let i = 0; i < 100; i++) expect(await resolver.resolve(`fwp_${randomBytes(40).toString('hex').slice(0, 46)}`)).toBeNull();
+    for (let i = 0; i < 100; i++)
+      expect(await resolver.resolve(`fwp_${randomBytes(40).toString('hex').slice(0, 46)}`)).toBeNull();
     expect(await resolver.resolve(token.slice(0, 10) + (token[10] === 'x' ? 'y' : 'x') + token.slice(11))).toBeNull();
     expect(await resolver.resolve('../etc/passwd')).toBeNull();
     expect(monitors.queries).toEqual({ byHash: 0, hashes: 0 });

@@ -84,7 +84,12 @@ export class HistoryReadRepository {
         .catch((err: unknown) => rethrow(err)),
       client.heartbeatPing
         .findMany({
-          where: { targetId: w.targetId, receivedAt: at, signal: { not: 'start' }, ...(w.location ? { location: w.location } : {}) },
+          where: {
+            targetId: w.targetId,
+            receivedAt: at,
+            signal: { not: 'start' },
+            ...(w.location ? { location: w.location } : {}),
+          },
           select: { receivedAt: true, location: true, signal: true },
           orderBy: { receivedAt: 'desc' },
           take: limit,
@@ -92,9 +97,27 @@ export class HistoryReadRepository {
         .catch((err: unknown) => rethrow(err)),
     ]);
     const out: HistoryObservation[] = [
-      ...results.map((r) => ({ at: r.occurredAt, location: r.location, ok: r.ok, latencyMs: r.latencyMs, status: null })),
-      ...updates.map((u) => ({ at: u.occurredAt, location: u.location ?? '', ok: u.status === TargetStatus.Up, latencyMs: null, status: u.status as TargetStatus })),
-      ...pings.map((p) => ({ at: p.receivedAt, location: p.location, ok: p.signal === 'success', latencyMs: null, status: null })),
+      ...results.map((r) => ({
+        at: r.occurredAt,
+        location: r.location,
+        ok: r.ok,
+        latencyMs: r.latencyMs,
+        status: null,
+      })),
+      ...updates.map((u) => ({
+        at: u.occurredAt,
+        location: u.location ?? '',
+        ok: u.status === TargetStatus.Up,
+        latencyMs: null,
+        status: u.status as TargetStatus,
+      })),
+      ...pings.map((p) => ({
+        at: p.receivedAt,
+        location: p.location,
+        ok: p.signal === 'success',
+        latencyMs: null,
+        status: null,
+      })),
     ];
     out.sort((a, b) => a.at.getTime() - b.at.getTime());
     return out.length > limit ? out.slice(out.length - limit) : out;
@@ -104,7 +127,11 @@ export class HistoryReadRepository {
   async rollups(w: HistoryWindow): Promise<HistoryRollup[]> {
     const rows = await prismaOf(this.db)
       .rollup1m.findMany({
-        where: { targetId: w.targetId, bucket: { gte: w.since, lte: w.until }, ...(w.location ? { location: w.location } : {}) },
+        where: {
+          targetId: w.targetId,
+          bucket: { gte: w.since, lte: w.until },
+          ...(w.location ? { location: w.location } : {}),
+        },
         orderBy: [{ bucket: 'asc' }, { location: 'asc' }],
       })
       .catch((err: unknown) => rethrow(err));

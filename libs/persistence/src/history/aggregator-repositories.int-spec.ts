@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
-import { applyObservation, minuteBucket, rollupOf, type StatusEventDraft, type TargetSnapshot } from '@fleetwatch/domain';
+import {
+  applyObservation,
+  minuteBucket,
+  rollupOf,
+  type StatusEventDraft,
+  type TargetSnapshot,
+} from '@fleetwatch/domain';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import { ConflictError } from '@fleetwatch/domain';
 import { createPrismaClient, runInTransaction } from '../database';
@@ -34,9 +40,16 @@ afterAll(async () => {
   await isolated?.dispose();
 });
 
-const count = async (sql: string, params: unknown[] = []) => Number((await pg.query<{ n: string }>(sql, params)).rows[0]?.n);
+const count = async (sql: string, params: unknown[] = []) =>
+  Number((await pg.query<{ n: string }>(sql, params)).rows[0]?.n);
 
-const result = (targetId: string, at: number, ok: boolean, latencyMs: number | null, extra: Partial<CheckResultRow> = {}): CheckResultRow => ({
+const result = (
+  targetId: string,
+  at: number,
+  ok: boolean,
+  latencyMs: number | null,
+  extra: Partial<CheckResultRow> = {},
+): CheckResultRow => ({
   messageId: randomUUID(),
   checkId: 'c1',
   targetId,
@@ -57,13 +70,18 @@ describe('HistoryRepository', () => {
     const again = await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, [...rows, rows[0]]));
     expect(again.size).toBe(0);
     expect(await count("SELECT count(*) AS n FROM check_results WHERE target_id = 'check:h1'")).toBe(2);
-    const stored = await pg.query("SELECT failure_reason, metadata FROM check_results WHERE target_id = 'check:h1' AND NOT ok");
+    const stored = await pg.query(
+      "SELECT failure_reason, metadata FROM check_results WHERE target_id = 'check:h1' AND NOT ok",
+    );
     expect(stored.rows[0]).toEqual({ failure_reason: 'refused with a NUL', metadata: { note: 'xy' } });
   });
 
   it('recomputes dirty rollups from raw rows, matching the domain rule, also after late arrivals', async () => {
     const bucket = minuteBucket(Date.now() - 10 * 60_000);
-    const samples = Array.from({ length: 40 }, (_, i) => ({ ok: i % 7 !== 0, latencyMs: i % 9 === 0 ? null : (i * 37) % 101 }));
+    const samples = Array.from({ length: 40 }, (_, i) => ({
+      ok: i % 7 !== 0,
+      latencyMs: i % 9 === 0 ? null : (i * 37) % 101,
+    }));
     const rows = samples.map((s, i) => result('check:r1', bucket + i * 1000, s.ok, s.latencyMs));
     // Inserting marks the bucket dirty in the same statement.
     await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, rows.slice(0, 30)));
@@ -74,7 +92,13 @@ describe('HistoryRepository', () => {
     await history.recomputeDirtyRollups();
     const [rollup] = await history.rollups('check:r1', new Date(bucket), new Date(bucket + 60_000));
     const expected = rollupOf(samples);
-    expect(rollup).toMatchObject({ count: expected.count, okCount: expected.okCount, minLatencyMs: expected.minLatencyMs, maxLatencyMs: expected.maxLatencyMs, p95LatencyMs: expected.p95LatencyMs });
+    expect(rollup).toMatchObject({
+      count: expected.count,
+      okCount: expected.okCount,
+      minLatencyMs: expected.minLatencyMs,
+      maxLatencyMs: expected.maxLatencyMs,
+      p95LatencyMs: expected.p95LatencyMs,
+    });
     expect(rollup.avgLatencyMs).toBeCloseTo(expected.avgLatencyMs as number, 6);
     expect(await count('SELECT count(*) AS n FROM rollup_dirty')).toBe(0);
   });
@@ -82,7 +106,10 @@ describe('HistoryRepository', () => {
   it('retention deletes old rows in small batches and keeps recent ones', async () => {
     const old = Date.now() - 10 * 86_400_000;
     await runInSqlTransaction(db, (tx) =>
-      history.insertCheckResults(tx, [...Array.from({ length: 25 }, (_, i) => result('check:ret', old + i, true, 1)), result('check:ret', Date.now(), true, 1)]),
+      history.insertCheckResults(tx, [
+        ...Array.from({ length: 25 }, (_, i) => result('check:ret', old + i, true, 1)),
+        result('check:ret', Date.now(), true, 1),
+      ]),
     );
     const deleted = await history.deleteOlderThan('check_results', new Date(Date.now() - 7 * 86_400_000), 10);
     expect(deleted).toBeGreaterThanOrEqual(25);
@@ -101,7 +128,20 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
     ] as const) {
       const r = applyObservation(
         t,
-        { targetId: 'check:s1', kind: TargetKind.Check, name: 's1', location: loc, at, status, reason: 'r', latencyMs: 12.5, tags: ['a=1'], labels: { a: '1' }, deadline: { at: at + 60_000, expireTo: TargetStatus.Stale, reason: 'late' }, run: loc === 'us' ? { startedAt: 1500, runId: 'run-1' } : null },
+        {
+          targetId: 'check:s1',
+          kind: TargetKind.Check,
+          name: 's1',
+          location: loc,
+          at,
+          status,
+          reason: 'r',
+          latencyMs: 12.5,
+          tags: ['a=1'],
+          labels: { a: '1' },
+          deadline: { at: at + 60_000, expireTo: TargetStatus.Stale, reason: 'late' },
+          run: loc === 'us' ? { startedAt: 1500, runId: 'run-1' } : null,
+        },
         policy,
       );
       t = r.target;
@@ -132,7 +172,9 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
     expect((await events.pendingPublication()).filter((e) => e.targetId === 'check:s1')).toEqual([]);
     expect((await events.listForTarget('check:s1', 2)).map((e) => e.sequence)).toEqual([3, 4]);
     // A sequence number cannot be issued twice.
-    await expect(runInSqlTransaction(db, (tx) => events.insertMany(tx, [drafts[0]]))).rejects.toBeInstanceOf(ConflictError);
+    await expect(runInSqlTransaction(db, (tx) => events.insertMany(tx, [drafts[0]]))).rejects.toBeInstanceOf(
+      ConflictError,
+    );
   });
 });
 
@@ -142,11 +184,24 @@ describe('on the Prisma client (callers holding DatabaseClient)', () => {
     try {
       const viaPrisma = new HistoryRepository(prisma);
       const row = result('check:prisma', Date.now(), true, 3);
-      expect(await runInTransaction(prisma, (tx) => viaPrisma.insertCheckResults(tx, [row]))).toEqual(new Set([row.messageId]));
-      const draft = { targetId: 'check:prisma', kind: TargetKind.Check, location: null, from: TargetStatus.Unknown, to: TargetStatus.Up, reason: 'r', at: Date.now(), sequence: 1 };
+      expect(await runInTransaction(prisma, (tx) => viaPrisma.insertCheckResults(tx, [row]))).toEqual(
+        new Set([row.messageId]),
+      );
+      const draft = {
+        targetId: 'check:prisma',
+        kind: TargetKind.Check,
+        location: null,
+        from: TargetStatus.Unknown,
+        to: TargetStatus.Up,
+        reason: 'r',
+        at: Date.now(),
+        sequence: 1,
+      };
       const viaPrismaEvents = new StatusEventsRepository(prisma);
       await runInTransaction(prisma, (tx) => viaPrismaEvents.insertMany(tx, [draft]));
-      await expect(runInTransaction(prisma, (tx) => viaPrismaEvents.insertMany(tx, [draft]))).rejects.toBeInstanceOf(ConflictError);
+      await expect(runInTransaction(prisma, (tx) => viaPrismaEvents.insertMany(tx, [draft]))).rejects.toBeInstanceOf(
+        ConflictError,
+      );
     } finally {
       await prisma.$disconnect();
     }
@@ -163,7 +218,9 @@ describe('AdvisoryLease', () => {
       expect(await a.tryAcquire()).toBe(true);
       expect(await b.tryAcquire()).toBe(false);
       // The holder's connection dies (as on SIGKILL): the lock is free at once.
-      await pg.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lease-holder-a'");
+      await pg.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lease-holder-a'",
+      );
       await new Promise((r) => setTimeout(r, 100));
       expect(await b.tryAcquire()).toBe(true);
       expect(await a.tryAcquire()).toBe(false);

@@ -125,8 +125,8 @@ export class HistoryRepository {
   async insertStatusUpdates(tx: SqlTx, rows: readonly StatusUpdateRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
     return sqlQuery<Ids[number]>(
-        tx,
-        `WITH ins AS (
+      tx,
+      `WITH ins AS (
          INSERT INTO status_updates (message_id, update_id, target_id, instance_id, kind, lifecycle_status, status, source, location,
            occurred_at, received_at, labels, message, metadata)
          SELECT u.message_id, u.update_id, u.target_id, u.instance_id, u.kind, u.lifecycle, u.status::target_status, u.source, u.location,
@@ -138,7 +138,8 @@ export class HistoryRepository {
          RETURNING message_id, target_id, location, occurred_at
          ), ${markDirty('occurred_at')}
          SELECT message_id::text FROM ins`,
-        [rows.map((r) => r.messageId),
+      [
+        rows.map((r) => r.messageId),
         rows.map((r) => clean(r.updateId)),
         rows.map((r) => r.targetId),
         rows.map((r) => r.instanceId),
@@ -151,16 +152,16 @@ export class HistoryRepository {
         rows.map((r) => iso(r.receivedAt)),
         rows.map((r) => jsonOrNull(r.labels)),
         rows.map((r) => cleanOrNull(r.message)),
-        rows.map((r) => jsonOrNull(r.metadata))],
-      )
-      .then(idsOf, (err: unknown) => rethrowSql(err));
+        rows.map((r) => jsonOrNull(r.metadata)),
+      ],
+    ).then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
   async insertCheckResults(tx: SqlTx, rows: readonly CheckResultRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
     return sqlQuery<Ids[number]>(
-        tx,
-        `WITH ins AS (
+      tx,
+      `WITH ins AS (
          INSERT INTO check_results (message_id, check_id, target_id, location, ok, latency_ms, failure_reason, metadata, occurred_at)
          SELECT u.message_id, u.check_id, u.target_id, u.location, u.ok, u.latency, u.reason, u.metadata::jsonb, u.occurred_at
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::float8[], $7::text[], $8::text[], $9::timestamptz[])
@@ -169,7 +170,8 @@ export class HistoryRepository {
          RETURNING message_id, target_id, location, occurred_at
          ), ${markDirty('occurred_at')}
          SELECT message_id::text FROM ins`,
-        [rows.map((r) => r.messageId),
+      [
+        rows.map((r) => r.messageId),
         rows.map((r) => clean(r.checkId)),
         rows.map((r) => clean(r.targetId)),
         rows.map((r) => r.location),
@@ -177,22 +179,23 @@ export class HistoryRepository {
         rows.map((r) => r.latencyMs),
         rows.map((r) => cleanOrNull(r.failureReason)),
         rows.map((r) => jsonOrNull(r.metadata)),
-        rows.map((r) => iso(r.occurredAt))],
-      )
-      .then(idsOf, (err: unknown) => rethrowSql(err));
+        rows.map((r) => iso(r.occurredAt)),
+      ],
+    ).then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
   async insertHostMetrics(tx: SqlTx, rows: readonly HostMetricRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
     return sqlQuery<Ids[number]>(
-        tx,
-        `INSERT INTO host_metrics (message_id, host_id, location, sampled_at, cpu_pct, load1, mem_used_bytes, mem_total_bytes, data)
+      tx,
+      `INSERT INTO host_metrics (message_id, host_id, location, sampled_at, cpu_pct, load1, mem_used_bytes, mem_total_bytes, data)
          SELECT u.message_id, u.host_id, u.location, u.sampled_at, u.cpu, u.load1, u.mem_used, u.mem_total, u.data::jsonb
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::text[])
            AS u(message_id, host_id, location, sampled_at, cpu, load1, mem_used, mem_total, data)
          ON CONFLICT (message_id) DO NOTHING
          RETURNING message_id::text`,
-        [rows.map((r) => r.messageId),
+      [
+        rows.map((r) => r.messageId),
         rows.map((r) => clean(r.hostId)),
         rows.map((r) => r.location),
         rows.map((r) => iso(r.sampledAt)),
@@ -200,73 +203,74 @@ export class HistoryRepository {
         rows.map((r) => r.load1),
         rows.map((r) => r.memUsedBytes),
         rows.map((r) => r.memTotalBytes),
-        rows.map((r) => jsonOrNull(r.data))],
-      )
-      .then(idsOf, (err: unknown) => rethrowSql(err));
+        rows.map((r) => jsonOrNull(r.data)),
+      ],
+    ).then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
   async insertHeartbeatPings(tx: SqlTx, rows: readonly HeartbeatPingRow[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
     return sqlQuery<Ids[number]>(
-        tx,
-        `WITH ins AS (
+      tx,
+      `WITH ins AS (
          INSERT INTO heartbeat_pings (message_id, monitor_id, target_id, location, signal, run_id, received_at, body)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
          ON CONFLICT (message_id) DO NOTHING
          RETURNING message_id, target_id, location, signal, received_at
          ), ${markDirty('received_at', "signal <> 'start'")}
          SELECT message_id::text FROM ins`,
-        [rows.map((r) => r.messageId),
+      [
+        rows.map((r) => r.messageId),
         rows.map((r) => clean(r.monitorId)),
         rows.map((r) => clean(r.targetId)),
         rows.map((r) => r.location),
         rows.map((r) => r.signal),
         rows.map((r) => cleanOrNull(r.runId)),
         rows.map((r) => iso(r.receivedAt)),
-        rows.map((r) => cleanOrNull(r.body))],
-      )
-      .then(idsOf, (err: unknown) => rethrowSql(err));
+        rows.map((r) => cleanOrNull(r.body)),
+      ],
+    ).then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
   async insertHeartbeatRuns(tx: SqlTx, runs: readonly HeartbeatRunRow[]): Promise<void> {
     if (runs.length === 0) return;
     await sqlExecute(
-        tx,
-        `INSERT INTO heartbeat_runs (monitor_id, target_id, started_at, finished_at, duration_ms, outcome)
+      tx,
+      `INSERT INTO heartbeat_runs (monitor_id, target_id, started_at, finished_at, duration_ms, outcome)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::text[])`,
-        [runs.map((r) => r.monitorId),
+      [
+        runs.map((r) => r.monitorId),
         runs.map((r) => clean(r.targetId)),
         runs.map((r) => iso(r.startedAt)),
         runs.map((r) => iso(r.finishedAt)),
         runs.map((r) => (r.durationMs === null ? null : Math.min(Math.round(r.durationMs), 2_147_483_647))),
-        runs.map((r) => r.outcome)],
-      )
-      .catch((err: unknown) => rethrowSql(err));
+        runs.map((r) => r.outcome),
+      ],
+    ).catch((err: unknown) => rethrowSql(err));
   }
 
   /** Folds ping times into heartbeat_monitors (last_ping_at / last_start_at only move forward; unknown ids are ignored). */
   async touchHeartbeatMonitors(tx: SqlTx, touches: readonly MonitorTouch[]): Promise<void> {
     if (touches.length === 0) return;
     await sqlExecute(
-        tx,
-        `UPDATE heartbeat_monitors m SET
+      tx,
+      `UPDATE heartbeat_monitors m SET
            last_ping_at = GREATEST(m.last_ping_at, u.ping),
            last_start_at = GREATEST(m.last_start_at, u.start)
          FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(id, ping, start)
          WHERE m.id = u.id`,
-        [touches.map((t) => t.monitorId),
-        touches.map((t) => iso(t.lastPingAt)),
-        touches.map((t) => iso(t.lastStartAt))],
-      )
-      .catch((err: unknown) => rethrowSql(err));
+      [touches.map((t) => t.monitorId), touches.map((t) => iso(t.lastPingAt)), touches.map((t) => iso(t.lastStartAt))],
+    ).catch((err: unknown) => rethrowSql(err));
   }
 
   /** Heartbeat monitors by target (to record a timed-out run): target id → monitor id. */
   async monitorsOfTargets(tx: SqlTx, targetIds: readonly string[]): Promise<Map<string, string>> {
     if (targetIds.length === 0) return new Map();
-    const rows = await sqlQuery<{ id: string; target_id: string }>(tx, 'SELECT id::text AS id, target_id FROM heartbeat_monitors WHERE target_id = ANY($1::text[]) ORDER BY created_at', [
-      [...targetIds],
-    ]).catch((err: unknown) => rethrowSql(err));
+    const rows = await sqlQuery<{ id: string; target_id: string }>(
+      tx,
+      'SELECT id::text AS id, target_id FROM heartbeat_monitors WHERE target_id = ANY($1::text[]) ORDER BY created_at',
+      [[...targetIds]],
+    ).catch((err: unknown) => rethrowSql(err));
     return new Map(rows.map((r) => [r.target_id, r.id]));
   }
 
@@ -277,7 +281,9 @@ export class HistoryRepository {
   async markRollupsDirty(tx: SqlTx, keys: readonly RollupKey[]): Promise<void> {
     if (keys.length === 0) return;
     const unique = new Map(keys.map((k) => [`${k.targetId}\u0000${k.location}\u0000${k.bucket}`, k]));
-    const list = [...unique.values()].sort((a, b) => a.targetId.localeCompare(b.targetId) || a.location.localeCompare(b.location) || a.bucket - b.bucket);
+    const list = [...unique.values()].sort(
+      (a, b) => a.targetId.localeCompare(b.targetId) || a.location.localeCompare(b.location) || a.bucket - b.bucket,
+    );
     await sqlExecute(
       tx,
       `INSERT INTO rollup_dirty (target_id, location, bucket)
@@ -296,8 +302,8 @@ export class HistoryRepository {
    */
   async recomputeDirtyRollups(limit = 1000): Promise<number> {
     const rows = await sqlQuery<{ n: number }>(
-        this.pool,
-        `WITH picked AS (
+      this.pool,
+      `WITH picked AS (
            SELECT target_id, location, bucket FROM rollup_dirty ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
          ), d AS (
            DELETE FROM rollup_dirty r USING picked p
@@ -326,21 +332,29 @@ export class HistoryRepository {
            RETURNING 1
          )
          SELECT (SELECT count(*) FROM d)::float8 AS n, (SELECT count(*) FROM upserted) AS u`,
-        [limit],
-      )
-      .catch((err: unknown) => rethrowSql(err));
+      [limit],
+    ).catch((err: unknown) => rethrowSql(err));
     return Number(rows[0]?.n ?? 0);
   }
 
   async rollups(targetId: string, from: Date, to: Date): Promise<RollupRecord[]> {
-    const rows = await sqlQuery<{ target_id: string; location: string; bucket: number; count: number; ok_count: number; min: number | null; avg: number | null; max: number | null; p95: number | null }>(
-        this.pool,
-        `SELECT target_id, location, (extract(epoch FROM bucket) * 1000)::float8 AS bucket, count, ok_count,
+    const rows = await sqlQuery<{
+      target_id: string;
+      location: string;
+      bucket: number;
+      count: number;
+      ok_count: number;
+      min: number | null;
+      avg: number | null;
+      max: number | null;
+      p95: number | null;
+    }>(
+      this.pool,
+      `SELECT target_id, location, (extract(epoch FROM bucket) * 1000)::float8 AS bucket, count, ok_count,
                 min_latency_ms AS min, avg_latency_ms AS avg, max_latency_ms AS max, p95_latency_ms AS p95
          FROM rollups_1m WHERE target_id = $1 AND bucket >= $2::timestamptz AND bucket < $3::timestamptz ORDER BY location, bucket`,
-        [targetId, from.toISOString(), to.toISOString()],
-      )
-      .catch((err: unknown) => rethrowSql(err));
+      [targetId, from.toISOString(), to.toISOString()],
+    ).catch((err: unknown) => rethrowSql(err));
     return rows.map((r) => ({
       targetId: r.target_id,
       location: r.location,
@@ -364,10 +378,11 @@ export class HistoryRepository {
     if (!column) throw new Error(`no retention for table ${String(table)}`);
     let total = 0;
     for (let i = 0; i < maxBatches; i++) {
-      const deleted = await sqlExecute(this.pool, `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${column} < $1::timestamptz LIMIT $2))`, [
-        before.toISOString(),
-        batchSize,
-      ]).catch((err: unknown) => rethrowSql(err));
+      const deleted = await sqlExecute(
+        this.pool,
+        `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${column} < $1::timestamptz LIMIT $2))`,
+        [before.toISOString(), batchSize],
+      ).catch((err: unknown) => rethrowSql(err));
       total += deleted;
       if (deleted < batchSize) break;
     }

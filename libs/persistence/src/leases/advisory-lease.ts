@@ -34,7 +34,9 @@ export class AdvisoryLease {
         await client.query('SELECT 1');
         return true;
       }
-      const res = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [this.options.name]);
+      const res = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [
+        this.options.name,
+      ]);
       this.held = res.rows[0]?.ok === true;
       return this.held;
     } catch {

@@ -17,7 +17,11 @@ describe('LeasedLoop on an AdvisoryLease', () => {
     const name = `test-loop-${randomUUID()}`;
     const runs = { a: 0, b: 0 };
     const loop = (who: 'a' | 'b') =>
-      new LeasedLoop({ lease: new AdvisoryLease({ databaseUrl: isolated.databaseUrl, name }), intervalMs: 50, jobs: [{ name: 'count', run: async () => void runs[who]++ }] });
+      new LeasedLoop({
+        lease: new AdvisoryLease({ databaseUrl: isolated.databaseUrl, name }),
+        intervalMs: 50,
+        jobs: [{ name: 'count', run: async () => void runs[who]++ }],
+      });
     const a = loop('a');
     const b = loop('b');
     try {

@@ -29,7 +29,11 @@ describe('LeasedLoop', () => {
   it('runs its jobs in order, once per tick, only while it holds the lease', async () => {
     const lease = new SwitchLease();
     const log: string[] = [];
-    const loop = new LeasedLoop({ lease, intervalMs: 60_000, jobs: [recorder(log, 'rebuild'), recorder(log, 'expire'), recorder(log, 'relay')] });
+    const loop = new LeasedLoop({
+      lease,
+      intervalMs: 60_000,
+      jobs: [recorder(log, 'rebuild'), recorder(log, 'expire'), recorder(log, 'relay')],
+    });
     expect(await loop.tick(1)).toBe(true);
     lease.free = false;
     expect(await loop.tick(2)).toBe(false);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidError } from '@fleetwatch/domain';
- 
+
 import { testEnv } from '@fleetwatch/testing';
 import { createPrismaClient, DatabaseClient, queryClient, runInTransaction } from '../database';
 import { ProcessedMessagesRepository } from './processed-messages.repository';
@@ -90,7 +90,8 @@ describe('ProcessedMessagesRepository', () => {
     const ids = Array.from({ length: 5 }, () => randomUUID());
     await runInTransaction(db, async (tx) => {
       await processed.claimMany(tx, c, ids);
-      await queryClient(db, tx).$executeRaw`UPDATE processed_messages SET processed_at = '2000-01-01T00:00:00Z' WHERE consumer = ${c}`;
+      await queryClient(db, tx)
+        .$executeRaw`UPDATE processed_messages SET processed_at = '2000-01-01T00:00:00Z' WHERE consumer = ${c}`;
     });
     expect(await processed.deleteOlderThan(new Date('2000-01-02T00:00:00Z'), 2)).toBeGreaterThanOrEqual(5);
     expect(await processed.isProcessed(c, ids[0] as string)).toBe(false);

@@ -1,6 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InvalidError } from '@fleetwatch/domain';
-import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient, runInTransaction, TransactionOptions } from '../database';
+import {
+  DatabaseClient,
+  DatabaseTransaction,
+  prismaOf,
+  queryClient,
+  runInTransaction,
+  TransactionOptions,
+} from '../database';
 import { isUuid, rethrow } from '../errors';
 import { DATABASE_CLIENT } from '../tokens';
 
@@ -21,7 +28,10 @@ export type RunOnceOutcome<T> = { duplicate: false; result: T } | { duplicate: t
 
 function assertIds(ids: readonly string[]): void {
   const bad = ids.find((id) => !isUuid(id));
-  if (bad !== undefined) throw new InvalidError(`message id ${JSON.stringify(bad)} is not a UUID`, [{ path: 'id', message: 'must be a UUID' }]);
+  if (bad !== undefined)
+    throw new InvalidError(`message id ${JSON.stringify(bad)} is not a UUID`, [
+      { path: 'id', message: 'must be a UUID' },
+    ]);
 }
 
 @Injectable()
@@ -48,13 +58,11 @@ export class ProcessedMessagesRepository {
     if (messageIds.length === 0) return new Set();
     assertIds(messageIds);
     const unique = [...new Set(messageIds.map((id) => id.toLowerCase()))];
-    const rows = await queryClient(this.db, tx)
-      .$queryRaw<Array<{ message_id: string }>>`
+    const rows = await queryClient(this.db, tx).$queryRaw<Array<{ message_id: string }>>`
         INSERT INTO processed_messages (consumer, message_id)
         SELECT ${consumer}, unnest(${unique}::uuid[])
         ON CONFLICT DO NOTHING
-        RETURNING message_id::text`
-      .catch((err: unknown) => rethrow(err));
+        RETURNING message_id::text`.catch((err: unknown) => rethrow(err));
     return new Set(rows.map((r) => r.message_id));
   }
 
@@ -95,7 +103,9 @@ export class ProcessedMessagesRepository {
     for (;;) {
       const deleted = await client.$executeRaw`
         DELETE FROM processed_messages WHERE ctid IN (
-          SELECT ctid FROM processed_messages WHERE processed_at < ${before} LIMIT ${batchSize})`.catch((err: unknown) => rethrow(err));
+          SELECT ctid FROM processed_messages WHERE processed_at < ${before} LIMIT ${batchSize})`.catch(
+        (err: unknown) => rethrow(err),
+      );
       total += deleted;
       if (deleted < batchSize) return total;
     }

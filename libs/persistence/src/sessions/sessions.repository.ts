@@ -28,7 +28,14 @@ export interface ActiveSession {
 }
 
 function toRecord(row: Session): SessionRecord {
-  return { id: row.id, userId: row.userId, tokenHash: row.tokenHash, expiresAt: row.expiresAt, revokedAt: row.revokedAt, createdAt: row.createdAt };
+  return {
+    id: row.id,
+    userId: row.userId,
+    tokenHash: row.tokenHash,
+    expiresAt: row.expiresAt,
+    revokedAt: row.revokedAt,
+    createdAt: row.createdAt,
+  };
 }
 
 @Injectable()
@@ -83,8 +90,8 @@ export class SessionsRepository {
     let total = 0;
     for (;;) {
       const deleted = await client.$executeRaw`
-        DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < ${before} LIMIT ${batchSize})`.catch((err: unknown) =>
-        rethrow(err),
+        DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < ${before} LIMIT ${batchSize})`.catch(
+        (err: unknown) => rethrow(err),
       );
       total += deleted;
       if (deleted < batchSize) return total;

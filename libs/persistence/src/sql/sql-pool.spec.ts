@@ -28,7 +28,9 @@ describe('rethrowSql: pg errors → domain errors', () => {
     ['I/O error (58030)', '58030'],
     ['read-only transaction after a failover (25006)', '25006'],
     ['internal error (XX000)', 'XX000'],
-  ])('%s is unavailable, worth a retry', (_name, code) => expect(thrown(pgError(code))).toBeInstanceOf(UnavailableError));
+  ])('%s is unavailable, worth a retry', (_name, code) =>
+    expect(thrown(pgError(code))).toBeInstanceOf(UnavailableError),
+  );
 
   it.each([
     ['check constraint (23514)', '23514'],

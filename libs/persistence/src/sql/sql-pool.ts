@@ -59,17 +59,24 @@ export async function closeSqlPool(pool: SqlPool): Promise<void> {
 const DATA_ERROR_CLASSES = /^(22|23|54|P0)/;
 /** A SQLSTATE, not one of Prisma's own codes (P1xxx–P6xxx). */
 const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
-const UNAVAILABLE_TEXT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i;
+const UNAVAILABLE_TEXT =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i;
 
 /** pg errors → domain errors (unique violation → ConflictError, anything but a data error → UnavailableError); else unchanged. Always throws. */
 export function rethrowSql(err: unknown, conflict?: string): never {
-  const e = err as { code?: unknown; message?: unknown; meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } } } | null;
+  const e = err as {
+    code?: unknown;
+    message?: unknown;
+    meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } };
+  } | null;
   // pg puts the SQLSTATE in `code`; Prisma's raw-query errors (P2010) carry it in `meta`.
   const fromPrisma = e?.meta?.driverAdapterError?.cause?.originalCode ?? e?.meta?.code;
   const code = typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
   if (conflict && code === '23505') throw new ConflictError(conflict);
-  if (SQLSTATE.test(code) && !DATA_ERROR_CLASSES.test(code)) throw new UnavailableError(`database unavailable: ${String(e?.message ?? '')} (${code})`, 5);
-  if (UNAVAILABLE_TEXT.test(`${String(e?.message ?? '')} ${code}`)) throw new UnavailableError('database unavailable', 5);
+  if (SQLSTATE.test(code) && !DATA_ERROR_CLASSES.test(code))
+    throw new UnavailableError(`database unavailable: ${String(e?.message ?? '')} (${code})`, 5);
+  if (UNAVAILABLE_TEXT.test(`${String(e?.message ?? '')} ${code}`))
+    throw new UnavailableError('database unavailable', 5);
   throw err;
 }
 
@@ -88,7 +95,11 @@ interface PrismaRaw {
 const isPrisma = (on: unknown): on is PrismaRaw => typeof (on as Partial<PrismaRaw>).$queryRawUnsafe === 'function';
 
 /** For repositories only: run one statement on the pool or inside the transaction. */
-export async function sqlQuery<R extends QueryResultRow>(on: SqlHandle | SqlTx, text: string, params: unknown[] = []): Promise<R[]> {
+export async function sqlQuery<R extends QueryResultRow>(
+  on: SqlHandle | SqlTx,
+  text: string,
+  params: unknown[] = [],
+): Promise<R[]> {
   if (isPrisma(on)) return on.$queryRawUnsafe<R>(text, ...params);
   const runner = on as unknown as { query: (text: string, params: unknown[]) => Promise<{ rows: R[] }> };
   return (await runner.query(text, params)).rows;

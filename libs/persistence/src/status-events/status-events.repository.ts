@@ -64,13 +64,15 @@ export class StatusEventsRepository {
            INSERT INTO status_event_outbox (event_id) SELECT id FROM ins
          )
          SELECT id::text AS id, target_id, sequence::float8 AS seq FROM ins`,
-        [events.map((e) => clean(e.targetId)),
-        events.map((e) => e.location),
-        events.map((e) => e.from),
-        events.map((e) => e.to),
-        events.map((e) => truncateText(clean(e.reason), 1024)),
-        events.map((e) => iso(e.at)),
-        events.map((e) => e.sequence)],
+        [
+          events.map((e) => clean(e.targetId)),
+          events.map((e) => e.location),
+          events.map((e) => e.from),
+          events.map((e) => e.to),
+          events.map((e) => truncateText(clean(e.reason), 1024)),
+          events.map((e) => iso(e.at)),
+          events.map((e) => e.sequence),
+        ],
       );
       const idOf = new Map(rows.map((r) => [`${r.target_id}\u0000${Number(r.seq)}`, r.id]));
       return events.map((e) => ({ ...e, id: idOf.get(`${e.targetId}\u0000${e.sequence}`) as string }));
@@ -98,7 +100,9 @@ export class StatusEventsRepository {
   /** The broker confirmed these: drop them from the outbox. */
   async markPublished(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await sqlExecute(this.pool, 'DELETE FROM status_event_outbox WHERE event_id = ANY($1::uuid[])', [[...ids]]).catch((err: unknown) => rethrowSql(err));
+    await sqlExecute(this.pool, 'DELETE FROM status_event_outbox WHERE event_id = ANY($1::uuid[])', [[...ids]]).catch(
+      (err: unknown) => rethrowSql(err),
+    );
   }
 
   /** A target's events in sequence order (after `afterSequence`). */

@@ -25,7 +25,20 @@ const stale = (at: number): Deadline => ({ at, expireTo: TargetStatus.Stale, rea
 function target(id: string, locations: Array<[string, Deadline | null]>): TargetSnapshot {
   let t: TargetSnapshot | undefined;
   for (const [location, deadline] of locations) {
-    t = applyObservation(t, { targetId: id, kind: TargetKind.Instance, name: id, location, at: 1000, status: TargetStatus.Up, reason: 'update', deadline }, policy).target;
+    t = applyObservation(
+      t,
+      {
+        targetId: id,
+        kind: TargetKind.Instance,
+        name: id,
+        location,
+        at: 1000,
+        status: TargetStatus.Up,
+        reason: 'update',
+        deadline,
+      },
+      policy,
+    ).target;
   }
   return t as TargetSnapshot;
 }
@@ -34,7 +47,10 @@ describe('TargetStatesRepository deadlines', () => {
   beforeAll(async () => {
     await runInSqlTransaction(db, (tx) =>
       states.saveMany(tx, [
-        target('instance:a', [['eu', stale(5000)], ['us', stale(3000)]]),
+        target('instance:a', [
+          ['eu', stale(5000)],
+          ['us', stale(3000)],
+        ]),
         target('instance:b', [['eu', stale(3000)]]),
         target('instance:c', [['eu', stale(9000)]]),
         target('instance:d', [['eu', null]]),
@@ -62,7 +78,9 @@ describe('TargetStatesRepository deadlines', () => {
 
   it('a saved state without the deadline is no longer due', async () => {
     const [b] = await states.findMany(['instance:b']);
-    await runInSqlTransaction(db, (tx) => states.saveMany(tx, [], [{ ...b, locations: { eu: { ...b.locations.eu, deadline: null } } }]));
+    await runInSqlTransaction(db, (tx) =>
+      states.saveMany(tx, [], [{ ...b, locations: { eu: { ...b.locations.eu, deadline: null } } }]),
+    );
     expect((await states.dueDeadlines(5000, 10)).map((d) => d.targetId)).toEqual(['instance:a', 'instance:a']);
   });
 
@@ -78,7 +96,10 @@ describe('TargetStatesRepository deadlines', () => {
     await sqlExecute(db, 'ANALYZE target_location_states');
     const plan = await runInSqlTransaction(db, async (tx) => {
       await sqlExecute(tx, 'SET LOCAL enable_seqscan = off');
-      return sqlQuery<{ 'QUERY PLAN': string }>(tx, "EXPLAIN SELECT target_id FROM target_location_states WHERE deadline_at <= now() ORDER BY deadline_at LIMIT 10");
+      return sqlQuery<{ 'QUERY PLAN': string }>(
+        tx,
+        'EXPLAIN SELECT target_id FROM target_location_states WHERE deadline_at <= now() ORDER BY deadline_at LIMIT 10',
+      );
     });
     expect(plan.map((r) => r['QUERY PLAN']).join('\n')).toContain('target_location_states_deadline_at_idx');
   });

@@ -71,7 +71,14 @@ function toLocation(r: LocationRow): LocationSnapshot {
     latencyMs: r.latency_ms,
     detail: r.detail,
     lifecycle: r.loc_lifecycle,
-    deadline: r.deadline_at === null ? null : { at: ms(r.deadline_at) as number, expireTo: (r.expire_to ?? TargetStatus.Stale) as TargetStatus, reason: r.expire_reason ?? 'deadline passed' },
+    deadline:
+      r.deadline_at === null
+        ? null
+        : {
+            at: ms(r.deadline_at) as number,
+            expireTo: (r.expire_to ?? TargetStatus.Stale) as TargetStatus,
+            reason: r.expire_reason ?? 'deadline passed',
+          },
     run: r.run_started_at === null ? null : { startedAt: ms(r.run_started_at) as number, runId: r.run_id },
   };
 }
@@ -123,9 +130,11 @@ export class TargetStatesRepository {
   async lockMany(tx: SqlTx, ids: readonly string[]): Promise<Map<string, TargetSnapshot>> {
     if (ids.length === 0) return new Map();
     const unique = [...new Set(ids)].sort();
-    const rows = await sqlQuery<JoinedRow>(tx, `${SELECT_JOINED} WHERE t.target_id = ANY($1::text[]) ORDER BY t.target_id FOR UPDATE OF t`, [unique]).catch((err: unknown) =>
-      rethrowSql(err),
-    );
+    const rows = await sqlQuery<JoinedRow>(
+      tx,
+      `${SELECT_JOINED} WHERE t.target_id = ANY($1::text[]) ORDER BY t.target_id FOR UPDATE OF t`,
+      [unique],
+    ).catch((err: unknown) => rethrowSql(err));
     return new Map(assemble(rows).map((t) => [t.id, t]));
   }
 
@@ -136,7 +145,9 @@ export class TargetStatesRepository {
    */
   async saveMany(tx: SqlTx, changed: readonly TargetSnapshot[], seen: readonly TargetSnapshot[] = []): Promise<void> {
     if (changed.length === 0 && seen.length === 0) return;
-    const locs = [...changed, ...seen].flatMap((t) => Object.entries(t.locations).map(([location, l]) => ({ id: t.id, location, l })));
+    const locs = [...changed, ...seen].flatMap((t) =>
+      Object.entries(t.locations).map(([location, l]) => ({ id: t.id, location, l })),
+    );
     await sqlExecute(
       tx,
       `WITH targets AS (
@@ -243,23 +254,28 @@ export class TargetStatesRepository {
 
   /** How many locations hold a deadline. */
   async countDeadlines(): Promise<number> {
-    const [row] = await sqlQuery<{ n: number }>(this.pool, 'SELECT count(*)::float8 AS n FROM target_location_states WHERE deadline_at IS NOT NULL').catch(
-      (err: unknown) => rethrowSql(err),
-    );
+    const [row] = await sqlQuery<{ n: number }>(
+      this.pool,
+      'SELECT count(*)::float8 AS n FROM target_location_states WHERE deadline_at IS NOT NULL',
+    ).catch((err: unknown) => rethrowSql(err));
     return Number(row?.n ?? 0);
   }
 
   async count(): Promise<number> {
-    const [row] = await sqlQuery<{ n: number }>(this.pool, 'SELECT count(*)::float8 AS n FROM target_states').catch((err: unknown) => rethrowSql(err));
+    const [row] = await sqlQuery<{ n: number }>(this.pool, 'SELECT count(*)::float8 AS n FROM target_states').catch(
+      (err: unknown) => rethrowSql(err),
+    );
     return Number(row?.n ?? 0);
   }
 
   /** Unlocked read of some targets (tests, tools). */
   async findMany(ids: readonly string[]): Promise<TargetSnapshot[]> {
     if (ids.length === 0) return [];
-    const rows = await sqlQuery<JoinedRow>(this.pool, `${SELECT_JOINED} WHERE t.target_id = ANY($1::text[]) ORDER BY t.target_id`, [[...ids]]).catch((err: unknown) =>
-      rethrowSql(err),
-    );
+    const rows = await sqlQuery<JoinedRow>(
+      this.pool,
+      `${SELECT_JOINED} WHERE t.target_id = ANY($1::text[]) ORDER BY t.target_id`,
+      [[...ids]],
+    ).catch((err: unknown) => rethrowSql(err));
     return assemble(rows);
   }
 }

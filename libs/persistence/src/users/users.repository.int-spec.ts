@@ -1,6 +1,6 @@
 import { UserRole } from '@fleetwatch/contracts';
 import { ConflictError, NotFoundError } from '@fleetwatch/domain';
- 
+
 import { createIsolatedDatabase, IsolatedDatabase } from '@fleetwatch/testing';
 import { createPrismaClient, DatabaseClient } from '../database';
 import { UsersRepository } from './users.repository';
@@ -23,7 +23,9 @@ afterAll(async () => {
 describe('UsersRepository', () => {
   it('creates exactly one first admin when replicas race', async () => {
     const results = await Promise.all(
-      Array.from({ length: 6 }, () => users.createIfNoUsers({ username: 'admin', passwordHash: 'h', role: UserRole.Admin })),
+      Array.from({ length: 6 }, () =>
+        users.createIfNoUsers({ username: 'admin', passwordHash: 'h', role: UserRole.Admin }),
+      ),
     );
     expect(results.filter((r) => r !== null)).toHaveLength(1);
     expect(await users.count()).toBe(1);
@@ -50,7 +52,9 @@ describe('UsersRepository', () => {
   });
 
   it('refuses a taken username with a ConflictError', async () => {
-    await expect(users.create({ username: 'alice', passwordHash: 'x', role: UserRole.Viewer })).rejects.toBeInstanceOf(ConflictError);
+    await expect(users.create({ username: 'alice', passwordHash: 'x', role: UserRole.Viewer })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
   });
 
   it('bumps tokenVersion on password change and on an actual role change only', async () => {

@@ -78,22 +78,30 @@ export class UsersRepository {
 
   async findById(id: string): Promise<UserRecord | null> {
     if (!isUuid(id)) return null;
-    const row = await prismaOf(this.db).user.findUnique({ where: { id } }).catch((err: unknown) => rethrow(err));
+    const row = await prismaOf(this.db)
+      .user.findUnique({ where: { id } })
+      .catch((err: unknown) => rethrow(err));
     return row ? toUserRecord(row) : null;
   }
 
   async findByUsername(username: string): Promise<UserRecord | null> {
-    const row = await prismaOf(this.db).user.findUnique({ where: { username } }).catch((err: unknown) => rethrow(err));
+    const row = await prismaOf(this.db)
+      .user.findUnique({ where: { username } })
+      .catch((err: unknown) => rethrow(err));
     return row ? toUserRecord(row) : null;
   }
 
   async list(): Promise<UserRecord[]> {
-    const rows = await prismaOf(this.db).user.findMany({ orderBy: { username: 'asc' } }).catch((err: unknown) => rethrow(err));
+    const rows = await prismaOf(this.db)
+      .user.findMany({ orderBy: { username: 'asc' } })
+      .catch((err: unknown) => rethrow(err));
     return rows.map(toUserRecord);
   }
 
   async count(): Promise<number> {
-    return prismaOf(this.db).user.count().catch((err: unknown) => rethrow(err));
+    return prismaOf(this.db)
+      .user.count()
+      .catch((err: unknown) => rethrow(err));
   }
 
   /** Sets a new password hash and bumps tokenVersion (revoking every session). */
@@ -104,7 +112,9 @@ export class UsersRepository {
   /** Changes the role and bumps tokenVersion when it actually changed. */
   async setRole(id: string, role: UserRole, tx?: DatabaseTransaction): Promise<UserRecord> {
     if (!isUuid(id)) throw new NotFoundError(`user ${id} not found`);
-    const current = await queryClient(this.db, tx).user.findUnique({ where: { id } }).catch((err: unknown) => rethrow(err));
+    const current = await queryClient(this.db, tx)
+      .user.findUnique({ where: { id } })
+      .catch((err: unknown) => rethrow(err));
     if (!current) throw new NotFoundError(`user ${id} not found`);
     if (current.role === role) return toUserRecord(current);
     return this.update(id, { role, tokenVersion: { increment: 1 } }, tx);
@@ -118,7 +128,9 @@ export class UsersRepository {
   /** Deletes the user (sessions go with it). False when there was none. */
   async delete(id: string, tx?: DatabaseTransaction): Promise<boolean> {
     if (!isUuid(id)) return false;
-    const { count } = await queryClient(this.db, tx).user.deleteMany({ where: { id } }).catch((err: unknown) => rethrow(err));
+    const { count } = await queryClient(this.db, tx)
+      .user.deleteMany({ where: { id } })
+      .catch((err: unknown) => rethrow(err));
     return count > 0;
   }
 

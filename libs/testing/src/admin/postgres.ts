@@ -48,7 +48,10 @@ export async function dropDatabase(serverUrl: string, name: string): Promise<voi
 
 export async function listDatabases(serverUrl: string, prefix: string = DB_PREFIX): Promise<string[]> {
   return withAdmin(serverUrl, async (c) => {
-    const { rows } = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, [prefix]);
+    const { rows } = await c.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE starts_with(datname, $1)`,
+      [prefix],
+    );
     return rows.map((r) => r.datname);
   });
 }
@@ -88,7 +91,9 @@ export async function migrateDatabase(databaseUrl: string): Promise<void> {
     child.on('close', resolve);
   });
   if (code !== 0) {
-    throw new Error(`prisma migrate deploy failed (exit ${code}) for ${redact(databaseUrl)}:\n${output.join('').trim()}`);
+    throw new Error(
+      `prisma migrate deploy failed (exit ${code}) for ${redact(databaseUrl)}:\n${output.join('').trim()}`,
+    );
   }
 }
 

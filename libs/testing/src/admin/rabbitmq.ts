@@ -32,7 +32,11 @@ export function managementAdmin(baseUrl: string): RabbitAdmin {
     via: 'management',
     async addVhost(vhost, user) {
       await mgmt(baseUrl, 'PUT', `/api/vhosts/${v(vhost)}`, { description: 'fleetwatch test run' });
-      await mgmt(baseUrl, 'PUT', `/api/permissions/${v(vhost)}/${encodeURIComponent(user)}`, { configure: '.*', write: '.*', read: '.*' });
+      await mgmt(baseUrl, 'PUT', `/api/permissions/${v(vhost)}/${encodeURIComponent(user)}`, {
+        configure: '.*',
+        write: '.*',
+        read: '.*',
+      });
     },
     async deleteVhost(vhost) {
       await mgmt(baseUrl, 'DELETE', `/api/vhosts/${v(vhost)}`);
@@ -50,7 +54,8 @@ export function rabbitmqctlAdmin(): RabbitAdmin {
     via: 'rabbitmqctl',
     async addVhost(vhost, user) {
       await ctl('add_vhost', vhost).catch((err: Error) => {
-        if (!/already exists|vhost_already_exists/.test(String((err as { stderr?: string }).stderr ?? err.message))) throw err;
+        if (!/already exists|vhost_already_exists/.test(String((err as { stderr?: string }).stderr ?? err.message)))
+          throw err;
       });
       await ctl('set_permissions', '-p', vhost, user, '.*', '.*', '.*');
     },
@@ -61,7 +66,10 @@ export function rabbitmqctlAdmin(): RabbitAdmin {
     },
     async listVhosts() {
       const out = await ctl('list_vhosts', 'name', '--no-table-headers');
-      return out.split('\n').map((l) => l.trim()).filter(Boolean);
+      return out
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
     },
   };
 }
