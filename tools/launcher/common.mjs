@@ -119,8 +119,15 @@ export function enableRabbitPlugins(plugins) {
   return r.status === 0;
 }
 
+/**
+ * V8 heap caps, as deploy/docker/Dockerfile sets them: without one V8 sizes its heap
+ * from the host's memory and leaves garbage uncollected well past the services'
+ * bounded working set (see docs/benchmarks.md, memory flood).
+ */
+const HEAP_FLAGS = { 'status-ingest': ['--max-old-space-size=256'], aggregator: ['--max-old-space-size=256'] };
+
 export function spawnService(name, env) {
-  return spawn(process.execPath, ['--enable-source-maps', join(root, 'dist/apps', name, 'src/main.js')], {
+  return spawn(process.execPath, ['--enable-source-maps', ...(HEAP_FLAGS[name] ?? []), join(root, 'dist/apps', name, 'src/main.js')], {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
