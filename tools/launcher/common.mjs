@@ -127,11 +127,15 @@ export function enableRabbitPlugins(plugins) {
 const HEAP_FLAGS = { 'status-ingest': ['--max-old-space-size=256'], aggregator: ['--max-old-space-size=256'] };
 
 export function spawnService(name, env) {
-  return spawn(process.execPath, ['--enable-source-maps', ...(HEAP_FLAGS[name] ?? []), join(root, 'dist/apps', name, 'src/main.js')], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawn(
+    process.execPath,
+    ['--enable-source-maps', ...(HEAP_FLAGS[name] ?? []), join(root, 'dist/apps', name, 'src/main.js')],
+    {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
 }
 
 export async function waitHttp(url, timeoutMs) {
