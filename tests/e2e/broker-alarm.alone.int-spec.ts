@@ -1,8 +1,7 @@
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
+import { ServiceProcesses } from './service-processes';
 import { QueueName } from '@fleetwatch/contracts';
 import { ApiKeysRepository, createPrismaClient, generateApiKey } from '@fleetwatch/persistence';
 import {
@@ -27,17 +26,14 @@ import {
 jest.setTimeout(180_000);
 
 const exec = promisify(execFile);
-const root = join(__dirname, '../..');
 const BACKLOG_BATCHES = 20;
 const PER_BATCH = 1000;
 const PUBLISH_TIMEOUT_MS = 10_000;
 
 let db: IsolatedDatabase;
 let vhost: IsolatedVhost;
-let dist: string;
+let services: ServiceProcesses;
 let pg: Client;
-const children: ChildProcess[] = [];
-const output = new Map<string, string>();
 
 const ctl = async (...args: string[]) =>
   (await exec('rabbitmqctl', ['-q', ...args], { timeout: 30_000 })).stdout.trim();
@@ -53,32 +49,6 @@ async function currentWatermark(): Promise<string[]> {
 
 const alarms = () => ctl('eval', 'rabbit_alarm:get_alarms().');
 
-function privateDist(): string {
-  if (!existsSync(join(root, 'dist/apps/aggregator/src/main.js'))) {
-    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
-    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
-  }
-  const dir = join(root, 'tmp', `broker-alarm-${testEnv().runId}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-  return dir;
-}
-
-function start(service: 'status-ingest' | 'aggregator', env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [join(dist, 'dist/apps', service, 'src/main.js')], {
-    cwd: root,
-    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  output.set(service, '');
-  const keep = (d: Buffer) => output.set(service, ((output.get(service) ?? '') + d.toString()).slice(-4000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  children.push(child);
-  return child;
-}
-
 /** Ready and unacked messages of a queue in the test's vhost. */
 async function queueTotals(queue: string): Promise<{ ready: number; unacked: number }> {
   const out = await ctl('list_queues', '-p', vhost.vhost, 'name', 'messages_ready', 'messages_unacknowledged');
@@ -91,23 +61,13 @@ beforeAll(async () => {
   [db, vhost] = await Promise.all([createIsolatedDatabase(), createIsolatedVhost('broker-alarm')]);
   pg = new Client({ connectionString: db.databaseUrl });
   await pg.connect();
-  dist = privateDist();
+  services = new ServiceProcesses('broker-alarm');
 });
 
 afterAll(async () => {
-  await Promise.all(
-    children.map((c) =>
-      c.exitCode !== null || c.signalCode !== null
-        ? null
-        : new Promise((resolve) => {
-            c.once('exit', resolve);
-            c.kill('SIGKILL');
-          }),
-    ),
-  );
+  await services?.killAll();
   await pg?.end().catch(() => undefined);
   await Promise.allSettled([vhost?.dispose(), db?.dispose()]);
-  if (dist) rmSync(dist, { recursive: true, force: true });
 });
 
 describe('broker resource alarm', () => {
@@ -133,7 +93,7 @@ describe('broker resource alarm', () => {
       FLEETWATCH_REDIS_PREFIX: `${testEnv().redisPrefix}broker-alarm:`,
       FLEETWATCH_SITE: 'test',
     };
-    start('status-ingest', {
+    services.start('status-ingest', {
       ...env,
       STATUS_INGEST_PORT: String(ports.ingest),
       INGEST_RATE_LIMIT_PER_SECOND: '1000000',
@@ -146,7 +106,7 @@ describe('broker resource alarm', () => {
     await waitFor(async () => (await fetch(`${ingestUrl}/readyz`).catch(() => null))?.status === 200, {
       timeoutMs: 60_000,
       intervalMs: 200,
-      description: `ingest ready: ${output.get('status-ingest')}`,
+      description: `ingest ready: ${services.outputOf('status-ingest')}`,
     });
 
     let seq = 0;
@@ -224,11 +184,11 @@ describe('broker resource alarm', () => {
 
       // The aggregator, started during the alarm, drains the backlog and its acks reach the broker. Its
       // publishing connection is blocked too (status.changed), which is why it consumes on another one.
-      const aggregator = start('aggregator', { ...env, AGGREGATOR_PORT: String(ports.aggregator) });
+      const aggregator = services.start('aggregator', { ...env, AGGREGATOR_PORT: String(ports.aggregator) });
       await waitFor(async () => (await persisted()) === expected, {
         timeoutMs: 60_000,
         intervalMs: 200,
-        description: `${expected} persisted during the alarm: ${output.get('aggregator')}`,
+        description: `${expected} persisted during the alarm: ${services.outputOf('aggregator')}`,
       });
       await waitFor(
         async () => {

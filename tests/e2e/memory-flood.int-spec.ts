@@ -1,7 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
+import { ServiceProcesses } from './service-processes';
 import { ApiKeysRepository, createPrismaClient, generateApiKey } from '@fleetwatch/persistence';
 import {
   createIsolatedDatabase,
@@ -20,7 +20,6 @@ import {
 
 jest.setTimeout(240_000);
 
-const root = join(__dirname, '../..');
 const BATCHES = 120;
 const PER_BATCH = 1000;
 const CLIENTS = 32;
@@ -35,37 +34,8 @@ const NODE_HEAP_OPTIONS = '--max-old-space-size=256';
 
 let db: IsolatedDatabase;
 let vhost: IsolatedVhost;
-let dist: string;
+let services: ServiceProcesses;
 let pg: Client;
-const children: ChildProcess[] = [];
-const output = new Map<string, string>();
-
-/** A private copy of dist/: another build (which empties dist/) cannot pull it away mid-test. */
-function privateDist(): string {
-  if (!existsSync(join(root, 'dist/apps/aggregator/src/main.js'))) {
-    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
-    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
-  }
-  const dir = join(root, 'tmp', `memory-flood-${testEnv().runId}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-  return dir;
-}
-
-function start(service: 'status-ingest' | 'aggregator', env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [join(dist, 'dist/apps', service, 'src/main.js')], {
-    cwd: root,
-    env: { ...process.env, ...env, LOG_LEVEL: 'warn', NODE_OPTIONS: NODE_HEAP_OPTIONS },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  output.set(service, '');
-  const keep = (d: Buffer) => output.set(service, ((output.get(service) ?? '') + d.toString()).slice(-4000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  children.push(child);
-  return child;
-}
 
 /** Resident set size and its peak (VmHWM), in MB, of a live process. */
 function memoryOf(pid: number): { rss: number; peak: number } {
@@ -111,7 +81,7 @@ const ready = (port: number, name: string) =>
   waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, {
     timeoutMs: 60_000,
     intervalMs: 200,
-    description: `${name} ready; output: ${output.get(name) ?? ''}`,
+    description: `${name} ready; output: ${services.outputOf(name)}`,
   });
 
 /** ~0.7 KB of metadata per update, different per update so nothing is shared. */
@@ -143,23 +113,13 @@ beforeAll(async () => {
   [db, vhost] = await Promise.all([createIsolatedDatabase(), createIsolatedVhost('memory-flood')]);
   pg = new Client({ connectionString: db.databaseUrl });
   await pg.connect();
-  dist = privateDist();
+  services = new ServiceProcesses('memory-flood');
 });
 
 afterAll(async () => {
-  await Promise.all(
-    children.map((c) =>
-      c.exitCode !== null || c.signalCode !== null
-        ? null
-        : new Promise((resolve) => {
-            c.once('exit', resolve);
-            c.kill('SIGKILL');
-          }),
-    ),
-  );
+  await services?.killAll();
   await pg?.end().catch(() => undefined);
   await Promise.allSettled([vhost?.dispose(), db?.dispose()]);
-  if (dist) rmSync(dist, { recursive: true, force: true });
 });
 
 describe('memory under a flood of maximal batches', () => {
@@ -184,13 +144,17 @@ describe('memory under a flood of maximal batches', () => {
       FLEETWATCH_REDIS_PREFIX: `${testEnv().redisPrefix}memory-flood:`,
       FLEETWATCH_SITE: 'test',
     };
-    const ingest = start('status-ingest', {
-      ...env,
-      STATUS_INGEST_PORT: String(ports.ingest),
-      INGEST_RATE_LIMIT_PER_SECOND: '1000000',
-      INGEST_RATE_LIMIT_BURST: '10000000',
-      INGEST_BODY_LIMIT_BYTES: String(4 * 1024 * 1024),
-    });
+    const ingest = services.start(
+      'status-ingest',
+      {
+        ...env,
+        STATUS_INGEST_PORT: String(ports.ingest),
+        INGEST_RATE_LIMIT_PER_SECOND: '1000000',
+        INGEST_RATE_LIMIT_BURST: '10000000',
+        INGEST_BODY_LIMIT_BYTES: String(4 * 1024 * 1024),
+      },
+      NODE_HEAP_OPTIONS,
+    );
     await ready(ports.ingest, 'status-ingest');
     const ingestIdle = memoryOf(ingest.pid as number).rss;
     const ingestRss = sampleRss(ingest, ports.ingest);
@@ -228,7 +192,11 @@ describe('memory under a flood of maximal batches', () => {
     const ingestAfterFlood = ingestRss.seen.max;
 
     // Now the aggregator meets the whole backlog at once.
-    const aggregator = start('aggregator', { ...env, AGGREGATOR_PORT: String(ports.aggregator) });
+    const aggregator = services.start(
+      'aggregator',
+      { ...env, AGGREGATOR_PORT: String(ports.aggregator) },
+      NODE_HEAP_OPTIONS,
+    );
     const aggregatorRss = sampleRss(aggregator, ports.aggregator);
     await ready(ports.aggregator, 'aggregator');
     const aggregatorAtReady = aggregatorRss.seen.max;
@@ -240,7 +208,7 @@ describe('memory under a flood of maximal batches', () => {
     await waitFor(async () => (await persisted()) >= BATCHES * PER_BATCH, {
       timeoutMs: 180_000,
       intervalMs: 500,
-      description: `${BATCHES * PER_BATCH} updates persisted; aggregator output: ${output.get('aggregator') ?? ''}`,
+      description: `${BATCHES * PER_BATCH} updates persisted; aggregator output: ${services.outputOf('aggregator')}`,
     });
     const drainSeconds = (Date.now() - drainStarted) / 1000;
     ingestRss.stop();

@@ -1,0 +1,62 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { testEnv } from '@fleetwatch/testing';
+
+// Built services as child processes for the heavy e2e tests (memory flood, broker
+// alarm): run from a private copy of dist/ — another build (which empties dist/)
+// cannot pull it away mid-test — with the tail of each one's output kept for the
+// failure message, killed hard at the end.
+
+const root = join(__dirname, '../..');
+
+export class ServiceProcesses {
+  private readonly children: ChildProcess[] = [];
+  private readonly output = new Map<string, string>();
+  private readonly dir: string;
+
+  constructor(name: string) {
+    if (!existsSync(join(root, 'dist/apps/aggregator/src/main.js'))) {
+      const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
+      if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
+    }
+    this.dir = join(root, 'tmp', `${name}-${testEnv().runId}`);
+    rmSync(this.dir, { recursive: true, force: true });
+    mkdirSync(this.dir, { recursive: true });
+    cpSync(join(root, 'dist'), join(this.dir, 'dist'), { recursive: true });
+  }
+
+  start(service: 'status-ingest' | 'aggregator', env: Record<string, string>, nodeOptions?: string): ChildProcess {
+    const child = spawn(process.execPath, [join(this.dir, 'dist/apps', service, 'src/main.js')], {
+      cwd: root,
+      env: { ...process.env, ...env, LOG_LEVEL: 'warn', ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.output.set(service, '');
+    const keep = (d: Buffer) =>
+      this.output.set(service, ((this.output.get(service) ?? '') + d.toString()).slice(-4000));
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.children.push(child);
+    return child;
+  }
+
+  /** The last few KB a service printed. */
+  outputOf(service: string): string {
+    return this.output.get(service) ?? '';
+  }
+
+  async killAll(): Promise<void> {
+    await Promise.all(
+      this.children.map((c) =>
+        c.exitCode !== null || c.signalCode !== null
+          ? null
+          : new Promise((resolve) => {
+              c.once('exit', resolve);
+              c.kill('SIGKILL');
+            }),
+      ),
+    );
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
