@@ -191,6 +191,14 @@ const CASES: BadInput[] = [
     message: /key contains a lone surrogate/,
   },
   {
+    name: 'a number JSON cannot hold (1e400 reads as Infinity)',
+    body: '{"instanceId":"a","kind":"pod","status":"running","metadata":{"n":1e400}}',
+    raw: true,
+    status: 400,
+    path: 'metadata.n',
+    message: /number out of range/,
+  },
+  {
     name: 'lone surrogate in batch item 2, named by index',
     body: { updates: [update(1), update(2), update(3, { source: 'a\ud83d' })] },
     status: 400,

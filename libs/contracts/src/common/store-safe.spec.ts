@@ -37,7 +37,11 @@ describe('storeSafetyIssue', () => {
       path: ['a', 'k\ud800'],
       message: expect.stringMatching(/^key contains a lone surrogate/),
     });
-    expect(storeSafetyIssue({ a: [true, null, 1.5, 'ok'] })).toBeNull();
+    expect(storeSafetyIssue({ a: [true, null, 1.5, 'ok', -0, 1.7976931348623157e308] })).toBeNull();
+    expect(storeSafetyIssue(JSON.parse('{"big":[1e400]}'))).toMatchObject({
+      path: ['big', 0],
+      message: expect.stringMatching(/^number out of range \(Infinity\)/),
+    });
   });
 });
 

@@ -40,10 +40,15 @@ export interface StoreSafetyIssue {
 }
 
 /**
- * Walks a JSON value (keys and strings, at any depth) and returns the first value a
- * store cannot hold, with its path; null when every key and string is storable.
+ * Walks a JSON value (keys, strings and numbers, at any depth) and returns the first
+ * value a store cannot hold, with its path; null when every key and string is storable.
  */
 export function storeSafetyIssue(value: unknown, path: Array<string | number> = []): StoreSafetyIssue | null {
+  // JSON.parse reads 1e400 as Infinity, which JSON (and so jsonb) can only write back as null.
+  if (typeof value === 'number')
+    return Number.isFinite(value)
+      ? null
+      : { path, message: `number out of range (${value}): a JSON number must fit a 64-bit float` };
   if (typeof value === 'string') {
     const problem = textProblem(value);
     return problem ? { path, message: problem } : null;

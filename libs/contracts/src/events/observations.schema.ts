@@ -130,7 +130,12 @@ export const checkResultPayloadSchema = z.object({
   attempt: z.number().int().min(1).default(1),
   startedAt: isoDateTimeSchema,
   /** The check's interval: the aggregator marks the location STALE when nothing arrives within ~2 intervals. */
-  intervalSeconds: z.number().int().positive().optional(),
+  intervalSeconds: z
+    .number()
+    .int()
+    .positive()
+    .max(7 * 86_400)
+    .optional(),
   metadata: boundedJsonObject(METADATA_LIMITS).optional(),
 });
 export type CheckResultPayload = z.infer<typeof checkResultPayloadSchema>;
