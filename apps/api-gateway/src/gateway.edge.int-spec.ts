@@ -109,3 +109,14 @@ describe('text a store cannot hold is a 400, never a 5xx', () => {
     expect(res.body.error.issues?.map((i) => i.path)).toContain(field);
   });
 });
+
+describe('a target id no store can hold', () => {
+  it.each(['/api/v1/targets/abc%00def', '/api/v1/targets/abc%00def/history?minutes=5'])(
+    '%s is a 400 naming id, not a 5xx',
+    async (path) => {
+      const res = await direct.request<ApiErrorBody>('GET', path, { token: adminDirect });
+      expect(res.status).toBe(400);
+      expect(res.body.error.issues?.map((i) => i.path)).toContain('id');
+    },
+  );
+});

@@ -18,6 +18,11 @@ describe('isTransient: wait out outages, blame the data otherwise', () => {
     ],
     ['socket refused', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }), true],
     ['EPIPE (five letters, not a SQLSTATE)', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }), true],
+    [
+      'DNS failure (ENOTFOUND with a syscall)',
+      Object.assign(new Error('getaddrinfo ENOTFOUND pg'), { code: 'ENOTFOUND', syscall: 'getaddrinfo' }),
+      true,
+    ],
     ['a check constraint (23514)', pgError('23514', 'new row violates check constraint'), false],
     ['invalid text for jsonb (22P02)', pgError('22P02', 'invalid input syntax for type json'), false],
     ['a Postgres error whose words mention a timeout', pgError('22023', 'ETIMEDOUT in a value'), false],

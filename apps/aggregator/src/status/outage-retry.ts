@@ -4,7 +4,7 @@ import { backoffDelay, type BackoffOptions } from '@fleetwatch/messaging';
 /** Redis error replies that mean "not now" (memory full, replica, loading, persistence error, busy script, failover). */
 const REDIS_NOT_NOW = /^(OOM|READONLY|LOADING|MISCONF|BUSY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOAUTH|NOREPLICAS)\b/;
 const TRANSIENT =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable|Connection terminated|Timed out fetching a new connection|Transaction API error|database unavailable|the database system is (starting up|shutting down)|too many clients/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable|Connection terminated|Timed out fetching a new connection|Transaction API error|database unavailable|the database system is (starting up|shutting down)|too many clients/i;
 
 /**
  * A dependency outage (database, Redis) rather than a problem with the data: worth
@@ -16,6 +16,8 @@ export function isTransient(error: unknown): boolean {
   if (error instanceof UnavailableError) return true;
   const e = error as { message?: unknown; code?: unknown; name?: unknown; severity?: unknown } | null;
   if (typeof e?.severity === 'string') return false;
+  // A Node system error (DNS, sockets) is the way to a dependency failing.
+  if (typeof (e as { syscall?: unknown } | null)?.syscall === 'string') return true;
   if (e?.name === 'ReplyError' && typeof e.message === 'string' && REDIS_NOT_NOW.test(e.message)) return true;
   return TRANSIENT.test(`${String(e?.name ?? '')} ${String(e?.message ?? '')} ${String(e?.code ?? '')}`);
 }

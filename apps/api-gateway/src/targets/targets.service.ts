@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import {
+  textProblem,
   HistoryPoint,
   HistoryResponse,
   ListTargetsQuery,
@@ -102,4 +103,7 @@ function checkId(id: string): void {
     throw new InvalidError(`id: must be 1–${MAX_TARGET_ID} characters`, [
       { path: 'id', message: `must be 1–${MAX_TARGET_ID} characters` },
     ]);
+  // A NUL or lone surrogate could never name a stored target, and Postgres would refuse the lookup.
+  const problem = textProblem(id);
+  if (problem) throw new InvalidError(`id: ${problem}`, [{ path: 'id', message: problem }]);
 }

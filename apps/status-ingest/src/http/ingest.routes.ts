@@ -1,7 +1,8 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { ApiErrorCode, textProblem, type ApiErrorBody } from '@fleetwatch/contracts';
-import { InvalidError } from '@fleetwatch/domain';
+import { InvalidError, NotFoundError } from '@fleetwatch/domain';
+import { pingTokenShapeOf } from '@fleetwatch/persistence';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from './fastify.types';
 import { ApiKeyAuthService, type AuthenticatedKey } from '../auth/api-key-auth.service';
 import type { IngestConfig } from '../config';
@@ -18,6 +19,8 @@ import { answerAfterUnreadBody } from './unread-body';
 
 /** Bytes of a ping body read into memory: enough for MAX_PING_BODY_CHARS characters of any UTF-8. */
 const MAX_PING_BODY_BYTES = MAX_PING_BODY_CHARS * 4;
+/** The most of a ping's body read off the socket (the head kept, the rest dropped); larger bodies get 413. */
+const PING_BODY_READ_LIMIT = 8 * 1024 * 1024;
 
 export const UPDATES_PATH = '/api/v1/status/updates';
 const PING_PREFIX = '/ping/';
@@ -136,16 +139,22 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         method: ['GET', 'POST', 'HEAD'],
         url,
         exposeHeadRoute: false,
-        // Only the head of a large body is kept (the ping must count whatever a job posts); the rest is read and dropped.
-        bodyLimit: Math.max(this.config.bodyLimitBytes, this.config.bodyDiscardLimitBytes),
-        preParsing: async (_request, _reply, payload) =>
-          keepHeadOfBody(
-            payload,
-            MAX_PING_BODY_BYTES,
-            Math.max(this.config.bodyLimitBytes, this.config.bodyDiscardLimitBytes),
-          ),
-        // Before the body is read and before any token lookup: the per-address ping limit.
-        onRequest: async (request) => this.pings.admit(request.ip),
+        // Only the head of a large POST body is kept (the ping must count whatever a job posts); the rest, up to
+        // PING_BODY_READ_LIMIT, is read and dropped. GET and HEAD bodies are left to the discard of unread bodies.
+        bodyLimit: Math.max(this.config.bodyLimitBytes, PING_BODY_READ_LIMIT),
+        preParsing: async (request, _reply, payload) =>
+          request.method === 'POST'
+            ? keepHeadOfBody(payload, MAX_PING_BODY_BYTES, Math.max(this.config.bodyLimitBytes, PING_BODY_READ_LIMIT))
+            : payload,
+        // Before the body is read and before any token lookup: the per-address ping limit, and a token that
+        // cannot be one (malformed, or its checksum fails) refused without reading what it sends.
+        onRequest: async (request) => {
+          this.pings.admit(request.ip);
+          const { token } = request.params as { token: string };
+          const shape = pingTokenShapeOf(token);
+          if (shape === 'malformed' || shape === 'bad-checksum')
+            throw new NotFoundError('no heartbeat monitor has this ping URL');
+        },
         onError: async (request, _reply, error) => {
           if (error instanceof IngressPausedError) this.refusals.set(request, 'paused');
         },

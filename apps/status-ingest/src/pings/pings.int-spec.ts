@@ -186,3 +186,31 @@ describe('a large ping body', () => {
     expect(envelope.payload.body?.length).toBe(10_000);
   });
 });
+
+describe('a GET ping that carries a body', () => {
+  it('is answered at once, not after the unread body times out', async () => {
+    const { token } = await createMonitor();
+    const started = Date.now();
+    const status = await new Promise<number>((resolve, reject) => {
+      const body = 'x'.repeat(100_000);
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: h.config.port,
+          path: `/ping/${token}`,
+          method: 'GET',
+          headers: { 'content-type': 'text/plain', 'content-length': body.length },
+          localAddress: '127.0.0.44',
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+});

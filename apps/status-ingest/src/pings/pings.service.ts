@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Messages, rateLimitKeyOf, toStorable, truncateText, type PingReceivedPayload } from '@fleetwatch/contracts';
+import { Messages, toStorable, truncateText, type PingReceivedPayload } from '@fleetwatch/contracts';
 import { InvalidError, NotFoundError, RateLimitedError } from '@fleetwatch/domain';
 import { BusPublisher } from '@fleetwatch/messaging';
 import { HeartbeatMonitorsRepository, PingTokenResolver } from '@fleetwatch/persistence';
@@ -54,7 +54,8 @@ export class PingsService {
 
   /** Charges one ping to the client address (after trusted proxies); throws RateLimitedError over the limit. */
   admit(ip: string, now: number = Date.now()): void {
-    const byIp = this.perIp.take(rateLimitKeyOf(ip), 1, now);
+    // Per address, not per /64: many hosts of one subnet may ping through their own addresses.
+    const byIp = this.perIp.take(ip, 1, now);
     if (!byIp.allowed)
       throw new RateLimitedError(
         `rate limit of ${this.perIp.burst} pings/min from this address exceeded`,

@@ -45,6 +45,27 @@ describe('rethrowSql: pg errors → domain errors', () => {
     expect(e).toMatchObject({ code });
   });
 
+  it.each([
+    [
+      'DNS failure (ENOTFOUND)',
+      Object.assign(new Error('getaddrinfo ENOTFOUND db.internal'), {
+        code: 'ENOTFOUND',
+        syscall: 'getaddrinfo',
+        errno: -3008,
+      }),
+    ],
+    [
+      'DNS try again (EAI_AGAIN)',
+      Object.assign(new Error('getaddrinfo EAI_AGAIN db'), { code: 'EAI_AGAIN', syscall: 'getaddrinfo' }),
+    ],
+    [
+      'any socket error',
+      Object.assign(new Error('connect EADDRNOTAVAIL'), { code: 'EADDRNOTAVAIL', syscall: 'connect' }),
+    ],
+  ])('%s is unavailable: the way to the database failed, not the rows', (_name, err) =>
+    expect(thrown(err)).toBeInstanceOf(UnavailableError),
+  );
+
   it("leaves Prisma's own codes and errors without a SQLSTATE as they are", () => {
     expect(thrown(Object.assign(new Error('x'), { code: 'P2002' }))).toMatchObject({ code: 'P2002' });
     expect(thrown(new TypeError('bug'))).toBeInstanceOf(TypeError);

@@ -60,7 +60,7 @@ const DATA_ERROR_CLASSES = /^(22|23|54|P0)/;
 /** A SQLSTATE, not one of Prisma's own codes (P1xxx–P6xxx). */
 const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
 const UNAVAILABLE_TEXT =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i;
 
 /** pg errors → domain errors (unique violation → ConflictError, anything but a data error → UnavailableError); else unchanged. Always throws. */
 export function rethrowSql(err: unknown, conflict?: string): never {
@@ -75,8 +75,13 @@ export function rethrowSql(err: unknown, conflict?: string): never {
   if (conflict && code === '23505') throw new ConflictError(conflict);
   if (SQLSTATE.test(code) && !DATA_ERROR_CLASSES.test(code))
     throw new UnavailableError(`database unavailable: ${String(e?.message ?? '')} (${code})`, 5);
-  if (UNAVAILABLE_TEXT.test(`${String(e?.message ?? '')} ${code}`))
+  // A Node system error (DNS, socket: it carries a syscall) is the way to the database failing, never the rows.
+  if (
+    typeof (e as { syscall?: unknown } | null)?.syscall === 'string' ||
+    UNAVAILABLE_TEXT.test(`${String(e?.message ?? '')} ${code}`)
+  ) {
     throw new UnavailableError('database unavailable', 5);
+  }
   throw err;
 }
 
