@@ -54,7 +54,7 @@ export class AggregatorModule {
           site: config.site,
           service: 'aggregator',
           location: config.location,
-          queues: [QueueName.AggregatorObservations],
+          queues: [QueueName.AggregatorObservations, QueueName.AggregatorBulkObservations],
           stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),
         }),
       ],

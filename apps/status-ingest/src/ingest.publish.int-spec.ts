@@ -3,6 +3,7 @@ import {
   buildEnvelope,
   BUS_BATCH_MAX_BYTES,
   BUS_BATCH_MAX_UPDATES,
+  QueueName,
   Messages,
   RoutingKey,
   UUID_PATTERN,
@@ -27,7 +28,10 @@ beforeAll(async () => {
   key = await h.createKey(['ingest']);
 });
 afterAll(() => h?.stop());
-afterEach(async () => void (await h.drain()));
+afterEach(async () => {
+  await h.drain();
+  await h.drain(QueueName.AggregatorBulkObservations);
+});
 
 describe('POST /api/v1/status/updates', () => {
   it('answers 202 with the id and the update is on the bus with the right payload', async () => {
@@ -84,11 +88,11 @@ describe('POST /api/v1/status/updates', () => {
     expect(res.status).toBe(202);
     const body = res.json as { accepted: number; ids: string[] };
     expect(body.accepted).toBe(250);
-    const messages = await h.drain();
-    // The batch travelled as status.update.batch messages of at most BUS_BATCH_MAX_UPDATES updates, in order.
-    const batches = [...new Set(messages.map((m) => m.batchId))];
-    expect(batches).toHaveLength(Math.ceil(250 / BUS_BATCH_MAX_UPDATES));
-    for (const b of batches) expect(b).toMatch(UUID_PATTERN);
+    // More than BUS_BATCH_MAX_UPDATES: the whole batch travelled as one status.update.batch message, on the bulk queue.
+    expect(250).toBeGreaterThan(BUS_BATCH_MAX_UPDATES);
+    expect(await h.count()).toBe(0);
+    const messages = await h.drain(QueueName.AggregatorBulkObservations);
+    expect(new Set(messages.map((m) => m.batchId))).toEqual(new Set([expect.stringMatching(UUID_PATTERN)]));
     expect(messages.map((m) => m.envelope.id)).toEqual(body.ids);
     expect(messages.map((m) => (m.envelope.payload as StatusUpdatePayload).instanceId)).toEqual(
       updates.map((u) => u.instanceId),
@@ -96,20 +100,19 @@ describe('POST /api/v1/status/updates', () => {
     expect((messages[3].envelope.payload as StatusUpdatePayload).occurredAt).toBe(occurredAt);
   });
 
-  it('splits a batch of heavy updates into messages of at most BUS_BATCH_MAX_BYTES, in order', async () => {
-    const updates = Array.from({ length: 20 }, (_, i) => update(i, { metadata: { blob: 'x'.repeat(15_000) } }));
-    const res = await h.post({ updates }, { key: key.key });
-    expect(res.status).toBe(202);
-    const raw = await h.drainRaw();
-    expect(raw.length).toBeGreaterThanOrEqual(2);
-    for (const m of raw)
-      expect(Buffer.byteLength(JSON.stringify(m.envelope))).toBeLessThan(BUS_BATCH_MAX_BYTES + 16_000 + 2_000);
-    const unfolded = raw.flatMap((m) =>
-      m.envelope.type === 'status.update.batch'
-        ? (m.envelope.payload as { updates: StatusUpdatePayload[] }).updates
-        : [m.envelope.payload as StatusUpdatePayload],
+  it('a small batch of heavy updates (over BUS_BATCH_MAX_BYTES) also travels whole on the bulk queue; a small light one on the observations queue', async () => {
+    const heavy = Array.from({ length: 20 }, (_, i) => update(i, { metadata: { blob: 'x'.repeat(15_000) } }));
+    expect((await h.post({ updates: heavy }, { key: key.key })).status).toBe(202);
+    const bulk = await h.drainRaw(QueueName.AggregatorBulkObservations);
+    expect(bulk).toHaveLength(1);
+    expect(Buffer.byteLength(JSON.stringify(bulk[0].envelope))).toBeGreaterThan(BUS_BATCH_MAX_BYTES);
+    expect((bulk[0].envelope.payload as { updates: StatusUpdatePayload[] }).updates.map((u) => u.instanceId)).toEqual(
+      heavy.map((u) => u.instanceId),
     );
-    expect(unfolded.map((u) => u.instanceId)).toEqual(updates.map((u) => u.instanceId));
+    const light = Array.from({ length: 20 }, (_, i) => update(i));
+    expect((await h.post({ updates: light }, { key: key.key })).status).toBe(202);
+    expect(await h.count(QueueName.AggregatorBulkObservations)).toBe(0);
+    expect(await h.drainRaw()).toHaveLength(1);
   });
 
   it('a retry with the same updateId carries the same message id (the aggregator drops the duplicate)', async () => {

@@ -37,7 +37,7 @@ export class StatusIngestModule {
             service: 'status-ingest',
             location: config.location,
             // Declared here too, so pushes accepted before the aggregator first starts wait in its queue.
-            queues: [QueueName.AggregatorObservations],
+            queues: [QueueName.AggregatorObservations, QueueName.AggregatorBulkObservations],
             publishTimeoutMs: config.publishTimeoutMs,
             logger,
             stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),

@@ -9,6 +9,7 @@ import {
   type MessageSource,
   type PayloadInputOf,
   type PayloadOf,
+  type RoutingKey,
 } from '@fleetwatch/contracts';
 import { SetupOrder, type BusConnection } from './connection';
 import { asBusError, ConfirmSender, type OutgoingMessage } from './confirm-sender';
@@ -42,6 +43,12 @@ export interface PublishOptions {
   mandatory?: boolean;
   /** Overrides the publisher's timeout for this call. */
   timeoutMs?: number;
+  /**
+   * Routes the message by another routing key of the same exchange than its
+   * definition's (e.g. a large status.update.batch to RoutingKey.StatusUpdateBulk);
+   * the envelope and its type are unchanged.
+   */
+  routingKey?: RoutingKey;
 }
 
 export interface PublishRequest<D extends MessageDefinition = MessageDefinition> {
@@ -221,7 +228,7 @@ export class BusPublisher {
       envelope,
       message: {
         exchange: definition.exchange,
-        routingKey: definition.routingKey,
+        routingKey: options.routingKey ?? definition.routingKey,
         type: envelope.type,
         content: Buffer.from(JSON.stringify(envelope)),
         properties: {

@@ -2,6 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import {
   BUS_BATCH_MAX_BYTES,
   BUS_BATCH_MAX_UPDATES,
+  MAX_BATCH_UPDATES,
   Messages,
   QueueName,
   type Envelope,
@@ -25,12 +26,15 @@ export function updatesIn(envelope: Envelope): number {
  * batch for a retry). One consumer per queue keeps each target's observations in
  * delivery order. Subscribed here rather than with @ConsumeQueue because prefetch,
  * batch size and the in-flight budget come from the configuration. The budget
- * counts updates, not messages: a consumer that starts on a backlog of maximal
- * batch messages takes only what fits (prefetch = budget / 1000 at first).
+ * counts updates, not messages, and the prefetch of each queue is sized for the
+ * largest message it may get: the observations queue takes messages of at most
+ * BUS_BATCH_MAX_UPDATES (prefetch budget / 100), the bulk queue the large ones
+ * (a 1000-update batch POST: prefetch budget / 1000). Both feed the same service,
+ * whose serial lane commits one batch at a time.
  */
 @Injectable()
 export class ObservationsHandler implements OnApplicationBootstrap, OnModuleDestroy {
-  private subscription: Subscription | undefined;
+  private subscriptions: Subscription[] = [];
   private unlisten: (() => void) | undefined;
 
   constructor(
@@ -45,43 +49,52 @@ export class ObservationsHandler implements OnApplicationBootstrap, OnModuleDest
     // setups (state "connecting") is not run until the next reconnect (libs/messaging).
     if (this.connection.isConnected()) return this.subscribe();
     this.unlisten = this.connection.onState((state) => {
-      if (state !== 'connected' || this.subscription) return;
+      if (state !== 'connected' || this.subscriptions.length > 0) return;
       this.unlisten?.();
       this.subscribe();
     });
   }
 
   private subscribe(): void {
-    this.subscription = this.consumer.consume(
-      QueueName.AggregatorObservations,
-      (envelopes: Envelope[]) => this.service.processBatch(envelopes),
-      {
-        prefetch: this.config.prefetch,
-        batch: this.config.batch,
-        weigh: updatesIn,
-        // Our producers send at most BUS_BATCH_MAX_UPDATES updates (~BUS_BATCH_MAX_BYTES) a message: the prefetch is
-        // sized for a window of such messages at all times, so the budget holds for a burst of them after a quiet spell
-        // of small ones. A larger message (an older producer's 1000-update batch) pauses intake when it arrives.
-        budget: {
-          ...this.config.budget,
-          unitsPerMessageHint: BUS_BATCH_MAX_UPDATES,
-          bytesPerMessageHint: BUS_BATCH_MAX_BYTES,
-          worstCase: { units: BUS_BATCH_MAX_UPDATES, bytes: BUS_BATCH_MAX_BYTES },
-        },
-        stopTimeoutMs: Math.max(1000, this.config.shutdownTimeoutMs - 2000),
+    const options = (worstCase: { units: number; bytes: number }) => ({
+      prefetch: this.config.prefetch,
+      batch: this.config.batch,
+      weigh: updatesIn,
+      // The prefetch is sized for a window of the largest messages the queue may get, at all times: the budget
+      // holds for a burst of them after a quiet spell of small ones. A larger message pauses intake when it arrives.
+      budget: {
+        ...this.config.budget,
+        unitsPerMessageHint: worstCase.units,
+        bytesPerMessageHint: worstCase.bytes,
+        worstCase,
       },
-    );
+      stopTimeoutMs: Math.max(1000, this.config.shutdownTimeoutMs - 2000),
+    });
+    const handler = (envelopes: Envelope[]) => this.service.processBatch(envelopes);
+    this.subscriptions = [
+      this.consumer.consume(
+        QueueName.AggregatorObservations,
+        handler,
+        options({ units: BUS_BATCH_MAX_UPDATES, bytes: BUS_BATCH_MAX_BYTES }),
+      ),
+      // A batch POST of up to 1000 updates in one message, at most ~1 KiB an update (the ingest body limit's default).
+      this.consumer.consume(
+        QueueName.AggregatorBulkObservations,
+        handler,
+        options({ units: MAX_BATCH_UPDATES, bytes: MAX_BATCH_UPDATES * 1024 }),
+      ),
+    ];
   }
 
   /** Graceful shutdown: no new deliveries; the batch in flight commits and is acked. */
   async onModuleDestroy(): Promise<void> {
     this.unlisten?.();
     this.service.stop();
-    await this.subscription?.stop();
+    await Promise.all(this.subscriptions.map((s) => s.stop()));
   }
 
-  /** For tests and readiness: the subscription is consuming. */
+  /** For tests and readiness: both queues are being consumed. */
   get active(): boolean {
-    return this.subscription?.active ?? false;
+    return this.subscriptions.length > 0 && this.subscriptions.every((s) => s.active);
   }
 }

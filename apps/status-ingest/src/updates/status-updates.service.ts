@@ -3,11 +3,12 @@ import {
   BUS_BATCH_MAX_BYTES,
   BUS_BATCH_MAX_UPDATES,
   Messages,
+  RoutingKey,
   type PayloadInputOf,
   type StatusUpdate,
 } from '@fleetwatch/contracts';
 import { RateLimitedError, UnavailableError, type TimeWindow } from '@fleetwatch/domain';
-import { BusPublisher, publishRequest, type PublishRequest } from '@fleetwatch/messaging';
+import { BusPublisher } from '@fleetwatch/messaging';
 import type { AuthenticatedKey } from '../auth/api-key-auth.service';
 import type { IngestConfig } from '../config';
 import { PublishGate } from '../ingress/publish-gate.service';
@@ -62,38 +63,22 @@ export class StatusUpdatesService {
   }
 
   /**
-   * A lone update as `status.update`, several as `status.update.batch` messages of
-   * at most BUS_BATCH_MAX_UPDATES updates and BUS_BATCH_MAX_BYTES each (a 1000-update
-   * POST travels as several); resolves once the broker confirmed every one.
+   * One bus message — a lone update as `status.update`, several as one
+   * `status.update.batch` — so a request is accepted whole or refused whole.
+   * Messages within BUS_BATCH_MAX_UPDATES / BUS_BATCH_MAX_BYTES (single POSTs and
+   * the coalescer's groups) go to the observations queue; larger ones (a big batch
+   * POST) by RoutingKey.StatusUpdateBulk to the aggregator's bulk queue, whose
+   * prefetch is sized for them: each queue's memory stays bounded.
    */
   private async send(items: BatchItem[]): Promise<void> {
+    const bulk = items.length > BUS_BATCH_MAX_UPDATES || approximateJsonBytes(items) > BUS_BATCH_MAX_BYTES;
+    const routing = bulk ? { routingKey: RoutingKey.StatusUpdateBulk } : {};
     if (items.length === 1) {
       const { id, ...payload } = items[0];
-      await this.publisher.publish(Messages.StatusUpdate, payload, { id });
-      return;
+      await this.publisher.publish(Messages.StatusUpdate, payload, { id, ...routing });
+    } else {
+      await this.publisher.publish(Messages.StatusUpdateBatch, { updates: items }, routing);
     }
-    const requests: PublishRequest[] = [];
-    let chunk: BatchItem[] = [];
-    let chunkBytes = 0;
-    const flush = () => {
-      if (chunk.length === 1) {
-        const { id, ...payload } = chunk[0];
-        requests.push(publishRequest(Messages.StatusUpdate, payload, { id }));
-      } else if (chunk.length > 1) requests.push(publishRequest(Messages.StatusUpdateBatch, { updates: chunk }));
-      chunk = [];
-      chunkBytes = 0;
-    };
-    for (const item of items) {
-      const bytes = approximateJsonBytes(item);
-      if (chunk.length > 0 && (chunk.length >= BUS_BATCH_MAX_UPDATES || chunkBytes + bytes > BUS_BATCH_MAX_BYTES))
-        flush();
-      chunk.push(item);
-      chunkBytes += bytes;
-    }
-    flush();
-    if (requests.length === 1)
-      await this.publisher.publish(requests[0].definition, requests[0].payload, requests[0].options);
-    else await this.publisher.publishMany(requests);
   }
 
   /**
@@ -124,7 +109,7 @@ export class StatusUpdatesService {
       items[i] = { ...toPayload(u, updateId, receivedAt, key.id), id: messageId };
       bytes += approximateJsonBytes(items[i]);
     }
-    // A batch POST travels as messages of at most BUS_BATCH_MAX_UPDATES; concurrent requests are grouped while the
+    // A batch POST travels as one message; concurrent requests are grouped while the
     // broker confirms earlier ones (UpdateCoalescer). Each update keeps its own id, the
     // key the aggregator de-duplicates by.
     await this.gate.publish(batch ? 'batch' : 'single', () => this.submit(items, bytes));

@@ -88,8 +88,16 @@ describe('UpdateCoalescer', () => {
     expect(sizes).toEqual([[1], [2, 3], [4], [5], [6]]);
   });
 
-  it('weighs strings in UTF-8 bytes', () => {
+  it('weighs strings as JSON writes them: UTF-8 bytes and escapes', () => {
     expect(approximateJsonBytes('日本語')).toBe(approximateJsonBytes('abcdefghi'));
+    const controls = '\u0001'.repeat(1000);
+    expect(approximateJsonBytes({ m: controls })).toBeGreaterThanOrEqual(
+      Buffer.byteLength(JSON.stringify({ m: controls })),
+    );
+    const quotes = '"\\'.repeat(500);
+    expect(approximateJsonBytes({ m: quotes })).toBeGreaterThanOrEqual(
+      Buffer.byteLength(JSON.stringify({ m: quotes })),
+    );
   });
 
   it('a synchronous throw from send rejects instead of escaping', async () => {

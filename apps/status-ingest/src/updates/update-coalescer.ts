@@ -192,8 +192,7 @@ export function approximateJsonBytes(value: unknown): number {
   const stack: unknown[] = [value];
   while (stack.length > 0) {
     const v = stack.pop();
-    // UTF-8 bytes, not UTF-16 units: CJK text takes three bytes a character on the wire.
-    if (typeof v === 'string') bytes += Buffer.byteLength(v, 'utf8') + 2;
+    if (typeof v === 'string') bytes += jsonStringBytes(v);
     else if (typeof v === 'number') bytes += 8;
     else if (typeof v === 'boolean') bytes += 5;
     else if (v === null || v === undefined) bytes += 4;
@@ -203,10 +202,26 @@ export function approximateJsonBytes(value: unknown): number {
     } else if (typeof v === 'object') {
       bytes += 2;
       for (const k in v) {
-        bytes += Buffer.byteLength(k, 'utf8') + 4;
+        bytes += jsonStringBytes(k) + 2;
         stack.push((v as Record<string, unknown>)[k]);
       }
     }
   }
   return bytes;
+}
+
+// Control characters are what this looks for: JSON escapes them.
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\]/;
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE_ALL = /[\u0000-\u001f"\\]/g;
+
+/**
+ * Bytes of a string as JSON writes it: UTF-8 (CJK text takes three bytes a
+ * character), quotes, and escapes — a control character becomes `\u00XX`, six
+ * bytes — so a body full of them cannot pass for a small message.
+ */
+function jsonStringBytes(v: string): number {
+  const escaped = NEEDS_ESCAPE.test(v) ? (v.match(NEEDS_ESCAPE_ALL) as RegExpMatchArray).length * 5 : 0;
+  return Buffer.byteLength(v, 'utf8') + 2 + escaped;
 }

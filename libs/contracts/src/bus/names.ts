@@ -24,6 +24,12 @@ export enum RoutingKey {
   HostMetrics = 'event.host.metrics',
   StatusUpdate = 'event.status.update',
   StatusUpdateBatch = 'event.status.update-batch',
+  /**
+   * The same messages as StatusUpdate(Batch) when larger than BUS_BATCH_MAX_UPDATES /
+   * BUS_BATCH_MAX_BYTES (a big batch POST travels whole, as one message): routed to
+   * the aggregator's bulk queue, whose prefetch is sized for them.
+   */
+  StatusUpdateBulk = 'event.status.update-bulk',
   PingReceived = 'event.ping.received',
   CollectorHeartbeat = 'event.heartbeat.collector',
   SiteHeartbeat = 'event.heartbeat.site',
@@ -45,6 +51,8 @@ export enum RoutingKey {
 export enum QueueName {
   /** Every observation the aggregator folds into live state and history. */
   AggregatorObservations = 'fleetwatch.aggregator.observations',
+  /** Large status.update(.batch) messages: folded by the same service, with a prefetch sized for them. */
+  AggregatorBulkObservations = 'fleetwatch.aggregator.observations-bulk',
   /** Status-changed events the aggregator's alert evaluator consumes. */
   AggregatorAlerts = 'fleetwatch.aggregator.alerts',
   /** Commands the configuration owner executes. */
@@ -68,6 +76,7 @@ export interface QueueBinding {
 
 /** Which routing keys land in which queue. The single source for topology. */
 export const QUEUE_BINDINGS: Readonly<Record<QueueName, readonly QueueBinding[]>> = {
+  [QueueName.AggregatorBulkObservations]: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusUpdateBulk }],
   [QueueName.AggregatorObservations]: [
     { exchange: ExchangeName.Events, routingKey: RoutingKey.CheckResult },
     { exchange: ExchangeName.Events, routingKey: RoutingKey.HostMetrics },
