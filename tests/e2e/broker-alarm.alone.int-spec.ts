@@ -1,13 +1,11 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
-import { ServiceProcesses } from './service-processes';
+import { createIngestKey, ServiceProcesses, siteEnv } from './service-processes';
 import { QueueName } from '@fleetwatch/contracts';
-import { ApiKeysRepository, createPrismaClient, generateApiKey } from '@fleetwatch/persistence';
 import {
   createIsolatedDatabase,
   createIsolatedVhost,
-  testEnv,
   waitFor,
   type IsolatedDatabase,
   type IsolatedVhost,
@@ -73,26 +71,8 @@ afterAll(async () => {
 describe('broker resource alarm', () => {
   it('ingest answers 503 + Retry-After at once and is not ready; the aggregator keeps draining and acking; all recovers after', async () => {
     expect(await alarms()).toBe('[]');
-    const prisma = createPrismaClient(db.databaseUrl, { poolSize: 1 });
-    const generated = generateApiKey();
-    await new ApiKeysRepository(prisma).create({
-      name: 'alarm',
-      prefix: generated.prefix,
-      keyHash: generated.keyHash,
-      scopes: ['ingest'],
-      allowedCidrs: [],
-    });
-    await prisma.$disconnect();
-
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const ports = { ingest: base, aggregator: base + 1 };
-    const env = {
-      DATABASE_URL: db.databaseUrl,
-      AMQP_URL: vhost.amqpUrl,
-      REDIS_URL: testEnv().redisUrl,
-      FLEETWATCH_REDIS_PREFIX: `${testEnv().redisPrefix}broker-alarm:`,
-      FLEETWATCH_SITE: 'test',
-    };
+    const key = await createIngestKey(db.databaseUrl, 'alarm');
+    const { ports, env } = siteEnv('broker-alarm', db.databaseUrl, vhost.amqpUrl);
     services.start('status-ingest', {
       ...env,
       STATUS_INGEST_PORT: String(ports.ingest),
@@ -114,7 +94,7 @@ describe('broker resource alarm', () => {
       const t0 = performance.now();
       const res = await fetch(`${ingestUrl}/api/v1/status/updates`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${generated.key}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
         body: JSON.stringify(body),
       });
       await res.arrayBuffer();

@@ -1,12 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
-import { ServiceProcesses } from './service-processes';
-import { ApiKeysRepository, createPrismaClient, generateApiKey } from '@fleetwatch/persistence';
+import { createIngestKey, ServiceProcesses, siteEnv } from './service-processes';
 import {
   createIsolatedDatabase,
   createIsolatedVhost,
-  testEnv,
   waitFor,
   type IsolatedDatabase,
   type IsolatedVhost,
@@ -124,26 +122,8 @@ afterAll(async () => {
 
 describe('memory under a flood of maximal batches', () => {
   it('ingest and aggregator stay under 300 MB RSS each, and every accepted update is persisted', async () => {
-    const prisma = createPrismaClient(db.databaseUrl, { poolSize: 1 });
-    const generated = generateApiKey();
-    await new ApiKeysRepository(prisma).create({
-      name: 'flood',
-      prefix: generated.prefix,
-      keyHash: generated.keyHash,
-      scopes: ['ingest'],
-      allowedCidrs: [],
-    });
-    await prisma.$disconnect();
-
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const ports = { ingest: base, aggregator: base + 1 };
-    const env = {
-      DATABASE_URL: db.databaseUrl,
-      AMQP_URL: vhost.amqpUrl,
-      REDIS_URL: testEnv().redisUrl,
-      FLEETWATCH_REDIS_PREFIX: `${testEnv().redisPrefix}memory-flood:`,
-      FLEETWATCH_SITE: 'test',
-    };
+    const key = await createIngestKey(db.databaseUrl, 'flood');
+    const { ports, env } = siteEnv('memory-flood', db.databaseUrl, vhost.amqpUrl);
     const ingest = services.start(
       'status-ingest',
       {
@@ -171,7 +151,7 @@ describe('memory under a flood of maximal batches', () => {
         for (;;) {
           const res = await fetch(`http://127.0.0.1:${ports.ingest}/api/v1/status/updates`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${generated.key}` },
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
             body,
           });
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);

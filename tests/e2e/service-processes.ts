@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { ApiKeysRepository, createPrismaClient, generateApiKey } from '@fleetwatch/persistence';
 import { testEnv } from '@fleetwatch/testing';
 
 // Built services as child processes for the heavy e2e tests (memory flood, broker
@@ -59,4 +60,41 @@ export class ServiceProcesses {
     );
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** An `ingest` API key made straight in the site's database (no gateway running); returns the key to send. */
+export async function createIngestKey(databaseUrl: string, name: string): Promise<string> {
+  const prisma = createPrismaClient(databaseUrl, { poolSize: 1 });
+  try {
+    const generated = generateApiKey();
+    await new ApiKeysRepository(prisma).create({
+      name,
+      prefix: generated.prefix,
+      keyHash: generated.keyHash,
+      scopes: ['ingest'],
+      allowedCidrs: [],
+    });
+    return generated.key;
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+/** Two free-looking ports and the environment of a site on the test's database, vhost and a Redis prefix of its own. */
+export function siteEnv(
+  name: string,
+  databaseUrl: string,
+  amqpUrl: string,
+): { ports: { ingest: number; aggregator: number }; env: Record<string, string> } {
+  const base = 20_000 + Math.floor(Math.random() * 20_000);
+  return {
+    ports: { ingest: base, aggregator: base + 1 },
+    env: {
+      DATABASE_URL: databaseUrl,
+      AMQP_URL: amqpUrl,
+      REDIS_URL: testEnv().redisUrl,
+      FLEETWATCH_REDIS_PREFIX: `${testEnv().redisPrefix}${name}:`,
+      FLEETWATCH_SITE: 'test',
+    },
+  };
 }
