@@ -120,3 +120,12 @@ describe('a target id no store can hold', () => {
     },
   );
 });
+
+describe('a body over the limit at the gateway', () => {
+  it('gets a 413 the client receives, not a reset (every service answers after reading the body)', async () => {
+    for (const size of [5 * 1024 * 1024, 12 * 1024 * 1024]) {
+      const res = await testing.streamPost(`${direct.url}/api/v1/auth/login`, size);
+      expect(res.status).toBe(413);
+    }
+  });
+});

@@ -1,5 +1,5 @@
-import { request as httpRequest } from 'node:http';
-import { createIsolatedVhost, testEnv } from '@fleetwatch/testing';
+import { createIsolatedVhost, streamPost, testEnv } from '@fleetwatch/testing';
+import { UPDATES_PATH as UPDATES } from './http/ingest.routes';
 import { errorOf, IngestHarness, update } from './int-spec.helpers';
 
 // The network edge: which address a key's allow-list sees (INGEST_TRUST_PROXY is a
@@ -64,69 +64,13 @@ describe('client address and per-key allow-lists', () => {
   });
 });
 
-interface StreamedAnswer {
-  status: number;
-  connection: string | undefined;
-  body: string;
-}
-
-/**
- * POSTs `bytes` of body in 64 KiB writes, as a client that sends its whole body
- * before it reads the answer (most do). A connection reset while it is still
- * sending (EPIPE, ECONNRESET) fails: such a client never sees the answer.
- */
-function streamPost(
-  h: IngestHarness,
-  bytes: number,
-  options: { key?: string; chunked?: boolean } = {},
-): Promise<StreamedAnswer> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { 'content-type': 'application/json' };
-    if (options.key) headers['authorization'] = `Bearer ${options.key}`;
-    if (!options.chunked) headers['content-length'] = bytes;
-    const req = httpRequest(`${h.url}/api/v1/status/updates`, { method: 'POST', headers, agent: false });
-    let sent = 0;
-    let sentAll = false;
-    let answer: StreamedAnswer | null = null;
-    const settle = (): void => {
-      if (sentAll && answer) resolve(answer);
-    };
-    req.on('error', (e: NodeJS.ErrnoException) =>
-      reject(new Error(`connection failed after ${sent} of ${bytes} bytes: ${e.code ?? e.message}`)),
-    );
-    req.on('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        answer = { status: res.statusCode ?? 0, connection: res.headers.connection, body };
-        settle();
-      });
-      res.on('error', reject);
-    });
-    const chunk = Buffer.alloc(64 * 1024, 'a');
-    const write = (): void => {
-      while (sent < bytes) {
-        const n = Math.min(chunk.length, bytes - sent);
-        sent += n;
-        if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void req.once('drain', write);
-      }
-      req.end(() => {
-        sentAll = true;
-        settle();
-      });
-    };
-    write();
-  });
-}
-
 describe('a body over the limit', () => {
   const MB = 1024 * 1024;
 
   it('gets a 413 the client receives, every time (5–20 MB, declared length)', async () => {
     const { key } = await direct.createKey(['ingest']);
     for (const size of [5 * MB, 20 * MB, 8 * MB, 12 * MB, 20 * MB]) {
-      const res = await streamPost(direct, size, { key });
+      const res = await streamPost(`${direct.url}${UPDATES}`, size, { authorization: `Bearer ${key}` });
       expect(res.status).toBe(413);
       expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'payload_too_large' } });
     }
@@ -134,12 +78,16 @@ describe('a body over the limit', () => {
 
   it('gets a 413 the client receives when the body is chunked (no declared length)', async () => {
     const { key } = await direct.createKey(['ingest']);
-    for (let i = 0; i < 3; i++) expect((await streamPost(direct, 10 * MB, { key, chunked: true })).status).toBe(413);
+    for (let i = 0; i < 3; i++)
+      expect(
+        (await streamPost(`${direct.url}${UPDATES}`, 10 * MB, { authorization: `Bearer ${key}`, chunked: true }))
+          .status,
+      ).toBe(413);
   });
 
   it('without a key gets the 401, not a reset', async () => {
     for (let i = 0; i < 3; i++) {
-      const res = await streamPost(direct, 8 * MB);
+      const res = await streamPost(`${direct.url}${UPDATES}`, 8 * MB);
       expect(res.status).toBe(401);
       expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'unauthorized' } });
     }
@@ -148,7 +96,7 @@ describe('a body over the limit', () => {
   it('past INGEST_BODY_DISCARD_LIMIT_BYTES (32 MiB) is not read to its end (the connection closes), and the service goes on', async () => {
     const { key } = await direct.createKey(['ingest']);
     const started = Date.now();
-    const outcome = await streamPost(direct, 48 * MB, { key }).then(
+    const outcome = await streamPost(`${direct.url}${UPDATES}`, 48 * MB, { authorization: `Bearer ${key}` }).then(
       (res) => `answered ${res.status}`,
       (e: Error) => e.message,
     );
@@ -159,7 +107,7 @@ describe('a body over the limit', () => {
 
   it('leaves the service answering', async () => {
     const { key } = await direct.createKey(['ingest']);
-    await streamPost(direct, 5 * MB, { key });
+    await streamPost(`${direct.url}${UPDATES}`, 5 * MB, { authorization: `Bearer ${key}` });
     expect((await direct.post(update(1), { key })).status).toBe(202);
   });
 });

@@ -11,6 +11,9 @@ import { createLogger, maskSecrets, PinoNestLogger } from './logger';
 import { HealthController, ReadinessRegistry, SERVICE_IDENTITY, ServiceIdentity } from './health';
 import { ApiErrorFilter, mapError } from './error.filter';
 import { dropLintFailingDefaultMetrics } from './promtool-lint';
+import { answerAfterUnreadBody, type UnreadBodyLimits } from './unread-body';
+
+const DEFAULT_UNREAD_BODY: UnreadBodyLimits = { maxBytes: 32 * 1024 * 1024, maxMs: 10_000 };
 
 export const FLEETWATCH_LOGGER = Symbol('FLEETWATCH_LOGGER');
 const VERSION = process.env.FLEETWATCH_VERSION ?? '0.1.0';
@@ -47,6 +50,11 @@ export interface BootstrapOptions {
   trustedProxies?: readonly string[];
   /** Serve HTTPS with these options (status-ingest's optional mutual TLS). */
   https?: HttpsServerOptions;
+  /**
+   * An answer sent before the body was read (413, 401) waits while the rest is read
+   * and dropped, up to these bounds, so the client receives it (default 32 MiB, 10 s).
+   */
+  unreadBody?: UnreadBodyLimits;
 }
 
 /** Fastify's `trustProxy` for a list of proxy CIDRs (one rule: contracts' CidrSet). */
@@ -189,6 +197,7 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
     .addHook('onSend', async (_request, reply) => {
       if (readiness.isDraining) void reply.header('connection', 'close');
     });
+  answerAfterUnreadBody(app.getHttpAdapter().getInstance(), options.unreadBody ?? DEFAULT_UNREAD_BODY);
   // Errors raised by Fastify itself while parsing (body limit, bad JSON, content type) reach
   // Nest's Fastify error handler, which hands them to ApiErrorFilter: one JSON shape for all.
   await options.configure?.(app, logger);

@@ -4,3 +4,4 @@ export * from './health';
 export * from './error.filter';
 export * from './bootstrap';
 export * from './promtool-lint';
+export * from './unread-body';

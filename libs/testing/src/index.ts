@@ -7,3 +7,4 @@ export { setUpTestRun, tearDownTestRun } from './run-resources';
 export { TcpProxy, type TcpProxyOptions } from './tcp-proxy';
 export { waitFor, type WaitForOptions } from './wait-for';
 export { newRunId, runIdTime, STALE_AFTER_MS } from './run-id';
+export { streamPost, type StreamedAnswer } from './stream-post';

@@ -15,7 +15,6 @@ import { INGEST_CONFIG } from '../tokens';
 import { parseJsonBody } from './json-body';
 import { keepHeadOfBody } from './ping-body';
 import { clientCertificateOf } from './tls';
-import { answerAfterUnreadBody } from './unread-body';
 
 /** Bytes of a ping body read into memory: enough for MAX_PING_BODY_CHARS characters of any UTF-8. */
 const MAX_PING_BODY_BYTES = MAX_PING_BODY_CHARS * 4;
@@ -24,8 +23,6 @@ const PING_BODY_READ_LIMIT = 8 * 1024 * 1024;
 
 export const UPDATES_PATH = '/api/v1/status/updates';
 const PING_PREFIX = '/ping/';
-/** How long an unread body is read and dropped before an early answer (413, 401) goes out anyway. */
-const UNREAD_BODY_MAX_MS = 10_000;
 
 /** A body that is not JSON (pings take any content type; updates refuse it with 415). */
 class RawBody {
@@ -60,7 +57,6 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     const app = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    answerAfterUnreadBody(app, { maxBytes: this.config.bodyDiscardLimitBytes, maxMs: UNREAD_BODY_MAX_MS });
     this.registerBodyParsers(app);
     this.registerUpdates(app);
     this.registerPings(app);

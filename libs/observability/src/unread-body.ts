@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { FastifyInstance } from './fastify.types';
+import type { FastifyInstance } from 'fastify';
 
 export interface UnreadBodyLimits {
   /** Bytes read and thrown away before giving up and closing. */
