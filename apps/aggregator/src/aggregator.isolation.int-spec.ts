@@ -56,6 +56,16 @@ beforeAll(async () => {
     IF c IS NOT NULL THEN RAISE EXCEPTION 'simulated outage %', c USING ERRCODE = c; END IF;
     RETURN NEW; END $$`);
   await pg.query(`CREATE TRIGGER outage BEFORE INSERT ON status_updates FOR EACH ROW EXECUTE FUNCTION outage()`);
+  // A database that times out on large statements: while size_limit holds n, an insert of more than n rows at once
+  // fails with a statement timeout (57014), as a slow or locked table would.
+  await pg.query(`CREATE TABLE size_limit (n int)`);
+  await pg.query(`CREATE FUNCTION size_limit() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE lim int; rows int; BEGIN SELECT n INTO lim FROM size_limit LIMIT 1; SELECT count(*) INTO rows FROM inserted;
+    IF lim IS NOT NULL AND rows > lim THEN RAISE EXCEPTION 'canceling statement due to statement timeout (simulated, % rows)', rows USING ERRCODE = '57014'; END IF;
+    RETURN NULL; END $$`);
+  await pg.query(
+    `CREATE TRIGGER size_limit AFTER INSERT ON status_updates REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION size_limit()`,
+  );
   site = await createTestSite(
     name,
     { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
@@ -297,6 +307,20 @@ describe('an outage is waited out, never split into the dead-letter queue', () =
       expect(await drainDeadLetters()).toHaveLength(0);
     } finally {
       spy.mockRestore();
+    }
+  });
+
+  it('a commit too large for the database (statement timeout on more than 5 rows) is split, not retried as it is: all stored, nothing dead-lettered', async () => {
+    await site.pg.query('INSERT INTO size_limit VALUES (5)');
+    try {
+      const ids = await publishTwenty('too-large');
+      await waitFor(async () => (await storedIds(ids)).size === ids.length, {
+        timeoutMs: 30_000,
+        description: 'all 20 stored in commits of at most 5',
+      });
+      expect(await drainDeadLetters()).toHaveLength(0);
+    } finally {
+      await site.pg.query('DELETE FROM size_limit');
     }
   });
 });

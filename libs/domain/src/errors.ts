@@ -63,6 +63,8 @@ export class UnavailableError extends DomainError {
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
+    /** The database's SQLSTATE where it said so (e.g. 57014, a statement timeout). */
+    readonly sqlState?: string,
   ) {
     super(message);
   }

@@ -15,7 +15,7 @@ import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
 import { SerialLane } from '../status/serial-lane';
-import { errorText, isTransient, retryTransient } from '../status/outage-retry';
+import { errorText, isTooLarge, isTransient, retryTransient } from '../status/outage-retry';
 import type { AggregatorConfig } from '../config';
 import { LiveStateBoot } from '../live/live-state.boot';
 import type { IndexedAs } from '../live/live-projection.service';
@@ -132,7 +132,19 @@ export class ObservationsService {
     try {
       await this.commitChunk(items);
     } catch (e) {
-      if (isTransient(e) || this.stopping) throw e;
+      if (this.stopping) throw e;
+      if (isTooLarge(e) && items.length > 1) {
+        // Too much for one statement (timeout, memory): smaller commits, nothing set aside.
+        this.logger.warn(
+          { err: errorText(e), observations: items.length },
+          'commit too large for the database; splitting it',
+        );
+        const half = Math.ceil(items.length / 2);
+        await this.commitIsolating(items.slice(0, half));
+        await this.commitIsolating(items.slice(half));
+        return;
+      }
+      if (isTransient(e)) throw e;
       if (items.length === 1) {
         const [m] = items;
         await this.setAside([
@@ -182,6 +194,8 @@ export class ObservationsService {
         }),
       {
         stopping: () => this.stopping,
+        // A commit too large for the database is split by commitIsolating instead of retried as it is.
+        treatAsTransient: (e) => isTransient(e) && !(isTooLarge(e) && active.length > 1),
         onRetry: (e, attempt, delayMs) =>
           this.logger.warn(
             { err: (e as Error).message, attempt, delayMs },

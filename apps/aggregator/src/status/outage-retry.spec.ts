@@ -1,5 +1,5 @@
 import { UnavailableError } from '@fleetwatch/domain';
-import { errorText, isTransient, retryTransient } from './outage-retry';
+import { errorText, isTooLarge, isTransient, retryTransient } from './outage-retry';
 
 const pgError = (code: string, message = 'boom') => Object.assign(new Error(message), { code, severity: 'ERROR' });
 
@@ -83,4 +83,14 @@ describe('isTransient: Redis replies that mean "not now"', () => {
   ])('%s', (message) => expect(isTransient(reply(message))).toBe(true));
   it('a wrong-type reply is not an outage', () =>
     expect(isTransient(reply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false));
+});
+
+describe('isTooLarge', () => {
+  it.each<[string, unknown, boolean]>([
+    ['statement timeout', new UnavailableError('timeout', 5, '57014'), true],
+    ['out of memory', new UnavailableError('oom', 5, '53200'), true],
+    ['disk full', new UnavailableError('disk', 5, '53100'), false],
+    ['an outage without a SQLSTATE', new UnavailableError('database unavailable', 5), false],
+    ['a data error', Object.assign(new Error('x'), { code: '57014' }), false],
+  ])('%s → %s', (_name, error, expected) => expect(isTooLarge(error)).toBe(expected));
 });

@@ -22,6 +22,15 @@ export function isTransient(error: unknown): boolean {
   return TRANSIENT.test(`${String(e?.name ?? '')} ${String(e?.message ?? '')} ${String(e?.code ?? '')}`);
 }
 
+/**
+ * The database refused for the size of the work, not for an outage nor for a row:
+ * a statement timeout (57014) or out of memory (53200). A smaller commit may pass,
+ * so a commit of several observations is split rather than retried as it is.
+ */
+export function isTooLarge(error: unknown): boolean {
+  return error instanceof UnavailableError && (error.sqlState === '57014' || error.sqlState === '53200');
+}
+
 /** One line for logs and dead-letter reasons: the message, with the SQLSTATE where there is one. */
 export function errorText(error: unknown): string {
   const e = error as { message?: unknown; code?: unknown } | null;

@@ -74,7 +74,7 @@ export function rethrowSql(err: unknown, conflict?: string): never {
   const code = typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
   if (conflict && code === '23505') throw new ConflictError(conflict);
   if (SQLSTATE.test(code) && !DATA_ERROR_CLASSES.test(code))
-    throw new UnavailableError(`database unavailable: ${String(e?.message ?? '')} (${code})`, 5);
+    throw new UnavailableError(`database unavailable: ${String(e?.message ?? '')} (${code})`, 5, code);
   // A Node system error (DNS, socket: it carries a syscall) is the way to the database failing, never the rows.
   if (
     typeof (e as { syscall?: unknown } | null)?.syscall === 'string' ||
