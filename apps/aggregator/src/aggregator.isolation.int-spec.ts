@@ -242,6 +242,29 @@ it('an invalid update inside a batch from an older producer is set aside alone; 
   expect(await count(site.pg, "SELECT count(*) AS n FROM status_updates WHERE instance_id = 'old-bad'")).toBe(0);
 });
 
+it('a dead-letter queue deleted by hand: the culprit still lands in it, declared again, and its neighbours are stored', async () => {
+  const ch = await amqp.createChannel();
+  await ch.deleteQueue(deadLetterQueueOf(QueueName.AggregatorObservations));
+  await ch.close();
+  const good = Array.from({ length: 5 }, (_, i) => item(i, false, 'redeclare'));
+  const bad = item(99, true, 'redeclare-bad');
+  await site.bus.publisher.publish(Messages.StatusUpdateBatch, {
+    updates: [...good, bad].map((u) => ({ ...u.payload, id: u.id })),
+  });
+  await waitFor(async () => (await storedIds(good.map((g) => g.id))).size === good.length, {
+    timeoutMs: 30_000,
+    description: 'the neighbours stored',
+  });
+  const dead = await waitFor(
+    async () => {
+      const letters = await drainDeadLetters().catch(() => []);
+      return letters.length > 0 ? letters : undefined;
+    },
+    { timeoutMs: 30_000, description: 'the culprit in the re-declared DLQ' },
+  );
+  expect(dead.map((m) => m.properties.messageId)).toEqual([bad.id]);
+});
+
 describe('an outage is waited out, never split into the dead-letter queue', () => {
   const publishTwenty = async (prefix: string) => {
     const at = Date.now() - 1000;

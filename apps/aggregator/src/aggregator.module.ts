@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
 import { LiveStateModule } from '@fleetwatch/live-state';
-import { BusConnection, MessagingModule, SetAsideWriter } from '@fleetwatch/messaging';
+import { BusConnection, BusTopology, MessagingModule, SetAsideWriter } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
 import {
@@ -71,8 +71,9 @@ export class AggregatorModule {
         },
         {
           provide: SetAsideWriter,
-          inject: [BusConnection, FLEETWATCH_LOGGER],
-          useFactory: (bus: BusConnection, logger: Logger) => new SetAsideWriter(bus, logger),
+          inject: [BusConnection, BusTopology, FLEETWATCH_LOGGER],
+          useFactory: (bus: BusConnection, topology: BusTopology, logger: Logger) =>
+            new SetAsideWriter(bus, logger, (queue) => topology.ensure(queue as QueueName)),
         },
         TargetStatesRepository,
         HistoryRepository,

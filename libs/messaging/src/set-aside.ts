@@ -1,5 +1,6 @@
 import { BusHeader, ExchangeName, type Envelope } from '@fleetwatch/contracts';
 import { ConfirmSender } from './confirm-sender';
+import { PublishUnroutableError } from './errors';
 import type { BusConnection } from './connection';
 import { deadLetterHeaders } from './delivery';
 import type { BusLogger } from './logger';
@@ -29,6 +30,11 @@ export class SetAsideWriter {
   constructor(
     connection: BusConnection,
     private readonly logger: BusLogger,
+    /**
+     * Declares the queue's topology again (its DLQ and the DLQ's binding): called when
+     * a copy was unroutable — someone deleted the DLQ — before the caller retries.
+     */
+    private readonly redeclare?: (queue: string) => Promise<void>,
     private readonly timeoutMs = 5_000,
   ) {
     this.sender = new ConfirmSender(connection);
@@ -59,7 +65,15 @@ export class SetAsideWriter {
       this.timeoutMs,
     );
     const failed = errors.find((e) => e !== undefined);
-    if (failed) throw failed;
+    if (failed) {
+      if (failed instanceof PublishUnroutableError && this.redeclare) {
+        this.logger.error({ queue }, 'dead-letter queue missing: declaring it again');
+        await this.redeclare(queue).catch((e: unknown) =>
+          this.logger.error({ queue, error: String(e) }, 'could not declare the dead-letter queue'),
+        );
+      }
+      throw failed;
+    }
     for (const p of parts) {
       this.metrics.deadLettered.inc([queue, p.envelope.type, 'isolated']);
       this.logger.warn(
