@@ -4,3 +4,4 @@ export * from './keys';
 export * from './live-state.store';
 export * from './boot-check';
 export * from './live-state.module';
+export * from './rate-buckets';

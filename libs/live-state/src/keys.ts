@@ -13,6 +13,7 @@
  *   deadlines                 ZSET   "{targetId}\u0000{location}" scored by deadline (epoch ms)
  *                                    (a cache of target_location_states.deadline_at in Postgres)
  *   host:{hostId}:metrics     STRING latest host metrics (JSON)
+ *   rate:{name}               HASH   a token bucket shared by replicas: tokens, at (epoch ms); expires when full
  *   channel live:status       PUBSUB status-changed fan-out to every gateway replica
  */
 export const LiveKeys = {
@@ -25,6 +26,7 @@ export const LiveKeys = {
   byLocation: (location: string) => `idx:loc:${location}`,
   deadlines: 'deadlines',
   hostMetrics: (hostId: string) => `host:${hostId}:metrics`,
+  rateBucket: (name: string) => `rate:${name}`,
   statusChannel: 'live:status',
 } as const;
 

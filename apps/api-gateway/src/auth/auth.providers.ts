@@ -1,7 +1,9 @@
 import type { Provider } from '@nestjs/common';
 import { ApiKeysRepository, ApiKeyVerifier } from '@fleetwatch/persistence';
 import type { GatewayConfig } from '../config';
-import { InMemoryLoginRateLimiter, LOGIN_RATE_LIMITER } from './login-rate-limiter';
+import { LIVE_STATE_REDIS, RateBuckets } from '@fleetwatch/live-state';
+import type { Redis } from 'ioredis';
+import { LOGIN_RATE_LIMITER, RedisLoginRateLimiter } from './login-rate-limiter';
 
 /** How long the gateway remembers an API-key verdict; a key revoked here is forgotten at once. */
 const API_KEY_CACHE_MS = 2000;
@@ -15,11 +17,14 @@ export function authProviders(config: GatewayConfig): Provider[] {
       inject: [ApiKeysRepository],
     },
     {
+      // Shared by every gateway replica.
       provide: LOGIN_RATE_LIMITER,
-      useValue: new InMemoryLoginRateLimiter({
-        perUsernamePerMinute: config.loginRatePerMinute,
-        perAddressPerMinute: config.loginIpRatePerMinute,
-      }),
+      inject: [LIVE_STATE_REDIS],
+      useFactory: (redis: Redis) =>
+        new RedisLoginRateLimiter(new RateBuckets(redis), {
+          perUsernamePerMinute: config.loginRatePerMinute,
+          perAddressPerMinute: config.loginIpRatePerMinute,
+        }),
     },
   ];
 }

@@ -1,7 +1,9 @@
 import { request as httpRequest } from 'node:http';
 import type { ApiErrorBody } from '@fleetwatch/contracts';
 import * as testing from '@fleetwatch/testing';
+import { RateBuckets } from '@fleetwatch/live-state';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
+import { RedisLoginRateLimiter } from './login-rate-limiter';
 
 // Login is limited per client address AND per username (both must allow an attempt):
 // rotating usernames from one address and spreading one username over many
@@ -75,4 +77,21 @@ it('one username from many addresses: 429 once the username budget is spent; oth
   const ok = await login('admin', ADMIN_PASSWORD, '127.0.6.9');
   expect(ok.status).toBe(200);
   expect(ok.body.token).toMatch(/^fws_/);
+});
+
+describe('limits hold across gateway replicas (Redis)', () => {
+  it('attempts at one replica count at another: an address spent here is refused there, and a username spent there is refused here', async () => {
+    // Another replica: the same limits on the same Redis (the site's prefix).
+    const other = new RedisLoginRateLimiter(new RateBuckets(gw.redis), {
+      perUsernamePerMinute: 3,
+      perAddressPerMinute: 6,
+    });
+    for (let i = 0; i < 6; i++) expect((await login(`replica-${i}`, 'wrong-password', '127.0.0.71')).status).toBe(401);
+    expect(await other.take('127.0.0.71', 'someone-new')).toMatchObject({ allowed: false, limitedBy: 'address' });
+
+    for (let i = 0; i < 3; i++) expect(await other.take(`127.0.0.${80 + i}`, 'shared-user')).toEqual({ allowed: true });
+    const refused = await login('shared-user', 'wrong-password', '127.0.0.90');
+    expect(refused.status).toBe(429);
+    expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
+  });
 });

@@ -1,5 +1,6 @@
 import { rateLimitKeyOf } from '@fleetwatch/contracts';
-import { takeTokens, type Bucket } from '@fleetwatch/domain';
+import { takeTokens, UnavailableError, type Bucket } from '@fleetwatch/domain';
+import type { RateBuckets } from '@fleetwatch/live-state';
 import { LRUCache } from 'lru-cache';
 
 /** Which limit refused an attempt. */
@@ -34,7 +35,7 @@ export interface LoginLimits {
 
 /**
  * Token buckets (domain `takeTokens`) in this process's memory: each gateway
- * replica counts on its own. Bounded: a bucket untouched for a minute is full
+ * replica counts on its own (for a single process, e.g. tests; the gateway uses RedisLoginRateLimiter). Bounded: a bucket untouched for a minute is full
  * again, so dropping the least recently used changes little.
  */
 export class InMemoryLoginRateLimiter implements LoginRateLimiter {
@@ -81,5 +82,42 @@ export class InMemoryLoginRateLimiter implements LoginRateLimiter {
 
   get size(): number {
     return this.byAddress.size + this.byUsername.size;
+  }
+}
+
+/**
+ * The same limits in Redis (libs/live-state's RateBuckets), so they hold across
+ * every gateway replica: both buckets give an attempt atomically, or neither does.
+ * Redis away is an outage (503), never a free pass.
+ */
+export class RedisLoginRateLimiter implements LoginRateLimiter {
+  constructor(
+    private readonly buckets: RateBuckets,
+    private readonly limits: LoginLimits,
+  ) {}
+
+  async take(clientAddress: string, username: string): Promise<LoginLimitDecision> {
+    const perAddress = this.limits.perAddressPerMinute;
+    const perUsername = this.limits.perUsernamePerMinute;
+    let decision;
+    try {
+      decision = await this.buckets.take([
+        {
+          name: `login:addr:${rateLimitKeyOf(clientAddress)}`,
+          cost: 1,
+          ratePerSecond: perAddress / 60,
+          burst: perAddress,
+        },
+        { name: `login:user:${username.toLowerCase()}`, cost: 1, ratePerSecond: perUsername / 60, burst: perUsername },
+      ]);
+    } catch (e) {
+      throw new UnavailableError(`login rate limits unavailable (Redis): ${(e as Error).message}`, 5);
+    }
+    if (decision.allowed) return { allowed: true };
+    return {
+      allowed: false,
+      retryAfterSeconds: decision.retryAfterSeconds,
+      limitedBy: decision.refusedBy === 0 ? 'address' : 'username',
+    };
   }
 }

@@ -1,0 +1,60 @@
+import type { Redis } from 'ioredis';
+import { testEnv } from '@fleetwatch/testing';
+import { RateBuckets, type BucketSpec } from './rate-buckets';
+import { createRedis } from './redis';
+
+// Token buckets shared by replicas (real Redis): two processes' worth of clients
+// never spend more than the bucket holds, and a refusal by one bucket takes nothing
+// from the others.
+
+const prefix = `${testEnv().redisPrefix}rate-buckets:`;
+let replicas: Redis[];
+
+beforeAll(() => {
+  replicas = [0, 1].map(() => createRedis({ url: testEnv().redisUrl, keyPrefix: prefix }));
+});
+afterAll(async () => {
+  const keys = await replicas[0].keys(`${prefix}*`);
+  if (keys.length) await replicas[0].del(...keys.map((k) => k.slice(prefix.length)));
+  for (const r of replicas) r.disconnect();
+});
+
+const bucket = (name: string, burst: number, cost = 1): BucketSpec => ({
+  name,
+  cost,
+  burst,
+  ratePerSecond: burst / 60,
+});
+
+it('two replicas racing for one bucket of 10 get exactly 10 between them', async () => {
+  const [a, b] = replicas.map((r) => new RateBuckets(r));
+  const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).take([bucket('race', 10)])));
+  expect(answers.filter((x) => x.allowed)).toHaveLength(10);
+  const refused = answers.find((x) => !x.allowed);
+  expect(refused).toMatchObject({ allowed: false, refusedBy: 0 });
+  expect(refused && !refused.allowed && refused.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+});
+
+it('all or nothing: when the second bucket refuses, the first keeps its tokens', async () => {
+  const buckets = new RateBuckets(replicas[0]);
+  expect(await buckets.take([bucket('full', 3), bucket('tiny', 1)])).toEqual({ allowed: true });
+  // "tiny" is empty now; "full" has 2 left and must keep them.
+  for (let i = 0; i < 5; i++)
+    expect(await buckets.take([bucket('full', 3), bucket('tiny', 1)])).toMatchObject({ allowed: false, refusedBy: 1 });
+  expect(await buckets.take([bucket('full', 3)])).toEqual({ allowed: true });
+  expect(await buckets.take([bucket('full', 3)])).toEqual({ allowed: true });
+  expect(await buckets.take([bucket('full', 3)])).toMatchObject({ allowed: false, refusedBy: 0 });
+});
+
+it('refills over time at its rate, and an idle bucket expires from Redis', async () => {
+  const buckets = new RateBuckets(replicas[0]);
+  const fast: BucketSpec = { name: 'fast', cost: 1, burst: 2, ratePerSecond: 20 };
+  expect((await buckets.take([fast])).allowed).toBe(true);
+  expect((await buckets.take([fast])).allowed).toBe(true);
+  expect((await buckets.take([fast])).allowed).toBe(false);
+  await new Promise((r) => setTimeout(r, 150));
+  expect((await buckets.take([fast])).allowed).toBe(true);
+  const ttl = await replicas[0].pttl('rate:fast');
+  expect(ttl).toBeGreaterThan(0);
+  expect(ttl).toBeLessThanOrEqual(2_000);
+});

@@ -1,0 +1,55 @@
+import type { Redis } from 'ioredis';
+import { LiveKeys } from './keys';
+
+/** One token bucket to take from: its name (a key family member), size and refill rate. */
+export interface BucketSpec {
+  /** Bucket name, e.g. `login:addr:10.1.2.3` (stored under LiveKeys.rateBucket). */
+  name: string;
+  cost: number;
+  ratePerSecond: number;
+  burst: number;
+}
+
+export type BucketsDecision = { allowed: true } | { allowed: false; refusedBy: number; retryAfterSeconds: number };
+
+// Token buckets shared by every replica: all buckets give their tokens, or none
+// does (one atomic script). The same rule as libs/domain's takeTokens, computed
+// where the state lives so two replicas never both spend the last token. Times
+// are the server's (TIME), so replicas' clocks do not matter.
+const TAKE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = #KEYS
+local tokens = {}
+for i = 1, n do
+  local cost, rate, burst = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  local b = redis.call('HMGET', KEYS[i], 'tokens', 'at')
+  local have = tonumber(b[1]) or burst
+  local at = tonumber(b[2]) or now
+  have = math.min(burst, have + math.max(0, now - at) / 1000 * rate)
+  tokens[i] = have
+  if cost > have then
+    local wait = cost > burst and math.ceil(burst / rate) or math.ceil((cost - have) / rate)
+    return {0, i, math.max(1, wait)}
+  end
+end
+for i = 1, n do
+  local cost, rate, burst = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  redis.call('HSET', KEYS[i], 'tokens', tostring(tokens[i] - cost), 'at', now)
+  redis.call('PEXPIRE', KEYS[i], math.ceil(burst / rate * 1000) + 1000)
+end
+return {1, 0, 0}
+`;
+
+/** Token buckets in Redis, for limits that must hold across replicas (login attempts, and later ingest keys). */
+export class RateBuckets {
+  constructor(private readonly redis: Redis) {}
+
+  /** Takes from every bucket, or from none when one refuses (its index in `buckets` is `refusedBy`). */
+  async take(buckets: readonly BucketSpec[]): Promise<BucketsDecision> {
+    const keys = buckets.map((b) => LiveKeys.rateBucket(b.name));
+    const args = buckets.flatMap((b) => [String(b.cost), String(b.ratePerSecond), String(b.burst)]);
+    const [ok, index, wait] = (await this.redis.eval(TAKE, keys.length, ...keys, ...args)) as [number, number, number];
+    return ok === 1 ? { allowed: true } : { allowed: false, refusedBy: index - 1, retryAfterSeconds: wait };
+  }
+}
