@@ -92,7 +92,7 @@ export class BusMetrics {
     'Deliveries returned to their queue for a retry after a handler failure.',
     ['queue', 'type'],
   );
-  /** labels: queue, type, cause (invalid | permanent | delivery_limit) */
+  /** labels: queue, type, cause (invalid | permanent | delivery_limit | isolated) */
   readonly deadLettered = new BusCounter(
     'fleetwatch_bus_messages_dead_lettered_total',
     'Deliveries sent to the dead-letter queue, by cause.',

@@ -51,7 +51,7 @@ export class StatusUpdatesService {
     };
     this.limiter = new KeyedRateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
     this.retryAfter = config.retryAfterSeconds;
-    this.coalescer = new UpdateCoalescer((items) => this.send(items), {
+    this.coalescer = new UpdateCoalescer((items, bytes) => this.send(items, bytes), {
       maxInFlight: config.coalesceMaxInFlight,
       // Grouped requests fill bus messages up to the size consumers are sized for.
       maxItems: BUS_BATCH_MAX_UPDATES,
@@ -70,8 +70,9 @@ export class StatusUpdatesService {
    * POST) by RoutingKey.StatusUpdateBulk to the aggregator's bulk queue, whose
    * prefetch is sized for them: each queue's memory stays bounded.
    */
-  private async send(items: BatchItem[]): Promise<void> {
-    const bulk = items.length > BUS_BATCH_MAX_UPDATES || approximateJsonBytes(items) > BUS_BATCH_MAX_BYTES;
+  private async send(items: BatchItem[], bytes: number): Promise<void> {
+    // `bytes` was weighed once, when the requests were accepted.
+    const bulk = items.length > BUS_BATCH_MAX_UPDATES || bytes > BUS_BATCH_MAX_BYTES;
     const routing = bulk ? { routingKey: RoutingKey.StatusUpdateBulk } : {};
     if (items.length === 1) {
       const { id, ...payload } = items[0];

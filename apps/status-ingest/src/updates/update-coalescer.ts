@@ -60,7 +60,8 @@ export class UpdateCoalescer<T> {
   private readonly maxWaitMs: number;
 
   constructor(
-    private readonly send: (items: T[]) => Promise<void>,
+    /** Sends one message; `bytes` is what its requests weighed (as the caller weighed them on submit). */
+    private readonly send: (items: T[], bytes: number) => Promise<void>,
     private readonly options: CoalescerOptions,
   ) {
     if (options.maxInFlight < 1 || options.maxItems < 1) throw new RangeError('maxInFlight and maxItems must be ≥ 1');
@@ -132,7 +133,7 @@ export class UpdateCoalescer<T> {
       const items = group.length === 1 ? group[0].items : group.flatMap((g) => g.items);
       let sent: Promise<void>;
       try {
-        sent = this.send(items);
+        sent = this.send(items, bytes);
       } catch (e) {
         sent = Promise.reject(e);
       }
