@@ -1,47 +1,74 @@
 #!/usr/bin/env node
-// Ingest benchmark (issue 10): sustained updates/s through status-ingest with
-// single-update POSTs and with batches, p50/p99 latency, accepted counts, CPU and
-// RSS per process, the settings printed.
+// Push-path benchmark (issues 10 and 14): status-ingest → RabbitMQ → aggregator → Postgres/Redis, measured
+// END TO END on the raw reference chain's workload (../shared/perf/raw-chain), so the two compare:
 //
-//   npm run build && npm run bench:ingest [-- --duration 15 --concurrency 50 --batch-size 100 --batch-concurrency 8
-//                                              --phases single,batch --aggregator false --drain --profile /tmp/prof --keep-logs]
+//   npm run build && npm run bench:ingest -- [--phases single,paced,batch] [--connections 50] [--duration 15]
+//        [--warmup 3] [--rate 2000] [--targets 10000] [--batch-size 100] [--batch-connections 8]
+//        [--batch-duration 30] [--aggregators 1] [--ingests 1] [--results file.jsonl] [--raw file.jsonl]
+//        [--drain-timeout 120] [--queues a,b] [--profile dir] [--keep-logs]
 //
-// Runs the built services (dist/) against a throwaway database and vhost on the
-// local servers (or DATABASE_URL / AMQP_URL / REDIS_URL), creates an API key through
-// the repository, and starts the aggregator too when it has been built. Without the
-// aggregator, the observations queue is purged between phases. The load generator
-// runs on the same machine: its CPU is reported with the rest.
+// Phases (each starts with everything accepted so far persisted, the 10,000 targets already known):
+//   single  closed loop: `--connections` keep-alive connections each POSTing one update after another;
+//   paced   open loop: `--rate` single-update POSTs/s, evenly paced, up to `--connections` sockets;
+//   batch   closed loop: `--batch-connections` connections POSTing `--batch-size` updates a request.
+// Each load runs `--duration` s (`--batch-duration` for batches); as in the raw chain the figures are
+// taken over the window from `--warmup` s to 1 s before the load ends: updates accepted/s (202s),
+// updates persisted/s (rows of status_updates counted in Postgres at both ends of the window), the
+// backlog when the load stops (accepted − persisted, and the ready messages of the aggregator's
+// observation queues, found by name prefix), how long the rest took to persist, POST → live state
+// (from sending the POST to the live:status fan-out of the new status, on every update that changes
+// its target's status, ~2 in 17), HTTP latency, and CPU/RSS per process. `--results` appends one
+// JSON line per phase; `--raw` (the raw chain's RESULTS file) prints the ratio to its latest figures.
+//
+// The services run from a private copy of dist/ (a build by someone else mid-run cannot pull it
+// away), with `npm start`'s Node flags, against a throwaway database, vhost and Redis prefix.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
+import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import { cpus } from 'node:os';
+import { serviceNodeArgs } from '../../launcher/common.mjs';
+import { codeVersion, cpuMeter, pidsOf } from '../lib/procs.mjs';
+import { discoverObservationQueues, fullDepths, readyDepths } from '../lib/queues.mjs';
+import { LiveStateTracker, percentiles, updateOf } from './workload.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const require = createRequire(import.meta.url);
-const dist = (p) => join(root, 'dist', p);
 
 const args = parseArgs(process.argv.slice(2), {
+  phases: 'single,paced,batch',
+  connections: 50,
+  /** Seconds of load per phase (single, paced), warm-up included; figures over [warmup, duration − 1]. */
   duration: 15,
   warmup: 3,
-  concurrency: 50,
+  /** Open-loop rate of the paced phase (single-update POSTs/s): about half the raw chain's maximum. */
+  rate: 2000,
+  /** Distinct targets the updates are spread over (the raw chain: 10,000). */
+  targets: 10_000,
   'batch-size': 100,
-  'batch-concurrency': 8,
-  phases: 'single,batch,paced',
-  /** Arrival rate (single-update POSTs/s) of the paced phase: latency at a steady load (goal p99 ≤ 20 ms at 3,000/s). */
-  rate: 3000,
-  /** POST→live-state probes per second during every phase (unique instances; timed to the aggregator's live:status fan-out). */
-  'probe-rate': 20,
-  'keep-logs': false,
+  'batch-connections': 8,
+  /** Seconds of load of the batch phase: long enough to show a rate is sustained. */
+  'batch-duration': 30,
+  /** Aggregator processes (0: status-ingest alone; the queues are purged between phases). */
+  aggregators: 1,
+  /** status-ingest processes; connections are spread over them. */
+  ingests: 1,
+  /** Append one JSON line per phase to this file. */
+  results: '',
+  /** The raw chain's RESULTS file: print the ratio to its latest closed-loop (single) and paced figures. */
+  raw: '',
+  /** Longest wait for the backlog to be persisted after a phase. */
+  'drain-timeout': 120,
+  /** Observation queues to watch (default: every queue named fleetwatch.aggregator.observations*). */
+  queues: '',
+  /** Consume the observation queues in the bench itself (ack and count) instead of an aggregator. */
+  drain: false,
   /** Directory for V8 CPU profiles of the services (written when they stop). */
   profile: '',
-  /** Start the aggregator too (when built). `--aggregator false` measures status-ingest alone. */
-  aggregator: true,
-  /** Consume the observations queue in the bench itself (ack and count) instead of leaving it to the aggregator. */
-  drain: false,
+  'keep-logs': false,
 });
 
 function parseArgs(argv, defaults) {
@@ -54,22 +81,31 @@ function parseArgs(argv, defaults) {
     const isBool = typeof defaults[name] === 'boolean';
     const value =
       m[2] ?? (isBool ? (argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : 'true') : argv[++i]);
-    out[name] =
-      typeof defaults[name] === 'number'
-        ? Number(value)
-        : typeof defaults[name] === 'boolean'
-          ? value === 'true'
-          : value;
+    out[name] = typeof defaults[name] === 'number' ? Number(value) : isBool ? value === 'true' : value;
+    if (typeof defaults[name] === 'number' && !Number.isFinite(out[name]))
+      throw new Error(`--${name} needs a number, got ${value}`);
   }
   return out;
 }
 
+const sourceDist = join(root, 'dist');
 for (const f of ['apps/status-ingest/src/main.js', 'libs/testing/src/index.js', 'libs/persistence/src/index.js']) {
-  if (!existsSync(dist(f))) {
+  if (!existsSync(join(sourceDist, f))) {
     console.error(`dist/${f} is missing: run \`npm run build\` first`);
     process.exit(1);
   }
 }
+if (args.aggregators > 0 && !existsSync(join(sourceDist, 'apps/aggregator/src/main.js'))) {
+  console.error('dist/apps/aggregator is missing: run `npm run build` first (or --aggregators 0)');
+  process.exit(1);
+}
+const version = codeVersion(root, join(sourceDist, 'apps/aggregator/src/main.js'));
+// A private copy of dist/ inside the repository (node_modules resolves from there).
+const privateDir = join(root, 'tmp', `bench-ingest-${process.pid}`);
+rmSync(privateDir, { recursive: true, force: true });
+mkdirSync(privateDir, { recursive: true });
+cpSync(sourceDist, join(privateDir, 'dist'), { recursive: true });
+const dist = (p) => join(privateDir, 'dist', p);
 
 const { createIsolatedDatabase, createIsolatedVhost } = require(dist('libs/testing/src/index.js'));
 const { ApiKeysRepository, createPrismaClient, generateApiKey } = require(dist('libs/persistence/src/index.js'));
@@ -77,6 +113,7 @@ const amqplib = require('amqplib');
 const { Redis } = require('ioredis');
 const pg = require('pg');
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const freePort = () =>
   new Promise((ok, fail) => {
     const s = createServer();
@@ -87,57 +124,19 @@ const freePort = () =>
     });
   });
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// ── process accounting (Linux /proc) ──
-const TICKS = 100; // USER_HZ
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime + stime
-  } catch {
-    return NaN;
-  }
-}
-function rssMb(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
-function pidsOf(pattern) {
-  const out = [];
-  try {
-    for (const entry of require('node:fs').readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-        if (pattern.test(cmd)) out.push(Number(entry));
-      } catch {
-        /* gone */
-      }
-    }
-  } catch {
-    /* no /proc */
-  }
-  return out;
-}
-
 // ── services ──
 const children = new Set();
-// Never leave services behind, however the bench ends.
+let stopping = false;
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  rmSync(privateDir, { recursive: true, force: true });
 });
 
-function startService(name, env) {
+function startService(app, label, env) {
   const profile = args.profile
-    ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, `--cpu-prof-name=${name}.cpuprofile`]
+    ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, `--cpu-prof-name=${label}.cpuprofile`]
     : [];
-  const child = spawn(process.execPath, [...profile, '--enable-source-maps', dist(`apps/${name}/src/main.js`)], {
+  const child = spawn(process.execPath, [...profile, ...serviceNodeArgs(app), dist(`apps/${app}/src/main.js`)], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -149,26 +148,29 @@ function startService(name, env) {
         if (!line) continue;
         tail.push(line);
         if (tail.length > 50) tail.shift();
-        if (args['keep-logs']) process.stderr.write(`[${name}] ${line}\n`);
+        if (args['keep-logs']) process.stderr.write(`[${label}] ${line}\n`);
       }
     });
   }
   children.add(child);
   child.on('exit', (code, signal) => {
     if (!stopping) {
-      console.error(`${name} exited unexpectedly (${signal ?? code}); last lines:\n${tail.join('\n')}`);
+      console.error(`${label} exited unexpectedly (${signal ?? code}); last lines:\n${tail.join('\n')}`);
       process.exitCode = 1;
     }
   });
-  return { name, child, tail };
+  return { app, label, child, tail, port: Number(env.STATUS_INGEST_PORT ?? env.AGGREGATOR_PORT) };
 }
 
-async function waitReady(url, service, timeoutMs = 60_000) {
+async function waitReady(service, timeoutMs = 60_000) {
+  const url = `http://127.0.0.1:${service.port}/readyz`;
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     if (service.child.exitCode !== null)
-      throw new Error(`${service.name} exited (${service.child.exitCode}) before it was ready`);
+      throw new Error(
+        `${service.label} exited (${service.child.exitCode}) before it was ready:\n${service.tail.join('\n')}`,
+      );
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (res.ok) return;
@@ -181,17 +183,15 @@ async function waitReady(url, service, timeoutMs = 60_000) {
   throw new Error(`${url} not ready within ${timeoutMs} ms: ${last}`);
 }
 
-// ── load ──
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
-
-function post(port, path, body, key) {
+// ── HTTP ──
+function post(agent, port, body, key) {
   return new Promise((resolve) => {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const req = http.request(
       {
         host: '127.0.0.1',
         port,
-        path,
+        path: '/api/v1/status/updates',
         method: 'POST',
         agent,
         headers: {
@@ -203,265 +203,61 @@ function post(port, path, body, key) {
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode,
-            body: Buffer.concat(chunks),
-            ms: Number(process.hrtime.bigint() - started) / 1e6,
-          }),
-        );
+        res.on('end', () => {
+          let accepted = 0;
+          if (res.statusCode === 202) {
+            try {
+              accepted = Number(JSON.parse(Buffer.concat(chunks).toString()).accepted) || 0;
+            } catch {
+              accepted = 0;
+            }
+          }
+          resolve({ status: res.statusCode, accepted, ms: performance.now() - started });
+        });
       },
     );
-    req.on('error', (e) =>
-      resolve({ status: 0, body: Buffer.from(e.message), ms: Number(process.hrtime.bigint() - started) / 1e6 }),
-    );
+    req.on('error', () => resolve({ status: 0, accepted: 0, ms: performance.now() - started }));
     req.end(body);
   });
 }
 
-function percentile(sorted, p) {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-let seq = 0;
-const statuses = ['running', 'healthy', 'exited', 'restarting'];
-function makeUpdate() {
-  const i = seq++;
-  return {
-    instanceId: `bench-${i % 5000}`,
-    kind: 'container',
-    status: statuses[i % statuses.length],
-    labels: { app: 'bench', shard: String(i % 16) },
-    message: 'benchmark',
-  };
-}
-
-// ── POST → live state probes ──
-// Each probe posts a fresh instance and waits for the aggregator's status-changed
-// fan-out of that target on Redis (what every gateway replica receives).
-class Probes {
-  constructor(redisUrl, channel) {
-    this.sub = new Redis(redisUrl, { lazyConnect: true });
-    this.channel = channel;
-    this.sent = new Map();
-    this.latencies = [];
-    this.posted = 0;
-    this.sub.on('message', (_ch, msg) => {
-      const targetId = JSON.parse(msg).targetId;
-      const t0 = this.sent.get(targetId);
-      if (t0 === undefined) return;
-      this.sent.delete(targetId);
-      if (this.recording) this.latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    });
-  }
-  async start() {
-    await this.sub.connect();
-    await this.sub.subscribe(this.channel);
-  }
-  run(port, key, perSecond) {
-    this.latencies = [];
-    this.recording = true;
-    let n = 0;
-    const pending = new Set();
-    const timer = setInterval(() => {
-      const id = `probe-${Date.now()}-${n++}`;
-      this.sent.set(`instance:${id}`, process.hrtime.bigint());
-      const p = post(
-        port,
-        '/api/v1/status/updates',
-        JSON.stringify({ instanceId: id, kind: 'job', status: 'running' }),
-        key,
-      ).then((r) => {
-        if (r.status === 202) this.posted++;
-        pending.delete(p);
-      });
-      pending.add(p);
-    }, 1000 / perSecond);
-    return async () => {
-      clearInterval(timer);
-      await Promise.all(pending);
-      this.recording = false;
-      const sorted = [...this.latencies].sort((a, b) => a - b);
-      return { probes: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
-    };
-  }
-  close() {
-    this.sub.disconnect();
-  }
-}
-
-/** Open-loop load: `rate` single-update POSTs per second whatever the answers' latency. */
-async function runPaced({ port, key, rate, durationS, warmupS }) {
-  const latencies = [];
-  let accepted = 0;
-  let acceptedTotal = 0;
-  let measuring = false;
-  const byStatus = new Map();
-  const inflight = new Set();
-  const tickMs = 5;
-  // Scheduled from elapsed time, not per tick, so a late timer catches up instead of losing load.
-  const t0 = performance.now();
-  let sent = 0;
-  const timer = setInterval(() => {
-    const due = Math.floor(((performance.now() - t0) * rate) / 1000) - sent;
-    for (let i = 0; i < due; i++, sent++) {
-      const p = post(port, '/api/v1/status/updates', JSON.stringify(makeUpdate()), key).then((r) => {
-        inflight.delete(p);
-        if (r.status === 202) acceptedTotal++;
-        if (!measuring) return;
-        byStatus.set(r.status, (byStatus.get(r.status) ?? 0) + 1);
-        latencies.push(r.ms);
-        if (r.status === 202) accepted++;
-      });
-      inflight.add(p);
-    }
-  }, tickMs);
-  await sleep(warmupS * 1000);
-  measuring = true;
-  const started = performance.now();
-  await sleep(durationS * 1000);
-  measuring = false;
-  const elapsedS = (performance.now() - started) / 1000;
-  clearInterval(timer);
-  await Promise.all(inflight);
-  return phaseResult({
-    name: `paced ${rate} updates/s (single POSTs)`,
-    latencies,
-    elapsedS,
-    accepted,
-    acceptedTotal,
-    byStatus,
-    cpu: [],
-  });
-}
-
-/** One phase's figures from its raw samples. */
-function phaseResult({ name, latencies, elapsedS, accepted, acceptedTotal, byStatus, cpu }) {
-  latencies.sort((a, b) => a - b);
-  return {
-    name,
-    requestsPerS: latencies.length / elapsedS,
-    updatesPerS: accepted / elapsedS,
-    accepted,
-    acceptedTotal,
-    statuses: Object.fromEntries(byStatus),
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    max: latencies[latencies.length - 1],
-    cpu,
-  };
-}
-
-async function runPhase({ name, port, key, concurrency, updatesPerRequest, durationS, warmupS, processes }) {
-  const latencies = [];
-  let accepted = 0;
-  let acceptedTotal = 0;
-  const byStatus = new Map();
-  let measuring = false;
-  let stop = false;
-  const worker = async () => {
-    while (!stop) {
-      const body =
-        updatesPerRequest === 1
-          ? JSON.stringify(makeUpdate())
-          : JSON.stringify({ updates: Array.from({ length: updatesPerRequest }, makeUpdate) });
-      const r = await post(port, '/api/v1/status/updates', body, key);
-      const n = r.status === 202 ? JSON.parse(r.body.toString()).accepted : 0;
-      acceptedTotal += n;
-      if (!measuring) continue;
-      byStatus.set(r.status, (byStatus.get(r.status) ?? 0) + 1);
-      latencies.push(r.ms);
-      accepted += n;
-    }
-  };
-  const workers = Array.from({ length: concurrency }, worker);
-  await sleep(warmupS * 1000);
-  // A group's CPU is summed over its processes as they are at the start (Postgres: one per connection).
-  const groups = processes.map((p) => ({ label: p.label, pids: p.pids ? p.pids() : [p.pid] }));
-  const sum = (pids, f) => pids.reduce((a, pid) => a + (Number.isFinite(f(pid)) ? f(pid) : 0), 0);
-  const cpuBefore = new Map(groups.flatMap((g) => g.pids.map((pid) => [pid, cpuSeconds(pid)])));
-  // CPU used during the phase by the processes alive at both ends.
-  const cpuDelta = (pids) =>
-    pids.reduce((a, pid) => {
-      const d = cpuSeconds(pid) - cpuBefore.get(pid);
-      return a + (Number.isFinite(d) ? d : 0);
-    }, 0);
-  const selfBefore = process.cpuUsage();
-  const started = performance.now();
-  measuring = true;
-  await sleep(durationS * 1000);
-  measuring = false;
-  const elapsedS = (performance.now() - started) / 1000;
-  const selfAfter = process.cpuUsage(selfBefore);
-  const cpu = groups.map((g) => ({
-    label: g.label,
-    cpuPct: (cpuDelta(g.pids) / elapsedS) * 100,
-    rssMb: sum(g.pids, rssMb),
-  }));
-  cpu.push({
-    label: 'load generator',
-    cpuPct: ((selfAfter.user + selfAfter.system) / 1e6 / elapsedS) * 100,
-    rssMb: process.memoryUsage().rss / 1024 / 1024,
-  });
-  stop = true;
-  await Promise.all(workers);
-  return phaseResult({ name, latencies, elapsedS, accepted, acceptedTotal, byStatus, cpu });
-}
-
-let stopping = false;
-
 async function main() {
-  const servers = {
-    database: process.env.DATABASE_URL ? 'DATABASE_URL' : 'local',
-    amqp: process.env.AMQP_URL ? 'AMQP_URL' : 'local',
-  };
-  console.log('bench:ingest — setting up a throwaway database and vhost …');
+  console.log('bench:ingest — setting up a throwaway database, vhost and Redis prefix …');
   const database = await createIsolatedDatabase();
   const vhost = await createIsolatedVhost('bench-ingest');
-  const ingestPort = await freePort();
-  const rate = 1_000_000;
-  const settings = {
-    durationS: args.duration,
-    warmupS: args.warmup,
-    singleConcurrency: args.concurrency,
-    batchSize: args['batch-size'],
-    batchConcurrency: args['batch-concurrency'],
-    pacedRate: args.rate,
-    probeRate: args['probe-rate'],
-    phases: args.phases,
-    cpus: cpus().length,
-    node: process.version,
-    servers,
-    env: { INGEST_RATE_LIMIT_PER_SECOND: String(rate), INGEST_RATE_LIMIT_BURST: String(rate), LOG_LEVEL: 'warn' },
-  };
-  const ingestEnv = {
-    DATABASE_URL: database.databaseUrl,
-    AMQP_URL: vhost.amqpUrl,
-    STATUS_INGEST_PORT: String(ingestPort),
-    FLEETWATCH_SITE: 'bench',
-    ...settings.env,
-  };
-  const services = [startService('status-ingest', ingestEnv)];
-  const withAggregator = args.aggregator && existsSync(dist('apps/aggregator/src/main.js'));
-  let aggregatorPort;
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const redisPrefix = `fwbench:${Date.now()}:`;
-  if (withAggregator) {
-    aggregatorPort = await freePort();
-    services.push(
-      startService('aggregator', {
-        ...ingestEnv,
-        AGGREGATOR_PORT: String(aggregatorPort),
-        REDIS_URL: redisUrl,
-        FLEETWATCH_REDIS_PREFIX: redisPrefix,
+  const serviceEnv = {
+    DATABASE_URL: database.databaseUrl,
+    AMQP_URL: vhost.amqpUrl,
+    REDIS_URL: redisUrl,
+    FLEETWATCH_REDIS_PREFIX: redisPrefix,
+    FLEETWATCH_SITE: 'bench',
+    INGEST_RATE_LIMIT_PER_SECOND: '1000000',
+    INGEST_RATE_LIMIT_BURST: '1000000',
+    LOG_LEVEL: 'warn',
+  };
+  const ingests = [];
+  for (let i = 1; i <= Math.max(1, args.ingests); i++)
+    ingests.push(
+      startService('status-ingest', `status-ingest-${i}`, {
+        ...serviceEnv,
+        STATUS_INGEST_PORT: String(await freePort()),
       }),
     );
-  }
-  const probes = withAggregator ? new Probes(redisUrl, `${redisPrefix}live:status`) : null;
+  const aggregators = [];
+  for (let i = 1; i <= args.aggregators; i++)
+    aggregators.push(
+      startService('aggregator', `aggregator-${i}`, { ...serviceEnv, AGGREGATOR_PORT: String(await freePort()) }),
+    );
+  const services = [...ingests, ...aggregators];
+  const ports = ingests.map((s) => s.port);
+
   const db = createPrismaClient(database.databaseUrl, { poolSize: 1 });
   const amqp = await amqplib.connect(vhost.amqpUrl);
   amqp.on('error', (e) => console.error(`bench AMQP connection: ${e.message}`));
+  const pgClient = new pg.Client({ connectionString: database.databaseUrl });
+  const tracker = args.aggregators > 0 ? new LiveStateTracker({ redisUrl, prefix: redisPrefix }) : null;
   const cleanup = async () => {
     stopping = true;
     for (const s of services) if (s.child.exitCode === null) s.child.kill('SIGINT');
@@ -469,9 +265,9 @@ async function main() {
       services.map((s) => (s.child.exitCode !== null ? null : new Promise((r) => s.child.once('exit', r)))),
     );
     await amqp.close().catch(() => undefined);
+    await pgClient.end().catch(() => undefined);
     await db.$disconnect().catch(() => undefined);
-    probes?.close();
-    // The aggregator's live state of this run.
+    tracker?.close();
     const r = new Redis(redisUrl);
     for (let cursor = '0'; ;) {
       const [next, keys] = await r.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
@@ -482,13 +278,13 @@ async function main() {
     r.disconnect();
     await vhost.dispose().catch(() => undefined);
     await database.dispose().catch(() => undefined);
-    agent.destroy();
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
   try {
-    await waitReady(`http://127.0.0.1:${ingestPort}/readyz`, services[0]);
-    if (withAggregator) await waitReady(`http://127.0.0.1:${aggregatorPort}/readyz`, services[1]);
+    for (const s of services) await waitReady(s);
+    await pgClient.connect();
+    if (tracker) await tracker.start();
     const generated = generateApiKey();
     await new ApiKeysRepository(db).create({
       name: 'bench',
@@ -496,154 +292,334 @@ async function main() {
       keyHash: generated.keyHash,
       scopes: ['ingest'],
     });
-
-    const processes = services.map((s) => ({ label: s.name, pid: s.child.pid }));
-    const beam = pidsOf(/beam\.smp/);
-    if (beam.length) processes.push({ label: 'rabbitmq (shared)', pid: beam[0] });
-    // Every Postgres process (postmaster, background workers, one backend per connection): shared with whatever else runs.
-    processes.push({
-      label: 'postgres (all, shared)',
-      pids: () => pidsOf(/^postgres[:\0 ]|^\/usr\/lib\/postgresql\//),
+    const key = generated.key;
+    const found = await discoverObservationQueues(amqp, vhost.vhost, {
+      explicit: args.queues ? String(args.queues).split(',') : [],
     });
+    if (found.queues.length === 0) throw new Error('no observation queue found (fleetwatch.aggregator.observations*)');
+    const queueTypes = [...new Set(found.queues.map((q) => found.types[q] ?? 'quorum (declared by libs/messaging)'))];
 
-    let drained = 0;
+    const settings = {
+      connections: args.connections,
+      durationS: args.duration,
+      warmupS: args.warmup,
+      rate: args.rate,
+      targets: args.targets,
+      batchSize: args['batch-size'],
+      batchConnections: args['batch-connections'],
+      batchDurationS: args['batch-duration'],
+      queueType: queueTypes.join(','),
+      queues: found.queues,
+      queuesFoundVia: found.via,
+      prefetch: process.env.AGGREGATOR_PREFETCH ?? 'default',
+      aggregators: args.aggregators,
+      ingests: ingests.length,
+      commit: version.commit,
+      distBuiltAt: version.builtAt,
+      node: process.version,
+      cpus: cpus().length,
+      serviceNodeArgs: serviceNodeArgs('aggregator').join(' '),
+      env: Object.fromEntries(Object.entries(serviceEnv).filter(([k]) => /^INGEST_|^LOG_LEVEL$|^AGGREGATOR_/.test(k))),
+    };
+    for (const k of Object.keys(process.env)) if (/^(AGGREGATOR|INGEST)_/.test(k)) settings.env[k] = process.env[k];
+    console.log(`settings: ${JSON.stringify(settings)}`);
+    console.log(
+      `services: ${ingests.map((s) => `${s.label} :${s.port}`).join(', ')}${aggregators.map((s) => `, ${s.label} :${s.port}`).join('')}`,
+    );
+
+    const persistedCount = async () =>
+      Number((await pgClient.query('SELECT count(*)::bigint AS n FROM status_updates')).rows[0].n);
+    let acceptedAll = 0; // every update that got a 202, all phases
+    let seq = 0;
+
+    // Bench-side consumer instead of an aggregator (--drain): acks in bulk, like a batching consumer.
     if (args.drain) {
       const dch = await amqp.createChannel();
       dch.on('error', (e) => console.error(`bench drain channel: ${e.message}`));
       await dch.prefetch(1000);
-      let last = null;
-      await dch.consume('fleetwatch.aggregator.observations', (m) => {
-        drained++;
-        last = m;
-      });
-      // Ack in bulk (up to the newest delivery seen), like a batching consumer.
-      setInterval(() => {
-        if (last) {
-          dch.ack(last, true);
-          last = null;
-        }
-      }, 50).unref();
+      for (const q of found.queues) await dch.consume(q, (m) => dch.ack(m));
     }
-    settings.drain = args.drain;
-    console.log(`settings: ${JSON.stringify(settings)}`);
-    console.log(
-      `services: status-ingest :${ingestPort}${withAggregator ? `, aggregator :${aggregatorPort}` : ' (aggregator not started: the queue is purged between phases)'}`,
-    );
-    const results = [];
-    const queue = 'fleetwatch.aggregator.observations';
-    const phases = String(args.phases).split(',');
-    if (probes) await probes.start();
-    const pgClient = new pg.Client({ connectionString: database.databaseUrl });
-    await pgClient.connect();
-    for (const phase of phases) {
-      const batch = phase === 'batch';
-      if (withAggregator) {
-        // Each phase starts with the aggregator caught up (every accepted update persisted),
-        // so its POST → live-state figure is its own and not the previous phase's backlog.
-        const acceptedSoFar = results.reduce((a, r) => a + r.acceptedTotal, 0) + (probes?.posted ?? 0);
-        const waitStarted = Date.now();
-        while (Date.now() - waitStarted < 300_000) {
-          const n = Number((await pgClient.query('SELECT count(*)::bigint AS n FROM status_updates')).rows[0].n);
-          if (n >= acceptedSoFar) break;
-          await sleep(500);
+
+    const persisting = args.aggregators > 0;
+    /** Waits until everything accepted is persisted; returns seconds waited (null: gave up). */
+    const caughtUp = async (timeoutS) => {
+      if (!persisting) return 0;
+      const started = performance.now();
+      while ((await persistedCount()) < acceptedAll) {
+        if (performance.now() - started > timeoutS * 1000) return null;
+        await sleep(200);
+      }
+      return (performance.now() - started) / 1000;
+    };
+
+    // Prefill: every target known before measuring (the steady state of a fleet), as one pass of the workload.
+    if (persisting) {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+      const started = performance.now();
+      const chunk = 500;
+      const jobs = [];
+      for (let from = 0; from < args.targets; from += chunk) jobs.push(from);
+      await Promise.all(
+        Array.from({ length: 4 }, async (_, w) => {
+          for (let j = w; j < jobs.length; j += 4) {
+            const updates = [];
+            for (let s = jobs[j]; s < Math.min(jobs[j] + chunk, args.targets); s++) {
+              const u = updateOf(s, args.targets);
+              tracker?.sent(u, performance.now(), false);
+              updates.push(u);
+            }
+            const r = await post(agent, ports[j % ports.length], JSON.stringify({ updates }), key);
+            if (r.status !== 202) throw new Error(`prefill POST answered ${r.status}`);
+            acceptedAll += r.accepted;
+          }
+        }),
+      );
+      seq = args.targets;
+      agent.destroy();
+      const waited = await caughtUp(args['drain-timeout']);
+      if (waited === null)
+        throw new Error(`prefill of ${args.targets} targets not persisted within ${args['drain-timeout']} s`);
+      console.log(
+        `prefill: ${args.targets} targets persisted in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
+    }
+
+    const processes = [
+      ...services.map((s) => ({ label: s.label, pids: [s.child.pid] })),
+      { label: 'rabbitmq (shared)', pids: () => pidsOf(/beam\.smp/).slice(0, 1) },
+      { label: 'postgres (all, shared)', pids: () => pidsOf(/^postgres[:\0 ]|^\/usr\/lib\/postgresql\//) },
+      { label: 'redis (shared)', pids: () => pidsOf(/^\/?[^\0]*redis-server/) },
+    ];
+
+    /**
+     * One phase. `closed`: `connections` workers each POSTing `perRequest` updates back to back.
+     * `paced`: `rate` requests/s on schedule. Figures over [warmup, duration − 1].
+     */
+    const runPhase = async ({ name, mode, connections, perRequest, durationS, rate }) => {
+      if (!persisting && !args.drain) {
+        const ch = await amqp.createChannel();
+        ch.on('error', () => undefined);
+        for (const q of found.queues) await ch.purgeQueue(q).catch(() => undefined);
+        await ch.close().catch(() => undefined);
+      }
+      const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+      let recording = false;
+      let accepted = 0;
+      const statuses = new Map();
+      const httpMs = [];
+      const onAnswer = (r, msFrom) => {
+        acceptedAll += r.accepted;
+        if (!recording) return;
+        accepted += r.accepted;
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        httpMs.push(msFrom);
+      };
+      const nextBody = () => {
+        const t = performance.now();
+        if (perRequest === 1) {
+          const u = updateOf(seq++, args.targets);
+          tracker?.sent(u, t, recording);
+          return JSON.stringify(u);
         }
-        if (acceptedSoFar)
-          console.log(
-            `  (aggregator caught up with ${acceptedSoFar} updates in ${((Date.now() - waitStarted) / 1000).toFixed(1)} s)`,
-          );
+        const updates = new Array(perRequest);
+        for (let i = 0; i < perRequest; i++) {
+          updates[i] = updateOf(seq++, args.targets);
+          tracker?.sent(updates[i], t, recording);
+        }
+        return JSON.stringify({ updates });
+      };
+      let stop = false;
+      const inflight = new Set();
+      let loadDone;
+      if (mode === 'closed') {
+        const worker = async (w) => {
+          const port = ports[w % ports.length];
+          while (!stop) {
+            const r = await post(agent, port, nextBody(), key);
+            onAnswer(r, r.ms);
+          }
+        };
+        loadDone = Promise.all(Array.from({ length: connections }, (_, w) => worker(w)));
+      } else {
+        const t0 = performance.now();
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (stop) return;
+          const due = Math.floor(((performance.now() - t0) * rate) / 1000);
+          for (; sent < due; sent++) {
+            const scheduled = t0 + (sent * 1000) / rate;
+            const port = ports[sent % ports.length];
+            const p = post(agent, port, nextBody(), key).then((r) => {
+              inflight.delete(p);
+              onAnswer(r, performance.now() - scheduled);
+            });
+            inflight.add(p);
+          }
+        }, 1);
+        loadDone = (async () => {
+          while (!stop) await sleep(20);
+          clearInterval(timer);
+          while (inflight.size) await Promise.all([...inflight]);
+        })();
       }
-      const stopProbes = probes?.run(ingestPort, generated.key, args['probe-rate']);
-      if (phase === 'paced') {
-        const r = await runPaced({
-          port: ingestPort,
-          key: generated.key,
-          rate: args.rate,
-          durationS: args.duration,
-          warmupS: args.warmup,
-        });
-        r.liveState = (await stopProbes?.()) ?? null;
-        r.queued = null;
-        results.push(r);
-        print(r);
-        continue;
+      await sleep(args.warmup * 1000);
+      tracker?.reset();
+      recording = true;
+      const p0 = persisting ? await persistedCount() : 0;
+      const meter = cpuMeter(processes);
+      const w0 = performance.now();
+      const series = [];
+      const windowMs = (durationS - args.warmup - 1) * 1000;
+      // Persisted count every 5 s inside the window: a sustained rate shows as steady steps.
+      let lastCount = p0;
+      let lastT = w0;
+      while (performance.now() - w0 < windowMs - 50) {
+        await sleep(Math.min(5000, windowMs - (performance.now() - w0)));
+        if (!persisting || performance.now() - w0 >= windowMs - 50) break;
+        const n = await persistedCount();
+        const t = performance.now();
+        series.push(Math.round(((n - lastCount) * 1000) / (t - lastT)));
+        lastCount = n;
+        lastT = t;
       }
-      const ch = await amqp.createChannel();
-      if (!withAggregator) await ch.purgeQueue(queue);
-      const before = (await ch.checkQueue(queue)).messageCount;
-      const drainedBefore = drained;
-      const r = await runPhase({
-        name: batch ? `batches of ${args['batch-size']}` : 'single updates',
-        port: ingestPort,
-        key: generated.key,
-        concurrency: batch ? args['batch-concurrency'] : args.concurrency,
-        updatesPerRequest: batch ? args['batch-size'] : 1,
-        durationS: args.duration,
-        warmupS: args.warmup,
-        processes,
-      });
-      r.liveState = (await stopProbes?.()) ?? null;
-      await sleep(500); // let the last confirms' messages settle
-      const after = (await ch.checkQueue(queue)).messageCount;
-      r.queued = withAggregator && !args.drain ? null : after - before + (drained - drainedBefore);
-      await ch.close();
+      const p1 = persisting ? await persistedCount() : 0;
+      const w1 = performance.now();
+      const cpu = meter();
+      if (persisting && lastT < w1 - 500) series.push(Math.round(((p1 - lastCount) * 1000) / (w1 - lastT)));
+      recording = false;
+      await sleep(1000); // the last second of load, outside the window (as the raw chain does)
+      stop = true;
+      await loadDone;
+      agent.destroy();
+      const secs = (w1 - w0) / 1000;
+      // Backlog the moment the load stopped: updates accepted and not yet persisted, messages ready.
+      const persistedAtEnd = persisting ? await persistedCount() : null;
+      const queues = await readyDepths(amqp, found.queues);
+      const backlog = {
+        updates: persisting ? acceptedAll - persistedAtEnd : null,
+        readyMessages: Object.values(queues).reduce((a, b) => a + (b ?? 0), 0),
+        queues,
+      };
+      const drainS = await caughtUp(args['drain-timeout']);
+      const live = tracker ? await tracker.figures() : null;
+      const result = {
+        tool: 'bench:ingest',
+        ts: new Date().toISOString(),
+        phase: name,
+        load: mode === 'closed' ? 'max' : rate,
+        conns: connections,
+        updatesPerRequest: perRequest,
+        durS: durationS,
+        windowS: Math.round(secs * 10) / 10,
+        acceptedPerS: Math.round(accepted / secs),
+        persistedPerS: persisting ? Math.round((p1 - p0) / secs) : null,
+        persistedPerSEvery5s: persisting ? series : null,
+        backlogAtLoadEnd: backlog,
+        drainS: drainS === null ? `not drained in ${args['drain-timeout']} s` : Math.round(drainS * 10) / 10,
+        liveState: live,
+        http: {
+          answers: Object.fromEntries(statuses),
+          ...percentiles(httpMs),
+          from: mode === 'paced' ? 'scheduled send' : 'send',
+        },
+        cpu,
+        settings,
+      };
+      return result;
+    };
+
+    const results = [];
+    for (const phase of String(args.phases).split(',')) {
+      const r =
+        phase === 'single'
+          ? await runPhase({
+              name: 'single',
+              mode: 'closed',
+              connections: args.connections,
+              perRequest: 1,
+              durationS: args.duration,
+            })
+          : phase === 'paced'
+            ? await runPhase({
+                name: 'paced',
+                mode: 'paced',
+                connections: args.connections,
+                perRequest: 1,
+                durationS: args.duration,
+                rate: args.rate,
+              })
+            : phase === 'batch'
+              ? await runPhase({
+                  name: 'batch',
+                  mode: 'closed',
+                  connections: args['batch-connections'],
+                  perRequest: args['batch-size'],
+                  durationS: args['batch-duration'],
+                })
+              : null;
+      if (!r) throw new Error(`unknown phase ${phase} (single, paced, batch)`);
       results.push(r);
       print(r);
+      if (args.results) appendFileSync(args.results, `${JSON.stringify(r)}\n`);
+      if (args.raw) printRatio(r, args.raw);
     }
-    await pgClient.end();
-    // Accepted vs persisted: wait for the aggregator to drain the queue, then count history rows.
-    let persistence = null;
-    if (withAggregator) {
-      const acceptedAll = results.reduce((a, r) => a + r.acceptedTotal, 0) + (probes?.posted ?? 0);
-      const client = new pg.Client({ connectionString: database.databaseUrl });
-      await client.connect();
-      const ch = await amqp.createChannel();
-      const deadline = Date.now() + 300_000;
-      let persisted = 0;
-      const drainStarted = Date.now();
-      for (;;) {
-        persisted = Number((await client.query('SELECT count(*)::bigint AS n FROM status_updates')).rows[0].n);
-        const { messageCount } = await ch.checkQueue(queue);
-        if ((persisted >= acceptedAll && messageCount === 0) || Date.now() > deadline) break;
-        await sleep(500);
-      }
+
+    if (persisting) {
+      const dlq = fullDepths(vhost.vhost, found.deadLetter) ?? (await readyDepths(amqp, found.deadLetter));
+      const persisted = await persistedCount();
       const duplicates = Number(
-        (await client.query('SELECT count(*) - count(DISTINCT message_id) AS d FROM status_updates')).rows[0].d,
+        (await pgClient.query('SELECT count(*) - count(DISTINCT message_id) AS d FROM status_updates')).rows[0].d,
       );
-      await ch.close();
-      await client.end();
-      persistence = {
-        accepted: acceptedAll,
-        persisted,
-        duplicates,
-        equal: acceptedAll === persisted,
-        drainSeconds: (Date.now() - drainStarted) / 1000,
-      };
       console.log(
-        `\n── accepted vs persisted ──\n  accepted ${acceptedAll}   persisted ${persisted}   duplicates ${duplicates}   ${persistence.equal ? 'EQUAL' : 'DIFFERENT'}   (queue drained ${persistence.drainSeconds.toFixed(1)} s after the last phase)`,
+        `\n── accepted vs persisted (whole run, prefill included) ──\n  accepted ${acceptedAll}   persisted ${persisted}   duplicates ${duplicates}   ${acceptedAll === persisted ? 'EQUAL' : 'DIFFERENT'}   dead-letter queues ${JSON.stringify(dlq)}`,
       );
+      if (acceptedAll !== persisted) process.exitCode = 1;
     }
-    console.log('\nsummary (JSON):');
-    console.log(JSON.stringify({ settings, results, persistence }, null, 2));
   } finally {
     await cleanup();
   }
 }
 
+const f = (n, d = 0) => (typeof n === 'number' && Number.isFinite(n) ? n.toFixed(d) : '—');
+
 function print(r) {
-  const f = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '—');
-  console.log(`\n── ${r.name} ──`);
+  const s = r.settings;
   console.log(
-    `  requests/s ${f(r.requestsPerS, 0)}   updates/s ${f(r.updatesPerS, 0)}   p50 ${f(r.p50, 2)} ms   p99 ${f(r.p99, 2)} ms   max ${f(r.max, 1)} ms`,
+    `\n── ${r.phase}: ${r.load === 'max' ? `closed loop, ${r.conns} connections` : `open loop ${r.load}/s, ≤ ${r.conns} sockets`}, ${r.updatesPerRequest} update(s)/POST, ${s.targets} targets, ${r.durS} s (window ${r.windowS} s); ${s.aggregators} aggregator(s), ${s.ingests} ingest(s), queue ${s.queueType}, prefetch ${s.prefetch}, commit ${s.commit} ──`,
+  );
+  console.log(
+    `  accepted ${f(r.acceptedPerS)}/s   persisted ${f(r.persistedPerS)}/s${r.persistedPerSEvery5s ? ` (every 5 s: ${r.persistedPerSEvery5s.join(', ')})` : ''}`,
+  );
+  console.log(
+    `  backlog at load end: ${r.backlogAtLoadEnd.updates ?? '—'} updates, ${r.backlogAtLoadEnd.readyMessages} ready messages ${JSON.stringify(r.backlogAtLoadEnd.queues)}; persisted all ${typeof r.drainS === 'number' ? `${r.drainS} s later` : r.drainS}`,
   );
   if (r.liveState)
     console.log(
-      `  POST → live state (${r.liveState.probes} probes): p50 ${f(r.liveState.p50, 2)} ms   p99 ${f(r.liveState.p99, 2)} ms`,
+      `  POST → live state (status changes, n=${r.liveState.n}): p50 ${f(r.liveState.p50, 1)} ms   p90 ${f(r.liveState.p90, 1)}   p99 ${f(r.liveState.p99, 1)}   max ${f(r.liveState.max, 1)}   (not seen ${r.liveState.notSeen}, read back from Redis ${r.liveState.verifiedInRedis} ok / ${r.liveState.notVisibleInRedis} not visible)`,
     );
   console.log(
-    `  answers ${JSON.stringify(r.statuses)}   accepted while measuring ${r.accepted}; in the whole phase ${r.acceptedTotal}${r.queued !== null ? `; queued ${r.queued}` : ''}`,
+    `  HTTP (from ${r.http.from}): p50 ${f(r.http.p50, 1)} ms   p99 ${f(r.http.p99, 1)} ms   max ${f(r.http.max, 1)}   answers ${JSON.stringify(r.http.answers)}`,
   );
-  for (const c of r.cpu)
-    console.log(`  ${c.label.padEnd(20)} CPU ${f(c.cpuPct, 0).padStart(4)} %   RSS ${f(c.rssMb, 0)} MB`);
+  console.log(`  CPU % of a core / RSS MB: ${r.cpu.map((c) => `${c.label} ${c.cpuPct}%/${c.rssMb}`).join('  ')}`);
+}
+
+/** Ratio to the raw chain's latest result of the same kind of load (closed loop, or the same rate). */
+function printRatio(r, file) {
+  if (!existsSync(file)) return;
+  const raws = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter(
+      (x) =>
+        x.tool === undefined &&
+        (r.phase === 'paced' ? Number(x.load) === r.load : x.load === 'max' && r.phase === 'single'),
+    );
+  const raw = raws.at(-1);
+  if (!raw) return;
+  console.log(
+    `  vs raw chain (${raw.ts}, load ${raw.load}, conns ${raw.conns}): persisted ${f(r.persistedPerS)} / ${raw.pgPerSec} = ${f(r.persistedPerS / raw.pgPerSec, 2)}×; accepted ${f(r.acceptedPerS)} / ${raw.ingestPerSec} = ${f(r.acceptedPerS / raw.ingestPerSec, 2)}×; live-state p99 ${f(r.liveState?.p99, 1)} vs POST→Redis p99 ${raw.e2eLatMs?.p99} ms`,
+  );
 }
 
 main().catch((e) => {
