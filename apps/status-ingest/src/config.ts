@@ -9,6 +9,10 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     {
       DATABASE_URL: env.databaseUrl(),
       AMQP_URL: env.amqpUrl(),
+      /** Shared by replicas: rate-limit buckets and the ingress pause. */
+      REDIS_URL: env.redisUrl(),
+      /** A Redis call without an answer within this counts as Redis away (rate limits fall back to local buckets). */
+      INGEST_REDIS_TIMEOUT_MS: env.int(250, 10, 10_000),
       INGEST_BODY_LIMIT_BYTES: env.int(1024 * 1024, 1024, 64 * 1024 * 1024),
       /** An answer sent before the body was read (413, 401) waits while up to this much of it is read and dropped, so the client gets it. */
       INGEST_BODY_DISCARD_LIMIT_BYTES: env.int(32 * 1024 * 1024, 0, 1024 * 1024 * 1024),
@@ -52,6 +56,8 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     ...common,
     databaseUrl: values.DATABASE_URL,
     amqpUrl: values.AMQP_URL,
+    redisUrl: values.REDIS_URL,
+    redisTimeoutMs: values.INGEST_REDIS_TIMEOUT_MS,
     bodyLimitBytes: values.INGEST_BODY_LIMIT_BYTES,
     bodyDiscardLimitBytes: values.INGEST_BODY_DISCARD_LIMIT_BYTES,
     tls: loadIngestTls(values),

@@ -1,11 +1,13 @@
 // Shared by status-ingest's integration tests: boots the real service (the same
 // bootstrap as main.ts) on a free port against an isolated vhost, creates API keys
 // speaks HTTP, and reads what reached the broker.
+import { randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { connect, type ChannelModel } from 'amqplib';
 import { QueueName, type Envelope } from '@fleetwatch/contracts';
 import type { RunningService } from '@fleetwatch/observability';
 import { ApiKeysRepository, createPrismaClient, generateApiKey, type DatabaseClient } from '@fleetwatch/persistence';
+import { testEnv } from '@fleetwatch/testing';
 import { loadIngestConfig, type IngestConfig } from './config';
 import { startStatusIngest } from './status-ingest.bootstrap';
 
@@ -14,6 +16,12 @@ export interface HarnessServers {
   /** An isolated vhost: the harness disposes it on stop(). */
   vhost: { amqpUrl: string; dispose(): Promise<void> };
   databaseUrl: string;
+  /**
+   * Redis prefix of the site (rate-limit buckets, ingress pause): replicas of one
+   * site share it. Default: one of its own per harness, so test files running at
+   * once never pause or limit each other.
+   */
+  redisPrefix?: string;
 }
 
 export const OBSERVATIONS = QueueName.AggregatorObservations;
@@ -69,6 +77,8 @@ export class IngestHarness {
     const config = loadIngestConfig({
       DATABASE_URL: databaseUrl,
       AMQP_URL: amqpUrl,
+      REDIS_URL: testEnv().redisUrl,
+      FLEETWATCH_REDIS_PREFIX: servers.redisPrefix ?? `${testEnv().redisPrefix}ingest-${randomUUID()}:`,
       STATUS_INGEST_PORT: String(port),
       LOG_LEVEL: 'error',
       FLEETWATCH_SITE: 'test-site',

@@ -1,3 +1,4 @@
+import { redisBootCheck } from '@fleetwatch/live-state';
 import { amqpBootCheck } from '@fleetwatch/messaging';
 import { bootstrapService, type RunningService } from '@fleetwatch/observability';
 import { databaseBootCheck } from '@fleetwatch/persistence';
@@ -13,7 +14,11 @@ export function startStatusIngest(config: IngestConfig): Promise<RunningService>
   return bootstrapService({
     module: StatusIngestModule.forRoot(config),
     config,
-    dependencies: [databaseBootCheck(config.databaseUrl), amqpBootCheck(config.amqpUrl)],
+    dependencies: [
+      databaseBootCheck(config.databaseUrl),
+      redisBootCheck(config.redisUrl),
+      amqpBootCheck(config.amqpUrl),
+    ],
     bodyLimitBytes: config.bodyLimitBytes,
     trustedProxies: config.trustedProxies,
     https: config.tls ? httpsOptionsOf(config.tls) : undefined,

@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
 import { MessagingModule } from '@fleetwatch/messaging';
+import { LiveStateModule } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { PersistenceModule } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
@@ -10,7 +11,10 @@ import { ReadinessWiring } from './health/readiness.wiring';
 import { IngestRoutes } from './http/ingest.routes';
 import { IngressControlHandler } from './ingress/ingress-control.handler';
 import { IngressStateService } from './ingress/ingress-state.service';
+import { IngressStateSync } from './ingress/ingress-state.sync';
 import { PublishGate } from './ingress/publish-gate.service';
+import { IngestRateLimits } from './limits/ingest-rate-limits';
+import { SharedStateMetrics } from './limits/shared-state.metrics';
 import { IngestMetrics } from './metrics/ingest.metrics';
 import { PingsService } from './pings/pings.service';
 import { INGEST_CONFIG } from './tokens';
@@ -29,6 +33,13 @@ export class StatusIngestModule {
       imports: [
         // Cache misses only: a handful of connections is plenty.
         PersistenceModule.forRoot({ databaseUrl: config.databaseUrl, poolSize: 4, applicationName: 'status-ingest' }),
+        // Shared by replicas: rate-limit buckets and the ingress pause.
+        LiveStateModule.forRoot({
+          url: config.redisUrl,
+          keyPrefix: config.redisPrefix,
+          connectionName: 'status-ingest',
+          commandTimeoutMs: config.redisTimeoutMs,
+        }),
         MessagingModule.forRootAsync({
           inject: [FLEETWATCH_LOGGER],
           useFactory: (logger: Logger) => ({
@@ -48,6 +59,9 @@ export class StatusIngestModule {
         { provide: INGEST_CONFIG, useValue: config },
         IngestMetrics,
         IngressStateService,
+        IngressStateSync,
+        SharedStateMetrics,
+        IngestRateLimits,
         PublishGate,
         ApiKeyAuthService,
         StatusUpdatesService,

@@ -8,6 +8,7 @@ export * from './common/status';
 export * from './common/safe-json';
 export * from './events/observations.schema';
 export * from './commands/commands.schema';
+export * from './commands/ingress-order';
 export * from './http/errors';
 export * from './http/gateway.schema';
 export * from './http/gateway-admin.schema';

@@ -5,3 +5,4 @@ export * from './live-state.store';
 export * from './boot-check';
 export * from './live-state.module';
 export * from './rate-buckets';
+export * from './ingress-control';

@@ -14,7 +14,10 @@
  *                                    (a cache of target_location_states.deadline_at in Postgres)
  *   host:{hostId}:metrics     STRING latest host metrics (JSON)
  *   rate:{name}               HASH   a token bucket shared by replicas: tokens, at (epoch ms); expires when full
+ *   ingress:control           HASH   ingest replicas' pause/resume: stamp (ordering of the command in force),
+ *                                    record (JSON IngressControlRecord); never expires
  *   channel live:status       PUBSUB status-changed fan-out to every gateway replica
+ *   channel ingress:control   PUBSUB the ingress record, on each change, to every ingest replica
  */
 export const LiveKeys = {
   target: (id: string) => `t:${id}`,
@@ -28,6 +31,8 @@ export const LiveKeys = {
   hostMetrics: (hostId: string) => `host:${hostId}:metrics`,
   rateBucket: (name: string) => `rate:${name}`,
   statusChannel: 'live:status',
+  ingressControl: 'ingress:control',
+  ingressControlChannel: 'ingress:control',
 } as const;
 
 export const DEADLINE_SEPARATOR = '\u0000';

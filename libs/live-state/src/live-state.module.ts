@@ -9,6 +9,8 @@ export interface LiveStateModuleOptions {
   url: string;
   keyPrefix: string;
   connectionName: string;
+  /** A command without an answer within this fails (bounds hot-path calls when Redis stalls); default: none. */
+  commandTimeoutMs?: number;
 }
 
 /** Redis for a service: the connection (token LIVE_STATE_REDIS) and the LiveStateStore; closed on shutdown. */
@@ -24,7 +26,12 @@ export class LiveStateModule implements OnApplicationShutdown {
         {
           provide: LIVE_STATE_REDIS,
           useFactory: () =>
-            createRedis({ url: options.url, keyPrefix: options.keyPrefix, connectionName: options.connectionName }),
+            createRedis({
+              url: options.url,
+              keyPrefix: options.keyPrefix,
+              connectionName: options.connectionName,
+              commandTimeoutMs: options.commandTimeoutMs,
+            }),
         },
         {
           provide: LiveStateStore,

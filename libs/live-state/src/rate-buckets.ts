@@ -41,15 +41,25 @@ end
 return {1, 0, 0}
 `;
 
-/** Token buckets in Redis, for limits that must hold across replicas (login attempts, and later ingest keys). */
+type TakeCommand = (numKeys: number, ...keysAndArgs: string[]) => Promise<[number, number, number]>;
+const COMMAND = 'fleetwatchRateTake';
+
+/** Token buckets in Redis, for limits that must hold across replicas (login attempts, ingest keys and pings). */
 export class RateBuckets {
-  constructor(private readonly redis: Redis) {}
+  private readonly run: TakeCommand;
+
+  constructor(redis: Redis) {
+    // A defined command is sent by its SHA (EVALSHA; the body only after NOSCRIPT): this is on ingest's hot path.
+    const commands = redis as unknown as Record<string, TakeCommand | undefined>;
+    if (typeof commands[COMMAND] !== 'function') redis.defineCommand(COMMAND, { lua: TAKE });
+    this.run = (commands[COMMAND] as TakeCommand).bind(redis);
+  }
 
   /** Takes from every bucket, or from none when one refuses (its index in `buckets` is `refusedBy`). */
   async take(buckets: readonly BucketSpec[]): Promise<BucketsDecision> {
     const keys = buckets.map((b) => LiveKeys.rateBucket(b.name));
     const args = buckets.flatMap((b) => [String(b.cost), String(b.ratePerSecond), String(b.burst)]);
-    const [ok, index, wait] = (await this.redis.eval(TAKE, keys.length, ...keys, ...args)) as [number, number, number];
+    const [ok, index, wait] = await this.run(keys.length, ...keys, ...args);
     return ok === 1 ? { allowed: true } : { allowed: false, refusedBy: index - 1, retryAfterSeconds: wait };
   }
 }

@@ -8,6 +8,8 @@ export interface LiveStateConnectionOptions {
   connectionName?: string;
   /** Fail commands fast while disconnected instead of queueing them without bound. */
   maxRetriesPerRequest?: number;
+  /** A command without an answer within this fails ("Command timed out"); default: none. */
+  commandTimeoutMs?: number;
 }
 
 /** One Redis connection with bounded retries and a key prefix. */
@@ -21,6 +23,7 @@ export function createRedis(options: LiveStateConnectionOptions): Redis {
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
     reconnectOnError: (err) => err.message.includes('READONLY'),
   };
+  if (options.commandTimeoutMs !== undefined) redisOptions.commandTimeout = options.commandTimeoutMs;
   return new Redis(options.url, redisOptions);
 }
 

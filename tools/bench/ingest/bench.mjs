@@ -279,7 +279,9 @@ async function main() {
     await vhost.dispose().catch(() => undefined);
     await database.dispose().catch(() => undefined);
   };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  // Interrupted (Ctrl-C, or a runner's timeout): the services, database, vhost and keys go too.
+  for (const signal of ['SIGINT', 'SIGTERM'])
+    process.once(signal, () => void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143)));
 
   try {
     for (const s of services) await waitReady(s);

@@ -169,7 +169,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
             request.body instanceof RawBody && request.body.bytes.length
               ? request.body.bytes.toString('utf8')
               : undefined;
-          const result = await this.pings.ping(token, signal, { runId: rid, body });
+          const result = await this.pings.ping(token, signal, { runId: rid, body, clientAddress: request.ip });
           return reply.code(200).send(result);
         },
       });

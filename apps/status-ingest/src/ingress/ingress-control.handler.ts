@@ -1,36 +1,33 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Messages, QueueName, type Envelope, type IngressControlPayload } from '@fleetwatch/contracts';
+import { QueueName, type Envelope, type IngressControlPayload } from '@fleetwatch/contracts';
 import { ConsumeQueue, PermanentError } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
-import { IngressStateService } from './ingress-state.service';
+import { ingressRecordOf } from './ingress-command';
+import { IngressStateSync } from './ingress-state.sync';
 
 /**
- * `ingress.pause` / `ingress.resume` commands. One queue, so with several
- * ingest replicas only one would receive each command: scaling out needs a
- * per-replica queue (or a fan-out exchange) for these.
+ * `ingress.pause` / `ingress.resume` commands. The queue is shared, so one replica
+ * receives each command: it stores the command in Redis (only when newer than the
+ * state in force there) and acks after the write; every replica then follows the
+ * stored state (IngressStateSync). A command Redis could not take is retried.
  */
 @Injectable()
 export class IngressControlHandler {
   constructor(
-    private readonly ingress: IngressStateService,
+    private readonly sync: IngressStateSync,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
 
   @ConsumeQueue(QueueName.StatusIngestCommands, { prefetch: 10 })
-  handle(envelope: Envelope): void {
-    const payload = envelope.payload as IngressControlPayload;
-    if (envelope.type === Messages.IngressPause.type) {
-      const state = this.ingress.pause(payload);
-      this.logger.warn(
-        { reason: state.reason, until: state.until?.toISOString() ?? null, operationId: state.operationId },
-        'ingress paused',
+  async handle(envelope: Envelope): Promise<void> {
+    const record = ingressRecordOf(envelope as Envelope<IngressControlPayload>);
+    if (!record) throw new PermanentError(`status-ingest does not handle "${envelope.type}"`);
+    const { applied, current } = await this.sync.apply(record);
+    if (!applied)
+      this.logger.info(
+        { commandId: record.commandId, stamp: record.stamp, inForce: current.commandId, inForceStamp: current.stamp },
+        `ingress command ignored: the state in force is as new or newer (${current.paused ? 'paused' : 'open'})`,
       );
-    } else if (envelope.type === Messages.IngressResume.type) {
-      this.ingress.resume();
-      this.logger.info({ reason: payload.reason, operationId: payload.operationId }, 'ingress resumed');
-    } else {
-      throw new PermanentError(`status-ingest does not handle "${envelope.type}"`);
-    }
   }
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { IngressControlPayload } from '@fleetwatch/contracts';
+import { isNewerIngressStamp } from '@fleetwatch/contracts';
 import { UnavailableError } from '@fleetwatch/domain';
+import type { IngressControlRecord } from '@fleetwatch/live-state';
 import type { IngestConfig } from '../config';
 import { INGEST_CONFIG } from '../tokens';
 
@@ -17,30 +18,45 @@ export interface PauseState {
 
 /**
  * Whether this replica takes pushes (SPEC §8 rolling sync pauses ingress while a
- * member applies configuration). A pause with `until` expires by itself, so a
- * crashed orchestrator cannot leave ingress shut.
+ * member applies configuration): this replica's copy of the site-wide ingress
+ * record (kept in Redis, IngressStateSync). A record replaces the copy only when
+ * its command's stamp is newer, so neither a redelivered older command nor a late
+ * notification can undo a newer one. A pause with `until` expires by itself, so a
+ * crashed orchestrator cannot leave ingress shut. Reading it is local and cheap:
+ * it is asked on every request.
  */
 @Injectable()
 export class IngressStateService {
+  private record: IngressControlRecord | null = null;
   private paused: PauseState | null = null;
 
   constructor(@Inject(INGEST_CONFIG) private readonly config: IngestConfig) {}
 
-  pause(payload: IngressControlPayload, now: Date = new Date()): PauseState {
-    const until = payload.until ? new Date(payload.until) : null;
-    this.paused = { reason: payload.reason, operationId: payload.operationId, since: now, until };
-    return this.paused;
+  /** Takes `record` when it is newer than the one held; returns whether it did. */
+  adopt(record: IngressControlRecord): boolean {
+    if (!isNewerIngressStamp(record.stamp, this.record?.stamp)) return false;
+    this.record = record;
+    this.paused = record.paused
+      ? {
+          reason: record.reason,
+          operationId: record.operationId,
+          since: new Date(record.appliedAt),
+          until: record.until ? new Date(record.until) : null,
+        }
+      : null;
+    return true;
   }
 
-  resume(): void {
-    this.paused = null;
+  /** The record in force here (null: no command seen yet, ingress open). */
+  get held(): IngressControlRecord | null {
+    return this.record;
   }
 
-  /** The pause in force at `now`, if any (an expired one is cleared). */
+  /** The pause in force at `now`, if any (an expired one no longer counts). */
   current(now: number = Date.now()): PauseState | null {
     const p = this.paused;
-    if (p?.until && p.until.getTime() <= now) this.paused = null;
-    return this.paused;
+    if (p?.until && p.until.getTime() <= now) return null;
+    return p;
   }
 
   /** Throws IngressPausedError while paused. Cheap: called on every request. */

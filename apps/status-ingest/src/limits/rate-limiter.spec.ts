@@ -1,4 +1,4 @@
-import { KeyedRateLimiter } from './rate-limiter';
+import { KeyedRateLimiter, takeAllLocally } from './rate-limiter';
 
 describe('KeyedRateLimiter', () => {
   it('charges per key, refills over time and says when to retry', () => {
@@ -26,5 +26,22 @@ describe('KeyedRateLimiter', () => {
     const limiter = new KeyedRateLimiter(1, 1, 100);
     for (let i = 0; i < 1000; i++) limiter.take(`10.0.${i >> 8}.${i & 255}`, 1, 0);
     expect(limiter.size).toBe(100);
+  });
+});
+
+describe('takeAllLocally', () => {
+  it('takes from every bucket or from none, naming the first that refuses', () => {
+    const wide = new KeyedRateLimiter(1, 3);
+    const narrow = new KeyedRateLimiter(1, 1);
+    const both = () => [
+      { limiter: wide, key: 'k', cost: 1 },
+      { limiter: narrow, key: 'k', cost: 1 },
+    ];
+    expect(takeAllLocally(both(), 0)).toEqual({ allowed: true, retryAfterSeconds: 0, refusedBy: -1 });
+    expect(takeAllLocally(both(), 0)).toEqual({ allowed: false, retryAfterSeconds: 1, refusedBy: 1 });
+    expect(takeAllLocally(both(), 0)).toMatchObject({ allowed: false, refusedBy: 1 });
+    // The refusals took nothing from the wide bucket: 2 tokens are left.
+    expect(wide.take('k', 2, 0).allowed).toBe(true);
+    expect(takeAllLocally([{ limiter: wide, key: 'k', cost: 0 }], 0).allowed).toBe(true);
   });
 });

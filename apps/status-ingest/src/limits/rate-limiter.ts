@@ -8,9 +8,10 @@ export interface RateDecision {
 
 /**
  * Token buckets per key (the rule is libs/domain `takeTokens`), in this
- * process's memory: each ingest replica limits on its own. At most `maxKeys`
- * buckets are kept, least recently used dropped first (keys may be client
- * addresses, which anyone can vary); full buckets are forgotten by `sweep()`.
+ * process's memory: each ingest replica limits on its own (SharedRateLimiter
+ * keeps them as the fallback while Redis is away). At most `maxKeys` buckets are
+ * kept, least recently used dropped first (keys may be client addresses, which
+ * anyone can vary); full buckets are forgotten by `sweep()`.
  */
 export class KeyedRateLimiter {
   private readonly buckets: LRUCache<string, Bucket>;
@@ -24,9 +25,19 @@ export class KeyedRateLimiter {
   }
 
   take(key: string, cost: number, now: number = Date.now()): RateDecision {
-    const decision = takeTokens(this.buckets.get(key), cost, now, this.perSecond, this.burst);
+    const decision = this.peek(key, cost, now);
     this.buckets.set(key, decision.bucket);
     return { allowed: decision.allowed, retryAfterSeconds: decision.retryAfterSeconds };
+  }
+
+  /** What taking would decide, and the bucket it would leave, without taking. */
+  peek(key: string, cost: number, now: number = Date.now()): RateDecision & { bucket: Bucket } {
+    return takeTokens(this.buckets.get(key), cost, now, this.perSecond, this.burst);
+  }
+
+  /** Stores a bucket `peek` returned. */
+  commit(key: string, bucket: Bucket): void {
+    this.buckets.set(key, bucket);
   }
 
   /** Drops buckets that have refilled completely. */
@@ -39,4 +50,19 @@ export class KeyedRateLimiter {
   get size(): number {
     return this.buckets.size;
   }
+}
+
+/**
+ * Takes from every bucket or from none (the first refusal, by index, says when to
+ * retry): the same all-or-nothing rule as the shared buckets in Redis.
+ */
+export function takeAllLocally(
+  charges: ReadonlyArray<{ limiter: KeyedRateLimiter; key: string; cost: number }>,
+  now: number = Date.now(),
+): RateDecision & { refusedBy: number } {
+  const peeks = charges.map((c) => c.limiter.peek(c.key, c.cost, now));
+  const refusedBy = peeks.findIndex((p) => !p.allowed);
+  if (refusedBy >= 0) return { allowed: false, retryAfterSeconds: peeks[refusedBy].retryAfterSeconds, refusedBy };
+  charges.forEach((c, i) => c.limiter.commit(c.key, peeks[i].bucket));
+  return { allowed: true, retryAfterSeconds: 0, refusedBy: -1 };
 }

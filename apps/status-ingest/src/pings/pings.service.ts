@@ -5,7 +5,8 @@ import { BusPublisher } from '@fleetwatch/messaging';
 import { HeartbeatMonitorsRepository, PingTokenResolver } from '@fleetwatch/persistence';
 import type { IngestConfig } from '../config';
 import { PublishGate } from '../ingress/publish-gate.service';
-import { KeyedRateLimiter } from '../limits/rate-limiter';
+import { IngestRateLimits } from '../limits/ingest-rate-limits';
+import type { SharedLimit } from '../limits/shared-rate-limiter';
 import { IngestMetrics } from '../metrics/ingest.metrics';
 import { INGEST_CONFIG } from '../tokens';
 
@@ -23,6 +24,8 @@ export interface PingAccepted {
 export interface PingOptions {
   runId?: string;
   body?: string;
+  /** The client address (after trusted proxies) `admit` was given: charged to the shared per-address limit. */
+  clientAddress?: string;
 }
 
 /**
@@ -30,14 +33,18 @@ export interface PingOptions {
  * token (persistence PingTokenResolver: random tokens cost no query; lookups are
  * cached for `pingCacheMs`), and publishes `ping.received` with the monitor's
  * schedule so the aggregator can set the deadline without a lookup. Resolves after
- * the broker's confirm. Rate-limited per client address (`admit`, before the body
- * is read or any token looked up, so a spray of tokens is bounded) and per monitor.
+ * the broker's confirm. Rate-limited per client address and per monitor, with
+ * budgets shared by every replica (Redis, IngestRateLimits): `admit` checks the
+ * address against this replica's own bucket before the body is read or any token
+ * looked up (so a spray of tokens is bounded without a round trip), then `ping`
+ * charges the shared address and monitor buckets in one round trip (an unknown
+ * token: the address alone). Redis away: this replica's buckets decide alone.
  */
 @Injectable()
 export class PingsService {
   private readonly resolver: PingTokenResolver;
-  private readonly perIp: KeyedRateLimiter;
-  private readonly perMonitor: KeyedRateLimiter;
+  private readonly perIp: SharedLimit;
+  private readonly perMonitor: SharedLimit;
 
   constructor(
     monitors: HeartbeatMonitorsRepository,
@@ -45,22 +52,29 @@ export class PingsService {
     private readonly gate: PublishGate,
     private readonly metrics: IngestMetrics,
     @Inject(INGEST_CONFIG) config: IngestConfig,
+    private readonly limits: IngestRateLimits,
   ) {
     this.resolver = new PingTokenResolver(monitors, { cacheTtlMs: config.pingCacheMs });
-    const { perIpPerMinute, perTokenPerMinute } = config.pingRateLimit;
-    this.perIp = new KeyedRateLimiter(perIpPerMinute / 60, perIpPerMinute);
-    this.perMonitor = new KeyedRateLimiter(perTokenPerMinute / 60, perTokenPerMinute);
+    this.perIp = limits.pingsPerAddress;
+    this.perMonitor = limits.pingsPerMonitor;
   }
 
-  /** Charges one ping to the client address (after trusted proxies); throws RateLimitedError over the limit. */
+  /**
+   * Charges one ping to the client address (after trusted proxies) in this
+   * replica's own bucket; throws RateLimitedError over the limit. The shared
+   * budget is charged by `ping`.
+   */
   admit(ip: string, now: number = Date.now()): void {
     // Per address, not per /64: many hosts of one subnet may ping through their own addresses.
-    const byIp = this.perIp.take(ip, 1, now);
-    if (!byIp.allowed)
-      throw new RateLimitedError(
-        `rate limit of ${this.perIp.burst} pings/min from this address exceeded`,
-        byIp.retryAfterSeconds,
-      );
+    const byIp = this.perIp.local.take(ip, 1, now);
+    if (!byIp.allowed) throw this.addressLimited(byIp.retryAfterSeconds);
+  }
+
+  private addressLimited(retryAfterSeconds: number): RateLimitedError {
+    return new RateLimitedError(
+      `rate limit of ${this.perIp.burst} pings/min from this address exceeded`,
+      retryAfterSeconds,
+    );
   }
 
   async ping(
@@ -76,13 +90,21 @@ export class PingsService {
       ]);
     }
     const monitor = await this.resolver.resolve(token);
-    if (!monitor) throw new NotFoundError('no heartbeat monitor has this ping URL');
-    const byMonitor = this.perMonitor.take(monitor.id, 1, now);
-    if (!byMonitor.allowed)
+    // One round trip: the address (already charged here by `admit`) and the monitor, both or neither.
+    const address = options.clientAddress;
+    const charges = [
+      ...(address === undefined ? [] : [{ limit: this.perIp, key: address, cost: 1, chargedLocally: true }]),
+      ...(monitor ? [{ limit: this.perMonitor, key: monitor.id, cost: 1 }] : []),
+    ];
+    const decision = charges.length ? await this.limits.shared.take(charges, now) : null;
+    if (decision && !decision.allowed) {
+      if (charges[decision.refusedBy].limit === this.perIp) throw this.addressLimited(decision.retryAfterSeconds);
       throw new RateLimitedError(
         `rate limit of ${this.perMonitor.burst} pings/min for this monitor exceeded`,
-        byMonitor.retryAfterSeconds,
+        decision.retryAfterSeconds,
       );
+    }
+    if (!monitor) throw new NotFoundError('no heartbeat monitor has this ping URL');
     const payload: PingReceivedPayload = {
       monitorId: monitor.id,
       targetId: monitor.targetId,
@@ -103,7 +125,7 @@ export class PingsService {
 
   /** Drops refilled rate-limit buckets (called periodically by the routes). */
   sweep(now: number = Date.now()): void {
-    this.perIp.sweep(now);
-    this.perMonitor.sweep(now);
+    this.perIp.local.sweep(now);
+    this.perMonitor.local.sweep(now);
   }
 }

@@ -12,7 +12,7 @@ import { BusPublisher } from '@fleetwatch/messaging';
 import type { AuthenticatedKey } from '../auth/api-key-auth.service';
 import type { IngestConfig } from '../config';
 import { PublishGate } from '../ingress/publish-gate.service';
-import { KeyedRateLimiter } from '../limits/rate-limiter';
+import { IngestRateLimits, type SharedKeyedLimiter } from '../limits/ingest-rate-limits';
 import { IngestMetrics } from '../metrics/ingest.metrics';
 import { INGEST_CONFIG } from '../tokens';
 import { costOf, parseStatusUpdates } from './status-update.parser';
@@ -35,7 +35,7 @@ type BatchItem = StatusUpdatePayloadInput & { id: string };
 @Injectable()
 export class StatusUpdatesService {
   private readonly window: TimeWindow;
-  private readonly limiter: KeyedRateLimiter;
+  private readonly limiter: SharedKeyedLimiter;
   private readonly coalescer: UpdateCoalescer<BatchItem>;
   private readonly retryAfter: number;
 
@@ -44,12 +44,13 @@ export class StatusUpdatesService {
     private readonly gate: PublishGate,
     private readonly metrics: IngestMetrics,
     @Inject(INGEST_CONFIG) config: IngestConfig,
+    limits: IngestRateLimits,
   ) {
     this.window = {
       maxFutureSkewMs: config.maxFutureSkewSeconds * 1000,
       maxAgeMs: config.rawRetentionDays * 86_400_000,
     };
-    this.limiter = new KeyedRateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
+    this.limiter = limits.updates; // shared by replicas (Redis)
     this.retryAfter = config.retryAfterSeconds;
     this.coalescer = new UpdateCoalescer((items, bytes) => this.send(items, bytes), {
       maxInFlight: config.coalesceMaxInFlight,
@@ -89,7 +90,7 @@ export class StatusUpdatesService {
    */
   async accept(key: AuthenticatedKey, body: unknown, now: number = Date.now()): Promise<AcceptedUpdates> {
     this.gate.assertOpen(now);
-    const decision = this.limiter.take(key.id, costOf(body), now);
+    const decision = await this.limiter.take(key.id, costOf(body), now);
     if (!decision.allowed) {
       throw new RateLimitedError(
         `rate limit of ${this.limiter.perSecond} updates/s (burst ${this.limiter.burst}) exceeded for this API key`,

@@ -26,6 +26,13 @@ export const ingressControlPayloadSchema = z.object({
   reason: storableText(1024),
   /** Pause auto-expires so a crashed orchestrator cannot leave ingress shut forever. */
   until: isoDateTimeSchema.optional(),
+  /**
+   * When the issuer decided this command; orders pause/resume across replicas
+   * (ingress-order.ts: a command older than the state in force is ignored).
+   * Optional: without it the envelope's `occurredAt` orders. Keep it when sending
+   * the same command again in a new envelope.
+   */
+  issuedAt: isoDateTimeSchema.optional(),
 });
 export type IngressControlPayload = z.infer<typeof ingressControlPayloadSchema>;
 

@@ -1,0 +1,157 @@
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import {
+  IngressControlStore,
+  LIVE_STATE_REDIS,
+  parseIngressControlRecord,
+  type IngressControlRecord,
+} from '@fleetwatch/live-state';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { IngestConfig } from '../config';
+import { SharedStateMetrics } from '../limits/shared-state.metrics';
+import { INGEST_CONFIG } from '../tokens';
+import { IngressStateService } from './ingress-state.service';
+
+/** How often every replica re-reads the ingress record (the safety net under pub/sub). */
+export const INGRESS_REFRESH_MS = 1000;
+
+/**
+ * Keeps this replica's IngressStateService equal to the site's ingress record in
+ * Redis (libs/live-state IngressControlStore): read once before the service takes
+ * traffic (a restarted replica keeps a pause), then on every change announced on
+ * the `ingress:control` channel, and re-read every INGRESS_REFRESH_MS in case a
+ * notification was missed. Commands are stored here (`apply`) by whichever replica
+ * receives them.
+ *
+ * Redis away: the replica keeps the last state it knew (a pause with `until` still
+ * ends on time), counts it, and warns once per outage; it stays ready, since
+ * accepting pushes does not need Redis. A command received meanwhile is applied to
+ * this replica and retried until stored.
+ */
+@Injectable()
+export class IngressStateSync implements OnModuleInit, OnModuleDestroy {
+  private readonly store: IngressControlStore;
+  private subscriber: Redis | undefined;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private degraded = false;
+  private stopped = false;
+
+  constructor(
+    @Inject(LIVE_STATE_REDIS) private readonly redis: Redis,
+    private readonly state: IngressStateService,
+    private readonly metrics: SharedStateMetrics,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+    @Inject(INGEST_CONFIG) private readonly config: IngestConfig,
+  ) {
+    this.store = new IngressControlStore(redis, { keyPrefix: config.redisPrefix });
+  }
+
+  /** Before listening: the state in force (retried within the boot timeout), then the subscription and the timer. */
+  async onModuleInit(): Promise<void> {
+    const deadline = Date.now() + this.config.bootTimeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const record = await this.store.read();
+        if (record) this.take(record, 'start');
+        break;
+      } catch (e) {
+        if (Date.now() >= deadline)
+          throw new Error(
+            `status-ingest could not read the ingress state (pause/resume) from Redis: ${(e as Error).message}`,
+          );
+        await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1000)));
+      }
+    }
+    this.metrics.redisUp.set(1);
+    const sub = this.redis.duplicate({ connectionName: `${this.config.service}-ingress-sub` });
+    this.subscriber = sub;
+    sub.on('error', () => undefined); // reconnects by itself; outages show in refresh()
+    sub.on('message', (channel: string, message: string) => {
+      if (channel !== this.store.channel) return;
+      try {
+        this.take(parseIngressControlRecord(message), 'notification');
+      } catch (e) {
+        this.logger.warn({ error: (e as Error).message }, 'ignored an unreadable ingress notification');
+      }
+    });
+    // ioredis subscribes again after each reconnect.
+    sub
+      .subscribe(this.store.channel)
+      .catch((e: unknown) =>
+        this.logger.warn(
+          { error: (e as Error).message },
+          'ingress notifications not subscribed yet; re-reading meanwhile',
+        ),
+      );
+    this.timer = setInterval(() => void this.refresh(), INGRESS_REFRESH_MS);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.subscriber?.quit().catch(() => this.subscriber?.disconnect());
+  }
+
+  /**
+   * Stores a command's record (compare-and-set on its stamp) and takes what is then
+   * in force. Redis away: takes the record here and throws, so the command is retried.
+   */
+  async apply(record: IngressControlRecord): Promise<{ applied: boolean; current: IngressControlRecord }> {
+    try {
+      const result = await this.store.apply(record);
+      this.recovered();
+      this.take(result.current, 'command');
+      return result;
+    } catch (e) {
+      this.take(record, 'command');
+      this.unavailable((e as Error).message);
+      throw new Error(
+        `ingress command ${record.commandId} not stored in Redis (applied here only): ${(e as Error).message}`,
+      );
+    }
+  }
+
+  /** Re-reads the record (periodic safety net). */
+  async refresh(): Promise<void> {
+    if (this.stopped) return;
+    if (this.redis.status !== 'ready') return this.unavailable('not connected');
+    try {
+      const record = await this.store.read();
+      this.recovered();
+      if (record) this.take(record, 'refresh');
+    } catch (e) {
+      this.unavailable((e as Error).message);
+    }
+  }
+
+  private take(record: IngressControlRecord, via: string): void {
+    if (!this.state.adopt(record)) return;
+    this.metrics.paused.set(record.paused ? 1 : 0);
+    const fields = {
+      via,
+      reason: record.reason,
+      operationId: record.operationId ?? null,
+      until: record.until,
+      commandId: record.commandId,
+    };
+    if (record.paused) this.logger.warn(fields, 'ingress paused');
+    else this.logger.info(fields, 'ingress resumed');
+  }
+
+  private unavailable(error: string): void {
+    this.metrics.countFallback('ingress');
+    if (this.degraded) return;
+    this.degraded = true;
+    this.metrics.redisUp.set(0);
+    this.logger.warn({ error }, 'Redis unavailable: ingress keeps its last known pause state until it is back');
+  }
+
+  private recovered(): void {
+    if (!this.degraded) return;
+    this.degraded = false;
+    this.metrics.redisUp.set(1);
+    this.logger.info('ingress state is read from Redis again');
+  }
+}
