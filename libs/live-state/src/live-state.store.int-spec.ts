@@ -79,6 +79,64 @@ describe('LiveStateStore (real Redis)', () => {
     ]);
   });
 
+  it('an indexed write sets only the index entries that differ from what it says Redis holds; an unmarked one repairs', async () => {
+    const id = 'instance:idx';
+    await store.writeTargets([write(id, TargetStatus.Up, null)]);
+    // Take an entry away behind the store's back: an indexed write of the unchanged target must not rewrite it.
+    await redis.srem('idx:kind:instance', id);
+    const unchanged = { indexed: true, previousTags: ['web'], previousLocations: ['eu'] };
+    await store.writeTargets([write(id, TargetStatus.Up, TargetStatus.Up, { ...unchanged, lastSeen: 3000 })]);
+    expect(await redis.sismember('idx:kind:instance', id)).toBe(0);
+    expect((await store.getTarget(id))?.lastSeen).toBe(3000);
+
+    // Status, tags and locations that changed are moved, whatever `indexed` says.
+    const us = {
+      status: TargetStatus.Down,
+      observedAt: 4000,
+      lastSeen: 4000,
+      latencyMs: null,
+      detail: null,
+      lifecycle: null,
+    };
+    await store.writeTargets([
+      write(id, TargetStatus.Down, TargetStatus.Up, {
+        ...unchanged,
+        tags: ['db'],
+        locations: { ...write(id, TargetStatus.Down, null).locations, us },
+      }),
+    ]);
+    expect(await redis.sismember('idx:status:UP', id)).toBe(0);
+    expect(await redis.sismember('idx:status:DOWN', id)).toBe(1);
+    expect(await redis.sismember('idx:tag:web', id)).toBe(0);
+    expect(await redis.sismember('idx:tag:db', id)).toBe(1);
+    expect(await redis.sismember('idx:loc:us', id)).toBe(1);
+
+    // Without `indexed` every entry is written again: the lost one is back.
+    await store.writeTargets([write(id, TargetStatus.Down, TargetStatus.Down, { tags: ['db'], previousTags: ['db'] })]);
+    expect(await redis.sismember('idx:kind:instance', id)).toBe(1);
+  });
+
+  it('a command Redis refuses fails the whole write (to be retried), not silently', async () => {
+    const other = `${prefix}refused:`;
+    const r = createRedis({ url: testEnv().redisUrl, keyPrefix: other });
+    try {
+      await r.set('idx:all', 'not a sorted set');
+      const s = new LiveStateStore(r, { keyPrefix: other });
+      await expect(s.writeTargets([write('instance:r', TargetStatus.Up, null)])).rejects.toThrow(/WRONGTYPE/);
+    } finally {
+      await r.del(
+        'idx:all',
+        't:instance:r',
+        't:instance:r:loc',
+        'idx:status:UP',
+        'idx:kind:instance',
+        'idx:tag:web',
+        'idx:loc:eu',
+      );
+      r.disconnect();
+    }
+  });
+
   it('keeps deadlines and clears only unchanged ones', async () => {
     await store.setDeadlines([
       { targetId: 'instance:a', location: 'eu', deadline: 100 },
@@ -100,6 +158,22 @@ describe('LiveStateStore (real Redis)', () => {
     await sub.subscribe(store.statusChannel);
     await store.publishStatusChange('{"x":1}');
     expect(await got).toBe('{"x":1}');
+    sub.disconnect();
+  });
+
+  it('fans many status changes out in order, in one pipeline', async () => {
+    const sub = createRedis({ url: testEnv().redisUrl });
+    const got: string[] = [];
+    const all = new Promise<void>((resolve) =>
+      sub.on('message', (_ch, msg: string) => {
+        got.push(msg);
+        if (got.length === 3) resolve();
+      }),
+    );
+    await sub.subscribe(store.statusChannel);
+    await store.publishStatusChanges(['1', '2', '3']);
+    await all;
+    expect(got).toEqual(['1', '2', '3']);
     sub.disconnect();
   });
 });

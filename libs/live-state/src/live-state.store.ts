@@ -41,6 +41,14 @@ export interface TargetWrite {
   labels: Record<string, string>;
   seq: number;
   locations: Record<string, LocationRecord>;
+  /**
+   * Redis holds this target's index entries as `previousStatus`, `previousTags` and
+   * `previousLocations` say (the writer knows it, e.g. from the state it projected last):
+   * only the entries that differ are written. Unset: every entry is written.
+   */
+  indexed?: boolean;
+  /** Locations Redis indexes the target under (with `indexed`). */
+  previousLocations?: readonly string[];
 }
 
 export interface DueDeadline {
@@ -79,6 +87,11 @@ function parseTarget(id: string, h: Record<string, string>, locs: Record<string,
     seq: num(h.seq) ?? 0,
     locations,
   };
+}
+
+/** A pipeline's replies: the first command refused (OOM, READONLY, …) fails the whole write, to be retried. */
+function throwFirstError(replies: Array<[Error | null, unknown]> | null): void {
+  for (const [err] of replies ?? []) if (err) throw err;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -159,38 +172,60 @@ export class LiveStateStore {
     return out;
   }
 
-  /** Writes one target's summary, locations and indexes atomically (MULTI). */
+  /**
+   * Writes targets' summaries, locations and index entries in one pipeline (no MULTI:
+   * readers never needed a target's keys to change together, and each command is
+   * idempotent, so a retried write repairs a partial one). For a write marked
+   * `indexed`, Redis already holds the entries its `previous*` fields name, and
+   * only the entries that differ are written: a target whose status, tags and
+   * locations did not change costs two HSETs. An unmarked write (re)writes every
+   * entry, which is how rebuilds repair. A command refused (OOM, READONLY) rejects.
+   */
   async writeTargets(writes: readonly TargetWrite[]): Promise<void> {
     if (writes.length === 0) return;
-    const tx = this.redis.multi();
+    const pipe = this.redis.pipeline();
     for (const w of writes) {
-      tx.hset(LiveKeys.target(w.id), {
-        kind: w.kind,
-        name: w.name,
-        status: w.status,
-        since: w.since ?? '',
-        lastSeen: w.lastSeen,
-        lastLatencyMs: w.lastLatencyMs ?? '',
-        lifecycle: w.lifecycle ?? '',
-        tags: JSON.stringify(w.tags),
-        labels: JSON.stringify(w.labels),
-        seq: w.seq,
-      });
-      const locFields: Record<string, string> = {};
-      for (const [loc, rec] of Object.entries(w.locations)) {
-        locFields[loc] = JSON.stringify(rec);
-        tx.sadd(LiveKeys.byLocation(loc), w.id);
+      pipe.hset(
+        LiveKeys.target(w.id),
+        'kind',
+        w.kind,
+        'name',
+        w.name,
+        'status',
+        w.status,
+        'since',
+        w.since ?? '',
+        'lastSeen',
+        w.lastSeen,
+        'lastLatencyMs',
+        w.lastLatencyMs ?? '',
+        'lifecycle',
+        w.lifecycle ?? '',
+        'tags',
+        JSON.stringify(w.tags),
+        'labels',
+        JSON.stringify(w.labels),
+        'seq',
+        w.seq,
+      );
+      const indexed = w.indexed === true && w.previousStatus !== null;
+      const locFields: string[] = [];
+      for (const loc in w.locations) {
+        locFields.push(loc, JSON.stringify(w.locations[loc]));
+        if (!indexed || !w.previousLocations?.includes(loc)) pipe.sadd(LiveKeys.byLocation(loc), w.id);
       }
-      if (Object.keys(locFields).length) tx.hset(LiveKeys.targetLocations(w.id), locFields);
-      tx.zadd(LiveKeys.all, 0, w.id);
-      tx.sadd(LiveKeys.byKind(w.kind), w.id);
+      if (locFields.length) pipe.hset(LiveKeys.targetLocations(w.id), ...locFields);
+      if (!indexed) {
+        pipe.zadd(LiveKeys.all, 0, w.id);
+        pipe.sadd(LiveKeys.byKind(w.kind), w.id);
+      }
       if (w.previousStatus !== null && w.previousStatus !== w.status)
-        tx.srem(LiveKeys.byStatus(w.previousStatus), w.id);
-      tx.sadd(LiveKeys.byStatus(w.status), w.id);
-      for (const tag of w.previousTags ?? []) if (!w.tags.includes(tag)) tx.srem(LiveKeys.byTag(tag), w.id);
-      for (const tag of w.tags) tx.sadd(LiveKeys.byTag(tag), w.id);
+        pipe.srem(LiveKeys.byStatus(w.previousStatus), w.id);
+      if (!indexed || w.previousStatus !== w.status) pipe.sadd(LiveKeys.byStatus(w.status), w.id);
+      for (const tag of w.previousTags ?? []) if (!w.tags.includes(tag)) pipe.srem(LiveKeys.byTag(tag), w.id);
+      for (const tag of w.tags) if (!indexed || !w.previousTags?.includes(tag)) pipe.sadd(LiveKeys.byTag(tag), w.id);
     }
-    await tx.exec();
+    throwFirstError(await pipe.exec());
   }
 
   /**
@@ -313,5 +348,13 @@ export class LiveStateStore {
   /** Fan-out of a status change to every gateway replica (SPEC §4). */
   async publishStatusChange(json: string): Promise<void> {
     await this.redis.publish(this.statusChannel, json);
+  }
+
+  /** Fan-out of many status changes, in order, in one pipeline. */
+  async publishStatusChanges(jsons: readonly string[]): Promise<void> {
+    if (jsons.length === 0) return;
+    const pipe = this.redis.pipeline();
+    for (const json of jsons) pipe.publish(this.statusChannel, json);
+    throwFirstError(await pipe.exec());
   }
 }

@@ -10,6 +10,12 @@ import type { Logger } from 'pino';
 export interface IndexedAs {
   status: TargetStatus;
   tags: string[];
+  /**
+   * The locations it is indexed under. Given by the commit path (the state it projected
+   * last, read from Postgres): only index entries that differ are then written. Read back
+   * from Redis (absent here), every entry is written again, which repairs a partial one.
+   */
+  locations?: string[];
 }
 
 const REBUILD_PAGE = 500;
@@ -41,6 +47,8 @@ function toWrite(t: TargetSnapshot, previous: IndexedAs | null): TargetWrite {
     labels: t.labels,
     seq: t.seq,
     locations,
+    indexed: previous?.locations !== undefined,
+    previousLocations: previous?.locations,
   };
 }
 
@@ -85,7 +93,7 @@ export class LiveProjection {
   }
 
   async fanOut(messages: readonly string[]): Promise<void> {
-    await Promise.all(messages.map((m) => this.store.publishStatusChange(m)));
+    await this.store.publishStatusChanges(messages);
   }
 
   async setHostMetrics(hostId: string, json: string, ttlSeconds: number): Promise<void> {

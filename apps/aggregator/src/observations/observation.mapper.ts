@@ -132,22 +132,44 @@ function derivedId(envelope: Envelope, index: number): string {
   return v5(`${envelope.id}:${index}`, BATCH_ITEM_NAMESPACE);
 }
 
+/**
+ * A batch item as the `status.update` it would have been alone, built when first read:
+ * only an item set aside needs it, and building it for every item of every batch cost
+ * two object copies an update.
+ */
+function lazyOrigin(raw: unknown, rawObject: Record<string, unknown>, id: string, envelope: Envelope): Origin {
+  let built: Origin | undefined;
+  const build = (): Origin => {
+    if (built) return built;
+    const { id: _id, ...single } = rawObject;
+    built = {
+      envelope: {
+        ...envelope,
+        id,
+        type: Messages.StatusUpdate.type,
+        schemaVersion: Messages.StatusUpdate.schemaVersion,
+        payload: raw === rawObject ? single : raw,
+      },
+      headers: originHeaders(rawObject),
+    };
+    return built;
+  };
+  return {
+    get envelope() {
+      return build().envelope;
+    },
+    get headers() {
+      return build().headers;
+    },
+  };
+}
+
 function mapBatchItem(raw: unknown, index: number, envelope: Envelope, options: MapperOptions): MappedMessage {
   const rawObject =
     raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
   const id = typeof rawObject.id === 'string' && UUID.test(rawObject.id) ? rawObject.id : derivedId(envelope, index);
-  const { id: _id, ...single } = rawObject;
   // Alone, the update is the `status.update` it would have been without the batch.
-  const origin: Origin = {
-    envelope: {
-      ...envelope,
-      id,
-      type: Messages.StatusUpdate.type,
-      schemaVersion: Messages.StatusUpdate.schemaVersion,
-      payload: raw === rawObject ? single : raw,
-    },
-    headers: originHeaders(rawObject),
-  };
+  const origin = lazyOrigin(raw, rawObject, id, envelope);
   const parsed = statusUpdateBatchItemSchema.safeParse(raw);
   if (!parsed.success)
     return {

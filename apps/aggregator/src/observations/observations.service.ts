@@ -266,7 +266,7 @@ export class ObservationsService {
     for (const id of fold.changed) {
       if (fold.resync.has(id)) continue;
       const c = current.get(id);
-      previous.set(id, c ? { status: c.status, tags: c.tags } : null);
+      previous.set(id, c ? { status: c.status, tags: c.tags, locations: Object.keys(c.locations) } : null);
     }
     const targets = [...new Set([...fold.changed, ...fold.resync])]
       .map((id) => working.get(id))

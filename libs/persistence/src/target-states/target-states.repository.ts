@@ -141,7 +141,7 @@ export class TargetStatesRepository {
   /**
    * Upserts `changed` targets (their row and every location) and the locations of
    * `seen` targets (whose status, sequence and identity did not change), in one
-   * statement of two multi-row upserts.
+   * statement of two multi-row upserts (times as epoch ms, converted in SQL).
    */
   async saveMany(tx: SqlTx, changed: readonly TargetSnapshot[], seen: readonly TargetSnapshot[] = []): Promise<void> {
     if (changed.length === 0 && seen.length === 0) return;
@@ -152,9 +152,9 @@ export class TargetStatesRepository {
       tx,
       `WITH targets AS (
          INSERT INTO target_states (target_id, kind, name, status, since, last_seen, last_latency_ms, lifecycle, tags, labels, seq, updated_at)
-         SELECT u.id, u.kind::target_kind, u.name, u.status::target_status, u.since, u.last_seen, u.latency, u.lifecycle,
+         SELECT u.id, u.kind::target_kind, u.name, u.status::target_status, to_timestamp(u.since / 1000.0), to_timestamp(u.last_seen / 1000.0), u.latency, u.lifecycle,
                 ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb)), u.labels::jsonb, u.seq, now()
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::bigint[])
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::bigint[])
            AS u(id, kind, name, status, since, last_seen, latency, lifecycle, tags, labels, seq)
          ORDER BY u.id
          ON CONFLICT (target_id) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, status = EXCLUDED.status, since = EXCLUDED.since,
@@ -163,10 +163,11 @@ export class TargetStatesRepository {
        )
        INSERT INTO target_location_states (target_id, location, status, observed_at, last_seen, latency_ms, detail, lifecycle,
          deadline_at, expire_to, expire_reason, run_started_at, run_id)
-       SELECT u.id, u.location, u.status::target_status, u.observed_at, u.last_seen, u.latency, u.detail, u.lifecycle,
-              u.deadline_at, u.expire_to::target_status, u.expire_reason, u.run_started_at, u.run_id
-       FROM unnest($12::text[], $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[], $17::float8[], $18::text[], $19::text[],
-                   $20::timestamptz[], $21::text[], $22::text[], $23::timestamptz[], $24::text[])
+       SELECT u.id, u.location, u.status::target_status, to_timestamp(u.observed_at / 1000.0), to_timestamp(u.last_seen / 1000.0), u.latency,
+              u.detail, u.lifecycle, to_timestamp(u.deadline_at / 1000.0), u.expire_to::target_status, u.expire_reason,
+              to_timestamp(u.run_started_at / 1000.0), u.run_id
+       FROM unnest($12::text[], $13::text[], $14::text[], $15::float8[], $16::float8[], $17::float8[], $18::text[], $19::text[],
+                   $20::float8[], $21::text[], $22::text[], $23::float8[], $24::text[])
          AS u(id, location, status, observed_at, last_seen, latency, detail, lifecycle, deadline_at, expire_to, expire_reason, run_started_at, run_id)
        ORDER BY u.id, u.location
        ON CONFLICT (target_id, location) DO UPDATE SET status = EXCLUDED.status, observed_at = EXCLUDED.observed_at, last_seen = EXCLUDED.last_seen,
@@ -177,8 +178,8 @@ export class TargetStatesRepository {
         changed.map((t) => t.kind),
         changed.map((t) => clean(t.name)),
         changed.map((t) => t.status),
-        changed.map((t) => iso(t.since)),
-        changed.map((t) => iso(t.lastSeen)),
+        changed.map((t) => t.since),
+        changed.map((t) => t.lastSeen),
         changed.map((t) => t.lastLatencyMs),
         changed.map((t) => (t.lifecycle === null ? null : clean(t.lifecycle))),
         changed.map((t) => jsonOrNull(t.tags)),
@@ -187,15 +188,15 @@ export class TargetStatesRepository {
         locs.map((x) => x.id),
         locs.map((x) => x.location),
         locs.map((x) => x.l.status),
-        locs.map((x) => iso(x.l.observedAt)),
-        locs.map((x) => iso(x.l.lastSeen)),
+        locs.map((x) => x.l.observedAt),
+        locs.map((x) => x.l.lastSeen),
         locs.map((x) => x.l.latencyMs),
         locs.map((x) => (x.l.detail === null ? null : clean(x.l.detail))),
         locs.map((x) => (x.l.lifecycle === null ? null : clean(x.l.lifecycle))),
-        locs.map((x) => iso(x.l.deadline?.at ?? null)),
+        locs.map((x) => x.l.deadline?.at ?? null),
         locs.map((x) => x.l.deadline?.expireTo ?? null),
         locs.map((x) => (x.l.deadline ? clean(x.l.deadline.reason) : null)),
-        locs.map((x) => iso(x.l.run?.startedAt ?? null)),
+        locs.map((x) => x.l.run?.startedAt ?? null),
         locs.map((x) => (x.l.run?.runId ? clean(x.l.run.runId) : null)),
       ],
     ).catch((err: unknown) => rethrowSql(err));
