@@ -344,9 +344,8 @@ async function main() {
 
     const persisting = args.aggregators > 0;
     /** Waits until everything accepted is persisted; returns seconds waited (null: gave up). */
-    const caughtUp = async (timeoutS) => {
+    const caughtUp = async (timeoutS, started = performance.now()) => {
       if (!persisting) return 0;
-      const started = performance.now();
       while ((await persistedCount()) < acceptedAll) {
         if (performance.now() - started > timeoutS * 1000) return null;
         await sleep(200);
@@ -492,6 +491,7 @@ async function main() {
       await sleep(1000); // the last second of load, outside the window (as the raw chain does)
       stop = true;
       await loadDone;
+      const loadEnded = performance.now();
       agent.destroy();
       const secs = (w1 - w0) / 1000;
       // Backlog the moment the load stopped: updates accepted and not yet persisted, messages ready.
@@ -504,7 +504,7 @@ async function main() {
         messages: Object.values(queues).reduce((a, q) => a + (full ? q.ready + q.unacked : (q ?? 0)), 0),
         queues,
       };
-      const drainS = await caughtUp(args['drain-timeout']);
+      const drainS = await caughtUp(args['drain-timeout'], loadEnded);
       const live = tracker ? await tracker.figures() : null;
       const result = {
         tool: 'bench:ingest',
@@ -575,7 +575,7 @@ async function main() {
         (await pgClient.query('SELECT count(*) - count(DISTINCT message_id) AS d FROM status_updates')).rows[0].d,
       );
       console.log(
-        `\n── accepted vs persisted (whole run, prefill included) ──\n  accepted ${acceptedAll}   persisted ${persisted}   duplicates ${duplicates}   ${acceptedAll === persisted ? 'EQUAL' : 'DIFFERENT'}   dead-letter queues ${JSON.stringify(dlq)}`,
+        `\n── accepted vs persisted (whole run, prefill included) ──\n  accepted ${acceptedAll}   persisted ${persisted}   duplicates ${duplicates}   ${acceptedAll === persisted ? 'EQUAL' : 'DIFFERENT'}   ${Object.keys(dlq).length} dead-letter queues${nonEmpty(dlq) || ' (empty)'}`,
       );
       if (acceptedAll !== persisted) process.exitCode = 1;
     }
@@ -583,6 +583,17 @@ async function main() {
     await cleanup();
   }
 }
+
+/** The queues holding messages, as `name ready+unacked` (empty ones left out). */
+const nonEmpty = (queues) => {
+  const held = Object.entries(queues)
+    .map(([name, q]) => [name, q === null || typeof q === 'number' ? (q ?? 0) : q.ready + q.unacked, q])
+    .filter(([, n]) => n > 0)
+    .sort(([a], [b]) => a.localeCompare(b));
+  return held.length
+    ? ` (${held.map(([name, , q]) => `${name} ${typeof q === 'number' ? q : `${q.ready}+${q.unacked}`}`).join(', ')})`
+    : '';
+};
 
 const f = (n, d = 0) => (typeof n === 'number' && Number.isFinite(n) ? n.toFixed(d) : '—');
 
@@ -595,7 +606,7 @@ function print(r) {
     `  accepted ${f(r.acceptedPerS)}/s   persisted ${f(r.persistedPerS)}/s${r.persistedPerSEvery5s ? ` (every 5 s: ${r.persistedPerSEvery5s.join(', ')})` : ''}`,
   );
   console.log(
-    `  backlog at load end: ${r.backlogAtLoadEnd.updates ?? '—'} updates accepted, not persisted; ${r.backlogAtLoadEnd.messages} messages in the queues ${JSON.stringify(r.backlogAtLoadEnd.queues)}; persisted all ${typeof r.drainS === 'number' ? `${r.drainS} s later` : r.drainS}`,
+    `  backlog at load end: ${r.backlogAtLoadEnd.updates ?? '—'} updates accepted, not persisted; ${r.backlogAtLoadEnd.messages} messages in ${Object.keys(r.backlogAtLoadEnd.queues).length} queues${nonEmpty(r.backlogAtLoadEnd.queues)}; persisted all ${typeof r.drainS === 'number' ? `${r.drainS} s later` : r.drainS}`,
   );
   if (r.liveState)
     console.log(
@@ -616,7 +627,7 @@ function printRatio(r, file) {
     .map((l) => JSON.parse(l))
     .filter(
       (x) =>
-        x.tool === undefined &&
+        (x.tool === undefined || x.tool === 'raw-chain') &&
         (r.phase === 'paced' ? Number(x.load) === r.load : x.load === 'max' && r.phase === 'single'),
     );
   const raw = raws.at(-1);
