@@ -120,22 +120,45 @@ export function enableRabbitPlugins(plugins) {
 }
 
 /**
- * V8 heap caps, as deploy/docker/Dockerfile sets them: without one V8 sizes its heap
- * from the host's memory and leaves garbage uncollected well past the services'
- * bounded working set (see docs/benchmarks.md, memory flood).
+ * V8 flags, as deploy/docker/Dockerfile sets them. Heap caps for the two hot-path
+ * services: without one V8 sizes its heap from the host's memory and leaves garbage
+ * uncollected well past the services' bounded working set (see docs/benchmarks.md,
+ * memory flood). A 2 MB young generation for the three that see little traffic: V8's
+ * default lets each semi-space grow to 16 MB, 32 MB of RSS held by a service at rest
+ * (docs/benchmarks.md, memory at rest); the hot path keeps the default.
  */
-const HEAP_FLAGS = { 'status-ingest': ['--max-old-space-size=256'], aggregator: ['--max-old-space-size=256'] };
+const NODE_FLAGS = {
+  'status-ingest': ['--max-old-space-size=256'],
+  aggregator: ['--max-old-space-size=256'],
+  collector: ['--max-semi-space-size=2'],
+  'sync-orchestrator': ['--max-semi-space-size=2'],
+  'api-gateway': ['--max-semi-space-size=2'],
+};
+
+/**
+ * glibc malloc with fixed thresholds: by default a freed large block raises the mmap
+ * threshold, so later large blocks (V8's compiler zones on its worker threads, Prisma's
+ * Wasm compile) land in per-thread arenas that are never handed back — 15–50 MB of RSS
+ * after start-up. An operator's own GLIBC_TUNABLES wins.
+ */
+export const MALLOC_TUNABLES = 'glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=131072';
+
+/** The Node flags `npm start` runs a service with (tools/bench/memory measures with the same). */
+export function serviceNodeArgs(name) {
+  return ['--enable-source-maps', ...(NODE_FLAGS[name] ?? [])];
+}
+
+/** The environment `npm start` gives a service: the caller's, with the malloc tunables unless it sets its own. */
+export function serviceEnv(env) {
+  return { GLIBC_TUNABLES: MALLOC_TUNABLES, ...env };
+}
 
 export function spawnService(name, env) {
-  return spawn(
-    process.execPath,
-    ['--enable-source-maps', ...(HEAP_FLAGS[name] ?? []), join(root, 'dist/apps', name, 'src/main.js')],
-    {
-      cwd: root,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  return spawn(process.execPath, [...serviceNodeArgs(name), join(root, 'dist/apps', name, 'src/main.js')], {
+    cwd: root,
+    env: serviceEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 export async function waitHttp(url, timeoutMs) {

@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
 import { LiveStateModule } from '@fleetwatch/live-state';
 import { MessagingModule } from '@fleetwatch/messaging';
-import { PersistenceModule } from '@fleetwatch/persistence';
+import { SqlPoolModule } from '@fleetwatch/persistence';
 import type { SyncConfig } from './config';
 import { ReadinessWiring } from './health/readiness.wiring';
 
@@ -17,7 +17,9 @@ export class SyncOrchestratorModule {
     return {
       module: SyncOrchestratorModule,
       imports: [
-        PersistenceModule.forRoot({ databaseUrl: config.databaseUrl }),
+        // A plain pg pool, not Prisma, until a capability needs Prisma's repositories: the first
+        // Prisma query loads its Wasm query compiler, ~30–50 MB of RSS (docs/benchmarks.md, memory at rest).
+        SqlPoolModule.forRoot({ databaseUrl: config.databaseUrl, max: 2, applicationName: 'sync-orchestrator' }),
         LiveStateModule.forRoot({
           url: config.redisUrl,
           keyPrefix: config.redisPrefix,

@@ -27,6 +27,17 @@ describe('KeyedRateLimiter', () => {
     for (let i = 0; i < 1000; i++) limiter.take(`10.0.${i >> 8}.${i & 255}`, 1, 0);
     expect(limiter.size).toBe(100);
   });
+
+  it('drops the least recently used bucket first when full', () => {
+    const limiter = new KeyedRateLimiter(1, 2, 2);
+    limiter.take('a', 1, 0);
+    limiter.take('b', 1, 0);
+    limiter.take('a', 1, 0); // a is now empty and the most recently used
+    limiter.take('c', 1, 0); // b goes
+    expect(limiter.size).toBe(2);
+    expect(limiter.take('a', 1, 0).allowed).toBe(false);
+    expect(limiter.take('b', 1, 0).allowed).toBe(true); // a fresh bucket
+  });
 });
 
 describe('takeAllLocally', () => {

@@ -21,7 +21,9 @@ export class KeyedRateLimiter {
     readonly burst: number,
     maxKeys = 100_000,
   ) {
-    this.buckets = new LRUCache<string, Bucket>({ max: maxKeys });
+    // Bounded by maxSize (one per bucket), not max: with `max` lru-cache preallocates its arrays,
+    // 2.7 MB per limiter for 100,000 keys before the first request (docs/benchmarks.md, memory at rest).
+    this.buckets = new LRUCache<string, Bucket>({ maxSize: maxKeys, sizeCalculation: () => 1 });
   }
 
   take(key: string, cost: number, now: number = Date.now()): RateDecision {
