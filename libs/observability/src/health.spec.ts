@@ -3,7 +3,8 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Counter, register } from 'prom-client';
-import { HealthController, ReadinessRegistry, SERVICE_IDENTITY, ServiceIdentity } from './health';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { EXCLUDE_FROM_OPENAPI, HealthController, ReadinessRegistry, SERVICE_IDENTITY, ServiceIdentity } from './health';
 
 describe('ReadinessRegistry', () => {
   it('is ready with no checks, and with every check passing', async () => {
@@ -144,5 +145,18 @@ describe('HealthController on a Fastify app', () => {
     expect(res.headers['content-type']).toBe(register.contentType);
     expect(res.body).toContain('# TYPE fleetwatch_health_spec_probes_total counter');
     expect(res.body).toContain('fleetwatch_health_spec_probes_total 3');
+  });
+});
+
+describe('EXCLUDE_FROM_OPENAPI', () => {
+  it('records what @nestjs/swagger ApiExcludeController() records', () => {
+    class BySwagger {}
+    class ByUs {}
+    ApiExcludeController()(BySwagger);
+    EXCLUDE_FROM_OPENAPI(ByUs);
+    const keys = Reflect.getMetadataKeys(BySwagger);
+    expect(keys.length).toBeGreaterThan(0);
+    expect(Reflect.getMetadataKeys(ByUs)).toEqual(keys);
+    for (const key of keys) expect(Reflect.getMetadata(key, ByUs)).toEqual(Reflect.getMetadata(key, BySwagger));
   });
 });

@@ -1,5 +1,4 @@
-import { Controller, Get, Header, HttpCode, Inject, Injectable, Res } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { Controller, Get, Header, HttpCode, Inject, Injectable, Res, SetMetadata } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { register } from 'prom-client';
 
@@ -72,7 +71,14 @@ export interface ServiceIdentity {
   startedAt: Date;
 }
 
-@ApiExcludeController()
+/**
+ * What `@ApiExcludeController()` of @nestjs/swagger records (health.spec.ts checks it still
+ * is), set without importing @nestjs/swagger: that import alone costs every service ~4 MB
+ * of RSS (lodash, js-yaml, …) while only the gateway serves OpenAPI.
+ */
+export const EXCLUDE_FROM_OPENAPI = SetMetadata('swagger/apiExcludeController', [true]);
+
+@EXCLUDE_FROM_OPENAPI
 @Controller()
 export class HealthController {
   constructor(

@@ -318,7 +318,13 @@ async function load(seconds, { ingestKey, adminToken }) {
   }
   const gw = children.get('api-gateway');
   if (gw && adminToken) {
-    const paths = ['/api/v1/targets?limit=100', '/api/v1/events?limit=100', '/metrics', '/api/docs-json'];
+    const paths = [
+      '/api/v1/targets?limit=100',
+      '/api/v1/heartbeats',
+      '/api/v1/users',
+      '/metrics',
+      '/api/docs/openapi.json',
+    ];
     for (let w = 0; w < 4; w++) {
       workers.push(
         (async () => {
