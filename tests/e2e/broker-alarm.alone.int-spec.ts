@@ -48,11 +48,21 @@ async function currentWatermark(): Promise<string[]> {
 const alarms = () => ctl('eval', 'rabbit_alarm:get_alarms().');
 
 /** Ready and unacked messages of a queue in the test's vhost. */
-async function queueTotals(queue: string): Promise<{ ready: number; unacked: number }> {
+/** Ready and unacked messages summed over the queues named `prefix…` (the observation shards), DLQs left out. */
+async function queueTotals(prefix: string): Promise<{ ready: number; unacked: number }> {
   const out = await ctl('list_queues', '-p', vhost.vhost, 'name', 'messages_ready', 'messages_unacknowledged');
-  const line = out.split('\n').find((l) => l.split('\t')[0] === queue);
-  const [, ready, unacked] = (line ?? '').split('\t');
-  return { ready: Number(ready ?? NaN), unacked: Number(unacked ?? NaN) };
+  const lines = out
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .filter(([name]) => name.startsWith(prefix) && !name.endsWith('.dlq'));
+  if (lines.length === 0) return { ready: NaN, unacked: NaN };
+  return lines.reduce(
+    (t, [, ready, unacked]) => ({ ready: t.ready + Number(ready), unacked: t.unacked + Number(unacked) }),
+    {
+      ready: 0,
+      unacked: 0,
+    },
+  );
 }
 
 beforeAll(async () => {

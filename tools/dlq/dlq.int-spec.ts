@@ -62,7 +62,7 @@ describe('npm run dlq', () => {
     vhost = await createIsolatedVhost('dlq-cli');
     connection = new BusConnection({ url: vhost.amqpUrl, name: 'test', logger: silentBusLogger });
     const topology = new BusTopology(connection, { queues: [Q] });
-    publisher = new BusPublisher(connection, { source: SOURCE });
+    publisher = new BusPublisher(connection, { source: SOURCE, shardObservations: false });
     consumer = new BusConsumer(connection, { topology, logger: silentBusLogger });
     connection.start();
     await connection.waitForSession(10_000);

@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
 import { Client } from 'pg';
-import { QueueName, TargetStatus } from '@fleetwatch/contracts';
+import { OBSERVATION_SHARDS, observationShardQueue, TargetStatus } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { count, createTestSite, statusUpdate, updateRequest, type TestSite } from './aggregator.int-helpers';
@@ -70,10 +70,18 @@ const exited = (proc: ChildProcess) =>
     else proc.once('exit', (code, signal) => resolve({ code, signal }));
   });
 
+/** Ready messages in every shard queue, and how many shard queues have a consumer. */
 async function queueDepth(): Promise<{ messageCount: number; consumerCount: number }> {
   const ch = await amqp.createChannel();
   try {
-    return await ch.checkQueue(QueueName.AggregatorObservations);
+    let messageCount = 0;
+    let consumerCount = 0;
+    for (let s = 0; s < OBSERVATION_SHARDS; s++) {
+      const q = await ch.checkQueue(observationShardQueue(s));
+      messageCount += q.messageCount;
+      if (q.consumerCount > 0) consumerCount++;
+    }
+    return { messageCount, consumerCount };
   } finally {
     await ch.close().catch(() => undefined);
   }
@@ -85,9 +93,9 @@ async function waitConsuming(): Promise<void> {
     intervalMs: 100,
     description: `aggregator ready; output: ${output.slice(-2000)}`,
   });
-  await waitFor(async () => (await queueDepth()).consumerCount === 1, {
-    timeoutMs: 10_000,
-    description: 'the aggregator consuming',
+  await waitFor(async () => (await queueDepth()).consumerCount === OBSERVATION_SHARDS, {
+    timeoutMs: 15_000,
+    description: 'the aggregator consuming every shard',
   });
 }
 

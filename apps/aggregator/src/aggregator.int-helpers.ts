@@ -17,7 +17,13 @@ import {
   type PayloadInputOf,
   type StatusChangedPayload,
 } from '@fleetwatch/contracts';
-import { createBus, publishRequest, type Bus, type PublishRequest } from '@fleetwatch/messaging';
+import {
+  createBus,
+  observationShardQueueSpecs,
+  publishRequest,
+  type Bus,
+  type PublishRequest,
+} from '@fleetwatch/messaging';
 import { createLogger, FLEETWATCH_LOGGER, ReadinessRegistry } from '@fleetwatch/observability';
 import { AggregatorModule } from './aggregator.module';
 import { loadAggregatorConfig } from './config';
@@ -61,13 +67,19 @@ export async function createTestSite(
   name: string,
   infra: TestInfra,
   env: Record<string, string> = {},
+  /**
+   * `shardObservations: false` publishes as a producer older than sharding did: to the
+   * un-sharded queue (any mix of targets in one batch), drained by one replica's legacy lane.
+   */
+  options: { shardObservations?: boolean } = {},
 ): Promise<TestSite> {
   const { vhost, database, redisPrefix, pg } = infra;
   const bus = createBus({
+    shardObservations: options.shardObservations,
     url: vhost.amqpUrl,
     source: { site: 'test', service: 'status-ingest', location: 'ingest-a' },
     name: `test-${name}`,
-    queues: [QueueName.AggregatorObservations],
+    queues: [...observationShardQueueSpecs(), QueueName.AggregatorObservations],
   });
   const changes: StatusChangedPayload[] = [];
   const capture = bus.consumer.consume(

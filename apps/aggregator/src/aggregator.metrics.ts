@@ -1,4 +1,4 @@
-import { Counter, Histogram, register, type Metric } from 'prom-client';
+import { Counter, Gauge, Histogram, register, type Metric } from 'prom-client';
 
 function lookup<M extends Metric<string>>(name: string, create: () => M): M {
   return (register.getSingleMetric(name) as M | undefined) ?? create();
@@ -101,6 +101,33 @@ export class AggregatorMetrics {
   );
 
   private static instance: AggregatorMetrics | undefined;
+
+  readonly shardChanges = lookup(
+    'fleetwatch_aggregator_shard_changes_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_shard_changes_total',
+        help: 'Observation shards taken, released (handed over in order) or lost (lock connection gone) by this replica.',
+        labelNames: ['change'],
+      }),
+  );
+  private shardsHeld: () => number = () => 0;
+  readonly shardsHeldGauge = lookup(
+    'fleetwatch_aggregator_shards_held',
+    () =>
+      new Gauge({
+        name: 'fleetwatch_aggregator_shards_held',
+        help: 'Observation shards this replica consumes now.',
+        collect() {
+          this.set(AggregatorMetrics.get().shardsHeld());
+        },
+      }),
+  );
+
+  /** The source of fleetwatch_aggregator_shards_held (the shard coordinator). */
+  trackShards(held: () => number): void {
+    this.shardsHeld = held;
+  }
 
   static get(): AggregatorMetrics {
     // Recreate when someone cleared the registry (tests).

@@ -1,7 +1,13 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
 import { LiveStateModule } from '@fleetwatch/live-state';
-import { BusConnection, BusTopology, MessagingModule, SetAsideWriter } from '@fleetwatch/messaging';
+import {
+  BusConnection,
+  BusTopology,
+  MessagingModule,
+  SetAsideWriter,
+  observationShardQueueSpecs,
+} from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
 import {
@@ -24,6 +30,7 @@ import { ObservationsService } from './observations/observations.service';
 import { DeadlineCache } from './staleness/deadline-cache';
 import { DeadlineExpiry } from './staleness/deadline-expiry.service';
 import { SweeperService } from './staleness/sweeper.service';
+import { ShardCoordinator } from './shards/shard-coordinator.service';
 import { StatusPropagation } from './status/status-propagation.service';
 import { AGGREGATOR_CONFIG, SWEEPER_LEASE } from './tokens';
 
@@ -54,7 +61,11 @@ export class AggregatorModule {
           site: config.site,
           service: 'aggregator',
           location: config.location,
-          queues: [QueueName.AggregatorObservations, QueueName.AggregatorBulkObservations],
+          queues: [
+            ...observationShardQueueSpecs(),
+            QueueName.AggregatorObservations,
+            QueueName.AggregatorBulkObservations,
+          ],
           stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),
         }),
       ],
@@ -89,6 +100,7 @@ export class AggregatorModule {
         DeadlineCache,
         DeadlineExpiry,
         SweeperService,
+        ShardCoordinator,
         HistoryMaintenance,
         ReadinessWiring,
       ],

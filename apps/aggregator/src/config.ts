@@ -14,7 +14,7 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
        */
       AGGREGATOR_PREFETCH: env.int(1000, 1, 1000),
       /** In-flight budget: updates held (received, not yet committed and acked). Intake pauses above it, resumes at half. */
-      AGGREGATOR_MAX_IN_FLIGHT_UPDATES: env.int(10_000, 1000, 1_000_000),
+      AGGREGATOR_MAX_IN_FLIGHT_UPDATES: env.int(16_000, 1000, 1_000_000),
       /** In-flight budget: bytes of message bodies held. */
       AGGREGATOR_MAX_IN_FLIGHT_BYTES: env.int(16 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
       /** Observations committed per transaction; at most the prefetch. */
@@ -22,7 +22,18 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       AGGREGATOR_BATCH_WAIT_MS: env.int(50, 1, 10_000),
       /** Observations per transaction (a status.update.batch message carries up to 1000): larger batches commit in chunks. */
       AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT: env.int(2000, 100, 20_000),
-      AGGREGATOR_DB_POOL_SIZE: env.int(6, 2, 100),
+      /** Connections of the write path: the shards' lanes commit concurrently (plus the sweeper's jobs). */
+      AGGREGATOR_DB_POOL_SIZE: env.int(10, 2, 100),
+      /**
+       * This replica's name among the aggregator replicas sharing the observation shards (default: host, pid and
+       * a random suffix). Only needs setting to make logs and the registry readable.
+       */
+      AGGREGATOR_REPLICA_ID: env.optionalString(),
+      /**
+       * How often each replica beats in the replica registry and re-balances the shards. A dead replica's shards
+       * are taken over about two intervals after its death; a replica that leaves hands its shards over at once.
+       */
+      AGGREGATOR_SHARD_CHECK_INTERVAL_MS: env.int(1000, 100, 60_000),
       /** % of reporting locations DOWN that makes the consensus DOWN instead of PARTIAL (100 = all). */
       CONSENSUS_DOWN_QUORUM_PCT: env.number(100, 1, 100),
       /** A pushed instance or host with nothing heard for this long turns STALE. */
@@ -63,6 +74,15 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
     },
     maxObservationsPerCommit: values.AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT,
     dbPoolSize: values.AGGREGATOR_DB_POOL_SIZE,
+    replicaId: values.AGGREGATOR_REPLICA_ID?.trim() || undefined,
+    shards: {
+      checkIntervalMs: values.AGGREGATOR_SHARD_CHECK_INTERVAL_MS,
+      // A free shard is left to its owner for two rounds before anyone takes it.
+      orphanGraceMs: 2 * values.AGGREGATOR_SHARD_CHECK_INTERVAL_MS,
+      // A replica silent for five rounds is dead; a shard is held at least that long before it is handed over.
+      replicaTtlMs: 5 * values.AGGREGATOR_SHARD_CHECK_INTERVAL_MS,
+      minHoldMs: 5 * values.AGGREGATOR_SHARD_CHECK_INTERVAL_MS,
+    },
     downQuorumPct: values.CONSENSUS_DOWN_QUORUM_PCT,
     staleAfterSeconds: values.STALE_AFTER_SECONDS,
     sweepIntervalMs: values.SWEEP_INTERVAL_MS,

@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
-import { MessagingModule } from '@fleetwatch/messaging';
+import { MessagingModule, observationShardQueueSpecs } from '@fleetwatch/messaging';
 import type { CollectorConfig } from './config';
 import { HeartbeatService } from './heartbeat/heartbeat.service';
 import { ReadinessWiring } from './health/readiness.wiring';
@@ -22,7 +22,7 @@ export class CollectorModule {
           service: 'collector',
           location: config.location,
           // Declared here too so results wait in the queue when the aggregator is not up yet.
-          queues: [QueueName.AggregatorObservations],
+          queues: [...observationShardQueueSpecs(), QueueName.AggregatorObservations],
         }),
       ],
       providers: [{ provide: COLLECTOR_CONFIG, useValue: config }, HeartbeatService, ReadinessWiring],

@@ -1,4 +1,4 @@
-import { BUS_BATCH_MAX_UPDATES, QueueName } from '@fleetwatch/contracts';
+import { BUS_BATCH_MAX_UPDATES } from '@fleetwatch/contracts';
 import { createIsolatedVhost, testEnv } from '@fleetwatch/testing';
 import { errorOf, IngestHarness, update, type PostOptions } from './int-spec.helpers';
 
@@ -504,11 +504,10 @@ describe('bad input: a 4xx naming the problem, never a 5xx', () => {
     expect(res.status).toBe(202);
     expect((res.json as { accepted: number }).accepted).toBe(1000);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
-    // One status.update.batch bus message carrying the 1000 updates, on the bulk queue (more than BUS_BATCH_MAX_UPDATES).
+    // Cut per shard into status.update.batch messages of at most BUS_BATCH_MAX_UPDATES each.
     expect(1000).toBeGreaterThan(BUS_BATCH_MAX_UPDATES);
-    expect(await h.count(QueueName.AggregatorBulkObservations)).toBe(1);
-    expect(await h.count()).toBe(0);
-    expect((await h.drain(QueueName.AggregatorBulkObservations)).length).toBe(1000);
+    expect(await h.count()).toBeGreaterThanOrEqual(1000 / BUS_BATCH_MAX_UPDATES);
+    expect((await h.drain()).length).toBe(1000);
   });
 });
 

@@ -3,12 +3,15 @@ import {
   buildEnvelope,
   BUS_BATCH_MAX_BYTES,
   BUS_BATCH_MAX_UPDATES,
-  QueueName,
   Messages,
+  observationShardQueue,
   RoutingKey,
+  shardLabel,
+  TargetIds,
   UUID_PATTERN,
   type StatusUpdatePayload,
 } from '@fleetwatch/contracts';
+import { shardOf } from '@fleetwatch/messaging';
 import { generatePingToken, hashPingToken } from '@fleetwatch/persistence';
 import { createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { errorOf, IngestHarness, update } from './int-spec.helpers';
@@ -30,7 +33,6 @@ beforeAll(async () => {
 afterAll(() => h?.stop());
 afterEach(async () => {
   await h.drain();
-  await h.drain(QueueName.AggregatorBulkObservations);
 });
 
 describe('POST /api/v1/status/updates', () => {
@@ -88,31 +90,59 @@ describe('POST /api/v1/status/updates', () => {
     expect(res.status).toBe(202);
     const body = res.json as { accepted: number; ids: string[] };
     expect(body.accepted).toBe(250);
-    // More than BUS_BATCH_MAX_UPDATES: the whole batch travelled as one status.update.batch message, on the bulk queue.
+    // One status.update.batch message per shard the targets fall in, each within BUS_BATCH_MAX_UPDATES,
+    // on that shard's queue; every update keeps its order within its shard (so within its target).
     expect(250).toBeGreaterThan(BUS_BATCH_MAX_UPDATES);
-    expect(await h.count()).toBe(0);
-    const messages = await h.drain(QueueName.AggregatorBulkObservations);
-    expect(new Set(messages.map((m) => m.batchId))).toEqual(new Set([expect.stringMatching(UUID_PATTERN)]));
-    expect(messages.map((m) => m.envelope.id)).toEqual(body.ids);
-    expect(messages.map((m) => (m.envelope.payload as StatusUpdatePayload).instanceId)).toEqual(
-      updates.map((u) => u.instanceId),
+    const raw = await h.drainRaw();
+    for (const m of raw) {
+      const batch = (m.envelope.payload as { updates: StatusUpdatePayload[] }).updates;
+      expect(batch.length).toBeLessThanOrEqual(BUS_BATCH_MAX_UPDATES);
+      const shards = new Set(batch.map((u) => shardOf(TargetIds.instance(u.instanceId))));
+      expect([...shards].map((x) => observationShardQueue(x))).toEqual([m.queue]);
+      expect(m.routingKey).toBe(`event.status.update-batch.${shardLabel([...shards][0])}`);
+    }
+    const messages = raw.flatMap((m) =>
+      (m.envelope.payload as { updates: Array<StatusUpdatePayload & { id: string }> }).updates.map((u) => ({
+        id: u.id,
+        payload: u,
+      })),
     );
-    expect((messages[3].envelope.payload as StatusUpdatePayload).occurredAt).toBe(occurredAt);
+    expect(new Set(messages.map((m) => m.id))).toEqual(new Set(body.ids));
+    expect(messages).toHaveLength(250);
+    const positions = new Map(body.ids.map((id, i) => [id, i]));
+    for (const queue of new Set(raw.map((m) => m.queue))) {
+      const inQueue = raw
+        .filter((m) => m.queue === queue)
+        .flatMap((m) =>
+          (m.envelope.payload as { updates: Array<{ id: string }> }).updates.map((u) => positions.get(u.id) as number),
+        );
+      expect(inQueue).toEqual([...inQueue].sort((a, b) => a - b));
+    }
+    expect(messages.find((m) => m.id === body.ids[3])?.payload.occurredAt).toBe(occurredAt);
   });
 
-  it('a small batch of heavy updates (over BUS_BATCH_MAX_BYTES) also travels whole on the bulk queue; a small light one on the observations queue', async () => {
-    const heavy = Array.from({ length: 20 }, (_, i) => update(i, { metadata: { blob: 'x'.repeat(15_000) } }));
-    expect((await h.post({ updates: heavy }, { key: key.key })).status).toBe(202);
-    const bulk = await h.drainRaw(QueueName.AggregatorBulkObservations);
-    expect(bulk).toHaveLength(1);
-    expect(Buffer.byteLength(JSON.stringify(bulk[0].envelope))).toBeGreaterThan(BUS_BATCH_MAX_BYTES);
-    expect((bulk[0].envelope.payload as { updates: StatusUpdatePayload[] }).updates.map((u) => u.instanceId)).toEqual(
-      heavy.map((u) => u.instanceId),
+  it('a small batch of heavy updates (over BUS_BATCH_MAX_BYTES) is cut into messages within it; a small light one is not cut', async () => {
+    // 20 heavy updates of one instance: one shard, 300 KB — cut into messages within BUS_BATCH_MAX_BYTES, in order.
+    const heavy = Array.from({ length: 20 }, (_, i) =>
+      update(i, { instanceId: 'heavy-1', message: `n${i}`, metadata: { blob: 'x'.repeat(15_000) } }),
     );
+    expect((await h.post({ updates: heavy }, { key: key.key })).status).toBe(202);
+    const cut = await h.drainRaw();
+    const shardsOf = (list: Array<Record<string, unknown>>) =>
+      new Set(list.map((u) => shardOf(TargetIds.instance(u.instanceId as string))));
+    expect(cut.length).toBeGreaterThan(1);
+    expect(new Set(cut.map((m) => m.queue)).size).toBe(1);
+    for (const m of cut) expect(Buffer.byteLength(JSON.stringify(m.envelope))).toBeLessThan(BUS_BATCH_MAX_BYTES + 4096);
+    expect(
+      cut.flatMap((m) =>
+        m.envelope.type === 'status.update'
+          ? [(m.envelope.payload as StatusUpdatePayload).message]
+          : (m.envelope.payload as { updates: StatusUpdatePayload[] }).updates.map((u) => u.message),
+      ),
+    ).toEqual(heavy.map((u) => u.message));
     const light = Array.from({ length: 20 }, (_, i) => update(i));
     expect((await h.post({ updates: light }, { key: key.key })).status).toBe(202);
-    expect(await h.count(QueueName.AggregatorBulkObservations)).toBe(0);
-    expect(await h.drainRaw()).toHaveLength(1);
+    expect(await h.drainRaw()).toHaveLength(shardsOf(light).size);
   });
 
   it('a retry with the same updateId carries the same message id (the aggregator drops the duplicate)', async () => {

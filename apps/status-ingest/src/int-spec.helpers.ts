@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { connect, type ChannelModel } from 'amqplib';
-import { QueueName, type Envelope } from '@fleetwatch/contracts';
+import { OBSERVATION_SHARDS, observationShardQueue, type Envelope } from '@fleetwatch/contracts';
 import type { RunningService } from '@fleetwatch/observability';
 import { ApiKeysRepository, createPrismaClient, generateApiKey, type DatabaseClient } from '@fleetwatch/persistence';
 import { testEnv } from '@fleetwatch/testing';
@@ -24,7 +24,10 @@ export interface HarnessServers {
   redisPrefix?: string;
 }
 
-export const OBSERVATIONS = QueueName.AggregatorObservations;
+/** The queues status-ingest publishes observations to: one per shard (issue 14). */
+export const OBSERVATIONS: readonly string[] = Array.from({ length: OBSERVATION_SHARDS }, (_, i) =>
+  observationShardQueue(i),
+);
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -163,18 +166,27 @@ export class IngestHarness {
     return { status: res.status, headers: res.headers, text, json };
   }
 
-  /** Every bus message now in `queue`, as sent (a batch POST is one `status.update.batch` message). */
-  async drainRaw(queue: string = OBSERVATIONS): Promise<Array<{ envelope: Envelope; messageId: string | undefined }>> {
+  /**
+   * Every bus message now in `queue` (default: every shard queue, shard after shard), as
+   * sent (a batch POST is one `status.update.batch` message per shard its targets fall in).
+   */
+  async drainRaw(
+    queue: string | readonly string[] = OBSERVATIONS,
+  ): Promise<Array<{ envelope: Envelope; messageId: string | undefined; routingKey: string; queue: string }>> {
     const ch = await this.amqp.createChannel();
-    const out: Array<{ envelope: Envelope; messageId: string | undefined }> = [];
+    const out: Array<{ envelope: Envelope; messageId: string | undefined; routingKey: string; queue: string }> = [];
     try {
-      for (;;) {
-        const m = await ch.get(queue, { noAck: true });
-        if (!m) break;
-        out.push({
-          envelope: JSON.parse(m.content.toString('utf8')) as Envelope,
-          messageId: m.properties.messageId as string | undefined,
-        });
+      for (const q of typeof queue === 'string' ? [queue] : queue) {
+        for (;;) {
+          const m = await ch.get(q, { noAck: true });
+          if (!m) break;
+          out.push({
+            envelope: JSON.parse(m.content.toString('utf8')) as Envelope,
+            messageId: m.properties.messageId as string | undefined,
+            routingKey: m.fields.routingKey,
+            queue: q,
+          });
+        }
       }
     } finally {
       await ch.close().catch(() => undefined);
@@ -188,7 +200,7 @@ export class IngestHarness {
    * (its own id — the id a consumer de-duplicates by — and a `status.update` payload).
    */
   async drain(
-    queue: string = OBSERVATIONS,
+    queue: string | readonly string[] = OBSERVATIONS,
   ): Promise<Array<{ envelope: Envelope; messageId: string | undefined; batchId?: string }>> {
     const out: Array<{ envelope: Envelope; messageId: string | undefined; batchId?: string }> = [];
     for (const m of await this.drainRaw(queue)) {
@@ -209,10 +221,12 @@ export class IngestHarness {
     return out;
   }
 
-  async count(queue: string = OBSERVATIONS): Promise<number> {
+  async count(queue: string | readonly string[] = OBSERVATIONS): Promise<number> {
     const ch = await this.amqp.createChannel();
     try {
-      return (await ch.checkQueue(queue)).messageCount;
+      let n = 0;
+      for (const q of typeof queue === 'string' ? [queue] : queue) n += (await ch.checkQueue(q)).messageCount;
+      return n;
     } finally {
       await ch.close().catch(() => undefined);
     }

@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
-import { MessagingModule } from '@fleetwatch/messaging';
+import { MessagingModule, observationShardQueueSpecs } from '@fleetwatch/messaging';
 import { LiveStateModule } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { PersistenceModule } from '@fleetwatch/persistence';
@@ -48,7 +48,11 @@ export class StatusIngestModule {
             service: 'status-ingest',
             location: config.location,
             // Declared here too, so pushes accepted before the aggregator first starts wait in its queue.
-            queues: [QueueName.AggregatorObservations, QueueName.AggregatorBulkObservations],
+            queues: [
+              ...observationShardQueueSpecs(),
+              QueueName.AggregatorObservations,
+              QueueName.AggregatorBulkObservations,
+            ],
             publishTimeoutMs: config.publishTimeoutMs,
             logger,
             stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),

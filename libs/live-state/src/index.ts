@@ -5,4 +5,5 @@ export * from './live-state.store';
 export * from './boot-check';
 export * from './live-state.module';
 export * from './rate-buckets';
+export * from './replica-registry';
 export * from './ingress-control';

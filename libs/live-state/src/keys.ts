@@ -16,6 +16,7 @@
  *   rate:{name}               HASH   a token bucket shared by replicas: tokens, at (epoch ms); expires when full
  *   ingress:control           HASH   ingest replicas' pause/resume: stamp (ordering of the command in force),
  *                                    record (JSON IngressControlRecord); never expires
+ *   replicas:{service}        ZSET   live replicas of a service (member id) scored by last heartbeat (epoch ms)
  *   channel live:status       PUBSUB status-changed fan-out to every gateway replica
  *   channel ingress:control   PUBSUB the ingress record, on each change, to every ingest replica
  */
@@ -30,6 +31,7 @@ export const LiveKeys = {
   deadlines: 'deadlines',
   hostMetrics: (hostId: string) => `host:${hostId}:metrics`,
   rateBucket: (name: string) => `rate:${name}`,
+  replicas: (service: string) => `replicas:${service}`,
   statusChannel: 'live:status',
   ingressControl: 'ingress:control',
   ingressControlChannel: 'ingress:control',

@@ -19,6 +19,8 @@ export interface BusOptions {
   /** `x-delivery-limit` of the queues. Default 5. */
   deliveryLimit?: number;
   /** Publish deadline (connection wait + backpressure + confirm). Default 5000. */
+  /** See PublisherOptions.shardObservations (default true). */
+  shardObservations?: boolean;
   publishTimeoutMs?: number;
   heartbeatSeconds?: number;
   connectTimeoutMs?: number;
@@ -51,7 +53,11 @@ export function createBus(options: BusOptions): Bus {
   const { publishing, consuming } = connections;
   // Exchanges and queues exist before anything is published; consumers declare theirs on their own connection.
   const topology = new BusTopology(publishing, { queues: options.queues, deliveryLimit: options.deliveryLimit });
-  const publisher = new BusPublisher(publishing, { source: options.source, timeoutMs: options.publishTimeoutMs });
+  const publisher = new BusPublisher(publishing, {
+    source: options.source,
+    timeoutMs: options.publishTimeoutMs,
+    shardObservations: options.shardObservations,
+  });
   const consumer = new BusConsumer(consuming, { topology, logger: options.logger, publishing });
   connections.start();
   return {

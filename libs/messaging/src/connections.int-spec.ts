@@ -21,6 +21,7 @@ describe('a service bus: one connection to publish, one to consume', () => {
   beforeAll(async () => {
     vhost = await createIsolatedVhost('connections');
     bus = createBus({
+      shardObservations: false,
       url: vhost.amqpUrl,
       source: TEST_SOURCE,
       name: 'svc',

@@ -36,7 +36,7 @@ describe('BusConsumer on RabbitMQ', () => {
     vhost = await createIsolatedVhost('consumer');
     connection = testConnection(vhost.amqpUrl);
     const topology = new BusTopology(connection, { queues: [Q] });
-    publisher = new BusPublisher(connection, { source: TEST_SOURCE });
+    publisher = new BusPublisher(connection, { source: TEST_SOURCE, shardObservations: false });
     consumer = new BusConsumer(connection, { topology, logger: silentBusLogger });
     connection.start();
     await connection.waitForSession(10_000);

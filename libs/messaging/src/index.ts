@@ -8,6 +8,7 @@ export * from './metrics';
 export * from './connection';
 export * from './connections';
 export * from './topology';
+export * from './shards';
 export * from './confirm-sender';
 export * from './publisher';
 export * from './delivery-tags';

@@ -32,7 +32,7 @@ describe('consumer budget in units and bytes (RabbitMQ)', () => {
       backoff: { initialDelayMs: 50, maxDelayMs: 500 },
     });
     const topology = new BusTopology(connections.publishing, { queues: [Q] });
-    publisher = new BusPublisher(connections.publishing, { source: TEST_SOURCE });
+    publisher = new BusPublisher(connections.publishing, { source: TEST_SOURCE, shardObservations: false });
     consumer = new BusConsumer(connections.consuming, {
       topology,
       logger: silentBusLogger,

@@ -29,7 +29,7 @@ describe('BusPublisher on RabbitMQ', () => {
     vhost = await createIsolatedVhost('publisher');
     connection = testConnection(vhost.amqpUrl);
     new BusTopology(connection, { queues: [Q] });
-    publisher = new BusPublisher(connection, { source: TEST_SOURCE, timeoutMs: 2_000 });
+    publisher = new BusPublisher(connection, { source: TEST_SOURCE, shardObservations: false, timeoutMs: 2_000 });
     connection.start();
     await connection.waitForSession(10_000);
     raw = await RawAmqp.open(vhost.amqpUrl);
@@ -150,7 +150,7 @@ describe('BusPublisher with the broker unreachable', () => {
     const url = new URL(vhost.amqpUrl);
     url.port = String(port);
     const connection = testConnection(url.toString());
-    const publisher = new BusPublisher(connection, { source: TEST_SOURCE, timeoutMs: 1_500 });
+    const publisher = new BusPublisher(connection, { source: TEST_SOURCE, shardObservations: false, timeoutMs: 1_500 });
     closers.push(() => connection.close());
     connection.start();
     const started = Date.now();
@@ -172,7 +172,7 @@ describe('BusPublisher with the broker unreachable', () => {
       () => connection.close(),
     );
     new BusTopology(connection, { queues: [Q] });
-    const publisher = new BusPublisher(connection, { source: TEST_SOURCE, timeoutMs: 1_500 });
+    const publisher = new BusPublisher(connection, { source: TEST_SOURCE, shardObservations: false, timeoutMs: 1_500 });
     connection.start();
     await publisher.publish(Messages.CheckResult, checkResult(1));
 

@@ -1,3 +1,4 @@
+import { routingKeyOf, shardOfMessage } from './shards';
 import {
   buildEnvelope,
   BusHeader,
@@ -25,6 +26,12 @@ export interface PublisherOptions {
   timeoutMs?: number;
   /** Write-buffer high-water mark of the confirm channel, in frames. */
   highWaterMark?: number;
+  /**
+   * Route observations to their target's shard (`shardedRoutingKey`, issue 14). Default
+   * true: every service publishes this way. False only for tests that use observation
+   * types as generic messages on the un-sharded queue.
+   */
+  shardObservations?: boolean;
 }
 
 export interface PublishOptions {
@@ -45,10 +52,10 @@ export interface PublishOptions {
   timeoutMs?: number;
   /**
    * Routes the message by another routing key of the same exchange than its
-   * definition's (e.g. a large status.update.batch to RoutingKey.StatusUpdateBulk);
-   * the envelope and its type are unchanged.
+   * definition's; the envelope and its type are unchanged. Without it, an
+   * observation is routed to its target's shard (`shardedRoutingKey`).
    */
-  routingKey?: RoutingKey;
+  routingKey?: RoutingKey | string;
 }
 
 export interface PublishRequest<D extends MessageDefinition = MessageDefinition> {
@@ -228,7 +235,11 @@ export class BusPublisher {
       envelope,
       message: {
         exchange: definition.exchange,
-        routingKey: options.routingKey ?? definition.routingKey,
+        routingKey:
+          options.routingKey ??
+          (this.options.shardObservations === false
+            ? definition.routingKey
+            : routingKeyOf(definition, shardOfMessage(definition, parsed.data))),
         type: envelope.type,
         content: Buffer.from(JSON.stringify(envelope)),
         properties: {

@@ -10,6 +10,11 @@ export const DEFAULT_DELIVERY_LIMIT = 5;
 export interface QueueSpec {
   name: string;
   bindings: readonly QueueBinding[];
+  /**
+   * `x-single-active-consumer`: RabbitMQ delivers to one consumer at a time, the others
+   * wait (the observation shards: one target's messages are never folded concurrently).
+   */
+  singleActiveConsumer?: boolean;
 }
 
 export type QueueRef = QueueName | QueueSpec;
@@ -66,7 +71,9 @@ export async function declareTopology(channel: Channel, options: TopologyOptions
     const dlq = deadLetterQueueOf(spec.name);
     await channel.assertQueue(dlq, { durable: true, arguments: deadLetterQueueArguments() });
     await channel.bindQueue(dlq, ExchangeName.DeadLetter, spec.name);
-    await channel.assertQueue(spec.name, { durable: true, arguments: workQueueArguments(spec.name, limit) });
+    const args: Record<string, string | number | boolean> = workQueueArguments(spec.name, limit);
+    if (spec.singleActiveConsumer) args['x-single-active-consumer'] = true;
+    await channel.assertQueue(spec.name, { durable: true, arguments: args });
     for (const b of spec.bindings) await channel.bindQueue(spec.name, b.exchange, b.routingKey);
   }
 }

@@ -93,4 +93,5 @@ export {
 } from './sql/sql-pool';
 export { StatusEventsRepository, type StatusEventRecord } from './status-events/status-events.repository';
 export { AdvisoryLease, type AdvisoryLeaseOptions } from './leases/advisory-lease';
+export { AdvisoryLockSet, type AdvisoryLockSetOptions } from './leases/advisory-lock-set';
 export { LeasedLoop, type Lease, type LeasedJob, type LeasedLoopOptions } from './leases/leased-loop';

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { TargetStatus } from '@fleetwatch/contracts';
+import { OBSERVATION_SHARDS, type TargetStatus } from '@fleetwatch/contracts';
 import type { TargetSnapshot } from '@fleetwatch/domain';
 import { LiveStateStore, type DueDeadline, type LocationRecord, type TargetWrite } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
@@ -104,11 +104,16 @@ export class LiveProjection {
    * Rewrites live state from Postgres, page by page (all targets, or those changed
    * since `updatedSince`). Index entries Redis already holds are moved, not duplicated.
    */
-  async rebuild(updatedSince?: Date): Promise<number> {
+  async rebuild(updatedSince?: Date, shard?: number): Promise<number> {
     let after: string | null = null;
     let total = 0;
     for (;;) {
-      const page = await this.states.page(after, REBUILD_PAGE, updatedSince);
+      const page = await this.states.page(
+        after,
+        REBUILD_PAGE,
+        updatedSince,
+        shard === undefined ? undefined : { shard, of: OBSERVATION_SHARDS },
+      );
       if (page.length === 0) break;
       await this.project(page, new Map());
       total += page.length;
@@ -117,7 +122,7 @@ export class LiveProjection {
     }
     if (total > 0 || !updatedSince)
       this.logger.info(
-        { targets: total, since: updatedSince?.toISOString() ?? null },
+        { targets: total, since: updatedSince?.toISOString() ?? null, shard: shard ?? null },
         'live state rebuilt from Postgres',
       );
     return total;

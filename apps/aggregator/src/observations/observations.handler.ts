@@ -1,17 +1,18 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   BUS_BATCH_MAX_BYTES,
   BUS_BATCH_MAX_UPDATES,
   MAX_BATCH_UPDATES,
   Messages,
+  OBSERVATION_SHARDS,
   QueueName,
   type Envelope,
   type StatusUpdateBatchPayload,
 } from '@fleetwatch/contracts';
-import { BusConnection, BusConsumer, type Subscription } from '@fleetwatch/messaging';
+import { BusConsumer, observationShardQueueSpec, type QueueRef, type Subscription } from '@fleetwatch/messaging';
 import type { AggregatorConfig } from '../config';
 import { AGGREGATOR_CONFIG } from '../tokens';
-import { ObservationsService } from './observations.service';
+import { ObservationsService, type LaneKey } from './observations.service';
 
 /** Updates a message carries: a `status.update.batch` up to 1000, anything else one. */
 export function updatesIn(envelope: Envelope): number {
@@ -20,81 +21,105 @@ export function updatesIn(envelope: Envelope): number {
     : 1;
 }
 
+/** The pseudo-shard of the un-sharded queues (observations and observations-bulk, from publishers older than sharding). */
+export const LEGACY_SHARD = OBSERVATION_SHARDS;
+
 /**
- * The observations queue in batch mode: the service commits a batch in one
- * transaction and the consumer acks it only after that (a throw nacks the
- * batch for a retry). One consumer per queue keeps each target's observations in
- * delivery order. Subscribed here rather than with @ConsumeQueue because prefetch,
- * batch size and the in-flight budget come from the configuration. The budget
- * counts updates, not messages, and the prefetch of each queue is sized for the
- * largest message it may get: the observations queue takes messages of at most
- * BUS_BATCH_MAX_UPDATES (prefetch budget / 100), the bulk queue the large ones
- * (a 1000-update batch POST: prefetch budget / 1000). Both feed the same service,
- * whose serial lane commits one batch at a time.
+ * Consumes the observation shards this replica holds (ShardCoordinator decides which),
+ * in batch mode: the service commits a batch in one transaction in the shard's lane and
+ * the consumer acks it only after that (a throw nacks it for a retry). One consumer per
+ * shard queue (and the queue's single active consumer) keeps each target's
+ * observations in delivery order. The in-flight budget (updates and bytes) is the
+ * replica's, split evenly between the shards, and each prefetch is sized for the
+ * largest message its queue may get: BUS_BATCH_MAX_UPDATES for a shard, a whole batch
+ * POST for the legacy bulk queue.
  */
 @Injectable()
-export class ObservationsHandler implements OnApplicationBootstrap, OnModuleDestroy {
-  private subscriptions: Subscription[] = [];
-  private unlisten: (() => void) | undefined;
+export class ObservationsHandler {
+  private readonly held = new Map<number, Subscription[]>();
 
   constructor(
-    private readonly connection: BusConnection,
     private readonly consumer: BusConsumer,
     private readonly service: ObservationsService,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
   ) {}
 
-  onApplicationBootstrap(): void {
-    // Subscribe once connected: a setup added while the connection is still running its
-    // setups (state "connecting") is not run until the next reconnect (libs/messaging).
-    if (this.connection.isConnected()) return this.subscribe();
-    this.unlisten = this.connection.onState((state) => {
-      if (state !== 'connected' || this.subscriptions.length > 0) return;
-      this.unlisten?.();
-      this.subscribe();
-    });
+  /** Starts consuming a shard (LEGACY_SHARD: the un-sharded queues); resolves once consuming. */
+  async start(shard: number): Promise<void> {
+    if (this.held.has(shard)) return;
+    const subscriptions =
+      shard === LEGACY_SHARD
+        ? [
+            this.subscribe(QueueName.AggregatorObservations, 'legacy', {
+              units: BUS_BATCH_MAX_UPDATES,
+              bytes: BUS_BATCH_MAX_BYTES,
+            }),
+            // A batch POST of up to 1000 updates in one message, at most ~1 KiB an update (the ingest body limit's default).
+            this.subscribe(QueueName.AggregatorBulkObservations, 'legacy', {
+              units: MAX_BATCH_UPDATES,
+              bytes: MAX_BATCH_UPDATES * 1024,
+            }),
+          ]
+        : [
+            this.subscribe(observationShardQueueSpec(shard), shard, {
+              units: BUS_BATCH_MAX_UPDATES,
+              bytes: BUS_BATCH_MAX_BYTES,
+            }),
+          ];
+    this.held.set(shard, subscriptions);
+    await Promise.all(subscriptions.map((s) => s.waitUntilActive(30_000)));
   }
 
-  private subscribe(): void {
-    const options = (worstCase: { units: number; bytes: number }) => ({
+  /**
+   * Stops consuming a shard: the consumer is cancelled, everything already delivered
+   * is committed and acked (bounded by the shutdown timeout; what is left returns to
+   * the queue), then the channel closes. Only then may another replica take it.
+   */
+  async stop(shard: number): Promise<void> {
+    const subscriptions = this.held.get(shard);
+    if (!subscriptions) return;
+    await Promise.all(subscriptions.map((s) => s.stop()));
+    this.held.delete(shard);
+  }
+
+  /** Stops consuming a shard at once, without draining (its lock was lost): unacked deliveries return to the queue. */
+  async abort(shard: number): Promise<void> {
+    const subscriptions = this.held.get(shard);
+    if (!subscriptions) return;
+    this.held.delete(shard);
+    await Promise.all(subscriptions.map((s) => s.stop(0)));
+  }
+
+  holds(shard: number): boolean {
+    return this.held.has(shard);
+  }
+
+  /** Shards being consumed (LEGACY_SHARD included when held). */
+  get shards(): number[] {
+    return [...this.held.keys()].sort((a, b) => a - b);
+  }
+
+  private subscribe(queue: QueueRef, lane: LaneKey, worstCase: { units: number; bytes: number }): Subscription {
+    const split = lane === 'legacy' ? 1 : OBSERVATION_SHARDS;
+    const maxUnits = Math.max(worstCase.units * 2, Math.floor(this.config.budget.maxUnits / split));
+    const maxBytes = Math.max(worstCase.bytes * 2, Math.floor(this.config.budget.maxBytes / split));
+    return this.consumer.consume(queue, (envelopes: Envelope[]) => this.service.processBatch(envelopes, lane), {
       prefetch: this.config.prefetch,
-      batch: this.config.batch,
+      batch: {
+        ...this.config.batch,
+        maxUnits: Math.max(1, Math.min(this.config.batch.maxUnits, Math.floor(maxUnits / 2))),
+      },
       weigh: updatesIn,
       // The prefetch is sized for a window of the largest messages the queue may get, at all times: the budget
       // holds for a burst of them after a quiet spell of small ones. A larger message pauses intake when it arrives.
       budget: {
-        ...this.config.budget,
+        maxUnits,
+        maxBytes,
         unitsPerMessageHint: worstCase.units,
         bytesPerMessageHint: worstCase.bytes,
         worstCase,
       },
       stopTimeoutMs: Math.max(1000, this.config.shutdownTimeoutMs - 2000),
     });
-    const handler = (envelopes: Envelope[]) => this.service.processBatch(envelopes);
-    this.subscriptions = [
-      this.consumer.consume(
-        QueueName.AggregatorObservations,
-        handler,
-        options({ units: BUS_BATCH_MAX_UPDATES, bytes: BUS_BATCH_MAX_BYTES }),
-      ),
-      // A batch POST of up to 1000 updates in one message, at most ~1 KiB an update (the ingest body limit's default).
-      this.consumer.consume(
-        QueueName.AggregatorBulkObservations,
-        handler,
-        options({ units: MAX_BATCH_UPDATES, bytes: MAX_BATCH_UPDATES * 1024 }),
-      ),
-    ];
-  }
-
-  /** Graceful shutdown: no new deliveries; the batch in flight commits and is acked. */
-  async onModuleDestroy(): Promise<void> {
-    this.unlisten?.();
-    this.service.stop();
-    await Promise.all(this.subscriptions.map((s) => s.stop()));
-  }
-
-  /** For tests and readiness: both queues are being consumed. */
-  get active(): boolean {
-    return this.subscriptions.length > 0 && this.subscriptions.every((s) => s.active);
   }
 }

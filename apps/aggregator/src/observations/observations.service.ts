@@ -63,6 +63,9 @@ function toFoldItem(m: Active): FoldItem {
   };
 }
 
+/** A shard's lane, or the exclusive lane of the un-sharded (legacy) queues. */
+export type LaneKey = number | 'legacy';
+
 type Active = Exclude<MappedMessage, { type: 'ignored' | 'rejected' }>;
 type Rejected = Extract<MappedMessage, { type: 'rejected' }>;
 
@@ -105,7 +108,11 @@ export class ObservationsService {
     this.stopping = true;
   }
 
-  async processBatch(envelopes: readonly Envelope[]): Promise<void> {
+  /**
+   * `lane`: the shard the envelopes came from (its lane commits them in order, beside
+   * the other shards'), or 'legacy' for the un-sharded queues (committed exclusively).
+   */
+  async processBatch(envelopes: readonly Envelope[], lane: LaneKey = 'legacy'): Promise<void> {
     const started = performance.now();
     const mapped = envelopes.flatMap((e) => mapEnvelope(e, { staleAfterSeconds: this.config.staleAfterSeconds }));
     const rejected = mapped.filter((m): m is Rejected => m.type === 'rejected');
@@ -116,7 +123,7 @@ export class ObservationsService {
       );
     // Batch messages (status.update.batch) may carry 1000 updates each: bound each transaction, in order.
     const size = this.config.maxObservationsPerCommit;
-    for (let i = 0; i < active.length; i += size) await this.commitIsolating(active.slice(i, i + size));
+    for (let i = 0; i < active.length; i += size) await this.commitIsolating(active.slice(i, i + size), lane);
     this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
   }
 
@@ -128,9 +135,9 @@ export class ObservationsService {
    * replayable message with the reason; everything else is stored (SPEC §3: a bad
    * message never takes good ones with it).
    */
-  private async commitIsolating(items: Active[]): Promise<void> {
+  private async commitIsolating(items: Active[], lane: LaneKey): Promise<void> {
     try {
-      await this.commitChunk(items);
+      await this.commitChunk(items, lane);
     } catch (e) {
       if (this.stopping) throw e;
       if (isTooLarge(e) && items.length > 1) {
@@ -140,8 +147,8 @@ export class ObservationsService {
           'commit too large for the database; splitting it',
         );
         const half = Math.ceil(items.length / 2);
-        await this.commitIsolating(items.slice(0, half));
-        await this.commitIsolating(items.slice(half));
+        await this.commitIsolating(items.slice(0, half), lane);
+        await this.commitIsolating(items.slice(half), lane);
         return;
       }
       if (isTransient(e)) throw e;
@@ -157,8 +164,8 @@ export class ObservationsService {
         'batch refused by a store; splitting it to isolate the observations that fail',
       );
       const half = Math.ceil(items.length / 2);
-      await this.commitIsolating(items.slice(0, half));
-      await this.commitIsolating(items.slice(half));
+      await this.commitIsolating(items.slice(0, half), lane);
+      await this.commitIsolating(items.slice(half), lane);
     }
   }
 
@@ -176,10 +183,14 @@ export class ObservationsService {
     for (const p of parts) this.metrics.setAside.inc({ type: p.envelope.type });
   }
 
-  private async commitChunk(active: Active[]): Promise<void> {
+  private inLane<T>(lane: LaneKey, job: () => Promise<T>): Promise<T> {
+    return lane === 'legacy' ? this.lane.run(job) : this.lane.runIn(lane, job);
+  }
+
+  private async commitChunk(active: Active[], lane: LaneKey): Promise<void> {
     const outcome = await retryTransient(
       () =>
-        this.lane.run(async () => {
+        this.inLane(lane, async () => {
           // Only the SQL transaction can blame the observations: live state and the
           // bus failing (Redis OOM/READONLY, a rebuild, a publish) is an outage for all of them.
           await this.boot.ensureReady().catch(asOutage('live state not ready'));

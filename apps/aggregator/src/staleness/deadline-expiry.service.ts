@@ -1,5 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { OBSERVATION_SHARDS } from '@fleetwatch/contracts';
 import { expireDeadlines, type TimedOutRun } from '@fleetwatch/domain';
+import { shardOf } from '@fleetwatch/messaging';
 import {
   HistoryRepository,
   runInSqlTransaction,
@@ -24,16 +26,15 @@ export const SWEEP_BATCH = 500;
 const MAX_ROUNDS = 20;
 
 /**
- * The sweeper's expire job: deadlines due by Postgres (`deadline_at`, the
- * durable source), plus whatever Redis's deadline cache lists as due, are
- * expired under the targets' row locks in the serial lane, so expiry is ordered
- * with observation batches and a deadline a fresher observation moved is left
+ * Expiry of due deadlines, by every replica for the shards it holds: deadlines due by
+ * Postgres (`deadline_at`, the durable source), plus whatever Redis's deadline cache
+ * lists as due, are expired under the targets' row locks in the shard's lane, so
+ * expiry is ordered with that shard's observation batches and a deadline a fresher observation moved is left
  * alone. STALE (or DOWN for heartbeats) is stored with its events like any
  * transition, then projected and published; re-running it changes nothing.
  */
 @Injectable()
-export class DeadlineExpiry implements LeasedJob, OnModuleDestroy {
-  readonly name = 'expire';
+export class DeadlineExpiry implements OnModuleDestroy {
   private stopped = false;
   private readonly metrics = AggregatorMetrics.get();
 
@@ -52,21 +53,38 @@ export class DeadlineExpiry implements LeasedJob, OnModuleDestroy {
     this.stopped = true;
   }
 
-  /** Expires everything due (in rounds of SWEEP_BATCH), then keeps the cache in line. */
-  async run(now: number): Promise<void> {
-    for (let round = 0; round < MAX_ROUNDS && !this.stopped; round++) {
-      const durable = await this.lane.run(() => this.expireDue(now));
-      if (durable < SWEEP_BATCH) break;
-    }
-    await this.cache.reconcile(now);
+  /**
+   * Expires everything due in the shards this replica holds (in rounds of SWEEP_BATCH),
+   * each in its shard's lane, so expiry is ordered with that shard's batches. `holds`
+   * is asked again inside the lane: a shard handed over meanwhile is left to its new holder.
+   */
+  async expireShards(now: number, shards: readonly number[], holds: (shard: number) => boolean): Promise<void> {
+    await Promise.all(
+      shards.map(async (shard) => {
+        for (let round = 0; round < MAX_ROUNDS && !this.stopped; round++) {
+          const durable = await this.lane.runIn(shard, async () => (holds(shard) ? this.expireDue(now, shard) : 0));
+          if (durable < SWEEP_BATCH) break;
+        }
+      }),
+    );
   }
 
-  /** One transaction over at most one batch of due deadlines; returns how many Postgres listed as due. */
-  async expireDue(now: number): Promise<number> {
-    const [durable, cached] = await Promise.all([
-      this.states.dueDeadlines(now, SWEEP_BATCH),
+  /** The lease holder's job: keeps Redis's deadline cache in line with Postgres. */
+  readonly reconcileCache: LeasedJob = {
+    name: 'deadline-cache',
+    run: (now: number) => this.cache.reconcile(now),
+  };
+
+  /**
+   * One transaction over at most one batch of due deadlines (of one shard, or all);
+   * returns how many Postgres listed as due. Call inside the shard's lane.
+   */
+  async expireDue(now: number, shard?: number): Promise<number> {
+    const [durable, cachedAll] = await Promise.all([
+      this.states.dueDeadlines(now, SWEEP_BATCH, shard === undefined ? undefined : { shard, of: OBSERVATION_SHARDS }),
       this.cache.due(now, SWEEP_BATCH),
     ]);
+    const cached = shard === undefined ? cachedAll : cachedAll.filter((d) => shardOf(d.targetId) === shard);
     if (durable.length === 0 && cached.length === 0) return 0;
     this.cache.noteMisses(durable, cached, SWEEP_BATCH);
     const candidates = [...durable, ...cached];

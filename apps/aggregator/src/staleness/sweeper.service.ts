@@ -1,51 +1,90 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { OBSERVATION_SHARDS } from '@fleetwatch/contracts';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { AdvisoryLease, LeasedLoop } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import type { AggregatorConfig } from '../config';
 import { StatusEventsRelay } from '../events/status-events.relay';
 import { LiveStateBoot } from '../live/live-state.boot';
+import { ObservationsHandler } from '../observations/observations.handler';
 import { AGGREGATOR_CONFIG, SWEEPER_LEASE } from '../tokens';
 import { DeadlineExpiry } from './deadline-expiry.service';
 
 /**
- * The aggregator's leased loop: every SWEEP_INTERVAL_MS, while holding the
- * sweeper lease (a Postgres advisory lock, so replicas never double-fire), it
- * runs three jobs in order — rebuild live state if Redis lost it
- * (LiveStateBoot), expire due deadlines (DeadlineExpiry), relay status events
- * left in the outbox (StatusEventsRelay). A failing job does not hold up the others.
+ * The aggregator's periodic work, every SWEEP_INTERVAL_MS:
+ * - on every replica, expiry of the due deadlines of the shards it holds, each in its
+ *   shard's lane (DeadlineExpiry) — so a target's expiry is ordered with its observations;
+ * - on the holder of the sweeper lease only (a Postgres advisory lock, so replicas never
+ *   double-fire): rebuild live state if Redis lost it (LiveStateBoot), keep the deadline
+ *   cache in line, relay status events left in the outbox (StatusEventsRelay).
+ * A failing job does not hold up the others.
  */
 @Injectable()
 export class SweeperService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly loop: LeasedLoop;
+  private timer: NodeJS.Timeout | undefined;
+  private expiring: Promise<unknown> = Promise.resolve();
+  private stopped = false;
 
   constructor(
     @Inject(SWEEPER_LEASE) readonly lease: AdvisoryLease,
-    @Inject(AGGREGATOR_CONFIG) config: AggregatorConfig,
-    @Inject(FLEETWATCH_LOGGER) logger: Logger,
+    @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
     rebuild: LiveStateBoot,
-    expire: DeadlineExpiry,
+    private readonly expire: DeadlineExpiry,
     relay: StatusEventsRelay,
+    private readonly shards: ObservationsHandler,
   ) {
     this.loop = new LeasedLoop({
       lease,
       intervalMs: config.sweepIntervalMs,
-      jobs: [rebuild, expire, relay],
+      jobs: [rebuild, expire.reconcileCache, relay],
       onJobError: (job, e) =>
         logger.warn({ job, err: (e as Error).message }, 'sweeper job failed; retrying next interval'),
     });
   }
 
   onApplicationBootstrap(): void {
-    this.loop.start();
+    this.schedule(0);
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.expiring;
     await this.loop.stop();
   }
 
-  /** One tick now (queued behind a running one); false without the lease. */
-  tick(now?: number): Promise<boolean> {
-    return this.loop.tick(now);
+  /**
+   * One tick now (queued behind a running one): the leased jobs (a live-state rebuild
+   * first), then expiry of the held shards. False without the lease.
+   */
+  async tick(now?: number): Promise<boolean> {
+    const leased = await this.loop.tick(now);
+    await this.expireHeld(now ?? Date.now());
+    return leased;
+  }
+
+  private expireHeld(now: number): Promise<void> {
+    const run = this.expiring.then(async () => {
+      const held = this.shards.shards.filter((s) => s < OBSERVATION_SHARDS);
+      try {
+        await this.expire.expireShards(now, held, (s) => this.shards.holds(s));
+      } catch (e) {
+        this.logger.warn({ job: 'expire', err: (e as Error).message }, 'sweeper job failed; retrying next interval');
+      }
+    });
+    this.expiring = run;
+    return run;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.tick()
+        .catch(() => false)
+        .finally(() => this.schedule(this.config.sweepIntervalMs));
+    }, delayMs);
+    this.timer.unref();
   }
 }

@@ -3,12 +3,12 @@ import {
   BUS_BATCH_MAX_BYTES,
   BUS_BATCH_MAX_UPDATES,
   Messages,
-  RoutingKey,
+  TargetIds,
   type PayloadInputOf,
   type StatusUpdate,
 } from '@fleetwatch/contracts';
 import { RateLimitedError, UnavailableError, type TimeWindow } from '@fleetwatch/domain';
-import { BusPublisher } from '@fleetwatch/messaging';
+import { BusPublisher, splitByShard } from '@fleetwatch/messaging';
 import type { AuthenticatedKey } from '../auth/api-key-auth.service';
 import type { IngestConfig } from '../config';
 import { PublishGate } from '../ingress/publish-gate.service';
@@ -64,23 +64,33 @@ export class StatusUpdatesService {
   }
 
   /**
-   * One bus message — a lone update as `status.update`, several as one
-   * `status.update.batch` — so a request is accepted whole or refused whole.
-   * Messages within BUS_BATCH_MAX_UPDATES / BUS_BATCH_MAX_BYTES (single POSTs and
-   * the coalescer's groups) go to the observations queue; larger ones (a big batch
-   * POST) by RoutingKey.StatusUpdateBulk to the aggregator's bulk queue, whose
-   * prefetch is sized for them: each queue's memory stays bounded.
+   * The updates of one coalesced group (one request or several) as bus messages, one
+   * per shard of their targets (issue 14: aggregator replicas share the shards) — a
+   * lone update as `status.update`, several as `status.update.batch` — each within
+   * BUS_BATCH_MAX_UPDATES / BUS_BATCH_MAX_BYTES (a big batch POST is cut into chunks,
+   * each update keeping its order within its target's shard). Resolves once every
+   * message is confirmed: a request is accepted whole, or refused (503) and retried
+   * whole — the updates already confirmed are then dropped downstream as duplicates
+   * of their ids.
    */
   private async send(items: BatchItem[], bytes: number): Promise<void> {
-    // `bytes` was weighed once, when the requests were accepted.
-    const bulk = items.length > BUS_BATCH_MAX_UPDATES || bytes > BUS_BATCH_MAX_BYTES;
-    const routing = bulk ? { routingKey: RoutingKey.StatusUpdateBulk } : {};
-    if (items.length === 1) {
-      const { id, ...payload } = items[0];
-      await this.publisher.publish(Messages.StatusUpdate, payload, { id, ...routing });
-    } else {
-      await this.publisher.publish(Messages.StatusUpdateBatch, { updates: items }, routing);
+    // `bytes` was weighed once, when the requests were accepted; only an oversized group is weighed per item.
+    const oversized = items.length > BUS_BATCH_MAX_UPDATES || bytes > BUS_BATCH_MAX_BYTES;
+    const sends: Promise<unknown>[] = [];
+    for (const group of splitByShard(items, (i) => TargetIds.instance(i.instanceId)).values()) {
+      for (const chunk of oversized ? chunksOf(group) : [group]) {
+        if (chunk.length === 1) {
+          const { id, ...payload } = chunk[0];
+          sends.push(this.publisher.publish(Messages.StatusUpdate, payload, { id }));
+        } else {
+          sends.push(this.publisher.publish(Messages.StatusUpdateBatch, { updates: chunk }));
+        }
+      }
     }
+    // All settle before the request does: a refusal is reported only once nothing of it is still in flight.
+    const outcomes = await Promise.allSettled(sends);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /**
@@ -134,6 +144,25 @@ export class StatusUpdatesService {
   sweep(now: number = Date.now()): void {
     this.limiter.sweep(now);
   }
+}
+
+/** Cuts one shard's updates into bus-sized messages, in order. */
+function chunksOf(items: BatchItem[]): BatchItem[][] {
+  const out: BatchItem[][] = [];
+  let current: BatchItem[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const weight = approximateJsonBytes(item);
+    if (current.length > 0 && (current.length >= BUS_BATCH_MAX_UPDATES || bytes + weight > BUS_BATCH_MAX_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += weight;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }
 
 function toPayload(u: StatusUpdate, updateId: string, receivedAt: string, apiKeyId: string): StatusUpdatePayloadInput {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ExchangeName, RoutingKey } from './names';
+import { TargetIds } from '../common/ids';
 import { Envelope, envelopeSchema } from './envelope.schema';
 import {
   alertStateChangedPayloadSchema,
@@ -35,6 +36,12 @@ export interface MessageDefinition<S extends z.ZodType = z.ZodType> {
    * of a batch) is set aside alone rather than taking the whole message with it.
    */
   consumerPayload?: z.ZodType;
+  /**
+   * Observations only: the target id(s) the message is about, whose shard routes it
+   * (`shardedRoutingKey`). Every key of one message must fall in one shard; publishers
+   * split a batch per shard first.
+   */
+  shardKeys?: (payload: z.infer<S>) => readonly string[];
 }
 
 function define<S extends z.ZodType>(d: MessageDefinition<S>): MessageDefinition<S> {
@@ -49,6 +56,7 @@ export const Messages = {
     exchange: ExchangeName.Events,
     routingKey: RoutingKey.CheckResult,
     payload: checkResultPayloadSchema,
+    shardKeys: (p) => [p.targetId],
   }),
   HostMetrics: define({
     type: 'host.metrics',
@@ -56,6 +64,7 @@ export const Messages = {
     exchange: ExchangeName.Events,
     routingKey: RoutingKey.HostMetrics,
     payload: hostMetricsPayloadSchema,
+    shardKeys: (p) => [TargetIds.host(p.hostId)],
   }),
   StatusUpdate: define({
     type: 'status.update',
@@ -63,6 +72,7 @@ export const Messages = {
     exchange: ExchangeName.Events,
     routingKey: RoutingKey.StatusUpdate,
     payload: statusUpdatePayloadSchema,
+    shardKeys: (p) => [TargetIds.instance(p.instanceId)],
   }),
   StatusUpdateBatch: define({
     type: 'status.update.batch',
@@ -71,6 +81,7 @@ export const Messages = {
     routingKey: RoutingKey.StatusUpdateBatch,
     payload: statusUpdateBatchPayloadSchema,
     consumerPayload: statusUpdateBatchEnvelopePayloadSchema,
+    shardKeys: (p) => p.updates.map((u) => TargetIds.instance(u.instanceId)),
   }),
   PingReceived: define({
     type: 'ping.received',
@@ -78,6 +89,7 @@ export const Messages = {
     exchange: ExchangeName.Events,
     routingKey: RoutingKey.PingReceived,
     payload: pingReceivedPayloadSchema,
+    shardKeys: (p) => [p.targetId],
   }),
   CollectorHeartbeat: define({
     type: 'heartbeat.collector',
@@ -85,6 +97,7 @@ export const Messages = {
     exchange: ExchangeName.Events,
     routingKey: RoutingKey.CollectorHeartbeat,
     payload: heartbeatPayloadSchema,
+    shardKeys: (p) => [`${p.kind}:${p.id}`],
   }),
   SiteHeartbeat: define({
     type: 'heartbeat.site',
@@ -92,6 +105,7 @@ export const Messages = {
     exchange: ExchangeName.Events,
     routingKey: RoutingKey.SiteHeartbeat,
     payload: heartbeatPayloadSchema,
+    shardKeys: (p) => [`${p.kind}:${p.id}`],
   }),
   StatusChanged: define({
     type: 'status.changed',

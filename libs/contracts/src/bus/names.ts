@@ -49,9 +49,13 @@ export enum RoutingKey {
  * (see `deadLetterQueueOf`). One enum for every queue in the product.
  */
 export enum QueueName {
-  /** Every observation the aggregator folds into live state and history. */
+  /**
+   * Every observation the aggregator folds into live state and history. Since issue 14 observations are
+   * published sharded, to `observationShardQueue(n)`; this queue only receives un-sharded keys (a publisher
+   * older than sharding) and is drained by one replica.
+   */
   AggregatorObservations = 'fleetwatch.aggregator.observations',
-  /** Large status.update(.batch) messages: folded by the same service, with a prefetch sized for them. */
+  /** Large status.update(.batch) messages (before sharding: now split per shard). Drained like the above. */
   AggregatorBulkObservations = 'fleetwatch.aggregator.observations-bulk',
   /** Status-changed events the aggregator's alert evaluator consumes. */
   AggregatorAlerts = 'fleetwatch.aggregator.alerts',
@@ -61,6 +65,37 @@ export enum QueueName {
   CollectorConfig = 'fleetwatch.collector.config',
   /** Ingress control for status-ingest. */
   StatusIngestCommands = 'fleetwatch.status-ingest.commands',
+}
+
+/**
+ * Observations are sharded by target (SPEC §3, issue 14): every observation message is
+ * published with its routing key suffixed by `.shard-NN`, NN = shard of its target id
+ * (libs/messaging `shardOf`), and lands in that shard's queue. Aggregator replicas share
+ * the shards (one holder per shard at a time), so one target's observations are folded
+ * by one lane, in order. Fixed: changing it moves targets between queues (drain first).
+ */
+export const OBSERVATION_SHARDS = 8;
+
+/** `fleetwatch.aggregator.observations.shard-03`: the durable quorum queue of one shard (single active consumer). */
+export function observationShardQueue(shard: number): string {
+  return `${QueueName.AggregatorObservations}.${shardLabel(shard)}`;
+}
+
+/** The routing-key suffix (`shard-03`) a sharded observation carries after its event key. */
+export function shardLabel(shard: number): string {
+  if (!Number.isInteger(shard) || shard < 0 || shard >= OBSERVATION_SHARDS)
+    throw new RangeError(`shard must be an integer in 0..${OBSERVATION_SHARDS - 1}, got ${shard}`);
+  return `shard-${String(shard).padStart(2, '0')}`;
+}
+
+/** `event.status.update.shard-03`: the routing key of an observation of a target in that shard. */
+export function shardedRoutingKey(base: RoutingKey | string, shard: number): string {
+  return `${base}.${shardLabel(shard)}`;
+}
+
+/** Bindings of a shard queue: every observation event key carrying its suffix. */
+export function observationShardBindings(shard: number): QueueBinding[] {
+  return [{ exchange: ExchangeName.Events, routingKey: `event.#.${shardLabel(shard)}` }];
 }
 
 export const DEAD_LETTER_SUFFIX = '.dlq';

@@ -17,10 +17,10 @@ export type IngressStamp = string;
 const MS_WIDTH = 15;
 
 /** The stamp of an ingress command (its envelope; the payload's `issuedAt` wins over `occurredAt`). */
-export function ingressCommandStamp(
-  envelope: Pick<Envelope<Partial<Pick<IngressControlPayload, 'issuedAt'>>>, 'id' | 'occurredAt' | 'payload'>,
-): IngressStamp {
-  const issued = envelope.payload?.issuedAt ?? envelope.occurredAt;
+export function ingressCommandStamp(envelope: Pick<Envelope, 'id' | 'occurredAt' | 'payload'>): IngressStamp {
+  const payload = envelope.payload as Partial<Pick<IngressControlPayload, 'issuedAt'>> | null | undefined;
+  const issued =
+    (typeof payload === 'object' && payload !== null ? payload.issuedAt : undefined) ?? envelope.occurredAt;
   const ms = Date.parse(issued);
   if (!Number.isFinite(ms)) throw new Error(`ingress command ${envelope.id}: "${issued}" is not a time`);
   return `${String(Math.max(0, ms)).padStart(MS_WIDTH, '0')}:${envelope.id.toLowerCase()}`;

@@ -43,7 +43,7 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     vhost = await createIsolatedVhost('dead-letters');
     connection = testConnection(vhost.amqpUrl);
     const topology = new BusTopology(connection, { queues: [Q] });
-    publisher = new BusPublisher(connection, { source: TEST_SOURCE });
+    publisher = new BusPublisher(connection, { source: TEST_SOURCE, shardObservations: false });
     consumer = new BusConsumer(connection, { topology, logger: silentBusLogger });
     connection.start();
     await connection.waitForSession(10_000);

@@ -57,6 +57,8 @@ describe('MessagingModule (Nest)', () => {
             location: 'lab-1',
             logger: silentBusLogger,
             idempotencyStore: store,
+            // Observation types serve here as generic messages on the un-sharded queue.
+            shardObservations: false,
           }),
         }),
       ],

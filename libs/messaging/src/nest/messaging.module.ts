@@ -40,6 +40,8 @@ export interface MessagingModuleOptions {
   queues?: readonly QueueRef[];
   deliveryLimit?: number;
   publishTimeoutMs?: number;
+  /** See PublisherOptions.shardObservations (default true). */
+  shardObservations?: boolean;
   heartbeatSeconds?: number;
   backoff?: Partial<BackoffOptions>;
   /** A pino logger fits (observability's FLEETWATCH_LOGGER). */
@@ -167,6 +169,7 @@ function coreProviders(): Provider[] {
         new BusPublisher(c, {
           source: { site: o.site, service: o.service, location: o.location },
           timeoutMs: o.publishTimeoutMs,
+          shardObservations: o.shardObservations,
         }),
     },
     {

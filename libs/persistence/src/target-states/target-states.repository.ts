@@ -206,7 +206,14 @@ export class TargetStatesRepository {
    * Targets in id order after `afterId`, `limit` per page (for rebuilding live
    * state); `updatedSince` limits it to targets changed since then.
    */
-  async page(afterId: string | null, limit: number, updatedSince?: Date): Promise<TargetSnapshot[]> {
+  async page(
+    afterId: string | null,
+    limit: number,
+    updatedSince?: Date,
+    shard?: { shard: number; of: number },
+  ): Promise<TargetSnapshot[]> {
+    // One observation shard's targets only (issue 14): the same hash as libs/messaging `shardOf`.
+    const inShard = shard ? `AND ((('x' || substr(md5(s.target_id), 1, 7))::bit(28)::int) % $5::int) = $4::int` : '';
     const rows = await sqlQuery<JoinedRow>(
       this.pool,
       `${SELECT_JOINED} WHERE t.target_id IN (
@@ -214,9 +221,12 @@ export class TargetStatesRepository {
          WHERE ($1::text IS NULL OR s.target_id > $1::text)
            AND ($2::timestamptz IS NULL OR s.updated_at >= $2::timestamptz
                 OR EXISTS (SELECT 1 FROM target_location_states x WHERE x.target_id = s.target_id AND x.last_seen >= $2::timestamptz))
+           ${inShard}
          ORDER BY s.target_id LIMIT $3)
        ORDER BY t.target_id`,
-      [afterId, updatedSince ? updatedSince.toISOString() : null, limit],
+      shard
+        ? [afterId, updatedSince ? updatedSince.toISOString() : null, limit, shard.shard, shard.of]
+        : [afterId, updatedSince ? updatedSince.toISOString() : null, limit],
     ).catch((err: unknown) => rethrowSql(err));
     return assemble(rows);
   }
@@ -226,15 +236,18 @@ export class TargetStatesRepository {
    * deadline_at): the durable list the sweeper expires, whatever Redis holds.
    * A location whose target row is gone is left out (nothing could expire it).
    */
-  async dueDeadlines(now: number, limit: number): Promise<DeadlineRow[]> {
+  async dueDeadlines(now: number, limit: number, shard?: { shard: number; of: number }): Promise<DeadlineRow[]> {
+    // One observation shard's targets only (issue 14): the same hash as libs/messaging `shardOf`.
+    const inShard = shard ? `AND ((('x' || substr(md5(l.target_id), 1, 7))::bit(28)::int) % $4::int) = $3::int` : '';
     const rows = await sqlQuery<{ target_id: string; location: string; at: number }>(
       this.pool,
       `SELECT l.target_id, l.location, (extract(epoch FROM l.deadline_at) * 1000)::float8 AS at
        FROM target_location_states l
-       WHERE l.deadline_at <= $1::timestamptz AND EXISTS (SELECT 1 FROM target_states t WHERE t.target_id = l.target_id)
+       WHERE l.deadline_at <= $1::timestamptz ${inShard}
+         AND EXISTS (SELECT 1 FROM target_states t WHERE t.target_id = l.target_id)
        ORDER BY l.deadline_at, l.target_id, l.location
        LIMIT $2`,
-      [iso(now), limit],
+      shard ? [iso(now), limit, shard.shard, shard.of] : [iso(now), limit],
     ).catch((err: unknown) => rethrowSql(err));
     return rows.map((r) => ({ targetId: r.target_id, location: r.location, at: ms(r.at) as number }));
   }

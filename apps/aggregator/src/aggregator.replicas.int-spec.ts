@@ -1,0 +1,295 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, type ChannelModel } from 'amqplib';
+import { Client } from 'pg';
+import { OBSERVATION_SHARDS, observationShardQueue, TargetStatus } from '@fleetwatch/contracts';
+import { LiveStateStore } from '@fleetwatch/live-state';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { count, createTestSite, statusUpdate, updateRequest, type TestSite } from './aggregator.int-helpers';
+import { SHARD_LOCK_NAMESPACE } from './shards/shard-coordinator.service';
+
+// Issue 14 must-show: aggregator replicas share the observation shards. Two replicas under
+// load, one SIGKILLed and restarted: every update stored once, each target's live status its
+// last update, events gap-free. Hand-over: with one replica stopped, the other takes its shards
+// within seconds and per-target order holds across it. Runs the built service (dist/).
+
+jest.setTimeout(120_000);
+
+const root = join(__dirname, '../../..');
+const INSTANCES = 200;
+const CHECK_MS = 250;
+const basePort = 20_000 + Math.floor(Math.random() * 20_000);
+
+let site: TestSite;
+let dist: string;
+let amqp: ChannelModel;
+const procs = new Map<string, { proc: ChildProcess; output: string[] }>();
+
+function privateDist(): string {
+  if (!existsSync(join(root, 'dist/apps/aggregator/src/main.js'))) {
+    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
+    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
+  }
+  const dir = join(root, 'tmp', `aggregator-replicas-${testEnv().runId}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+  if (!existsSync(join(dir, 'dist/apps/aggregator/src/main.js')))
+    throw new Error('dist/ is incomplete (a build in progress?)');
+  return dir;
+}
+
+function start(name: 'a' | 'b'): ChildProcess {
+  const output: string[] = [];
+  const proc = spawn(process.execPath, [join(dist, 'dist/apps/aggregator/src/main.js')], {
+    cwd: root,
+    env: {
+      ...process.env,
+      ...site.env,
+      AGGREGATOR_PORT: String(basePort + (name === 'a' ? 0 : 1)),
+      AGGREGATOR_REPLICA_ID: `replica-${name}`,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+  procs.set(name, { proc, output });
+  return proc;
+}
+
+const exited = (proc: ChildProcess) =>
+  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) resolve({ code: proc.exitCode, signal: proc.signalCode });
+    else proc.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+
+const tail = () => [...procs.entries()].map(([n, p]) => `--- ${n}:\n${p.output.join('').slice(-1500)}`).join('\n');
+
+/** Shard locks held, by Postgres backend pid (one lock connection per replica). */
+async function locksByHolder(): Promise<Map<number, number[]>> {
+  const { rows } = await site.pg.query<{ pid: number; shard: number }>(
+    `SELECT pid, objid::int AS shard FROM pg_locks
+     WHERE locktype = 'advisory' AND classid = $1::int::oid AND objsubid = 2 AND granted
+       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    [SHARD_LOCK_NAMESPACE],
+  );
+  const out = new Map<number, number[]>();
+  for (const r of rows)
+    out.set(
+      r.pid,
+      [...(out.get(r.pid) ?? []), r.shard].sort((a, b) => a - b),
+    );
+  return out;
+}
+
+/** Every shard (and the legacy pseudo-shard) held, and every shard queue consumed. */
+async function allShardsServed(holders: number): Promise<boolean> {
+  const locks = await locksByHolder();
+  const held = [...locks.values()].flat();
+  if (locks.size !== holders || held.length !== OBSERVATION_SHARDS + 1) return false;
+  const ch = await amqp.createChannel();
+  ch.on('error', () => undefined);
+  try {
+    for (let s = 0; s < OBSERVATION_SHARDS; s++)
+      if ((await ch.checkQueue(observationShardQueue(s))).consumerCount !== 1) return false;
+    return true;
+  } finally {
+    await ch.close().catch(() => undefined);
+  }
+}
+
+async function queued(): Promise<number> {
+  const ch = await amqp.createChannel();
+  ch.on('error', () => undefined);
+  try {
+    let n = 0;
+    for (let s = 0; s < OBSERVATION_SHARDS; s++) n += (await ch.checkQueue(observationShardQueue(s))).messageCount;
+    return n;
+  } finally {
+    await ch.close().catch(() => undefined);
+  }
+}
+
+const base = Date.now() - 3_600_000;
+/**
+ * Round k of every instance of `prefix`: even rounds `running`, odd rounds `exited`, so every
+ * round is a transition. Out of order folding would show: an older observation never moves
+ * the state back, so a round folded late leaves a transition missing.
+ */
+const round = (prefix: string, k: number) =>
+  Array.from({ length: INSTANCES }, (_, i) =>
+    updateRequest(
+      statusUpdate(`${prefix}-${i}`, k % 2 === 1 ? 'exited' : 'running', base + k * 1000, {
+        labels: { pool: prefix },
+      }),
+    ),
+  );
+
+async function publishRounds(prefix: string, from: number, to: number): Promise<void> {
+  for (let k = from; k < to; k++) await site.bus.publisher.publishMany(round(prefix, k));
+}
+
+const rows = (prefix: string) =>
+  count(site.pg, `SELECT count(*) AS n FROM status_updates WHERE instance_id LIKE '${prefix}-%'`);
+
+/** Every update once, events 1..2×rounds per target without gaps, in observation order, live state = last update. */
+async function expectFoldedInOrder(prefix: string, rounds: number): Promise<void> {
+  const n = INSTANCES * rounds;
+  await waitFor(async () => (await rows(prefix)) === n && (await queued()) === 0, {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    description: `${n} ${prefix} rows stored and the shard queues empty\n${tail()}`,
+  });
+  expect(
+    await count(
+      site.pg,
+      `SELECT count(DISTINCT message_id) AS n FROM status_updates WHERE instance_id LIKE '${prefix}-%'`,
+    ),
+  ).toBe(n);
+  // Each round is a transition: location + consensus events, numbered 1..2×rounds.
+  const events = 2 * rounds;
+  await waitFor(
+    async () =>
+      (await count(site.pg, `SELECT count(*) AS n FROM status_events WHERE target_id LIKE 'instance:${prefix}-%'`)) ===
+      INSTANCES * events,
+    { timeoutMs: 20_000, description: `${INSTANCES * events} ${prefix} events` },
+  );
+  expect(
+    await count(
+      site.pg,
+      `SELECT count(*) AS n FROM (SELECT target_id FROM status_events WHERE target_id LIKE 'instance:${prefix}-%'
+         GROUP BY target_id HAVING count(*) <> ${events} OR max(sequence) <> ${events} OR count(DISTINCT sequence) <> ${events}) bad`,
+    ),
+  ).toBe(0);
+  // In order: by sequence, each target's events follow the observations' times.
+  expect(
+    await count(
+      site.pg,
+      `SELECT count(*) AS n FROM (
+         SELECT occurred_at < lag(occurred_at) OVER (PARTITION BY target_id, location ORDER BY sequence) AS backwards
+         FROM status_events WHERE target_id LIKE 'instance:${prefix}-%') e WHERE backwards`,
+    ),
+  ).toBe(0);
+  const last = rounds % 2 === 0 ? TargetStatus.Down : TargetStatus.Up;
+  const store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
+  await waitFor(
+    async () => {
+      const page = await store.listTargets({ tag: `pool=${prefix}` }, 1000);
+      return page.total === INSTANCES && page.items.every((t) => t.status === last && t.seq === events);
+    },
+    { timeoutMs: 10_000, description: `every ${prefix} target ${last} at sequence ${events} in live state` },
+  );
+}
+
+beforeAll(async () => {
+  const [vhost, database] = await Promise.all([createIsolatedVhost('agg-replicas'), createIsolatedDatabase()]);
+  const pg = new Client({ connectionString: database.databaseUrl });
+  await pg.connect();
+  site = await createTestSite(
+    'agg-replicas',
+    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}agg-replicas:` },
+    {
+      AGGREGATOR_PREFETCH: '400',
+      AGGREGATOR_BATCH_SIZE: '200',
+      SWEEP_INTERVAL_MS: '250',
+      AGGREGATOR_SHARD_CHECK_INTERVAL_MS: String(CHECK_MS),
+      FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '10',
+    },
+  );
+  dist = privateDist();
+  amqp = await connect(site.vhost.amqpUrl);
+  amqp.on('error', () => undefined);
+});
+
+afterAll(async () => {
+  for (const { proc } of procs.values()) {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL');
+      await exited(proc);
+    }
+  }
+  await amqp?.close().catch(() => undefined);
+  await site?.dispose();
+  if (dist) rmSync(dist, { recursive: true, force: true });
+});
+
+describe('aggregator replicas', () => {
+  it('two replicas split the shards; one SIGKILLed mid-stream and restarted: every update once, events gap-free and in order, live state = last update', async () => {
+    start('a');
+    start('b');
+    await waitFor(() => allShardsServed(2), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      description: `both replicas holding shards\n${tail()}`,
+    });
+
+    const ROUNDS = 12;
+    await publishRounds('kill', 0, 4);
+    await waitFor(async () => (await rows('kill')) >= 300, {
+      timeoutMs: 20_000,
+      intervalMs: 10,
+      description: 'the replicas committing',
+    });
+    const a = procs.get('a')?.proc as ChildProcess;
+    a.kill('SIGKILL');
+    expect((await exited(a)).signal).toBe('SIGKILL');
+    expect(await rows('kill')).toBeLessThan(INSTANCES * ROUNDS);
+    // The survivor takes the dead replica's shards (their locks went with its connection) within seconds.
+    const killedAt = Date.now();
+    const publishing = publishRounds('kill', 4, 8);
+    await waitFor(() => allShardsServed(1), {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      description: `the survivor holding every shard\n${tail()}`,
+    });
+    const takeover = Date.now() - killedAt;
+    await publishing;
+    start('a');
+    await publishRounds('kill', 8, ROUNDS);
+    await waitFor(() => allShardsServed(2), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      description: `the restarted replica taking its shards back\n${tail()}`,
+    });
+    await expectFoldedInOrder('kill', ROUNDS);
+    process.stderr.write(`aggregator replicas: shards of a SIGKILLed replica taken over in ${takeover} ms\n`);
+    expect(takeover).toBeLessThan(10_000);
+  });
+
+  it('hand-over: with one replica stopped the other takes its shards within seconds, per-target order holding across it', async () => {
+    await waitFor(() => allShardsServed(2), { timeoutMs: 30_000, description: 'two replicas holding shards' });
+    const ROUNDS = 10;
+    const publishing = publishRounds('handover', 0, ROUNDS);
+    await waitFor(async () => (await rows('handover')) >= 200, {
+      timeoutMs: 20_000,
+      intervalMs: 10,
+      description: 'the replicas committing',
+    });
+    const b = procs.get('b')?.proc as ChildProcess;
+    const stoppedAt = Date.now();
+    b.kill('SIGTERM');
+    expect((await exited(b)).code).toBe(0);
+    await waitFor(() => allShardsServed(1), {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      description: `the other replica holding every shard\n${tail()}`,
+    });
+    const handover = Date.now() - stoppedAt;
+    await publishing;
+    await expectFoldedInOrder('handover', ROUNDS);
+    process.stderr.write(`aggregator replicas: shards of a stopped replica taken over in ${handover} ms\n`);
+    expect(handover).toBeLessThan(5_000);
+
+    // And back: a replica joining takes its share from the running one, again in order.
+    start('b');
+    const rejoin = publishRounds('rejoin', 0, ROUNDS);
+    await waitFor(() => allShardsServed(2), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      description: `the shards shared again\n${tail()}`,
+    });
+    await rejoin;
+    await expectFoldedInOrder('rejoin', ROUNDS);
+  });
+});

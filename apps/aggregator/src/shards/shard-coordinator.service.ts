@@ -1,0 +1,211 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { OBSERVATION_SHARDS } from '@fleetwatch/contracts';
+import { LIVE_STATE_REDIS, ReplicaRegistry } from '@fleetwatch/live-state';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import { AdvisoryLockSet } from '@fleetwatch/persistence';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { AggregatorMetrics } from '../aggregator.metrics';
+import type { AggregatorConfig } from '../config';
+import { LEGACY_SHARD, ObservationsHandler } from '../observations/observations.handler';
+import { ObservationsService } from '../observations/observations.service';
+import { LiveProjection } from '../live/live-projection.service';
+import { RECONCILE_WINDOW_MS } from '../live/live-state.boot';
+import { ProjectionQueue } from '../live/projection.queue';
+import { SerialLane } from '../status/serial-lane';
+import { AGGREGATOR_CONFIG } from '../tokens';
+import { planShards } from './assignment';
+
+/** First key of the shard locks (`pg_try_advisory_lock(0x46570a00, shard)`): "FW" + 0x0a00. */
+export const SHARD_LOCK_NAMESPACE = 0x46570a00;
+
+/** Shards 0..OBSERVATION_SHARDS-1 and the legacy pseudo-shard. */
+const SHARD_COUNT = OBSERVATION_SHARDS + 1;
+
+/**
+ * Shares the observation shards between aggregator replicas (issue 14). Every
+ * SHARD_CHECK_INTERVAL_MS each replica beats in the replica registry (Redis), reads
+ * which shard locks are held (Postgres advisory locks), and follows `planShards`:
+ * it takes the shards rendezvous hashing gives it and any shard left free past a grace
+ * (its holder died: its lock went with its connection), and hands over the shards
+ * another live replica owns. A shard is consumed only while its lock is held, and
+ * handed over in order: consumer cancelled, everything delivered committed and acked,
+ * the shard's lane empty — only then is the lock released for the next holder. If the
+ * lock connection is lost, consumption stops at once (unacked deliveries return to the
+ * queue; a commit still in flight is de-duplicated by message id if redelivered).
+ */
+@Injectable()
+export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy {
+  readonly id: string;
+  private readonly locks: AdvisoryLockSet;
+  private readonly registry: ReplicaRegistry;
+  private readonly heldSince = new Map<number, number>();
+  private readonly freeSince = new Map<number, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private registryDown = false;
+  private readonly metrics = AggregatorMetrics.get();
+
+  constructor(
+    private readonly handler: ObservationsHandler,
+    private readonly service: ObservationsService,
+    private readonly lane: SerialLane,
+    private readonly live: LiveProjection,
+    private readonly projections: ProjectionQueue,
+    @Inject(LIVE_STATE_REDIS) redis: Redis,
+    @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+  ) {
+    this.id = config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.registry = new ReplicaRegistry(redis, 'aggregator', config.shards.replicaTtlMs);
+    this.locks = new AdvisoryLockSet({
+      databaseUrl: config.databaseUrl,
+      namespace: SHARD_LOCK_NAMESPACE,
+      applicationName: 'fleetwatch aggregator shard locks',
+      onLost: (reason) => this.onLocksLost(reason),
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    this.metrics.trackShards(() => this.handler.shards.filter((s) => s < OBSERVATION_SHARDS).length);
+    this.schedule(0);
+  }
+
+  /** Graceful: leave the registry, hand every shard over in order (drained), then free the locks. */
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.chain;
+    await this.registry.leave(this.id).catch(() => undefined);
+    this.service.stop();
+    await Promise.all(this.handler.shards.map((s) => this.handler.stop(s)));
+    await this.lane.idle();
+    await this.projections.drain();
+    await this.locks.close();
+  }
+
+  /** Shards held now (tests, metrics). */
+  get held(): number[] {
+    return [...this.heldSince.keys()].sort((a, b) => a - b);
+  }
+
+  /** One round now (queued behind a running one). */
+  check(now?: number): Promise<void> {
+    const run = this.chain.then(() => this.round(now ?? Date.now()));
+    this.chain = run.catch((e: unknown) =>
+      this.logger.warn({ err: (e as Error).message }, 'shard assignment round failed; retrying'),
+    );
+    return run;
+  }
+
+  private async round(now: number): Promise<void> {
+    if (this.stopped) return;
+    let members: string[] | undefined;
+    try {
+      members = await this.registry.beat(this.id, now);
+      if (this.registryDown) this.logger.info('replica registry reachable again');
+      this.registryDown = false;
+    } catch (e) {
+      if (!this.registryDown)
+        this.logger.warn(
+          { err: (e as Error).message },
+          'replica registry (Redis) unreachable: keeping the shards held, taking only orphaned ones',
+        );
+      this.registryDown = true;
+    }
+    const locked = await this.locks.locked();
+    // Shards this replica thinks it holds but whose lock is gone (connection replaced): stop them.
+    for (const shard of [...this.heldSince.keys()])
+      if (!this.locks.held.has(shard)) await this.drop(shard, 'lock no longer held');
+    for (let s = 0; s < SHARD_COUNT; s++) {
+      if (locked.has(s)) this.freeSince.delete(s);
+      else if (!this.freeSince.has(s)) this.freeSince.set(s, now);
+    }
+    const plan = planShards({
+      me: this.id,
+      members,
+      count: SHARD_COUNT,
+      held: this.heldSince,
+      freeSince: this.freeSince,
+      now,
+      orphanGraceMs: this.config.shards.orphanGraceMs,
+      minHoldMs: this.config.shards.minHoldMs,
+    });
+    for (const shard of plan.release) await this.release(shard);
+    for (const shard of plan.acquire) {
+      if (this.stopped || locked.has(shard)) continue;
+      if (!(await this.locks.tryLock(shard))) continue;
+      this.heldSince.set(shard, now);
+      this.freeSince.delete(shard);
+      this.logger.info({ shard: label(shard), replica: this.id }, 'shard taken');
+      this.metrics.shardChanges.inc({ change: 'taken' });
+      // Consuming starts in the background, after the repair: a broker away delays it, the lock stays held.
+      void this.repair(shard)
+        .then(() => this.handler.start(shard))
+        .catch((e: unknown) =>
+          this.logger.warn({ shard: label(shard), err: (e as Error).message }, 'shard not consuming yet'),
+        );
+    }
+  }
+
+  /**
+   * A previous holder that died between a commit and its Redis projection left live state
+   * behind Postgres for some of the shard's targets: rewrite the shard's recently changed
+   * targets from Postgres, in its lane, before consuming. Only this shard's targets: the
+   * others may be written by other replicas meanwhile.
+   */
+  private async repair(shard: number): Promise<void> {
+    if (shard >= OBSERVATION_SHARDS) return;
+    await this.lane.runIn(shard, async () => {
+      try {
+        await this.live.rebuild(new Date(Date.now() - RECONCILE_WINDOW_MS), shard);
+      } catch (e) {
+        // Redis away: the boot check reconciles every recent target before the next commit.
+        this.logger.warn({ shard: label(shard), err: (e as Error).message }, 'shard live state not reconciled');
+        this.projections.onFailure();
+      }
+    });
+  }
+
+  /**
+   * Hands a shard over in order: stop consuming (drained), empty its lane, let its Redis
+   * projections land, then free the lock — the next holder's writes come after ours.
+   */
+  private async release(shard: number): Promise<void> {
+    await this.handler.stop(shard);
+    if (shard < OBSERVATION_SHARDS) await this.lane.runIn(shard, async () => undefined);
+    else await this.lane.run(async () => undefined);
+    await this.projections.drain();
+    await this.locks.unlock(shard);
+    this.heldSince.delete(shard);
+    this.logger.info({ shard: label(shard), replica: this.id }, 'shard handed over');
+    this.metrics.shardChanges.inc({ change: 'released' });
+  }
+
+  /** The lock is gone: stop consuming at once (no drain; unacked deliveries go back to the queue). */
+  private async drop(shard: number, reason: string): Promise<void> {
+    this.heldSince.delete(shard);
+    this.logger.warn({ shard: label(shard), reason }, 'shard lock lost: consumption stopped');
+    this.metrics.shardChanges.inc({ change: 'lost' });
+    await this.handler.abort(shard);
+  }
+
+  private onLocksLost(reason: string): void {
+    for (const shard of [...this.heldSince.keys()]) void this.drop(shard, reason);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.check().finally(() => this.schedule(this.config.shards.checkIntervalMs));
+    }, delayMs);
+    this.timer.unref();
+  }
+}
+
+function label(shard: number): string {
+  return shard === LEGACY_SHARD ? 'legacy' : String(shard);
+}
