@@ -91,7 +91,8 @@ export default [
     },
   },
   {
-    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.spec.tsx'],
+    // Test-support modules (imported by tests only) may use libs/testing too.
+    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.spec.tsx', '**/int-spec.helpers.ts', '**/*.int-helpers.ts'],
     rules: { '@nx/enforce-module-boundaries': ['error', boundaries(true)] },
   },
   {
