@@ -10,7 +10,9 @@ import { IngressStateSync } from './ingress-state.sync';
  * `ingress.pause` / `ingress.resume` commands. The queue is shared, so one replica
  * receives each command: it stores the command in Redis (only when newer than the
  * state in force there) and acks after the write; every replica then follows the
- * stored state (IngressStateSync). A command Redis could not take is retried.
+ * stored state (IngressStateSync). A command Redis could not take is applied here
+ * and held while the write is retried; handlers run side by side, so one held
+ * command does not delay the next (their stamps, not their order, decide).
  */
 @Injectable()
 export class IngressControlHandler {
@@ -19,7 +21,7 @@ export class IngressControlHandler {
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
 
-  @ConsumeQueue(QueueName.StatusIngestCommands, { prefetch: 10 })
+  @ConsumeQueue(QueueName.StatusIngestCommands, { prefetch: 10, concurrency: 10 })
   async handle(envelope: Envelope): Promise<void> {
     const record = ingressRecordOf(envelope as Envelope<IngressControlPayload>);
     if (!record) throw new PermanentError(`status-ingest does not handle "${envelope.type}"`);

@@ -17,6 +17,14 @@ import { IngressStateService } from './ingress-state.service';
 export const INGRESS_REFRESH_MS = 1000;
 
 /**
+ * How long one delivery of a command waits for Redis (retrying every
+ * INGRESS_REFRESH_MS) before it is given back to the queue: well under RabbitMQ's
+ * consumer timeout (30 min by default), and the queue's delivery limit (5) times
+ * this is the longest outage a command outlives before it is dead-lettered.
+ */
+export const INGRESS_COMMAND_HOLD_MS = 10 * 60_000;
+
+/**
  * Keeps this replica's IngressStateService equal to the site's ingress record in
  * Redis (libs/live-state IngressControlStore): read once before the service takes
  * traffic (a restarted replica keeps a pause), then on every change announced on
@@ -27,7 +35,9 @@ export const INGRESS_REFRESH_MS = 1000;
  * Redis away: the replica keeps the last state it knew (a pause with `until` still
  * ends on time), counts it, and warns once per outage; it stays ready, since
  * accepting pushes does not need Redis. A command received meanwhile is applied to
- * this replica and retried until stored.
+ * this replica at once and held (unacked) while the store is retried every
+ * INGRESS_REFRESH_MS, so it reaches Redis — and the other replicas — once Redis is
+ * back, without spending the queue's few deliveries on an outage of seconds.
  */
 @Injectable()
 export class IngressStateSync implements OnModuleInit, OnModuleDestroy {
@@ -36,6 +46,8 @@ export class IngressStateSync implements OnModuleInit, OnModuleDestroy {
   private timer: ReturnType<typeof setInterval> | undefined;
   private degraded = false;
   private stopped = false;
+  /** Wakes commands waiting for Redis (at shutdown). */
+  private readonly waiting = new Set<() => void>();
 
   constructor(
     @Inject(LIVE_STATE_REDIS) private readonly redis: Redis,
@@ -88,29 +100,64 @@ export class IngressStateSync implements OnModuleInit, OnModuleDestroy {
     this.timer.unref();
   }
 
+  /**
+   * Commands waiting for Redis give up (unacked: the broker redelivers them). When the
+   * messaging module's destroy hook runs first, it waits for them up to its stop timeout.
+   */
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
+    for (const wake of this.waiting) wake();
     if (this.timer) clearInterval(this.timer);
     await this.subscriber?.quit().catch(() => this.subscriber?.disconnect());
   }
 
   /**
    * Stores a command's record (compare-and-set on its stamp) and takes what is then
-   * in force. Redis away: takes the record here and throws, so the command is retried.
+   * in force. Redis away: takes the record here at once, then retries the store every
+   * INGRESS_REFRESH_MS; throws (so the command is redelivered) only after
+   * INGRESS_COMMAND_HOLD_MS or at shutdown.
    */
-  async apply(record: IngressControlRecord): Promise<{ applied: boolean; current: IngressControlRecord }> {
-    try {
-      const result = await this.store.apply(record);
-      this.recovered();
-      this.take(result.current, 'command');
-      return result;
-    } catch (e) {
-      this.take(record, 'command');
-      this.unavailable((e as Error).message);
-      throw new Error(
-        `ingress command ${record.commandId} not stored in Redis (applied here only): ${(e as Error).message}`,
-      );
+  async apply(
+    record: IngressControlRecord,
+    holdMs: number = INGRESS_COMMAND_HOLD_MS,
+  ): Promise<{ applied: boolean; current: IngressControlRecord }> {
+    const deadline = Date.now() + holdMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.store.apply(record);
+        this.recovered();
+        this.take(result.current, 'command');
+        if (attempt > 1)
+          this.logger.info({ commandId: record.commandId, attempts: attempt }, 'ingress command stored in Redis');
+        return result;
+      } catch (e) {
+        const error = (e as Error).message;
+        this.take(record, 'command');
+        this.unavailable(error);
+        if (this.stopped || Date.now() >= deadline)
+          throw new Error(
+            `ingress command ${record.commandId} not stored in Redis after ${attempt} attempt(s) (applied here only): ${error}`,
+          );
+        if (attempt === 1)
+          this.logger.warn(
+            { commandId: record.commandId, error },
+            'ingress command applied here only; held until Redis takes it',
+          );
+        await this.sleep(INGRESS_REFRESH_MS);
+      }
     }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.waiting.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.waiting.add(wake);
+    });
   }
 
   /** Re-reads the record (periodic safety net). */
