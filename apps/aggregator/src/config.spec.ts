@@ -7,7 +7,7 @@ describe('loadAggregatorConfig', () => {
     expect(c).toMatchObject({
       port: 3003,
       prefetch: 1000,
-      batch: { maxSize: 500, maxWaitMs: 50 },
+      batch: { maxSize: 500, maxWaitMs: 25, leading: true },
       downQuorumPct: 100,
       staleAfterSeconds: 300,
       redisPrefix: '',

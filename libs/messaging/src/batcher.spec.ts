@@ -30,6 +30,33 @@ describe('Batcher', () => {
     expect(batches).toEqual([[1, 2]]);
   });
 
+  it('leading edge: after a quiet spell an item goes at once; under load at most one batch per maxWaitMs', async () => {
+    const batches: number[][] = [];
+    const b = new Batcher<number>(
+      { maxSize: 10, maxWaitMs: 50, leading: true },
+      async (items) => void batches.push(items),
+    );
+    b.add(1);
+    b.add(2);
+    expect(batches).toEqual([]);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(batches).toEqual([[1, 2]]); // quiet before: handed over after the current turn, not 50 ms later
+    await jest.advanceTimersByTimeAsync(10);
+    b.add(3);
+    await jest.advanceTimersByTimeAsync(30);
+    b.add(4);
+    expect(batches).toEqual([[1, 2]]); // 40 ms since the last hand-over
+    await jest.advanceTimersByTimeAsync(10);
+    expect(batches).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    await jest.advanceTimersByTimeAsync(200); // quiet again
+    b.add(5);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(batches).toEqual([[1, 2], [3, 4], [5]]);
+  });
+
   it('never runs two batches at once; items arriving meanwhile form the next batch', async () => {
     const gate = deferred();
     const batches: number[][] = [];

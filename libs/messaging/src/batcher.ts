@@ -5,6 +5,14 @@ export interface BatchOptions {
   maxWaitMs: number;
   /** …or once its items weigh this much (the batcher's `weigh`, e.g. updates per message). A single heavier item still goes alone. */
   maxUnits?: number;
+  /**
+   * Leading edge: `maxWaitMs` counts from the previous hand-over instead of from the
+   * oldest item, so an item arriving after a quiet spell (no batch handed over for
+   * `maxWaitMs`) goes at once (after the current I/O turn, so what arrived together
+   * goes together), while under load batches are still handed over at most every
+   * `maxWaitMs` and grow with the load. An idle consumer adds no latency.
+   */
+  leading?: boolean;
 }
 
 /**
@@ -21,6 +29,7 @@ export class Batcher<T> {
   private flushRequested = false;
   private idleWaiters: Array<() => void> = [];
   private units = 0;
+  private lastHandover = Number.NEGATIVE_INFINITY;
   private readonly maxUnits: number;
 
   constructor(
@@ -79,11 +88,14 @@ export class Batcher<T> {
   }
 
   private arm(): void {
+    const wait = this.options.leading
+      ? Math.max(0, Math.min(this.options.maxWaitMs, this.lastHandover + this.options.maxWaitMs - Date.now()))
+      : this.options.maxWaitMs;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.due = true;
       this.kick();
-    }, this.options.maxWaitMs);
+    }, wait);
   }
 
   private disarm(): void {
@@ -100,6 +112,7 @@ export class Batcher<T> {
     }
     if (!this.due && !this.flushRequested) return;
     const batch = this.take();
+    this.lastHandover = Date.now();
     this.due = this.full();
     if (this.buffer.length === 0) this.disarm();
     else if (this.timer === null) this.arm();

@@ -3,12 +3,13 @@ import {
   BUS_BATCH_MAX_BYTES,
   BUS_BATCH_MAX_UPDATES,
   Messages,
+  OBSERVATION_SHARDS,
   TargetIds,
   type PayloadInputOf,
   type StatusUpdate,
 } from '@fleetwatch/contracts';
 import { RateLimitedError, UnavailableError, type TimeWindow } from '@fleetwatch/domain';
-import { BusPublisher, splitByShard } from '@fleetwatch/messaging';
+import { BusPublisher, shardOf } from '@fleetwatch/messaging';
 import type { AuthenticatedKey } from '../auth/api-key-auth.service';
 import type { IngestConfig } from '../config';
 import { PublishGate } from '../ingress/publish-gate.service';
@@ -36,7 +37,8 @@ type BatchItem = StatusUpdatePayloadInput & { id: string };
 export class StatusUpdatesService {
   private readonly window: TimeWindow;
   private readonly limiter: SharedKeyedLimiter;
-  private readonly coalescer: UpdateCoalescer<BatchItem>;
+  /** One per observation shard: concurrent requests for a shard fill one message for that shard's queue. */
+  private readonly coalescers: UpdateCoalescer<BatchItem>[];
   private readonly retryAfter: number;
 
   constructor(
@@ -52,39 +54,39 @@ export class StatusUpdatesService {
     };
     this.limiter = limits.updates; // shared by replicas (Redis)
     this.retryAfter = config.retryAfterSeconds;
-    this.coalescer = new UpdateCoalescer((items, bytes) => this.send(items, bytes), {
+    // The queue bounds are the service's, shared evenly by the shards.
+    const options = {
       maxInFlight: config.coalesceMaxInFlight,
       // Grouped requests fill bus messages up to the size consumers are sized for.
       maxItems: BUS_BATCH_MAX_UPDATES,
       maxGroupBytes: BUS_BATCH_MAX_BYTES,
-      maxQueuedItems: config.coalesceMaxQueuedUpdates,
-      maxQueuedBytes: config.coalesceMaxQueuedBytes,
+      maxQueuedItems: Math.ceil(config.coalesceMaxQueuedUpdates / OBSERVATION_SHARDS),
+      maxQueuedBytes: Math.ceil(config.coalesceMaxQueuedBytes / OBSERVATION_SHARDS),
       maxWaitMs: config.coalesceMaxWaitMs,
-    });
+    };
+    this.coalescers = Array.from(
+      { length: OBSERVATION_SHARDS },
+      () => new UpdateCoalescer<BatchItem>((items, bytes) => this.send(items, bytes), options),
+    );
   }
 
   /**
-   * The updates of one coalesced group (one request or several) as bus messages, one
-   * per shard of their targets (issue 14: aggregator replicas share the shards) — a
+   * The updates of one coalesced group (one request or several, all of one shard: each
+   * shard has its own coalescer, so a group fills one message of its shard's queue) — a
    * lone update as `status.update`, several as `status.update.batch` — each within
-   * BUS_BATCH_MAX_UPDATES / BUS_BATCH_MAX_BYTES (a big batch POST is cut into chunks,
-   * each update keeping its order within its target's shard). Resolves once every
-   * message is confirmed: a request is accepted whole, or refused (503) and retried
-   * whole — the updates already confirmed are then dropped downstream as duplicates
-   * of their ids.
+   * BUS_BATCH_MAX_UPDATES / BUS_BATCH_MAX_BYTES (a big batch POST's share of a shard is
+   * cut into chunks, in order). Resolves once every message is confirmed.
    */
   private async send(items: BatchItem[], bytes: number): Promise<void> {
     // `bytes` was weighed once, when the requests were accepted; only an oversized group is weighed per item.
     const oversized = items.length > BUS_BATCH_MAX_UPDATES || bytes > BUS_BATCH_MAX_BYTES;
     const sends: Promise<unknown>[] = [];
-    for (const group of splitByShard(items, (i) => TargetIds.instance(i.instanceId)).values()) {
-      for (const chunk of oversized ? chunksOf(group) : [group]) {
-        if (chunk.length === 1) {
-          const { id, ...payload } = chunk[0];
-          sends.push(this.publisher.publish(Messages.StatusUpdate, payload, { id }));
-        } else {
-          sends.push(this.publisher.publish(Messages.StatusUpdateBatch, { updates: chunk }));
-        }
+    for (const chunk of oversized ? chunksOf(items) : [items]) {
+      if (chunk.length === 1) {
+        const { id, ...payload } = chunk[0];
+        sends.push(this.publisher.publish(Messages.StatusUpdate, payload, { id }));
+      } else {
+        sends.push(this.publisher.publish(Messages.StatusUpdateBatch, { updates: chunk }));
       }
     }
     // All settle before the request does: a refusal is reported only once nothing of it is still in flight.
@@ -110,29 +112,49 @@ export class StatusUpdatesService {
     const { updates, batch } = parseStatusUpdates(body, now, this.window);
     const receivedAt = new Date(now).toISOString();
     const ids: string[] = new Array(updates.length);
-    const items: BatchItem[] = new Array(updates.length);
-    let bytes = 0;
+    // The request's updates by shard of their target, in order, with what they weigh.
+    const shards = new Map<number, { items: BatchItem[]; bytes: number }>();
     for (let i = 0; i < updates.length; i++) {
       const u = updates[i];
       const updateId = u.updateId ?? newUpdateId(now);
       // A client id makes the message id deterministic, so a retry is dropped as a duplicate downstream.
       const messageId = u.updateId ? updateMessageId(key.id, u.updateId) : updateId;
       ids[i] = updateId;
-      items[i] = { ...toPayload(u, updateId, receivedAt, key.id), id: messageId };
-      bytes += approximateJsonBytes(items[i]);
+      const item: BatchItem = { ...toPayload(u, updateId, receivedAt, key.id), id: messageId };
+      const shard = shardOf(TargetIds.instance(u.instanceId));
+      const part = shards.get(shard);
+      if (part) {
+        part.items.push(item);
+        part.bytes += approximateJsonBytes(item);
+      } else shards.set(shard, { items: [item], bytes: approximateJsonBytes(item) });
     }
-    // A batch POST travels as one message; concurrent requests are grouped while the
-    // broker confirms earlier ones (UpdateCoalescer). Each update keeps its own id, the
-    // key the aggregator de-duplicates by.
-    await this.gate.publish(batch ? 'batch' : 'single', () => this.submit(items, bytes));
+    // Concurrent requests for a shard are grouped into one message while the broker
+    // confirms earlier ones (UpdateCoalescer, one per shard). Each update keeps its own
+    // id, the key the aggregator de-duplicates by.
+    await this.gate.publish(batch ? 'batch' : 'single', () => this.submit(shards));
     this.metrics.countAccepted(updates.length, batch);
     return { accepted: updates.length, ids };
   }
 
-  /** Queues for the next message; a full queue or a long wait is a 503 (nothing was sent). */
-  private async submit(items: BatchItem[], bytes: number): Promise<void> {
+  /**
+   * Queues each shard's part for that shard's next message; resolves once all were
+   * confirmed. A full queue or a long wait is a 503. A request spanning shards is
+   * answered only once no part of it is still in flight: accepted whole, or refused
+   * (503) and retried whole — parts already confirmed are then dropped downstream as
+   * duplicates of their ids.
+   */
+  private async submit(shards: Map<number, { items: BatchItem[]; bytes: number }>): Promise<void> {
     try {
-      await this.coalescer.submit(items, bytes);
+      if (shards.size === 1) {
+        const [[shard, part]] = shards;
+        await this.coalescers[shard].submit(part.items, part.bytes);
+        return;
+      }
+      const outcomes = await Promise.allSettled(
+        [...shards].map(([shard, part]) => this.coalescers[shard].submit(part.items, part.bytes)),
+      );
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
     } catch (e) {
       if (e instanceof CoalescerOverloadedError)
         throw new UnavailableError(`status-ingest is overloaded: ${e.message}`, this.retryAfter);
