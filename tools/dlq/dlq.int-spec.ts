@@ -8,6 +8,7 @@ import {
   BusTopology,
   PermanentError,
   silentBusLogger,
+  siteDeadLetterQueues,
 } from '@fleetwatch/messaging';
 import { createIsolatedVhost, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { connect, type ChannelModel } from 'amqplib';
@@ -109,7 +110,7 @@ describe('npm run dlq', () => {
         messages: Array<{ messageId: string; cause: string; reason: string }>;
       }>;
     };
-    expect(queues).toHaveLength(Object.values(QueueName).length);
+    expect(queues).toHaveLength(siteDeadLetterQueues().length);
     const listed = queues.find((q) => q.deadLetterQueue === DLQ);
     expect(listed).toMatchObject({ declared: true, messageCount: 2 });
     expect(listed?.messages.map((m) => [m.messageId, m.cause, m.reason])).toEqual(

@@ -16,7 +16,7 @@ import { publishRequest, type PublishRequest } from '@fleetwatch/messaging';
 import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { AggregatorMetrics } from './aggregator.metrics';
 import { LiveProjection } from './live/live-projection.service';
-import { LiveStateBoot } from './live/live-state.boot';
+import { ProjectionQueue } from './live/projection.queue';
 import {
   count,
   createTestSite,
@@ -312,10 +312,11 @@ describe('an outage is waited out, never split into the dead-letter queue', () =
   });
 
   it('Redis refusing writes (OOM) while live state must be rebuilt: all stored afterwards, nothing dead-lettered', async () => {
-    const boot = app.get(LiveStateBoot);
     const live = app.get(LiveProjection);
-    // As after a failed projection: live state must be rebuilt before the next batch; Redis answers OOM meanwhile.
-    (boot as unknown as { ready: boolean }).ready = false;
+    // As after a failed projection with Redis found behind: live state must be rebuilt whole before the next
+    // batch; Redis answers OOM meanwhile.
+    app.get(ProjectionQueue).onFailure();
+    const behind = jest.spyOn(live, 'isBehind').mockResolvedValue(true);
     const oom = Object.assign(new Error("OOM command not allowed when used memory > 'maxmemory'."), {
       name: 'ReplyError',
     });
@@ -334,8 +335,10 @@ describe('an outage is waited out, never split into the dead-letter queue', () =
         description: 'all 20 stored once Redis takes writes',
       });
       expect(await drainDeadLetters()).toHaveLength(0);
+      expect(spy).toHaveBeenCalled();
     } finally {
       spy.mockRestore();
+      behind.mockRestore();
     }
   });
 

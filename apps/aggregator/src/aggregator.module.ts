@@ -34,6 +34,9 @@ import { ShardCoordinator } from './shards/shard-coordinator.service';
 import { StatusPropagation } from './status/status-propagation.service';
 import { AGGREGATOR_CONFIG, SWEEPER_LEASE } from './tokens';
 
+/** The shard queues by name (a set-aside observation goes to its shard queue's DLQ, declared on demand). */
+const shardSpecs = new Map(observationShardQueueSpecs().map((q) => [q.name, q]));
+
 /** Name of the advisory lock the sweeper and history jobs hold (one holder per site database). */
 export const SWEEPER_LEASE_NAME = 'fleetwatch.aggregator.sweeper';
 
@@ -84,7 +87,7 @@ export class AggregatorModule {
           provide: SetAsideWriter,
           inject: [BusConnection, BusTopology, FLEETWATCH_LOGGER],
           useFactory: (bus: BusConnection, topology: BusTopology, logger: Logger) =>
-            new SetAsideWriter(bus, logger, (queue) => topology.ensure(queue as QueueName)),
+            new SetAsideWriter(bus, logger, (queue) => topology.ensure(shardSpecs.get(queue) ?? (queue as QueueName))),
         },
         TargetStatesRepository,
         HistoryRepository,

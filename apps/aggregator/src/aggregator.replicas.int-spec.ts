@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
 import { Client } from 'pg';
@@ -194,6 +194,7 @@ beforeAll(async () => {
       AGGREGATOR_BATCH_SIZE: '200',
       SWEEP_INTERVAL_MS: '250',
       AGGREGATOR_SHARD_CHECK_INTERVAL_MS: String(CHECK_MS),
+      LOG_LEVEL: 'info',
       FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '10',
     },
   );
@@ -203,6 +204,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // REPLICAS_LOG_DIR=/tmp/x keeps each replica's whole output (debugging a failure).
+  if (process.env.REPLICAS_LOG_DIR)
+    for (const [name, p] of procs)
+      writeFileSync(join(process.env.REPLICAS_LOG_DIR, `replica-${name}.log`), p.output.join(''));
   for (const { proc } of procs.values()) {
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill('SIGKILL');
@@ -291,5 +296,62 @@ describe('aggregator replicas', () => {
     });
     await rejoin;
     await expectFoldedInOrder('rejoin', ROUNDS);
+  });
+
+  it('a replica whose lock connection is killed stops consuming at once; never two consumers on a shard; order holds', async () => {
+    for (const name of ['a', 'b'] as const) {
+      const p = procs.get(name)?.proc;
+      if (!p || p.exitCode !== null || p.signalCode !== null) start(name);
+    }
+    await waitFor(() => allShardsServed(2), { timeoutMs: 30_000, description: 'two replicas holding shards' });
+    // Sample every shard queue's consumers throughout: a shard must never be consumed twice.
+    let most = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      const ch = await amqp.createChannel();
+      ch.on('error', () => undefined);
+      try {
+        while (sampling) {
+          for (let s = 0; s < OBSERVATION_SHARDS; s++)
+            most = Math.max(most, (await ch.checkQueue(observationShardQueue(s))).consumerCount);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      } finally {
+        await ch.close().catch(() => undefined);
+      }
+    })();
+    try {
+      const ROUNDS = 10;
+      const publishing = publishRounds('locklost', 0, ROUNDS);
+      await waitFor(async () => (await rows('locklost')) >= 200, {
+        timeoutMs: 20_000,
+        intervalMs: 10,
+        description: 'the replicas committing',
+      });
+      // Kill one replica's lock connection (as a Postgres restart or a network cut would), twice in a row.
+      for (let i = 0; i < 2; i++) {
+        const holders = [...(await locksByHolder()).keys()];
+        expect(holders.length).toBeGreaterThan(0);
+        await site.pg.query('SELECT pg_terminate_backend($1)', [holders[0]]);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await publishing;
+      await waitFor(() => allShardsServed(2), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        description: `both replicas holding shards again\n${tail()}`,
+      });
+      await expectFoldedInOrder('locklost', ROUNDS);
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    expect(most).toBe(1);
+    const lost =
+      [...procs.values()]
+        .map((p) => p.output.join(''))
+        .join('')
+        .match(/shard lock lost/g)?.length ?? 0;
+    expect(lost).toBeGreaterThan(0);
   });
 });

@@ -79,17 +79,16 @@ describe('LiveStateStore (real Redis)', () => {
     ]);
   });
 
-  it('an indexed write sets only the index entries that differ from what it says Redis holds; an unmarked one repairs', async () => {
+  it('index entries move from what Redis holds, whatever the writer believes, and a lost entry heals at the next write', async () => {
     const id = 'instance:idx';
     await store.writeTargets([write(id, TargetStatus.Up, null)]);
-    // Take an entry away behind the store's back: an indexed write of the unchanged target must not rewrite it.
+    // Take an entry away behind the store's back: the next write of the unchanged target puts it back.
     await redis.srem('idx:kind:instance', id);
-    const unchanged = { indexed: true, previousTags: ['web'], previousLocations: ['eu'] };
-    await store.writeTargets([write(id, TargetStatus.Up, TargetStatus.Up, { ...unchanged, lastSeen: 3000 })]);
-    expect(await redis.sismember('idx:kind:instance', id)).toBe(0);
+    expect(await store.writeTargets([write(id, TargetStatus.Up, TargetStatus.Up, { lastSeen: 3000 })])).toBe(1);
+    expect(await redis.sismember('idx:kind:instance', id)).toBe(1);
     expect((await store.getTarget(id))?.lastSeen).toBe(3000);
 
-    // Status, tags and locations that changed are moved, whatever `indexed` says.
+    // The writer believes the target was DOWN with tag `x` (wrong): Redis's UP and `web` are what get moved.
     const us = {
       status: TargetStatus.Down,
       observedAt: 4000,
@@ -99,9 +98,11 @@ describe('LiveStateStore (real Redis)', () => {
       lifecycle: null,
     };
     await store.writeTargets([
-      write(id, TargetStatus.Down, TargetStatus.Up, {
-        ...unchanged,
+      write(id, TargetStatus.Down, TargetStatus.Down, {
+        seq: 2,
+        lastSeen: 4000,
         tags: ['db'],
+        previousTags: ['x'],
         locations: { ...write(id, TargetStatus.Down, null).locations, us },
       }),
     ]);
@@ -110,10 +111,31 @@ describe('LiveStateStore (real Redis)', () => {
     expect(await redis.sismember('idx:tag:web', id)).toBe(0);
     expect(await redis.sismember('idx:tag:db', id)).toBe(1);
     expect(await redis.sismember('idx:loc:us', id)).toBe(1);
+  });
 
-    // Without `indexed` every entry is written again: the lost one is back.
-    await store.writeTargets([write(id, TargetStatus.Down, TargetStatus.Down, { tags: ['db'], previousTags: ['db'] })]);
-    expect(await redis.sismember('idx:kind:instance', id)).toBe(1);
+  it('a late write never moves a target back: a lower seq, or the same seq seen earlier, is skipped', async () => {
+    const id = 'instance:late';
+    await store.writeTargets([write(id, TargetStatus.Down, null, { seq: 5, lastSeen: 5000 })]);
+    // Another replica's (or a rebuild's) projection of older state arrives after.
+    expect(await store.writeTargets([write(id, TargetStatus.Up, TargetStatus.Down, { seq: 4, lastSeen: 9000 })])).toBe(
+      0,
+    );
+    expect(await store.writeTargets([write(id, TargetStatus.Up, TargetStatus.Down, { seq: 5, lastSeen: 4000 })])).toBe(
+      0,
+    );
+    const t = await store.getTarget(id);
+    expect([t?.status, t?.seq, t?.lastSeen]).toEqual([TargetStatus.Down, 5, 5000]);
+    expect(await redis.sismember('idx:status:UP', id)).toBe(0);
+    expect(await redis.sismember('idx:status:DOWN', id)).toBe(1);
+    // Same seq, seen later (a location-only update) and a newer seq are applied.
+    expect(
+      await store.writeTargets([write(id, TargetStatus.Down, TargetStatus.Down, { seq: 5, lastSeen: 6000 })]),
+    ).toBe(1);
+    expect(await store.writeTargets([write(id, TargetStatus.Up, TargetStatus.Down, { seq: 6, lastSeen: 6000 })])).toBe(
+      1,
+    );
+    expect((await store.getTarget(id))?.status).toBe(TargetStatus.Up);
+    expect(await redis.sismember('idx:status:DOWN', id)).toBe(0);
   });
 
   it('a command Redis refuses fails the whole write (to be retried), not silently', async () => {

@@ -122,6 +122,56 @@ export function toTargetView(t: TargetRecord): TargetView {
   };
 }
 
+const WRITE_TARGETS = 'fleetwatchWriteTargets';
+
+/** See LiveStateStore.writeTargets. ARGV: key prefix, JSON rows (strings; locations as a flat list). */
+const WRITE_TARGETS_LUA = `
+local p = ARGV[1]
+local rows = cjson.decode(ARGV[2])
+local written = 0
+for _, w in ipairs(rows) do
+  local id, kind, status, lastSeen, tags, seq, locs = w[1], w[2], w[4], tonumber(w[6]), w[9], tonumber(w[11]), w[12]
+  local key = p .. '${LiveKeys.target('')}' .. id
+  local cur = redis.call('HMGET', key, 'seq', 'lastSeen', 'status', 'tags')
+  local curSeq = tonumber(cur[1])
+  local stale = false
+  if curSeq then
+    if curSeq > seq then stale = true
+    elseif curSeq == seq then
+      local curSeen = tonumber(cur[2])
+      if curSeen and curSeen > lastSeen then stale = true end
+    end
+  end
+  if not stale then
+    written = written + 1
+    redis.call('HSET', key, 'kind', kind, 'name', w[3], 'status', status, 'since', w[5], 'lastSeen', w[6],
+      'lastLatencyMs', w[7], 'lifecycle', w[8], 'tags', tags, 'labels', w[10], 'seq', w[11])
+    if #locs > 0 then
+      redis.call('HSET', key .. ':loc', unpack(locs))
+      for i = 1, #locs, 2 do redis.call('SADD', p .. '${LiveKeys.byLocation('')}' .. locs[i], id) end
+    end
+    redis.call('ZADD', p .. '${LiveKeys.all}', 0, id)
+    redis.call('SADD', p .. '${LiveKeys.byKind('')}' .. kind, id)
+    if cur[3] and cur[3] ~= status then redis.call('SREM', p .. '${LiveKeys.byStatus('')}' .. cur[3], id) end
+    redis.call('SADD', p .. '${LiveKeys.byStatus('')}' .. status, id)
+    local keep = {}
+    for _, t in ipairs(cjson.decode(tags)) do
+      keep[t] = true
+      redis.call('SADD', p .. '${LiveKeys.byTag('')}' .. t, id)
+    end
+    if cur[4] then
+      local ok, old = pcall(cjson.decode, cur[4])
+      if ok and type(old) == 'table' then
+        for _, t in ipairs(old) do
+          if not keep[t] then redis.call('SREM', p .. '${LiveKeys.byTag('')}' .. t, id) end
+        end
+      end
+    end
+  end
+end
+return written
+`;
+
 /**
  * Live state in Redis. The aggregator is its only writer (one target is
  * handled by one consumer at a time, so read-modify-write per target is safe);
@@ -131,11 +181,22 @@ export class LiveStateStore {
   /** Pub/sub channels ignore ioredis' keyPrefix, so the channel carries the prefix itself. */
   readonly statusChannel: string;
 
+  private readonly keyPrefix: string;
+  private readonly writeScript: (numKeys: number, ...args: string[]) => Promise<number>;
+
   constructor(
     private readonly redis: Redis,
     options: { keyPrefix?: string } = {},
   ) {
-    this.statusChannel = `${options.keyPrefix ?? ''}${LiveKeys.statusChannel}`;
+    this.keyPrefix = options.keyPrefix ?? '';
+    this.statusChannel = `${this.keyPrefix}${LiveKeys.statusChannel}`;
+    // Sent by its SHA (the body only after NOSCRIPT). Its keys are built inside from the prefix (ioredis
+    // prefixes KEYS only): live state is one keyspace on one Redis, never a cluster.
+    type WriteScript = (numKeys: number, ...args: string[]) => Promise<number>;
+    const commands = redis as unknown as Record<string, WriteScript | undefined>;
+    if (typeof commands[WRITE_TARGETS] !== 'function') redis.defineCommand(WRITE_TARGETS, { lua: WRITE_TARGETS_LUA });
+    const run = commands[WRITE_TARGETS] as WriteScript;
+    this.writeScript = run.bind(redis);
   }
 
   /** False while the connection is down: a command now would wait for a reconnect. */
@@ -173,59 +234,35 @@ export class LiveStateStore {
   }
 
   /**
-   * Writes targets' summaries, locations and index entries in one pipeline (no MULTI:
-   * readers never needed a target's keys to change together, and each command is
-   * idempotent, so a retried write repairs a partial one). For a write marked
-   * `indexed`, Redis already holds the entries its `previous*` fields name, and
-   * only the entries that differ are written: a target whose status, tags and
-   * locations did not change costs two HSETs. An unmarked write (re)writes every
-   * entry, which is how rebuilds repair. A command refused (OOM, READONLY) rejects.
+   * Writes targets' summaries, locations and index entries, in one script run (EVALSHA),
+   * guarded: a write whose `seq` is below what Redis holds for the target — or equal
+   * with an older `lastSeen` — is skipped, so a late projection (another replica's, or a
+   * rebuild page read before a commit) never moves live state back. Index entries are
+   * moved from what Redis actually holds (its status and tags), and every entry a target
+   * should have is (re)added, so a lost SADD/SREM heals at the next write. A command
+   * refused (OOM, READONLY) rejects. Resolves with how many writes were applied.
    */
-  async writeTargets(writes: readonly TargetWrite[]): Promise<void> {
-    if (writes.length === 0) return;
-    const pipe = this.redis.pipeline();
-    for (const w of writes) {
-      pipe.hset(
-        LiveKeys.target(w.id),
-        'kind',
+  async writeTargets(writes: readonly TargetWrite[]): Promise<number> {
+    if (writes.length === 0) return 0;
+    const rows = writes.map((w) => {
+      const locs: string[] = [];
+      for (const loc in w.locations) locs.push(loc, JSON.stringify(w.locations[loc]));
+      return [
+        w.id,
         w.kind,
-        'name',
         w.name,
-        'status',
         w.status,
-        'since',
-        w.since ?? '',
-        'lastSeen',
-        w.lastSeen,
-        'lastLatencyMs',
-        w.lastLatencyMs ?? '',
-        'lifecycle',
+        w.since === null ? '' : String(w.since),
+        String(w.lastSeen),
+        w.lastLatencyMs === null ? '' : String(w.lastLatencyMs),
         w.lifecycle ?? '',
-        'tags',
         JSON.stringify(w.tags),
-        'labels',
         JSON.stringify(w.labels),
-        'seq',
-        w.seq,
-      );
-      const indexed = w.indexed === true && w.previousStatus !== null;
-      const locFields: string[] = [];
-      for (const loc in w.locations) {
-        locFields.push(loc, JSON.stringify(w.locations[loc]));
-        if (!indexed || !w.previousLocations?.includes(loc)) pipe.sadd(LiveKeys.byLocation(loc), w.id);
-      }
-      if (locFields.length) pipe.hset(LiveKeys.targetLocations(w.id), ...locFields);
-      if (!indexed) {
-        pipe.zadd(LiveKeys.all, 0, w.id);
-        pipe.sadd(LiveKeys.byKind(w.kind), w.id);
-      }
-      if (w.previousStatus !== null && w.previousStatus !== w.status)
-        pipe.srem(LiveKeys.byStatus(w.previousStatus), w.id);
-      if (!indexed || w.previousStatus !== w.status) pipe.sadd(LiveKeys.byStatus(w.status), w.id);
-      for (const tag of w.previousTags ?? []) if (!w.tags.includes(tag)) pipe.srem(LiveKeys.byTag(tag), w.id);
-      for (const tag of w.tags) if (!indexed || !w.previousTags?.includes(tag)) pipe.sadd(LiveKeys.byTag(tag), w.id);
-    }
-    throwFirstError(await pipe.exec());
+        String(w.seq),
+        locs,
+      ];
+    });
+    return this.writeScript(0, this.keyPrefix, JSON.stringify(rows));
   }
 
   /**

@@ -237,6 +237,12 @@ export class Subscription {
     const { consumerTag } = await channel.consume(this.queue, (m) => this.onDelivery(channel, generation, m), {
       noAck: false,
     });
+    if (this.stopping) {
+      // stop() ran while this channel was opening: it found nothing to cancel, so close it here, or a consumer
+      // would live on that nobody stops (what it was delivered returns to the queue).
+      await closeQuietly(channel);
+      return;
+    }
     this.current = { channel, generation, consumerTag, prefetch };
     this.paused = false;
     this.intake = Promise.resolve();

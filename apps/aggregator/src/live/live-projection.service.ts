@@ -72,24 +72,14 @@ export class LiveProjection {
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** Writes targets; `previous` says which index entries Redis holds for each (absent: read them from Redis). */
+  /**
+   * Writes targets (the store moves index entries from what Redis holds and skips a write
+   * older than what Redis holds); `previous` is what the writer last projected, a hint only.
+   */
   async project(targets: readonly TargetSnapshot[], previous: ReadonlyMap<string, IndexedAs | null>): Promise<void> {
     if (targets.length === 0) return;
-    const unknown = targets.filter((t) => !previous.has(t.id)).map((t) => t.id);
-    const fromRedis = unknown.length ? await this.indexedAs(unknown) : new Map<string, IndexedAs | null>();
-    await this.store.writeTargets(targets.map((t) => toWrite(t, previous.get(t.id) ?? fromRedis.get(t.id) ?? null)));
+    await this.store.writeTargets(targets.map((t) => toWrite(t, previous.get(t.id) ?? null)));
     await this.store.setDeadlines(targets.flatMap(deadlinesOf));
-  }
-
-  /** What Redis holds now for these targets (null: absent). */
-  async indexedAs(ids: readonly string[]): Promise<Map<string, IndexedAs | null>> {
-    const found = await this.store.getTargets(ids);
-    return new Map(
-      ids.map((id) => {
-        const t = found.get(id);
-        return [id, t ? { status: t.status, tags: t.tags } : null];
-      }),
-    );
   }
 
   async fanOut(messages: readonly string[]): Promise<void> {

@@ -24,7 +24,12 @@ const REDIS_PROBE_TIMEOUT_MS = 1000;
 @Injectable()
 export class LiveStateBoot implements OnModuleInit, LeasedJob {
   readonly name = 'rebuild';
-  private ready = false;
+  /** Lanes (shards, 'legacy') whose live state was checked since boot or since the last projection failure. */
+  private readonly ready = new Set<number | 'legacy'>();
+  /** Redis was found holding everything once since boot (or rebuilt whole). */
+  private whole = false;
+  /** Rebuilt whole since the last failure: every lane is reconciled. */
+  private allLanes = false;
   private lastThorough = 0;
   private readonly metrics = AggregatorMetrics.get();
 
@@ -36,7 +41,11 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {
     // A projection that could not be written: reconcile recent targets before the next batch.
-    projections.onFailure = () => (this.ready = false);
+    projections.onFailure = () => {
+      this.ready.clear();
+      this.whole = false;
+      this.allLanes = false;
+    };
   }
 
   async onModuleInit(): Promise<void> {
@@ -51,18 +60,40 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
     }
   }
 
-  /** Call inside the lane. Resolves once live state has been rebuilt or reconciled since boot. */
-  async ensureReady(): Promise<void> {
-    if (this.ready) return;
+  /**
+   * Call inside the lane. Resolves once live state is whole (rebuilt when Redis was
+   * empty) and, for a shard's lane, once that shard's recently changed targets were
+   * reconciled from Postgres since boot or since a projection failed — only that
+   * shard's: the others may be written by other replicas meanwhile (the store skips a
+   * write older than what Redis holds, so a reconcile never moves a target back anyway).
+   * Without a lane (boot) only the whole-state check runs: a shard's reconcile happens
+   * when its lane first commits, or when the shard is taken.
+   */
+  async ensureReady(lane?: number | 'legacy'): Promise<void> {
+    if (this.whole && (lane === undefined || this.allLanes || this.ready.has(lane))) return;
     // Queued projections hold older state than Postgres: let them land before rewriting from it.
     await this.projections.drain();
-    if (await this.live.isBehind()) {
-      this.metrics.rebuilds.inc();
-      await this.live.rebuild();
-    } else {
-      await this.live.rebuild(new Date(Date.now() - RECONCILE_WINDOW_MS));
+    if (!this.whole) {
+      if (await this.live.isBehind()) {
+        this.metrics.rebuilds.inc();
+        await this.live.rebuild();
+        this.whole = true;
+        this.allLanes = true;
+        return;
+      }
+      this.whole = true;
     }
-    this.ready = true;
+    // The legacy lane's targets are anyone's: reconciling them all would be a whole-window rewrite; not worth it.
+    if (lane === undefined || lane === 'legacy' || this.allLanes || this.ready.has(lane)) return;
+    const since = new Date(Date.now() - RECONCILE_WINDOW_MS);
+    await this.live.rebuild(since, lane);
+    this.ready.add(lane);
+  }
+
+  /** A shard handed over or lost: when it is taken again, its live state is reconciled again. */
+  forget(lane: number | 'legacy'): void {
+    this.ready.delete(lane);
+    this.allLanes = false;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { QueueName, type Envelope } from '@fleetwatch/contracts';
+import { observationShardQueue, QueueName, type Envelope } from '@fleetwatch/contracts';
 import { foldObservations, UnavailableError, type FoldItem, type TargetSnapshot } from '@fleetwatch/domain';
 import {
   HistoryRepository,
@@ -120,6 +120,7 @@ export class ObservationsService {
     if (rejected.length > 0)
       await this.setAside(
         rejected.map((r) => ({ envelope: r.origin.envelope, reason: r.reason, headers: r.origin.headers })),
+        lane,
       );
     // Batch messages (status.update.batch) may carry 1000 updates each: bound each transaction, in order.
     const size = this.config.maxObservationsPerCommit;
@@ -154,9 +155,10 @@ export class ObservationsService {
       if (isTransient(e)) throw e;
       if (items.length === 1) {
         const [m] = items;
-        await this.setAside([
-          { envelope: m.origin.envelope, reason: `could not be stored: ${errorText(e)}`, headers: m.origin.headers },
-        ]);
+        await this.setAside(
+          [{ envelope: m.origin.envelope, reason: `could not be stored: ${errorText(e)}`, headers: m.origin.headers }],
+          lane,
+        );
         return;
       }
       this.logger.warn(
@@ -169,9 +171,14 @@ export class ObservationsService {
     }
   }
 
-  /** Dead-letters single observations (confirmed) before the messages that carried them are acked; an outage is waited out. */
-  private async setAside(parts: SetAsidePart[]): Promise<void> {
-    await retryTransient(() => this.setAsideWriter.setAside(QueueName.AggregatorObservations, parts), {
+  /**
+   * Dead-letters single observations (confirmed) before the messages that carried them are
+   * acked; an outage is waited out. Into the dead-letter queue of the queue they came from
+   * (a shard's, or the legacy one): a replay puts them back there, so into their target's lane.
+   */
+  private async setAside(parts: SetAsidePart[], lane: LaneKey): Promise<void> {
+    const queue = lane === 'legacy' ? QueueName.AggregatorObservations : observationShardQueue(lane);
+    await retryTransient(() => this.setAsideWriter.setAside(queue, parts), {
       stopping: () => this.stopping,
       treatAsTransient: () => true,
       onRetry: (e, attempt, delayMs) =>
@@ -193,7 +200,7 @@ export class ObservationsService {
         this.inLane(lane, async () => {
           // Only the SQL transaction can blame the observations: live state and the
           // bus failing (Redis OOM/READONLY, a rebuild, a publish) is an outage for all of them.
-          await this.boot.ensureReady().catch(asOutage('live state not ready'));
+          await this.boot.ensureReady(lane).catch(asOutage('live state not ready'));
           const result = await runInSqlTransaction(this.db, (tx) => this.commit(tx, active));
           const ttl = Math.max(60, this.config.staleAfterSeconds * 2);
           await this.propagation

@@ -11,8 +11,7 @@ import { AggregatorMetrics } from '../aggregator.metrics';
 import type { AggregatorConfig } from '../config';
 import { LEGACY_SHARD, ObservationsHandler } from '../observations/observations.handler';
 import { ObservationsService } from '../observations/observations.service';
-import { LiveProjection } from '../live/live-projection.service';
-import { RECONCILE_WINDOW_MS } from '../live/live-state.boot';
+import { LiveStateBoot } from '../live/live-state.boot';
 import { ProjectionQueue } from '../live/projection.queue';
 import { SerialLane } from '../status/serial-lane';
 import { AGGREGATOR_CONFIG } from '../tokens';
@@ -43,6 +42,13 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
   private readonly registry: ReplicaRegistry;
   private readonly heldSince = new Map<number, number>();
   private readonly freeSince = new Map<number, number>();
+  /** The take (a counter) each held shard came from: a start scheduled by an older take is dropped. */
+  private readonly takeOf = new Map<number, number>();
+  private takes = 0;
+  /** What the current round is doing (the watchdog's report). */
+  private step = 'idle';
+  /** Consumers being stopped after a lock loss, by shard. */
+  private readonly aborting = new Map<number, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -53,7 +59,7 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
     private readonly handler: ObservationsHandler,
     private readonly service: ObservationsService,
     private readonly lane: SerialLane,
-    private readonly live: LiveProjection,
+    private readonly boot: LiveStateBoot,
     private readonly projections: ProjectionQueue,
     @Inject(LIVE_STATE_REDIS) redis: Redis,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
@@ -103,6 +109,11 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
 
   private async round(now: number): Promise<void> {
     if (this.stopped) return;
+    // The locks first: a replica that cannot reach the lock database must not beat in the
+    // registry (it would own shards it can never lock, and they would flip between replicas).
+    this.step = 'reading locks';
+    const locked = await this.locks.locked();
+    this.step = 'beating';
     let members: string[] | undefined;
     try {
       members = await this.registry.beat(this.id, now);
@@ -116,10 +127,14 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
         );
       this.registryDown = true;
     }
-    const locked = await this.locks.locked();
     // Shards this replica thinks it holds but whose lock is gone (connection replaced): stop them.
+    this.step = 'dropping lost shards';
     for (const shard of [...this.heldSince.keys()])
       if (!this.locks.held.has(shard)) await this.drop(shard, 'lock no longer held');
+    this.step = 'stopping unlocked consumers';
+    // Safety net: nothing is consumed without its lock.
+    for (const shard of this.handler.shards)
+      if (!this.heldSince.has(shard) || !this.locks.held.has(shard)) await this.handler.abort(shard);
     for (let s = 0; s < SHARD_COUNT; s++) {
       if (locked.has(s)) this.freeSince.delete(s);
       else if (!this.freeSince.has(s)) this.freeSince.set(s, now);
@@ -134,21 +149,41 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
       orphanGraceMs: this.config.shards.orphanGraceMs,
       minHoldMs: this.config.shards.minHoldMs,
     });
-    for (const shard of plan.release) await this.release(shard);
+    for (const shard of plan.release) {
+      this.step = `releasing ${label(shard)}`;
+      await this.release(shard);
+    }
     for (const shard of plan.acquire) {
       if (this.stopped || locked.has(shard)) continue;
+      // Taken again after a loss: the old consumer's channel must be closed before a new one opens.
+      this.step = `waiting for ${label(shard)}'s old consumer to stop`;
+      await this.aborting.get(shard);
+      this.step = `locking ${label(shard)}`;
       if (!(await this.locks.tryLock(shard))) continue;
+      const take = ++this.takes;
       this.heldSince.set(shard, now);
+      this.takeOf.set(shard, take);
       this.freeSince.delete(shard);
       this.logger.info({ shard: label(shard), replica: this.id }, 'shard taken');
       this.metrics.shardChanges.inc({ change: 'taken' });
-      // Consuming starts in the background, after the repair: a broker away delays it, the lock stays held.
+      // Consuming starts in the background, after the repair, and only if this take still
+      // holds the lock then (it may have been lost or handed over meanwhile).
       void this.repair(shard)
-        .then(() => this.handler.start(shard))
+        .then(async () => {
+          if (!this.stillHeld(shard, take)) return;
+          await this.handler.start(shard);
+          // Lost or released while the consumer opened: stop it again.
+          if (!this.stillHeld(shard, take)) await this.handler.abort(shard);
+        })
         .catch((e: unknown) =>
           this.logger.warn({ shard: label(shard), err: (e as Error).message }, 'shard not consuming yet'),
         );
     }
+    this.step = 'idle';
+  }
+
+  private stillHeld(shard: number, take: number): boolean {
+    return !this.stopped && this.takeOf.get(shard) === take && this.locks.held.has(shard);
   }
 
   /**
@@ -158,16 +193,17 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
    * others may be written by other replicas meanwhile.
    */
   private async repair(shard: number): Promise<void> {
-    if (shard >= OBSERVATION_SHARDS) return;
-    await this.lane.runIn(shard, async () => {
+    const lane = shard >= OBSERVATION_SHARDS ? 'legacy' : shard;
+    this.boot.forget(lane);
+    const job = async () => {
       try {
-        await this.live.rebuild(new Date(Date.now() - RECONCILE_WINDOW_MS), shard);
+        await this.boot.ensureReady(lane);
       } catch (e) {
-        // Redis away: the boot check reconciles every recent target before the next commit.
-        this.logger.warn({ shard: label(shard), err: (e as Error).message }, 'shard live state not reconciled');
-        this.projections.onFailure();
+        // Redis away: the lane's first commit tries again (and waits the outage out) before it writes.
+        this.logger.warn({ shard: label(shard), err: (e as Error).message }, 'shard live state not reconciled yet');
       }
-    });
+    };
+    await (lane === 'legacy' ? this.lane.run(job) : this.lane.runIn(lane, job));
   }
 
   /**
@@ -175,6 +211,7 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
    * projections land, then free the lock — the next holder's writes come after ours.
    */
   private async release(shard: number): Promise<void> {
+    this.takeOf.delete(shard);
     await this.handler.stop(shard);
     if (shard < OBSERVATION_SHARDS) await this.lane.runIn(shard, async () => undefined);
     else await this.lane.run(async () => undefined);
@@ -188,9 +225,14 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
   /** The lock is gone: stop consuming at once (no drain; unacked deliveries go back to the queue). */
   private async drop(shard: number, reason: string): Promise<void> {
     this.heldSince.delete(shard);
+    this.takeOf.delete(shard);
     this.logger.warn({ shard: label(shard), reason }, 'shard lock lost: consumption stopped');
     this.metrics.shardChanges.inc({ change: 'lost' });
-    await this.handler.abort(shard);
+    const aborted = this.handler.abort(shard).finally(() => {
+      if (this.aborting.get(shard) === aborted) this.aborting.delete(shard);
+    });
+    this.aborting.set(shard, aborted);
+    await aborted;
   }
 
   private onLocksLost(reason: string): void {
@@ -200,7 +242,16 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      void this.check().finally(() => this.schedule(this.config.shards.checkIntervalMs));
+      // A round that hangs holds every later one: say where it is.
+      const watchdog = setTimeout(
+        () => this.logger.warn({ step: this.step }, 'shard assignment round slow (over 10 s)'),
+        10_000,
+      );
+      watchdog.unref();
+      void this.check().finally(() => {
+        clearTimeout(watchdog);
+        this.schedule(this.config.shards.checkIntervalMs);
+      });
     }, delayMs);
     this.timer.unref();
   }

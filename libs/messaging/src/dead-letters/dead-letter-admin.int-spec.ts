@@ -20,7 +20,7 @@ import { BusPublisher, publishRequest } from '../publisher';
 import { SetAsideWriter } from '../set-aside';
 import { BusTopology, declareTopology } from '../topology';
 import { DeadLetterAdmin } from './dead-letter-admin';
-import { ReplayHeader } from './dead-letter-message';
+import { ReplayHeader, siteDeadLetterQueues } from './dead-letter-message';
 import { DeadLetterNotFoundError, QueueNotFoundError } from './errors';
 
 const Q = QueueName.AggregatorObservations;
@@ -99,7 +99,7 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     const { permanentIds, invalidId } = await deadLetter(30);
 
     const first = await admin.list({ limit: 100 });
-    expect(first.map((q) => q.deadLetterQueue)).toEqual(Object.values(QueueName).map((q) => deadLetterQueueOf(q)));
+    expect(first.map((q) => q.deadLetterQueue)).toEqual(siteDeadLetterQueues());
     expect(first.filter((q) => q.declared).map((q) => q.deadLetterQueue)).toEqual([DLQ]);
     const listing = first.find((q) => q.deadLetterQueue === DLQ);
     expect(listing).toMatchObject({ sourceQueue: Q, declared: true, messageCount: 31 });

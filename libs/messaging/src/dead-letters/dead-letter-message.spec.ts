@@ -34,7 +34,10 @@ const DLQ = 'fleetwatch.aggregator.observations.dlq';
 
 describe('dead-letter queue names', () => {
   it('has one DLQ per product queue', () => {
-    expect(siteDeadLetterQueues()).toEqual(Object.values(QueueName).map((q) => `${q}.dlq`));
+    expect(siteDeadLetterQueues()).toEqual([
+      ...Object.values(QueueName).map((q) => `${q}.dlq`),
+      ...Array.from({ length: 8 }, (_, i) => `fleetwatch.aggregator.observations.shard-0${i}.dlq`),
+    ]);
   });
 
   it.each([

@@ -1,5 +1,12 @@
 import type { Message, MessageProperties, Options } from 'amqplib';
-import { BusHeader, DEAD_LETTER_SUFFIX, deadLetterQueueOf, QueueName } from '@fleetwatch/contracts';
+import {
+  BusHeader,
+  DEAD_LETTER_SUFFIX,
+  deadLetterQueueOf,
+  OBSERVATION_SHARDS,
+  observationShardQueue,
+  QueueName,
+} from '@fleetwatch/contracts';
 import { DeadLetterHeader } from '../delivery';
 
 /** Headers a replay adds, so a message that fails again shows its history in the DLQ. */
@@ -25,9 +32,12 @@ const DEAD_LETTER_HEADERS: ReadonlySet<string> = new Set([
   'x-last-death-reason',
 ]);
 
-/** The DLQs of the site: one per product queue. */
+/** The DLQs of the site: one per product queue, and one per observation shard queue. */
 export function siteDeadLetterQueues(): string[] {
-  return Object.values(QueueName).map((q) => deadLetterQueueOf(q));
+  return [
+    ...Object.values(QueueName).map((q) => deadLetterQueueOf(q)),
+    ...Array.from({ length: OBSERVATION_SHARDS }, (_, i) => deadLetterQueueOf(observationShardQueue(i))),
+  ];
 }
 
 /** Accepts a source queue or its DLQ name; returns the DLQ name. */

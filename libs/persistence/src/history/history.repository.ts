@@ -1,8 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { TargetStatus } from '@fleetwatch/contracts';
 import type { Rollup } from '@fleetwatch/domain';
-import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
+import {
+  rethrowSql,
+  runInSqlTransaction,
+  SQL_POOL,
+  sqlExecute,
+  sqlQuery,
+  type SqlHandle,
+  type SqlPool,
+  type SqlTx,
+} from '../sql/sql-pool';
 import { clean, cleanOrNull, iso, jsonOrNull } from '../sql-values';
+import { runInTransaction, type DatabaseClient } from '../database';
 
 // Raw history of the aggregator (status_updates, check_results, host_metrics,
 // heartbeat_pings, heartbeat_runs) and its 1-minute rollups. Every insert is one
@@ -301,19 +311,35 @@ export class HistoryRepository {
   /**
    * Recomputes up to `limit` dirty buckets from raw rows (check results with their
    * latency, pushed updates and heartbeat pings as latency-less samples; ok = UP /
-   * ok / success) and upserts rollups_1m, deleting the marks in the same statement.
-   * Correct under redelivery and late arrivals: a bucket is always recomputed whole.
+   * ok / success) and upserts rollups_1m. Correct under redelivery, late arrivals and
+   * concurrent writers: a bucket is always recomputed whole, in two statements of one
+   * transaction — the marks are taken (locked, skipping those a writer still holds) and
+   * deleted first, then the raw rows are read with a snapshot taken after that, so a
+   * writer that committed before its mark was taken is counted, and one still running
+   * waits on the deleted mark and marks the bucket again. (Read in the same statement,
+   * a writer committing between the statement's snapshot and the lock would be missed.)
    * Returns the number of buckets recomputed.
    */
   async recomputeDirtyRollups(limit = 1000): Promise<number> {
-    const rows = await sqlQuery<{ n: number }>(
-      this.pool,
-      `WITH picked AS (
+    const inTransaction = <T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> =>
+      'connect' in this.pool
+        ? runInSqlTransaction(this.pool as SqlPool, fn)
+        : runInTransaction(this.pool as DatabaseClient, fn);
+    return inTransaction(async (tx) => {
+      const picked = await sqlQuery<{ target_id: string; location: string; bucket: Date }>(
+        tx,
+        `DELETE FROM rollup_dirty r USING (
            SELECT target_id, location, bucket FROM rollup_dirty ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
-         ), d AS (
-           DELETE FROM rollup_dirty r USING picked p
-           WHERE r.target_id = p.target_id AND r.location = p.location AND r.bucket = p.bucket
-           RETURNING r.target_id, r.location, r.bucket
+         ) p
+         WHERE r.target_id = p.target_id AND r.location = p.location AND r.bucket = p.bucket
+         RETURNING r.target_id, r.location, r.bucket`,
+        [limit],
+      ).catch((err: unknown) => rethrowSql(err));
+      if (picked.length === 0) return 0;
+      await sqlExecute(
+        tx,
+        `WITH d AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS d(target_id, location, bucket)
          ), samples AS (
            SELECT d.target_id, d.location, d.bucket, c.ok, c.latency_ms FROM d
              JOIN check_results c ON c.target_id = d.target_id AND c.location = d.location
@@ -326,20 +352,18 @@ export class HistoryRepository {
            SELECT d.target_id, d.location, d.bucket, h.signal = 'success', NULL::float8 FROM d
              JOIN heartbeat_pings h ON h.target_id = d.target_id AND h.location = d.location AND h.signal <> 'start'
               AND h.received_at >= d.bucket AND h.received_at < d.bucket + interval '1 minute'
-         ), upserted AS (
-           INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count, min_latency_ms, avg_latency_ms, max_latency_ms, p95_latency_ms)
-           SELECT target_id, location, bucket, count(*)::int, (count(*) FILTER (WHERE ok))::int, min(latency_ms), avg(latency_ms), max(latency_ms),
-                  percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms)
-           FROM samples GROUP BY target_id, location, bucket
-           ON CONFLICT (target_id, location, bucket) DO UPDATE SET count = EXCLUDED.count, ok_count = EXCLUDED.ok_count,
-             min_latency_ms = EXCLUDED.min_latency_ms, avg_latency_ms = EXCLUDED.avg_latency_ms, max_latency_ms = EXCLUDED.max_latency_ms,
-             p95_latency_ms = EXCLUDED.p95_latency_ms
-           RETURNING 1
          )
-         SELECT (SELECT count(*) FROM d)::float8 AS n, (SELECT count(*) FROM upserted) AS u`,
-      [limit],
-    ).catch((err: unknown) => rethrowSql(err));
-    return Number(rows[0]?.n ?? 0);
+         INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count, min_latency_ms, avg_latency_ms, max_latency_ms, p95_latency_ms)
+         SELECT target_id, location, bucket, count(*)::int, (count(*) FILTER (WHERE ok))::int, min(latency_ms), avg(latency_ms), max(latency_ms),
+                percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms)
+         FROM samples GROUP BY target_id, location, bucket
+         ON CONFLICT (target_id, location, bucket) DO UPDATE SET count = EXCLUDED.count, ok_count = EXCLUDED.ok_count,
+           min_latency_ms = EXCLUDED.min_latency_ms, avg_latency_ms = EXCLUDED.avg_latency_ms, max_latency_ms = EXCLUDED.max_latency_ms,
+           p95_latency_ms = EXCLUDED.p95_latency_ms`,
+        [picked.map((r) => r.target_id), picked.map((r) => r.location), picked.map((r) => r.bucket)],
+      ).catch((err: unknown) => rethrowSql(err));
+      return picked.length;
+    });
   }
 
   async rollups(targetId: string, from: Date, to: Date): Promise<RollupRecord[]> {

@@ -5,6 +5,8 @@ export interface AdvisoryLockSetOptions {
   /** First key of the two-key advisory locks (`pg_try_advisory_lock(int, int)`); the second is the member's number. */
   namespace: number;
   applicationName?: string;
+  /** A query slower than this fails, and the connection (with its locks) is dropped. Default 5 s. */
+  queryTimeoutMs?: number;
   connectTimeoutMs?: number;
   /** Called once when the connection holding the locks is lost: every lock is gone with it. */
   onLost: (reason: string) => void;
@@ -32,33 +34,30 @@ export class AdvisoryLockSet {
   /** Takes lock `n` if free; true when this process holds it (taken once: Postgres would stack a second take). */
   async tryLock(n: number): Promise<boolean> {
     if (this.mine.has(n)) return true;
-    const c = await this.connection();
-    const res = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
+    const rows = await this.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
       this.options.namespace,
       n,
     ]);
-    const ok = res.rows[0]?.ok === true;
+    const ok = rows[0]?.ok === true;
     if (ok) this.mine.add(n);
     return ok;
   }
 
   async unlock(n: number): Promise<void> {
     if (!this.mine.has(n)) return;
-    const c = await this.connection();
-    await c.query('SELECT pg_advisory_unlock($1::int, $2::int)', [this.options.namespace, n]);
+    await this.query('SELECT pg_advisory_unlock($1::int, $2::int)', [this.options.namespace, n]);
     this.mine.delete(n);
   }
 
   /** Numbers whose lock some session (this one included) holds now, in this database. */
   async locked(): Promise<Set<number>> {
-    const c = await this.connection();
-    const res = await c.query<{ n: number }>(
+    const rows = await this.query<{ n: number }>(
       `SELECT objid::int AS n FROM pg_locks
        WHERE locktype = 'advisory' AND classid = $1::int::oid AND objsubid = 2 AND granted
          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       [this.options.namespace],
     );
-    return new Set(res.rows.map((r) => r.n));
+    return new Set(rows.map((r) => r.n));
   }
 
   /** Frees every lock by closing the connection. */
@@ -70,6 +69,26 @@ export class AdvisoryLockSet {
     if (c) await c.end().catch(() => undefined);
   }
 
+  /** Any failed query drops the connection: whether its locks are still held is unknown, so they are given up. */
+  private async query<R extends object>(sql: string, params: unknown[]): Promise<R[]> {
+    const c = await this.connection();
+    try {
+      return (await c.query<R>(sql, params)).rows;
+    } catch (e) {
+      this.lost(c, `lock query failed: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+
+  private lost(client: Client, reason: string): void {
+    if (this.client !== client) return;
+    this.client = null;
+    const had = this.mine.size > 0;
+    this.mine.clear();
+    void client.end().catch(() => undefined);
+    if (had) this.options.onLost(reason);
+  }
+
   private async connection(): Promise<Client> {
     if (this.client) return this.client;
     this.connecting ??= (async () => {
@@ -77,17 +96,13 @@ export class AdvisoryLockSet {
         connectionString: this.options.databaseUrl,
         connectionTimeoutMillis: this.options.connectTimeoutMs ?? 3000,
         application_name: this.options.applicationName ?? 'fleetwatch advisory locks',
+        // A half-open socket must not hang the holder believing it still holds its locks.
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 5000,
+        query_timeout: this.options.queryTimeoutMs ?? 5000,
       });
-      const lost = (reason: string) => {
-        if (this.client !== client) return;
-        this.client = null;
-        const had = this.mine.size > 0;
-        this.mine.clear();
-        void client.end().catch(() => undefined);
-        if (had) this.options.onLost(reason);
-      };
-      client.on('error', (e: Error) => lost(e.message));
-      client.on('end', () => lost('connection ended'));
+      client.on('error', (e: Error) => this.lost(client, e.message));
+      client.on('end', () => this.lost(client, 'connection ended'));
       try {
         await client.connect();
       } catch (e) {
