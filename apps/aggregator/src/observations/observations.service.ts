@@ -66,6 +66,13 @@ function toFoldItem(m: Active): FoldItem {
 /** A shard's lane, or the exclusive lane of the un-sharded (legacy) queues. */
 export type LaneKey = number | 'legacy';
 
+interface Waiting {
+  items: Active[];
+  lane: LaneKey;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 type Active = Exclude<MappedMessage, { type: 'ignored' | 'rejected' }>;
 type Rejected = Extract<MappedMessage, { type: 'rejected' }>;
 
@@ -88,6 +95,11 @@ interface BatchOutcome extends CommittedChange {
 export class ObservationsService {
   private readonly metrics = AggregatorMetrics.get();
   private stopping = false;
+  /** Batches waiting for the committer, in arrival order. */
+  private readonly waiting: Waiting[] = [];
+  private committing = false;
+  /** The lane (queue) each waiting observation came from: where it is set aside if it must be. */
+  private readonly laneOf = new WeakMap<Active, LaneKey>();
 
   constructor(
     @Inject(SQL_POOL) private readonly db: SqlPool,
@@ -109,8 +121,12 @@ export class ObservationsService {
   }
 
   /**
-   * `lane`: the shard the envelopes came from (its lane commits them in order, beside
-   * the other shards'), or 'legacy' for the un-sharded queues (committed exclusively).
+   * `lane`: the shard the envelopes came from, or 'legacy' for the un-sharded queues.
+   * Resolves once the batch's observations are committed and projected. Batches of every
+   * shard this replica holds are committed together (group commit): one transaction at a
+   * time takes whatever batches wait, in arrival order — each shard's batches arrive one
+   * after another, so each target's observations stay in delivery order — and a busy
+   * database gets fewer, larger transactions instead of one small one per shard.
    */
   async processBatch(envelopes: readonly Envelope[], lane: LaneKey = 'legacy'): Promise<void> {
     const started = performance.now();
@@ -122,10 +138,43 @@ export class ObservationsService {
         rejected.map((r) => ({ envelope: r.origin.envelope, reason: r.reason, headers: r.origin.headers })),
         lane,
       );
-    // Batch messages (status.update.batch) may carry 1000 updates each: bound each transaction, in order.
-    const size = this.config.maxObservationsPerCommit;
-    for (let i = 0; i < active.length; i += size) await this.commitIsolating(active.slice(i, i + size), lane);
+    if (active.length > 0) {
+      for (const m of active) this.laneOf.set(m, lane);
+      await new Promise<void>((resolve, reject) => {
+        this.waiting.push({ items: active, lane, resolve, reject });
+        this.commitWaiting();
+      });
+    }
     this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  /** Commits waiting batches, one group at a time, until none waits. */
+  private commitWaiting(): void {
+    if (this.committing) return;
+    this.committing = true;
+    void (async () => {
+      while (this.waiting.length > 0) {
+        // Whole batches, in arrival order, up to maxObservationsPerCommit (a larger batch alone).
+        const group = [this.waiting.shift() as Waiting];
+        let size = group[0].items.length;
+        while (this.waiting.length > 0 && size + this.waiting[0].items.length <= this.config.maxObservationsPerCommit) {
+          const next = this.waiting.shift() as Waiting;
+          size += next.items.length;
+          group.push(next);
+        }
+        try {
+          const items = group.length === 1 ? group[0].items : group.flatMap((g) => g.items);
+          const lanes = [...new Set(group.map((g) => g.lane))];
+          // Batch messages (status.update.batch) may carry 1000 updates each: bound each transaction, in order.
+          const max = this.config.maxObservationsPerCommit;
+          for (let i = 0; i < items.length; i += max) await this.commitIsolating(items.slice(i, i + max), lanes);
+          for (const g of group) g.resolve();
+        } catch (e) {
+          for (const g of group) g.reject(e);
+        }
+      }
+      this.committing = false;
+    })();
   }
 
   /**
@@ -136,9 +185,9 @@ export class ObservationsService {
    * replayable message with the reason; everything else is stored (SPEC §3: a bad
    * message never takes good ones with it).
    */
-  private async commitIsolating(items: Active[], lane: LaneKey): Promise<void> {
+  private async commitIsolating(items: Active[], lanes: readonly LaneKey[]): Promise<void> {
     try {
-      await this.commitChunk(items, lane);
+      await this.commitChunk(items, lanes);
     } catch (e) {
       if (this.stopping) throw e;
       if (isTooLarge(e) && items.length > 1) {
@@ -148,8 +197,8 @@ export class ObservationsService {
           'commit too large for the database; splitting it',
         );
         const half = Math.ceil(items.length / 2);
-        await this.commitIsolating(items.slice(0, half), lane);
-        await this.commitIsolating(items.slice(half), lane);
+        await this.commitIsolating(items.slice(0, half), lanes);
+        await this.commitIsolating(items.slice(half), lanes);
         return;
       }
       if (isTransient(e)) throw e;
@@ -157,7 +206,7 @@ export class ObservationsService {
         const [m] = items;
         await this.setAside(
           [{ envelope: m.origin.envelope, reason: `could not be stored: ${errorText(e)}`, headers: m.origin.headers }],
-          lane,
+          this.laneOf.get(m) ?? 'legacy',
         );
         return;
       }
@@ -166,8 +215,8 @@ export class ObservationsService {
         'batch refused by a store; splitting it to isolate the observations that fail',
       );
       const half = Math.ceil(items.length / 2);
-      await this.commitIsolating(items.slice(0, half), lane);
-      await this.commitIsolating(items.slice(half), lane);
+      await this.commitIsolating(items.slice(0, half), lanes);
+      await this.commitIsolating(items.slice(half), lanes);
     }
   }
 
@@ -190,17 +239,14 @@ export class ObservationsService {
     for (const p of parts) this.metrics.setAside.inc({ type: p.envelope.type });
   }
 
-  private inLane<T>(lane: LaneKey, job: () => Promise<T>): Promise<T> {
-    return lane === 'legacy' ? this.lane.run(job) : this.lane.runIn(lane, job);
-  }
-
-  private async commitChunk(active: Active[], lane: LaneKey): Promise<void> {
+  /** One commit of a group (of one or several shards): alone in the lane, so ordered with expiry and the relay. */
+  private async commitChunk(active: Active[], lanes: readonly LaneKey[]): Promise<void> {
     const outcome = await retryTransient(
       () =>
-        this.inLane(lane, async () => {
+        this.lane.run(async () => {
           // Only the SQL transaction can blame the observations: live state and the
           // bus failing (Redis OOM/READONLY, a rebuild, a publish) is an outage for all of them.
-          await this.boot.ensureReady(lane).catch(asOutage('live state not ready'));
+          for (const l of lanes) await this.boot.ensureReady(l).catch(asOutage('live state not ready'));
           const result = await runInSqlTransaction(this.db, (tx) => this.commit(tx, active));
           const ttl = Math.max(60, this.config.staleAfterSeconds * 2);
           await this.propagation
