@@ -1,12 +1,19 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
 import { Client } from 'pg';
 import { OBSERVATION_SHARDS, observationShardQueue, TargetStatus } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { count, createTestSite, statusUpdate, updateRequest, type TestSite } from './aggregator.int-helpers';
+import {
+  count,
+  createTestSite,
+  privateDist,
+  statusUpdate,
+  updateRequest,
+  type TestSite,
+} from './aggregator.int-helpers';
 
 // Issue 10 must-show: SIGKILL the aggregator mid-stream under load and restart it —
 // rows in Postgres equal published updates, no duplicates, no event counted twice
@@ -37,21 +44,6 @@ let dist: string;
 let amqp: ChannelModel;
 let child: ChildProcess | undefined;
 let output = '';
-
-/** A private copy of dist/: another engineer's build (which empties dist/) cannot pull it away mid-test. */
-function privateDist(): string {
-  if (!existsSync(join(root, 'dist/apps/aggregator/src/main.js'))) {
-    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
-    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
-  }
-  const dir = join(root, 'tmp', `aggregator-int-${testEnv().runId}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-  if (!existsSync(join(dir, 'dist/apps/aggregator/src/main.js')))
-    throw new Error('dist/ is incomplete (a build in progress?)');
-  return dir;
-}
 
 function startService(): ChildProcess {
   const proc = spawn(process.execPath, [join(dist, 'dist/apps/aggregator/src/main.js')], {
@@ -125,7 +117,7 @@ beforeAll(async () => {
     AGGREGATOR_ROLLUP_INTERVAL_MS: '500',
     FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '10',
   });
-  dist = privateDist();
+  dist = privateDist(`aggregator-int-${testEnv().runId}`);
   amqp = await connect(site.vhost.amqpUrl);
 });
 

@@ -3,6 +3,9 @@
 // publisher standing in for status-ingest and the collector, a capture of
 // status.changed, and direct Postgres/Redis reads. (Not a spec file itself, so it
 // takes the test-only pieces — libs/testing resources, a pg client — as arguments.)
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Global, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
@@ -190,4 +193,24 @@ export function updateRequest(payload: StatusUpdateInput, id: string = uuidv7())
 export async function count(pg: SqlClient, sql: string, params: unknown[] = []): Promise<number> {
   const r = await pg.query<{ n: string | null }>(sql, params);
   return Number(r.rows[0]?.n ?? 0);
+}
+
+/**
+ * A private copy of the built services (`dist/`) under `tmp/<name>`, built first when
+ * missing: another engineer's build (which empties dist/) cannot pull it away mid-test.
+ * Returns the folder holding `dist/`; remove it when done.
+ */
+export function privateDist(name: string): string {
+  const root = join(__dirname, '../../..');
+  if (!existsSync(join(root, 'dist/apps/aggregator/src/main.js'))) {
+    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
+    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
+  }
+  const dir = join(root, 'tmp', name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+  if (!existsSync(join(dir, 'dist/apps/aggregator/src/main.js')))
+    throw new Error('dist/ is incomplete (a build in progress?)');
+  return dir;
 }

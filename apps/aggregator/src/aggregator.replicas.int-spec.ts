@@ -1,12 +1,19 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
 import { Client } from 'pg';
 import { OBSERVATION_SHARDS, observationShardQueue, TargetStatus } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { count, createTestSite, statusUpdate, updateRequest, type TestSite } from './aggregator.int-helpers';
+import {
+  count,
+  createTestSite,
+  privateDist,
+  statusUpdate,
+  updateRequest,
+  type TestSite,
+} from './aggregator.int-helpers';
 import { SHARD_LOCK_NAMESPACE } from './shards/shard-coordinator.service';
 
 // Issue 14 must-show: aggregator replicas share the observation shards. Two replicas under
@@ -25,20 +32,6 @@ let site: TestSite;
 let dist: string;
 let amqp: ChannelModel;
 const procs = new Map<string, { proc: ChildProcess; output: string[] }>();
-
-function privateDist(): string {
-  if (!existsSync(join(root, 'dist/apps/aggregator/src/main.js'))) {
-    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
-    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
-  }
-  const dir = join(root, 'tmp', `aggregator-replicas-${testEnv().runId}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-  if (!existsSync(join(dir, 'dist/apps/aggregator/src/main.js')))
-    throw new Error('dist/ is incomplete (a build in progress?)');
-  return dir;
-}
 
 function start(name: 'a' | 'b'): ChildProcess {
   const output: string[] = [];
@@ -198,7 +191,7 @@ beforeAll(async () => {
       FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '10',
     },
   );
-  dist = privateDist();
+  dist = privateDist(`aggregator-replicas-${testEnv().runId}`);
   amqp = await connect(site.vhost.amqpUrl);
   amqp.on('error', () => undefined);
 });

@@ -239,7 +239,8 @@ export class Subscription {
     });
     if (this.stopping) {
       // stop() ran while this channel was opening: it found nothing to cancel, so close it here, or a consumer
-      // would live on that nobody stops (what it was delivered returns to the queue).
+      // would live on that nobody stops (what it was delivered returns to the queue, and is not handled here).
+      generation.retire();
       await closeQuietly(channel);
       return;
     }

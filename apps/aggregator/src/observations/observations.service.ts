@@ -98,6 +98,9 @@ export class ObservationsService {
   /** Batches waiting for the committer, in arrival order. */
   private readonly waiting: Waiting[] = [];
   private committing = false;
+  /** Batches of each lane handed to the committer and not yet settled. */
+  private readonly pendingIn = new Map<LaneKey, number>();
+  private readonly idleWaiters = new Map<LaneKey, Array<() => void>>();
   /** The lane (queue) each waiting observation came from: where it is set aside if it must be. */
   private readonly laneOf = new WeakMap<Active, LaneKey>();
 
@@ -140,12 +143,35 @@ export class ObservationsService {
       );
     if (active.length > 0) {
       for (const m of active) this.laneOf.set(m, lane);
-      await new Promise<void>((resolve, reject) => {
-        this.waiting.push({ items: active, lane, resolve, reject });
-        this.commitWaiting();
-      });
+      this.pendingIn.set(lane, (this.pendingIn.get(lane) ?? 0) + 1);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          this.waiting.push({ items: active, lane, resolve, reject });
+          this.commitWaiting();
+        });
+      } finally {
+        const left = (this.pendingIn.get(lane) ?? 1) - 1;
+        if (left > 0) this.pendingIn.set(lane, left);
+        else {
+          this.pendingIn.delete(lane);
+          for (const w of this.idleWaiters.get(lane)?.splice(0) ?? []) w();
+        }
+      }
     }
     this.metrics.batchSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  /**
+   * Resolves once no batch of `lane` waits for the committer or is being committed (a
+   * shard is handed over only then: the next holder's commits must come after ours).
+   */
+  idle(lane: LaneKey): Promise<void> {
+    if (!this.pendingIn.has(lane)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.idleWaiters.get(lane) ?? [];
+      list.push(resolve);
+      this.idleWaiters.set(lane, list);
+    });
   }
 
   /** Commits waiting batches, one group at a time, until none waits. */

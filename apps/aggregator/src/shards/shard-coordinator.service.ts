@@ -87,7 +87,9 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
     await this.chain;
     await this.registry.leave(this.id).catch(() => undefined);
     this.service.stop();
-    await Promise.all(this.handler.shards.map((s) => this.handler.stop(s)));
+    const held = this.handler.shards;
+    await Promise.all(held.map((s) => this.handler.stop(s)));
+    await Promise.all(held.map((s) => this.service.idle(s >= OBSERVATION_SHARDS ? 'legacy' : s)));
     await this.lane.idle();
     await this.projections.drain();
     await this.locks.close();
@@ -213,6 +215,8 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
   private async release(shard: number): Promise<void> {
     this.takeOf.delete(shard);
     await this.handler.stop(shard);
+    // What the consumer handed over before it stopped is committed (or refused) before the lock goes.
+    await this.service.idle(shard >= OBSERVATION_SHARDS ? 'legacy' : shard);
     if (shard < OBSERVATION_SHARDS) await this.lane.runIn(shard, async () => undefined);
     else await this.lane.run(async () => undefined);
     await this.projections.drain();

@@ -99,6 +99,9 @@ export class AdvisoryLockSet {
         // A half-open socket must not hang the holder believing it still holds its locks.
         keepAlive: true,
         keepAliveInitialDelayMillis: 5000,
+        // And the server's side: a session whose client vanished (half-open network) must end within
+        // seconds, or its locks would stay held for the OS keep-alive's two hours and its shards orphaned.
+        options: '-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3',
         query_timeout: this.options.queryTimeoutMs ?? 5000,
       });
       client.on('error', (e: Error) => this.lost(client, e.message));
