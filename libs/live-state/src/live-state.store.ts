@@ -188,8 +188,9 @@ export class LiveStateStore {
     private readonly redis: Redis,
     options: { keyPrefix?: string } = {},
   ) {
-    this.keyPrefix = options.keyPrefix ?? '';
-    this.statusChannel = `${this.keyPrefix}${LiveKeys.statusChannel}`;
+    // The script builds its keys itself: from the prefix the client really applies to every other command.
+    this.keyPrefix = redis.options.keyPrefix ?? '';
+    this.statusChannel = `${options.keyPrefix ?? ''}${LiveKeys.statusChannel}`;
     // Sent by its SHA (the body only after NOSCRIPT). Its keys are built inside from the prefix (ioredis
     // prefixes KEYS only): live state is one keyspace on one Redis, never a cluster.
     type WriteScript = (numKeys: number, ...args: string[]) => Promise<number>;

@@ -30,6 +30,8 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
   private whole = false;
   /** Rebuilt whole since the last failure: every lane is reconciled. */
   private allLanes = false;
+  /** Lanes to reconcile at their next check whatever else says (a shard just taken). */
+  private readonly forced = new Set<number | 'legacy'>();
   private lastThorough = 0;
   private readonly metrics = AggregatorMetrics.get();
 
@@ -70,7 +72,8 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
    * when its lane first commits, or when the shard is taken.
    */
   async ensureReady(lane?: number | 'legacy'): Promise<void> {
-    if (this.whole && (lane === undefined || this.allLanes || this.ready.has(lane))) return;
+    const done = (l: number | 'legacy') => (this.allLanes || this.ready.has(l)) && !this.forced.has(l);
+    if (this.whole && (lane === undefined || done(lane))) return;
     // Queued projections hold older state than Postgres: let them land before rewriting from it.
     await this.projections.drain();
     if (!this.whole) {
@@ -84,16 +87,19 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
       this.whole = true;
     }
     // The legacy lane's targets are anyone's: reconciling them all would be a whole-window rewrite; not worth it.
-    if (lane === undefined || lane === 'legacy' || this.allLanes || this.ready.has(lane)) return;
+    if (lane === undefined || lane === 'legacy' || done(lane)) {
+      if (lane !== undefined) this.forced.delete(lane);
+      return;
+    }
     const since = new Date(Date.now() - RECONCILE_WINDOW_MS);
     await this.live.rebuild(since, lane);
     this.ready.add(lane);
+    this.forced.delete(lane);
   }
 
   /** A shard handed over or lost: when it is taken again, its live state is reconciled again. */
   forget(lane: number | 'legacy'): void {
-    this.ready.delete(lane);
-    this.allLanes = false;
+    this.forced.add(lane);
   }
 
   /**
