@@ -33,6 +33,9 @@ export class StatusEventsRelay implements LeasedJob {
   readonly name = 'relay';
   private readonly metrics = AggregatorMetrics.get();
 
+  /** The last publish queued by publishInOrder (settled, never rejected). */
+  private inOrder: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly publisher: BusPublisher,
     private readonly events: StatusEventsRepository,
@@ -40,9 +43,35 @@ export class StatusEventsRelay implements LeasedJob {
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** The sweeper's relay job: in the lane, so a relayed event never overtakes one a batch is publishing. */
+  /**
+   * The sweeper's relay job: in the lane (no commit runs meanwhile) and after every
+   * publish already queued, so a relayed event never overtakes one a batch is publishing.
+   */
   async run(): Promise<void> {
-    await this.lane.run(() => this.relayPending());
+    await this.lane.run(async () => {
+      await this.inOrder;
+      return this.relayPending();
+    });
+  }
+
+  /**
+   * Publishes a commit's events after every earlier call's (commit order), without holding
+   * the caller: resolves once confirmed or left in the outbox. Never rejects: a failure to
+   * mark them published leaves them in the outbox, for the relay.
+   */
+  publishInOrder(events: readonly StatusEventRecord[]): Promise<void> {
+    const done = this.inOrder.then(async () => {
+      try {
+        await this.publish(events);
+      } catch (e) {
+        this.logger.warn(
+          { err: (e as Error).message },
+          'status.changed publish failed; left in the outbox for the relay',
+        );
+      }
+    });
+    this.inOrder = done;
+    return done;
   }
 
   /** Publishes these events; resolves with how many the broker confirmed. Never throws for bus trouble. */

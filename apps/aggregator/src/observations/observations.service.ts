@@ -188,15 +188,24 @@ export class ObservationsService {
           size += next.items.length;
           group.push(next);
         }
+        // The events' publishes of this group's commits: the batches are acked after them, while the next
+        // group already commits (the outbox holds the events meanwhile).
+        const published: Promise<void>[] = [];
         try {
           const items = group.length === 1 ? group[0].items : group.flatMap((g) => g.items);
           const lanes = [...new Set(group.map((g) => g.lane))];
           // Batch messages (status.update.batch) may carry 1000 updates each: bound each transaction, in order.
           const max = this.config.maxObservationsPerCommit;
-          for (let i = 0; i < items.length; i += max) await this.commitIsolating(items.slice(i, i + max), lanes);
-          for (const g of group) g.resolve();
+          for (let i = 0; i < items.length; i += max)
+            await this.commitIsolating(items.slice(i, i + max), lanes, published);
+          void Promise.all(published).then(() => {
+            for (const g of group) g.resolve();
+          });
         } catch (e) {
-          for (const g of group) g.reject(e);
+          // Committed parts are acked with the rest refused: their redelivery is a duplicate.
+          void Promise.all(published).then(() => {
+            for (const g of group) g.reject(e);
+          });
         }
       }
       this.committing = false;
@@ -211,9 +220,9 @@ export class ObservationsService {
    * replayable message with the reason; everything else is stored (SPEC §3: a bad
    * message never takes good ones with it).
    */
-  private async commitIsolating(items: Active[], lanes: readonly LaneKey[]): Promise<void> {
+  private async commitIsolating(items: Active[], lanes: readonly LaneKey[], published: Promise<void>[]): Promise<void> {
     try {
-      await this.commitChunk(items, lanes);
+      await this.commitChunk(items, lanes, published);
     } catch (e) {
       if (this.stopping) throw e;
       if (isTooLarge(e) && items.length > 1) {
@@ -223,8 +232,8 @@ export class ObservationsService {
           'commit too large for the database; splitting it',
         );
         const half = Math.ceil(items.length / 2);
-        await this.commitIsolating(items.slice(0, half), lanes);
-        await this.commitIsolating(items.slice(half), lanes);
+        await this.commitIsolating(items.slice(0, half), lanes, published);
+        await this.commitIsolating(items.slice(half), lanes, published);
         return;
       }
       if (isTransient(e)) throw e;
@@ -241,8 +250,8 @@ export class ObservationsService {
         'batch refused by a store; splitting it to isolate the observations that fail',
       );
       const half = Math.ceil(items.length / 2);
-      await this.commitIsolating(items.slice(0, half), lanes);
-      await this.commitIsolating(items.slice(half), lanes);
+      await this.commitIsolating(items.slice(0, half), lanes, published);
+      await this.commitIsolating(items.slice(half), lanes, published);
     }
   }
 
@@ -266,8 +275,8 @@ export class ObservationsService {
   }
 
   /** One commit of a group (of one or several shards): alone in the lane, so ordered with expiry and the relay. */
-  private async commitChunk(active: Active[], lanes: readonly LaneKey[]): Promise<void> {
-    const outcome = await retryTransient(
+  private async commitChunk(active: Active[], lanes: readonly LaneKey[], published: Promise<void>[]): Promise<void> {
+    const { outcome, publishing } = await retryTransient(
       () =>
         this.lane.run(async () => {
           // Only the SQL transaction can blame the observations: live state and the
@@ -275,12 +284,11 @@ export class ObservationsService {
           for (const l of lanes) await this.boot.ensureReady(l).catch(asOutage('live state not ready'));
           const result = await runInSqlTransaction(this.db, (tx) => this.commit(tx, active));
           const ttl = Math.max(60, this.config.staleAfterSeconds * 2);
-          await this.propagation
-            .propagate(result, async () => {
-              for (const [hostId, m] of result.hostMetrics) await this.boot.live.setHostMetrics(hostId, m.json, ttl);
-            })
-            .catch(asOutage('committed, not yet propagated'));
-          return result;
+          // Projection and publish are queued in commit order; the next commit need not wait for the broker.
+          const publishing = this.propagation.start(result, async () => {
+            for (const [hostId, m] of result.hostMetrics) await this.boot.live.setHostMetrics(hostId, m.json, ttl);
+          });
+          return { outcome: result, publishing };
         }),
       {
         stopping: () => this.stopping,
@@ -293,6 +301,7 @@ export class ObservationsService {
           ),
       },
     );
+    published.push(publishing);
     // Backpressure: do not take more work while Redis is more than a couple of projections behind.
     await this.projections.roomAvailable();
     for (const m of active) this.metrics.observations.inc({ type: m.type });

@@ -29,12 +29,23 @@ export class StatusPropagation {
 
   /** Call inside the lane, right after the commit. `after` runs after the projection (same queue). */
   async propagate(change: CommittedChange, after?: () => Promise<void>): Promise<void> {
+    await this.start(change, after);
+  }
+
+  /**
+   * Call inside the lane, right after the commit: queues the projection (in commit order)
+   * and the `status.changed` publish (in commit order, after earlier commits' publishes),
+   * and returns without waiting for the broker — the next commit overlaps it. The
+   * returned promise settles once the events were confirmed (or left in the outbox for
+   * the relay: it never rejects for bus trouble); ack the commit's messages only then.
+   */
+  start(change: CommittedChange, after?: () => Promise<void>): Promise<void> {
     this.projections.enqueue(async () => {
       await this.live.project(change.targets, change.previous);
       if (change.events.length)
         await this.live.fanOut(change.events.map((e) => JSON.stringify(statusChangedPayloadOf(e))));
       await after?.();
     });
-    await this.relay.publish(change.events);
+    return this.relay.publishInOrder(change.events);
   }
 }
