@@ -27,6 +27,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
+import { parseArgs } from '../lib/args.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const require = createRequire(import.meta.url);
@@ -52,26 +53,6 @@ const args = parseArgs(process.argv.slice(2), {
   /** Give up on a drain after this many seconds. */
   timeout: 300,
 });
-
-function parseArgs(argv, defaults) {
-  const out = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
-    if (!m) throw new Error(`unknown argument ${argv[i]}`);
-    const name = m[1];
-    if (!(name in defaults)) throw new Error(`unknown option --${name} (known: ${Object.keys(defaults).join(', ')})`);
-    const isBool = typeof defaults[name] === 'boolean';
-    const value =
-      m[2] ?? (isBool ? (argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : 'true') : argv[++i]);
-    out[name] =
-      typeof defaults[name] === 'number'
-        ? Number(value)
-        : typeof defaults[name] === 'boolean'
-          ? value === 'true'
-          : value;
-  }
-  return out;
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

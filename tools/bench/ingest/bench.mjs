@@ -34,6 +34,7 @@ import { serviceNodeArgs } from '../../launcher/common.mjs';
 import { codeVersion, cpuMeter, pidsOf } from '../lib/procs.mjs';
 import { discoverObservationQueues, fullDepths, readyDepths } from '../lib/queues.mjs';
 import { LiveStateTracker, percentiles, updateOf } from './workload.mjs';
+import { parseArgs } from '../lib/args.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const require = createRequire(import.meta.url);
@@ -70,23 +71,6 @@ const args = parseArgs(process.argv.slice(2), {
   profile: '',
   'keep-logs': false,
 });
-
-function parseArgs(argv, defaults) {
-  const out = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
-    if (!m) throw new Error(`unknown argument ${argv[i]}`);
-    const name = m[1];
-    if (!(name in defaults)) throw new Error(`unknown option --${name} (known: ${Object.keys(defaults).join(', ')})`);
-    const isBool = typeof defaults[name] === 'boolean';
-    const value =
-      m[2] ?? (isBool ? (argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : 'true') : argv[++i]);
-    out[name] = typeof defaults[name] === 'number' ? Number(value) : isBool ? value === 'true' : value;
-    if (typeof defaults[name] === 'number' && !Number.isFinite(out[name]))
-      throw new Error(`--${name} needs a number, got ${value}`);
-  }
-  return out;
-}
 
 const sourceDist = join(root, 'dist');
 for (const f of ['apps/status-ingest/src/main.js', 'libs/testing/src/index.js', 'libs/persistence/src/index.js']) {

@@ -23,6 +23,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS, serviceEnv, serviceNodeArgs } from '../../launcher/common.mjs';
 import { summarizeSnapshot, printSummary } from './heap-summary.mjs';
+import { parseArgs } from '../lib/args.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const require = createRequire(import.meta.url);
@@ -60,21 +61,6 @@ const args = parseArgs(process.argv.slice(2), {
   /** The build to run (default dist/), copied first so that a concurrent build cannot pull it away. */
   dist: 'dist',
 });
-
-function parseArgs(argv, defaults) {
-  const out = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
-    if (!m) throw new Error(`unknown argument ${argv[i]}`);
-    const name = m[1];
-    if (!(name in defaults)) throw new Error(`unknown option --${name} (known: ${Object.keys(defaults).join(', ')})`);
-    const isBool = typeof defaults[name] === 'boolean';
-    const value =
-      m[2] ?? (isBool ? (argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : 'true') : argv[++i]);
-    out[name] = typeof defaults[name] === 'number' ? Number(value) : isBool ? value === 'true' : value;
-  }
-  return out;
-}
 
 const services = String(args.services)
   .split(',')
