@@ -1,4 +1,5 @@
-import { Client } from 'pg';
+import type { Client } from 'pg';
+import { openLockSession } from './lock-session';
 
 export interface AdvisoryLeaseOptions {
   databaseUrl: string;
@@ -63,15 +64,16 @@ export class AdvisoryLease {
   private async connection(): Promise<Client> {
     if (this.client) return this.client;
     this.connecting ??= (async () => {
-      const client = new Client({
-        connectionString: this.options.databaseUrl,
-        connectionTimeoutMillis: this.options.connectTimeoutMs ?? 3000,
-        application_name: this.options.applicationName ?? `fleetwatch lease ${this.options.name}`.slice(0, 63),
-      });
-      client.on('error', () => this.drop());
-      client.on('end', () => this.drop());
+      let client: Client;
       try {
-        await client.connect();
+        client = await openLockSession(
+          {
+            databaseUrl: this.options.databaseUrl,
+            applicationName: this.options.applicationName ?? `fleetwatch lease ${this.options.name}`,
+            connectTimeoutMs: this.options.connectTimeoutMs,
+          },
+          () => this.drop(),
+        );
       } catch (e) {
         this.connecting = null;
         throw e;

@@ -1,4 +1,5 @@
-import { Client } from 'pg';
+import type { Client } from 'pg';
+import { openLockSession } from './lock-session';
 
 export interface AdvisoryLockSetOptions {
   databaseUrl: string;
@@ -92,22 +93,17 @@ export class AdvisoryLockSet {
   private async connection(): Promise<Client> {
     if (this.client) return this.client;
     this.connecting ??= (async () => {
-      const client = new Client({
-        connectionString: this.options.databaseUrl,
-        connectionTimeoutMillis: this.options.connectTimeoutMs ?? 3000,
-        application_name: this.options.applicationName ?? 'fleetwatch advisory locks',
-        // A half-open socket must not hang the holder believing it still holds its locks.
-        keepAlive: true,
-        keepAliveInitialDelayMillis: 5000,
-        // And the server's side: a session whose client vanished (half-open network) must end within
-        // seconds, or its locks would stay held for the OS keep-alive's two hours and its shards orphaned.
-        options: '-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3',
-        query_timeout: this.options.queryTimeoutMs ?? 5000,
-      });
-      client.on('error', (e: Error) => this.lost(client, e.message));
-      client.on('end', () => this.lost(client, 'connection ended'));
+      let client: Client;
       try {
-        await client.connect();
+        client = await openLockSession(
+          {
+            databaseUrl: this.options.databaseUrl,
+            applicationName: this.options.applicationName ?? 'fleetwatch advisory locks',
+            connectTimeoutMs: this.options.connectTimeoutMs,
+            queryTimeoutMs: this.options.queryTimeoutMs,
+          },
+          (c, reason) => this.lost(c, reason),
+        );
       } catch (e) {
         this.connecting = null;
         throw e;
