@@ -326,20 +326,20 @@ export class HistoryRepository {
         ? runInSqlTransaction(this.pool as SqlPool, fn)
         : runInTransaction(this.pool as DatabaseClient, fn);
     return inTransaction(async (tx) => {
-      const picked = await sqlQuery<{ target_id: string; location: string; bucket: Date }>(
+      const picked = await sqlQuery<{ target_id: string; location: string; bucket: string }>(
         tx,
         `DELETE FROM rollup_dirty r USING (
            SELECT target_id, location, bucket FROM rollup_dirty ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
          ) p
          WHERE r.target_id = p.target_id AND r.location = p.location AND r.bucket = p.bucket
-         RETURNING r.target_id, r.location, r.bucket`,
+         RETURNING r.target_id, r.location, r.bucket::text AS bucket`,
         [limit],
       ).catch((err: unknown) => rethrowSql(err));
       if (picked.length === 0) return 0;
       await sqlExecute(
         tx,
         `WITH d AS (
-           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS d(target_id, location, bucket)
+           SELECT d.target_id, d.location, d.bucket::timestamptz AS bucket FROM unnest($1::text[], $2::text[], $3::text[]) AS d(target_id, location, bucket)
          ), samples AS (
            SELECT d.target_id, d.location, d.bucket, c.ok, c.latency_ms FROM d
              JOIN check_results c ON c.target_id = d.target_id AND c.location = d.location
