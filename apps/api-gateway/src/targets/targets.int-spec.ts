@@ -230,7 +230,7 @@ describe('GET /api/v1/targets/{id}/history', () => {
           latencyMs: 40,
           failureReason: null,
           metadata: null,
-          occurredAt: NOW - 180 * 60_000,
+          occurredAt: minute(NOW - 180 * 60_000) + 1000, // both samples in one minute, whatever the second NOW falls on
         },
         {
           messageId: randomUUID(),
@@ -241,7 +241,7 @@ describe('GET /api/v1/targets/{id}/history', () => {
           latencyMs: 60,
           failureReason: null,
           metadata: null,
-          occurredAt: NOW - 180 * 60_000 + 1000,
+          occurredAt: minute(NOW - 180 * 60_000) + 2000,
         },
       ]);
       await repo.insertStatusUpdates(tx, [
