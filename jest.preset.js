@@ -30,4 +30,6 @@ module.exports = {
   moduleFileExtensions: ['ts', 'tsx', 'js', 'json'],
   moduleNameMapper,
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // ESM-only packages SWC turns into CommonJS for Jest (plain Node 20.19+ requires them as they are).
+  transformIgnorePatterns: ['/node_modules/(?!(@marcbachmann/cel-js)/)'],
 };

@@ -1,5 +1,5 @@
 // The shared language of Fleetwatch: bus names, the envelope, message and HTTP
-// schemas. Imports nothing but zod, so services and the dashboard share it.
+// schemas. Imports nothing but zod and the pure CEL parser, so services and the dashboard share it.
 export * from './bus/names';
 export * from './bus/envelope.schema';
 export * from './bus/messages';
@@ -14,3 +14,6 @@ export * from './http/gateway.schema';
 export * from './http/gateway-admin.schema';
 export * from './common/store-safe';
 export * from './net/cidr';
+export * from './checks/conditions';
+export * from './checks/check.schema';
+export * from './checks/config-rpc.schema';

@@ -11,3 +11,4 @@ export * from './ingest/limits';
 export * from './auth/roles';
 export * from './status/up-value';
 export * from './status/fold';
+export * from './checks/target-policy';

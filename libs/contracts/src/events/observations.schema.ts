@@ -137,6 +137,14 @@ export const checkResultPayloadSchema = z.object({
     .max(7 * 86_400)
     .optional(),
   metadata: boundedJsonObject(METADATA_LIMITS).optional(),
+  /** The check's name and type when it ran (targets API shows them; the aggregator needs no config lookup). */
+  checkName: storableText(256).optional(),
+  checkType: storableText(32).optional(),
+  tags: z.array(storableText(64)).max(64).optional(),
+  /** The check's own consensus quorum (percentage of reporting locations DOWN → DOWN); absent: the site's. */
+  downQuorumPct: z.number().int().min(1).max(100).optional(),
+  /** Attempts made before this result (retries before DOWN); `attempt` is the one reported. */
+  retries: z.number().int().min(0).max(10).optional(),
 });
 export type CheckResultPayload = z.infer<typeof checkResultPayloadSchema>;
 

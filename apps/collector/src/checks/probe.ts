@@ -1,0 +1,53 @@
+import type { CheckSpec, CheckType } from '@fleetwatch/contracts';
+import type { TargetPolicy } from '@fleetwatch/domain';
+
+// The contract between the collector's runner and each check type's probe. A probe does
+// one attempt of one check and reports what it saw; it never throws for a failing
+// target (that is a result with ok=false and a reason), only for a bug. The runner adds
+// retries, the check's conditions (CEL over `facts`), the timeout and publication.
+
+export interface ProbeContext {
+  /** Aborted at the check's timeout or at shutdown: stop and release sockets promptly. */
+  signal: AbortSignal;
+  timeoutMs: number;
+  /** The deny list (FLEETWATCH_CHECK_DENY_NETWORKS): every address actually connected to is checked. */
+  policy: TargetPolicy;
+  /** The collector's environment, for `passwordEnv`-style references. Never logged, never published. */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** One scraped Prometheus sample (prometheus probe) for `metric("name", {labels})`. */
+export interface MetricSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** What a probe saw, exposed to conditions under CONDITION_VARIABLES' names. */
+export interface ProbeFacts {
+  status?: number;
+  body?: unknown;
+  bodyText?: string;
+  headers?: Record<string, string>;
+  cert?: { daysLeft: number; subject: string; issuer: string; validTo: string; authorized: boolean };
+  answers?: string[];
+  /** Type-specific numbers and values (`result.messages`, `result.cpuPct`, `result.row`). */
+  result?: Record<string, unknown>;
+  /** Samples `metric()` reads (prometheus scrape; other types may expose their numbers here too). */
+  metrics?: MetricSample[];
+}
+
+export interface ProbeOutcome {
+  /** Did the target pass the type's own checks (connected, expected status, assertions, cert days)? */
+  ok: boolean;
+  /** Milliseconds the attempt took (null when it never got as far as a measurement). */
+  latencyMs: number | null;
+  /** Why not ok, for people: "connect ECONNREFUSED 127.0.0.1:9", "status 503 not in [200]". */
+  failureReason?: string;
+  facts: ProbeFacts;
+}
+
+export type Probe<T extends CheckType = CheckType> = (
+  check: Extract<CheckSpec, { type: T }>,
+  ctx: ProbeContext,
+) => Promise<ProbeOutcome>;

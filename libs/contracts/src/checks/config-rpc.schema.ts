@@ -1,0 +1,188 @@
+import { z } from 'zod';
+import { storableText } from '../common/store-safe';
+import { UUID_PATTERN } from '../common/ids';
+import { locationSchema } from '../events/observations.schema';
+import type { CheckDefinition } from './check.schema';
+
+// Request/response between the gateway (and the collector, for its assignment) and
+// sync-orchestrator, the single writer of configuration (SPEC §2, §3). Requests travel as
+// `rpc.request` commands with AMQP `replyTo` + `correlationId`; the answer is an
+// `RpcReply` sent to `replyTo`. Params are validated by these schemas on both sides;
+// check bodies inside them by `checkInputSchema`, once, by the owner.
+
+export enum ConfigRpcMethod {
+  ChecksCreate = 'checks.create',
+  ChecksBulkCreate = 'checks.bulk-create',
+  ChecksReplace = 'checks.replace',
+  ChecksPatch = 'checks.patch',
+  ChecksDelete = 'checks.delete',
+  ChecksSetPaused = 'checks.set-paused',
+  ChecksList = 'checks.list',
+  ChecksGet = 'checks.get',
+  ConfigExport = 'config.export',
+  ConfigImport = 'config.import',
+  ConfigVersions = 'config.versions',
+  ConfigVersion = 'config.version',
+  ConfigAudit = 'config.audit',
+  AssignmentGet = 'assignment.get',
+}
+
+/** Who asks: recorded in the audit log. */
+export const actorSchema = z.strictObject({
+  /** `user:<id>` or `api-key:<id>` or `system:<name>`. */
+  id: storableText(256).min(1),
+  /** Human name for the audit log: username or key name. */
+  name: storableText(256).min(1),
+});
+export type Actor = z.infer<typeof actorSchema>;
+
+const checkId = z.string().regex(UUID_PATTERN, 'a check id (UUID)');
+/** `If-Match`: the version the writer last saw (a check's `version`, or the config version for import). */
+const expectedVersion = z.number().int().nonnegative().optional();
+
+export const configRpcParams = {
+  [ConfigRpcMethod.ChecksCreate]: z.strictObject({ actor: actorSchema, check: z.unknown() }),
+  [ConfigRpcMethod.ChecksBulkCreate]: z.strictObject({
+    actor: actorSchema,
+    checks: z.array(z.unknown()).min(1).max(1000),
+  }),
+  [ConfigRpcMethod.ChecksReplace]: z.strictObject({
+    actor: actorSchema,
+    id: checkId,
+    check: z.unknown(),
+    expectedVersion,
+  }),
+  [ConfigRpcMethod.ChecksPatch]: z.strictObject({
+    actor: actorSchema,
+    id: checkId,
+    patch: z.record(z.string(), z.unknown()),
+    expectedVersion,
+  }),
+  [ConfigRpcMethod.ChecksDelete]: z.strictObject({ actor: actorSchema, id: checkId, expectedVersion }),
+  [ConfigRpcMethod.ChecksSetPaused]: z.strictObject({
+    actor: actorSchema,
+    id: checkId,
+    paused: z.boolean(),
+    expectedVersion,
+  }),
+  [ConfigRpcMethod.ChecksList]: z.strictObject({
+    type: z.string().max(32).optional(),
+    tag: z.string().max(64).optional(),
+    location: locationSchema.optional(),
+    limit: z.number().int().min(1).max(1000).default(100),
+    /** Opaque cursor from the previous page. */
+    cursor: z.string().max(256).optional(),
+  }),
+  [ConfigRpcMethod.ChecksGet]: z.strictObject({ id: checkId }),
+  [ConfigRpcMethod.ConfigExport]: z.strictObject({}),
+  [ConfigRpcMethod.ConfigImport]: z.strictObject({
+    actor: actorSchema,
+    /** The YAML document (config as code). */
+    yaml: z.string().max(16 * 1024 * 1024),
+    dryRun: z.boolean().default(false),
+    /** Checks in the site but not in the file: deleted (`true`, the default: the file is the truth) or kept. */
+    prune: z.boolean().default(true),
+    expectedVersion,
+  }),
+  [ConfigRpcMethod.ConfigVersions]: z.strictObject({
+    limit: z.number().int().min(1).max(500).default(50),
+    before: z.number().int().positive().optional(),
+  }),
+  [ConfigRpcMethod.ConfigVersion]: z.strictObject({ version: z.number().int().positive() }),
+  [ConfigRpcMethod.ConfigAudit]: z.strictObject({
+    limit: z.number().int().min(1).max(500).default(50),
+    /** Opaque cursor from the previous page. */
+    cursor: z.string().max(256).optional(),
+    subject: z.string().max(300).optional(),
+  }),
+  [ConfigRpcMethod.AssignmentGet]: z.strictObject({ location: locationSchema }),
+} as const satisfies Record<ConfigRpcMethod, z.ZodType>;
+
+export type ConfigRpcParams<M extends ConfigRpcMethod> = z.input<(typeof configRpcParams)[M]>;
+
+/** One planned change of an import (dry run or applied). */
+export interface ConfigPlanItem {
+  action: 'create' | 'change' | 'delete' | 'unchanged';
+  /** The check's `name` (unique key of config as code) and id when it exists. */
+  name: string;
+  id: string | null;
+  /** Changed fields (change), as a JSON diff. */
+  diff?: ConfigDiffEntry[];
+}
+
+/** One changed value: path, before and after (absent = not set). */
+export interface ConfigDiffEntry {
+  path: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+export interface ConfigVersionSummary {
+  version: number;
+  hash: string;
+  actor: string;
+  createdAt: string;
+  /** What this version changed, in one line. */
+  summary: string;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  subject: string | null;
+  version: number | null;
+  diff: ConfigDiffEntry[];
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` for the next page; null on the last. */
+  nextCursor: string | null;
+}
+
+export interface WriteResult {
+  /** The config version this write created (unchanged when it changed nothing). */
+  version: number;
+}
+
+/** What each method answers. */
+export interface ConfigRpcResults {
+  [ConfigRpcMethod.ChecksCreate]: { check: CheckDefinition } & WriteResult;
+  [ConfigRpcMethod.ChecksBulkCreate]: { checks: CheckDefinition[] } & WriteResult;
+  [ConfigRpcMethod.ChecksReplace]: { check: CheckDefinition } & WriteResult;
+  [ConfigRpcMethod.ChecksPatch]: { check: CheckDefinition } & WriteResult;
+  [ConfigRpcMethod.ChecksDelete]: WriteResult;
+  [ConfigRpcMethod.ChecksSetPaused]: { check: CheckDefinition } & WriteResult;
+  [ConfigRpcMethod.ChecksList]: Page<CheckDefinition>;
+  [ConfigRpcMethod.ChecksGet]: { check: CheckDefinition };
+  [ConfigRpcMethod.ConfigExport]: { yaml: string; version: number; hash: string };
+  [ConfigRpcMethod.ConfigImport]: { dryRun: boolean; plan: ConfigPlanItem[] } & WriteResult;
+  [ConfigRpcMethod.ConfigVersions]: { items: ConfigVersionSummary[] };
+  [ConfigRpcMethod.ConfigVersion]: ConfigVersionSummary & { snapshot: Record<string, unknown> };
+  [ConfigRpcMethod.ConfigAudit]: Page<AuditEntry>;
+  [ConfigRpcMethod.AssignmentGet]: { version: number; hash: string; location: string; checks: CheckDefinition[] };
+}
+
+/** Typed failures the owner answers with; the gateway maps them to HTTP (400, 404, 409, 422, 503). */
+export const rpcErrorCodeSchema = z.enum(['invalid', 'not_found', 'conflict', 'denied', 'unavailable', 'internal']);
+export type RpcErrorCode = z.infer<typeof rpcErrorCodeSchema>;
+
+export const rpcReplySchema = z.discriminatedUnion('ok', [
+  z.strictObject({ ok: z.literal(true), result: z.unknown() }),
+  z.strictObject({
+    ok: z.literal(false),
+    error: z.strictObject({
+      code: rpcErrorCodeSchema,
+      message: z.string().max(4096),
+      issues: z
+        .array(z.strictObject({ path: z.string(), message: z.string() }))
+        .max(200)
+        .optional(),
+      /** conflict: the current version, so the client can re-read. */
+      currentVersion: z.number().int().nonnegative().optional(),
+    }),
+  }),
+]);
+export type RpcReply = z.infer<typeof rpcReplySchema>;
