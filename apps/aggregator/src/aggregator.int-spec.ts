@@ -227,6 +227,42 @@ describe('aggregator: status updates → live state, history, events', () => {
     expect((await store.listTargets({ status: ['PARTIAL'] }, 10)).items.map((x) => x.id)).toContain('check:site-a');
   });
 
+  it("a check's own quorum, name, tags and type travel with its results: 1 of 3 down is DOWN at 30 %, PARTIAL without", async () => {
+    const result = (checkId: string, location: string, ok: boolean, downQuorumPct?: number) =>
+      publishRequest(Messages.CheckResult, {
+        checkId,
+        targetId: `check:${checkId}`,
+        location,
+        ok,
+        latencyMs: 7,
+        startedAt: new Date().toISOString(),
+        intervalSeconds: 30,
+        checkName: `API ${checkId}`,
+        checkType: 'http',
+        tags: ['team=core'],
+        downQuorumPct,
+      });
+    await site.bus.publisher.publishMany([
+      ...['eu', 'us', 'ap'].map((l) => result('q-own', l, l !== 'ap', 30)),
+      ...['eu', 'us', 'ap'].map((l) => result('q-site', l, l !== 'ap')),
+    ]);
+    for (const [id, status] of [
+      ['check:q-own', TargetStatus.Down],
+      ['check:q-site', TargetStatus.Partial],
+    ] as const) {
+      const t = await waitFor(
+        async () => {
+          const x = await store.getTarget(id);
+          return x && Object.keys(x.locations).length === 3 ? x : null;
+        },
+        { description: `${id} from three locations` },
+      );
+      expect(t).toMatchObject({ status, name: `API ${id.slice(6)}`, tags: ['team=core'] });
+    }
+    const row = await site.pg.query("SELECT down_quorum_pct FROM target_states WHERE target_id = 'check:q-own'");
+    expect(row.rows[0].down_quorum_pct).toBe(30);
+  });
+
   it('host metrics: the latest sample in live state and the host as a target', async () => {
     await site.bus.publisher.publish(Messages.HostMetrics, {
       hostId: 'node-1',

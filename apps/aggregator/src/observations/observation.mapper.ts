@@ -223,7 +223,12 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
           observation: {
             targetId: p.targetId,
             kind: TargetKind.Check,
-            name: p.checkId,
+            name: p.checkName ?? p.checkId,
+            // The collector sends the check's tags, type and quorum with every result (no config lookup here);
+            // results from a collector older than that keep what the target has.
+            tags: p.tags,
+            labels: p.checkType ? { type: p.checkType } : undefined,
+            downQuorumPct: p.checkName !== undefined ? (p.downQuorumPct ?? null) : undefined,
             location: p.location,
             at,
             status: p.ok ? TargetStatus.Up : TargetStatus.Down,

@@ -34,6 +34,7 @@ function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): 
     before.name !== after.name ||
     before.kind !== after.kind ||
     before.lifecycle !== after.lifecycle ||
+    (before.downQuorumPct ?? null) !== (after.downQuorumPct ?? null) ||
     before.tags.join('\u0000') !== after.tags.join('\u0000') ||
     JSON.stringify(before.labels) !== JSON.stringify(after.labels)
   );

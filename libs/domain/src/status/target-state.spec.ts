@@ -137,6 +137,41 @@ describe('applyExpiry', () => {
   });
 });
 
+describe("a target's own quorum (a check's downQuorumPct)", () => {
+  const three = (q: number | null | undefined) =>
+    fold([
+      obs('eu', S.Up, 1000, { downQuorumPct: q }),
+      obs('us', S.Up, 1001, { downQuorumPct: q }),
+      obs('ap', S.Up, 1002, { downQuorumPct: q }),
+    ]).target;
+
+  it('one of three locations down is PARTIAL with the site default (100 %), DOWN with a 30 % quorum of its own', () => {
+    expect(applyObservation(three(undefined), obs('eu', S.Down, 2000), policy).target.status).toBe(S.Partial);
+    const own = applyObservation(three(30), obs('eu', S.Down, 2000, { downQuorumPct: 30 }), policy).target;
+    expect(own).toMatchObject({ status: S.Down, downQuorumPct: 30 });
+  });
+  it('is kept by observations that do not carry one, and null returns to the site default', () => {
+    const kept = applyObservation(three(30), obs('eu', S.Down, 2000), policy).target;
+    expect(kept).toMatchObject({ status: S.Down, downQuorumPct: 30 });
+    const reset = applyObservation(kept, obs('us', S.Up, 3000, { downQuorumPct: null }), policy).target;
+    expect(reset).toMatchObject({ status: S.Partial, downQuorumPct: null });
+  });
+  it('an older observation does not change it', () => {
+    const t = applyObservation(three(30), obs('eu', S.Up, 500, { downQuorumPct: 90 }), policy).target;
+    expect(t.downQuorumPct).toBe(30);
+  });
+  it('the sweeper uses it too: a location going STALE then DOWN judged by the target quorum', () => {
+    const deadline = { at: 5000, expireTo: S.Down, reason: 'missed' };
+    const t = fold([
+      obs('eu', S.Up, 1000, { downQuorumPct: 50, deadline }),
+      obs('us', S.Up, 1001, { downQuorumPct: 50 }),
+    ]).target;
+    expect(applyExpiry(t, 'eu', 5000, policy).target.status).toBe(S.Down);
+    const siteOnly = fold([obs('eu', S.Up, 1000, { deadline }), obs('us', S.Up, 1001)]).target;
+    expect(applyExpiry(siteOnly, 'eu', 5000, policy).target.status).toBe(S.Partial);
+  });
+});
+
 describe('heartbeatStep', () => {
   const ping = (signal: HeartbeatPing['signal'], at: number, extra: Partial<HeartbeatPing> = {}): HeartbeatPing => ({
     signal,

@@ -40,6 +40,11 @@ export interface TargetSnapshot {
   /** Last event sequence issued for this target. */
   seq: number;
   locations: Record<string, LocationSnapshot>;
+  /**
+   * The target's own consensus quorum (a check's `downQuorumPct`); null/absent: the site's
+   * (CONSENSUS_DOWN_QUORUM_PCT). Kept with the target so the sweeper judges it the same way.
+   */
+  downQuorumPct?: number | null;
 }
 
 /** One observation of one target at one location, already mapped onto a status class. */
@@ -63,6 +68,8 @@ export interface Observation {
   deadline?: Deadline | null;
   /** undefined keeps the run in progress; null ends it. */
   run?: LocationSnapshot['run'];
+  /** The target's own quorum (checks); null: back to the site's; undefined keeps what the target has. */
+  downQuorumPct?: number | null;
 }
 
 /** A status transition with its place in the target's sequence. */
@@ -113,7 +120,7 @@ function withLocation(
   const locations = { ...target.locations, [location]: next };
   const consensus = consensusOf(
     Object.values(locations).map((l) => l.status),
-    policy,
+    policyOf(target, policy),
   );
   const transitions = transitionsFor(location, previous?.status, next.status, target.status, consensus, reason);
   let seq = target.seq;
@@ -144,13 +151,15 @@ export function applyObservation(
   obs: Observation,
   policy: ConsensusPolicy,
 ): FoldResult {
-  const base = current ?? emptyTarget(obs.targetId, obs.kind, obs.name);
+  const fresh = current ?? emptyTarget(obs.targetId, obs.kind, obs.name);
+  const base = obs.downQuorumPct !== undefined ? { ...fresh, downQuorumPct: obs.downQuorumPct } : fresh;
   const prev = base.locations[obs.location];
   const lastSeen = Math.max(base.lastSeen ?? obs.at, obs.at);
   if (prev && !isNewer(prev, obs.at)) {
     const location = { ...prev, lastSeen: Math.max(prev.lastSeen, obs.at) };
     return {
-      target: { ...base, lastSeen, locations: { ...base.locations, [obs.location]: location } },
+      // An older observation moves lastSeen only (its quorum is not newer either).
+      target: { ...fresh, lastSeen, locations: { ...fresh.locations, [obs.location]: location } },
       events: [],
       applied: false,
     };
@@ -205,6 +214,11 @@ export function applyExpiry(
   const next: LocationSnapshot = { ...prev, status: deadline.expireTo, deadline: null, run: null };
   const folded = withLocation(current, location, next, deadline.reason, deadline.at, policy);
   return { target: folded.target, events: folded.events, applied: true, timedOutRun: prev.run };
+}
+
+/** The consensus rule for one target: its own quorum when it has one, else the site's. */
+export function policyOf(target: Pick<TargetSnapshot, 'downQuorumPct'>, site: ConsensusPolicy): ConsensusPolicy {
+  return target.downQuorumPct ? { ...site, downQuorumPct: target.downQuorumPct } : site;
 }
 
 /** Tags of a pushed instance: its labels as `key=value`, sorted. */

@@ -32,6 +32,7 @@ interface TargetRow {
   tags: string[] | null;
   labels: Record<string, string> | null;
   seq: number;
+  down_quorum_pct: number | null;
 }
 
 interface LocationRow {
@@ -53,7 +54,7 @@ interface LocationRow {
 
 const TARGET_COLUMNS = `t.target_id, t.kind::text AS kind, t.name, t.status::text AS status,
   (extract(epoch FROM t.since) * 1000)::float8 AS since, (extract(epoch FROM t.last_seen) * 1000)::float8 AS last_seen,
-  t.last_latency_ms, t.lifecycle, t.tags, t.labels, t.seq::float8 AS seq`;
+  t.last_latency_ms, t.lifecycle, t.tags, t.labels, t.seq::float8 AS seq, t.down_quorum_pct`;
 
 const LOCATION_COLUMNS = `l.location, l.status::text AS loc_status,
   (extract(epoch FROM l.observed_at) * 1000)::float8 AS observed_at, (extract(epoch FROM l.last_seen) * 1000)::float8 AS loc_last_seen,
@@ -103,6 +104,7 @@ function assemble(rows: JoinedRow[]): TargetSnapshot[] {
         labels: r.labels ?? {},
         seq: Number(r.seq),
         locations: {},
+        downQuorumPct: r.down_quorum_pct,
       };
       out.set(r.target_id, t);
     }
@@ -151,15 +153,15 @@ export class TargetStatesRepository {
     await sqlExecute(
       tx,
       `WITH targets AS (
-         INSERT INTO target_states (target_id, kind, name, status, since, last_seen, last_latency_ms, lifecycle, tags, labels, seq, updated_at)
+         INSERT INTO target_states (target_id, kind, name, status, since, last_seen, last_latency_ms, lifecycle, tags, labels, seq, down_quorum_pct, updated_at)
          SELECT u.id, u.kind::target_kind, u.name, u.status::target_status, to_timestamp(u.since / 1000.0), to_timestamp(u.last_seen / 1000.0), u.latency, u.lifecycle,
-                ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb)), u.labels::jsonb, u.seq, now()
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::bigint[])
-           AS u(id, kind, name, status, since, last_seen, latency, lifecycle, tags, labels, seq)
+                ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb)), u.labels::jsonb, u.seq, u.quorum, now()
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::bigint[], $25::smallint[])
+           AS u(id, kind, name, status, since, last_seen, latency, lifecycle, tags, labels, seq, quorum)
          ORDER BY u.id
          ON CONFLICT (target_id) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, status = EXCLUDED.status, since = EXCLUDED.since,
            last_seen = EXCLUDED.last_seen, last_latency_ms = EXCLUDED.last_latency_ms, lifecycle = EXCLUDED.lifecycle, tags = EXCLUDED.tags,
-           labels = EXCLUDED.labels, seq = EXCLUDED.seq, updated_at = now()
+           labels = EXCLUDED.labels, seq = EXCLUDED.seq, down_quorum_pct = EXCLUDED.down_quorum_pct, updated_at = now()
        )
        INSERT INTO target_location_states (target_id, location, status, observed_at, last_seen, latency_ms, detail, lifecycle,
          deadline_at, expire_to, expire_reason, run_started_at, run_id)
@@ -198,6 +200,7 @@ export class TargetStatesRepository {
         locs.map((x) => (x.l.deadline ? clean(x.l.deadline.reason) : null)),
         locs.map((x) => x.l.run?.startedAt ?? null),
         locs.map((x) => (x.l.run?.runId ? clean(x.l.run.runId) : null)),
+        changed.map((t) => t.downQuorumPct ?? null),
       ],
     ).catch((err: unknown) => rethrowSql(err));
   }
