@@ -1,0 +1,201 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { processCheckFields } from '@fleetwatch/contracts';
+import { createTargetPolicy } from '@fleetwatch/domain';
+import fc from 'fast-check';
+import type { ProbeContext } from '../probe';
+import {
+  CPU_MIN_WINDOW_MS,
+  parsePidFile,
+  parseProcStat,
+  parseVmRssBytes,
+  processGoesBy,
+  processProbe,
+} from './process.probe';
+
+// Real processes on this machine's /proc: a `sleep` child under a name of its own
+// (argv[0] set by spawn, as `exec -a` does), a busy loop, pid files, and this process.
+
+function ctx(timeoutMs = 5000): ProbeContext {
+  return { signal: new AbortController().signal, timeoutMs, policy: createTargetPolicy([]), env: {} };
+}
+const check = (fields: { processName?: string; pidFile?: string }) =>
+  processCheckFields.parse({ name: 'p', type: 'process', ...fields });
+
+const children: ChildProcess[] = [];
+function child(argv0: string, command: string, args: string[]): Promise<ChildProcess> {
+  const c = spawn(command, args, { argv0, stdio: 'ignore' });
+  children.push(c);
+  return new Promise((resolve, reject) => {
+    c.once('spawn', () => resolve(c));
+    c.once('error', reject);
+  });
+}
+function exited(c: ChildProcess): Promise<void> {
+  return new Promise((resolve) =>
+    c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', () => resolve()),
+  );
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'fw-process-probe-'));
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await Promise.all(children.map(exited));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('process probe: parsing /proc', () => {
+  it('reads utime+stime and start time after a name holding spaces and parentheses', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4_194_304 }),
+        fc.string({ minLength: 0, maxLength: 15 }).filter((s) => !s.includes('\n')),
+        fc.nat(),
+        fc.nat(),
+        fc.nat(),
+        (pid, comm, utime, stime, start) => {
+          const fields = ['S', '1', '1', '1', '0', '-1', '4194304', '0', '0', '0', '0', utime, stime, '0', '0', '20'];
+          const more = ['0', '1', '0', start, '1000', '10'];
+          const line = `${pid} (${comm}) ${[...fields, ...more].join(' ')}\n`;
+          expect(parseProcStat(line)).toEqual({ pid, comm, state: 'S', cpuTicks: utime + stime, startTicks: start });
+        },
+      ),
+    );
+  });
+
+  it('refuses a stat line it cannot read', () => {
+    expect(parseProcStat('')).toBeNull();
+    expect(parseProcStat('12 (x S 1')).toBeNull();
+    expect(parseProcStat('12 (x) S 1 2')).toBeNull();
+  });
+
+  it('takes VmRSS in kB as bytes, 0 when there is none (kernel threads)', () => {
+    expect(parseVmRssBytes('Name:\tx\nVmRSS:\t   1234 kB\nVmSwap:\t0 kB\n')).toBe(1234 * 1024);
+    expect(parseVmRssBytes('Name:\tkthreadd\nThreads:\t1\n')).toBe(0);
+  });
+
+  it('reads a pid file holding one pid and nothing else', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4_194_304 }), fc.constantFrom('', ' ', '\n', '\r\n', '\t'), (pid, ws) => {
+        expect(parsePidFile(`${ws}${pid}${ws}`)).toBe(pid);
+      }),
+    );
+    for (const bad of ['', '0', '-5', '12 13', '12a', '0x1f', '99999999999', 'root:x:0:0', '1.5'])
+      expect(parsePidFile(bad)).toBeNull();
+  });
+
+  it.each([
+    ['sleep', 'sleep', 'sleep\x0060\x00', true],
+    ['sleep', 'sleep', '/usr/bin/sleep\x0060\x00', true],
+    ['fw-x', 'sleep', 'fw-x\x0060\x00', true], // exec -a fw-x sleep 60
+    ['/usr/bin/sleep', 'sleep', '/usr/bin/sleep\x0060\x00', true],
+    ['nginx:', 'nginx', 'nginx: worker process\x00', true], // title rewritten into one string
+    ['nginx', 'nginx', 'nginx: worker process\x00', true],
+    ['sleep', 'sleepy', 'sleepy\x00', false],
+    ['slee', 'sleep', 'sleep\x00', false],
+    ['kthreadd', 'kthreadd', '', true], // kernel threads: comm only
+    // comm is cut at 15 characters, so a longer name is matched by the command line only.
+    ['a-very-long-name-1', 'a-very-long-nam', 'other\x00', false],
+    ['a-very-long-name-1', 'a-very-long-nam', 'a-very-long-name-1\x00', true],
+  ])('name %j against comm %j and cmdline %j → %s', (name, comm, cmdline, expected) => {
+    expect(processGoesBy(name, comm, cmdline)).toBe(expected);
+  });
+});
+
+describe('process probe on this machine', () => {
+  it('finds a process by the name it was started under, with its memory and a CPU rate', async () => {
+    const name = `fw-sleep-${randomUUID().slice(0, 8)}`;
+    const c = await child(name, 'sleep', ['120']);
+    const out = await processProbe(check({ processName: name }), ctx());
+    expect(out.failureReason).toBeUndefined();
+    expect(out.ok).toBe(true);
+    const r = out.facts.result as Record<string, number & number[]>;
+    expect(r['pids']).toEqual([c.pid]);
+    expect(r['count']).toBe(1);
+    expect(r['rssBytes']).toBeGreaterThan(100 * 1024);
+    expect(r['cpuPct']).toBeGreaterThanOrEqual(0);
+    expect(r['cpuPct']).toBeLessThan(20); // sleep sleeps
+    // First look at this pid: two readings CPU_MIN_WINDOW_MS apart.
+    expect(r['cpuWindowMs']).toBeGreaterThanOrEqual(CPU_MIN_WINDOW_MS - 1);
+    expect(out.facts.metrics).toEqual([
+      { name: 'count', labels: {}, value: 1 },
+      { name: 'cpuPct', labels: {}, value: r['cpuPct'] },
+      { name: 'rssBytes', labels: {}, value: r['rssBytes'] },
+    ]);
+    c.kill('SIGKILL');
+    await exited(c);
+    const gone = await processProbe(check({ processName: name }), ctx());
+    expect(gone).toMatchObject({ ok: false, failureReason: `no process named "${name}" is running` });
+  });
+
+  it('measures a busy process, then averages over the time since it last looked', async () => {
+    const name = `fw-busy-${randomUUID().slice(0, 8)}`;
+    await child(name, process.execPath, ['-e', 'for (;;) {}']);
+    const first = await processProbe(check({ processName: name }), ctx());
+    const r1 = first.facts.result as Record<string, number>;
+    // One spinning thread: up to 100 % of a core; well above idle even on a shared box.
+    expect(r1['cpuPct']).toBeGreaterThan(15);
+    expect(r1['cpuPct']).toBeLessThan(210);
+    await new Promise((r) => setTimeout(r, 400));
+    const second = await processProbe(check({ processName: name }), ctx());
+    const r2 = second.facts.result as Record<string, number>;
+    // The window is the gap since the first run, not a fresh 100 ms.
+    expect(r2['cpuWindowMs']).toBeGreaterThanOrEqual(400);
+    expect(r2['cpuPct']).toBeGreaterThan(15);
+  });
+
+  it('counts every process of a name (this test runner is one of the "node" processes)', async () => {
+    const out = await processProbe(check({ processName: 'node' }), ctx());
+    expect(out.ok).toBe(true);
+    const r = out.facts.result as { pids: number[]; count: number };
+    expect(r.pids).toContain(process.pid);
+    expect(r.count).toBeGreaterThanOrEqual(1);
+  });
+
+  it('finds a process by pid file, and says why when it cannot', async () => {
+    const c = await child(`fw-pid-${randomUUID().slice(0, 8)}`, 'sleep', ['120']);
+    const pidFile = join(dir, 'ok.pid');
+    await writeFile(pidFile, `${c.pid}\n`);
+    const out = await processProbe(check({ pidFile }), ctx());
+    expect(out.ok).toBe(true);
+    expect(out.facts.result).toMatchObject({ pids: [c.pid], count: 1 });
+
+    c.kill('SIGKILL');
+    await exited(c);
+    expect(await processProbe(check({ pidFile }), ctx())).toMatchObject({
+      ok: false,
+      failureReason: `process ${c.pid} (from pid file ${pidFile}) is not running`,
+    });
+
+    const missing = join(dir, 'missing.pid');
+    expect(await processProbe(check({ pidFile: missing }), ctx())).toMatchObject({
+      ok: false,
+      failureReason: `pid file ${missing} does not exist`,
+    });
+
+    // A file that is no pid file: said so, its content not repeated.
+    const secret = join(dir, 'not-a-pid');
+    await writeFile(secret, 'hunter2-password\n');
+    const bad = await processProbe(check({ pidFile: secret }), ctx());
+    expect(bad).toMatchObject({ ok: false, failureReason: `pid file ${secret} does not hold a pid` });
+    expect(JSON.stringify(bad)).not.toContain('hunter2');
+  });
+
+  it('gives a clear reason on a platform without /proc', async () => {
+    const real = Object.getOwnPropertyDescriptor(process, 'platform') as PropertyDescriptor;
+    Object.defineProperty(process, 'platform', { value: 'darwin' });
+    try {
+      const out = await processProbe(check({ processName: 'node' }), ctx());
+      expect(out).toMatchObject({ ok: false, latencyMs: null });
+      expect(out.failureReason).toMatch(/Linux only.*darwin/);
+    } finally {
+      Object.defineProperty(process, 'platform', real);
+    }
+  });
+});
