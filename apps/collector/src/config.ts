@@ -1,8 +1,9 @@
 import { env, parseServiceEnv } from '@fleetwatch/config';
+import { DEFAULT_DENY_NETWORKS as DENY_NETWORK_LIST } from '@fleetwatch/domain';
 import { z } from 'zod';
 
-/** Cloud metadata and link-local by default (SPEC §5); loopback and private networks stay allowed. */
-export const DEFAULT_DENY_NETWORKS = '169.254.0.0/16,fe80::/10,100.100.100.200/32,fd00:ec2::254/128';
+/** Cloud metadata and link-local by default (SPEC §5), as the env variable's comma-separated text. */
+export const DEFAULT_DENY_NETWORKS = DENY_NETWORK_LIST.join(',');
 
 /** collector's whole configuration, validated once at boot. It never needs the database. */
 export function loadCollectorConfig(source: Record<string, string | undefined> = process.env) {

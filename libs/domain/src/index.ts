@@ -12,3 +12,4 @@ export * from './auth/roles';
 export * from './status/up-value';
 export * from './status/fold';
 export * from './checks/target-policy';
+export * from './checks/literal-ip';
