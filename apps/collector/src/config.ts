@@ -1,6 +1,7 @@
 import { env, parseServiceEnv } from '@fleetwatch/config';
 import { DEFAULT_DENY_NETWORKS as DENY_NETWORK_LIST } from '@fleetwatch/domain';
 import { z } from 'zod';
+import { dnsServersEnv } from './checks/net/dns-servers';
 
 /** Cloud metadata and link-local by default (SPEC §5), as the env variable's comma-separated text. */
 export const DEFAULT_DENY_NETWORKS = DENY_NETWORK_LIST.join(',');
@@ -12,6 +13,7 @@ export function loadCollectorConfig(source: Record<string, string | undefined> =
     {
       AMQP_URL: env.amqpUrl(),
       FLEETWATCH_CHECK_DENY_NETWORKS: env.cidrList(DEFAULT_DENY_NETWORKS),
+      COLLECTOR_DNS_SERVERS: dnsServersEnv(),
       COLLECTOR_HOST_ID: z.string().max(256).optional(),
       COLLECTOR_SAMPLE_INTERVAL_SECONDS: env.int(15, 1, 3600),
       COLLECTOR_SPOOL_DIR: z.string().default('tmp/collector-spool'),
@@ -23,6 +25,7 @@ export function loadCollectorConfig(source: Record<string, string | undefined> =
     ...common,
     amqpUrl: values.AMQP_URL,
     denyNetworks: values.FLEETWATCH_CHECK_DENY_NETWORKS,
+    dnsServers: values.COLLECTOR_DNS_SERVERS,
     hostId: values.COLLECTOR_HOST_ID,
     sampleIntervalMs: values.COLLECTOR_SAMPLE_INTERVAL_SECONDS * 1000,
     spool: { dir: values.COLLECTOR_SPOOL_DIR, maxBytes: values.COLLECTOR_SPOOL_MAX_BYTES },

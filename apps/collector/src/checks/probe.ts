@@ -12,6 +12,8 @@ export interface ProbeContext {
   timeoutMs: number;
   /** The deny list (FLEETWATCH_CHECK_DENY_NETWORKS): every address actually connected to is checked. */
   policy: TargetPolicy;
+  /** COLLECTOR_DNS_SERVERS (resolver entries, see net/dns-servers.ts); empty or absent = the system resolver. */
+  dnsServers?: readonly string[];
   /** The collector's environment, for `passwordEnv`-style references. Never logged, never published. */
   env: Readonly<Record<string, string | undefined>>;
 }

@@ -1,0 +1,9 @@
+// The target policy's enforcement point for every probe (SPEC §5, issue 15).
+export * from './target-denied.error';
+export * from './resolve-allowed';
+export * from './dns-servers';
+export * from './connect-checked';
+export * from './cert-facts';
+export * from './check-agent';
+export * from './http-exchange';
+export * from './failure';
