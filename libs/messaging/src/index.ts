@@ -26,3 +26,4 @@ export * from './nest/consume-queue.decorator';
 export * from './nest/messaging.module';
 export * from './boot-check';
 export * from './dead-letters';
+export * from './rpc';
