@@ -13,3 +13,5 @@ export * from './status/up-value';
 export * from './status/fold';
 export * from './checks/target-policy';
 export * from './checks/literal-ip';
+export * from './checks/conditions';
+export * from './checks/prometheus-text';
