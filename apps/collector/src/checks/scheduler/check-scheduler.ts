@@ -1,0 +1,278 @@
+import { systemClock, type Clock } from './clock';
+import { nextSlotAtOrAfter, phaseOf } from './phase';
+import { SlotHeap, type HeapItem } from './slot-heap';
+
+// The collector's scheduler, without I/O: time comes from a Clock, work is a `run`
+// callback, so unit tests drive thousands of simulated intervals with a ManualClock.
+//
+// - Each check runs on its own grid `phase + k·interval` (phase.ts): spread over the
+//   interval, stable across restarts. The next planned instant is always the previous
+//   planned one plus the interval — never "when the last run ended" + interval — so a
+//   slow run or a busy event loop delays one start (lag) but never shifts the grid (drift).
+// - At most `concurrency` runs at once; due slots beyond that wait in FIFO order.
+// - A check never runs twice at once: a slot that comes due while the check's previous
+//   slot is still waiting or running is skipped and reported ('overlap'); slots that
+//   passed entirely while the process could not look (event-loop stall, clock step) are
+//   skipped too ('behind'), and only the latest one runs — no catch-up burst.
+// - The set of checks changes while running: an added check gets its first slot within
+//   one interval, a removed one stops (a run in flight finishes), a changed one runs with
+//   its new definition from its next start (same slot grid while its interval is unchanged).
+
+export interface SchedulableCheck {
+  readonly id: string;
+  readonly intervalSeconds: number;
+}
+
+export interface SlotTiming {
+  /** The grid instant this run belongs to (epoch ms). */
+  plannedAt: number;
+  /** When it actually started (epoch ms); `startedAt - plannedAt` is the schedule lag. */
+  startedAt: number;
+}
+
+export type SkipReason = 'overlap' | 'behind';
+
+export interface SchedulerHooks<C extends SchedulableCheck> {
+  /** One run of `check`. Expected never to reject (the runner turns failures into results); a rejection goes to onError. */
+  run(check: C, slot: SlotTiming): Promise<void>;
+  onStart?(check: C, lagMs: number): void;
+  onSkip?(check: C, reason: SkipReason, slots: number): void;
+  onError?(check: C, error: unknown): void;
+}
+
+export interface SchedulerOptions {
+  /** Runs at once at most. */
+  concurrency: number;
+  clock?: Clock;
+}
+
+type EntryState = 'idle' | 'queued' | 'running';
+
+interface Entry<C> extends HeapItem {
+  check: C;
+  intervalMs: number;
+  phaseMs: number;
+  state: EntryState;
+  /** Left the set while queued or running: forgotten once that ends (unless added back meanwhile). */
+  removed: boolean;
+  /** The slot a queued entry waits to run for. */
+  slotAt: number;
+}
+
+export class CheckScheduler<C extends SchedulableCheck> {
+  private readonly clock: Clock;
+  private readonly concurrency: number;
+  private readonly entries = new Map<string, Entry<C>>();
+  private readonly heap = new SlotHeap<Entry<C>>();
+  private queue: Entry<C>[] = [];
+  private queueHead = 0;
+  private runningCount = 0;
+  private timer: unknown;
+  private timerAt = Number.NaN;
+  private started = false;
+  private stopped = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly hooks: SchedulerHooks<C>,
+    options: SchedulerOptions,
+  ) {
+    if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
+      throw new RangeError(`concurrency must be a positive integer, got ${options.concurrency}`);
+    this.concurrency = options.concurrency;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** Checks scheduled (removed ones still finishing a run are not counted). */
+  get size(): number {
+    return this.heap.size;
+  }
+
+  get running(): number {
+    return this.runningCount;
+  }
+
+  /** Slots due and waiting for a free run. */
+  get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  has(id: string): boolean {
+    const e = this.entries.get(id);
+    return e !== undefined && !e.removed;
+  }
+
+  /** The next planned start of `id` (epoch ms), for tests and diagnostics. */
+  nextPlannedAt(id: string): number | undefined {
+    const e = this.entries.get(id);
+    return e && !e.removed ? e.plannedAt : undefined;
+  }
+
+  /** Adds a check or replaces its definition (used from its next start). */
+  upsert(check: C): void {
+    this.place(check);
+    this.arm();
+  }
+
+  remove(id: string): void {
+    this.unplace(id);
+    this.arm();
+  }
+
+  /** Makes the scheduled set exactly `checks` (adds, replaces, removes) with one timer change. */
+  replaceAll(checks: Iterable<C>): void {
+    const keep = new Set<string>();
+    for (const c of checks) {
+      keep.add(c.id);
+      this.place(c);
+    }
+    for (const [id, e] of this.entries) if (!e.removed && !keep.has(id)) this.unplace(id);
+    this.arm();
+  }
+
+  start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.arm();
+  }
+
+  /** Stops planning and drops queued slots; resolves when the runs in flight have ended. */
+  stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    for (let i = this.queueHead; i < this.queue.length; i++) this.afterSlot(this.queue[i]);
+    this.queue = [];
+    this.queueHead = 0;
+    if (this.runningCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private place(check: C): void {
+    const intervalMs = check.intervalSeconds * 1000;
+    if (!(intervalMs > 0)) throw new RangeError(`check ${check.id}: intervalSeconds must be positive`);
+    const e = this.entries.get(check.id);
+    if (e) {
+      const moved = e.intervalMs !== intervalMs || e.heapIndex < 0;
+      e.check = check;
+      e.removed = false;
+      if (moved) {
+        e.intervalMs = intervalMs;
+        e.phaseMs = phaseOf(check.id, intervalMs);
+        e.plannedAt = nextSlotAtOrAfter(this.clock.now(), intervalMs, e.phaseMs);
+        this.heap.update(e);
+      }
+      return;
+    }
+    const phaseMs = phaseOf(check.id, intervalMs);
+    const entry: Entry<C> = {
+      check,
+      intervalMs,
+      phaseMs,
+      plannedAt: nextSlotAtOrAfter(this.clock.now(), intervalMs, phaseMs),
+      heapIndex: -1,
+      state: 'idle',
+      removed: false,
+      slotAt: 0,
+    };
+    this.entries.set(check.id, entry);
+    this.heap.push(entry);
+  }
+
+  private unplace(id: string): void {
+    const e = this.entries.get(id);
+    if (!e || e.removed) return;
+    this.heap.remove(e);
+    e.removed = true;
+    if (e.state === 'idle') this.entries.delete(id);
+  }
+
+  /** One timer, for the earliest planned slot. */
+  private arm(): void {
+    if (!this.started || this.stopped) return;
+    const top = this.heap.peek();
+    if (!top) {
+      if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = Number.NaN;
+      return;
+    }
+    if (this.timer !== undefined && this.timerAt === top.plannedAt) return;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timerAt = top.plannedAt;
+    this.timer = this.clock.setTimeout(() => this.wake(), Math.max(0, top.plannedAt - this.clock.now()));
+  }
+
+  private wake(): void {
+    this.timer = undefined;
+    this.timerAt = Number.NaN;
+    if (this.stopped) return;
+    const now = this.clock.now();
+    for (;;) {
+      const e = this.heap.peek();
+      if (!e || e.plannedAt > now) break;
+      let slot = e.plannedAt;
+      const missed = Math.floor((now - slot) / e.intervalMs);
+      if (missed > 0) {
+        slot += missed * e.intervalMs;
+        this.hooks.onSkip?.(e.check, 'behind', missed);
+      }
+      e.plannedAt = slot + e.intervalMs;
+      this.heap.update(e);
+      if (e.state !== 'idle') {
+        this.hooks.onSkip?.(e.check, 'overlap', 1);
+        continue;
+      }
+      e.state = 'queued';
+      e.slotAt = slot;
+      this.queue.push(e);
+    }
+    this.pump();
+    this.arm();
+  }
+
+  private pump(): void {
+    while (this.runningCount < this.concurrency && this.queueHead < this.queue.length && !this.stopped) {
+      const e = this.queue[this.queueHead++];
+      if (e.removed) {
+        this.afterSlot(e);
+        continue;
+      }
+      e.state = 'running';
+      this.runningCount++;
+      const startedAt = this.clock.now();
+      const check = e.check;
+      this.hooks.onStart?.(check, startedAt - e.slotAt);
+      let done: Promise<void>;
+      try {
+        done = this.hooks.run(check, { plannedAt: e.slotAt, startedAt });
+      } catch (err) {
+        done = Promise.reject(err);
+      }
+      done.then(
+        () => this.finished(e),
+        (err: unknown) => {
+          this.hooks.onError?.(check, err);
+          this.finished(e);
+        },
+      );
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  private finished(e: Entry<C>): void {
+    this.runningCount--;
+    this.afterSlot(e);
+    if (this.runningCount === 0 && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
+    this.pump();
+  }
+
+  /** The entry's slot is over (ran or dropped): idle again, or forgotten if it left the set meanwhile. */
+  private afterSlot(e: Entry<C>): void {
+    e.state = 'idle';
+    if (e.removed && this.entries.get(e.check.id) === e) this.entries.delete(e.check.id);
+  }
+}
