@@ -1,4 +1,5 @@
 import { ConfigError, env, parseServiceEnv } from '@fleetwatch/config';
+import { DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
 import { z } from 'zod';
 
 /** sync-orchestrator's whole configuration, validated once at boot. */
@@ -14,6 +15,10 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
         .string()
         .max(1024 * 1024)
         .optional(),
+      /** Networks checks may never reach (SPEC §5, §11); checked at save time where the address is literal. Same default as the collector's. */
+      FLEETWATCH_CHECK_DENY_NETWORKS: env.cidrList(DEFAULT_DENY_NETWORKS.join(',')),
+      /** How often the config.changed relay looks for events left in the outbox (after the bus was away). */
+      CONFIG_RELAY_INTERVAL_SECONDS: env.int(5, 1, 3600),
       FLEET_POLL_INTERVAL_SECONDS: env.int(30, 5, 3600),
       FLEET_POLL_TIMEOUT_SECONDS: env.int(25, 1, 3600),
     },
@@ -30,6 +35,8 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
     redisUrl: values.REDIS_URL,
     amqpUrl: values.AMQP_URL,
     leaderConfig: values.FLEETWATCH_LEADER_CONFIG,
+    denyNetworks: values.FLEETWATCH_CHECK_DENY_NETWORKS,
+    configRelayIntervalMs: values.CONFIG_RELAY_INTERVAL_SECONDS * 1000,
     pollIntervalMs: values.FLEET_POLL_INTERVAL_SECONDS * 1000,
     pollTimeoutMs: values.FLEET_POLL_TIMEOUT_SECONDS * 1000,
   };

@@ -95,3 +95,17 @@ export { StatusEventsRepository, type StatusEventRecord } from './status-events/
 export { AdvisoryLease, type AdvisoryLeaseOptions } from './leases/advisory-lease';
 export { AdvisoryLockSet, type AdvisoryLockSetOptions } from './leases/advisory-lock-set';
 export { LeasedLoop, type Lease, type LeasedJob, type LeasedLoopOptions } from './leases/leased-loop';
+export {
+  ChecksRepository,
+  type CheckWrite,
+  type CheckListFilter,
+  type CheckAssignmentRows,
+} from './config/checks.repository';
+export {
+  ConfigVersionsRepository,
+  type ConfigHead,
+  type AuditDraft,
+  type AuditQuery,
+  type NewConfigVersion,
+  type PendingConfigChanged,
+} from './config/config-versions.repository';

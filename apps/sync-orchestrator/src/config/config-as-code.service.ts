@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Actor, ConfigPlanItem, ConfigRpcMethod, ConfigRpcResults } from '@fleetwatch/contracts';
+import type { ErrorIssue, TargetPolicy } from '@fleetwatch/domain';
+import { ChecksRepository, type AuditDraft } from '@fleetwatch/persistence';
+import { contentHash } from './canonical-json';
+import { policyIssue, specOf } from './check-form';
+import { checkDiff, planImport, planSummary, snapshotOf } from './config-plan';
+import { parseConfigYaml, renderConfigYaml } from './config-yaml';
+import { TargetDeniedError, VersionConflictError } from './config.errors';
+import { CHECK_TARGET_POLICY } from './config.tokens';
+import { ConfigWriter, type WriteOutcome } from './config-writer';
+
+// Config as code (issue 15): export the whole configuration as YAML, import a YAML file
+// as a plan (create / change / delete / unchanged per check, by name) that a dry run
+// shows and an apply writes as ONE version. Export → import is a no-op.
+
+type R = ConfigRpcResults;
+
+export interface ImportOptions {
+  dryRun: boolean;
+  /** Delete checks the file does not list (the file is the truth). */
+  prune: boolean;
+  /** The config version the file was written against (If-Match). */
+  expectedVersion?: number;
+}
+
+@Injectable()
+export class ConfigAsCodeService {
+  constructor(
+    private readonly writer: ConfigWriter,
+    private readonly checks: ChecksRepository,
+    @Inject(CHECK_TARGET_POLICY) private readonly policy: TargetPolicy,
+  ) {}
+
+  async export(): Promise<R[ConfigRpcMethod.ConfigExport]> {
+    const { version, checks } = await this.checks.withHead();
+    const snapshot = snapshotOf(checks.map(specOf));
+    const hash = contentHash(snapshot);
+    const header = [
+      `Fleetwatch configuration as code: version ${version}, sha256 ${hash}.`,
+      'Apply with `npm run fleetwatch -- config apply <file>` or POST /api/v1/config/import;',
+      'checks are keyed by name, fields left out take their defaults.',
+    ].join('\n');
+    return { yaml: renderConfigYaml(snapshot, header), version, hash };
+  }
+
+  async import(actor: Actor, yaml: string, options: ImportOptions): Promise<R[ConfigRpcMethod.ConfigImport]> {
+    const incoming = parseConfigYaml(yaml);
+    const denied: ErrorIssue[] = [];
+    for (const c of incoming) {
+      const d = policyIssue(c.spec, this.policy, ['checks', c.name]);
+      if (d) denied.push(d);
+    }
+    if (denied.length)
+      throw new TargetDeniedError(`target denied by policy: ${denied[0].path}: ${denied[0].message}`, denied);
+    const specs = incoming.map((c) => c.spec);
+
+    if (options.dryRun) {
+      const { version, checks } = await this.checks.withHead();
+      expectVersion(options.expectedVersion, version);
+      return { dryRun: true, plan: planImport(checks, specs, options.prune).items, version };
+    }
+
+    const applied = await this.writer.write(
+      actor,
+      async ({ tx, head, next }): Promise<WriteOutcome<{ plan: ConfigPlanItem[] }>> => {
+        expectVersion(options.expectedVersion, head.version);
+        const plan = planImport(await this.checks.all(tx), specs, options.prune);
+        if (plan.creates.length + plan.changes.length + plan.deletes.length === 0)
+          return { changed: false, result: { plan: plan.items } };
+        // Deletes first: a check whose type changed frees its name for its successor.
+        await this.checks.deleteMany(
+          tx,
+          plan.deletes.map((c) => c.id),
+        );
+        await this.checks.updateMany(
+          tx,
+          plan.changes.map((c) => ({ id: c.existing.id, spec: c.spec })),
+          next,
+        );
+        const created = await this.checks.insertMany(
+          tx,
+          plan.creates.map((spec) => ({ id: randomUUID(), spec })),
+          next,
+        );
+        const via = { via: 'import' };
+        const audit: AuditDraft[] = [
+          ...plan.deletes.map((c) => ({
+            action: 'check.delete',
+            subject: c.id,
+            diff: checkDiff(specOf(c), null),
+            details: via,
+          })),
+          ...plan.changes.map((c) => ({ action: 'check.replace', subject: c.existing.id, diff: c.diff, details: via })),
+          ...created.map((c) => ({
+            action: 'check.create',
+            subject: c.id,
+            diff: checkDiff(null, specOf(c)),
+            details: via,
+          })),
+        ];
+        // The plan as applied: created checks with their new ids.
+        const idOf = new Map(created.map((c) => [c.name, c.id]));
+        const items = plan.items.map((i) => (i.action === 'create' ? { ...i, id: idOf.get(i.name) ?? null } : i));
+        return { changed: true, result: { plan: items }, audit, summary: planSummary(plan) };
+      },
+    );
+    return { dryRun: false, plan: applied.plan, version: applied.version };
+  }
+}
+
+function expectVersion(expected: number | undefined, current: number): void {
+  if (expected !== undefined && expected !== current)
+    throw new VersionConflictError(
+      `the configuration is at version ${current}, not ${expected}: export it again`,
+      current,
+    );
+}

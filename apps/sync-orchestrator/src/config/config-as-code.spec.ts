@@ -1,0 +1,210 @@
+import type { CheckDefinition, CheckSpec } from '@fleetwatch/contracts';
+import { InvalidError } from '@fleetwatch/domain';
+import fc from 'fast-check';
+import { canonicalJson, contentHash, jsonDiff } from './canonical-json';
+import { arbitraryChecks } from './check.arbitrary';
+import { configFormOf, parseCheck } from './check-form';
+import { planImport, snapshotOf } from './config-plan';
+import { parseConfigYaml, renderConfigYaml } from './config-yaml';
+
+// Config as code without a database: canonical JSON and diffs, the config form (defaults
+// left out), YAML export and import, and the import plan. The round trip export → import
+// = no change is a property over generated valid checks of every type.
+
+const stored = (spec: CheckSpec, i: number): CheckDefinition => ({
+  ...spec,
+  id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+  targetId: `check:${i}`,
+  version: 1,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+});
+
+const spec = (input: Record<string, unknown>): CheckSpec => {
+  const p = parseCheck(input);
+  if (!p.ok) throw new Error(JSON.stringify(p.issues));
+  return p.spec;
+};
+
+function invalidOf(fn: () => unknown): InvalidError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof InvalidError) return e;
+    throw e;
+  }
+  throw new Error('expected an InvalidError');
+}
+
+describe('canonical JSON', () => {
+  it('sorts keys at every depth and hashes key order away', () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: 2 }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[2,{"y":2,"z":1}]},"b":1}',
+    );
+    expect(contentHash({ a: 1, b: 2 })).toBe(contentHash({ b: 2, a: 1 }));
+    expect(contentHash({ a: 1 })).not.toBe(contentHash({ a: 2 }));
+  });
+
+  it('diffs leaves with dotted paths; absent differs from null', () => {
+    expect(
+      jsonDiff(
+        { conditions: ['a', 'b'], headers: { A: '1' }, x: null },
+        { conditions: ['a', 'c', 'd'], headers: { B: '2' } },
+      ),
+    ).toEqual([
+      { path: 'conditions.1', before: 'b', after: 'c' },
+      { path: 'conditions.2', after: 'd' },
+      { path: 'headers.A', before: '1' },
+      { path: 'headers.B', after: '2' },
+      { path: 'x', before: null },
+    ]);
+    expect(jsonDiff({ a: [1] }, { a: [1] })).toEqual([]);
+  });
+
+  it('diff is empty exactly when canonical JSON is equal (property)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.jsonValue(), (a, b) => {
+        expect(jsonDiff(a, b).length === 0).toBe(canonicalJson(a) === canonicalJson(b));
+        expect(jsonDiff(a, a)).toEqual([]);
+      }),
+    );
+  });
+});
+
+describe('config form', () => {
+  it('leaves out defaults, puts type first and keeps what differs', () => {
+    const s = spec({ name: 'web', type: 'http', url: 'http://a/', method: 'GET', intervalSeconds: 60, paused: false });
+    expect(configFormOf(s)).toEqual({ type: 'http', intervalSeconds: 60, url: 'http://a/' });
+    expect(Object.keys(configFormOf(s))[0]).toBe('type');
+    // Written out or left out, a default is the same check.
+    expect(configFormOf(spec({ name: 'web', type: 'http', url: 'http://a/', intervalSeconds: 60 }))).toEqual(
+      configFormOf(s),
+    );
+  });
+});
+
+describe('YAML', () => {
+  it('export → import gives the same specs and a plan of nothing but unchanged (property)', () => {
+    fc.assert(
+      fc.property(arbitraryChecks(6), (checks) => {
+        const specs = checks.map((c) => c.spec);
+        const yaml = renderConfigYaml(snapshotOf(specs), 'header\nline two');
+        const back = parseConfigYaml(yaml);
+        const byName = new Map(back.map((c) => [c.name, c.spec]));
+        expect(back).toHaveLength(specs.length);
+        for (const s of specs) expect(canonicalJson(byName.get(s.name))).toBe(canonicalJson(s));
+        // Same content, same hash: the snapshot of the import is the snapshot exported.
+        expect(contentHash(snapshotOf(back.map((c) => c.spec)))).toBe(contentHash(snapshotOf(specs)));
+        const plan = planImport(
+          specs.map(stored),
+          back.map((c) => c.spec),
+          true,
+        );
+        expect(plan.creates.length + plan.changes.length + plan.deletes.length).toBe(0);
+        expect(plan.items.every((i) => i.action === 'unchanged')).toBe(true);
+        // Deterministic: the same configuration renders to the same text.
+        expect(renderConfigYaml(snapshotOf([...back].reverse().map((c) => c.spec)), 'header\nline two')).toBe(yaml);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('a check named __proto__ or like a YAML keyword survives the round trip', () => {
+    const specs = ['__proto__', 'true', 'null', '123', 'a: b', '- x'].map((name) =>
+      spec({ name, type: 'tcp', host: 'db', port: 5432 }),
+    );
+    const back = parseConfigYaml(renderConfigYaml(snapshotOf(specs)));
+    expect(back.map((c) => c.name).sort()).toEqual(specs.map((s) => s.name).sort());
+  });
+
+  it('reports YAML syntax errors with line and column', () => {
+    const e = invalidOf(() => parseConfigYaml('checks:\n  web: {type: http\n  db: 1\n'));
+    expect(e.message).toMatch(/^not valid YAML: line \d+, column \d+: /);
+  });
+
+  it('refuses duplicate names, also once trimmed', () => {
+    expect(
+      invalidOf(() =>
+        parseConfigYaml('checks:\n  a: {type: tcp, host: x, port: 1}\n  a: {type: tcp, host: y, port: 1}\n'),
+      ).message,
+    ).toMatch(/line 3, column 3: Map keys must be unique/);
+    const e = invalidOf(() =>
+      parseConfigYaml('checks:\n  a: {type: tcp, host: x, port: 1}\n  " a": {type: tcp, host: y, port: 1}\n'),
+    );
+    expect(e.issues).toEqual([{ path: 'checks. a', message: 'line 3, column 3: same name as "a" once trimmed' }]);
+  });
+
+  it('names each bad field as checks.<name>.<field>, with its line', () => {
+    const e = invalidOf(() =>
+      parseConfigYaml(
+        [
+          'checks:',
+          '  web:',
+          '    type: http',
+          '    url: file:///etc/passwd',
+          '  api:',
+          '    type: http',
+          '    url: http://api/',
+          '    conditions: ["status == 200", "status =="]',
+          '  ok:',
+          '    type: tcp',
+          '    host: db',
+          '    port: 5432',
+        ].join('\n'),
+      ),
+    );
+    expect(e.issues).toEqual([
+      { path: 'checks.web.url', message: expect.stringMatching(/^line 2, column 3: scheme "file:" not allowed/) },
+      { path: 'checks.api.conditions.1', message: expect.stringMatching(/^line 5, column 3: line 1, column \d+: /) },
+    ]);
+  });
+
+  it('refuses what is not a configuration', () => {
+    expect(invalidOf(() => parseConfigYaml('- a\n- b\n')).message).toMatch(/mapping with a `checks:` section/);
+    expect(invalidOf(() => parseConfigYaml('rules: {}\n')).issues).toEqual([
+      { path: 'rules', message: 'line 1, column 1: unknown section (expected: checks)' },
+      { path: 'checks', message: 'missing: the document needs a `checks:` section' },
+    ]);
+    expect(invalidOf(() => parseConfigYaml('checks:\n  web: [1]\n')).issues[0].path).toBe('checks.web');
+    expect(
+      invalidOf(() => parseConfigYaml('checks:\n  web: {name: other, type: tcp, host: a, port: 1}\n')).issues[0].path,
+    ).toBe('checks.web.name');
+    // `checks:` with nothing under it: an empty configuration, said explicitly.
+    expect(parseConfigYaml('checks:\n')).toEqual([]);
+  });
+});
+
+describe('import plan', () => {
+  const a = spec({ name: 'a', type: 'tcp', host: 'db', port: 5432 });
+  const b = spec({ name: 'b', type: 'tcp', host: 'cache', port: 6379 });
+  const site = [stored(a, 1), stored(b, 2)];
+
+  it('creates, changes, deletes (prune) and leaves unchanged, by name', () => {
+    const a2 = spec({ name: 'a', type: 'tcp', host: 'db', port: 5433, tags: ['x'] });
+    const c = spec({ name: 'c', type: 'icmp', host: '127.0.0.1' });
+    const plan = planImport(site, [a2, c], true);
+    expect(plan.items).toEqual([
+      {
+        action: 'change',
+        name: 'a',
+        id: site[0].id,
+        diff: [
+          { path: 'port', before: 5432, after: 5433 },
+          { path: 'tags', after: ['x'] },
+        ],
+      },
+      { action: 'delete', name: 'b', id: site[1].id, diff: expect.any(Array) },
+      { action: 'create', name: 'c', id: null, diff: expect.arrayContaining([{ path: 'name', after: 'c' }]) },
+    ]);
+    expect(planImport(site, [a2, c], false).items.find((i) => i.name === 'b')?.action).toBe('unchanged');
+  });
+
+  it('a changed type is a delete and a create', () => {
+    const plan = planImport(site, [spec({ name: 'a', type: 'icmp', host: 'db' }), b], true);
+    expect(plan.items.map((i) => [i.action, i.name])).toEqual([
+      ['delete', 'a'],
+      ['create', 'a'],
+      ['unchanged', 'b'],
+    ]);
+  });
+});

@@ -1,0 +1,95 @@
+import type { CheckDefinition, CheckSpec, ConfigDiffEntry, ConfigPlanItem } from '@fleetwatch/contracts';
+import { jsonDiff } from './canonical-json';
+import { auditFormOf, configFormOf, specOf } from './check-form';
+import type { ConfigSnapshot } from './config-yaml';
+
+// Pure parts of a configuration write: the snapshot a version hashes, and the plan of
+// an import (which checks a file creates, changes, deletes or leaves as they are).
+
+/** The whole configuration as a version stores it: checks by name in config form. */
+export function snapshotOf(specs: Iterable<CheckSpec>): ConfigSnapshot {
+  const checks: Record<string, Record<string, unknown>> = {};
+  // defineProperty: a check may be called `__proto__`.
+  for (const s of specs)
+    Object.defineProperty(checks, s.name, {
+      value: configFormOf(s),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  return { checks };
+}
+
+/** A change of one check, as the audit log records it. */
+export function checkDiff(before: CheckSpec | null, after: CheckSpec | null): ConfigDiffEntry[] {
+  return jsonDiff(before ? auditFormOf(before) : {}, after ? auditFormOf(after) : {});
+}
+
+export interface ImportPlan {
+  items: ConfigPlanItem[];
+  creates: CheckSpec[];
+  changes: { existing: CheckDefinition; spec: CheckSpec; diff: ConfigDiffEntry[] }[];
+  deletes: CheckDefinition[];
+}
+
+/**
+ * Matches a file's checks to the site's by name. A check whose type changed is deleted
+ * and created again (a check never changes type: its results would mix). Checks only in
+ * the site are deleted when `prune`, else listed as unchanged. Items sorted by name.
+ */
+export function planImport(
+  existing: readonly CheckDefinition[],
+  incoming: readonly CheckSpec[],
+  prune: boolean,
+): ImportPlan {
+  const byName = new Map(existing.map((c) => [c.name, c]));
+  const plan: ImportPlan = { items: [], creates: [], changes: [], deletes: [] };
+  const inFile = new Set<string>();
+  for (const spec of incoming) {
+    inFile.add(spec.name);
+    const current = byName.get(spec.name);
+    if (!current) {
+      plan.creates.push(spec);
+      plan.items.push({ action: 'create', name: spec.name, id: null, diff: checkDiff(null, spec) });
+      continue;
+    }
+    if (current.type !== spec.type) {
+      plan.deletes.push(current);
+      plan.items.push({ action: 'delete', name: current.name, id: current.id, diff: checkDiff(specOf(current), null) });
+      plan.creates.push(spec);
+      plan.items.push({ action: 'create', name: spec.name, id: null, diff: checkDiff(null, spec) });
+      continue;
+    }
+    const diff = checkDiff(specOf(current), spec);
+    if (diff.length === 0) {
+      plan.items.push({ action: 'unchanged', name: spec.name, id: current.id });
+      continue;
+    }
+    plan.changes.push({ existing: current, spec, diff });
+    plan.items.push({ action: 'change', name: spec.name, id: current.id, diff });
+  }
+  for (const c of existing) {
+    if (inFile.has(c.name)) continue;
+    if (prune) {
+      plan.deletes.push(c);
+      plan.items.push({ action: 'delete', name: c.name, id: c.id, diff: checkDiff(specOf(c), null) });
+    } else {
+      plan.items.push({ action: 'unchanged', name: c.name, id: c.id });
+    }
+  }
+  const rank = { delete: 0, create: 1, change: 2, unchanged: 3 } as const;
+  plan.items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : rank[a.action] - rank[b.action]));
+  return plan;
+}
+
+/** One line for a version: `import: 2 created, 1 changed, 3 deleted`. */
+export function planSummary(plan: ImportPlan): string {
+  const parts = [
+    [plan.creates.length, 'created'],
+    [plan.changes.length, 'changed'],
+    [plan.deletes.length, 'deleted'],
+  ]
+    .filter(([n]) => (n as number) > 0)
+    .map(([n, what]) => `${n} ${what}`);
+  return `import: ${parts.join(', ') || 'nothing changed'}`;
+}

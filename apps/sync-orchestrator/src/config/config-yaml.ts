@@ -1,0 +1,123 @@
+import type { CheckSpec } from '@fleetwatch/contracts';
+import { InvalidError, type ErrorIssue } from '@fleetwatch/domain';
+import { isMap, isScalar, LineCounter, parseDocument, stringify } from 'yaml';
+import { parseCheck } from './check-form';
+
+// Config as code (issue 15): the whole configuration as one YAML document,
+//
+//   checks:
+//     <name>:          # the unique key of a check
+//       type: http
+//       url: https://…
+//
+// each check in its config form (check-form.ts: defaults left out, canonical field order),
+// checks sorted by name — so an export is deterministic and importing it changes nothing.
+
+/** The snapshot a config version stores and hashes: checks by name, each in config form without `name`. */
+export interface ConfigSnapshot {
+  checks: Record<string, Record<string, unknown>>;
+}
+
+const TOP_LEVEL_KEYS = new Set(['checks']);
+
+/** YAML of a snapshot; `header` becomes a leading comment. */
+export function renderConfigYaml(snapshot: ConfigSnapshot, header?: string): string {
+  const names = Object.keys(snapshot.checks).sort();
+  // A Map, not an object: a check may be called `__proto__`.
+  const checks = new Map(names.map((n) => [n, snapshot.checks[n]]));
+  // lineWidth 0: no folded lines, every string reads back exactly as written.
+  const body = stringify({ checks }, { lineWidth: 0, minContentWidth: 0 });
+  const comment = header
+    ? header
+        .split('\n')
+        .map((l) => `# ${l}`.trimEnd())
+        .join('\n') + '\n'
+    : '';
+  return comment + body;
+}
+
+export interface ImportedCheck {
+  name: string;
+  spec: CheckSpec;
+}
+
+/**
+ * Reads a config-as-code document: YAML errors with their line and column, then every
+ * check validated by the contract, issues pathed `checks.<name>.<field>` and placed by
+ * line. Any problem refuses the whole document (InvalidError listing every issue).
+ */
+export function parseConfigYaml(text: string): ImportedCheck[] {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
+  const at = (offset: number | undefined) => {
+    if (offset === undefined) return '';
+    const p = lines.linePos(offset);
+    return `line ${p.line}, column ${p.col}: `;
+  };
+  if (doc.errors.length > 0) {
+    const issues = doc.errors.map((e) => ({ path: '', message: `${at(e.pos[0])}${e.message.split('\n')[0]}` }));
+    throw new InvalidError(`not valid YAML: ${issues[0].message}`, issues.slice(0, 50));
+  }
+  const root = doc.contents;
+  if (!isMap(root)) throw new InvalidError('the document must be a mapping with a `checks:` section', []);
+  const issues: ErrorIssue[] = [];
+  for (const pair of root.items) {
+    const key = isScalar(pair.key) ? pair.key.value : pair.key;
+    if (typeof key !== 'string' || !TOP_LEVEL_KEYS.has(key))
+      issues.push({
+        path: String(key),
+        message: `${at(isScalar(pair.key) ? pair.key.range?.[0] : undefined)}unknown section (expected: checks)`,
+      });
+  }
+  const section = doc.get('checks', true);
+  if (section === undefined)
+    issues.push({ path: 'checks', message: 'missing: the document needs a `checks:` section' });
+  const checks: ImportedCheck[] = [];
+  if (isMap(section)) {
+    const seen = new Map<string, string>();
+    for (const pair of section.items) {
+      const keyNode = isScalar(pair.key) ? pair.key : null;
+      const where = at(keyNode?.range?.[0]);
+      const name = keyNode?.value;
+      if (typeof name !== 'string') {
+        issues.push({
+          path: `checks.${String(name)}`,
+          message: `${where}a check's key is its name, a string (quote it)`,
+        });
+        continue;
+      }
+      const value: unknown = pair.value ? (pair.value as { toJS(d: unknown): unknown }).toJS(doc) : null;
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        issues.push({ path: `checks.${name}`, message: `${where}a check is a mapping of its fields` });
+        continue;
+      }
+      const fields = value as Record<string, unknown>;
+      if ('name' in fields && fields['name'] !== name) {
+        issues.push({ path: `checks.${name}.name`, message: `${where}the name is the key: leave \`name\` out` });
+        continue;
+      }
+      const parsed = parseCheck({ ...fields, name }, ['checks', name]);
+      if (!parsed.ok) {
+        for (const i of parsed.issues) issues.push({ path: i.path, message: `${where}${i.message}` });
+        continue;
+      }
+      // The schema trims names: `web` and `web ` would be one check.
+      const twin = seen.get(parsed.spec.name);
+      if (twin !== undefined) {
+        issues.push({ path: `checks.${name}`, message: `${where}same name as "${twin}" once trimmed` });
+        continue;
+      }
+      seen.set(parsed.spec.name, name);
+      checks.push({ name: parsed.spec.name, spec: parsed.spec });
+    }
+  } else if (section !== undefined && !(isScalar(section) && section.value === null)) {
+    const offset = (section as { range?: [number, number, number] } | null)?.range?.[0];
+    issues.push({ path: 'checks', message: `${at(offset)}must be a mapping of check names to checks` });
+  }
+  if (issues.length > 0)
+    throw new InvalidError(
+      `${issues.length} problem${issues.length === 1 ? '' : 's'} in the configuration: ${issues[0].path ? `${issues[0].path}: ` : ''}${issues[0].message}`,
+      issues.slice(0, 200),
+    );
+  return checks;
+}

@@ -1,0 +1,287 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  checkPatchSchema,
+  type Actor,
+  type AuditEntry,
+  type CheckDefinition,
+  type CheckSpec,
+  type ConfigRpcResults,
+  type ConfigRpcMethod,
+  type Page,
+} from '@fleetwatch/contracts';
+import { InvalidError, NotFoundError, ConflictError, type ErrorIssue, type TargetPolicy } from '@fleetwatch/domain';
+import { ChecksRepository, ConfigVersionsRepository, type SqlTransaction } from '@fleetwatch/persistence';
+import { contentHash } from './canonical-json';
+import { parseCheck, policyIssue, specOf } from './check-form';
+import { checkDiff, snapshotOf } from './config-plan';
+import { TargetDeniedError, VersionConflictError } from './config.errors';
+import { CHECK_TARGET_POLICY } from './config.tokens';
+import { ConfigWriter, type WriteOutcome } from './config-writer';
+
+// Checks as the configuration owner keeps them (SPEC §2, §5): every write validated by
+// the contract, refused by the target policy where the address is literal or a known
+// metadata name, versioned and audited through ConfigWriter; reads straight from the
+// repositories. Config as code (export/import) is ConfigAsCodeService.
+
+type R = ConfigRpcResults;
+
+/** Hash of the empty configuration: what version 0 (no write yet) hashes to. */
+export const EMPTY_CONFIG_HASH = contentHash(snapshotOf([]));
+
+export interface ChecksListQuery {
+  type?: string;
+  tag?: string;
+  location?: string;
+  limit: number;
+  cursor?: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+function decodeCursor<T>(cursor: string, valid: (v: unknown) => v is T): T {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (valid(v)) return v;
+  } catch {
+    // fall through
+  }
+  throw new InvalidError('cursor is not one this service gave out', [{ path: 'cursor', message: 'unknown cursor' }]);
+}
+
+@Injectable()
+export class ConfigService {
+  constructor(
+    private readonly writer: ConfigWriter,
+    private readonly checks: ChecksRepository,
+    private readonly versions: ConfigVersionsRepository,
+    @Inject(CHECK_TARGET_POLICY) private readonly policy: TargetPolicy,
+  ) {}
+
+  /** Validates (InvalidError) and applies the target policy (TargetDeniedError). */
+  validate(input: unknown, prefix: (string | number)[] = []): CheckSpec {
+    const parsed = parseCheck(input, prefix);
+    if (!parsed.ok) throw invalid(parsed.issues);
+    const denied = policyIssue(parsed.spec, this.policy, prefix);
+    if (denied) throw new TargetDeniedError(`target denied by policy: ${denied.path}: ${denied.message}`, [denied]);
+    return parsed.spec;
+  }
+
+  async create(actor: Actor, input: unknown): Promise<R[ConfigRpcMethod.ChecksCreate]> {
+    const spec = this.validate(input);
+    const { checks, version } = await this.createMany(actor, [spec], `create check ${spec.name}`);
+    return { check: checks[0], version };
+  }
+
+  /** Up to 1,000 checks as ONE version; any invalid or denied check refuses them all. */
+  async bulkCreate(actor: Actor, inputs: readonly unknown[]): Promise<R[ConfigRpcMethod.ChecksBulkCreate]> {
+    const issues: ErrorIssue[] = [];
+    const denied: ErrorIssue[] = [];
+    const specs: CheckSpec[] = [];
+    const firstIndexOf = new Map<string, number>();
+    inputs.forEach((input, i) => {
+      const parsed = parseCheck(input, ['checks', i]);
+      if (!parsed.ok) return void issues.push(...parsed.issues);
+      const twin = firstIndexOf.get(parsed.spec.name);
+      if (twin !== undefined)
+        return void issues.push({ path: `checks.${i}.name`, message: `same name as checks.${twin}` });
+      firstIndexOf.set(parsed.spec.name, i);
+      const d = policyIssue(parsed.spec, this.policy, ['checks', i]);
+      if (d) denied.push(d);
+      specs.push(parsed.spec);
+    });
+    if (issues.length) throw invalid(issues);
+    if (denied.length)
+      throw new TargetDeniedError(`target denied by policy: ${denied[0].path}: ${denied[0].message}`, denied);
+    return this.createMany(actor, specs, `bulk create ${specs.length} checks`);
+  }
+
+  private createMany(actor: Actor, specs: readonly CheckSpec[], summary: string) {
+    return this.writer.write(actor, async ({ tx, next }): Promise<WriteOutcome<{ checks: CheckDefinition[] }>> => {
+      const clash = await this.checks.namesTaken(
+        tx,
+        specs.map((s) => s.name),
+      );
+      if (clash.length)
+        throw new ConflictError(
+          `a check named ${clash
+            .slice(0, 5)
+            .map((n) => JSON.stringify(n))
+            .join(', ')}${clash.length > 5 ? ` and ${clash.length - 5} more` : ''} already exists`,
+        );
+      const created = await this.checks.insertMany(
+        tx,
+        specs.map((spec) => ({ id: randomUUID(), spec })),
+        next,
+      );
+      return {
+        changed: true,
+        result: { checks: created },
+        summary,
+        audit: created.map((c) => ({ action: 'check.create', subject: c.id, diff: checkDiff(null, specOf(c)) })),
+      };
+    });
+  }
+
+  async replace(
+    actor: Actor,
+    id: string,
+    input: unknown,
+    expectedVersion?: number,
+  ): Promise<R[ConfigRpcMethod.ChecksReplace]> {
+    const spec = this.validate(input);
+    return this.change(actor, id, expectedVersion, 'check.replace', () => spec);
+  }
+
+  /** Top-level merge (a `null` member removes the field: its default applies), then the whole check validated again. */
+  async patch(
+    actor: Actor,
+    id: string,
+    patch: Record<string, unknown>,
+    expectedVersion?: number,
+  ): Promise<R[ConfigRpcMethod.ChecksPatch]> {
+    const checked = checkPatchSchema.safeParse(patch);
+    if (!checked.success)
+      throw invalid(checked.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })));
+    return this.change(actor, id, expectedVersion, 'check.patch', (current) => {
+      const merged: Record<string, unknown> = { ...specOf(current) };
+      for (const [k, v] of Object.entries(patch)) {
+        if (v === null) delete merged[k];
+        else Object.defineProperty(merged, k, { value: v, enumerable: true, writable: true, configurable: true });
+      }
+      return this.validate(merged);
+    });
+  }
+
+  async setPaused(
+    actor: Actor,
+    id: string,
+    paused: boolean,
+    expectedVersion?: number,
+  ): Promise<R[ConfigRpcMethod.ChecksSetPaused]> {
+    return this.change(actor, id, expectedVersion, paused ? 'check.pause' : 'check.resume', (current) => ({
+      ...specOf(current),
+      paused,
+    }));
+  }
+
+  async delete(actor: Actor, id: string, expectedVersion?: number): Promise<R[ConfigRpcMethod.ChecksDelete]> {
+    return this.writer.write(actor, async ({ tx }): Promise<WriteOutcome<object>> => {
+      const current = await this.current(tx, id, expectedVersion);
+      await this.checks.deleteMany(tx, [id]);
+      return {
+        changed: true,
+        result: {},
+        summary: `delete check ${current.name}`,
+        audit: [{ action: 'check.delete', subject: id, diff: checkDiff(specOf(current), null) }],
+      };
+    });
+  }
+
+  /** One check's change: `next` builds the new spec from the current one (under the lock). */
+  private change(
+    actor: Actor,
+    id: string,
+    expectedVersion: number | undefined,
+    action: string,
+    nextSpec: (current: CheckDefinition) => CheckSpec,
+  ): Promise<{ check: CheckDefinition; version: number }> {
+    return this.writer.write(actor, async ({ tx, next }): Promise<WriteOutcome<{ check: CheckDefinition }>> => {
+      const current = await this.current(tx, id, expectedVersion);
+      const spec = nextSpec(current);
+      if (spec.type !== current.type)
+        throw invalid([{ path: 'type', message: 'a check cannot change type: create a new one' }]);
+      const diff = checkDiff(specOf(current), spec);
+      if (diff.length === 0) return { changed: false, result: { check: current } };
+      if (spec.name !== current.name) {
+        const clash = await this.checks.namesTaken(tx, [spec.name]);
+        if (clash.length) throw new ConflictError(`a check named ${JSON.stringify(spec.name)} already exists`);
+      }
+      const [check] = await this.checks.updateMany(tx, [{ id, spec }], next);
+      return {
+        changed: true,
+        result: { check },
+        summary: `${action.replace('check.', '')} check ${spec.name}`,
+        audit: [{ action, subject: id, diff }],
+      };
+    });
+  }
+
+  /** The check as it is now (inside the writer's lock), or NotFound / VersionConflict. */
+  private async current(tx: SqlTransaction, id: string, expectedVersion: number | undefined) {
+    const current = await this.checks.findById(id, tx);
+    if (!current) throw new NotFoundError(`check ${id} not found`);
+    if (expectedVersion !== undefined && expectedVersion !== current.version)
+      throw new VersionConflictError(
+        `check ${id} is at version ${current.version}, not ${expectedVersion}: read it again`,
+        current.version,
+      );
+    return current;
+  }
+
+  async get(id: string): Promise<R[ConfigRpcMethod.ChecksGet]> {
+    const check = await this.checks.findById(id);
+    if (!check) throw new NotFoundError(`check ${id} not found`);
+    return { check };
+  }
+
+  async list(q: ChecksListQuery): Promise<Page<CheckDefinition>> {
+    const after = q.cursor
+      ? decodeCursor(q.cursor, (v): v is { n: string } => typeof (v as { n?: unknown })?.n === 'string').n
+      : undefined;
+    const rows = await this.checks.list({
+      type: q.type,
+      tag: q.tag,
+      location: q.location,
+      afterName: after,
+      limit: q.limit + 1,
+    });
+    const items = rows.slice(0, q.limit);
+    return {
+      items,
+      nextCursor: rows.length > q.limit ? encodeCursor({ n: items[items.length - 1].name }) : null,
+    };
+  }
+
+  /** What a collector at `location` runs: not paused, listing it or no location; with the version it belongs to. */
+  async assignment(location: string): Promise<R[ConfigRpcMethod.AssignmentGet]> {
+    const a = await this.checks.withHead(location);
+    return { version: a.version, hash: a.hash ?? EMPTY_CONFIG_HASH, location, checks: a.checks };
+  }
+
+  async versionsList(limit: number, before?: number): Promise<R[ConfigRpcMethod.ConfigVersions]> {
+    return { items: await this.versions.list(limit, before) };
+  }
+
+  async version(version: number): Promise<R[ConfigRpcMethod.ConfigVersion]> {
+    const v = await this.versions.get(version);
+    if (!v) throw new NotFoundError(`config version ${version} not found`);
+    return v;
+  }
+
+  async audit(q: { limit: number; cursor?: string; subject?: string }): Promise<Page<AuditEntry>> {
+    const before = q.cursor
+      ? decodeCursor(
+          q.cursor,
+          (v): v is { at: string; id: string } =>
+            typeof (v as { at?: unknown })?.at === 'string' &&
+            !Number.isNaN(Date.parse((v as { at: string }).at)) &&
+            UUID.test(String((v as { id?: unknown })?.id)),
+        )
+      : undefined;
+    const rows = await this.versions.audit({ limit: q.limit + 1, before, subject: q.subject });
+    const items = rows.slice(0, q.limit);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > q.limit ? encodeCursor({ at: last.at, id: last.id }) : null };
+  }
+}
+
+export function invalid(issues: ErrorIssue[]): InvalidError {
+  const first = issues[0];
+  return new InvalidError(
+    `invalid check: ${first ? `${first.path ? `${first.path}: ` : ''}${first.message}` : 'rejected'}${
+      issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''
+    }`,
+    issues.slice(0, 200),
+  );
+}

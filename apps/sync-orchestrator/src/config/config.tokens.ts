@@ -1,0 +1,4 @@
+/** The TargetPolicy checks are saved under (FLEETWATCH_CHECK_DENY_NETWORKS). */
+export const CHECK_TARGET_POLICY = Symbol('fleetwatch.sync.CheckTargetPolicy');
+/** How often the config.changed relay looks for rows left in the outbox (ms). */
+export const CONFIG_RELAY_INTERVAL_MS = Symbol('fleetwatch.sync.ConfigRelayIntervalMs');

@@ -1,0 +1,203 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { AuditEntry, ConfigChangedPayload, ConfigDiffEntry, ConfigVersionSummary } from '@fleetwatch/contracts';
+import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
+
+// config_head, config_versions, audit_log and config_changed_outbox (writer:
+// sync-orchestrator). A configuration write locks config_head first (lockHead), so
+// writers take turns and versions are gap-free; it then records the version, its audit
+// entries and its `config.changed` outbox row in one statement (record), in the same
+// transaction as the checks it changed.
+
+export interface ConfigHead {
+  /** 0 before the first version. */
+  version: number;
+  /** Hash of the current snapshot; null before the first version. */
+  hash: string | null;
+}
+
+export interface AuditDraft {
+  action: string;
+  /** The check id (or another subject) the entry is about. */
+  subject: string | null;
+  diff: ConfigDiffEntry[];
+  details?: Record<string, unknown>;
+}
+
+export interface NewConfigVersion {
+  version: number;
+  hash: string;
+  snapshot: unknown;
+  /** `name (id)` of who made it. */
+  actor: string;
+  summary: string;
+  origin: 'local' | 'leader';
+  audit: readonly AuditDraft[];
+  /** The `config.changed` to publish after commit, and its envelope id. */
+  outbox: { messageId: string; payload: ConfigChangedPayload };
+}
+
+/** A `config.changed` waiting for its confirm. */
+export interface PendingConfigChanged {
+  messageId: string;
+  version: number;
+  payload: ConfigChangedPayload;
+  createdAt: string;
+}
+
+export interface AuditQuery {
+  limit: number;
+  /** Entries strictly older than this position (from the previous page). */
+  before?: { at: string; id: string };
+  subject?: string;
+}
+
+interface VersionRow {
+  version: number;
+  hash: string;
+  actor: string;
+  summary: string;
+  created_at: Date;
+}
+
+const toSummary = (r: VersionRow): ConfigVersionSummary => ({
+  version: r.version,
+  hash: r.hash,
+  actor: r.actor,
+  summary: r.summary,
+  createdAt: new Date(r.created_at).toISOString(),
+});
+
+@Injectable()
+export class ConfigVersionsRepository {
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
+
+  /** Locks the head row until the transaction ends: the next writer waits here. */
+  async lockHead(tx: SqlTx): Promise<ConfigHead> {
+    return this.readHead(tx, 'FOR UPDATE');
+  }
+
+  async head(): Promise<ConfigHead> {
+    return this.readHead(this.pool, '');
+  }
+
+  private async readHead(on: SqlHandle | SqlTx, lock: string): Promise<ConfigHead> {
+    const rows = await sqlQuery<ConfigHead>(on, `SELECT version, hash FROM config_head WHERE id = 1 ${lock}`).catch(
+      (err: unknown) => rethrowSql(err),
+    );
+    if (!rows[0]) throw new Error('config_head has no row: the configuration migration did not run');
+    return rows[0];
+  }
+
+  /** Inserts the version, its audit entries and its outbox row, and moves the head: one statement. */
+  async record(tx: SqlTx, v: NewConfigVersion): Promise<{ createdAt: string }> {
+    try {
+      const rows = await sqlQuery<{ created_at: Date }>(
+        tx,
+        `WITH v AS (
+           INSERT INTO config_versions (version, hash, snapshot, actor, summary, origin)
+           VALUES ($1, $2, $3::jsonb, $4, $5, $6) RETURNING created_at
+         ), a AS (
+           INSERT INTO audit_log (actor, action, subject, version, diff, details)
+           SELECT $4, e->>'action', e->>'subject', $1, COALESCE(e->'diff', '[]'::jsonb), e->'details'
+           FROM jsonb_array_elements($7::jsonb) e
+         ), o AS (
+           INSERT INTO config_changed_outbox (message_id, version, payload) VALUES ($8::uuid, $1, $9::jsonb)
+         ), h AS (
+           UPDATE config_head SET version = $1, hash = $2, updated_at = now() WHERE id = 1
+         )
+         SELECT created_at FROM v`,
+        [
+          v.version,
+          v.hash,
+          JSON.stringify(v.snapshot),
+          v.actor,
+          v.summary,
+          v.origin,
+          JSON.stringify(v.audit),
+          v.outbox.messageId,
+          JSON.stringify(v.outbox.payload),
+        ],
+      );
+      return { createdAt: new Date(rows[0].created_at).toISOString() };
+    } catch (err) {
+      rethrowSql(err, `config version ${v.version} already exists`);
+    }
+  }
+
+  /** Newest first, versions below `before`. */
+  async list(limit: number, before?: number): Promise<ConfigVersionSummary[]> {
+    const rows = await sqlQuery<VersionRow>(
+      this.pool,
+      `SELECT version, hash, actor, summary, created_at FROM config_versions
+       WHERE ($2::int IS NULL OR version < $2) ORDER BY version DESC LIMIT $1`,
+      [limit, before ?? null],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map(toSummary);
+  }
+
+  async get(version: number): Promise<(ConfigVersionSummary & { snapshot: Record<string, unknown> }) | null> {
+    const rows = await sqlQuery<VersionRow & { snapshot: Record<string, unknown> }>(
+      this.pool,
+      'SELECT version, hash, actor, summary, created_at, snapshot FROM config_versions WHERE version = $1',
+      [version],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows[0] ? { ...toSummary(rows[0]), snapshot: rows[0].snapshot } : null;
+  }
+
+  /** Audit entries newest first (at, then id: a stable order for paging). */
+  async audit(q: AuditQuery): Promise<AuditEntry[]> {
+    const rows = await sqlQuery<{
+      id: string;
+      at: Date;
+      actor: string;
+      action: string;
+      subject: string | null;
+      version: number | null;
+      diff: ConfigDiffEntry[];
+    }>(
+      this.pool,
+      `SELECT id::text AS id, at, actor, action, subject, version, diff FROM audit_log
+       WHERE ($2::text IS NULL OR subject = $2)
+         AND ($3::timestamptz IS NULL OR (at, id) < ($3::timestamptz, $4::uuid))
+       ORDER BY at DESC, id DESC LIMIT $1`,
+      [q.limit, q.subject ?? null, q.before?.at ?? null, q.before?.id ?? null],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => ({
+      id: r.id,
+      at: new Date(r.at).toISOString(),
+      actor: r.actor,
+      action: r.action,
+      subject: r.subject,
+      version: r.version,
+      diff: r.diff,
+    }));
+  }
+
+  /** `config.changed` not yet confirmed, oldest version first. */
+  async pendingChanged(limit = 100): Promise<PendingConfigChanged[]> {
+    const rows = await sqlQuery<{
+      message_id: string;
+      version: number;
+      payload: ConfigChangedPayload;
+      created_at: Date;
+    }>(
+      this.pool,
+      'SELECT message_id::text AS message_id, version, payload, created_at FROM config_changed_outbox ORDER BY version LIMIT $1',
+      [limit],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => ({
+      messageId: r.message_id,
+      version: r.version,
+      payload: r.payload,
+      createdAt: new Date(r.created_at).toISOString(),
+    }));
+  }
+
+  /** The broker confirmed these: drop them from the outbox. */
+  async markPublished(messageIds: readonly string[]): Promise<void> {
+    if (messageIds.length === 0) return;
+    await sqlExecute(this.pool, 'DELETE FROM config_changed_outbox WHERE message_id = ANY($1::uuid[])', [
+      [...messageIds],
+    ]).catch((err: unknown) => rethrowSql(err));
+  }
+}
