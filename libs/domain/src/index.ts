@@ -15,3 +15,4 @@ export * from './checks/target-policy';
 export * from './checks/literal-ip';
 export * from './checks/conditions';
 export * from './checks/prometheus-text';
+export * from './checks/json-path';
