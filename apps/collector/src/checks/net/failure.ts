@@ -1,21 +1,33 @@
 // Turns what went wrong in an attempt into the result's failureReason (for people):
 // "connect ECONNREFUSED 127.0.0.1:9", "timed out after 2000 ms", the policy's denial.
+// Errors are read by shape, not `instanceof Error`: Node's internal errors may come from
+// another realm (Jest's VM context is one) and would otherwise print as "Error: …".
+
+interface ErrorLike {
+  name?: unknown;
+  message?: unknown;
+  cause?: unknown;
+  errors?: unknown;
+}
+
+function asError(e: unknown): ErrorLike | null {
+  return typeof e === 'object' && e !== null && 'message' in e ? (e as ErrorLike) : null;
+}
 
 export function failureReasonOf(err: unknown, ctx: { signal: AbortSignal; timeoutMs: number }): string {
   if (ctx.signal.aborted) {
-    const reason: unknown = ctx.signal.reason;
+    const reason = asError(ctx.signal.reason);
     // The runner aborts at the timeout (AbortSignal.timeout → TimeoutError, or a plain abort());
     // any other reason (shutdown) is reported as given.
-    if (!(reason instanceof Error) || reason.name === 'TimeoutError' || reason.name === 'AbortError')
+    if (!reason || reason.name === 'TimeoutError' || reason.name === 'AbortError')
       return `timed out after ${ctx.timeoutMs} ms`;
-    return `aborted: ${reason.message}`;
+    return `aborted: ${String(reason.message)}`;
   }
-  if (err instanceof AggregateError && err.errors.length > 0) return failureReasonOf(err.errors[0], ctx);
-  if (err instanceof Error) {
-    const cause: unknown = (err as Error & { cause?: unknown }).cause;
-    if (cause instanceof Error && cause.message && cause.message !== err.message)
-      return `${err.message}: ${cause.message}`;
-    return err.message || err.name;
-  }
-  return String(err);
+  const e = asError(err);
+  if (!e) return String(err);
+  if (Array.isArray(e.errors) && e.errors.length > 0) return failureReasonOf(e.errors[0], ctx);
+  const message = String(e.message || e.name || 'failed');
+  const cause = asError(e.cause);
+  if (cause && cause.message && cause.message !== message) return `${message}: ${String(cause.message)}`;
+  return message;
 }
