@@ -96,18 +96,25 @@ function parseSample(line: string): PrometheusSample {
   const labels: Record<string, string> = Object.create(null) as Record<string, string>;
   i = skipSpaces(line, i);
   if (line.charCodeAt(i) === 123) i = parseLabels(line, i + 1, labels);
-  const rest = line
-    .slice(i)
-    .trim()
-    .split(/[ \t]+/);
-  if (rest.length === 0 || rest[0] === '') throw new LineError(`${name}: no value`);
-  if (rest.length > 2) throw new LineError(`${name}: unexpected "${rest[2].slice(0, 40)}" after the value`);
-  const value = parseValue(rest[0]);
-  if (value === null) throw new LineError(`${name}: not a number: "${rest[0].slice(0, 40)}"`);
+  // The value and an optional timestamp, separated by blanks (the line is already trimmed).
+  i = skipSpaces(line, i);
+  const valueEnd = tokenEnd(line, i);
+  if (valueEnd === i) throw new LineError(`${name}: no value`);
+  const valueText = line.slice(i, valueEnd);
+  const value = parseValue(valueText);
+  if (value === null) throw new LineError(`${name}: not a number: "${valueText.slice(0, 40)}"`);
   const sample: PrometheusSample = { name, labels, value };
-  if (rest.length === 2) {
-    if (!/^-?\d{1,16}$/.test(rest[1])) throw new LineError(`${name}: not a timestamp: "${rest[1].slice(0, 40)}"`);
-    sample.timestampMs = Number(rest[1]);
+  i = skipSpaces(line, valueEnd);
+  if (i < line.length) {
+    const stampEnd = tokenEnd(line, i);
+    const stamp = line.slice(i, stampEnd);
+    const after = skipSpaces(line, stampEnd);
+    if (after < line.length)
+      throw new LineError(
+        `${name}: unexpected "${line.slice(after, tokenEnd(line, after)).slice(0, 40)}" after the value`,
+      );
+    if (!/^-?\d{1,16}$/.test(stamp)) throw new LineError(`${name}: not a timestamp: "${stamp.slice(0, 40)}"`);
+    sample.timestampMs = Number(stamp);
   }
   return sample;
 }
@@ -158,6 +165,11 @@ function parseValue(text: string): number | null {
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 9;
+}
+
+function tokenEnd(line: string, i: number): number {
+  while (i < line.length && !isSpace(line.charCodeAt(i))) i++;
+  return i;
 }
 
 function skipSpaces(line: string, i: number): number {
