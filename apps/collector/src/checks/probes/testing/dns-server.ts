@@ -43,7 +43,6 @@ interface Dns2Module {
   createUDPServer(options: { type: 'udp4' }): Dns2UdpServer;
 }
 // dns2 ships no types; this is the part the tests use.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const dns2 = require('dns2') as Dns2Module;
 
 /** `answer` returns the records for a question, or null for NXDOMAIN. */

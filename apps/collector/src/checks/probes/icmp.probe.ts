@@ -1,0 +1,108 @@
+import { execFile } from 'node:child_process';
+import { failureReasonOf, resolveAllowed } from '../net';
+import type { Probe } from '../probe';
+
+// icmp: the system `ping` (Debian iputils-ping), not a raw socket from Node. Sending ICMP
+// echo needs a raw socket (CAP_NET_RAW) or an unprivileged ICMP datagram socket (only
+// where net.ipv4.ping_group_range covers the group; on these machines it is "1 0":
+// nobody). Node can open neither without a native addon, and the collector should not
+// run with CAP_NET_RAW itself; Debian's ping carries `cap_net_raw=ep` as a file
+// capability (and uses the datagram socket where the sysctl allows), so only that one
+// binary holds the privilege. The image must install iputils-ping.
+//
+// The host goes through the target policy first and ping gets the checked literal
+// address with -n: ping never resolves a name itself (no second lookup, no rebinding).
+
+const PING = 'ping';
+
+export const icmpProbe: Probe<'icmp'> = async (check, ctx) => {
+  let address: string;
+  let family: 4 | 6;
+  try {
+    ({ address, family } = await resolveAllowed(check.host, ctx.policy, {
+      signal: ctx.signal,
+      resolver: ctx.dnsServers,
+    }));
+  } catch (err) {
+    return { ok: false, latencyMs: null, failureReason: failureReasonOf(err, ctx), facts: {} };
+  }
+  // -w: ping's own deadline for the whole run, inside the check's timeout; -W: per reply.
+  const deadlineS = Math.max(1, Math.floor(ctx.timeoutMs / 1000));
+  const args = [
+    `-${family}`,
+    '-n',
+    '-q',
+    '-c',
+    String(check.count),
+    '-i',
+    '0.2',
+    '-W',
+    '1',
+    '-w',
+    String(deadlineS),
+    address,
+  ];
+  const run = await new Promise<{ code: number | string | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      PING,
+      args,
+      {
+        signal: ctx.signal,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+        timeout: ctx.timeoutMs + 1000,
+      },
+      (err, stdout, stderr) =>
+        resolve({
+          code: err ? ((err as NodeJS.ErrnoException).code ?? 1) : 0,
+          stdout: String(stdout),
+          stderr: String(stderr),
+        }),
+    );
+  });
+  if (ctx.signal.aborted) return { ok: false, latencyMs: null, failureReason: failureReasonOf(null, ctx), facts: {} };
+  if (run.code === 'ENOENT')
+    return { ok: false, latencyMs: null, failureReason: 'ping is not installed (Debian: iputils-ping)', facts: {} };
+  const summary = parsePingOutput(run.stdout);
+  if (!summary)
+    return {
+      ok: false,
+      latencyMs: null,
+      failureReason: `ping failed: ${(run.stderr || run.stdout).trim().split('\n')[0] || `exit ${run.code}`}`,
+      facts: {},
+    };
+  const result = { address, ...summary };
+  if (summary.received === 0)
+    return {
+      ok: false,
+      latencyMs: null,
+      failureReason: `no echo reply from ${address} (${summary.transmitted} sent)`,
+      facts: { result },
+    };
+  return { ok: true, latencyMs: summary.rttAvgMs, facts: { result } };
+};
+
+export interface PingSummary {
+  transmitted: number;
+  received: number;
+  lossPct: number;
+  rttMinMs: number | null;
+  rttAvgMs: number | null;
+  rttMaxMs: number | null;
+}
+
+/** iputils' summary lines (LC_ALL=C): "3 packets transmitted, 2 received, …" and "rtt min/avg/max/mdev = …". */
+export function parsePingOutput(stdout: string): PingSummary | null {
+  const counts = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(stdout);
+  if (!counts) return null;
+  const transmitted = Number(counts[1]);
+  const received = Number(counts[2]);
+  const rtt = /= ([\d.]+)\/([\d.]+)\/([\d.]+)\/[\d.]+ ms/.exec(stdout);
+  return {
+    transmitted,
+    received,
+    lossPct: transmitted ? Math.round(((transmitted - received) / transmitted) * 1000) / 10 : 100,
+    rttMinMs: rtt ? Number(rtt[1]) : null,
+    rttAvgMs: rtt ? Number(rtt[2]) : null,
+    rttMaxMs: rtt ? Number(rtt[3]) : null,
+  };
+}
