@@ -10,6 +10,7 @@ describe('condition expressions (CEL): accepted when saved only if they parse an
     'cert.daysLeft > 14',
     'metric("pg_lag_seconds") < 30',
     'metric("up", {"job": "node"}) == 1.0',
+    'metric("up") == 1',
     'ok && status >= 200 && status < 400',
     'headers["content-type"].startsWith("application/json")',
     '"10.0.0.1" in answers',

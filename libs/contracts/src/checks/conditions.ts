@@ -54,9 +54,9 @@ export function conditionEnvironment(fns?: ConditionFunctions): Environment {
   const none = (): number => {
     throw new Error('metric() is only evaluated by the collector');
   };
-  env.registerFunction('metric(string): double', fns ? (n: string) => fns.metric(n) : none);
+  env.registerFunction('metric(string): dyn', fns ? (n: string) => fns.metric(n) : none);
   env.registerFunction(
-    'metric(string, map<string, string>): double',
+    'metric(string, map<string, string>): dyn',
     fns ? (n: string, l: Map<string, string> | Record<string, string>) => fns.metricWith(n, toRecord(l)) : none,
   );
   return env;
