@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { LiveStateModule } from '@fleetwatch/live-state';
-import { MessagingModule } from '@fleetwatch/messaging';
+import { MessagingModule, RpcClientModule } from '@fleetwatch/messaging';
 import { PersistenceModule } from '@fleetwatch/persistence';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ApiKeysService } from './api-keys/api-keys.service';
@@ -12,7 +12,13 @@ import { authProviders } from './auth/auth.providers';
 import { AuthService } from './auth/auth.service';
 import { PasswordHasher } from './auth/password-hasher.service';
 import { SessionHousekeeping } from './auth/session-housekeeping.service';
+import { ChecksController } from './checks/checks.controller';
+import { ChecksService } from './checks/checks.service';
+import { ConfigOwner } from './checks/config-owner.service';
 import type { GatewayConfig } from './config';
+import { ConfigAsCodeController } from './config/config-as-code.controller';
+import { ConfigAsCodeService } from './config/config-as-code.service';
+import { YamlBodyParser } from './config/yaml-body.parser';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { HeartbeatsController } from './heartbeats/heartbeats.controller';
 import { HeartbeatsService } from './heartbeats/heartbeats.service';
@@ -30,13 +36,15 @@ export const GATEWAY_CONTROLLERS = [
   ApiKeysController,
   HeartbeatsController,
   TargetsController,
+  ChecksController,
+  ConfigAsCodeController,
 ];
 
 /**
  * The REST API for people and automation (SPEC §2): users, sessions and API keys
  * (it owns those tables), heartbeat monitors' ping credentials, targets read from
- * Redis and Postgres, and the site's target series on /metrics. The bus is connected
- * now for the commands the gateway forwards later.
+ * Redis and Postgres, and the site's target series on /metrics. Checks and config as
+ * code are forwarded to their owner (sync-orchestrator) as requests over the bus.
  */
 @Module({})
 export class ApiGatewayModule {
@@ -52,6 +60,8 @@ export class ApiGatewayModule {
           service: 'api-gateway',
           location: config.location,
         }),
+        // Configuration reads and writes go to their owner, sync-orchestrator, over the bus.
+        RpcClientModule.forRoot(),
       ],
       controllers: GATEWAY_CONTROLLERS,
       providers: [
@@ -67,6 +77,10 @@ export class ApiGatewayModule {
         HeartbeatsService,
         TargetsService,
         TargetMetricsService,
+        ConfigOwner,
+        ChecksService,
+        ConfigAsCodeService,
+        YamlBodyParser,
         ReadinessWiring,
       ],
     };

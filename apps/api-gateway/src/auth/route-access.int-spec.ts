@@ -55,6 +55,24 @@ const POLICY: Record<string, RouteCase> = {
   },
   'GET /api/v1/targets/{id}': { role: 'viewer' },
   'GET /api/v1/targets/{id}/history': { role: 'viewer', invalid: { query: 'minutes=0', paths: ['minutes'] } },
+  'POST /api/v1/checks': { role: 'operator' },
+  'POST /api/v1/checks/bulk': { role: 'operator', invalid: { body: { checks: [] }, paths: ['checks'] } },
+  'GET /api/v1/checks': {
+    role: 'viewer',
+    invalid: { query: 'limit=0&type=gopher&bogus=1', paths: ['limit', 'type', '(body)'] },
+  },
+  'GET /api/v1/checks/{id}': { role: 'viewer' },
+  'PUT /api/v1/checks/{id}': { role: 'operator', invalid: { body: [1], paths: ['(body)'] } },
+  'PATCH /api/v1/checks/{id}': { role: 'operator' },
+  'DELETE /api/v1/checks/{id}': { role: 'operator' },
+  'POST /api/v1/checks/{id}/pause': { role: 'operator' },
+  'POST /api/v1/checks/{id}/resume': { role: 'operator' },
+  'GET /api/v1/config/export': { role: 'viewer' },
+  // Viewers may plan (dryRun=true); applying needs an operator (checked in the route: 403).
+  'POST /api/v1/config/import': { role: 'viewer', invalid: { query: 'dryRun=maybe', paths: ['dryRun'] } },
+  'GET /api/v1/config/versions': { role: 'viewer', invalid: { query: 'limit=0', paths: ['limit'] } },
+  'GET /api/v1/config/versions/{n}': { role: 'viewer' },
+  'GET /api/v1/config/audit': { role: 'operator', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },
 };
 
 const RANK: Record<Role, number> = { public: 0, viewer: 1, operator: 2, admin: 3 };

@@ -6,6 +6,8 @@ export interface ApiErrorBody {
     message: string;
     /** Each problem, naming the field (dotted path, batch items as `updates.3.status`). */
     issues?: { path: string; message: string }[];
+    /** `conflict` on a versioned write (stale `If-Match`): the version held now, to re-read and retry. */
+    currentVersion?: number;
   };
 }
 
@@ -15,6 +17,8 @@ export enum ApiErrorCode {
   Forbidden = 'forbidden',
   NotFound = 'not_found',
   Conflict = 'conflict',
+  /** 422: well-formed but refused by policy (a check whose target the deny list forbids). */
+  Denied = 'denied',
   PayloadTooLarge = 'payload_too_large',
   UnsupportedMediaType = 'unsupported_media_type',
   RateLimited = 'rate_limited',

@@ -1,0 +1,234 @@
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Put,
+  Query,
+  Res,
+  UseFilters,
+} from '@nestjs/common';
+import {
+  ApiBody,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import {
+  UserRole,
+  type CheckDefinition,
+  type ConfigRpcMethod,
+  type ConfigRpcResults,
+  type Page,
+} from '@fleetwatch/contracts';
+import { RequireRole } from '../auth/access.decorator';
+import { CurrentPrincipal, type Principal } from '../auth/principal';
+import { ApiZodBody, ApiZodQuery, errorBodySchema } from '../web/openapi';
+import {
+  ApiOwnerUnavailable,
+  ApiVersionedWrite,
+  bulkCreatedSchema,
+  checkInputJsonSchema,
+  checkPageSchema,
+  checkSchema,
+} from './checks.openapi';
+import { ChecksService } from './checks.service';
+import { ConfigApiErrorFilter, etagOf } from './owner-errors';
+import {
+  bulkCreateBodySchema,
+  checkIdOf,
+  expectedVersionOf,
+  listChecksQuerySchema,
+  objectBody,
+} from './request-envelope';
+
+const idParam = ApiParam({ name: 'id', description: 'Check id (UUID); its target id is `check:{id}`' });
+
+/** Answers with the check and its version as the ETag (the If-Match of the next write). */
+function withEtag(reply: FastifyReply, check: CheckDefinition): CheckDefinition {
+  void reply.header('etag', etagOf(check.version));
+  return check;
+}
+
+/**
+ * Checks (SPEC §5, §11). The owner is sync-orchestrator: each route is one request over
+ * the bus, validated there (`checkInputSchema`, once); here only ids, query parameters,
+ * If-Match and the body's shape. Viewers read; operators (API keys with `write`) write.
+ */
+@ApiTags('checks')
+@Controller('api/v1/checks')
+@UseFilters(ConfigApiErrorFilter)
+export class ChecksController {
+  constructor(private readonly checks: ChecksService) {}
+
+  @Post()
+  @RequireRole(UserRole.Operator)
+  @ApiOperation({
+    summary: 'Create a check (operator)',
+    description:
+      'At least `{name, type, intervalSeconds}` and the type’s own fields (`url` for http, `host` and `port` for tcp). ' +
+      'A bad field or condition is a 400 naming it (`conditions.1: line 1, column 10: …`); a target the deny list forbids a 422.',
+  })
+  @ApiBody({ schema: checkInputJsonSchema })
+  @ApiCreatedResponse({
+    schema: checkSchema,
+    description: 'The stored check: `id`, `targetId`, `version` (also the ETag)',
+  })
+  @ApiVersionedWrite({ denied: true, notFound: false })
+  async create(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<CheckDefinition> {
+    const check = await this.checks.create(principal, objectBody(body));
+    void reply.header('location', `/api/v1/checks/${check.id}`);
+    return withEtag(reply, check);
+  }
+
+  @Post('bulk')
+  @RequireRole(UserRole.Operator)
+  @ApiOperation({
+    summary: 'Create up to 1000 checks in one config version (operator)',
+    description: 'All or nothing: one bad check refuses the lot, its issues named `checks.{index}.{field}`.',
+  })
+  @ApiZodBody(bulkCreateBodySchema)
+  @ApiCreatedResponse({ schema: bulkCreatedSchema })
+  @ApiVersionedWrite({ denied: true, notFound: false })
+  bulkCreate(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+  ): Promise<ConfigRpcResults[ConfigRpcMethod.ChecksBulkCreate]> {
+    return this.checks.bulkCreate(principal, bulkCreateBodySchema.parse(body ?? {}).checks);
+  }
+
+  @Get()
+  @RequireRole(UserRole.Viewer)
+  @ApiOperation({
+    summary: 'List checks',
+    description: 'Filters combine (AND). Ordered by name; page with `cursor` = the previous `nextCursor`.',
+  })
+  @ApiZodQuery(listChecksQuerySchema)
+  @ApiOkResponse({ schema: checkPageSchema })
+  @ApiOwnerUnavailable()
+  list(@Query() query: unknown): Promise<Page<CheckDefinition>> {
+    return this.checks.list(listChecksQuerySchema.parse(query ?? {}));
+  }
+
+  @Get(':id')
+  @idParam
+  @RequireRole(UserRole.Viewer)
+  @ApiOperation({ summary: 'One check; its version is the ETag' })
+  @ApiOkResponse({ schema: checkSchema })
+  @ApiNotFoundResponse({ schema: errorBodySchema })
+  @ApiOwnerUnavailable()
+  async get(@Param('id') id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<CheckDefinition> {
+    return withEtag(reply, await this.checks.get(checkIdOf(id)));
+  }
+
+  @Put(':id')
+  @idParam
+  @RequireRole(UserRole.Operator)
+  @ApiOperation({ summary: 'Replace a check (operator); its type stays' })
+  @ApiBody({ schema: checkInputJsonSchema })
+  @ApiOkResponse({ schema: checkSchema })
+  @ApiVersionedWrite({ denied: true })
+  async replace(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Body() body: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<CheckDefinition> {
+    const expected = expectedVersionOf(ifMatch);
+    return withEtag(reply, await this.checks.replace(principal, checkIdOf(id), objectBody(body), expected));
+  }
+
+  @Patch(':id')
+  @idParam
+  @RequireRole(UserRole.Operator)
+  @ApiOperation({ summary: 'Change some fields of a check (operator); never its type' })
+  @ApiBody({
+    schema: { type: 'object', additionalProperties: true, description: 'Any fields of the check but `type`' },
+  })
+  @ApiOkResponse({ schema: checkSchema })
+  @ApiVersionedWrite({ denied: true })
+  async patch(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Body() body: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<CheckDefinition> {
+    const expected = expectedVersionOf(ifMatch);
+    return withEtag(reply, await this.checks.patch(principal, checkIdOf(id), objectBody(body), expected));
+  }
+
+  @Delete(':id')
+  @idParam
+  @HttpCode(204)
+  @RequireRole(UserRole.Operator)
+  @ApiOperation({ summary: 'Delete a check (operator); If-Match optional' })
+  @ApiNoContentResponse()
+  @ApiVersionedWrite()
+  async delete(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Headers('if-match') ifMatch: string | undefined,
+  ): Promise<void> {
+    const expected = expectedVersionOf(ifMatch);
+    await this.checks.delete(principal, checkIdOf(id), expected);
+  }
+
+  @Post(':id/pause')
+  @idParam
+  @HttpCode(200)
+  @RequireRole(UserRole.Operator)
+  @ApiOperation({ summary: 'Pause a check (operator): collectors stop running it, its status is PAUSED' })
+  @ApiOkResponse({ schema: checkSchema })
+  @ApiVersionedWrite()
+  pause(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<CheckDefinition> {
+    return this.setPaused(principal, id, true, ifMatch, reply);
+  }
+
+  @Post(':id/resume')
+  @idParam
+  @HttpCode(200)
+  @RequireRole(UserRole.Operator)
+  @ApiOperation({ summary: 'Resume a paused check (operator)' })
+  @ApiOkResponse({ schema: checkSchema })
+  @ApiVersionedWrite()
+  resume(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<CheckDefinition> {
+    return this.setPaused(principal, id, false, ifMatch, reply);
+  }
+
+  private async setPaused(
+    principal: Principal,
+    id: string,
+    paused: boolean,
+    ifMatch: string | undefined,
+    reply: FastifyReply,
+  ): Promise<CheckDefinition> {
+    const expected = expectedVersionOf(ifMatch);
+    return withEtag(reply, await this.checks.setPaused(principal, checkIdOf(id), paused, expected));
+  }
+}

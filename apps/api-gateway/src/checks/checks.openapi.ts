@@ -1,0 +1,181 @@
+import { applyDecorators } from '@nestjs/common';
+import {
+  ApiConflictResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiResponse,
+  ApiServiceUnavailableResponse,
+  type SchemaObject,
+} from '@nestjs/swagger';
+import { checkInputSchema } from '@fleetwatch/contracts';
+import { z } from 'zod';
+import { errorBodySchema, jsonSchemaOf } from '../web/openapi';
+
+// OpenAPI shapes of the configuration routes (the contracts declare the answers as
+// TypeScript interfaces; the check itself comes from its zod schema).
+
+const str: SchemaObject = { type: 'string' };
+const int: SchemaObject = { type: 'integer' };
+const dateTime: SchemaObject = { type: 'string', format: 'date-time' };
+
+function outputSchemaOf(schema: z.ZodType): SchemaObject {
+  const json = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown>;
+  delete json.$schema;
+  return json as SchemaObject;
+}
+
+/** What a client sends for one check (POST, PUT, an item of bulk, YAML). */
+export const checkInputJsonSchema: SchemaObject = jsonSchemaOf(checkInputSchema);
+
+export const checkSchema: SchemaObject = {
+  allOf: [
+    outputSchemaOf(checkInputSchema),
+    {
+      type: 'object',
+      required: ['id', 'targetId', 'version', 'createdAt', 'updatedAt'],
+      properties: {
+        id: { type: 'string', format: 'uuid' },
+        targetId: { type: 'string', example: 'check:0190f0e0-0000-7000-8000-000000000000' },
+        version: { type: 'integer', description: 'Config version that last changed it: its ETag for If-Match' },
+        createdAt: dateTime,
+        updatedAt: dateTime,
+      },
+    },
+  ],
+};
+
+export const checkPageSchema: SchemaObject = {
+  type: 'object',
+  required: ['items', 'nextCursor'],
+  properties: {
+    items: { type: 'array', items: checkSchema },
+    nextCursor: { type: 'string', nullable: true, description: 'Pass as `cursor` for the next page; null on the last' },
+  },
+};
+
+export const bulkCreatedSchema: SchemaObject = {
+  type: 'object',
+  required: ['checks', 'version'],
+  properties: { checks: { type: 'array', items: checkSchema }, version: int },
+};
+
+const diffEntry: SchemaObject = {
+  type: 'object',
+  required: ['path'],
+  properties: { path: str, before: {}, after: {} },
+};
+
+export const importResultSchema: SchemaObject = {
+  type: 'object',
+  required: ['dryRun', 'plan', 'version'],
+  properties: {
+    dryRun: { type: 'boolean' },
+    version: { type: 'integer', description: 'The config version after the import (unchanged by a dry run)' },
+    plan: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['action', 'name', 'id'],
+        properties: {
+          action: { type: 'string', enum: ['create', 'change', 'delete', 'unchanged'] },
+          name: str,
+          id: { type: 'string', nullable: true },
+          diff: { type: 'array', items: diffEntry },
+        },
+      },
+    },
+  },
+};
+
+const versionSummary = {
+  version: int,
+  hash: { type: 'string', description: 'sha256 of the canonical snapshot' },
+  actor: str,
+  createdAt: dateTime,
+  summary: str,
+};
+
+export const versionListSchema: SchemaObject = {
+  type: 'object',
+  required: ['items'],
+  properties: {
+    items: {
+      type: 'array',
+      items: { type: 'object', required: Object.keys(versionSummary), properties: versionSummary },
+    },
+  },
+};
+
+export const versionSchema: SchemaObject = {
+  type: 'object',
+  required: [...Object.keys(versionSummary), 'snapshot'],
+  properties: { ...versionSummary, snapshot: { type: 'object', additionalProperties: true } },
+};
+
+export const auditPageSchema: SchemaObject = {
+  type: 'object',
+  required: ['items', 'nextCursor'],
+  properties: {
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'at', 'actor', 'action', 'subject', 'version', 'diff'],
+        properties: {
+          id: str,
+          at: dateTime,
+          actor: str,
+          action: str,
+          subject: { type: 'string', nullable: true },
+          version: { type: 'integer', nullable: true },
+          diff: { type: 'array', items: diffEntry },
+        },
+      },
+    },
+    nextCursor: { type: 'string', nullable: true },
+  },
+};
+
+const conflictBodySchema: SchemaObject = {
+  allOf: [
+    errorBodySchema,
+    {
+      type: 'object',
+      properties: { error: { type: 'object', properties: { currentVersion: int } } },
+    },
+  ],
+};
+
+/** Every route that asks the owner: 503 when it does not answer in time. */
+export function ApiOwnerUnavailable(): MethodDecorator {
+  return ApiServiceUnavailableResponse({
+    description: 'sync-orchestrator did not answer within the RPC timeout (5 s); Retry-After says when to retry',
+    schema: errorBodySchema,
+  });
+}
+
+/** A versioned write: If-Match, 404, 409 with the current version, 422 when the policy refuses. */
+export function ApiVersionedWrite(options: { denied?: boolean; notFound?: boolean } = {}): MethodDecorator {
+  const decorators = [
+    ApiHeader({
+      name: 'If-Match',
+      required: false,
+      description: 'The ETag last read (`"7"`): the write is refused with 409 when the version moved on',
+    }),
+    ApiConflictResponse({
+      description: 'Stale If-Match: `error.currentVersion` (and the ETag header) give the version held now',
+      schema: conflictBodySchema,
+    }),
+    ApiOwnerUnavailable(),
+  ];
+  if (options.notFound !== false) decorators.push(ApiNotFoundResponse({ schema: errorBodySchema }));
+  if (options.denied)
+    decorators.push(
+      ApiResponse({
+        status: 422,
+        description: 'Refused by policy (`denied`): e.g. the check reaches a network the deny list forbids',
+        schema: errorBodySchema,
+      }),
+    );
+  return applyDecorators(...decorators);
+}

@@ -1,0 +1,91 @@
+import { CHECK_TYPES, locationSchema, UUID_PATTERN, type Actor } from '@fleetwatch/contracts';
+import { InvalidError } from '@fleetwatch/domain';
+import { z } from 'zod';
+import type { Principal } from '../auth/principal';
+
+// What the gateway checks of a configuration request itself: ids, query parameters,
+// the If-Match header, that a body is an object. Check definitions are validated once,
+// by their owner (sync-orchestrator, `checkInputSchema`); its InvalidError issues come
+// back as this request's 400.
+
+/** Who the audit log records: the authenticated user or API key. */
+export function actorOf(principal: Principal): Actor {
+  return { id: `${principal.kind === 'user' ? 'user' : 'api-key'}:${principal.id}`, name: principal.name };
+}
+
+export function checkIdOf(id: string): string {
+  if (!UUID_PATTERN.test(id))
+    throw new InvalidError(`id: not a check id (UUID): "${id.slice(0, 64)}"`, [
+      { path: 'id', message: 'a check id (UUID)' },
+    ]);
+  return id;
+}
+
+/**
+ * `If-Match: "7"` → 7 (the version a writer last read: a check's or the config's ETag).
+ * Absent or `*` → undefined (write whatever the version). A bare `7` is taken too, for
+ * scripts; weak tags never match (RFC 9110 §13.1.1: If-Match compares strongly).
+ */
+export function expectedVersionOf(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header.join(',') : header;
+  if (value === undefined || value.trim() === '' || value.trim() === '*') return undefined;
+  const m = /^\s*(?:"(\d{1,15})"|(\d{1,15}))\s*$/.exec(value);
+  if (!m)
+    throw new InvalidError(
+      `If-Match: expected one version ETag such as "7", got ${JSON.stringify(value.slice(0, 64))}`,
+      [{ path: 'If-Match', message: 'one strong ETag of a version, such as "7"' }],
+    );
+  return Number(m[1] ?? m[2]);
+}
+
+/** A JSON object body (PUT, PATCH, POST of one check). */
+export function objectBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new InvalidError('body: send a JSON object', [{ path: '(body)', message: 'expected a JSON object' }]);
+  return body as Record<string, unknown>;
+}
+
+const boolParam = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const cursor = z.string().min(1).max(256).optional();
+
+/** `GET /api/v1/checks` */
+export const listChecksQuerySchema = z.strictObject({
+  type: z.enum(CHECK_TYPES).optional(),
+  tag: z.string().min(1).max(64).optional(),
+  location: locationSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor,
+});
+
+/** `POST /api/v1/checks/bulk` */
+export const bulkCreateBodySchema = z.strictObject({
+  checks: z.array(z.unknown()).min(1, 'give at least one check').max(1000, 'at most 1000 checks per request'),
+});
+
+/** `POST /api/v1/config/import` */
+export const importQuerySchema = z.strictObject({
+  dryRun: boolParam.default(false),
+  prune: boolParam.default(true),
+});
+
+/** `GET /api/v1/config/versions` */
+export const versionsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  before: z.coerce.number().int().positive().optional(),
+});
+
+/** `GET /api/v1/config/audit` */
+export const auditQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor,
+  subject: z.string().min(1).max(300).optional(),
+});
+
+export function versionNumberOf(n: string): number {
+  const v = Number(n);
+  if (!/^\d{1,15}$/.test(n) || !Number.isSafeInteger(v) || v < 1)
+    throw new InvalidError(`n: not a config version: "${n.slice(0, 32)}"`, [
+      { path: 'n', message: 'a config version (a positive integer)' },
+    ]);
+  return v;
+}
