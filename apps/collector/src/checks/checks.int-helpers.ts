@@ -1,16 +1,13 @@
 // Shared by the collector's integration tests: a tap on the check results that reach the
 // broker (a queue of the test's own, bound in its isolated vhost to every shard's key), and
 // a CheckResult payload factory.
-import { connect, type Channel, type ChannelModel } from 'amqplib';
+import { connect, type ChannelModel } from 'amqplib';
 import { ExchangeName, RoutingKey, type CheckResultPayload, type Envelope } from '@fleetwatch/contracts';
 
 export class ResultTap {
   readonly envelopes: Envelope<CheckResultPayload>[] = [];
 
-  private constructor(
-    private readonly model: ChannelModel,
-    private readonly channel: Channel,
-  ) {}
+  private constructor(private readonly model: ChannelModel) {}
 
   /** Binds a private queue to `event.check.result.#` (results are routed by shard: `event.check.result.shard-NN`). */
   static async open(amqpUrl: string): Promise<ResultTap> {
@@ -20,7 +17,7 @@ export class ResultTap {
     await channel.assertExchange(ExchangeName.Events, 'topic', { durable: true });
     const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
     await channel.bindQueue(queue, ExchangeName.Events, `${RoutingKey.CheckResult}.#`);
-    const tap = new ResultTap(model, channel);
+    const tap = new ResultTap(model);
     await channel.consume(
       queue,
       (m) => {
