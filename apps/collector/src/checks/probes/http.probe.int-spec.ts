@@ -1,0 +1,226 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { httpProbe } from './http.probe';
+import { checkOf, probeContext } from './testing/probe-context';
+import { startHttpsTarget, startHttpTarget, type TestTarget } from './testing/targets';
+import { certificateForDays } from './testing/tls-certs';
+
+// Real local HTTP and HTTPS servers; every behaviour is observed on the wire.
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+function routes(seen: Seen[]) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      });
+      const url = new URL(req.url ?? '/', 'http://x');
+      const hop = Number(url.searchParams.get('n') ?? 0);
+      switch (url.pathname) {
+        case '/ok':
+          res.writeHead(200, { 'content-type': 'text/plain', 'x-Mixed-Case': 'yes' }).end('all good here');
+          return;
+        case '/status':
+          res.writeHead(Number(url.searchParams.get('code'))).end();
+          return;
+        case '/json':
+          res
+            .writeHead(200, { 'content-type': 'application/json; charset=utf-8' })
+            .end(JSON.stringify({ status: 'UP', items: [{ ok: true, n: 3 }], 'a b': null }));
+          return;
+        case '/echo':
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(seen.at(-1)));
+          return;
+        case '/chain':
+          // /chain?n=3 → /chain?n=2 → … → /ok
+          res.writeHead(302, { location: hop > 0 ? `/chain?n=${hop - 1}` : '/ok' }).end('moved');
+          return;
+        case '/see-other':
+          res.writeHead(303, { location: '/echo' }).end();
+          return;
+        case '/to-file':
+          res.writeHead(302, { location: 'file:///etc/passwd' }).end();
+          return;
+        case '/big':
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.write('x'.repeat(2 * 1024 * 1024));
+          res.end('needle');
+          return;
+        case '/slow':
+          setTimeout(() => res.writeHead(200).end('late'), 2_000).unref();
+          return;
+        default:
+          res.writeHead(404).end('not found');
+      }
+    });
+  };
+}
+
+describe('http probe (real local servers)', () => {
+  let http: TestTarget;
+  let https: TestTarget;
+  let soon: TestTarget;
+  const seen: Seen[] = [];
+
+  beforeAll(async () => {
+    http = await startHttpTarget(routes(seen));
+    https = await startHttpsTarget(certificateForDays(365), routes(seen));
+    soon = await startHttpsTarget(certificateForDays(10), routes(seen));
+  });
+  afterAll(async () => {
+    await Promise.all([http, https, soon].map((t) => t?.close()));
+  });
+
+  const get = (url: string, extra: Record<string, unknown> = {}, timeoutMs = 5_000) =>
+    httpProbe(checkOf({ name: 'h', type: 'http', url, ...extra }), probeContext({ timeoutMs }));
+
+  it('a 200 is UP: status, lower-case headers, bodyText; latency measured', async () => {
+    const out = await get(`${http.origin}/ok`);
+    expect(out).toMatchObject({
+      ok: true,
+      facts: {
+        status: 200,
+        bodyText: 'all good here',
+        headers: { 'content-type': 'text/plain', 'x-mixed-case': 'yes' },
+      },
+    });
+    expect(out.facts.body).toBeUndefined();
+    expect(out.latencyMs).toBeGreaterThan(0);
+  });
+
+  it('default expected status is 2xx/3xx; expectedStatus overrides it', async () => {
+    expect((await get(`${http.origin}/status?code=503`)).failureReason).toBe('status 503 not in 2xx/3xx');
+    expect((await get(`${http.origin}/status?code=204`)).ok).toBe(true);
+    const listed = await get(`${http.origin}/status?code=503`, { expectedStatus: [503] });
+    expect(listed.ok).toBe(true);
+    expect((await get(`${http.origin}/ok`, { expectedStatus: [201, 202] })).failureReason).toBe(
+      'status 200 not in [201, 202]',
+    );
+  });
+
+  it('bodyContains', async () => {
+    expect((await get(`${http.origin}/ok`, { bodyContains: 'good' })).ok).toBe(true);
+    expect((await get(`${http.origin}/ok`, { bodyContains: 'bad' })).failureReason).toBe('body does not contain "bad"');
+  });
+
+  it('JSON bodies are parsed; JSON-path assertions pass and fail with reasons', async () => {
+    const ok = await get(`${http.origin}/json`, {
+      jsonPath: [{ path: '$.status', equals: 'UP' }, { path: '$.items[0].ok' }, { path: '$["a b"]', equals: null }],
+    });
+    expect(ok).toMatchObject({ ok: true, facts: { body: { status: 'UP', items: [{ ok: true, n: 3 }] } } });
+    const bad = await get(`${http.origin}/json`, {
+      jsonPath: [{ path: '$.status', equals: 'DOWN' }, { path: '$.items[1]' }],
+    });
+    expect(bad.ok).toBe(false);
+    expect(bad.failureReason).toBe('$.status is "UP", expected "DOWN"; $.items[1] not found in the body');
+    const notJson = await get(`${http.origin}/ok`, { jsonPath: [{ path: '$.status' }] });
+    expect(notJson.failureReason).toBe('$.status: the body is not JSON');
+  });
+
+  it('method, headers and body are sent as given', async () => {
+    const out = await get(`${http.origin}/echo`, {
+      method: 'POST',
+      headers: { 'X-Token': 'abc', 'content-type': 'text/plain' },
+      body: 'hello',
+    });
+    expect(out.facts.body).toMatchObject({
+      method: 'POST',
+      url: '/echo',
+      body: 'hello',
+      headers: { 'x-token': 'abc', 'user-agent': 'fleetwatch-collector' },
+    });
+  });
+
+  it('redirects are followed up to maxRedirects, and one more is DOWN', async () => {
+    const three = await get(`${http.origin}/chain?n=2`, { maxRedirects: 3 });
+    expect(three).toMatchObject({ ok: true, facts: { status: 200, bodyText: 'all good here' } });
+    const tooMany = await get(`${http.origin}/chain?n=3`, { maxRedirects: 3 });
+    expect(tooMany.ok).toBe(false);
+    expect(tooMany.failureReason).toBe(`more than 3 redirects (last to ${http.origin}/ok)`);
+    const unfollowed = await get(`${http.origin}/chain?n=0`, { followRedirects: false });
+    expect(unfollowed).toMatchObject({ ok: true, facts: { status: 302, headers: { location: '/ok' } } });
+  });
+
+  it('a 303 after POST continues as GET without the body; a redirect to file: is refused', async () => {
+    const out = await get(`${http.origin}/see-other`, {
+      method: 'POST',
+      body: 'secret',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(out.facts.body).toMatchObject({ method: 'GET', url: '/echo', body: '' });
+    const file = await get(`${http.origin}/to-file`);
+    expect(file.failureReason).toBe('redirect to scheme "file:" refused (http, https only)');
+  });
+
+  it('credentials headers do not follow a redirect to another origin', async () => {
+    // The hopper and the echo server listen on different ports: different origins.
+    const hopper = await startHttpTarget((_req, res) => res.writeHead(307, { location: `${http.origin}/echo` }).end());
+    try {
+      const out = await get(`${hopper.origin}/cross`, { headers: { Authorization: 'Bearer s3cret', 'X-Keep': '1' } });
+      expect(out.facts.body).toMatchObject({ url: '/echo', headers: { 'x-keep': '1' } });
+      expect((out.facts.body as Seen).headers.authorization).toBeUndefined();
+    } finally {
+      await hopper.close();
+    }
+  });
+
+  it('the body read is capped: bodyText is 64 KiB, bodyContains looks at the first 1 MiB only', async () => {
+    const out = await get(`${http.origin}/big`, { bodyContains: 'needle' });
+    expect(out.facts.bodyText).toHaveLength(64 * 1024);
+    expect(out.failureReason).toBe('body does not contain "needle" (in its first 1 MiB)');
+  });
+
+  it('a slow server times out at the check timeout', async () => {
+    const started = Date.now();
+    const out = await get(`${http.origin}/slow`, {}, 300);
+    expect(out).toEqual({ ok: false, latencyMs: null, failureReason: 'timed out after 300 ms', facts: {} });
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('https with a self-signed certificate: DOWN verified (the request never sent), UP unverified with cert facts', async () => {
+    const before = seen.length;
+    const verified = await get(`${https.origin}/ok`);
+    expect(verified).toMatchObject({
+      ok: false,
+      failureReason: 'certificate of 127.0.0.1 not trusted: DEPTH_ZERO_SELF_SIGNED_CERT',
+    });
+    expect(seen.length).toBe(before);
+    const unverified = await get(`${https.origin}/ok`, { tlsVerify: false });
+    expect(unverified).toMatchObject({
+      ok: true,
+      facts: { status: 200, cert: { daysLeft: 365, subject: 'CN=localhost, O=Fleetwatch Test', authorized: false } },
+    });
+  });
+
+  it('certMinDaysLeft against a certificate with 10 days left', async () => {
+    const url = `${soon.origin}/ok`;
+    expect((await get(url, { tlsVerify: false, certMinDaysLeft: 10 })).ok).toBe(true);
+    const short = await get(url, { tlsVerify: false, certMinDaysLeft: 14 });
+    expect(short).toMatchObject({
+      ok: false,
+      failureReason: 'certificate expires in 10 days (minimum 14)',
+      facts: { status: 200, cert: { daysLeft: 10 } },
+    });
+  });
+
+  it('the certificate reported is the answering origin’s, after a redirect from http', async () => {
+    // http → https on another port: the cert facts are the https server's.
+    const hopper = await startHttpTarget((_req, res) => res.writeHead(301, { location: `${soon.origin}/ok` }).end());
+    try {
+      const out = await get(hopper.origin, { tlsVerify: false });
+      expect(out).toMatchObject({ ok: true, facts: { status: 200, cert: { daysLeft: 10 } } });
+    } finally {
+      await hopper.close();
+    }
+  });
+});
