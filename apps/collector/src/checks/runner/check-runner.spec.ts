@@ -1,0 +1,221 @@
+import { createServer, type Server } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import {
+  checkInputSchema,
+  checkResultPayloadSchema,
+  TargetIds,
+  type CheckDefinition,
+  type CheckInput,
+  type CheckResultPayload,
+} from '@fleetwatch/contracts';
+import { createTargetPolicy } from '@fleetwatch/domain';
+import type { Probe } from '../probe';
+import { tcpProbe } from '../probes/tcp.probe';
+import { tlsProbe } from '../probes/tls.probe';
+import { CheckRunner, PROBE_GRACE_MS, type RunOutcome } from './check-runner';
+
+// The runner over the real tcp probe against sockets of this test (a listening port, a
+// closed one), the real CEL conditions, and probes that misbehave the way a buggy probe would.
+
+function definition(input: CheckInput): CheckDefinition {
+  const id = randomUUID();
+  return {
+    ...checkInputSchema.parse(input),
+    id,
+    targetId: TargetIds.check(id),
+    version: 1,
+    createdAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+  };
+}
+
+let server: Server;
+let openPort: number;
+let closedPort: number;
+let accepted = 0;
+beforeAll(async () => {
+  server = createServer((s) => {
+    accepted++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  openPort = (server.address() as { port: number }).port;
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  closedPort = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+});
+afterAll(() => new Promise((r) => server.close(r)));
+
+function runner(probes: Partial<Record<string, Probe>> = {}) {
+  const results: CheckResultPayload[] = [];
+  const outcomes: RunOutcome[] = [];
+  const errors: string[] = [];
+  const r = new CheckRunner({
+    probeFor: (type) => (probes[type] ?? (type === 'tcp' ? tcpProbe : undefined)) as Probe | undefined,
+    policy: createTargetPolicy(['169.254.0.0/16']),
+    env: {},
+    location: 'loc-a',
+    sink: (result) => results.push(checkResultPayloadSchema.parse(result)),
+    logger: { warn: () => undefined, error: (_o, m) => errors.push(m) },
+    onResult: (_t, o) => outcomes.push(o),
+  });
+  return { r, results, outcomes, errors };
+}
+
+const slot = () => ({ plannedAt: Date.now() - 5, startedAt: Date.now() });
+
+describe('CheckRunner', () => {
+  it('reports an open port UP with its latency and the check fields the aggregator needs', async () => {
+    const h = runner();
+    const check = definition({
+      name: 'open',
+      type: 'tcp',
+      host: '127.0.0.1',
+      port: openPort,
+      intervalSeconds: 15,
+      tags: ['team:a'],
+      downQuorumPct: 60,
+      retries: 3,
+    });
+    const s = slot();
+    accepted = 0;
+    await h.r.run(check, s);
+    // A good first attempt is the result: no retry (the server's accept events may trail the client's connect).
+    await new Promise((r) => setTimeout(r, 50));
+    expect(accepted).toBe(1);
+    expect(h.results).toHaveLength(1);
+    const res = h.results[0];
+    expect(res).toMatchObject({
+      checkId: check.id,
+      targetId: check.targetId,
+      location: 'loc-a',
+      ok: true,
+      attempt: 1,
+      startedAt: new Date(s.startedAt).toISOString(),
+      intervalSeconds: 15,
+      checkName: 'open',
+      checkType: 'tcp',
+      tags: ['team:a'],
+      downQuorumPct: 60,
+      retries: 3,
+    });
+    expect(res.failureReason).toBeUndefined();
+    expect(res.latencyMs).toEqual(expect.any(Number));
+    expect(h.outcomes).toEqual(['up']);
+  });
+
+  it('retries a closed port at once before reporting it DOWN with the reason', async () => {
+    const h = runner();
+    const before = Date.now();
+    await h.r.run(definition({ name: 'closed', type: 'tcp', host: '127.0.0.1', port: closedPort, retries: 2 }), slot());
+    const res = h.results[0];
+    expect(res.ok).toBe(false);
+    expect(res.attempt).toBe(3);
+    expect(res.retries).toBe(2);
+    expect(res.failureReason).toMatch(/ECONNREFUSED/);
+    expect(res.latencyMs).toBeNull();
+    expect(Date.now() - before).toBeLessThan(2_000);
+    expect(h.outcomes).toEqual(['down']);
+  });
+
+  it('applies the conditions to a good attempt: a false one is DOWN naming it, and is retried', async () => {
+    const h = runner();
+    accepted = 0;
+    await h.r.run(
+      definition({
+        name: 'cond',
+        type: 'tcp',
+        host: '127.0.0.1',
+        port: openPort,
+        retries: 1,
+        conditions: ['ok', 'latency < 0'],
+      }),
+      slot(),
+    );
+    const res = h.results[0];
+    expect(res.ok).toBe(false);
+    expect(res.attempt).toBe(2);
+    expect(res.failureReason).toMatch(/^condition 2 "latency < 0" was false \(latency = /);
+    expect(res.metadata).toMatchObject({ conditionFailed: 1 });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(accepted).toBe(2);
+
+    await h.r.run(
+      definition({
+        name: 'cond-ok',
+        type: 'tcp',
+        host: '127.0.0.1',
+        port: openPort,
+        conditions: ['ok && latency >= 0'],
+      }),
+      slot(),
+    );
+    expect(h.results[1].ok).toBe(true);
+  });
+
+  it('a probe that throws is a failed result with a reason, logged once per check per period', async () => {
+    const h = runner({ tcp: () => Promise.reject(new TypeError('cannot read properties of undefined')) });
+    const check = definition({ name: 'bug', type: 'tcp', host: '127.0.0.1', port: 1, retries: 1 });
+    await h.r.run(check, slot());
+    await h.r.run(check, slot());
+    expect(h.results.map((r) => [r.ok, r.failureReason])).toEqual([
+      [false, 'probe error: cannot read properties of undefined'],
+      [false, 'probe error: cannot read properties of undefined'],
+    ]);
+    expect(h.outcomes).toEqual(['error', 'error']);
+    expect(h.errors).toHaveLength(1);
+  });
+
+  it('a probe that ignores its abort signal is given up on shortly after the timeout', async () => {
+    let aborted = false;
+    const h = runner({
+      tcp: (_c, ctx) => {
+        ctx.signal.addEventListener('abort', () => (aborted = true));
+        return new Promise(() => undefined);
+      },
+    });
+    const started = Date.now();
+    await h.r.run(definition({ name: 'stuck', type: 'tcp', host: '127.0.0.1', port: 1, timeoutSeconds: 0.2 }), slot());
+    const took = Date.now() - started;
+    expect(aborted).toBe(true);
+    expect(took).toBeGreaterThanOrEqual(200 + PROBE_GRACE_MS - 20);
+    expect(took).toBeLessThan(200 + PROBE_GRACE_MS + 1_000);
+    expect(h.results[0].failureReason).toMatch(/did not stop/);
+  });
+
+  it('abortAll ends attempts in flight at once, without retries', async () => {
+    // A TLS check against a port that accepts TCP and never says a word: the handshake waits until aborted.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const h = runner({ tls: tlsProbe });
+      const check = definition({
+        name: 'slow',
+        type: 'tls',
+        host: '127.0.0.1',
+        port,
+        timeoutSeconds: 30,
+        intervalSeconds: 60,
+        retries: 3,
+      });
+      const run = h.r.run(check, slot());
+      await new Promise((r) => setTimeout(r, 100));
+      const t = Date.now();
+      h.r.abortAll();
+      await run;
+      expect(Date.now() - t).toBeLessThan(500);
+      expect(h.results[0]).toMatchObject({ ok: false, attempt: 1 });
+      expect(h.results[0].failureReason).toMatch(/collector shutting down/);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('does not run a paused check', async () => {
+    const h = runner();
+    await h.r.run(definition({ name: 'paused', type: 'tcp', host: '127.0.0.1', port: openPort, paused: true }), slot());
+    expect(h.results).toEqual([]);
+  });
+});

@@ -1,0 +1,160 @@
+import type { CheckDefinition, CheckResultPayload, CheckType } from '@fleetwatch/contracts';
+import { evaluateConditions, type TargetPolicy } from '@fleetwatch/domain';
+import type { Probe, ProbeOutcome } from '../probe';
+import type { SlotTiming } from '../scheduler/check-scheduler';
+import { resultMetadata, storable } from './result-metadata';
+
+// One run of one check at this location: attempts through the type's probe, each bounded
+// by the check's timeout; failed attempts (the probe's own verdict or a false condition)
+// retried at once up to `retries` times; the last attempt becomes the result. A probe
+// that throws is a bug, not a verdict about the target: it becomes a failed result that
+// says so, logged once per check per quarter hour — the scheduler never sees an error.
+
+export type RunOutcome = 'up' | 'down' | 'error';
+
+export interface RunnerLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface CheckRunnerDeps {
+  probeFor(type: CheckType): Probe | undefined;
+  policy: TargetPolicy;
+  env: Readonly<Record<string, string | undefined>>;
+  dnsServers?: readonly string[];
+  location: string;
+  /** Where each result goes (the spool). */
+  sink(result: CheckResultPayload): void;
+  logger: RunnerLogger;
+  onResult?(type: CheckType, outcome: RunOutcome): void;
+}
+
+/** How long past its timeout a probe that ignores its abort signal is waited for. */
+export const PROBE_GRACE_MS = 1_000;
+const BUG_LOG_PERIOD_MS = 15 * 60_000;
+
+interface Attempt {
+  outcome: ProbeOutcome;
+  /** The probe threw (a bug), or did not stop after its timeout. */
+  error?: string;
+  conditionFailed?: number;
+}
+
+export class CheckRunner {
+  private readonly shutdown = new AbortController();
+  private readonly bugLogged = new Map<string, number>();
+
+  constructor(private readonly deps: CheckRunnerDeps) {}
+
+  /** Aborts every attempt in flight (shutdown): each ends as a failed result at once, without retries. */
+  abortAll(reason = 'collector shutting down'): void {
+    this.shutdown.abort(new Error(reason));
+  }
+
+  /** Runs `check` and hands its result to the sink. Never rejects. */
+  async run(check: CheckDefinition, slot: SlotTiming): Promise<void> {
+    if (check.paused) return;
+    const result = await this.execute(check, slot);
+    this.deps.sink(result);
+  }
+
+  async execute(check: CheckDefinition, slot: SlotTiming): Promise<CheckResultPayload> {
+    const attempts = check.retries + 1;
+    let last!: Attempt;
+    let n = 0;
+    while (n < attempts) {
+      n++;
+      last = await this.attempt(check);
+      if ((last.outcome.ok && last.conditionFailed === undefined) || this.shutdown.signal.aborted) break;
+    }
+    const ok = last.outcome.ok && last.conditionFailed === undefined && last.error === undefined;
+    this.deps.onResult?.(check.type, last.error ? 'error' : ok ? 'up' : 'down');
+    const reason = ok ? undefined : last.outcome.failureReason || last.error || 'failed';
+    const result: CheckResultPayload = {
+      checkId: check.id,
+      targetId: check.targetId,
+      location: this.deps.location,
+      ok,
+      latencyMs: finiteOrNull(last.outcome.latencyMs),
+      attempt: n,
+      startedAt: new Date(slot.startedAt).toISOString(),
+      intervalSeconds: check.intervalSeconds,
+      checkName: storable(check.name, 256),
+      checkType: check.type,
+      tags: check.tags,
+      retries: check.retries,
+      metadata: resultMetadata(last.outcome.facts, last.conditionFailed),
+    };
+    if (reason !== undefined) result.failureReason = storable(reason, 2048);
+    if (check.downQuorumPct !== undefined) result.downQuorumPct = check.downQuorumPct;
+    return result;
+  }
+
+  private async attempt(check: CheckDefinition): Promise<Attempt> {
+    const probe = this.deps.probeFor(check.type);
+    if (!probe) return this.bug(check, `no probe for check type "${check.type}" in this collector`);
+    const timeoutMs = Math.round(check.timeoutSeconds * 1000);
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError')),
+      timeoutMs,
+    );
+    const onShutdown = (): void => controller.abort(this.shutdown.signal.reason);
+    if (this.shutdown.signal.aborted) onShutdown();
+    else this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+    let hard: NodeJS.Timeout | undefined;
+    try {
+      const running = probe(check, {
+        signal: controller.signal,
+        timeoutMs,
+        policy: this.deps.policy,
+        env: this.deps.env,
+        dnsServers: this.deps.dnsServers,
+      });
+      // A probe that ignores its signal must not hold the check (and a concurrency slot) forever.
+      const stuck = new Promise<'stuck'>(
+        (resolve) => (hard = setTimeout(() => resolve('stuck'), timeoutMs + PROBE_GRACE_MS)),
+      );
+      const outcome = await Promise.race([running, stuck]);
+      if (outcome === 'stuck') {
+        running.catch(() => undefined);
+        return this.bug(check, `probe did not stop within ${PROBE_GRACE_MS} ms after its ${timeoutMs} ms timeout`);
+      }
+      if (!outcome.ok || check.conditions.length === 0) return { outcome };
+      const verdict = evaluateConditions(check.conditions, {
+        ...outcome.facts,
+        ok: outcome.ok,
+        latencyMs: outcome.latencyMs,
+      });
+      if (verdict.ok) return { outcome };
+      return {
+        outcome: { ...outcome, ok: true, failureReason: verdict.failed?.reason },
+        conditionFailed: verdict.failed?.index ?? 0,
+      };
+    } catch (e) {
+      return this.bug(check, `probe error: ${e instanceof Error ? e.message : String(e)}`, e);
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(hard);
+      this.shutdown.signal.removeEventListener('abort', onShutdown);
+    }
+  }
+
+  private bug(check: CheckDefinition, reason: string, error?: unknown): Attempt {
+    const now = Date.now();
+    const last = this.bugLogged.get(check.id);
+    if (last === undefined || now - last >= BUG_LOG_PERIOD_MS) {
+      if (this.bugLogged.size > 50_000) this.bugLogged.clear();
+      this.bugLogged.set(check.id, now);
+      this.deps.logger.error(
+        { checkId: check.id, type: check.type, reason, stack: error instanceof Error ? error.stack : undefined },
+        'check probe failed unexpectedly (a bug, not the target); reported as a failed result',
+      );
+    }
+    return { outcome: { ok: false, latencyMs: null, failureReason: reason, facts: {} }, error: reason };
+  }
+}
+
+function finiteOrNull(ms: number | null): number | null {
+  return ms !== null && Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
