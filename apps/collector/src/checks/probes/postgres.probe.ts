@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import { types } from 'node:util';
 // eslint-disable-next-line no-restricted-imports -- a monitored target's server, not Fleetwatch's database (the rule's concern)
 import { Client, Query, types as pgTypes, type Connection, type CustomTypesConfig, type FieldDef } from 'pg';
 import { failureReasonOf, resolveAllowed } from '../net';
@@ -98,17 +97,6 @@ function failed(failureReason: string, latencyMs: number | null = null): ProbeOu
   return { ok: false, latencyMs, failureReason, facts: {} };
 }
 
-/**
- * failureReasonOf tells errors by `instanceof Error`; errors Node's core makes (net, tls)
- * come from the main realm, which under Jest's VM is another one, and would be printed
- * as "Error: connect …". Rebuilt here so a test sees the reason production gives.
- */
-function sameRealm(err: unknown): unknown {
-  if (err instanceof Error || !types.isNativeError(err)) return err;
-  const cause: unknown = (err as { cause?: unknown }).cause;
-  return new Error(err.message, cause === undefined ? undefined : { cause: sameRealm(cause) });
-}
-
 /** A message that could hold the password (it never should) does not leave with it. */
 function redact(text: string, secret: string | undefined): string {
   return secret ? text.split(secret).join('***') : text;
@@ -116,8 +104,7 @@ function redact(text: string, secret: string | undefined): string {
 
 export const postgresProbe: Probe<'postgres'> = async (check, ctx: ProbeContext): Promise<ProbeOutcome> => {
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
-  const reasonOf = (err: unknown) =>
-    redact(failureReasonOf(sameRealm(err), { signal, timeoutMs: ctx.timeoutMs }), password);
+  const reasonOf = (err: unknown) => redact(failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs }), password);
 
   let password: string | undefined;
   if (check.passwordEnv !== undefined) {
