@@ -47,7 +47,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise((r) => server.close(r)));
 
-function runner(probes: Partial<Record<string, Probe>> = {}) {
+function runner(probes: Partial<Record<string, unknown>> = {}) {
   const results: CheckResultPayload[] = [];
   const outcomes: RunOutcome[] = [];
   const errors: string[] = [];
