@@ -20,6 +20,7 @@ import { BusError, errorMessage, PublishUnroutableError } from '../errors';
 import { stderrBusLogger, type BusLogger } from '../logger';
 import { BusMetrics } from '../metrics';
 import { errorOfReply, RpcError } from './rpc-error';
+import { observeRpc } from './rpc-metrics';
 
 export const DEFAULT_RPC_TIMEOUT_MS = 5_000;
 
@@ -140,7 +141,8 @@ export class RpcClient {
   /** Calls any method by name; the answer is the owner's `result`, unchecked. */
   async request(method: string, params: Record<string, unknown>, options: RpcCallOptions = {}): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const deadline = Date.now() + timeoutMs;
+    const started = Date.now();
+    const deadline = started + timeoutMs;
     if (this.closed) throw new RpcError('unavailable', 'RPC client is closed');
     const payload = Messages.RpcRequest.payload.safeParse({
       method,
@@ -197,6 +199,7 @@ export class RpcClient {
         settle: (error, result) => {
           if (!this.pending.delete(envelope.correlationId)) return;
           clearTimeout(timer);
+          observeRpc('client', method, error ? error.code : 'ok', (Date.now() - started) / 1_000);
           if (error) reject(error);
           else resolve(result);
         },

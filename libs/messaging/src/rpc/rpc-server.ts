@@ -22,6 +22,7 @@ import type { Subscription } from '../subscription';
 import type { QueueRef } from '../topology';
 import { RPC_REPLY_TO_HEADER } from './rpc-client';
 import { encodeReply, errorReply, knownErrorReply } from './rpc-error';
+import { observeRpc } from './rpc-metrics';
 
 /** What a handler knows about the call besides its params. */
 export interface RpcContext {
@@ -168,6 +169,7 @@ export class RpcServer {
       return;
     }
     const handler = this.methods.get(method);
+    const started = performance.now();
     let reply: RpcReply;
     if (!handler) {
       reply = errorReply('invalid', `unknown method "${method}"`, [
@@ -187,6 +189,12 @@ export class RpcServer {
         reply = knownErrorReply(e) ?? this.internal(e, log);
       }
     }
+    observeRpc(
+      'server',
+      handler ? method : 'unknown',
+      reply.ok ? 'ok' : reply.error.code,
+      (performance.now() - started) / 1_000,
+    );
     await this.reply(replyTo, envelope.correlationId, reply, log);
   }
 

@@ -1,5 +1,6 @@
 import { ConfigRpcMethod, deadLetterQueueOf, Messages, QueueName, uuidv7 } from '@fleetwatch/contracts';
 import { createIsolatedVhost, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
+import { register } from 'prom-client';
 import { z } from 'zod';
 import type { BusConnection } from '../connection';
 import { BusConsumer } from '../consumer';
@@ -110,6 +111,13 @@ describe('RPC over RabbitMQ', () => {
     });
     expect(seen).toHaveLength(1);
     await queuesEmpty();
+    // Both sides are measured, by method and outcome.
+    const metric = await register.getSingleMetricAsString('fleetwatch_rpc_duration_seconds');
+    expect(metric).toContain(
+      'fleetwatch_rpc_duration_seconds_count{side="client",method="checks.list",outcome="ok"} 1',
+    );
+    expect(metric).toContain('fleetwatch_rpc_duration_seconds_count{side="server",method="echo",outcome="ok"} 51');
+    expect(metric).toContain('{side="server",method="checks.list",outcome="invalid"} 1');
   });
 
   it('error replies keep their code, issues and current version; the consumer survives handler crashes', async () => {
