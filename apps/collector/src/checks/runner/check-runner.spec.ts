@@ -155,7 +155,8 @@ describe('CheckRunner', () => {
   });
 
   it('a probe that throws is a failed result with a reason, logged once per check per period', async () => {
-    const h = runner({ tcp: () => Promise.reject(new TypeError('cannot read properties of undefined')) });
+    const throws: Probe = () => Promise.reject(new TypeError('cannot read properties of undefined'));
+    const h = runner({ tcp: throws });
     const check = definition({ name: 'bug', type: 'tcp', host: '127.0.0.1', port: 1, retries: 1 });
     await h.r.run(check, slot());
     await h.r.run(check, slot());
@@ -169,12 +170,11 @@ describe('CheckRunner', () => {
 
   it('a probe that ignores its abort signal is given up on shortly after the timeout', async () => {
     let aborted = false;
-    const h = runner({
-      tcp: (_c, ctx) => {
-        ctx.signal.addEventListener('abort', () => (aborted = true));
-        return new Promise(() => undefined);
-      },
-    });
+    const ignoresSignal: Probe = (_c, ctx) => {
+      ctx.signal.addEventListener('abort', () => (aborted = true));
+      return new Promise(() => undefined);
+    };
+    const h = runner({ tcp: ignoresSignal });
     const started = Date.now();
     await h.r.run(definition({ name: 'stuck', type: 'tcp', host: '127.0.0.1', port: 1, timeoutSeconds: 0.2 }), slot());
     const took = Date.now() - started;
