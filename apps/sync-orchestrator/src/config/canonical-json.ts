@@ -39,22 +39,33 @@ export function sameJson(a: unknown, b: unknown): boolean {
 /**
  * What changed between two JSON values, as leaf entries: `conditions.1`, `headers.Accept`.
  * Objects are compared key by key, arrays index by index; a member only on one side has
- * no `before` (added) or no `after` (removed). Equal values give no entry.
+ * no `before` (added) or no `after` (removed). Equal values give no entry. One walk over
+ * both values (no re-serialising per level: a 1,000-check import diffs every check).
  */
 export function jsonDiff(before: unknown, after: unknown, path = ''): ConfigDiffEntry[] {
-  if (sameJson(before, after)) return [];
+  const out: ConfigDiffEntry[] = [];
+  walk(before, after, path, out);
+  return out;
+}
+
+function walk(before: unknown, after: unknown, path: string, out: ConfigDiffEntry[]): void {
+  if (before === after) return;
   const join = (k: string | number) => (path ? `${path}.${k}` : String(k));
   if (isPlainObject(before) && isPlainObject(after)) {
     const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
-    return keys.flatMap((k) => jsonDiff(before[k], after[k], join(k)));
+    // Own members only: a key named `__proto__` on one side must not read the prototype on the other.
+    const own = (o: Record<string, unknown>, k: string) => (Object.hasOwn(o, k) ? o[k] : undefined);
+    for (const k of keys) walk(own(before, k), own(after, k), join(k), out);
+    return;
   }
   if (Array.isArray(before) && Array.isArray(after)) {
-    const out: ConfigDiffEntry[] = [];
-    for (let i = 0; i < Math.max(before.length, after.length); i++) out.push(...jsonDiff(before[i], after[i], join(i)));
-    return out;
+    for (let i = 0; i < Math.max(before.length, after.length); i++) walk(before[i], after[i], join(i), out);
+    return;
   }
+  // Different kinds, or leaves: equal only as the same JSON (-0 is 0; absent is never null).
+  if (before !== undefined && after !== undefined && canonicalJson(before) === canonicalJson(after)) return;
   const entry: ConfigDiffEntry = { path };
   if (before !== undefined) entry.before = before;
   if (after !== undefined) entry.after = after;
-  return [entry];
+  out.push(entry);
 }

@@ -59,6 +59,8 @@ describe('canonical JSON', () => {
       { path: 'x', before: null },
     ]);
     expect(jsonDiff({ a: [1] }, { a: [1] })).toEqual([]);
+    // A member named __proto__ (JSON.parse makes it an own key) is a member like any other.
+    expect(jsonDiff({}, JSON.parse('{"__proto__": {"x": 1}}'))).toEqual([{ path: '__proto__', after: { x: 1 } }]);
   });
 
   it('diff is empty exactly when canonical JSON is equal (property)', () => {
