@@ -1,6 +1,6 @@
 import { createTargetPolicy, DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
 import dnsPromises from 'node:dns/promises';
-import { Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { httpProbe } from '../probes/http.probe';
 import { icmpProbe } from '../probes/icmp.probe';
 import { prometheusProbe } from '../probes/prometheus.probe';
@@ -10,6 +10,7 @@ import { startDnsServer, type TestDnsServer } from '../probes/testing/dns-server
 import { checkOf, probeContext } from '../probes/testing/probe-context';
 import { startCanary, startHttpTarget, type TestTarget } from '../probes/testing/targets';
 import type { ProbeContext, ProbeOutcome } from '../probe';
+import { policyLookup } from './resolve-allowed';
 
 // The SSRF corpus (SPEC §5, issue 15). A canary listens on 127.0.0.2 — denied here on
 // top of the defaults — on the same port as an allowed server on 127.0.0.1, so every
@@ -147,6 +148,20 @@ describe('target policy enforcement: SSRF corpus', () => {
     expect(second.failureReason).toBe('address 127.0.0.2 of rebind.test is in denied network 127.0.0.2/32');
     expect(rebindLookups).toBe(2);
     expect(allowed.connections()).toBe(before + 1);
+  });
+
+  it("policyLookup as net.connect's lookup: a name resolving to the canary fails the connect, an allowed one connects", async () => {
+    const lookup = policyLookup(policy, { resolver: [dns.address] });
+    const attempt = (host: string) =>
+      new Promise<string>((resolve) => {
+        const s = connect({ host, port, lookup });
+        s.once('connect', () => resolve(`connected ${s.remoteAddress}`));
+        s.once('error', (err) => resolve(err.message));
+        s.once('connect', () => s.destroy());
+      });
+    expect(await attempt('canary.test')).toBe('address 127.0.0.2 of canary.test is in denied network 127.0.0.2/32');
+    rebindLookups = 0;
+    expect(await attempt('rebind.test')).toBe('connected 127.0.0.1');
   });
 
   describe('cloud metadata (default policy) is refused without any network traffic', () => {
