@@ -1,0 +1,154 @@
+import { isIP } from 'node:net';
+import { Redis } from 'ioredis';
+import { failureReasonOf, resolveAllowed } from '../net';
+import type { MetricSample, Probe, ProbeContext, ProbeOutcome } from '../probe';
+
+// One attempt at a Redis server: connect to the address the target policy allowed (TLS
+// servername stays the check's host), AUTH/SELECT as the check says, PING, then INFO
+// for role, clients, memory and replication. One connection per attempt, no retries,
+// no offline queue (a command never waits for a reconnect that will not come), closed
+// on every path — the runner owns retries and timing.
+
+/** What the result reports from INFO: result key ← INFO field, as a number unless listed in TEXT. */
+const FIELDS = {
+  role: 'role',
+  redisVersion: 'redis_version',
+  mode: 'redis_mode',
+  uptimeSeconds: 'uptime_in_seconds',
+  connectedClients: 'connected_clients',
+  blockedClients: 'blocked_clients',
+  usedMemoryBytes: 'used_memory',
+  usedMemoryPeakBytes: 'used_memory_peak',
+  maxmemoryBytes: 'maxmemory',
+  memFragmentationRatio: 'mem_fragmentation_ratio',
+  connectedReplicas: 'connected_slaves',
+  replicationOffset: 'master_repl_offset',
+  // A replica's view of its primary.
+  masterLinkStatus: 'master_link_status',
+  masterLastIoSecondsAgo: 'master_last_io_seconds_ago',
+  masterLinkDownSinceSeconds: 'master_link_down_since_seconds',
+} as const;
+const TEXT = new Set<keyof typeof FIELDS>(['role', 'redisVersion', 'mode', 'masterLinkStatus']);
+const SECTIONS = ['server', 'clients', 'memory', 'replication'] as const;
+
+/** `key:value` lines of INFO (sections' `# Name` headers and blank lines skipped). */
+export function parseInfo(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.indexOf(':');
+    if (i > 0) out.set(line.slice(0, i), line.slice(i + 1));
+  }
+  return out;
+}
+
+/** The result's facts from INFO, and its numbers as metrics under the same names. */
+export function infoFacts(info: Map<string, string>): { result: Record<string, unknown>; metrics: MetricSample[] } {
+  const result: Record<string, unknown> = {};
+  const metrics: MetricSample[] = [];
+  for (const [key, field] of Object.entries(FIELDS) as Array<[keyof typeof FIELDS, string]>) {
+    const raw = info.get(field);
+    if (raw === undefined) continue;
+    if (TEXT.has(key)) {
+      result[key] = raw;
+      continue;
+    }
+    const n = Number(raw);
+    if (raw === '' || !Number.isFinite(n)) continue;
+    result[key] = n;
+    metrics.push({ name: key, labels: {}, value: n });
+  }
+  return { result, metrics };
+}
+
+function failed(failureReason: string, latencyMs: number | null = null): ProbeOutcome {
+  return { ok: false, latencyMs, failureReason, facts: {} };
+}
+
+function redact(text: string, secret: string | undefined): string {
+  return secret ? text.split(secret).join('***') : text;
+}
+
+export const redisProbe: Probe<'redis'> = async (check, ctx: ProbeContext): Promise<ProbeOutcome> => {
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
+  let password: string | undefined;
+  const reasonOf = (err: unknown) => redact(failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs }), password);
+
+  if (check.passwordEnv !== undefined) {
+    password = ctx.env[check.passwordEnv];
+    if (password === undefined)
+      return failed(`environment variable ${check.passwordEnv} (passwordEnv) is not set on this collector`);
+  }
+
+  let address: string;
+  try {
+    ({ address } = await resolveAllowed(check.host, ctx.policy, { signal, resolver: ctx.dnsServers }));
+  } catch (err) {
+    return failed(reasonOf(err));
+  }
+
+  const redis = new Redis({
+    host: address,
+    port: check.port,
+    username: check.username,
+    password,
+    db: check.db,
+    tls: check.tls ? { servername: isIP(check.host) ? undefined : check.host, rejectUnauthorized: true } : undefined,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableReadyCheck: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    reconnectOnError: null,
+    autoResubscribe: false,
+    disableClientInfo: true,
+    connectTimeout: Math.max(1, Math.ceil(ctx.timeoutMs)),
+  });
+  // The first error says why (ECONNREFUSED, WRONGPASS); the rejection that follows is often
+  // only "Connection is closed." Kept, never logged.
+  let firstError: unknown;
+  redis.on('error', (err: unknown) => {
+    firstError ??= err;
+  });
+  const disconnect = () => redis.disconnect();
+  signal.addEventListener('abort', disconnect, { once: true });
+
+  const started = performance.now();
+  let graceful = false;
+  try {
+    await redis.connect();
+    const pong: string = await redis.ping();
+    const latencyMs = Math.round((performance.now() - started) * 100) / 100;
+    if (pong !== 'PONG') return failed(`PING answered "${pong.slice(0, 64)}", not PONG`, latencyMs);
+    graceful = true;
+    const infos = await Promise.allSettled(SECTIONS.map((s) => redis.info(s)));
+    const text = infos.map((r) => (r.status === 'fulfilled' ? r.value : '')).join('\n');
+    const { result, metrics } = infoFacts(parseInfo(text));
+    // A user whose ACL allows PING but not INFO: the server is up; say what is missing.
+    const denied = infos.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (denied) result['infoError'] = reasonOf(denied.reason);
+    return { ok: true, latencyMs, facts: { result, metrics } };
+  } catch (err) {
+    const message = (err as { message?: unknown }).message;
+    const useFirst = firstError !== undefined && (message === 'Connection is closed.' || !message);
+    return failed(reasonOf(useFirst ? firstError : err));
+  } finally {
+    signal.removeEventListener('abort', disconnect);
+    await close(redis, graceful);
+  }
+};
+
+/** QUIT after a clean run, bounded; the socket is destroyed in any case. */
+async function close(redis: Redis, graceful: boolean): Promise<void> {
+  if (graceful) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      redis.quit().catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 1000);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+  redis.disconnect();
+}
