@@ -1,15 +1,22 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
+import { createTargetPolicy } from '@fleetwatch/domain';
 import { LiveStateModule } from '@fleetwatch/live-state';
-import { MessagingModule } from '@fleetwatch/messaging';
-import { SqlPoolModule } from '@fleetwatch/persistence';
+import { MessagingModule, RpcServerModule } from '@fleetwatch/messaging';
+import { ChecksRepository, ConfigVersionsRepository, SqlPoolModule } from '@fleetwatch/persistence';
 import type { SyncConfig } from './config';
+import { ConfigAsCodeService } from './config/config-as-code.service';
+import { ConfigChangedRelay } from './config/config-changed.relay';
+import { ConfigRpcHandler } from './config/config.rpc-handler';
+import { ConfigService } from './config/config.service';
+import { CHECK_TARGET_POLICY, CONFIG_RELAY_INTERVAL_MS } from './config/config.tokens';
+import { ConfigWriter } from './config/config-writer';
 import { ReadinessWiring } from './health/readiness.wiring';
 
 /**
- * The configuration owner (SPEC §2). This issue wires its connections, queue,
- * health and shutdown; configuration versions, fleet polling, drift and
- * rolling sync arrive as capability modules beside `health/`.
+ * The configuration owner (SPEC §2). Capabilities: config/ (checks, versions, audit,
+ * config as code, the config.changed outbox relay, the RPC methods the gateway and the
+ * collectors call) and health/. Fleet polling, drift and rolling sync arrive beside them.
  */
 @Module({})
 export class SyncOrchestratorModule {
@@ -17,9 +24,10 @@ export class SyncOrchestratorModule {
     return {
       module: SyncOrchestratorModule,
       imports: [
-        // A plain pg pool, not Prisma, until a capability needs Prisma's repositories: the first
-        // Prisma query loads its Wasm query compiler, ~30–50 MB of RSS (docs/benchmarks.md, memory at rest).
-        SqlPoolModule.forRoot({ databaseUrl: config.databaseUrl, max: 2, applicationName: 'sync-orchestrator' }),
+        // A plain pg pool, not Prisma: the first Prisma query loads its Wasm query compiler,
+        // ~30–50 MB of RSS (docs/benchmarks.md, memory at rest). Writes take turns on
+        // config_head's lock, so a few connections serve reads beside the one writer.
+        SqlPoolModule.forRoot({ databaseUrl: config.databaseUrl, max: 4, applicationName: 'sync-orchestrator' }),
         LiveStateModule.forRoot({
           url: config.redisUrl,
           keyPrefix: config.redisPrefix,
@@ -31,9 +39,22 @@ export class SyncOrchestratorModule {
           service: 'sync-orchestrator',
           location: config.location,
           queues: [QueueName.SyncOrchestratorCommands],
+          stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),
         }),
+        RpcServerModule.forRoot(),
       ],
-      providers: [ReadinessWiring],
+      providers: [
+        { provide: CHECK_TARGET_POLICY, useValue: createTargetPolicy(config.denyNetworks) },
+        { provide: CONFIG_RELAY_INTERVAL_MS, useValue: config.configRelayIntervalMs },
+        ChecksRepository,
+        ConfigVersionsRepository,
+        ConfigChangedRelay,
+        ConfigWriter,
+        ConfigService,
+        ConfigAsCodeService,
+        ConfigRpcHandler,
+        ReadinessWiring,
+      ],
     };
   }
 }

@@ -153,7 +153,7 @@ describe('versions and audit', () => {
       expect((e as VersionConflictError).currentVersion).toBe(check.version + 1);
     }
     expect((await owner.versions.head()).version).toBe(head);
-    expect((await owner.config.get(check.id)).check.port).toBe(5433);
+    expect((await owner.config.get(check.id)).check).toMatchObject({ port: 5433 });
   });
 
   it('refuses invalid checks with pathed issues, and what a check may not change', async () => {

@@ -1,0 +1,41 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { ConfigRpcMethod as M } from '@fleetwatch/contracts';
+import { RpcServer } from '@fleetwatch/messaging';
+import { ConfigAsCodeService } from './config-as-code.service';
+import { ConfigService } from './config.service';
+
+/**
+ * The configuration owner's RPC methods (contracts' ConfigRpcMethod), registered on the
+ * bus RpcServer: params arrive validated by `configRpcParams[method]`; each method is one
+ * service call. Typed domain errors become reply codes in RpcServer (InvalidError →
+ * invalid with issues, VersionConflictError → conflict with currentVersion,
+ * TargetDeniedError → denied).
+ */
+@Injectable()
+export class ConfigRpcHandler implements OnModuleInit {
+  constructor(
+    private readonly rpc: RpcServer,
+    private readonly config: ConfigService,
+    private readonly asCode: ConfigAsCodeService,
+  ) {}
+
+  onModuleInit(): void {
+    this.rpc
+      .handle(M.ChecksCreate, (p) => this.config.create(p.actor, p.check))
+      .handle(M.ChecksBulkCreate, (p) => this.config.bulkCreate(p.actor, p.checks))
+      .handle(M.ChecksReplace, (p) => this.config.replace(p.actor, p.id, p.check, p.expectedVersion))
+      .handle(M.ChecksPatch, (p) => this.config.patch(p.actor, p.id, p.patch, p.expectedVersion))
+      .handle(M.ChecksDelete, (p) => this.config.delete(p.actor, p.id, p.expectedVersion))
+      .handle(M.ChecksSetPaused, (p) => this.config.setPaused(p.actor, p.id, p.paused, p.expectedVersion))
+      .handle(M.ChecksList, (p) => this.config.list(p))
+      .handle(M.ChecksGet, (p) => this.config.get(p.id))
+      .handle(M.ConfigExport, () => this.asCode.export())
+      .handle(M.ConfigImport, (p) =>
+        this.asCode.import(p.actor, p.yaml, { dryRun: p.dryRun, prune: p.prune, expectedVersion: p.expectedVersion }),
+      )
+      .handle(M.ConfigVersions, (p) => this.config.versionsList(p.limit, p.before))
+      .handle(M.ConfigVersion, (p) => this.config.version(p.version))
+      .handle(M.ConfigAudit, (p) => this.config.audit(p))
+      .handle(M.AssignmentGet, (p) => this.config.assignment(p.location));
+  }
+}
