@@ -179,13 +179,13 @@ describe('fleetwatch CLI: rendering', () => {
       error: {
         code: 'validation_failed',
         message: 'invalid configuration',
-        issues: [{ path: 'checks.2.conditions.0', message: 'line 1, column 10: Unexpected token: EOF' }],
+        issues: [{ path: 'checks.api.conditions.0', message: 'line 1, column 10: Unexpected token: EOF' }],
       },
     });
     expect(invalid).toBe(
       'fleetwatch: config apply site.yaml failed: 400 validation_failed\n' +
         '  invalid configuration\n' +
-        '  checks.2.conditions.0: line 1, column 10: Unexpected token: EOF\n',
+        '  checks.api.conditions.0: line 1, column 10: Unexpected token: EOF\n',
     );
     const stale = inNode<string>(`return plan.renderError(409, input, 'config apply a.yaml');`, {
       error: { code: 'conflict', message: 'configuration changed since version 3', currentVersion: 5 },

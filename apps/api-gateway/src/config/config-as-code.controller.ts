@@ -73,7 +73,7 @@ export class ConfigAsCodeController {
     description:
       'The file is the truth: checks are matched by `name`, created, changed, and (with `prune`, the default) the ' +
       'checks not in the file deleted — all as one config version. `dryRun=true` answers the plan and changes nothing. ' +
-      'A bad check is a 400 naming it (`checks.2.conditions.0: …`).',
+      'A bad check is a 400 naming it (`checks.<name>.conditions.0: …`).',
   })
   @ApiConsumes(...YAML_MEDIA_TYPES, 'application/json')
   @ApiBody({
@@ -125,7 +125,7 @@ export class ConfigAsCodeController {
   @ApiOperation({
     summary: 'Audit log of configuration changes (operator)',
     description:
-      'Who, when, what changed (a diff), newest first. `subject` filters (`check:{id}`); page with `cursor`.',
+      'Who, when, what changed (a diff), newest first. `subject` filters by what changed (a check id); page with `cursor`.',
   })
   @ApiZodQuery(auditQuerySchema)
   @ApiOkResponse({ schema: auditPageSchema })

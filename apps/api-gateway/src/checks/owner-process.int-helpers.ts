@@ -1,0 +1,91 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+
+// The configuration owner for the gateway's route tests: the real sync-orchestrator,
+// built from the current sources and run as a child process (an app never imports
+// another app), from a private copy of dist/ so another build cannot pull it away.
+
+const root = join(__dirname, '../../../..');
+
+export interface OwnerProcess {
+  readonly url: string;
+  /** The last few KB it printed (for failure messages). */
+  output(): string;
+  /** SIGTERM (graceful: in-flight requests finish), SIGKILL after 10 s. */
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Builds dist/ now (so the owner is today's code) and copies it under tmp/<name>. */
+export function privateOwnerDist(name: string): string {
+  const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
+  if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
+  const dir = join(root, 'tmp', name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+  if (!existsSync(join(dir, 'dist/apps/sync-orchestrator/src/main.js')))
+    throw new Error('dist/ is incomplete (another build in progress?)');
+  return dir;
+}
+
+/** Starts sync-orchestrator on the given servers and waits until it is ready. */
+export async function startOwnerProcess(
+  dist: string,
+  env: { databaseUrl: string; amqpUrl: string; redisUrl: string; redisPrefix: string },
+): Promise<OwnerProcess> {
+  const port = await freePort();
+  let out = '';
+  const child: ChildProcess = spawn(process.execPath, [join(dist, 'dist/apps/sync-orchestrator/src/main.js')], {
+    cwd: root,
+    env: {
+      ...process.env,
+      DATABASE_URL: env.databaseUrl,
+      AMQP_URL: env.amqpUrl,
+      REDIS_URL: env.redisUrl,
+      FLEETWATCH_REDIS_PREFIX: env.redisPrefix,
+      SYNC_ORCHESTRATOR_PORT: String(port),
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-6000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`sync-orchestrator exited (${child.exitCode}):\n${out}`);
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`sync-orchestrator not ready within 30 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(hard);
+    },
+  };
+}
