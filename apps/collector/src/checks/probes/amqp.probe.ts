@@ -1,0 +1,217 @@
+import { isIP } from 'node:net';
+import { connect, type ChannelModel, type SocketOptions } from 'amqplib';
+import { failureReasonOf, httpExchange, resolveAllowed } from '../net';
+import type { MetricSample, Probe, ProbeContext, ProbeOutcome } from '../probe';
+
+// One attempt at an AMQP 0-9-1 broker: connect (vhost, user, password from passwordEnv,
+// TLS) to the address the target policy allowed, optionally passive-declare the check's
+// queue for its depth and consumers (no plugin needed), and, when the check names a
+// management API, read publish/deliver rates there. The management API is optional on
+// the broker: when it does not answer, the result says so and the check still passes
+// on what AMQP itself showed.
+//
+// amqplib makes its socket inside connect(), out of our reach; the attempt's signal goes
+// into the socket options, so Node destroys that socket on abort or timeout whether the
+// handshake is still running or long done.
+
+/** The management API's answer is a few kB; anything beyond this is not it. */
+const MANAGEMENT_MAX_BYTES = 256 * 1024;
+
+function failed(
+  failureReason: string,
+  latencyMs: number | null = null,
+  result?: Record<string, unknown>,
+): ProbeOutcome {
+  return { ok: false, latencyMs, failureReason, facts: result ? { result } : {} };
+}
+
+function redact(text: string, secret: string | undefined): string {
+  return secret ? text.split(secret).join('***') : text;
+}
+
+/** Rates (messages per second, as the management API smooths them) of a queue's or vhost's message_stats. */
+export function ratesOf(stats: unknown): Record<string, number> {
+  const s = (stats ?? {}) as Record<string, { rate?: unknown } | undefined>;
+  const rate = (key: string): number => {
+    const r = s[`${key}_details`]?.rate;
+    // No message_stats (or no such detail) means nothing of that kind happened yet.
+    return typeof r === 'number' && Number.isFinite(r) ? r : 0;
+  };
+  return {
+    publishRate: rate('publish'),
+    deliverRate: rate('deliver_get'),
+    ackRate: rate('ack'),
+    redeliverRate: rate('redeliver'),
+  };
+}
+
+async function managementFacts(
+  baseUrl: string,
+  vhost: string,
+  queue: string | undefined,
+  auth: { username: string; password: string },
+  ctx: ProbeContext,
+  signal: AbortSignal,
+): Promise<Record<string, unknown>> {
+  const base = baseUrl.replace(/\/+$/, '');
+  const path = queue
+    ? `/api/queues/${encodeURIComponent(vhost)}/${encodeURIComponent(queue)}`
+    : `/api/vhosts/${encodeURIComponent(vhost)}`;
+  try {
+    const res = await httpExchange(
+      {
+        url: base + path,
+        method: 'GET',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`,
+          accept: 'application/json',
+        },
+        followRedirects: false,
+        maxRedirects: 0,
+        tlsVerify: true,
+        maxBodyBytes: MANAGEMENT_MAX_BYTES,
+      },
+      { policy: ctx.policy, signal, resolver: ctx.dnsServers },
+    );
+    if (res.status !== 200) return { management: `unavailable: ${path} answered ${res.status}` };
+    const body = JSON.parse(res.body.toString('utf8')) as {
+      message_stats?: unknown;
+      messages_unacknowledged?: unknown;
+    };
+    const out: Record<string, unknown> = { management: 'ok', ...ratesOf(body.message_stats) };
+    if (queue && typeof body.messages_unacknowledged === 'number')
+      out['messagesUnacked'] = body.messages_unacknowledged;
+    return out;
+  } catch (err) {
+    // The plugin not enabled (nothing listens), a proxy in the way, not JSON: no failure.
+    const reason =
+      err instanceof SyntaxError
+        ? 'the answer is not JSON'
+        : failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs });
+    return { management: `unavailable: ${redact(reason, auth.password)}` };
+  }
+}
+
+export const amqpProbe: Probe<'amqp'> = async (check, ctx: ProbeContext): Promise<ProbeOutcome> => {
+  // `own` ends the socket once the attempt is over, whatever close() managed.
+  const own = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs), own.signal]);
+  let password: string;
+  const reasonOf = (err: unknown) => redact(failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs }), password);
+
+  if (check.passwordEnv !== undefined) {
+    const value = ctx.env[check.passwordEnv];
+    if (value === undefined)
+      return failed(`environment variable ${check.passwordEnv} (passwordEnv) is not set on this collector`);
+    password = value;
+  } else {
+    // RabbitMQ's built-in default user has the well-known password "guest" (no secret);
+    // any other user without passwordEnv tries an empty one.
+    password = check.username === 'guest' ? 'guest' : '';
+  }
+
+  let address: string;
+  try {
+    ({ address } = await resolveAllowed(check.host, ctx.policy, { signal, resolver: ctx.dnsServers }));
+  } catch (err) {
+    return failed(reasonOf(err));
+  }
+
+  const socketOptions: SocketOptions & { signal: AbortSignal } = {
+    signal,
+    noDelay: true,
+    clientProperties: { connection_name: 'fleetwatch-check' },
+  };
+  if (check.tls) {
+    socketOptions.rejectUnauthorized = true;
+    if (!isIP(check.host)) socketOptions.servername = check.host;
+  }
+
+  const started = performance.now();
+  let model: ChannelModel | undefined;
+  let graceful = false;
+  try {
+    model = await connect(
+      {
+        protocol: check.tls ? 'amqps' : 'amqp',
+        hostname: address,
+        port: check.port,
+        username: check.username,
+        password,
+        // amqplib unescapes the vhost it is given; escaped here, it arrives exactly as written.
+        vhost: encodeURIComponent(check.vhost),
+        heartbeat: 0,
+      },
+      socketOptions,
+    );
+    // Failures surface through the pending call; a late 'error' must not crash the collector.
+    model.on('error', () => undefined);
+    const result: Record<string, unknown> = {
+      product: model.connection.serverProperties.product,
+      serverVersion: model.connection.serverProperties.version,
+    };
+    const metrics: MetricSample[] = [];
+    if (check.queue !== undefined) {
+      const channel = await model.createChannel();
+      channel.on('error', () => undefined);
+      try {
+        const q = await channel.checkQueue(check.queue);
+        result['messages'] = q.messageCount;
+        result['consumers'] = q.consumerCount;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        graceful = true; // the broker closed the channel, the connection is fine
+        const latencyMs = elapsed(started);
+        if ((err as { code?: unknown }).code === 404)
+          return failed(`queue "${check.queue}" does not exist in vhost "${check.vhost}"`, latencyMs, result);
+        return failed(`queue "${check.queue}": ${reasonOf(err)}`, latencyMs, result);
+      }
+      // A failed passive declare has closed the channel already; a good one is closed with the connection.
+    }
+    const latencyMs = elapsed(started);
+    graceful = true;
+    if (check.managementUrl !== undefined)
+      Object.assign(
+        result,
+        await managementFacts(
+          check.managementUrl,
+          check.vhost,
+          check.queue,
+          { username: check.username, password },
+          ctx,
+          signal,
+        ),
+      );
+    for (const [name, value] of Object.entries(result))
+      if (typeof value === 'number') metrics.push({ name, labels: {}, value });
+    return { ok: true, latencyMs, facts: { result, metrics } };
+  } catch (err) {
+    // Connection.Open refused (RabbitMQ: 530 NOT_ALLOWED): amqplib keeps only the frame's
+    // name ("Expected ConnectionOpenOk; got <ConnectionClose …>"), not the broker's text.
+    if (!signal.aborted && /^Expected ConnectionOpenOk; got <ConnectionClose/.test(String((err as Error).message)))
+      return failed(
+        `the broker refused vhost "${check.vhost}" (it does not exist, or user "${check.username}" may not use it)`,
+      );
+    return failed(reasonOf(err), model ? elapsed(started) : null);
+  } finally {
+    await close(model, graceful);
+    own.abort();
+  }
+};
+
+function elapsed(since: number): number {
+  return Math.round((performance.now() - since) * 100) / 100;
+}
+
+/** A polite Connection.Close after a clean run, bounded; the socket goes with the signal after. */
+async function close(model: ChannelModel | undefined, graceful: boolean): Promise<void> {
+  if (!model || !graceful) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    model.close().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 1000);
+    }),
+  ]);
+  clearTimeout(timer);
+}
