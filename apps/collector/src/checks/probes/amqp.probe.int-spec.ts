@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { amqpCheckFields, type CheckInput } from '@fleetwatch/contracts';
-import { createTargetPolicy } from '@fleetwatch/domain';
+import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
 import { createIsolatedVhost, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
 import { amqpProbe, ratesOf } from './amqp.probe';
@@ -84,6 +84,9 @@ describe('amqp probe against the local broker', () => {
     await waitFor(() => held === 2, { description: 'each consumer holds one' });
     const busy = await amqpProbe(check({ queue }), ctxWith());
     expect(busy.facts.result).toMatchObject({ messages: 3, consumers: 2 });
+    const facts = { ok: busy.ok, latencyMs: busy.latencyMs, ...busy.facts };
+    expect(evaluateConditions(['result.messages < 4', 'metric("consumers") >= 2'], facts)).toEqual({ ok: true });
+    expect(evaluateConditions(['result.messages == 0'], facts).ok).toBe(false);
     await consumers.close();
   });
 

@@ -1,5 +1,5 @@
 import { postgresCheckFields, type CheckInput } from '@fleetwatch/contracts';
-import { createTargetPolicy } from '@fleetwatch/domain';
+import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
 import { testEnv } from '@fleetwatch/testing';
 import { Client } from 'pg';
 import { postgresProbe } from './postgres.probe';
@@ -67,6 +67,21 @@ describe('postgres probe against the local server', () => {
       { name: 'huge', labels: {}, value: 12345678901234567000 },
       { name: 'small', labels: {}, value: 1.5 },
     ]);
+  });
+
+  it('metric("pg_lag_seconds") < 30 judges a query aliasing that column (the real condition evaluator)', async () => {
+    const conditions = ['metric("pg_lag_seconds") < 30', 'result.inRecovery == false', 'result.row.lag_source == "q"'];
+    for (const [lag, ok] of [
+      [2.5, true],
+      [45, false],
+    ] as const) {
+      const query = `select ${lag}::float8 as pg_lag_seconds, 'q' as lag_source`;
+      const out = await postgresProbe(check({ query }), probeContext());
+      expect(out.ok).toBe(true);
+      const verdict = evaluateConditions(conditions, { ok: out.ok, latencyMs: out.latencyMs, ...out.facts });
+      expect(verdict.ok).toBe(ok);
+      if (!ok) expect(verdict.failed?.index).toBe(0);
+    }
   });
 
   it('the replication-lag query of a primary: lag is null, so no metric', async () => {

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processCheckFields } from '@fleetwatch/contracts';
-import { createTargetPolicy } from '@fleetwatch/domain';
+import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
 import fc from 'fast-check';
 import type { ProbeContext } from '../probe';
 import {
@@ -128,6 +128,10 @@ describe('process probe on this machine', () => {
       { name: 'cpuPct', labels: {}, value: r['cpuPct'] },
       { name: 'rssBytes', labels: {}, value: r['rssBytes'] },
     ]);
+    const facts = { ok: out.ok, latencyMs: out.latencyMs, ...out.facts };
+    expect(evaluateConditions(['result.count == 1', 'metric("rssBytes") > 0', 'result.cpuPct < 50.0'], facts)).toEqual({
+      ok: true,
+    });
     c.kill('SIGKILL');
     await exited(c);
     const gone = await processProbe(check({ processName: name }), ctx());

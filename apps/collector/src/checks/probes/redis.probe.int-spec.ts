@@ -1,5 +1,5 @@
 import { redisCheckFields, type CheckInput } from '@fleetwatch/contracts';
-import { createTargetPolicy } from '@fleetwatch/domain';
+import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
 import { testEnv } from '@fleetwatch/testing';
 import { Redis } from 'ioredis';
 import { closedPort, openSockets, probeContext, silentListener, socketsSettle } from './probes.int-helpers';
@@ -47,6 +47,11 @@ describe('redis probe against the local server', () => {
     expect(metric('usedMemoryBytes')).toBe(r['usedMemoryBytes']);
     expect(metric('uptimeSeconds')).toBe(r['uptimeSeconds']);
     expect(metric('role')).toBeUndefined(); // text is no metric
+    const facts = { ok: out.ok, latencyMs: out.latencyMs, ...out.facts };
+    expect(evaluateConditions(['result.role == "master"', 'metric("connectedClients") >= 1'], facts)).toEqual({
+      ok: true,
+    });
+    expect(evaluateConditions(['metric("usedMemoryBytes") < 1'], facts).ok).toBe(false);
   });
 
   it('the numbers agree with what INFO says to another client', async () => {
