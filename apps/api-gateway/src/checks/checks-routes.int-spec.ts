@@ -1,186 +1,132 @@
-import {
-  ConfigRpcMethod,
-  QueueName,
-  type ApiErrorBody,
-  type CheckDefinition,
-  type CreateApiKeyResponse,
-} from '@fleetwatch/contracts';
-import { ConflictError, ForbiddenError, InvalidError, NotFoundError, UnavailableError } from '@fleetwatch/domain';
-import {
-  BusConnection,
-  BusConsumer,
-  BusTopology,
-  RpcServer,
-  silentBusLogger,
-  type RpcContext,
-} from '@fleetwatch/messaging';
+import type { ApiErrorBody, AuditEntry, CheckDefinition, CreateApiKeyResponse, Page } from '@fleetwatch/contracts';
 import * as testing from '@fleetwatch/testing';
+import { rmSync } from 'node:fs';
 import { ADMIN_PASSWORD, type GatewayHarness, startGateway } from '../int-spec.helpers';
+import { privateOwnerDist, startOwnerProcess, type OwnerProcess } from './owner-process.int-helpers';
 
-// The gateway's side of the configuration routes: what it sends its owner and how the
-// owner's answers become HTTP. The owner here is an RpcServer on the gateway's vhost
-// whose handlers answer as the contract says (and as sync-orchestrator's ConfigModule
-// does: the same domain errors); the routes against the real owner are in
-// config-e2e.int-spec.ts.
+// The check routes through the gateway to their owner: sync-orchestrator, built from
+// today's sources and run as a process on the gateway's database and vhost. What the
+// gateway checks itself (the envelope), what the owner refuses and how that reads over
+// HTTP, who may do what, and 503 when the owner does not answer.
 
-jest.setTimeout(60_000);
-
-const ID = '0190f0e0-0000-7000-8000-0000000000c1';
-const NOW = '2026-12-02T08:00:00.000Z';
-
-function stored(spec: Record<string, unknown>, version: number): CheckDefinition {
-  return {
-    intervalSeconds: 30,
-    timeoutSeconds: 10,
-    retries: 0,
-    locations: [],
-    tags: [],
-    conditions: [],
-    paused: false,
-    ...spec,
-    id: ID,
-    targetId: `check:${ID}`,
-    version,
-    createdAt: NOW,
-    updatedAt: NOW,
-  } as unknown as CheckDefinition;
-}
+jest.setTimeout(120_000);
 
 let gw: GatewayHarness;
-let ownerConnection: BusConnection;
-let owner: RpcServer;
-const calls: Array<{ method: string; params: Record<string, unknown>; ctx: RpcContext }> = [];
+let owner: OwnerProcess;
+let dist: string;
 const tokens: Record<'admin' | 'operator' | 'viewer' | 'readKey' | 'writeKey', string> = {} as never;
-const keyIds: Record<string, string> = {};
+const ids: Record<'operator' | 'writeKey', string> = {} as never;
 
 beforeAll(async () => {
   gw = await startGateway(testing, 'checks');
+  dist = privateOwnerDist(`owner-checks-${testing.testEnv().runId}`);
+  owner = await startOwnerProcess(dist, {
+    databaseUrl: gw.database.databaseUrl,
+    amqpUrl: gw.config.amqpUrl,
+    redisUrl: gw.config.redisUrl,
+    redisPrefix: `${testing.testEnv().redisPrefix}owner-checks:`,
+  });
   tokens.admin = await gw.login('admin', ADMIN_PASSWORD);
   for (const role of ['viewer', 'operator'] as const) {
-    await gw.request('POST', '/api/v1/users', {
+    const user = await gw.request<{ id: string }>('POST', '/api/v1/users', {
       token: tokens.admin,
       body: { username: role, password: `${role}-password`, role },
     });
+    if (role === 'operator') ids.operator = user.body.id;
     tokens[role] = await gw.login(role, `${role}-password`);
   }
-  for (const [name, scopes] of [
-    ['readKey', ['read']],
-    ['writeKey', ['write']],
+  for (const [name, scope] of [
+    ['readKey', 'read'],
+    ['writeKey', 'write'],
   ] as const) {
     const key = await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
       token: tokens.admin,
-      body: { name: `ci-${name}`, scopes },
+      body: { name: `ci-${scope}`, scopes: [scope] },
     });
     tokens[name] = key.body.key;
-    keyIds[name] = key.body.id;
+    if (name === 'writeKey') ids.writeKey = key.body.id;
   }
-
-  ownerConnection = new BusConnection({ url: gw.config.amqpUrl, name: 'owner', logger: silentBusLogger }).start();
-  const consumer = new BusConsumer(ownerConnection, {
-    topology: new BusTopology(ownerConnection, { queues: [QueueName.SyncOrchestratorCommands] }),
-    logger: silentBusLogger,
-  });
-  owner = new RpcServer(consumer, ownerConnection, { logger: silentBusLogger });
-  const record = (method: string) => async (params: unknown, ctx: RpcContext) => {
-    calls.push({ method, params: params as Record<string, unknown>, ctx });
-  };
-  owner
-    .register(ConfigRpcMethod.ChecksCreate, async (params, ctx) => {
-      await record('create')(params, ctx);
-      const check = (params as { check: Record<string, unknown> }).check;
-      if (check.name === 'bad condition')
-        throw new InvalidError('invalid check', [
-          { path: 'conditions.1', message: 'line 1, column 10: Unexpected token: EOF' },
-        ]);
-      if (check.name === 'metadata')
-        throw new ForbiddenError('url: 169.254.169.254 is in the denied network 169.254.0.0/16');
-      return { check: stored(check, 4), version: 4 };
-    })
-    .register(ConfigRpcMethod.ChecksGet, async (params) => {
-      if ((params as { id: string }).id !== ID) throw new NotFoundError('no check with that id');
-      return { check: stored({ name: 'api', type: 'http', url: 'http://127.0.0.1:1/' }, 7) };
-    })
-    .register(ConfigRpcMethod.ChecksReplace, async (params, ctx) => {
-      await record('replace')(params, ctx);
-      const p = params as { expectedVersion?: number; check: Record<string, unknown> };
-      if (p.expectedVersion !== undefined && p.expectedVersion !== 7)
-        throw Object.assign(new ConflictError(`check changed since version ${p.expectedVersion}`), {
-          currentVersion: 7,
-        });
-      return { check: stored(p.check, 8), version: 8 };
-    })
-    .register(ConfigRpcMethod.ChecksList, async (params, ctx) => {
-      await record('list')(params, ctx);
-      return { items: [], nextCursor: null };
-    })
-    .register(ConfigRpcMethod.ConfigExport, async () => ({ yaml: 'checks: []\n', version: 7, hash: 'a'.repeat(64) }))
-    .register(ConfigRpcMethod.ConfigImport, async (params, ctx) => {
-      await record('import')(params, ctx);
-      return { dryRun: (params as { dryRun: boolean }).dryRun, plan: [], version: 7 };
-    })
-    .register(ConfigRpcMethod.ConfigAudit, async () => {
-      throw new UnavailableError('database unreachable', 1);
-    })
-    .start();
-  await owner.start().waitUntilActive(10_000);
 });
 
 afterAll(async () => {
   await owner?.stop();
-  await ownerConnection?.close();
   await gw?.close();
+  if (dist) rmSync(dist, { recursive: true, force: true });
 });
 
-const lastCall = () => calls[calls.length - 1];
+const tcp = (name: string, port: number, extra: Record<string, unknown> = {}) => ({
+  name,
+  type: 'tcp',
+  host: '127.0.0.1',
+  port,
+  intervalSeconds: 30,
+  ...extra,
+});
 
-describe('check routes → owner → HTTP', () => {
-  it('POST /checks: 201 with id and targetId, ETag and Location; the actor is the user', async () => {
+async function auditOf(id: string): Promise<AuditEntry[]> {
+  const res = await gw.request<Page<AuditEntry>>('GET', `/api/v1/config/audit?subject=${id}`, { token: tokens.admin });
+  expect(res.status).toBe(200);
+  return res.body.items;
+}
+
+describe('check routes → sync-orchestrator → HTTP', () => {
+  let check: CheckDefinition;
+
+  it('POST: 201 with id and targetId, ETag and Location; audited as the user', async () => {
     const res = await gw.request<CheckDefinition>('POST', '/api/v1/checks', {
       token: tokens.operator,
-      body: { name: 'api', type: 'http', url: 'http://127.0.0.1:8080/health', intervalSeconds: 30 },
+      body: { name: 'api', type: 'http', url: 'http://127.0.0.1:8080/health', intervalSeconds: 30, tags: ['web'] },
     });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ id: ID, targetId: `check:${ID}`, name: 'api', version: 4 });
-    expect(res.headers.get('etag')).toBe('"4"');
-    expect(res.headers.get('location')).toBe(`/api/v1/checks/${ID}`);
-    const me = (await gw.request<{ id: string }>('GET', '/api/v1/auth/me', { token: tokens.operator })).body;
-    expect(lastCall().params).toEqual({
-      actor: { id: `user:${me.id}`, name: 'operator' },
-      // The check travels as sent: the owner validates it (once).
-      check: { name: 'api', type: 'http', url: 'http://127.0.0.1:8080/health', intervalSeconds: 30 },
-    });
+    check = res.body;
+    expect(check).toMatchObject({ name: 'api', targetId: `check:${check.id}`, tags: ['web'] });
+    expect(res.headers.get('etag')).toBe(`"${check.version}"`);
+    expect(res.headers.get('location')).toBe(`/api/v1/checks/${check.id}`);
+    const [created] = await auditOf(check.id);
+    expect(created.actor).toContain(`user:${ids.operator}`);
+    expect(created.actor).toContain('operator');
   });
 
-  it('an API key with `write` creates, recorded as api-key:<id>; `read` gets 403', async () => {
-    const res = await gw.request('POST', '/api/v1/checks', {
+  it('API keys: `write` creates (audited as the key), `read` reads but may not write', async () => {
+    const res = await gw.request<CheckDefinition>('POST', '/api/v1/checks', {
       token: tokens.writeKey,
-      body: { name: 'by key', type: 'tcp', host: '127.0.0.1', port: 1 },
+      body: tcp('db', 5432, { tags: ['db'] }),
     });
     expect(res.status).toBe(201);
-    expect(lastCall().params.actor).toEqual({ id: `api-key:${keyIds.writeKey}`, name: 'ci-writeKey' });
-    const refused = await gw.request<ApiErrorBody>('POST', '/api/v1/checks', { token: tokens.readKey, body: {} });
-    expect(refused.status).toBe(403);
+    expect((await auditOf(res.body.id))[0].actor).toContain(`api-key:${ids.writeKey}`);
+    expect((await gw.request('POST', '/api/v1/checks', { token: tokens.readKey, body: tcp('x', 1) })).status).toBe(403);
+    const list = await gw.request<Page<CheckDefinition>>('GET', '/api/v1/checks?tag=db', { token: tokens.readKey });
+    expect(list.status).toBe(200);
+    expect(list.body.items.map((c) => c.name)).toEqual(['db']);
+    const byType = await gw.request<Page<CheckDefinition>>('GET', '/api/v1/checks?type=http', { token: tokens.viewer });
+    expect(byType.body.items.map((c) => c.name)).toEqual(['api']);
   });
 
-  it("the owner's InvalidError is a 400 naming the field; a denied target a 422; an unknown id a 404", async () => {
+  it("the owner's refusals: a bad condition 400 naming it with its position, a denied target 422, no such check 404", async () => {
     const bad = await gw.request<ApiErrorBody>('POST', '/api/v1/checks', {
       token: tokens.operator,
-      body: { name: 'bad condition', type: 'http', url: 'http://x/', conditions: ['true', 'status =='] },
+      body: tcp('bad', 1, { conditions: ['ok', 'latency <'] }),
     });
     expect(bad.status).toBe(400);
-    expect(bad.body.error).toMatchObject({
-      code: 'validation_failed',
-      issues: [{ path: 'conditions.1', message: 'line 1, column 10: Unexpected token: EOF' }],
+    expect(bad.body.error.code).toBe('validation_failed');
+    expect(bad.body.error.issues).toEqual([
+      { path: expect.stringMatching(/(^|\.)conditions\.1$/), message: expect.stringMatching(/^line 1, column \d+: /) },
+    ]);
+    const missingField = await gw.request<ApiErrorBody>('POST', '/api/v1/checks', {
+      token: tokens.operator,
+      body: { name: 'no port', type: 'tcp', host: '127.0.0.1' },
     });
+    expect(missingField.status).toBe(400);
+    expect(missingField.body.error.issues?.map((i) => i.path)).toEqual([expect.stringMatching(/(^|\.)port$/)]);
+
     const denied = await gw.request<ApiErrorBody>('POST', '/api/v1/checks', {
       token: tokens.operator,
-      body: { name: 'metadata', type: 'http', url: 'http://169.254.169.254/' },
+      body: { name: 'metadata', type: 'http', url: 'http://169.254.169.254/latest/meta-data/' },
     });
     expect(denied.status).toBe(422);
-    expect(denied.body.error).toEqual({
-      code: 'denied',
-      message: 'url: 169.254.169.254 is in the denied network 169.254.0.0/16',
-    });
+    expect(denied.body.error.code).toBe('denied');
+    expect(denied.body.error.message).toContain('169.254.169.254');
+
     const missing = await gw.request<ApiErrorBody>('GET', '/api/v1/checks/0190f0e0-0000-7000-8000-00000000dead', {
       token: tokens.viewer,
     });
@@ -188,47 +134,126 @@ describe('check routes → owner → HTTP', () => {
     expect(missing.body.error.code).toBe('not_found');
   });
 
-  it('GET /checks/:id carries the version as ETag; PUT with a stale If-Match is a 409 with the current version', async () => {
-    const got = await gw.request<CheckDefinition>('GET', `/api/v1/checks/${ID}`, { token: tokens.viewer });
-    expect(got.status).toBe(200);
-    expect(got.headers.get('etag')).toBe('"7"');
+  it('If-Match: a stale version is a 409 with the current one (body and ETag); a fresh one writes', async () => {
+    const got = await gw.request<CheckDefinition>('GET', `/api/v1/checks/${check.id}`, { token: tokens.viewer });
+    expect(got.body).toEqual(check);
+    expect(got.headers.get('etag')).toBe(`"${check.version}"`);
 
-    const body = { name: 'api', type: 'http', url: 'http://127.0.0.1:8081/' };
-    const stale = await gw.request<ApiErrorBody>('PUT', `/api/v1/checks/${ID}`, {
+    const patched = await gw.request<CheckDefinition>('PATCH', `/api/v1/checks/${check.id}`, {
       token: tokens.operator,
-      body,
-      headers: { 'if-match': '"5"' },
-    });
-    expect(stale.status).toBe(409);
-    expect(stale.body.error).toMatchObject({ code: 'conflict', currentVersion: 7 });
-    expect(stale.headers.get('etag')).toBe('"7"');
-    expect(lastCall().params.expectedVersion).toBe(5);
-
-    const fresh = await gw.request<CheckDefinition>('PUT', `/api/v1/checks/${ID}`, {
-      token: tokens.operator,
-      body,
+      body: { intervalSeconds: 60 },
       headers: { 'if-match': got.headers.get('etag') as string },
     });
-    expect(fresh.status).toBe(200);
-    expect(fresh.headers.get('etag')).toBe('"8"');
-    // Without If-Match the write is unconditional.
-    await gw.request('PUT', `/api/v1/checks/${ID}`, { token: tokens.operator, body });
-    expect(lastCall().params).not.toHaveProperty('expectedVersion');
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ intervalSeconds: 60, url: 'http://127.0.0.1:8080/health' });
+    expect(patched.headers.get('etag')).toBe(`"${patched.body.version}"`);
+
+    for (const [method, path, body] of [
+      ['PUT', `/api/v1/checks/${check.id}`, { name: 'api', type: 'http', url: 'http://127.0.0.1:8081/' }],
+      ['PATCH', `/api/v1/checks/${check.id}`, { tags: [] }],
+      ['POST', `/api/v1/checks/${check.id}/pause`, undefined],
+      ['DELETE', `/api/v1/checks/${check.id}`, undefined],
+    ] as const) {
+      const stale = await gw.request<ApiErrorBody>(method, path, {
+        token: tokens.operator,
+        body,
+        headers: { 'if-match': `"${check.version}"` },
+      });
+      expect({ method, status: stale.status, error: stale.body.error }).toEqual({
+        method,
+        status: 409,
+        error: expect.objectContaining({ code: 'conflict', currentVersion: patched.body.version }),
+      });
+      expect(stale.headers.get('etag')).toBe(`"${patched.body.version}"`);
+    }
+
+    const replaced = await gw.request<CheckDefinition>('PUT', `/api/v1/checks/${check.id}`, {
+      token: tokens.operator,
+      body: { name: 'api', type: 'http', url: 'http://127.0.0.1:8081/' },
+      headers: { 'if-match': `${patched.body.version}` }, // a bare number, as scripts send it
+    });
+    expect(replaced.status).toBe(200);
+    expect(replaced.body).toMatchObject({ url: 'http://127.0.0.1:8081/', intervalSeconds: 30, tags: [] });
+    check = replaced.body;
   });
 
-  it('the envelope is checked here: id, If-Match, query, body shape — each named', async () => {
+  it('pause and resume; delete with and without If-Match', async () => {
+    const paused = await gw.request<CheckDefinition>('POST', `/api/v1/checks/${check.id}/pause`, {
+      token: tokens.operator,
+    });
+    expect(paused.status).toBe(200);
+    expect(paused.body.paused).toBe(true);
+    const resumed = await gw.request<CheckDefinition>('POST', `/api/v1/checks/${check.id}/resume`, {
+      token: tokens.writeKey,
+      headers: { 'if-match': `"${paused.body.version}"` },
+    });
+    expect(resumed.body.paused).toBe(false);
+    expect((await gw.request('POST', `/api/v1/checks/${check.id}/pause`, { token: tokens.viewer })).status).toBe(403);
+
+    const deleted = await gw.request('DELETE', `/api/v1/checks/${check.id}`, {
+      token: tokens.operator,
+      headers: { 'if-match': `"${resumed.body.version}"` },
+    });
+    expect(deleted.status).toBe(204);
+    expect((await gw.request('GET', `/api/v1/checks/${check.id}`, { token: tokens.viewer })).status).toBe(404);
+  });
+
+  it('bulk: up to 1000 in one version, all or nothing with the bad one named by index', async () => {
+    const checks = Array.from({ length: 250 }, (_, i) => tcp(`bulk-${String(i).padStart(3, '0')}`, 10_000 + i));
+    const bad = await gw.request<ApiErrorBody>('POST', '/api/v1/checks/bulk', {
+      token: tokens.operator,
+      body: { checks: [...checks.slice(0, 3), tcp('bulk-bad', 0)] },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.issues?.map((i) => i.path)).toEqual(['checks.3.port']);
+    expect(
+      (await gw.request<Page<CheckDefinition>>('GET', '/api/v1/checks?limit=1000', { token: tokens.viewer })).body.items
+        .length,
+    ).toBe(1); // nothing of the refused batch: only `db` from before
+
+    const created = await gw.request<{ checks: CheckDefinition[]; version: number }>('POST', '/api/v1/checks/bulk', {
+      token: tokens.operator,
+      body: { checks },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.checks).toHaveLength(250);
+    expect(new Set(created.body.checks.map((c) => c.version))).toEqual(new Set([created.body.version]));
+    const tooMany = await gw.request<ApiErrorBody>('POST', '/api/v1/checks/bulk', {
+      token: tokens.operator,
+      body: { checks: Array.from({ length: 1001 }, (_, i) => tcp(`x${i}`, 1)) },
+    });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error.issues?.map((i) => i.path)).toEqual(['checks']);
+    // Paging: 251 checks, 100 a page, in name order.
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+      const page = await gw.request<Page<CheckDefinition>>('GET', `/api/v1/checks?limit=100${q}`, {
+        token: tokens.viewer,
+      });
+      seen.push(...page.body.items.map((c) => c.name));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen).toHaveLength(251);
+    expect(seen).toEqual([...seen].sort());
+  });
+
+  it('the envelope is checked here, before the owner: id, If-Match, query, body shape — each named', async () => {
+    const ID = '0190f0e0-0000-7000-8000-0000000000c1';
     const cases: Array<[string, string, { body?: unknown; headers?: Record<string, string> }, string]> = [
       ['GET', '/api/v1/checks/not-a-uuid', {}, 'id'],
       ['PUT', `/api/v1/checks/${ID}`, { body: { name: 'x' }, headers: { 'if-match': 'W/"7"' } }, 'If-Match'],
-      ['PUT', `/api/v1/checks/${ID}`, { body: [1, 2] }, '(body)'],
+      ['PATCH', `/api/v1/checks/${ID}`, { body: [1, 2] }, '(body)'],
       ['GET', '/api/v1/checks?limit=5000', {}, 'limit'],
       ['GET', '/api/v1/checks?type=gopher', {}, 'type'],
+      ['GET', '/api/v1/checks?location=bad%20place', {}, 'location'],
       ['POST', '/api/v1/checks/bulk', { body: { checks: [] } }, 'checks'],
       ['GET', '/api/v1/config/versions/zero', {}, 'n'],
       [
         'POST',
         '/api/v1/config/import?prune=perhaps',
-        { body: 'checks: []', headers: { 'content-type': 'application/yaml' } },
+        { body: 'checks: {}', headers: { 'content-type': 'text/yaml' } },
         'prune',
       ],
       ['POST', '/api/v1/config/import', { body: { notYaml: true } }, '(body)'],
@@ -242,78 +267,25 @@ describe('check routes → owner → HTTP', () => {
         paths: expect.arrayContaining([field]),
       });
     }
-    const list = await gw.request('GET', '/api/v1/checks?type=http&tag=db&location=eu-west-1&limit=5', {
-      token: tokens.viewer,
-    });
-    expect(list.status).toBe(200);
-    expect(lastCall().params).toEqual({ type: 'http', tag: 'db', location: 'eu-west-1', limit: 5 });
-  });
-
-  it('export is YAML with the version as ETag; import takes YAML, dryRun and prune, If-Match', async () => {
-    const exported = await gw.request('GET', '/api/v1/config/export', { token: tokens.viewer });
-    expect(exported.status).toBe(200);
-    expect(exported.headers.get('content-type')).toMatch(/^application\/yaml/);
-    expect(exported.text).toBe('checks: []\n');
-    expect(exported.headers.get('etag')).toBe('"7"');
-
-    const yaml = 'checks:\n  - name: api\n    type: http\n    url: http://127.0.0.1:1/\n';
-    const plan = await gw.request('POST', '/api/v1/config/import?dryRun=true&prune=false', {
-      token: tokens.viewer, // a dry run changes nothing: viewers (read keys in CI) may plan
-      body: yaml,
-      headers: { 'content-type': 'application/yaml' },
-    });
-    expect(plan.status).toBe(200);
-    expect(lastCall().params).toMatchObject({ yaml, dryRun: true, prune: false });
-
-    const applyAsViewer = await gw.request<ApiErrorBody>('POST', '/api/v1/config/import', {
-      token: tokens.readKey,
-      body: yaml,
-      headers: { 'content-type': 'text/yaml' },
-    });
-    expect(applyAsViewer.status).toBe(403);
-
-    const applied = await gw.request('POST', '/api/v1/config/import', {
-      token: tokens.writeKey,
-      body: yaml,
-      headers: { 'content-type': 'application/yaml', 'if-match': '"7"' },
-    });
-    expect(applied.status).toBe(200);
-    expect(lastCall().params).toMatchObject({ yaml, dryRun: false, prune: true, expectedVersion: 7 });
-
-    // Larger than the JSON limit (1 MiB): YAML bodies may be up to 16 MiB.
-    const big = `${yaml}# ${'x'.repeat(2 * 1024 * 1024)}\n`;
-    const large = await gw.request('POST', '/api/v1/config/import?dryRun=true', {
-      token: tokens.operator,
-      body: big,
-      headers: { 'content-type': 'application/yaml' },
-    });
-    expect(large.status).toBe(200);
-    expect((lastCall().params.yaml as string).length).toBe(big.length);
-  });
-
-  it("the owner's transient failure is a 503 with Retry-After, not a 500", async () => {
-    const res = await gw.request<ApiErrorBody>('GET', '/api/v1/config/audit', { token: tokens.operator });
-    expect(res.status).toBe(503);
-    expect(res.body.error.code).toBe('unavailable');
-    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 });
 
 describe('no owner answering', () => {
-  it('every route that asks the owner answers 503 with Retry-After after the RPC timeout', async () => {
-    await owner.stop(); // the queue stays; nobody consumes it
+  it('every route that asks the owner answers 503 with Retry-After after the RPC timeout (5 s)', async () => {
+    await owner.stop(); // its queue stays; nobody consumes it
+    const ID = '0190f0e0-0000-7000-8000-0000000000c1';
     const routes: Array<[string, string, unknown?]> = [
-      ['POST', '/api/v1/checks', { name: 'x', type: 'tcp', host: '127.0.0.1', port: 1 }],
-      ['POST', '/api/v1/checks/bulk', { checks: [{ name: 'x' }] }],
+      ['POST', '/api/v1/checks', tcp('x', 1)],
+      ['POST', '/api/v1/checks/bulk', { checks: [tcp('x', 1)] }],
       ['GET', '/api/v1/checks'],
       ['GET', `/api/v1/checks/${ID}`],
-      ['PUT', `/api/v1/checks/${ID}`, { name: 'x' }],
-      ['PATCH', `/api/v1/checks/${ID}`, { name: 'x' }],
+      ['PUT', `/api/v1/checks/${ID}`, tcp('x', 1)],
+      ['PATCH', `/api/v1/checks/${ID}`, { port: 2 }],
       ['DELETE', `/api/v1/checks/${ID}`],
       ['POST', `/api/v1/checks/${ID}/pause`],
       ['POST', `/api/v1/checks/${ID}/resume`],
       ['GET', '/api/v1/config/export'],
-      ['POST', '/api/v1/config/import?dryRun=true', { yaml: 'checks: []' }],
+      ['POST', '/api/v1/config/import?dryRun=true', { yaml: 'checks: {}' }],
       ['GET', '/api/v1/config/versions'],
       ['GET', '/api/v1/config/versions/3'],
       ['GET', '/api/v1/config/audit'],
@@ -322,11 +294,16 @@ describe('no owner answering', () => {
     const answers = await Promise.all(
       routes.map(async ([method, path, body]) => {
         const res = await gw.request<ApiErrorBody>(method, path, { token: tokens.admin, body });
-        return { route: `${method} ${path}`, status: res.status, retryAfter: res.headers.get('retry-after') };
+        return {
+          route: `${method} ${path}`,
+          status: res.status,
+          code: res.body.error?.code,
+          retryAfter: res.headers.get('retry-after'),
+        };
       }),
     );
     const took = Date.now() - started;
-    for (const a of answers) expect(a).toEqual({ route: a.route, status: 503, retryAfter: '2' });
+    for (const a of answers) expect(a).toEqual({ route: a.route, status: 503, code: 'unavailable', retryAfter: '2' });
     expect(took).toBeGreaterThanOrEqual(4_900);
     expect(took).toBeLessThan(15_000);
   });

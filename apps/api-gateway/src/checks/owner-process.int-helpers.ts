@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
@@ -25,17 +25,34 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Builds dist/ now (so the owner is today's code) and copies it under tmp/<name>. */
+function countJs(dir: string): number {
+  let n = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) n += countJs(join(dir, entry.name));
+    else if (entry.name.endsWith('.js')) n++;
+  }
+  return n;
+}
+
+/**
+ * Builds dist/ now (so the owner is today's code) and copies it under tmp/<name>. Other
+ * tests build too (a build empties dist/ first): a copy with fewer files than the build
+ * compiled is taken again.
+ */
 export function privateOwnerDist(name: string): string {
-  const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
-  if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
   const dir = join(root, 'tmp', name);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-  if (!existsSync(join(dir, 'dist/apps/sync-orchestrator/src/main.js')))
-    throw new Error('dist/ is incomplete (another build in progress?)');
-  return dir;
+  for (let attempt = 1; ; attempt++) {
+    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
+    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
+    const compiled = Number(/build: (\d+) files compiled/.exec(r.stdout.toString())?.[1] ?? NaN);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+    const complete =
+      existsSync(join(dir, 'dist/apps/sync-orchestrator/src/main.js')) && countJs(join(dir, 'dist')) >= compiled;
+    if (complete) return dir;
+    if (attempt === 3) throw new Error('dist/ stayed incomplete (builds running beside this test?)');
+  }
 }
 
 /** Starts sync-orchestrator on the given servers and waits until it is ready. */
