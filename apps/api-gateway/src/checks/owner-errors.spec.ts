@@ -1,5 +1,14 @@
 import { ApiErrorCode } from '@fleetwatch/contracts';
-import { RpcError } from '@fleetwatch/messaging';
+import {
+  ConflictError,
+  ForbiddenError,
+  InvalidError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  UnavailableError,
+} from '@fleetwatch/domain';
+import { errorOfReply, knownErrorReply, RpcError } from '@fleetwatch/messaging';
 import { mapError } from '@fleetwatch/observability';
 import { DeniedError, domainErrorOf, StaleVersionError } from './owner-errors';
 import { expectedVersionOf } from './request-envelope';
@@ -60,5 +69,35 @@ describe('expectedVersionOf (If-Match)', () => {
     expect(() => expectedVersionOf(header)).toThrow(
       expect.objectContaining({ issues: [expect.objectContaining({ path: 'If-Match' })] }),
     );
+  });
+});
+
+describe('the whole way: a domain error thrown by an owner handler → reply → gateway error → HTTP', () => {
+  it.each([
+    [new InvalidError('invalid check', [{ path: 'conditions.1', message: 'line 1, column 10: x' }]), 400],
+    [new NotFoundError('no check'), 404],
+    [Object.assign(new ConflictError('stale'), { currentVersion: 4 }), 409],
+    [
+      Object.assign(new ForbiddenError('169.254.169.254 is denied'), { issues: [{ path: 'url', message: 'denied' }] }),
+      422,
+    ],
+    [new UnavailableError('database away', 1), 503],
+    [new RateLimitedError('busy', 1), 503],
+    [new PayloadTooLargeError('too big'), 400],
+  ])('%s → %i', (thrown, status) => {
+    const reply = knownErrorReply(thrown);
+    expect(reply).toBeDefined();
+    const error = domainErrorOf(errorOfReply(reply as NonNullable<typeof reply>, 'checks.create'));
+    const http = error instanceof StaleVersionError ? 409 : error instanceof DeniedError ? 422 : mapError(error).status;
+    expect(http).toBe(status);
+    if (status === 409) expect((error as StaleVersionError).currentVersion).toBe(4);
+    // Issues travel both ways: the owner's field names reach the HTTP body.
+    const sent = (thrown as { issues?: unknown[] }).issues;
+    if (sent) expect((error as InvalidError).issues).toEqual(sent);
+  });
+
+  it('anything else is not a known reply (the server answers `internal` and logs it)', () => {
+    expect(knownErrorReply(new TypeError('x is undefined'))).toBeUndefined();
+    expect(knownErrorReply('a string')).toBeUndefined();
   });
 });
