@@ -319,7 +319,9 @@ describe('aggregator: deadlines', () => {
     ).rows;
     expect(run).toEqual({ duration_ms: 300, outcome: 'ok', target_id: targetId });
     const [monitor] = (
-      await site.pg.query('SELECT last_ping_at, last_start_at FROM heartbeat_monitors WHERE id = $1', [monitorId])
+      await site.pg.query('SELECT last_ping_at, last_start_at FROM heartbeat_monitor_state WHERE monitor_id = $1', [
+        monitorId,
+      ])
     ).rows as Array<{ last_ping_at: Date; last_start_at: Date }>;
     expect([monitor.last_ping_at.getTime(), monitor.last_start_at.getTime()]).toEqual([start + 300, start]);
 

@@ -3,7 +3,12 @@ import { QueueName } from '@fleetwatch/contracts';
 import { createTargetPolicy } from '@fleetwatch/domain';
 import { LiveStateModule } from '@fleetwatch/live-state';
 import { MessagingModule, RpcServerModule } from '@fleetwatch/messaging';
-import { ChecksRepository, ConfigVersionsRepository, SqlPoolModule } from '@fleetwatch/persistence';
+import {
+  ChecksRepository,
+  ConfigVersionsRepository,
+  PushMonitorsRepository,
+  SqlPoolModule,
+} from '@fleetwatch/persistence';
 import type { SyncConfig } from './config';
 import { ConfigAsCodeService } from './config/config-as-code.service';
 import { ConfigChangedRelay } from './config/config-changed.relay';
@@ -11,6 +16,7 @@ import { ConfigRpcHandler } from './config/config.rpc-handler';
 import { ConfigService } from './config/config.service';
 import { CHECK_TARGET_POLICY, CONFIG_RELAY_INTERVAL_MS } from './config/config.tokens';
 import { ConfigWriter } from './config/config-writer';
+import { HeartbeatAdoption, PushMonitors } from './config/push-monitors';
 import { ReadinessWiring } from './health/readiness.wiring';
 
 /**
@@ -48,8 +54,11 @@ export class SyncOrchestratorModule {
         { provide: CONFIG_RELAY_INTERVAL_MS, useValue: config.configRelayIntervalMs },
         ChecksRepository,
         ConfigVersionsRepository,
+        PushMonitorsRepository,
         ConfigChangedRelay,
         ConfigWriter,
+        PushMonitors,
+        HeartbeatAdoption,
         ConfigService,
         ConfigAsCodeService,
         ConfigRpcHandler,

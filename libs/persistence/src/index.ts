@@ -109,3 +109,4 @@ export {
   type NewConfigVersion,
   type PendingConfigChanged,
 } from './config/config-versions.repository';
+export { PushMonitorsRepository, type PushMonitorWrite, type OrphanMonitor } from './config/push-monitors.repository';

@@ -190,6 +190,19 @@ const typed = [
       },
     ),
   ),
+  fc.record(
+    {
+      ...common,
+      // Push checks name no locations and no conditions.
+      locations: fc.constant([]),
+      conditions: fc.constant([]),
+      type: fc.constant('push'),
+      periodSeconds: fc.integer({ min: 1, max: 31 * 86_400 }),
+      graceSeconds: fc.integer({ min: 0, max: 7 * 86_400 }),
+      maxRuntimeSeconds: fc.integer({ min: 1, max: 7 * 86_400 }),
+    },
+    { requiredKeys: ['name', 'type', 'periodSeconds', 'graceSeconds'] },
+  ),
 ];
 
 /** A check as a client might write it (valid), with the spec the contract makes of it. */

@@ -10,6 +10,7 @@ import { parseConfigYaml, renderConfigYaml } from './config-yaml';
 import { TargetDeniedError, VersionConflictError } from './config.errors';
 import { CHECK_TARGET_POLICY } from './config.tokens';
 import { ConfigWriter, type WriteOutcome } from './config-writer';
+import { PushMonitors } from './push-monitors';
 
 // Config as code (issue 15): export the whole configuration as YAML, import a YAML file
 // as a plan (create / change / delete / unchanged per check, by name) that a dry run
@@ -30,6 +31,7 @@ export class ConfigAsCodeService {
   constructor(
     private readonly writer: ConfigWriter,
     private readonly checks: ChecksRepository,
+    private readonly monitors: PushMonitors,
     @Inject(CHECK_TARGET_POLICY) private readonly policy: TargetPolicy,
   ) {}
 
@@ -64,7 +66,11 @@ export class ConfigAsCodeService {
 
     const applied = await this.writer.write(
       actor,
-      async ({ tx, head, next }): Promise<WriteOutcome<{ plan: ConfigPlanItem[] }>> => {
+      async ({
+        tx,
+        head,
+        next,
+      }): Promise<WriteOutcome<{ plan: ConfigPlanItem[]; pingTokens?: Record<string, string> }>> => {
         expectVersion(options.expectedVersion, head.version);
         const plan = planImport(await this.checks.all(tx), specs, options.prune);
         if (plan.creates.length + plan.changes.length + plan.deletes.length === 0)
@@ -74,7 +80,7 @@ export class ConfigAsCodeService {
           tx,
           plan.deletes.map((c) => c.id),
         );
-        await this.checks.updateMany(
+        const changed = await this.checks.updateMany(
           tx,
           plan.changes.map((c) => ({ id: c.existing.id, spec: c.spec })),
           next,
@@ -84,6 +90,8 @@ export class ConfigAsCodeService {
           plan.creates.map((spec) => ({ id: randomUUID(), spec })),
           next,
         );
+        // Push checks: monitors follow; new ones get their ping tokens (in this answer only).
+        const pingTokens = await this.monitors.follow(tx, { deleted: plan.deletes, changed, created });
         const via = { via: 'import' };
         const audit: AuditDraft[] = [
           ...plan.deletes.map((c) => ({
@@ -103,10 +111,16 @@ export class ConfigAsCodeService {
         // The plan as applied: created checks with their new ids.
         const idOf = new Map(created.map((c) => [c.name, c.id]));
         const items = plan.items.map((i) => (i.action === 'create' ? { ...i, id: idOf.get(i.name) ?? null } : i));
-        return { changed: true, result: { plan: items }, audit, summary: planSummary(plan) };
+        return {
+          changed: true,
+          result: pingTokens ? { plan: items, pingTokens } : { plan: items },
+          audit,
+          summary: planSummary(plan),
+        };
       },
     );
-    return { dryRun: false, plan: applied.plan, version: applied.version };
+    const { plan, pingTokens, version } = applied;
+    return pingTokens ? { dryRun: false, plan, pingTokens, version } : { dryRun: false, plan, version };
   }
 }
 

@@ -7,6 +7,7 @@ import {
   closeSqlPool,
   ConfigVersionsRepository,
   createSqlPool,
+  PushMonitorsRepository,
   type SqlPool,
 } from '@fleetwatch/persistence';
 import {
@@ -19,6 +20,7 @@ import { ConfigAsCodeService } from './config-as-code.service';
 import { ConfigChangedRelay } from './config-changed.relay';
 import { ConfigService } from './config.service';
 import { ConfigWriter } from './config-writer';
+import { HeartbeatAdoption, PushMonitors } from './push-monitors';
 
 // The configuration owner's parts over real servers, without Nest: an empty migrated
 // database of its own (versions start at 1), a vhost of its own with the collectors'
@@ -28,7 +30,7 @@ import { ConfigWriter } from './config-writer';
 export const ALICE: Actor = { id: 'user:0190f0e0-0000-7000-8000-00000000a11c', name: 'alice' };
 export const BOB: Actor = { id: 'api-key:0190f0e0-0000-7000-8000-000000000b0b', name: 'ci-pipeline' };
 
-export const quietLogger = { warn: () => undefined, error: () => undefined };
+export const quietLogger = { warn: () => undefined, error: () => undefined, info: () => undefined };
 
 /** A bus connection of the test, started; `connected` waits for its first session. */
 export function busConnection(url: string, name: string): BusConnection {
@@ -49,6 +51,7 @@ export interface OwnerParts {
   relay: ConfigChangedRelay;
   config: ConfigService;
   asCode: ConfigAsCodeService;
+  adoption: HeartbeatAdoption;
   /** The relay's publisher is connected. */
   busReady(): boolean;
   close(): Promise<void>;
@@ -78,13 +81,16 @@ export function startOwner(
   });
   const relay = new ConfigChangedRelay(publisher, versions, quietLogger, 60_000);
   const writer = new ConfigWriter(pool, checks, versions, relay);
+  const monitorsRepo = new PushMonitorsRepository(pool);
+  const monitors = new PushMonitors(monitorsRepo);
   return {
     pool,
     checks,
     versions,
     relay,
-    config: new ConfigService(writer, checks, versions, policy),
-    asCode: new ConfigAsCodeService(writer, checks, policy),
+    config: new ConfigService(writer, checks, versions, monitors, policy),
+    asCode: new ConfigAsCodeService(writer, checks, monitors, policy),
+    adoption: new HeartbeatAdoption(writer, checks, monitorsRepo, quietLogger),
     busReady: () => publisher.isConnected(),
     async close() {
       await relay.onApplicationShutdown();

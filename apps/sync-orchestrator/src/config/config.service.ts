@@ -18,6 +18,7 @@ import { checkDiff, snapshotOf } from './config-plan';
 import { TargetDeniedError, VersionConflictError } from './config.errors';
 import { CHECK_TARGET_POLICY } from './config.tokens';
 import { ConfigWriter, type WriteOutcome } from './config-writer';
+import { PushMonitors } from './push-monitors';
 
 // Checks as the configuration owner keeps them (SPEC §2, §5): every write validated by
 // the contract, refused by the target policy where the address is literal or a known
@@ -55,6 +56,7 @@ export class ConfigService {
     private readonly writer: ConfigWriter,
     private readonly checks: ChecksRepository,
     private readonly versions: ConfigVersionsRepository,
+    private readonly monitors: PushMonitors,
     @Inject(CHECK_TARGET_POLICY) private readonly policy: TargetPolicy,
   ) {}
 
@@ -67,10 +69,12 @@ export class ConfigService {
     return parsed.spec;
   }
 
+  /** A `push` check comes back with its ping token (`pingToken`), in this answer only. */
   async create(actor: Actor, input: unknown): Promise<R[ConfigRpcMethod.ChecksCreate]> {
     const spec = this.validate(input);
-    const { checks, version } = await this.createMany(actor, [spec], `create check ${spec.name}`);
-    return { check: checks[0], version };
+    const { checks, version, pingTokens } = await this.createMany(actor, [spec], `create check ${spec.name}`);
+    const pingToken = pingTokens?.[checks[0].id];
+    return pingToken ? { check: checks[0], pingToken, version } : { check: checks[0], version };
   }
 
   /** Up to 1,000 checks as ONE version; any invalid or denied check refuses them all. */
@@ -97,7 +101,8 @@ export class ConfigService {
   }
 
   private createMany(actor: Actor, specs: readonly CheckSpec[], summary: string) {
-    return this.writer.write(actor, async ({ tx, next }): Promise<WriteOutcome<{ checks: CheckDefinition[] }>> => {
+    type Created = { checks: CheckDefinition[]; pingTokens?: Record<string, string> };
+    return this.writer.write(actor, async ({ tx, next }): Promise<WriteOutcome<Created>> => {
       const clash = await this.checks.namesTaken(
         tx,
         specs.map((s) => s.name),
@@ -114,9 +119,10 @@ export class ConfigService {
         specs.map((spec) => ({ id: randomUUID(), spec })),
         next,
       );
+      const pingTokens = await this.monitors.follow(tx, { created });
       return {
         changed: true,
-        result: { checks: created },
+        result: pingTokens ? { checks: created, pingTokens } : { checks: created },
         summary,
         audit: created.map((c) => ({ action: 'check.create', subject: c.id, diff: checkDiff(null, specOf(c)) })),
       };
@@ -169,6 +175,7 @@ export class ConfigService {
     return this.writer.write(actor, async ({ tx }): Promise<WriteOutcome<object>> => {
       const current = await this.current(tx, id, expectedVersion);
       await this.checks.deleteMany(tx, [id]);
+      await this.monitors.follow(tx, { deleted: [current] });
       return {
         changed: true,
         result: {},
@@ -198,6 +205,7 @@ export class ConfigService {
         if (clash.length) throw new ConflictError(`a check named ${JSON.stringify(spec.name)} already exists`);
       }
       const [check] = await this.checks.updateMany(tx, [{ id, spec }], next);
+      await this.monitors.follow(tx, { changed: [check] });
       return {
         changed: true,
         result: { check },

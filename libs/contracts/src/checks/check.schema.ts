@@ -20,6 +20,7 @@ export const CHECK_TYPES = [
   'redis',
   'amqp',
   'process',
+  'push',
 ] as const;
 export const checkTypeSchema = z.enum(CHECK_TYPES);
 export type CheckType = z.infer<typeof checkTypeSchema>;
@@ -230,6 +231,37 @@ export const processCheckFields = z
     path: ['processName'],
   });
 
+/**
+ * A heartbeat monitor (SPEC §5 `push`, §6 `/ping/{token}`): nobody probes it; it expects a
+ * ping every `periodSeconds` + `graceSeconds`. Its ping token is a credential, never part
+ * of the definition: the configuration owner issues it when the check is created (shown
+ * once) and keeps only its hash (heartbeat_monitors). Collectors never run it, so it names
+ * no locations and no conditions.
+ */
+export const pushCheckFields = z.strictObject({
+  ...commonFields,
+  type: z.literal('push'),
+  /** Expected time between pings. */
+  periodSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(31 * 86_400),
+  /** Extra time allowed after a missed period before the monitor turns DOWN. */
+  graceSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86_400),
+  /** A `/start` without a finishing ping within this long turns the monitor DOWN. */
+  maxRuntimeSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86_400)
+    .optional(),
+});
+
 /** A check as a client writes it (POST, PUT, YAML). */
 export const checkInputSchema = z
   .discriminatedUnion('type', [
@@ -243,8 +275,24 @@ export const checkInputSchema = z
     redisCheckFields,
     amqpCheckFields,
     processCheckFields,
+    pushCheckFields,
   ])
   .superRefine((c, ctx) => {
+    if (c.type === 'push') {
+      // Pings arrive at status-ingest whatever the location; nothing evaluates conditions on them.
+      if (c.locations.length)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['locations'],
+          message: 'a push check is not run by collectors: no locations',
+        });
+      if (c.conditions.length)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['conditions'],
+          message: 'a push check has no result to test: no conditions',
+        });
+    }
     if (c.timeoutSeconds > c.intervalSeconds)
       ctx.addIssue({
         code: 'custom',
@@ -292,6 +340,7 @@ export function checkAddressOf(c: CheckSpec): string | null {
     case 'dns':
       return c.resolver ? resolverHost(c.resolver) : null;
     case 'process':
+    case 'push':
       return null;
   }
 }

@@ -147,10 +147,20 @@ export interface WriteResult {
   version: number;
 }
 
+/** A `push` check's ping token, issued when the check is created: in this answer only (the owner keeps its hash). */
+export interface PingTokenIssued {
+  pingToken?: string;
+}
+
+/** The ping tokens of the `push` checks a write created, by check id: in this answer only. */
+export interface PingTokensIssued {
+  pingTokens?: Record<string, string>;
+}
+
 /** What each method answers. */
 export interface ConfigRpcResults {
-  [ConfigRpcMethod.ChecksCreate]: { check: CheckDefinition } & WriteResult;
-  [ConfigRpcMethod.ChecksBulkCreate]: { checks: CheckDefinition[] } & WriteResult;
+  [ConfigRpcMethod.ChecksCreate]: { check: CheckDefinition } & PingTokenIssued & WriteResult;
+  [ConfigRpcMethod.ChecksBulkCreate]: { checks: CheckDefinition[] } & PingTokensIssued & WriteResult;
   [ConfigRpcMethod.ChecksReplace]: { check: CheckDefinition } & WriteResult;
   [ConfigRpcMethod.ChecksPatch]: { check: CheckDefinition } & WriteResult;
   [ConfigRpcMethod.ChecksDelete]: WriteResult;
@@ -158,7 +168,7 @@ export interface ConfigRpcResults {
   [ConfigRpcMethod.ChecksList]: Page<CheckDefinition>;
   [ConfigRpcMethod.ChecksGet]: { check: CheckDefinition };
   [ConfigRpcMethod.ConfigExport]: { yaml: string; version: number; hash: string };
-  [ConfigRpcMethod.ConfigImport]: { dryRun: boolean; plan: ConfigPlanItem[] } & WriteResult;
+  [ConfigRpcMethod.ConfigImport]: { dryRun: boolean; plan: ConfigPlanItem[] } & PingTokensIssued & WriteResult;
   [ConfigRpcMethod.ConfigVersions]: { items: ConfigVersionSummary[] };
   [ConfigRpcMethod.ConfigVersion]: ConfigVersionSummary & { snapshot: Record<string, unknown> };
   [ConfigRpcMethod.ConfigAudit]: Page<AuditEntry>;

@@ -112,14 +112,15 @@ export class ChecksRepository {
 
   /**
    * Checks with the config version they belong to, read in one statement (one moment):
-   * every check, or — with `location` — what a collector there runs (not paused; listing
-   * the location or none).
+   * every check, or — with `location` — what a collector there runs (not paused, not
+   * `push`; listing the location or none).
    */
   async withHead(location?: string): Promise<CheckAssignmentRows> {
     const filter =
       location === undefined
         ? 'true'
-        : 'NOT c.paused AND (cardinality(c.locations) = 0 OR c.locations @> ARRAY[$1::text])';
+        : // Push checks are heard, not run: no collector is assigned one.
+          "NOT c.paused AND c.type <> 'push' AND (cardinality(c.locations) = 0 OR c.locations @> ARRAY[$1::text])";
     const rows = await sqlQuery<{ head_version: number; head_hash: string | null } & Partial<CheckRow>>(
       this.pool,
       `SELECT h.version AS head_version, h.hash AS head_hash, ${COLUMNS}

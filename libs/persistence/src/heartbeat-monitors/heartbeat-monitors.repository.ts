@@ -1,12 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient } from '../database';
 import { isUuid, rethrow } from '../errors';
-import type { HeartbeatMonitor } from '../generated/prisma/client';
+import type { HeartbeatMonitor, HeartbeatMonitorState } from '../generated/prisma/client';
 import { DATABASE_CLIENT } from '../tokens';
 
-// Heartbeat monitors (SPEC §6 `/ping/{token}`). The gateway creates and deletes them
-// (it owns ping credentials, like API keys); status-ingest finds them by token hash
-// (ping-token.ts `hashPingToken`). The token itself is never stored, and the hash is
+// Heartbeat monitors (SPEC §6 `/ping/{token}`): the ping credential and schedule of a
+// `push` check. sync-orchestrator writes them with the check (PushMonitorsRepository,
+// issue 15); status-ingest finds them by token hash (ping-token.ts `hashPingToken`); the
+// gateway lists them. Their run state (last ping, last start) is the aggregator's, in
+// heartbeat_monitor_state, joined here. The token itself is never stored, and the hash is
 // not part of the record: nothing above this file needs it.
 
 export interface HeartbeatMonitorRecord {
@@ -33,7 +35,7 @@ export interface NewHeartbeatMonitor {
   maxRuntimeSeconds?: number | null;
 }
 
-function toRecord(row: HeartbeatMonitor): HeartbeatMonitorRecord {
+function toRecord(row: HeartbeatMonitor, state?: HeartbeatMonitorState | null): HeartbeatMonitorRecord {
   return {
     id: row.id,
     targetId: row.targetId,
@@ -41,8 +43,8 @@ function toRecord(row: HeartbeatMonitor): HeartbeatMonitorRecord {
     periodSeconds: row.periodSeconds,
     graceSeconds: row.graceSeconds,
     maxRuntimeSeconds: row.maxRuntimeSeconds,
-    lastPingAt: row.lastPingAt,
-    lastStartAt: row.lastStartAt,
+    lastPingAt: state?.lastPingAt ?? null,
+    lastStartAt: state?.lastStartAt ?? null,
     createdAt: row.createdAt,
   };
 }
@@ -51,12 +53,22 @@ function toRecord(row: HeartbeatMonitor): HeartbeatMonitorRecord {
 export class HeartbeatMonitorsRepository {
   constructor(@Inject(DATABASE_CLIENT) private readonly db: DatabaseClient) {}
 
+  /** The monitors with their run state (a second query: the state table has no foreign key to join by relation). */
+  private async withState(rows: HeartbeatMonitor[]): Promise<HeartbeatMonitorRecord[]> {
+    if (rows.length === 0) return [];
+    const states = await prismaOf(this.db)
+      .heartbeatMonitorState.findMany({ where: { monitorId: { in: rows.map((r) => r.id) } } })
+      .catch((err: unknown) => rethrow(err));
+    const byId = new Map(states.map((s) => [s.monitorId, s]));
+    return rows.map((r) => toRecord(r, byId.get(r.id)));
+  }
+
   /** The monitor a ping token belongs to (the edge hashes the token from the URL). */
   async findByTokenHash(tokenHash: string): Promise<HeartbeatMonitorRecord | null> {
     const row = await prismaOf(this.db)
       .heartbeatMonitor.findUnique({ where: { tokenHash } })
       .catch((err: unknown) => rethrow(err));
-    return row ? toRecord(row) : null;
+    return row ? ((await this.withState([row]))[0] ?? null) : null;
   }
 
   /** Every monitor's token hash (PingTokenResolver's set for tokens issued before checksums). */
@@ -72,10 +84,15 @@ export class HeartbeatMonitorsRepository {
     const row = await prismaOf(this.db)
       .heartbeatMonitor.findUnique({ where: { id } })
       .catch((err: unknown) => rethrow(err));
-    return row ? toRecord(row) : null;
+    return row ? ((await this.withState([row]))[0] ?? null) : null;
   }
 
-  /** Throws ConflictError when the id or the token hash already exists. */
+  /**
+   * Throws ConflictError when the id or the token hash already exists. Superseded: a
+   * monitor is a `push` check created through sync-orchestrator (`checks.create`), which
+   * writes this row with the check; one made here has no check until sync-orchestrator
+   * adopts it (at start and every minute), so keep to that path.
+   */
   async create(input: NewHeartbeatMonitor, tx?: DatabaseTransaction): Promise<HeartbeatMonitorRecord> {
     try {
       const row = await queryClient(this.db, tx).heartbeatMonitor.create({
@@ -100,10 +117,10 @@ export class HeartbeatMonitorsRepository {
     const rows = await prismaOf(this.db)
       .heartbeatMonitor.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })
       .catch((err: unknown) => rethrow(err));
-    return rows.map(toRecord);
+    return this.withState(rows);
   }
 
-  /** Deletes the monitor and its runs: its token stops working. False when there was none. */
+  /** Deletes the monitor: its token stops working. False when there was none. Superseded: delete the `push` check (`checks.delete`). */
   async delete(id: string, tx?: DatabaseTransaction): Promise<boolean> {
     if (!isUuid(id)) return false;
     const { count } = await queryClient(this.db, tx)

@@ -264,16 +264,23 @@ export class HistoryRepository {
     ).catch((err: unknown) => rethrowSql(err));
   }
 
-  /** Folds ping times into heartbeat_monitors (last_ping_at / last_start_at only move forward; unknown ids are ignored). */
+  /**
+   * Folds ping times into heartbeat_monitor_state (last_ping_at / last_start_at only move
+   * forward; ids of no monitor are ignored). The state has its own table: the monitor's
+   * definition is sync-orchestrator's (issue 15), one writer per table.
+   */
   async touchHeartbeatMonitors(tx: SqlTx, touches: readonly MonitorTouch[]): Promise<void> {
     if (touches.length === 0) return;
     await sqlExecute(
       tx,
-      `UPDATE heartbeat_monitors m SET
-           last_ping_at = GREATEST(m.last_ping_at, u.ping),
-           last_start_at = GREATEST(m.last_start_at, u.start)
+      `INSERT INTO heartbeat_monitor_state AS s (monitor_id, last_ping_at, last_start_at)
+         SELECT u.id, max(u.ping), max(u.start)
          FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(id, ping, start)
-         WHERE m.id = u.id`,
+         JOIN heartbeat_monitors m ON m.id = u.id
+         GROUP BY u.id ORDER BY u.id
+       ON CONFLICT (monitor_id) DO UPDATE SET
+         last_ping_at = GREATEST(s.last_ping_at, EXCLUDED.last_ping_at),
+         last_start_at = GREATEST(s.last_start_at, EXCLUDED.last_start_at)`,
       [touches.map((t) => t.monitorId), touches.map((t) => iso(t.lastPingAt)), touches.map((t) => iso(t.lastStartAt))],
     ).catch((err: unknown) => rethrowSql(err));
   }
