@@ -1,31 +1,53 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
-import { MessagingModule, observationShardQueueSpecs } from '@fleetwatch/messaging';
+import { MessagingModule, observationShardQueueSpecs, RpcClientModule } from '@fleetwatch/messaging';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import type { Logger } from 'pino';
+import { ChecksService, PROBE_LOOKUP, type ProbeLookup } from './checks/checks.service';
+import { probeFor } from './checks/probes/registry';
 import type { CollectorConfig } from './config';
 import { HeartbeatService } from './heartbeat/heartbeat.service';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { COLLECTOR_CONFIG } from './tokens';
 
+export interface CollectorModuleOptions {
+  /** Probes by check type (default: probes/registry.ts, every type). */
+  probes?: ProbeLookup;
+}
+
 /**
- * Runs at each location. This issue wires the bus, health and the collector
- * heartbeat; host sampling, checks and the spool arrive as modules beside these.
+ * Runs at each location: the heartbeat and the checks capability (assignment, scheduler,
+ * runner, offline spool) on the bus, health and metrics. Host sampling arrives as a
+ * module beside these.
  */
 @Module({})
 export class CollectorModule {
-  static forRoot(config: CollectorConfig): DynamicModule {
+  static forRoot(config: CollectorConfig, options: CollectorModuleOptions = {}): DynamicModule {
     return {
       module: CollectorModule,
       imports: [
-        MessagingModule.forRoot({
-          url: config.amqpUrl,
-          site: config.site,
-          service: 'collector',
-          location: config.location,
-          // Declared here too so results wait in the queue when the aggregator is not up yet.
-          queues: [...observationShardQueueSpecs(), QueueName.AggregatorObservations],
+        MessagingModule.forRootAsync({
+          inject: [FLEETWATCH_LOGGER],
+          useFactory: (logger: Logger) => ({
+            url: config.amqpUrl,
+            site: config.site,
+            service: 'collector',
+            location: config.location,
+            // Declared here too so results wait in the queue when the aggregator is not up yet.
+            queues: [...observationShardQueueSpecs(), QueueName.AggregatorObservations],
+            logger,
+          }),
         }),
+        // assignment.get to sync-orchestrator; a call waits at most 5 s (the collector runs from disk meanwhile).
+        RpcClientModule.forRoot({ timeoutMs: 5_000, ownerName: 'sync-orchestrator' }),
       ],
-      providers: [{ provide: COLLECTOR_CONFIG, useValue: config }, HeartbeatService, ReadinessWiring],
+      providers: [
+        { provide: COLLECTOR_CONFIG, useValue: config },
+        { provide: PROBE_LOOKUP, useValue: options.probes ?? probeFor },
+        HeartbeatService,
+        ChecksService,
+        ReadinessWiring,
+      ],
     };
   }
 }

@@ -1,5 +1,6 @@
 import { env, parseServiceEnv } from '@fleetwatch/config';
 import { DEFAULT_DENY_NETWORKS as DENY_NETWORK_LIST } from '@fleetwatch/domain';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { dnsServersEnv } from './checks/net/dns-servers';
 
@@ -16,11 +17,16 @@ export function loadCollectorConfig(source: Record<string, string | undefined> =
       COLLECTOR_DNS_SERVERS: dnsServersEnv(),
       COLLECTOR_HOST_ID: z.string().max(256).optional(),
       COLLECTOR_SAMPLE_INTERVAL_SECONDS: env.int(15, 1, 3600),
-      COLLECTOR_SPOOL_DIR: z.string().default('tmp/collector-spool'),
+      COLLECTOR_SPOOL_DIR: z.string().min(1).optional(),
       COLLECTOR_SPOOL_MAX_BYTES: env.int(256 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
+      COLLECTOR_CHECK_CONCURRENCY: env.int(256, 1, 10_000),
+      COLLECTOR_ASSIGNMENT_FILE: z.string().min(1).optional(),
+      COLLECTOR_ASSIGNMENT_REFRESH_SECONDS: env.int(60, 5, 3600),
     },
     source,
   );
+  // One directory per location by default, so two collectors on one machine never share a spool (it is locked).
+  const spoolDir = values.COLLECTOR_SPOOL_DIR ?? join('tmp', 'collector-spool', common.location);
   return {
     ...common,
     amqpUrl: values.AMQP_URL,
@@ -28,7 +34,12 @@ export function loadCollectorConfig(source: Record<string, string | undefined> =
     dnsServers: values.COLLECTOR_DNS_SERVERS,
     hostId: values.COLLECTOR_HOST_ID,
     sampleIntervalMs: values.COLLECTOR_SAMPLE_INTERVAL_SECONDS * 1000,
-    spool: { dir: values.COLLECTOR_SPOOL_DIR, maxBytes: values.COLLECTOR_SPOOL_MAX_BYTES },
+    spool: { dir: spoolDir, maxBytes: values.COLLECTOR_SPOOL_MAX_BYTES },
+    checks: {
+      concurrency: values.COLLECTOR_CHECK_CONCURRENCY,
+      assignmentFile: values.COLLECTOR_ASSIGNMENT_FILE ?? join(spoolDir, 'assignment.json'),
+      assignmentRefreshMs: values.COLLECTOR_ASSIGNMENT_REFRESH_SECONDS * 1000,
+    },
   };
 }
 export type CollectorConfig = ReturnType<typeof loadCollectorConfig>;

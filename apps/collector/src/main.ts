@@ -1,13 +1,10 @@
 import { loadConfigOrExit } from '@fleetwatch/config';
-import { amqpBootCheck } from '@fleetwatch/messaging';
 import { bootstrapService } from '@fleetwatch/observability';
 import { CollectorModule } from './collector.module';
 import { loadCollectorConfig } from './config';
 
 const config = loadConfigOrExit(() => loadCollectorConfig(), 'collector');
-void bootstrapService({
-  module: CollectorModule.forRoot(config),
-  config,
-  // The collector keeps working from its last assignment without the bus (SPEC §2).
-  dependencies: [{ ...amqpBootCheck(config.amqpUrl), required: false }],
-});
+// No boot dependencies: the collector starts at once from its stored assignment and keeps
+// checking with the bus, the database and sync-orchestrator all away (SPEC §2); the bus
+// connection retries in the background and says so in the log.
+void bootstrapService({ module: CollectorModule.forRoot(config), config });

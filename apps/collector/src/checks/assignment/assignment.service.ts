@@ -74,11 +74,11 @@ export class AssignmentService {
     this.periodic.unref();
   }
 
-  async stop(): Promise<void> {
+  /** Stops refreshing. A fetch in flight is not waited for (with the bus away it could take its whole timeout); its answer is ignored. */
+  stop(): void {
     this.stopped = true;
     clearInterval(this.periodic);
     clearTimeout(this.retryTimer);
-    await this.fetching;
   }
 
   /** Asks the owner again; a call while a fetch is in flight makes exactly one more fetch after it. */
@@ -132,6 +132,7 @@ export class AssignmentService {
   }
 
   private async accept(answer: AssignmentAnswer, reason: string): Promise<void> {
+    if (this.stopped) return;
     if (
       !answer ||
       typeof answer.hash !== 'string' ||

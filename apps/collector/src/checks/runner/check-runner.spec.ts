@@ -184,7 +184,7 @@ describe('CheckRunner', () => {
     expect(h.results[0].failureReason).toMatch(/did not stop/);
   });
 
-  it('abortAll ends attempts in flight at once, without retries', async () => {
+  it('abortAll ends attempts in flight at once, without retries, and reports nothing for them', async () => {
     // A TLS check against a port that accepts TCP and never says a word: the handshake waits until aborted.
     const silent = createServer(() => undefined);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
@@ -206,8 +206,12 @@ describe('CheckRunner', () => {
       h.r.abortAll();
       await run;
       expect(Date.now() - t).toBeLessThan(500);
-      expect(h.results[0]).toMatchObject({ ok: false, attempt: 1 });
-      expect(h.results[0].failureReason).toMatch(/collector shutting down/);
+      // Cut short by shutdown: no result (it would be a false DOWN); the attempt itself ended at once, unretried.
+      expect(h.results).toEqual([]);
+      expect(h.outcomes).toEqual(['down']);
+      const direct = await h.r.execute(check, slot());
+      expect(direct).toMatchObject({ ok: false, attempt: 1 });
+      expect(direct.failureReason).toMatch(/collector shutting down/);
     } finally {
       silent.close();
     }

@@ -55,6 +55,8 @@ export class CheckRunner {
   async run(check: CheckDefinition, slot: SlotTiming): Promise<void> {
     if (check.paused) return;
     const result = await this.execute(check, slot);
+    // A run cut short by shutdown says nothing about the target: no result rather than a false DOWN.
+    if (!result.ok && this.shutdown.signal.aborted) return;
     this.deps.sink(result);
   }
 

@@ -60,7 +60,10 @@ export class SpoolDrain {
     this.deadline = Date.now() + drainMs;
     this.stopping = true;
     this.wake?.();
-    await this.running;
+    // A publish in flight with the broker away waits out its own timeout: not beyond the drain window.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise<void>((r) => (timer = setTimeout(r, drainMs + 100)))]);
+    clearTimeout(timer);
   }
 
   private async loop(): Promise<void> {

@@ -163,12 +163,14 @@ export class Spool {
 
   /** Up to `maxRecords` records after the confirmed position, oldest first. */
   read(maxRecords: number, maxBytes = 1024 * 1024): Promise<SpooledEntry[]> {
-    return this.serial(() => this.readFromAck(maxRecords, maxBytes));
+    return this.serial(async () => (this.closed ? [] : this.readFromAck(maxRecords, maxBytes)));
   }
 
   /** Everything up to and including `end` was confirmed by the broker: it may go. */
   confirm(end: SpoolPosition): Promise<void> {
     return this.serial(async () => {
+      // A confirm that arrives after close (a publish that outlived the shutdown window) is for the next start to redo.
+      if (this.closed) return;
       const a = this.ack;
       if (end.seq < a.seq || (end.seq === a.seq && end.off <= a.off)) return;
       while (this.segments.length > 1 && this.segments[0].seq < end.seq) await this.deleteHead();

@@ -1,0 +1,169 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import {
+  ConfigRpcMethod,
+  Messages,
+  uuidv7,
+  type CheckDefinition,
+  type CheckResultPayload,
+  type CheckType,
+} from '@fleetwatch/contracts';
+import { createTargetPolicy } from '@fleetwatch/domain';
+import { BusConnections, BusPublisher, RpcClient } from '@fleetwatch/messaging';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import type { Logger } from 'pino';
+import type { CollectorConfig } from '../config';
+import { COLLECTOR_CONFIG } from '../tokens';
+import { AssignmentFile } from './assignment/assignment-file';
+import { AssignmentService, type Assignment } from './assignment/assignment.service';
+import { ConfigChangedFollower } from './assignment/config-events';
+import { ChecksMetrics } from './checks.metrics';
+import type { Probe } from './probe';
+import { CheckRunner } from './runner/check-runner';
+import { CheckScheduler } from './scheduler/check-scheduler';
+import { Spool } from './spool/spool';
+import { SpoolDrain } from './spool/spool-drain';
+
+/** Maps a check type to its probe (probes/registry.ts in the service; tests may pass their own). */
+export const PROBE_LOOKUP = Symbol('PROBE_LOOKUP');
+export type ProbeLookup = (type: CheckType) => Probe | undefined;
+
+/**
+ * The collector's checks capability (issue 15), wired: the assignment (owner over the
+ * bus, last copy on disk, config.changed) feeds the scheduler; each run goes through the
+ * runner and its result into the spool; the drain publishes the spool in order with
+ * confirms. Nothing here needs the bus to keep checking.
+ *
+ * Shutdown: scheduling stops and queued slots are dropped; runs in flight get half the
+ * shutdown budget to finish within their own timeouts, then are aborted (a run cut short
+ * by shutdown reports nothing); what is spooled gets a short window to reach the broker,
+ * and what did not stays on disk for the next start.
+ */
+@Injectable()
+export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
+  private spool!: Spool;
+  private runner!: CheckRunner;
+  private scheduler!: CheckScheduler<CheckDefinition>;
+  private drain!: SpoolDrain;
+  private assignment!: AssignmentService;
+  private follower!: ConfigChangedFollower;
+  readonly metrics = new ChecksMetrics();
+
+  constructor(
+    @Inject(COLLECTOR_CONFIG) private readonly config: CollectorConfig,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+    @Inject(PROBE_LOOKUP) private readonly probeFor: ProbeLookup,
+    private readonly publisher: BusPublisher,
+    private readonly connections: BusConnections,
+    private readonly rpc: RpcClient,
+  ) {}
+
+  /** The assignment running now (from the owner or from disk), undefined before the first one. */
+  get current(): Assignment | undefined {
+    return this.assignment?.current;
+  }
+
+  /** Checks scheduled, runs in flight, and what waits in the spool. */
+  get state(): { scheduled: number; running: number; spooled: number } {
+    return { scheduled: this.scheduler.size, running: this.scheduler.running, spooled: this.spool.stats.records };
+  }
+
+  async onModuleInit(): Promise<void> {
+    const { config, logger, metrics } = this;
+    this.spool = await Spool.open({
+      dir: config.spool.dir,
+      maxBytes: config.spool.maxBytes,
+      logger,
+      onDropped: (records, reason) => metrics.countDropped(reason, records),
+    });
+    metrics.watchSpool(this.spool);
+    this.runner = new CheckRunner({
+      probeFor: this.probeFor,
+      policy: createTargetPolicy(config.denyNetworks),
+      env: process.env,
+      dnsServers: config.dnsServers,
+      location: config.location,
+      sink: (result) => this.spoolResult(result),
+      logger,
+      onResult: (type, outcome) => metrics.countRun(type, outcome),
+    });
+    this.scheduler = new CheckScheduler<CheckDefinition>(
+      {
+        run: (check, slot) => this.runner.run(check, slot),
+        onStart: (_check, lagMs) => metrics.observeLag(lagMs),
+        onSkip: (_check, reason, slots) => metrics.countSkipped(reason, slots),
+        onError: (check, error) =>
+          logger.error({ checkId: check.id, error: (error as Error).message }, 'check run failed unexpectedly'),
+      },
+      { concurrency: config.checks.concurrency },
+    );
+    this.drain = new SpoolDrain(this.spool, this.publisher, this.connections.publishing, {
+      logger,
+      onPublished: (n) => metrics.published.inc(n),
+    });
+    this.assignment = new AssignmentService({
+      location: config.location,
+      file: new AssignmentFile(config.checks.assignmentFile),
+      fetch: (location) => this.rpc.call(ConfigRpcMethod.AssignmentGet, { location }),
+      apply: (a) => this.apply(a),
+      logger,
+      refreshIntervalMs: config.checks.assignmentRefreshMs,
+    });
+    this.follower = new ConfigChangedFollower(
+      this.connections.consuming,
+      {
+        onChanged: () => this.assignment.refresh('config.changed'),
+        onConnected: () => this.assignment.refresh('bus connected'),
+      },
+      logger,
+    );
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.drain.start();
+    await this.assignment.start();
+    this.scheduler.start();
+    this.follower.start();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.follower.stop();
+    this.assignment.stop();
+    const budget = this.config.shutdownTimeoutMs / 2;
+    const stopped = this.scheduler.stop();
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = await Promise.race([
+      stopped.then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), budget))),
+    ]);
+    clearTimeout(timer);
+    if (!inTime) {
+      this.logger.warn(
+        { running: this.scheduler.running, budgetMs: budget },
+        'checks still running at shutdown: aborted',
+      );
+      this.runner.abortAll();
+      await stopped;
+    }
+    await this.drain.stop(Math.min(2_000, this.config.shutdownTimeoutMs / 4));
+    await this.spool.close();
+    this.metrics.watchSpool(undefined);
+  }
+
+  private apply(a: Assignment): void {
+    // Paused checks do not run; nor do types without a probe here (`push` heartbeat monitors: the aggregator judges their pings).
+    const active = a.checks.filter((c) => !c.paused && this.probeFor(c.type) !== undefined);
+    this.scheduler.replaceAll(active);
+    this.metrics.setAssigned(active);
+    this.metrics.setAssignment(a.version, a.origin);
+  }
+
+  private spoolResult(result: CheckResultPayload): void {
+    // The envelope id is fixed here, once: every resend from the spool carries it, and consumers drop repeats by it.
+    this.spool.append({
+      id: uuidv7(),
+      type: Messages.CheckResult.type,
+      occurredAt: new Date().toISOString(),
+      payload: result,
+    });
+  }
+}
