@@ -27,17 +27,26 @@ const fieldOrder: Record<CheckType, string[]> = Object.fromEntries(
   CHECK_TYPES.map((t) => [t, ['type', ...Object.keys(optionOf[t].shape).filter((k) => k !== 'type' && k !== 'name')]]),
 ) as Record<CheckType, string[]>;
 
-/** Canonical JSON of each field's default, per type (`undefined` = the field has none). */
-const defaultsOf: Record<CheckType, Map<string, string>> = Object.fromEntries(
+/** Whether a value equals a field's default, per type and field (a check has ~20 fields: keep it cheap). */
+type IsDefault = (value: unknown) => boolean;
+function isDefaultOf(dflt: unknown): IsDefault {
+  if (dflt === null || typeof dflt !== 'object') return (v) => v === dflt;
+  if (Array.isArray(dflt) && dflt.length === 0) return (v) => Array.isArray(v) && v.length === 0;
+  if (!Array.isArray(dflt) && Object.keys(dflt).length === 0)
+    return (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0;
+  const text = canonicalJson(dflt);
+  return (v) => canonicalJson(v) === text;
+}
+const defaultsOf: Record<CheckType, Map<string, IsDefault>> = Object.fromEntries(
   CHECK_TYPES.map((t) => {
-    const defaults = new Map<string, string>();
+    const defaults = new Map<string, IsDefault>();
     for (const [key, field] of Object.entries(optionOf[t].shape)) {
       const def = (field as z.ZodType).def as { type: string; defaultValue?: unknown };
-      if (def.type === 'default') defaults.set(key, canonicalJson(def.defaultValue));
+      if (def.type === 'default') defaults.set(key, isDefaultOf(def.defaultValue));
     }
     return [t, defaults];
   }),
-) as Record<CheckType, Map<string, string>>;
+) as Record<CheckType, Map<string, IsDefault>>;
 
 export type ParsedCheck = { ok: true; spec: CheckSpec } | { ok: false; issues: ErrorIssue[] };
 
@@ -100,8 +109,7 @@ export function configFormOf(spec: CheckSpec): Record<string, unknown> {
   for (const key of fieldOrder[spec.type]) {
     const value = rec[key];
     if (value === undefined) continue;
-    const dflt = defaults.get(key);
-    if (dflt !== undefined && canonicalJson(value) === dflt) continue;
+    if (defaults.get(key)?.(value)) continue;
     out[key] = ordered(value);
   }
   return out;

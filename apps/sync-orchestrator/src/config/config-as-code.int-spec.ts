@@ -93,6 +93,8 @@ describe('import and export', () => {
     const done = await owner.asCode.import(ALICE, next, { dryRun: false, prune: true, expectedVersion: 1 });
     expect(done.version).toBe(2);
     expect(await servers.versions()).toEqual([1, 2]);
+    // The version's hash (computed from the plan, not read back) is the hash of what is stored.
+    expect((await owner.asCode.export()).hash).toBe((await owner.versions.head()).hash);
     const audit = (await owner.config.audit({ limit: 10 })).items.filter((a) => a.version === 2);
     expect(audit.map((a) => a.action).sort()).toEqual(['check.create', 'check.delete', 'check.replace']);
 
@@ -209,7 +211,8 @@ describe('import and export', () => {
     process.stderr.write(`YAML import of 1,000 checks: ${ms.toFixed(0)} ms\n`);
     expect(r.version).toBe(head + 1);
     expect(r.plan.filter((i) => i.action === 'create')).toHaveLength(1000);
-    expect(ms).toBeLessThan(5_000);
+    // Well under a second on a quiet box; the bound leaves room for a loaded CI runner (2 cores, suites in parallel).
+    expect(ms).toBeLessThan(10_000);
   });
 });
 

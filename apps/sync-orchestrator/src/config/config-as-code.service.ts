@@ -72,7 +72,8 @@ export class ConfigAsCodeService {
         next,
       }): Promise<WriteOutcome<{ plan: ConfigPlanItem[]; pingTokens?: Record<string, string> }>> => {
         expectVersion(options.expectedVersion, head.version);
-        const plan = planImport(await this.checks.all(tx), specs, options.prune);
+        const existing = await this.checks.all(tx);
+        const plan = planImport(existing, specs, options.prune);
         if (plan.creates.length + plan.changes.length + plan.deletes.length === 0)
           return { changed: false, result: { plan: plan.items } };
         // Deletes first: a check whose type changed frees its name for its successor.
@@ -111,11 +112,19 @@ export class ConfigAsCodeService {
         // The plan as applied: created checks with their new ids.
         const idOf = new Map(created.map((c) => [c.name, c.id]));
         const items = plan.items.map((i) => (i.action === 'create' ? { ...i, id: idOf.get(i.name) ?? null } : i));
+        // The configuration after the import, without reading it back (the writer hashes it).
+        const gone = new Set([...plan.deletes, ...plan.changes.map((c) => c.existing)].map((c) => c.id));
+        const after = [
+          ...existing.filter((c) => !gone.has(c.id)).map(specOf),
+          ...plan.changes.map((c) => c.spec),
+          ...plan.creates,
+        ];
         return {
           changed: true,
           result: pingTokens ? { plan: items, pingTokens } : { plan: items },
           audit,
           summary: planSummary(plan),
+          after,
         };
       },
     );

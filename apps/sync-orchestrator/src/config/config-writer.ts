@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { uuidv7, type Actor } from '@fleetwatch/contracts';
+import { uuidv7, type Actor, type CheckSpec } from '@fleetwatch/contracts';
 import {
   ChecksRepository,
   ConfigVersionsRepository,
@@ -59,7 +59,7 @@ export class ConfigWriter {
       const next = head.version + 1;
       const outcome = await work({ tx, head, next });
       if (!outcome.changed) return { result: outcome.result, version: head.version, created: false };
-      const snapshot = snapshotOf((await this.checks.all(tx)).map(specOf));
+      const snapshot = snapshotOf(outcome.after ?? (await this.checks.all(tx)).map(specOf));
       const hash = contentHash(snapshot);
       const who = actorText(actor);
       await this.versions.record(tx, {

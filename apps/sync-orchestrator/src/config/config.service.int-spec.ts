@@ -257,7 +257,8 @@ describe('many writers, many checks', () => {
     expect(version).toBe(head + 1);
     expect(checks).toHaveLength(1000);
     expect(new Set(checks.map((c) => c.version))).toEqual(new Set([head + 1]));
-    expect(ms).toBeLessThan(5_000);
+    // About a second on a loaded 2-core box; the bound leaves room for CI running suites in parallel.
+    expect(ms).toBeLessThan(10_000);
     const { rows } = await sql.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM audit_log WHERE version = $1 AND action = 'check.create'`,
       [version],
