@@ -25,7 +25,15 @@ import { ConfigChangedRelay } from './config-changed.relay';
 // version and answers the current one.
 
 export type WriteOutcome<R> =
-  { changed: false; result: R } | { changed: true; result: R; audit: AuditDraft[]; summary: string };
+  | { changed: false; result: R }
+  | {
+      changed: true;
+      result: R;
+      audit: AuditDraft[];
+      summary: string;
+      /** Every check after the write, when the write knows them already (else they are read back). */
+      after?: readonly CheckSpec[];
+    };
 
 export interface WriteContext {
   tx: SqlTransaction;
