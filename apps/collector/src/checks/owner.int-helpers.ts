@@ -1,0 +1,85 @@
+// The configuration owner for the collector's assignment tests: the real sync-orchestrator,
+// built from the current sources and run as a child process (an app never imports another
+// app), from a private copy of dist/ so a build elsewhere cannot pull files away under it.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+
+const root = join(__dirname, '../../../..');
+
+export interface OwnerProcess {
+  readonly url: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Builds dist/ and copies it to tmp/<name>/dist (retried when a concurrent build emptied dist/ meanwhile). */
+export function privateDist(name: string): string {
+  const dir = join(root, 'tmp', name);
+  for (let attempt = 1; ; attempt++) {
+    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
+    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+    if (existsSync(join(dir, 'dist/apps/sync-orchestrator/src/main.js'))) return dir;
+    if (attempt === 3) throw new Error('dist/ stayed incomplete (builds running beside this test?)');
+  }
+}
+
+export async function startOwner(
+  dist: string,
+  env: { databaseUrl: string; amqpUrl: string; redisUrl: string; redisPrefix: string },
+): Promise<OwnerProcess> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  let out = '';
+  const child: ChildProcess = spawn(process.execPath, [join(dist, 'dist/apps/sync-orchestrator/src/main.js')], {
+    cwd: root,
+    env: {
+      ...process.env,
+      DATABASE_URL: env.databaseUrl,
+      AMQP_URL: env.amqpUrl,
+      REDIS_URL: env.redisUrl,
+      FLEETWATCH_REDIS_PREFIX: env.redisPrefix,
+      SYNC_ORCHESTRATOR_PORT: String(port),
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-6000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`sync-orchestrator exited (${child.exitCode}):\n${out}`);
+    if (
+      await fetch(`${url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`sync-orchestrator not ready within 30 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(hard);
+    },
+  };
+}
