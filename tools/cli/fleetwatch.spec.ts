@@ -174,6 +174,19 @@ describe('fleetwatch CLI: rendering', () => {
     ).toBe('Nothing to apply:\nNo changes: the site matches the file (config version 8).\n');
   });
 
+  it('the ping URLs of push checks an apply created, by name (shown once)', () => {
+    const text = inNode<string>(`return plan.renderPlan(input);`, {
+      dryRun: false,
+      version: 9,
+      plan: [{ action: 'create', name: 'nightly backup', id: 'id-1' }],
+      pingTokens: { 'id-1': 'fwp_abc' },
+      pingUrls: { 'id-1': 'http://ingest:3001/ping/fwp_abc' },
+    });
+    expect(text).toContain(
+      'Ping URLs of the new push checks (shown this once: store them now):\n  nightly backup: http://ingest:3001/ping/fwp_abc\n',
+    );
+  });
+
   it("a failure: the server's code, message, each issue, and the remedy where there is one", () => {
     const invalid = inNode<string>(`return plan.renderError(400, input, 'config apply site.yaml');`, {
       error: {

@@ -54,6 +54,12 @@ export function renderPlan(result, { color = false } = {}) {
         : `No changes: the site matches the file (config version ${result.version}).`,
     );
   }
+  const pings = result.pingUrls ?? result.pingTokens;
+  if (pings && Object.keys(pings).length) {
+    const names = new Map(result.plan.filter((i) => i.id).map((i) => [i.id, i.name]));
+    lines.push(`Ping ${result.pingUrls ? 'URLs' : 'tokens'} of the new push checks (shown this once: store them now):`);
+    for (const [id, value] of Object.entries(pings)) lines.push(`  ${names.get(id) ?? id}: ${value}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

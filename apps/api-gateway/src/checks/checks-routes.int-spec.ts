@@ -239,6 +239,33 @@ describe('check routes → sync-orchestrator → HTTP', () => {
     expect(seen).toEqual([...seen].sort());
   });
 
+  it('a push check (heartbeat monitor): its ping token and URL in the 201 and bulk answers only, never read back', async () => {
+    const res = await gw.request<CheckDefinition & { pingToken?: string; pingUrl?: string }>('POST', '/api/v1/checks', {
+      token: tokens.operator,
+      body: { name: 'nightly backup', type: 'push', periodSeconds: 86_400, graceSeconds: 600 },
+    });
+    expect(res.status).toBe(201);
+    expect(res.body.pingToken).toMatch(/^fwp_/);
+    expect(res.body.pingUrl).toBe(`${gw.config.ingestPublicUrl}/ping/${res.body.pingToken}`);
+    const got = await gw.request<Record<string, unknown>>('GET', `/api/v1/checks/${res.body.id}`, {
+      token: tokens.viewer,
+    });
+    expect(got.body).not.toHaveProperty('pingToken');
+    expect(JSON.stringify(got.body)).not.toContain(res.body.pingToken as string);
+    const bulk = await gw.request<{ checks: CheckDefinition[]; pingUrls?: Record<string, string> }>(
+      'POST',
+      '/api/v1/checks/bulk',
+      {
+        token: tokens.operator,
+        body: { checks: [{ name: 'hourly job', type: 'push', periodSeconds: 3600, graceSeconds: 60 }] },
+      },
+    );
+    expect(bulk.status).toBe(201);
+    expect(bulk.body.pingUrls?.[bulk.body.checks[0].id]).toMatch(/\/ping\/fwp_/);
+    await gw.request('DELETE', `/api/v1/checks/${res.body.id}`, { token: tokens.operator });
+    await gw.request('DELETE', `/api/v1/checks/${bulk.body.checks[0].id}`, { token: tokens.operator });
+  });
+
   it('the envelope is checked here, before the owner: id, If-Match, query, body shape — each named', async () => {
     const ID = '0190f0e0-0000-7000-8000-0000000000c1';
     const cases: Array<[string, string, { body?: unknown; headers?: Record<string, string> }, string]> = [

@@ -41,8 +41,9 @@ import {
   checkInputJsonSchema,
   checkPageSchema,
   checkSchema,
+  createdCheckSchema,
 } from './checks.openapi';
-import { ChecksService } from './checks.service';
+import { ChecksService, type CreatedCheck, type PingUrls } from './checks.service';
 import { ConfigApiErrorFilter, etagOf } from './owner-errors';
 import {
   bulkCreateBodySchema,
@@ -81,18 +82,19 @@ export class ChecksController {
   })
   @ApiBody({ schema: checkInputJsonSchema })
   @ApiCreatedResponse({
-    schema: checkSchema,
-    description: 'The stored check: `id`, `targetId`, `version` (also the ETag)',
+    schema: createdCheckSchema,
+    description:
+      'The stored check: `id`, `targetId`, `version` (also the ETag); a `push` check with its ping token and URL (shown once)',
   })
   @ApiVersionedWrite({ denied: true, notFound: false })
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<CheckDefinition> {
+  ): Promise<CreatedCheck> {
     const check = await this.checks.create(principal, objectBody(body));
-    void reply.header('location', `/api/v1/checks/${check.id}`);
-    return withEtag(reply, check);
+    void reply.header('location', `/api/v1/checks/${check.id}`).header('etag', etagOf(check.version));
+    return check;
   }
 
   @Post('bulk')
@@ -107,7 +109,7 @@ export class ChecksController {
   bulkCreate(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
-  ): Promise<ConfigRpcResults[ConfigRpcMethod.ChecksBulkCreate]> {
+  ): Promise<ConfigRpcResults[ConfigRpcMethod.ChecksBulkCreate] & PingUrls> {
     return this.checks.bulkCreate(principal, bulkCreateBodySchema.parse(body ?? {}).checks);
   }
 

@@ -44,6 +44,33 @@ export const checkSchema: SchemaObject = {
   ],
 };
 
+const pingTokens = {
+  pingTokens: {
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: 'push checks this write created: their ping token by check id — in this answer only',
+  },
+  pingUrls: {
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: 'the same as ping URLs on status-ingest (`…/ping/{token}`, `/start`, `/fail`)',
+  },
+} satisfies Record<string, SchemaObject>;
+
+/** A created check; a `push` check with its ping token, shown once. */
+export const createdCheckSchema: SchemaObject = {
+  allOf: [
+    checkSchema,
+    {
+      type: 'object',
+      properties: {
+        pingToken: { type: 'string', description: '`push` checks: the ping token, in this answer only' },
+        pingUrl: { type: 'string', description: '`push` checks: where to ping (status-ingest `/ping/{token}`)' },
+      },
+    },
+  ],
+};
+
 export const checkPageSchema: SchemaObject = {
   type: 'object',
   required: ['items', 'nextCursor'],
@@ -56,7 +83,7 @@ export const checkPageSchema: SchemaObject = {
 export const bulkCreatedSchema: SchemaObject = {
   type: 'object',
   required: ['checks', 'version'],
-  properties: { checks: { type: 'array', items: checkSchema }, version: int },
+  properties: { checks: { type: 'array', items: checkSchema }, version: int, ...pingTokens },
 };
 
 const diffEntry: SchemaObject = {
@@ -70,6 +97,7 @@ export const importResultSchema: SchemaObject = {
   required: ['dryRun', 'plan', 'version'],
   properties: {
     dryRun: { type: 'boolean' },
+    ...pingTokens,
     version: { type: 'integer', description: 'The config version after the import (unchanged by a dry run)' },
     plan: {
       type: 'array',

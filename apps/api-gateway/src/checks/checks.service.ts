@@ -1,27 +1,57 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ConfigRpcMethod, type CheckDefinition, type ConfigRpcResults, type Page } from '@fleetwatch/contracts';
 import { z } from 'zod';
 import type { Principal } from '../auth/principal';
+import type { GatewayConfig } from '../config';
+import { GATEWAY_CONFIG } from '../tokens';
 import { ConfigOwner } from './config-owner.service';
 import { actorOf, listChecksQuerySchema } from './request-envelope';
 
 export type ListChecksQuery = z.output<typeof listChecksQuerySchema>;
 
+/** A created check; a `push` check with its ping token and URL, shown this once (the owner keeps a hash). */
+export type CreatedCheck = CheckDefinition & { pingToken?: string; pingUrl?: string };
+
+/** Ping URLs (on status-ingest) of the tokens a write issued, by check id. */
+export type PingUrls = { pingUrls?: Record<string, string> };
+
 /** Checks (SPEC §5, §11) as the gateway serves them: each operation one call to their owner. */
 @Injectable()
 export class ChecksService {
-  constructor(private readonly owner: ConfigOwner) {}
+  constructor(
+    private readonly owner: ConfigOwner,
+    @Inject(GATEWAY_CONFIG) private readonly config: Pick<GatewayConfig, 'ingestPublicUrl'>,
+  ) {}
 
-  async create(principal: Principal, check: Record<string, unknown>): Promise<CheckDefinition> {
-    const { check: created } = await this.owner.call(ConfigRpcMethod.ChecksCreate, {
+  async create(principal: Principal, check: Record<string, unknown>): Promise<CreatedCheck> {
+    const { check: created, pingToken } = await this.owner.call(ConfigRpcMethod.ChecksCreate, {
       actor: actorOf(principal),
       check,
     });
-    return created;
+    return pingToken ? { ...created, pingToken, pingUrl: this.pingUrlOf(pingToken) } : created;
   }
 
-  bulkCreate(principal: Principal, checks: unknown[]): Promise<ConfigRpcResults[ConfigRpcMethod.ChecksBulkCreate]> {
-    return this.owner.call(ConfigRpcMethod.ChecksBulkCreate, { actor: actorOf(principal), checks });
+  async bulkCreate(
+    principal: Principal,
+    checks: unknown[],
+  ): Promise<ConfigRpcResults[ConfigRpcMethod.ChecksBulkCreate] & PingUrls> {
+    return this.withPingUrls(
+      await this.owner.call(ConfigRpcMethod.ChecksBulkCreate, { actor: actorOf(principal), checks }),
+    );
+  }
+
+  /** Adds `pingUrls` beside the `pingTokens` an answer carries. */
+  withPingUrls<T extends { pingTokens?: Record<string, string> }>(result: T): T & PingUrls {
+    if (!result.pingTokens || Object.keys(result.pingTokens).length === 0) return result;
+    const pingUrls = Object.fromEntries(
+      Object.entries(result.pingTokens).map(([id, token]) => [id, this.pingUrlOf(token)]),
+    );
+    return { ...result, pingUrls };
+  }
+
+  /** Where a push check's pinger sends its heartbeats (status-ingest, SPEC §6). */
+  pingUrlOf(token: string): string {
+    return `${this.config.ingestPublicUrl}/ping/${token}`;
   }
 
   list(query: ListChecksQuery): Promise<Page<CheckDefinition>> {

@@ -21,6 +21,7 @@ import {
   versionListSchema,
   versionSchema,
 } from '../checks/checks.openapi';
+import type { PingUrls } from '../checks/checks.service';
 import { ConfigApiErrorFilter, etagOf } from '../checks/owner-errors';
 import {
   auditQuerySchema,
@@ -88,7 +89,7 @@ export class ConfigAsCodeController {
     @Headers('if-match') ifMatch: string | undefined,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<Results[ConfigRpcMethod.ConfigImport]> {
+  ): Promise<Results[ConfigRpcMethod.ConfigImport] & PingUrls> {
     const q = importQuerySchema.parse(query ?? {});
     const expected = expectedVersionOf(ifMatch);
     const result = await this.config.import(principal, yamlBodyOf(body), q, expected);

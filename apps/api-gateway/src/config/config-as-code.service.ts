@@ -3,6 +3,7 @@ import { ConfigRpcMethod, UserRole, type ConfigRpcResults } from '@fleetwatch/co
 import { ForbiddenError, InvalidError, roleAtLeast } from '@fleetwatch/domain';
 import type { z } from 'zod';
 import type { Principal } from '../auth/principal';
+import { ChecksService, type PingUrls } from '../checks/checks.service';
 import { ConfigOwner } from '../checks/config-owner.service';
 import { actorOf, auditQuerySchema, importQuerySchema, versionsQuerySchema } from '../checks/request-envelope';
 
@@ -15,29 +16,34 @@ type Results = ConfigRpcResults;
  */
 @Injectable()
 export class ConfigAsCodeService {
-  constructor(private readonly owner: ConfigOwner) {}
+  constructor(
+    private readonly owner: ConfigOwner,
+    private readonly checks: ChecksService,
+  ) {}
 
   export(): Promise<Results[ConfigRpcMethod.ConfigExport]> {
     return this.owner.call(ConfigRpcMethod.ConfigExport, {});
   }
 
-  import(
+  async import(
     principal: Principal,
     yaml: string,
     query: z.output<typeof importQuerySchema>,
     expectedVersion: number | undefined,
-  ): Promise<Results[ConfigRpcMethod.ConfigImport]> {
+  ): Promise<Results[ConfigRpcMethod.ConfigImport] & PingUrls> {
     if (!query.dryRun && !roleAtLeast(principal.role, UserRole.Operator))
       throw new ForbiddenError(
         `applying an import needs role operator or higher (a dry run does not); ${principal.kind === 'user' ? 'you are' : 'this API key acts as'} ${principal.role}`,
       );
-    return this.owner.call(ConfigRpcMethod.ConfigImport, {
+    const result = await this.owner.call(ConfigRpcMethod.ConfigImport, {
       actor: actorOf(principal),
       yaml,
       dryRun: query.dryRun,
       prune: query.prune,
       expectedVersion,
     });
+    // Push checks it created: their ping tokens (and URLs) are in this answer only.
+    return this.checks.withPingUrls(result);
   }
 
   versions(query: z.output<typeof versionsQuerySchema>): Promise<Results[ConfigRpcMethod.ConfigVersions]> {
