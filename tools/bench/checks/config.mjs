@@ -14,7 +14,11 @@
 // measures a site that is already running (`npm start`) instead, logging in as admin
 // with --password (default $FLEETWATCH_ADMIN_PASSWORD); the checks it made are deleted
 // afterwards unless --keep. Each phase makes checks of its own (`bench-<phase>-<run>-N`);
-// YAML import runs with prune=false so it never deletes a site's other checks.
+// YAML import runs with prune=false so it never deletes a site's other checks. On a site
+// started here each phase starts from an empty configuration (--fresh, one import of
+// `checks: {}`). Per phase it also prints the first and last tenth's median latency (a
+// write that costs more as the site grows shows there) and, from the services' /metrics,
+// the mean RPC time per method: the gateway's wait (client) and the owner's handling (server).
 // --cpu-prof SERVICES (comma-separated) writes a V8 CPU profile per service to
 // tmp/bench-checks-config-prof and prints where the time went.
 import { spawn, spawnSync } from 'node:child_process';
@@ -46,9 +50,13 @@ const args = parseArgs(process.argv.slice(2), {
   username: 'admin',
   password: process.env.FLEETWATCH_ADMIN_PASSWORD ?? '',
   'with-collector': false,
+  /** Extra Node flags for the services started here (e.g. "--require tools/bench/aggregator/time-sql.cjs"). */
+  'node-flags': '',
   /** Services to run with --cpu-prof (comma-separated). */
   'cpu-prof': '',
   keep: false,
+  /** Empty the site before each phase (one import of `checks: {}`), so each starts from 0 checks. Own site only. */
+  fresh: true,
   json: false,
   'keep-logs': false,
 });
@@ -88,6 +96,7 @@ async function startService(name, dir, env) {
   const port = await freePort();
   const flags = [
     ...serviceNodeArgs(name),
+    ...String(args['node-flags']).split(/\s+/).filter(Boolean),
     ...(profiled.includes(name)
       ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}.cpuprofile`]
       : []),
@@ -183,7 +192,8 @@ async function ownSite() {
     await startService('sync-orchestrator', dir, env);
     const gw = await startService('api-gateway', dir, env);
     if (args['with-collector']) await startService('collector', dir, { ...env, FLEETWATCH_LOCATION: 'bench' });
-    return { url: `http://127.0.0.1:${gw.port}`, password, cleanup };
+    const metricsUrls = children.map((c) => `http://127.0.0.1:${c.port}`);
+    return { url: `http://127.0.0.1:${gw.port}`, password, cleanup, metricsUrls, fresh: args.fresh };
   } catch (e) {
     await cleanup();
     throw e;
@@ -211,9 +221,9 @@ const pct = (sorted, p) =>
 const r1 = (n) => Math.round(n * 10) / 10;
 const r2 = (n) => Math.round(n * 100) / 100;
 
-/** N requests made by `make(i)`, `concurrency` in flight; latencies and failures. */
+/** N requests made by `make(i)`, `concurrency` in flight: latencies (also of the first and last tenth) and failures. */
 async function requests(n, concurrency, make) {
-  const latencies = [];
+  const inOrder = new Array(n);
   const failures = new Map();
   let next = 0;
   const started = performance.now();
@@ -222,21 +232,59 @@ async function requests(n, concurrency, make) {
       while (next < n) {
         const i = next++;
         const r = await make(i);
-        latencies.push(r.ms);
+        inOrder[i] = r.ms;
         if (r.status >= 300) failures.set(r.status, failures.get(r.status) ?? r.text.slice(0, 300));
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
+  const p50Of = (a) =>
+    r1(
+      pct(
+        [...a].sort((x, y) => x - y),
+        50,
+      ),
+    );
+  const sorted = [...inOrder].sort((a, b) => a - b);
+  const tenth = Math.max(1, Math.floor(n / 10));
   return {
     seconds: r2(seconds),
     perSecond: Math.round(n / seconds),
-    p50Ms: r1(pct(latencies, 50)),
-    p99Ms: r1(pct(latencies, 99)),
-    maxMs: r1(latencies.at(-1) ?? NaN),
-    failed: [...failures.keys()].length ? Object.fromEntries(failures) : undefined,
+    p50Ms: r1(pct(sorted, 50)),
+    p99Ms: r1(pct(sorted, 99)),
+    maxMs: r1(sorted.at(-1) ?? NaN),
+    // A write that costs more as the site grows shows here: the first tenth against the last.
+    p50FirstTenthMs: p50Of(inOrder.slice(0, tenth)),
+    p50LastTenthMs: p50Of(inOrder.slice(-tenth)),
+    failed: failures.size ? Object.fromEntries(failures) : undefined,
   };
+}
+
+/** Sum and count of fleetwatch_rpc_duration_seconds per side and method, from a service's /metrics. */
+async function rpcTimes(url) {
+  const text = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })
+    .then((r) => (r.ok ? r.text() : ''))
+    .catch(() => '');
+  const out = {};
+  for (const m of text.matchAll(/^fleetwatch_rpc_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$/gm)) {
+    const side = /side="([^"]+)"/.exec(m[2])?.[1];
+    const method = /method="([^"]+)"/.exec(m[2])?.[1];
+    const k = `${side} ${method}`;
+    out[k] ??= { sum: 0, count: 0 };
+    out[k][m[1]] += Number(m[3]);
+  }
+  return out;
+}
+
+/** Mean ms per call during a phase, per side and method: the gateway's wait and the owner's handling. */
+function rpcDelta(before, after) {
+  const out = {};
+  for (const [k, a] of Object.entries(after)) {
+    const b = before[k] ?? { sum: 0, count: 0 };
+    const n = a.count - b.count;
+    if (n > 0) out[k] = `${n} × ${r1(((a.sum - b.sum) / n) * 1000)} ms`;
+  }
+  return out;
 }
 
 function yamlOf(phase, n) {
@@ -249,7 +297,8 @@ function yamlOf(phase, n) {
   return stringify({ checks }, { lineWidth: 0 });
 }
 
-async function measure(base, token) {
+async function measure(site, token) {
+  const base = site.url;
   const n = args.checks;
   const results = [];
   const created = [];
@@ -257,70 +306,62 @@ async function measure(base, token) {
     try {
       const body = JSON.parse(r.text);
       if (body.id) created.push(body.id);
-      if (Array.isArray(body.checks)) for (const c of body.checks) created.push(c.id);
+      for (const c of body.checks ?? []) created.push(c.id);
     } catch {
       /* not JSON */
     }
     return r;
   };
+  const post = (path, body, type) => call(base, token, 'POST', path, body, type);
+  const yaml = (query, doc) => post(`/api/v1/config/import?${query}`, doc, 'application/yaml');
   const count = async () => {
     const r = await call(base, token, 'GET', '/api/v1/config/export');
     return r.status === 200 ? (r.text.match(/^ {2}\S.*:$/gm) ?? []).length : `export ${r.status}`;
   };
+  const rpc = async () => Object.assign({}, ...(await Promise.all(site.metricsUrls.map((u) => rpcTimes(u)))));
   for (const phase of phases) {
-    const before = await count();
-    const load = loadavg()[0];
+    if (site.fresh) {
+      const emptied = await yaml('prune=true', 'checks: {}\n');
+      if (emptied.status !== 200) throw new Error(`emptying the site answered ${emptied.status}: ${emptied.text}`);
+      await sleep(1000);
+    }
+    const before = { checks: await count(), load1: r1(loadavg()[0]), rpc: await rpc() };
     let row;
     if (phase === 'rest' || phase === 'rest-concurrent') {
       const c = phase === 'rest' ? 1 : args.concurrency;
-      row = await requests(n, c, async (i) =>
-        keep(await call(base, token, 'POST', '/api/v1/checks', checkSpec(phase, i))),
-      );
+      row = await requests(n, c, async (i) => keep(await post('/api/v1/checks', checkSpec(phase, i))));
       row.how = `POST /api/v1/checks ×${n}, ${c} in flight`;
     } else if (phase === 'bulk') {
       const batches = Math.ceil(n / 1000);
       row = await requests(batches, 1, async (b) => {
         const checks = [];
         for (let i = b * 1000; i < Math.min(n, (b + 1) * 1000); i++) checks.push(checkSpec(phase, i));
-        return keep(await call(base, token, 'POST', '/api/v1/checks/bulk', { checks }));
+        return keep(await post('/api/v1/checks/bulk', { checks }));
       });
       row.how = `POST /api/v1/checks/bulk ×${batches} (≤ 1000 each)`;
     } else {
       const doc = yamlOf(phase, n);
-      const dry = await call(
-        base,
-        token,
-        'POST',
-        '/api/v1/config/import?dryRun=true&prune=false',
-        doc,
-        'application/yaml',
-      );
-      const apply = await call(base, token, 'POST', '/api/v1/config/import?prune=false', doc, 'application/yaml');
-      if (apply.status === 200)
-        created.push(
-          ...JSON.parse(apply.text)
-            .plan.map((p) => p.id)
-            .filter(Boolean),
-        );
-      const again = await call(base, token, 'POST', '/api/v1/config/import?prune=false', doc, 'application/yaml');
+      const dry = await yaml('dryRun=true&prune=false', doc);
+      const apply = await yaml('prune=false', doc);
+      if (apply.status === 200) created.push(...JSON.parse(apply.text).plan.flatMap((p) => (p.id ? [p.id] : [])));
+      const again = await yaml('prune=false', doc);
       const exp = await call(base, token, 'GET', '/api/v1/config/export');
-      const statuses = [dry, apply, again, exp].map((r) => r.status);
+      const bad = [dry, apply, again, exp].find((r) => r.status !== 200);
       row = {
         seconds: r2(apply.ms / 1000),
         dryRunS: r2(dry.ms / 1000),
         unchangedReimportS: r2(again.ms / 1000),
         exportS: r2(exp.ms / 1000),
         yamlKb: Math.round(doc.length / 1024),
-        failed: statuses.some((s) => s !== 200)
-          ? { statuses, first: [dry, apply, again, exp].find((r) => r.status !== 200).text.slice(0, 300) }
-          : undefined,
+        failed: bad ? { [bad.status]: bad.text.slice(0, 300) } : undefined,
         how: `POST /api/v1/config/import (YAML, ${n} new checks, prune=false)`,
       };
-      // The site's collectors fetch their assignment after the change; let that settle before the next phase.
-      await sleep(2000);
     }
-    results.push({ phase, checksBefore: before, load1Before: r1(load), ...row });
+    const rpcMeans = rpcDelta(before.rpc, await rpc());
+    results.push({ phase, checksBefore: before.checks, load1Before: before.load1, ...row, rpc: rpcMeans });
     console.log(`  ${phase.padEnd(16)} ${JSON.stringify(results.at(-1))}`);
+    // A site's collectors fetch their assignment after each change; let that settle before the next phase.
+    await sleep(2000);
   }
   return { results, created };
 }
@@ -348,7 +389,13 @@ async function main() {
     mkdirSync(profDir, { recursive: true });
   }
   const site = args.gateway
-    ? { url: String(args.gateway).replace(/\/+$/, ''), password: args.password, cleanup: async () => undefined }
+    ? {
+        url: String(args.gateway).replace(/\/+$/, ''),
+        password: args.password,
+        cleanup: async () => undefined,
+        metricsUrls: [String(args.gateway).replace(/\/+$/, '')],
+        fresh: false,
+      }
     : await ownSite();
   process.once('SIGINT', () => void site.cleanup().then(() => process.exit(130)));
   let out;
@@ -362,7 +409,7 @@ async function main() {
     // The configuration owner must answer before anything is timed (a missing RPC handler is a 503 after 5 s each).
     const probe = await call(site.url, token, 'GET', '/api/v1/checks?limit=1');
     if (probe.status !== 200) throw new Error(`GET /api/v1/checks answered ${probe.status}: ${probe.text}`);
-    out = await measure(site.url, token);
+    out = await measure(site, token);
     if (args.gateway && !args.keep) {
       const del = await requests(out.created.length, 8, (i) =>
         call(site.url, token, 'DELETE', `/api/v1/checks/${out.created[i]}`),
@@ -373,13 +420,16 @@ async function main() {
     await site.cleanup();
   }
   const goals = { rest: 30, 'rest-concurrent': 30, yaml: 5 };
-  console.log('\nphase             seconds  per s   p50 ms   p99 ms   goal');
+  const cell = (v, w) => String(v ?? '').padStart(w);
+  console.log('\nphase            seconds  per s  p50 ms  p99 ms  p50 first/last tenth  goal');
   for (const r of out.results) {
     const goal = goals[r.phase];
     const verdict = goal === undefined ? '' : r.seconds < goal && !r.failed ? `< ${goal} s ✓` : `< ${goal} s ✗`;
+    const tenths = r.p50FirstTenthMs === undefined ? '' : `${r.p50FirstTenthMs} / ${r.p50LastTenthMs}`;
     console.log(
-      `${r.phase.padEnd(17)} ${String(r.seconds).padStart(7)}  ${String(r.perSecond ?? '').padStart(5)}   ${String(r.p50Ms ?? '').padStart(6)}   ${String(r.p99Ms ?? '').padStart(6)}   ${verdict}${r.failed ? `  FAILED ${JSON.stringify(r.failed)}` : ''}`,
+      `${r.phase.padEnd(16)} ${cell(r.seconds, 7)} ${cell(r.perSecond, 6)} ${cell(r.p50Ms, 7)} ${cell(r.p99Ms, 7)}  ${tenths.padEnd(20)}  ${verdict}${r.failed ? `  FAILED ${JSON.stringify(r.failed)}` : ''}`,
     );
+    console.log(`${''.padEnd(17)}rpc mean per call: ${JSON.stringify(r.rpc)}`);
   }
   console.log(`box after: load1 ${r1(loadavg()[0])}, busy cores ${r1(await busyCores(1000))} of ${cpus().length}`);
   if (args.json) console.log(JSON.stringify({ settings, results: out.results }));
@@ -390,13 +440,8 @@ async function main() {
       continue;
     }
     console.log(`\n── CPU profile of ${name}: ${join(profDir, file)} ──`);
-    spawnSync(
-      process.execPath,
-      [join(root, 'tools/bench/aggregator/profile-top.mjs'), join(profDir, file), '--top', '25'],
-      {
-        stdio: 'inherit',
-      },
-    );
+    const top = join(root, 'tools/bench/aggregator/profile-top.mjs');
+    spawnSync(process.execPath, [top, join(profDir, file), '--top', '25'], { stdio: 'inherit' });
   }
   if (out.results.some((r) => r.failed)) process.exitCode = 1;
 }
