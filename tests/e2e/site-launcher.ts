@@ -17,7 +17,8 @@ import {
 // which empties dist/, cannot pull it away mid-test), on a free port, in a working
 // directory of its own (relative defaults such as the collector's spool and assignment
 // cache cannot collide between two collectors), with the tail of its output kept for
-// the failure message and the whole of it in <dir>/logs/<name>.log.
+// the failure message and the whole of it in <dir>/logs/<name>.log (tmp/e2e-<site>-<run id>/;
+// removed at stop() unless FW_E2E_KEEP=1; FW_E2E_LOG_LEVEL sets the services' LOG_LEVEL, default warn).
 
 const root = join(__dirname, '../..');
 
