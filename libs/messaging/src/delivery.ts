@@ -53,6 +53,10 @@ export interface DeliveryContext {
   /** A failure now dead-letters the message instead of retrying it. */
   readonly finalAttempt: boolean;
   readonly headers: Readonly<Record<string, unknown>>;
+  /** AMQP `replyTo` property: where a request wants its answer (request/response, see rpc/). */
+  readonly replyTo: string | undefined;
+  /** AMQP `correlationId` property: what the answer to a request carries back. */
+  readonly correlationId: string | undefined;
 }
 
 export type MessageHandler = (envelope: Envelope, context: DeliveryContext) => Promise<void> | void;

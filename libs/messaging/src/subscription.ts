@@ -307,6 +307,8 @@ export class Subscription {
       redelivered: message.fields.redelivered,
       finalAttempt: deliveryCount >= this.deps.deliveryLimit,
       headers,
+      replyTo: nonEmptyString(message.properties.replyTo),
+      correlationId: nonEmptyString(message.properties.correlationId),
     };
     this.deps.metrics.consumed.inc([this.queue, typeLabel]);
     if (this.batcher) {
@@ -457,4 +459,9 @@ export class Subscription {
     this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
     this.settlement.ack(live.map((i) => i.delivery));
   }
+}
+
+/** An AMQP short-string property as set by the sender; absent, empty or another type → undefined. */
+function nonEmptyString(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
 }

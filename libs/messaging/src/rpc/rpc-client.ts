@@ -24,13 +24,6 @@ import { observeRpc } from './rpc-metrics';
 
 export const DEFAULT_RPC_TIMEOUT_MS = 5_000;
 
-/**
- * The request's reply queue, also as a header: the consumer hands handlers the
- * envelope and the message's headers (DeliveryContext), not its AMQP properties, so
- * the server reads `replyTo` here. The AMQP `replyTo` property carries the same name.
- */
-export const RPC_REPLY_TO_HEADER = 'x-fleetwatch-reply-to';
-
 export interface RpcClientOptions {
   /** Envelope source of every request (site, service, location). */
   source: MessageSource;
@@ -177,7 +170,6 @@ export class RpcClient {
         headers: {
           [BusHeader.SchemaVersion]: envelope.schemaVersion,
           [BusHeader.MessageType]: envelope.type,
-          [RPC_REPLY_TO_HEADER]: lane.queue,
         },
       },
     };

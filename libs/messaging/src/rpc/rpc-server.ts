@@ -20,7 +20,6 @@ import { stderrBusLogger, type BusLogger } from '../logger';
 import { MessageRouter, type TypedHandler } from '../router';
 import type { Subscription } from '../subscription';
 import type { QueueRef } from '../topology';
-import { RPC_REPLY_TO_HEADER } from './rpc-client';
 import { encodeReply, errorReply, knownErrorReply } from './rpc-error';
 import { observeRpc } from './rpc-metrics';
 
@@ -154,9 +153,12 @@ export class RpcServer {
 
   private async onRequest(envelope: Envelope<PayloadOf<typeof Messages.RpcRequest>>, ctx: DeliveryContext) {
     const { method, params, deadline } = envelope.payload;
-    const replyTo = ctx.headers[RPC_REPLY_TO_HEADER];
-    const log = { method, correlationId: envelope.correlationId, messageId: envelope.id };
-    if (typeof replyTo !== 'string' || replyTo.length === 0) {
+    // The AMQP properties, as any AMQP RPC client sets them; the envelope's id is the fallback
+    // correlation (RpcClient sets the property to the envelope's correlationId anyway).
+    const replyTo = ctx.replyTo;
+    const correlationId = ctx.correlationId ?? envelope.correlationId;
+    const log = { method, correlationId, messageId: envelope.id };
+    if (replyTo === undefined) {
       this.logger.warn(log, 'rpc request without a reply queue; not run');
       return;
     }
@@ -179,7 +181,7 @@ export class RpcServer {
       try {
         const result = await handler(params, {
           method,
-          correlationId: envelope.correlationId,
+          correlationId,
           deadline: deadlineAt,
           messageId: envelope.id,
           redelivered: ctx.redelivered || ctx.deliveryCount > 0,
@@ -195,7 +197,7 @@ export class RpcServer {
       reply.ok ? 'ok' : reply.error.code,
       (performance.now() - started) / 1_000,
     );
-    await this.reply(replyTo, envelope.correlationId, reply, log);
+    await this.reply(replyTo, correlationId, reply, log);
   }
 
   private internal(e: unknown, log: object): RpcReply {

@@ -1,11 +1,20 @@
-import { ConfigRpcMethod, deadLetterQueueOf, Messages, QueueName, uuidv7 } from '@fleetwatch/contracts';
+import {
+  buildEnvelope,
+  BusHeader,
+  ConfigRpcMethod,
+  deadLetterQueueOf,
+  Messages,
+  QueueName,
+  rpcReplySchema,
+  uuidv7,
+} from '@fleetwatch/contracts';
 import { createIsolatedVhost, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { register } from 'prom-client';
 import { z } from 'zod';
 import type { BusConnection } from '../connection';
 import { BusConsumer } from '../consumer';
 import { RawAmqp, TEST_SOURCE, testConnection } from '../int-spec.helpers';
-import { silentBusLogger } from '../logger';
+import { silentBusLogger, type BusLogger } from '../logger';
 import { BusPublisher } from '../publisher';
 import { BusTopology } from '../topology';
 import { RpcClient } from './rpc-client';
@@ -36,13 +45,16 @@ describe('RPC over RabbitMQ', () => {
   });
 
   /** The owner's side: its own connection, the command queue, an RpcServer (not started). */
-  function owner(url = vhost.amqpUrl): { server: RpcServer; connection: BusConnection } {
+  function owner(
+    url = vhost.amqpUrl,
+    logger: BusLogger = silentBusLogger,
+  ): { server: RpcServer; connection: BusConnection } {
     const connection = testConnection(url, { name: 'owner' });
     const consumer = new BusConsumer(connection, {
       topology: new BusTopology(connection, { queues: [Q] }),
       logger: silentBusLogger,
     });
-    const server = new RpcServer(consumer, connection, { logger: silentBusLogger });
+    const server = new RpcServer(consumer, connection, { logger });
     closers.push(
       () => connection.close(),
       () => consumer.stop(),
@@ -190,6 +202,57 @@ describe('RPC over RabbitMQ', () => {
     expect(await client.request('ping', {})).toBe('pong');
     await queuesEmpty();
     expect(ran).toEqual([]); // acked, never executed, not dead-lettered
+  });
+
+  it('answers to the AMQP replyTo with the AMQP correlationId (any AMQP client); a request without replyTo is acked unrun', async () => {
+    const unrun: string[] = [];
+    const { server } = owner(vhost.amqpUrl, {
+      ...silentBusLogger,
+      warn: (fields, message) => void unrun.push(`${(fields as { correlationId?: string }).correlationId}: ${message}`),
+    });
+    const ran: RpcContext[] = [];
+    server.register('echo', async (params, ctx) => (ran.push(ctx), { echoed: params })).start();
+    await caller().request('echo', {}); // the owner is consuming
+    ran.length = 0;
+    const ch = await raw.channel();
+    closers.push(() => ch.close());
+    const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    const request = (correlationId: string | undefined, replyTo: string | undefined) => {
+      const envelope = buildEnvelope(Messages.RpcRequest.type, Messages.RpcRequest.schemaVersion, TEST_SOURCE, {
+        method: 'echo',
+        params: { n: correlationId ?? 'none' },
+        deadline: new Date(Date.now() + 10_000).toISOString(),
+      });
+      return raw.publishRaw(
+        Messages.RpcRequest.exchange,
+        Messages.RpcRequest.routingKey,
+        Buffer.from(JSON.stringify(envelope)),
+        {
+          messageId: envelope.id,
+          type: envelope.type,
+          contentType: 'application/json',
+          headers: { [BusHeader.SchemaVersion]: envelope.schemaVersion, [BusHeader.MessageType]: envelope.type },
+          ...(correlationId === undefined ? {} : { correlationId }),
+          ...(replyTo === undefined ? {} : { replyTo }),
+        },
+      );
+    };
+    // The AMQP correlation id differs from the envelope's: the property is what comes back.
+    await request('corr-none', undefined);
+    await request('corr-by-property', queue);
+    const replies: Awaited<ReturnType<RawAmqp['drain']>> = [];
+    await waitFor(async () => (replies.push(...(await raw.drain(queue))), replies.length >= 1 && unrun.length >= 1), {
+      description: 'one reply, one request refused',
+    });
+    await queuesEmpty();
+    expect(unrun).toEqual(['corr-none: rpc request without a reply queue; not run']);
+    expect(replies).toHaveLength(1);
+    expect(replies[0].properties.correlationId).toBe('corr-by-property');
+    expect(rpcReplySchema.parse(JSON.parse(replies[0].content.toString('utf8')))).toEqual({
+      ok: true,
+      result: { echoed: { n: 'corr-by-property' } },
+    });
+    expect(ran.map((c) => c.correlationId)).toEqual(['corr-by-property']);
   });
 
   it('other commands of the queue reach their handlers beside the RPC requests', async () => {
