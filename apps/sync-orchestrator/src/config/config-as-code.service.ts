@@ -9,7 +9,7 @@ import { checkDiff, planImport, planSummary, snapshotOf } from './config-plan';
 import { parseConfigYaml, renderConfigYaml } from './config-yaml';
 import { TargetDeniedError, VersionConflictError } from './config.errors';
 import { CHECK_TARGET_POLICY } from './config.tokens';
-import { ConfigWriter, type WriteOutcome } from './config-writer';
+import { ConfigWriter, type WriteOutcome, type WriteRequest } from './config-writer';
 import { PushMonitors } from './push-monitors';
 
 // Config as code (issue 15): export the whole configuration as YAML, import a YAML file
@@ -24,6 +24,8 @@ export interface ImportOptions {
   prune: boolean;
   /** The config version the file was written against (If-Match). */
   expectedVersion?: number;
+  /** The RPC request an apply answers: idempotent by its id (ConfigWriter). */
+  request?: WriteRequest;
 }
 
 @Injectable()
@@ -127,6 +129,7 @@ export class ConfigAsCodeService {
           after,
         };
       },
+      { request: options.request },
     );
     const { plan, pingTokens, version } = applied;
     return pingTokens ? { dryRun: false, plan, pingTokens, version } : { dryRun: false, plan, version };

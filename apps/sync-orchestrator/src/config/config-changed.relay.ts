@@ -8,6 +8,10 @@ import { CONFIG_RELAY_INTERVAL_MS } from './config.tokens';
 
 type RelayLogger = Pick<Logger, 'warn' | 'error'>;
 
+/** How long answers of config writes are kept by request id (config_requests). */
+const REQUESTS_KEPT_MS = 86_400_000;
+const PRUNE_EVERY_MS = 60_000;
+
 /**
  * Publishes `config.changed` from the outbox (transactional outbox, like the aggregator's
  * StatusEventsRelay): a write commits its outbox row with the version, then kicks this;
@@ -15,6 +19,10 @@ type RelayLogger = Pick<Logger, 'warn' | 'error'>;
  * message id (a republish after a crash is the same message: consumers de-duplicate), and
  * deleted once confirmed. What is left — the bus away, the process gone between commit
  * and publish — is picked up at start and every `intervalMs`.
+ *
+ * The same loop keeps config_requests (answers of config writes by request id, see
+ * ConfigWriter) small: at most once a minute it forgets answers older than a day and clears
+ * the ping tokens of requests whose deadline has passed (their redelivery no longer runs).
  */
 @Injectable()
 export class ConfigChangedRelay implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -22,6 +30,8 @@ export class ConfigChangedRelay implements OnApplicationBootstrap, OnApplication
   private queued: Promise<number> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private pruning: Promise<unknown> | null = null;
+  private lastPruneAt = 0;
 
   constructor(
     private readonly publisher: BusPublisher,
@@ -32,7 +42,10 @@ export class ConfigChangedRelay implements OnApplicationBootstrap, OnApplication
 
   onApplicationBootstrap(): void {
     void this.kick();
-    this.timer = setInterval(() => void this.kick(), this.intervalMs);
+    this.timer = setInterval(() => {
+      void this.kick();
+      if (Date.now() - this.lastPruneAt >= PRUNE_EVERY_MS) void this.pruneRequests();
+    }, this.intervalMs);
     this.timer.unref();
   }
 
@@ -40,6 +53,24 @@ export class ConfigChangedRelay implements OnApplicationBootstrap, OnApplication
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.chain;
+    await this.pruning;
+  }
+
+  /**
+   * Forgets recorded answers older than `keepMs` (default a day) and clears the secrets of
+   * requests past their deadline (ConfigVersionsRepository.pruneRequests). Never rejects;
+   * one pass at a time (a call meanwhile shares it).
+   */
+  pruneRequests(keepMs = REQUESTS_KEPT_MS): Promise<{ deleted: number; cleared: number }> {
+    this.lastPruneAt = Date.now();
+    this.pruning ??= this.versions
+      .pruneRequests(keepMs)
+      .catch((err: unknown) => {
+        this.logger.warn({ err: (err as Error).message }, 'config_requests prune failed; retried in a minute');
+        return { deleted: 0, cleared: 0 };
+      })
+      .finally(() => (this.pruning = null));
+    return this.pruning as Promise<{ deleted: number; cleared: number }>;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { uuidv7, type Actor, type CheckSpec } from '@fleetwatch/contracts';
+import { ConflictError } from '@fleetwatch/domain';
 import {
   ChecksRepository,
   ConfigVersionsRepository,
@@ -23,6 +24,12 @@ import { ConfigChangedRelay } from './config-changed.relay';
 //      entries and the `config.changed` outbox row;
 // then, after commit, kicks the relay to publish. A write that changes nothing makes no
 // version and answers the current one.
+//
+// A write asked for by an RPC request is idempotent by the request's message id: the same
+// transaction records the id with the answer (config_requests), and a request whose id is
+// recorded — RabbitMQ redelivers it when the owner committed but stopped before acking —
+// is answered with the recorded answer, writing nothing. The check runs under the head
+// lock, so a redelivery racing the first run waits for its commit and then sees it.
 
 export type WriteOutcome<R> =
   | { changed: false; result: R }
@@ -42,6 +49,26 @@ export interface WriteContext {
   next: number;
 }
 
+/** The RPC request a write answers (RpcContext's messageId, method and deadline). */
+export interface WriteRequest {
+  /** The request's message id: the same on every redelivery. */
+  id: string;
+  method: string;
+  deadline: Date;
+}
+
+export interface WriteOptions {
+  origin?: 'local' | 'leader';
+  /** Makes the write idempotent by this request's id (see above). */
+  request?: WriteRequest;
+}
+
+/** An answer as config_requests keeps it (persistence's RecordedRequest). */
+type RecordedRequest = NonNullable<Awaited<ReturnType<ConfigVersionsRepository['recordedRequest']>>>;
+
+/** Fields of an answer that are credentials: recorded apart, and cleared after the request's deadline. */
+const SECRET_FIELDS = ['pingTokens'] as const;
+
 /** `alice (user:42)`: who, as the audit log and versions show it (bounded as the event's actor is). */
 export function actorText(actor: Actor): string {
   const text = `${actor.name} (${actor.id})`;
@@ -60,13 +87,22 @@ export class ConfigWriter {
   async write<R>(
     actor: Actor,
     work: (ctx: WriteContext) => Promise<WriteOutcome<R>>,
-    origin: 'local' | 'leader' = 'local',
+    options: WriteOptions = {},
   ): Promise<R & { version: number }> {
+    const { origin = 'local', request } = options;
     const committed = await runInSqlTransaction(this.pool, async (tx) => {
       const head = await this.versions.lockHead(tx);
+      if (request) {
+        const recorded = await this.versions.recordedRequest(tx, request.id);
+        if (recorded) return { answer: replayOf<R>(recorded, request), created: false };
+      }
       const next = head.version + 1;
       const outcome = await work({ tx, head, next });
-      if (!outcome.changed) return { result: outcome.result, version: head.version, created: false };
+      if (!outcome.changed) {
+        const answer = { ...outcome.result, version: head.version };
+        if (request) await this.recordAnswer(tx, request, answer);
+        return { answer, created: false };
+      }
       const snapshot = snapshotOf(outcome.after ?? (await this.checks.all(tx)).map(specOf));
       const hash = contentHash(snapshot);
       const who = actorText(actor);
@@ -83,10 +119,38 @@ export class ConfigWriter {
           payload: { version: next, hash, areas: ['checks'], actor: who, origin },
         },
       });
-      return { result: outcome.result, version: next, created: true };
+      const answer = { ...outcome.result, version: next };
+      if (request) await this.recordAnswer(tx, request, answer);
+      return { answer, created: true };
     });
     // After commit: publish now. A crash before this leaves the outbox row for the next start.
     if (committed.created) void this.relay.kick();
-    return { ...committed.result, version: committed.version };
+    return committed.answer;
   }
+
+  private async recordAnswer(tx: SqlTransaction, request: WriteRequest, answer: object): Promise<void> {
+    const reply: Record<string, unknown> = { ...answer };
+    let secrets: Record<string, unknown> | null = null;
+    for (const field of SECRET_FIELDS) {
+      if (reply[field] === undefined) continue;
+      (secrets ??= {})[field] = reply[field];
+      delete reply[field];
+    }
+    await this.versions.recordRequest(tx, {
+      requestId: request.id,
+      method: request.method,
+      deadline: request.deadline,
+      reply,
+      secrets,
+    });
+  }
+}
+
+/** The recorded answer again (with its secrets while they are kept); a reused id of another method is refused. */
+function replayOf<R>(recorded: RecordedRequest, request: WriteRequest): R & { version: number } {
+  if (recorded.method !== request.method)
+    throw new ConflictError(
+      `request ${request.id} was already answered as ${recorded.method}, not ${request.method}: send a new request`,
+    );
+  return { ...recorded.reply, ...(recorded.secrets ?? {}) } as R & { version: number };
 }

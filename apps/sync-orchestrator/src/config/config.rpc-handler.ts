@@ -1,15 +1,17 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { ConfigRpcMethod as M } from '@fleetwatch/contracts';
-import { RpcServer } from '@fleetwatch/messaging';
+import { RpcServer, type RpcContext } from '@fleetwatch/messaging';
 import { ConfigAsCodeService } from './config-as-code.service';
 import { ConfigService } from './config.service';
+import type { WriteRequest } from './config-writer';
 
 /**
  * The configuration owner's RPC methods (contracts' ConfigRpcMethod), registered on the
  * bus RpcServer: params arrive validated by `configRpcParams[method]`; each method is one
  * service call. Typed domain errors become reply codes in RpcServer (InvalidError →
  * invalid with issues, VersionConflictError → conflict with currentVersion,
- * TargetDeniedError → denied).
+ * TargetDeniedError → denied). Writes pass the request's message id along, so a request
+ * RabbitMQ redelivers after the write committed is answered again, not applied twice.
  */
 @Injectable()
 export class ConfigRpcHandler implements OnModuleInit {
@@ -21,21 +23,35 @@ export class ConfigRpcHandler implements OnModuleInit {
 
   onModuleInit(): void {
     this.rpc
-      .handle(M.ChecksCreate, (p) => this.config.create(p.actor, p.check))
-      .handle(M.ChecksBulkCreate, (p) => this.config.bulkCreate(p.actor, p.checks))
-      .handle(M.ChecksReplace, (p) => this.config.replace(p.actor, p.id, p.check, p.expectedVersion))
-      .handle(M.ChecksPatch, (p) => this.config.patch(p.actor, p.id, p.patch, p.expectedVersion))
-      .handle(M.ChecksDelete, (p) => this.config.delete(p.actor, p.id, p.expectedVersion))
-      .handle(M.ChecksSetPaused, (p) => this.config.setPaused(p.actor, p.id, p.paused, p.expectedVersion))
+      .handle(M.ChecksCreate, (p, ctx) => this.config.create(p.actor, p.check, requestOf(ctx)))
+      .handle(M.ChecksBulkCreate, (p, ctx) => this.config.bulkCreate(p.actor, p.checks, requestOf(ctx)))
+      .handle(M.ChecksReplace, (p, ctx) =>
+        this.config.replace(p.actor, p.id, p.check, p.expectedVersion, requestOf(ctx)),
+      )
+      .handle(M.ChecksPatch, (p, ctx) => this.config.patch(p.actor, p.id, p.patch, p.expectedVersion, requestOf(ctx)))
+      .handle(M.ChecksDelete, (p, ctx) => this.config.delete(p.actor, p.id, p.expectedVersion, requestOf(ctx)))
+      .handle(M.ChecksSetPaused, (p, ctx) =>
+        this.config.setPaused(p.actor, p.id, p.paused, p.expectedVersion, requestOf(ctx)),
+      )
       .handle(M.ChecksList, (p) => this.config.list(p))
       .handle(M.ChecksGet, (p) => this.config.get(p.id))
       .handle(M.ConfigExport, () => this.asCode.export())
-      .handle(M.ConfigImport, (p) =>
-        this.asCode.import(p.actor, p.yaml, { dryRun: p.dryRun, prune: p.prune, expectedVersion: p.expectedVersion }),
+      .handle(M.ConfigImport, (p, ctx) =>
+        this.asCode.import(p.actor, p.yaml, {
+          dryRun: p.dryRun,
+          prune: p.prune,
+          expectedVersion: p.expectedVersion,
+          request: requestOf(ctx),
+        }),
       )
       .handle(M.ConfigVersions, (p) => this.config.versionsList(p.limit, p.before))
       .handle(M.ConfigVersion, (p) => this.config.version(p.version))
       .handle(M.ConfigAudit, (p) => this.config.audit(p))
       .handle(M.AssignmentGet, (p) => this.config.assignment(p.location));
   }
+}
+
+/** What makes a write idempotent: the request's message id (the same on a redelivery). */
+function requestOf(ctx: RpcContext): WriteRequest {
+  return { id: ctx.messageId, method: ctx.method, deadline: ctx.deadline };
 }

@@ -17,7 +17,7 @@ import { parseCheck, policyIssue, specOf } from './check-form';
 import { checkDiff, snapshotOf } from './config-plan';
 import { TargetDeniedError, VersionConflictError } from './config.errors';
 import { CHECK_TARGET_POLICY } from './config.tokens';
-import { ConfigWriter, type WriteOutcome } from './config-writer';
+import { ConfigWriter, type WriteOutcome, type WriteRequest } from './config-writer';
 import { PushMonitors } from './push-monitors';
 
 // Checks as the configuration owner keeps them (SPEC §2, §5): every write validated by
@@ -69,16 +69,23 @@ export class ConfigService {
     return parsed.spec;
   }
 
+  // Writes take the RPC request they answer (`request`), which makes them idempotent by its
+  // id: a redelivered request is answered as the first time, not applied again (ConfigWriter).
+
   /** A `push` check comes back with its ping token (`pingToken`), in this answer only. */
-  async create(actor: Actor, input: unknown): Promise<R[ConfigRpcMethod.ChecksCreate]> {
+  async create(actor: Actor, input: unknown, request?: WriteRequest): Promise<R[ConfigRpcMethod.ChecksCreate]> {
     const spec = this.validate(input);
-    const { checks, version, pingTokens } = await this.createMany(actor, [spec], `create check ${spec.name}`);
+    const { checks, version, pingTokens } = await this.createMany(actor, [spec], `create check ${spec.name}`, request);
     const pingToken = pingTokens?.[checks[0].id];
     return pingToken ? { check: checks[0], pingToken, version } : { check: checks[0], version };
   }
 
   /** Up to 1,000 checks as ONE version; any invalid or denied check refuses them all. */
-  async bulkCreate(actor: Actor, inputs: readonly unknown[]): Promise<R[ConfigRpcMethod.ChecksBulkCreate]> {
+  async bulkCreate(
+    actor: Actor,
+    inputs: readonly unknown[],
+    request?: WriteRequest,
+  ): Promise<R[ConfigRpcMethod.ChecksBulkCreate]> {
     const issues: ErrorIssue[] = [];
     const denied: ErrorIssue[] = [];
     const specs: CheckSpec[] = [];
@@ -97,36 +104,40 @@ export class ConfigService {
     if (issues.length) throw invalid(issues);
     if (denied.length)
       throw new TargetDeniedError(`target denied by policy: ${denied[0].path}: ${denied[0].message}`, denied);
-    return this.createMany(actor, specs, `bulk create ${specs.length} checks`);
+    return this.createMany(actor, specs, `bulk create ${specs.length} checks`, request);
   }
 
-  private createMany(actor: Actor, specs: readonly CheckSpec[], summary: string) {
+  private createMany(actor: Actor, specs: readonly CheckSpec[], summary: string, request?: WriteRequest) {
     type Created = { checks: CheckDefinition[]; pingTokens?: Record<string, string> };
-    return this.writer.write(actor, async ({ tx, next }): Promise<WriteOutcome<Created>> => {
-      const clash = await this.checks.namesTaken(
-        tx,
-        specs.map((s) => s.name),
-      );
-      if (clash.length)
-        throw new ConflictError(
-          `a check named ${clash
-            .slice(0, 5)
-            .map((n) => JSON.stringify(n))
-            .join(', ')}${clash.length > 5 ? ` and ${clash.length - 5} more` : ''} already exists`,
+    return this.writer.write(
+      actor,
+      async ({ tx, next }): Promise<WriteOutcome<Created>> => {
+        const clash = await this.checks.namesTaken(
+          tx,
+          specs.map((s) => s.name),
         );
-      const created = await this.checks.insertMany(
-        tx,
-        specs.map((spec) => ({ id: randomUUID(), spec })),
-        next,
-      );
-      const pingTokens = await this.monitors.follow(tx, { created });
-      return {
-        changed: true,
-        result: pingTokens ? { checks: created, pingTokens } : { checks: created },
-        summary,
-        audit: created.map((c) => ({ action: 'check.create', subject: c.id, diff: checkDiff(null, specOf(c)) })),
-      };
-    });
+        if (clash.length)
+          throw new ConflictError(
+            `a check named ${clash
+              .slice(0, 5)
+              .map((n) => JSON.stringify(n))
+              .join(', ')}${clash.length > 5 ? ` and ${clash.length - 5} more` : ''} already exists`,
+          );
+        const created = await this.checks.insertMany(
+          tx,
+          specs.map((spec) => ({ id: randomUUID(), spec })),
+          next,
+        );
+        const pingTokens = await this.monitors.follow(tx, { created });
+        return {
+          changed: true,
+          result: pingTokens ? { checks: created, pingTokens } : { checks: created },
+          summary,
+          audit: created.map((c) => ({ action: 'check.create', subject: c.id, diff: checkDiff(null, specOf(c)) })),
+        };
+      },
+      { request },
+    );
   }
 
   async replace(
@@ -134,9 +145,10 @@ export class ConfigService {
     id: string,
     input: unknown,
     expectedVersion?: number,
+    request?: WriteRequest,
   ): Promise<R[ConfigRpcMethod.ChecksReplace]> {
     const spec = this.validate(input);
-    return this.change(actor, id, expectedVersion, 'check.replace', () => spec);
+    return this.change(actor, id, expectedVersion, 'check.replace', () => spec, request);
   }
 
   /** Top-level merge (a `null` member removes the field: its default applies), then the whole check validated again. */
@@ -145,18 +157,26 @@ export class ConfigService {
     id: string,
     patch: Record<string, unknown>,
     expectedVersion?: number,
+    request?: WriteRequest,
   ): Promise<R[ConfigRpcMethod.ChecksPatch]> {
     const checked = checkPatchSchema.safeParse(patch);
     if (!checked.success)
       throw invalid(checked.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })));
-    return this.change(actor, id, expectedVersion, 'check.patch', (current) => {
-      const merged: Record<string, unknown> = { ...specOf(current) };
-      for (const [k, v] of Object.entries(patch)) {
-        if (v === null) delete merged[k];
-        else Object.defineProperty(merged, k, { value: v, enumerable: true, writable: true, configurable: true });
-      }
-      return this.validate(merged);
-    });
+    return this.change(
+      actor,
+      id,
+      expectedVersion,
+      'check.patch',
+      (current) => {
+        const merged: Record<string, unknown> = { ...specOf(current) };
+        for (const [k, v] of Object.entries(patch)) {
+          if (v === null) delete merged[k];
+          else Object.defineProperty(merged, k, { value: v, enumerable: true, writable: true, configurable: true });
+        }
+        return this.validate(merged);
+      },
+      request,
+    );
   }
 
   async setPaused(
@@ -164,25 +184,39 @@ export class ConfigService {
     id: string,
     paused: boolean,
     expectedVersion?: number,
+    request?: WriteRequest,
   ): Promise<R[ConfigRpcMethod.ChecksSetPaused]> {
-    return this.change(actor, id, expectedVersion, paused ? 'check.pause' : 'check.resume', (current) => ({
-      ...specOf(current),
-      paused,
-    }));
+    return this.change(
+      actor,
+      id,
+      expectedVersion,
+      paused ? 'check.pause' : 'check.resume',
+      (current) => ({ ...specOf(current), paused }),
+      request,
+    );
   }
 
-  async delete(actor: Actor, id: string, expectedVersion?: number): Promise<R[ConfigRpcMethod.ChecksDelete]> {
-    return this.writer.write(actor, async ({ tx }): Promise<WriteOutcome<object>> => {
-      const current = await this.current(tx, id, expectedVersion);
-      await this.checks.deleteMany(tx, [id]);
-      await this.monitors.follow(tx, { deleted: [current] });
-      return {
-        changed: true,
-        result: {},
-        summary: `delete check ${current.name}`,
-        audit: [{ action: 'check.delete', subject: id, diff: checkDiff(specOf(current), null) }],
-      };
-    });
+  async delete(
+    actor: Actor,
+    id: string,
+    expectedVersion?: number,
+    request?: WriteRequest,
+  ): Promise<R[ConfigRpcMethod.ChecksDelete]> {
+    return this.writer.write(
+      actor,
+      async ({ tx }): Promise<WriteOutcome<object>> => {
+        const current = await this.current(tx, id, expectedVersion);
+        await this.checks.deleteMany(tx, [id]);
+        await this.monitors.follow(tx, { deleted: [current] });
+        return {
+          changed: true,
+          result: {},
+          summary: `delete check ${current.name}`,
+          audit: [{ action: 'check.delete', subject: id, diff: checkDiff(specOf(current), null) }],
+        };
+      },
+      { request },
+    );
   }
 
   /** One check's change: `next` builds the new spec from the current one (under the lock). */
@@ -192,27 +226,32 @@ export class ConfigService {
     expectedVersion: number | undefined,
     action: string,
     nextSpec: (current: CheckDefinition) => CheckSpec,
+    request: WriteRequest | undefined,
   ): Promise<{ check: CheckDefinition; version: number }> {
-    return this.writer.write(actor, async ({ tx, next }): Promise<WriteOutcome<{ check: CheckDefinition }>> => {
-      const current = await this.current(tx, id, expectedVersion);
-      const spec = nextSpec(current);
-      if (spec.type !== current.type)
-        throw invalid([{ path: 'type', message: 'a check cannot change type: create a new one' }]);
-      const diff = checkDiff(specOf(current), spec);
-      if (diff.length === 0) return { changed: false, result: { check: current } };
-      if (spec.name !== current.name) {
-        const clash = await this.checks.namesTaken(tx, [spec.name]);
-        if (clash.length) throw new ConflictError(`a check named ${JSON.stringify(spec.name)} already exists`);
-      }
-      const [check] = await this.checks.updateMany(tx, [{ id, spec }], next);
-      await this.monitors.follow(tx, { changed: [check] });
-      return {
-        changed: true,
-        result: { check },
-        summary: `${action.replace('check.', '')} check ${spec.name}`,
-        audit: [{ action, subject: id, diff }],
-      };
-    });
+    return this.writer.write(
+      actor,
+      async ({ tx, next }): Promise<WriteOutcome<{ check: CheckDefinition }>> => {
+        const current = await this.current(tx, id, expectedVersion);
+        const spec = nextSpec(current);
+        if (spec.type !== current.type)
+          throw invalid([{ path: 'type', message: 'a check cannot change type: create a new one' }]);
+        const diff = checkDiff(specOf(current), spec);
+        if (diff.length === 0) return { changed: false, result: { check: current } };
+        if (spec.name !== current.name) {
+          const clash = await this.checks.namesTaken(tx, [spec.name]);
+          if (clash.length) throw new ConflictError(`a check named ${JSON.stringify(spec.name)} already exists`);
+        }
+        const [check] = await this.checks.updateMany(tx, [{ id, spec }], next);
+        await this.monitors.follow(tx, { changed: [check] });
+        return {
+          changed: true,
+          result: { check },
+          summary: `${action.replace('check.', '')} check ${spec.name}`,
+          audit: [{ action, subject: id, diff }],
+        };
+      },
+      { request },
+    );
   }
 
   /** The check as it is now (inside the writer's lock), or NotFound / VersionConflict. */

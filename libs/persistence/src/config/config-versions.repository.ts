@@ -2,11 +2,12 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { AuditEntry, ConfigChangedPayload, ConfigDiffEntry, ConfigVersionSummary } from '@fleetwatch/contracts';
 import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
 
-// config_head, config_versions, audit_log and config_changed_outbox (writer:
-// sync-orchestrator). A configuration write locks config_head first (lockHead), so
+// config_head, config_versions, audit_log, config_changed_outbox and config_requests
+// (writer: sync-orchestrator). A configuration write locks config_head first (lockHead), so
 // writers take turns and versions are gap-free; it then records the version, its audit
 // entries and its `config.changed` outbox row in one statement (record), in the same
-// transaction as the checks it changed.
+// transaction as the checks it changed — and, when an RPC request asked for it, the
+// request's id with the answer (recordRequest), so a redelivery is answered, not re-applied.
 
 export interface ConfigHead {
   /** 0 before the first version. */
@@ -42,6 +43,22 @@ export interface PendingConfigChanged {
   version: number;
   payload: ConfigChangedPayload;
   createdAt: string;
+}
+
+/** A config write's answer, recorded under the id of the request that asked for it. */
+export interface RecordedRequest {
+  method: string;
+  /** The answer without its secrets. */
+  reply: Record<string, unknown>;
+  /** What the answer carried that is a credential (ping tokens); null once cleared. */
+  secrets: Record<string, unknown> | null;
+}
+
+export interface NewRecordedRequest extends RecordedRequest {
+  /** The request's message id (a UUID: the envelope id). */
+  requestId: string;
+  /** The caller's deadline: after it the owner no longer runs the request, so secrets can go. */
+  deadline: Date;
 }
 
 export interface AuditQuery {
@@ -171,6 +188,46 @@ export class ConfigVersionsRepository {
       version: r.version,
       diff: r.diff,
     }));
+  }
+
+  /** The answer recorded for a request id, if its write committed (read under the head lock). */
+  async recordedRequest(tx: SqlTx, requestId: string): Promise<RecordedRequest | null> {
+    const rows = await sqlQuery<RecordedRequest>(
+      tx,
+      'SELECT method, reply, secrets FROM config_requests WHERE request_id = $1::uuid',
+      [requestId],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows[0] ?? null;
+  }
+
+  /** Records a write's answer under its request id, in the write's transaction (a second record is a ConflictError). */
+  async recordRequest(tx: SqlTx, r: NewRecordedRequest): Promise<void> {
+    await sqlExecute(
+      tx,
+      `INSERT INTO config_requests (request_id, method, reply, secrets, deadline)
+       VALUES ($1::uuid, $2, $3::jsonb, $4::jsonb, $5)`,
+      [r.requestId, r.method, JSON.stringify(r.reply), r.secrets ? JSON.stringify(r.secrets) : null, r.deadline],
+    ).catch((err: unknown) => rethrowSql(err, `request ${r.requestId} is already recorded`));
+  }
+
+  /**
+   * Forgets answers recorded more than `keepMs` ago and clears the secrets of requests whose
+   * deadline passed more than `secretsGraceMs` ago (a margin for the owner's clock against the
+   * database's: the owner acks a request past its deadline without running it).
+   */
+  async pruneRequests(keepMs = 86_400_000, secretsGraceMs = 300_000): Promise<{ deleted: number; cleared: number }> {
+    const deleted = await sqlExecute(
+      this.pool,
+      'DELETE FROM config_requests WHERE at < now() - make_interval(secs => $1::float8 / 1000)',
+      [keepMs],
+    ).catch((err: unknown) => rethrowSql(err));
+    const cleared = await sqlExecute(
+      this.pool,
+      `UPDATE config_requests SET secrets = NULL
+       WHERE secrets IS NOT NULL AND deadline < now() - make_interval(secs => $1::float8 / 1000)`,
+      [secretsGraceMs],
+    ).catch((err: unknown) => rethrowSql(err));
+    return { deleted, cleared };
   }
 
   /** `config.changed` not yet confirmed, oldest version first. */

@@ -1,0 +1,252 @@
+import { connect, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import {
+  buildEnvelope,
+  BusHeader,
+  ConfigRpcMethod as M,
+  Messages,
+  QueueName,
+  rpcReplySchema,
+  type MessageSource,
+  type RpcReply,
+} from '@fleetwatch/contracts';
+import { createBus, RpcClient, RpcServer, silentBusLogger, type Bus } from '@fleetwatch/messaging';
+import { runInSqlTransaction } from '@fleetwatch/persistence';
+import { TcpProxy, waitFor } from '@fleetwatch/testing';
+import { Client } from 'pg';
+import { ConfigRpcHandler } from './config.rpc-handler';
+import { ALICE, ConfigTestServers, startOwner, type OwnerParts } from './config.int-helpers';
+
+// At-least-once RPC must not apply a write twice: RabbitMQ redelivers a request whose
+// owner committed the write but never acked it (crash, lost channel). The write records
+// the request's message id with its answer in its own transaction, and a request whose id
+// is recorded is answered with that answer, writing nothing.
+
+jest.setTimeout(120_000);
+
+const SOURCE: MessageSource = { site: 'test', service: 'api-gateway', location: 'lab-1' };
+
+let servers: ConfigTestServers;
+let parts: OwnerParts;
+let sql: Client;
+
+beforeAll(async () => {
+  servers = await ConfigTestServers.create('config-idempotency');
+  parts = startOwner(servers.db.databaseUrl, null);
+  sql = new Client({ connectionString: servers.db.databaseUrl });
+  await sql.connect();
+});
+afterAll(async () => {
+  await sql?.end();
+  await parts?.close();
+  await servers?.dispose();
+});
+
+/** The owner's RPC side as sync-orchestrator wires it (ConfigRpcHandler on an RpcServer), on a bus at `url`. */
+async function rpcOwner(url: string, replyTimeoutMs = 5_000): Promise<{ bus: Bus; server: RpcServer }> {
+  const bus = createBus({
+    url,
+    source: { ...SOURCE, service: 'sync-orchestrator' },
+    name: 'owner',
+    queues: [QueueName.SyncOrchestratorCommands],
+    heartbeatSeconds: 2,
+    backoff: { initialDelayMs: 50, maxDelayMs: 300, jitter: 0.5 },
+    logger: silentBusLogger,
+  });
+  const server = new RpcServer(bus.consumer, bus.connection, { replyTimeoutMs, logger: silentBusLogger });
+  new ConfigRpcHandler(server, parts.config, parts.asCode).onModuleInit();
+  await server.start().waitUntilActive(15_000);
+  return { bus, server };
+}
+
+async function versionCount(): Promise<number> {
+  return (await servers.versions()).length;
+}
+
+describe('the same request delivered twice (same message id)', () => {
+  let amqp: ChannelModel;
+  let ch: ConfirmChannel;
+  let replyQueue: string;
+  const replies: ConsumeMessage[] = [];
+  let owner: { bus: Bus; server: RpcServer };
+
+  beforeAll(async () => {
+    owner = await rpcOwner(servers.vhost.amqpUrl);
+    amqp = await connect(servers.vhost.amqpUrl);
+    ch = await amqp.createConfirmChannel();
+    replyQueue = (await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false })).queue;
+    await ch.consume(replyQueue, (m) => void (m && replies.push(m)), { noAck: true });
+  });
+  afterAll(async () => {
+    await amqp?.close().catch(() => undefined);
+    await owner?.server.stop();
+    await owner?.bus.close();
+  });
+
+  /** One request, as RpcClient writes it, published `copies` times with the same bytes and properties. */
+  async function deliverTwice(method: M, params: unknown, copies = 2): Promise<RpcReply[]> {
+    const envelope = buildEnvelope(Messages.RpcRequest.type, Messages.RpcRequest.schemaVersion, SOURCE, {
+      method,
+      params,
+      deadline: new Date(Date.now() + 30_000).toISOString(),
+    });
+    const content = Buffer.from(JSON.stringify(envelope));
+    const properties = {
+      persistent: true,
+      contentType: 'application/json',
+      messageId: envelope.id,
+      correlationId: envelope.correlationId,
+      replyTo: replyQueue,
+      type: envelope.type,
+      headers: { [BusHeader.SchemaVersion]: envelope.schemaVersion, [BusHeader.MessageType]: envelope.type },
+    };
+    for (let i = 0; i < copies; i++)
+      ch.publish(Messages.RpcRequest.exchange, Messages.RpcRequest.routingKey, content, properties);
+    await ch.waitForConfirms();
+    const mine = () => replies.filter((r) => r.properties.correlationId === envelope.correlationId);
+    await waitFor(() => mine().length === copies, { description: `${copies} replies to ${method}`, timeoutMs: 20_000 });
+    return mine().map((r) => rpcReplySchema.parse(JSON.parse(r.content.toString('utf8'))));
+  }
+
+  const nightly = { name: 'nightly', type: 'push', periodSeconds: 3600, graceSeconds: 60 };
+
+  it('create: both copies (handled at once) answer the same check and ping token; one check, one version', async () => {
+    const before = await versionCount();
+    const [first, second] = await deliverTwice(M.ChecksCreate, { actor: ALICE, check: nightly });
+    expect(first).toMatchObject({ ok: true, result: { check: { name: 'nightly' }, pingToken: expect.any(String) } });
+    // Without the record, the second would answer `conflict` (name taken) and the caller's token would be lost.
+    expect(second).toEqual(first);
+    expect(await versionCount()).toBe(before + 1);
+    const { rows } = await sql.query('SELECT count(*)::int AS n FROM heartbeat_monitors');
+    expect(rows[0].n).toBe(1);
+    const audit = await sql.query("SELECT count(*)::int AS n FROM audit_log WHERE action = 'check.create'");
+    expect(audit.rows[0].n).toBe(1);
+    // The recorded reply keeps the ping token apart (cleared after the deadline), not in `reply`.
+    const recorded = await sql.query('SELECT method, reply, secrets FROM config_requests');
+    expect(recorded.rows).toEqual([
+      {
+        method: M.ChecksCreate,
+        reply: expect.not.objectContaining({ pingTokens: expect.anything() }),
+        secrets: { pingTokens: expect.any(Object) },
+      },
+    ]);
+  });
+
+  it('patch with If-Match, delete: a repeat answers as the first time, not conflict / not_found', async () => {
+    const { check } = await parts.config.create(ALICE, { name: 'db', type: 'tcp', host: '127.0.0.1', port: 5432 });
+    const v0 = await versionCount();
+    const patched = await deliverTwice(M.ChecksPatch, {
+      actor: ALICE,
+      id: check.id,
+      patch: { port: 5433 },
+      expectedVersion: check.version,
+    });
+    expect(patched[0]).toMatchObject({ ok: true, result: { check: { port: 5433 }, version: v0 + 1 } });
+    expect(patched[1]).toEqual(patched[0]);
+    const deleted = await deliverTwice(M.ChecksDelete, { actor: ALICE, id: check.id }, 3);
+    expect(deleted).toEqual([0, 1, 2].map(() => ({ ok: true, result: { version: v0 + 2 } })));
+    expect(await versionCount()).toBe(v0 + 2);
+    // A new request (new id) is a new write: now the check is gone.
+    const again = await deliverTwice(M.ChecksDelete, { actor: ALICE, id: check.id }, 1);
+    expect(again[0]).toMatchObject({ ok: false, error: { code: 'not_found' } });
+  });
+
+  it('an import applied twice is one version with the same plan; a no-op write is recorded too', async () => {
+    const yaml = 'checks:\n  web:\n    type: http\n    url: http://127.0.0.1:8080/\n';
+    const v0 = await versionCount();
+    const [a, b] = await deliverTwice(M.ConfigImport, { actor: ALICE, yaml, prune: false });
+    expect(a).toMatchObject({ ok: true, result: { dryRun: false, version: v0 + 1 } });
+    expect(b).toEqual(a);
+    const [c, d] = await deliverTwice(M.ChecksSetPaused, {
+      actor: ALICE,
+      id: (a as { result: { plan: { id: string }[] } }).result.plan[0].id,
+      paused: false,
+    });
+    expect(c).toMatchObject({ ok: true, result: { version: v0 + 1 } }); // already running: no version
+    expect(d).toEqual(c);
+    expect(await versionCount()).toBe(v0 + 1);
+    const { rows } = await sql.query(
+      "SELECT count(*)::int AS n FROM config_requests WHERE method = 'checks.set-paused'",
+    );
+    expect(rows[0].n).toBe(1);
+  });
+});
+
+describe('the owner stops between commit and ack', () => {
+  it('the redelivery is answered with the committed answer: the caller gets its check and token, one version', async () => {
+    const proxy = TcpProxy.forUrl(servers.vhost.amqpUrl);
+    await proxy.start();
+    // The owner reaches the broker through the proxy; its reply gives up after 1 s.
+    const owner = await rpcOwner(proxy.rewriteUrl(servers.vhost.amqpUrl), 1_000);
+    const caller = createBus({ url: servers.vhost.amqpUrl, source: SOURCE, name: 'caller', logger: silentBusLogger });
+    const client = new RpcClient(caller.connections.publishing, caller.connections.consuming, {
+      source: SOURCE,
+      timeoutMs: 20_000,
+      logger: silentBusLogger,
+    });
+    const create = parts.config.create.bind(parts.config);
+    const answers: unknown[] = [];
+    let restarted!: Promise<void>;
+    const spy = jest.spyOn(parts.config, 'create').mockImplementation(async (...args) => {
+      const answer = await create(...args); // committed
+      answers.push(answer);
+      if (answers.length === 1) {
+        // "Crash" before the reply and the ack: the broker loses the owner's connections and
+        // refuses new ones for 2 s, so the unacked request goes back to the queue.
+        proxy.pause();
+        proxy.cut();
+        restarted = new Promise((r) => setTimeout(r, 2_000)).then(() => proxy.resume());
+      }
+      return answer;
+    });
+    try {
+      const before = await versionCount();
+      const answer = await client.call(M.ChecksCreate, {
+        actor: ALICE,
+        check: { name: 'crash-safe', type: 'push', periodSeconds: 60, graceSeconds: 10 },
+      });
+      await restarted;
+      // Run twice (the second time on the redelivery), answered once, with what the first run committed.
+      expect(answers).toHaveLength(2);
+      expect(answers[1]).toEqual(answers[0]);
+      expect(JSON.parse(JSON.stringify(answers[0]))).toEqual(answer);
+      expect(answer.pingToken).toEqual(expect.any(String));
+      expect(await versionCount()).toBe(before + 1);
+      const { rows } = await sql.query("SELECT count(*)::int AS n FROM checks WHERE name = 'crash-safe'");
+      expect(rows[0].n).toBe(1);
+    } finally {
+      spy.mockRestore();
+      await client.close();
+      await caller.close();
+      await owner.server.stop();
+      await owner.bus.close();
+      await proxy.stop();
+    }
+  });
+});
+
+describe('config_requests housekeeping (the relay loop)', () => {
+  it('clears ping tokens once the deadline has passed, forgets answers after the kept time', async () => {
+    const id = '0190f0e0-0000-7000-8000-00000000dead';
+    await runInSqlTransaction(parts.pool, (tx) =>
+      parts.versions.recordRequest(tx, {
+        requestId: id,
+        method: M.ChecksCreate,
+        reply: { version: 1 },
+        secrets: { pingTokens: { x: 'fwp_secret' } },
+        deadline: new Date(Date.now() - 10 * 60_000),
+      }),
+    );
+    const cleared = await parts.relay.pruneRequests();
+    expect(cleared.cleared).toBeGreaterThanOrEqual(1);
+    expect(cleared.deleted).toBe(0);
+    const kept = await runInSqlTransaction(parts.pool, (tx) => parts.versions.recordedRequest(tx, id));
+    expect(kept).toEqual({ method: M.ChecksCreate, reply: { version: 1 }, secrets: null });
+    // Those of the other tests are still within their deadline: their tokens stay.
+    const { rows } = await sql.query('SELECT count(*)::int AS n FROM config_requests WHERE secrets IS NOT NULL');
+    expect(rows[0].n).toBeGreaterThan(0);
+
+    const all = (await sql.query('SELECT count(*)::int AS n FROM config_requests')).rows[0].n as number;
+    expect((await parts.relay.pruneRequests(0)).deleted).toBe(all);
+    expect(await runInSqlTransaction(parts.pool, (tx) => parts.versions.recordedRequest(tx, id))).toBeNull();
+  });
+});
