@@ -11,6 +11,7 @@ export * from './ingest/limits';
 export * from './auth/roles';
 export * from './status/up-value';
 export * from './status/fold';
+export * from './status/check-lifecycle';
 export * from './checks/target-policy';
 export * from './checks/literal-ip';
 export * from './checks/conditions';

@@ -74,3 +74,34 @@ describe('bindings', () => {
     for (const def of Object.values(Messages)) expect(def.routingKey).toMatch(/^(event|command)\./);
   });
 });
+
+describe('check.lifecycle', () => {
+  const payload = {
+    checkId: '0191d7a2-0000-7000-8000-000000000001',
+    targetId: 'check:0191d7a2-0000-7000-8000-000000000001',
+    state: 'paused',
+    version: 7,
+    at: '2026-01-01T00:00:00.000Z',
+  };
+  it('is an observation of the check target: sharded by it, and bound to the un-sharded queue too', () => {
+    expect(Messages.CheckLifecycle.shardKeys?.(Messages.CheckLifecycle.payload.parse(payload))).toEqual([
+      payload.targetId,
+    ]);
+    expect(Messages.CheckLifecycle.routingKey).toBe('event.check.lifecycle');
+    expect(QUEUE_BINDINGS[QueueName.AggregatorObservations].map((b) => b.routingKey)).toContain(
+      RoutingKey.CheckLifecycle,
+    );
+    // Not a config.changed: collectors following that key never receive it.
+    expect(QUEUE_BINDINGS[QueueName.CollectorConfig].map((b) => b.routingKey)).not.toContain(RoutingKey.CheckLifecycle);
+  });
+  it.each([
+    ['a check id that is no UUID', { checkId: 'web' }, 'checkId'],
+    ['an unknown state', { state: 'archived' }, 'state'],
+    ['version 0', { version: 0 }, 'version'],
+  ])('refuses %s', (_name, change, path) => {
+    const env = buildEnvelope(Messages.CheckLifecycle.type, 1, source, { ...payload, ...change });
+    const r = parseMessage(Buffer.from(JSON.stringify(env)));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toContain(path);
+  });
+});

@@ -4,6 +4,7 @@ import { TargetIds } from '../common/ids';
 import { Envelope, envelopeSchema } from './envelope.schema';
 import {
   alertStateChangedPayloadSchema,
+  checkLifecyclePayloadSchema,
   checkResultPayloadSchema,
   configChangedPayloadSchema,
   heartbeatPayloadSchema,
@@ -56,6 +57,14 @@ export const Messages = {
     exchange: ExchangeName.Events,
     routingKey: RoutingKey.CheckResult,
     payload: checkResultPayloadSchema,
+    shardKeys: (p) => [p.targetId],
+  }),
+  CheckLifecycle: define({
+    type: 'check.lifecycle',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.CheckLifecycle,
+    payload: checkLifecyclePayloadSchema,
     shardKeys: (p) => [p.targetId],
   }),
   HostMetrics: define({

@@ -36,6 +36,12 @@ export enum RoutingKey {
   StatusChanged = 'event.status.changed',
   AlertStateChanged = 'event.alert.state-changed',
   ConfigChanged = 'event.config.changed',
+  /**
+   * A check's lifecycle in the configuration (created/resumed, paused, deleted), from the
+   * configuration owner to the aggregator: an observation of the check's target, sharded
+   * like its results (`event.check.lifecycle.shard-NN`).
+   */
+  CheckLifecycle = 'event.check.lifecycle',
 
   ConfigApply = 'command.config.apply',
   IngressPause = 'command.ingress.pause',
@@ -120,6 +126,8 @@ export const QUEUE_BINDINGS: Readonly<Record<QueueName, readonly QueueBinding[]>
     { exchange: ExchangeName.Events, routingKey: RoutingKey.PingReceived },
     { exchange: ExchangeName.Events, routingKey: RoutingKey.CollectorHeartbeat },
     { exchange: ExchangeName.Events, routingKey: RoutingKey.SiteHeartbeat },
+    // From a publisher that does not shard (shardObservations: false): folded by the legacy lane.
+    { exchange: ExchangeName.Events, routingKey: RoutingKey.CheckLifecycle },
   ],
   [QueueName.AggregatorAlerts]: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged }],
   [QueueName.SyncOrchestratorCommands]: [

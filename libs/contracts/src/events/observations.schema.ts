@@ -248,4 +248,39 @@ export const configChangedPayloadSchema = z.object({
 });
 export type ConfigChangedPayload = z.infer<typeof configChangedPayloadSchema>;
 
+/** Where a check stands in the configuration (SPEC §1 PAUSED; §2: the configuration owner says, the aggregator follows). */
+export const checkLifecycleStateSchema = z.enum(['active', 'paused', 'deleted']);
+export type CheckLifecycleState = z.infer<typeof checkLifecycleStateSchema>;
+
+/**
+ * `check.lifecycle`: a configuration write touched this check (created, changed, paused,
+ * resumed or deleted it). Published by sync-orchestrator from its outbox with the config
+ * version of the write, at least once and in version order; the aggregator keeps the
+ * highest version it applied per target, so a redelivered or older one changes nothing.
+ */
+export const checkLifecyclePayloadSchema = z.object({
+  checkId: z.string().regex(UUID_PATTERN, 'must be a UUID'),
+  targetId: name(300),
+  state: checkLifecycleStateSchema,
+  /** The config version of the write (orders a check's lifecycle messages). */
+  version: z.number().int().positive(),
+  /** When the write was committed. */
+  at: isoDateTimeSchema,
+  /** The check as configured (absent when deleted): the targets API shows a check before its first result. */
+  name: storableText(256).optional(),
+  checkType: storableText(32).optional(),
+  tags: z.array(storableText(64)).max(64).optional(),
+  /**
+   * The longest expected gap between two results (a probed check's interval, a push check's
+   * period + grace): after a resume, nothing heard within two of these reads STALE.
+   */
+  intervalSeconds: z
+    .number()
+    .int()
+    .positive()
+    .max(62 * 86_400)
+    .optional(),
+});
+export type CheckLifecyclePayload = z.infer<typeof checkLifecyclePayloadSchema>;
+
 export const observationTargetKind = targetKindSchema;

@@ -1,11 +1,21 @@
 import { TargetKind } from '@fleetwatch/contracts';
 import type { ConsensusPolicy } from './consensus';
 import { heartbeatStep, type FinishedRun, type HeartbeatPing } from './heartbeat';
-import { applyObservation, type Observation, type StatusEventDraft, type TargetSnapshot } from './target-state';
+import { applyLifecycle, type CheckLifecycle } from './check-lifecycle';
+import {
+  applyObservation,
+  isTombstone,
+  type FoldResult,
+  type Observation,
+  type StatusEventDraft,
+  type TargetSnapshot,
+} from './target-state';
 
 /** One observation to fold, with the id that makes it idempotent (its message id). */
 export type FoldItem =
   | { type: 'observation'; id: string; observation: Observation }
+  /** A check's lifecycle from the configuration owner: idempotent by its config version, not by `id`. */
+  | { type: 'lifecycle'; id: string; lifecycle: CheckLifecycle }
   | {
       type: 'ping';
       id: string;
@@ -65,7 +75,27 @@ export function foldObservations(
   let duplicates = 0;
 
   for (const item of items) {
-    const targetId = item.type === 'ping' ? item.targetId : item.observation.targetId;
+    const targetId =
+      item.type === 'ping'
+        ? item.targetId
+        : item.type === 'lifecycle'
+          ? item.lifecycle.targetId
+          : item.observation.targetId;
+    if (item.type === 'lifecycle') {
+      // No history row says whether it is new: its version against the target's does.
+      const result = applyLifecycle(targets.get(targetId), item.lifecycle);
+      if (!result.applied) {
+        // Seen before (redelivered): the live state it caused may not have been written yet.
+        resync.add(targetId);
+        duplicates++;
+        continue;
+      }
+      applied.add(item.id);
+      targets.set(targetId, result.target);
+      changed.add(targetId);
+      events.push(...result.events);
+      continue;
+    }
     if (!fresh.has(item.id) || folded.has(item.id)) {
       duplicates++;
       resync.add(targetId);
@@ -73,7 +103,9 @@ export function foldObservations(
     }
     folded.add(item.id);
     const before = targets.get(targetId);
-    let result;
+    // A deleted check's late result or ping: stored in history by the caller, nothing else.
+    if (isTombstone(before)) continue;
+    let result: FoldResult;
     if (item.type === 'ping') {
       const step = heartbeatStep(before?.locations[item.location], item.ping);
       result = applyObservation(

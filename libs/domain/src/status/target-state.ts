@@ -45,6 +45,24 @@ export interface TargetSnapshot {
    * (CONSENSUS_DOWN_QUORUM_PCT). Kept with the target so the sweeper judges it the same way.
    */
   downQuorumPct?: number | null;
+  /**
+   * Checks: paused in the configuration (check.lifecycle). While set, every location reads
+   * PAUSED, no deadline runs and observations change nothing but lastSeen — whenever they
+   * were started: a collector without the bus keeps running its last assignment.
+   */
+  paused?: boolean;
+  /** Checks: the config version of the last lifecycle message applied (older ones change nothing). */
+  configVersion?: number | null;
+  /**
+   * Checks: when the check was deleted (epoch ms). The target is then a tombstone: it has
+   * no location, is in no live state, and nothing folds into it again (ids never return).
+   */
+  deletedAt?: number | null;
+}
+
+/** Whether the target is a deleted check's tombstone. */
+export function isTombstone(t: Pick<TargetSnapshot, 'deletedAt'> | undefined): boolean {
+  return t?.deletedAt !== undefined && t.deletedAt !== null;
 }
 
 /** One observation of one target at one location, already mapped onto a status class. */
@@ -118,10 +136,12 @@ function withLocation(
 ): { target: TargetSnapshot; events: StatusEventDraft[] } {
   const previous = target.locations[location];
   const locations = { ...target.locations, [location]: next };
-  const consensus = consensusOf(
-    Object.values(locations).map((l) => l.status),
-    policyOf(target, policy),
-  );
+  const consensus = target.paused
+    ? TargetStatus.Paused
+    : consensusOf(
+        Object.values(locations).map((l) => l.status),
+        policyOf(target, policy),
+      );
   const transitions = transitionsFor(location, previous?.status, next.status, target.status, consensus, reason);
   let seq = target.seq;
   const events = transitions.map((t) => ({
@@ -151,7 +171,19 @@ export function applyObservation(
   obs: Observation,
   policy: ConsensusPolicy,
 ): FoldResult {
+  // A deleted check's late result (a spool, an offline collector's old assignment) never revives it.
+  if (current && isTombstone(current)) return { target: current, events: [], applied: false };
   const fresh = current ?? emptyTarget(obs.targetId, obs.kind, obs.name);
+  if (fresh.paused) {
+    // Stored in history by the caller; here it only proves life. A location first heard while
+    // paused is left out: it appears with its first result after the resume.
+    const prev = fresh.locations[obs.location];
+    const lastSeen = Math.max(fresh.lastSeen ?? obs.at, obs.at);
+    const locations = prev
+      ? { ...fresh.locations, [obs.location]: { ...prev, lastSeen: Math.max(prev.lastSeen, obs.at) } }
+      : fresh.locations;
+    return { target: { ...fresh, lastSeen, locations }, events: [], applied: false };
+  }
   const base = obs.downQuorumPct !== undefined ? { ...fresh, downQuorumPct: obs.downQuorumPct } : fresh;
   const prev = base.locations[obs.location];
   const lastSeen = Math.max(base.lastSeen ?? obs.at, obs.at);
@@ -208,7 +240,8 @@ export function applyExpiry(
   policy: ConsensusPolicy,
 ): ExpiryResult {
   const prev = current.locations[location];
-  if (!prev || prev.deadline === null || prev.deadline.at > now)
+  // A pause clears every deadline; a tombstone has no location. Guarded anyway: nothing expires there.
+  if (current.paused || isTombstone(current) || !prev || prev.deadline === null || prev.deadline.at > now)
     return { target: current, events: [], applied: false, timedOutRun: null };
   const { deadline } = prev;
   const next: LocationSnapshot = { ...prev, status: deadline.expireTo, deadline: null, run: null };

@@ -1,0 +1,258 @@
+import fc from 'fast-check';
+import { TargetKind, TargetStatus as S, type CheckLifecycleState } from '@fleetwatch/contracts';
+import { applyLifecycle, type CheckLifecycle } from './check-lifecycle';
+import { expireDeadlines } from './expiry';
+import { foldObservations, type FoldItem } from './fold';
+import { applyExpiry, applyObservation, type Observation, type TargetSnapshot } from './target-state';
+
+const policy = { downQuorumPct: 100 };
+const ID = 'check:0191d7a2-0000-7000-8000-000000000001';
+const lc = (state: CheckLifecycleState, version: number, at: number, extra: Partial<CheckLifecycle> = {}) => ({
+  targetId: ID,
+  state,
+  version,
+  at,
+  ...extra,
+});
+const result = (location: string, ok: boolean, at: number): Observation => ({
+  targetId: ID,
+  kind: TargetKind.Check,
+  name: 'api',
+  location,
+  at,
+  status: ok ? S.Up : S.Down,
+  reason: ok ? 'check ok' : 'refused',
+  latencyMs: ok ? 10 : null,
+  deadline: { at: at + 65_000, expireTo: S.Stale, reason: 'no result within 2 × 30s' },
+});
+
+/** Applies observations and lifecycle messages in order (what the fold does for one target). */
+function run(steps: Array<Observation | CheckLifecycle>, start?: TargetSnapshot) {
+  let target = start;
+  const events = [];
+  for (const step of steps) {
+    const r = 'state' in step ? applyLifecycle(target, step) : applyObservation(target, step, policy);
+    target = r.target;
+    events.push(...r.events);
+  }
+  return { target: target as TargetSnapshot, events };
+}
+
+const upUp = () => run([result('eu', true, 1000), result('us', true, 1000)]).target;
+const statuses = (t: TargetSnapshot) =>
+  Object.entries(t.locations)
+    .map(([l, x]) => `${l}=${x.status}`)
+    .join(' ');
+
+describe('applyLifecycle: pause', () => {
+  it.each<[string, () => TargetSnapshot]>([
+    ['UP from two locations', upUp],
+    ['PARTIAL', () => run([result('eu', true, 1000), result('us', false, 1000)]).target],
+    ['STALE after a deadline', () => applyExpiry(upUp(), 'eu', 70_000, policy).target],
+  ])('%s → every location PAUSED, deadlines cleared, consensus PAUSED, events in order', (_name, start) => {
+    const before = start();
+    const { target, events } = run([lc('paused', 3, 5000)], before);
+    expect(statuses(target)).toBe('eu=PAUSED us=PAUSED');
+    expect(target).toMatchObject({ status: S.Paused, paused: true, configVersion: 3, since: 5000 });
+    expect(Object.values(target.locations).every((l) => l.deadline === null && l.run === null)).toBe(true);
+    const expected = [
+      ...['eu', 'us']
+        .filter((l) => before.locations[l].status !== S.Paused)
+        .map((l) => [l, before.locations[l].status, S.Paused]),
+      [null, before.status, S.Paused],
+    ];
+    expect(events.map((e) => [e.location, e.from, e.to])).toEqual(expected);
+    expect(events.map((e) => e.sequence)).toEqual(expected.map((_, i) => before.seq + i + 1));
+    expect(events.every((e) => e.reason === 'check paused (config version 3)' && e.at === 5000)).toBe(true);
+    expect(target.seq).toBe(before.seq + expected.length);
+  });
+
+  it('a check paused before its first result is a PAUSED target with no location, named as configured', () => {
+    const { target, events } = run([lc('paused', 2, 5000, { name: 'api', checkType: 'tcp', tags: ['e2e'] })]);
+    expect(target).toMatchObject({
+      kind: TargetKind.Check,
+      name: 'api',
+      labels: { type: 'tcp' },
+      tags: ['e2e'],
+      status: S.Paused,
+      locations: {},
+    });
+    expect(events.map((e) => [e.location, e.from, e.to])).toEqual([[null, S.Unknown, S.Paused]]);
+  });
+
+  it.each([
+    ['started before the pause (in flight)', 4000],
+    ['started after the pause (a collector without the bus running its last assignment)', 9000],
+  ])('a result %s is kept out of the status: only lastSeen moves', (_name, startedAt) => {
+    const paused = run([lc('paused', 3, 5000)], upUp()).target;
+    const r = applyObservation(paused, result('us', false, startedAt), policy);
+    expect(r.applied).toBe(false);
+    expect(r.events).toEqual([]);
+    expect(statuses(r.target)).toBe('eu=PAUSED us=PAUSED');
+    expect(r.target.status).toBe(S.Paused);
+    expect(r.target.locations.us.deadline).toBeNull();
+    expect(r.target.lastSeen).toBe(Math.max(1000, startedAt));
+    // A location first heard while paused is not added.
+    expect(Object.keys(applyObservation(paused, result('ap', true, 9000), policy).target.locations)).toEqual([
+      'eu',
+      'us',
+    ]);
+  });
+
+  it('pausing a paused check again (a later version) changes nothing but the version', () => {
+    const paused = run([lc('paused', 3, 5000)], upUp()).target;
+    const r = applyLifecycle(paused, lc('paused', 4, 6000, { name: 'renamed' }));
+    expect(r).toMatchObject({ applied: true, events: [] });
+    expect(r.target).toMatchObject({ status: S.Paused, configVersion: 4, name: 'renamed', seq: paused.seq });
+  });
+
+  it('no deadline expires while paused', () => {
+    const paused = run([lc('paused', 3, 5000)], upUp()).target;
+    const withDeadline = {
+      ...paused,
+      locations: {
+        ...paused.locations,
+        eu: { ...paused.locations.eu, deadline: { at: 1, expireTo: S.Stale, reason: 'x' } },
+      },
+    };
+    expect(applyExpiry(withDeadline, 'eu', 10_000, policy).applied).toBe(false);
+    expect(
+      expireDeadlines(new Map([[ID, withDeadline]]), [{ targetId: ID, location: 'eu' }], 10_000, policy).changed,
+    ).toEqual([]);
+  });
+});
+
+describe('applyLifecycle: resume', () => {
+  const deadline = { at: 5000 + 65_000, expireTo: S.Stale, reason: 'no result within 2 × 30s after the resume' };
+  const resumed = () => run([lc('paused', 3, 5000), lc('active', 4, 8000, { resumeDeadline: deadline })], upUp());
+
+  it('every location UNKNOWN until its first result, with a deadline; consensus UNKNOWN', () => {
+    const { target, events } = resumed();
+    expect(statuses(target)).toBe('eu=UNKNOWN us=UNKNOWN');
+    expect(target).toMatchObject({ status: S.Unknown, paused: false, configVersion: 4, since: 8000 });
+    expect(target.locations.eu).toMatchObject({ observedAt: 8000, deadline });
+    expect(events.slice(3).map((e) => [e.location, e.from, e.to, e.reason])).toEqual([
+      ['eu', S.Paused, S.Unknown, 'check resumed (config version 4): waiting for its first result'],
+      ['us', S.Paused, S.Unknown, 'check resumed (config version 4): waiting for its first result'],
+      [null, S.Paused, S.Unknown, 'check resumed (config version 4): waiting for its first result'],
+    ]);
+  });
+
+  it('a result started before the resume (spooled while paused) does not count; one started after does', () => {
+    const { target } = resumed();
+    const late = applyObservation(target, result('eu', false, 7000), policy);
+    expect(late.applied).toBe(false);
+    expect(late.target.status).toBe(S.Unknown);
+    const fresh = run([result('eu', true, 9000), result('us', true, 9100)], late.target);
+    expect(fresh.target.status).toBe(S.Up);
+    expect(fresh.events.filter((e) => e.location === null).map((e) => [e.from, e.to])).toEqual([[S.Unknown, S.Up]]);
+  });
+
+  it('nothing heard within the deadline → STALE', () => {
+    const { target } = resumed();
+    const r = expireDeadlines(
+      new Map([[ID, target]]),
+      [
+        { targetId: ID, location: 'eu' },
+        { targetId: ID, location: 'us' },
+      ],
+      deadline.at,
+      policy,
+    );
+    expect(r.changed[0].status).toBe(S.Stale);
+  });
+
+  it('active on a check that was not paused (created, edited) changes no status', () => {
+    const before = upUp();
+    const r = applyLifecycle(before, lc('active', 2, 5000, { name: 'renamed', tags: ['a'] }));
+    expect(r).toMatchObject({ applied: true, events: [] });
+    expect(r.target).toMatchObject({ status: S.Up, name: 'renamed', tags: ['a'], seq: before.seq, configVersion: 2 });
+  });
+
+  it('a created check is listed UNKNOWN with no location before its first result', () => {
+    const r = applyLifecycle(undefined, lc('active', 1, 5000, { name: 'api' }));
+    expect(r.target).toMatchObject({ status: S.Unknown, locations: {}, name: 'api', since: 5000, configVersion: 1 });
+    expect(r.events).toEqual([]);
+  });
+});
+
+describe('applyLifecycle: delete', () => {
+  it('leaves a tombstone: no location, never folded into again', () => {
+    const { target, events } = run([lc('deleted', 5, 9000)], upUp());
+    expect(events).toEqual([]);
+    expect(target).toMatchObject({ deletedAt: 9000, locations: {}, configVersion: 5 });
+    for (const late of [result('eu', true, 8000), result('eu', false, 20_000)]) {
+      const r = applyObservation(target, late, policy);
+      expect(r).toMatchObject({ applied: false, events: [] });
+      expect(r.target).toBe(target);
+    }
+    expect(applyLifecycle(target, lc('active', 6, 10_000))).toMatchObject({ applied: false, target });
+  });
+
+  it('of a check never heard of: a tombstone all the same (a late result must not create it)', () => {
+    const tomb = applyLifecycle(undefined, lc('deleted', 2, 9000)).target;
+    expect(tomb.deletedAt).toBe(9000);
+    const fold = foldObservations(
+      new Map([[ID, tomb]]),
+      [{ type: 'observation', id: 'r1', observation: result('eu', true, 9500) }],
+      new Set(['r1']),
+      policy,
+    );
+    expect(fold.changed.size).toBe(0);
+    expect(fold.targets.get(ID)).toBe(tomb);
+  });
+});
+
+describe('applyLifecycle: versions', () => {
+  it.each<[string, CheckLifecycle[], { paused: boolean; deleted: boolean; version: number }]>([
+    ['in order', [lc('paused', 2, 1), lc('active', 3, 2)], { paused: false, deleted: false, version: 3 }],
+    ['older after newer', [lc('active', 3, 2), lc('paused', 2, 1)], { paused: false, deleted: false, version: 3 }],
+    ['redelivered', [lc('paused', 2, 1), lc('paused', 2, 1)], { paused: true, deleted: false, version: 2 }],
+    [
+      'resume older than the delete',
+      [lc('deleted', 4, 3), lc('active', 3, 2)],
+      { paused: false, deleted: true, version: 4 },
+    ],
+  ])('%s', (_name, messages, expected) => {
+    const { target } = run(messages, upUp());
+    expect({ paused: !!target.paused, deleted: target.deletedAt != null, version: target.configVersion }).toEqual(
+      expected,
+    );
+  });
+
+  it('property: any delivery order, with redeliveries, ends as the newest version says', () => {
+    const states = fc.array(fc.constantFrom<CheckLifecycleState>('active', 'paused'), { minLength: 1, maxLength: 8 });
+    fc.assert(
+      fc.property(states, fc.boolean(), fc.array(fc.nat(), { maxLength: 24 }), (sequence, deleted, picks) => {
+        // What the owner published, versions increasing; a delete only ever comes last.
+        const published = sequence.map((s, i) => lc(s, i + 1, 1000 * (i + 1)));
+        if (deleted) published.push(lc('deleted', published.length + 1, 1000 * (published.length + 1)));
+        // Delivered in any order, some twice, each at least once.
+        const delivered = [...picks.map((p) => published[p % published.length]), ...published.slice().reverse()];
+        const { target } = run(delivered, upUp());
+        const newest = published[published.length - 1];
+        expect(target.configVersion).toBe(newest.version);
+        expect(target.deletedAt != null).toBe(newest.state === 'deleted');
+        if (newest.state !== 'deleted') {
+          expect(!!target.paused).toBe(newest.state === 'paused');
+          expect(target.status === S.Paused).toBe(newest.state === 'paused');
+        }
+      }),
+    );
+  });
+});
+
+describe('foldObservations with lifecycle items', () => {
+  it('a redelivered lifecycle message is a duplicate whose target is re-projected', () => {
+    const items: FoldItem[] = [
+      { type: 'lifecycle', id: 'l1', lifecycle: lc('paused', 2, 5000) },
+      { type: 'lifecycle', id: 'l1', lifecycle: lc('paused', 2, 5000) },
+    ];
+    const r = foldObservations(new Map([[ID, upUp()]]), items, new Set(), policy);
+    expect(r.targets.get(ID)?.status).toBe(S.Paused);
+    expect([...r.applied]).toEqual(['l1']);
+    expect(r.duplicates).toBe(1);
+    expect(r.resync.has(ID)).toBe(true);
+    expect(r.events.at(-1)).toMatchObject({ location: null, to: S.Paused });
+  });
+});

@@ -1,0 +1,134 @@
+import { TargetKind, TargetStatus, type CheckLifecycleState } from '@fleetwatch/contracts';
+import {
+  emptyTarget,
+  isTombstone,
+  type Deadline,
+  type FoldResult,
+  type LocationSnapshot,
+  type StatusEventDraft,
+  type TargetSnapshot,
+} from './target-state';
+
+// What the aggregator does when the configuration owner says a check was created or
+// changed (active), paused, resumed (active again) or deleted (SPEC §1 PAUSED, §2: the
+// owner decides, the aggregator follows). Messages carry the config version of the write;
+// the target keeps the highest one applied, so a redelivered or reordered older message
+// changes nothing.
+//
+// - paused: every location PAUSED, deadlines and heartbeat runs cleared, consensus PAUSED
+//   (also with no location yet). The target keeps a `paused` flag rather than a pause time:
+//   results are compared against the flag, so none flips the status back while paused —
+//   not one started before the collector heard of the pause, and not one from a collector
+//   that keeps running its last assignment without the bus (started after the pause).
+// - active after paused (resume): every location UNKNOWN as of the resume, with a deadline
+//   two intervals on (→ STALE if nothing comes); consensus UNKNOWN until the first result.
+//   A result started before the resume (spooled while paused) is older than that and only
+//   moves lastSeen. UNKNOWN rather than PAUSED: the check is running again, and what the
+//   person resuming it wants to know is that no result has come yet.
+// - active otherwise (created, changed): name, type and tags follow the configuration; a
+//   check not heard of yet becomes a target UNKNOWN with no location, so it is listed from
+//   its creation on.
+// - deleted: a tombstone (no location, no live state, never folded into again; ids never
+//   return). History stays for its retention window.
+
+/** One `check.lifecycle`, mapped (epoch ms). */
+export interface CheckLifecycle {
+  targetId: string;
+  state: CheckLifecycleState;
+  version: number;
+  at: number;
+  name?: string;
+  checkType?: string;
+  tags?: string[];
+  /** Resume: the deadline each location gets (nothing heard by then → STALE); null: none. */
+  resumeDeadline?: Deadline | null;
+}
+
+function identity(target: TargetSnapshot, lc: CheckLifecycle): TargetSnapshot {
+  return {
+    ...target,
+    name: lc.name ?? target.name,
+    tags: lc.tags ?? target.tags,
+    labels: lc.checkType ? { type: lc.checkType } : target.labels,
+    configVersion: lc.version,
+  };
+}
+
+/**
+ * Moves every location to `status` as of `at` (observedAt never goes back, so an older
+ * result stays older), with the events: each location that changed (in name order), then
+ * the consensus.
+ */
+function allLocations(
+  target: TargetSnapshot,
+  status: TargetStatus,
+  consensus: TargetStatus,
+  at: number,
+  deadline: Deadline | null,
+  reason: string,
+): { target: TargetSnapshot; events: StatusEventDraft[] } {
+  const locations: Record<string, LocationSnapshot> = {};
+  const events: StatusEventDraft[] = [];
+  let seq = target.seq;
+  const event = (location: string | null, from: TargetStatus, to: TargetStatus): StatusEventDraft => ({
+    targetId: target.id,
+    kind: target.kind,
+    location,
+    from,
+    to,
+    reason,
+    at,
+    sequence: ++seq,
+  });
+  for (const name of Object.keys(target.locations).sort()) {
+    const l = target.locations[name];
+    locations[name] = { ...l, status, observedAt: Math.max(l.observedAt, at), deadline, run: null };
+    if (l.status !== status) events.push(event(name, l.status, status));
+  }
+  if (target.status !== consensus) events.push(event(null, target.status, consensus));
+  const changed = target.status !== consensus;
+  return {
+    target: { ...target, locations, status: consensus, since: changed ? at : (target.since ?? at), seq },
+    events,
+  };
+}
+
+/** Folds one lifecycle message into a check's target (see above). */
+export function applyLifecycle(current: TargetSnapshot | undefined, lc: CheckLifecycle): FoldResult {
+  if (current && (isTombstone(current) || (current.configVersion ?? 0) >= lc.version))
+    return { target: current, events: [], applied: false };
+  const base = identity(current ?? emptyTarget(lc.targetId, TargetKind.Check, lc.name ?? lc.targetId), lc);
+  const version = `config version ${lc.version}`;
+
+  if (lc.state === 'deleted')
+    return {
+      target: { ...base, locations: {}, paused: false, deletedAt: lc.at },
+      events: [],
+      applied: true,
+    };
+
+  if (lc.state === 'paused') {
+    if (base.paused) return { target: base, events: [], applied: true };
+    const r = allLocations(
+      { ...base, paused: true },
+      TargetStatus.Paused,
+      TargetStatus.Paused,
+      lc.at,
+      null,
+      `check paused (${version})`,
+    );
+    return { ...r, applied: true };
+  }
+
+  if (!base.paused) return { target: { ...base, since: base.since ?? lc.at }, events: [], applied: true };
+  // Every location UNKNOWN: no location reports, so the consensus is UNKNOWN too.
+  const r = allLocations(
+    { ...base, paused: false },
+    TargetStatus.Unknown,
+    TargetStatus.Unknown,
+    lc.at,
+    lc.resumeDeadline ?? null,
+    `check resumed (${version}): waiting for its first result`,
+  );
+  return { ...r, applied: true };
+}
