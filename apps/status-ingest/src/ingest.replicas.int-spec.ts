@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { buildEnvelope, Messages, QueueName, RoutingKey, type Envelope } from '@fleetwatch/contracts';
 import { createRedis, IngressControlStore } from '@fleetwatch/live-state';
-import { generatePingToken, hashPingToken, HeartbeatMonitorsRepository } from '@fleetwatch/persistence';
+import { generatePingToken, hashPingToken, PushMonitorsRepository, runInTransaction } from '@fleetwatch/persistence';
 import { createIsolatedVhost, testEnv, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import type { Redis } from 'ioredis';
 import { errorOf, IngestHarness, update, type HarnessServers, type HttpAnswer } from './int-spec.helpers';
@@ -154,17 +154,22 @@ describe('rate limits across replicas', () => {
   });
 
   it('a monitor`s pings are one budget over both replicas', async () => {
-    const monitors = new HeartbeatMonitorsRepository(a.db);
+    // The monitor row as its writer, sync-orchestrator, makes it with a push check.
+    const monitors = new PushMonitorsRepository(a.db);
     const token = generatePingToken();
     const id = randomUUID();
-    await monitors.create({
-      id,
-      targetId: `check:${id}`,
-      name: 'job',
-      tokenHash: hashPingToken(token),
-      periodSeconds: 3600,
-      graceSeconds: 60,
-    });
+    await runInTransaction(a.db, (tx) =>
+      monitors.insertMany(tx, [
+        {
+          id,
+          name: 'job',
+          periodSeconds: 3600,
+          graceSeconds: 60,
+          maxRuntimeSeconds: null,
+          tokenHash: hashPingToken(token),
+        },
+      ]),
+    );
     expect((await a.request('GET', `/ping/${token}`)).status).toBe(200);
     expect((await b.request('GET', `/ping/${token}`)).status).toBe(200);
     const refused = await a.request('GET', `/ping/${token}`);

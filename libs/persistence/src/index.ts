@@ -40,7 +40,6 @@ export {
 export {
   HeartbeatMonitorsRepository,
   type HeartbeatMonitorRecord,
-  type NewHeartbeatMonitor,
 } from './heartbeat-monitors/heartbeat-monitors.repository';
 export {
   generatePingToken,

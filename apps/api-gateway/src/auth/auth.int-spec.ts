@@ -2,19 +2,10 @@ import type {
   ApiErrorBody,
   ApiKeyView,
   CreateApiKeyResponse,
-  CreateHeartbeatResponse,
-  HeartbeatView,
   LoginResponse,
   PrincipalView,
   UserView,
 } from '@fleetwatch/contracts';
-import {
-  HeartbeatMonitorsRepository,
-  createPrismaClient,
-  DatabaseClient,
-  hashPingToken,
-  pingTokenShapeOf,
-} from '@fleetwatch/persistence';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
 import { SessionHousekeeping } from './session-housekeeping.service';
 import * as testing from '@fleetwatch/testing';
@@ -377,56 +368,5 @@ describe('API keys', () => {
       })
     ).body;
     expect((await gw.request('DELETE', `/api/v1/api-keys/${adminKey.id}`, { token: olga })).status).toBe(403);
-  });
-});
-
-describe('heartbeat monitors', () => {
-  let db: DatabaseClient;
-  beforeAll(() => {
-    db = createPrismaClient(gw.database.databaseUrl);
-  });
-  afterAll(() => db?.$disconnect());
-
-  it('create → ping URL on status-ingest, token stored hashed → list without token → delete', async () => {
-    const created = await gw.request<CreateHeartbeatResponse>('POST', '/api/v1/heartbeats', {
-      token: admin,
-      body: { name: 'nightly backup', periodSeconds: 86400, graceSeconds: 600, maxRuntimeSeconds: 3600 },
-    });
-    expect(created.status).toBe(201);
-    const hb = created.body;
-    expect(hb).toMatchObject({
-      name: 'nightly backup',
-      periodSeconds: 86400,
-      graceSeconds: 600,
-      maxRuntimeSeconds: 3600,
-      targetId: `check:${hb.id}`,
-    });
-    expect(hb.pingUrl).toBe(`http://127.0.0.1:3001/ping/${hb.token}`);
-    // Checksummed, so the ingest edge refuses a mistyped one without a query.
-    expect(pingTokenShapeOf(hb.token)).toBe('checksummed');
-
-    const monitors = new HeartbeatMonitorsRepository(db);
-    expect((await monitors.findByTokenHash(hashPingToken(hb.token)))?.id).toBe(hb.id);
-
-    const list = await gw.request<HeartbeatView[]>('GET', '/api/v1/heartbeats', { token: admin });
-    expect(list.body.map((m) => m.id)).toContain(hb.id);
-    expect(list.text).not.toContain(hb.token);
-
-    expect((await gw.request('DELETE', `/api/v1/heartbeats/${hb.id}`, { token: admin })).status).toBe(204);
-    expect(await monitors.findByTokenHash(hashPingToken(hb.token))).toBeNull();
-    expect((await gw.request('DELETE', `/api/v1/heartbeats/${hb.id}`, { token: admin })).status).toBe(404);
-  });
-
-  it('names bad fields', async () => {
-    const res = await gw.request<ApiErrorBody>('POST', '/api/v1/heartbeats', {
-      token: admin,
-      body: { name: 'x', periodSeconds: 0, graceSeconds: -1, maxRuntimeSeconds: 'long' },
-    });
-    expect(res.status).toBe(400);
-    expect(res.body.error.issues?.map((i) => i.path).sort()).toEqual([
-      'graceSeconds',
-      'maxRuntimeSeconds',
-      'periodSeconds',
-    ]);
   });
 });

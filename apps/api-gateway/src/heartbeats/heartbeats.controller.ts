@@ -1,5 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseFilters } from '@nestjs/common';
 import {
+  ApiConflictResponse,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiNotFoundResponse,
@@ -9,13 +10,18 @@ import {
 } from '@nestjs/swagger';
 import { CreateHeartbeatResponse, createHeartbeatRequestSchema, HeartbeatView, UserRole } from '@fleetwatch/contracts';
 import { RequireRole } from '../auth/access.decorator';
+import { CurrentPrincipal, type Principal } from '../auth/principal';
+import { ApiOwnerUnavailable } from '../checks/checks.openapi';
+import { ConfigApiErrorFilter } from '../checks/owner-errors';
 import { ApiZodBody, errorBodySchema } from '../web/openapi';
 import { createHeartbeatResponseSchema, heartbeatViewSchema } from '../web/response.schemas';
 import { HeartbeatsService } from './heartbeats.service';
 
+/** Heartbeat monitors are `push` checks: create and delete go to their owner, sync-orchestrator (503 when it does not answer). */
 @ApiTags('heartbeats')
 @Controller('api/v1/heartbeats')
 @RequireRole(UserRole.Operator)
+@UseFilters(ConfigApiErrorFilter)
 export class HeartbeatsController {
   constructor(private readonly heartbeats: HeartbeatsService) {}
 
@@ -23,12 +29,15 @@ export class HeartbeatsController {
   @ApiOperation({
     summary: 'Create a heartbeat monitor (operator)',
     description:
-      'Answers the ping URL on status-ingest (`/ping/{token}`, `/start`, `/fail`); the token is in this answer only.',
+      'A check of type `push` (versioned and audited like any check). Answers the ping URL on status-ingest ' +
+      '(`/ping/{token}`, `/start`, `/fail`); the token is in this answer only.',
   })
   @ApiZodBody(createHeartbeatRequestSchema)
   @ApiCreatedResponse({ schema: createHeartbeatResponseSchema })
-  create(@Body() body: unknown): Promise<CreateHeartbeatResponse> {
-    return this.heartbeats.create(createHeartbeatRequestSchema.parse(body));
+  @ApiConflictResponse({ description: 'A check (of any type) already has this name', schema: errorBodySchema })
+  @ApiOwnerUnavailable()
+  create(@CurrentPrincipal() principal: Principal, @Body() body: unknown): Promise<CreateHeartbeatResponse> {
+    return this.heartbeats.create(principal, createHeartbeatRequestSchema.parse(body));
   }
 
   @Get()
@@ -43,7 +52,8 @@ export class HeartbeatsController {
   @ApiOperation({ summary: 'Delete a heartbeat monitor (operator): its ping URL stops working' })
   @ApiNoContentResponse()
   @ApiNotFoundResponse({ schema: errorBodySchema })
-  async delete(@Param('id') id: string): Promise<void> {
-    await this.heartbeats.delete(id);
+  @ApiOwnerUnavailable()
+  async delete(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
+    await this.heartbeats.delete(principal, id);
   }
 }

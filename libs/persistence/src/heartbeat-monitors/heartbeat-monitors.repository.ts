@@ -1,13 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient } from '../database';
+import { DatabaseClient, prismaOf } from '../database';
 import { isUuid, rethrow } from '../errors';
 import type { HeartbeatMonitor, HeartbeatMonitorState } from '../generated/prisma/client';
 import { DATABASE_CLIENT } from '../tokens';
 
 // Heartbeat monitors (SPEC §6 `/ping/{token}`): the ping credential and schedule of a
-// `push` check. sync-orchestrator writes them with the check (PushMonitorsRepository,
-// issue 15); status-ingest finds them by token hash (ping-token.ts `hashPingToken`); the
-// gateway lists them. Their run state (last ping, last start) is the aggregator's, in
+// `push` check, read here. Their one writer is sync-orchestrator, with the check
+// (PushMonitorsRepository, issue 15); status-ingest finds them by token hash (ping-token.ts
+// `hashPingToken`); the gateway lists them (and creates/deletes them as push checks, over the bus). Their run state (last ping, last start) is the aggregator's, in
 // heartbeat_monitor_state, joined here. The token itself is never stored, and the hash is
 // not part of the record: nothing above this file needs it.
 
@@ -21,18 +21,6 @@ export interface HeartbeatMonitorRecord {
   lastPingAt: Date | null;
   lastStartAt: Date | null;
   createdAt: Date;
-}
-
-export interface NewHeartbeatMonitor {
-  /** Chosen by the caller so the target id can embed it; generated when left out. */
-  id?: string;
-  targetId: string;
-  name: string;
-  /** `hashPingToken(token)`. */
-  tokenHash: string;
-  periodSeconds: number;
-  graceSeconds: number;
-  maxRuntimeSeconds?: number | null;
 }
 
 function toRecord(row: HeartbeatMonitor, state?: HeartbeatMonitorState | null): HeartbeatMonitorRecord {
@@ -87,45 +75,11 @@ export class HeartbeatMonitorsRepository {
     return row ? ((await this.withState([row]))[0] ?? null) : null;
   }
 
-  /**
-   * Throws ConflictError when the id or the token hash already exists. Superseded: a
-   * monitor is a `push` check created through sync-orchestrator (`checks.create`), which
-   * writes this row with the check; one made here has no check until sync-orchestrator
-   * adopts it (at start and every minute), so keep to that path.
-   */
-  async create(input: NewHeartbeatMonitor, tx?: DatabaseTransaction): Promise<HeartbeatMonitorRecord> {
-    try {
-      const row = await queryClient(this.db, tx).heartbeatMonitor.create({
-        data: {
-          ...(input.id ? { id: input.id } : {}),
-          targetId: input.targetId,
-          name: input.name,
-          tokenHash: input.tokenHash,
-          periodSeconds: input.periodSeconds,
-          graceSeconds: input.graceSeconds,
-          maxRuntimeSeconds: input.maxRuntimeSeconds ?? null,
-        },
-      });
-      return toRecord(row);
-    } catch (err) {
-      rethrow(err, { conflict: 'a heartbeat monitor with this id or token already exists' });
-    }
-  }
-
   /** Oldest first. */
   async list(): Promise<HeartbeatMonitorRecord[]> {
     const rows = await prismaOf(this.db)
       .heartbeatMonitor.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })
       .catch((err: unknown) => rethrow(err));
     return this.withState(rows);
-  }
-
-  /** Deletes the monitor: its token stops working. False when there was none. Superseded: delete the `push` check (`checks.delete`). */
-  async delete(id: string, tx?: DatabaseTransaction): Promise<boolean> {
-    if (!isUuid(id)) return false;
-    const { count } = await queryClient(this.db, tx)
-      .heartbeatMonitor.deleteMany({ where: { id } })
-      .catch((err: unknown) => rethrow(err));
-    return count > 0;
   }
 }
