@@ -3,7 +3,7 @@ import { QueueName } from '@fleetwatch/contracts';
 import { MessagingModule, observationShardQueueSpecs, RpcClientModule } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
-import { ChecksService, PROBE_LOOKUP, type ProbeLookup } from './checks/checks.service';
+import { ChecksService, COLLECTOR_STARTED_AT, PROBE_LOOKUP, type ProbeLookup } from './checks/checks.service';
 import { probeFor } from './checks/probes/registry';
 import type { CollectorConfig } from './config';
 import { HeartbeatService } from './heartbeat/heartbeat.service';
@@ -13,6 +13,13 @@ import { COLLECTOR_CONFIG } from './tokens';
 export interface CollectorModuleOptions {
   /** Probes by check type (default: probes/registry.ts, every type). */
   probes?: ProbeLookup;
+  /**
+   * When this collector started, epoch ms (default: the process start). Check slots that
+   * fell between then and the scheduler's start run at once, so after a restart every
+   * check runs within one interval of the process start, boot included. A collector
+   * booted inside a longer-lived process (tests) passes its own start.
+   */
+  startedAt?: number;
 }
 
 /**
@@ -44,6 +51,7 @@ export class CollectorModule {
       providers: [
         { provide: COLLECTOR_CONFIG, useValue: config },
         { provide: PROBE_LOOKUP, useValue: options.probes ?? probeFor },
+        { provide: COLLECTOR_STARTED_AT, useValue: options.startedAt ?? Math.round(performance.timeOrigin) },
         HeartbeatService,
         ChecksService,
         ReadinessWiring,

@@ -148,6 +148,7 @@ export class CollectorHarness {
   ) {}
 
   static async start(env: Record<string, string>): Promise<CollectorHarness> {
+    const startedAt = Date.now();
     const s = createServer();
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const port = (s.address() as AddressInfo).port;
@@ -159,7 +160,7 @@ export class CollectorHarness {
       FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '8',
       ...env,
     });
-    const service = await bootstrapService({ module: CollectorModule.forRoot(config), config });
+    const service = await bootstrapService({ module: CollectorModule.forRoot(config, { startedAt }), config });
     return new CollectorHarness(service, config);
   }
 

@@ -25,6 +25,8 @@ import { SpoolDrain } from './spool/spool-drain';
 
 /** Maps a check type to its probe (probes/registry.ts in the service; tests may pass their own). */
 export const PROBE_LOOKUP = Symbol('PROBE_LOOKUP');
+/** When this collector started (epoch ms): slots that fell during its boot run at once (CheckScheduler.catchUpFrom). */
+export const COLLECTOR_STARTED_AT = Symbol('COLLECTOR_STARTED_AT');
 export type ProbeLookup = (type: CheckType) => Probe | undefined;
 
 /**
@@ -52,6 +54,7 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
     @Inject(COLLECTOR_CONFIG) private readonly config: CollectorConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
     @Inject(PROBE_LOOKUP) private readonly probeFor: ProbeLookup,
+    @Inject(COLLECTOR_STARTED_AT) private readonly startedAt: number,
     private readonly publisher: BusPublisher,
     private readonly connections: BusConnections,
     private readonly rpc: RpcClient,
@@ -94,7 +97,7 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
         onError: (check, error) =>
           logger.error({ checkId: check.id, error: (error as Error).message }, 'check run failed unexpectedly'),
       },
-      { concurrency: config.checks.concurrency },
+      { concurrency: config.checks.concurrency, catchUpFrom: this.startedAt },
     );
     this.drain = new SpoolDrain(this.spool, this.publisher, this.connections.publishing, {
       logger,

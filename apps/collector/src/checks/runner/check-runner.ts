@@ -41,14 +41,18 @@ interface Attempt {
 }
 
 export class CheckRunner {
-  private readonly shutdown = new AbortController();
+  /** Set once shutdown aborted everything: the reason new attempts are aborted with at once. */
+  private stopping: Error | undefined;
+  /** Attempts in flight, for abortAll (one set rather than a listener per attempt on a shared signal). */
+  private readonly inFlight = new Set<AbortController>();
   private readonly bugLogged = new Map<string, number>();
 
   constructor(private readonly deps: CheckRunnerDeps) {}
 
   /** Aborts every attempt in flight (shutdown): each ends as a failed result at once, without retries. */
   abortAll(reason = 'collector shutting down'): void {
-    this.shutdown.abort(new Error(reason));
+    this.stopping ??= new Error(reason);
+    for (const c of this.inFlight) c.abort(this.stopping);
   }
 
   /** Runs `check` and hands its result to the sink. Never rejects. */
@@ -56,7 +60,7 @@ export class CheckRunner {
     if (check.paused) return;
     const result = await this.execute(check, slot);
     // A run cut short by shutdown says nothing about the target: no result rather than a false DOWN.
-    if (!result.ok && this.shutdown.signal.aborted) return;
+    if (!result.ok && this.stopping) return;
     this.deps.sink(result);
   }
 
@@ -67,7 +71,7 @@ export class CheckRunner {
     while (n < attempts) {
       n++;
       last = await this.attempt(check);
-      if ((last.outcome.ok && last.conditionFailed === undefined) || this.shutdown.signal.aborted) break;
+      if ((last.outcome.ok && last.conditionFailed === undefined) || this.stopping) break;
     }
     const ok = last.outcome.ok && last.conditionFailed === undefined && last.error === undefined;
     this.deps.onResult?.(check.type, last.error ? 'error' : ok ? 'up' : 'down');
@@ -97,14 +101,16 @@ export class CheckRunner {
     if (!probe) return this.bug(check, `no probe for check type "${check.type}" in this collector`);
     const timeoutMs = Math.round(check.timeoutSeconds * 1000);
     const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError')),
-      timeoutMs,
-    );
-    const onShutdown = (): void => controller.abort(this.shutdown.signal.reason);
-    if (this.shutdown.signal.aborted) onShutdown();
-    else this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
-    let hard: NodeJS.Timeout | undefined;
+    // One timer per attempt: at the timeout it aborts the probe, and a probe that ignores its signal
+    // is given up on PROBE_GRACE_MS later (it must not hold the check, and a concurrency slot, forever).
+    let giveUp!: (v: 'stuck') => void;
+    const stuck = new Promise<'stuck'>((resolve) => (giveUp = resolve));
+    let timer = setTimeout(() => {
+      controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError'));
+      timer = setTimeout(() => giveUp('stuck'), PROBE_GRACE_MS);
+    }, timeoutMs);
+    this.inFlight.add(controller);
+    if (this.stopping) controller.abort(this.stopping);
     try {
       const running = probe(check, {
         signal: controller.signal,
@@ -113,10 +119,6 @@ export class CheckRunner {
         env: this.deps.env,
         dnsServers: this.deps.dnsServers,
       });
-      // A probe that ignores its signal must not hold the check (and a concurrency slot) forever.
-      const stuck = new Promise<'stuck'>(
-        (resolve) => (hard = setTimeout(() => resolve('stuck'), timeoutMs + PROBE_GRACE_MS)),
-      );
       const outcome = await Promise.race([running, stuck]);
       if (outcome === 'stuck') {
         running.catch(() => undefined);
@@ -137,8 +139,7 @@ export class CheckRunner {
       return this.bug(check, `probe error: ${e instanceof Error ? e.message : String(e)}`, e);
     } finally {
       clearTimeout(timer);
-      clearTimeout(hard);
-      this.shutdown.signal.removeEventListener('abort', onShutdown);
+      this.inFlight.delete(controller);
     }
   }
 

@@ -241,6 +241,50 @@ describe('CheckScheduler', () => {
     );
   });
 
+  it('with catchUpFrom, slots that fell while the process was starting run at start: all within one interval of the process start', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 120 }), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 0, max: 5_000 }),
+        async (intervals, bootMs) => {
+          const processStart = 1_700_000_000_000;
+          const clock = new ManualClock(processStart + bootMs);
+          const firstRun = new Map<string, SlotTiming>();
+          const s = new CheckScheduler<SchedulableCheck>(
+            {
+              run: async (c, slot) => {
+                if (!firstRun.has(c.id)) firstRun.set(c.id, slot);
+              },
+            },
+            { concurrency: 64, clock, catchUpFrom: processStart },
+          );
+          const checks = intervals.map((sec) => ({ id: randomUUID(), intervalSeconds: sec }));
+          s.replaceAll(checks);
+          s.start();
+          await clock.advance(121_000);
+          for (const c of checks) {
+            const interval = c.intervalSeconds * 1000;
+            const slot = firstRun.get(c.id) as SlotTiming;
+            // The slot is on the grid, the first at or after the process start (or, when the boot outlasted the
+            // interval, the latest that passed meanwhile); run then, or at start if that was earlier.
+            const first = nextSlotAtOrAfter(processStart, interval, phaseOf(c.id, interval));
+            const started = processStart + bootMs;
+            const expected = first <= started ? first + Math.floor((started - first) / interval) * interval : first;
+            expect(slot.plannedAt).toBe(expected);
+            expect(slot.startedAt).toBe(Math.max(slot.plannedAt, processStart + bootMs));
+            if (bootMs < interval) expect(slot.startedAt - processStart).toBeLessThan(interval);
+          }
+          // A check added later (after start) plans from its own arrival, as any new check.
+          const late = { id: randomUUID(), intervalSeconds: 30 };
+          s.upsert(late);
+          expect((s.nextPlannedAt(late.id) as number) - clock.now()).toBeGreaterThanOrEqual(0);
+          void s.stop();
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('applies assignment changes without disturbing the other checks', async () => {
     const h = harness(8);
     const stay = { id: 'stay', intervalSeconds: 10, durationMs: 100 };

@@ -44,6 +44,14 @@ export interface SchedulerOptions {
   /** Runs at once at most. */
   concurrency: number;
   clock?: Clock;
+  /**
+   * When the process started (epoch ms). Checks placed before start() — the assignment
+   * the collector boots with — plan from this instant instead of from now: a slot that
+   * fell while the process was still starting runs as soon as the scheduler starts
+   * (late, counted as lag) instead of being missed, so after a restart every check runs
+   * within one interval of the process start, boot time included.
+   */
+  catchUpFrom?: number;
 }
 
 type EntryState = 'idle' | 'queued' | 'running';
@@ -62,6 +70,7 @@ interface Entry<C> extends HeapItem {
 export class CheckScheduler<C extends SchedulableCheck> {
   private readonly clock: Clock;
   private readonly concurrency: number;
+  private readonly catchUpFrom: number | undefined;
   private readonly entries = new Map<string, Entry<C>>();
   private readonly heap = new SlotHeap<Entry<C>>();
   private queue: Entry<C>[] = [];
@@ -81,6 +90,7 @@ export class CheckScheduler<C extends SchedulableCheck> {
       throw new RangeError(`concurrency must be a positive integer, got ${options.concurrency}`);
     this.concurrency = options.concurrency;
     this.clock = options.clock ?? systemClock;
+    this.catchUpFrom = options.catchUpFrom;
   }
 
   /** Checks scheduled (removed ones still finishing a run are not counted). */
@@ -165,11 +175,13 @@ export class CheckScheduler<C extends SchedulableCheck> {
       return;
     }
     const phaseMs = phaseOf(check.id, intervalMs);
+    const now = this.clock.now();
+    const from = !this.started && this.catchUpFrom !== undefined ? Math.min(now, this.catchUpFrom) : now;
     const entry: Entry<C> = {
       check,
       intervalMs,
       phaseMs,
-      plannedAt: nextSlotAtOrAfter(this.clock.now(), intervalMs, phaseMs),
+      plannedAt: nextSlotAtOrAfter(from, intervalMs, phaseMs),
       heapIndex: -1,
       state: 'idle',
       removed: false,

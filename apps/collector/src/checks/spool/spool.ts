@@ -16,12 +16,12 @@ import { acquireSpoolLock } from './spool-lock';
 // - Crash-safe: on open every segment is scanned; a torn last record (a crash between
 //   writing a length and its bytes) fails its checksum and is cut off, not fatal. Appends
 //   always go to a new segment after a restart, never after a tail that was cut.
-// - fsync policy: appends are written to the file at once (one write per event-loop turn,
-//   so a killed process loses nothing that was appended before its last turn), and
-//   fdatasync'd at most once per `syncIntervalMs` (default 1 s), on every segment change
-//   and at close. A power loss may thus lose up to about a second of results; syncing
-//   each result (≈170/s at 10,000 checks a minute) would cost more than that second is
-//   worth for periodic measurements that the next interval repeats anyway.
+// - fsync policy: appends are written to the file within `flushDelayMs` (20 ms: one write
+//   for what gathered, so a killed process loses at most its last 20 ms of results, like
+//   runs still in flight), and fdatasync'd at most once per `syncIntervalMs` (default 1 s),
+//   on every segment change and at close. A power loss may thus lose up to about a second
+//   of results; syncing each result (≈170/s at 10,000 checks a minute) would cost more
+//   than that second is worth for periodic measurements that the next interval repeats.
 // - The cursor is rewritten (tmp + rename) at most once per `cursorIntervalMs` and at
 //   close: after a crash, up to that much already-confirmed work is sent again, with the
 //   same envelope ids, and consumers drop the duplicates (idempotent by message id).
@@ -53,6 +53,8 @@ export interface SpoolOptions {
   maxBytes: number;
   /** Segment size at which the next append starts a new one. Default maxBytes/8, within 64 KiB–8 MiB. */
   segmentBytes?: number;
+  /** How long appends gather before one write (default 20 ms): 10,000 checks a minute make ~3 records per write, not 1. */
+  flushDelayMs?: number;
   syncIntervalMs?: number;
   cursorIntervalMs?: number;
   logger?: SpoolLogger;
@@ -128,7 +130,7 @@ export class Spool {
     };
   }
 
-  /** Queues a record; it is written within this event-loop turn's end (see flush()). */
+  /** Queues a record; it is written within `flushDelayMs` (see flush()). */
   append(record: SpoolRecord): void {
     if (this.closed) throw new Error('spool is closed');
     const buf = encodeRecord(record);
@@ -146,7 +148,7 @@ export class Spool {
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => void this.flush().catch(() => undefined));
+      setTimeout(() => void this.flush().catch(() => undefined), this.options.flushDelayMs ?? 20).unref();
     }
   }
 
