@@ -4,6 +4,8 @@
  *
  *   t:{targetId}              HASH   target summary: kind, name, status (consensus), since, lastSeen,
  *                                    lastLatencyMs, lifecycle, tags (JSON), labels (JSON), seq
+ *                                    — or, for a deleted check, only `deleted` (a marker that keeps late
+ *                                    writes out; expires after a day)
  *   t:{targetId}:loc          HASH   location → JSON LocationRecord
  *   idx:all                   ZSET   every target id (score 0: lexical order, cursor paging)
  *   idx:status:{STATUS}       SET    target ids by consensus status

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import { testEnv } from '@fleetwatch/testing';
 import { createRedis } from './redis';
-import { LiveStateStore, toTargetView, type TargetWrite } from './live-state.store';
+import { DELETED_MARKER_TTL_SECONDS, LiveStateStore, toTargetView, type TargetWrite } from './live-state.store';
 
 describe('LiveStateStore (real Redis)', () => {
   let redis: Redis;
@@ -197,5 +197,67 @@ describe('LiveStateStore (real Redis)', () => {
     await all;
     expect(got).toEqual(['1', '2', '3']);
     sub.disconnect();
+  });
+  it('removes a deleted target from every index and deadline, and a late write cannot bring it back', async () => {
+    const id = 'check:0191d7a2-0000-7000-8000-00000000dead';
+    const other = 'check:0191d7a2-0000-7000-8000-00000000a11e';
+    const check = (target: string, extra: Partial<TargetWrite> = {}) =>
+      write(target, TargetStatus.Stale, null, {
+        kind: TargetKind.Check,
+        tags: ['gone-tag'],
+        seq: 4,
+        locations: {
+          eu: {
+            status: TargetStatus.Stale,
+            observedAt: 2000,
+            lastSeen: 2000,
+            latencyMs: 5,
+            detail: null,
+            lifecycle: null,
+          },
+          us: {
+            status: TargetStatus.Stale,
+            observedAt: 2000,
+            lastSeen: 2000,
+            latencyMs: 5,
+            detail: null,
+            lifecycle: null,
+          },
+        },
+        ...extra,
+      });
+    await store.writeTargets([check(id), check(other)]);
+    await store.setDeadlines([
+      { targetId: id, location: 'eu', deadline: 10 },
+      { targetId: id, location: 'us', deadline: 10 },
+      { targetId: id, location: 'ap', deadline: 10 },
+      { targetId: other, location: 'eu', deadline: 10 },
+    ]);
+    const statusBefore = (await store.countByStatus()).STALE;
+
+    // 'ap' is only known to the caller (Redis lost that location): its deadline goes too.
+    expect(await store.removeTargets([{ id, locations: ['ap'] }])).toBe(1);
+    expect(await store.getTarget(id)).toBeNull();
+    expect(await redis.hgetall(`t:${id}:loc`)).toEqual({});
+    for (const set of ['idx:kind:check', 'idx:status:STALE', 'idx:tag:gone-tag', 'idx:loc:eu', 'idx:loc:us'])
+      expect(await redis.sismember(set, id)).toBe(0);
+    expect(await redis.zscore('idx:all', id)).toBeNull();
+    for (const loc of ['eu', 'us', 'ap']) expect(await store.deadlineOf(id, loc)).toBeNull();
+    expect((await store.countByStatus()).STALE).toBe(statusBefore - 1);
+    expect((await store.listTargets({ kind: ['check'] }, 100)).items.map((t) => t.id)).toEqual([other]);
+    // The other target is untouched.
+    expect(await store.deadlineOf(other, 'eu')).toBe(10);
+    expect(await redis.sismember('idx:tag:gone-tag', other)).toBe(1);
+
+    // A projection read before the delete, with a higher sequence even, is skipped; the marker expires.
+    expect(await store.writeTargets([check(id, { seq: 9, lastSeen: 9000 })])).toBe(0);
+    expect(await store.getTarget(id)).toBeNull();
+    expect(await redis.zscore('idx:all', id)).toBeNull();
+    const ttl = await redis.ttl(`t:${id}`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(DELETED_MARKER_TTL_SECONDS);
+    // Idempotent: removing it again finds nothing and leaves the marker.
+    expect(await store.removeTargets([{ id }])).toBe(0);
+    expect(await redis.hget(`t:${id}`, 'deleted')).toBe('1');
   });
 });

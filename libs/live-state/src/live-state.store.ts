@@ -132,10 +132,11 @@ local written = 0
 for _, w in ipairs(rows) do
   local id, kind, status, lastSeen, tags, seq, locs = w[1], w[2], w[4], tonumber(w[6]), w[9], tonumber(w[11]), w[12]
   local key = p .. '${LiveKeys.target('')}' .. id
-  local cur = redis.call('HMGET', key, 'seq', 'lastSeen', 'status', 'tags')
+  local cur = redis.call('HMGET', key, 'seq', 'lastSeen', 'status', 'tags', 'deleted')
   local curSeq = tonumber(cur[1])
-  local stale = false
-  if curSeq then
+  -- A deleted check's marker: a projection read before the delete must not bring it back.
+  local stale = cur[5] ~= false
+  if not stale and curSeq then
     if curSeq > seq then stale = true
     elseif curSeq == seq then
       local curSeen = tonumber(cur[2])
@@ -172,6 +173,50 @@ end
 return written
 `;
 
+const REMOVE_TARGETS = 'fleetwatchRemoveTargets';
+
+/**
+ * See LiveStateStore.removeTargets. ARGV: key prefix, JSON [[id, [locations…]], …], marker TTL (s).
+ * Index entries are taken from what Redis holds (kind, status, tags, located under), plus the
+ * locations the caller knows (deadline entries of locations Redis may have lost).
+ */
+const REMOVE_TARGETS_LUA = `
+local p = ARGV[1]
+local rows = cjson.decode(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local removed = 0
+for _, row in ipairs(rows) do
+  local id, known = row[1], row[2]
+  local key = p .. '${LiveKeys.target('')}' .. id
+  local cur = redis.call('HMGET', key, 'kind', 'status', 'tags')
+  if cur[1] then
+    removed = removed + 1
+    redis.call('SREM', p .. '${LiveKeys.byKind('')}' .. cur[1], id)
+  end
+  if cur[2] then redis.call('SREM', p .. '${LiveKeys.byStatus('')}' .. cur[2], id) end
+  if cur[3] then
+    local ok, tags = pcall(cjson.decode, cur[3])
+    if ok and type(tags) == 'table' then
+      for _, t in ipairs(tags) do redis.call('SREM', p .. '${LiveKeys.byTag('')}' .. t, id) end
+    end
+  end
+  local locs = redis.call('HKEYS', key .. ':loc')
+  for _, l in ipairs(known) do table.insert(locs, l) end
+  for _, l in ipairs(locs) do
+    redis.call('SREM', p .. '${LiveKeys.byLocation('')}' .. l, id)
+    redis.call('ZREM', p .. '${LiveKeys.deadlines}', id .. '\\0' .. l)
+  end
+  redis.call('ZREM', p .. '${LiveKeys.all}', id)
+  redis.call('DEL', key .. ':loc', key)
+  redis.call('HSET', key, 'deleted', '1')
+  redis.call('EXPIRE', key, ttl)
+end
+return removed
+`;
+
+/** How long a deleted target's marker blocks late projections (they land within seconds; a day is ample). */
+export const DELETED_MARKER_TTL_SECONDS = 86_400;
+
 /**
  * Live state in Redis. The aggregator is its only writer (one target is
  * handled by one consumer at a time, so read-modify-write per target is safe);
@@ -183,6 +228,7 @@ export class LiveStateStore {
 
   private readonly keyPrefix: string;
   private readonly writeScript: (numKeys: number, ...args: string[]) => Promise<number>;
+  private readonly removeScript: (numKeys: number, ...args: string[]) => Promise<number>;
 
   constructor(
     private readonly redis: Redis,
@@ -198,6 +244,9 @@ export class LiveStateStore {
     if (typeof commands[WRITE_TARGETS] !== 'function') redis.defineCommand(WRITE_TARGETS, { lua: WRITE_TARGETS_LUA });
     const run = commands[WRITE_TARGETS] as WriteScript;
     this.writeScript = run.bind(redis);
+    if (typeof commands[REMOVE_TARGETS] !== 'function')
+      redis.defineCommand(REMOVE_TARGETS, { lua: REMOVE_TARGETS_LUA });
+    this.removeScript = (commands[REMOVE_TARGETS] as WriteScript).bind(redis);
   }
 
   /** False while the connection is down: a command now would wait for a reconnect. */
@@ -264,6 +313,20 @@ export class LiveStateStore {
       ];
     });
     return this.writeScript(0, this.keyPrefix, JSON.stringify(rows));
+  }
+
+  /**
+   * Removes targets (deleted checks) from live state, in one script run: their summary,
+   * locations and every index and deadline entry, leaving a marker (no `kind`, so no reader
+   * sees a target) that makes writeTargets skip them for DELETED_MARKER_TTL_SECONDS — a
+   * projection or rebuild page read before the delete cannot bring one back. `locations`:
+   * locations the caller knows of, whose deadline entries go too. Idempotent. Resolves with
+   * how many were present.
+   */
+  async removeTargets(targets: ReadonlyArray<{ id: string; locations?: readonly string[] }>): Promise<number> {
+    if (targets.length === 0) return 0;
+    const rows = targets.map((t) => [t.id, [...(t.locations ?? [])]]);
+    return this.removeScript(0, this.keyPrefix, JSON.stringify(rows), String(DELETED_MARKER_TTL_SECONDS));
   }
 
   /**

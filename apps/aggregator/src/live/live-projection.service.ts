@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { OBSERVATION_SHARDS, type TargetStatus } from '@fleetwatch/contracts';
-import type { TargetSnapshot } from '@fleetwatch/domain';
+import { isTombstone, type TargetSnapshot } from '@fleetwatch/domain';
 import { LiveStateStore, type DueDeadline, type LocationRecord, type TargetWrite } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { TargetStatesRepository } from '@fleetwatch/persistence';
@@ -75,11 +75,20 @@ export class LiveProjection {
   /**
    * Writes targets (the store moves index entries from what Redis holds and skips a write
    * older than what Redis holds); `previous` is what the writer last projected, a hint only.
+   * A deleted check's tombstone is removed from live state instead (its index entries and
+   * deadlines too, with the locations it had before as far as `previous` knows them).
    */
   async project(targets: readonly TargetSnapshot[], previous: ReadonlyMap<string, IndexedAs | null>): Promise<void> {
     if (targets.length === 0) return;
-    await this.store.writeTargets(targets.map((t) => toWrite(t, previous.get(t.id) ?? null)));
-    await this.store.setDeadlines(targets.flatMap(deadlinesOf));
+    const live = targets.filter((t) => !isTombstone(t));
+    if (live.length > 0) {
+      await this.store.writeTargets(live.map((t) => toWrite(t, previous.get(t.id) ?? null)));
+      await this.store.setDeadlines(live.flatMap(deadlinesOf));
+    }
+    if (live.length < targets.length)
+      await this.store.removeTargets(
+        targets.filter(isTombstone).map((t) => ({ id: t.id, locations: previous.get(t.id)?.locations ?? [] })),
+      );
   }
 
   async fanOut(messages: readonly string[]): Promise<void> {

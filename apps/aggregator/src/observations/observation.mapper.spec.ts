@@ -166,4 +166,27 @@ describe('mapEnvelope with a status.update.batch', () => {
     expect(first[1].messageId).not.toBe(first[2].messageId);
     expect(again.map((m) => m.messageId)).toEqual(first.map((m) => m.messageId));
   });
+  it.each([
+    ['with its interval: a resume deadline two intervals and the slack on', 30, T + 60_000 + CHECK_STALE_SLACK_MS],
+    ['without one: no deadline', undefined, null],
+  ])('maps a check.lifecycle %s', (_n, intervalSeconds, deadlineAt) => {
+    const payload = {
+      checkId: '0191d7a2-0000-7000-8000-000000000001',
+      targetId: 'check:0191d7a2-0000-7000-8000-000000000001',
+      state: 'active',
+      version: 12,
+      at,
+      name: 'api',
+      checkType: 'tcp',
+      tags: ['e2e'],
+      intervalSeconds,
+    };
+    const env = buildEnvelope(Messages.CheckLifecycle.type, 1, { site: 's', service: 'sync-orchestrator' }, payload);
+    const m = mapEnvelope(env, opts);
+    if (m.type !== 'lifecycle') throw new Error(m.type);
+    expect(m).toMatchObject({ messageId: env.id, targetId: payload.targetId });
+    expect(m.lifecycle).toMatchObject({ targetId: payload.targetId, state: 'active', version: 12, at: T, name: 'api' });
+    expect(m.lifecycle.resumeDeadline?.at ?? null).toBe(deadlineAt);
+    if (deadlineAt !== null) expect(m.lifecycle.resumeDeadline?.expireTo).toBe(TargetStatus.Stale);
+  });
 });

@@ -9,13 +9,20 @@ import {
   TargetIds,
   TargetKind,
   TargetStatus,
+  type CheckLifecyclePayload,
   type CheckResultPayload,
   type Envelope,
   type HostMetricsPayload,
   type PingReceivedPayload,
   type StatusUpdatePayload,
 } from '@fleetwatch/contracts';
-import { statusOfLifecycle, tagsOfLabels, type HeartbeatPing, type Observation } from '@fleetwatch/domain';
+import {
+  statusOfLifecycle,
+  tagsOfLabels,
+  type CheckLifecycle,
+  type HeartbeatPing,
+  type Observation,
+} from '@fleetwatch/domain';
 import type { CheckResultRow, HeartbeatPingRow, HostMetricRow, StatusUpdateRow } from '@fleetwatch/persistence';
 
 /** Where a push without its own location is placed when its source names none. */
@@ -46,6 +53,8 @@ export type MappedMessage =
   | (Common & { type: 'check'; row: CheckResultRow; observation: Observation })
   | (Common & { type: 'host'; row: HostMetricRow; observation: Observation; metrics: { hostId: string; json: string } })
   | (Common & { type: 'ping'; row: HeartbeatPingRow; location: string; name: string; ping: HeartbeatPing })
+  /** No history row: idempotent by its config version against the target's. */
+  | (Common & { type: 'lifecycle'; lifecycle: CheckLifecycle })
   | { type: 'ignored'; messageId: string; reason: string }
   /** An update of a batch that fails its schema: set aside alone, its neighbours are stored. */
   | { type: 'rejected'; messageId: string; reason: string; origin: Origin };
@@ -315,6 +324,35 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             periodSeconds: p.periodSeconds,
             graceSeconds: p.graceSeconds,
             maxRuntimeSeconds: p.maxRuntimeSeconds,
+          },
+        },
+      ];
+    }
+    case Messages.CheckLifecycle.type: {
+      const p = envelope.payload as CheckLifecyclePayload;
+      const at = t(p.at);
+      return [
+        {
+          type: 'lifecycle',
+          messageId,
+          targetId: p.targetId,
+          origin: { envelope, headers: {} },
+          lifecycle: {
+            targetId: p.targetId,
+            state: p.state,
+            version: p.version,
+            at,
+            name: p.name,
+            checkType: p.checkType,
+            tags: p.tags,
+            // The same expectation as a result's: two intervals and the slack, counted from the resume.
+            resumeDeadline: p.intervalSeconds
+              ? {
+                  at: at + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS,
+                  expireTo: TargetStatus.Stale,
+                  reason: `no result within 2 × ${p.intervalSeconds}s of the resume`,
+                }
+              : null,
           },
         },
       ];

@@ -35,6 +35,9 @@ function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): 
     before.kind !== after.kind ||
     before.lifecycle !== after.lifecycle ||
     (before.downQuorumPct ?? null) !== (after.downQuorumPct ?? null) ||
+    (before.paused ?? false) !== (after.paused ?? false) ||
+    (before.configVersion ?? null) !== (after.configVersion ?? null) ||
+    (before.deletedAt ?? null) !== (after.deletedAt ?? null) ||
     before.tags.join('\u0000') !== after.tags.join('\u0000') ||
     JSON.stringify(before.labels) !== JSON.stringify(after.labels)
   );
@@ -51,6 +54,7 @@ function asOutage(what: string): (e: unknown) => never {
 }
 
 function toFoldItem(m: Active): FoldItem {
+  if (m.type === 'lifecycle') return { type: 'lifecycle', id: m.messageId, lifecycle: m.lifecycle };
   if (m.type !== 'ping') return { type: 'observation', id: m.messageId, observation: m.observation };
   // Runs and ping times are recorded for stored monitors only (heartbeat_monitors.id is a UUID).
   return {

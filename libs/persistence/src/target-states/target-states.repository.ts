@@ -12,6 +12,10 @@ import { clean, iso, jsonOrNull, ms } from '../sql-values';
 // labels, lifecycle); its locations change with every observation. So the row's
 // last_seen / last_latency_ms are as of its last write, and a loaded snapshot takes
 // them from its locations (the most recent one), which are always current.
+//
+// A deleted check's row stays as a tombstone (deleted_at set, no locations): the fold
+// reads it under the lock and folds nothing into it again. Rebuilds and counts of live
+// targets leave tombstones out.
 
 /** One location's deadline (epoch ms). */
 export interface DeadlineRow {
@@ -33,6 +37,9 @@ interface TargetRow {
   labels: Record<string, string> | null;
   seq: number;
   down_quorum_pct: number | null;
+  paused: boolean;
+  config_version: number | null;
+  deleted_at: number | null;
 }
 
 interface LocationRow {
@@ -54,7 +61,8 @@ interface LocationRow {
 
 const TARGET_COLUMNS = `t.target_id, t.kind::text AS kind, t.name, t.status::text AS status,
   (extract(epoch FROM t.since) * 1000)::float8 AS since, (extract(epoch FROM t.last_seen) * 1000)::float8 AS last_seen,
-  t.last_latency_ms, t.lifecycle, t.tags, t.labels, t.seq::float8 AS seq, t.down_quorum_pct`;
+  t.last_latency_ms, t.lifecycle, t.tags, t.labels, t.seq::float8 AS seq, t.down_quorum_pct,
+  t.paused, t.config_version, (extract(epoch FROM t.deleted_at) * 1000)::float8 AS deleted_at`;
 
 const LOCATION_COLUMNS = `l.location, l.status::text AS loc_status,
   (extract(epoch FROM l.observed_at) * 1000)::float8 AS observed_at, (extract(epoch FROM l.last_seen) * 1000)::float8 AS loc_last_seen,
@@ -105,6 +113,9 @@ function assemble(rows: JoinedRow[]): TargetSnapshot[] {
         seq: Number(r.seq),
         locations: {},
         downQuorumPct: r.down_quorum_pct,
+        paused: r.paused,
+        configVersion: r.config_version,
+        deletedAt: ms(r.deleted_at),
       };
       out.set(r.target_id, t);
     }
@@ -143,25 +154,35 @@ export class TargetStatesRepository {
   /**
    * Upserts `changed` targets (their row and every location) and the locations of
    * `seen` targets (whose status, sequence and identity did not change), in one
-   * statement of two multi-row upserts (times as epoch ms, converted in SQL).
+   * statement of two multi-row upserts (times as epoch ms, converted in SQL). A target
+   * that became a tombstone (deletedAt) loses its location rows.
    */
   async saveMany(tx: SqlTx, changed: readonly TargetSnapshot[], seen: readonly TargetSnapshot[] = []): Promise<void> {
     if (changed.length === 0 && seen.length === 0) return;
+    const deleted = changed.filter((t) => t.deletedAt !== undefined && t.deletedAt !== null).map((t) => t.id);
+    if (deleted.length > 0)
+      await sqlExecute(tx, 'DELETE FROM target_location_states WHERE target_id = ANY($1::text[])', [deleted]).catch(
+        (err: unknown) => rethrowSql(err),
+      );
     const locs = [...changed, ...seen].flatMap((t) =>
       Object.entries(t.locations).map(([location, l]) => ({ id: t.id, location, l })),
     );
     await sqlExecute(
       tx,
       `WITH targets AS (
-         INSERT INTO target_states (target_id, kind, name, status, since, last_seen, last_latency_ms, lifecycle, tags, labels, seq, down_quorum_pct, updated_at)
+         INSERT INTO target_states (target_id, kind, name, status, since, last_seen, last_latency_ms, lifecycle, tags, labels, seq, down_quorum_pct,
+           paused, config_version, deleted_at, updated_at)
          SELECT u.id, u.kind::target_kind, u.name, u.status::target_status, to_timestamp(u.since / 1000.0), to_timestamp(u.last_seen / 1000.0), u.latency, u.lifecycle,
-                ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb)), u.labels::jsonb, u.seq, u.quorum, now()
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::bigint[], $25::smallint[])
-           AS u(id, kind, name, status, since, last_seen, latency, lifecycle, tags, labels, seq, quorum)
+                ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb)), u.labels::jsonb, u.seq, u.quorum, u.paused, u.config_version,
+                to_timestamp(u.deleted_at / 1000.0), now()
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::bigint[], $25::smallint[],
+                     $26::boolean[], $27::int[], $28::float8[])
+           AS u(id, kind, name, status, since, last_seen, latency, lifecycle, tags, labels, seq, quorum, paused, config_version, deleted_at)
          ORDER BY u.id
          ON CONFLICT (target_id) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, status = EXCLUDED.status, since = EXCLUDED.since,
            last_seen = EXCLUDED.last_seen, last_latency_ms = EXCLUDED.last_latency_ms, lifecycle = EXCLUDED.lifecycle, tags = EXCLUDED.tags,
-           labels = EXCLUDED.labels, seq = EXCLUDED.seq, down_quorum_pct = EXCLUDED.down_quorum_pct, updated_at = now()
+           labels = EXCLUDED.labels, seq = EXCLUDED.seq, down_quorum_pct = EXCLUDED.down_quorum_pct, paused = EXCLUDED.paused,
+           config_version = EXCLUDED.config_version, deleted_at = EXCLUDED.deleted_at, updated_at = now()
        )
        INSERT INTO target_location_states (target_id, location, status, observed_at, last_seen, latency_ms, detail, lifecycle,
          deadline_at, expire_to, expire_reason, run_started_at, run_id)
@@ -201,13 +222,18 @@ export class TargetStatesRepository {
         locs.map((x) => x.l.run?.startedAt ?? null),
         locs.map((x) => (x.l.run?.runId ? clean(x.l.run.runId) : null)),
         changed.map((t) => t.downQuorumPct ?? null),
+        changed.map((t) => t.paused ?? false),
+        changed.map((t) => t.configVersion ?? null),
+        changed.map((t) => t.deletedAt ?? null),
       ],
     ).catch((err: unknown) => rethrowSql(err));
   }
 
   /**
    * Targets in id order after `afterId`, `limit` per page (for rebuilding live
-   * state); `updatedSince` limits it to targets changed since then.
+   * state); `updatedSince` limits it to targets changed since then. Tombstones are left
+   * out of a whole rebuild, and given (deletedAt set) to a reconcile of recent changes:
+   * their removal from live state may be the projection that did not happen.
    */
   async page(
     afterId: string | null,
@@ -222,6 +248,7 @@ export class TargetStatesRepository {
       `${SELECT_JOINED} WHERE t.target_id IN (
          SELECT s.target_id FROM target_states s
          WHERE ($1::text IS NULL OR s.target_id > $1::text)
+           AND (s.deleted_at IS NULL OR $2::timestamptz IS NOT NULL)
            AND ($2::timestamptz IS NULL OR s.updated_at >= $2::timestamptz
                 OR EXISTS (SELECT 1 FROM target_location_states x WHERE x.target_id = s.target_id AND x.last_seen >= $2::timestamptz))
            ${inShard}
@@ -278,10 +305,12 @@ export class TargetStatesRepository {
     return Number(row?.n ?? 0);
   }
 
+  /** Live targets (tombstones left out): what live state should hold. */
   async count(): Promise<number> {
-    const [row] = await sqlQuery<{ n: number }>(this.pool, 'SELECT count(*)::float8 AS n FROM target_states').catch(
-      (err: unknown) => rethrowSql(err),
-    );
+    const [row] = await sqlQuery<{ n: number }>(
+      this.pool,
+      'SELECT count(*)::float8 AS n FROM target_states WHERE deleted_at IS NULL',
+    ).catch((err: unknown) => rethrowSql(err));
     return Number(row?.n ?? 0);
   }
 

@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import type { INestApplicationContext } from '@nestjs/common';
+import { Client } from 'pg';
+import {
+  Messages,
+  TargetIds,
+  TargetStatus,
+  uuidv7,
+  type CheckLifecycleState,
+  type PayloadInputOf,
+} from '@fleetwatch/contracts';
+import { LiveStateStore } from '@fleetwatch/live-state';
+import { publishRequest } from '@fleetwatch/messaging';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { count, createTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
+
+// check.lifecycle through the running aggregator (issue 15): what sync-orchestrator says of a
+// check — paused, resumed, deleted — reaches Redis (live state and its indexes), Postgres
+// (target_states, history, status_events) and the bus (status.changed), in order with the
+// check's results, whichever arrives first. The aggregator runs in this process on an
+// isolated vhost, database and Redis prefix; the test publishes as the collector and the
+// configuration owner would.
+
+jest.setTimeout(90_000);
+
+let site: TestSite;
+let app: INestApplicationContext;
+let store: LiveStateStore;
+
+beforeAll(async () => {
+  const name = 'agg-lifecycle';
+  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
+  const pg = new Client({ connectionString: database.databaseUrl });
+  await pg.connect();
+  site = await createTestSite(
+    name,
+    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
+    { STALE_AFTER_SECONDS: '5', SWEEP_INTERVAL_MS: '200', AGGREGATOR_BATCH_WAIT_MS: '20' },
+  );
+  app = await startAggregator(site.env);
+  store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
+});
+afterAll(async () => {
+  await app?.close();
+  await site?.dispose();
+});
+
+function newCheck() {
+  const checkId = randomUUID();
+  return { checkId, targetId: TargetIds.check(checkId) };
+}
+
+const result = (c: { checkId: string; targetId: string }, location: string, ok: boolean, startedAt: number) =>
+  publishRequest(Messages.CheckResult, {
+    ...c,
+    location,
+    ok,
+    latencyMs: ok ? 3 : null,
+    failureReason: ok ? undefined : 'connect ECONNREFUSED',
+    startedAt: new Date(startedAt).toISOString(),
+    intervalSeconds: 1,
+    checkName: 'api',
+    checkType: 'tcp',
+    tags: ['lifecycle'],
+  });
+
+type Lifecycle = PayloadInputOf<typeof Messages.CheckLifecycle>;
+const lifecycle = (
+  c: { checkId: string; targetId: string },
+  state: CheckLifecycleState,
+  version: number,
+  at: number,
+  extra: Partial<Lifecycle> = {},
+  id: string = uuidv7(),
+) =>
+  publishRequest(Messages.CheckLifecycle, { ...c, state, version, at: new Date(at).toISOString(), ...extra }, { id });
+
+const live = (targetId: string) => store.getTarget(targetId);
+const locationsOf = async (targetId: string) => {
+  const t = await live(targetId);
+  return t
+    ? Object.entries(t.locations)
+        .map(([l, x]) => `${l}=${x.status}`)
+        .sort()
+        .join(' ')
+    : null;
+};
+const row = async (targetId: string) =>
+  (
+    await site.pg.query<{ status: string; paused: boolean; config_version: number | null; deleted_at: Date | null }>(
+      'SELECT status::text, paused, config_version, deleted_at FROM target_states WHERE target_id = $1',
+      [targetId],
+    )
+  ).rows[0];
+const deadlines = async (targetId: string) =>
+  (
+    await site.pg.query<{ location: string; deadline_at: Date | null }>(
+      'SELECT location, deadline_at FROM target_location_states WHERE target_id = $1 ORDER BY location',
+      [targetId],
+    )
+  ).rows;
+const consensusEvents = async (targetId: string) =>
+  (
+    await site.pg.query<{ from_status: string; to_status: string }>(
+      'SELECT from_status::text, to_status::text FROM status_events WHERE target_id = $1 AND location IS NULL ORDER BY sequence',
+      [targetId],
+    )
+  ).rows.map((r) => `${r.from_status}>${r.to_status}`);
+const results = (targetId: string) =>
+  count(site.pg, 'SELECT count(*) AS n FROM check_results WHERE target_id = $1', [targetId]);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function upFromTwo(c: { checkId: string; targetId: string }, at: number) {
+  await site.bus.publisher.publishMany([result(c, 'eu', true, at), result(c, 'us', true, at)]);
+  await waitFor(async () => (await locationsOf(c.targetId)) === 'eu=UP us=UP', { description: `${c.targetId} UP` });
+}
+
+describe('check.lifecycle in the aggregator', () => {
+  it('paused: PAUSED everywhere and no STALE; results are stored but change nothing; an older message undoes nothing; resumed: UNKNOWN until a newer result', async () => {
+    const c = newCheck();
+    const t0 = Date.now();
+    await upFromTwo(c, t0);
+
+    const pausedAt = Date.now();
+    await site.bus.publisher.publishMany([lifecycle(c, 'paused', 2, pausedAt)]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'eu=PAUSED us=PAUSED', { description: 'PAUSED' });
+    expect((await live(c.targetId))?.status).toBe(TargetStatus.Paused);
+    expect(await row(c.targetId)).toMatchObject({ status: 'PAUSED', paused: true, config_version: 2 });
+    expect((await deadlines(c.targetId)).map((d) => d.deadline_at)).toEqual([null, null]);
+    expect((await site.pg.query('SELECT 1 FROM status_event_outbox')).rowCount).toBe(0);
+    await waitFor(
+      () => site.changes.some((e) => e.targetId === c.targetId && e.location === null && e.to === TargetStatus.Paused),
+      { description: 'status.changed → PAUSED on the bus' },
+    );
+    expect(site.changes.filter((e) => e.targetId === c.targetId && e.to === TargetStatus.Paused)).toHaveLength(3);
+
+    // A result started before the pause (in flight) and one after it (a collector still on its old assignment).
+    const before = await results(c.targetId);
+    await site.bus.publisher.publishMany([
+      result(c, 'us', false, pausedAt - 100),
+      result(c, 'eu', false, pausedAt + 100),
+      // Older than what the target holds: changes nothing.
+      lifecycle(c, 'active', 1, t0),
+    ]);
+    await waitFor(async () => (await results(c.targetId)) === before + 2, { description: 'both results stored' });
+    // Past the deadline the results before the pause set (2 × 1 s + 5 s slack): a pause is not silence.
+    await sleep(Math.max(0, t0 + 7_000 + 1_000 - Date.now()));
+    expect(await locationsOf(c.targetId)).toBe('eu=PAUSED us=PAUSED');
+    expect(await row(c.targetId)).toMatchObject({ status: 'PAUSED', paused: true, config_version: 2 });
+    expect(await consensusEvents(c.targetId)).toEqual(['UNKNOWN>UP', 'UP>PAUSED']);
+
+    const resumedAt = Date.now();
+    await site.bus.publisher.publishMany([lifecycle(c, 'active', 3, resumedAt, { intervalSeconds: 1 })]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'eu=UNKNOWN us=UNKNOWN', {
+      description: 'UNKNOWN after the resume',
+    });
+    expect(await row(c.targetId)).toMatchObject({ status: 'UNKNOWN', paused: false, config_version: 3 });
+    // Each location expects a result within two intervals and the slack of the resume.
+    for (const d of await deadlines(c.targetId))
+      expect(d.deadline_at?.getTime()).toBe(new Date(new Date(resumedAt).toISOString()).getTime() + 7_000);
+
+    // Spooled while paused (started before the resume): no status from it.
+    await site.bus.publisher.publishMany([result(c, 'eu', false, resumedAt - 50)]);
+    await waitFor(async () => (await results(c.targetId)) === before + 3, { description: 'the spooled result' });
+    expect((await live(c.targetId))?.status).toBe(TargetStatus.Unknown);
+
+    await upFromTwo(c, Date.now());
+    expect(await consensusEvents(c.targetId)).toEqual(['UNKNOWN>UP', 'UP>PAUSED', 'PAUSED>UNKNOWN', 'UNKNOWN>UP']);
+  });
+
+  it('resumed and then silent: STALE once the resume deadline passes', async () => {
+    const c = newCheck();
+    await upFromTwo(c, Date.now());
+    await site.bus.publisher.publishMany([
+      lifecycle(c, 'paused', 4, Date.now()),
+      lifecycle(c, 'active', 5, Date.now(), { intervalSeconds: 1 }),
+    ]);
+    await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Stale, {
+      timeoutMs: 15_000,
+      description: 'STALE after the resume deadline',
+    });
+    expect(await locationsOf(c.targetId)).toBe('eu=STALE us=STALE');
+  });
+
+  it('deleted: gone from live state and its indexes, kept in history; a late result and a redelivery bring nothing back', async () => {
+    const c = newCheck();
+    await upFromTwo(c, Date.now());
+    await waitFor(async () => (await store.deadlineOf(c.targetId, 'eu')) !== null, { description: 'a deadline' });
+    const stored = await results(c.targetId);
+
+    const deleteId = uuidv7();
+    await site.bus.publisher.publishMany([lifecycle(c, 'deleted', 6, Date.now(), {}, deleteId)]);
+    await waitFor(async () => (await live(c.targetId)) === null, { description: 'gone from Redis' });
+    const listed = async () => (await store.listTargets({}, 1000)).items.map((t) => t.id);
+    expect(await listed()).not.toContain(c.targetId);
+    for (const filter of [{ kind: ['check'] }, { tag: 'lifecycle' }, { location: 'eu' }, { status: ['UP'] }])
+      expect((await store.listTargets(filter, 1000)).items.map((t) => t.id)).not.toContain(c.targetId);
+    for (const l of ['eu', 'us']) expect(await store.deadlineOf(c.targetId, l)).toBeNull();
+    expect(await row(c.targetId)).toMatchObject({ config_version: 6 });
+    expect((await row(c.targetId)).deleted_at).not.toBeNull();
+    expect(await deadlines(c.targetId)).toEqual([]);
+    expect(await results(c.targetId)).toBe(stored);
+
+    // A late result (a spool flushed after the delete), then the same delete again (redelivered).
+    await site.bus.publisher.publishMany([result(c, 'eu', true, Date.now())]);
+    await waitFor(async () => (await results(c.targetId)) === stored + 1, { description: 'the late result stored' });
+    // As if the removal had not reached Redis before a crash: the redelivered delete removes it again.
+    await site.redis.del(`t:${c.targetId}`);
+    await site.redis.hset(`t:${c.targetId}`, { kind: 'check', name: 'api', status: 'UP', seq: '2' });
+    await site.redis.zadd('idx:all', 0, c.targetId);
+    await site.bus.publisher.publishMany([lifecycle(c, 'deleted', 6, Date.now(), {}, deleteId)]);
+    await waitFor(async () => (await live(c.targetId)) === null, { description: 'removed again by the redelivery' });
+    expect(await listed()).not.toContain(c.targetId);
+    expect(await deadlines(c.targetId)).toEqual([]);
+
+    // A flushed Redis is rebuilt from Postgres without the tombstone.
+    const other = newCheck();
+    await upFromTwo(other, Date.now());
+    await flushPrefix(site.redis, site.redisPrefix);
+    await waitFor(async () => (await live(other.targetId)) !== null, { description: 'rebuilt' });
+    expect(await live(c.targetId)).toBeNull();
+    expect(await listed()).not.toContain(c.targetId);
+  });
+
+  it('a check not heard of yet: listed UNKNOWN from its creation, PAUSED when paused, and a delete of an unknown check leaves a tombstone', async () => {
+    const created = newCheck();
+    await site.bus.publisher.publishMany([
+      lifecycle(created, 'active', 7, Date.now(), { name: 'new api', checkType: 'http', tags: ['fresh'] }),
+    ]);
+    const t = await waitFor(() => live(created.targetId), { description: 'listed after creation' });
+    expect(t).toMatchObject({ kind: 'check', name: 'new api', status: TargetStatus.Unknown, tags: ['fresh'] });
+    expect((await store.listTargets({ tag: 'fresh' }, 10)).items.map((x) => x.id)).toEqual([created.targetId]);
+
+    await site.bus.publisher.publishMany([lifecycle(created, 'paused', 8, Date.now())]);
+    await waitFor(async () => (await live(created.targetId))?.status === TargetStatus.Paused, {
+      description: 'PAUSED with no location',
+    });
+
+    const unknown = newCheck();
+    await site.bus.publisher.publishMany([
+      lifecycle(unknown, 'deleted', 9, Date.now()),
+      result(unknown, 'eu', true, Date.now()),
+    ]);
+    await waitFor(async () => (await results(unknown.targetId)) === 1, { description: 'the result stored' });
+    await waitFor(async () => (await row(unknown.targetId))?.deleted_at != null, { description: 'a tombstone' });
+    expect(await live(unknown.targetId)).toBeNull();
+    expect(await deadlines(unknown.targetId)).toEqual([]);
+  });
+});
