@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
 import { createTargetPolicy } from '@fleetwatch/domain';
 import { LiveStateModule } from '@fleetwatch/live-state';
-import { MessagingModule, RpcServerModule } from '@fleetwatch/messaging';
+import { MessagingModule, observationShardQueueSpecs, RpcServerModule } from '@fleetwatch/messaging';
 import {
   ChecksRepository,
   ConfigVersionsRepository,
@@ -44,7 +44,9 @@ export class SyncOrchestratorModule {
           site: config.site,
           service: 'sync-orchestrator',
           location: config.location,
-          queues: [QueueName.SyncOrchestratorCommands],
+          // The aggregator's shard queues too: check.lifecycle is published with `mandatory`, and
+          // must be routable even before an aggregator first declared them (as collectors do).
+          queues: [QueueName.SyncOrchestratorCommands, ...observationShardQueueSpecs()],
           stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),
         }),
         RpcServerModule.forRoot(),

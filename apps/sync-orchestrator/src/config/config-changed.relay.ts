@@ -1,12 +1,16 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
-import { Messages } from '@fleetwatch/contracts';
-import { BusPublisher, publishRequest } from '@fleetwatch/messaging';
+import { describeIssues, Messages } from '@fleetwatch/contracts';
+import { BusPublisher, publishRequest, type PublishRequest } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
-import { ConfigVersionsRepository } from '@fleetwatch/persistence';
+import { ConfigVersionsRepository, type PendingConfigChanged } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import { CONFIG_RELAY_INTERVAL_MS } from './config.tokens';
+import { lifecycleMessageId } from './check-lifecycle';
 
 type RelayLogger = Pick<Logger, 'warn' | 'error'>;
+
+/** Messages handed to the broker in one publish (whole outbox rows: a bulk write's row may hold ~1,000 alone). */
+const MESSAGES_PER_PUBLISH = 1000;
 
 /** How long answers of config writes are kept by request id (config_requests). */
 const REQUESTS_KEPT_MS = 86_400_000;
@@ -18,7 +22,9 @@ const PRUNE_EVERY_MS = 60_000;
  * rows are published in version order with broker confirms, the outbox row's id as the
  * message id (a republish after a crash is the same message: consumers de-duplicate), and
  * deleted once confirmed. What is left — the bus away, the process gone between commit
- * and publish — is picked up at start and every `intervalMs`.
+ * and publish — is picked up at start and every `intervalMs`. A row also carries the
+ * write's `check.lifecycle` messages (ids derived from the row's): they go first, and the
+ * row is done only when they and its config.changed are all confirmed.
  *
  * The same loop keeps config_requests (answers of config writes by request id, see
  * ConfigWriter) small: at most once a minute it forgets answers older than a day and clears
@@ -88,6 +94,83 @@ export class ConfigChangedRelay implements OnApplicationBootstrap, OnApplication
     return pass;
   }
 
+  /**
+   * Publishes outbox rows in version order, whole rows at a time (about MESSAGES_PER_PUBLISH
+   * messages, a larger row alone): each row's `check.lifecycle` messages, then its
+   * `config.changed`. A row is dropped from the outbox once all of its messages are
+   * confirmed; the first row with one unconfirmed stops the pass (it and later rows wait).
+   */
+  private async publishRows(rows: readonly PendingConfigChanged[]): Promise<{ confirmed: number; stopped: boolean }> {
+    let confirmed = 0;
+    for (let start = 0; start < rows.length;) {
+      const requests: PublishRequest[] = [];
+      const rowOf: number[] = [];
+      let end = start;
+      while (
+        end < rows.length &&
+        (end === start || requests.length + rows[end].lifecycle.length < MESSAGES_PER_PUBLISH)
+      ) {
+        for (const r of this.requestsOf(rows[end])) {
+          requests.push(r);
+          rowOf.push(end);
+        }
+        end++;
+      }
+      const outcomes = await this.publisher.publishManySettled(requests);
+      const failedAt = outcomes.findIndex((o) => !o.ok);
+      const done = failedAt < 0 ? end : rowOf[failedAt];
+      await this.versions.markPublished(rows.slice(start, done).map((r) => r.messageId));
+      confirmed += done - start;
+      if (failedAt >= 0) {
+        const failed = outcomes[failedAt];
+        this.logger.warn(
+          {
+            version: rows[done].version,
+            type: failed.envelope.type,
+            error: failed.ok ? undefined : failed.error.message,
+          },
+          'config.changed or check.lifecycle not confirmed; left in the outbox for the next pass',
+        );
+        return { confirmed, stopped: true };
+      }
+      start = end;
+    }
+    return { confirmed, stopped: false };
+  }
+
+  /** A row's messages: its lifecycle ones (sharded by target, for the aggregator), then its config.changed. */
+  private requestsOf(row: PendingConfigChanged): PublishRequest[] {
+    const lifecycle: PublishRequest[] = [];
+    for (const payload of row.lifecycle) {
+      // One no schema accepts would hold the outbox (and every later version) forever: drop it loudly.
+      const parsed = Messages.CheckLifecycle.payload.safeParse(payload);
+      if (!parsed.success) {
+        this.logger.error(
+          { version: row.version, checkId: payload.checkId, reason: describeIssues(parsed.error) },
+          'check.lifecycle cannot be published; left out',
+        );
+        continue;
+      }
+      lifecycle.push(
+        publishRequest(Messages.CheckLifecycle, payload, {
+          id: lifecycleMessageId(row.messageId, payload.checkId),
+          occurredAt: row.createdAt,
+          // The aggregator's shard queues are declared by this service too: unroutable is an error.
+          mandatory: true,
+        }),
+      );
+    }
+    return [
+      ...lifecycle,
+      publishRequest(Messages.ConfigChanged, row.payload, {
+        id: row.messageId,
+        occurredAt: row.createdAt,
+        // A fact for whoever listens (collectors, gateways): none bound yet is not an error.
+        mandatory: false,
+      }),
+    ];
+  }
+
   private async relayPending(): Promise<number> {
     if (this.stopped || !this.publisher.isConnected()) return 0;
     let total = 0;
@@ -95,30 +178,9 @@ export class ConfigChangedRelay implements OnApplicationBootstrap, OnApplication
       for (;;) {
         const pending = await this.versions.pendingChanged(100);
         if (pending.length === 0) break;
-        const outcomes = await this.publisher.publishManySettled(
-          pending.map((p) =>
-            publishRequest(Messages.ConfigChanged, p.payload, {
-              id: p.messageId,
-              occurredAt: p.createdAt,
-              // A fact for whoever listens (collectors, gateways): none bound yet is not an error.
-              mandatory: false,
-            }),
-          ),
-        );
-        // Versions in order: stop at the first unconfirmed one, later ones wait with it.
-        const firstFailed = outcomes.findIndex((o) => !o.ok);
-        const confirmed = (firstFailed < 0 ? outcomes : outcomes.slice(0, firstFailed)).map((o) => o.envelope.id);
-        await this.versions.markPublished(confirmed);
-        total += confirmed.length;
-        if (firstFailed >= 0) {
-          const failed = outcomes[firstFailed];
-          this.logger.warn(
-            { version: pending[firstFailed].version, error: failed.ok ? undefined : failed.error.message },
-            'config.changed not confirmed; left in the outbox for the next pass',
-          );
-          break;
-        }
-        if (pending.length < 100) break;
+        const { confirmed, stopped } = await this.publishRows(pending);
+        total += confirmed;
+        if (stopped || pending.length < 100) break;
       }
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'config.changed relay pass failed; retried on the next pass');

@@ -15,13 +15,16 @@ import { contentHash } from './canonical-json';
 import { specOf } from './check-form';
 import { snapshotOf } from './config-plan';
 import { ConfigChangedRelay } from './config-changed.relay';
+import { lifecycleOf, touchedChecks } from './check-lifecycle';
 
 // The one path every configuration write takes (SPEC §2: local edits and, later,
 // configs applied from a leader): ONE transaction that
 //   1. locks config_head — writers take turns, so versions are gap-free and increasing;
 //   2. runs the write (which checks its expected version against what it now reads);
 //   3. if it changed anything: the new snapshot and its hash, the version row, the audit
-//      entries and the `config.changed` outbox row;
+//      entries and the `config.changed` outbox row, with a `check.lifecycle` for every
+//      check the write touched (check-lifecycle.ts: how the aggregator learns of pauses
+//      and deletes, at least once and in version order, like config.changed);
 // then, after commit, kicks the relay to publish. A write that changes nothing makes no
 // version and answers the current one.
 //
@@ -106,6 +109,8 @@ export class ConfigWriter {
       const snapshot = snapshotOf(outcome.after ?? (await this.checks.all(tx)).map(specOf));
       const hash = contentHash(snapshot);
       const who = actorText(actor);
+      const touched = touchedChecks(outcome.audit);
+      const lifecycle = lifecycleOf(touched, await this.checks.findMany(tx, touched), next, new Date());
       await this.versions.record(tx, {
         version: next,
         hash,
@@ -117,6 +122,7 @@ export class ConfigWriter {
         outbox: {
           messageId: uuidv7(),
           payload: { version: next, hash, areas: ['checks'], actor: who, origin },
+          lifecycle,
         },
       });
       const answer = { ...outcome.result, version: next };

@@ -1,7 +1,13 @@
 import { connect, type ChannelModel } from 'amqplib';
 import { envelopeSchema, QueueName, type Actor, type Envelope } from '@fleetwatch/contracts';
 import { createTargetPolicy, DEFAULT_DENY_NETWORKS, type TargetPolicy } from '@fleetwatch/domain';
-import { BusConnection, BusPublisher, BusTopology, silentBusLogger } from '@fleetwatch/messaging';
+import {
+  BusConnection,
+  BusPublisher,
+  BusTopology,
+  observationShardQueueSpecs,
+  silentBusLogger,
+} from '@fleetwatch/messaging';
 import {
   ChecksRepository,
   closeSqlPool,
@@ -74,7 +80,8 @@ export function startOwner(
   const connection = bus
     ? busConnection(bus.amqpUrl, 'sync-orchestrator test')
     : new BusConnection({ url: 'amqp://127.0.0.1:1', logger: silentBusLogger });
-  if (bus) new BusTopology(connection, { queues: [QueueName.CollectorConfig] });
+  // The shard queues as the module declares them: check.lifecycle must be routable.
+  if (bus) new BusTopology(connection, { queues: [QueueName.CollectorConfig, ...observationShardQueueSpecs()] });
   const publisher = new BusPublisher(connection, {
     source: { site: 'test-site', service: 'sync-orchestrator', location: 'lab-1' },
     timeoutMs: 3_000,

@@ -68,6 +68,15 @@ export class ChecksRepository {
     return rows[0] ? toDefinition(rows[0]) : null;
   }
 
+  /** Those of `ids` that exist, in the caller's transaction (what a write left them as). */
+  async findMany(tx: SqlTx, ids: readonly string[]): Promise<CheckDefinition[]> {
+    if (ids.length === 0) return [];
+    const rows = await sqlQuery<CheckRow>(tx, `SELECT ${COLUMNS} FROM checks c WHERE c.id = ANY($1::uuid[])`, [
+      [...ids],
+    ]).catch((err: unknown) => rethrowSql(err));
+    return rows.map(toDefinition);
+  }
+
   /** Those of `names` that a check already has. */
   async namesTaken(tx: SqlTx, names: readonly string[]): Promise<string[]> {
     if (names.length === 0) return [];

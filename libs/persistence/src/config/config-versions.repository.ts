@@ -1,5 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { AuditEntry, ConfigChangedPayload, ConfigDiffEntry, ConfigVersionSummary } from '@fleetwatch/contracts';
+import type {
+  AuditEntry,
+  CheckLifecyclePayload,
+  ConfigChangedPayload,
+  ConfigDiffEntry,
+  ConfigVersionSummary,
+} from '@fleetwatch/contracts';
 import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
 
 // config_head, config_versions, audit_log, config_changed_outbox and config_requests
@@ -33,8 +39,11 @@ export interface NewConfigVersion {
   summary: string;
   origin: 'local' | 'leader';
   audit: readonly AuditDraft[];
-  /** The `config.changed` to publish after commit, and its envelope id. */
-  outbox: { messageId: string; payload: ConfigChangedPayload };
+  /**
+   * The `config.changed` to publish after commit, and its envelope id; `lifecycle`: the
+   * write's `check.lifecycle` payloads, published before it by the same relay.
+   */
+  outbox: { messageId: string; payload: ConfigChangedPayload; lifecycle?: readonly CheckLifecyclePayload[] };
 }
 
 /** A `config.changed` waiting for its confirm. */
@@ -42,6 +51,8 @@ export interface PendingConfigChanged {
   messageId: string;
   version: number;
   payload: ConfigChangedPayload;
+  /** The write's `check.lifecycle` payloads (empty when it had none). */
+  lifecycle: CheckLifecyclePayload[];
   createdAt: string;
 }
 
@@ -118,7 +129,7 @@ export class ConfigVersionsRepository {
            SELECT $4, e->>'action', e->>'subject', $1, COALESCE(e->'diff', '[]'::jsonb), e->'details'
            FROM jsonb_array_elements($7::jsonb) e
          ), o AS (
-           INSERT INTO config_changed_outbox (message_id, version, payload) VALUES ($8::uuid, $1, $9::jsonb)
+           INSERT INTO config_changed_outbox (message_id, version, payload, lifecycle) VALUES ($8::uuid, $1, $9::jsonb, $10::jsonb)
          ), h AS (
            UPDATE config_head SET version = $1, hash = $2, updated_at = now() WHERE id = 1
          )
@@ -133,6 +144,7 @@ export class ConfigVersionsRepository {
           JSON.stringify(v.audit),
           v.outbox.messageId,
           JSON.stringify(v.outbox.payload),
+          v.outbox.lifecycle?.length ? JSON.stringify(v.outbox.lifecycle) : null,
         ],
       );
       return { createdAt: new Date(rows[0].created_at).toISOString() };
@@ -236,16 +248,18 @@ export class ConfigVersionsRepository {
       message_id: string;
       version: number;
       payload: ConfigChangedPayload;
+      lifecycle: CheckLifecyclePayload[] | null;
       created_at: Date;
     }>(
       this.pool,
-      'SELECT message_id::text AS message_id, version, payload, created_at FROM config_changed_outbox ORDER BY version LIMIT $1',
+      'SELECT message_id::text AS message_id, version, payload, lifecycle, created_at FROM config_changed_outbox ORDER BY version LIMIT $1',
       [limit],
     ).catch((err: unknown) => rethrowSql(err));
     return rows.map((r) => ({
       messageId: r.message_id,
       version: r.version,
       payload: r.payload,
+      lifecycle: r.lifecycle ?? [],
       createdAt: new Date(r.created_at).toISOString(),
     }));
   }
