@@ -225,11 +225,51 @@ describe('checks end to end, two locations', () => {
     const check = await gw.createCheck(tcpCheck('e2e paused', t));
     await expectStatus(check, 'UP', 'eu=UP us=UP');
     expect((await gw.request('POST', `/api/v1/checks/${check.id}/pause`)).status).toBe(200);
-    // Past the aggregator's deadline for a 1 s check (2 intervals + slack): a pause must not read as silence.
-    await sleep(5_000);
     await expectStatus(check, 'PAUSED', 'eu=PAUSED us=PAUSED', 5_000);
+    // Past the aggregator's deadline for a 1 s check (2 intervals + slack): a pause must not read as silence.
+    await sleep(8_000);
+    await expectStatus(check, 'PAUSED', 'eu=PAUSED us=PAUSED', 1_000);
+    const metrics = await (await fetch(`${site.service('api-gateway').url}/metrics`)).text();
+    expect(metrics).toContain(`fleetwatch_target_status{target="${check.targetId}",status="PAUSED"} 1`);
+    // No up/down series while paused.
+    expect(metrics).not.toContain(`fleetwatch_target_up{target="${check.targetId}"`);
+
     expect((await gw.request('POST', `/api/v1/checks/${check.id}/resume`)).status).toBe(200);
     await expectStatus(check, 'UP', 'eu=UP us=UP');
+    const history = await gw.request<HistoryResponse>('GET', `/api/v1/targets/${check.targetId}/history?minutes=10`);
+    const transitions = history.body.events.filter((e) => e.location === null).map((e) => `${e.from}>${e.to}`);
+    // Resumed: UNKNOWN until the first result after the resume, then UP (never STALE in between).
+    expect(transitions).toEqual(['UNKNOWN>UP', 'UP>PAUSED', 'PAUSED>UNKNOWN', 'UNKNOWN>UP']);
+  });
+
+  it('a deleted check leaves GET /api/v1/targets and /metrics for good; its history stays', async () => {
+    const t = await target('deleted');
+    const check = await gw.createCheck(tcpCheck('e2e deleted', t));
+    const other = await gw.createCheck(tcpCheck('e2e kept', t));
+    await expectStatus(check, 'UP', 'eu=UP us=UP');
+    await expectStatus(other, 'UP', 'eu=UP us=UP');
+    const ids = async (query: string) => (await gw.targets(query)).items.map((i) => i.id);
+    expect(await ids('kind=check&limit=1000')).toContain(check.targetId);
+
+    expect((await gw.request('DELETE', `/api/v1/checks/${check.id}`)).status).toBe(204);
+    await waitFor(async () => (await gw.target(check.targetId)) === null, {
+      timeoutMs: CHANGE_DEADLINE_MS + 3_000,
+      intervalMs: 100,
+      description: `${check.targetId} to leave the targets API`,
+    });
+    // Results still in flight, or run by a collector before it heard of the delete, do not bring it back.
+    await sleep(CHANGE_DEADLINE_MS + 3_000);
+    expect(await gw.target(check.targetId)).toBeNull();
+    for (const query of ['limit=1000', 'kind=check&limit=1000', 'tag=e2e&limit=1000', 'location=eu&limit=1000'])
+      expect(await ids(query)).not.toContain(check.targetId);
+    expect(await ids('kind=check&limit=1000')).toContain(other.targetId);
+    const metrics = await (await fetch(`${site.service('api-gateway').url}/metrics`)).text();
+    expect(metrics).not.toContain(`target="${check.targetId}"`);
+    expect(metrics).toContain(`fleetwatch_target_up{target="${other.targetId}",kind="check",location="eu"} 1`);
+
+    const history = await gw.request<HistoryResponse>('GET', `/api/v1/targets/${check.targetId}/history?minutes=10`);
+    expect(history.status).toBe(200);
+    expect(history.body.points.length).toBeGreaterThan(0);
   });
 
   it('checks are targets beside pushed instances, in the targets API and /metrics', async () => {
