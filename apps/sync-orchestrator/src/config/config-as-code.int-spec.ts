@@ -218,6 +218,9 @@ describe('import and export', () => {
 
 describe('config.changed outbox', () => {
   it('publishes every version after commit, in order, once confirmed the outbox is empty', async () => {
+    // What earlier tests wrote may still be on its way (an import of 1,000 checks publishes their
+    // check.lifecycle messages first): let it arrive before reading this test's own.
+    await waitFor(async () => (await servers.outbox()).length === 0, { description: 'earlier versions published' });
     await servers.takeConfigChanged();
     const first = await owner.config.create(ALICE, { name: 'outbox-1', type: 'tcp', host: 'a', port: 1 });
     const second = await owner.config.setPaused(BOB, first.check.id, true);

@@ -3,8 +3,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Actor, ConfigPlanItem, ConfigRpcMethod, ConfigRpcResults } from '@fleetwatch/contracts';
 import type { ErrorIssue, TargetPolicy } from '@fleetwatch/domain';
 import { ChecksRepository, type AuditDraft } from '@fleetwatch/persistence';
-import { contentHash } from './canonical-json';
 import { policyIssue, specOf } from './check-form';
+import { checkWrite, EMPTY_CONFIG_HASH } from './config-hash';
 import { checkDiff, planImport, planSummary, snapshotOf } from './config-plan';
 import { parseConfigYaml, renderConfigYaml } from './config-yaml';
 import { TargetDeniedError, VersionConflictError } from './config.errors';
@@ -38,9 +38,10 @@ export class ConfigAsCodeService {
   ) {}
 
   async export(): Promise<R[ConfigRpcMethod.ConfigExport]> {
-    const { version, checks } = await this.checks.withHead();
+    // The head's hash, read in the same statement as the checks: the hash of exactly these.
+    const { version, hash: headHash, checks } = await this.checks.withHead();
     const snapshot = snapshotOf(checks.map(specOf));
-    const hash = contentHash(snapshot);
+    const hash = headHash ?? EMPTY_CONFIG_HASH;
     const header = [
       `Fleetwatch configuration as code: version ${version}, sha256 ${hash}.`,
       'Apply with `npm run fleetwatch -- config apply <file>` or POST /api/v1/config/import;',
@@ -85,12 +86,12 @@ export class ConfigAsCodeService {
         );
         const changed = await this.checks.updateMany(
           tx,
-          plan.changes.map((c) => ({ id: c.existing.id, spec: c.spec })),
+          plan.changes.map((c) => checkWrite(c.existing.id, c.spec)),
           next,
         );
         const created = await this.checks.insertMany(
           tx,
-          plan.creates.map((spec) => ({ id: randomUUID(), spec })),
+          plan.creates.map((spec) => checkWrite(randomUUID(), spec)),
           next,
         );
         // Push checks: monitors follow; new ones get their ping tokens (in this answer only).
@@ -114,19 +115,16 @@ export class ConfigAsCodeService {
         // The plan as applied: created checks with their new ids.
         const idOf = new Map(created.map((c) => [c.name, c.id]));
         const items = plan.items.map((i) => (i.action === 'create' ? { ...i, id: idOf.get(i.name) ?? null } : i));
-        // The configuration after the import, without reading it back (the writer hashes it).
-        const gone = new Set([...plan.deletes, ...plan.changes.map((c) => c.existing)].map((c) => c.id));
-        const after = [
-          ...existing.filter((c) => !gone.has(c.id)).map(specOf),
-          ...plan.changes.map((c) => c.spec),
-          ...plan.creates,
-        ];
         return {
           changed: true,
           result: pingTokens ? { plan: items, pingTokens } : { plan: items },
           audit,
           summary: planSummary(plan),
-          after,
+          touched: [
+            ...plan.deletes.map((c) => ({ id: c.id, before: specOf(c), after: null })),
+            ...plan.changes.map((c) => ({ id: c.existing.id, before: specOf(c.existing), after: c.spec })),
+            ...created.map((c) => ({ id: c.id, before: null, after: specOf(c) })),
+          ],
         };
       },
       { request: options.request },

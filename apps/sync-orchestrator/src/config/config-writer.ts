@@ -1,6 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { uuidv7, type Actor, type CheckSpec } from '@fleetwatch/contracts';
+import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
+import { uuidv7, type Actor } from '@fleetwatch/contracts';
 import { ConflictError } from '@fleetwatch/domain';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import {
   ChecksRepository,
   ConfigVersionsRepository,
@@ -11,9 +12,12 @@ import {
   type SqlPool,
   type SqlTransaction,
 } from '@fleetwatch/persistence';
-import { contentHash } from './canonical-json';
+import type { Logger } from 'pino';
 import { specOf } from './check-form';
+import { checkHash } from './config-hash';
+import { changesOf, SNAPSHOT_EVERY, storesFullSnapshot, type TouchedCheck } from './config-history';
 import { snapshotOf } from './config-plan';
+import { CONFIG_SNAPSHOT_EVERY } from './config.tokens';
 import { ConfigChangedRelay } from './config-changed.relay';
 import { lifecycleOf, touchedChecks } from './check-lifecycle';
 
@@ -21,7 +25,9 @@ import { lifecycleOf, touchedChecks } from './check-lifecycle';
 // configs applied from a leader): ONE transaction that
 //   1. locks config_head — writers take turns, so versions are gap-free and increasing;
 //   2. runs the write (which checks its expected version against what it now reads);
-//   3. if it changed anything: the new snapshot and its hash, the version row, the audit
+//   3. if it changed anything: the new hash (from the checks' stored content hashes, in
+//      SQL: config-hash.ts), the version row with the checks the write changed — or, every
+//      SNAPSHOT_EVERY versions, the whole snapshot (config-history.ts) — the audit
 //      entries and the `config.changed` outbox row, with a `check.lifecycle` for every
 //      check the write touched (check-lifecycle.ts: how the aggregator learns of pauses
 //      and deletes, at least once and in version order, like config.changed);
@@ -41,8 +47,11 @@ export type WriteOutcome<R> =
       result: R;
       audit: AuditDraft[];
       summary: string;
-      /** Every check after the write, when the write knows them already (else they are read back). */
-      after?: readonly CheckSpec[];
+      /**
+       * Every check the write created, changed or deleted, before and after: what the version
+       * stores (its changes), so no write reads the whole configuration back.
+       */
+      touched: readonly TouchedCheck[];
     };
 
 export interface WriteContext {
@@ -79,13 +88,54 @@ export function actorText(actor: Actor): string {
 }
 
 @Injectable()
-export class ConfigWriter {
+export class ConfigWriter implements OnModuleInit {
   constructor(
     @Inject(SQL_POOL) private readonly pool: SqlPool,
     private readonly checks: ChecksRepository,
     private readonly versions: ConfigVersionsRepository,
     private readonly relay: ConfigChangedRelay,
+    @Optional() @Inject(CONFIG_SNAPSHOT_EVERY) private readonly snapshotEvery: number = SNAPSHOT_EVERY,
+    @Optional() @Inject(FLEETWATCH_LOGGER) private readonly logger?: Pick<Logger, 'info' | 'warn'>,
   ) {}
+
+  /**
+   * At start: checks from before content hashes existed get theirs. Not awaited — the service
+   * starts with the database away too — and not needed for correctness meanwhile: a write that
+   * finds a check without its hash fills it first (below), under the same lock.
+   */
+  onModuleInit(): void {
+    void this.fillContentHashes().then(
+      (n) => n > 0 && this.logger?.info({ checks: n }, 'content hashes of earlier checks stored'),
+      (err: unknown) =>
+        this.logger?.warn({ err: (err as Error).message }, 'content hashes not filled at start; the next write does'),
+    );
+  }
+
+  /**
+   * Stores the content hash of every check that has none (rows written before the hashes
+   * were stored: the migration cannot compute canonical config forms) and sets the head's
+   * hash to what the stored hashes give — the same content, under today's definition. Under
+   * the head lock, so no write interleaves; cheap when there is nothing to fill. Answers how
+   * many checks got a hash.
+   */
+  async fillContentHashes(): Promise<number> {
+    return runInSqlTransaction(this.pool, async (tx) => {
+      const head = await this.versions.lockHead(tx);
+      const filled = await this.fillMissing(tx);
+      const after = await this.versions.hashAfterWrite(tx);
+      if (head.version > 0 && after.hash !== head.hash) await this.versions.setHeadHash(tx, after.hash);
+      return filled;
+    });
+  }
+
+  private async fillMissing(tx: SqlTransaction): Promise<number> {
+    const rows = await this.checks.withoutHash(tx);
+    await this.checks.setHashes(
+      tx,
+      rows.map((r) => ({ id: r.id, hash: checkHash(r.spec) })),
+    );
+    return rows.length;
+  }
 
   async write<R>(
     actor: Actor,
@@ -106,8 +156,14 @@ export class ConfigWriter {
         if (request) await this.recordAnswer(tx, request, answer);
         return { answer, created: false };
       }
-      const snapshot = snapshotOf(outcome.after ?? (await this.checks.all(tx)).map(specOf));
-      const hash = contentHash(snapshot);
+      let after = await this.versions.hashAfterWrite(tx);
+      // Rows from before content hashes (normally filled at start): fill them, or the hash would skip them.
+      if (after.missing > 0 && (await this.fillMissing(tx)) > 0) after = await this.versions.hashAfterWrite(tx);
+      const { hash } = after;
+      const changes = changesOf(outcome.touched);
+      // Every SNAPSHOT_EVERY-th version reads the whole configuration once (O(N) / K per write).
+      const full = storesFullSnapshot(next, changes, after.checks, this.snapshotEvery);
+      const snapshot = full ? snapshotOf((await this.checks.all(tx)).map(specOf)) : null;
       const who = actorText(actor);
       const touched = touchedChecks(outcome.audit);
       const lifecycle = lifecycleOf(touched, await this.checks.findMany(tx, touched), next, new Date());
@@ -115,6 +171,7 @@ export class ConfigWriter {
         version: next,
         hash,
         snapshot,
+        changes: full ? null : changes,
         actor: who,
         summary: outcome.summary,
         origin,

@@ -1,13 +1,15 @@
 import { Client } from 'pg';
 import { createTargetPolicy, InvalidError, NotFoundError, ConflictError } from '@fleetwatch/domain';
-import { canonicalJson, contentHash } from './canonical-json';
+import { canonicalJson } from './canonical-json';
+import { configHashOfSnapshot } from './config-hash';
+import type { ConfigSnapshot } from './config-yaml';
 import { TargetDeniedError, VersionConflictError } from './config.errors';
 import { ALICE, BOB, ConfigTestServers, startOwner, type OwnerParts } from './config.int-helpers';
 import { EMPTY_CONFIG_HASH } from './config.service';
 
 // ConfigService against a real Postgres (a database of its own: versions start at 1):
 // every change is a version (gap-free, strictly increasing, none for a no-op), audited
-// with who and the diff, hashed over the canonical snapshot; stale expected versions are
+// with who and the diff, hashed from the checks' content hashes; stale expected versions are
 // conflicts naming the current one; validation and the target policy refuse with paths;
 // 10 writers at once get 10 consecutive versions; 1,000 checks in one bulk are one version.
 
@@ -127,8 +129,8 @@ describe('versions and audit', () => {
       actor: 'alice (user:0190f0e0-0000-7000-8000-00000000a11c)',
       summary: 'replace check web-2',
     });
-    // The hash is sha256 of the canonical JSON of the stored snapshot.
-    expect(v.hash).toBe(contentHash(v.snapshot));
+    // The hash is the config hash of the snapshot (config-hash.ts), rebuilt from the changes here.
+    expect(v.hash).toBe(configHashOfSnapshot(v.snapshot as unknown as ConfigSnapshot));
     expect(v.snapshot).toEqual({ checks: { 'web-2': { type: 'http', url: 'https://web.internal/' } } });
     expect((await owner.config.versionsList(2)).items.map((s) => s.version)).toEqual([before + 5, before + 4]);
     expect((await owner.config.versionsList(2, before + 4)).items.map((s) => s.version)).toEqual([
@@ -308,10 +310,10 @@ describe('many writers, many checks', () => {
     expect(all).toHaveLength(rows[0].n);
   });
 
-  it('stores the snapshot whose canonical JSON hashes to the head hash', async () => {
+  it("rebuilds the head version's snapshot, which hashes to the head hash", async () => {
     const head = await owner.versions.head();
     const v = await owner.config.version(head.version);
-    expect(contentHash(v.snapshot)).toBe(head.hash);
+    expect(configHashOfSnapshot(v.snapshot as unknown as ConfigSnapshot)).toBe(head.hash);
     expect(canonicalJson(v.snapshot)).toContain('"bulk-999":{');
   });
 });

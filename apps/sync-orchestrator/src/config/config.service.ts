@@ -12,9 +12,11 @@ import {
 } from '@fleetwatch/contracts';
 import { InvalidError, NotFoundError, ConflictError, type ErrorIssue, type TargetPolicy } from '@fleetwatch/domain';
 import { ChecksRepository, ConfigVersionsRepository, type SqlTransaction } from '@fleetwatch/persistence';
-import { contentHash } from './canonical-json';
 import { parseCheck, policyIssue, specOf } from './check-form';
-import { checkDiff, snapshotOf } from './config-plan';
+import { checkWrite, EMPTY_CONFIG_HASH } from './config-hash';
+import { rebuild, type HistoryRow } from './config-history';
+import { checkDiff } from './config-plan';
+import type { ConfigSnapshot } from './config-yaml';
 import { TargetDeniedError, VersionConflictError } from './config.errors';
 import { CHECK_TARGET_POLICY } from './config.tokens';
 import { ConfigWriter, type WriteOutcome, type WriteRequest } from './config-writer';
@@ -27,8 +29,7 @@ import { PushMonitors } from './push-monitors';
 
 type R = ConfigRpcResults;
 
-/** Hash of the empty configuration: what version 0 (no write yet) hashes to. */
-export const EMPTY_CONFIG_HASH = contentHash(snapshotOf([]));
+export { EMPTY_CONFIG_HASH } from './config-hash';
 
 export interface ChecksListQuery {
   type?: string;
@@ -125,7 +126,7 @@ export class ConfigService {
           );
         const created = await this.checks.insertMany(
           tx,
-          specs.map((spec) => ({ id: randomUUID(), spec })),
+          specs.map((spec) => checkWrite(randomUUID(), spec)),
           next,
         );
         const pingTokens = await this.monitors.follow(tx, { created });
@@ -134,6 +135,7 @@ export class ConfigService {
           result: pingTokens ? { checks: created, pingTokens } : { checks: created },
           summary,
           audit: created.map((c) => ({ action: 'check.create', subject: c.id, diff: checkDiff(null, specOf(c)) })),
+          touched: created.map((c) => ({ id: c.id, before: null, after: specOf(c) })),
         };
       },
       { request },
@@ -213,6 +215,7 @@ export class ConfigService {
           result: {},
           summary: `delete check ${current.name}`,
           audit: [{ action: 'check.delete', subject: id, diff: checkDiff(specOf(current), null) }],
+          touched: [{ id, before: specOf(current), after: null }],
         };
       },
       { request },
@@ -241,13 +244,14 @@ export class ConfigService {
           const clash = await this.checks.namesTaken(tx, [spec.name]);
           if (clash.length) throw new ConflictError(`a check named ${JSON.stringify(spec.name)} already exists`);
         }
-        const [check] = await this.checks.updateMany(tx, [{ id, spec }], next);
+        const [check] = await this.checks.updateMany(tx, [checkWrite(id, spec)], next);
         await this.monitors.follow(tx, { changed: [check] });
         return {
           changed: true,
           result: { check },
           summary: `${action.replace('check.', '')} check ${spec.name}`,
           audit: [{ action, subject: id, diff }],
+          touched: [{ id, before: specOf(current), after: spec }],
         };
       },
       { request },
@@ -300,10 +304,12 @@ export class ConfigService {
     return { items: await this.versions.list(limit, before) };
   }
 
+  /** A version with its snapshot, rebuilt from the nearest full snapshot and the changes after it. */
   async version(version: number): Promise<R[ConfigRpcMethod.ConfigVersion]> {
-    const v = await this.versions.get(version);
-    if (!v) throw new NotFoundError(`config version ${version} not found`);
-    return v;
+    const h = await this.versions.history(version);
+    if (!h) throw new NotFoundError(`config version ${version} not found`);
+    const snapshot: ConfigSnapshot = rebuild(h.rows as HistoryRow[]);
+    return { ...h.summary, snapshot: snapshot as unknown as Record<string, unknown> };
   }
 
   async audit(q: { limit: number; cursor?: string; subject?: string }): Promise<Page<AuditEntry>> {

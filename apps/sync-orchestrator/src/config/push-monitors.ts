@@ -11,7 +11,8 @@ import {
   type SqlTransaction,
 } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
-import { parseCheck } from './check-form';
+import { parseCheck, specOf } from './check-form';
+import { checkWrite } from './config-hash';
 import { checkDiff } from './config-plan';
 import { ConfigWriter, type WriteOutcome } from './config-writer';
 
@@ -143,7 +144,7 @@ export class HeartbeatAdoption implements OnApplicationBootstrap, OnApplicationS
     if (adopted.length === 0) return { changed: false, result: { adopted: 0 } };
     const created = await this.checks.insertMany(
       tx,
-      adopted.map((a) => ({ id: a.monitor.id, spec: a.spec })),
+      adopted.map((a) => checkWrite(a.monitor.id, a.spec)),
       version,
     );
     // A suffixed name: the monitor row follows its check.
@@ -158,6 +159,7 @@ export class HeartbeatAdoption implements OnApplicationBootstrap, OnApplicationS
         diff: checkDiff(null, c),
         details: { from: 'heartbeat_monitors' },
       })),
+      touched: created.map((c) => ({ id: c.id, before: null, after: specOf(c) })),
     };
   }
 }

@@ -28,10 +28,15 @@ function toDefinition(r: CheckRow): CheckDefinition {
   };
 }
 
-/** Rows to write: the id (chosen by the caller, so the target id is known before commit) and the spec. */
+/**
+ * Rows to write: the id (chosen by the caller, so the target id is known before commit), the
+ * spec, and its content hash (the configuration owner's definition; the config hash is
+ * computed from these in SQL, see ConfigVersionsRepository.hashAfterWrite).
+ */
 export interface CheckWrite {
   id: string;
   spec: CheckSpec;
+  hash: string;
 }
 
 export interface CheckListFilter {
@@ -51,11 +56,12 @@ export interface CheckAssignmentRows {
   checks: CheckDefinition[];
 }
 
-/** Derives the copied columns from each `{id, spec}` of the jsonb array parameter. */
+/** Derives the copied columns from each `{id, spec, hash}` of the jsonb array parameter. */
 const FROM_WRITES = `jsonb_array_elements($1::jsonb) w,
-  LATERAL (SELECT (w->>'id')::uuid AS id, w->'spec' AS spec) s`;
+  LATERAL (SELECT (w->>'id')::uuid AS id, w->'spec' AS spec, w->>'hash' AS hash) s`;
 const COPIED = `s.spec->>'name', s.spec->>'type', s.spec, COALESCE((s.spec->>'paused')::boolean, false),
-  ARRAY(SELECT jsonb_array_elements_text(s.spec->'locations')), ARRAY(SELECT jsonb_array_elements_text(s.spec->'tags'))`;
+  ARRAY(SELECT jsonb_array_elements_text(s.spec->'locations')), ARRAY(SELECT jsonb_array_elements_text(s.spec->'tags')),
+  s.hash`;
 
 @Injectable()
 export class ChecksRepository {
@@ -151,7 +157,7 @@ export class ChecksRepository {
     try {
       const rows = await sqlQuery<CheckRow>(
         tx,
-        `INSERT INTO checks AS c (id, name, type, spec, paused, locations, tags, version)
+        `INSERT INTO checks AS c (id, name, type, spec, paused, locations, tags, content_hash, version)
          SELECT s.id, ${COPIED}, $2 FROM ${FROM_WRITES}
          RETURNING ${COLUMNS}`,
         [JSON.stringify(checks), version],
@@ -173,7 +179,7 @@ export class ChecksRepository {
            paused = COALESCE((s.spec->>'paused')::boolean, false),
            locations = ARRAY(SELECT jsonb_array_elements_text(s.spec->'locations')),
            tags = ARRAY(SELECT jsonb_array_elements_text(s.spec->'tags')),
-           version = $2, updated_at = now()
+           content_hash = s.hash, version = $2, updated_at = now()
          FROM ${FROM_WRITES}
          WHERE c.id = s.id
          RETURNING ${COLUMNS}`,
@@ -184,6 +190,25 @@ export class ChecksRepository {
     } catch (err) {
       rethrowSql(err, 'a check with this name already exists');
     }
+  }
+
+  /** Checks written before content hashes were stored (the migration cannot compute them): id and spec. */
+  async withoutHash(tx: SqlTx): Promise<{ id: string; spec: CheckSpec }[]> {
+    return sqlQuery<{ id: string; spec: CheckSpec }>(
+      tx,
+      'SELECT id::text AS id, spec FROM checks WHERE content_hash IS NULL',
+    ).catch((err: unknown) => rethrowSql(err));
+  }
+
+  /** Stores content hashes of existing checks (version and timestamps untouched: their content did not change). */
+  async setHashes(tx: SqlTx, hashes: readonly { id: string; hash: string }[]): Promise<void> {
+    if (hashes.length === 0) return;
+    await sqlExecute(
+      tx,
+      `UPDATE checks AS c SET content_hash = h.hash
+       FROM jsonb_to_recordset($1::jsonb) AS h(id uuid, hash text) WHERE c.id = h.id`,
+      [JSON.stringify(hashes)],
+    ).catch((err: unknown) => rethrowSql(err));
   }
 
   /** Deletes checks; returns how many there were. */

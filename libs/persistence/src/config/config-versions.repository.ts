@@ -33,7 +33,13 @@ export interface AuditDraft {
 export interface NewConfigVersion {
   version: number;
   hash: string;
-  snapshot: unknown;
+  /**
+   * What the version stores: the whole configuration (`snapshot`) or only what it changed
+   * (`changes`); exactly one of them is set (the table refuses both or neither). A snapshot
+   * is rebuilt from the nearest full one at or before it (history).
+   */
+  snapshot: unknown | null;
+  changes: unknown | null;
   /** `name (id)` of who made it. */
   actor: string;
   summary: string;
@@ -79,6 +85,13 @@ export interface AuditQuery {
   subject?: string;
 }
 
+/** A version row as the rebuild of a snapshot needs it: its full snapshot, or its changes. */
+export interface ConfigHistoryRow {
+  version: number;
+  snapshot: unknown | null;
+  changes: unknown | null;
+}
+
 interface VersionRow {
   version: number;
   hash: string;
@@ -122,8 +135,8 @@ export class ConfigVersionsRepository {
       const rows = await sqlQuery<{ created_at: Date }>(
         tx,
         `WITH v AS (
-           INSERT INTO config_versions (version, hash, snapshot, actor, summary, origin)
-           VALUES ($1, $2, $3::jsonb, $4, $5, $6) RETURNING created_at
+           INSERT INTO config_versions (version, hash, snapshot, changes, actor, summary, origin)
+           VALUES ($1, $2, $3::jsonb, $11::jsonb, $4, $5, $6) RETURNING created_at
          ), a AS (
            INSERT INTO audit_log (actor, action, subject, version, diff, details)
            SELECT $4, e->>'action', e->>'subject', $1, COALESCE(e->'diff', '[]'::jsonb), e->'details'
@@ -137,7 +150,7 @@ export class ConfigVersionsRepository {
         [
           v.version,
           v.hash,
-          JSON.stringify(v.snapshot),
+          v.snapshot === null ? null : JSON.stringify(v.snapshot),
           v.actor,
           v.summary,
           v.origin,
@@ -145,6 +158,7 @@ export class ConfigVersionsRepository {
           v.outbox.messageId,
           JSON.stringify(v.outbox.payload),
           v.outbox.lifecycle?.length ? JSON.stringify(v.outbox.lifecycle) : null,
+          v.changes === null ? null : JSON.stringify(v.changes),
         ],
       );
       return { createdAt: new Date(rows[0].created_at).toISOString() };
@@ -164,13 +178,51 @@ export class ConfigVersionsRepository {
     return rows.map(toSummary);
   }
 
-  async get(version: number): Promise<(ConfigVersionSummary & { snapshot: Record<string, unknown> }) | null> {
-    const rows = await sqlQuery<VersionRow & { snapshot: Record<string, unknown> }>(
+  /**
+   * Version `version` with what rebuilds its snapshot: the rows from the nearest full snapshot
+   * at or before it (or from version 1) up to it, oldest first; null if there is no such version.
+   * Full snapshots are at most SNAPSHOT_EVERY versions apart, so this reads a bounded number
+   * of rows (the unique index on version, walked backwards).
+   */
+  async history(version: number): Promise<{ summary: ConfigVersionSummary; rows: ConfigHistoryRow[] } | null> {
+    const rows = await sqlQuery<VersionRow & ConfigHistoryRow>(
       this.pool,
-      'SELECT version, hash, actor, summary, created_at, snapshot FROM config_versions WHERE version = $1',
+      `SELECT version, hash, actor, summary, created_at, snapshot, changes FROM config_versions
+       WHERE version <= $1 AND version >= COALESCE(
+         (SELECT version FROM config_versions WHERE version <= $1 AND snapshot IS NOT NULL ORDER BY version DESC LIMIT 1),
+         1)
+       ORDER BY version`,
       [version],
     ).catch((err: unknown) => rethrowSql(err));
-    return rows[0] ? { ...toSummary(rows[0]), snapshot: rows[0].snapshot } : null;
+    const last = rows[rows.length - 1];
+    if (!last || last.version !== version) return null;
+    return {
+      summary: toSummary(last),
+      rows: rows.map((r) => ({ version: r.version, snapshot: r.snapshot, changes: r.changes })),
+    };
+  }
+
+  /**
+   * The configuration as the write in `tx` leaves it: how many checks, and its hash — sha256
+   * of every check's content hash and a newline, in name order by UTF-8 bytes (the owner's
+   * definition, apps/sync-orchestrator/src/config/config-hash.ts). `missing`: checks without a
+   * stored hash (written before hashes were stored), which the hash would leave out.
+   */
+  async hashAfterWrite(tx: SqlTx): Promise<{ checks: number; hash: string; missing: number }> {
+    const rows = await sqlQuery<{ checks: number; hash: string; missing: number }>(
+      tx,
+      `SELECT count(*)::int AS checks, count(*) FILTER (WHERE content_hash IS NULL)::int AS missing,
+         encode(sha256(convert_to(COALESCE(string_agg(content_hash || chr(10), '' ORDER BY name COLLATE "C"), ''), 'UTF8')), 'hex') AS hash
+       FROM checks`,
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows[0];
+  }
+
+  /** Sets the head's hash without a new version (after content hashes were filled in: same content, new definition). */
+  async setHeadHash(tx: SqlTx, hash: string): Promise<void> {
+    await sqlExecute(tx, 'UPDATE config_head SET hash = $1, updated_at = now() WHERE id = 1', [hash]).catch(
+      (err: unknown) => rethrowSql(err),
+    );
   }
 
   /** Audit entries newest first (at, then id: a stable order for paging). */
