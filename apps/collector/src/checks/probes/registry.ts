@@ -4,10 +4,8 @@ import { amqpProbe } from './amqp.probe';
 import { dnsProbe } from './dns.probe';
 import { httpProbe } from './http.probe';
 import { icmpProbe } from './icmp.probe';
-import { postgresProbe } from './postgres.probe';
 import { processProbe } from './process.probe';
 import { prometheusProbe } from './prometheus.probe';
-import { redisProbe } from './redis.probe';
 import { tcpProbe } from './tcp.probe';
 import { tlsProbe } from './tls.probe';
 
@@ -17,6 +15,17 @@ import { tlsProbe } from './tls.probe';
  */
 export type ProbedCheckType = Exclude<CheckType, 'push'>;
 
+/**
+ * A probe whose module loads on its first run. The postgres and redis probes pull in pg
+ * and ioredis: ~8 MB of RSS that a collector without such checks never needs. A module
+ * that fails to load fails every run of that type with the reason (the runner reports a
+ * probe that throws as a failed result).
+ */
+function lazy<T extends ProbedCheckType>(load: () => Promise<Probe<T>>): Probe<T> {
+  let loaded: Promise<Probe<T>> | undefined;
+  return (check, ctx) => (loaded ??= load()).then((probe) => probe(check, ctx));
+}
+
 /** Every probed type's probe. The mapped type makes a type without a probe a compile error. */
 export const PROBES: { readonly [T in ProbedCheckType]: Probe<T> } = {
   http: httpProbe,
@@ -25,8 +34,8 @@ export const PROBES: { readonly [T in ProbedCheckType]: Probe<T> } = {
   dns: dnsProbe,
   tls: tlsProbe,
   prometheus: prometheusProbe,
-  postgres: postgresProbe,
-  redis: redisProbe,
+  postgres: lazy(() => import('./postgres.probe').then((m) => m.postgresProbe)),
+  redis: lazy(() => import('./redis.probe').then((m) => m.redisProbe)),
   amqp: amqpProbe,
   process: processProbe,
 };
