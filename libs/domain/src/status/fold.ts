@@ -85,7 +85,8 @@ export function foldObservations(
       // No history row says whether it is new: its version against the target's does.
       const result = applyLifecycle(targets.get(targetId), item.lifecycle);
       if (!result.applied) {
-        // Seen before (redelivered): the live state it caused may not have been written yet.
+        // Not newer than what the target holds (redelivered, or overtaken by a newer version): a
+        // redelivery may follow a crash before the live state it caused was written, so re-project.
         resync.add(targetId);
         duplicates++;
         continue;

@@ -154,10 +154,22 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
       return events.insertMany(tx, drafts);
     });
     const [loaded] = await states.findMany(['check:s1']);
-    expect(loaded).toEqual(target);
+    // A loaded snapshot states every column; an observation leaves the check-only ones unset.
+    expect(loaded).toEqual({ ...target, downQuorumPct: null, paused: false, configVersion: null, deletedAt: null });
     expect(await states.count()).toBeGreaterThanOrEqual(1);
     expect((await states.page(null, 10)).map((x) => x.id)).toContain('check:s1');
     expect(await states.page(null, 10, new Date(Date.now() + 60_000))).toEqual([]);
+
+    // A deleted check's tombstone: no locations, out of counts and whole rebuilds, given to a recent-changes reconcile.
+    const liveBefore = await states.count();
+    const tombstone: TargetSnapshot = { ...target, locations: {}, paused: false, configVersion: 9, deletedAt: 5000 };
+    await runInSqlTransaction(db, (tx) => states.saveMany(tx, [tombstone]));
+    expect(await states.findMany(['check:s1'])).toEqual([{ ...tombstone, downQuorumPct: null }]);
+    expect(await count("SELECT count(*) AS n FROM target_location_states WHERE target_id = 'check:s1'")).toBe(0);
+    expect(await states.count()).toBe(liveBefore - 1);
+    expect((await states.page(null, 10)).map((x) => x.id)).not.toContain('check:s1');
+    expect((await states.page(null, 10, new Date(Date.now() - 60_000))).map((x) => x.id)).toContain('check:s1');
+    expect((await states.dueDeadlines(Date.now() + 86_400_000, 100)).map((d) => d.targetId)).not.toContain('check:s1');
 
     expect(stored.map((e) => e.sequence)).toEqual([1, 2, 3, 4]);
     expect(stored.every((e) => /^[0-9a-f-]{36}$/.test(e.id))).toBe(true);
