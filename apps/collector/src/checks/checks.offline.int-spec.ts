@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +70,15 @@ it('starts from the assignment on disk at once and keeps checking into its spool
     expect(c.checks.state.scheduled).toBe(4);
     expect(c.checks.state.spooled).toBeGreaterThanOrEqual(12);
     expect(await c.metric('fleetwatch_collector_spool_records')).toBeGreaterThanOrEqual(12);
+    expect(await c.metric('fleetwatch_collector_schedule_lag_seconds_count')).toBeGreaterThanOrEqual(12);
+
+    // The collector's /metrics, check series included, passes promtool (SPEC §10: every service's own metrics).
+    const which = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+    if (which.error)
+      throw new Error('promtool is not installed: apt-get install -y --no-install-recommends prometheus');
+    const text = await (await fetch(`${c.url}/metrics`)).text();
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
+    expect({ status: lint.status, output: `${lint.stdout}${lint.stderr}`.trim() }).toEqual({ status: 0, output: '' });
   } finally {
     await c.stop();
   }
