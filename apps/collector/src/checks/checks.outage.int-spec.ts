@@ -55,12 +55,13 @@ it('a broker outage loses nothing: every result arrives once, in order, and the 
     })),
   );
   await seedAssignment(join(spoolDir, 'assignment.json'), 'lab-outage', checks);
+  // Read before the start: checks whose slot falls during the boot run as soon as it is up.
+  const runsBefore = await runsCounted();
   const c = await CollectorHarness.start({
     AMQP_URL: proxy.rewriteUrl(vhost.amqpUrl),
     FLEETWATCH_LOCATION: 'lab-outage',
     COLLECTOR_SPOOL_DIR: spoolDir,
   });
-  const runsBefore = await c.metric('fleetwatch_collector_check_runs_total');
   let stopped = false;
   try {
     await waitFor(() => tap.unique().length >= 10, { timeoutMs: 15_000, description: 'results before the outage' });
@@ -101,7 +102,7 @@ it('a broker outage loses nothing: every result arrives once, in order, and the 
   }
 });
 
-/** Runs counted by the (process-wide) counter once the collector stopped (its /metrics is gone): from the registry. */
+/** Runs counted by the process-wide counter (also before the collector starts and after it stopped): from the registry. */
 async function runsCounted(): Promise<number> {
   const { register } = await import('prom-client');
   const m = register.getSingleMetric('fleetwatch_collector_check_runs_total');
