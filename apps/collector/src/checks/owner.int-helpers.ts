@@ -1,6 +1,7 @@
-// The configuration owner for the collector's assignment tests: the real sync-orchestrator,
-// built from the current sources and run as a child process (an app never imports another
-// app), from a private copy of dist/ so a build elsewhere cannot pull files away under it.
+// Services as child processes for the collector's tests: the configuration owner (the real
+// sync-orchestrator: an app never imports another app) and the collector itself where a test
+// must kill it (SIGKILL), both built from the current sources and run from a private copy of
+// dist/ so a build elsewhere cannot pull files away under them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -23,7 +24,11 @@ export function privateDist(name: string): string {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-    if (existsSync(join(dir, 'dist/apps/sync-orchestrator/src/main.js'))) return dir;
+    if (
+      existsSync(join(dir, 'dist/apps/sync-orchestrator/src/main.js')) &&
+      existsSync(join(dir, 'dist/apps/collector/src/main.js'))
+    )
+      return dir;
     if (attempt === 3) throw new Error('dist/ stayed incomplete (builds running beside this test?)');
   }
 }
@@ -76,6 +81,69 @@ export async function startOwner(
     output: () => out,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(hard);
+    },
+  };
+}
+
+export interface CollectorProcess {
+  readonly url: string;
+  readonly pid: number;
+  output(): string;
+  /** SIGKILL: no shutdown hook runs. */
+  kill(): Promise<void>;
+  /** SIGTERM (graceful), SIGKILL after 10 s. */
+  stop(): Promise<void>;
+}
+
+/** Starts a collector from `dist` with `env` (AMQP_URL, FLEETWATCH_LOCATION, COLLECTOR_SPOOL_DIR …) and waits for /readyz. */
+export async function startCollectorProcess(dist: string, env: Record<string, string>): Promise<CollectorProcess> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  let out = '';
+  const child: ChildProcess = spawn(process.execPath, [join(dist, 'dist/apps/collector/src/main.js')], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env, COLLECTOR_PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-6000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`collector exited (${child.exitCode}):\n${out}`);
+    if (
+      await fetch(`${url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`collector not ready within 30 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  return {
+    url,
+    pid: child.pid as number,
+    output: () => out,
+    async kill() {
+      if (gone()) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (gone()) return;
       child.kill('SIGTERM');
       const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
