@@ -1,7 +1,8 @@
-import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeRecord, encodeRecord, HEADER_BYTES, MAX_RECORD_BYTES, type SpoolRecord } from './record-codec';
 import { acquireSpoolLock } from './spool-lock';
+import { recoverSegments, segmentName, type Segment, type SpoolPosition } from './spool-recovery';
 
 // The collector's offline spool (SPEC §2): every result goes through it, and leaves it
 // only once the broker confirmed it, so a broker outage, a collector crash, or both lose
@@ -26,14 +27,7 @@ import { acquireSpoolLock } from './spool-lock';
 //   close: after a crash, up to that much already-confirmed work is sent again, with the
 //   same envelope ids, and consumers drop the duplicates (idempotent by message id).
 
-export interface SpoolPosition {
-  /** Segment sequence number. */
-  seq: number;
-  /** Byte offset in that segment, just after a record. */
-  off: number;
-  /** Records in that segment up to `off`. */
-  index: number;
-}
+export type { SpoolPosition };
 
 export interface SpooledEntry {
   record: SpoolRecord;
@@ -61,15 +55,6 @@ export interface SpoolOptions {
   onDropped?: (records: number, reason: DropReason) => void;
 }
 
-interface Segment {
-  seq: number;
-  path: string;
-  bytes: number;
-  records: number;
-}
-
-const SEGMENT_NAME = /^seg-(\d{12})\.log$/;
-const segmentName = (seq: number): string => `seg-${String(seq).padStart(12, '0')}.log`;
 const READ_CHUNK = 256 * 1024;
 const quiet: SpoolLogger = { warn: () => undefined, error: () => undefined };
 
@@ -209,70 +194,14 @@ export class Spool {
   }
 
   private async recover(): Promise<void> {
-    const dir = this.options.dir;
-    const cursor = await readCursor(dir);
-    const seqs = (await readdir(dir))
-      .map((n) => SEGMENT_NAME.exec(n))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
-    let ack: SpoolPosition | undefined;
-    for (const seq of seqs) {
-      const path = join(dir, segmentName(seq));
-      // Wholly confirmed before the crash (the cursor moved past it, the unlink did not happen).
-      if (cursor && seq < cursor.seq) {
-        await rm(path, { force: true });
-        continue;
-      }
-      const buf = await readFile(path);
-      let off = 0;
-      let records = 0;
-      // The last record boundary at or before the cursor (a cursor between boundaries rounds down: resent, not lost).
-      let atCursor: SpoolPosition | undefined;
-      for (;;) {
-        if (cursor && seq === cursor.seq && off <= cursor.off) atCursor = { seq, off, index: records };
-        const d = decodeRecord(buf, off);
-        if (d.kind !== 'record') {
-          if (off < buf.length) {
-            this.logger.warn(
-              {
-                segment: path,
-                validBytes: off,
-                cutBytes: buf.length - off,
-                why: d.kind === 'corrupt' ? d.reason : 'torn',
-              },
-              'spool: cut an incomplete record after a crash',
-            );
-            const fh = await open(path, 'r+');
-            await fh.truncate(off);
-            await fh.close();
-          }
-          break;
-        }
-        off = d.end;
-        records++;
-      }
-      if (off === 0) {
-        await rm(path, { force: true });
-        continue;
-      }
-      if (atCursor) ack = atCursor;
-      this.segments.push({ seq, path, bytes: off, records });
-      this.totalBytes += off;
-      this.totalRecords += records;
+    const r = await recoverSegments(this.options.dir, this.logger);
+    this.segments = r.segments;
+    for (const seg of r.segments) {
+      this.totalBytes += seg.bytes;
+      this.totalRecords += seg.records;
     }
-    // New appends go to a segment numbered after anything the cursor names, so an old cursor never covers them.
-    const last = Math.max(this.segments.at(-1)?.seq ?? 0, cursor?.seq ?? 0);
-    if (this.segments.length > 0) this.ack = ack ?? { seq: this.segments[0].seq, off: 0, index: 0 };
-    while (this.segments.length > 0 && this.ack.off >= this.segments[0].bytes) {
-      const head = this.segments.shift() as Segment;
-      await rm(head.path, { force: true });
-      this.totalBytes -= head.bytes;
-      this.totalRecords -= head.records;
-      this.ack = { seq: this.segments[0]?.seq ?? last + 1, off: 0, index: 0 };
-    }
-    await this.startSegment(last + 1);
-    if (this.segments.length === 1) this.ack = { seq: last + 1, off: 0, index: 0 };
+    this.ack = r.ack;
+    await this.startSegment(r.nextSeq);
   }
 
   private async startSegment(seq: number): Promise<void> {
@@ -449,15 +378,4 @@ export class Spool {
     this.options.onDropped?.(records, reason);
     this.logger.warn({ records, reason, droppedTotal: this.droppedTotal, ...detail }, 'spool: records dropped');
   }
-}
-
-async function readCursor(dir: string): Promise<SpoolPosition | undefined> {
-  try {
-    const c = JSON.parse(await readFile(join(dir, 'cursor.json'), 'utf8')) as Partial<SpoolPosition>;
-    if (Number.isInteger(c.seq) && Number.isInteger(c.off))
-      return { seq: c.seq as number, off: c.off as number, index: 0 };
-  } catch {
-    // No cursor (first start) or an unreadable one: start from the oldest segment (at-least-once).
-  }
-  return undefined;
 }

@@ -1,0 +1,110 @@
+import { open, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeRecord } from './record-codec';
+
+// Opening a spool after a stop or a crash (spool.ts): every segment is scanned, a torn or
+// corrupt tail is cut off, segments the cursor moved past are removed, and the confirmed
+// position is found again from `cursor.json`.
+
+export interface SpoolPosition {
+  /** Segment sequence number. */
+  seq: number;
+  /** Byte offset in that segment, just after a record. */
+  off: number;
+  /** Records in that segment up to `off`. */
+  index: number;
+}
+
+export interface Segment {
+  seq: number;
+  path: string;
+  bytes: number;
+  records: number;
+}
+
+const SEGMENT_NAME = /^seg-(\d{12})\.log$/;
+export const segmentName = (seq: number): string => `seg-${String(seq).padStart(12, '0')}.log`;
+
+interface RecoveryLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * The segments worth keeping (oldest first), the confirmed position in the first of them,
+ * and the number the next segment gets: after anything the cursor names, so an old cursor
+ * never covers new appends (they always go to a new segment, never after a tail that was cut).
+ */
+export async function recoverSegments(
+  dir: string,
+  logger: RecoveryLogger,
+): Promise<{ segments: Segment[]; ack: SpoolPosition; nextSeq: number }> {
+  const cursor = await readCursor(dir);
+  const seqs = (await readdir(dir))
+    .map((n) => SEGMENT_NAME.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+  const segments: Segment[] = [];
+  let ack: SpoolPosition | undefined;
+  for (const seq of seqs) {
+    const path = join(dir, segmentName(seq));
+    // Wholly confirmed before the crash (the cursor moved past it, the unlink did not happen).
+    if (cursor && seq < cursor.seq) {
+      await rm(path, { force: true });
+      continue;
+    }
+    const buf = await readFile(path);
+    let off = 0;
+    let records = 0;
+    // The last record boundary at or before the cursor (a cursor between boundaries rounds down: resent, not lost).
+    let atCursor: SpoolPosition | undefined;
+    for (;;) {
+      if (cursor && seq === cursor.seq && off <= cursor.off) atCursor = { seq, off, index: records };
+      const d = decodeRecord(buf, off);
+      if (d.kind !== 'record') {
+        if (off < buf.length) {
+          logger.warn(
+            {
+              segment: path,
+              validBytes: off,
+              cutBytes: buf.length - off,
+              why: d.kind === 'corrupt' ? d.reason : 'torn',
+            },
+            'spool: cut an incomplete record after a crash',
+          );
+          const fh = await open(path, 'r+');
+          await fh.truncate(off);
+          await fh.close();
+        }
+        break;
+      }
+      off = d.end;
+      records++;
+    }
+    if (off === 0) {
+      await rm(path, { force: true });
+      continue;
+    }
+    if (atCursor) ack = atCursor;
+    segments.push({ seq, path, bytes: off, records });
+  }
+  const nextSeq = Math.max(segments.at(-1)?.seq ?? 0, cursor?.seq ?? 0) + 1;
+  let position = segments.length > 0 ? (ack ?? { seq: segments[0].seq, off: 0, index: 0 }) : undefined;
+  // A head segment confirmed to its end is gone too.
+  while (position && segments.length > 0 && position.off >= segments[0].bytes) {
+    await rm((segments.shift() as Segment).path, { force: true });
+    position = segments.length > 0 ? { seq: segments[0].seq, off: 0, index: 0 } : undefined;
+  }
+  return { segments, ack: position ?? { seq: nextSeq, off: 0, index: 0 }, nextSeq };
+}
+
+async function readCursor(dir: string): Promise<SpoolPosition | undefined> {
+  try {
+    const c = JSON.parse(await readFile(join(dir, 'cursor.json'), 'utf8')) as Partial<SpoolPosition>;
+    if (Number.isInteger(c.seq) && Number.isInteger(c.off))
+      return { seq: c.seq as number, off: c.off as number, index: 0 };
+  } catch {
+    // No cursor (first start) or an unreadable one: start from the oldest segment (at-least-once).
+  }
+  return undefined;
+}
