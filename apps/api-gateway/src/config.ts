@@ -24,6 +24,10 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
       STATUS_INGEST_PORT: env.port(SERVICE_PORTS['status-ingest'].port),
       /** Proxies (CIDRs) whose X-Forwarded-For is believed (login limits and key allow-lists use the client address). */
       GATEWAY_TRUST_PROXY: env.trustedProxies(),
+      /** How long a call to the configuration owner about one check (or a read) waits for its answer. */
+      GATEWAY_RPC_TIMEOUT_MS: env.int(5_000, 100, 600_000),
+      /** The same for calls whose work grows with the site: bulk create, import (dry run and apply), export. */
+      GATEWAY_RPC_BULK_TIMEOUT_MS: env.int(60_000, 100, 3_600_000),
     },
     source,
   );
@@ -42,6 +46,8 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
       '',
     ),
     trustedProxies: values.GATEWAY_TRUST_PROXY,
+    rpcTimeoutMs: values.GATEWAY_RPC_TIMEOUT_MS,
+    rpcBulkTimeoutMs: values.GATEWAY_RPC_BULK_TIMEOUT_MS,
   };
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;

@@ -15,7 +15,7 @@ import type { ConfigSnapshot } from './config-yaml';
 //
 // Names are unique and inside each check hash, so the list of (name, check hash) pairs is
 // all the config hash depends on: Postgres computes it from the stored check hashes in one
-// ordered string_agg (ConfigVersionsRepository.hashAfterWrite). No ids, versions or
+// ordered string_agg (ConfigVersionsRepository.record). No ids, versions or
 // timestamps take part, and a spec and its export → import hash alike (same config form).
 // The empty configuration hashes to sha256("").
 

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
-import { uuidv7, type Actor } from '@fleetwatch/contracts';
+import { TargetIds, uuidv7, type Actor, type CheckDefinition } from '@fleetwatch/contracts';
 import { ConflictError } from '@fleetwatch/domain';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import {
@@ -9,6 +9,7 @@ import {
   SQL_POOL,
   type AuditDraft,
   type ConfigHead,
+  type NewConfigVersion,
   type SqlPool,
   type SqlTransaction,
 } from '@fleetwatch/persistence';
@@ -122,8 +123,8 @@ export class ConfigWriter implements OnModuleInit {
     return runInSqlTransaction(this.pool, async (tx) => {
       const head = await this.versions.lockHead(tx);
       const filled = await this.fillMissing(tx);
-      const after = await this.versions.hashAfterWrite(tx);
-      if (head.version > 0 && after.hash !== head.hash) await this.versions.setHeadHash(tx, after.hash);
+      const hash = await this.versions.configHash(tx);
+      if (head.version > 0 && hash !== head.hash) await this.versions.setHeadHash(tx, hash);
       return filled;
     });
   }
@@ -145,10 +146,11 @@ export class ConfigWriter implements OnModuleInit {
     const { origin = 'local', request } = options;
     const committed = await runInSqlTransaction(this.pool, async (tx) => {
       const head = await this.versions.lockHead(tx);
-      if (request) {
-        const recorded = await this.versions.recordedRequest(tx, request.id);
-        if (recorded) return { answer: replayOf<R>(recorded, request), created: false };
-      }
+      // A statement after the lock: it sees what the writer before committed.
+      const state = await this.versions.writeState(tx, request?.id ?? null);
+      if (request && state.recorded) return { answer: replayOf<R>(state.recorded, request), created: false };
+      // Rows from before content hashes (normally filled at start): fill them, or the hash would skip them.
+      if (state.missingHashes > 0) await this.fillMissing(tx);
       const next = head.version + 1;
       const outcome = await work({ tx, head, next });
       if (!outcome.changed) {
@@ -156,34 +158,34 @@ export class ConfigWriter implements OnModuleInit {
         if (request) await this.recordAnswer(tx, request, answer);
         return { answer, created: false };
       }
-      let after = await this.versions.hashAfterWrite(tx);
-      // Rows from before content hashes (normally filled at start): fill them, or the hash would skip them.
-      if (after.missing > 0 && (await this.fillMissing(tx)) > 0) after = await this.versions.hashAfterWrite(tx);
-      const { hash } = after;
       const changes = changesOf(outcome.touched);
+      let checksAfter = state.checks;
+      for (const t of outcome.touched) checksAfter += (t.after ? 1 : 0) - (t.before ? 1 : 0);
       // Every SNAPSHOT_EVERY-th version reads the whole configuration once (O(N) / K per write).
-      const full = storesFullSnapshot(next, changes, after.checks, this.snapshotEvery);
+      const full = storesFullSnapshot(next, changes, checksAfter, this.snapshotEvery);
       const snapshot = full ? snapshotOf((await this.checks.all(tx)).map(specOf)) : null;
       const who = actorText(actor);
-      const touched = touchedChecks(outcome.audit);
-      const lifecycle = lifecycleOf(touched, await this.checks.findMany(tx, touched), next, new Date());
+      // The touched checks as the write left them: no need to read them back.
+      const lifecycle = lifecycleOf(touchedChecks(outcome.audit), stateAfter(outcome.touched, next), next, new Date());
+      const answer = { ...outcome.result, version: next };
+      // The hash (Postgres computes it from the stored check hashes), version, audit, outbox and
+      // the request's answer: one statement.
       await this.versions.record(tx, {
         version: next,
-        hash,
         snapshot,
         changes: full ? null : changes,
         actor: who,
         summary: outcome.summary,
         origin,
         audit: outcome.audit,
+        request: request && answerRecord(request, answer),
         outbox: {
           messageId: uuidv7(),
-          payload: { version: next, hash, areas: ['checks'], actor: who, origin },
+          // `hash` is set by Postgres in the same statement.
+          payload: { version: next, hash: '', areas: ['checks'], actor: who, origin },
           lifecycle,
         },
       });
-      const answer = { ...outcome.result, version: next };
-      if (request) await this.recordAnswer(tx, request, answer);
       return { answer, created: true };
     });
     // After commit: publish now. A crash before this leaves the outbox row for the next start.
@@ -192,21 +194,29 @@ export class ConfigWriter implements OnModuleInit {
   }
 
   private async recordAnswer(tx: SqlTransaction, request: WriteRequest, answer: object): Promise<void> {
-    const reply: Record<string, unknown> = { ...answer };
-    let secrets: Record<string, unknown> | null = null;
-    for (const field of SECRET_FIELDS) {
-      if (reply[field] === undefined) continue;
-      (secrets ??= {})[field] = reply[field];
-      delete reply[field];
-    }
-    await this.versions.recordRequest(tx, {
-      requestId: request.id,
-      method: request.method,
-      deadline: request.deadline,
-      reply,
-      secrets,
-    });
+    await this.versions.recordRequest(tx, answerRecord(request, answer));
   }
+}
+
+/** A request's answer as config_requests keeps it: its secrets apart. */
+function answerRecord(request: WriteRequest, answer: object): NonNullable<NewConfigVersion['request']> {
+  const reply: Record<string, unknown> = { ...answer };
+  let secrets: Record<string, unknown> | null = null;
+  for (const field of SECRET_FIELDS) {
+    if (reply[field] === undefined) continue;
+    (secrets ??= {})[field] = reply[field];
+    delete reply[field];
+  }
+  return { requestId: request.id, method: request.method, deadline: request.deadline, reply, secrets };
+}
+
+/** The touched checks that are still there after the write, as stored (its version, no timestamps read back). */
+function stateAfter(touched: readonly TouchedCheck[], version: number): CheckDefinition[] {
+  const out: CheckDefinition[] = [];
+  for (const t of touched)
+    if (t.after)
+      out.push({ ...t.after, id: t.id, targetId: TargetIds.check(t.id), version, createdAt: '', updatedAt: '' });
+  return out;
 }
 
 /** The recorded answer again (with its secrets while they are kept); a reused id of another method is refused. */

@@ -113,22 +113,20 @@ export class ConfigService {
     return this.writer.write(
       actor,
       async ({ tx, next }): Promise<WriteOutcome<Created>> => {
-        const clash = await this.checks.namesTaken(
+        // Names are checked by the insert itself (no lookup first: one round trip less per create).
+        const { created, taken: clash } = await this.checks.insertNew(
           tx,
-          specs.map((s) => s.name),
+          specs.map((spec) => checkWrite(randomUUID(), spec)),
+          next,
         );
         if (clash.length)
+          // Thrown inside the transaction: what was inserted is rolled back with it.
           throw new ConflictError(
             `a check named ${clash
               .slice(0, 5)
               .map((n) => JSON.stringify(n))
               .join(', ')}${clash.length > 5 ? ` and ${clash.length - 5} more` : ''} already exists`,
           );
-        const created = await this.checks.insertMany(
-          tx,
-          specs.map((spec) => checkWrite(randomUUID(), spec)),
-          next,
-        );
         const pingTokens = await this.monitors.follow(tx, { created });
         return {
           changed: true,

@@ -31,7 +31,7 @@ function toDefinition(r: CheckRow): CheckDefinition {
 /**
  * Rows to write: the id (chosen by the caller, so the target id is known before commit), the
  * spec, and its content hash (the configuration owner's definition; the config hash is
- * computed from these in SQL, see ConfigVersionsRepository.hashAfterWrite).
+ * computed from these in SQL, see ConfigVersionsRepository.record).
  */
 export interface CheckWrite {
   id: string;
@@ -167,6 +167,35 @@ export class ChecksRepository {
     } catch (err) {
       rethrowSql(err, 'a check with this name already exists');
     }
+  }
+
+  /**
+   * Inserts the checks whose names are free (one statement, no name lookup before it): answers
+   * those created, in order, and the names already taken — the caller refuses the write then.
+   */
+  async insertNew(
+    tx: SqlTx,
+    checks: readonly CheckWrite[],
+    version: number,
+  ): Promise<{ created: CheckDefinition[]; taken: string[] }> {
+    if (checks.length === 0) return { created: [], taken: [] };
+    const rows = await sqlQuery<CheckRow>(
+      tx,
+      `INSERT INTO checks AS c (id, name, type, spec, paused, locations, tags, content_hash, version)
+       SELECT s.id, ${COPIED}, $2 FROM ${FROM_WRITES}
+       ON CONFLICT (name) DO NOTHING
+       RETURNING ${COLUMNS}`,
+      [JSON.stringify(checks), version],
+    ).catch((err: unknown) => rethrowSql(err, 'a check with this id already exists'));
+    const byId = new Map(rows.map((r) => [r.id, toDefinition(r)]));
+    const created: CheckDefinition[] = [];
+    const taken: string[] = [];
+    for (const c of checks) {
+      const row = byId.get(c.id);
+      if (row) created.push(row);
+      else taken.push(c.spec.name);
+    }
+    return { created, taken };
   }
 
   /** Replaces the specs of existing checks (one statement); returns them as stored. */

@@ -30,9 +30,22 @@ export interface AuditDraft {
   details?: Record<string, unknown>;
 }
 
+/** What a writer reads right after taking the head lock (a statement of its own: it sees what earlier writers committed). */
+export interface WriteState {
+  /** Checks in the configuration before this write. */
+  checks: number;
+  /** Checks without a stored content hash (written before they were stored). */
+  missingHashes: number;
+  /** The answer recorded for the request's id, if one asked and its write committed. */
+  recorded: RecordedRequest | null;
+}
+
+/**
+ * A new version. Its hash is computed by Postgres in the same statement from the checks'
+ * stored content hashes (CONFIG_HASH_SQL), so the writer never reads the configuration back for it.
+ */
 export interface NewConfigVersion {
   version: number;
-  hash: string;
   /**
    * What the version stores: the whole configuration (`snapshot`) or only what it changed
    * (`changes`); exactly one of them is set (the table refuses both or neither). A snapshot
@@ -45,9 +58,11 @@ export interface NewConfigVersion {
   summary: string;
   origin: 'local' | 'leader';
   audit: readonly AuditDraft[];
+  /** The request this write answers: its answer is recorded in the same statement (see recordRequest). */
+  request?: NewRecordedRequest;
   /**
-   * The `config.changed` to publish after commit, and its envelope id; `lifecycle`: the
-   * write's `check.lifecycle` payloads, published before it by the same relay.
+   * The `config.changed` to publish after commit (Postgres sets its `hash`), and its envelope
+   * id; `lifecycle`: the write's `check.lifecycle` payloads, published before it by the same relay.
    */
   outbox: { messageId: string; payload: ConfigChangedPayload; lifecycle?: readonly CheckLifecyclePayload[] };
 }
@@ -108,6 +123,16 @@ const toSummary = (r: VersionRow): ConfigVersionSummary => ({
   createdAt: new Date(r.created_at).toISOString(),
 });
 
+/**
+ * The config hash of the checks as the statement sees them: sha256 of every check's content
+ * hash and a newline, in name order by UTF-8 bytes (the owner's definition,
+ * apps/sync-orchestrator/src/config/config-hash.ts; a check without a stored hash is left out,
+ * so writers fill those first).
+ */
+const CONFIG_HASH_SQL = `SELECT encode(sha256(convert_to(
+    COALESCE(string_agg(content_hash || chr(10), '' ORDER BY name COLLATE "C"), ''), 'UTF8')), 'hex') AS hash
+  FROM checks`;
+
 @Injectable()
 export class ConfigVersionsRepository {
   constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
@@ -121,6 +146,34 @@ export class ConfigVersionsRepository {
     return this.readHead(this.pool, '');
   }
 
+  /**
+   * What a writer needs to know once it holds the head lock, in one statement: how many checks
+   * there are, how many lack a content hash, and the answer recorded for `requestId`. Never in
+   * the locking statement itself: that one's snapshot predates the wait for the lock, so it
+   * would miss what the writer before committed (a racing redelivery's recorded answer).
+   */
+  async writeState(tx: SqlTx, requestId: string | null): Promise<WriteState> {
+    const rows = await sqlQuery<{
+      checks: number;
+      missing: number;
+      method: string | null;
+      reply: Record<string, unknown> | null;
+      secrets: Record<string, unknown> | null;
+    }>(
+      tx,
+      `SELECT c.checks, c.missing, r.method, r.reply, r.secrets
+       FROM (SELECT count(*)::int AS checks, count(*) FILTER (WHERE content_hash IS NULL)::int AS missing FROM checks) c
+       LEFT JOIN config_requests r ON r.request_id = $1::uuid`,
+      [requestId],
+    ).catch((err: unknown) => rethrowSql(err));
+    const r = rows[0];
+    return {
+      checks: r.checks,
+      missingHashes: r.missing,
+      recorded: r.method !== null && r.reply !== null ? { method: r.method, reply: r.reply, secrets: r.secrets } : null,
+    };
+  }
+
   private async readHead(on: SqlHandle | SqlTx, lock: string): Promise<ConfigHead> {
     const rows = await sqlQuery<ConfigHead>(on, `SELECT version, hash FROM config_head WHERE id = 1 ${lock}`).catch(
       (err: unknown) => rethrowSql(err),
@@ -129,28 +182,37 @@ export class ConfigVersionsRepository {
     return rows[0];
   }
 
-  /** Inserts the version, its audit entries and its outbox row, and moves the head: one statement. */
-  async record(tx: SqlTx, v: NewConfigVersion): Promise<{ createdAt: string }> {
+  /**
+   * Computes the hash, inserts the version, its audit entries, its outbox row and the request's
+   * answer, and moves the head: one statement (each round trip is paid by every write, and
+   * writes take turns). Answers the hash.
+   */
+  async record(tx: SqlTx, v: NewConfigVersion): Promise<{ createdAt: string; hash: string }> {
+    const r = v.request;
     try {
-      const rows = await sqlQuery<{ created_at: Date }>(
+      const rows = await sqlQuery<{ created_at: Date; hash: string }>(
         tx,
-        `WITH v AS (
+        `WITH hc AS (${CONFIG_HASH_SQL}), v AS (
            INSERT INTO config_versions (version, hash, snapshot, changes, actor, summary, origin)
-           VALUES ($1, $2, $3::jsonb, $11::jsonb, $4, $5, $6) RETURNING created_at
+           SELECT $1, hc.hash, $2::jsonb, $3::jsonb, $4, $5, $6 FROM hc RETURNING created_at, hash
          ), a AS (
            INSERT INTO audit_log (actor, action, subject, version, diff, details)
            SELECT $4, e->>'action', e->>'subject', $1, COALESCE(e->'diff', '[]'::jsonb), e->'details'
            FROM jsonb_array_elements($7::jsonb) e
          ), o AS (
-           INSERT INTO config_changed_outbox (message_id, version, payload, lifecycle) VALUES ($8::uuid, $1, $9::jsonb, $10::jsonb)
+           INSERT INTO config_changed_outbox (message_id, version, payload, lifecycle)
+           SELECT $8::uuid, $1, jsonb_set($9::jsonb, '{hash}', to_jsonb(hc.hash)), $10::jsonb FROM hc
+         ), q AS (
+           INSERT INTO config_requests (request_id, method, reply, secrets, deadline)
+           SELECT $11::uuid, $12, $13::jsonb, $14::jsonb, $15 WHERE $11::uuid IS NOT NULL
          ), h AS (
-           UPDATE config_head SET version = $1, hash = $2, updated_at = now() WHERE id = 1
+           UPDATE config_head SET version = $1, hash = hc.hash, updated_at = now() FROM hc WHERE id = 1
          )
-         SELECT created_at FROM v`,
+         SELECT created_at, hash FROM v`,
         [
           v.version,
-          v.hash,
           v.snapshot === null ? null : JSON.stringify(v.snapshot),
+          v.changes === null ? null : JSON.stringify(v.changes),
           v.actor,
           v.summary,
           v.origin,
@@ -158,12 +220,16 @@ export class ConfigVersionsRepository {
           v.outbox.messageId,
           JSON.stringify(v.outbox.payload),
           v.outbox.lifecycle?.length ? JSON.stringify(v.outbox.lifecycle) : null,
-          v.changes === null ? null : JSON.stringify(v.changes),
+          r?.requestId ?? null,
+          r?.method ?? null,
+          r ? JSON.stringify(r.reply) : null,
+          r?.secrets ? JSON.stringify(r.secrets) : null,
+          r?.deadline ?? null,
         ],
       );
-      return { createdAt: new Date(rows[0].created_at).toISOString() };
+      return { createdAt: new Date(rows[0].created_at).toISOString(), hash: rows[0].hash };
     } catch (err) {
-      rethrowSql(err, `config version ${v.version} already exists`);
+      rethrowSql(err, `config version ${v.version} or request ${r?.requestId ?? '-'} already exists`);
     }
   }
 
@@ -202,20 +268,10 @@ export class ConfigVersionsRepository {
     };
   }
 
-  /**
-   * The configuration as the write in `tx` leaves it: how many checks, and its hash — sha256
-   * of every check's content hash and a newline, in name order by UTF-8 bytes (the owner's
-   * definition, apps/sync-orchestrator/src/config/config-hash.ts). `missing`: checks without a
-   * stored hash (written before hashes were stored), which the hash would leave out.
-   */
-  async hashAfterWrite(tx: SqlTx): Promise<{ checks: number; hash: string; missing: number }> {
-    const rows = await sqlQuery<{ checks: number; hash: string; missing: number }>(
-      tx,
-      `SELECT count(*)::int AS checks, count(*) FILTER (WHERE content_hash IS NULL)::int AS missing,
-         encode(sha256(convert_to(COALESCE(string_agg(content_hash || chr(10), '' ORDER BY name COLLATE "C"), ''), 'UTF8')), 'hex') AS hash
-       FROM checks`,
-    ).catch((err: unknown) => rethrowSql(err));
-    return rows[0];
+  /** The config hash of the checks as `tx` sees them (CONFIG_HASH_SQL). */
+  async configHash(tx: SqlTx): Promise<string> {
+    const rows = await sqlQuery<{ hash: string }>(tx, CONFIG_HASH_SQL).catch((err: unknown) => rethrowSql(err));
+    return rows[0].hash;
   }
 
   /** Sets the head's hash without a new version (after content hashes were filled in: same content, new definition). */
