@@ -71,7 +71,7 @@ export const importQuerySchema = z.strictObject({
 /** `GET /api/v1/config/versions` */
 export const versionsQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  before: z.coerce.number().int().positive().optional(),
+  before: z.coerce.number().int().positive().max(2_147_483_647).optional(),
 });
 
 /** `GET /api/v1/config/audit` */
@@ -83,7 +83,7 @@ export const auditQuerySchema = z.strictObject({
 
 export function versionNumberOf(n: string): number {
   const v = Number(n);
-  if (!/^\d{1,15}$/.test(n) || !Number.isSafeInteger(v) || v < 1)
+  if (!/^\d{1,10}$/.test(n) || !Number.isSafeInteger(v) || v < 1 || v > 2_147_483_647)
     throw new InvalidError(`n: not a config version: "${n.slice(0, 32)}"`, [
       { path: 'n', message: 'a config version (a positive integer)' },
     ]);

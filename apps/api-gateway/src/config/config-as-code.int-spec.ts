@@ -150,6 +150,20 @@ describe('versions and audit', () => {
   });
 });
 
+describe('query values the database cannot hold are 400s naming them, never 500s', () => {
+  it.each([
+    '/api/v1/config/versions/3000000000',
+    '/api/v1/config/versions?before=3000000000',
+    '/api/v1/checks?tag=%00',
+    '/api/v1/config/audit?subject=a%00b',
+    `/api/v1/checks?cursor=${Buffer.from(JSON.stringify({ n: 'a\u0000' })).toString('base64url')}`,
+  ])('%s', async (path) => {
+    const r = await gw.request<{ error: { code: string } }>('GET', path, { token: tokens.operator });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('validation_failed');
+  });
+});
+
 describe('config as code with the CLI', () => {
   const file = () => join(dir, 'site.yaml');
 

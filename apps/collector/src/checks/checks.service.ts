@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import {
+  CHECK_SECRET_ENV_PREFIX,
   ConfigRpcMethod,
   Messages,
   uuidv7,
@@ -82,7 +83,7 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
     this.runner = new CheckRunner({
       probeFor: this.probeFor,
       policy: createTargetPolicy(config.denyNetworks),
-      env: process.env,
+      env: checkSecretsOf(process.env),
       dnsServers: config.dnsServers,
       location: config.location,
       sink: (result) => this.spoolResult(result),
@@ -169,4 +170,12 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
       payload: result,
     });
   }
+}
+
+/**
+ * The only environment checks may read (`passwordEnv`): FLEETWATCH_SECRET_* variables. Anything else the
+ * collector holds (AMQP_URL and its credentials) would otherwise go to whatever host a check names.
+ */
+export function checkSecretsOf(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith(CHECK_SECRET_ENV_PREFIX)));
 }

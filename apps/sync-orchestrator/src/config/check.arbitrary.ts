@@ -34,7 +34,7 @@ const host = fc.oneof(fc.domain(), fc.ipV4(), fc.constantFrom('localhost', '::1'
 const port = fc.integer({ min: 1, max: 65_535 });
 const location = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/);
 const tag = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._:/=-]{0,20}$/);
-const envName = fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,20}$/);
+const envName = fc.stringMatching(/^FLEETWATCH_SECRET_[A-Z0-9_]{1,20}$/);
 const condition = fc.constantFrom(
   'status == 200',
   'latency < 300',

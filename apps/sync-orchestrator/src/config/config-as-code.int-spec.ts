@@ -160,7 +160,7 @@ describe('import and export', () => {
         name: ' spaced name: with # and "quotes" ',
         type: 'postgres',
         host: '::1',
-        passwordEnv: 'PG_PASSWORD',
+        passwordEnv: 'FLEETWATCH_SECRET_PG_PASSWORD',
         query: 'SELECT 1',
         paused: true,
       },

@@ -124,6 +124,24 @@ describe('YAML', () => {
     expect(e.message).toMatch(/^not valid YAML: line \d+, column \d+: /);
   });
 
+  it('an alias bomb is refused as invalid (not a crash of the import: that was a 500)', () => {
+    const ten = (a: string) => `[${Array(10).fill(`*${a}`).join(', ')}]`;
+    const yaml = [
+      'checks:',
+      '  web:',
+      '    type: http',
+      '    url: http://127.0.0.1/',
+      '    t0: &t0 [x]',
+      `    t1: &t1 ${ten('t0')}`,
+      `    t2: &t2 ${ten('t1')}`,
+      `    t3: ${ten('t2')}`,
+      '',
+    ].join('\n');
+    const e = invalidOf(() => parseConfigYaml(yaml));
+    expect(e.issues[0]).toMatchObject({ path: 'checks.web' });
+    expect(e.issues[0].message).toMatch(/alias/i);
+  });
+
   it('refuses duplicate names, also once trimmed', () => {
     expect(
       invalidOf(() =>

@@ -86,7 +86,14 @@ export function parseConfigYaml(text: string): ImportedCheck[] {
         });
         continue;
       }
-      const value: unknown = pair.value ? (pair.value as { toJS(d: unknown): unknown }).toJS(doc) : null;
+      let value: unknown;
+      try {
+        value = pair.value ? (pair.value as { toJS(d: unknown): unknown }).toJS(doc) : null;
+      } catch (e) {
+        // The yaml package refuses alias bombs ("Excessive alias count") and bad aliases by throwing here.
+        issues.push({ path: `checks.${name}`, message: `${where}${(e as Error).message.split('\n')[0]}` });
+        continue;
+      }
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
         issues.push({ path: `checks.${name}`, message: `${where}a check is a mapping of its fields` });
         continue;

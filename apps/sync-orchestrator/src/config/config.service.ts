@@ -9,6 +9,7 @@ import {
   type ConfigRpcResults,
   type ConfigRpcMethod,
   type Page,
+  textProblem,
 } from '@fleetwatch/contracts';
 import { InvalidError, NotFoundError, ConflictError, type ErrorIssue, type TargetPolicy } from '@fleetwatch/domain';
 import { ChecksRepository, ConfigVersionsRepository, type SqlTransaction } from '@fleetwatch/persistence';
@@ -276,7 +277,12 @@ export class ConfigService {
 
   async list(q: ChecksListQuery): Promise<Page<CheckDefinition>> {
     const after = q.cursor
-      ? decodeCursor(q.cursor, (v): v is { n: string } => typeof (v as { n?: unknown })?.n === 'string').n
+      ? decodeCursor(
+          q.cursor,
+          // A name Postgres can hold (no NUL, no lone surrogate): a forged cursor is a 400, not a 500.
+          (v): v is { n: string } =>
+            typeof (v as { n?: unknown })?.n === 'string' && textProblem((v as { n: string }).n) === null,
+        ).n
       : undefined;
     const rows = await this.checks.list({
       type: q.type,

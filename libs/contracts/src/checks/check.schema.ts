@@ -32,9 +32,18 @@ export const hostSchema = z
   .max(253)
   .regex(/^[A-Za-z0-9._:-]+$/, 'a host name or IP address (letters, digits, . - :)');
 const portSchema = z.number().int().min(1).max(65_535);
+/**
+ * Only variables named `FLEETWATCH_SECRET_…` may be referenced: a check is written by any operator and sends
+ * the value to a host it names, so it must never reach the collector's own settings (AMQP_URL with the broker's
+ * credentials, cloud tokens). The collector hands probes nothing else (checks.service.ts).
+ */
+export const CHECK_SECRET_ENV_PREFIX = 'FLEETWATCH_SECRET_';
 const envNameSchema = z
   .string()
-  .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'an environment variable name of the collector (A-Z, 0-9, _)');
+  .regex(
+    /^FLEETWATCH_SECRET_[A-Z0-9_]{1,100}$/,
+    'an environment variable of the collector named FLEETWATCH_SECRET_<NAME> (A-Z, 0-9, _)',
+  );
 const tagSchema = z
   .string()
   .min(1)

@@ -38,7 +38,9 @@ export type Actor = z.infer<typeof actorSchema>;
 
 const checkId = z.string().regex(UUID_PATTERN, 'a check id (UUID)');
 /** `If-Match`: the version the writer last saw (a check's `version`, or the config version for import). */
-const expectedVersion = z.number().int().nonnegative().optional();
+/** Versions are Postgres `int`: larger numbers are refused here (400), not by the database (500). */
+const MAX_VERSION = 2_147_483_647;
+const expectedVersion = z.number().int().nonnegative().max(MAX_VERSION).optional();
 
 export const configRpcParams = {
   [ConfigRpcMethod.ChecksCreate]: z.strictObject({ actor: actorSchema, check: z.unknown() }),
@@ -66,12 +68,12 @@ export const configRpcParams = {
     expectedVersion,
   }),
   [ConfigRpcMethod.ChecksList]: z.strictObject({
-    type: z.string().max(32).optional(),
-    tag: z.string().max(64).optional(),
+    type: storableText(32).optional(),
+    tag: storableText(64).optional(),
     location: locationSchema.optional(),
     limit: z.number().int().min(1).max(1000).default(100),
     /** Opaque cursor from the previous page. */
-    cursor: z.string().max(256).optional(),
+    cursor: storableText(256).optional(),
   }),
   [ConfigRpcMethod.ChecksGet]: z.strictObject({ id: checkId }),
   [ConfigRpcMethod.ConfigExport]: z.strictObject({}),
@@ -86,14 +88,14 @@ export const configRpcParams = {
   }),
   [ConfigRpcMethod.ConfigVersions]: z.strictObject({
     limit: z.number().int().min(1).max(500).default(50),
-    before: z.number().int().positive().optional(),
+    before: z.number().int().positive().max(MAX_VERSION).optional(),
   }),
-  [ConfigRpcMethod.ConfigVersion]: z.strictObject({ version: z.number().int().positive() }),
+  [ConfigRpcMethod.ConfigVersion]: z.strictObject({ version: z.number().int().positive().max(MAX_VERSION) }),
   [ConfigRpcMethod.ConfigAudit]: z.strictObject({
     limit: z.number().int().min(1).max(500).default(50),
     /** Opaque cursor from the previous page. */
-    cursor: z.string().max(256).optional(),
-    subject: z.string().max(300).optional(),
+    cursor: storableText(256).optional(),
+    subject: storableText(300).optional(),
   }),
   [ConfigRpcMethod.AssignmentGet]: z.strictObject({ location: locationSchema }),
 } as const satisfies Record<ConfigRpcMethod, z.ZodType>;

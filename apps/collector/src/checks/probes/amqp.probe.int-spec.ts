@@ -32,11 +32,11 @@ const check = (fields: AmqpInput = {}) =>
     port,
     vhost: vhost.vhost,
     username: user,
-    passwordEnv: 'FW_AMQP_PASSWORD',
+    passwordEnv: 'FLEETWATCH_SECRET_AMQP_PASSWORD',
     ...fields,
   });
 const ctxWith = (over: Parameters<typeof probeContext>[0] = {}) =>
-  probeContext({ env: { FW_AMQP_PASSWORD: pass }, ...over });
+  probeContext({ env: { FLEETWATCH_SECRET_AMQP_PASSWORD: pass }, ...over });
 
 beforeAll(async () => {
   vhost = await createIsolatedVhost('amqp-probe');
@@ -101,18 +101,18 @@ describe('amqp probe against the local broker', () => {
 
   it('a wrong password is refused by the broker, and appears nowhere', async () => {
     const wrong = 'not-the-password-4711';
-    const out = await amqpProbe(check(), probeContext({ env: { FW_AMQP_PASSWORD: wrong } }));
+    const out = await amqpProbe(check(), probeContext({ env: { FLEETWATCH_SECRET_AMQP_PASSWORD: wrong } }));
     expect(out.ok).toBe(false);
     expect(out.failureReason).toMatch(/ACCESS[-_]REFUSED/);
     expect(JSON.stringify(out)).not.toContain(wrong);
   });
 
   it('a variable that is not set is named', async () => {
-    const out = await amqpProbe(check({ passwordEnv: 'FW_AMQP_UNSET' }), ctxWith());
+    const out = await amqpProbe(check({ passwordEnv: 'FLEETWATCH_SECRET_AMQP_UNSET' }), ctxWith());
     expect(out).toEqual({
       ok: false,
       latencyMs: null,
-      failureReason: 'environment variable FW_AMQP_UNSET (passwordEnv) is not set on this collector',
+      failureReason: 'environment variable FLEETWATCH_SECRET_AMQP_UNSET (passwordEnv) is not set on this collector',
       facts: {},
     });
   });
@@ -172,13 +172,16 @@ describe('amqp probe against the local broker', () => {
             : kind === 1
               ? check({ queue: 'fw-probe-missing' })
               : kind === 2
-                ? check({ passwordEnv: 'WRONG' })
+                ? check({ passwordEnv: 'FLEETWATCH_SECRET_WRONG' })
                 : kind === 3
                   ? check({ port: refused })
                   : check({ port: silent.port });
         const out = await amqpProbe(
           c,
-          ctxWith({ timeoutMs: kind === 4 ? 50 : 5000, env: { FW_AMQP_PASSWORD: pass, WRONG: 'x' } }),
+          ctxWith({
+            timeoutMs: kind === 4 ? 50 : 5000,
+            env: { FLEETWATCH_SECRET_AMQP_PASSWORD: pass, FLEETWATCH_SECRET_WRONG: 'x' },
+          }),
         );
         expect(out.ok).toBe(kind === 0);
       }

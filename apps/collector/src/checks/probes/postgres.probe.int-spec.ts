@@ -245,8 +245,8 @@ describe('postgres probe: passwords from the collector environment', () => {
 
   it('connects with the password the named variable holds', async () => {
     const out = await postgresProbe(
-      privateCheck({ passwordEnv: 'FW_PG_PASSWORD' }),
-      probeContext({ env: { FW_PG_PASSWORD: password } }),
+      privateCheck({ passwordEnv: 'FLEETWATCH_SECRET_PG_PASSWORD' }),
+      probeContext({ env: { FLEETWATCH_SECRET_PG_PASSWORD: password } }),
     );
     expect(out.failureReason).toBeUndefined();
     expect(out.ok).toBe(true);
@@ -255,19 +255,22 @@ describe('postgres probe: passwords from the collector environment', () => {
   it('a wrong password fails authentication, and the password appears nowhere', async () => {
     const wrong = 'wrong-password-4711';
     const out = await postgresProbe(
-      privateCheck({ passwordEnv: 'FW_PG_PASSWORD' }),
-      probeContext({ env: { FW_PG_PASSWORD: wrong } }),
+      privateCheck({ passwordEnv: 'FLEETWATCH_SECRET_PG_PASSWORD' }),
+      probeContext({ env: { FLEETWATCH_SECRET_PG_PASSWORD: wrong } }),
     );
     expect(out).toMatchObject({ ok: false, failureReason: `password authentication failed for user "${pg.user}"` });
     expect(JSON.stringify(out)).not.toContain(wrong);
   });
 
   it('a variable that is not set is named, never guessed', async () => {
-    const out = await postgresProbe(privateCheck({ passwordEnv: 'FW_PG_UNSET' }), probeContext({ env: {} }));
+    const out = await postgresProbe(
+      privateCheck({ passwordEnv: 'FLEETWATCH_SECRET_PG_UNSET' }),
+      probeContext({ env: {} }),
+    );
     expect(out).toMatchObject({
       ok: false,
       latencyMs: null,
-      failureReason: 'environment variable FW_PG_UNSET (passwordEnv) is not set on this collector',
+      failureReason: 'environment variable FLEETWATCH_SECRET_PG_UNSET (passwordEnv) is not set on this collector',
     });
   });
 

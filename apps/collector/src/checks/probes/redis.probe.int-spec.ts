@@ -72,8 +72,8 @@ describe('redis probe against the local server', () => {
 
   it('authenticates as the ACL user with the password the variable holds; INFO denied is said, not a failure', async () => {
     const out = await redisProbe(
-      check({ username: aclUser, passwordEnv: 'FW_REDIS_PASSWORD' }),
-      probeContext({ env: { FW_REDIS_PASSWORD: aclPassword } }),
+      check({ username: aclUser, passwordEnv: 'FLEETWATCH_SECRET_REDIS_PASSWORD' }),
+      probeContext({ env: { FLEETWATCH_SECRET_REDIS_PASSWORD: aclPassword } }),
     );
     expect(out.failureReason).toBeUndefined();
     expect(out.ok).toBe(true);
@@ -84,8 +84,8 @@ describe('redis probe against the local server', () => {
   it('a wrong password is refused by the server, and appears nowhere', async () => {
     const wrong = 'not-the-password-4711';
     const out = await redisProbe(
-      check({ username: aclUser, passwordEnv: 'FW_REDIS_PASSWORD' }),
-      probeContext({ env: { FW_REDIS_PASSWORD: wrong } }),
+      check({ username: aclUser, passwordEnv: 'FLEETWATCH_SECRET_REDIS_PASSWORD' }),
+      probeContext({ env: { FLEETWATCH_SECRET_REDIS_PASSWORD: wrong } }),
     );
     expect(out.ok).toBe(false);
     expect(out.failureReason).toMatch(/^WRONGPASS invalid username-password pair/);
@@ -93,11 +93,11 @@ describe('redis probe against the local server', () => {
   });
 
   it('a variable that is not set is named', async () => {
-    const out = await redisProbe(check({ passwordEnv: 'FW_REDIS_UNSET' }), probeContext());
+    const out = await redisProbe(check({ passwordEnv: 'FLEETWATCH_SECRET_REDIS_UNSET' }), probeContext());
     expect(out).toEqual({
       ok: false,
       latencyMs: null,
-      failureReason: 'environment variable FW_REDIS_UNSET (passwordEnv) is not set on this collector',
+      failureReason: 'environment variable FLEETWATCH_SECRET_REDIS_UNSET (passwordEnv) is not set on this collector',
       facts: {},
     });
   });
@@ -140,11 +140,14 @@ describe('redis probe against the local server', () => {
           kind === 0
             ? check()
             : kind === 1
-              ? check({ username: aclUser, passwordEnv: 'P' })
+              ? check({ username: aclUser, passwordEnv: 'FLEETWATCH_SECRET_P' })
               : kind === 2
                 ? check({ port: refused })
                 : check({ port: silent.port });
-        const out = await redisProbe(c, probeContext({ timeoutMs: kind === 3 ? 50 : 5000, env: { P: 'wrong' } }));
+        const out = await redisProbe(
+          c,
+          probeContext({ timeoutMs: kind === 3 ? 50 : 5000, env: { FLEETWATCH_SECRET_P: 'wrong' } }),
+        );
         expect(out.ok).toBe(kind === 0);
       }
       expect(await socketsSettle(before)).toBeLessThanOrEqual(before);
