@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
 import { TargetIds, uuidv7, type Actor, type CheckDefinition } from '@fleetwatch/contracts';
-import { ConflictError } from '@fleetwatch/domain';
+import { ConflictError, UnavailableError } from '@fleetwatch/domain';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import {
   ChecksRepository,
@@ -149,6 +149,7 @@ export class ConfigWriter implements OnModuleInit {
       // A statement after the lock: it sees what the writer before committed.
       const state = await this.versions.writeState(tx, request?.id ?? null);
       if (request && state.recorded) return { answer: replayOf<R>(state.recorded, request), created: false };
+      beforeDeadline(request, 'waiting for the configuration lock');
       // Rows from before content hashes (normally filled at start): fill them, or the hash would skip them.
       if (state.missingHashes > 0) await this.fillMissing(tx);
       const next = head.version + 1;
@@ -186,6 +187,9 @@ export class ConfigWriter implements OnModuleInit {
           lifecycle,
         },
       });
+      // The caller was told 503 once its deadline passed: a write it gave up on must not appear after all
+      // (a push check's ping token would be issued to nobody). Checked last, right before COMMIT.
+      beforeDeadline(request, 'writing');
       return { answer, created: true };
     });
     // After commit: publish now. A crash before this leaves the outbox row for the next start.
@@ -196,6 +200,12 @@ export class ConfigWriter implements OnModuleInit {
   private async recordAnswer(tx: SqlTransaction, request: WriteRequest, answer: object): Promise<void> {
     await this.versions.recordRequest(tx, answerRecord(request, answer));
   }
+}
+
+/** Throws (→ rollback, reply `unavailable`) when the RPC caller's deadline has passed. */
+function beforeDeadline(request: WriteRequest | undefined, doing: string): void {
+  if (request && Date.now() >= request.deadline.getTime())
+    throw new UnavailableError(`the request's deadline passed while ${doing}; nothing was changed, try again`, 1);
 }
 
 /** A request's answer as config_requests keeps it: its secrets apart. */

@@ -83,11 +83,11 @@ describe('the same request delivered twice (same message id)', () => {
   });
 
   /** One request, as RpcClient writes it, published `copies` times with the same bytes and properties. */
-  async function deliverTwice(method: M, params: unknown, copies = 2): Promise<RpcReply[]> {
+  async function deliverTwice(method: M, params: unknown, copies = 2, deadlineMs = 30_000): Promise<RpcReply[]> {
     const envelope = buildEnvelope(Messages.RpcRequest.type, Messages.RpcRequest.schemaVersion, SOURCE, {
       method,
       params,
-      deadline: new Date(Date.now() + 30_000).toISOString(),
+      deadline: new Date(Date.now() + deadlineMs).toISOString(),
     });
     const content = Buffer.from(JSON.stringify(envelope));
     const properties = {
@@ -129,6 +129,31 @@ describe('the same request delivered twice (same message id)', () => {
         secrets: { pingTokens: expect.any(Object) },
       },
     ]);
+  });
+
+  it('a write whose deadline passes while it waits for the configuration lock is not made (the caller was told 503)', async () => {
+    const before = await versionCount();
+    const holder = new Client({ connectionString: servers.db.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT version FROM config_head FOR UPDATE');
+      const answered = deliverTwice(
+        M.ChecksCreate,
+        { actor: ALICE, check: { ...nightly, name: 'too-late' } },
+        1,
+        1_500,
+      );
+      await new Promise((r) => setTimeout(r, 2_500));
+      await holder.query('COMMIT');
+      const [reply] = await answered;
+      expect(reply).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    } finally {
+      await holder.end().catch(() => undefined);
+    }
+    expect(await versionCount()).toBe(before);
+    const { rows } = await sql.query("SELECT count(*)::int AS n FROM checks WHERE name = 'too-late'");
+    expect(rows[0].n).toBe(0);
   });
 
   it('patch with If-Match, delete: a repeat answers as the first time, not conflict / not_found', async () => {
