@@ -217,7 +217,8 @@ describe('evaluateConditions', () => {
         const facts = http({ body: JSON.parse(JSON.stringify({ count })) as unknown });
         const parsed = (JSON.parse(JSON.stringify(count)) as number) + 0; // -0 becomes 0 in JSON
         expect(evaluateConditions([`body.count > ${k}`], facts).ok).toBe(parsed > k);
-        expect(evaluateConditions([`body.count <= ${k}.25`], facts).ok).toBe(parsed <= k + 0.25);
+        // `${k}.25` is k + 0.25 for k ≥ 0 but k − 0.25 for negative k: compare with the literal's own value.
+        expect(evaluateConditions([`body.count <= ${k}.25`], facts).ok).toBe(parsed <= Number(`${k}.25`));
         expect(evaluateConditions([`result.n == ${k}`], { ok: true, latencyMs: 1, result: { n: parsed } }).ok).toBe(
           parsed === k,
         );
