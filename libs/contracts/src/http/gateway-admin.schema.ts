@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { storableText } from '../common/store-safe';
 import { userRoleSchema } from '../common/status';
+import { pushCheckFields } from '../checks/check.schema';
 
 // Gateway HTTP shapes for users, API keys and heartbeat monitors (settings pages).
 
@@ -62,27 +63,10 @@ export interface ApiKeyView {
   lastUsedAt: string | null;
 }
 
+/** A heartbeat monitor is a `push` check (SPEC §5): the same schedule fields, one definition of their bounds. */
 export const createHeartbeatRequestSchema = z.strictObject({
   name: storableText(256).trim().min(1),
-  /** Expected time between pings. */
-  periodSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(31 * 86_400),
-  /** Extra time allowed after a missed period before the monitor turns DOWN. */
-  graceSeconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(7 * 86_400),
-  /** A `/start` without a finishing ping within this long turns the monitor DOWN. */
-  maxRuntimeSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(7 * 86_400)
-    .optional(),
+  ...pushCheckFields.pick({ periodSeconds: true, graceSeconds: true, maxRuntimeSeconds: true }).shape,
 });
 export type CreateHeartbeatRequest = z.infer<typeof createHeartbeatRequestSchema>;
 
