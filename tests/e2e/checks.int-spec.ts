@@ -301,11 +301,18 @@ describe('checks end to end, two locations', () => {
     expect(onlyChecks.items.every((i) => i.kind === 'check')).toBe(true);
     expect(onlyChecks.items.map((i) => i.id)).toContain(check.targetId);
 
-    const metrics = await (await fetch(`${site.service('api-gateway').url}/metrics`)).text();
-    for (const location of ['eu', 'us'])
-      expect(metrics).toContain(
-        `fleetwatch_target_up{target="${check.targetId}",kind="check",location="${location}"} 1`,
-      );
+    const wanted = ['eu', 'us'].map(
+      (location) => `fleetwatch_target_up{target="${check.targetId}",kind="check",location="${location}"} 1`,
+    );
+    // Scrapes within a second share one read of live state (target-metrics.service.ts): poll past it.
+    const metrics = await waitFor(
+      async () => {
+        const text = await (await fetch(`${site.service('api-gateway').url}/metrics`)).text();
+        return wanted.every((line) => text.includes(line)) ? text : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 300, description: 'the check in /metrics at both locations' },
+    ).catch(async () => (await fetch(`${site.service('api-gateway').url}/metrics`)).text());
+    for (const line of wanted) expect(metrics).toContain(line);
     expect(metrics).toContain('fleetwatch_target_up{target="instance:e2e-web-1",kind="instance",location="eu"} 1');
   });
 });
