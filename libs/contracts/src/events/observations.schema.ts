@@ -120,6 +120,30 @@ export const statusUpdateBatchEnvelopePayloadSchema = z.object({
 export type StatusUpdateBatchPayload = z.infer<typeof statusUpdateBatchPayloadSchema>;
 
 /** One execution of a check at one location (SPEC §1). */
+/** Most figures one service-collector result carries. */
+export const MAX_CHECK_METRICS = 500;
+/** One figure of a service collector: `redis_connected_clients`, `{queue: "orders"}` → 12. */
+export const checkMetricSchema = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _, not starting with a digit'),
+  labels: z
+    .record(
+      z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _'),
+      storableText(256),
+    )
+    .refine((l) => Object.keys(l).length <= 8, 'at most 8 labels')
+    .optional(),
+  value: z.number(),
+});
+export type CheckMetric = z.infer<typeof checkMetricSchema>;
+
 export const checkResultPayloadSchema = z.object({
   checkId: name(128),
   targetId: name(300),
@@ -145,25 +169,68 @@ export const checkResultPayloadSchema = z.object({
   downQuorumPct: z.number().int().min(1).max(100).optional(),
   /** Attempts made before this result (retries before DOWN); `attempt` is the one reported. */
   retries: z.number().int().min(0).max(10).optional(),
+  /**
+   * Figures a service collector read (Redis INFO, queue depths, replication lag …): bounded, finite, with
+   * Prometheus-safe names and a few labels each, so history, `/metrics` and alert rules can use them as they are.
+   */
+  metrics: z.array(checkMetricSchema).max(MAX_CHECK_METRICS).optional(),
 });
 export type CheckResultPayload = z.infer<typeof checkResultPayloadSchema>;
 
 const bytes = z.number().nonnegative();
+/** A rate computed from two samples: null on the first sample (unknown, never a made-up zero). */
+const rate = bytes.nullable();
+const pct = z.number().min(0).max(100);
+/**
+ * One host sample from a collector (SPEC §5; issue 16). Fields added after the first version are optional so a
+ * newer aggregator accepts an older collector's samples (schemaVersion stays 1 while only optional fields grow).
+ */
 export const hostMetricsPayloadSchema = z.object({
   hostId: name(256),
   location: locationSchema,
   sampledAt: isoDateTimeSchema,
+  /** The sampling interval: the host target turns STALE when no sample arrives within ~2 intervals. */
+  intervalSeconds: z.number().int().positive().max(86_400).optional(),
   cpu: z.object({
-    usagePct: z.number().min(0).max(100),
+    usagePct: pct,
     cores: z.number().int().positive(),
     load1: z.number().nonnegative(),
     load5: z.number().nonnegative(),
     load15: z.number().nonnegative(),
+    /** Busy percentage per logical core, in core order. */
+    perCorePct: z.array(pct).max(4096).optional(),
   }),
-  memory: z.object({ totalBytes: bytes, usedBytes: bytes }),
-  disks: z.array(z.object({ mount: name(512), totalBytes: bytes, usedBytes: bytes })).max(256),
+  memory: z.object({
+    totalBytes: bytes,
+    usedBytes: bytes,
+    /** What applications can still get (MemAvailable), when the OS says. */
+    availableBytes: bytes.optional(),
+    swapTotalBytes: bytes.optional(),
+    swapUsedBytes: bytes.optional(),
+  }),
+  disks: z
+    .array(
+      z.object({
+        mount: name(512),
+        totalBytes: bytes,
+        usedBytes: bytes,
+        fsType: storableText(64).optional(),
+        device: storableText(256).optional(),
+        readBytesPerSec: rate.optional(),
+        writeBytesPerSec: rate.optional(),
+      }),
+    )
+    .max(256),
   network: z
-    .array(z.object({ iface: name(128), rxBytesPerSec: bytes.nullable(), txBytesPerSec: bytes.nullable() }))
+    .array(
+      z.object({
+        iface: name(128),
+        rxBytesPerSec: rate,
+        txBytesPerSec: rate,
+        rxErrorsPerSec: rate.optional(),
+        txErrorsPerSec: rate.optional(),
+      }),
+    )
     .max(256),
   gpus: z
     .array(
@@ -171,14 +238,36 @@ export const hostMetricsPayloadSchema = z.object({
         index: z.number().int().nonnegative(),
         name: name(256),
         uuid: storableText(128).optional(),
-        utilizationPct: z.number().min(0).max(100).nullable(),
+        utilizationPct: pct.nullable(),
         memoryUsedBytes: bytes.nullable(),
         memoryTotalBytes: bytes.nullable(),
         temperatureC: z.number().nullable(),
         powerW: z.number().nullable(),
+        powerLimitW: z.number().nullable().optional(),
+        fanPct: pct.nullable().optional(),
+        smClockMhz: z.number().nonnegative().nullable().optional(),
+        memClockMhz: z.number().nonnegative().nullable().optional(),
+        processCount: z.number().int().nonnegative().nullable().optional(),
+        /** Why this device's figures are missing (nvidia-smi reported an error state for it). */
+        error: storableText(512).optional(),
       }),
     )
     .max(64),
+  uptimeSeconds: z.number().nonnegative().optional(),
+  /** What the host runs (sent with every sample; small). */
+  system: z
+    .object({
+      hostname: storableText(256).optional(),
+      platform: storableText(64).optional(),
+      distro: storableText(128).optional(),
+      release: storableText(128).optional(),
+      kernel: storableText(128).optional(),
+      arch: storableText(32).optional(),
+      collectorVersion: storableText(64).optional(),
+      nodeVersion: storableText(64).optional(),
+      gpuDriverVersion: storableText(64).optional(),
+    })
+    .optional(),
 });
 export type HostMetricsPayload = z.infer<typeof hostMetricsPayloadSchema>;
 
