@@ -27,6 +27,8 @@ function boundaries(forTests) {
         sourceTag: 'type:messaging',
         onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:observability']),
       },
+      // The push client of outside daemons (watchers): the contract and nothing of the site.
+      { sourceTag: 'type:pusher', onlyDependOnLibsWithTags: withTesting(['type:contracts']) },
       { sourceTag: 'type:persistence', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
       { sourceTag: 'type:live-state', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
       {
@@ -53,7 +55,13 @@ function boundaries(forTests) {
           'type:persistence',
           'type:live-state',
           'type:ui',
+          'type:pusher',
         ]),
+      },
+      // The watchers are outside daemons (SPEC §6): they reach the site only through the ingest's HTTP API.
+      {
+        sourceTag: 'scope:watcher',
+        onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:pusher']),
       },
     ],
   };

@@ -1,0 +1,4 @@
+// The HTTP push client that outside daemons (the Docker and Kubernetes watchers) use to
+// send status updates to status-ingest: validation, batching, retries with backoff.
+export * from './backoff';
+export * from './status-pusher';

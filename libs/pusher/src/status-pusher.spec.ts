@@ -1,0 +1,214 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { backoffDelayMs, nextRetryDelayMs, retryAfterMs } from './backoff';
+import { badIndexesOf, StatusPusher, type PushLog } from './status-pusher';
+
+// The pusher against a real HTTP server on loopback that answers as status-ingest does
+// (202, 400 naming items, 413, 429/503 with Retry-After): what it sends, retries and drops.
+
+type Handler = (body: unknown, req: IncomingMessage, res: ServerResponse) => void;
+let server: Server;
+let url: string;
+let handler: Handler;
+const received: unknown[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString()));
+    req.on('end', () => {
+      const body = JSON.parse(raw) as unknown;
+      received.push({ auth: req.headers.authorization, body });
+      handler(body, req, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise((r) => server.close(r)));
+beforeEach(() => {
+  received.length = 0;
+});
+
+const logs: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+const log: PushLog = {
+  info: (msg, fields) => logs.push({ level: 'info', msg, fields }),
+  warn: (msg, fields) => logs.push({ level: 'warn', msg, fields }),
+  error: (msg, fields) => logs.push({ level: 'error', msg, fields }),
+};
+const update = (i: number, extra: Record<string, unknown> = {}) => ({
+  updateId: `u-${i}`,
+  instanceId: `c-${i}`,
+  kind: 'container' as const,
+  status: 'running',
+  ...extra,
+});
+const accept: Handler = (_b, _q, res) => res.writeHead(202, { 'content-type': 'application/json' }).end('{}');
+const itemsOf = (body: unknown): { updateId: string }[] =>
+  (body as { updates?: { updateId: string }[] }).updates ?? [body as { updateId: string }];
+
+describe('StatusPusher', () => {
+  it('sends one update as an object and many as a batch, with the key as a bearer token', async () => {
+    handler = accept;
+    const p = new StatusPusher({ url, apiKey: 'k1', log, maxBatch: 3 });
+    p.enqueue(update(1));
+    p.start();
+    await p.drained();
+    for (let i = 2; i <= 6; i++) p.enqueue(update(i));
+    await p.drained();
+    await p.stop();
+    expect(received[0]).toEqual({ auth: 'Bearer k1', body: update(1) });
+    const ids = received.slice(1).map((r) => itemsOf((r as { body: unknown }).body).map((u) => u.updateId));
+    expect(ids.flat()).toEqual(['u-2', 'u-3', 'u-4', 'u-5', 'u-6']);
+    expect(Math.max(...ids.map((b) => b.length))).toBeLessThanOrEqual(3);
+    expect(p.stats).toMatchObject({ accepted: 6, retries: 0 });
+  });
+
+  it('retries 503 and 429 honouring Retry-After, with the same updateIds, until accepted', async () => {
+    let n = 0;
+    const at: number[] = [];
+    handler = (_b, _q, res) => {
+      at.push(Date.now());
+      n++;
+      if (n === 1) res.writeHead(503, { 'retry-after': '1' }).end('{"error":"unavailable"}');
+      else if (n === 2) res.writeHead(429, { 'retry-after': '0' }).end('{"error":"rate_limited"}');
+      else accept(_b, _q, res);
+    };
+    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10 });
+    p.start();
+    p.enqueue(update(1));
+    p.enqueue(update(2));
+    await p.drained();
+    await p.stop();
+    expect(n).toBe(3);
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(950);
+    const sent = received.map((r) => itemsOf((r as { body: unknown }).body).map((u) => u.updateId));
+    expect(sent).toEqual([
+      ['u-1', 'u-2'],
+      ['u-1', 'u-2'],
+      ['u-1', 'u-2'],
+    ]);
+    expect(p.stats).toMatchObject({ accepted: 2, retries: 2, droppedRefused: 0 });
+  });
+
+  it('retries when nothing listens (network error) and delivers once the server is there', async () => {
+    const spare = createServer((req, res) => {
+      received.push({ body: null });
+      req.resume();
+      req.on('end', () => res.writeHead(202).end('{}'));
+    });
+    await new Promise<void>((r) => spare.listen(0, '127.0.0.1', r));
+    const port = (spare.address() as AddressInfo).port;
+    await new Promise((r) => spare.close(r));
+    const p = new StatusPusher({ url: `http://127.0.0.1:${port}`, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 100 });
+    p.start();
+    p.enqueue(update(1));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(p.stats.retries).toBeGreaterThan(0);
+    await new Promise<void>((r) => spare.listen(port, '127.0.0.1', r));
+    await p.drained();
+    await p.stop();
+    await new Promise((r) => spare.close(r));
+    expect(p.stats.accepted).toBe(1);
+  });
+
+  it('never retries a 400: drops only the items it names and sends the rest again', async () => {
+    let n = 0;
+    handler = (body, _q, res) => {
+      n++;
+      const items = itemsOf(body);
+      const bad = items.findIndex((u) => u.updateId === 'u-2');
+      if (bad >= 0)
+        res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify({ error: 'validation_failed', issues: [{ path: `updates.${bad}.status`, message: 'x' }] }),
+          );
+      else accept(body, _q, res);
+    };
+    logs.length = 0;
+    const p = new StatusPusher({ url, apiKey: 'k', log });
+    for (let i = 1; i <= 3; i++) p.enqueue(update(i));
+    p.start();
+    await p.drained();
+    await p.stop();
+    expect(n).toBe(2);
+    expect(itemsOf((received[1] as { body: unknown }).body).map((u) => u.updateId)).toEqual(['u-1', 'u-3']);
+    expect(p.stats).toMatchObject({ accepted: 2, droppedRefused: 1, retries: 0 });
+    expect(logs.find((l) => l.level === 'error')?.fields).toMatchObject({ status: 400, updateIds: ['u-2'] });
+  });
+
+  it('halves a batch the ingest answers 413 for', async () => {
+    handler = (body, _q, res) => (itemsOf(body).length > 2 ? res.writeHead(413).end('{}') : accept(body, _q, res));
+    const p = new StatusPusher({ url, apiKey: 'k', log });
+    for (let i = 1; i <= 5; i++) p.enqueue(update(i));
+    p.start();
+    await p.drained();
+    await p.stop();
+    expect(p.stats).toMatchObject({ accepted: 5, droppedRefused: 0 });
+  });
+
+  it('validates with the shared contract before sending: what a store cannot hold never leaves', async () => {
+    handler = accept;
+    logs.length = 0;
+    const p = new StatusPusher({ url, apiKey: 'k', log });
+    expect(p.enqueue(update(1, { message: 'a\u0000b' }))).toBe(false);
+    expect(p.enqueue(update(2, { status: 'sleeping' }))).toBe(false);
+    expect(p.enqueue(update(3, { labels: { 'bad name': 'x' } }))).toBe(false);
+    expect(p.enqueue(update(4, { instanceId: 'has space' }))).toBe(false);
+    expect(p.enqueue(update(5))).toBe(true);
+    p.start();
+    await p.drained();
+    await p.stop();
+    expect(received).toHaveLength(1);
+    expect(p.stats.droppedInvalid).toBe(4);
+    expect(logs.filter((l) => l.msg.includes('contract refuses')).map((l) => l.fields?.['issues'])).toEqual([
+      [expect.stringMatching(/^message/)],
+      [expect.stringMatching(/^status/)],
+      [expect.stringMatching(/^labels/)],
+      [expect.stringMatching(/^instanceId/)],
+    ]);
+  });
+
+  it('bounds its queue, dropping the oldest and counting them', () => {
+    const p = new StatusPusher({ url, apiKey: 'k', log, maxQueue: 3 });
+    for (let i = 1; i <= 5; i++) p.enqueue(update(i));
+    expect(p.pending).toBe(3);
+    expect(p.stats.droppedOverflow).toBe(2);
+  });
+});
+
+describe('backoff', () => {
+  it.each([
+    [0, 0.999, 99],
+    [1, 0.999, 199],
+    [3, 0.5, 400],
+    [10, 0.999, 4995],
+    [50, 1, 5000],
+  ])('attempt %i, random %f → %i ms (base 100, cap 5000)', (attempt, random, expected) => {
+    expect(backoffDelayMs(attempt, 100, 5000, () => random)).toBe(expected);
+  });
+
+  it.each([
+    ['5', 5000],
+    [' 0 ', 0],
+    ['Wed, 02 Dec 2026 12:00:10 GMT', 10_000],
+    ['Wed, 02 Dec 2026 11:59:00 GMT', 0],
+    ['soon', undefined],
+    [null, undefined],
+  ])('Retry-After %p → %p ms', (header, expected) => {
+    expect(retryAfterMs(header, Date.parse('2026-12-02T12:00:00Z'))).toBe(expected);
+  });
+
+  it('Retry-After wins over backoff, plus jitter below the base', () => {
+    expect(nextRetryDelayMs(7, 2000, { baseMs: 100, maxMs: 1000 }, () => 0.5)).toBe(2050);
+    expect(nextRetryDelayMs(0, undefined, { baseMs: 100, maxMs: 1000 }, () => 0)).toBe(1);
+  });
+
+  it('finds the batch positions a 400 names', () => {
+    expect(
+      badIndexesOf('{"issues":[{"path":"updates.3.status"},{"path":"updates.10.labels.x"},{"path":"updates.3.x"}]}'),
+    ).toEqual([3, 10]);
+    expect(badIndexesOf('{"issues":[{"path":"status"}]}')).toEqual([]);
+  });
+});

@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import { MAX_BATCH_UPDATES, statusUpdateInputSchema, type StatusUpdateInput } from '@fleetwatch/contracts';
+import { nextRetryDelayMs, retryAfterMs } from './backoff';
+
+/** Where the pusher reports what it did; the watchers pass their JSON-lines logger. */
+export interface PushLog {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface StatusPusherOptions {
+  /** Base URL of status-ingest (`http://127.0.0.1:3001`). */
+  url: string;
+  /** An API key with the `ingest` scope, sent as `Authorization: Bearer`. */
+  apiKey: string;
+  log: PushLog;
+  /** Updates per request, at most 1000 (the ingest's batch limit). */
+  maxBatch?: number;
+  /** JSON bytes per request, at most (stays under the ingest's body limit, 1 MiB by default). */
+  maxBatchBytes?: number;
+  /** Updates waiting to be sent, at most; beyond, the oldest are dropped and counted. */
+  maxQueue?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  requestTimeoutMs?: number;
+}
+
+export interface PushStats {
+  /** Updates the ingest answered 202 for. */
+  accepted: number;
+  /** Requests sent (each attempt counts). */
+  requests: number;
+  /** Attempts answered 429/5xx or lost on the network, then retried. */
+  retries: number;
+  droppedInvalid: number;
+  droppedRefused: number;
+  droppedOverflow: number;
+}
+
+type Outcome =
+  | { kind: 'accepted' }
+  | { kind: 'retry'; reason: string; retryAfter?: number }
+  | { kind: 'refused'; status: number; reason: string; badIndexes: number[] }
+  | { kind: 'too-large' };
+
+/**
+ * Sends status updates to status-ingest exactly as an outside daemon does (SPEC §6).
+ * Each update is validated with the shared contract before it is queued (one that would
+ * be refused is logged and dropped here, naming the field). A request answered 429 or
+ * 503 (or 5xx, or lost on the network) is retried with exponential backoff and jitter,
+ * honouring Retry-After, for as long as it takes; the queue is bounded. A 4xx other than
+ * 408/429 is not retried: the updates it names are logged and dropped with the reason,
+ * the rest of the batch is sent again. Every update carries an `updateId` (the caller's,
+ * deterministic per event; a random one otherwise), so a retry after a lost answer is
+ * never stored twice.
+ */
+export class StatusPusher {
+  readonly stats: PushStats = {
+    accepted: 0,
+    requests: 0,
+    retries: 0,
+    droppedInvalid: 0,
+    droppedRefused: 0,
+    droppedOverflow: 0,
+  };
+  private readonly queue: StatusUpdateInput[] = [];
+  private readonly endpoint: string;
+  private readonly maxBatch: number;
+  private readonly maxBatchBytes: number;
+  private readonly maxQueue: number;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly requestTimeoutMs: number;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private idleWaiters: (() => void)[] = [];
+  private inFlight = 0;
+  private readonly stopSignal = new AbortController();
+
+  constructor(private readonly opts: StatusPusherOptions) {
+    this.endpoint = new URL('/api/v1/status/updates', opts.url).toString();
+    this.maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 500, MAX_BATCH_UPDATES));
+    this.maxBatchBytes = opts.maxBatchBytes ?? 768 * 1024;
+    this.maxQueue = opts.maxQueue ?? 100_000;
+    this.baseDelayMs = opts.baseDelayMs ?? 500;
+    this.maxDelayMs = opts.maxDelayMs ?? 30_000;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 15_000;
+  }
+
+  /** Updates queued or in flight. */
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  /** Validates and queues one update; false (logged, counted) when the contract refuses it. */
+  enqueue(update: StatusUpdateInput): boolean {
+    const withId = update.updateId ? update : { ...update, updateId: randomUUID() };
+    const parsed = statusUpdateInputSchema.safeParse(withId);
+    if (!parsed.success) {
+      this.stats.droppedInvalid++;
+      this.opts.log.warn('update dropped: the contract refuses it', {
+        instanceId: typeof update.instanceId === 'string' ? update.instanceId.slice(0, 256) : undefined,
+        issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(update)'}: ${i.message}`),
+      });
+      return false;
+    }
+    this.queue.push(withId);
+    if (this.queue.length > this.maxQueue) {
+      const over = this.queue.length - this.maxQueue;
+      this.queue.splice(0, over);
+      this.stats.droppedOverflow += over;
+      this.opts.log.error('push queue full: oldest updates dropped', { dropped: over, maxQueue: this.maxQueue });
+    }
+    this.wake?.();
+    return true;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Resolves once everything queued so far has been answered (accepted or dropped). */
+  async drained(): Promise<void> {
+    if (this.pending === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops sending; waits up to `graceMs` for the queue to drain first. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (!this.running) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.drained(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    this.running = false;
+    this.stopSignal.abort();
+    this.wake?.();
+    await this.loop;
+    if (this.queue.length) this.opts.log.warn('stopped with updates unsent', { unsent: this.queue.length });
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (this.running) {
+      if (this.queue.length === 0) {
+        for (const resolve of this.idleWaiters.splice(0)) resolve();
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+        continue;
+      }
+      const batch = this.takeBatch();
+      this.inFlight = batch.length;
+      const outcome = await this.send(batch);
+      this.inFlight = 0;
+      if (outcome.kind === 'accepted') {
+        this.stats.accepted += batch.length;
+        attempt = 0;
+      } else if (outcome.kind === 'retry') {
+        this.queue.unshift(...batch);
+        if (!this.running) break;
+        this.stats.retries++;
+        const delay = nextRetryDelayMs(attempt++, outcome.retryAfter, {
+          baseMs: this.baseDelayMs,
+          maxMs: this.maxDelayMs,
+        });
+        this.opts.log.warn('push deferred, retrying', {
+          reason: outcome.reason,
+          updates: batch.length,
+          delayMs: delay,
+        });
+        await this.sleep(delay);
+      } else if (outcome.kind === 'too-large') {
+        if (batch.length === 1) {
+          this.drop(batch, 413, 'the update alone is over the ingest body limit');
+        } else {
+          // Send the halves one after the other.
+          const half = Math.ceil(batch.length / 2);
+          this.queue.unshift(...batch);
+          this.splitNext = half;
+        }
+      } else {
+        attempt = 0;
+        const bad = new Set(outcome.badIndexes.filter((i) => i >= 0 && i < batch.length));
+        if (bad.size === 0 || batch.length === 1) {
+          this.drop(batch, outcome.status, outcome.reason);
+        } else {
+          this.drop(
+            batch.filter((_, i) => bad.has(i)),
+            outcome.status,
+            outcome.reason,
+          );
+          this.queue.unshift(...batch.filter((_, i) => !bad.has(i)));
+        }
+      }
+    }
+  }
+
+  private splitNext = 0;
+
+  private takeBatch(): StatusUpdateInput[] {
+    const limit = this.splitNext > 0 ? this.splitNext : this.maxBatch;
+    this.splitNext = 0;
+    let bytes = 2;
+    let n = 0;
+    while (n < this.queue.length && n < limit) {
+      const size = JSON.stringify(this.queue[n]).length + 1;
+      if (n > 0 && bytes + size > this.maxBatchBytes) break;
+      bytes += size;
+      n++;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  private drop(updates: StatusUpdateInput[], status: number, reason: string): void {
+    this.stats.droppedRefused += updates.length;
+    this.opts.log.error('updates refused by the ingest: dropped, not retried', {
+      status,
+      reason: reason.slice(0, 2000),
+      updateIds: updates.slice(0, 10).map((u) => u.updateId),
+      count: updates.length,
+    });
+  }
+
+  private async send(batch: StatusUpdateInput[]): Promise<Outcome> {
+    const body = JSON.stringify(batch.length === 1 ? batch[0] : { updates: batch });
+    this.stats.requests++;
+    let res: Response;
+    try {
+      res = await fetch(this.endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.opts.apiKey}` },
+        body,
+        signal: AbortSignal.any([AbortSignal.timeout(this.requestTimeoutMs), this.stopSignal.signal]),
+      });
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      return { kind: 'retry', reason: `network: ${e.cause?.code ?? e.name}: ${e.message}` };
+    }
+    const text = await res.text().catch(() => '');
+    if (res.status === 202 || res.status === 200) return { kind: 'accepted' };
+    if (res.status === 413) return { kind: 'too-large' };
+    if (res.status === 429 || res.status === 408 || res.status >= 500)
+      return {
+        kind: 'retry',
+        reason: `${res.status} ${text.slice(0, 200)}`,
+        retryAfter: retryAfterMs(res.headers.get('retry-after')),
+      };
+    return {
+      kind: 'refused',
+      status: res.status,
+      reason: text,
+      badIndexes: batch.length > 1 ? badIndexesOf(text) : [],
+    };
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.stopSignal.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  }
+}
+
+/** The batch positions a 400 names (`updates.3.status: …`), so only those are dropped. */
+export function badIndexesOf(body: string): number[] {
+  const found = new Set<number>();
+  for (const m of body.matchAll(/updates[.[](\d+)/g)) found.add(Number(m[1]));
+  return [...found].sort((a, b) => a - b);
+}
