@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import {
   AdvisoryLease,
   HistoryRepository,
+  HostHistoryRepository,
   SqlPoolModule,
   StatusEventsRepository,
   TargetStatesRepository,
@@ -22,6 +23,7 @@ import type { AggregatorConfig } from './config';
 import { StatusEventsRelay } from './events/status-events.relay';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { HistoryMaintenance } from './history/history-maintenance.service';
+import { HostLiveState } from './hosts/host-live-state.service';
 import { LiveProjection } from './live/live-projection.service';
 import { LiveStateBoot } from './live/live-state.boot';
 import { ProjectionQueue } from './live/projection.queue';
@@ -91,6 +93,8 @@ export class AggregatorModule {
         },
         TargetStatesRepository,
         HistoryRepository,
+        HostHistoryRepository,
+        HostLiveState,
         StatusEventsRepository,
         SerialLane,
         LiveProjection,

@@ -14,7 +14,8 @@
  *   idx:loc:{location}        SET    target ids reporting from a location
  *   deadlines                 ZSET   "{targetId}\u0000{location}" scored by deadline (epoch ms)
  *                                    (a cache of target_location_states.deadline_at in Postgres)
- *   host:{hostId}:metrics     STRING latest host metrics (JSON)
+ *   host:{hostId}:metrics     HASH   a host's latest sample: at (epoch ms), json (the host.metrics payload);
+ *                                    written only forward in time; the host's status is its target t:host:{hostId}
  *   rate:{name}               HASH   a token bucket shared by replicas: tokens, at (epoch ms); expires when full
  *   ingress:control           HASH   ingest replicas' pause/resume: stamp (ordering of the command in force),
  *                                    record (JSON IngressControlRecord); never expires

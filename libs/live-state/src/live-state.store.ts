@@ -173,6 +173,31 @@ end
 return written
 `;
 
+const SET_HOST_METRICS = 'fleetwatchSetHostMetrics';
+
+/**
+ * See LiveStateStore.setHostMetricsMany. KEYS[1]: the host's key. ARGV: sampledAt (epoch ms),
+ * JSON, TTL in seconds (0: none). A key of another type (an older aggregator's string) is replaced.
+ */
+const SET_HOST_METRICS_LUA = `
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t ~= 'none' and t ~= 'hash' then redis.call('DEL', KEYS[1]) end
+local cur = tonumber(redis.call('HGET', KEYS[1], 'at'))
+if cur and cur > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'at', ARGV[1], 'json', ARGV[2])
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
+return 1
+`;
+
+/** A host's latest sample to store. */
+export interface HostSampleWrite {
+  hostId: string;
+  /** Epoch ms of the sample (orders writes). */
+  sampledAt: number;
+  json: string;
+}
+
 const REMOVE_TARGETS = 'fleetwatchRemoveTargets';
 
 /**
@@ -247,6 +272,8 @@ export class LiveStateStore {
     if (typeof commands[REMOVE_TARGETS] !== 'function')
       redis.defineCommand(REMOVE_TARGETS, { lua: REMOVE_TARGETS_LUA });
     this.removeScript = (commands[REMOVE_TARGETS] as WriteScript).bind(redis);
+    if (typeof commands[SET_HOST_METRICS] !== 'function')
+      redis.defineCommand(SET_HOST_METRICS, { lua: SET_HOST_METRICS_LUA, numberOfKeys: 1 });
   }
 
   /** False while the connection is down: a command now would wait for a reconnect. */
@@ -438,12 +465,49 @@ export class LiveStateStore {
     return Number(removed) === 1;
   }
 
-  async setHostMetrics(hostId: string, json: string, ttlSeconds: number): Promise<void> {
-    await this.redis.set(LiveKeys.hostMetrics(hostId), json, 'EX', ttlSeconds);
+  /**
+   * Stores hosts' latest samples (one script run each, pipelined), guarded: a sample older
+   * than the one Redis holds is skipped, so a late projection or a rebuild page read before
+   * a commit never moves a host's latest sample back. `ttlSeconds` 0: no expiry. A command
+   * refused (OOM, READONLY) rejects. Resolves with how many were written.
+   */
+  async setHostMetricsMany(samples: readonly HostSampleWrite[], ttlSeconds = 0): Promise<number> {
+    if (samples.length === 0) return 0;
+    const pipe = this.redis.pipeline();
+    for (const s of samples)
+      (pipe as unknown as Record<string, (...args: unknown[]) => unknown>)[SET_HOST_METRICS](
+        LiveKeys.hostMetrics(s.hostId),
+        String(s.sampledAt),
+        s.json,
+        String(Math.max(0, Math.floor(ttlSeconds))),
+      );
+    const replies = await pipe.exec();
+    throwFirstError(replies);
+    return (replies ?? []).reduce((n, [, v]) => n + Number(v), 0);
   }
 
+  async setHostMetrics(hostId: string, json: string, sampledAt: number, ttlSeconds = 0): Promise<boolean> {
+    return (await this.setHostMetricsMany([{ hostId, sampledAt, json }], ttlSeconds)) === 1;
+  }
+
+  /** A host's latest sample (the host.metrics payload as JSON), or null. */
   async getHostMetrics(hostId: string): Promise<string | null> {
-    return this.redis.get(LiveKeys.hostMetrics(hostId));
+    return (await this.getHostMetricsMany([hostId])).get(hostId) ?? null;
+  }
+
+  /** Latest samples of several hosts (pipelined); hosts without one are left out. */
+  async getHostMetricsMany(hostIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (hostIds.length === 0) return out;
+    const pipe = this.redis.pipeline();
+    for (const id of hostIds) pipe.hget(LiveKeys.hostMetrics(id), 'json');
+    const replies = (await pipe.exec()) ?? [];
+    hostIds.forEach((id, i) => {
+      const [err, v] = replies[i] ?? [null, null];
+      // WRONGTYPE: a key written by an older aggregator (a plain string); the next sample replaces it.
+      if (!err && typeof v === 'string') out.set(id, v);
+    });
+    return out;
   }
 
   /** Fan-out of a status change to every gateway replica (SPEC §4). */

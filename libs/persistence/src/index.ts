@@ -67,6 +67,7 @@ export { TargetStatesRepository, type DeadlineRow } from './target-states/target
 export {
   HistoryRepository,
   RETENTION_COLUMNS,
+  ROLLUP_TABLES,
   type RetentionTable,
   type StatusUpdateRow,
   type CheckResultRow,
@@ -109,3 +110,12 @@ export {
   type PendingConfigChanged,
 } from './config/config-versions.repository';
 export { PushMonitorsRepository, type PushMonitorWrite, type OrphanMonitor } from './config/push-monitors.repository';
+export {
+  HostHistoryRepository,
+  HOST_SERIES,
+  type HostSeriesName,
+  type HostSeries,
+  type HostSeriesPoint,
+  type HostRollupRecord,
+  type LatestHostSample,
+} from './hosts/host-history.repository';

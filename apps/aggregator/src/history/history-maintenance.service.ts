@@ -1,6 +1,13 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
-import { AdvisoryLease, HistoryRepository, RETENTION_COLUMNS, type RetentionTable } from '@fleetwatch/persistence';
+import {
+  AdvisoryLease,
+  HistoryRepository,
+  HostHistoryRepository,
+  RETENTION_COLUMNS,
+  ROLLUP_TABLES,
+  type RetentionTable,
+} from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
 import type { AggregatorConfig } from '../config';
@@ -8,6 +15,8 @@ import { AGGREGATOR_CONFIG, SWEEPER_LEASE } from '../tokens';
 
 const DAY_MS = 86_400_000;
 const ROLLUP_CHUNK = 1000;
+/** Host minutes per rollup transaction (a minute of a host carries ~20–2000 series rows). */
+const HOST_ROLLUP_CHUNK = 200;
 
 /**
  * History upkeep, run by the replica holding the sweeper lease (taken by the
@@ -26,6 +35,7 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
 
   constructor(
     private readonly history: HistoryRepository,
+    private readonly hosts: HostHistoryRepository,
     @Inject(SWEEPER_LEASE) private readonly lease: AdvisoryLease,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
@@ -42,13 +52,19 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
     await Promise.allSettled([...this.running]);
   }
 
-  /** Recomputes every dirty bucket (chunks of 1000). Returns the buckets recomputed. */
+  /** Recomputes every dirty bucket of targets (chunks of 1000) and hosts (chunks of 200). Returns the buckets recomputed. */
   async rollUp(): Promise<number> {
     let total = 0;
     for (let i = 0; i < 100 && !this.stopped; i++) {
       const n = await this.history.recomputeDirtyRollups(ROLLUP_CHUNK);
       total += n;
       if (n < ROLLUP_CHUNK) break;
+    }
+    // Host minutes (issue 16): their own marks and table, same chunking.
+    for (let i = 0; i < 100 && !this.stopped; i++) {
+      const n = await this.hosts.recomputeDirtyRollups(HOST_ROLLUP_CHUNK);
+      total += n;
+      if (n < HOST_ROLLUP_CHUNK) break;
     }
     this.metrics.rollupBuckets.inc(total);
     return total;
@@ -61,7 +77,7 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
     const deleted: Record<string, number> = {};
     for (const table of Object.keys(RETENTION_COLUMNS) as RetentionTable[]) {
       if (this.stopped) break;
-      const n = await this.history.deleteOlderThan(table, table === 'rollups_1m' ? rollupCutoff : rawCutoff);
+      const n = await this.history.deleteOlderThan(table, ROLLUP_TABLES.has(table) ? rollupCutoff : rawCutoff);
       deleted[table] = n;
       if (n > 0) this.metrics.retentionDeleted.inc({ table }, n);
     }

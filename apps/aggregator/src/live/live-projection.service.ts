@@ -5,6 +5,7 @@ import { LiveStateStore, type DueDeadline, type LocationRecord, type TargetWrite
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { TargetStatesRepository } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
+import { HostLiveState } from '../hosts/host-live-state.service';
 
 /** What Redis holds for a target before a write: its status and tags index entries to move. */
 export interface IndexedAs {
@@ -69,6 +70,7 @@ export class LiveProjection {
   constructor(
     private readonly store: LiveStateStore,
     private readonly states: TargetStatesRepository,
+    private readonly hosts: HostLiveState,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -95,8 +97,9 @@ export class LiveProjection {
     await this.store.publishStatusChanges(messages);
   }
 
-  async setHostMetrics(hostId: string, json: string, ttlSeconds: number): Promise<void> {
-    await this.store.setHostMetrics(hostId, json, ttlSeconds);
+  /** Hosts' latest samples a commit applied (host id → sample JSON and its time). */
+  async setHostMetrics(samples: ReadonlyMap<string, { json: string; at: number }>): Promise<void> {
+    await this.hosts.project(samples);
   }
 
   /**
@@ -119,9 +122,14 @@ export class LiveProjection {
       after = page[page.length - 1].id;
       if (page.length < REBUILD_PAGE) break;
     }
+    // Hosts' latest samples are live state too (issue 16): restored from their latest raw rows.
+    const hosts = await this.hosts.restore(
+      updatedSince,
+      shard === undefined ? undefined : { shard, of: OBSERVATION_SHARDS },
+    );
     if (total > 0 || !updatedSince)
       this.logger.info(
-        { targets: total, since: updatedSince?.toISOString() ?? null, shard: shard ?? null },
+        { targets: total, hosts, since: updatedSince?.toISOString() ?? null, shard: shard ?? null },
         'live state rebuilt from Postgres',
       );
     return total;

@@ -24,6 +24,7 @@ import {
   type Observation,
 } from '@fleetwatch/domain';
 import type { CheckResultRow, HeartbeatPingRow, HostMetricRow, StatusUpdateRow } from '@fleetwatch/persistence';
+import { mapHostSample } from '../hosts/host-observation';
 
 /** Where a push without its own location is placed when its source names none. */
 export const DEFAULT_PUSH_LOCATION = 'push';
@@ -197,7 +198,6 @@ function mapBatchItem(raw: unknown, index: number, envelope: Envelope, options: 
  */
 export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedMessage[] {
   const messageId = envelope.id.toLowerCase();
-  const staleMs = options.staleAfterSeconds * 1000;
   switch (envelope.type) {
     case Messages.StatusUpdate.type: {
       const p = envelope.payload as StatusUpdatePayload;
@@ -257,43 +257,8 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
       ];
     }
     case Messages.HostMetrics.type: {
-      const p = envelope.payload as HostMetricsPayload;
-      const targetId = TargetIds.host(p.hostId);
-      const at = t(p.sampledAt);
-      return [
-        {
-          type: 'host',
-          messageId,
-          targetId,
-          origin: { envelope, headers: {} },
-          row: {
-            messageId,
-            hostId: p.hostId,
-            location: p.location,
-            sampledAt: at,
-            cpuPct: p.cpu.usagePct,
-            load1: p.cpu.load1,
-            memUsedBytes: p.memory.usedBytes,
-            memTotalBytes: p.memory.totalBytes,
-            data: { cpu: p.cpu, memory: p.memory, disks: p.disks, network: p.network, gpus: p.gpus },
-          },
-          observation: {
-            targetId,
-            kind: TargetKind.Host,
-            name: p.hostId,
-            location: p.location,
-            at,
-            status: TargetStatus.Up,
-            reason: 'metrics received',
-            deadline: {
-              at: at + staleMs,
-              expireTo: TargetStatus.Stale,
-              reason: `no metrics for ${options.staleAfterSeconds}s`,
-            },
-          },
-          metrics: { hostId: p.hostId, json: JSON.stringify(p) },
-        },
-      ];
+      const host = mapHostSample(envelope.payload as HostMetricsPayload, messageId, options.staleAfterSeconds);
+      return [{ type: 'host', messageId, origin: { envelope, headers: {} }, ...host }];
     }
     case Messages.PingReceived.type: {
       const p = envelope.payload as PingReceivedPayload;

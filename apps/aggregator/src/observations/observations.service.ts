@@ -288,11 +288,8 @@ export class ObservationsService {
           // bus failing (Redis OOM/READONLY, a rebuild, a publish) is an outage for all of them.
           for (const l of lanes) await this.boot.ensureReady(l).catch(asOutage('live state not ready'));
           const result = await runInSqlTransaction(this.db, (tx) => this.commit(tx, active));
-          const ttl = Math.max(60, this.config.staleAfterSeconds * 2);
           // Projection and publish are queued in commit order; the next commit need not wait for the broker.
-          const publishing = this.propagation.start(result, async () => {
-            for (const [hostId, m] of result.hostMetrics) await this.boot.live.setHostMetrics(hostId, m.json, ttl);
-          });
+          const publishing = this.propagation.start(result, () => this.boot.live.setHostMetrics(result.hostMetrics));
           return { outcome: result, publishing };
         }),
       {

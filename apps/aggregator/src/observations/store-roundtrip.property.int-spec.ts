@@ -19,12 +19,15 @@ import {
   closeSqlPool,
   createSqlPool,
   HistoryRepository,
+  HostHistoryRepository,
   runInSqlTransaction,
   StatusEventsRepository,
   TargetStatesRepository,
   type SqlPool,
 } from '@fleetwatch/persistence';
 import { createIsolatedDatabase, testEnv, type IsolatedDatabase } from '@fleetwatch/testing';
+import type { AggregatorConfig } from '../config';
+import { HostLiveState } from '../hosts/host-live-state.service';
 import { LiveProjection } from '../live/live-projection.service';
 import { mapEnvelope } from './observation.mapper';
 
@@ -58,7 +61,10 @@ beforeAll(async () => {
   history = new HistoryRepository(db);
   states = new TargetStatesRepository(db);
   events = new StatusEventsRepository(db);
-  projection = new LiveProjection(store, states, createLogger('test', 'silent'));
+  const hosts = new HostLiveState(store, new HostHistoryRepository(db), {
+    retention: { rawDays: 7 },
+  } as AggregatorConfig);
+  projection = new LiveProjection(store, states, hosts, createLogger('test', 'silent'));
 });
 afterAll(async () => {
   if (redis) {

@@ -109,7 +109,11 @@ export const RETENTION_COLUMNS = {
   host_metrics: 'sampled_at',
   heartbeat_pings: 'received_at',
   rollups_1m: 'bucket',
+  /** Kept for the rollup window, like rollups_1m. */
+  host_rollups_1m: 'bucket',
 } as const;
+/** Retention tables kept for the rollup window (the others for the raw window). */
+export const ROLLUP_TABLES: ReadonlySet<RetentionTable> = new Set(['rollups_1m', 'host_rollups_1m']);
 export type RetentionTable = keyof typeof RETENTION_COLUMNS;
 
 type Ids = Array<{ message_id: string }>;
@@ -203,12 +207,21 @@ export class HistoryRepository {
     if (rows.length === 0) return new Set();
     return sqlQuery<Ids[number]>(
       tx,
-      `INSERT INTO host_metrics (message_id, host_id, location, sampled_at, cpu_pct, load1, mem_used_bytes, mem_total_bytes, data)
+      // The minutes of the rows inserted now are marked for their rollup (HostHistoryRepository), locked as markDirty's.
+      `WITH ins AS (
+         INSERT INTO host_metrics (message_id, host_id, location, sampled_at, cpu_pct, load1, mem_used_bytes, mem_total_bytes, data)
          SELECT u.message_id, u.host_id, u.location, u.sampled_at, u.cpu, u.load1, u.mem_used, u.mem_total, u.data::jsonb
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::text[])
            AS u(message_id, host_id, location, sampled_at, cpu, load1, mem_used, mem_total, data)
          ON CONFLICT (message_id) DO NOTHING
-         RETURNING message_id::text`,
+         RETURNING message_id, host_id, sampled_at
+         ), dirty AS (
+           INSERT INTO host_rollup_dirty (host_id, bucket)
+           SELECT DISTINCT host_id, date_trunc('minute', sampled_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' FROM ins
+           ORDER BY 1, 2
+           ON CONFLICT (host_id, bucket) DO UPDATE SET marked_at = now() WHERE FALSE
+         )
+         SELECT message_id::text FROM ins`,
       [
         rows.map((r) => r.messageId),
         rows.map((r) => clean(r.hostId)),

@@ -1,0 +1,61 @@
+import { TargetIds, TargetKind, TargetStatus, type HostMetricsPayload } from '@fleetwatch/contracts';
+import type { Observation } from '@fleetwatch/domain';
+import type { HostMetricRow } from '@fleetwatch/persistence';
+
+/** A host turns STALE after two missed sampling intervals plus this slack (sampling time, bus latency). */
+export const HOST_STALE_SLACK_MS = 5_000;
+
+export interface MappedHostSample {
+  targetId: string;
+  row: HostMetricRow;
+  observation: Observation;
+  metrics: { hostId: string; json: string };
+}
+
+/**
+ * One host.metrics sample as the aggregator stores it (the raw row keeps the whole payload,
+ * so the live-state rebuild restores the latest sample from it) and folds it: the host's
+ * target `host:{hostId}` is UP at the collector's location while samples arrive, and STALE
+ * when none arrives within two sampling intervals (plus slack), or within
+ * `staleAfterSeconds` for a collector that does not say its interval. Pure.
+ */
+export function mapHostSample(p: HostMetricsPayload, messageId: string, staleAfterSeconds: number): MappedHostSample {
+  const targetId = TargetIds.host(p.hostId);
+  const at = Date.parse(p.sampledAt);
+  const deadline = p.intervalSeconds
+    ? {
+        at: at + 2 * p.intervalSeconds * 1000 + HOST_STALE_SLACK_MS,
+        expireTo: TargetStatus.Stale,
+        reason: `no metrics within 2 × ${p.intervalSeconds}s`,
+      }
+    : {
+        at: at + staleAfterSeconds * 1000,
+        expireTo: TargetStatus.Stale,
+        reason: `no metrics for ${staleAfterSeconds}s`,
+      };
+  return {
+    targetId,
+    row: {
+      messageId,
+      hostId: p.hostId,
+      location: p.location,
+      sampledAt: at,
+      cpuPct: p.cpu.usagePct,
+      load1: p.cpu.load1,
+      memUsedBytes: p.memory.usedBytes,
+      memTotalBytes: p.memory.totalBytes,
+      data: { ...p },
+    },
+    observation: {
+      targetId,
+      kind: TargetKind.Host,
+      name: p.hostId,
+      location: p.location,
+      at,
+      status: TargetStatus.Up,
+      reason: 'metrics received',
+      deadline,
+    },
+    metrics: { hostId: p.hostId, json: JSON.stringify(p) },
+  };
+}

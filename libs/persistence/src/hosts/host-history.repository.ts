@@ -1,0 +1,307 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { runInTransaction, type DatabaseClient } from '../database';
+import {
+  rethrowSql,
+  runInSqlTransaction,
+  SQL_POOL,
+  sqlExecute,
+  sqlQuery,
+  type SqlHandle,
+  type SqlPool,
+  type SqlTx,
+} from '../sql/sql-pool';
+import { iso, ms } from '../sql-values';
+
+// Host metrics history beyond the raw insert (which lives with the other raw inserts in
+// HistoryRepository and marks its minutes in host_rollup_dirty): 1-minute rollups per
+// series and device recomputed from raw rows, the latest sample per host for the
+// live-state rebuild, and the gateway's reads (series from raw or from rollups).
+
+/**
+ * The series a host sample is split into (host_rollups_1m.series), with where each value
+ * sits in the stored sample (host_metrics.data, the whole host.metrics payload). Devices:
+ * a disk's mount, a network interface's name, a GPU's index; '' for host-wide series.
+ */
+export const HOST_SERIES = [
+  'cpu_pct',
+  'load1',
+  'mem_used_bytes',
+  'mem_total_bytes',
+  'swap_used_bytes',
+  'swap_total_bytes',
+  'disk_used_bytes',
+  'disk_total_bytes',
+  'disk_read_bps',
+  'disk_write_bps',
+  'net_rx_bps',
+  'net_tx_bps',
+  'gpu_util_pct',
+  'gpu_mem_used_bytes',
+  'gpu_mem_total_bytes',
+  'gpu_temp_c',
+  'gpu_power_w',
+] as const;
+export type HostSeriesName = (typeof HOST_SERIES)[number];
+
+/**
+ * The points of the sample rows `h` (columns host_id, sampled_at, data): one row per
+ * series and device with a value, as exact numerics (read from the JSON text, so huge
+ * values average without float8 overflow). A LATERAL subquery: `FROM x h, ${HOST_POINTS}`.
+ */
+const HOST_POINTS = `LATERAL (
+    SELECT 'cpu_pct' AS series, '' AS device, (h.data->'cpu'->>'usagePct')::numeric AS v
+    UNION ALL SELECT 'load1', '', (h.data->'cpu'->>'load1')::numeric
+    UNION ALL SELECT 'mem_used_bytes', '', (h.data->'memory'->>'usedBytes')::numeric
+    UNION ALL SELECT 'mem_total_bytes', '', (h.data->'memory'->>'totalBytes')::numeric
+    UNION ALL SELECT 'swap_used_bytes', '', (h.data->'memory'->>'swapUsedBytes')::numeric
+    UNION ALL SELECT 'swap_total_bytes', '', (h.data->'memory'->>'swapTotalBytes')::numeric
+    UNION ALL SELECT f.series, d->>'mount', (d->>f.field)::numeric
+      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(h.data->'disks') = 'array' THEN h.data->'disks' END) d,
+           (VALUES ('disk_used_bytes', 'usedBytes'), ('disk_total_bytes', 'totalBytes'),
+                   ('disk_read_bps', 'readBytesPerSec'), ('disk_write_bps', 'writeBytesPerSec')) f(series, field)
+    UNION ALL SELECT f.series, n->>'iface', (n->>f.field)::numeric
+      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(h.data->'network') = 'array' THEN h.data->'network' END) n,
+           (VALUES ('net_rx_bps', 'rxBytesPerSec'), ('net_tx_bps', 'txBytesPerSec')) f(series, field)
+    UNION ALL SELECT f.series, g->>'index', (g->>f.field)::numeric
+      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(h.data->'gpus') = 'array' THEN h.data->'gpus' END) g,
+           (VALUES ('gpu_util_pct', 'utilizationPct'), ('gpu_mem_used_bytes', 'memoryUsedBytes'),
+                   ('gpu_mem_total_bytes', 'memoryTotalBytes'), ('gpu_temp_c', 'temperatureC'), ('gpu_power_w', 'powerW')) f(series, field)
+  ) p`;
+
+/** One point of a host series: raw (avg = max = the sample) or a rollup bucket (epoch ms). */
+export interface HostSeriesPoint {
+  at: number;
+  avg: number;
+  max: number;
+  /** Samples behind the point. */
+  count: number;
+}
+
+export interface HostSeries {
+  series: HostSeriesName;
+  /** Mount, interface or GPU index; '' for host-wide series. */
+  device: string;
+  points: HostSeriesPoint[];
+}
+
+/** A host's latest stored sample (the host.metrics payload as stored), for the live-state rebuild. */
+export interface LatestHostSample {
+  hostId: string;
+  sampledAt: number;
+  /** The payload as stored (JSON text). */
+  json: string;
+}
+
+export interface HostRollupRecord {
+  hostId: string;
+  bucket: number;
+  series: string;
+  device: string;
+  count: number;
+  avg: number;
+  max: number;
+}
+
+type SeriesRow = { series: string; device: string; at: number | string; avg: number; max: number; count: number };
+
+function toSeries(rows: readonly SeriesRow[]): HostSeries[] {
+  const out = new Map<string, HostSeries>();
+  for (const r of rows) {
+    const key = `${r.series}\u0000${r.device}`;
+    let s = out.get(key);
+    if (!s) {
+      s = { series: r.series as HostSeriesName, device: r.device, points: [] };
+      out.set(key, s);
+    }
+    s.points.push({ at: ms(r.at) as number, avg: Number(r.avg), max: Number(r.max), count: Number(r.count) });
+  }
+  return [...out.values()];
+}
+
+/**
+ * Host history: rollups (writer: the aggregator's history job), the latest sample per host
+ * (the aggregator's live-state rebuild) and series reads (the gateway). `pool`: a SqlPool
+ * (SQL_POOL) or a Prisma DatabaseClient, whichever the service holds.
+ */
+@Injectable()
+export class HostHistoryRepository {
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
+
+  private inTransaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+    return 'connect' in this.pool
+      ? runInSqlTransaction(this.pool as SqlPool, fn)
+      : runInTransaction(this.pool as DatabaseClient, fn);
+  }
+
+  /**
+   * Recomputes up to `limit` dirty host minutes from raw rows and upserts their series
+   * (avg and max per series and device). Idempotent: a minute is always recomputed whole,
+   * so a redelivered sample (not inserted twice) or a late one changes nothing or
+   * corrects the minute. Same two-statement pattern as the target rollups
+   * (HistoryRepository.recomputeDirtyRollups): marks taken and deleted first, raw rows read
+   * by a later snapshot, so a writer committing meanwhile is counted or marks again.
+   * Returns the minutes recomputed.
+   */
+  async recomputeDirtyRollups(limit = 500): Promise<number> {
+    return this.inTransaction(async (tx) => {
+      const picked = await sqlQuery<{ host_id: string; bucket: string }>(
+        tx,
+        `DELETE FROM host_rollup_dirty r USING (
+           SELECT host_id, bucket FROM host_rollup_dirty ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
+         ) p
+         WHERE r.host_id = p.host_id AND r.bucket = p.bucket
+         RETURNING r.host_id, r.bucket::text AS bucket`,
+        [limit],
+      ).catch((err: unknown) => rethrowSql(err));
+      if (picked.length === 0) return 0;
+      await sqlExecute(
+        tx,
+        `WITH d AS (
+           SELECT d.host_id, d.bucket::timestamptz AS bucket FROM unnest($1::text[], $2::text[]) AS d(host_id, bucket)
+         ), points AS (
+           SELECT d.host_id, d.bucket, p.series, coalesce(p.device, '') AS device, p.v
+           FROM d JOIN host_metrics h ON h.host_id = d.host_id
+             AND h.sampled_at >= d.bucket AND h.sampled_at < d.bucket + interval '1 minute',
+           ${HOST_POINTS}
+           WHERE p.v IS NOT NULL
+         )
+         INSERT INTO host_rollups_1m (series_key, bucket, host_id, series, device, count, avg, max)
+         SELECT md5(host_id || E'\\x01' || series || E'\\x01' || device)::uuid, bucket, host_id, series, device,
+                count(*)::int, avg(v)::float8, max(v)::float8
+         FROM points GROUP BY host_id, bucket, series, device
+         ORDER BY 1, 2
+         ON CONFLICT (series_key, bucket) DO UPDATE SET count = EXCLUDED.count, avg = EXCLUDED.avg, max = EXCLUDED.max`,
+        [picked.map((r) => r.host_id), picked.map((r) => r.bucket)],
+      ).catch((err: unknown) => rethrowSql(err));
+      return picked.length;
+    });
+  }
+
+  /** Minutes waiting for their rollup (tests, metrics). */
+  async dirtyCount(): Promise<number> {
+    const [row] = await sqlQuery<{ n: number }>(this.pool, 'SELECT count(*)::int AS n FROM host_rollup_dirty').catch(
+      (err: unknown) => rethrowSql(err),
+    );
+    return row?.n ?? 0;
+  }
+
+  /** Rollup rows of a host in [from, to), by series, device and bucket. */
+  async rollups(hostId: string, from: number, to: number): Promise<HostRollupRecord[]> {
+    const rows = await sqlQuery<{
+      host_id: string;
+      bucket: number;
+      series: string;
+      device: string;
+      count: number;
+      avg: number;
+      max: number;
+    }>(
+      this.pool,
+      `SELECT host_id, (extract(epoch FROM bucket) * 1000)::float8 AS bucket, series, device, count, avg, max
+         FROM host_rollups_1m WHERE host_id = $1 AND bucket >= $2::timestamptz AND bucket < $3::timestamptz
+         ORDER BY series, device, bucket`,
+      [hostId, iso(from), iso(to)],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => ({
+      hostId: r.host_id,
+      bucket: ms(r.bucket) as number,
+      series: r.series,
+      device: r.device,
+      count: r.count,
+      avg: Number(r.avg),
+      max: Number(r.max),
+    }));
+  }
+
+  /**
+   * The latest stored sample of each host (host ids after `after`, in id order, `limit` per
+   * page; `since`: only hosts sampled since then). One index probe per host.
+   */
+  async latestSamples(
+    options: { after?: string | null; limit?: number; since?: number } = {},
+  ): Promise<LatestHostSample[]> {
+    const rows = await sqlQuery<{ host_id: string; sampled_at: number; data: string }>(
+      this.pool,
+      `WITH RECURSIVE hosts AS (
+         (SELECT host_id FROM host_metrics WHERE host_id > $1 ORDER BY host_id LIMIT 1)
+         UNION ALL
+         SELECT (SELECT m.host_id FROM host_metrics m WHERE m.host_id > hosts.host_id ORDER BY m.host_id LIMIT 1)
+         FROM hosts WHERE hosts.host_id IS NOT NULL
+       )
+       SELECT l.host_id, (extract(epoch FROM l.sampled_at) * 1000)::float8 AS sampled_at, l.data::text AS data
+       FROM hosts, LATERAL (
+         SELECT m.host_id, m.sampled_at, m.data FROM host_metrics m
+         WHERE m.host_id = hosts.host_id ORDER BY m.sampled_at DESC, m.id DESC LIMIT 1
+       ) l
+       WHERE hosts.host_id IS NOT NULL AND ($3::timestamptz IS NULL OR l.sampled_at >= $3::timestamptz)
+       ORDER BY l.host_id
+       LIMIT $2`,
+      [options.after ?? '', options.limit ?? 500, options.since === undefined ? null : iso(options.since)],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => ({ hostId: r.host_id, sampledAt: ms(r.sampled_at) as number, json: r.data }));
+  }
+
+  /** The latest stored sample of one host, or null. */
+  async latestSample(hostId: string): Promise<LatestHostSample | null> {
+    const [row] = await sqlQuery<{ host_id: string; sampled_at: number; data: string }>(
+      this.pool,
+      `SELECT host_id, (extract(epoch FROM sampled_at) * 1000)::float8 AS sampled_at, data::text AS data
+         FROM host_metrics WHERE host_id = $1 ORDER BY sampled_at DESC, id DESC LIMIT 1`,
+      [hostId],
+    ).catch((err: unknown) => rethrowSql(err));
+    return row ? { hostId: row.host_id, sampledAt: ms(row.sampled_at) as number, json: row.data } : null;
+  }
+
+  /**
+   * Series from raw samples in [since, until]: every sample a point (avg = max = the value),
+   * the newest `maxSamples` samples when more match. Oldest first within each series.
+   */
+  async rawSeries(hostId: string, since: number, until: number, maxSamples = 3600): Promise<HostSeries[]> {
+    const rows = await sqlQuery<SeriesRow>(
+      this.pool,
+      `WITH h AS (
+         SELECT host_id, sampled_at, data FROM host_metrics
+         WHERE host_id = $1 AND sampled_at >= $2::timestamptz AND sampled_at <= $3::timestamptz
+         ORDER BY sampled_at DESC LIMIT $4
+       )
+       SELECT p.series, coalesce(p.device, '') AS device, (extract(epoch FROM h.sampled_at) * 1000)::float8 AS at,
+              p.v::float8 AS avg, p.v::float8 AS max, 1 AS count
+       FROM h, ${HOST_POINTS}
+       WHERE p.v IS NOT NULL
+       ORDER BY p.series, device, h.sampled_at`,
+      [hostId, iso(since), iso(until), maxSamples],
+    ).catch((err: unknown) => rethrowSql(err));
+    return toSeries(rows);
+  }
+
+  /**
+   * Series from the 1-minute rollups of minutes starting in [since, until), merged into
+   * `stepMinutes`-long points: avg weighted by samples (exact numerics, no float8
+   * overflow), max of maxes.
+   */
+  async rollupSeries(hostId: string, since: number, until: number, stepMinutes: number): Promise<HostSeries[]> {
+    const step = Math.max(1, Math.floor(stepMinutes)) * 60;
+    const rows = await sqlQuery<SeriesRow>(
+      this.pool,
+      `SELECT series, device, (floor(extract(epoch FROM bucket) / $4) * $4 * 1000)::float8 AS at,
+              (sum(avg::text::numeric * count) / sum(count))::float8 AS avg, max(max) AS max, sum(count)::int AS count
+         FROM host_rollups_1m
+         WHERE host_id = $1 AND bucket >= $2::timestamptz AND bucket < $3::timestamptz
+         GROUP BY series, device, 3
+         ORDER BY series, device, 3`,
+      [hostId, iso(since), iso(until), step],
+    ).catch((err: unknown) => rethrowSql(err));
+    return toSeries(rows);
+  }
+
+  /** Whether Postgres holds any sample or rollup of the host. */
+  async hostExists(hostId: string): Promise<boolean> {
+    const [row] = await sqlQuery<{ found: boolean }>(
+      this.pool,
+      `SELECT EXISTS (SELECT 1 FROM host_metrics WHERE host_id = $1)
+           OR EXISTS (SELECT 1 FROM host_rollups_1m WHERE host_id = $1) AS found`,
+      [hostId],
+    ).catch((err: unknown) => rethrowSql(err));
+    return row?.found === true;
+  }
+}
