@@ -22,6 +22,8 @@ export function loadCollectorConfig(source: Record<string, string | undefined> =
       COLLECTOR_CHECK_CONCURRENCY: env.int(256, 1, 10_000),
       COLLECTOR_ASSIGNMENT_FILE: z.string().min(1).optional(),
       COLLECTOR_ASSIGNMENT_REFRESH_SECONDS: env.int(60, 5, 3600),
+      COLLECTOR_HOST_INTERVAL_SECONDS: env.int(5, 0, 3600),
+      COLLECTOR_NVIDIA_SMI: z.string().max(1024).default('nvidia-smi'),
     },
     source,
   );
@@ -39,6 +41,15 @@ export function loadCollectorConfig(source: Record<string, string | undefined> =
       concurrency: values.COLLECTOR_CHECK_CONCURRENCY,
       assignmentFile: values.COLLECTOR_ASSIGNMENT_FILE ?? join(spoolDir, 'assignment.json'),
       assignmentRefreshMs: values.COLLECTOR_ASSIGNMENT_REFRESH_SECONDS * 1000,
+    },
+    host: {
+      /** 0: host sampling off. */
+      intervalSeconds: values.COLLECTOR_HOST_INTERVAL_SECONDS,
+      /** The nvidia-smi to run; empty or `off`: no GPU sampling. */
+      nvidiaSmi: ['', 'off'].includes(values.COLLECTOR_NVIDIA_SMI) ? undefined : values.COLLECTOR_NVIDIA_SMI,
+      // Samples wait in a spool of their own, so a long outage's samples never push check results out.
+      spoolDir: join(spoolDir, 'host'),
+      spoolMaxBytes: Math.max(1024 * 1024, Math.floor(values.COLLECTOR_SPOOL_MAX_BYTES / 8)),
     },
   };
 }

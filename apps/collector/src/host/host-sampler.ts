@@ -1,0 +1,266 @@
+import { readFile, stat, statfs } from 'node:fs/promises';
+import { cpus, hostname, loadavg, uptime, arch, platform, release, totalmem, freemem } from 'node:os';
+import { join } from 'node:path';
+import si from 'systeminformation';
+import type { HostMetricsPayload } from '@fleetwatch/contracts';
+import type { GpuSampler } from './gpu/gpu-sampler';
+import {
+  devKey,
+  parseDiskstats,
+  parseMeminfo,
+  parseMounts,
+  parseNetDev,
+  parseProcStat,
+  type BlockDevice,
+  type MountEntry,
+} from './proc-parse';
+import { cpuUsage, diskRates, networkRates, round2, type CpuTimes, type DiskCounters, type NetCounters } from './rates';
+
+// One host sample (SPEC §5). What changes is read each tick from cheap sources — on Linux
+// four /proc files, statfs per mount and os.loadavg(); elsewhere os.* and two
+// systeminformation calls. What does not change (OS, versions, the GPU inventory) is read
+// once by init(). systeminformation's own per-call functions (fsSize, networkStats,
+// currentLoad) spawn processes or keep their own rate state; we keep ours, so the first
+// sample's rates are null (unknown), never zero, and every later one is a number.
+
+export type HostSample = HostMetricsPayload;
+type Disk = HostSample['disks'][number];
+type Net = HostSample['network'][number];
+
+export interface HostSamplerOptions {
+  hostId: string;
+  location: string;
+  intervalSeconds: number;
+  gpu?: GpuSampler;
+  /** Where /proc is (tests and containers that mount the host's /proc elsewhere). Default `/proc`. */
+  procRoot?: string;
+  collectorVersion?: string;
+  /** Read the Linux files (default: on Linux). */
+  linux?: boolean;
+}
+
+/** Filesystems on another machine: a dead server would hang statfs (and a thread) for minutes. */
+const REMOTE_FS = /^(nfs4?|cifs|smb3?|ceph|glusterfs|9p|afs|lustre|fuse\.sshfs|fuse\.s3fs|fuse\.rclone)$/;
+
+const LIMITS = { disks: 256, network: 256, cores: 4096 } as const;
+
+export class HostSampler {
+  private readonly procRoot: string;
+  private readonly linux: boolean;
+  private system: HostSample['system'];
+  private prev:
+    { at: number; cpu: CpuTimes[]; net: Map<string, NetCounters>; disks: Map<string, DiskCounters> } | undefined;
+  /** stat().dev of each mount, found once per (mount, source): the key into /proc/diskstats. */
+  private readonly devOf = new Map<string, string | null>();
+  /** Mounts whose statfs has not answered yet: not asked again until it does. */
+  private readonly statfsPending = new Set<string>();
+
+  constructor(private readonly options: HostSamplerOptions) {
+    this.procRoot = options.procRoot ?? '/proc';
+    this.linux = options.linux ?? process.platform === 'linux';
+  }
+
+  /** Static facts, once: OS and versions, the GPU driver. Failures leave them out; sampling does not depend on them. */
+  async init(): Promise<void> {
+    const [os, inventory] = await Promise.all([
+      si.osInfo().catch(() => undefined),
+      this.options.gpu?.inventory() ?? Promise.resolve(undefined),
+    ]);
+    const clip = (s: string | undefined, n: number) => (s ? s.slice(0, n) : undefined);
+    const system: NonNullable<HostSample['system']> = {
+      hostname: clip(os?.hostname || hostname(), 256),
+      platform: clip(os?.platform || platform(), 64),
+      distro: clip(os?.distro, 128),
+      release: clip(os?.release || release(), 128),
+      kernel: clip(os?.kernel, 128),
+      arch: clip(os?.arch || arch(), 32),
+      collectorVersion: clip(this.options.collectorVersion, 64),
+      nodeVersion: process.versions.node,
+      gpuDriverVersion: clip(inventory?.driverVersion, 64),
+    };
+    this.system = Object.fromEntries(Object.entries(system).filter(([, v]) => v)) as HostSample['system'];
+  }
+
+  /** Reads everything and computes rates against the previous sample. */
+  async sample(): Promise<HostSample> {
+    const r = this.linux ? await this.readLinux() : await this.readPortable();
+    const elapsedMs = this.prev ? r.at - this.prev.at : 0;
+    const usage = cpuUsage(this.prev?.cpu, r.cpu);
+    const [load1, load5, load15] = loadavg();
+    const network: Net[] = networkRates(this.prev?.net, r.net, elapsedMs)
+      .slice(0, LIMITS.network)
+      .map((n) => ({
+        iface: n.iface.slice(0, 128),
+        rxBytesPerSec: roundRate(n.rxBytesPerSec),
+        txBytesPerSec: roundRate(n.txBytesPerSec),
+        rxErrorsPerSec: roundRate(n.rxErrorsPerSec),
+        txErrorsPerSec: roundRate(n.txErrorsPerSec),
+      }));
+    const disks: Disk[] = r.disks.slice(0, LIMITS.disks).map((d) => {
+      const out: Disk = {
+        mount: d.mount.slice(0, 512),
+        totalBytes: d.totalBytes,
+        usedBytes: d.usedBytes,
+        fsType: d.fsType.slice(0, 64),
+        device: d.device.slice(0, 256),
+      };
+      const io = d.ioKey ? r.io.get(d.ioKey) : undefined;
+      if (io) {
+        const rates = diskRates(this.prev?.disks.get(d.ioKey as string), io, elapsedMs);
+        out.readBytesPerSec = roundRate(rates.readBytesPerSec);
+        out.writeBytesPerSec = roundRate(rates.writeBytesPerSec);
+      }
+      return out;
+    });
+    const gpus = this.options.gpu ? (await this.options.gpu.sample()).slice(0, 64) : [];
+    this.prev = { at: r.at, cpu: r.cpu, net: r.net, disks: r.io };
+    const sample: HostSample = {
+      hostId: this.options.hostId,
+      location: this.options.location,
+      sampledAt: new Date().toISOString(),
+      intervalSeconds: this.options.intervalSeconds,
+      cpu: {
+        usagePct: usage.totalPct,
+        cores: Math.max(1, r.cpu.length),
+        load1: round2(Math.max(0, load1)),
+        load5: round2(Math.max(0, load5)),
+        load15: round2(Math.max(0, load15)),
+        perCorePct: usage.perCorePct.slice(0, LIMITS.cores),
+      },
+      memory: r.memory,
+      disks,
+      network,
+      gpus,
+      uptimeSeconds: Math.round(uptime()),
+    };
+    if (this.system) sample.system = this.system;
+    return sample;
+  }
+
+  private async readLinux(): Promise<Reading> {
+    const p = (f: string) => readFile(join(this.procRoot, f), 'utf8');
+    const [statText, meminfoText, netText, diskText, mountsText] = await Promise.all([
+      p('stat'),
+      p('meminfo'),
+      p('net/dev'),
+      p('diskstats').catch(() => ''),
+      p('self/mounts').catch(() => ''),
+    ]);
+    const at = performance.now();
+    const mem = parseMeminfo(meminfoText);
+    const total = mem.get('MemTotal') ?? totalmem();
+    const available =
+      mem.get('MemAvailable') ??
+      (mem.get('MemFree') ?? 0) + (mem.get('Buffers') ?? 0) + (mem.get('Cached') ?? 0) + (mem.get('SReclaimable') ?? 0);
+    const swapTotal = mem.get('SwapTotal');
+    const swapFree = mem.get('SwapFree');
+    const blocks = parseDiskstats(diskText);
+    const disks = await this.mountFigures(parseMounts(mountsText), blocks);
+    const io = new Map<string, DiskCounters>();
+    for (const d of disks) {
+      const b = d.ioKey ? blocks.get(d.ioKey) : undefined;
+      if (b && d.ioKey) io.set(d.ioKey, { readBytes: b.readBytes, writeBytes: b.writeBytes });
+    }
+    return {
+      at,
+      cpu: parseProcStat(statText),
+      memory: {
+        totalBytes: total,
+        // What applications hold: total less what they could still get (page cache is not "used").
+        usedBytes: Math.max(0, total - available),
+        availableBytes: available,
+        ...(swapTotal !== undefined ? { swapTotalBytes: swapTotal } : {}),
+        ...(swapTotal !== undefined && swapFree !== undefined
+          ? { swapUsedBytes: Math.max(0, swapTotal - swapFree) }
+          : {}),
+      },
+      net: parseNetDev(netText),
+      disks,
+      io,
+    };
+  }
+
+  /** Size and use of each mount (statfs), and which block device is behind it (stat().dev → diskstats). */
+  private async mountFigures(mounts: MountEntry[], blocks: Map<string, BlockDevice>): Promise<MountFigures[]> {
+    const local = mounts.filter((m) => !REMOTE_FS.test(m.fsType) && !this.statfsPending.has(m.mount));
+    const figures = await Promise.all(
+      local.slice(0, LIMITS.disks).map(async (m): Promise<MountFigures | undefined> => {
+        this.statfsPending.add(m.mount);
+        try {
+          const key = `${m.mount}\0${m.source}`;
+          if (!this.devOf.has(key)) {
+            const dev = await stat(m.mount).then(
+              (s) => devKey(s.dev),
+              () => null,
+            );
+            this.devOf.set(key, dev);
+          }
+          const s = await statfs(m.mount);
+          const totalBytes = s.blocks * s.bsize;
+          if (!(totalBytes > 0)) return undefined;
+          const ioKey = this.devOf.get(key) ?? undefined;
+          const block = ioKey ? blocks.get(ioKey) : undefined;
+          return {
+            mount: m.mount,
+            fsType: m.fsType,
+            device: block?.name ?? m.source,
+            totalBytes,
+            usedBytes: Math.max(0, (s.blocks - s.bfree) * s.bsize),
+            ioKey: block ? ioKey : undefined,
+          };
+        } catch {
+          return undefined;
+        } finally {
+          this.statfsPending.delete(m.mount);
+        }
+      }),
+    );
+    if (this.devOf.size > 4 * LIMITS.disks) this.devOf.clear();
+    return figures.filter((f): f is MountFigures => f !== undefined);
+  }
+
+  /** Not Linux: os.* for CPU and memory, systeminformation for filesystems and interface counters (no disk IO). */
+  private async readPortable(): Promise<Reading> {
+    const [fs, nets] = await Promise.all([si.fsSize().catch(() => []), si.networkStats('*').catch(() => [])]);
+    const at = performance.now();
+    const cpu = cpus().map((c) => ({ ...c.times }));
+    const net = new Map<string, NetCounters>();
+    for (const n of nets)
+      if (n.iface && !/^lo\d*$/.test(n.iface))
+        net.set(n.iface, { rxBytes: n.rx_bytes, txBytes: n.tx_bytes, rxErrors: n.rx_errors, txErrors: n.tx_errors });
+    const total = totalmem();
+    return {
+      at,
+      cpu,
+      memory: { totalBytes: total, usedBytes: Math.max(0, total - freemem()), availableBytes: freemem() },
+      net,
+      disks: fs
+        .filter((f) => f.mount && f.size > 0)
+        .map((f) => ({ mount: f.mount, fsType: f.type, device: f.fs, totalBytes: f.size, usedBytes: f.used })),
+      io: new Map(),
+    };
+  }
+}
+
+interface MountFigures {
+  mount: string;
+  fsType: string;
+  device: string;
+  totalBytes: number;
+  usedBytes: number;
+  ioKey?: string;
+}
+
+interface Reading {
+  /** performance.now() when the counters were read. */
+  at: number;
+  cpu: CpuTimes[];
+  memory: HostSample['memory'];
+  net: Map<string, NetCounters>;
+  disks: MountFigures[];
+  io: Map<string, DiskCounters>;
+}
+
+function roundRate(x: number | null): number | null {
+  return x === null ? null : round2(x);
+}

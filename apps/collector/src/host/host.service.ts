@@ -1,0 +1,149 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { hostMetricsPayloadSchema, Messages, uuidv7 } from '@fleetwatch/contracts';
+import { BusConnections, BusPublisher } from '@fleetwatch/messaging';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { Spool } from '../checks/spool/spool';
+import { SpoolDrain } from '../checks/spool/spool-drain';
+import type { CollectorConfig } from '../config';
+import { COLLECTOR_CONFIG } from '../tokens';
+import { GpuSampler } from './gpu/gpu-sampler';
+import { HostMetrics } from './host.metrics';
+import { HostSampler, type HostSample } from './host-sampler';
+
+const VERSION = process.env.FLEETWATCH_VERSION ?? '0.1.0';
+
+/**
+ * Host sampling (SPEC §5, issue 16): every `COLLECTOR_HOST_INTERVAL_SECONDS` one sample of
+ * this host — CPU, load, memory, disks, network, GPUs — goes into a spool and from there,
+ * confirmed, onto the bus as `host.metrics`. The spool and its drain are the checks' own
+ * (checks/spool), in a directory of their own under the collector's spool: host samples
+ * survive a broker outage or a crash like check results do, and a long outage's samples
+ * (≈2 KB every 5 s) can only push out older samples, never check results.
+ *
+ * Ticks keep to a fixed cadence from the start; a tick that finds the previous sample
+ * still running is skipped (counted), never queued.
+ */
+@Injectable()
+export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
+  private spool: Spool | undefined;
+  private drain: SpoolDrain | undefined;
+  private sampler: HostSampler | undefined;
+  private gpu: GpuSampler | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<void> | undefined;
+  private stopped = false;
+  readonly hostId: string;
+  readonly metrics = new HostMetrics();
+
+  constructor(
+    @Inject(COLLECTOR_CONFIG) private readonly config: CollectorConfig,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+    private readonly publisher: BusPublisher,
+    private readonly connections: BusConnections,
+  ) {
+    this.hostId = (config.hostId ?? hostname()).slice(0, 256) || 'unknown-host';
+  }
+
+  get enabled(): boolean {
+    return this.config.host.intervalSeconds > 0;
+  }
+
+  /** Samples waiting in the spool for the broker. */
+  get spooled(): number {
+    return this.spool?.stats.records ?? 0;
+  }
+
+  async onModuleInit(): Promise<void> {
+    if (!this.enabled) {
+      this.logger.info('host sampling is off (COLLECTOR_HOST_INTERVAL_SECONDS=0)');
+      return;
+    }
+    const { config, logger, metrics } = this;
+    this.spool = await Spool.open({
+      dir: config.host.spoolDir,
+      maxBytes: config.host.spoolMaxBytes,
+      logger,
+      onDropped: (records, reason) => metrics.countDropped(reason, records),
+    });
+    metrics.watchSpool(this.spool);
+    this.drain = new SpoolDrain(this.spool, this.publisher, this.connections.publishing, {
+      logger,
+      // Samples come one per interval: nothing to gather, publish at once.
+      lingerMs: 0,
+      onPublished: (n) => metrics.published.inc(n),
+    });
+    this.gpu = config.host.nvidiaSmi ? new GpuSampler({ command: config.host.nvidiaSmi, logger }) : undefined;
+    this.sampler = new HostSampler({
+      hostId: this.hostId,
+      location: config.location,
+      intervalSeconds: config.host.intervalSeconds,
+      gpu: this.gpu,
+      collectorVersion: VERSION,
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.sampler) return;
+    this.drain?.start();
+    // Static facts (OS, GPU driver) are read once, off the boot path; the first sample follows them.
+    const started = performance.now();
+    this.inFlight = this.sampler
+      .init()
+      .catch((e: unknown) => this.logger.warn({ error: (e as Error).message }, 'host: static facts not read'))
+      .then(() => this.tick(started));
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.inFlight;
+    if (!this.spool) return;
+    await this.drain?.stop(Math.min(2_000, this.config.shutdownTimeoutMs / 4));
+    await this.spool.close();
+    this.metrics.watchSpool(undefined);
+  }
+
+  /** Takes one sample now and spools it (also what each tick does). Undefined when reading the host failed. */
+  async sampleOnce(): Promise<HostSample | undefined> {
+    const sampler = this.sampler;
+    if (!sampler || !this.spool) return undefined;
+    const t0 = performance.now();
+    try {
+      const sample = hostMetricsPayloadSchema.parse(await sampler.sample());
+      this.metrics.sampled(true, (performance.now() - t0) / 1000);
+      this.metrics.setGpu(this.gpu?.status ?? 'absent', sample.gpus.length);
+      // The envelope id is fixed here, once: a resend from the spool carries it, and consumers drop repeats by it.
+      this.spool.append({
+        id: uuidv7(),
+        type: Messages.HostMetrics.type,
+        occurredAt: sample.sampledAt,
+        payload: sample,
+      });
+      return sample;
+    } catch (e) {
+      this.metrics.sampled(false, (performance.now() - t0) / 1000);
+      this.logger.warn({ error: (e as Error).message }, 'host: sample failed');
+      return undefined;
+    }
+  }
+
+  /** Samples for slot `slot` (origin + slot × interval), then waits for the next slot still ahead. */
+  private async tick(origin: number, slot = 0): Promise<void> {
+    if (this.stopped) return;
+    await this.sampleOnce();
+    if (this.stopped) return;
+    const intervalMs = this.config.host.intervalSeconds * 1000;
+    const now = performance.now();
+    const next = Math.max(slot + 1, Math.floor((now - origin) / intervalMs) + 1);
+    if (next > slot + 1) this.metrics.skipped.inc(next - slot - 1);
+    this.timer = setTimeout(
+      () => {
+        this.inFlight = this.tick(origin, next);
+      },
+      origin + next * intervalMs - now,
+    );
+    this.timer.unref();
+  }
+}
