@@ -8,6 +8,7 @@ import { probeFor } from './checks/probes/registry';
 import type { CollectorConfig } from './config';
 import { HeartbeatService } from './heartbeat/heartbeat.service';
 import { ReadinessWiring } from './health/readiness.wiring';
+import { HostService } from './host/host.service';
 import { COLLECTOR_CONFIG } from './tokens';
 
 export interface CollectorModuleOptions {
@@ -24,8 +25,7 @@ export interface CollectorModuleOptions {
 
 /**
  * Runs at each location: the heartbeat and the checks capability (assignment, scheduler,
- * runner, offline spool) on the bus, health and metrics. Host sampling arrives as a
- * module beside these.
+ * runner, offline spool) on the bus, host sampling (host/), health and metrics.
  */
 @Module({})
 export class CollectorModule {
@@ -54,6 +54,7 @@ export class CollectorModule {
         { provide: COLLECTOR_STARTED_AT, useValue: options.startedAt ?? Math.round(performance.timeOrigin) },
         HeartbeatService,
         ChecksService,
+        HostService,
         ReadinessWiring,
       ],
     };
