@@ -28,7 +28,7 @@ function boundaries(forTests) {
         onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:observability']),
       },
       // The push client of outside daemons (watchers): the contract and nothing of the site.
-      { sourceTag: 'type:pusher', onlyDependOnLibsWithTags: withTesting(['type:contracts']) },
+      { sourceTag: 'type:pusher', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config']) },
       { sourceTag: 'type:persistence', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
       { sourceTag: 'type:live-state', onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain']) },
       {
@@ -104,7 +104,7 @@ export default [
     rules: { '@nx/enforce-module-boundaries': ['error', boundaries(true)] },
   },
   {
-    files: ['libs/contracts/src/**/*.ts', 'libs/domain/src/**/*.ts'],
+    files: ['libs/contracts/src/**/*.ts', 'libs/domain/src/**/*.ts', 'libs/alerting/src/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -1,0 +1,282 @@
+import fc from 'fast-check';
+import { TargetStatus } from '@fleetwatch/contracts';
+import { stepAlert, nextDueAt, type AlertSeriesState, type AlertNotification } from './engine';
+import { alertIdentity, compileAlertRule, RESOLVED_RETENTION_MS, type CompiledAlertRule } from './rule';
+import { MIN, SEC, T0, ruleOf, targetOf } from './testing/fixtures';
+
+const rule = (over: Record<string, unknown> = {}) =>
+  compileAlertRule(
+    ruleOf('r1', { name: 'Down', condition: { type: 'status', statuses: [TargetStatus.Down] }, ...over }),
+  );
+const identity = (r: CompiledAlertRule) => alertIdentity(r.rule, targetOf('check:a'), {});
+
+interface Step {
+  /** Seconds after T0. */
+  at: number;
+  active: boolean;
+  muted?: boolean;
+}
+interface Outcome {
+  state: string;
+  notifications: string[];
+}
+
+/** Runs a series of evaluations and returns the state name and notification kinds after each. */
+function run(
+  r: CompiledAlertRule,
+  steps: Step[],
+  start?: AlertSeriesState,
+): { outcomes: Outcome[]; last?: AlertSeriesState } {
+  let state = start;
+  const outcomes: Outcome[] = [];
+  for (const s of steps) {
+    const res = stepAlert(r, state, { active: s.active, value: null }, identity(r), {
+      now: T0 + s.at * SEC,
+      isMuted: () => s.muted ?? false,
+    });
+    state = res.state;
+    outcomes.push({ state: state?.state ?? 'inactive', notifications: res.notifications.map((n) => n.kind) });
+  }
+  return { outcomes, last: state };
+}
+const states = (o: Outcome[]) => o.map((x) => x.state);
+const sent = (o: Outcome[]) => o.flatMap((x) => x.notifications);
+
+describe('alert state machine (Prometheus `for` semantics)', () => {
+  it.each([
+    // for, evaluation times (s) with the condition holding throughout, expected states
+    ['0s', [0, 10], ['firing', 'firing']],
+    ['1m', [0, 30, 59], ['pending', 'pending', 'pending']],
+    ['1m', [0, 30, 60], ['pending', 'pending', 'firing']],
+    ['1m', [0, 61], ['pending', 'firing']],
+    ['5m', [0, 60, 120, 299, 300, 600], ['pending', 'pending', 'pending', 'pending', 'firing', 'firing']],
+  ])('for %s: pending turns firing only once the condition held that long (%j)', (forText, times, expected) => {
+    const { outcomes } = run(
+      rule({ for: forText }),
+      (times as number[]).map((at) => ({ at, active: true })),
+    );
+    expect(states(outcomes)).toEqual(expected);
+    // Exactly one firing notification, at the evaluation that turned it firing.
+    expect(sent(outcomes)).toEqual((expected as string[]).includes('firing') ? ['firing'] : []);
+  });
+
+  it.each([
+    [
+      'down 50 s, up, down 50 s, up',
+      [
+        [0, true],
+        [50, false],
+        [60, true],
+        [110, false],
+      ],
+    ],
+    ['down/up every 30 s for 10 min', Array.from({ length: 20 }, (_, i) => [i * 30, i % 2 === 0])],
+    [
+      'down 59 s then up, repeatedly',
+      [
+        [0, true],
+        [59, false],
+        [60, true],
+        [119, false],
+        [120, true],
+        [179, false],
+      ],
+    ],
+  ])('flapping below `for` (1m) never fires: %s', (_name, seq) => {
+    const { outcomes, last } = run(
+      rule({ for: '1m' }),
+      (seq as Array<[number, boolean]>).map(([at, active]) => ({ at, active })),
+    );
+    expect(states(outcomes)).not.toContain('firing');
+    expect(sent(outcomes)).toEqual([]);
+    expect(last).toBeUndefined();
+  });
+
+  it('a pending alert whose condition stops holding is dropped (inactive), then starts over', () => {
+    const { outcomes } = run(rule({ for: '1m' }), [
+      { at: 0, active: true },
+      { at: 45, active: false },
+      { at: 50, active: true },
+      { at: 100, active: true },
+      { at: 110, active: true },
+    ]);
+    expect(states(outcomes)).toEqual(['pending', 'inactive', 'pending', 'pending', 'firing']);
+  });
+
+  it('resolves, notifies resolved once, and is forgotten after the retention', () => {
+    const r = rule({ for: '1m' });
+    const { outcomes, last } = run(r, [
+      { at: 0, active: true },
+      { at: 60, active: true },
+      { at: 90, active: false },
+      { at: 120, active: false },
+    ]);
+    expect(outcomes).toEqual([
+      { state: 'pending', notifications: [] },
+      { state: 'firing', notifications: ['firing'] },
+      { state: 'resolved', notifications: ['resolved'] },
+      { state: 'resolved', notifications: [] },
+    ]);
+    expect(last).toMatchObject({ activeAt: T0, firedAt: T0 + 60 * SEC, resolvedAt: T0 + 90 * SEC });
+    const later = stepAlert(r, last, { active: false, value: null }, identity(r), {
+      now: T0 + 90 * SEC + RESOLVED_RETENTION_MS,
+    });
+    expect(later.state).toBeUndefined();
+    expect(later.transition).toMatchObject({ from: 'resolved', to: 'inactive' });
+  });
+
+  it('a resolved alert whose condition holds again starts a new episode (pending, a new firing notification)', () => {
+    const { outcomes } = run(rule({ for: '1m' }), [
+      { at: 0, active: true },
+      { at: 60, active: true },
+      { at: 70, active: false },
+      { at: 80, active: true },
+      { at: 140, active: true },
+    ]);
+    expect(outcomes.map((o) => [o.state, ...o.notifications])).toEqual([
+      ['pending'],
+      ['firing', 'firing'],
+      ['resolved', 'resolved'],
+      ['pending'],
+      ['firing', 'firing'],
+    ]);
+  });
+
+  it('keepFiringFor keeps a firing alert up through short gaps and resolves after it', () => {
+    const { outcomes } = run(rule({ for: '0s', keepFiringFor: '2m' }), [
+      { at: 0, active: true },
+      { at: 60, active: false },
+      { at: 120, active: true },
+      { at: 130, active: false },
+      { at: 249, active: false },
+      { at: 250, active: false },
+    ]);
+    expect(states(outcomes)).toEqual(['firing', 'firing', 'firing', 'firing', 'firing', 'resolved']);
+    expect(sent(outcomes)).toEqual(['firing', 'resolved']);
+  });
+
+  it('repeats a still-firing alert every repeat interval, not more often', () => {
+    const { outcomes } = run(rule({ repeatInterval: '10m' }), [
+      { at: 0, active: true },
+      { at: 300, active: true },
+      { at: 599, active: true },
+      { at: 600, active: true },
+      { at: 900, active: true },
+      { at: 1200, active: true },
+    ]);
+    expect(outcomes.map((o) => o.notifications)).toEqual([['firing'], [], [], ['repeat'], [], ['repeat']]);
+  });
+
+  it('a muted alert is not notified; once the mute ends it is, and its resolution too', () => {
+    const { outcomes } = run(rule(), [
+      { at: 0, active: true, muted: true },
+      { at: 60, active: true, muted: true },
+      { at: 120, active: true, muted: false },
+      { at: 180, active: false, muted: true },
+    ]);
+    expect(outcomes.map((o) => o.notifications)).toEqual([[], [], ['firing'], ['resolved']]);
+  });
+
+  it('an alert muted for its whole life sends nothing, not even resolved', () => {
+    const { outcomes } = run(rule(), [
+      { at: 0, active: true, muted: true },
+      { at: 60, active: false, muted: true },
+    ]);
+    expect(sent(outcomes)).toEqual([]);
+  });
+
+  it('an unchanged alert returns the same state object (nothing to write)', () => {
+    const r = rule();
+    const first = stepAlert(r, undefined, { active: true, value: null }, identity(r), { now: T0 });
+    const again = stepAlert(r, first.state, { active: true, value: null }, identity(r), { now: T0 + SEC });
+    expect(again.state).toBe(first.state);
+    expect(again.transition).toBeNull();
+  });
+
+  it('nextDueAt says when pending turns firing and when a repeat is due', () => {
+    const r = rule({ for: '5m', repeatInterval: '1h' });
+    const p = stepAlert(r, undefined, { active: true, value: null }, identity(r), { now: T0 }).state;
+    expect(nextDueAt(r, p)).toBe(T0 + 5 * MIN);
+    const f = stepAlert(r, p, { active: true, value: null }, identity(r), { now: T0 + 5 * MIN }).state;
+    expect(nextDueAt(r, f)).toBe(T0 + 65 * MIN);
+  });
+});
+
+describe('alert state machine properties', () => {
+  const forSeconds = fc.integer({ min: 10, max: 600 });
+
+  it('a signal whose every active run is shorter than `for` never fires', () => {
+    fc.assert(
+      fc.property(
+        forSeconds,
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 1000 })), { maxLength: 30 }),
+        (forS, runs) => {
+          const r = rule({ for: `${forS}s` });
+          let t = 0;
+          const steps: Step[] = [];
+          for (const [upLen, gap] of runs) {
+            const len = Math.min(upLen, forS - 1);
+            // Evaluations every second while active (the densest possible), then one that sees it inactive.
+            for (let i = 0; i <= len; i += Math.max(1, Math.floor(len / 5))) steps.push({ at: t + i, active: true });
+            steps.push({ at: t + len, active: true });
+            t += len + 1;
+            steps.push({ at: t, active: false });
+            t += gap;
+          }
+          const { outcomes } = run(r, steps);
+          expect(sent(outcomes)).toEqual([]);
+          expect(states(outcomes)).not.toContain('firing');
+        },
+      ),
+    );
+  });
+
+  it('restoring a persisted state (JSON) and continuing equals never restarting', () => {
+    const step = fc.record({ dt: fc.integer({ min: 0, max: 400 }), active: fc.boolean(), muted: fc.boolean() });
+    fc.assert(
+      fc.property(
+        fc.constantFrom('0s', '30s', '1m', '5m'),
+        fc.option(fc.constantFrom('1m', '3m'), { nil: undefined }),
+        fc.array(step, { minLength: 1, maxLength: 60 }),
+        fc.nat(),
+        (forText, keep, seq, cutAt) => {
+          const r = rule({ for: forText, keepFiringFor: keep, repeatInterval: '5m' });
+          const cut = cutAt % seq.length;
+          let at = 0;
+          const steps = seq.map((s) => ({ at: (at += s.dt), active: s.active, muted: s.muted }));
+          const straight = run(r, steps);
+          const before = run(r, steps.slice(0, cut));
+          const restored = before.last ? (JSON.parse(JSON.stringify(before.last)) as AlertSeriesState) : undefined;
+          const after = run(r, steps.slice(cut), restored);
+          expect([...before.outcomes, ...after.outcomes]).toEqual(straight.outcomes);
+          expect(after.last).toEqual(straight.last);
+        },
+      ),
+    );
+  });
+
+  it('every firing notification is eventually matched by at most one resolved, and resolved only follows firing', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ dt: fc.integer({ min: 1, max: 200 }), active: fc.boolean() }), { maxLength: 80 }),
+        (seq) => {
+          let at = 0;
+          const { outcomes } = run(
+            rule({ for: '1m' }),
+            seq.map((s) => ({ at: (at += s.dt), active: s.active })),
+          );
+          let open = false;
+          for (const kind of sent(outcomes) as AlertNotification['kind'][]) {
+            if (kind === 'firing') {
+              expect(open).toBe(false);
+              open = true;
+            } else if (kind === 'resolved') {
+              expect(open).toBe(true);
+              open = false;
+            } else expect(open).toBe(true);
+          }
+        },
+      ),
+    );
+  });
+});

@@ -1,0 +1,193 @@
+import { RESOLVED_RETENTION_MS, type AlertIdentity, type CompiledAlertRule } from './rule';
+
+// One alert's life (SPEC §7), with Prometheus' `for` semantics: inactive → pending when the condition
+// first holds, → firing at the first evaluation at least `for` after that, → resolved when it stops
+// holding (after `keepFiringFor`), → inactive after a retention. An evaluation that finds the condition
+// not holding while pending drops the alert: a signal that flaps faster than `for` never fires.
+// Evaluations run on every state change and on a tick; `nextDueAt` tells when one is next needed.
+//
+// The state holds every timestamp the decisions use (activeAt, firedAt, resolvedAt, keepFiringSince,
+// lastSentAt), so a state restored from the database continues exactly as if the process had never
+// stopped: a firing alert that was notified is not notified again until its repeat interval.
+
+export type AlertStateName = 'inactive' | 'pending' | 'firing' | 'resolved';
+
+/** The remembered state of one alert; absent means inactive. Plain JSON: store it as is. */
+export interface AlertSeriesState {
+  key: string;
+  ruleId: string;
+  targetId: string;
+  fingerprint: string;
+  labels: Record<string, string>;
+  state: 'pending' | 'firing' | 'resolved';
+  /** Last value of a metric condition (null for status conditions or no value). */
+  value: number | null;
+  /** When the condition began to hold (start of pending). */
+  activeAt: number;
+  firedAt: number | null;
+  resolvedAt: number | null;
+  /** While firing under keepFiringFor: when the condition stopped holding. */
+  keepFiringSince: number | null;
+  /** When a firing (or repeat) notification was last decided; null: never notified. */
+  lastSentAt: number | null;
+}
+
+/** What one evaluation of a series found. */
+export interface AlertSample {
+  active: boolean;
+  value: number | null;
+}
+
+export type AlertNotificationKind = 'firing' | 'resolved' | 'repeat';
+
+/** An alert to announce to the rule's channels (the grouping scheduler batches these). */
+export interface AlertNotification {
+  kind: AlertNotificationKind;
+  key: string;
+  ruleId: string;
+  targetId: string;
+  fingerprint: string;
+  labels: Record<string, string>;
+  value: number | null;
+  activeAt: number;
+  firedAt: number | null;
+  resolvedAt: number | null;
+  at: number;
+}
+
+export interface AlertTransition {
+  key: string;
+  ruleId: string;
+  fingerprint: string;
+  labels: Record<string, string>;
+  from: AlertStateName;
+  to: AlertStateName;
+  value: number | null;
+  at: number;
+}
+
+export interface AlertStepContext {
+  now: number;
+  /** Whether a silence or maintenance window mutes this alert now; asked only when a notification is due. */
+  isMuted?: () => boolean;
+}
+
+export interface AlertStepResult {
+  /** The new state; undefined: inactive (delete what is stored). */
+  state: AlertSeriesState | undefined;
+  notifications: AlertNotification[];
+  transition: AlertTransition | null;
+}
+
+const NONE: AlertNotification[] = [];
+
+/**
+ * One evaluation of one alert: (state, sample, now) → (state, notifications). Pure: the same inputs give
+ * the same outputs, and an unchanged alert returns the very same state object (nothing to write).
+ */
+export function stepAlert(
+  rule: CompiledAlertRule,
+  prev: AlertSeriesState | undefined,
+  sample: AlertSample,
+  identity: AlertIdentity | (() => AlertIdentity),
+  ctx: AlertStepContext,
+): AlertStepResult {
+  const now = ctx.now;
+  let next: AlertSeriesState | undefined = prev;
+  if (!prev || prev.state === 'resolved') {
+    if (sample.active) {
+      const id = prev ?? (typeof identity === 'function' ? identity() : identity);
+      next = {
+        key: id.key,
+        ruleId: id.ruleId,
+        targetId: id.targetId,
+        fingerprint: id.fingerprint,
+        labels: id.labels,
+        state: 'pending',
+        value: sample.value,
+        activeAt: now,
+        firedAt: null,
+        resolvedAt: null,
+        keepFiringSince: null,
+        lastSentAt: null,
+      };
+      if (rule.forMs === 0) next = { ...next, state: 'firing', firedAt: now };
+    } else if (prev && now - (prev.resolvedAt ?? now) >= RESOLVED_RETENTION_MS) next = undefined;
+  } else if (prev.state === 'pending') {
+    if (!sample.active) next = undefined;
+    else if (now - prev.activeAt >= rule.forMs) next = { ...prev, state: 'firing', firedAt: now, value: sample.value };
+    else if (prev.value !== sample.value) next = { ...prev, value: sample.value };
+  } else if (sample.active) {
+    if (prev.keepFiringSince !== null || prev.value !== sample.value)
+      next = { ...prev, keepFiringSince: null, value: sample.value };
+  } else {
+    const since = prev.keepFiringSince ?? now;
+    if (rule.keepFiringForMs > 0 && now - since < rule.keepFiringForMs) {
+      if (prev.keepFiringSince === null) next = { ...prev, keepFiringSince: since };
+    } else next = { ...prev, state: 'resolved', resolvedAt: now, keepFiringSince: null };
+  }
+
+  const from: AlertStateName = prev?.state ?? 'inactive';
+  const to: AlertStateName = next?.state ?? 'inactive';
+  // From resolved straight back to pending/firing is a new episode: report it as such.
+  const changed = from !== to || (prev !== undefined && next !== undefined && next.activeAt !== prev.activeAt);
+  const transitionOf = (s: AlertSeriesState): AlertTransition => ({
+    key: s.key,
+    ruleId: s.ruleId,
+    fingerprint: s.fingerprint,
+    labels: s.labels,
+    from,
+    to,
+    value: next?.value ?? prev?.value ?? null,
+    at: now,
+  });
+  const transition = changed ? transitionOf((next ?? prev) as AlertSeriesState) : null;
+
+  let notifications = NONE;
+  if (next?.state === 'firing') {
+    const kind: AlertNotificationKind | null =
+      next.lastSentAt === null ? 'firing' : now - next.lastSentAt >= rule.repeatIntervalMs ? 'repeat' : null;
+    if (kind && !(ctx.isMuted?.() ?? false)) {
+      next = { ...next, lastSentAt: now };
+      notifications = [notificationOf(kind, next, now)];
+    }
+  } else if (next?.state === 'resolved' && from === 'firing' && next.lastSentAt !== null) {
+    // A receiver that was told "firing" is always told "resolved", even under a silence: otherwise its
+    // incident would stay open forever.
+    notifications = [notificationOf('resolved', next, now)];
+  }
+  return { state: next, notifications, transition };
+}
+
+function notificationOf(kind: AlertNotificationKind, s: AlertSeriesState, at: number): AlertNotification {
+  return {
+    kind,
+    key: s.key,
+    ruleId: s.ruleId,
+    targetId: s.targetId,
+    fingerprint: s.fingerprint,
+    labels: s.labels,
+    value: s.value,
+    activeAt: s.activeAt,
+    firedAt: s.firedAt,
+    resolvedAt: s.resolvedAt,
+    at,
+  };
+}
+
+/**
+ * When this alert next needs an evaluation even if nothing changes (pending → firing, keepFiringFor
+ * running out, a repeat, the end of retention); null when only a change can move it.
+ */
+export function nextDueAt(rule: CompiledAlertRule, s: AlertSeriesState | undefined): number | null {
+  if (!s) return null;
+  switch (s.state) {
+    case 'pending':
+      return s.activeAt + rule.forMs;
+    case 'firing':
+      if (s.keepFiringSince !== null) return s.keepFiringSince + rule.keepFiringForMs;
+      return s.lastSentAt === null ? null : s.lastSentAt + rule.repeatIntervalMs;
+    case 'resolved':
+      return (s.resolvedAt ?? s.activeAt) + RESOLVED_RETENTION_MS;
+  }
+}

@@ -1,0 +1,135 @@
+import { durationMs, type AlertGrouping } from '@fleetwatch/contracts';
+import type { AlertNotification } from './engine';
+import type { CompiledAlertRule } from './rule';
+
+// Notification grouping with Alertmanager's timing, as a pure scheduler. Per channel, alerts with equal
+// values of the `groupBy` labels form a group. A new group waits `groupWait` for company before its first
+// message; after that, changes (new firing, resolved, a repeat the engine asked for) go out at most once
+// per `groupInterval`. Each message carries the group's whole picture: every alert still firing and those
+// resolved since the last message. A group with nothing firing left is dropped after its message.
+
+export interface NotificationGroup {
+  key: string;
+  channelId: string;
+  groupLabels: Record<string, string>;
+  groupWaitMs: number;
+  groupIntervalMs: number;
+  createdAt: number;
+  lastFlushAt: number | null;
+  /** Latest notification per alert fingerprint. */
+  alerts: Record<string, AlertNotification>;
+  /** Something changed since the last message. */
+  dirty: boolean;
+}
+
+/** All groups, by key. Plain JSON: persist it to survive a restart without re-sending. */
+export interface GroupingState {
+  groups: Record<string, NotificationGroup>;
+}
+
+export const emptyGroupingState = (): GroupingState => ({ groups: {} });
+
+/** One message to send to one channel. */
+export interface GroupFlush {
+  channelId: string;
+  groupKey: string;
+  groupLabels: Record<string, string>;
+  firing: AlertNotification[];
+  resolved: AlertNotification[];
+  at: number;
+}
+
+/** Where a rule's notifications go and how they are grouped. */
+export interface NotificationRoute {
+  channels: readonly string[];
+  grouping: AlertGrouping;
+}
+
+export function routesOf(rules: readonly CompiledAlertRule[]): Map<string, NotificationRoute> {
+  return new Map(rules.map((r) => [r.id, { channels: r.rule.channels, grouping: r.grouping }]));
+}
+
+/** The labels an alert is grouped by (every label for `...`). */
+export function groupLabelsOf(
+  groupBy: readonly string[],
+  labels: Readonly<Record<string, string>>,
+): Record<string, string> {
+  if (groupBy.length === 1 && groupBy[0] === '...') return { ...labels };
+  const out: Record<string, string> = {};
+  for (const name of groupBy) out[name] = labels[name] ?? '';
+  return out;
+}
+
+function groupKeyOf(channelId: string, groupLabels: Record<string, string>): string {
+  return `${channelId}\u0000${JSON.stringify(Object.entries(groupLabels).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+}
+
+/** Adds the engine's notifications to their groups (one per channel of the alert's rule). */
+export function addToGroups(
+  state: GroupingState,
+  notifications: readonly AlertNotification[],
+  routes: ReadonlyMap<string, NotificationRoute>,
+  now: number,
+): GroupingState {
+  if (!notifications.length) return state;
+  const groups = { ...state.groups };
+  for (const n of notifications) {
+    const route = routes.get(n.ruleId);
+    if (!route) continue;
+    const groupLabels = groupLabelsOf(route.grouping.groupBy, n.labels);
+    for (const channelId of route.channels) {
+      const key = groupKeyOf(channelId, groupLabels);
+      const prev = groups[key];
+      // A resolved alert the group never heard of has nothing to close.
+      if (!prev && n.kind === 'resolved') continue;
+      groups[key] = prev
+        ? { ...prev, alerts: { ...prev.alerts, [n.fingerprint]: n }, dirty: true }
+        : {
+            key,
+            channelId,
+            groupLabels,
+            groupWaitMs: durationMs(route.grouping.groupWait),
+            groupIntervalMs: durationMs(route.grouping.groupInterval),
+            createdAt: now,
+            lastFlushAt: null,
+            alerts: { [n.fingerprint]: n },
+            dirty: true,
+          };
+    }
+  }
+  return { groups };
+}
+
+function dueAt(g: NotificationGroup): number {
+  return g.lastFlushAt === null ? g.createdAt + g.groupWaitMs : g.lastFlushAt + g.groupIntervalMs;
+}
+
+/** When the next message is due (null: nothing waiting). */
+export function nextFlushAt(state: GroupingState): number | null {
+  let next: number | null = null;
+  for (const g of Object.values(state.groups)) if (g.dirty && (next === null || dueAt(g) < next)) next = dueAt(g);
+  return next;
+}
+
+/** The messages due at `now`, and the state after sending them. */
+export function flushDue(state: GroupingState, now: number): { state: GroupingState; flushes: GroupFlush[] } {
+  const flushes: GroupFlush[] = [];
+  let groups: Record<string, NotificationGroup> | null = null;
+  for (const g of Object.values(state.groups)) {
+    if (!g.dirty || now < dueAt(g)) continue;
+    groups ??= { ...state.groups };
+    const all = Object.values(g.alerts);
+    const firing = all.filter((a) => a.kind !== 'resolved');
+    const resolved = all.filter((a) => a.kind === 'resolved');
+    flushes.push({ channelId: g.channelId, groupKey: g.key, groupLabels: g.groupLabels, firing, resolved, at: now });
+    if (firing.length)
+      groups[g.key] = {
+        ...g,
+        lastFlushAt: now,
+        dirty: false,
+        alerts: Object.fromEntries(firing.map((a) => [a.fingerprint, a])),
+      };
+    else delete groups[g.key];
+  }
+  return { state: groups ? { groups } : state, flushes };
+}

@@ -1,0 +1,184 @@
+import { stringify } from 'yaml';
+import type { AlertMetricKind, AlertRule, TargetKind } from '@fleetwatch/contracts';
+
+// Rules → a Prometheus rule file over the series the gateway's /metrics exposes (issue 18,
+// `GET /api/v1/alert-rules/prometheus`), so a site's own Prometheus can raise the same alerts. A rule
+// that cannot be said in PromQL over those series is left out with its reason; an annotation template
+// that cannot be said as a Go template is left out of its rule with a note.
+
+/** How a metric condition's figure appears on /metrics. */
+export interface MetricSeriesMapping {
+  /** Series name, e.g. `fleetwatch_host_cpu_ratio`. */
+  series: string;
+  /** The kind of target the series belongs to. */
+  kind: TargetKind;
+  /** Label holding the target (`target`, or `host` with the id's `host:` prefix stripped). */
+  targetLabel: string;
+  targetIdPrefix?: string;
+  /** Multiply the series by this to get the rule's unit (a 0–1 ratio to a percentage: 100). */
+  scale: number;
+  /** Series label for each of the rule's filters (`mount`, `device`, `queue`). */
+  filterLabels?: Partial<Record<'mount' | 'device' | 'queue', string>>;
+}
+
+/** Which metric kinds /metrics has a series for. */
+export type PrometheusSeriesCatalogue = Partial<Record<AlertMetricKind, MetricSeriesMapping>>;
+
+/**
+ * What /metrics exposes today for metric conditions (apps/api-gateway/src/metrics): no host, GPU,
+ * latency or check-metric series yet, so metric rules are skipped with that reason. When the gateway
+ * gains such series (issue 16: fleetwatch_host_cpu_ratio …), add them here.
+ */
+export const FLEETWATCH_METRICS_CATALOGUE: PrometheusSeriesCatalogue = {};
+
+/** The status series of /metrics (target-metrics.service.ts). */
+export const STATUS_SERIES = 'fleetwatch_target_status';
+export const UP_SERIES = 'fleetwatch_target_up';
+/** `location` of the consensus series of fleetwatch_target_up. */
+export const CONSENSUS_LOCATION = 'all';
+
+export interface PrometheusExportOptions {
+  /** This site's name: rules selecting other sites only are left out. */
+  site: string;
+  catalogue?: PrometheusSeriesCatalogue;
+  groupName?: string;
+}
+
+export interface PrometheusExport {
+  yaml: string;
+  exported: string[];
+  skipped: Array<{ ruleId: string; name: string; reason: string }>;
+  notes: Array<{ ruleId: string; annotation: string; reason: string }>;
+}
+
+interface PromRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  keep_firing_for?: string;
+  labels: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+class Unexpressible extends Error {}
+
+/** A PromQL string literal. */
+const q = (s: string): string => JSON.stringify(s);
+/** A value as a literal inside an RE2 regex. */
+const reEscape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const alternation = (values: readonly string[]): string => values.map(reEscape).join('|');
+/** Text that Prometheus will run through Go templates, kept literal. */
+const goLiteral = (s: string): string => s.replace(/\{\{/g, '{{ "{{" }}');
+
+function matcher(label: string, values: readonly string[]): string {
+  return values.length === 1 ? `${label}=${q(values[0])}` : `${label}=~${q(alternation(values))}`;
+}
+
+function selectorJoins(rule: AlertRule, site: string): string {
+  const s = rule.selector;
+  if (s.tags.length) throw new Unexpressible('selects by tag, and tags are not labels of /metrics series');
+  if (s.sites.length && !s.sites.includes(site))
+    throw new Unexpressible(`selects sites ${s.sites.join(', ')} only; this export is of site ${site}`);
+  let joins = '';
+  if (s.kinds.length)
+    joins += ` and on (target) ${UP_SERIES}{location=${q(CONSENSUS_LOCATION)},${matcher('kind', s.kinds)}}`;
+  if (s.locations.length) joins += ` and on (target) ${UP_SERIES}{${matcher('location', s.locations)}}`;
+  return joins;
+}
+
+function expressionOf(rule: AlertRule, opts: PrometheusExportOptions): string {
+  const c = rule.condition;
+  const ids = rule.selector.targetIds;
+  if (c.type === 'status') {
+    const filters = [matcher('status', c.statuses), ...(ids.length ? [matcher('target', ids)] : [])];
+    return `max by (target) (${STATUS_SERIES}{${filters.join(',')}}) == 1${selectorJoins(rule, opts.site)}`;
+  }
+  const m = (opts.catalogue ?? FLEETWATCH_METRICS_CATALOGUE)[c.metric.kind];
+  if (!m) throw new Unexpressible(`/metrics has no series for ${c.metric.kind}`);
+  if (c.metric.kind === 'check_metric') throw new Unexpressible('check metrics are not on /metrics');
+  if (rule.selector.kinds.length && !rule.selector.kinds.includes(m.kind))
+    throw new Unexpressible(`${m.series} covers ${m.kind} targets only, and the rule selects none`);
+  const filters: string[] = [];
+  if (ids.length) {
+    const prefix = m.targetIdPrefix ?? '';
+    const values = ids.filter((id) => id.startsWith(prefix)).map((id) => id.slice(prefix.length));
+    if (!values.length) throw new Unexpressible(`none of the rule's targets has a ${m.series} series`);
+    filters.push(matcher(m.targetLabel, values));
+  }
+  const f = c.metric as { mount?: string; device?: number; queue?: string };
+  for (const key of ['mount', 'device', 'queue'] as const) {
+    if (f[key] === undefined) continue;
+    const label = m.filterLabels?.[key];
+    if (!label) throw new Unexpressible(`${m.series} has no label for ${key}`);
+    filters.push(matcher(label, [String(f[key])]));
+  }
+  let series = `${m.series}${filters.length ? `{${filters.join(',')}}` : ''}`;
+  if (m.targetLabel !== 'target' || m.targetIdPrefix)
+    series = `label_replace(${series}, "target", ${q(`${m.targetIdPrefix ?? ''}$1`)}, ${q(m.targetLabel)}, "(.*)")`;
+  const scaled = m.scale === 1 ? series : `${series} * ${m.scale}`;
+  const op = c.op === 'above' ? '>' : '<';
+  return `${scaled} ${op} ${c.threshold}${selectorJoins(rule, opts.site)}`;
+}
+
+/** Liquid variables with a Go-template equivalent in a Prometheus alert. */
+function goTemplateOf(rule: AlertRule, source: string): string {
+  let out = '';
+  let at = 0;
+  const token = /\{\{-?\s*([^}]*?)\s*-?\}\}|\{%/g;
+  for (let m = token.exec(source); m; m = token.exec(source)) {
+    out += goLiteral(source.slice(at, m.index));
+    at = m.index + m[0].length;
+    if (m[0] === '{%') throw new Unexpressible('uses Liquid tags');
+    const expr = m[1];
+    const label = /^labels\.([A-Za-z_][A-Za-z0-9_]*)$/.exec(expr);
+    if (label) out += `{{ $labels.${label[1]} }}`;
+    else if (expr === 'target.id') out += '{{ $labels.target }}';
+    else if (expr === 'alert.value') out += '{{ $value }}';
+    else if (expr === 'alert.name' || expr === 'rule.name') out += goLiteral(rule.name);
+    else if (expr === 'rule.id') out += goLiteral(rule.id);
+    else if (expr === 'alert.severity') out += rule.severity;
+    else throw new Unexpressible(`"{{ ${expr} }}" has no Prometheus equivalent`);
+  }
+  return out + goLiteral(source.slice(at));
+}
+
+/** The rules as one Prometheus rule file (YAML), with what was left out and why. */
+export function exportPrometheusRules(rules: readonly AlertRule[], opts: PrometheusExportOptions): PrometheusExport {
+  const result: PrometheusExport = { yaml: '', exported: [], skipped: [], notes: [] };
+  const promRules: PromRule[] = [];
+  for (const rule of rules) {
+    if (!rule.enabled) {
+      result.skipped.push({ ruleId: rule.id, name: rule.name, reason: 'disabled' });
+      continue;
+    }
+    let expr: string;
+    try {
+      expr = expressionOf(rule, opts);
+    } catch (err) {
+      if (!(err instanceof Unexpressible)) throw err;
+      result.skipped.push({ ruleId: rule.id, name: rule.name, reason: err.message });
+      continue;
+    }
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(rule.labels)) labels[k] = goLiteral(v);
+    labels['severity'] = rule.severity;
+    labels['rule_id'] = goLiteral(rule.id);
+    const annotations: Record<string, string> = {};
+    for (const [name, source] of Object.entries(rule.annotations)) {
+      try {
+        annotations[name] = goTemplateOf(rule, source);
+      } catch (err) {
+        if (!(err instanceof Unexpressible)) throw err;
+        result.notes.push({ ruleId: rule.id, annotation: name, reason: err.message });
+      }
+    }
+    const r: PromRule = { alert: rule.name, expr, labels };
+    if (rule.for !== '0s' && rule.for !== '0') r.for = rule.for;
+    if (rule.keepFiringFor) r.keep_firing_for = rule.keepFiringFor;
+    if (Object.keys(annotations).length) r.annotations = annotations;
+    promRules.push(r);
+    result.exported.push(rule.id);
+  }
+  result.yaml = stringify({ groups: [{ name: opts.groupName ?? 'fleetwatch', rules: promRules }] }, { lineWidth: 0 });
+  return result;
+}

@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import {
+  DEFAULT_ALERT_GROUPING,
+  RESERVED_ALERT_LABELS,
+  durationMs,
+  type AlertGrouping,
+  type AlertRule,
+} from '@fleetwatch/contracts';
+import { compileSelector, type AlertTarget, type CompiledSelector } from './selector';
+
+/** How long a resolved alert is remembered before it is dropped (Prometheus keeps resolved alerts 15 min). */
+export const RESOLVED_RETENTION_MS = 15 * 60_000;
+
+/** A rule with its durations read and its selector prepared, once per configuration version. */
+export interface CompiledAlertRule {
+  id: string;
+  rule: AlertRule;
+  selector: CompiledSelector;
+  forMs: number;
+  keepFiringForMs: number;
+  repeatIntervalMs: number;
+  grouping: AlertGrouping;
+}
+
+export function compileAlertRule(
+  rule: AlertRule,
+  siteGrouping: AlertGrouping = DEFAULT_ALERT_GROUPING,
+): CompiledAlertRule {
+  const grouping = rule.grouping ?? siteGrouping;
+  return {
+    id: rule.id,
+    rule,
+    selector: compileSelector(rule.selector),
+    forMs: durationMs(rule.for),
+    keepFiringForMs: rule.keepFiringFor ? durationMs(rule.keepFiringFor) : 0,
+    repeatIntervalMs: durationMs(rule.repeatInterval ?? grouping.repeatInterval),
+    grouping,
+  };
+}
+
+/** Who an alert is: one per (rule, target, series). */
+export interface AlertIdentity {
+  /** The engine's key for the alert's state: rule, target and series labels. */
+  key: string;
+  ruleId: string;
+  targetId: string;
+  labels: Record<string, string>;
+  /** Stable hash of the labels (Alertmanager's fingerprint): dedup keys, silences from an alert, UI links. */
+  fingerprint: string;
+}
+
+const RESERVED = new Set<string>(RESERVED_ALERT_LABELS);
+
+/** The state key of an alert; cheap, so a tick computes it for every series without hashing. */
+export function alertKey(ruleId: string, targetId: string, seriesLabels: Readonly<Record<string, string>>): string {
+  let key = `${ruleId}\u0000${targetId}`;
+  const names = Object.keys(seriesLabels);
+  if (names.length > 1) names.sort();
+  for (const n of names) key += `\u0000${n}=${seriesLabels[n]}`;
+  return key;
+}
+
+/**
+ * An alert's labels: the series' own (renamed `exported_<name>` where they would shadow one of the
+ * engine's, as Prometheus does), the rule's, then alertname, severity, rule_id and target.
+ */
+export function alertLabels(
+  rule: AlertRule,
+  targetId: string,
+  seriesLabels: Readonly<Record<string, string>>,
+): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(seriesLabels))
+    labels[RESERVED.has(k) || k in rule.labels ? `exported_${k}` : k] = v;
+  Object.assign(labels, rule.labels);
+  labels['alertname'] = rule.name;
+  labels['severity'] = rule.severity;
+  labels['rule_id'] = rule.id;
+  labels['target'] = targetId;
+  return labels;
+}
+
+/** Alertmanager-style fingerprint: a hash of the sorted label pairs (16 hex digits). */
+export function fingerprintOf(labels: Readonly<Record<string, string>>): string {
+  const h = createHash('sha256');
+  for (const name of Object.keys(labels).sort()) h.update(name).update('\u00ff').update(labels[name]).update('\u00ff');
+  return h.digest('hex').slice(0, 16);
+}
+
+export function alertIdentity(
+  rule: AlertRule,
+  target: Pick<AlertTarget, 'id'>,
+  seriesLabels: Readonly<Record<string, string>>,
+): AlertIdentity {
+  const labels = alertLabels(rule, target.id, seriesLabels);
+  return {
+    key: alertKey(rule.id, target.id, seriesLabels),
+    ruleId: rule.id,
+    targetId: target.id,
+    labels,
+    fingerprint: fingerprintOf(labels),
+  };
+}

@@ -1,0 +1,127 @@
+import type {
+  AlertCondition,
+  AlertMetric,
+  AlertMetricKind,
+  CheckResultPayload,
+  HostMetricsPayload,
+  TargetStatus,
+} from '@fleetwatch/contracts';
+
+/**
+ * One figure of a target a metric condition can read: kind, labels that tell series of one target apart
+ * (`mount`, `device`, `queue`, a check metric's labels) and the value. `name` is a check metric's name.
+ */
+export interface MetricSeries {
+  kind: AlertMetricKind;
+  name?: string;
+  labels: Readonly<Record<string, string>>;
+  value: number;
+}
+
+/** What a target looks like at one evaluation: its consensus status and its latest figures. */
+export interface TargetObservation {
+  status: TargetStatus;
+  metrics?: readonly MetricSeries[];
+}
+
+/** Result of testing a condition on one series: whether it holds, and the value to report. */
+export interface ConditionSample {
+  /** Distinguishes several series of one target (empty for status conditions and single series). */
+  seriesLabels: Readonly<Record<string, string>>;
+  active: boolean;
+  value: number | null;
+}
+
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** True when a series is one the metric reference asks for. */
+export function seriesMatches(metric: AlertMetric, s: MetricSeries): boolean {
+  if (s.kind !== metric.kind) return false;
+  switch (metric.kind) {
+    case 'host_disk_pct':
+      return metric.mount === undefined || s.labels['mount'] === metric.mount;
+    case 'gpu_utilization_pct':
+    case 'gpu_temperature_c':
+      return metric.device === undefined || s.labels['device'] === String(metric.device);
+    case 'queue_depth':
+      return metric.queue === undefined || s.labels['queue'] === metric.queue;
+    case 'check_metric':
+      if (s.name !== metric.name) return false;
+      for (const [k, v] of Object.entries(metric.labels)) if (s.labels[k] !== v) return false;
+      return true;
+    default:
+      return true;
+  }
+}
+
+/** above: value > threshold; below: value < threshold. NaN, ±Infinity-free and absent values never hold. */
+export function thresholdHolds(op: 'above' | 'below', threshold: number, value: number | null | undefined): boolean {
+  if (value === null || value === undefined || Number.isNaN(value)) return false;
+  return op === 'above' ? value > threshold : value < threshold;
+}
+
+/**
+ * Tests a condition against a target's observation: one sample for a status condition, one per matching
+ * series for a metric condition (none when the target has no such series: nothing to alert on, like a
+ * Prometheus expression with no result).
+ */
+export function sampleCondition(condition: AlertCondition, obs: TargetObservation): ConditionSample[] {
+  if (condition.type === 'status')
+    return [
+      {
+        seriesLabels: NO_LABELS,
+        active: (condition.statuses as readonly string[]).includes(obs.status),
+        value: null,
+      },
+    ];
+  const out: ConditionSample[] = [];
+  for (const s of obs.metrics ?? []) {
+    if (!seriesMatches(condition.metric, s)) continue;
+    const value = Number.isNaN(s.value) ? null : s.value;
+    out.push({
+      seriesLabels: s.labels,
+      active: thresholdHolds(condition.op, condition.threshold, value),
+      value,
+    });
+  }
+  return out;
+}
+
+const pct = (part: number, whole: number): number | null => (whole > 0 ? (part / whole) * 100 : null);
+
+/** The series a host sample gives metric conditions (percentages 0–100, temperature °C). */
+export function hostMetricSeries(sample: HostMetricsPayload): MetricSeries[] {
+  const out: MetricSeries[] = [{ kind: 'host_cpu_pct', labels: NO_LABELS, value: sample.cpu.usagePct }];
+  const m = sample.memory;
+  // Used memory as applications feel it: total minus what they can still get, when the OS says.
+  const mem = pct(m.availableBytes !== undefined ? m.totalBytes - m.availableBytes : m.usedBytes, m.totalBytes);
+  if (mem !== null) out.push({ kind: 'host_memory_pct', labels: NO_LABELS, value: mem });
+  for (const d of sample.disks) {
+    const used = pct(d.usedBytes, d.totalBytes);
+    if (used !== null) out.push({ kind: 'host_disk_pct', labels: { mount: d.mount }, value: used });
+  }
+  for (const g of sample.gpus) {
+    const labels = { device: String(g.index) };
+    if (g.utilizationPct !== null) out.push({ kind: 'gpu_utilization_pct', labels, value: g.utilizationPct });
+    if (g.temperatureC !== null) out.push({ kind: 'gpu_temperature_c', labels, value: g.temperatureC });
+  }
+  return out;
+}
+
+/**
+ * The series a check result gives: its service-collector figures as `check_metric`, queue depths as
+ * `queue_depth` (`rabbitmq_queue_messages{queue}` of the queue collector; `messages` of an amqp check,
+ * whose queue is the check's own). Latency p95 comes from history (rollups), not from one result.
+ */
+export function checkResultSeries(result: CheckResultPayload): MetricSeries[] {
+  const out: MetricSeries[] = [];
+  for (const m of result.metrics ?? []) {
+    const labels = m.labels ?? NO_LABELS;
+    out.push({ kind: 'check_metric', name: m.name, labels, value: m.value });
+    if (m.name === 'rabbitmq_queue_messages' && labels['queue'] !== undefined)
+      out.push({ kind: 'queue_depth', labels: { queue: labels['queue'] }, value: m.value });
+    else if (m.name === 'messages' && result.checkType === 'amqp')
+      out.push({ kind: 'queue_depth', labels: NO_LABELS, value: m.value });
+  }
+  return out;
+}

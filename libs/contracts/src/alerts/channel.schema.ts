@@ -1,0 +1,198 @@
+import { z } from 'zod';
+import { storableText } from '../common/store-safe';
+
+// Notification channels (SPEC §7). A channel's secrets — webhook signing keys, the Slack/Teams webhook
+// URL (the URL is the credential), SMTP passwords, PagerDuty routing keys — are write-only: a client
+// sends them in the input, the configuration owner stores them encrypted apart from the rest
+// (`splitChannelSecrets`), and every answer carries the redacted form (`set`, and for URLs only the
+// origin). In an input a secret field that is absent keeps the stored value; `null` removes it.
+
+export const CHANNEL_TYPES = ['webhook', 'slack', 'teams', 'email', 'pagerduty'] as const;
+export const channelTypeSchema = z.enum(CHANNEL_TYPES);
+export type ChannelType = z.infer<typeof channelTypeSchema>;
+
+/** An absolute http(s) URL without credentials in it. */
+export function httpUrlSchema(max = 2048) {
+  return z
+    .string()
+    .max(max)
+    .superRefine((text, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not a valid absolute URL' });
+        return;
+      }
+      if (url.protocol !== 'https:' && url.protocol !== 'http:')
+        ctx.addIssue({ code: 'custom', message: `scheme "${url.protocol}" not allowed (use http or https)` });
+      else if (url.username || url.password)
+        ctx.addIssue({ code: 'custom', message: 'credentials do not belong in the URL' });
+      else if (!url.hostname) ctx.addIssue({ code: 'custom', message: 'the URL needs a host' });
+    });
+}
+
+/** A write-only value: the secret itself, `null` to remove it, absent to keep what is stored. */
+const secretText = (max = 4096) => storableText(max).min(1).nullable().optional();
+const secretUrl = () => httpUrlSchema().nullable().optional();
+
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, 'an HTTP header name');
+const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|x-api-key)$/i;
+const emailAddress = z
+  .string()
+  .max(320)
+  .regex(/^[^\s@<>"(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, 'an e-mail address like ops@example.com');
+
+const common = {
+  name: storableText(256).trim().min(1),
+  enabled: z.boolean().default(true),
+  /** Also notify when an alert resolves. */
+  sendResolved: z.boolean().default(true),
+};
+
+/** Public fields of each type (what is stored in the clear and returned). */
+const publicShapes = {
+  webhook: {
+    ...common,
+    type: z.literal('webhook'),
+    url: httpUrlSchema(),
+    /** Extra headers (never credentials: use `bearerToken`, stored encrypted). */
+    headers: z
+      .record(headerName, storableText(1024).regex(/^[^\r\n]*$/, 'no line breaks'))
+      .refine((h) => Object.keys(h).length <= 16, 'at most 16 headers')
+      .refine((h) => !Object.keys(h).some((k) => CREDENTIAL_HEADERS.test(k)), {
+        message: 'credentials do not go in headers: use bearerToken (stored encrypted)',
+      })
+      .default({}),
+  },
+  slack: {
+    ...common,
+    type: z.literal('slack'),
+    /** Overrides the webhook's default channel (`#ops`). */
+    channel: storableText(128).optional(),
+    username: storableText(128).optional(),
+  },
+  teams: { ...common, type: z.literal('teams') },
+  email: {
+    ...common,
+    type: z.literal('email'),
+    host: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[A-Za-z0-9._:-]+$/, 'a host name or IP address'),
+    port: z.number().int().min(1).max(65_535).default(587),
+    /** TLS from the start (465); otherwise STARTTLS when the server offers it. */
+    secure: z.boolean().default(false),
+    username: storableText(256).optional(),
+    from: emailAddress,
+    to: z.array(emailAddress).min(1).max(50),
+  },
+  pagerduty: {
+    ...common,
+    type: z.literal('pagerduty'),
+    /** Events API v2 endpoint (default PagerDuty's; a test points it at a local receiver). */
+    eventsUrl: httpUrlSchema().default('https://events.pagerduty.com/v2/enqueue'),
+  },
+} as const;
+
+/** Secret fields of each type and whether a channel cannot work without them. */
+export const CHANNEL_SECRET_FIELDS = {
+  webhook: { secret: false, bearerToken: false },
+  slack: { url: true },
+  teams: { url: true },
+  email: { password: false },
+  pagerduty: { routingKey: true },
+} as const satisfies Record<ChannelType, Record<string, boolean>>;
+/** Secrets that are URLs: their redacted form shows the origin only. */
+const URL_SECRETS = new Set(['url']);
+
+export const channelInputSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    ...publicShapes.webhook,
+    /** HMAC-SHA256 key for the signature header. */
+    secret: secretText(512),
+    bearerToken: secretText(),
+  }),
+  z.strictObject({ ...publicShapes.slack, url: secretUrl() }),
+  z.strictObject({ ...publicShapes.teams, url: secretUrl() }),
+  z.strictObject({ ...publicShapes.email, password: secretText(512) }),
+  z.strictObject({ ...publicShapes.pagerduty, routingKey: secretText(128) }),
+]);
+export type ChannelInput = z.input<typeof channelInputSchema>;
+export type ChannelSpecWithSecrets = z.output<typeof channelInputSchema>;
+
+/** A channel's public configuration (what is stored in the clear). */
+export const channelConfigSchema = z.discriminatedUnion('type', [
+  z.strictObject(publicShapes.webhook),
+  z.strictObject(publicShapes.slack),
+  z.strictObject(publicShapes.teams),
+  z.strictObject(publicShapes.email),
+  z.strictObject(publicShapes.pagerduty),
+]);
+export type ChannelConfig = z.output<typeof channelConfigSchema>;
+
+/** How an answer shows a secret: whether one is stored, and for a URL its origin. */
+export const redactedSecretSchema = z.strictObject({ set: z.boolean(), hint: z.string().max(300).optional() });
+export type RedactedSecret = z.infer<typeof redactedSecretSchema>;
+
+/** A channel as every answer returns it: public fields, secrets redacted. */
+export const channelRedactedSchema = z.discriminatedUnion('type', [
+  z.strictObject({ ...publicShapes.webhook, secret: redactedSecretSchema, bearerToken: redactedSecretSchema }),
+  z.strictObject({ ...publicShapes.slack, url: redactedSecretSchema }),
+  z.strictObject({ ...publicShapes.teams, url: redactedSecretSchema }),
+  z.strictObject({ ...publicShapes.email, password: redactedSecretSchema }),
+  z.strictObject({ ...publicShapes.pagerduty, routingKey: redactedSecretSchema }),
+]);
+export type ChannelRedacted = z.output<typeof channelRedactedSchema>;
+export type Channel = ChannelRedacted & { id: string; version: number; createdAt: string; updatedAt: string };
+
+/** Secret changes of an input: a value to store, `null` to remove; fields not listed stay as stored. */
+export type ChannelSecretChanges = Record<string, string | null>;
+
+/** Splits a validated input into what is stored in the clear and the secret changes (to encrypt). */
+export function splitChannelSecrets(input: ChannelSpecWithSecrets): {
+  config: ChannelConfig;
+  secrets: ChannelSecretChanges;
+} {
+  const fields = CHANNEL_SECRET_FIELDS[input.type] as Record<string, boolean>;
+  const config: Record<string, unknown> = {};
+  const secrets: ChannelSecretChanges = {};
+  for (const [k, v] of Object.entries(input)) {
+    if (k in fields) {
+      if (v !== undefined) secrets[k] = v as string | null;
+    } else config[k] = v;
+  }
+  return { config: config as ChannelConfig, secrets };
+}
+
+/** Secret fields a channel of this type needs but would not have after these changes. */
+export function missingChannelSecrets(
+  type: ChannelType,
+  stored: ReadonlySet<string>,
+  changes: ChannelSecretChanges,
+): string[] {
+  const fields = CHANNEL_SECRET_FIELDS[type] as Record<string, boolean>;
+  return Object.entries(fields)
+    .filter(([k, required]) => required && (k in changes ? changes[k] === null : !stored.has(k)))
+    .map(([k]) => k);
+}
+
+/** The answer's form of a stored channel: `secrets` are the stored plaintexts, used only to say `set` and a URL's origin. */
+export function redactChannel(config: ChannelConfig, secrets: Readonly<Record<string, string>>): ChannelRedacted {
+  const fields = CHANNEL_SECRET_FIELDS[config.type] as Record<string, boolean>;
+  const out: Record<string, unknown> = { ...config };
+  for (const k of Object.keys(fields)) {
+    const value = secrets[k];
+    out[k] = value === undefined ? { set: false } : { set: true, ...(URL_SECRETS.has(k) ? originHint(value) : {}) };
+  }
+  return out as ChannelRedacted;
+}
+
+function originHint(url: string): { hint?: string } {
+  try {
+    return { hint: `${new URL(url).origin}/…` };
+  } catch {
+    return {};
+  }
+}
