@@ -2,3 +2,5 @@
 // send status updates to status-ingest: validation, batching, retries with backoff.
 export * from './backoff';
 export * from './status-pusher';
+export * from './daemon';
+export * from './pusher-config';

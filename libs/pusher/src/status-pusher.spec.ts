@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { InstanceKind } from '@fleetwatch/contracts';
 import { backoffDelayMs, nextRetryDelayMs, retryAfterMs } from './backoff';
 import { badIndexesOf, StatusPusher, type PushLog } from './status-pusher';
 
@@ -39,7 +40,7 @@ const log: PushLog = {
 const update = (i: number, extra: Record<string, unknown> = {}) => ({
   updateId: `u-${i}`,
   instanceId: `c-${i}`,
-  kind: 'container' as const,
+  kind: InstanceKind.Container,
   status: 'running',
   ...extra,
 });

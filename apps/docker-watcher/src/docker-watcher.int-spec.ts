@@ -1,0 +1,267 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { waitFor } from '@fleetwatch/testing';
+import { createSite, freePort, type E2eSite } from '../../../tests/e2e/site-launcher';
+import { DockerEngineStandin } from './standin/docker-engine.standin';
+
+// The real Docker watcher (built, dockerode over a unix socket) against a Docker Engine API
+// stand-in, pushing through a real status-ingest (behind a proxy that answers 503 first)
+// into a real aggregator; read back through the gateway and the status_updates table.
+
+jest.setTimeout(240_000);
+
+let site: E2eSite;
+let engine: DockerEngineStandin;
+let proxy: Server;
+let proxyUrl: string;
+let refusals = 0;
+let refuseNext = 0;
+let apiKey: string;
+let token: string;
+let watcher: ChildProcess | null = null;
+let watcherPort = 0;
+let watcherOutput = '';
+let db: Client;
+
+/** Answers 503 + Retry-After to the next `refuseNext` pushes, forwards everything else to the ingest. */
+function startProxy(target: string): Promise<void> {
+  const to = new URL(target);
+  proxy = createServer((req, res) => {
+    if (req.method === 'POST' && refuseNext > 0) {
+      refuseNext--;
+      refusals++;
+      req.resume();
+      req.on('end', () =>
+        res.writeHead(503, { 'retry-after': '1', 'content-type': 'application/json' }).end('{"error":"unavailable"}'),
+      );
+      return;
+    }
+    const fwd = request(
+      { host: to.hostname, port: to.port, path: req.url, method: req.method, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    fwd.on('error', () => res.writeHead(502).end());
+    req.pipe(fwd);
+  });
+  return new Promise((resolve) =>
+    proxy.listen(0, '127.0.0.1', () => {
+      proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      resolve();
+    }),
+  );
+}
+
+async function startWatcher(): Promise<void> {
+  watcherPort = await freePort();
+  watcherOutput = '';
+  const base: Record<string, string | undefined> = { ...process.env };
+  delete base['NODE_OPTIONS'];
+  delete base['DOCKER_HOST'];
+  watcher = spawn(process.execPath, [join(site.dir, 'dist/apps/docker-watcher/src/main.js')], {
+    env: {
+      ...base,
+      DOCKER_SOCKET: engine.socketPath,
+      FLEETWATCH_INGEST_URL: proxyUrl,
+      FLEETWATCH_INGEST_API_KEY: apiKey,
+      FLEETWATCH_LOCATION: 'lab-docker',
+      DOCKER_WATCHER_LABEL_FILTER: 'fleetwatch.watch=true',
+      DOCKER_WATCHER_PORT: String(watcherPort),
+      DOCKER_WATCHER_RECONNECT_MAX_SECONDS: '1',
+      WATCHER_RETRY_BASE_MS: '100',
+      WATCHER_RETRY_MAX_MS: '2000',
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const keep = (c: Buffer) => (watcherOutput = (watcherOutput + c.toString()).slice(-8000));
+  watcher.stdout?.on('data', keep);
+  watcher.stderr?.on('data', keep);
+}
+
+async function watcherMetrics(): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${watcherPort}/metrics`)).text();
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.split(' '))
+      .map(([k, v]) => [k as string, Number(v)]),
+  );
+}
+
+async function killWatcher(signal: NodeJS.Signals): Promise<void> {
+  const w = watcher;
+  if (!w || w.exitCode !== null || w.signalCode !== null) return;
+  await new Promise((resolve) => {
+    w.once('exit', resolve);
+    w.kill(signal);
+  });
+}
+
+async function target(
+  id: string,
+): Promise<{ status: string; locations: { location: string; status: string }[] } | null> {
+  const r = await fetch(`${site.service('api-gateway').url}/api/v1/targets/instance:${id}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return r.status === 200
+    ? ((await r.json()) as { status: string; locations: { location: string; status: string }[] })
+    : null;
+}
+
+const statusIs = async (id: string, status: string, what: string) => {
+  try {
+    await waitFor(async () => (await target(id))?.status === status, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      description: what,
+    });
+  } catch (e) {
+    throw new Error(
+      `${(e as Error).message}\nnow: ${JSON.stringify(await target(id))}\n--- watcher ---\n${watcherOutput}`,
+    );
+  }
+};
+
+async function storedPerInstance(): Promise<Record<string, string[]>> {
+  const r = await db.query<{ instance_id: string; lifecycle_status: string }>(
+    'SELECT instance_id, lifecycle_status FROM status_updates ORDER BY id',
+  );
+  const out: Record<string, string[]> = {};
+  for (const row of r.rows) (out[row.instance_id] ??= []).push(row.lifecycle_status);
+  return out;
+}
+
+async function aggregatorDuplicates(): Promise<number> {
+  const text = await (await fetch(`${site.service('aggregator').url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('fleetwatch_aggregator_duplicates_total'))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+beforeAll(async () => {
+  site = await createSite('docker-watcher');
+  await site.start('aggregator');
+  const ingest = await site.start('status-ingest');
+  await site.start('api-gateway');
+  const login = await fetch(`${site.service('api-gateway').url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: site.env['FLEETWATCH_ADMIN_PASSWORD'] }),
+  });
+  token = ((await login.json()) as { token: string }).token;
+  const created = await fetch(`${site.service('api-gateway').url}/api/v1/api-keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ name: 'docker-watcher', scopes: ['ingest'] }),
+  });
+  apiKey = ((await created.json()) as { key: string }).key;
+  await startProxy(ingest.url);
+  engine = new DockerEngineStandin(join(tmpdir(), `fw-docker-${process.pid}.sock`));
+  await engine.start();
+  db = new Client({ connectionString: site.db.databaseUrl });
+  await db.connect();
+});
+
+afterAll(async () => {
+  await killWatcher('SIGKILL');
+  await db?.end();
+  await engine?.stop();
+  await new Promise((r) => (proxy ? proxy.close(r) : r(null)));
+  await site?.stop();
+});
+
+describe('docker watcher', () => {
+  it('resyncs on start through 503s: labelled containers become statuses in live state, others are left out', async () => {
+    engine.add({
+      name: 'web-1',
+      labels: { 'fleetwatch.watch': 'true', 'com.docker.compose.service': 'web' },
+      running: true,
+    });
+    engine.add({ name: 'db-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    engine.act('db-1', 'die', { exitCode: 1 });
+    engine.add({ name: 'other-1', labels: {}, running: true });
+    refuseNext = 2;
+    await startWatcher();
+
+    await statusIs('web-1', 'UP', 'web-1 UP after the resync');
+    await statusIs('db-1', 'DOWN', 'db-1 DOWN (exited with code 1)');
+    expect(await target('web-1')).toMatchObject({ locations: [{ location: 'lab-docker', status: 'UP' }] });
+    expect(await target('other-1')).toBeNull();
+    expect(refusals).toBe(2);
+    const m = await watcherMetrics();
+    expect(m['fleetwatch_pusher_retries_total']).toBeGreaterThanOrEqual(2);
+    expect(m['fleetwatch_watcher_resyncs_total']).toBe(1);
+    expect(engine.requests).toEqual(expect.arrayContaining(['/_ping', '/containers/json', '/events']));
+  });
+
+  it('follows the events stream: die, start and health checks change the status', async () => {
+    await waitFor(() => engine.openStreams === 1, { timeoutMs: 30_000, description: 'the watcher follows /events' });
+    engine.act('web-1', 'die', { exitCode: 137 });
+    await statusIs('web-1', 'DOWN', 'web-1 DOWN after die');
+    engine.act('web-1', 'start');
+    await statusIs('web-1', 'UP', 'web-1 UP after start');
+    const hc = engine.add({ name: 'api-1', labels: { 'fleetwatch.watch': 'true' }, running: true, healthcheck: true });
+    await statusIs('api-1', 'UP', 'api-1 starting counts as UP');
+    engine.act(hc, 'health_status', { health: 'unhealthy' });
+    await statusIs('api-1', 'DOWN', 'api-1 DOWN when unhealthy');
+    engine.act(hc, 'health_status', { health: 'healthy' });
+    await statusIs('api-1', 'UP', 'api-1 UP when healthy again');
+    engine.act('api-1', 'pause');
+    await statusIs('api-1', 'PAUSED', 'api-1 PAUSED');
+    engine.act('api-1', 'unpause');
+    await statusIs('api-1', 'UP', 'api-1 UP after unpause');
+  });
+
+  it('a reconnect and a restart mid-stream resync without storing anything twice; a change made meanwhile arrives', async () => {
+    const settled = async () =>
+      waitFor(async () => (await watcherMetrics())['fleetwatch_pusher_pending'] === 0, {
+        timeoutMs: 30_000,
+        description: 'the watcher has nothing left to send',
+      });
+    await settled();
+    const before = await storedPerInstance();
+    expect(before['web-1']).toEqual(['running', 'failed', 'running']);
+    expect(before['db-1']).toEqual(['failed']);
+    expect(before['other-1']).toBeUndefined();
+
+    // The engine drops the stream: the watcher reconnects and resyncs (same states → same updateIds).
+    engine.dropStreams();
+    await waitFor(async () => (await watcherMetrics())['fleetwatch_watcher_resyncs_total'] === 2, {
+      timeoutMs: 30_000,
+      description: 'a second resync after the reconnect',
+    });
+    await waitFor(() => engine.openStreams === 1, { timeoutMs: 30_000, description: 'the stream is followed again' });
+
+    // Killed mid-stream; db-1 starts while no watcher runs; a new watcher resyncs.
+    const duplicatesBefore = await aggregatorDuplicates();
+    await killWatcher('SIGKILL');
+    engine.act('db-1', 'start');
+    await startWatcher();
+    await statusIs('db-1', 'UP', 'db-1 UP after the restarted watcher resynced');
+    await settled();
+    // The restarted watcher sent web-1 and api-1 again with the updateIds already stored.
+    await waitFor(async () => (await aggregatorDuplicates()) >= duplicatesBefore + 2, {
+      timeoutMs: 30_000,
+      description: 'the aggregator saw the resent updates as duplicates',
+    });
+    const after = await storedPerInstance();
+    expect(after['web-1']).toEqual(before['web-1']);
+    expect(after['api-1']).toEqual(before['api-1']);
+    expect(after['db-1']).toEqual(['failed', 'running']);
+
+    // A container removed while watched is reported stopped once.
+    engine.act('web-1', 'destroy');
+    await statusIs('web-1', 'DOWN', 'web-1 DOWN after destroy');
+    await settled();
+    expect((await storedPerInstance())['web-1']).toEqual(['running', 'failed', 'running', 'stopped']);
+  });
+});

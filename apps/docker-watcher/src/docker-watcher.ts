@@ -1,0 +1,260 @@
+import type Dockerode from 'dockerode';
+import type { StatusUpdateInput } from '@fleetwatch/contracts';
+import { nextRetryDelayMs, type PushLog, type StatusPusher } from '@fleetwatch/pusher';
+import {
+  eventSubject,
+  isLifecycleAction,
+  saltedUpdateId,
+  updateOfContainer,
+  updateOfRemoved,
+  type ContainerSnapshot,
+  type DockerEvent,
+  type MappingOptions,
+} from './container-status';
+
+export interface DockerWatcherOptions {
+  /** Docker label filters (`key` or `key=value`), applied to the listing and the events stream. */
+  labelFilters: string[];
+  instancePrefix: string;
+  location?: string;
+  source: string;
+  maxAgeMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  /** Inspects in flight at once during a resync. */
+  inspectConcurrency: number;
+}
+
+export interface DockerWatcherStats {
+  connected: boolean;
+  resyncs: number;
+  lastResyncMs: number;
+  lastResyncContainers: number;
+  events: number;
+  reconnects: number;
+  watched: number;
+}
+
+interface Known {
+  /** The last update sent. */
+  updateId: string;
+  /** Unsalted ids of the states reported before (a bounded tail). */
+  history: string[];
+  name: string;
+  image?: string;
+}
+
+/**
+ * Follows one Docker engine: on start and after every reconnect a full resync (list
+ * every container matching the label filters, inspect each, report its state, report
+ * the ones that disappeared meanwhile as removed), then the events stream from just
+ * before the listing (`since`), so nothing that happened between the two is missed.
+ * Every lifecycle event is answered by an inspect of its container, so an event and a
+ * resync that see the same state produce the same update (and `updateId`).
+ */
+export class DockerWatcher {
+  readonly stats: DockerWatcherStats = {
+    connected: false,
+    resyncs: 0,
+    lastResyncMs: 0,
+    lastResyncContainers: 0,
+    events: 0,
+    reconnects: 0,
+    watched: 0,
+  };
+  private readonly known = new Map<string, Known>();
+  private running = false;
+  private stream: NodeJS.ReadableStream | null = null;
+  private loop: Promise<void> | null = null;
+  private wakeSleep: (() => void) | null = null;
+
+  constructor(
+    private readonly docker: Dockerode,
+    private readonly pusher: StatusPusher,
+    private readonly opts: DockerWatcherOptions,
+    private readonly log: PushLog,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeSleep?.();
+    (this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+    await this.loop;
+  }
+
+  private mapping(): MappingOptions {
+    return {
+      instancePrefix: this.opts.instancePrefix,
+      location: this.opts.location,
+      source: this.opts.source,
+      now: Date.now(),
+      maxAgeMs: this.opts.maxAgeMs,
+    };
+  }
+
+  private filters(): Record<string, string[]> {
+    return this.opts.labelFilters.length ? { label: this.opts.labelFilters } : {};
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (this.running) {
+      try {
+        await this.session(() => (attempt = 0));
+        if (this.running) this.log.warn('docker events stream ended: reconnecting');
+      } catch (err) {
+        if (!this.running) break;
+        this.log.warn('docker engine unreachable or stream failed: reconnecting', { error: (err as Error).message });
+      }
+      this.stats.connected = false;
+      this.stream = null;
+      if (!this.running) break;
+      this.stats.reconnects++;
+      await this.sleep(
+        nextRetryDelayMs(attempt++, undefined, { baseMs: this.opts.reconnectBaseMs, maxMs: this.opts.reconnectMaxMs }),
+      );
+    }
+  }
+
+  /** One connection: ping, resync, then follow events until the stream ends. */
+  private async session(onConnected: () => void): Promise<void> {
+    await this.docker.ping();
+    // Whole seconds, one before now: the events stream replays from there, so an event that
+    // lands between the listing and the subscription is still seen (and deduplicated).
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await this.resync();
+    const stream = await this.docker.getEvents({
+      since,
+      filters: { type: ['container'], ...this.filters() },
+    } as Dockerode.GetEventsOptions);
+    this.stream = stream;
+    this.stats.connected = true;
+    onConnected();
+    this.log.info('following docker events', { since });
+    await new Promise<void>((resolve, reject) => {
+      let buffer = '';
+      let chain = Promise.resolve();
+      stream.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString('utf8');
+        let nl: number;
+        while ((nl = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, nl).trim();
+          buffer = buffer.slice(nl + 1);
+          if (!line) continue;
+          let event: DockerEvent;
+          try {
+            event = JSON.parse(line) as DockerEvent;
+          } catch {
+            this.log.warn('unreadable docker event line skipped', { line: line.slice(0, 200) });
+            continue;
+          }
+          // One at a time, in order: a container's events must not overtake each other.
+          chain = chain
+            .then(() => this.onEvent(event))
+            .catch((e: Error) => this.log.warn('event not handled', { error: e.message }));
+        }
+      });
+      stream.on('end', () => void chain.then(() => resolve()));
+      stream.on('close', () => void chain.then(() => resolve()));
+      stream.on('error', (e: Error) => void chain.then(() => reject(e)));
+    });
+  }
+
+  /** Lists, inspects and reports every matching container; the ones no longer listed are reported removed. */
+  async resync(): Promise<void> {
+    const started = performance.now();
+    const listed = await this.docker.listContainers({
+      all: true,
+      filters: this.filters(),
+    } as Dockerode.ContainerListOptions);
+    const seen = new Set<string>();
+    let next = 0;
+    const worker = async () => {
+      while (next < listed.length) {
+        const c = listed[next++] as Dockerode.ContainerInfo;
+        seen.add(c.Id);
+        const snapshot = await this.inspect(c.Id);
+        if (snapshot) this.emit(c.Id, updateOfContainer(snapshot, this.mapping()), snapshot, new Date().toISOString());
+        else this.removed(c.Id, undefined, { Names: c.Names, image: c.Image });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, this.opts.inspectConcurrency) }, worker));
+    for (const id of [...this.known.keys()]) if (!seen.has(id)) this.removed(id, undefined);
+    this.stats.resyncs++;
+    this.stats.lastResyncMs = Math.round(performance.now() - started);
+    this.stats.lastResyncContainers = listed.length;
+    this.stats.watched = this.known.size;
+    this.log.info('resync done', { containers: listed.length, ms: this.stats.lastResyncMs });
+  }
+
+  private async onEvent(event: DockerEvent): Promise<void> {
+    const subject = eventSubject(event);
+    if (!subject || !isLifecycleAction(subject.action)) return;
+    this.stats.events++;
+    if (subject.action === 'destroy') {
+      this.removed(subject.id, subject.at, { Name: subject.name, image: subject.image });
+      return;
+    }
+    const snapshot = await this.inspect(subject.id);
+    const seenAt = subject.at ?? new Date().toISOString();
+    if (snapshot) this.emit(subject.id, updateOfContainer(snapshot, this.mapping(), seenAt), snapshot, seenAt);
+    else this.removed(subject.id, subject.at, { Name: subject.name, image: subject.image });
+  }
+
+  private async inspect(id: string): Promise<ContainerSnapshot | null> {
+    try {
+      return (await this.docker.getContainer(id).inspect()) as unknown as ContainerSnapshot;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return null;
+      throw err;
+    }
+  }
+
+  private emit(id: string, update: StatusUpdateInput, snapshot: ContainerSnapshot, seenAt: string): void {
+    const before = this.known.get(id);
+    const base = update.updateId as string;
+    const history = before?.history ?? [];
+    if (history[history.length - 1] === base) return;
+    const returning = history.includes(base);
+    const sent = returning ? { ...update, updateId: saltedUpdateId(base, `${seenAt}:${history.length}`) } : update;
+    this.known.set(id, {
+      updateId: sent.updateId as string,
+      history: [...history.filter((h) => h !== base), base].slice(-32),
+      name: (snapshot.Name ?? '').replace(/^\//, '') || id.slice(0, 12),
+      image: snapshot.Config?.Image,
+    });
+    this.stats.watched = this.known.size;
+    this.pusher.enqueue(sent);
+  }
+
+  private removed(
+    id: string,
+    at: string | undefined,
+    hint: { Name?: string; Names?: string[]; image?: string } = {},
+  ): void {
+    const before = this.known.get(id);
+    this.known.delete(id);
+    this.stats.watched = this.known.size;
+    const name = hint.Name ?? hint.Names?.[0] ?? before?.name;
+    // A container this watcher never saw and cannot name is nobody's target.
+    if (!name && !before) return;
+    this.pusher.enqueue(
+      updateOfRemoved({ Id: id, Name: name, image: hint.image ?? before?.image }, at, this.mapping()),
+    );
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wakeSleep = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}

@@ -1,0 +1,104 @@
+import { hostname } from 'node:os';
+import Dockerode from 'dockerode';
+import { loadConfigOrExit } from '@fleetwatch/config';
+import { jsonLogger, pusherMetrics, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
+import { loadDockerWatcherConfig } from './config';
+import { DockerWatcher } from './docker-watcher';
+
+// The Docker events watcher (SPEC §6): an outside daemon that follows one Docker engine and
+// pushes each container's status to status-ingest with an API key, like any other pusher.
+async function main() {
+  const config = loadConfigOrExit(() => loadDockerWatcherConfig(), 'docker-watcher');
+  const log = jsonLogger('docker-watcher', config.logLevel);
+  // DOCKER_HOST (and DOCKER_TLS_VERIFY / DOCKER_CERT_PATH) are read by docker-modem itself.
+  const docker = config.dockerHost ? new Dockerode() : new Dockerode({ socketPath: config.socketPath });
+  const pusher = new StatusPusher({
+    url: config.ingestUrl,
+    apiKey: config.apiKey,
+    log,
+    maxBatch: config.maxBatch,
+    maxQueue: config.maxQueue,
+    baseDelayMs: config.retryBaseMs,
+    maxDelayMs: config.retryMaxMs,
+  });
+  const watcher = new DockerWatcher(
+    docker,
+    pusher,
+    {
+      labelFilters: config.labelFilters,
+      instancePrefix: config.instancePrefix,
+      location: config.location,
+      source: `docker-watcher@${hostname()}`.slice(0, 256),
+      maxAgeMs: config.maxAgeMs,
+      reconnectBaseMs: 500,
+      reconnectMaxMs: config.reconnectMaxMs,
+      inspectConcurrency: config.inspectConcurrency,
+    },
+    log,
+  );
+  const server = await startDaemonServer({
+    port: config.port,
+    healthy: () => ({ ok: true, detail: { ...watcher.stats, pending: pusher.pending } }),
+    metrics: () => [
+      {
+        name: 'fleetwatch_watcher_connected',
+        help: 'Whether the Docker events stream is open (1) or not (0).',
+        type: 'gauge',
+        value: watcher.stats.connected ? 1 : 0,
+      },
+      {
+        name: 'fleetwatch_watcher_watched',
+        help: 'Containers the watcher follows.',
+        type: 'gauge',
+        value: watcher.stats.watched,
+      },
+      {
+        name: 'fleetwatch_watcher_resyncs_total',
+        help: 'Full resyncs (start and every reconnect).',
+        type: 'counter',
+        value: watcher.stats.resyncs,
+      },
+      {
+        name: 'fleetwatch_watcher_last_resync_seconds',
+        help: 'Duration of the last resync.',
+        type: 'gauge',
+        value: watcher.stats.lastResyncMs / 1000,
+      },
+      {
+        name: 'fleetwatch_watcher_events_total',
+        help: 'Container lifecycle events handled.',
+        type: 'counter',
+        value: watcher.stats.events,
+      },
+      {
+        name: 'fleetwatch_watcher_reconnects_total',
+        help: 'Reconnects to the Docker engine.',
+        type: 'counter',
+        value: watcher.stats.reconnects,
+      },
+      ...pusherMetrics(pusher),
+    ],
+  });
+  pusher.start();
+  watcher.start();
+  log.info('docker-watcher started', {
+    engine: config.dockerHost ?? `unix://${config.socketPath}`,
+    ingest: config.ingestUrl,
+    labelFilters: config.labelFilters,
+    port: config.port,
+  });
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    await watcher.stop();
+    await pusher.stop(5000);
+    server.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+void main();

@@ -1,0 +1,274 @@
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { rmSync } from 'node:fs';
+import type { ContainerSnapshot, DockerEvent } from '../container-status';
+
+// A stand-in for the Docker Engine API on a unix socket, speaking the documented wire
+// format (Engine API v1.45): GET /_ping, /version, /containers/json (all, label
+// filters), /containers/{id}/json, and /events (JSON lines, `since` replay, label
+// filters, kept open). Tests and the watcher benchmark drive it: add containers, apply
+// lifecycle actions (which change state and emit the event Docker would), cut streams.
+// Not a mock of our code: the real watcher with dockerode talks to it over the socket.
+
+interface Entry {
+  snapshot: ContainerSnapshot;
+  image: string;
+  labels: Record<string, string>;
+}
+
+interface Subscriber {
+  res: ServerResponse;
+  labels: string[];
+}
+
+const nowIso = () => new Date().toISOString().replace('Z', '000000Z');
+
+export class DockerEngineStandin {
+  private server: Server | null = null;
+  private readonly containers = new Map<string, Entry>();
+  private readonly log: (DockerEvent & { labels: Record<string, string> })[] = [];
+  private readonly subscribers = new Set<Subscriber>();
+  /** Paths requested, in order (API version prefix removed). */
+  readonly requests: string[] = [];
+  private seq = 0;
+
+  constructor(readonly socketPath: string) {}
+
+  async start(): Promise<void> {
+    rmSync(this.socketPath, { force: true });
+    this.server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://docker');
+      const path = url.pathname.replace(/^\/v\d+\.\d+/, '');
+      this.requests.push(path);
+      const json = (status: number, body: unknown) =>
+        res.writeHead(status, { 'content-type': 'application/json', 'api-version': '1.45' }).end(JSON.stringify(body));
+      if (path === '/_ping')
+        return res.writeHead(200, { 'content-type': 'text/plain', 'api-version': '1.45' }).end('OK');
+      if (path === '/version')
+        return json(200, {
+          Version: '27.0.0-standin',
+          ApiVersion: '1.45',
+          MinAPIVersion: '1.24',
+          Os: 'linux',
+          Arch: 'amd64',
+        });
+      if (path === '/containers/json') {
+        const all = ['1', 'true'].includes(url.searchParams.get('all') ?? '');
+        const labels = labelFiltersOf(url.searchParams.get('filters'));
+        return json(
+          200,
+          [...this.containers.values()]
+            .filter((e) => all || e.snapshot.State?.Status === 'running')
+            .filter((e) => matches(e.labels, labels))
+            .map((e) => ({
+              Id: e.snapshot.Id,
+              Names: [e.snapshot.Name],
+              Image: e.image,
+              ImageID: `sha256:${'0'.repeat(64)}`,
+              Command: 'run',
+              Created: Math.floor(Date.parse(e.snapshot.Created ?? '') / 1000),
+              State: e.snapshot.State?.Status,
+              Status: e.snapshot.State?.Status,
+              Labels: e.labels,
+              Ports: [],
+              Mounts: [],
+            })),
+        );
+      }
+      const inspect = /^\/containers\/([^/]+)\/json$/.exec(path);
+      if (inspect) {
+        const id = decodeURIComponent(inspect[1] as string);
+        const entry = this.find(id);
+        return entry ? json(200, entry.snapshot) : json(404, { message: `No such container: ${id}` });
+      }
+      if (path === '/events') {
+        const since = Number(url.searchParams.get('since') ?? 'NaN');
+        const labels = labelFiltersOf(url.searchParams.get('filters'));
+        res.writeHead(200, { 'content-type': 'application/json', 'api-version': '1.45' });
+        res.flushHeaders();
+        if (Number.isFinite(since))
+          for (const e of this.log)
+            if ((e.time ?? 0) >= since && matches(e.labels, labels)) res.write(JSON.stringify(strip(e)) + '\n');
+        const sub = { res, labels };
+        this.subscribers.add(sub);
+        res.on('close', () => this.subscribers.delete(sub));
+        return;
+      }
+      json(404, { message: `page not found: ${path}` });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.socketPath, resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.dropStreams();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server?.closeAllConnections?.();
+    rmSync(this.socketPath, { force: true });
+  }
+
+  /** Ends every open events stream, as a restarting engine does. */
+  dropStreams(): void {
+    for (const s of this.subscribers) s.res.end();
+    this.subscribers.clear();
+  }
+
+  get openStreams(): number {
+    return this.subscribers.size;
+  }
+
+  private find(idOrName: string): Entry | undefined {
+    return (
+      this.containers.get(idOrName) ??
+      [...this.containers.values()].find(
+        (e) => e.snapshot.Id.startsWith(idOrName) || e.snapshot.Name === `/${idOrName}`,
+      )
+    );
+  }
+
+  /** Creates a container (emits `create`); `running: true` starts it too (emits `start`). */
+  add(spec: {
+    name: string;
+    image?: string;
+    labels?: Record<string, string>;
+    running?: boolean;
+    healthcheck?: boolean;
+    quiet?: boolean;
+  }): string {
+    const id = (++this.seq).toString(16).padStart(8, '0') + 'c0ffee'.repeat(9) + '00';
+    const snapshot: ContainerSnapshot = {
+      Id: id.slice(0, 64),
+      Name: `/${spec.name}`,
+      Created: nowIso(),
+      RestartCount: 0,
+      State: {
+        Status: 'created',
+        Running: false,
+        Paused: false,
+        Restarting: false,
+        OOMKilled: false,
+        Dead: false,
+        ExitCode: 0,
+        Error: '',
+        StartedAt: '0001-01-01T00:00:00Z',
+        FinishedAt: '0001-01-01T00:00:00Z',
+        ...(spec.healthcheck ? { Health: { Status: 'starting', FailingStreak: 0, Log: [] } } : {}),
+      },
+      Config: { Image: spec.image ?? 'nginx:1.27', Labels: spec.labels ?? {} },
+    };
+    this.containers.set(snapshot.Id, { snapshot, image: spec.image ?? 'nginx:1.27', labels: spec.labels ?? {} });
+    if (!spec.quiet) this.emit(snapshot.Id, 'create');
+    if (spec.running) this.act(snapshot.Id, 'start', { quiet: spec.quiet });
+    return snapshot.Id;
+  }
+
+  /**
+   * Applies a lifecycle action as the engine would and emits its event:
+   * start, die (exitCode), stop, kill, oom, pause, unpause, restart, destroy,
+   * health_status (healthy | unhealthy).
+   */
+  act(
+    idOrName: string,
+    action: 'start' | 'die' | 'stop' | 'kill' | 'oom' | 'pause' | 'unpause' | 'restart' | 'destroy' | 'health_status',
+    opts: { exitCode?: number; health?: 'healthy' | 'unhealthy'; quiet?: boolean } = {},
+  ): void {
+    const entry = this.find(idOrName);
+    if (!entry) throw new Error(`no container ${idOrName}`);
+    const s = entry.snapshot.State!;
+    const now = nowIso();
+    let emitted = action as string;
+    switch (action) {
+      case 'start':
+      case 'restart':
+        Object.assign(s, {
+          Status: 'running',
+          Running: true,
+          Paused: false,
+          OOMKilled: false,
+          ExitCode: 0,
+          StartedAt: now,
+        });
+        if (action === 'restart') entry.snapshot.RestartCount = (entry.snapshot.RestartCount ?? 0) + 1;
+        if (s.Health) s.Health = { Status: 'starting', FailingStreak: 0, Log: [] };
+        break;
+      case 'die':
+      case 'stop':
+        Object.assign(s, {
+          Status: 'exited',
+          Running: false,
+          Paused: false,
+          ExitCode: opts.exitCode ?? (action === 'stop' ? 0 : 1),
+          FinishedAt: now,
+        });
+        break;
+      case 'kill':
+        break;
+      case 'oom':
+        s.OOMKilled = true;
+        break;
+      case 'pause':
+        Object.assign(s, { Status: 'paused', Paused: true });
+        break;
+      case 'unpause':
+        Object.assign(s, { Status: 'running', Paused: false });
+        break;
+      case 'destroy':
+        this.containers.delete(entry.snapshot.Id);
+        break;
+      case 'health_status': {
+        const ok = opts.health !== 'unhealthy';
+        const h = s.Health ?? { Log: [] };
+        const log = [...(h.Log ?? []), { Start: now, End: now, ExitCode: ok ? 0 : 1 }].slice(-5);
+        s.Health = {
+          Status: ok ? 'healthy' : 'unhealthy',
+          FailingStreak: ok ? 0 : (h.FailingStreak ?? 0) + 1,
+          Log: log,
+        };
+        emitted = `health_status: ${s.Health.Status}`;
+        break;
+      }
+    }
+    if (!opts.quiet) this.emit(entry.snapshot.Id, emitted, entry);
+  }
+
+  private emit(id: string, action: string, entry = this.containers.get(id)): void {
+    const nanos = BigInt(Date.now()) * 1_000_000n + BigInt(this.log.length % 1_000_000);
+    const labels = entry?.labels ?? {};
+    const event = {
+      status: action,
+      id,
+      from: entry?.image,
+      Type: 'container',
+      Action: action,
+      Actor: {
+        ID: id,
+        Attributes: { ...labels, image: entry?.image ?? '', name: (entry?.snapshot.Name ?? '').slice(1) },
+      },
+      scope: 'local',
+      time: Number(nanos / 1_000_000_000n),
+      timeNano: Number(nanos),
+      labels,
+    };
+    this.log.push(event);
+    for (const sub of this.subscribers)
+      if (matches(labels, sub.labels)) sub.res.write(JSON.stringify(strip(event)) + '\n');
+  }
+}
+
+function strip(e: DockerEvent & { labels?: unknown }): DockerEvent {
+  const { labels: _labels, ...rest } = e;
+  return rest;
+}
+
+/** `{"label":["a=b","c"]}` (or Docker's older `{"label":{"a=b":true}}`) → the label filters. */
+function labelFiltersOf(raw: string | null): string[] {
+  if (!raw) return [];
+  const f = JSON.parse(raw) as { label?: string[] | Record<string, boolean> };
+  if (!f.label) return [];
+  return Array.isArray(f.label) ? f.label : Object.keys(f.label).filter((k) => (f.label as Record<string, boolean>)[k]);
+}
+
+function matches(labels: Record<string, string>, filters: string[]): boolean {
+  return filters.every((f) => {
+    const eq = f.indexOf('=');
+    return eq < 0 ? f in labels : labels[f.slice(0, eq)] === f.slice(eq + 1);
+  });
+}

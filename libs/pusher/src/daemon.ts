@@ -1,0 +1,117 @@
+import { createServer, type Server } from 'node:http';
+import type { PushLog, StatusPusher } from './status-pusher';
+
+// What every pushing daemon needs beside the push client: a JSON-lines log and a small
+// HTTP port for liveness (/healthz) and Prometheus counters (/metrics).
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type DaemonLogLevel = (typeof LEVELS)[number];
+
+/** One JSON object per line on stdout (pino's field names, so the same tooling reads it). */
+export function jsonLogger(name: string, level: DaemonLogLevel = 'info'): PushLog & { debug: PushLog['info'] } {
+  const min = LEVELS.indexOf(level);
+  const write = (lvl: DaemonLogLevel, msg: string, fields?: Record<string, unknown>) => {
+    if (LEVELS.indexOf(lvl) < min) return;
+    process.stdout.write(JSON.stringify({ level: lvl, time: new Date().toISOString(), name, msg, ...fields }) + '\n');
+  };
+  return {
+    debug: (m, f) => write('debug', m, f),
+    info: (m, f) => write('info', m, f),
+    warn: (m, f) => write('warn', m, f),
+    error: (m, f) => write('error', m, f),
+  };
+}
+
+export interface DaemonMetric {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge';
+  value: number;
+}
+
+/** Prometheus text format for a handful of unlabelled series. */
+export function metricsText(metrics: DaemonMetric[]): string {
+  return metrics
+    .map(
+      (m) =>
+        `# HELP ${m.name} ${m.help}\n# TYPE ${m.name} ${m.type}\n${m.name} ${Number.isFinite(m.value) ? m.value : 0}\n`,
+    )
+    .join('');
+}
+
+/**
+ * `/healthz` answers 200 while `healthy()` says so (503 with the reason otherwise);
+ * `/metrics` the daemon's series. Port 0 picks a free one (tests).
+ */
+export async function startDaemonServer(opts: {
+  port: number;
+  host?: string;
+  healthy: () => { ok: boolean; detail: Record<string, unknown> };
+  metrics: () => DaemonMetric[];
+}): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz' || path === '/readyz') {
+      const h = opts.healthy();
+      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h.detail));
+    } else if (path === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metricsText(opts.metrics()));
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host ?? '0.0.0.0', () => resolve());
+  });
+  return server;
+}
+
+/** The push client's counters, for a daemon's /metrics. */
+export function pusherMetrics(pusher: StatusPusher) {
+  const s = pusher.stats;
+  return [
+    {
+      name: 'fleetwatch_pusher_accepted_total',
+      help: 'Updates the ingest accepted (202).',
+      type: 'counter' as const,
+      value: s.accepted,
+    },
+    {
+      name: 'fleetwatch_pusher_requests_total',
+      help: 'Push requests sent, retries included.',
+      type: 'counter' as const,
+      value: s.requests,
+    },
+    {
+      name: 'fleetwatch_pusher_retries_total',
+      help: 'Requests answered 429/5xx or lost, retried.',
+      type: 'counter' as const,
+      value: s.retries,
+    },
+    {
+      name: 'fleetwatch_pusher_dropped_invalid_total',
+      help: 'Updates the contract refused before sending.',
+      type: 'counter' as const,
+      value: s.droppedInvalid,
+    },
+    {
+      name: 'fleetwatch_pusher_dropped_refused_total',
+      help: 'Updates the ingest refused (4xx), not retried.',
+      type: 'counter' as const,
+      value: s.droppedRefused,
+    },
+    {
+      name: 'fleetwatch_pusher_dropped_overflow_total',
+      help: 'Updates dropped from a full queue.',
+      type: 'counter' as const,
+      value: s.droppedOverflow,
+    },
+    {
+      name: 'fleetwatch_pusher_pending',
+      help: 'Updates queued or in flight.',
+      type: 'gauge' as const,
+      value: pusher.pending,
+    },
+  ];
+}

@@ -1,0 +1,42 @@
+import { env } from '@fleetwatch/config';
+import { z } from 'zod';
+
+/** The variables every pushing daemon reads (README, "Watchers"), for its parseEnv shape. */
+export const pusherShape = {
+  /** Base URL of status-ingest. */
+  FLEETWATCH_INGEST_URL: z
+    .string()
+    .default('http://127.0.0.1:3001')
+    .refine((s) => /^https?:\/\/[^/]+/.test(s), 'must be an http(s) URL of status-ingest, e.g. http://127.0.0.1:3001'),
+  /** An API key with the ingest scope (made at the gateway: POST /api/v1/api-keys). */
+  FLEETWATCH_INGEST_API_KEY: z.string({ message: 'is required: an API key with the ingest scope' }).min(1),
+  /** `location` of every update (where this daemon runs); the ingest's default (`push`) when unset. */
+  FLEETWATCH_LOCATION: z
+    .string()
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits and . _ -')
+    .optional(),
+  LOG_LEVEL: env.logLevel(),
+  WATCHER_BATCH_MAX: env.int(500, 1, 1000),
+  WATCHER_QUEUE_MAX: env.int(100_000, 100, 10_000_000),
+  WATCHER_RETRY_BASE_MS: env.int(500, 10, 60_000),
+  WATCHER_RETRY_MAX_MS: env.int(30_000, 100, 600_000),
+  /** Oldest `occurredAt` sent: a state older than this is reported as of now minus this. */
+  WATCHER_MAX_EVENT_AGE_HOURS: env.int(24, 1, 24 * 6),
+};
+
+type PusherValues = z.output<z.ZodObject<typeof pusherShape>>;
+
+export function pusherSettings(v: PusherValues) {
+  return {
+    ingestUrl: v.FLEETWATCH_INGEST_URL,
+    apiKey: v.FLEETWATCH_INGEST_API_KEY,
+    location: v.FLEETWATCH_LOCATION,
+    logLevel: v.LOG_LEVEL,
+    maxBatch: v.WATCHER_BATCH_MAX,
+    maxQueue: v.WATCHER_QUEUE_MAX,
+    retryBaseMs: v.WATCHER_RETRY_BASE_MS,
+    retryMaxMs: v.WATCHER_RETRY_MAX_MS,
+    maxAgeMs: v.WATCHER_MAX_EVENT_AGE_HOURS * 3600_000,
+  };
+}
