@@ -1,13 +1,38 @@
 import type { TargetPolicy } from '@fleetwatch/domain';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { request } from 'undici';
-import type { CertFacts } from './cert-facts';
-import { createCheckAgent } from './check-agent';
+import { TLSSocket } from 'node:tls';
+import { authorizationErrorOf, certFactsOf, type CertFacts } from './cert-facts';
+import { connectChecked } from './connect-checked';
+import { CertificateUntrustedError } from './target-denied.error';
 
-// One HTTP exchange of a check (http and prometheus probes): redirects followed by hand,
-// so each hop's URL is vetted (http/https only) and its address goes through the policy
-// in the attempt's connector like the first; the body read up to a cap, the rest never
-// downloaded.
+// One HTTP exchange of a check (http, prometheus and amqp-management probes): redirects
+// followed by hand, so each hop's URL is vetted (http/https only) and its address goes
+// through the policy like the first; the body read up to a cap, the rest never downloaded.
+//
+// Decisions:
+//  - node:http with no agent and our own `createConnection`: every request (first, each
+//    redirect hop) connects through connectChecked — resolve once, check the policy,
+//    connect to exactly that address, check the peer again. A `lookup` hook alone would
+//    not do: Node skips it for hosts that are already IP literals.
+//  - A new connection per request, closed when the request ends (`Connection: close`,
+//    and the socket destroyed once the answer is read): no keep-alive socket outlives the
+//    check run. A pooled socket would carry a policy decision, a tlsVerify setting and a
+//    certificate from another check (or from before a policy change) into this one, hide
+//    connect time from latency, and, with TLS 1.3 resumption, hide the peer certificate.
+//    A new connection every run costs a handshake per interval, which is what a monitor
+//    should measure anyway.
+//  - Why not undici (used until the collector benchmark of issue 15): an undici Agent per
+//    attempt — the only way to give each attempt its own checked connector and no pool —
+//    cost about 1 ms of CPU per check (Agent setup and close, an error object with a
+//    source-mapped stack for every closed client, the Wasm parser), twice what node:http
+//    on a fresh connection costs, and undici's module graph held ~6 MB at rest.
+//  - No separate connect timeout: the attempt's signal (the check's timeout) ends the
+//    lookup, the connect and the exchange alike.
+//  - TLS: the handshake never rejects by itself; with tlsVerify an untrusted peer fails
+//    the connection (CertificateUntrustedError) before any request byte is sent, after
+//    its certificate facts were recorded, so the result can still show them.
 
 export interface ExchangeRequest {
   url: string;
@@ -52,92 +77,208 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Dropped when a redirect leaves the origin (as browsers do): they were meant for the first one. */
 const ORIGIN_BOUND = ['authorization', 'cookie', 'proxy-authorization'];
 const USER_AGENT = 'fleetwatch-collector';
+const EMPTY = Buffer.alloc(0);
+
+interface Hop {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  truncated: boolean;
+  cert?: CertFacts;
+}
 
 export async function httpExchange(req: ExchangeRequest, ctx: ExchangeContext): Promise<ExchangeResult> {
   const started = performance.now();
-  const agent = createCheckAgent({ ...ctx, tlsVerify: req.tlsVerify });
-  try {
-    let url = new URL(req.url);
-    let method = req.method;
-    let body = req.body;
-    let headers = withUserAgent(req.headers);
-    for (let hop = 0; ; hop++) {
-      if (url.protocol !== 'http:' && url.protocol !== 'https:')
-        throw new RedirectError(`scheme "${url.protocol}" not allowed (http, https)`);
-      const res = await request(url, { dispatcher: agent.dispatcher, method, headers, body, signal: ctx.signal });
-      const location = headerText(res.headers.location);
-      if (req.followRedirects && REDIRECTS.has(res.statusCode) && location !== undefined) {
-        await res.body.dump();
-        if (hop >= req.maxRedirects)
-          throw new RedirectError(`more than ${req.maxRedirects} redirects (last to ${safeUrl(location, url)})`);
-        let next: URL;
-        try {
-          next = new URL(location, url);
-        } catch {
-          throw new RedirectError(`redirect ${res.statusCode} to an invalid location "${location.slice(0, 200)}"`);
-        }
-        if (next.protocol !== 'http:' && next.protocol !== 'https:')
-          throw new RedirectError(`redirect to scheme "${next.protocol}" refused (http, https only)`);
-        if (next.origin !== url.origin) headers = without(headers, ORIGIN_BOUND);
-        // 303 always, and 301/302 after a POST, continue as GET without the body (fetch standard).
-        if (
-          (res.statusCode === 303 && method !== 'HEAD') ||
-          ([301, 302].includes(res.statusCode) && method === 'POST')
-        ) {
-          method = 'GET';
-          body = undefined;
-          headers = without(headers, ['content-type', 'content-length']);
-        }
-        url = next;
-        continue;
+  let url = new URL(req.url);
+  let method = req.method.toUpperCase();
+  let body = req.body;
+  let headers = withUserAgent(req.headers);
+  for (let hop = 0; ; hop++) {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new RedirectError(`scheme "${url.protocol}" not allowed (http, https)`);
+    const redirecting = req.followRedirects;
+    const res = await exchangeOnce(url, method, headers, body, req.tlsVerify, req.maxBodyBytes, ctx, (status, h) =>
+      redirecting && REDIRECTS.has(status) && h.location !== undefined ? 0 : req.maxBodyBytes,
+    );
+    const location = res.headers.location;
+    if (redirecting && REDIRECTS.has(res.status) && location !== undefined) {
+      if (hop >= req.maxRedirects)
+        throw new RedirectError(`more than ${req.maxRedirects} redirects (last to ${safeUrl(location, url)})`);
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new RedirectError(`redirect ${res.status} to an invalid location "${location.slice(0, 200)}"`);
       }
-      const { bytes, truncated } = await readCapped(res.body, req.maxBodyBytes);
-      return {
-        status: res.statusCode,
-        headers: flatHeaders(res.headers),
-        body: bytes,
-        truncated,
-        url: url.toString(),
-        redirects: hop,
-        cert: url.protocol === 'https:' ? agent.certOf(url) : undefined,
-        elapsedMs: performance.now() - started,
-      };
+      if (next.protocol !== 'http:' && next.protocol !== 'https:')
+        throw new RedirectError(`redirect to scheme "${next.protocol}" refused (http, https only)`);
+      if (next.origin !== url.origin) headers = without(headers, ORIGIN_BOUND);
+      // 303 always, and 301/302 after a POST, continue as GET without the body (fetch standard).
+      if (
+        (res.status === 303 && method !== 'HEAD') ||
+        ((res.status === 301 || res.status === 302) && method === 'POST')
+      ) {
+        method = 'GET';
+        body = undefined;
+        headers = without(headers, ['content-type', 'content-length']);
+      }
+      url = next;
+      continue;
     }
-  } finally {
-    await agent.close();
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: res.body,
+      truncated: res.truncated,
+      url: url.toString(),
+      redirects: hop,
+      cert: res.cert,
+      elapsedMs: performance.now() - started,
+    };
   }
 }
 
-async function readCapped(stream: AsyncIterable<Buffer>, max: number): Promise<{ bytes: Buffer; truncated: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    if (size + chunk.length > max) {
-      chunks.push(chunk.subarray(0, max - size));
-      // Leaving the loop destroys the stream: the rest is never read.
-      return { bytes: Buffer.concat(chunks), truncated: true };
-    }
-    chunks.push(chunk);
-    size += chunk.length;
-  }
-  return { bytes: Buffer.concat(chunks), truncated: false };
+/**
+ * One request on a connection of its own, read to the end (or to `keep(status, headers)`
+ * bytes: 0 for a redirect that will be followed), then the connection is closed.
+ */
+function exchangeOnce(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  tlsVerify: boolean,
+  maxBodyBytes: number,
+  ctx: ExchangeContext,
+  keep: (status: number, headers: Record<string, string>) => number,
+): Promise<Hop> {
+  const { signal } = ctx;
+  signal.throwIfAborted();
+  const https = url.protocol === 'https:';
+  const port = Number(url.port) || (https ? 443 : 80);
+  // An IPv6 literal without its brackets, as it is named in policy messages and connected to.
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return new Promise<Hop>((resolve, reject) => {
+    let settled = false;
+    let cert: CertFacts | undefined;
+    let socket: Socket | undefined;
+    const finish = (err: unknown, hop?: Hop): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      // The connection never outlives the exchange, whatever the server or a Connection header said.
+      request.destroy();
+      socket?.destroy();
+      if (err === undefined && hop) resolve(hop);
+      else reject(err);
+    };
+    const onAbort = (): void => finish(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+
+    const request: ClientRequest = httpRequest({
+      method,
+      path: `${url.pathname}${url.search}`,
+      headers: withHost(headers, url.host, body),
+      setHost: false,
+      // Node waits for `done` when createConnection returns nothing (an asynchronous connect).
+      createConnection: (_options: unknown, done: (err: Error | null, s?: Socket) => void) => {
+        connectChecked({
+          host,
+          port,
+          policy: ctx.policy,
+          signal,
+          resolver: ctx.resolver,
+          tls: https ? { alpn: ['http/1.1'] } : undefined,
+        }).then(
+          ({ socket: s }) => {
+            if (settled) {
+              s.destroy();
+              return;
+            }
+            socket = s;
+            if (s instanceof TLSSocket) {
+              cert = certFactsOf(s);
+              if (tlsVerify && !s.authorized) {
+                const reason = authorizationErrorOf(s);
+                s.destroy();
+                finish(new CertificateUntrustedError(host, reason));
+                return;
+              }
+            }
+            done(null, s);
+          },
+          (err: Error) => finish(err),
+        );
+        return undefined;
+      },
+    } as unknown as RequestOptions);
+    request.on('error', (err) => finish(err));
+    request.on('response', (r: IncomingMessage) => {
+      const flat = flatHeaders(r.rawHeaders);
+      const status = r.statusCode ?? 0;
+      const max = Math.min(keep(status, flat), maxBodyBytes);
+      if (max === 0) {
+        finish(undefined, { status, headers: flat, body: EMPTY, truncated: false, cert });
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      r.on('data', (chunk: Buffer) => {
+        if (size + chunk.length > max) {
+          chunks.push(chunk.subarray(0, max - size));
+          // Stop here: the rest is never read (the connection is closed).
+          finish(undefined, { status, headers: flat, body: Buffer.concat(chunks), truncated: true, cert });
+          return;
+        }
+        chunks.push(chunk);
+        size += chunk.length;
+      });
+      r.on('end', () =>
+        finish(undefined, {
+          status,
+          headers: flat,
+          body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size),
+          truncated: false,
+          cert,
+        }),
+      );
+      r.on('error', (err) => finish(err));
+      r.on('close', () => {
+        if (!r.complete) finish(new Error('the connection closed before the response ended'));
+      });
+    });
+    request.end(body);
+  });
 }
 
-function headerText(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(', ') : v;
-}
-
-function flatHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
+/** Lower-case names; repeated headers joined with ", " (set-cookie included). */
+function flatHeaders(raw: string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) {
-    const text = headerText(v);
-    if (text !== undefined) out[k.toLowerCase()] = text;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = raw[i].toLowerCase();
+    const prev = out[k];
+    out[k] = prev === undefined ? raw[i + 1] : `${prev}, ${raw[i + 1]}`;
   }
   return out;
 }
 
 function withUserAgent(h: Record<string, string>): Record<string, string> {
   return Object.keys(h).some((k) => k.toLowerCase() === 'user-agent') ? { ...h } : { ...h, 'user-agent': USER_AGENT };
+}
+
+/** The Host header (the URL's host, default port left out) unless the check sets one; the body's length. */
+function withHost(h: Record<string, string>, host: string, body: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  let hasHost = false;
+  for (const [k, v] of Object.entries(h)) {
+    const name = k.toLowerCase();
+    if (name === 'content-length' && body !== undefined) continue;
+    if (name === 'host') hasHost = true;
+    out[k] = v;
+  }
+  if (!hasHost) out.host = host;
+  if (body !== undefined) out['content-length'] = String(Buffer.byteLength(body));
+  return out;
 }
 
 function without(h: Record<string, string>, names: string[]): Record<string, string> {

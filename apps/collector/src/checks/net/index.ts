@@ -4,6 +4,5 @@ export * from './resolve-allowed';
 export * from './dns-servers';
 export * from './connect-checked';
 export * from './cert-facts';
-export * from './check-agent';
 export * from './http-exchange';
 export * from './failure';
