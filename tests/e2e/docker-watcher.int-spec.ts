@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { waitFor } from '@fleetwatch/testing';
-import { createSite, freePort, type E2eSite } from '../../../tests/e2e/site-launcher';
-import { DockerEngineStandin } from './standin/docker-engine.standin';
+import { createSite, freePort, type E2eSite } from './site-launcher';
+import { DockerEngineStandin } from '../../apps/docker-watcher/src/standin/docker-engine.standin';
 
 // The real Docker watcher (built, dockerode over a unix socket) against a Docker Engine API
 // stand-in, pushing through a real status-ingest (behind a proxy that answers 503 first)
