@@ -3,8 +3,15 @@ import { QueueName } from '@fleetwatch/contracts';
 import { MessagingModule, observationShardQueueSpecs, RpcClientModule } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
-import { ChecksService, COLLECTOR_STARTED_AT, PROBE_LOOKUP, type ProbeLookup } from './checks/checks.service';
-import { probeFor } from './checks/probes/registry';
+import {
+  ChecksService,
+  COLLECTOR_STARTED_AT,
+  PROBE_LOOKUP,
+  PROBE_SESSIONS,
+  type ProbeLookup,
+} from './checks/checks.service';
+import type { ProbeSessions } from './checks/probe';
+import { probeFor, probeSessions } from './checks/probes/registry';
 import type { CollectorConfig } from './config';
 import { HeartbeatService } from './heartbeat/heartbeat.service';
 import { ReadinessWiring } from './health/readiness.wiring';
@@ -14,6 +21,8 @@ import { COLLECTOR_CONFIG } from './tokens';
 export interface CollectorModuleOptions {
   /** Probes by check type (default: probes/registry.ts, every type). */
   probes?: ProbeLookup;
+  /** Probes' subscriptions while checks are assigned (default: probes/registry.ts, the rabbitmq-tap's). */
+  sessions?: ProbeSessions;
   /**
    * When this collector started, epoch ms (default: the process start). Check slots that
    * fell between then and the scheduler's start run at once, so after a restart every
@@ -51,6 +60,7 @@ export class CollectorModule {
       providers: [
         { provide: COLLECTOR_CONFIG, useValue: config },
         { provide: PROBE_LOOKUP, useValue: options.probes ?? probeFor },
+        { provide: PROBE_SESSIONS, useValue: options.sessions ?? probeSessions },
         { provide: COLLECTOR_STARTED_AT, useValue: options.startedAt ?? Math.round(performance.timeOrigin) },
         HeartbeatService,
         ChecksService,

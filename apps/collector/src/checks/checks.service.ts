@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import {
   CHECK_SECRET_ENV_PREFIX,
   ConfigRpcMethod,
@@ -18,7 +18,7 @@ import { AssignmentFile } from './assignment/assignment-file';
 import { AssignmentService, type Assignment } from './assignment/assignment.service';
 import { ConfigChangedFollower } from './assignment/config-events';
 import { ChecksMetrics } from './checks.metrics';
-import type { Probe } from './probe';
+import type { Probe, ProbeSessions, SessionContext } from './probe';
 import { CheckRunner } from './runner/check-runner';
 import { CheckScheduler } from './scheduler/check-scheduler';
 import { Spool } from './spool/spool';
@@ -26,6 +26,8 @@ import { SpoolDrain } from './spool/spool-drain';
 
 /** Maps a check type to its probe (probes/registry.ts in the service; tests may pass their own). */
 export const PROBE_LOOKUP = Symbol('PROBE_LOOKUP');
+/** Probes that hold a subscription while their checks are assigned (probes/registry.ts: the rabbitmq-tap). */
+export const PROBE_SESSIONS = Symbol('PROBE_SESSIONS');
 /** When this collector started (epoch ms): slots that fell during its boot run at once (CheckScheduler.catchUpFrom). */
 export const COLLECTOR_STARTED_AT = Symbol('COLLECTOR_STARTED_AT');
 export type ProbeLookup = (type: CheckType) => Probe | undefined;
@@ -49,6 +51,7 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
   private drain!: SpoolDrain;
   private assignment!: AssignmentService;
   private follower!: ConfigChangedFollower;
+  private sessionContext!: SessionContext;
   readonly metrics = new ChecksMetrics();
 
   constructor(
@@ -59,6 +62,7 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
     private readonly publisher: BusPublisher,
     private readonly connections: BusConnections,
     private readonly rpc: RpcClient,
+    @Optional() @Inject(PROBE_SESSIONS) private readonly sessions?: ProbeSessions,
   ) {}
 
   /** The assignment running now (from the owner or from disk), undefined before the first one. */
@@ -80,10 +84,16 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
       onDropped: (records, reason) => metrics.countDropped(reason, records),
     });
     metrics.watchSpool(this.spool);
-    this.runner = new CheckRunner({
-      probeFor: this.probeFor,
+    this.sessionContext = {
       policy: createTargetPolicy(config.denyNetworks),
       env: checkSecretsOf(process.env),
+      dnsServers: config.dnsServers,
+      logger,
+    };
+    this.runner = new CheckRunner({
+      probeFor: this.probeFor,
+      policy: this.sessionContext.policy,
+      env: this.sessionContext.env,
       dnsServers: config.dnsServers,
       location: config.location,
       sink: (result) => this.spoolResult(result),
@@ -148,6 +158,7 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
       this.runner.abortAll();
       await stopped;
     }
+    await this.sessions?.close();
     await this.drain.stop(Math.min(2_000, this.config.shutdownTimeoutMs / 4));
     await this.spool.close();
     this.metrics.watchSpool(undefined);
@@ -157,6 +168,8 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
     // Paused checks do not run; nor do types without a probe here (`push` heartbeat monitors: the aggregator judges their pings).
     const active = a.checks.filter((c) => !c.paused && this.probeFor(c.type) !== undefined);
     this.scheduler.replaceAll(active);
+    // Subscriptions follow the assignment: opened for new checks, closed for deleted or paused ones.
+    this.sessions?.assign(active, this.sessionContext);
     this.metrics.setAssigned(active);
     this.metrics.setAssignment(a.version, a.origin);
   }

@@ -1,4 +1,4 @@
-import type { CheckSpec, CheckType } from '@fleetwatch/contracts';
+import type { CheckDefinition, CheckMetric, CheckSpec, CheckType } from '@fleetwatch/contracts';
 import type { TargetPolicy } from '@fleetwatch/domain';
 
 // The contract between the collector's runner and each check type's probe. A probe does
@@ -47,9 +47,31 @@ export interface ProbeOutcome {
   /** Why not ok, for people: "connect ECONNREFUSED 127.0.0.1:9", "status 503 not in [200]". */
   failureReason?: string;
   facts: ProbeFacts;
+  /**
+   * Figures a service collector read, published with the result as its `metrics` (bounded and valid
+   * by checkMetricSchema: probes/service-metrics.ts). Absent for the other types, whose `facts.metrics`
+   * serve conditions only.
+   */
+  metrics?: CheckMetric[];
 }
 
 export type Probe<T extends CheckType = CheckType> = (
   check: Extract<CheckSpec, { type: T }>,
   ctx: ProbeContext,
 ) => Promise<ProbeOutcome>;
+
+/** What a probe session gets: a probe's context without a per-run signal or timeout. */
+export type SessionContext = Omit<ProbeContext, 'signal' | 'timeoutMs'> & {
+  logger: { warn(obj: object, msg: string): void };
+};
+
+/**
+ * Probes that hold something open while their checks are assigned (rabbitmq-tap's subscription).
+ * Told the active checks each time the assignment is applied: what is new opens, what changed
+ * reopens, what is gone (deleted, paused, moved away) closes. Each run of such a check reads
+ * and resets what its session gathered since the last run.
+ */
+export interface ProbeSessions {
+  assign(checks: readonly CheckDefinition[], ctx: SessionContext): void;
+  close(): Promise<void>;
+}

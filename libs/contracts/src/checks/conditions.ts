@@ -35,7 +35,11 @@ export type ConditionVariable = keyof typeof CONDITION_VARIABLES;
 export const CONDITION_LIMITS = { maxLength: 1024, maxAstNodes: 256, maxDepth: 32 } as const;
 
 export interface ConditionFunctions {
-  /** `metric("name")`: the value of a scraped series (prometheus), or a type's named number. */
+  /**
+   * `metric("name")`: the value of a scraped series (prometheus), a type's named number, or a service
+   * collector's figure as its result's `metrics` carry it (`metric("redis_connected_clients")`,
+   * `metric("rabbitmq_queue_messages", {"queue": "orders"})`, `metric("pg_standby_lag_seconds") < 30`).
+   */
   metric(name: string): number;
   /** `metric("name", {"label": "value"})`: the series with those labels. */
   metricWith(name: string, labels: Record<string, string>): number;

@@ -119,8 +119,8 @@ export function checkTargetProblem(check: CheckSpec, policy: TargetPolicy): Targ
     const problem = hostProblem(host, policy);
     if (problem) return { path, message: problem };
   }
-  // amqp's management API is a second address the collector connects to.
-  if (check.type === 'amqp' && check.managementUrl) {
+  // amqp's (and rabbitmq-queues') management API is a second address the collector connects to.
+  if ((check.type === 'amqp' || check.type === 'rabbitmq-queues') && check.managementUrl) {
     const mgmt = hostOfUrl(check.managementUrl);
     const problem = mgmt ? hostProblem(mgmt, policy) : null;
     if (problem) return { path: 'managementUrl', message: problem };
@@ -147,6 +147,8 @@ function addressField(check: CheckSpec): string | null {
       return 'url';
     case 'dns':
       return 'resolver';
+    case 's3':
+      return 'endpoint';
     case 'process':
       return null;
     default:

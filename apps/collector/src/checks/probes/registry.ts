@@ -1,10 +1,11 @@
 import type { CheckType } from '@fleetwatch/contracts';
-import type { Probe } from '../probe';
+import type { Probe, ProbeSessions } from '../probe';
 import { amqpProbe } from './amqp.probe';
 import { dnsProbe } from './dns.probe';
 import { httpProbe } from './http.probe';
 import { icmpProbe } from './icmp.probe';
 import { processProbe } from './process.probe';
+import { createTapProbe, pipelineTaps } from './rabbitmq-tap.probe';
 import { prometheusProbe } from './prometheus.probe';
 import { tcpProbe } from './tcp.probe';
 import { tlsProbe } from './tls.probe';
@@ -38,7 +39,16 @@ export const PROBES: { readonly [T in ProbedCheckType]: Probe<T> } = {
   redis: lazy(() => import('./redis.probe').then((m) => m.redisProbe)),
   amqp: amqpProbe,
   process: processProbe,
+  // Service collectors (issue 16): figures in the result's `metrics`.
+  'redis-stats': lazy(() => import('./redis-stats.probe').then((m) => m.redisStatsProbe)),
+  'rabbitmq-queues': lazy(() => import('./rabbitmq-queues.probe').then((m) => m.rabbitmqQueuesProbe)),
+  'rabbitmq-tap': createTapProbe(pipelineTaps),
+  'postgres-stats': lazy(() => import('./postgres-stats.probe').then((m) => m.postgresStatsProbe)),
+  s3: lazy(() => import('./s3.probe').then((m) => m.s3Probe)),
 };
+
+/** Subscriptions held while checks are assigned: the rabbitmq-tap's private queues (ChecksService.apply). */
+export const probeSessions: ProbeSessions = pipelineTaps;
 
 /** The probe of `type`; undefined for a type collectors do not run (`push`). */
 export function probeFor(type: CheckType): Probe | undefined {

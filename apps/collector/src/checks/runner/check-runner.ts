@@ -93,6 +93,8 @@ export class CheckRunner {
     };
     if (reason !== undefined) result.failureReason = storable(reason, 2048);
     if (check.downQuorumPct !== undefined) result.downQuorumPct = check.downQuorumPct;
+    // Service collectors' figures (issue 16): bounded and valid at the source (probes/service-metrics.ts).
+    if (last.outcome.metrics !== undefined) result.metrics = last.outcome.metrics;
     return result;
   }
 

@@ -1,0 +1,107 @@
+import { checkResultPayloadSchema, postgresStatsCheckFields, type CheckInput } from '@fleetwatch/contracts';
+import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
+import { testEnv } from '@fleetwatch/testing';
+import { Client } from 'pg';
+import { postgresStatsProbe } from './postgres-stats.probe';
+import { closedPort, probeContext } from './probes.int-helpers';
+
+jest.setTimeout(60_000);
+
+// Against the shared local Postgres (a primary without replicas): sessions this test holds
+// open in known states, and this run's database, are found in the figures.
+
+const env = testEnv();
+const server = new URL(env.server.databaseUrl);
+const host = server.hostname;
+const port = Number(server.port || 5432);
+const dbName = new URL(env.databaseUrl).pathname.slice(1);
+
+type Input = Partial<Extract<CheckInput, { type: 'postgres-stats' }>>;
+const check = (fields: Input = {}) =>
+  postgresStatsCheckFields.parse({
+    name: 'pgs',
+    type: 'postgres-stats',
+    host,
+    port,
+    user: decodeURIComponent(server.username || 'postgres'),
+    maxDatabases: 200,
+    ...fields,
+  });
+type Out = Awaited<ReturnType<typeof postgresStatsProbe>>;
+const value = (out: Out, name: string, labels: Record<string, string> = {}) =>
+  out.metrics?.find((m) => m.name === name && Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value;
+
+describe('postgres-stats against the local server', () => {
+  const held: Client[] = [];
+  beforeAll(async () => {
+    for (let i = 0; i < 2; i++) {
+      const c = new Client({ connectionString: env.databaseUrl });
+      await c.connect();
+      held.push(c);
+    }
+    await held[1].query('BEGIN'); // idle in transaction
+    await held[1].query('SELECT 1');
+  });
+  afterAll(async () => {
+    for (const c of held) await c.end().catch(() => undefined);
+  });
+
+  it('connections by state, max connections, database sizes; a primary with no replicas', async () => {
+    const out = await postgresStatsProbe(check(), probeContext());
+    expect(out.failureReason).toBeUndefined();
+    expect(out.ok).toBe(true);
+    expect(value(out, 'pg_up')).toBe(1);
+    expect(value(out, 'pg_in_recovery')).toBe(0);
+    expect(value(out, 'pg_max_connections')).toBeGreaterThan(0);
+    expect(value(out, 'pg_connections', { state: 'idle in transaction' })).toBeGreaterThanOrEqual(1);
+    expect(value(out, 'pg_connections', { state: 'idle' })).toBeGreaterThanOrEqual(1);
+    expect(value(out, 'pg_connections', { state: 'active' })).toBeGreaterThanOrEqual(1); // the probe's own
+    expect(value(out, 'pg_connections_total')).toBeGreaterThanOrEqual(3);
+    const { rows } = await held[0].query<{ b: string }>('SELECT pg_database_size(current_database())::text AS b');
+    const size = value(out, 'pg_database_size_bytes', { database: dbName });
+    expect(size).toBeGreaterThan(0);
+    // Sizes move with other writers; within 10 % of what another session reads.
+    expect(Math.abs((size as number) - Number(rows[0].b)) / Number(rows[0].b)).toBeLessThan(0.1);
+    expect(value(out, 'pg_replicas')).toBe(0);
+    expect(value(out, 'pg_standby_lag_seconds')).toBeUndefined();
+    expect(out.facts.result).toMatchObject({ inRecovery: false, replicas: 0 });
+    expect(
+      checkResultPayloadSchema.safeParse({
+        checkId: 'c',
+        targetId: 'check:c',
+        location: 'l',
+        ok: true,
+        latencyMs: out.latencyMs,
+        startedAt: new Date().toISOString(),
+        metrics: out.metrics,
+      }).success,
+    ).toBe(true);
+    const facts = { ok: true, latencyMs: out.latencyMs, ...out.facts };
+    expect(
+      evaluateConditions(
+        ['metric("pg_connections_total") < metric("pg_max_connections")', 'metric("pg_replicas") == 0.0'],
+        facts,
+      ),
+    ).toEqual({ ok: true });
+  });
+
+  it('leaves no session or transaction behind', async () => {
+    await postgresStatsProbe(check(), probeContext());
+    const { rows } = await held[0].query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'fleetwatch-check' AND pid <> pg_backend_pid()",
+    );
+    // Other files' probes may run at the same time: none of ours lingers for long.
+    expect(rows[0].n).toBeLessThanOrEqual(4);
+  });
+
+  it('down: closed port, denied address', async () => {
+    const closed = await postgresStatsProbe(check({ port: await closedPort() }), probeContext());
+    expect(closed).toMatchObject({ ok: false, metrics: [] });
+    expect(closed.failureReason).toMatch(/ECONNREFUSED/);
+    const denied = await postgresStatsProbe(
+      check({ host: '127.0.0.2' }),
+      probeContext({ policy: createTargetPolicy(['127.0.0.2/32']) }),
+    );
+    expect(denied.failureReason).toMatch(/denied network 127\.0\.0\.2\/32/);
+  });
+});

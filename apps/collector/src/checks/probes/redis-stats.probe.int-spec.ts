@@ -1,0 +1,163 @@
+import { checkResultPayloadSchema, redisStatsCheckFields, type CheckInput } from '@fleetwatch/contracts';
+import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
+import { testEnv } from '@fleetwatch/testing';
+import { Redis } from 'ioredis';
+import { closedPort, probeContext } from './probes.int-helpers';
+import { countValues, redisStatsProbe } from './redis-stats.probe';
+
+jest.setTimeout(60_000);
+
+// Against the shared local Redis, with keys of this run's own (removed afterwards): an
+// application's client states kept in a hash become counts by state.
+
+const env = testEnv();
+const url = new URL(env.redisUrl);
+const host = url.hostname;
+const port = Number(url.port || 6379);
+const k = (name: string) => `fwtest-${env.runId}-stats-${name}`;
+
+type Input = Partial<Extract<CheckInput, { type: 'redis-stats' }>>;
+const check = (fields: Input = {}) =>
+  redisStatsCheckFields.parse({ name: 'rs', type: 'redis-stats', host, port, ...fields });
+type Out = Awaited<ReturnType<typeof redisStatsProbe>>;
+const value = (out: Out, name: string, labels: Record<string, string> = {}) =>
+  out.metrics?.find((m) => m.name === name && Object.entries(labels).every(([key, v]) => m.labels?.[key] === v))?.value;
+
+describe('redis-stats probe against the local server', () => {
+  let admin: Redis;
+  beforeAll(async () => {
+    admin = new Redis(env.redisUrl);
+    const states = ['active', 'active', 'active', 'paused', 'blocked', 'blocked', 'deactivated'];
+    await admin.hset(k('clients'), Object.fromEntries(states.map((s, i) => [`client-${i}`, s])));
+    await admin.sadd(k('set'), 'a', 'b', 'c');
+    await admin.rpush(k('list'), '1', '2');
+    await admin.set(k('counter'), '42.5');
+    await admin.set(k('text'), 'not a number');
+    // A hash larger than one HSCAN page, to show the cap.
+    const big: Record<string, string> = {};
+    for (let i = 0; i < 3000; i++) big[`f${i}`] = `v${i % 30}`;
+    await admin.hset(k('big'), big);
+  });
+  afterAll(async () => {
+    await admin.del(k('clients'), k('set'), k('list'), k('counter'), k('text'), k('big'));
+    await admin.quit();
+  });
+
+  it('INFO figures as metrics, and a hash of client states counted by value', async () => {
+    const out = await redisStatsProbe(
+      check({
+        keys: [
+          { key: k('clients') },
+          { key: k('set') },
+          { key: k('list'), type: 'list' },
+          { key: k('counter') },
+          { key: k('text') },
+          { key: k('missing') },
+        ],
+      }),
+      probeContext(),
+    );
+    expect(out.failureReason).toBeUndefined();
+    expect(out.ok).toBe(true);
+    expect(value(out, 'redis_up')).toBe(1);
+    expect(value(out, 'redis_connected_clients')).toBeGreaterThanOrEqual(2);
+    expect(value(out, 'redis_used_memory_bytes')).toBeGreaterThan(0);
+    expect(value(out, 'redis_ops_per_sec')).toBeGreaterThanOrEqual(0);
+    expect(value(out, 'redis_evicted_keys_total')).toBeGreaterThanOrEqual(0);
+    expect(value(out, 'redis_keyspace_keys', { db: '0' })).toBeGreaterThanOrEqual(6);
+    const key = k('clients');
+    expect(value(out, 'redis_key_hash_values', { key, value: 'active' })).toBe(3);
+    expect(value(out, 'redis_key_hash_values', { key, value: 'paused' })).toBe(1);
+    expect(value(out, 'redis_key_hash_values', { key, value: 'blocked' })).toBe(2);
+    expect(value(out, 'redis_key_hash_values', { key, value: 'deactivated' })).toBe(1);
+    expect(value(out, 'redis_key_length', { key })).toBe(7);
+    expect(value(out, 'redis_key_truncated', { key })).toBe(0);
+    expect(value(out, 'redis_key_length', { key: k('set') })).toBe(3);
+    expect(value(out, 'redis_key_length', { key: k('list') })).toBe(2);
+    expect(value(out, 'redis_key_value', { key: k('counter') })).toBe(42.5);
+    expect(value(out, 'redis_key_value', { key: k('text') })).toBeUndefined();
+    expect(value(out, 'redis_key_length', { key: k('text') })).toBe('not a number'.length);
+    expect(value(out, 'redis_key_exists', { key: k('missing') })).toBe(0);
+
+    // What travels is what the contract accepts; conditions read the same figures.
+    const payload = checkResultPayloadSchema.safeParse({
+      checkId: 'c',
+      targetId: 'check:c',
+      location: 'here',
+      ok: true,
+      latencyMs: out.latencyMs,
+      startedAt: new Date().toISOString(),
+      metrics: out.metrics,
+    });
+    expect(payload.success).toBe(true);
+    const facts = { ok: out.ok, latencyMs: out.latencyMs, ...out.facts };
+    expect(
+      evaluateConditions(
+        [
+          `metric("redis_key_hash_values", {"key": "${key}", "value": "blocked"}) <= 2`,
+          'metric("redis_connected_clients") >= 1',
+        ],
+        facts,
+      ),
+    ).toEqual({ ok: true });
+    expect(
+      evaluateConditions([`metric("redis_key_hash_values", {"key": "${key}", "value": "active"}) < 3`], facts).ok,
+    ).toBe(false);
+  });
+
+  it('bounds a large hash: HSCAN stops at maxFields and says truncated; values beyond maxValues are summed', async () => {
+    const key = k('big');
+    const out = await redisStatsProbe(check({ keys: [{ key, maxFields: 1500, maxValues: 10 }] }), probeContext());
+    expect(out.ok).toBe(true);
+    expect(value(out, 'redis_key_length', { key })).toBe(3000);
+    expect(value(out, 'redis_key_fields_read', { key })).toBe(1500);
+    expect(value(out, 'redis_key_truncated', { key })).toBe(1);
+    const counted = (out.metrics ?? []).filter((m) => m.name === 'redis_key_hash_values');
+    expect(counted).toHaveLength(10);
+    const sum = counted.reduce((s, m) => s + m.value, 0) + (value(out, 'redis_key_hash_other', { key }) ?? 0);
+    expect(sum).toBe(1500);
+  });
+
+  it('a key of another type than the check says: that key is named, the rest still read', async () => {
+    const out = await redisStatsProbe(
+      check({ keys: [{ key: k('set'), type: 'hash' }, { key: k('list') }] }),
+      probeContext(),
+    );
+    expect(out.ok).toBe(false);
+    expect(out.failureReason).toMatch(/WRONGTYPE/);
+    expect(value(out, 'redis_key_length', { key: k('list') })).toBe(2);
+    expect(value(out, 'redis_up')).toBe(1);
+  });
+
+  it('at most 500 figures: the rest are dropped and counted', async () => {
+    const keys = Array.from({ length: 32 }, (_, i) => ({ key: `${k('clients')}`, maxValues: 20 + (i % 2) }));
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 100; i++) many[`c${i}`] = `state-${i % 25}`;
+    await admin.hset(k('clients'), many);
+    const out = await redisStatsProbe(check({ keys }), probeContext());
+    expect(out.metrics?.length).toBe(500);
+    expect((out.facts.result as Record<string, number>)['metricsDropped']).toBeGreaterThan(0);
+    await admin.del(k('clients'));
+  });
+
+  it('down: a closed port, and a denied address never connected to', async () => {
+    const closed = await redisStatsProbe(check({ port: await closedPort() }), probeContext());
+    expect(closed).toMatchObject({ ok: false, metrics: [] });
+    expect(closed.failureReason).toMatch(/ECONNREFUSED/);
+    const denied = await redisStatsProbe(
+      check({ host: '127.0.0.2' }),
+      probeContext({ policy: createTargetPolicy(['127.0.0.2/32']) }),
+    );
+    expect(denied.failureReason).toMatch(/denied network 127\.0\.0\.2\/32/);
+  });
+
+  it('countValues keeps the first distinct values and sums the rest', () => {
+    expect(countValues(['a', 'b', 'a', 'c', 'c', 'd'], 2)).toEqual({
+      counts: new Map([
+        ['a', 2],
+        ['b', 1],
+      ]),
+      other: 3,
+    });
+  });
+});
