@@ -17,8 +17,13 @@ export const TEMPLATE_LIMITS = {
   maxTemplateLength: 8192,
   /** Characters of one rendered text. */
   maxOutputLength: 16_384,
-  renderTimeMs: 50,
-  memory: 1_000_000,
+  /**
+   * Allocation budget of one render (liquidjs counts range items, array and string building): this is
+   * what bounds loops — at most ~10,000 iterations in all — deterministically, whatever the machine's load.
+   */
+  memory: 10_000,
+  /** A last fence in wall time, generous so a busy machine never fails an honest template. */
+  renderTimeMs: 1000,
 } as const;
 
 const FORBIDDEN_TAGS = ['include', 'render', 'layout', 'block'];

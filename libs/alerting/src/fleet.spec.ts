@@ -1,0 +1,185 @@
+import { TargetKind, TargetStatus, type HostMetricsPayload } from '@fleetwatch/contracts';
+import { applyChanges, evaluateFleet, evaluateTarget, type ObservedTarget } from './fleet';
+import { compileAlertRule } from './rule';
+import { selectorMatches } from './selector';
+import { hostMetricSeries, sampleCondition, thresholdHolds, type MetricSeries } from './series';
+import type { AlertSeriesState } from './engine';
+import { MIN, T0, ruleOf, targetOf } from './testing/fixtures';
+
+describe('selectors', () => {
+  const web = targetOf('check:web', {
+    tags: ['prod', 'web'],
+    site: 'a',
+    locations: ['eu', 'us'],
+    kind: TargetKind.Check,
+  });
+  it.each([
+    [{}, true],
+    [{ targetIds: ['check:web'] }, true],
+    [{ targetIds: ['check:db'] }, false],
+    [{ tags: ['prod'] }, true],
+    [{ tags: ['prod', 'web'] }, true],
+    [{ tags: ['prod', 'db'] }, false],
+    [{ sites: ['a', 'b'] }, true],
+    [{ sites: ['b'] }, false],
+    [{ locations: ['us'] }, true],
+    [{ locations: ['ap'] }, false],
+    [{ kinds: ['host', 'check'] }, true],
+    [{ kinds: ['host'] }, false],
+    [{ tags: ['prod'], kinds: ['host'] }, false],
+  ])('%j matches: %s', (selector, expected) => {
+    const rule = ruleOf('r', { name: 'x', selector, condition: { type: 'status', statuses: [TargetStatus.Down] } });
+    expect(selectorMatches(rule.selector, web)).toBe(expected);
+  });
+});
+
+describe('metric thresholds', () => {
+  it.each([
+    ['above', 90, 90.5, true],
+    ['above', 90, 90, false],
+    ['below', 10, 9, true],
+    ['below', 10, 10, false],
+    ['above', 90, NaN, false],
+    ['below', 90, NaN, false],
+    ['above', 90, null, false],
+    ['below', 90, undefined, false],
+    ['above', -5, -4, true],
+  ] as const)('%s %d with value %s holds: %s', (op, threshold, value, expected) => {
+    expect(thresholdHolds(op, threshold, value)).toBe(expected);
+  });
+
+  const disk = ruleOf('disk', {
+    name: 'Disk',
+    condition: { type: 'metric', metric: { kind: 'host_disk_pct' }, op: 'above', threshold: 90 },
+  });
+  const series: MetricSeries[] = [
+    { kind: 'host_disk_pct', labels: { mount: '/' }, value: 95 },
+    { kind: 'host_disk_pct', labels: { mount: '/data' }, value: 50 },
+    { kind: 'host_disk_pct', labels: { mount: '/nan' }, value: NaN },
+    { kind: 'host_cpu_pct', labels: {}, value: 99 },
+  ];
+
+  it('one sample per matching series; NaN is no value and never holds; other kinds are ignored', () => {
+    expect(sampleCondition(disk.condition, { status: TargetStatus.Up, metrics: series })).toEqual([
+      { seriesLabels: { mount: '/' }, active: true, value: 95 },
+      { seriesLabels: { mount: '/data' }, active: false, value: 50 },
+      { seriesLabels: { mount: '/nan' }, active: false, value: null },
+    ]);
+    expect(sampleCondition(disk.condition, { status: TargetStatus.Up })).toEqual([]);
+  });
+
+  it('reads host samples as percentages, skips unknown GPU figures', () => {
+    const sample = {
+      cpu: { usagePct: 42 },
+      memory: { totalBytes: 1000, usedBytes: 900, availableBytes: 250 },
+      disks: [
+        { mount: '/', totalBytes: 200, usedBytes: 190 },
+        { mount: '/empty', totalBytes: 0, usedBytes: 0 },
+      ],
+      gpus: [
+        { index: 0, utilizationPct: 80, temperatureC: 86 },
+        { index: 1, utilizationPct: null, temperatureC: null },
+      ],
+    } as unknown as HostMetricsPayload;
+    expect(hostMetricSeries(sample)).toEqual([
+      { kind: 'host_cpu_pct', labels: {}, value: 42 },
+      { kind: 'host_memory_pct', labels: {}, value: 75 },
+      { kind: 'host_disk_pct', labels: { mount: '/' }, value: 95 },
+      { kind: 'gpu_utilization_pct', labels: { device: '0' }, value: 80 },
+      { kind: 'gpu_temperature_c', labels: { device: '0' }, value: 86 },
+    ]);
+  });
+});
+
+describe('fleet evaluation', () => {
+  const down = compileAlertRule(
+    ruleOf('down', {
+      name: 'Down',
+      for: '1m',
+      condition: { type: 'status', statuses: [TargetStatus.Down] },
+      channels: ['c'],
+    }),
+  );
+  const disk = compileAlertRule(
+    ruleOf('disk', {
+      name: 'Disk',
+      selector: { kinds: ['host'] },
+      condition: { type: 'metric', metric: { kind: 'host_disk_pct' }, op: 'above', threshold: 90 },
+    }),
+  );
+  const host = (id: string, diskPct: Record<string, number>): ObservedTarget => ({
+    target: targetOf(id, { kind: TargetKind.Host }),
+    observation: {
+      status: TargetStatus.Up,
+      metrics: Object.entries(diskPct).map(([mount, value]) => ({ kind: 'host_disk_pct', labels: { mount }, value })),
+    },
+  });
+  const check = (id: string, status: TargetStatus): ObservedTarget => ({
+    target: targetOf(id),
+    observation: { status },
+  });
+
+  it('one alert per (rule, target, series); only changes are returned', () => {
+    const states = new Map<string, AlertSeriesState>();
+    const t1 = evaluateFleet({ rules: [down, disk], states, now: T0 }, [
+      check('check:a', TargetStatus.Down),
+      check('check:b', TargetStatus.Up),
+      host('host:h', { '/': 95, '/data': 92, '/tmp': 10 }),
+    ]);
+    expect([...t1.changed.values()].map((s) => [s?.labels['target'], s?.labels['mount'], s?.state])).toEqual([
+      ['check:a', undefined, 'pending'],
+      ['host:h', '/', 'firing'],
+      ['host:h', '/data', 'firing'],
+    ]);
+    expect(t1.notifications.map((n) => `${n.kind} ${n.labels['alertname']} ${n.labels['mount']}`)).toEqual([
+      'firing Disk /',
+      'firing Disk /data',
+    ]);
+    applyChanges(states, t1.changed);
+    const t2 = evaluateFleet({ rules: [down, disk], states, now: T0 + MIN }, [
+      check('check:a', TargetStatus.Down),
+      check('check:b', TargetStatus.Up),
+      host('host:h', { '/': 96, '/data': 92, '/tmp': 10 }),
+    ]);
+    expect(t2.notifications.map((n) => `${n.kind} ${n.labels['alertname']}`)).toEqual(['firing Down']);
+    // '/data' did not change at all: not in the changes.
+    expect([...t2.changed.keys()].some((k) => k.includes('/data'))).toBe(false);
+  });
+
+  it('alerts whose series vanished (disk unmounted, target deleted) resolve; of a deleted rule, they are dropped', () => {
+    const states = new Map<string, AlertSeriesState>();
+    applyChanges(states, evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95 })]).changed);
+    const gone = evaluateFleet({ rules: [disk], states, now: T0 + MIN }, [host('host:h', {})]);
+    expect(gone.notifications.map((n) => n.kind)).toEqual(['resolved']);
+    expect([...gone.changed.values()][0]?.state).toBe('resolved');
+    const deleted = evaluateFleet({ rules: [], states, now: T0 + MIN }, []);
+    expect([...deleted.changed.values()]).toEqual([null]);
+    expect(deleted.notifications.map((n) => n.kind)).toEqual(['resolved']);
+  });
+
+  it('muting is asked only when a notification is due, with the alert labels', () => {
+    const asked: string[] = [];
+    const r = evaluateTarget(
+      {
+        rules: [disk],
+        states: new Map(),
+        now: T0,
+        isMuted: (labels, targetId) => {
+          asked.push(`${targetId} ${labels['mount']}`);
+          return labels['mount'] === '/';
+        },
+      },
+      host('host:h', { '/': 95, '/data': 99, '/tmp': 1 }),
+    );
+    expect(asked).toEqual(['host:h /', 'host:h /data']);
+    expect(r.notifications.map((n) => n.labels['mount'])).toEqual(['/data']);
+  });
+
+  it('disabled rules evaluate nothing, and their alerts resolve', () => {
+    const states = new Map<string, AlertSeriesState>();
+    applyChanges(states, evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95 })]).changed);
+    const off = compileAlertRule({ ...disk.rule, enabled: false });
+    const r = evaluateFleet({ rules: [off], states, now: T0 + MIN }, [host('host:h', { '/': 95 })]);
+    expect(r.notifications.map((n) => n.kind)).toEqual(['resolved']);
+  });
+});

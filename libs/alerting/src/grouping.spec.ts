@@ -1,0 +1,114 @@
+import { TargetStatus } from '@fleetwatch/contracts';
+import { addToGroups, emptyGroupingState, flushDue, nextFlushAt, routesOf, type GroupingState } from './grouping';
+import type { AlertNotification } from './engine';
+import { compileAlertRule } from './rule';
+import { SEC, T0, ruleOf } from './testing/fixtures';
+
+const rule = compileAlertRule(
+  ruleOf('down', {
+    name: 'Down',
+    condition: { type: 'status', statuses: [TargetStatus.Down] },
+    channels: ['slack', 'pager'],
+    grouping: { groupBy: ['alertname', 'team'], groupWait: '30s', groupInterval: '5m', repeatInterval: '4h' },
+  }),
+);
+const routes = routesOf([rule]);
+
+function n(kind: AlertNotification['kind'], target: string, team: string, at: number): AlertNotification {
+  return {
+    kind,
+    key: `down\u0000${target}`,
+    ruleId: 'down',
+    targetId: target,
+    fingerprint: `fp-${target}`,
+    labels: { alertname: 'Down', severity: 'warning', rule_id: 'down', target, team },
+    value: null,
+    activeAt: at,
+    firedAt: at,
+    resolvedAt: kind === 'resolved' ? at : null,
+    at,
+  };
+}
+
+/** Feeds notifications at their times and flushes every second; returns the messages of one channel. */
+function simulate(events: AlertNotification[], until: number, channel = 'slack') {
+  let state: GroupingState = emptyGroupingState();
+  const out: string[] = [];
+  for (let t = T0; t <= T0 + until * SEC; t += SEC) {
+    state = addToGroups(
+      state,
+      events.filter((e) => e.at === t),
+      routes,
+      t,
+    );
+    const r = flushDue(state, t);
+    state = r.state;
+    for (const f of r.flushes)
+      if (f.channelId === channel)
+        out.push(
+          `${(t - T0) / SEC}s team=${f.groupLabels['team']} firing=${f.firing.map((a) => a.targetId).join(',')} resolved=${f.resolved.map((a) => a.targetId).join(',')}`,
+        );
+  }
+  return { out, state };
+}
+
+describe('grouping (Alertmanager timing)', () => {
+  it('a new group waits group_wait and sends its alerts together; groups by label values', () => {
+    const { out } = simulate(
+      [n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0 + 10 * SEC), n('firing', 'c', 'web', T0 + 20 * SEC)],
+      120,
+    );
+    expect(out).toEqual(['30s team=db firing=a,b resolved=', '50s team=web firing=c resolved=']);
+  });
+
+  it('after the first message, changes wait for group_interval; the message carries the whole group', () => {
+    const { out } = simulate(
+      [n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0 + 60 * SEC), n('resolved', 'a', 'db', T0 + 100 * SEC)],
+      700,
+    );
+    expect(out).toEqual(['30s team=db firing=a resolved=', '330s team=db firing=b resolved=a']);
+  });
+
+  it('nothing changed: no message; a repeat from the engine goes out at the next interval boundary', () => {
+    const { out } = simulate([n('firing', 'a', 'db', T0), n('repeat', 'a', 'db', T0 + 200 * SEC)], 1000);
+    expect(out).toEqual(['30s team=db firing=a resolved=', '330s team=db firing=a resolved=']);
+  });
+
+  it('a group with nothing firing is dropped after its message; a later alert starts a new group with group_wait', () => {
+    const { out, state } = simulate(
+      [n('firing', 'a', 'db', T0), n('resolved', 'a', 'db', T0 + 40 * SEC), n('firing', 'a', 'db', T0 + 500 * SEC)],
+      600,
+    );
+    expect(out).toEqual([
+      '30s team=db firing=a resolved=',
+      '330s team=db firing= resolved=a',
+      '530s team=db firing=a resolved=',
+    ]);
+    expect(Object.keys(state.groups)).toHaveLength(2); // slack and pager
+  });
+
+  it('every channel of the rule gets its own group; a resolved alert of an unknown group is ignored', () => {
+    const s = addToGroups(emptyGroupingState(), [n('firing', 'a', 'db', T0)], routes, T0);
+    expect(Object.values(s.groups).map((g) => g.channelId)).toEqual(['slack', 'pager']);
+    expect(nextFlushAt(s)).toBe(T0 + 30 * SEC);
+    expect(addToGroups(emptyGroupingState(), [n('resolved', 'x', 'db', T0)], routes, T0).groups).toEqual({});
+  });
+
+  it('groupBy ["..."] keeps every alert alone', () => {
+    const alone = compileAlertRule({ ...rule.rule, grouping: { ...rule.grouping, groupBy: ['...'] } });
+    const s = addToGroups(
+      emptyGroupingState(),
+      [n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0)],
+      routesOf([alone]),
+      T0,
+    );
+    expect(Object.keys(s.groups)).toHaveLength(4);
+  });
+
+  it('state survives JSON (persist and restore without re-sending)', () => {
+    let s = addToGroups(emptyGroupingState(), [n('firing', 'a', 'db', T0)], routes, T0);
+    s = flushDue(s, T0 + 30 * SEC).state;
+    const restored = JSON.parse(JSON.stringify(s)) as GroupingState;
+    expect(flushDue(restored, T0 + 400 * SEC).flushes).toEqual([]);
+  });
+});

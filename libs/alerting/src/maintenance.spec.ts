@@ -1,0 +1,116 @@
+import { TargetKind, maintenanceWindowSpecSchema, type MaintenanceWindow } from '@fleetwatch/contracts';
+import { cronProblem, maintenanceCovers, maintenanceFor, nextOpening, openWindow } from './maintenance';
+import { targetOf } from './testing/fixtures';
+
+function window(
+  schedule: Record<string, unknown>,
+  scope: Record<string, unknown> = { tags: ['db'] },
+): MaintenanceWindow {
+  return { id: 'w', ...maintenanceWindowSpecSchema.parse({ name: 'w', createdBy: 'alice', scope, schedule }) };
+}
+const at = (iso: string) => Date.parse(iso);
+const open = (w: MaintenanceWindow, iso: string) => openWindow(w.schedule, at(iso)) !== null;
+
+describe('maintenance windows', () => {
+  it('one-off: open in [startsAt, endsAt)', () => {
+    const w = window({ type: 'once', startsAt: '2026-05-01T10:00:00Z', endsAt: '2026-05-01T11:00:00Z' });
+    expect(
+      ['2026-05-01T09:59:59Z', '2026-05-01T10:00:00Z', '2026-05-01T10:59:59Z', '2026-05-01T11:00:00Z'].map((t) =>
+        open(w, t),
+      ),
+    ).toEqual([false, true, true, false]);
+  });
+
+  it.each([
+    // Tuesdays 22:00 UTC for 2 h (2026-05-05 is a Tuesday).
+    ['2026-05-05T21:59:00Z', false],
+    ['2026-05-05T22:00:00Z', true], // on the occurrence itself
+    ['2026-05-06T00:00:00Z', false], // end is exclusive
+    ['2026-05-05T23:59:59Z', true],
+    ['2026-05-12T23:00:00Z', true],
+    ['2026-05-13T22:30:00Z', false], // Wednesday
+  ])('recurring weekly, at %s open: %s', (t, expected) => {
+    const w = window({ type: 'recurring', cron: '0 22 * * 2', duration: '2h', timezone: 'UTC' });
+    expect(open(w, t)).toBe(expected);
+  });
+
+  it('a window longer than the gap between occurrences stays open across them (latest occurrence wins)', () => {
+    const w = window({ type: 'recurring', cron: '0 * * * *', duration: '90m' });
+    expect(openWindow(w.schedule, at('2026-05-05T10:45:00Z'))).toEqual({
+      start: at('2026-05-05T10:00:00Z'),
+      end: at('2026-05-05T11:30:00Z'),
+    });
+  });
+
+  describe('DST (Europe/Berlin)', () => {
+    const daily9 = window({ type: 'recurring', cron: '0 9 * * *', duration: '1h', timezone: 'Europe/Berlin' });
+    it.each([
+      // Summer time (UTC+2): 09:00 local = 07:00 UTC.
+      ['2026-10-24T07:30:00Z', true],
+      ['2026-10-24T08:30:00Z', false],
+      // 2026-10-25 03:00 CEST → 02:00 CET. Winter time (UTC+1): 09:00 local = 08:00 UTC.
+      ['2026-10-26T07:30:00Z', false],
+      ['2026-10-26T08:30:00Z', true],
+      // Spring: 2026-03-29 02:00 CET → 03:00 CEST.
+      ['2026-03-28T08:30:00Z', true],
+      ['2026-03-29T07:30:00Z', true],
+      ['2026-03-29T08:30:00Z', false],
+    ])('09:00 local daily for 1 h, at %s open: %s', (t, expected) => {
+      expect(open(daily9, t)).toBe(expected);
+    });
+
+    it('a duration is elapsed time: 01:00 local + 2 h on the spring-forward night ends 04:00 CEST', () => {
+      const w = window({ type: 'recurring', cron: '0 1 * * *', duration: '2h', timezone: 'Europe/Berlin' });
+      expect(openWindow(w.schedule, at('2026-03-29T01:30:00Z'))).toEqual({
+        start: at('2026-03-29T00:00:00Z'), // 01:00 CET
+        end: at('2026-03-29T02:00:00Z'), // 04:00 CEST
+      });
+    });
+
+    it('a start time that does not exist that night (02:30 on spring-forward) is skipped that day', () => {
+      const w = window({ type: 'recurring', cron: '30 2 * * *', duration: '1h', timezone: 'Europe/Berlin' });
+      expect(open(w, '2026-03-28T01:45:00Z')).toBe(true); // 02:45 CET the day before
+      expect(open(w, '2026-03-29T01:00:00Z')).toBe(false); // 03:00 CEST: no 02:30 that night
+      expect(open(w, '2026-03-30T00:45:00Z')).toBe(true); // 02:45 CEST the day after
+    });
+  });
+
+  it('from/until bound a recurring series', () => {
+    const w = window({
+      type: 'recurring',
+      cron: '0 22 * * *',
+      duration: '1h',
+      from: '2026-05-05T00:00:00Z',
+      until: '2026-05-07T00:00:00Z',
+    });
+    expect(open(w, '2026-05-04T22:30:00Z')).toBe(false);
+    expect(open(w, '2026-05-05T22:30:00Z')).toBe(true);
+    expect(open(w, '2026-05-06T22:30:00Z')).toBe(true);
+    expect(open(w, '2026-05-07T22:30:00Z')).toBe(false);
+    expect(nextOpening(w.schedule, at('2026-05-01T00:00:00Z'))).toBe(at('2026-05-05T22:00:00Z'));
+    expect(nextOpening(w.schedule, at('2026-05-06T23:00:00Z'))).toBeNull();
+  });
+
+  it('covers targets by id, tag or site', () => {
+    const w = window(
+      { type: 'once', startsAt: '2026-05-01T10:00:00Z', endsAt: '2026-05-01T11:00:00Z' },
+      {
+        targetIds: ['check:a'],
+        tags: ['db'],
+        sites: ['lab'],
+      },
+    );
+    expect(maintenanceCovers(w, targetOf('check:a'))).toBe(true);
+    expect(maintenanceCovers(w, targetOf('check:b', { tags: ['web', 'db'] }))).toBe(true);
+    expect(maintenanceCovers(w, targetOf('host:h', { kind: TargetKind.Host, site: 'lab' }))).toBe(true);
+    expect(maintenanceCovers(w, targetOf('check:c', { tags: ['web'] }))).toBe(false);
+    expect(maintenanceFor([w], targetOf('check:a'), at('2026-05-01T10:30:00Z'))).toEqual([w]);
+    expect(maintenanceFor([w], targetOf('check:a'), at('2026-05-01T11:30:00Z'))).toEqual([]);
+  });
+
+  it('says what is wrong with a cron expression the contract let through', () => {
+    expect(cronProblem('0 9 * * 1-5', 'Europe/Berlin')).toBeNull();
+    expect(cronProblem('61 * * * *')).toMatch(/61/);
+    expect(cronProblem('0 9 31 2 *')).not.toBeNull(); // 31 February never comes
+  });
+});

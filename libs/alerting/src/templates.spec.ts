@@ -1,0 +1,86 @@
+import fc from 'fast-check';
+import { DEFAULT_ALERT_RULES, textProblem } from '@fleetwatch/contracts';
+import { renderAnnotations, renderTemplate, templateProblem, TEMPLATE_LIMITS, type TemplateContext } from './templates';
+
+const ctx = (over: Partial<TemplateContext['target']> = {}): TemplateContext => ({
+  alert: {
+    name: 'Target down',
+    state: 'firing',
+    severity: 'critical',
+    value: 97.25,
+    activeAt: '2026-01-01T00:00:00.000Z',
+    firedAt: '2026-01-01T00:01:00.000Z',
+    resolvedAt: null,
+  },
+  labels: { alertname: 'Target down', target: 'check:web', mount: '/' },
+  target: { id: 'check:web', name: 'Web', kind: 'check', site: 'a', ...over },
+  rule: { id: 'r1', name: 'Target down' },
+});
+
+describe('alert templates (Liquid, no file system, bounded)', () => {
+  it('renders variables and filters', () => {
+    expect(renderTemplate('{{ target.name }} is {{ alert.state }} ({{ alert.value | round: 1 }} %)', ctx())).toBe(
+      'Web is firing (97.3 %)',
+    );
+    expect(renderAnnotations({ s: '{{ labels.mount }}', t: '{{ rule.id }}' }, ctx())).toEqual({ s: '/', t: 'r1' });
+  });
+
+  it.each([
+    '{{ 7 | plus: 1 }}',
+    '{% raw %}{{ x }}{% endraw %}',
+    '{% include "/etc/passwd" %}',
+    '{{ target.constructor }}',
+    "{% assign x = 'y' %}",
+  ])('a target named %j comes out as that text (values are never parsed)', (name) => {
+    expect(renderTemplate('{{ target.name }}', ctx({ name }))).toBe(name);
+  });
+
+  it('any target name renders as itself', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (name) => {
+        expect(renderTemplate('[{{ target.name }}]', ctx({ name }))).toBe(`[${name}]`);
+      }),
+    );
+  });
+
+  it.each([
+    ['{% include "x" %}', /include.* not available/],
+    ['{% render "x" %}', /render.* not available/],
+    ['{% layout "x" %}', /layout.* not available/],
+    ['{{ x | nosuchfilter }}', /undefined filter/],
+    ['{% if %}', /.+/],
+  ])('refuses %j at validation', (source, message) => {
+    expect(templateProblem(source)).toMatch(message);
+  });
+
+  it('prototype members read as nothing', () => {
+    expect(renderTemplate('[{{ target.constructor }}][{{ labels.__proto__ }}][{{ alert.toString }}]', ctx())).toBe(
+      '[][][]',
+    );
+  });
+
+  it('loops and output are bounded; errors render in brackets instead of throwing', () => {
+    expect(renderTemplate('{% for i in (1..100000000) %}x{% endfor %}', ctx())).toBe(
+      '[template error: memory alloc limit exceeded, line:1, col:1]',
+    );
+    expect(renderTemplate('{% for i in (1..200) %}{% for j in (1..200) %}x{% endfor %}{% endfor %}', ctx())).toMatch(
+      /^\[template error: memory alloc limit exceeded/,
+    );
+    const big = renderTemplate('{% for i in (1..5000) %}0123456789{% endfor %}', ctx());
+    expect(big.length).toBeLessThanOrEqual(TEMPLATE_LIMITS.maxOutputLength);
+    expect(big.endsWith('…')).toBe(true);
+    expect(templateProblem('x'.repeat(TEMPLATE_LIMITS.maxTemplateLength + 1))).toMatch(/longer than/);
+  });
+
+  it('output is always storable (a slice through a surrogate pair is repaired)', () => {
+    const out = renderTemplate('{{ target.name | slice: 0, 1 }}', ctx({ name: '😀x' }));
+    expect(textProblem(out)).toBeNull();
+  });
+
+  it("the shipped rules' annotations are valid templates", () => {
+    for (const rule of DEFAULT_ALERT_RULES)
+      for (const source of Object.values(rule.annotations)) expect(templateProblem(source)).toBeNull();
+    const down = DEFAULT_ALERT_RULES[0];
+    expect(renderTemplate(down.annotations['summary'], ctx())).toBe('Web is down');
+  });
+});

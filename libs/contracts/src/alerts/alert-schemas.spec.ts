@@ -1,0 +1,248 @@
+import { alertRuleSpecSchema, alertGroupingSchema } from './rule.schema';
+import { labelMatcherSchema, matcherRegexProblem } from './matchers.schema';
+import { maintenanceWindowSpecSchema, silenceSpecSchema } from './silence.schema';
+import {
+  channelInputSchema,
+  channelRedactedSchema,
+  missingChannelSecrets,
+  redactChannel,
+  splitChannelSecrets,
+} from './channel.schema';
+import { DEFAULT_ALERT_GROUPING, DEFAULT_ALERT_RULES } from './default-rules';
+
+const issues = (r: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) =>
+  (r.error?.issues ?? []).map((i) => `${i.path.join('.')}: ${i.message}`);
+
+describe('alert rule contract', () => {
+  const minimal = { name: 'Down', condition: { type: 'status', statuses: ['DOWN'] } };
+
+  it('fills defaults: empty selector, for 0s, warning, no channels', () => {
+    expect(alertRuleSpecSchema.parse(minimal)).toEqual({
+      ...minimal,
+      enabled: true,
+      selector: { targetIds: [], tags: [], sites: [], locations: [], kinds: [] },
+      for: '0s',
+      severity: 'warning',
+      labels: {},
+      annotations: {},
+      channels: [],
+    });
+  });
+
+  it.each([
+    [{ ...minimal, for: '5 minutes' }, /for: not a duration/],
+    [{ ...minimal, condition: { type: 'status', statuses: ['UP'] } }, /condition.statuses.0/],
+    [{ ...minimal, condition: { type: 'status', statuses: [] } }, /condition.statuses/],
+    [{ ...minimal, labels: { severity: 'x' } }, /labels.severity: "severity" is set by the engine/],
+    [{ ...minimal, labels: { __name__: 'x' } }, /labels.__name__: Invalid key/],
+    [{ ...minimal, name: 'a\u0000b' }, /NUL/],
+    [{ ...minimal, annotations: { summary: '\ud800' } }, /lone surrogate/],
+    [{ ...minimal, annotations: { summary: 'x'.repeat(5000) } }, /annotations.summary/],
+    [{ ...minimal, selector: { tags: ['a', 'a'] } }, /each tag once/],
+    [{ ...minimal, selector: { kinds: ['vm'] } }, /selector.kinds.0/],
+    [{ ...minimal, repeatInterval: '10s' }, /repeatInterval: at least 1m/],
+    [{ ...minimal, extra: 1 }, /Unrecognized key/],
+    [
+      { ...minimal, condition: { type: 'metric', metric: { kind: 'host_cpu_pct' }, op: 'above', threshold: NaN } },
+      /threshold/,
+    ],
+    [
+      { ...minimal, condition: { type: 'metric', metric: { kind: 'cpu' }, op: 'above', threshold: 1 } },
+      /condition.metric.kind/,
+    ],
+    [
+      {
+        ...minimal,
+        condition: { type: 'metric', metric: { kind: 'check_metric', name: 'Bad-Name' }, op: 'above', threshold: 1 },
+      },
+      /condition.metric.name/,
+    ],
+  ])('refuses %j naming the field', (input, message) => {
+    expect(issues(alertRuleSpecSchema.safeParse(input)).join('\n')).toMatch(message);
+  });
+
+  it('accepts every metric kind', () => {
+    for (const metric of [
+      { kind: 'latency_p95_ms' },
+      { kind: 'host_cpu_pct' },
+      { kind: 'host_memory_pct' },
+      { kind: 'host_disk_pct', mount: '/' },
+      { kind: 'gpu_utilization_pct', device: 0 },
+      { kind: 'gpu_temperature_c' },
+      { kind: 'queue_depth', queue: 'orders' },
+      { kind: 'check_metric', name: 'redis_connected_clients', labels: { role: 'master' } },
+    ])
+      expect(
+        alertRuleSpecSchema.safeParse({ ...minimal, condition: { type: 'metric', metric, op: 'below', threshold: 3 } })
+          .success,
+      ).toBe(true);
+  });
+
+  it('grouping: "..." stands alone; durations bounded', () => {
+    expect(DEFAULT_ALERT_GROUPING).toEqual({
+      groupBy: ['alertname'],
+      groupWait: '30s',
+      groupInterval: '5m',
+      repeatInterval: '4h',
+    });
+    expect(alertGroupingSchema.safeParse({ groupBy: ['...', 'target'] }).success).toBe(false);
+    expect(alertGroupingSchema.safeParse({ groupInterval: '0s' }).success).toBe(false);
+  });
+
+  it('ships the default rules of the issue, valid and with stable ids', () => {
+    expect(DEFAULT_ALERT_RULES.map((r) => [r.id, r.for, r.condition])).toEqual([
+      ['default.target-down', '1m', { type: 'status', statuses: ['DOWN'] }],
+      ['default.target-partial', '5m', { type: 'status', statuses: ['PARTIAL'] }],
+      ['default.target-stale', '0s', { type: 'status', statuses: ['STALE'] }],
+      ['default.host-cpu-high', '5m', { type: 'metric', metric: { kind: 'host_cpu_pct' }, op: 'above', threshold: 90 }],
+      [
+        'default.host-disk-full',
+        '0s',
+        { type: 'metric', metric: { kind: 'host_disk_pct' }, op: 'above', threshold: 90 },
+      ],
+      [
+        'default.gpu-temperature-high',
+        '0s',
+        { type: 'metric', metric: { kind: 'gpu_temperature_c' }, op: 'above', threshold: 85 },
+      ],
+    ]);
+  });
+});
+
+describe('label matchers', () => {
+  it.each([
+    ['web|api', null],
+    ['check:web-.*', null],
+    ['(foo|bar)-[0-9]+', null],
+    ['(abc)+', null],
+    ['(a+)+', /exponential/],
+    ['(a|aa)*', /exponential/],
+    ['((ab)*c)+', /exponential/],
+    ['(x{2,})*', /exponential/],
+    ['(a', /not a valid regular expression/],
+    ['(?=a)a', /look-ahead/],
+    ['(a)\\1', /back-references/],
+    ['a'.repeat(600), /longer than 512/],
+  ])('regex %j → %s', (pattern, problem) => {
+    const p = matcherRegexProblem(pattern);
+    if (problem === null) expect(p).toBeNull();
+    else expect(p).toMatch(problem);
+  });
+
+  it('refuses a bad regex at validation time, naming the value', () => {
+    expect(issues(labelMatcherSchema.safeParse({ name: 'target', op: '=~', value: '(a+)+$' }))).toEqual([
+      expect.stringMatching(/^value: a repeated group/),
+    ]);
+    // An equality matcher takes any text literally.
+    expect(labelMatcherSchema.safeParse({ name: 'target', op: '=', value: '(a+)+' }).success).toBe(true);
+  });
+});
+
+describe('silences and maintenance windows', () => {
+  const silence = {
+    matchers: [{ name: 'alertname', op: '=', value: 'Target down' }],
+    startsAt: '2026-01-01T00:00:00Z',
+    endsAt: '2026-01-01T02:00:00Z',
+    createdBy: 'alice',
+    comment: 'deploy',
+  };
+
+  it('a silence needs end after start, a comment, and a matcher that does not match everything', () => {
+    expect(silenceSpecSchema.safeParse(silence).success).toBe(true);
+    expect(issues(silenceSpecSchema.safeParse({ ...silence, endsAt: silence.startsAt }))).toEqual([
+      'endsAt: must be after startsAt',
+    ]);
+    expect(issues(silenceSpecSchema.safeParse({ ...silence, comment: '  ' }))[0]).toMatch(/^comment/);
+    expect(
+      issues(silenceSpecSchema.safeParse({ ...silence, matchers: [{ name: 'target', op: '=~', value: '.*' }] })),
+    ).toEqual([expect.stringMatching(/^matchers: .*silence every alert/)]);
+  });
+
+  const window = {
+    name: 'Patch Tuesday',
+    scope: { tags: ['db'] },
+    createdBy: 'alice',
+    schedule: { type: 'recurring', cron: '0 22 * * 2', duration: '2h', timezone: 'Europe/Berlin' },
+  };
+
+  it('accepts one-off and recurring windows', () => {
+    expect(maintenanceWindowSpecSchema.parse(window).scope).toEqual({ targetIds: [], tags: ['db'], sites: [] });
+    expect(
+      maintenanceWindowSpecSchema.safeParse({
+        ...window,
+        schedule: { type: 'once', startsAt: '2026-01-01T00:00:00Z', endsAt: '2026-01-01T01:00:00Z' },
+      }).success,
+    ).toBe(true);
+  });
+
+  it.each([
+    [{ scope: {} }, /scope: name at least one/],
+    [{ schedule: { ...window.schedule, cron: '0 22 * *' } }, /5 fields .* got 4/],
+    [{ schedule: { ...window.schedule, cron: '0 22 * * 2 2026' } }, /got 6/],
+    [{ schedule: { ...window.schedule, cron: '0 22 * * $(x)' } }, /field 5/],
+    [{ schedule: { ...window.schedule, timezone: 'Mars/Olympus' } }, /IANA time zone/],
+    [{ schedule: { ...window.schedule, duration: '30s' } }, /at least 1m/],
+    [
+      { schedule: { type: 'once', startsAt: '2026-01-01T01:00:00Z', endsAt: '2026-01-01T00:00:00Z' } },
+      /endsAt: must be after/,
+    ],
+  ])('refuses %j', (over, message) => {
+    expect(issues(maintenanceWindowSpecSchema.safeParse({ ...window, ...over })).join('\n')).toMatch(message);
+  });
+});
+
+describe('channels: secrets are write-only', () => {
+  it('splits secrets from the public config, and the redacted form never holds them', () => {
+    const input = channelInputSchema.parse({
+      type: 'webhook',
+      name: 'ops hook',
+      url: 'https://hooks.example.com/in',
+      secret: 'hmac-key-123',
+      bearerToken: 'tok-456',
+    });
+    const { config, secrets } = splitChannelSecrets(input);
+    expect(secrets).toEqual({ secret: 'hmac-key-123', bearerToken: 'tok-456' });
+    expect(JSON.stringify(config)).not.toMatch(/hmac-key|tok-456/);
+    const redacted = channelRedactedSchema.parse(redactChannel(config, secrets as Record<string, string>));
+    expect(redacted).toMatchObject({ secret: { set: true }, bearerToken: { set: true } });
+    expect(JSON.stringify(redacted)).not.toMatch(/hmac-key|tok-456/);
+  });
+
+  it('a secret URL shows its origin only', () => {
+    const input = channelInputSchema.parse({
+      type: 'slack',
+      name: 'slack',
+      url: 'https://hooks.slack.com/services/T0/B0/SECRETTOKEN',
+    });
+    const { config, secrets } = splitChannelSecrets(input);
+    const redacted = redactChannel(config, secrets as Record<string, string>);
+    expect(redacted).toEqual({
+      type: 'slack',
+      name: 'slack',
+      enabled: true,
+      sendResolved: true,
+      url: { set: true, hint: 'https://hooks.slack.com/…' },
+    });
+  });
+
+  it('absent keeps a stored secret, null removes it; a required one cannot be removed', () => {
+    const update = splitChannelSecrets(channelInputSchema.parse({ type: 'pagerduty', name: 'pd' }));
+    expect(update.secrets).toEqual({});
+    expect(missingChannelSecrets('pagerduty', new Set(['routingKey']), update.secrets)).toEqual([]);
+    expect(missingChannelSecrets('pagerduty', new Set(), update.secrets)).toEqual(['routingKey']);
+    const removal = splitChannelSecrets(channelInputSchema.parse({ type: 'pagerduty', name: 'pd', routingKey: null }));
+    expect(missingChannelSecrets('pagerduty', new Set(['routingKey']), removal.secrets)).toEqual(['routingKey']);
+  });
+
+  it.each([
+    [{ type: 'webhook', name: 'w', url: 'file:///etc/passwd' }, /scheme/],
+    [{ type: 'webhook', name: 'w', url: 'https://u:p@x.example/' }, /credentials/],
+    [{ type: 'webhook', name: 'w', url: 'https://x.example/', headers: { Authorization: 'Bearer x' } }, /bearerToken/],
+    [{ type: 'email', name: 'e', host: 'smtp.example.com', from: 'a@example.com', to: [] }, /to/],
+    [{ type: 'email', name: 'e', host: 'smtp.example.com', from: 'not-an-address', to: ['b@example.com'] }, /from/],
+    [{ type: 'pagerduty', name: 'p', routingKey: 'k\u0000' }, /NUL/],
+    [{ type: 'sms', name: 's' }, /type/],
+  ])('refuses %j', (input, message) => {
+    expect(issues(channelInputSchema.safeParse(input)).join('\n')).toMatch(message);
+  });
+});
