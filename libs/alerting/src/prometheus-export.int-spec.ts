@@ -1,0 +1,108 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { DEFAULT_ALERT_RULES, TargetStatus } from '@fleetwatch/contracts';
+import { exportPrometheusRules } from './prometheus-export';
+import { HOST_CATALOGUE, ruleOf } from './testing/fixtures';
+
+// The export checked by Prometheus' own tool: `promtool check rules` accepts the file, and
+// `promtool test rules` evaluates it over synthetic /metrics series with Prometheus' engine, so the
+// exported `for` behaves like ours (pending, then firing after `for`; a flap shorter than `for` never fires).
+// promtool comes from Debian's `prometheus` package (.ci/run installs it).
+
+const run = promisify(execFile);
+const promtool = async (): Promise<boolean> =>
+  run('promtool', ['--version']).then(
+    () => true,
+    () => false,
+  );
+
+const rules = [
+  ...DEFAULT_ALERT_RULES,
+  ruleOf('odd', {
+    name: 'Odd "name" {{ x }} ünïcode',
+    selector: { targetIds: ['check:a.b', 'check:(x)|y'], kinds: ['check'], locations: ['eu-west-1'] },
+    condition: { type: 'status', statuses: [TargetStatus.Down, TargetStatus.Stale] },
+    for: '1h30m',
+    keepFiringFor: '5m',
+    labels: { team: 'ops {{ $labels.x }}', quote: 'a"b\\c' },
+    annotations: { summary: '{{ alert.name }} {{ target.id }} {{ labels.team }} {{ alert.value }}' },
+  }),
+  ruleOf('disk', {
+    name: 'Disk',
+    selector: { targetIds: ['host:h1'] },
+    condition: { type: 'metric', metric: { kind: 'host_disk_pct', mount: '/' }, op: 'above', threshold: 90 },
+    for: '2m',
+  }),
+];
+
+describe('Prometheus rule export checked by promtool', () => {
+  let dir: string;
+  let available = false;
+  beforeAll(async () => {
+    available = await promtool();
+    if (!available)
+      // Visible in the test output: the check could not run here (Debian's `prometheus` package gives promtool).
+      console.warn('SKIPPED: promtool is not on PATH (apt-get install -y prometheus): rule export not checked');
+    dir = mkdtempSync(join(tmpdir(), 'fw-promrules-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('`promtool check rules` accepts the export', async () => {
+    if (!available) return;
+    const r = exportPrometheusRules(rules, { site: 'a', catalogue: HOST_CATALOGUE });
+    expect(r.exported).toEqual([
+      'default.target-down',
+      'default.target-partial',
+      'default.target-stale',
+      'default.host-cpu-high',
+      'default.host-disk-full',
+      'odd',
+      'disk',
+    ]);
+    const file = join(dir, 'rules.yml');
+    writeFileSync(file, r.yaml);
+    const { stdout } = await run('promtool', ['check', 'rules', file]);
+    expect(stdout).toMatch(/SUCCESS: 7 rules found/);
+  });
+
+  it('`promtool test rules`: the exported DOWN rule fires after `for`, a shorter outage never fires it', async () => {
+    if (!available) return;
+    const r = exportPrometheusRules(DEFAULT_ALERT_RULES, { site: 'a' });
+    writeFileSync(join(dir, 'default.yml'), r.yaml);
+    // One sample every 15 s. check:a is DOWN from 30 s on; check:b is DOWN for 45 s only (30 s – 75 s).
+    const test = {
+      rule_files: ['default.yml'],
+      evaluation_interval: '15s',
+      tests: [
+        {
+          interval: '15s',
+          input_series: [
+            { series: 'fleetwatch_target_status{target="check:a",status="DOWN"}', values: '0 0 1x20' },
+            { series: 'fleetwatch_target_status{target="check:b",status="DOWN"}', values: '0 0 1 1 1 0x20' },
+          ],
+          alert_rule_test: [
+            { eval_time: '75s', alertname: 'Target down', exp_alerts: [] },
+            {
+              eval_time: '90s',
+              alertname: 'Target down',
+              exp_alerts: [{ exp_labels: { target: 'check:a', severity: 'critical', rule_id: 'default.target-down' } }],
+            },
+            {
+              eval_time: '4m',
+              alertname: 'Target down',
+              exp_alerts: [{ exp_labels: { target: 'check:a', severity: 'critical', rule_id: 'default.target-down' } }],
+            },
+          ],
+        },
+      ],
+    };
+    const file = join(dir, 'test.yml');
+    writeFileSync(file, stringify(test));
+    const { stdout } = await run('promtool', ['test', 'rules', file]);
+    expect(stdout).toMatch(/SUCCESS/);
+  });
+});

@@ -1,0 +1,126 @@
+import { parse } from 'yaml';
+import { DEFAULT_ALERT_RULES, TargetStatus, type AlertRuleInput } from '@fleetwatch/contracts';
+import { exportPrometheusRules } from './prometheus-export';
+import { HOST_CATALOGUE, ruleOf } from './testing/fixtures';
+
+interface RuleFile {
+  groups: Array<{ name: string; rules: Array<Record<string, unknown>> }>;
+}
+const rulesOf = (yaml: string) => (parse(yaml) as RuleFile).groups[0].rules;
+const status = (over: Partial<AlertRuleInput> = {}) =>
+  ruleOf('r', { name: 'Down', condition: { type: 'status', statuses: [TargetStatus.Down] }, ...over });
+
+describe('Prometheus rule export', () => {
+  it('exports the shipped status rules over fleetwatch_target_status and skips metric ones with the reason', () => {
+    const r = exportPrometheusRules(DEFAULT_ALERT_RULES, { site: 'a' });
+    expect(r.exported).toEqual(['default.target-down', 'default.target-partial', 'default.target-stale']);
+    expect(r.skipped.map((s) => `${s.ruleId}: ${s.reason}`)).toEqual([
+      'default.host-cpu-high: /metrics has no series for host_cpu_pct',
+      'default.host-disk-full: /metrics has no series for host_disk_pct',
+      'default.gpu-temperature-high: /metrics has no series for gpu_temperature_c',
+    ]);
+    expect(rulesOf(r.yaml)[0]).toEqual({
+      alert: 'Target down',
+      expr: 'max by (target) (fleetwatch_target_status{status="DOWN"}) == 1',
+      for: '1m',
+      labels: { severity: 'critical', rule_id: 'default.target-down' },
+    });
+    // target.name is not on /metrics: the annotation is left out, with a note.
+    expect(r.notes).toContainEqual({
+      ruleId: 'default.target-down',
+      annotation: 'summary',
+      reason: '"{{ target.name }}" has no Prometheus equivalent',
+    });
+  });
+
+  it.each([
+    [
+      { selector: { targetIds: ['check:a'] } },
+      'max by (target) (fleetwatch_target_status{status="DOWN",target="check:a"}) == 1',
+    ],
+    [
+      { selector: { targetIds: ['check:a.b', 'check:(x)'] } },
+      'max by (target) (fleetwatch_target_status{status="DOWN",target=~"check:a\\\\.b|check:\\\\(x\\\\)"}) == 1',
+    ],
+    [
+      { condition: { type: 'status', statuses: ['DOWN', 'STALE'] }, selector: { kinds: ['check'], locations: ['eu'] } },
+      'max by (target) (fleetwatch_target_status{status=~"DOWN|STALE"}) == 1' +
+        ' and on (target) fleetwatch_target_up{location="all",kind="check"}' +
+        ' and on (target) fleetwatch_target_up{location="eu"}',
+    ],
+    [{ selector: { sites: ['a', 'b'] } }, 'max by (target) (fleetwatch_target_status{status="DOWN"}) == 1'],
+  ] as Array<[Partial<AlertRuleInput>, string]>)('%j → %s', (over, expr) => {
+    const r = exportPrometheusRules([status(over)], { site: 'a' });
+    expect(rulesOf(r.yaml)[0]['expr']).toBe(expr);
+  });
+
+  it.each([
+    [{ selector: { tags: ['prod'] } }, 'selects by tag, and tags are not labels of /metrics series'],
+    [{ selector: { sites: ['b'] } }, 'selects sites b only; this export is of site a'],
+    [{ enabled: false }, 'disabled'],
+  ] as Array<[Partial<AlertRuleInput>, string]>)('skips %j: %s', (over, reason) => {
+    const r = exportPrometheusRules([status(over)], { site: 'a' });
+    expect(r.skipped).toEqual([{ ruleId: 'r', name: 'Down', reason }]);
+    expect(rulesOf(r.yaml)).toEqual([]);
+  });
+
+  it('translates what Go templates can say, keeps literal text literal, and carries for/keep_firing_for/labels', () => {
+    const r = exportPrometheusRules(
+      [
+        status({
+          for: '5m',
+          keepFiringFor: '2m',
+          labels: { team: 'ops {{ not a template }}' },
+          annotations: {
+            summary: '{{ alert.name }} on {{ target.id }} ({{ labels.team }}): {{ alert.value }}',
+            unknown: 'at {{literal}}',
+            looped: '{% for x in (1..2) %}{% endfor %}',
+          },
+        }),
+      ],
+      { site: 'a' },
+    );
+    expect(rulesOf(r.yaml)[0]).toMatchObject({
+      for: '5m',
+      keep_firing_for: '2m',
+      labels: { team: 'ops {{ "{{" }} not a template }}', severity: 'warning', rule_id: 'r' },
+      annotations: {
+        summary: 'Down on {{ $labels.target }} ({{ $labels.team }}): {{ $value }}',
+      },
+    });
+    expect(r.notes).toEqual([
+      { ruleId: 'r', annotation: 'unknown', reason: '"{{ literal }}" has no Prometheus equivalent' },
+      { ruleId: 'r', annotation: 'looped', reason: 'uses Liquid tags' },
+    ]);
+  });
+
+  it('metric conditions over a catalogue: scaled, target label mapped, filters as matchers', () => {
+    const cpu = ruleOf('cpu', {
+      name: 'CPU',
+      selector: { kinds: ['host'], targetIds: ['host:h1', 'check:x'] },
+      condition: { type: 'metric', metric: { kind: 'host_cpu_pct' }, op: 'above', threshold: 90 },
+    });
+    const disk = ruleOf('disk', {
+      name: 'Disk',
+      condition: { type: 'metric', metric: { kind: 'host_disk_pct', mount: '/' }, op: 'above', threshold: 90 },
+    });
+    const onChecks = ruleOf('c', {
+      name: 'C',
+      selector: { kinds: ['check'] },
+      condition: { type: 'metric', metric: { kind: 'host_cpu_pct' }, op: 'above', threshold: 90 },
+    });
+    const r = exportPrometheusRules([cpu, disk, onChecks], { site: 'a', catalogue: HOST_CATALOGUE });
+    expect(rulesOf(r.yaml).map((x) => x['expr'])).toEqual([
+      'label_replace(fleetwatch_host_cpu_ratio{host="h1"}, "target", "host:$1", "host", "(.*)") * 100 > 90' +
+        ' and on (target) fleetwatch_target_up{location="all",kind="host"}',
+      'label_replace(fleetwatch_host_disk_used_ratio{mount="/"}, "target", "host:$1", "host", "(.*)") * 100 > 90',
+    ]);
+    expect(r.skipped).toEqual([
+      {
+        ruleId: 'c',
+        name: 'C',
+        reason: 'fleetwatch_host_cpu_ratio covers host targets only, and the rule selects none',
+      },
+    ]);
+  });
+});
