@@ -16,6 +16,9 @@
  *                                    (a cache of target_location_states.deadline_at in Postgres)
  *   host:{hostId}:metrics     HASH   a host's latest sample: at (epoch ms), json (the host.metrics payload);
  *                                    written only forward in time; the host's status is its target t:host:{hostId}
+ *   cm:{targetId}             HASH   a check's latest service-collector figures per location:
+ *                                    `at:{location}` (epoch ms of the result), `m:{location}` (JSON metrics);
+ *                                    written only forward in time; expires when results stop
  *   rate:{name}               HASH   a token bucket shared by replicas: tokens, at (epoch ms); expires when full
  *   ingress:control           HASH   ingest replicas' pause/resume: stamp (ordering of the command in force),
  *                                    record (JSON IngressControlRecord); never expires
@@ -33,6 +36,7 @@ export const LiveKeys = {
   byLocation: (location: string) => `idx:loc:${location}`,
   deadlines: 'deadlines',
   hostMetrics: (hostId: string) => `host:${hostId}:metrics`,
+  checkMetrics: (targetId: string) => `cm:${targetId}`,
   rateBucket: (name: string) => `rate:${name}`,
   replicas: (service: string) => `replicas:${service}`,
   statusChannel: 'live:status',

@@ -190,6 +190,31 @@ if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KE
 return 1
 `;
 
+const SET_CHECK_METRICS = 'fleetwatchSetCheckMetrics';
+/**
+ * See LiveStateStore.setCheckMetricsMany. KEYS[1]: the check's key. ARGV: location, result time
+ * (epoch ms), JSON metrics, TTL in seconds. An older result than the one held changes nothing.
+ */
+const SET_CHECK_METRICS_LUA = `
+local cur = tonumber(redis.call('HGET', KEYS[1], 'at:' .. ARGV[1]))
+if cur and cur > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'at:' .. ARGV[1], ARGV[2], 'm:' .. ARGV[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+return 1
+`;
+
+/** A check result's figures to store as its location's latest. */
+export interface CheckMetricsWrite {
+  targetId: string;
+  location: string;
+  /** Epoch ms of the result (orders writes). */
+  at: number;
+  /** JSON array of the result's metrics. */
+  json: string;
+  /** How long the figures stay when no newer result comes (a few of the check's intervals). */
+  ttlSeconds: number;
+}
+
 /** A host's latest sample to store. */
 export interface HostSampleWrite {
   hostId: string;
@@ -274,6 +299,8 @@ export class LiveStateStore {
     this.removeScript = (commands[REMOVE_TARGETS] as WriteScript).bind(redis);
     if (typeof commands[SET_HOST_METRICS] !== 'function')
       redis.defineCommand(SET_HOST_METRICS, { lua: SET_HOST_METRICS_LUA, numberOfKeys: 1 });
+    if (typeof commands[SET_CHECK_METRICS] !== 'function')
+      redis.defineCommand(SET_CHECK_METRICS, { lua: SET_CHECK_METRICS_LUA, numberOfKeys: 1 });
   }
 
   /** False while the connection is down: a command now would wait for a reconnect. */
@@ -491,6 +518,37 @@ export class LiveStateStore {
   }
 
   /** A host's latest sample (the host.metrics payload as JSON), or null. */
+  /** Stores results' figures as their locations' latest (an older result than the held one is skipped). */
+  async setCheckMetricsMany(writes: readonly CheckMetricsWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const pipe = this.redis.pipeline();
+    for (const w of writes)
+      (pipe as unknown as Record<string, (...args: unknown[]) => unknown>)[SET_CHECK_METRICS](
+        LiveKeys.checkMetrics(w.targetId),
+        w.location,
+        String(w.at),
+        w.json,
+        String(Math.max(1, Math.floor(w.ttlSeconds))),
+      );
+    throwFirstError(await pipe.exec());
+  }
+
+  /** A check's latest figures per location: location → {at, metrics}. */
+  async getCheckMetrics(targetId: string): Promise<Map<string, { at: number; metrics: unknown[] }>> {
+    const h = await this.redis.hgetall(LiveKeys.checkMetrics(targetId));
+    const out = new Map<string, { at: number; metrics: unknown[] }>();
+    for (const [field, json] of Object.entries(h)) {
+      if (!field.startsWith('m:')) continue;
+      const location = field.slice(2);
+      try {
+        out.set(location, { at: Number(h[`at:${location}`]), metrics: JSON.parse(json) as unknown[] });
+      } catch {
+        // Unreadable: left out; the next result rewrites it.
+      }
+    }
+    return out;
+  }
+
   async getHostMetrics(hostId: string): Promise<string | null> {
     return (await this.getHostMetricsMany([hostId])).get(hostId) ?? null;
   }

@@ -1,7 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { OBSERVATION_SHARDS, type TargetStatus } from '@fleetwatch/contracts';
 import { isTombstone, type TargetSnapshot } from '@fleetwatch/domain';
-import { LiveStateStore, type DueDeadline, type LocationRecord, type TargetWrite } from '@fleetwatch/live-state';
+import {
+  LiveStateStore,
+  type CheckMetricsWrite,
+  type DueDeadline,
+  type LocationRecord,
+  type TargetWrite,
+} from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { TargetStatesRepository } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
@@ -100,6 +106,11 @@ export class LiveProjection {
   /** Hosts' latest samples a commit applied (host id → sample JSON and its time). */
   async setHostMetrics(samples: ReadonlyMap<string, { json: string; at: number }>): Promise<void> {
     await this.hosts.project(samples);
+  }
+
+  /** Checks' latest service-collector figures a commit applied (issue 16), per target and location. */
+  async setCheckMetrics(writes: readonly CheckMetricsWrite[]): Promise<void> {
+    await this.store.setCheckMetricsMany(writes);
   }
 
   /**

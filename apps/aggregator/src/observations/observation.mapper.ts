@@ -227,6 +227,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             latencyMs: p.latencyMs,
             failureReason: p.failureReason ?? null,
             metadata: p.metadata ?? null,
+            metrics: p.metrics ?? null,
             occurredAt: at,
           },
           observation: {

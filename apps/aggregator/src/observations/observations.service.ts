@@ -17,6 +17,7 @@ import { AggregatorMetrics } from '../aggregator.metrics';
 import { SerialLane } from '../status/serial-lane';
 import { errorText, isTooLarge, isTransient, retryTransient } from '../status/outage-retry';
 import type { AggregatorConfig } from '../config';
+import type { CheckMetricsWrite } from '@fleetwatch/live-state';
 import { LiveStateBoot } from '../live/live-state.boot';
 import type { IndexedAs } from '../live/live-projection.service';
 import { ProjectionQueue } from '../live/projection.queue';
@@ -85,6 +86,8 @@ interface BatchOutcome extends CommittedChange {
   fresh: number;
   duplicates: number;
   hostMetrics: Map<string, { json: string; at: number }>;
+  /** Service collectors' figures of the check results this commit applied. */
+  checkMetrics: CheckMetricsWrite[];
 }
 
 /**
@@ -289,7 +292,10 @@ export class ObservationsService {
           for (const l of lanes) await this.boot.ensureReady(l).catch(asOutage('live state not ready'));
           const result = await runInSqlTransaction(this.db, (tx) => this.commit(tx, active));
           // Projection and publish are queued in commit order; the next commit need not wait for the broker.
-          const publishing = this.propagation.start(result, () => this.boot.live.setHostMetrics(result.hostMetrics));
+          const publishing = this.propagation.start(result, async () => {
+            await this.boot.live.setHostMetrics(result.hostMetrics);
+            await this.boot.live.setCheckMetrics(result.checkMetrics);
+          });
           return { outcome: result, publishing };
         }),
       {
@@ -349,6 +355,16 @@ export class ObservationsService {
     for (const m of batch)
       if (m.type === 'host' && fold.applied.has(m.messageId))
         hostMetrics.set(m.row.hostId, { json: m.metrics.json, at: m.observation.at });
+    const checkMetrics: CheckMetricsWrite[] = [];
+    for (const m of batch)
+      if (m.type === 'check' && m.row.metrics && fold.applied.has(m.messageId))
+        checkMetrics.push({
+          targetId: m.targetId,
+          location: m.row.location,
+          at: m.row.occurredAt,
+          json: JSON.stringify(m.row.metrics),
+          ttlSeconds: checkMetricsTtl(m.origin.envelope.payload),
+        });
 
     // A target's row is rewritten only when more than its locations changed (status, sequence, identity).
     const rewrite: TargetSnapshot[] = [];
@@ -372,10 +388,24 @@ export class ObservationsService {
     const targets = [...new Set([...fold.changed, ...fold.resync])]
       .map((id) => working.get(id))
       .filter((t): t is TargetSnapshot => t !== undefined);
-    return { targets, previous, events: stored, fresh: fresh.size, duplicates: fold.duplicates, hostMetrics };
+    return {
+      targets,
+      previous,
+      events: stored,
+      fresh: fresh.size,
+      duplicates: fold.duplicates,
+      hostMetrics,
+      checkMetrics,
+    };
   }
 
   private get policy() {
     return { downQuorumPct: this.config.downQuorumPct };
   }
+}
+
+/** A check's latest figures stay three intervals (at least ten minutes) after its last result. */
+function checkMetricsTtl(payload: unknown): number {
+  const interval = (payload as { intervalSeconds?: unknown }).intervalSeconds;
+  return Math.max(600, 3 * (typeof interval === 'number' && interval > 0 ? interval : 60));
 }

@@ -49,6 +49,8 @@ export interface CheckResultRow {
   latencyMs: number | null;
   failureReason: string | null;
   metadata: Record<string, unknown> | null;
+  /** Service collectors' figures (checkMetricSchema), as the result carried them; null: none. */
+  metrics?: ReadonlyArray<{ name: string; labels?: Record<string, string>; value: number }> | null;
   occurredAt: number;
 }
 
@@ -181,10 +183,10 @@ export class HistoryRepository {
     return sqlQuery<Ids[number]>(
       tx,
       `WITH ins AS (
-         INSERT INTO check_results (message_id, check_id, target_id, location, ok, latency_ms, failure_reason, metadata, occurred_at)
-         SELECT u.message_id, u.check_id, u.target_id, u.location, u.ok, u.latency, u.reason, u.metadata::jsonb, u.occurred_at
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::float8[], $7::text[], $8::text[], $9::timestamptz[])
-           AS u(message_id, check_id, target_id, location, ok, latency, reason, metadata, occurred_at)
+         INSERT INTO check_results (message_id, check_id, target_id, location, ok, latency_ms, failure_reason, metadata, occurred_at, metrics)
+         SELECT u.message_id, u.check_id, u.target_id, u.location, u.ok, u.latency, u.reason, u.metadata::jsonb, u.occurred_at, u.metrics::jsonb
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::float8[], $7::text[], $8::text[], $9::timestamptz[], $10::text[])
+           AS u(message_id, check_id, target_id, location, ok, latency, reason, metadata, occurred_at, metrics)
          ON CONFLICT (message_id) DO NOTHING
          RETURNING message_id, target_id, location, occurred_at
          ), ${markDirty('occurred_at')}
@@ -199,6 +201,7 @@ export class HistoryRepository {
         rows.map((r) => cleanOrNull(r.failureReason)),
         rows.map((r) => jsonOrNull(r.metadata)),
         rows.map((r) => iso(r.occurredAt)),
+        rows.map((r) => jsonOrNull(r.metrics)),
       ],
     ).then(idsOf, (err: unknown) => rethrowSql(err));
   }

@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import type { INestApplicationContext } from '@nestjs/common';
+import fc from 'fast-check';
+import { connect } from 'amqplib';
+import { Client } from 'pg';
+import {
+  checkResultPayloadSchema,
+  deadLetterQueueOf,
+  Messages,
+  OBSERVATION_SHARDS,
+  observationShardQueue,
+  QueueName,
+  TargetIds,
+} from '@fleetwatch/contracts';
+import { LiveStateStore } from '@fleetwatch/live-state';
+import { publishRequest } from '@fleetwatch/messaging';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { createTestSite, startAggregator, type TestSite } from '../aggregator.int-helpers';
+
+// "A 202 is a promise" for service collectors' figures (issue 16), as a property: any
+// `metrics` array the check-result contract accepts — names and labels at their bounds,
+// label values with NUL, lone surrogates, backslashes and emoji, values from 5e-324 to
+// ±1.8e308 and -0 — goes through the running aggregator over the bus, lands in
+// check_results.metrics equal (jsonb: key order and -0 aside), becomes the location's
+// latest figures in live state, and is acked: after the aggregator stops, no message is
+// left in the observation queues or their dead-letter queues. Whatever the contract
+// refuses (NaN, ±Infinity, a bad name, 9 labels, 501 figures) is refused with a path.
+
+jest.setTimeout(240_000);
+
+let site: TestSite;
+let app: INestApplicationContext | undefined;
+let store: LiveStateStore;
+
+beforeAll(async () => {
+  const name = 'agg-check-metrics';
+  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
+  const pg = new Client({ connectionString: database.databaseUrl });
+  await pg.connect();
+  site = await createTestSite(
+    name,
+    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
+    { AGGREGATOR_BATCH_WAIT_MS: '20' },
+  );
+  app = await startAggregator(site.env);
+  store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
+});
+afterAll(async () => {
+  await app?.close();
+  await site?.dispose();
+});
+
+const unit = fc.oneof(
+  { weight: 5, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) },
+  { weight: 2, arbitrary: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) },
+  { weight: 1, arbitrary: fc.constantFrom('\u0000', '\ud800', '\udfff', '\\', '\\u0000', '"', '😀', '\u2028') },
+);
+const name = fc.oneof(
+  fc.stringMatching(/^[a-z_][a-z0-9_]{0,20}$/),
+  fc.constant(`m${'x'.repeat(127)}`), // at the length bound
+  fc.string({ unit, maxLength: 8 }), // mostly refused
+);
+const value = fc.oneof(
+  fc.double(),
+  fc.constantFrom(0, -0, 5e-324, Number.MAX_VALUE, -Number.MAX_VALUE, 2 ** 53 + 1, NaN, Infinity),
+  fc.integer(),
+);
+const metric = fc.record(
+  {
+    name,
+    labels: fc.dictionary(fc.stringMatching(/^[a-z_][a-z0-9_]{0,10}$/), fc.string({ unit, maxLength: 300 }), {
+      maxKeys: 9,
+    }),
+    value,
+  },
+  { requiredKeys: ['name', 'value'] },
+);
+const metricsArb = fc.oneof(
+  { weight: 8, arbitrary: fc.array(metric, { maxLength: 12 }) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 499, max: 501 })
+      .map((n) => Array.from({ length: n }, (_, i) => ({ name: 'm', labels: { i: String(i) }, value: i }))),
+  },
+);
+
+/** JSON with object keys sorted (jsonb keeps no key order; -0 is 0 in JSON). */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : x,
+  );
+}
+
+it('any metrics array the contract accepts is stored, made the latest in live state, and acked', async () => {
+  const sent: Array<{ targetId: string; location: string; metrics: unknown[] }> = [];
+  let refused = 0;
+  await fc.assert(
+    fc.asyncProperty(metricsArb, fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/), async (metrics, location) => {
+      const checkId = randomUUID();
+      const payload = {
+        checkId,
+        targetId: TargetIds.check(checkId),
+        location,
+        ok: true,
+        latencyMs: 1,
+        startedAt: new Date().toISOString(),
+        intervalSeconds: 30,
+        checkName: 'svc',
+        checkType: 'redis-stats',
+        metrics,
+      };
+      const parsed = checkResultPayloadSchema.safeParse(payload);
+      if (!parsed.success) {
+        refused++;
+        expect(parsed.error.issues.every((i) => i.path[0] === 'metrics')).toBe(true);
+        return;
+      }
+      await site.bus.publisher.publishMany([publishRequest(Messages.CheckResult, parsed.data)]);
+      sent.push({ targetId: payload.targetId, location, metrics: parsed.data.metrics ?? [] });
+    }),
+    { numRuns: 150 },
+  );
+  expect(sent.length).toBeGreaterThan(20);
+  expect(refused).toBeGreaterThan(5);
+
+  for (const s of sent) {
+    const row = await waitFor(
+      async () =>
+        (
+          await site.pg.query<{ metrics: unknown }>('SELECT metrics FROM check_results WHERE target_id = $1', [
+            s.targetId,
+          ])
+        ).rows[0],
+      { timeoutMs: 60_000, description: `${s.targetId} stored` },
+    );
+    expect(canonical(row.metrics)).toBe(canonical(s.metrics));
+    const live = await waitFor(async () => (await store.getCheckMetrics(s.targetId)).get(s.location), {
+      timeoutMs: 30_000,
+      description: `${s.targetId} live`,
+    });
+    expect(canonical(live.metrics)).toBe(canonical(s.metrics));
+  }
+
+  // Acked: once the aggregator has stopped, nothing it took is back in a queue or dead-lettered.
+  await app?.close();
+  app = undefined;
+  const conn = await connect(site.vhost.amqpUrl);
+  try {
+    const ch = await conn.createChannel();
+    const queues = [
+      QueueName.AggregatorObservations,
+      ...Array.from({ length: OBSERVATION_SHARDS }, (_, i) => observationShardQueue(i)),
+    ];
+    for (const q of queues) {
+      expect([q, (await ch.checkQueue(q)).messageCount]).toEqual([q, 0]);
+      expect([deadLetterQueueOf(q), (await ch.checkQueue(deadLetterQueueOf(q))).messageCount]).toEqual([
+        deadLetterQueueOf(q),
+        0,
+      ]);
+    }
+  } finally {
+    await conn.close();
+  }
+});
