@@ -3,6 +3,7 @@ import { cpus, hostname, loadavg, uptime, arch, platform, release, totalmem, fre
 import { join } from 'node:path';
 import si from 'systeminformation';
 import type { HostMetricsPayload } from '@fleetwatch/contracts';
+import { storable } from './gpu/nvidia-smi-parse';
 import type { GpuSampler } from './gpu/gpu-sampler';
 import {
   devKey,
@@ -66,7 +67,7 @@ export class HostSampler {
       si.osInfo().catch(() => undefined),
       this.options.gpu?.inventory() ?? Promise.resolve(undefined),
     ]);
-    const clip = (s: string | undefined, n: number) => (s ? s.slice(0, n) : undefined);
+    const clip = (s: string | undefined, n: number) => (s ? storable(s, n) : undefined);
     const system: NonNullable<HostSample['system']> = {
       hostname: clip(os?.hostname || hostname(), 256),
       platform: clip(os?.platform || platform(), 64),
@@ -90,7 +91,7 @@ export class HostSampler {
     const network: Net[] = networkRates(this.prev?.net, r.net, elapsedMs)
       .slice(0, LIMITS.network)
       .map((n) => ({
-        iface: n.iface.slice(0, 128),
+        iface: storable(n.iface, 128),
         rxBytesPerSec: roundRate(n.rxBytesPerSec),
         txBytesPerSec: roundRate(n.txBytesPerSec),
         rxErrorsPerSec: roundRate(n.rxErrorsPerSec),
@@ -98,11 +99,11 @@ export class HostSampler {
       }));
     const disks: Disk[] = r.disks.slice(0, LIMITS.disks).map((d) => {
       const out: Disk = {
-        mount: d.mount.slice(0, 512),
+        mount: storable(d.mount, 512),
         totalBytes: d.totalBytes,
         usedBytes: d.usedBytes,
-        fsType: d.fsType.slice(0, 64),
-        device: d.device.slice(0, 256),
+        fsType: storable(d.fsType, 64),
+        device: storable(d.device, 256),
       };
       const io = d.ioKey ? r.io.get(d.ioKey) : undefined;
       if (io) {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { counterRate, cpuBusyPct, cpuUsage, diskRates, networkRates, type CpuTimes, type NetCounters } from './rates';
 
 describe('counterRate', () => {
@@ -100,5 +101,27 @@ describe('cpu usage', () => {
     const cur = [t(100, 0), t(0, 100)];
     expect(cpuUsage(prev, cur)).toEqual({ totalPct: 50, perCorePct: [100, 0] });
     expect(cpuUsage([t(0, 0)], [t(30, 70), t(90, 10)])).toEqual({ totalPct: 60, perCorePct: [30, 90] });
+  });
+});
+
+describe('rates are never negative, NaN or infinite', () => {
+  const counter = fc.oneof(fc.double(), fc.nat(), fc.constant(2 ** 64), fc.constant(Number.NaN));
+  it('property: counterRate is null or a finite non-negative number', () => {
+    fc.assert(
+      fc.property(fc.option(counter, { nil: undefined }), counter, fc.double(), (prev, cur, ms) => {
+        const r = counterRate(prev, cur, ms);
+        expect(r === null || (Number.isFinite(r) && r >= 0)).toBe(true);
+      }),
+    );
+  });
+
+  it('property: cpu busy percentage stays within 0–100', () => {
+    const times = fc.record({ user: fc.nat(), nice: fc.nat(), sys: fc.nat(), idle: fc.nat(), irq: fc.nat() });
+    fc.assert(
+      fc.property(fc.option(times, { nil: undefined }), times, (prev, cur) => {
+        const p = cpuBusyPct(prev, cur);
+        expect(p >= 0 && p <= 100).toBe(true);
+      }),
+    );
   });
 });

@@ -14,7 +14,8 @@ export function counterRate(prev: number | undefined, cur: number, elapsedMs: nu
   if (!(elapsedMs > 0)) return null;
   const delta = cur - prev;
   if (delta < 0) return null;
-  return (delta * 1000) / elapsedMs;
+  const r = (delta * 1000) / elapsedMs;
+  return Number.isFinite(r) ? r : null;
 }
 
 /** One reading of an interface's counters (bytes and errors since it came up). */

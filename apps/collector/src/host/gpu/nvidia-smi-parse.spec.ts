@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { hostMetricsPayloadSchema } from '@fleetwatch/contracts';
 import { parseComputeApps, parseGpuQuery, parseInventory } from './nvidia-smi-parse';
 
@@ -157,5 +158,35 @@ describe('parseInventory', () => {
 
   it.each([[null], [{}], ['<xml/>'], [{ nvidia_smi_log: 'x' }]])('%p is no inventory', (doc) => {
     expect(parseInventory(doc)).toEqual({ gpus: [] });
+  });
+});
+
+describe('whatever nvidia-smi prints, the parsed devices fit the contract (they are stored as they are)', () => {
+  const value = fc.oneof(
+    fc.constantFrom('[N/A]', '[Not Supported]', '[Unknown Error]', 'ERR!', '[GPU is lost]', '', 'nan', 'inf', '1e309'),
+    fc.double({ noNaN: false }).map(String),
+    fc.integer({ min: -1_000_000, max: 10_000_000 }).map(String),
+    fc.string({ maxLength: 20 }),
+  );
+  const row = fc
+    .tuple(
+      fc.oneof(fc.nat(100).map(String), fc.string({ maxLength: 4 })),
+      fc.oneof(
+        fc.uuid().map((u) => `GPU-${u}`),
+        fc.string({ maxLength: 200 }),
+      ),
+      fc.string({ maxLength: 300 }),
+      fc.array(value, { minLength: 9, maxLength: 9 }),
+    )
+    .map(([i, uuid, name, vals]) => [i, uuid, name, ...vals].join(', '));
+
+  it('property: parseGpuQuery output always validates, and never throws', () => {
+    fc.assert(
+      fc.property(fc.array(row, { maxLength: 8 }), fc.string({ maxLength: 200 }), (rows, junk) => {
+        const { gpus } = parseGpuQuery([...rows, junk].join('\n'), new Map([['GPU-x', 1]]));
+        validates(gpus);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

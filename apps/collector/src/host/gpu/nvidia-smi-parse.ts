@@ -1,4 +1,4 @@
-import type { HostMetricsPayload } from '@fleetwatch/contracts';
+import { toStorable, truncateText, type HostMetricsPayload } from '@fleetwatch/contracts';
 
 // Parsers for what nvidia-smi prints: the periodic CSV query (cheap, one line per GPU),
 // the compute-apps query (process count per GPU) and the `-q -x` inventory read once at
@@ -44,6 +44,15 @@ function cell(raw: string): Cell {
 
 const pct = (n: number | null): number | null => (n === null ? null : Math.min(100, Math.max(0, n)));
 const nonNeg = (n: number | null): number | null => (n === null || n < 0 ? null : n);
+/** MiB → bytes; a figure too large to be one (a garbled line) is unknown rather than Infinity. */
+const mib = (n: number | null): number | null => {
+  if (n === null) return null;
+  const b = Math.max(0, n) * MIB;
+  return Number.isFinite(b) ? b : null;
+};
+
+/** Text from a process's output as the contract can store it: no NUL, no lone surrogate, at most `max` long. */
+export const storable = (s: string, max: number): string => truncateText(toStorable(s), max);
 
 export interface GpuQueryResult {
   gpus: GpuSample[];
@@ -64,7 +73,7 @@ export function parseGpuQuery(stdout: string, processCounts?: ReadonlyMap<string
     const f = line.split(',').map((x) => x.trim());
     const index = Number(f[0]);
     if (f.length !== GPU_QUERY_FIELDS.length || !Number.isInteger(index) || index < 0) {
-      problems.push(line.slice(0, 300));
+      problems.push(storable(line, 300));
       continue;
     }
     const cells = f.slice(3).map(cell);
@@ -72,14 +81,14 @@ export function parseGpuQuery(stdout: string, processCounts?: ReadonlyMap<string
     const errors = cells
       .map((c, i) => (c.error ? `${GPU_QUERY_FIELDS[i + 3]}: ${c.error}` : undefined))
       .filter((x): x is string => x !== undefined);
-    const uuid = f[1] && !f[1].startsWith('[') ? f[1] : undefined;
+    const uuid = f[1] && !f[1].startsWith('[') ? storable(f[1], 128) : undefined;
     const gpu: GpuSample = {
       index,
-      name: f[2] && !f[2].startsWith('[') ? f[2] : `GPU ${index}`,
+      name: (f[2] && !f[2].startsWith('[') ? storable(f[2], 256) : '') || `GPU ${index}`,
       ...(uuid ? { uuid } : {}),
       utilizationPct: pct(util.value),
-      memoryUsedBytes: memUsed.value === null ? null : Math.max(0, memUsed.value) * MIB,
-      memoryTotalBytes: memTotal.value === null ? null : Math.max(0, memTotal.value) * MIB,
+      memoryUsedBytes: mib(memUsed.value),
+      memoryTotalBytes: mib(memTotal.value),
       temperatureC: temp.value,
       powerW: nonNeg(power.value),
       powerLimitW: nonNeg(powerLimit.value),
@@ -88,7 +97,7 @@ export function parseGpuQuery(stdout: string, processCounts?: ReadonlyMap<string
       memClockMhz: nonNeg(memClock.value),
       processCount: processCounts && uuid ? (processCounts.get(uuid) ?? 0) : null,
     };
-    if (errors.length > 0) gpu.error = errors.join('; ').slice(0, 512);
+    if (errors.length > 0) gpu.error = storable(errors.join('; '), 512);
     gpus.push(gpu);
   }
   return { gpus, problems };
