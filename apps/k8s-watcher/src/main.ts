@@ -1,0 +1,111 @@
+import { hostname } from 'node:os';
+import { loadConfigOrExit } from '@fleetwatch/config';
+import { jsonLogger, pusherMetrics, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
+import { loadK8sWatcherConfig } from './config';
+import { KubeApi, KubeConfigError, loadKubeConnection } from './kube-api';
+import { PodWatcher } from './pod-watcher';
+
+// The Kubernetes pod watcher (SPEC §6): an outside daemon that lists and watches pods and
+// pushes each pod's status to status-ingest with an API key, like any other pusher.
+async function main() {
+  const config = loadConfigOrExit(() => loadK8sWatcherConfig(), 'k8s-watcher');
+  const log = jsonLogger('k8s-watcher', config.logLevel);
+  let connection;
+  try {
+    connection = loadKubeConnection(process.env, undefined, config.context);
+  } catch (e) {
+    if (!(e instanceof KubeConfigError)) throw e;
+    process.stderr.write(`[k8s-watcher] ${e.message}\n`);
+    process.exit(78);
+  }
+  const pusher = new StatusPusher({
+    url: config.ingestUrl,
+    apiKey: config.apiKey,
+    log,
+    maxBatch: config.maxBatch,
+    maxQueue: config.maxQueue,
+    baseDelayMs: config.retryBaseMs,
+    maxDelayMs: config.retryMaxMs,
+  });
+  const watcher = new PodWatcher(
+    new KubeApi(connection),
+    pusher,
+    {
+      namespace: config.namespace,
+      labelSelector: config.labelSelector,
+      instancePrefix: config.instancePrefix,
+      location: config.location,
+      source: `k8s-watcher@${hostname()}`.slice(0, 256),
+      maxAgeMs: config.maxAgeMs,
+      resyncMs: config.resyncMs,
+      listPageSize: config.listPageSize,
+      reconnectBaseMs: 500,
+      reconnectMaxMs: config.reconnectMaxMs,
+      watchTimeoutSeconds: config.watchTimeoutSeconds,
+    },
+    log,
+  );
+  const s = watcher.stats;
+  const server = await startDaemonServer({
+    port: config.port,
+    healthy: () => ({ ok: true, detail: { ...s, pending: pusher.pending } }),
+    metrics: () => [
+      {
+        name: 'fleetwatch_watcher_connected',
+        help: 'Whether the pod watch is open (1) or not (0).',
+        type: 'gauge',
+        value: s.connected ? 1 : 0,
+      },
+      { name: 'fleetwatch_watcher_watched', help: 'Pods the watcher follows.', type: 'gauge', value: s.watched },
+      {
+        name: 'fleetwatch_watcher_resyncs_total',
+        help: 'Full relists (start, 410 Gone, resync period).',
+        type: 'counter',
+        value: s.relists,
+      },
+      {
+        name: 'fleetwatch_watcher_gone_total',
+        help: 'Watches that ended with 410 Gone.',
+        type: 'counter',
+        value: s.gone,
+      },
+      {
+        name: 'fleetwatch_watcher_last_resync_seconds',
+        help: 'Duration of the last relist.',
+        type: 'gauge',
+        value: s.lastRelistMs / 1000,
+      },
+      { name: 'fleetwatch_watcher_events_total', help: 'Pod watch events handled.', type: 'counter', value: s.events },
+      {
+        name: 'fleetwatch_watcher_reconnects_total',
+        help: 'Watch reconnects after an error.',
+        type: 'counter',
+        value: s.reconnects,
+      },
+      ...pusherMetrics(pusher),
+    ],
+  });
+  pusher.start();
+  watcher.start();
+  log.info('k8s-watcher started', {
+    api: connection.origin,
+    namespace: config.namespace ?? '(all)',
+    labelSelector: config.labelSelector,
+    ingest: config.ingestUrl,
+    port: config.port,
+  });
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    await watcher.stop();
+    await pusher.stop(5000);
+    server.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+void main();

@@ -1,0 +1,237 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { waitFor } from '@fleetwatch/testing';
+import { createSite, freePort, type E2eSite } from './site-launcher';
+import { KubeApiStandin, podFixtures } from '../../apps/k8s-watcher/src/standin/kube-api.standin';
+import type { PodK8s } from '../../apps/k8s-watcher/src/pod-status';
+
+// The real pod watcher (built) against a Kubernetes API stand-in (list + JSON-lines watch,
+// resourceVersion, 410 Gone), through a kubeconfig with a bearer token, pushing through a
+// real status-ingest into a real aggregator; read back through the gateway and the
+// status_updates table.
+
+jest.setTimeout(240_000);
+
+const TOKEN = 'standin-service-account-token';
+let site: E2eSite;
+let kube: KubeApiStandin;
+let apiKey: string;
+let token: string;
+let watcher: ChildProcess | null = null;
+let watcherPort = 0;
+let watcherOutput = '';
+let kubeconfig: string;
+let db: Client;
+
+async function startWatcher(): Promise<void> {
+  watcherPort = await freePort();
+  watcherOutput = '';
+  const base: Record<string, string | undefined> = { ...process.env };
+  delete base['NODE_OPTIONS'];
+  delete base['KUBERNETES_SERVICE_HOST'];
+  watcher = spawn(process.execPath, [join(site.dir, 'dist/apps/k8s-watcher/src/main.js')], {
+    env: {
+      ...base,
+      KUBECONFIG: kubeconfig,
+      FLEETWATCH_INGEST_URL: site.service('status-ingest').url,
+      FLEETWATCH_INGEST_API_KEY: apiKey,
+      FLEETWATCH_LOCATION: 'cluster-1',
+      K8S_WATCHER_NAMESPACE: 'shop',
+      K8S_WATCHER_LABEL_SELECTOR: 'fleetwatch=on',
+      K8S_WATCHER_PORT: String(watcherPort),
+      K8S_WATCHER_LIST_PAGE_SIZE: '2',
+      K8S_WATCHER_RECONNECT_MAX_SECONDS: '1',
+      WATCHER_RETRY_BASE_MS: '100',
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const keep = (c: Buffer) => (watcherOutput = (watcherOutput + c.toString()).slice(-8000));
+  watcher.stdout?.on('data', keep);
+  watcher.stderr?.on('data', keep);
+}
+
+async function watcherMetrics(): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${watcherPort}/metrics`)).text();
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.split(' '))
+      .map(([k, v]) => [k as string, Number(v)]),
+  );
+}
+
+async function killWatcher(): Promise<void> {
+  const w = watcher;
+  if (!w || w.exitCode !== null || w.signalCode !== null) return;
+  await new Promise((resolve) => {
+    w.once('exit', resolve);
+    w.kill('SIGKILL');
+  });
+}
+
+async function target(
+  id: string,
+): Promise<{ status: string; locations: { location: string; status: string }[] } | null> {
+  const r = await fetch(`${site.service('api-gateway').url}/api/v1/targets/instance:${encodeURIComponent(id)}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return r.status === 200
+    ? ((await r.json()) as { status: string; locations: { location: string; status: string }[] })
+    : null;
+}
+
+const statusIs = async (id: string, status: string, what: string) => {
+  try {
+    await waitFor(async () => (await target(id))?.status === status, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      description: what,
+    });
+  } catch (e) {
+    throw new Error(
+      `${(e as Error).message}\nnow: ${JSON.stringify(await target(id))}\n--- watcher ---\n${watcherOutput}`,
+    );
+  }
+};
+
+const settled = () =>
+  waitFor(async () => (await watcherMetrics())['fleetwatch_pusher_pending'] === 0, {
+    timeoutMs: 30_000,
+    description: 'the watcher has nothing left to send',
+  });
+
+async function storedPerInstance(): Promise<Record<string, string[]>> {
+  const r = await db.query<{ instance_id: string; lifecycle_status: string }>(
+    'SELECT instance_id, lifecycle_status FROM status_updates ORDER BY id',
+  );
+  const out: Record<string, string[]> = {};
+  for (const row of r.rows) (out[row.instance_id] ??= []).push(row.lifecycle_status);
+  return out;
+}
+
+async function aggregatorDuplicates(): Promise<number> {
+  const text = await (await fetch(`${site.service('aggregator').url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('fleetwatch_aggregator_duplicates_total'))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+beforeAll(async () => {
+  site = await createSite('k8s-watcher');
+  await site.start('aggregator');
+  await site.start('status-ingest');
+  await site.start('api-gateway');
+  const gw = site.service('api-gateway').url;
+  const login = await fetch(`${gw}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: site.env['FLEETWATCH_ADMIN_PASSWORD'] }),
+  });
+  token = ((await login.json()) as { token: string }).token;
+  const created = await fetch(`${gw}/api/v1/api-keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ name: 'k8s-watcher', scopes: ['ingest'] }),
+  });
+  apiKey = ((await created.json()) as { key: string }).key;
+  kube = new KubeApiStandin(TOKEN);
+  await kube.start();
+  kubeconfig = join(site.dir, 'kubeconfig.yaml');
+  writeFileSync(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'current-context: standin',
+      'clusters:',
+      `- name: standin\n  cluster:\n    server: ${kube.url}`,
+      'contexts:',
+      '- name: standin\n  context:\n    cluster: standin\n    user: watcher',
+      'users:',
+      `- name: watcher\n  user:\n    token: ${TOKEN}`,
+      '',
+    ].join('\n'),
+  );
+  db = new Client({ connectionString: site.db.databaseUrl });
+  await db.connect();
+});
+
+afterAll(async () => {
+  await killWatcher();
+  await db?.end();
+  await kube?.stop();
+  await site?.stop();
+});
+
+const on = { fleetwatch: 'on', app: 'web' };
+
+describe('kubernetes pod watcher', () => {
+  it('lists (paged) on start: selected pods in the namespace become statuses, the rest are left out', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    kube.add(podFixtures.running('web-b', 'shop', on));
+    kube.add(podFixtures.succeeded('migrate-1', 'shop', on));
+    kube.add(podFixtures.running('other', 'shop', { app: 'other' }));
+    kube.add(podFixtures.running('web-a', 'elsewhere', on));
+    await startWatcher();
+    await statusIs('shop/web-a', 'UP', 'shop/web-a UP');
+    await statusIs('shop/web-b', 'UP', 'shop/web-b UP');
+    await statusIs('shop/migrate-1', 'UP', 'a succeeded job pod is UP');
+    expect(await target('shop/web-a')).toMatchObject({ locations: [{ location: 'cluster-1', status: 'UP' }] });
+    expect(await target('shop/other')).toBeNull();
+    expect(await target('elsewhere/web-a')).toBeNull();
+    expect(kube.calls.list).toBe(2); // three pods in pages of two
+    expect(kube.calls.unauthorized).toBe(0);
+  });
+
+  it('follows the watch: CrashLoopBackOff is DOWN, recovery UP, deletion DOWN', async () => {
+    await waitFor(() => kube.openWatches === 1, { timeoutMs: 30_000, description: 'the watcher watches' });
+    kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p));
+    await statusIs('shop/web-a', 'DOWN', 'shop/web-a DOWN in CrashLoopBackOff');
+    kube.update('shop', 'web-a', (p) => podFixtures.recovered(p));
+    await statusIs('shop/web-a', 'UP', 'shop/web-a UP again');
+    // A metadata-only change is no new status.
+    kube.update('shop', 'web-a', (p) => (p.metadata.labels = { ...p.metadata.labels, touched: 'yes' }));
+    kube.remove('shop', 'migrate-1');
+    await statusIs('shop/migrate-1', 'DOWN', 'a deleted pod is DOWN');
+    await settled();
+    const stored = await storedPerInstance();
+    expect(stored['shop/web-a']).toEqual(['running', 'crashloopbackoff', 'running']);
+    expect(stored['shop/migrate-1']).toEqual(['succeeded', 'stopped']);
+  });
+
+  it('a 410 Gone forces a relist that catches what the watch missed; a restart resyncs without storing twice', async () => {
+    const listsBefore = kube.calls.list;
+    // Changes the watch never delivers, then the history is compacted (410 on the open watch).
+    kube.update('shop', 'web-b', (p) => podFixtures.notReady(p), true);
+    kube.add(podFixtures.running('web-c', 'shop', on), true);
+    kube.compact();
+    await statusIs('shop/web-b', 'DOWN', 'shop/web-b unhealthy, seen by the relist after 410');
+    await statusIs('shop/web-c', 'UP', 'shop/web-c, seen by the relist after 410');
+    expect(kube.calls.list).toBeGreaterThan(listsBefore);
+    expect((await watcherMetrics())['fleetwatch_watcher_gone_total']).toBe(1);
+
+    await settled();
+    const before = await storedPerInstance();
+    const duplicatesBefore = await aggregatorDuplicates();
+    // Killed mid-stream; web-a crashes while no watcher runs; a new watcher relists.
+    await killWatcher();
+    kube.update('shop', 'web-a', (p: PodK8s) => podFixtures.crashLoop(p), true);
+    await startWatcher();
+    await statusIs('shop/web-a', 'DOWN', 'shop/web-a DOWN after the restarted watcher relisted');
+    await settled();
+    await waitFor(async () => (await aggregatorDuplicates()) >= duplicatesBefore + 2, {
+      timeoutMs: 30_000,
+      description: 'the aggregator saw the re-sent web-b and web-c as duplicates',
+    });
+    const after = await storedPerInstance();
+    expect(after['shop/web-b']).toEqual(before['shop/web-b']);
+    expect(after['shop/web-c']).toEqual(before['shop/web-c']);
+    expect(after['shop/web-a']).toEqual([...(before['shop/web-a'] ?? []), 'crashloopbackoff']);
+    expect(after['shop/migrate-1']).toEqual(before['shop/migrate-1']);
+  });
+});
