@@ -45,8 +45,8 @@ export function loadCollectorConfig(source: Record<string, string | undefined> =
     host: {
       /** 0: host sampling off. */
       intervalSeconds: values.COLLECTOR_HOST_INTERVAL_SECONDS,
-      /** The nvidia-smi to run; empty or `off`: no GPU sampling. */
-      nvidiaSmi: ['', 'off'].includes(values.COLLECTOR_NVIDIA_SMI) ? undefined : values.COLLECTOR_NVIDIA_SMI,
+      /** The nvidia-smi to run; `off`: no GPU sampling. */
+      nvidiaSmi: values.COLLECTOR_NVIDIA_SMI === 'off' ? undefined : values.COLLECTOR_NVIDIA_SMI,
       // Samples wait in a spool of their own, so a long outage's samples never push check results out.
       spoolDir: join(spoolDir, 'host'),
       spoolMaxBytes: Math.max(1024 * 1024, Math.floor(values.COLLECTOR_SPOOL_MAX_BYTES / 8)),
