@@ -5,8 +5,10 @@ import {
   HistoryResponse,
   ListTargetsQuery,
   TargetListResponse,
+  TargetKind,
   TargetStatus,
   TargetView,
+  type CheckMetric,
 } from '@fleetwatch/contracts';
 import { InvalidError, NotFoundError } from '@fleetwatch/domain';
 import { LiveStateStore, toTargetView } from '@fleetwatch/live-state';
@@ -40,7 +42,16 @@ export class TargetsService {
     checkId(id);
     const target = await this.live.getTarget(id);
     if (!target) throw new NotFoundError(`target ${JSON.stringify(id)} not found`);
-    return toTargetView(target);
+    const view = toTargetView(target);
+    // Service collectors' latest figures per location (issue 16).
+    if (view.kind === TargetKind.Check) {
+      const figures = await this.live.getCheckMetrics(id);
+      for (const l of view.locations) {
+        const f = figures.get(l.location);
+        if (f) l.metrics = f.metrics as CheckMetric[];
+      }
+    }
+    return view;
   }
 
   async historyOf(
@@ -88,6 +99,7 @@ export class TargetsService {
       avgLatencyMs: o.latencyMs,
       maxLatencyMs: o.latencyMs,
       p95LatencyMs: o.latencyMs,
+      ...(o.metrics ? { metrics: o.metrics } : {}),
     }));
   }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { storableText } from '../common/store-safe';
 import { cidrSchema } from '../net/cidr';
+import type { CheckMetric } from '../events/observations.schema';
 import {
   apiKeyScopeSchema,
   TargetKind,
@@ -80,6 +81,8 @@ export interface LocationStatusView {
   lastSeen: string | null;
   latencyMs: number | null;
   detail: string | null;
+  /** A service collector's figures from this location's latest result that carried them (issue 16). */
+  metrics?: CheckMetric[];
 }
 
 export interface TargetView {
@@ -111,6 +114,8 @@ export interface HistoryPoint {
   avgLatencyMs: number | null;
   maxLatencyMs: number | null;
   p95LatencyMs: number | null;
+  /** Raw points of service collectors' results: the figures the result carried (issue 16). */
+  metrics?: CheckMetric[];
 }
 export interface HistoryResponse {
   targetId: string;

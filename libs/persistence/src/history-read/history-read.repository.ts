@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { TargetStatus } from '@fleetwatch/contracts';
+import { TargetStatus, type CheckMetric } from '@fleetwatch/contracts';
 import type { Rollup } from '@fleetwatch/domain';
 import { DatabaseClient, prismaOf } from '../database';
 import { rethrow } from '../errors';
@@ -18,6 +18,8 @@ export interface HistoryObservation {
   ok: boolean;
   latencyMs: number | null;
   status: TargetStatus | null;
+  /** A service collector's figures (check results that carried them). */
+  metrics?: CheckMetric[];
 }
 
 /** A 1-minute rollup as read for the history route: the domain's summary with its bucket. */
@@ -69,7 +71,7 @@ export class HistoryReadRepository {
       client.checkResult
         .findMany({
           where: { targetId: w.targetId, occurredAt: at, ...(w.location ? { location: w.location } : {}) },
-          select: { occurredAt: true, location: true, ok: true, latencyMs: true },
+          select: { occurredAt: true, location: true, ok: true, latencyMs: true, metrics: true },
           orderBy: { occurredAt: 'desc' },
           take: limit,
         })
@@ -103,6 +105,7 @@ export class HistoryReadRepository {
         ok: r.ok,
         latencyMs: r.latencyMs,
         status: null,
+        ...(Array.isArray(r.metrics) ? { metrics: r.metrics as unknown as CheckMetric[] } : {}),
       })),
       ...updates.map((u) => ({
         at: u.occurredAt,
