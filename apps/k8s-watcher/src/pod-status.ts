@@ -158,6 +158,8 @@ export function podStateSince(p: PodK8s): string | undefined {
 }
 
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_./-]*$/;
+/** Keys the contract refuses anywhere (they reach object prototypes in JavaScript stores). */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** The instance id: namespace/name (stable across the pod's own restarts, readable). */
 export function podInstanceId(p: PodK8s, prefix: string): string {
   return `${prefix}${p.metadata.namespace ?? 'default'}/${p.metadata.name}`.slice(0, 256);
@@ -169,7 +171,7 @@ function podLabels(p: PodK8s): Record<string, string> {
   // The pod's own labels, as many as fit (64 at most in all); names the contract refuses are left out.
   for (const [k, v] of Object.entries(p.metadata.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (Object.keys(out).length >= 64) break;
-    if (!LABEL_NAME.test(k) || k.length > 128 || k in out || typeof v !== 'string') continue;
+    if (!LABEL_NAME.test(k) || k.length > 128 || FORBIDDEN_KEYS.has(k) || k in out || typeof v !== 'string') continue;
     out[k] = v.slice(0, 1024);
   }
   return out;
@@ -226,7 +228,10 @@ export function updateOfPod(p: PodK8s, opts: PodMappingOptions, seenAt?: string)
       restarts: restartsOf(p),
       ...(p.spec?.nodeName ? { node: p.spec.nodeName.slice(0, 253) } : {}),
       conditions: Object.fromEntries(
-        (st.conditions ?? []).slice(0, 16).map((c) => [c.type.slice(0, 64), c.status.slice(0, 16)]),
+        (st.conditions ?? [])
+          .filter((c) => !FORBIDDEN_KEYS.has(c.type))
+          .slice(0, 16)
+          .map((c) => [c.type.slice(0, 64), c.status.slice(0, 16)]),
       ),
       containers,
     },

@@ -1,0 +1,284 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { statusUpdateInputSchema } from '@fleetwatch/contracts';
+import { statusOfLifecycle } from '@fleetwatch/domain';
+import fc from 'fast-check';
+import { loadK8sWatcherConfig } from './config';
+import { fromKubeconfig, KubeConfigError, loadKubeConnection } from './kube-api';
+import {
+  podLifecycle,
+  podStateSince,
+  updateOfDeletedPod,
+  updateOfPod,
+  type ContainerStatusK8s,
+  type PodK8s,
+} from './pod-status';
+
+const T0 = '2026-12-02T10:00:00Z';
+const T1 = '2026-12-02T11:00:00Z';
+const NOW = Date.parse('2026-12-02T12:00:00Z');
+const opts = { instancePrefix: '', source: 'k8s-watcher@test', now: NOW, maxAgeMs: 24 * 3600_000 };
+
+const running: ContainerStatusK8s = {
+  name: 'app',
+  ready: true,
+  started: true,
+  restartCount: 0,
+  state: { running: { startedAt: T0 } },
+};
+const pod = (
+  phase: string,
+  containers: ContainerStatusK8s[] = [running],
+  ready = 'True',
+  extra: Partial<NonNullable<PodK8s['status']>> = {},
+): PodK8s => ({
+  metadata: { name: 'web-a', namespace: 'shop', uid: '11111111-2222-4333-8444-555555555555', labels: { app: 'web' } },
+  spec: { nodeName: 'node-1' },
+  status: {
+    phase,
+    conditions: [
+      { type: 'PodScheduled', status: 'True', lastTransitionTime: T0 },
+      { type: 'Ready', status: ready, lastTransitionTime: T1 },
+    ],
+    containerStatuses: containers,
+    ...extra,
+  },
+});
+const waiting = (reason: string, restartCount = 0): ContainerStatusK8s => ({
+  name: 'app',
+  ready: false,
+  restartCount,
+  state: { waiting: { reason, message: `${reason} message` } },
+  lastState: { terminated: { exitCode: 1, reason: 'Error' } },
+});
+
+describe('podLifecycle: phase, conditions and container states → lifecycle state → status class', () => {
+  it.each<[string, PodK8s, string, string, RegExp]>([
+    ['running and ready', pod('Running'), 'running', 'UP', /^running, ready$/],
+    ['ready with restarts', pod('Running', [{ ...running, restartCount: 3 }]), 'running', 'UP', /3 restarts/],
+    [
+      'CrashLoopBackOff',
+      pod('Running', [waiting('CrashLoopBackOff', 7)], 'False'),
+      'crashloopbackoff',
+      'DOWN',
+      /app in CrashLoopBackOff: last exit 1 \(Error\) \(7 restarts\)/,
+    ],
+    [
+      'CrashLoopBackOff of an init container',
+      pod('Pending', [], 'False', { initContainerStatuses: [waiting('CrashLoopBackOff', 2)] }),
+      'crashloopbackoff',
+      'DOWN',
+      /CrashLoopBackOff/,
+    ],
+    [
+      'ImagePullBackOff',
+      pod('Pending', [waiting('ImagePullBackOff')], 'False'),
+      'error',
+      'DOWN',
+      /app: ImagePullBackOff/,
+    ],
+    [
+      'CreateContainerConfigError',
+      pod('Pending', [waiting('CreateContainerConfigError')], 'False'),
+      'error',
+      'DOWN',
+      /CreateContainerConfigError/,
+    ],
+    ['ContainerCreating', pod('Pending', [waiting('ContainerCreating')], 'False'), 'starting', 'UP', /starting/],
+    [
+      'unschedulable',
+      pod('Pending', [], 'False', { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable' }] }),
+      'pending',
+      'UNKNOWN',
+      /not scheduled: Unschedulable/,
+    ],
+    [
+      'running, readiness failing',
+      pod('Running', [{ ...running, ready: false }], 'False'),
+      'unhealthy',
+      'DOWN',
+      /app not ready/,
+    ],
+    [
+      'running, a container still starting',
+      pod('Running', [{ ...running, ready: false, started: false }], 'False'),
+      'starting',
+      'UP',
+      /starting/,
+    ],
+    [
+      'running, a container terminated',
+      pod(
+        'Running',
+        [{ name: 'side', ready: false, state: { terminated: { exitCode: 2, reason: 'Error' } } }],
+        'False',
+      ),
+      'degraded',
+      'PARTIAL',
+      /side terminated: exit 2 \(Error\)/,
+    ],
+    ['succeeded', pod('Succeeded', [], 'False'), 'succeeded', 'UP', /completed/],
+    [
+      'failed, evicted',
+      pod('Failed', [], 'False', { reason: 'Evicted', message: 'low on memory' }),
+      'failed',
+      'DOWN',
+      /Evicted: low on memory/,
+    ],
+    [
+      'failed, container exit code',
+      pod('Failed', [{ name: 'job', state: { terminated: { exitCode: 3 } } }], 'False'),
+      'failed',
+      'DOWN',
+      /job exited with code 3/,
+    ],
+    ['unknown (node lost)', pod('Unknown', [], 'False', { reason: 'NodeLost' }), 'unknown', 'UNKNOWN', /NodeLost/],
+    ['no status yet', { metadata: { name: 'x', uid: 'u' } }, 'unknown', 'UNKNOWN', /no status/],
+  ])('%s → %s (%s)', (_name, p, state, status, message) => {
+    const life = podLifecycle(p);
+    expect(life.state).toBe(state);
+    expect(statusOfLifecycle(life.state)).toBe(status);
+    expect(life.message).toMatch(message);
+  });
+
+  it('a pod being deleted is stopped', () => {
+    const p = pod('Running');
+    p.metadata.deletionTimestamp = T1;
+    expect(podLifecycle(p)).toEqual({ state: 'stopped', message: 'terminating' });
+  });
+});
+
+describe('updateOfPod', () => {
+  it('builds an update the shared contract accepts: namespace/name, namespace, node and pod labels', () => {
+    const u = updateOfPod(pod('Running'), { ...opts, location: 'cluster-1', instancePrefix: 'prod/' });
+    expect(statusUpdateInputSchema.parse(u)).toBeTruthy();
+    expect(u).toMatchObject({
+      instanceId: 'prod/shop/web-a',
+      kind: 'pod',
+      status: 'running',
+      location: 'cluster-1',
+      occurredAt: '2026-12-02T11:00:00.000Z',
+      labels: { namespace: 'shop', node: 'node-1', app: 'web' },
+      metadata: { phase: 'Running', restarts: 0, conditions: { Ready: 'True', PodScheduled: 'True' } },
+    });
+    expect(u.updateId).toMatch(/^k8s:11111111-2222-4333-8444-555555555555:[0-9a-f]{24}$/);
+  });
+
+  it('same status → same updateId (watch, relist, restart, metadata-only change); a transition → a new one', () => {
+    const a = updateOfPod(pod('Running'), opts);
+    const relabelled = pod('Running');
+    relabelled.metadata.labels = { app: 'web', touched: 'yes' };
+    relabelled.metadata.resourceVersion = '99';
+    expect(updateOfPod(relabelled, { ...opts, now: NOW + 1000 }, T1).updateId).toBe(a.updateId);
+    const restarted = updateOfPod(
+      pod('Running', [{ ...running, restartCount: 1, state: { running: { startedAt: T1 } } }]),
+      opts,
+    );
+    const crash = updateOfPod(pod('Running', [waiting('CrashLoopBackOff', 1)], 'False'), opts);
+    expect(new Set([a.updateId, restarted.updateId, crash.updateId]).size).toBe(3);
+  });
+
+  it('dates by the latest transition, else the watch time; deleted pods have one id', () => {
+    expect(podStateSince(pod('Running'))).toBe('2026-12-02T11:00:00.000Z');
+    expect(updateOfPod(pod('Running'), opts, '2026-12-02T11:59:00Z').occurredAt).toBe('2026-12-02T11:59:00.000Z');
+    const d = updateOfDeletedPod(pod('Running'), opts, T1);
+    expect(statusUpdateInputSchema.parse(d)).toMatchObject({ status: 'stopped', instanceId: 'shop/web-a' });
+    expect(updateOfDeletedPod(pod('Failed'), opts).updateId).toBe(d.updateId);
+  });
+
+  it('whatever a pod carries (labels, reasons, messages, many containers), the update is one the contract accepts', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string({ minLength: 1, maxLength: 200 }), fc.string({ maxLength: 2000 }), { maxKeys: 100 }),
+        fc.array(
+          fc.record({
+            name: fc.string({ minLength: 1, maxLength: 300 }),
+            reason: fc.string({ maxLength: 300 }),
+            restarts: fc.nat(),
+          }),
+          {
+            maxLength: 60,
+          },
+        ),
+        fc.string({ maxLength: 6000 }),
+        (labels, containers, message) => {
+          const p = pod(
+            'Failed',
+            containers.map((c) => ({
+              name: c.name,
+              restartCount: c.restarts,
+              state: { waiting: { reason: c.reason, message } },
+            })),
+            'False',
+            { reason: 'Evicted', message },
+          );
+          p.metadata.labels = labels;
+          const unstorable = /[\u0000\uD800-\uDFFF]/.test(JSON.stringify([labels, containers, message]));
+          return statusUpdateInputSchema.safeParse(updateOfPod(p, opts)).success || unstorable;
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('kube connection', () => {
+  const doc = (user: Record<string, unknown>) => ({
+    'current-context': 'c1',
+    contexts: [{ name: 'c1', context: { cluster: 'k1', user: 'u1' } }],
+    clusters: [
+      {
+        name: 'k1',
+        cluster: {
+          server: 'https://10.0.0.1:6443/',
+          'certificate-authority-data': Buffer.from('CA').toString('base64'),
+        },
+      },
+    ],
+    users: [{ name: 'u1', user }],
+  });
+
+  it('reads server, CA and token from the current context', () => {
+    const c = fromKubeconfig(doc({ token: 't0k' }), 'kc');
+    expect(c.server).toBe('https://10.0.0.1:6443');
+    expect(c.ca?.toString()).toBe('CA');
+    expect(c.token?.()).toBe('t0k');
+  });
+
+  it('refuses exec and auth-provider users, and a missing context, by name', () => {
+    expect(() => fromKubeconfig(doc({ exec: { command: 'aws' } }), 'kc')).toThrow(/exec\/auth-provider/);
+    expect(() => fromKubeconfig(doc({}), 'kc', 'nope')).toThrow(KubeConfigError);
+  });
+
+  it('in a cluster: the service account token is read from disk on every request (rotation)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-'));
+    writeFileSync(join(dir, 'ca.crt'), 'CA');
+    writeFileSync(join(dir, 'token'), 'one\n');
+    const c = loadKubeConnection({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, dir);
+    expect(c.server).toBe('https://10.96.0.1:443');
+    expect(c.token?.()).toBe('one');
+    writeFileSync(join(dir, 'token'), 'two');
+    expect(c.token?.()).toBe('two');
+  });
+});
+
+describe('k8s-watcher configuration', () => {
+  it('needs an API key and names each bad variable', () => {
+    expect(() => loadK8sWatcherConfig({ K8S_WATCHER_NAMESPACE: 'Bad_NS', WATCHER_BATCH_MAX: '5000' })).toThrow(
+      /FLEETWATCH_INGEST_API_KEY[\s\S]*K8S_WATCHER_NAMESPACE|K8S_WATCHER_NAMESPACE[\s\S]*FLEETWATCH_INGEST_API_KEY/,
+    );
+    const c = loadK8sWatcherConfig({
+      FLEETWATCH_INGEST_API_KEY: 'k',
+      K8S_WATCHER_NAMESPACE: '',
+      K8S_WATCHER_LABEL_SELECTOR: 'app=web',
+    });
+    expect(c).toMatchObject({
+      apiKey: 'k',
+      namespace: undefined,
+      labelSelector: 'app=web',
+      resyncMs: 900_000,
+      maxBatch: 500,
+    });
+  });
+});
