@@ -2,7 +2,12 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { LiveStateModule } from '@fleetwatch/live-state';
 import { MessagingModule, RpcClientModule } from '@fleetwatch/messaging';
-import { PersistenceModule } from '@fleetwatch/persistence';
+import {
+  DATABASE_CLIENT,
+  HostHistoryRepository,
+  PersistenceModule,
+  type DatabaseClient,
+} from '@fleetwatch/persistence';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { AdminBootstrapService } from './auth/admin-bootstrap.service';
@@ -22,6 +27,9 @@ import { YamlBodyParser } from './config/yaml-body.parser';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { HeartbeatsController } from './heartbeats/heartbeats.controller';
 import { HeartbeatsService } from './heartbeats/heartbeats.service';
+import { HostMetricsExporter } from './hosts/host-metrics.exporter';
+import { HostsController } from './hosts/hosts.controller';
+import { HostsService } from './hosts/hosts.service';
 import { TargetMetricsService } from './metrics/target-metrics.service';
 import { TargetsController } from './targets/targets.controller';
 import { TargetsService } from './targets/targets.service';
@@ -36,6 +44,7 @@ export const GATEWAY_CONTROLLERS = [
   ApiKeysController,
   HeartbeatsController,
   TargetsController,
+  HostsController,
   ChecksController,
   ConfigAsCodeController,
 ];
@@ -77,6 +86,13 @@ export class ApiGatewayModule {
         HeartbeatsService,
         TargetsService,
         TargetMetricsService,
+        {
+          provide: HostHistoryRepository,
+          inject: [DATABASE_CLIENT],
+          useFactory: (db: DatabaseClient) => new HostHistoryRepository(db),
+        },
+        HostsService,
+        HostMetricsExporter,
         ConfigOwner,
         ChecksService,
         ConfigAsCodeService,

@@ -12,6 +12,7 @@ export * from './commands/ingress-order';
 export * from './http/errors';
 export * from './http/gateway.schema';
 export * from './http/gateway-admin.schema';
+export * from './http/hosts.schema';
 export * from './common/store-safe';
 export * from './net/cidr';
 export * from './checks/conditions';

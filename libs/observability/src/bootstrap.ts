@@ -180,6 +180,9 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
     trustProxy: trustProxyFunction(options.trustedProxies),
     ...(options.https ? { https: options.https } : {}),
     forceCloseConnections: 'idle',
+    // Ids travel URL-encoded in paths (a 256-character host or instance id of astral characters is
+    // ~1.5 KB encoded); find-my-way's default of 100 answered a 404 for any longer one.
+    maxParamLength: 4096,
     return503OnClosing: true,
     frameworkErrors,
   });

@@ -55,6 +55,9 @@ const POLICY: Record<string, RouteCase> = {
   },
   'GET /api/v1/targets/{id}': { role: 'viewer' },
   'GET /api/v1/targets/{id}/history': { role: 'viewer', invalid: { query: 'minutes=0', paths: ['minutes'] } },
+  'GET /api/v1/hosts': { role: 'viewer', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },
+  'GET /api/v1/hosts/{id}': { role: 'viewer' },
+  'GET /api/v1/hosts/{id}/metrics': { role: 'viewer', invalid: { query: 'minutes=0', paths: ['minutes'] } },
   'POST /api/v1/checks': { role: 'operator' },
   'POST /api/v1/checks/bulk': { role: 'operator', invalid: { body: { checks: [] }, paths: ['checks'] } },
   'GET /api/v1/checks': {

@@ -1,0 +1,46 @@
+import type { HostMetricsPayload, HostSampleSummary } from '@fleetwatch/contracts';
+
+/** Sum of the known values (null when none is known). Saturates at the largest float instead of Infinity. */
+function sumKnown(values: ReadonlyArray<number | null | undefined>): number | null {
+  let sum: number | null = null;
+  for (const v of values) if (typeof v === 'number') sum = (sum ?? 0) + v;
+  return sum === null ? null : Math.min(sum, Number.MAX_VALUE);
+}
+
+function maxKnown(values: ReadonlyArray<number | null | undefined>): number | null {
+  let max: number | null = null;
+  for (const v of values) if (typeof v === 'number' && (max === null || v > max)) max = v;
+  return max;
+}
+
+/** The figures of a sample a hosts list shows (totals over disks and interfaces, the hottest GPU). Pure. */
+export function summarizeSample(s: HostMetricsPayload): HostSampleSummary {
+  return {
+    sampledAt: s.sampledAt,
+    cpuPct: s.cpu.usagePct,
+    cores: s.cpu.cores,
+    load1: s.cpu.load1,
+    memoryUsedBytes: s.memory.usedBytes,
+    memoryTotalBytes: s.memory.totalBytes,
+    swapUsedBytes: s.memory.swapUsedBytes ?? null,
+    swapTotalBytes: s.memory.swapTotalBytes ?? null,
+    diskUsedBytes: sumKnown(s.disks.map((d) => d.usedBytes)) ?? 0,
+    diskTotalBytes: sumKnown(s.disks.map((d) => d.totalBytes)) ?? 0,
+    networkRxBytesPerSec: sumKnown(s.network.map((n) => n.rxBytesPerSec)),
+    networkTxBytesPerSec: sumKnown(s.network.map((n) => n.txBytesPerSec)),
+    gpuCount: s.gpus.length,
+    gpuMaxUtilizationPct: maxKnown(s.gpus.map((g) => g.utilizationPct)),
+    gpuMaxTemperatureC: maxKnown(s.gpus.map((g) => g.temperatureC)),
+  };
+}
+
+/** A stored sample's JSON, or null when it is not one (a corrupt or foreign value is never served). */
+export function parseSample(json: string | null | undefined): HostMetricsPayload | null {
+  if (!json) return null;
+  try {
+    const v = JSON.parse(json) as HostMetricsPayload;
+    return v && typeof v === 'object' && v.cpu && v.memory && Array.isArray(v.disks) ? v : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,114 @@
+import type { SchemaObject } from '@nestjs/swagger';
+import { TargetStatus } from '@fleetwatch/contracts';
+import { targetViewSchema } from '../web/response.schemas';
+
+// OpenAPI shapes of the hosts answers (contracts declare them as TypeScript interfaces).
+
+const str: SchemaObject = { type: 'string' };
+const num: SchemaObject = { type: 'number' };
+const int: SchemaObject = { type: 'integer' };
+const nullableNum: SchemaObject = { type: 'number', nullable: true };
+const nullableStr: SchemaObject = { type: 'string', nullable: true };
+const dateTime: SchemaObject = { type: 'string', format: 'date-time' };
+const nullableDateTime: SchemaObject = { ...dateTime, nullable: true };
+const object = (properties: Record<string, SchemaObject>, extra: Partial<SchemaObject> = {}): SchemaObject => ({
+  type: 'object',
+  required: Object.keys(properties),
+  properties,
+  ...extra,
+});
+
+const systemSchema: SchemaObject = {
+  type: 'object',
+  nullable: true,
+  description: 'What the host runs, as its collector last said',
+  properties: Object.fromEntries(
+    [
+      'hostname',
+      'platform',
+      'distro',
+      'release',
+      'kernel',
+      'arch',
+      'collectorVersion',
+      'nodeVersion',
+      'gpuDriverVersion',
+    ].map((k) => [k, str]),
+  ),
+};
+
+const summarySchema = object(
+  {
+    sampledAt: dateTime,
+    cpuPct: num,
+    cores: int,
+    load1: num,
+    memoryUsedBytes: num,
+    memoryTotalBytes: num,
+    swapUsedBytes: nullableNum,
+    swapTotalBytes: nullableNum,
+    diskUsedBytes: { type: 'number', description: 'Sum over disks' },
+    diskTotalBytes: { type: 'number', description: 'Sum over disks' },
+    networkRxBytesPerSec: { type: 'number', nullable: true, description: 'Sum over interfaces; null until known' },
+    networkTxBytesPerSec: { type: 'number', nullable: true, description: 'Sum over interfaces; null until known' },
+    gpuCount: int,
+    gpuMaxUtilizationPct: nullableNum,
+    gpuMaxTemperatureC: nullableNum,
+  },
+  { nullable: true },
+);
+
+export const hostListSchema = object({
+  items: {
+    type: 'array',
+    items: object({
+      id: { type: 'string', description: "The collector's host id" },
+      targetId: { type: 'string', description: '`host:{id}`' },
+      name: str,
+      status: { type: 'string', enum: Object.values(TargetStatus) },
+      locations: { type: 'array', items: str },
+      lastSeen: nullableDateTime,
+      since: nullableDateTime,
+      system: systemSchema,
+      lastSample: summarySchema,
+    }),
+  },
+  nextCursor: nullableStr,
+  total: int,
+});
+
+export const hostDetailSchema = object({
+  id: str,
+  target: targetViewSchema,
+  system: systemSchema,
+  sample: {
+    type: 'object',
+    nullable: true,
+    description:
+      'The latest sample as the collector sent it (the host.metrics payload: cpu, memory, disks, network, gpus, uptimeSeconds, system)',
+  },
+});
+
+export const hostMetricsSchema = object({
+  hostId: str,
+  minutes: int,
+  resolution: { type: 'string', enum: ['raw', 'rollup'] },
+  stepSeconds: { type: 'integer', nullable: true, description: 'Length of a rollup point; null for raw samples' },
+  series: {
+    type: 'array',
+    items: object({
+      series: {
+        type: 'string',
+        example: 'cpu_pct',
+        description:
+          'cpu_pct, load1, mem_used_bytes, mem_total_bytes, swap_used_bytes, swap_total_bytes, disk_used_bytes, disk_total_bytes, disk_read_bps, disk_write_bps, net_rx_bps, net_tx_bps, gpu_util_pct, gpu_mem_used_bytes, gpu_mem_total_bytes, gpu_temp_c, gpu_power_w',
+      },
+      device: {
+        type: 'string',
+        nullable: true,
+        description: 'Mount, interface or GPU index; null for host-wide series',
+      },
+      points: { type: 'array', items: object({ at: dateTime, avg: num, max: num, count: int }) },
+    }),
+  },
+});

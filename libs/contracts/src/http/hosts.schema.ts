@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import type { HostMetricsPayload } from '../events/observations.schema';
+import type { TargetView } from './gateway.schema';
+
+/** Longest window of `GET /api/v1/hosts/{id}/metrics` (the default rollup retention, 90 days). */
+export const HOST_METRICS_MAX_MINUTES = 60 * 24 * 90;
+/** Up to this many minutes, host series are raw samples; beyond it, 1-minute rollups merged into steps. */
+export const HOST_RAW_MAX_MINUTES = 60;
+/** Rollup windows are merged into steps of whole minutes so that a series has at most this many points. */
+export const HOST_SERIES_MAX_POINTS = 720;
+
+export const listHostsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  /** The previous page's `nextCursor`. */
+  cursor: z.string().min(1).max(512).optional(),
+});
+export type ListHostsQuery = z.infer<typeof listHostsQuerySchema>;
+
+export const hostMetricsQuerySchema = z.strictObject({
+  minutes: z.coerce.number().int().min(1).max(HOST_METRICS_MAX_MINUTES).default(60),
+});
+export type HostMetricsQuery = z.infer<typeof hostMetricsQuerySchema>;
+
+/** The figures of a host's latest sample that a list shows. */
+export interface HostSampleSummary {
+  sampledAt: string;
+  cpuPct: number;
+  cores: number;
+  load1: number;
+  memoryUsedBytes: number;
+  memoryTotalBytes: number;
+  swapUsedBytes: number | null;
+  swapTotalBytes: number | null;
+  /** Sums over the host's disks. */
+  diskUsedBytes: number;
+  diskTotalBytes: number;
+  /** Sums over the host's interfaces (null: no rate known yet). */
+  networkRxBytesPerSec: number | null;
+  networkTxBytesPerSec: number | null;
+  gpuCount: number;
+  /** Highest over the host's GPUs (null: none reported). */
+  gpuMaxUtilizationPct: number | null;
+  gpuMaxTemperatureC: number | null;
+}
+
+/** A host in `GET /api/v1/hosts`: its target's live status and its latest sample's summary. */
+export interface HostSummaryView {
+  /** The collector's host id (`/api/v1/hosts/{id}`). */
+  id: string;
+  /** Its target id: `host:{id}`. */
+  targetId: string;
+  name: string;
+  status: TargetView['status'];
+  /** Where the collector runs. */
+  locations: string[];
+  lastSeen: string | null;
+  since: string | null;
+  system: NonNullable<HostMetricsPayload['system']> | null;
+  lastSample: HostSampleSummary | null;
+}
+
+export interface HostListResponse {
+  items: HostSummaryView[];
+  nextCursor: string | null;
+  total: number;
+}
+
+/** `GET /api/v1/hosts/{id}`: the host's target and its latest full sample. */
+export interface HostDetailView {
+  id: string;
+  target: TargetView;
+  system: NonNullable<HostMetricsPayload['system']> | null;
+  /** The latest sample as the collector sent it (null: none kept). */
+  sample: HostMetricsPayload | null;
+}
+
+export interface HostSeriesPointView {
+  at: string;
+  avg: number;
+  max: number;
+  count: number;
+}
+
+export interface HostSeriesView {
+  /** `cpu_pct`, `load1`, `mem_used_bytes`, `disk_used_bytes`, `net_rx_bps`, `gpu_temp_c` … */
+  series: string;
+  /** Mount, interface or GPU index; null for host-wide series. */
+  device: string | null;
+  points: HostSeriesPointView[];
+}
+
+export interface HostMetricsResponse {
+  hostId: string;
+  minutes: number;
+  /** `raw`: every sample a point; `rollup`: 1-minute rollups merged into `stepSeconds` steps. */
+  resolution: 'raw' | 'rollup';
+  stepSeconds: number | null;
+  series: HostSeriesView[];
+}
