@@ -1,0 +1,46 @@
+import { TargetKind, TargetStatus, type HostMetricsPayload } from '@fleetwatch/contracts';
+import { HOST_STALE_SLACK_MS, mapHostSample } from './host-observation';
+
+const AT = Date.parse('2026-12-02T12:00:00.000Z');
+const base: HostMetricsPayload = {
+  hostId: 'gpu-1',
+  location: 'lab-2',
+  sampledAt: new Date(AT).toISOString(),
+  cpu: { usagePct: 12.5, cores: 4, load1: 1, load5: 1, load15: 1 },
+  memory: { totalBytes: 8e9, usedBytes: 2e9 },
+  disks: [],
+  network: [],
+  gpus: [],
+  uptimeSeconds: 10,
+  system: { hostname: 'gpu-1.lab' },
+};
+
+describe('mapHostSample', () => {
+  it.each([
+    // [intervalSeconds, staleAfterSeconds, deadline after the sample, reason]
+    [5, 300, 2 * 5_000 + HOST_STALE_SLACK_MS, 'no metrics within 2 × 5s'],
+    [1, 300, 2 * 1_000 + HOST_STALE_SLACK_MS, 'no metrics within 2 × 1s'],
+    [3600, 300, 2 * 3_600_000 + HOST_STALE_SLACK_MS, 'no metrics within 2 × 3600s'],
+    [undefined, 300, 300_000, 'no metrics for 300s'],
+    [undefined, 5, 5_000, 'no metrics for 5s'],
+  ])('interval %p, STALE_AFTER_SECONDS %p: STALE %p ms after the sample', (interval, staleAfter, after, reason) => {
+    const m = mapHostSample({ ...base, intervalSeconds: interval }, 'id-1', staleAfter);
+    expect(m.observation.deadline).toEqual({ at: AT + after, expireTo: TargetStatus.Stale, reason });
+  });
+
+  it('is the host target UP at its location, and keeps the whole sample in the raw row and live state', () => {
+    const m = mapHostSample(base, 'id-1', 300);
+    expect(m.targetId).toBe('host:gpu-1');
+    expect(m.observation).toMatchObject({
+      targetId: 'host:gpu-1',
+      kind: TargetKind.Host,
+      name: 'gpu-1',
+      location: 'lab-2',
+      at: AT,
+      status: TargetStatus.Up,
+    });
+    expect(m.row).toMatchObject({ messageId: 'id-1', hostId: 'gpu-1', sampledAt: AT, cpuPct: 12.5, load1: 1 });
+    expect(m.row.data).toEqual(base);
+    expect(JSON.parse(m.metrics.json)).toEqual(base);
+  });
+});

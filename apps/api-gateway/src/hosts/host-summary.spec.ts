@@ -1,0 +1,77 @@
+import type { HostMetricsPayload } from '@fleetwatch/contracts';
+import { parseSample, summarizeSample } from './host-summary';
+
+const sample = (extra: Partial<HostMetricsPayload> = {}): HostMetricsPayload => ({
+  hostId: 'h',
+  location: 'l',
+  sampledAt: '2026-12-02T12:00:00.000Z',
+  cpu: { usagePct: 50, cores: 2, load1: 0.5, load5: 0.4, load15: 0.3 },
+  memory: { totalBytes: 100, usedBytes: 40 },
+  disks: [],
+  network: [],
+  gpus: [],
+  ...extra,
+});
+const gpu = (utilizationPct: number | null, temperatureC: number | null) => ({
+  index: 0,
+  name: 'g',
+  utilizationPct,
+  memoryUsedBytes: null,
+  memoryTotalBytes: null,
+  temperatureC,
+  powerW: null,
+});
+
+describe('summarizeSample', () => {
+  it.each([
+    [
+      'no disks, interfaces or GPUs',
+      sample(),
+      { diskUsedBytes: 0, networkRxBytesPerSec: null, gpuCount: 0, gpuMaxTemperatureC: null },
+    ],
+    [
+      'sums disks and known rates; a null rate is unknown, not zero',
+      sample({
+        disks: [
+          { mount: '/', totalBytes: 10, usedBytes: 4 },
+          { mount: '/b', totalBytes: 20, usedBytes: 6 },
+        ],
+        network: [
+          { iface: 'a', rxBytesPerSec: null, txBytesPerSec: 3 },
+          { iface: 'b', rxBytesPerSec: null, txBytesPerSec: 4 },
+        ],
+      }),
+      { diskUsedBytes: 10, diskTotalBytes: 30, networkRxBytesPerSec: null, networkTxBytesPerSec: 7 },
+    ],
+    [
+      'saturates at the largest float instead of Infinity',
+      sample({
+        disks: [
+          { mount: '/', totalBytes: Number.MAX_VALUE, usedBytes: Number.MAX_VALUE },
+          { mount: '/b', totalBytes: Number.MAX_VALUE, usedBytes: 1 },
+        ],
+      }),
+      { diskUsedBytes: Number.MAX_VALUE, diskTotalBytes: Number.MAX_VALUE },
+    ],
+    [
+      'the hottest and busiest GPU; nulls ignored; negative temperatures kept',
+      sample({ gpus: [gpu(null, -5), gpu(30, -10), gpu(80, null)] }),
+      { gpuCount: 3, gpuMaxUtilizationPct: 80, gpuMaxTemperatureC: -5 },
+    ],
+  ])('%s', (_name, s, expected) => {
+    expect(summarizeSample(s)).toMatchObject(expected);
+  });
+});
+
+describe('parseSample', () => {
+  it.each([
+    [null, false],
+    ['', false],
+    ['not json', false],
+    ['"a string"', false],
+    ['{"cpu":{}}', false],
+    [JSON.stringify(sample()), true],
+  ])('%p → a sample: %p', (json, ok) => {
+    expect(parseSample(json) !== null).toBe(ok);
+  });
+});
