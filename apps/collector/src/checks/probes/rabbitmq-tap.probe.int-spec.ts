@@ -168,6 +168,31 @@ describe('rabbitmq-tap against the local broker', () => {
     });
   });
 
+  it('follows the assignment: an unchanged definition keeps its subscription, a changed one reopens, a paused one closes', async () => {
+    const taps = new PipelineTaps();
+    const check = definition();
+    const probe = createTapProbe(taps);
+    taps.assign([check], sessionCtx());
+    await waitFor(async () => (await probe(check as never, runCtx())).ok);
+    const [first] = taps.queueNames();
+    taps.assign([{ ...check, description: 'only the text changed', version: 2 }], sessionCtx());
+    expect(taps.queueNames()).toEqual([first]);
+    const rebound = { ...check, routingKey: 'order.created', version: 3 };
+    taps.assign([rebound], sessionCtx());
+    await waitFor(async () => (await probe(rebound as never, runCtx())).ok);
+    const [second] = taps.queueNames();
+    expect(second).not.toBe(first);
+    taps.assign(
+      [{ ...rebound, paused: true }].filter((c) => !c.paused),
+      sessionCtx(),
+    );
+    expect(taps.size).toBe(0);
+    await taps.close();
+    const c = await admin.createChannel();
+    c.on('error', () => undefined);
+    await expect(c.checkQueue(second)).rejects.toMatchObject({ code: 404 });
+  });
+
   it('a missing exchange is a failed run that names it, and is never declared', async () => {
     const taps = new PipelineTaps();
     const check = definition({ exchange: 'no-such-exchange' });
