@@ -20,7 +20,10 @@ export interface AlertSeriesState {
   fingerprint: string;
   labels: Record<string, string>;
   state: 'pending' | 'firing' | 'resolved';
-  /** Last value of a metric condition (null for status conditions or no value). */
+  /**
+   * A metric condition's value when the alert last changed state or was notified (null for status
+   * conditions). Not updated on every evaluation: a moving figure alone is no change to write.
+   */
   value: number | null;
   /** When the condition began to hold (start of pending). */
   activeAt: number;
@@ -116,10 +119,8 @@ export function stepAlert(
   } else if (prev.state === 'pending') {
     if (!sample.active) next = undefined;
     else if (now - prev.activeAt >= rule.forMs) next = { ...prev, state: 'firing', firedAt: now, value: sample.value };
-    else if (prev.value !== sample.value) next = { ...prev, value: sample.value };
   } else if (sample.active) {
-    if (prev.keepFiringSince !== null || prev.value !== sample.value)
-      next = { ...prev, keepFiringSince: null, value: sample.value };
+    if (prev.keepFiringSince !== null) next = { ...prev, keepFiringSince: null };
   } else {
     const since = prev.keepFiringSince ?? now;
     if (rule.keepFiringForMs > 0 && now - since < rule.keepFiringForMs) {
@@ -148,7 +149,7 @@ export function stepAlert(
     const kind: AlertNotificationKind | null =
       next.lastSentAt === null ? 'firing' : now - next.lastSentAt >= rule.repeatIntervalMs ? 'repeat' : null;
     if (kind && !(ctx.isMuted?.() ?? false)) {
-      next = { ...next, lastSentAt: now };
+      next = { ...next, lastSentAt: now, value: sample.active ? sample.value : next.value };
       notifications = [notificationOf(kind, next, now)];
     }
   } else if (next?.state === 'resolved' && from === 'firing' && next.lastSentAt !== null) {

@@ -1,7 +1,13 @@
-import { alertIdentity, alertKey, type CompiledAlertRule } from './rule';
+import { alertIdentity, seriesSuffix, type AlertIdentity, type CompiledAlertRule } from './rule';
 import type { AlertTarget } from './selector';
 import { sampleCondition, type TargetObservation } from './series';
-import { stepAlert, type AlertNotification, type AlertSeriesState, type AlertTransition } from './engine';
+import {
+  stepAlert,
+  type AlertNotification,
+  type AlertSample,
+  type AlertSeriesState,
+  type AlertTransition,
+} from './engine';
 
 /** One target with what is known of it now. */
 export interface ObservedTarget {
@@ -29,36 +35,58 @@ function emptyResult(): EvaluationResult {
   return { changed: new Map(), notifications: [], transitions: [] };
 }
 
+/** Finds the state of (rule, target, series suffix). */
+type StateLookup = (ruleId: string, targetId: string, suffix: string) => AlertSeriesState | undefined;
+
 function evaluateOne(
   input: EvaluationInput,
   out: EvaluationResult,
-  seen: Set<string> | null,
+  seen: Set<AlertSeriesState> | null,
+  find: StateLookup,
   { target, observation }: ObservedTarget,
 ): void {
   const isMuted = input.isMuted;
   for (const rule of input.rules) {
     if (!rule.rule.enabled || !rule.selector.matches(target)) continue;
-    for (const sample of sampleCondition(rule.rule.condition, observation)) {
-      const key = alertKey(rule.id, target.id, sample.seriesLabels);
-      seen?.add(key);
-      const prev = input.states.get(key);
+    const condition = rule.rule.condition;
+    if (condition.type === 'status') {
+      // The common case, without allocating: one series per target.
+      const active = (condition.statuses as readonly string[]).includes(observation.status);
+      const prev = find(rule.id, target.id, '');
+      if (!prev && !active) continue;
+      step(input, out, seen, rule, target, prev, { active, value: null }, NO_LABELS, isMuted);
+      continue;
+    }
+    for (const sample of sampleCondition(condition, observation)) {
+      const prev = find(rule.id, target.id, seriesSuffix(sample.seriesLabels));
       if (!prev && !sample.active) continue;
-      const r = stepAlert(rule, prev, sample, () => alertIdentity(rule.rule, target, sample.seriesLabels), {
-        now: input.now,
-        isMuted: isMuted ? () => isMuted(labelsOf(prev, rule, target, sample.seriesLabels), target.id) : undefined,
-      });
-      collect(out, key, prev, r);
+      step(input, out, seen, rule, target, prev, sample, sample.seriesLabels, isMuted);
     }
   }
 }
 
-function labelsOf(
-  prev: AlertSeriesState | undefined,
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+function step(
+  input: EvaluationInput,
+  out: EvaluationResult,
+  seen: Set<AlertSeriesState> | null,
   rule: CompiledAlertRule,
   target: AlertTarget,
+  prev: AlertSeriesState | undefined,
+  sample: AlertSample,
   seriesLabels: Readonly<Record<string, string>>,
-): Record<string, string> {
-  return prev?.labels ?? alertIdentity(rule.rule, target, seriesLabels).labels;
+  isMuted: EvaluationInput['isMuted'],
+): void {
+  // Only alerts that have a state need remembering for the sweep of vanished series.
+  if (prev) seen?.add(prev);
+  let id: AlertIdentity | undefined;
+  const identity = () => (id ??= alertIdentity(rule.rule, target, seriesLabels));
+  const r = stepAlert(rule, prev, sample, identity, {
+    now: input.now,
+    isMuted: isMuted ? () => isMuted(prev?.labels ?? identity().labels, target.id) : undefined,
+  });
+  collect(out, prev?.key ?? identity().key, prev, r);
 }
 
 function collect(
@@ -78,7 +106,14 @@ function collect(
  */
 export function evaluateTarget(input: EvaluationInput, observed: ObservedTarget): EvaluationResult {
   const out = emptyResult();
-  evaluateOne(input, out, null, observed);
+  const states = input.states;
+  evaluateOne(
+    input,
+    out,
+    null,
+    (ruleId, targetId, suffix) => states.get(`${ruleId}\u0000${targetId}${suffix}`),
+    observed,
+  );
   return out;
 }
 
@@ -90,12 +125,21 @@ export function evaluateTarget(input: EvaluationInput, observed: ObservedTarget)
  */
 export function evaluateFleet(input: EvaluationInput, targets: Iterable<ObservedTarget>): EvaluationResult {
   const out = emptyResult();
-  const seen = new Set<string>();
-  for (const t of targets) evaluateOne(input, out, seen, t);
+  // States by rule, then by the rest of the key: a status rule finds a target's state without building a key.
+  const byRule = new Map<string, Map<string, AlertSeriesState>>();
+  for (const s of input.states.values()) {
+    let m = byRule.get(s.ruleId);
+    if (!m) byRule.set(s.ruleId, (m = new Map()));
+    m.set(s.key.slice(s.ruleId.length + 1), s);
+  }
+  const find: StateLookup = (ruleId, targetId, suffix) =>
+    byRule.get(ruleId)?.get(suffix ? targetId + suffix : targetId);
+  const seen = new Set<AlertSeriesState>();
+  for (const t of targets) evaluateOne(input, out, seen, find, t);
   const rules = new Map(input.rules.map((r) => [r.id, r]));
   const isMuted = input.isMuted;
   for (const [key, prev] of input.states) {
-    if (seen.has(key)) continue;
+    if (seen.has(prev)) continue;
     const rule = rules.get(prev.ruleId);
     if (!rule) {
       out.changed.set(key, null);

@@ -73,6 +73,8 @@ export function addToGroups(
 ): GroupingState {
   if (!notifications.length) return state;
   const groups = { ...state.groups };
+  // Groups copied in this call: changed in place from then on (a copy per notification would be quadratic).
+  const fresh = new Set<string>();
   for (const n of notifications) {
     const route = routes.get(n.ruleId);
     if (!route) continue;
@@ -82,6 +84,11 @@ export function addToGroups(
       const prev = groups[key];
       // A resolved alert the group never heard of has nothing to close.
       if (!prev && n.kind === 'resolved') continue;
+      if (prev && fresh.has(key)) {
+        prev.alerts[n.fingerprint] = n;
+        continue;
+      }
+      fresh.add(key);
       groups[key] = prev
         ? { ...prev, alerts: { ...prev.alerts, [n.fingerprint]: n }, dirty: true }
         : {

@@ -51,13 +51,19 @@ export interface AlertIdentity {
 
 const RESERVED = new Set<string>(RESERVED_ALERT_LABELS);
 
-/** The state key of an alert; cheap, so a tick computes it for every series without hashing. */
-export function alertKey(ruleId: string, targetId: string, seriesLabels: Readonly<Record<string, string>>): string {
-  let key = `${ruleId}\u0000${targetId}`;
+/** The part of an alert's key that tells series of one target apart ("" for a single series). */
+export function seriesSuffix(seriesLabels: Readonly<Record<string, string>>): string {
   const names = Object.keys(seriesLabels);
+  if (!names.length) return '';
   if (names.length > 1) names.sort();
-  for (const n of names) key += `\u0000${n}=${seriesLabels[n]}`;
-  return key;
+  let suffix = '';
+  for (const n of names) suffix += `\u0000${n}=${seriesLabels[n]}`;
+  return suffix;
+}
+
+/** The state key of an alert: rule, target and series; cheap, so a tick computes it without hashing. */
+export function alertKey(ruleId: string, targetId: string, seriesLabels: Readonly<Record<string, string>>): string {
+  return `${ruleId}\u0000${targetId}${seriesSuffix(seriesLabels)}`;
 }
 
 /**

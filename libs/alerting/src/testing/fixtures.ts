@@ -2,8 +2,8 @@ import { alertRuleSpecSchema, TargetKind, type AlertRule, type AlertRuleInput } 
 import type { AlertTarget } from '../selector';
 import type { PrometheusSeriesCatalogue } from '../prometheus-export';
 
-/** A validated rule from input, as the configuration path would store it. */
-export function ruleOf(id: string, input: AlertRuleInput): AlertRule {
+/** A validated rule from input as JSON carries it (kinds as plain strings), as the configuration path stores it. */
+export function ruleOf(id: string, input: AlertRuleInput | Record<string, unknown>): AlertRule {
   return { id, ...alertRuleSpecSchema.parse(input) };
 }
 
