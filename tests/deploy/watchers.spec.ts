@@ -61,7 +61,7 @@ describe('k8s-watcher manifests', () => {
     '%s grants get, list and watch on pods, nothing else',
     (file) => {
       expect(rules(file)).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]);
-      const binding = docs(file).find((d) => d.kind.endsWith('Binding')) as {
+      const binding = docs(file).find((d) => d.kind.endsWith('Binding')) as unknown as {
         subjects: { kind: string; name: string }[];
       };
       expect(binding.subjects).toEqual([
