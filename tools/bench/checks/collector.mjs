@@ -26,7 +26,7 @@
 // Everything runs from a private copy of dist/ with `npm start`'s Node flags (a build elsewhere
 // mid-run cannot pull files away).
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
@@ -53,6 +53,8 @@ const args = parseArgs(process.argv.slice(2), {
   'node-flags': '',
   /** Write a heap snapshot of the main collector at the end of the window and summarise it. */
   snapshot: false,
+  /** Seconds of an idle phase first: a collector with no checks (empty assignment); its RSS, heap and (--snapshot) what holds it. 0: none. */
+  idle: 0,
   json: false,
   'keep-logs': false,
 });
@@ -251,6 +253,47 @@ async function startCollector(env, location, extraFlags = []) {
   return { proc, port, spawnedAt, readyAt: Date.now() };
 }
 
+/** Writes a heap snapshot of collector `c` (SIGUSR2) and prints what holds its heap. */
+async function summariseSnapshot(c) {
+  for (const f of readdirSync(profDir)) if (f.endsWith('.heapsnapshot')) rmSync(join(profDir, f));
+  c.proc.child.kill('SIGUSR2');
+  // Written when its size stops changing.
+  let snap;
+  let lastSize = -1;
+  for (let i = 0; i < 180; i++) {
+    await sleep(1000);
+    const f = readdirSync(profDir).find((x) => x.endsWith('.heapsnapshot'));
+    if (!f) continue;
+    const size = statSync(join(profDir, f)).size;
+    if (size > 0 && size === lastSize) {
+      snap = join(profDir, f);
+      break;
+    }
+    lastSize = size;
+  }
+  if (snap) {
+    const summary = spawn(
+      process.execPath,
+      ['--max-old-space-size=4096', join(root, 'tools/bench/memory/heap-summary.mjs'), snap, '--top', '15'],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    await new Promise((r) => summary.once('exit', r));
+  }
+}
+
+/** Anonymous and file-backed resident memory (MB) from /proc/PID/smaps_rollup. */
+function smapsRollup(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+    return { anon: Math.round(kb('Anonymous') / 1024), file: Math.round((kb('Rss') - kb('Anonymous')) / 1024) };
+  } catch {
+    return { anon: NaN, file: NaN };
+  }
+}
+
 async function main() {
   const report = {
     settings: { ...args, cpus: cpus().length, node: process.version },
@@ -320,6 +363,40 @@ async function main() {
     })();
     cleanups.push(stopResults);
 
+    // ── idle phase: no checks (issue 16's "collector at rest" figure) ──
+    if (args.idle > 0) {
+      const flags = args.snapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${profDir}`] : [];
+      if (args.snapshot) rmSync(profDir, { recursive: true, force: true });
+      mkdirSync(profDir, { recursive: true });
+      await seedOnDisk(join(dir, 'spool-bench-idle', 'assignment.json'), 'bench-idle', []);
+      const c = await startCollector(env, 'bench-idle', flags);
+      log(`idle collector ready in ${c.readyAt - c.spawnedAt} ms; ${args.idle} s at rest`);
+      const pid = c.proc.child.pid;
+      const cpu0 = cpuSeconds(pid);
+      const t0 = Date.now();
+      let rssMax = 0;
+      while (Date.now() - t0 < args.idle * 1000) {
+        rssMax = Math.max(rssMax, rssMb(pid));
+        await sleep(2_000);
+      }
+      const rollup = smapsRollup(pid);
+      report.idle = {
+        seconds: args.idle,
+        cpuCores: Number(((cpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000)).toFixed(4)),
+        rssMbMax: Math.round(rssMax),
+        rssMbEnd: Math.round(rssMb(pid)),
+        anonMb: rollup.anon,
+        fileMb: rollup.file,
+        heapUsedMb: Math.round((await metric(c.port, 'nodejs_heap_size_used_bytes')) / 1048576),
+        heapTotalMb: Math.round((await metric(c.port, 'nodejs_heap_size_total_bytes')) / 1048576),
+        externalMb: Math.round((await metric(c.port, 'nodejs_external_memory_bytes')) / 1048576),
+        loadavg: loadavg().map((x) => Number(x.toFixed(2))),
+      };
+      log(`idle: ${JSON.stringify(report.idle)}`);
+      if (args.snapshot) await summariseSnapshot(c);
+      await stop(c.proc, 'SIGINT');
+    }
+
     // ── main phase ──
     if (args.checks > 0) {
       const flags = [
@@ -374,27 +451,7 @@ async function main() {
         loadavg: loadavg().map((x) => Number(x.toFixed(2))),
       };
       log(`main: ${JSON.stringify(report.main)}`);
-      if (args.snapshot) {
-        c.proc.child.kill('SIGUSR2');
-        let snap;
-        for (let i = 0; i < 120 && !snap; i++) {
-          await sleep(1000);
-          const f = readdirSync(profDir).find((x) => x.endsWith('.heapsnapshot'));
-          // Written when its size stops changing.
-          if (f) snap = join(profDir, f);
-        }
-        await sleep(3000);
-        if (snap) {
-          const summary = spawn(
-            process.execPath,
-            ['--max-old-space-size=4096', join(root, 'tools/bench/memory/heap-summary.mjs'), snap, '--top', '15'],
-            {
-              stdio: ['ignore', 'inherit', 'inherit'],
-            },
-          );
-          await new Promise((r) => summary.once('exit', r));
-        }
-      }
+      if (args.snapshot) await summariseSnapshot(c);
       await stop(c.proc, 'SIGINT');
       if (args['cpu-prof']) {
         const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
@@ -451,6 +508,11 @@ async function main() {
   }
   if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else {
+    const i = report.idle;
+    if (i)
+      console.log(
+        `collector at rest (no checks), ${i.seconds} s: RSS ${i.rssMbEnd} MB (max ${i.rssMbMax}; anonymous ${i.anonMb}, file-backed ${i.fileMb}), heap used ${i.heapUsedMb} / total ${i.heapTotalMb} MB, external ${i.externalMb} MB, CPU ${i.cpuCores} cores; load ${i.loadavg.join(' ')}`,
+      );
     const m = report.main;
     if (m)
       console.log(

@@ -11,6 +11,7 @@ import {
 import { createTargetPolicy } from '@fleetwatch/domain';
 import { BusConnections, BusPublisher, RpcClient } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import { getHeapStatistics } from 'node:v8';
 import type { Logger } from 'pino';
 import type { CollectorConfig } from '../config';
 import { COLLECTOR_CONFIG } from '../tokens';
@@ -183,6 +184,24 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
       payload: result,
     });
   }
+}
+
+/** Live heap of a collector at rest, and per assigned check (definition and scheduler entry), measured: docs/benchmarks.md. */
+const HEAP_AT_REST_BYTES = 32 * 1024 * 1024;
+const HEAP_PER_CHECK_BYTES = 1024;
+
+/**
+ * The collector runs with a capped old space (`npm start`, the Dockerfile: 64 MB, so the garbage of its
+ * connections is collected early). An assignment whose live heap would pass 80 % of the limit is said out
+ * loud — a heap that runs out crash-loops the collector on its saved assignment.
+ */
+export function heapTooSmallFor(
+  checks: number,
+  heapLimitBytes: number,
+): { neededMb: number; heapLimitMb: number } | undefined {
+  const needed = HEAP_AT_REST_BYTES + checks * HEAP_PER_CHECK_BYTES;
+  if (needed <= 0.8 * heapLimitBytes) return undefined;
+  return { neededMb: Math.ceil(needed / 1048576), heapLimitMb: Math.floor(heapLimitBytes / 1048576) };
 }
 
 /**
