@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostMetricsPayloadSchema } from '@fleetwatch/contracts';
-import { HostSampler } from './host-sampler';
+import { HostSampler, parseOsRelease } from './host-sampler';
 
 // The sampler on this machine's own /proc (real figures), and on a /proc of our own
 // making whose counters the test moves, to check what the second sample reports.
@@ -99,5 +99,29 @@ describe('HostSampler on a /proc the test controls', () => {
     expect(second.network[0].txBytesPerSec).toBeGreaterThan(0);
     expect(second.cpu).toMatchObject({ perCorePct: [100, 0], usagePct: 50 });
     hostMetricsPayloadSchema.parse(second);
+  });
+});
+
+describe('parseOsRelease', () => {
+  it('KEY=value lines, quotes removed, comments and junk ignored', () => {
+    const m = parseOsRelease(
+      'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\n# c\nID=debian\nbad line\n',
+    );
+    expect(Object.fromEntries(m)).toEqual({
+      PRETTY_NAME: 'Debian GNU/Linux 12 (bookworm)',
+      NAME: 'Debian GNU/Linux',
+      VERSION_ID: '12',
+      ID: 'debian',
+    });
+  });
+});
+
+describe('HostSampler elsewhere than Linux (os.* and systeminformation)', () => {
+  it('gives a sample that fits the contract, rates null first', async () => {
+    const s = new HostSampler({ hostId: 'p', location: 'l', intervalSeconds: 5, linux: false });
+    await s.init();
+    const first = hostMetricsPayloadSchema.parse(await s.sample());
+    expect(first.cpu.cores).toBeGreaterThan(0);
+    expect(first.network.every((n) => n.rxBytesPerSec === null)).toBe(true);
   });
 });

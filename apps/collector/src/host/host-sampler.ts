@@ -1,7 +1,6 @@
 import { readFile, stat, statfs } from 'node:fs/promises';
-import { cpus, hostname, loadavg, uptime, arch, platform, release, totalmem, freemem } from 'node:os';
+import { arch, cpus, freemem, hostname, loadavg, platform, release, totalmem, uptime, version } from 'node:os';
 import { join } from 'node:path';
-import si from 'systeminformation';
 import type { HostMetricsPayload } from '@fleetwatch/contracts';
 import { storable } from './gpu/nvidia-smi-parse';
 import type { GpuSampler } from './gpu/gpu-sampler';
@@ -19,8 +18,8 @@ import { cpuUsage, diskRates, networkRates, round2, type CpuTimes, type DiskCoun
 
 // One host sample (SPEC §5). What changes is read each tick from cheap sources — on Linux
 // four /proc files, statfs per mount and os.loadavg(); elsewhere os.* and two
-// systeminformation calls. What does not change (OS, versions, the GPU inventory) is read
-// once by init(). systeminformation's own per-call functions (fsSize, networkStats,
+// systeminformation calls (loaded only there). What does not change (OS, versions, the GPU inventory) is read
+// once by init(), without blocking calls. systeminformation's own per-call functions (fsSize, networkStats,
 // currentLoad) spawn processes or keep their own rate state; we keep ours, so the first
 // sample's rates are null (unknown), never zero, and every later one is a number.
 
@@ -61,20 +60,25 @@ export class HostSampler {
     this.linux = options.linux ?? process.platform === 'linux';
   }
 
-  /** Static facts, once: OS and versions, the GPU driver. Failures leave them out; sampling does not depend on them. */
+  /**
+   * Static facts, once: OS and versions, the GPU driver. Failures leave them out; sampling does not depend on them.
+   * Not through systeminformation's osInfo(): it runs `hostname -f` (a DNS lookup) and more with execSync, which
+   * would stop the collector's event loop — and its checks — for as long as they take.
+   */
   async init(): Promise<void> {
-    const [os, inventory] = await Promise.all([
-      si.osInfo().catch(() => undefined),
+    const [osRelease, inventory] = await Promise.all([
+      this.linux ? readFile('/etc/os-release', 'utf8').catch(() => '') : Promise.resolve(''),
       this.options.gpu?.inventory() ?? Promise.resolve(undefined),
     ]);
+    const rel = parseOsRelease(osRelease);
     const clip = (s: string | undefined, n: number) => (s ? storable(s, n) : undefined);
     const system: NonNullable<HostSample['system']> = {
-      hostname: clip(os?.hostname || hostname(), 256),
-      platform: clip(os?.platform || platform(), 64),
-      distro: clip(os?.distro, 128),
-      release: clip(os?.release || release(), 128),
-      kernel: clip(os?.kernel, 128),
-      arch: clip(os?.arch || arch(), 32),
+      hostname: clip(hostname(), 256),
+      platform: clip(platform(), 64),
+      distro: clip(rel.get('NAME') ?? (this.linux ? undefined : version()), 128),
+      release: clip(rel.get('VERSION_ID') ?? rel.get('VERSION') ?? release(), 128),
+      kernel: clip(release(), 128),
+      arch: clip(arch(), 32),
       collectorVersion: clip(this.options.collectorVersion, 64),
       nodeVersion: process.versions.node,
       gpuDriverVersion: clip(inventory?.driverVersion, 64),
@@ -222,6 +226,8 @@ export class HostSampler {
 
   /** Not Linux: os.* for CPU and memory, systeminformation for filesystems and interface counters (no disk IO). */
   private async readPortable(): Promise<Reading> {
+    // Loaded here only: on Linux the module (and its memory) is never needed.
+    const si = await import('systeminformation');
     const [fs, nets] = await Promise.all([si.fsSize().catch(() => []), si.networkStats('*').catch(() => [])]);
     const at = performance.now();
     const cpu = cpus().map((c) => ({ ...c.times }));
@@ -260,6 +266,16 @@ interface Reading {
   net: Map<string, NetCounters>;
   disks: MountFigures[];
   io: Map<string, DiskCounters>;
+}
+
+/** `/etc/os-release`: `KEY=value` lines, values optionally quoted. */
+export function parseOsRelease(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) out.set(m[1], m[2].replace(/^(["'])(.*)\1$/, '$2'));
+  }
+  return out;
 }
 
 function roundRate(x: number | null): number | null {
