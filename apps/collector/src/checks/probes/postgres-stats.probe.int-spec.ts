@@ -1,9 +1,10 @@
 import { checkResultPayloadSchema, postgresStatsCheckFields, type CheckInput } from '@fleetwatch/contracts';
 import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
-import { testEnv } from '@fleetwatch/testing';
+import { testEnv, waitFor } from '@fleetwatch/testing';
 import { Client } from 'pg';
 import { postgresStatsProbe } from './postgres-stats.probe';
-import { closedPort, probeContext } from './probes.int-helpers';
+import { closedPort, probeContext, startPrivatePostgres, type PrivatePostgres } from './probes.int-helpers';
+import { startStandby } from './testing/pg-standby';
 
 jest.setTimeout(60_000);
 
@@ -103,5 +104,77 @@ describe('postgres-stats against the local server', () => {
       probeContext({ policy: createTargetPolicy(['127.0.0.2/32']) }),
     );
     expect(denied.failureReason).toMatch(/denied network 127\.0\.0\.2\/32/);
+  });
+});
+
+describe('postgres-stats replication figures: a private primary and its streaming standby', () => {
+  const password = 'replica-horse-battery';
+  let primary: PrivatePostgres;
+  let standby: PrivatePostgres;
+  let onPrimary: Client;
+  let onStandby: Client;
+  beforeAll(async () => {
+    primary = await startPrivatePostgres('fwrepl', password);
+    standby = await startStandby(primary, password);
+    const connect = async (port: number) => {
+      const c = new Client({ host: '127.0.0.1', port, user: 'fwrepl', password, database: 'postgres' });
+      c.on('error', () => undefined);
+      await c.connect();
+      return c;
+    };
+    onPrimary = await connect(primary.port);
+    onStandby = await connect(standby.port);
+  }, 120_000);
+  afterAll(async () => {
+    await onStandby?.end().catch(() => undefined);
+    await onPrimary?.end().catch(() => undefined);
+    await standby?.stop();
+    await primary?.stop();
+  });
+
+  const at = (p: PrivatePostgres) =>
+    postgresStatsProbe(
+      check({ host: '127.0.0.1', port: p.port, user: 'fwrepl', passwordEnv: 'FLEETWATCH_SECRET_PG' }),
+      { ...probeContext(), env: { FLEETWATCH_SECRET_PG: password } },
+    );
+
+  it('the primary lists its replica with its lag; the standby says it is in recovery and how far replay is behind', async () => {
+    const p = await waitFor(async () => {
+      const o = await at(primary);
+      return value(o, 'pg_replicas') === 1 ? o : undefined;
+    });
+    expect(value(p, 'pg_in_recovery')).toBe(0);
+    const replica = p.metrics?.find((m) => m.name === 'pg_replica_lag_seconds')?.labels?.['replica'];
+    expect(replica).toMatch(/:\d+$/);
+    expect(value(p, 'pg_replica_lag_bytes', { replica: replica as string })).toBeGreaterThanOrEqual(0);
+
+    // Caught up: no lag.
+    const s = await waitFor(async () => {
+      const o = await at(standby);
+      return o.ok && value(o, 'pg_standby_lag_bytes') === 0 ? o : undefined;
+    });
+    expect(value(s, 'pg_in_recovery')).toBe(1);
+    expect(value(s, 'pg_standby_lag_seconds')).toBe(0);
+    expect(value(s, 'pg_replicas')).toBeUndefined();
+
+    // Replay paused while the primary writes: WAL arrives but is not replayed — lag in bytes and seconds
+    // (seconds since the last replayed transaction: one is replayed first, so there is one).
+    await onPrimary.query('CREATE TABLE IF NOT EXISTS lag_probe (n int)');
+    await waitFor(async () => (await onStandby.query("SELECT to_regclass('lag_probe') AS t")).rows[0].t !== null);
+    await onStandby.query('SELECT pg_wal_replay_pause()');
+    try {
+      await new Promise((r) => setTimeout(r, 1100));
+      await onPrimary.query('INSERT INTO lag_probe SELECT generate_series(1, 1000)');
+      const behind = await waitFor(async () => {
+        const o = await at(standby);
+        return (value(o, 'pg_standby_lag_bytes') ?? 0) > 0 ? o : undefined;
+      });
+      expect(value(behind, 'pg_standby_lag_seconds')).toBeGreaterThan(0);
+      const facts = { ok: true, latencyMs: behind.latencyMs, ...behind.facts };
+      expect(evaluateConditions(['metric("pg_standby_lag_bytes") == 0.0'], facts).ok).toBe(false);
+    } finally {
+      await onStandby.query('SELECT pg_wal_replay_resume()');
+    }
+    await waitFor(async () => value(await at(standby), 'pg_standby_lag_bytes') === 0);
   });
 });

@@ -13,7 +13,8 @@ import { elapsedMs, MetricBag, redactSecrets } from './service-metrics';
 //  - replication: on a primary, each replica's replay/write/flush lag in seconds and its
 //    replay position behind in bytes (pg_stat_replication); on a standby, how far replay
 //    is behind: seconds since the last replayed transaction when WAL is still waiting to be
-//    replayed, else 0 (pg_last_xact_replay_timestamp), and the bytes received but not yet
+//    replayed, else 0 (pg_last_xact_replay_timestamp; no figure while the standby has replayed
+//    no transaction since it started: unknown is not zero), and the bytes received but not yet
 //    replayed. Seeing other sessions' states and replicas needs pg_monitor (or superuser);
 //    without it the counts are those the user may see.
 
