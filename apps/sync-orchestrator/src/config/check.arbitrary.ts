@@ -190,6 +190,80 @@ const typed = [
       },
     ),
   ),
+  // Service collectors (issue 16): nested key reads and exchange names travel the YAML round trip too.
+  fc.record(
+    {
+      ...common,
+      type: fc.constant('redis-stats'),
+      host,
+      port,
+      passwordEnv: envName,
+      db: fc.integer({ min: 0, max: 1024 }),
+      keys: fc.array(
+        fc.record(
+          {
+            key: text(40).filter((k) => k.length > 0),
+            type: fc.constantFrom('auto', 'hash', 'set', 'list', 'zset', 'string'),
+            maxFields: fc.integer({ min: 1, max: 1_000_000 }),
+            maxValues: fc.integer({ min: 1, max: 100 }),
+          },
+          { requiredKeys: ['key'] },
+        ),
+        { maxLength: 3 },
+      ),
+    },
+    { requiredKeys: ['name', 'type', 'host'] },
+  ),
+  fc.record(
+    {
+      ...common,
+      type: fc.constant('rabbitmq-queues'),
+      host,
+      vhost: fc.constantFrom('/', 'fleet'),
+      queues: fc.array(fc.constantFrom('jobs', 'q.with.dots', 'a b'), { maxLength: 3 }),
+      managementUrl: url,
+      maxQueues: fc.integer({ min: 1, max: 200 }),
+    },
+    { requiredKeys: ['name', 'type', 'host'] },
+  ),
+  fc.record(
+    {
+      ...common,
+      type: fc.constant('rabbitmq-tap'),
+      host,
+      exchange: fc.constantFrom('orders', 'amq.topic', 'x: y'),
+      routingKey: fc.constantFrom('#', 'order.*', ''),
+      timestampPath: fc.constantFrom('$.sentAt', '$.meta["sent at"]', '$.items[0].ts'),
+      timestampUnit: fc.constantFrom('auto', 'iso', 'ms', 's'),
+      prefetch: fc.integer({ min: 1, max: 1000 }),
+    },
+    { requiredKeys: ['name', 'type', 'host', 'exchange'] },
+  ),
+  fc.record(
+    {
+      ...common,
+      type: fc.constant('postgres-stats'),
+      host,
+      port,
+      database: fc.constantFrom('postgres', 'app'),
+      passwordEnv: envName,
+      maxDatabases: fc.integer({ min: 1, max: 200 }),
+    },
+    { requiredKeys: ['name', 'type', 'host'] },
+  ),
+  fc.record(
+    {
+      ...common,
+      type: fc.constant('s3'),
+      endpoint: url,
+      bucket: fc.constantFrom('fleet-bucket', 'a.b-c'),
+      accessKeyIdEnv: envName,
+      secretAccessKeyEnv: envName,
+      roundTrip: fc.boolean(),
+      prefix: fc.constantFrom('', 'fleetwatch-probe/', "a!_.*'()/-"),
+    },
+    { requiredKeys: ['name', 'type', 'endpoint', 'bucket', 'accessKeyIdEnv', 'secretAccessKeyEnv'] },
+  ),
   fc.record(
     {
       ...common,
