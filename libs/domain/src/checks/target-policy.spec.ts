@@ -142,6 +142,44 @@ describe('checkTargetProblem', () => {
         message: 'address 100.100.100.200 is in denied network 100.100.100.200/32 (FLEETWATCH_CHECK_DENY_NETWORKS)',
       },
     ],
+    // Service collectors (issue 16): their host, the S3 endpoint, the queues' management API.
+    [
+      { ...common, type: 'redis-stats', host: '169.254.169.254' },
+      {
+        path: 'host',
+        message: 'address 169.254.169.254 is in denied network 169.254.0.0/16 (FLEETWATCH_CHECK_DENY_NETWORKS)',
+      },
+    ],
+    [
+      { ...common, type: 'rabbitmq-tap', host: '0xA9FEA9FE', exchange: 'orders' },
+      {
+        path: 'host',
+        message:
+          'address 0xA9FEA9FE (169.254.169.254) is in denied network 169.254.0.0/16 (FLEETWATCH_CHECK_DENY_NETWORKS)',
+      },
+    ],
+    [
+      { ...common, type: 'rabbitmq-queues', host: '127.0.0.1', managementUrl: 'http://100.100.100.200:15672' },
+      {
+        path: 'managementUrl',
+        message: 'address 100.100.100.200 is in denied network 100.100.100.200/32 (FLEETWATCH_CHECK_DENY_NETWORKS)',
+      },
+    ],
+    [
+      {
+        ...common,
+        type: 's3',
+        endpoint: 'http://metadata.google.internal/',
+        bucket: 'b-1',
+        accessKeyIdEnv: 'FLEETWATCH_SECRET_K',
+        secretAccessKeyEnv: 'FLEETWATCH_SECRET_S',
+      },
+      {
+        path: 'endpoint',
+        message: 'name metadata.google.internal reaches a cloud metadata service and is always denied',
+      },
+    ],
+    [{ ...common, type: 'postgres-stats', host: '10.0.0.5' }, null],
     // Names are not resolved at save time; loopback and private literals are allowed.
     [{ ...common, type: 'http', url: 'https://example.com/' }, null],
     [{ ...common, type: 'tcp', host: '127.0.0.1', port: 5432 }, null],
