@@ -11,3 +11,5 @@ export * from './silences';
 export * from './maintenance';
 export * from './templates';
 export * from './prometheus-export';
+export * from './mute';
+export * from './validate';
