@@ -246,3 +246,16 @@ describe('channels: secrets are write-only', () => {
     expect(issues(channelInputSchema.safeParse(input)).join('\n')).toMatch(message);
   });
 });
+
+describe('silence with a bad regex', () => {
+  it('reports the matcher, once, without throwing', () => {
+    const r = silenceSpecSchema.safeParse({
+      matchers: [{ name: 'target', op: '=~', value: '(' }],
+      startsAt: '2026-01-01T00:00:00Z',
+      endsAt: '2026-01-01T01:00:00Z',
+      createdBy: 'a',
+      comment: 'c',
+    });
+    expect(issues(r)).toEqual([expect.stringMatching(/^matchers.0.value: not a valid regular expression/)]);
+  });
+});

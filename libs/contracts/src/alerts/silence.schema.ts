@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { isoDateTimeSchema } from '../common/safe-json';
 import { storableText } from '../common/store-safe';
 import { durationSchema } from './duration';
-import { labelMatcherSchema } from './matchers.schema';
+import { labelMatcherSchema, matcherRegexProblem } from './matchers.schema';
 import { alertTargetIdSchema, siteNameSchema } from './rule.schema';
 
 // Silences and maintenance windows (SPEC §7): both mute notifications, neither stops checks.
@@ -35,6 +35,7 @@ export type Silence = SilenceSpec & { id: string };
 
 /** Alertmanager's rule: a silence whose matchers all match the empty string would match everything. */
 function matchesEmpty(m: z.output<typeof labelMatcherSchema>): boolean {
+  if ((m.op === '=~' || m.op === '!~') && matcherRegexProblem(m.value)) return false; // reported on the matcher
   switch (m.op) {
     case '=':
       return m.value === '';
