@@ -13,6 +13,8 @@ import { HostMetrics } from './host.metrics';
 import { HostSampler, type HostSample } from './host-sampler';
 
 const VERSION = process.env.FLEETWATCH_VERSION ?? '0.1.0';
+/** How long after the boot the first sample is taken (at most one interval). */
+const BOOT_DELAY_MS = 1_000;
 
 /**
  * Host sampling (SPEC §5, issue 16): every `COLLECTOR_HOST_INTERVAL_SECONDS` one sample of
@@ -86,13 +88,19 @@ export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModu
 
   onApplicationBootstrap(): void {
     if (!this.sampler) return;
+    const sampler = this.sampler;
     this.drain?.start();
-    // Static facts (OS, GPU driver) are read once, off the boot path; the first sample follows them.
-    const started = performance.now();
-    this.inFlight = this.sampler
-      .init()
-      .catch((e: unknown) => this.logger.warn({ error: (e as Error).message }, 'host: static facts not read'))
-      .then(() => this.tick(started));
+    // Off the boot path, a moment after it: the checks' catch-up runs (slots that fell during the boot) go
+    // first. Static facts (OS, GPU driver) are read once; the first sample follows them.
+    const delayMs = Math.min(BOOT_DELAY_MS, this.config.host.intervalSeconds * 1000);
+    this.timer = setTimeout(() => {
+      const started = performance.now();
+      this.inFlight = sampler
+        .init()
+        .catch((e: unknown) => this.logger.warn({ error: (e as Error).message }, 'host: static facts not read'))
+        .then(() => this.tick(started));
+    }, delayMs);
+    this.timer.unref();
   }
 
   async onModuleDestroy(): Promise<void> {
