@@ -91,7 +91,8 @@ describe('host metrics from a real collector', () => {
         const res = await gw.request<HostMetricsResponse>('GET', `/api/v1/hosts/${HOST}/metrics?minutes=120`);
         return res.body.series?.find((s) => s.series === 'mem_used_bytes' && s.points.length > 0) ? res.body : null;
       },
-      { timeoutMs: 30_000, description: 'rollups' },
+      // A minute is rolled up once it has ended (and 5 s more).
+      { timeoutMs: 150_000, intervalMs: 1000, description: 'rollups' },
     );
     expect(rolled.resolution).toBe('rollup');
 

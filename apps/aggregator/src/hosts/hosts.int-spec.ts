@@ -142,6 +142,9 @@ describe('aggregator: host metrics', () => {
 
     // Redelivery of the first sample: no second row, the minute unchanged.
     await publish(sample(host, M + 5_000, 10), firstId);
+    // A sample of a minute that has not ended (a clock ahead): rolled up only once it has.
+    const future = Math.floor(Date.now() / 60_000) * 60_000 + 10 * 60_000;
+    await publish(sample('lab-host-ahead', future + 1000, 1));
     // A late sample in minute M (a spooled one): the minute is recomputed with it.
     await publish(sample(host, M + 50_000, 90));
     await waitFor(async () => (await rollup(host, M, 'cpu_pct'))?.count === 4, {
@@ -150,14 +153,20 @@ describe('aggregator: host metrics', () => {
     });
     expect(await count(site.pg, 'SELECT count(*) AS n FROM host_metrics WHERE host_id = $1', [host])).toBe(5);
     expect(await rollup(host, M, 'cpu_pct')).toEqual({ count: 4, avg: 45, max: 90 });
+    expect(await rollup('lab-host-ahead', future, 'cpu_pct')).toBeNull();
+    expect(await count(site.pg, "SELECT count(*) AS n FROM host_rollup_dirty WHERE host_id = 'lab-host-ahead'")).toBe(
+      1,
+    );
     // Recomputing again (a second pass, a crash before the mark was cleared) changes nothing.
     await site.pg.query('INSERT INTO host_rollup_dirty (host_id, bucket) VALUES ($1, $2)', [
       host,
       new Date(M).toISOString(),
     ]);
-    await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM host_rollup_dirty')) === 0, {
-      description: 'marks consumed',
-    });
+    await waitFor(
+      async () =>
+        (await count(site.pg, 'SELECT count(*) AS n FROM host_rollup_dirty WHERE host_id = $1', [host])) === 0,
+      { description: 'marks consumed' },
+    );
     expect(await rollup(host, M, 'cpu_pct')).toEqual({ count: 4, avg: 45, max: 90 });
     // The late sample is older than the latest: live state keeps the newest.
     const json = await store.getHostMetrics(host);

@@ -68,6 +68,9 @@ const HOST_POINTS = `LATERAL (
                    ('gpu_mem_total_bytes', 'memoryTotalBytes'), ('gpu_temp_c', 'temperatureC'), ('gpu_power_w', 'powerW')) f(series, field)
   ) p`;
 
+/** A minute is rolled up once it ended this long ago (samples of its last seconds still in flight). */
+export const HOST_ROLLUP_SETTLE_MS = 5_000;
+
 /** One point of a host series: raw (avg = max = the sample) or a rollup bucket (epoch ms). */
 export interface HostSeriesPoint {
   at: number;
@@ -140,18 +143,22 @@ export class HostHistoryRepository {
    * corrects the minute. Same two-statement pattern as the target rollups
    * (HistoryRepository.recomputeDirtyRollups): marks taken and deleted first, raw rows read
    * by a later snapshot, so a writer committing meanwhile is counted or marks again.
+   * Only minutes that ended at least HOST_ROLLUP_SETTLE_MS ago are taken: a minute still
+   * filling would be recomputed at every run (each batch marks it again), once it ends it is
+   * computed about once (windows up to an hour read raw samples, so nothing waits on it).
    * Returns the minutes recomputed.
    */
-  async recomputeDirtyRollups(limit = 500): Promise<number> {
+  async recomputeDirtyRollups(limit = 500, now = Date.now()): Promise<number> {
     return this.inTransaction(async (tx) => {
       const picked = await sqlQuery<{ host_id: string; bucket: string }>(
         tx,
         `DELETE FROM host_rollup_dirty r USING (
-           SELECT host_id, bucket FROM host_rollup_dirty ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
+           SELECT host_id, bucket FROM host_rollup_dirty WHERE bucket < $2::timestamptz
+           ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
          ) p
          WHERE r.host_id = p.host_id AND r.bucket = p.bucket
          RETURNING r.host_id, r.bucket::text AS bucket`,
-        [limit],
+        [limit, iso(now - 60_000 - HOST_ROLLUP_SETTLE_MS)],
       ).catch((err: unknown) => rethrowSql(err));
       if (picked.length === 0) return 0;
       await sqlExecute(
