@@ -204,7 +204,7 @@ const typed = [
           {
             key: text(40).filter((k) => k.length > 0),
             type: fc.constantFrom('auto', 'hash', 'set', 'list', 'zset', 'string'),
-            maxFields: fc.integer({ min: 1, max: 1_000_000 }),
+            maxFields: fc.integer({ min: 1, max: 100_000 }),
             maxValues: fc.integer({ min: 1, max: 100 }),
           },
           { requiredKeys: ['key'] },

@@ -33,8 +33,8 @@ export const redisKeyReadSchema = z.strictObject({
     .regex(/^[^\0]+$/, 'no NUL'),
   /** What to read; `auto` asks Redis (TYPE). A hash is counted by value, a set/list/zset by length, a string as a number. */
   type: z.enum(['auto', 'hash', 'set', 'list', 'zset', 'string']).default('auto'),
-  /** Hash fields read at most (HSCAN pages); beyond, the counts say `truncated`. */
-  maxFields: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** Hash fields read at most (HSCAN pages); beyond, the counts say `truncated`. Bounds the collector's memory per run. */
+  maxFields: z.number().int().min(1).max(100_000).default(10_000),
   /** Distinct hash values counted one by one at most; the rest are summed as `redis_key_hash_other`. */
   maxValues: z.number().int().min(1).max(100).default(20),
 });

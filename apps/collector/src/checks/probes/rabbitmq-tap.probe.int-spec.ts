@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import {
   checkResultPayloadSchema,
   rabbitmqTapCheckFields,
@@ -244,6 +246,28 @@ describe('rabbitmq-tap against the local broker', () => {
     } finally {
       await proxy.stop();
     }
+  });
+
+  it('an operator deleting the private queue: the tap subscribes again on a new one', async () => {
+    const taps = new PipelineTaps();
+    const check = definition();
+    taps.assign([check], sessionCtx());
+    const probe = createTapProbe(taps);
+    await waitFor(async () => (await probe(check as never, runCtx())).ok);
+    const [first] = taps.queueNames();
+    // Exclusive to the tap's connection: only the broker's own tools may delete it.
+    await promisify(execFile)('rabbitmqctl', ['delete_queue', '-p', vhost.vhost, first], { timeout: 30_000 });
+    const [second] = await waitFor(
+      async () => {
+        const names = taps.queueNames();
+        return names.length === 1 && names[0] !== first ? names : undefined;
+      },
+      { timeoutMs: 45_000 },
+    );
+    expect(second).toMatch(/^amq\.gen-/);
+    publish({ meta: { sentAt: Date.now() } });
+    await waitFor(async () => (metric(await probe(check as never, runCtx()), 'rabbitmq_tap_messages') ?? 0) >= 1);
+    await taps.close();
   });
 
   it('a denied address is never connected to', async () => {

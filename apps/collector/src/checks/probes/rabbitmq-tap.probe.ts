@@ -159,7 +159,7 @@ export class Tap {
       channel.on('error', (err: Error) => (this.lastError = this.reason(err)));
       // A channel closed by the broker (exchange deleted, queue gone) ends the connection: reconnect.
       channel.on('close', () => void model.close().catch(() => undefined));
-      await this.subscribe(channel);
+      await this.subscribe(channel, model);
       this.state = 'consuming';
       this.lastError = undefined;
       this.failures = 0;
@@ -172,7 +172,7 @@ export class Tap {
     }
   }
 
-  private async subscribe(channel: Channel): Promise<void> {
+  private async subscribe(channel: Channel, model: ChannelModel): Promise<void> {
     const { check } = this;
     try {
       await channel.checkExchange(check.exchange);
@@ -190,7 +190,18 @@ export class Tap {
     });
     this.queue = q.queue;
     await channel.bindQueue(q.queue, check.exchange, check.routingKey);
-    await channel.consume(q.queue, (msg) => msg && this.received(channel, msg), { noAck: false, exclusive: true });
+    await channel.consume(
+      q.queue,
+      (msg) => {
+        if (msg) this.received(channel, msg);
+        else {
+          // Cancelled by the broker (the private queue deleted by an operator): subscribe again on a new connection.
+          this.lastError = 'the broker cancelled the tap (its private queue was deleted)';
+          void model.close().catch(() => undefined);
+        }
+      },
+      { noAck: false, exclusive: true },
+    );
   }
 
   private received(channel: Channel, msg: ConsumeMessage): void {
