@@ -24,6 +24,11 @@ export interface StatusPusherOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   requestTimeoutMs?: number;
+  /**
+   * How long a request waits for more updates when fewer than a batch are queued: a resync
+   * or a burst of events leaves in a few large requests instead of one request per update.
+   */
+  lingerMs?: number;
 }
 
 export interface PushStats {
@@ -72,6 +77,7 @@ export class StatusPusher {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly requestTimeoutMs: number;
+  private readonly lingerMs: number;
   private running = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -87,6 +93,7 @@ export class StatusPusher {
     this.baseDelayMs = opts.baseDelayMs ?? 500;
     this.maxDelayMs = opts.maxDelayMs ?? 30_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 15_000;
+    this.lingerMs = opts.lingerMs ?? 20;
   }
 
   /** Updates queued or in flight. */
@@ -151,6 +158,8 @@ export class StatusPusher {
         this.wake = null;
         continue;
       }
+      if (this.lingerMs > 0 && this.queue.length < this.maxBatch && this.splitNext === 0)
+        await this.sleep(this.lingerMs);
       const batch = this.takeBatch();
       this.inFlight = batch.length;
       const outcome = await this.send(batch);
