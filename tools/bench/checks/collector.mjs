@@ -129,8 +129,21 @@ async function stop(proc, signal = 'SIGTERM') {
   clearTimeout(hard);
 }
 
+/** Collectors by their HTTP port: a failed /metrics read says why the process went away (its log tail). */
+const collectorsByPort = new Map();
+
+async function metricsText(port) {
+  try {
+    return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  } catch (e) {
+    const proc = collectorsByPort.get(port);
+    if (!proc || proc.child.exitCode === null) throw e;
+    throw new Error(`collector exited (${proc.child.exitCode ?? proc.child.signalCode}):\n${proc.tail.join('\n')}`);
+  }
+}
+
 async function metric(port, name, labels = {}) {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await metricsText(port);
   let sum = 0;
   for (const line of text.split('\n')) {
     const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
@@ -142,7 +155,7 @@ async function metric(port, name, labels = {}) {
 
 /** Quantile from a Prometheus histogram's cumulative buckets (upper bound of the bucket holding it). */
 async function histogramQuantile(port, name, q) {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await metricsText(port);
   const buckets = [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))].map((m) => [
     m[1] === '+Inf' ? Infinity : Number(m[1]),
     Number(m[2]),
@@ -249,6 +262,7 @@ async function startCollector(env, location, extraFlags = []) {
     },
     [...String(args['node-flags']).split(/\s+/).filter(Boolean), ...extraFlags],
   );
+  collectorsByPort.set(port, proc);
   await waitReady(proc, port);
   return { proc, port, spawnedAt, readyAt: Date.now() };
 }
