@@ -61,7 +61,7 @@ function boundaries(forTests) {
       // The watchers are outside daemons (SPEC §6): they reach the site only through the ingest's HTTP API.
       {
         sourceTag: 'scope:watcher',
-        onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:config', 'type:pusher']),
+        onlyDependOnLibsWithTags: withTesting(['type:contracts', 'type:domain', 'type:config', 'type:pusher']),
       },
     ],
   };
