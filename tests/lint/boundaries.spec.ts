@@ -57,6 +57,18 @@ const PROBES: [name: string, file: string, code: string, expected: RegExp | null
     /Only repositories/,
   ],
   [
+    'a watcher reaches past the ingest API (the bus)',
+    'apps/docker-watcher/src/zz-probe-w1.ts',
+    "import { BusPublisher } from '@fleetwatch/messaging';\nexport const x = BusPublisher;\n",
+    /can only depend on libs tagged with "type:contracts", "type:domain", "type:config", "type:pusher"/,
+  ],
+  [
+    'the push client imports persistence',
+    'libs/pusher/src/zz-probe-w2.ts',
+    "import { UsersRepository } from '@fleetwatch/persistence';\nexport const x = UsersRepository;\n",
+    /can only depend on libs tagged with/,
+  ],
+  [
     '(allowed) an app uses domain and live-state',
     'apps/aggregator/src/zz-probe-9.ts',
     "import { consensusOf } from '@fleetwatch/domain';\nimport { LiveStateStore } from '@fleetwatch/live-state';\nexport const x = [consensusOf, LiveStateStore];\n",
