@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { parse as parseYaml } from 'yaml';
 import type { PodK8s } from './pod-status';
 
 // The two calls of the Kubernetes API this watcher needs — list pods and watch pods
@@ -27,11 +26,11 @@ export interface KubeConnection {
 export class KubeConfigError extends Error {}
 
 /** In-cluster when KUBERNETES_SERVICE_HOST is set and no KUBECONFIG is given; else the kubeconfig. */
-export function loadKubeConnection(
+export async function loadKubeConnection(
   env: Record<string, string | undefined> = process.env,
   saDir = SA_DIR,
   context?: string,
-): KubeConnection {
+): Promise<KubeConnection> {
   if (!env['KUBECONFIG'] && env['KUBERNETES_SERVICE_HOST']) {
     const host = env['KUBERNETES_SERVICE_HOST'];
     const port = env['KUBERNETES_SERVICE_PORT'] ?? '443';
@@ -46,11 +45,22 @@ export function loadKubeConnection(
   const path = (env['KUBECONFIG'] ?? `${env['HOME'] ?? ''}/.kube/config`).split(':')[0] as string;
   let doc: KubeconfigDoc;
   try {
-    doc = parseYaml(readFileSync(path, 'utf8')) as KubeconfigDoc;
+    const text = readFileSync(path, 'utf8');
+    // Loaded only here: in a cluster no kubeconfig is read. A kubeconfig may also be JSON.
+    doc = (await yamlParser())(text) as KubeconfigDoc;
   } catch (e) {
     throw new KubeConfigError(`cannot read kubeconfig ${path}: ${(e as Error).message}`);
   }
   return fromKubeconfig(doc, path, context);
+}
+
+/** `yaml` is a development dependency of the repository: without it (a pruned image), JSON kubeconfigs still load. */
+async function yamlParser(): Promise<(text: string) => unknown> {
+  try {
+    return (await import('yaml')).parse;
+  } catch {
+    return (text: string) => JSON.parse(text);
+  }
 }
 
 interface KubeconfigDoc {

@@ -12,7 +12,7 @@ async function main() {
   const log = jsonLogger('k8s-watcher', config.logLevel);
   let connection;
   try {
-    connection = loadKubeConnection(process.env, undefined, config.context);
+    connection = await loadKubeConnection(process.env, undefined, config.context);
   } catch (e) {
     if (!(e instanceof KubeConfigError)) throw e;
     process.stderr.write(`[k8s-watcher] ${e.message}\n`);

@@ -253,11 +253,11 @@ describe('kube connection', () => {
     expect(() => fromKubeconfig(doc({}), 'kc', 'nope')).toThrow(KubeConfigError);
   });
 
-  it('in a cluster: the service account token is read from disk on every request (rotation)', () => {
+  it('in a cluster: the service account token is read from disk on every request (rotation)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sa-'));
     writeFileSync(join(dir, 'ca.crt'), 'CA');
     writeFileSync(join(dir, 'token'), 'one\n');
-    const c = loadKubeConnection({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, dir);
+    const c = await loadKubeConnection({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, dir);
     expect(c.server).toBe('https://10.96.0.1:443');
     expect(c.token?.()).toBe('one');
     writeFileSync(join(dir, 'token'), 'two');
