@@ -86,10 +86,12 @@ describe('k8s-watcher manifests', () => {
         };
       };
     }[];
-    const pod = dep!.spec.template.spec;
-    expect(pod.serviceAccountName).toBe((docs('serviceaccount.yaml')[0]!['metadata'] as { name: string }).name);
+    if (!dep) throw new Error('deployment.yaml holds no Deployment');
+    const pod = dep.spec.template.spec;
+    expect(pod.serviceAccountName).toBe((docs('serviceaccount.yaml')[0]?.['metadata'] as { name: string }).name);
     expect(pod.securityContext.runAsNonRoot).toBe(true);
-    const c = pod.containers[0]!;
+    const [c] = pod.containers;
+    if (!c) throw new Error('the Deployment has no container');
     expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
     expect(c.livenessProbe.httpGet.path).toBe('/healthz');
     const code = codeOf('k8s-watcher');

@@ -82,7 +82,7 @@ describe('StatusPusher', () => {
     await p.drained();
     await p.stop();
     expect(n).toBe(3);
-    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(950);
+    expect((at[1] ?? 0) - (at[0] ?? 0)).toBeGreaterThanOrEqual(950);
     const sent = received.map((r) => itemsOf((r as { body: unknown }).body).map((u) => u.updateId));
     expect(sent).toEqual([
       ['u-1', 'u-2'],

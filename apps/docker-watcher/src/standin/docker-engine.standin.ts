@@ -35,7 +35,7 @@ export class DockerEngineStandin {
 
   async start(): Promise<void> {
     rmSync(this.socketPath, { force: true });
-    this.server = createServer((req, res) => {
+    const server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://docker');
       const path = url.pathname.replace(/^\/v\d+\.\d+/, '');
       this.requests.push(path);
@@ -95,7 +95,8 @@ export class DockerEngineStandin {
       }
       json(404, { message: `page not found: ${path}` });
     });
-    await new Promise<void>((resolve) => this.server!.listen(this.socketPath, resolve));
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(this.socketPath, resolve));
   }
 
   async stop(): Promise<void> {
@@ -172,7 +173,7 @@ export class DockerEngineStandin {
   ): void {
     const entry = this.find(idOrName);
     if (!entry) throw new Error(`no container ${idOrName}`);
-    const s = entry.snapshot.State!;
+    const s = (entry.snapshot.State ??= {});
     const now = nowIso();
     let emitted = action as string;
     switch (action) {

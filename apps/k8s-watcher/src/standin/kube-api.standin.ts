@@ -1,6 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { PodK8s } from '../pod-status';
+import type { ContainerStatusK8s, PodK8s } from '../pod-status';
 
 // A stand-in for the Kubernetes API's pod endpoints, speaking the documented wire format:
 // GET /api/v1/namespaces/{ns}/pods and /api/v1/pods — a PodList with
@@ -35,7 +35,7 @@ export class KubeApiStandin {
   constructor(private readonly token: string) {}
 
   async start(): Promise<void> {
-    this.server = createServer((req, res) => {
+    const server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://kube');
       if (req.headers.authorization !== `Bearer ${this.token}`) {
         this.calls.unauthorized++;
@@ -63,8 +63,9 @@ export class KubeApiStandin {
         }),
       );
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
   async stop(): Promise<void> {
@@ -238,7 +239,7 @@ export const podFixtures = {
   },
   /** The pod's app container crashed and is in CrashLoopBackOff. */
   crashLoop(p: PodK8s, at = new Date().toISOString()) {
-    const c = p.status!.containerStatuses![0]!;
+    const c = firstContainer(p);
     c.restartCount = (c.restartCount ?? 0) + 1;
     c.ready = false;
     c.lastState = { terminated: { exitCode: 1, reason: 'Error', finishedAt: at } };
@@ -248,7 +249,7 @@ export const podFixtures = {
   },
   /** Running and ready again. */
   recovered(p: PodK8s, at = new Date().toISOString()) {
-    const c = p.status!.containerStatuses![0]!;
+    const c = firstContainer(p);
     c.ready = true;
     c.state = { running: { startedAt: at } };
     setCondition(p, 'Ready', 'True', at);
@@ -256,11 +257,17 @@ export const podFixtures = {
   },
   /** Running but its readiness probe fails. */
   notReady(p: PodK8s, at = new Date().toISOString()) {
-    p.status!.containerStatuses![0]!.ready = false;
+    firstContainer(p).ready = false;
     setCondition(p, 'Ready', 'False', at);
     setCondition(p, 'ContainersReady', 'False', at);
   },
 };
+
+function firstContainer(p: PodK8s): ContainerStatusK8s {
+  const c = p.status?.containerStatuses?.[0];
+  if (!c) throw new Error(`pod ${p.metadata.name} has no container status`);
+  return c;
+}
 
 function setCondition(p: PodK8s, type: string, value: string, at: string): void {
   const c = p.status?.conditions?.find((x) => x.type === type);
