@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from '../common/store-safe';
 import type { HostMetricsPayload } from '../events/observations.schema';
 import type { TargetView } from './gateway.schema';
 
@@ -12,7 +13,7 @@ export const HOST_SERIES_MAX_POINTS = 720;
 export const listHostsQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   /** The previous page's `nextCursor`. */
-  cursor: z.string().min(1).max(512).optional(),
+  cursor: storableText(512, 1).optional(),
 });
 export type ListHostsQuery = z.infer<typeof listHostsQuerySchema>;
 

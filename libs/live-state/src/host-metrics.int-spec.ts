@@ -1,0 +1,60 @@
+import { Redis } from 'ioredis';
+import { testEnv } from '@fleetwatch/testing';
+import { LiveKeys } from './keys';
+import { createRedis } from './redis';
+import { LiveStateStore } from './live-state.store';
+
+// Hosts' latest samples in live state (issue 16): written only forward in time, a legacy
+// string key replaced, an expiry set (or none), several hosts in one pipeline.
+
+describe('LiveStateStore host samples (real Redis)', () => {
+  let redis: Redis;
+  let store: LiveStateStore;
+  const prefix = `${testEnv().redisPrefix}host-samples-spec:`;
+
+  beforeAll(() => {
+    redis = createRedis({ url: testEnv().redisUrl, keyPrefix: prefix });
+    store = new LiveStateStore(redis, { keyPrefix: prefix });
+  });
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys.map((k) => k.slice(prefix.length)));
+    redis.disconnect();
+  });
+
+  it('keeps the newest sample: an older one is skipped, an equal or newer one replaces it', async () => {
+    expect(await store.setHostMetrics('h1', '{"n":2}', 2000)).toBe(true);
+    expect(await store.setHostMetrics('h1', '{"n":1}', 1000)).toBe(false);
+    expect(await store.getHostMetrics('h1')).toBe('{"n":2}');
+    expect(await store.setHostMetrics('h1', '{"n":2.1}', 2000)).toBe(true);
+    expect(await store.setHostMetrics('h1', '{"n":3}', 3000)).toBe(true);
+    expect(await store.getHostMetrics('h1')).toBe('{"n":3}');
+  });
+
+  it('replaces a plain string an older aggregator left, and reads none from it meanwhile', async () => {
+    await redis.set(LiveKeys.hostMetrics('legacy'), '{"old":true}');
+    expect(await store.getHostMetrics('legacy')).toBeNull();
+    expect(await store.setHostMetrics('legacy', '{"new":true}', 5)).toBe(true);
+    expect(await store.getHostMetrics('legacy')).toBe('{"new":true}');
+  });
+
+  it('sets the expiry given, and none for 0', async () => {
+    await store.setHostMetrics('ttl', '{}', 1, 600);
+    const ttl = await redis.ttl(LiveKeys.hostMetrics('ttl'));
+    expect(ttl).toBeGreaterThan(590);
+    await store.setHostMetrics('ttl', '{}', 2, 0);
+    expect(await redis.ttl(LiveKeys.hostMetrics('ttl'))).toBe(-1);
+  });
+
+  it('writes and reads several hosts at once; ids with odd characters are their own keys', async () => {
+    const ids = ['a b', 'x"y\\z', '𝄞', 'host:with:colons'];
+    const written = await store.setHostMetricsMany(
+      ids.map((hostId, i) => ({ hostId, sampledAt: 10 + i, json: JSON.stringify({ hostId }) })),
+      60,
+    );
+    expect(written).toBe(ids.length);
+    const read = await store.getHostMetricsMany([...ids, 'absent']);
+    expect([...read.keys()].sort()).toEqual([...ids].sort());
+    for (const id of ids) expect(JSON.parse(read.get(id) as string)).toEqual({ hostId: id });
+  });
+});
