@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { InstanceKind, type LifecycleState, type StatusUpdateInput } from '@fleetwatch/contracts';
+import {
+  InstanceKind,
+  toStorable,
+  truncateText,
+  type LifecycleState,
+  type StatusUpdateInput,
+} from '@fleetwatch/contracts';
 
 // Pure mapping from what the Docker Engine API says about a container (GET
 // /containers/{id}/json, and the events stream for a container that is gone) to one
@@ -52,6 +58,9 @@ export interface MappingOptions {
 /** Docker's zero time: a container that never started or never finished. */
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 const known = (t: string | undefined) => (t && !t.startsWith('0001-01-01') ? t : undefined);
+
+/** Text the stores can hold (the contract's own rule: NUL removed, lone surrogates replaced), cut without leaving half a pair. */
+const storable = (s: string, max: number) => truncateText(toStorable(s), max);
 
 /** The lifecycle state, a message and the time the state began, from an inspect. */
 export function lifecycleOf(c: ContainerSnapshot): { state: LifecycleState; message: string; since?: string } {
@@ -147,13 +156,13 @@ function labelsOf(c: ContainerSnapshot): Record<string, string> {
   const own = c.Config?.Labels ?? {};
   const out: Record<string, string> = {};
   const image = c.Config?.Image;
-  if (image) out['image'] = image.slice(0, 1024);
+  if (image) out['image'] = storable(image, 1024);
   for (const [from, to] of [
     ['com.docker.compose.project', 'compose_project'],
     ['com.docker.compose.service', 'compose_service'],
   ] as const) {
     const v = own[from];
-    if (typeof v === 'string' && v.length > 0) out[to] = v.slice(0, 1024);
+    if (typeof v === 'string' && v.length > 0) out[to] = storable(v, 1024);
   }
   return Object.fromEntries(Object.entries(out).filter(([k]) => LABEL_NAME.test(k)));
 }
@@ -194,12 +203,12 @@ export function updateOfContainer(c: ContainerSnapshot, opts: MappingOptions, se
     ...(opts.location ? { location: opts.location } : {}),
     occurredAt: clampTime(seenAt ?? life.since, opts),
     labels: labelsOf(c),
-    message: life.message.slice(0, 4096),
+    message: storable(life.message, 4096),
     metadata: {
       containerId: c.Id.slice(0, 64),
-      name: containerName(c).slice(0, 256),
-      state: (s.Status ?? 'unknown').slice(0, 32),
-      ...(s.Health?.Status ? { health: s.Health.Status.slice(0, 32) } : {}),
+      name: storable(containerName(c), 256),
+      state: storable(s.Status ?? 'unknown', 32),
+      ...(s.Health?.Status ? { health: storable(s.Health.Status, 32) } : {}),
       restartCount: c.RestartCount ?? 0,
       ...(s.Status === 'exited' || s.Status === 'dead'
         ? { exitCode: s.ExitCode ?? null, oomKilled: !!s.OOMKilled }
@@ -226,9 +235,9 @@ export function updateOfRemoved(
     source: opts.source,
     ...(opts.location ? { location: opts.location } : {}),
     occurredAt: clampTime(at, opts),
-    ...(container.image ? { labels: { image: container.image.slice(0, 1024) } } : {}),
+    ...(container.image ? { labels: { image: storable(container.image, 1024) } } : {}),
     message: 'container removed',
-    metadata: { containerId: container.Id.slice(0, 64), name: containerName(container).slice(0, 256), removed: true },
+    metadata: { containerId: container.Id.slice(0, 64), name: storable(containerName(container), 256), removed: true },
   };
 }
 

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { InstanceKind, type LifecycleState, type StatusUpdateInput } from '@fleetwatch/contracts';
+import {
+  InstanceKind,
+  toStorable,
+  truncateText,
+  type LifecycleState,
+  type StatusUpdateInput,
+} from '@fleetwatch/contracts';
 
 // Pure mapping from a Kubernetes Pod object (core/v1) to one status update. No I/O:
 // table-tested in pod-status.spec.ts.
@@ -60,6 +66,9 @@ const ERROR_REASONS = new Set([
 ]);
 /** Waiting reasons of a container that is on its way up. */
 const STARTING_REASONS = new Set(['ContainerCreating', 'PodInitializing']);
+
+/** Text the stores can hold (the contract's own rule: NUL removed, lone surrogates replaced), cut without leaving half a pair. */
+const storable = (s: string, max: number) => truncateText(toStorable(s), max);
 
 const restartsOf = (p: PodK8s) =>
   [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])].reduce(
@@ -166,13 +175,13 @@ export function podInstanceId(p: PodK8s, prefix: string): string {
 }
 
 function podLabels(p: PodK8s): Record<string, string> {
-  const out: Record<string, string> = { namespace: (p.metadata.namespace ?? 'default').slice(0, 1024) };
-  if (p.spec?.nodeName) out['node'] = p.spec.nodeName.slice(0, 1024);
+  const out: Record<string, string> = { namespace: storable(p.metadata.namespace ?? 'default', 1024) };
+  if (p.spec?.nodeName) out['node'] = storable(p.spec.nodeName, 1024);
   // The pod's own labels, as many as fit (64 at most in all); names the contract refuses are left out.
   for (const [k, v] of Object.entries(p.metadata.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (Object.keys(out).length >= 64) break;
     if (!LABEL_NAME.test(k) || k.length > 128 || FORBIDDEN_KEYS.has(k) || k in out || typeof v !== 'string') continue;
-    out[k] = v.slice(0, 1024);
+    out[k] = storable(v, 1024);
   }
   return out;
 }
@@ -203,13 +212,13 @@ export function updateOfPod(p: PodK8s, opts: PodMappingOptions, seenAt?: string)
     p.metadata.deletionTimestamp ?? null,
   ]);
   const containers = (st.containerStatuses ?? []).slice(0, 32).map((c) => ({
-    name: c.name.slice(0, 253),
+    name: storable(c.name, 253),
     ready: c.ready ?? false,
     restartCount: c.restartCount ?? 0,
     state: c.state?.running ? 'running' : c.state?.terminated ? 'terminated' : c.state?.waiting ? 'waiting' : 'unknown',
-    ...(c.state?.waiting?.reason ? { reason: c.state.waiting.reason.slice(0, 128) } : {}),
+    ...(c.state?.waiting?.reason ? { reason: storable(c.state.waiting.reason, 128) } : {}),
     ...(c.state?.terminated
-      ? { reason: (c.state.terminated.reason ?? '').slice(0, 128), exitCode: c.state.terminated.exitCode ?? null }
+      ? { reason: storable(c.state.terminated.reason ?? '', 128), exitCode: c.state.terminated.exitCode ?? null }
       : {}),
   }));
   return {
@@ -221,17 +230,17 @@ export function updateOfPod(p: PodK8s, opts: PodMappingOptions, seenAt?: string)
     ...(opts.location ? { location: opts.location } : {}),
     occurredAt: clampTime(seenAt ?? podStateSince(p), opts),
     labels: podLabels(p),
-    message: life.message.slice(0, 4096),
+    message: storable(life.message, 4096),
     metadata: {
       uid: p.metadata.uid.slice(0, 64),
-      phase: (st.phase ?? 'Unknown').slice(0, 32),
+      phase: storable(st.phase ?? 'Unknown', 32),
       restarts: restartsOf(p),
-      ...(p.spec?.nodeName ? { node: p.spec.nodeName.slice(0, 253) } : {}),
+      ...(p.spec?.nodeName ? { node: storable(p.spec.nodeName, 253) } : {}),
       conditions: Object.fromEntries(
         (st.conditions ?? [])
           .filter((c) => !FORBIDDEN_KEYS.has(c.type))
           .slice(0, 16)
-          .map((c) => [c.type.slice(0, 64), c.status.slice(0, 16)]),
+          .map((c) => [storable(c.type, 64), storable(c.status, 16)]),
       ),
       containers,
     },
@@ -252,7 +261,7 @@ export function updateOfDeletedPod(
     source: opts.source,
     ...(opts.location ? { location: opts.location } : {}),
     occurredAt: clampTime(seenAt, opts),
-    labels: { namespace: (p.metadata.namespace ?? 'default').slice(0, 1024) },
+    labels: { namespace: storable(p.metadata.namespace ?? 'default', 1024) },
     message: 'pod deleted',
     metadata: { uid: p.metadata.uid.slice(0, 64), deleted: true },
   };
