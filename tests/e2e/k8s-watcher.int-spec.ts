@@ -202,6 +202,20 @@ describe('kubernetes pod watcher', () => {
     const stored = await storedPerInstance();
     expect(stored['shop/web-a']).toEqual(['running', 'crashloopbackoff', 'running']);
     expect(stored['shop/migrate-1']).toEqual(['succeeded', 'stopped']);
+
+    // The API server ends the watch (its timeout): the watcher resumes from its resourceVersion, no relist.
+    const lists = kube.calls.list;
+    const watches = kube.calls.watch;
+    kube.dropWatches();
+    await waitFor(() => kube.openWatches === 1 && kube.calls.watch > watches, {
+      timeoutMs: 30_000,
+      description: 'the watch resumed',
+    });
+    kube.update('shop', 'web-b', (p) => podFixtures.crashLoop(p));
+    await statusIs('shop/web-b', 'DOWN', 'a change after the resumed watch arrives');
+    kube.update('shop', 'web-b', (p) => podFixtures.recovered(p));
+    await statusIs('shop/web-b', 'UP', 'shop/web-b UP again');
+    expect(kube.calls.list).toBe(lists);
   });
 
   it('a 410 Gone forces a relist that catches what the watch missed; a restart resyncs without storing twice', async () => {
