@@ -1,28 +1,43 @@
-import { createServer, type Server } from 'node:http';
 import { rabbitmqQueuesCheckFields, type CheckInput } from '@fleetwatch/contracts';
 import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
-import { createIsolatedVhost, type IsolatedVhost } from '@fleetwatch/testing';
+import { createIsolatedVhost, maybeTestEnv, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
 import { closedPort, probeContext } from './probes.int-helpers';
 import { rabbitmqQueuesProbe } from './rabbitmq-queues.probe';
 
-jest.setTimeout(60_000);
+jest.setTimeout(90_000);
 
-// Against the shared local RabbitMQ in a vhost of this file's own. The broker here runs
-// without the management plugin (it is not enabled for a test: the server is shared), so
-// the management path runs against a small local HTTP server with the plugin's paths,
-// basic auth and JSON shape (RabbitMQ 3.10), whose depths and consumers it reads from the
-// real broker (passive declares) and whose rates are fixed — the degraded path runs
-// against the broker itself.
+// Against the shared local RabbitMQ in a vhost of this file's own, and its real management
+// API (the rabbitmq_management plugin, port 15672; .ci/run enables it). In the vhost:
+// "orders" holds 5 messages and has no consumer; "emails" holds 1 message that its one
+// consumer keeps unacknowledged; "busy" gets ~10 messages a second for the whole file, read
+// and acknowledged by its consumer, so the API has rates to report. The API refreshes its
+// figures every few seconds (collect_statistics_interval), so what it reports is polled for.
+// Where the plugin does not answer, the management cases are skipped with a message.
+
+const managementBase = (() => {
+  const url = maybeTestEnv()?.server.amqpManagementUrl;
+  if (!url) return undefined;
+  const u = new URL(url);
+  return {
+    url: `${u.protocol}//${u.host}`,
+    username: decodeURIComponent(u.username || 'guest'),
+    password: decodeURIComponent(u.password || 'guest'),
+  };
+})();
+if (!managementBase)
+  console.warn(
+    'rabbitmq-queues: the RabbitMQ management API does not answer (rabbitmq_management not enabled?): ' +
+      'the cases against the real API are SKIPPED',
+  );
+const withManagement = managementBase ? it : it.skip;
 
 let vhost: IsolatedVhost;
 let host: string;
 let port: number;
 let admin: ChannelModel;
 let ch: Channel;
-let api: Server;
-let apiUrl: string;
-let apiHits = 0;
+let publisher: NodeJS.Timeout | undefined;
 
 type Input = Partial<Extract<CheckInput, { type: 'rabbitmq-queues' }>>;
 const check = (fields: Input = {}) =>
@@ -38,6 +53,32 @@ type Out = Awaited<ReturnType<typeof rabbitmqQueuesProbe>>;
 const value = (out: Out, name: string, queue?: string) =>
   out.metrics?.find((m) => m.name === name && (queue === undefined || m.labels?.['queue'] === queue))?.value;
 
+/** The check's fields for the real management API, its password through the collector's environment. */
+const viaManagement = (fields: Input = {}): Input => ({
+  managementUrl: managementBase?.url,
+  username: managementBase?.username,
+  passwordEnv: 'FLEETWATCH_SECRET_MGMT',
+  ...fields,
+});
+const mgmtContext = (password = managementBase?.password ?? '') => ({
+  ...probeContext({ timeoutMs: 10_000 }),
+  env: { FLEETWATCH_SECRET_MGMT: password },
+});
+
+/** What the management API itself says of a queue, asked directly. */
+async function apiQueue(name: string): Promise<Record<string, unknown>> {
+  const b = managementBase as NonNullable<typeof managementBase>;
+  const res = await fetch(`${b.url}/api/queues/${encodeURIComponent(vhost.vhost)}/${encodeURIComponent(name)}`, {
+    headers: { authorization: `Basic ${Buffer.from(`${b.username}:${b.password}`).toString('base64')}` },
+  });
+  if (!res.ok) throw new Error(`management API answered ${res.status}`);
+  return (await res.json()) as Record<string, unknown>;
+}
+const rate = (q: Record<string, unknown>, key: string): number => {
+  const r = (q['message_stats'] as Record<string, { rate?: number }> | undefined)?.[`${key}_details`]?.rate;
+  return typeof r === 'number' ? r : 0;
+};
+
 beforeAll(async () => {
   vhost = await createIsolatedVhost('queues');
   const u = new URL(vhost.amqpUrl);
@@ -47,58 +88,18 @@ beforeAll(async () => {
   ch = await admin.createChannel();
   await ch.assertQueue('orders', { durable: false });
   await ch.assertQueue('emails', { durable: false });
+  await ch.assertQueue('busy', { durable: false });
   for (let i = 0; i < 5; i++) ch.sendToQueue('orders', Buffer.from(`o${i}`));
   ch.sendToQueue('emails', Buffer.from('e'));
   await ch.consume('emails', () => undefined, { noAck: false }); // one consumer, holding the message unacked
-  await new Promise((r) => setTimeout(r, 300));
-
-  api = createServer((req, res) => {
-    apiHits++;
-    if (req.headers.authorization !== `Basic ${Buffer.from('guest:guest').toString('base64')}`) {
-      res.writeHead(401).end('{"error":"not_authorised"}');
-      return;
-    }
-    const m = /^\/api\/queues\/([^/?]+)(?:\/([^/?]+))?/.exec(req.url ?? '');
-    if (!m || decodeURIComponent(m[1]) !== vhost.vhost) {
-      res.writeHead(404).end('{"error":"Object Not Found"}');
-      return;
-    }
-    const read = async (name: string) => {
-      const c = await admin.createChannel();
-      c.on('error', () => undefined);
-      try {
-        const q = await c.checkQueue(name);
-        await c.close();
-        return {
-          name,
-          messages: q.messageCount,
-          messages_ready: q.messageCount,
-          messages_unacknowledged: name === 'emails' ? 1 : 0,
-          consumers: q.consumerCount,
-          message_stats: { publish_details: { rate: 4.2 }, deliver_get_details: { rate: 1.5 } },
-        };
-      } catch {
-        return null;
-      }
-    };
-    void (async () => {
-      if (m[2]) {
-        const q = await read(decodeURIComponent(m[2]));
-        if (!q) res.writeHead(404).end('{"error":"Object Not Found"}');
-        else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(q));
-        return;
-      }
-      const items = [await read('emails'), await read('orders')];
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items, page: 1 }));
-    })();
-  });
-  await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
-  apiUrl = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+  await ch.consume('busy', (m) => m && ch.ack(m), { noAck: false });
+  publisher = setInterval(() => ch.sendToQueue('busy', Buffer.from('b')), 100);
+  await waitFor(async () => (await ch.checkQueue('orders')).messageCount === 5, { description: 'orders to hold 5' });
 });
 afterAll(async () => {
+  clearInterval(publisher);
   await admin?.close().catch(() => undefined);
   await vhost?.dispose();
-  await new Promise((r) => api?.close(r));
 });
 
 describe('rabbitmq-queues', () => {
@@ -126,23 +127,100 @@ describe('rabbitmq-queues', () => {
     expect(value(out, 'rabbitmq_queue_messages', 'orders')).toBe(5);
   });
 
-  it('with the management API: depth, unacked, consumers and rates per queue; every queue when none is named', async () => {
-    const named = await rabbitmqQueuesProbe(check({ queues: ['orders'], managementUrl: apiUrl }), probeContext());
-    expect(named.ok).toBe(true);
-    expect(named.facts.result).toMatchObject({ source: 'management', management: 'ok' });
-    expect(value(named, 'rabbitmq_queue_messages', 'orders')).toBe(5);
-    expect(value(named, 'rabbitmq_queue_publish_rate', 'orders')).toBe(4.2);
-    expect(value(named, 'rabbitmq_queue_deliver_rate', 'orders')).toBe(1.5);
-    expect(value(named, 'rabbitmq_management_up')).toBe(1);
-    const all = await rabbitmqQueuesProbe(check({ managementUrl: apiUrl }), probeContext());
-    expect(all.ok).toBe(true);
-    expect(value(all, 'rabbitmq_queues_reported')).toBe(2);
-    expect(value(all, 'rabbitmq_queue_messages_unacked', 'emails')).toBe(1);
-    expect(value(all, 'rabbitmq_queue_consumers', 'emails')).toBe(1);
+  withManagement(
+    'the real management API: depth, ready, unacked, consumers and rates per queue, as the API reports them',
+    async () => {
+      // The API is eventually consistent (figures refresh every few seconds, not all at once):
+      // polled until it reports the settled state, and one stats tick covers both the direct
+      // reads around the probe's run and the probe's own read.
+      const names = ['orders', 'emails', 'busy'];
+      const fields = ['messages', 'messages_ready', 'messages_unacknowledged', 'consumers', 'message_stats'];
+      const snapshot = async () =>
+        Object.fromEntries(
+          await Promise.all(
+            names.map(async (n) => {
+              const q = await apiQueue(n);
+              return [n, Object.fromEntries(fields.map((f) => [f, q[f]]))] as const;
+            }),
+          ),
+        );
+      const settled = (api: Awaited<ReturnType<typeof snapshot>>) =>
+        api['orders']['messages'] === 5 &&
+        api['orders']['consumers'] === 0 &&
+        api['emails']['messages_unacknowledged'] === 1 &&
+        api['emails']['consumers'] === 1 &&
+        api['busy']['consumers'] === 1 &&
+        rate(api['busy'], 'publish') > 0 &&
+        rate(api['busy'], 'ack') > 0;
+      const { out, api } = await waitFor(
+        async () => {
+          const before = await snapshot();
+          if (!settled(before)) return null;
+          const out = await rabbitmqQueuesProbe(check(viaManagement({ queues: names })), mgmtContext());
+          const after = await snapshot();
+          return JSON.stringify(before) === JSON.stringify(after) ? { out, api: after } : null;
+        },
+        { timeoutMs: 60_000, intervalMs: 500, description: 'the management API to report the settled queues' },
+      );
+      const busy = api['busy'];
+      for (const n of names) {
+        expect(value(out, 'rabbitmq_queue_messages', n)).toBe(api[n]['messages']);
+        expect(value(out, 'rabbitmq_queue_messages_ready', n)).toBe(api[n]['messages_ready']);
+        expect(value(out, 'rabbitmq_queue_messages_unacked', n)).toBe(api[n]['messages_unacknowledged']);
+        expect(value(out, 'rabbitmq_queue_consumers', n)).toBe(api[n]['consumers']);
+      }
+      expect(out.failureReason).toBeUndefined();
+      expect(out.ok).toBe(true);
+      expect(out.facts.result).toEqual({ source: 'management', management: 'ok', queues: 3, missing: 0 });
+      expect(value(out, 'rabbitmq_management_up')).toBe(1);
+      expect(value(out, 'rabbitmq_queues_reported')).toBe(3);
+      expect(value(out, 'rabbitmq_queue_messages_ready', 'orders')).toBe(5);
+      expect(value(out, 'rabbitmq_queue_messages_unacked', 'orders')).toBe(0);
+      expect(value(out, 'rabbitmq_queue_consumers', 'orders')).toBe(0);
+      expect(value(out, 'rabbitmq_queue_messages', 'emails')).toBe(1);
+      expect(value(out, 'rabbitmq_queue_messages_ready', 'emails')).toBe(0);
+      expect(value(out, 'rabbitmq_queue_consumers', 'emails')).toBe(1);
+      expect(value(out, 'rabbitmq_queue_consumers', 'busy')).toBe(1);
+      // Rates exactly as the API gave them (messages per second), non-zero where traffic flows.
+      expect(value(out, 'rabbitmq_queue_publish_rate', 'busy')).toBe(rate(busy, 'publish'));
+      expect(value(out, 'rabbitmq_queue_deliver_rate', 'busy')).toBe(rate(busy, 'deliver_get'));
+      expect(value(out, 'rabbitmq_queue_ack_rate', 'busy')).toBe(rate(busy, 'ack'));
+      expect(value(out, 'rabbitmq_queue_publish_rate', 'busy')).toBeGreaterThan(0);
+      expect(value(out, 'rabbitmq_queue_ack_rate', 'busy')).toBeGreaterThan(0);
+      expect(value(out, 'rabbitmq_queue_redeliver_rate', 'busy')).toBe(0);
+      const facts = { ok: true, latencyMs: out.latencyMs, ...out.facts };
+      expect(evaluateConditions(['metric("rabbitmq_queue_publish_rate", {"queue": "busy"}) > 0'], facts)).toEqual({
+        ok: true,
+      });
+    },
+  );
+
+  withManagement('the real management API with no queue named: every queue of the vhost, by name', async () => {
+    const out = await rabbitmqQueuesProbe(check(viaManagement()), mgmtContext());
+    expect(out.failureReason).toBeUndefined();
+    expect(out.facts.result).toMatchObject({ source: 'management', queues: 3, missing: 0 });
+    expect(
+      out.metrics?.filter((m) => m.name === 'rabbitmq_queue_exists').map((m) => [m.labels?.['queue'], m.value]),
+    ).toEqual([
+      ['busy', 1],
+      ['emails', 1],
+      ['orders', 1],
+    ]);
+    const capped = await rabbitmqQueuesProbe(check(viaManagement({ maxQueues: 2 })), mgmtContext());
+    expect(value(capped, 'rabbitmq_queues_reported')).toBe(2);
+  });
+
+  withManagement('the real management API: a named queue it does not know fails the run', async () => {
+    const out = await rabbitmqQueuesProbe(check(viaManagement({ queues: ['nope', 'orders'] })), mgmtContext());
+    expect(out.ok).toBe(false);
+    expect(out.facts.result).toMatchObject({ source: 'management', missing: 1 });
+    expect(out.failureReason).toBe(`queue "nope" not found in vhost "${vhost.vhost}"`);
+    expect(value(out, 'rabbitmq_queue_exists', 'nope')).toBe(0);
   });
 
   it('degrades to passive declares when the management API does not answer, and says so', async () => {
-    const dead = `http://127.0.0.1:${await closedPort()}`;
+    // A closed port on the broker's host: the plugin not listening.
+    const dead = `http://${host}:${await closedPort()}`;
     const out = await rabbitmqQueuesProbe(check({ queues: ['orders'], managementUrl: dead }), probeContext());
     expect(out.ok).toBe(true);
     expect(out.facts.result).toMatchObject({
@@ -151,23 +229,69 @@ describe('rabbitmq-queues', () => {
     });
     expect(value(out, 'rabbitmq_management_up')).toBe(0);
     expect(value(out, 'rabbitmq_queue_messages', 'orders')).toBe(5);
-    const refused = await rabbitmqQueuesProbe(
-      check({ queues: ['orders'], managementUrl: apiUrl, username: 'guest', passwordEnv: 'FLEETWATCH_SECRET_X' }),
-      { ...probeContext(), env: { FLEETWATCH_SECRET_X: 'wrong' } },
+    expect(value(out, 'rabbitmq_queue_publish_rate', 'orders')).toBeUndefined();
+    const none = await rabbitmqQueuesProbe(check({ managementUrl: dead }), probeContext());
+    expect(none.ok).toBe(false);
+    expect(none.failureReason).toMatch(
+      /^management API unavailable: .*ECONNREFUSED.*; name the queues to fall back to passive declares$/,
     );
-    // 401 from the API, and the broker refuses the wrong password too.
-    expect(refused.ok).toBe(false);
-    expect(refused.failureReason).not.toContain('wrong');
   });
 
-  it('the management URL and the broker go through the target policy', async () => {
-    const hits = apiHits;
-    const out = await rabbitmqQueuesProbe(
-      check({ queues: ['orders'], managementUrl: apiUrl, host: '127.0.0.1' }),
-      probeContext({ policy: createTargetPolicy(['127.0.0.1/32']) }),
-    );
-    expect(out.ok).toBe(false);
-    expect(out.failureReason).toMatch(/denied network 127\.0\.0\.1\/32/);
-    expect(apiHits).toBe(hits);
+  withManagement('degrades when the real management API drops the connection (through a proxy)', async () => {
+    const proxy = TcpProxy.forUrl(managementBase?.url as string);
+    const p = await proxy.start();
+    proxy.pause();
+    try {
+      const out = await rabbitmqQueuesProbe(
+        check(viaManagement({ queues: ['orders'], managementUrl: `http://127.0.0.1:${p}` })),
+        mgmtContext(),
+      );
+      expect(out.ok).toBe(true);
+      expect(out.facts.result).toMatchObject({ source: 'amqp', management: expect.stringMatching(/^unavailable: /) });
+      expect(value(out, 'rabbitmq_queue_messages', 'orders')).toBe(5);
+      expect(proxy.stats.refused).toBeGreaterThanOrEqual(1);
+    } finally {
+      await proxy.stop();
+    }
   });
+
+  withManagement(
+    'a wrong password: the real API answers 401, the broker refuses it too, the password is not shown',
+    async () => {
+      const out = await rabbitmqQueuesProbe(
+        check(viaManagement({ queues: ['orders'] })),
+        mgmtContext('wrong-password-xyz'),
+      );
+      expect(out.ok).toBe(false);
+      expect(out.failureReason).toMatch(/ACCESS_REFUSED/);
+      expect(out.failureReason).toMatch(/; the management API was unavailable: \/api\/queues\/.* answered 401$/);
+      expect(out.failureReason).not.toContain('wrong-password-xyz');
+    },
+  );
+
+  withManagement(
+    'the management URL and the broker go through the target policy: nothing is connected to',
+    async () => {
+      const proxy = TcpProxy.forUrl(managementBase?.url as string);
+      const p = await proxy.start();
+      try {
+        const allowed = await rabbitmqQueuesProbe(
+          check(viaManagement({ queues: ['orders'], managementUrl: `http://127.0.0.1:${p}`, host: '127.0.0.1' })),
+          mgmtContext(),
+        );
+        expect(allowed.facts.result).toMatchObject({ source: 'management' });
+        const accepted = proxy.stats.accepted;
+        expect(accepted).toBeGreaterThanOrEqual(1);
+        const out = await rabbitmqQueuesProbe(
+          check(viaManagement({ queues: ['orders'], managementUrl: `http://127.0.0.1:${p}`, host: '127.0.0.1' })),
+          { ...mgmtContext(), policy: createTargetPolicy(['127.0.0.1/32']) },
+        );
+        expect(out.ok).toBe(false);
+        expect(out.failureReason).toMatch(/denied network 127\.0\.0\.1\/32/);
+        expect(proxy.stats.accepted).toBe(accepted);
+      } finally {
+        await proxy.stop();
+      }
+    },
+  );
 });

@@ -210,11 +210,13 @@ export const rabbitmqQueuesProbe: Probe<'rabbitmq-queues'> = async (check, ctx):
       queues = await fromAmqp(check, password, address, signal);
     }
   } catch (err) {
+    // The fallback failed too: say why the management API was not used (a 401 names the password).
+    const also = management === undefined ? '' : `; the management API was ${management}`;
     if (!signal.aborted && /^Expected ConnectionOpenOk; got <ConnectionClose/.test(String((err as Error).message)))
       return failed(
-        `the broker refused vhost "${check.vhost}" (it does not exist, or user "${check.username}" may not use it)`,
+        `the broker refused vhost "${check.vhost}" (it does not exist, or user "${check.username}" may not use it)${also}`,
       );
-    return failed(reasonOf(err), null);
+    return failed(reasonOf(err) + also, null);
   } finally {
     own.abort();
   }

@@ -1,92 +1,63 @@
-import { createServer, type Server } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { s3CheckFields, type CheckInput } from '@fleetwatch/contracts';
-import { createTargetPolicy } from '@fleetwatch/domain';
+import { createTargetPolicy, DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
+import { TcpProxy } from '@fleetwatch/testing';
+import S3rver from 's3rver';
 import { closedPort, probeContext } from './probes.int-helpers';
 import { s3Probe } from './s3.probe';
 
 jest.setTimeout(60_000);
 
-// No S3-compatible server installs here without a new dependency (s3rver, MinIO are not in
-// the tree; MinIO is no Debian package). So the probe runs against a minimal local stand-in
-// that speaks the S3 REST wire format for exactly the calls the probe makes — HeadBucket
-// (HEAD /bucket), PutObject (PUT /bucket/key), GetObject (GET), DeleteObject (DELETE), path
-// style, XML error bodies with S3's codes — and checks each request carries a SigV4
-// Authorization header for the configured access key. It does NOT verify the signature
-// itself: a real server (MinIO, s3rver) is what would prove that.
+// Against a real S3-compatible server: s3rver 3.7.1 (a dev dependency) on 127.0.0.1, a
+// filesystem store in a temporary directory, one bucket. It speaks the S3 REST API the
+// probe uses (HeadBucket, PutObject, GetObject, DeleteObject, path style, XML errors) and
+// refuses an access key it does not know (InvalidAccessKeyId) — but it does NOT verify
+// SigV4 signatures (its source: "Signature version 4 calculation is unimplemented"), so a
+// wrong secret for the right key is accepted by it; only a real S3 or MinIO shows that.
 
 const BUCKET = 'fleet-bucket';
-const KEY_ID = 'AKIAFLEETWATCHTEST';
-const SECRET = 'fw-test-secret-key-value';
-let server: Server;
+const KEY_ID = 'S3RVER';
+const SECRET = 'S3RVER';
+let server: S3rver;
+let dir: string;
 let endpoint: string;
-const objects = new Map<string, Buffer>();
+let admin: S3Client;
 const seen: string[] = [];
-let failPut = false;
-
-function xmlError(code: string, status: number) {
-  return {
-    status,
-    body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`,
-  };
-}
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      const [, bucket, ...rest] = url.pathname.split('/');
-      const key = decodeURIComponent(rest.join('/'));
-      seen.push(`${req.method} ${url.pathname}`);
-      const auth = String(req.headers.authorization ?? '');
-      const send = (status: number, body = '', headers: Record<string, string> = {}) => {
-        res.writeHead(status, {
-          'content-type': body.startsWith('<?xml') ? 'application/xml' : 'text/plain',
-          ...headers,
-        });
-        res.end(req.method === 'HEAD' ? undefined : body);
-      };
-      if (!auth.startsWith(`AWS4-HMAC-SHA256 Credential=${KEY_ID}/`) || !req.headers['x-amz-date']) {
-        const e = xmlError('InvalidAccessKeyId', 403);
-        return send(e.status, e.body);
-      }
-      if (bucket !== BUCKET) {
-        const e = xmlError('NoSuchBucket', 404);
-        return send(e.status, e.body);
-      }
-      if (req.method === 'HEAD' && !key) return send(200);
-      if (req.method === 'PUT' && key) {
-        if (failPut) {
-          const e = xmlError('AccessDenied', 403);
-          return send(e.status, e.body);
-        }
-        objects.set(key, Buffer.concat(chunks));
-        return send(200, '', { etag: '"x"' });
-      }
-      if (req.method === 'GET' && key) {
-        const o = objects.get(key);
-        if (!o) {
-          const e = xmlError('NoSuchKey', 404);
-          return send(e.status, e.body);
-        }
-        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(o.length) });
-        return res.end(o);
-      }
-      if (req.method === 'DELETE' && key) {
-        objects.delete(key);
-        return send(204);
-      }
-      const e = xmlError('NotImplemented', 501);
-      send(e.status, e.body);
-    });
+  dir = await mkdtemp(join(tmpdir(), 'fw-s3rver-'));
+  server = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    silent: true,
+    directory: dir,
+    configureBuckets: [{ name: BUCKET }],
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const { port } = await server.run();
+  server.httpServer?.on('request', (req: { method?: string; url?: string }) =>
+    seen.push(`${req.method} ${new URL(req.url ?? '/', 'http://x').pathname}`),
+  );
+  endpoint = `http://127.0.0.1:${port}`;
+  admin = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: KEY_ID, secretAccessKey: SECRET },
+  });
 });
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
+  admin?.destroy();
+  await server?.close().catch(() => undefined);
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+async function keysInBucket(): Promise<string[]> {
+  const out = await admin.send(new ListObjectsV2Command({ Bucket: BUCKET }));
+  return (out.Contents ?? []).map((o) => o.Key ?? '');
+}
 
 type Input = Partial<Extract<CheckInput, { type: 's3' }>>;
 const check = (fields: Input = {}) =>
@@ -99,28 +70,30 @@ const check = (fields: Input = {}) =>
     secretAccessKeyEnv: 'FLEETWATCH_SECRET_S3_SECRET',
     ...fields,
   });
+// The collector's real default policy: loopback is allowed (monitoring internal services is the point).
 const ctx = (
   env: Record<string, string> = { FLEETWATCH_SECRET_S3_KEY: KEY_ID, FLEETWATCH_SECRET_S3_SECRET: SECRET },
 ) => ({
-  ...probeContext({ timeoutMs: 10_000 }),
+  ...probeContext({ timeoutMs: 10_000, policy: createTargetPolicy(DEFAULT_DENY_NETWORKS) }),
   env,
 });
 type Out = Awaited<ReturnType<typeof s3Probe>>;
 const value = (out: Out, name: string) => out.metrics?.find((m) => m.name === name)?.value;
 
-describe('s3 probe against a local S3 wire-format stand-in', () => {
+describe('s3 probe against a real S3-compatible server (s3rver)', () => {
   it('HeadBucket, then put, get (compared) and delete under the prefix: nothing left behind', async () => {
     seen.length = 0;
     const out = await s3Probe(check(), ctx());
     expect(out.failureReason).toBeUndefined();
     expect(out.ok).toBe(true);
+    expect(out.facts.result).toEqual({ bucket: BUCKET, roundTrip: true });
     expect(value(out, 's3_up')).toBe(1);
     expect(value(out, 's3_round_trip_ok')).toBe(1);
     for (const m of ['s3_head_bucket_ms', 's3_put_ms', 's3_get_ms', 's3_delete_ms'])
       expect(value(out, m)).toBeGreaterThanOrEqual(0);
     expect(seen.map((s) => s.split(' ')[0])).toEqual(['HEAD', 'PUT', 'GET', 'DELETE']);
     expect(seen[1]).toMatch(new RegExp(`^PUT /${BUCKET}/fleetwatch-probe/[0-9a-f-]{36}$`));
-    expect(objects.size).toBe(0);
+    expect(await keysInBucket()).toEqual([]);
   });
 
   it('roundTrip false: HeadBucket only', async () => {
@@ -131,48 +104,78 @@ describe('s3 probe against a local S3 wire-format stand-in', () => {
     expect(value(out, 's3_round_trip_ok')).toBeUndefined();
   });
 
-  it('names what failed: no such bucket, a refused key, a put denied (nothing left), missing env', async () => {
-    const noBucket = await s3Probe(check({ bucket: 'other-bucket' }), ctx());
-    expect(noBucket.ok).toBe(false);
-    expect(noBucket.failureReason).toMatch(/^HeadBucket: 404 .*\(no such bucket or key\)/);
-    const badKey = await s3Probe(
+  it('a missing bucket fails at HeadBucket with a clear reason; nothing is put', async () => {
+    seen.length = 0;
+    const out = await s3Probe(check({ bucket: 'no-such-bucket' }), ctx());
+    expect(out.ok).toBe(false);
+    expect(out.failureReason).toBe('HeadBucket: 404 NotFound (no such bucket or key)');
+    expect(out.latencyMs).toBeNull();
+    expect(value(out, 's3_up')).toBeUndefined();
+    expect(seen).toEqual(['HEAD /no-such-bucket/']);
+  });
+
+  it('an access key the server does not know is refused (403), and the secret is not in the reason', async () => {
+    const out = await s3Probe(
       check(),
-      ctx({ FLEETWATCH_SECRET_S3_KEY: 'AKIAOTHER', FLEETWATCH_SECRET_S3_SECRET: SECRET }),
+      ctx({ FLEETWATCH_SECRET_S3_KEY: 'AKIAUNKNOWNKEY', FLEETWATCH_SECRET_S3_SECRET: 'fw-secret-never-shown' }),
     );
-    expect(badKey.failureReason).toMatch(/^HeadBucket: 403 .*\(access denied\)/);
-    expect(badKey.failureReason).not.toContain(SECRET);
-    failPut = true;
-    try {
-      const denied = await s3Probe(check(), ctx());
-      expect(denied.ok).toBe(false);
-      expect(denied.failureReason).toMatch(/^PutObject: 403 AccessDenied/);
-      expect(value(denied, 's3_up')).toBe(1);
-      expect(value(denied, 's3_round_trip_ok')).toBe(0);
-    } finally {
-      failPut = false;
-    }
+    expect(out.ok).toBe(false);
+    expect(out.failureReason).toBe('HeadBucket: 403 Forbidden (access denied)');
+    expect(out.failureReason).not.toContain('fw-secret-never-shown');
     const noEnv = await s3Probe(check(), ctx({}));
     expect(noEnv.failureReason).toBe('environment variable FLEETWATCH_SECRET_S3_KEY is not set on this collector');
   });
 
-  it('down and denied: a closed port; an endpoint in a denied network is never connected to', async () => {
-    const closed = await s3Probe(check({ endpoint: `http://127.0.0.1:${await closedPort()}` }), ctx());
-    expect(closed.ok).toBe(false);
-    expect(closed.failureReason).toMatch(/^HeadBucket: .*ECONNREFUSED/);
+  it('the server unreachable after the bucket answered: up 1, round trip 0, the failed step named', async () => {
+    // Through a TCP proxy the test owns; once the server has the HeadBucket request the
+    // proxy refuses new connections (the probe opens one per request, no keep-alive).
+    const proxy = new TcpProxy({ targetHost: '127.0.0.1', targetPort: Number(new URL(endpoint).port) });
+    const port = await proxy.start();
+    const onRequest = (req: { method?: string }) => {
+      if (req.method === 'HEAD') proxy.pause();
+    };
+    server.httpServer?.on('request', onRequest);
+    try {
+      const out = await s3Probe(check({ endpoint: `http://127.0.0.1:${port}` }), ctx());
+      expect(out.ok).toBe(false);
+      expect(out.failureReason).toMatch(/^PutObject: .*(socket hang up|ECONNRESET|EPIPE)/);
+      expect(out.latencyMs).toBeGreaterThanOrEqual(0);
+      expect(value(out, 's3_up')).toBe(1);
+      expect(value(out, 's3_round_trip_ok')).toBe(0);
+      expect(value(out, 's3_head_bucket_ms')).toBeGreaterThanOrEqual(0);
+      expect(value(out, 's3_put_ms')).toBeUndefined();
+    } finally {
+      server.httpServer?.off('request', onRequest);
+      await proxy.stop();
+    }
+    expect(await keysInBucket()).toEqual([]);
+  });
+
+  it('down: a closed port fails at HeadBucket with the connection error', async () => {
+    const out = await s3Probe(check({ endpoint: `http://127.0.0.1:${await closedPort()}` }), ctx());
+    expect(out.ok).toBe(false);
+    expect(out.failureReason).toMatch(/^HeadBucket: .*ECONNREFUSED/);
+  });
+
+  it('the target policy: 127.0.0.1 passes the default policy; denied, the server is never connected to', async () => {
     seen.length = 0;
-    const denied = await s3Probe(check(), {
-      ...ctx(),
-      policy: createTargetPolicy(['127.0.0.1/32']),
-    });
+    const denied = await s3Probe(check(), { ...ctx(), policy: createTargetPolicy(['127.0.0.1/32']) });
+    expect(denied.ok).toBe(false);
     expect(denied.failureReason).toMatch(/denied network 127\.0\.0\.1\/32/);
+    const byName = await s3Probe(check({ endpoint: endpoint.replace('127.0.0.1', 'localhost') }), {
+      ...ctx(),
+      policy: createTargetPolicy(['127.0.0.0/8', '::1/128']),
+    });
+    expect(byName.ok).toBe(false);
+    expect(byName.failureReason).toMatch(/denied network (127\.0\.0\.0\/8|::1\/128)/);
     expect(seen).toEqual([]);
   });
 
   it('a name is resolved once and the SDK connects to exactly that address', async () => {
     seen.length = 0;
-    const port = new URL(endpoint).port;
-    const out = await s3Probe(check({ endpoint: `http://localhost:${port}` }), ctx());
-    expect(out.ok).toBe(true);
-    expect(seen).toHaveLength(4);
+    const out = await s3Probe(check({ endpoint: endpoint.replace('127.0.0.1', 'localhost') }), ctx());
+    // localhost may resolve to ::1 first, where this server does not listen.
+    if (out.ok) expect(seen).toHaveLength(4);
+    else expect(out.failureReason).toMatch(/ECONNREFUSED ::1/);
   });
 });

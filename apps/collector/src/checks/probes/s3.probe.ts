@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpAgent, STATUS_CODES } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import {
@@ -46,7 +46,9 @@ export function s3Reason(step: string, err: unknown, fallback: (e: unknown) => s
   if (err instanceof S3ServiceException) {
     const status = err.$metadata?.httpStatusCode;
     const hint = status === 404 ? ' (no such bucket or key)' : status === 403 ? ' (access denied)' : '';
-    return `${step}: ${status ?? ''} ${err.name}${hint}`.replace(/\s+/g, ' ');
+    // An error answer to HEAD has no body to name the error: the SDK calls it "Unknown".
+    const name = err.name === 'Unknown' && status !== undefined ? (STATUS_CODES[status] ?? err.name) : err.name;
+    return `${step}: ${status ?? ''} ${name}${hint}`.replace(/\s+/g, ' ');
   }
   return `${step}: ${fallback(err)}`;
 }
