@@ -171,6 +171,12 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
     this.scheduler.replaceAll(active);
     // Subscriptions follow the assignment: opened for new checks, closed for deleted or paused ones.
     this.sessions?.assign(active, this.sessionContext);
+    const tight = heapTooSmallFor(active.length, getHeapStatistics().heap_size_limit);
+    if (tight)
+      this.logger.warn(
+        { checks: active.length, ...tight },
+        'heap limit tight for this many checks: raise --max-old-space-size',
+      );
     this.metrics.setAssigned(active);
     this.metrics.setAssignment(a.version, a.origin);
   }
