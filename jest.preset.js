@@ -31,5 +31,7 @@ module.exports = {
   moduleNameMapper,
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   // ESM-only packages SWC turns into CommonJS for Jest (plain Node 20.19+ requires them as they are).
-  transformIgnorePatterns: ['/node_modules/(?!(@marcbachmann/cel-js)/)'],
+  transformIgnorePatterns: [
+    '/node_modules/(?!(@marcbachmann/cel-js|@kubernetes/client-node|openid-client|oauth4webapi|jose|jsonpath-plus)/)',
+  ],
 };

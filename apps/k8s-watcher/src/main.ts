@@ -2,17 +2,18 @@ import { hostname } from 'node:os';
 import { loadConfigOrExit } from '@fleetwatch/config';
 import { jsonLogger, pusherMetrics, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
 import { loadK8sWatcherConfig } from './config';
-import { KubeApi, KubeConfigError, loadKubeConnection } from './kube-api';
+import { KubeConfigError, loadKubeConfig } from './kube-api';
 import { PodWatcher } from './pod-watcher';
 
-// The Kubernetes pod watcher (SPEC §6): an outside daemon that lists and watches pods and
-// pushes each pod's status to status-ingest with an API key, like any other pusher.
+// The Kubernetes pod watcher (SPEC §6): an outside daemon that follows pods with the
+// @kubernetes/client-node informer and pushes each pod's status to status-ingest with an
+// API key, like any other pusher.
 async function main() {
   const config = loadConfigOrExit(() => loadK8sWatcherConfig(), 'k8s-watcher');
   const log = jsonLogger('k8s-watcher', config.logLevel);
   let connection;
   try {
-    connection = await loadKubeConnection(process.env, undefined, config.context);
+    connection = loadKubeConfig(process.env, config.context);
   } catch (e) {
     if (!(e instanceof KubeConfigError)) throw e;
     process.stderr.write(`[k8s-watcher] ${e.message}\n`);
@@ -28,7 +29,7 @@ async function main() {
     maxDelayMs: config.retryMaxMs,
   });
   const watcher = new PodWatcher(
-    new KubeApi(connection),
+    connection.kc,
     pusher,
     {
       namespace: config.namespace,

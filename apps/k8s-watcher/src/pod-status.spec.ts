@@ -1,11 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { statusUpdateInputSchema } from '@fleetwatch/contracts';
 import { statusOfLifecycle } from '@fleetwatch/domain';
 import fc from 'fast-check';
 import { loadK8sWatcherConfig } from './config';
-import { fromKubeconfig, KubeConfigError, loadKubeConnection } from './kube-api';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfigError, loadKubeConfig } from './kube-api';
 import {
   podLifecycle,
   podStateSince,
@@ -233,43 +234,83 @@ describe('updateOfPod', () => {
   });
 });
 
-describe('kube connection', () => {
-  const doc = (user: Record<string, unknown>) => ({
-    'current-context': 'c1',
-    contexts: [{ name: 'c1', context: { cluster: 'k1', user: 'u1' } }],
-    clusters: [
-      {
-        name: 'k1',
-        cluster: {
-          server: 'https://10.0.0.1:6443/',
-          'certificate-authority-data': Buffer.from('CA').toString('base64'),
-        },
-      },
-    ],
-    users: [{ name: 'u1', user }],
+describe('kube connection (client-node KubeConfig)', () => {
+  const kubeconfig = (server: string, user: string, extra = '') => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-'));
+    const path = join(dir, 'config');
+    writeFileSync(
+      path,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'current-context: c1',
+        'clusters:',
+        `- name: k1\n  cluster:\n    server: ${server}\n    certificate-authority-data: ${Buffer.from('CA').toString('base64')}${extra}`,
+        'contexts:',
+        '- name: c1\n  context:\n    cluster: k1\n    user: u1',
+        '- name: c2\n  context:\n    cluster: k1\n    user: u2',
+        'users:',
+        `- name: u1\n  user:\n    ${user}`,
+        '- name: u2\n  user:\n    token: other',
+        '',
+      ].join('\n'),
+    );
+    return path;
+  };
+  const headersOf = async (kc: KubeConfig) => {
+    const opts: { headers: Record<string, string> } = { headers: {} };
+    await kc.applyToHTTPSOptions(opts);
+    return opts.headers;
+  };
+
+  it('reads server, CA and token from the current context of the first KUBECONFIG file', async () => {
+    const path = kubeconfig('https://10.0.0.1:6443', 'token: t0k');
+    const { kc, origin } = loadKubeConfig({ KUBECONFIG: `${path}:/nonexistent` });
+    expect(kc.getCurrentCluster()).toMatchObject({ server: 'https://10.0.0.1:6443', skipTLSVerify: false });
+    expect(kc.getCurrentCluster()?.caData).toBe(Buffer.from('CA').toString('base64'));
+    expect((await headersOf(kc))['Authorization']).toBe('Bearer t0k');
+    expect(origin).toContain(path);
   });
 
-  it('reads server, CA and token from the current context', () => {
-    const c = fromKubeconfig(doc({ token: 't0k' }), 'kc');
-    expect(c.server).toBe('https://10.0.0.1:6443');
-    expect(c.ca?.toString()).toBe('CA');
-    expect(c.token?.()).toBe('t0k');
+  it('a named context wins; a missing context or file is a KubeConfigError', async () => {
+    const path = kubeconfig('https://10.0.0.1:6443', 'token: t0k');
+    expect((await headersOf(loadKubeConfig({ KUBECONFIG: path }, 'c2').kc))['Authorization']).toBe('Bearer other');
+    expect(() => loadKubeConfig({ KUBECONFIG: path }, 'nope')).toThrow(KubeConfigError);
+    expect(() => loadKubeConfig({ KUBECONFIG: join(tmpdir(), 'no-such-kubeconfig') })).toThrow(KubeConfigError);
   });
 
-  it('refuses exec and auth-provider users, and a missing context, by name', () => {
-    expect(() => fromKubeconfig(doc({ exec: { command: 'aws' } }), 'kc')).toThrow(/exec\/auth-provider/);
-    expect(() => fromKubeconfig(doc({}), 'kc', 'nope')).toThrow(KubeConfigError);
+  it('a plain-HTTP server (kubectl proxy) is usable: there is no TLS to verify', () => {
+    const { kc } = loadKubeConfig({ KUBECONFIG: kubeconfig('http://127.0.0.1:8001', 'token: t0k') });
+    expect(kc.getCurrentCluster()).toMatchObject({ server: 'http://127.0.0.1:8001', skipTLSVerify: true });
   });
 
-  it('in a cluster: the service account token is read from disk on every request (rotation)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sa-'));
-    writeFileSync(join(dir, 'ca.crt'), 'CA');
-    writeFileSync(join(dir, 'token'), 'one\n');
-    const c = await loadKubeConnection({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, dir);
-    expect(c.server).toBe('https://10.96.0.1:443');
-    expect(c.token?.()).toBe('one');
-    writeFileSync(join(dir, 'token'), 'two');
-    expect(c.token?.()).toBe('two');
+  it('in a cluster: the service account token and CA, the token read again as it rotates (each minute)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'sa-'));
+    const sa = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+    mkdirSync(sa, { recursive: true });
+    writeFileSync(join(sa, 'ca.crt'), 'CA');
+    writeFileSync(join(sa, 'token'), 'one');
+    const saved = { host: process.env['KUBERNETES_SERVICE_HOST'], port: process.env['KUBERNETES_SERVICE_PORT'] };
+    process.env['KUBERNETES_SERVICE_HOST'] = '10.96.0.1';
+    process.env['KUBERNETES_SERVICE_PORT'] = '443';
+    jest.useFakeTimers({ now: Date.now(), doNotFake: ['nextTick', 'setImmediate'] });
+    try {
+      const { kc, origin } = loadKubeConfig({ KUBERNETES_SERVICE_HOST: '10.96.0.1' }, undefined, root);
+      expect(origin).toContain('in-cluster');
+      expect(kc.getCurrentCluster()).toMatchObject({ server: 'https://10.96.0.1:443' });
+      expect((await headersOf(kc))['Authorization']).toBe('Bearer one');
+      writeFileSync(join(sa, 'token'), 'two');
+      jest.setSystemTime(Date.now() + 61_000);
+      expect((await headersOf(kc))['Authorization']).toBe('Bearer two');
+    } finally {
+      jest.useRealTimers();
+      for (const [k, v] of [
+        ['KUBERNETES_SERVICE_HOST', saved.host],
+        ['KUBERNETES_SERVICE_PORT', saved.port],
+      ] as const)
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
   });
 });
 

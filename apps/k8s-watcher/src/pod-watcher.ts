@@ -1,6 +1,18 @@
+import {
+  ADD,
+  CONNECT,
+  DELETE,
+  ERROR,
+  UPDATE,
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import type { StatusUpdateInput } from '@fleetwatch/contracts';
 import { nextRetryDelayMs, type PushLog, type StatusPusher } from '@fleetwatch/pusher';
-import { KubeApiError, type KubeApi, type WatchEvent } from './kube-api';
+import { listPods, podsPath } from './kube-api';
 import { updateOfDeletedPod, updateOfPod, type PodK8s, type PodMappingOptions } from './pod-status';
 
 export interface PodWatcherOptions {
@@ -36,11 +48,16 @@ interface Known {
   name: string;
 }
 
+/** The informer hands back the objects as the API sent them (raw JSON): pods. */
+const asPod = (o: KubernetesObject) => o as unknown as PodK8s;
+
 /**
- * List + watch of pods (the informer pattern): list (paged) for the state and a
- * resourceVersion, then watch from it, advancing with every event and bookmark; a watch
- * that ends is resumed from the last version; a 410 Gone (the version was compacted)
- * or the resync period means a relist, which also reports pods deleted meanwhile.
+ * Pods through @kubernetes/client-node's informer (makeInformer: list, then watch from the
+ * list's resourceVersion, advancing with every event and bookmark; a watch the server ends
+ * is resumed from the last version; a 410 Gone — an ERROR event or the HTTP status —
+ * makes it relist, and the relist reports pods deleted meanwhile). The informer stops on
+ * any other error: it is started again after a backoff. The resync period starts a fresh
+ * informer, i.e. a full relist.
  */
 export class PodWatcher {
   readonly stats: PodWatcherStats = {
@@ -55,15 +72,16 @@ export class PodWatcher {
   };
   private readonly known = new Map<string, Known>();
   private running = false;
-  private loop: Promise<void> | null = null;
-  private abort: AbortController | null = null;
-  private resourceVersion: string | null = null;
+  private informer: Informer<KubernetesObject> | null = null;
+  /** True until the current informer's first list: a list with this false is a 410 relist. */
+  private listExpected = false;
+  private attempt = 0;
   private lastRelist = 0;
   private resyncTimer: NodeJS.Timeout | null = null;
-  private wakeSleep: (() => void) | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly api: KubeApi,
+    private readonly kc: KubeConfig,
     private readonly pusher: StatusPusher,
     private readonly opts: PodWatcherOptions,
     private readonly log: PushLog,
@@ -71,14 +89,13 @@ export class PodWatcher {
 
   start(): void {
     this.running = true;
-    this.loop = this.run();
+    this.startInformer();
     if (this.opts.resyncMs > 0)
       this.resyncTimer = setInterval(
         () => {
-          if (Date.now() - this.lastRelist >= this.opts.resyncMs) {
-            this.resourceVersion = null;
-            this.abort?.abort();
-          }
+          if (Date.now() - this.lastRelist < this.opts.resyncMs) return;
+          this.log.info('resync period: relisting');
+          this.startInformer();
         },
         Math.min(this.opts.resyncMs, 60_000),
       );
@@ -87,9 +104,11 @@ export class PodWatcher {
   async stop(): Promise<void> {
     this.running = false;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
-    this.abort?.abort();
-    this.wakeSleep?.();
-    await this.loop;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const informer = this.informer;
+    this.informer = null;
+    await informer?.stop();
+    this.stats.connected = false;
   }
 
   private mapping(): PodMappingOptions {
@@ -102,47 +121,49 @@ export class PodWatcher {
     };
   }
 
-  private async run(): Promise<void> {
-    let attempt = 0;
-    while (this.running) {
-      this.abort = new AbortController();
-      try {
-        if (this.resourceVersion === null) await this.relist(this.abort.signal);
-        this.stats.connected = true;
-        attempt = 0;
-        await this.api.watchPods(
-          this.opts.namespace,
-          this.opts.labelSelector,
-          this.resourceVersion as string,
-          (e) => this.onEvent(e),
-          this.abort.signal,
-          this.opts.watchTimeoutSeconds,
-        );
-        // The server closed the watch (its timeout) or a resync aborted it: resume or relist.
-        continue;
-      } catch (err) {
-        this.stats.connected = false;
-        if (!this.running) break;
-        if (err instanceof KubeApiError && err.status === 410) {
-          this.stats.gone++;
-          this.log.info('watch expired (410 Gone): relisting', { resourceVersion: this.resourceVersion });
-          this.resourceVersion = null;
-          continue;
-        }
-        this.log.warn('kubernetes API unreachable or watch failed: retrying', { error: (err as Error).message });
-      }
-      this.stats.reconnects++;
-      await this.sleep(
-        nextRetryDelayMs(attempt++, undefined, { baseMs: this.opts.reconnectBaseMs, maxMs: this.opts.reconnectMaxMs }),
-      );
-    }
-    this.stats.connected = false;
+  /** A new informer (start, resync period): it lists first. The one it replaces is stopped. */
+  private startInformer(): void {
+    void this.informer?.stop();
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    // The watch path carries the query the informer does not set itself (it adds watch,
+    // resourceVersion and labelSelector): bookmarks, and the server-side watch timeout.
+    const watchPath = `${podsPath(this.opts.namespace)}?${new URLSearchParams({
+      allowWatchBookmarks: 'true',
+      timeoutSeconds: String(this.opts.watchTimeoutSeconds),
+    })}`;
+    const informer: Informer<KubernetesObject> = makeInformer<KubernetesObject>(
+      this.kc,
+      watchPath,
+      () => this.list(informer),
+      this.opts.labelSelector || undefined,
+    );
+    const current = () => this.running && this.informer === informer;
+    informer.on(ADD, (o) => current() && this.onChange(asPod(o)));
+    informer.on(UPDATE, (o) => current() && this.onChange(asPod(o)));
+    informer.on(DELETE, (o) => current() && this.onDelete(asPod(o)));
+    informer.on(CONNECT, () => {
+      if (current()) this.stats.connected = true;
+    });
+    informer.on(ERROR, (err) => current() && this.onError(informer, err));
+    this.informer = informer;
+    this.listExpected = true;
+    void informer.start();
   }
 
-  /** Lists every matching pod, reports each, reports pods gone since as deleted. */
-  async relist(signal?: AbortSignal): Promise<void> {
+  /** The informer's list function: lists every matching pod, reports each and the pods gone since. */
+  private async list(informer: Informer<KubernetesObject>): Promise<KubernetesListObject<KubernetesObject>> {
+    if (!this.running || this.informer !== informer) throw new Error('informer replaced');
+    if (!this.listExpected) {
+      this.stats.gone++;
+      this.listExpected = true; // a retry of this list is the same relist
+      this.log.info('watch expired (410 Gone): relisting');
+    }
     const started = performance.now();
-    const list = await this.api.listPods(this.opts.namespace, this.opts.labelSelector, this.opts.listPageSize, signal);
+    const list = await listPods(this.kc, this.opts.namespace, this.opts.labelSelector, this.opts.listPageSize);
+    // Replaced or stopped meanwhile: failing here keeps this informer from opening a watch.
+    if (!this.running || this.informer !== informer) throw new Error('informer replaced');
+    this.listExpected = false;
+    this.attempt = 0;
     const seen = new Set<string>();
     const now = this.mapping();
     for (const pod of list.items) {
@@ -154,7 +175,6 @@ export class PodWatcher {
       this.known.delete(uid);
       this.pusher.enqueue(updateOfDeletedPod({ metadata: { uid, name: k.name, namespace: k.namespace } }, now));
     }
-    this.resourceVersion = list.resourceVersion;
     this.lastRelist = Date.now();
     this.stats.relists++;
     this.stats.lastRelistMs = Math.round(performance.now() - started);
@@ -162,29 +182,44 @@ export class PodWatcher {
     this.stats.watched = this.known.size;
     this.log.info('relist done', {
       pods: list.items.length,
-      resourceVersion: list.resourceVersion,
+      resourceVersion: list.metadata.resourceVersion,
       ms: this.stats.lastRelistMs,
     });
+    // The informer fires add/update for these next; each is already reported, with the same updateId.
+    return list as unknown as KubernetesListObject<KubernetesObject>;
   }
 
-  private onEvent(e: WatchEvent): void {
-    const rv = e.object && 'metadata' in e.object ? e.object.metadata?.resourceVersion : undefined;
-    if (e.type === 'BOOKMARK') {
-      if (rv) this.resourceVersion = rv;
-      return;
-    }
-    if (e.type !== 'ADDED' && e.type !== 'MODIFIED' && e.type !== 'DELETED') return;
+  private onChange(pod: PodK8s): void {
     this.stats.events++;
-    const pod = e.object;
-    const seenAt = new Date().toISOString();
-    if (e.type === 'DELETED') {
-      this.known.delete(pod.metadata.uid);
-      this.pusher.enqueue(updateOfDeletedPod(pod, this.mapping(), seenAt));
-    } else {
-      this.emit(pod, updateOfPod(pod, this.mapping(), seenAt));
-    }
-    if (rv) this.resourceVersion = rv;
+    this.attempt = 0;
+    this.emit(pod, updateOfPod(pod, this.mapping(), new Date().toISOString()));
     this.stats.watched = this.known.size;
+  }
+
+  private onDelete(pod: PodK8s): void {
+    // A pod the relist found gone is already reported (the informer reports it after the list).
+    if (!this.known.delete(pod.metadata.uid)) return;
+    this.stats.events++;
+    this.pusher.enqueue(updateOfDeletedPod(pod, this.mapping(), new Date().toISOString()));
+    this.stats.watched = this.known.size;
+  }
+
+  /** The informer stopped (list or watch failed): start it again after a backoff, resuming from its version. */
+  private onError(informer: Informer<KubernetesObject>, err: unknown): void {
+    this.stats.connected = false;
+    this.stats.reconnects++;
+    const delay = nextRetryDelayMs(this.attempt++, undefined, {
+      baseMs: this.opts.reconnectBaseMs,
+      maxMs: this.opts.reconnectMaxMs,
+    });
+    this.log.warn('kubernetes API unreachable or watch failed: retrying', {
+      error: (err as Error)?.message ?? String(err),
+      delayMs: delay,
+    });
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      if (this.running && this.informer === informer) void informer.start();
+    }, delay);
   }
 
   private emit(pod: PodK8s, update: StatusUpdateInput): void {
@@ -196,15 +231,5 @@ export class PodWatcher {
     });
     if (before?.updateId === update.updateId) return;
     this.pusher.enqueue(update);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.wakeSleep = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
   }
 }
