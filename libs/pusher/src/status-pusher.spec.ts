@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InstanceKind } from '@fleetwatch/contracts';
@@ -211,5 +212,20 @@ describe('backoff', () => {
       badIndexesOf('{"issues":[{"path":"updates.3.status"},{"path":"updates.10.labels.x"},{"path":"updates.3.x"}]}'),
     ).toEqual([3, 10]);
     expect(badIndexesOf('{"issues":[{"path":"status"}]}')).toEqual([]);
+  });
+});
+
+describe('StatusPusher waits', () => {
+  it('leaves no abort listener behind per wait (a long-running daemon lingers before every request)', async () => {
+    handler = accept;
+    const p = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 1 });
+    p.start();
+    for (let i = 0; i < 30; i++) {
+      p.enqueue(update(i));
+      await p.drained();
+    }
+    const { signal } = (p as unknown as { stopSignal: AbortController }).stopSignal;
+    expect(getEventListeners(signal, 'abort').length).toBeLessThanOrEqual(1);
+    await p.stop();
   });
 });
