@@ -143,6 +143,11 @@ export class HostHistoryRepository {
    * corrects the minute. Same two-statement pattern as the target rollups
    * (HistoryRepository.recomputeDirtyRollups): marks taken and deleted first, raw rows read
    * by a later snapshot, so a writer committing meanwhile is counted or marks again.
+   * The series key hashes host, series and device joined by U+0001, with each U+0001 inside the
+   * host id or device written U+0001 U+0002 (series names have none): an injective join, so two
+   * hosts never share a key (a plain join let host "a" + mount "p\u0001disk_used_bytes\u0001q" and host
+   * "a\u0001disk_used_bytes\u0001p" + mount "q" collide and fail every run), and keys of ids without
+   * U+0001 are what they were.
    * Only minutes that ended at least HOST_ROLLUP_SETTLE_MS ago are taken: a minute still
    * filling would be recomputed at every run (each batch marks it again), once it ends it is
    * computed about once (windows up to an hour read raw samples, so nothing waits on it).
@@ -173,7 +178,8 @@ export class HostHistoryRepository {
            WHERE p.v IS NOT NULL
          )
          INSERT INTO host_rollups_1m (series_key, bucket, host_id, series, device, count, avg, max)
-         SELECT md5(host_id || E'\\x01' || series || E'\\x01' || device)::uuid, bucket, host_id, series, device,
+         SELECT md5(replace(host_id, E'\\x01', E'\\x01\\x02') || E'\\x01' || series || E'\\x01'
+                    || replace(device, E'\\x01', E'\\x01\\x02'))::uuid, bucket, host_id, series, device,
                 count(*)::int, avg(v)::float8, max(v)::float8
          FROM points GROUP BY host_id, bucket, series, device
          ORDER BY 1, 2
