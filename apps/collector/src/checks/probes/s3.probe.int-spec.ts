@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -177,5 +179,47 @@ describe('s3 probe against a real S3-compatible server (s3rver)', () => {
     // localhost may resolve to ::1 first, where this server does not listen.
     if (out.ok) expect(seen).toHaveLength(4);
     else expect(out.failureReason).toMatch(/ECONNREFUSED ::1/);
+  });
+});
+
+describe('s3 probe against an endpoint that answers GetObject with far more than was put', () => {
+  it('stops reading at a bound, fails the round trip naming it, and still deletes the object', async () => {
+    const methods: string[] = [];
+    let sent = 0;
+    const total = 256 * 1024 * 1024;
+    const hostile = createServer((req, res) => {
+      methods.push(req.method ?? '');
+      req.resume();
+      req.on('end', () => {
+        if (req.method !== 'GET') {
+          res.writeHead(req.method === 'DELETE' ? 204 : 200, { etag: '"x"' }).end();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(total) });
+        const chunk = Buffer.alloc(64 * 1024, 0x61);
+        const pump = (): void => {
+          while (sent < total && !res.destroyed) {
+            sent += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        res.on('close', () => res.removeAllListeners('drain'));
+        pump();
+      });
+    });
+    await new Promise<void>((r) => hostile.listen(0, '127.0.0.1', r));
+    try {
+      const port = (hostile.address() as AddressInfo).port;
+      const out = await s3Probe(check({ endpoint: `http://127.0.0.1:${port}` }), ctx());
+      expect(out.ok).toBe(false);
+      expect(out.failureReason).toMatch(/^GetObject: .*larger than 4096 bytes/);
+      expect(methods).toEqual(['HEAD', 'PUT', 'GET', 'DELETE']);
+      // The client stopped reading: what left the server is socket buffers' worth, nowhere near the whole body.
+      expect(sent).toBeLessThan(total / 4);
+    } finally {
+      hostile.closeAllConnections();
+      await new Promise((r) => hostile.close(r));
+    }
   });
 });

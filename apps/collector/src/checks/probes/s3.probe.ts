@@ -33,6 +33,24 @@ function failed(
   return { ok: false, latencyMs, failureReason, facts: { metrics: metrics.samples() }, metrics: metrics.toArray() };
 }
 
+/** Bytes of the object read back at most: the probe put 64; a server sending more is not read to its end. */
+const READ_BACK_MAX_BYTES = 4096;
+
+/** The body as text, or an error once it passes `max` bytes (the rest is never downloaded). */
+export async function readAtMost(body: AsyncIterable<Uint8Array>, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > max) {
+      (body as { destroy?: () => void }).destroy?.();
+      throw new Error(`the object read back is larger than ${max} bytes (the probe put 64)`);
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
 /** A lookup that answers every name with the address the policy allowed. */
 function pinnedLookup(address: string, family: 4 | 6): LookupFunction {
   return ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
@@ -119,7 +137,7 @@ export const s3Probe: Probe<'s3'> = async (check, ctx: ProbeContext): Promise<Pr
           const res = await client.send(new GetObjectCommand({ Bucket: check.bucket, Key: key }), {
             abortSignal: signal,
           });
-          return res.Body ? await res.Body.transformToString() : '';
+          return res.Body ? await readAtMost(res.Body as AsyncIterable<Uint8Array>, READ_BACK_MAX_BYTES) : '';
         });
         if (got !== body) throw new Error('GetObject: the object read back differs from the one put');
       } finally {
