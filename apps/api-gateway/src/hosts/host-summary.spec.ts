@@ -71,6 +71,13 @@ describe('parseSample', () => {
     ['"a string"', false],
     ['{"cpu":{}}', false],
     [JSON.stringify(sample()), true],
+    // Shapes the list and /metrics would throw on (network or GPUs missing, a disk that is not one).
+    [JSON.stringify({ ...sample(), network: undefined }), false],
+    [JSON.stringify({ ...sample(), gpus: undefined }), false],
+    [JSON.stringify({ ...sample(), disks: [null] }), false],
+    [JSON.stringify({ cpu: { usagePct: 1 }, memory: {}, disks: [] }), false],
+    // A raw row stored before the whole payload was kept (no host, location or time) is still a sample.
+    [JSON.stringify({ ...sample(), hostId: undefined, location: undefined, sampledAt: undefined }), true],
   ])('%p → a sample: %p', (json, ok) => {
     expect(parseSample(json) !== null).toBe(ok);
   });

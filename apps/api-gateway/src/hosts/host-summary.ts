@@ -1,4 +1,10 @@
-import type { HostMetricsPayload, HostSampleSummary } from '@fleetwatch/contracts';
+import { hostMetricsPayloadSchema, type HostMetricsPayload, type HostSampleSummary } from '@fleetwatch/contracts';
+
+/**
+ * A stored sample as the gateway serves it: the contract's shape, where raw rows stored before
+ * the whole payload was kept lack the host, location and time (live state restored from them).
+ */
+const storedSampleSchema = hostMetricsPayloadSchema.partial({ hostId: true, location: true, sampledAt: true });
 
 /** Sum of the known values (null when none is known). Saturates at the largest float instead of Infinity. */
 function sumKnown(values: ReadonlyArray<number | null | undefined>): number | null {
@@ -34,12 +40,15 @@ export function summarizeSample(s: HostMetricsPayload): HostSampleSummary {
   };
 }
 
-/** A stored sample's JSON, or null when it is not one (a corrupt or foreign value is never served). */
+/**
+ * A stored sample's JSON, or null when it is not one (a corrupt or foreign value is never served):
+ * checked against the contract, so one bad value cannot make the hosts list or /metrics throw.
+ */
 export function parseSample(json: string | null | undefined): HostMetricsPayload | null {
   if (!json) return null;
   try {
     const v = JSON.parse(json) as HostMetricsPayload;
-    return v && typeof v === 'object' && v.cpu && v.memory && Array.isArray(v.disks) ? v : null;
+    return storedSampleSchema.safeParse(v).success ? v : null;
   } catch {
     return null;
   }
