@@ -6,6 +6,7 @@ import {
   UPDATE,
   makeInformer,
   type Informer,
+  type ListWatch,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
@@ -48,6 +49,16 @@ interface Known {
   name: string;
 }
 
+/**
+ * Stops an informer. ListWatch.stop() aborts the watch request it holds, but one still
+ * connecting is stored only once connected, after the abort: stopping again a little
+ * later closes it (the server-side timeoutSeconds bounds it in any case).
+ */
+async function retire(informer: Informer<KubernetesObject>): Promise<void> {
+  await informer.stop();
+  for (const ms of [1_000, 5_000, 30_000]) setTimeout(() => void informer.stop(), ms).unref();
+}
+
 /** The informer hands back the objects as the API sent them (raw JSON): pods. */
 const asPod = (o: KubernetesObject) => o as unknown as PodK8s;
 
@@ -72,7 +83,7 @@ export class PodWatcher {
   };
   private readonly known = new Map<string, Known>();
   private running = false;
-  private informer: Informer<KubernetesObject> | null = null;
+  private informer: ListWatch<KubernetesObject> | null = null;
   /** True until the current informer's first list: a list with this false is a 410 relist. */
   private listExpected = false;
   private attempt = 0;
@@ -86,6 +97,11 @@ export class PodWatcher {
     private readonly opts: PodWatcherOptions,
     private readonly log: PushLog,
   ) {}
+
+  /** The version the informer's watch has reached ('' before the first list and after a 410). */
+  get resourceVersion(): string {
+    return this.informer?.latestResourceVersion() ?? '';
+  }
 
   start(): void {
     this.running = true;
@@ -107,7 +123,7 @@ export class PodWatcher {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const informer = this.informer;
     this.informer = null;
-    await informer?.stop();
+    if (informer) await retire(informer);
     this.stats.connected = false;
   }
 
@@ -123,7 +139,7 @@ export class PodWatcher {
 
   /** A new informer (start, resync period): it lists first. The one it replaces is stopped. */
   private startInformer(): void {
-    void this.informer?.stop();
+    if (this.informer) void retire(this.informer);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     // The watch path carries the query the informer does not set itself (it adds watch,
     // resourceVersion and labelSelector): bookmarks, and the server-side watch timeout.
@@ -131,12 +147,13 @@ export class PodWatcher {
       allowWatchBookmarks: 'true',
       timeoutSeconds: String(this.opts.watchTimeoutSeconds),
     })}`;
-    const informer: Informer<KubernetesObject> = makeInformer<KubernetesObject>(
+    // makeInformer builds a ListWatch (its type says only Informer & ObjectCache): its latestResourceVersion is read.
+    const informer = makeInformer<KubernetesObject>(
       this.kc,
       watchPath,
       () => this.list(informer),
       this.opts.labelSelector || undefined,
-    );
+    ) as ListWatch<KubernetesObject>;
     const current = () => this.running && this.informer === informer;
     informer.on(ADD, (o) => current() && this.onChange(asPod(o)));
     informer.on(UPDATE, (o) => current() && this.onChange(asPod(o)));

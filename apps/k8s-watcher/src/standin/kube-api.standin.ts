@@ -6,9 +6,11 @@ import type { ContainerStatusK8s, PodK8s } from '../pod-status';
 // GET /api/v1/namespaces/{ns}/pods and /api/v1/pods — a PodList with
 // metadata.resourceVersion (paged with limit/continue, labelSelector equality and
 // existence) or, with ?watch=1, a stream of JSON lines {type, object} from the given
-// resourceVersion (ADDED/MODIFIED/DELETED, BOOKMARK), ending with an ERROR event carrying
-// a 410 Status when that version is compacted away. Bearer token checked. Tests and the
-// benchmark drive it; the real watcher talks to it over HTTP.
+// resourceVersion (ADDED/MODIFIED/DELETED, BOOKMARK when allowWatchBookmarks=true), ending
+// with an ERROR event carrying a 410 Status when that version is compacted away — or, for
+// a watch asked from a compacted version, an HTTP 410 Status, as the API server may answer
+// either way (`goneAs`). Bearer token checked. Tests and the benchmark drive it; the real
+// watcher (@kubernetes/client-node's informer) talks to it over HTTP.
 
 interface Change {
   rv: number;
@@ -19,6 +21,7 @@ interface Watch {
   res: ServerResponse;
   namespace?: string;
   selector: string;
+  bookmarks: boolean;
 }
 
 export class KubeApiStandin {
@@ -29,7 +32,12 @@ export class KubeApiStandin {
   private readonly changes: Change[] = [];
   private readonly watches = new Set<Watch>();
   private uidSeq = 0;
-  readonly calls = { list: 0, watch: 0, unauthorized: 0 };
+  readonly calls = { list: 0, watch: 0, unauthorized: 0, failed: 0 };
+  /** The query of the latest watch request, as the client sent it. */
+  lastWatchQuery: URLSearchParams | null = null;
+  /** How a watch asked from a compacted version is refused: an ERROR event in a 200 stream, or an HTTP 410. */
+  goneAs: 'event' | 'status' = 'event';
+  private failing = 0;
   url = '';
 
   constructor(private readonly token: string) {}
@@ -40,6 +48,11 @@ export class KubeApiStandin {
       if (req.headers.authorization !== `Bearer ${this.token}`) {
         this.calls.unauthorized++;
         return status(res, 401, 'Unauthorized', 'Unauthorized');
+      }
+      if (this.failing > 0) {
+        this.failing--;
+        this.calls.failed++;
+        return status(res, 500, 'InternalError', 'stand-in failure (failNext)');
       }
       const m = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods$/.exec(url.pathname);
       if (!m) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
@@ -79,7 +92,10 @@ export class KubeApiStandin {
 
   private watch(res: ServerResponse, namespace: string | undefined, selector: string, url: URL): void {
     this.calls.watch++;
+    this.lastWatchQuery = url.searchParams;
     const from = Number(url.searchParams.get('resourceVersion') ?? '0');
+    if (from > 0 && from < this.compactedBelow && this.goneAs === 'status')
+      return status(res, 410, 'Expired', `too old resource version: ${from} (${this.compactedBelow})`);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
     if (from > 0 && from < this.compactedBelow) {
@@ -89,7 +105,7 @@ export class KubeApiStandin {
     for (const c of this.changes)
       if (c.rv > from && inScope(c.pod, namespace, selector))
         res.write(JSON.stringify({ type: c.type, object: c.pod }) + '\n');
-    const w = { res, namespace, selector };
+    const w = { res, namespace, selector, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true' };
     this.watches.add(w);
     res.on('close', () => this.watches.delete(w));
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? '0');
@@ -142,13 +158,34 @@ export class KubeApiStandin {
   /**
    * Compacts history: every version so far is gone. Open watches get the ERROR event
    * with a 410 Status (as the API server sends when a watch falls behind compaction),
-   * and a watch from an old version is answered the same way.
+   * unless `notify` is false (they stay open, behind); a watch from an old version is
+   * refused as `goneAs` says.
    */
-  compact(): void {
+  compact(notify = true): void {
     this.compactedBelow = this.rv;
     this.changes.length = 0;
+    if (!notify) return;
     for (const w of this.watches) w.res.end(JSON.stringify(goneEvent(this.rv, this.compactedBelow)) + '\n');
     this.watches.clear();
+  }
+
+  /** Sends a BOOKMARK with the current resourceVersion to the watches that asked for bookmarks. */
+  bookmark(): string {
+    const rv = String(this.rv);
+    for (const w of this.watches)
+      if (w.bookmarks)
+        w.res.write(
+          JSON.stringify({
+            type: 'BOOKMARK',
+            object: { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: rv } },
+          }) + '\n',
+        );
+    return rv;
+  }
+
+  /** The next `n` requests (list or watch) are answered 500. */
+  failNext(n: number): void {
+    this.failing = n;
   }
 
   /** Ends every watch as the API server does at its timeout (the client resumes). */

@@ -1,0 +1,206 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { statusUpdateInputSchema, type StatusUpdateInput } from '@fleetwatch/contracts';
+import { StatusPusher, type PushLog } from '@fleetwatch/pusher';
+import { loadKubeConfig } from './kube-api';
+import { PodWatcher, type PodWatcherOptions } from './pod-watcher';
+import { KubeApiStandin, podFixtures } from './standin/kube-api.standin';
+
+// The watcher in process: @kubernetes/client-node's informer against the Kubernetes API
+// stand-in over loopback HTTP (bearer token from a kubeconfig), pushing through the real
+// StatusPusher to a loopback endpoint that answers 202 as status-ingest does and keeps
+// what it got. The built daemon end to end: tests/e2e/k8s-watcher.int-spec.ts.
+
+const TOKEN = 'unit-token';
+let kube: KubeApiStandin;
+let ingest: Server;
+let ingestUrl: string;
+const received: StatusUpdateInput[] = [];
+const invalid: unknown[] = [];
+const logs: { level: string; msg: string }[] = [];
+const log: PushLog = {
+  info: (msg) => logs.push({ level: 'info', msg }),
+  warn: (msg) => logs.push({ level: 'warn', msg }),
+  error: (msg) => logs.push({ level: 'error', msg }),
+};
+let watcher: PodWatcher | null = null;
+let pusher: StatusPusher | null = null;
+
+async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}\n${JSON.stringify(logs.slice(-20))}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const statusesOf = (instanceId: string) => received.filter((u) => u.instanceId === instanceId).map((u) => u.status);
+const lastStatus = (instanceId: string) => statusesOf(instanceId).at(-1);
+const on = { fleetwatch: 'on' };
+
+beforeAll(async () => {
+  ingest = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString()));
+    req.on('end', () => {
+      const body = JSON.parse(raw) as { updates?: unknown[] };
+      for (const u of body.updates ?? [body]) {
+        const parsed = statusUpdateInputSchema.safeParse(u);
+        if (parsed.success) received.push(u as StatusUpdateInput);
+        else invalid.push(u);
+      }
+      res.writeHead(202, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => ingest.listen(0, '127.0.0.1', r));
+  ingestUrl = `http://127.0.0.1:${(ingest.address() as AddressInfo).port}`;
+});
+
+afterAll(() => new Promise((r) => ingest.close(r)));
+
+beforeEach(async () => {
+  received.length = 0;
+  invalid.length = 0;
+  logs.length = 0;
+  kube = new KubeApiStandin(TOKEN);
+  await kube.start();
+});
+
+afterEach(async () => {
+  await watcher?.stop();
+  await pusher?.stop(2000);
+  watcher = pusher = null;
+  await kube.stop();
+  expect(invalid).toEqual([]);
+  expect(kube.calls.unauthorized).toBe(0);
+});
+
+function startWatcher(opts: Partial<PodWatcherOptions> = {}): PodWatcher {
+  const dir = mkdtempSync(join(tmpdir(), 'kw-'));
+  const path = join(dir, 'kubeconfig');
+  writeFileSync(
+    path,
+    `apiVersion: v1\nkind: Config\ncurrent-context: s\nclusters:\n- name: s\n  cluster:\n    server: ${kube.url}\ncontexts:\n- name: s\n  context:\n    cluster: s\n    user: u\nusers:\n- name: u\n  user:\n    token: ${TOKEN}\n`,
+  );
+  pusher = new StatusPusher({ url: ingestUrl, apiKey: 'k', log, baseDelayMs: 50, maxDelayMs: 200 });
+  watcher = new PodWatcher(
+    loadKubeConfig({ KUBECONFIG: path }).kc,
+    pusher,
+    {
+      namespace: 'shop',
+      labelSelector: 'fleetwatch=on',
+      instancePrefix: '',
+      source: 'unit',
+      maxAgeMs: 3_600_000,
+      resyncMs: 0,
+      listPageSize: 2,
+      reconnectBaseMs: 50,
+      reconnectMaxMs: 200,
+      watchTimeoutSeconds: 300,
+      ...opts,
+    },
+    log,
+  );
+  pusher.start();
+  watcher.start();
+  return watcher;
+}
+
+describe('PodWatcher (client-node informer against the stand-in)', () => {
+  it('lists, then watches with bookmarks asked; a bookmark moves the version a resumed watch starts from', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    kube.add(podFixtures.running('web-b', 'shop', on));
+    kube.add(podFixtures.running('web-c', 'shop', on));
+    kube.add(podFixtures.running('skip', 'shop', { app: 'x' }));
+    const w = startWatcher();
+    await until('a watch is open', () => kube.openWatches === 1);
+    await until('three pods reported', () => ['web-a', 'web-b', 'web-c'].every((n) => lastStatus(`shop/${n}`)));
+    expect(lastStatus('shop/skip')).toBeUndefined();
+    expect(kube.calls.list).toBe(2); // pages of two
+    const q = kube.lastWatchQuery as URLSearchParams;
+    expect(q.get('watch')).toBe('true');
+    expect(q.get('allowWatchBookmarks')).toBe('true');
+    expect(q.get('labelSelector')).toBe('fleetwatch=on');
+    expect(q.get('resourceVersion')).toBe('1004');
+
+    kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p));
+    await until('web-a crash seen', () => lastStatus('shop/web-a') === 'crashloopbackoff');
+    kube.add(podFixtures.running('skip-2', 'shop', { app: 'x' })); // not selected: only a bookmark tells
+    const rv = kube.bookmark();
+    const watches = kube.calls.watch;
+    await until('the bookmark reached the informer', () => w.resourceVersion === rv);
+    kube.dropWatches();
+    await until('watch resumed', () => kube.calls.watch > watches && kube.openWatches === 1);
+    expect(kube.lastWatchQuery?.get('resourceVersion')).toBe(rv);
+    expect(kube.calls.list).toBe(2);
+    expect(w.stats).toMatchObject({ relists: 1, gone: 0, connected: true });
+  });
+
+  it('410 Gone, as an HTTP status or as an ERROR event, relists and catches what the watch missed', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    kube.add(podFixtures.running('web-b', 'shop', on));
+    const w = startWatcher();
+    await until('a watch is open', () => kube.openWatches === 1 && statusesOf('shop/web-b').length === 1);
+
+    kube.goneAs = 'status';
+    kube.update('shop', 'web-b', (p) => podFixtures.notReady(p), true);
+    kube.compact(false);
+    kube.dropWatches();
+    await until('relist after an HTTP 410', () => w.stats.gone === 1 && w.stats.relists === 2);
+    await until('web-b not ready seen', () => statusesOf('shop/web-b').length === 2);
+
+    kube.goneAs = 'event';
+    kube.remove('shop', 'web-a', true);
+    kube.add(podFixtures.running('web-c', 'shop', on), true);
+    await until('a watch is open', () => kube.openWatches === 1);
+    kube.compact();
+    await until('relist after a 410 ERROR event', () => w.stats.gone === 2 && w.stats.relists === 3);
+    await until('web-a deleted, web-c seen', () => !!lastStatus('shop/web-c') && statusesOf('shop/web-a').length === 2);
+    expect(lastStatus('shop/web-a')).toBe('stopped');
+    await until('watching again', () => kube.openWatches === 1);
+    await until('all sent', () => pusher?.pending === 0);
+    // Every state once: the relists re-sent nothing already sent.
+    const ids = received.map((u) => u.updateId);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('an API error stops the informer: it starts again after a backoff and resumes without a relist', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    const w = startWatcher();
+    await until('a watch is open', () => kube.openWatches === 1);
+    kube.failNext(3);
+    kube.dropWatches();
+    await until('three failures, then a watch again', () => kube.calls.failed === 3 && kube.openWatches === 1);
+    expect(w.stats.reconnects).toBe(3);
+    expect(kube.calls.list).toBe(1);
+    expect(logs.filter((l) => l.level === 'warn' && /retrying/.test(l.msg))).toHaveLength(3);
+    kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p));
+    await until('a change after the restart arrives', () => lastStatus('shop/web-a') === 'crashloopbackoff');
+  });
+
+  it('an API that fails from the start is retried until the list succeeds', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    kube.failNext(2);
+    const w = startWatcher();
+    await until('listed after the failures', () => lastStatus('shop/web-a') === 'running' && kube.openWatches === 1);
+    expect(w.stats).toMatchObject({ relists: 1, gone: 0, reconnects: 2 });
+  });
+
+  it('the resync period relists: a deletion nobody watched is reported, unchanged pods are not sent again', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    kube.add(podFixtures.running('web-b', 'shop', on));
+    const w = startWatcher({ resyncMs: 300 });
+    await until('a watch is open', () => kube.openWatches === 1 && statusesOf('shop/web-b').length === 1);
+    kube.remove('shop', 'web-b', true);
+    await until('resync reported web-b gone', () => lastStatus('shop/web-b') === 'stopped');
+    await until('more resyncs', () => w.stats.relists >= 3);
+    await until('all sent', () => pusher?.pending === 0);
+    expect(statusesOf('shop/web-a')).toEqual(['running']);
+    expect(statusesOf('shop/web-b')).toEqual(['running', 'stopped']);
+    await w.stop();
+    await until('no watch left open', () => kube.openWatches === 0);
+  });
+});
