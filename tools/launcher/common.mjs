@@ -126,16 +126,16 @@ export function enableRabbitPlugins(plugins) {
  * memory flood). A 2 MB young generation for the three that see little traffic: V8's
  * default lets each semi-space grow to 16 MB, 32 MB of RSS held by a service at rest
  * (docs/benchmarks.md, memory at rest); the hot path keeps the default. The collector's
- * old space is capped at 96 MB: its live heap is ~30 MB plus ~1 KB per assigned check, and
- * without a cap V8 let the garbage of ~170 connections a second pile up to 250+ MB RSS at
- * 10,000 checks a minute (docs/benchmarks.md, checks: one collector). 64 MB was measured too
- * tight: fetching and saving a 10,000-check assignment at start peaks above it. It warns in
- * its log when an assignment brings the heap near the cap (~50,000 checks): raise it there.
+ * old space is capped at 256 MB like the hot-path services, not lower: 96 MB held RSS at
+ * 146–150 MB at 10,000 checks a minute, but an assignment is parsed and saved whole and a
+ * check may carry a 64 KB body, so 10,000 checks with 4 KB bodies already ran a 96 MB heap
+ * out of memory — a crash loop, since the saved assignment is reloaded at start (review of
+ * issue 15/16). It warns in its log when an assignment brings the heap near the cap.
  */
 const NODE_FLAGS = {
   'status-ingest': ['--max-old-space-size=256'],
   aggregator: ['--max-old-space-size=256'],
-  collector: ['--max-semi-space-size=2', '--max-old-space-size=96'],
+  collector: ['--max-semi-space-size=2', '--max-old-space-size=256'],
   'sync-orchestrator': ['--max-semi-space-size=2'],
   'api-gateway': ['--max-semi-space-size=2'],
 };

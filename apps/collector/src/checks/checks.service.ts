@@ -197,7 +197,7 @@ const HEAP_AT_REST_BYTES = 32 * 1024 * 1024;
 const HEAP_PER_CHECK_BYTES = 1024;
 
 /**
- * The collector runs with a capped old space (`npm start`, the Dockerfile: 96 MB, so the garbage of its
+ * The collector runs with a capped old space (`npm start`, the Dockerfile: 256 MB, so the garbage of its
  * connections is collected early). An assignment whose live heap would pass 80 % of the limit is said out
  * loud — a heap that runs out crash-loops the collector on its saved assignment.
  */
