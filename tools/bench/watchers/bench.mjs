@@ -68,7 +68,7 @@ async function until(what, fn, timeoutMs = args['timeout-s'] * 1000) {
 }
 
 // As the Dockerfile runs them (deploy/docker/Dockerfile).
-const NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'];
+const NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=256'];
 
 function spawnWatcher(app, env) {
   const child = spawn(process.execPath, [...NODE_FLAGS, join(dist, `apps/${app}/src/main.js`)], {
