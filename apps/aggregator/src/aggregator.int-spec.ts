@@ -396,8 +396,10 @@ describe('aggregator: durable state', () => {
   it('rebuilds live state from Postgres after Redis was flushed', async () => {
     const ids = ['instance:web-1', 'instance:db-1', 'check:site-a', 'check:hb-1', 'host:node-1'];
     expect((await store.getTargets(ids)).size).toBe(5);
+    // No "Redis is empty now" check: the aggregator's watchdog may notice the empty index and start the rebuild,
+    // or the sweeper turn a target (host:node-1 goes STALE) and project it, between the flush and any read. Only a
+    // rebuild brings all five back equal to Postgres below (a projection writes just the target it moved).
     expect(await flushPrefix(site.redis, site.redisPrefix)).toBeGreaterThan(0);
-    expect(await store.isEmpty()).toBe(true);
     // Redis must come back equal to Postgres (compared together: the sweeper may move both meanwhile).
     const pool = createSqlPool(site.database.databaseUrl, { max: 1 });
     const states = new TargetStatesRepository(pool);
