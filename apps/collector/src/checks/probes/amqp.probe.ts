@@ -1,7 +1,8 @@
-import { isIP } from 'node:net';
-import { connect, type ChannelModel, type SocketOptions } from 'amqplib';
-import { failureReasonOf, httpExchange, resolveAllowed } from '../net';
+import { connect, type ChannelModel } from 'amqplib';
+import { failureReasonOf, httpExchange, type ExchangeResult } from '../net';
 import type { MetricSample, Probe, ProbeContext, ProbeOutcome } from '../probe';
+import { amqpConnectArgs, connectTarget, vhostRefused } from './connect-target';
+import { redactSecrets } from './service-metrics';
 
 // One attempt at an AMQP 0-9-1 broker: connect (vhost, user, password from passwordEnv,
 // TLS) to the address the target policy allowed, optionally passive-declare the check's
@@ -25,10 +26,6 @@ function failed(
   return { ok: false, latencyMs, failureReason, facts: result ? { result } : {} };
 }
 
-function redact(text: string, secret: string | undefined): string {
-  return secret ? text.split(secret).join('***') : text;
-}
-
 /** Rates (messages per second, as the management API smooths them) of a queue's or vhost's message_stats. */
 export function ratesOf(stats: unknown): Record<string, number> {
   const s = (stats ?? {}) as Record<string, { rate?: unknown } | undefined>;
@@ -45,6 +42,31 @@ export function ratesOf(stats: unknown): Record<string, number> {
   };
 }
 
+/** A GET of the management API (same user and password as AMQP), no redirects, the body bounded. */
+export function managementGet(
+  url: string,
+  auth: { username: string; password: string },
+  maxBodyBytes: number,
+  ctx: ProbeContext,
+  signal: AbortSignal,
+): Promise<ExchangeResult> {
+  return httpExchange(
+    {
+      url,
+      method: 'GET',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`,
+        accept: 'application/json',
+      },
+      followRedirects: false,
+      maxRedirects: 0,
+      tlsVerify: true,
+      maxBodyBytes,
+    },
+    { policy: ctx.policy, signal, resolver: ctx.dnsServers },
+  );
+}
+
 async function managementFacts(
   baseUrl: string,
   vhost: string,
@@ -58,21 +80,7 @@ async function managementFacts(
     ? `/api/queues/${encodeURIComponent(vhost)}/${encodeURIComponent(queue)}`
     : `/api/vhosts/${encodeURIComponent(vhost)}`;
   try {
-    const res = await httpExchange(
-      {
-        url: base + path,
-        method: 'GET',
-        headers: {
-          authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`,
-          accept: 'application/json',
-        },
-        followRedirects: false,
-        maxRedirects: 0,
-        tlsVerify: true,
-        maxBodyBytes: MANAGEMENT_MAX_BYTES,
-      },
-      { policy: ctx.policy, signal, resolver: ctx.dnsServers },
-    );
+    const res = await managementGet(base + path, auth, MANAGEMENT_MAX_BYTES, ctx, signal);
     if (res.status !== 200) return { management: `unavailable: ${path} answered ${res.status}` };
     const body = JSON.parse(res.body.toString('utf8')) as {
       message_stats?: unknown;
@@ -88,61 +96,25 @@ async function managementFacts(
       err instanceof SyntaxError
         ? 'the answer is not JSON'
         : failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs });
-    return { management: `unavailable: ${redact(reason, auth.password)}` };
+    return { management: `unavailable: ${redactSecrets(reason, auth.password)}` };
   }
 }
 
 export const amqpProbe: Probe<'amqp'> = async (check, ctx: ProbeContext): Promise<ProbeOutcome> => {
   // `own` ends the socket once the attempt is over, whatever close() managed.
   const own = new AbortController();
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs), own.signal]);
-  let password: string;
-  const reasonOf = (err: unknown) => redact(failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs }), password);
-
-  if (check.passwordEnv !== undefined) {
-    const value = ctx.env[check.passwordEnv];
-    if (value === undefined)
-      return failed(`environment variable ${check.passwordEnv} (passwordEnv) is not set on this collector`);
-    password = value;
-  } else {
-    // RabbitMQ's built-in default user has the well-known password "guest" (no secret);
-    // any other user without passwordEnv tries an empty one.
-    password = check.username === 'guest' ? 'guest' : '';
-  }
-
-  let address: string;
-  try {
-    ({ address } = await resolveAllowed(check.host, ctx.policy, { signal, resolver: ctx.dnsServers }));
-  } catch (err) {
-    return failed(reasonOf(err));
-  }
-
-  const socketOptions: SocketOptions & { signal: AbortSignal } = {
-    signal,
-    noDelay: true,
-    clientProperties: { connection_name: 'fleetwatch-check' },
-  };
-  if (check.tls) {
-    socketOptions.rejectUnauthorized = true;
-    if (!isIP(check.host)) socketOptions.servername = check.host;
-  }
+  // Without passwordEnv: RabbitMQ's built-in default user has the well-known password
+  // "guest" (no secret); any other user tries an empty one.
+  const target = await connectTarget(check, ctx, check.username === 'guest' ? 'guest' : '', own.signal);
+  if ('failure' in target) return failed(target.failure);
+  const { signal, password, reasonOf } = target;
 
   const started = performance.now();
   let model: ChannelModel | undefined;
   let graceful = false;
   try {
     model = await connect(
-      {
-        protocol: check.tls ? 'amqps' : 'amqp',
-        hostname: address,
-        port: check.port,
-        username: check.username,
-        password,
-        // amqplib unescapes the vhost it is given; escaped here, it arrives exactly as written.
-        vhost: encodeURIComponent(check.vhost),
-        heartbeat: 0,
-      },
-      socketOptions,
+      ...amqpConnectArgs(check, target.address, password, { signal, heartbeat: 0, connectionName: 'fleetwatch-check' }),
     );
     // Failures surface through the pending call; a late 'error' must not crash the collector.
     model.on('error', () => undefined);
@@ -186,9 +158,8 @@ export const amqpProbe: Probe<'amqp'> = async (check, ctx: ProbeContext): Promis
       if (typeof value === 'number') metrics.push({ name, labels: {}, value });
     return { ok: true, latencyMs, facts: { result, metrics } };
   } catch (err) {
-    // Connection.Open refused (RabbitMQ: 530 NOT_ALLOWED): amqplib keeps only the frame's
-    // name ("Expected ConnectionOpenOk; got <ConnectionClose …>"), not the broker's text.
-    if (!signal.aborted && /^Expected ConnectionOpenOk; got <ConnectionClose/.test(String((err as Error).message)))
+    // Connection.Open refused: amqplib keeps only the frame's name, not the broker's text.
+    if (!signal.aborted && vhostRefused(err))
       return failed(
         `the broker refused vhost "${check.vhost}" (it does not exist, or user "${check.username}" may not use it)`,
       );

@@ -1,9 +1,6 @@
-import { isIP } from 'node:net';
-// eslint-disable-next-line no-restricted-imports -- a monitored target's server, not Fleetwatch's database (the rule's concern)
-import { Client } from 'pg';
-import { failureReasonOf, resolveAllowed } from '../net';
 import type { Probe, ProbeContext, ProbeOutcome } from '../probe';
-import { elapsedMs, MetricBag, redactSecrets } from './service-metrics';
+import { connectTarget, pgClient } from './connect-target';
+import { elapsedMs, MetricBag } from './service-metrics';
 
 // postgres-stats (issue 16): one connection per run to the address the target policy
 // allowed; fixed catalogue queries in one READ ONLY transaction under a server-side
@@ -27,39 +24,10 @@ function failed(failureReason: string, latencyMs: number | null = null): ProbeOu
 const n = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
 
 export const postgresStatsProbe: Probe<'postgres-stats'> = async (check, ctx: ProbeContext): Promise<ProbeOutcome> => {
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
-  let password: string | undefined;
-  const reasonOf = (err: unknown) =>
-    redactSecrets(failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs }), password);
-  if (check.passwordEnv !== undefined) {
-    password = ctx.env[check.passwordEnv];
-    if (password === undefined)
-      return failed(`environment variable ${check.passwordEnv} (passwordEnv) is not set on this collector`);
-  }
-  let address: string;
-  try {
-    ({ address } = await resolveAllowed(check.host, ctx.policy, { signal, resolver: ctx.dnsServers }));
-  } catch (err) {
-    return failed(reasonOf(err));
-  }
-  const client = new Client({
-    host: address,
-    port: check.port,
-    user: check.user,
-    database: check.database,
-    // Never the collector's own PGPASSWORD or ~/.pgpass (see postgres.probe.ts).
-    password: () => {
-      if (password === undefined) throw new Error('the server asks for a password: give the check a passwordEnv');
-      return password;
-    },
-    ssl: check.ssl ? { servername: isIP(check.host) ? undefined : check.host, rejectUnauthorized: true } : false,
-    statement_timeout: Math.max(1, Math.ceil(ctx.timeoutMs)),
-    application_name: 'fleetwatch-check',
-    keepAlive: false,
-  });
-  client.on('error', () => undefined);
-  const destroy = () => client.connection.stream.destroy();
-  signal.addEventListener('abort', destroy, { once: true });
+  const target = await connectTarget(check, ctx, undefined);
+  if ('failure' in target) return failed(target.failure);
+  const { reasonOf } = target;
+  const { client, unwire } = pgClient(check, target, ctx.timeoutMs);
 
   const started = performance.now();
   let graceful = false;
@@ -148,7 +116,7 @@ export const postgresStatsProbe: Probe<'postgres-stats'> = async (check, ctx: Pr
     const code = (err as { code?: string }).code;
     return failed(`${reasonOf(err)}${code && /^[0-9A-Z]{5}$/.test(code) ? ` (SQLSTATE ${code})` : ''}`);
   } finally {
-    signal.removeEventListener('abort', destroy);
+    unwire();
     if (graceful) {
       let t: NodeJS.Timeout | undefined;
       await Promise.race([client.end().catch(() => undefined), new Promise<void>((r) => (t = setTimeout(r, 1000)))]);

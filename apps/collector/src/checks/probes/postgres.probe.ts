@@ -1,8 +1,7 @@
-import { isIP } from 'node:net';
 // eslint-disable-next-line no-restricted-imports -- a monitored target's server, not Fleetwatch's database (the rule's concern)
-import { Client, Query, types as pgTypes, type Connection, type CustomTypesConfig, type FieldDef } from 'pg';
-import { failureReasonOf, resolveAllowed } from '../net';
+import { Query, types as pgTypes, type Client, type Connection, type CustomTypesConfig, type FieldDef } from 'pg';
 import type { MetricSample, Probe, ProbeContext, ProbeOutcome } from '../probe';
+import { connectTarget, pgClient } from './connect-target';
 
 // One attempt at a Postgres server: connect to the address the target policy allowed,
 // run the check's query (default `SELECT 1`) in a READ ONLY transaction, report its first
@@ -97,49 +96,13 @@ function failed(failureReason: string, latencyMs: number | null = null): ProbeOu
   return { ok: false, latencyMs, failureReason, facts: {} };
 }
 
-/** A message that could hold the password (it never should) does not leave with it. */
-function redact(text: string, secret: string | undefined): string {
-  return secret ? text.split(secret).join('***') : text;
-}
-
 export const postgresProbe: Probe<'postgres'> = async (check, ctx: ProbeContext): Promise<ProbeOutcome> => {
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
-  const reasonOf = (err: unknown) => redact(failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs }), password);
+  // A message that could hold the password (it never should) does not leave with it: reasonOf redacts it.
+  const target = await connectTarget(check, ctx, undefined);
+  if ('failure' in target) return failed(target.failure);
+  const { signal, reasonOf } = target;
 
-  let password: string | undefined;
-  if (check.passwordEnv !== undefined) {
-    password = ctx.env[check.passwordEnv];
-    if (password === undefined)
-      return failed(`environment variable ${check.passwordEnv} (passwordEnv) is not set on this collector`);
-  }
-
-  let address: string;
-  try {
-    ({ address } = await resolveAllowed(check.host, ctx.policy, { signal, resolver: ctx.dnsServers }));
-  } catch (err) {
-    return failed(reasonOf(err));
-  }
-
-  const client = new Client({
-    host: address,
-    port: check.port,
-    user: check.user,
-    database: check.database,
-    // A function, never a missing password: pg would otherwise fall back to the
-    // collector's own PGPASSWORD or ~/.pgpass and hand it to whatever host a check names.
-    password: () => {
-      if (password === undefined) throw new Error('the server asks for a password: give the check a passwordEnv');
-      return password;
-    },
-    ssl: check.ssl ? { servername: isIP(check.host) ? undefined : check.host, rejectUnauthorized: true } : false,
-    statement_timeout: Math.max(1, Math.ceil(ctx.timeoutMs)),
-    application_name: 'fleetwatch-check',
-    keepAlive: false,
-  });
-  // Failures surface through the pending connect/query; an idle 'error' must not crash the collector.
-  client.on('error', () => undefined);
-  const destroy = () => client.connection.stream.destroy();
-  signal.addEventListener('abort', destroy, { once: true });
+  const { client, unwire } = pgClient(check, target, ctx.timeoutMs);
 
   const started = performance.now();
   let latencyMs: number | null = null;
@@ -169,7 +132,7 @@ export const postgresProbe: Probe<'postgres'> = async (check, ctx: ProbeContext)
   } catch (err) {
     return failed(reasonOf(err), latencyMs);
   } finally {
-    signal.removeEventListener('abort', destroy);
+    unwire();
     await close(client, graceful);
   }
 };

@@ -1,10 +1,10 @@
-import { isIP } from 'node:net';
 import type { CheckSpec } from '@fleetwatch/contracts';
-import { connect, type ChannelModel, type SocketOptions } from 'amqplib';
-import { failureReasonOf, httpExchange, resolveAllowed } from '../net';
+import { connect, type ChannelModel } from 'amqplib';
+import { resolveAllowed } from '../net';
 import type { Probe, ProbeContext, ProbeOutcome } from '../probe';
-import { ratesOf } from './amqp.probe';
-import { elapsedMs, MetricBag, redactSecrets } from './service-metrics';
+import { managementGet, ratesOf } from './amqp.probe';
+import { amqpConnectArgs, attemptSecret, vhostRefused } from './connect-target';
+import { elapsedMs, MetricBag } from './service-metrics';
 
 // rabbitmq-queues (issue 16): per-queue depth, consumers and rates. With a `managementUrl`
 // the management HTTP API answers (rabbitmq_management plugin; same user and password):
@@ -70,20 +70,12 @@ async function fromManagement(
   const base = (check.managementUrl ?? '').replace(/\/+$/, '');
   const vhost = encodeURIComponent(check.vhost);
   const get = async (path: string): Promise<{ status: number; body: unknown }> => {
-    const res = await httpExchange(
-      {
-        url: base + path,
-        method: 'GET',
-        headers: {
-          authorization: `Basic ${Buffer.from(`${check.username}:${password}`).toString('base64')}`,
-          accept: 'application/json',
-        },
-        followRedirects: false,
-        maxRedirects: 0,
-        tlsVerify: true,
-        maxBodyBytes: MANAGEMENT_MAX_BYTES,
-      },
-      { policy: ctx.policy, signal, resolver: ctx.dnsServers },
+    const res = await managementGet(
+      base + path,
+      { username: check.username, password },
+      MANAGEMENT_MAX_BYTES,
+      ctx,
+      signal,
     );
     if (res.status !== 200 && res.status !== 404) throw new Unavailable(`${path} answered ${res.status}`);
     if (res.truncated) throw new Unavailable(`${path} answered more than ${MANAGEMENT_MAX_BYTES} bytes`);
@@ -117,28 +109,10 @@ async function fromAmqp(
   address: string,
   signal: AbortSignal,
 ): Promise<QueueFigures[]> {
-  const socketOptions: SocketOptions & { signal: AbortSignal } = {
-    signal,
-    noDelay: true,
-    clientProperties: { connection_name: 'fleetwatch-check' },
-  };
-  if (check.tls) {
-    socketOptions.rejectUnauthorized = true;
-    if (!isIP(check.host)) socketOptions.servername = check.host;
-  }
   let model: ChannelModel | undefined;
   try {
     model = await connect(
-      {
-        protocol: check.tls ? 'amqps' : 'amqp',
-        hostname: address,
-        port: check.port,
-        username: check.username,
-        password,
-        vhost: encodeURIComponent(check.vhost),
-        heartbeat: 0,
-      },
-      socketOptions,
+      ...amqpConnectArgs(check, address, password, { signal, heartbeat: 0, connectionName: 'fleetwatch-check' }),
     );
     model.on('error', () => undefined);
     const out: QueueFigures[] = [];
@@ -172,16 +146,10 @@ function failed(failureReason: string, latencyMs: number | null = null): ProbeOu
 
 export const rabbitmqQueuesProbe: Probe<'rabbitmq-queues'> = async (check, ctx): Promise<ProbeOutcome> => {
   const own = new AbortController();
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs), own.signal]);
-  let password: string;
-  if (check.passwordEnv !== undefined) {
-    const value = ctx.env[check.passwordEnv];
-    if (value === undefined)
-      return failed(`environment variable ${check.passwordEnv} (passwordEnv) is not set on this collector`);
-    password = value;
-  } else password = check.username === 'guest' ? 'guest' : '';
-  const reasonOf = (err: unknown) =>
-    redactSecrets(failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs }), password);
+  // The address is resolved only if the management API does not answer (the AMQP fallback).
+  const attempt = attemptSecret(check, ctx, check.username === 'guest' ? 'guest' : '', own.signal);
+  if ('failure' in attempt) return failed(attempt.failure);
+  const { signal, password, reasonOf } = attempt;
 
   const started = performance.now();
   let queues: QueueFigures[] | undefined;
@@ -212,7 +180,7 @@ export const rabbitmqQueuesProbe: Probe<'rabbitmq-queues'> = async (check, ctx):
   } catch (err) {
     // The fallback failed too: say why the management API was not used (a 401 names the password).
     const also = management === undefined ? '' : `; the management API was ${management}`;
-    if (!signal.aborted && /^Expected ConnectionOpenOk; got <ConnectionClose/.test(String((err as Error).message)))
+    if (!signal.aborted && vhostRefused(err))
       return failed(
         `the broker refused vhost "${check.vhost}" (it does not exist, or user "${check.username}" may not use it)${also}`,
       );

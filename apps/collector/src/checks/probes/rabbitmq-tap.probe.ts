@@ -1,9 +1,9 @@
-import { isIP } from 'node:net';
 import type { CheckDefinition, CheckSpec } from '@fleetwatch/contracts';
 import { jsonPathGet } from '@fleetwatch/domain';
-import { connect, type Channel, type ChannelModel, type ConsumeMessage, type SocketOptions } from 'amqplib';
+import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { failureReasonOf, resolveAllowed } from '../net';
 import type { Probe, ProbeOutcome, ProbeSessions, SessionContext } from '../probe';
+import { amqpConnectArgs } from './connect-target';
 import { MetricBag, redactSecrets } from './service-metrics';
 
 // rabbitmq-tap (issue 16): a pipeline tap. While a check is assigned, the collector holds
@@ -125,27 +125,13 @@ export class Tap {
       const signal = AbortSignal.any([this.own.signal, AbortSignal.timeout(15_000)]);
       const { address } = await resolveAllowed(check.host, ctx.policy, { signal, resolver: ctx.dnsServers });
       // The socket lives as long as the tap: only closing the tap ends it (not the connect timeout).
-      const socketOptions: SocketOptions & { signal: AbortSignal } = {
-        signal: this.own.signal,
-        noDelay: true,
-        timeout: 15_000,
-        clientProperties: { connection_name: `fleetwatch-tap ${check.name}`.slice(0, 200) },
-      };
-      if (check.tls) {
-        socketOptions.rejectUnauthorized = true;
-        if (!isIP(check.host)) socketOptions.servername = check.host;
-      }
       const model = await connect(
-        {
-          protocol: check.tls ? 'amqps' : 'amqp',
-          hostname: address,
-          port: check.port,
-          username: check.username,
-          password: this.password ?? '',
-          vhost: encodeURIComponent(check.vhost),
+        ...amqpConnectArgs(check, address, this.password ?? '', {
+          signal: this.own.signal,
           heartbeat: 30,
-        },
-        socketOptions,
+          connectionName: `fleetwatch-tap ${check.name}`.slice(0, 200),
+          timeout: 15_000,
+        }),
       );
       // Closed while connecting: this connection is not wanted any more.
       if ((this.state as TapState) === 'closed') {

@@ -1,10 +1,9 @@
-import { isIP } from 'node:net';
 import type { CheckSpec } from '@fleetwatch/contracts';
-import { Redis } from 'ioredis';
-import { failureReasonOf, resolveAllowed } from '../net';
+import type { Redis } from 'ioredis';
 import type { Probe, ProbeContext, ProbeOutcome } from '../probe';
+import { connectTarget, redisClient } from './connect-target';
 import { parseInfo } from './redis.probe';
-import { elapsedMs, MetricBag, redactSecrets } from './service-metrics';
+import { elapsedMs, MetricBag } from './service-metrics';
 
 // redis-stats (issue 16): one connection per run to the address the target policy allowed,
 // PING, INFO, then the check's named keys read by their type:
@@ -151,46 +150,11 @@ function failed(failureReason: string, latencyMs: number | null = null): ProbeOu
 }
 
 export const redisStatsProbe: Probe<'redis-stats'> = async (check, ctx: ProbeContext): Promise<ProbeOutcome> => {
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
-  let password: string | undefined;
-  const reasonOf = (err: unknown) =>
-    redactSecrets(failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs }), password);
+  const target = await connectTarget(check, ctx, undefined);
+  if ('failure' in target) return failed(target.failure);
+  const { signal, reasonOf } = target;
 
-  if (check.passwordEnv !== undefined) {
-    password = ctx.env[check.passwordEnv];
-    if (password === undefined)
-      return failed(`environment variable ${check.passwordEnv} (passwordEnv) is not set on this collector`);
-  }
-  let address: string;
-  try {
-    ({ address } = await resolveAllowed(check.host, ctx.policy, { signal, resolver: ctx.dnsServers }));
-  } catch (err) {
-    return failed(reasonOf(err));
-  }
-
-  const redis = new Redis({
-    host: address,
-    port: check.port,
-    username: check.username,
-    password,
-    db: check.db,
-    tls: check.tls ? { servername: isIP(check.host) ? undefined : check.host, rejectUnauthorized: true } : undefined,
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    enableReadyCheck: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    reconnectOnError: null,
-    autoResubscribe: false,
-    disableClientInfo: true,
-    connectTimeout: Math.max(1, Math.ceil(ctx.timeoutMs)),
-  });
-  let firstError: unknown;
-  redis.on('error', (err: unknown) => {
-    firstError ??= err;
-  });
-  const disconnect = () => redis.disconnect();
-  signal.addEventListener('abort', disconnect, { once: true });
+  const { redis, why, unwire } = redisClient(check, target, ctx.timeoutMs);
 
   const started = performance.now();
   try {
@@ -230,11 +194,9 @@ export const redisStatsProbe: Probe<'redis-stats'> = async (check, ctx: ProbeCon
     if (keyErrors.length) outcome.failureReason = `could not read ${keyErrors.length} key(s): ${keyErrors[0]}`;
     return outcome;
   } catch (err) {
-    const message = (err as { message?: unknown }).message;
-    const useFirst = firstError !== undefined && (message === 'Connection is closed.' || !message);
-    return failed(reasonOf(useFirst ? firstError : err));
+    return failed(reasonOf(why(err)));
   } finally {
-    signal.removeEventListener('abort', disconnect);
+    unwire();
     redis.disconnect();
   }
 };

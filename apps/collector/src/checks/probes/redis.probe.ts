@@ -1,7 +1,6 @@
-import { isIP } from 'node:net';
-import { Redis } from 'ioredis';
-import { failureReasonOf, resolveAllowed } from '../net';
+import type { Redis } from 'ioredis';
 import type { MetricSample, Probe, ProbeContext, ProbeOutcome } from '../probe';
+import { connectTarget, redisClient } from './connect-target';
 
 // One attempt at a Redis server: connect to the address the target policy allowed (TLS
 // servername stays the check's host), AUTH/SELECT as the check says, PING, then INFO
@@ -65,53 +64,12 @@ function failed(failureReason: string, latencyMs: number | null = null): ProbeOu
   return { ok: false, latencyMs, failureReason, facts: {} };
 }
 
-function redact(text: string, secret: string | undefined): string {
-  return secret ? text.split(secret).join('***') : text;
-}
-
 export const redisProbe: Probe<'redis'> = async (check, ctx: ProbeContext): Promise<ProbeOutcome> => {
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
-  let password: string | undefined;
-  const reasonOf = (err: unknown) => redact(failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs }), password);
+  const target = await connectTarget(check, ctx, undefined);
+  if ('failure' in target) return failed(target.failure);
+  const { reasonOf } = target;
 
-  if (check.passwordEnv !== undefined) {
-    password = ctx.env[check.passwordEnv];
-    if (password === undefined)
-      return failed(`environment variable ${check.passwordEnv} (passwordEnv) is not set on this collector`);
-  }
-
-  let address: string;
-  try {
-    ({ address } = await resolveAllowed(check.host, ctx.policy, { signal, resolver: ctx.dnsServers }));
-  } catch (err) {
-    return failed(reasonOf(err));
-  }
-
-  const redis = new Redis({
-    host: address,
-    port: check.port,
-    username: check.username,
-    password,
-    db: check.db,
-    tls: check.tls ? { servername: isIP(check.host) ? undefined : check.host, rejectUnauthorized: true } : undefined,
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    enableReadyCheck: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    reconnectOnError: null,
-    autoResubscribe: false,
-    disableClientInfo: true,
-    connectTimeout: Math.max(1, Math.ceil(ctx.timeoutMs)),
-  });
-  // The first error says why (ECONNREFUSED, WRONGPASS); the rejection that follows is often
-  // only "Connection is closed." Kept, never logged.
-  let firstError: unknown;
-  redis.on('error', (err: unknown) => {
-    firstError ??= err;
-  });
-  const disconnect = () => redis.disconnect();
-  signal.addEventListener('abort', disconnect, { once: true });
+  const { redis, why, unwire } = redisClient(check, target, ctx.timeoutMs);
 
   const started = performance.now();
   let graceful = false;
@@ -129,11 +87,9 @@ export const redisProbe: Probe<'redis'> = async (check, ctx: ProbeContext): Prom
     if (denied) result['infoError'] = reasonOf(denied.reason);
     return { ok: true, latencyMs, facts: { result, metrics } };
   } catch (err) {
-    const message = (err as { message?: unknown }).message;
-    const useFirst = firstError !== undefined && (message === 'Connection is closed.' || !message);
-    return failed(reasonOf(useFirst ? firstError : err));
+    return failed(reasonOf(why(err)));
   } finally {
-    signal.removeEventListener('abort', disconnect);
+    unwire();
     await close(redis, graceful);
   }
 };

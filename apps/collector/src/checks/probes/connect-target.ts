@@ -1,0 +1,194 @@
+import { isIP } from 'node:net';
+import type { Options, SocketOptions } from 'amqplib';
+import { Redis } from 'ioredis';
+// eslint-disable-next-line no-restricted-imports -- a monitored target's server, not Fleetwatch's database (the rule's concern)
+import { Client } from 'pg';
+import { failureReasonOf, resolveAllowed } from '../net';
+import type { ProbeContext } from '../probe';
+import { redactSecrets } from './service-metrics';
+
+// What the connection-based probes (redis, redis-stats, postgres, postgres-stats, amqp,
+// rabbitmq-queues, rabbitmq-tap) share before their first byte: the attempt's signal, the
+// password from `passwordEnv`, a failure text that never carries that password, the address
+// the target policy allowed (what the client connects to; TLS names stay the check's host),
+// and the clients' connect options.
+
+/** An attempt's signal, password and failure text. */
+export interface Attempt<P extends string | undefined> {
+  /** The run's signal, the check's timeout and `also`. */
+  signal: AbortSignal;
+  password: P;
+  /** failureReasonOf with the password redacted. */
+  reasonOf(err: unknown): string;
+}
+
+/** Why an attempt ends before connecting (the probe wraps it in its own failure outcome). */
+export interface NoAttempt {
+  failure: string;
+}
+
+/**
+ * The attempt's signal and the password named by `passwordEnv` (else `fallback`); a failure
+ * when that environment variable is not set on this collector.
+ */
+export function attemptSecret<P extends string | undefined>(
+  check: { passwordEnv?: string },
+  ctx: ProbeContext,
+  fallback: P,
+  also?: AbortSignal,
+): NoAttempt | Attempt<string | P> {
+  const signals = [ctx.signal, AbortSignal.timeout(ctx.timeoutMs)];
+  if (also) signals.push(also);
+  const signal = AbortSignal.any(signals);
+  let password: string | P = fallback;
+  if (check.passwordEnv !== undefined) {
+    const value = ctx.env[check.passwordEnv];
+    if (value === undefined)
+      return { failure: `environment variable ${check.passwordEnv} (passwordEnv) is not set on this collector` };
+    password = value;
+  }
+  const reasonOf = (err: unknown) =>
+    redactSecrets(failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs }), password);
+  return { signal, password, reasonOf };
+}
+
+/** attemptSecret, then the check's host resolved to an address the target policy allows. */
+export async function connectTarget<P extends string | undefined>(
+  check: { host: string; passwordEnv?: string },
+  ctx: ProbeContext,
+  fallback: P,
+  also?: AbortSignal,
+): Promise<NoAttempt | Target<string | P>> {
+  const attempt = attemptSecret(check, ctx, fallback, also);
+  if ('failure' in attempt) return attempt;
+  try {
+    const { address } = await resolveAllowed(check.host, ctx.policy, {
+      signal: attempt.signal,
+      resolver: ctx.dnsServers,
+    });
+    return { ...attempt, address };
+  } catch (err) {
+    return { failure: attempt.reasonOf(err) };
+  }
+}
+
+/** TLS server name: the check's host unless it is an address. */
+const servername = (host: string): string | undefined => (isIP(host) ? undefined : host);
+
+/** A connected target: the attempt, and the address the target policy allowed. */
+export type Target<P extends string | undefined> = Attempt<P> & { address: string };
+
+/**
+ * One Redis connection for one attempt, to the target's address: not connected yet
+ * (lazyConnect), no offline queue (a command never waits for a reconnect that will not
+ * come), no retries, no reconnects; dropped when the attempt's signal aborts.
+ * `why(err)`: the first error says why (ECONNREFUSED, WRONGPASS) when the rejection that
+ * follows is only "Connection is closed." (kept, never logged). `unwire()` when done.
+ */
+export function redisClient(
+  check: { host: string; port: number; username?: string; db?: number; tls?: boolean },
+  target: Target<string | undefined>,
+  timeoutMs: number,
+): { redis: Redis; why(err: unknown): unknown; unwire(): void } {
+  const redis = new Redis({
+    host: target.address,
+    port: check.port,
+    username: check.username,
+    password: target.password,
+    db: check.db,
+    tls: check.tls ? { servername: servername(check.host), rejectUnauthorized: true } : undefined,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableReadyCheck: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    reconnectOnError: null,
+    autoResubscribe: false,
+    disableClientInfo: true,
+    connectTimeout: Math.max(1, Math.ceil(timeoutMs)),
+  });
+  let firstError: unknown;
+  redis.on('error', (err: unknown) => {
+    firstError ??= err;
+  });
+  const disconnect = () => redis.disconnect();
+  target.signal.addEventListener('abort', disconnect, { once: true });
+  const why = (err: unknown): unknown => {
+    const message = (err as { message?: unknown }).message;
+    const useFirst = firstError !== undefined && (message === 'Connection is closed.' || !message);
+    return useFirst ? firstError : err;
+  };
+  return { redis, why, unwire: () => target.signal.removeEventListener('abort', disconnect) };
+}
+
+/**
+ * One pg connection for one attempt, to the target's address, under a server-side
+ * statement_timeout; its socket is destroyed when the attempt's signal aborts. `unwire()` when done.
+ */
+export function pgClient(
+  check: { host: string; port: number; user: string; database: string; ssl?: boolean },
+  target: Target<string | undefined>,
+  timeoutMs: number,
+): { client: Client; unwire(): void } {
+  const { password } = target;
+  const client = new Client({
+    host: target.address,
+    port: check.port,
+    user: check.user,
+    database: check.database,
+    // A function, never a missing password: pg would otherwise fall back to the
+    // collector's own PGPASSWORD or ~/.pgpass and hand it to whatever host a check names.
+    password: () => {
+      if (password === undefined) throw new Error('the server asks for a password: give the check a passwordEnv');
+      return password;
+    },
+    ssl: check.ssl ? { servername: servername(check.host), rejectUnauthorized: true } : false,
+    statement_timeout: Math.max(1, Math.ceil(timeoutMs)),
+    application_name: 'fleetwatch-check',
+    keepAlive: false,
+  });
+  // Failures surface through the pending connect/query; an idle 'error' must not crash the collector.
+  client.on('error', () => undefined);
+  const destroy = () => client.connection.stream.destroy();
+  target.signal.addEventListener('abort', destroy, { once: true });
+  return { client, unwire: () => target.signal.removeEventListener('abort', destroy) };
+}
+
+/**
+ * amqplib's connect() arguments. amqplib makes its socket inside connect(), out of our reach:
+ * `signal` goes into the socket options, so Node destroys that socket on abort.
+ */
+export function amqpConnectArgs(
+  check: { host: string; port: number; username: string; vhost: string; tls?: boolean },
+  address: string,
+  password: string,
+  socket: { signal: AbortSignal; heartbeat: number; connectionName: string; timeout?: number },
+): [Options.Connect, SocketOptions & { signal: AbortSignal }] {
+  const socketOptions: SocketOptions & { signal: AbortSignal } = {
+    signal: socket.signal,
+    noDelay: true,
+    clientProperties: { connection_name: socket.connectionName },
+  };
+  if (socket.timeout !== undefined) socketOptions.timeout = socket.timeout;
+  if (check.tls) {
+    socketOptions.rejectUnauthorized = true;
+    const name = servername(check.host);
+    if (name !== undefined) socketOptions.servername = name;
+  }
+  const url: Options.Connect = {
+    protocol: check.tls ? 'amqps' : 'amqp',
+    hostname: address,
+    port: check.port,
+    username: check.username,
+    password,
+    // amqplib unescapes the vhost it is given; escaped here, it arrives exactly as written.
+    vhost: encodeURIComponent(check.vhost),
+    heartbeat: socket.heartbeat,
+  };
+  return [url, socketOptions];
+}
+
+/** The broker refused Connection.Open (RabbitMQ: 530 NOT_ALLOWED); amqplib keeps only the frame's name. */
+export function vhostRefused(err: unknown): boolean {
+  return /^Expected ConnectionOpenOk; got <ConnectionClose/.test(String((err as Error).message));
+}
