@@ -130,13 +130,21 @@ export const checkMetricSchema = z.strictObject({
     .max(128)
     .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _, not starting with a digit'),
   labels: z
-    .record(
-      z
-        .string()
-        .min(1)
-        .max(64)
-        .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _'),
-      storableText(256),
+    // JSON.parse makes `__proto__` an own key, which the record below would skip unchecked and drop.
+    .custom<unknown>((v) => v === null || typeof v !== 'object' || !Object.hasOwn(v, '__proto__'), {
+      message: 'a label name may not start with __ (reserved)',
+    })
+    .pipe(
+      z.record(
+        z
+          .string()
+          .min(1)
+          .max(64)
+          .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _')
+          // Reserved by Prometheus (`__name__`); `__proto__` would also vanish from the parsed record.
+          .refine((k) => !k.startsWith('__'), 'a label name may not start with __ (reserved)'),
+        storableText(256),
+      ),
     )
     .refine((l) => Object.keys(l).length <= 8, 'at most 8 labels')
     .optional(),
