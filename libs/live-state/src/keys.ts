@@ -12,6 +12,9 @@
  *   idx:kind:{kind}           SET    target ids by kind
  *   idx:tag:{tag}             SET    target ids by tag
  *   idx:loc:{location}        SET    target ids reporting from a location
+ *   live:built                STRING set once live state was rebuilt whole from Postgres (or found whole at
+ *                                    boot): a flush removes it, so the aggregator notices the flush even when a
+ *                                    projection writes a target before its next look
  *   deadlines                 ZSET   "{targetId}\u0000{location}" scored by deadline (epoch ms)
  *                                    (a cache of target_location_states.deadline_at in Postgres)
  *   host:{hostId}:metrics     HASH   a host's latest sample: at (epoch ms), json (the host.metrics payload);
@@ -35,6 +38,7 @@ export const LiveKeys = {
   byTag: (tag: string) => `idx:tag:${tag}`,
   byLocation: (location: string) => `idx:loc:${location}`,
   deadlines: 'deadlines',
+  built: 'live:built',
   hostMetrics: (hostId: string) => `host:${hostId}:metrics`,
   checkMetrics: (targetId: string) => `cm:${targetId}`,
   rateBucket: (name: string) => `rate:${name}`,

@@ -441,6 +441,15 @@ export class LiveStateStore {
     return (await this.redis.zcard(LiveKeys.all)) === 0;
   }
 
+  /** Live state was rebuilt whole from Postgres since Redis last lost its data (a flush removes the mark). */
+  async isBuilt(): Promise<boolean> {
+    return (await this.redis.exists(LiveKeys.built)) === 1;
+  }
+
+  async markBuilt(): Promise<void> {
+    await this.redis.set(LiveKeys.built, String(Date.now()));
+  }
+
   /**
    * The deadline set is a cache of Postgres (target_location_states.deadline_at):
    * the sweeper takes due deadlines from Postgres, so a lost entry here delays

@@ -19,9 +19,14 @@ export interface MappedHostSample {
  * when none arrives within two sampling intervals (plus slack), or within
  * `staleAfterSeconds` for a collector that does not say its interval. Pure.
  */
-export function mapHostSample(p: HostMetricsPayload, messageId: string, staleAfterSeconds: number): MappedHostSample {
+export function mapHostSample(
+  p: HostMetricsPayload,
+  messageId: string,
+  staleAfterSeconds: number,
+  /** The sample's time as the aggregator takes it (a collector clock far ahead is clamped: observation.mapper). */
+  at: number = Date.parse(p.sampledAt),
+): MappedHostSample {
   const targetId = TargetIds.host(p.hostId);
-  const at = Date.parse(p.sampledAt);
   const deadline = p.intervalSeconds
     ? {
         at: at + 2 * p.intervalSeconds * 1000 + HOST_STALE_SLACK_MS,

@@ -138,6 +138,7 @@ export class LiveProjection {
       updatedSince,
       shard === undefined ? undefined : { shard, of: OBSERVATION_SHARDS },
     );
+    if (!updatedSince && shard === undefined) await this.store.markBuilt();
     if (total > 0 || !updatedSince)
       this.logger.info(
         { targets: total, hosts, since: updatedSince?.toISOString() ?? null, shard: shard ?? null },
@@ -146,9 +147,17 @@ export class LiveProjection {
     return total;
   }
 
-  /** Redis holds fewer targets than Postgres (empty after a flush, or partly lost). */
+  /**
+   * Redis lost live state (flushed, or a fresh Redis): the mark a whole rebuild leaves is gone. Not "the target
+   * index is empty": after a flush a projection or the sweeper may write a target before this look, and the rest
+   * would then wait for the thorough count (30 s). A Redis found without the mark but full (an upgrade) is rebuilt
+   * once — harmless, a rebuild never moves a target back.
+   */
   async isBehind(): Promise<boolean> {
-    if (await this.store.isEmpty()) return (await this.states.count()) > 0;
+    if (await this.store.isBuilt()) return false;
+    if ((await this.states.count()) > 0) return true;
+    // Nothing to rebuild: whatever lands from now on is projected as it comes.
+    await this.store.markBuilt();
     return false;
   }
 

@@ -1,5 +1,10 @@
 import { buildEnvelope, Messages, TargetStatus, type MessageSource } from '@fleetwatch/contracts';
-import { CHECK_STALE_SLACK_MS, DEFAULT_PUSH_LOCATION, mapEnvelope as mapAll } from './observation.mapper';
+import {
+  CHECK_STALE_SLACK_MS,
+  COLLECTOR_MAX_FUTURE_SKEW_MS,
+  DEFAULT_PUSH_LOCATION,
+  mapEnvelope as mapAll,
+} from './observation.mapper';
 
 const mapEnvelope = (...args: Parameters<typeof mapAll>) => mapAll(...args)[0];
 
@@ -188,5 +193,43 @@ describe('mapEnvelope with a status.update.batch', () => {
     expect(m.lifecycle).toMatchObject({ targetId: payload.targetId, state: 'active', version: 12, at: T, name: 'api' });
     expect(m.lifecycle.resumeDeadline?.at ?? null).toBe(deadlineAt);
     if (deadlineAt !== null) expect(m.lifecycle.resumeDeadline?.expireTo).toBe(TargetStatus.Stale);
+  });
+});
+
+describe("a collector's clock far ahead", () => {
+  const now = T;
+  const collector: MessageSource = { site: 's', service: 'collector', location: 'eu' };
+  const result = (startedAt: string) => ({
+    checkId: 'c1',
+    targetId: 'check:c1',
+    location: 'eu',
+    ok: true,
+    latencyMs: 3,
+    attempt: 1,
+    startedAt,
+    intervalSeconds: 30,
+  });
+  const sample = (sampledAt: string) => ({
+    hostId: 'node-1',
+    location: 'eu',
+    sampledAt,
+    intervalSeconds: 5,
+    cpu: { usagePct: 1, cores: 2, load1: 0, load5: 0, load15: 0 },
+    memory: { totalBytes: 10, usedBytes: 5 },
+    disks: [],
+    network: [],
+    gpus: [],
+  });
+  it.each([
+    ['a check result', (iso: string) => buildEnvelope(Messages.CheckResult.type, 1, collector, result(iso))],
+    ['a host sample', (iso: string) => buildEnvelope(Messages.HostMetrics.type, 1, collector, sample(iso))],
+  ])('%s stamped years ahead is taken at arrival + the skew; one within the skew keeps its time', (_, envelope) => {
+    const far = mapEnvelope(envelope('2031-06-01T00:00:00.000Z'), { staleAfterSeconds: 300, now });
+    const near = mapEnvelope(envelope(new Date(now + 30_000).toISOString()), { staleAfterSeconds: 300, now });
+    if (!('observation' in far) || !('observation' in near)) throw new Error('not an observation');
+    expect(far.observation.at).toBe(now + COLLECTOR_MAX_FUTURE_SKEW_MS);
+    // Its STALE deadline follows from the clamped time, so a dead collector's target still goes STALE.
+    expect(far.observation.deadline?.at).toBeLessThan(now + 5 * 60_000);
+    expect(near.observation.at).toBe(now + 30_000);
   });
 });

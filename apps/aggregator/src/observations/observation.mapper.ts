@@ -33,6 +33,22 @@ export const CHECK_STALE_SLACK_MS = 5_000;
 
 export interface MapperOptions {
   staleAfterSeconds: number;
+  /** The aggregator's clock when the messages arrived (epoch ms; default: now). */
+  now?: number;
+}
+
+/**
+ * How far ahead of the aggregator's clock a collector's timestamp (a result's start, a host sample) may be.
+ * Pushed updates are refused at the edge when their time is implausible; a collector's message has no edge,
+ * and one stamped years ahead would freeze its target: every later result counts as older, its STALE deadline
+ * lies in that future, its live sample is written only forward in time. Beyond this skew the time is the
+ * arrival time plus the skew — ahead still (order among its neighbours kept), never far.
+ */
+export const COLLECTOR_MAX_FUTURE_SKEW_MS = 60_000;
+
+/** A collector's timestamp, clamped to the aggregator's clock plus the allowed skew. */
+export function collectorTime(iso: string, options: MapperOptions): number {
+  return Math.min(Date.parse(iso), (options.now ?? Date.now()) + COLLECTOR_MAX_FUTURE_SKEW_MS);
 }
 
 interface Common {
@@ -211,7 +227,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
       );
     case Messages.CheckResult.type: {
       const p = envelope.payload as CheckResultPayload;
-      const at = t(p.startedAt);
+      const at = collectorTime(p.startedAt, options);
       return [
         {
           type: 'check',
@@ -258,7 +274,8 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
       ];
     }
     case Messages.HostMetrics.type: {
-      const host = mapHostSample(envelope.payload as HostMetricsPayload, messageId, options.staleAfterSeconds);
+      const p = envelope.payload as HostMetricsPayload;
+      const host = mapHostSample(p, messageId, options.staleAfterSeconds, collectorTime(p.sampledAt, options));
       return [{ type: 'host', messageId, origin: { envelope, headers: {} }, ...host }];
     }
     case Messages.PingReceived.type: {
