@@ -6,6 +6,9 @@ import { serveDashboard } from './web/dashboard.static';
 import { setupOpenApi } from './web/openapi';
 
 /** Where the built dashboard lies relative to dist/apps/api-gateway/src/main.js. */
+/** Ids travel URL-encoded in the gateway's paths: a 256-character id of astral characters is ~1.5 KB encoded. */
+export const GATEWAY_MAX_PARAM_LENGTH = 4096;
+
 export const DEFAULT_DASHBOARD_DIR = resolve(__dirname, '../../dashboard');
 
 /** The gateway's wiring before listen (bootstrapService `configure`): OpenAPI, then the dashboard catch-all. */

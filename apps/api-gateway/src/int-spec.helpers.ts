@@ -13,7 +13,7 @@ import { createRedis, LiveStateStore } from '@fleetwatch/live-state';
 import { bootstrapService, RunningService } from '@fleetwatch/observability';
 import { ApiGatewayModule } from './api-gateway.module';
 import { GatewayConfig, loadGatewayConfig } from './config';
-import { configureGateway } from './gateway.setup';
+import { configureGateway, GATEWAY_MAX_PARAM_LENGTH } from './gateway.setup';
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests';
 
@@ -88,6 +88,7 @@ export async function startGateway(
     module: ApiGatewayModule.forRoot({ ...config, port: 0 }),
     config: { ...config, port: 0 },
     trustedProxies: config.trustedProxies,
+    maxParamLength: GATEWAY_MAX_PARAM_LENGTH,
     configure: (app, logger) => configureGateway(app, logger, config),
   });
   const port = (running.app.getHttpServer().address() as AddressInfo).port;

@@ -5,7 +5,7 @@ import { bootstrapService } from '@fleetwatch/observability';
 import { databaseBootCheck } from '@fleetwatch/persistence';
 import { ApiGatewayModule } from './api-gateway.module';
 import { loadGatewayConfig } from './config';
-import { configureGateway } from './gateway.setup';
+import { configureGateway, GATEWAY_MAX_PARAM_LENGTH } from './gateway.setup';
 
 const config = loadConfigOrExit(() => loadGatewayConfig(), 'api-gateway');
 void bootstrapService({
@@ -13,5 +13,6 @@ void bootstrapService({
   config,
   dependencies: [databaseBootCheck(config.databaseUrl), redisBootCheck(config.redisUrl), amqpBootCheck(config.amqpUrl)],
   trustedProxies: config.trustedProxies,
+  maxParamLength: GATEWAY_MAX_PARAM_LENGTH,
   configure: (app, logger) => configureGateway(app, logger, config),
 });

@@ -40,6 +40,12 @@ export interface BootstrapOptions {
   config: CommonConfig;
   dependencies?: BootDependency[];
   bodyLimitBytes?: number;
+  /**
+   * Longest path parameter the router takes (find-my-way's default: 100, longer → 414). The gateway raises it:
+   * ids travel URL-encoded in its paths (a 256-character host or instance id of astral characters is ~1.5 KB
+   * encoded). Ingest keeps the default: no ping token is that long, and a longer one is refused early.
+   */
+  maxParamLength?: number;
   /** Extra wiring before listen (Swagger, static files, CORS, …). */
   configure?: (app: NestFastifyApplication, logger: Logger) => Promise<void> | void;
   /**
@@ -180,9 +186,7 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
     trustProxy: trustProxyFunction(options.trustedProxies),
     ...(options.https ? { https: options.https } : {}),
     forceCloseConnections: 'idle',
-    // Ids travel URL-encoded in paths (a 256-character host or instance id of astral characters is
-    // ~1.5 KB encoded); find-my-way's default of 100 answered a 404 for any longer one.
-    maxParamLength: 4096,
+    routerOptions: { maxParamLength: options.maxParamLength ?? 100 },
     return503OnClosing: true,
     frameworkErrors,
   });
