@@ -60,9 +60,12 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
       total += n;
       if (n < ROLLUP_CHUNK) break;
     }
-    // Host minutes (issue 16): their own marks and table, same chunking.
+    // Host minutes (issue 16): their own marks and table, same chunking. A minute older than the
+    // raw window is never re-rolled (its raw rows are pruned: a late sample would shrink it).
+    const now = Date.now();
+    const rawCutoff = now - this.config.retention.rawDays * DAY_MS;
     for (let i = 0; i < 100 && !this.stopped; i++) {
-      const n = await this.hosts.recomputeDirtyRollups(HOST_ROLLUP_CHUNK);
+      const n = await this.hosts.recomputeDirtyRollups(HOST_ROLLUP_CHUNK, now, rawCutoff);
       total += n;
       if (n < HOST_ROLLUP_CHUNK) break;
     }

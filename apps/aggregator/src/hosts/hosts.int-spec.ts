@@ -5,8 +5,10 @@ import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
 import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { count, createTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import type { AggregatorConfig } from '../config';
 import { HistoryMaintenance } from '../history/history-maintenance.service';
 import { LiveStateBoot } from '../live/live-state.boot';
+import { AGGREGATOR_CONFIG } from '../tokens';
 
 // Issue 16, aggregator side of host metrics: host.metrics published on the real bus →
 // the host's target (UP while samples arrive, STALE when they stop), its latest sample in
@@ -81,6 +83,13 @@ async function rollup(hostId: string, bucket: number, series: string, device = '
     [hostId, new Date(bucket).toISOString(), series, device],
   );
   return r.rows[0] ? { count: r.rows[0].count, avg: Number(r.rows[0].avg), max: Number(r.rows[0].max) } : null;
+}
+
+/** Days ago that are past the raw window and inside the rollup window (from the aggregator's config). */
+function midDays(): number {
+  const { rawDays, rollupDays } = app.get<AggregatorConfig>(AGGREGATOR_CONFIG).retention;
+  expect(rollupDays - rawDays).toBeGreaterThanOrEqual(2);
+  return rawDays + 1;
 }
 
 describe('aggregator: host metrics', () => {
@@ -226,6 +235,13 @@ describe('aggregator: host metrics', () => {
       description: 'old rollup',
       timeoutMs: 30_000,
     });
+    // Past the raw window, inside the rollup window: raw rows go, rollups stay.
+    const mid = Date.now() - midDays() * 86_400_000;
+    await publish(sample('lab-host-mid', mid, 7));
+    await waitFor(async () => (await rollup('lab-host-mid', Math.floor(mid / 60_000) * 60_000, 'cpu_pct')) !== null, {
+      description: 'mid rollup',
+      timeoutMs: 30_000,
+    });
     const deleted = await app.get(HistoryMaintenance).applyRetention();
     expect(deleted.host_metrics).toBeGreaterThanOrEqual(1);
     expect(deleted.host_rollups_1m).toBeGreaterThanOrEqual(1);
@@ -236,5 +252,41 @@ describe('aggregator: host metrics', () => {
       await count(site.pg, 'SELECT count(*) AS n FROM host_rollups_1m WHERE host_id = $1', [host]),
     ).toBeGreaterThan(0);
     expect(await count(site.pg, 'SELECT count(*) AS n FROM host_metrics WHERE host_id = $1', [host])).toBe(5);
+    expect(await count(site.pg, "SELECT count(*) AS n FROM host_metrics WHERE host_id = 'lab-host-mid'")).toBe(0);
+    expect(await rollup('lab-host-mid', Math.floor(mid / 60_000) * 60_000, 'cpu_pct')).toEqual({
+      count: 1,
+      avg: 7,
+      max: 7,
+    });
+  });
+
+  it('a late sample in a minute past the raw window does not shrink its rollup to that one sample', async () => {
+    const id = 'lab-host-late';
+    const minute = Math.floor((Date.now() - midDays() * 86_400_000) / 60_000) * 60_000;
+    for (const [s, cpu] of [
+      [5_000, 10],
+      [20_000, 20],
+      [40_000, 30],
+    ])
+      await publish(sample(id, minute + s, cpu));
+    const full = { count: 3, avg: 20, max: 30 };
+    await waitFor(async () => (await rollup(id, minute, 'cpu_pct'))?.count === 3, {
+      description: 'rollup of 3 samples',
+      timeoutMs: 30_000,
+    });
+    await app.get(HistoryMaintenance).applyRetention();
+    const rawRows = () => count(site.pg, 'SELECT count(*) AS n FROM host_metrics WHERE host_id = $1', [id]);
+    expect(await rawRows()).toBe(0);
+    expect(await rollup(id, minute, 'cpu_pct')).toEqual(full);
+
+    // A spooled sample of that minute arrives late: stored raw (retention prunes it), its mark cleared, the rollup kept.
+    await publish(sample(id, minute + 50_000, 90));
+    await waitFor(async () => (await rawRows()) === 1, { description: 'late raw row', timeoutMs: 30_000 });
+    await waitFor(
+      async () => (await count(site.pg, 'SELECT count(*) AS n FROM host_rollup_dirty WHERE host_id = $1', [id])) === 0,
+      { description: 'late minute mark cleared', timeoutMs: 30_000 },
+    );
+    expect(await rollup(id, minute, 'cpu_pct')).toEqual(full);
+    expect(await rollup(id, minute, 'gpu_util_pct', '0')).toEqual(full);
   });
 });

@@ -151,9 +151,14 @@ export class HostHistoryRepository {
    * Only minutes that ended at least HOST_ROLLUP_SETTLE_MS ago are taken: a minute still
    * filling would be recomputed at every run (each batch marks it again), once it ends it is
    * computed about once (windows up to an hour read raw samples, so nothing waits on it).
+   * `rawCutoff` (epoch ms, the raw retention cutoff): a minute starting before it may have lost
+   * raw rows to retention, so a late sample there (a spooled one) never overwrites its rollup
+   * (recomputed from the one raw row left it would shrink to count 1): its series are only
+   * inserted where the minute has none, and its mark is cleared. Its raw row stays until the
+   * next retention run prunes it.
    * Returns the minutes recomputed.
    */
-  async recomputeDirtyRollups(limit = 500, now = Date.now()): Promise<number> {
+  async recomputeDirtyRollups(limit = 500, now = Date.now(), rawCutoff: number | null = null): Promise<number> {
     return this.inTransaction(async (tx) => {
       const picked = await sqlQuery<{ host_id: string; bucket: string }>(
         tx,
@@ -183,8 +188,9 @@ export class HostHistoryRepository {
                 count(*)::int, avg(v)::float8, max(v)::float8
          FROM points GROUP BY host_id, bucket, series, device
          ORDER BY 1, 2
-         ON CONFLICT (series_key, bucket) DO UPDATE SET count = EXCLUDED.count, avg = EXCLUDED.avg, max = EXCLUDED.max`,
-        [picked.map((r) => r.host_id), picked.map((r) => r.bucket)],
+         ON CONFLICT (series_key, bucket) DO UPDATE SET count = EXCLUDED.count, avg = EXCLUDED.avg, max = EXCLUDED.max
+           WHERE $3::timestamptz IS NULL OR host_rollups_1m.bucket >= $3::timestamptz`,
+        [picked.map((r) => r.host_id), picked.map((r) => r.bucket), rawCutoff === null ? null : iso(rawCutoff)],
       ).catch((err: unknown) => rethrowSql(err));
       return picked.length;
     });
