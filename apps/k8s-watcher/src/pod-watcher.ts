@@ -59,6 +59,22 @@ async function retire(informer: Informer<KubernetesObject>): Promise<void> {
   for (const ms of [1_000, 5_000, 30_000]) setTimeout(() => void informer.stop(), ms).unref();
 }
 
+/**
+ * What the informer's cache keeps of a pod once it is mapped: the keys it needs (namespace,
+ * name, resourceVersion to compare versions) and the uid. The cache holds the very object
+ * handed to the callbacks, so it is pruned in place; whole pod objects (spec, managedFields)
+ * would be kilobytes each against the --max-old-space-size=96 heap of the image.
+ */
+function pruned(pod: PodK8s): PodK8s {
+  const { name, namespace, uid, resourceVersion } = pod.metadata;
+  for (const k of Object.keys(pod)) delete (pod as unknown as Record<string, unknown>)[k];
+  pod.metadata = { name, namespace, uid, resourceVersion };
+  prunedPods.add(pod);
+  return pod;
+}
+/** Pruned pods: the informer's add after a list hands these (already reported) back. */
+const prunedPods = new WeakSet<object>();
+
 /** The informer hands back the objects as the API sent them (raw JSON): pods. */
 const asPod = (o: KubernetesObject) => o as unknown as PodK8s;
 
@@ -203,13 +219,16 @@ export class PodWatcher {
       ms: this.stats.lastRelistMs,
     });
     // The informer fires add/update for these next; each is already reported, with the same updateId.
+    list.items.forEach(pruned);
     return list as unknown as KubernetesListObject<KubernetesObject>;
   }
 
   private onChange(pod: PodK8s): void {
+    if (prunedPods.has(pod)) return;
     this.stats.events++;
     this.attempt = 0;
     this.emit(pod, updateOfPod(pod, this.mapping(), new Date().toISOString()));
+    pruned(pod);
     this.stats.watched = this.known.size;
   }
 
