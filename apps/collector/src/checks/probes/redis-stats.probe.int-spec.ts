@@ -3,7 +3,7 @@ import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
 import { testEnv } from '@fleetwatch/testing';
 import { Redis } from 'ioredis';
 import { closedPort, probeContext } from './probes.int-helpers';
-import { countValues, redisStatsProbe } from './redis-stats.probe';
+import { countValues, MAX_TRACKED_VALUES, MAX_VALUE_LENGTH, redisStatsProbe } from './redis-stats.probe';
 
 jest.setTimeout(60_000);
 
@@ -151,13 +151,67 @@ describe('redis-stats probe against the local server', () => {
     expect(denied.failureReason).toMatch(/denied network 127\.0\.0\.2\/32/);
   });
 
-  it('countValues keeps the first distinct values and sums the rest', () => {
+  it('countValues keeps the most common values (ties: first seen) and sums the rest, long and untracked values too', () => {
     expect(countValues(['a', 'b', 'a', 'c', 'c', 'd'], 2)).toEqual({
       counts: new Map([
         ['a', 2],
+        ['c', 2],
+      ]),
+      other: 2,
+      long: 0,
+      capped: false,
+    });
+    const long = 'x'.repeat(MAX_VALUE_LENGTH + 1);
+    expect(countValues(['a', long, 'b', 'c', 'a', long, 'c', 'a'], 5, 2)).toEqual({
+      counts: new Map([
+        ['a', 3],
         ['b', 1],
       ]),
-      other: 3,
+      other: 4,
+      long: 2,
+      capped: true,
     });
+    expect(countValues(['x'.repeat(MAX_VALUE_LENGTH)], 1).counts.size).toBe(1);
+  });
+
+  it('a hash of many distinct and long values: bounded output, exact counts of the common values, both noted', async () => {
+    const key = k('wide');
+    // 3000 active, 1500 paused, 500 blocked; more distinct values than are tracked, each once;
+    // and 1000 values of 5 KB (5 MB), too long to be a label.
+    const fields: Array<[string, string]> = [];
+    for (let i = 0; i < 3000; i++) fields.push([`a${i}`, 'active']);
+    for (let i = 0; i < 1500; i++) fields.push([`p${i}`, 'paused']);
+    for (let i = 0; i < 500; i++) fields.push([`b${i}`, 'blocked']);
+    for (let i = 0; i < 2 * MAX_TRACKED_VALUES; i++) fields.push([`u${i}`, `user-${i}`]);
+    for (let i = 0; i < 1000; i++) fields.push([`l${i}`, `${'x'.repeat(5000)}${i}`]);
+    for (let i = 0; i < fields.length; i += 500) await admin.hset(key, Object.fromEntries(fields.slice(i, i + 500)));
+    try {
+      const out = await redisStatsProbe(check({ keys: [{ key, maxValues: 5 }] }), probeContext());
+      expect(out.ok).toBe(true);
+      expect(value(out, 'redis_key_fields_read', { key })).toBe(fields.length);
+      expect(value(out, 'redis_key_truncated', { key })).toBe(0);
+      const counted = (out.metrics ?? []).filter((m) => m.name === 'redis_key_hash_values');
+      expect(counted).toHaveLength(5);
+      expect(value(out, 'redis_key_hash_values', { key, value: 'active' })).toBe(3000);
+      expect(value(out, 'redis_key_hash_values', { key, value: 'paused' })).toBe(1500);
+      expect(value(out, 'redis_key_hash_values', { key, value: 'blocked' })).toBe(500);
+      for (const m of counted) expect(m.labels?.['value']?.length).toBeLessThanOrEqual(MAX_VALUE_LENGTH);
+      const other = value(out, 'redis_key_hash_other', { key }) ?? 0;
+      expect(counted.reduce((s, m) => s + m.value, 0) + other).toBe(fields.length);
+      expect(value(out, 'redis_key_hash_long_values', { key })).toBe(1000);
+      expect(out.facts.result).toMatchObject({ longValueKeys: 1, valueCappedKeys: 1, truncatedKeys: 0 });
+      const payload = checkResultPayloadSchema.safeParse({
+        checkId: 'c',
+        targetId: 'check:c',
+        location: 'here',
+        ok: true,
+        latencyMs: out.latencyMs,
+        startedAt: new Date().toISOString(),
+        metrics: out.metrics,
+      });
+      expect(payload.success).toBe(true);
+    } finally {
+      await admin.del(key);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { CheckSpec } from '@fleetwatch/contracts';
 import type { Redis } from 'ioredis';
 import type { Probe, ProbeContext, ProbeOutcome } from '../probe';
@@ -9,8 +10,12 @@ import { elapsedMs, MetricBag } from './service-metrics';
 // PING, INFO, then the check's named keys read by their type:
 //  - a hash is counted by value: `clients` = {c1: active, c2: paused, …} becomes
 //    redis_key_hash_values{key="clients", value="active"} 12 … — read with HSCAN pages up to
-//    `maxFields` (then `redis_key_truncated` 1), the first `maxValues` distinct values one by
-//    one and the rest summed in redis_key_hash_other;
+//    `maxFields` (then `redis_key_truncated` 1), each page counted and dropped, the `maxValues`
+//    most common values one by one and the rest summed in redis_key_hash_other. Memory is
+//    bounded whatever the hash holds: counts of at most MAX_TRACKED_VALUES distinct values of at
+//    most MAX_VALUE_LENGTH characters; longer values are summed in other and counted in
+//    redis_key_hash_long_values (result `longValueKeys`), values first seen past that many
+//    distinct ones too (result `valueCappedKeys`);
 //  - a set, sorted set, list or stream by its length (redis_key_length);
 //  - a string as a number (redis_key_value) when it reads as one, else its length.
 // Nothing is written; every read is bounded (HSCAN pages, STRLEN before GET).
@@ -64,40 +69,113 @@ export function infoMetrics(info: Map<string, string>, bag: MetricBag): void {
   }
 }
 
-/** Counts of a hash's values: the first `maxValues` distinct ones by name, the rest together. */
+/**
+ * Values longer than this are not counted by name (a label value holds 256 characters): they
+ * are summed in `other` and counted as long.
+ */
+export const MAX_VALUE_LENGTH = 256;
+/**
+ * Distinct values a hash read keeps counts of (each at most MAX_VALUE_LENGTH characters): the
+ * most common `maxValues` of them are reported.
+ */
+export const MAX_TRACKED_VALUES = 1000;
+/** Field names up to this length are kept as they are to tell HSCAN's repeats apart; longer ones by a digest. */
+const MAX_PLAIN_FIELD = 40;
+
+/**
+ * Counts of a hash's values, fed one value at a time (an HSCAN page is counted and dropped):
+ * at most MAX_TRACKED_VALUES distinct values of at most MAX_VALUE_LENGTH characters are held,
+ * whatever the hash holds. Values first seen once that many are held, and long values, are
+ * summed in `other`; `capped` says the first happened (a common value seen late may be in `other`).
+ */
+export class ValueCounter {
+  private readonly tracked = new Map<string, number>();
+  /** Values counted in no tracked entry (untracked distinct or long). */
+  private untracked = 0;
+  /** Values longer than MAX_VALUE_LENGTH. */
+  long = 0;
+  /** Whether a value was left untracked because MAX_TRACKED_VALUES were held. */
+  capped = false;
+
+  constructor(private readonly maxTracked = MAX_TRACKED_VALUES) {}
+
+  add(value: string): void {
+    if (value.length > MAX_VALUE_LENGTH) {
+      this.long++;
+      this.untracked++;
+      return;
+    }
+    const n = this.tracked.get(value);
+    if (n !== undefined) this.tracked.set(value, n + 1);
+    else if (this.tracked.size < this.maxTracked) this.tracked.set(value, 1);
+    else {
+      this.capped = true;
+      this.untracked++;
+    }
+  }
+
+  /** The `maxValues` most common values (ties: first seen first) and the sum of all the rest. */
+  top(maxValues: number): { counts: Map<string, number>; other: number } {
+    const sorted = [...this.tracked].sort((a, b) => b[1] - a[1]);
+    const counts = new Map(sorted.slice(0, maxValues));
+    const other = sorted.slice(maxValues).reduce((sum, [, n]) => sum + n, this.untracked);
+    return { counts, other };
+  }
+}
+
+/** Counts of values: the `maxValues` most common by name, the rest (and long values) together. */
 export function countValues(
   values: Iterable<string>,
   maxValues: number,
-): { counts: Map<string, number>; other: number } {
-  const counts = new Map<string, number>();
-  let other = 0;
-  for (const v of values) {
-    const n = counts.get(v);
-    if (n !== undefined) counts.set(v, n + 1);
-    else if (counts.size < maxValues) counts.set(v, 1);
-    else other++;
-  }
-  return { counts, other };
+  maxTracked = MAX_TRACKED_VALUES,
+): { counts: Map<string, number>; other: number; long: number; capped: boolean } {
+  const counter = new ValueCounter(maxTracked);
+  for (const v of values) counter.add(v);
+  return { ...counter.top(maxValues), long: counter.long, capped: counter.capped };
 }
 
-async function readHash(redis: Redis, read: KeyRead, bag: MetricBag): Promise<boolean> {
+/** What a key read found worth saying in the result. */
+export interface KeyReadNotes {
+  /** A hash read stopped at its field cap. */
+  truncated: boolean;
+  /** A hash held values longer than MAX_VALUE_LENGTH (summed in redis_key_hash_other). */
+  longValues: boolean;
+  /** A hash held more than MAX_TRACKED_VALUES distinct values (later ones summed in redis_key_hash_other). */
+  valuesCapped: boolean;
+}
+const NO_NOTES: KeyReadNotes = { truncated: false, longValues: false, valuesCapped: false };
+
+/** A field's identity for telling HSCAN's repeats apart, a bounded size whatever the field. */
+function fieldId(field: string): string {
+  return field.length <= MAX_PLAIN_FIELD ? `=${field}` : `#${createHash('sha1').update(field).digest('base64')}`;
+}
+
+async function readHash(redis: Redis, read: KeyRead, bag: MetricBag): Promise<KeyReadNotes> {
   const labels = { key: read.key };
   bag.add('redis_key_length', await redis.hlen(read.key), labels);
-  // HSCAN may return a field twice (rehashing): values are kept per field.
-  const seen = new Map<string, string>();
+  // Each HSCAN page is counted and dropped: held are the counts (bounded, ValueCounter) and
+  // one bounded identity per field read, since HSCAN may return a field twice (rehashing).
+  const seen = new Set<string>();
+  const counter = new ValueCounter();
   let cursor = '0';
   do {
     const [next, flat] = await redis.hscan(read.key, cursor, 'COUNT', HSCAN_PAGE);
-    for (let i = 0; i + 1 < flat.length && seen.size < read.maxFields; i += 2) seen.set(flat[i], flat[i + 1]);
+    for (let i = 0; i + 1 < flat.length && seen.size < read.maxFields; i += 2) {
+      const id = fieldId(flat[i]);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      counter.add(flat[i + 1]);
+    }
     cursor = next;
   } while (cursor !== '0' && seen.size < read.maxFields);
   const truncated = cursor !== '0';
-  const { counts, other } = countValues(seen.values(), read.maxValues);
+  const { counts, other } = counter.top(read.maxValues);
   for (const [value, n] of counts) bag.add('redis_key_hash_values', n, { key: read.key, value });
   if (other > 0) bag.add('redis_key_hash_other', other, labels);
+  if (counter.long > 0) bag.add('redis_key_hash_long_values', counter.long, labels);
   bag.add('redis_key_fields_read', seen.size, labels);
   bag.add('redis_key_truncated', truncated ? 1 : 0, labels);
-  return truncated;
+  return { truncated, longValues: counter.long > 0, valuesCapped: counter.capped };
 }
 
 async function readString(redis: Redis, key: string, bag: MetricBag): Promise<void> {
@@ -113,13 +191,13 @@ async function readString(redis: Redis, key: string, bag: MetricBag): Promise<vo
   bag.add('redis_key_length', length, { key });
 }
 
-/** One named key, read by its type. Returns whether a hash read stopped at its field cap. */
-export async function readKey(redis: Redis, read: KeyRead, bag: MetricBag): Promise<boolean> {
+/** One named key, read by its type. Returns what a hash read has to say (its field cap, long or too many values). */
+export async function readKey(redis: Redis, read: KeyRead, bag: MetricBag): Promise<KeyReadNotes> {
   const type = read.type === 'auto' ? await redis.type(read.key) : read.type;
   const labels = { key: read.key };
   if (type === 'none') {
     bag.add('redis_key_exists', 0, labels);
-    return false;
+    return NO_NOTES;
   }
   bag.add('redis_key_exists', 1, labels);
   switch (type) {
@@ -127,21 +205,21 @@ export async function readKey(redis: Redis, read: KeyRead, bag: MetricBag): Prom
       return readHash(redis, read, bag);
     case 'set':
       bag.add('redis_key_length', await redis.scard(read.key), labels);
-      return false;
+      return NO_NOTES;
     case 'zset':
       bag.add('redis_key_length', await redis.zcard(read.key), labels);
-      return false;
+      return NO_NOTES;
     case 'list':
       bag.add('redis_key_length', await redis.llen(read.key), labels);
-      return false;
+      return NO_NOTES;
     case 'stream':
       bag.add('redis_key_length', await redis.xlen(read.key), labels);
-      return false;
+      return NO_NOTES;
     case 'string':
       await readString(redis, read.key, bag);
-      return false;
+      return NO_NOTES;
     default:
-      return false;
+      return NO_NOTES;
   }
 }
 
@@ -167,10 +245,15 @@ export const redisStatsProbe: Probe<'redis-stats'> = async (check, ctx: ProbeCon
     const info = parseInfo(await redis.info());
     infoMetrics(info, bag);
     const truncatedKeys: string[] = [];
+    let longValueKeys = 0;
+    let valueCappedKeys = 0;
     const keyErrors: string[] = [];
     for (const read of check.keys) {
       try {
-        if (await readKey(redis, read, bag)) truncatedKeys.push(read.key);
+        const notes = await readKey(redis, read, bag);
+        if (notes.truncated) truncatedKeys.push(read.key);
+        if (notes.longValues) longValueKeys++;
+        if (notes.valuesCapped) valueCappedKeys++;
       } catch (err) {
         if (signal.aborted) throw err;
         // WRONGTYPE (the key is not what the check says), NOPERM (ACL): the others are still read.
@@ -182,6 +265,10 @@ export const redisStatsProbe: Probe<'redis-stats'> = async (check, ctx: ProbeCon
       redisVersion: info.get('redis_version'),
       keysRead: check.keys.length - keyErrors.length,
       truncatedKeys: truncatedKeys.length,
+      // Hashes with values over MAX_VALUE_LENGTH characters, or over MAX_TRACKED_VALUES distinct
+      // values: those were summed in redis_key_hash_other, not counted by name.
+      longValueKeys,
+      valueCappedKeys,
       metricsDropped: bag.dropped,
     };
     if (keyErrors.length) result['keyErrors'] = keyErrors.slice(0, 8);
