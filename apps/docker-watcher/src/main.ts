@@ -18,6 +18,7 @@ async function main() {
     log,
     maxBatch: config.maxBatch,
     maxQueue: config.maxQueue,
+    maxQueueBytes: config.maxQueueBytes,
     baseDelayMs: config.retryBaseMs,
     maxDelayMs: config.retryMaxMs,
   });

@@ -85,9 +85,15 @@ export function pusherMetrics(pusher: StatusPusher) {
     },
     {
       name: 'fleetwatch_pusher_retries_total',
-      help: 'Requests answered 429/5xx or lost, retried.',
+      help: 'Requests answered 429/5xx/401/403 or lost, retried.',
       type: 'counter' as const,
       value: s.retries,
+    },
+    {
+      name: 'fleetwatch_pusher_auth_refused_total',
+      help: 'Requests answered 401/403 (the API key refused); the updates are held and retried.',
+      type: 'counter' as const,
+      value: s.authRefused,
     },
     {
       name: 'fleetwatch_pusher_dropped_invalid_total',
@@ -103,7 +109,7 @@ export function pusherMetrics(pusher: StatusPusher) {
     },
     {
       name: 'fleetwatch_pusher_dropped_overflow_total',
-      help: 'Updates dropped from a full queue.',
+      help: 'Oldest updates dropped from a full queue (WATCHER_QUEUE_MAX or WATCHER_QUEUE_MAX_BYTES).',
       type: 'counter' as const,
       value: s.droppedOverflow,
     },
@@ -112,6 +118,12 @@ export function pusherMetrics(pusher: StatusPusher) {
       help: 'Updates queued or in flight.',
       type: 'gauge' as const,
       value: pusher.pending,
+    },
+    {
+      name: 'fleetwatch_pusher_queued_bytes',
+      help: 'JSON bytes of the updates queued (bound: WATCHER_QUEUE_MAX_BYTES).',
+      type: 'gauge' as const,
+      value: pusher.queuedBytes,
     },
   ];
 }

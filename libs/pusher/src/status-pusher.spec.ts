@@ -3,7 +3,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { InstanceKind } from '@fleetwatch/contracts';
 import { backoffDelayMs, nextRetryDelayMs, retryAfterMs } from './backoff';
-import { badIndexesOf, StatusPusher, type PushLog } from './status-pusher';
+import { parseEnv } from '@fleetwatch/config';
+import { pusherMetrics } from './daemon';
+import { pusherSettings, pusherShape } from './pusher-config';
+import { badIndexesOf, ingestBaseUrl, redactText, redactUrl, StatusPusher, type PushLog } from './status-pusher';
 
 // The pusher against a real HTTP server on loopback that answers as status-ingest does
 // (202, 400 naming items, 413, 429/503 with Retry-After): what it sends, retries and drops.
@@ -227,5 +230,160 @@ describe('StatusPusher waits', () => {
     const { signal } = (p as unknown as { stopSignal: AbortController }).stopSignal;
     expect(getEventListeners(signal, 'abort').length).toBeLessThanOrEqual(1);
     await p.stop();
+  });
+});
+
+describe('StatusPusher and a refused API key', () => {
+  it.each([401, 403])('holds the queue on %i and retries with backoff until the key is accepted', async (status) => {
+    let n = 0;
+    handler = (body, q, res) => {
+      n++;
+      if (n <= 3) res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
+      else accept(body, q, res);
+    };
+    logs.length = 0;
+    const p = new StatusPusher({ url, apiKey: 'fw_secret_key_123', log, baseDelayMs: 10, maxDelayMs: 50 });
+    p.enqueue(update(1));
+    p.enqueue(update(2));
+    p.start();
+    await p.drained();
+    await p.stop();
+    expect(p.stats).toMatchObject({ accepted: 2, droppedRefused: 0, authRefused: 3, retries: 3 });
+    const sent = received.map((r) => itemsOf((r as { body: unknown }).body).map((u) => u.updateId));
+    expect(sent).toEqual(Array.from({ length: 4 }, () => ['u-1', 'u-2']));
+    // One error per minute at most (three refusals here), naming the status and the key's refusal.
+    const errors = logs.filter((l) => l.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.msg).toMatch(/API key/);
+    expect(errors[0]?.fields).toMatchObject({ status });
+    expect(JSON.stringify(logs)).not.toContain('fw_secret_key_123');
+  });
+});
+
+describe('StatusPusher queue byte bound', () => {
+  const long = (i: number) => update(i, { message: 'm'.repeat(2000) });
+  const size = Buffer.byteLength(JSON.stringify(long(1)));
+
+  it('drops the oldest when the queued JSON bytes pass maxQueueBytes, and counts them in its metrics', async () => {
+    handler = accept;
+    logs.length = 0;
+    const p = new StatusPusher({ url, apiKey: 'k', log, maxQueueBytes: 3 * size + 10 });
+    for (let i = 1; i <= 5; i++) p.enqueue(long(i));
+    expect(p.pending).toBe(3);
+    expect(p.queuedBytes).toBe(3 * size);
+    expect(p.stats.droppedOverflow).toBe(2);
+    const m = Object.fromEntries(pusherMetrics(p).map((x) => [x.name, x.value]));
+    expect(m).toMatchObject({ fleetwatch_pusher_dropped_overflow_total: 2, fleetwatch_pusher_queued_bytes: 3 * size });
+    expect(logs.filter((l) => l.msg.includes('queue full'))).toHaveLength(2);
+    p.start();
+    await p.drained();
+    await p.stop();
+    expect(received.flatMap((r) => itemsOf((r as { body: unknown }).body).map((u) => u.updateId))).toEqual([
+      'u-3',
+      'u-4',
+      'u-5',
+    ]);
+    expect(p.queuedBytes).toBe(0);
+  });
+
+  it('keeps its byte count through retries (what goes back to the queue counts again)', async () => {
+    let n = 0;
+    handler = (body, q, res) => (++n === 1 ? res.writeHead(503).end('{}') : accept(body, q, res));
+    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxQueueBytes: 10 * size });
+    for (let i = 1; i <= 4; i++) p.enqueue(long(i));
+    p.start();
+    await p.drained();
+    await p.stop();
+    expect(p.stats).toMatchObject({ accepted: 4, droppedOverflow: 0 });
+    expect(p.queuedBytes).toBe(0);
+  });
+
+  it('reads WATCHER_QUEUE_MAX_BYTES, 32 MiB by default', () => {
+    const base = { FLEETWATCH_INGEST_API_KEY: 'k' };
+    expect(pusherSettings(parseEnv(pusherShape, base)).maxQueueBytes).toBe(32 * 1024 * 1024);
+    expect(pusherSettings(parseEnv(pusherShape, { ...base, WATCHER_QUEUE_MAX_BYTES: '2097152' })).maxQueueBytes).toBe(
+      2_097_152,
+    );
+    expect(() => parseEnv(pusherShape, { ...base, WATCHER_QUEUE_MAX_BYTES: '1000' })).toThrow(
+      /WATCHER_QUEUE_MAX_BYTES/,
+    );
+  });
+});
+
+describe('ingest URL redaction', () => {
+  it('sends to a URL given with user:pass@ and a query string, and never logs them', async () => {
+    handler = accept;
+    logs.length = 0;
+    const withSecrets = url.replace('http://', 'http://ops:pa55word@') + '/?token=qs-secret';
+    const p = new StatusPusher({ url: withSecrets, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 50 });
+    p.enqueue(update(1));
+    p.start();
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      p.drained().then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 10_000))),
+    ]);
+    clearTimeout(timer);
+    await p.stop(0);
+    expect(done).toBe(true);
+    expect(received).toEqual([{ auth: 'Bearer k', body: update(1) }]);
+    const text = JSON.stringify(logs);
+    expect(text).not.toMatch(/pa55word|ops:|qs-secret/);
+    expect(logs.find((l) => l.msg.includes('userinfo'))?.fields).toEqual({
+      url: `${url.replace('http://', 'http://***@')}/?***`,
+    });
+  });
+
+  it('keeps userinfo and query strings out of retry messages when the ingest is away', async () => {
+    const spare = createServer();
+    await new Promise<void>((r) => spare.listen(0, '127.0.0.1', r));
+    const port = (spare.address() as AddressInfo).port;
+    await new Promise((r) => spare.close(r));
+    logs.length = 0;
+    const p = new StatusPusher({
+      url: `http://ops:pa55word@127.0.0.1:${port}/?token=qs-secret`,
+      apiKey: 'k',
+      log,
+      baseDelayMs: 10,
+      maxDelayMs: 20,
+    });
+    p.enqueue(update(1));
+    p.start();
+    await new Promise((r) => setTimeout(r, 200));
+    await p.stop(0);
+    expect(logs.filter((l) => l.msg.includes('retrying')).length).toBeGreaterThan(0);
+    expect(JSON.stringify(logs)).not.toMatch(/pa55word|ops:|qs-secret/);
+  });
+
+  it.each([
+    ['http://u:p@ingest:3001/?k=v', 'http://***@ingest:3001/?***', 'http://ingest:3001/'],
+    ['https://u@ingest.example', 'https://***@ingest.example/', 'https://ingest.example/'],
+    ['http://127.0.0.1:3001', 'http://127.0.0.1:3001/', 'http://127.0.0.1:3001'],
+    ['http://ingest/base#frag', 'http://ingest/base', 'http://ingest/base'],
+  ])('%s logs as %s and is sent to %s', (raw, logged, base) => {
+    expect(redactUrl(raw)).toBe(logged);
+    expect(ingestBaseUrl(raw)).toBe(base);
+  });
+
+  it('warns about nothing for a plain URL', () => {
+    logs.length = 0;
+    new StatusPusher({ url, apiKey: 'k', log });
+    new StatusPusher({ url: `${url}/`, apiKey: 'k', log });
+    expect(logs).toEqual([]);
+  });
+
+  it('redacts URLs inside free text', () => {
+    expect(redactText('fetch http://a:b@h:1/x?token=t failed; see https://c@d/y')).toBe(
+      'fetch http://***@h:1/x?*** failed; see https://***@d/y',
+    );
+    expect(redactText('no url here')).toBe('no url here');
+  });
+
+  it('gives the watchers a URL to log without userinfo or query string', () => {
+    const v = parseEnv(pusherShape, {
+      FLEETWATCH_INGEST_API_KEY: 'k',
+      FLEETWATCH_INGEST_URL: 'http://ops:pa55word@ingest:3001/?token=qs-secret',
+    });
+    expect(pusherSettings(v).ingestUrl).toBe('http://ingest:3001/');
   });
 });

@@ -21,6 +21,8 @@ export interface StatusPusherOptions {
   maxBatchBytes?: number;
   /** Updates waiting to be sent, at most; beyond, the oldest are dropped and counted. */
   maxQueue?: number;
+  /** JSON bytes (UTF-8) of the updates waiting to be sent, at most (32 MiB); beyond, the oldest are dropped and counted. */
+  maxQueueBytes?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
   requestTimeoutMs?: number;
@@ -36,8 +38,10 @@ export interface PushStats {
   accepted: number;
   /** Requests sent (each attempt counts). */
   requests: number;
-  /** Attempts answered 429/5xx or lost on the network, then retried. */
+  /** Attempts answered 429/5xx/401/403 or lost on the network, then retried. */
   retries: number;
+  /** Attempts answered 401/403 (the API key refused); the updates are held and retried. */
+  authRefused: number;
   droppedInvalid: number;
   droppedRefused: number;
   droppedOverflow: number;
@@ -46,6 +50,7 @@ export interface PushStats {
 type Outcome =
   | { kind: 'accepted' }
   | { kind: 'retry'; reason: string; retryAfter?: number }
+  | { kind: 'unauthorized'; status: number }
   | { kind: 'refused'; status: number; reason: string; badIndexes: number[] }
   | { kind: 'too-large' };
 
@@ -54,8 +59,10 @@ type Outcome =
  * Each update is validated with the shared contract before it is queued (one that would
  * be refused is logged and dropped here, naming the field). A request answered 429 or
  * 503 (or 5xx, or lost on the network) is retried with exponential backoff and jitter,
- * honouring Retry-After, for as long as it takes; the queue is bounded. A 4xx other than
- * 408/429 is not retried: the updates it names are logged and dropped with the reason,
+ * honouring Retry-After, for as long as it takes; the queue is bounded by count and by
+ * JSON bytes (the oldest dropped and counted). 401/403 (a rotated or revoked key) hold
+ * the queue and retry with the same backoff, logging an error at most once a minute, so
+ * nothing is lost while the key is replaced. Another 4xx other than 408/429 is not retried: the updates it names are logged and dropped with the reason,
  * the rest of the batch is sent again. Every update carries an `updateId` (the caller's,
  * deterministic per event; a random one otherwise), so a retry after a lost answer is
  * never stored twice.
@@ -65,15 +72,19 @@ export class StatusPusher {
     accepted: 0,
     requests: 0,
     retries: 0,
+    authRefused: 0,
     droppedInvalid: 0,
     droppedRefused: 0,
     droppedOverflow: 0,
   };
-  private readonly queue: StatusUpdateInput[] = [];
+  private readonly queue: Queued[] = [];
+  private queueBytes = 0;
+  private lastAuthErrorAt = Number.NEGATIVE_INFINITY;
   private readonly endpoint: string;
   private readonly maxBatch: number;
   private readonly maxBatchBytes: number;
   private readonly maxQueue: number;
+  private readonly maxQueueBytes: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly requestTimeoutMs: number;
@@ -86,14 +97,26 @@ export class StatusPusher {
   private readonly stopSignal = new AbortController();
 
   constructor(private readonly opts: StatusPusherOptions) {
-    this.endpoint = new URL('/api/v1/status/updates', opts.url).toString();
+    // fetch refuses a URL with user:pass@ (and would echo it in its error): the API key is
+    // the credential, so userinfo (and a query string, which the path replaces anyway) goes.
+    this.endpoint = new URL('/api/v1/status/updates', ingestBaseUrl(opts.url)).toString();
+    if (ingestBaseUrl(opts.url) !== opts.url)
+      opts.log.warn('ingest URL: userinfo and query string ignored (the API key is the credential)', {
+        url: redactUrl(opts.url),
+      });
     this.maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 500, MAX_BATCH_UPDATES));
     this.maxBatchBytes = opts.maxBatchBytes ?? 768 * 1024;
     this.maxQueue = opts.maxQueue ?? 100_000;
+    this.maxQueueBytes = opts.maxQueueBytes ?? 32 * 1024 * 1024;
     this.baseDelayMs = opts.baseDelayMs ?? 500;
     this.maxDelayMs = opts.maxDelayMs ?? 30_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 15_000;
     this.lingerMs = opts.lingerMs ?? 20;
+  }
+
+  /** JSON bytes of the updates queued (not those in flight). */
+  get queuedBytes(): number {
+    return this.queueBytes;
   }
 
   /** Updates queued or in flight. */
@@ -113,12 +136,21 @@ export class StatusPusher {
       });
       return false;
     }
-    this.queue.push(withId);
-    if (this.queue.length > this.maxQueue) {
-      const over = this.queue.length - this.maxQueue;
-      this.queue.splice(0, over);
+    const bytes = Buffer.byteLength(JSON.stringify(withId));
+    this.queue.push({ update: withId, bytes });
+    this.queueBytes += bytes;
+    let over = 0;
+    while (this.queue.length > 1 && (this.queue.length > this.maxQueue || this.queueBytes > this.maxQueueBytes)) {
+      this.queueBytes -= this.queue.shift()?.bytes ?? 0;
+      over++;
+    }
+    if (over > 0) {
       this.stats.droppedOverflow += over;
-      this.opts.log.error('push queue full: oldest updates dropped', { dropped: over, maxQueue: this.maxQueue });
+      this.opts.log.error('push queue full: oldest updates dropped', {
+        dropped: over,
+        maxQueue: this.maxQueue,
+        maxQueueBytes: this.maxQueueBytes,
+      });
     }
     this.wake?.();
     return true;
@@ -160,26 +192,39 @@ export class StatusPusher {
       }
       if (this.lingerMs > 0 && this.queue.length < this.maxBatch && this.splitNext === 0)
         await this.sleep(this.lingerMs);
-      const batch = this.takeBatch();
+      const taken = this.takeBatch();
+      const batch = taken.map((q) => q.update);
       this.inFlight = batch.length;
       const outcome = await this.send(batch);
       this.inFlight = 0;
       if (outcome.kind === 'accepted') {
         this.stats.accepted += batch.length;
         attempt = 0;
-      } else if (outcome.kind === 'retry') {
-        this.queue.unshift(...batch);
+      } else if (outcome.kind === 'retry' || outcome.kind === 'unauthorized') {
+        this.requeue(taken);
         if (!this.running) break;
         this.stats.retries++;
-        const delay = nextRetryDelayMs(attempt++, outcome.retryAfter, {
+        const delay = nextRetryDelayMs(attempt++, outcome.kind === 'retry' ? outcome.retryAfter : undefined, {
           baseMs: this.baseDelayMs,
           maxMs: this.maxDelayMs,
         });
-        this.opts.log.warn('push deferred, retrying', {
-          reason: outcome.reason,
-          updates: batch.length,
-          delayMs: delay,
-        });
+        if (outcome.kind === 'retry') {
+          this.opts.log.warn('push deferred, retrying', {
+            reason: redactText(outcome.reason),
+            updates: batch.length,
+            delayMs: delay,
+          });
+        } else {
+          this.stats.authRefused++;
+          const now = Date.now();
+          if (now - this.lastAuthErrorAt >= 60_000) {
+            this.lastAuthErrorAt = now;
+            this.opts.log.error(
+              `the ingest refuses the API key (${outcome.status}): updates held and retried, replace FLEETWATCH_INGEST_API_KEY`,
+              { status: outcome.status, pending: this.pending, delayMs: delay, authRefused: this.stats.authRefused },
+            );
+          }
+        }
         await this.sleep(delay);
       } else if (outcome.kind === 'too-large') {
         if (batch.length === 1) {
@@ -187,7 +232,7 @@ export class StatusPusher {
         } else {
           // Send the halves one after the other.
           const half = Math.ceil(batch.length / 2);
-          this.queue.unshift(...batch);
+          this.requeue(taken);
           this.splitNext = half;
         }
       } else {
@@ -201,7 +246,7 @@ export class StatusPusher {
             outcome.status,
             outcome.reason,
           );
-          this.queue.unshift(...batch.filter((_, i) => !bad.has(i)));
+          this.requeue(taken.filter((_, i) => !bad.has(i)));
         }
       }
     }
@@ -209,25 +254,33 @@ export class StatusPusher {
 
   private splitNext = 0;
 
-  private takeBatch(): StatusUpdateInput[] {
+  private takeBatch(): Queued[] {
     const limit = this.splitNext > 0 ? this.splitNext : this.maxBatch;
     this.splitNext = 0;
     let bytes = 2;
     let n = 0;
     while (n < this.queue.length && n < limit) {
-      const size = JSON.stringify(this.queue[n]).length + 1;
+      const size = (this.queue[n]?.bytes ?? 0) + 1;
       if (n > 0 && bytes + size > this.maxBatchBytes) break;
       bytes += size;
       n++;
     }
-    return this.queue.splice(0, n);
+    const taken = this.queue.splice(0, n);
+    for (const q of taken) this.queueBytes -= q.bytes;
+    return taken;
+  }
+
+  /** Puts a batch back at the head of the queue, in order (retries never re-order). */
+  private requeue(taken: Queued[]): void {
+    this.queue.unshift(...taken);
+    for (const q of taken) this.queueBytes += q.bytes;
   }
 
   private drop(updates: StatusUpdateInput[], status: number, reason: string): void {
     this.stats.droppedRefused += updates.length;
     this.opts.log.error('updates refused by the ingest: dropped, not retried', {
       status,
-      reason: reason.slice(0, 2000),
+      reason: redactText(reason.slice(0, 2000)),
       updateIds: updates.slice(0, 10).map((u) => u.updateId),
       count: updates.length,
     });
@@ -251,6 +304,7 @@ export class StatusPusher {
     const text = await res.text().catch(() => '');
     if (res.status === 202 || res.status === 200) return { kind: 'accepted' };
     if (res.status === 413) return { kind: 'too-large' };
+    if (res.status === 401 || res.status === 403) return { kind: 'unauthorized', status: res.status };
     if (res.status === 429 || res.status === 408 || res.status >= 500)
       return {
         kind: 'retry',
@@ -281,6 +335,50 @@ export class StatusPusher {
       signal.addEventListener('abort', onAbort, { once: true });
     });
   }
+}
+
+interface Queued {
+  update: StatusUpdateInput;
+  /** UTF-8 bytes of its JSON. */
+  bytes: number;
+}
+
+/** The ingest URL the pusher sends to: no userinfo, query string or fragment (unchanged when it has none). */
+export function ingestBaseUrl(raw: string): string {
+  const u = new URL(raw);
+  if (!u.username && !u.password && !u.search && !u.hash) return raw;
+  u.username = '';
+  u.password = '';
+  u.search = '';
+  u.hash = '';
+  return u.toString();
+}
+
+/** A URL fit for a log: userinfo and query string replaced by `***`. */
+export function redactUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return redactText(raw);
+  }
+  const hadUser = u.username !== '' || u.password !== '';
+  const hadQuery = u.search !== '';
+  u.username = '';
+  u.password = '';
+  u.search = '';
+  u.hash = '';
+  let out = u.toString();
+  if (hadUser) out = out.replace('://', '://***@');
+  if (hadQuery) out += '?***';
+  return out;
+}
+
+/** Any URL inside free text (an error message) with its userinfo and query string replaced by `***`. */
+export function redactText(text: string): string {
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1***@')
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^\s?#"']*)\?[^\s#"']*/gi, '$1?***');
 }
 
 /** The batch positions a 400 names (`updates.3.status: …`), so only those are dropped. */
