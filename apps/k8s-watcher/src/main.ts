@@ -25,6 +25,7 @@ async function main() {
     log,
     maxBatch: config.maxBatch,
     maxQueue: config.maxQueue,
+    maxQueueBytes: config.maxQueueBytes,
     baseDelayMs: config.retryBaseMs,
     maxDelayMs: config.retryMaxMs,
   });
