@@ -80,6 +80,9 @@ export class StatusPusher {
   private readonly queue: Queued[] = [];
   private queueBytes = 0;
   private lastAuthErrorAt = Number.NEGATIVE_INFINITY;
+  private lastOverflowLogAt = Number.NEGATIVE_INFINITY;
+  /** Updates dropped on overflow since the last "queue full" line. */
+  private overflowUnlogged = 0;
   private readonly endpoint: string;
   private readonly maxBatch: number;
   private readonly maxBatchBytes: number;
@@ -146,11 +149,19 @@ export class StatusPusher {
     }
     if (over > 0) {
       this.stats.droppedOverflow += over;
-      this.opts.log.error('push queue full: oldest updates dropped', {
-        dropped: over,
-        maxQueue: this.maxQueue,
-        maxQueueBytes: this.maxQueueBytes,
-      });
+      this.overflowUnlogged += over;
+      // Once a minute at most: during a long outage every new update drops one, which would flood the log.
+      const now = Date.now();
+      if (now - this.lastOverflowLogAt >= 60_000) {
+        this.lastOverflowLogAt = now;
+        this.opts.log.error('push queue full: oldest updates dropped', {
+          dropped: this.overflowUnlogged,
+          droppedTotal: this.stats.droppedOverflow,
+          maxQueue: this.maxQueue,
+          maxQueueBytes: this.maxQueueBytes,
+        });
+        this.overflowUnlogged = 0;
+      }
     }
     this.wake?.();
     return true;
