@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import Dockerode from 'dockerode';
 import { loadConfigOrExit } from '@fleetwatch/config';
-import { jsonLogger, pusherMetrics, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
+import { jsonLogger, pusherMetrics, runDaemon, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
 import { loadDockerWatcherConfig } from './config';
 import { DockerWatcher } from './docker-watcher';
 
@@ -80,26 +80,13 @@ async function main() {
       ...pusherMetrics(pusher),
     ],
   });
-  pusher.start();
-  watcher.start();
+  runDaemon({ log, watcher, pusher, server });
   log.info('docker-watcher started', {
     engine: config.dockerHost ?? `unix://${config.socketPath}`,
     ingest: config.ingestUrl,
     labelFilters: config.labelFilters,
     port: config.port,
   });
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info('stopping', { signal });
-    await watcher.stop();
-    await pusher.stop(5000);
-    server.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 void main();

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { loadConfigOrExit } from '@fleetwatch/config';
-import { jsonLogger, pusherMetrics, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
+import { jsonLogger, pusherMetrics, runDaemon, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
 import { loadK8sWatcherConfig } from './config';
 import { KubeConfigError, loadKubeConfig } from './kube-api';
 import { PodWatcher } from './pod-watcher';
@@ -87,8 +87,7 @@ async function main() {
       ...pusherMetrics(pusher),
     ],
   });
-  pusher.start();
-  watcher.start();
+  runDaemon({ log, watcher, pusher, server });
   log.info('k8s-watcher started', {
     api: connection.origin,
     namespace: config.namespace ?? '(all)',
@@ -96,18 +95,6 @@ async function main() {
     ingest: config.ingestUrl,
     port: config.port,
   });
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info('stopping', { signal });
-    await watcher.stop();
-    await pusher.stop(5000);
-    server.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 void main();

@@ -67,6 +67,33 @@ export async function startDaemonServer(opts: {
   return server;
 }
 
+/**
+ * Starts the pusher and the watcher, and on SIGINT/SIGTERM stops them in that order's reverse: the watcher
+ * first (nothing new is queued), then the pusher gets up to 5 s to deliver what is queued, then the server.
+ */
+export function runDaemon(parts: {
+  log: PushLog;
+  watcher: { start(): void; stop(): Promise<void> };
+  pusher: StatusPusher;
+  server: Server;
+}): void {
+  const { log, watcher, pusher, server } = parts;
+  pusher.start();
+  watcher.start();
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    await watcher.stop();
+    await pusher.stop(5000);
+    server.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
 /** The push client's counters, for a daemon's /metrics. */
 export function pusherMetrics(pusher: StatusPusher) {
   const s = pusher.stats;
