@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,6 +5,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { waitFor } from '@fleetwatch/testing';
 import { createSite, freePort, type E2eSite } from './site-launcher';
+import { instanceStatusIs, instanceTarget, WatcherProcess } from './watcher-process';
 import { DockerEngineStandin } from '../../apps/docker-watcher/src/standin/docker-engine.standin';
 
 // The real Docker watcher (built, dockerode over a unix socket) against a Docker Engine API
@@ -22,9 +22,7 @@ let refusals = 0;
 let refuseNext = 0;
 let apiKey: string;
 let token: string;
-let watcher: ChildProcess | null = null;
-let watcherPort = 0;
-let watcherOutput = '';
+let watcher: WatcherProcess | null = null;
 let db: Client;
 
 /** Answers 503 + Retry-After to the next `refuseNext` pushes, forwards everything else to the ingest. */
@@ -59,76 +57,31 @@ function startProxy(target: string): Promise<void> {
 }
 
 async function startWatcher(): Promise<void> {
-  watcherPort = await freePort();
-  watcherOutput = '';
-  const base: Record<string, string | undefined> = { ...process.env };
-  delete base['NODE_OPTIONS'];
-  delete base['DOCKER_HOST'];
-  watcher = spawn(process.execPath, [join(site.dir, 'dist/apps/docker-watcher/src/main.js')], {
-    env: {
-      ...base,
+  const port = await freePort();
+  watcher = WatcherProcess.start(
+    site,
+    'docker-watcher',
+    port,
+    {
       DOCKER_SOCKET: engine.socketPath,
       FLEETWATCH_INGEST_URL: proxyUrl,
       FLEETWATCH_INGEST_API_KEY: apiKey,
       FLEETWATCH_LOCATION: 'lab-docker',
       DOCKER_WATCHER_LABEL_FILTER: 'fleetwatch.watch=true',
-      DOCKER_WATCHER_PORT: String(watcherPort),
+      DOCKER_WATCHER_PORT: String(port),
       DOCKER_WATCHER_RECONNECT_MAX_SECONDS: '1',
       WATCHER_RETRY_BASE_MS: '100',
       WATCHER_RETRY_MAX_MS: '2000',
       LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const keep = (c: Buffer) => (watcherOutput = (watcherOutput + c.toString()).slice(-8000));
-  watcher.stdout?.on('data', keep);
-  watcher.stderr?.on('data', keep);
-}
-
-async function watcherMetrics(): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${watcherPort}/metrics`)).text();
-  return Object.fromEntries(
-    text
-      .split('\n')
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => l.split(' '))
-      .map(([k, v]) => [k as string, Number(v)]),
+    ['DOCKER_HOST'],
   );
 }
 
-async function killWatcher(signal: NodeJS.Signals): Promise<void> {
-  const w = watcher;
-  if (!w || w.exitCode !== null || w.signalCode !== null) return;
-  await new Promise((resolve) => {
-    w.once('exit', resolve);
-    w.kill(signal);
-  });
-}
-
-async function target(
-  id: string,
-): Promise<{ status: string; locations: { location: string; status: string }[] } | null> {
-  const r = await fetch(`${site.service('api-gateway').url}/api/v1/targets/instance:${id}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  return r.status === 200
-    ? ((await r.json()) as { status: string; locations: { location: string; status: string }[] })
-    : null;
-}
-
-const statusIs = async (id: string, status: string, what: string) => {
-  try {
-    await waitFor(async () => (await target(id))?.status === status, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-      description: what,
-    });
-  } catch (e) {
-    throw new Error(
-      `${(e as Error).message}\nnow: ${JSON.stringify(await target(id))}\n--- watcher ---\n${watcherOutput}`,
-    );
-  }
-};
+const watcherMetrics = async (): Promise<Record<string, number>> => (watcher ? watcher.metrics() : {});
+const killWatcher = (signal: NodeJS.Signals) => watcher?.kill(signal);
+const target = (id: string) => instanceTarget(site, token, id);
+const statusIs = (id: string, status: string, what: string) => instanceStatusIs(site, token, watcher, id, status, what);
 
 async function storedPerInstance(): Promise<Record<string, string[]>> {
   const r = await db.query<{ instance_id: string; lifecycle_status: string }>(

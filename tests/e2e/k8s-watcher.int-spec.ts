@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { waitFor } from '@fleetwatch/testing';
 import { createSite, freePort, type E2eSite } from './site-launcher';
+import { instanceStatusIs, instanceTarget, WatcherProcess } from './watcher-process';
 import { KubeApiStandin, podFixtures } from '../../apps/k8s-watcher/src/standin/kube-api.standin';
 import type { PodK8s } from '../../apps/k8s-watcher/src/pod-status';
 
@@ -19,84 +19,37 @@ let site: E2eSite;
 let kube: KubeApiStandin;
 let apiKey: string;
 let token: string;
-let watcher: ChildProcess | null = null;
-let watcherPort = 0;
-let watcherOutput = '';
+let watcher: WatcherProcess | null = null;
 let kubeconfig: string;
 let db: Client;
 
 async function startWatcher(): Promise<void> {
-  watcherPort = await freePort();
-  watcherOutput = '';
-  const base: Record<string, string | undefined> = { ...process.env };
-  delete base['NODE_OPTIONS'];
-  delete base['KUBERNETES_SERVICE_HOST'];
-  watcher = spawn(process.execPath, [join(site.dir, 'dist/apps/k8s-watcher/src/main.js')], {
-    env: {
-      ...base,
+  const port = await freePort();
+  watcher = WatcherProcess.start(
+    site,
+    'k8s-watcher',
+    port,
+    {
       KUBECONFIG: kubeconfig,
       FLEETWATCH_INGEST_URL: site.service('status-ingest').url,
       FLEETWATCH_INGEST_API_KEY: apiKey,
       FLEETWATCH_LOCATION: 'cluster-1',
       K8S_WATCHER_NAMESPACE: 'shop',
       K8S_WATCHER_LABEL_SELECTOR: 'fleetwatch=on',
-      K8S_WATCHER_PORT: String(watcherPort),
+      K8S_WATCHER_PORT: String(port),
       K8S_WATCHER_LIST_PAGE_SIZE: '2',
       K8S_WATCHER_RECONNECT_MAX_SECONDS: '1',
       WATCHER_RETRY_BASE_MS: '100',
       LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const keep = (c: Buffer) => (watcherOutput = (watcherOutput + c.toString()).slice(-8000));
-  watcher.stdout?.on('data', keep);
-  watcher.stderr?.on('data', keep);
-}
-
-async function watcherMetrics(): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${watcherPort}/metrics`)).text();
-  return Object.fromEntries(
-    text
-      .split('\n')
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => l.split(' '))
-      .map(([k, v]) => [k as string, Number(v)]),
+    ['KUBERNETES_SERVICE_HOST'],
   );
 }
 
-async function killWatcher(): Promise<void> {
-  const w = watcher;
-  if (!w || w.exitCode !== null || w.signalCode !== null) return;
-  await new Promise((resolve) => {
-    w.once('exit', resolve);
-    w.kill('SIGKILL');
-  });
-}
-
-async function target(
-  id: string,
-): Promise<{ status: string; locations: { location: string; status: string }[] } | null> {
-  const r = await fetch(`${site.service('api-gateway').url}/api/v1/targets/instance:${encodeURIComponent(id)}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  return r.status === 200
-    ? ((await r.json()) as { status: string; locations: { location: string; status: string }[] })
-    : null;
-}
-
-const statusIs = async (id: string, status: string, what: string) => {
-  try {
-    await waitFor(async () => (await target(id))?.status === status, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-      description: what,
-    });
-  } catch (e) {
-    throw new Error(
-      `${(e as Error).message}\nnow: ${JSON.stringify(await target(id))}\n--- watcher ---\n${watcherOutput}`,
-    );
-  }
-};
+const watcherMetrics = async (): Promise<Record<string, number>> => (watcher ? watcher.metrics() : {});
+const killWatcher = () => watcher?.kill('SIGKILL');
+const target = (id: string) => instanceTarget(site, token, id);
+const statusIs = (id: string, status: string, what: string) => instanceStatusIs(site, token, watcher, id, status, what);
 
 const settled = () =>
   waitFor(async () => (await watcherMetrics())['fleetwatch_pusher_pending'] === 0, {
