@@ -1,0 +1,47 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { rethrowSql, SQL_POOL, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
+
+// Fencing tokens for numbered shards held under advisory locks (aggregator_shard_epochs).
+// A session advisory lock lives on its own connection: when that connection dies the lock
+// is free at once, while the holder may still have a commit in flight on another
+// connection. The epoch closes that gap: the next holder advances it before consuming —
+// which waits for every transaction that checked the old epoch (FOR SHARE) — and a
+// transaction that checks after the advance sees the new epoch and must not commit.
+
+@Injectable()
+export class ShardEpochsRepository {
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
+
+  /** Takes the next epoch of `shard` for `holder` (on its own, committed at once); waits for commits of the old epoch. */
+  async advance(shard: number, holder: string): Promise<number> {
+    try {
+      const rows = await sqlQuery<{ epoch: string }>(
+        this.pool,
+        `INSERT INTO aggregator_shard_epochs (shard, epoch, holder) VALUES ($1, 1, $2)
+         ON CONFLICT (shard) DO UPDATE
+           SET epoch = aggregator_shard_epochs.epoch + 1, holder = EXCLUDED.holder, taken_at = CURRENT_TIMESTAMP
+         RETURNING epoch::text AS epoch`,
+        [shard, holder.slice(0, 256)],
+      );
+      return Number(rows[0].epoch);
+    } catch (err) {
+      return rethrowSql(err);
+    }
+  }
+
+  /**
+   * Inside a commit: which of `held` (shard → epoch this process took) are no longer current.
+   * The rows stay share-locked until the transaction ends, so no other holder can advance
+   * them before this commit is done.
+   */
+  async superseded(tx: SqlTx, held: ReadonlyMap<number, number>): Promise<Set<number>> {
+    const shards = [...held.keys()];
+    const rows = await sqlQuery<{ shard: number; epoch: string }>(
+      tx,
+      `SELECT shard, epoch::text AS epoch FROM aggregator_shard_epochs WHERE shard = ANY($1::int[]) ORDER BY shard FOR SHARE`,
+      [shards],
+    );
+    const current = new Map(rows.map((r) => [r.shard, Number(r.epoch)]));
+    return new Set(shards.filter((s) => current.get(s) !== held.get(s)));
+  }
+}
