@@ -25,3 +25,5 @@ export * from './alerts/rule.schema';
 export * from './alerts/silence.schema';
 export * from './alerts/channel.schema';
 export * from './alerts/default-rules';
+export * from './alerts/alert-config-rpc.schema';
+export * from './fleet';

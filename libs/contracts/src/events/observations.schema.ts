@@ -335,7 +335,15 @@ export const alertStateChangedPayloadSchema = z.object({
 });
 export type AlertStateChangedPayload = z.infer<typeof alertStateChangedPayloadSchema>;
 
-export const configAreaSchema = z.enum(['checks', 'rules', 'channels', 'properties', 'versions']);
+export const configAreaSchema = z.enum([
+  'checks',
+  'rules',
+  'channels',
+  'maintenance',
+  'silences',
+  'properties',
+  'versions',
+]);
 export const configChangedPayloadSchema = z.object({
   version: z.number().int().positive(),
   hash: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex'),
