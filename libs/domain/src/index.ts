@@ -17,3 +17,4 @@ export * from './checks/literal-ip';
 export * from './checks/conditions';
 export * from './checks/prometheus-text';
 export * from './checks/json-path';
+export * from './drift/drift';

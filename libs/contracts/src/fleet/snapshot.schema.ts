@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+// A site's config snapshot (SPEC §1, §8): its whole configuration as canonical JSON with a
+// content hash, served by every site at GET /api/v1/system/snapshot/current and compared by
+// the leader (drift). Each area is an array of items sorted by `key`, a name that stays the
+// same across sites (a check's name, a username, a component's name) — never a row id, which
+// differs from site to site.
+
+/** The areas of a snapshot, in display order. Do not rename: leaders and members of different versions share them. */
+export const SNAPSHOT_AREAS = [
+  'checks',
+  'alertRules',
+  'channels',
+  'properties',
+  'statusPages',
+  'usersAndRoles',
+  'componentVersions',
+] as const;
+export type SnapshotArea = (typeof SNAPSHOT_AREAS)[number];
+
+/** What an item's secrets are replaced by in a snapshot. */
+export const REDACTED = '[redacted]';
+
+/** One item of an area: its stable `key` and its content (JSON). */
+export const snapshotItemSchema = z.looseObject({ key: z.string().min(1).max(512) });
+export type SnapshotItem = z.infer<typeof snapshotItemSchema>;
+
+export const snapshotAreasSchema = z.object({
+  checks: z.array(snapshotItemSchema).default([]),
+  alertRules: z.array(snapshotItemSchema).default([]),
+  channels: z.array(snapshotItemSchema).default([]),
+  properties: z.array(snapshotItemSchema).default([]),
+  statusPages: z.array(snapshotItemSchema).default([]),
+  usersAndRoles: z.array(snapshotItemSchema).default([]),
+  componentVersions: z.array(snapshotItemSchema).default([]),
+});
+export type SnapshotAreas = z.infer<typeof snapshotAreasSchema>;
+
+/** `GET /api/v1/system/snapshot/current`. `hash` is sha256 (hex) of the canonical JSON of `areas`. */
+export const memberSnapshotSchema = z.object({
+  schemaVersion: z.literal(1),
+  site: z.string(),
+  generatedAt: z.string(),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The site's config version the checks area was read at (0 before the first). */
+  configVersion: z.number().int().min(0).nullable(),
+  areas: snapshotAreasSchema,
+});
+export type MemberSnapshotView = z.infer<typeof memberSnapshotSchema>;

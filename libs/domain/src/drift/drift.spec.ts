@@ -1,0 +1,213 @@
+import type { SnapshotAreas, SnapshotItem } from '@fleetwatch/contracts';
+import { diffArea, diffItem, diffSnapshots, driftCounts, type DriftChange } from './drift';
+
+const check = (name: string, extra: Record<string, unknown> = {}): SnapshotItem => ({
+  key: name,
+  type: 'http',
+  url: `https://${name}.example`,
+  intervalSeconds: 60,
+  ...extra,
+});
+
+describe('diffItem: changed values only, side by side', () => {
+  const cases: [string, SnapshotItem, SnapshotItem, DriftChange[]][] = [
+    ['equal items', check('a'), check('a'), []],
+    ['key order does not matter', { key: 'a', x: 1, y: 2 }, { y: 2, x: 1, key: 'a' }, []],
+    [
+      'one scalar changed',
+      check('a'),
+      check('a', { intervalSeconds: 30 }),
+      [{ path: 'intervalSeconds', leader: 60, member: 30 }],
+    ],
+    ['a field only on the member', check('a'), check('a', { timeoutMs: 500 }), [{ path: 'timeoutMs', member: 500 }]],
+    ['a field only on the leader', check('a', { timeoutMs: 500 }), check('a'), [{ path: 'timeoutMs', leader: 500 }]],
+    ['null is not absent', check('a', { t: null }), check('a'), [{ path: 't', leader: null }]],
+    [
+      'nested object field',
+      check('a', { headers: { Accept: 'json', X: '1' } }),
+      check('a', { headers: { Accept: 'xml', X: '1' } }),
+      [{ path: 'headers.Accept', leader: 'json', member: 'xml' }],
+    ],
+    [
+      'primitive arrays compare whole',
+      check('a', { locations: ['eu', 'us'] }),
+      check('a', { locations: ['eu', 'ap'] }),
+      [{ path: 'locations', leader: ['eu', 'us'], member: ['eu', 'ap'] }],
+    ],
+    [
+      'keyed arrays: reordering is no drift',
+      check('a', {
+        conditions: [
+          { id: 'c1', op: '<' },
+          { id: 'c2', op: '>' },
+        ],
+      }),
+      check('a', {
+        conditions: [
+          { id: 'c2', op: '>' },
+          { id: 'c1', op: '<' },
+        ],
+      }),
+      [],
+    ],
+    [
+      'keyed arrays: an inserted element is one change, not a cascade by index',
+      check('a', {
+        conditions: [
+          { id: 'c1', v: 1 },
+          { id: 'c2', v: 2 },
+        ],
+      }),
+      check('a', {
+        conditions: [
+          { id: 'c0', v: 0 },
+          { id: 'c1', v: 1 },
+          { id: 'c2', v: 2 },
+        ],
+      }),
+      [{ path: 'conditions[id=c0]', member: { id: 'c0', v: 0 } }],
+    ],
+    [
+      'keyed arrays: a changed element names its id',
+      check('a', { rules: [{ name: 'r1', for: '5m' }] }),
+      check('a', { rules: [{ name: 'r1', for: '10m' }] }),
+      [{ path: 'rules[name=r1].for', leader: '5m', member: '10m' }],
+    ],
+    [
+      'objects without a unique identity compare as whole arrays',
+      check('a', { steps: [{ v: 1 }, { v: 2 }] }),
+      check('a', { steps: [{ v: 2 }, { v: 1 }] }),
+      [{ path: 'steps', leader: [{ v: 1 }, { v: 2 }], member: [{ v: 2 }, { v: 1 }] }],
+    ],
+    ['type change', check('a', { port: 80 }), check('a', { port: '80' }), [{ path: 'port', leader: 80, member: '80' }]],
+  ];
+  it.each(cases)('%s', (_name, a, b, expected) => expect(diffItem(a, b)).toEqual(expected));
+});
+
+describe('diffArea: items matched by key', () => {
+  const cases: [string, SnapshotItem[], SnapshotItem[], [number, number, number, number], string[]][] = [
+    ['both empty', [], [], [0, 0, 0, 0], []],
+    ['same items in another order', [check('a'), check('b')], [check('b'), check('a')], [0, 0, 0, 0], []],
+    ['one missing on the member', [check('a'), check('b')], [check('a')], [1, 1, 0, 0], ['b:missing']],
+    ['one extra on the member', [check('a')], [check('a'), check('z')], [1, 0, 1, 0], ['z:extra']],
+    [
+      'one changed, one missing, one extra',
+      [check('a'), check('b')],
+      [check('a', { intervalSeconds: 5 }), check('c')],
+      [3, 1, 1, 1],
+      ['a:changed', 'b:missing', 'c:extra'],
+    ],
+  ];
+  it.each(cases)('%s', (_name, leader, member, [count, missing, extra, changed], items) => {
+    const d = diffArea(leader, member);
+    expect([d.count, d.missing, d.extra, d.changed]).toEqual([count, missing, extra, changed]);
+    expect(d.items.map((i) => `${i.key}:${i.state}`)).toEqual(items);
+  });
+
+  it('shows a missing item whole on the leader side and an extra one on the member side', () => {
+    const d = diffArea([check('a')], [check('b')]);
+    expect(d.items).toEqual([
+      { key: 'a', state: 'missing', changes: [{ path: '', leader: check('a') }] },
+      { key: 'b', state: 'extra', changes: [{ path: '', member: check('b') }] },
+    ]);
+  });
+});
+
+describe('diffSnapshots', () => {
+  const leader: Partial<SnapshotAreas> = {
+    checks: [check('web'), check('api')],
+    properties: [
+      { key: 'region', value: 'eu' },
+      { key: 'retentionDays', value: 7 },
+    ],
+    usersAndRoles: [{ key: 'admin', role: 'admin' }],
+    componentVersions: [{ key: 'api-gateway', version: '1.2.0' }],
+  };
+
+  const cases: [string, Partial<SnapshotAreas>, string[], Record<string, number>, number][] = [
+    ['identical', leader, [], {}, 0],
+    [
+      'an overridden property is not counted',
+      {
+        ...leader,
+        properties: [
+          { key: 'region', value: 'us' },
+          { key: 'retentionDays', value: 7 },
+        ],
+      },
+      ['region'],
+      {},
+      0,
+    ],
+    [
+      'the same change without an override counts',
+      {
+        ...leader,
+        properties: [
+          { key: 'region', value: 'us' },
+          { key: 'retentionDays', value: 7 },
+        ],
+      },
+      [],
+      { properties: 1 },
+      1,
+    ],
+    [
+      'an override only excludes properties, not a check of the same name',
+      { ...leader, checks: [check('web'), check('api', { intervalSeconds: 1 })] },
+      ['api'],
+      { checks: 1 },
+      1,
+    ],
+    [
+      'a property missing on the member is excluded when overridden',
+      { ...leader, properties: [{ key: 'retentionDays', value: 7 }] },
+      ['region'],
+      {},
+      0,
+    ],
+    [
+      'changes over several areas',
+      {
+        ...leader,
+        checks: [check('web', { url: 'https://other' })],
+        usersAndRoles: [{ key: 'admin', role: 'viewer' }],
+        componentVersions: [{ key: 'api-gateway', version: '1.1.0' }],
+        channels: [{ key: 'ops-mail', type: 'email' }],
+      },
+      [],
+      { checks: 2, usersAndRoles: 1, componentVersions: 1, channels: 1 },
+      5,
+    ],
+    [
+      'a member without areas (an older site) drifts by everything the leader has',
+      {},
+      [],
+      {
+        checks: 2,
+        properties: 2,
+        usersAndRoles: 1,
+        componentVersions: 1,
+      },
+      6,
+    ],
+  ];
+  it.each(cases)('%s', (_name, member, overrides, areaCounts, total) => {
+    const report = diffSnapshots(leader, member, { overriddenProperties: overrides });
+    const counts = driftCounts(report);
+    expect(counts.count).toBe(total);
+    expect(Object.fromEntries(Object.entries(counts.areas).filter(([, n]) => n > 0))).toEqual(areaCounts);
+  });
+
+  it('counts every area, empty ones as 0', () => {
+    expect(Object.keys(driftCounts(diffSnapshots({}, {})).areas)).toEqual([
+      'checks',
+      'alertRules',
+      'channels',
+      'properties',
+      'statusPages',
+      'usersAndRoles',
+      'componentVersions',
+    ]);
+  });
+});
