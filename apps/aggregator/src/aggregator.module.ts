@@ -15,6 +15,7 @@ import {
   HistoryRepository,
   HostHistoryRepository,
   SqlPoolModule,
+  ShardEpochsRepository,
   StatusEventsRepository,
   TargetStatesRepository,
 } from '@fleetwatch/persistence';
@@ -33,6 +34,7 @@ import { DeadlineCache } from './staleness/deadline-cache';
 import { DeadlineExpiry } from './staleness/deadline-expiry.service';
 import { SweeperService } from './staleness/sweeper.service';
 import { ShardCoordinator } from './shards/shard-coordinator.service';
+import { ShardFence } from './shards/shard-fence';
 import { StatusPropagation } from './status/status-propagation.service';
 import { AGGREGATOR_CONFIG, SWEEPER_LEASE } from './tokens';
 
@@ -107,6 +109,8 @@ export class AggregatorModule {
         DeadlineCache,
         DeadlineExpiry,
         SweeperService,
+        ShardEpochsRepository,
+        ShardFence,
         ShardCoordinator,
         HistoryMaintenance,
         ReadinessWiring,

@@ -24,6 +24,7 @@ import { ProjectionQueue } from '../live/projection.queue';
 import { StatusPropagation, type CommittedChange } from '../status/status-propagation.service';
 import { AGGREGATOR_CONFIG } from '../tokens';
 import { mapEnvelope, type MappedMessage } from './observation.mapper';
+import { ShardFence, ShardFencedError } from '../shards/shard-fence';
 
 /** Whether the target's own row must be written (not only its locations). */
 function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): boolean {
@@ -122,6 +123,7 @@ export class ObservationsService {
     private readonly lane: SerialLane,
     private readonly projections: ProjectionQueue,
     private readonly setAsideWriter: SetAsideWriter,
+    private readonly fence: ShardFence,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
@@ -199,15 +201,19 @@ export class ObservationsService {
         // The events' publishes of this group's commits: the batches are acked after them, while the next
         // group already commits (the outbox holds the events meanwhile).
         const published: Promise<void>[] = [];
+        // Lanes whose shard another replica took meanwhile (its lock was lost): their batches are refused.
+        const fenced = new Set<LaneKey>();
         try {
           const items = group.length === 1 ? group[0].items : group.flatMap((g) => g.items);
           const lanes = [...new Set(group.map((g) => g.lane))];
           // Batch messages (status.update.batch) may carry 1000 updates each: bound each transaction, in order.
           const max = this.config.maxObservationsPerCommit;
           for (let i = 0; i < items.length; i += max)
-            await this.commitIsolating(items.slice(i, i + max), lanes, published);
+            await this.commitIsolating(items.slice(i, i + max), lanes, published, fenced);
           void Promise.all(published).then(() => {
-            for (const g of group) g.resolve();
+            for (const g of group)
+              if (fenced.has(g.lane)) g.reject(new ShardFencedError(g.lane));
+              else g.resolve();
           });
         } catch (e) {
           // Committed parts are acked with the rest refused: their redelivery is a duplicate.
@@ -228,9 +234,14 @@ export class ObservationsService {
    * replayable message with the reason; everything else is stored (SPEC §3: a bad
    * message never takes good ones with it).
    */
-  private async commitIsolating(items: Active[], lanes: readonly LaneKey[], published: Promise<void>[]): Promise<void> {
+  private async commitIsolating(
+    items: Active[],
+    lanes: readonly LaneKey[],
+    published: Promise<void>[],
+    fenced: Set<LaneKey>,
+  ): Promise<void> {
     try {
-      await this.commitChunk(items, lanes, published);
+      await this.commitChunk(items, lanes, published, fenced);
     } catch (e) {
       if (this.stopping) throw e;
       if (isTooLarge(e) && items.length > 1) {
@@ -240,8 +251,8 @@ export class ObservationsService {
           'commit too large for the database; splitting it',
         );
         const half = Math.ceil(items.length / 2);
-        await this.commitIsolating(items.slice(0, half), lanes, published);
-        await this.commitIsolating(items.slice(half), lanes, published);
+        await this.commitIsolating(items.slice(0, half), lanes, published, fenced);
+        await this.commitIsolating(items.slice(half), lanes, published, fenced);
         return;
       }
       if (isTransient(e)) throw e;
@@ -258,8 +269,8 @@ export class ObservationsService {
         'batch refused by a store; splitting it to isolate the observations that fail',
       );
       const half = Math.ceil(items.length / 2);
-      await this.commitIsolating(items.slice(0, half), lanes, published);
-      await this.commitIsolating(items.slice(half), lanes, published);
+      await this.commitIsolating(items.slice(0, half), lanes, published, fenced);
+      await this.commitIsolating(items.slice(half), lanes, published, fenced);
     }
   }
 
@@ -283,20 +294,32 @@ export class ObservationsService {
   }
 
   /** One commit of a group (of one or several shards): alone in the lane, so ordered with expiry and the relay. */
-  private async commitChunk(active: Active[], lanes: readonly LaneKey[], published: Promise<void>[]): Promise<void> {
-    const { outcome, publishing } = await retryTransient(
+  private async commitChunk(
+    active: Active[],
+    lanes: readonly LaneKey[],
+    published: Promise<void>[],
+    fenced: Set<LaneKey>,
+  ): Promise<void> {
+    const { outcome, publishing, kept } = await retryTransient(
       () =>
         this.lane.run(async () => {
           // Only the SQL transaction can blame the observations: live state and the
           // bus failing (Redis OOM/READONLY, a rebuild, a publish) is an outage for all of them.
           for (const l of lanes) await this.boot.ensureReady(l).catch(asOutage('live state not ready'));
-          const result = await runInSqlTransaction(this.db, (tx) => this.commit(tx, active));
+          const { result, kept } = await runInSqlTransaction(this.db, async (tx) => {
+            // First, under a share lock until the commit: are the shards still ours? A batch of a shard taken
+            // over since is left out (refused, redelivered to the new holder after what it already committed).
+            for (const l of await this.fence.superseded(tx, lanes)) fenced.add(l);
+            const kept = fenced.size === 0 ? active : active.filter((m) => !fenced.has(this.laneOf.get(m) ?? 'legacy'));
+            return { kept, result: kept.length > 0 ? await this.commit(tx, kept) : undefined };
+          });
+          if (!result) return { outcome: undefined, publishing: Promise.resolve(), kept };
           // Projection and publish are queued in commit order; the next commit need not wait for the broker.
           const publishing = this.propagation.start(result, async () => {
             await this.boot.live.setHostMetrics(result.hostMetrics);
             await this.boot.live.setCheckMetrics(result.checkMetrics);
           });
-          return { outcome: result, publishing };
+          return { outcome: result, publishing, kept };
         }),
       {
         stopping: () => this.stopping,
@@ -310,9 +333,10 @@ export class ObservationsService {
       },
     );
     published.push(publishing);
+    if (!outcome) return;
     // Backpressure: do not take more work while Redis is more than a couple of projections behind.
     await this.projections.roomAvailable();
-    for (const m of active) this.metrics.observations.inc({ type: m.type });
+    for (const m of kept) this.metrics.observations.inc({ type: m.type });
     this.metrics.duplicates.inc(outcome.duplicates);
     this.metrics.transitions.inc({ source: 'observation' }, outcome.events.length);
   }

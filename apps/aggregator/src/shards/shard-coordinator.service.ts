@@ -16,6 +16,7 @@ import { ProjectionQueue } from '../live/projection.queue';
 import { SerialLane } from '../status/serial-lane';
 import { AGGREGATOR_CONFIG } from '../tokens';
 import { planShards } from './assignment';
+import { ShardFence } from './shard-fence';
 
 /** First key of the shard locks (`pg_try_advisory_lock(0x46570a00, shard)`): "FW" + 0x0a00. */
 export const SHARD_LOCK_NAMESPACE = 0x46570a00;
@@ -33,7 +34,9 @@ const SHARD_COUNT = OBSERVATION_SHARDS + 1;
  * handed over in order: consumer cancelled, everything delivered committed and acked,
  * the shard's lane empty — only then is the lock released for the next holder. If the
  * lock connection is lost, consumption stops at once (unacked deliveries return to the
- * queue; a commit still in flight is de-duplicated by message id if redelivered).
+ * queue) and a batch still waiting for the committer is refused by the shard's fencing
+ * token (ShardFence): the next holder advances it before it consumes, which waits for a
+ * commit of ours already under way and fails every later one.
  */
 @Injectable()
 export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy {
@@ -61,6 +64,7 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
     private readonly lane: SerialLane,
     private readonly boot: LiveStateBoot,
     private readonly projections: ProjectionQueue,
+    private readonly fence: ShardFence,
     @Inject(LIVE_STATE_REDIS) redis: Redis,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
@@ -162,6 +166,16 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
       await this.aborting.get(shard);
       this.step = `locking ${label(shard)}`;
       if (!(await this.locks.tryLock(shard))) continue;
+      // The fencing token next: it waits for any commit the previous holder still had in flight, and refuses
+      // every later one of theirs. Without it the shard is not ours to consume.
+      this.step = `fencing ${label(shard)}`;
+      try {
+        await this.fence.take(shard, this.id);
+      } catch (e) {
+        this.logger.warn({ shard: label(shard), err: (e as Error).message }, 'shard epoch not advanced; lock released');
+        await this.locks.unlock(shard).catch(() => undefined);
+        continue;
+      }
       const take = ++this.takes;
       this.heldSince.set(shard, now);
       this.takeOf.set(shard, take);
@@ -220,6 +234,7 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
     if (shard < OBSERVATION_SHARDS) await this.lane.runIn(shard, async () => undefined);
     else await this.lane.run(async () => undefined);
     await this.projections.drain();
+    this.fence.forget(shard);
     await this.locks.unlock(shard);
     this.heldSince.delete(shard);
     this.logger.info({ shard: label(shard), replica: this.id }, 'shard handed over');
@@ -228,6 +243,7 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
 
   /** The lock is gone: stop consuming at once (no drain; unacked deliveries go back to the queue). */
   private async drop(shard: number, reason: string): Promise<void> {
+    this.fence.forget(shard);
     this.heldSince.delete(shard);
     this.takeOf.delete(shard);
     this.logger.warn({ shard: label(shard), reason }, 'shard lock lost: consumption stopped');
