@@ -13,3 +13,4 @@ export * from './templates';
 export * from './prometheus-export';
 export * from './mute';
 export * from './validate';
+export * from './channels';

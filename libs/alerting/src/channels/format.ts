@@ -1,0 +1,151 @@
+import { CHANNEL_SECRET_FIELDS, type ChannelConfig } from '@fleetwatch/contracts';
+import { InvalidError } from '@fleetwatch/domain';
+import { emailMessage, type EmailMessage } from './email';
+import { notificationForChannel, type ChannelNotification } from './notification';
+import { pagerDutyEvent } from './pagerduty';
+import { slackMessage } from './slack';
+import { teamsMessage } from './teams';
+import {
+  WEBHOOK_DELIVERY_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+  webhookBody,
+  webhookSignature,
+} from './webhook';
+
+// One notification → the request a channel's receiver gets. Pure: the transport (the aggregator) sends what
+// this returns. Secrets come in as the decrypted plaintexts the configuration owner stores; they go into
+// the request only (URL, header, body, SMTP login), never into anything returned for logs.
+
+export const USER_AGENT = 'Fleetwatch-Alerts/1';
+
+export interface HttpChannelRequest {
+  kind: 'http';
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface SmtpSettings {
+  host: string;
+  port: number;
+  secure: boolean;
+  username?: string;
+  password?: string;
+}
+
+export interface EmailChannelRequest {
+  kind: 'email';
+  smtp: SmtpSettings;
+  message: EmailMessage;
+}
+
+export type ChannelRequest = HttpChannelRequest | EmailChannelRequest;
+
+export interface FormatOptions {
+  /** Signing time (ms). */
+  now: number;
+  /** Sent as X-Fleetwatch-Delivery so a receiver can drop a repeat of the same delivery. */
+  deliveryId?: string;
+}
+
+/** Channel secrets as stored: plaintexts by field name (webhook `secret`, `bearerToken`; slack/teams `url` …). */
+export type ChannelSecrets = Readonly<Record<string, string>>;
+
+function required(config: ChannelConfig, secrets: ChannelSecrets, field: string): string {
+  const value = secrets[field];
+  if (!value) throw new InvalidError(`channel "${config.name}" (${config.type}) has no ${field} stored`);
+  return value;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'user-agent': USER_AGENT };
+
+/**
+ * The request for this channel, or null when the channel is sent nothing (a resolved-only message to a
+ * channel without `sendResolved`). Throws InvalidError when a secret the channel needs is not stored.
+ */
+export function buildChannelRequest(
+  config: ChannelConfig,
+  secrets: ChannelSecrets,
+  notification: ChannelNotification,
+  options: FormatOptions,
+): ChannelRequest | null {
+  const n = notificationForChannel(config, notification);
+  if (!n) return null;
+  switch (config.type) {
+    case 'webhook': {
+      const body = webhookBody(config.name, n);
+      const headers: Record<string, string> = {};
+      // The channel's own headers first: ours (content type, signature, timestamp) always win.
+      for (const [k, v] of Object.entries(config.headers)) headers[k.toLowerCase()] = v;
+      Object.assign(headers, JSON_HEADERS);
+      const timestamp = String(Math.floor(options.now / 1000));
+      headers[WEBHOOK_TIMESTAMP_HEADER] = timestamp;
+      if (options.deliveryId) headers[WEBHOOK_DELIVERY_HEADER] = options.deliveryId;
+      if (secrets['secret']) headers[WEBHOOK_SIGNATURE_HEADER] = webhookSignature(secrets['secret'], timestamp, body);
+      if (secrets['bearerToken']) headers['authorization'] = `Bearer ${secrets['bearerToken']}`;
+      return { kind: 'http', url: config.url, headers, body };
+    }
+    case 'slack':
+      return {
+        kind: 'http',
+        url: required(config, secrets, 'url'),
+        headers: { ...JSON_HEADERS },
+        body: JSON.stringify(slackMessage(config, n)),
+      };
+    case 'teams':
+      return {
+        kind: 'http',
+        url: required(config, secrets, 'url'),
+        headers: { ...JSON_HEADERS },
+        body: teamsMessage(n),
+      };
+    case 'pagerduty':
+      return {
+        kind: 'http',
+        url: config.eventsUrl,
+        headers: { ...JSON_HEADERS },
+        body: JSON.stringify(pagerDutyEvent(required(config, secrets, 'routingKey'), n)),
+      };
+    case 'email':
+      return {
+        kind: 'email',
+        smtp: {
+          host: config.host,
+          port: config.port,
+          secure: config.secure,
+          ...(config.username ? { username: config.username } : {}),
+          ...(secrets['password'] ? { password: secrets['password'] } : {}),
+        },
+        message: emailMessage(config, n),
+      };
+  }
+}
+
+/** The secret values of a channel, to scrub from any text that leaves the transport (errors, answers). */
+export function channelSecretValues(config: Pick<ChannelConfig, 'type'>, secrets: ChannelSecrets): string[] {
+  const fields = Object.keys(CHANNEL_SECRET_FIELDS[config.type]);
+  const out: string[] = [];
+  for (const f of fields) {
+    const v = secrets[f];
+    if (!v) continue;
+    out.push(v);
+    // A URL secret leaks through its parts too (a Slack webhook's path is the credential).
+    if (f === 'url')
+      try {
+        const u = new URL(v);
+        if (u.pathname.length > 1) out.push(u.pathname);
+        if (u.search.length > 1) out.push(u.search.slice(1));
+      } catch {
+        /* not a URL: the whole value is enough */
+      }
+  }
+  return out;
+}
+
+/** `text` with every secret value replaced by ***. */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***');
+  return out;
+}

@@ -1,0 +1,133 @@
+import { compileAlertRule } from '../rule';
+import { targetOf, ruleOf, T0, MIN } from '../testing/fixtures';
+import type { AlertNotification } from '../engine';
+import {
+  commonLabels,
+  groupDedupKey,
+  notificationForChannel,
+  notificationOfFlush,
+  notificationTitle,
+  testNotification,
+  type NotificationLookup,
+} from './notification';
+import { alertOf, notificationOf } from './testing';
+
+const rule = compileAlertRule(
+  ruleOf('r1', {
+    name: 'Target down',
+    severity: 'critical',
+    condition: { type: 'status', statuses: ['DOWN'] },
+    annotations: { summary: '{{ target.name }} is {{ alert.state }}', runbook_url: 'https://wiki/{{ labels.target }}' },
+  }),
+);
+
+function lookup(name: string): NotificationLookup {
+  return {
+    rule: (id) => (id === 'r1' ? rule : undefined),
+    target: (id) => (id === 'check:web' ? targetOf('check:web', { name }) : undefined),
+    externalURL: 'https://fleet.example.com/',
+    site: 'site-a',
+  };
+}
+
+function engineNotification(kind: AlertNotification['kind']): AlertNotification {
+  return {
+    kind,
+    key: 'r1\u0000check:web',
+    ruleId: 'r1',
+    targetId: 'check:web',
+    fingerprint: '0123456789abcdef',
+    labels: { alertname: 'Target down', severity: 'critical', rule_id: 'r1', target: 'check:web' },
+    value: null,
+    activeAt: T0,
+    firedAt: T0 + MIN,
+    resolvedAt: kind === 'resolved' ? T0 + 5 * MIN : null,
+    at: kind === 'resolved' ? T0 + 5 * MIN : T0 + MIN,
+  };
+}
+
+const flush = (kinds: AlertNotification['kind'][]) => ({
+  channelId: 'ch-1',
+  groupKey: 'ch-1\u0000[["alertname","Target down"]]',
+  groupLabels: { alertname: 'Target down' },
+  firing: kinds.filter((k) => k !== 'resolved').map(engineNotification),
+  resolved: kinds.filter((k) => k === 'resolved').map(engineNotification),
+  at: T0 + MIN,
+});
+
+describe('notification of a grouping flush', () => {
+  it('renders annotations with the target and alert, and times as ISO', () => {
+    const n = notificationOfFlush(flush(['firing']), lookup('Web'));
+    expect(n).toMatchObject({ status: 'firing', site: 'site-a', groupLabels: { alertname: 'Target down' } });
+    expect(n.alerts[0]).toEqual({
+      status: 'firing',
+      labels: engineNotification('firing').labels,
+      annotations: { summary: 'Web is firing', runbook_url: 'https://wiki/check:web' },
+      startsAt: '2026-01-01T00:01:00.000Z',
+      endsAt: null,
+      fingerprint: '0123456789abcdef',
+      value: null,
+      generatorURL: 'https://fleet.example.com/alerts/0123456789abcdef',
+    });
+  });
+
+  it('a resolved alert has its end time and a resolved state', () => {
+    const n = notificationOfFlush(flush(['resolved']), lookup('Web'));
+    expect(n.status).toBe('resolved');
+    expect(n.alerts[0]).toMatchObject({ status: 'resolved', endsAt: '2026-01-01T00:05:00.000Z' });
+    expect(n.alerts[0].annotations['summary']).toBe('Web is resolved');
+  });
+
+  it.each(['{{ 7 | plus: 1 }}', '{% include "/etc/passwd" %}', '{{ target.constructor }}'])(
+    'template syntax in a target name (%j) comes out as text',
+    (name) => {
+      expect(notificationOfFlush(flush(['firing']), lookup(name)).alerts[0].annotations['summary']).toBe(
+        `${name} is firing`,
+      );
+    },
+  );
+
+  it('an unknown rule or target still gives a message (no annotations, the id as name)', () => {
+    const l = { ...lookup('x'), rule: () => undefined, target: () => undefined };
+    const n = notificationOfFlush(flush(['repeat']), l);
+    expect(n.alerts[0]).toMatchObject({ status: 'firing', annotations: {} });
+  });
+});
+
+describe('notification helpers', () => {
+  it.each([
+    [[alertOf()], '[FIRING:1] Target down'],
+    [[alertOf(), alertOf({ status: 'resolved', fingerprint: 'b' })], '[FIRING:1] Target down'],
+    [[alertOf({ status: 'resolved' })], '[RESOLVED] Target down'],
+  ])('title of %#', (alerts, title) => expect(notificationTitle(notificationOf(alerts))).toBe(title));
+
+  it('titles carry the other group labels, and a test notification says so', () => {
+    expect(notificationTitle(notificationOf([alertOf()], { groupLabels: { alertname: 'A', site: 'eu' } }))).toBe(
+      '[FIRING:1] A (eu)',
+    );
+    const t = testNotification('site-a', 'https://f', 0);
+    expect(notificationTitle(t)).toBe('[TEST] [FIRING:1] FleetwatchTestNotification');
+    expect(t.test).toBe(true);
+  });
+
+  it('common labels are those every alert shares', () => {
+    expect(commonLabels([alertOf({}, { zone: 'a' }), alertOf({}, { zone: 'b' })])).toEqual({
+      alertname: 'Target down',
+      severity: 'critical',
+      target: 'check:web',
+      rule_id: 'r1',
+    });
+  });
+
+  it('dedup keys are stable per group and differ between groups', () => {
+    expect(groupDedupKey('g1')).toBe(groupDedupKey('g1'));
+    expect(groupDedupKey('g1')).not.toBe(groupDedupKey('g2'));
+    expect(groupDedupKey('g1')).toMatch(/^fleetwatch-[0-9a-f]{40}$/);
+  });
+
+  it('without sendResolved a channel gets only firing alerts', () => {
+    const mixed = notificationOf([alertOf(), alertOf({ status: 'resolved', fingerprint: 'b' })]);
+    expect(notificationForChannel({ sendResolved: true }, mixed)).toBe(mixed);
+    expect(notificationForChannel({ sendResolved: false }, mixed)?.alerts).toHaveLength(1);
+  });
+});

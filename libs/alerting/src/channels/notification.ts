@@ -1,0 +1,200 @@
+import { createHash } from 'node:crypto';
+import type { ChannelConfig } from '@fleetwatch/contracts';
+import type { AlertNotification } from '../engine';
+import type { GroupFlush } from '../grouping';
+import type { CompiledAlertRule } from '../rule';
+import type { AlertTarget } from '../selector';
+import { renderAnnotations, type TemplateContext } from '../templates';
+
+// What one message to one channel says (SPEC §7): a group of alerts, firing or resolved, with their labels,
+// rendered annotations and times. Plain JSON, so a delivery that waits for a retry is stored as it is and the
+// request is built again from it (with the channel's current secrets) at each attempt: no secret is ever
+// stored beside it.
+
+export type NotificationStatus = 'firing' | 'resolved';
+
+export interface NotificationAlert {
+  status: NotificationStatus;
+  labels: Record<string, string>;
+  /** Rendered annotation texts (summary, description, runbook_url …). */
+  annotations: Record<string, string>;
+  /** ISO times; endsAt is null while firing. */
+  startsAt: string;
+  endsAt: string | null;
+  fingerprint: string;
+  /** A metric condition's value, null for status conditions. */
+  value: number | null;
+  /** Where a person sees this alert in the dashboard. */
+  generatorURL: string;
+}
+
+export interface ChannelNotification {
+  /** Stable per channel and group of alerts: dedup keys (PagerDuty) and receivers' grouping derive from it. */
+  groupKey: string;
+  /** `firing` while any alert of the message fires. */
+  status: NotificationStatus;
+  groupLabels: Record<string, string>;
+  /** Firing alerts first, then resolved ones. */
+  alerts: NotificationAlert[];
+  /** The dashboard's base URL. */
+  externalURL: string;
+  site: string;
+  /** A test-send: receivers are told, and nothing is retried. */
+  test?: boolean;
+}
+
+/** What a notification needs to know of targets and rules beyond the engine's notification. */
+export interface NotificationLookup {
+  rule(ruleId: string): CompiledAlertRule | undefined;
+  target(targetId: string): Pick<AlertTarget, 'id' | 'name' | 'kind' | 'site'> | undefined;
+  externalURL: string;
+  site: string;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const trimSlash = (url: string) => url.replace(/\/+$/, '');
+
+/** One alert as a message shows it, with its annotations rendered (a broken template renders as its error). */
+export function notificationAlertOf(n: AlertNotification, lookup: NotificationLookup): NotificationAlert {
+  const compiled = lookup.rule(n.ruleId);
+  const target = lookup.target(n.targetId);
+  const status: NotificationStatus = n.kind === 'resolved' ? 'resolved' : 'firing';
+  const ctx: TemplateContext = {
+    alert: {
+      name: compiled?.rule.name ?? n.labels['alertname'] ?? n.ruleId,
+      state: status,
+      severity: compiled?.rule.severity ?? n.labels['severity'] ?? 'warning',
+      value: n.value,
+      activeAt: iso(n.activeAt),
+      firedAt: iso(n.firedAt),
+      resolvedAt: iso(n.resolvedAt),
+    },
+    labels: n.labels,
+    target: {
+      id: n.targetId,
+      name: target?.name ?? n.targetId,
+      kind: target?.kind ?? 'unknown',
+      site: target?.site ?? lookup.site,
+    },
+    rule: { id: n.ruleId, name: compiled?.rule.name ?? n.ruleId },
+  };
+  return {
+    status,
+    labels: { ...n.labels },
+    annotations: compiled ? renderAnnotations(compiled.rule.annotations, ctx) : {},
+    startsAt: iso(n.firedAt ?? n.activeAt) as string,
+    endsAt: status === 'resolved' ? iso(n.resolvedAt ?? n.at) : null,
+    fingerprint: n.fingerprint,
+    value: n.value,
+    generatorURL: `${trimSlash(lookup.externalURL)}/alerts/${encodeURIComponent(n.fingerprint)}`,
+  };
+}
+
+/** The message of one grouping flush (libs/alerting grouping) for its channel. */
+export function notificationOfFlush(flush: GroupFlush, lookup: NotificationLookup): ChannelNotification {
+  const alerts = [...flush.firing, ...flush.resolved].map((n) => notificationAlertOf(n, lookup));
+  return {
+    groupKey: flush.groupKey,
+    status: flush.firing.length ? 'firing' : 'resolved',
+    groupLabels: { ...flush.groupLabels },
+    alerts,
+    externalURL: lookup.externalURL,
+    site: lookup.site,
+  };
+}
+
+/**
+ * What this channel is sent of a notification: without `sendResolved`, resolved alerts are left out, and a
+ * message with nothing firing is not sent at all (null).
+ */
+export function notificationForChannel(
+  channel: Pick<ChannelConfig, 'sendResolved'>,
+  n: ChannelNotification,
+): ChannelNotification | null {
+  if (channel.sendResolved) return n;
+  const firing = n.alerts.filter((a) => a.status === 'firing');
+  return firing.length ? { ...n, status: 'firing', alerts: firing } : null;
+}
+
+/** A synthetic notification for a channel's test-send. */
+export function testNotification(site: string, externalURL: string, now: number): ChannelNotification {
+  const labels = { alertname: 'FleetwatchTestNotification', severity: 'info', site };
+  return {
+    groupKey: `test:${now}`,
+    status: 'firing',
+    groupLabels: { alertname: labels.alertname },
+    alerts: [
+      {
+        status: 'firing',
+        labels,
+        annotations: {
+          summary: 'Test notification from Fleetwatch',
+          description: 'This channel is configured correctly: it received a test notification.',
+        },
+        startsAt: new Date(now).toISOString(),
+        endsAt: null,
+        fingerprint: 'test',
+        value: null,
+        generatorURL: `${trimSlash(externalURL)}/alerts`,
+      },
+    ],
+    externalURL,
+    site,
+    test: true,
+  };
+}
+
+/** Labels every alert of the message shares (Alertmanager's commonLabels). */
+export function commonLabels(alerts: readonly NotificationAlert[]): Record<string, string> {
+  return common(alerts.map((a) => a.labels));
+}
+
+export function commonAnnotations(alerts: readonly NotificationAlert[]): Record<string, string> {
+  return common(alerts.map((a) => a.annotations));
+}
+
+function common(maps: readonly Record<string, string>[]): Record<string, string> {
+  if (!maps.length) return {};
+  const out: Record<string, string> = { ...maps[0] };
+  for (const m of maps.slice(1)) for (const k of Object.keys(out)) if (m[k] !== out[k]) delete out[k];
+  return out;
+}
+
+/** A stable, opaque key for a group (PagerDuty's dedup_key): the same group always gives the same key. */
+export function groupDedupKey(groupKey: string): string {
+  return `fleetwatch-${createHash('sha256').update(groupKey).digest('hex').slice(0, 40)}`;
+}
+
+const SEVERITY_RANK: Record<string, number> = { critical: 3, warning: 2, info: 1 };
+
+/** The gravest severity among the firing alerts (or among all, when none fires). */
+export function notificationSeverity(n: ChannelNotification): string {
+  const pool = n.alerts.some((a) => a.status === 'firing') ? n.alerts.filter((a) => a.status === 'firing') : n.alerts;
+  let best = 'warning';
+  let rank = 0;
+  for (const a of pool) {
+    const s = a.labels['severity'] ?? 'warning';
+    const r = SEVERITY_RANK[s] ?? 2;
+    if (r > rank) [best, rank] = [s, r];
+  }
+  return best;
+}
+
+/** "[FIRING:2] Target down (site-a)": the one line that titles a message. */
+export function notificationTitle(n: ChannelNotification): string {
+  const firing = n.alerts.filter((a) => a.status === 'firing').length;
+  const state = n.status === 'firing' ? `FIRING:${firing}` : 'RESOLVED';
+  const groupValues = Object.entries(n.groupLabels)
+    .filter(([k, v]) => k !== 'alertname' && v !== '')
+    .map(([, v]) => v);
+  const name = n.groupLabels['alertname'] || commonLabels(n.alerts)['alertname'] || 'alerts';
+  return `${n.test ? '[TEST] ' : ''}[${state}] ${name}${groupValues.length ? ` (${groupValues.join(' ')})` : ''}`;
+}
+
+/** An alert's one-line description: its summary annotation, else its name and target. */
+export function alertLine(a: NotificationAlert): string {
+  const summary = a.annotations['summary'] || a.annotations['description'];
+  if (summary) return summary;
+  const target = a.labels['target'];
+  return `${a.labels['alertname'] ?? 'alert'}${target ? ` on ${target}` : ''}`;
+}

@@ -1,0 +1,120 @@
+import {
+  backoffDelay,
+  decideRetry,
+  DEFAULT_RETRY_POLICY,
+  isTransientHttpStatus,
+  isTransientSmtpCode,
+  parseRetryAfter,
+  type RetryPolicy,
+} from './retry-policy';
+
+const P: RetryPolicy = { maxAttempts: 5, baseDelayMs: 1000, maxDelayMs: 30_000, maxAgeMs: 3_600_000, jitter: 0.2 };
+const NOW = Date.parse('2026-01-01T00:00:00Z');
+const mid = () => 0.5;
+
+describe('delivery retry policy', () => {
+  it.each([
+    [200, false],
+    [400, false],
+    [401, false],
+    [403, false],
+    [404, false],
+    [410, false],
+    [413, false],
+    [422, false],
+    [408, true],
+    [425, true],
+    [429, true],
+    [500, true],
+    [502, true],
+    [503, true],
+    [504, true],
+  ])('HTTP %i transient: %s', (status, transient) => expect(isTransientHttpStatus(status)).toBe(transient));
+
+  it.each([
+    [421, true],
+    [450, true],
+    [451, true],
+    [452, true],
+    [535, false],
+    [550, false],
+    [554, false],
+  ])('SMTP %i transient: %s', (code, transient) => expect(isTransientSmtpCode(code)).toBe(transient));
+
+  it.each([
+    ['120', 120_000],
+    [' 0 ', 0],
+    ['Thu, 01 Jan 2026 00:00:30 GMT', 30_000],
+    ['Wed, 31 Dec 2025 23:59:00 GMT', 0],
+    ['soon', null],
+    ['-5', null],
+    ['1.5', null],
+    ['', null],
+    [undefined, null],
+  ])('Retry-After %j → %j ms', (value, ms) => expect(parseRetryAfter(value, NOW)).toBe(ms));
+
+  it.each([
+    [1, 1000],
+    [2, 2000],
+    [3, 4000],
+    [5, 16_000],
+    [6, 30_000],
+    [40, 30_000],
+  ])('backoff after attempt %i is %i ms without jitter', (attempt, ms) =>
+    expect(backoffDelay(P, attempt, mid)).toBe(ms),
+  );
+
+  it('jitter spreads a delay within ±jitter and never past the cap', () => {
+    expect(backoffDelay(P, 3, () => 0)).toBe(3200);
+    expect(backoffDelay(P, 3, () => 0.999999)).toBe(4800);
+    expect(backoffDelay(P, 10, () => 0.999999)).toBe(30_000);
+    for (let i = 0; i < 200; i++) {
+      const d = backoffDelay(P, 2, Math.random);
+      expect(d).toBeGreaterThanOrEqual(1600);
+      expect(d).toBeLessThanOrEqual(2400);
+    }
+  });
+
+  it.each([
+    ['a permanent failure', { attempt: 1, transient: false }, { retry: false, reason: 'permanent failure' }],
+    ['a transient failure', { attempt: 1, transient: true }, { retry: true, at: NOW + 1000, delayMs: 1000 }],
+    ['a third transient failure', { attempt: 3, transient: true }, { retry: true, at: NOW + 4000, delayMs: 4000 }],
+    ['the last attempt', { attempt: 5, transient: true }, { retry: false, reason: 'gave up after 5 attempts' }],
+    [
+      'Retry-After longer than the backoff',
+      { attempt: 1, transient: true, retryAfterMs: 20_000 },
+      { retry: true, at: NOW + 20_000, delayMs: 20_000 },
+    ],
+    [
+      'Retry-After shorter than the backoff',
+      { attempt: 3, transient: true, retryAfterMs: 100 },
+      { retry: true, at: NOW + 4000, delayMs: 4000 },
+    ],
+    [
+      'Retry-After past the cap',
+      { attempt: 1, transient: true, retryAfterMs: 86_400_000 },
+      { retry: true, at: NOW + 30_000, delayMs: 30_000 },
+    ],
+    [
+      'a delivery too old',
+      { attempt: 2, transient: true, createdAt: NOW - 3_599_000 },
+      { retry: false, reason: 'gave up: older than 60 min' },
+    ],
+  ])('%s', (_name, over, decision) => {
+    expect(decideRetry(P, { createdAt: NOW, now: NOW, ...over }, mid)).toEqual(decision);
+  });
+
+  it('the default policy retries for a while, then gives up', () => {
+    let at = NOW;
+    let attempts = 0;
+    for (;;) {
+      attempts++;
+      const d = decideRetry(DEFAULT_RETRY_POLICY, { attempt: attempts, createdAt: NOW, now: at, transient: true }, mid);
+      if (!d.retry) break;
+      expect(d.at).toBeGreaterThan(at);
+      at = d.at;
+    }
+    expect(attempts).toBe(DEFAULT_RETRY_POLICY.maxAttempts);
+    expect(at - NOW).toBeGreaterThan(10 * 60_000);
+  });
+});

@@ -1,0 +1,45 @@
+import { truncateText } from '@fleetwatch/contracts';
+
+// Text helpers of the channel formats: every value that reaches a receiver is bounded and escaped for the
+// markup that receiver reads, so a target or label named like markup shows as the text it is.
+
+/** At most `max` characters, an ellipsis marking a cut (never splitting a surrogate pair). */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${truncateText(text, max - 1)}…`;
+}
+
+/** One line: line breaks and other control characters become spaces (subjects, headers, titles). */
+export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
+}
+
+const HTML: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => HTML[c]);
+}
+
+/** Slack's mrkdwn control characters (`<!channel>`, `<url|text>` links): the three it asks to escape. */
+export function escapeSlack(text: string): string {
+  return text.replace(/[&<>]/g, (c) => HTML[c]);
+}
+
+/**
+ * Markdown that Teams' TextBlocks read (emphasis, links, lists): backslash-escaped so a label value cannot
+ * make a link or change the card's look.
+ */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_[\]~]/g, '\\$&');
+}
+
+/** UTF-8 size of a text. */
+export const bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
+
+/** "key=value, …" of labels, skipping those named. */
+export function labelList(labels: Readonly<Record<string, string>>, skip: readonly string[] = []): string {
+  return Object.entries(labels)
+    .filter(([k]) => !skip.includes(k))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+}
