@@ -1,8 +1,5 @@
 import { isIP } from 'node:net';
 import type { Options, SocketOptions } from 'amqplib';
-import { Redis } from 'ioredis';
-// eslint-disable-next-line no-restricted-imports -- a monitored target's server, not Fleetwatch's database (the rule's concern)
-import { Client } from 'pg';
 import { failureReasonOf, resolveAllowed } from '../net';
 import type { ProbeContext } from '../probe';
 import { redactSecrets } from './service-metrics';
@@ -11,7 +8,8 @@ import { redactSecrets } from './service-metrics';
 // rabbitmq-queues, rabbitmq-tap) share before their first byte: the attempt's signal, the
 // password from `passwordEnv`, a failure text that never carries that password, the address
 // the target policy allowed (what the client connects to; TLS names stay the check's host),
-// and the clients' connect options.
+// and the clients' connect options. The Redis and pg clients are in redis-client.ts and
+// pg-client.ts, so that only the probes that use them load ioredis and pg (lazily, see registry.ts).
 
 /** An attempt's signal, password and failure text. */
 export interface Attempt<P extends string | undefined> {
@@ -73,86 +71,10 @@ export async function connectTarget<P extends string | undefined>(
 }
 
 /** TLS server name: the check's host unless it is an address. */
-const servername = (host: string): string | undefined => (isIP(host) ? undefined : host);
+export const servername = (host: string): string | undefined => (isIP(host) ? undefined : host);
 
 /** A connected target: the attempt, and the address the target policy allowed. */
 export type Target<P extends string | undefined> = Attempt<P> & { address: string };
-
-/**
- * One Redis connection for one attempt, to the target's address: not connected yet
- * (lazyConnect), no offline queue (a command never waits for a reconnect that will not
- * come), no retries, no reconnects; dropped when the attempt's signal aborts.
- * `why(err)`: the first error says why (ECONNREFUSED, WRONGPASS) when the rejection that
- * follows is only "Connection is closed." (kept, never logged). `unwire()` when done.
- */
-export function redisClient(
-  check: { host: string; port: number; username?: string; db?: number; tls?: boolean },
-  target: Target<string | undefined>,
-  timeoutMs: number,
-): { redis: Redis; why(err: unknown): unknown; unwire(): void } {
-  const redis = new Redis({
-    host: target.address,
-    port: check.port,
-    username: check.username,
-    password: target.password,
-    db: check.db,
-    tls: check.tls ? { servername: servername(check.host), rejectUnauthorized: true } : undefined,
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    enableReadyCheck: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    reconnectOnError: null,
-    autoResubscribe: false,
-    disableClientInfo: true,
-    connectTimeout: Math.max(1, Math.ceil(timeoutMs)),
-  });
-  let firstError: unknown;
-  redis.on('error', (err: unknown) => {
-    firstError ??= err;
-  });
-  const disconnect = () => redis.disconnect();
-  target.signal.addEventListener('abort', disconnect, { once: true });
-  const why = (err: unknown): unknown => {
-    const message = (err as { message?: unknown }).message;
-    const useFirst = firstError !== undefined && (message === 'Connection is closed.' || !message);
-    return useFirst ? firstError : err;
-  };
-  return { redis, why, unwire: () => target.signal.removeEventListener('abort', disconnect) };
-}
-
-/**
- * One pg connection for one attempt, to the target's address, under a server-side
- * statement_timeout; its socket is destroyed when the attempt's signal aborts. `unwire()` when done.
- */
-export function pgClient(
-  check: { host: string; port: number; user: string; database: string; ssl?: boolean },
-  target: Target<string | undefined>,
-  timeoutMs: number,
-): { client: Client; unwire(): void } {
-  const { password } = target;
-  const client = new Client({
-    host: target.address,
-    port: check.port,
-    user: check.user,
-    database: check.database,
-    // A function, never a missing password: pg would otherwise fall back to the
-    // collector's own PGPASSWORD or ~/.pgpass and hand it to whatever host a check names.
-    password: () => {
-      if (password === undefined) throw new Error('the server asks for a password: give the check a passwordEnv');
-      return password;
-    },
-    ssl: check.ssl ? { servername: servername(check.host), rejectUnauthorized: true } : false,
-    statement_timeout: Math.max(1, Math.ceil(timeoutMs)),
-    application_name: 'fleetwatch-check',
-    keepAlive: false,
-  });
-  // Failures surface through the pending connect/query; an idle 'error' must not crash the collector.
-  client.on('error', () => undefined);
-  const destroy = () => client.connection.stream.destroy();
-  target.signal.addEventListener('abort', destroy, { once: true });
-  return { client, unwire: () => target.signal.removeEventListener('abort', destroy) };
-}
 
 /**
  * amqplib's connect() arguments. amqplib makes its socket inside connect(), out of our reach:

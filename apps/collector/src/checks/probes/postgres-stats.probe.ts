@@ -1,5 +1,6 @@
 import type { Probe, ProbeContext, ProbeOutcome } from '../probe';
-import { connectTarget, pgClient } from './connect-target';
+import { connectTarget } from './connect-target';
+import { pgClient } from './pg-client';
 import { elapsedMs, MetricBag } from './service-metrics';
 
 // postgres-stats (issue 16): one connection per run to the address the target policy

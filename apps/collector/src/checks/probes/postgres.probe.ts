@@ -1,7 +1,8 @@
 // eslint-disable-next-line no-restricted-imports -- a monitored target's server, not Fleetwatch's database (the rule's concern)
 import { Query, types as pgTypes, type Client, type Connection, type CustomTypesConfig, type FieldDef } from 'pg';
 import type { MetricSample, Probe, ProbeContext, ProbeOutcome } from '../probe';
-import { connectTarget, pgClient } from './connect-target';
+import { connectTarget } from './connect-target';
+import { pgClient } from './pg-client';
 
 // One attempt at a Postgres server: connect to the address the target policy allowed,
 // run the check's query (default `SELECT 1`) in a READ ONLY transaction, report its first

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { CheckSpec } from '@fleetwatch/contracts';
 import type { Redis } from 'ioredis';
 import type { Probe, ProbeContext, ProbeOutcome } from '../probe';
-import { connectTarget, redisClient } from './connect-target';
+import { connectTarget } from './connect-target';
+import { redisClient } from './redis-client';
 import { parseInfo } from './redis.probe';
 import { elapsedMs, MetricBag } from './service-metrics';
 

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { MetricSample, Probe, ProbeContext, ProbeOutcome } from '../probe';
-import { connectTarget, redisClient } from './connect-target';
+import { connectTarget } from './connect-target';
+import { redisClient } from './redis-client';
 
 // One attempt at a Redis server: connect to the address the target policy allowed (TLS
 // servername stays the check's host), AUTH/SELECT as the check says, PING, then INFO

@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import nvidiaSmi = require('node-nvidia-smi');
 import {
   COMPUTE_APPS_ARGS,
   GPU_QUERY_ARGS,
@@ -132,6 +131,8 @@ export class GpuSampler {
 }
 
 function readInventory(): Promise<unknown> {
+  // Loaded here, not at import: node-nvidia-smi brings xml2js, xmlbuilder and sax (~1 MB of heap), needed once at start.
+  const nvidiaSmi = require('node-nvidia-smi') as typeof import('node-nvidia-smi');
   return new Promise((resolve, reject) => nvidiaSmi((err, data) => (err ? reject(err) : resolve(data))));
 }
 

@@ -1,0 +1,45 @@
+import { Redis } from 'ioredis';
+import { servername, type Target } from './connect-target';
+
+/**
+ * One Redis connection for one attempt, to the target's address: not connected yet
+ * (lazyConnect), no offline queue (a command never waits for a reconnect that will not
+ * come), no retries, no reconnects; dropped when the attempt's signal aborts.
+ * `why(err)`: the first error says why (ECONNREFUSED, WRONGPASS) when the rejection that
+ * follows is only "Connection is closed." (kept, never logged). `unwire()` when done.
+ */
+export function redisClient(
+  check: { host: string; port: number; username?: string; db?: number; tls?: boolean },
+  target: Target<string | undefined>,
+  timeoutMs: number,
+): { redis: Redis; why(err: unknown): unknown; unwire(): void } {
+  const redis = new Redis({
+    host: target.address,
+    port: check.port,
+    username: check.username,
+    password: target.password,
+    db: check.db,
+    tls: check.tls ? { servername: servername(check.host), rejectUnauthorized: true } : undefined,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableReadyCheck: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    reconnectOnError: null,
+    autoResubscribe: false,
+    disableClientInfo: true,
+    connectTimeout: Math.max(1, Math.ceil(timeoutMs)),
+  });
+  let firstError: unknown;
+  redis.on('error', (err: unknown) => {
+    firstError ??= err;
+  });
+  const disconnect = () => redis.disconnect();
+  target.signal.addEventListener('abort', disconnect, { once: true });
+  const why = (err: unknown): unknown => {
+    const message = (err as { message?: unknown }).message;
+    const useFirst = firstError !== undefined && (message === 'Connection is closed.' || !message);
+    return useFirst ? firstError : err;
+  };
+  return { redis, why, unwire: () => target.signal.removeEventListener('abort', disconnect) };
+}
