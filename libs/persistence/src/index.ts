@@ -120,3 +120,13 @@ export {
   type HostRollupRecord,
   type LatestHostSample,
 } from './hosts/host-history.repository';
+export {
+  AlertDeliveriesRepository,
+  DELIVERY_ERROR_MAX,
+  type DeliveryAttempt,
+  type DeliveryDraft,
+  type DeliveryLogEntry,
+  type DeliveryLogQuery,
+  type DeliveryOutcome,
+  type PendingDelivery,
+} from './alert-deliveries/alert-deliveries.repository';

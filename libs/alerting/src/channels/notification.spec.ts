@@ -58,7 +58,13 @@ const flush = (kinds: AlertNotification['kind'][]) => ({
 describe('notification of a grouping flush', () => {
   it('renders annotations with the target and alert, and times as ISO', () => {
     const n = notificationOfFlush(flush(['firing']), lookup('Web'));
-    expect(n).toMatchObject({ status: 'firing', site: 'site-a', groupLabels: { alertname: 'Target down' } });
+    expect(n).toMatchObject({
+      status: 'firing',
+      site: 'site-a',
+      groupLabels: { alertname: 'Target down' },
+      // Storable: no NUL from the grouping's key.
+      groupKey: 'ch-1:[["alertname","Target down"]]',
+    });
     expect(n.alerts[0]).toEqual({
       status: 'firing',
       labels: engineNotification('firing').labels,

@@ -94,7 +94,8 @@ export function notificationAlertOf(n: AlertNotification, lookup: NotificationLo
 export function notificationOfFlush(flush: GroupFlush, lookup: NotificationLookup): ChannelNotification {
   const alerts = [...flush.firing, ...flush.resolved].map((n) => notificationAlertOf(n, lookup));
   return {
-    groupKey: flush.groupKey,
+    // The grouping's key separates channel and labels with NUL, which Postgres text cannot hold.
+    groupKey: flush.groupKey.replaceAll('\u0000', ':'),
     status: flush.firing.length ? 'firing' : 'resolved',
     groupLabels: { ...flush.groupLabels },
     alerts,

@@ -23,7 +23,7 @@ export function notificationOf(
   over: Partial<ChannelNotification> = {},
 ): ChannelNotification {
   return {
-    groupKey: 'ch-1\u0000[["alertname","Target down"]]',
+    groupKey: 'ch-1:[["alertname","Target down"]]',
     status: alerts.some((a) => a.status === 'firing') ? 'firing' : 'resolved',
     groupLabels: { alertname: 'Target down' },
     alerts,

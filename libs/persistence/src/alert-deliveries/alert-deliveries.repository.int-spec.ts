@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import { testEnv } from '@fleetwatch/testing';
+import { closeSqlPool, createSqlPool, runInSqlTransaction, type SqlPool } from '../sql/sql-pool';
+import { AlertDeliveriesRepository, DELIVERY_ERROR_MAX, type DeliveryAttempt } from './alert-deliveries.repository';
+
+let pool: SqlPool;
+let repo: AlertDeliveriesRepository;
+const T = Date.parse('2026-03-01T00:00:00Z');
+
+beforeAll(() => {
+  pool = createSqlPool(testEnv().databaseUrl, { max: 4 });
+  repo = new AlertDeliveriesRepository(pool);
+});
+afterAll(() => closeSqlPool(pool));
+
+const attemptOf = (deliveryId: string, channelId: string, over: Partial<DeliveryAttempt> = {}): DeliveryAttempt => ({
+  deliveryId,
+  channelId,
+  channelType: 'webhook',
+  groupKey: 'g',
+  status: 'firing',
+  attempt: 1,
+  outcome: 'delivered',
+  httpStatus: 200,
+  error: null,
+  durationMs: 12,
+  nextAttemptAt: null,
+  test: false,
+  at: T,
+  ...over,
+});
+
+describe('AlertDeliveriesRepository', () => {
+  it('queues, claims once, retries later, and removes when delivered — the log keeps every attempt', async () => {
+    const ch = `ch-${randomUUID()}`;
+    const [id] = await repo.enqueue(
+      [{ channelId: ch, groupKey: 'g:{"a":"b"}', notification: { n: 1 } }],
+      undefined,
+      T,
+    );
+    const claimed = await repo.claimDue('a', T, 100, 30_000);
+    const mine = claimed.filter((p) => p.channelId === ch);
+    expect(mine).toEqual([
+      {
+        id,
+        channelId: ch,
+        groupKey: 'g:{"a":"b"}',
+        notification: { n: 1 },
+        attempts: 0,
+        nextAttemptAt: T,
+        createdAt: T,
+      },
+    ]);
+    // Claimed: nobody else gets it while the lease runs; after it expires, someone does.
+    expect((await repo.claimDue('b', T + 1000, 100, 30_000)).some((p) => p.id === id)).toBe(false);
+    await repo.recordAttempt(
+      'a',
+      attemptOf(id, ch, { outcome: 'retrying', httpStatus: 503, error: 'HTTP 503', nextAttemptAt: T + 5000 }),
+    );
+    expect((await repo.claimDue('b', T + 4000, 100, 30_000)).some((p) => p.id === id)).toBe(false);
+    const again = (await repo.claimDue('b', T + 5000, 100, 30_000)).find((p) => p.id === id);
+    expect(again).toMatchObject({ attempts: 1, nextAttemptAt: T + 5000 });
+    // The first owner's late answer does not move a claim that went to another replica.
+    await repo.recordAttempt('a', attemptOf(id, ch, { attempt: 2 }));
+    expect((await repo.listPending(ch)).map((p) => p.id)).toEqual([id]);
+    await repo.recordAttempt('b', attemptOf(id, ch, { attempt: 2, at: T + 5100 }));
+    expect(await repo.listPending(ch)).toEqual([]);
+    const log = await repo.listLog({ channelId: ch });
+    expect(log.map((l) => [l.attempt, l.outcome, l.httpStatus])).toEqual([
+      [2, 'delivered', 200],
+      [2, 'delivered', 200],
+      [1, 'retrying', 503],
+    ]);
+    expect(log[2]).toMatchObject({ deliveryId: id, nextAttemptAt: T + 5000, error: 'HTTP 503', durationMs: 12 });
+  });
+
+  it('one (channel, group) goes out in order: a later message waits for the earlier one', async () => {
+    const ch = `ch-${randomUUID()}`;
+    const [first, second] = await repo.enqueue(
+      [
+        { channelId: ch, groupKey: 'g', notification: 'firing' },
+        { channelId: ch, groupKey: 'g', notification: 'resolved' },
+      ],
+      undefined,
+      T,
+    );
+    const [other] = await repo.enqueue([{ channelId: ch, groupKey: 'h', notification: 'x' }], undefined, T);
+    const ids = (await repo.claimDue('a', T, 100, 30_000)).map((p) => p.id);
+    expect(ids).toEqual(expect.arrayContaining([first, other]));
+    expect(ids).not.toContain(second);
+    await repo.recordAttempt('a', attemptOf(first, ch, { outcome: 'failed', httpStatus: 400 }));
+    expect((await repo.claimDue('a', T, 100, 30_000)).map((p) => p.id)).toContain(second);
+  });
+
+  it('concurrent claimers never get the same message', async () => {
+    const ch = `ch-${randomUUID()}`;
+    await repo.enqueue(
+      Array.from({ length: 40 }, (_, i) => ({ channelId: ch, groupKey: `g${i}`, notification: i })),
+      undefined,
+      T,
+    );
+    const claims = await Promise.all(['a', 'b', 'c', 'd'].map((o) => repo.claimDue(o, T, 15, 30_000)));
+    const mine = claims
+      .flat()
+      .filter((p) => p.channelId === ch)
+      .map((p) => p.id);
+    expect(new Set(mine).size).toBe(mine.length);
+    expect(mine.length).toBe(40);
+    expect(await repo.releaseClaims('a')).toBeGreaterThan(0);
+  });
+
+  it('enqueues in the caller’s transaction: a rollback queues nothing', async () => {
+    const ch = `ch-${randomUUID()}`;
+    await expect(
+      runInSqlTransaction(pool, async (tx) => {
+        await repo.enqueue([{ channelId: ch, groupKey: 'g', notification: 1 }], tx, T);
+        throw new Error('state write failed');
+      }),
+    ).rejects.toThrow('state write failed');
+    expect(await repo.listPending(ch)).toEqual([]);
+  });
+
+  it('bounds error text, keeps test-sends apart, and prunes by age', async () => {
+    const ch = `ch-${randomUUID()}`;
+    await repo.logAttempt(
+      attemptOf(randomUUID(), ch, { error: 'e'.repeat(5000), test: true, outcome: 'failed', at: T - 86_400_000 }),
+    );
+    const [entry] = await repo.listLog({ channelId: ch });
+    expect(entry.error).toHaveLength(DELIVERY_ERROR_MAX);
+    expect(entry.test).toBe(true);
+    await repo.pruneLog(T - 1000);
+    expect(await repo.listLog({ channelId: ch })).toEqual([]);
+  });
+});

@@ -1,0 +1,322 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { truncateText } from '@fleetwatch/contracts';
+import {
+  rethrowSql,
+  runInSqlTransaction,
+  SQL_POOL,
+  sqlExecute,
+  sqlQuery,
+  type SqlHandle,
+  type SqlPool,
+  type SqlTx,
+} from '../sql/sql-pool';
+import { clean, iso, jsonOrNull, ms } from '../sql-values';
+
+// Alert notification delivery (writer: aggregator): the queue of messages still to send, with their next
+// attempt time (a retry schedule survives a restart), and the log of every attempt. See the migration
+// 20261202153000_alert_deliveries for the shape and why the queue stores notifications, not requests.
+
+export type DeliveryOutcome = 'delivered' | 'retrying' | 'failed' | 'skipped';
+
+/** Longest error text kept in the log. */
+export const DELIVERY_ERROR_MAX = 1024;
+
+export interface DeliveryDraft {
+  channelId: string;
+  groupKey: string;
+  /** The notification (plain JSON) to send. */
+  notification: unknown;
+  /** Not before this time (ms); default: now. */
+  notBefore?: number;
+}
+
+export interface PendingDelivery {
+  id: string;
+  channelId: string;
+  groupKey: string;
+  notification: unknown;
+  /** Attempts made so far. */
+  attempts: number;
+  nextAttemptAt: number;
+  createdAt: number;
+}
+
+export interface DeliveryAttempt {
+  deliveryId: string;
+  channelId: string;
+  channelType: string;
+  groupKey: string;
+  status: string;
+  attempt: number;
+  outcome: DeliveryOutcome;
+  httpStatus: number | null;
+  error: string | null;
+  durationMs: number;
+  nextAttemptAt: number | null;
+  test: boolean;
+  at: number;
+}
+
+export interface DeliveryLogQuery {
+  channelId?: string;
+  deliveryId?: string;
+  /** Only entries before this id (paging, newest first). */
+  beforeId?: string;
+  limit?: number;
+}
+
+export type DeliveryLogEntry = DeliveryAttempt & { id: string };
+
+interface QueueRow {
+  id: string;
+  channel_id: string;
+  group_key: string;
+  notification: unknown;
+  attempts: number;
+  next_attempt_at: number;
+  created_at: number;
+}
+
+interface LogRow {
+  id: string;
+  delivery_id: string;
+  channel_id: string;
+  channel_type: string;
+  group_key: string;
+  status: string;
+  attempt: number;
+  outcome: string;
+  http_status: number | null;
+  error: string | null;
+  duration_ms: number;
+  next_attempt_at: number | null;
+  test: boolean;
+  at: number;
+}
+
+const hashOf = (groupKey: string) => createHash('sha256').update(groupKey).digest('hex');
+const epoch = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`;
+const QUEUE_COLUMNS = `q.id::text AS id, q.channel_id, q.group_key, q.notification, q.attempts,
+  ${epoch('q.next_attempt_at')} AS next_attempt_at, ${epoch('q.created_at')} AS created_at`;
+
+function pendingOf(r: QueueRow): PendingDelivery {
+  return {
+    id: r.id,
+    channelId: r.channel_id,
+    groupKey: r.group_key,
+    notification: r.notification,
+    attempts: r.attempts,
+    nextAttemptAt: ms(r.next_attempt_at) as number,
+    createdAt: ms(r.created_at) as number,
+  };
+}
+
+@Injectable()
+export class AlertDeliveriesRepository {
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
+
+  /**
+   * Queues messages; returns their delivery ids in input order. Pass the transaction that stores the alert
+   * state which caused them, so a crash can neither lose a notification nor queue it twice.
+   */
+  async enqueue(
+    drafts: readonly DeliveryDraft[],
+    on: SqlHandle | SqlTx = this.pool,
+    now = Date.now(),
+  ): Promise<string[]> {
+    if (!drafts.length) return [];
+    try {
+      const rows = await sqlQuery<{ id: string }>(
+        on,
+        `INSERT INTO alert_delivery_queue (channel_id, group_key, group_hash, notification, next_attempt_at, created_at)
+         SELECT u.channel_id, u.group_key, u.group_hash, u.notification::jsonb, u.next_at, $6::timestamptz
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY
+           AS u(channel_id, group_key, group_hash, notification, next_at, ord)
+         ORDER BY u.ord
+         RETURNING id::text AS id`,
+        [
+          drafts.map((d) => clean(d.channelId)),
+          drafts.map((d) => clean(d.groupKey)),
+          drafts.map((d) => hashOf(d.groupKey)),
+          drafts.map((d) => jsonOrNull(d.notification) ?? 'null'),
+          drafts.map((d) => iso(d.notBefore ?? now)),
+          iso(now),
+        ],
+      );
+      return rows.map((r) => r.id);
+    } catch (err) {
+      rethrowSql(err);
+    }
+  }
+
+  /**
+   * Claims up to `limit` due messages for `leaseMs`: each is the oldest waiting of its (channel, group), not
+   * claimed by a live lease, and locked rows are skipped, so concurrent replicas never claim the same one.
+   */
+  async claimDue(owner: string, now: number, limit: number, leaseMs: number): Promise<PendingDelivery[]> {
+    try {
+      const rows = await sqlQuery<QueueRow>(
+        this.pool,
+        `WITH due AS (
+           SELECT q.id FROM alert_delivery_queue q
+           WHERE q.next_attempt_at <= $1::timestamptz
+             AND (q.claimed_until IS NULL OR q.claimed_until < $1::timestamptz)
+             AND NOT EXISTS (
+               SELECT 1 FROM alert_delivery_queue o
+               WHERE o.channel_id = q.channel_id AND o.group_hash = q.group_hash AND o.seq < q.seq)
+           ORDER BY q.next_attempt_at, q.seq
+           LIMIT $2
+           FOR UPDATE SKIP LOCKED
+         )
+         UPDATE alert_delivery_queue q SET claimed_until = $3::timestamptz, claimed_by = $4
+         FROM due WHERE q.id = due.id
+         RETURNING ${QUEUE_COLUMNS}`,
+        [iso(now), limit, iso(now + leaseMs), owner],
+      );
+      return rows.map(pendingOf).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt);
+    } catch (err) {
+      rethrowSql(err);
+    }
+  }
+
+  /**
+   * Logs an attempt and moves its message on, in one transaction: retried at `attempt.nextAttemptAt`
+   * (outcome `retrying`), else removed from the queue. Only the claim's owner moves it: a claim that
+   * expired and went to another replica is left to that one (the attempt is still logged).
+   */
+  async recordAttempt(owner: string, attempt: DeliveryAttempt): Promise<void> {
+    const pool = this.pool as SqlPool;
+    await runInSqlTransaction(pool, async (tx) => {
+      await this.insertLog(tx, attempt);
+      if (attempt.outcome === 'retrying' && attempt.nextAttemptAt !== null)
+        await sqlExecute(
+          tx,
+          `UPDATE alert_delivery_queue SET attempts = $2, next_attempt_at = $3::timestamptz, claimed_until = NULL, claimed_by = NULL
+           WHERE id = $1::uuid AND claimed_by = $4`,
+          [attempt.deliveryId, attempt.attempt, iso(attempt.nextAttemptAt), owner],
+        );
+      else
+        await sqlExecute(tx, 'DELETE FROM alert_delivery_queue WHERE id = $1::uuid AND claimed_by = $2', [
+          attempt.deliveryId,
+          owner,
+        ]);
+    });
+  }
+
+  /** Logs an attempt that belongs to no queued message (a test-send). */
+  async logAttempt(attempt: DeliveryAttempt): Promise<void> {
+    await this.insertLog(this.pool, attempt);
+  }
+
+  /** Gives up this owner's claims (shutdown): another replica, or this one restarted, takes them at once. */
+  async releaseClaims(owner: string): Promise<number> {
+    try {
+      return await sqlExecute(
+        this.pool,
+        'UPDATE alert_delivery_queue SET claimed_until = NULL, claimed_by = NULL WHERE claimed_by = $1',
+        [owner],
+      );
+    } catch (err) {
+      rethrowSql(err);
+    }
+  }
+
+  /** When the next waiting message is due (ms), or null. */
+  async nextDueAt(): Promise<number | null> {
+    try {
+      const rows = await sqlQuery<{ at: number | null }>(
+        this.pool,
+        `SELECT ${epoch('min(GREATEST(next_attempt_at, COALESCE(claimed_until, next_attempt_at)))')} AS at FROM alert_delivery_queue`,
+      );
+      return ms(rows[0]?.at ?? null);
+    } catch (err) {
+      rethrowSql(err);
+    }
+  }
+
+  /** Messages waiting (oldest first), optionally of one channel. */
+  async listPending(channelId?: string, limit = 500): Promise<PendingDelivery[]> {
+    try {
+      const rows = await sqlQuery<QueueRow>(
+        this.pool,
+        `SELECT ${QUEUE_COLUMNS} FROM alert_delivery_queue q WHERE ($1::text IS NULL OR q.channel_id = $1) ORDER BY q.seq LIMIT $2`,
+        [channelId ?? null, limit],
+      );
+      return rows.map(pendingOf);
+    } catch (err) {
+      rethrowSql(err);
+    }
+  }
+
+  /** The delivery log, newest first. */
+  async listLog(query: DeliveryLogQuery = {}): Promise<DeliveryLogEntry[]> {
+    try {
+      const rows = await sqlQuery<LogRow>(
+        this.pool,
+        `SELECT id::text AS id, delivery_id::text AS delivery_id, channel_id, channel_type, group_key, status, attempt, outcome,
+           http_status, error, duration_ms, ${epoch('next_attempt_at')} AS next_attempt_at, test, ${epoch('at')} AS at
+         FROM alert_deliveries
+         WHERE ($1::text IS NULL OR channel_id = $1) AND ($2::uuid IS NULL OR delivery_id = $2::uuid)
+           AND ($3::bigint IS NULL OR id < $3::bigint)
+         ORDER BY id DESC LIMIT $4`,
+        [query.channelId ?? null, query.deliveryId ?? null, query.beforeId ?? null, Math.min(query.limit ?? 100, 1000)],
+      );
+      return rows.map((r) => ({
+        id: r.id,
+        deliveryId: r.delivery_id,
+        channelId: r.channel_id,
+        channelType: r.channel_type,
+        groupKey: r.group_key,
+        status: r.status,
+        attempt: r.attempt,
+        outcome: r.outcome as DeliveryOutcome,
+        httpStatus: r.http_status,
+        error: r.error,
+        durationMs: r.duration_ms,
+        nextAttemptAt: ms(r.next_attempt_at),
+        test: r.test,
+        at: ms(r.at) as number,
+      }));
+    } catch (err) {
+      rethrowSql(err);
+    }
+  }
+
+  /** Retention of the log. */
+  async pruneLog(olderThan: number): Promise<number> {
+    try {
+      return await sqlExecute(this.pool, 'DELETE FROM alert_deliveries WHERE at < $1::timestamptz', [iso(olderThan)]);
+    } catch (err) {
+      rethrowSql(err);
+    }
+  }
+
+  private async insertLog(on: SqlHandle | SqlTx, a: DeliveryAttempt): Promise<void> {
+    try {
+      await sqlExecute(
+        on,
+        `INSERT INTO alert_deliveries (delivery_id, channel_id, channel_type, group_key, status, attempt, outcome,
+           http_status, error, duration_ms, next_attempt_at, test, at)
+         VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::timestamptz, $12, $13::timestamptz)`,
+        [
+          a.deliveryId,
+          clean(a.channelId),
+          a.channelType,
+          clean(a.groupKey),
+          a.status,
+          a.attempt,
+          a.outcome,
+          a.httpStatus,
+          a.error === null ? null : truncateText(clean(a.error), DELIVERY_ERROR_MAX),
+          Math.max(0, Math.round(a.durationMs)),
+          iso(a.nextAttemptAt),
+          a.test,
+          iso(a.at),
+        ],
+      );
+    } catch (err) {
+      rethrowSql(err);
+    }
+  }
+}
