@@ -1,0 +1,364 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import {
+  buildChannelRequest,
+  channelSecretValues,
+  clip,
+  decideRetry,
+  DEFAULT_RETRY_POLICY,
+  notificationOfFlush,
+  scrubSecrets,
+  testNotification,
+  type ChannelNotification,
+  type ChannelRequest,
+  type GroupFlush,
+  type NotificationLookup,
+  type RetryPolicy,
+} from '@fleetwatch/alerting';
+import {
+  DELIVERY_ERROR_MAX,
+  type AlertDeliveriesRepository,
+  type DeliveryAttempt,
+  type PendingDelivery,
+  type SqlTx,
+} from '@fleetwatch/persistence';
+import type { ChannelSource, ResolvedChannel, SendResult } from './delivery.types';
+import { DEFAULT_HTTP_OPTIONS, sendHttp, type HttpTransportOptions } from './http-transport';
+import { DEFAULT_SMTP_OPTIONS, sendEmail, type SmtpTransportOptions } from './smtp-transport';
+
+// Notification delivery (SPEC §7, issue 18): messages are queued in Postgres (alert_delivery_queue) — in
+// the transaction of the alert state that caused them, when the caller passes it — and a worker sends the
+// due ones. Each attempt is logged (alert_deliveries); a transient failure is tried again per the retry
+// policy at a time stored with the message, so a restart neither loses nor forgets a schedule. Replicas
+// share the queue: a message is claimed for a lease, so one replica sends it (again only if that one died
+// mid-send: delivery is at least once; receivers can drop a repeat by X-Fleetwatch-Delivery, PagerDuty by
+// its dedup key). Secrets are read from the channel at each attempt and scrubbed from every error text
+// before it is logged or stored.
+
+export interface DeliveryOptions {
+  /** This replica's name on its claims. */
+  owner: string;
+  site: string;
+  /** The dashboard's base URL, for links in messages. */
+  externalURL: string;
+  policy: RetryPolicy;
+  pollIntervalMs: number;
+  /** Messages claimed per round, and sent at once at most. */
+  batchSize: number;
+  concurrency: number;
+  /** How long a claim holds: longer than one send can take. */
+  leaseMs: number;
+  http: HttpTransportOptions;
+  smtp: SmtpTransportOptions;
+  /** How long the delivery log is kept. */
+  logRetentionMs: number;
+  now: () => number;
+  random: () => number;
+}
+
+export const DEFAULT_DELIVERY_OPTIONS: Omit<DeliveryOptions, 'owner' | 'site' | 'externalURL'> = {
+  policy: DEFAULT_RETRY_POLICY,
+  pollIntervalMs: 1000,
+  batchSize: 50,
+  concurrency: 8,
+  leaseMs: 120_000,
+  http: DEFAULT_HTTP_OPTIONS,
+  smtp: DEFAULT_SMTP_OPTIONS,
+  logRetentionMs: 30 * 86_400_000,
+  now: Date.now,
+  random: Math.random,
+};
+
+export interface QueuedNotification {
+  channelId: string;
+  notification: ChannelNotification;
+}
+
+/** What a test-send gave. */
+export interface TestSendResult {
+  ok: boolean;
+  httpStatus: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+const PRUNE_EVERY_MS = 3_600_000;
+
+export class NotificationDelivery {
+  private readonly options: DeliveryOptions;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+  private lastPruneAt = 0;
+
+  constructor(
+    private readonly repo: AlertDeliveriesRepository,
+    private readonly channels: ChannelSource,
+    private readonly logger: Logger,
+    options: Partial<DeliveryOptions> & Pick<DeliveryOptions, 'owner' | 'site' | 'externalURL'>,
+  ) {
+    this.options = { ...DEFAULT_DELIVERY_OPTIONS, ...options };
+  }
+
+  /** Queues messages (in `tx` when given: commit them with the alert state that caused them). */
+  async enqueue(items: readonly QueuedNotification[], tx?: SqlTx): Promise<string[]> {
+    const ids = await this.repo.enqueue(
+      items.map((i) => ({ channelId: i.channelId, groupKey: i.notification.groupKey, notification: i.notification })),
+      tx,
+      this.options.now(),
+    );
+    // Outside a transaction the rows are visible now; inside one, the caller kicks after commit.
+    if (!tx) this.kick();
+    return ids;
+  }
+
+  /** Queues the messages of grouping flushes (one per channel and group). */
+  enqueueFlushes(flushes: readonly GroupFlush[], lookup: NotificationLookup, tx?: SqlTx): Promise<string[]> {
+    return this.enqueue(
+      flushes.map((f) => ({ channelId: f.channelId, notification: notificationOfFlush(f, lookup) })),
+      tx,
+    );
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Stops taking messages, waits for sends in flight, and hands back this replica's claims. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => undefined);
+    await this.repo.releaseClaims(this.options.owner).catch(() => undefined);
+  }
+
+  /** Runs a round soon (after an enqueue outside a transaction, or by the caller after its commit). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) this.again = true;
+    else this.schedule(0);
+  }
+
+  /** One round: claims due messages and sends them. Returns how many were attempted. */
+  async runOnce(): Promise<number> {
+    const due = await this.repo.claimDue(
+      this.options.owner,
+      this.options.now(),
+      this.options.batchSize,
+      this.options.leaseMs,
+    );
+    let next = 0;
+    const worker = async () => {
+      while (next < due.length) await this.deliver(due[next++]);
+    };
+    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, due.length) }, worker));
+    await this.pruneIfDue();
+    return due.length;
+  }
+
+  /** Sends a test notification to a channel once (no retry), logs it, and says how it went. */
+  async testSend(channel: ResolvedChannel): Promise<TestSendResult> {
+    const now = this.options.now();
+    const n = testNotification(this.options.site, this.options.externalURL, now);
+    const deliveryId = randomUUID();
+    const { result, request } = await this.attempt(channel, n, deliveryId, now);
+    const error = this.cleanError(channel, result.error);
+    await this.repo.logAttempt({
+      deliveryId,
+      channelId: channel.id,
+      channelType: channel.config.type,
+      groupKey: n.groupKey,
+      status: n.status,
+      attempt: 1,
+      outcome: result.ok ? 'delivered' : request ? 'failed' : 'skipped',
+      httpStatus: result.httpStatus,
+      error,
+      durationMs: result.durationMs,
+      nextAttemptAt: null,
+      test: true,
+      at: now,
+    });
+    this.logger.info(
+      {
+        channelId: channel.id,
+        channelType: channel.config.type,
+        deliveryId,
+        ok: result.ok,
+        httpStatus: result.httpStatus,
+        error,
+      },
+      'alert channel test-send',
+    );
+    return { ok: result.ok, httpStatus: result.httpStatus, error, durationMs: result.durationMs };
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.round().finally(() => {
+        this.running = null;
+        const soon = this.again;
+        this.again = false;
+        this.schedule(soon ? 0 : this.options.pollIntervalMs);
+      });
+    }, delayMs);
+    this.timer.unref?.();
+  }
+
+  private async round(): Promise<void> {
+    try {
+      // A full batch means more may be due: go on at once.
+      while (!this.stopped && (await this.runOnce()) >= this.options.batchSize);
+    } catch (err) {
+      this.logger.warn({ err: { message: (err as Error).message } }, 'alert delivery round failed; trying again');
+    }
+  }
+
+  private async attempt(
+    channel: ResolvedChannel,
+    n: ChannelNotification,
+    deliveryId: string,
+    now: number,
+  ): Promise<{ result: SendResult; request: ChannelRequest | null }> {
+    let request: ChannelRequest | null;
+    try {
+      request = buildChannelRequest(channel.config, channel.secrets, n, { now, deliveryId });
+    } catch (err) {
+      return { result: notSent((err as Error).message), request: null };
+    }
+    if (!request) return { result: notSent('nothing to send: resolved alerts only and sendResolved is off'), request };
+    const result =
+      request.kind === 'http'
+        ? await sendHttp(request, this.options.http)
+        : await sendEmail(request, this.options.smtp);
+    return { result, request };
+  }
+
+  private async deliver(p: PendingDelivery): Promise<void> {
+    const n = p.notification as ChannelNotification;
+    const attempt = p.attempts + 1;
+    const base = {
+      deliveryId: p.id,
+      channelId: p.channelId,
+      groupKey: p.groupKey,
+      status: typeof n?.status === 'string' ? n.status : 'firing',
+      attempt,
+      test: false,
+    };
+    let record: DeliveryAttempt;
+    try {
+      const channel = await this.channels.get(p.channelId);
+      const now = this.options.now();
+      if (!channel || !channel.config.enabled) {
+        const why = channel ? 'channel disabled' : 'channel not found';
+        record = { ...base, channelType: channel?.config.type ?? 'unknown', ...skipped(why, now) };
+      } else {
+        const { result, request } = await this.attempt(channel, n, p.id, now);
+        const error = this.cleanError(channel, result.error);
+        const at = this.options.now();
+        if (!request) record = { ...base, channelType: channel.config.type, ...skipped(error ?? 'not sent', at) };
+        else if (result.ok)
+          record = {
+            ...base,
+            channelType: channel.config.type,
+            outcome: 'delivered',
+            httpStatus: result.httpStatus,
+            error,
+            durationMs: result.durationMs,
+            nextAttemptAt: null,
+            at,
+          };
+        else {
+          const decision = decideRetry(
+            this.options.policy,
+            {
+              attempt,
+              createdAt: p.createdAt,
+              now: at,
+              transient: result.transient,
+              retryAfterMs: result.retryAfterMs,
+            },
+            this.options.random,
+          );
+          record = {
+            ...base,
+            channelType: channel.config.type,
+            outcome: decision.retry ? 'retrying' : 'failed',
+            httpStatus: result.httpStatus,
+            error: decision.retry ? error : clip(`${error ?? 'failed'} (${decision.reason})`, DELIVERY_ERROR_MAX),
+            durationMs: result.durationMs,
+            nextAttemptAt: decision.retry ? decision.at : null,
+            at,
+          };
+        }
+      }
+    } catch (err) {
+      // The channel could not be read (its store away): try again later, as for any transient failure.
+      const at = this.options.now();
+      const decision = decideRetry(
+        this.options.policy,
+        { attempt, createdAt: p.createdAt, now: at, transient: true },
+        this.options.random,
+      );
+      record = {
+        ...base,
+        channelType: 'unknown',
+        outcome: decision.retry ? 'retrying' : 'failed',
+        httpStatus: null,
+        error: clip(`channel unavailable: ${(err as Error).message}`, DELIVERY_ERROR_MAX),
+        durationMs: 0,
+        nextAttemptAt: decision.retry ? decision.at : null,
+        at,
+      };
+    }
+    this.logAttempt(record);
+    try {
+      await this.repo.recordAttempt(this.options.owner, record);
+    } catch (err) {
+      // Not recorded: the claim runs out and the message is sent again (at least once).
+      this.logger.error({ deliveryId: p.id, err: { message: (err as Error).message } }, 'alert delivery not recorded');
+    }
+  }
+
+  private cleanError(channel: ResolvedChannel, error: string | null): string | null {
+    if (error === null) return null;
+    return clip(scrubSecrets(error, channelSecretValues(channel.config, channel.secrets)), DELIVERY_ERROR_MAX);
+  }
+
+  private logAttempt(r: DeliveryAttempt): void {
+    const line = {
+      deliveryId: r.deliveryId,
+      channelId: r.channelId,
+      channelType: r.channelType,
+      attempt: r.attempt,
+      outcome: r.outcome,
+      httpStatus: r.httpStatus,
+      durationMs: r.durationMs,
+      ...(r.error ? { error: r.error } : {}),
+      ...(r.nextAttemptAt ? { nextAttemptAt: new Date(r.nextAttemptAt).toISOString() } : {}),
+    };
+    if (r.outcome === 'delivered') this.logger.info(line, 'alert notification delivered');
+    else this.logger.warn(line, `alert notification ${r.outcome}`);
+  }
+
+  private async pruneIfDue(): Promise<void> {
+    const now = this.options.now();
+    if (now - this.lastPruneAt < PRUNE_EVERY_MS) return;
+    this.lastPruneAt = now;
+    await this.repo.pruneLog(now - this.options.logRetentionMs).catch(() => undefined);
+  }
+}
+
+function notSent(error: string): SendResult {
+  return { ok: false, transient: false, httpStatus: null, retryAfterMs: null, error, durationMs: 0 };
+}
+
+function skipped(error: string, at: number) {
+  return { outcome: 'skipped' as const, httpStatus: null, error, durationMs: 0, nextAttemptAt: null, at };
+}
