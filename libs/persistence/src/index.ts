@@ -120,6 +120,7 @@ export {
   type HostRollupRecord,
   type LatestHostSample,
 } from './hosts/host-history.repository';
+export { CheckMetricsHistoryRepository, type LatestCheckMetrics } from './history/check-metrics.repository';
 export {
   AlertDeliveriesRepository,
   DELIVERY_ERROR_MAX,

@@ -9,7 +9,8 @@ import {
   type TargetWrite,
 } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
-import { TargetStatesRepository } from '@fleetwatch/persistence';
+import { CheckMetricsHistoryRepository, TargetStatesRepository } from '@fleetwatch/persistence';
+import { shardOf } from '@fleetwatch/messaging';
 import type { Logger } from 'pino';
 import { HostLiveState } from '../hosts/host-live-state.service';
 
@@ -26,6 +27,9 @@ export interface IndexedAs {
 }
 
 const REBUILD_PAGE = 500;
+/** The shortest time a check's figures stay in live state after its last result (three intervals, at least this). */
+export const CHECK_METRICS_MIN_TTL_SECONDS = 600;
+const CHECK_METRICS_RESTORE_MS = CHECK_METRICS_MIN_TTL_SECONDS * 1000;
 
 function toWrite(t: TargetSnapshot, previous: IndexedAs | null): TargetWrite {
   const locations: Record<string, LocationRecord> = {};
@@ -77,6 +81,7 @@ export class LiveProjection {
     private readonly store: LiveStateStore,
     private readonly states: TargetStatesRepository,
     private readonly hosts: HostLiveState,
+    private readonly checkMetrics: CheckMetricsHistoryRepository,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -138,12 +143,43 @@ export class LiveProjection {
       updatedSince,
       shard === undefined ? undefined : { shard, of: OBSERVATION_SHARDS },
     );
+    const checks = await this.restoreCheckMetrics(updatedSince, shard);
     if (!updatedSince && shard === undefined) await this.store.markBuilt();
     if (total > 0 || !updatedSince)
       this.logger.info(
-        { targets: total, hosts, since: updatedSince?.toISOString() ?? null, shard: shard ?? null },
+        { targets: total, hosts, checks, since: updatedSince?.toISOString() ?? null, shard: shard ?? null },
         'live state rebuilt from Postgres',
       );
+    return total;
+  }
+
+  /**
+   * Service collectors' latest figures (`cm:{target}`, issue 16) come back from check_results.metrics: results of
+   * the last CHECK_METRICS_RESTORE_MS — the shortest time figures stay after a check's last result — each for
+   * what is left of that time. (A check with a long interval keeps its figures for three intervals in live use;
+   * after a rebuild they are back with its next result.) Returns how many check locations were restored.
+   */
+  private async restoreCheckMetrics(updatedSince: Date | undefined, shard: number | undefined): Promise<number> {
+    const now = Date.now();
+    const since = Math.max(now - CHECK_METRICS_RESTORE_MS, updatedSince?.getTime() ?? 0);
+    let after: { targetId: string; location: string } | undefined;
+    let total = 0;
+    for (;;) {
+      const page = await this.checkMetrics.latestSince(since, { after, limit: REBUILD_PAGE });
+      if (page.length === 0) break;
+      const writes: CheckMetricsWrite[] = [];
+      for (const m of page) {
+        if (shard !== undefined && shardOf(m.targetId, OBSERVATION_SHARDS) !== shard) continue;
+        const left = Math.floor((m.at + CHECK_METRICS_RESTORE_MS - now) / 1000);
+        if (left > 0)
+          writes.push({ targetId: m.targetId, location: m.location, at: m.at, json: m.json, ttlSeconds: left });
+      }
+      await this.store.setCheckMetricsMany(writes);
+      total += writes.length;
+      const last = page[page.length - 1];
+      after = { targetId: last.targetId, location: last.location };
+      if (page.length < REBUILD_PAGE) break;
+    }
     return total;
   }
 

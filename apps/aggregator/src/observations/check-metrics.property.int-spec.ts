@@ -12,10 +12,10 @@ import {
   QueueName,
   TargetIds,
 } from '@fleetwatch/contracts';
-import { LiveStateStore } from '@fleetwatch/live-state';
+import { LiveKeys, LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
 import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { createTestSite, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import { createTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
 
 // "A 202 is a promise" for service collectors' figures (issue 16), as a property: any
 // `metrics` array the check-result contract accepts — names and labels at their bounds,
@@ -31,6 +31,8 @@ jest.setTimeout(240_000);
 let site: TestSite;
 let app: INestApplicationContext | undefined;
 let store: LiveStateStore;
+/** What the property sent and the contract accepted (the restore test reads it back after a flush). */
+const sent: Array<{ targetId: string; location: string; metrics: unknown[] }> = [];
 
 beforeAll(async () => {
   const name = 'agg-check-metrics';
@@ -95,7 +97,6 @@ function canonical(v: unknown): string {
 }
 
 it('any metrics array the contract accepts is stored, made the latest in live state, and acked', async () => {
-  const sent: Array<{ targetId: string; location: string; metrics: unknown[] }> = [];
   let refused = 0;
   await fc.assert(
     fc.asyncProperty(metricsArb, fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/), async (metrics, location) => {
@@ -163,5 +164,24 @@ it('any metrics array the contract accepts is stored, made the latest in live st
     }
   } finally {
     await conn.close();
+  }
+});
+
+it('after Redis lost live state, a restarted aggregator restores every check’s latest figures from history', async () => {
+  expect(sent.length).toBeGreaterThan(20);
+  expect(app).toBeUndefined(); // stopped by the test above
+  expect(await flushPrefix(site.redis, site.redisPrefix)).toBeGreaterThan(0);
+  expect((await store.getCheckMetrics(sent[0].targetId)).size).toBe(0);
+  app = await startAggregator(site.env);
+  for (const s of sent) {
+    const live = await waitFor(async () => (await store.getCheckMetrics(s.targetId)).get(s.location), {
+      timeoutMs: 30_000,
+      description: `${s.targetId} restored`,
+    });
+    expect(canonical(live.metrics)).toBe(canonical(s.metrics));
+    // Restored for what is left of the shortest time figures stay (10 minutes after the result).
+    const ttl = await site.redis.ttl(LiveKeys.checkMetrics(s.targetId));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(600);
   }
 });

@@ -19,7 +19,7 @@ import { errorText, isTooLarge, isTransient, retryTransient } from '../status/ou
 import type { AggregatorConfig } from '../config';
 import type { CheckMetricsWrite } from '@fleetwatch/live-state';
 import { LiveStateBoot } from '../live/live-state.boot';
-import type { IndexedAs } from '../live/live-projection.service';
+import { CHECK_METRICS_MIN_TTL_SECONDS, type IndexedAs } from '../live/live-projection.service';
 import { ProjectionQueue } from '../live/projection.queue';
 import { StatusPropagation, type CommittedChange } from '../status/status-propagation.service';
 import { AGGREGATOR_CONFIG } from '../tokens';
@@ -431,5 +431,5 @@ export class ObservationsService {
 /** A check's latest figures stay three intervals (at least ten minutes) after its last result. */
 function checkMetricsTtl(payload: unknown): number {
   const interval = (payload as { intervalSeconds?: unknown }).intervalSeconds;
-  return Math.max(600, 3 * (typeof interval === 'number' && interval > 0 ? interval : 60));
+  return Math.max(CHECK_METRICS_MIN_TTL_SECONDS, 3 * (typeof interval === 'number' && interval > 0 ? interval : 60));
 }

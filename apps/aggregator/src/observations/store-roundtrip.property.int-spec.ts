@@ -19,6 +19,7 @@ import {
   closeSqlPool,
   createSqlPool,
   HistoryRepository,
+  CheckMetricsHistoryRepository,
   HostHistoryRepository,
   runInSqlTransaction,
   StatusEventsRepository,
@@ -64,7 +65,13 @@ beforeAll(async () => {
   const hosts = new HostLiveState(store, new HostHistoryRepository(db), {
     retention: { rawDays: 7 },
   } as AggregatorConfig);
-  projection = new LiveProjection(store, states, hosts, createLogger('test', 'silent'));
+  projection = new LiveProjection(
+    store,
+    states,
+    hosts,
+    new CheckMetricsHistoryRepository(db),
+    createLogger('test', 'silent'),
+  );
 });
 afterAll(async () => {
   if (redis) {
