@@ -131,3 +131,10 @@ export {
   type DeliveryOutcome,
   type PendingDelivery,
 } from './alert-deliveries/alert-deliveries.repository';
+export {
+  AlertStatesRepository,
+  escapeKey as escapeAlertKey,
+  type StoredAlertState,
+  type StoredNotificationGroup,
+} from './alerting/alert-states.repository';
+export { AlertEvaluationReaderRepository, type SilenceSpecRow } from './alerting/alert-evaluation-reader.repository';
