@@ -1,5 +1,6 @@
 import { ConfigError, env, parseServiceEnv } from '@fleetwatch/config';
 import { DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
+import { parseSealingKey } from '@fleetwatch/persistence';
 import { z } from 'zod';
 
 /** sync-orchestrator's whole configuration, validated once at boot. */
@@ -19,6 +20,20 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
       FLEETWATCH_CHECK_DENY_NETWORKS: env.cidrList(DEFAULT_DENY_NETWORKS.join(',')),
       /** How often the config.changed relay looks for events left in the outbox (after the bus was away). */
       CONFIG_RELAY_INTERVAL_SECONDS: env.int(5, 1, 3600),
+      /**
+       * Seals notification channels' secrets at rest (AES-256-GCM): 32 bytes as 64 hex digits or base64.
+       * Without it channels work, but a write carrying a secret is refused (422). `npm start` generates
+       * one into .fleetwatch/ for development. Not FLEETWATCH_SECRET_*: checks may read that prefix.
+       */
+      FLEETWATCH_ENCRYPTION_KEY: z.string().max(200).optional().superRefine(keyProblem),
+      /** Earlier keys, comma-separated: they still open what they sealed (rotation), never seal. */
+      FLEETWATCH_ENCRYPTION_KEY_PREVIOUS: z
+        .string()
+        .max(4000)
+        .optional()
+        .superRefine((v, ctx) => v?.split(',').forEach((k) => keyProblem(k, ctx))),
+      /** Seed the shipped alert rules on the first start (once; a deleted one stays deleted). */
+      FLEETWATCH_DEFAULT_ALERT_RULES: env.bool(true),
       FLEET_POLL_INTERVAL_SECONDS: env.int(30, 5, 3600),
       FLEET_POLL_TIMEOUT_SECONDS: env.int(25, 1, 3600),
     },
@@ -37,8 +52,24 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
     leaderConfig: values.FLEETWATCH_LEADER_CONFIG,
     denyNetworks: values.FLEETWATCH_CHECK_DENY_NETWORKS,
     configRelayIntervalMs: values.CONFIG_RELAY_INTERVAL_SECONDS * 1000,
+    encryptionKey: values.FLEETWATCH_ENCRYPTION_KEY || undefined,
+    previousEncryptionKeys: (values.FLEETWATCH_ENCRYPTION_KEY_PREVIOUS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean),
+    seedDefaultAlertRules: values.FLEETWATCH_DEFAULT_ALERT_RULES,
     pollIntervalMs: values.FLEET_POLL_INTERVAL_SECONDS * 1000,
     pollTimeoutMs: values.FLEET_POLL_TIMEOUT_SECONDS * 1000,
   };
 }
 export type SyncConfig = ReturnType<typeof loadSyncConfig>;
+
+/** A key's problem, never the key itself (boot errors are printed). */
+function keyProblem(value: string | undefined, ctx: z.RefinementCtx): void {
+  if (!value || !value.trim()) return;
+  try {
+    parseSealingKey(value);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+}

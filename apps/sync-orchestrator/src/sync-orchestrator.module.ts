@@ -4,11 +4,19 @@ import { createTargetPolicy } from '@fleetwatch/domain';
 import { LiveStateModule } from '@fleetwatch/live-state';
 import { MessagingModule, observationShardQueueSpecs, RpcServerModule } from '@fleetwatch/messaging';
 import {
+  AlertConfigRepository,
   ChecksRepository,
   ConfigVersionsRepository,
   PushMonitorsRepository,
+  SecretSealer,
+  SilencesRepository,
   SqlPoolModule,
 } from '@fleetwatch/persistence';
+import { AlertConfigService } from './alerting/alert-config.service';
+import { AlertingRpcHandler } from './alerting/alerting.rpc-handler';
+import { CHANNEL_SEALER, SEED_DEFAULT_RULES, SITE_NAME } from './alerting/alerting.tokens';
+import { DefaultRulesSeeder } from './alerting/default-rules.seeder';
+import { SilencesService } from './alerting/silences.service';
 import type { SyncConfig } from './config';
 import { ConfigAsCodeService } from './config/config-as-code.service';
 import { ConfigChangedRelay } from './config/config-changed.relay';
@@ -22,7 +30,8 @@ import { ReadinessWiring } from './health/readiness.wiring';
 /**
  * The configuration owner (SPEC §2). Capabilities: config/ (checks, versions, audit,
  * config as code, the config.changed outbox relay, the RPC methods the gateway and the
- * collectors call) and health/. Fleet polling, drift and rolling sync arrive beside them.
+ * collectors call), alerting/ (alert rules, channels with sealed secrets, maintenance windows,
+ * silences, the shipped default rules) and health/. Fleet polling, drift and rolling sync arrive beside them.
  */
 @Module({})
 export class SyncOrchestratorModule {
@@ -64,6 +73,21 @@ export class SyncOrchestratorModule {
         ConfigService,
         ConfigAsCodeService,
         ConfigRpcHandler,
+        // Alert rules, channels, maintenance windows and silences (issue 18): the same writer.
+        {
+          provide: CHANNEL_SEALER,
+          useValue: config.encryptionKey
+            ? SecretSealer.fromText(config.encryptionKey, config.previousEncryptionKeys)
+            : null,
+        },
+        { provide: SITE_NAME, useValue: config.site },
+        { provide: SEED_DEFAULT_RULES, useValue: config.seedDefaultAlertRules },
+        AlertConfigRepository,
+        SilencesRepository,
+        AlertConfigService,
+        SilencesService,
+        DefaultRulesSeeder,
+        AlertingRpcHandler,
         ReadinessWiring,
       ],
     };

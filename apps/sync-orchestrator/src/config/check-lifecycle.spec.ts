@@ -26,6 +26,9 @@ describe('touchedChecks', () => {
         { action: 'check.replace', subject: B, diff: [] },
         { action: 'config.import', subject: null, diff: [] },
         { action: 'check.adopt', subject: 'monitor-7', diff: [] },
+        // Alert rules and silences have UUIDs too: not checks.
+        { action: 'alert-rule.create', subject: '0190f0e0-0000-7000-8000-0000000000c3', diff: [] },
+        { action: 'silence.create', subject: '0190f0e0-0000-7000-8000-0000000000c4', diff: [] },
       ]),
     ).toEqual([B, A]);
   });

@@ -10,9 +10,16 @@ import type { AuditDraft } from '@fleetwatch/persistence';
 // ignores what does not move it. The messages leave with the write's `config.changed`,
 // through the same outbox and relay.
 
-/** Check ids a write's audit entries name, in order, each once. */
+/** Check ids a write's `check.*` audit entries name, in order, each once (alert rules and silences have UUIDs too). */
 export function touchedChecks(audit: readonly AuditDraft[]): string[] {
-  return [...new Set(audit.map((a) => a.subject).filter((s): s is string => s !== null && UUID_PATTERN.test(s)))];
+  return [
+    ...new Set(
+      audit
+        .filter((a) => a.action.startsWith('check.'))
+        .map((a) => a.subject)
+        .filter((s): s is string => s !== null && UUID_PATTERN.test(s)),
+    ),
+  ];
 }
 
 /** How long the aggregator may wait for a check's next result: its interval, or a push check's period + grace. */

@@ -2,11 +2,20 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Actor, ConfigPlanItem, ConfigRpcMethod, ConfigRpcResults } from '@fleetwatch/contracts';
 import type { ErrorIssue, TargetPolicy } from '@fleetwatch/domain';
-import { ChecksRepository, type AuditDraft } from '@fleetwatch/persistence';
+import {
+  AlertConfigRepository,
+  ChecksRepository,
+  ConfigVersionsRepository,
+  type AuditDraft,
+  type SecretSealer,
+} from '@fleetwatch/persistence';
+import { ALERT_AREAS, put } from '../alerting/alert-forms';
+import { applyAlertImport, planAlertImport } from '../alerting/alert-import';
+import { CHANNEL_SEALER } from '../alerting/alerting.tokens';
 import { policyIssue, specOf } from './check-form';
 import { checkWrite, EMPTY_CONFIG_HASH } from './config-hash';
 import { checkDiff, planImport, planSummary, snapshotOf } from './config-plan';
-import { parseConfigYaml, renderConfigYaml } from './config-yaml';
+import { parseConfigDocument, renderConfigYaml, type ConfigSnapshot } from './config-yaml';
 import { TargetDeniedError, VersionConflictError } from './config.errors';
 import { CHECK_TARGET_POLICY } from './config.tokens';
 import { ConfigWriter, type WriteOutcome, type WriteRequest } from './config-writer';
@@ -14,7 +23,9 @@ import { PushMonitors } from './push-monitors';
 
 // Config as code (issue 15): export the whole configuration as YAML, import a YAML file
 // as a plan (create / change / delete / unchanged per check, by name) that a dry run
-// shows and an apply writes as ONE version. Export → import is a no-op.
+// shows and an apply writes as ONE version. Export → import is a no-op. Alert rules, channels
+// (public fields; secrets never exported, kept when a file leaves them out) and maintenance windows
+// take part by id (alerting/alert-import.ts); silences, operational state, never do.
 
 type R = ConfigRpcResults;
 
@@ -35,23 +46,46 @@ export class ConfigAsCodeService {
     private readonly checks: ChecksRepository,
     private readonly monitors: PushMonitors,
     @Inject(CHECK_TARGET_POLICY) private readonly policy: TargetPolicy,
+    private readonly alertConfig: AlertConfigRepository,
+    private readonly versions: ConfigVersionsRepository,
+    @Inject(CHANNEL_SEALER) private readonly sealer: SecretSealer | null,
   ) {}
 
+  /**
+   * The checks (with the head they belong to, one statement) and the alert areas, read again when a
+   * write slipped in between: every part of one version.
+   */
+  private async readConsistent(): Promise<{ version: number; hash: string | null; snapshot: ConfigSnapshot }> {
+    for (let attempt = 0; ; attempt++) {
+      const { version, hash, checks } = await this.checks.withHead();
+      const snapshot = snapshotOf(checks.map(specOf));
+      for (const area of ALERT_AREAS) {
+        const rows = await this.alertConfig.all(area);
+        if (rows.length === 0) continue;
+        const entries: Record<string, Record<string, unknown>> = {};
+        for (const r of rows) put(entries, r.id, r.spec);
+        snapshot[area] = entries;
+      }
+      if ((await this.versions.head()).version === version || attempt >= 4) return { version, hash, snapshot };
+    }
+  }
+
   async export(): Promise<R[ConfigRpcMethod.ConfigExport]> {
-    // The head's hash, read in the same statement as the checks: the hash of exactly these.
-    const { version, hash: headHash, checks } = await this.checks.withHead();
-    const snapshot = snapshotOf(checks.map(specOf));
+    // The head's hash, read with the configuration it is the hash of.
+    const { version, hash: headHash, snapshot } = await this.readConsistent();
     const hash = headHash ?? EMPTY_CONFIG_HASH;
     const header = [
       `Fleetwatch configuration as code: version ${version}, sha256 ${hash}.`,
       'Apply with `npm run fleetwatch -- config apply <file>` or POST /api/v1/config/import;',
-      'checks are keyed by name, fields left out take their defaults.',
+      'checks are keyed by name, fields left out take their defaults; alert rules, channels and',
+      'maintenance windows by id. Channel secrets are never exported: an entry without them keeps them.',
     ].join('\n');
     return { yaml: renderConfigYaml(snapshot, header), version, hash };
   }
 
   async import(actor: Actor, yaml: string, options: ImportOptions): Promise<R[ConfigRpcMethod.ConfigImport]> {
-    const incoming = parseConfigYaml(yaml);
+    const document = parseConfigDocument(yaml);
+    const incoming = document.checks;
     const denied: ErrorIssue[] = [];
     for (const c of incoming) {
       const d = policyIssue(c.spec, this.policy, ['checks', c.name]);
@@ -64,7 +98,8 @@ export class ConfigAsCodeService {
     if (options.dryRun) {
       const { version, checks } = await this.checks.withHead();
       expectVersion(options.expectedVersion, version);
-      return { dryRun: true, plan: planImport(checks, specs, options.prune).items, version };
+      const alertPlan = await planAlertImport(this.alertConfig, this.sealer, document.alert, options.prune);
+      return { dryRun: true, plan: [...planImport(checks, specs, options.prune).items, ...alertPlan.items], version };
     }
 
     const applied = await this.writer.write(
@@ -77,8 +112,10 @@ export class ConfigAsCodeService {
         expectVersion(options.expectedVersion, head.version);
         const existing = await this.checks.all(tx);
         const plan = planImport(existing, specs, options.prune);
-        if (plan.creates.length + plan.changes.length + plan.deletes.length === 0)
-          return { changed: false, result: { plan: plan.items } };
+        const alertPlan = await planAlertImport(this.alertConfig, this.sealer, document.alert, options.prune, tx);
+        const alertCount = alertPlan.count.created + alertPlan.count.changed + alertPlan.count.deleted;
+        if (plan.creates.length + plan.changes.length + plan.deletes.length + alertCount === 0)
+          return { changed: false, result: { plan: [...plan.items, ...alertPlan.items] } };
         // Deletes first: a check whose type changed frees its name for its successor.
         await this.checks.deleteMany(
           tx,
@@ -114,12 +151,24 @@ export class ConfigAsCodeService {
         ];
         // The plan as applied: created checks with their new ids.
         const idOf = new Map(created.map((c) => [c.name, c.id]));
-        const items = plan.items.map((i) => (i.action === 'create' ? { ...i, id: idOf.get(i.name) ?? null } : i));
+        const items = [
+          ...plan.items.map((i) => (i.action === 'create' ? { ...i, id: idOf.get(i.name) ?? null } : i)),
+          ...alertPlan.items,
+        ];
+        const alert = await applyAlertImport(this.alertConfig, tx, alertPlan, next);
+        audit.push(...alert.audit);
+        const summary = planSummary({
+          ...plan,
+          creates: [...plan.creates, ...Array<never>(alertPlan.count.created)],
+          changes: [...plan.changes, ...Array<never>(alertPlan.count.changed)],
+          deletes: [...plan.deletes, ...Array<never>(alertPlan.count.deleted)],
+        });
         return {
           changed: true,
           result: pingTokens ? { plan: items, pingTokens } : { plan: items },
           audit,
-          summary: planSummary(plan),
+          summary,
+          alertChanges: alert.alertChanges,
           touched: [
             ...plan.deletes.map((c) => ({ id: c.id, before: specOf(c), after: null })),
             ...plan.changes.map((c) => ({ id: c.existing.id, before: specOf(c.existing), after: c.spec })),

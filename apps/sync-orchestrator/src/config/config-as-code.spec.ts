@@ -182,7 +182,10 @@ describe('YAML', () => {
   it('refuses what is not a configuration', () => {
     expect(invalidOf(() => parseConfigYaml('- a\n- b\n')).message).toMatch(/mapping with a `checks:` section/);
     expect(invalidOf(() => parseConfigYaml('rules: {}\n')).issues).toEqual([
-      { path: 'rules', message: 'line 1, column 1: unknown section (expected: checks)' },
+      {
+        path: 'rules',
+        message: 'line 1, column 1: unknown section (expected: checks, alertRules, channels, maintenanceWindows)',
+      },
       { path: 'checks', message: 'missing: the document needs a `checks:` section' },
     ]);
     expect(invalidOf(() => parseConfigYaml('checks:\n  web: [1]\n')).issues[0].path).toBe('checks.web');

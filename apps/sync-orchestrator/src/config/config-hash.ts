@@ -1,5 +1,6 @@
 import type { CheckSpec } from '@fleetwatch/contracts';
 import type { CheckWrite } from '@fleetwatch/persistence';
+import { ALERT_AREAS, alertEntryHash, type AlertArea } from '../alerting/alert-forms';
 import { canonicalJson, sha256Hex } from './canonical-json';
 import { auditFormOf } from './check-form';
 import type { ConfigSnapshot } from './config-yaml';
@@ -34,16 +35,36 @@ export function compareUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-/** The config hash of (name, check hash) pairs, in any order. */
-export function configHash(entries: Iterable<{ name: string; hash: string }>): string {
+/**
+ * The config hash of (name, check hash) pairs, in any order, followed by the alert areas' entry
+ * hashes (rules, channels, maintenance windows; each area by id in byte order): with no alert
+ * configuration, the checks' hash alone (as before alert configuration existed).
+ */
+export function configHash(
+  entries: Iterable<{ name: string; hash: string }>,
+  alert: Partial<Record<AlertArea, Iterable<{ id: string; hash: string }>>> = {},
+): string {
   const sorted = [...entries].sort((a, b) => compareUtf8(a.name, b.name));
-  return sha256Hex(sorted.map((e) => `${e.hash}\n`).join(''));
+  let text = sorted.map((e) => `${e.hash}\n`).join('');
+  for (const area of ALERT_AREAS)
+    text += [...(alert[area] ?? [])]
+      .sort((a, b) => compareUtf8(a.id, b.id))
+      .map((e) => `${e.hash}\n`)
+      .join('');
+  return sha256Hex(text);
 }
 
 /** The config hash of a snapshot (what a version stores or rebuilds). */
 export function configHashOfSnapshot(snapshot: ConfigSnapshot): string {
+  const alert: Partial<Record<AlertArea, { id: string; hash: string }[]>> = {};
+  for (const area of ALERT_AREAS)
+    alert[area] = Object.entries(snapshot[area] ?? {}).map(([id, form]) => ({
+      id,
+      hash: alertEntryHash(area, id, form),
+    }));
   return configHash(
     Object.entries(snapshot.checks).map(([name, form]) => ({ name, hash: checkHashOfForm(name, form) })),
+    alert,
   );
 }
 

@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import { createTargetPolicy, DEFAULT_DENY_NETWORKS, DomainError } from '@fleetwatch/domain';
 import { BusConnection, BusPublisher, silentBusLogger } from '@fleetwatch/messaging';
 import {
+  AlertConfigRepository,
   ChecksRepository,
   closeSqlPool,
   ConfigVersionsRepository,
@@ -65,7 +66,7 @@ beforeAll(async () => {
   const policy = createTargetPolicy(DEFAULT_DENY_NETWORKS);
   const monitors = new PushMonitors(new PushMonitorsRepository(pool));
   config = new ConfigService(writer, checks, versions, monitors, policy);
-  asCode = new ConfigAsCodeService(writer, checks, monitors, policy);
+  asCode = new ConfigAsCodeService(writer, checks, monitors, policy, new AlertConfigRepository(pool), versions, null);
 });
 afterAll(async () => {
   await relay?.onApplicationShutdown();

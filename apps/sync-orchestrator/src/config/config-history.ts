@@ -1,4 +1,5 @@
 import type { CheckSpec } from '@fleetwatch/contracts';
+import { ALERT_AREAS, type AlertChanges } from '../alerting/alert-forms';
 import { configFormOf } from './check-form';
 import type { ConfigSnapshot } from './config-yaml';
 
@@ -17,8 +18,11 @@ export interface TouchedCheck {
   after: CheckSpec | null;
 }
 
-/** One version's changes, by area (checks now; alert rules and channels later). */
-export interface ConfigChanges {
+/**
+ * One version's changes, by area: checks by name; alert rules, channels and maintenance windows by
+ * id (an area the write did not touch is absent).
+ */
+export interface ConfigChanges extends AlertChanges {
   checks: Record<string, Record<string, unknown> | null>;
 }
 
@@ -47,10 +51,11 @@ export function changesOf(touched: readonly TouchedCheck[]): ConfigChanges {
   return { checks };
 }
 
-/** How many checks the changes write (deleted names cost next to nothing). */
+/** How many entries the changes write (deleted names cost next to nothing). */
 export function upsertCount(changes: ConfigChanges): number {
   let n = 0;
-  for (const form of Object.values(changes.checks)) if (form !== null) n++;
+  for (const area of ['checks', ...ALERT_AREAS] as const)
+    for (const form of Object.values(changes[area] ?? {})) if (form !== null) n++;
   return n;
 }
 
@@ -70,11 +75,17 @@ export function storesFullSnapshot(
 
 /** A snapshot with the changes applied (a new object; the input is left as it is). */
 export function applyChanges(snapshot: ConfigSnapshot, changes: ConfigChanges): ConfigSnapshot {
-  const checks: ConfigSnapshot['checks'] = {};
-  for (const [name, form] of Object.entries(snapshot.checks))
-    if (!Object.hasOwn(changes.checks, name)) put(checks, name, form);
-  for (const [name, form] of Object.entries(changes.checks)) if (form !== null) put(checks, name, form);
-  return { checks };
+  const out: ConfigSnapshot = { checks: {} };
+  for (const area of ['checks', ...ALERT_AREAS] as const) {
+    const before = snapshot[area] ?? {};
+    const changed = changes[area] ?? {};
+    const entries: Record<string, Record<string, unknown>> = {};
+    for (const [key, form] of Object.entries(before)) if (!Object.hasOwn(changed, key)) put(entries, key, form);
+    for (const [key, form] of Object.entries(changed)) if (form !== null) put(entries, key, form);
+    // Alert areas appear only when they hold something: a checks-only snapshot stays `{checks}`.
+    if (area === 'checks' || Object.keys(entries).length > 0) out[area] = entries;
+  }
+  return out;
 }
 
 /**

@@ -3,6 +3,7 @@ import { TargetIds, uuidv7, type Actor, type CheckDefinition } from '@fleetwatch
 import { ConflictError, UnavailableError } from '@fleetwatch/domain';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import {
+  AlertConfigRepository,
   ChecksRepository,
   ConfigVersionsRepository,
   runInSqlTransaction,
@@ -14,9 +15,11 @@ import {
   type SqlTransaction,
 } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
+import { ALERT_AREAS, AREA_EVENT, put, type AlertChanges, type ConfigArea } from '../alerting/alert-forms';
 import { specOf } from './check-form';
 import { checkHash } from './config-hash';
-import { changesOf, SNAPSHOT_EVERY, storesFullSnapshot, type TouchedCheck } from './config-history';
+import { changesOf, SNAPSHOT_EVERY, storesFullSnapshot, type ConfigChanges, type TouchedCheck } from './config-history';
+import type { ConfigSnapshot } from './config-yaml';
 import { snapshotOf } from './config-plan';
 import { CONFIG_SNAPSHOT_EVERY } from './config.tokens';
 import { ConfigChangedRelay } from './config-changed.relay';
@@ -53,6 +56,13 @@ export type WriteOutcome<R> =
        * stores (its changes), so no write reads the whole configuration back.
        */
       touched: readonly TouchedCheck[];
+      /**
+       * Alert rules, channels and maintenance windows the write changed: id → config form after
+       * it, or null (deleted). Stored in the version like the checks' changes.
+       */
+      alertChanges?: AlertChanges;
+      /** `config.changed` areas beyond those of the changes (silences: versioned, not in snapshots). */
+      areas?: readonly ConfigArea[];
     };
 
 export interface WriteContext {
@@ -90,6 +100,9 @@ export function actorText(actor: Actor): string {
 
 @Injectable()
 export class ConfigWriter implements OnModuleInit {
+  /** Stateless over the pool: the full snapshot's alert areas (no DI change for the writer's users). */
+  private readonly alertConfig: AlertConfigRepository;
+
   constructor(
     @Inject(SQL_POOL) private readonly pool: SqlPool,
     private readonly checks: ChecksRepository,
@@ -97,7 +110,9 @@ export class ConfigWriter implements OnModuleInit {
     private readonly relay: ConfigChangedRelay,
     @Optional() @Inject(CONFIG_SNAPSHOT_EVERY) private readonly snapshotEvery: number = SNAPSHOT_EVERY,
     @Optional() @Inject(FLEETWATCH_LOGGER) private readonly logger?: Pick<Logger, 'info' | 'warn'>,
-  ) {}
+  ) {
+    this.alertConfig = new AlertConfigRepository(pool);
+  }
 
   /**
    * At start: checks from before content hashes existed get theirs. Not awaited — the service
@@ -159,12 +174,15 @@ export class ConfigWriter implements OnModuleInit {
         if (request) await this.recordAnswer(tx, request, answer);
         return { answer, created: false };
       }
-      const changes = changesOf(outcome.touched);
+      const changes: ConfigChanges = { ...changesOf(outcome.touched), ...outcome.alertChanges };
       let checksAfter = state.checks;
       for (const t of outcome.touched) checksAfter += (t.after ? 1 : 0) - (t.before ? 1 : 0);
       // Every SNAPSHOT_EVERY-th version reads the whole configuration once (O(N) / K per write).
-      const full = storesFullSnapshot(next, changes, checksAfter, this.snapshotEvery);
-      const snapshot = full ? snapshotOf((await this.checks.all(tx)).map(specOf)) : null;
+      let full = storesFullSnapshot(next, changes, checksAfter, this.snapshotEvery);
+      // "As big as the configuration itself" counts the alert entries too (read only when it matters).
+      if (full && next % this.snapshotEvery !== 0)
+        full = storesFullSnapshot(next, changes, checksAfter + (await this.alertConfig.count(tx)), this.snapshotEvery);
+      const snapshot = full ? await this.fullSnapshot(tx) : null;
       const who = actorText(actor);
       // The touched checks as the write left them: no need to read them back.
       const lifecycle = lifecycleOf(touchedChecks(outcome.audit), stateAfter(outcome.touched, next), next, new Date());
@@ -183,7 +201,7 @@ export class ConfigWriter implements OnModuleInit {
         outbox: {
           messageId: uuidv7(),
           // `hash` is set by Postgres in the same statement.
-          payload: { version: next, hash: '', areas: ['checks'], actor: who, origin },
+          payload: { version: next, hash: '', areas: areasOf(changes, outcome.areas), actor: who, origin },
           lifecycle,
         },
       });
@@ -197,9 +215,31 @@ export class ConfigWriter implements OnModuleInit {
     return committed.answer;
   }
 
+  /** The whole configuration as a version stores it: checks, then the alert areas that hold something. */
+  private async fullSnapshot(tx: SqlTransaction): Promise<ConfigSnapshot> {
+    const snapshot: ConfigSnapshot = snapshotOf((await this.checks.all(tx)).map(specOf));
+    for (const area of ALERT_AREAS) {
+      const rows = await this.alertConfig.all(area, tx);
+      if (rows.length === 0) continue;
+      const entries: Record<string, Record<string, unknown>> = {};
+      for (const r of rows) put(entries, r.id, r.spec);
+      snapshot[area] = entries;
+    }
+    return snapshot;
+  }
+
   private async recordAnswer(tx: SqlTransaction, request: WriteRequest, answer: object): Promise<void> {
     await this.versions.recordRequest(tx, answerRecord(request, answer));
   }
+}
+
+/** The `config.changed` areas of a write: those its changes touch, and any it names. */
+function areasOf(changes: ConfigChanges, extra: readonly ConfigArea[] = []): ConfigArea[] {
+  const areas = new Set<ConfigArea>();
+  if (Object.keys(changes.checks).length > 0) areas.add('checks');
+  for (const area of ALERT_AREAS) if (changes[area]) areas.add(AREA_EVENT[area]);
+  for (const a of extra) areas.add(a);
+  return [...areas];
 }
 
 /** Throws (→ rollback, reply `unavailable`) when the RPC caller's deadline has passed. */

@@ -1,6 +1,8 @@
 import type { CheckSpec } from '@fleetwatch/contracts';
 import { InvalidError, type ErrorIssue } from '@fleetwatch/domain';
 import { isMap, isScalar, LineCounter, parseDocument, stringify } from 'yaml';
+import { ALERT_AREAS } from '../alerting/alert-forms';
+import { alertSectionsToRender, parseAlertSections, type AlertSections } from '../alerting/alert-yaml';
 import { parseCheck } from './check-form';
 
 // Config as code (issue 15): the whole configuration as one YAML document,
@@ -12,13 +14,22 @@ import { parseCheck } from './check-form';
 //
 // each check in its config form (check-form.ts: defaults left out, canonical field order),
 // checks sorted by name — so an export is deterministic and importing it changes nothing.
+// Alert rules, channels and maintenance windows follow in sections of their own, keyed by id
+// (alerting/alert-yaml.ts); only sections that hold something are written.
 
-/** The snapshot a config version stores and hashes: checks by name, each in config form without `name`. */
+/**
+ * The snapshot a config version stores and hashes: checks by name, each in config form without
+ * `name`; alert rules, channels (public fields only) and maintenance windows by id, each in config
+ * form without `id` — those three only when they hold something.
+ */
 export interface ConfigSnapshot {
   checks: Record<string, Record<string, unknown>>;
+  alertRules?: Record<string, Record<string, unknown>>;
+  channels?: Record<string, Record<string, unknown>>;
+  maintenanceWindows?: Record<string, Record<string, unknown>>;
 }
 
-const TOP_LEVEL_KEYS = new Set(['checks']);
+const TOP_LEVEL_KEYS = new Set<string>(['checks', ...ALERT_AREAS]);
 
 /** YAML of a snapshot; `header` becomes a leading comment. */
 export function renderConfigYaml(snapshot: ConfigSnapshot, header?: string): string {
@@ -26,7 +37,7 @@ export function renderConfigYaml(snapshot: ConfigSnapshot, header?: string): str
   // A Map, not an object: a check may be called `__proto__`.
   const checks = new Map(names.map((n) => [n, snapshot.checks[n]]));
   // lineWidth 0: no folded lines, every string reads back exactly as written.
-  const body = stringify({ checks }, { lineWidth: 0, minContentWidth: 0 });
+  const body = stringify({ checks, ...alertSectionsToRender(snapshot) }, { lineWidth: 0, minContentWidth: 0 });
   const comment = header
     ? header
         .split('\n')
@@ -47,6 +58,11 @@ export interface ImportedCheck {
  * line. Any problem refuses the whole document (InvalidError listing every issue).
  */
 export function parseConfigYaml(text: string): ImportedCheck[] {
+  return parseConfigDocument(text).checks;
+}
+
+/** The whole document: its checks and the alert sections it has (absent: leave that area as it is). */
+export function parseConfigDocument(text: string): { checks: ImportedCheck[]; alert: AlertSections } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
   const at = (offset: number | undefined) => {
@@ -66,7 +82,7 @@ export function parseConfigYaml(text: string): ImportedCheck[] {
     if (typeof key !== 'string' || !TOP_LEVEL_KEYS.has(key))
       issues.push({
         path: String(key),
-        message: `${at(isScalar(pair.key) ? pair.key.range?.[0] : undefined)}unknown section (expected: checks)`,
+        message: `${at(isScalar(pair.key) ? pair.key.range?.[0] : undefined)}unknown section (expected: checks, ${ALERT_AREAS.join(', ')})`,
       });
   }
   const section = doc.get('checks', true);
@@ -121,10 +137,11 @@ export function parseConfigYaml(text: string): ImportedCheck[] {
     const offset = (section as { range?: [number, number, number] } | null)?.range?.[0];
     issues.push({ path: 'checks', message: `${at(offset)}must be a mapping of check names to checks` });
   }
+  const alert = parseAlertSections(doc, at, issues);
   if (issues.length > 0)
     throw new InvalidError(
       `${issues.length} problem${issues.length === 1 ? '' : 's'} in the configuration: ${issues[0].path ? `${issues[0].path}: ` : ''}${issues[0].message}`,
       issues.slice(0, 200),
     );
-  return checks;
+  return { checks, alert };
 }

@@ -9,13 +9,19 @@ import {
   silentBusLogger,
 } from '@fleetwatch/messaging';
 import {
+  AlertConfigRepository,
   ChecksRepository,
   closeSqlPool,
   ConfigVersionsRepository,
   createSqlPool,
   PushMonitorsRepository,
+  SecretSealer,
+  SilencesRepository,
   type SqlPool,
 } from '@fleetwatch/persistence';
+import { AlertConfigService } from '../alerting/alert-config.service';
+import { DefaultRulesSeeder } from '../alerting/default-rules.seeder';
+import { SilencesService } from '../alerting/silences.service';
 import {
   createIsolatedDatabase,
   createIsolatedVhost,
@@ -35,6 +41,9 @@ import { HeartbeatAdoption, PushMonitors } from './push-monitors';
 
 export const ALICE: Actor = { id: 'user:0190f0e0-0000-7000-8000-00000000a11c', name: 'alice' };
 export const BOB: Actor = { id: 'api-key:0190f0e0-0000-7000-8000-000000000b0b', name: 'ci-pipeline' };
+
+/** The channel-secret key of the owner tests (FLEETWATCH_ENCRYPTION_KEY's form). */
+export const TEST_SEALING_KEY = 'a'.repeat(64);
 
 export const quietLogger = { warn: () => undefined, error: () => undefined, info: () => undefined };
 
@@ -58,6 +67,12 @@ export interface OwnerParts {
   config: ConfigService;
   asCode: ConfigAsCodeService;
   adoption: HeartbeatAdoption;
+  writer: ConfigWriter;
+  /** Alert rules, channels and maintenance windows; silences; the default rules' seed. */
+  alerts: AlertConfigService;
+  silences: SilencesService;
+  seeder: DefaultRulesSeeder;
+  alertRepo: AlertConfigRepository;
   /** The relay's publisher is connected. */
   busReady(): boolean;
   close(): Promise<void>;
@@ -72,6 +87,8 @@ export function startOwner(
   databaseUrl: string,
   bus: { amqpUrl: string } | null,
   policy: TargetPolicy = createTargetPolicy(DEFAULT_DENY_NETWORKS),
+  /** Seals channel secrets; null: as without FLEETWATCH_ENCRYPTION_KEY. */
+  sealer: SecretSealer | null = SecretSealer.fromText(TEST_SEALING_KEY),
 ): OwnerParts {
   const pool = createSqlPool(databaseUrl, { max: 12, applicationName: 'sync-orchestrator test' });
   const checks = new ChecksRepository(pool);
@@ -90,14 +107,20 @@ export function startOwner(
   const writer = new ConfigWriter(pool, checks, versions, relay);
   const monitorsRepo = new PushMonitorsRepository(pool);
   const monitors = new PushMonitors(monitorsRepo);
+  const alertRepo = new AlertConfigRepository(pool);
   return {
     pool,
     checks,
     versions,
     relay,
     config: new ConfigService(writer, checks, versions, monitors, policy),
-    asCode: new ConfigAsCodeService(writer, checks, monitors, policy),
+    asCode: new ConfigAsCodeService(writer, checks, monitors, policy, alertRepo, versions, sealer),
     adoption: new HeartbeatAdoption(writer, checks, monitorsRepo, quietLogger),
+    writer,
+    alerts: new AlertConfigService(writer, alertRepo, sealer),
+    silences: new SilencesService(writer, new SilencesRepository(pool)),
+    seeder: new DefaultRulesSeeder(writer, alertRepo, true, quietLogger),
+    alertRepo,
     busReady: () => publisher.isConnected(),
     async close() {
       await relay.onApplicationShutdown();

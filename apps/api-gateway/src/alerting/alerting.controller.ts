@@ -1,0 +1,169 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Res, UseFilters } from '@nestjs/common';
+import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import {
+  AlertConfigRpcMethod as M,
+  silenceStateSchema,
+  UserRole,
+  UUID_PATTERN,
+  type Page,
+  type SilenceDefinition,
+} from '@fleetwatch/contracts';
+import { InvalidError } from '@fleetwatch/domain';
+import { RequireRole } from '../auth/access.decorator';
+import { CurrentPrincipal, type Principal } from '../auth/principal';
+import { ConfigApiErrorFilter } from '../checks/owner-errors';
+import { actorOf, objectBody } from '../checks/request-envelope';
+import { AlertConfigOwner } from './alert-config-owner.service';
+import { CHANNEL_TEST_SENDER, type ChannelTestSender, type ChannelTestResult } from './channel-test-sender';
+import { configIdOf, configRoutes, listQuerySchema } from './config-routes.factory';
+
+// Alert configuration over REST (issue 18, SPEC §7): each route one request to the owner
+// (sync-orchestrator) over the bus. Viewers read; operators and API keys with `write` write.
+
+@ApiTags('alerts')
+@Controller('api/v1/alert-rules')
+@UseFilters(ConfigApiErrorFilter)
+export class AlertRulesController extends configRoutes({
+  path: 'alert-rules',
+  noun: 'alert rule',
+  key: 'rule',
+  methods: {
+    create: M.RulesCreate,
+    replace: M.RulesReplace,
+    patch: M.RulesPatch,
+    delete: M.RulesDelete,
+    list: M.RulesList,
+    get: M.RulesGet,
+  },
+}) {
+  /** A static path: matched before `:id`. */
+  @Get('prometheus')
+  @RequireRole(UserRole.Viewer)
+  @ApiOperation({
+    summary: 'The stored rules as a Prometheus rule file',
+    description:
+      'Over the series `/metrics` exposes (libs/alerting). Rules that cannot be said in PromQL over them are left ' +
+      'out: `X-Fleetwatch-Rules-Skipped` counts them and the file lists why in a comment.',
+  })
+  @ApiProduces('text/yaml')
+  async prometheus(@Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+    const r = await this.owner.call(M.RulesPrometheus, {});
+    void reply
+      .header('content-type', 'text/yaml; charset=utf-8')
+      .header('x-fleetwatch-rules-exported', String(r.exported.length))
+      .header('x-fleetwatch-rules-skipped', String(r.skipped.length));
+    return r.yaml;
+  }
+}
+
+@ApiTags('alerts')
+@Controller('api/v1/channels')
+@UseFilters(ConfigApiErrorFilter)
+export class ChannelsController extends configRoutes({
+  path: 'channels',
+  noun: 'channel',
+  key: 'channel',
+  methods: {
+    create: M.ChannelsCreate,
+    replace: M.ChannelsReplace,
+    patch: M.ChannelsPatch,
+    delete: M.ChannelsDelete,
+    list: M.ChannelsList,
+    get: M.ChannelsGet,
+  },
+}) {
+  constructor(
+    owner: AlertConfigOwner,
+    @Inject(CHANNEL_TEST_SENDER) private readonly testSender: ChannelTestSender,
+  ) {
+    super(owner);
+  }
+
+  @Post(':id/test')
+  @HttpCode(200)
+  @RequireRole(UserRole.Operator)
+  @ApiOperation({ summary: 'Send a test notification through a channel (operator)' })
+  async test(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<ChannelTestResult> {
+    return this.testSender.send(configIdOf(id, 'channel'), actorOf(principal));
+  }
+}
+
+@ApiTags('alerts')
+@Controller('api/v1/maintenance-windows')
+@UseFilters(ConfigApiErrorFilter)
+export class MaintenanceWindowsController extends configRoutes({
+  path: 'maintenance-windows',
+  noun: 'maintenance window',
+  key: 'window',
+  methods: {
+    create: M.WindowsCreate,
+    replace: M.WindowsReplace,
+    patch: M.WindowsPatch,
+    delete: M.WindowsDelete,
+    list: M.WindowsList,
+    get: M.WindowsGet,
+  },
+}) {}
+
+const silencesQuerySchema = listQuerySchema.extend({ state: silenceStateSchema.optional() });
+
+function silenceIdOf(id: string): string {
+  if (!UUID_PATTERN.test(id))
+    throw new InvalidError(`id: not a silence id (UUID): "${id.slice(0, 64)}"`, [
+      { path: 'id', message: 'a silence id (UUID)' },
+    ]);
+  return id;
+}
+
+/** Silences: created by the caller (the author), listed by state, expired (kept) or deleted. */
+@ApiTags('alerts')
+@Controller('api/v1/silences')
+@UseFilters(ConfigApiErrorFilter)
+export class SilencesController {
+  constructor(private readonly owner: AlertConfigOwner) {}
+
+  @Post()
+  @RequireRole(UserRole.Operator)
+  @ApiOperation({
+    summary: 'Create a silence (operator)',
+    description: '`{matchers, startsAt, endsAt, comment}`; the author (`createdBy`) is the caller.',
+  })
+  async create(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<SilenceDefinition> {
+    const { silence } = await this.owner.call(M.SilencesCreate, { actor: actorOf(principal), body: objectBody(body) });
+    void reply.header('location', `/api/v1/silences/${silence.id}`);
+    return silence;
+  }
+
+  @Get()
+  @RequireRole(UserRole.Viewer)
+  @ApiOperation({ summary: 'List silences, newest first; `state` = active, pending or expired' })
+  list(@Query() query: unknown): Promise<Page<SilenceDefinition>> {
+    return this.owner.call(M.SilencesList, silencesQuerySchema.parse(query ?? {}));
+  }
+
+  @Get(':id')
+  @RequireRole(UserRole.Viewer)
+  async get(@Param('id') id: string): Promise<SilenceDefinition> {
+    return (await this.owner.call(M.SilencesGet, { id: silenceIdOf(id) })).silence;
+  }
+
+  @Post(':id/expire')
+  @HttpCode(200)
+  @RequireRole(UserRole.Operator)
+  @ApiOperation({ summary: 'End a silence now (operator); it stays listed as expired' })
+  async expire(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<SilenceDefinition> {
+    return (await this.owner.call(M.SilencesExpire, { actor: actorOf(principal), id: silenceIdOf(id) })).silence;
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @RequireRole(UserRole.Operator)
+  async delete(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
+    await this.owner.call(M.SilencesDelete, { actor: actorOf(principal), id: silenceIdOf(id) });
+  }
+}

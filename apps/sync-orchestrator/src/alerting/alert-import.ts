@@ -1,0 +1,185 @@
+import type { AlertRuleSpec, ConfigPlanItem } from '@fleetwatch/contracts';
+import type { ErrorIssue } from '@fleetwatch/domain';
+import type {
+  AlertConfigRecord,
+  AlertConfigRepository,
+  AlertConfigWrite,
+  AuditDraft,
+  SecretSealer,
+  SqlTransaction,
+} from '@fleetwatch/persistence';
+import { KINDS, invalidOf, type AlertKind } from './alert-config.service';
+import {
+  ALERT_AREAS,
+  alertEntryHash,
+  entryDiff,
+  parseChannel,
+  parseRule,
+  parseWindow,
+  put,
+  type AlertArea,
+  type AlertChanges,
+} from './alert-forms';
+import type { AlertSections } from './alert-yaml';
+import { channelSecretsWrite } from './channel-secrets';
+
+// Config as code for alert configuration (issue 18): the plan of an import's alert sections against
+// what is stored (create / change / delete / unchanged per id), and its writes inside the import's one
+// version. Plan items are named `<area>/<id>`. A channel whose file entry carries no secret keeps its
+// stored ones (export → import is a no-op); a rule must name channels that exist after the import.
+
+const KIND_OF: Record<AlertArea, AlertKind> = { alertRules: 'rule', channels: 'channel', maintenanceWindows: 'window' };
+
+interface AreaPlan {
+  area: AlertArea;
+  creates: AlertConfigWrite[];
+  changes: { write: AlertConfigWrite; before: AlertConfigRecord; diff: AuditDraft['diff'] }[];
+  deletes: AlertConfigRecord[];
+  forms: Map<string, Record<string, unknown>>;
+}
+
+export interface AlertImportPlan {
+  items: ConfigPlanItem[];
+  areas: AreaPlan[];
+  count: { created: number; changed: number; deleted: number };
+}
+
+function parsedSpec(area: AlertArea, input: unknown): unknown {
+  const p = area === 'alertRules' ? parseRule(input) : area === 'channels' ? parseChannel(input) : parseWindow(input);
+  if (!p.ok) throw invalidOf(KINDS[KIND_OF[area]].noun, p.issues); // validated by the parse already
+  return p.spec;
+}
+
+/** Plans the alert sections a document has; `tx` under the writer's lock, or none for a dry run. */
+export async function planAlertImport(
+  repo: AlertConfigRepository,
+  sealer: SecretSealer | null,
+  sections: AlertSections,
+  prune: boolean,
+  tx?: SqlTransaction,
+): Promise<AlertImportPlan> {
+  const plan: AlertImportPlan = { items: [], areas: [], count: { created: 0, changed: 0, deleted: 0 } };
+  const channelIds = new Set((await repo.all('channels', tx)).map((c) => c.id));
+  for (const area of ALERT_AREAS) {
+    const entries = sections[area];
+    if (!entries) continue;
+    const existing = new Map((await repo.all(area, tx)).map((r) => [r.id, r]));
+    const ap: AreaPlan = { area, creates: [], changes: [], deletes: [], forms: new Map() };
+    const inFile = new Set<string>();
+    for (const { id, input } of entries) {
+      inFile.add(id);
+      const before = existing.get(id) ?? null;
+      let write: AlertConfigWrite;
+      let secretDiff: AuditDraft['diff'] = [];
+      if (area === 'channels') {
+        const stored = before
+          ? { sealed: (await repo.sealedSecrets(id, tx)) ?? {}, redacted: before.secretsRedacted ?? {} }
+          : null;
+        const s = channelSecretsWrite(sealer, id, parsedSpec(area, input) as never, stored);
+        const form = s.config as unknown as Record<string, unknown>;
+        write = {
+          id,
+          name: s.config.name,
+          type: s.config.type,
+          spec: form,
+          hash: alertEntryHash(area, id, form),
+          secrets: s.sealed,
+          secretsRedacted: s.redacted,
+        };
+        secretDiff = s.diff;
+      } else {
+        const spec = parsedSpec(area, input) as Record<string, unknown>;
+        write = { id, name: String(spec['name']), spec, hash: alertEntryHash(area, id, spec) };
+      }
+      const form = write.spec as Record<string, unknown>;
+      ap.forms.set(id, form);
+      const name = `${area}/${id}`;
+      if (!before) {
+        ap.creates.push(write);
+        plan.items.push({ action: 'create', name, id, diff: entryDiff(null, form) });
+        continue;
+      }
+      const diff = [...entryDiff(before.spec, form), ...secretDiff];
+      if (diff.length === 0) {
+        plan.items.push({ action: 'unchanged', name, id });
+        continue;
+      }
+      ap.changes.push({ write, before, diff });
+      plan.items.push({ action: 'change', name, id, diff });
+    }
+    for (const [id, r] of existing) {
+      if (inFile.has(id)) continue;
+      if (prune) {
+        ap.deletes.push(r);
+        plan.items.push({ action: 'delete', name: `${area}/${id}`, id, diff: entryDiff(r.spec, null) });
+      } else plan.items.push({ action: 'unchanged', name: `${area}/${id}`, id });
+    }
+    if (area === 'channels') {
+      for (const d of ap.deletes) channelIds.delete(d.id);
+      for (const c of ap.creates) channelIds.add(c.id);
+    }
+    plan.count.created += ap.creates.length;
+    plan.count.changed += ap.changes.length;
+    plan.count.deleted += ap.deletes.length;
+    plan.areas.push(ap);
+  }
+  // Rules name channels that exist once the import is applied (the file's rules, or the stored ones).
+  const rules = sections.alertRules
+    ? sections.alertRules.map((e) => ({ id: e.id, spec: parsedSpec('alertRules', e.input) as AlertRuleSpec }))
+    : (await repo.all<AlertRuleSpec>('alertRules', tx)).map((r) => ({ id: r.id, spec: r.spec }));
+  const issues: ErrorIssue[] = [];
+  for (const r of rules)
+    r.spec.channels.forEach((c, i) => {
+      if (!channelIds.has(c)) issues.push({ path: `alertRules.${r.id}.channels.${i}`, message: `no channel ${c}` });
+    });
+  if (issues.length) throw invalidOf('configuration', issues);
+  plan.items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return plan;
+}
+
+/** Applies a plan in the import's transaction: rows, audit entries, and the version's alert changes. */
+export async function applyAlertImport(
+  repo: AlertConfigRepository,
+  tx: SqlTransaction,
+  plan: AlertImportPlan,
+  version: number,
+): Promise<{ audit: AuditDraft[]; alertChanges: AlertChanges }> {
+  const audit: AuditDraft[] = [];
+  const alertChanges: AlertChanges = {};
+  const via = { via: 'import' };
+  for (const ap of plan.areas) {
+    const action = KINDS[KIND_OF[ap.area]].action;
+    const changes: Record<string, Record<string, unknown> | null> = {};
+    await repo.delete(
+      tx,
+      ap.area,
+      ap.deletes.map((d) => d.id),
+    );
+    for (const d of ap.deletes) {
+      put(changes, d.id, null);
+      audit.push({ action: `${action}.delete`, subject: d.id, diff: entryDiff(d.spec, null), details: via });
+    }
+    await repo.update(
+      tx,
+      ap.area,
+      ap.changes.map((c) => c.write),
+      version,
+    );
+    for (const c of ap.changes) {
+      put(changes, c.write.id, ap.forms.get(c.write.id));
+      audit.push({ action: `${action}.replace`, subject: c.write.id, diff: c.diff, details: via });
+    }
+    await repo.insertNew(tx, ap.area, ap.creates, version);
+    for (const c of ap.creates) {
+      put(changes, c.id, ap.forms.get(c.id));
+      audit.push({
+        action: `${action}.create`,
+        subject: c.id,
+        diff: entryDiff(null, ap.forms.get(c.id) ?? null),
+        details: via,
+      });
+    }
+    if (Object.keys(changes).length) alertChanges[ap.area] = changes;
+  }
+  return { audit, alertChanges };
+}
