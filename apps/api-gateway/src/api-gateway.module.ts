@@ -8,6 +8,14 @@ import {
   PersistenceModule,
   type DatabaseClient,
 } from '@fleetwatch/persistence';
+import { AlertConfigOwner } from './alerting/alert-config-owner.service';
+import {
+  AlertRulesController,
+  ChannelsController,
+  MaintenanceWindowsController,
+  SilencesController,
+} from './alerting/alerting.controller';
+import { CHANNEL_TEST_SENDER, NotYetChannelTestSender } from './alerting/channel-test-sender';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { AdminBootstrapService } from './auth/admin-bootstrap.service';
@@ -47,6 +55,10 @@ export const GATEWAY_CONTROLLERS = [
   HostsController,
   ChecksController,
   ConfigAsCodeController,
+  AlertRulesController,
+  ChannelsController,
+  MaintenanceWindowsController,
+  SilencesController,
 ];
 
 /**
@@ -96,6 +108,8 @@ export class ApiGatewayModule {
         ConfigOwner,
         ChecksService,
         ConfigAsCodeService,
+        AlertConfigOwner,
+        { provide: CHANNEL_TEST_SENDER, useClass: NotYetChannelTestSender },
         YamlBodyParser,
         ReadinessWiring,
       ],

@@ -138,3 +138,17 @@ export {
   type StoredNotificationGroup,
 } from './alerting/alert-states.repository';
 export { AlertEvaluationReaderRepository, type SilenceSpecRow } from './alerting/alert-evaluation-reader.repository';
+export {
+  AlertConfigRepository,
+  type AlertConfigArea,
+  type AlertConfigRecord,
+  type AlertConfigWrite,
+} from './alerting/alert-config.repository';
+export { SilencesRepository, type SilenceListState, type SilenceRecord } from './alerting/silences.repository';
+export {
+  SecretSealer,
+  SecretSealingError,
+  generateSealingKeyText,
+  parseSealingKey,
+  type SealingKey,
+} from './secrets/secret-sealer';
