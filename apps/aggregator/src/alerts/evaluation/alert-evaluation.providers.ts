@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy, type Provider } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import type { Logger } from 'pino';
+import { BusConnection } from '@fleetwatch/messaging';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import {
+  AdvisoryLease,
+  AlertConfigRepository,
+  AlertDeliveriesRepository,
+  AlertEvaluationReaderRepository,
+  AlertStatesRepository,
+  TargetStatesRepository,
+} from '@fleetwatch/persistence';
+import type { AggregatorConfig } from '../../config';
+import { NotificationDelivery } from '../delivery/notification-delivery.service';
+import { AlertConfigLoader } from './alert-config.loader';
+import { AlertEvaluator, type AlertEvaluatorOptions } from './alert-evaluator.service';
+import { AlertEventsFollower } from './alert-events.follower';
+import { AlertMetricsReader } from './alert-metrics.reader';
+
+/** Nest tokens of the evaluator, its lease and its options. */
+export const ALERT_EVALUATOR = Symbol('fleetwatch.aggregator.AlertEvaluator');
+export const ALERT_EVALUATOR_LEASE = Symbol('fleetwatch.aggregator.AlertEvaluatorLease');
+export const ALERT_EVALUATION_OPTIONS = Symbol('fleetwatch.aggregator.AlertEvaluationOptions');
+
+/** Name of the advisory lock (and of its epoch row) the evaluating replica holds. */
+export const ALERT_EVALUATOR_LEASE_NAME = 'fleetwatch.aggregator.alert-evaluator';
+
+export interface AlertEvaluationOptions extends AlertEvaluatorOptions {
+  /** How often the holder evaluates every alert (`for`, metrics, repeats, group waits) and confirms the lease. */
+  tickMs: number;
+}
+
+export function alertEvaluationOptionsOf(config: AggregatorConfig): AlertEvaluationOptions {
+  const extra = config as AggregatorConfig & { externalUrl?: string; alertTickMs?: number };
+  return {
+    holder: config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    site: config.site,
+    externalURL: extra.externalUrl ?? '',
+    leaseName: ALERT_EVALUATOR_LEASE_NAME,
+    tickMs: extra.alertTickMs ?? 1000,
+    resyncMs: 60_000,
+    now: Date.now,
+  };
+}
+
+/**
+ * Runs the evaluator: every `tickMs` it confirms or takes the lease; the holder ticks, a replica that
+ * lost it forgets its state (its decisions would be fenced anyway). Events are followed on every replica
+ * and acted on by the holder only.
+ */
+@Injectable()
+export class AlertEvaluationLifecycle implements OnApplicationBootstrap, OnModuleDestroy {
+  private follower: AlertEventsFollower;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    @Inject(ALERT_EVALUATOR) private readonly evaluator: AlertEvaluator,
+    @Inject(ALERT_EVALUATOR_LEASE) private readonly lease: AdvisoryLease,
+    @Inject(ALERT_EVALUATION_OPTIONS) private readonly options: AlertEvaluationOptions,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+    bus: BusConnection,
+  ) {
+    this.follower = new AlertEventsFollower(
+      bus,
+      {
+        onStatusChanged: (e) => evaluator.onStatusChanged(e),
+        onConfigChanged: (p) => {
+          if (p.areas.some((a) => a === 'rules' || a === 'maintenance' || a === 'silences' || a === 'channels'))
+            evaluator.onConfigChanged();
+        },
+        onConnected: () => evaluator.requestResync(),
+      },
+      logger,
+    );
+  }
+
+  onApplicationBootstrap(): void {
+    this.follower.start();
+    this.schedule(0);
+  }
+
+  /** One round (also for tests): lease, then tick or drop. */
+  async round(): Promise<void> {
+    if (await this.lease.tryAcquire()) {
+      await this.evaluator
+        .tick()
+        .catch((err: unknown) => this.logger.warn({ error: (err as Error).message }, 'alert evaluation tick failed'));
+    } else if (this.evaluator.active) await this.evaluator.drop();
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.round().finally(() => {
+        this.running = undefined;
+        this.schedule(this.options.tickMs);
+      });
+    }, delay);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+    await this.follower.stop();
+    await this.evaluator.drop();
+    await this.lease.release();
+  }
+}
+
+/** The evaluator's providers, for AggregatorModule (needs SQL_POOL, LiveStateStore, BusConnection, TargetStatesRepository). */
+export function alertEvaluationProviders(config: AggregatorConfig): Provider[] {
+  return [
+    { provide: ALERT_EVALUATION_OPTIONS, useValue: alertEvaluationOptionsOf(config) },
+    {
+      provide: ALERT_EVALUATOR_LEASE,
+      useFactory: () =>
+        new AdvisoryLease({
+          databaseUrl: config.databaseUrl,
+          name: ALERT_EVALUATOR_LEASE_NAME,
+          applicationName: 'fleetwatch aggregator alert lease',
+        }),
+    },
+    AlertConfigRepository,
+    AlertEvaluationReaderRepository,
+    AlertStatesRepository,
+    AlertDeliveriesRepository,
+    AlertConfigLoader,
+    AlertMetricsReader,
+    {
+      provide: ALERT_EVALUATOR,
+      inject: [
+        AlertConfigLoader,
+        AlertStatesRepository,
+        AlertDeliveriesRepository,
+        TargetStatesRepository,
+        AlertMetricsReader,
+        FLEETWATCH_LOGGER,
+        ALERT_EVALUATION_OPTIONS,
+        ModuleRef,
+      ],
+      useFactory: (
+        loader: AlertConfigLoader,
+        repo: AlertStatesRepository,
+        deliveries: AlertDeliveriesRepository,
+        targets: TargetStatesRepository,
+        metrics: AlertMetricsReader,
+        logger: Logger,
+        options: AlertEvaluationOptions,
+        refs: ModuleRef,
+      ) => {
+        // The delivery worker, when this aggregator runs one: woken after a commit that queued messages.
+        const kick = () => {
+          try {
+            refs.get(NotificationDelivery, { strict: false }).kick();
+          } catch {
+            // No worker in this module: the queue is polled.
+          }
+        };
+        return new AlertEvaluator(
+          loader,
+          repo,
+          deliveries,
+          targets,
+          metrics,
+          logger.child({ context: 'alert-evaluator' }),
+          options,
+          kick,
+        );
+      },
+    },
+    AlertEvaluationLifecycle,
+  ];
+}

@@ -1,0 +1,344 @@
+import type { Logger } from 'pino';
+import type { StatusChangedPayload } from '@fleetwatch/contracts';
+import {
+  addToGroups,
+  applyChanges,
+  createMuter,
+  emptyGroupingState,
+  evaluateFleet,
+  evaluateTarget,
+  flushDue,
+  notificationOfFlush,
+  type AlertSeriesState,
+  type EvaluationInput,
+  type EvaluationResult,
+  type GroupFlush,
+  type GroupingState,
+  type MetricSeries,
+  type NotificationGroup,
+  type NotificationLookup,
+  type ObservedTarget,
+} from '@fleetwatch/alerting';
+import type {
+  AlertDeliveriesRepository,
+  AlertStatesRepository,
+  StoredNotificationGroup,
+  TargetStatesRepository,
+} from '@fleetwatch/persistence';
+import type { AlertConfigLoader, AlertConfigSet } from './alert-config.loader';
+import { emptyAlertConfig } from './alert-config.loader';
+import type { AlertMetricsReader } from './alert-metrics.reader';
+import { TargetView } from './target-view';
+
+export interface AlertEvaluatorOptions {
+  /** This replica's name on the lease's epoch row. */
+  holder: string;
+  site: string;
+  /** The dashboard's base URL, for links in notifications. */
+  externalURL: string;
+  /** Name of the lease and of its epoch row. */
+  leaseName: string;
+  /** Full reload of target_states while holding the lease (new tags, anything an event did not say). */
+  resyncMs: number;
+  now: () => number;
+}
+
+/** This replica's decision could not commit: another replica took the evaluator lease meanwhile. */
+export class EvaluatorFencedError extends Error {
+  constructor() {
+    super('the alert evaluator lease is held by another replica now: decision not committed');
+    this.name = 'EvaluatorFencedError';
+  }
+}
+
+const TARGET_PAGE = 1000;
+
+/** What one decision wrote (for tests, logs and the benchmark). */
+export interface DecisionSummary {
+  states: number;
+  groups: number;
+  flushes: GroupFlush[];
+}
+
+/**
+ * Alert evaluation (SPEC §7, issue 18) on the replica holding the evaluator lease. Holds the fleet's
+ * statuses (TargetView), the alert states and the grouping state in memory, as last committed; every
+ * evaluation — a status change, or the tick (`for` durations, metric conditions, repeats, group waits) —
+ * computes the next states with libs/alerting and commits them, the grouping state and the queued
+ * notifications in ONE transaction that first checks the lease's epoch (FOR SHARE). Memory moves on only
+ * after that commit: a failed decision is made again by the next evaluation, a fenced one drops the
+ * lease's state. So a restart or a failover neither loses nor re-sends an alert.
+ * All work runs in one lane, in order.
+ */
+export class AlertEvaluator {
+  private config: AlertConfigSet = emptyAlertConfig();
+  private readonly view: TargetView;
+  private states = new Map<string, AlertSeriesState>();
+  private grouping: GroupingState = emptyGroupingState();
+  private metrics = new Map<string, MetricSeries[]>();
+  private epoch: number | null = null;
+  /** Between taking the lease and having read everything: events are kept (applied after, by sequence). */
+  private taking = false;
+  private lane: Promise<unknown> = Promise.resolve();
+  private events: StatusChangedPayload[] = [];
+  private eventsScheduled = false;
+  private configDirty = false;
+  private resyncAt = 0;
+
+  constructor(
+    private readonly loader: AlertConfigLoader,
+    private readonly repo: AlertStatesRepository,
+    private readonly deliveries: AlertDeliveriesRepository,
+    private readonly targets: TargetStatesRepository,
+    private readonly metricsReader: AlertMetricsReader,
+    private readonly logger: Logger,
+    private readonly options: AlertEvaluatorOptions,
+    /** Called after a commit that queued notifications (the delivery worker's kick). */
+    private readonly onQueued: () => void = () => undefined,
+  ) {
+    this.view = new TargetView(options.site);
+  }
+
+  /** Whether this replica evaluates now (it took the lease and its epoch). */
+  get active(): boolean {
+    return this.epoch !== null;
+  }
+
+  /** Read-only views for tests and the benchmark. */
+  get alertStates(): ReadonlyMap<string, AlertSeriesState> {
+    return this.states;
+  }
+  get targetCount(): number {
+    return this.view.size;
+  }
+
+  /** One tick, on the lease holder: takes over first if it just got the lease. */
+  tick(): Promise<DecisionSummary | null> {
+    return this.inLane(async () => {
+      if (this.epoch === null) await this.takeOver();
+      const now = this.options.now();
+      if (this.configDirty) await this.reloadConfig(now);
+      if (now >= this.resyncAt) await this.resync(now);
+      this.metrics = await this.metricsReader.read(this.config.rules, this.view.values());
+      return this.decide(evaluateFleet(this.input(now), this.observed()), now);
+    });
+  }
+
+  /** The lease is gone (or never was): forget everything; the next holder starts from Postgres. */
+  drop(): Promise<void> {
+    return this.inLane(async () => this.reset());
+  }
+
+  /** A status.changed event (from any replica): evaluated soon, batched with those arriving meanwhile. */
+  onStatusChanged(e: StatusChangedPayload): void {
+    if (this.epoch === null && !this.taking) return;
+    this.events.push(e);
+    this.scheduleEvents();
+  }
+
+  private scheduleEvents(): void {
+    if (this.eventsScheduled) return;
+    this.eventsScheduled = true;
+    setImmediate(() => {
+      this.eventsScheduled = false;
+      void this.evaluateEvents().catch((err: unknown) =>
+        this.logger.warn({ error: (err as Error).message }, 'alert evaluation of status changes failed'),
+      );
+    });
+  }
+
+  /** Configuration changed: reloaded at the next evaluation. */
+  onConfigChanged(): void {
+    this.configDirty = true;
+  }
+
+  /** Events may have been missed (bus reconnect): read target_states again at the next tick. */
+  requestResync(): void {
+    this.resyncAt = 0;
+  }
+
+  /** Evaluates the targets the queued events changed (also called by tests to wait for them). */
+  evaluateEvents(): Promise<DecisionSummary | null> {
+    return this.inLane(async () => {
+      const events = this.events;
+      this.events = [];
+      if (this.epoch === null || !events.length) return null;
+      const { changed, unknown } = this.view.applyEvents(events);
+      if (unknown.length) changed.push(...this.view.putSnapshots(await this.targets.findMany(unknown)));
+      if (!changed.length) return null;
+      const now = this.options.now();
+      const input = this.input(now);
+      const merged: EvaluationResult = { changed: new Map(), notifications: [], transitions: [] };
+      for (const id of new Set(changed)) {
+        const t = this.view.get(id);
+        if (!t) continue; // gone (a tombstone): its alerts resolve at the next full tick
+        const r = evaluateTarget(input, {
+          target: t.target,
+          observation: { status: t.status, metrics: this.metrics.get(id) },
+        });
+        for (const [k, v] of r.changed) merged.changed.set(k, v);
+        merged.notifications.push(...r.notifications);
+        merged.transitions.push(...r.transitions);
+      }
+      return this.decide(merged, now);
+    });
+  }
+
+  private inLane<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lane.then(fn);
+    this.lane = run.catch(() => undefined);
+    return run;
+  }
+
+  private reset(): void {
+    this.epoch = null;
+    this.states = new Map();
+    this.grouping = emptyGroupingState();
+    this.view.clear();
+    this.metrics = new Map();
+    this.events = [];
+    this.resyncAt = 0;
+  }
+
+  /** Just got the lease: a new epoch (waits for the old holder's decisions), then everything from Postgres. */
+  private async takeOver(): Promise<void> {
+    this.reset();
+    this.taking = true;
+    try {
+      await this.load();
+    } finally {
+      this.taking = false;
+    }
+    // Events that arrived while loading: evaluated now (those older than the load change nothing).
+    if (this.events.length) this.scheduleEvents();
+  }
+
+  private async load(): Promise<void> {
+    const epoch = await this.repo.advanceEpoch(this.options.leaseName, this.options.holder);
+    const now = this.options.now();
+    await this.reloadConfig(now);
+    const [states, groups] = await Promise.all([
+      this.repo.loadStates<AlertSeriesState>(),
+      this.repo.loadGroups<NotificationGroup>(),
+    ]);
+    this.states = new Map(states.map((s) => [s.key, s]));
+    this.grouping = { groups: Object.fromEntries(groups.map((g) => [g.key, g])) };
+    await this.resync(now);
+    this.epoch = epoch;
+    this.logger.info(
+      {
+        epoch,
+        alerts: this.states.size,
+        groups: groups.length,
+        targets: this.view.size,
+        rules: this.config.rules.length,
+      },
+      'alert evaluator took the lease',
+    );
+  }
+
+  private async reloadConfig(now: number): Promise<void> {
+    this.configDirty = false;
+    try {
+      this.config = await this.loader.load(now);
+    } catch (err) {
+      this.configDirty = true;
+      throw err;
+    }
+    for (const s of this.config.skipped)
+      this.logger.warn(s, 'alert configuration entry left out: it does not pass the contract');
+  }
+
+  private async resync(now: number): Promise<void> {
+    const all = [];
+    for (let after: string | null = null; ;) {
+      const page = await this.targets.page(after, TARGET_PAGE);
+      all.push(...page);
+      if (page.length < TARGET_PAGE) break;
+      after = page[page.length - 1].id;
+    }
+    this.view.replaceAll(all);
+    this.resyncAt = now + this.options.resyncMs;
+  }
+
+  private input(now: number): EvaluationInput {
+    const muter = createMuter({
+      silences: this.config.silences,
+      windows: this.config.windows,
+      targetOf: (id) => this.view.get(id)?.target,
+      now,
+    });
+    return { rules: this.config.rules, states: this.states, now, isMuted: muter.isMuted };
+  }
+
+  private *observed(): Iterable<ObservedTarget> {
+    for (const t of this.view.values())
+      yield { target: t.target, observation: { status: t.status, metrics: this.metrics.get(t.target.id) } };
+  }
+
+  private lookup(): NotificationLookup {
+    return {
+      rule: (id) => this.config.rulesById.get(id),
+      target: (id) => this.view.get(id)?.target,
+      externalURL: this.options.externalURL,
+      site: this.options.site,
+    };
+  }
+
+  /**
+   * Commits one evaluation: states, grouping and the messages due, under the epoch check; then (only then)
+   * moves memory on. Returns null when there was nothing to write.
+   */
+  private async decide(result: EvaluationResult, now: number): Promise<DecisionSummary | null> {
+    const epoch = this.epoch;
+    if (epoch === null) return null;
+    const grouped = addToGroups(this.grouping, result.notifications, this.config.routes, now);
+    const { state: next, flushes } = flushDue(grouped, now);
+    const groupUpserts: StoredNotificationGroup[] = [];
+    const groupDeletes: string[] = [];
+    if (next !== this.grouping) {
+      for (const [k, g] of Object.entries(next.groups))
+        if (this.grouping.groups[k] !== g) groupUpserts.push({ key: k, channelId: g.channelId, group: g });
+      for (const k of Object.keys(this.grouping.groups)) if (!(k in next.groups)) groupDeletes.push(k);
+    }
+    if (!result.changed.size && !groupUpserts.length && !groupDeletes.length && !flushes.length) return null;
+    const upserts: AlertSeriesState[] = [];
+    const deletes: string[] = [];
+    for (const [k, s] of result.changed) {
+      if (s) upserts.push(s);
+      else deletes.push(k);
+    }
+    const lookup = this.lookup();
+    try {
+      await this.repo.transaction(async (tx) => {
+        if (!(await this.repo.holdsEpoch(tx, this.options.leaseName, epoch))) throw new EvaluatorFencedError();
+        await this.repo.saveStates(tx, upserts, deletes);
+        await this.repo.saveGroups(tx, groupUpserts, groupDeletes);
+        await this.deliveries.enqueue(
+          flushes.map((f) => ({
+            channelId: f.channelId,
+            groupKey: f.groupKey,
+            notification: notificationOfFlush(f, lookup),
+          })),
+          tx,
+          now,
+        );
+      });
+    } catch (err) {
+      if (err instanceof EvaluatorFencedError) {
+        this.logger.warn({ epoch }, err.message);
+        this.reset();
+      }
+      throw err;
+    }
+    applyChanges(this.states, result.changed);
+    this.grouping = next;
+    for (const t of result.transitions)
+      this.logger.info(
+        { alert: t.labels['alertname'], target: t.labels['target'], from: t.from, to: t.to },
+        'alert state',
+      );
+    if (flushes.length) this.onQueued();
+    return { states: result.changed.size, groups: groupUpserts.length + groupDeletes.length, flushes };
+  }
+}
