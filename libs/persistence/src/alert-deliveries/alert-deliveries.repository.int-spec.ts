@@ -1,17 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { testEnv } from '@fleetwatch/testing';
+import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import { closeSqlPool, createSqlPool, runInSqlTransaction, type SqlPool } from '../sql/sql-pool';
 import { AlertDeliveriesRepository, DELIVERY_ERROR_MAX, type DeliveryAttempt } from './alert-deliveries.repository';
 
+// A database of its own: another spec's workers or claims must not take this one's queued messages.
+let db: IsolatedDatabase;
 let pool: SqlPool;
 let repo: AlertDeliveriesRepository;
 const T = Date.parse('2026-03-01T00:00:00Z');
 
-beforeAll(() => {
-  pool = createSqlPool(testEnv().databaseUrl, { max: 4 });
+beforeAll(async () => {
+  db = await createIsolatedDatabase();
+  pool = createSqlPool(db.databaseUrl, { max: 4 });
   repo = new AlertDeliveriesRepository(pool);
 });
-afterAll(() => closeSqlPool(pool));
+afterAll(async () => {
+  await closeSqlPool(pool);
+  await db?.dispose();
+});
 
 const attemptOf = (deliveryId: string, channelId: string, over: Partial<DeliveryAttempt> = {}): DeliveryAttempt => ({
   deliveryId,
@@ -33,11 +39,7 @@ const attemptOf = (deliveryId: string, channelId: string, over: Partial<Delivery
 describe('AlertDeliveriesRepository', () => {
   it('queues, claims once, retries later, and removes when delivered — the log keeps every attempt', async () => {
     const ch = `ch-${randomUUID()}`;
-    const [id] = await repo.enqueue(
-      [{ channelId: ch, groupKey: 'g:{"a":"b"}', notification: { n: 1 } }],
-      undefined,
-      T,
-    );
+    const [id] = await repo.enqueue([{ channelId: ch, groupKey: 'g:{"a":"b"}', notification: { n: 1 } }], undefined, T);
     const claimed = await repo.claimDue('a', T, 100, 30_000);
     const mine = claimed.filter((p) => p.channelId === ch);
     expect(mine).toEqual([

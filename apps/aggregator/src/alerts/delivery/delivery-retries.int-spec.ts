@@ -1,0 +1,262 @@
+import { randomUUID } from 'node:crypto';
+import type { RetryPolicy } from '@fleetwatch/alerting';
+import { AlertDeliveriesRepository, closeSqlPool, createSqlPool, type SqlPool } from '@fleetwatch/persistence';
+import { createIsolatedDatabase, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
+import type { ResolvedChannel } from './delivery.types';
+import { NotificationDelivery, type DeliveryOptions } from './notification-delivery.service';
+import {
+  alertOf,
+  capturedLogger,
+  closedPort,
+  MapChannelSource,
+  notificationOf,
+  startHttpReceiver,
+  type HttpReceiver,
+} from './receivers.int-helpers';
+
+// Retries, restarts and secrets against real local receivers: a receiver that answers 429/503 and then
+// 200, one that is down, one that hangs, redirects, and a receiver that echoes everything it got back in
+// its error answer — with canary secrets that must reach the receiver and never the logs.
+
+const FAST: RetryPolicy = { maxAttempts: 4, baseDelayMs: 150, maxDelayMs: 2000, maxAgeMs: 600_000, jitter: 0 };
+// A database of its own: another spec's workers or claims must not take this one's queued messages.
+let db: IsolatedDatabase;
+let pool: SqlPool;
+let repo: AlertDeliveriesRepository;
+const receivers: HttpReceiver[] = [];
+const running: NotificationDelivery[] = [];
+const channels = new MapChannelSource();
+const log = capturedLogger();
+
+beforeAll(async () => {
+  db = await createIsolatedDatabase();
+  pool = createSqlPool(db.databaseUrl, { max: 6 });
+  repo = new AlertDeliveriesRepository(pool);
+});
+// Each test's workers stop with it: a worker left running would claim the next test's messages.
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((d) => d.stop()));
+});
+afterAll(async () => {
+  await Promise.all(receivers.map((r) => r.close()));
+  await closeSqlPool(pool);
+  await db?.dispose();
+});
+
+async function receiver(...args: Parameters<typeof startHttpReceiver>): Promise<HttpReceiver> {
+  const r = await startHttpReceiver(...args);
+  receivers.push(r);
+  return r;
+}
+
+function worker(over: Partial<DeliveryOptions> = {}): NotificationDelivery {
+  const d = new NotificationDelivery(repo, channels, log.logger, {
+    owner: `test-${randomUUID()}`,
+    site: 'site-a',
+    externalURL: 'https://fleet.example.com',
+    pollIntervalMs: 50,
+    policy: FAST,
+    ...over,
+  });
+  running.push(d);
+  d.start();
+  return d;
+}
+
+function webhook(url: string, secrets: Record<string, string> = {}): ResolvedChannel {
+  return channels.set({
+    id: `webhook-${randomUUID()}`,
+    config: { type: 'webhook', name: 'hook', enabled: true, sendResolved: true, url, headers: {} },
+    secrets,
+  });
+}
+
+async function finished(deliveryId: string, timeoutMs = 15_000) {
+  return waitFor(
+    async () => {
+      const l = await repo.listLog({ deliveryId });
+      return l.length && l[0].outcome !== 'retrying' ? l.reverse() : null;
+    },
+    { timeoutMs, description: `delivery ${deliveryId} to finish` },
+  );
+}
+
+describe('delivery retries and the log', () => {
+  it('429 with Retry-After, then 503, then 200: retried, Retry-After honoured, each attempt logged', async () => {
+    const r = await receiver((_req, i) =>
+      i === 0
+        ? { status: 429, headers: { 'retry-after': '1' } }
+        : i === 1
+          ? { status: 503, body: 'busy' }
+          : { status: 200 },
+    );
+    const d = worker();
+    const [id] = await d.enqueue([{ channelId: webhook(`${r.url}/in`).id, notification: notificationOf([alertOf()]) }]);
+    const entries = await finished(id);
+    expect(entries.map((e) => [e.attempt, e.outcome, e.httpStatus])).toEqual([
+      [1, 'retrying', 429],
+      [2, 'retrying', 503],
+      [3, 'delivered', 200],
+    ]);
+    expect(entries[1].error).toBe('HTTP 503: busy');
+    // The receiver asked for 1 s; the backoff alone would have been 150 ms.
+    expect(r.requests[1].at - r.requests[0].at).toBeGreaterThanOrEqual(950);
+    expect(r.requests[2].at - r.requests[1].at).toBeGreaterThanOrEqual(250);
+    expect(r.requests).toHaveLength(3);
+    expect(new Set(r.requests.map((q) => q.headers['x-fleetwatch-delivery']))).toEqual(new Set([id]));
+    expect(await repo.listPending(entries[0].channelId)).toEqual([]);
+  });
+
+  it('a receiver that is down: every attempt is logged, then the delivery gives up', async () => {
+    const port = await closedPort();
+    const d = worker();
+    const [id] = await d.enqueue([
+      { channelId: webhook(`http://127.0.0.1:${port}/in`).id, notification: notificationOf([alertOf()]) },
+    ]);
+    const entries = await finished(id);
+    expect(entries.map((e) => [e.attempt, e.outcome])).toEqual([
+      [1, 'retrying'],
+      [2, 'retrying'],
+      [3, 'retrying'],
+      [4, 'failed'],
+    ]);
+    for (const e of entries) expect(e.error).toMatch(/ECONNREFUSED/);
+    expect(entries[3].error).toMatch(/gave up after 4 attempts/);
+    // Backoff doubles: 150, 300, 600 ms between attempts.
+    expect(entries[3].at - entries[0].at).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('a receiver that never answers times out and is retried', async () => {
+    const r = await receiver((_req, i) => (i === 0 ? new Promise(() => undefined) : { status: 204 }));
+    const d = worker({ http: { timeoutMs: 400, maxResponseBytes: 4096, maxRedirects: 3 } });
+    const [id] = await d.enqueue([{ channelId: webhook(`${r.url}/in`).id, notification: notificationOf([alertOf()]) }]);
+    const entries = await finished(id);
+    expect(entries.map((e) => [e.outcome, e.error])).toEqual([
+      ['retrying', 'timed out'],
+      ['delivered', null],
+    ]);
+    expect(entries[0].durationMs).toBeGreaterThanOrEqual(350);
+  });
+
+  it('400 is not retried', async () => {
+    const r = await receiver(() => ({ status: 400, body: 'bad payload' }));
+    const d = worker();
+    const [id] = await d.enqueue([{ channelId: webhook(`${r.url}/in`).id, notification: notificationOf([alertOf()]) }]);
+    expect((await finished(id)).map((e) => [e.outcome, e.error])).toEqual([
+      ['failed', 'HTTP 400: bad payload (permanent failure)'],
+    ]);
+    expect(r.requests).toHaveLength(1);
+  });
+
+  it('a redirect to another host is not followed; a 307 to the same origin is', async () => {
+    const elsewhere = await receiver();
+    const r = await receiver((req) =>
+      req.path === '/away'
+        ? { status: 307, headers: { location: `${elsewhere.url}/steal` } }
+        : req.path === '/moved'
+          ? { status: 307, headers: { location: '/final' } }
+          : { status: 200 },
+    );
+    const d = worker();
+    const secrets = { secret: 'redirect-key', bearerToken: 'redirect-token' };
+    const [away] = await d.enqueue([
+      { channelId: webhook(`${r.url}/away`, secrets).id, notification: notificationOf([alertOf()]) },
+    ]);
+    const [moved] = await d.enqueue([
+      { channelId: webhook(`${r.url}/moved`, secrets).id, notification: notificationOf([alertOf()]) },
+    ]);
+    expect((await finished(away)).map((e) => [e.outcome, e.httpStatus, e.error])).toEqual([
+      ['failed', 307, `HTTP 307: redirect to ${elsewhere.url} not followed (permanent failure)`],
+    ]);
+    expect(elsewhere.requests).toHaveLength(0);
+    expect((await finished(moved)).map((e) => [e.outcome, e.httpStatus])).toEqual([['delivered', 200]]);
+    const final = r.requests.find((q) => q.path === '/final');
+    expect(final?.headers['authorization']).toBe('Bearer redirect-token');
+    expect(final?.body).toBe(r.requests.find((q) => q.path === '/moved')?.body);
+  });
+
+  it('one group goes out in order: "resolved" waits for the "firing" being retried', async () => {
+    const r = await receiver((_req, i) => (i === 0 ? { status: 503 } : { status: 200 }));
+    const d = worker();
+    const ch = webhook(`${r.url}/in`);
+    const firing = notificationOf([alertOf()]);
+    const resolved = notificationOf([alertOf({ status: 'resolved', endsAt: new Date().toISOString() })], {
+      groupKey: firing.groupKey,
+    });
+    const [a, b] = await d.enqueue([
+      { channelId: ch.id, notification: firing },
+      { channelId: ch.id, notification: resolved },
+    ]);
+    await finished(a);
+    await finished(b);
+    expect(r.requests.map((q) => (JSON.parse(q.body) as { status: string }).status)).toEqual([
+      'firing',
+      'firing',
+      'resolved',
+    ]);
+  });
+
+  it('a retry schedule survives a restart: the next replica sends at the stored time, once', async () => {
+    let down = true;
+    const r = await receiver(() => (down ? { status: 503 } : { status: 200 }));
+    const first = worker({ policy: { ...FAST, baseDelayMs: 1500 } });
+    const ch = webhook(`${r.url}/in`);
+    const [id] = await first.enqueue([{ channelId: ch.id, notification: notificationOf([alertOf()]) }]);
+    const [retrying] = await waitFor(async () => {
+      const l = await repo.listLog({ deliveryId: id });
+      return l.length ? l : null;
+    });
+    expect(retrying).toMatchObject({ attempt: 1, outcome: 'retrying', httpStatus: 503 });
+    await first.stop();
+    const [pending] = await repo.listPending(ch.id);
+    expect(pending).toMatchObject({ id, attempts: 1, nextAttemptAt: retrying.nextAttemptAt });
+    down = false;
+    worker({ policy: { ...FAST, baseDelayMs: 1500 } });
+    const entries = await finished(id);
+    expect(entries.map((e) => [e.attempt, e.outcome])).toEqual([
+      [1, 'retrying'],
+      [2, 'delivered'],
+    ]);
+    expect(entries[1].at).toBeGreaterThanOrEqual(retrying.nextAttemptAt as number);
+    expect(r.requests).toHaveLength(2);
+  });
+
+  it('canary secrets reach the receiver but never the logs or the delivery log, even when echoed back', async () => {
+    const canary = `CANARY-${randomUUID()}`;
+    const echo = await receiver((req) => ({
+      status: 500,
+      body: `echo ${req.path} ${JSON.stringify(req.headers)} ${req.body.slice(0, 500)} ${'x'.repeat(1_000_000)}`,
+    }));
+    const d = worker({ policy: { ...FAST, maxAttempts: 2 } });
+    const hook = webhook(`${echo.url}/hook`, { secret: `${canary}-hmac`, bearerToken: `${canary}-bearer` });
+    const slack = channels.set({
+      id: `slack-${randomUUID()}`,
+      config: { type: 'slack', name: 's', enabled: true, sendResolved: true },
+      secrets: { url: `${echo.url}/services/${canary}-slack` },
+    });
+    const pd = channels.set({
+      id: `pd-${randomUUID()}`,
+      config: { type: 'pagerduty', name: 'p', enabled: true, sendResolved: true, eventsUrl: `${echo.url}/pd` },
+      secrets: { routingKey: `${canary}-pd` },
+    });
+    const ids = await d.enqueue(
+      [hook, slack, pd].map((c) => ({ channelId: c.id, notification: notificationOf([alertOf()]) })),
+    );
+    const entries = (await Promise.all(ids.map((id) => finished(id)))).flat();
+    expect(entries).toHaveLength(6);
+    const test = await d.testSend(hook);
+    expect(test.ok).toBe(false);
+    // The secrets did go where they belong…
+    expect(echo.requests.some((q) => q.headers['authorization'] === `Bearer ${canary}-bearer`)).toBe(true);
+    expect(echo.requests.some((q) => q.path.includes(`${canary}-slack`))).toBe(true);
+    expect(echo.requests.some((q) => q.body.includes(`${canary}-pd`))).toBe(true);
+    // …and nowhere else: not in the stored log (errors echo them, scrubbed), not in the service's log lines.
+    const stored = JSON.stringify([...entries, ...(await repo.listLog({ channelId: hook.id }))]);
+    expect(stored).toContain('HTTP 500: echo');
+    expect(stored).toContain('***');
+    expect(stored).not.toContain(canary);
+    expect(log.text()).toContain('alert notification retrying');
+    expect(log.text()).not.toContain(canary);
+    for (const e of entries) expect((e.error ?? '').length).toBeLessThanOrEqual(1024);
+  });
+});
