@@ -282,3 +282,67 @@ describe('config.changed outbox', () => {
     }
   });
 });
+
+describe('alert configuration as code (issue 18)', () => {
+  it('export carries rules, channels (no secrets) and windows, never silences; export → import is a no-op and keeps secrets', async () => {
+    const { item: channel } = await owner.alerts.create('channel', ALICE, {
+      type: 'pagerduty',
+      name: 'on-call',
+      routingKey: 'routing-canary-42',
+    });
+    await owner.alerts.create('rule', ALICE, {
+      name: 'down',
+      condition: { type: 'status', statuses: ['DOWN'] },
+      for: '1m',
+      channels: [channel.id],
+      annotations: { summary: '{{ target.name }} is down' },
+    });
+    await owner.alerts.create('window', BOB, {
+      name: 'nightly',
+      scope: { tags: ['db'] },
+      schedule: { type: 'recurring', cron: '0 2 * * *', duration: '1h' },
+    });
+    const now = Date.now();
+    await owner.silences.create(ALICE, {
+      matchers: [{ name: 'alertname', op: '=', value: 'down' }],
+      startsAt: new Date(now).toISOString(),
+      endsAt: new Date(now + 3_600_000).toISOString(),
+      comment: 'operational state, not configuration',
+    });
+
+    const exported = await owner.asCode.export();
+    expect(exported.yaml).toMatch(/^alertRules:$/m);
+    expect(exported.yaml).toMatch(/^channels:$/m);
+    expect(exported.yaml).toMatch(/^maintenanceWindows:$/m);
+    expect(exported.yaml).not.toContain('routing-canary-42');
+    expect(exported.yaml).not.toContain('routingKey');
+    expect(exported.yaml).not.toContain('operational state');
+
+    const head = (await owner.versions.head()).version;
+    const again = await owner.asCode.import(BOB, exported.yaml, { dryRun: false, prune: true, expectedVersion: head });
+    expect(again.version).toBe(head);
+    expect(again.plan.every((i) => i.action === 'unchanged')).toBe(true);
+    expect(again.plan.map((i) => i.name)).toEqual(expect.arrayContaining([`channels/${channel.id}`]));
+    expect((await owner.asCode.export()).hash).toBe(exported.hash);
+    expect(await owner.alerts.get('channel', channel.id)).toMatchObject({ routingKey: { set: true } });
+    expect((await owner.silences.list({ limit: 10 })).items).toHaveLength(1);
+
+    // A file without alert sections leaves them; a changed rule section is a plan and one version.
+    const checksOnly = await owner.asCode.import(BOB, exported.yaml.split(/^alertRules:$/m)[0], {
+      dryRun: true,
+      prune: true,
+    });
+    expect(checksOnly.plan.every((i) => i.action === 'unchanged')).toBe(true);
+    const edited = exported.yaml.replace('for: 1m', 'for: 2m');
+    const applied = await owner.asCode.import(ALICE, edited, { dryRun: false, prune: true });
+    expect(applied.version).toBe(head + 1);
+    expect(applied.plan.filter((i) => i.action !== 'unchanged').map((i) => i.action)).toEqual(['change']);
+    expect((await owner.config.version(applied.version)).summary).toBe('import: 1 changed');
+    // A rule naming a channel the file deletes is refused, naming it.
+    const orphan = edited.replace(/^channels:[\s\S]*?(?=^maintenanceWindows:)/m, 'channels: {}\n');
+    const refused = (await rejection(
+      owner.asCode.import(ALICE, orphan, { dryRun: true, prune: true }),
+    )) as InvalidError;
+    expect(refused.issues.map((i) => i.path)).toEqual([expect.stringMatching(/^alertRules\..+\.channels\.0$/)]);
+  });
+});

@@ -83,12 +83,14 @@ export class SilencesRepository {
   async expire<S>(tx: SqlTx, id: string, version: number): Promise<SilenceRecord<S> | null> {
     const rows = await sqlQuery<Row>(
       tx,
-      `UPDATE silences SET
-         starts_at = LEAST(starts_at, now()), ends_at = now(), version = $2, updated_at = now(),
-         spec = jsonb_set(jsonb_set(spec, '{endsAt}', to_jsonb(to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))),
-           '{startsAt}', CASE WHEN starts_at > now()
-             THEN to_jsonb(to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) ELSE spec->'startsAt' END)
-       WHERE id = $1::uuid RETURNING ${COLUMNS}`,
+      // Truncated to the column's milliseconds: rounding up would leave it ending just after now.
+      `WITH t AS (SELECT date_trunc('milliseconds', now()) AS at,
+          to_jsonb(to_char(date_trunc('milliseconds', now()) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS text)
+       UPDATE silences SET
+         starts_at = LEAST(starts_at, t.at), ends_at = t.at, version = $2, updated_at = now(),
+         spec = jsonb_set(jsonb_set(spec, '{endsAt}', t.text), '{startsAt}',
+           CASE WHEN starts_at > t.at THEN t.text ELSE spec->'startsAt' END)
+       FROM t WHERE id = $1::uuid RETURNING ${COLUMNS}`,
       [id, version],
     ).catch((err: unknown) => rethrowSql(err));
     return rows[0] ? toRecord<S>(rows[0]) : null;

@@ -1,0 +1,367 @@
+import fc from 'fast-check';
+import { Client } from 'pg';
+import {
+  alertRuleSpecSchema,
+  channelInputSchema,
+  DEFAULT_ALERT_RULES,
+  maintenanceWindowSpecSchema,
+  redactChannel,
+  silenceSpecSchema,
+  splitChannelSecrets,
+} from '@fleetwatch/contracts';
+import { ConflictError, ForbiddenError, InvalidError } from '@fleetwatch/domain';
+import { SecretSealer } from '@fleetwatch/persistence';
+import { rebuild, type HistoryRow } from '../config/config-history';
+import { configHashOfSnapshot } from '../config/config-hash';
+import { VersionConflictError } from '../config/config.errors';
+import {
+  ALICE,
+  BOB,
+  ConfigTestServers,
+  startOwner,
+  TEST_SEALING_KEY,
+  type OwnerParts,
+} from '../config/config.int-helpers';
+import { channelInput, ruleInput, silenceInput, windowInput } from './alert-config.arbitrary';
+import { sealContext } from './channel-secrets';
+
+// Alert rules, channels, maintenance windows and silences through the configuration owner's one
+// writer, against a real Postgres of their own: each change a version with its hash (the same by SQL
+// and by the snapshot), audited with who and the diff, a config.changed naming its area; stale
+// versions conflict; refusals name the field; channel secrets are sealed at rest and never leave;
+// the default rules are seeded once. Property: whatever is accepted is stored and read back equal.
+
+jest.setTimeout(180_000);
+
+let servers: ConfigTestServers;
+let owner: OwnerParts;
+let sql: Client;
+const sealer = SecretSealer.fromText(TEST_SEALING_KEY);
+
+beforeAll(async () => {
+  servers = await ConfigTestServers.create('alert-config');
+  owner = startOwner(servers.db.databaseUrl, null);
+  sql = new Client({ connectionString: servers.db.databaseUrl });
+  await sql.connect();
+});
+afterAll(async () => {
+  await sql?.end();
+  await owner?.close();
+  await servers?.dispose();
+});
+
+async function rejection(p: Promise<unknown>): Promise<Error & { issues?: { path: string }[] }> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** The head's hash is what the version's rebuilt snapshot hashes to (SQL and TypeScript agree). */
+async function expectHashConsistent(): Promise<void> {
+  const head = await owner.versions.head();
+  const h = await owner.versions.history(head.version);
+  expect(configHashOfSnapshot(rebuild(h!.rows as HistoryRow[]))).toBe(head.hash);
+}
+
+const rule = {
+  name: 'API slow',
+  condition: { type: 'metric', metric: { kind: 'latency_p95_ms' }, op: 'above', threshold: 300 },
+  for: '5m',
+};
+
+describe('alert rules', () => {
+  it('create, read, replace, patch and delete: each a version, audited, with config.changed area rules', async () => {
+    const before = (await owner.versions.head()).version;
+    const created = await owner.alerts.create('rule', ALICE, rule);
+    expect(created.version).toBe(before + 1);
+    expect(created.item).toMatchObject({ name: 'API slow', for: '5m', severity: 'warning', version: created.version });
+    expect(await owner.alerts.get('rule', created.item.id)).toEqual(created.item);
+    await expectHashConsistent();
+
+    const stale = await rejection(owner.alerts.change('rule', BOB, created.item.id, { patch: { for: '1m' } }, 0));
+    expect(stale).toBeInstanceOf(VersionConflictError);
+    expect((stale as VersionConflictError).currentVersion).toBe(created.version);
+
+    const patched = await owner.alerts.change(
+      'rule',
+      BOB,
+      created.item.id,
+      { patch: { for: '1m', labels: { team: 'a' } } },
+      created.version,
+    );
+    expect(patched.item).toMatchObject({ for: '1m', labels: { team: 'a' }, version: created.version + 1 });
+    // The same again changes nothing: no version.
+    const same = await owner.alerts.change('rule', BOB, created.item.id, { patch: { for: '1m' } });
+    expect(same.version).toBe(patched.version);
+    const replaced = await owner.alerts.change('rule', ALICE, created.item.id, {
+      replace: { ...rule, severity: 'critical' },
+    });
+    expect(replaced.item).toMatchObject({ severity: 'critical', for: '5m', labels: {} });
+    await expectHashConsistent();
+
+    const audit = (await owner.config.audit({ limit: 10, subject: created.item.id })).items;
+    expect(audit.map((a) => [a.action, a.actor])).toEqual([
+      ['alert-rule.replace', 'alice (user:0190f0e0-0000-7000-8000-00000000a11c)'],
+      ['alert-rule.patch', `${BOB.name} (${BOB.id})`],
+      ['alert-rule.create', 'alice (user:0190f0e0-0000-7000-8000-00000000a11c)'],
+    ]);
+    expect(audit[1].diff).toEqual(expect.arrayContaining([{ path: 'for', before: '5m', after: '1m' }]));
+    const pending = await owner.versions.pendingChanged(1000);
+    expect(pending.find((p) => p.version === replaced.version)?.payload).toMatchObject({
+      areas: ['rules'],
+      actor: expect.stringContaining('alice'),
+    });
+    expect(pending.find((p) => p.version === replaced.version)?.lifecycle).toEqual([]);
+
+    const deleted = await owner.alerts.delete('rule', ALICE, created.item.id);
+    expect(deleted.version).toBe(replaced.version + 1);
+    expect(await rejection(owner.alerts.get('rule', created.item.id))).toHaveProperty('name', 'NotFoundError');
+    await expectHashConsistent();
+  });
+
+  it.each([
+    [{ ...rule, condition: { type: 'status', statuses: ['UP'] } }, 'condition.statuses.0'],
+    [{ ...rule, for: '5 minutes' }, 'for'],
+    [{ ...rule, labels: { severity: 'x' } }, 'labels.severity'],
+    [{ ...rule, annotations: { summary: '{{ target.name ' } }, 'annotations.summary'],
+    [{ ...rule, channels: ['no-such-channel'] }, 'channels.0'],
+    [{ ...rule, name: 'a\u0000b' }, 'name'],
+  ])('refuses %j naming %s, writing nothing', async (input, path) => {
+    const before = (await owner.versions.head()).version;
+    const e = await rejection(owner.alerts.create('rule', ALICE, input));
+    expect(e).toBeInstanceOf(InvalidError);
+    expect(e.issues?.map((i) => i.path)).toContain(path);
+    expect((await owner.versions.head()).version).toBe(before);
+  });
+});
+
+describe('channels and their secrets', () => {
+  const CANARY = 'canary-7f3a9-do-not-leak';
+
+  it('seals secrets at rest, answers only the redacted form, keeps them on writes without them', async () => {
+    const { item: ch } = await owner.alerts.create('channel', ALICE, {
+      type: 'webhook',
+      name: 'ops',
+      url: 'https://hooks.example.com/in',
+      secret: `${CANARY}-hmac`,
+      bearerToken: `${CANARY}-bearer`,
+    });
+    expect(ch).toMatchObject({ type: 'webhook', secret: { set: true }, bearerToken: { set: true } });
+    expect(JSON.stringify(ch)).not.toContain(CANARY);
+    const sealed = (await owner.alertRepo.sealedSecrets(ch.id))!;
+    expect(sealer.open(sealed.secret, sealContext(ch.id, 'secret'))).toBe(`${CANARY}-hmac`);
+
+    // A replace without secrets keeps them; `null` removes one.
+    const kept = await owner.alerts.change('channel', BOB, ch.id, {
+      replace: { type: 'webhook', name: 'ops 2', url: 'https://hooks.example.com/in' },
+    });
+    expect(kept.item).toMatchObject({ name: 'ops 2', secret: { set: true }, bearerToken: { set: true } });
+    const removed = await owner.alerts.change('channel', BOB, ch.id, { patch: { bearerToken: null } });
+    expect(removed.item).toMatchObject({ secret: { set: true }, bearerToken: { set: false } });
+    // A secret-only change is a version too (the public form, and so the hash, stay).
+    const rotated = await owner.alerts.change('channel', BOB, ch.id, { patch: { secret: `${CANARY}-2` } });
+    expect(rotated.version).toBe(removed.version + 1);
+    expect(sealer.open((await owner.alertRepo.sealedSecrets(ch.id))!.secret, sealContext(ch.id, 'secret'))).toBe(
+      `${CANARY}-2`,
+    );
+
+    const slack = await owner.alerts.create('channel', ALICE, {
+      type: 'slack',
+      name: 's',
+      url: `https://hooks.slack.example/${CANARY}`,
+    });
+    expect(slack.item).toMatchObject({ url: { set: true, hint: 'https://hooks.slack.example/…' } });
+
+    // Nowhere but the sealed column: versions, audit, outbox, recorded answers.
+    const { rows } = await sql.query<{ t: string }>(
+      `SELECT row_to_json(x)::text AS t FROM (
+         SELECT snapshot, changes, summary FROM config_versions UNION ALL
+         SELECT diff, details, action FROM audit_log UNION ALL
+         SELECT payload, lifecycle, message_id::text FROM config_changed_outbox UNION ALL
+         SELECT spec, secrets_redacted, name FROM notification_channels) x`,
+    );
+    expect(rows.filter((r) => r.t.includes(CANARY))).toEqual([]);
+    await expectHashConsistent();
+  });
+
+  it('refuses a missing required secret (named), and any secret without an encryption key', async () => {
+    const missing = await rejection(owner.alerts.create('channel', ALICE, { type: 'pagerduty', name: 'pd' }));
+    expect(missing).toBeInstanceOf(InvalidError);
+    expect(missing.issues?.map((i) => i.path)).toEqual(['routingKey']);
+    const keyless = startOwner(servers.db.databaseUrl, null, undefined, null);
+    try {
+      const e = await rejection(
+        keyless.alerts.create('channel', ALICE, { type: 'pagerduty', name: 'pd', routingKey: 'k' }),
+      );
+      expect(e).toBeInstanceOf(ForbiddenError);
+      expect(e.message).toContain('FLEETWATCH_ENCRYPTION_KEY');
+      // Without secrets a channel still works.
+      expect(
+        (await keyless.alerts.create('channel', ALICE, { type: 'webhook', name: 'plain', url: 'https://x.example/' }))
+          .item,
+      ).toMatchObject({ secret: { set: false } });
+    } finally {
+      await keyless.close();
+    }
+  });
+
+  it('a channel a rule uses cannot be deleted', async () => {
+    const { item: ch } = await owner.alerts.create('channel', ALICE, {
+      type: 'teams',
+      name: 't',
+      url: 'https://teams.example/x',
+    });
+    const { item: r } = await owner.alerts.create('rule', ALICE, { ...rule, name: 'uses t', channels: [ch.id] });
+    expect(await rejection(owner.alerts.delete('channel', ALICE, ch.id))).toBeInstanceOf(ConflictError);
+    await owner.alerts.delete('rule', ALICE, r.id);
+    await owner.alerts.delete('channel', ALICE, ch.id);
+  });
+});
+
+describe('maintenance windows and silences', () => {
+  it('windows: one-off and recurring, the author is the caller, a bad cron is named', async () => {
+    const once = await owner.alerts.create('window', ALICE, {
+      name: 'db upgrade',
+      scope: { tags: ['db'] },
+      schedule: { type: 'once', startsAt: '2026-12-24T22:00:00Z', endsAt: '2026-12-25T02:00:00Z' },
+      createdBy: 'someone else',
+    });
+    expect(once.item).toMatchObject({ createdBy: 'alice', scope: { tags: ['db'], targetIds: [], sites: [] } });
+    const weekly = await owner.alerts.create('window', BOB, {
+      name: 'weekly',
+      scope: { sites: ['eu'] },
+      schedule: { type: 'recurring', cron: '0 3 * * 0', duration: '2h', timezone: 'Europe/Berlin' },
+    });
+    expect(weekly.item.schedule).toMatchObject({ type: 'recurring', cron: '0 3 * * 0', timezone: 'Europe/Berlin' });
+    // The author stays who created it.
+    expect(
+      (await owner.alerts.change('window', ALICE, weekly.item.id, { patch: { name: 'weekly 2' } })).item.createdBy,
+    ).toBe(BOB.name);
+    const bad = await rejection(
+      owner.alerts.create('window', ALICE, {
+        name: 'x',
+        scope: { tags: ['a'] },
+        schedule: { type: 'recurring', cron: '61 * * * *', duration: '1h' },
+      }),
+    );
+    expect(bad.issues?.map((i) => i.path)).toEqual(['schedule.cron']);
+    expect((await owner.versions.pendingChanged(1000)).at(-1)?.payload.areas).toEqual(['maintenance']);
+    await expectHashConsistent();
+  });
+
+  it('silences: created by the caller, listed by state, expired (kept) and deleted, each a version outside the hash', async () => {
+    const hashBefore = (await owner.versions.head()).hash;
+    const now = Date.now();
+    const { silence, version } = await owner.silences.create(ALICE, {
+      matchers: [{ name: 'alertname', op: '=', value: 'API slow' }],
+      startsAt: new Date(now - 60_000).toISOString(),
+      endsAt: new Date(now + 3_600_000).toISOString(),
+      comment: 'deploying',
+      createdBy: 'mallory',
+    });
+    expect(silence).toMatchObject({ state: 'active', createdBy: 'alice', version });
+    expect((await owner.versions.head()).hash).toBe(hashBefore);
+    expect((await owner.versions.pendingChanged(1000)).at(-1)?.payload.areas).toEqual(['silences']);
+    expect((await owner.silences.list({ state: 'active', limit: 10 })).items.map((s) => s.id)).toEqual([silence.id]);
+    const expired = await owner.silences.expire(BOB, silence.id);
+    expect(expired.silence.state).toBe('expired');
+    expect(Date.parse(expired.silence.endsAt)).toBeLessThanOrEqual(Date.now());
+    expect((await owner.silences.list({ state: 'active', limit: 10 })).items).toEqual([]);
+    expect((await owner.silences.list({ state: 'expired', limit: 10 })).items.map((s) => s.id)).toEqual([silence.id]);
+    const bad = await rejection(
+      owner.silences.create(ALICE, {
+        matchers: [{ name: 'a', op: '=', value: 'b' }],
+        startsAt: new Date(now).toISOString(),
+        endsAt: new Date(now - 1).toISOString(),
+        comment: 'c',
+      }),
+    );
+    expect(bad.issues?.map((i) => i.path)).toEqual(['endsAt']);
+    await owner.silences.delete(ALICE, silence.id);
+    expect((await owner.silences.list({ limit: 10 })).items).toEqual([]);
+    expect((await owner.config.audit({ limit: 5, subject: silence.id })).items.map((a) => a.action)).toEqual([
+      'silence.delete',
+      'silence.expire',
+      'silence.create',
+    ]);
+  });
+});
+
+describe('default rules', () => {
+  it('seeded once as a version by system; a deleted one is not created again', async () => {
+    const first = await owner.seeder.seed();
+    expect(first.seeded).toBe(DEFAULT_ALERT_RULES.length);
+    expect((await owner.config.version(first.version)).actor).toBe('system (system:defaults)');
+    for (const r of DEFAULT_ALERT_RULES)
+      expect(await owner.alerts.get('rule', r.id)).toMatchObject({ ...r, version: first.version });
+    await owner.alerts.delete('rule', ALICE, 'default.target-stale');
+    const again = await owner.seeder.seed();
+    expect(again.seeded).toBe(0);
+    expect(await rejection(owner.alerts.get('rule', 'default.target-stale'))).toHaveProperty('name', 'NotFoundError');
+    await expectHashConsistent();
+  });
+});
+
+describe('what the owner accepts is stored and read back equal (property)', () => {
+  const RUNS = { numRuns: 20 };
+  const strip = <T extends object>(o: T) => {
+    const { id: _i, version: _v, createdAt: _c, updatedAt: _u, ...rest } = o as Record<string, unknown>;
+    return rest;
+  };
+
+  it('rules', async () => {
+    await fc.assert(
+      fc.asyncProperty(ruleInput, async (input) => {
+        const parsed = alertRuleSpecSchema.safeParse(input);
+        const r = await owner.alerts.create('rule', ALICE, input).catch((e: Error) => e);
+        if (r instanceof Error) return void expect(r).toBeInstanceOf(InvalidError);
+        expect(parsed.success).toBe(true);
+        expect(strip(await owner.alerts.get('rule', r.item.id))).toEqual(parsed.data);
+      }),
+      RUNS,
+    );
+  });
+
+  it('channels (secrets opened from the store equal what was sent)', async () => {
+    await fc.assert(
+      fc.asyncProperty(channelInput, async (input) => {
+        const r = await owner.alerts.create('channel', ALICE, input).catch((e: Error) => e);
+        if (r instanceof Error) return void expect(r).toBeInstanceOf(InvalidError);
+        const { config, secrets } = splitChannelSecrets(channelInputSchema.parse(input));
+        const stored = await owner.alerts.get('channel', r.item.id);
+        expect(strip(stored)).toEqual(redactChannel(config, secrets as Record<string, string>));
+        const sealed = (await owner.alertRepo.sealedSecrets(r.item.id))!;
+        for (const [f, v] of Object.entries(secrets)) expect(sealer.open(sealed[f], sealContext(r.item.id, f))).toBe(v);
+      }),
+      RUNS,
+    );
+  });
+
+  it('maintenance windows', async () => {
+    await fc.assert(
+      fc.asyncProperty(windowInput, async (input) => {
+        const r = await owner.alerts.create('window', ALICE, input).catch((e: Error) => e);
+        if (r instanceof Error) return void expect(r).toBeInstanceOf(InvalidError);
+        const parsed = maintenanceWindowSpecSchema.parse({ ...input, createdBy: ALICE.name });
+        expect(strip(await owner.alerts.get('window', r.item.id))).toEqual(parsed);
+      }),
+      RUNS,
+    );
+  });
+
+  it('silences', async () => {
+    await fc.assert(
+      fc.asyncProperty(silenceInput, async (input) => {
+        const r = await owner.silences.create(BOB, input).catch((e: Error) => e);
+        if (r instanceof Error) return void expect(r).toBeInstanceOf(InvalidError);
+        const parsed = silenceSpecSchema.parse({ ...input, createdBy: BOB.name });
+        const { state: _s, ...stored } = strip(await owner.silences.get(r.silence.id));
+        expect(stored).toEqual(parsed);
+      }),
+      RUNS,
+    );
+  });
+});
