@@ -22,6 +22,7 @@ import {
 } from '@fleetwatch/persistence';
 import { SerialLane } from './status/serial-lane';
 import type { AggregatorConfig } from './config';
+import { alertEvaluationProviders } from './alerts/evaluation/alert-evaluation.providers';
 import { StatusEventsRelay } from './events/status-events.relay';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { HistoryMaintenance } from './history/history-maintenance.service';
@@ -116,6 +117,7 @@ export class AggregatorModule {
         ShardCoordinator,
         HistoryMaintenance,
         ReadinessWiring,
+        ...alertEvaluationProviders(config),
       ],
     };
   }

@@ -1,0 +1,113 @@
+// Shared by the alert evaluation integration specs: configuration rows written as the configuration owner
+// writes them (validated with the shared contract), config.changed as it publishes it, and reads of what
+// the evaluator decided (alert_states) and queued (alert_delivery_queue, or the delivery log once sent).
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  alertRuleSpecSchema,
+  maintenanceWindowSpecSchema,
+  Messages,
+  silenceSpecSchema,
+  type AlertRuleInput,
+  type MaintenanceWindowInput,
+  type SilenceInput,
+} from '@fleetwatch/contracts';
+import type { SqlClient, TestSite } from '../../aggregator.int-helpers';
+
+let version = 1;
+const hash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
+
+export async function putRule(pg: SqlClient, id: string, input: AlertRuleInput): Promise<void> {
+  const spec = alertRuleSpecSchema.parse(input);
+  await pg.query(
+    `INSERT INTO alert_rules (id, name, spec, content_hash, version) VALUES ($1, $2, $3::jsonb, $4, $5)
+     ON CONFLICT (id) DO UPDATE SET spec = EXCLUDED.spec, content_hash = EXCLUDED.content_hash, version = EXCLUDED.version`,
+    [id, spec.name, JSON.stringify(spec), hash(spec), version++],
+  );
+}
+
+export async function putSilence(pg: SqlClient, input: SilenceInput): Promise<string> {
+  const spec = silenceSpecSchema.parse(input);
+  const id = randomUUID();
+  await pg.query(
+    `INSERT INTO silences (id, spec, starts_at, ends_at, created_by, version) VALUES ($1::uuid, $2::jsonb, $3, $4, $5, $6)`,
+    [id, JSON.stringify(spec), spec.startsAt, spec.endsAt, spec.createdBy, version++],
+  );
+  return id;
+}
+
+export async function putWindow(pg: SqlClient, id: string, input: MaintenanceWindowInput): Promise<void> {
+  const spec = maintenanceWindowSpecSchema.parse(input);
+  await pg.query(
+    `INSERT INTO maintenance_windows (id, name, spec, content_hash, version) VALUES ($1, $2, $3::jsonb, $4, $5)`,
+    [id, spec.name, JSON.stringify(spec), hash(spec), version++],
+  );
+}
+
+/** config.changed as the sync-orchestrator publishes it after a write. */
+export async function configChanged(site: TestSite, areas: Array<'rules' | 'silences' | 'maintenance'>): Promise<void> {
+  await site.bus.publisher.publish(Messages.ConfigChanged, {
+    version: version++,
+    hash: hash(areas).slice(0, 64),
+    areas,
+    actor: 'test',
+    origin: 'local',
+  });
+}
+
+export interface Notified {
+  id: string;
+  status: string;
+  alerts: number;
+}
+
+/**
+ * Messages queued for a channel (of one target's group when the rule groups by target), oldest first: still in the queue, or already attempted (the delivery
+ * log keeps the message's status by its delivery id) when a delivery worker runs in this aggregator.
+ */
+export async function notified(pg: SqlClient, channelId: string, targetId?: string): Promise<Notified[]> {
+  // Groups by target: the group key holds the group labels as JSON pairs.
+  const like = targetId ? `%${JSON.stringify(['target', targetId])}%` : '%';
+  const { rows } = await pg.query<{ id: string; status: string; alerts: number; seq: string }>(
+    `SELECT DISTINCT ON (id) id, status, alerts, seq FROM (
+       SELECT id::text AS id, notification->>'status' AS status,
+         jsonb_array_length(notification->'alerts') AS alerts, seq::text AS seq
+       FROM alert_delivery_queue WHERE channel_id = $1 AND group_key LIKE $2
+       UNION ALL
+       SELECT delivery_id::text, status, -1, '0' FROM alert_deliveries
+       WHERE channel_id = $1 AND group_key LIKE $2 AND NOT test
+     ) x ORDER BY id, alerts DESC`,
+    [channelId, like],
+  );
+  return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(({ id, status, alerts }) => ({ id, status, alerts }));
+}
+
+export interface StoredAlert {
+  state: string;
+  firedAt: Date | null;
+  lastSentAt: Date | null;
+  labels: Record<string, string>;
+}
+
+/** The stored state of a (rule, target) alert without series labels; null: inactive. */
+export async function storedAlert(pg: SqlClient, ruleId: string, targetId: string): Promise<StoredAlert | null> {
+  const { rows } = await pg.query<{
+    state: string;
+    fired_at: Date | null;
+    last_sent_at: Date | null;
+    labels: Record<string, string>;
+  }>('SELECT state, fired_at, last_sent_at, labels FROM alert_states WHERE rule_id = $1 AND target_id = $2', [
+    ruleId,
+    targetId,
+  ]);
+  const r = rows[0];
+  return r ? { state: r.state, firedAt: r.fired_at, lastSentAt: r.last_sent_at, labels: r.labels } : null;
+}
+
+/** The stored states of every alert of a rule, by target. */
+export async function alertsOf(pg: SqlClient, ruleId: string): Promise<Array<{ target: string; state: string }>> {
+  const { rows } = await pg.query<{ target_id: string; state: string }>(
+    'SELECT target_id, state FROM alert_states WHERE rule_id = $1 ORDER BY target_id, alert_key',
+    [ruleId],
+  );
+  return rows.map((r) => ({ target: r.target_id, state: r.state }));
+}

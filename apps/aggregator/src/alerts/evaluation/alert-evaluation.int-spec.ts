@@ -1,0 +1,282 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { Client } from 'pg';
+import { Messages, TargetKind, TargetStatus, type StatusChangedPayload } from '@fleetwatch/contracts';
+import { LiveStateStore } from '@fleetwatch/live-state';
+import { createLogger } from '@fleetwatch/observability';
+import {
+  AlertConfigRepository,
+  AlertDeliveriesRepository,
+  AlertEvaluationReaderRepository,
+  AlertStatesRepository,
+  closeSqlPool,
+  createSqlPool,
+  TargetStatesRepository,
+  type SqlPool,
+} from '@fleetwatch/persistence';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { count, createTestSite, startAggregator, statusUpdate, type TestSite } from '../../aggregator.int-helpers';
+import { AlertConfigLoader } from './alert-config.loader';
+import { ALERT_EVALUATOR, ALERT_EVALUATOR_LEASE_NAME } from './alert-evaluation.providers';
+import { AlertEvaluator, EvaluatorFencedError } from './alert-evaluator.service';
+import { AlertMetricsReader } from './alert-metrics.reader';
+import { configChanged, notified, putRule, putSilence, putWindow, storedAlert } from './alert-evaluation.int-helpers';
+
+// Issue 18 must-show (evaluation side), with the real aggregator module: a target that goes DOWN fires after
+// `for` and queues exactly one message per channel; it resolves and a resolved message follows; a silence
+// suppresses, a maintenance window mutes while the status keeps changing; a restart while firing neither
+// re-sends nor loses it; two aggregators evaluate and notify once; a replica that lost the lease cannot
+// commit a decision (fencing).
+
+jest.setTimeout(120_000);
+
+const RULE = 'r-down';
+const FOR_MS = 2000;
+const CHANNELS = ['ch-a', 'ch-b'];
+const instance = (name: string) => `instance:${name}`;
+
+let site: TestSite;
+const apps: INestApplicationContext[] = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const down = (name: string) =>
+  site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate(name, 'exited', Date.now()));
+const up = (name: string) =>
+  site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate(name, 'running', Date.now()));
+
+async function start(): Promise<INestApplicationContext> {
+  const app = await startAggregator(site.env);
+  apps.push(app);
+  return app;
+}
+async function stop(app: INestApplicationContext): Promise<void> {
+  apps.splice(apps.indexOf(app), 1);
+  await app.close();
+}
+const evaluatorOf = (app: INestApplicationContext) => app.get<AlertEvaluator>(ALERT_EVALUATOR);
+const epoch = async () =>
+  count(site.pg, 'SELECT epoch AS n FROM alert_evaluator_epochs WHERE name = $1', [ALERT_EVALUATOR_LEASE_NAME]);
+
+/** Messages per channel for one target: [statuses of ch-a, statuses of ch-b]. */
+const perChannel = async (target: string) =>
+  Promise.all(CHANNELS.map(async (c) => (await notified(site.pg, c, target)).map((n) => n.status)));
+
+async function firing(target: string) {
+  return waitFor(
+    async () => {
+      const a = await storedAlert(site.pg, RULE, target);
+      return a?.state === 'firing' ? a : null;
+    },
+    { timeoutMs: 15_000, description: `${target} firing` },
+  );
+}
+
+beforeAll(async () => {
+  const [vhost, database] = await Promise.all([createIsolatedVhost('alert-eval'), createIsolatedDatabase()]);
+  const pg = new Client({ connectionString: database.databaseUrl });
+  await pg.connect();
+  site = await createTestSite(
+    'alert-eval',
+    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}alert-eval:` },
+    { AGGREGATOR_BATCH_WAIT_MS: '5' },
+  );
+  await putRule(site.pg, RULE, {
+    name: 'Instance down',
+    condition: { type: 'status', statuses: [TargetStatus.Down] },
+    for: `${FOR_MS / 1000}s`,
+    severity: 'critical',
+    annotations: { summary: '{{ target.name }} is down' },
+    channels: CHANNELS,
+    grouping: { groupBy: ['alertname', 'target'], groupWait: '0s', groupInterval: '1s' },
+  });
+  await start();
+  await waitFor(() => evaluatorOf(apps[0]).active, { timeoutMs: 15_000, description: 'evaluator active' });
+});
+
+afterAll(async () => {
+  for (const app of [...apps].reverse()) await app.close().catch(() => undefined);
+  await site?.dispose();
+});
+
+it('a target DOWN fires only after `for`, one message per channel; its recovery sends one resolved', async () => {
+  await down('web-1');
+  const pending = await waitFor(() => storedAlert(site.pg, RULE, instance('web-1')), { description: 'pending' });
+  expect(pending.state).toBe('pending');
+  expect(await perChannel(instance('web-1'))).toEqual([[], []]);
+
+  const fired = await firing(instance('web-1'));
+  const { rows } = await site.pg.query<{ active_at: Date }>('SELECT active_at FROM alert_states WHERE rule_id = $1', [
+    RULE,
+  ]);
+  expect(fired.firedAt!.getTime() - rows[0].active_at.getTime()).toBeGreaterThanOrEqual(FOR_MS);
+  await waitFor(async () => (await perChannel(instance('web-1'))).every((s) => s.length === 1), {
+    description: 'one message per channel',
+  });
+  await sleep(2500); // ticks, a group interval: nothing more
+  expect(await perChannel(instance('web-1'))).toEqual([['firing'], ['firing']]);
+
+  await up('web-1');
+  await waitFor(async () => (await storedAlert(site.pg, RULE, instance('web-1')))?.state === 'resolved', {
+    description: 'resolved',
+  });
+  await waitFor(async () => (await perChannel(instance('web-1'))).every((s) => s.length === 2), {
+    description: 'resolved message',
+  });
+  await sleep(2000);
+  expect(await perChannel(instance('web-1'))).toEqual([
+    ['firing', 'resolved'],
+    ['firing', 'resolved'],
+  ]);
+});
+
+it('a silence suppresses the notification; the alert still fires', async () => {
+  await putSilence(site.pg, {
+    matchers: [{ name: 'target', op: '=', value: instance('web-2') }],
+    startsAt: new Date(Date.now() - 60_000).toISOString(),
+    endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+    createdBy: 'test',
+    comment: 'planned',
+  });
+  await configChanged(site, ['silences']);
+  await sleep(2500); // reloaded at the next tick
+  await down('web-2');
+  await firing(instance('web-2'));
+  await sleep(2500);
+  expect(await perChannel(instance('web-2'))).toEqual([[], []]);
+});
+
+it('a maintenance window mutes notifications while the status keeps changing', async () => {
+  await putWindow(site.pg, 'mw-web-3', {
+    name: 'web-3 upgrade',
+    scope: { targetIds: [instance('web-3')] },
+    schedule: {
+      type: 'once',
+      startsAt: new Date(Date.now() - 60_000).toISOString(),
+      endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+    },
+    createdBy: 'test',
+  });
+  await configChanged(site, ['maintenance']);
+  await sleep(2500);
+  await down('web-3');
+  await firing(instance('web-3'));
+  await up('web-3');
+  await waitFor(async () => (await storedAlert(site.pg, RULE, instance('web-3')))?.state === 'resolved');
+  await down('web-3');
+  // Checks go on: every transition is recorded, none notified.
+  await waitFor(
+    async () =>
+      (await count(
+        site.pg,
+        `SELECT count(*) AS n FROM status_events WHERE target_id = $1 AND location IS NULL AND to_status = 'DOWN'`,
+        [instance('web-3')],
+      )) === 2,
+    { description: 'two DOWN transitions stored' },
+  );
+  await firing(instance('web-3'));
+  await sleep(2000);
+  expect(await perChannel(instance('web-3'))).toEqual([[], []]);
+});
+
+it('a restart while firing neither re-sends nor loses the alert', async () => {
+  await down('web-4');
+  const before = await firing(instance('web-4'));
+  await waitFor(async () => (await perChannel(instance('web-4'))).every((s) => s.length === 1));
+  const epochBefore = await epoch();
+
+  await stop(apps[0]);
+  const app = await start();
+  await waitFor(() => evaluatorOf(app).active, { timeoutMs: 15_000, description: 'evaluator active again' });
+  expect(await epoch()).toBeGreaterThan(epochBefore);
+  await sleep(3000);
+  const after = await storedAlert(site.pg, RULE, instance('web-4'));
+  expect(after).toEqual(before);
+  expect(await perChannel(instance('web-4'))).toEqual([['firing'], ['firing']]);
+
+  // Still evaluated after the restart: its recovery is sent once.
+  await up('web-4');
+  await waitFor(async () => (await perChannel(instance('web-4'))).every((s) => s.length === 2));
+});
+
+it('two aggregators: one evaluates, each message is queued once, and the other takes over', async () => {
+  const second = await start();
+  await sleep(2500);
+  expect(apps.filter((a) => evaluatorOf(a).active)).toHaveLength(1);
+
+  await down('web-5');
+  await firing(instance('web-5'));
+  await waitFor(async () => (await perChannel(instance('web-5'))).every((s) => s.length === 1));
+  await sleep(2500);
+  expect(await perChannel(instance('web-5'))).toEqual([['firing'], ['firing']]);
+
+  const holder = apps.find((a) => evaluatorOf(a).active)!;
+  const other = holder === second ? apps[0] : second;
+  await stop(holder);
+  await waitFor(() => evaluatorOf(other).active, { timeoutMs: 15_000, description: 'the other takes over' });
+  await up('web-5');
+  await waitFor(async () => (await perChannel(instance('web-5'))).every((s) => s.length === 2));
+  await sleep(2000);
+  expect(await perChannel(instance('web-5'))).toEqual([
+    ['firing', 'resolved'],
+    ['firing', 'resolved'],
+  ]);
+});
+
+describe('fencing', () => {
+  let pool: SqlPool;
+  const evaluator = () => {
+    const store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
+    return new AlertEvaluator(
+      new AlertConfigLoader(new AlertConfigRepository(pool), new AlertEvaluationReaderRepository(pool)),
+      new AlertStatesRepository(pool),
+      new AlertDeliveriesRepository(pool),
+      new TargetStatesRepository(pool),
+      new AlertMetricsReader(store),
+      createLogger('aggregator', 'silent', process.stderr),
+      {
+        holder: 'test',
+        site: 'test',
+        externalURL: '',
+        leaseName: ALERT_EVALUATOR_LEASE_NAME,
+        resyncMs: 60_000,
+        now: Date.now,
+      },
+    );
+  };
+
+  beforeAll(async () => {
+    for (const app of [...apps]) await stop(app);
+    pool = createSqlPool(site.database.databaseUrl);
+  });
+  afterAll(async () => closeSqlPool(pool));
+
+  it('a replica whose epoch was superseded commits nothing; the current holder does', async () => {
+    const { rows } = await site.pg.query<{ seq: string }>('SELECT seq::text FROM target_states WHERE target_id = $1', [
+      instance('web-1'),
+    ]);
+    const a = evaluator();
+    const b = evaluator();
+    await a.tick(); // a takes the lease's epoch
+    await b.tick(); // then b does: a is fenced from now on
+    await site.pg.query(`UPDATE target_states SET status = 'DOWN' WHERE target_id = $1`, [instance('web-1')]);
+    const event: StatusChangedPayload = {
+      targetId: instance('web-1'),
+      kind: TargetKind.Instance,
+      location: null,
+      from: TargetStatus.Up,
+      to: TargetStatus.Down,
+      reason: 'test',
+      at: new Date().toISOString(),
+      sequence: Number(rows[0].seq) + 1,
+    };
+    const statesBefore = await count(site.pg, 'SELECT count(*) AS n FROM alert_states');
+    a.onStatusChanged(event);
+    await expect(a.evaluateEvents()).rejects.toBeInstanceOf(EvaluatorFencedError);
+    expect(a.active).toBe(false);
+    expect((await storedAlert(site.pg, RULE, instance('web-1')))?.state).toBe('resolved');
+
+    b.onStatusChanged(event);
+    await b.evaluateEvents();
+    expect((await storedAlert(site.pg, RULE, instance('web-1')))?.state).toBe('pending');
+    expect(await count(site.pg, 'SELECT count(*) AS n FROM alert_states')).toBe(statesBefore);
+  });
+});
