@@ -399,6 +399,9 @@ async function main() {
         cpuCores: Number(((cpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000)).toFixed(4)),
         rssMbMax: Math.round(rssMax),
         rssMbEnd: Math.round(rssMb(pid)),
+        /** The 5 s readings' minimum and median: RSS between V8's major collections and typically. */
+        rssMbMin: Math.round(rssSorted[0]),
+        rssMbMedian: Math.round(pct(rssSorted, 0.5)),
         anonMb: rollup.anon,
         fileMb: rollup.file,
         heapUsedMb: Math.round((await metric(c.port, 'nodejs_heap_size_used_bytes')) / 1048576),
@@ -434,11 +437,13 @@ async function main() {
       const runs0 = await metric(c.port, 'fleetwatch_collector_check_runs_total');
       const skipped0 = await metric(c.port, 'fleetwatch_collector_check_slots_skipped_total');
       const t0 = Date.now();
-      let rssMax = 0;
+      const rssSeries = [];
       while (Date.now() - t0 < args.window * 1000) {
-        rssMax = Math.max(rssMax, rssMb(pid));
+        rssSeries.push(rssMb(pid));
         await sleep(5_000);
       }
+      const rssMax = Math.max(...rssSeries);
+      const rssSorted = [...rssSeries].sort((a, b) => a - b);
       const t1 = Date.now();
       const seconds = (t1 - t0) / 1000;
       const cores = (cpuSeconds(pid) - cpu0) / seconds;
@@ -452,6 +457,9 @@ async function main() {
         cpuCores: Number(cores.toFixed(3)),
         rssMbMax: Math.round(rssMax),
         rssMbEnd: Math.round(rssMb(pid)),
+        /** The 5 s readings' minimum and median: RSS between V8's major collections and typically. */
+        rssMbMin: Math.round(rssSorted[0]),
+        rssMbMedian: Math.round(pct(rssSorted, 0.5)),
         runsPerSecond: Number((runs / seconds).toFixed(1)),
         resultsPerSecond: Number((inWindow.length / seconds).toFixed(1)),
         okShare: Number((inWindow.filter((r) => r.ok).length / Math.max(1, inWindow.length)).toFixed(4)),
@@ -531,7 +539,7 @@ async function main() {
     if (m)
       console.log(
         `collector, ${m.checks} http checks every ${m.intervalSeconds} s (${args.source === 'owner' ? 'assignment from sync-orchestrator' : 'assignment seeded on disk'}), ${m.windowSeconds} s window:\n` +
-          `  CPU ${m.cpuCores} cores, RSS max ${m.rssMbMax} MB (end ${m.rssMbEnd} MB), ${m.runsPerSecond} runs/s, ${m.resultsPerSecond} results/s received, ok ${(m.okShare * 100).toFixed(2)} %\n` +
+          `  CPU ${m.cpuCores} cores, RSS max ${m.rssMbMax} MB (end ${m.rssMbEnd}, median ${m.rssMbMedian}, min ${m.rssMbMin} MB), ${m.runsPerSecond} runs/s, ${m.resultsPerSecond} results/s received, ok ${(m.okShare * 100).toFixed(2)} %\n` +
           `  schedule lag p50 ${m.lagMs.p50} ms, p90 ${m.lagMs.p90} ms, p99 ${m.lagMs.p99} ms, max ${m.lagMs.max} ms (histogram p99 ≤ ${m.lagHistogramP99UpperBoundS} s); skipped slots ${m.skippedSlots}; spooled at end ${m.spooled}; load ${m.loadavg.join(' ')}`,
       );
     for (const [signal, r] of Object.entries(report.restart ?? {}))

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GpuSampler } from './gpu-sampler';
+import { GpuSampler, onPath } from './gpu-sampler';
 
 // The sampler runs a real process each time: an `nvidia-smi` script in a temporary
 // directory that prints a captured output (__fixtures__) for the arguments it is given,
@@ -162,5 +162,31 @@ describe('GpuSampler', () => {
     }).inventory();
     expect(inv).toBeUndefined();
     expect(warnings).toEqual([]);
+  });
+});
+
+describe('onPath (the default inventory reader loads node-nvidia-smi only when nvidia-smi is on PATH)', () => {
+  let bin: string;
+  let other: string;
+  beforeAll(async () => {
+    const { mkdir } = await import('node:fs/promises');
+    bin = join(dir, 'path-bin');
+    other = join(dir, 'path-other');
+    await mkdir(bin, { recursive: true });
+    await mkdir(other, { recursive: true });
+    await writeFile(join(bin, 'nvidia-smi'), '#!/bin/sh\nexit 0\n');
+    await chmod(join(bin, 'nvidia-smi'), 0o755);
+    await writeFile(join(other, 'nvidia-smi'), 'not executable');
+    await chmod(join(other, 'nvidia-smi'), 0o644);
+  });
+
+  it.each([
+    ['an executable in the only directory', () => bin, true],
+    ['an executable in a later directory, empty entries skipped', () => `::${join(dir, 'nowhere')}:${bin}`, true],
+    ['a file that is not executable', () => other, false],
+    ['a directory without it', () => join(dir, 'nowhere'), false],
+    ['an empty PATH', () => '', false],
+  ])('%s', async (_name, path, expected) => {
+    await expect(onPath('nvidia-smi', path())).resolves.toBe(expected);
   });
 });

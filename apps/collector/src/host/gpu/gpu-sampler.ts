@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
 import {
   COMPUTE_APPS_ARGS,
   GPU_QUERY_ARGS,
@@ -130,10 +132,27 @@ export class GpuSampler {
   }
 }
 
-function readInventory(): Promise<unknown> {
-  // Loaded here, not at import: node-nvidia-smi brings xml2js, xmlbuilder and sax (~1 MB of heap), needed once at start.
+async function readInventory(): Promise<unknown> {
+  // node-nvidia-smi runs `nvidia-smi -q -x` through the shell, which answers 127 when it is not on PATH. Looked up
+  // first, so a host without it never loads node-nvidia-smi with xml2js, xmlbuilder and sax (~1 MB of heap).
+  if (!(await onPath('nvidia-smi')))
+    throw Object.assign(new Error('nvidia-smi: not found on PATH'), { code: 'ENOENT' });
   const nvidiaSmi = require('node-nvidia-smi') as typeof import('node-nvidia-smi');
   return new Promise((resolve, reject) => nvidiaSmi((err, data) => (err ? reject(err) : resolve(data))));
+}
+
+/** Whether `command` is an executable file in one of PATH's directories (as a shell would find it). */
+export async function onPath(command: string, path = process.env.PATH ?? ''): Promise<boolean> {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    try {
+      await access(join(dir, command), constants.X_OK);
+      return true;
+    } catch {
+      /* not here */
+    }
+  }
+  return false;
 }
 
 function firstLine(s: string): string {
