@@ -2,6 +2,10 @@
 // `npm start`: installs what is missing, checks the servers, creates and
 // migrates the database, builds, starts the five services and stays in the
 // foreground. Ctrl-C (SIGINT) stops every service cleanly.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   checkServers,
   DEFAULTS,
@@ -14,6 +18,8 @@ import {
   waitHttp,
 } from './common.mjs';
 
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
+
 const SERVICES = [
   // Order matters only for the printout: each service waits for its own dependencies.
   { name: 'sync-orchestrator', portVar: 'SYNC_ORCHESTRATOR_PORT', port: 3004, color: '35' },
@@ -23,9 +29,27 @@ const SERVICES = [
   { name: 'api-gateway', portVar: 'API_GATEWAY_PORT', port: 3000, color: '36' },
 ];
 
+/**
+ * Channel secrets are sealed with FLEETWATCH_ENCRYPTION_KEY (sync-orchestrator). Unset, `npm start`
+ * uses a development key it keeps in .fleetwatch/encryption.key (generated on the first start, mode
+ * 0600, git-ignored), so a fresh clone works; a deployment sets its own key.
+ */
+function ensureEncryptionKey(env) {
+  if (env.FLEETWATCH_ENCRYPTION_KEY) return;
+  const dir = join(ROOT, '.fleetwatch');
+  const file = join(dir, 'encryption.key');
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+    say(`channel secrets: generated a development encryption key in ${file} (set FLEETWATCH_ENCRYPTION_KEY in production)`);
+  }
+  env.FLEETWATCH_ENCRYPTION_KEY = readFileSync(file, 'utf8').trim();
+}
+
 async function main() {
   ensureDependencies();
   const env = { ...DEFAULTS, ...process.env };
+  ensureEncryptionKey(env);
   const missing = await checkServers(env);
   if (missing.length) {
     fail(`cannot start: ${missing.map((m) => m.name).join(', ')} not reachable (see above).`);

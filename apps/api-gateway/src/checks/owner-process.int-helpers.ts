@@ -55,10 +55,18 @@ export function privateOwnerDist(name: string): string {
   }
 }
 
-/** Starts sync-orchestrator on the given servers and waits until it is ready. */
+/** The channel-secret key the owner process runs with (FLEETWATCH_ENCRYPTION_KEY). */
+export const OWNER_ENCRYPTION_KEY = 'b'.repeat(64);
+
+/**
+ * Starts sync-orchestrator on the given servers and waits until it is ready. The shipped default
+ * alert rules are not seeded (versions start at 1 with the test's own writes) unless `extraEnv`
+ * says FLEETWATCH_DEFAULT_ALERT_RULES=true.
+ */
 export async function startOwnerProcess(
   dist: string,
   env: { databaseUrl: string; amqpUrl: string; redisUrl: string; redisPrefix: string },
+  extraEnv: Record<string, string> = {},
 ): Promise<OwnerProcess> {
   const port = await freePort();
   let out = '';
@@ -72,6 +80,9 @@ export async function startOwnerProcess(
       FLEETWATCH_REDIS_PREFIX: env.redisPrefix,
       SYNC_ORCHESTRATOR_PORT: String(port),
       LOG_LEVEL: 'warn',
+      FLEETWATCH_DEFAULT_ALERT_RULES: 'false',
+      FLEETWATCH_ENCRYPTION_KEY: OWNER_ENCRYPTION_KEY,
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
