@@ -34,13 +34,14 @@ export interface AlertEvaluationOptions extends AlertEvaluatorOptions {
 }
 
 export function alertEvaluationOptionsOf(config: AggregatorConfig): AlertEvaluationOptions {
-  const extra = config as AggregatorConfig & { externalUrl?: string; alertTickMs?: number };
+  // The dashboard's address is the delivery side's setting (FLEETWATCH_EXTERNAL_URL): one value for both.
+  const extra = config as AggregatorConfig & { alertDelivery?: { externalURL?: string } };
   return {
     holder: config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     site: config.site,
-    externalURL: extra.externalUrl ?? '',
+    externalURL: extra.alertDelivery?.externalURL ?? '',
     leaseName: ALERT_EVALUATOR_LEASE_NAME,
-    tickMs: extra.alertTickMs ?? 1000,
+    tickMs: 1000,
     resyncMs: 60_000,
     now: Date.now,
   };
