@@ -1,0 +1,143 @@
+import { TargetKind, TargetStatus, type StatusChangedPayload } from '@fleetwatch/contracts';
+import type { TargetSnapshot } from '@fleetwatch/domain';
+import { checkSeries } from './alert-metrics.reader';
+import { TargetView } from './target-view';
+
+const snap = (id: string, status: TargetStatus, seq: number, extra: Partial<TargetSnapshot> = {}): TargetSnapshot => ({
+  id,
+  kind: TargetKind.Instance,
+  name: id,
+  status,
+  since: null,
+  lastSeen: null,
+  lastLatencyMs: null,
+  lifecycle: null,
+  tags: ['web'],
+  labels: {},
+  seq,
+  locations: {},
+  ...extra,
+});
+
+const ev = (
+  targetId: string,
+  to: TargetStatus,
+  sequence: number,
+  location: string | null = null,
+): StatusChangedPayload => ({
+  targetId,
+  kind: TargetKind.Instance,
+  location,
+  from: TargetStatus.Unknown,
+  to,
+  reason: 'test',
+  at: new Date(0).toISOString(),
+  sequence,
+});
+
+describe('TargetView', () => {
+  it.each<[string, StatusChangedPayload[], { changed: string[]; unknown: string[] }, TargetStatus, number]>([
+    [
+      'a newer consensus event moves the status',
+      [ev('a', TargetStatus.Down, 6)],
+      { changed: ['a'], unknown: [] },
+      TargetStatus.Down,
+      6,
+    ],
+    [
+      'an older or equal sequence changes nothing',
+      [ev('a', TargetStatus.Down, 5)],
+      { changed: [], unknown: [] },
+      TargetStatus.Up,
+      5,
+    ],
+    [
+      'a location event only advances the sequence',
+      [ev('a', TargetStatus.Down, 6, 'eu')],
+      { changed: [], unknown: [] },
+      TargetStatus.Up,
+      6,
+    ],
+    [
+      'a location event then the consensus one',
+      [ev('a', TargetStatus.Down, 6, 'eu'), ev('a', TargetStatus.Down, 7)],
+      { changed: ['a'], unknown: [] },
+      TargetStatus.Down,
+      7,
+    ],
+    [
+      'down and back up in one batch: changed, final status',
+      [ev('a', TargetStatus.Down, 6), ev('a', TargetStatus.Up, 7)],
+      { changed: ['a'], unknown: [] },
+      TargetStatus.Up,
+      7,
+    ],
+    [
+      'an unknown target is reported for a read',
+      [ev('b', TargetStatus.Down, 1)],
+      { changed: [], unknown: ['b'] },
+      TargetStatus.Up,
+      5,
+    ],
+    [
+      'a backlog older than the load is ignored',
+      [ev('a', TargetStatus.Down, 3), ev('a', TargetStatus.Up, 4)],
+      { changed: [], unknown: [] },
+      TargetStatus.Up,
+      5,
+    ],
+  ])('%s', (_name, events, expected, status, seq) => {
+    const view = new TargetView('eu-site');
+    view.putSnapshots([snap('a', TargetStatus.Up, 5)]);
+    expect(view.applyEvents(events)).toEqual(expected);
+    expect(view.get('a')).toMatchObject({ status, seq });
+  });
+
+  it('keeps the newer of a snapshot and what events said; drops tombstones; a full load removes the missing', () => {
+    const view = new TargetView('eu-site');
+    expect(view.putSnapshots([snap('a', TargetStatus.Up, 5), snap('b', TargetStatus.Up, 1)])).toEqual(['a', 'b']);
+    view.applyEvents([ev('a', TargetStatus.Down, 8)]);
+    expect(view.putSnapshots([snap('a', TargetStatus.Up, 7)])).toEqual([]); // read before the event committed
+    expect(view.get('a')?.status).toBe(TargetStatus.Down);
+    expect(view.putSnapshots([snap('b', TargetStatus.Down, 2, { deletedAt: 1 })])).toEqual(['b']);
+    expect(view.get('b')).toBeUndefined();
+    expect(view.replaceAll([snap('c', TargetStatus.Stale, 1)]).sort()).toEqual(['a', 'c']);
+    expect(view.get('c')?.target).toEqual({
+      id: 'c',
+      kind: TargetKind.Instance,
+      name: 'c',
+      site: 'eu-site',
+      tags: ['web'],
+      locations: [],
+    });
+  });
+});
+
+describe('checkSeries', () => {
+  it.each<[string, Map<string, { at: number; metrics: unknown[] }>, unknown[]]>([
+    ['nothing stored', new Map(), []],
+    [
+      'the freshest location only, queue depth from the queue collector',
+      new Map([
+        ['eu', { at: 1, metrics: [{ name: 'x', value: 1 }] }],
+        [
+          'us',
+          {
+            at: 2,
+            metrics: [
+              { name: 'rabbitmq_queue_messages', labels: { queue: 'jobs' }, value: 42 },
+              { name: 'bad', value: 'NaN' },
+              null,
+            ],
+          },
+        ],
+      ]),
+      [
+        { kind: 'check_metric', name: 'rabbitmq_queue_messages', labels: { queue: 'jobs' }, value: 42 },
+        { kind: 'queue_depth', labels: { queue: 'jobs' }, value: 42 },
+      ],
+    ],
+  ])('%s', (_name, stored, expected) => {
+    expect(checkSeries(stored)).toEqual(expected);
+  });
+});
