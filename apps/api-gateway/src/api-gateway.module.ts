@@ -25,6 +25,7 @@ import { authProviders } from './auth/auth.providers';
 import { AuthService } from './auth/auth.service';
 import { PasswordHasher } from './auth/password-hasher.service';
 import { SessionHousekeeping } from './auth/session-housekeeping.service';
+import { SessionController } from './auth/session.controller';
 import { ChecksController } from './checks/checks.controller';
 import { ChecksService } from './checks/checks.service';
 import { ConfigOwner } from './checks/config-owner.service';
@@ -48,6 +49,7 @@ import { UsersService } from './users/users.service';
 /** Every controller of the gateway: each is behind the AuthGuard (deny by default). */
 export const GATEWAY_CONTROLLERS = [
   AuthController,
+  SessionController,
   UsersController,
   ApiKeysController,
   HeartbeatsController,

@@ -28,6 +28,24 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
       GATEWAY_RPC_TIMEOUT_MS: env.int(5_000, 100, 600_000),
       /** The same for calls whose work grows with the site: bulk create, import (dry run and apply), export. */
       GATEWAY_RPC_BULK_TIMEOUT_MS: env.int(60_000, 100, 3_600_000),
+      /**
+       * Origins besides the gateway's own that may open /ws and make cookie-authenticated writes
+       * (comma-separated, e.g. `https://ops.example,http://localhost:5173`).
+       */
+      GATEWAY_WS_ALLOWED_ORIGINS: z
+        .string()
+        .default('')
+        .transform((s) =>
+          s
+            .split(',')
+            .map((v) => v.trim())
+            .filter(Boolean),
+        )
+        .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each must be an origin such as https://ops.example'))),
+      /** A socket whose unsent data exceeds this many bytes is closed (a client that does not read). */
+      GATEWAY_WS_MAX_BUFFERED_BYTES: env.int(1024 * 1024, 1024, 256 * 1024 * 1024),
+      /** How often each replica re-checks its sockets' sessions (revoked or expired → closed). */
+      GATEWAY_WS_SESSION_CHECK_MS: env.int(2_000, 100, 60_000),
     },
     source,
   );
@@ -48,6 +66,9 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
     trustedProxies: values.GATEWAY_TRUST_PROXY,
     rpcTimeoutMs: values.GATEWAY_RPC_TIMEOUT_MS,
     rpcBulkTimeoutMs: values.GATEWAY_RPC_BULK_TIMEOUT_MS,
+    allowedOrigins: values.GATEWAY_WS_ALLOWED_ORIGINS.map((o) => o.toLowerCase()),
+    wsMaxBufferedBytes: values.GATEWAY_WS_MAX_BUFFERED_BYTES,
+    wsSessionCheckMs: values.GATEWAY_WS_SESSION_CHECK_MS,
   };
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config';
 import { serveDashboard } from './web/dashboard.static';
+import { registerSecurityHeaders } from './web/security-headers';
 import { setupOpenApi } from './web/openapi';
 
 /** Where the built dashboard lies relative to dist/apps/api-gateway/src/main.js. */
@@ -17,6 +18,8 @@ export async function configureGateway(
   logger: Logger,
   config: GatewayConfig,
 ): Promise<void> {
+  const fastify = app.getHttpAdapter().getInstance();
+  registerSecurityHeaders(fastify);
   setupOpenApi(app, process.env.FLEETWATCH_VERSION ?? '0.1.0');
   await serveDashboard(app, config.dashboardDir ?? DEFAULT_DASHBOARD_DIR, logger);
 }

@@ -13,6 +13,7 @@ export * from './http/errors';
 export * from './http/gateway.schema';
 export * from './http/gateway-admin.schema';
 export * from './http/hosts.schema';
+export * from './http/browser-session.schema';
 export * from './common/store-safe';
 export * from './net/cidr';
 export * from './checks/conditions';

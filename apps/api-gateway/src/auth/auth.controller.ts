@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Post, Put, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, Put, Req, Res } from '@nestjs/common';
 import {
   ApiNoContentResponse,
   ApiOkResponse,
@@ -7,7 +7,7 @@ import {
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   changeOwnPasswordRequestSchema,
   LoginResponse,
@@ -21,6 +21,7 @@ import { loginResponseSchema, principalSchema } from '../web/response.schemas';
 import { Public, RequireRole } from './access.decorator';
 import { AuthService } from './auth.service';
 import { CurrentPrincipal, Principal } from './principal';
+import { clearSessionCookies } from './session.controller';
 
 @ApiTags('auth')
 @Controller('api/v1/auth')
@@ -51,8 +52,13 @@ export class AuthController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Revoke the session of the token in use' })
   @ApiNoContentResponse()
-  async logout(@CurrentPrincipal() principal: Principal): Promise<void> {
+  async logout(
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<void> {
     await this.auth.logout(principal);
+    if (principal.via === 'cookie') clearSessionCookies(request, reply);
   }
 
   @Get('me')

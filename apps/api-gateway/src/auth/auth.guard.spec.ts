@@ -50,7 +50,7 @@ function contextFor(
 
 function guardAs(principal: Principal | null): AuthGuard {
   const auth = {
-    authenticate: async () => {
+    authenticateRequest: async () => {
       if (!principal) throw new UnauthorizedError('no token');
       return principal;
     },

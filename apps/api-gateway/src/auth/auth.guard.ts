@@ -5,7 +5,10 @@ import { ForbiddenError, roleAtLeast } from '@fleetwatch/domain';
 import { HealthController } from '@fleetwatch/observability';
 import { ACCESS_METADATA, RouteAccess } from './access.decorator';
 import { AuthService } from './auth.service';
+import { CSRF_HEADER, SESSION_COOKIE } from './browser-session';
+import { parseCookies } from './cookies';
 import { attachPrincipal } from './principal';
+import type { CredentialsOfRequest } from './auth.service';
 
 /**
  * The one guard in front of every Nest route (registered as APP_GUARD). Deny by
@@ -31,7 +34,7 @@ export class AuthGuard implements CanActivate {
     if (access?.public) return true;
 
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    const principal = await this.auth.authenticate(request.headers.authorization, request.ip);
+    const principal = await this.auth.authenticateRequest(credentialsOf(request));
     attachPrincipal(request, principal);
 
     if (!access)
@@ -45,4 +48,21 @@ export class AuthGuard implements CanActivate {
     }
     return true;
   }
+}
+
+export function credentialsOf(request: FastifyRequest): CredentialsOfRequest {
+  const header = (name: string): string | undefined => {
+    const v = request.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  return {
+    method: request.method,
+    ip: request.ip,
+    host: request.host,
+    authorization: request.headers.authorization,
+    sessionCookie: parseCookies(request.headers.cookie)[SESSION_COOKIE],
+    csrfToken: header(CSRF_HEADER),
+    origin: header('origin'),
+    referer: header('referer'),
+  };
 }

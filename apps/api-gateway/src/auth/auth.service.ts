@@ -13,6 +13,7 @@ import type { GatewayConfig } from '../config';
 import { GATEWAY_CONFIG } from '../tokens';
 import { LOGIN_RATE_LIMITER, type LoginRateLimiter } from './login-rate-limiter';
 import { PasswordHasher } from './password-hasher.service';
+import { checkOrigin, csrfTokenMatches, isSafeMethod } from './browser-session';
 import { Principal } from './principal';
 import { hashSessionToken, newSessionToken, sessionTokenVersion } from './session-token';
 
@@ -71,6 +72,29 @@ export class AuthService {
     await this.sessions.revoke(principal.sessionId);
   }
 
+  /**
+   * The caller of an HTTP request: its `Authorization` header when it has one (bearer
+   * clients, unchanged), else the browser session cookie, whose writes need CSRF proof
+   * (see browser-session.ts).
+   */
+  async authenticateRequest(request: CredentialsOfRequest): Promise<Principal> {
+    if (request.authorization || !request.sessionCookie) return this.authenticate(request.authorization, request.ip);
+    const principal = await this.authenticateSessionToken(request.sessionCookie, 'cookie');
+    if (!isSafeMethod(request.method)) {
+      const origin = checkOrigin(request, request.host, this.config.allowedOrigins, false);
+      if (!origin.ok) throw new ForbiddenError(`cross-origin write refused: ${origin.reason}`);
+      if (!csrfTokenMatches(request.sessionCookie, request.csrfToken))
+        throw new ForbiddenError('missing or wrong X-CSRF-Token header: a cookie-authenticated write needs it');
+    }
+    return principal;
+  }
+
+  /** A session token presented outside an Authorization header (a cookie, a WebSocket protocol). */
+  async authenticateSessionToken(token: string, via: 'cookie' | 'bearer' = 'bearer'): Promise<Principal> {
+    if (sessionTokenVersion(token) === null) throw new UnauthorizedError('session expired or revoked: log in again');
+    return { ...(await this.authenticateSession(token)), via };
+  }
+
   /** The caller behind an `Authorization` header. Throws UnauthorizedError (401) or ForbiddenError (403). */
   async authenticate(authorization: string | undefined, clientIp: string): Promise<Principal> {
     if (!authorization)
@@ -89,7 +113,15 @@ export class AuthService {
       throw new UnauthorizedError('session expired or revoked: log in again');
     }
     const { user, session } = active;
-    return { kind: 'user', id: user.id, name: user.username, role: user.role, sessionId: session.id };
+    return {
+      kind: 'user',
+      id: user.id,
+      name: user.username,
+      role: user.role,
+      sessionId: session.id,
+      sessionExpiresAt: session.expiresAt,
+      via: 'bearer',
+    };
   }
 
   private async authenticateApiKey(key: string, clientIp: string): Promise<Principal> {
@@ -103,7 +135,7 @@ export class AuthService {
         `API key ${found.prefix} has scopes ${found.scopes.join(', ')}: gateway routes need read, write or admin`,
       );
     this.touch(found.id);
-    return { kind: 'api-key', id: found.id, name: found.name, role, scopes: found.scopes };
+    return { kind: 'api-key', id: found.id, name: found.name, role, scopes: found.scopes, via: 'bearer' };
   }
 
   /** Records key use at most once a minute per key, off the request path. */
@@ -112,6 +144,19 @@ export class AuthService {
     this.recentlyTouched.set(id, true);
     void this.apiKeys.touchLastUsed(id, new Date()).catch(() => undefined);
   }
+}
+
+/** What authenticating an HTTP request reads from it. */
+export interface CredentialsOfRequest {
+  method: string;
+  ip: string;
+  /** `request.host` (X-Forwarded-Host only from trusted proxies). */
+  host: string | undefined;
+  authorization: string | undefined;
+  sessionCookie: string | undefined;
+  csrfToken: string | undefined;
+  origin: string | undefined;
+  referer: string | undefined;
 }
 
 function addressAllowed(ip: string, cidrs: readonly string[]): boolean {

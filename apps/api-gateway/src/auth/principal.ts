@@ -14,6 +14,10 @@ export interface Principal {
   sessionId?: string;
   /** The key's scopes (API keys only). */
   scopes?: string[];
+  /** When the session ends (users only). */
+  sessionExpiresAt?: Date;
+  /** How the credential came: an Authorization header (or WebSocket protocol), or the browser cookie. */
+  via?: 'bearer' | 'cookie';
 }
 
 // Kept beside the request rather than on it, so no Fastify type needs augmenting.

@@ -75,7 +75,10 @@ const POLICY: Record<string, RouteCase> = {
   'POST /api/v1/config/import': { role: 'viewer', invalid: { query: 'dryRun=maybe', paths: ['dryRun'] } },
   'GET /api/v1/config/versions': { role: 'viewer', invalid: { query: 'limit=0', paths: ['limit'] } },
   'GET /api/v1/config/versions/{n}': { role: 'viewer' },
-  'GET /api/v1/config/audit': { role: 'operator', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },
+  'GET /api/v1/config/audit': { role: 'operator', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } }, // Fleet member endpoints (issue 19).
+  'GET /api/v1/status/report': { role: 'viewer' },
+  'GET /api/v1/metrics/flow': { role: 'viewer', invalid: { query: 'minutes=0&bogus=1', paths: ['minutes', '(body)'] } },
+  'GET /api/v1/system/snapshot/current': { role: 'viewer' },
 };
 
 const RANK: Record<Role, number> = { public: 0, viewer: 1, operator: 2, admin: 3 };

@@ -21,6 +21,13 @@ export function jsonSchemaOf(schema: z.ZodType): SchemaObject {
   return json as SchemaObject;
 }
 
+/** The JSON Schema of what the gateway answers (zod's output side), for OpenAPI response bodies. */
+export function responseSchemaOf(schema: z.ZodType): SchemaObject {
+  const json = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown>;
+  delete json.$schema;
+  return json as SchemaObject;
+}
+
 export const errorBodySchema: SchemaObject = {
   type: 'object',
   required: ['error'],

@@ -1,0 +1,70 @@
+import { parseCookies, serializeCookie } from './cookies';
+import { checkOrigin, csrfTokenFor, csrfTokenMatches, isSafeMethod } from './browser-session';
+
+describe('checkOrigin', () => {
+  const allowed = ['https://ops.example', 'http://localhost:5173'];
+  it.each([
+    // [origin, referer, host, required, ok]
+    ['http://gw.local:3000', undefined, 'gw.local:3000', false, true],
+    ['https://GW.local:3000', undefined, 'gw.local:3000', true, true],
+    ['https://ops.example', undefined, 'gw.local:3000', true, true],
+    ['https://ops.example/', undefined, 'gw.local:3000', true, true],
+    ['http://localhost:5173', undefined, 'gw.local:3000', true, true],
+    ['https://evil.example', undefined, 'gw.local:3000', false, false],
+    ['https://gw.local:3000.evil.example', undefined, 'gw.local:3000', false, false],
+    ['http://gw.local:3001', undefined, 'gw.local:3000', false, false],
+    ['null', undefined, 'gw.local:3000', false, false],
+    ['file:///etc/passwd', undefined, 'gw.local:3000', false, false],
+    [undefined, 'https://evil.example/page', 'gw.local:3000', false, false],
+    [undefined, 'http://gw.local:3000/targets', 'gw.local:3000', false, true],
+    [undefined, undefined, 'gw.local:3000', false, true],
+    [undefined, undefined, 'gw.local:3000', true, false],
+    [undefined, 'http://gw.local:3000/', 'gw.local:3000', true, false],
+  ])('origin %s referer %s host %s required %s → %s', (origin, referer, host, required, ok) => {
+    expect(checkOrigin({ origin, referer }, host, allowed, required).ok).toBe(ok);
+  });
+});
+
+describe('CSRF token', () => {
+  const session = 'fws_0_' + 'a'.repeat(43);
+  it('is derived from the session token and checked in constant time', () => {
+    const token = csrfTokenFor(session);
+    expect(token).not.toContain(session);
+    expect(csrfTokenMatches(session, token)).toBe(true);
+    expect(csrfTokenMatches(session, undefined)).toBe(false);
+    expect(csrfTokenMatches(session, '')).toBe(false);
+    expect(csrfTokenMatches(session, token.slice(1))).toBe(false);
+    expect(csrfTokenMatches('fws_0_' + 'b'.repeat(43), token)).toBe(false);
+  });
+
+  it.each([
+    ['GET', true],
+    ['head', true],
+    ['OPTIONS', true],
+    ['POST', false],
+    ['PUT', false],
+    ['PATCH', false],
+    ['DELETE', false],
+  ])('%s safe: %s', (method, safe) => expect(isSafeMethod(method)).toBe(safe));
+});
+
+describe('cookies', () => {
+  it.each([
+    [undefined, {}],
+    ['fw_session=fws_1_abc; fw_csrf=xyz', { fw_session: 'fws_1_abc', fw_csrf: 'xyz' }],
+    ['a=1;a=2', { a: '1' }],
+    ['junk; =v; b="q"; c', { b: 'q' }],
+    ['bad name=1; ok=2', { ok: '2' }],
+  ])('parses %s', (header, expected) => expect(parseCookies(header)).toEqual(expected));
+
+  it('serialises with the session attributes, and refuses values that would need encoding', () => {
+    const a = { path: '/', httpOnly: true, sameSite: 'strict' as const, secure: true, maxAge: 60 };
+    expect(serializeCookie('fw_session', 'fws_1_x', a)).toBe(
+      'fw_session=fws_1_x; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Strict',
+    );
+    expect(serializeCookie('fw_csrf', '', { ...a, httpOnly: false, secure: false, maxAge: 0 })).toBe(
+      'fw_csrf=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Strict',
+    );
+    expect(() => serializeCookie('fw_session', 'a;b', a)).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,101 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+// Browser sessions (issue 17). The dashboard signs in through POST /api/v1/auth/session:
+// the session token (the same `fws_…` a bearer client gets) travels in an HttpOnly,
+// SameSite=Strict cookie the page's scripts cannot read, so an injected script cannot
+// steal it. Writes made with the cookie need CSRF proof: the `X-CSRF-Token` header must
+// carry the token derived from the session token (readable by the page from the
+// `fw_csrf` cookie or the sign-in answer; a cross-site page can read neither), and an
+// `Origin` (or `Referer`), when the browser sends one, must be this origin or an allowed
+// one. Bearer clients send no cookie and are unaffected.
+
+export const SESSION_COOKIE = 'fw_session';
+export const CSRF_COOKIE = 'fw_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export function isSafeMethod(method: string): boolean {
+  return SAFE_METHODS.has(method.toUpperCase());
+}
+
+/**
+ * The CSRF token of a session: a hash of its secret token under a fixed label. Stateless
+ * (any replica recomputes it), changes with every session, and reveals nothing of the
+ * session token (SHA-256 preimage).
+ */
+export function csrfTokenFor(sessionToken: string): string {
+  return createHash('sha256').update(`fleetwatch-csrf\u0000${sessionToken}`, 'utf8').digest('base64url');
+}
+
+export function csrfTokenMatches(sessionToken: string, presented: string | undefined): boolean {
+  if (!presented) return false;
+  const expected = Buffer.from(csrfTokenFor(sessionToken));
+  const given = Buffer.from(presented);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** `host[:port]` of an Origin or Referer header, lower-cased; null when absent or not a URL. */
+export function hostOfOrigin(origin: string | undefined): string | null {
+  if (!origin || origin === 'null') return null;
+  try {
+    const url = new URL(origin);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+    return url.host.toLowerCase();
+  } catch {
+    return null;
+  }
+}
+
+/** `https://fleetwatch.example:8443` as an Origin header spells it (no path, no trailing slash). */
+export function normaliseOrigin(origin: string): string | null {
+  try {
+    const url = new URL(origin);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+    return `${url.protocol}//${url.host}`.toLowerCase();
+  } catch {
+    return null;
+  }
+}
+
+export type OriginVerdict = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Whether a browser request's Origin may act on this site: same host as the request
+ * (`request.host`, which honours X-Forwarded-Host only from trusted proxies) or listed in
+ * `allowed` (normalised origins). `required`: a missing Origin is refused (WebSocket
+ * upgrades, which browsers always send it on); otherwise a missing Origin falls back to
+ * Referer, and a request with neither passes (old browsers on same-origin forms; the CSRF
+ * token still has to match).
+ */
+export function checkOrigin(
+  headers: { origin?: string; referer?: string },
+  requestHost: string | undefined,
+  allowed: readonly string[],
+  required: boolean,
+): OriginVerdict {
+  const raw = headers.origin ?? (required ? undefined : headers.referer);
+  if (raw === undefined) return required ? { ok: false, reason: 'no Origin header' } : { ok: true };
+  const host = hostOfOrigin(raw);
+  if (host === null) return { ok: false, reason: `origin ${JSON.stringify(raw.slice(0, 100))} is not allowed` };
+  if (requestHost && host === requestHost.toLowerCase()) return { ok: true };
+  const normalised = normaliseOrigin(raw);
+  if (normalised && allowed.includes(normalised)) return { ok: true };
+  return { ok: false, reason: `origin ${normalised ?? raw.slice(0, 100)} is not allowed` };
+}
+
+export interface SessionCookieOptions {
+  secure: boolean;
+  maxAgeSeconds: number;
+}
+
+/** Attributes of both cookies: the session one HttpOnly, the CSRF one readable by the page. */
+export function cookieAttributes(options: SessionCookieOptions, httpOnly: boolean) {
+  return {
+    path: '/',
+    httpOnly,
+    sameSite: 'strict' as const,
+    secure: options.secure,
+    maxAge: options.maxAgeSeconds,
+  };
+}
