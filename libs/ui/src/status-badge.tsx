@@ -1,29 +1,10 @@
 import { TargetStatus } from '@fleetwatch/contracts';
 
-export const STATUS_COLORS: Record<TargetStatus, string> = {
-  [TargetStatus.Up]: '#1f9d55',
-  [TargetStatus.Down]: '#d64545',
-  [TargetStatus.Partial]: '#e8a317',
-  [TargetStatus.Stale]: '#8a8f98',
-  [TargetStatus.Paused]: '#5b7bd5',
-  [TargetStatus.Unknown]: '#b0b4ba',
-};
-
-export function StatusBadge({ status }: { status: TargetStatus }) {
+/** A status as a coloured label; colours come from the theme (`.fw-status[data-status]`), not inline styles. */
+export function StatusBadge({ status, label }: { status: TargetStatus; label?: string }) {
   return (
-    <span
-      className="fw-status"
-      data-status={status}
-      style={{
-        background: STATUS_COLORS[status],
-        color: '#fff',
-        borderRadius: 4,
-        padding: '1px 8px',
-        fontSize: 12,
-        fontWeight: 600,
-      }}
-    >
-      {status}
+    <span className="fw-status" data-status={status}>
+      {label ?? status}
     </span>
   );
 }
@@ -31,9 +12,13 @@ export function StatusBadge({ status }: { status: TargetStatus }) {
 /** "3 s ago", "5 min ago", "2 h ago" — for last-seen columns. */
 export function relativeTime(iso: string | null, now: number = Date.now()): string {
   if (!iso) return 'never';
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86_400)} d ago`;
+  const diff = Math.round((now - Date.parse(iso)) / 1000);
+  if (Number.isNaN(diff)) return 'never';
+  const s = Math.abs(diff);
+  const ago = diff >= 0;
+  const say = (n: number, unit: string) => (ago ? `${n} ${unit} ago` : `in ${n} ${unit}`);
+  if (s < 60) return say(s, 's');
+  if (s < 3600) return say(Math.floor(s / 60), 'min');
+  if (s < 86_400) return say(Math.floor(s / 3600), 'h');
+  return say(Math.floor(s / 86_400), 'd');
 }

@@ -1,0 +1,95 @@
+import {
+  TargetStatus,
+  type CheckDefinition,
+  type HistoryResponse,
+  type HostDetailView,
+  type HostListResponse,
+  type HostMetricsResponse,
+  type TargetListResponse,
+  type TargetView,
+} from '@fleetwatch/contracts';
+import { api, enc } from './client';
+import { targetApiQuery, type TargetFilter } from '../pages/targets/target-filter';
+
+// Query keys carry every input of their request (filters, windows), so that two
+// filters never share a cache entry and a slow answer for an old filter can never
+// overwrite the newer one. Every fetch passes TanStack Query's AbortSignal: a query
+// nobody watches any more is cancelled, not left to finish.
+
+export const keys = {
+  all: ['fleetwatch'] as const,
+  counts: () => [...keys.all, 'targets', 'counts'] as const,
+  targets: (f: TargetFilter) =>
+    [...keys.all, 'targets', 'list', { status: f.status, kind: f.kind, tag: f.tag }] as const,
+  target: (id: string) => [...keys.all, 'targets', 'one', id] as const,
+  history: (id: string, minutes: number) => [...keys.all, 'targets', 'history', id, minutes] as const,
+  checks: () => [...keys.all, 'checks'] as const,
+  check: (id: string) => [...keys.all, 'checks', id] as const,
+  hosts: () => [...keys.all, 'hosts'] as const,
+  host: (id: string) => [...keys.all, 'hosts', id] as const,
+  hostMetrics: (id: string, minutes: number) => [...keys.all, 'hosts', id, 'metrics', minutes] as const,
+};
+
+const PAGE = 1000;
+
+/** Every target matching the server-side filters, page by page (10,000 targets: 10 requests). */
+export async function fetchAllTargets(f: TargetFilter, signal?: AbortSignal): Promise<TargetView[]> {
+  const items: TargetView[] = [];
+  let cursor: string | null = null;
+  do {
+    const q = targetApiQuery(f);
+    q.set('limit', String(PAGE));
+    if (cursor) q.set('cursor', cursor);
+    const page: TargetListResponse = await api<TargetListResponse>(`/api/v1/targets?${q}`, { signal });
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return items;
+}
+
+export type StatusCounts = Record<TargetStatus, number> & { all: number };
+
+/**
+ * Counts by status over the whole set, whatever filter a page shows: each is the
+ * `total` of a one-item page, so 10,000 targets cost seven small answers, not a download.
+ */
+export async function fetchStatusCounts(signal?: AbortSignal): Promise<StatusCounts> {
+  const total = async (status?: TargetStatus) =>
+    (await api<TargetListResponse>(`/api/v1/targets?limit=1${status ? `&status=${status}` : ''}`, { signal })).total;
+  const statuses = Object.values(TargetStatus);
+  const [all, ...each] = await Promise.all([total(), ...statuses.map((s) => total(s))]);
+  const counts = { all } as StatusCounts;
+  statuses.forEach((s, i) => (counts[s] = each[i]));
+  return counts;
+}
+
+export const fetchTarget = (id: string, signal?: AbortSignal) =>
+  api<TargetView>(`/api/v1/targets/${enc(id)}`, { signal });
+
+export const fetchHistory = (id: string, minutes: number, signal?: AbortSignal) =>
+  api<HistoryResponse>(`/api/v1/targets/${enc(id)}/history?minutes=${minutes}`, { signal });
+
+export async function fetchAllChecks(signal?: AbortSignal): Promise<CheckDefinition[]> {
+  const items: CheckDefinition[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: { items: CheckDefinition[]; nextCursor: string | null } = await api(
+      `/api/v1/checks?limit=1000${cursor ? `&cursor=${enc(cursor)}` : ''}`,
+      { signal },
+    );
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return items;
+}
+
+export const fetchCheck = (id: string, signal?: AbortSignal) =>
+  api<CheckDefinition>(`/api/v1/checks/${enc(id)}`, { signal });
+
+export const fetchHosts = (signal?: AbortSignal) => api<HostListResponse>('/api/v1/hosts?limit=1000', { signal });
+
+export const fetchHost = (id: string, signal?: AbortSignal) =>
+  api<HostDetailView>(`/api/v1/hosts/${enc(id)}`, { signal });
+
+export const fetchHostMetrics = (id: string, minutes: number, signal?: AbortSignal) =>
+  api<HostMetricsResponse>(`/api/v1/hosts/${enc(id)}/metrics?minutes=${minutes}`, { signal });

@@ -1,0 +1,72 @@
+import { useQuery } from '@tanstack/react-query';
+import { Link } from 'react-router';
+import { TargetStatus } from '@fleetwatch/contracts';
+import { Card, ErrorNote, PageHeader, RelativeTime, StatusBadge, Table } from '@fleetwatch/ui';
+import { fetchAllTargets, fetchHosts, fetchStatusCounts, keys } from '../../api/queries';
+import { LIVE_POLL_MS } from '../../live';
+import { recentChanges } from '../../summary';
+import { EMPTY_FILTER } from '../targets/target-filter';
+import { HostSparklines } from '../hosts/host-sparklines';
+import './overview.css';
+
+const STATUSES = Object.values(TargetStatus);
+
+export function OverviewPage() {
+  const counts = useQuery({
+    queryKey: keys.counts(),
+    queryFn: ({ signal }) => fetchStatusCounts(signal),
+    refetchInterval: LIVE_POLL_MS,
+  });
+  const targets = useQuery({
+    queryKey: keys.targets(EMPTY_FILTER),
+    queryFn: ({ signal }) => fetchAllTargets(EMPTY_FILTER, signal),
+    refetchInterval: LIVE_POLL_MS,
+  });
+  const hosts = useQuery({
+    queryKey: keys.hosts(),
+    queryFn: ({ signal }) => fetchHosts(signal),
+    refetchInterval: LIVE_POLL_MS,
+  });
+  const recent = recentChanges(targets.data ?? [], 12);
+
+  return (
+    <>
+      <PageHeader title="Overview" />
+      <ErrorNote error={counts.error ?? targets.error ?? hosts.error} />
+      <section aria-label="Targets by status" className="fw-overview-counts" data-testid="status-counts">
+        <Link to="/targets" className="fw-count fw-card" data-count="all">
+          <span className="fw-count__n">{counts.data?.all ?? '…'}</span>
+          <span>All targets</span>
+        </Link>
+        {STATUSES.map((s) => (
+          <Link key={s} to={`/targets?status=${s}`} className="fw-count fw-card" data-count={s}>
+            <span className="fw-count__n">{counts.data?.[s] ?? '…'}</span>
+            <StatusBadge status={s} />
+          </Link>
+        ))}
+      </section>
+      <div className="fw-overview-grid">
+        <Card title="Latest status changes">
+          <Table
+            caption="Targets whose status changed most recently"
+            rows={recent}
+            rowKey={(t) => t.id}
+            empty={targets.isPending ? 'Loading…' : 'No targets yet.'}
+            columns={[
+              {
+                key: 'name',
+                header: 'Target',
+                cell: (t) => <Link to={`/targets/${encodeURIComponent(t.id)}`}>{t.name}</Link>,
+              },
+              { key: 'status', header: 'Status', cell: (t) => <StatusBadge status={t.status} /> },
+              { key: 'since', header: 'Since', cell: (t) => <RelativeTime iso={t.since} /> },
+            ]}
+          />
+        </Card>
+        <Card title="Hosts" actions={<Link to="/hosts">All hosts</Link>}>
+          <HostSparklines hosts={hosts.data?.items.slice(0, 12) ?? []} loading={hosts.isPending} />
+        </Card>
+      </div>
+    </>
+  );
+}

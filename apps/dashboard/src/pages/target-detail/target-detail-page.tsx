@@ -1,0 +1,169 @@
+import { useMemo } from 'react';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { Link, useParams, useSearchParams } from 'react-router';
+import {
+  Button,
+  Card,
+  ErrorNote,
+  formatLocal,
+  PageHeader,
+  RelativeTime,
+  StatusBadge,
+  Table,
+  TimeChart,
+} from '@fleetwatch/ui';
+import type { TargetStatus } from '@fleetwatch/contracts';
+import { fetchHistory, fetchTarget, keys } from '../../api/queries';
+import { LIVE_POLL_MS } from '../../live';
+import { RANGES, rangeOf, trendOf } from './trend';
+
+const ms = (v: number) => `${v} ms`;
+const percent = (v: number) => `${v} %`;
+
+export function TargetDetailPage() {
+  const id = useParams()['id'] ?? '';
+  const [params, setParams] = useSearchParams();
+  const range = rangeOf(params.get('range'));
+  const target = useQuery({
+    queryKey: keys.target(id),
+    queryFn: ({ signal }) => fetchTarget(id, signal),
+    refetchInterval: LIVE_POLL_MS,
+  });
+  const history = useQuery({
+    queryKey: keys.history(id, range.minutes),
+    queryFn: ({ signal }) => fetchHistory(id, range.minutes, signal),
+    placeholderData: keepPreviousData,
+    refetchInterval: range.minutes <= 60 ? LIVE_POLL_MS * 3 : LIVE_POLL_MS * 12,
+  });
+  const trend = useMemo(() => trendOf(history.data?.points ?? []), [history.data]);
+  const latency = useMemo(() => [{ label: 'latency', values: trend.latency, color: '--fw-chart-1' }], [trend]);
+  const uptime = useMemo(() => [{ label: 'uptime', values: trend.uptime, color: '--fw-chart-2' }], [trend]);
+  const latest = useMemo(
+    () => [...(history.data?.points ?? [])].sort((a, b) => b.bucket.localeCompare(a.bucket)).slice(0, 20),
+    [history.data],
+  );
+  const t = target.data;
+
+  return (
+    <>
+      <PageHeader title={t?.name ?? id}>
+        {t && <StatusBadge status={t.status} />}
+        <Link to="/targets">All targets</Link>
+      </PageHeader>
+      <ErrorNote error={target.error ?? history.error} />
+      {t && (
+        <div className="fw-stack">
+          <div className="fw-grid">
+            <Card title="Now">
+              <dl className="fw-facts">
+                <dt>Id</dt>
+                <dd className="fw-mono">{t.id}</dd>
+                <dt>Kind</dt>
+                <dd>{t.kind}</dd>
+                <dt>Consensus</dt>
+                <dd>
+                  <StatusBadge status={t.consensus} />
+                </dd>
+                <dt>Since</dt>
+                <dd>
+                  <RelativeTime iso={t.since} /> <span className="fw-muted">({formatLocal(t.since)})</span>
+                </dd>
+                <dt>Last seen</dt>
+                <dd>
+                  <RelativeTime iso={t.lastSeen} />
+                </dd>
+                <dt>Tags</dt>
+                <dd>{t.tags.join(', ') || '—'}</dd>
+              </dl>
+            </Card>
+            <Card title="Per location">
+              <Table
+                caption="Status per location"
+                rows={t.locations}
+                rowKey={(l) => l.location}
+                empty="No location has reported."
+                columns={[
+                  { key: 'loc', header: 'Location', cell: (l) => l.location },
+                  { key: 'status', header: 'Status', cell: (l) => <StatusBadge status={l.status} /> },
+                  { key: 'lat', header: 'Latency', cell: (l) => (l.latencyMs === null ? '—' : ms(l.latencyMs)) },
+                  { key: 'seen', header: 'Last seen', cell: (l) => <RelativeTime iso={l.lastSeen} /> },
+                  { key: 'detail', header: 'Detail', cell: (l) => l.detail ?? '' },
+                ]}
+              />
+            </Card>
+          </div>
+          <Card
+            title="History"
+            actions={
+              <span className="fw-row" role="group" aria-label="Time range">
+                {RANGES.map((r) => (
+                  <Button
+                    key={r.key}
+                    size="small"
+                    aria-pressed={r.key === range.key}
+                    onClick={() => setParams({ range: r.key }, { replace: true })}
+                  >
+                    {r.label}
+                  </Button>
+                ))}
+              </span>
+            }
+          >
+            {trend.times.length === 0 ? (
+              <p className="fw-muted">{history.isPending ? 'Loading…' : 'No results in this range.'}</p>
+            ) : (
+              <div className="fw-stack">
+                <TimeChart label="Latency over time" times={trend.times} series={latency} yFormat={ms} height={180} />
+                <TimeChart
+                  label="Uptime over time"
+                  times={trend.times}
+                  series={uptime}
+                  yFormat={percent}
+                  height={140}
+                />
+              </div>
+            )}
+          </Card>
+          <div className="fw-grid">
+            <Card title="Status changes">
+              <Table
+                caption="Status changes in this range"
+                rows={[...(history.data?.events ?? [])].reverse()}
+                rowKey={(e) => `${e.at}-${e.location}-${e.to}`}
+                empty="No status change in this range."
+                columns={[
+                  { key: 'at', header: 'When', cell: (e) => <RelativeTime iso={e.at} /> },
+                  {
+                    key: 'change',
+                    header: 'Change',
+                    cell: (e) => (
+                      <>
+                        <StatusBadge status={e.from as TargetStatus} /> → <StatusBadge status={e.to as TargetStatus} />
+                      </>
+                    ),
+                  },
+                  { key: 'loc', header: 'Location', cell: (e) => e.location ?? 'consensus' },
+                  { key: 'why', header: 'Reason', cell: (e) => e.reason },
+                ]}
+              />
+            </Card>
+            <Card title={history.data?.resolution === 'raw' ? 'Latest results' : 'Latest minutes'}>
+              <Table
+                caption="Latest results"
+                rows={latest}
+                rowKey={(p) => `${p.bucket}-${p.location}`}
+                empty="No results yet."
+                columns={[
+                  { key: 'at', header: 'When', cell: (p) => <RelativeTime iso={p.bucket} /> },
+                  { key: 'loc', header: 'Location', cell: (p) => p.location },
+                  { key: 'ok', header: 'OK', cell: (p) => `${p.okCount}/${p.count}` },
+                  { key: 'lat', header: 'Latency', cell: (p) => (p.avgLatencyMs === null ? '—' : ms(p.avgLatencyMs)) },
+                ]}
+              />
+            </Card>
+          </div>
+        </div>
+      )}
+    </>
+  );
+}

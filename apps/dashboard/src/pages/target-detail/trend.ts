@@ -1,0 +1,45 @@
+import type { HistoryPoint } from '@fleetwatch/contracts';
+
+export interface Trend {
+  /** Epoch seconds, ascending. */
+  times: number[];
+  /** Mean of the locations' average latency in each bucket (ms). */
+  latency: (number | null)[];
+  /** Successful results / all results in each bucket, in percent. */
+  uptime: (number | null)[];
+}
+
+/** One line across locations: the buckets of every location merged by time. */
+export function trendOf(points: readonly HistoryPoint[]): Trend {
+  const buckets = new Map<number, { n: number; ok: number; latSum: number; latN: number }>();
+  for (const p of points) {
+    const t = Math.floor(Date.parse(p.bucket) / 1000);
+    if (Number.isNaN(t)) continue;
+    const b = buckets.get(t) ?? { n: 0, ok: 0, latSum: 0, latN: 0 };
+    b.n += p.count;
+    b.ok += p.okCount;
+    if (p.avgLatencyMs !== null) {
+      b.latSum += p.avgLatencyMs;
+      b.latN++;
+    }
+    buckets.set(t, b);
+  }
+  const rows = [...buckets.entries()].sort((a, b) => a[0] - b[0]);
+  return {
+    times: rows.map(([t]) => t),
+    latency: rows.map(([, b]) => (b.latN ? Math.round((b.latSum / b.latN) * 10) / 10 : null)),
+    uptime: rows.map(([, b]) => (b.n ? Math.round((b.ok / b.n) * 1000) / 10 : null)),
+  };
+}
+
+export const RANGES = [
+  { key: '1h', label: '1 h', minutes: 60 },
+  { key: '24h', label: '24 h', minutes: 1440 },
+  { key: '7d', label: '7 d', minutes: 10_080 },
+  { key: '90d', label: '90 d', minutes: 129_600 },
+] as const;
+export type RangeKey = (typeof RANGES)[number]['key'];
+
+export function rangeOf(key: string | null): (typeof RANGES)[number] {
+  return RANGES.find((r) => r.key === key) ?? RANGES[0];
+}

@@ -1,0 +1,51 @@
+import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import { describe, expect, it } from 'vitest';
+import { EMPTY_FILTER, filterToParams, matchesSearch, parseFilter, targetApiQuery, toggle } from './target-filter';
+
+describe('target filter in the URL', () => {
+  it.each([
+    ['', EMPTY_FILTER],
+    ['status=DOWN', { ...EMPTY_FILTER, status: [TargetStatus.Down] }],
+    ['status=UP,DOWN,UP', { ...EMPTY_FILTER, status: [TargetStatus.Down, TargetStatus.Up] }],
+    ['status=BOGUS,UP&kind=check,nope', { ...EMPTY_FILTER, status: [TargetStatus.Up], kind: [TargetKind.Check] }],
+    ['tag=%20prod%20&q=web', { ...EMPTY_FILTER, tag: 'prod', q: 'web' }],
+  ])('parses ?%s', (query, expected) => {
+    expect(parseFilter(new URLSearchParams(query))).toEqual(expected);
+  });
+
+  it.each([
+    [EMPTY_FILTER, ''],
+    [{ ...EMPTY_FILTER, status: [TargetStatus.Up, TargetStatus.Down] }, 'status=DOWN%2CUP'],
+    [{ ...EMPTY_FILTER, kind: [TargetKind.Host], tag: 'prod', q: 'x y' }, 'kind=host&tag=prod&q=x+y'],
+  ])('writes %j as ?%s, and reads it back the same', (filter, query) => {
+    const params = filterToParams(filter);
+    expect(params.toString()).toBe(query);
+    expect(parseFilter(params)).toEqual({
+      ...filter,
+      status: [...filter.status].sort(),
+      kind: [...filter.kind].sort(),
+    });
+  });
+
+  it('sends status, kind and tag to the API but never the free-text search', () => {
+    const q = targetApiQuery({ status: [TargetStatus.Down, TargetStatus.Stale], kind: [], tag: 't', q: 'web' });
+    expect(Object.fromEntries(q)).toEqual({ status: 'DOWN,STALE', tag: 't' });
+  });
+
+  it('toggles a value in and out', () => {
+    expect(toggle(['a'], 'b')).toEqual(['a', 'b']);
+    expect(toggle(['a', 'b'], 'a')).toEqual(['b']);
+  });
+
+  const t = { id: 'instance:web-1', name: 'Web One', tags: ['prod'], labels: { app: 'shop' } };
+  it.each([
+    ['', true],
+    ['web', true],
+    ['WEB-1', true],
+    ['prod', true],
+    ['app=shop', true],
+    ['staging', false],
+  ])('search %j matches: %s', (q, expected) => {
+    expect(matchesSearch(t, q)).toBe(expected);
+  });
+});

@@ -1,0 +1,64 @@
+import { TargetKind, TargetStatus, type TargetView } from '@fleetwatch/contracts';
+
+/** What the targets page shows; kept in the URL (shareable, back button) and remembered in localStorage. */
+export interface TargetFilter {
+  status: TargetStatus[];
+  kind: TargetKind[];
+  tag: string;
+  /** Free text over name, id, tags and labels (client side). */
+  q: string;
+}
+
+export const EMPTY_FILTER: TargetFilter = { status: [], kind: [], tag: '', q: '' };
+
+const STATUSES = new Set<string>(Object.values(TargetStatus));
+const KINDS = new Set<string>(Object.values(TargetKind));
+
+function listOf<T extends string>(raw: string | null, allowed: Set<string>): T[] {
+  if (!raw) return [];
+  const seen = new Set<string>();
+  for (const v of raw.split(',').map((s) => s.trim())) if (allowed.has(v)) seen.add(v);
+  return [...seen].sort() as T[];
+}
+
+/** From the URL; unknown values are dropped, never sent to the API. */
+export function parseFilter(params: URLSearchParams): TargetFilter {
+  return {
+    status: listOf<TargetStatus>(params.get('status'), STATUSES),
+    kind: listOf<TargetKind>(params.get('kind'), KINDS),
+    tag: (params.get('tag') ?? '').trim().slice(0, 128),
+    q: (params.get('q') ?? '').slice(0, 200),
+  };
+}
+
+/** For the URL: only what is set, in a stable order. */
+export function filterToParams(f: TargetFilter): URLSearchParams {
+  const p = new URLSearchParams();
+  if (f.status.length) p.set('status', [...f.status].sort().join(','));
+  if (f.kind.length) p.set('kind', [...f.kind].sort().join(','));
+  if (f.tag) p.set('tag', f.tag);
+  if (f.q) p.set('q', f.q);
+  return p;
+}
+
+/** For `GET /api/v1/targets`: the server-side part (status and kind as comma-separated OR lists). */
+export function targetApiQuery(f: TargetFilter): URLSearchParams {
+  const p = new URLSearchParams();
+  if (f.status.length) p.set('status', f.status.join(','));
+  if (f.kind.length) p.set('kind', f.kind.join(','));
+  if (f.tag) p.set('tag', f.tag);
+  return p;
+}
+
+export function toggle<T>(list: readonly T[], value: T): T[] {
+  return list.includes(value) ? list.filter((v) => v !== value) : [...list, value];
+}
+
+/** Case-insensitive search over what a person recognises a target by. */
+export function matchesSearch(t: Pick<TargetView, 'id' | 'name' | 'tags' | 'labels'>, q: string): boolean {
+  const needle = q.trim().toLowerCase();
+  if (!needle) return true;
+  if (t.name.toLowerCase().includes(needle) || t.id.toLowerCase().includes(needle)) return true;
+  if (t.tags.some((tag) => tag.toLowerCase().includes(needle))) return true;
+  return Object.entries(t.labels).some(([k, v]) => `${k}=${v}`.toLowerCase().includes(needle));
+}

@@ -1,0 +1,104 @@
+import { useEffect, useMemo, useState } from 'react';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useSearchParams } from 'react-router';
+import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import { Button, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
+import { fetchAllTargets, fetchStatusCounts, keys } from '../../api/queries';
+import { LIVE_POLL_MS } from '../../live';
+import { filterToParams, matchesSearch, parseFilter, toggle, type TargetFilter } from './target-filter';
+import { TargetRows } from './target-rows';
+import './targets.css';
+
+const FILTER_KEY = 'fleetwatch.targets.filter';
+
+export function TargetsPage() {
+  const [params, setParams] = useSearchParams();
+  const filter = useMemo(() => parseFilter(params), [params]);
+  const [tagDraft, setTagDraft] = useState(filter.tag);
+
+  const setFilter = (f: TargetFilter, replace = false) => setParams(filterToParams(f), { replace });
+
+  // An address without a filter opens the filter used last; the URL is what counts afterwards.
+  useEffect(() => {
+    const stored = localStorage.getItem(FILTER_KEY);
+    if (params.size === 0 && stored) setParams(new URLSearchParams(stored), { replace: true });
+  }, []);
+  useEffect(() => localStorage.setItem(FILTER_KEY, filterToParams(filter).toString()), [filter]);
+
+  // The tag reaches the URL (and the API) once typing pauses.
+  useEffect(() => setTagDraft(filter.tag), [filter.tag]);
+  useEffect(() => {
+    if (tagDraft.trim() === filter.tag) return;
+    const t = setTimeout(() => setFilter({ ...filter, tag: tagDraft.trim() }, true), 300);
+    return () => clearTimeout(t);
+  });
+
+  const counts = useQuery({
+    queryKey: keys.counts(),
+    queryFn: ({ signal }) => fetchStatusCounts(signal),
+    refetchInterval: LIVE_POLL_MS,
+  });
+  const list = useQuery({
+    queryKey: keys.targets(filter),
+    queryFn: ({ signal }) => fetchAllTargets(filter, signal),
+    placeholderData: keepPreviousData,
+    refetchInterval: LIVE_POLL_MS,
+  });
+  const rows = useMemo(() => (list.data ?? []).filter((t) => matchesSearch(t, filter.q)), [list.data, filter.q]);
+
+  return (
+    <>
+      <PageHeader title="Targets">
+        <span className="fw-muted" aria-live="polite" data-testid="targets-shown">
+          {list.isPending ? 'Loading…' : `${rows.length.toLocaleString()} shown`}
+        </span>
+      </PageHeader>
+      <div className="fw-stack">
+        <div className="fw-row" role="group" aria-label="Filter by status">
+          <Button
+            aria-pressed={filter.status.length === 0}
+            onClick={() => setFilter({ ...filter, status: [] })}
+            data-filter="all"
+          >
+            All ({counts.data?.all ?? '…'})
+          </Button>
+          {Object.values(TargetStatus).map((s) => (
+            <Button
+              key={s}
+              aria-pressed={filter.status.includes(s)}
+              onClick={() => setFilter({ ...filter, status: toggle(filter.status, s) })}
+              data-filter={s}
+            >
+              {s} ({counts.data?.[s] ?? '…'})
+            </Button>
+          ))}
+        </div>
+        <div className="fw-row fw-targets-filters">
+          <div className="fw-row" role="group" aria-label="Filter by kind">
+            {Object.values(TargetKind).map((k) => (
+              <Button
+                key={k}
+                size="small"
+                aria-pressed={filter.kind.includes(k)}
+                onClick={() => setFilter({ ...filter, kind: toggle(filter.kind, k) })}
+              >
+                {k}
+              </Button>
+            ))}
+          </div>
+          <TextField label="Tag" name="tag" value={tagDraft} onChange={(e) => setTagDraft(e.target.value)} />
+          <TextField
+            label="Search"
+            name="q"
+            type="search"
+            placeholder="name, id, tag, label"
+            value={filter.q}
+            onChange={(e) => setFilter({ ...filter, q: e.target.value }, true)}
+          />
+        </div>
+        <ErrorNote error={list.error ?? counts.error} />
+        <TargetRows targets={rows} loading={list.isPending} />
+      </div>
+    </>
+  );
+}

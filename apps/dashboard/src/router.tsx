@@ -1,0 +1,29 @@
+import { createBrowserRouter } from 'react-router';
+import { Shell } from './shell';
+import { LoginPage } from './pages/login/login-page';
+import { OverviewPage } from './pages/overview/overview-page';
+import { TargetsPage } from './pages/targets/targets-page';
+import { TargetDetailPage } from './pages/target-detail/target-detail-page';
+import { ChecksPage } from './pages/checks/checks-page';
+import { CheckEditPage } from './pages/checks/check-edit-page';
+import { HostsPage } from './pages/hosts/hosts-page';
+import { HostDetailPage } from './pages/hosts/host-detail-page';
+import { NotFoundPage } from './pages/not-found';
+
+export const router = createBrowserRouter([
+  { path: '/login', element: <LoginPage /> },
+  {
+    element: <Shell />,
+    children: [
+      { index: true, element: <OverviewPage /> },
+      { path: 'targets', element: <TargetsPage /> },
+      { path: 'targets/:id', element: <TargetDetailPage /> },
+      { path: 'checks', element: <ChecksPage /> },
+      { path: 'checks/new', element: <CheckEditPage /> },
+      { path: 'checks/:id', element: <CheckEditPage /> },
+      { path: 'hosts', element: <HostsPage /> },
+      { path: 'hosts/:id', element: <HostDetailPage /> },
+      { path: '*', element: <NotFoundPage /> },
+    ],
+  },
+]);

@@ -1,0 +1,47 @@
+import { Navigate, NavLink, Outlet, useLocation } from 'react-router';
+import { AppShell, Button, useTheme } from '@fleetwatch/ui';
+import { useSession } from './session';
+
+const PAGES = [
+  ['/', 'Overview'],
+  ['/targets', 'Targets'],
+  ['/checks', 'Checks'],
+  ['/hosts', 'Hosts'],
+] as const;
+
+/** Signed-in pages: the navigation around them; without a session, the login page (then back here). */
+export function Shell() {
+  const { user, checking, logout } = useSession();
+  const [theme, toggleTheme] = useTheme();
+  const location = useLocation();
+  if (checking) return <p className="fw-muted">Loading…</p>;
+  if (!user) return <Navigate to={`/login?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
+  return (
+    <AppShell
+      nav={PAGES.map(([to, label]) => (
+        <NavLink key={to} to={to} end={to === '/'}>
+          {label}
+        </NavLink>
+      ))}
+      footer={
+        <>
+          <span className="fw-muted">
+            {user.name} ({user.role})
+          </span>
+          <Button
+            size="small"
+            onClick={toggleTheme}
+            aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
+          >
+            {theme === 'dark' ? 'Light theme' : 'Dark theme'}
+          </Button>
+          <Button size="small" onClick={() => void logout()}>
+            Sign out
+          </Button>
+        </>
+      }
+    >
+      <Outlet />
+    </AppShell>
+  );
+}

@@ -1,0 +1,155 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+// Real Chromium for the dashboard's tests: Debian's build driven by playwright-core (no
+// browser download, ever), with the flags that keep it quiet on a box without network.
+
+const root = join(__dirname, '../../..');
+
+// Code passed to page.evaluate / addInitScript runs in the browser. The test program is
+// type-checked without the DOM library, so the little of it used there is declared here
+// (module-local declarations: the compiled code still names the browser's globals).
+interface PageElement {
+  scrollTop: number;
+  readonly scrollHeight: number;
+  readonly clientHeight: number;
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): { length: number };
+  dispatchEvent(event: unknown): boolean;
+  getBoundingClientRect(): unknown;
+}
+interface Violation {
+  violatedDirective: string;
+  blockedURI: string;
+  sourceFile: string;
+  lineNumber: number;
+}
+declare const document: {
+  addEventListener(type: 'securitypolicyviolation', listener: (e: Violation) => void): void;
+  querySelector(selector: string): PageElement | null;
+};
+declare const window: unknown;
+declare function requestAnimationFrame(callback: (time: number) => void): number;
+declare const Event: new (type: string) => unknown;
+
+export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+
+/** Builds the dashboard with Vite into `outDir` (fresh for this run: never a stale dist/). */
+export function buildDashboard(outDir: string): void {
+  mkdirSync(outDir, { recursive: true });
+  const r = spawnSync(
+    process.execPath,
+    [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn', '--outDir', outDir, '--emptyOutDir'],
+    { cwd: join(root, 'apps/dashboard'), stdio: 'pipe', timeout: 180_000 },
+  );
+  if (r.status !== 0 || !existsSync(join(outDir, 'index.html')))
+    throw new Error(`dashboard build failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
+}
+
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`,
+    );
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // playwright-core gives each launch a fresh --user-data-dir of its own.
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    timeout: 60_000,
+  });
+}
+
+export interface PageWatch {
+  /** CSP violations the page reported (securitypolicyviolation events and console lines). */
+  csp: string[];
+  /** Uncaught errors of the page's scripts. */
+  errors: string[];
+}
+
+/** Listens for CSP violations and script errors from the first document on. */
+export async function watchPage(page: Page): Promise<PageWatch> {
+  const watch: PageWatch = { csp: [], errors: [] };
+  // Injected by the browser's debugging protocol, not by the page: the CSP does not apply to it.
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      const w = window as unknown as { __fwCsp?: string[] };
+      (w.__fwCsp ??= []).push(
+        `${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`,
+      );
+    });
+  });
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to (load|apply|execute|evaluate|connect)/i.test(m.text()))
+      watch.csp.push(m.text());
+  });
+  page.on('pageerror', (e) => watch.errors.push(e.message));
+  return watch;
+}
+
+/** Violations the page itself saw (the event list survives until the next full load). */
+export async function pageCspViolations(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { __fwCsp?: string[] }).__fwCsp ?? []);
+}
+
+/**
+ * Scrolls a virtualised list top to bottom in `steps` jumps. For each jump: the work the
+ * page does to show the new window (scroll handler, React render, layout — measured
+ * synchronously, so independent of how often this headless browser paints), and the
+ * interval to the next animation frame; also the idle frame interval before, for scale.
+ */
+export async function scrollThrough(
+  page: Page,
+  selector: string,
+  rowSelector: string,
+  steps: number,
+): Promise<{ work: number[]; frames: number[]; idleFrames: number[]; maxRows: number; scrollHeight: number }> {
+  return page.evaluate(
+    async ({ selector, rowSelector, steps }) => {
+      const el = document.querySelector(selector) as PageElement;
+      const frame = () => new Promise<number>((resolve) => requestAnimationFrame((t) => resolve(t)));
+      const idleFrames: number[] = [];
+      let last = await frame();
+      for (let i = 0; i < 20; i++) {
+        const now = await frame();
+        idleFrames.push(now - last);
+        last = now;
+      }
+      const work: number[] = [];
+      const frames: number[] = [];
+      let maxRows = el.querySelectorAll(rowSelector).length;
+      const stride = (el.scrollHeight - el.clientHeight) / steps;
+      last = await frame();
+      for (let i = 1; i <= steps; i++) {
+        const t0 = performance.now();
+        el.scrollTop = Math.round(stride * i);
+        el.dispatchEvent(new Event('scroll'));
+        void el.querySelector(rowSelector)?.getBoundingClientRect();
+        work.push(performance.now() - t0);
+        const now = await frame();
+        frames.push(now - last);
+        last = now;
+        maxRows = Math.max(maxRows, el.querySelectorAll(rowSelector).length);
+      }
+      await frame();
+      return { work, frames, idleFrames, maxRows, scrollHeight: el.scrollHeight };
+    },
+    { selector, rowSelector, steps },
+  );
+}
+
+export const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+};
