@@ -1,4 +1,18 @@
-import { Body, Delete, Get, Headers, HttpCode, Param, Patch, Post, Put, Query, Res, type Type } from '@nestjs/common';
+import {
+  Body,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Inject,
+  Param,
+  Patch,
+  Post,
+  Put,
+  Query,
+  Res,
+  type Type,
+} from '@nestjs/common';
 import { ApiOperation, ApiParam } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { alertRuleIdSchema, UserRole, type AlertConfigRpcMethod, type Page } from '@fleetwatch/contracts';
@@ -56,7 +70,8 @@ export function configRoutes(spec: ConfigRoutesSpec): Type<{ owner: AlertConfigO
   const entryOf = (r: unknown) => (r as Record<string, Entry>)[key];
 
   class ConfigRoutes {
-    constructor(readonly owner: AlertConfigOwner) {}
+    // Explicit: this class has no class decorator, so no constructor metadata is emitted for it.
+    constructor(@Inject(AlertConfigOwner) readonly owner: AlertConfigOwner) {}
 
     private get o(): Owner {
       return this.owner as unknown as Owner;
