@@ -22,6 +22,7 @@ import {
 } from '@fleetwatch/persistence';
 import { SerialLane } from './status/serial-lane';
 import type { AggregatorConfig } from './config';
+import { alertDeliveryProviders } from './alerts/delivery/alert-delivery.providers';
 import { alertEvaluationProviders } from './alerts/evaluation/alert-evaluation.providers';
 import { StatusEventsRelay } from './events/status-events.relay';
 import { ReadinessWiring } from './health/readiness.wiring';
@@ -117,6 +118,7 @@ export class AggregatorModule {
         ShardCoordinator,
         HistoryMaintenance,
         ReadinessWiring,
+        ...alertDeliveryProviders(config),
         ...alertEvaluationProviders(config),
       ],
     };

@@ -12,6 +12,26 @@ describe('loadAggregatorConfig', () => {
       staleAfterSeconds: 300,
       redisPrefix: '',
       retention: { rawDays: 7, rollupDays: 90 },
+      alertDelivery: {
+        encryptionKey: undefined,
+        previousEncryptionKeys: [],
+        externalURL: 'http://localhost:3000',
+        timeoutMs: 10_000,
+        maxAttempts: 10,
+      },
+    });
+  });
+  it('reads the channel-secret keys and the external URL', () => {
+    const key = 'a'.repeat(64);
+    const c = loadAggregatorConfig({
+      FLEETWATCH_ENCRYPTION_KEY: key,
+      FLEETWATCH_ENCRYPTION_KEY_PREVIOUS: ` ${'b'.repeat(64)}, ${'c'.repeat(64)}`,
+      FLEETWATCH_EXTERNAL_URL: 'https://fleet.example.com/',
+    });
+    expect(c.alertDelivery).toMatchObject({
+      encryptionKey: key,
+      previousEncryptionKeys: ['b'.repeat(64), 'c'.repeat(64)],
+      externalURL: 'https://fleet.example.com',
     });
   });
   it.each([
@@ -19,6 +39,10 @@ describe('loadAggregatorConfig', () => {
     [{ AGGREGATOR_PREFETCH: '5000' }, 'AGGREGATOR_PREFETCH'],
     [{ CONSENSUS_DOWN_QUORUM_PCT: '0' }, 'CONSENSUS_DOWN_QUORUM_PCT'],
     [{ FLEETWATCH_REDIS_PREFIX: 'a b' }, 'FLEETWATCH_REDIS_PREFIX'],
+    [{ FLEETWATCH_ENCRYPTION_KEY: 'short' }, 'FLEETWATCH_ENCRYPTION_KEY'],
+    [{ FLEETWATCH_ENCRYPTION_KEY_PREVIOUS: `${'a'.repeat(64)},nope` }, 'FLEETWATCH_ENCRYPTION_KEY_PREVIOUS'],
+    [{ FLEETWATCH_EXTERNAL_URL: 'ftp://x' }, 'FLEETWATCH_EXTERNAL_URL'],
+    [{ ALERT_DELIVERY_MAX_ATTEMPTS: '0' }, 'ALERT_DELIVERY_MAX_ATTEMPTS'],
   ])('refuses %j naming %s', (env, variable) => {
     expect(() => loadAggregatorConfig(env)).toThrow(ConfigError);
     expect(() => loadAggregatorConfig(env)).toThrow(variable);

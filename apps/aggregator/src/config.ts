@@ -1,4 +1,15 @@
 import { ConfigError, env, parseServiceEnv } from '@fleetwatch/config';
+import { parseSealingKey } from '@fleetwatch/persistence';
+import { z } from 'zod';
+
+function keyProblem(value: string | undefined, ctx: z.RefinementCtx): void {
+  if (!value || !value.trim()) return;
+  try {
+    parseSealingKey(value);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+}
 
 /** aggregator's whole configuration, validated once at boot. */
 export function loadAggregatorConfig(source: Record<string, string | undefined> = process.env) {
@@ -50,6 +61,27 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       AGGREGATOR_RETENTION_INTERVAL_MS: env.int(3_600_000, 1000, 86_400_000),
       HISTORY_RAW_RETENTION_DAYS: env.int(7, 1, 3650),
       HISTORY_ROLLUP_RETENTION_DAYS: env.int(90, 1, 3650),
+      /**
+       * Opens notification channels' secrets (sealed by sync-orchestrator under the same key, SPEC §7): the
+       * same value as sync-orchestrator's. Without it, channels that have secrets are not sent to (retried, logged).
+       */
+      FLEETWATCH_ENCRYPTION_KEY: z.string().max(200).optional().superRefine(keyProblem),
+      /** Earlier keys, comma-separated: they open what they sealed (rotation). */
+      FLEETWATCH_ENCRYPTION_KEY_PREVIOUS: z
+        .string()
+        .max(4000)
+        .optional()
+        .superRefine((v, ctx) => v?.split(',').forEach((k) => keyProblem(k, ctx))),
+      /** The dashboard's address as people reach it: links in notifications. */
+      FLEETWATCH_EXTERNAL_URL: z
+        .string()
+        .max(2048)
+        .optional()
+        .refine((v) => !v?.trim() || (/^https?:\/\//i.test(v.trim()) && URL.canParse(v.trim())), 'an http(s) URL'),
+      /** One notification send (HTTP exchange or SMTP session), at most. */
+      ALERT_DELIVERY_TIMEOUT_MS: env.int(10_000, 500, 120_000),
+      /** Attempts of one notification before it is given up (transient failures only; logged each). */
+      ALERT_DELIVERY_MAX_ATTEMPTS: env.int(10, 1, 100),
     },
     source,
   );
@@ -95,6 +127,16 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
     rollupIntervalMs: values.AGGREGATOR_ROLLUP_INTERVAL_MS,
     retentionIntervalMs: values.AGGREGATOR_RETENTION_INTERVAL_MS,
     retention: { rawDays: values.HISTORY_RAW_RETENTION_DAYS, rollupDays: values.HISTORY_ROLLUP_RETENTION_DAYS },
+    alertDelivery: {
+      encryptionKey: values.FLEETWATCH_ENCRYPTION_KEY?.trim() || undefined,
+      previousEncryptionKeys: (values.FLEETWATCH_ENCRYPTION_KEY_PREVIOUS ?? '')
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean),
+      externalURL: (values.FLEETWATCH_EXTERNAL_URL?.trim() || 'http://localhost:3000').replace(/\/+$/, ''),
+      timeoutMs: values.ALERT_DELIVERY_TIMEOUT_MS,
+      maxAttempts: values.ALERT_DELIVERY_MAX_ATTEMPTS,
+    },
   };
 }
 export type AggregatorConfig = ReturnType<typeof loadAggregatorConfig>;

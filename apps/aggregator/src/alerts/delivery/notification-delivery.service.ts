@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { InvalidError } from '@fleetwatch/domain';
 import {
   buildChannelRequest,
   channelSecretValues,
@@ -299,11 +300,12 @@ export class NotificationDelivery {
         }
       }
     } catch (err) {
-      // The channel could not be read (its store away): try again later, as for any transient failure.
+      // The channel could not be read (its store away, its secrets not openable yet): try again later. A
+      // stored channel that is not valid will not become so by waiting.
       const at = this.options.now();
       const decision = decideRetry(
         this.options.policy,
-        { attempt, createdAt: p.createdAt, now: at, transient: true },
+        { attempt, createdAt: p.createdAt, now: at, transient: !(err instanceof InvalidError) },
         this.options.random,
       );
       record = {
@@ -311,7 +313,10 @@ export class NotificationDelivery {
         channelType: 'unknown',
         outcome: decision.retry ? 'retrying' : 'failed',
         httpStatus: null,
-        error: clip(`channel unavailable: ${(err as Error).message}`, DELIVERY_ERROR_MAX),
+        error: clip(
+          `channel unavailable: ${(err as Error).message}${decision.retry ? '' : ` (${decision.reason})`}`,
+          DELIVERY_ERROR_MAX,
+        ),
         durationMs: 0,
         nextAttemptAt: decision.retry ? decision.at : null,
         at,
