@@ -11,7 +11,9 @@ import {
 import { AlertConfigOwner } from './alerting/alert-config-owner.service';
 import {
   AlertRulesController,
+  AlertRulesExportController,
   ChannelsController,
+  ChannelTestController,
   MaintenanceWindowsController,
   SilencesController,
 } from './alerting/alerting.controller';
@@ -34,6 +36,8 @@ import { ConfigAsCodeController } from './config/config-as-code.controller';
 import { ConfigAsCodeService } from './config/config-as-code.service';
 import { YamlBodyParser } from './config/yaml-body.parser';
 import { ReadinessWiring } from './health/readiness.wiring';
+import { FleetMemberController } from './fleet-member/fleet-member.controller';
+import { fleetMemberProviders } from './fleet-member/fleet-member.providers';
 import { HeartbeatsController } from './heartbeats/heartbeats.controller';
 import { HeartbeatsService } from './heartbeats/heartbeats.service';
 import { HostMetricsExporter } from './hosts/host-metrics.exporter';
@@ -45,6 +49,7 @@ import { TargetsService } from './targets/targets.service';
 import { GATEWAY_CONFIG } from './tokens';
 import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
+import { WsHub } from './ws/ws-hub.service';
 
 /** Every controller of the gateway: each is behind the AuthGuard (deny by default). */
 export const GATEWAY_CONTROLLERS = [
@@ -57,10 +62,13 @@ export const GATEWAY_CONTROLLERS = [
   HostsController,
   ChecksController,
   ConfigAsCodeController,
+  AlertRulesExportController,
   AlertRulesController,
   ChannelsController,
+  ChannelTestController,
   MaintenanceWindowsController,
   SilencesController,
+  FleetMemberController,
 ];
 
 /**
@@ -114,6 +122,8 @@ export class ApiGatewayModule {
         { provide: CHANNEL_TEST_SENDER, useClass: NotYetChannelTestSender },
         YamlBodyParser,
         ReadinessWiring,
+        WsHub,
+        ...fleetMemberProviders,
       ],
     };
   }

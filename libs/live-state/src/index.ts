@@ -7,3 +7,4 @@ export * from './live-state.module';
 export * from './rate-buckets';
 export * from './replica-registry';
 export * from './ingress-control';
+export * from './fleet-cache';

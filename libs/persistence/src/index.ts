@@ -152,3 +152,4 @@ export {
   parseSealingKey,
   type SealingKey,
 } from './secrets/secret-sealer';
+export { FleetSitesRepository, type FleetSiteRecord, type FleetSiteWrite, type FleetPollOutcome } from './fleet/fleet-sites.repository';

@@ -1,1 +1,4 @@
 export * from './snapshot.schema';
+export * from './report.schema';
+export * from './leader-config.schema';
+export * from './leader.schema';

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  ConfigRpcMethod,
+  REDACTED,
+  SNAPSHOT_AREAS,
+  type MemberSnapshotView,
+  type SnapshotAreas,
+  type SnapshotItem,
+} from '@fleetwatch/contracts';
+import { SERVICE_IDENTITY, type ServiceIdentity } from '@fleetwatch/observability';
+import { UsersRepository } from '@fleetwatch/persistence';
+import { ConfigOwner } from '../checks/config-owner.service';
+import type { GatewayConfig } from '../config';
+import { GATEWAY_CONFIG } from '../tokens';
+import { componentVersions } from './component-versions';
+
+/** How long one built snapshot is served (SPEC: cached 5 s). */
+export const SNAPSHOT_CACHE_MS = 5_000;
+
+// Fields whose values never leave the site in a snapshot, whatever area they sit in.
+const SECRET_FIELD = /pass(word)?|secret|token|api[-_]?key|authorization|private[-_]?key|credential|webhook[-_]?url/i;
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The value with every secret-named field's value replaced by REDACTED (at any depth). */
+export function redactSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactSecrets);
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value))
+    out[k] = SECRET_FIELD.test(k) && v !== null && v !== undefined && v !== '' ? REDACTED : redactSecrets(v);
+  return out;
+}
+
+/** JSON text with every object's keys sorted and no whitespace: the text the content hash is taken of. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  if (isPlainObject(value)) {
+    const keys = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+const byKey = (a: SnapshotItem, b: SnapshotItem) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+/** Areas sorted by key, secrets redacted, hashed: the same content gives the same hash on every site. */
+export function finishSnapshot(
+  site: string,
+  configVersion: number | null,
+  areas: SnapshotAreas,
+  now = Date.now(),
+): MemberSnapshotView {
+  const clean = {} as SnapshotAreas;
+  for (const area of SNAPSHOT_AREAS)
+    clean[area] = (areas[area] ?? []).map((i) => redactSecrets(i) as SnapshotItem).sort(byKey);
+  return {
+    schemaVersion: 1,
+    site,
+    generatedAt: new Date(now).toISOString(),
+    hash: createHash('sha256').update(canonicalJson(clean), 'utf8').digest('hex'),
+    configVersion,
+    areas: clean,
+  };
+}
+
+/**
+ * The site's current config snapshot (SPEC §8), rebuilt at most every 5 s: checks from the
+ * configuration owner's head version (its config form, by name), users and roles from the
+ * users table (username and role only — never a hash), component versions from the
+ * services. Alert rules, channels, properties and status pages have no storage on this
+ * site yet: empty areas, so leaders compare them as empty.
+ */
+@Injectable()
+export class SnapshotService {
+  private cached: { at: number; value: Promise<MemberSnapshotView> } | null = null;
+
+  constructor(
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    @Inject(SERVICE_IDENTITY) private readonly identity: ServiceIdentity,
+    private readonly owner: ConfigOwner,
+    private readonly users: UsersRepository,
+  ) {}
+
+  current(now = Date.now()): Promise<MemberSnapshotView> {
+    if (this.cached && now - this.cached.at < SNAPSHOT_CACHE_MS) return this.cached.value;
+    const value = this.build(now);
+    this.cached = { at: now, value };
+    // A failed build is not served from the cache.
+    value.catch(() => {
+      if (this.cached?.value === value) this.cached = null;
+    });
+    return value;
+  }
+
+  private async build(now: number): Promise<MemberSnapshotView> {
+    const [checks, users, components] = await Promise.all([
+      this.checks(),
+      this.users.list(),
+      componentVersions(this.identity),
+    ]);
+    return finishSnapshot(
+      this.config.site,
+      checks.version,
+      {
+        checks: checks.items,
+        alertRules: [],
+        channels: [],
+        properties: [],
+        statusPages: [],
+        usersAndRoles: users.map((u) => ({ key: u.username, role: u.role })),
+        componentVersions: components.map((c) => ({ key: c.component, version: c.version })),
+      },
+      now,
+    );
+  }
+
+  private async checks(): Promise<{ version: number; items: SnapshotItem[] }> {
+    const head = await this.owner.call(ConfigRpcMethod.ConfigExport, {});
+    if (head.version === 0) return { version: 0, items: [] };
+    const v = await this.owner.call(ConfigRpcMethod.ConfigVersion, { version: head.version });
+    const byName = (v.snapshot.checks ?? {}) as Record<string, Record<string, unknown>>;
+    return { version: head.version, items: Object.entries(byName).map(([name, form]) => ({ ...form, key: name })) };
+  }
+}

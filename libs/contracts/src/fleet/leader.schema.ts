@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import type { SnapshotArea, MemberSnapshotView } from './snapshot.schema';
+import type { FlowMetrics, FlowPoint, MemberReport } from './report.schema';
+
+// What a leader serves about its members (SPEC §8 leader endpoints). The poller
+// (sync-orchestrator) keeps each member's last good report, flow and snapshot in Redis with
+// the last attempt; the gateway reads them. A member whose last poll failed is STALE: its
+// last good data is still served, with its age and the error.
+
+/** One poll of one member, as cached. Endpoints a member does not have (404) leave their part null. */
+export interface MemberPollRecord {
+  /** Last attempt: when it ended, whether it succeeded, the error when not. */
+  attempt: { at: string; ok: boolean; error: string | null; durationMs: number };
+  /** Last successful poll (null: never reached). */
+  good: {
+    at: string;
+    report: MemberReport | null;
+    flow: FlowMetrics | null;
+    snapshot: MemberSnapshotView | null;
+  } | null;
+}
+
+export const leaderFlowQuerySchema = z.strictObject({
+  minutes: z.coerce.number().int().min(1).max(60).default(60),
+});
+export type LeaderFlowQuery = z.infer<typeof leaderFlowQuerySchema>;
+
+export type MemberState = 'OK' | 'STALE' | 'NEVER';
+
+export interface LeaderMemberView {
+  name: string;
+  url: string;
+  tags: string[];
+  failoverOrder: number | null;
+  /** OK: the last poll succeeded; STALE: it failed (data below is the last good); NEVER: not reached yet. */
+  state: MemberState;
+  stale: boolean;
+  /** Age of the last good data, seconds (null: none). */
+  ageSeconds: number | null;
+  lastAttemptAt: string | null;
+  lastSuccessAt: string | null;
+  error: string | null;
+  report: MemberReport | null;
+  snapshotHash: string | null;
+}
+
+export interface LeaderStatsView {
+  members: { total: number; ok: number; stale: number; never: number };
+  /** Sums over members with a last good report (stale ones included, flagged above). */
+  status: Record<string, number>;
+  errors: { down: number; failedResults15m: number; deadLettered: number };
+  inFlight: number;
+  queued: number;
+  hosts: number;
+}
+
+export interface LeaderFlowView {
+  minutes: number;
+  members: Array<{ name: string; stale: boolean; points: FlowPoint[] | null }>;
+  /** Per minute, summed over members (null figures count as 0; `members` tells how many reported). */
+  total: FlowPoint[];
+}
+
+export interface ComponentsMatrixView {
+  components: string[];
+  members: Array<{ name: string; stale: boolean; versions: Record<string, string | null> }>;
+  /** Components whose version is not the same on every member that reported one. */
+  differing: string[];
+}
+
+export interface DriftCountsView {
+  leaderHash: string;
+  members: Array<{
+    name: string;
+    stale: boolean;
+    /** null: no snapshot of this member yet. */
+    snapshotHash: string | null;
+    count: number | null;
+    areas: Record<SnapshotArea, number> | null;
+  }>;
+}
+
+export type { MemberSnapshotView };
