@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { env, parseEnv } from '@fleetwatch/config';
 import { z } from 'zod';
 import { pusherShape, pusherSettings } from '@fleetwatch/pusher';
@@ -35,6 +38,8 @@ export function loadDockerWatcherConfig(source: Record<string, string | undefine
         .default(''),
       DOCKER_WATCHER_RECONNECT_MAX_SECONDS: env.int(30, 1, 3600),
       DOCKER_WATCHER_INSPECT_CONCURRENCY: env.int(8, 1, 64),
+      /** What the ingest accepted per container, kept across restarts; `off` keeps nothing (see SentLedger). */
+      DOCKER_WATCHER_STATE_FILE: env.optionalString(),
     },
     source,
   );
@@ -47,6 +52,19 @@ export function loadDockerWatcherConfig(source: Record<string, string | undefine
     instancePrefix: v.DOCKER_WATCHER_INSTANCE_PREFIX,
     reconnectMaxMs: v.DOCKER_WATCHER_RECONNECT_MAX_SECONDS * 1000,
     inspectConcurrency: v.DOCKER_WATCHER_INSPECT_CONCURRENCY,
+    stateFile: stateFileOf(v.DOCKER_WATCHER_STATE_FILE, [
+      v.DOCKER_HOST ?? v.DOCKER_SOCKET,
+      v.DOCKER_WATCHER_INSTANCE_PREFIX,
+      v.DOCKER_WATCHER_LABEL_FILTER.join(','),
+    ]),
   };
 }
 export type DockerWatcherConfig = ReturnType<typeof loadDockerWatcherConfig>;
+
+/** The state file: as set, none for `off`, else one per engine, prefix and filter under the temporary directory. */
+function stateFileOf(set: string | undefined, identity: string[]): string | undefined {
+  if (set === 'off') return undefined;
+  if (set) return set;
+  const key = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
+  return join(tmpdir(), `fleetwatch-docker-watcher-${key}.json`);
+}

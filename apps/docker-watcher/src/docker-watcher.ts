@@ -11,6 +11,7 @@ import {
   type DockerEvent,
   type MappingOptions,
 } from './container-status';
+import type { SentLedger } from './sent-ledger';
 
 export interface DockerWatcherOptions {
   /** Docker label filters (`key` or `key=value`), applied to the listing and the events stream. */
@@ -34,6 +35,8 @@ export interface DockerWatcherStats {
   reconnects: number;
   watched: number;
 }
+
+const IN_FLIGHT_MAX = 100_000;
 
 interface Known {
   /** The last update sent. */
@@ -63,6 +66,8 @@ export class DockerWatcher {
     watched: 0,
   };
   private readonly known = new Map<string, Known>();
+  /** Updates queued and not yet accepted, by the id they were sent with: recorded in the ledger once accepted. */
+  private readonly inFlight = new Map<string, { id: string; base: string | null; name: string; image?: string }>();
   private running = false;
   private stream: NodeJS.ReadableStream | null = null;
   private loop: Promise<void> | null = null;
@@ -73,11 +78,38 @@ export class DockerWatcher {
     private readonly pusher: StatusPusher,
     private readonly opts: DockerWatcherOptions,
     private readonly log: PushLog,
-  ) {}
+    private readonly ledger: SentLedger,
+  ) {
+    pusher.onAccepted((updates) => {
+      for (const u of updates) {
+        const sent = this.inFlight.get(u.updateId as string);
+        if (!sent) continue;
+        this.inFlight.delete(u.updateId as string);
+        if (sent.base === null) this.ledger.forget(sent.id);
+        else this.ledger.accepted(sent.id, sent.base, sent.name, sent.image);
+      }
+    });
+  }
 
   start(): void {
     this.running = true;
-    this.loop = this.run();
+    this.loop = this.ledger.load().then(() => {
+      // What an earlier run had delivered: not sent again if unchanged, salted if a state comes back,
+      // reported removed if the container is gone by the first resync.
+      for (const [id, e] of this.ledger.all)
+        this.known.set(id, {
+          updateId: e.history[e.history.length - 1] ?? '',
+          history: [...e.history],
+          name: e.name,
+          image: e.image,
+        });
+      return this.run();
+    });
+  }
+
+  /** Writes the ledger (at shutdown, after the pusher drained). */
+  persist(): Promise<void> {
+    return this.ledger.flush();
   }
 
   async stop(): Promise<void> {
@@ -221,7 +253,11 @@ export class DockerWatcher {
     const history = before?.history ?? [];
     if (history[history.length - 1] === base) return;
     const returning = history.includes(base);
-    const sent = returning ? { ...update, updateId: saltedUpdateId(base, `${seenAt}:${history.length}`) } : update;
+    // A state coming back is a new observation, dated when it was seen: a resync would otherwise date it when the
+    // state first began (before the state it follows), and the aggregator ignores an observation older than its own.
+    const sent = returning
+      ? { ...update, updateId: saltedUpdateId(base, `${seenAt}:${history.length}`), occurredAt: seenAt }
+      : update;
     this.known.set(id, {
       updateId: sent.updateId as string,
       history: [...history.filter((h) => h !== base), base].slice(-32),
@@ -229,7 +265,19 @@ export class DockerWatcher {
       image: snapshot.Config?.Image,
     });
     this.stats.watched = this.known.size;
+    this.track(sent.updateId as string, {
+      id,
+      base,
+      name: this.known.get(id)?.name ?? id,
+      image: snapshot.Config?.Image,
+    });
     this.pusher.enqueue(sent);
+  }
+
+  private track(updateId: string, sent: { id: string; base: string | null; name: string; image?: string }): void {
+    this.inFlight.set(updateId, sent);
+    // Bounded: what the pusher dropped (queue overflow, refused) is never accepted.
+    if (this.inFlight.size > IN_FLIGHT_MAX) this.inFlight.delete(this.inFlight.keys().next().value as string);
   }
 
   private removed(
@@ -243,9 +291,9 @@ export class DockerWatcher {
     const name = hint.Name ?? hint.Names?.[0] ?? before?.name;
     // A container this watcher never saw and cannot name is nobody's target.
     if (!name && !before) return;
-    this.pusher.enqueue(
-      updateOfRemoved({ Id: id, Name: name, image: hint.image ?? before?.image }, at, this.mapping()),
-    );
+    const update = updateOfRemoved({ Id: id, Name: name, image: hint.image ?? before?.image }, at, this.mapping());
+    this.track(update.updateId as string, { id, base: null, name: name ?? id });
+    this.pusher.enqueue(update);
   }
 
   private sleep(ms: number): Promise<void> {

@@ -4,6 +4,7 @@ import { loadConfigOrExit } from '@fleetwatch/config';
 import { jsonLogger, pusherMetrics, runDaemon, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
 import { loadDockerWatcherConfig } from './config';
 import { DockerWatcher } from './docker-watcher';
+import { SentLedger } from './sent-ledger';
 
 // The Docker events watcher (SPEC §6): an outside daemon that follows one Docker engine and
 // pushes each container's status to status-ingest with an API key, like any other pusher.
@@ -36,6 +37,7 @@ async function main() {
       inspectConcurrency: config.inspectConcurrency,
     },
     log,
+    new SentLedger(config.stateFile, log),
   );
   const server = await startDaemonServer({
     port: config.port,
@@ -86,6 +88,7 @@ async function main() {
     ingest: config.ingestUrl,
     labelFilters: config.labelFilters,
     port: config.port,
+    stateFile: config.stateFile ?? 'off',
   });
 }
 

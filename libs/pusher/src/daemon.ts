@@ -73,7 +73,8 @@ export async function startDaemonServer(opts: {
  */
 export function runDaemon(parts: {
   log: PushLog;
-  watcher: { start(): void; stop(): Promise<void> };
+  /** `persist`: what the watcher keeps across restarts, written once the pusher has drained. */
+  watcher: { start(): void; stop(): Promise<void>; persist?(): Promise<void> };
   pusher: StatusPusher;
   server: Server;
 }): void {
@@ -87,6 +88,7 @@ export function runDaemon(parts: {
     log.info('stopping', { signal });
     await watcher.stop();
     await pusher.stop(5000);
+    await watcher.persist?.();
     server.close();
     process.exit(0);
   };

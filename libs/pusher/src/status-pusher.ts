@@ -128,6 +128,13 @@ export class StatusPusher {
   }
 
   /** Validates and queues one update; false (logged, counted) when the contract refuses it. */
+  private readonly acceptedListeners: Array<(updates: readonly StatusUpdateInput[]) => void> = [];
+
+  /** Called with each batch the ingest answered 202 for (what a watcher may record as delivered). */
+  onAccepted(listener: (updates: readonly StatusUpdateInput[]) => void): void {
+    this.acceptedListeners.push(listener);
+  }
+
   enqueue(update: StatusUpdateInput): boolean {
     const withId = update.updateId ? update : { ...update, updateId: randomUUID() };
     const parsed = statusUpdateInputSchema.safeParse(withId);
@@ -211,6 +218,13 @@ export class StatusPusher {
       if (outcome.kind === 'accepted') {
         this.stats.accepted += batch.length;
         attempt = 0;
+        for (const listener of this.acceptedListeners) {
+          try {
+            listener(batch);
+          } catch (e) {
+            this.opts.log.warn('accepted-updates listener failed', { error: (e as Error).message });
+          }
+        }
       } else if (outcome.kind === 'retry' || outcome.kind === 'unauthorized') {
         this.requeue(taken);
         if (!this.running) break;
