@@ -11,9 +11,7 @@ import {
 import { AlertConfigOwner } from './alerting/alert-config-owner.service';
 import {
   AlertRulesController,
-  AlertRulesExportController,
   ChannelsController,
-  ChannelTestController,
   MaintenanceWindowsController,
   SilencesController,
 } from './alerting/alerting.controller';
@@ -49,7 +47,6 @@ import { TargetsService } from './targets/targets.service';
 import { GATEWAY_CONFIG } from './tokens';
 import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
-import { WsHub } from './ws/ws-hub.service';
 
 /** Every controller of the gateway: each is behind the AuthGuard (deny by default). */
 export const GATEWAY_CONTROLLERS = [
@@ -62,10 +59,8 @@ export const GATEWAY_CONTROLLERS = [
   HostsController,
   ChecksController,
   ConfigAsCodeController,
-  AlertRulesExportController,
   AlertRulesController,
   ChannelsController,
-  ChannelTestController,
   MaintenanceWindowsController,
   SilencesController,
   FleetMemberController,
@@ -122,7 +117,6 @@ export class ApiGatewayModule {
         { provide: CHANNEL_TEST_SENDER, useClass: NotYetChannelTestSender },
         YamlBodyParser,
         ReadinessWiring,
-        WsHub,
         ...fleetMemberProviders,
       ],
     };
