@@ -11,7 +11,9 @@ import {
 import { AlertConfigOwner } from './alerting/alert-config-owner.service';
 import {
   AlertRulesController,
+  AlertRulesExportController,
   ChannelsController,
+  ChannelTestController,
   MaintenanceWindowsController,
   SilencesController,
 } from './alerting/alerting.controller';
@@ -59,8 +61,10 @@ export const GATEWAY_CONTROLLERS = [
   HostsController,
   ChecksController,
   ConfigAsCodeController,
+  AlertRulesExportController,
   AlertRulesController,
   ChannelsController,
+  ChannelTestController,
   MaintenanceWindowsController,
   SilencesController,
   FleetMemberController,

@@ -16,15 +16,13 @@ import { ConfigApiErrorFilter } from '../checks/owner-errors';
 import { actorOf, objectBody } from '../checks/request-envelope';
 import { AlertConfigOwner } from './alert-config-owner.service';
 import { CHANNEL_TEST_SENDER, type ChannelTestSender, type ChannelTestResult } from './channel-test-sender';
-import { configIdOf, configRoutes, listQuerySchema } from './config-routes.factory';
+import { configController, configIdOf, listQuerySchema } from './config-routes.factory';
 
 // Alert configuration over REST (issue 18, SPEC §7): each route one request to the owner
 // (sync-orchestrator) over the bus. Viewers read; operators and API keys with `write` write.
 
-@ApiTags('alerts')
-@Controller('api/v1/alert-rules')
-@UseFilters(ConfigApiErrorFilter)
-export class AlertRulesController extends configRoutes({
+export const AlertRulesController = configController({
+  className: 'AlertRulesController',
   path: 'alert-rules',
   noun: 'alert rule',
   key: 'rule',
@@ -36,15 +34,52 @@ export class AlertRulesController extends configRoutes({
     list: M.RulesList,
     get: M.RulesGet,
   },
-}) {
-  /** A static path: matched before `:id`. */
+});
+
+export const ChannelsController = configController({
+  className: 'ChannelsController',
+  path: 'channels',
+  noun: 'channel',
+  key: 'channel',
+  methods: {
+    create: M.ChannelsCreate,
+    replace: M.ChannelsReplace,
+    patch: M.ChannelsPatch,
+    delete: M.ChannelsDelete,
+    list: M.ChannelsList,
+    get: M.ChannelsGet,
+  },
+});
+
+export const MaintenanceWindowsController = configController({
+  className: 'MaintenanceWindowsController',
+  path: 'maintenance-windows',
+  noun: 'maintenance window',
+  key: 'window',
+  methods: {
+    create: M.WindowsCreate,
+    replace: M.WindowsReplace,
+    patch: M.WindowsPatch,
+    delete: M.WindowsDelete,
+    list: M.WindowsList,
+    get: M.WindowsGet,
+  },
+});
+
+/** `GET /api/v1/alert-rules/prometheus`: a static path, matched before the rules' `:id`. */
+@ApiTags('alerts')
+@Controller('api/v1/alert-rules')
+@UseFilters(ConfigApiErrorFilter)
+export class AlertRulesExportController {
+  constructor(private readonly owner: AlertConfigOwner) {}
+
   @Get('prometheus')
   @RequireRole(UserRole.Viewer)
   @ApiOperation({
     summary: 'The stored rules as a Prometheus rule file',
     description:
       'Over the series `/metrics` exposes (libs/alerting). Rules that cannot be said in PromQL over them are left ' +
-      'out: `X-Fleetwatch-Rules-Skipped` counts them and the file lists why in a comment.',
+      'out: `X-Fleetwatch-Rules-Skipped` counts them.',
   })
   @ApiProduces('text/yaml')
   async prometheus(@Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
@@ -57,28 +92,12 @@ export class AlertRulesController extends configRoutes({
   }
 }
 
+/** The seam for a channel's test-send (channel-test-sender.ts). */
 @ApiTags('alerts')
 @Controller('api/v1/channels')
 @UseFilters(ConfigApiErrorFilter)
-export class ChannelsController extends configRoutes({
-  path: 'channels',
-  noun: 'channel',
-  key: 'channel',
-  methods: {
-    create: M.ChannelsCreate,
-    replace: M.ChannelsReplace,
-    patch: M.ChannelsPatch,
-    delete: M.ChannelsDelete,
-    list: M.ChannelsList,
-    get: M.ChannelsGet,
-  },
-}) {
-  constructor(
-    owner: AlertConfigOwner,
-    @Inject(CHANNEL_TEST_SENDER) private readonly testSender: ChannelTestSender,
-  ) {
-    super(owner);
-  }
+export class ChannelTestController {
+  constructor(@Inject(CHANNEL_TEST_SENDER) private readonly testSender: ChannelTestSender) {}
 
   @Post(':id/test')
   @HttpCode(200)
@@ -88,23 +107,6 @@ export class ChannelsController extends configRoutes({
     return this.testSender.send(configIdOf(id, 'channel'), actorOf(principal));
   }
 }
-
-@ApiTags('alerts')
-@Controller('api/v1/maintenance-windows')
-@UseFilters(ConfigApiErrorFilter)
-export class MaintenanceWindowsController extends configRoutes({
-  path: 'maintenance-windows',
-  noun: 'maintenance window',
-  key: 'window',
-  methods: {
-    create: M.WindowsCreate,
-    replace: M.WindowsReplace,
-    patch: M.WindowsPatch,
-    delete: M.WindowsDelete,
-    list: M.WindowsList,
-    get: M.WindowsGet,
-  },
-}) {}
 
 const silencesQuerySchema = listQuerySchema.extend({ state: silenceStateSchema.optional() });
 

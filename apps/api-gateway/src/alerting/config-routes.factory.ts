@@ -1,5 +1,6 @@
 import {
   Body,
+  Controller,
   Delete,
   Get,
   Headers,
@@ -11,9 +12,10 @@ import {
   Put,
   Query,
   Res,
+  UseFilters,
   type Type,
 } from '@nestjs/common';
-import { ApiOperation, ApiParam } from '@nestjs/swagger';
+import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { alertRuleIdSchema, UserRole, type AlertConfigRpcMethod, type Page } from '@fleetwatch/contracts';
 import { InvalidError } from '@fleetwatch/domain';
@@ -21,7 +23,7 @@ import { z } from 'zod';
 import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { ApiVersionedWrite } from '../checks/checks.openapi';
-import { etagOf } from '../checks/owner-errors';
+import { ConfigApiErrorFilter, etagOf } from '../checks/owner-errors';
 import { actorOf, expectedVersionOf, objectBody } from '../checks/request-envelope';
 import { AlertConfigOwner } from './alert-config-owner.service';
 
@@ -45,6 +47,8 @@ export function configIdOf(id: string, noun: string): string {
 }
 
 export interface ConfigRoutesSpec {
+  /** The class name Nest and logs show. */
+  className: string;
   /** Under /api/v1/ */
   path: string;
   noun: string;
@@ -63,14 +67,19 @@ export interface ConfigRoutesSpec {
 type Entry = { id: string; version: number };
 type Owner = { call(method: AlertConfigRpcMethod, params: Record<string, unknown>): Promise<unknown> };
 
-/** A controller base class with the six routes of one kind (decorate the subclass with @Controller). */
-export function configRoutes(spec: ConfigRoutesSpec): Type<{ owner: AlertConfigOwner }> {
+/**
+ * The controller of one kind: its six routes as the class's own methods (the route-access table
+ * reads them off the prototype). Routes beyond these live in a controller of their own on the same path.
+ */
+export function configController(spec: ConfigRoutesSpec): Type<{ owner: AlertConfigOwner }> {
   const { noun, key, methods: m } = spec;
   const idParam = ApiParam({ name: 'id', description: `${noun} id` });
   const entryOf = (r: unknown) => (r as Record<string, Entry>)[key];
 
+  @ApiTags('alerts')
+  @Controller(`api/v1/${spec.path}`)
+  @UseFilters(ConfigApiErrorFilter)
   class ConfigRoutes {
-    // Explicit: this class has no class decorator, so no constructor metadata is emitted for it.
     constructor(@Inject(AlertConfigOwner) readonly owner: AlertConfigOwner) {}
 
     private get o(): Owner {
@@ -166,5 +175,6 @@ export function configRoutes(spec: ConfigRoutesSpec): Type<{ owner: AlertConfigO
       return entry;
     }
   }
+  Object.defineProperty(ConfigRoutes, 'name', { value: spec.className });
   return ConfigRoutes;
 }
