@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { register } from 'prom-client';
 import type { RetryPolicy } from '@fleetwatch/alerting';
 import { AlertDeliveriesRepository, closeSqlPool, createSqlPool, type SqlPool } from '@fleetwatch/persistence';
 import { createIsolatedDatabase, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
@@ -105,6 +106,10 @@ describe('delivery retries and the log', () => {
     expect(r.requests).toHaveLength(3);
     expect(new Set(r.requests.map((q) => q.headers['x-fleetwatch-delivery']))).toEqual(new Set([id]));
     expect(await repo.listPending(entries[0].channelId)).toEqual([]);
+    // Counted on /metrics by channel type and outcome.
+    const counted = await register.getSingleMetricAsString('fleetwatch_alert_delivery_attempts_total');
+    expect(counted).toMatch(/channel_type="webhook",outcome="retrying"\} [2-9]/);
+    expect(counted).toMatch(/channel_type="webhook",outcome="delivered"\} [1-9]/);
   });
 
   it('a receiver that is down: every attempt is logged, then the delivery gives up', async () => {

@@ -23,6 +23,7 @@ import {
   type PendingDelivery,
   type SqlTx,
 } from '@fleetwatch/persistence';
+import { DeliveryMetrics } from './delivery.metrics';
 import type { ChannelSource, ResolvedChannel, SendResult } from './delivery.types';
 import { DEFAULT_HTTP_OPTIONS, sendHttp, type HttpTransportOptions } from './http-transport';
 import { DEFAULT_SMTP_OPTIONS, sendEmail, type SmtpTransportOptions } from './smtp-transport';
@@ -92,6 +93,7 @@ export class NotificationDelivery {
   private again = false;
   private stopped = true;
   private lastPruneAt = 0;
+  private readonly metrics = new DeliveryMetrics();
 
   constructor(
     private readonly repo: AlertDeliveriesRepository,
@@ -183,6 +185,12 @@ export class NotificationDelivery {
       test: true,
       at: now,
     });
+    this.metrics.record(
+      channel.config.type,
+      result.ok ? 'delivered' : request ? 'failed' : 'skipped',
+      result.durationMs,
+      !!request,
+    );
     this.logger.info(
       {
         channelId: channel.id,
@@ -348,6 +356,7 @@ export class NotificationDelivery {
       ...(r.error ? { error: r.error } : {}),
       ...(r.nextAttemptAt ? { nextAttemptAt: new Date(r.nextAttemptAt).toISOString() } : {}),
     };
+    this.metrics.record(r.channelType, r.outcome, r.durationMs, r.outcome !== 'skipped');
     if (r.outcome === 'delivered') this.logger.info(line, 'alert notification delivered');
     else this.logger.warn(line, `alert notification ${r.outcome}`);
   }
