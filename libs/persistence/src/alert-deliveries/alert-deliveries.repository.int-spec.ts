@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { toStorable } from '@fleetwatch/contracts';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import { closeSqlPool, createSqlPool, runInSqlTransaction, type SqlPool } from '../sql/sql-pool';
 import { AlertDeliveriesRepository, DELIVERY_ERROR_MAX, type DeliveryAttempt } from './alert-deliveries.repository';
@@ -132,5 +134,33 @@ describe('AlertDeliveriesRepository', () => {
     expect(entry.test).toBe(true);
     await repo.pruneLog(T - 1000);
     expect(await repo.listLog({ channelId: ch })).toEqual([]);
+  });
+
+  it('any notification and group key is storable and reads back as its storable form', async () => {
+    const text = fc.string({ unit: 'binary', maxLength: 60 });
+    await fc.assert(
+      fc.asyncProperty(
+        text,
+        fc.dictionary(text, text, { maxKeys: 6 }),
+        fc.array(
+          fc.record({
+            labels: fc.dictionary(text, text, { maxKeys: 4 }),
+            value: fc.option(fc.double({ noNaN: true, noDefaultInfinity: true })),
+          }),
+          { maxLength: 3 },
+        ),
+        async (groupKey, groupLabels, alerts) => {
+          const ch = `ch-${randomUUID()}`;
+          const notification = { groupKey, groupLabels, alerts };
+          const [id] = await repo.enqueue([{ channelId: ch, groupKey, notification }], undefined, T);
+          const [back] = await repo.listPending(ch);
+          expect(back.id).toBe(id);
+          expect(back.groupKey).toBe(toStorable(groupKey));
+          // -0 has no JSON form: it reads back as 0, as any JSON store gives it.
+          expect(back.notification).toEqual(JSON.parse(JSON.stringify(toStorable(notification))));
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 });
