@@ -58,6 +58,10 @@ function required(config: ChannelConfig, secrets: ChannelSecrets, field: string)
   return value;
 }
 
+/** Headers the transport owns (framing, connection, target host): a channel's own value would break the request. */
+const TRANSPORT_HEADERS =
+  /^(host|content-length|transfer-encoding|connection|keep-alive|upgrade|expect|te|trailer|proxy-.*)$/i;
+
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'user-agent': USER_AGENT };
 
 /**
@@ -77,7 +81,7 @@ export function buildChannelRequest(
       const body = webhookBody(config.name, n);
       const headers: Record<string, string> = {};
       // The channel's own headers first: ours (content type, signature, timestamp) always win.
-      for (const [k, v] of Object.entries(config.headers)) headers[k.toLowerCase()] = v;
+      for (const [k, v] of Object.entries(config.headers)) if (!TRANSPORT_HEADERS.test(k)) headers[k.toLowerCase()] = v;
       Object.assign(headers, JSON_HEADERS);
       const timestamp = String(Math.floor(options.now / 1000));
       headers[WEBHOOK_TIMESTAMP_HEADER] = timestamp;

@@ -52,6 +52,22 @@ describe('generic webhook', () => {
     expect(req.headers['authorization']).toBeUndefined();
   });
 
+  it.each(['Host', 'Content-Length', 'Transfer-Encoding', 'Connection', 'Expect', 'Proxy-Connection'])(
+    'a channel header %s that the transport owns is left out',
+    (name) => {
+      const req = buildChannelRequest(
+        { ...channel, headers: { [name]: 'x', 'X-Keep': 'y' } },
+        {},
+        notificationOf([alertOf()]),
+        {
+          now: NOW,
+        },
+      ) as HttpChannelRequest;
+      expect(req.headers[name.toLowerCase()]).toBeUndefined();
+      expect(req.headers['x-keep']).toBe('y');
+    },
+  );
+
   it('adds a bearer token only when one is stored, and no signature without a secret', () => {
     const req = request({ bearerToken: 'tok-123' });
     expect(req.headers['authorization']).toBe('Bearer tok-123');
