@@ -60,7 +60,7 @@ function startProxy(target: string): Promise<void> {
 /** The watcher's ledger of accepted states: kept across its restarts, like a volume would keep it. */
 const stateFile = join(tmpdir(), `fw-docker-watcher-${process.pid}`, 'state.json');
 
-async function startWatcher(): Promise<void> {
+async function startWatcher(extraEnv: Record<string, string> = {}): Promise<void> {
   const port = await freePort();
   watcher = WatcherProcess.start(
     site,
@@ -78,6 +78,7 @@ async function startWatcher(): Promise<void> {
       WATCHER_RETRY_BASE_MS: '100',
       WATCHER_RETRY_MAX_MS: '2000',
       LOG_LEVEL: 'info',
+      ...extraEnv,
     },
     ['DOCKER_HOST'],
   );
@@ -240,5 +241,28 @@ describe('docker watcher', () => {
     await statusIs('web-1', 'DOWN', 'web-1 DOWN after destroy');
     await settled();
     expect((await storedPerInstance())['web-1']).toEqual(['running', 'failed', 'running', 'stopped']);
+  });
+
+  it('updates pushed out of a full queue during an outage are sent again once the ingest is back (a resync)', async () => {
+    await killWatcher('SIGTERM');
+    engine.add({ name: 'quiet-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    await startWatcher({ WATCHER_QUEUE_MAX: '100' });
+    await statusIs('quiet-1', 'UP', 'quiet-1 UP');
+    await waitFor(() => engine.openStreams === 1, { timeoutMs: 30_000, description: 'the watcher follows /events' });
+
+    // The ingest refuses everything; quiet-1 dies once, then 120 new containers start: quiet-1's update is pushed out.
+    refuseNext = 1_000_000;
+    engine.act('quiet-1', 'die', { exitCode: 3 });
+    for (let i = 0; i < 120; i++)
+      engine.add({ name: `flood-${i}`, labels: { 'fleetwatch.watch': 'true' }, running: true });
+    await waitFor(async () => (await watcherMetrics())['fleetwatch_pusher_dropped_overflow_total'] > 0, {
+      timeoutMs: 30_000,
+      description: 'the full queue dropped its oldest updates',
+    });
+    refuseNext = 0;
+    await statusIs('quiet-1', 'DOWN', 'quiet-1 DOWN: its dropped update was sent again by a resync');
+    await statusIs('flood-0', 'UP', 'flood-0 UP (pushed out too)');
+    await statusIs('flood-119', 'UP', 'flood-119 UP');
+    expect((await watcherMetrics())['fleetwatch_watcher_resyncs_total']).toBeGreaterThanOrEqual(2);
   });
 });

@@ -66,6 +66,9 @@ export class DockerWatcher {
     watched: 0,
   };
   private readonly known = new Map<string, Known>();
+  /** Updates were given up on (queue overflow, refused): resync once the ingest accepts again. */
+  private resyncWanted = false;
+  private resyncing = false;
   /** Updates queued and not yet accepted, by the id they were sent with: recorded in the ledger once accepted. */
   private readonly inFlight = new Map<string, { id: string; base: string | null; name: string; image?: string }>();
   private running = false;
@@ -87,6 +90,27 @@ export class DockerWatcher {
         this.inFlight.delete(u.updateId as string);
         if (sent.base === null) this.ledger.forget(sent.id);
         else this.ledger.accepted(sent.id, sent.base, sent.name, sent.image);
+      }
+      // The ingest takes updates again after some were given up on: resync, sending current states anew.
+      if (this.resyncWanted && this.stats.connected && !this.resyncing) {
+        this.resyncWanted = false;
+        void this.resync().catch((e: unknown) =>
+          this.log.warn('resync after dropped updates failed', { error: (e as Error).message }),
+        );
+      }
+    });
+    pusher.onDropped((updates) => {
+      for (const u of updates) {
+        const sent = this.inFlight.get(u.updateId as string);
+        if (!sent) continue;
+        this.inFlight.delete(u.updateId as string);
+        const k = this.known.get(sent.id);
+        // Still the container's latest: it was never delivered, so the next resync must send its state again.
+        if (k && k.updateId === u.updateId) {
+          const accepted = this.ledger.all.get(sent.id)?.history ?? [];
+          this.known.set(sent.id, { ...k, updateId: accepted[accepted.length - 1] ?? '', history: [...accepted] });
+        }
+        this.resyncWanted = true;
       }
     });
   }
@@ -199,6 +223,15 @@ export class DockerWatcher {
 
   /** Lists, inspects and reports every matching container; the ones no longer listed are reported removed. */
   async resync(): Promise<void> {
+    this.resyncing = true;
+    try {
+      await this.resyncOnce();
+    } finally {
+      this.resyncing = false;
+    }
+  }
+
+  private async resyncOnce(): Promise<void> {
     const started = performance.now();
     const listed = await this.docker.listContainers({
       all: true,

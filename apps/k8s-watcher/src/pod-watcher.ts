@@ -112,7 +112,14 @@ export class PodWatcher {
     private readonly pusher: StatusPusher,
     private readonly opts: PodWatcherOptions,
     private readonly log: PushLog,
-  ) {}
+  ) {
+    // An update given up on (queue overflow, refused) was never delivered: forget it as the pod's latest, so the
+    // next relist (start, 410, the resync period) sends the pod's state again.
+    pusher.onDropped((updates) => {
+      const dropped = new Set(updates.map((u) => u.updateId));
+      for (const [uid, k] of this.known) if (dropped.has(k.updateId)) this.known.set(uid, { ...k, updateId: '' });
+    });
+  }
 
   /** The version the informer's watch has reached ('' before the first list and after a 410). */
   get resourceVersion(): string {

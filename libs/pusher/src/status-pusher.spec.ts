@@ -181,6 +181,34 @@ describe('StatusPusher', () => {
     expect(p.pending).toBe(3);
     expect(p.stats.droppedOverflow).toBe(2);
   });
+
+  it('tells listeners what was accepted and what was given up on (pushed out of the queue, refused)', async () => {
+    handler = (body, _q, res) => {
+      const bad = itemsOf(body).findIndex((u) => u.updateId === 'u-4');
+      if (bad >= 0)
+        res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify({ error: 'validation_failed', issues: [{ path: `updates.${bad}.status`, message: 'x' }] }),
+          );
+      else accept(body, _q, res);
+    };
+    const p = new StatusPusher({ url, apiKey: 'k', log, maxQueue: 3 });
+    const accepted: string[] = [];
+    const dropped: string[] = [];
+    p.onAccepted((us) => accepted.push(...us.map((u) => u.updateId as string)));
+    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    p.onAccepted(() => {
+      throw new Error('a failing listener neither stops the others nor the pusher');
+    });
+    for (let i = 1; i <= 5; i++) p.enqueue(update(i));
+    expect(dropped).toEqual(['u-1', 'u-2']);
+    p.start();
+    await p.drained();
+    await p.stop();
+    expect(accepted.sort()).toEqual(['u-3', 'u-5']);
+    expect(dropped).toEqual(['u-1', 'u-2', 'u-4']);
+  });
 });
 
 describe('backoff', () => {

@@ -129,6 +129,28 @@ export class StatusPusher {
 
   /** Validates and queues one update; false (logged, counted) when the contract refuses it. */
   private readonly acceptedListeners: Array<(updates: readonly StatusUpdateInput[]) => void> = [];
+  private readonly droppedListeners: Array<(updates: readonly StatusUpdateInput[]) => void> = [];
+
+  /**
+   * Called with updates given up on — the oldest pushed out of a full queue, or refused by the ingest — so a
+   * watcher can send the object's current state again later instead of believing it delivered.
+   */
+  onDropped(listener: (updates: readonly StatusUpdateInput[]) => void): void {
+    this.droppedListeners.push(listener);
+  }
+
+  private tell(
+    listeners: ReadonlyArray<(updates: readonly StatusUpdateInput[]) => void>,
+    updates: readonly StatusUpdateInput[],
+  ): void {
+    for (const listener of listeners) {
+      try {
+        listener(updates);
+      } catch (e) {
+        this.opts.log.warn('push listener failed', { error: (e as Error).message });
+      }
+    }
+  }
 
   /** Called with each batch the ingest answered 202 for (what a watcher may record as delivered). */
   onAccepted(listener: (updates: readonly StatusUpdateInput[]) => void): void {
@@ -150,10 +172,14 @@ export class StatusPusher {
     this.queue.push({ update: withId, bytes });
     this.queueBytes += bytes;
     let over = 0;
+    const pushedOut: StatusUpdateInput[] = [];
     while (this.queue.length > 1 && (this.queue.length > this.maxQueue || this.queueBytes > this.maxQueueBytes)) {
-      this.queueBytes -= this.queue.shift()?.bytes ?? 0;
+      const oldest = this.queue.shift();
+      this.queueBytes -= oldest?.bytes ?? 0;
+      if (oldest) pushedOut.push(oldest.update);
       over++;
     }
+    if (pushedOut.length > 0) this.tell(this.droppedListeners, pushedOut);
     if (over > 0) {
       this.stats.droppedOverflow += over;
       this.overflowUnlogged += over;
@@ -218,13 +244,7 @@ export class StatusPusher {
       if (outcome.kind === 'accepted') {
         this.stats.accepted += batch.length;
         attempt = 0;
-        for (const listener of this.acceptedListeners) {
-          try {
-            listener(batch);
-          } catch (e) {
-            this.opts.log.warn('accepted-updates listener failed', { error: (e as Error).message });
-          }
-        }
+        this.tell(this.acceptedListeners, batch);
       } else if (outcome.kind === 'retry' || outcome.kind === 'unauthorized') {
         this.requeue(taken);
         if (!this.running) break;
@@ -303,6 +323,7 @@ export class StatusPusher {
 
   private drop(updates: StatusUpdateInput[], status: number, reason: string): void {
     this.stats.droppedRefused += updates.length;
+    this.tell(this.droppedListeners, updates);
     this.opts.log.error('updates refused by the ingest: dropped, not retried', {
       status,
       reason: redactText(reason.slice(0, 2000)),
