@@ -1,16 +1,25 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
-import type { LoginResponse, PrincipalView } from '@fleetwatch/contracts';
-import { api, setBearerToken, setUnauthorizedHandler } from './api/client';
+import type { BrowserSessionResponse, PrincipalView } from '@fleetwatch/contracts';
+import { api, setCsrfToken, setUnauthorizedHandler } from './api/client';
 
-// Who is signed in. At start the session asks the gateway who it is (`/auth/me`): with a
-// session cookie that answers without a password; otherwise the login page shows.
+// Who is signed in. Sign-in is the gateway's browser session (POST /api/v1/auth/session:
+// an HttpOnly cookie plus a CSRF token for writes). At start the page asks for the session
+// in use (GET): a reload with a live cookie needs no password; otherwise the login page shows.
 
 export type SessionUser = Pick<PrincipalView, 'id' | 'name' | 'role'>;
 
+const SESSION_PATH = '/api/v1/auth/session';
+
+const userOf = (s: BrowserSessionResponse): SessionUser => ({
+  id: s.user.id,
+  name: s.user.username,
+  role: s.user.role,
+});
+
 interface Session {
   user: SessionUser | null;
-  /** True until the first `/auth/me` has answered. */
+  /** True until the first look for a session has answered. */
   checking: boolean;
   login(username: string, password: string): Promise<void>;
   logout(): Promise<void>;
@@ -24,7 +33,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [checking, setChecking] = useState(true);
 
   const end = useCallback(() => {
-    setBearerToken(null);
+    setCsrfToken(null);
     setUser(null);
     queryClient.clear();
   }, [queryClient]);
@@ -32,8 +41,11 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     setUnauthorizedHandler(end);
     const controller = new AbortController();
-    api<PrincipalView>('/api/v1/auth/me', { signal: controller.signal })
-      .then((me) => setUser({ id: me.id, name: me.name, role: me.role }))
+    api<BrowserSessionResponse>(SESSION_PATH, { signal: controller.signal })
+      .then((s) => {
+        setCsrfToken(s.csrfToken);
+        setUser(userOf(s));
+      })
       .catch(() => undefined)
       .finally(() => setChecking(false));
     return () => {
@@ -43,13 +55,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, [end]);
 
   const login = useCallback(async (username: string, password: string) => {
-    const r = await api<LoginResponse>('/api/v1/auth/login', { method: 'POST', body: { username, password } });
-    setBearerToken(r.token);
-    setUser({ id: r.user.id, name: r.user.username, role: r.user.role });
+    const s = await api<BrowserSessionResponse>(SESSION_PATH, { method: 'POST', body: { username, password } });
+    setCsrfToken(s.csrfToken);
+    setUser(userOf(s));
   }, []);
 
   const logout = useCallback(async () => {
-    await api('/api/v1/auth/logout', { method: 'POST' }).catch(() => undefined);
+    await api(SESSION_PATH, { method: 'DELETE' }).catch(() => undefined);
     end();
   }, [end]);
 

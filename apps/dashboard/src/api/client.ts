@@ -1,15 +1,15 @@
-import type { ApiErrorBody } from '@fleetwatch/contracts';
+import { BROWSER_SESSION, type ApiErrorBody } from '@fleetwatch/contracts';
 
-// The one place that talks HTTP to the gateway. A bearer token, when the session uses
-// one, lives in this module's memory only (never localStorage: a script injected into
-// the page could read it there); a reload asks for the password again unless the
-// gateway's session cookie (HttpOnly, sent by the browser itself) still holds.
+// The one place that talks HTTP to the gateway. The session is the gateway's HttpOnly,
+// SameSite=Strict cookie, which the browser sends by itself and no script can read; the
+// page holds no token at all (nothing in localStorage). Writes carry the session's CSRF
+// token (from the sign-in answer, else the readable `fw_csrf` cookie) as `X-CSRF-Token`.
 
-let bearer: string | null = null;
+let csrfToken: string | null = null;
 let onUnauthorized: (() => void) | null = null;
 
-export function setBearerToken(token: string | null): void {
-  bearer = token;
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
 }
 
 /** Called once by the session: any 401 ends the session in the UI. */
@@ -37,11 +37,14 @@ export interface RequestOptions {
   headers?: Record<string, string>;
 }
 
-/** A CSRF token the gateway hands out in a readable cookie, echoed in a header on writes (double submit). */
 function csrfHeader(method: string): Record<string, string> {
-  if (method === 'GET' || method === 'HEAD' || typeof document === 'undefined') return {};
-  const m = /(?:^|;\s*)fw_csrf=([^;]+)/.exec(document.cookie);
-  return m ? { 'x-csrf-token': decodeURIComponent(m[1]) } : {};
+  if (method === 'GET' || method === 'HEAD') return {};
+  let token = csrfToken;
+  if (!token && typeof document !== 'undefined') {
+    const m = new RegExp(`(?:^|;\\s*)${BROWSER_SESSION.csrfCookie}=([^;]+)`).exec(document.cookie);
+    token = m ? decodeURIComponent(m[1]) : null;
+  }
+  return token ? { [BROWSER_SESSION.csrfHeader]: token } : {};
 }
 
 export async function api<T>(path: string, options: RequestOptions = {}): Promise<T> {
@@ -53,7 +56,6 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
     headers: {
       accept: 'application/json',
       ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
       ...csrfHeader(method),
       ...options.headers,
     },
@@ -61,7 +63,7 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
   });
   if (!res.ok) {
     const body = (await res.json().catch(() => null)) as ApiErrorBody | null;
-    if (res.status === 401 && !path.endsWith('/auth/login')) onUnauthorized?.();
+    if (res.status === 401 && !(method === 'POST' && path.endsWith('/auth/session'))) onUnauthorized?.();
     throw new ApiError(
       res.status,
       body?.error?.message ?? `${res.status} ${res.statusText}`,

@@ -64,30 +64,32 @@ function HostRow({ host }: { host: HostSummaryView }) {
 /** Hosts with their last hour of CPU, memory and disk use as sparklines. */
 export function HostSparklines({ hosts, loading }: { hosts: readonly HostSummaryView[]; loading: boolean }) {
   return (
-    <table className="fw-table">
-      <caption className="fw-visually-hidden">Hosts with CPU, memory and disk over the last hour</caption>
-      <thead>
-        <tr>
-          <th scope="col">Host</th>
-          <th scope="col">Status</th>
-          <th scope="col">CPU</th>
-          <th scope="col">Memory</th>
-          <th scope="col">Disk</th>
-          <th scope="col">GPU</th>
-        </tr>
-      </thead>
-      <tbody>
-        {hosts.map((h) => (
-          <HostRow key={h.id} host={h} />
-        ))}
-        {hosts.length === 0 && (
+    <div className="fw-scroll-x">
+      <table className="fw-table fw-host-trends">
+        <caption className="fw-visually-hidden">Hosts with CPU, memory and disk over the last hour</caption>
+        <thead>
           <tr>
-            <td colSpan={6} className="fw-muted">
-              {loading ? 'Loading…' : 'No hosts report yet: a collector publishes its host’s metrics.'}
-            </td>
+            <th scope="col">Host</th>
+            <th scope="col">Status</th>
+            <th scope="col">CPU</th>
+            <th scope="col">Memory</th>
+            <th scope="col">Disk</th>
+            <th scope="col">GPU</th>
           </tr>
-        )}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {hosts.map((h) => (
+            <HostRow key={h.id} host={h} />
+          ))}
+          {hosts.length === 0 && (
+            <tr>
+              <td colSpan={6} className="fw-muted">
+                {loading ? 'Loading…' : 'No hosts report yet: a collector publishes its host’s metrics.'}
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </div>
   );
 }

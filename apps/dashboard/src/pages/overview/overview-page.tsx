@@ -35,12 +35,12 @@ export function OverviewPage() {
       <ErrorNote error={counts.error ?? targets.error ?? hosts.error} />
       <section aria-label="Targets by status" className="fw-overview-counts" data-testid="status-counts">
         <Link to="/targets" className="fw-count fw-card" data-count="all">
-          <span className="fw-count__n">{counts.data?.all ?? '…'}</span>
+          <span className="fw-count__n">{counts.data?.all.toLocaleString() ?? '…'}</span>
           <span>All targets</span>
         </Link>
         {STATUSES.map((s) => (
           <Link key={s} to={`/targets?status=${s}`} className="fw-count fw-card" data-count={s}>
-            <span className="fw-count__n">{counts.data?.[s] ?? '…'}</span>
+            <span className="fw-count__n">{counts.data?.[s].toLocaleString() ?? '…'}</span>
             <StatusBadge status={s} />
           </Link>
         ))}
