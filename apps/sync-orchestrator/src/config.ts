@@ -36,6 +36,8 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
       FLEETWATCH_DEFAULT_ALERT_RULES: env.bool(true),
       FLEET_POLL_INTERVAL_SECONDS: env.int(30, 5, 3600),
       FLEET_POLL_TIMEOUT_SECONDS: env.int(25, 1, 3600),
+      /** Members polled at the same time (SPEC §8: bounded concurrency). */
+      FLEET_POLL_CONCURRENCY: env.int(50, 1, 1000),
     },
     source,
   );
@@ -60,6 +62,7 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
     seedDefaultAlertRules: values.FLEETWATCH_DEFAULT_ALERT_RULES,
     pollIntervalMs: values.FLEET_POLL_INTERVAL_SECONDS * 1000,
     pollTimeoutMs: values.FLEET_POLL_TIMEOUT_SECONDS * 1000,
+    pollConcurrency: values.FLEET_POLL_CONCURRENCY,
   };
 }
 export type SyncConfig = ReturnType<typeof loadSyncConfig>;

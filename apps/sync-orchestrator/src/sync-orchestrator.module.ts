@@ -25,6 +25,7 @@ import { ConfigService } from './config/config.service';
 import { CHECK_TARGET_POLICY, CONFIG_RELAY_INTERVAL_MS } from './config/config.tokens';
 import { ConfigWriter } from './config/config-writer';
 import { HeartbeatAdoption, PushMonitors } from './config/push-monitors';
+import { fleetProviders } from './fleet/fleet.providers';
 import { ReadinessWiring } from './health/readiness.wiring';
 
 /**
@@ -89,6 +90,7 @@ export class SyncOrchestratorModule {
         DefaultRulesSeeder,
         AlertingRpcHandler,
         ReadinessWiring,
+        ...fleetProviders(config),
       ],
     };
   }

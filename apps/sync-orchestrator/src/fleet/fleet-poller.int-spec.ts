@@ -1,0 +1,166 @@
+import { join } from 'node:path';
+import { memberSnapshotSchema } from '@fleetwatch/contracts';
+import { createRedis, FleetCache } from '@fleetwatch/live-state';
+import { closeSqlPool, createSqlPool, FleetSitesRepository, type SqlPool } from '@fleetwatch/persistence';
+import * as testing from '@fleetwatch/testing';
+import type { Redis } from 'ioredis';
+import { register } from 'prom-client';
+import { FleetPoller } from './fleet-poller';
+import { loadLeaderConfig, type LeaderMember } from './leader-config';
+
+// The leader's poll cycle against simulated members (tools/fleet-sim) on real Redis and
+// Postgres: good, failing, hanging, older and redirecting members, bounded concurrency,
+// the overall timeout, and a canary secret that must appear nowhere.
+
+interface Sim {
+  url: string;
+  members: { name: string; url: string }[];
+  requests: { member: string; path: string; authorized: boolean }[];
+  load: { inFlight: number; maxInFlight: number };
+  setBehaviour(name: string, b: Record<string, unknown>): void;
+  close(): Promise<void>;
+}
+// The simulator is a tool (plain CommonJS, also run from the command line), loaded by path.
+const { startFleetSim } = require(join(__dirname, '../../../../tools/fleet-sim/fleet-sim.cjs')) as {
+  startFleetSim(o: Record<string, unknown>): Promise<Sim>;
+};
+
+const CANARY = 'canary-7b1e-SECRET-do-not-leak';
+jest.setTimeout(60_000);
+
+let sim: Sim;
+let db: testing.IsolatedDatabase;
+let pool: SqlPool;
+let redis: Redis;
+let cache: FleetCache;
+let sites: FleetSitesRepository;
+
+function membersOf(list: { name: string; url: string }[], tokenFor: string[] = []): LeaderMember[] {
+  return loadLeaderConfig(
+    JSON.stringify(
+      list.map((m) => ({
+        ...m,
+        ...(tokenFor.includes(m.name) ? { credentials: { type: 'token', tokenEnv: 'SIM_TOKEN' } } : {}),
+      })),
+    ),
+    { SIM_TOKEN: CANARY },
+  );
+}
+
+async function configure(members: LeaderMember[]): Promise<void> {
+  await sites.syncConfigured(
+    members.map((m) => ({ name: m.name, url: m.url, tags: m.tags, failoverOrder: null, propertyOverrides: {} })),
+  );
+}
+
+beforeAll(async () => {
+  const env = testing.testEnv();
+  db = await testing.createIsolatedDatabase();
+  pool = createSqlPool(db.databaseUrl, { max: 2 });
+  redis = createRedis({ url: env.redisUrl, keyPrefix: `${env.redisPrefix}fleet-poller:`, connectionName: 'test' });
+  cache = new FleetCache(redis);
+  sites = new FleetSitesRepository(pool);
+  sim = await startFleetSim({
+    members: [
+      { name: 'good', token: CANARY },
+      { name: 'old', old: true },
+      { name: 'flaky' },
+      { name: 'drifted', drift: true, version: '1.1.0' },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await sim?.close();
+  redis?.disconnect();
+  if (pool) await closeSqlPool(pool);
+  await db?.dispose();
+});
+
+describe('a poll cycle', () => {
+  it('caches each member, degrades an older one to nulls, and turns a failing one STALE with age and error', async () => {
+    const members = membersOf(sim.members, ['good']);
+    await configure(members);
+    const poller = new FleetPoller(cache, sites, { concurrency: 10, timeoutMs: 5_000 });
+    expect(await poller.cycle(members)).toMatchObject({ ok: 4, failed: 0, notStarted: 0 });
+
+    const good = await cache.get('good');
+    expect(good?.attempt).toMatchObject({ ok: true, error: null });
+    expect(good?.good?.report?.site).toBe('good');
+    expect(memberSnapshotSchema.parse(good?.good?.snapshot).areas.checks).toHaveLength(2);
+    expect(good?.good?.flow?.points).toHaveLength(60);
+    const old = await cache.get('old');
+    expect(old?.attempt.ok).toBe(true);
+    expect([old?.good?.flow, old?.good?.snapshot]).toEqual([null, null]);
+    expect(old?.good?.report?.components[0].version).toBe('1.0.0');
+
+    sim.setBehaviour('flaky', { fail: true });
+    const firstAt = (await cache.get('flaky'))?.good?.at;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await poller.cycle(members)).toMatchObject({ ok: 3, failed: 1 });
+    const flaky = await cache.get('flaky');
+    expect(flaky?.attempt).toMatchObject({ ok: false, error: expect.stringContaining('answered 500') });
+    expect(flaky?.good?.at).toBe(firstAt);
+    expect(Date.parse(flaky?.attempt.at ?? '')).toBeGreaterThan(Date.parse(firstAt ?? ''));
+    const row = await sites.find('flaky');
+    expect(row).toMatchObject({ consecutiveFailures: 1, lastError: expect.stringContaining('500') });
+    expect(row?.lastSuccessAt?.toISOString()).toBe(firstAt);
+    sim.setBehaviour('flaky', { fail: false });
+  });
+
+  it('sends the token only to the member, and never across a redirect to another host', async () => {
+    // `hop` redirects to the `good` member under another host name (localhost, not 127.0.0.1).
+    const other = sim.url.replace('127.0.0.1', 'localhost');
+    sim.setBehaviour('flaky', { redirectTo: `${other}/m/good` });
+    const members = membersOf(
+      sim.members.filter((m) => m.name === 'flaky'),
+      ['flaky'],
+    );
+    const before = sim.requests.length;
+    await new FleetPoller(cache, sites, { concurrency: 2, timeoutMs: 5_000 }).cycle(members);
+    const seen = sim.requests.slice(before);
+    expect(seen.filter((r) => r.member === 'flaky').every((r) => r.authorized)).toBe(true);
+    const redirected = seen.filter((r) => r.member === 'good');
+    expect(redirected.length).toBe(3);
+    expect(redirected.every((r) => !r.authorized)).toBe(true);
+    // The good member requires the token: without it the redirected poll fails, visibly.
+    expect((await cache.get('flaky'))?.attempt.error).toContain('answered 401');
+    sim.setBehaviour('flaky', { redirectTo: undefined });
+  });
+
+  it('keeps at most `concurrency` members in flight and ends at the overall timeout with hanging members', async () => {
+    const many = await startFleetSim({
+      members: Array.from({ length: 20 }, (_, i) => ({ hang: i < 2 })),
+      defaults: { latencyMs: 50 },
+    });
+    try {
+      const members = membersOf(many.members);
+      await configure(members);
+      const t0 = Date.now();
+      const r = await new FleetPoller(cache, sites, { concurrency: 4, timeoutMs: 1_500 }).cycle(members);
+      const took = Date.now() - t0;
+      expect(took).toBeGreaterThanOrEqual(1_400);
+      expect(took).toBeLessThan(3_000);
+      expect(r).toMatchObject({ ok: 18, failed: 2 });
+      // Each member's three requests go together: 4 members → at most 12 requests at once.
+      expect(many.load.maxInFlight).toBeLessThanOrEqual(12);
+      expect(many.load.maxInFlight).toBeGreaterThan(3);
+      expect((await cache.get(many.members[0].name))?.attempt.error).toContain('overall poll timeout');
+    } finally {
+      await many.close();
+    }
+  });
+
+  it('a canary secret appears nowhere: cache, fleet tables, metrics, the members as logged', async () => {
+    const keys = await redis.keys(`${testing.testEnv().redisPrefix}fleet-poller:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    for (const k of keys) {
+      const v = await redis.get(k.slice(`${testing.testEnv().redisPrefix}fleet-poller:`.length));
+      expect(v ?? '').not.toContain(CANARY);
+    }
+    const { rows } = await (pool as unknown as import('pg').Pool).query('SELECT * FROM fleet_sites');
+    expect(JSON.stringify(rows)).not.toContain(CANARY);
+    expect(await register.metrics()).not.toContain(CANARY);
+    expect(JSON.stringify(membersOf(sim.members, ['good']))).not.toContain(CANARY);
+  });
+});

@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+'use strict';
+// fleet-sim (issue 19): N simulated member sites served by one process, for the leader's
+// tests and benchmark. Member i answers under http://HOST:PORT/m/{name} the three member
+// endpoints (status report, flow, current snapshot) in the shapes of libs/contracts/src/fleet.
+//
+//   node tools/fleet-sim/fleet-sim.cjs --members 1000 --latency 50 [--port 4100] [--hang 0.1]
+//       [--fail 0.05] [--old 0.05] [--drift 0.2] [--versions 1.0.0,1.1.0] [--token SECRET]
+//
+// Per member, configurable at start or later (setBehaviour): latencyMs, fail (answers 500),
+// hang (never answers), old (a site without the newer endpoints: flow and snapshot 404),
+// version (component versions), drift (its snapshot differs from the base: one interval
+// changed, one extra check, a property changed), token (the bearer it requires), redirectTo
+// (answers 302 to that base URL + the same path). Every request's path and whether it
+// carried an Authorization header is recorded (`requests`), never the header's value.
+const http = require('node:http');
+const crypto = require('node:crypto');
+
+const STATUSES = ['UP', 'DOWN', 'PARTIAL', 'STALE', 'PAUSED', 'UNKNOWN'];
+const COMPONENTS = ['aggregator', 'api-gateway', 'collector', 'status-ingest', 'sync-orchestrator'];
+
+function canonicalJson(v) {
+  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonicalJson(x))).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const keys = Object.keys(v)
+      .filter((k) => v[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** The snapshot areas of a member: the shared base, changed when it drifts. */
+function areasOf(m) {
+  const checks = [
+    { key: 'api', type: 'http', url: 'https://api.example/health', intervalSeconds: 60 },
+    { key: 'web', type: 'http', url: 'https://web.example/', intervalSeconds: 30, tags: ['web'] },
+  ];
+  const properties = [
+    { key: 'region', value: m.region ?? 'eu' },
+    { key: 'retentionDays', value: 7 },
+  ];
+  if (m.drift) {
+    checks[0] = { ...checks[0], intervalSeconds: 15 };
+    checks.push({ key: 'extra', type: 'tcp', host: 'db.example', port: 5432, intervalSeconds: 60 });
+    properties[1] = { key: 'retentionDays', value: 30 };
+  }
+  return {
+    checks,
+    alertRules: [],
+    channels: [{ key: 'ops', type: 'email', to: 'ops@example.com', password: '[redacted]' }],
+    properties,
+    statusPages: [],
+    usersAndRoles: [{ key: 'admin', role: 'admin' }],
+    componentVersions: COMPONENTS.map((c) => ({ key: c, version: m.version })),
+  };
+}
+
+function report(m, now) {
+  const status = Object.fromEntries(STATUSES.map((s) => [s, 0]));
+  status.UP = 10 + (m.index % 5);
+  status.DOWN = m.index % 3;
+  return {
+    site: m.name,
+    role: 'member',
+    generatedAt: new Date(now).toISOString(),
+    status,
+    errors: { down: status.DOWN, failedResults15m: m.index % 7, deadLettered: 0 },
+    broker: { source: 'management', inFlight: m.index % 4, queued: m.index % 11, deadLettered: 0, queues: [] },
+    brokerError: null,
+    hosts: { count: 1, up: 1, cpuPct: 12.5, memoryUsedPct: 40, diskUsedPct: 55, gpuCount: 0, gpuUtilPct: null },
+    flow: {
+      ingress: { count: 600, bytes: 60_000 },
+      egress: { count: 600, bytes: 48_000 },
+      stored: { count: 590, bytes: 120_000 },
+      deleted: { count: null, bytes: null },
+    },
+    components: COMPONENTS.map((c) => ({ component: c, version: m.version })),
+  };
+}
+
+function flow(m, minutes, now) {
+  const end = Math.floor(now / 60_000) * 60_000 + 60_000;
+  const points = [];
+  for (let at = end - minutes * 60_000; at < end; at += 60_000)
+    points.push({
+      at: new Date(at).toISOString(),
+      ingress: { count: 120, bytes: 12_000 },
+      egress: { count: 120, bytes: 9_600 },
+      stored: { count: 118, bytes: 24_000 },
+      deleted: { count: null, bytes: null },
+    });
+  return { site: m.name, minutes, stepSeconds: 60, points, sources: { ingress: 'fleet-sim' } };
+}
+
+function snapshot(m, now) {
+  const areas = areasOf(m);
+  return {
+    schemaVersion: 1,
+    site: m.name,
+    generatedAt: new Date(now).toISOString(),
+    hash: crypto.createHash('sha256').update(canonicalJson(areas)).digest('hex'),
+    configVersion: m.drift ? 4 : 3,
+    areas,
+  };
+}
+
+/**
+ * Starts the simulator. `members`: a count or a list of partial behaviours; `defaults` apply
+ * to every member. Resolves with { url, members: [{name, url}], setBehaviour, requests, close }.
+ */
+async function startFleetSim({ members = 3, defaults = {}, port = 0, host = '127.0.0.1' } = {}) {
+  const list = typeof members === 'number' ? Array.from({ length: members }, () => ({})) : members;
+  const state = new Map();
+  list.forEach((b, i) => {
+    const name = b.name ?? `sim-${String(i).padStart(4, '0')}`;
+    state.set(name, { latencyMs: 0, version: '1.0.0', ...defaults, ...b, name, index: i });
+  });
+  const requests = [];
+  const hanging = new Set();
+  const load = { inFlight: 0, maxInFlight: 0 };
+  const server = http.createServer((req, res) => {
+    const m = /^\/m\/([^/]+)(\/[^?]*)(?:\?(.*))?$/.exec(req.url ?? '');
+    const member = m && state.get(decodeURIComponent(m[1]));
+    if (!member) return void res.writeHead(404).end();
+    const path = m[2];
+    requests.push({ member: member.name, path, authorized: req.headers.authorization !== undefined });
+    load.inFlight++;
+    load.maxInFlight = Math.max(load.maxInFlight, load.inFlight);
+    res.on('close', () => load.inFlight--);
+    if (member.hang) {
+      hanging.add(res);
+      res.on('close', () => hanging.delete(res));
+      return;
+    }
+    setTimeout(() => {
+      if (member.redirectTo) {
+        res.writeHead(302, { location: `${member.redirectTo}${path}${m[3] ? `?${m[3]}` : ''}` }).end();
+        return;
+      }
+      if (member.token && req.headers.authorization !== `Bearer ${member.token}`) {
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"code":"unauthorized"}}');
+        return;
+      }
+      if (member.fail) {
+        res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal"}}');
+        return;
+      }
+      const now = Date.now();
+      let body;
+      if (path === '/api/v1/status/report') body = report(member, now);
+      else if (path === '/api/v1/metrics/flow' && !member.old) {
+        const minutes = Math.min(1440, Math.max(1, Number(new URLSearchParams(m[3] ?? '').get('minutes') ?? 60) || 60));
+        body = flow(member, minutes, now);
+      } else if (path === '/api/v1/system/snapshot/current' && !member.old) body = snapshot(member, now);
+      if (body === undefined) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{}');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    }, member.latencyMs);
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise((resolve) => server.listen(port, host, resolve));
+  const url = `http://${host}:${server.address().port}`;
+  return {
+    url,
+    members: [...state.values()].map((s) => ({ name: s.name, url: `${url}/m/${encodeURIComponent(s.name)}` })),
+    requests,
+    load,
+    setBehaviour(name, behaviour) {
+      const s = state.get(name);
+      if (!s) throw new Error(`no simulated member ${name}`);
+      Object.assign(s, behaviour);
+    },
+    async close() {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+module.exports = { startFleetSim, canonicalJson, areasOf };
+
+if (require.main === module) {
+  const args = Object.fromEntries(
+    process.argv
+      .slice(2)
+      .reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+  );
+  const n = Number(args.members ?? 3);
+  const pick = (ratio, i) => i < Math.round(n * Number(ratio ?? 0));
+  const versions = String(args.versions ?? '1.0.0').split(',');
+  // Behaviours go to distinct members: hanging first, then failing, old, drifting.
+  const hang = Math.round(n * Number(args.hang ?? 0));
+  const fail = Math.round(n * Number(args.fail ?? 0));
+  const old = Math.round(n * Number(args.old ?? 0));
+  const members = Array.from({ length: n }, (_, i) => ({
+    hang: i < hang,
+    fail: i >= hang && i < hang + fail,
+    old: i >= hang + fail && i < hang + fail + old,
+    drift: pick(args.drift, n - 1 - i),
+    version: versions[i % versions.length],
+  }));
+  startFleetSim({
+    members,
+    defaults: { latencyMs: Number(args.latency ?? 0), token: args.token },
+    port: Number(args.port ?? 4100),
+    host: args.host ?? '127.0.0.1',
+  }).then((sim) => {
+    process.stdout.write(`${JSON.stringify({ url: sim.url, members: sim.members.length })}\n`);
+    if (args['config-out']) {
+      const cfg = sim.members.map((m) => ({
+        name: m.name,
+        url: m.url,
+        ...(args.token ? { credentials: { type: 'token', tokenEnv: 'FLEET_SIM_TOKEN' } } : {}),
+      }));
+      require('node:fs').writeFileSync(args['config-out'], JSON.stringify({ members: cfg }));
+    }
+    process.on('SIGINT', () => sim.close().then(() => process.exit(0)));
+    process.on('SIGTERM', () => sim.close().then(() => process.exit(0)));
+  });
+}
