@@ -47,6 +47,8 @@ beforeAll(async () => {
     LOG_LEVEL: 'warn',
     // A loopback address the policy denies: the canary of SSRF tests.
     FLEETWATCH_CHECK_DENY_NETWORKS: '169.254.0.0/16,127.0.0.2/32',
+    // Versions start at 1 with this file's writes (the default-rule seed is tested in alerting/).
+    FLEETWATCH_DEFAULT_ALERT_RULES: 'false',
   });
   @Module({ imports: [TestObservabilityModule, SyncOrchestratorModule.forRoot(config)] })
   class TestRoot {}
