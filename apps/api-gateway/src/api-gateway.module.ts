@@ -49,11 +49,15 @@ import { TargetsService } from './targets/targets.service';
 import { GATEWAY_CONFIG } from './tokens';
 import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
+import { WsHub } from './ws/ws-hub.service';
+import { StatusController } from './status/status.controller';
+import { statusProviders } from './status/status.providers';
 
 /** Every controller of the gateway: each is behind the AuthGuard (deny by default). */
 export const GATEWAY_CONTROLLERS = [
   AuthController,
   SessionController,
+  StatusController,
   UsersController,
   ApiKeysController,
   HeartbeatsController,
@@ -121,6 +125,8 @@ export class ApiGatewayModule {
         { provide: CHANNEL_TEST_SENDER, useClass: NotYetChannelTestSender },
         YamlBodyParser,
         ReadinessWiring,
+        WsHub,
+        ...statusProviders,
         ...fleetMemberProviders,
       ],
     };

@@ -14,6 +14,8 @@ export * from './http/gateway.schema';
 export * from './http/gateway-admin.schema';
 export * from './http/hosts.schema';
 export * from './http/browser-session.schema';
+export * from './ws/ws.schema';
+export * from './http/status-summary.schema';
 export * from './common/store-safe';
 export * from './net/cidr';
 export * from './checks/conditions';

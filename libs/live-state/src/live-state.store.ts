@@ -436,6 +436,20 @@ export class LiveStateStore {
     return Object.fromEntries(statuses.map((s, i) => [s, Number(res[i]?.[1] ?? 0)])) as Record<TargetStatus, number>;
   }
 
+  /** Targets per kind, over the whole set (one SCARD each). */
+  async countByKind(): Promise<Record<TargetKind, number>> {
+    const kinds = Object.values(TargetKind);
+    const pipe = this.redis.pipeline();
+    for (const k of kinds) pipe.scard(LiveKeys.byKind(k));
+    const res = (await pipe.exec()) ?? [];
+    return Object.fromEntries(kinds.map((k, i) => [k, Number(res[i]?.[1] ?? 0)])) as Record<TargetKind, number>;
+  }
+
+  /** Every target in live state. */
+  async countAll(): Promise<number> {
+    return this.redis.zcard(LiveKeys.all);
+  }
+
   /** True when live state holds no target (fresh or flushed Redis): the aggregator rebuilds from Postgres. */
   async isEmpty(): Promise<boolean> {
     return (await this.redis.zcard(LiveKeys.all)) === 0;

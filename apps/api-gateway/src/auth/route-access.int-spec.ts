@@ -22,6 +22,15 @@ const POLICY: Record<string, RouteCase> = {
   'POST /api/v1/auth/login': { role: 'public', invalid: { body: { username: 'a' }, paths: ['password'] } },
   'POST /api/v1/auth/logout': { role: 'viewer' },
   'GET /api/v1/auth/me': { role: 'viewer' },
+  'POST /api/v1/auth/session': { role: 'public', invalid: { body: { username: 'a' }, paths: ['password'] } },
+  'GET /api/v1/auth/session': { role: 'viewer' },
+  'DELETE /api/v1/auth/session': { role: 'viewer' },
+  'GET /api/v1/status/summary': { role: 'viewer' },
+  'GET /api/v1/status/events': {
+    role: 'viewer',
+    invalid: { query: 'limit=0&cursor=nope', paths: ['limit', 'cursor'] },
+  },
+  'GET /api/v1/instances': { role: 'viewer', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },
   'PUT /api/v1/auth/password': {
     role: 'viewer',
     invalid: { body: { currentPassword: '' }, paths: ['currentPassword', 'newPassword'] },
@@ -93,7 +102,10 @@ const POLICY: Record<string, RouteCase> = {
   'PATCH /api/v1/channels/{id}': { role: 'operator' },
   'DELETE /api/v1/channels/{id}': { role: 'operator' },
   'POST /api/v1/maintenance-windows': { role: 'operator', invalid: { body: [1], paths: ['(body)'] } },
-  'GET /api/v1/maintenance-windows': { role: 'viewer', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },
+  'GET /api/v1/maintenance-windows': {
+    role: 'viewer',
+    invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] },
+  },
   'GET /api/v1/maintenance-windows/{id}': { role: 'viewer' },
   'PUT /api/v1/maintenance-windows/{id}': { role: 'operator', invalid: { body: [1], paths: ['(body)'] } },
   'PATCH /api/v1/maintenance-windows/{id}': { role: 'operator' },
@@ -233,7 +245,12 @@ describe('route access', () => {
       admin: tokens.admin as string,
     };
     for (const [route, c] of cases) {
-      if (c.role === 'public' || route === 'POST /api/v1/auth/logout' || route.startsWith('PUT /api/v1/auth/password'))
+      if (
+        c.role === 'public' ||
+        route === 'POST /api/v1/auth/logout' ||
+        route === 'DELETE /api/v1/auth/session' ||
+        route.startsWith('PUT /api/v1/auth/password')
+      )
         continue;
       const res = await gw.request(methodOf(route), url(route), {
         token: allowed[c.role],

@@ -14,7 +14,7 @@ import {
   loginRequestSchema,
   UserRole,
 } from '@fleetwatch/contracts';
-import { ForbiddenError } from '@fleetwatch/domain';
+import { NotFoundError } from '@fleetwatch/domain';
 import { ApiZodBody, errorBodySchema, responseSchemaOf } from '../web/openapi';
 import { Public, RequireRole } from './access.decorator';
 import { AuthService } from './auth.service';
@@ -88,7 +88,7 @@ export class SessionController {
   current(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): BrowserSessionResponse {
     const token = parseCookies(request.headers.cookie)[SESSION_COOKIE];
     if (principal.via !== 'cookie' || !token || !principal.sessionExpiresAt)
-      throw new ForbiddenError('not a browser session: sign in with POST /api/v1/auth/session');
+      throw new NotFoundError('no browser session: this request has no session cookie (POST /api/v1/auth/session)');
     return {
       expiresAt: principal.sessionExpiresAt.toISOString(),
       user: { id: principal.id, username: principal.name, role: principal.role },

@@ -105,6 +105,40 @@ export class StatusEventsRepository {
     );
   }
 
+  /**
+   * The site's events, newest first, paged by (occurred_at, id): `before` is the last
+   * row of the previous page. Optional filter by target. Served by the occurred_at index.
+   */
+  async listRecent(options: {
+    limit: number;
+    before?: { at: number; id: string };
+    targetId?: string;
+  }): Promise<StatusEventRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (options.targetId !== undefined) {
+      params.push(options.targetId);
+      where.push(`e.target_id = $${params.length}`);
+    }
+    if (options.before) {
+      params.push(new Date(options.before.at), options.before.id);
+      where.push(`(e.occurred_at, e.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+    }
+    params.push(options.limit);
+    try {
+      const rows = await sqlQuery<EventRow>(
+        this.pool,
+        `SELECT ${EVENT_COLUMNS} FROM status_events e LEFT JOIN target_states t ON t.target_id = e.target_id
+         ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+         ORDER BY e.occurred_at DESC, e.id DESC LIMIT $${params.length}`,
+        params,
+      );
+      return rows.map(toRecord);
+    } catch (err) {
+      rethrowSql(err);
+    }
+  }
+
   /** A target's events in sequence order (after `afterSequence`). */
   async listForTarget(targetId: string, afterSequence = 0, limit = 500): Promise<StatusEventRecord[]> {
     try {

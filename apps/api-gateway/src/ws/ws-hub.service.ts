@@ -1,0 +1,306 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { WebSocket } from '@fastify/websocket';
+import {
+  statusChangedPayloadSchema,
+  wsClientMessageSchema,
+  WsCloseCode,
+  type StatusChangedPayload,
+  type WsServerMessage,
+} from '@fleetwatch/contracts';
+import { ForbiddenError, UnauthorizedError } from '@fleetwatch/domain';
+import { createRedis, LiveStateStore } from '@fleetwatch/live-state';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import type { Principal } from '../auth/principal';
+import type { GatewayConfig } from '../config';
+import { parseSample, summarizeSample } from '../hosts/host-summary';
+import { TargetsService } from '../targets/targets.service';
+import { GATEWAY_CONFIG } from '../tokens';
+import { SocketSubscriptions } from './subscriptions';
+
+/** How often a replica reads the latest results and host samples of what its sockets watch. */
+const POLL_MS = 2_000;
+/** setTimeout's largest delay. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface WsClient {
+  socket: WebSocket;
+  principal: Principal;
+  /** Authenticates the socket's credential again: throws when it was revoked or expired. */
+  recheck: () => Promise<Principal>;
+  /** Sockets sharing a credential share its re-check. */
+  credentialKey: string;
+  subscriptions: SocketSubscriptions;
+  expiry: NodeJS.Timeout | null;
+}
+
+export interface WsStats {
+  open: number;
+  droppedSlow: number;
+  closedSessionEnded: number;
+}
+
+/**
+ * The sockets of this replica and what they watch (issue 17). Status changes arrive
+ * through Redis pub/sub: the aggregator publishes each committed change on the site's
+ * `live:status` channel (libs/live-state), and every gateway replica holds one
+ * subscriber connection, so each replica gets every change once and fans it out to its
+ * own sockets. Latest results of watched targets and samples of watched hosts are read
+ * from live state every 2 s, once per replica for all its sockets. A socket whose unsent
+ * data passes GATEWAY_WS_MAX_BUFFERED_BYTES is dropped; sessions are checked again every
+ * GATEWAY_WS_SESSION_CHECK_MS and at their expiry.
+ */
+@Injectable()
+export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly clients = new Set<WsClient>();
+  private subscriber: Redis | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private readonly sentTargets = new Map<string, string>();
+  private readonly sentHosts = new Map<string, number>();
+  private readonly stats: WsStats = { open: 0, droppedSlow: 0, closedSessionEnded: 0 };
+  private checking = false;
+  private polling = false;
+
+  constructor(
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    private readonly live: LiveStateStore,
+    private readonly targets: TargetsService,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    // Channels are not keys: the subscriber has no key prefix and names the prefixed channel.
+    const subscriber = createRedis({ url: this.config.redisUrl, connectionName: 'api-gateway-ws' });
+    subscriber.on('error', (err: Error) => this.logger.warn({ err }, 'WebSocket fan-out subscriber: Redis error'));
+    subscriber.on('message', (_channel: string, message: string) => void this.onStatusMessage(message));
+    await subscriber.subscribe(this.live.statusChannel);
+    this.subscriber = subscriber;
+    this.timers = [
+      setInterval(() => void this.checkSessions(), this.config.wsSessionCheckMs),
+      setInterval(() => void this.poll(), POLL_MS),
+    ];
+    for (const t of this.timers) t.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    for (const client of [...this.clients]) this.close(client, WsCloseCode.GoingAway, 'gateway stopping');
+    this.subscriber?.disconnect();
+    this.subscriber = null;
+  }
+
+  snapshot(): WsStats {
+    return { ...this.stats, open: this.clients.size };
+  }
+
+  attach(client: WsClient): void {
+    this.clients.add(client);
+    const expiresAt = client.principal.sessionExpiresAt;
+    if (expiresAt) {
+      const delay = Math.min(MAX_TIMER_MS, Math.max(0, expiresAt.getTime() - Date.now()));
+      client.expiry = setTimeout(() => this.endSession(client, 'session expired'), delay);
+      client.expiry.unref();
+    }
+    client.socket.on(
+      'message',
+      (data: unknown, isBinary: boolean) => void this.onClientMessage(client, data, isBinary),
+    );
+    client.socket.on('close', () => this.detach(client));
+    client.socket.on('error', () => this.detach(client));
+    this.send(client, {
+      type: 'ready',
+      user: {
+        kind: client.principal.kind,
+        id: client.principal.id,
+        name: client.principal.name,
+        role: client.principal.role,
+      },
+      expiresAt: expiresAt?.toISOString() ?? null,
+    });
+  }
+
+  /** Sends one message, or drops a client that does not keep up (never buffers without bound). */
+  send(client: WsClient, message: WsServerMessage): boolean {
+    const { socket } = client;
+    if (socket.readyState !== socket.OPEN) return false;
+    const json = JSON.stringify(message);
+    if (socket.bufferedAmount + Buffer.byteLength(json) > this.config.wsMaxBufferedBytes) {
+      this.stats.droppedSlow++;
+      this.logger.warn(
+        { user: client.principal.name, bufferedBytes: socket.bufferedAmount },
+        'WebSocket client does not read: dropped',
+      );
+      // terminate, not close: a close frame would queue behind the data the client is not reading.
+      socket.terminate();
+      this.detach(client);
+      return false;
+    }
+    socket.send(json);
+    return true;
+  }
+
+  private detach(client: WsClient): void {
+    if (!this.clients.delete(client)) return;
+    if (client.expiry) clearTimeout(client.expiry);
+    client.expiry = null;
+  }
+
+  private close(client: WsClient, code: number, reason: string): void {
+    this.detach(client);
+    const { socket } = client;
+    if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
+    // A client that never answers the close handshake is cut after a second.
+    setTimeout(() => socket.terminate(), 1000).unref();
+  }
+
+  private endSession(client: WsClient, reason: string): void {
+    if (!this.clients.has(client)) return;
+    this.stats.closedSessionEnded++;
+    this.close(client, WsCloseCode.SessionEnded, reason);
+  }
+
+  private async onClientMessage(client: WsClient, data: unknown, isBinary: boolean): Promise<void> {
+    let parsed: unknown;
+    try {
+      if (isBinary) throw new Error('binary');
+      parsed = JSON.parse(String(data));
+    } catch {
+      this.send(client, { type: 'error', message: 'each frame must be one JSON text message' });
+      return;
+    }
+    const result = wsClientMessageSchema.safeParse(parsed);
+    if (!result.success) {
+      const issues = result.error.issues.map((i) => ({ path: i.path.join('.') || '(message)', message: i.message }));
+      const id = (parsed as { id?: unknown } | null)?.id;
+      this.send(client, {
+        type: 'error',
+        ...(typeof id === 'string' ? { id: id.slice(0, 64) } : {}),
+        message: issues.map((i) => `${i.path}: ${i.message}`).join('; '),
+        issues,
+      });
+      return;
+    }
+    const message = result.data;
+    if (message.type === 'ping') this.send(client, { type: 'pong' });
+    else if (message.type === 'unsubscribe') {
+      client.subscriptions.remove(message.id);
+      this.send(client, { type: 'unsubscribed', id: message.id });
+    } else {
+      const refused = client.subscriptions.add(message);
+      if (refused) {
+        this.send(client, { type: 'error', id: message.id, message: refused });
+        return;
+      }
+      this.send(client, { type: 'subscribed', id: message.id, topic: message.topic });
+      if (message.topic === 'target') await this.sendTarget([client], message.targetId);
+      if (message.topic === 'host-metrics') await this.sendHosts([client], message.hostIds, true);
+    }
+  }
+
+  private async onStatusMessage(json: string): Promise<void> {
+    let event: StatusChangedPayload;
+    try {
+      event = statusChangedPayloadSchema.parse(JSON.parse(json));
+    } catch {
+      return;
+    }
+    const clients = [...this.clients];
+    let tags: string[] | null = null;
+    if (clients.some((c) => c.subscriptions.needsTags())) tags = await this.tagsOf(event.targetId);
+    const watchers: WsClient[] = [];
+    for (const client of clients) {
+      const ids = client.subscriptions.matchStatus(event, tags);
+      if (ids.length) this.send(client, { type: 'status.changed', subscriptions: ids, event });
+      if (client.subscriptions.subscriptionsOfTarget(event.targetId).length) watchers.push(client);
+    }
+    if (watchers.length) await this.sendTarget(watchers, event.targetId);
+  }
+
+  private async tagsOf(targetId: string): Promise<string[] | null> {
+    try {
+      return (await this.targets.get(targetId)).tags;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The target's live view to its watchers among `clients`, when it differs from what was last sent. */
+  private async sendTarget(clients: readonly WsClient[], targetId: string, onlyIfChanged = false): Promise<void> {
+    let view;
+    try {
+      view = await this.targets.get(targetId);
+    } catch {
+      return;
+    }
+    const fingerprint = JSON.stringify(view);
+    if (onlyIfChanged && this.sentTargets.get(targetId) === fingerprint) return;
+    this.sentTargets.set(targetId, fingerprint);
+    for (const client of clients) {
+      const ids = client.subscriptions.subscriptionsOfTarget(targetId);
+      if (ids.length && this.clients.has(client))
+        this.send(client, { type: 'target', subscriptions: ids, target: view });
+    }
+  }
+
+  private async sendHosts(clients: readonly WsClient[], hostIds: readonly string[], always: boolean): Promise<void> {
+    const samples = await this.live.getHostMetricsMany([...new Set(hostIds)]);
+    for (const [hostId, json] of samples) {
+      const sample = parseSample(json);
+      if (!sample) continue;
+      const at = Date.parse(sample.sampledAt);
+      if (!always && this.sentHosts.get(hostId) === at) continue;
+      this.sentHosts.set(hostId, at);
+      const summary = summarizeSample(sample);
+      for (const client of clients) {
+        const ids = client.subscriptions.subscriptionsOfHost(hostId);
+        if (ids.length && this.clients.has(client))
+          this.send(client, { type: 'host-metrics', subscriptions: ids, hostId, sample: summary });
+      }
+    }
+  }
+
+  /** New results of watched targets and new samples of watched hosts, once per replica. */
+  private async poll(): Promise<void> {
+    if (this.polling || this.clients.size === 0) return;
+    this.polling = true;
+    try {
+      const clients = [...this.clients];
+      const targetIds = new Set(clients.flatMap((c) => c.subscriptions.targetIds()));
+      const hostIds = new Set(clients.flatMap((c) => c.subscriptions.hostIds()));
+      for (const id of this.sentTargets.keys()) if (!targetIds.has(id)) this.sentTargets.delete(id);
+      for (const id of this.sentHosts.keys()) if (!hostIds.has(id)) this.sentHosts.delete(id);
+      for (const id of targetIds) await this.sendTarget(clients, id, true);
+      if (hostIds.size) await this.sendHosts(clients, [...hostIds], false);
+    } catch (err) {
+      this.logger.warn({ err }, 'WebSocket poll of live state failed; retrying');
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Closes sockets whose session (or key) was revoked or expired, one check per credential. */
+  private async checkSessions(): Promise<void> {
+    if (this.checking || this.clients.size === 0) return;
+    this.checking = true;
+    try {
+      const byCredential = new Map<string, WsClient[]>();
+      for (const c of this.clients)
+        byCredential.set(c.credentialKey, [...(byCredential.get(c.credentialKey) ?? []), c]);
+      for (const group of byCredential.values()) {
+        // Only a refusal ends a session; a store that is away leaves sockets open until it answers.
+        const ended = await group[0].recheck().then(
+          () => false,
+          (err: unknown) => err instanceof UnauthorizedError || err instanceof ForbiddenError,
+        );
+        if (!ended) continue;
+        for (const client of group) this.endSession(client, 'session revoked or expired');
+      }
+    } catch (err) {
+      this.logger.warn({ err }, 'WebSocket session check failed; retrying');
+    } finally {
+      this.checking = false;
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import fastifyWebsocket from '@fastify/websocket';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiErrorBody, ApiErrorCode, WS_MAX_CLIENT_FRAME_BYTES, WS_PATH, WS_PROTOCOL } from '@fleetwatch/contracts';
+import { DomainError } from '@fleetwatch/domain';
+import type { AuthService } from '../auth/auth.service';
+import { checkOrigin, SESSION_COOKIE } from '../auth/browser-session';
+import { parseCookies } from '../auth/cookies';
+import type { Principal } from '../auth/principal';
+import type { GatewayConfig } from '../config';
+import { SocketSubscriptions } from './subscriptions';
+import type { WsHub } from './ws-hub.service';
+
+/** A session token offered as a subprotocol (`fleetwatch.v1, fws_…`): browsers cannot set headers on a WebSocket. */
+const TOKEN_PROTOCOL = /^fw[sk]_[A-Za-z0-9_-]+$/;
+
+interface Admitted {
+  principal: Principal;
+  recheck: () => Promise<Principal>;
+  credentialKey: string;
+}
+
+const admitted = new WeakMap<object, Admitted>();
+
+function offeredProtocols(request: FastifyRequest): string[] {
+  const raw = request.headers['sec-websocket-protocol'];
+  return (Array.isArray(raw) ? raw.join(',') : (raw ?? ''))
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+}
+
+function refuse(reply: FastifyReply, status: number, code: ApiErrorCode, message: string): FastifyReply {
+  const body: ApiErrorBody = { error: { code, message } };
+  return reply.code(status).header('connection', 'close').send(body);
+}
+
+/**
+ * The credential of an upgrade request: `Authorization: Bearer` (API clients), a token
+ * subprotocol, or the browser session cookie. Origin: when the browser sends one it must
+ * be this origin or listed in GATEWAY_WS_ALLOWED_ORIGINS; a cookie is only honoured with an
+ * allowed Origin (a page elsewhere cannot ride on the user's cookie: cross-site WebSocket hijacking).
+ */
+async function admit(auth: AuthService, config: GatewayConfig, request: FastifyRequest): Promise<Admitted> {
+  const origin = request.headers.origin;
+  const cookie = parseCookies(request.headers.cookie)[SESSION_COOKIE];
+  const authorization = request.headers.authorization;
+  const protocolToken = offeredProtocols(request).find((p) => TOKEN_PROTOCOL.test(p));
+  const usesCookie = !authorization && !protocolToken && cookie !== undefined;
+  const verdict = checkOrigin({ origin }, request.host, config.allowedOrigins, usesCookie);
+  if (!verdict.ok) throw new WsRefusal(403, ApiErrorCode.Forbidden, `WebSocket refused: ${verdict.reason}`);
+
+  const ip = request.ip;
+  let recheck: () => Promise<Principal>;
+  let credentialKey: string;
+  if (authorization) {
+    recheck = () => auth.authenticate(authorization, ip);
+    credentialKey = `h:${authorization}`;
+  } else if (protocolToken) {
+    recheck = () =>
+      protocolToken.startsWith('fws_')
+        ? auth.authenticateSessionToken(protocolToken)
+        : auth.authenticate(`Bearer ${protocolToken}`, ip);
+    credentialKey = `p:${protocolToken}`;
+  } else if (cookie) {
+    recheck = () => auth.authenticateSessionToken(cookie, 'cookie');
+    credentialKey = `c:${cookie}`;
+  } else {
+    throw new WsRefusal(
+      401,
+      ApiErrorCode.Unauthorized,
+      `no credential: sign in (session cookie), or send "Authorization: Bearer <token>" or the subprotocols "${WS_PROTOCOL}, <token>"`,
+    );
+  }
+  return { principal: await recheck(), recheck, credentialKey };
+}
+
+class WsRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ApiErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Registers GET /ws (before listen, like the other Fastify-level routes of configureGateway). */
+export async function registerWebSocket(
+  app: NestFastifyApplication,
+  hub: WsHub,
+  auth: AuthService,
+  config: GatewayConfig,
+): Promise<void> {
+  await app.register(fastifyWebsocket as never, {
+    options: {
+      maxPayload: WS_MAX_CLIENT_FRAME_BYTES,
+      // Select our protocol when offered; a token offered beside it is never echoed back.
+      handleProtocols: (protocols: Set<string>) => (protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
+    },
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.get(
+    WS_PATH,
+    {
+      websocket: true,
+      preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
+        try {
+          admitted.set(request, await admit(auth, config, request));
+        } catch (err) {
+          if (err instanceof WsRefusal) return refuse(reply, err.status, err.code, err.message);
+          if (err instanceof DomainError && (err.kind === 'unauthorized' || err.kind === 'forbidden'))
+            return refuse(
+              reply,
+              err.kind === 'unauthorized' ? 401 : 403,
+              err.kind === 'unauthorized' ? ApiErrorCode.Unauthorized : ApiErrorCode.Forbidden,
+              err.message,
+            );
+          throw err;
+        }
+      },
+    } as never,
+    ((socket: import('@fastify/websocket').WebSocket, request: FastifyRequest) => {
+      const a = admitted.get(request);
+      if (!a) {
+        socket.close(1011, 'not admitted');
+        return;
+      }
+      hub.attach({ socket, ...a, subscriptions: new SocketSubscriptions(), expiry: null });
+    }) as never,
+  );
+}
