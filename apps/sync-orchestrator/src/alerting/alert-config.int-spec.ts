@@ -59,11 +59,16 @@ async function rejection(p: Promise<unknown>): Promise<Error & { issues?: { path
   throw new Error('expected a rejection');
 }
 
+function must<T>(v: T | null | undefined): T {
+  if (v === null || v === undefined) throw new Error('expected a value');
+  return v;
+}
+
 /** The head's hash is what the version's rebuilt snapshot hashes to (SQL and TypeScript agree). */
 async function expectHashConsistent(): Promise<void> {
   const head = await owner.versions.head();
   const h = await owner.versions.history(head.version);
-  expect(configHashOfSnapshot(rebuild(h!.rows as HistoryRow[]))).toBe(head.hash);
+  expect(configHashOfSnapshot(rebuild(must(h).rows as HistoryRow[]))).toBe(head.hash);
 }
 
 const rule = {
@@ -151,7 +156,7 @@ describe('channels and their secrets', () => {
     });
     expect(ch).toMatchObject({ type: 'webhook', secret: { set: true }, bearerToken: { set: true } });
     expect(JSON.stringify(ch)).not.toContain(CANARY);
-    const sealed = (await owner.alertRepo.sealedSecrets(ch.id))!;
+    const sealed = must(await owner.alertRepo.sealedSecrets(ch.id));
     expect(sealer.open(sealed.secret, sealContext(ch.id, 'secret'))).toBe(`${CANARY}-hmac`);
 
     // A replace without secrets keeps them; `null` removes one.
@@ -164,7 +169,7 @@ describe('channels and their secrets', () => {
     // A secret-only change is a version too (the public form, and so the hash, stay).
     const rotated = await owner.alerts.change('channel', BOB, ch.id, { patch: { secret: `${CANARY}-2` } });
     expect(rotated.version).toBe(removed.version + 1);
-    expect(sealer.open((await owner.alertRepo.sealedSecrets(ch.id))!.secret, sealContext(ch.id, 'secret'))).toBe(
+    expect(sealer.open(must(await owner.alertRepo.sealedSecrets(ch.id)).secret, sealContext(ch.id, 'secret'))).toBe(
       `${CANARY}-2`,
     );
 
@@ -333,7 +338,7 @@ describe('what the owner accepts is stored and read back equal (property)', () =
         const { config, secrets } = splitChannelSecrets(channelInputSchema.parse(input));
         const stored = await owner.alerts.get('channel', r.item.id);
         expect(strip(stored)).toEqual(redactChannel(config, secrets as Record<string, string>));
-        const sealed = (await owner.alertRepo.sealedSecrets(r.item.id))!;
+        const sealed = must(await owner.alertRepo.sealedSecrets(r.item.id));
         for (const [f, v] of Object.entries(secrets)) expect(sealer.open(sealed[f], sealContext(r.item.id, f))).toBe(v);
       }),
       RUNS,

@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
 import {
   AlertConfigRpcMethod as M,
   alertConfigRpcParams,
@@ -7,10 +7,13 @@ import {
 } from '@fleetwatch/contracts';
 import { exportPrometheusRules } from '@fleetwatch/alerting';
 import { RpcServer, type RpcContext } from '@fleetwatch/messaging';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import type { SecretSealer } from '@fleetwatch/persistence';
+import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { WriteRequest } from '../config/config-writer';
 import { AlertConfigService, type AlertKind } from './alert-config.service';
-import { SITE_NAME } from './alerting.tokens';
+import { CHANNEL_SEALER, SITE_NAME } from './alerting.tokens';
 import { SilencesService } from './silences.service';
 
 type Params<K extends M> = z.output<(typeof alertConfigRpcParams)[K]>;
@@ -27,6 +30,8 @@ export class AlertingRpcHandler implements OnModuleInit {
     private readonly config: AlertConfigService,
     private readonly silences: SilencesService,
     @Inject(SITE_NAME) private readonly site: string,
+    @Optional() @Inject(CHANNEL_SEALER) private readonly sealer: SecretSealer | null = null,
+    @Optional() @Inject(FLEETWATCH_LOGGER) private readonly logger?: Pick<Logger, 'warn'>,
   ) {}
 
   private on<K extends M>(method: K, run: (p: Params<K>, ctx: RpcContext) => Promise<AlertConfigRpcResults[K]>) {
@@ -35,6 +40,10 @@ export class AlertingRpcHandler implements OnModuleInit {
   }
 
   onModuleInit(): void {
+    if (!this.sealer)
+      this.logger?.warn(
+        'FLEETWATCH_ENCRYPTION_KEY is not set: channel writes carrying a secret are refused (docs/runbooks/configuration.md)',
+      );
     this.crud('rule', 'rule', M.RulesCreate, M.RulesReplace, M.RulesPatch, M.RulesDelete, M.RulesList, M.RulesGet);
     this.crud(
       'channel',
