@@ -170,21 +170,26 @@ export class NotificationDelivery {
     const deliveryId = randomUUID();
     const { result, request } = await this.attempt(channel, n, deliveryId, now);
     const error = this.cleanError(channel, result.error);
-    await this.repo.logAttempt({
-      deliveryId,
-      channelId: channel.id,
-      channelType: channel.config.type,
-      groupKey: n.groupKey,
-      status: n.status,
-      attempt: 1,
-      outcome: result.ok ? 'delivered' : request ? 'failed' : 'skipped',
-      httpStatus: result.httpStatus,
-      error,
-      durationMs: result.durationMs,
-      nextAttemptAt: null,
-      test: true,
-      at: now,
-    });
+    // The send happened: its outcome is the answer even if the log cannot be written now.
+    await this.repo
+      .logAttempt({
+        deliveryId,
+        channelId: channel.id,
+        channelType: channel.config.type,
+        groupKey: n.groupKey,
+        status: n.status,
+        attempt: 1,
+        outcome: result.ok ? 'delivered' : request ? 'failed' : 'skipped',
+        httpStatus: result.httpStatus,
+        error,
+        durationMs: result.durationMs,
+        nextAttemptAt: null,
+        test: true,
+        at: now,
+      })
+      .catch((err: unknown) =>
+        this.logger.warn({ deliveryId, err: { message: (err as Error).message } }, 'test-send not logged'),
+      );
     this.metrics.record(
       channel.config.type,
       result.ok ? 'delivered' : request ? 'failed' : 'skipped',
