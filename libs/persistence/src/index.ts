@@ -148,6 +148,7 @@ export { SilencesRepository, type SilenceListState, type SilenceRecord } from '.
 export {
   SecretSealer,
   SecretSealingError,
+  channelSecretContext,
   generateSealingKeyText,
   parseSealingKey,
   type SealingKey,

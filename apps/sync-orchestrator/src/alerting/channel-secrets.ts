@@ -9,7 +9,7 @@ import {
   type ConfigDiffEntry,
 } from '@fleetwatch/contracts';
 import { ForbiddenError, InvalidError } from '@fleetwatch/domain';
-import type { AlertConfigRecord, SecretSealer } from '@fleetwatch/persistence';
+import { channelSecretContext, type AlertConfigRecord, type SecretSealer } from '@fleetwatch/persistence';
 
 // A channel's secrets on a write (issue 18): the input's secret fields are changes — a value seals
 // and replaces, `null` removes, absent keeps what is stored; fields the (possibly new) type does not
@@ -26,7 +26,8 @@ export interface SecretsWrite {
   diff: ConfigDiffEntry[];
 }
 
-export const sealContext = (id: string, field: string) => `channel:${id}:${field}`;
+/** Where a secret is sealed: `channel:<id>:<field>` (persistence's channelSecretContext, which delivery opens with). */
+export const sealContext = channelSecretContext;
 
 export function channelSecretsWrite(
   sealer: SecretSealer | null,

@@ -16,6 +16,9 @@ const TAG_BYTES = 16;
 
 export class SecretSealingError extends Error {}
 
+/** The context a channel's secret field is sealed under (the owner seals, delivery opens): `channel:<id>:<field>`. */
+export const channelSecretContext = (channelId: string, field: string): string => `channel:${channelId}:${field}`;
+
 export interface SealingKey {
   id: string;
   key: Buffer;
