@@ -13,8 +13,10 @@
 // percent of the hosts. One of them — DOWN, `for` 0 s, one channel, no group wait — makes every status
 // change a message to queue.
 // Measured:
-//  - tick: wall time of the evaluator's tick (take-over excluded): read live host samples, evaluate every
-//    rule against every target, commit what changed; --ticks ticks, median / p95 / max;
+//  - tick: wall time of the evaluator's tick (take-over excluded), median / p95 / max of --ticks ticks.
+//    Incremental: read live figures, evaluate the targets whose figures changed and the alerts due, commit
+//    what changed. Full (after each resync, asked for every 4th tick here; every 60 s in service): reload
+//    target_states, then every rule against every target;
 //  - status change → queued: --changes times, one instance is sent `exited` (publish with confirm), and the
 //    time until the evaluator's transaction that queued its message committed; this is the whole path:
 //    bus → fold and commit (the aggregator's batch wait) → status.changed → the evaluator → commit;
@@ -211,15 +213,19 @@ async function main() {
 
     // Timing hooks: the tick (once the lease is taken) and each committed decision's queued alerts.
     const ticks = [];
+    const fullTicks = [];
     const queuedAt = new Map();
     const tick = evaluator.tick.bind(evaluator);
     evaluator.tick = async () => {
       const was = evaluator.active;
+      // A full tick (every rule × every target, and the reload before it) or an incremental one.
+      const full = evaluator.fullDue || evaluator.configDirty || Date.now() >= evaluator.resyncAt;
       const t = performance.now();
       try {
         return await tick();
       } finally {
-        if (was && collecting) ticks.push(performance.now() - t);
+        if (was && collecting) (full ? fullTicks : ticks).push(performance.now() - t);
+        if (collecting && !full && ticks.length % 4 === 0) evaluator.requestResync();
       }
     };
     const decide = evaluator.decide.bind(evaluator);
@@ -260,7 +266,7 @@ async function main() {
     await sleep(2500);
     const targetsSeen = evaluator.targetCount;
     collecting = true;
-    while (ticks.length < args.ticks) await sleep(200);
+    while (ticks.length < args.ticks || fullTicks.length < Math.ceil(args.ticks / 5)) await sleep(200);
 
     // Status change → queued.
     const delays = [];
@@ -292,6 +298,7 @@ async function main() {
       rules: args.rules,
       alerts: Object.fromEntries(alerts.map((r) => [r.state, r.n])),
       tickMs: stats(ticks),
+      fullTickMs: stats(fullTicks),
       changeToQueuedMs: stats(delays),
       changeToWebhookMs: stats(requestDelays),
     };
@@ -301,7 +308,8 @@ async function main() {
         `alert evaluation, ${result.targets} targets, ${result.rules} rules (${result.cpus} cores, load ${result.load1.toFixed(2)})`,
       );
       console.log(`  alerts held: ${JSON.stringify(result.alerts)}`);
-      console.log(`  tick:                    ${fmt(result.tickMs)}`);
+      console.log(`  tick (incremental):      ${fmt(result.tickMs)}`);
+      console.log(`  tick (full, with reload): ${fmt(result.fullTickMs)}`);
       console.log(`  status change → queued:  ${fmt(result.changeToQueuedMs)}`);
       console.log(`  status change → webhook: ${fmt(result.changeToWebhookMs)}`);
     }

@@ -57,28 +57,27 @@ export async function configChanged(site: TestSite, areas: Array<'rules' | 'sile
 export interface Notified {
   id: string;
   status: string;
-  alerts: number;
 }
 
 /**
- * Messages queued for a channel (of one target's group when the rule groups by target), oldest first: still in the queue, or already attempted (the delivery
- * log keeps the message's status by its delivery id) when a delivery worker runs in this aggregator.
+ * Messages queued for a channel (of one target's group when the rule groups by target), oldest first:
+ * still in the queue, or already attempted — the delivery worker of this aggregator logs each attempt
+ * with the message's status under its delivery id (and removes it from the queue once done).
  */
 export async function notified(pg: SqlClient, channelId: string, targetId?: string): Promise<Notified[]> {
   // Groups by target: the group key holds the group labels as JSON pairs.
   const like = targetId ? `%${JSON.stringify(['target', targetId])}%` : '%';
-  const { rows } = await pg.query<{ id: string; status: string; alerts: number; seq: string }>(
-    `SELECT DISTINCT ON (id) id, status, alerts, seq FROM (
-       SELECT id::text AS id, notification->>'status' AS status,
-         jsonb_array_length(notification->'alerts') AS alerts, seq::text AS seq
+  const { rows } = await pg.query<{ id: string; status: string }>(
+    `SELECT id, min(status) AS status FROM (
+       SELECT id::text AS id, notification->>'status' AS status, created_at AS t
        FROM alert_delivery_queue WHERE channel_id = $1 AND group_key LIKE $2
        UNION ALL
-       SELECT delivery_id::text, status, -1, '0' FROM alert_deliveries
+       SELECT delivery_id::text, status, at FROM alert_deliveries
        WHERE channel_id = $1 AND group_key LIKE $2 AND NOT test
-     ) x ORDER BY id, alerts DESC`,
+     ) x GROUP BY id ORDER BY min(t), id`,
     [channelId, like],
   );
-  return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(({ id, status, alerts }) => ({ id, status, alerts }));
+  return rows;
 }
 
 export interface StoredAlert {

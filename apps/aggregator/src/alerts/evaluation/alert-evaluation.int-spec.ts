@@ -230,7 +230,7 @@ describe('fencing', () => {
       new AlertStatesRepository(pool),
       new AlertDeliveriesRepository(pool),
       new TargetStatesRepository(pool),
-      new AlertMetricsReader(store),
+      new AlertMetricsReader(store, new AlertEvaluationReaderRepository(pool)),
       createLogger('aggregator', 'silent', process.stderr),
       {
         holder: 'test',

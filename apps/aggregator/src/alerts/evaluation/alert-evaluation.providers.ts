@@ -42,7 +42,7 @@ export function alertEvaluationOptionsOf(config: AggregatorConfig): AlertEvaluat
     externalURL: extra.alertDelivery?.externalURL ?? '',
     leaseName: ALERT_EVALUATOR_LEASE_NAME,
     tickMs: 1000,
-    resyncMs: 60_000,
+    resyncMs: 300_000,
     now: Date.now,
   };
 }
@@ -73,6 +73,8 @@ export class AlertEvaluationLifecycle implements OnApplicationBootstrap, OnModul
         onConfigChanged: (p) => {
           if (p.areas.some((a) => a === 'rules' || a === 'maintenance' || a === 'silences' || a === 'channels'))
             evaluator.onConfigChanged();
+          // A check's tags or name: part of what selects and labels its alerts.
+          if (p.areas.includes('checks')) evaluator.requestResync();
         },
         onConnected: () => evaluator.requestResync(),
       },

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { StatusChangedPayload } from '@fleetwatch/contracts';
+import type { TargetSnapshot } from '@fleetwatch/domain';
 import {
   addToGroups,
   applyChanges,
@@ -7,6 +8,7 @@ import {
   emptyGroupingState,
   evaluateFleet,
   evaluateTarget,
+  nextDueAt,
   flushDue,
   notificationOfFlush,
   type AlertSeriesState,
@@ -27,7 +29,7 @@ import type {
 } from '@fleetwatch/persistence';
 import type { AlertConfigLoader, AlertConfigSet } from './alert-config.loader';
 import { emptyAlertConfig } from './alert-config.loader';
-import type { AlertMetricsReader } from './alert-metrics.reader';
+import type { AlertMetricsReader, MetricsRead } from './alert-metrics.reader';
 import { TargetView } from './target-view';
 
 export interface AlertEvaluatorOptions {
@@ -83,6 +85,8 @@ export class AlertEvaluator {
   private events: StatusChangedPayload[] = [];
   private eventsScheduled = false;
   private configDirty = false;
+  /** The next tick evaluates every target with every rule. */
+  private fullDue = true;
   private resyncAt = 0;
 
   constructor(
@@ -112,16 +116,64 @@ export class AlertEvaluator {
     return this.view.size;
   }
 
-  /** One tick, on the lease holder: takes over first if it just got the lease. */
-  tick(): Promise<DecisionSummary | null> {
+  /**
+   * One tick, on the lease holder (takes over first if it just got the lease). Evaluates the targets
+   * whose figures changed and those with an alert due (`for` over, a repeat, keep-firing or retention
+   * ending, a muted alert that may be unmuted now); every target with every rule — which also resolves
+   * alerts whose target or series went away — after a take-over, a configuration reload and each resync.
+   */
+  async tick(): Promise<DecisionSummary | null> {
+    // The reads (target_states on a resync, live figures) run before entering the lane, so status changes
+    // are not kept waiting behind them; what they found is applied in the lane, newest sequence winning.
+    const epoch = this.epoch;
+    let pre: { targets: TargetSnapshot[] | null; known: Set<string>; read: MetricsRead } | null = null;
+    if (epoch !== null && !this.configDirty) {
+      const known = new Set(this.view.ids());
+      const targets = this.options.now() >= this.resyncAt ? await this.readTargets() : null;
+      pre = { targets, known, read: await this.metricsReader.read(this.config.rules, this.view.values()) };
+    }
     return this.inLane(async () => {
       if (this.epoch === null) await this.takeOver();
       const now = this.options.now();
       if (this.configDirty) await this.reloadConfig(now);
-      if (now >= this.resyncAt) await this.resync(now);
-      this.metrics = await this.metricsReader.read(this.config.rules, this.view.values());
-      return this.decide(evaluateFleet(this.input(now), this.observed()), now);
+      const fresh = pre !== null && this.epoch === epoch ? pre : null;
+      if (fresh?.targets) this.applyTargets(fresh.targets, fresh.known, now);
+      else if (now >= this.resyncAt) this.applyTargets(await this.readTargets(), null, now);
+      const read = fresh?.read ?? (await this.metricsReader.read(this.config.rules, this.view.values()));
+      this.metrics = read.series;
+      if (this.fullDue) {
+        this.fullDue = false;
+        return this.decide(evaluateFleet(this.input(now), this.observed()), now);
+      }
+      const ids = new Set(read.changed);
+      for (const s of this.states.values()) if (this.isDue(s, now)) ids.add(s.targetId);
+      return this.decide(this.evaluateTargets(ids, now), now);
     });
+  }
+
+  private isDue(s: AlertSeriesState, now: number): boolean {
+    if (s.state === 'firing' && s.lastSentAt === null) return true; // muted: a silence may have ended
+    const rule = this.config.rulesById.get(s.ruleId);
+    const due = rule ? nextDueAt(rule, s) : null;
+    return due !== null && due <= now;
+  }
+
+  /** Every rule against each of these targets (those the view no longer has are left to the full tick). */
+  private evaluateTargets(ids: Iterable<string>, now: number): EvaluationResult {
+    const input = this.input(now);
+    const merged: EvaluationResult = { changed: new Map(), notifications: [], transitions: [] };
+    for (const id of ids) {
+      const t = this.view.get(id);
+      if (!t) continue;
+      const r = evaluateTarget(input, {
+        target: t.target,
+        observation: { status: t.status, metrics: this.metrics.get(id) },
+      });
+      for (const [k, v] of r.changed) merged.changed.set(k, v);
+      merged.notifications.push(...r.notifications);
+      merged.transitions.push(...r.transitions);
+    }
+    return merged;
   }
 
   /** The lease is gone (or never was): forget everything; the next holder starts from Postgres. */
@@ -167,20 +219,7 @@ export class AlertEvaluator {
       if (unknown.length) changed.push(...this.view.putSnapshots(await this.targets.findMany(unknown)));
       if (!changed.length) return null;
       const now = this.options.now();
-      const input = this.input(now);
-      const merged: EvaluationResult = { changed: new Map(), notifications: [], transitions: [] };
-      for (const id of new Set(changed)) {
-        const t = this.view.get(id);
-        if (!t) continue; // gone (a tombstone): its alerts resolve at the next full tick
-        const r = evaluateTarget(input, {
-          target: t.target,
-          observation: { status: t.status, metrics: this.metrics.get(id) },
-        });
-        for (const [k, v] of r.changed) merged.changed.set(k, v);
-        merged.notifications.push(...r.notifications);
-        merged.transitions.push(...r.transitions);
-      }
-      return this.decide(merged, now);
+      return this.decide(this.evaluateTargets(new Set(changed), now), now);
     });
   }
 
@@ -198,6 +237,8 @@ export class AlertEvaluator {
     this.metrics = new Map();
     this.events = [];
     this.resyncAt = 0;
+    this.fullDue = true;
+    this.metricsReader.reset();
   }
 
   /** Just got the lease: a new epoch (waits for the old holder's decisions), then everything from Postgres. */
@@ -223,7 +264,7 @@ export class AlertEvaluator {
     ]);
     this.states = new Map(states.map((s) => [s.key, s]));
     this.grouping = { groups: Object.fromEntries(groups.map((g) => [g.key, g])) };
-    await this.resync(now);
+    this.applyTargets(await this.readTargets(), null, now);
     this.epoch = epoch;
     this.logger.info(
       {
@@ -239,6 +280,7 @@ export class AlertEvaluator {
 
   private async reloadConfig(now: number): Promise<void> {
     this.configDirty = false;
+    this.fullDue = true;
     try {
       this.config = await this.loader.load(now);
     } catch (err) {
@@ -249,15 +291,24 @@ export class AlertEvaluator {
       this.logger.warn(s, 'alert configuration entry left out: it does not pass the contract');
   }
 
-  private async resync(now: number): Promise<void> {
-    const all = [];
+  private async readTargets(): Promise<TargetSnapshot[]> {
+    const all: TargetSnapshot[] = [];
     for (let after: string | null = null; ;) {
       const page = await this.targets.page(after, TARGET_PAGE);
       all.push(...page);
       if (page.length < TARGET_PAGE) break;
       after = page[page.length - 1].id;
     }
-    this.view.replaceAll(all);
+    return all;
+  }
+
+  /**
+   * A full read of target_states. `known`: the targets the view held when the read began — only those may
+   * be removed for being absent (one an event added meanwhile is newer than the read); null: all may.
+   */
+  private applyTargets(all: readonly TargetSnapshot[], known: ReadonlySet<string> | null, now: number): void {
+    this.view.replaceAll(all, known ?? undefined);
+    this.fullDue = true;
     this.resyncAt = now + this.options.resyncMs;
   }
 

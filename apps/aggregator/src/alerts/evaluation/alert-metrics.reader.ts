@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { AlertMetricKind, HostMetricsPayload } from '@fleetwatch/contracts';
 import { hostMetricSeries, type CompiledAlertRule, type MetricSeries } from '@fleetwatch/alerting';
 import { LiveStateStore } from '@fleetwatch/live-state';
+import { AlertEvaluationReaderRepository } from '@fleetwatch/persistence';
 import type { ViewedTarget } from './target-view';
 
 const HOST_KINDS = new Set<AlertMetricKind>([
@@ -12,9 +13,18 @@ const HOST_KINDS = new Set<AlertMetricKind>([
   'gpu_temperature_c',
 ]);
 const CHECK_KINDS = new Set<AlertMetricKind>(['check_metric', 'queue_depth']);
+/** The window `latency_p95_ms` is computed over, and how long one computation is reused. */
+export const LATENCY_WINDOW_MS = 5 * 60_000;
+export const LATENCY_REFRESH_MS = 15_000;
 const HOST_PREFIX = 'host:';
 /** Redis calls in flight at once for check metrics (one hash per check). */
 const CHECK_READ_CONCURRENCY = 32;
+
+/** What one read found: figures by target, and the targets whose figures changed since the previous read. */
+export interface MetricsRead {
+  series: Map<string, MetricSeries[]>;
+  changed: string[];
+}
 
 interface CheckMetric {
   name: string;
@@ -27,54 +37,97 @@ interface CheckMetric {
  * samples (`host:{id}:metrics`) and service collectors' latest figures per check (`cm:`). Read only for
  * targets some enabled metric rule selects, and only the kinds such rules ask for.
  *
- * Not read here: `latency_p95_ms` (a p95 over history, not a live figure) — a rule on it has no series
- * and so never fires (see the evaluator's report).
+ * `latency_p95_ms` is not a live figure: the p95 of each selected check's results over the last
+ * LATENCY_WINDOW_MS (check_results, every location together), recomputed at most every LATENCY_REFRESH_MS.
  */
 @Injectable()
 export class AlertMetricsReader {
-  constructor(private readonly store: LiveStateStore) {}
+  private latency: { at: number; key: string; values: Map<string, number> } = { at: 0, key: '', values: new Map() };
+  private signatures = new Map<string, string>();
+  private hosts = new Map<string, { json: string; series: MetricSeries[] }>();
 
-  async read(
-    rules: readonly CompiledAlertRule[],
-    targets: Iterable<ViewedTarget>,
-  ): Promise<Map<string, MetricSeries[]>> {
+  constructor(
+    private readonly store: LiveStateStore,
+    private readonly history: AlertEvaluationReaderRepository,
+  ) {}
+
+  /**
+   * The figures of every target some enabled metric rule selects, and the targets whose figures differ
+   * from the previous read (appeared, changed or gone): only those need a metric evaluation now — time
+   * alone moves an alert through its due times, which the evaluator tracks apart.
+   */
+  async read(rules: readonly CompiledAlertRule[], targets: Iterable<ViewedTarget>): Promise<MetricsRead> {
     const metricRules = rules.filter((r) => r.rule.enabled && r.rule.condition.type === 'metric');
-    const out = new Map<string, MetricSeries[]>();
-    if (!metricRules.length) return out;
-    const hostRules = metricRules.filter(
-      (r) => r.rule.condition.type === 'metric' && HOST_KINDS.has(r.rule.condition.metric.kind),
-    );
-    const checkRules = metricRules.filter(
-      (r) => r.rule.condition.type === 'metric' && CHECK_KINDS.has(r.rule.condition.metric.kind),
-    );
+    const series = new Map<string, MetricSeries[]>();
+    const signatures = new Map<string, string>();
+    const add = (id: string, more: MetricSeries[], signature: string) => {
+      const had = series.get(id);
+      series.set(id, had ? [...had, ...more] : more);
+      signatures.set(id, (signatures.get(id) ?? '') + signature);
+    };
+    const kindsOf = (kinds: (k: AlertMetricKind) => boolean) =>
+      metricRules.filter((r) => r.rule.condition.type === 'metric' && kinds(r.rule.condition.metric.kind));
+    const hostRules = kindsOf((k) => HOST_KINDS.has(k));
+    const checkRules = kindsOf((k) => CHECK_KINDS.has(k));
+    const latencyRules = kindsOf((k) => k === 'latency_p95_ms');
     const hosts: string[] = [];
     const checks: string[] = [];
-    for (const { target } of targets) {
+    const timed: string[] = [];
+    for (const { target } of metricRules.length ? targets : []) {
       if (hostRules.length && target.id.startsWith(HOST_PREFIX) && hostRules.some((r) => r.selector.matches(target)))
         hosts.push(target.id);
       else if (checkRules.length && checkRules.some((r) => r.selector.matches(target))) checks.push(target.id);
+      if (latencyRules.length && target.kind === 'check' && latencyRules.some((r) => r.selector.matches(target)))
+        timed.push(target.id);
+    }
+    if (timed.length) {
+      const now = Date.now();
+      const key = `${timed.length}:${timed[0]}:${timed[timed.length - 1]}`; // the selection changed
+      if (now - this.latency.at >= LATENCY_REFRESH_MS || key !== this.latency.key)
+        this.latency = { at: now, key, values: await this.history.latencyP95(timed, now - LATENCY_WINDOW_MS) };
+      for (const [id, value] of this.latency.values)
+        add(id, [{ kind: 'latency_p95_ms', labels: {}, value }], `l${value}`);
     }
     if (hosts.length) {
       const samples = await this.store.getHostMetricsMany(hosts.map((id) => id.slice(HOST_PREFIX.length)));
+      const cache = new Map<string, { json: string; series: MetricSeries[] }>();
       for (const id of hosts) {
         const json = samples.get(id.slice(HOST_PREFIX.length));
         if (json === undefined) continue;
-        try {
-          out.set(id, hostMetricSeries(JSON.parse(json) as HostMetricsPayload));
-        } catch {
-          // A sample without the contract's shape gives no figures (the next sample replaces it).
+        // An unchanged sample (most ticks: hosts sample every few seconds) is not parsed again.
+        let entry = this.hosts.get(id);
+        if (entry?.json !== json) {
+          try {
+            entry = { json, series: hostMetricSeries(JSON.parse(json) as HostMetricsPayload) };
+          } catch {
+            continue; // a sample without the contract's shape gives no figures (the next one replaces it)
+          }
         }
+        cache.set(id, entry);
+        add(id, entry.series, `h${json}`);
       }
-    }
+      this.hosts = cache;
+    } else this.hosts.clear();
     for (let i = 0; i < checks.length; i += CHECK_READ_CONCURRENCY) {
       const slice = checks.slice(i, i + CHECK_READ_CONCURRENCY);
       const read = await Promise.all(slice.map((id) => this.store.getCheckMetrics(id)));
       slice.forEach((id, j) => {
-        const series = checkSeries(read[j]);
-        if (series.length) out.set(id, series);
+        const found = checkSeries(read[j]);
+        if (found.length) add(id, found, `c${JSON.stringify(found)}`);
       });
     }
-    return out;
+    const changed: string[] = [];
+    for (const [id, sig] of signatures) if (this.signatures.get(id) !== sig) changed.push(id);
+    for (const id of this.signatures.keys()) if (!signatures.has(id)) changed.push(id);
+    this.signatures = signatures;
+    return { series, changed };
+  }
+
+  /** Forget what was read: the next read reports every target as changed (after a take-over). */
+  reset(): void {
+    this.signatures = new Map();
+    this.hosts = new Map();
+    this.latency = { at: 0, key: '', values: new Map() };
   }
 }
 

@@ -64,12 +64,19 @@ export class TargetView {
     return changed;
   }
 
-  /** Replaces the whole view with a full load; returns the ids whose status changed or that left. */
-  replaceAll(snapshots: readonly TargetSnapshot[]): string[] {
+  ids(): IterableIterator<string> {
+    return this.targets.keys();
+  }
+
+  /**
+   * Replaces the whole view with a full load; returns the ids whose status changed or that left. Only
+   * targets of `removable` (default: all) are removed for being absent from the load.
+   */
+  replaceAll(snapshots: readonly TargetSnapshot[], removable?: ReadonlySet<string>): string[] {
     const fresh = new Set(snapshots.map((s) => s.id));
     const gone: string[] = [];
     for (const id of this.targets.keys())
-      if (!fresh.has(id)) {
+      if (!fresh.has(id) && (!removable || removable.has(id))) {
         this.targets.delete(id);
         gone.push(id);
       }
