@@ -4,6 +4,7 @@ import { verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEA
 import {
   AlertConfigRepository,
   AlertDeliveriesRepository,
+  channelSecretContext,
   closeSqlPool,
   createSqlPool,
   generateSealingKeyText,
@@ -14,7 +15,7 @@ import {
 import { createIsolatedDatabase, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
 import { NotificationDelivery } from './notification-delivery.service';
 import { alertOf, capturedLogger, notificationOf, startHttpReceiver, type HttpReceiver } from './receivers.int-helpers';
-import { channelSealContext, StoredChannelSource } from './stored-channel-source';
+import { StoredChannelSource } from './stored-channel-source';
 
 // Channels as sync-orchestrator stores them: spec in the clear, secrets sealed per field. The aggregator
 // opens them with the same key, sends with them, and cannot without it.
@@ -49,7 +50,7 @@ async function storeWebhook(secrets: Record<string, string>): Promise<string> {
     headers: {},
   };
   const sealed = Object.fromEntries(
-    Object.entries(secrets).map(([f, v]) => [f, sealer.seal(v, channelSealContext(id, f))]),
+    Object.entries(secrets).map(([f, v]) => [f, sealer.seal(v, channelSecretContext(id, f))]),
   );
   await runInSqlTransaction(pool, (tx) =>
     store.insertNew(

@@ -1,16 +1,18 @@
 import { CHANNEL_SECRET_FIELDS, channelConfigSchema, type ChannelConfig } from '@fleetwatch/contracts';
 import { InvalidError, UnavailableError } from '@fleetwatch/domain';
-import { SecretSealingError, type AlertConfigRepository, type SecretSealer } from '@fleetwatch/persistence';
+import {
+  channelSecretContext,
+  SecretSealingError,
+  type AlertConfigRepository,
+  type SecretSealer,
+} from '@fleetwatch/persistence';
 import type { ChannelSource, ResolvedChannel } from './delivery.types';
 
 // Channels as sync-orchestrator stores them (notification_channels): the public spec, and the secrets
-// sealed per field under FLEETWATCH_ENCRYPTION_KEY, bound to `channel:<id>:<field>` (the writer's
-// sealContext, apps/sync-orchestrator/src/alerting/channel-secrets.ts — the two must stay equal). Read
+// sealed per field under FLEETWATCH_ENCRYPTION_KEY, bound to `channel:<id>:<field>` (channelSecretContext,
+// shared with the writer in libs/persistence). Read
 // at each attempt, so an edited URL or a rotated secret is used by the next retry. The plaintexts live
 // only in the returned object, for the one send.
-
-/** Must equal sync-orchestrator's sealContext. */
-export const channelSealContext = (id: string, field: string) => `channel:${id}:${field}`;
 
 export class StoredChannelSource implements ChannelSource {
   constructor(
@@ -37,7 +39,7 @@ export class StoredChannelSource implements ChannelSource {
           60,
         );
       try {
-        secrets[field] = this.sealer.open(value, channelSealContext(channelId, field));
+        secrets[field] = this.sealer.open(value, channelSecretContext(channelId, field));
       } catch (err) {
         if (err instanceof SecretSealingError)
           throw new UnavailableError(`channel ${channelId}: its ${field} cannot be opened (${err.message})`, 60);
