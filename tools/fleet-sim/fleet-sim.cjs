@@ -30,30 +30,37 @@ function canonicalJson(v) {
   return JSON.stringify(v) ?? 'null';
 }
 
-/** The snapshot areas of a member: the shared base, changed when it drifts. */
-function areasOf(m) {
-  const checks = [
+const DEFAULT_BASE = {
+  checks: [
     { key: 'api', type: 'http', url: 'https://api.example/health', intervalSeconds: 60 },
-    { key: 'web', type: 'http', url: 'https://web.example/', intervalSeconds: 30, tags: ['web'] },
-  ];
-  const properties = [
-    { key: 'region', value: m.region ?? 'eu' },
+    { key: 'web', type: 'http', url: 'https://web.example/', tags: ['web'] },
+  ],
+  alertRules: [],
+  channels: [{ key: 'ops', type: 'email', to: 'ops@example.com', password: '[redacted]' }],
+  properties: [
+    { key: 'region', value: 'eu' },
     { key: 'retentionDays', value: 7 },
-  ];
+  ],
+  statusPages: [],
+  usersAndRoles: [{ key: 'admin', role: 'admin' }],
+  componentVersions: [],
+};
+
+/**
+ * The snapshot areas of a member: its `base` (default DEFAULT_BASE; a test passes the leader's
+ * own areas), with `properties` replaced when given, component versions set to `version` when
+ * given, and when it drifts: the first check's interval changed to 15 s and one extra check.
+ */
+function areasOf(m) {
+  const areas = JSON.parse(JSON.stringify(m.base ?? DEFAULT_BASE));
+  if (m.properties) areas.properties = m.properties;
+  if (m.version || areas.componentVersions.length === 0)
+    areas.componentVersions = COMPONENTS.map((c) => ({ key: c, version: m.version ?? '1.0.0' }));
   if (m.drift) {
-    checks[0] = { ...checks[0], intervalSeconds: 15 };
-    checks.push({ key: 'extra', type: 'tcp', host: 'db.example', port: 5432, intervalSeconds: 60 });
-    properties[1] = { key: 'retentionDays', value: 30 };
+    if (areas.checks.length > 0) areas.checks[0] = { ...areas.checks[0], intervalSeconds: 15 };
+    areas.checks.push({ key: 'extra', type: 'tcp', host: 'db.example', port: 5432, intervalSeconds: 60 });
   }
-  return {
-    checks,
-    alertRules: [],
-    channels: [{ key: 'ops', type: 'email', to: 'ops@example.com', password: '[redacted]' }],
-    properties,
-    statusPages: [],
-    usersAndRoles: [{ key: 'admin', role: 'admin' }],
-    componentVersions: COMPONENTS.map((c) => ({ key: c, version: m.version })),
-  };
+  return areas;
 }
 
 function report(m, now) {
@@ -75,7 +82,7 @@ function report(m, now) {
       stored: { count: 590, bytes: 120_000 },
       deleted: { count: null, bytes: null },
     },
-    components: COMPONENTS.map((c) => ({ component: c, version: m.version })),
+    components: COMPONENTS.map((c) => ({ component: c, version: m.version ?? '1.0.0' })),
   };
 }
 
@@ -114,7 +121,7 @@ async function startFleetSim({ members = 3, defaults = {}, port = 0, host = '127
   const state = new Map();
   list.forEach((b, i) => {
     const name = b.name ?? `sim-${String(i).padStart(4, '0')}`;
-    state.set(name, { latencyMs: 0, version: '1.0.0', ...defaults, ...b, name, index: i });
+    state.set(name, { latencyMs: 0, ...defaults, ...b, name, index: i });
   });
   const requests = [];
   const hanging = new Set();

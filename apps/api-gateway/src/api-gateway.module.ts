@@ -38,6 +38,8 @@ import { YamlBodyParser } from './config/yaml-body.parser';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { FleetMemberController } from './fleet-member/fleet-member.controller';
 import { fleetMemberProviders } from './fleet-member/fleet-member.providers';
+import { FleetLeaderController } from './fleet-leader/fleet-leader.controller';
+import { fleetLeaderProviders } from './fleet-leader/fleet-leader.providers';
 import { HeartbeatsController } from './heartbeats/heartbeats.controller';
 import { HeartbeatsService } from './heartbeats/heartbeats.service';
 import { HostMetricsExporter } from './hosts/host-metrics.exporter';
@@ -72,6 +74,7 @@ export const GATEWAY_CONTROLLERS = [
   MaintenanceWindowsController,
   SilencesController,
   FleetMemberController,
+  FleetLeaderController,
 ];
 
 /**
@@ -128,6 +131,7 @@ export class ApiGatewayModule {
         WsHub,
         ...statusProviders,
         ...fleetMemberProviders,
+        ...fleetLeaderProviders,
       ],
     };
   }

@@ -88,6 +88,14 @@ const POLICY: Record<string, RouteCase> = {
   'GET /api/v1/status/report': { role: 'viewer' },
   'GET /api/v1/metrics/flow': { role: 'viewer', invalid: { query: 'minutes=0&bogus=1', paths: ['minutes', '(body)'] } },
   'GET /api/v1/system/snapshot/current': { role: 'viewer' },
+  // Fleet leader endpoints (issue 19).
+  'GET /api/v1/leader/members': { role: 'viewer', invalid: { query: 'bogus=1', paths: ['(body)'] } },
+  'GET /api/v1/leader/stats': { role: 'viewer' },
+  'GET /api/v1/leader/flow-metrics': { role: 'viewer', invalid: { query: 'minutes=0', paths: ['minutes'] } },
+  'GET /api/v1/leader/config/components': { role: 'viewer' },
+  'GET /api/v1/leader/config/snapshot/{member}': { role: 'viewer' },
+  'GET /api/v1/leader/config/drift': { role: 'viewer' },
+  'GET /api/v1/leader/config/drift/{member}': { role: 'viewer' },
   // Alert configuration (issue 18): forwarded to sync-orchestrator like the check routes.
   'POST /api/v1/alert-rules': { role: 'operator', invalid: { body: [1], paths: ['(body)'] } },
   'GET /api/v1/alert-rules': { role: 'viewer', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },

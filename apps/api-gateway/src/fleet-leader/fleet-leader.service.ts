@@ -1,0 +1,202 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type {
+  ComponentsMatrixView,
+  DriftCountsView,
+  FlowFigures,
+  FlowPoint,
+  LeaderFlowView,
+  LeaderMemberView,
+  LeaderStatsView,
+  MemberPollRecord,
+  MemberSnapshotView,
+} from '@fleetwatch/contracts';
+import { diffSnapshots, driftCounts, NotFoundError, type DriftReport } from '@fleetwatch/domain';
+import { FleetCache, LIVE_STATE_REDIS } from '@fleetwatch/live-state';
+import { FleetSitesRepository, type FleetSiteRecord } from '@fleetwatch/persistence';
+import type { Redis } from 'ioredis';
+import { SnapshotService } from '../fleet-member/snapshot.service';
+
+interface Member {
+  site: FleetSiteRecord;
+  poll: MemberPollRecord | null;
+}
+
+const FIGURES: (keyof FlowFigures)[] = ['ingress', 'egress', 'stored', 'deleted'];
+
+/** A member's view: the last good data, flagged STALE with its age and error when the last poll failed. */
+export function memberView(site: FleetSiteRecord, poll: MemberPollRecord | null, now = Date.now()): LeaderMemberView {
+  const state = poll === null ? 'NEVER' : poll.attempt.ok ? 'OK' : poll.good ? 'STALE' : 'NEVER';
+  const goodAt = poll?.good ? Date.parse(poll.good.at) : null;
+  return {
+    name: site.name,
+    url: site.url,
+    tags: site.tags,
+    failoverOrder: site.failoverOrder,
+    state,
+    stale: state !== 'OK',
+    ageSeconds: goodAt === null ? null : Math.max(0, Math.round((now - goodAt) / 1000)),
+    lastAttemptAt: poll?.attempt.at ?? null,
+    lastSuccessAt: poll?.good?.at ?? null,
+    error: poll?.attempt.error ?? null,
+    report: poll?.good?.report ?? null,
+    snapshotHash: poll?.good?.snapshot?.hash ?? null,
+  };
+}
+
+/**
+ * What a leader shows of its fleet (SPEC §8 leader endpoints), read from the fleet tables
+ * and the member reports cache that sync-orchestrator's poller writes. Drift compares this
+ * site's own current snapshot with each member's last good one, overridden properties excluded.
+ */
+@Injectable()
+export class FleetLeaderService {
+  private readonly cache: FleetCache;
+
+  constructor(
+    private readonly sites: FleetSitesRepository,
+    @Inject(LIVE_STATE_REDIS) redis: Redis,
+    private readonly snapshots: SnapshotService,
+  ) {
+    this.cache = new FleetCache(redis);
+  }
+
+  private async all(): Promise<Member[]> {
+    const sites = await this.sites.list();
+    const polls = await this.cache.getMany(sites.map((s) => s.name));
+    return sites.map((site) => ({ site, poll: polls.get(site.name) ?? null }));
+  }
+
+  private async one(name: string): Promise<Member> {
+    const site = await this.sites.find(name);
+    if (!site) throw new NotFoundError(`member ${JSON.stringify(name)} not found`);
+    return { site, poll: await this.cache.get(name) };
+  }
+
+  async members(tag?: string, now = Date.now()): Promise<{ items: LeaderMemberView[] }> {
+    const all = await this.all();
+    const items = all
+      .filter((m) => tag === undefined || m.site.tags.includes(tag))
+      .map((m) => memberView(m.site, m.poll, now));
+    return { items };
+  }
+
+  async stats(): Promise<LeaderStatsView> {
+    const views = (await this.all()).map((m) => memberView(m.site, m.poll));
+    const out: LeaderStatsView = {
+      members: {
+        total: views.length,
+        ok: views.filter((v) => v.state === 'OK').length,
+        stale: views.filter((v) => v.state === 'STALE').length,
+        never: views.filter((v) => v.state === 'NEVER').length,
+      },
+      status: {},
+      errors: { down: 0, failedResults15m: 0, deadLettered: 0 },
+      inFlight: 0,
+      queued: 0,
+      hosts: 0,
+    };
+    for (const r of views.map((v) => v.report)) {
+      if (!r) continue;
+      for (const [s, n] of Object.entries(r.status)) out.status[s] = (out.status[s] ?? 0) + n;
+      out.errors.down += r.errors?.down ?? 0;
+      out.errors.failedResults15m += r.errors?.failedResults15m ?? 0;
+      out.errors.deadLettered += r.errors?.deadLettered ?? 0;
+      out.inFlight += r.broker?.inFlight ?? 0;
+      out.queued += r.broker?.queued ?? 0;
+      out.hosts += r.hosts?.count ?? 0;
+    }
+    return out;
+  }
+
+  async flow(minutes: number, now = Date.now()): Promise<LeaderFlowView> {
+    const since = Math.floor(now / 60_000) * 60_000 - (minutes - 1) * 60_000;
+    const totals = new Map<number, FlowPoint>();
+    const members = (await this.all()).map((m) => {
+      const view = memberView(m.site, m.poll, now);
+      const points = m.poll?.good?.flow?.points.filter((p) => Date.parse(p.at) >= since) ?? null;
+      for (const p of points ?? []) {
+        const at = Date.parse(p.at);
+        const t = totals.get(at) ?? emptyPoint(p.at);
+        for (const f of FIGURES) {
+          t[f].count = (t[f].count ?? 0) + (p[f].count ?? 0);
+          t[f].bytes = (t[f].bytes ?? 0) + (p[f].bytes ?? 0);
+        }
+        totals.set(at, t);
+      }
+      return { name: m.site.name, stale: view.stale, points };
+    });
+    return { minutes, members, total: [...totals.entries()].sort((a, b) => a[0] - b[0]).map(([, p]) => p) };
+  }
+
+  async components(): Promise<ComponentsMatrixView> {
+    const all = await this.all();
+    const names = new Set<string>();
+    const members = all.map((m) => {
+      const versions: Record<string, string | null> = {};
+      for (const c of m.poll?.good?.report?.components ?? []) {
+        versions[c.component] = c.version;
+        names.add(c.component);
+      }
+      return { name: m.site.name, stale: memberView(m.site, m.poll).stale, versions };
+    });
+    const components = [...names].sort();
+    const differing = components.filter((c) => {
+      const seen = new Set(members.map((m) => m.versions[c]).filter((v) => v !== undefined && v !== null));
+      return seen.size > 1;
+    });
+    return { components, members, differing };
+  }
+
+  async snapshot(name: string): Promise<MemberSnapshotView & { stale: boolean; ageSeconds: number | null }> {
+    const m = await this.one(name);
+    const snap = m.poll?.good?.snapshot;
+    if (!snap) throw new NotFoundError(`no snapshot of member ${JSON.stringify(name)} yet`);
+    const view = memberView(m.site, m.poll);
+    return { ...snap, stale: view.stale, ageSeconds: view.ageSeconds };
+  }
+
+  async drift(): Promise<DriftCountsView> {
+    const [leader, all] = await Promise.all([this.snapshots.current(), this.all()]);
+    return {
+      leaderHash: leader.hash,
+      members: all.map((m) => {
+        const snap = m.poll?.good?.snapshot ?? null;
+        const stale = memberView(m.site, m.poll).stale;
+        if (!snap) return { name: m.site.name, stale, snapshotHash: null, count: null, areas: null };
+        const counts = driftCounts(this.diff(leader, snap, m.site));
+        return { name: m.site.name, stale, snapshotHash: snap.hash, count: counts.count, areas: counts.areas };
+      }),
+    };
+  }
+
+  async driftOf(name: string): Promise<
+    DriftReport & {
+      member: string;
+      stale: boolean;
+      leaderHash: string;
+      memberHash: string;
+      overriddenProperties: string[];
+    }
+  > {
+    const [leader, m] = await Promise.all([this.snapshots.current(), this.one(name)]);
+    const snap = m.poll?.good?.snapshot;
+    if (!snap) throw new NotFoundError(`no snapshot of member ${JSON.stringify(name)} yet`);
+    return {
+      member: name,
+      stale: memberView(m.site, m.poll).stale,
+      leaderHash: leader.hash,
+      memberHash: snap.hash,
+      overriddenProperties: Object.keys(m.site.propertyOverrides).sort(),
+      ...this.diff(leader, snap, m.site),
+    };
+  }
+
+  private diff(leader: MemberSnapshotView, member: MemberSnapshotView, site: FleetSiteRecord): DriftReport {
+    return diffSnapshots(leader.areas, member.areas, { overriddenProperties: Object.keys(site.propertyOverrides) });
+  }
+}
+
+function emptyPoint(at: string): FlowPoint {
+  const z = () => ({ count: 0, bytes: 0 });
+  return { at, ingress: z(), egress: z(), stored: z(), deleted: z() };
+}
