@@ -54,6 +54,7 @@ import { UsersService } from './users/users.service';
 import { WsHub } from './ws/ws-hub.service';
 import { StatusController } from './status/status.controller';
 import { statusProviders } from './status/status.providers';
+import { usersProviders } from './users/users.providers';
 
 /** Every controller of the gateway: each is behind the AuthGuard (deny by default). */
 export const GATEWAY_CONTROLLERS = [
@@ -130,6 +131,7 @@ export class ApiGatewayModule {
         ReadinessWiring,
         WsHub,
         ...statusProviders,
+        ...usersProviders,
         ...fleetMemberProviders,
         ...fleetLeaderProviders,
       ],

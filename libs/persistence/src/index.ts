@@ -14,6 +14,7 @@ export {
 export { PersistenceModule, type PersistenceOptions, type PersistenceAsyncOptions } from './persistence.module';
 export { DATABASE_CLIENT } from './tokens';
 export { UsersRepository, type UserRecord, type NewUser } from './users/users.repository';
+export { UserDisabledRepository } from './users/user-disabled.repository';
 export {
   SessionsRepository,
   type SessionRecord,

@@ -6,6 +6,7 @@ import {
   apiKeyPrefixOf,
   ApiKeyVerifier,
   SessionsRepository,
+  UserDisabledRepository,
   UsersRepository,
 } from '@fleetwatch/persistence';
 import { LRUCache } from 'lru-cache';
@@ -38,6 +39,7 @@ export class AuthService {
     private readonly verifier: ApiKeyVerifier,
     private readonly hasher: PasswordHasher,
     @Inject(LOGIN_RATE_LIMITER) private readonly limiter: LoginRateLimiter,
+    private readonly disabledUsers: UserDisabledRepository,
   ) {}
 
   async login(input: LoginRequest, clientIp: string): Promise<LoginResponse> {
@@ -56,6 +58,9 @@ export class AuthService {
       ? await this.hasher.verify(user.passwordHash, input.password)
       : await this.hasher.verifyNobody(input.password);
     if (!user || !ok) throw new UnauthorizedError(BAD_CREDENTIALS);
+    // Said only to someone who knows the password.
+    if (await this.disabledUsers.disabledAt(user.id))
+      throw new ForbiddenError('this account is disabled: ask an admin to enable it');
     const { token, tokenHash } = newSessionToken(user.tokenVersion);
     const expiresAt = new Date(Date.now() + this.config.sessionTtlMs);
     await this.sessions.create({ userId: user.id, tokenHash, expiresAt });

@@ -46,6 +46,7 @@ const POLICY: Record<string, RouteCase> = {
   'PUT /api/v1/users/{id}/role': { role: 'admin', invalid: { body: { role: 'king' }, paths: ['role'] } },
   'PUT /api/v1/users/{id}/password': { role: 'admin', invalid: { body: { password: 'x' }, paths: ['password'] } },
   'DELETE /api/v1/users/{id}': { role: 'admin' },
+  'PUT /api/v1/users/{id}/disabled': { role: 'admin', invalid: { body: { disabled: 'yes' }, paths: ['disabled'] } },
   'POST /api/v1/api-keys': {
     role: 'operator',
     invalid: { body: { name: '', scopes: ['root'] }, paths: ['name', 'scopes.0'] },

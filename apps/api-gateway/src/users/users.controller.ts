@@ -12,12 +12,15 @@ import {
   changeRoleRequestSchema,
   createUserRequestSchema,
   setPasswordRequestSchema,
+  setUserDisabledRequestSchema,
+  UserAdminView,
+  userAdminViewSchema,
   UserRole,
   UserView,
 } from '@fleetwatch/contracts';
 import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, Principal } from '../auth/principal';
-import { ApiZodBody, errorBodySchema } from '../web/openapi';
+import { ApiZodBody, errorBodySchema, responseSchemaOf } from '../web/openapi';
 import { userViewSchema } from '../web/response.schemas';
 import { UsersService } from './users.service';
 
@@ -28,10 +31,29 @@ export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Get()
-  @ApiOperation({ summary: 'List users (admin)' })
-  @ApiOkResponse({ schema: { type: 'array', items: userViewSchema } })
-  list(): Promise<UserView[]> {
+  @ApiOperation({ summary: 'List users (admin)', description: "With each user's disabled state." })
+  @ApiOkResponse({ schema: responseSchemaOf(userAdminViewSchema.array()) })
+  list(): Promise<UserAdminView[]> {
     return this.users.list();
+  }
+
+  @Put(':id/disabled')
+  @ApiOperation({
+    summary: 'Disable or enable a user (admin)',
+    description:
+      'Disabling refuses sign-in and revokes every session of the user (live sockets close within seconds). ' +
+      'Nobody disables themselves or the last enabled admin (409).',
+  })
+  @ApiZodBody(setUserDisabledRequestSchema)
+  @ApiOkResponse({ schema: responseSchemaOf(userAdminViewSchema) })
+  @ApiNotFoundResponse({ schema: errorBodySchema })
+  @ApiConflictResponse({ description: 'Yourself, or the last enabled admin', schema: errorBodySchema })
+  setDisabled(
+    @CurrentPrincipal() actor: Principal,
+    @Param('id') id: string,
+    @Body() body: unknown,
+  ): Promise<UserAdminView> {
+    return this.users.setDisabled(actor, id, setUserDisabledRequestSchema.parse(body).disabled);
   }
 
   @Post()

@@ -1,11 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ChangeOwnPasswordRequest, CreateUserRequest, UserRole, UserView } from '@fleetwatch/contracts';
+import { ChangeOwnPasswordRequest, CreateUserRequest, UserAdminView, UserRole, UserView } from '@fleetwatch/contracts';
 import { ConflictError, ForbiddenError, InvalidError, NotFoundError } from '@fleetwatch/domain';
 import {
   DATABASE_CLIENT,
   DatabaseClient,
   runInTransaction,
   SessionsRepository,
+  UserDisabledRepository,
   UserRecord,
   UsersRepository,
 } from '@fleetwatch/persistence';
@@ -22,6 +23,10 @@ export function toUserView(u: UserRecord): UserView {
   };
 }
 
+export function toAdminView(u: UserRecord, disabledAt: Date | null): UserAdminView {
+  return { ...toUserView(u), disabled: disabledAt !== null, disabledAt: disabledAt?.toISOString() ?? null };
+}
+
 /**
  * Users and their credentials (SPEC §10). A password or role change bumps the user's
  * tokenVersion and revokes every session in the same transaction: old tokens get 401.
@@ -33,10 +38,37 @@ export class UsersService {
     private readonly sessions: SessionsRepository,
     private readonly hasher: PasswordHasher,
     @Inject(DATABASE_CLIENT) private readonly db: DatabaseClient,
+    private readonly disabled: UserDisabledRepository,
   ) {}
 
-  async list(): Promise<UserView[]> {
-    return (await this.users.list()).map(toUserView);
+  async list(): Promise<UserAdminView[]> {
+    const [users, disabled] = await Promise.all([this.users.list(), this.disabled.listDisabled()]);
+    return users.map((u) => toAdminView(u, disabled.get(u.id) ?? null));
+  }
+
+  /**
+   * Disables a user (sign-in refused; every session revoked, and with them live sockets)
+   * or enables one. Nobody disables themselves or the last enabled admin.
+   */
+  async setDisabled(actor: Principal, id: string, disable: boolean): Promise<UserAdminView> {
+    const user = await this.require(id);
+    if (disable) {
+      if (actor.kind === 'user' && actor.id === user.id) throw new ConflictError('you cannot disable yourself');
+      if (user.role === UserRole.Admin) {
+        const disabled = await this.disabled.listDisabled();
+        const enabledAdmins = (await this.users.list()).filter((u) => u.role === UserRole.Admin && !disabled.has(u.id));
+        if (enabledAdmins.length <= 1 && enabledAdmins[0]?.id === user.id)
+          throw new ConflictError(`cannot disable ${user.username}: it is the last enabled admin`);
+      }
+      await runInTransaction(this.db, async (tx) => {
+        await this.disabled.setDisabled(id, new Date(), tx);
+        await this.sessions.revokeAllForUser(id, new Date(), tx);
+      });
+    } else {
+      await this.disabled.setDisabled(id, null);
+    }
+    const [updated, since] = await Promise.all([this.require(id), this.disabled.disabledAt(id)]);
+    return toAdminView(updated, since);
   }
 
   async create(input: CreateUserRequest): Promise<UserView> {
