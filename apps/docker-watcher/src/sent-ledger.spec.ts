@@ -1,0 +1,79 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SentLedger } from './sent-ledger';
+
+const logs: string[] = [];
+const log = { info: () => undefined, warn: (m: string) => void logs.push(m), error: (m: string) => void logs.push(m) };
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'fw-ledger-'));
+  logs.length = 0;
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+describe('SentLedger', () => {
+  it('keeps accepted states across a restart, the latest last, removals forgotten', async () => {
+    const file = join(dir, 'sub', 'state.json');
+    const a = new SentLedger(file, log, 10);
+    await a.load();
+    a.accepted('c1', 'running', 'web-1', 'nginx');
+    a.accepted('c1', 'paused', 'web-1', 'nginx');
+    a.accepted('c1', 'running', 'web-1', 'nginx');
+    a.accepted('c2', 'exited', 'db-1');
+    a.forget('c2');
+    await a.flush();
+    const b = new SentLedger(file, log);
+    await b.load();
+    expect([...b.all]).toEqual([['c1', { history: ['paused', 'running'], name: 'web-1', image: 'nginx' }]]);
+  });
+
+  it('bounds each history to its last 32 states', async () => {
+    const file = join(dir, 'state.json');
+    const a = new SentLedger(file, log);
+    for (let i = 0; i < 40; i++) a.accepted('c', `s${i}`, 'n');
+    await a.flush();
+    const b = new SentLedger(file, log);
+    await b.load();
+    expect(b.all.get('c')?.history).toEqual(Array.from({ length: 32 }, (_, i) => `s${i + 8}`));
+  });
+
+  it('writes within the debounce without a flush', async () => {
+    const file = join(dir, 'state.json');
+    const a = new SentLedger(file, log, 20);
+    a.accepted('c', 'x', 'n');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({
+      version: 1,
+      containers: { c: { history: ['x'], name: 'n' } },
+    });
+  });
+
+  it.each([
+    ['not JSON', '{"version":1,'],
+    ['another shape', '{"version":2,"containers":{}}'],
+    [
+      'a history too long',
+      JSON.stringify({ version: 1, containers: { c: { history: Array(33).fill('x'), name: 'n' } } }),
+    ],
+  ])('a file with %s is ignored, said once, and replaced at the next write', async (_what, text) => {
+    const file = join(dir, 'state.json');
+    await writeFile(file, text);
+    const a = new SentLedger(file, log);
+    await a.load();
+    expect(a.all.size).toBe(0);
+    expect(logs).toEqual(['watcher state file not understood: starting without it']);
+    a.accepted('c', 'x', 'n');
+    await a.flush();
+    expect(JSON.parse(await readFile(file, 'utf8')).containers.c.history).toEqual(['x']);
+  });
+
+  it('without a file it keeps nothing on disk and never fails', async () => {
+    const a = new SentLedger(undefined, log);
+    await a.load();
+    a.accepted('c', 'x', 'n');
+    await a.flush();
+    expect(a.all.get('c')?.history).toEqual(['x']);
+    expect(logs).toEqual([]);
+  });
+});
