@@ -4,7 +4,14 @@ import { Client } from 'pg';
 // direct dependency in package.json: add it there and this exception goes.
 // @ts-expect-error -- no @types/ws in the workspace: typed by ClientSocket below.
 import WsClientClass from 'ws'; // eslint-disable-line @nx/enforce-module-boundaries
-import { TargetKind, TargetStatus, type StatusChangedPayload, type WsServerMessage } from '@fleetwatch/contracts';
+import {
+  TargetKind,
+  TargetStatus,
+  type HostMetricsPayload,
+  type StatusChangedPayload,
+  type WsServerMessage,
+} from '@fleetwatch/contracts';
+import { createRedis, LiveStateStore, type TargetWrite } from '@fleetwatch/live-state';
 import * as testing from '@fleetwatch/testing';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
 import { WsHub } from './ws-hub.service';
@@ -19,6 +26,9 @@ let token: string;
 // What the aggregator does on each committed change: publish on the site's live:status channel.
 let publisher: Redis;
 let channel: string;
+// Live state under the replicas' shared prefix, written as the aggregator writes it.
+let liveRedis: Redis;
+let live: LiveStateStore;
 const publish = async (...events: string[]) => {
   const pipe = publisher.pipeline();
   for (const e of events) pipe.publish(channel, e);
@@ -39,9 +49,12 @@ beforeAll(async () => {
   token = await a.login('admin', ADMIN_PASSWORD);
   publisher = new Redis(testing.testEnv().redisUrl);
   channel = `${prefix}live:status`;
+  liveRedis = createRedis({ url: testing.testEnv().redisUrl, keyPrefix: prefix, connectionName: 'ws-test-live' });
+  live = new LiveStateStore(liveRedis, { keyPrefix: prefix });
 });
 afterAll(async () => {
   publisher?.disconnect();
+  liveRedis?.disconnect();
   await b?.close();
   await a?.close();
 });
@@ -225,6 +238,72 @@ describe('subscriptions', () => {
     expect(onA.messages.filter((m) => m.type === 'status.changed')).toEqual([]);
     onA.ws.close();
     onB.ws.close();
+  });
+});
+
+function instance(id: string, lastSeen: number, latencyMs: number): TargetWrite {
+  const status = TargetStatus.Up;
+  return {
+    id,
+    kind: TargetKind.Instance,
+    name: id.slice('instance:'.length),
+    status,
+    previousStatus: null,
+    since: lastSeen - 60_000,
+    lastSeen,
+    lastLatencyMs: latencyMs,
+    lifecycle: 'Running',
+    tags: [],
+    labels: {},
+    seq: lastSeen,
+    locations: {
+      'eu-west-1': { status, observedAt: lastSeen, lastSeen, latencyMs, detail: null, lifecycle: 'Running' },
+    },
+  };
+}
+
+function hostSample(hostId: string, at: number, cpu: number): HostMetricsPayload {
+  return {
+    hostId,
+    location: 'lab-2',
+    sampledAt: new Date(at).toISOString(),
+    intervalSeconds: 5,
+    cpu: { usagePct: cpu, cores: 8, load1: 1.5, load5: 1, load15: 0.5, perCorePct: [cpu, cpu] },
+    memory: { totalBytes: 16e9, usedBytes: 4e9, swapTotalBytes: 2e9, swapUsedBytes: 1e8 },
+    disks: [{ mount: '/', totalBytes: 1e11, usedBytes: 4e10, readBytesPerSec: 100, writeBytesPerSec: 200 }],
+    network: [{ iface: 'eth0', rxBytesPerSec: 1000, txBytesPerSec: 500 }],
+    gpus: [],
+    uptimeSeconds: 86_400,
+    system: { hostname: 'ws-host.lab', platform: 'linux', kernel: '6.1.0', arch: 'x64', gpuDriverVersion: '550.54' },
+  };
+}
+
+describe('live views', () => {
+  it("sends a watched target's view at once and again when a new result moves it", async () => {
+    const t0 = Date.now() - 5000;
+    await live.writeTargets([instance('instance:watched', t0, 10)]);
+    const c = await open(b, bearer(token));
+    c.ws.send(JSON.stringify({ type: 'subscribe', id: 'w', topic: 'target', targetId: 'instance:watched' }));
+    const first = (await c.next('target')) as Extract<WsServerMessage, { type: 'target' }>;
+    expect(first).toMatchObject({ subscriptions: ['w'], target: { id: 'instance:watched', status: 'UP' } });
+    expect(first.target.locations[0].latencyMs).toBe(10);
+    await live.writeTargets([instance('instance:watched', t0 + 1000, 25)]);
+    const moved = (await c.next('target', 6000)) as Extract<WsServerMessage, { type: 'target' }>;
+    expect(moved.target.locations[0].latencyMs).toBe(25);
+    c.ws.close();
+  });
+
+  it("sends a watched host's latest sample summary at once and at each new sample", async () => {
+    const t0 = Date.now() - 5000;
+    await live.setHostMetrics('ws-host', JSON.stringify(hostSample('ws-host', t0, 12)), t0);
+    const c = await open(a, bearer(token));
+    c.ws.send(JSON.stringify({ type: 'subscribe', id: 'h', topic: 'host-metrics', hostIds: ['ws-host', 'no-such'] }));
+    const first = (await c.next('host-metrics')) as Extract<WsServerMessage, { type: 'host-metrics' }>;
+    expect(first).toMatchObject({ subscriptions: ['h'], hostId: 'ws-host', sample: { cpuPct: 12 } });
+    await live.setHostMetrics('ws-host', JSON.stringify(hostSample('ws-host', t0 + 5000, 80)), t0 + 5000);
+    const next = (await c.next('host-metrics', 6000)) as Extract<WsServerMessage, { type: 'host-metrics' }>;
+    expect(next.sample.cpuPct).toBe(80);
+    c.ws.close();
   });
 });
 
