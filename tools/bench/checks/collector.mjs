@@ -399,9 +399,6 @@ async function main() {
         cpuCores: Number(((cpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000)).toFixed(4)),
         rssMbMax: Math.round(rssMax),
         rssMbEnd: Math.round(rssMb(pid)),
-        /** The 5 s readings' minimum and median: RSS between V8's major collections and typically. */
-        rssMbMin: Math.round(rssSorted[0]),
-        rssMbMedian: Math.round(pct(rssSorted, 0.5)),
         anonMb: rollup.anon,
         fileMb: rollup.file,
         heapUsedMb: Math.round((await metric(c.port, 'nodejs_heap_size_used_bytes')) / 1048576),
