@@ -10,7 +10,6 @@ import {
 } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { CheckMetricsHistoryRepository, TargetStatesRepository } from '@fleetwatch/persistence';
-import { shardOf } from '@fleetwatch/messaging';
 import type { Logger } from 'pino';
 import { HostLiveState } from '../hosts/host-live-state.service';
 
@@ -143,7 +142,9 @@ export class LiveProjection {
       updatedSince,
       shard === undefined ? undefined : { shard, of: OBSERVATION_SHARDS },
     );
-    const checks = await this.restoreCheckMetrics(updatedSince, shard);
+    // Figures only on a whole rebuild (Redis lost live state): a shard's reconcile must not shorten what Redis
+    // holds (the restore's TTL is what is left of 10 minutes, live use keeps them three intervals).
+    const checks = !updatedSince && shard === undefined ? await this.restoreCheckMetrics() : 0;
     if (!updatedSince && shard === undefined) await this.store.markBuilt();
     if (total > 0 || !updatedSince)
       this.logger.info(
@@ -159,9 +160,9 @@ export class LiveProjection {
    * what is left of that time. (A check with a long interval keeps its figures for three intervals in live use;
    * after a rebuild they are back with its next result.) Returns how many check locations were restored.
    */
-  private async restoreCheckMetrics(updatedSince: Date | undefined, shard: number | undefined): Promise<number> {
+  private async restoreCheckMetrics(): Promise<number> {
     const now = Date.now();
-    const since = Math.max(now - CHECK_METRICS_RESTORE_MS, updatedSince?.getTime() ?? 0);
+    const since = now - CHECK_METRICS_RESTORE_MS;
     let after: { targetId: string; location: string } | undefined;
     let total = 0;
     for (;;) {
@@ -169,7 +170,6 @@ export class LiveProjection {
       if (page.length === 0) break;
       const writes: CheckMetricsWrite[] = [];
       for (const m of page) {
-        if (shard !== undefined && shardOf(m.targetId, OBSERVATION_SHARDS) !== shard) continue;
         const left = Math.floor((m.at + CHECK_METRICS_RESTORE_MS - now) / 1000);
         if (left > 0)
           writes.push({ targetId: m.targetId, location: m.location, at: m.at, json: m.json, ttlSeconds: left });

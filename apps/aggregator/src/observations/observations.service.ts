@@ -24,7 +24,7 @@ import { ProjectionQueue } from '../live/projection.queue';
 import { StatusPropagation, type CommittedChange } from '../status/status-propagation.service';
 import { AGGREGATOR_CONFIG } from '../tokens';
 import { mapEnvelope, type MappedMessage } from './observation.mapper';
-import { ShardFence, ShardFencedError } from '../shards/shard-fence';
+import { claimKey, ShardFence, ShardFencedError } from '../shards/shard-fence';
 
 /** Whether the target's own row must be written (not only its locations). */
 function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): boolean {
@@ -76,6 +76,8 @@ export type LaneKey = number | 'legacy';
 interface Waiting {
   items: Active[];
   lane: LaneKey;
+  /** The shard epoch this replica held the lane under when the batch arrived (ShardFence). */
+  epoch: number | undefined;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -112,6 +114,8 @@ export class ObservationsService {
   private readonly idleWaiters = new Map<LaneKey, Array<() => void>>();
   /** The lane (queue) each waiting observation came from: where it is set aside if it must be. */
   private readonly laneOf = new WeakMap<Active, LaneKey>();
+  /** The shard epoch each waiting observation arrived under: a commit checks it is still current. */
+  private readonly epochOf = new WeakMap<Active, number | undefined>();
 
   constructor(
     @Inject(SQL_POOL) private readonly db: SqlPool,
@@ -152,11 +156,15 @@ export class ObservationsService {
         lane,
       );
     if (active.length > 0) {
-      for (const m of active) this.laneOf.set(m, lane);
+      const epoch = this.fence.epochOf(lane);
+      for (const m of active) {
+        this.laneOf.set(m, lane);
+        this.epochOf.set(m, epoch);
+      }
       this.pendingIn.set(lane, (this.pendingIn.get(lane) ?? 0) + 1);
       try {
         await new Promise<void>((resolve, reject) => {
-          this.waiting.push({ items: active, lane, resolve, reject });
+          this.waiting.push({ items: active, lane, epoch, resolve, reject });
           this.commitWaiting();
         });
       } finally {
@@ -201,8 +209,8 @@ export class ObservationsService {
         // The events' publishes of this group's commits: the batches are acked after them, while the next
         // group already commits (the outbox holds the events meanwhile).
         const published: Promise<void>[] = [];
-        // Lanes whose shard another replica took meanwhile (its lock was lost): their batches are refused.
-        const fenced = new Set<LaneKey>();
+        // Claims (lane and epoch, claimKey) whose shard another replica took since (its lock was lost): refused.
+        const fenced = new Set<string>();
         try {
           const items = group.length === 1 ? group[0].items : group.flatMap((g) => g.items);
           const lanes = [...new Set(group.map((g) => g.lane))];
@@ -212,7 +220,7 @@ export class ObservationsService {
             await this.commitIsolating(items.slice(i, i + max), lanes, published, fenced);
           void Promise.all(published).then(() => {
             for (const g of group)
-              if (fenced.has(g.lane)) g.reject(new ShardFencedError(g.lane));
+              if (fenced.has(claimKey(g.lane, g.epoch))) g.reject(new ShardFencedError(g.lane));
               else g.resolve();
           });
         } catch (e) {
@@ -238,7 +246,7 @@ export class ObservationsService {
     items: Active[],
     lanes: readonly LaneKey[],
     published: Promise<void>[],
-    fenced: Set<LaneKey>,
+    fenced: Set<string>,
   ): Promise<void> {
     try {
       await this.commitChunk(items, lanes, published, fenced);
@@ -298,7 +306,7 @@ export class ObservationsService {
     active: Active[],
     lanes: readonly LaneKey[],
     published: Promise<void>[],
-    fenced: Set<LaneKey>,
+    fenced: Set<string>,
   ): Promise<void> {
     const { outcome, publishing, kept } = await retryTransient(
       () =>
@@ -309,8 +317,8 @@ export class ObservationsService {
           const { result, kept } = await runInSqlTransaction(this.db, async (tx) => {
             // First, under a share lock until the commit: are the shards still ours? A batch of a shard taken
             // over since is left out (refused, redelivered to the new holder after what it already committed).
-            for (const l of await this.fence.superseded(tx, lanes)) fenced.add(l);
-            const kept = fenced.size === 0 ? active : active.filter((m) => !fenced.has(this.laneOf.get(m) ?? 'legacy'));
+            for (const c of await this.fence.superseded(tx, this.claimsOf(active))) fenced.add(c);
+            const kept = fenced.size === 0 ? active : active.filter((m) => !fenced.has(this.claimOf(m)));
             return { kept, result: kept.length > 0 ? await this.commit(tx, kept) : undefined };
           });
           if (!result) return { outcome: undefined, publishing: Promise.resolve(), kept };
@@ -339,6 +347,21 @@ export class ObservationsService {
     for (const m of kept) this.metrics.observations.inc({ type: m.type });
     this.metrics.duplicates.inc(outcome.duplicates);
     this.metrics.transitions.inc({ source: 'observation' }, outcome.events.length);
+  }
+
+  private claimOf(m: Active): string {
+    return claimKey(this.laneOf.get(m) ?? 'legacy', this.epochOf.get(m));
+  }
+
+  /** The distinct (lane, epoch) claims of a chunk's observations: only their shards' epochs are share-locked. */
+  private claimsOf(items: readonly Active[]): Array<{ lane: LaneKey; epoch: number | undefined }> {
+    const claims = new Map<string, { lane: LaneKey; epoch: number | undefined }>();
+    for (const m of items) {
+      const lane = this.laneOf.get(m) ?? 'legacy';
+      const epoch = this.epochOf.get(m);
+      claims.set(claimKey(lane, epoch), { lane, epoch });
+    }
+    return [...claims.values()];
   }
 
   private async commit(tx: SqlTransaction, batch: Active[]): Promise<BatchOutcome> {

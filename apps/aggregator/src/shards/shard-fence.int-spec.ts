@@ -6,11 +6,14 @@ import {
   type SqlPool,
 } from '@fleetwatch/persistence';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
-import { ShardFence } from './shard-fence';
+import type { PoolClient } from 'pg';
+import { claimKey, ShardFence } from './shard-fence';
 
 // Fencing tokens against real Postgres: the next holder's take waits for a commit of the old
 // holder already under way, and every later commit of the old holder sees itself superseded —
 // the gap an advisory lock leaves open when its connection dies while a batch is in flight.
+// A batch is checked against the epoch it arrived under, so one from before a loss cannot pass
+// after the shard came back to the same replica.
 let isolated: IsolatedDatabase;
 let pool: SqlPool;
 beforeAll(async () => {
@@ -23,16 +26,22 @@ afterAll(async () => {
 });
 
 const fenceOf = () => new ShardFence(new ShardEpochsRepository(pool));
+const claim = (fence: ShardFence, lane: number | 'legacy') => ({ lane, epoch: fence.epochOf(lane) });
+const check = (fence: ShardFence, claims: Array<{ lane: number | 'legacy'; epoch: number | undefined }>) =>
+  runInSqlTransaction(pool, async (tx) => [...(await fence.superseded(tx, claims))]);
 
 describe('ShardFence', () => {
-  it('a lane never taken, or forgotten, is superseded without asking the database', async () => {
+  it('a batch that arrived while its lane was not held, or after it was forgotten, is superseded', async () => {
     const a = fenceOf();
-    await runInSqlTransaction(pool, async (tx) => {
-      expect([...(await a.superseded(tx, [0, 'legacy']))]).toEqual([0, 'legacy']);
-    });
+    expect(await check(a, [claim(a, 0), claim(a, 'legacy')])).toEqual([
+      claimKey(0, undefined),
+      claimKey('legacy', undefined),
+    ]);
     await a.take(0, 'a');
+    const held = claim(a, 0);
+    expect(await check(a, [held])).toEqual([]);
     a.forget(0);
-    await runInSqlTransaction(pool, async (tx) => expect([...(await a.superseded(tx, [0]))]).toEqual([0]));
+    expect(await check(a, [claim(a, 0)])).toEqual([claimKey(0, undefined)]);
   });
 
   it('the new holder waits for the old holder’s commit in flight; the old holder’s next commit is refused', async () => {
@@ -40,6 +49,7 @@ describe('ShardFence', () => {
     const b = fenceOf();
     await a.take(3, 'replica-a');
     await a.take(4, 'replica-a');
+    const claims = [claim(a, 3), claim(a, 4)];
 
     // A commit of A is under way (it checked its epochs and holds them share-locked) when B takes shard 3.
     let releaseA!: () => void;
@@ -48,7 +58,7 @@ describe('ShardFence', () => {
     const aHasChecked = new Promise<void>((r) => (aChecked = r));
     const events: string[] = [];
     const commitA = runInSqlTransaction(pool, async (tx) => {
-      expect((await a.superseded(tx, [3, 4])).size).toBe(0);
+      expect((await a.superseded(tx, claims)).size).toBe(0);
       aChecked();
       await aMayCommit;
       events.push('a committed');
@@ -64,30 +74,59 @@ describe('ShardFence', () => {
     expect(events).toEqual(['a committed', 'b took 3']);
 
     // From now on A may not commit for shard 3 — still for shard 4, which nobody took from it.
-    await runInSqlTransaction(pool, async (tx) => {
-      expect([...(await a.superseded(tx, [3, 4]))]).toEqual([3]);
-      expect((await b.superseded(tx, [3])).size).toBe(0);
-    });
+    expect(await check(a, claims)).toEqual([claimKey(3, claims[0].epoch)]);
+    expect(await check(b, [claim(b, 3)])).toEqual([]);
+  });
+
+  it('a batch from before a loss stays refused after the shard came back to the same replica', async () => {
+    const a = fenceOf();
+    const b = fenceOf();
+    await a.take(6, 'replica-a');
+    const old = claim(a, 6); // a batch waiting for A's committer
+    a.forget(6); // A's lock connection died
+    await b.take(6, 'replica-b'); // B took the shard and committed newer observations
+    b.forget(6);
+    await a.take(6, 'replica-a'); // …and handed it back to A
+    expect(await check(a, [old, claim(a, 6)])).toEqual([claimKey(6, old.epoch)]);
   });
 
   it('an old holder checking while the new one takes over sees the new epoch once it may go on', async () => {
     const a = fenceOf();
-    const b = fenceOf();
     await a.take(5, 'replica-a');
-    // B's take is under way (row locked, not committed) while A checks: A waits for it, then sees itself superseded.
-    const client = await (pool as unknown as { connect(): Promise<import('pg').PoolClient> }).connect();
+    const held = claim(a, 5);
+    // A take is under way (row locked, not committed) while A checks: A waits for it, then sees itself superseded.
+    const client = await (pool as unknown as { connect(): Promise<PoolClient> }).connect();
     try {
       await client.query('BEGIN');
-      await client.query(
-        `UPDATE aggregator_shard_epochs SET epoch = epoch + 1, holder = 'replica-b' WHERE shard = 5 RETURNING epoch`,
-      );
-      const checking = runInSqlTransaction(pool, (tx) => a.superseded(tx, [5]));
+      await client.query(`UPDATE aggregator_shard_epochs SET epoch = epoch + 1, holder = 'replica-b' WHERE shard = 5`);
+      const checking = check(a, [held]);
       await new Promise((r) => setTimeout(r, 200));
       await client.query('COMMIT');
-      expect([...(await checking)]).toEqual([5]);
+      expect(await checking).toEqual([claimKey(5, held.epoch)]);
     } finally {
       client.release();
     }
-    void b;
+  });
+
+  it('a take gives up after its lock timeout while an old holder’s commit hangs', async () => {
+    const a = fenceOf();
+    await a.take(7, 'replica-a');
+    const repository = new ShardEpochsRepository(pool);
+    let release!: () => void;
+    const hold = new Promise<void>((r) => (release = r));
+    let checked!: () => void;
+    const hasChecked = new Promise<void>((r) => (checked = r));
+    const hanging = runInSqlTransaction(pool, async (tx) => {
+      await a.superseded(tx, [claim(a, 7)]);
+      checked();
+      await hold;
+    });
+    await hasChecked;
+    const started = Date.now();
+    await expect(repository.advance(7, 'replica-b', 300)).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    release();
+    await hanging;
+    expect(await check(a, [claim(a, 7)])).toEqual([]); // the failed take changed nothing
   });
 });

@@ -5,7 +5,6 @@ import type { LaneKey } from '../observations/observations.service';
 
 /** The shard number of a commit lane ('legacy' is the pseudo-shard after the real ones). */
 export const shardOfLane = (lane: LaneKey): number => (lane === 'legacy' ? OBSERVATION_SHARDS : lane);
-const laneOfShard = (shard: number): LaneKey => (shard >= OBSERVATION_SHARDS ? 'legacy' : shard);
 
 /** A batch of a shard this replica no longer holds: not committed, its messages go back to the queue (and the new holder). */
 export class ShardFencedError extends Error {
@@ -39,17 +38,34 @@ export class ShardFence {
     this.epochs.delete(shard);
   }
 
-  /** Inside a commit: the lanes of `lanes` whose shard another replica holds now (or this one never took). */
-  async superseded(tx: SqlTx, lanes: readonly LaneKey[]): Promise<Set<LaneKey>> {
-    const out = new Set<LaneKey>();
-    const held = new Map<number, number>();
-    for (const lane of lanes) {
-      const shard = shardOfLane(lane);
-      const epoch = this.epochs.get(shard);
-      if (epoch === undefined) out.add(lane);
-      else held.set(shard, epoch);
+  /** The epoch this replica holds the lane's shard under now (undefined: not held). Batches record it on arrival. */
+  epochOf(lane: LaneKey): number | undefined {
+    return this.epochs.get(shardOfLane(lane));
+  }
+
+  /**
+   * Inside a commit: which of `claims` (a lane and the epoch its batch arrived under) may not be committed —
+   * the shard was taken by another replica since, or was not held when the batch arrived. Checked against
+   * the epoch the batch arrived under, not the one held now: a batch from before a loss must not pass once
+   * the shard came back to this replica under a newer epoch. Keys: `claimKey(lane, epoch)`.
+   */
+  async superseded(
+    tx: SqlTx,
+    claims: ReadonlyArray<{ lane: LaneKey; epoch: number | undefined }>,
+  ): Promise<Set<string>> {
+    const out = new Set<string>();
+    const shards = new Set<number>();
+    for (const c of claims) {
+      if (c.epoch === undefined) out.add(claimKey(c.lane, c.epoch));
+      else shards.add(shardOfLane(c.lane));
     }
-    if (held.size > 0) for (const shard of await this.repository.superseded(tx, held)) out.add(laneOfShard(shard));
+    if (shards.size === 0) return out;
+    const current = await this.repository.current(tx, [...shards]);
+    for (const c of claims)
+      if (c.epoch !== undefined && current.get(shardOfLane(c.lane)) !== c.epoch) out.add(claimKey(c.lane, c.epoch));
     return out;
   }
 }
+
+/** A batch's claim on its shard: its lane and the epoch it arrived under. */
+export const claimKey = (lane: LaneKey, epoch: number | undefined): string => `${lane}@${epoch ?? '-'}`;

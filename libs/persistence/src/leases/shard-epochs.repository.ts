@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { rethrowSql, SQL_POOL, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
+import { runInSqlTransaction, SQL_POOL, sqlQuery, type SqlHandle, type SqlPool, type SqlTx } from '../sql/sql-pool';
 
 // Fencing tokens for numbered shards held under advisory locks (aggregator_shard_epochs).
 // A session advisory lock lives on its own connection: when that connection dies the lock
@@ -12,11 +12,18 @@ import { rethrowSql, SQL_POOL, sqlQuery, type SqlHandle, type SqlTx } from '../s
 export class ShardEpochsRepository {
   constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
 
-  /** Takes the next epoch of `shard` for `holder` (on its own, committed at once); waits for commits of the old epoch. */
-  async advance(shard: number, holder: string): Promise<number> {
-    try {
+  /**
+   * Takes the next epoch of `shard` for `holder` (committed at once). It waits for commits that checked the
+   * old epoch, but only `lockTimeoutMs`: a previous holder stuck in a commit must not stall the caller's
+   * other work; the caller tries again later (an UnavailableError).
+   */
+  async advance(shard: number, holder: string, lockTimeoutMs = 5_000): Promise<number> {
+    return runInSqlTransaction(this.pool as SqlPool, async (tx) => {
+      await sqlQuery(tx, `SELECT set_config('lock_timeout', $1, true)`, [
+        `${Math.max(1, Math.floor(lockTimeoutMs))}ms`,
+      ]);
       const rows = await sqlQuery<{ epoch: string }>(
-        this.pool,
+        tx,
         `INSERT INTO aggregator_shard_epochs (shard, epoch, holder) VALUES ($1, 1, $2)
          ON CONFLICT (shard) DO UPDATE
            SET epoch = aggregator_shard_epochs.epoch + 1, holder = EXCLUDED.holder, taken_at = CURRENT_TIMESTAMP
@@ -24,24 +31,19 @@ export class ShardEpochsRepository {
         [shard, holder.slice(0, 256)],
       );
       return Number(rows[0].epoch);
-    } catch (err) {
-      return rethrowSql(err);
-    }
+    });
   }
 
   /**
-   * Inside a commit: which of `held` (shard → epoch this process took) are no longer current.
-   * The rows stay share-locked until the transaction ends, so no other holder can advance
-   * them before this commit is done.
+   * Inside a commit: the current epochs of `shards`. The rows stay share-locked until the transaction ends,
+   * so no other holder can advance them before this commit is done.
    */
-  async superseded(tx: SqlTx, held: ReadonlyMap<number, number>): Promise<Set<number>> {
-    const shards = [...held.keys()];
+  async current(tx: SqlTx, shards: readonly number[]): Promise<Map<number, number>> {
     const rows = await sqlQuery<{ shard: number; epoch: string }>(
       tx,
       `SELECT shard, epoch::text AS epoch FROM aggregator_shard_epochs WHERE shard = ANY($1::int[]) ORDER BY shard FOR SHARE`,
-      [shards],
+      [[...shards]],
     );
-    const current = new Map(rows.map((r) => [r.shard, Number(r.epoch)]));
-    return new Set(shards.filter((s) => current.get(s) !== held.get(s)));
+    return new Map(rows.map((r) => [r.shard, Number(r.epoch)]));
   }
 }
