@@ -379,6 +379,10 @@ export class AlertEvaluator {
       if (err instanceof EvaluatorFencedError) {
         this.logger.warn({ epoch }, err.message);
         this.reset();
+      } else {
+        // Not written (the database away?): what this evaluation saw — a status change, new figures — is no
+        // longer news to the incremental tick, so the next tick evaluates everything again.
+        this.fullDue = true;
       }
       throw err;
     }
