@@ -1,6 +1,103 @@
-/**
- * How often lists refresh while the gateway offers no push channel to this page. Queries
- * also refetch when the window regains focus. Once `/ws` is there, its events invalidate
- * the affected queries and this becomes a slow safety net.
- */
+import { useEffect, useState } from 'react';
+import { useQueryClient, type QueryClient } from '@tanstack/react-query';
+import { keys } from './api/queries';
+
+// Live updates over the gateway's WebSocket (/ws, protocol `fleetwatch.v1`): the page
+// subscribes to status changes and, on each, invalidates the queries they affect (at
+// most once per INVALIDATE_MS, so a storm of changes costs one refetch, not thousands).
+// The browser sends the session cookie with the upgrade; no token is offered. While no
+// socket is open (a gateway without /ws, a restart) queries poll every LIVE_POLL_MS and
+// the socket is retried with backoff. Close 4401 means the session ended: sign in again.
+
+/** Polling while no socket is open; a slow safety net while one is. */
 export const LIVE_POLL_MS = 10_000;
+const INVALIDATE_MS = 1_000;
+const SESSION_ENDED = 4401;
+
+export type LiveState = 'connecting' | 'live' | 'polling';
+
+/** Server messages this page acts on (the rest of the protocol is ignored). */
+type ServerMessage =
+  | { type: 'ready' }
+  | { type: 'status.changed'; event?: { targetId?: string } }
+  | { type: 'target'; target?: { id?: string } }
+  | { type: 'host-metrics'; hostId?: string }
+  | { type: string };
+
+function invalidator(queryClient: QueryClient) {
+  const pending = new Set<string>();
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const flush = () => {
+    timer = null;
+    const targets = [...pending];
+    pending.clear();
+    void queryClient.invalidateQueries({ queryKey: [...keys.all, 'targets', 'list'] });
+    void queryClient.invalidateQueries({ queryKey: keys.counts() });
+    for (const id of targets) void queryClient.invalidateQueries({ queryKey: keys.target(id) });
+  };
+  return {
+    target(id: string | undefined) {
+      if (id) pending.add(id);
+      timer ??= setTimeout(flush, INVALIDATE_MS);
+    },
+    cancel() {
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+/** Holds one socket while signed in; returns its state for the page to show. */
+export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): LiveState {
+  const queryClient = useQueryClient();
+  const [state, setState] = useState<LiveState>('connecting');
+  useEffect(() => {
+    if (!signedIn || typeof WebSocket === 'undefined') return;
+    let socket: WebSocket | null = null;
+    let retry: ReturnType<typeof setTimeout> | null = null;
+    let backoff = 1_000;
+    let stopped = false;
+    const changes = invalidator(queryClient);
+
+    const connect = () => {
+      const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+      socket = new WebSocket(url);
+      socket.onopen = () => {
+        socket?.send(JSON.stringify({ type: 'subscribe', id: 'status', topic: 'status', filter: {} }));
+      };
+      socket.onmessage = (e) => {
+        let msg: ServerMessage;
+        try {
+          msg = JSON.parse(String(e.data)) as ServerMessage;
+        } catch {
+          return;
+        }
+        if (msg.type === 'ready') {
+          backoff = 1_000;
+          setState('live');
+        } else if (msg.type === 'status.changed')
+          changes.target((msg as { event?: { targetId?: string } }).event?.targetId);
+        else if (msg.type === 'target') changes.target((msg as { target?: { id?: string } }).target?.id);
+        else if (msg.type === 'host-metrics') void queryClient.invalidateQueries({ queryKey: keys.hosts() });
+      };
+      socket.onclose = (e) => {
+        socket = null;
+        if (stopped) return;
+        if (e.code === SESSION_ENDED) {
+          onSessionEnded();
+          return;
+        }
+        setState('polling');
+        retry = setTimeout(connect, backoff);
+        backoff = Math.min(backoff * 2, 30_000);
+      };
+    };
+    connect();
+    return () => {
+      stopped = true;
+      changes.cancel();
+      if (retry) clearTimeout(retry);
+      socket?.close(1000, 'signed out');
+    };
+  }, [signedIn, queryClient, onSessionEnded]);
+  return signedIn ? state : 'connecting';
+}

@@ -23,6 +23,8 @@ interface Session {
   checking: boolean;
   login(username: string, password: string): Promise<void>;
   logout(): Promise<void>;
+  /** The session ended elsewhere (revoked, expired): back to the login page. */
+  ended(): void;
 }
 
 const SessionContext = createContext<Session | null>(null);
@@ -65,7 +67,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     end();
   }, [end]);
 
-  const value = useMemo(() => ({ user, checking, login, logout }), [user, checking, login, logout]);
+  const value = useMemo(() => ({ user, checking, login, logout, ended: end }), [user, checking, login, logout, end]);
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }
 

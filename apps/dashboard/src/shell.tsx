@@ -1,5 +1,6 @@
 import { Navigate, NavLink, Outlet, useLocation } from 'react-router';
 import { AppShell, Button, useTheme } from '@fleetwatch/ui';
+import { useLiveUpdates } from './live';
 import { useSession } from './session';
 
 const PAGES = [
@@ -11,7 +12,8 @@ const PAGES = [
 
 /** Signed-in pages: the navigation around them; without a session, the login page (then back here). */
 export function Shell() {
-  const { user, checking, logout } = useSession();
+  const { user, checking, logout, ended } = useSession();
+  const live = useLiveUpdates(user !== null, ended);
   const [theme, toggleTheme] = useTheme();
   const location = useLocation();
   if (checking) return <p className="fw-muted">Loading…</p>;
@@ -27,6 +29,13 @@ export function Shell() {
         <>
           <span className="fw-muted">
             {user.name} ({user.role})
+          </span>
+          <span
+            className="fw-muted"
+            data-live={live}
+            title="Updates arrive over the WebSocket when live; else every 10 s"
+          >
+            {live === 'live' ? '● Live' : live === 'polling' ? '○ Refreshing every 10 s' : '○ Connecting…'}
           </span>
           <Button
             size="small"

@@ -112,8 +112,10 @@ describe('dashboard in Chromium', () => {
   });
 
   it('the login form works from the keyboard alone, with labelled fields', async () => {
+    await page.reload(); // fresh, as a person arrives (the screenshot above used the theme button)
     const user = page.getByLabel('Username');
     const password = page.getByLabel('Password');
+    await user.waitFor();
     await expect(user.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
     // A wrong password first: announced, and the form stays.
     await page.keyboard.type('admin');

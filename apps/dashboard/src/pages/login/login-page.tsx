@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { Navigate, useNavigate, useSearchParams } from 'react-router';
-import { Button, TextField } from '@fleetwatch/ui';
+import { Button, TextField, useTheme } from '@fleetwatch/ui';
 import { useSession } from '../../session';
 import './login.css';
 
@@ -17,6 +17,7 @@ export function LoginPage() {
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [theme, toggleTheme] = useTheme();
   const next = safeNext(params.get('next'));
 
   if (user) return <Navigate to={next} replace />;
@@ -36,6 +37,14 @@ export function LoginPage() {
 
   return (
     <main className="fw-login">
+      <Button
+        size="small"
+        className="fw-login__theme"
+        onClick={toggleTheme}
+        aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
+      >
+        {theme === 'dark' ? 'Light theme' : 'Dark theme'}
+      </Button>
       <form className="fw-card fw-stack" onSubmit={submit} aria-labelledby="login-title">
         <h1 id="login-title">Sign in to Fleetwatch</h1>
         <TextField
