@@ -1,0 +1,131 @@
+import { REDACTED } from '@fleetwatch/contracts';
+import { incrementsPerMinute, managementUrlOf, totalsOf, vhostOf } from './broker-stats';
+import { versionFromMetrics } from './component-versions';
+import { canonicalJson, finishSnapshot, redactSecrets } from './snapshot.service';
+
+describe('broker figures', () => {
+  it.each([
+    ['amqp://guest:guest@127.0.0.1:5672', 'http://guest:guest@127.0.0.1:15672', '/'],
+    ['amqp://u:p%40ss@mq.example:5672/fw-site', 'http://u:p%40ss@mq.example:15672', 'fw-site'],
+    ['amqp://mq.example/a%2Fb', 'http://guest:guest@mq.example:15672', 'a/b'],
+  ])('%s → management %s, vhost %s', (amqp, mgmt, vhost) => {
+    expect(managementUrlOf(amqp)).toBe(mgmt);
+    expect(vhostOf(amqp)).toBe(vhost);
+  });
+
+  it('counts dead-letter queues apart and in-flight only from the management API', () => {
+    const queues = [
+      { name: 'q.a', ready: 2, unacked: 1, consumers: 1 },
+      { name: 'q.b', ready: 3, unacked: 4, consumers: 2 },
+      { name: 'q.a.dlq', ready: 5, unacked: 0, consumers: 0 },
+    ];
+    expect(
+      totalsOf(
+        'management',
+        queues.map((q) => ({ ...q })),
+      ),
+    ).toMatchObject({
+      inFlight: 5,
+      queued: 5,
+      deadLettered: 5,
+    });
+    expect(
+      totalsOf(
+        'passive',
+        queues.map((q) => ({ ...q, unacked: null })),
+      ),
+    ).toMatchObject({
+      inFlight: null,
+      queued: 5,
+      deadLettered: 5,
+    });
+  });
+
+  it.each([
+    ['no samples', undefined, []],
+    ['one sample gives no increment', [{ sample: 10, timestamp: 60_000 }], []],
+    [
+      'increments per minute from cumulative samples, newest first as RabbitMQ sends them',
+      [
+        { sample: 25, timestamp: 180_000 },
+        { sample: 15, timestamp: 120_000 },
+        { sample: 10, timestamp: 60_000 },
+      ],
+      [
+        [120_000, 5],
+        [180_000, 10],
+      ],
+    ],
+    [
+      'a counter reset is no negative flow',
+      [
+        { sample: 3, timestamp: 120_000 },
+        { sample: 50, timestamp: 60_000 },
+      ],
+      [[120_000, 0]],
+    ],
+  ])('%s', (_n, samples, expected) => expect([...incrementsPerMinute(samples)]).toEqual(expected));
+});
+
+describe('component versions', () => {
+  it.each([
+    ['fleetwatch_service_info{service="collector",site="s",location="l",version="1.2.3"} 1\n', '1.2.3'],
+    ['# HELP x\nfleetwatch_service_info{version="2.0.0-rc.1",service="aggregator"} 1', '2.0.0-rc.1'],
+    ['fleetwatch_service_info{service="collector"} 1', null],
+    ['other_metric{version="9"} 1', null],
+  ])('%j → %s', (text, version) => expect(versionFromMetrics(text)).toBe(version));
+});
+
+describe('snapshot', () => {
+  it.each([
+    [{ password: 'p' }, { password: REDACTED }],
+    [{ smtp: { Password: 'p', host: 'h' } }, { smtp: { Password: REDACTED, host: 'h' } }],
+    [{ headers: [{ name: 'x', authorization: 'Bearer t' }] }, { headers: [{ name: 'x', authorization: REDACTED }] }],
+    [
+      { apiKey: 'k', api_key: 'k', webhookUrl: 'https://hooks/x' },
+      { apiKey: REDACTED, api_key: REDACTED, webhookUrl: REDACTED },
+    ],
+    [
+      { token: null, secret: '' },
+      { token: null, secret: '' },
+    ],
+    [
+      { name: 'passes', interval: 5 },
+      { name: 'passes', interval: 5 },
+    ],
+  ])('redacts %j', (input, output) => expect(redactSecrets(input)).toEqual(output));
+
+  it('hashes the canonical JSON: the same content in another order hashes alike', () => {
+    const areas = (checks: { key: string; b: number; a: number }[]) => ({
+      checks,
+      alertRules: [],
+      channels: [],
+      properties: [],
+      statusPages: [],
+      usersAndRoles: [],
+      componentVersions: [],
+    });
+    const one = finishSnapshot(
+      's',
+      1,
+      areas([
+        { key: 'b', b: 1, a: 2 },
+        { key: 'a', b: 1, a: 2 },
+      ]),
+      0,
+    );
+    const two = finishSnapshot(
+      's',
+      1,
+      areas([
+        { key: 'a', a: 2, b: 1 },
+        { key: 'b', a: 2, b: 1 },
+      ]),
+      0,
+    );
+    expect(one.hash).toBe(two.hash);
+    expect(one.areas.checks.map((c) => c.key)).toEqual(['a', 'b']);
+    expect(finishSnapshot('s', 1, areas([{ key: 'a', a: 3, b: 1 }]), 0).hash).not.toBe(one.hash);
+    expect(canonicalJson({ b: [1, { d: 1, c: undefined }], a: 'x' })).toBe('{"a":"x","b":[1,{"d":1}]}');
+  });
+});
