@@ -75,6 +75,22 @@ describe('sign-in from a browser', () => {
     expect((await gw.request('GET', '/api/v1/auth/session', { token })).status).toBe(404);
   });
 
+  it('refuses a sign-in posted from a foreign page (login CSRF), accepts one from this or an allowed origin', async () => {
+    const body = { username: 'admin', password: ADMIN_PASSWORD };
+    const foreign = await gw.request('POST', '/api/v1/auth/session', {
+      body,
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.getSetCookie()).toEqual([]);
+    expect((await gw.request('POST', '/api/v1/auth/session', { body, headers: { origin: gw.url } })).status).toBe(200);
+    const allowed = await gw.request('POST', '/api/v1/auth/session', {
+      body,
+      headers: { origin: 'https://ops.example' },
+    });
+    expect(allowed.status).toBe(200);
+  });
+
   it('answers 401 without a cookie or with a forged one, and 401 for a wrong password', async () => {
     expect((await gw.request('GET', '/api/v1/auth/me')).status).toBe(401);
     const forged = await gw.request('GET', '/api/v1/auth/me', {

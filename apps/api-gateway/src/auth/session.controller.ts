@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
 import {
   ApiNoContentResponse,
   ApiOkResponse,
@@ -14,11 +14,13 @@ import {
   loginRequestSchema,
   UserRole,
 } from '@fleetwatch/contracts';
-import { NotFoundError } from '@fleetwatch/domain';
+import { ForbiddenError, NotFoundError } from '@fleetwatch/domain';
+import type { GatewayConfig } from '../config';
+import { GATEWAY_CONFIG } from '../tokens';
 import { ApiZodBody, errorBodySchema, responseSchemaOf } from '../web/openapi';
 import { Public, RequireRole } from './access.decorator';
 import { AuthService } from './auth.service';
-import { cookieAttributes, CSRF_COOKIE, csrfTokenFor, SESSION_COOKIE } from './browser-session';
+import { checkOrigin, cookieAttributes, CSRF_COOKIE, csrfTokenFor, SESSION_COOKIE } from './browser-session';
 import { parseCookies, serializeCookie } from './cookies';
 import { CurrentPrincipal, Principal } from './principal';
 
@@ -30,6 +32,11 @@ export function setSessionCookies(request: FastifyRequest, reply: FastifyReply, 
   };
   appendSetCookie(reply, serializeCookie(SESSION_COOKIE, token, cookieAttributes(options, true)));
   appendSetCookie(reply, serializeCookie(CSRF_COOKIE, csrfTokenFor(token), cookieAttributes(options, false)));
+}
+
+function headerOf(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 function appendSetCookie(reply: FastifyReply, value: string): void {
@@ -52,7 +59,10 @@ export function clearSessionCookies(request: FastifyRequest, reply: FastifyReply
 @ApiTags('auth')
 @Controller('api/v1/auth/session')
 export class SessionController {
-  constructor(private readonly auth: AuthService) {}
+  constructor(
+    private readonly auth: AuthService,
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+  ) {}
 
   @Post()
   @Public()
@@ -73,6 +83,14 @@ export class SessionController {
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<BrowserSessionResponse> {
+    // A page elsewhere must not sign the browser in to an account of its choosing (login CSRF).
+    const origin = checkOrigin(
+      { origin: headerOf(request, 'origin'), referer: headerOf(request, 'referer') },
+      request.host,
+      this.config.allowedOrigins,
+      false,
+    );
+    if (!origin.ok) throw new ForbiddenError(`cross-origin sign-in refused: ${origin.reason}`);
     const { token, expiresAt, user } = await this.auth.login(loginRequestSchema.parse(body), request.ip);
     setSessionCookies(request, reply, token, new Date(expiresAt));
     return { expiresAt, user, csrfToken: csrfTokenFor(token) };
