@@ -132,14 +132,15 @@ async function startFleetSim({ members = 3, defaults = {}, port = 0, host = '127
     if (!member) return void res.writeHead(404).end();
     const path = m[2];
     requests.push({ member: member.name, path, authorized: req.headers.authorization !== undefined });
-    load.inFlight++;
-    load.maxInFlight = Math.max(load.maxInFlight, load.inFlight);
-    res.on('close', () => load.inFlight--);
     if (member.hang) {
       hanging.add(res);
       res.on('close', () => hanging.delete(res));
       return;
     }
+    // Answered requests in flight (a hanging one is not counted: its client may have given up).
+    load.inFlight++;
+    load.maxInFlight = Math.max(load.maxInFlight, load.inFlight);
+    res.on('close', () => load.inFlight--);
     setTimeout(() => {
       if (member.redirectTo) {
         res.writeHead(302, { location: `${member.redirectTo}${path}${m[3] ? `?${m[3]}` : ''}` }).end();

@@ -128,7 +128,7 @@ describe('a poll cycle', () => {
     sim.setBehaviour('flaky', { redirectTo: undefined });
   });
 
-  it('keeps at most `concurrency` members in flight and ends at the overall timeout with hanging members', async () => {
+  it('keeps at most `concurrency` members in flight; a hanging member gives its worker back at the member timeout', async () => {
     const many = await startFleetSim({
       members: Array.from({ length: 20 }, (_, i) => ({ hang: i < 2 })),
       defaults: { latencyMs: 50 },
@@ -137,15 +137,37 @@ describe('a poll cycle', () => {
       const members = membersOf(many.members);
       await configure(members);
       const t0 = Date.now();
-      const r = await new FleetPoller(cache, sites, { concurrency: 4, timeoutMs: 1_500 }).cycle(members);
-      const took = Date.now() - t0;
-      expect(took).toBeGreaterThanOrEqual(1_400);
-      expect(took).toBeLessThan(3_000);
-      expect(r).toMatchObject({ ok: 18, failed: 2 });
+      const r = await new FleetPoller(cache, sites, { concurrency: 4, timeoutMs: 5_000, memberTimeoutMs: 700 }).cycle(
+        members,
+      );
+      expect(Date.now() - t0).toBeLessThan(4_000);
+      expect(r).toMatchObject({ ok: 18, failed: 2, notStarted: 0 });
       // Each member's three requests go together: 4 members → at most 12 requests at once.
       expect(many.load.maxInFlight).toBeLessThanOrEqual(12);
       expect(many.load.maxInFlight).toBeGreaterThan(3);
+      expect((await cache.get(many.members[0].name))?.attempt.error).toContain('member timeout');
+    } finally {
+      await many.close();
+    }
+  });
+
+  it('ends at the overall timeout when members hang longer: open requests aborted, the rest not started', async () => {
+    const many = await startFleetSim({ members: Array.from({ length: 6 }, (_, i) => ({ hang: i < 2 })) });
+    try {
+      const members = membersOf(many.members);
+      await configure(members);
+      const t0 = Date.now();
+      const r = await new FleetPoller(cache, sites, {
+        concurrency: 2,
+        timeoutMs: 1_500,
+        memberTimeoutMs: 60_000,
+      }).cycle(members);
+      const took = Date.now() - t0;
+      expect(took).toBeGreaterThanOrEqual(1_400);
+      expect(took).toBeLessThan(3_000);
+      expect(r).toMatchObject({ ok: 0, failed: 6, notStarted: 4 });
       expect((await cache.get(many.members[0].name))?.attempt.error).toContain('overall poll timeout');
+      expect((await cache.get(many.members[5].name))?.attempt.error).toContain('not polled');
     } finally {
       await many.close();
     }

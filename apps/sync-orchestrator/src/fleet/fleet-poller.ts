@@ -12,6 +12,8 @@ import { pollMember, type MemberPoll } from './member-client';
 export interface PollCycleOptions {
   concurrency: number;
   timeoutMs: number;
+  /** One member's limit (default: half the overall timeout, at most 5 s), so hanging members cannot hold every worker. */
+  memberTimeoutMs?: number;
   flowMinutes?: number;
 }
 
@@ -41,16 +43,29 @@ export class FleetPoller {
       this.options.timeoutMs,
     );
     const results = new Map<string, { at: number; durationMs: number; poll?: MemberPoll; error?: string }>();
+    const memberTimeoutMs = this.options.memberTimeoutMs ?? Math.min(5_000, Math.ceil(this.options.timeoutMs / 2));
     let next = 0;
     const worker = async () => {
       while (next < members.length && !abort.signal.aborted) {
         const member = members[next++];
         const t0 = now();
+        // One signal per member: its requests' listeners go with it, and a member that hangs
+        // gives its worker back after memberTimeoutMs instead of holding it to the overall timeout.
+        const own = new AbortController();
+        const onOverall = () => own.abort(abort.signal.reason);
+        abort.signal.addEventListener('abort', onOverall, { once: true });
+        const timer = setTimeout(
+          () => own.abort(new Error(`no answer within ${memberTimeoutMs} ms (member timeout)`)),
+          memberTimeoutMs,
+        );
         try {
-          const poll = await this.pollOne(member, abort.signal);
+          const poll = await this.pollOne(member, own.signal);
           results.set(member.name, { at: now(), durationMs: now() - t0, poll });
         } catch (err) {
           results.set(member.name, { at: now(), durationMs: now() - t0, error: messageOf(err) });
+        } finally {
+          clearTimeout(timer);
+          abort.signal.removeEventListener('abort', onOverall);
         }
       }
     };

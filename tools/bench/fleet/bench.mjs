@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+// Fleet polling benchmark (issue 19): a leader sync-orchestrator (from dist/) polling 1,000
+// simulated members (tools/fleet-sim in its own process) that answer after --latency ms.
+//
+//   node tools/bench/fleet/bench.mjs [--members 1000 --latency 50
+//       --cycles 3 --hang 0.1 --json]
+//
+// A. All members answer: --cycles poll cycles (interval 10 s, overall timeout 9 s); each cycle's
+//    duration from the leader's own log line, the leader's RSS (max of 1 s readings).
+// B. --hang of the members never answer: one cycle with the default 25 s overall timeout (interval
+//    30 s) — it must end at the timeout with the others polled, not wait for the hanging ones.
+// Each scenario gets a throwaway database (migrated), vhost and Redis prefix, removed afterwards.
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { serviceEnv, serviceNodeArgs } from '../../launcher/common.mjs';
+import { parseArgs } from '../lib/args.mjs';
+import { codeVersion, rssMb } from '../lib/procs.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const args = parseArgs(process.argv.slice(2), { members: 1000, latency: 50, cycles: 3, hang: 0.1, json: false });
+const PG = process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const MGMT = process.env.BENCH_RABBIT_MGMT ?? 'http://127.0.0.1:15672';
+const AUTH = `Basic ${Buffer.from('guest:guest').toString('base64')}`;
+const run = `bench_fleet_${Date.now().toString(36)}`;
+const work = mkdtempSync(join(tmpdir(), 'fw-bench-fleet-'));
+const cleanups = [];
+
+// A private copy of a fresh build (under the repository, so node_modules resolve): another
+// build elsewhere empties dist/ and would pull files from under a running leader.
+const dist = join(root, 'tmp', run);
+function privateDist() {
+  const b = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
+  if (b.status !== 0) throw new Error(`build: ${b.stderr}`);
+  mkdirSync(dist, { recursive: true });
+  cpSync(join(root, 'dist'), join(dist, 'dist'), { recursive: true });
+  cleanups.push(() => rmSync(dist, { recursive: true, force: true }));
+}
+
+async function database(name) {
+  const admin = new pg.Client({ connectionString: PG });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = PG.replace(/\/[^/]*$/, `/${name}`);
+  cleanups.push(async () => {
+    const c = new pg.Client({ connectionString: PG });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await c.end();
+  });
+  const m = spawnSync(process.execPath, [join(root, 'tools/db/migrate.mjs')], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: url },
+    stdio: 'pipe',
+  });
+  if (m.status !== 0) throw new Error(`migrate: ${m.stderr}`);
+  return url;
+}
+
+async function vhost(name) {
+  const res = await fetch(`${MGMT}/api/vhosts/${name}`, { method: 'PUT', headers: { authorization: AUTH } });
+  if (!res.ok) throw new Error(`vhost: ${res.status}`);
+  await fetch(`${MGMT}/api/permissions/${name}/guest`, {
+    method: 'PUT',
+    headers: { authorization: AUTH, 'content-type': 'application/json' },
+    body: JSON.stringify({ configure: '.*', write: '.*', read: '.*' }),
+  });
+  cleanups.push(() => fetch(`${MGMT}/api/vhosts/${name}`, { method: 'DELETE', headers: { authorization: AUTH } }));
+  return `amqp://guest:guest@127.0.0.1:5672/${name}`;
+}
+
+function startSim(hang) {
+  const config = join(work, `members-${hang}.json`);
+  const child = spawn(
+    process.execPath,
+    [
+      join(root, 'tools/fleet-sim/fleet-sim.cjs'),
+      ...['--members', String(args.members), '--latency', String(args.latency), '--port', '0'],
+      ...['--hang', String(hang), '--token', 'bench-token', '--config-out', config],
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  cleanups.push(() => child.kill('SIGTERM'));
+  return new Promise((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve({ child, config, info: JSON.parse(String(d).split('\n')[0]) }));
+    child.once('exit', (code) => reject(new Error(`fleet-sim exited ${code}`)));
+  });
+}
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** Runs a leader until `cycles` poll cycles are logged; returns them with the RSS readings. */
+async function leader(name, config, { interval, timeout, cycles }) {
+  const [databaseUrl, amqpUrl] = await Promise.all([database(`${run}_${name}`), vhost(`${run}_${name}`)]);
+  const child = spawn(
+    process.execPath,
+    [...serviceNodeArgs('sync-orchestrator'), join(dist, 'dist/apps/sync-orchestrator/src/main.js')],
+    {
+      cwd: root,
+      env: serviceEnv({
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        AMQP_URL: amqpUrl,
+        FLEETWATCH_REDIS_PREFIX: `${run}:${name}:`,
+        SYNC_ORCHESTRATOR_PORT: String(await freePort()),
+        FLEETWATCH_ROLE: 'leader',
+        FLEETWATCH_LEADER_CONFIG: config,
+        FLEET_SIM_TOKEN: 'bench-token',
+        FLEET_POLL_INTERVAL_SECONDS: String(interval),
+        FLEET_POLL_TIMEOUT_SECONDS: String(timeout),
+        FLEETWATCH_DEFAULT_ALERT_RULES: 'false',
+        FLEETWATCH_ENCRYPTION_KEY: 'c'.repeat(64),
+        LOG_LEVEL: 'info',
+      }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  cleanups.push(() => child.kill('SIGTERM'));
+  const seen = [];
+  const rss = [];
+  const sampler = setInterval(() => rss.push(rssMb(child.pid)), 1000);
+  let buffer = '';
+  let tail = '';
+  child.stderr.on('data', (d) => (tail = (tail + d).slice(-4000)));
+  await new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`leader exited ${code}: ${tail}`)));
+    child.stdout.on('data', (d) => {
+      buffer += d;
+      let i;
+      while ((i = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        if (!line.includes('fleet poll cycle')) continue;
+        const entry = JSON.parse(line);
+        seen.push({ durationMs: entry.durationMs, ok: entry.ok, failed: entry.failed, notStarted: entry.notStarted });
+        if (seen.length >= cycles) resolve();
+      }
+    });
+  });
+  clearInterval(sampler);
+  child.kill('SIGTERM');
+  return { cycles: seen, rssMaxMb: Math.max(...rss.filter(Number.isFinite)) };
+}
+
+let code = 0;
+try {
+  privateDist();
+  const a = await startSim(0);
+  const allAnswer = await leader('a', a.config, { interval: 10, timeout: 9, cycles: args.cycles });
+  a.child.kill('SIGTERM');
+  const b = await startSim(args.hang);
+  const hanging = await leader('b', b.config, { interval: 30, timeout: 25, cycles: 1 });
+  b.child.kill('SIGTERM');
+  const result = {
+    code: codeVersion(root),
+    members: args.members,
+    latencyMs: args.latency,
+    allAnswer,
+    hanging: { ratio: args.hang, timeoutMs: 25_000, ...hanging },
+  };
+  const durations = allAnswer.cycles.map((c) => c.durationMs);
+  if (args.json) console.log(JSON.stringify(result));
+  else {
+    console.log(
+      `fleet: ${args.members} members at ${args.latency} ms — cycles ${durations.join(', ')} ms ` +
+        `(goal < 5000), leader RSS max ${allAnswer.rssMaxMb.toFixed(0)} MB; ` +
+        `${Math.round(args.hang * 100)} % hanging: cycle ${hanging.cycles[0].durationMs} ms with timeout 25000 ` +
+        `(ok ${hanging.cycles[0].ok}, failed ${hanging.cycles[0].failed}), RSS max ${hanging.rssMaxMb.toFixed(0)} MB`,
+    );
+  }
+  if (Math.max(...durations) >= 5000 || hanging.cycles[0].durationMs > 26_000) code = 1;
+} catch (err) {
+  console.error(err);
+  code = 2;
+} finally {
+  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+  rmSync(work, { recursive: true, force: true });
+}
+process.exit(code);
