@@ -1,10 +1,13 @@
 import { useEffect, useState } from 'react';
 import { useQueryClient, type QueryClient } from '@tanstack/react-query';
+import type { TargetView } from '@fleetwatch/contracts';
 import { keys } from './api/queries';
+import { patchList, patchTarget, type StatusEvent } from './live-patch';
 
 // Live updates over the gateway's WebSocket (/ws, protocol `fleetwatch.v1`): the page
-// subscribes to status changes and, on each, invalidates the queries they affect (at
-// most once per INVALIDATE_MS, so a storm of changes costs one refetch, not thousands).
+// subscribes to status changes, shows each at once in the cached lists and target (no
+// request), then invalidates the queries they affect (at most once per INVALIDATE_MS, so a
+// storm of changes costs one refetch, not thousands).
 // The browser sends the session cookie with the upgrade; no token is offered. While no
 // socket is open (a gateway without /ws, a restart) queries poll every LIVE_POLL_MS and
 // the socket is retried with backoff. Close 4401 means the session ended: sign in again.
@@ -19,7 +22,7 @@ export type LiveState = 'connecting' | 'live' | 'polling';
 /** Server messages this page acts on (the rest of the protocol is ignored). */
 type ServerMessage =
   | { type: 'ready' }
-  | { type: 'status.changed'; event?: { targetId?: string } }
+  | { type: 'status.changed'; event?: StatusEvent }
   | { type: 'target'; target?: { id?: string } }
   | { type: 'host-metrics'; hostId?: string }
   | { type: string };
@@ -36,6 +39,15 @@ function invalidator(queryClient: QueryClient) {
     for (const id of targets) void queryClient.invalidateQueries({ queryKey: keys.target(id) });
   };
   return {
+    status(e: StatusEvent | undefined) {
+      if (e?.targetId) {
+        queryClient.setQueriesData<TargetView[]>({ queryKey: [...keys.all, 'targets', 'list'] }, (list) =>
+          patchList(list, e),
+        );
+        queryClient.setQueryData<TargetView>(keys.target(e.targetId), (t) => (t ? patchTarget(t, e) : t));
+      }
+      this.target(e?.targetId);
+    },
     target(id: string | undefined) {
       if (id) pending.add(id);
       timer ??= setTimeout(flush, INVALIDATE_MS);

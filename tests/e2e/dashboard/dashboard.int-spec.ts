@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Browser, Page } from 'playwright-core';
@@ -41,6 +41,8 @@ const expected = countsOf(seeded);
 const HOST = 'dash-host-1';
 
 let site: E2eSite;
+let redis: Redis;
+let store: LiveStateStore;
 let browser: Browser;
 let page: Page;
 let watch: PageWatch;
@@ -58,11 +60,10 @@ beforeAll(async () => {
       : join(site.dir, 'screenshots');
   mkdirSync(shots, { recursive: true });
 
-  const redis = new Redis(testEnv().redisUrl, { keyPrefix: site.redisPrefix, lazyConnect: true });
+  redis = new Redis(testEnv().redisUrl, { keyPrefix: site.redisPrefix, lazyConnect: true });
   await redis.connect();
-  const store = new LiveStateStore(redis, { keyPrefix: site.redisPrefix });
+  store = new LiveStateStore(redis, { keyPrefix: site.redisPrefix });
   for (let i = 0; i < seeded.length; i += 500) await store.writeTargets(seeded.slice(i, i + 500));
-  redis.disconnect();
 
   await Promise.all([
     site.start('sync-orchestrator'),
@@ -77,6 +78,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (figures.length) process.stdout.write(`\ndashboard in Chromium:\n${figures.join('\n')}\n\n`);
   await browser?.close();
+  redis?.disconnect();
   await site?.stop();
 });
 
@@ -212,6 +214,47 @@ describe('dashboard in Chromium', () => {
     // (10,000 rows take seconds a jump, a window of 30 takes milliseconds).
     if (process.env['FW_BENCH'] === '1') expect(workP95).toBeLessThan(16);
     else expect(percentile(r.work, 50)).toBeLessThan(2000);
+  });
+
+  // The gateway's WebSocket (issue 17, gateway side) — skipped only on a build without it.
+  const withSocket = existsSync(join(__dirname, '../../../dist/apps/api-gateway/src/ws/ws.route.js')) ? it : it.skip;
+  withSocket('a status change reaches the open page over the WebSocket, without a reload, within 5 s', async () => {
+    await page.locator('[data-testid="targets-scroller"]').evaluate((el) => (el.scrollTop = 0));
+    await page.locator('[data-live="live"]').waitFor({ timeout: 30_000 });
+    const row = page.locator(`[data-target="${seedId(2)}"] .fw-status`).first();
+    expect(await row.innerText()).toBe('UP');
+    // What the aggregator does on a transition: the live view, then the event on the status channel.
+    const now = Date.now();
+    const down = {
+      ...seeded[2],
+      status: TargetStatus.Down,
+      previousStatus: TargetStatus.Up,
+      since: now,
+      lastSeen: now,
+      seq: 2,
+    };
+    for (const loc of Object.values(down.locations))
+      Object.assign(loc, { status: TargetStatus.Down, observedAt: now, lastSeen: now });
+    await store.writeTargets([down]);
+    const started = Date.now();
+    await store.publishStatusChange(
+      JSON.stringify({
+        targetId: seedId(2),
+        kind: 'instance',
+        location: null,
+        from: 'UP',
+        to: 'DOWN',
+        reason: 'e2e',
+        at: new Date(now).toISOString(),
+        sequence: 2,
+      }),
+    );
+    await waitFor(async () => (await row.innerText()) === 'DOWN', {
+      timeoutMs: 5_000,
+      intervalMs: 100,
+      description: `${seedId(2)} DOWN on the page`,
+    });
+    figures.push(`status change published → shown on the open page: ${Date.now() - started} ms`);
   });
 
   it('a target opens its detail page', async () => {
