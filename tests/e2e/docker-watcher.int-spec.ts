@@ -265,4 +265,31 @@ describe('docker watcher', () => {
     await statusIs('flood-119', 'UP', 'flood-119 UP');
     expect((await watcherMetrics())['fleetwatch_watcher_resyncs_total']).toBeGreaterThanOrEqual(2);
   });
+
+  it('a container recreated under the same name while no watcher ran stays UP (its old id is not reported removed)', async () => {
+    const settled = () =>
+      waitFor(async () => (await watcherMetrics())['fleetwatch_pusher_pending'] === 0, {
+        timeoutMs: 30_000,
+        description: 'the watcher has nothing left to send',
+      });
+    await killWatcher('SIGTERM');
+    engine.add({ name: 'recreated-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    await startWatcher();
+    await statusIs('recreated-1', 'UP', 'recreated-1 UP');
+    await settled();
+    await new Promise((r) => setTimeout(r, 1_000)); // the ledger is written within 0.5 s of an acceptance
+    await killWatcher('SIGKILL');
+    // `docker compose up` with a new image: the container is replaced by one with the same name and a new id.
+    engine.act('recreated-1', 'destroy');
+    engine.add({ name: 'recreated-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    await startWatcher();
+    await waitFor(async () => (await watcherMetrics())['fleetwatch_watcher_resyncs_total'] >= 1, {
+      timeoutMs: 30_000,
+      description: 'the restarted watcher resynced',
+    });
+    await settled();
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await target('recreated-1')) as unknown).toMatchObject({ status: 'UP' });
+    expect((await storedPerInstance())['recreated-1']).not.toContain('stopped');
+  });
 });

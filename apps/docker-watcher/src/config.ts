@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { env, parseEnv } from '@fleetwatch/config';
 import { z } from 'zod';
@@ -61,10 +61,13 @@ export function loadDockerWatcherConfig(source: Record<string, string | undefine
 }
 export type DockerWatcherConfig = ReturnType<typeof loadDockerWatcherConfig>;
 
-/** The state file: as set, none for `off`, else one per engine, prefix and filter under the temporary directory. */
+/**
+ * The state file: as set, none for `off`, else one per engine, prefix and filter in `~/.fleetwatch` (created
+ * 0700: a world-writable directory such as /tmp would let another user plant or block the file).
+ */
 function stateFileOf(set: string | undefined, identity: string[]): string | undefined {
   if (set === 'off') return undefined;
   if (set) return set;
   const key = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
-  return join(tmpdir(), `fleetwatch-docker-watcher-${key}.json`);
+  return join(homedir(), '.fleetwatch', `docker-watcher-${key}.json`);
 }

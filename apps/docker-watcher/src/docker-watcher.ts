@@ -36,8 +36,6 @@ export interface DockerWatcherStats {
   watched: number;
 }
 
-const IN_FLIGHT_MAX = 100_000;
-
 interface Known {
   /** The last update sent. */
   updateId: string;
@@ -66,9 +64,8 @@ export class DockerWatcher {
     watched: 0,
   };
   private readonly known = new Map<string, Known>();
-  /** Updates were given up on (queue overflow, refused): resync once the ingest accepts again. */
+  /** Updates were pushed out of the full queue: resync once the ingest accepts again. */
   private resyncWanted = false;
-  private resyncing = false;
   /** Updates queued and not yet accepted, by the id they were sent with: recorded in the ledger once accepted. */
   private readonly inFlight = new Map<string, { id: string; base: string | null; name: string; image?: string }>();
   private running = false;
@@ -91,25 +88,39 @@ export class DockerWatcher {
         if (sent.base === null) this.ledger.forget(sent.id);
         else this.ledger.accepted(sent.id, sent.base, sent.name, sent.image);
       }
-      // The ingest takes updates again after some were given up on: resync, sending current states anew.
-      if (this.resyncWanted && this.stats.connected && !this.resyncing) {
+      // The ingest takes updates again after some were pushed out of the full queue: resync — through a
+      // reconnect, so it runs where every resync runs, before the events are followed, never beside them.
+      if (this.resyncWanted && this.stats.connected) {
         this.resyncWanted = false;
-        void this.resync().catch((e: unknown) =>
-          this.log.warn('resync after dropped updates failed', { error: (e as Error).message }),
-        );
+        this.log.warn('updates were dropped from the full push queue: resyncing to send current states again');
+        (this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
       }
     });
-    pusher.onDropped((updates) => {
+    pusher.onDropped((updates, reason) => {
+      // A refused update (the ingest named it invalid) would be refused again: not resent, as before.
+      if (reason !== 'overflow') {
+        for (const u of updates) this.inFlight.delete(u.updateId as string);
+        return;
+      }
       for (const u of updates) {
         const sent = this.inFlight.get(u.updateId as string);
         if (!sent) continue;
         this.inFlight.delete(u.updateId as string);
+        const accepted = this.ledger.all.get(sent.id)?.history ?? [];
         const k = this.known.get(sent.id);
-        // Still the container's latest: it was never delivered, so the next resync must send its state again.
-        if (k && k.updateId === u.updateId) {
-          const accepted = this.ledger.all.get(sent.id)?.history ?? [];
+        if (sent.base === null) {
+          // A removal never delivered: known again, so the resync (not listing it) reports it removed again.
+          if (!k)
+            this.known.set(sent.id, {
+              updateId: '',
+              history: [...accepted],
+              name: sent.name,
+              ...(sent.image ? { image: sent.image } : {}),
+            });
+        } else if (k && k.updateId === u.updateId) {
+          // Still the container's latest: never delivered, so the resync must send its state again.
           this.known.set(sent.id, { ...k, updateId: accepted[accepted.length - 1] ?? '', history: [...accepted] });
-        }
+        } else continue;
         this.resyncWanted = true;
       }
     });
@@ -223,16 +234,9 @@ export class DockerWatcher {
 
   /** Lists, inspects and reports every matching container; the ones no longer listed are reported removed. */
   async resync(): Promise<void> {
-    this.resyncing = true;
-    try {
-      await this.resyncOnce();
-    } finally {
-      this.resyncing = false;
-    }
-  }
-
-  private async resyncOnce(): Promise<void> {
     const started = performance.now();
+    // Removals are judged against what was known when the listing was taken.
+    const knownBefore = [...this.known.keys()];
     const listed = await this.docker.listContainers({
       all: true,
       filters: this.filters(),
@@ -249,7 +253,17 @@ export class DockerWatcher {
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, this.opts.inspectConcurrency) }, worker));
-    for (const id of [...this.known.keys()]) if (!seen.has(id)) this.removed(id, undefined);
+    // A container recreated under the same name while no watcher ran (compose up with a new image) is not
+    // removed: its instance is the listed one. Its old id is only forgotten.
+    const listedNames = new Set(listed.map((c) => (c.Names?.[0] ?? '').replace(/^\//, '')).filter(Boolean));
+    for (const id of knownBefore) {
+      if (seen.has(id) || !this.known.has(id)) continue;
+      const name = this.known.get(id)?.name;
+      if (name && listedNames.has(name)) {
+        this.known.delete(id);
+        this.ledger.forget(id);
+      } else this.removed(id, undefined);
+    }
     this.stats.resyncs++;
     this.stats.lastResyncMs = Math.round(performance.now() - started);
     this.stats.lastResyncContainers = listed.length;
@@ -298,19 +312,20 @@ export class DockerWatcher {
       image: snapshot.Config?.Image,
     });
     this.stats.watched = this.known.size;
-    this.track(sent.updateId as string, {
-      id,
-      base,
-      name: this.known.get(id)?.name ?? id,
-      image: snapshot.Config?.Image,
-    });
-    this.pusher.enqueue(sent);
+    if (this.pusher.enqueue(sent))
+      this.track(sent.updateId as string, {
+        id,
+        base,
+        name: this.known.get(id)?.name ?? id,
+        image: snapshot.Config?.Image,
+      });
   }
 
   private track(updateId: string, sent: { id: string; base: string | null; name: string; image?: string }): void {
     this.inFlight.set(updateId, sent);
-    // Bounded: what the pusher dropped (queue overflow, refused) is never accepted.
-    if (this.inFlight.size > IN_FLIGHT_MAX) this.inFlight.delete(this.inFlight.keys().next().value as string);
+    // Bounded like the queue it mirrors (what is pushed out of it is removed by the drop listener anyway).
+    if (this.inFlight.size > this.pusher.capacity + 1_000)
+      this.inFlight.delete(this.inFlight.keys().next().value as string);
   }
 
   private removed(
@@ -325,8 +340,9 @@ export class DockerWatcher {
     // A container this watcher never saw and cannot name is nobody's target.
     if (!name && !before) return;
     const update = updateOfRemoved({ Id: id, Name: name, image: hint.image ?? before?.image }, at, this.mapping());
-    this.track(update.updateId as string, { id, base: null, name: name ?? id });
-    this.pusher.enqueue(update);
+    const image = hint.image ?? before?.image;
+    if (this.pusher.enqueue(update))
+      this.track(update.updateId as string, { id, base: null, name: name ?? id, ...(image ? { image } : {}) });
   }
 
   private sleep(ms: number): Promise<void> {

@@ -1,4 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import type { PushLog } from '@fleetwatch/pusher';
@@ -48,6 +49,12 @@ export class SentLedger {
     if (!this.file) return;
     let text: string;
     try {
+      // Only a file of our own: one planted by another user would choose what this watcher reports.
+      const st = await stat(this.file);
+      if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
+        this.log.warn('watcher state file belongs to another user: ignored', { file: this.file });
+        return;
+      }
       text = await readFile(this.file, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
@@ -93,18 +100,28 @@ export class SentLedger {
     this.timer.unref();
   }
 
-  /** Atomic: a temporary file renamed over the old one, so a crash mid-write leaves the previous ledger. */
+  /**
+   * Atomic and durable: a new temporary file (exclusive create, random name, 0600) written, synced and
+   * renamed over the old one, so a crash mid-write leaves the previous ledger. Writes are serialised.
+   */
   private write(): Promise<void> {
     const file = this.file;
     if (!file) return Promise.resolve();
     this.writing = this.writing.then(async () => {
       const body = JSON.stringify({ version: 1, containers: Object.fromEntries(this.entries) });
-      const tmp = `${file}.${process.pid}.tmp`;
+      const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
       try {
-        await mkdir(dirname(file), { recursive: true });
-        await writeFile(tmp, body, { mode: 0o600 });
+        await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+        const handle = await open(tmp, 'wx', 0o600);
+        try {
+          await handle.writeFile(body);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
         await rename(tmp, file);
       } catch (e) {
+        await unlink(tmp).catch(() => undefined);
         this.log.warn('watcher state file not written', { file, error: (e as Error).message });
       }
     });

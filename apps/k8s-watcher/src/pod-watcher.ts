@@ -98,6 +98,10 @@ export class PodWatcher {
     watched: 0,
   };
   private readonly known = new Map<string, Known>();
+  /** Queued updates by id → pod uid (until accepted or dropped). */
+  private readonly uidOf = new Map<string, string>();
+  /** Deletions queued and not yet accepted, by pod uid (with the deletion's update id). */
+  private readonly removing = new Map<string, Known>();
   private running = false;
   private informer: ListWatch<KubernetesObject> | null = null;
   /** True until the current informer's first list: a list with this false is a 410 relist. */
@@ -113,11 +117,33 @@ export class PodWatcher {
     private readonly opts: PodWatcherOptions,
     private readonly log: PushLog,
   ) {
-    // An update given up on (queue overflow, refused) was never delivered: forget it as the pod's latest, so the
-    // next relist (start, 410, the resync period) sends the pod's state again.
-    pusher.onDropped((updates) => {
-      const dropped = new Set(updates.map((u) => u.updateId));
-      for (const [uid, k] of this.known) if (dropped.has(k.updateId)) this.known.set(uid, { ...k, updateId: '' });
+    pusher.onAccepted((updates) => {
+      for (const u of updates) {
+        const uid = this.uidOf.get(u.updateId as string);
+        if (uid === undefined) continue;
+        this.uidOf.delete(u.updateId as string);
+        if (this.removing.get(uid)?.updateId === u.updateId) this.removing.delete(uid);
+      }
+    });
+    // An update pushed out of the full queue was never delivered: forgotten as the pod's latest (a deletion: the
+    // pod known again), so the next relist (start, 410, the resync period) sends it again. A refused one would be
+    // refused again: not resent.
+    pusher.onDropped((updates, reason) => {
+      for (const u of updates) {
+        const id = u.updateId as string;
+        const uid = this.uidOf.get(id);
+        if (uid === undefined) continue;
+        this.uidOf.delete(id);
+        const removal = this.removing.get(uid);
+        if (removal?.updateId === id) this.removing.delete(uid);
+        if (reason !== 'overflow') continue;
+        if (removal?.updateId === id) {
+          if (!this.known.has(uid)) this.known.set(uid, { ...removal, updateId: '' });
+        } else {
+          const k = this.known.get(uid);
+          if (k?.updateId === id) this.known.set(uid, { ...k, updateId: '' });
+        }
+      }
     });
   }
 
@@ -213,7 +239,7 @@ export class PodWatcher {
     for (const [uid, k] of [...this.known]) {
       if (seen.has(uid)) continue;
       this.known.delete(uid);
-      this.pusher.enqueue(updateOfDeletedPod({ metadata: { uid, name: k.name, namespace: k.namespace } }, now));
+      this.sendRemoval(uid, k, updateOfDeletedPod({ metadata: { uid, name: k.name, namespace: k.namespace } }, now));
     }
     this.lastRelist = Date.now();
     this.stats.relists++;
@@ -241,9 +267,10 @@ export class PodWatcher {
 
   private onDelete(pod: PodK8s): void {
     // A pod the relist found gone is already reported (the informer reports it after the list).
-    if (!this.known.delete(pod.metadata.uid)) return;
+    const k = this.known.get(pod.metadata.uid);
+    if (!k || !this.known.delete(pod.metadata.uid)) return;
     this.stats.events++;
-    this.pusher.enqueue(updateOfDeletedPod(pod, this.mapping(), new Date().toISOString()));
+    this.sendRemoval(pod.metadata.uid, k, updateOfDeletedPod(pod, this.mapping(), new Date().toISOString()));
     this.stats.watched = this.known.size;
   }
 
@@ -273,6 +300,18 @@ export class PodWatcher {
       name: pod.metadata.name,
     });
     if (before?.updateId === update.updateId) return;
-    this.pusher.enqueue(update);
+    this.send(pod.metadata.uid, update);
+  }
+
+  private send(uid: string, update: StatusUpdateInput): boolean {
+    if (!this.pusher.enqueue(update)) return false;
+    this.uidOf.set(update.updateId as string, uid);
+    // Bounded like the queue it mirrors (what is pushed out of it is removed by the drop listener anyway).
+    if (this.uidOf.size > this.pusher.capacity + 1_000) this.uidOf.delete(this.uidOf.keys().next().value as string);
+    return true;
+  }
+
+  private sendRemoval(uid: string, k: Known, update: StatusUpdateInput): void {
+    if (this.send(uid, update)) this.removing.set(uid, { ...k, updateId: update.updateId as string });
   }
 }

@@ -9,6 +9,9 @@ export interface PushLog {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
+/** Why updates were given up on: pushed out of a full queue, or refused by the ingest (a 4xx naming them). */
+export type DropReason = 'overflow' | 'refused';
+
 export interface StatusPusherOptions {
   /** Base URL of status-ingest (`http://127.0.0.1:3001`). */
   url: string;
@@ -129,23 +132,29 @@ export class StatusPusher {
 
   /** Validates and queues one update; false (logged, counted) when the contract refuses it. */
   private readonly acceptedListeners: Array<(updates: readonly StatusUpdateInput[]) => void> = [];
-  private readonly droppedListeners: Array<(updates: readonly StatusUpdateInput[]) => void> = [];
+  private readonly droppedListeners: Array<(updates: readonly StatusUpdateInput[], reason: DropReason) => void> = [];
 
   /**
    * Called with updates given up on — the oldest pushed out of a full queue, or refused by the ingest — so a
    * watcher can send the object's current state again later instead of believing it delivered.
    */
-  onDropped(listener: (updates: readonly StatusUpdateInput[]) => void): void {
+  onDropped(listener: (updates: readonly StatusUpdateInput[], reason: DropReason) => void): void {
     this.droppedListeners.push(listener);
   }
 
+  /** Updates the queue holds at most (a caller tracking what it queued bounds its own books by this). */
+  get capacity(): number {
+    return this.maxQueue;
+  }
+
   private tell(
-    listeners: ReadonlyArray<(updates: readonly StatusUpdateInput[]) => void>,
+    listeners: ReadonlyArray<(updates: readonly StatusUpdateInput[], reason: DropReason) => void>,
     updates: readonly StatusUpdateInput[],
+    reason: DropReason = 'refused',
   ): void {
     for (const listener of listeners) {
       try {
-        listener(updates);
+        listener(updates, reason);
       } catch (e) {
         this.opts.log.warn('push listener failed', { error: (e as Error).message });
       }
@@ -179,7 +188,7 @@ export class StatusPusher {
       if (oldest) pushedOut.push(oldest.update);
       over++;
     }
-    if (pushedOut.length > 0) this.tell(this.droppedListeners, pushedOut);
+    if (pushedOut.length > 0) this.tell(this.droppedListeners, pushedOut, 'overflow');
     if (over > 0) {
       this.stats.droppedOverflow += over;
       this.overflowUnlogged += over;
@@ -323,7 +332,7 @@ export class StatusPusher {
 
   private drop(updates: StatusUpdateInput[], status: number, reason: string): void {
     this.stats.droppedRefused += updates.length;
-    this.tell(this.droppedListeners, updates);
+    this.tell(this.droppedListeners, updates, 'refused');
     this.opts.log.error('updates refused by the ingest: dropped, not retried', {
       status,
       reason: redactText(reason.slice(0, 2000)),
