@@ -2,8 +2,7 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 // `ws` comes with @fastify/websocket (it is the gateway's WebSocket server) but is not a
 // direct dependency in package.json: add it there and this exception goes.
-// @ts-expect-error -- no @types/ws in the workspace: typed by ClientSocket below.
-import WsClientClass from 'ws'; // eslint-disable-line @nx/enforce-module-boundaries
+import WsClientClass from 'ws';
 import {
   TargetKind,
   TargetStatus,
@@ -70,7 +69,7 @@ interface ClientSocket {
   send(data: string): void;
   close(): void;
 }
-const WebSocket = WsClientClass as new (
+const WebSocket = WsClientClass as unknown as new (
   url: string,
   protocols: string[],
   options: { headers?: Record<string, string> },

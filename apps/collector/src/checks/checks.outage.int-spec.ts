@@ -88,9 +88,10 @@ it('a broker outage loses nothing: every result arrives once, in order, and the 
 
     // Every run's result arrived (the graceful stop published what was left), none twice per id. The last ones were
     // confirmed by the broker before the stop returned, but reach the tap's consumer a moment later: wait for them.
-    await waitFor(() => tap.unique().length >= runs, { timeoutMs: 5_000, description: `${runs} results at the tap` }).catch(
-      () => undefined,
-    );
+    await waitFor(() => tap.unique().length >= runs, {
+      timeoutMs: 5_000,
+      description: `${runs} results at the tap`,
+    }).catch(() => undefined);
     const unique = tap.unique();
     expect(unique.length).toBe(runs);
     for (const check of checks) {
