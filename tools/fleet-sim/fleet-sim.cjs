@@ -131,7 +131,12 @@ async function startFleetSim({ members = 3, defaults = {}, port = 0, host = '127
     const member = m && state.get(decodeURIComponent(m[1]));
     if (!member) return void res.writeHead(404).end();
     const path = m[2];
-    requests.push({ member: member.name, path, authorized: req.headers.authorization !== undefined });
+    requests.push({
+      member: member.name,
+      path,
+      query: m[3] ?? '',
+      authorized: req.headers.authorization !== undefined,
+    });
     if (member.hang) {
       hanging.add(res);
       res.on('close', () => hanging.delete(res));

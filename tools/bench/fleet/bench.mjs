@@ -13,7 +13,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -143,7 +143,13 @@ async function leader(name, config, { interval, timeout, cycles }) {
         buffer = buffer.slice(i + 1);
         if (!line.includes('fleet poll cycle')) continue;
         const entry = JSON.parse(line);
-        seen.push({ durationMs: entry.durationMs, ok: entry.ok, failed: entry.failed, notStarted: entry.notStarted });
+        seen.push({
+          durationMs: entry.durationMs,
+          pollMs: entry.pollMs,
+          ok: entry.ok,
+          failed: entry.failed,
+          notStarted: entry.notStarted,
+        });
         if (seen.length >= cycles) resolve();
       }
     });
@@ -164,19 +170,28 @@ try {
   b.child.kill('SIGTERM');
   const result = {
     code: codeVersion(root),
+    loadavg: loadavg(),
+    cores: cpus().length,
     members: args.members,
     latencyMs: args.latency,
     allAnswer,
     hanging: { ratio: args.hang, timeoutMs: 25_000, ...hanging },
   };
   const durations = allAnswer.cycles.map((c) => c.durationMs);
+  const polls = allAnswer.cycles.map((c) => c.pollMs);
+  const oks = allAnswer.cycles.map((c) => c.ok);
   if (args.json) console.log(JSON.stringify(result));
   else {
     console.log(
       `fleet: ${args.members} members at ${args.latency} ms — cycles ${durations.join(', ')} ms ` +
+        `(polling ${polls.join(', ')} ms; ok ${oks.join(', ')}) ` +
         `(goal < 5000), leader RSS max ${allAnswer.rssMaxMb.toFixed(0)} MB; ` +
-        `${Math.round(args.hang * 100)} % hanging: cycle ${hanging.cycles[0].durationMs} ms with timeout 25000 ` +
-        `(ok ${hanging.cycles[0].ok}, failed ${hanging.cycles[0].failed}), RSS max ${hanging.rssMaxMb.toFixed(0)} MB`,
+        `${Math.round(args.hang * 100)} % hanging: cycle ${hanging.cycles[0].durationMs} ms ` +
+        `(polling ${hanging.cycles[0].pollMs} ms) with timeout 25000 ` +
+        `(ok ${hanging.cycles[0].ok}, failed ${hanging.cycles[0].failed}), RSS max ${hanging.rssMaxMb.toFixed(0)} MB; ` +
+        `load average ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')} on ${cpus().length} cores`,
     );
   }
   if (Math.max(...durations) >= 5000 || hanging.cycles[0].durationMs > 26_000) code = 1;

@@ -15,7 +15,7 @@ import { loadLeaderConfig, type LeaderMember } from './leader-config';
 interface Sim {
   url: string;
   members: { name: string; url: string }[];
-  requests: { member: string; path: string; authorized: boolean }[];
+  requests: { member: string; path: string; query: string; authorized: boolean }[];
   load: { inFlight: number; maxInFlight: number };
   setBehaviour(name: string, b: Record<string, unknown>): void;
   close(): Promise<void>;
@@ -102,6 +102,10 @@ describe('a poll cycle', () => {
     expect(flaky?.attempt).toMatchObject({ ok: false, error: expect.stringContaining('answered 500') });
     expect(flaky?.good?.at).toBe(firstAt);
     expect(Date.parse(flaky?.attempt.at ?? '')).toBeGreaterThan(Date.parse(firstAt ?? ''));
+    // The second cycle asked `good` only for the minutes since its last point; it still holds the hour.
+    const flowAsks = sim.requests.filter((q) => q.member === 'good' && q.path === '/api/v1/metrics/flow');
+    expect(flowAsks.map((q) => q.query)).toEqual(['minutes=60', 'minutes=2']);
+    expect((await cache.get('good'))?.good?.flow?.points).toHaveLength(60);
     const row = await sites.find('flaky');
     expect(row).toMatchObject({ consecutiveFailures: 1, lastError: expect.stringContaining('500') });
     expect(row?.lastSuccessAt?.toISOString()).toBe(firstAt);
