@@ -73,9 +73,6 @@ export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): L
     const connect = () => {
       const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
       socket = new WebSocket(url);
-      socket.onopen = () => {
-        socket?.send(JSON.stringify({ type: 'subscribe', id: 'status', topic: 'status', filter: {} }));
-      };
       socket.onmessage = (e) => {
         let msg: ServerMessage;
         try {
@@ -84,6 +81,8 @@ export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): L
           return;
         }
         if (msg.type === 'ready') {
+          // Subscribe once the gateway says it is listening (a frame sent on open could arrive first).
+          socket?.send(JSON.stringify({ type: 'subscribe', id: 'status', topic: 'status', filter: {} }));
           backoff = 1_000;
           setState('live');
         } else if (msg.type === 'status.changed')

@@ -76,11 +76,14 @@ export interface PageWatch {
   csp: string[];
   /** Uncaught errors of the page's scripts. */
   errors: string[];
+  /** Text frames the page received on its WebSockets. */
+  socketFrames: string[];
 }
 
 /** Listens for CSP violations and script errors from the first document on. */
 export async function watchPage(page: Page): Promise<PageWatch> {
-  const watch: PageWatch = { csp: [], errors: [] };
+  const watch: PageWatch = { csp: [], errors: [], socketFrames: [] };
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => watch.socketFrames.push(String(f.payload))));
   // Injected by the browser's debugging protocol, not by the page: the CSP does not apply to it.
   await page.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (e) => {

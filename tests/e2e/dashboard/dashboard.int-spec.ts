@@ -255,6 +255,8 @@ describe('dashboard in Chromium', () => {
       description: `${seedId(2)} DOWN on the page`,
     });
     figures.push(`status change published → shown on the open page: ${Date.now() - started} ms`);
+    // It came over the socket (not by the 10 s polling).
+    expect(watch.socketFrames.some((f) => f.includes('"status.changed"') && f.includes(seedId(2)))).toBe(true);
   });
 
   it('a target opens its detail page', async () => {
