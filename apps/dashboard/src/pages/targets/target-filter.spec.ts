@@ -1,6 +1,14 @@
 import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import { describe, expect, it } from 'vitest';
-import { EMPTY_FILTER, filterToParams, matchesSearch, parseFilter, targetApiQuery, toggle } from './target-filter';
+import {
+  EMPTY_FILTER,
+  filterToParams,
+  matchesFilter,
+  matchesSearch,
+  parseFilter,
+  targetApiQuery,
+  toggle,
+} from './target-filter';
 
 describe('target filter in the URL', () => {
   it.each([
@@ -48,4 +56,16 @@ describe('target filter in the URL', () => {
   ])('search %j matches: %s', (q, expected) => {
     expect(matchesSearch(t, q)).toBe(expected);
   });
+});
+
+describe('matchesFilter (the API filter, in the page)', () => {
+  const t = { status: TargetStatus.Down, kind: TargetKind.Instance, tags: ['prod', 'team-1'] };
+  it.each([
+    [EMPTY_FILTER, true],
+    [{ ...EMPTY_FILTER, status: [TargetStatus.Down, TargetStatus.Stale] }, true],
+    [{ ...EMPTY_FILTER, status: [TargetStatus.Up] }, false],
+    [{ ...EMPTY_FILTER, kind: [TargetKind.Host] }, false],
+    [{ ...EMPTY_FILTER, tag: 'prod' }, true],
+    [{ ...EMPTY_FILTER, tag: 'pro' }, false],
+  ])('%j → %s', (f, expected) => expect(matchesFilter(t, f)).toBe(expected));
 });

@@ -62,3 +62,10 @@ export function matchesSearch(t: Pick<TargetView, 'id' | 'name' | 'tags' | 'labe
   if (t.tags.some((tag) => tag.toLowerCase().includes(needle))) return true;
   return Object.entries(t.labels).some(([k, v]) => `${k}=${v}`.toLowerCase().includes(needle));
 }
+
+/** The server-side part of the filter, applied in the page (to show a cached list at once while the API answers). */
+export function matchesFilter(t: Pick<TargetView, 'status' | 'kind' | 'tags'>, f: TargetFilter): boolean {
+  if (f.status.length && !f.status.includes(t.status)) return false;
+  if (f.kind.length && !f.kind.includes(t.kind)) return false;
+  return !f.tag || t.tags.includes(f.tag);
+}

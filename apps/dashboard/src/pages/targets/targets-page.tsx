@@ -1,11 +1,19 @@
 import { useEffect, useMemo, useState } from 'react';
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router';
-import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import { TargetKind, TargetStatus, type TargetView } from '@fleetwatch/contracts';
 import { Button, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
 import { fetchAllTargets, fetchStatusCounts, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
-import { filterToParams, matchesSearch, parseFilter, toggle, type TargetFilter } from './target-filter';
+import {
+  EMPTY_FILTER,
+  filterToParams,
+  matchesFilter,
+  matchesSearch,
+  parseFilter,
+  toggle,
+  type TargetFilter,
+} from './target-filter';
 import { TargetRows } from './target-rows';
 import './targets.css';
 
@@ -38,10 +46,16 @@ export function TargetsPage() {
     queryFn: ({ signal }) => fetchStatusCounts(signal),
     refetchInterval: LIVE_POLL_MS,
   });
+  const queryClient = useQueryClient();
   const list = useQuery({
     queryKey: keys.targets(filter),
     queryFn: ({ signal }) => fetchAllTargets(filter, signal),
-    placeholderData: keepPreviousData,
+    // While the API answers a new filter: the whole list, if cached, filtered here (a filter
+    // change shows at once); else the previous answer.
+    placeholderData: (previous) => {
+      const all = queryClient.getQueryData<TargetView[]>(keys.targets(EMPTY_FILTER));
+      return all ? all.filter((t) => matchesFilter(t, filter)) : previous;
+    },
     refetchInterval: LIVE_POLL_MS,
   });
   const rows = useMemo(() => (list.data ?? []).filter((t) => matchesSearch(t, filter.q)), [list.data, filter.q]);
