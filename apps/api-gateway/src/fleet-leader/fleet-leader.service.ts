@@ -109,11 +109,11 @@ export class FleetLeaderService {
   }
 
   async flow(minutes: number, now = Date.now()): Promise<LeaderFlowView> {
-    const since = Math.floor(now / 60_000) * 60_000 - (minutes - 1) * 60_000;
     const totals = new Map<number, FlowPoint>();
     const members = (await this.all()).map((m) => {
       const view = memberView(m.site, m.poll, now);
-      const points = m.poll?.good?.flow?.points.filter((p) => Date.parse(p.at) >= since) ?? null;
+      // The member's own last `minutes` points (its clock and minute boundaries, not the leader's).
+      const points = m.poll?.good?.flow?.points.slice(-minutes) ?? null;
       for (const p of points ?? []) {
         const at = Date.parse(p.at);
         const t = totals.get(at) ?? emptyPoint(p.at);

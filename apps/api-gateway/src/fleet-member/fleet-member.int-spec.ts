@@ -80,7 +80,8 @@ describe('GET /api/v1/status/report', () => {
       let report: MemberReport | undefined;
       for (let i = 0; i < 40; i++) {
         report = (await gw.request<MemberReport>('GET', '/api/v1/status/report', { token: admin })).body;
-        if (report.broker?.inFlight === 1 && report.broker.queued === 2) break;
+        const counted = report.broker?.queues.find((x) => x.name === q);
+        if (report.broker?.inFlight === 1 && report.broker.queued === 2 && counted?.consumers === 1) break;
         await new Promise((r) => setTimeout(r, 500));
       }
       const r = memberReportSchema.parse(report);
