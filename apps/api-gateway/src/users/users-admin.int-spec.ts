@@ -76,6 +76,13 @@ describe('PUT /api/v1/users/{id}/disabled', () => {
       body: { disabled: true },
     });
     expect(last.status).toBe(409);
+    // Nor demoted, even by itself: a disabled admin does not count as one (the site would have no admin to sign in).
+    const demote = await gw.request<ApiErrorBody>('PUT', `/api/v1/users/${other.body.id}/role`, {
+      token: otherToken,
+      body: { role: 'viewer' },
+    });
+    expect(demote.status).toBe(409);
+    expect(demote.body.error.message).toMatch(/last admin enabled/);
     await gw.request('PUT', `/api/v1/users/${me.body.id}/disabled`, { token: otherToken, body: { disabled: false } });
     admin = await gw.login('admin', ADMIN_PASSWORD);
 

@@ -4,6 +4,7 @@ import { ConflictError, ForbiddenError, InvalidError, NotFoundError } from '@fle
 import {
   DATABASE_CLIENT,
   DatabaseClient,
+  type DatabaseTransaction,
   runInTransaction,
   SessionsRepository,
   UserDisabledRepository,
@@ -54,13 +55,8 @@ export class UsersService {
     const user = await this.require(id);
     if (disable) {
       if (actor.kind === 'user' && actor.id === user.id) throw new ConflictError('you cannot disable yourself');
-      if (user.role === UserRole.Admin) {
-        const disabled = await this.disabled.listDisabled();
-        const enabledAdmins = (await this.users.list()).filter((u) => u.role === UserRole.Admin && !disabled.has(u.id));
-        if (enabledAdmins.length <= 1 && enabledAdmins[0]?.id === user.id)
-          throw new ConflictError(`cannot disable ${user.username}: it is the last enabled admin`);
-      }
       await runInTransaction(this.db, async (tx) => {
+        if (user.role === UserRole.Admin) await this.refuseLastAdmin(user, `cannot disable ${user.username}`, tx);
         await this.disabled.setDisabled(id, new Date(), tx);
         await this.sessions.revokeAllForUser(id, new Date(), tx);
       });
@@ -79,8 +75,8 @@ export class UsersService {
   async changeRole(id: string, role: UserRole): Promise<UserView> {
     const user = await this.require(id);
     if (user.role === role) return toUserView(user);
-    if (user.role === UserRole.Admin) await this.refuseLastAdmin(user, `cannot make ${user.username} ${role}`);
     const updated = await runInTransaction(this.db, async (tx) => {
+      if (user.role === UserRole.Admin) await this.refuseLastAdmin(user, `cannot make ${user.username} ${role}`, tx);
       const record = await this.users.setRole(id, role, tx);
       await this.sessions.revokeAllForUser(id, new Date(), tx);
       return record;
@@ -107,8 +103,11 @@ export class UsersService {
   async delete(actor: Principal, id: string): Promise<void> {
     const user = await this.require(id);
     if (actor.kind === 'user' && actor.id === user.id) throw new ConflictError('you cannot delete yourself');
-    if (user.role === UserRole.Admin) await this.refuseLastAdmin(user, `cannot delete ${user.username}`);
-    if (!(await this.users.delete(id))) throw new NotFoundError(`user ${id} not found`);
+    const deleted = await runInTransaction(this.db, async (tx) => {
+      if (user.role === UserRole.Admin) await this.refuseLastAdmin(user, `cannot delete ${user.username}`, tx);
+      return this.users.delete(id, tx);
+    });
+    if (!deleted) throw new NotFoundError(`user ${id} not found`);
   }
 
   private async replacePassword(id: string, password: string): Promise<void> {
@@ -125,9 +124,12 @@ export class UsersService {
     return user;
   }
 
-  /** Nobody may remove the last admin: the site would have no one to manage users. */
-  private async refuseLastAdmin(user: UserRecord, what: string): Promise<void> {
-    const admins = (await this.users.list()).filter((u) => u.role === UserRole.Admin);
-    if (admins.length <= 1 && admins[0]?.id === user.id) throw new ConflictError(`${what}: it is the last admin`);
+  /**
+   * Nobody may remove the last enabled admin (a disabled one cannot sign in: the site would have no one to
+   * manage users). Inside the removing transaction, serialised with every other such change.
+   */
+  private async refuseLastAdmin(user: UserRecord, what: string, tx: DatabaseTransaction): Promise<void> {
+    if ((await this.disabled.lockAndCountOtherEnabledAdmins(user.id, tx)) === 0)
+      throw new ConflictError(`${what}: it is the last admin enabled`);
   }
 }

@@ -24,7 +24,11 @@ export const statusEventsQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   /** The previous page's `nextCursor`. */
   cursor: storableText(200, 1)
-    .regex(/^\d{1,15}_[0-9a-f-]{36}$/, 'must be a nextCursor from the previous page')
+    // The id part is a UUID exactly (Postgres refuses anything else with a 22P02, a 500 here).
+    .regex(
+      /^\d{1,15}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+      'must be a nextCursor from the previous page',
+    )
     .optional(),
   /** Only this target's events. */
   targetId: storableText(300, 1).optional(),

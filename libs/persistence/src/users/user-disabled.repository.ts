@@ -44,4 +44,23 @@ export class UserDisabledRepository {
       .catch((err: unknown) => rethrow(err));
     return new Map(rows.map((r) => [r.id, new Date(r.disabled_at)]));
   }
+
+  /**
+   * Inside a transaction that removes an admin (role change, disable, delete): serialises every such change
+   * (a transaction-level advisory lock) and counts the enabled admins other than `id`. Two admins removing
+   * each other at once cannot both pass.
+   */
+  async lockAndCountOtherEnabledAdmins(id: string, tx: DatabaseTransaction): Promise<number> {
+    const client = queryClient(this.db, tx);
+    await client
+      .$executeRawUnsafe(`SELECT pg_advisory_xact_lock(hashtext('fleetwatch.users.enabled-admins'))`)
+      .catch((err: unknown) => rethrow(err));
+    const rows = await client
+      .$queryRawUnsafe<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1::uuid`,
+        isUuid(id) ? id : '00000000-0000-0000-0000-000000000000',
+      )
+      .catch((err: unknown) => rethrow(err));
+    return Number(rows[0]?.n ?? 0);
+  }
 }
