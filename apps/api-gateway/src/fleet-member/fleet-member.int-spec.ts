@@ -155,6 +155,11 @@ describe('GET /api/v1/system/snapshot/current', () => {
       token: admin,
       body: { username: 'olga', password: 'olga-password-1', role: 'operator' },
     });
+    const channel = await gw.request('POST', '/api/v1/channels', {
+      token: admin,
+      body: { type: 'webhook', name: 'ops', url: 'https://hooks.example.com/in', secret: 'canary-channel-SECRET' },
+    });
+    expect(channel.status).toBe(201);
     await new Promise((r) => setTimeout(r, SNAPSHOT_CACHE_MS));
     const text = (await gw.request('GET', '/api/v1/system/snapshot/current', { token: admin })).text;
     expect(text).not.toMatch(/argon2|passwordHash/);
@@ -166,6 +171,8 @@ describe('GET /api/v1/system/snapshot/current', () => {
     ]);
     expect(s.areas.componentVersions.map((c) => c.key)).toContain('api-gateway');
     expect(s.areas.alertRules).toEqual([]);
+    expect(s.areas.channels).toEqual([expect.objectContaining({ key: 'ops', type: 'webhook' })]);
+    expect(text).not.toContain('canary-channel-SECRET');
     expect(s.hash).toBe(createHash('sha256').update(canonicalJson(s.areas)).digest('hex'));
 
     // Within 5 s the same snapshot is served; after, the change shows.

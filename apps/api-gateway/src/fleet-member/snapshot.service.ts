@@ -9,7 +9,7 @@ import {
   type SnapshotItem,
 } from '@fleetwatch/contracts';
 import { SERVICE_IDENTITY, type ServiceIdentity } from '@fleetwatch/observability';
-import { UsersRepository } from '@fleetwatch/persistence';
+import { AlertConfigRepository, UsersRepository, type AlertConfigRecord } from '@fleetwatch/persistence';
 import { ConfigOwner } from '../checks/config-owner.service';
 import type { GatewayConfig } from '../config';
 import { GATEWAY_CONFIG } from '../tokens';
@@ -46,6 +46,12 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+/** An alert rule or channel keyed by its name (the same on every site; ids may differ). */
+const byName = (r: AlertConfigRecord): SnapshotItem => {
+  const { id: _id, ...spec } = r.spec;
+  return { ...spec, key: typeof r.spec.name === 'string' ? r.spec.name : r.id };
+};
+
 const byKey = (a: SnapshotItem, b: SnapshotItem) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 /** Areas sorted by key, secrets redacted, hashed: the same content gives the same hash on every site. */
@@ -72,8 +78,8 @@ export function finishSnapshot(
  * The site's current config snapshot (SPEC §8), rebuilt at most every 5 s: checks from the
  * configuration owner's head version (its config form, by name), users and roles from the
  * users table (username and role only — never a hash), component versions from the
- * services. Alert rules, channels, properties and status pages have no storage on this
- * site yet: empty areas, so leaders compare them as empty.
+ * services, alert rules and channels from their tables (by name; channel secrets are sealed
+ * apart and never read). Properties and status pages have no storage yet: empty areas.
  */
 @Injectable()
 export class SnapshotService {
@@ -84,6 +90,7 @@ export class SnapshotService {
     @Inject(SERVICE_IDENTITY) private readonly identity: ServiceIdentity,
     private readonly owner: ConfigOwner,
     private readonly users: UsersRepository,
+    private readonly alerts: AlertConfigRepository,
   ) {}
 
   current(now = Date.now()): Promise<MemberSnapshotView> {
@@ -98,18 +105,21 @@ export class SnapshotService {
   }
 
   private async build(now: number): Promise<MemberSnapshotView> {
-    const [checks, users, components] = await Promise.all([
+    const [checks, users, components, rules, channels] = await Promise.all([
       this.checks(),
       this.users.list(),
       componentVersions(this.identity),
+      this.alerts.all('alertRules'),
+      this.alerts.all('channels'),
     ]);
     return finishSnapshot(
       this.config.site,
       checks.version,
       {
         checks: checks.items,
-        alertRules: [],
-        channels: [],
+        alertRules: rules.map(byName),
+        // Channel secrets are sealed outside the spec; any secret-named field left is redacted below.
+        channels: channels.map(byName),
         properties: [],
         statusPages: [],
         usersAndRoles: users.map((u) => ({ key: u.username, role: u.role })),
