@@ -119,6 +119,12 @@ describe('label matchers', () => {
     ['(a|aa)*', /exponential/],
     ['((ab)*c)+', /exponential/],
     ['(x{2,})*', /exponential/],
+    ['(.*a){12}', /exponential/],
+    ['(ab){3}', null],
+    ['.*web.*', null],
+    ['.*.*.*.*.*.*.*.*z', /unbounded repetitions/],
+    ['a+b+c+', /unbounded repetitions/],
+    ['[*+]{2}x', null],
     ['(a', /not a valid regular expression/],
     ['(?=a)a', /look-ahead/],
     ['(a)\\1', /back-references/],
@@ -158,6 +164,15 @@ describe('silences and maintenance windows', () => {
     ).toEqual([expect.stringMatching(/^matchers: .*silence every alert/)]);
   });
 
+  it.each([
+    ['0000-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'startsAt'],
+    ['2026-01-01T00:00:00Z', '9999-12-31T23:59:59-01:00', 'endsAt'],
+  ])('refuses times Postgres cannot store (%s → %s)', (startsAt, endsAt, field) => {
+    expect(issues(silenceSpecSchema.safeParse({ ...silence, startsAt, endsAt }))).toEqual([
+      `${field}: must be between 1970 and 9999`,
+    ]);
+  });
+
   const window = {
     name: 'Patch Tuesday',
     scope: { tags: ['db'] },
@@ -188,6 +203,20 @@ describe('silences and maintenance windows', () => {
     ],
   ])('refuses %j', (over, message) => {
     expect(issues(maintenanceWindowSpecSchema.safeParse({ ...window, ...over })).join('\n')).toMatch(message);
+  });
+});
+
+describe('channels: header values the HTTP client would refuse are refused when written', () => {
+  const hook = { type: 'webhook', name: 'h', url: 'https://hooks.example.com/in' };
+  it.each([
+    [{ headers: { 'X-Team': 'café ops' } }, true],
+    [{ headers: { 'X-Team': 'café€' } }, false],
+    [{ headers: { 'X-Team': ' padded' } }, false],
+    [{ headers: { 'X-Team': 'a\tb' } }, true],
+    [{ bearerToken: 'tok€n' }, false],
+    [{ bearerToken: 'tok-456' }, true],
+  ])('%j → accepted %s', (extra, ok) => {
+    expect(channelInputSchema.safeParse({ ...hook, ...extra }).success).toBe(ok);
   });
 });
 

@@ -36,6 +36,16 @@ export function httpUrlSchema(max = 2048) {
 const secretText = (max = 4096) => storableText(max).min(1).nullable().optional();
 const secretUrl = () => httpUrlSchema().nullable().optional();
 
+/**
+ * What an HTTP header value may hold, as the HTTP client checks it (tab, visible ASCII, Latin-1; no line
+ * breaks, no leading or trailing blank): a value it would refuse at send time would block the channel.
+ */
+const headerValue = (max: number) =>
+  storableText(max).regex(
+    /^(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?$/,
+    'only visible ASCII or Latin-1 characters, spaces and tabs inside, no line breaks',
+  );
+
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, 'an HTTP header name');
 const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|x-api-key)$/i;
 const emailAddress = z
@@ -58,7 +68,7 @@ const publicShapes = {
     url: httpUrlSchema(),
     /** Extra headers (never credentials: use `bearerToken`, stored encrypted). */
     headers: z
-      .record(headerName, storableText(1024).regex(/^[^\r\n]*$/, 'no line breaks'))
+      .record(headerName, headerValue(1024))
       .refine((h) => Object.keys(h).length <= 16, 'at most 16 headers')
       .refine((h) => !Object.keys(h).some((k) => CREDENTIAL_HEADERS.test(k)), {
         message: 'credentials do not go in headers: use bearerToken (stored encrypted)',
@@ -112,7 +122,7 @@ export const channelInputSchema = z.discriminatedUnion('type', [
     ...publicShapes.webhook,
     /** HMAC-SHA256 key for the signature header. */
     secret: secretText(512),
-    bearerToken: secretText(),
+    bearerToken: headerValue(4096).min(1).nullable().optional(),
   }),
   z.strictObject({ ...publicShapes.slack, url: secretUrl() }),
   z.strictObject({ ...publicShapes.teams, url: secretUrl() }),

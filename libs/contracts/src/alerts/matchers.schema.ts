@@ -40,7 +40,34 @@ export function matcherRegexProblem(pattern: string): string | null {
   }
   if (nestedRepetition(pattern))
     return 'a repeated group contains a repetition or alternation (like (a+)+): it can take exponential time';
+  // Without groups, each unbounded repetition multiplies the work on a value that does not match
+  // (`.*.*.*…z` over a 1,024-character label is n^k steps): two keep it quadratic at worst.
+  if (unboundedRepetitions(pattern) > MATCHER_UNBOUNDED_MAX)
+    return `more than ${MATCHER_UNBOUNDED_MAX} unbounded repetitions (.*, +, {n,}): each multiplies the matching time; use an alternation or fewer wildcards`;
   return null;
+}
+
+/** Unbounded repetitions (`*`, `+`, `{n,}`) a matcher regex may hold at most. */
+export const MATCHER_UNBOUNDED_MAX = 2;
+
+/** Unbounded quantifiers outside character classes. */
+function unboundedRepetitions(p: string): number {
+  let n = 0;
+  let inClass = false;
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (unboundedQuantifierAt(p, i)) n++;
+  }
+  return n;
 }
 
 /** Compiles a matcher regex as matchers run it: anchored at both ends. Call only on validated patterns. */
@@ -69,7 +96,8 @@ function nestedRepetition(p: string): boolean {
       if (stack.length) stack[stack.length - 1] = true;
     } else if (c === ')') {
       const risky = stack.pop() ?? false;
-      const repeated = unboundedQuantifierAt(p, i + 1);
+      // Repeated: unboundedly, or a fixed number of times more than once (`(.*a){12}` is n^12 as well).
+      const repeated = unboundedQuantifierAt(p, i + 1) || /^\{(?:[2-9]|\d{2,})/.test(p.slice(i + 1, i + 8));
       if (risky && repeated) return true;
       // A group that repeats or alternates makes its parent risky too.
       if ((risky || repeated) && stack.length) stack[stack.length - 1] = true;

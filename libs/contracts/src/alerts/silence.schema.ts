@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isoDateTimeSchema } from '../common/safe-json';
+import { storableDateTimeSchema } from '../common/safe-json';
 import { storableText } from '../common/store-safe';
 import { durationSchema } from './duration';
 import { labelMatcherSchema, matcherRegexProblem } from './matchers.schema';
@@ -14,8 +14,8 @@ export const silenceSpecSchema = z
   .strictObject({
     /** Every matcher must match the alert's labels. */
     matchers: z.array(labelMatcherSchema).min(1).max(32),
-    startsAt: isoDateTimeSchema,
-    endsAt: isoDateTimeSchema,
+    startsAt: storableDateTimeSchema,
+    endsAt: storableDateTimeSchema,
     createdBy: storableText(256).trim().min(1),
     comment: storableText(1024).trim().min(1),
   })
@@ -98,7 +98,7 @@ export const timeZoneSchema = z
 
 export const maintenanceScheduleSchema = z.discriminatedUnion('type', [
   z
-    .strictObject({ type: z.literal('once'), startsAt: isoDateTimeSchema, endsAt: isoDateTimeSchema })
+    .strictObject({ type: z.literal('once'), startsAt: storableDateTimeSchema, endsAt: storableDateTimeSchema })
     .refine((s) => Date.parse(s.endsAt) > Date.parse(s.startsAt), {
       message: 'must be after startsAt',
       path: ['endsAt'],
@@ -112,8 +112,8 @@ export const maintenanceScheduleSchema = z.discriminatedUnion('type', [
       duration: durationSchema({ min: 60_000, max: 31 * 86_400_000 }),
       timezone: timeZoneSchema.default('UTC'),
       /** Optional bounds of the whole series. */
-      from: isoDateTimeSchema.optional(),
-      until: isoDateTimeSchema.optional(),
+      from: storableDateTimeSchema.optional(),
+      until: storableDateTimeSchema.optional(),
     })
     .refine((s) => !s.from || !s.until || Date.parse(s.until) > Date.parse(s.from), {
       message: 'must be after from',

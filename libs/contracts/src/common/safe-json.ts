@@ -93,3 +93,15 @@ export const labelsSchema = rawKeysGuard('label').pipe(
 );
 
 export const isoDateTimeSchema = z.iso.datetime({ offset: true });
+
+/**
+ * An ISO date-time a store keeps as given: years 1970–9999 (zod accepts year 0000, which Postgres refuses with a
+ * 22008 — a 500 after a 2xx-looking validation). For times a client chooses freely (silences, maintenance).
+ */
+export const storableDateTimeSchema = isoDateTimeSchema.refine(
+  (t) => {
+    const ms = Date.parse(t);
+    return ms >= 0 && ms < Date.UTC(10_000, 0, 1);
+  },
+  { message: 'must be between 1970 and 9999' },
+);

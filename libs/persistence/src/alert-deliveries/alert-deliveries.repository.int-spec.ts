@@ -96,6 +96,19 @@ describe('AlertDeliveriesRepository', () => {
     expect((await repo.claimDue('a', T, 100, 30_000)).map((p) => p.id)).toContain(second);
   });
 
+  it('a claim that expired and went to another owner cannot be renewed: only the new owner sends it', async () => {
+    const ch = `ch-${randomUUID()}`;
+    const [id] = await repo.enqueue([{ channelId: ch, groupKey: 'g', notification: 1 }], undefined, T);
+    expect((await repo.claimDue('a', T, 100, 1_000)).some((p) => p.id === id)).toBe(true);
+    expect(await repo.renewClaim(id, 'a', T + 1_500)).toBe(true); // still a's: extended
+    // a is slow: its (extended) claim runs out and b takes the message.
+    expect((await repo.claimDue('b', T + 1_000, 100, 30_000)).some((p) => p.id === id)).toBe(false);
+    expect((await repo.claimDue('b', T + 2_000, 100, 30_000)).some((p) => p.id === id)).toBe(true);
+    expect(await repo.renewClaim(id, 'a', T + 5_000)).toBe(false);
+    expect(await repo.renewClaim(id, 'b', T + 5_000)).toBe(true);
+    await repo.releaseClaims('b');
+  });
+
   it('concurrent claimers never get the same message', async () => {
     const ch = `ch-${randomUUID()}`;
     await repo.enqueue(

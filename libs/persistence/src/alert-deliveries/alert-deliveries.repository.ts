@@ -181,6 +181,24 @@ export class AlertDeliveriesRepository {
   }
 
   /**
+   * Right before a send: extends this owner's claim on the message to `until`; false when the claim is no longer
+   * this owner's (it expired while earlier messages of the batch were sent, and another replica took it): the
+   * message must not be sent by this owner then — the other one sends it.
+   */
+  async renewClaim(id: string, owner: string, until: number): Promise<boolean> {
+    try {
+      const n = await sqlExecute(
+        this.pool,
+        'UPDATE alert_delivery_queue SET claimed_until = $3::timestamptz WHERE id = $1::uuid AND claimed_by = $2',
+        [id, owner, iso(until)],
+      );
+      return n > 0;
+    } catch (err) {
+      rethrowSql(err);
+    }
+  }
+
+  /**
    * Logs an attempt and moves its message on, in one transaction: retried at `attempt.nextAttemptAt`
    * (outcome `retrying`), else removed from the queue. Only the claim's owner moves it: a claim that
    * expired and went to another replica is left to that one (the attempt is still logged).

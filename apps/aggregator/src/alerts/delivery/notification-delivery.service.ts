@@ -255,6 +255,9 @@ export class NotificationDelivery {
   }
 
   private async deliver(p: PendingDelivery): Promise<void> {
+    // A batch is claimed at once but sent a few at a time: a slow receiver can outlast the claim of the messages
+    // behind it, which another replica may then take. Renewed right before sending, or left to that replica.
+    if (!(await this.repo.renewClaim(p.id, this.options.owner, this.options.now() + this.options.leaseMs))) return;
     const n = p.notification as ChannelNotification;
     const attempt = p.attempts + 1;
     const base = {

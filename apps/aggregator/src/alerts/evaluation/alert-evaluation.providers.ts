@@ -76,7 +76,11 @@ export class AlertEvaluationLifecycle implements OnApplicationBootstrap, OnModul
           // A check's tags or name: part of what selects and labels its alerts.
           if (p.areas.includes('checks')) evaluator.requestResync();
         },
-        onConnected: () => evaluator.requestResync(),
+        // Events may have been missed while the bus was away: targets and configuration (a silence, a rule) reread.
+        onConnected: () => {
+          evaluator.requestResync();
+          evaluator.onConfigChanged();
+        },
       },
       logger,
     );

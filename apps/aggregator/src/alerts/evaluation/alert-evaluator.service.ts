@@ -380,9 +380,10 @@ export class AlertEvaluator {
         this.logger.warn({ epoch }, err.message);
         this.reset();
       } else {
-        // Not written (the database away?): what this evaluation saw — a status change, new figures — is no
-        // longer news to the incremental tick, so the next tick evaluates everything again.
-        this.fullDue = true;
+        // Not written — or written with the answer lost (a connection cut after COMMIT): memory may be behind or
+        // ahead of Postgres either way. The next tick reloads everything from Postgres (as at a take-over), so a
+        // decision that did commit is not taken, and its notifications queued, a second time.
+        this.reset();
       }
       throw err;
     }
