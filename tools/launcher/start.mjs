@@ -41,7 +41,9 @@ function ensureEncryptionKey(env) {
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
-    say(`channel secrets: generated a development encryption key in ${file} (set FLEETWATCH_ENCRYPTION_KEY in production)`);
+    say(
+      `channel secrets: generated a development encryption key in ${file} (set FLEETWATCH_ENCRYPTION_KEY in production)`,
+    );
   }
   env.FLEETWATCH_ENCRYPTION_KEY = readFileSync(file, 'utf8').trim();
 }

@@ -154,5 +154,10 @@ export {
   parseSealingKey,
   type SealingKey,
 } from './secrets/secret-sealer';
-export { FleetSitesRepository, type FleetSiteRecord, type FleetSiteWrite, type FleetPollOutcome } from './fleet/fleet-sites.repository';
+export {
+  FleetSitesRepository,
+  type FleetSiteRecord,
+  type FleetSiteWrite,
+  type FleetPollOutcome,
+} from './fleet/fleet-sites.repository';
 export { FlowRepository, type StoredMinute } from './fleet/flow.repository';
