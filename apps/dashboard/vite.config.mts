@@ -16,7 +16,9 @@ export const CONTENT_SECURITY_POLICY = [
   "style-src 'self'",
   "img-src 'self' data:",
   "font-src 'self'",
-  "connect-src 'self'",
+  // WebSockets too: browsers that do not count ws(s) to this host as 'self' need the schemes; the gateway's
+  // header names this host's ws/wss exactly, and a browser enforces both policies, so only those pass.
+  "connect-src 'self' ws: wss:",
   "object-src 'none'",
   "base-uri 'none'",
   "form-action 'self'",

@@ -66,7 +66,11 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
     trustedProxies: values.GATEWAY_TRUST_PROXY,
     rpcTimeoutMs: values.GATEWAY_RPC_TIMEOUT_MS,
     rpcBulkTimeoutMs: values.GATEWAY_RPC_BULK_TIMEOUT_MS,
-    allowedOrigins: values.GATEWAY_WS_ALLOWED_ORIGINS.map((o) => o.toLowerCase()),
+    // Normalised as request Origins are (lower case, default port dropped): `https://ops.example:443` matches.
+    allowedOrigins: values.GATEWAY_WS_ALLOWED_ORIGINS.map((o) => {
+      const url = new URL(o);
+      return `${url.protocol}//${url.host}`.toLowerCase();
+    }),
     wsMaxBufferedBytes: values.GATEWAY_WS_MAX_BUFFERED_BYTES,
     wsSessionCheckMs: values.GATEWAY_WS_SESSION_CHECK_MS,
   };

@@ -23,11 +23,15 @@ export interface BrokerEndpoints {
   managementUrl?: string;
 }
 
-/** `http://user:pass@host:15672` for an AMQP URL (same host and credentials). */
-export function managementUrlOf(amqpUrl: string, port = 15672): string {
+/**
+ * `http://user:pass@host:15672` for an AMQP URL (same host and credentials); `https://…:15671` for `amqps`, so
+ * credentials that travel encrypted to the broker are not sent in the clear to its management API.
+ */
+export function managementUrlOf(amqpUrl: string, port?: number): string {
   const u = new URL(amqpUrl);
   const auth = u.username ? `${u.username}:${u.password}@` : 'guest:guest@';
-  return `http://${auth}${u.hostname}:${port}`;
+  const tls = u.protocol === 'amqps:';
+  return `${tls ? 'https' : 'http'}://${auth}${u.hostname}:${port ?? (tls ? 15671 : 15672)}`;
 }
 
 export function vhostOf(amqpUrl: string): string {

@@ -8,6 +8,7 @@ describe('broker figures', () => {
     ['amqp://guest:guest@127.0.0.1:5672', 'http://guest:guest@127.0.0.1:15672', '/'],
     ['amqp://u:p%40ss@mq.example:5672/fw-site', 'http://u:p%40ss@mq.example:15672', 'fw-site'],
     ['amqp://mq.example/a%2Fb', 'http://guest:guest@mq.example:15672', 'a/b'],
+    ['amqps://u:p@mq.example:5671/s', 'https://u:p@mq.example:15671', 's'],
   ])('%s → management %s, vhost %s', (amqp, mgmt, vhost) => {
     expect(managementUrlOf(amqp)).toBe(mgmt);
     expect(vhostOf(amqp)).toBe(vhost);

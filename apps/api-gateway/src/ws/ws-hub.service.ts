@@ -194,8 +194,17 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
         return;
       }
       this.send(client, { type: 'subscribed', id: message.id, topic: message.topic });
-      if (message.topic === 'target') await this.sendTarget([client], message.targetId);
-      if (message.topic === 'host-metrics') await this.sendHosts([client], message.hostIds, true);
+      try {
+        if (message.topic === 'target') await this.sendTarget([client], message.targetId);
+        if (message.topic === 'host-metrics') await this.sendHosts([client], message.hostIds, true);
+      } catch (e) {
+        // Live state away (Redis): the subscription stands, the first view comes with the next poll.
+        this.send(client, {
+          type: 'error',
+          id: message.id,
+          message: `live state unavailable: ${(e as Error).message}`,
+        });
+      }
     }
   }
 
