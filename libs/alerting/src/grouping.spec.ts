@@ -111,4 +111,23 @@ describe('grouping (Alertmanager timing)', () => {
     const restored = JSON.parse(JSON.stringify(s)) as GroupingState;
     expect(flushDue(restored, T0 + 400 * SEC).flushes).toEqual([]);
   });
+
+  it.each([
+    ['its rule was deleted', new Map()],
+    ['its rule now routes to another channel', routesOf([compileAlertRule({ ...rule.rule, channels: ['email'] })])],
+    [
+      'its rule now groups by other labels',
+      routesOf([compileAlertRule({ ...rule.rule, grouping: { ...rule.grouping, groupBy: ['target'] } })]),
+    ],
+  ])('a resolved alert reaches the groups told it fired, though %s', (_why, after) => {
+    let s = addToGroups(emptyGroupingState(), [n('firing', 'a', 'db', T0)], routes, T0);
+    s = flushDue(s, T0 + 30 * SEC).state;
+    s = addToGroups(s, [n('resolved', 'a', 'db', T0 + 60 * SEC)], after as ReturnType<typeof routesOf>, T0 + 60 * SEC);
+    const { flushes, state } = flushDue(s, T0 + 400 * SEC);
+    expect(flushes.map((f) => [f.channelId, f.firing.length, f.resolved.map((a) => a.targetId)]).sort()).toEqual([
+      ['pager', 0, ['a']],
+      ['slack', 0, ['a']],
+    ]);
+    expect(state.groups).toEqual({}); // nothing firing left: the groups are gone, no new one was opened
+  });
 });

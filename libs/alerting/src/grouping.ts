@@ -64,7 +64,11 @@ function groupKeyOf(channelId: string, groupLabels: Record<string, string>): str
   return `${channelId}\u0000${JSON.stringify(Object.entries(groupLabels).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
 }
 
-/** Adds the engine's notifications to their groups (one per channel of the alert's rule). */
+/**
+ * Adds the engine's notifications to their groups (one per channel of the alert's rule). A resolved alert
+ * goes to every group that holds it — also when its rule was deleted or now routes elsewhere (other
+ * channels, other groupBy): the channels told it fired are the ones to tell it resolved.
+ */
 export function addToGroups(
   state: GroupingState,
   notifications: readonly AlertNotification[],
@@ -75,33 +79,56 @@ export function addToGroups(
   const groups = { ...state.groups };
   // Groups copied in this call: changed in place from then on (a copy per notification would be quadratic).
   const fresh = new Set<string>();
+  const put = (key: string, n: AlertNotification, create: () => NotificationGroup): void => {
+    const prev = groups[key];
+    if (prev && fresh.has(key)) {
+      prev.alerts[n.fingerprint] = n;
+      return;
+    }
+    fresh.add(key);
+    groups[key] = prev ? { ...prev, alerts: { ...prev.alerts, [n.fingerprint]: n }, dirty: true } : create();
+  };
+  // Which groups hold a fingerprint, built once when a resolved alert needs it.
+  let holders: Map<string, string[]> | null = null;
+  const holdersOf = (fingerprint: string): string[] => {
+    if (!holders) {
+      holders = new Map();
+      for (const g of Object.values(state.groups))
+        for (const f of Object.keys(g.alerts)) {
+          const list = holders.get(f) ?? [];
+          list.push(g.key);
+          holders.set(f, list);
+        }
+    }
+    return holders.get(fingerprint) ?? [];
+  };
   for (const n of notifications) {
     const route = routes.get(n.ruleId);
+    if (n.kind === 'resolved') {
+      const keys = new Set(holdersOf(n.fingerprint));
+      if (route) {
+        const groupLabels = groupLabelsOf(route.grouping.groupBy, n.labels);
+        for (const channelId of route.channels) keys.add(groupKeyOf(channelId, groupLabels));
+      }
+      // A resolved alert a group never heard of has nothing to close.
+      for (const key of keys) if (groups[key]) put(key, n, () => groups[key] as NotificationGroup);
+      continue;
+    }
     if (!route) continue;
     const groupLabels = groupLabelsOf(route.grouping.groupBy, n.labels);
     for (const channelId of route.channels) {
       const key = groupKeyOf(channelId, groupLabels);
-      const prev = groups[key];
-      // A resolved alert the group never heard of has nothing to close.
-      if (!prev && n.kind === 'resolved') continue;
-      if (prev && fresh.has(key)) {
-        prev.alerts[n.fingerprint] = n;
-        continue;
-      }
-      fresh.add(key);
-      groups[key] = prev
-        ? { ...prev, alerts: { ...prev.alerts, [n.fingerprint]: n }, dirty: true }
-        : {
-            key,
-            channelId,
-            groupLabels,
-            groupWaitMs: durationMs(route.grouping.groupWait),
-            groupIntervalMs: durationMs(route.grouping.groupInterval),
-            createdAt: now,
-            lastFlushAt: null,
-            alerts: { [n.fingerprint]: n },
-            dirty: true,
-          };
+      put(key, n, () => ({
+        key,
+        channelId,
+        groupLabels,
+        groupWaitMs: durationMs(route.grouping.groupWait),
+        groupIntervalMs: durationMs(route.grouping.groupInterval),
+        createdAt: now,
+        lastFlushAt: null,
+        alerts: { [n.fingerprint]: n },
+        dirty: true,
+      }));
     }
   }
   return { groups };
