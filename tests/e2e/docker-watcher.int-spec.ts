@@ -290,6 +290,13 @@ describe('docker watcher', () => {
     await settled();
     await new Promise((r) => setTimeout(r, 1_500));
     expect((await target('recreated-1')) as unknown).toMatchObject({ status: 'UP' });
-    expect((await storedPerInstance())['recreated-1']).not.toContain('stopped');
+    // The old container's destroy may be replayed from the events stream (it happened within the `since` window):
+    // that is history, dated at the destroy. What must not be there is a removal dated after the new container's
+    // start — the resync reporting the old id gone, which would turn the running instance DOWN.
+    const late = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM status_updates s WHERE s.instance_id = 'recreated-1' AND s.lifecycle_status = 'stopped'
+         AND s.occurred_at > (SELECT max(occurred_at) FROM status_updates WHERE instance_id = 'recreated-1' AND lifecycle_status = 'running')`,
+    );
+    expect(late.rows[0]?.n).toBe(0);
   });
 });

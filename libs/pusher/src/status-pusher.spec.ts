@@ -182,6 +182,25 @@ describe('StatusPusher', () => {
     expect(p.stats.droppedOverflow).toBe(2);
   });
 
+  it('sends an update queued twice once per batch (the ingest refuses a batch repeating an updateId)', async () => {
+    handler = (body, _q, res) => {
+      const ids = itemsOf(body).map((u) => u.updateId);
+      if (new Set(ids).size !== ids.length) res.writeHead(400, { 'content-type': 'application/json' }).end('{}');
+      else accept(body, _q, res);
+    };
+    const p = new StatusPusher({ url, apiKey: 'k', log });
+    for (const i of [1, 2, 1, 3, 2]) p.enqueue(update(i));
+    p.start();
+    await p.drained();
+    await p.stop();
+    expect(p.stats).toMatchObject({ accepted: 3, droppedRefused: 0 });
+    expect(received.flatMap((r) => itemsOf((r as { body: unknown }).body).map((u) => u.updateId))).toEqual([
+      'u-1',
+      'u-2',
+      'u-3',
+    ]);
+  });
+
   it('tells listeners what was accepted and what was given up on (pushed out of the queue, refused)', async () => {
     handler = (body, _q, res) => {
       const bad = itemsOf(body).findIndex((u) => u.updateId === 'u-4');

@@ -313,10 +313,21 @@ export class StatusPusher {
     this.splitNext = 0;
     let bytes = 2;
     let n = 0;
+    // The ingest refuses a batch holding one updateId twice (all of it): a repeat of an update already in this
+    // batch is the same update (same updateId = same update), so it is taken out and sent once.
+    const ids = new Set<string>();
     while (n < this.queue.length && n < limit) {
-      const size = (this.queue[n]?.bytes ?? 0) + 1;
+      const q = this.queue[n] as Queued;
+      const id = q.update.updateId as string;
+      if (ids.has(id)) {
+        this.queue.splice(n, 1);
+        this.queueBytes -= q.bytes;
+        continue;
+      }
+      const size = q.bytes + 1;
       if (n > 0 && bytes + size > this.maxBatchBytes) break;
       bytes += size;
+      ids.add(id);
       n++;
     }
     const taken = this.queue.splice(0, n);

@@ -163,6 +163,7 @@ describe('dashboard in Chromium', () => {
     await go('Targets');
     const all = page.locator('[data-filter="all"]');
     // The page reopens the filter used last (DOWN, from the deep link): start from none.
+    await page.waitForURL(/status=DOWN/);
     await all.click();
     await page.waitForURL((u) => !u.search.includes('status='));
     await page.locator('[data-filter="DOWN"]').click();

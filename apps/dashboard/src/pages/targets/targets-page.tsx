@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router';
 import { TargetKind, TargetStatus, type TargetView } from '@fleetwatch/contracts';
@@ -26,8 +26,9 @@ export function TargetsPage() {
 
   const setFilter = (f: TargetFilter, replace = false) => setParams(filterToParams(f), { replace });
 
-  // An address without a filter opens the filter used last; the URL is what counts afterwards.
-  useEffect(() => {
+  // An address without a filter opens the filter used last; the URL is what counts afterwards. Before the
+  // first paint (a layout effect): a click on a filter can never land before the restore and be undone by it.
+  useLayoutEffect(() => {
     const stored = localStorage.getItem(FILTER_KEY);
     if (params.size === 0 && stored) setParams(new URLSearchParams(stored), { replace: true });
   }, []);
