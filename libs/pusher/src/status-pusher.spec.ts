@@ -262,6 +262,12 @@ describe('backoff', () => {
       badIndexesOf('{"issues":[{"path":"updates.3.status"},{"path":"updates.10.labels.x"},{"path":"updates.3.x"}]}'),
     ).toEqual([3, 10]);
     expect(badIndexesOf('{"issues":[{"path":"status"}]}')).toEqual([]);
+    // Only the paths count: a message may mention another update.
+    expect(
+      badIndexesOf(
+        '{"error":{"message":"updates.1.updateId: repeats updates.0.updateId","issues":[{"path":"updates.1.updateId","message":"repeats updates.0.updateId"}]}}',
+      ),
+    ).toEqual([1]);
   });
 });
 

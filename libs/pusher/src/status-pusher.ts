@@ -450,6 +450,20 @@ export function redactText(text: string): string {
 /** The batch positions a 400 names (`updates.3.status: …`), so only those are dropped. */
 export function badIndexesOf(body: string): number[] {
   const found = new Set<number>();
-  for (const m of body.matchAll(/updates[.[](\d+)/g)) found.add(Number(m[1]));
+  // The issues' paths name the bad updates; their messages may mention others ("repeats updates.0.updateId").
+  let paths: string[] | null = null;
+  try {
+    const parsed = JSON.parse(body) as { issues?: unknown; error?: { issues?: unknown } };
+    const issues = parsed.error?.issues ?? parsed.issues;
+    if (Array.isArray(issues))
+      paths = issues
+        .map((i) => (i as { path?: unknown } | null)?.path)
+        .map((p) => (Array.isArray(p) ? p.join('.') : String(p ?? '')))
+        .filter(Boolean);
+  } catch {
+    paths = null;
+  }
+  for (const text of paths ?? [body])
+    for (const m of text.matchAll(/(?:^|[^\w])updates[.[](\d+)/g)) found.add(Number(m[1]));
   return [...found].sort((a, b) => a - b);
 }
