@@ -210,11 +210,9 @@ describe('dashboard in Chromium', () => {
         `frame interval p50 ${f(percentile(r.frames, 50))} ms, p95 ${f(percentile(r.frames, 95))} ms (idle frames p50 ${f(percentile(r.idleFrames, 50))} ms); ` +
         `at most ${r.maxRows} rows in the DOM`,
     );
-    // A frame is 16 ms. Held to that with FW_BENCH=1 (a quiet machine); on a shared box the
-    // figure above is the record and the bound only catches a list that renders every row
-    // (10,000 rows take seconds a jump, a window of 30 takes milliseconds).
+    // A frame is 16 ms. Held to that with FW_BENCH=1 (a quiet machine); on a shared box the figure above is the
+    // record, and what is asserted is the behaviour: only a window of rows is in the DOM (maxRows above).
     if (process.env['FW_BENCH'] === '1') expect(workP95).toBeLessThan(16);
-    else expect(percentile(r.work, 50)).toBeLessThan(2000);
   });
 
   // The gateway's WebSocket (issue 17, gateway side) — skipped only on a build without it.
