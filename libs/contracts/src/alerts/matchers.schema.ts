@@ -53,6 +53,12 @@ export const MATCHER_UNBOUNDED_MAX = 2;
 /** Unbounded quantifiers outside character classes. */
 function unboundedRepetitions(p: string): number {
   let n = 0;
+  for (const i of structuralPositions(p)) if (unboundedQuantifierAt(p, i)) n++;
+  return n;
+}
+
+/** Positions of a pattern's characters outside escapes and character classes (what its structure is made of). */
+function* structuralPositions(p: string): Generator<number> {
   let inClass = false;
   for (let i = 0; i < p.length; i++) {
     const c = p[i];
@@ -65,9 +71,8 @@ function unboundedRepetitions(p: string): number {
       continue;
     }
     if (c === '[') inClass = true;
-    else if (unboundedQuantifierAt(p, i)) n++;
+    else yield i;
   }
-  return n;
 }
 
 /** Compiles a matcher regex as matchers run it: anchored at both ends. Call only on validated patterns. */
@@ -79,19 +84,9 @@ export function compileMatcherRegex(pattern: string): RegExp {
 function nestedRepetition(p: string): boolean {
   // Per open group: does its content repeat or alternate?
   const stack: boolean[] = [];
-  let inClass = false;
-  for (let i = 0; i < p.length; i++) {
+  for (const i of structuralPositions(p)) {
     const c = p[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') inClass = true;
-    else if (c === '(') stack.push(false);
+    if (c === '(') stack.push(false);
     else if (c === '|') {
       if (stack.length) stack[stack.length - 1] = true;
     } else if (c === ')') {
