@@ -30,4 +30,5 @@ export * from './alerts/silence.schema';
 export * from './alerts/channel.schema';
 export * from './alerts/default-rules';
 export * from './alerts/alert-config-rpc.schema';
+export * from './status-pages/status-page.schema';
 export * from './fleet';

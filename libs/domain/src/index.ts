@@ -18,3 +18,4 @@ export * from './checks/conditions';
 export * from './checks/prometheus-text';
 export * from './checks/json-path';
 export * from './drift/drift';
+export * from './status-pages/uptime-bars';

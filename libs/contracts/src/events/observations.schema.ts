@@ -341,6 +341,7 @@ export const configAreaSchema = z.enum([
   'channels',
   'maintenance',
   'silences',
+  'statusPages',
   'properties',
   'versions',
 ]);

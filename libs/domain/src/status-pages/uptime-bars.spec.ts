@@ -1,0 +1,164 @@
+import { TargetStatus as S } from '@fleetwatch/contracts';
+import {
+  dailyTotals,
+  DAY_MS,
+  dayStateOf,
+  incidentsOf,
+  mergeDays,
+  uptimeOf,
+  windowUptime,
+  worstState,
+  type StatusChange,
+} from './uptime-bars';
+
+const H = 3_600_000;
+const D0 = Date.UTC(2026, 10, 1); // 2026-11-01T00:00Z
+const at = (day: number, hours = 0) => D0 + day * DAY_MS + hours * H;
+
+/** Three days, day 0 … day 2, `now` at the end of day 2 unless a case says otherwise. */
+function bars(initial: S | null, changes: StatusChange[], now = at(3) - 1) {
+  return dailyTotals({ days: 3, now, initial, changes });
+}
+
+describe('dailyTotals: days from status events', () => {
+  it.each([
+    {
+      name: 'no events and nothing before: every day has no data (not 100 %)',
+      initial: null,
+      changes: [],
+      uptime: [null, null, null],
+      states: ['unknown', 'unknown', 'unknown'],
+    },
+    {
+      name: 'UP since before the window: every day fully up',
+      initial: S.Up,
+      changes: [],
+      uptime: [1, 1, 1],
+      states: ['operational', 'operational', 'operational'],
+    },
+    {
+      name: 'first seen UP at noon of day 1: day 0 no data, day 1 up for the half it knows',
+      initial: null,
+      changes: [{ at: at(1, 12), to: S.Up }],
+      uptime: [null, 1, 1],
+      states: ['unknown', 'operational', 'operational'],
+    },
+    {
+      name: 'DOWN for 6 h on day 1',
+      initial: S.Up,
+      changes: [
+        { at: at(1, 6), to: S.Down },
+        { at: at(1, 12), to: S.Up },
+      ],
+      uptime: [1, 0.75, 1],
+      states: ['operational', 'outage', 'operational'],
+    },
+    {
+      name: 'an outage across midnight counts in both days',
+      initial: S.Up,
+      changes: [
+        { at: at(0, 18), to: S.Down },
+        { at: at(1, 6), to: S.Up },
+      ],
+      uptime: [0.75, 0.75, 1],
+      states: ['outage', 'outage', 'operational'],
+    },
+    {
+      name: 'PARTIAL counts as up but marks the day degraded',
+      initial: S.Up,
+      changes: [
+        { at: at(2, 0), to: S.Partial },
+        { at: at(2, 12), to: S.Up },
+      ],
+      uptime: [1, 1, 1],
+      states: ['operational', 'operational', 'degraded'],
+    },
+    {
+      name: 'STALE is no data: a day half UP half STALE is 100 % of what is known',
+      initial: S.Up,
+      changes: [{ at: at(1, 12), to: S.Stale }],
+      uptime: [1, 1, null],
+      states: ['operational', 'operational', 'unknown'],
+    },
+    {
+      name: 'PAUSED all day: maintenance, no uptime',
+      initial: S.Paused,
+      changes: [],
+      uptime: [null, null, null],
+      states: ['maintenance', 'maintenance', 'maintenance'],
+    },
+    {
+      name: 'changes before the window set the starting status',
+      initial: S.Up,
+      changes: [{ at: at(-5), to: S.Down }],
+      uptime: [0, 0, 0],
+      states: ['outage', 'outage', 'outage'],
+    },
+  ])('$name', ({ initial, changes, uptime, states }) => {
+    const days = bars(initial, changes);
+    expect(days.map((d) => d.start)).toEqual([at(0), at(1), at(2)]);
+    expect(days.map(uptimeOf)).toEqual(uptime);
+    expect(days.map(dayStateOf)).toEqual(states);
+  });
+
+  it('stops at now: the rest of today is not counted', () => {
+    const days = bars(S.Up, [{ at: at(2, 6), to: S.Down }], at(2, 12));
+    expect(days[2]).toMatchObject({ upMs: 6 * H, downMs: 6 * H });
+    expect(uptimeOf(days[2])).toBe(0.5);
+  });
+
+  it('ignores changes after now', () => {
+    const days = bars(S.Up, [{ at: at(2, 13), to: S.Down }], at(2, 12));
+    expect(days[2]).toMatchObject({ upMs: 12 * H, downMs: 0 });
+  });
+
+  it('a day with no data and a day fully UP differ', () => {
+    const days = bars(null, [{ at: at(1), to: S.Up }]);
+    expect(uptimeOf(days[0])).toBeNull();
+    expect(uptimeOf(days[1])).toBe(1);
+  });
+
+  it('mergeDays adds targets: one down half a day, one up all day → 75 %', () => {
+    const a = bars(S.Up, [{ at: at(0, 12), to: S.Down }]);
+    const b = bars(S.Up, []);
+    const merged = mergeDays([a, b]);
+    expect(uptimeOf(merged[0])).toBe(0.75);
+    expect(windowUptime(merged)).toBeCloseTo((0.5 * DAY_MS + 3 * DAY_MS) / (6 * DAY_MS - 2), 6);
+    expect(mergeDays([])).toEqual([]);
+  });
+});
+
+describe('worstState', () => {
+  it.each([
+    [[], 'unknown'],
+    [['operational', 'degraded'], 'degraded'],
+    [['operational', 'outage', 'degraded'], 'outage'],
+    [['operational', 'maintenance'], 'maintenance'],
+    [['operational', 'unknown'], 'unknown'],
+  ] as const)('%j → %s', (states, worst) => {
+    expect(worstState(states)).toBe(worst);
+  });
+});
+
+describe('incidentsOf', () => {
+  it('each DOWN or PARTIAL stretch, ended by the next change; an open one has no end', () => {
+    const changes = [
+      { at: at(0, 1), to: S.Down },
+      { at: at(0, 2), to: S.Partial },
+      { at: at(0, 3), to: S.Up },
+      { at: at(1, 1), to: S.Down },
+      { at: at(1, 2), to: S.Down },
+    ];
+    expect(incidentsOf(S.Up, changes, at(0))).toEqual([
+      { state: 'outage', start: at(0, 1), end: at(0, 2) },
+      { state: 'degraded', start: at(0, 2), end: at(0, 3) },
+      { state: 'outage', start: at(1, 1), end: null },
+    ]);
+  });
+
+  it('an incident going on at the window start starts there', () => {
+    expect(incidentsOf(S.Down, [{ at: at(0, 5), to: S.Stale }], at(0))).toEqual([
+      { state: 'outage', start: at(0), end: at(0, 5) },
+    ]);
+  });
+});

@@ -1,0 +1,189 @@
+import { TargetStatus } from '@fleetwatch/contracts';
+
+// Daily uptime bars of a public status page (issue 17): from a target's consensus status events
+// (status_events with no location), how long each UTC day it spent up, degraded (PARTIAL) or down.
+// STALE, UNKNOWN and PAUSED are no data: a day with none of the three has no uptime (a grey bar),
+// which is not the same as a day fully up. Several targets of one component add up (mergeDays).
+
+export const DAY_MS = 86_400_000;
+
+/** One status change: from `at` on, the target was `to`. */
+export interface StatusChange {
+  at: number;
+  to: TargetStatus;
+}
+
+export interface DayTotals {
+  /** Start of the UTC day (ms). */
+  start: number;
+  upMs: number;
+  degradedMs: number;
+  downMs: number;
+  /** Time in PAUSED (maintenance: shown, not counted against uptime). */
+  pausedMs: number;
+}
+
+export interface UptimeInput {
+  /** How many days, the last being the one holding `now`. */
+  days: number;
+  now: number;
+  /** The status in force at the window's start (the last change before it), or null if none. */
+  initial: TargetStatus | null;
+  /** Changes inside the window, in time order (those before the window start or after `now` are ignored). */
+  changes: readonly StatusChange[];
+}
+
+export const startOfUtcDay = (ms: number): number => Math.floor(ms / DAY_MS) * DAY_MS;
+
+function emptyDays(days: number, now: number): DayTotals[] {
+  const first = startOfUtcDay(now) - (days - 1) * DAY_MS;
+  return Array.from({ length: days }, (_, i) => ({
+    start: first + i * DAY_MS,
+    upMs: 0,
+    degradedMs: 0,
+    downMs: 0,
+    pausedMs: 0,
+  }));
+}
+
+function add(day: DayTotals, status: TargetStatus, ms: number): void {
+  if (status === TargetStatus.Up) day.upMs += ms;
+  else if (status === TargetStatus.Partial) day.degradedMs += ms;
+  else if (status === TargetStatus.Down) day.downMs += ms;
+  else if (status === TargetStatus.Paused) day.pausedMs += ms;
+}
+
+/** One target's totals per UTC day, oldest first; time after `now` is not counted. */
+export function dailyTotals(input: UptimeInput): DayTotals[] {
+  const days = emptyDays(Math.max(1, Math.floor(input.days)), input.now);
+  const windowStart = days[0].start;
+  let status = input.initial;
+  let from = windowStart;
+  const spend = (until: number) => {
+    if (status === null || until <= from) return;
+    for (let d = Math.floor((from - windowStart) / DAY_MS); d < days.length; d++) {
+      const day = days[d];
+      const a = Math.max(from, day.start);
+      const b = Math.min(until, day.start + DAY_MS);
+      if (b <= a) break;
+      add(day, status, b - a);
+    }
+  };
+  for (const c of input.changes) {
+    if (c.at > input.now) break;
+    if (c.at < windowStart) {
+      status = c.to;
+      continue;
+    }
+    spend(c.at);
+    status = c.to;
+    from = c.at;
+  }
+  spend(input.now);
+  return days;
+}
+
+/** Several targets' totals day by day (all from dailyTotals with the same days and now). */
+export function mergeDays(all: readonly DayTotals[][]): DayTotals[] {
+  if (all.length === 0) return [];
+  return all[0].map((d, i) => {
+    const out = { ...d };
+    for (const other of all.slice(1)) {
+      const o = other[i];
+      out.upMs += o.upMs;
+      out.degradedMs += o.degradedMs;
+      out.downMs += o.downMs;
+      out.pausedMs += o.pausedMs;
+    }
+    return out;
+  });
+}
+
+export type DayState = 'operational' | 'degraded' | 'outage' | 'maintenance' | 'unknown';
+
+/** Up (degraded counts as up) over the known time, 0–1; null with no known time. */
+export function uptimeOf(d: Pick<DayTotals, 'upMs' | 'degradedMs' | 'downMs'>): number | null {
+  const known = d.upMs + d.degradedMs + d.downMs;
+  return known === 0 ? null : (d.upMs + d.degradedMs) / known;
+}
+
+/** The worst state a day saw: any down time is an outage, any degraded time degraded. */
+export function dayStateOf(d: DayTotals): DayState {
+  if (d.downMs > 0) return 'outage';
+  if (d.degradedMs > 0) return 'degraded';
+  if (d.upMs > 0) return 'operational';
+  if (d.pausedMs > 0) return 'maintenance';
+  return 'unknown';
+}
+
+/** The whole window's uptime (sums of every day). */
+export function windowUptime(days: readonly DayTotals[]): number | null {
+  return uptimeOf(
+    days.reduce(
+      (s, d) => ({ upMs: s.upMs + d.upMs, degradedMs: s.degradedMs + d.degradedMs, downMs: s.downMs + d.downMs }),
+      { upMs: 0, degradedMs: 0, downMs: 0 },
+    ),
+  );
+}
+
+/** A current status as visitors see it. */
+export function publicStateOf(status: TargetStatus): DayState {
+  switch (status) {
+    case TargetStatus.Up:
+      return 'operational';
+    case TargetStatus.Partial:
+      return 'degraded';
+    case TargetStatus.Down:
+      return 'outage';
+    case TargetStatus.Paused:
+      return 'maintenance';
+    default:
+      return 'unknown';
+  }
+}
+
+const RANK: Record<DayState, number> = { outage: 4, degraded: 3, unknown: 2, maintenance: 1, operational: 0 };
+
+/** The worst of several states (a component's targets, a page's components); none → unknown. */
+export function worstState(states: readonly DayState[]): DayState {
+  if (states.length === 0) return 'unknown';
+  return states.reduce((w, s) => (RANK[s] > RANK[w] ? s : w));
+}
+
+export interface IncidentSpan {
+  state: 'degraded' | 'outage';
+  start: number;
+  /** null: still going on. */
+  end: number | null;
+}
+
+/**
+ * Incidents of one target: each stretch spent DOWN or PARTIAL, from the change that started it to
+ * the next change to another status (a DOWN → PARTIAL change ends one and starts the next).
+ * `initial` in force at `from`: an incident already going on then starts at `from`.
+ */
+export function incidentsOf(
+  initial: TargetStatus | null,
+  changes: readonly StatusChange[],
+  from: number,
+): IncidentSpan[] {
+  const out: IncidentSpan[] = [];
+  let open: IncidentSpan | null = null;
+  const stateOf = (s: TargetStatus | null) =>
+    s === TargetStatus.Down ? 'outage' : s === TargetStatus.Partial ? 'degraded' : null;
+  const s0 = stateOf(initial);
+  if (s0) open = { state: s0, start: from, end: null };
+  for (const c of changes) {
+    if (c.at < from) continue;
+    const s = stateOf(c.to);
+    if (open && open.state === s) continue;
+    if (open) {
+      open.end = c.at;
+      out.push(open);
+      open = null;
+    }
+    if (s) open = { state: s, start: c.at, end: null };
+  }
+  if (open) out.push(open);
+  return out;
+}
