@@ -30,5 +30,6 @@ export * from './alerts/silence.schema';
 export * from './alerts/channel.schema';
 export * from './alerts/default-rules';
 export * from './alerts/alert-config-rpc.schema';
+export * from './alerts/alerts-read.schema';
 export * from './status-pages/status-page.schema';
 export * from './fleet';
