@@ -203,6 +203,9 @@ describe('docker watcher', () => {
 
     // Killed mid-stream; db-1 starts while no watcher runs; a new watcher resyncs.
     const duplicatesBefore = await aggregatorDuplicates();
+    // The ledger is written within 0.5 s of an acceptance: a kill before that only costs a resend the ingest drops
+    // as a repeat, but this case is about what the ledger knew.
+    await new Promise((r) => setTimeout(r, 1_000));
     await killWatcher('SIGKILL');
     engine.act('db-1', 'start');
     await startWatcher();
@@ -263,5 +266,39 @@ describe('docker watcher', () => {
     await statusIs('quiet-1', 'DOWN', 'quiet-1 DOWN: its dropped update was sent again by a resync');
     await statusIs('flood-0', 'UP', 'flood-0 UP (pushed out too)');
     await statusIs('flood-119', 'UP', 'flood-119 UP');
+  });
+
+  it('a container recreated under the same name while no watcher ran stays UP (its old id is not reported removed)', async () => {
+    const settled = () =>
+      waitFor(async () => (await watcherMetrics())['fleetwatch_pusher_pending'] === 0, {
+        timeoutMs: 30_000,
+        description: 'the watcher has nothing left to send',
+      });
+    await killWatcher('SIGTERM');
+    engine.add({ name: 'recreated-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    await startWatcher();
+    await statusIs('recreated-1', 'UP', 'recreated-1 UP');
+    await settled();
+    await new Promise((r) => setTimeout(r, 1_000)); // the ledger is written within 0.5 s of an acceptance
+    await killWatcher('SIGKILL');
+    // `docker compose up` with a new image: the container is replaced by one with the same name and a new id.
+    engine.act('recreated-1', 'destroy');
+    engine.add({ name: 'recreated-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    await startWatcher();
+    await waitFor(async () => (await watcherMetrics())['fleetwatch_watcher_resyncs_total'] >= 1, {
+      timeoutMs: 30_000,
+      description: 'the restarted watcher resynced',
+    });
+    await settled();
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await target('recreated-1')) as unknown).toMatchObject({ status: 'UP' });
+    // The old container's destroy may be replayed from the events stream (it happened within the `since` window):
+    // that is history, dated at the destroy. What must not be there is a removal dated after the new container's
+    // start — the resync reporting the old id gone, which would turn the running instance DOWN.
+    const late = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM status_updates s WHERE s.instance_id = 'recreated-1' AND s.lifecycle_status = 'stopped'
+         AND s.occurred_at > (SELECT max(occurred_at) FROM status_updates WHERE instance_id = 'recreated-1' AND lifecycle_status = 'running')`,
+    );
+    expect(late.rows[0]?.n).toBe(0);
   });
 });

@@ -20,12 +20,14 @@ interface Subscriber {
   labels: string[];
 }
 
-const nowIso = () => new Date().toISOString().replace('Z', '000000Z');
+/** Docker's RFC 3339 with nanoseconds, from an instant in ms. */
+const isoNano = (ms: number) => new Date(ms).toISOString().replace('Z', '000000Z');
 
 export class DockerEngineStandin {
   private server: Server | null = null;
   private readonly containers = new Map<string, Entry>();
   private readonly log: (DockerEvent & { labels: Record<string, string> })[] = [];
+  private lastMs = 0;
   private readonly subscribers = new Set<Subscriber>();
   /** Paths requested, in order (API version prefix removed). */
   readonly requests: string[] = [];
@@ -138,7 +140,7 @@ export class DockerEngineStandin {
     const snapshot: ContainerSnapshot = {
       Id: id.slice(0, 64),
       Name: `/${spec.name}`,
-      Created: nowIso(),
+      Created: isoNano(this.tick()),
       RestartCount: 0,
       State: {
         Status: 'created',
@@ -174,7 +176,8 @@ export class DockerEngineStandin {
     const entry = this.find(idOrName);
     if (!entry) throw new Error(`no container ${idOrName}`);
     const s = (entry.snapshot.State ??= {});
-    const now = nowIso();
+    const at = this.tick();
+    const now = isoNano(at);
     let emitted = action as string;
     switch (action) {
       case 'start':
@@ -227,11 +230,21 @@ export class DockerEngineStandin {
         break;
       }
     }
-    if (!opts.quiet) this.emit(entry.snapshot.Id, emitted, entry);
+    if (!opts.quiet) this.emit(entry.snapshot.Id, emitted, entry, at);
   }
 
-  private emit(id: string, action: string, entry = this.containers.get(id)): void {
-    const nanos = BigInt(Date.now()) * 1_000_000n + BigInt(this.log.length % 1_000_000);
+  /**
+   * The engine's clock: real time, but never the same millisecond twice. A real daemon cannot destroy a
+   * container and create and start its successor within one millisecond; a stand-in driven by a test can, and
+   * two events dated alike leave their order to chance downstream (the ingest orders by `occurredAt`, ms).
+   */
+  private tick(): number {
+    this.lastMs = Math.max(Date.now(), this.lastMs + 1);
+    return this.lastMs;
+  }
+
+  private emit(id: string, action: string, entry = this.containers.get(id), at = this.tick()): void {
+    const nanos = BigInt(at) * 1_000_000n + BigInt(this.log.length % 1_000_000);
     const labels = entry?.labels ?? {};
     const event = {
       status: action,
