@@ -8,6 +8,7 @@ import { ChecksPage } from './pages/checks/checks-page';
 import { CheckEditPage } from './pages/checks/check-edit-page';
 import { HostsPage } from './pages/hosts/hosts-page';
 import { HostDetailPage } from './pages/hosts/host-detail-page';
+import { alertRoutes } from './pages/alerts/alert-routes';
 import { NotFoundPage } from './pages/not-found';
 
 export const router = createBrowserRouter([
@@ -23,6 +24,7 @@ export const router = createBrowserRouter([
       { path: 'checks/:id', element: <CheckEditPage /> },
       { path: 'hosts', element: <HostsPage /> },
       { path: 'hosts/:id', element: <HostDetailPage /> },
+      ...alertRoutes,
       { path: '*', element: <NotFoundPage /> },
     ],
   },

@@ -8,6 +8,7 @@ const PAGES = [
   ['/targets', 'Targets'],
   ['/checks', 'Checks'],
   ['/hosts', 'Hosts'],
+  ['/alerts', 'Alerts'],
 ] as const;
 
 /** Signed-in pages: the navigation around them; without a session, the login page (then back here). */

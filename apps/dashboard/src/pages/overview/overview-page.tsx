@@ -7,6 +7,7 @@ import { LIVE_POLL_MS } from '../../live';
 import { recentChanges } from '../../summary';
 import { EMPTY_FILTER } from '../targets/target-filter';
 import { HostSparklines } from '../hosts/host-sparklines';
+import { FiringAlerts } from '../alerts/firing/firing-alerts';
 import './overview.css';
 
 const STATUSES = Object.values(TargetStatus);
@@ -46,6 +47,7 @@ export function OverviewPage() {
         ))}
       </section>
       <div className="fw-overview-grid">
+        <FiringAlerts />
         <Card title="Latest status changes">
           <Table
             caption="Targets whose status changed most recently"

@@ -1,0 +1,73 @@
+// Pieces the alerting forms share: text ↔ lists and label maps, local date-time inputs ↔ ISO
+// instants, and the API's (or the shared contract's) issue paths → the form's fields.
+
+export type Errors<F extends string> = Partial<Record<F | 'form', string>>;
+
+/** "a, b ,c" → ["a", "b", "c"] (blanks dropped). */
+export const splitList = (s: string): string[] =>
+  s
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+
+export const joinList = (a: readonly string[] | undefined): string => (a ?? []).join(', ');
+
+/**
+ * One `name=value` per line → a map (split at the first `=`, so a value may hold more). A line
+ * without `=` becomes a name with an empty value, for the contract to name.
+ */
+export function parsePairs(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    const at = line.indexOf('=');
+    if (at < 0) out[line] = '';
+    else out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return out;
+}
+
+export const formatPairs = (m: Readonly<Record<string, string>> | undefined): string =>
+  Object.entries(m ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n');
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** An instant as a `datetime-local` input shows it: the viewer's own zone, to the minute. */
+export function toLocalInput(iso: string | number | undefined): string {
+  if (iso === undefined) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** A `datetime-local` value (the viewer's zone) → ISO; the text itself when it is not a time (the contract names it). */
+export function fromLocalInput(value: string): string {
+  const d = new Date(value);
+  return value && !Number.isNaN(d.getTime()) ? d.toISOString() : value;
+}
+
+/**
+ * Issues (`condition.threshold: …`) → messages per field. `route` names the field of a path (or
+ * null: the form); the rest of the path is kept in the message when it says which entry is meant.
+ */
+export function errorsFrom<F extends string>(
+  issues: readonly { path: string; message: string }[],
+  route: (segments: string[]) => { field: F | 'form'; prefix?: string },
+): Errors<F> {
+  const out: Errors<F> = {};
+  for (const issue of issues) {
+    const segments = issue.path ? issue.path.split('.') : [];
+    const { field, prefix } = route(segments);
+    let message = prefix ? `${prefix}: ${issue.message}` : issue.message;
+    if (field === 'form' && issue.path && !prefix) message = `${issue.path}: ${issue.message}`;
+    out[field] = out[field] ? `${out[field]}; ${message}` : message;
+  }
+  return out;
+}
+
+/** A zod error's issues in the API's form (`path` dotted). */
+export const zodIssues = (issues: readonly { path: readonly PropertyKey[]; message: string }[]) =>
+  issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));

@@ -1,0 +1,109 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link, useSearchParams } from 'react-router';
+import { SILENCE_STATES, type SilenceDefinition, type SilenceState } from '@fleetwatch/contracts';
+import { Button, ErrorNote, formatLocal, PageHeader, RelativeTime, Table } from '@fleetwatch/ui';
+import { api, enc } from '../../../api/client';
+import { alertKeys, fetchSilences } from '../../../api/alert-queries';
+import { LIVE_POLL_MS } from '../../../live';
+import { AlertsNav } from '../alerts-nav';
+import { formatMatcher } from './silence-form-model';
+
+type Shown = SilenceState | 'all';
+const FILTERS: Shown[] = ['all', ...SILENCE_STATES];
+
+export function SilencesPage() {
+  const queryClient = useQueryClient();
+  const [params, setParams] = useSearchParams();
+  const requested = params.get('state') as Shown | null;
+  const state: Shown = requested && FILTERS.includes(requested) ? requested : 'all';
+  const silences = useQuery({
+    queryKey: alertKeys.silences(state),
+    queryFn: ({ signal }) => fetchSilences(state, signal),
+    refetchInterval: LIVE_POLL_MS,
+  });
+  const expire = useMutation({
+    mutationFn: (s: SilenceDefinition) => api(`/api/v1/silences/${enc(s.id)}/expire`, { method: 'POST' }),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: alertKeys.all() }),
+  });
+
+  return (
+    <>
+      <PageHeader title="Silences">
+        <Link className="fw-button fw-button--primary" to="/alerts/silences/new">
+          New silence
+        </Link>
+      </PageHeader>
+      <AlertsNav />
+      <div className="fw-row" role="group" aria-label="Show silences">
+        {FILTERS.map((f) => (
+          <Button
+            key={f}
+            size="small"
+            aria-pressed={f === state}
+            variant={f === state ? 'primary' : 'default'}
+            onClick={() => setParams(f === 'all' ? {} : { state: f }, { replace: true })}
+          >
+            {f}
+          </Button>
+        ))}
+      </div>
+      <ErrorNote error={silences.error ?? expire.error} />
+      <Table
+        caption="Silences"
+        rows={silences.data ?? []}
+        rowKey={(s) => s.id}
+        empty={silences.isPending ? 'Loading…' : 'No silences.'}
+        columns={[
+          {
+            key: 'state',
+            header: 'State',
+            cell: (s) => (
+              <span className="fw-alert-state" data-state={s.state}>
+                {s.state}
+              </span>
+            ),
+          },
+          {
+            key: 'matchers',
+            header: 'Matchers',
+            cell: (s) => (
+              <span className="fw-labels">
+                {s.matchers.map((m, i) => (
+                  <span key={i} className="fw-chip fw-mono">
+                    {formatMatcher(m)}
+                  </span>
+                ))}
+              </span>
+            ),
+          },
+          {
+            key: 'range',
+            header: 'From – to',
+            cell: (s) => (
+              <span title={`${formatLocal(s.startsAt)} – ${formatLocal(s.endsAt)}`}>
+                <RelativeTime iso={s.startsAt} /> – <RelativeTime iso={s.endsAt} />
+              </span>
+            ),
+          },
+          { key: 'author', header: 'Author', cell: (s) => s.createdBy },
+          { key: 'comment', header: 'Comment', cell: (s) => <span data-comment>{s.comment}</span> },
+          {
+            key: 'actions',
+            header: <span className="fw-visually-hidden">Actions</span>,
+            cell: (s) =>
+              s.state !== 'expired' && (
+                <Button
+                  size="small"
+                  variant="danger"
+                  aria-label={`Expire silence ${s.comment}`}
+                  onClick={() => expire.mutate(s)}
+                >
+                  Expire
+                </Button>
+              ),
+          },
+        ]}
+      />
+    </>
+  );
+}
