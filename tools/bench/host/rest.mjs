@@ -143,9 +143,7 @@ async function main() {
         rssEndMb: mine.map((p) => round1(p.rss.at(-1))),
         anonMb: round1(median(mine.map((p) => statusKb(p.pid, 'RssAnon') / 1024))),
         fileMb: round1(median(mine.map((p) => statusKb(p.pid, 'RssFile') / 1024))),
-        cpuPctOfCore: round1(
-          median(mine.map((p) => ((cpuSeconds(p.pid) - cpu0.get(p.pid)) / opt.window) * 100)) * 1,
-        ),
+        cpuPctOfCore: round1(median(mine.map((p) => ((cpuSeconds(p.pid) - cpu0.get(p.pid)) / opt.window) * 100)) * 1),
       };
     });
     const out = { code: codeVersion(), load: { start: load0, end: loadavg().map((l) => l.toFixed(2)) }, ...opt, rows };
