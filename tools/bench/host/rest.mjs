@@ -146,11 +146,12 @@ async function main() {
         cpuPctOfCore: round1(median(mine.map((p) => ((cpuSeconds(p.pid) - cpu0.get(p.pid)) / opt.window) * 100)) * 1),
       };
     });
-    const out = { code: codeVersion(), load: { start: load0, end: loadavg().map((l) => l.toFixed(2)) }, ...opt, rows };
+    const code = codeVersion(root, join(root, 'dist/apps/collector/src/main.js'));
+    const out = { code, load: { start: load0, end: loadavg().map((l) => l.toFixed(2)) }, ...opt, rows };
     if (opt.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     else {
       process.stdout.write(
-        `code ${out.code}; ${opt.runs} collectors per variant, warm-up ${opt.warmup} s, window ${opt.window} s; load ${out.load.start.join(',')} → ${out.load.end.join(',')}\n`,
+        `code ${code.commit} (built ${code.builtAt}); ${opt.runs} collectors per variant, warm-up ${opt.warmup} s, window ${opt.window} s; load ${out.load.start.join(',')} → ${out.load.end.join(',')}\n`,
       );
       for (const r of rows)
         process.stdout.write(
