@@ -55,6 +55,9 @@ import { WsHub } from './ws/ws-hub.service';
 import { StatusController } from './status/status.controller';
 import { statusProviders } from './status/status.providers';
 import { usersProviders } from './users/users.providers';
+import { PublicStatusController } from './status-pages/public-status.controller';
+import { StatusPagesController } from './status-pages/status-pages.controller';
+import { statusPagesProviders } from './status-pages/status-pages.providers';
 
 /** Every controller of the gateway: each is behind the AuthGuard (deny by default). */
 export const GATEWAY_CONTROLLERS = [
@@ -76,6 +79,8 @@ export const GATEWAY_CONTROLLERS = [
   SilencesController,
   FleetMemberController,
   FleetLeaderController,
+  StatusPagesController,
+  PublicStatusController,
 ];
 
 /**
@@ -134,6 +139,7 @@ export class ApiGatewayModule {
         ...usersProviders,
         ...fleetMemberProviders,
         ...fleetLeaderProviders,
+        ...statusPagesProviders,
       ],
     };
   }

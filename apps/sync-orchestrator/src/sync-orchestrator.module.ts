@@ -11,6 +11,7 @@ import {
   SecretSealer,
   SilencesRepository,
   SqlPoolModule,
+  StatusPagesRepository,
 } from '@fleetwatch/persistence';
 import { AlertConfigService } from './alerting/alert-config.service';
 import { AlertingRpcHandler } from './alerting/alerting.rpc-handler';
@@ -27,6 +28,8 @@ import { ConfigWriter } from './config/config-writer';
 import { HeartbeatAdoption, PushMonitors } from './config/push-monitors';
 import { fleetProviders } from './fleet/fleet.providers';
 import { ReadinessWiring } from './health/readiness.wiring';
+import { StatusPagesRpcHandler } from './status-pages/status-pages.rpc-handler';
+import { StatusPagesService } from './status-pages/status-pages.service';
 
 /**
  * The configuration owner (SPEC §2). Capabilities: config/ (checks, versions, audit,
@@ -89,6 +92,10 @@ export class SyncOrchestratorModule {
         SilencesService,
         DefaultRulesSeeder,
         AlertingRpcHandler,
+        // Public status pages (issue 17): the same writer.
+        StatusPagesRepository,
+        StatusPagesService,
+        StatusPagesRpcHandler,
         ReadinessWiring,
         ...fleetProviders(config),
       ],

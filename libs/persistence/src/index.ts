@@ -147,6 +147,12 @@ export {
 } from './alerting/alert-config.repository';
 export { SilencesRepository, type SilenceListState, type SilenceRecord } from './alerting/silences.repository';
 export {
+  StatusPagesRepository,
+  type StatusPageChange,
+  type StatusPageRecord,
+  type StatusPageTarget,
+} from './status-pages/status-pages.repository';
+export {
   SecretSealer,
   SecretSealingError,
   channelSecretContext,

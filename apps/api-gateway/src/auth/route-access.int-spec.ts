@@ -126,6 +126,13 @@ const POLICY: Record<string, RouteCase> = {
   'GET /api/v1/silences/{id}': { role: 'viewer' },
   'DELETE /api/v1/silences/{id}': { role: 'operator' },
   'POST /api/v1/silences/{id}/expire': { role: 'operator' },
+  'POST /api/v1/status-pages': { role: 'operator', invalid: { body: [1], paths: ['(body)'] } },
+  'GET /api/v1/status-pages': { role: 'viewer', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },
+  'GET /api/v1/status-pages/{id}': { role: 'viewer' },
+  'PUT /api/v1/status-pages/{id}': { role: 'operator', invalid: { body: [1], paths: ['(body)'] } },
+  'PATCH /api/v1/status-pages/{id}': { role: 'operator' },
+  'DELETE /api/v1/status-pages/{id}': { role: 'operator' },
+  'GET /api/v1/public/status-pages/{slug}': { role: 'public' },
 };
 
 const RANK: Record<Role, number> = { public: 0, viewer: 1, operator: 2, admin: 3 };

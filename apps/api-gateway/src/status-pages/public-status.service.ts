@@ -1,0 +1,203 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  STATUS_PAGE_LIMITS,
+  statusPageSlugSchema,
+  type PublicIncident,
+  type PublicStatusComponent,
+  type PublicStatusPage,
+  type StatusPageSpec,
+  type TargetStatus,
+} from '@fleetwatch/contracts';
+import {
+  dailyTotals,
+  DAY_MS,
+  dayStateOf,
+  incidentsOf,
+  mergeDays,
+  NotFoundError,
+  publicStateOf,
+  RateLimitedError,
+  startOfUtcDay,
+  takeTokens,
+  uptimeOf,
+  windowUptime,
+  worstState,
+  type Bucket,
+  type DayTotals,
+  type IncidentSpan,
+  type StatusChange,
+} from '@fleetwatch/domain';
+import { StatusPagesRepository } from '@fleetwatch/persistence';
+import { LRUCache } from 'lru-cache';
+
+// What an anonymous visitor of a public status page gets (issue 17). Built from the page's own
+// display texts, target_states (current status) and consensus status events (uptime bars, incidents)
+// — never a target id or name, URL, host, check setting, failure reason, location or user. Answers
+// are cached per slug for PUBLIC_CACHE_MS (one build at a time per slug; unknown and unpublished
+// slugs cached as 404s too), and each client address has a token bucket, so anonymous traffic
+// costs the database at most one build per slug per cache period.
+
+export const PUBLIC_STATUS_LIMITS = {
+  cacheMs: 15_000,
+  cachedSlugs: 1000,
+  /** Requests per client address per minute (burst the same). */
+  perAddressPerMinute: 120,
+  addresses: 100_000,
+  /** Status events read for one page (the oldest first; a flapping target bounds the work). */
+  maxEvents: 50_000,
+} as const;
+
+export const PUBLIC_STATUS_OPTIONS = Symbol('fleetwatch.gateway.PublicStatusOptions');
+export interface PublicStatusOptions {
+  cacheMs: number;
+  perAddressPerMinute: number;
+  now?: () => number;
+}
+
+type Built = { page: PublicStatusPage } | { missing: true };
+
+@Injectable()
+export class PublicStatusService {
+  private readonly cache: LRUCache<string, { at: number; result: Promise<Built> }>;
+  private readonly buckets: LRUCache<string, Bucket>;
+  private readonly now: () => number;
+  private readonly cacheMs: number;
+  private readonly perMinute: number;
+
+  constructor(
+    private readonly repo: StatusPagesRepository,
+    @Inject(PUBLIC_STATUS_OPTIONS) options: PublicStatusOptions,
+  ) {
+    this.cache = new LRUCache({ max: PUBLIC_STATUS_LIMITS.cachedSlugs });
+    this.buckets = new LRUCache({ max: PUBLIC_STATUS_LIMITS.addresses });
+    this.now = options.now ?? Date.now;
+    this.cacheMs = options.cacheMs;
+    this.perMinute = options.perAddressPerMinute;
+  }
+
+  /** One request's share of the client address's budget; a 429 with Retry-After when spent. */
+  admit(address: string): void {
+    const now = this.now();
+    const d = takeTokens(this.buckets.get(address), 1, now, this.perMinute / 60, this.perMinute);
+    this.buckets.set(address, d.bucket);
+    if (!d.allowed) throw new RateLimitedError('too many status page requests from this address', d.retryAfterSeconds);
+  }
+
+  /** The published page `slug` as the public sees it; unknown, unpublished or malformed → 404. */
+  async view(slug: string): Promise<{ page: PublicStatusPage; ageMs: number }> {
+    const notFound = () => new NotFoundError(`no status page "${slug.slice(0, 64)}"`);
+    if (!statusPageSlugSchema.safeParse(slug).success) throw notFound();
+    const now = this.now();
+    let entry = this.cache.get(slug);
+    if (!entry || now - entry.at >= this.cacheMs) {
+      entry = { at: now, result: this.build(slug, now) };
+      this.cache.set(slug, entry);
+      // A failed build (database away) is not kept: the next request tries again.
+      const own = entry;
+      own.result.catch(() => {
+        if (this.cache.get(slug) === own) this.cache.delete(slug);
+      });
+    }
+    const built = await entry.result;
+    if ('missing' in built) throw notFound();
+    return { page: built.page, ageMs: Math.max(0, now - entry.at) };
+  }
+
+  private async build(slug: string, now: number): Promise<Built> {
+    const stored = await this.repo.findBySlug<StatusPageSpec>(slug);
+    if (!stored || !stored.spec.published) return { missing: true };
+    const spec = stored.spec;
+    const days = STATUS_PAGE_LIMITS.days;
+    const from = startOfUtcDay(now) - (days - 1) * DAY_MS;
+
+    const selected = await Promise.all(
+      spec.components.map((c) =>
+        this.repo.selectTargets({ tags: c.tags, ids: c.targetIds }, STATUS_PAGE_LIMITS.targetsPerComponent),
+      ),
+    );
+    const ids = [...new Set(selected.flat().map((t) => t.targetId))];
+    const { initial, changes } = await this.repo.changesSince(ids, from, PUBLIC_STATUS_LIMITS.maxEvents);
+    const byTarget = new Map<string, StatusChange[]>();
+    for (const c of changes) {
+      let list = byTarget.get(c.targetId);
+      if (!list) byTarget.set(c.targetId, (list = []));
+      list.push({ at: c.at, to: c.to });
+    }
+    const totals = new Map<string, DayTotals[]>();
+    const totalsOf = (id: string) => {
+      let t = totals.get(id);
+      if (!t) {
+        t = dailyTotals({ days, now, initial: initial.get(id) ?? null, changes: byTarget.get(id) ?? [] });
+        totals.set(id, t);
+      }
+      return t;
+    };
+
+    const components: PublicStatusComponent[] = [];
+    const incidents: PublicIncident[] = [];
+    spec.components.forEach((c, i) => {
+      const targets = selected[i];
+      const merged = targets.length ? mergeDays(targets.map((t) => totalsOf(t.targetId))) : emptyDays(days, now);
+      components.push({
+        name: c.name,
+        description: c.description,
+        state: worstState(targets.map((t) => publicStateOf(t.status as TargetStatus))),
+        uptime: windowUptime(merged),
+        days: merged.map((d) => ({
+          date: new Date(d.start).toISOString().slice(0, 10),
+          uptime: uptimeOf(d),
+          state: dayStateOf(d),
+        })),
+      });
+      const spans = targets.flatMap((t) =>
+        incidentsOf(initial.get(t.targetId) ?? null, byTarget.get(t.targetId) ?? [], from),
+      );
+      for (const s of mergeSpans(spans))
+        incidents.push({
+          component: c.name,
+          state: s.state,
+          startedAt: new Date(s.start).toISOString(),
+          endedAt: s.end === null ? null : new Date(s.end).toISOString(),
+        });
+    });
+    incidents.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : 0));
+
+    return {
+      page: {
+        slug: spec.slug,
+        title: spec.title,
+        description: spec.description,
+        state: worstState(components.map((c) => c.state)),
+        components,
+        incidents: incidents.slice(0, 50),
+        announcements: spec.announcements.map((a) => ({
+          title: a.title,
+          body: a.body,
+          severity: a.severity,
+          startsAt: a.startsAt,
+          endsAt: a.endsAt ?? null,
+        })),
+        days,
+        generatedAt: new Date(now).toISOString(),
+      },
+    };
+  }
+}
+
+function emptyDays(days: number, now: number): DayTotals[] {
+  return dailyTotals({ days, now, initial: null, changes: [] });
+}
+
+/** One component's incidents: overlapping spans of its targets as one (the worse state wins). */
+export function mergeSpans(spans: readonly IncidentSpan[]): IncidentSpan[] {
+  const sorted = [...spans].sort((a, b) => a.start - b.start);
+  const out: IncidentSpan[] = [];
+  for (const s of sorted) {
+    const last = out[out.length - 1];
+    if (last && (last.end === null || s.start <= last.end)) {
+      last.end = last.end === null || s.end === null ? null : Math.max(last.end, s.end);
+      if (s.state === 'outage') last.state = 'outage';
+    } else out.push({ ...s });
+  }
+  return out;
+}

@@ -1,0 +1,275 @@
+import type {
+  ApiErrorBody,
+  CreateApiKeyResponse,
+  Page,
+  PublicStatusPage,
+  StatusPageDefinition,
+} from '@fleetwatch/contracts';
+import * as testing from '@fleetwatch/testing';
+import { rmSync } from 'node:fs';
+import { Client } from 'pg';
+import { ADMIN_PASSWORD, type GatewayHarness, startGateway } from '../int-spec.helpers';
+import { privateOwnerDist, startOwnerProcess, type OwnerProcess } from '../checks/owner-process.int-helpers';
+
+// Status pages through the gateway to their owner (sync-orchestrator, built from today's sources and
+// run as a process): who may do what (401 / 403 per role), what the owner refuses (fields named, slug
+// taken, stale If-Match), that a write is a config version with an audit entry — and the public view:
+// no session needed, 404 until published, components' state, 90 daily bars and incidents computed
+// from status events, and none of the internals (the check's URL, host and port, its name, target
+// ids, failure reasons, locations, who edited it).
+
+jest.setTimeout(150_000);
+
+let gw: GatewayHarness;
+let owner: OwnerProcess;
+let dist: string;
+let sql: Client;
+const tokens: Record<'admin' | 'operator' | 'viewer' | 'readKey' | 'writeKey', string> = {} as never;
+
+const SECRET_HOST = '127.0.0.1';
+const SECRET_PORT = '48123';
+const SECRET_PATH = 'zz-internal-health-path';
+const CHECK_NAME = 'zz-internal-check-name';
+const REASON = 'location zz-secret-location: connect ECONNREFUSED zz-secret-reason';
+
+beforeAll(async () => {
+  gw = await startGateway(testing, 'status-pages', { env: { GATEWAY_RPC_TIMEOUT_MS: '5000' } });
+  dist = privateOwnerDist(`owner-status-pages-${testing.testEnv().runId}`);
+  owner = await startOwnerProcess(dist, {
+    databaseUrl: gw.database.databaseUrl,
+    amqpUrl: gw.config.amqpUrl,
+    redisUrl: gw.config.redisUrl,
+    redisPrefix: `${testing.testEnv().redisPrefix}owner-status-pages:`,
+  });
+  sql = new Client({ connectionString: gw.database.databaseUrl });
+  await sql.connect();
+  tokens.admin = await gw.login('admin', ADMIN_PASSWORD);
+  for (const role of ['viewer', 'operator'] as const) {
+    await gw.request('POST', '/api/v1/users', {
+      token: tokens.admin,
+      body: { username: role, password: `${role}-password`, role },
+    });
+    tokens[role] = await gw.login(role, `${role}-password`);
+  }
+  for (const [name, scope] of [
+    ['readKey', 'read'],
+    ['writeKey', 'write'],
+  ] as const) {
+    const key = await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+      token: tokens.admin,
+      body: { name: `ci-${scope}`, scopes: [scope] },
+    });
+    tokens[name] = key.body.key;
+  }
+});
+
+afterAll(async () => {
+  await sql?.end();
+  await owner?.stop();
+  await gw?.close();
+  if (dist) rmSync(dist, { recursive: true, force: true });
+});
+
+const page = {
+  slug: 'acme-public',
+  title: 'Acme status',
+  description: 'Services of Acme',
+  components: [
+    { name: 'Website', tags: ['public-web'] },
+    { name: 'Nothing yet', tags: ['no-such-tag'] },
+  ],
+};
+
+describe('admin routes', () => {
+  it('401 without a session; viewers and read keys read but do not write (403)', async () => {
+    expect((await gw.request('GET', '/api/v1/status-pages')).status).toBe(401);
+    expect((await gw.request('POST', '/api/v1/status-pages', { body: page })).status).toBe(401);
+    for (const token of [tokens.viewer, tokens.readKey]) {
+      expect((await gw.request('GET', '/api/v1/status-pages', { token })).status).toBe(200);
+      const res = await gw.request<ApiErrorBody>('POST', '/api/v1/status-pages', { token, body: page });
+      expect(res.status).toBe(403);
+    }
+  });
+
+  it('refuses a bad page with each field named', async () => {
+    const res = await gw.request<ApiErrorBody>('POST', '/api/v1/status-pages', {
+      token: tokens.operator,
+      body: { slug: 'Not URL safe!', title: '', components: [{ name: 'x' }], published: 'yes' },
+    });
+    expect(res.status).toBe(400);
+    const paths = res.body.error.issues?.map((i) => i.path) ?? [];
+    expect(paths).toEqual(expect.arrayContaining(['slug', 'title', 'components.0.tags', 'published']));
+  });
+
+  let created: StatusPageDefinition;
+  it('create (201, Location, ETag) → get → list; a taken slug is a 400 naming slug', async () => {
+    const res = await gw.request<StatusPageDefinition>('POST', '/api/v1/status-pages', {
+      token: tokens.writeKey,
+      body: page,
+    });
+    expect(res.status).toBe(201);
+    created = res.body;
+    expect(res.headers.get('location')).toBe(`/api/v1/status-pages/${created.id}`);
+    expect(res.headers.get('etag')).toBe(`"${created.version}"`);
+    expect(created).toMatchObject({ slug: 'acme-public', published: false, announcements: [] });
+
+    const one = await gw.request<StatusPageDefinition>('GET', `/api/v1/status-pages/${created.id}`, {
+      token: tokens.viewer,
+    });
+    expect(one.status).toBe(200);
+    expect(one.body.title).toBe('Acme status');
+    const list = await gw.request<Page<StatusPageDefinition>>('GET', '/api/v1/status-pages', { token: tokens.viewer });
+    expect(list.body.items.map((p) => p.id)).toEqual([created.id]);
+
+    const dup = await gw.request<ApiErrorBody>('POST', '/api/v1/status-pages', {
+      token: tokens.operator,
+      body: { ...page, title: 'Another' },
+    });
+    expect(dup.status).toBe(400);
+    expect(dup.body.error.issues?.map((i) => i.path)).toEqual(['slug']);
+  });
+
+  it('a write is a config version with an audit entry; a stale If-Match is a 409', async () => {
+    const patched = await gw.request<StatusPageDefinition>('PATCH', `/api/v1/status-pages/${created.id}`, {
+      token: tokens.operator,
+      headers: { 'if-match': `"${created.version}"` },
+      body: { description: 'All of Acme' },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.body.version).toBeGreaterThan(created.version);
+    const stale = await gw.request<ApiErrorBody>('PUT', `/api/v1/status-pages/${created.id}`, {
+      token: tokens.operator,
+      headers: { 'if-match': `"${created.version}"` },
+      body: page,
+    });
+    expect(stale.status).toBe(409);
+    const audit = await sql.query<{ action: string; actor: string }>(
+      'SELECT action, actor FROM audit_log WHERE subject = $1 ORDER BY at',
+      [created.id],
+    );
+    expect(audit.rows.map((r) => r.action)).toEqual(['status-page.create', 'status-page.patch']);
+    const versions = await sql.query<{ summary: string }>('SELECT summary FROM config_versions ORDER BY version');
+    expect(versions.rows.map((r) => r.summary)).toEqual(
+      expect.arrayContaining(['create status page acme-public', 'patch status page acme-public']),
+    );
+    created = patched.body;
+  });
+
+  it('unknown id 404, malformed id 400 naming id', async () => {
+    const missing = await gw.request('GET', '/api/v1/status-pages/0190f0e0-0000-7000-8000-000000000000', {
+      token: tokens.viewer,
+    });
+    expect(missing.status).toBe(404);
+    const bad = await gw.request<ApiErrorBody>('GET', '/api/v1/status-pages/nope', { token: tokens.viewer });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.issues?.map((i) => i.path)).toEqual(['id']);
+  });
+
+  describe('public view', () => {
+    let checkId: string;
+    beforeAll(async () => {
+      const check = await gw.request<{ id: string }>('POST', '/api/v1/checks', {
+        token: tokens.operator,
+        body: {
+          name: CHECK_NAME,
+          type: 'http',
+          url: `http://${SECRET_HOST}:${SECRET_PORT}/${SECRET_PATH}`,
+          tags: ['public-web'],
+        },
+      });
+      expect(check.status).toBe(201);
+      checkId = check.body.id;
+      // What the aggregator would have written: the check's state and its consensus events.
+      const now = Date.now();
+      const day = 86_400_000;
+      await sql.query(
+        `INSERT INTO target_states (target_id, kind, name, status, tags, seq) VALUES ($1, 'check', $2, 'DOWN', ARRAY['public-web'], 3)`,
+        [`check:${checkId}`, CHECK_NAME],
+      );
+      await sql.query(
+        `INSERT INTO status_events (target_id, location, from_status, to_status, reason, occurred_at, sequence) VALUES
+          ($1, NULL, 'UNKNOWN', 'UP', $2, $3, 1),
+          ($1, 'zz-secret-location', 'UP', 'DOWN', $2, $4, 2),
+          ($1, NULL, 'UP', 'DOWN', $2, $4, 3)`,
+        [`check:${checkId}`, REASON, new Date(now - 3 * day), new Date(now - 60_000)],
+      );
+    });
+
+    it('an unpublished page is a 404, like an unknown one', async () => {
+      expect((await gw.request('GET', '/api/v1/public/status-pages/acme-public')).status).toBe(404);
+      expect((await gw.request('GET', '/api/v1/public/status-pages/no-such-page')).status).toBe(404);
+      expect((await gw.request('GET', '/api/v1/public/status-pages/..%2F..%2Fetc')).status).toBe(404);
+    });
+
+    it('published: no session needed, state, bars and incidents from events, no internals', async () => {
+      const pub = await gw.request<StatusPageDefinition>('PATCH', `/api/v1/status-pages/${created.id}`, {
+        token: tokens.operator,
+        body: { published: true },
+      });
+      expect(pub.status).toBe(200);
+      // The 404 above may still be cached for up to 15 s.
+      let res = await gw.request<PublicStatusPage>('GET', '/api/v1/public/status-pages/acme-public');
+      for (let i = 0; i < 40 && res.status === 404; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        res = await gw.request<PublicStatusPage>('GET', '/api/v1/public/status-pages/acme-public');
+      }
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('public, max-age=15');
+      const view = res.body;
+      expect(view).toMatchObject({ slug: 'acme-public', title: 'Acme status', state: 'outage', days: 90 });
+      const [web, none] = view.components;
+      expect(web).toMatchObject({ name: 'Website', state: 'outage' });
+      expect(web.days).toHaveLength(90);
+      expect(web.days[0]).toEqual({ date: expect.any(String), uptime: null, state: 'unknown' });
+      expect(web.days.filter((d) => d.uptime === 1).length).toBeGreaterThanOrEqual(1);
+      expect(web.days[89].state).toBe('outage');
+      expect(none).toMatchObject({ name: 'Nothing yet', state: 'unknown', uptime: null });
+      expect(view.incidents).toEqual([
+        { component: 'Website', state: 'outage', startedAt: expect.any(String), endedAt: null },
+      ]);
+
+      const text = res.text;
+      for (const secret of [
+        SECRET_HOST,
+        SECRET_PORT,
+        SECRET_PATH,
+        CHECK_NAME,
+        checkId,
+        'zz-secret-location',
+        'zz-secret-reason',
+        'ECONNREFUSED',
+        'operator',
+        'public-web',
+      ])
+        expect(text).not.toContain(secret);
+    });
+
+    it('is cached: a change shows only after the cache period', async () => {
+      const first = await gw.request<PublicStatusPage>('GET', '/api/v1/public/status-pages/acme-public');
+      await gw.request('PATCH', `/api/v1/status-pages/${created.id}`, {
+        token: tokens.operator,
+        body: { title: 'Acme status (renamed)' },
+      });
+      const again = await gw.request<PublicStatusPage>('GET', '/api/v1/public/status-pages/acme-public');
+      expect(again.body.generatedAt).toBe(first.body.generatedAt);
+      expect(again.body.title).toBe(first.body.title);
+    });
+
+    it('a delete takes the page away (admins write too)', async () => {
+      const del = await gw.request('DELETE', `/api/v1/status-pages/${created.id}`, { token: tokens.admin });
+      expect(del.status).toBe(204);
+      expect((await gw.request('GET', `/api/v1/status-pages/${created.id}`, { token: tokens.admin })).status).toBe(404);
+    });
+
+    it('each client address has a budget: past it a 429 with Retry-After', async () => {
+      let limited: Awaited<ReturnType<GatewayHarness['request']>> | null = null;
+      for (let i = 0; i < 200 && !limited; i++) {
+        const res = await gw.request('GET', `/api/v1/public/status-pages/nope-${i}`);
+        if (res.status === 429) limited = res;
+        else expect(res.status).toBe(404);
+      }
+      expect(limited?.status).toBe(429);
+      expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    });
+  });
+});

@@ -1,0 +1,158 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { TargetStatus } from '@fleetwatch/contracts';
+import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
+
+// status_pages (writer: sync-orchestrator, inside the config writer's transaction, like alert rules)
+// and the reads a public status page needs (api-gateway): the targets its components select from
+// target_states, and their consensus status events (no location) over the uptime window.
+
+export interface StatusPageRecord<S = Record<string, unknown>> {
+  id: string;
+  slug: string;
+  spec: S;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Row {
+  id: string;
+  slug: string;
+  spec: Record<string, unknown>;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = 'id::text AS id, slug, spec, version, created_at, updated_at';
+
+function toRecord<S>(r: Row): StatusPageRecord<S> {
+  return {
+    id: r.id,
+    slug: r.slug,
+    spec: r.spec as S,
+    version: r.version,
+    createdAt: new Date(r.created_at).toISOString(),
+    updatedAt: new Date(r.updated_at).toISOString(),
+  };
+}
+
+/** A target a component selected: its id and consensus status only (nothing else leaves for the public). */
+export interface StatusPageTarget {
+  targetId: string;
+  status: TargetStatus;
+}
+
+/** A consensus status change of one target (ms since epoch). */
+export interface StatusPageChange {
+  targetId: string;
+  at: number;
+  to: TargetStatus;
+}
+
+@Injectable()
+export class StatusPagesRepository {
+  /** `pool`: the service's SqlPool (SQL_POOL), or the gateway's Prisma DatabaseClient. */
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
+
+  async find<S = Record<string, unknown>>(id: string, tx?: SqlTx): Promise<StatusPageRecord<S> | null> {
+    const rows = await sqlQuery<Row>(tx ?? this.pool, `SELECT ${COLUMNS} FROM status_pages WHERE id = $1::uuid`, [
+      id,
+    ]).catch((err: unknown) => rethrowSql(err));
+    return rows[0] ? toRecord<S>(rows[0]) : null;
+  }
+
+  async findBySlug<S = Record<string, unknown>>(slug: string, tx?: SqlTx): Promise<StatusPageRecord<S> | null> {
+    const rows = await sqlQuery<Row>(tx ?? this.pool, `SELECT ${COLUMNS} FROM status_pages WHERE slug = $1`, [
+      slug,
+    ]).catch((err: unknown) => rethrowSql(err));
+    return rows[0] ? toRecord<S>(rows[0]) : null;
+  }
+
+  /** A page by id (byte order of the UUID text), after `afterId`. */
+  async list<S = Record<string, unknown>>(q: { afterId?: string; limit: number }): Promise<StatusPageRecord<S>[]> {
+    const rows = await sqlQuery<Row>(
+      this.pool,
+      `SELECT ${COLUMNS} FROM status_pages WHERE ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT $2`,
+      [q.afterId ?? null, q.limit],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => toRecord<S>(r));
+  }
+
+  async insert<S>(tx: SqlTx, p: { id: string; slug: string; spec: S }, version: number): Promise<StatusPageRecord<S>> {
+    const rows = await sqlQuery<Row>(
+      tx,
+      `INSERT INTO status_pages (id, slug, spec, version) VALUES ($1::uuid, $2, $3::jsonb, $4) RETURNING ${COLUMNS}`,
+      [p.id, p.slug, JSON.stringify(p.spec), version],
+    ).catch((err: unknown) => rethrowSql(err, `status page slug "${p.slug}" is taken`));
+    return toRecord<S>(rows[0]);
+  }
+
+  async update<S>(tx: SqlTx, p: { id: string; slug: string; spec: S }, version: number): Promise<StatusPageRecord<S>> {
+    const rows = await sqlQuery<Row>(
+      tx,
+      `UPDATE status_pages SET slug = $2, spec = $3::jsonb, version = $4, updated_at = now()
+       WHERE id = $1::uuid RETURNING ${COLUMNS}`,
+      [p.id, p.slug, JSON.stringify(p.spec), version],
+    ).catch((err: unknown) => rethrowSql(err, `status page slug "${p.slug}" is taken`));
+    return toRecord<S>(rows[0]);
+  }
+
+  async delete(tx: SqlTx, id: string): Promise<number> {
+    return sqlExecute(tx, 'DELETE FROM status_pages WHERE id = $1::uuid', [id]).catch((err: unknown) =>
+      rethrowSql(err),
+    );
+  }
+
+  /**
+   * The targets carrying every tag of `tags` (none: no tag selection) or listed in `ids`, deleted
+   * checks left out; at most `limit`, by id.
+   */
+  async selectTargets(
+    sel: { tags: readonly string[]; ids: readonly string[] },
+    limit: number,
+  ): Promise<StatusPageTarget[]> {
+    const rows = await sqlQuery<{ target_id: string; status: TargetStatus }>(
+      this.pool,
+      `SELECT target_id, status::text AS status FROM target_states
+       WHERE deleted_at IS NULL
+         AND ((cardinality($1::text[]) > 0 AND tags @> $1::text[]) OR target_id = ANY($2::text[]))
+       ORDER BY target_id COLLATE "C" LIMIT $3`,
+      [[...sel.tags], [...sel.ids], limit],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => ({ targetId: r.target_id, status: r.status }));
+  }
+
+  /**
+   * Consensus status changes of `targetIds` since `from` (ms), in time order per target, plus each
+   * target's last change before `from` (the status in force at the window's start); at most `limit`
+   * rows in the window (the newest are dropped first: a flapping target bounds the work).
+   */
+  async changesSince(
+    targetIds: readonly string[],
+    from: number,
+    limit: number,
+  ): Promise<{ initial: Map<string, TargetStatus>; changes: StatusPageChange[] }> {
+    if (targetIds.length === 0) return { initial: new Map(), changes: [] };
+    const ids = [...targetIds];
+    const start = new Date(from);
+    const before = await sqlQuery<{ target_id: string; to_status: TargetStatus }>(
+      this.pool,
+      `SELECT t.id AS target_id, e.to_status::text AS to_status FROM unnest($1::text[]) AS t(id)
+       CROSS JOIN LATERAL (SELECT to_status FROM status_events
+         WHERE target_id = t.id AND location IS NULL AND occurred_at < $2 ORDER BY occurred_at DESC LIMIT 1) e`,
+      [ids, start],
+    ).catch((err: unknown) => rethrowSql(err));
+    const rows = await sqlQuery<{ target_id: string; at: number; to_status: TargetStatus }>(
+      this.pool,
+      `SELECT target_id, (extract(epoch FROM occurred_at) * 1000)::float8 AS at, to_status::text AS to_status
+       FROM status_events WHERE target_id = ANY($1::text[]) AND location IS NULL AND occurred_at >= $2
+       ORDER BY occurred_at, sequence LIMIT $3`,
+      [ids, start, limit],
+    ).catch((err: unknown) => rethrowSql(err));
+    return {
+      initial: new Map(before.map((r) => [r.target_id, r.to_status])),
+      changes: rows.map((r) => ({ targetId: r.target_id, at: Number(r.at), to: r.to_status })),
+    };
+  }
+}
