@@ -8,11 +8,15 @@ import { ChecksPage } from './pages/checks/checks-page';
 import { CheckEditPage } from './pages/checks/check-edit-page';
 import { HostsPage } from './pages/hosts/hosts-page';
 import { HostDetailPage } from './pages/hosts/host-detail-page';
+import { FleetPage } from './pages/fleet/fleet-page';
+import { FleetConfigPage } from './pages/fleet-config/fleet-config-page';
 import { alertRoutes } from './pages/alerts/alert-routes';
 import { NotFoundPage } from './pages/not-found';
+import { publicStatusRoutes, statusPageRoutes } from './pages/status-pages/status-page-routes';
 
 export const router = createBrowserRouter([
   { path: '/login', element: <LoginPage /> },
+  ...publicStatusRoutes,
   {
     element: <Shell />,
     children: [
@@ -24,7 +28,10 @@ export const router = createBrowserRouter([
       { path: 'checks/:id', element: <CheckEditPage /> },
       { path: 'hosts', element: <HostsPage /> },
       { path: 'hosts/:id', element: <HostDetailPage /> },
+      { path: 'fleet', element: <FleetPage /> },
+      { path: 'fleet/config', element: <FleetConfigPage /> },
       ...alertRoutes,
+      ...statusPageRoutes,
       { path: '*', element: <NotFoundPage /> },
     ],
   },

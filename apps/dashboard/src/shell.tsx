@@ -9,6 +9,9 @@ const PAGES = [
   ['/checks', 'Checks'],
   ['/hosts', 'Hosts'],
   ['/alerts', 'Alerts'],
+  ['/status-pages', 'Status pages'],
+  ['/fleet', 'Fleet'],
+  ['/fleet/config', 'Fleet config'],
 ] as const;
 
 /** Signed-in pages: the navigation around them; without a session, the login page (then back here). */
@@ -22,7 +25,7 @@ export function Shell() {
   return (
     <AppShell
       nav={PAGES.map(([to, label]) => (
-        <NavLink key={to} to={to} end={to === '/'}>
+        <NavLink key={to} to={to} end={to === '/' || to === '/fleet'}>
           {label}
         </NavLink>
       ))}

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { commonVersions, compareItem, compareSnapshots, flatten } from './snapshot-diff';
+
+describe('flatten', () => {
+  it.each([
+    ['a plain value', 5, [['', '5']]],
+    [
+      'nested fields',
+      { a: { b: 1, c: 'x' } },
+      [
+        ['a.b', '1'],
+        ['a.c', '"x"'],
+      ],
+    ],
+    ['a list of plain values is one value', { tags: ['a', 'b'] }, [['tags', '["a","b"]']]],
+    [
+      'a list of objects by index',
+      { l: [{ n: 1 }, { n: 2 }] },
+      [
+        ['l[0].n', '1'],
+        ['l[1].n', '2'],
+      ],
+    ],
+    ['an empty object is a value', { o: {} }, [['o', '{}']]],
+    ['null is a value, undefined is absent', { a: null, b: undefined }, [['a', 'null']]],
+  ] as const)('%s', (_, value, rows) => {
+    expect(flatten(value)).toEqual(rows);
+  });
+});
+
+describe('compareItem', () => {
+  it('marks only the rows whose value differs', () => {
+    const c = compareItem(
+      { key: 'web', type: 'http', intervalSeconds: 45, tags: ['a'] },
+      { key: 'web', type: 'http', intervalSeconds: 15, tags: ['a'] },
+    );
+    expect(c.state).toBe('changed');
+    expect(c.rows).toEqual([
+      { path: 'type', left: '"http"', right: '"http"', changed: false },
+      { path: 'intervalSeconds', left: '45', right: '15', changed: true },
+      { path: 'tags', left: '["a"]', right: '["a"]', changed: false },
+    ]);
+  });
+
+  it.each([
+    ['equal items', { key: 'k', a: 1 }, { key: 'k', a: 1 }, 'same', []],
+    ['a field only on the right', { key: 'k' }, { key: 'k', a: 1 }, 'changed', ['a']],
+    ['an item only on the left', { key: 'k', a: 1 }, undefined, 'left', ['a']],
+    ['an item only on the right', undefined, { key: 'k', a: 1 }, 'right', ['a']],
+    ['a changed list element', { key: 'k', l: ['x', 'y'] }, { key: 'k', l: ['x', 'z'] }, 'changed', ['l']],
+  ] as const)('%s', (_, left, right, state, changedPaths) => {
+    const c = compareItem(left, right);
+    expect(c.state).toBe(state);
+    expect(c.rows.filter((r) => r.changed).map((r) => r.path)).toEqual(changedPaths);
+  });
+
+  it('the side without a value has none (absent is not null)', () => {
+    const [row] = compareItem({ key: 'k', a: null }, { key: 'k' }).rows;
+    expect(row).toEqual({ path: 'a', left: 'null', right: undefined, changed: true });
+  });
+});
+
+describe('compareSnapshots', () => {
+  const left = {
+    checks: [
+      { key: 'web', intervalSeconds: 45 },
+      { key: 'api', intervalSeconds: 60 },
+    ],
+    properties: [{ key: 'region', value: 'eu' }],
+  };
+  const right = {
+    checks: [
+      { key: 'web', intervalSeconds: 15 },
+      { key: 'api', intervalSeconds: 60 },
+      { key: 'extra', port: 5432 },
+    ],
+    properties: [{ key: 'region', value: 'eu' }],
+  };
+
+  it('matches items by key, counts the differing ones per area, in key order', () => {
+    const areas = compareSnapshots(left, right);
+    expect(areas.map((a) => [a.area, a.differing])).toEqual([
+      ['checks', 2],
+      ['alertRules', 0],
+      ['channels', 0],
+      ['properties', 0],
+      ['statusPages', 0],
+      ['usersAndRoles', 0],
+      ['componentVersions', 0],
+    ]);
+    expect(areas[0].items.map((i) => [i.key, i.state])).toEqual([
+      ['api', 'same'],
+      ['extra', 'right'],
+      ['web', 'changed'],
+    ]);
+  });
+
+  it('identical snapshots differ nowhere', () => {
+    expect(compareSnapshots(left, left).every((a) => a.differing === 0)).toBe(true);
+  });
+});
+
+describe('commonVersions', () => {
+  it('is the version most members run; members without the component do not vote', () => {
+    const members: { versions: Record<string, string | null> }[] = [
+      { versions: { gw: '1.0.0', agg: '2.0.0' } },
+      { versions: { gw: '1.1.0', agg: null } },
+      { versions: { gw: '1.0.0' } },
+    ];
+    expect(commonVersions(['gw', 'agg', 'none'], members)).toEqual({ gw: '1.0.0', agg: '2.0.0', none: null });
+  });
+  it('a tie goes to the lower version as text', () => {
+    expect(commonVersions(['gw'], [{ versions: { gw: '1.1.0' } }, { versions: { gw: '1.0.0' } }])).toEqual({
+      gw: '1.0.0',
+    });
+  });
+});
