@@ -18,6 +18,8 @@ import {
   SilencesController,
 } from './alerting/alerting.controller';
 import { CHANNEL_TEST_SENDER, NotYetChannelTestSender } from './alerting/channel-test-sender';
+import { AlertsController } from './alerting/alerts.controller';
+import { alertsReadProviders } from './alerting/alerts.providers';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { AdminBootstrapService } from './auth/admin-bootstrap.service';
@@ -77,6 +79,7 @@ export const GATEWAY_CONTROLLERS = [
   ChannelTestController,
   MaintenanceWindowsController,
   SilencesController,
+  AlertsController,
   FleetMemberController,
   FleetLeaderController,
   StatusPagesController,
@@ -135,6 +138,7 @@ export class ApiGatewayModule {
         YamlBodyParser,
         ReadinessWiring,
         WsHub,
+        ...alertsReadProviders,
         ...statusProviders,
         ...usersProviders,
         ...fleetMemberProviders,

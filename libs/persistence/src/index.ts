@@ -124,7 +124,9 @@ export {
 export { CheckMetricsHistoryRepository, type LatestCheckMetrics } from './history/check-metrics.repository';
 export {
   AlertDeliveriesRepository,
+  DELIVERY_ALERTS_MAX,
   DELIVERY_ERROR_MAX,
+  type DeliveryAlertRef,
   type DeliveryAttempt,
   type DeliveryDraft,
   type DeliveryLogEntry,
@@ -139,6 +141,12 @@ export {
   type StoredNotificationGroup,
 } from './alerting/alert-states.repository';
 export { AlertEvaluationReaderRepository, type SilenceSpecRow } from './alerting/alert-evaluation-reader.repository';
+export {
+  AlertsReadRepository,
+  type AlertListFilter,
+  type AlertReadState,
+  type AlertRow,
+} from './alerting/alerts-read.repository';
 export {
   AlertConfigRepository,
   type AlertConfigArea,

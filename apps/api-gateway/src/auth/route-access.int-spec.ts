@@ -133,6 +133,14 @@ const POLICY: Record<string, RouteCase> = {
   'PATCH /api/v1/status-pages/{id}': { role: 'operator' },
   'DELETE /api/v1/status-pages/{id}': { role: 'operator' },
   'GET /api/v1/public/status-pages/{slug}': { role: 'public' },
+  'GET /api/v1/alerts': {
+    role: 'viewer',
+    invalid: { query: 'limit=0&state=gone&cursor=x', paths: ['limit', 'state.0', 'cursor'] },
+  },
+  'GET /api/v1/alerts/deliveries': {
+    role: 'viewer',
+    invalid: { query: 'limit=0&outcome=lost&test=maybe', paths: ['limit', 'outcome.0', 'test'] },
+  },
 };
 
 const RANK: Record<Role, number> = { public: 0, viewer: 1, operator: 2, admin: 3 };

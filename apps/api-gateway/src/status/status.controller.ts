@@ -24,7 +24,8 @@ export class StatusController {
   @Get('status/summary')
   @ApiOperation({
     summary: 'Counts of targets by status and by kind, over every target',
-    description: 'Independent of any list filter. `alerts.firing` is null until alert state is served here.',
+    description:
+      'Independent of any list filter. `alerts.firing`: alerts firing now (null while Postgres does not answer).',
   })
   @ApiOkResponse({ schema: responseSchemaOf(statusSummaryResponseSchema) })
   summary(): Promise<StatusSummaryResponse> {

@@ -76,7 +76,7 @@ afterAll(async () => {
 const get = <T>(path: string, as = token) => gw.request<T>('GET', path, { token: as });
 
 describe('GET /api/v1/status/summary', () => {
-  it('counts every target by status and by kind, whatever a list filters, with the alerts placeholder', async () => {
+  it('counts every target by status and by kind, whatever a list filters, with the firing alerts count (none here)', async () => {
     const res = await get<StatusSummaryResponse>('/api/v1/status/summary');
     expect(res.status).toBe(200);
     expect(res.body.total).toBe(6);
@@ -89,7 +89,7 @@ describe('GET /api/v1/status/summary', () => {
       [S.Unknown]: 0,
     });
     expect(res.body.byKind).toMatchObject({ [K.Check]: 2, [K.Host]: 1, [K.Instance]: 3 });
-    expect(res.body.alerts).toEqual({ firing: null });
+    expect(res.body.alerts).toEqual({ firing: 0 });
     expect(Date.parse(res.body.generatedAt)).not.toBeNaN();
   });
 });

@@ -13,7 +13,7 @@ export const statusSummaryResponseSchema = z.object({
   byStatus: z.record(targetStatusSchema, count),
   byKind: z.record(targetKindSchema, count),
   alerts: z.object({
-    /** Firing alerts; null until alert state is readable here (issue 18). */
+    /** Alerts firing now (issue 18); null while the alert store does not answer. */
     firing: count.nullable(),
   }),
   generatedAt: z.iso.datetime(),

@@ -56,17 +56,42 @@ export interface DeliveryAttempt {
   nextAttemptAt: number | null;
   test: boolean;
   at: number;
+  /** The alerts the message carried (at most DELIVERY_ALERTS_MAX kept); default none. */
+  alerts?: readonly DeliveryAlertRef[];
+  /** How many alerts the message carried in all; default `alerts.length`. */
+  alertCount?: number;
 }
+
+/** An alert a logged message carried: its fingerprint, rule name, target and status in the message. */
+export interface DeliveryAlertRef {
+  id: string;
+  ruleName: string;
+  targetId: string | null;
+  status: 'firing' | 'resolved';
+}
+
+/** Most alerts of one message kept in its log rows. */
+export const DELIVERY_ALERTS_MAX = 20;
 
 export interface DeliveryLogQuery {
   channelId?: string;
   deliveryId?: string;
+  /** Only these outcomes. */
+  outcomes?: readonly DeliveryOutcome[];
+  /** Only test-sends (true) or only real messages (false). */
+  test?: boolean;
   /** Only entries before this id (paging, newest first). */
   beforeId?: string;
   limit?: number;
 }
 
-export type DeliveryLogEntry = DeliveryAttempt & { id: string };
+export type DeliveryLogEntry = DeliveryAttempt & {
+  id: string;
+  /** The channel's name now; null when it was deleted since. */
+  channelName: string | null;
+  alerts: DeliveryAlertRef[];
+  alertCount: number;
+};
 
 interface QueueRow {
   id: string;
@@ -93,6 +118,34 @@ interface LogRow {
   next_attempt_at: number | null;
   test: boolean;
   at: number;
+  alerts: unknown;
+  alert_count: number;
+  channel_name: string | null;
+}
+
+function alertRefsOf(raw: unknown): DeliveryAlertRef[] {
+  if (!Array.isArray(raw)) return [];
+  const out: DeliveryAlertRef[] = [];
+  for (const a of raw as Record<string, unknown>[]) {
+    if (!a || typeof a.id !== 'string' || typeof a.ruleName !== 'string') continue;
+    out.push({
+      id: a.id,
+      ruleName: a.ruleName,
+      targetId: typeof a.targetId === 'string' ? a.targetId : null,
+      status: a.status === 'resolved' ? 'resolved' : 'firing',
+    });
+  }
+  return out;
+}
+
+function alertRefsJson(a: DeliveryAttempt): string {
+  const refs = (a.alerts ?? []).slice(0, DELIVERY_ALERTS_MAX).map((r) => ({
+    id: clean(r.id.slice(0, 64)),
+    ruleName: clean(truncateText(r.ruleName, 200)),
+    targetId: r.targetId === null ? null : clean(truncateText(r.targetId, 300)),
+    status: r.status,
+  }));
+  return JSON.stringify(refs);
 }
 
 const hashOf = (groupKey: string) => createHash('sha256').update(groupKey).digest('hex');
@@ -267,21 +320,33 @@ export class AlertDeliveriesRepository {
     }
   }
 
-  /** The delivery log, newest first. */
+  /** The delivery log, newest first, with each channel's name now (null: deleted since). */
   async listLog(query: DeliveryLogQuery = {}): Promise<DeliveryLogEntry[]> {
     try {
       const rows = await sqlQuery<LogRow>(
         this.pool,
-        `SELECT id::text AS id, delivery_id::text AS delivery_id, channel_id, channel_type, group_key, status, attempt, outcome,
-           http_status, error, duration_ms, ${epoch('next_attempt_at')} AS next_attempt_at, test, ${epoch('at')} AS at
-         FROM alert_deliveries
-         WHERE ($1::text IS NULL OR channel_id = $1) AND ($2::uuid IS NULL OR delivery_id = $2::uuid)
-           AND ($3::bigint IS NULL OR id < $3::bigint)
-         ORDER BY id DESC LIMIT $4`,
-        [query.channelId ?? null, query.deliveryId ?? null, query.beforeId ?? null, Math.min(query.limit ?? 100, 1000)],
+        `SELECT d.id::text AS id, d.delivery_id::text AS delivery_id, d.channel_id, d.channel_type, d.group_key, d.status,
+           d.attempt, d.outcome, d.http_status, d.error, d.duration_ms, ${epoch('d.next_attempt_at')} AS next_attempt_at,
+           d.test, ${epoch('d.at')} AS at, d.alerts, d.alert_count, c.name AS channel_name
+         FROM alert_deliveries d LEFT JOIN notification_channels c ON c.id = d.channel_id
+         WHERE ($1::text IS NULL OR d.channel_id = $1) AND ($2::uuid IS NULL OR d.delivery_id = $2::uuid)
+           AND ($3::bigint IS NULL OR d.id < $3::bigint)
+           AND ($5::text[] IS NULL OR d.outcome = ANY($5::text[])) AND ($6::boolean IS NULL OR d.test = $6)
+         ORDER BY d.id DESC LIMIT $4`,
+        [
+          query.channelId ?? null,
+          query.deliveryId ?? null,
+          query.beforeId ?? null,
+          Math.min(query.limit ?? 100, 1001),
+          query.outcomes?.length ? [...query.outcomes] : null,
+          query.test ?? null,
+        ],
       );
       return rows.map((r) => ({
         id: r.id,
+        channelName: r.channel_name,
+        alerts: alertRefsOf(r.alerts),
+        alertCount: Number(r.alert_count),
         deliveryId: r.delivery_id,
         channelId: r.channel_id,
         channelType: r.channel_type,
@@ -315,8 +380,8 @@ export class AlertDeliveriesRepository {
       await sqlExecute(
         on,
         `INSERT INTO alert_deliveries (delivery_id, channel_id, channel_type, group_key, status, attempt, outcome,
-           http_status, error, duration_ms, next_attempt_at, test, at)
-         VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::timestamptz, $12, $13::timestamptz)`,
+           http_status, error, duration_ms, next_attempt_at, test, at, alerts, alert_count)
+         VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::timestamptz, $12, $13::timestamptz, $14::jsonb, $15)`,
         [
           a.deliveryId,
           clean(a.channelId),
@@ -331,6 +396,8 @@ export class AlertDeliveriesRepository {
           iso(a.nextAttemptAt),
           a.test,
           iso(a.at),
+          alertRefsJson(a),
+          Math.max(0, Math.round(a.alertCount ?? a.alerts?.length ?? 0)),
         ],
       );
     } catch (err) {

@@ -17,8 +17,10 @@ import {
   type RetryPolicy,
 } from '@fleetwatch/alerting';
 import {
+  DELIVERY_ALERTS_MAX,
   DELIVERY_ERROR_MAX,
   type AlertDeliveriesRepository,
+  type DeliveryAlertRef,
   type DeliveryAttempt,
   type PendingDelivery,
   type SqlTx,
@@ -267,6 +269,7 @@ export class NotificationDelivery {
       status: typeof n?.status === 'string' ? n.status : 'firing',
       attempt,
       test: false,
+      ...alertRefsOf(n),
     };
     let record: DeliveryAttempt;
     try {
@@ -375,6 +378,20 @@ export class NotificationDelivery {
     this.lastPruneAt = now;
     await this.repo.pruneLog(now - this.options.logRetentionMs).catch(() => undefined);
   }
+}
+
+/** The alerts a message carried, as its log rows name them (the first DELIVERY_ALERTS_MAX). */
+function alertRefsOf(n: ChannelNotification | undefined): { alerts: DeliveryAlertRef[]; alertCount: number } {
+  const alerts = Array.isArray(n?.alerts) ? n.alerts : [];
+  return {
+    alerts: alerts.slice(0, DELIVERY_ALERTS_MAX).map((a) => ({
+      id: String(a.fingerprint ?? ''),
+      ruleName: a.labels?.['alertname'] ?? a.labels?.['rule_id'] ?? '',
+      targetId: a.labels?.['target'] ?? null,
+      status: a.status === 'resolved' ? 'resolved' : 'firing',
+    })),
+    alertCount: alerts.length,
+  };
 }
 
 function notSent(error: string): SendResult {

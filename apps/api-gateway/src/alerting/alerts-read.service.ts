@@ -1,0 +1,174 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  ALERT_LIST_STATES,
+  CHANNEL_TYPES,
+  maintenanceWindowSpecSchema,
+  silenceSpecSchema,
+  type AlertListResponse,
+  type AlertView,
+  type ChannelType,
+  type DeliveryLogResponse,
+  type ListAlertsQuery,
+  type ListDeliveriesQuery,
+  type MaintenanceWindow,
+  type Silence,
+} from '@fleetwatch/contracts';
+import { createMuter, type AlertTarget } from '@fleetwatch/alerting';
+import { LiveStateStore } from '@fleetwatch/live-state';
+import {
+  AlertConfigRepository,
+  AlertDeliveriesRepository,
+  AlertEvaluationReaderRepository,
+  AlertsReadRepository,
+  type AlertRow,
+} from '@fleetwatch/persistence';
+import type { GatewayConfig } from '../config';
+import { GATEWAY_CONFIG } from '../tokens';
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * The alert pages' reads (issue 18): pending and firing alerts from alert_states (the aggregator's evaluator
+ * writes them) with what mutes each now — the silences and maintenance windows the evaluator applies, matched
+ * by the same libs/alerting code — and the delivery log. Reads only, through the repositories.
+ */
+@Injectable()
+export class AlertsReadService {
+  constructor(
+    private readonly alerts: AlertsReadRepository,
+    private readonly deliveries: AlertDeliveriesRepository,
+    private readonly config: AlertConfigRepository,
+    private readonly silences: AlertEvaluationReaderRepository,
+    private readonly live: LiveStateStore,
+    @Inject(GATEWAY_CONFIG) private readonly gateway: Pick<GatewayConfig, 'site'>,
+  ) {}
+
+  /** Firing alerts now (the overview's count). */
+  async firingCount(): Promise<number> {
+    return (await this.alerts.counts()).firing;
+  }
+
+  async list(query: ListAlertsQuery, nowMs = Date.now()): Promise<AlertListResponse> {
+    const after = query.cursor ? parseAlertCursor(query.cursor) : undefined;
+    // One more than asked tells whether a next page exists.
+    const [rows, counts] = await Promise.all([
+      this.alerts.list({
+        states: query.state ?? ALERT_LIST_STATES,
+        ruleId: query.ruleId,
+        targetId: query.targetId,
+        after,
+        limit: query.limit + 1,
+      }),
+      this.alerts.counts(),
+    ]);
+    const page = rows.slice(0, query.limit);
+    const targetIds = [...new Set(page.map((r) => r.targetId))];
+    const [targets, muterInputs] = await Promise.all([
+      targetIds.length ? this.live.getTargets(targetIds) : Promise.resolve(new Map()),
+      page.length ? this.muterInputs(nowMs) : Promise.resolve({ silences: [], windows: [] }),
+    ]);
+    const site = this.gateway.site;
+    const muter = createMuter({
+      ...muterInputs,
+      now: nowMs,
+      targetOf: (id): AlertTarget | undefined => {
+        const t = targets.get(id);
+        return t
+          ? { id, kind: t.kind, name: t.name, site, tags: t.tags, locations: Object.keys(t.locations) }
+          : undefined;
+      },
+    });
+    const items = page.map((r): AlertView => {
+      const muted = muter.reasonFor(r.labels, r.targetId);
+      const since = r.state === 'firing' ? (r.firedAt ?? r.activeAt) : r.activeAt;
+      return {
+        id: r.fingerprint,
+        ruleId: r.ruleId,
+        ruleName: r.labels['alertname'] ?? r.ruleId,
+        severity: r.labels['severity'] ?? 'warning',
+        targetId: r.targetId,
+        targetName: targets.get(r.targetId)?.name ?? null,
+        state: r.state,
+        labels: r.labels,
+        value: r.value !== null && Number.isFinite(r.value) ? r.value : null,
+        since: iso(since) as string,
+        durationSeconds: Math.max(0, Math.floor((nowMs - since) / 1000)),
+        activeAt: iso(r.activeAt) as string,
+        firedAt: iso(r.firedAt),
+        lastNotifiedAt: iso(r.lastSentAt),
+        muted,
+        silenced: muted?.kind === 'silence',
+      };
+    });
+    return {
+      items,
+      nextCursor: rows.length > query.limit ? alertCursor(page[page.length - 1]) : null,
+      counts,
+      generatedAt: new Date(nowMs).toISOString(),
+    };
+  }
+
+  async deliveryLog(query: ListDeliveriesQuery): Promise<DeliveryLogResponse> {
+    const rows = await this.deliveries.listLog({
+      channelId: query.channelId,
+      outcomes: query.outcome,
+      test: query.test === undefined ? undefined : query.test === 'true',
+      beforeId: query.cursor,
+      limit: query.limit + 1,
+    });
+    const page = rows.slice(0, query.limit);
+    return {
+      items: page.map((r) => ({
+        id: r.id,
+        deliveryId: r.deliveryId,
+        channelId: r.channelId,
+        channelName: r.channelName,
+        channelType: knownChannelType(r.channelType),
+        status: r.status === 'resolved' ? 'resolved' : 'firing',
+        alerts: r.alerts,
+        alertCount: r.alertCount,
+        attempt: Math.max(1, r.attempt),
+        outcome: r.outcome,
+        httpStatus: r.httpStatus,
+        error: r.error,
+        durationMs: Math.max(0, r.durationMs),
+        nextAttemptAt: iso(r.nextAttemptAt),
+        test: r.test,
+        at: iso(r.at) as string,
+      })),
+      nextCursor: rows.length > query.limit ? page[page.length - 1].id : null,
+    };
+  }
+
+  /** The silences and windows as the evaluator reads them: a row that no longer passes the contract is left out. */
+  private async muterInputs(nowMs: number): Promise<{ silences: Silence[]; windows: MaintenanceWindow[] }> {
+    const [silenceRows, windowRows] = await Promise.all([
+      this.silences.unexpiredSilences(nowMs),
+      this.config.all('maintenanceWindows'),
+    ]);
+    const silences: Silence[] = [];
+    for (const row of silenceRows) {
+      const s = silenceSpecSchema.safeParse(row.spec);
+      if (s.success) silences.push({ ...s.data, id: row.id });
+    }
+    const windows: MaintenanceWindow[] = [];
+    for (const row of windowRows) {
+      const w = maintenanceWindowSpecSchema.safeParse(row.spec);
+      if (w.success) windows.push({ ...w.data, id: row.id } as MaintenanceWindow);
+    }
+    return { silences, windows };
+  }
+}
+
+function knownChannelType(type: string): ChannelType | 'unknown' {
+  return (CHANNEL_TYPES as readonly string[]).includes(type) ? (type as ChannelType) : 'unknown';
+}
+
+function alertCursor(r: AlertRow): string {
+  return `${Math.round(r.activeAt)}_${r.fingerprint}`;
+}
+
+function parseAlertCursor(cursor: string): { activeAt: number; fingerprint: string } {
+  const [at, fingerprint] = cursor.split('_');
+  return { activeAt: Number(at), fingerprint };
+}
