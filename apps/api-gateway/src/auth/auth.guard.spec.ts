@@ -110,6 +110,26 @@ describe('AuthGuard', () => {
     ).resolves.toBe(true);
   });
 
+  it.each([
+    ['GET', '/api/v1/status/report', true],
+    ['GET', '/api/v1/metrics/flow', true],
+    ['POST', '/api/v1/status/report', false],
+    ['GET', '/y', false],
+  ])('tells the auth service whether %s %s is a member read (Basic and fleet keys)', async (method, url, expected) => {
+    const seen: unknown[] = [];
+    const auth = {
+      authenticateRequest: async (credentials: { memberRead?: boolean }) => {
+        seen.push(credentials.memberRead);
+        return viewer;
+      },
+    } as unknown as AuthService;
+    const req = { ...request(), method, url, routeOptions: { url } };
+    await new AuthGuard(new Reflector(), auth)
+      .canActivate(contextFor(OperatorRoutes, OperatorRoutes.prototype.list, req))
+      .catch(() => undefined);
+    expect(seen).toEqual([expected]);
+  });
+
   it('refuses what is not HTTP', async () => {
     const ctx = {
       ...contextFor(OperatorRoutes, OperatorRoutes.prototype.login, request()),

@@ -5,6 +5,7 @@ import { ForbiddenError, roleAtLeast } from '@fleetwatch/domain';
 import { HealthController } from '@fleetwatch/observability';
 import { ACCESS_METADATA, RouteAccess } from './access.decorator';
 import { AuthService } from './auth.service';
+import { isMemberRead } from './basic-auth';
 import { CSRF_HEADER, SESSION_COOKIE } from './browser-session';
 import { parseCookies } from './cookies';
 import { attachPrincipal } from './principal';
@@ -60,6 +61,7 @@ export function credentialsOf(request: FastifyRequest): CredentialsOfRequest {
     ip: request.ip,
     host: request.host,
     authorization: request.headers.authorization,
+    memberRead: isMemberRead(request.method, request.routeOptions?.url),
     sessionCookie: parseCookies(request.headers.cookie)[SESSION_COOKIE],
     csrfToken: header(CSRF_HEADER),
     origin: header('origin'),

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CidrSet, LoginRequest, LoginResponse } from '@fleetwatch/contracts';
+import { ApiKeyScope, CidrSet, LoginRequest, LoginResponse, UserRole } from '@fleetwatch/contracts';
 import { ForbiddenError, RateLimitedError, roleOfApiKeyScopes, UnauthorizedError } from '@fleetwatch/domain';
 import {
   ApiKeysRepository,
@@ -14,6 +14,8 @@ import type { GatewayConfig } from '../config';
 import { GATEWAY_CONFIG } from '../tokens';
 import { LOGIN_RATE_LIMITER, type LoginRateLimiter } from './login-rate-limiter';
 import { PasswordHasher } from './password-hasher.service';
+import { BasicVerdictCache, MalformedBasicError, MEMBER_READ_ROUTES, parseBasicAuthorization } from './basic-auth';
+import type { BasicCredentials } from './basic-auth';
 import { checkOrigin, csrfTokenMatches, isSafeMethod } from './browser-session';
 import { Principal } from './principal';
 import { hashSessionToken, newSessionToken, sessionTokenVersion } from './session-token';
@@ -30,6 +32,8 @@ const TOUCH_EVERY_MS = 60_000;
 export class AuthService {
   /** Keys whose last use was recorded within the minute. */
   private readonly recentlyTouched = new LRUCache<string, true>({ max: 10_000, ttl: TOUCH_EVERY_MS });
+  /** Basic credentials verified lately (see BasicVerdictCache). */
+  private readonly basicVerdicts = new BasicVerdictCache();
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -83,7 +87,9 @@ export class AuthService {
    * (see browser-session.ts).
    */
   async authenticateRequest(request: CredentialsOfRequest): Promise<Principal> {
-    if (request.authorization || !request.sessionCookie) return this.authenticate(request.authorization, request.ip);
+    if (request.authorization && /^Basic(?:[ ]|$)/i.test(request.authorization)) return this.authenticateBasic(request);
+    if (request.authorization || !request.sessionCookie)
+      return this.authenticate(request.authorization, request.ip, request.memberRead === true);
     const principal = await this.authenticateSessionToken(request.sessionCookie, 'cookie');
     if (!isSafeMethod(request.method)) {
       const origin = checkOrigin(request, request.host, this.config.allowedOrigins, false);
@@ -101,14 +107,14 @@ export class AuthService {
   }
 
   /** The caller behind an `Authorization` header. Throws UnauthorizedError (401) or ForbiddenError (403). */
-  async authenticate(authorization: string | undefined, clientIp: string): Promise<Principal> {
+  async authenticate(authorization: string | undefined, clientIp: string, memberRead = false): Promise<Principal> {
     if (!authorization)
       throw new UnauthorizedError('missing Authorization header: send "Authorization: Bearer <token>"');
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
     if (!m) throw new UnauthorizedError('Authorization header must be "Bearer <token>"');
     const bearer = m[1];
     if (sessionTokenVersion(bearer) !== null) return this.authenticateSession(bearer);
-    if (apiKeyPrefixOf(bearer) !== null) return this.authenticateApiKey(bearer, clientIp);
+    if (apiKeyPrefixOf(bearer) !== null) return this.authenticateApiKey(bearer, clientIp, memberRead);
     throw new UnauthorizedError('bearer token is neither a session token nor an API key');
   }
 
@@ -129,18 +135,82 @@ export class AuthService {
     };
   }
 
-  private async authenticateApiKey(key: string, clientIp: string): Promise<Principal> {
+  private async authenticateApiKey(key: string, clientIp: string, memberRead: boolean): Promise<Principal> {
     const found = await this.verifier.verify(key);
     if (found.allowedCidrs.length > 0 && !addressAllowed(clientIp, found.allowedCidrs)) {
       throw new ForbiddenError(`API key ${found.prefix} is not allowed from ${clientIp}`);
     }
-    const role = roleOfApiKeyScopes(found.scopes);
+    // A `fleet` key (a leader's credential) reads the member endpoints as a viewer, nothing else.
+    const role =
+      roleOfApiKeyScopes(found.scopes) ??
+      (memberRead && found.scopes.includes(ApiKeyScope.Fleet) ? UserRole.Viewer : null);
     if (!role)
       throw new ForbiddenError(
-        `API key ${found.prefix} has scopes ${found.scopes.join(', ')}: gateway routes need read, write or admin`,
+        `API key ${found.prefix} has scopes ${found.scopes.join(', ')}: gateway routes need read, write or admin` +
+          ' (fleet: the member endpoints only)',
       );
     this.touch(found.id);
     return { kind: 'api-key', id: found.id, name: found.name, role, scopes: found.scopes, via: 'bearer' };
+  }
+
+  /**
+   * HTTP Basic of a site user: only for GET of the member endpoints a leader reads
+   * (MEMBER_READ_ROUTES), and never above viewer whatever the user's role. A fresh verification
+   * is rate-limited like a login (per address and per username) and costs an argon2 verification
+   * (unknown users too); a verified credential is remembered for a while (BasicVerdictCache),
+   * checked again against the user's token version on every use.
+   */
+  private async authenticateBasic(request: CredentialsOfRequest): Promise<Principal> {
+    if (request.memberRead !== true)
+      throw new UnauthorizedError(
+        `HTTP Basic is accepted only on GET ${[...MEMBER_READ_ROUTES].join(', ')} (a leader's reads); ` +
+          'send "Authorization: Bearer <token>"',
+      );
+    let credentials: BasicCredentials | null;
+    try {
+      credentials = parseBasicAuthorization(request.authorization);
+    } catch (err) {
+      if (err instanceof MalformedBasicError) throw new UnauthorizedError(err.message);
+      throw err;
+    }
+    if (!credentials) throw new UnauthorizedError('Authorization header must be "Basic <base64(username:password)>"');
+    const user = await this.verifyBasic(credentials, request.ip);
+    return {
+      kind: 'user',
+      id: user.id,
+      name: user.username,
+      // Read-only whatever the user may otherwise do.
+      role: UserRole.Viewer,
+      via: 'basic',
+    };
+  }
+
+  private async verifyBasic(
+    credentials: BasicCredentials,
+    clientIp: string,
+  ): Promise<{ id: string; username: string }> {
+    const remembered = this.basicVerdicts.get(credentials);
+    if (remembered) {
+      const user = await this.users.findByUsername(credentials.username);
+      if (user && user.id === remembered.userId && user.tokenVersion === remembered.tokenVersion) return user;
+      this.basicVerdicts.delete(credentials);
+    }
+    const limit = await this.limiter.take(clientIp, credentials.username);
+    if (!limit.allowed) {
+      const who = limit.limitedBy === 'address' ? 'from this address' : 'for this user';
+      throw new RateLimitedError(
+        `too many sign-in attempts ${who}; retry in ${limit.retryAfterSeconds} s`,
+        limit.retryAfterSeconds,
+      );
+    }
+    const user = await this.users.findByUsername(credentials.username);
+    const ok = user
+      ? await this.hasher.verify(user.passwordHash, credentials.password)
+      : await this.hasher.verifyNobody(credentials.password);
+    if (!user || !ok) throw new UnauthorizedError(BAD_CREDENTIALS);
+    if (await this.disabledUsers.disabledAt(user.id)) throw new UnauthorizedError(BAD_CREDENTIALS);
+    this.basicVerdicts.set(credentials, { userId: user.id, tokenVersion: user.tokenVersion });
+    return user;
   }
 
   /** Records key use at most once a minute per key, off the request path. */
@@ -162,6 +232,8 @@ export interface CredentialsOfRequest {
   csrfToken: string | undefined;
   origin: string | undefined;
   referer: string | undefined;
+  /** A GET of a member endpoint a leader reads (basic-auth.ts isMemberRead): Basic and `fleet` keys are accepted. */
+  memberRead?: boolean;
 }
 
 function addressAllowed(ip: string, cidrs: readonly string[]): boolean {

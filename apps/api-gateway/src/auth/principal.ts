@@ -16,8 +16,8 @@ export interface Principal {
   scopes?: string[];
   /** When the session ends (users only). */
   sessionExpiresAt?: Date;
-  /** How the credential came: an Authorization header (or WebSocket protocol), or the browser cookie. */
-  via?: 'bearer' | 'cookie';
+  /** How the credential came: an Authorization header (or WebSocket protocol), the browser cookie, or HTTP Basic (member reads only). */
+  via?: 'bearer' | 'cookie' | 'basic';
 }
 
 // Kept beside the request rather than on it, so no Fastify type needs augmenting.
