@@ -11,8 +11,9 @@
 // hang (never answers), old (a site without the newer endpoints: flow and snapshot 404),
 // version (component versions), drift (its snapshot differs from the base: one interval
 // changed, one extra check, a property changed), token (the bearer it requires), redirectTo
-// (answers 302 to that base URL + the same path). Every request's path and whether it
-// carried an Authorization header is recorded (`requests`), never the header's value.
+// (answers 302 to that base URL + the same path), noEtag (its snapshot carries no ETag and
+// If-None-Match is ignored). Every request's path, whether it carried an Authorization header
+// and its If-None-Match are recorded (`requests`), never the Authorization header's value.
 const http = require('node:http');
 const crypto = require('node:crypto');
 
@@ -136,6 +137,7 @@ async function startFleetSim({ members = 3, defaults = {}, port = 0, host = '127
       path,
       query: m[3] ?? '',
       authorized: req.headers.authorization !== undefined,
+      ifNoneMatch: req.headers['if-none-match'] ?? null,
     });
     if (member.hang) {
       hanging.add(res);
@@ -167,6 +169,12 @@ async function startFleetSim({ members = 3, defaults = {}, port = 0, host = '127
         body = flow(member, minutes, now);
       } else if (path === '/api/v1/system/snapshot/current' && !member.old) body = snapshot(member, now);
       if (body === undefined) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{}');
+      // The snapshot's ETag is its quoted hash; a leader holding it gets a 304 (unless `noEtag`, an older member).
+      if (body.hash && !member.noEtag) {
+        const etag = `"${body.hash}"`;
+        if (req.headers['if-none-match'] === etag) return void res.writeHead(304, { etag }).end();
+        res.setHeader('etag', etag);
+      }
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     }, member.latencyMs);
   });

@@ -5,8 +5,10 @@ import { closeSqlPool, createSqlPool, FleetSitesRepository, type SqlPool } from 
 import * as testing from '@fleetwatch/testing';
 import type { Redis } from 'ioredis';
 import { register } from 'prom-client';
-import { FleetPoller } from './fleet-poller';
+import { FleetPoller, type PollCycleOptions } from './fleet-poller';
 import { loadLeaderConfig, type LeaderMember } from './leader-config';
+import { createMemberAgent, pollMember } from './member-client';
+import { FleetRecordStore } from './member-record-store';
 
 // The leader's poll cycle against simulated members (tools/fleet-sim) on real Redis and
 // Postgres: good, failing, hanging, older and redirecting members, bounded concurrency,
@@ -15,7 +17,7 @@ import { loadLeaderConfig, type LeaderMember } from './leader-config';
 interface Sim {
   url: string;
   members: { name: string; url: string }[];
-  requests: { member: string; path: string; query: string; authorized: boolean }[];
+  requests: { member: string; path: string; query: string; authorized: boolean; ifNoneMatch: string | null }[];
   load: { inFlight: number; maxInFlight: number };
   setBehaviour(name: string, b: Record<string, unknown>): void;
   close(): Promise<void>;
@@ -33,7 +35,16 @@ let db: testing.IsolatedDatabase;
 let pool: SqlPool;
 let redis: Redis;
 let cache: FleetCache;
+let store: FleetRecordStore;
 let sites: FleetSitesRepository;
+const pollers: FleetPoller[] = [];
+
+/** A poller writing through the leader's store (read back below through the gateway's FleetCache). */
+function poller(options: PollCycleOptions): FleetPoller {
+  const p = new FleetPoller(store, sites, options);
+  pollers.push(p);
+  return p;
+}
 
 function membersOf(list: { name: string; url: string }[], tokenFor: string[] = []): LeaderMember[] {
   return loadLeaderConfig(
@@ -59,6 +70,7 @@ beforeAll(async () => {
   pool = createSqlPool(db.databaseUrl, { max: 2 });
   redis = createRedis({ url: env.redisUrl, keyPrefix: `${env.redisPrefix}fleet-poller:`, connectionName: 'test' });
   cache = new FleetCache(redis);
+  store = new FleetRecordStore(redis);
   sites = new FleetSitesRepository(pool);
   sim = await startFleetSim({
     members: [
@@ -71,6 +83,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const p of pollers) await p.close();
   await sim?.close();
   redis?.disconnect();
   if (pool) await closeSqlPool(pool);
@@ -81,8 +94,8 @@ describe('a poll cycle', () => {
   it('caches each member, degrades an older one to nulls, and turns a failing one STALE with age and error', async () => {
     const members = membersOf(sim.members, ['good']);
     await configure(members);
-    const poller = new FleetPoller(cache, sites, { concurrency: 10, timeoutMs: 5_000 });
-    expect(await poller.cycle(members)).toMatchObject({ ok: 4, failed: 0, notStarted: 0 });
+    const leader = poller({ concurrency: 10, timeoutMs: 5_000 });
+    expect(await leader.cycle(members)).toMatchObject({ ok: 4, failed: 0, notStarted: 0 });
 
     const good = await cache.get('good');
     expect(good?.attempt).toMatchObject({ ok: true, error: null });
@@ -97,7 +110,7 @@ describe('a poll cycle', () => {
     sim.setBehaviour('flaky', { fail: true });
     const firstAt = (await cache.get('flaky'))?.good?.at;
     await new Promise((r) => setTimeout(r, 20));
-    expect(await poller.cycle(members)).toMatchObject({ ok: 3, failed: 1 });
+    expect(await leader.cycle(members)).toMatchObject({ ok: 3, failed: 1 });
     const flaky = await cache.get('flaky');
     expect(flaky?.attempt).toMatchObject({ ok: false, error: expect.stringContaining('answered 500') });
     expect(flaky?.good?.at).toBe(firstAt);
@@ -121,7 +134,7 @@ describe('a poll cycle', () => {
       ['flaky'],
     );
     const before = sim.requests.length;
-    await new FleetPoller(cache, sites, { concurrency: 2, timeoutMs: 5_000 }).cycle(members);
+    await poller({ concurrency: 2, timeoutMs: 5_000 }).cycle(members);
     const seen = sim.requests.slice(before);
     expect(seen.filter((r) => r.member === 'flaky').every((r) => r.authorized)).toBe(true);
     const redirected = seen.filter((r) => r.member === 'good');
@@ -141,9 +154,7 @@ describe('a poll cycle', () => {
       const members = membersOf(many.members);
       await configure(members);
       const t0 = Date.now();
-      const r = await new FleetPoller(cache, sites, { concurrency: 4, timeoutMs: 5_000, memberTimeoutMs: 700 }).cycle(
-        members,
-      );
+      const r = await poller({ concurrency: 4, timeoutMs: 5_000, memberTimeoutMs: 700 }).cycle(members);
       expect(Date.now() - t0).toBeLessThan(4_000);
       expect(r).toMatchObject({ ok: 18, failed: 2, notStarted: 0 });
       // Each member's three requests go together: 4 members → at most 12 requests at once.
@@ -161,7 +172,7 @@ describe('a poll cycle', () => {
       const members = membersOf(many.members);
       await configure(members);
       const t0 = Date.now();
-      const r = await new FleetPoller(cache, sites, {
+      const r = await poller({
         concurrency: 2,
         timeoutMs: 1_500,
         memberTimeoutMs: 60_000,
@@ -174,6 +185,73 @@ describe('a poll cycle', () => {
       expect((await cache.get(many.members[5].name))?.attempt.error).toContain('not polled');
     } finally {
       await many.close();
+    }
+  });
+
+  it('asks for an unchanged snapshot with If-None-Match: a 304 keeps the one held, a changed one replaces it', async () => {
+    const members = membersOf(
+      sim.members.filter((m) => ['good', 'drifted'].includes(m.name)),
+      ['good'],
+    );
+    const leader = poller({ concurrency: 4, timeoutMs: 5_000 });
+    await leader.cycle(members);
+    const held = (await cache.get('drifted'))?.good?.snapshot;
+    expect(held?.hash).toMatch(/^[0-9a-f]{64}$/);
+    const before = sim.requests.length;
+    await leader.cycle(members);
+    const asked = sim.requests.slice(before).filter((q) => q.path === '/api/v1/system/snapshot/current');
+    expect(asked.map((q) => [q.member, q.ifNoneMatch]).sort()).toEqual([
+      ['drifted', `"${held?.hash}"`],
+      ['good', `"${(await cache.get('good'))?.good?.snapshot?.hash}"`],
+    ]);
+    const kept = await cache.get('drifted');
+    expect(kept?.attempt.ok).toBe(true);
+    expect(kept?.good?.snapshot).toEqual(held);
+
+    // Its configuration changes: a full answer, the new snapshot kept.
+    sim.setBehaviour('drifted', { drift: false });
+    await leader.cycle(members);
+    const changed = (await cache.get('drifted'))?.good?.snapshot;
+    expect(changed?.hash).not.toBe(held?.hash);
+    expect(memberSnapshotSchema.parse(changed).areas.checks.map((c) => c.key)).not.toContain('extra');
+
+    // A member that ignores If-None-Match sends the same snapshot whole: still kept, not replaced.
+    sim.setBehaviour('drifted', { noEtag: true });
+    await leader.cycle(members);
+    expect((await cache.get('drifted'))?.good?.snapshot).toEqual(changed);
+    sim.setBehaviour('drifted', { drift: true, noEtag: false });
+  });
+
+  it('a restarted leader starts from the cache: only the new flow minutes, the snapshot conditionally', async () => {
+    const members = membersOf(
+      sim.members.filter((m) => m.name === 'good'),
+      ['good'],
+    );
+    await poller({ concurrency: 2, timeoutMs: 5_000 }).cycle(members);
+    const hash = (await cache.get('good'))?.good?.snapshot?.hash;
+    const before = sim.requests.length;
+    expect(await poller({ concurrency: 2, timeoutMs: 5_000 }).cycle(members)).toMatchObject({ ok: 1 });
+    const asked = sim.requests.slice(before);
+    expect(asked.find((q) => q.path === '/api/v1/metrics/flow')?.query).toBe('minutes=2');
+    expect(asked.find((q) => q.path === '/api/v1/system/snapshot/current')?.ifNoneMatch).toBe(`"${hash}"`);
+    expect((await cache.get('good'))?.good?.flow?.points).toHaveLength(60);
+  });
+
+  it('refuses an answer over the size limit, naming neither URL host nor credentials', async () => {
+    const [good] = membersOf(
+      sim.members.filter((m) => m.name === 'good'),
+      ['good'],
+    );
+    const agent = createMemberAgent(256);
+    try {
+      const failed = await pollMember(good, AbortSignal.timeout(5_000), 60, { dispatcher: agent }).catch(
+        (e: Error) => e,
+      );
+      expect(failed).toBeInstanceOf(Error);
+      expect((failed as Error).message).toMatch(/^GET \/api\/v1\/\S+: answer too large/);
+      expect((failed as Error).message).not.toContain(CANARY);
+    } finally {
+      await agent.close();
     }
   });
 

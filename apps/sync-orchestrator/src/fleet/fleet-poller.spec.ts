@@ -1,5 +1,6 @@
-import type { FlowMetrics, FlowPoint } from '@fleetwatch/contracts';
+import type { FlowMetrics, FlowPoint, MemberPollRecord, MemberReport, MemberSnapshotView } from '@fleetwatch/contracts';
 import { mergeFlow } from './fleet-poller';
+import { RecordJson } from './member-record-store';
 
 const point = (minute: number, count: number): FlowPoint => ({
   at: new Date(Date.UTC(2026, 0, 1, 0, minute)).toISOString(),
@@ -33,5 +34,54 @@ describe('mergeFlow', () => {
     const merged = mergeFlow(held ? flow(held) : undefined, flow(fresh), window);
     expect(counts(merged)).toEqual(expected);
     expect(merged.minutes).toBe(window);
+  });
+});
+
+describe('mergeFlow keeps the held object when nothing changed (its cached JSON is then reused)', () => {
+  const held = mergeFlow(undefined, flow([point(1, 1), point(2, 2), point(3, 3)]), 3);
+  it.each([
+    ['the same points again', [point(2, 2), point(3, 3)], true],
+    ['a point older than the full window held', [point(0, 7), point(3, 3)], true],
+    ['the current minute grew', [point(3, 4)], false],
+    ['a new minute', [point(3, 3), point(4, 4)], false],
+    ['a figure changed (null → 0)', [{ ...point(3, 3), deleted: { count: 0, bytes: null } }], false],
+  ])('%s', (_n, fresh, same) => {
+    const merged = mergeFlow(held, flow(fresh), 3);
+    expect(merged === held).toBe(same);
+    if (!same) expect(merged.points.map((p) => p.at)).toEqual([...merged.points.map((p) => p.at)].sort());
+  });
+
+  it('not when the source changed', () => {
+    expect(mergeFlow(held, { ...flow([point(3, 3)]), sources: { ingress: 'other' } }, 3)).not.toBe(held);
+  });
+});
+
+describe('RecordJson', () => {
+  const report = { site: 's', role: 'member', status: { UP: 1 } } as unknown as MemberReport;
+  const snapshot = { schemaVersion: 1, site: 's', hash: 'h', areas: { checks: [] } } as unknown as MemberSnapshotView;
+  const f = flow([point(1, 1), point(2, 2)]);
+  const attempt = { at: '2026-01-01T00:00:00.000Z', ok: true, error: null, durationMs: 12 };
+  const records: [string, MemberPollRecord][] = [
+    ['never reached', { attempt: { ...attempt, ok: false, error: 'GET /x: "quoted" é' }, good: null }],
+    ['everything', { attempt, good: { at: attempt.at, report, flow: f, snapshot } }],
+    ['an older member', { attempt, good: { at: attempt.at, report, flow: null, snapshot: null } }],
+    ['no report', { attempt, good: { at: attempt.at, report: null, flow: f, snapshot: null } }],
+  ];
+  it.each(records)('%s: the same JSON as JSON.stringify', (_n, r) => {
+    const json = new RecordJson();
+    expect(JSON.parse(json.serialise(r).toString('utf8'))).toEqual(JSON.parse(JSON.stringify(r)));
+    // Twice: the second time from the pieces kept.
+    expect(json.serialise(r).toString('utf8')).toBe(json.serialise(r).toString('utf8'));
+  });
+
+  it('a new flow object is serialised anew', () => {
+    const json = new RecordJson();
+    const good = { at: attempt.at, report, flow: f, snapshot };
+    json.serialise({ attempt, good });
+    const grown = flow([point(1, 1), point(2, 2), point(3, 3)]);
+    const back = JSON.parse(
+      json.serialise({ attempt, good: { ...good, flow: grown } }).toString('utf8'),
+    ) as MemberPollRecord;
+    expect(back.good?.flow?.points).toHaveLength(3);
   });
 });

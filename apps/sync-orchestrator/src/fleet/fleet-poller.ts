@@ -1,8 +1,8 @@
-import type { FlowMetrics, MemberPollRecord } from '@fleetwatch/contracts';
-import type { FleetCache } from '@fleetwatch/live-state';
+import type { FlowMetrics, FlowPoint, MemberPollRecord, MemberSnapshotView } from '@fleetwatch/contracts';
 import type { FleetPollOutcome, FleetSitesRepository } from '@fleetwatch/persistence';
+import type { Dispatcher } from 'undici';
 import type { LeaderMember } from './leader-config';
-import { pollMember, type MemberPoll } from './member-client';
+import { createMemberAgent, pollMember, type MemberPoll } from './member-client';
 
 // One poll cycle of a leader (SPEC §8): every member in parallel, at most `concurrency` at a
 // time, the whole cycle cut at `timeoutMs` (requests still open are aborted, members not
@@ -14,6 +14,14 @@ export interface PollCycleOptions {
   timeoutMs: number;
   /** One member's limit (default: half the overall timeout, at most 5 s), so hanging members cannot hold every worker. */
   memberTimeoutMs?: number;
+  /** The HTTP agent members are called through (default: one of the poller's own, closed by close()). */
+  dispatcher?: Dispatcher;
+}
+
+/** Where each member's last attempt and last good data are kept (FleetCache, or the poller's FleetRecordStore). */
+export interface MemberRecordStore {
+  getMany(names: readonly string[]): Promise<Map<string, MemberPollRecord>>;
+  setMany(records: ReadonlyMap<string, MemberPollRecord>): Promise<void>;
 }
 
 export interface PollCycleResult {
@@ -25,21 +33,60 @@ export interface PollCycleResult {
   failed: number;
   /** Members not started before the overall timeout. */
   notStarted: number;
+  /** CPU time of the whole process (user + system) during the cycle: what a cycle costs, whatever the load of the box. */
+  cpuMs: number;
 }
 
-export type PollOne = (member: LeaderMember, signal: AbortSignal, flowMinutes: number) => Promise<MemberPoll>;
+export type PollOne = (
+  member: LeaderMember,
+  signal: AbortSignal,
+  flowMinutes: number,
+  heldSnapshot: MemberSnapshotView | null,
+) => Promise<MemberPoll>;
 
 const FLOW_WINDOW_MINUTES = 60;
+
+const sameFigures = (a: FlowPoint['ingress'], b: FlowPoint['ingress']) => a.count === b.count && a.bytes === b.bytes;
+const samePoint = (a: FlowPoint | undefined, b: FlowPoint) =>
+  a !== undefined &&
+  sameFigures(a.ingress, b.ingress) &&
+  sameFigures(a.egress, b.egress) &&
+  sameFigures(a.stored, b.stored) &&
+  sameFigures(a.deleted, b.deleted);
+const sameSources = (a: FlowMetrics['sources'], b: FlowMetrics['sources']) => {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+};
 
 /**
  * A member's flow over the last hour from what was held and what just came: points by minute,
  * the newer answer winning for a minute both have (the current minute grows), oldest first.
+ * When the fresh answer changes nothing, the held object itself (its serialised form is then reused).
  */
 export function mergeFlow(
   held: FlowMetrics | undefined,
   fresh: FlowMetrics,
   windowMinutes = FLOW_WINDOW_MINUTES,
 ): FlowMetrics {
+  if (
+    held &&
+    held.minutes === windowMinutes &&
+    held.site === fresh.site &&
+    held.stepSeconds === fresh.stepSeconds &&
+    sameSources(held.sources, fresh.sources)
+  ) {
+    const heldAt = new Map(held.points.map((p) => [p.at, p]));
+    const oldest = held.points[0]?.at;
+    // Unchanged: every fresh point already held with the same figures (or older than the window held).
+    if (
+      fresh.points.every(
+        (p) =>
+          samePoint(heldAt.get(p.at), p) ||
+          (held.points.length >= windowMinutes && oldest !== undefined && Date.parse(p.at) < Date.parse(oldest)),
+      )
+    )
+      return held;
+  }
   const byAt = new Map((held?.points ?? []).map((p) => [p.at, p]));
   for (const p of fresh.points) byAt.set(p.at, p);
   const points = [...byAt.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at)).slice(-windowMinutes);
@@ -50,21 +97,51 @@ export class FleetPoller {
   /**
    * Each member's last hour of flow, kept in memory: after the first full hour, a cycle asks only
    * for the minutes since the last point (JSON and validation of 60 points × 1,000 members per
-   * cycle were most of a cycle's CPU). A restarted leader asks for the hour again.
+   * cycle were most of a cycle's CPU). A restarted leader starts from the hour in the cache.
    */
   private readonly flows = new Map<string, FlowMetrics>();
   private readonly good = new Map<string, NonNullable<MemberPollRecord['good']>>();
   private loaded = false;
+  private readonly ownAgent: Dispatcher | undefined;
+  private readonly pollOne: PollOne;
 
   constructor(
-    private readonly cache: FleetCache,
+    private readonly cache: MemberRecordStore,
     private readonly sites: FleetSitesRepository,
     private readonly options: PollCycleOptions,
-    private readonly pollOne: PollOne = (m, s, minutes) => pollMember(m, s, minutes),
-  ) {}
+    pollOne?: PollOne,
+  ) {
+    const dispatcher = options.dispatcher ?? (pollOne ? undefined : (this.ownAgent = createMemberAgent()));
+    this.pollOne =
+      pollOne ?? ((m, s, minutes, heldSnapshot) => pollMember(m, s, minutes, { dispatcher, heldSnapshot }));
+  }
+
+  /** Closes the poller's own connections to members. */
+  async close(): Promise<void> {
+    await this.ownAgent?.close();
+  }
+
+  /**
+   * Once, before the first cycle: each member's last good data from the cache (a restarted leader
+   * then asks only for the flow minutes since its last point, and for the snapshot conditionally).
+   */
+  private async load(members: readonly LeaderMember[]): Promise<void> {
+    if (this.loaded) return;
+    this.loaded = true;
+    const cached = await this.cache
+      .getMany(members.map((m) => m.name))
+      .catch(() => new Map<string, MemberPollRecord>());
+    for (const [name, r] of cached) {
+      if (!r.good) continue;
+      this.good.set(name, r.good);
+      if (r.good.flow && r.good.flow.points.length > 0) this.flows.set(name, r.good.flow);
+    }
+  }
 
   async cycle(members: readonly LeaderMember[], now: () => number = Date.now): Promise<PollCycleResult> {
     const started = now();
+    const cpu0 = process.cpuUsage();
+    await this.load(members);
     const abort = new AbortController();
     const timer = setTimeout(
       () => abort.abort(new Error(`overall poll timeout (${this.options.timeoutMs} ms) reached`)),
@@ -92,7 +169,7 @@ export class FleetPoller {
           const minutes = last
             ? Math.min(FLOW_WINDOW_MINUTES, Math.max(2, Math.ceil((t0 - Date.parse(last.at)) / 60_000) + 1))
             : FLOW_WINDOW_MINUTES;
-          const poll = await this.pollOne(member, own.signal, minutes);
+          const poll = await this.pollOne(member, own.signal, minutes, this.good.get(member.name)?.snapshot ?? null);
           if (poll.flow) this.flows.set(member.name, (poll.flow = mergeFlow(held, poll.flow)));
           else this.flows.delete(member.name);
           results.set(member.name, { at: now(), durationMs: now() - t0, poll });
@@ -121,12 +198,6 @@ export class FleetPoller {
       }
 
     const pollMs = now() - started;
-    // The last good data of each member, held in memory after the first cycle (read back from Redis once).
-    if (!this.loaded) {
-      for (const [name, r] of await this.cache.getMany(members.map((m) => m.name)).catch(() => new Map()))
-        if (r.good) this.good.set(name, r.good);
-      this.loaded = true;
-    }
     const records = new Map<string, MemberPollRecord>();
     const outcomes: FleetPollOutcome[] = [];
     let ok = 0;
@@ -146,7 +217,15 @@ export class FleetPoller {
     }
     await this.cache.setMany(records);
     await this.sites.recordPolls(outcomes);
-    return { durationMs: now() - started, pollMs, ok, failed: members.length - ok, notStarted };
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      durationMs: now() - started,
+      pollMs,
+      ok,
+      failed: members.length - ok,
+      notStarted,
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    };
   }
 }
 

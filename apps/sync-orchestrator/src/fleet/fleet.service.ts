@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { FleetCache, LIVE_STATE_REDIS } from '@fleetwatch/live-state';
+import { LIVE_STATE_REDIS } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { AdvisoryLease, FleetSitesRepository, LeasedLoop } from '@fleetwatch/persistence';
 import type { Redis } from 'ioredis';
@@ -8,6 +8,7 @@ import { Gauge, Histogram, register, type Metric } from 'prom-client';
 import type { SyncConfig } from '../config';
 import { FleetPoller, type PollCycleResult } from './fleet-poller';
 import type { LeaderMember } from './leader-config';
+import { FleetRecordStore } from './member-record-store';
 
 export const SYNC_CONFIG = Symbol('SYNC_CONFIG');
 export const LEADER_MEMBERS = Symbol('LEADER_MEMBERS');
@@ -56,7 +57,7 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
     private readonly sites: FleetSitesRepository,
   ) {
-    this.poller = new FleetPoller(new FleetCache(redis), sites, {
+    this.poller = new FleetPoller(new FleetRecordStore(redis), sites, {
       concurrency: config.pollConcurrency,
       timeoutMs: config.pollTimeoutMs,
     });
@@ -92,6 +93,7 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     await this.loop?.stop();
+    await this.poller.close();
   }
 
   /** One cycle over every member (also called by tests). */

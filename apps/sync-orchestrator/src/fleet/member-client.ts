@@ -6,6 +6,7 @@ import {
   type MemberReport,
   type MemberSnapshotView,
 } from '@fleetwatch/contracts';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import type { LeaderMember } from './leader-config';
 
@@ -13,11 +14,22 @@ import type { LeaderMember } from './leader-config';
 // 3): the Authorization header goes only to the member's own origin, never across a
 // redirect to another host (SPEC §10). Errors carry the member's URL path and status,
 // never a header. Endpoints an older member lacks (404/405/501) read as null.
+//
+// Requests go through undici's request() on a keep-alive Agent owned by the poller (not the
+// global fetch: its WHATWG streams, Request/Response objects and abort plumbing were half of a
+// poll cycle's CPU — issue 19's benchmark). The snapshot is asked for with If-None-Match of the
+// hash held: an unchanged one is answered 304, neither transferred nor parsed; a member that
+// ignores the header and sends the same hash again is not re-validated either.
 
 const MAX_REDIRECTS = 3;
 const ABSENT = new Set([404, 405, 501]);
+/** Largest answer read from a member (a snapshot of some 25,000 checks); a bigger one fails the poll. */
+export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 
 export class MemberCallError extends Error {}
+
+/** The answer to a conditional GET whose ETag still matched (304). */
+export const NOT_MODIFIED = Symbol('not modified');
 
 export interface MemberPoll {
   report: MemberReport;
@@ -25,39 +37,88 @@ export interface MemberPoll {
   snapshot: MemberSnapshotView | null;
 }
 
-/** The body of GET base+path, following same-origin and cross-origin redirects (credentials same-origin only); null when absent. */
-export async function getJson(member: LeaderMember, path: string, signal: AbortSignal): Promise<unknown> {
+/**
+ * The leader's connections to its members: kept alive between requests and cycles (as long as
+ * the member's Keep-Alive allows, at most 60 s), any number per origin (the poller bounds how
+ * many members are in flight), answers over MAX_ANSWER_BYTES refused.
+ */
+export function createMemberAgent(maxAnswerBytes = MAX_ANSWER_BYTES): Agent {
+  return new Agent({
+    keepAliveTimeout: 10_000,
+    keepAliveMaxTimeout: 60_000,
+    maxResponseSize: maxAnswerBytes,
+    connect: { timeout: 10_000 },
+  });
+}
+
+export interface GetOptions {
+  dispatcher?: Dispatcher;
+  /** An ETag held: a 304 answer reads as NOT_MODIFIED. */
+  ifNoneMatch?: string;
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * The body of GET base+path, following same-origin and cross-origin redirects (credentials same-origin only);
+ * null when absent, NOT_MODIFIED when `ifNoneMatch` still matches.
+ */
+export async function getJson(
+  member: LeaderMember,
+  path: string,
+  signal: AbortSignal,
+  options: GetOptions = {},
+): Promise<unknown> {
   const origin = new URL(member.url).origin;
   let url = new URL(member.url + path);
+  const failed = (err: unknown) =>
+    new MemberCallError(
+      `GET ${path}: ${signal.aborted ? String((signal.reason as Error)?.message ?? 'aborted') : causeOf(err)}`,
+    );
   for (let hop = 0; ; hop++) {
     const headers: Record<string, string> = { accept: 'application/json' };
     const authorization = url.origin === origin ? member.authorization() : undefined;
     if (authorization) headers.authorization = authorization;
-    let res: Response;
+    if (options.ifNoneMatch) headers['if-none-match'] = options.ifNoneMatch;
+    let res: Dispatcher.ResponseData;
     try {
-      res = await fetch(url, { headers, redirect: 'manual', signal });
+      res = await request(url, { method: 'GET', headers, signal, dispatcher: options.dispatcher });
     } catch (err) {
-      const reason = signal.aborted ? String((signal.reason as Error)?.message ?? 'aborted') : causeOf(err);
-      throw new MemberCallError(`GET ${path}: ${reason}`);
+      throw failed(err);
     }
-    if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
-      await res.body?.cancel();
+    const status = res.statusCode;
+    if (status === 304 && options.ifNoneMatch) {
+      await res.body.dump();
+      return NOT_MODIFIED;
+    }
+    const location = status >= 300 && status < 400 ? header(res.headers, 'location') : undefined;
+    if (location) {
+      await res.body.dump();
       if (hop >= MAX_REDIRECTS) throw new MemberCallError(`GET ${path}: more than ${MAX_REDIRECTS} redirects`);
-      url = new URL(res.headers.get('location') as string, url);
+      url = new URL(location, url);
       if (url.protocol !== 'http:' && url.protocol !== 'https:')
         throw new MemberCallError(`GET ${path}: redirect to a non-http URL refused`);
       continue;
     }
-    if (ABSENT.has(res.status)) {
-      await res.body?.cancel();
+    if (ABSENT.has(status)) {
+      await res.body.dump();
       return null;
     }
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new MemberCallError(`GET ${path}: answered ${res.status}`);
+    if (status < 200 || status >= 300) {
+      await res.body.dump();
+      throw new MemberCallError(`GET ${path}: answered ${status}`);
+    }
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw failed(err);
     }
     try {
-      return await res.json();
+      return JSON.parse(text) as unknown;
     } catch {
       throw new MemberCallError(`GET ${path}: the answer is not JSON`);
     }
@@ -65,8 +126,9 @@ export async function getJson(member: LeaderMember, path: string, signal: AbortS
 }
 
 function causeOf(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (err as Error).message ?? 'request failed';
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e?.code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return 'answer too large (over the size limit)';
+  return e?.cause?.code ?? e?.cause?.message ?? e?.code ?? e?.message ?? 'request failed';
 }
 
 function parsed<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
@@ -76,17 +138,46 @@ function parsed<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   throw new MemberCallError(`${what} does not match the contract: ${i?.path.join('.') || '(root)'}: ${i?.message}`);
 }
 
+export interface PollMemberOptions {
+  dispatcher?: Dispatcher;
+  /** The member's last good snapshot: asked for conditionally, kept when unchanged. */
+  heldSnapshot?: MemberSnapshotView | null;
+}
+
+/** The snapshot ETag a member sends: its content hash, quoted. */
+export const snapshotEtag = (hash: string) => `"${hash}"`;
+
 /** The three member endpoints in parallel; the report is required, flow and snapshot may be absent. */
-export async function pollMember(member: LeaderMember, signal: AbortSignal, flowMinutes = 60): Promise<MemberPoll> {
+export async function pollMember(
+  member: LeaderMember,
+  signal: AbortSignal,
+  flowMinutes = 60,
+  options: PollMemberOptions = {},
+): Promise<MemberPoll> {
+  const held = options.heldSnapshot ?? null;
+  const get = { dispatcher: options.dispatcher };
   const [report, flow, snapshot] = await Promise.all([
-    getJson(member, '/api/v1/status/report', signal),
-    getJson(member, `/api/v1/metrics/flow?minutes=${flowMinutes}`, signal),
-    getJson(member, '/api/v1/system/snapshot/current', signal),
+    getJson(member, '/api/v1/status/report', signal, get),
+    getJson(member, `/api/v1/metrics/flow?minutes=${flowMinutes}`, signal, get),
+    getJson(member, '/api/v1/system/snapshot/current', signal, {
+      ...get,
+      ifNoneMatch: held ? snapshotEtag(held.hash) : undefined,
+    }),
   ]);
   if (report === null) throw new MemberCallError('GET /api/v1/status/report: not found (is this a Fleetwatch site?)');
+  const sameHash =
+    held !== null &&
+    snapshot !== null &&
+    typeof snapshot === 'object' &&
+    (snapshot as { hash?: unknown }).hash === held.hash;
   return {
     report: parsed(memberReportSchema, report, 'report'),
     flow: flow === null ? null : parsed(flowMetricsSchema, flow, 'flow'),
-    snapshot: snapshot === null ? null : parsed(memberSnapshotSchema, snapshot, 'snapshot'),
+    snapshot:
+      snapshot === null
+        ? null
+        : snapshot === NOT_MODIFIED || sameHash
+          ? held
+          : parsed(memberSnapshotSchema, snapshot, 'snapshot'),
   };
 }
