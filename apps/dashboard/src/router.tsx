@@ -12,9 +12,11 @@ import { FleetPage } from './pages/fleet/fleet-page';
 import { FleetConfigPage } from './pages/fleet-config/fleet-config-page';
 import { alertRoutes } from './pages/alerts/alert-routes';
 import { NotFoundPage } from './pages/not-found';
+import { publicStatusRoutes, statusPageRoutes } from './pages/status-pages/status-page-routes';
 
 export const router = createBrowserRouter([
   { path: '/login', element: <LoginPage /> },
+  ...publicStatusRoutes,
   {
     element: <Shell />,
     children: [
@@ -29,6 +31,7 @@ export const router = createBrowserRouter([
       { path: 'fleet', element: <FleetPage /> },
       { path: 'fleet/config', element: <FleetConfigPage /> },
       ...alertRoutes,
+      ...statusPageRoutes,
       { path: '*', element: <NotFoundPage /> },
     ],
   },

@@ -9,6 +9,7 @@ const PAGES = [
   ['/checks', 'Checks'],
   ['/hosts', 'Hosts'],
   ['/alerts', 'Alerts'],
+  ['/status-pages', 'Status pages'],
   ['/fleet', 'Fleet'],
   ['/fleet/config', 'Fleet config'],
 ] as const;

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import type { StatusPageDefinition } from '@fleetwatch/contracts';
+import { draftFromPage, draftToBody, errorsFromIssues, NEW_DRAFT, previewOf, slugOf } from './status-page-form';
+
+const stored: StatusPageDefinition = {
+  id: '0190f0e0-0000-7000-8000-000000000000',
+  version: 3,
+  createdAt: '2026-12-01T00:00:00.000Z',
+  updatedAt: '2026-12-01T00:00:00.000Z',
+  slug: 'acme',
+  title: 'Acme',
+  description: 'd',
+  published: true,
+  components: [{ name: 'Web', description: '', tags: ['web', 'prod'], targetIds: ['check:1'] }],
+  announcements: [{ title: 'Upgrade', body: 'b', severity: 'maintenance', startsAt: '2026-12-01T10:00:00.000Z' }],
+};
+
+describe('status page form', () => {
+  it('a stored page → draft → body is the page again', () => {
+    const body = draftToBody(draftFromPage(stored));
+    expect(body).toEqual({
+      slug: 'acme',
+      title: 'Acme',
+      description: 'd',
+      published: true,
+      components: [{ name: 'Web', description: '', tags: ['web', 'prod'], targetIds: ['check:1'] }],
+      announcements: [{ title: 'Upgrade', body: 'b', severity: 'maintenance', startsAt: '2026-12-01T10:00:00.000Z' }],
+    });
+  });
+
+  it.each([
+    ['tags split on commas, blanks dropped', ' web ,, prod ', ['web', 'prod']],
+    ['empty text is no tags', '', []],
+  ])('%s', (_, tags, expected) => {
+    const body = draftToBody({ ...NEW_DRAFT, components: [{ name: 'x', description: '', tags, targetIds: '' }] });
+    expect((body.components as Array<{ tags: string[] }>)[0].tags).toEqual(expected);
+  });
+
+  it.each([
+    ['Acme Status', 'acme-status'],
+    ['  Ünïcode & more!! ', 'unicode-more'],
+    ['---', ''],
+  ])('slugOf(%j) = %j', (title, slug) => expect(slugOf(title)).toBe(slug));
+
+  it('issues map to fields; a body-level issue to the form', () => {
+    expect(
+      errorsFromIssues([
+        { path: 'slug', message: 'taken' },
+        { path: 'slug', message: 'second' },
+        { path: 'components.0.tags', message: 'select targets' },
+        { path: '(body)', message: 'bad' },
+      ]),
+    ).toEqual({ slug: 'taken', 'components.0.tags': 'select targets', form: 'bad' });
+  });
+
+  it('the preview has 90 days without data and the draft texts as they are', () => {
+    const p = previewOf({ ...NEW_DRAFT, title: '<b>x</b>' }, 90, Date.UTC(2026, 11, 2, 12));
+    expect(p.title).toBe('<b>x</b>');
+    expect(p.components[0].days).toHaveLength(90);
+    expect(p.components[0].days[89]).toEqual({ date: '2026-12-02', uptime: null, state: 'unknown' });
+    expect(p.components[0].days.every((d) => d.uptime === null)).toBe(true);
+  });
+});

@@ -1,0 +1,161 @@
+import type { PublicStatusPage, StatusPageDefinition } from '@fleetwatch/contracts';
+
+// The status page editor's form: text fields as people type them (tags and target ids as
+// comma-separated text), turned into the API's body on save; the API's issue paths
+// (`components.1.name`) map back onto the fields. Pure, so it is table-tested.
+
+export interface ComponentDraft {
+  name: string;
+  description: string;
+  tags: string;
+  targetIds: string;
+}
+
+export interface AnnouncementDraft {
+  title: string;
+  body: string;
+  severity: 'info' | 'maintenance' | 'minor' | 'major';
+  /** `YYYY-MM-DDTHH:mm` in the viewer's zone (datetime-local), as typed. */
+  startsAt: string;
+  endsAt: string;
+}
+
+export interface StatusPageDraft {
+  slug: string;
+  title: string;
+  description: string;
+  published: boolean;
+  components: ComponentDraft[];
+  announcements: AnnouncementDraft[];
+}
+
+export type FieldErrors = Record<string, string>;
+
+export const NEW_COMPONENT: ComponentDraft = { name: '', description: '', tags: '', targetIds: '' };
+export const NEW_DRAFT: StatusPageDraft = {
+  slug: '',
+  title: '',
+  description: '',
+  published: false,
+  components: [NEW_COMPONENT],
+  announcements: [],
+};
+
+const list = (text: string) =>
+  text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+const pad = (n: number) => String(n).padStart(2, '0');
+/** An ISO time as a datetime-local value in the viewer's zone. */
+export function toLocalInput(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+/** A datetime-local value (viewer's zone) as ISO; '' stays '' (the API names the field if it is required). */
+export function fromLocalInput(value: string): string {
+  if (!value) return '';
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? value : d.toISOString();
+}
+
+export function draftFromPage(p: StatusPageDefinition): StatusPageDraft {
+  return {
+    slug: p.slug,
+    title: p.title,
+    description: p.description,
+    published: p.published,
+    components: p.components.map((c) => ({
+      name: c.name,
+      description: c.description,
+      tags: c.tags.join(', '),
+      targetIds: c.targetIds.join(', '),
+    })),
+    announcements: p.announcements.map((a) => ({
+      title: a.title,
+      body: a.body,
+      severity: a.severity,
+      startsAt: toLocalInput(a.startsAt),
+      endsAt: a.endsAt ? toLocalInput(a.endsAt) : '',
+    })),
+  };
+}
+
+export function draftToBody(d: StatusPageDraft): Record<string, unknown> {
+  return {
+    slug: d.slug.trim(),
+    title: d.title.trim(),
+    description: d.description,
+    published: d.published,
+    components: d.components.map((c) => ({
+      name: c.name.trim(),
+      description: c.description,
+      tags: list(c.tags),
+      targetIds: list(c.targetIds),
+    })),
+    announcements: d.announcements.map((a) => ({
+      title: a.title.trim(),
+      body: a.body,
+      severity: a.severity,
+      startsAt: fromLocalInput(a.startsAt),
+      ...(a.endsAt ? { endsAt: fromLocalInput(a.endsAt) } : {}),
+    })),
+  };
+}
+
+/** A slug from a title: what the slug field offers while it is empty. */
+export function slugOf(title: string): string {
+  return title
+    .normalize('NFKD')
+    .replace(/\p{M}+/gu, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 64)
+    .replace(/-+$/, '');
+}
+
+/** The API's issues by field path (the first message of each); anything unknown under `form`. */
+export function errorsFromIssues(issues: readonly { path: string; message: string }[]): FieldErrors {
+  const out: FieldErrors = {};
+  for (const i of issues) {
+    const key = i.path && i.path !== '(body)' ? i.path : 'form';
+    out[key] ??= i.message;
+  }
+  return out;
+}
+
+/** What the preview shows: the draft's texts with no data yet (the public page fills the bars in). */
+export function previewOf(d: StatusPageDraft, days = 90, now = Date.now()): PublicStatusPage {
+  const dayMs = 86_400_000;
+  const first = Math.floor(now / dayMs) * dayMs - (days - 1) * dayMs;
+  return {
+    slug: d.slug,
+    title: d.title || 'Untitled status page',
+    description: d.description,
+    state: 'unknown',
+    components: d.components.map((c) => ({
+      name: c.name || 'Unnamed component',
+      description: c.description,
+      state: 'unknown',
+      uptime: null,
+      days: Array.from({ length: days }, (_, i) => ({
+        date: new Date(first + i * dayMs).toISOString().slice(0, 10),
+        uptime: null,
+        state: 'unknown' as const,
+      })),
+    })),
+    incidents: [],
+    announcements: d.announcements.map((a) => ({
+      title: a.title,
+      body: a.body,
+      severity: a.severity,
+      startsAt: fromLocalInput(a.startsAt) || new Date(now).toISOString(),
+      endsAt: a.endsAt ? fromLocalInput(a.endsAt) : null,
+    })),
+    days,
+    generatedAt: new Date(now).toISOString(),
+  };
+}
