@@ -36,17 +36,18 @@ export interface DeliveryFilter {
   outcome?: string;
 }
 
-/** Every page of a config list (each at most 1,000 entries). */
-async function fetchAll<T>(path: string, signal?: AbortSignal, extra = ''): Promise<T[]> {
+/** Every page of a config list (each at most 1,000 entries), up to `maxPages`. */
+async function fetchAll<T>(path: string, signal?: AbortSignal, extra = '', maxPages = Infinity): Promise<T[]> {
   const items: T[] = [];
   let cursor: string | null = null;
+  let pages = 0;
   do {
     const page: Page<T> = await api<Page<T>>(`${path}?limit=1000${extra}${cursor ? `&cursor=${enc(cursor)}` : ''}`, {
       signal,
     });
     items.push(...page.items);
     cursor = page.nextCursor;
-  } while (cursor);
+  } while (cursor && ++pages < maxPages);
   return items;
 }
 
@@ -63,15 +64,26 @@ export const fetchWindows = (signal?: AbortSignal) =>
 export const fetchWindow = (id: string, signal?: AbortSignal) =>
   api<MaintenanceWindowDefinition>(`/api/v1/maintenance-windows/${enc(id)}`, { signal });
 
-/** Silences newest first; `all` asks without a state. */
+/** Expired silences pile up: a list shows the newest this many. */
+export const SILENCES_SHOWN = 2000;
+
+/** Silences newest first (at most SILENCES_SHOWN); `all` asks without a state. */
 export const fetchSilences = (state: SilenceState | 'all', signal?: AbortSignal) =>
-  fetchAll<SilenceDefinition>('/api/v1/silences', signal, state === 'all' ? '' : `&state=${state}`);
+  fetchAll<SilenceDefinition>(
+    '/api/v1/silences',
+    signal,
+    state === 'all' ? '' : `&state=${state}`,
+    SILENCES_SHOWN / 1000,
+  );
 
 /** `If-Match` for a write that names the version it was shown. */
 export const ifMatch = (version: number | undefined): Record<string, string> =>
   version === undefined ? {} : { 'if-match': `"${version}"` };
 
-/** Pending and firing alerts (every page; `counts` over all of them) or only the first `limit` of a state. */
+/** The alerts page lists at most this many (newest first); `counts` still cover every alert. */
+export const ALERTS_SHOWN = 5000;
+
+/** Pending and firing alerts (up to ALERTS_SHOWN; `counts` over all of them) or only the first `limit` of a state. */
 export async function fetchAlerts(
   options: { state?: 'pending' | 'firing'; limit?: number } = {},
   signal?: AbortSignal,
@@ -82,7 +94,7 @@ export async function fetchAlerts(
   if (options.limit !== undefined) return first;
   const items = [...first.items];
   let cursor = first.nextCursor;
-  while (cursor) {
+  while (cursor && items.length < ALERTS_SHOWN) {
     q.set('cursor', cursor);
     const page: AlertListResponse = await api<AlertListResponse>(`/api/v1/alerts?${q}`, { signal });
     items.push(...page.items);

@@ -65,6 +65,9 @@ export function AlertsPage() {
           {data ? data.counts.pending : '…'} pending
         </span>
         <span className="fw-muted">refreshed every {ALERTS_REFRESH_MS / 1000} s</span>
+        {data && data.items.length < data.counts.firing + data.counts.pending && (
+          <span className="fw-muted">showing the newest {data.items.length.toLocaleString()}</span>
+        )}
       </p>
       <ErrorNote error={alerts.error} />
       <Table

@@ -3,7 +3,7 @@ import { Link, useSearchParams } from 'react-router';
 import { SILENCE_STATES, type SilenceDefinition, type SilenceState } from '@fleetwatch/contracts';
 import { Button, ErrorNote, formatLocal, PageHeader, RelativeTime, Table } from '@fleetwatch/ui';
 import { api, enc } from '../../../api/client';
-import { alertKeys, fetchSilences } from '../../../api/alert-queries';
+import { alertKeys, fetchSilences, SILENCES_SHOWN } from '../../../api/alert-queries';
 import { LIVE_POLL_MS } from '../../../live';
 import { AlertsNav } from '../alerts-nav';
 import { formatMatcher } from './silence-form-model';
@@ -48,6 +48,9 @@ export function SilencesPage() {
         ))}
       </div>
       <ErrorNote error={silences.error ?? expire.error} />
+      {silences.data && silences.data.length >= SILENCES_SHOWN && (
+        <p className="fw-muted">Showing the newest {SILENCES_SHOWN.toLocaleString()}.</p>
+      )}
       <Table
         caption="Silences"
         rows={silences.data ?? []}
