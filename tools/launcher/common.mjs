@@ -158,9 +158,10 @@ export function serviceEnv(env) {
   return { GLIBC_TUNABLES: MALLOC_TUNABLES, ...env };
 }
 
-export function spawnService(name, env) {
-  return spawn(process.execPath, [...serviceNodeArgs(name), join(root, 'dist/apps', name, 'src/main.js')], {
-    cwd: root,
+/** `distDir` (default the repo's dist/) and `cwd` (default the repo) let `npm run sites` run several sites from a private copy. */
+export function spawnService(name, env, { distDir = join(root, 'dist'), cwd = root } = {}) {
+  return spawn(process.execPath, [...serviceNodeArgs(name), join(distDir, 'apps', name, 'src/main.js')], {
+    cwd,
     env: serviceEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
