@@ -57,7 +57,13 @@ beforeAll(async () => {
   const config = {
     members: [
       { name: 'alpha', url: url('alpha'), tags: ['eu', 'prod'] },
-      { name: 'beta', url: url('beta'), tags: ['us', 'prod'], failoverOrder: 1 },
+      {
+        name: 'beta',
+        url: url('beta'),
+        tags: ['us', 'prod'],
+        failoverOrder: 1,
+        propertyOverrides: { region: 'us' },
+      },
       { name: 'gamma', url: url('gamma'), tags: ['eu'] },
       { name: 'delta', url: url('delta'), tags: ['eu'] },
     ],
@@ -96,7 +102,13 @@ beforeAll(async () => {
   );
   const areas = (own as MemberSnapshotView | null)?.areas;
   sim.setBehaviour('alpha', { base: areas });
-  sim.setBehaviour('beta', { base: areas, drift: true, version: '1.1.0' });
+  // beta also has its own `region` property: overridden for it by the leader, so not drift.
+  sim.setBehaviour('beta', {
+    base: areas,
+    drift: true,
+    version: '1.1.0',
+    properties: [{ key: 'region', value: 'us' }],
+  });
   sim.setBehaviour('gamma', { base: areas });
   // Polled with those: alpha in sync, beta drifting.
   await waitFor(
@@ -302,7 +314,17 @@ describe('Fleet config page', () => {
     );
     // Areas that do not differ are not listed (only differing items by default).
     expect(await page.locator('[data-area="usersAndRoles"]').count()).toBe(0);
-    expect(await page.getByTestId('diff-total').innerText()).toContain('differ between alpha and beta');
+    // Between two members nothing is overridden: beta's own region property is one more difference.
+    const region = page.locator('[data-area="properties"] table[data-item="region"]');
+    expect(await region.getAttribute('data-state')).toBe('right');
+    expect(await region.getAttribute('data-overridden')).toBe('false');
+    const betaDrift = (await api.request<DriftCountsView>('GET', '/api/v1/leader/config/drift')).body.members.find(
+      (m) => m.name === 'beta',
+    );
+    expect(betaDrift?.areas?.properties).toBe(0);
+    expect(await page.getByTestId('diff-total').innerText()).toContain(
+      `${(betaDrift?.count ?? 0) + 1} items differ between alpha and beta`,
+    );
     await screenshot('fleet-config-diff-members');
 
     // Against this site's own snapshot: alpha is an exact copy.
@@ -314,12 +336,21 @@ describe('Fleet config page', () => {
     });
     expect(await page.locator('mark').count()).toBe(0);
     await right.selectOption('beta');
+    // This site against beta: the counts the leader's drift has; the overridden property shown, flagged, not counted.
     await waitFor(
-      async () => /differ between this site and beta/.test(await page.getByTestId('diff-total').innerText()),
+      async () =>
+        (await page.getByTestId('diff-total').innerText()).includes(
+          `${betaDrift?.count ?? -1} items differ between this site and beta`,
+        ),
       {
         timeoutMs: 10_000,
         description: 'beta differs from the leader',
       },
+    );
+    expect(await region.getAttribute('data-overridden')).toBe('true');
+    expect(await region.locator('[data-overridden]').innerText()).toContain('not drift');
+    expect(await page.locator('[data-area="properties"] [data-testid="area-differing"]').innerText()).toBe(
+      'overridden only',
     );
     await screenshot('fleet-config-diff-leader');
   });

@@ -7,6 +7,7 @@ import type {
   LeaderFlowView,
   LeaderMemberView,
   LeaderStatsView,
+  MemberDriftView,
   MemberPollRecord,
   MemberSnapshotView,
 } from '@fleetwatch/contracts';
@@ -169,15 +170,7 @@ export class FleetLeaderService {
     };
   }
 
-  async driftOf(name: string): Promise<
-    DriftReport & {
-      member: string;
-      stale: boolean;
-      leaderHash: string;
-      memberHash: string;
-      overriddenProperties: string[];
-    }
-  > {
+  async driftOf(name: string): Promise<MemberDriftView> {
     const [leader, m] = await Promise.all([this.snapshots.current(), this.one(name)]);
     const snap = m.poll?.good?.snapshot;
     if (!snap) throw new NotFoundError(`no snapshot of member ${JSON.stringify(name)} yet`);

@@ -4,6 +4,7 @@ import type {
   LeaderFlowView,
   LeaderMemberView,
   LeaderStatsView,
+  MemberDriftView,
   MemberSnapshotView,
 } from '@fleetwatch/contracts';
 import { api, enc } from './client';
@@ -19,6 +20,7 @@ export const fleetKeys = {
   flow: (minutes: number) => [...fleetKeys.all(), 'flow', minutes] as const,
   components: () => [...fleetKeys.all(), 'components'] as const,
   drift: () => [...fleetKeys.all(), 'drift'] as const,
+  driftOf: (member: string) => [...fleetKeys.all(), 'drift', member] as const,
   snapshot: (member: string) => [...fleetKeys.all(), 'snapshot', member] as const,
   ownSnapshot: () => [...fleetKeys.all(), 'snapshot', 'own'] as const,
 };
@@ -39,6 +41,10 @@ export const fetchComponentsMatrix = (signal?: AbortSignal) =>
 
 export const fetchDriftCounts = (signal?: AbortSignal) =>
   api<DriftCountsView>('/api/v1/leader/config/drift', { signal });
+
+/** A member's drift from this site, side by side (and which of its properties are overridden). */
+export const fetchMemberDrift = (member: string, signal?: AbortSignal) =>
+  api<MemberDriftView>(`/api/v1/leader/config/drift/${enc(member)}`, { signal });
 
 export const fetchMemberSnapshot = (member: string, signal?: AbortSignal) =>
   api<LeaderSnapshotView>(`/api/v1/leader/config/snapshot/${enc(member)}`, { signal });

@@ -13,6 +13,7 @@ import {
   fetchComponentsMatrix,
   fetchDriftCounts,
   fetchFleetMembers,
+  fetchMemberDrift,
   fetchMemberSnapshot,
   fetchOwnSnapshot,
   fleetKeys,
@@ -215,13 +216,28 @@ function AreaDiff({ area, leftName, rightName }: { area: AreaComparison; leftNam
       <h3>
         {AREA_LABELS[area.area]}{' '}
         <span className="fw-muted" data-testid="area-differing">
-          {area.differing === 0 ? 'same' : `${area.differing} differ`}
+          {area.differing > 0
+            ? `${area.differing} differ`
+            : area.items.some((i) => i.overridden)
+              ? 'overridden only'
+              : 'same'}
         </span>
       </h3>
       {area.items.map((item) => (
-        <table key={item.key} className="fw-table fw-diff" data-item={item.key} data-state={item.state}>
+        <table
+          key={item.key}
+          className="fw-table fw-diff"
+          data-item={item.key}
+          data-state={item.state}
+          data-overridden={item.overridden ?? false}
+        >
           <caption>
             <span className="fw-mono">{item.key}</span>{' '}
+            {item.overridden && (
+              <span className="fw-chip" data-overridden="true">
+                overridden for this member — not drift
+              </span>
+            )}{' '}
             {item.state !== 'same' && (
               <span className="fw-chip" data-item-state={item.state}>
                 {item.state === 'changed'
@@ -290,9 +306,21 @@ function SnapshotTab({ members }: { members: LeaderMemberView[] }) {
   };
   const a = useSnapshot(left);
   const b = useSnapshot(right);
+  // This site against a member: the member's overridden properties are meant to differ (not drift).
+  const member = left === SELF && right !== SELF ? right : right === SELF && left !== SELF ? left : '';
+  const drift = useQuery({
+    queryKey: fleetKeys.driftOf(member),
+    queryFn: ({ signal }) => fetchMemberDrift(member, signal),
+    enabled: member !== '',
+    refetchInterval: LIVE_POLL_MS * 3,
+  });
+  const overridden = member !== '' ? drift.data?.overriddenProperties : undefined;
   const comparison = useMemo(
-    () => (a.data && b.data ? compareSnapshots(a.data.areas, b.data.areas) : null),
-    [a.data, b.data],
+    () =>
+      a.data && b.data && (member === '' || overridden)
+        ? compareSnapshots(a.data.areas, b.data.areas, new Set(overridden))
+        : null,
+    [a.data, b.data, member, overridden],
   );
   const nameOf = (v: string) => (v === SELF ? 'this site' : v);
   const total = comparison?.reduce((n, x) => n + x.differing, 0) ?? 0;
@@ -307,7 +335,7 @@ function SnapshotTab({ members }: { members: LeaderMemberView[] }) {
           onChange={(e) => setOnlyDiffering(e.target.checked)}
         />
       </div>
-      <ErrorNote error={a.error ?? b.error} />
+      <ErrorNote error={a.error ?? b.error ?? drift.error} />
       {right === '' && <p className="fw-muted">No member reports a snapshot yet.</p>}
       {comparison && (
         <div className="fw-stack">

@@ -95,6 +95,30 @@ describe('compareSnapshots', () => {
     ]);
   });
 
+  it('an overridden property is shown, flagged, and not counted; other properties still are', () => {
+    const props = (region: string, tier: string) => ({
+      properties: [
+        { key: 'region', value: region },
+        { key: 'tier', value: tier },
+      ],
+    });
+    const [props1] = compareSnapshots(props('eu', 'a'), props('us', 'b'), new Set(['region'])).filter(
+      (a) => a.area === 'properties',
+    );
+    expect(props1.differing).toBe(1);
+    expect(props1.items.map((i) => [i.key, i.state, i.overridden ?? false])).toEqual([
+      ['region', 'changed', true],
+      ['tier', 'changed', false],
+    ]);
+    // Only in the properties area: a check of the same name is drift.
+    const checks = compareSnapshots(
+      { checks: [{ key: 'region', a: 1 }] },
+      { checks: [{ key: 'region', a: 2 }] },
+      new Set(['region']),
+    );
+    expect(checks[0].differing).toBe(1);
+  });
+
   it('identical snapshots differ nowhere', () => {
     expect(compareSnapshots(left, left).every((a) => a.differing === 0)).toBe(true);
   });

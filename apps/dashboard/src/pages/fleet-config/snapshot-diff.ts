@@ -19,11 +19,13 @@ export interface ItemComparison {
   key: string;
   state: ItemState;
   rows: DiffRow[];
+  /** A property overridden for the member compared with the leader: meant to differ, not drift. */
+  overridden?: true;
 }
 
 export interface AreaComparison {
   area: SnapshotArea;
-  /** Items that differ (changed or on one side only). */
+  /** Items that differ (changed or on one side only), overridden properties not counted. */
   differing: number;
   items: ItemComparison[];
 }
@@ -68,14 +70,25 @@ export function compareItem(left: SnapshotItem | undefined, right: SnapshotItem 
   return { key, state, rows };
 }
 
-/** Every area of two snapshots, items by key (sorted); areas absent on a side count as empty. */
-export function compareSnapshots(left: Partial<SnapshotAreas>, right: Partial<SnapshotAreas>): AreaComparison[] {
+/**
+ * Every area of two snapshots, items by key (sorted); areas absent on a side count as empty.
+ * `overriddenProperties` (leader against a member: the member's property overrides) are
+ * still shown side by side, flagged, and not counted — as the leader's drift counts them.
+ */
+export function compareSnapshots(
+  left: Partial<SnapshotAreas>,
+  right: Partial<SnapshotAreas>,
+  overriddenProperties: ReadonlySet<string> = new Set(),
+): AreaComparison[] {
   return SNAPSHOT_AREAS.map((area) => {
     const l = new Map((left[area] ?? []).map((i) => [i.key, i]));
     const r = new Map((right[area] ?? []).map((i) => [i.key, i]));
     const keys = [...new Set([...l.keys(), ...r.keys()])].sort();
-    const items = keys.map((k) => compareItem(l.get(k), r.get(k)));
-    return { area, differing: items.filter((i) => i.state !== 'same').length, items };
+    const items = keys.map((k): ItemComparison => {
+      const item = compareItem(l.get(k), r.get(k));
+      return area === 'properties' && overriddenProperties.has(k) ? { ...item, overridden: true } : item;
+    });
+    return { area, differing: items.filter((i) => i.state !== 'same' && !i.overridden).length, items };
   });
 }
 
