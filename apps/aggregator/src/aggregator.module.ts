@@ -24,6 +24,7 @@ import { SerialLane } from './status/serial-lane';
 import type { AggregatorConfig } from './config';
 import { alertDeliveryProviders } from './alerts/delivery/alert-delivery.providers';
 import { alertEvaluationProviders } from './alerts/evaluation/alert-evaluation.providers';
+import { subscriptionProviders } from './alerts/subscriptions/subscriptions.providers';
 import { StatusEventsRelay } from './events/status-events.relay';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { HistoryMaintenance } from './history/history-maintenance.service';
@@ -120,6 +121,7 @@ export class AggregatorModule {
         ReadinessWiring,
         ...alertDeliveryProviders(config),
         ...alertEvaluationProviders(config),
+        ...subscriptionProviders(config),
       ],
     };
   }

@@ -60,6 +60,8 @@ import { usersProviders } from './users/users.providers';
 import { PublicStatusController } from './status-pages/public-status.controller';
 import { StatusPagesController } from './status-pages/status-pages.controller';
 import { statusPagesProviders } from './status-pages/status-pages.providers';
+import { SubscriptionsController } from './subscriptions/subscriptions.controller';
+import { SubscriptionsOwner } from './subscriptions/subscriptions-owner.service';
 
 /** Every controller of the gateway: each is behind the AuthGuard (deny by default). */
 export const GATEWAY_CONTROLLERS = [
@@ -83,6 +85,7 @@ export const GATEWAY_CONTROLLERS = [
   FleetMemberController,
   FleetLeaderController,
   StatusPagesController,
+  SubscriptionsController,
   PublicStatusController,
 ];
 
@@ -144,6 +147,7 @@ export class ApiGatewayModule {
         ...fleetMemberProviders,
         ...fleetLeaderProviders,
         ...statusPagesProviders,
+        SubscriptionsOwner,
       ],
     };
   }

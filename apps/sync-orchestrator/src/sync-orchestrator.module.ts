@@ -5,6 +5,7 @@ import { LiveStateModule } from '@fleetwatch/live-state';
 import { MessagingModule, observationShardQueueSpecs, RpcServerModule } from '@fleetwatch/messaging';
 import {
   AlertConfigRepository,
+  SubscriptionsRepository,
   ChecksRepository,
   ConfigVersionsRepository,
   PushMonitorsRepository,
@@ -18,6 +19,8 @@ import { AlertingRpcHandler } from './alerting/alerting.rpc-handler';
 import { CHANNEL_SEALER, SEED_DEFAULT_RULES, SITE_NAME } from './alerting/alerting.tokens';
 import { DefaultRulesSeeder } from './alerting/default-rules.seeder';
 import { SilencesService } from './alerting/silences.service';
+import { SubscriptionsRpcHandler } from './subscriptions/subscriptions.rpc-handler';
+import { SubscriptionsService } from './subscriptions/subscriptions.service';
 import type { SyncConfig } from './config';
 import { ConfigAsCodeService } from './config/config-as-code.service';
 import { ConfigChangedRelay } from './config/config-changed.relay';
@@ -92,6 +95,10 @@ export class SyncOrchestratorModule {
         SilencesService,
         DefaultRulesSeeder,
         AlertingRpcHandler,
+        // Status-change subscriptions (issue 18): the same writer, sealed with the channels' key.
+        SubscriptionsRepository,
+        SubscriptionsService,
+        SubscriptionsRpcHandler,
         // Public status pages (issue 17): the same writer.
         StatusPagesRepository,
         StatusPagesService,

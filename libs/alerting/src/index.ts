@@ -14,3 +14,4 @@ export * from './prometheus-export';
 export * from './mute';
 export * from './validate';
 export * from './channels';
+export * from './subscriptions';

@@ -33,3 +33,4 @@ export * from './alerts/alert-config-rpc.schema';
 export * from './alerts/alerts-read.schema';
 export * from './status-pages/status-page.schema';
 export * from './fleet';
+export * from './subscriptions/subscription.schema';

@@ -175,3 +175,15 @@ export {
   type FleetPollOutcome,
 } from './fleet/fleet-sites.repository';
 export { FlowRepository, type StoredMinute } from './fleet/flow.repository';
+export {
+  SubscriptionsRepository,
+  subscriptionSecretContext,
+  type SubscriptionRecord,
+} from './subscriptions/subscriptions.repository';
+export {
+  SubscriptionDeliveriesRepository,
+  type ClaimedSubscriptionDelivery,
+  type NewSubscriptionDelivery,
+  type SubscriptionAttemptLog,
+  type SubscriptionDeliveryRow,
+} from './subscriptions/subscription-deliveries.repository';

@@ -132,6 +132,11 @@ const POLICY: Record<string, RouteCase> = {
   'PUT /api/v1/status-pages/{id}': { role: 'operator', invalid: { body: [1], paths: ['(body)'] } },
   'PATCH /api/v1/status-pages/{id}': { role: 'operator' },
   'DELETE /api/v1/status-pages/{id}': { role: 'operator' },
+  'POST /api/v1/subscriptions': { role: 'operator', invalid: { body: [1], paths: ['(body)'] } },
+  'GET /api/v1/subscriptions': { role: 'viewer', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },
+  'GET /api/v1/subscriptions/{id}': { role: 'viewer' },
+  'PUT /api/v1/subscriptions/{id}': { role: 'operator', invalid: { body: [1], paths: ['(body)'] } },
+  'DELETE /api/v1/subscriptions/{id}': { role: 'operator' },
   'GET /api/v1/public/status-pages/{slug}': { role: 'public' },
   'GET /api/v1/alerts': {
     role: 'viewer',

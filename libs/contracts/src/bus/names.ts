@@ -65,6 +65,8 @@ export enum QueueName {
   AggregatorBulkObservations = 'fleetwatch.aggregator.observations-bulk',
   /** Status-changed events the aggregator's alert evaluator consumes. */
   AggregatorAlerts = 'fleetwatch.aggregator.alerts',
+  /** Status-changed events the aggregator turns into status-change subscription deliveries (durable, shared). */
+  AggregatorSubscriptions = 'fleetwatch.aggregator.subscriptions',
   /** Commands the configuration owner executes. */
   SyncOrchestratorCommands = 'fleetwatch.sync-orchestrator.commands',
   /** Config-changed events collectors follow to refresh their assignment. */
@@ -130,6 +132,7 @@ export const QUEUE_BINDINGS: Readonly<Record<QueueName, readonly QueueBinding[]>
     { exchange: ExchangeName.Events, routingKey: RoutingKey.CheckLifecycle },
   ],
   [QueueName.AggregatorAlerts]: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged }],
+  [QueueName.AggregatorSubscriptions]: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged }],
   [QueueName.SyncOrchestratorCommands]: [
     { exchange: ExchangeName.Commands, routingKey: RoutingKey.ConfigApply },
     { exchange: ExchangeName.Commands, routingKey: RoutingKey.SyncStep },

@@ -344,6 +344,7 @@ export const configAreaSchema = z.enum([
   'statusPages',
   'properties',
   'versions',
+  'subscriptions',
 ]);
 export const configChangedPayloadSchema = z.object({
   version: z.number().int().positive(),

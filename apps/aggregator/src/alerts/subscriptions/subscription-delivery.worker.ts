@@ -1,0 +1,176 @@
+import { decideRetry, signedStatusChangeHeaders, type RetryPolicy } from '@fleetwatch/alerting';
+import {
+  subscriptionSecretContext,
+  type ClaimedSubscriptionDelivery,
+  type SecretSealer,
+  type SubscriptionDeliveriesRepository,
+  type SubscriptionsRepository,
+} from '@fleetwatch/persistence';
+import type { Logger } from 'pino';
+import { sendHttp, type HttpTransportOptions } from '../delivery/http-transport';
+import type { SendResult } from '../delivery/delivery.types';
+
+// Status-change subscriptions, the sending half (issue 18): every replica runs this worker; a due delivery
+// is claimed by one (SKIP LOCKED, with a claim deadline), sent signed (a fresh timestamp per attempt over the
+// same body), and the attempt logged. Transient failures (network, timeout, 408/425/429/5xx) come back with
+// exponential backoff and jitter (libs/alerting's retry policy, Retry-After honoured); any other answer, a
+// deleted subscription or the policy's limits end it as failed. Polls every `pollMs`, at once when kicked.
+
+export interface SubscriptionDeliveryOptions {
+  owner: string;
+  policy: RetryPolicy;
+  http: HttpTransportOptions;
+  /** A claim outlives the longest send. */
+  leaseMs: number;
+  pollMs: number;
+  /** Deliveries claimed per round (sent concurrently). */
+  batch: number;
+  now?: () => number;
+}
+
+const clip = (s: string | null, n = 1000): string | null =>
+  s === null ? null : s.length > n ? `${s.slice(0, n)}…` : s;
+
+export class SubscriptionDeliveryWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+
+  constructor(
+    private readonly deliveries: SubscriptionDeliveriesRepository,
+    private readonly subscriptions: SubscriptionsRepository,
+    private readonly sealer: SecretSealer | null,
+    private readonly logger: Pick<Logger, 'warn' | 'info'>,
+    private readonly options: SubscriptionDeliveryOptions,
+  ) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** New deliveries are queued: a round now rather than at the next poll. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) this.again = true;
+    else this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+    await this.deliveries.release(this.options.owner).catch(() => undefined);
+  }
+
+  private schedule(delay: number): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      if (this.running) return;
+      this.running = this.drain()
+        .then(
+          () => undefined,
+          (err: unknown) => this.logger.warn({ error: (err as Error).message }, 'subscription delivery round failed'),
+        )
+        .finally(() => {
+          this.running = undefined;
+          const now = this.again;
+          this.again = false;
+          this.schedule(now ? 0 : this.options.pollMs);
+        });
+    }, delay);
+    this.timer.unref();
+  }
+
+  /** Rounds until nothing is due (also for tests). */
+  async drain(): Promise<number> {
+    let sent = 0;
+    for (;;) {
+      const claimed = await this.deliveries.claimDue(this.options.owner, this.options.batch, this.options.leaseMs);
+      if (claimed.length === 0) return sent;
+      await Promise.all(claimed.map((d) => this.deliver(d)));
+      sent += claimed.length;
+      if (this.stopped || claimed.length < this.options.batch) return sent;
+    }
+  }
+
+  private async secretOf(subscriptionId: string): Promise<{ secret: string } | { error: string; transient: boolean }> {
+    const sealed = await this.subscriptions.sealedSecret(subscriptionId);
+    if (sealed === null) return { error: 'the subscription was deleted', transient: false };
+    if (!this.sealer)
+      return { error: 'FLEETWATCH_ENCRYPTION_KEY is not set in the aggregator: cannot sign', transient: true };
+    try {
+      return { secret: this.sealer.open(sealed, subscriptionSecretContext(subscriptionId)) };
+    } catch {
+      return { error: 'the signing secret cannot be opened with the configured keys', transient: true };
+    }
+  }
+
+  private async deliver(d: ClaimedSubscriptionDelivery): Promise<void> {
+    const now = this.options.now ?? Date.now;
+    const spec = await this.subscriptions.find<{ url: string }>(d.subscriptionId);
+    const key = spec
+      ? await this.secretOf(d.subscriptionId)
+      : { error: 'the subscription was deleted', transient: false };
+    let result: SendResult;
+    if (!spec || 'error' in key) {
+      const k = key as { error: string; transient: boolean };
+      result = {
+        ok: false,
+        transient: k.transient,
+        httpStatus: null,
+        retryAfterMs: null,
+        error: k.error,
+        durationMs: 0,
+      };
+    } else {
+      const headers = signedStatusChangeHeaders(key.secret, d.body, `${d.subscriptionId}:${d.eventId}`, now());
+      result = await sendHttp({ kind: 'http', url: spec.spec.url, headers, body: d.body }, this.options.http);
+    }
+    const attempt = d.attempts + 1;
+    let outcome: 'delivered' | 'retry' | 'failed' = 'delivered';
+    let retryAt: number | null = null;
+    let error = clip(result.error);
+    if (!result.ok) {
+      const decision = decideRetry(this.options.policy, {
+        attempt,
+        createdAt: d.createdAt,
+        now: now(),
+        transient: result.transient,
+        retryAfterMs: result.retryAfterMs,
+      });
+      if (decision.retry) {
+        outcome = 'retry';
+        retryAt = decision.at;
+      } else {
+        outcome = 'failed';
+        error = clip(`${result.error ?? 'failed'} (${decision.reason})`);
+      }
+      this.logger.warn(
+        {
+          subscriptionId: d.subscriptionId,
+          eventId: d.eventId,
+          attempt,
+          outcome,
+          httpStatus: result.httpStatus,
+          error,
+        },
+        outcome === 'retry' ? 'subscription delivery failed; will retry' : 'subscription delivery failed for good',
+      );
+    }
+    const kept = await this.deliveries.record(
+      this.options.owner,
+      d.id,
+      { outcome, httpStatus: result.httpStatus, error, durationMs: result.durationMs },
+      retryAt,
+    );
+    if (!kept)
+      this.logger.warn(
+        { subscriptionId: d.subscriptionId, eventId: d.eventId },
+        'subscription delivery: the claim ran out during the send (another replica may send it again)',
+      );
+  }
+}

@@ -1,0 +1,58 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { QueueName, type Envelope } from '@fleetwatch/contracts';
+import { ConsumeQueue } from '@fleetwatch/messaging';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import {
+  SubscriptionDeliveriesRepository,
+  SubscriptionsRepository,
+  TargetStatesRepository,
+} from '@fleetwatch/persistence';
+import type { AggregatorConfig } from '../../config';
+import { AGGREGATOR_CONFIG } from '../../tokens';
+import { deliveriesFor, parseSubscriptions, statusChangeOf, type StatusEventIn } from './subscription-enqueuer';
+import { SubscriptionDeliveryWorker } from './subscription-delivery.worker';
+
+/**
+ * Status-change subscriptions, the queueing half (issue 18): status.changed from its own durable queue
+ * (shared by the replicas: each event is handled by one), matched against the enabled subscriptions, and
+ * one delivery row per (subscription, event) inserted — ON CONFLICT DO NOTHING, so a redelivered event
+ * queues nothing twice. The message is acked only after the insert committed (at-least-once: a crash or a
+ * database outage redelivers it). Off the status path: the relay publishes without waiting for this queue,
+ * and sending is the worker's, never here.
+ */
+@Injectable()
+export class SubscriptionEventsHandler {
+  constructor(
+    private readonly subscriptions: SubscriptionsRepository,
+    private readonly deliveries: SubscriptionDeliveriesRepository,
+    private readonly targets: TargetStatesRepository,
+    private readonly worker: SubscriptionDeliveryWorker,
+    @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+  ) {}
+
+  @ConsumeQueue(QueueName.AggregatorSubscriptions, { prefetch: 200, batch: { maxSize: 100, maxWaitMs: 20 } })
+  async handleBatch(envelopes: Envelope[]): Promise<void> {
+    const events: StatusEventIn[] = [];
+    for (const e of envelopes) {
+      const payload = statusChangeOf(e.payload);
+      if (payload) events.push({ id: e.id, payload });
+      else this.logger.warn({ messageId: e.id, type: e.type }, 'subscriptions: not a status.changed; ignored');
+    }
+    await this.enqueue(events);
+  }
+
+  /** Queues the deliveries these events call for; answers how many were new. */
+  async enqueue(events: readonly StatusEventIn[]): Promise<number> {
+    if (events.length === 0) return 0;
+    const subscriptions = parseSubscriptions(await this.subscriptions.enabled());
+    if (subscriptions.length === 0) return 0;
+    const ids = [...new Set(events.map((e) => e.payload.targetId))];
+    const targets = new Map((await this.targets.findMany(ids)).map((t) => [t.id, t]));
+    const rows = deliveriesFor(events, subscriptions, targets, this.config.site);
+    const queued = await this.deliveries.enqueue(rows);
+    if (queued > 0) this.worker.kick();
+    return queued;
+  }
+}

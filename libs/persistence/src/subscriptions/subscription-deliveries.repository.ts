@@ -1,0 +1,181 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle } from '../sql/sql-pool';
+
+// subscription_deliveries and subscription_delivery_attempts (issue 18; writer: aggregator). A delivery is
+// queued once per (subscription, status event): a redelivered event inserts nothing (at-least-once from the
+// bus, exactly one row here). Every replica's worker claims due rows with SKIP LOCKED and a claim deadline
+// (a replica that died mid-send hands its rows back when the claim runs out); each attempt is logged.
+
+export interface NewSubscriptionDelivery {
+  subscriptionId: string;
+  eventId: string;
+  targetId: string;
+  body: string;
+}
+
+export interface ClaimedSubscriptionDelivery {
+  id: string;
+  subscriptionId: string;
+  eventId: string;
+  body: string;
+  /** Attempts made before this one. */
+  attempts: number;
+  createdAt: number;
+}
+
+export interface SubscriptionAttemptLog {
+  outcome: 'delivered' | 'retry' | 'failed';
+  httpStatus: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+export interface SubscriptionDeliveryRow {
+  id: string;
+  subscriptionId: string;
+  eventId: string;
+  targetId: string;
+  state: string;
+  attempts: number;
+  lastError: string | null;
+  log: Array<SubscriptionAttemptLog & { attempt: number; at: string }>;
+}
+
+@Injectable()
+export class SubscriptionDeliveriesRepository {
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
+
+  /** Queues the deliveries not queued before; answers how many are new. */
+  async enqueue(rows: readonly NewSubscriptionDelivery[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    return sqlExecute(
+      this.pool,
+      `INSERT INTO subscription_deliveries (subscription_id, event_id, target_id, body)
+       SELECT r->>'subscriptionId', r->>'eventId', r->>'targetId', r->>'body' FROM jsonb_array_elements($1::jsonb) r
+       ON CONFLICT (subscription_id, event_id) DO NOTHING`,
+      [JSON.stringify(rows)],
+    ).catch((err: unknown) => rethrowSql(err));
+  }
+
+  /** Claims up to `limit` due deliveries for `owner` until now + `leaseMs`. */
+  async claimDue(owner: string, limit: number, leaseMs: number): Promise<ClaimedSubscriptionDelivery[]> {
+    const rows = await sqlQuery<{
+      id: string;
+      subscription_id: string;
+      event_id: string;
+      body: string;
+      attempts: number;
+      created_at: Date;
+    }>(
+      this.pool,
+      `UPDATE subscription_deliveries d SET claimed_by = $1, claimed_until = now() + ($3::int * interval '1 millisecond')
+       FROM (SELECT id FROM subscription_deliveries
+             WHERE state = 'pending' AND next_attempt_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
+             ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) due
+       WHERE d.id = due.id
+       RETURNING d.id::text AS id, d.subscription_id, d.event_id, d.body, d.attempts, d.created_at`,
+      [owner, limit, leaseMs],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => ({
+      id: r.id,
+      subscriptionId: r.subscription_id,
+      eventId: r.event_id,
+      body: r.body,
+      attempts: r.attempts,
+      createdAt: new Date(r.created_at).getTime(),
+    }));
+  }
+
+  /**
+   * Records one attempt of a delivery `owner` still holds and where it goes next: delivered, failed for good,
+   * or due again at `retryAt`. Answers false when the claim was lost meanwhile (another replica has it).
+   */
+  async record(owner: string, id: string, attempt: SubscriptionAttemptLog, retryAt: number | null): Promise<boolean> {
+    const state = attempt.outcome === 'retry' ? 'pending' : attempt.outcome;
+    const rows = await sqlQuery<{ id: string }>(
+      this.pool,
+      `WITH done AS (
+         UPDATE subscription_deliveries SET state = $3, attempts = attempts + 1, last_error = $4,
+           next_attempt_at = COALESCE($5::timestamptz, next_attempt_at), claimed_by = NULL, claimed_until = NULL,
+           finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END
+         WHERE id = $2::bigint AND claimed_by = $1 RETURNING id, attempts)
+       INSERT INTO subscription_delivery_attempts (delivery_id, attempt, outcome, http_status, error, duration_ms)
+       SELECT id, attempts, $6, $7, $4, $8 FROM done RETURNING delivery_id::text AS id`,
+      [
+        owner,
+        id,
+        state,
+        attempt.error,
+        retryAt === null ? null : new Date(retryAt).toISOString(),
+        attempt.outcome,
+        attempt.httpStatus,
+        attempt.durationMs,
+      ],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.length > 0;
+  }
+
+  /** Hands back what `owner` holds (shutdown): due again at once for any replica. */
+  async release(owner: string): Promise<void> {
+    await sqlExecute(
+      this.pool,
+      `UPDATE subscription_deliveries SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1`,
+      [owner],
+    ).catch((err: unknown) => rethrowSql(err));
+  }
+
+  /** A subscription's deliveries, newest first, each with its attempts (the delivery log). */
+  async bySubscription(subscriptionId: string, limit = 100): Promise<SubscriptionDeliveryRow[]> {
+    const rows = await sqlQuery<{
+      id: string;
+      subscription_id: string;
+      event_id: string;
+      target_id: string;
+      state: string;
+      attempts: number;
+      last_error: string | null;
+      log: Array<{
+        attempt: number;
+        at: string;
+        outcome: SubscriptionAttemptLog['outcome'];
+        http_status: number | null;
+        error: string | null;
+        duration_ms: number;
+      }> | null;
+    }>(
+      this.pool,
+      `SELECT d.id::text AS id, d.subscription_id, d.event_id, d.target_id, d.state, d.attempts, d.last_error,
+         (SELECT json_agg(json_build_object('attempt', a.attempt, 'at', a.at, 'outcome', a.outcome,
+                  'http_status', a.http_status, 'error', a.error, 'duration_ms', a.duration_ms) ORDER BY a.id)
+          FROM subscription_delivery_attempts a WHERE a.delivery_id = d.id) AS log
+       FROM subscription_deliveries d WHERE d.subscription_id = $1 ORDER BY d.id DESC LIMIT $2`,
+      [subscriptionId, limit],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => ({
+      id: r.id,
+      subscriptionId: r.subscription_id,
+      eventId: r.event_id,
+      targetId: r.target_id,
+      state: r.state,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      log: (r.log ?? []).map((a) => ({
+        attempt: a.attempt,
+        at: a.at,
+        outcome: a.outcome,
+        httpStatus: a.http_status,
+        error: a.error,
+        durationMs: a.duration_ms,
+      })),
+    }));
+  }
+
+  /** Deletes finished deliveries (and their log) older than `before` (ms): retention. */
+  async purgeFinished(before: number): Promise<number> {
+    return sqlExecute(
+      this.pool,
+      `DELETE FROM subscription_deliveries WHERE state <> 'pending' AND finished_at < $1::timestamptz`,
+      [new Date(before).toISOString()],
+    ).catch((err: unknown) => rethrowSql(err));
+  }
+}

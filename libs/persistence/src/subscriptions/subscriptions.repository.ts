@@ -1,0 +1,114 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
+
+// status_subscriptions (issue 18; writer: sync-orchestrator inside the config writer's transaction; the
+// aggregator reads). The validated spec, and the signing secret sealed by the caller (SecretSealer, context
+// `subscription:<id>:secret`): this file only moves the sealed text, and only `sealedSecret` reads it.
+
+export interface SubscriptionRecord<S = Record<string, unknown>> {
+  id: string;
+  spec: S;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Row {
+  id: string;
+  spec: Record<string, unknown>;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = 'id, spec, version, created_at, updated_at';
+
+function toRecord<S>(r: Row): SubscriptionRecord<S> {
+  return {
+    id: r.id,
+    spec: r.spec as S,
+    version: r.version,
+    createdAt: new Date(r.created_at).toISOString(),
+    updatedAt: new Date(r.updated_at).toISOString(),
+  };
+}
+
+/** The sealing context of a subscription's secret (a sealed value opens only for its own subscription). */
+export const subscriptionSecretContext = (id: string): string => `subscription:${id}:secret`;
+
+@Injectable()
+export class SubscriptionsRepository {
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
+
+  async find<S = Record<string, unknown>>(id: string, tx?: SqlTx): Promise<SubscriptionRecord<S> | null> {
+    const rows = await sqlQuery<Row>(tx ?? this.pool, `SELECT ${COLUMNS} FROM status_subscriptions WHERE id = $1`, [
+      id,
+    ]).catch((err: unknown) => rethrowSql(err));
+    return rows[0] ? toRecord<S>(rows[0]) : null;
+  }
+
+  /** A page by id (byte order), after `afterId`. */
+  async list<S = Record<string, unknown>>(q: { afterId?: string; limit: number }): Promise<SubscriptionRecord<S>[]> {
+    const rows = await sqlQuery<Row>(
+      this.pool,
+      `SELECT ${COLUMNS} FROM status_subscriptions
+       WHERE ($1::text IS NULL OR id COLLATE "C" > $1::text COLLATE "C") ORDER BY id COLLATE "C" LIMIT $2`,
+      [q.afterId ?? null, q.limit],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => toRecord<S>(r));
+  }
+
+  /** Every enabled subscription (the aggregator's matching; the table is small: one query per batch of events). */
+  async enabled<S = Record<string, unknown>>(): Promise<SubscriptionRecord<S>[]> {
+    const rows = await sqlQuery<Row>(
+      this.pool,
+      `SELECT ${COLUMNS} FROM status_subscriptions WHERE (spec->>'enabled')::boolean IS NOT FALSE ORDER BY id`,
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => toRecord<S>(r));
+  }
+
+  async insert<S>(
+    tx: SqlTx,
+    w: { id: string; name: string; spec: S; sealedSecret: string },
+    version: number,
+  ): Promise<SubscriptionRecord<S>> {
+    const rows = await sqlQuery<Row>(
+      tx,
+      `INSERT INTO status_subscriptions (id, name, spec, secret, version) VALUES ($1, $2, $3::jsonb, $4, $5)
+       RETURNING ${COLUMNS}`,
+      [w.id, w.name, JSON.stringify(w.spec), w.sealedSecret, version],
+    ).catch((err: unknown) => rethrowSql(err, `subscription ${w.id} exists`));
+    return toRecord<S>(rows[0]);
+  }
+
+  /** Replaces the spec; the secret only when `sealedSecret` is given. */
+  async update<S>(
+    tx: SqlTx,
+    w: { id: string; name: string; spec: S; sealedSecret?: string },
+    version: number,
+  ): Promise<SubscriptionRecord<S> | null> {
+    const rows = await sqlQuery<Row>(
+      tx,
+      `UPDATE status_subscriptions SET name = $2, spec = $3::jsonb, secret = COALESCE($4, secret), version = $5,
+         updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+      [w.id, w.name, JSON.stringify(w.spec), w.sealedSecret ?? null, version],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows[0] ? toRecord<S>(rows[0]) : null;
+  }
+
+  async delete(tx: SqlTx, id: string): Promise<number> {
+    return sqlExecute(tx, 'DELETE FROM status_subscriptions WHERE id = $1', [id]).catch((err: unknown) =>
+      rethrowSql(err),
+    );
+  }
+
+  /** The sealed secret (null: no such subscription). For delivery, which opens it with the sealer. */
+  async sealedSecret(id: string): Promise<string | null> {
+    const rows = await sqlQuery<{ secret: string }>(
+      this.pool,
+      'SELECT secret FROM status_subscriptions WHERE id = $1',
+      [id],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows[0]?.secret ?? null;
+  }
+}
