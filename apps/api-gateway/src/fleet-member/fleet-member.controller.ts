@@ -1,4 +1,4 @@
-import { Controller, Get, Query } from '@nestjs/common';
+import { Controller, Get, Headers, Query, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
   flowQuerySchema,
@@ -7,10 +7,11 @@ import {
   type MemberReport,
   type MemberSnapshotView,
 } from '@fleetwatch/contracts';
+import type { FastifyReply } from 'fastify';
 import { RequireRole } from '../auth/access.decorator';
 import { ApiZodQuery } from '../web/openapi';
 import { MemberReportService } from './member-report.service';
-import { SnapshotService } from './snapshot.service';
+import { etagMatches, snapshotEtag, SnapshotService } from './snapshot.service';
 
 /** What every site answers its leader (SPEC §8 member endpoints); readable like the other read routes. */
 @ApiTags('fleet member')
@@ -47,9 +48,20 @@ export class FleetMemberController {
   @ApiOperation({
     summary: "This site's config snapshot: canonical JSON and content hash (cached 5 s)",
     description:
-      'Areas checks, alertRules, channels (secrets redacted), properties, statusPages, usersAndRoles (never password hashes), componentVersions; each an array sorted by `key`. `hash` is sha256 of the canonical JSON of `areas`.',
+      'Areas checks, alertRules, channels (secrets redacted), properties, statusPages, usersAndRoles (never password hashes), componentVersions; each an array sorted by `key`. `hash` is sha256 of the canonical JSON of `areas`. ' +
+      'The ETag is the quoted hash: with `If-None-Match` naming it the answer is 304 without a body (a leader polling an unchanged snapshot).',
   })
-  snapshot(): Promise<MemberSnapshotView> {
-    return this.snapshots.current();
+  async snapshot(
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<MemberSnapshotView | undefined> {
+    const snapshot = await this.snapshots.current();
+    const etag = snapshotEtag(snapshot.hash);
+    void reply.header('etag', etag);
+    if (etagMatches(ifNoneMatch, etag)) {
+      void reply.status(304);
+      return undefined;
+    }
+    return snapshot;
   }
 }

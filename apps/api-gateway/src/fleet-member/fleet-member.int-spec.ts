@@ -175,6 +175,15 @@ describe('GET /api/v1/system/snapshot/current', () => {
     expect(text).not.toContain('canary-channel-SECRET');
     expect(s.hash).toBe(createHash('sha256').update(canonicalJson(s.areas)).digest('hex'));
 
+    // The ETag is the quoted hash; a leader holding it gets a 304 without a body.
+    const route = '/api/v1/system/snapshot/current';
+    const whole = await gw.request('GET', route, { token: admin, headers: { 'if-none-match': '"x"' } });
+    expect([whole.status, whole.headers.get('etag')]).toEqual([200, `"${s.hash}"`]);
+    const unchanged = await gw.request('GET', route, { token: admin, headers: { 'if-none-match': `"${s.hash}"` } });
+    expect([unchanged.status, unchanged.text, unchanged.headers.get('etag')]).toEqual([304, '', `"${s.hash}"`]);
+    // Not without a reading role.
+    expect((await gw.request('GET', route, { headers: { 'if-none-match': `"${s.hash}"` } })).status).toBe(401);
+
     // Within 5 s the same snapshot is served; after, the change shows.
     await gw.request('POST', '/api/v1/checks', {
       token: admin,

@@ -1,7 +1,7 @@
 import { REDACTED } from '@fleetwatch/contracts';
 import { incrementsPerMinute, managementUrlOf, totalsOf, vhostOf } from './broker-stats';
 import { versionFromMetrics } from './component-versions';
-import { canonicalJson, finishSnapshot, redactSecrets } from './snapshot.service';
+import { canonicalJson, etagMatches, finishSnapshot, redactSecrets, snapshotEtag } from './snapshot.service';
 
 describe('broker figures', () => {
   it.each([
@@ -128,5 +128,23 @@ describe('snapshot', () => {
     expect(one.areas.checks.map((c) => c.key)).toEqual(['a', 'b']);
     expect(finishSnapshot('s', 1, areas([{ key: 'a', a: 3, b: 1 }]), 0).hash).not.toBe(one.hash);
     expect(canonicalJson({ b: [1, { d: 1, c: undefined }], a: 'x' })).toBe('{"a":"x","b":[1,{"d":1}]}');
+  });
+});
+
+describe('snapshot ETag', () => {
+  const etag = snapshotEtag('ab12');
+  it.each([
+    [undefined, false],
+    ['', false],
+    ['"ab12"', true],
+    ['W/"ab12"', true],
+    ['"zz", "ab12"', true],
+    ['*', true],
+    ['"ab1"', false],
+    ['ab12', false],
+    ['"AB12"', false],
+  ])('If-None-Match %p matches: %p', (header, expected) => {
+    expect(etag).toBe('"ab12"');
+    expect(etagMatches(header, etag)).toBe(expected);
   });
 });

@@ -46,6 +46,18 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+/** A snapshot's ETag: its content hash, quoted (a leader sends it back as If-None-Match). */
+export const snapshotEtag = (hash: string): string => `"${hash}"`;
+
+/** Whether an If-None-Match header (a list of strong or weak tags, or `*`) names `etag`. */
+export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  return ifNoneMatch.split(',').some((t) => {
+    const tag = t.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
+  });
+}
+
 /** An alert rule or channel keyed by its name (the same on every site; ids may differ). */
 const byName = (r: AlertConfigRecord): SnapshotItem => {
   const { id: _id, ...spec } = r.spec;
