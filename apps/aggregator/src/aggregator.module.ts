@@ -5,6 +5,7 @@ import {
   BusConnection,
   BusTopology,
   MessagingModule,
+  RpcServerModule,
   SetAsideWriter,
   observationShardQueueSpecs,
 } from '@fleetwatch/messaging';
@@ -76,9 +77,12 @@ export class AggregatorModule {
             ...observationShardQueueSpecs(),
             QueueName.AggregatorObservations,
             QueueName.AggregatorBulkObservations,
+            QueueName.AggregatorCommands,
           ],
           stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),
         }),
+        // Requests the aggregator answers (a channel's test-send): any replica takes one.
+        RpcServerModule.forRoot({ queue: QueueName.AggregatorCommands, prefetch: 8, concurrency: 4 }),
       ],
       providers: [
         { provide: AGGREGATOR_CONFIG, useValue: config },

@@ -17,7 +17,7 @@ import {
   MaintenanceWindowsController,
   SilencesController,
 } from './alerting/alerting.controller';
-import { CHANNEL_TEST_SENDER, NotYetChannelTestSender } from './alerting/channel-test-sender';
+import { BusChannelTestSender, CHANNEL_TEST_SENDER } from './alerting/channel-test-sender';
 import { AlertsController } from './alerting/alerts.controller';
 import { alertsReadProviders } from './alerting/alerts.providers';
 import { ApiKeysController } from './api-keys/api-keys.controller';
@@ -137,7 +137,7 @@ export class ApiGatewayModule {
         ChecksService,
         ConfigAsCodeService,
         AlertConfigOwner,
-        { provide: CHANNEL_TEST_SENDER, useClass: NotYetChannelTestSender },
+        { provide: CHANNEL_TEST_SENDER, useClass: BusChannelTestSender },
         YamlBodyParser,
         ReadinessWiring,
         WsHub,

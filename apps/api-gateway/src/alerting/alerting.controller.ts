@@ -1,8 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Res, UseFilters } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import {
   AlertConfigRpcMethod as M,
+  channelTestResultSchema,
   silenceStateSchema,
   UserRole,
   UUID_PATTERN,
@@ -15,6 +16,7 @@ import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { ConfigApiErrorFilter } from '../checks/owner-errors';
 import { actorOf, objectBody } from '../checks/request-envelope';
 import { AlertConfigOwner } from './alert-config-owner.service';
+import { responseSchemaOf } from '../web/openapi';
 import { CHANNEL_TEST_SENDER, type ChannelTestSender, type ChannelTestResult } from './channel-test-sender';
 import { configController, configIdOf, listQuerySchema } from './config-routes.factory';
 
@@ -92,7 +94,7 @@ export class AlertRulesExportController {
   }
 }
 
-/** The seam for a channel's test-send (channel-test-sender.ts). */
+/** A channel's test-send, by the aggregator over the bus (channel-test-sender.ts). */
 @ApiTags('alerts')
 @Controller('api/v1/channels')
 @UseFilters(ConfigApiErrorFilter)
@@ -102,7 +104,14 @@ export class ChannelTestController {
   @Post(':id/test')
   @HttpCode(200)
   @RequireRole(UserRole.Operator)
-  @ApiOperation({ summary: 'Send a test notification through a channel (operator)' })
+  @ApiOperation({
+    summary: 'Send a test notification through a channel now (operator)',
+    description:
+      'Sent once by the aggregator, never retried, and logged in the delivery log as a test. The answer says how it ' +
+      'went: `ok`, `outcome`, the receiver status, the error (secrets scrubbed). 404: no such channel; 503: the ' +
+      'aggregator did not answer in time.',
+  })
+  @ApiOkResponse({ schema: responseSchemaOf(channelTestResultSchema) })
   async test(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<ChannelTestResult> {
     return this.testSender.send(configIdOf(id, 'channel'), actorOf(principal));
   }

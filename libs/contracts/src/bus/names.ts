@@ -48,6 +48,8 @@ export enum RoutingKey {
   IngressResume = 'command.ingress.resume',
   SyncStep = 'command.sync.step',
   RpcRequest = 'command.rpc.request',
+  /** An rpc.request addressed to the aggregator (channel test-send): lands in QueueName.AggregatorCommands. */
+  AggregatorRpcRequest = 'command.rpc.aggregator',
 }
 
 /**
@@ -67,6 +69,8 @@ export enum QueueName {
   AggregatorAlerts = 'fleetwatch.aggregator.alerts',
   /** Status-changed events the aggregator turns into status-change subscription deliveries (durable, shared). */
   AggregatorSubscriptions = 'fleetwatch.aggregator.subscriptions',
+  /** Requests the aggregator answers (rpc.request with RoutingKey.AggregatorRpcRequest): any replica answers. */
+  AggregatorCommands = 'fleetwatch.aggregator.commands',
   /** Commands the configuration owner executes. */
   SyncOrchestratorCommands = 'fleetwatch.sync-orchestrator.commands',
   /** Config-changed events collectors follow to refresh their assignment. */
@@ -133,6 +137,7 @@ export const QUEUE_BINDINGS: Readonly<Record<QueueName, readonly QueueBinding[]>
   ],
   [QueueName.AggregatorAlerts]: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged }],
   [QueueName.AggregatorSubscriptions]: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged }],
+  [QueueName.AggregatorCommands]: [{ exchange: ExchangeName.Commands, routingKey: RoutingKey.AggregatorRpcRequest }],
   [QueueName.SyncOrchestratorCommands]: [
     { exchange: ExchangeName.Commands, routingKey: RoutingKey.ConfigApply },
     { exchange: ExchangeName.Commands, routingKey: RoutingKey.SyncStep },

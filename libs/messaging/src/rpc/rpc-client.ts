@@ -37,6 +37,13 @@ export interface RpcClientOptions {
 export interface RpcCallOptions {
   /** Overrides the client's timeout for this call. */
   timeoutMs?: number;
+  /**
+   * Where the request goes (default Messages.RpcRequest's key, to the configuration owner); e.g.
+   * RoutingKey.AggregatorRpcRequest for the aggregator's methods.
+   */
+  routingKey?: string;
+  /** Who answers this call, for its error messages (default the client's ownerName). */
+  ownerName?: string;
 }
 
 /** The exclusive reply queue of one connection generation. */
@@ -134,6 +141,7 @@ export class RpcClient {
   /** Calls any method by name; the answer is the owner's `result`, unchecked. */
   async request(method: string, params: Record<string, unknown>, options: RpcCallOptions = {}): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const owner = options.ownerName ?? this.owner;
     const started = Date.now();
     const deadline = started + timeoutMs;
     if (this.closed) throw new RpcError('unavailable', 'RPC client is closed');
@@ -152,7 +160,7 @@ export class RpcClient {
     );
     const message: OutgoingMessage = {
       exchange: Messages.RpcRequest.exchange,
-      routingKey: Messages.RpcRequest.routingKey,
+      routingKey: options.routingKey ?? Messages.RpcRequest.routingKey,
       type: envelope.type,
       content: Buffer.from(JSON.stringify(envelope)),
       properties: {
@@ -180,7 +188,7 @@ export class RpcClient {
           call.settle(
             new RpcError(
               'unavailable',
-              `${this.owner} did not answer ${method} within ${timeoutMs} ms; the outcome is unknown, retry or re-read`,
+              `${owner} did not answer ${method} within ${timeoutMs} ms; the outcome is unknown, retry or re-read`,
             ),
           ),
         Math.max(0, deadline - Date.now()),
@@ -200,7 +208,7 @@ export class RpcClient {
       this.pending.set(envelope.correlationId, call);
       this.requests.send(message, Math.max(1, deadline - Date.now())).catch((e: unknown) => {
         this.metrics.publishFailed.inc([message.exchange, message.type, e instanceof Error ? e.name : 'Error']);
-        call.settle(this.publishError(method, e));
+        call.settle(this.publishError(method, e, owner));
       });
     });
   }
@@ -219,13 +227,13 @@ export class RpcClient {
     await this.requests.close();
   }
 
-  private publishError(method: string, e: unknown): RpcError {
+  private publishError(method: string, e: unknown, owner = this.owner): RpcError {
     if (e instanceof PublishUnroutableError)
-      return new RpcError('unavailable', `${this.owner} is not there to answer ${method}: its queue does not exist`, {
+      return new RpcError('unavailable', `${owner} is not there to answer ${method}: its queue does not exist`, {
         cause: e,
       });
     const why = e instanceof BusError ? e.message : errorMessage(e);
-    return new RpcError('unavailable', `could not send ${method} to ${this.owner}: ${why}`, { cause: e });
+    return new RpcError('unavailable', `could not send ${method} to ${owner}: ${why}`, { cause: e });
   }
 
   /** The live reply queue, waiting for a (re)connect until the deadline. */

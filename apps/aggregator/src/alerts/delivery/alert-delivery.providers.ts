@@ -9,6 +9,7 @@ import type { AggregatorConfig } from '../../config';
 import { CHANNEL_SOURCE, type ChannelSource } from './delivery.types';
 import { NotificationDelivery } from './notification-delivery.service';
 import { StoredChannelSource } from './stored-channel-source';
+import { ChannelTestRpcHandler } from './channel-test.rpc-handler';
 
 /** Starts the delivery worker with the application; at shutdown waits for sends in flight and hands claims back. */
 class AlertDeliveryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -57,5 +58,7 @@ export function alertDeliveryProviders(config: AggregatorConfig): Provider[] {
         }),
     },
     AlertDeliveryLifecycle,
+    // Needs RpcServer (RpcServerModule on QueueName.AggregatorCommands, in AggregatorModule).
+    ChannelTestRpcHandler,
   ];
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { InvalidError } from '@fleetwatch/domain';
+import { InvalidError, UnavailableError } from '@fleetwatch/domain';
 import {
   buildChannelRequest,
   channelSecretValues,
@@ -78,12 +78,14 @@ export interface QueuedNotification {
   notification: ChannelNotification;
 }
 
-/** What a test-send gave. */
+/** What a test-send gave (contracts' ChannelTestResult). */
 export interface TestSendResult {
   ok: boolean;
+  outcome: 'delivered' | 'failed' | 'skipped';
   httpStatus: number | null;
   error: string | null;
   durationMs: number;
+  deliveryId: string;
 }
 
 const PRUNE_EVERY_MS = 3_600_000;
@@ -165,13 +167,52 @@ export class NotificationDelivery {
     return due.length;
   }
 
-  /** Sends a test notification to a channel once (no retry), logs it, and says how it went. */
-  async testSend(channel: ResolvedChannel): Promise<TestSendResult> {
+  /**
+   * A test-send to a channel by id: null when there is no such channel. A channel that cannot be used now
+   * (its secrets not openable, its stored form not valid) is a `skipped` test, logged, with the reason.
+   */
+  async testSendTo(channelId: string, limits: { timeoutMs?: number } = {}): Promise<TestSendResult | null> {
+    let channel: ResolvedChannel | null;
+    try {
+      channel = await this.channels.get(channelId);
+    } catch (err) {
+      if (!(err instanceof InvalidError) && !(err instanceof UnavailableError)) throw err;
+      const now = this.options.now();
+      const deliveryId = randomUUID();
+      const error = clip(`channel unavailable: ${(err as Error).message}`, DELIVERY_ERROR_MAX);
+      await this.repo
+        .logAttempt({
+          deliveryId,
+          channelId,
+          channelType: 'unknown',
+          groupKey: 'test',
+          status: 'firing',
+          attempt: 1,
+          outcome: 'skipped',
+          httpStatus: null,
+          error,
+          durationMs: 0,
+          nextAttemptAt: null,
+          test: true,
+          at: now,
+        })
+        .catch(() => undefined);
+      return { ok: false, outcome: 'skipped', httpStatus: null, error, durationMs: 0, deliveryId };
+    }
+    return channel ? this.testSend(channel, limits) : null;
+  }
+
+  /**
+   * Sends a test notification to a channel once (no retry), logs it (marked as a test), and says how it went.
+   * `timeoutMs`: a bound tighter than the delivery timeout (the caller's deadline).
+   */
+  async testSend(channel: ResolvedChannel, limits: { timeoutMs?: number } = {}): Promise<TestSendResult> {
     const now = this.options.now();
     const n = testNotification(this.options.site, this.options.externalURL, now);
     const deliveryId = randomUUID();
-    const { result, request } = await this.attempt(channel, n, deliveryId, now);
+    const { result, request } = await this.attempt(channel, n, deliveryId, now, limits.timeoutMs);
     const error = this.cleanError(channel, result.error);
+    const outcome = result.ok ? 'delivered' : request ? 'failed' : 'skipped';
     // The send happened: its outcome is the answer even if the log cannot be written now.
     await this.repo
       .logAttempt({
@@ -181,7 +222,7 @@ export class NotificationDelivery {
         groupKey: n.groupKey,
         status: n.status,
         attempt: 1,
-        outcome: result.ok ? 'delivered' : request ? 'failed' : 'skipped',
+        outcome,
         httpStatus: result.httpStatus,
         error,
         durationMs: result.durationMs,
@@ -192,12 +233,7 @@ export class NotificationDelivery {
       .catch((err: unknown) =>
         this.logger.warn({ deliveryId, err: { message: (err as Error).message } }, 'test-send not logged'),
       );
-    this.metrics.record(
-      channel.config.type,
-      result.ok ? 'delivered' : request ? 'failed' : 'skipped',
-      result.durationMs,
-      !!request,
-    );
+    this.metrics.record(channel.config.type, outcome, result.durationMs, !!request);
     this.logger.info(
       {
         channelId: channel.id,
@@ -209,7 +245,7 @@ export class NotificationDelivery {
       },
       'alert channel test-send',
     );
-    return { ok: result.ok, httpStatus: result.httpStatus, error, durationMs: result.durationMs };
+    return { ok: result.ok, outcome, httpStatus: result.httpStatus, error, durationMs: result.durationMs, deliveryId };
   }
 
   private schedule(delayMs: number): void {
@@ -241,6 +277,7 @@ export class NotificationDelivery {
     n: ChannelNotification,
     deliveryId: string,
     now: number,
+    timeoutMs?: number,
   ): Promise<{ result: SendResult; request: ChannelRequest | null }> {
     let request: ChannelRequest | null;
     try {
@@ -249,10 +286,12 @@ export class NotificationDelivery {
       return { result: notSent((err as Error).message), request: null };
     }
     if (!request) return { result: notSent('nothing to send: resolved alerts only and sendResolved is off'), request };
+    const { http, smtp } = this.options;
+    const bound = (t: number) => (timeoutMs === undefined ? t : Math.max(1, Math.min(t, timeoutMs)));
     const result =
       request.kind === 'http'
-        ? await sendHttp(request, this.options.http)
-        : await sendEmail(request, this.options.smtp);
+        ? await sendHttp(request, { ...http, timeoutMs: bound(http.timeoutMs) })
+        : await sendEmail(request, { ...smtp, timeoutMs: bound(smtp.timeoutMs) });
     return { result, request };
   }
 
