@@ -236,8 +236,9 @@ function siteEnv(site, secrets) {
     FLEETWATCH_EXTERNAL_URL: `http://127.0.0.1:${site.ports['api-gateway']}`,
   };
   for (const svc of ALL_SERVICES) env[svc.portVar] = String(site.ports[svc.name]);
-  // The leader's member secrets go to its sync-orchestrator only (added there).
+  // The leader's member secrets go to its sync-orchestrator only (added there); the launcher's own knobs to none.
   delete env.FLEETWATCH_LEADER_CONFIG;
+  for (const name of Object.keys(env)) if (name.startsWith('FLEETWATCH_SITES_')) delete env[name];
   return env;
 }
 
