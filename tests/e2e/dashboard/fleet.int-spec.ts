@@ -198,7 +198,10 @@ describe('Fleet page', () => {
   it('the chosen view is kept in the URL and across a reload and a new visit', async () => {
     await page.locator('button[data-view="egress"]').click();
     await page.waitForURL(/view=egress/);
-    expect(await page.evaluate(() => localStorage.getItem('fleetwatch.fleet.view'))).toBe('egress');
+    await waitFor(async () => (await page.evaluate(() => localStorage.getItem('fleetwatch.fleet.view'))) === 'egress', {
+      timeoutMs: 5_000,
+      description: 'view kept in localStorage',
+    });
     // The flow view: a per-minute sparkline and the sum over the polled minutes.
     await card('alpha')
       .getByRole('img', { name: /egress per minute/ })
@@ -208,6 +211,7 @@ describe('Fleet page', () => {
       description: 'egress total',
     });
     expect(await card('alpha').locator('[data-figure="egress-count"] dd').innerText()).toMatch(/^[\d,]+$/);
+    await screenshot('fleet-egress');
     await page.reload();
     await page.getByRole('heading', { level: 1, name: 'Fleet' }).waitFor();
     expect(await page.locator('button[data-view="egress"]').getAttribute('aria-pressed')).toBe('true');
@@ -222,6 +226,12 @@ describe('Fleet page', () => {
       await page.waitForURL(new RegExp(`view=${v}`));
       await page.locator(`[data-testid="fleet-cards"][data-shown-view="${v}"]`).waitFor();
       expect(await shownMembers()).toEqual(['alpha', 'beta', 'delta', 'gamma']);
+      if (v === 'detailed') {
+        // The detailed view adds the member's URL, poll times and component versions.
+        expect(await card('beta').innerText()).toContain('api-gateway 1.1.0');
+        expect(await card('beta').innerText()).toContain('failover order 1');
+        await screenshot('fleet-detailed');
+      }
     }
     await page.reload();
     expect(await page.locator('button[data-view="summary"]').getAttribute('aria-pressed')).toBe('true');

@@ -202,6 +202,8 @@ export function FleetPage() {
   }, [view, params]);
 
   const set = (name: string, value: string) => {
+    // The choice is remembered at once (a reload right after the click keeps it too).
+    if (name === 'view') localStorage.setItem(VIEW_KEY, value);
     const next = new URLSearchParams(params);
     if (value) next.set(name, value);
     else next.delete(name);
