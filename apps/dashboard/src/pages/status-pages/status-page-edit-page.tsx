@@ -62,17 +62,32 @@ export function StatusPageEditPage() {
     },
   });
 
-  const set = <K extends keyof StatusPageDraft>(k: K, v: StatusPageDraft[K]) => setDraft((d) => ({ ...d, [k]: v }));
-  const setComponent = (i: number, patch: Partial<ComponentDraft>) =>
+  // A field's message goes once it is edited (the next save asks the API again).
+  const clear = (key: string) =>
+    setErrors((e) => {
+      if (!(key in e)) return e;
+      const next = { ...e };
+      delete next[key];
+      return next;
+    });
+  const set = <K extends keyof StatusPageDraft>(k: K, v: StatusPageDraft[K]) => {
+    clear(k);
+    setDraft((d) => ({ ...d, [k]: v }));
+  };
+  const setComponent = (i: number, patch: Partial<ComponentDraft>) => {
+    for (const k of Object.keys(patch)) clear(`components.${i}.${k}`);
     set(
       'components',
       draft.components.map((c, j) => (j === i ? { ...c, ...patch } : c)),
     );
-  const setAnnouncement = (i: number, patch: Partial<AnnouncementDraft>) =>
+  };
+  const setAnnouncement = (i: number, patch: Partial<AnnouncementDraft>) => {
+    for (const k of Object.keys(patch)) clear(`announcements.${i}.${k}`);
     set(
       'announcements',
       draft.announcements.map((a, j) => (j === i ? { ...a, ...patch } : a)),
     );
+  };
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setErrors({});
@@ -83,7 +98,7 @@ export function StatusPageEditPage() {
     <>
       <PageHeader title={id ? `Edit ${stored.data?.title ?? 'status page'}` : 'New status page'} />
       <ErrorNote error={stored.error} />
-      <div className="fw-grid">
+      <div className="sp-editor">
         <Card title="Page">
           <form className="fw-stack" onSubmit={submit} noValidate aria-label="Status page">
             <TextField
