@@ -51,7 +51,7 @@ export function DeliveriesPage() {
     <>
       <PageHeader title="Delivery log" />
       <AlertsNav />
-      <div className="fw-grid">
+      <div className="fw-grid fw-alerts-filters">
         <SelectField
           label="Channel"
           value={filter.channelId ?? ''}

@@ -52,7 +52,12 @@ export function RulesPage() {
           {
             key: 'name',
             header: 'Name',
-            cell: (r) => <Link to={`/alerts/rules/${enc(r.id)}`}>{r.name}</Link>,
+            cell: (r) => (
+              <span className="fw-row">
+                <Link to={`/alerts/rules/${enc(r.id)}`}>{r.name}</Link>
+                {!r.enabled && <span className="fw-chip">disabled</span>}
+              </span>
+            ),
           },
           {
             key: 'severity',
@@ -76,7 +81,6 @@ export function RulesPage() {
             header: 'Channels',
             cell: (r) => (r.channels.length ? r.channels.length : <span className="fw-muted">none</span>),
           },
-          { key: 'enabled', header: 'Enabled', cell: (r) => (r.enabled ? 'yes' : 'no') },
           {
             key: 'actions',
             header: <span className="fw-visually-hidden">Actions</span>,

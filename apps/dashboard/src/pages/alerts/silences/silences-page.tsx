@@ -34,7 +34,7 @@ export function SilencesPage() {
         </Link>
       </PageHeader>
       <AlertsNav />
-      <div className="fw-row" role="group" aria-label="Show silences">
+      <div className="fw-row fw-alerts-filters" role="group" aria-label="Show silences">
         {FILTERS.map((f) => (
           <Button
             key={f}
