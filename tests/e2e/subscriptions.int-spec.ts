@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
-import type { StatusChangeDelivery, Subscription } from '@fleetwatch/contracts';
+import type { StatusChangeDelivery, Subscription, SubscriptionDeliveryView } from '@fleetwatch/contracts';
 import { verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '@fleetwatch/alerting';
 import { generateSealingKeyText } from '@fleetwatch/persistence';
 import { waitFor } from '@fleetwatch/testing';
@@ -168,6 +168,21 @@ describe('status-change subscriptions over the API', () => {
       to: 'DOWN',
       location: null,
     });
+    // The delivery log over the API: one delivery, delivered at the first attempt.
+    const log = await gw.request<{ items: SubscriptionDeliveryView[] }>(
+      'GET',
+      `/api/v1/subscriptions/${sub.id}/deliveries`,
+    );
+    expect(log.status).toBe(200);
+    expect(log.body.items).toEqual([
+      expect.objectContaining({
+        eventId: received[0].body.eventId,
+        targetId: 'instance:sub-api-1',
+        state: 'delivered',
+        attempts: 1,
+        log: [expect.objectContaining({ attempt: 1, outcome: 'delivered', httpStatus: 204, error: null })],
+      }),
+    ]);
   });
 
   it('deleted: 204, then 404, and the next DOWN sends nothing', async () => {

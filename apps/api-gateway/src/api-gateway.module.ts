@@ -61,7 +61,7 @@ import { PublicStatusController } from './status-pages/public-status.controller'
 import { StatusPagesController } from './status-pages/status-pages.controller';
 import { statusPagesProviders } from './status-pages/status-pages.providers';
 import { SubscriptionsController } from './subscriptions/subscriptions.controller';
-import { SubscriptionsOwner } from './subscriptions/subscriptions-owner.service';
+import { subscriptionsProviders } from './subscriptions/subscriptions.providers';
 
 /** Every controller of the gateway: each is behind the AuthGuard (deny by default). */
 export const GATEWAY_CONTROLLERS = [
@@ -147,7 +147,7 @@ export class ApiGatewayModule {
         ...fleetMemberProviders,
         ...fleetLeaderProviders,
         ...statusPagesProviders,
-        SubscriptionsOwner,
+        ...subscriptionsProviders,
       ],
     };
   }

@@ -135,6 +135,7 @@ const POLICY: Record<string, RouteCase> = {
   'POST /api/v1/subscriptions': { role: 'operator', invalid: { body: [1], paths: ['(body)'] } },
   'GET /api/v1/subscriptions': { role: 'viewer', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },
   'GET /api/v1/subscriptions/{id}': { role: 'viewer' },
+  'GET /api/v1/subscriptions/{id}/deliveries': { role: 'viewer', invalid: { query: 'limit=0', paths: ['limit'] } },
   'PUT /api/v1/subscriptions/{id}': { role: 'operator', invalid: { body: [1], paths: ['(body)'] } },
   'DELETE /api/v1/subscriptions/{id}': { role: 'operator' },
   'GET /api/v1/public/status-pages/{slug}': { role: 'public' },

@@ -20,8 +20,11 @@ import {
   UUID_PATTERN,
   type Page,
   type Subscription,
+  subscriptionDeliveriesQuerySchema,
+  type SubscriptionDeliveryView,
 } from '@fleetwatch/contracts';
 import { InvalidError } from '@fleetwatch/domain';
+import { SubscriptionDeliveriesRepository } from '@fleetwatch/persistence';
 import { z } from 'zod';
 import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
@@ -54,7 +57,10 @@ const idParam = ApiParam({ name: 'id', description: 'subscription id (UUID)' });
 @Controller('api/v1/subscriptions')
 @UseFilters(ConfigApiErrorFilter)
 export class SubscriptionsController {
-  constructor(private readonly owner: SubscriptionsOwner) {}
+  constructor(
+    private readonly owner: SubscriptionsOwner,
+    private readonly deliveries: SubscriptionDeliveriesRepository,
+  ) {}
 
   @Post()
   @RequireRole(UserRole.Operator)
@@ -95,6 +101,20 @@ export class SubscriptionsController {
     const { subscription } = await this.owner.call(M.Get, { id: subscriptionIdOf(id) });
     void reply.header('etag', etagOf(subscription.version));
     return subscription;
+  }
+
+  @Get(':id/deliveries')
+  @idParam
+  @RequireRole(UserRole.Viewer)
+  @ApiOperation({
+    summary: "A subscription's delivery log",
+    description:
+      'Newest first (`limit`, default 100): each delivery with its state and every attempt (outcome, HTTP status, error).',
+  })
+  async deliveryLog(@Param('id') id: string, @Query() query: unknown): Promise<{ items: SubscriptionDeliveryView[] }> {
+    const { limit } = subscriptionDeliveriesQuerySchema.parse(query ?? {});
+    const { subscription } = await this.owner.call(M.Get, { id: subscriptionIdOf(id) });
+    return { items: await this.deliveries.bySubscription(subscription.id, limit) };
   }
 
   @Put(':id')

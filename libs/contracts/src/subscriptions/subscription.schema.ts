@@ -114,3 +114,27 @@ export interface StatusChangeDelivery {
   sequence: number;
   target: { name: string | null; tags: string[] };
 }
+
+/** One delivery of a subscription and its attempts (`GET /api/v1/subscriptions/{id}/deliveries`, newest first). */
+export interface SubscriptionDeliveryView {
+  id: string;
+  subscriptionId: string;
+  eventId: string;
+  targetId: string;
+  /** `pending` (queued or waiting for a retry), `delivered`, `failed` (for good). */
+  state: string;
+  attempts: number;
+  lastError: string | null;
+  log: Array<{
+    attempt: number;
+    at: string;
+    outcome: 'delivered' | 'retry' | 'failed';
+    httpStatus: number | null;
+    error: string | null;
+    durationMs: number;
+  }>;
+}
+
+export const subscriptionDeliveriesQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});

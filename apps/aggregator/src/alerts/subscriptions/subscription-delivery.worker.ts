@@ -25,8 +25,12 @@ export interface SubscriptionDeliveryOptions {
   pollMs: number;
   /** Deliveries claimed per round (sent concurrently). */
   batch: number;
+  /** Finished deliveries (and their log) are kept this long, then deleted (checked at most hourly). */
+  retentionMs: number;
   now?: () => number;
 }
+
+const PURGE_EVERY_MS = 3_600_000;
 
 const clip = (s: string | null, n = 1000): string | null =>
   s === null ? null : s.length > n ? `${s.slice(0, n)}…` : s;
@@ -36,6 +40,7 @@ export class SubscriptionDeliveryWorker {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  private lastPurge = 0;
 
   constructor(
     private readonly deliveries: SubscriptionDeliveriesRepository,
@@ -87,6 +92,11 @@ export class SubscriptionDeliveryWorker {
 
   /** Rounds until nothing is due (also for tests). */
   async drain(): Promise<number> {
+    const now = (this.options.now ?? Date.now)();
+    if (now - this.lastPurge >= PURGE_EVERY_MS) {
+      this.lastPurge = now;
+      await this.deliveries.purgeFinished(now - this.options.retentionMs);
+    }
     let sent = 0;
     for (;;) {
       const claimed = await this.deliveries.claimDue(this.options.owner, this.options.batch, this.options.leaseMs);
@@ -111,10 +121,12 @@ export class SubscriptionDeliveryWorker {
 
   private async deliver(d: ClaimedSubscriptionDelivery): Promise<void> {
     const now = this.options.now ?? Date.now;
-    const spec = await this.subscriptions.find<{ url: string }>(d.subscriptionId);
-    const key = spec
-      ? await this.secretOf(d.subscriptionId)
-      : { error: 'the subscription was deleted', transient: false };
+    const spec = await this.subscriptions.find<{ url: string; enabled?: boolean }>(d.subscriptionId);
+    const key = !spec
+      ? { error: 'the subscription was deleted', transient: false }
+      : spec.spec.enabled === false
+        ? { error: 'the subscription was disabled', transient: false }
+        : await this.secretOf(d.subscriptionId);
     let result: SendResult;
     if (!spec || 'error' in key) {
       const k = key as { error: string; transient: boolean };

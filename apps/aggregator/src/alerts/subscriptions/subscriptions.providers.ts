@@ -47,6 +47,7 @@ export function subscriptionProviders(config: AggregatorConfig): Provider[] {
             leaseMs: Math.max(60_000, 4 * d.timeoutMs),
             pollMs: 1000,
             batch: 20,
+            retentionMs: 7 * 86_400_000,
           },
         ),
     },
