@@ -44,6 +44,8 @@ let page: Page;
 let watch: PageWatch;
 let base: string;
 let shots: string;
+let dashboardDir: string;
+let plain: E2eSite | undefined;
 
 const members = async () =>
   (await api.request<{ items: LeaderMemberView[] }>('GET', '/api/v1/leader/members')).body.items;
@@ -69,7 +71,7 @@ beforeAll(async () => {
     ],
   };
   site = await createSite('fleet-dash', { FLEETWATCH_CHECK_DENY_NETWORKS: '192.0.2.0/24' });
-  const dashboardDir = join(site.dir, 'dashboard');
+  dashboardDir = join(site.dir, 'dashboard');
   buildDashboard(dashboardDir);
   shots =
     process.env['FW_SCREENSHOTS'] === '1'
@@ -138,6 +140,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await plain?.stop();
   await site?.stop();
   await sim?.close();
 });
@@ -363,6 +366,33 @@ describe('Fleet config page', () => {
       'overridden only',
     );
     await screenshot('fleet-config-diff-leader');
+  });
+
+  it('a site that is not a leader says so on both pages', async () => {
+    plain = await createSite('fleet-none');
+    await plain.start('api-gateway', { env: { DASHBOARD_DIR: dashboardDir } });
+    const url = plain.service('api-gateway').url;
+    expect(
+      (await (await GatewayClient.login(url)).request<{ items: unknown[] }>('GET', '/api/v1/leader/members')).body
+        .items,
+    ).toEqual([]);
+    // Its own browser context: the two sites share the host, so their session cookies would collide.
+    const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    try {
+      const other = await context.newPage();
+      await other.goto(`${url}/fleet`);
+      await other.getByLabel('Username').fill('admin');
+      await other.getByLabel('Password').fill(E2E_ADMIN_PASSWORD);
+      await other.getByRole('button', { name: 'Sign in' }).click();
+      await other.getByTestId('not-leader').waitFor();
+      expect(await other.getByTestId('not-leader').innerText()).toContain('This site is not a leader');
+      expect(await other.locator('[data-testid="fleet-cards"]').count()).toBe(0);
+      await other.goto(`${url}/fleet/config`);
+      await other.getByTestId('not-leader').waitFor();
+      expect(await other.getByRole('tab').count()).toBe(0);
+    } finally {
+      await context.close();
+    }
   });
 
   it('no CSP violation or script error on the fleet pages', async () => {
