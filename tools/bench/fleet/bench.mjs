@@ -3,8 +3,10 @@
 // simulated members (tools/fleet-sim in its own process) that answer after --latency ms.
 //
 //   node tools/bench/fleet/bench.mjs [--members 1000 --latency 50
-//       --cycles 3 --hang 0.1 --json --only a|b --cpu-prof DIR]
+//       --cycles 3 --hang 0.1 --json --only a|b --timeout 9 --cpu-prof DIR]
 //
+// --timeout S: scenario A's overall timeout (interval S + 1): a longer one lets every member
+// answer on a loaded box, so that the leader's CPU per full cycle can be compared.
 // --cpu-prof DIR: the leader runs with --cpu-prof, its .cpuprofile files written under DIR
 // (read them with tools/bench/fleet/top-profile.mjs DIR/*.cpuprofile). --only: one scenario.
 //
@@ -32,6 +34,7 @@ const args = parseArgs(process.argv.slice(2), {
   hang: 0.1,
   json: false,
   only: '',
+  timeout: 9,
   'cpu-prof': '',
 });
 const PG = process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -196,7 +199,11 @@ try {
   const lines = [];
   if (args.only !== 'b') {
     const a = await startSim(0);
-    const allAnswer = await leader('a', a.config, { interval: 10, timeout: 9, cycles: args.cycles });
+    const allAnswer = await leader('a', a.config, {
+      interval: args.timeout + 1,
+      timeout: args.timeout,
+      cycles: args.cycles,
+    });
     a.child.kill('SIGTERM');
     result.allAnswer = allAnswer;
     const durations = allAnswer.cycles.map((c) => c.durationMs);

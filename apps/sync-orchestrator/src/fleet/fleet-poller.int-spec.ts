@@ -178,7 +178,8 @@ describe('a poll cycle', () => {
         memberTimeoutMs: 60_000,
       }).cycle(members);
       const took = Date.now() - t0;
-      expect(took).toBeGreaterThanOrEqual(1_400);
+      // Polling is cut a tenth before the overall timeout (1,350 ms), leaving time to write.
+      expect(took).toBeGreaterThanOrEqual(1_300);
       expect(took).toBeLessThan(3_000);
       expect(r).toMatchObject({ ok: 0, failed: 6, notStarted: 4 });
       expect((await cache.get(many.members[0].name))?.attempt.error).toContain('overall poll timeout');
