@@ -42,7 +42,7 @@ function usage(message) {
   process.exit(2);
 }
 
-export function parseArgs(argv) {
+function parseArgs(argv) {
   const o = {
     count: 3,
     fresh: false,
@@ -372,6 +372,8 @@ async function main() {
     say(`--fresh: dropping the data of ${sites.map((s) => s.name).join(', ')} …`);
     await Promise.all(sites.map(dropSite));
     rmSync(secretsFile, { force: true });
+    rmSync(join(o.stateDir, 'logs'), { recursive: true, force: true });
+    rmSync(join(o.stateDir, 'work'), { recursive: true, force: true });
   }
   const secrets = loadSecrets(secretsFile);
   saveSecrets(secretsFile, secrets);
@@ -517,7 +519,12 @@ async function main() {
       const gw = `http://127.0.0.1:${s.ports['api-gateway']}`;
       say(`  ${paint(s.color, s.name)} (${s.role}${s.auth ? `, leader reads it by ${s.auth}` : ''})`);
       say(`    dashboard   ${gw}/    REST ${gw}/api/v1    OpenAPI ${gw}/api/docs`);
-      say(`    services    ${o.services.map((n) => `${n} :${s.ports[n]}`).join('  ')}`);
+      say(
+        `    services    ${[...o.services]
+          .sort((a, b) => s.ports[a] - s.ports[b])
+          .map((n) => `${n} :${s.ports[n]}`)
+          .join('  ')}`,
+      );
       say(
         `    data        database ${s.databaseUrl.split('/').pop()}, vhost ${s.vhost}, Redis prefix ${s.redisPrefix}`,
       );
