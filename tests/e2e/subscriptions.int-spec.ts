@@ -89,6 +89,14 @@ describe('status-change subscriptions over the API', () => {
     const badUrl = await gw.request('POST', '/api/v1/subscriptions', { name: 'x', url: 'ftp://x', secret: SECRET });
     expect(badUrl.status).toBe(400);
     expect(badUrl.text).toMatch(/url/);
+    // The checks' target policy: a cloud metadata address is refused at save time.
+    const metadata = await gw.request('POST', '/api/v1/subscriptions', {
+      name: 'x',
+      url: 'http://169.254.169.254/latest/meta-data',
+      secret: SECRET,
+    });
+    expect(metadata.status).toBe(400);
+    expect(metadata.text).toMatch(/url.*169\.254\.0\.0\/16/s);
     const notUuid = await gw.request('GET', '/api/v1/subscriptions/not-a-uuid');
     expect(notUuid.status).toBe(400);
   });

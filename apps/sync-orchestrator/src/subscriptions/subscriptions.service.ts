@@ -9,7 +9,7 @@ import {
   type Subscription,
   type SubscriptionSpec,
 } from '@fleetwatch/contracts';
-import { ForbiddenError, InvalidError, NotFoundError } from '@fleetwatch/domain';
+import { ForbiddenError, InvalidError, literalIpOf, NotFoundError, type TargetPolicy } from '@fleetwatch/domain';
 import {
   subscriptionSecretContext,
   SubscriptionsRepository,
@@ -21,6 +21,7 @@ import { ConfigWriter, type WriteOutcome, type WriteRequest } from '../config/co
 import { entryDiff } from '../alerting/alert-forms';
 import { invalidOf } from '../alerting/alert-config.service';
 import { CHANNEL_SEALER } from '../alerting/alerting.tokens';
+import { CHECK_TARGET_POLICY } from '../config/config.tokens';
 
 // Status-change subscriptions (SPEC §7, issue 18) as the configuration owner keeps them: every create,
 // replace and delete validated by the contract, under the config lock, as a config version with its audit
@@ -49,6 +50,25 @@ function decodeCursor(cursor: string): string {
   throw new InvalidError('cursor is not one this service gave out', [{ path: 'cursor', message: 'unknown cursor' }]);
 }
 
+/**
+ * The checks' target policy (SPEC §5, FLEETWATCH_CHECK_DENY_NETWORKS) at save time: a URL whose host is a
+ * denied name (cloud metadata) or a literal address in a denied network is refused, naming `url`.
+ */
+function urlProblem(url: string, policy: TargetPolicy): string | null {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return 'not a URL';
+  }
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const name = policy.deniedName(host);
+  if (name) return `name ${name} reaches a cloud metadata service and is always denied`;
+  if (!literalIpOf(host)) return null;
+  const network = policy.deniedBy(host);
+  return network ? `address ${host} is in denied network ${network} (FLEETWATCH_CHECK_DENY_NETWORKS)` : null;
+}
+
 function parse(input: unknown): { spec: SubscriptionSpec; secret: string | undefined } {
   if (typeof input !== 'object' || input === null || Array.isArray(input))
     throw invalidOf('subscription', [{ path: '(body)', message: 'expected a JSON object' }]);
@@ -68,7 +88,15 @@ export class SubscriptionsService {
     private readonly writer: ConfigWriter,
     private readonly repo: SubscriptionsRepository,
     @Inject(CHANNEL_SEALER) private readonly sealer: SecretSealer | null,
+    @Inject(CHECK_TARGET_POLICY) private readonly policy: TargetPolicy,
   ) {}
+
+  private parse(input: unknown): { spec: SubscriptionSpec; secret: string | undefined } {
+    const parsed = parse(input);
+    const problem = urlProblem(parsed.spec.url, this.policy);
+    if (problem) throw invalidOf('subscription', [{ path: 'url', message: problem }]);
+    return parsed;
+  }
 
   private seal(id: string, secret: string): string {
     if (!this.sealer)
@@ -83,7 +111,7 @@ export class SubscriptionsService {
     input: unknown,
     request?: WriteRequest,
   ): Promise<{ subscription: Subscription; version: number }> {
-    const { spec, secret } = parse(input);
+    const { spec, secret } = this.parse(input);
     if (secret === undefined)
       throw invalidOf('subscription', [{ path: 'secret', message: 'required (write-only: the HMAC signing key)' }]);
     const id = randomUUID();
@@ -119,7 +147,7 @@ export class SubscriptionsService {
     expectedVersion?: number,
     request?: WriteRequest,
   ): Promise<{ subscription: Subscription; version: number }> {
-    const { spec, secret } = parse(input);
+    const { spec, secret } = this.parse(input);
     const sealedSecret = secret === undefined ? undefined : this.seal(id, secret);
     return this.writer.write(
       actor,
