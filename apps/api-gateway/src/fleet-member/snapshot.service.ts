@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import {
   ConfigRpcMethod,
   REDACTED,
@@ -9,7 +9,12 @@ import {
   type SnapshotItem,
 } from '@fleetwatch/contracts';
 import { SERVICE_IDENTITY, type ServiceIdentity } from '@fleetwatch/observability';
-import { AlertConfigRepository, UsersRepository, type AlertConfigRecord } from '@fleetwatch/persistence';
+import {
+  AlertConfigRepository,
+  StatusPagesRepository,
+  UsersRepository,
+  type AlertConfigRecord,
+} from '@fleetwatch/persistence';
 import { ConfigOwner } from '../checks/config-owner.service';
 import type { GatewayConfig } from '../config';
 import { GATEWAY_CONFIG } from '../tokens';
@@ -91,7 +96,7 @@ export function finishSnapshot(
  * configuration owner's head version (its config form, by name), users and roles from the
  * users table (username and role only — never a hash), component versions from the
  * services, alert rules and channels from their tables (by name; channel secrets are sealed
- * apart and never read). Properties and status pages have no storage yet: empty areas.
+ * apart and never read), status pages by slug. Properties have no storage yet: an empty area.
  */
 @Injectable()
 export class SnapshotService {
@@ -103,6 +108,7 @@ export class SnapshotService {
     private readonly owner: ConfigOwner,
     private readonly users: UsersRepository,
     private readonly alerts: AlertConfigRepository,
+    @Optional() @Inject(StatusPagesRepository) private readonly statusPages: StatusPagesRepository | null = null,
   ) {}
 
   current(now = Date.now()): Promise<MemberSnapshotView> {
@@ -117,12 +123,14 @@ export class SnapshotService {
   }
 
   private async build(now: number): Promise<MemberSnapshotView> {
-    const [checks, users, components, rules, channels] = await Promise.all([
+    const [checks, users, components, rules, channels, pages] = await Promise.all([
       this.checks(),
       this.users.list(),
       componentVersions(this.identity),
       this.alerts.all('alertRules'),
       this.alerts.all('channels'),
+      // Status pages by slug (a site has a handful; the first 1000).
+      this.statusPages?.list({ limit: 1000 }) ?? [],
     ]);
     return finishSnapshot(
       this.config.site,
@@ -133,7 +141,7 @@ export class SnapshotService {
         // Channel secrets are sealed outside the spec; any secret-named field left is redacted below.
         channels: channels.map(byName),
         properties: [],
-        statusPages: [],
+        statusPages: pages.map((p) => ({ ...p.spec, key: p.slug })),
         usersAndRoles: users.map((u) => ({ key: u.username, role: u.role })),
         componentVersions: components.map((c) => ({ key: c.component, version: c.version })),
       },

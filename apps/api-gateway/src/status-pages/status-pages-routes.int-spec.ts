@@ -155,6 +155,18 @@ describe('admin routes', () => {
     created = patched.body;
   });
 
+  it('the site snapshot lists the page in its statusPages area, by slug', async () => {
+    type Snapshot = { areas: { statusPages: Array<{ key: string; title: string }> } };
+    let found: Snapshot['areas']['statusPages'] = [];
+    for (let i = 0; i < 30 && found.length === 0; i++) {
+      const res = await gw.request<Snapshot>('GET', '/api/v1/system/snapshot/current', { token: tokens.viewer });
+      expect(res.status).toBe(200);
+      found = res.body.areas.statusPages;
+      if (found.length === 0) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(found).toEqual([expect.objectContaining({ key: 'acme-public', title: 'Acme status' })]);
+  });
+
   it('unknown id 404, malformed id 400 naming id', async () => {
     const missing = await gw.request('GET', '/api/v1/status-pages/0190f0e0-0000-7000-8000-000000000000', {
       token: tokens.viewer,
