@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { compileMatcherRegex, matcherRegexProblem } from '@fleetwatch/contracts';
 import { formatDuration, secondsNow } from './alert-duration';
 import { fromLocalInput, parsePairs, toLocalInput } from '../form-model';
 import { parseMatcher, silenceLinkFor } from '../silences/silence-form-model';
@@ -34,6 +35,16 @@ describe('silence prefill from an alert', () => {
       { name: 'target', op: '=', value: 'instance:web=1' },
       { name: 'severity', op: '=', value: 'critical' },
     ]);
+  });
+
+  it('a value starting with ~ reads back as a regex of itself, matching only that value', () => {
+    const url = new URL(silenceLinkFor({ note: '~(a.b)+ x-y/z' }), 'http://x');
+    const m = parseMatcher(url.searchParams.get('matcher') ?? '');
+    expect(m?.op).toBe('=~');
+    expect(matcherRegexProblem(m?.value ?? '')).toBeNull();
+    const re = compileMatcherRegex(m?.value ?? '');
+    expect(re.test('~(a.b)+ x-y/z')).toBe(true);
+    expect(re.test('~aab')).toBe(false);
   });
 
   it.each([

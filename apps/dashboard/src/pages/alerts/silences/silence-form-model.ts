@@ -41,10 +41,19 @@ export function parseMatcher(text: string): MatcherDraft | null {
 
 export const formatMatcher = (m: MatcherDraft) => `${m.name}${m.op}${m.value}`;
 
-/** The link that opens a new silence for these labels (every label matched exactly). */
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The link that opens a new silence for these labels (every label matched exactly). A value that
+ * starts with `~` would read back as `=~`: it goes as the equivalent anchored regex of itself.
+ */
 export function silenceLinkFor(labels: Readonly<Record<string, string>>): string {
   const q = new URLSearchParams();
-  for (const [name, value] of Object.entries(labels)) q.append('matcher', formatMatcher({ name, op: '=', value }));
+  for (const [name, value] of Object.entries(labels))
+    q.append(
+      'matcher',
+      formatMatcher(value.startsWith('~') ? { name, op: '=~', value: escapeRegex(value) } : { name, op: '=', value }),
+    );
   return `/alerts/silences/new?${q}`;
 }
 
