@@ -1,8 +1,9 @@
 import { Controller, Get, Param, Req, Res } from '@nestjs/common';
-import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { PublicStatusPage } from '@fleetwatch/contracts';
+import { publicStatusPageSchema, type PublicStatusPage } from '@fleetwatch/contracts';
 import { Public } from '../auth/access.decorator';
+import { responseSchemaOf } from '../web/openapi';
 import { PublicStatusService } from './public-status.service';
 
 /**
@@ -23,6 +24,7 @@ export class PublicStatusController {
     description:
       'Components with their current state, 90 daily uptime bars (UTC days) and recent incidents. Cached for 15 s.',
   })
+  @ApiOkResponse({ schema: responseSchemaOf(publicStatusPageSchema) })
   async get(
     @Param('slug') slug: string,
     @Req() request: FastifyRequest,

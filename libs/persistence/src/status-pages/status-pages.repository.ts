@@ -125,8 +125,9 @@ export class StatusPagesRepository {
 
   /**
    * Consensus status changes of `targetIds` since `from` (ms), in time order per target, plus each
-   * target's last change before `from` (the status in force at the window's start); at most `limit`
-   * rows in the window (the newest are dropped first: a flapping target bounds the work).
+   * target's last change before `from` (the status in force at the window's start); at most the
+   * newest `limit` rows in the window (a flapping target bounds the work; its oldest days then start
+   * from the status before the window, an approximation only such a target gets).
    */
   async changesSince(
     targetIds: readonly string[],
@@ -146,8 +147,10 @@ export class StatusPagesRepository {
     const rows = await sqlQuery<{ target_id: string; at: number; to_status: TargetStatus }>(
       this.pool,
       `SELECT target_id, (extract(epoch FROM occurred_at) * 1000)::float8 AS at, to_status::text AS to_status
-       FROM status_events WHERE target_id = ANY($1::text[]) AND location IS NULL AND occurred_at >= $2
-       ORDER BY occurred_at, sequence LIMIT $3`,
+       FROM (SELECT target_id, occurred_at, sequence, to_status FROM status_events
+             WHERE target_id = ANY($1::text[]) AND location IS NULL AND occurred_at >= $2
+             ORDER BY occurred_at DESC, sequence DESC LIMIT $3) newest
+       ORDER BY occurred_at, sequence`,
       [ids, start, limit],
     ).catch((err: unknown) => rethrowSql(err));
     return {
