@@ -1,5 +1,6 @@
 import { ConfigError, env, parseServiceEnv } from '@fleetwatch/config';
 import { parseSealingKey } from '@fleetwatch/persistence';
+import { DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
 import { z } from 'zod';
 
 function keyProblem(value: string | undefined, ctx: z.RefinementCtx): void {
@@ -72,6 +73,8 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
         .max(4000)
         .optional()
         .superRefine((v, ctx) => v?.split(',').forEach((k) => keyProblem(k, ctx))),
+      /** Networks notifications may never reach (the checks' target policy, SPEC §5); replaces the default list. */
+      FLEETWATCH_CHECK_DENY_NETWORKS: env.cidrList(DEFAULT_DENY_NETWORKS.join(',')),
       /** The dashboard's address as people reach it: links in notifications. */
       FLEETWATCH_EXTERNAL_URL: z
         .string()
@@ -136,6 +139,7 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       externalURL: (values.FLEETWATCH_EXTERNAL_URL?.trim() || 'http://localhost:3000').replace(/\/+$/, ''),
       timeoutMs: values.ALERT_DELIVERY_TIMEOUT_MS,
       maxAttempts: values.ALERT_DELIVERY_MAX_ATTEMPTS,
+      denyNetworks: values.FLEETWATCH_CHECK_DENY_NETWORKS,
     },
   };
 }

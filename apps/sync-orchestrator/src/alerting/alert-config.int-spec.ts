@@ -213,6 +213,61 @@ describe('channels and their secrets', () => {
     }
   });
 
+  it.each([
+    ['a webhook URL', { type: 'webhook', name: 'w', url: 'http://169.254.169.254/latest' }, 'url'],
+    ['a webhook URL in another encoding', { type: 'webhook', name: 'w', url: 'http://2852039166/x' }, 'url'],
+    ['a Slack URL (a secret)', { type: 'slack', name: 's', url: 'http://[fe80::1]/services/x' }, 'url'],
+    [
+      'a PagerDuty URL',
+      { type: 'pagerduty', name: 'p', routingKey: 'k', eventsUrl: 'http://169.254.1.1/' },
+      'eventsUrl',
+    ],
+    [
+      'an SMTP host',
+      { type: 'email', name: 'e', host: 'metadata.google.internal', from: 'a@b.example', to: ['c@d.example'] },
+      'host',
+    ],
+  ])('the target policy refuses %s at save time, naming the field', async (_what, body, path) => {
+    const e = await rejection(owner.alerts.create('channel', ALICE, body));
+    expect(e).toBeInstanceOf(ForbiddenError);
+    expect(e.issues?.map((i) => i.path)).toEqual([path]);
+    expect(e.message).toMatch(/denied/);
+    // A replace to such an address is refused too; the stored channel stays as it was.
+    const { item: ok } = await owner.alerts.create('channel', ALICE, {
+      type: 'webhook',
+      name: `fine ${path}`,
+      url: 'http://127.0.0.1:9/in',
+    });
+    const replaced = await rejection(
+      owner.alerts.change('channel', ALICE, ok.id, { patch: { url: 'http://169.254.169.254/' } }),
+    );
+    expect(replaced.issues?.map((i) => i.path)).toEqual(['url']);
+    await owner.alerts.delete('channel', ALICE, ok.id);
+  });
+
+  it('a channel saved back with its secrets unchanged (redacted form or the same value) is no change', async () => {
+    const { item: ch, version } = await owner.alerts.create('channel', ALICE, {
+      type: 'webhook',
+      name: 'same',
+      url: 'https://hooks.example.com/same',
+      secret: `${CANARY}-same`,
+    });
+    const sealedBefore = must(await owner.alertRepo.sealedSecrets(ch.id)).secret;
+    // The answer as read, sent back whole (its secret fields are `{set, hint}`): no new version.
+    const { id: _i, version: _v, createdAt: _c, updatedAt: _u, ...asRead } = ch as unknown as Record<string, unknown>;
+    void [_i, _v, _c, _u];
+    const back = await owner.alerts.change('channel', BOB, ch.id, { replace: asRead });
+    expect(back.version).toBe(version);
+    // The same plaintext again: not sealed anew, no new version.
+    const same = await owner.alerts.change('channel', BOB, ch.id, { patch: { secret: `${CANARY}-same` } });
+    expect(same.version).toBe(version);
+    expect(must(await owner.alertRepo.sealedSecrets(ch.id)).secret).toBe(sealedBefore);
+    // A real change still is one.
+    const changed = await owner.alerts.change('channel', BOB, ch.id, { patch: { secret: `${CANARY}-other` } });
+    expect(changed.version).toBeGreaterThan(version);
+    expect(must(await owner.alertRepo.sealedSecrets(ch.id)).secret).not.toBe(sealedBefore);
+  });
+
   it('a channel a rule uses cannot be deleted', async () => {
     const { item: ch } = await owner.alerts.create('channel', ALICE, {
       type: 'teams',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import {
   textProblem,
   type Actor,
@@ -12,7 +12,16 @@ import {
   type MaintenanceWindowSpec,
   type Page,
 } from '@fleetwatch/contracts';
-import { ConflictError, InvalidError, NotFoundError, type ErrorIssue } from '@fleetwatch/domain';
+import { channelTargetProblem } from '@fleetwatch/alerting';
+import {
+  ConflictError,
+  createTargetPolicy,
+  DEFAULT_DENY_NETWORKS,
+  InvalidError,
+  NotFoundError,
+  type ErrorIssue,
+  type TargetPolicy,
+} from '@fleetwatch/domain';
 import {
   AlertConfigRepository,
   type AlertConfigRecord,
@@ -20,7 +29,8 @@ import {
   type SecretSealer,
   type SqlTransaction,
 } from '@fleetwatch/persistence';
-import { VersionConflictError } from '../config/config.errors';
+import { TargetDeniedError, VersionConflictError } from '../config/config.errors';
+import { CHECK_TARGET_POLICY } from '../config/config.tokens';
 import { ConfigWriter, type WriteOutcome, type WriteRequest } from '../config/config-writer';
 import {
   alertEntryHash,
@@ -32,7 +42,7 @@ import {
   type Parsed,
 } from './alert-forms';
 import { CHANNEL_SEALER } from './alerting.tokens';
-import { channelAnswer, channelSecretsWrite } from './channel-secrets';
+import { channelAnswer, channelSecretsWrite, withoutRedactedSecrets } from './channel-secrets';
 
 // Alert rules, notification channels and maintenance windows as the configuration owner keeps them
 // (issue 18, SPEC §2, §7): every write validated by the contract (and libs/alerting's template and
@@ -98,6 +108,10 @@ export class AlertConfigService {
     private readonly writer: ConfigWriter,
     private readonly repo: AlertConfigRepository,
     @Inject(CHANNEL_SEALER) private readonly sealer: SecretSealer | null,
+    /** Channels' hosts go through the checks' target policy (FLEETWATCH_CHECK_DENY_NETWORKS). */
+    @Optional()
+    @Inject(CHECK_TARGET_POLICY)
+    private readonly policy: TargetPolicy = createTargetPolicy(DEFAULT_DENY_NETWORKS),
   ) {}
 
   /** Validates a body of `kind` (InvalidError naming fields); `current` is the entry a replace or patch changes. */
@@ -124,7 +138,15 @@ export class AlertConfigService {
       const spec = ok<MaintenanceWindowSpec>(noun, parseWindow(body));
       return { write: { id, name: spec.name, spec, hash: alertEntryHash(area, id, spec) }, form: spec, secretDiff: [] };
     }
-    const input_ = ok(noun, parseChannel(input));
+    // A secret field sent back as the answers show it (`{set, hint}`) keeps what is stored.
+    const input_ = ok(noun, parseChannel(withoutRedactedSecrets(input)));
+    // The input holds the public fields and the secrets sent (a Slack or Teams URL is one): every host written.
+    const problem = channelTargetProblem(
+      input_ as unknown as ChannelConfig,
+      input_ as unknown as Record<string, string | null | undefined>,
+      this.policy,
+    );
+    if (problem) throw new TargetDeniedError(`channel ${problem.path}: ${problem.message}`, [problem]);
     const stored = current
       ? { sealed: (await this.repo.sealedSecrets(id, tx)) ?? {}, redacted: current.secretsRedacted ?? {} }
       : null;

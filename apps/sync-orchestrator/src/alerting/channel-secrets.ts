@@ -8,6 +8,7 @@ import {
   type ChannelSpecWithSecrets,
   type ConfigDiffEntry,
 } from '@fleetwatch/contracts';
+import { timingSafeEqual } from 'node:crypto';
 import { ForbiddenError, InvalidError } from '@fleetwatch/domain';
 import { channelSecretContext, type AlertConfigRecord, type SecretSealer } from '@fleetwatch/persistence';
 
@@ -58,6 +59,11 @@ export function channelSecretsWrite(
         if (kept.has(f)) diff.push({ path: f, before: '(set)', after: '(removed)' });
         continue;
       }
+      // The value stored already (a form sent back whole): kept as sealed, no change, no new version.
+      if (kept.has(f) && sameSecret(sealer, stored?.sealed[f], v, sealContext(id, f))) {
+        sealed[f] = (stored as { sealed: Record<string, string> }).sealed[f];
+        continue;
+      }
       sealed[f] = (sealer as SecretSealer).seal(v, sealContext(id, f));
       plain[f] = v;
       diff.push({ path: f, ...(kept.has(f) ? { before: '(set)' } : {}), after: '(set, new value)' });
@@ -69,6 +75,36 @@ export function channelSecretsWrite(
     redacted[f] =
       f in plain ? fresh[f] : sealed[f] !== undefined ? (stored?.redacted[f] ?? { set: true }) : { set: false };
   return { config, sealed, redacted, diff };
+}
+
+/** Whether `sealedValue` opens to `plain` (false when it cannot be opened: then the new value is sealed). */
+function sameSecret(sealer: SecretSealer | null, sealedValue: string | undefined, plain: string, context: string) {
+  if (!sealer || sealedValue === undefined) return false;
+  try {
+    const current = Buffer.from(sealer.open(sealedValue, context));
+    const given = Buffer.from(plain);
+    return current.length === given.length && timingSafeEqual(current, given);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A channel body whose secret fields hold what answers show (`{set, hint}`) — a form read, edited and sent
+ * back — with those fields left out: absent keeps what is stored. Other values go to validation as they are.
+ */
+export function withoutRedactedSecrets(input: unknown): unknown {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  const body = input as Record<string, unknown>;
+  const type = body['type'];
+  if (typeof type !== 'string' || !(type in CHANNEL_SECRET_FIELDS)) return input;
+  const out: Record<string, unknown> = { ...body };
+  for (const f of Object.keys(CHANNEL_SECRET_FIELDS[type as keyof typeof CHANNEL_SECRET_FIELDS])) {
+    const v = out[f];
+    if (typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { set?: unknown }).set === 'boolean')
+      delete out[f];
+  }
+  return out;
 }
 
 /** A stored channel as every answer shows it: public fields and the redacted secrets. */

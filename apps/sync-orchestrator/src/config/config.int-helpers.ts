@@ -117,7 +117,7 @@ export function startOwner(
     asCode: new ConfigAsCodeService(writer, checks, monitors, policy, alertRepo, versions, sealer),
     adoption: new HeartbeatAdoption(writer, checks, monitorsRepo, quietLogger),
     writer,
-    alerts: new AlertConfigService(writer, alertRepo, sealer),
+    alerts: new AlertConfigService(writer, alertRepo, sealer, policy),
     silences: new SilencesService(writer, new SilencesRepository(pool)),
     seeder: new DefaultRulesSeeder(writer, alertRepo, true, quietLogger),
     alertRepo,

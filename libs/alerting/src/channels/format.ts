@@ -147,9 +147,21 @@ export function channelSecretValues(config: Pick<ChannelConfig, 'type'>, secrets
   return out;
 }
 
-/** `text` with every secret value replaced by ***. */
+/** Shorter secrets are not masked in place (that would mask every such letter): a text holding one is withheld. */
+export const SCRUB_MIN_LENGTH = 4;
+
+export const WITHHELD_TEXT = '(text withheld: it contained a channel secret)';
+
+/**
+ * `text` with every secret value replaced by ***, as written and in the forms a receiver may echo it (URL- and
+ * JSON-escaped). A text that contains a secret too short to mask in place is withheld whole.
+ */
 export function scrubSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***');
+  const forms = (s: string) => [...new Set([s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)])];
+  const long = secrets.filter((s) => s.length >= SCRUB_MIN_LENGTH).sort((a, b) => b.length - a.length);
+  for (const s of long) for (const f of forms(s)) out = out.split(f).join('***');
+  for (const s of secrets)
+    if (s.length > 0 && s.length < SCRUB_MIN_LENGTH && forms(s).some((f) => out.includes(f))) return WITHHELD_TEXT;
   return out;
 }

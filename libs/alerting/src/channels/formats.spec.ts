@@ -4,6 +4,7 @@ import {
   buildChannelRequest,
   channelSecretValues,
   scrubSecrets,
+  WITHHELD_TEXT,
   type EmailChannelRequest,
   type HttpChannelRequest,
 } from './format';
@@ -79,6 +80,22 @@ describe('channel requests', () => {
     expect(values).toContain('/services/T1/B2/abc');
     expect(scrubSecrets('POST https://hooks.slack.com/services/T1/B2/abc failed', values)).toBe('POST *** failed');
     expect(scrubSecrets('bad key R0UT1NGKEY', channelSecretValues(CHANNELS[3][0], CHANNELS[3][1]))).toBe('bad key ***');
+  });
+
+  it.each([
+    ['as written', 'auth failed for p@ss w/rd"x', ['p@ss w/rd"x'], 'auth failed for ***'],
+    ['URL-escaped', 'GET /?k=p%40ss%20w%2Frd%22x 401', ['p@ss w/rd"x'], 'GET /?k=*** 401'],
+    ['JSON-escaped', '{"password":"p@ss w/rd\\"x"}', ['p@ss w/rd"x'], '{"password":"***"}'],
+    ['a short secret in the text: withheld whole', 'SMTP 535 bad password q7', ['q7'], WITHHELD_TEXT],
+    [
+      'a short secret not in the text: kept',
+      'SMTP 535 authentication failed',
+      ['z9'],
+      'SMTP 535 authentication failed',
+    ],
+    ['longest first', 'token abcdefgh', ['abcd', 'abcdefgh'], 'token ***'],
+  ])('scrubbing %s', (_what, text, secrets, expected) => {
+    expect(scrubSecrets(text, secrets)).toBe(expected);
   });
 });
 

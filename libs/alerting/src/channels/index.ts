@@ -8,3 +8,4 @@ export * from './pagerduty';
 export * from './email';
 export * from './format';
 export * from './retry-policy';
+export * from './target-policy';

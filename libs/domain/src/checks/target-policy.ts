@@ -128,6 +128,14 @@ export function checkTargetProblem(check: CheckSpec, policy: TargetPolicy): Targ
   return null;
 }
 
+/**
+ * Why the policy refuses `host` as written (a denied name, or a literal address in a denied network, in any
+ * encoding), or null. Names are not resolved: the sender checks the address it connects to.
+ */
+export function targetHostProblem(host: string, policy: TargetPolicy): string | null {
+  return hostProblem(host, policy);
+}
+
 function hostProblem(host: string, policy: TargetPolicy): string | null {
   const name = policy.deniedName(host);
   if (name) return `name ${name} reaches a cloud metadata service and is always denied`;

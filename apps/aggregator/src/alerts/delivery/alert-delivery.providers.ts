@@ -5,11 +5,13 @@ import type { Logger } from 'pino';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { AlertConfigRepository, AlertDeliveriesRepository, SecretSealer } from '@fleetwatch/persistence';
 import { DEFAULT_RETRY_POLICY } from '@fleetwatch/alerting';
+import { createTargetPolicy } from '@fleetwatch/domain';
 import type { AggregatorConfig } from '../../config';
 import { CHANNEL_SOURCE, type ChannelSource } from './delivery.types';
 import { NotificationDelivery } from './notification-delivery.service';
 import { StoredChannelSource } from './stored-channel-source';
 import { ChannelTestRpcHandler } from './channel-test.rpc-handler';
+import { checkedAgent } from './checked-connect';
 
 /** Starts the delivery worker with the application; at shutdown waits for sends in flight and hands claims back. */
 class AlertDeliveryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -29,6 +31,8 @@ class AlertDeliveryLifecycle implements OnApplicationBootstrap, OnApplicationShu
  */
 export function alertDeliveryProviders(config: AggregatorConfig): Provider[] {
   const d = config.alertDelivery;
+  // The checks' target policy (FLEETWATCH_CHECK_DENY_NETWORKS) for every connection a notification makes.
+  const policy = createTargetPolicy(d.denyNetworks);
   const owner = `${config.replicaId ?? `${hostname()}-${process.pid}`}-${randomBytes(3).toString('hex')}`;
   return [
     AlertDeliveriesRepository,
@@ -51,8 +55,8 @@ export function alertDeliveryProviders(config: AggregatorConfig): Provider[] {
           site: config.site,
           externalURL: d.externalURL,
           policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: d.maxAttempts },
-          http: { timeoutMs: d.timeoutMs, maxResponseBytes: 4096, maxRedirects: 3 },
-          smtp: { timeoutMs: d.timeoutMs },
+          http: { timeoutMs: d.timeoutMs, maxResponseBytes: 4096, maxRedirects: 3, dispatcher: checkedAgent(policy) },
+          smtp: { timeoutMs: d.timeoutMs, policy },
           // A claim outlives the longest send: the whole exchange is bounded by the timeout.
           leaseMs: Math.max(60_000, 4 * d.timeoutMs),
         }),

@@ -1,5 +1,6 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { isTransientHttpStatus, parseRetryAfter, type HttpChannelRequest } from '@fleetwatch/alerting';
+import { checkedAgent, defaultDeliveryPolicy, isTargetDenied } from './checked-connect';
 import type { SendResult } from './delivery.types';
 
 // Sends a channel's HTTP request (webhook, Slack, Teams, PagerDuty) with undici: a bounded time for the
@@ -14,6 +15,8 @@ export interface HttpTransportOptions {
   /** Most bytes of an answer read. */
   maxResponseBytes: number;
   maxRedirects: number;
+  /** Where connections are made: a policy-checked agent (checked-connect.ts); default the default deny list's. */
+  dispatcher?: Dispatcher;
 }
 
 export const DEFAULT_HTTP_OPTIONS: HttpTransportOptions = {
@@ -22,8 +25,8 @@ export const DEFAULT_HTTP_OPTIONS: HttpTransportOptions = {
   maxRedirects: 3,
 };
 
-/** One agent for all channel sends: connections reused per origin, connect bounded. */
-const agent = new Agent({ connect: { timeout: 5000 }, keepAliveTimeout: 10_000, maxResponseSize: -1 });
+/** The agent of sends given none: connections reused per origin, connect bounded, the default deny list applied. */
+const defaultAgent = checkedAgent(defaultDeliveryPolicy());
 
 async function readBounded(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
   const chunks: Buffer[] = [];
@@ -49,6 +52,11 @@ function describeError(err: unknown): string {
   const code = e?.cause?.code ?? e?.code;
   const message = e?.cause?.message ?? e?.message ?? String(err);
   return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+function deniedMessage(err: unknown): string {
+  const e = err as { message?: string; cause?: { code?: string; message?: string } };
+  return (e?.cause?.code === 'ETARGETDENIED' ? e.cause.message : e?.message) ?? String(err);
 }
 
 function headerOf(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
@@ -85,13 +93,21 @@ export async function sendHttp(
         method: 'POST',
         headers: req.headers,
         body: req.body,
-        dispatcher: agent,
+        dispatcher: options.dispatcher ?? defaultAgent,
         signal,
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
       });
     } catch (err) {
-      return done({ ok: false, transient: true, httpStatus: null, retryAfterMs: null, error: describeError(err) });
+      // A target the policy refuses stays refused: failed at once, not retried.
+      const denied = isTargetDenied(err);
+      return done({
+        ok: false,
+        transient: !denied,
+        httpStatus: null,
+        retryAfterMs: null,
+        error: denied ? `refused by the target policy: ${deniedMessage(err)}` : describeError(err),
+      });
     }
     const status = res.statusCode;
     const headers = res.headers as Record<string, string | string[] | undefined>;

@@ -1,6 +1,10 @@
 import nodemailer from 'nodemailer';
 import { isTransientSmtpCode, type EmailChannelRequest } from '@fleetwatch/alerting';
+import type { TargetPolicy } from '@fleetwatch/domain';
+import { defaultDeliveryPolicy, isTargetDenied, resolveChecked } from './checked-connect';
 import type { SendResult } from './delivery.types';
+
+const defaultPolicy = defaultDeliveryPolicy();
 
 // Sends a channel's e-mail over SMTP with nodemailer: TLS from the start when the channel says `secure`,
 // otherwise STARTTLS whenever the server offers it; every phase bounded in time; nodemailer's own logging
@@ -8,7 +12,10 @@ import type { SendResult } from './delivery.types';
 // lost connection are worth another try; a 5xx reply (a refused login, an unknown mailbox) is not.
 
 export interface SmtpTransportOptions {
+  /** Each phase, and the whole exchange: a server that accepts and then never answers frees the worker then. */
   timeoutMs: number;
+  /** The target policy the SMTP host is checked against (default: the default deny list). */
+  policy?: TargetPolicy;
 }
 
 export const DEFAULT_SMTP_OPTIONS: SmtpTransportOptions = { timeoutMs: 15_000 };
@@ -40,8 +47,24 @@ export async function sendEmail(
     ...r,
     durationMs: Math.round(performance.now() - started),
   });
+  let target: { address: string; literal: boolean };
+  try {
+    target = await resolveChecked(req.smtp.host, options.policy ?? defaultPolicy);
+  } catch (err) {
+    const denied = isTargetDenied(err);
+    const e = err as { code?: string; message?: string };
+    return done({
+      ok: false,
+      transient: !denied,
+      httpStatus: null,
+      retryAfterMs: null,
+      error: denied ? `refused by the target policy: ${e.message}` : `${e.code ?? 'EDNS'}: ${e.message ?? String(err)}`,
+    });
+  }
   const transport = nodemailer.createTransport({
-    host: req.smtp.host,
+    // Exactly the checked address; the name stays the TLS server name (SNI and the certificate check).
+    host: target.address,
+    ...(target.literal ? {} : { tls: { servername: req.smtp.host } }),
     port: req.smtp.port,
     secure: req.smtp.secure,
     ...(req.smtp.username ? { auth: { user: req.smtp.username, pass: req.smtp.password ?? '' } } : {}),
@@ -54,16 +77,26 @@ export async function sendEmail(
     disableFileAccess: true,
     disableUrlAccess: true,
   });
+  let timer: NodeJS.Timeout | undefined;
+  const overall = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      options.timeoutMs,
+    );
+  });
   try {
-    const info = await transport.sendMail({
-      from: req.message.from,
-      to: req.message.to,
-      subject: req.message.subject,
-      text: req.message.text,
-      html: req.message.html,
-      disableFileAccess: true,
-      disableUrlAccess: true,
-    });
+    const info = await Promise.race([
+      transport.sendMail({
+        from: req.message.from,
+        to: req.message.to,
+        subject: req.message.subject,
+        text: req.message.text,
+        html: req.message.html,
+        disableFileAccess: true,
+        disableUrlAccess: true,
+      }),
+      overall,
+    ]);
     const rejected = (info.rejected ?? []).length;
     if (rejected && rejected >= req.message.to.length)
       return done({
@@ -93,6 +126,7 @@ export async function sendEmail(
       error: `${what}: ${e.response ?? e.message ?? String(err)}`,
     });
   } finally {
+    clearTimeout(timer);
     transport.close();
   }
 }
