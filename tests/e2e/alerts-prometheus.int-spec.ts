@@ -63,15 +63,22 @@ maybe('a real Prometheus and Fleetwatch fire the same alert for the same outage'
     if (key.status !== 201) throw new Error(`POST /api/v1/api-keys answered ${key.status}: ${key.text}`);
     ingestKey = key.body.key;
 
-    const created = await gw.request<AlertRuleDefinition>('POST', '/api/v1/alert-rules', {
-      name: 'E2E instance down',
-      selector: { targetIds: [TARGET] },
-      condition: { type: 'status', statuses: ['DOWN'] },
-      for: '2s',
-      severity: 'critical',
-      labels: { team: 'e2e' },
-      annotations: { summary: '{{ target.id }} is down' },
-    });
+    // A 503 (the owner did not answer in GATEWAY_RPC_TIMEOUT_MS on a loaded box) says "try again": so it does.
+    const created = await waitFor(
+      async () => {
+        const res = await gw.request<AlertRuleDefinition>('POST', '/api/v1/alert-rules', {
+          name: 'E2E instance down',
+          selector: { targetIds: [TARGET] },
+          condition: { type: 'status', statuses: ['DOWN'] },
+          for: '2s',
+          severity: 'critical',
+          labels: { team: 'e2e' },
+          annotations: { summary: '{{ target.id }} is down' },
+        });
+        return res.status === 503 ? null : res;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000, description: 'POST /api/v1/alert-rules answered (not 503)' },
+    );
     if (created.status !== 201) throw new Error(`POST /api/v1/alert-rules answered ${created.status}: ${created.text}`);
     rule = created.body;
 
