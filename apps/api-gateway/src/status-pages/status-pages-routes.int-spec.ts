@@ -267,6 +267,45 @@ describe('admin routes', () => {
       expect(again.body.title).toBe(first.body.title);
     });
 
+    it('config as code: exported by slug, an export re-imported changes nothing, an edited one changes the page', async () => {
+      const exported = await gw.request<string>('GET', '/api/v1/config/export', { token: tokens.viewer });
+      expect(exported.status).toBe(200);
+      expect(exported.text).toMatch(/^statusPages:\n {2}acme-public:\n/m);
+      expect(exported.text).toContain('title: Acme status (renamed)');
+      type Plan = { plan: Array<{ action: string; name: string }>; version: number };
+      const again = await gw.request<Plan>('POST', '/api/v1/config/import?dryRun=true', {
+        token: tokens.viewer,
+        body: { yaml: exported.text },
+      });
+      expect(again.status).toBe(200);
+      expect(again.body.plan.filter((i) => i.name.startsWith('statusPages/'))).toEqual([
+        expect.objectContaining({ action: 'unchanged', name: 'statusPages/acme-public' }),
+      ]);
+      const bad = await gw.request<ApiErrorBody>('POST', '/api/v1/config/import?dryRun=true', {
+        token: tokens.viewer,
+        body: { yaml: `${exported.text.replace('title: Acme status (renamed)', 'title: ""')}` },
+      });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.issues?.map((i) => i.path)).toContain('statusPages.acme-public.title');
+      const edited = await gw.request<Plan>('POST', '/api/v1/config/import', {
+        token: tokens.operator,
+        body: { yaml: exported.text.replace('title: Acme status (renamed)', 'title: Acme via YAML') },
+      });
+      expect(edited.status).toBe(200);
+      expect(edited.body.plan.filter((i) => i.name.startsWith('statusPages/'))).toEqual([
+        expect.objectContaining({ action: 'change', name: 'statusPages/acme-public' }),
+      ]);
+      const one = await gw.request<StatusPageDefinition>('GET', `/api/v1/status-pages/${created.id}`, {
+        token: tokens.viewer,
+      });
+      expect(one.body).toMatchObject({ title: 'Acme via YAML', version: edited.body.version });
+      const audit = await sql.query<{ action: string; details: { via?: string } | null }>(
+        'SELECT action, details FROM audit_log WHERE subject = $1 ORDER BY at DESC LIMIT 1',
+        [created.id],
+      );
+      expect(audit.rows[0]).toEqual({ action: 'status-page.replace', details: { via: 'import' } });
+    });
+
     it('a delete takes the page away (admins write too)', async () => {
       const del = await gw.request('DELETE', `/api/v1/status-pages/${created.id}`, { token: tokens.admin });
       expect(del.status).toBe(204);

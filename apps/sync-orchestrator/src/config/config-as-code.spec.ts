@@ -184,7 +184,8 @@ describe('YAML', () => {
     expect(invalidOf(() => parseConfigYaml('rules: {}\n')).issues).toEqual([
       {
         path: 'rules',
-        message: 'line 1, column 1: unknown section (expected: checks, alertRules, channels, maintenanceWindows)',
+        message:
+          'line 1, column 1: unknown section (expected: checks, alertRules, channels, maintenanceWindows, statusPages)',
       },
       { path: 'checks', message: 'missing: the document needs a `checks:` section' },
     ]);

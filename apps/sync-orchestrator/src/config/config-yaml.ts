@@ -3,6 +3,11 @@ import { InvalidError, type ErrorIssue } from '@fleetwatch/domain';
 import { isMap, isScalar, LineCounter, parseDocument, stringify } from 'yaml';
 import { ALERT_AREAS } from '../alerting/alert-forms';
 import { alertSectionsToRender, parseAlertSections, type AlertSections } from '../alerting/alert-yaml';
+import {
+  parseStatusPagesSection,
+  STATUS_PAGES_SECTION,
+  type StatusPageSection,
+} from '../status-pages/status-page-yaml';
 import { parseCheck } from './check-form';
 
 // Config as code (issue 15): the whole configuration as one YAML document,
@@ -29,15 +34,27 @@ export interface ConfigSnapshot {
   maintenanceWindows?: Record<string, Record<string, unknown>>;
 }
 
-const TOP_LEVEL_KEYS = new Set<string>(['checks', ...ALERT_AREAS]);
+const TOP_LEVEL_KEYS = new Set<string>(['checks', ...ALERT_AREAS, STATUS_PAGES_SECTION]);
 
-/** YAML of a snapshot; `header` becomes a leading comment. */
-export function renderConfigYaml(snapshot: ConfigSnapshot, header?: string): string {
+/**
+ * YAML of a snapshot; `header` becomes a leading comment. `statusPages` (slug → form, not part of
+ * snapshots: status-page-yaml.ts) is written last when there are any.
+ */
+export function renderConfigYaml(
+  snapshot: ConfigSnapshot,
+  header?: string,
+  statusPages?: Map<string, unknown>,
+): string {
   const names = Object.keys(snapshot.checks).sort();
   // A Map, not an object: a check may be called `__proto__`.
   const checks = new Map(names.map((n) => [n, snapshot.checks[n]]));
   // lineWidth 0: no folded lines, every string reads back exactly as written.
-  const body = stringify({ checks, ...alertSectionsToRender(snapshot) }, { lineWidth: 0, minContentWidth: 0 });
+  const sections = {
+    checks,
+    ...alertSectionsToRender(snapshot),
+    ...(statusPages?.size ? { [STATUS_PAGES_SECTION]: statusPages } : {}),
+  };
+  const body = stringify(sections, { lineWidth: 0, minContentWidth: 0 });
   const comment = header
     ? header
         .split('\n')
@@ -61,8 +78,12 @@ export function parseConfigYaml(text: string): ImportedCheck[] {
   return parseConfigDocument(text).checks;
 }
 
-/** The whole document: its checks and the alert sections it has (absent: leave that area as it is). */
-export function parseConfigDocument(text: string): { checks: ImportedCheck[]; alert: AlertSections } {
+/** The whole document: its checks and the alert and status page sections it has (absent: leave that area as it is). */
+export function parseConfigDocument(text: string): {
+  checks: ImportedCheck[];
+  alert: AlertSections;
+  statusPages?: StatusPageSection;
+} {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
   const at = (offset: number | undefined) => {
@@ -82,7 +103,7 @@ export function parseConfigDocument(text: string): { checks: ImportedCheck[]; al
     if (typeof key !== 'string' || !TOP_LEVEL_KEYS.has(key))
       issues.push({
         path: String(key),
-        message: `${at(isScalar(pair.key) ? pair.key.range?.[0] : undefined)}unknown section (expected: checks, ${ALERT_AREAS.join(', ')})`,
+        message: `${at(isScalar(pair.key) ? pair.key.range?.[0] : undefined)}unknown section (expected: checks, ${[...ALERT_AREAS, STATUS_PAGES_SECTION].join(', ')})`,
       });
   }
   const section = doc.get('checks', true);
@@ -138,10 +159,11 @@ export function parseConfigDocument(text: string): { checks: ImportedCheck[]; al
     issues.push({ path: 'checks', message: `${at(offset)}must be a mapping of check names to checks` });
   }
   const alert = parseAlertSections(doc, at, issues);
+  const statusPages = parseStatusPagesSection(doc, at, issues);
   if (issues.length > 0)
     throw new InvalidError(
       `${issues.length} problem${issues.length === 1 ? '' : 's'} in the configuration: ${issues[0].path ? `${issues[0].path}: ` : ''}${issues[0].message}`,
       issues.slice(0, 200),
     );
-  return { checks, alert };
+  return statusPages ? { checks, alert, statusPages } : { checks, alert };
 }
