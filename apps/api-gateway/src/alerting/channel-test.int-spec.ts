@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { rmSync } from 'node:fs';
 import type {
   ApiErrorBody,
@@ -9,6 +9,7 @@ import type {
   DeliveryLogResponse,
 } from '@fleetwatch/contracts';
 import { verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '@fleetwatch/alerting';
+import { DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
 import * as testing from '@fleetwatch/testing';
 import { ADMIN_PASSWORD, type GatewayHarness, startGateway } from '../int-spec.helpers';
 import { privateOwnerDist, startOwnerProcess, type OwnerProcess } from '../checks/owner-process.int-helpers';
@@ -82,10 +83,15 @@ beforeAll(async () => {
   };
   [owner, aggregator] = await Promise.all([
     startOwnerProcess(dist, { ...servers, redisPrefix: `${testing.testEnv().redisPrefix}chtest-owner:` }),
+    // The aggregator's policy also denies 127.0.0.2 (the owner's does not: such an address is saved, and refused
+    // when sent to — the send-time check is the one that always holds).
     startAggregatorProcess(
       dist,
       { ...servers, redisPrefix: gw.config.redisPrefix },
-      { ALERT_DELIVERY_TIMEOUT_MS: '2000' },
+      {
+        ALERT_DELIVERY_TIMEOUT_MS: '2000',
+        FLEETWATCH_CHECK_DENY_NETWORKS: [...DEFAULT_DENY_NETWORKS, '127.0.0.2/32'].join(','),
+      },
     ),
   ]);
   const admin = await gw.login('admin', ADMIN_PASSWORD);
@@ -174,6 +180,38 @@ describe('POST /api/v1/channels/{id}/test', () => {
     expect(sent.body).toMatchObject({ ok: false, outcome: 'failed', httpStatus: null });
     expect(sent.body.error).toMatch(/ECONNREFUSED/);
     expect(sent.text).not.toContain('zz-slack-url-secret');
+  });
+
+  it('the target policy: a denied literal is a 422 naming the field at save; a denied address at send never sees a connection', async () => {
+    const refused = await gw.request<ApiErrorBody>('POST', '/api/v1/channels', {
+      token: operator,
+      body: { type: 'webhook', name: 'metadata', url: 'http://169.254.169.254/latest/meta-data' },
+    });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.issues?.map((i) => i.path)).toEqual(['url']);
+
+    let connections = 0;
+    const canary = createNetServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((resolve) => canary.listen(0, '127.0.0.2', resolve));
+    try {
+      const port = (canary.address() as AddressInfo).port;
+      const ch = await webhook('canary hook', '/x');
+      const moved = await gw.request<Channel>('PATCH', `/api/v1/channels/${ch.id}`, {
+        token: operator,
+        body: { url: `http://127.0.0.2:${port}/in` },
+      });
+      expect(moved.status).toBe(200);
+      const res = await test(ch.id);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ ok: false, outcome: 'failed', httpStatus: null });
+      expect(res.body.error).toMatch(/refused by the target policy: address 127\.0\.0\.2 is in denied network/);
+      expect(connections).toBe(0);
+    } finally {
+      await new Promise((resolve) => canary.close(resolve));
+    }
   });
 
   it('who may: 401 without a token, 403 for viewers and read keys; a bad id 400, an unknown channel 404', async () => {

@@ -245,6 +245,17 @@ describe('channels and their secrets', () => {
     await owner.alerts.delete('channel', ALICE, ok.id);
   });
 
+  it('config as code: a channel on a denied address is refused, naming it, whether a dry run or not', async () => {
+    const yaml =
+      'checks: {}\nchannels:\n  meta-hook:\n    type: webhook\n    name: meta\n    url: http://169.254.169.254/x\n';
+    for (const dryRun of [true, false]) {
+      const e = await rejection(owner.asCode.import(ALICE, yaml, { dryRun, prune: false }));
+      expect(e).toBeInstanceOf(ForbiddenError);
+      expect(e.issues?.map((i) => i.path)).toEqual(['channels.meta-hook.url']);
+    }
+    expect(await owner.alertRepo.find('channels', 'meta-hook')).toBeNull();
+  });
+
   it('a channel saved back with its secrets unchanged (redacted form or the same value) is no change', async () => {
     const { item: ch, version } = await owner.alerts.create('channel', ALICE, {
       type: 'webhook',

@@ -1,5 +1,6 @@
-import type { AlertRuleSpec, ConfigPlanItem } from '@fleetwatch/contracts';
-import type { ErrorIssue } from '@fleetwatch/domain';
+import type { AlertRuleSpec, ChannelConfig, ConfigPlanItem } from '@fleetwatch/contracts';
+import { channelTargetProblem } from '@fleetwatch/alerting';
+import { createTargetPolicy, DEFAULT_DENY_NETWORKS, type ErrorIssue, type TargetPolicy } from '@fleetwatch/domain';
 import type {
   AlertConfigRecord,
   AlertConfigRepository,
@@ -21,6 +22,7 @@ import {
   type AlertChanges,
 } from './alert-forms';
 import type { AlertSections } from './alert-yaml';
+import { TargetDeniedError } from '../config/config.errors';
 import { channelSecretsWrite } from './channel-secrets';
 
 // Config as code for alert configuration (issue 18): the plan of an import's alert sections against
@@ -57,8 +59,11 @@ export async function planAlertImport(
   sections: AlertSections,
   prune: boolean,
   tx?: SqlTransaction,
+  /** Channels' hosts go through the checks' target policy (as on a single write). */
+  policy: TargetPolicy = createTargetPolicy(DEFAULT_DENY_NETWORKS),
 ): Promise<AlertImportPlan> {
   const plan: AlertImportPlan = { items: [], areas: [], count: { created: 0, changed: 0, deleted: 0 } };
+  const denied: ErrorIssue[] = [];
   const channelIds = new Set((await repo.all('channels', tx)).map((c) => c.id));
   for (const area of ALERT_AREAS) {
     const entries = sections[area];
@@ -75,7 +80,10 @@ export async function planAlertImport(
         const stored = before
           ? { sealed: (await repo.sealedSecrets(id, tx)) ?? {}, redacted: before.secretsRedacted ?? {} }
           : null;
-        const s = channelSecretsWrite(sealer, id, parsedSpec(area, input) as never, stored);
+        const parsed = parsedSpec(area, input) as Record<string, string | null | undefined>;
+        const problem = channelTargetProblem(parsed as unknown as ChannelConfig, parsed, policy);
+        if (problem) denied.push({ path: `channels.${id}.${problem.path}`, message: problem.message });
+        const s = channelSecretsWrite(sealer, id, parsed as never, stored);
         const form = s.config as unknown as Record<string, unknown>;
         write = {
           id,
@@ -123,6 +131,8 @@ export async function planAlertImport(
     plan.count.deleted += ap.deletes.length;
     plan.areas.push(ap);
   }
+  if (denied.length)
+    throw new TargetDeniedError(`target denied by policy: ${denied[0].path}: ${denied[0].message}`, denied);
   // Rules name channels that exist once the import is applied (the file's rules, or the stored ones).
   const rules = sections.alertRules
     ? sections.alertRules.map((e) => ({ id: e.id, spec: parsedSpec('alertRules', e.input) as AlertRuleSpec }))
