@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Actor, ConfigPlanItem, ConfigRpcMethod, ConfigRpcResults } from '@fleetwatch/contracts';
 import type { ErrorIssue, TargetPolicy } from '@fleetwatch/domain';
 import {
@@ -8,6 +8,7 @@ import {
   ConfigVersionsRepository,
   type AuditDraft,
   type SecretSealer,
+  StatusPagesRepository,
 } from '@fleetwatch/persistence';
 import { ALERT_AREAS, put } from '../alerting/alert-forms';
 import { applyAlertImport, planAlertImport } from '../alerting/alert-import';
@@ -20,6 +21,15 @@ import { TargetDeniedError, VersionConflictError } from './config.errors';
 import { CHECK_TARGET_POLICY } from './config.tokens';
 import { ConfigWriter, type WriteOutcome, type WriteRequest } from './config-writer';
 import { PushMonitors } from './push-monitors';
+import {
+  allStatusPages,
+  applyStatusPages,
+  planStatusPages,
+  statusPagePlanSize,
+  statusPagesToRender,
+  type StatusPagePlan,
+  type StatusPageSection,
+} from '../status-pages/status-page-yaml';
 
 // Config as code (issue 15): export the whole configuration as YAML, import a YAML file
 // as a plan (create / change / delete / unchanged per check, by name) that a dry run
@@ -49,6 +59,7 @@ export class ConfigAsCodeService {
     private readonly alertConfig: AlertConfigRepository,
     private readonly versions: ConfigVersionsRepository,
     @Inject(CHANNEL_SEALER) private readonly sealer: SecretSealer | null,
+    @Optional() @Inject(StatusPagesRepository) private readonly statusPages: StatusPagesRepository | null = null,
   ) {}
 
   /**
@@ -80,7 +91,15 @@ export class ConfigAsCodeService {
       'checks are keyed by name, fields left out take their defaults; alert rules, channels and',
       'maintenance windows by id. Channel secrets are never exported: an entry without them keeps them.',
     ].join('\n');
-    return { yaml: renderConfigYaml(snapshot, header), version, hash };
+    // Status pages (not in snapshots or the hash) in a section of their own, by slug.
+    const pages = this.statusPages ? statusPagesToRender(await allStatusPages(this.statusPages)) : undefined;
+    return { yaml: renderConfigYaml(snapshot, header, pages), version, hash };
+  }
+
+  /** The document's status page section against the stored pages (under the writer's lock when applying). */
+  private async planPages(section: StatusPageSection | undefined, prune: boolean): Promise<StatusPagePlan> {
+    if (!section || !this.statusPages) return planStatusPages([], undefined, prune);
+    return planStatusPages(await allStatusPages(this.statusPages), section, prune);
   }
 
   async import(actor: Actor, yaml: string, options: ImportOptions): Promise<R[ConfigRpcMethod.ConfigImport]> {
@@ -106,7 +125,12 @@ export class ConfigAsCodeService {
         undefined,
         this.policy,
       );
-      return { dryRun: true, plan: [...planImport(checks, specs, options.prune).items, ...alertPlan.items], version };
+      const pagePlan = await this.planPages(document.statusPages, options.prune);
+      return {
+        dryRun: true,
+        plan: [...planImport(checks, specs, options.prune).items, ...alertPlan.items, ...pagePlan.items],
+        version,
+      };
     }
 
     const applied = await this.writer.write(
@@ -128,8 +152,16 @@ export class ConfigAsCodeService {
           this.policy,
         );
         const alertCount = alertPlan.count.created + alertPlan.count.changed + alertPlan.count.deleted;
-        if (plan.creates.length + plan.changes.length + plan.deletes.length + alertCount === 0)
-          return { changed: false, result: { plan: [...plan.items, ...alertPlan.items] } };
+        const pagePlan = await this.planPages(document.statusPages, options.prune);
+        if (
+          plan.creates.length +
+            plan.changes.length +
+            plan.deletes.length +
+            alertCount +
+            statusPagePlanSize(pagePlan) ===
+          0
+        )
+          return { changed: false, result: { plan: [...plan.items, ...alertPlan.items, ...pagePlan.items] } };
         // Deletes first: a check whose type changed frees its name for its successor.
         await this.checks.deleteMany(
           tx,
@@ -171,11 +203,17 @@ export class ConfigAsCodeService {
         ];
         const alert = await applyAlertImport(this.alertConfig, tx, alertPlan, next);
         audit.push(...alert.audit);
+        const pages =
+          this.statusPages && statusPagePlanSize(pagePlan) > 0
+            ? await applyStatusPages(this.statusPages, tx, pagePlan, next)
+            : { audit: [], items: pagePlan.items };
+        audit.push(...pages.audit);
+        items.push(...pages.items);
         const summary = planSummary({
           ...plan,
-          creates: [...plan.creates, ...Array<never>(alertPlan.count.created)],
-          changes: [...plan.changes, ...Array<never>(alertPlan.count.changed)],
-          deletes: [...plan.deletes, ...Array<never>(alertPlan.count.deleted)],
+          creates: [...plan.creates, ...Array<never>(alertPlan.count.created + pagePlan.creates.length)],
+          changes: [...plan.changes, ...Array<never>(alertPlan.count.changed + pagePlan.changes.length)],
+          deletes: [...plan.deletes, ...Array<never>(alertPlan.count.deleted + pagePlan.deletes.length)],
         });
         return {
           changed: true,
@@ -183,6 +221,7 @@ export class ConfigAsCodeService {
           audit,
           summary,
           alertChanges: alert.alertChanges,
+          ...(statusPagePlanSize(pagePlan) > 0 ? { areas: ['statusPages' as const] } : {}),
           touched: [
             ...plan.deletes.map((c) => ({ id: c.id, before: specOf(c), after: null })),
             ...plan.changes.map((c) => ({ id: c.existing.id, before: specOf(c.existing), after: c.spec })),
