@@ -95,7 +95,12 @@ beforeAll(async () => {
   site = await createTestSite(
     'subscriptions',
     { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}subscriptions:` },
-    { AGGREGATOR_BATCH_WAIT_MS: '5', FLEETWATCH_ENCRYPTION_KEY: KEY, FLEETWATCH_SITE: 'sub-site' },
+    {
+      AGGREGATOR_BATCH_WAIT_MS: '5',
+      FLEETWATCH_ENCRYPTION_KEY: KEY,
+      FLEETWATCH_SITE: 'sub-site',
+      FLEETWATCH_CHECK_DENY_NETWORKS: '169.254.0.0/16,127.0.0.2/32',
+    },
   );
   const url = `http://127.0.0.1:${port}/hook`;
   await putSubscription('sub-down', {
@@ -192,4 +197,33 @@ it('a receiver that is down: retries, each logged, then delivered once it is up'
   expect(log[log.length - 1]).toMatchObject({ outcome: 'delivered', error: null });
   expect(log.map((a) => a.attempt)).toEqual(log.map((_a, i) => i + 1));
   expect(await deliveries('sub-later')).toEqual([expect.objectContaining({ state: 'delivered' })]);
+});
+
+it('a URL the target policy denies (FLEETWATCH_CHECK_DENY_NETWORKS) fails at the first attempt, logged, never retried', async () => {
+  const late: Received[] = [];
+  const server = createServer(receiver(late));
+  servers.push(server);
+  const port = await new Promise<number>((r) =>
+    server.listen(0, '127.0.0.2', () => r((server.address() as AddressInfo).port)),
+  );
+  // Stored as if written before the deny list named it (save time checks the same list).
+  await putSubscription('sub-denied', {
+    url: `http://127.0.0.2:${port}/x`,
+    selector: { targetIds: ['instance:api-4'] },
+  });
+  await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('api-4', 'exited', Date.now()));
+  const rows = await waitFor(
+    async () => {
+      const d = await deliveries('sub-denied');
+      return d.length === 1 && d[0].state === 'failed' ? d : null;
+    },
+    { timeoutMs: 30_000, description: 'the denied delivery failed' },
+  );
+  const log = await site.pg.query<{ attempt: number; outcome: string; error: string | null }>(
+    'SELECT attempt, outcome, error FROM subscription_delivery_attempts WHERE delivery_id = $1::bigint',
+    [rows[0].id],
+  );
+  expect(log.rows).toEqual([{ attempt: 1, outcome: 'failed', error: expect.stringMatching(/target policy/) }]);
+  await sleep(1500);
+  expect(late).toHaveLength(0);
 });
