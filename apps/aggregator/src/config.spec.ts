@@ -1,4 +1,5 @@
 import { ConfigError } from '@fleetwatch/config';
+import { DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
 import { loadAggregatorConfig } from './config';
 
 describe('loadAggregatorConfig', () => {
@@ -18,8 +19,15 @@ describe('loadAggregatorConfig', () => {
         externalURL: 'http://localhost:3000',
         timeoutMs: 10_000,
         maxAttempts: 10,
+        denyNetworks: [...DEFAULT_DENY_NETWORKS],
       },
     });
+    // The notifications' target policy is the checks' own default: link-local and cloud metadata denied.
+    expect(c.alertDelivery.denyNetworks).toContain('169.254.0.0/16');
+  });
+  it('replaces the notifications deny list with FLEETWATCH_CHECK_DENY_NETWORKS', () => {
+    const c = loadAggregatorConfig({ FLEETWATCH_CHECK_DENY_NETWORKS: ' 127.0.0.2/32, fd00::/8 ' });
+    expect(c.alertDelivery.denyNetworks).toEqual(['127.0.0.2/32', 'fd00::/8']);
   });
   it('reads the channel-secret keys and the external URL', () => {
     const key = 'a'.repeat(64);
@@ -43,6 +51,7 @@ describe('loadAggregatorConfig', () => {
     [{ FLEETWATCH_ENCRYPTION_KEY_PREVIOUS: `${'a'.repeat(64)},nope` }, 'FLEETWATCH_ENCRYPTION_KEY_PREVIOUS'],
     [{ FLEETWATCH_EXTERNAL_URL: 'ftp://x' }, 'FLEETWATCH_EXTERNAL_URL'],
     [{ ALERT_DELIVERY_MAX_ATTEMPTS: '0' }, 'ALERT_DELIVERY_MAX_ATTEMPTS'],
+    [{ FLEETWATCH_CHECK_DENY_NETWORKS: '10.0.0.0/8,not-a-network' }, 'FLEETWATCH_CHECK_DENY_NETWORKS'],
   ])('refuses %j naming %s', (env, variable) => {
     expect(() => loadAggregatorConfig(env)).toThrow(ConfigError);
     expect(() => loadAggregatorConfig(env)).toThrow(variable);
