@@ -9,7 +9,7 @@ import {
   type CheckType,
 } from '@fleetwatch/contracts';
 import { createTargetPolicy } from '@fleetwatch/domain';
-import { BusConnections, BusPublisher, RpcClient } from '@fleetwatch/messaging';
+import { BusConnections, BusPublisher, RpcClient, RpcError } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { getHeapStatistics } from 'node:v8';
 import type { Logger } from 'pino';
@@ -118,7 +118,10 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
     this.assignment = new AssignmentService({
       location: config.location,
       file: new AssignmentFile(config.checks.assignmentFile),
-      fetch: (location) => this.rpc.call(ConfigRpcMethod.AssignmentGet, { location }),
+      fetch: (location, known) =>
+        this.rpc.call(ConfigRpcMethod.AssignmentGet, known ? { location, known } : { location }),
+      // An owner older than `known` refuses the unknown field as invalid (its params are a strict object).
+      isRefusedKnown: (e) => e instanceof RpcError && e.code === 'invalid',
       apply: (a) => this.apply(a),
       logger,
       refreshIntervalMs: config.checks.assignmentRefreshMs,

@@ -47,7 +47,7 @@ export class ConfigRpcHandler implements OnModuleInit {
       .handle(M.ConfigVersions, (p) => this.config.versionsList(p.limit, p.before))
       .handle(M.ConfigVersion, (p) => this.config.version(p.version))
       .handle(M.ConfigAudit, (p) => this.config.audit(p))
-      .handle(M.AssignmentGet, (p) => this.config.assignment(p.location));
+      .handle(M.AssignmentGet, (p) => this.config.assignment(p.location, p.known));
   }
 }
 

@@ -119,7 +119,28 @@ describe('config over RPC', () => {
     expect(listed.items.map((c) => c.id)).toEqual([created.check.id]);
     const assignment = await client.call(M.AssignmentGet, { location: 'lab-1' });
     expect(assignment).toMatchObject({ version: 2, location: 'lab-1', hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    if (assignment.notModified) throw new Error('asked without `known`: the whole assignment is due');
     expect(assignment.checks.map((c) => c.name)).toEqual(['api']);
+    // Asked with what it holds: the head is that version → notModified, without the checks.
+    const known = { version: assignment.version, hash: assignment.hash };
+    expect(await client.call(M.AssignmentGet, { location: 'lab-1', known })).toEqual({
+      ...known,
+      location: 'lab-1',
+      notModified: true,
+    });
+    // Another version or hash than the head's → the whole assignment again.
+    for (const other of [
+      { ...known, version: 1 },
+      { ...known, hash: '0'.repeat(64) },
+    ]) {
+      const again = await client.call(M.AssignmentGet, { location: 'lab-1', known: other });
+      expect(again).toMatchObject({ version: 2, hash: known.hash, checks: [expect.objectContaining({ name: 'api' })] });
+      expect(again.notModified).toBeUndefined();
+    }
+    // A malformed `known` is refused, naming it.
+    await expect(
+      client.call(M.AssignmentGet, { location: 'lab-1', known: { version: -1, hash: 'x' } }),
+    ).rejects.toMatchObject({ code: 'invalid' });
 
     expect(await client.call(M.ChecksDelete, { actor: ALICE, id: created.check.id, expectedVersion: 2 })).toEqual({
       version: 3,

@@ -7,6 +7,7 @@ import {
   type CheckDefinition,
   type CheckSpec,
   type ConfigRpcResults,
+  type AssignmentFull,
   type ConfigRpcMethod,
   type Page,
   textProblem,
@@ -298,8 +299,26 @@ export class ConfigService {
     };
   }
 
-  /** What a collector at `location` runs: not paused, listing it or no location; with the version it belongs to. */
-  async assignment(location: string): Promise<R[ConfigRpcMethod.AssignmentGet]> {
+  /**
+   * What a collector at `location` runs: not paused, listing it or no location; with the version it belongs to.
+   * With `known` (the version and hash the collector holds) still the head, only that it is current: the
+   * assignment is a function of the configuration at a version, so nothing else needs reading or sending.
+   */
+  async assignment(location: string): Promise<AssignmentFull>;
+  async assignment(
+    location: string,
+    known?: { version: number; hash: string },
+  ): Promise<R[ConfigRpcMethod.AssignmentGet]>;
+  async assignment(
+    location: string,
+    known?: { version: number; hash: string },
+  ): Promise<R[ConfigRpcMethod.AssignmentGet]> {
+    if (known) {
+      const head = await this.versions.head();
+      const hash = head.hash ?? EMPTY_CONFIG_HASH;
+      if (head.version === known.version && hash === known.hash)
+        return { version: head.version, hash, location, notModified: true };
+    }
     const a = await this.checks.withHead(location);
     return { version: a.version, hash: a.hash ?? EMPTY_CONFIG_HASH, location, checks: a.checks };
   }

@@ -97,7 +97,17 @@ export const configRpcParams = {
     cursor: storableText(256).optional(),
     subject: storableText(300).optional(),
   }),
-  [ConfigRpcMethod.AssignmentGet]: z.strictObject({ location: locationSchema }),
+  [ConfigRpcMethod.AssignmentGet]: z.strictObject({
+    location: locationSchema,
+    /**
+     * The assignment the collector holds (its config version and hash): when the head is still that one, the
+     * owner answers `notModified` without the checks, so a collector's periodic refresh does not move (and parse)
+     * the whole assignment again. Owners before this field refuse it as `invalid`: collectors then ask without it.
+     */
+    known: z
+      .strictObject({ version: z.number().int().nonnegative().max(MAX_VERSION), hash: z.string().max(128) })
+      .optional(),
+  }),
 } as const satisfies Record<ConfigRpcMethod, z.ZodType>;
 
 export type ConfigRpcParams<M extends ConfigRpcMethod> = z.input<(typeof configRpcParams)[M]>;
@@ -174,7 +184,24 @@ export interface ConfigRpcResults {
   [ConfigRpcMethod.ConfigVersions]: { items: ConfigVersionSummary[] };
   [ConfigRpcMethod.ConfigVersion]: ConfigVersionSummary & { snapshot: Record<string, unknown> };
   [ConfigRpcMethod.ConfigAudit]: Page<AuditEntry>;
-  [ConfigRpcMethod.AssignmentGet]: { version: number; hash: string; location: string; checks: CheckDefinition[] };
+  [ConfigRpcMethod.AssignmentGet]: AssignmentFull | AssignmentNotModified;
+}
+
+/** `assignment.get`: the checks a collector's location runs, with the config version they belong to. */
+export interface AssignmentFull {
+  version: number;
+  hash: string;
+  location: string;
+  checks: CheckDefinition[];
+  notModified?: false;
+}
+
+/** `assignment.get` with `known` naming the head: what the collector holds is current (no checks sent). */
+export interface AssignmentNotModified {
+  version: number;
+  hash: string;
+  location: string;
+  notModified: true;
 }
 
 /** Typed failures the owner answers with; the gateway maps them to HTTP (400, 404, 409, 422, 503). */

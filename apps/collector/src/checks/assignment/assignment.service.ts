@@ -27,7 +27,16 @@ export interface AssignmentAnswer {
   version: number;
   hash: string;
   location: string;
-  checks: unknown[];
+  /** Absent when `notModified`. */
+  checks?: unknown[];
+  /** The owner's answer to `known` naming its head: what is held is current. */
+  notModified?: boolean;
+}
+
+/** The assignment held (its version and hash), sent so that an unchanged one is not sent again. */
+export interface KnownAssignment {
+  version: number;
+  hash: string;
 }
 
 export interface AssignmentLogger {
@@ -39,7 +48,10 @@ export interface AssignmentLogger {
 export interface AssignmentServiceDeps {
   location: string;
   file: AssignmentFile;
-  fetch(location: string): Promise<AssignmentAnswer>;
+  /** `known`: ask for the checks only if the head moved from it (an owner may refuse the field: see isRefusedKnown). */
+  fetch(location: string, known?: KnownAssignment): Promise<AssignmentAnswer>;
+  /** Whether a fetch error is an owner that does not know `known` (older than the field): ask without it from then on. */
+  isRefusedKnown?(error: unknown): boolean;
   /** A new assignment to run (the first one, or one whose content changed). */
   apply(assignment: Assignment): void;
   logger: AssignmentLogger;
@@ -52,6 +64,8 @@ export class AssignmentService {
   private fetching: Promise<void> | undefined;
   private again = false;
   private failures = 0;
+  /** Off once an owner refused `known` (an older sync-orchestrator): every fetch then moves the whole assignment. */
+  private conditional = true;
   private retryTimer: NodeJS.Timeout | undefined;
   private periodic: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -103,7 +117,7 @@ export class AssignmentService {
       this.again = false;
       this.lastFetchAt = Date.now();
       try {
-        const answer = await this.deps.fetch(this.deps.location);
+        const answer = await this.fetchOnce();
         await this.accept(answer, reason);
         if (this.failures > 0)
           this.deps.logger.info({ after: this.failures }, 'assignment: sync-orchestrator answers again');
@@ -131,18 +145,47 @@ export class AssignmentService {
     } while (this.again && !this.stopped);
   }
 
+  /** One `assignment.get`: conditional on what is held, unless the owner refused that before. */
+  private async fetchOnce(): Promise<AssignmentAnswer> {
+    const held = this.currentValue;
+    const known = this.conditional && held ? { version: held.version, hash: held.hash } : undefined;
+    if (!known) return this.deps.fetch(this.deps.location);
+    try {
+      return await this.deps.fetch(this.deps.location, known);
+    } catch (e) {
+      if (!this.deps.isRefusedKnown?.(e)) throw e;
+      this.conditional = false;
+      this.deps.logger.info(
+        { error: (e as Error).message },
+        'assignment: the owner does not take the held version (older sync-orchestrator); asking for the whole assignment',
+      );
+      return this.deps.fetch(this.deps.location);
+    }
+  }
+
   private async accept(answer: AssignmentAnswer, reason: string): Promise<void> {
     if (this.stopped) return;
     if (
       !answer ||
       typeof answer.hash !== 'string' ||
-      !Array.isArray(answer.checks) ||
+      !(answer.notModified === true || Array.isArray(answer.checks)) ||
       !Number.isInteger(answer.version)
     )
       throw new Error('assignment.get answered with something that is not an assignment');
     if (answer.location !== this.deps.location)
       throw new Error(`assignment.get answered for location "${answer.location}", not "${this.deps.location}"`);
     const current = this.currentValue;
+    if (answer.notModified === true) {
+      // Current only if it names what is held (a held value replaced meanwhile is asked for again, whole).
+      if (!current || current.hash !== answer.hash || current.version !== answer.version) {
+        this.conditional = false; // an owner answering for another version: ask whole, never loop on it
+        this.again = true;
+        return;
+      }
+      if (current.origin === 'disk') this.currentValue = { ...current, origin: 'bus' };
+      return;
+    }
+    const checks = answer.checks as unknown[];
     // An older answer overtaken by a newer one (two fetches racing) never undoes it.
     if (current?.origin === 'bus' && answer.version < current.version) return;
     if (current && current.hash === answer.hash && current.version === answer.version) {
@@ -150,7 +193,7 @@ export class AssignmentService {
       return;
     }
     const receivedAt = new Date().toISOString();
-    const next = this.read(answer.checks, { ...answer, origin: 'bus', receivedAt }, reason);
+    const next = this.read(checks, { ...answer, origin: 'bus', receivedAt }, reason);
     this.currentValue = next;
     this.deps.apply(next);
     try {
@@ -159,7 +202,7 @@ export class AssignmentService {
         version: answer.version,
         hash: answer.hash,
         receivedAt,
-        checks: answer.checks,
+        checks,
       });
     } catch (e) {
       this.deps.logger.error(
