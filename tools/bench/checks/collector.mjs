@@ -457,6 +457,8 @@ async function main() {
         /** The 5 s readings' minimum and median: RSS between V8's major collections and typically. */
         rssMbMin: Math.round(rssSorted[0]),
         rssMbMedian: Math.round(pct(rssSorted, 0.5)),
+        /** Every 5 s reading, in order: where a maximum falls (one spike or a level). */
+        rssSeriesMb: rssSeries.map((v) => Math.round(v)),
         runsPerSecond: Number((runs / seconds).toFixed(1)),
         resultsPerSecond: Number((inWindow.length / seconds).toFixed(1)),
         okShare: Number((inWindow.filter((r) => r.ok).length / Math.max(1, inWindow.length)).toFixed(4)),

@@ -9,6 +9,7 @@
 // answer on a loaded box, so that the leader's CPU per full cycle can be compared.
 // --cpu-prof DIR: the leader runs with --cpu-prof, its .cpuprofile files written under DIR
 // (read them with tools/bench/fleet/top-profile.mjs DIR/*.cpuprofile). --only: one scenario.
+// --node-flags "…": extra Node/V8 flags for the leader, after npm start's.
 //
 // A. All members answer: --cycles poll cycles (interval 10 s, overall timeout 9 s); each cycle's
 //    duration from the leader's own log line, the leader's RSS (max of 1 s readings).
@@ -36,6 +37,7 @@ const args = parseArgs(process.argv.slice(2), {
   only: '',
   timeout: 9,
   'cpu-prof': '',
+  'node-flags': '',
 });
 const PG = process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const MGMT = process.env.BENCH_RABBIT_MGMT ?? 'http://127.0.0.1:15672';
@@ -121,6 +123,8 @@ async function leader(name, config, { interval, timeout, cycles }) {
     process.execPath,
     [
       ...serviceNodeArgs('sync-orchestrator'),
+      // After npm start's flags, so a V8 flag given here wins (e.g. --max-semi-space-size=8).
+      ...String(args['node-flags']).split(/\s+/).filter(Boolean),
       ...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`] : []),
       join(dist, 'dist/apps/sync-orchestrator/src/main.js'),
     ],
@@ -195,8 +199,20 @@ try {
     `load average ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')} on ${cpus().length} cores`;
-  const result = { code: codeVersion(root), cores: cpus().length, members: args.members, latencyMs: args.latency };
-  const lines = [];
+  const nodeFlags = [
+    ...serviceNodeArgs('sync-orchestrator'),
+    ...String(args['node-flags']).split(/\s+/).filter(Boolean),
+  ];
+  const result = {
+    code: codeVersion(root),
+    cores: cpus().length,
+    members: args.members,
+    latencyMs: args.latency,
+    nodeFlags,
+  };
+  const lines = [
+    `leader: sync-orchestrator from dist/ of ${result.code}, node flags ${nodeFlags.join(' ') || '(none)'}`,
+  ];
   if (args.only !== 'b') {
     const a = await startSim(0);
     const allAnswer = await leader('a', a.config, {
