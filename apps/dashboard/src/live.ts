@@ -36,6 +36,8 @@ function invalidator(queryClient: QueryClient) {
     pending.clear();
     void queryClient.invalidateQueries({ queryKey: [...keys.all, 'targets', 'list'] });
     void queryClient.invalidateQueries({ queryKey: keys.counts() });
+    // Pushed instances are targets too: their list and counts follow the same changes.
+    void queryClient.invalidateQueries({ queryKey: [...keys.all, 'instances'] });
     for (const id of targets) void queryClient.invalidateQueries({ queryKey: keys.target(id) });
   };
   return {

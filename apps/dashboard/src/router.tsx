@@ -12,6 +12,9 @@ import { FleetPage } from './pages/fleet/fleet-page';
 import { FleetConfigPage } from './pages/fleet-config/fleet-config-page';
 import { alertRoutes } from './pages/alerts/alert-routes';
 import { NotFoundPage } from './pages/not-found';
+import { InstancesPage } from './pages/instances/instances-page';
+import { ApiKeysPage } from './pages/api-keys/api-keys-page';
+import { UsersPage } from './pages/users/users-page';
 import { publicStatusRoutes, statusPageRoutes } from './pages/status-pages/status-page-routes';
 
 export const router = createBrowserRouter([
@@ -23,6 +26,7 @@ export const router = createBrowserRouter([
       { index: true, element: <OverviewPage /> },
       { path: 'targets', element: <TargetsPage /> },
       { path: 'targets/:id', element: <TargetDetailPage /> },
+      { path: 'instances', element: <InstancesPage /> },
       { path: 'checks', element: <ChecksPage /> },
       { path: 'checks/new', element: <CheckEditPage /> },
       { path: 'checks/:id', element: <CheckEditPage /> },
@@ -32,6 +36,8 @@ export const router = createBrowserRouter([
       { path: 'fleet/config', element: <FleetConfigPage /> },
       ...alertRoutes,
       ...statusPageRoutes,
+      { path: 'settings/api-keys', element: <ApiKeysPage /> },
+      { path: 'settings/users', element: <UsersPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],
   },

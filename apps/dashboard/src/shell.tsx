@@ -1,18 +1,24 @@
 import { Navigate, NavLink, Outlet, useLocation } from 'react-router';
+import { UserRole } from '@fleetwatch/contracts';
 import { AppShell, Button, useTheme } from '@fleetwatch/ui';
+import { roleAtLeast } from './roles';
 import { useLiveUpdates } from './live';
 import { useSession } from './session';
 
-const PAGES = [
-  ['/', 'Overview'],
-  ['/targets', 'Targets'],
-  ['/checks', 'Checks'],
-  ['/hosts', 'Hosts'],
-  ['/alerts', 'Alerts'],
-  ['/status-pages', 'Status pages'],
-  ['/fleet', 'Fleet'],
-  ['/fleet/config', 'Fleet config'],
-] as const;
+// Each page with the least role that may use it: the navigation shows only what the signed-in role may open.
+const PAGES: readonly (readonly [string, string, UserRole])[] = [
+  ['/', 'Overview', UserRole.Viewer],
+  ['/targets', 'Targets', UserRole.Viewer],
+  ['/instances', 'Pushed instances', UserRole.Viewer],
+  ['/checks', 'Checks', UserRole.Viewer],
+  ['/hosts', 'Hosts', UserRole.Viewer],
+  ['/alerts', 'Alerts', UserRole.Viewer],
+  ['/status-pages', 'Status pages', UserRole.Viewer],
+  ['/fleet', 'Fleet', UserRole.Viewer],
+  ['/fleet/config', 'Fleet config', UserRole.Viewer],
+  ['/settings/api-keys', 'API keys', UserRole.Operator],
+  ['/settings/users', 'Users', UserRole.Admin],
+];
 
 /** Signed-in pages: the navigation around them; without a session, the login page (then back here). */
 export function Shell() {
@@ -24,7 +30,7 @@ export function Shell() {
   if (!user) return <Navigate to={`/login?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
   return (
     <AppShell
-      nav={PAGES.map(([to, label]) => (
+      nav={PAGES.filter(([, , needs]) => roleAtLeast(user.role, needs)).map(([to, label]) => (
         <NavLink key={to} to={to} end={to === '/' || to === '/fleet'}>
           {label}
         </NavLink>

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { TargetStatus, type InstanceView } from '@fleetwatch/contracts';
+import {
+  EMPTY_INSTANCE_FILTER,
+  instanceApiQuery,
+  instanceFilterToParams,
+  matchesInstance,
+  parseInstanceFilter,
+} from './instance-filter';
+
+const instance: InstanceView = {
+  instanceId: 'web-1',
+  id: 'instance:web-1',
+  name: 'web-1',
+  status: TargetStatus.Down,
+  lifecycle: 'exited',
+  locations: [{ location: 'lab-1', status: TargetStatus.Down, lastSeen: null, latencyMs: null, detail: 'OOM killed' }],
+  lastSeen: null,
+  since: null,
+  tags: ['prod'],
+  labels: { app: 'shop' },
+};
+
+describe('instance filter', () => {
+  it.each([
+    ['', EMPTY_INSTANCE_FILTER],
+    ['status=DOWN,UP', { ...EMPTY_INSTANCE_FILTER, status: [TargetStatus.Down, TargetStatus.Up] }],
+    // Unknown statuses are dropped, duplicates folded, order made stable.
+    ['status=UP,BOGUS,UP,DOWN', { ...EMPTY_INSTANCE_FILTER, status: [TargetStatus.Down, TargetStatus.Up] }],
+    ['tag=+prod+&location=lab-1&q=web', { status: [], tag: 'prod', location: 'lab-1', q: 'web' }],
+  ])('%j → %j', (query, expected) => {
+    expect(parseInstanceFilter(new URLSearchParams(query))).toEqual(expected);
+  });
+
+  it('round-trips through the URL, writing only what is set', () => {
+    const f = { status: [TargetStatus.Stale], tag: 'a b', location: '', q: 'x' };
+    expect(instanceFilterToParams(f).toString()).toBe('status=STALE&tag=a+b&q=x');
+    expect(parseInstanceFilter(instanceFilterToParams(f))).toEqual(f);
+    expect(instanceFilterToParams(EMPTY_INSTANCE_FILTER).toString()).toBe('');
+  });
+
+  it('sends the server-side part only (the search stays in the page)', () => {
+    const q = instanceApiQuery({ status: [TargetStatus.Down, TargetStatus.Up], tag: 't', location: 'l', q: 'x' });
+    expect(q.toString()).toBe('status=DOWN%2CUP&tag=t&location=l');
+  });
+
+  it.each([
+    ['', true],
+    ['WEB', true],
+    ['exited', true],
+    ['app=shop', true],
+    ['prod', true],
+    ['oom', true],
+    ['lab-1', true],
+    ['db-', false],
+  ])('search %j → %s', (q, expected) => {
+    expect(matchesInstance(instance, q)).toBe(expected);
+  });
+});

@@ -1,0 +1,64 @@
+import { TargetStatus, type InstanceView } from '@fleetwatch/contracts';
+
+/** What the pushed-instances page shows; kept in the URL (shareable, back button) and remembered in localStorage. */
+export interface InstanceFilter {
+  status: TargetStatus[];
+  tag: string;
+  location: string;
+  /** Free text over instance id, lifecycle, tags, labels and per-location messages (client side). */
+  q: string;
+}
+
+export const EMPTY_INSTANCE_FILTER: InstanceFilter = { status: [], tag: '', location: '', q: '' };
+
+const STATUSES = new Set<string>(Object.values(TargetStatus));
+
+/** From the URL; unknown statuses are dropped, never sent to the API. */
+export function parseInstanceFilter(params: URLSearchParams): InstanceFilter {
+  const seen = new Set<TargetStatus>();
+  for (const v of (params.get('status') ?? '').split(',').map((s) => s.trim()))
+    if (STATUSES.has(v)) seen.add(v as TargetStatus);
+  return {
+    status: [...seen].sort(),
+    tag: (params.get('tag') ?? '').trim().slice(0, 128),
+    location: (params.get('location') ?? '').trim().slice(0, 128),
+    q: (params.get('q') ?? '').slice(0, 200),
+  };
+}
+
+/** For the URL: only what is set, in a stable order. */
+export function instanceFilterToParams(f: InstanceFilter): URLSearchParams {
+  const p = new URLSearchParams();
+  if (f.status.length) p.set('status', [...f.status].sort().join(','));
+  if (f.tag) p.set('tag', f.tag);
+  if (f.location) p.set('location', f.location);
+  if (f.q) p.set('q', f.q);
+  return p;
+}
+
+/** For `GET /api/v1/instances`: the server-side part (status as a comma-separated OR list). */
+export function instanceApiQuery(f: InstanceFilter): URLSearchParams {
+  const p = new URLSearchParams();
+  if (f.status.length) p.set('status', f.status.join(','));
+  if (f.tag) p.set('tag', f.tag);
+  if (f.location) p.set('location', f.location);
+  return p;
+}
+
+/** Case-insensitive search over what a person recognises an instance by. */
+export function matchesInstance(
+  i: Pick<InstanceView, 'instanceId' | 'name' | 'lifecycle' | 'tags' | 'labels' | 'locations'>,
+  q: string,
+): boolean {
+  const needle = q.trim().toLowerCase();
+  if (!needle) return true;
+  const hay = [
+    i.instanceId,
+    i.name,
+    i.lifecycle ?? '',
+    ...i.tags,
+    ...Object.entries(i.labels).map(([k, v]) => `${k}=${v}`),
+    ...i.locations.map((l) => `${l.location} ${l.detail ?? ''}`),
+  ];
+  return hay.some((s) => s.toLowerCase().includes(needle));
+}

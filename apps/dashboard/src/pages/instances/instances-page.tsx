@@ -1,0 +1,111 @@
+import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
+import { useSearchParams } from 'react-router';
+import { TargetStatus } from '@fleetwatch/contracts';
+import { Button, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
+import { adminKeys, fetchAllInstances, fetchInstanceCounts } from '../../api/admin-queries';
+import { LIVE_POLL_MS } from '../../live';
+import { toggle } from '../targets/target-filter';
+import { instanceFilterToParams, matchesInstance, parseInstanceFilter, type InstanceFilter } from './instance-filter';
+import { InstanceRows } from './instance-rows';
+import './instances.css';
+import '../targets/targets.css';
+
+const FILTER_KEY = 'fleetwatch.instances.filter';
+
+/**
+ * Pushed instances (`GET /api/v1/instances`, every page): live through the shell's socket (a status
+ * change invalidates this list, so a new instance appears without reload), else refreshed every 10 s.
+ */
+export function InstancesPage() {
+  const [params, setParams] = useSearchParams();
+  const filter = useMemo(() => parseInstanceFilter(params), [params]);
+  const setFilter = (f: InstanceFilter, replace = false) => setParams(instanceFilterToParams(f), { replace });
+
+  // An address without a filter opens the one used last (before the first paint); the URL counts afterwards.
+  useLayoutEffect(() => {
+    const stored = localStorage.getItem(FILTER_KEY);
+    if (params.size === 0 && stored) setParams(new URLSearchParams(stored), { replace: true });
+  }, []);
+  useEffect(() => localStorage.setItem(FILTER_KEY, instanceFilterToParams(filter).toString()), [filter]);
+
+  // Tag and location reach the URL (and the API) once typing pauses.
+  const [tagDraft, setTagDraft] = useState(filter.tag);
+  const [locationDraft, setLocationDraft] = useState(filter.location);
+  useEffect(() => setTagDraft(filter.tag), [filter.tag]);
+  useEffect(() => setLocationDraft(filter.location), [filter.location]);
+  useEffect(() => {
+    if (tagDraft.trim() === filter.tag && locationDraft.trim() === filter.location) return;
+    const t = setTimeout(
+      () => setFilter({ ...filter, tag: tagDraft.trim(), location: locationDraft.trim() }, true),
+      300,
+    );
+    return () => clearTimeout(t);
+  });
+
+  const counts = useQuery({
+    queryKey: adminKeys.instanceCounts(),
+    queryFn: ({ signal }) => fetchInstanceCounts(signal),
+    refetchInterval: LIVE_POLL_MS,
+  });
+  const list = useQuery({
+    queryKey: adminKeys.instances(filter),
+    queryFn: ({ signal }) => fetchAllInstances(filter, signal),
+    placeholderData: (previous) => previous,
+    refetchInterval: LIVE_POLL_MS,
+  });
+  const rows = useMemo(
+    () => (list.data?.items ?? []).filter((i) => matchesInstance(i, filter.q)),
+    [list.data, filter.q],
+  );
+
+  return (
+    <>
+      <PageHeader title="Pushed instances">
+        <span className="fw-muted" aria-live="polite" data-testid="instances-shown">
+          {list.isPending ? 'Loading…' : `${rows.length.toLocaleString()} shown of ${list.data?.total ?? 0}`}
+        </span>
+      </PageHeader>
+      <div className="fw-stack">
+        <div className="fw-row" role="group" aria-label="Filter by status">
+          <Button
+            aria-pressed={filter.status.length === 0}
+            onClick={() => setFilter({ ...filter, status: [] })}
+            data-filter="all"
+          >
+            All ({counts.data?.all ?? '…'})
+          </Button>
+          {Object.values(TargetStatus).map((s) => (
+            <Button
+              key={s}
+              aria-pressed={filter.status.includes(s)}
+              onClick={() => setFilter({ ...filter, status: toggle(filter.status, s) })}
+              data-filter={s}
+            >
+              {s} ({counts.data?.[s] ?? '…'})
+            </Button>
+          ))}
+        </div>
+        <div className="fw-row fw-instances-filters">
+          <TextField label="Tag" name="tag" value={tagDraft} onChange={(e) => setTagDraft(e.target.value)} />
+          <TextField
+            label="Location"
+            name="location"
+            value={locationDraft}
+            onChange={(e) => setLocationDraft(e.target.value)}
+          />
+          <TextField
+            label="Search"
+            name="q"
+            type="search"
+            placeholder="instance, lifecycle, label, message"
+            value={filter.q}
+            onChange={(e) => setFilter({ ...filter, q: e.target.value }, true)}
+          />
+        </div>
+        <ErrorNote error={list.error ?? counts.error} />
+        <InstanceRows instances={rows} loading={list.isPending} />
+      </div>
+    </>
+  );
+}
