@@ -211,7 +211,7 @@ try {
     nodeFlags,
   };
   const lines = [
-    `leader: sync-orchestrator from dist/ of ${result.code}, node flags ${nodeFlags.join(' ') || '(none)'}`,
+    `leader: sync-orchestrator from dist/ of ${result.code.commit ?? result.code}, node flags ${nodeFlags.join(' ') || '(none)'}`,
   ];
   if (args.only !== 'b') {
     const a = await startSim(0);
