@@ -1,5 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { truncateText } from '@fleetwatch/contracts';
 import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle } from '../sql/sql-pool';
+import { clean } from '../sql-values';
 
 // subscription_deliveries and subscription_delivery_attempts (issue 18; writer: aggregator). A delivery is
 // queued once per (subscription, status event): a redelivered event inserts nothing (at-least-once from the
@@ -22,6 +24,9 @@ export interface ClaimedSubscriptionDelivery {
   attempts: number;
   createdAt: number;
 }
+
+/** Longest error text kept in the log. */
+export const SUBSCRIPTION_ERROR_MAX = 1024;
 
 export interface SubscriptionAttemptLog {
   outcome: 'delivered' | 'retry' | 'failed';
@@ -105,7 +110,9 @@ export class SubscriptionDeliveriesRepository {
         owner,
         id,
         state,
-        attempt.error,
+        // The error holds the receiver's answer, which may carry a NUL that Postgres refuses: refused, the
+        // attempt would never be recorded and the delivery sent again at each claim's end, forever.
+        attempt.error === null ? null : truncateText(clean(attempt.error), SUBSCRIPTION_ERROR_MAX),
         retryAt === null ? null : new Date(retryAt).toISOString(),
         attempt.outcome,
         attempt.httpStatus,

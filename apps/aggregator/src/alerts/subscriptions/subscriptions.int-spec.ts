@@ -199,6 +199,43 @@ it('a receiver that is down: retries, each logged, then delivered once it is up'
   expect(await deliveries('sub-later')).toEqual([expect.objectContaining({ state: 'delivered' })]);
 });
 
+it('a receiver whose refusal holds a NUL: the attempt is logged (NUL dropped) and retried, not sent again unlogged', async () => {
+  // Postgres text refuses NUL: unrecorded, the attempt left the delivery claimed and it was sent again at each
+  // claim's end (a minute), forever, with nothing in the log.
+  const hits: number[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      hits.push(Date.now());
+      if (hits.length === 1) res.writeHead(503, { 'retry-after': '1' }).end('busy\u0000now');
+      else res.writeHead(200).end();
+    });
+  });
+  servers.push(server);
+  const port = await listen(server);
+  await putSubscription('sub-nul', {
+    url: `http://127.0.0.1:${port}/nul`,
+    selector: { targetIds: ['instance:api-5'] },
+  });
+  await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('api-5', 'exited', Date.now()));
+  const rows = await waitFor(
+    async () => {
+      const d = await deliveries('sub-nul');
+      return d.length === 1 && d[0].state === 'delivered' ? d : null;
+    },
+    { timeoutMs: 30_000, description: 'the delivery, retried after the NUL refusal, delivered' },
+  );
+  const log = await site.pg.query<{ attempt: number; outcome: string; http_status: number; error: string | null }>(
+    'SELECT attempt, outcome, http_status, error FROM subscription_delivery_attempts WHERE delivery_id = $1::bigint ORDER BY id',
+    [rows[0].id],
+  );
+  expect(log.rows).toEqual([
+    { attempt: 1, outcome: 'retry', http_status: 503, error: 'HTTP 503: busynow' },
+    { attempt: 2, outcome: 'delivered', http_status: 200, error: null },
+  ]);
+  expect(hits).toHaveLength(2);
+});
+
 it('a URL the target policy denies (FLEETWATCH_CHECK_DENY_NETWORKS) fails at the first attempt, logged, never retried', async () => {
   const late: Received[] = [];
   const server = createServer(receiver(late));

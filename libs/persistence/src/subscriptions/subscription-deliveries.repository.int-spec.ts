@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
+import { closeSqlPool, createSqlPool, sqlQuery, type SqlPool } from '../sql/sql-pool';
+import { SUBSCRIPTION_ERROR_MAX, SubscriptionDeliveriesRepository } from './subscription-deliveries.repository';
+
+// The subscription delivery log keeps what a receiver answered. That answer is the receiver's to choose: a body
+// holding a NUL (which Postgres text refuses) or longer than the log keeps must still be recorded — a failed
+// record leaves the delivery claimed and unlogged, and it is sent again at each claim's end, forever.
+
+let db: IsolatedDatabase;
+let pool: SqlPool;
+let repo: SubscriptionDeliveriesRepository;
+
+beforeAll(async () => {
+  db = await createIsolatedDatabase();
+  pool = createSqlPool(db.databaseUrl, { max: 4 });
+  repo = new SubscriptionDeliveriesRepository(pool);
+});
+afterAll(async () => {
+  await closeSqlPool(pool);
+  await db?.dispose();
+});
+
+async function claimOne(subscriptionId: string, owner: string) {
+  await repo.enqueue([{ subscriptionId, eventId: randomUUID(), targetId: 'instance:a', body: '{"to":"DOWN"}' }]);
+  const claimed = (await repo.claimDue(owner, 100, 60_000)).filter((d) => d.subscriptionId === subscriptionId);
+  expect(claimed).toHaveLength(1);
+  return claimed[0];
+}
+
+describe('SubscriptionDeliveriesRepository.record', () => {
+  it('records an attempt whose error holds a NUL (the receiver answered one): logged, moved on, not claimed again', async () => {
+    const sub = `sub-${randomUUID()}`;
+    const d = await claimOne(sub, 'w1');
+    const kept = await repo.record(
+      'w1',
+      d.id,
+      { outcome: 'retry', httpStatus: 500, error: 'HTTP 500: bad\u0000byte', durationMs: 3 },
+      Date.now() + 3_600_000,
+    );
+    expect(kept).toBe(true);
+    const [row] = await repo.bySubscription(sub);
+    expect(row).toMatchObject({ state: 'pending', attempts: 1, lastError: 'HTTP 500: badbyte' });
+    expect(row.log).toEqual([
+      expect.objectContaining({ attempt: 1, outcome: 'retry', httpStatus: 500, error: 'HTTP 500: badbyte' }),
+    ]);
+    // Its next attempt is an hour away and its claim was handed back: nobody takes it now.
+    expect((await repo.claimDue('w2', 100, 60_000)).some((c) => c.id === d.id)).toBe(false);
+  });
+
+  it('keeps at most SUBSCRIPTION_ERROR_MAX characters of an error, never a half surrogate pair', async () => {
+    const sub = `sub-${randomUUID()}`;
+    const d = await claimOne(sub, 'w1');
+    const long = `${'x'.repeat(SUBSCRIPTION_ERROR_MAX - 1)}😀 and more`;
+    expect(
+      await repo.record('w1', d.id, { outcome: 'failed', httpStatus: 400, error: long, durationMs: 1 }, null),
+    ).toBe(true);
+    const rows = await sqlQuery<{ error: string }>(
+      pool,
+      `SELECT a.error FROM subscription_delivery_attempts a JOIN subscription_deliveries d ON d.id = a.delivery_id
+       WHERE d.subscription_id = $1`,
+      [sub],
+    );
+    expect(rows).toEqual([{ error: 'x'.repeat(SUBSCRIPTION_ERROR_MAX - 1) }]);
+    expect((await repo.bySubscription(sub))[0]).toMatchObject({ state: 'failed', attempts: 1 });
+  });
+});
