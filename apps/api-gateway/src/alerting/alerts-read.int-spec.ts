@@ -275,6 +275,8 @@ describe('GET /api/v1/alerts', () => {
     ['state=resolved', ['state.0']],
     ['limit=0', ['limit']],
     ['cursor=1_nothex', ['cursor']],
+    // A time past 9999 goes to Postgres with a six-digit year, which it refuses: was a 500.
+    ['cursor=999999999999999_0123456789abcdef', ['cursor']],
     ['bogus=1', ['(body)']],
   ])('a bad query (%s) is a 400 naming it', async (query, paths) => {
     const res = await get<ApiErrorBody>(`/api/v1/alerts?${query}`);

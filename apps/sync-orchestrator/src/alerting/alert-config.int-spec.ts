@@ -9,8 +9,15 @@ import {
   silenceSpecSchema,
   splitChannelSecrets,
 } from '@fleetwatch/contracts';
-import { ConflictError, ForbiddenError, InvalidError } from '@fleetwatch/domain';
-import { SecretSealer } from '@fleetwatch/persistence';
+import {
+  ConflictError,
+  createTargetPolicy,
+  DEFAULT_DENY_NETWORKS,
+  ForbiddenError,
+  InvalidError,
+} from '@fleetwatch/domain';
+import { alertRuleIssues, maintenanceWindowIssues } from '@fleetwatch/alerting';
+import { SecretSealer, SubscriptionsRepository } from '@fleetwatch/persistence';
 import { rebuild, type HistoryRow } from '../config/config-history';
 import { configHashOfSnapshot } from '../config/config-hash';
 import { VersionConflictError } from '../config/config.errors';
@@ -24,6 +31,7 @@ import {
 } from '../config/config.int-helpers';
 import { channelInput, ruleInput, silenceInput, windowInput } from './alert-config.arbitrary';
 import { sealContext } from './channel-secrets';
+import { SubscriptionsService } from '../subscriptions/subscriptions.service';
 
 // Alert rules, channels, maintenance windows and silences through the configuration owner's one
 // writer, against a real Postgres of their own: each change a version with its hash (the same by SQL
@@ -245,6 +253,56 @@ describe('channels and their secrets', () => {
     await owner.alerts.delete('channel', ALICE, ok.id);
   });
 
+  it.each([
+    ['a webhook URL with a NUL', { type: 'webhook', name: 'w', url: 'https://hooks.example.com/in\u0000' }, 'url'],
+    [
+      'a PagerDuty URL with a lone surrogate',
+      { type: 'pagerduty', name: 'p', routingKey: 'k', eventsUrl: 'https://pd.example/v2?x=\ud800' },
+      'eventsUrl',
+    ],
+    [
+      'an e-mail address with a NUL',
+      { type: 'email', name: 'e', host: 'smtp.example.com', from: 'a\u0000@b.example', to: ['c@d.example'] },
+      'from',
+    ],
+  ])(
+    'refuses %s naming the field (the stores cannot hold it: it was a database error, a 500)',
+    async (_w, body, path) => {
+      const before = (await owner.versions.head()).version;
+      const e = await rejection(owner.alerts.create('channel', ALICE, body));
+      expect(e).toBeInstanceOf(InvalidError);
+      expect(e.issues?.map((i) => i.path)).toContain(path);
+      expect((await owner.versions.head()).version).toBe(before);
+    },
+  );
+
+  it('a subscription URL with a NUL is refused naming url, nothing written (it was a database error, a 500)', async () => {
+    const subscriptions = new SubscriptionsService(
+      owner.writer,
+      new SubscriptionsRepository(owner.pool),
+      sealer,
+      createTargetPolicy(DEFAULT_DENY_NETWORKS),
+    );
+    const before = (await owner.versions.head()).version;
+    const e = await rejection(
+      subscriptions.create(ALICE, {
+        name: 's',
+        url: 'https://hooks.example.com/x\u0000',
+        secret: 'a signing secret 0123',
+      }),
+    );
+    expect(e).toBeInstanceOf(InvalidError);
+    expect(e.issues?.map((i) => i.path)).toEqual(['url']);
+    expect((await owner.versions.head()).version).toBe(before);
+    // The same subscription without it is stored.
+    const ok = await subscriptions.create(ALICE, {
+      name: 's',
+      url: 'https://hooks.example.com/x',
+      secret: 'a signing secret 0123',
+    });
+    expect(ok.subscription).toMatchObject({ url: 'https://hooks.example.com/x', secret: { set: true } });
+  });
+
   it('config as code: a channel on a denied address is refused, naming it, whether a dry run or not', async () => {
     const yaml =
       'checks: {}\nchannels:\n  meta-hook:\n    type: webhook\n    name: meta\n    url: http://169.254.169.254/x\n';
@@ -351,6 +409,11 @@ describe('maintenance windows and silences', () => {
       }),
     );
     expect(bad.issues?.map((i) => i.path)).toEqual(['endsAt']);
+    // A cursor carrying a time Postgres refuses (year 0000, which an ISO date-time allows) is a 400, not a 500.
+    const forged = Buffer.from(JSON.stringify({ at: '0000-01-01T00:00:00Z', id: silence.id })).toString('base64url');
+    const badCursor = await rejection(owner.silences.list({ limit: 10, cursor: forged }));
+    expect(badCursor).toBeInstanceOf(InvalidError);
+    expect(badCursor.issues?.map((i) => i.path)).toEqual(['cursor']);
     await owner.silences.delete(ALICE, silence.id);
     expect((await owner.silences.list({ limit: 10 })).items).toEqual([]);
     expect((await owner.config.audit({ limit: 5, subject: silence.id })).items.map((a) => a.action)).toEqual([
@@ -388,8 +451,10 @@ describe('what the owner accepts is stored and read back equal (property)', () =
       fc.asyncProperty(ruleInput, async (input) => {
         const parsed = alertRuleSpecSchema.safeParse(input);
         const r = await owner.alerts.create('rule', ALICE, input).catch((e: Error) => e);
-        if (r instanceof Error) return void expect(r).toBeInstanceOf(InvalidError);
-        expect(parsed.success).toBe(true);
+        // Refused only what the contract or libs/alerting's checks refuse, and as a 400 (InvalidError).
+        const valid = parsed.success && alertRuleIssues(parsed.data).length === 0;
+        if (r instanceof Error) return void expect([r, valid]).toEqual([expect.any(InvalidError), false]);
+        expect(valid).toBe(true);
         expect(strip(await owner.alerts.get('rule', r.item.id))).toEqual(parsed.data);
       }),
       RUNS,
@@ -400,7 +465,8 @@ describe('what the owner accepts is stored and read back equal (property)', () =
     await fc.assert(
       fc.asyncProperty(channelInput, async (input) => {
         const r = await owner.alerts.create('channel', ALICE, input).catch((e: Error) => e);
-        if (r instanceof Error) return void expect(r).toBeInstanceOf(InvalidError);
+        const valid = channelInputSchema.safeParse(input).success;
+        if (r instanceof Error) return void expect([r, valid]).toEqual([expect.any(InvalidError), false]);
         const { config, secrets } = splitChannelSecrets(channelInputSchema.parse(input));
         const stored = await owner.alerts.get('channel', r.item.id);
         expect(strip(stored)).toEqual(redactChannel(config, secrets as Record<string, string>));
@@ -415,7 +481,9 @@ describe('what the owner accepts is stored and read back equal (property)', () =
     await fc.assert(
       fc.asyncProperty(windowInput, async (input) => {
         const r = await owner.alerts.create('window', ALICE, input).catch((e: Error) => e);
-        if (r instanceof Error) return void expect(r).toBeInstanceOf(InvalidError);
+        const w = maintenanceWindowSpecSchema.safeParse({ ...input, createdBy: ALICE.name });
+        const valid = w.success && maintenanceWindowIssues(w.data).length === 0;
+        if (r instanceof Error) return void expect([r, valid]).toEqual([expect.any(InvalidError), false]);
         const parsed = maintenanceWindowSpecSchema.parse({ ...input, createdBy: ALICE.name });
         expect(strip(await owner.alerts.get('window', r.item.id))).toEqual(parsed);
       }),
@@ -427,7 +495,8 @@ describe('what the owner accepts is stored and read back equal (property)', () =
     await fc.assert(
       fc.asyncProperty(silenceInput, async (input) => {
         const r = await owner.silences.create(BOB, input).catch((e: Error) => e);
-        if (r instanceof Error) return void expect(r).toBeInstanceOf(InvalidError);
+        const valid = silenceSpecSchema.safeParse({ ...input, createdBy: BOB.name }).success;
+        if (r instanceof Error) return void expect([r, valid]).toEqual([expect.any(InvalidError), false]);
         const parsed = silenceSpecSchema.parse({ ...input, createdBy: BOB.name });
         const { state: _s, ...stored } = strip(await owner.silences.get(r.silence.id));
         expect(stored).toEqual(parsed);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import {
-  isoDateTimeSchema,
+  storableDateTimeSchema,
   type Actor,
   type Page,
   type SilenceDefinition,
@@ -141,7 +141,8 @@ export class SilencesService {
 function decodeCursor(cursor: string): { at: string; id: string } {
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { at?: unknown; id?: unknown };
-    if (isoDateTimeSchema.safeParse(v?.at).success && typeof v?.id === 'string' && UUID.test(v.id))
+    // Storable: the time goes to Postgres, which refuses a year 0000 that an ISO date-time may have (a 500).
+    if (storableDateTimeSchema.safeParse(v?.at).success && typeof v?.id === 'string' && UUID.test(v.id))
       return { at: v.at as string, id: v.id };
   } catch {
     // fall through

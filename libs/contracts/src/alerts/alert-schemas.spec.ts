@@ -9,6 +9,8 @@ import {
   splitChannelSecrets,
 } from './channel.schema';
 import { DEFAULT_ALERT_GROUPING, DEFAULT_ALERT_RULES } from './default-rules';
+import { listAlertsQuerySchema } from './alerts-read.schema';
+import { subscriptionSpecSchema } from '../subscriptions/subscription.schema';
 
 const issues = (r: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) =>
   (r.error?.issues ?? []).map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -217,6 +219,72 @@ describe('channels: header values the HTTP client would refuse are refused when 
     [{ bearerToken: 'tok-456' }, true],
   ])('%j → accepted %s', (extra, ok) => {
     expect(channelInputSchema.safeParse({ ...hook, ...extra }).success).toBe(ok);
+  });
+});
+
+describe('URLs and addresses hold only what the stores can (else a 500 at save, not a 400)', () => {
+  // The URL parser takes these (it drops or escapes the character), but the stored text is the text written.
+  const urls = [
+    'https://hooks.example.com/in\u0000',
+    'https://hooks.example.com/in?a=\ud800',
+    'http://e.example/#\u0000',
+  ];
+  it.each(urls)('a webhook, PagerDuty, Slack URL or subscription URL %j is refused, naming it', (url) => {
+    const refused = [
+      [channelInputSchema.safeParse({ type: 'webhook', name: 'h', url }), 'url'],
+      [channelInputSchema.safeParse({ type: 'pagerduty', name: 'p', routingKey: 'k', eventsUrl: url }), 'eventsUrl'],
+      [channelInputSchema.safeParse({ type: 'slack', name: 's', url }), 'url'],
+      [subscriptionSpecSchema.safeParse({ name: 's', url }), 'url'],
+    ] as const;
+    for (const [r, field] of refused) {
+      expect(r.success).toBe(false);
+      expect(issues(r).join('\n')).toMatch(new RegExp(`^${field}: contains a (NUL|lone surrogate)`, 'm'));
+    }
+  });
+
+  it.each([
+    [{ from: 'fw\u0000@example.com' }, 'from'],
+    [{ to: ['ops\u0000@example.com'] }, 'to.0'],
+    [{ to: ['o\ud800ps@example.com'] }, 'to.0'],
+    [{ to: ['o\u0001ps@example.com'] }, 'to.0'],
+  ])('an e-mail address %j is refused, naming %s', (over, field) => {
+    const r = channelInputSchema.safeParse({
+      type: 'email',
+      name: 'mail',
+      host: 'smtp.example.com',
+      from: 'fw@example.com',
+      to: ['ops@example.com'],
+      ...over,
+    });
+    expect(r.success).toBe(false);
+    expect(issues(r).every((i) => i.startsWith(`${field}: `))).toBe(true);
+  });
+
+  it('still accepts the ordinary forms', () => {
+    expect(
+      channelInputSchema.safeParse({ type: 'webhook', name: 'h', url: 'https://h.example/in?a=é#x' }).success,
+    ).toBe(true);
+    expect(
+      channelInputSchema.safeParse({
+        type: 'email',
+        name: 'mail',
+        host: 'smtp.example.com',
+        from: 'fw+alerts@example.com',
+        to: ['ops.team@example.co.uk'],
+      }).success,
+    ).toBe(true);
+  });
+});
+
+describe('alert list cursor', () => {
+  it.each([
+    ['1764633600000_0123456789abcdef', true],
+    ['253402300799999_0123456789abcdef', true],
+    // Past 9999 an ISO time has a six-digit year, which Postgres refuses (a 500).
+    ['253402300800000_0123456789abcdef', false],
+    ['999999999999999_0123456789abcdef', false],
+  ])('%s → accepted %s', (cursor, ok) => {
+    expect(listAlertsQuerySchema.safeParse({ cursor }).success).toBe(ok);
   });
 });
 

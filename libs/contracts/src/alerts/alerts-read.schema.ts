@@ -26,6 +26,9 @@ export const ALERT_LIST_STATES = ['pending', 'firing'] as const;
 export const alertListStateSchema = z.enum(ALERT_LIST_STATES);
 export type AlertListState = z.infer<typeof alertListStateSchema>;
 
+/** The latest time an alert cursor can hold (9999-12-31T23:59:59.999Z). */
+const ALERT_CURSOR_MAX_MS = Date.UTC(10_000, 0, 1) - 1;
+
 /** `GET /api/v1/alerts` query. */
 export const listAlertsQuerySchema = z.strictObject({
   /** Comma-separated: pending, firing (default both). */
@@ -37,6 +40,11 @@ export const listAlertsQuerySchema = z.strictObject({
   cursor: z
     .string()
     .regex(/^\d{1,15}_[0-9a-f]{16}$/, 'must be a nextCursor from the previous page')
+    // Its time goes to Postgres as an ISO text: past 9999 that has a six-digit year, which Postgres refuses.
+    .refine(
+      (c) => Number(c.slice(0, c.indexOf('_'))) <= ALERT_CURSOR_MAX_MS,
+      'must be a nextCursor from the previous page',
+    )
     .optional(),
 });
 export type ListAlertsQuery = z.infer<typeof listAlertsQuerySchema>;

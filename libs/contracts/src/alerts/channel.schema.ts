@@ -11,25 +11,25 @@ export const CHANNEL_TYPES = ['webhook', 'slack', 'teams', 'email', 'pagerduty']
 export const channelTypeSchema = z.enum(CHANNEL_TYPES);
 export type ChannelType = z.infer<typeof channelTypeSchema>;
 
-/** An absolute http(s) URL without credentials in it. */
+/**
+ * An absolute http(s) URL without credentials in it. Stored as written: the URL parser drops or escapes a NUL
+ * or a lone surrogate in a path, query or fragment, but the stores refuse the written text (storableText).
+ */
 export function httpUrlSchema(max = 2048) {
-  return z
-    .string()
-    .max(max)
-    .superRefine((text, ctx) => {
-      let url: URL;
-      try {
-        url = new URL(text);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not a valid absolute URL' });
-        return;
-      }
-      if (url.protocol !== 'https:' && url.protocol !== 'http:')
-        ctx.addIssue({ code: 'custom', message: `scheme "${url.protocol}" not allowed (use http or https)` });
-      else if (url.username || url.password)
-        ctx.addIssue({ code: 'custom', message: 'credentials do not belong in the URL' });
-      else if (!url.hostname) ctx.addIssue({ code: 'custom', message: 'the URL needs a host' });
-    });
+  return storableText(max).superRefine((text, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not a valid absolute URL' });
+      return;
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      ctx.addIssue({ code: 'custom', message: `scheme "${url.protocol}" not allowed (use http or https)` });
+    else if (url.username || url.password)
+      ctx.addIssue({ code: 'custom', message: 'credentials do not belong in the URL' });
+    else if (!url.hostname) ctx.addIssue({ code: 'custom', message: 'the URL needs a host' });
+  });
 }
 
 /** A write-only value: the secret itself, `null` to remove it, absent to keep what is stored. */
@@ -48,10 +48,12 @@ const headerValue = (max: number) =>
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, 'an HTTP header name');
 const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|x-api-key)$/i;
-const emailAddress = z
-  .string()
-  .max(320)
-  .regex(/^[^\s@<>"(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, 'an e-mail address like ops@example.com');
+// No control characters (NUL among them: the stores refuse it) in the local part either.
+const emailAddress = storableText(320).regex(
+  // eslint-disable-next-line no-control-regex
+  /^[^\s@<>"(),;:\u0000-\u001f\u007f]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/,
+  'an e-mail address like ops@example.com',
+);
 
 const common = {
   name: storableText(256).trim().min(1),
