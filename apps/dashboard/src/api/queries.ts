@@ -5,6 +5,7 @@ import {
   type HostDetailView,
   type HostListResponse,
   type HostMetricsResponse,
+  type StatusSummaryResponse,
   type TargetListResponse,
   type TargetView,
 } from '@fleetwatch/contracts';
@@ -50,16 +51,13 @@ export async function fetchAllTargets(f: TargetFilter, signal?: AbortSignal): Pr
 export type StatusCounts = Record<TargetStatus, number> & { all: number };
 
 /**
- * Counts by status over the whole set, whatever filter a page shows: each is the
- * `total` of a one-item page, so 10,000 targets cost seven small answers, not a download.
+ * Counts by status over the whole set, whatever filter a page shows: the gateway's status
+ * summary (one SCARD per status in live state), one request whatever the fleet's size.
  */
 export async function fetchStatusCounts(signal?: AbortSignal): Promise<StatusCounts> {
-  const total = async (status?: TargetStatus) =>
-    (await api<TargetListResponse>(`/api/v1/targets?limit=1${status ? `&status=${status}` : ''}`, { signal })).total;
-  const statuses = Object.values(TargetStatus);
-  const [all, ...each] = await Promise.all([total(), ...statuses.map((s) => total(s))]);
-  const counts = { all } as StatusCounts;
-  statuses.forEach((s, i) => (counts[s] = each[i]));
+  const summary = await api<StatusSummaryResponse>('/api/v1/status/summary', { signal });
+  const counts = { all: summary.total } as StatusCounts;
+  for (const s of Object.values(TargetStatus)) counts[s] = summary.byStatus[s] ?? 0;
   return counts;
 }
 
