@@ -244,6 +244,19 @@ describe('delivery to real receivers', () => {
     expect(http.requests.length).toBe(before);
   });
 
+  it('a channel that cannot build its request (a secret it needs is missing): failed, logged once, nothing sent', async () => {
+    const before = http.requests.length;
+    const ch = channels.set({
+      id: id('teams'),
+      config: { ...base, type: 'teams', name: 'no-url' },
+      secrets: {},
+    });
+    const { entries } = await deliverTo(ch.id, notificationOf([alertOf()]));
+    expect(entries.map((e) => e.outcome)).toEqual(['failed']);
+    expect(entries[0].error).toMatch(/^not sent: /);
+    expect(http.requests.length).toBe(before);
+  });
+
   it('test-send: one attempt, its outcome returned and logged as a test', async () => {
     const ch = channels.set({
       id: id('webhook'),
@@ -263,5 +276,25 @@ describe('delivery to real receivers', () => {
       secrets: {},
     });
     expect(broken).toMatchObject({ ok: false, httpStatus: null, error: 'channel "s" (slack) has no url stored' });
+  });
+
+  it('test-send to PagerDuty: the test incident is triggered and resolved at once (same dedup key), both logged', async () => {
+    const pd = channels.set({
+      id: id('pd'),
+      config: { ...base, type: 'pagerduty', name: 'p-test', eventsUrl: `${http.url}/pd/v2/test-enqueue` },
+      secrets: { routingKey: 'rk-test' },
+    });
+    const result = await delivery.testSend(pd);
+    expect(result).toMatchObject({ ok: true, httpStatus: 202, error: null });
+    const events = http.requests
+      .filter((r) => r.path === '/pd/v2/test-enqueue')
+      .map((r) => JSON.parse(r.body) as PagerDutyEvent);
+    expect(events.map((e) => e.event_action)).toEqual(['trigger', 'resolve']);
+    expect(events[1].dedup_key).toBe(events[0].dedup_key);
+    const log = await repo.listLog({ channelId: pd.id });
+    expect(log.map((e) => [e.test, e.status, e.outcome, e.attempt]).sort()).toEqual([
+      [true, 'firing', 'delivered', 1],
+      [true, 'resolved', 'delivered', 2],
+    ]);
   });
 });

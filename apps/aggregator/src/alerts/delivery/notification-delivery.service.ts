@@ -207,6 +207,7 @@ export class NotificationDelivery {
    * `timeoutMs`: a bound tighter than the delivery timeout (the caller's deadline).
    */
   async testSend(channel: ResolvedChannel, limits: { timeoutMs?: number } = {}): Promise<TestSendResult> {
+    const started = Date.now();
     const now = this.options.now();
     const n = testNotification(this.options.site, this.options.externalURL, now);
     const deliveryId = randomUUID();
@@ -245,7 +246,60 @@ export class NotificationDelivery {
       },
       'alert channel test-send',
     );
-    return { ok: result.ok, outcome, httpStatus: result.httpStatus, error, durationMs: result.durationMs, deliveryId };
+    // PagerDuty opens an incident for a trigger: a test must not leave one open on someone's on-call. The same
+    // dedup key resolved at once, logged as the test's second attempt; its failure is said in the answer.
+    let resolveError: string | null = null;
+    if (result.ok && channel.config.type === 'pagerduty') {
+      // Within what is left of the caller's bound (the gateway stops waiting then).
+      const left = limits.timeoutMs === undefined ? undefined : Math.max(1, limits.timeoutMs - (Date.now() - started));
+      resolveError = await this.resolveTest(channel, n, deliveryId, { timeoutMs: left });
+    }
+    return {
+      ok: result.ok,
+      outcome,
+      httpStatus: result.httpStatus,
+      error: resolveError ? clip(`trigger delivered; resolving it failed: ${resolveError}`, DELIVERY_ERROR_MAX) : error,
+      durationMs: result.durationMs,
+      deliveryId,
+    };
+  }
+
+  /** Resolves a test trigger (PagerDuty); answers the error, or null when resolved. */
+  private async resolveTest(
+    channel: ResolvedChannel,
+    trigger: ChannelNotification,
+    deliveryId: string,
+    limits: { timeoutMs?: number },
+  ): Promise<string | null> {
+    const now = this.options.now();
+    const endsAt = new Date(now).toISOString();
+    const n: ChannelNotification = {
+      ...trigger,
+      status: 'resolved',
+      alerts: trigger.alerts.map((a) => ({ ...a, status: 'resolved', endsAt })),
+    };
+    const { result } = await this.attempt(channel, n, deliveryId, now, limits.timeoutMs);
+    const error = result.ok ? null : (this.cleanError(channel, result.error) ?? `HTTP ${result.httpStatus ?? '?'}`);
+    await this.repo
+      .logAttempt({
+        deliveryId,
+        channelId: channel.id,
+        channelType: channel.config.type,
+        groupKey: n.groupKey,
+        status: 'resolved',
+        attempt: 2,
+        outcome: result.ok ? 'delivered' : 'failed',
+        httpStatus: result.httpStatus,
+        error,
+        durationMs: result.durationMs,
+        nextAttemptAt: null,
+        test: true,
+        at: now,
+      })
+      .catch((err: unknown) =>
+        this.logger.warn({ deliveryId, err: { message: (err as Error).message } }, 'test-send resolve not logged'),
+      );
+    return error;
   }
 
   private schedule(delayMs: number): void {
@@ -278,12 +332,13 @@ export class NotificationDelivery {
     deliveryId: string,
     now: number,
     timeoutMs?: number,
-  ): Promise<{ result: SendResult; request: ChannelRequest | null }> {
+  ): Promise<{ result: SendResult; request: ChannelRequest | null; unbuildable?: true }> {
     let request: ChannelRequest | null;
     try {
       request = buildChannelRequest(channel.config, channel.secrets, n, { now, deliveryId });
     } catch (err) {
-      return { result: notSent((err as Error).message), request: null };
+      // The channel cannot make a request (a secret it needs is missing, …): not a choice, a failure.
+      return { result: notSent((err as Error).message), request: null, unbuildable: true };
     }
     if (!request) return { result: notSent('nothing to send: resolved alerts only and sendResolved is off'), request };
     const { http, smtp } = this.options;
@@ -318,10 +373,19 @@ export class NotificationDelivery {
         const why = channel ? 'channel disabled' : 'channel not found';
         record = { ...base, channelType: channel?.config.type ?? 'unknown', ...skipped(why, now) };
       } else {
-        const { result, request } = await this.attempt(channel, n, p.id, now);
+        const { result, request, unbuildable } = await this.attempt(channel, n, p.id, now);
         const error = this.cleanError(channel, result.error);
         const at = this.options.now();
-        if (!request) record = { ...base, channelType: channel.config.type, ...skipped(error ?? 'not sent', at) };
+        // A firing notification that could not be built is lost for this channel: `failed` (shown by the log's
+        // failed filter), never retried (waiting does not add a secret); `skipped` is only "nothing to send".
+        if (!request && unbuildable)
+          record = {
+            ...base,
+            channelType: channel.config.type,
+            ...skipped(clip(`not sent: ${error ?? 'request could not be built'}`, DELIVERY_ERROR_MAX), at),
+            outcome: 'failed',
+          };
+        else if (!request) record = { ...base, channelType: channel.config.type, ...skipped(error ?? 'not sent', at) };
         else if (result.ok)
           record = {
             ...base,
