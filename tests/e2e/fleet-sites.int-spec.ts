@@ -172,7 +172,7 @@ describe('three real sites', () => {
     expect(keyWrite.status).toBe(403);
   });
 
-  it("shows a member's configuration change as drift with the right counts and diff; overridden properties are not counted", async () => {
+  it("shows a member's configuration change as drift with the right counts and diff", async () => {
     const driftOf = async (name: string) => {
       const res = await call<DriftOf>(sites.leader, 'GET', `/api/v1/leader/config/drift/${name}`);
       expect(res.status).toBe(200);
@@ -217,8 +217,6 @@ describe('three real sites', () => {
     expect(change.member).toMatchObject({ key: name, type: 'tcp', port: 9 });
     expect(change.leader).toBeUndefined();
     for (const area of Object.keys(after.areas).filter((a) => a !== 'checks')) expect(after.areas[area].count).toBe(0);
-    // The overridden property stays out of the counts (no site stores properties yet: the area is empty on all).
-    expect(after.areas.properties.count).toBe(0);
     expect(after.overriddenProperties).toEqual(['site.displayName']);
 
     const counts = await call<DriftCounts>(sites.leader, 'GET', '/api/v1/leader/config/drift');
@@ -232,6 +230,114 @@ describe('three real sites', () => {
     const other = byName.get(tokenMember.name);
     process.stdout.write(`fleet-sites: the other member's drift ${JSON.stringify(other)}\n`);
     expect(other?.areas).toMatchObject({ checks: 0, properties: 0 });
+  });
+
+  it('counts a property that differs in the properties area, never one the member overrides', async () => {
+    // The launcher gives every member `propertyOverrides: {"site.displayName": <its name>}`.
+    const OVERRIDDEN = 'site.displayName';
+    const SHARED = 'retention.days';
+    /** PUT a property, tried again while the owner answers 503 (a loaded box: the gateway's RPC timeout). */
+    const setProperty = async (site: SitesSite, key: string, value: unknown) => {
+      const res = await waitFor(
+        async () => {
+          const r = await call<{ key: string; value: unknown }>(site, 'PUT', `/api/v1/properties/${key}`, { value });
+          return r.status === 503 ? null : r;
+        },
+        { timeoutMs: 60_000, intervalMs: 1000, description: `PUT ${key} on ${site.name}` },
+      );
+      expect({ site: site.name, key, created: res.status === 201 || res.status === 200 }).toEqual({
+        site: site.name,
+        key,
+        created: true,
+      });
+      expect(res.body).toMatchObject({ key, value });
+    };
+    const snapshotOf = async (site: SitesSite) => {
+      const res = await call<{ hash: string; areas: { properties: Array<{ key: string; value: unknown }> } }>(
+        site,
+        'GET',
+        '/api/v1/system/snapshot/current',
+      );
+      expect(res.status).toBe(200);
+      return res.body;
+    };
+    const driftOf = async (name: string) => {
+      const res = await call<DriftOf>(sites.leader, 'GET', `/api/v1/leader/config/drift/${name}`);
+      return res.status === 200 ? res.body : null;
+    };
+
+    // The leader and the basic member differ in both properties; the token member has the leader's
+    // value of the shared one and lacks the overridden one (missing on a member is drift too, unless overridden).
+    await setProperty(sites.leader, OVERRIDDEN, 'Fleet leader');
+    await setProperty(sites.leader, SHARED, 7);
+    await setProperty(basicMember, OVERRIDDEN, 'Basic member site');
+    await setProperty(basicMember, SHARED, 30);
+    await setProperty(tokenMember, SHARED, 7);
+
+    // Both sides of the comparison really hold the property, with different values: leaving it out is the override's doing.
+    const leaderSnap = await waitFor(
+      async () => {
+        const snap = await snapshotOf(sites.leader);
+        return snap.areas.properties.length === 2 ? snap : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 1000, description: "the leader's snapshot with its properties" },
+    );
+    expect(leaderSnap.areas.properties).toEqual([
+      { key: SHARED, value: 7 },
+      { key: OVERRIDDEN, value: 'Fleet leader' },
+    ]);
+
+    const started = Date.now();
+    const basic = await waitFor(
+      async () => {
+        const d = await driftOf(basicMember.name);
+        const polled = await call<{ areas: { properties: Array<{ key: string }> } }>(
+          sites.leader,
+          'GET',
+          `/api/v1/leader/config/snapshot/${basicMember.name}`,
+        );
+        return d && d.areas.properties.count > 0 && polled.body.areas.properties.length === 2
+          ? { drift: d, polled: polled.body }
+          : null;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000, description: 'property drift of the basic member' },
+    );
+    process.stdout.write(`fleet-sites: property drift seen ${Date.now() - started} ms after the writes\n`);
+    // The member's polled snapshot holds its own value of the overridden property.
+    expect(basic.polled.areas.properties).toEqual([
+      { key: SHARED, value: 30 },
+      { key: OVERRIDDEN, value: 'Basic member site' },
+    ]);
+    expect(basic.drift.overriddenProperties).toEqual([OVERRIDDEN]);
+    expect(basic.drift.areas.properties).toEqual({
+      count: 1,
+      missing: 0,
+      extra: 0,
+      changed: 1,
+      items: [{ key: SHARED, state: 'changed', changes: [{ path: 'value', leader: 7, member: 30 }] }],
+    });
+    expect(basic.drift.count).toBe(basic.drift.areas.checks.count + 1);
+
+    // The token member: equal where it is not overridden, absent where it is: no property drift.
+    const token = await waitFor(
+      async () => {
+        const polled = await call<{ areas: { properties: Array<{ key: string }> } }>(
+          sites.leader,
+          'GET',
+          `/api/v1/leader/config/snapshot/${tokenMember.name}`,
+        );
+        return polled.status === 200 && polled.body.areas.properties.length === 1
+          ? await driftOf(tokenMember.name)
+          : null;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000, description: "the token member's properties polled" },
+    );
+    expect(token.areas.properties).toMatchObject({ count: 0, items: [] });
+
+    const counts = await call<DriftCounts>(sites.leader, 'GET', '/api/v1/leader/config/drift');
+    const byName = new Map(counts.body.members.map((m) => [m.name, m]));
+    expect(byName.get(basicMember.name)?.areas).toMatchObject({ properties: 1 });
+    expect(byName.get(tokenMember.name)?.areas).toMatchObject({ properties: 0 });
   });
 
   it('turns a member STALE with its age and the error within one cycle when its gateway stops', async () => {

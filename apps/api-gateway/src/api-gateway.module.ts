@@ -60,6 +60,8 @@ import { usersProviders } from './users/users.providers';
 import { PublicStatusController } from './status-pages/public-status.controller';
 import { StatusPagesController } from './status-pages/status-pages.controller';
 import { statusPagesProviders } from './status-pages/status-pages.providers';
+import { PropertiesController } from './properties/properties.controller';
+import { propertiesProviders } from './properties/properties.providers';
 import { SubscriptionsController } from './subscriptions/subscriptions.controller';
 import { subscriptionsProviders } from './subscriptions/subscriptions.providers';
 
@@ -85,6 +87,7 @@ export const GATEWAY_CONTROLLERS = [
   FleetMemberController,
   FleetLeaderController,
   StatusPagesController,
+  PropertiesController,
   SubscriptionsController,
   PublicStatusController,
 ];
@@ -147,6 +150,7 @@ export class ApiGatewayModule {
         ...fleetMemberProviders,
         ...fleetLeaderProviders,
         ...statusPagesProviders,
+        ...propertiesProviders,
         ...subscriptionsProviders,
       ],
     };

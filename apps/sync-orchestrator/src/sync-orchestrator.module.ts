@@ -13,6 +13,7 @@ import {
   SilencesRepository,
   SqlPoolModule,
   StatusPagesRepository,
+  PropertiesRepository,
 } from '@fleetwatch/persistence';
 import { AlertConfigService } from './alerting/alert-config.service';
 import { AlertingRpcHandler } from './alerting/alerting.rpc-handler';
@@ -32,6 +33,8 @@ import { HeartbeatAdoption, PushMonitors } from './config/push-monitors';
 import { fleetProviders } from './fleet/fleet.providers';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { StatusPagesRpcHandler } from './status-pages/status-pages.rpc-handler';
+import { PropertiesRpcHandler } from './properties/properties.rpc-handler';
+import { PropertiesService } from './properties/properties.service';
 import { StatusPagesService } from './status-pages/status-pages.service';
 
 /**
@@ -103,6 +106,10 @@ export class SyncOrchestratorModule {
         StatusPagesRepository,
         StatusPagesService,
         StatusPagesRpcHandler,
+        // Site properties (issue 19): the same writer; in snapshots, config as code and the config hash.
+        PropertiesRepository,
+        PropertiesService,
+        PropertiesRpcHandler,
         ReadinessWiring,
         ...fleetProviders(config),
       ],

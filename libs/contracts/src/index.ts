@@ -33,5 +33,6 @@ export * from './alerts/alert-config-rpc.schema';
 export * from './alerts/alerts-read.schema';
 export * from './alerts/channel-test-rpc.schema';
 export * from './status-pages/status-page.schema';
+export * from './properties/property.schema';
 export * from './fleet';
 export * from './subscriptions/subscription.schema';

@@ -160,6 +160,7 @@ export {
   type StatusPageRecord,
   type StatusPageTarget,
 } from './status-pages/status-pages.repository';
+export { PropertiesRepository, type PropertyRecord, type PropertyWrite } from './properties/properties.repository';
 export {
   SecretSealer,
   SecretSealingError,

@@ -11,6 +11,7 @@ import {
 import { SERVICE_IDENTITY, type ServiceIdentity } from '@fleetwatch/observability';
 import {
   AlertConfigRepository,
+  PropertiesRepository,
   StatusPagesRepository,
   UsersRepository,
   type AlertConfigRecord,
@@ -96,7 +97,7 @@ export function finishSnapshot(
  * configuration owner's head version (its config form, by name), users and roles from the
  * users table (username and role only — never a hash), component versions from the
  * services, alert rules and channels from their tables (by name; channel secrets are sealed
- * apart and never read), status pages by slug. Properties have no storage yet: an empty area.
+ * apart and never read), status pages by slug, properties by key (`{key, value}`).
  */
 @Injectable()
 export class SnapshotService {
@@ -109,6 +110,7 @@ export class SnapshotService {
     private readonly users: UsersRepository,
     private readonly alerts: AlertConfigRepository,
     @Optional() @Inject(StatusPagesRepository) private readonly statusPages: StatusPagesRepository | null = null,
+    @Optional() @Inject(PropertiesRepository) private readonly properties: PropertiesRepository | null = null,
   ) {}
 
   current(now = Date.now()): Promise<MemberSnapshotView> {
@@ -123,7 +125,7 @@ export class SnapshotService {
   }
 
   private async build(now: number): Promise<MemberSnapshotView> {
-    const [checks, users, components, rules, channels, pages] = await Promise.all([
+    const [checks, users, components, rules, channels, pages, properties] = await Promise.all([
       this.checks(),
       this.users.list(),
       componentVersions(this.identity),
@@ -131,6 +133,7 @@ export class SnapshotService {
       this.alerts.all('channels'),
       // Status pages by slug (a site has a handful; the first 1000).
       this.statusPages?.list({ limit: 1000 }) ?? [],
+      this.properties?.all() ?? [],
     ]);
     return finishSnapshot(
       this.config.site,
@@ -140,7 +143,8 @@ export class SnapshotService {
         alertRules: rules.map(byName),
         // Channel secrets are sealed outside the spec; any secret-named field left is redacted below.
         channels: channels.map(byName),
-        properties: [],
+        // A secret-named field inside a value is redacted like anywhere else (finishSnapshot).
+        properties: properties.map((p) => ({ key: p.key, value: p.value })),
         statusPages: pages.map((p) => ({ ...p.spec, key: p.slug })),
         usersAndRoles: users.map((u) => ({ key: u.username, role: u.role })),
         componentVersions: components.map((c) => ({ key: c.component, version: c.version })),

@@ -6,8 +6,10 @@ import {
   AlertConfigRepository,
   ChecksRepository,
   ConfigVersionsRepository,
+  PropertiesRepository,
   type AuditDraft,
   type SecretSealer,
+  type SqlTransaction,
   StatusPagesRepository,
 } from '@fleetwatch/persistence';
 import { ALERT_AREAS, put } from '../alerting/alert-forms';
@@ -30,12 +32,20 @@ import {
   type StatusPagePlan,
   type StatusPageSection,
 } from '../status-pages/status-page-yaml';
+import {
+  applyProperties,
+  planProperties,
+  propertyPlanSize,
+  type PropertyPlan,
+  type PropertySection,
+} from '../properties/property-yaml';
 
 // Config as code (issue 15): export the whole configuration as YAML, import a YAML file
 // as a plan (create / change / delete / unchanged per check, by name) that a dry run
 // shows and an apply writes as ONE version. Export → import is a no-op. Alert rules, channels
 // (public fields; secrets never exported, kept when a file leaves them out) and maintenance windows
-// take part by id (alerting/alert-import.ts); silences, operational state, never do.
+// take part by id (alerting/alert-import.ts), properties by key (properties/property-yaml.ts);
+// silences, operational state, never do.
 
 type R = ConfigRpcResults;
 
@@ -60,6 +70,7 @@ export class ConfigAsCodeService {
     private readonly versions: ConfigVersionsRepository,
     @Inject(CHANNEL_SEALER) private readonly sealer: SecretSealer | null,
     @Optional() @Inject(StatusPagesRepository) private readonly statusPages: StatusPagesRepository | null = null,
+    @Optional() @Inject(PropertiesRepository) private readonly properties: PropertiesRepository | null = null,
   ) {}
 
   /**
@@ -77,6 +88,12 @@ export class ConfigAsCodeService {
         for (const r of rows) put(entries, r.id, r.spec);
         snapshot[area] = entries;
       }
+      const properties = (await this.properties?.all()) ?? [];
+      if (properties.length > 0) {
+        const entries: Record<string, Record<string, unknown>> = {};
+        for (const p of properties) put(entries, p.key, { value: p.value });
+        snapshot.properties = entries;
+      }
       if ((await this.versions.head()).version === version || attempt >= 4) return { version, hash, snapshot };
     }
   }
@@ -89,7 +106,8 @@ export class ConfigAsCodeService {
       `Fleetwatch configuration as code: version ${version}, sha256 ${hash}.`,
       'Apply with `npm run fleetwatch -- config apply <file>` or POST /api/v1/config/import;',
       'checks are keyed by name, fields left out take their defaults; alert rules, channels and',
-      'maintenance windows by id. Channel secrets are never exported: an entry without them keeps them.',
+      'maintenance windows by id; properties by key. Channel secrets are never exported: an entry',
+      'without them keeps them.',
     ].join('\n');
     // Status pages (not in snapshots or the hash) in a section of their own, by slug.
     const pages = this.statusPages ? statusPagesToRender(await allStatusPages(this.statusPages)) : undefined;
@@ -100,6 +118,16 @@ export class ConfigAsCodeService {
   private async planPages(section: StatusPageSection | undefined, prune: boolean): Promise<StatusPagePlan> {
     if (!section || !this.statusPages) return planStatusPages([], undefined, prune);
     return planStatusPages(await allStatusPages(this.statusPages), section, prune);
+  }
+
+  /** The document's property section against the stored properties (`tx` under the writer's lock when applying). */
+  private async planProps(
+    section: PropertySection | undefined,
+    prune: boolean,
+    tx?: SqlTransaction,
+  ): Promise<PropertyPlan> {
+    if (!section || !this.properties) return planProperties([], undefined, prune);
+    return planProperties(await this.properties.all(tx), section, prune);
   }
 
   async import(actor: Actor, yaml: string, options: ImportOptions): Promise<R[ConfigRpcMethod.ConfigImport]> {
@@ -126,9 +154,15 @@ export class ConfigAsCodeService {
         this.policy,
       );
       const pagePlan = await this.planPages(document.statusPages, options.prune);
+      const propPlan = await this.planProps(document.properties, options.prune);
       return {
         dryRun: true,
-        plan: [...planImport(checks, specs, options.prune).items, ...alertPlan.items, ...pagePlan.items],
+        plan: [
+          ...planImport(checks, specs, options.prune).items,
+          ...alertPlan.items,
+          ...propPlan.items,
+          ...pagePlan.items,
+        ],
         version,
       };
     }
@@ -153,15 +187,20 @@ export class ConfigAsCodeService {
         );
         const alertCount = alertPlan.count.created + alertPlan.count.changed + alertPlan.count.deleted;
         const pagePlan = await this.planPages(document.statusPages, options.prune);
+        const propPlan = await this.planProps(document.properties, options.prune, tx);
         if (
           plan.creates.length +
             plan.changes.length +
             plan.deletes.length +
             alertCount +
+            propertyPlanSize(propPlan) +
             statusPagePlanSize(pagePlan) ===
           0
         )
-          return { changed: false, result: { plan: [...plan.items, ...alertPlan.items, ...pagePlan.items] } };
+          return {
+            changed: false,
+            result: { plan: [...plan.items, ...alertPlan.items, ...propPlan.items, ...pagePlan.items] },
+          };
         // Deletes first: a check whose type changed frees its name for its successor.
         await this.checks.deleteMany(
           tx,
@@ -203,17 +242,30 @@ export class ConfigAsCodeService {
         ];
         const alert = await applyAlertImport(this.alertConfig, tx, alertPlan, next);
         audit.push(...alert.audit);
+        const props =
+          this.properties && propertyPlanSize(propPlan) > 0
+            ? await applyProperties(this.properties, tx, propPlan, next)
+            : null;
+        if (props) audit.push(...props.audit);
+        items.push(...propPlan.items);
         const pages =
           this.statusPages && statusPagePlanSize(pagePlan) > 0
             ? await applyStatusPages(this.statusPages, tx, pagePlan, next)
             : { audit: [], items: pagePlan.items };
         audit.push(...pages.audit);
         items.push(...pages.items);
+        const propCreated = propPlan.upserts.filter((u) => !u.before).length;
         const summary = planSummary({
           ...plan,
-          creates: [...plan.creates, ...Array<never>(alertPlan.count.created + pagePlan.creates.length)],
-          changes: [...plan.changes, ...Array<never>(alertPlan.count.changed + pagePlan.changes.length)],
-          deletes: [...plan.deletes, ...Array<never>(alertPlan.count.deleted + pagePlan.deletes.length)],
+          creates: [...plan.creates, ...Array<never>(alertPlan.count.created + pagePlan.creates.length + propCreated)],
+          changes: [
+            ...plan.changes,
+            ...Array<never>(alertPlan.count.changed + pagePlan.changes.length + propPlan.upserts.length - propCreated),
+          ],
+          deletes: [
+            ...plan.deletes,
+            ...Array<never>(alertPlan.count.deleted + pagePlan.deletes.length + propPlan.deletes.length),
+          ],
         });
         return {
           changed: true,
@@ -221,6 +273,7 @@ export class ConfigAsCodeService {
           audit,
           summary,
           alertChanges: alert.alertChanges,
+          ...(props ? { propertyChanges: props.changes } : {}),
           ...(statusPagePlanSize(pagePlan) > 0 ? { areas: ['statusPages' as const] } : {}),
           touched: [
             ...plan.deletes.map((c) => ({ id: c.id, before: specOf(c), after: null })),

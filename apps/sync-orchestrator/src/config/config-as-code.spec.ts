@@ -185,7 +185,7 @@ describe('YAML', () => {
       {
         path: 'rules',
         message:
-          'line 1, column 1: unknown section (expected: checks, alertRules, channels, maintenanceWindows, statusPages)',
+          'line 1, column 1: unknown section (expected: checks, alertRules, channels, maintenanceWindows, properties, statusPages)',
       },
       { path: 'checks', message: 'missing: the document needs a `checks:` section' },
     ]);

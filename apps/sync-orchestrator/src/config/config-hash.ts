@@ -1,6 +1,7 @@
 import type { CheckSpec } from '@fleetwatch/contracts';
 import type { CheckWrite } from '@fleetwatch/persistence';
 import { ALERT_AREAS, alertEntryHash, type AlertArea } from '../alerting/alert-forms';
+import { propertyHash } from '../properties/property-forms';
 import { canonicalJson, sha256Hex } from './canonical-json';
 import { auditFormOf } from './check-form';
 import type { ConfigSnapshot } from './config-yaml';
@@ -37,12 +38,14 @@ export function compareUtf8(a: string, b: string): number {
 
 /**
  * The config hash of (name, check hash) pairs, in any order, followed by the alert areas' entry
- * hashes (rules, channels, maintenance windows; each area by id in byte order): with no alert
- * configuration, the checks' hash alone (as before alert configuration existed).
+ * hashes (rules, channels, maintenance windows; each area by id in byte order), then the properties'
+ * (by key in byte order): with no alert configuration and no properties, the checks' hash alone (as
+ * before either existed).
  */
 export function configHash(
   entries: Iterable<{ name: string; hash: string }>,
   alert: Partial<Record<AlertArea, Iterable<{ id: string; hash: string }>>> = {},
+  properties: Iterable<{ key: string; hash: string }> = [],
 ): string {
   const sorted = [...entries].sort((a, b) => compareUtf8(a.name, b.name));
   let text = sorted.map((e) => `${e.hash}\n`).join('');
@@ -51,6 +54,10 @@ export function configHash(
       .sort((a, b) => compareUtf8(a.id, b.id))
       .map((e) => `${e.hash}\n`)
       .join('');
+  text += [...properties]
+    .sort((a, b) => compareUtf8(a.key, b.key))
+    .map((e) => `${e.hash}\n`)
+    .join('');
   return sha256Hex(text);
 }
 
@@ -65,6 +72,7 @@ export function configHashOfSnapshot(snapshot: ConfigSnapshot): string {
   return configHash(
     Object.entries(snapshot.checks).map(([name, form]) => ({ name, hash: checkHashOfForm(name, form) })),
     alert,
+    Object.entries(snapshot.properties ?? {}).map(([key, form]) => ({ key, hash: propertyHash(key, form['value']) })),
   );
 }
 

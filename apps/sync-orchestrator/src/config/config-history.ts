@@ -1,5 +1,5 @@
 import type { CheckSpec } from '@fleetwatch/contracts';
-import { ALERT_AREAS, type AlertChanges } from '../alerting/alert-forms';
+import { ALERT_AREAS, type AlertChanges, type AreaChanges } from '../alerting/alert-forms';
 import { configFormOf } from './check-form';
 import type { ConfigSnapshot } from './config-yaml';
 
@@ -20,11 +20,15 @@ export interface TouchedCheck {
 
 /**
  * One version's changes, by area: checks by name; alert rules, channels and maintenance windows by
- * id (an area the write did not touch is absent).
+ * id; properties by key, each `{value}` (an area the write did not touch is absent).
  */
 export interface ConfigChanges extends AlertChanges {
   checks: Record<string, Record<string, unknown> | null>;
+  properties?: AreaChanges;
 }
+
+/** The areas a version stores besides checks, each keyed (id or key) and present only when it holds something. */
+export const KEYED_AREAS = [...ALERT_AREAS, 'properties'] as const;
 
 /** A version as history rows give it: its full snapshot, or its changes. */
 export type HistoryRow =
@@ -54,7 +58,7 @@ export function changesOf(touched: readonly TouchedCheck[]): ConfigChanges {
 /** How many entries the changes write (deleted names cost next to nothing). */
 export function upsertCount(changes: ConfigChanges): number {
   let n = 0;
-  for (const area of ['checks', ...ALERT_AREAS] as const)
+  for (const area of ['checks', ...KEYED_AREAS] as const)
     for (const form of Object.values(changes[area] ?? {})) if (form !== null) n++;
   return n;
 }
@@ -76,13 +80,13 @@ export function storesFullSnapshot(
 /** A snapshot with the changes applied (a new object; the input is left as it is). */
 export function applyChanges(snapshot: ConfigSnapshot, changes: ConfigChanges): ConfigSnapshot {
   const out: ConfigSnapshot = { checks: {} };
-  for (const area of ['checks', ...ALERT_AREAS] as const) {
+  for (const area of ['checks', ...KEYED_AREAS] as const) {
     const before = snapshot[area] ?? {};
     const changed = changes[area] ?? {};
     const entries: Record<string, Record<string, unknown>> = {};
     for (const [key, form] of Object.entries(before)) if (!Object.hasOwn(changed, key)) put(entries, key, form);
     for (const [key, form] of Object.entries(changed)) if (form !== null) put(entries, key, form);
-    // Alert areas appear only when they hold something: a checks-only snapshot stays `{checks}`.
+    // Keyed areas appear only when they hold something: a checks-only snapshot stays `{checks}`.
     if (area === 'checks' || Object.keys(entries).length > 0) out[area] = entries;
   }
   return out;

@@ -6,6 +6,7 @@ import {
   AlertConfigRepository,
   ChecksRepository,
   ConfigVersionsRepository,
+  PropertiesRepository,
   runInSqlTransaction,
   SQL_POOL,
   type AuditDraft,
@@ -15,7 +16,14 @@ import {
   type SqlTransaction,
 } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
-import { ALERT_AREAS, AREA_EVENT, put, type AlertChanges, type ConfigArea } from '../alerting/alert-forms';
+import {
+  ALERT_AREAS,
+  AREA_EVENT,
+  put,
+  type AlertChanges,
+  type AreaChanges,
+  type ConfigArea,
+} from '../alerting/alert-forms';
 import { specOf } from './check-form';
 import { checkHash } from './config-hash';
 import { changesOf, SNAPSHOT_EVERY, storesFullSnapshot, type ConfigChanges, type TouchedCheck } from './config-history';
@@ -61,6 +69,8 @@ export type WriteOutcome<R> =
        * it, or null (deleted). Stored in the version like the checks' changes.
        */
       alertChanges?: AlertChanges;
+      /** Properties the write changed: key → `{value}` after it, or null (deleted). */
+      propertyChanges?: AreaChanges;
       /** `config.changed` areas beyond those of the changes (silences: versioned, not in snapshots). */
       areas?: readonly ConfigArea[];
     };
@@ -100,8 +110,9 @@ export function actorText(actor: Actor): string {
 
 @Injectable()
 export class ConfigWriter implements OnModuleInit {
-  /** Stateless over the pool: the full snapshot's alert areas (no DI change for the writer's users). */
+  /** Stateless over the pool: the full snapshot's alert areas and properties (no DI change for the writer's users). */
   private readonly alertConfig: AlertConfigRepository;
+  private readonly properties: PropertiesRepository;
 
   constructor(
     @Inject(SQL_POOL) private readonly pool: SqlPool,
@@ -112,6 +123,7 @@ export class ConfigWriter implements OnModuleInit {
     @Optional() @Inject(FLEETWATCH_LOGGER) private readonly logger?: Pick<Logger, 'info' | 'warn'>,
   ) {
     this.alertConfig = new AlertConfigRepository(pool);
+    this.properties = new PropertiesRepository(pool);
   }
 
   /**
@@ -175,13 +187,19 @@ export class ConfigWriter implements OnModuleInit {
         return { answer, created: false };
       }
       const changes: ConfigChanges = { ...changesOf(outcome.touched), ...outcome.alertChanges };
+      if (outcome.propertyChanges) changes.properties = outcome.propertyChanges;
       let checksAfter = state.checks;
       for (const t of outcome.touched) checksAfter += (t.after ? 1 : 0) - (t.before ? 1 : 0);
       // Every SNAPSHOT_EVERY-th version reads the whole configuration once (O(N) / K per write).
       let full = storesFullSnapshot(next, changes, checksAfter, this.snapshotEvery);
-      // "As big as the configuration itself" counts the alert entries too (read only when it matters).
+      // "As big as the configuration itself" counts the alert entries and properties too (read only when it matters).
       if (full && next % this.snapshotEvery !== 0)
-        full = storesFullSnapshot(next, changes, checksAfter + (await this.alertConfig.count(tx)), this.snapshotEvery);
+        full = storesFullSnapshot(
+          next,
+          changes,
+          checksAfter + (await this.alertConfig.count(tx)) + (await this.properties.count(tx)),
+          this.snapshotEvery,
+        );
       const snapshot = full ? await this.fullSnapshot(tx) : null;
       const who = actorText(actor);
       // The touched checks as the write left them: no need to read them back.
@@ -215,7 +233,7 @@ export class ConfigWriter implements OnModuleInit {
     return committed.answer;
   }
 
-  /** The whole configuration as a version stores it: checks, then the alert areas that hold something. */
+  /** The whole configuration as a version stores it: checks, then the alert areas and properties that hold something. */
   private async fullSnapshot(tx: SqlTransaction): Promise<ConfigSnapshot> {
     const snapshot: ConfigSnapshot = snapshotOf((await this.checks.all(tx)).map(specOf));
     for (const area of ALERT_AREAS) {
@@ -224,6 +242,12 @@ export class ConfigWriter implements OnModuleInit {
       const entries: Record<string, Record<string, unknown>> = {};
       for (const r of rows) put(entries, r.id, r.spec);
       snapshot[area] = entries;
+    }
+    const properties = await this.properties.all(tx);
+    if (properties.length > 0) {
+      const entries: Record<string, Record<string, unknown>> = {};
+      for (const p of properties) put(entries, p.key, { value: p.value });
+      snapshot.properties = entries;
     }
     return snapshot;
   }
@@ -238,6 +262,7 @@ function areasOf(changes: ConfigChanges, extra: readonly ConfigArea[] = []): Con
   const areas = new Set<ConfigArea>();
   if (Object.keys(changes.checks).length > 0) areas.add('checks');
   for (const area of ALERT_AREAS) if (changes[area]) areas.add(AREA_EVENT[area]);
+  if (changes.properties) areas.add('properties');
   for (const a of extra) areas.add(a);
   return [...areas];
 }

@@ -8,6 +8,12 @@ import {
   STATUS_PAGES_SECTION,
   type StatusPageSection,
 } from '../status-pages/status-page-yaml';
+import {
+  parsePropertiesSection,
+  PROPERTIES_SECTION,
+  propertiesToRender,
+  type PropertySection,
+} from '../properties/property-yaml';
 import { parseCheck } from './check-form';
 
 // Config as code (issue 15): the whole configuration as one YAML document,
@@ -20,7 +26,8 @@ import { parseCheck } from './check-form';
 // each check in its config form (check-form.ts: defaults left out, canonical field order),
 // checks sorted by name — so an export is deterministic and importing it changes nothing.
 // Alert rules, channels and maintenance windows follow in sections of their own, keyed by id
-// (alerting/alert-yaml.ts); only sections that hold something are written.
+// (alerting/alert-yaml.ts), then properties by key (properties/property-yaml.ts); only sections
+// that hold something are written.
 
 /**
  * The snapshot a config version stores and hashes: checks by name, each in config form without
@@ -32,9 +39,12 @@ export interface ConfigSnapshot {
   alertRules?: Record<string, Record<string, unknown>>;
   channels?: Record<string, Record<string, unknown>>;
   maintenanceWindows?: Record<string, Record<string, unknown>>;
+  /** Properties by key, each `{value}` (properties/property-forms.ts). */
+  properties?: Record<string, Record<string, unknown>>;
 }
 
-const TOP_LEVEL_KEYS = new Set<string>(['checks', ...ALERT_AREAS, STATUS_PAGES_SECTION]);
+const SECTIONS = [...ALERT_AREAS, PROPERTIES_SECTION, STATUS_PAGES_SECTION];
+const TOP_LEVEL_KEYS = new Set<string>(['checks', ...SECTIONS]);
 
 /**
  * YAML of a snapshot; `header` becomes a leading comment. `statusPages` (slug → form, not part of
@@ -46,12 +56,14 @@ export function renderConfigYaml(
   statusPages?: Map<string, unknown>,
 ): string {
   const names = Object.keys(snapshot.checks).sort();
+  const properties = propertiesToRender(snapshot.properties);
   // A Map, not an object: a check may be called `__proto__`.
   const checks = new Map(names.map((n) => [n, snapshot.checks[n]]));
   // lineWidth 0: no folded lines, every string reads back exactly as written.
   const sections = {
     checks,
     ...alertSectionsToRender(snapshot),
+    ...(properties ? { [PROPERTIES_SECTION]: properties } : {}),
     ...(statusPages?.size ? { [STATUS_PAGES_SECTION]: statusPages } : {}),
   };
   const body = stringify(sections, { lineWidth: 0, minContentWidth: 0 });
@@ -78,10 +90,11 @@ export function parseConfigYaml(text: string): ImportedCheck[] {
   return parseConfigDocument(text).checks;
 }
 
-/** The whole document: its checks and the alert and status page sections it has (absent: leave that area as it is). */
+/** The whole document: its checks and the alert, property and status page sections it has (absent: leave that area as it is). */
 export function parseConfigDocument(text: string): {
   checks: ImportedCheck[];
   alert: AlertSections;
+  properties?: PropertySection;
   statusPages?: StatusPageSection;
 } {
   const lines = new LineCounter();
@@ -103,7 +116,7 @@ export function parseConfigDocument(text: string): {
     if (typeof key !== 'string' || !TOP_LEVEL_KEYS.has(key))
       issues.push({
         path: String(key),
-        message: `${at(isScalar(pair.key) ? pair.key.range?.[0] : undefined)}unknown section (expected: checks, ${[...ALERT_AREAS, STATUS_PAGES_SECTION].join(', ')})`,
+        message: `${at(isScalar(pair.key) ? pair.key.range?.[0] : undefined)}unknown section (expected: checks, ${SECTIONS.join(', ')})`,
       });
   }
   const section = doc.get('checks', true);
@@ -159,11 +172,17 @@ export function parseConfigDocument(text: string): {
     issues.push({ path: 'checks', message: `${at(offset)}must be a mapping of check names to checks` });
   }
   const alert = parseAlertSections(doc, at, issues);
+  const properties = parsePropertiesSection(doc, at, issues);
   const statusPages = parseStatusPagesSection(doc, at, issues);
   if (issues.length > 0)
     throw new InvalidError(
       `${issues.length} problem${issues.length === 1 ? '' : 's'} in the configuration: ${issues[0].path ? `${issues[0].path}: ` : ''}${issues[0].message}`,
       issues.slice(0, 200),
     );
-  return statusPages ? { checks, alert, statusPages } : { checks, alert };
+  return {
+    checks,
+    alert,
+    ...(properties ? { properties } : {}),
+    ...(statusPages ? { statusPages } : {}),
+  };
 }

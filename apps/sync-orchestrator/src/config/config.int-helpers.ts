@@ -14,6 +14,7 @@ import {
   closeSqlPool,
   ConfigVersionsRepository,
   createSqlPool,
+  PropertiesRepository,
   PushMonitorsRepository,
   SecretSealer,
   SilencesRepository,
@@ -22,6 +23,7 @@ import {
 import { AlertConfigService } from '../alerting/alert-config.service';
 import { DefaultRulesSeeder } from '../alerting/default-rules.seeder';
 import { SilencesService } from '../alerting/silences.service';
+import { PropertiesService } from '../properties/properties.service';
 import {
   createIsolatedDatabase,
   createIsolatedVhost,
@@ -73,6 +75,8 @@ export interface OwnerParts {
   silences: SilencesService;
   seeder: DefaultRulesSeeder;
   alertRepo: AlertConfigRepository;
+  /** Site properties (issue 19). */
+  properties: PropertiesService;
   /** The relay's publisher is connected. */
   busReady(): boolean;
   close(): Promise<void>;
@@ -108,19 +112,31 @@ export function startOwner(
   const monitorsRepo = new PushMonitorsRepository(pool);
   const monitors = new PushMonitors(monitorsRepo);
   const alertRepo = new AlertConfigRepository(pool);
+  const propertiesRepo = new PropertiesRepository(pool);
   return {
     pool,
     checks,
     versions,
     relay,
     config: new ConfigService(writer, checks, versions, monitors, policy),
-    asCode: new ConfigAsCodeService(writer, checks, monitors, policy, alertRepo, versions, sealer),
+    asCode: new ConfigAsCodeService(
+      writer,
+      checks,
+      monitors,
+      policy,
+      alertRepo,
+      versions,
+      sealer,
+      null,
+      propertiesRepo,
+    ),
     adoption: new HeartbeatAdoption(writer, checks, monitorsRepo, quietLogger),
     writer,
     alerts: new AlertConfigService(writer, alertRepo, sealer, policy),
     silences: new SilencesService(writer, new SilencesRepository(pool)),
     seeder: new DefaultRulesSeeder(writer, alertRepo, true, quietLogger),
     alertRepo,
+    properties: new PropertiesService(writer, propertiesRepo),
     busReady: () => publisher.isConnected(),
     async close() {
       await relay.onApplicationShutdown();

@@ -126,7 +126,7 @@ const toSummary = (r: VersionRow): ConfigVersionSummary => ({
 /**
  * The config hash as the statement sees the configuration: sha256 of every check's content hash
  * and a newline, in name order by UTF-8 bytes, then the same of alert rules, channels and
- * maintenance windows (each area by id, byte order) — the owner's definition,
+ * maintenance windows (each area by id, byte order) and of properties (by key) — the owner's definition,
  * apps/sync-orchestrator/src/config/config-hash.ts. A check without a stored hash is left out, so
  * writers fill those first; with no alert configuration the hash is the checks' alone, as before.
  */
@@ -134,7 +134,7 @@ const agg = (table: string, key: string) =>
   `COALESCE((SELECT string_agg(content_hash || chr(10), '' ORDER BY ${key} COLLATE "C") FROM ${table}), '')`;
 const CONFIG_HASH_SQL = `SELECT encode(sha256(convert_to(
     ${agg('checks', 'name')} || ${agg('alert_rules', 'id')} || ${agg('notification_channels', 'id')}
-    || ${agg('maintenance_windows', 'id')}, 'UTF8')), 'hex') AS hash`;
+    || ${agg('maintenance_windows', 'id')} || ${agg('properties', 'key')}, 'UTF8')), 'hex') AS hash`;
 
 @Injectable()
 export class ConfigVersionsRepository {

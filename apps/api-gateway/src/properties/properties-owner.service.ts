@@ -1,0 +1,40 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  propertyRpcParams,
+  type PropertyRpcMethod,
+  type PropertyRpcParams,
+  type PropertyRpcResults,
+} from '@fleetwatch/contracts';
+import { RpcClient, RpcError } from '@fleetwatch/messaging';
+import type { GatewayConfig } from '../config';
+import { GATEWAY_CONFIG } from '../tokens';
+import { domainErrorOf } from '../checks/owner-errors';
+
+/**
+ * The gateway's line to the owner of site properties (sync-orchestrator), as StatusPagesOwner is for
+ * status pages: params checked by `propertyRpcParams` before they leave (a bad one is a 400 naming
+ * it), one request over the bus within GATEWAY_RPC_TIMEOUT_MS, the owner's refusals as domain errors
+ * (`invalid` → 400, `not_found` → 404, `conflict` → 409 with the current version, none in time → 503).
+ */
+@Injectable()
+export class PropertiesOwner {
+  constructor(
+    private readonly rpc: RpcClient,
+    @Inject(GATEWAY_CONFIG) private readonly config: Pick<GatewayConfig, 'rpcTimeoutMs'>,
+  ) {}
+
+  async call<M extends PropertyRpcMethod>(method: M, params: PropertyRpcParams<M>): Promise<PropertyRpcResults[M]> {
+    try {
+      const parsed = propertyRpcParams[method].safeParse(params);
+      if (!parsed.success)
+        throw new RpcError('invalid', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), {
+          issues: parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(params)', message: i.message })),
+        });
+      return (await this.rpc.request(method, parsed.data as Record<string, unknown>, {
+        timeoutMs: this.config.rpcTimeoutMs,
+      })) as PropertyRpcResults[M];
+    } catch (e) {
+      throw e instanceof RpcError ? domainErrorOf(e) : e;
+    }
+  }
+}

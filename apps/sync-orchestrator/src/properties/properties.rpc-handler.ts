@@ -1,0 +1,37 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { PropertyRpcMethod as M, propertyRpcParams, type PropertyRpcResults } from '@fleetwatch/contracts';
+import { RpcServer, type RpcContext } from '@fleetwatch/messaging';
+import type { z } from 'zod';
+import type { WriteRequest } from '../config/config-writer';
+import { PropertiesService } from './properties.service';
+
+type Params<K extends M> = z.output<(typeof propertyRpcParams)[K]>;
+
+/**
+ * The properties' RPC methods (contracts' PropertyRpcMethod) on the RpcServer the checks and alert
+ * configuration use: params validated by `propertyRpcParams[method]` (→ `invalid`), one service call
+ * each; writes pass the request's id along (idempotent on redelivery).
+ */
+@Injectable()
+export class PropertiesRpcHandler implements OnModuleInit {
+  constructor(
+    private readonly rpc: RpcServer,
+    private readonly properties: PropertiesService,
+  ) {}
+
+  private on<K extends M>(method: K, run: (p: Params<K>, ctx: RpcContext) => Promise<PropertyRpcResults[K]>) {
+    const schema = propertyRpcParams[method] as z.ZodType;
+    this.rpc.register(method, (params, ctx) => run(schema.parse(params) as Params<K>, ctx));
+  }
+
+  onModuleInit(): void {
+    this.on(M.Put, (p, ctx) => this.properties.put(p.actor, p.key, p.body, p.expectedVersion, requestOf(ctx)));
+    this.on(M.Delete, (p, ctx) => this.properties.delete(p.actor, p.key, p.expectedVersion, requestOf(ctx)));
+    this.on(M.List, (p) => this.properties.list(p));
+    this.on(M.Get, (p) => this.properties.get(p.key));
+  }
+}
+
+function requestOf(ctx: RpcContext): WriteRequest {
+  return { id: ctx.messageId, method: ctx.method, deadline: ctx.deadline };
+}
