@@ -4,7 +4,8 @@ import { SERVICE_PORTS, type ServiceId } from '@fleetwatch/config';
 // service states its version on its own /metrics (`fleetwatch_service_info{…,version="…"} 1`,
 // libs/observability). The gateway asks its sibling services on this host at their ports
 // (each port overridable by the same variable the service reads); one that does not answer
-// within a second has a null version. The gateway's own version is known without asking.
+// within a second has the version it last stated (within 10 minutes: KnownVersions), else null.
+// The gateway's own version is known without asking.
 
 const INFO = /^fleetwatch_service_info\{([^}]*)\}\s+1\b/m;
 
@@ -21,22 +22,54 @@ export interface ComponentVersion {
   version: string | null;
 }
 
+/**
+ * The versions last read from each sibling, so that one slow answer (a busy host: the probe has a
+ * second) does not turn a running component's version into null for a snapshot — which would show
+ * as version drift on the leader and change the snapshot's hash back and forth. A version read
+ * within `ttlMs` stands in for a probe that failed; after that a silent component is null.
+ */
+export class KnownVersions {
+  private readonly known = new Map<string, { version: string; at: number }>();
+  constructor(
+    private readonly ttlMs = 10 * 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The version to report for a probe's outcome: what it read, else a fresh remembered one, else null. */
+  settle(component: string, read: string | null): string | null {
+    const now = this.now();
+    if (read !== null) {
+      this.known.set(component, { version: read, at: now });
+      return read;
+    }
+    const held = this.known.get(component);
+    if (held && now - held.at <= this.ttlMs) return held.version;
+    this.known.delete(component);
+    return null;
+  }
+}
+
+const remembered = new KnownVersions();
+
 export async function componentVersions(
   self: { service: string; version: string },
   env: Record<string, string | undefined> = process.env,
   host = '127.0.0.1',
+  known: KnownVersions = remembered,
 ): Promise<ComponentVersion[]> {
   const others = (Object.keys(SERVICE_PORTS) as ServiceId[]).filter((s) => s !== self.service);
   const asked = await Promise.all(
     others.map(async (service): Promise<ComponentVersion> => {
       const { variable, port } = SERVICE_PORTS[service];
       const p = Number(env[variable] ?? port);
+      let read: string | null = null;
       try {
         const res = await fetch(`http://${host}:${p}/metrics`, { signal: AbortSignal.timeout(1_000) });
-        return { component: service, version: res.ok ? versionFromMetrics(await res.text()) : null };
+        read = res.ok ? versionFromMetrics(await res.text()) : null;
       } catch {
-        return { component: service, version: null };
+        read = null;
       }
+      return { component: service, version: known.settle(service, read) };
     }),
   );
   return [{ component: self.service, version: self.version }, ...asked].sort((a, b) =>

@@ -1,6 +1,6 @@
 import { REDACTED } from '@fleetwatch/contracts';
 import { incrementsPerMinute, managementUrlOf, totalsOf, vhostOf } from './broker-stats';
-import { versionFromMetrics } from './component-versions';
+import { componentVersions, KnownVersions, versionFromMetrics } from './component-versions';
 import { canonicalJson, etagMatches, finishSnapshot, redactSecrets, snapshotEtag } from './snapshot.service';
 
 describe('broker figures', () => {
@@ -75,6 +75,52 @@ describe('component versions', () => {
     ['fleetwatch_service_info{service="collector"} 1', null],
     ['other_metric{version="9"} 1', null],
   ])('%j → %s', (text, version) => expect(versionFromMetrics(text)).toBe(version));
+});
+
+describe('component versions remembered', () => {
+  it('a failed probe reports the version read within the TTL, then null', () => {
+    let now = 0;
+    const known = new KnownVersions(60_000, () => now);
+    expect(known.settle('aggregator', null)).toBeNull(); // never read
+    expect(known.settle('aggregator', '1.2.3')).toBe('1.2.3');
+    now = 59_000;
+    expect(known.settle('aggregator', null)).toBe('1.2.3');
+    expect(known.settle('collector', null)).toBeNull(); // per component
+    now = 59_000 + 60_001;
+    expect(known.settle('aggregator', null)).toBeNull();
+    expect(known.settle('aggregator', '1.2.4')).toBe('1.2.4'); // a new version read wins at once
+  });
+
+  it('componentVersions: a sibling that answered once and then is silent keeps its version', async () => {
+    const { createServer } = await import('node:http');
+    let up = true;
+    const server = createServer((_req, res) => {
+      if (!up) return res.destroy();
+      res.end('# HELP x\nfleetwatch_service_info{service="aggregator",version="9.9.9"} 1\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as { port: number }).port;
+      // Every sibling's port variable points at this one server; only the aggregator's is read here.
+      const env = {
+        AGGREGATOR_PORT: String(port),
+        COLLECTOR_PORT: '9',
+        STATUS_INGEST_PORT: '9',
+        SYNC_ORCHESTRATOR_PORT: '9',
+      };
+      const known = new KnownVersions();
+      const self = { service: 'api-gateway', version: '1.0.0' };
+      const first = await componentVersions(self, env, '127.0.0.1', known);
+      expect(first.find((c) => c.component === 'aggregator')?.version).toBe('9.9.9');
+      up = false;
+      const second = await componentVersions(self, env, '127.0.0.1', known);
+      expect(second.find((c) => c.component === 'aggregator')?.version).toBe('9.9.9');
+      expect(second.find((c) => c.component === 'collector')?.version).toBeNull();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
 });
 
 describe('snapshot', () => {
