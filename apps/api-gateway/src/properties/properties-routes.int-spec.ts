@@ -86,13 +86,38 @@ describe('property routes', () => {
     ['more than 16 KiB', 'value', KEY, { value: 'x'.repeat(17_000) }],
     ['a key with a space', 'key', 'a%20b', { value: 1 }],
     ['a key too long', 'key', 'k'.repeat(129), { value: 1 }],
+    // JSON text the gateway reads as ±Infinity: the bus would carry it as null ([1e400] stored as [null]).
+    ['a number beyond a double, deep', 'value.0', KEY, '{"value":[1e400]}'],
+    ['a negative number beyond a double, in an object', 'value.a', KEY, '{"value":{"a":-1e400}}'],
+    ['a number beyond a double', 'value', KEY, '{"value":1e400}'],
   ])('refuses %s: a 400 naming %s, nothing written', async (_, field, key, body) => {
     const before = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM config_versions');
     const res = await gw.request<ApiErrorBody>('PUT', path(key), { token: tokens.operator, body });
     expect([res.status, res.body.error.code]).toEqual([400, 'validation_failed']);
     expect(res.body.error.issues?.map((i) => i.path)).toContain(field);
+    if (typeof body === 'string')
+      expect(res.body.error.issues?.find((i) => i.path === field)?.message).toMatch(/out of range/);
     const after = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM config_versions');
     expect(after.rows[0].n).toBe(before.rows[0].n);
+  });
+
+  it.each<[string, 'GET' | 'PUT' | 'DELETE', string, unknown, number]>([
+    ['an unknown query parameter', 'GET', '/api/v1/properties?bogus=1', undefined, 400],
+    ['an empty prefix', 'GET', '/api/v1/properties?prefix=', undefined, 400],
+    ['a prefix holding a NUL', 'GET', '/api/v1/properties?prefix=a%00', undefined, 400],
+    ['a key holding a NUL', 'GET', '/api/v1/properties/a%00', undefined, 400],
+    ['a key holding a lone surrogate', 'GET', '/api/v1/properties/a%ED%A0%80', undefined, 400],
+    ['a key badly percent-encoded', 'GET', '/api/v1/properties/a%ZZ', undefined, 400],
+    ['a JSON null body', 'PUT', path(), 'null', 400],
+    ['a JSON array body', 'PUT', path(), '[1]', 400],
+    ['a body that is not JSON', 'PUT', path(), '{"value":', 400],
+    ['a __proto__ member', 'PUT', path(), '{"value":{"__proto__":{"a":1}}}', 400],
+    ['If-Match beyond a version', 'PUT', path(), '{"value":1}', 400],
+    ['If-Match beyond a version (DELETE)', 'DELETE', path(), undefined, 400],
+  ])('%s: a 4xx, never a 5xx', async (name, method, url, body, status) => {
+    const headers = name.startsWith('If-Match') ? { 'if-match': '"999999999999999"' } : undefined;
+    const res = await gw.request<ApiErrorBody>(method, url, { token: tokens.operator, body, headers });
+    expect(res.status).toBe(status);
   });
 
   let created: PropertyDefinition;

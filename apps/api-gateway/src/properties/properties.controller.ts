@@ -4,6 +4,7 @@ import type { FastifyReply } from 'fastify';
 import {
   PROPERTY_KEY_PATTERN,
   PROPERTY_LIMITS,
+  propertyBodySchema,
   PropertyRpcMethod as M,
   UserRole,
   type PropertyDefinition,
@@ -22,7 +23,9 @@ import { PropertiesOwner } from './properties-owner.service';
 // alert rules (versioned, audited, in snapshots and config as code). GET list / GET one (ETag: the
 // config version that last wrote it) / PUT (create 201 or replace 200; If-Match → 409 when stale,
 // `"0"`: only if absent) / DELETE (204). Viewers read; operators (and admins, and API keys with
-// `write`) write. The body `{value}` is validated once, by the owner (400 naming `value…`).
+// `write`) write. The body `{value}` is validated here with the contract and again by the owner (400
+// naming `value…`): here because JSON text such as `1e400` reads as Infinity, which no store keeps and
+// the bus would carry as null (`[1e400]` stored as `[null]`); the owner sees only what the bus carried.
 
 const listQuerySchema = z.strictObject({
   prefix: z.string().min(1).max(PROPERTY_LIMITS.keyLength).optional(),
@@ -38,6 +41,18 @@ function keyOf(key: string): string {
       },
     ]);
   return key;
+}
+
+/** The `{value}` body as the contract takes it, checked before the bus (which writes ±Infinity as null). */
+function bodyOf(body: unknown): Record<string, unknown> {
+  const object = objectBody(body);
+  const r = propertyBodySchema.safeParse(object);
+  if (r.success) return object;
+  const issues = r.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+  throw new InvalidError(
+    `invalid property: ${issues[0].path}: ${issues[0].message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`,
+    issues.slice(0, 200),
+  );
 }
 
 const keyParam = ApiParam({ name: 'key', description: 'property key (`site.displayName`)' });
@@ -89,7 +104,7 @@ export class PropertiesController {
     const { property, created } = await this.owner.call(M.Put, {
       actor: actorOf(principal),
       key: keyOf(key),
-      body: objectBody(body),
+      body: bodyOf(body),
       expectedVersion,
     });
     void reply.status(created ? 201 : 200).header('etag', etagOf(property.version));
