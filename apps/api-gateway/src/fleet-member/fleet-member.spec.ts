@@ -175,6 +175,25 @@ describe('snapshot', () => {
     expect(finishSnapshot('s', 1, areas([{ key: 'a', a: 3, b: 1 }]), 0).hash).not.toBe(one.hash);
     expect(canonicalJson({ b: [1, { d: 1, c: undefined }], a: 'x' })).toBe('{"a":"x","b":[1,{"d":1}]}');
   });
+
+  it('a `__proto__` member inside a property value (config as code takes one) is content: kept, and hashed', () => {
+    const areas = (value: unknown) => ({
+      checks: [],
+      alertRules: [],
+      channels: [],
+      properties: [{ key: 'k', value }],
+      statusPages: [],
+      usersAndRoles: [],
+      componentVersions: [],
+    });
+    const one = finishSnapshot('s', 1, areas(JSON.parse('{"__proto__":{"a":1},"b":2}')), 0);
+    const two = finishSnapshot('s', 1, areas(JSON.parse('{"__proto__":{"a":2},"b":2}')), 0);
+    expect(two.hash).not.toBe(one.hash);
+    expect(JSON.stringify(one.areas.properties)).toBe('[{"key":"k","value":{"__proto__":{"a":1},"b":2}}]');
+    const redacted = redactSecrets(JSON.parse('{"__proto__":{"password":"p"}}')) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(redacted)).toBe(Object.prototype);
+    expect(JSON.stringify(redacted)).toBe(`{"__proto__":{"password":${JSON.stringify(REDACTED)}}}`);
+  });
 });
 
 describe('snapshot ETag', () => {

@@ -36,7 +36,14 @@ export function redactSecrets(value: unknown): unknown {
   if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value))
-    out[k] = SECRET_FIELD.test(k) && v !== null && v !== undefined && v !== '' ? REDACTED : redactSecrets(v);
+    // defineProperty: a member named `__proto__` (a property value may hold one) stays a member; `out[k] =`
+    // would set the copy's prototype instead, dropping it from the snapshot and its hash.
+    Object.defineProperty(out, k, {
+      value: SECRET_FIELD.test(k) && v !== null && v !== undefined && v !== '' ? REDACTED : redactSecrets(v),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   return out;
 }
 

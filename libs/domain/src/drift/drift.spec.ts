@@ -82,6 +82,25 @@ describe('diffItem: changed values only, side by side', () => {
     ['type change', check('a', { port: 80 }), check('a', { port: '80' }), [{ path: 'port', leader: 80, member: '80' }]],
   ];
   it.each(cases)('%s', (_name, a, b, expected) => expect(diffItem(a, b)).toEqual(expected));
+
+  // Property values are any JSON (issue 19): member names the comparable form uses itself must not
+  // make two different values look equal, and a `__proto__` member is a member like any other.
+  const item = (json: string): SnapshotItem => ({ key: 'k', value: JSON.parse(json) as unknown });
+  it.each<[string, string, string]>([
+    ['a __proto__ member that differs', '{"__proto__":{"a":1}}', '{"__proto__":{"a":2}}'],
+    ['a __proto__ member on one side only', '{"__proto__":{"a":1}}', '{}'],
+    ['an array and an object holding what the array compares as', '[1,2]', '{"__whole":"[1,2]"}'],
+    ['a keyed array and an object keyed like its elements', '[{"name":"x"}]', '{"[name=x]":{"name":"x"}}'],
+  ])('%s: drift', (_name, a, b) => {
+    expect(diffItem(item(a), item(b)).length).toBeGreaterThan(0);
+    expect(diffItem(item(b), item(a)).length).toBeGreaterThan(0);
+  });
+  it('a __proto__ member that differs is named by its path', () =>
+    expect(diffItem(item('{"__proto__":{"a":1}}'), item('{"__proto__":{"a":2}}'))).toEqual([
+      { path: 'value.__proto__.a', leader: 1, member: 2 },
+    ]));
+  it("arrays compared whole are compared as JSON values: the order of an object's members is no drift", () =>
+    expect(diffItem(item('[{"b":1,"a":2}]'), item('[{"a":2,"b":1}]'))).toEqual([]));
 });
 
 describe('diffArea: items matched by key', () => {

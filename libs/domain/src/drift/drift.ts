@@ -61,6 +61,37 @@ function identityOf(arr: readonly unknown[]): string | null {
   return null;
 }
 
+/** Sets `out[key]` as an own member, also for `__proto__` (an assignment would set the prototype). */
+function put(out: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * JSON text with every object's members sorted and keyed arrays (identityOf) in identity order: equal
+ * text exactly when the values are no drift (own members only).
+ */
+function canonicalText(value: unknown): string {
+  if (Array.isArray(value)) {
+    const field = identityOf(value);
+    const ordered =
+      field === null
+        ? value
+        : [...(value as Record<string, unknown>[])].sort((a, b) => {
+            const x = String(a[field]);
+            const y = String(b[field]);
+            return x < y ? -1 : x > y ? 1 : 0;
+          });
+    return `[${ordered.map((v) => (v === undefined ? 'null' : canonicalText(v))).join(',')}]`;
+  }
+  if (isPlainObject(value)) {
+    const keys = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalText(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
 /** A leaf marker for arrays compared as whole values: microdiff sees one opaque string. */
 interface WholeArray {
   readonly __whole: string;
@@ -75,17 +106,18 @@ function comparable(value: unknown, wholes: Map<string, unknown>): unknown {
   if (Array.isArray(value)) {
     const field = identityOf(value);
     if (field === null) {
-      const text = JSON.stringify(value);
+      const text = canonicalText(value);
       wholes.set(text, value);
       return { __whole: text } satisfies WholeArray;
     }
     const out: Record<string, unknown> = {};
-    for (const e of value as Record<string, unknown>[]) out[`[${field}=${String(e[field])}]`] = comparable(e, wholes);
+    for (const e of value as Record<string, unknown>[])
+      put(out, `[${field}=${String(e[field])}]`, comparable(e, wholes));
     return out;
   }
   if (isPlainObject(value)) {
     const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value)) if (value[k] !== undefined) out[k] = comparable(value[k], wholes);
+    for (const k of Object.keys(value)) if (value[k] !== undefined) put(out, k, comparable(value[k], wholes));
     return out;
   }
   return value;
@@ -96,7 +128,7 @@ function original(value: unknown, wholes: Map<string, unknown>): unknown {
   if (isPlainObject(value)) {
     if (typeof value.__whole === 'string' && Object.keys(value).length === 1) return wholes.get(value.__whole);
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = original(v, wholes);
+    for (const [k, v] of Object.entries(value)) put(out, k, original(v, wholes));
     return out;
   }
   return value;
@@ -126,6 +158,11 @@ export function diffItem(leader: SnapshotItem, member: SnapshotItem): DriftChang
     if (d.type !== 'REMOVE') change.member = back(d.value);
     changes.push(change);
   }
+  // The comparable form names keyed elements `[field=id]` and whole arrays `{__whole}`: an object of
+  // any JSON value (a property's) may hold such names itself and compare equal to an array. Values
+  // that differ as JSON are never "no drift": then the whole item, side by side.
+  if (changes.length === 0 && canonicalText(leader) !== canonicalText(member))
+    changes.push({ path: '', leader, member });
   return changes.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
 }
 
