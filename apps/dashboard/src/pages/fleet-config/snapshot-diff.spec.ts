@@ -21,6 +21,21 @@ describe('flatten', () => {
         ['l[1].n', '2'],
       ],
     ],
+    [
+      'a list of objects with a unique name, by name',
+      {
+        l: [
+          { name: 'b', n: 1 },
+          { name: 'a', n: 2 },
+        ],
+      },
+      [
+        ['l[name=b].name', '"b"'],
+        ['l[name=b].n', '1'],
+        ['l[name=a].name', '"a"'],
+        ['l[name=a].n', '2'],
+      ],
+    ],
     ['an empty object is a value', { o: {} }, [['o', '{}']]],
     ['null is a value, undefined is absent', { a: null, b: undefined }, [['a', 'null']]],
   ] as const)('%s', (_, value, rows) => {
@@ -52,6 +67,18 @@ describe('compareItem', () => {
     const c = compareItem(left, right);
     expect(c.state).toBe(state);
     expect(c.rows.filter((r) => r.changed).map((r) => r.path)).toEqual(changedPaths);
+  });
+
+  it('an element inserted into a named list is one element on one side, not a cascade of changed rows', () => {
+    const h = (name: string, value: string) => ({ name, value });
+    const c = compareItem(
+      { key: 'web', headers: [h('accept', 'json'), h('x-team', 'a')] },
+      { key: 'web', headers: [h('authorization', '***'), h('accept', 'json'), h('x-team', 'a')] },
+    );
+    expect(c.rows.filter((r) => r.changed).map((r) => [r.path, r.left, r.right])).toEqual([
+      ['headers[name=authorization].name', undefined, '"authorization"'],
+      ['headers[name=authorization].value', undefined, '"***"'],
+    ]);
   });
 
   it('the side without a value has none (absent is not null)', () => {

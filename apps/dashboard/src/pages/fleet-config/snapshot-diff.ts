@@ -32,8 +32,23 @@ export interface AreaComparison {
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+const IDENTITY_FIELDS = ['id', 'key', 'name'] as const;
+
+/** The field that names every element of a list of objects uniquely (as drift matches them), or null. */
+function identityOf(list: readonly unknown[]): string | null {
+  if (!list.every(isObject)) return null;
+  for (const field of IDENTITY_FIELDS) {
+    const ids = list.map((e) => (e as Record<string, unknown>)[field]);
+    if (ids.every((id) => typeof id === 'string' || typeof id === 'number') && new Set(ids).size === ids.length)
+      return field;
+  }
+  return null;
+}
+
 /**
- * The leaves of a value, in its own order: objects by field (`a.b`), arrays of objects by
+ * The leaves of a value, in its own order: objects by field (`a.b`); arrays of objects by
+ * their identity when every element has a unique `id`, `key` or `name` (`a[name=x].b`: an
+ * inserted or reordered element is no cascade of changed rows, as drift counts it), else by
  * index (`a[0].b`); arrays of plain values are one leaf (a tag list reads as one value).
  */
 export function flatten(value: unknown, path = '', out: [string, string][] = []): [string, string][] {
@@ -43,7 +58,10 @@ export function flatten(value: unknown, path = '', out: [string, string][] = [])
     if (keys.length === 0 && path !== '') out.push([path, '{}']);
     for (const k of keys) flatten(value[k], path ? `${path}.${k}` : k, out);
   } else if (Array.isArray(value) && value.length > 0 && value.some((e) => isObject(e) || Array.isArray(e))) {
-    value.forEach((e, i) => flatten(e, `${path}[${i}]`, out));
+    const field = identityOf(value);
+    value.forEach((e, i) =>
+      flatten(e, field ? `${path}[${field}=${String((e as Record<string, unknown>)[field])}]` : `${path}[${i}]`, out),
+    );
   } else {
     out.push([path, JSON.stringify(value) ?? 'null']);
   }
