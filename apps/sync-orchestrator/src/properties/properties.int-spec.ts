@@ -218,6 +218,27 @@ describe('properties in config as code', () => {
     expect(without.plan.filter((i) => i.name.startsWith('properties/'))).toEqual([]);
   });
 
+  it('an import that would leave more than 10,000 properties is refused (without prune it adds to those stored)', async () => {
+    const keys = Array.from({ length: 10_000 }, (_, i) => `p${String(i).padStart(5, '0')}`);
+    const full = `checks: {}\nproperties:\n${keys.map((k) => `  ${k}: 1\n`).join('')}`;
+    await owner.asCode.import(BOB, full, { dryRun: false, prune: true });
+    expect(await sql.query('SELECT count(*)::int AS n FROM properties')).toMatchObject({ rows: [{ n: 10_000 }] });
+    const before = await owner.versions.head();
+    const oneMore = 'checks: {}\nproperties:\n  one.more: 1\n';
+    for (const dryRun of [true, false]) {
+      const e = await rejection(owner.asCode.import(BOB, oneMore, { dryRun, prune: false }));
+      expect(e).toBeInstanceOf(InvalidError);
+      expect(e.issues?.map((i) => i.path)).toContain('properties');
+    }
+    expect(await owner.versions.head()).toEqual(before);
+    expect(await sql.query('SELECT count(*)::int AS n FROM properties')).toMatchObject({ rows: [{ n: 10_000 }] });
+    // Replacing one of them, or pruning to the document, stays within the limit.
+    await owner.asCode.import(BOB, 'checks: {}\nproperties:\n  p00000: 2\n', { dryRun: false, prune: false });
+    await owner.asCode.import(BOB, oneMore, { dryRun: false, prune: true });
+    expect((await owner.properties.list()).items.map((p) => p.key)).toEqual(['one.more']);
+    await owner.asCode.import(BOB, 'checks: {}\nproperties: {}\n', { dryRun: false, prune: true });
+  });
+
   it.each([
     ['properties:\n  "a b": 1\n', 'properties.a b'],
     ['properties:\n  k: "x\\0y"\n', 'properties.k'],

@@ -4,7 +4,14 @@ import type { AuditDraft, PropertiesRepository, PropertyRecord, SqlTransaction }
 import { isMap, isScalar, type Document, type Pair } from 'yaml';
 import type { AreaChanges } from '../alerting/alert-forms';
 import { jsonDiff } from '../config/canonical-json';
-import { keyIssues, MAX_PROPERTIES, parseValue, PROPERTIES_AREA, propertyHash } from './property-forms';
+import {
+  invalidProperty,
+  keyIssues,
+  MAX_PROPERTIES,
+  parseValue,
+  PROPERTIES_AREA,
+  propertyHash,
+} from './property-forms';
 
 // Properties in config as code (issue 19), a section beside `checks:` keyed by property key, each
 // value as it is (any JSON value but null):
@@ -127,6 +134,15 @@ export function planProperties(
         plan.deletes.push(p);
         plan.items.push({ action: 'delete', name: name(p.key), id: p.key, diff: diffOf(p, null) });
       } else plan.items.push({ action: 'unchanged', name: name(p.key), id: p.key });
+  // Without prune the section adds to what is stored: the site's limit is on what the import leaves.
+  const after = stored.length - plan.deletes.length + plan.upserts.filter((u) => !u.before).length;
+  if (after > MAX_PROPERTIES)
+    throw invalidProperty([
+      {
+        path: PROPERTIES_SECTION,
+        message: `a site holds at most ${MAX_PROPERTIES} properties: this import would leave ${after} (${stored.length} stored${prune ? '' : '; without prune, keys the document does not list stay'})`,
+      },
+    ]);
   return plan;
 }
 
