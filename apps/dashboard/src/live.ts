@@ -27,37 +27,71 @@ type ServerMessage =
   | { type: 'host-metrics'; hostId?: string }
   | { type: string };
 
-function invalidator(queryClient: QueryClient) {
+const LISTS = [...keys.all, 'targets', 'list'] as const;
+
+/** Whether a cached target list is filtered by status (its key's filter, see keys.targets). */
+function byStatus(key: readonly unknown[]): boolean {
+  const filter = key[LISTS.length] as { status?: readonly unknown[] } | undefined;
+  return (filter?.status?.length ?? 0) > 0;
+}
+
+export function invalidator(queryClient: QueryClient) {
   const pending = new Set<string>();
+  /** Target lists the in-place patch could not make exact: refetched at the next flush. */
+  const staleLists = new Map<string, readonly unknown[]>();
+  let everyList = false;
   let timer: ReturnType<typeof setTimeout> | null = null;
   const flush = () => {
     timer = null;
     const targets = [...pending];
     pending.clear();
-    void queryClient.invalidateQueries({ queryKey: [...keys.all, 'targets', 'list'] });
+    if (everyList) void queryClient.invalidateQueries({ queryKey: LISTS });
+    else for (const key of staleLists.values()) void queryClient.invalidateQueries({ queryKey: key, exact: true });
+    staleLists.clear();
+    everyList = false;
     void queryClient.invalidateQueries({ queryKey: keys.counts() });
     // Pushed instances are targets too: their list and counts follow the same changes.
     void queryClient.invalidateQueries({ queryKey: [...keys.all, 'instances'] });
     for (const id of targets) void queryClient.invalidateQueries({ queryKey: keys.target(id) });
   };
+  const later = () => (timer ??= setTimeout(flush, INVALIDATE_MS));
   return {
+    /**
+     * A status change: applied at once to every cached list holding the target and to the target itself. A
+     * list is refetched only where the patch cannot be exact — filtered by status (the target may enter or
+     * leave it) or without the target (a new one, or one its filter may now take) — so an open page does not
+     * download every target again at each change (at 10,000 targets, ~3.7 MB a second per page under load).
+     */
     status(e: StatusEvent | undefined) {
-      if (e?.targetId) {
-        queryClient.setQueriesData<TargetView[]>({ queryKey: [...keys.all, 'targets', 'list'] }, (list) =>
-          patchList(list, e),
-        );
-        queryClient.setQueryData<TargetView>(keys.target(e.targetId), (t) => (t ? patchTarget(t, e) : t));
+      if (!e?.targetId) return this.target(undefined);
+      for (const [key, list] of queryClient.getQueriesData<TargetView[]>({ queryKey: LISTS })) {
+        const has = list?.some((t) => t.id === e.targetId) ?? false;
+        if (has) queryClient.setQueryData<TargetView[]>(key, patchList(list, e));
+        const membershipMayChange = e.location === null && byStatus(key);
+        if (!has || membershipMayChange) staleLists.set(JSON.stringify(key), key);
       }
-      this.target(e?.targetId);
+      queryClient.setQueryData<TargetView>(keys.target(e.targetId), (t) => (t ? patchTarget(t, e) : t));
+      pending.add(e.targetId);
+      later();
     },
+    /** Something about a target changed that the page cannot apply itself: refetch what shows it. */
     target(id: string | undefined) {
       if (id) pending.add(id);
-      timer ??= setTimeout(flush, INVALIDATE_MS);
+      everyList = true;
+      later();
     },
     cancel() {
       if (timer) clearTimeout(timer);
     },
   };
+}
+
+/** The fields the page applies from a `status.changed` frame's event, or undefined when they are not all there. */
+export function statusEventOf(e: unknown): StatusEvent | undefined {
+  const v = e as Partial<StatusEvent> | null | undefined;
+  if (!v || typeof v.targetId !== 'string' || typeof v.to !== 'string' || typeof v.at !== 'string') return undefined;
+  if (v.location !== null && typeof v.location !== 'string') return undefined;
+  return { targetId: v.targetId, location: v.location, to: v.to, at: v.at };
 }
 
 /** Holds one socket while signed in; returns its state for the page to show. */
@@ -87,8 +121,7 @@ export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): L
           socket?.send(JSON.stringify({ type: 'subscribe', id: 'status', topic: 'status', filter: {} }));
           backoff = 1_000;
           setState('live');
-        } else if (msg.type === 'status.changed')
-          changes.target((msg as { event?: { targetId?: string } }).event?.targetId);
+        } else if (msg.type === 'status.changed') changes.status(statusEventOf((msg as { event?: unknown }).event));
         else if (msg.type === 'target') changes.target((msg as { target?: { id?: string } }).target?.id);
         else if (msg.type === 'host-metrics') void queryClient.invalidateQueries({ queryKey: keys.hosts() });
       };

@@ -1,0 +1,86 @@
+import { QueryClient } from '@tanstack/react-query';
+import { TargetKind, TargetStatus, type TargetView } from '@fleetwatch/contracts';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { keys } from './api/queries';
+import { invalidator, statusEventOf } from './live';
+import { EMPTY_FILTER } from './pages/targets/target-filter';
+
+// What a status change does to the cached queries (a real TanStack QueryClient): lists holding the target
+// are patched in place and NOT refetched unless the patch cannot be exact — a list filtered by status (the
+// target may enter or leave it) or one without the target — so an open page does not download every
+// target again at each change.
+
+const t = (id: string, status = TargetStatus.Up): TargetView => ({
+  id,
+  kind: TargetKind.Instance,
+  name: id,
+  status,
+  consensus: status,
+  locations: [],
+  lastSeen: null,
+  since: null,
+  tags: [],
+  labels: {},
+  lifecycle: null,
+});
+const at = '2026-01-01T00:00:00.000Z';
+const all = keys.targets({ ...EMPTY_FILTER });
+const downOnly = keys.targets({ ...EMPTY_FILTER, status: [TargetStatus.Down] });
+const hosts = keys.targets({ ...EMPTY_FILTER, kind: [TargetKind.Host] });
+
+let qc: QueryClient;
+beforeEach(() => {
+  vi.useFakeTimers();
+  qc = new QueryClient();
+  qc.setQueryData(all, [t('a'), t('b')]);
+  qc.setQueryData(downOnly, [t('c', TargetStatus.Down)]);
+  qc.setQueryData(hosts, []);
+  qc.setQueryData(keys.counts(), { all: 3 });
+});
+afterEach(() => {
+  vi.useRealTimers();
+  qc.clear();
+});
+const invalidated = (key: readonly unknown[]) => qc.getQueryState(key)?.isInvalidated ?? false;
+
+describe('live status changes', () => {
+  it('patch the lists holding the target; refetch only status-filtered lists and lists without it', () => {
+    const changes = invalidator(qc);
+    changes.status({ targetId: 'a', location: null, to: TargetStatus.Down, at });
+    expect(qc.getQueryData<TargetView[]>(all)?.map((x) => x.status)).toEqual([TargetStatus.Down, TargetStatus.Up]);
+    vi.advanceTimersByTime(1_000);
+    expect(invalidated(all)).toBe(false); // exact after the patch: no download of every target
+    expect(invalidated(downOnly)).toBe(true); // 'a' now belongs in it
+    expect(invalidated(hosts)).toBe(true); // without 'a': its filter decides
+    expect(invalidated(keys.counts())).toBe(true);
+  });
+
+  it('a location change of a listed target refetches no list that holds it, even one filtered by status', () => {
+    qc.setQueryData(downOnly, [t('a', TargetStatus.Down)]);
+    const changes = invalidator(qc);
+    changes.status({ targetId: 'a', location: 'eu', to: TargetStatus.Down, at });
+    vi.advanceTimersByTime(1_000);
+    expect(invalidated(all)).toBe(false);
+    expect(invalidated(downOnly)).toBe(false);
+  });
+
+  it('a change the page cannot apply (no event) refetches every list, once per second at most', () => {
+    const changes = invalidator(qc);
+    changes.target('a');
+    changes.target('b');
+    vi.advanceTimersByTime(999);
+    expect(invalidated(all)).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(invalidated(all)).toBe(true);
+    expect(invalidated(downOnly)).toBe(true);
+  });
+
+  it('statusEventOf reads the frame, or nothing when a field is missing', () => {
+    const e = { targetId: 'a', location: null, to: 'DOWN', at, from: 'UP', sequence: 3, kind: 'instance' };
+    expect(statusEventOf(e)).toEqual({ targetId: 'a', location: null, to: 'DOWN', at });
+    expect(statusEventOf({ ...e, location: 'eu' })?.location).toBe('eu');
+    expect(statusEventOf({ ...e, at: undefined })).toBeUndefined();
+    expect(statusEventOf({ ...e, location: 5 })).toBeUndefined();
+    expect(statusEventOf(null)).toBeUndefined();
+  });
+});
