@@ -71,6 +71,18 @@ describe('property values', () => {
     expect(propertyValueSchema.parse({ a: [-0] })).toEqual({ a: [0] });
   });
 
+  /** Equal as JSON values: numbers by `===` (so -0 is 0, and Infinity is never null), objects by own members. */
+  function sameJsonValue(a: unknown, b: unknown): boolean {
+    if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return a === b;
+    if (Array.isArray(a) !== Array.isArray(b)) return false;
+    const ka = Object.keys(a);
+    const kb = Object.keys(b);
+    if (ka.length !== kb.length) return false;
+    const ra = a as Record<string, unknown>;
+    const rb = b as Record<string, unknown>;
+    return ka.every((k) => Object.hasOwn(rb, k) && sameJsonValue(ra[k], rb[k]));
+  }
+
   it('whatever it accepts holds only storable text and survives JSON text unchanged', () => {
     const nasty = fc.oneof(
       fc.string({ maxLength: 20 }),
@@ -82,6 +94,8 @@ describe('property values', () => {
         { depthSize: 'small' },
         nasty,
         fc.double(),
+        // fc.double() gives a non-finite number about once in 200: name them, so that accepting one is seen.
+        fc.constantFrom(-0, Infinity, -Infinity, NaN, 1e308, 5e-324),
         fc.integer(),
         fc.boolean(),
         fc.constant(null),
@@ -96,8 +110,10 @@ describe('property values', () => {
         if (!r.success) return;
         accepted++;
         everyString(r.data.value, (s) => expect(textProblem(s)).toBeNull());
-        expect(JSON.parse(JSON.stringify(r.data.value))).toEqual(r.data.value);
-        expect(propertyBodySchema.parse(JSON.parse(JSON.stringify(r.data)))).toEqual(r.data);
+        // What is accepted is the input itself as JSON reads it (-0 is 0): nothing dropped or turned into null.
+        // (The output is a JSON round trip by construction: comparing it with its own round trip could not fail.)
+        expect(sameJsonValue(value, r.data.value)).toBe(true);
+        expect(sameJsonValue(JSON.parse(JSON.stringify(value)), value)).toBe(true);
       }),
       { numRuns: 500 },
     );
