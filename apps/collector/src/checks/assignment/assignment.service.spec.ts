@@ -92,6 +92,24 @@ describe('AssignmentService: conditional refresh', () => {
     svc.stop();
   });
 
+  it('an owner whose head went back (its database restored from a backup) is followed: its answer is the truth', async () => {
+    const owner = new Owner();
+    owner.version = 5;
+    const { svc, applied } = service(owner);
+    await svc.start();
+    await svc.settled();
+    // Restored to version 3, which holds other checks; the collector asks with version 5.
+    owner.version = 3;
+    owner.hash = 'c'.repeat(64);
+    owner.checks = [check('db')];
+    svc.refresh('periodic');
+    await svc.settled();
+    expect(owner.calls[1]).toEqual({ version: 5, hash: 'a'.repeat(64) });
+    expect(svc.current).toMatchObject({ version: 3, hash: 'c'.repeat(64), origin: 'bus' });
+    expect(applied.map((a) => a.checks.map((c) => c.name))).toEqual([['api'], ['db']]);
+    svc.stop();
+  });
+
   it('a copy from disk that is still the head becomes current from the bus without being fetched whole', async () => {
     const owner = new Owner();
     const file = new AssignmentFile(join(dir, 'assignment.json'));

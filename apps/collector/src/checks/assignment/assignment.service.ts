@@ -186,8 +186,9 @@ export class AssignmentService {
       return;
     }
     const checks = answer.checks as unknown[];
-    // An older answer overtaken by a newer one (two fetches racing) never undoes it.
-    if (current?.origin === 'bus' && answer.version < current.version) return;
+    // An answer is the owner's head when it answered, and answers never race (one fetch at a time; the RPC
+    // client drops a late reply): a lower version than the one held is the owner gone back (its database
+    // restored), and the owner is the truth — keeping the higher one would run checks it no longer has.
     if (current && current.hash === answer.hash && current.version === answer.version) {
       if (current.origin === 'disk') this.currentValue = { ...current, origin: 'bus' };
       return;
