@@ -90,6 +90,51 @@ describe('properties', () => {
     expect((await headSnapshot()).properties).toBeUndefined();
   });
 
+  it('keys named like Object.prototype members are properties like any other (history, hash, config as code)', async () => {
+    const keys = ['constructor', 'toString', 'hasOwnProperty', 'valueOf'];
+    for (const k of keys) await owner.properties.put(ALICE, k, { value: { k } });
+    const snapshot = await headSnapshot();
+    expect(Object.keys(snapshot.properties ?? {}).sort()).toEqual([...keys].sort());
+    const exported = await owner.asCode.export();
+    const again = await owner.asCode.import(BOB, exported.yaml, { dryRun: false, prune: true });
+    expect(again.version).toBe(exported.version);
+    await owner.properties.delete(ALICE, 'toString');
+    expect(Object.keys((await headSnapshot()).properties ?? {}).sort()).toEqual([
+      'constructor',
+      'hasOwnProperty',
+      'valueOf',
+    ]);
+    for (const k of ['constructor', 'hasOwnProperty', 'valueOf']) await owner.properties.delete(ALICE, k);
+    expect((await headSnapshot()).properties).toBeUndefined();
+  });
+
+  it('writers take turns: of ten creating one key with If-Match "0" one wins; an import with prune racing a PUT', async () => {
+    const before = await owner.versions.head();
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => owner.properties.put(ALICE, 'race', { value: i }, 0)),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(VersionConflictError);
+    expect((await owner.versions.head()).version).toBe(before.version + 1);
+    for (let round = 0; round < 5; round++) {
+      const [put, imported] = await Promise.all([
+        owner.properties.put(ALICE, 'race', { value: `put ${round}` }),
+        owner.asCode.import(BOB, `checks: {}\nproperties:\n  other: ${round}\n`, { dryRun: false, prune: true }),
+      ]);
+      const stored = (await owner.properties.list()).items.map((p) => [p.key, p.value]);
+      // One order or the other, each a version of its own; never half of one.
+      if (put.version > imported.version)
+        expect(stored).toEqual([
+          ['other', round],
+          ['race', `put ${round}`],
+        ]);
+      else expect(stored).toEqual([['other', round]]);
+      await headSnapshot();
+    }
+    await owner.asCode.import(BOB, 'checks: {}\nproperties: {}\n', { dryRun: false, prune: true });
+  });
+
   it('If-Match: a stale version is a 409 carrying the current one; "0" creates only', async () => {
     const a = await owner.properties.put(ALICE, 'retention.days', { value: 7 }, 0);
     const stale = await rejection(owner.properties.put(ALICE, 'retention.days', { value: 8 }, a.version - 1));
