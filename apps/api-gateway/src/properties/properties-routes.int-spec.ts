@@ -218,6 +218,27 @@ describe('property routes', () => {
     ]);
   });
 
+  it('numbers at the edges of a double read back equal through the API and the site snapshot', async () => {
+    const value = [1e21, 5e-324, 1.7976931348623157e308, -1e-7, 0.1, 123456789012345680000, 2 ** 53 + 2, -0];
+    const expected = JSON.parse(JSON.stringify(value)) as unknown;
+    const put = await gw.request<PropertyDefinition>('PUT', path('edge.numbers'), {
+      token: tokens.operator,
+      body: { value },
+    });
+    expect([put.status, put.body.value]).toEqual([201, expected]);
+    const one = await gw.request<PropertyDefinition>('GET', path('edge.numbers'), { token: tokens.viewer });
+    expect(one.body.value).toEqual(expected);
+    type Snapshot = { areas: { properties: Array<{ key: string; value: unknown }> } };
+    let found: unknown;
+    for (let i = 0; i < 30 && found === undefined; i++) {
+      const res = await gw.request<Snapshot>('GET', '/api/v1/system/snapshot/current', { token: tokens.viewer });
+      found = res.body.areas.properties.find((p) => p.key === 'edge.numbers')?.value;
+      if (found === undefined) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(found).toEqual(expected);
+    await gw.request('DELETE', path('edge.numbers'), { token: tokens.operator });
+  });
+
   it('config as code: exported by key; the export re-imported changes nothing; an edited one changes the property', async () => {
     const exported = await gw.request<string>('GET', '/api/v1/config/export', { token: tokens.viewer });
     expect(exported.status).toBe(200);
