@@ -1,11 +1,10 @@
 import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router';
-import { TargetStatus } from '@fleetwatch/contracts';
-import { Button, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
+import { ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
 import { adminKeys, fetchAllInstances, fetchInstanceCounts } from '../../api/admin-queries';
 import { LIVE_POLL_MS } from '../../live';
-import { toggle } from '../targets/target-filter';
+import { StatusFilterButtons } from '../targets/status-filter-buttons';
 import { instanceFilterToParams, matchesInstance, parseInstanceFilter, type InstanceFilter } from './instance-filter';
 import { InstanceRows } from './instance-rows';
 import './instances.css';
@@ -67,25 +66,11 @@ export function InstancesPage() {
         </span>
       </PageHeader>
       <div className="fw-stack">
-        <div className="fw-row" role="group" aria-label="Filter by status">
-          <Button
-            aria-pressed={filter.status.length === 0}
-            onClick={() => setFilter({ ...filter, status: [] })}
-            data-filter="all"
-          >
-            All ({counts.data?.all ?? '…'})
-          </Button>
-          {Object.values(TargetStatus).map((s) => (
-            <Button
-              key={s}
-              aria-pressed={filter.status.includes(s)}
-              onClick={() => setFilter({ ...filter, status: toggle(filter.status, s) })}
-              data-filter={s}
-            >
-              {s} ({counts.data?.[s] ?? '…'})
-            </Button>
-          ))}
-        </div>
+        <StatusFilterButtons
+          selected={filter.status}
+          counts={counts.data}
+          onChange={(status) => setFilter({ ...filter, status })}
+        />
         <div className="fw-row fw-instances-filters">
           <TextField label="Tag" name="tag" value={tagDraft} onChange={(e) => setTagDraft(e.target.value)} />
           <TextField

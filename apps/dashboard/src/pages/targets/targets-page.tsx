@@ -1,7 +1,7 @@
 import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSearchParams } from 'react-router';
-import { TargetKind, TargetStatus, type TargetView } from '@fleetwatch/contracts';
+import { TargetKind, type TargetView } from '@fleetwatch/contracts';
 import { Button, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
 import { fetchAllTargets, fetchStatusCounts, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
@@ -14,6 +14,7 @@ import {
   toggle,
   type TargetFilter,
 } from './target-filter';
+import { StatusFilterButtons } from './status-filter-buttons';
 import { TargetRows } from './target-rows';
 import './targets.css';
 
@@ -69,25 +70,11 @@ export function TargetsPage() {
         </span>
       </PageHeader>
       <div className="fw-stack">
-        <div className="fw-row" role="group" aria-label="Filter by status">
-          <Button
-            aria-pressed={filter.status.length === 0}
-            onClick={() => setFilter({ ...filter, status: [] })}
-            data-filter="all"
-          >
-            All ({counts.data?.all ?? '…'})
-          </Button>
-          {Object.values(TargetStatus).map((s) => (
-            <Button
-              key={s}
-              aria-pressed={filter.status.includes(s)}
-              onClick={() => setFilter({ ...filter, status: toggle(filter.status, s) })}
-              data-filter={s}
-            >
-              {s} ({counts.data?.[s] ?? '…'})
-            </Button>
-          ))}
-        </div>
+        <StatusFilterButtons
+          selected={filter.status}
+          counts={counts.data}
+          onChange={(status) => setFilter({ ...filter, status })}
+        />
         <div className="fw-row fw-targets-filters">
           <div className="fw-row" role="group" aria-label="Filter by kind">
             {Object.values(TargetKind).map((k) => (
