@@ -149,6 +149,15 @@ describe('check routes → sync-orchestrator → HTTP', () => {
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ intervalSeconds: 60, url: 'http://127.0.0.1:8080/health' });
     expect(patched.headers.get('etag')).toBe(`"${patched.body.version}"`);
+    // JSON text that reads as Infinity: the bus would carry it as null, which a merge patch takes as
+    // "reset to the default" (it was a 200 setting intervalSeconds back to its default).
+    const huge = await gw.request<ApiErrorBody>('PATCH', `/api/v1/checks/${check.id}`, {
+      token: tokens.operator,
+      body: '{"intervalSeconds":1e400}',
+    });
+    expect([huge.status, huge.body.error?.issues?.map((i) => i.path)]).toEqual([400, ['intervalSeconds']]);
+    const after = await gw.request<CheckDefinition>('GET', `/api/v1/checks/${check.id}`, { token: tokens.viewer });
+    expect([after.body.intervalSeconds, after.body.version]).toEqual([60, patched.body.version]);
 
     for (const [method, path, body] of [
       ['PUT', `/api/v1/checks/${check.id}`, { name: 'api', type: 'http', url: 'http://127.0.0.1:8081/' }],

@@ -38,11 +38,40 @@ export function expectedVersionOf(header: string | string[] | undefined): number
   return Number(m[1] ?? m[2]);
 }
 
-/** A JSON object body (PUT, PATCH, POST of one check). */
+/**
+ * A JSON object body (PUT, PATCH, POST of one check, an alert rule, a property, …). JSON text such as
+ * `1e400` reads as ±Infinity, which the bus carries to the owner as null — in a merge patch "reset to the
+ * default", elsewhere possibly a value the owner takes: refused here, naming where it is.
+ */
 export function objectBody(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw new InvalidError('body: send a JSON object', [{ path: '(body)', message: 'expected a JSON object' }]);
+  const at = nonFiniteAt(body, []);
+  if (at) {
+    const path = at.join('.') || '(body)';
+    throw new InvalidError(`${path}: number out of range: a JSON number must fit a 64-bit float`, [
+      { path, message: 'number out of range: a JSON number must fit a 64-bit float' },
+    ]);
+  }
   return body as Record<string, unknown>;
+}
+
+/** The path of the first number that is not finite inside a parsed JSON value, or null. */
+function nonFiniteAt(value: unknown, path: Array<string | number>): Array<string | number> | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? null : path;
+  if (typeof value !== 'object' || value === null) return null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const at = nonFiniteAt(value[i], [...path, i]);
+      if (at) return at;
+    }
+    return null;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    const at = nonFiniteAt(v, [...path, k]);
+    if (at) return at;
+  }
+  return null;
 }
 
 const boolParam = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
