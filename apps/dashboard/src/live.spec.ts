@@ -46,8 +46,14 @@ const invalidated = (key: readonly unknown[]) => qc.getQueryState(key)?.isInvali
 describe('live status changes', () => {
   it('patch the lists holding the target; refetch only status-filtered lists and lists without it', () => {
     const changes = invalidator(qc);
+    const before = qc.getQueryData<TargetView[]>(all);
     changes.status({ targetId: 'a', location: null, to: TargetStatus.Down, at });
-    expect(qc.getQueryData<TargetView[]>(all)?.map((x) => x.status)).toEqual([TargetStatus.Down, TargetStatus.Up]);
+    changes.status({ targetId: 'b', location: null, to: TargetStatus.Down, at });
+    changes.status({ targetId: 'a', location: null, to: TargetStatus.Up, at });
+    vi.advanceTimersByTime(250); // gathered changes applied together, in order
+    const after = qc.getQueryData<TargetView[]>(all);
+    expect(after?.map((x) => x.status)).toEqual([TargetStatus.Up, TargetStatus.Down]);
+    expect(after).not.toBe(before);
     vi.advanceTimersByTime(1_000);
     expect(invalidated(all)).toBe(false); // exact after the patch: no download of every target
     expect(invalidated(downOnly)).toBe(true); // 'a' now belongs in it
@@ -59,9 +65,19 @@ describe('live status changes', () => {
     qc.setQueryData(downOnly, [t('a', TargetStatus.Down)]);
     const changes = invalidator(qc);
     changes.status({ targetId: 'a', location: 'eu', to: TargetStatus.Down, at });
-    vi.advanceTimersByTime(1_000);
+    vi.advanceTimersByTime(1_250);
     expect(invalidated(all)).toBe(false);
     expect(invalidated(downOnly)).toBe(false);
+  });
+
+  it('changes of targets no list holds leave the lists as they were (same arrays)', () => {
+    const changes = invalidator(qc);
+    const before = qc.getQueryData<TargetView[]>(all);
+    changes.status({ targetId: 'zz', location: null, to: TargetStatus.Down, at });
+    vi.advanceTimersByTime(250);
+    expect(qc.getQueryData<TargetView[]>(all)).toBe(before);
+    vi.advanceTimersByTime(1_000);
+    expect(invalidated(all)).toBe(true); // a new target: the list's filter decides whether it belongs
   });
 
   it('a change the page cannot apply (no event) refetches every list, once per second at most', () => {

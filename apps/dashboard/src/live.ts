@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { useQueryClient, type QueryClient } from '@tanstack/react-query';
 import type { TargetView } from '@fleetwatch/contracts';
 import { keys } from './api/queries';
-import { patchList, patchTarget, type StatusEvent } from './live-patch';
+import { patchTarget, type StatusEvent } from './live-patch';
 
 // Live updates over the gateway's WebSocket (/ws, protocol `fleetwatch.v1`): the page
 // subscribes to status changes, shows each at once in the cached lists and target (no
@@ -35,12 +35,18 @@ function byStatus(key: readonly unknown[]): boolean {
   return (filter?.status?.length ?? 0) > 0;
 }
 
+/** Status changes gathered this long are applied to the cached lists together: one new array per list. */
+const PATCH_MS = 250;
+
 export function invalidator(queryClient: QueryClient) {
   const pending = new Set<string>();
   /** Target lists the in-place patch could not make exact: refetched at the next flush. */
   const staleLists = new Map<string, readonly unknown[]>();
   let everyList = false;
   let timer: ReturnType<typeof setTimeout> | null = null;
+  /** Status changes not yet applied, in arrival order. */
+  let queued: StatusEvent[] = [];
+  let patchTimer: ReturnType<typeof setTimeout> | null = null;
   const flush = () => {
     timer = null;
     const targets = [...pending];
@@ -55,24 +61,44 @@ export function invalidator(queryClient: QueryClient) {
     for (const id of targets) void queryClient.invalidateQueries({ queryKey: keys.target(id) });
   };
   const later = () => (timer ??= setTimeout(flush, INVALIDATE_MS));
-  return {
-    /**
-     * A status change: applied at once to every cached list holding the target and to the target itself. A
-     * list is refetched only where the patch cannot be exact — filtered by status (the target may enter or
-     * leave it) or without the target (a new one, or one its filter may now take) — so an open page does not
-     * download every target again at each change (at 10,000 targets, ~3.7 MB a second per page under load).
-     */
-    status(e: StatusEvent | undefined) {
-      if (!e?.targetId) return this.target(undefined);
-      for (const [key, list] of queryClient.getQueriesData<TargetView[]>({ queryKey: LISTS })) {
-        const has = list?.some((t) => t.id === e.targetId) ?? false;
-        if (has) queryClient.setQueryData<TargetView[]>(key, patchList(list, e));
-        const membershipMayChange = e.location === null && byStatus(key);
-        if (!has || membershipMayChange) staleLists.set(JSON.stringify(key), key);
+  /**
+   * Applies the queued changes: each cached list holding a changed target gets one new array (its other
+   * entries the same objects, so React skips their rows); a list is refetched only where the patch cannot be
+   * exact — filtered by status (the target may enter or leave it) or without the target (a new one, or one its
+   * filter may now take). Under load (~100 changes a second) a page re-renders 4 times a second and downloads
+   * nothing, instead of re-downloading every target (at 10,000 targets, 3.7 MB) each second.
+   */
+  const applyPatches = () => {
+    patchTimer = null;
+    const events = queued;
+    queued = [];
+    if (events.length === 0) return;
+    for (const [key, list] of queryClient.getQueriesData<TargetView[]>({ queryKey: LISTS })) {
+      const filteredByStatus = byStatus(key);
+      let next: TargetView[] | undefined;
+      let index: Map<string, number> | undefined;
+      for (const e of events) {
+        index ??= new Map((list ?? []).map((t, i) => [t.id, i]));
+        const i = index.get(e.targetId);
+        if (i === undefined || (e.location === null && filteredByStatus)) staleLists.set(JSON.stringify(key), key);
+        if (i === undefined || !list) continue;
+        next ??= list.slice();
+        next[i] = patchTarget(next[i], e);
       }
+      if (next) queryClient.setQueryData<TargetView[]>(key, next);
+    }
+    for (const e of events) {
       queryClient.setQueryData<TargetView>(keys.target(e.targetId), (t) => (t ? patchTarget(t, e) : t));
       pending.add(e.targetId);
-      later();
+    }
+    later();
+  };
+  return {
+    /** A status change: shown within PATCH_MS in every cached list holding the target and in the target itself. */
+    status(e: StatusEvent | undefined) {
+      if (!e?.targetId) return this.target(undefined);
+      queued.push(e);
+      patchTimer ??= setTimeout(applyPatches, PATCH_MS);
     },
     /** Something about a target changed that the page cannot apply itself: refetch what shows it. */
     target(id: string | undefined) {
@@ -82,6 +108,7 @@ export function invalidator(queryClient: QueryClient) {
     },
     cancel() {
       if (timer) clearTimeout(timer);
+      if (patchTimer) clearTimeout(patchTimer);
     },
   };
 }
