@@ -16,6 +16,7 @@ export * from './http/hosts.schema';
 export * from './http/browser-session.schema';
 export * from './ws/ws.schema';
 export * from './http/status-summary.schema';
+export * from './http/sparklines.schema';
 export * from './http/users-admin.schema';
 export * from './common/store-safe';
 export * from './net/cidr';

@@ -4,12 +4,16 @@ import {
   historyQuerySchema,
   HistoryResponse,
   listTargetsQuerySchema,
+  sparklinesQuerySchema,
+  sparklinesResponseSchema,
+  SPARKLINE_MAX_TARGETS,
+  SparklinesResponse,
   TargetListResponse,
   TargetView,
   UserRole,
 } from '@fleetwatch/contracts';
 import { RequireRole } from '../auth/access.decorator';
-import { ApiZodQuery, errorBodySchema } from '../web/openapi';
+import { ApiZodQuery, errorBodySchema, responseSchemaOf } from '../web/openapi';
 import { historyResponseSchema, targetListSchema, targetViewSchema } from '../web/response.schemas';
 import { TargetsService } from './targets.service';
 
@@ -34,6 +38,18 @@ export class TargetsController {
   @ApiOkResponse({ schema: targetListSchema })
   list(@Query() query: unknown): Promise<TargetListResponse> {
     return this.targets.list(listTargetsQuerySchema.parse(query ?? {}));
+  }
+
+  // Declared before `:id`: a static segment wins over the parameter (no target id is `sparklines`: ids are `kind:…`).
+  @Get('sparklines')
+  @ApiOperation({
+    summary: 'The last hour of many targets, minute by minute',
+    description: `For list rows: per target (\`id\` repeated, 1–${SPARKLINE_MAX_TARGETS}) 60 one-minute values from the rollups, the current minute last — the share of good samples (0–1) and the mean latency over every location; null where a minute had no sample. Unknown ids get only nulls.`,
+  })
+  @ApiZodQuery(sparklinesQuerySchema)
+  @ApiOkResponse({ schema: responseSchemaOf(sparklinesResponseSchema) })
+  sparklines(@Query() query: unknown): Promise<SparklinesResponse> {
+    return this.targets.sparklines(sparklinesQuerySchema.parse(query ?? {}).id);
   }
 
   @Get(':id')

@@ -431,3 +431,119 @@ describe('GET /api/v1/targets/{id}/history', () => {
     expect(bad.body.error.issues?.map((i) => i.path)).toEqual(expect.arrayContaining(['minutes']));
   });
 });
+
+describe('GET /api/v1/targets/sparklines', () => {
+  const minute = (ms: number) => Math.floor(ms / 60_000) * 60_000;
+  const M30 = minute(NOW - 30 * 60_000);
+  const M10 = minute(NOW - 10 * 60_000);
+
+  beforeAll(async () => {
+    const repo = new HistoryRepository(db);
+    const result = (location: string, ok: boolean, latencyMs: number | null, occurredAt: number) => ({
+      messageId: randomUUID(),
+      checkId: 'spark',
+      targetId: 'check:spark',
+      location,
+      ok,
+      latencyMs,
+      failureReason: ok ? null : 'timeout',
+      metadata: null,
+      occurredAt,
+    });
+    const update = (status: S, occurredAt: number) => ({
+      messageId: randomUUID(),
+      updateId: randomUUID(),
+      targetId: 'instance:spark-1',
+      instanceId: 'spark-1',
+      kind: 'container',
+      lifecycleStatus: status === S.Up ? 'running' : 'exited',
+      status,
+      source: 'docker',
+      location: 'eu-west-1',
+      occurredAt,
+      receivedAt: occurredAt,
+      labels: null,
+      message: null,
+      metadata: null,
+    });
+    await runInTransaction(db, async (tx) => {
+      await repo.insertCheckResults(tx, [
+        // One minute, two locations: eu 10 ms and 30 ms (mean 20, 2 samples), us 50 ms (1 sample) → 30 ms weighed.
+        result('eu-west-1', true, 10, M30 + 1000),
+        result('eu-west-1', true, 30, M30 + 2000),
+        result('us-east-1', false, 50, M30 + 3000),
+        // Outside the hour: never shown.
+        result('eu-west-1', false, 999, minute(NOW - 75 * 60_000) + 1000),
+      ]);
+      await repo.insertStatusUpdates(tx, [
+        update(S.Up, M10 + 1000),
+        update(S.Down, M10 + 2000),
+        update(S.Up, M10 + 3000),
+        update(S.Up, M10 + 4000),
+      ]);
+      await repo.markRollupsDirty(tx, [
+        { targetId: 'check:spark', location: 'eu-west-1', bucket: M30 },
+        { targetId: 'check:spark', location: 'us-east-1', bucket: M30 },
+        { targetId: 'check:spark', location: 'eu-west-1', bucket: minute(NOW - 75 * 60_000) },
+        { targetId: 'instance:spark-1', location: 'eu-west-1', bucket: M10 },
+      ]);
+    });
+    await repo.recomputeDirtyRollups();
+  });
+
+  type Body = {
+    from: string;
+    minutes: number;
+    targets: { id: string; availability: (number | null)[]; latencyMs: (number | null)[] }[];
+  };
+  const at = (body: Body, bucket: number) => (bucket - Date.parse(body.from)) / 60_000;
+
+  it('answers 60 minutes per id, in the order asked: availability and latency summed over locations', async () => {
+    const res = await get<Body>(
+      `/api/v1/targets/sparklines?id=${encodeURIComponent('instance:spark-1')}&id=check:spark&id=check:none&id=check:spark`,
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.minutes).toBe(60);
+    expect(res.body.targets.map((t) => t.id)).toEqual(['instance:spark-1', 'check:spark', 'check:none']);
+    const [inst, check, none] = res.body.targets;
+    for (const t of res.body.targets) {
+      expect(t.availability).toHaveLength(60);
+      expect(t.latencyMs).toHaveLength(60);
+    }
+    // The current minute is the last one.
+    expect(Date.parse(res.body.from) + 59 * 60_000).toBe(minute(Date.now()));
+    const i30 = at(res.body, M30);
+    expect(check.availability[i30]).toBeCloseTo(2 / 3, 6);
+    expect(check.latencyMs[i30]).toBeCloseTo(30, 6);
+    expect(check.availability.filter((v) => v !== null)).toHaveLength(1); // the 75-minute-old sample is outside
+    const i10 = at(res.body, M10);
+    expect(inst.availability[i10]).toBe(0.75);
+    expect(inst.latencyMs[i10]).toBeNull(); // pushed updates carry no latency
+    expect(inst.availability.filter((v) => v !== null)).toHaveLength(1);
+    expect(none.availability.every((v) => v === null) && none.latencyMs.every((v) => v === null)).toBe(true);
+  });
+
+  it('takes odd ids as data (quotes, slashes, __proto__) and names bad requests', async () => {
+    const odd = await get<Body>(
+      `/api/v1/targets/sparklines?id=${encodeURIComponent('instance:kube/ns/pod "x"')}&id=__proto__`,
+    );
+    expect(odd.status).toBe(200);
+    expect(odd.body.targets.map((t) => t.id)).toEqual(['instance:kube/ns/pod "x"', '__proto__']);
+    const none = await get<ApiErrorBody>('/api/v1/targets/sparklines');
+    expect(none.status).toBe(400);
+    expect(none.body.error.issues?.map((i) => i.path)).toContain('id');
+    const many = await get<ApiErrorBody>(
+      `/api/v1/targets/sparklines?${Array.from({ length: 101 }, (_, i) => `id=check:${i}`).join('&')}`,
+    );
+    expect(many.status).toBe(400);
+    expect(many.body.error.message).toContain('at most 100');
+    const nul = await get<ApiErrorBody>('/api/v1/targets/sparklines?id=check%3Aa%00b');
+    expect(nul.status).toBe(400);
+    const extra = await get<ApiErrorBody>('/api/v1/targets/sparklines?id=check:spark&minutes=5');
+    expect(extra.status).toBe(400);
+  });
+
+  it('is for signed-in users only', async () => {
+    expect((await gw.request('GET', '/api/v1/targets/sparklines?id=check:spark')).status).toBe(401);
+  });
+});

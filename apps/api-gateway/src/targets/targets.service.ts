@@ -9,10 +9,12 @@ import {
   TargetStatus,
   TargetView,
   type CheckMetric,
+  type SparklinesResponse,
 } from '@fleetwatch/contracts';
 import { InvalidError, NotFoundError } from '@fleetwatch/domain';
 import { LiveStateStore, toTargetView } from '@fleetwatch/live-state';
 import { HistoryReadRepository, HistoryWindow } from '@fleetwatch/persistence';
+import { sparklinesOf, sparklineWindow } from './sparklines';
 
 /** Up to this many minutes, history is raw observations; beyond it, 1-minute rollups. */
 export const RAW_HISTORY_MAX_MINUTES = 60;
@@ -52,6 +54,14 @@ export class TargetsService {
       }
     }
     return view;
+  }
+
+  /** The last hour of each id, minute by minute, from the 1-minute rollups (ids without history: nulls). */
+  async sparklines(ids: readonly string[], now = Date.now()): Promise<SparklinesResponse> {
+    for (const id of ids) checkId(id);
+    const { from, until } = sparklineWindow(now);
+    const rows = await this.history.minuteTotals(ids, new Date(from), new Date(until));
+    return sparklinesOf(ids, rows, now);
   }
 
   async historyOf(

@@ -3,6 +3,7 @@ import { TargetStatus, type CheckMetric } from '@fleetwatch/contracts';
 import type { Rollup } from '@fleetwatch/domain';
 import { DatabaseClient, prismaOf } from '../database';
 import { rethrow } from '../errors';
+import { rethrowSql, sqlQuery } from '../sql/sql-pool';
 import { DATABASE_CLIENT } from '../tokens';
 
 // Read-only queries over the history tables for the gateway (SPEC §2: the gateway reads
@@ -147,6 +148,43 @@ export class HistoryReadRepository {
       avgLatencyMs: r.avgLatencyMs,
       maxLatencyMs: r.maxLatencyMs,
       p95LatencyMs: r.p95LatencyMs,
+    }));
+  }
+
+  /**
+   * Many targets' 1-minute rollups in [since, until), summed over their locations: one row per
+   * target and minute that had samples. The latency is the locations' means weighed by their sample
+   * counts, over the locations whose minute had a latency (checks; pushed updates and pings have none).
+   * One statement, served by the rollups' primary key (target_id leads).
+   */
+  async minuteTotals(
+    targetIds: readonly string[],
+    since: Date,
+    until: Date,
+  ): Promise<{ targetId: string; bucket: Date; count: number; okCount: number; latencyMs: number | null }[]> {
+    if (targetIds.length === 0) return [];
+    const rows = await sqlQuery<{
+      target_id: string;
+      bucket: Date;
+      count: number;
+      ok_count: number;
+      latency_ms: number | null;
+    }>(
+      this.db,
+      `SELECT target_id, bucket, sum(count)::int AS count, sum(ok_count)::int AS ok_count,
+              (sum(avg_latency_ms * count) FILTER (WHERE avg_latency_ms IS NOT NULL)
+                / NULLIF(sum(count) FILTER (WHERE avg_latency_ms IS NOT NULL), 0))::float8 AS latency_ms
+         FROM rollups_1m
+        WHERE target_id = ANY($1::text[]) AND bucket >= $2::timestamptz AND bucket < $3::timestamptz
+        GROUP BY target_id, bucket`,
+      [[...new Set(targetIds)], since.toISOString(), until.toISOString()],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows.map((r) => ({
+      targetId: r.target_id,
+      bucket: r.bucket instanceof Date ? r.bucket : new Date(r.bucket),
+      count: Number(r.count),
+      okCount: Number(r.ok_count),
+      latencyMs: r.latency_ms === null ? null : Number(r.latency_ms),
     }));
   }
 
