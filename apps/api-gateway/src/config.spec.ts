@@ -22,3 +22,29 @@ describe('gateway config: GATEWAY_WS_ALLOWED_ORIGINS', () => {
     );
   });
 });
+
+describe('gateway config: WebSocket socket cap and pings', () => {
+  it('defaults to 16 sockets per session or API key and a ping every 30 s', () => {
+    const config = loadGatewayConfig(base);
+    expect(config.wsMaxSocketsPerPrincipal).toBe(16);
+    expect(config.wsPingIntervalMs).toBe(30_000);
+  });
+
+  it('reads them from the environment', () => {
+    const config = loadGatewayConfig({
+      ...base,
+      GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL: '4',
+      GATEWAY_WS_PING_INTERVAL_MS: '5000',
+    });
+    expect([config.wsMaxSocketsPerPrincipal, config.wsPingIntervalMs]).toEqual([4, 5000]);
+  });
+
+  it.each([
+    ['GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL', '0'],
+    ['GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL', 'many'],
+    ['GATEWAY_WS_PING_INTERVAL_MS', '10'],
+    ['GATEWAY_WS_PING_INTERVAL_MS', '1e9'],
+  ])('refuses %s=%s naming it', (name, value) => {
+    expect(() => loadGatewayConfig({ ...base, [name]: value })).toThrow(new RegExp(name));
+  });
+});

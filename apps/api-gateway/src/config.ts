@@ -46,6 +46,10 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
       GATEWAY_WS_MAX_BUFFERED_BYTES: env.int(1024 * 1024, 1024, 256 * 1024 * 1024),
       /** How often each replica re-checks its sockets' sessions (revoked or expired → closed). */
       GATEWAY_WS_SESSION_CHECK_MS: env.int(2_000, 100, 60_000),
+      /** Most sockets one session or API key may hold open on one replica; the next is closed with 4429. */
+      GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL: env.int(16, 1, 10_000),
+      /** How often each socket is pinged; one that has not answered the previous ping by then is cut. */
+      GATEWAY_WS_PING_INTERVAL_MS: env.int(30_000, 100, 600_000),
     },
     source,
   );
@@ -73,6 +77,8 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
     }),
     wsMaxBufferedBytes: values.GATEWAY_WS_MAX_BUFFERED_BYTES,
     wsSessionCheckMs: values.GATEWAY_WS_SESSION_CHECK_MS,
+    wsMaxSocketsPerPrincipal: values.GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL,
+    wsPingIntervalMs: values.GATEWAY_WS_PING_INTERVAL_MS,
   };
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;

@@ -2,7 +2,7 @@ import { QueryClient } from '@tanstack/react-query';
 import { TargetKind, TargetStatus, type TargetView } from '@fleetwatch/contracts';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { keys } from './api/queries';
-import { invalidator, statusEventOf } from './live';
+import { invalidator, onServerFrame, statusEventOf } from './live';
 import { EMPTY_FILTER } from './pages/targets/target-filter';
 
 // What a status change does to the cached queries (a real TanStack QueryClient): lists holding the target
@@ -98,5 +98,40 @@ describe('live status changes', () => {
     expect(statusEventOf({ ...e, at: undefined })).toBeUndefined();
     expect(statusEventOf({ ...e, location: 5 })).toBeUndefined();
     expect(statusEventOf(null)).toBeUndefined();
+  });
+});
+
+describe('resync', () => {
+  const other = ['fleetwatch', 'fleet', 'members'] as const;
+  const everyQuery = () => [all, downOnly, hosts, keys.counts(), other].map(invalidated);
+
+  it("a 'resync' frame (the gateway missed changes) invalidates every query at once and drops queued patches", () => {
+    qc.setQueryData(other, []);
+    const changes = invalidator(qc);
+    const before = qc.getQueryData<TargetView[]>(all);
+    changes.status({ targetId: 'a', location: null, to: TargetStatus.Down, at });
+    const sent: string[] = [];
+    expect(
+      onServerFrame(JSON.stringify({ type: 'resync', reason: 'x' }), changes, qc, (f) => sent.push(f), false),
+    ).toBe('resync');
+    expect(everyQuery()).toEqual([true, true, true, true, true]);
+    vi.advanceTimersByTime(2_000);
+    expect(qc.getQueryData<TargetView[]>(all)).toBe(before); // the refetch answers, not a patch from before
+    expect(sent).toEqual([]);
+  });
+
+  it("'ready' subscribes; on a socket after the first it also invalidates every query (changes made while none was open)", () => {
+    const changes = invalidator(qc);
+    const sent: string[] = [];
+    onServerFrame(JSON.stringify({ type: 'ready' }), changes, qc, (f) => sent.push(f), false);
+    expect(JSON.parse(sent[0])).toMatchObject({ type: 'subscribe', topic: 'status' });
+    expect(everyQuery().slice(0, 4)).toEqual([false, false, false, false]);
+    onServerFrame(JSON.stringify({ type: 'ready' }), changes, qc, (f) => sent.push(f), true);
+    expect(sent).toHaveLength(2);
+    expect(everyQuery().slice(0, 4)).toEqual([true, true, true, true]);
+  });
+
+  it('ignores a frame that is not JSON', () => {
+    expect(onServerFrame('nope', invalidator(qc), qc, () => undefined, false)).toBeUndefined();
   });
 });

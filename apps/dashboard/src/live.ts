@@ -11,6 +11,9 @@ import { patchTarget, type StatusEvent } from './live-patch';
 // The browser sends the session cookie with the upgrade; no token is offered. While no
 // socket is open (a gateway without /ws, a restart) queries poll every LIVE_POLL_MS and
 // the socket is retried with backoff. Close 4401 means the session ended: sign in again.
+// A `resync` frame (the gateway's Redis feed was interrupted, changes may have been missed),
+// and every socket opened after the first (changes made while none was open were not seen),
+// invalidate every query of the page: what is shown is read again.
 
 /** Polling while no socket is open; a slow safety net while one is. */
 export const LIVE_POLL_MS = 10_000;
@@ -25,6 +28,7 @@ type ServerMessage =
   | { type: 'status.changed'; event?: StatusEvent }
   | { type: 'target'; target?: { id?: string } }
   | { type: 'host-metrics'; hostId?: string }
+  | { type: 'resync'; reason?: string }
   | { type: string };
 
 const LISTS = [...keys.all, 'targets', 'list'] as const;
@@ -106,11 +110,53 @@ export function invalidator(queryClient: QueryClient) {
       everyList = true;
       later();
     },
+    /** Changes may have been missed: every query is read again now (queued patches are superseded by the answers). */
+    resync() {
+      queued = [];
+      if (patchTimer) clearTimeout(patchTimer);
+      patchTimer = null;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      pending.clear();
+      staleLists.clear();
+      everyList = false;
+      void queryClient.invalidateQueries({ queryKey: keys.all });
+    },
     cancel() {
       if (timer) clearTimeout(timer);
       if (patchTimer) clearTimeout(patchTimer);
     },
   };
+}
+
+export type Changes = ReturnType<typeof invalidator>;
+
+/**
+ * Acts on one frame from the gateway. `ready`: subscribes (and, when this is not the first socket, resyncs:
+ * changes made while no socket was open were not seen); returns the frame's type for the caller's state.
+ */
+export function onServerFrame(
+  data: unknown,
+  changes: Changes,
+  queryClient: QueryClient,
+  send: (frame: string) => void,
+  reconnected: boolean,
+): string | undefined {
+  let msg: ServerMessage;
+  try {
+    msg = JSON.parse(String(data)) as ServerMessage;
+  } catch {
+    return undefined;
+  }
+  if (msg.type === 'ready') {
+    // Subscribe once the gateway says it is listening (a frame sent on open could arrive first).
+    send(JSON.stringify({ type: 'subscribe', id: 'status', topic: 'status', filter: {} }));
+    if (reconnected) changes.resync();
+  } else if (msg.type === 'status.changed') changes.status(statusEventOf((msg as { event?: unknown }).event));
+  else if (msg.type === 'target') changes.target((msg as { target?: { id?: string } }).target?.id);
+  else if (msg.type === 'host-metrics') void queryClient.invalidateQueries({ queryKey: keys.hosts() });
+  else if (msg.type === 'resync') changes.resync();
+  return msg.type;
 }
 
 /** The fields the page applies from a `status.changed` frame's event, or undefined when they are not all there. */
@@ -131,26 +177,19 @@ export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): L
     let retry: ReturnType<typeof setTimeout> | null = null;
     let backoff = 1_000;
     let stopped = false;
+    let opened = false;
     const changes = invalidator(queryClient);
 
     const connect = () => {
       const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
       socket = new WebSocket(url);
       socket.onmessage = (e) => {
-        let msg: ServerMessage;
-        try {
-          msg = JSON.parse(String(e.data)) as ServerMessage;
-        } catch {
-          return;
-        }
-        if (msg.type === 'ready') {
-          // Subscribe once the gateway says it is listening (a frame sent on open could arrive first).
-          socket?.send(JSON.stringify({ type: 'subscribe', id: 'status', topic: 'status', filter: {} }));
+        const type = onServerFrame(e.data, changes, queryClient, (frame) => socket?.send(frame), opened);
+        if (type === 'ready') {
+          opened = true;
           backoff = 1_000;
           setState('live');
-        } else if (msg.type === 'status.changed') changes.status(statusEventOf((msg as { event?: unknown }).event));
-        else if (msg.type === 'target') changes.target((msg as { target?: { id?: string } }).target?.id);
-        else if (msg.type === 'host-metrics') void queryClient.invalidateQueries({ queryKey: keys.hosts() });
+        }
       };
       socket.onclose = (e) => {
         socket = null;

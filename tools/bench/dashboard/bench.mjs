@@ -182,6 +182,8 @@ async function main() {
       // Each dashboard signs in once; the default limits are for people, not for a benchmark.
       LOGIN_RATE_LIMIT_PER_MINUTE: '10000',
       LOGIN_RATE_LIMIT_PER_IP_PER_MINUTE: '100000',
+      // The open dashboards share one session: room for all of them, and for the ones still closing.
+      GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL: String(Math.max(16, 3 * args.dashboards)),
     },
     ports.gateway,
   );

@@ -60,6 +60,7 @@ export function credentialsOf(request: FastifyRequest): CredentialsOfRequest {
     method: request.method,
     ip: request.ip,
     host: request.host,
+    protocol: request.protocol,
     authorization: request.headers.authorization,
     memberRead: isMemberRead(request.method, request.routeOptions?.url),
     sessionCookie: parseCookies(request.headers.cookie)[SESSION_COOKIE],

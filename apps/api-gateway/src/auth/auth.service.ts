@@ -16,7 +16,7 @@ import { LOGIN_RATE_LIMITER, type LoginRateLimiter } from './login-rate-limiter'
 import { PasswordHasher } from './password-hasher.service';
 import { BasicVerdictCache, MalformedBasicError, MEMBER_READ_ROUTES, parseBasicAuthorization } from './basic-auth';
 import type { BasicCredentials } from './basic-auth';
-import { checkOrigin, csrfTokenMatches, isSafeMethod } from './browser-session';
+import { checkOrigin, csrfTokenMatches, isSafeMethod, requestOrigin } from './browser-session';
 import { Principal } from './principal';
 import { hashSessionToken, newSessionToken, sessionTokenVersion } from './session-token';
 
@@ -92,7 +92,7 @@ export class AuthService {
       return this.authenticate(request.authorization, request.ip, request.memberRead === true);
     const principal = await this.authenticateSessionToken(request.sessionCookie, 'cookie');
     if (!isSafeMethod(request.method)) {
-      const origin = checkOrigin(request, request.host, this.config.allowedOrigins, false);
+      const origin = checkOrigin(request, requestOrigin(request), this.config.allowedOrigins, false);
       if (!origin.ok) throw new ForbiddenError(`cross-origin write refused: ${origin.reason}`);
       if (!csrfTokenMatches(request.sessionCookie, request.csrfToken))
         throw new ForbiddenError('missing or wrong X-CSRF-Token header: a cookie-authenticated write needs it');
@@ -227,6 +227,8 @@ export interface CredentialsOfRequest {
   ip: string;
   /** `request.host` (X-Forwarded-Host only from trusted proxies). */
   host: string | undefined;
+  /** `request.protocol`: `https` on TLS or from X-Forwarded-Proto of a trusted proxy. */
+  protocol: string;
   authorization: string | undefined;
   sessionCookie: string | undefined;
   csrfToken: string | undefined;

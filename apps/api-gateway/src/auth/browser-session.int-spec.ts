@@ -151,6 +151,44 @@ describe('CSRF on cookie-authenticated writes', () => {
     expect(viaReferer.status).toBe(403);
   });
 
+  it('compares the scheme of the Origin as well as its host: https://<host> is not this http:// gateway, and back behind TLS', async () => {
+    const host = new URL(gw.url).host;
+    const s = await signIn(gw);
+    const headers = { cookie: s.cookie, 'x-csrf-token': s.csrf };
+    const otherScheme = await gw.request<ApiErrorBody>('POST', '/api/v1/api-keys', {
+      body,
+      headers: { ...headers, origin: `https://${host}` },
+    });
+    expect(otherScheme.status).toBe(403);
+    expect(otherScheme.body.error.message).toMatch(/origin https:\/\/127\.0\.0\.1:\d+ is not allowed/);
+    const loginFromOtherScheme = await gw.request('POST', '/api/v1/auth/session', {
+      body: { username: 'admin', password: ADMIN_PASSWORD },
+      headers: { origin: `https://${host}` },
+    });
+    expect(loginFromOtherScheme.status).toBe(403);
+    // Behind a trusted TLS proxy the page's origin is https://<host>, and http://<host> is the other one.
+    const tls = { 'x-forwarded-proto': 'https' };
+    const proxiedHost = new URL(proxied.url).host;
+    const p = await signIn(proxied, { ...tls, origin: `https://${proxiedHost}` });
+    const pHeaders = { ...tls, cookie: p.cookie, 'x-csrf-token': p.csrf };
+    expect(
+      (
+        await proxied.request('POST', '/api/v1/api-keys', {
+          body,
+          headers: { ...pHeaders, origin: `https://${proxiedHost}` },
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await proxied.request('POST', '/api/v1/api-keys', {
+          body,
+          headers: { ...pHeaders, origin: `http://${proxiedHost}` },
+        })
+      ).status,
+    ).toBe(403);
+  });
+
   it('leaves bearer clients alone: no CSRF token, any Origin', async () => {
     const token = await gw.login('admin', ADMIN_PASSWORD);
     const res = await gw.request('POST', '/api/v1/api-keys', {

@@ -1,28 +1,46 @@
 import { parseCookies, serializeCookie } from './cookies';
-import { checkOrigin, csrfTokenFor, csrfTokenMatches, isSafeMethod } from './browser-session';
+import { checkOrigin, csrfTokenFor, csrfTokenMatches, isSafeMethod, requestOrigin } from './browser-session';
 
 describe('checkOrigin', () => {
   const allowed = ['https://ops.example', 'http://localhost:5173'];
   it.each([
-    // [origin, referer, host, required, ok]
-    ['http://gw.local:3000', undefined, 'gw.local:3000', false, true],
-    ['https://GW.local:3000', undefined, 'gw.local:3000', true, true],
-    ['https://ops.example', undefined, 'gw.local:3000', true, true],
-    ['https://ops.example/', undefined, 'gw.local:3000', true, true],
-    ['http://localhost:5173', undefined, 'gw.local:3000', true, true],
-    ['https://evil.example', undefined, 'gw.local:3000', false, false],
-    ['https://gw.local:3000.evil.example', undefined, 'gw.local:3000', false, false],
-    ['http://gw.local:3001', undefined, 'gw.local:3000', false, false],
-    ['null', undefined, 'gw.local:3000', false, false],
-    ['file:///etc/passwd', undefined, 'gw.local:3000', false, false],
-    [undefined, 'https://evil.example/page', 'gw.local:3000', false, false],
-    [undefined, 'http://gw.local:3000/targets', 'gw.local:3000', false, true],
-    [undefined, undefined, 'gw.local:3000', false, true],
-    [undefined, undefined, 'gw.local:3000', true, false],
-    [undefined, 'http://gw.local:3000/', 'gw.local:3000', true, false],
-  ])('origin %s referer %s host %s required %s → %s', (origin, referer, host, required, ok) => {
-    expect(checkOrigin({ origin, referer }, host, allowed, required).ok).toBe(ok);
+    // [origin, referer, the request's own origin, required, ok]
+    ['http://gw.local:3000', undefined, 'http://gw.local:3000', false, true],
+    ['http://GW.local:3000', undefined, 'http://gw.local:3000', true, true],
+    // Same host and port, other scheme: another origin (a page served over https is not this http gateway).
+    ['https://gw.local:3000', undefined, 'http://gw.local:3000', true, false],
+    ['https://gw.local:3000', undefined, 'http://gw.local:3000', false, false],
+    ['http://gw.local', undefined, 'https://gw.local', true, false],
+    ['https://gw.local', undefined, 'https://gw.local', true, true],
+    ['https://gw.local:443', undefined, 'https://gw.local', true, true],
+    [undefined, 'https://gw.local:3000/targets', 'http://gw.local:3000', false, false],
+    ['https://ops.example', undefined, 'http://gw.local:3000', true, true],
+    ['https://ops.example/', undefined, 'http://gw.local:3000', true, true],
+    ['http://ops.example', undefined, 'http://gw.local:3000', true, false],
+    ['http://localhost:5173', undefined, 'http://gw.local:3000', true, true],
+    ['https://evil.example', undefined, 'http://gw.local:3000', false, false],
+    ['https://gw.local:3000.evil.example', undefined, 'http://gw.local:3000', false, false],
+    ['http://gw.local:3001', undefined, 'http://gw.local:3000', false, false],
+    ['null', undefined, 'http://gw.local:3000', false, false],
+    ['file:///etc/passwd', undefined, 'http://gw.local:3000', false, false],
+    [undefined, 'https://evil.example/page', 'http://gw.local:3000', false, false],
+    [undefined, 'http://gw.local:3000/targets', 'http://gw.local:3000', false, true],
+    [undefined, undefined, 'http://gw.local:3000', false, true],
+    [undefined, undefined, 'http://gw.local:3000', true, false],
+    [undefined, 'http://gw.local:3000/', 'http://gw.local:3000', true, false],
+    ['http://gw.local:3000', undefined, null, true, false],
+  ])('origin %s referer %s self %s required %s → %s', (origin, referer, self, required, ok) => {
+    expect(checkOrigin({ origin, referer }, self, allowed, required).ok).toBe(ok);
   });
+
+  it.each([
+    [{ protocol: 'http', host: 'gw.local:3000' }, 'http://gw.local:3000'],
+    [{ protocol: 'https', host: 'GW.local:443' }, 'https://gw.local'],
+    [{ protocol: 'http', host: 'gw.local:80' }, 'http://gw.local'],
+    [{ protocol: 'https', host: '[::1]:3000' }, 'https://[::1]:3000'],
+    [{ protocol: 'http', host: undefined }, null],
+    [{ protocol: 'http', host: 'bad host/x' }, null],
+  ])('requestOrigin(%j) is %s', (request, origin) => expect(requestOrigin(request)).toBe(origin));
 });
 
 describe('CSRF token', () => {

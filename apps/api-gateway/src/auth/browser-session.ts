@@ -35,20 +35,9 @@ export function csrfTokenMatches(sessionToken: string, presented: string | undef
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/** `host[:port]` of an Origin or Referer header, lower-cased; null when absent or not a URL. */
-export function hostOfOrigin(origin: string | undefined): string | null {
-  if (!origin || origin === 'null') return null;
-  try {
-    const url = new URL(origin);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
-    return url.host.toLowerCase();
-  } catch {
-    return null;
-  }
-}
-
 /** `https://fleetwatch.example:8443` as an Origin header spells it (no path, no trailing slash). */
 export function normaliseOrigin(origin: string): string | null {
+  if (origin === 'null') return null;
   try {
     const url = new URL(origin);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
@@ -58,11 +47,21 @@ export function normaliseOrigin(origin: string): string | null {
   }
 }
 
+/**
+ * The origin a request was made to: its scheme (`request.protocol`: https on a TLS socket,
+ * or from X-Forwarded-Proto of a trusted proxy) and `request.host` (X-Forwarded-Host only
+ * from trusted proxies), default port dropped; null when the Host is missing or malformed.
+ */
+export function requestOrigin(request: { protocol?: string; host?: string }): string | null {
+  if (!request.host) return null;
+  return normaliseOrigin(`${request.protocol === 'https' ? 'https' : 'http'}://${request.host}`);
+}
+
 export type OriginVerdict = { ok: true } | { ok: false; reason: string };
 
 /**
- * Whether a browser request's Origin may act on this site: same host as the request
- * (`request.host`, which honours X-Forwarded-Host only from trusted proxies) or listed in
+ * Whether a browser request's Origin may act on this site: the same origin as the request
+ * (scheme, host and port: `https://gw` is not `http://gw` — see requestOrigin) or listed in
  * `allowed` (normalised origins). `required`: a missing Origin is refused (WebSocket
  * upgrades, which browsers always send it on); otherwise a missing Origin falls back to
  * Referer, and a request with neither passes (old browsers on same-origin forms; the CSRF
@@ -70,18 +69,17 @@ export type OriginVerdict = { ok: true } | { ok: false; reason: string };
  */
 export function checkOrigin(
   headers: { origin?: string; referer?: string },
-  requestHost: string | undefined,
+  self: string | null,
   allowed: readonly string[],
   required: boolean,
 ): OriginVerdict {
   const raw = headers.origin ?? (required ? undefined : headers.referer);
   if (raw === undefined) return required ? { ok: false, reason: 'no Origin header' } : { ok: true };
-  const host = hostOfOrigin(raw);
-  if (host === null) return { ok: false, reason: `origin ${JSON.stringify(raw.slice(0, 100))} is not allowed` };
-  if (requestHost && host === requestHost.toLowerCase()) return { ok: true };
   const normalised = normaliseOrigin(raw);
-  if (normalised && allowed.includes(normalised)) return { ok: true };
-  return { ok: false, reason: `origin ${normalised ?? raw.slice(0, 100)} is not allowed` };
+  if (normalised === null) return { ok: false, reason: `origin ${JSON.stringify(raw.slice(0, 100))} is not allowed` };
+  if (self !== null && normalised === self) return { ok: true };
+  if (allowed.includes(normalised)) return { ok: true };
+  return { ok: false, reason: `origin ${normalised} is not allowed` };
 }
 
 export interface SessionCookieOptions {

@@ -20,7 +20,14 @@ import { GATEWAY_CONFIG } from '../tokens';
 import { ApiZodBody, errorBodySchema, responseSchemaOf } from '../web/openapi';
 import { Public, RequireRole } from './access.decorator';
 import { AuthService } from './auth.service';
-import { checkOrigin, cookieAttributes, CSRF_COOKIE, csrfTokenFor, SESSION_COOKIE } from './browser-session';
+import {
+  checkOrigin,
+  cookieAttributes,
+  requestOrigin,
+  CSRF_COOKIE,
+  csrfTokenFor,
+  SESSION_COOKIE,
+} from './browser-session';
 import { parseCookies, serializeCookie } from './cookies';
 import { CurrentPrincipal, Principal } from './principal';
 
@@ -86,7 +93,7 @@ export class SessionController {
     // A page elsewhere must not sign the browser in to an account of its choosing (login CSRF).
     const origin = checkOrigin(
       { origin: headerOf(request, 'origin'), referer: headerOf(request, 'referer') },
-      request.host,
+      requestOrigin(request),
       this.config.allowedOrigins,
       false,
     );

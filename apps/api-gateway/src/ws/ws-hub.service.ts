@@ -33,12 +33,25 @@ export interface WsClient {
   credentialKey: string;
   subscriptions: SocketSubscriptions;
   expiry: NodeJS.Timeout | null;
+  /** A ping was sent and its pong has not come back yet. */
+  awaitingPong: boolean;
 }
 
 export interface WsStats {
   open: number;
   droppedSlow: number;
   closedSessionEnded: number;
+  /** Sockets refused because their session or API key held GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL already. */
+  refusedTooMany: number;
+  /** Sockets cut because they did not answer a ping within GATEWAY_WS_PING_INTERVAL_MS. */
+  closedNoPong: number;
+  /** Times the Redis subscriber subscribed again after a lost connection (each sent every open socket a resync). */
+  resyncs: number;
+}
+
+/** Whose places a socket takes: one session (however it is presented), or one API key. */
+export function principalKey(principal: Principal): string {
+  return principal.kind === 'api-key' ? `key:${principal.id}` : `session:${principal.sessionId ?? principal.id}`;
 }
 
 /**
@@ -50,6 +63,13 @@ export interface WsStats {
  * from live state every 2 s, once per replica for all its sockets. A socket whose unsent
  * data passes GATEWAY_WS_MAX_BUFFERED_BYTES is dropped; sessions are checked again every
  * GATEWAY_WS_SESSION_CHECK_MS and at their expiry.
+ *
+ * When the subscriber's connection is lost, the changes published until it has subscribed
+ * again never reach this replica (pub/sub keeps nothing): once subscribed again, every open
+ * socket gets `{type: 'resync'}` and re-reads over REST. Each socket is pinged every
+ * GATEWAY_WS_PING_INTERVAL_MS and cut when it has not answered the previous ping (a peer
+ * gone without a FIN holds nothing for long); one session or API key holds at most
+ * GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL sockets on a replica.
  */
 @Injectable()
 export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
@@ -58,7 +78,16 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private timers: NodeJS.Timeout[] = [];
   private readonly sentTargets = new Map<string, string>();
   private readonly sentHosts = new Map<string, number>();
-  private readonly stats: WsStats = { open: 0, droppedSlow: 0, closedSessionEnded: 0 };
+  private readonly stats: WsStats = {
+    open: 0,
+    droppedSlow: 0,
+    closedSessionEnded: 0,
+    refusedTooMany: 0,
+    closedNoPong: 0,
+    resyncs: 0,
+  };
+  /** Open sockets per principalKey. */
+  private readonly perPrincipal = new Map<string, number>();
   private checking = false;
   private polling = false;
 
@@ -74,11 +103,18 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     const subscriber = createRedis({ url: this.config.redisUrl, connectionName: 'api-gateway-ws' });
     subscriber.on('error', (err: Error) => this.logger.warn({ err }, 'WebSocket fan-out subscriber: Redis error'));
     subscriber.on('message', (_channel: string, message: string) => void this.onStatusMessage(message));
+    // 'ready' again means a new connection: what was published while there was none is lost.
+    let connectedBefore = false;
+    subscriber.on('ready', () => {
+      if (connectedBefore) void this.resubscribed(subscriber);
+      connectedBefore = true;
+    });
     await subscriber.subscribe(this.live.statusChannel);
     this.subscriber = subscriber;
     this.timers = [
       setInterval(() => void this.checkSessions(), this.config.wsSessionCheckMs),
       setInterval(() => void this.poll(), POLL_MS),
+      setInterval(() => this.pingAll(), this.config.wsPingIntervalMs),
     ];
     for (const t of this.timers) t.unref();
   }
@@ -96,7 +132,24 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   attach(client: WsClient): void {
+    const key = principalKey(client.principal);
+    const held = this.perPrincipal.get(key) ?? 0;
+    const max = this.config.wsMaxSocketsPerPrincipal;
+    if (held >= max) {
+      this.stats.refusedTooMany++;
+      this.logger.warn({ user: client.principal.name, held }, 'WebSocket refused: too many sockets for one principal');
+      this.close(
+        client,
+        WsCloseCode.TooManySockets,
+        `at most ${max} open sockets per session or API key (GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL)`,
+      );
+      return;
+    }
+    this.perPrincipal.set(key, held + 1);
     this.clients.add(client);
+    client.socket.on('pong', () => {
+      client.awaitingPong = false;
+    });
     const expiresAt = client.principal.sessionExpiresAt;
     if (expiresAt) {
       const delay = Math.min(MAX_TIMER_MS, Math.max(0, expiresAt.getTime() - Date.now()));
@@ -143,6 +196,10 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
 
   private detach(client: WsClient): void {
     if (!this.clients.delete(client)) return;
+    const key = principalKey(client.principal);
+    const held = (this.perPrincipal.get(key) ?? 1) - 1;
+    if (held > 0) this.perPrincipal.set(key, held);
+    else this.perPrincipal.delete(key);
     if (client.expiry) clearTimeout(client.expiry);
     client.expiry = null;
   }
@@ -159,6 +216,47 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     if (!this.clients.has(client)) return;
     this.stats.closedSessionEnded++;
     this.close(client, WsCloseCode.SessionEnded, reason);
+  }
+
+  /** Cuts each socket that has not answered the previous ping, and pings the others. */
+  private pingAll(): void {
+    for (const client of [...this.clients]) {
+      const { socket } = client;
+      if (client.awaitingPong) {
+        this.stats.closedNoPong++;
+        this.logger.warn({ user: client.principal.name }, 'WebSocket peer did not answer a ping: cut');
+        // terminate: a peer that does not answer pings will not answer a close handshake either.
+        socket.terminate();
+        this.detach(client);
+        continue;
+      }
+      if (socket.readyState !== socket.OPEN) continue;
+      client.awaitingPong = true;
+      socket.ping();
+    }
+  }
+
+  /** The subscriber has a new connection: subscribe (again), then tell every socket what it may have missed. */
+  private async resubscribed(subscriber: Redis): Promise<void> {
+    try {
+      // ioredis subscribes again by itself; this answer comes after its own, so the channel is ours again.
+      await subscriber.subscribe(this.live.statusChannel);
+    } catch (err) {
+      // Lost again before the answer: the next connection's 'ready' comes back here.
+      this.logger.warn({ err }, 'WebSocket fan-out subscriber: subscribing again failed');
+      return;
+    }
+    if (subscriber !== this.subscriber) return;
+    this.stats.resyncs++;
+    this.logger.warn(
+      { sockets: this.clients.size },
+      'WebSocket fan-out subscriber reconnected: changes published meanwhile were missed; sockets told to resync',
+    );
+    for (const client of [...this.clients])
+      this.send(client, {
+        type: 'resync',
+        reason: 'live updates were interrupted (the gateway lost its Redis subscription): re-read what you show',
+      });
   }
 
   private async onClientMessage(client: WsClient, data: unknown, isBinary: boolean): Promise<void> {

@@ -72,7 +72,7 @@ interface ClientSocket {
 const WebSocket = WsClientClass as unknown as new (
   url: string,
   protocols: string[],
-  options: { headers?: Record<string, string> },
+  options: { headers?: Record<string, string>; autoPong?: boolean },
 ) => ClientSocket;
 
 const wsUrl = (gw: GatewayHarness) => `${gw.url.replace(/^http/, 'ws')}/ws`;
@@ -86,9 +86,12 @@ interface Opened {
 
 function open(
   gw: GatewayHarness,
-  options: { headers?: Record<string, string>; protocols?: string[] } = {},
+  options: { headers?: Record<string, string>; protocols?: string[]; autoPong?: boolean } = {},
 ): Promise<Opened> {
-  const ws = new WebSocket(wsUrl(gw), options.protocols ?? [], { headers: options.headers });
+  const ws = new WebSocket(wsUrl(gw), options.protocols ?? [], {
+    headers: options.headers,
+    autoPong: options.autoPong ?? true,
+  });
   const messages: WsServerMessage[] = [];
   const waiters: { type: string; resolve: (m: WsServerMessage) => void }[] = [];
   ws.on('message', (data) => {
@@ -192,6 +195,24 @@ describe('connect', () => {
     const allowed = await open(a, { headers: { cookie, origin: 'https://ops.example' } });
     await allowed.next('ready');
     allowed.ws.close();
+  });
+
+  it('compares the scheme of the Origin too: https://<this host> is another origin than this http:// gateway', async () => {
+    const signed = await a.request('POST', '/api/v1/auth/session', {
+      body: { username: 'admin', password: ADMIN_PASSWORD },
+    });
+    const cookie = signed.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
+    const host = new URL(a.url).host;
+    await expect(open(a, { headers: { cookie, origin: `https://${host}` } })).rejects.toThrow('HTTP 403');
+    await expect(open(a, { headers: { ...bearer(token).headers, origin: `https://${host}` } })).rejects.toThrow(
+      'HTTP 403',
+    );
+    const same = await open(a, { headers: { cookie, origin: `http://${host}` } });
+    await same.next('ready');
+    same.ws.close();
   });
 });
 
@@ -361,5 +382,103 @@ describe('back-pressure', () => {
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     await slow.closed;
     fast.ws.close();
+  });
+});
+
+/** The hub's Redis subscriber connection: its id on the server, found by the client's local port. */
+async function subscriberClientId(gw: GatewayHarness): Promise<string> {
+  const subscriber = (gw.running.app.get(WsHub) as unknown as { subscriber: Redis | null }).subscriber;
+  const port = subscriber?.stream?.localPort;
+  if (!port) throw new Error('the hub holds no connected subscriber');
+  const list = String(await publisher.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+  const line = list.split('\n').find((l) => new RegExp(`\\baddr=[^ ]*:${port}\\b`).test(l));
+  const id = line?.match(/\bid=(\d+)/)?.[1];
+  if (!id) throw new Error(`no pubsub client on local port ${port}`);
+  return id;
+}
+
+describe('Redis subscriber reconnects', () => {
+  it('tells every open socket of that replica to resync once it has subscribed again, and fans out again', async () => {
+    const onA = await open(a, bearer(token));
+    const onB = await open(b, bearer(token));
+    await subscribe(onA, { type: 'subscribe', id: 'any', topic: 'status', filter: {} });
+    await subscribe(onB, { type: 'subscribe', id: 'any', topic: 'status', filter: {} });
+    // Cut replica a's subscriber connection only (CLIENT KILL ID: no other client, Redis stays up).
+    const id = await subscriberClientId(a);
+    expect(await publisher.call('CLIENT', 'KILL', 'ID', id)).toBe(1);
+    // Published while a's subscriber is away: a never sees it, b does.
+    await publish(change('instance:during-gap', 'DOWN'));
+    expect(await onB.next('status.changed')).toMatchObject({ event: { targetId: 'instance:during-gap' } });
+    expect(await onA.next('resync', 10_000)).toMatchObject({ type: 'resync', reason: expect.any(String) });
+    // Subscribed again: the next change arrives.
+    await publish(change('instance:after-gap', 'DOWN'));
+    expect(await onA.next('status.changed')).toMatchObject({ event: { targetId: 'instance:after-gap' } });
+    expect(await subscriberClientId(a)).not.toBe(id);
+    expect(onB.messages.filter((m) => m.type === 'resync')).toEqual([]);
+    onA.ws.close();
+    onB.ws.close();
+  });
+});
+
+describe('per-principal cap and server pings', () => {
+  let c: GatewayHarness;
+  beforeAll(async () => {
+    c = await startGateway(testing, 'ws-c', {
+      database: a.database,
+      env: {
+        GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL: '3',
+        GATEWAY_WS_PING_INTERVAL_MS: '300',
+        LOGIN_RATE_LIMIT_PER_MINUTE: '1000',
+      },
+    });
+  });
+  afterAll(() => c?.close());
+
+  const within = <T>(p: Promise<T>, ms: number, what: string) =>
+    Promise.race([
+      p,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)),
+    ]);
+
+  it('refuses a session its 4th socket with close code 4429 and a reason; other sessions and freed places are admitted', async () => {
+    const own = await c.login('admin', ADMIN_PASSWORD);
+    const hub = c.running.app.get(WsHub);
+    const held = await Promise.all([0, 1, 2].map(() => open(c, bearer(own))));
+    await Promise.all(held.map((h) => h.next('ready')));
+    const fourth = await open(c, { protocols: ['fleetwatch.v1', own] });
+    const refused = await within(fourth.closed, 3000, 'the 4th socket closed');
+    expect(refused.code).toBe(4429);
+    expect(refused.reason).toMatch(/at most 3 open sockets per session or API key/);
+    expect(fourth.messages.map((m) => m.type)).not.toContain('ready');
+    // Another session of the same user has its own places.
+    const other = await open(c, bearer(await c.login('admin', ADMIN_PASSWORD)));
+    await other.next('ready');
+    // A socket closed frees its place.
+    const openBefore = hub.snapshot().open;
+    held[0].ws.close();
+    await held[0].closed;
+    const deadline = Date.now() + 3000;
+    while (hub.snapshot().open !== openBefore - 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const again = await open(c, bearer(own));
+    await again.next('ready');
+    for (const s of [...held.slice(1), other, again]) s.ws.close();
+  });
+
+  it('terminates a socket that does not answer pings, keeps one that does', async () => {
+    const hub = c.running.app.get(WsHub);
+    const before = hub.snapshot().closedNoPong;
+    const mute = await open(c, { ...bearer(token), autoPong: false });
+    const alive = await open(c, bearer(token));
+    await Promise.all([mute.next('ready'), alive.next('ready')]);
+    const started = Date.now();
+    const closed = await within(mute.closed, 3000, 'the mute socket cut');
+    expect(closed.code).toBe(1006); // terminated: no close handshake with a peer that does not answer
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(hub.snapshot().closedNoPong).toBe(before + 1);
+    // The answering socket outlives several intervals and still works.
+    await new Promise((r) => setTimeout(r, 1000));
+    alive.ws.send(JSON.stringify({ type: 'ping' }));
+    await alive.next('pong');
+    alive.ws.close();
   });
 });

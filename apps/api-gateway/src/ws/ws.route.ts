@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiErrorBody, ApiErrorCode, WS_MAX_CLIENT_FRAME_BYTES, WS_PATH, WS_PROTOCOL } from '@fleetwatch/contracts';
 import { DomainError } from '@fleetwatch/domain';
 import type { AuthService } from '../auth/auth.service';
-import { checkOrigin, SESSION_COOKIE } from '../auth/browser-session';
+import { checkOrigin, requestOrigin, SESSION_COOKIE } from '../auth/browser-session';
 import { parseCookies } from '../auth/cookies';
 import type { Principal } from '../auth/principal';
 import type { GatewayConfig } from '../config';
@@ -38,7 +38,7 @@ function refuse(reply: FastifyReply, status: number, code: ApiErrorCode, message
 /**
  * The credential of an upgrade request: `Authorization: Bearer` (API clients), a token
  * subprotocol, or the browser session cookie. Origin: when the browser sends one it must
- * be this origin or listed in GATEWAY_WS_ALLOWED_ORIGINS; a cookie is only honoured with an
+ * be this origin (scheme, host and port) or listed in GATEWAY_WS_ALLOWED_ORIGINS; a cookie is only honoured with an
  * allowed Origin (a page elsewhere cannot ride on the user's cookie: cross-site WebSocket hijacking).
  */
 async function admit(auth: AuthService, config: GatewayConfig, request: FastifyRequest): Promise<Admitted> {
@@ -47,7 +47,7 @@ async function admit(auth: AuthService, config: GatewayConfig, request: FastifyR
   const authorization = request.headers.authorization;
   const protocolToken = offeredProtocols(request).find((p) => TOKEN_PROTOCOL.test(p));
   const usesCookie = !authorization && !protocolToken && cookie !== undefined;
-  const verdict = checkOrigin({ origin }, request.host, config.allowedOrigins, usesCookie);
+  const verdict = checkOrigin({ origin }, requestOrigin(request), config.allowedOrigins, usesCookie);
   if (!verdict.ok) throw new WsRefusal(403, ApiErrorCode.Forbidden, `WebSocket refused: ${verdict.reason}`);
 
   const ip = request.ip;
@@ -126,7 +126,7 @@ export async function registerWebSocket(
         socket.close(1011, 'not admitted');
         return;
       }
-      hub.attach({ socket, ...a, subscriptions: new SocketSubscriptions(), expiry: null });
+      hub.attach({ socket, ...a, subscriptions: new SocketSubscriptions(), expiry: null, awaitingPong: false });
     }) as never,
   );
 }

@@ -28,6 +28,8 @@ export const WsCloseCode = {
   SessionEnded: 4401,
   /** The client did not read fast enough: reconnect and catch up with a REST read. */
   TooSlow: 4408,
+  /** This session or API key already holds as many sockets as the gateway allows (GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL). */
+  TooManySockets: 4429,
 } as const;
 
 const subscriptionId = z
@@ -90,4 +92,9 @@ export type WsServerMessage =
   | { type: 'target'; subscriptions: string[]; target: TargetView }
   | { type: 'host-metrics'; subscriptions: string[]; hostId: string; sample: HostSampleSummary }
   | { type: 'error'; id?: string; message: string; issues?: { path: string; message: string }[] }
-  | { type: 'pong' };
+  | { type: 'pong' }
+  /**
+   * The gateway's feed of changes was interrupted (its Redis subscriber reconnected): changes
+   * published meanwhile were not delivered. Subscriptions stand; re-read what the page shows over REST.
+   */
+  | { type: 'resync'; reason: string };
