@@ -11,3 +11,4 @@ export * from './table';
 export * from './layout';
 export * from './theme';
 export * from './chart';
+export * from './row-trend';

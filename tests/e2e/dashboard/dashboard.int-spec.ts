@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Browser, Page } from 'playwright-core';
 import { checkInputSchema, TargetStatus, type CheckDefinition, type HostListResponse } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
+import { createPrismaClient, HistoryRepository, runInTransaction } from '@fleetwatch/persistence';
 import { testEnv, waitFor } from '@fleetwatch/testing';
 import { GatewayClient } from '../gateway-client';
 import { createSite, E2E_ADMIN_PASSWORD, type E2eSite } from '../site-launcher';
@@ -49,6 +51,8 @@ let watch: PageWatch;
 let base: string;
 let shots: string;
 const figures: string[] = [];
+/** Every sparklines request the page made (issue 17: only rows in view are asked for). */
+const sparkRequests: URL[] = [];
 
 beforeAll(async () => {
   site = await createSite('dashboard', { FLEETWATCH_CHECK_DENY_NETWORKS: '192.0.2.0/24' });
@@ -73,7 +77,57 @@ beforeAll(async () => {
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
   watch = await watchPage(page);
+  page.on('request', (r) => {
+    if (r.url().includes('/api/v1/targets/sparklines')) sparkRequests.push(new URL(r.url()));
+  });
+  await seedHistory();
 });
+
+/**
+ * The last hour of two seeded targets as the aggregator leaves it in Postgres: pushed updates
+ * (seed 0: one DOWN in four, 20 minutes ago; seed 1: all UP, 5 minutes ago) and their rollups.
+ */
+async function seedHistory(): Promise<void> {
+  const db = createPrismaClient(site.db.databaseUrl, { poolSize: 1 });
+  try {
+    const repo = new HistoryRepository(db);
+    const minute = (ms: number) => Math.floor(ms / 60_000) * 60_000;
+    const m20 = minute(Date.now() - 20 * 60_000);
+    const m5 = minute(Date.now() - 5 * 60_000);
+    const update = (i: number, status: TargetStatus, at: number) => ({
+      messageId: randomUUID(),
+      updateId: randomUUID(),
+      targetId: seedId(i),
+      instanceId: seedId(i).slice('instance:'.length),
+      kind: 'container',
+      lifecycleStatus: status === TargetStatus.Up ? 'running' : 'exited',
+      status,
+      source: 'docker',
+      location: 'default',
+      occurredAt: at,
+      receivedAt: at,
+      labels: null,
+      message: null,
+      metadata: null,
+    });
+    await runInTransaction(db, async (tx) => {
+      await repo.insertStatusUpdates(tx, [
+        update(0, TargetStatus.Up, m20 + 1000),
+        update(0, TargetStatus.Down, m20 + 2000),
+        update(0, TargetStatus.Up, m20 + 3000),
+        update(0, TargetStatus.Up, m20 + 4000),
+        update(1, TargetStatus.Up, m5 + 1000),
+      ]);
+      await repo.markRollupsDirty(tx, [
+        { targetId: seedId(0), location: 'default', bucket: m20 },
+        { targetId: seedId(1), location: 'default', bucket: m5 },
+      ]);
+    });
+    await repo.recomputeDirtyRollups();
+  } finally {
+    await db.$disconnect();
+  }
+}
 
 afterAll(async () => {
   if (figures.length) process.stdout.write(`\ndashboard in Chromium:\n${figures.join('\n')}\n\n`);
@@ -256,6 +310,30 @@ describe('dashboard in Chromium', () => {
     figures.push(`status change published → shown on the open page: ${Date.now() - started} ms`);
     // It came over the socket (not by the 10 s polling).
     expect(watch.socketFrames.some((f) => f.includes('"status.changed"') && f.includes(seedId(2)))).toBe(true);
+  });
+
+  it('each row in view shows its last hour, asked for only for the rows in view', async () => {
+    await page.locator('[data-testid="targets-scroller"]').evaluate((el) => (el.scrollTop = 0));
+    const trend = (i: number) => page.locator(`[data-target="${seedId(i)}"] [data-testid="row-trend"] svg`);
+    await trend(0).waitFor({ timeout: 10_000 });
+    // seed 0: one minute with one failed sample in four; seed 1: one good minute; seed 2: no history.
+    expect(await trend(0).getAttribute('data-measure')).toBe('availability');
+    expect(await trend(0).getAttribute('data-fails')).toBe('1');
+    expect(await trend(0).getAttribute('aria-label')).toBe('Last hour: availability, failures in 1 of 1 min');
+    expect(await trend(1).getAttribute('aria-label')).toBe('Last hour: availability, no failures in 1 min');
+    expect(await trend(1).locator('polyline').count()).toBe(1);
+    expect(await trend(2).getAttribute('data-measure')).toBe('none');
+    // A row far down gets its line once scrolled into view.
+    await page.locator('[data-testid="targets-scroller"]').evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await trend(TARGETS - 1).waitFor({ timeout: 10_000 });
+    // Every request within the server's bound, and the rows never in view never asked for.
+    const asked = new Set(sparkRequests.flatMap((u) => u.searchParams.getAll('id')));
+    for (const u of sparkRequests) expect(u.searchParams.getAll('id').length).toBeLessThanOrEqual(100);
+    expect(asked.has(seedId(0)) && asked.has(seedId(TARGETS - 1))).toBe(true);
+    expect(asked.size).toBeLessThan(TARGETS);
+    figures.push(
+      `sparklines: ${sparkRequests.length} requests for ${asked.size} of ${TARGETS} rows after scrolling the whole list`,
+    );
   });
 
   it('a target opens its detail page', async () => {

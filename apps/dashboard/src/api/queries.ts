@@ -1,11 +1,14 @@
 import {
+  SPARKLINE_MAX_TARGETS,
   TargetStatus,
   type CheckDefinition,
   type HistoryResponse,
   type HostDetailView,
   type HostListResponse,
   type HostMetricsResponse,
+  type SparklinesResponse,
   type StatusSummaryResponse,
+  type TargetSparkline,
   type TargetListResponse,
   type TargetView,
 } from '@fleetwatch/contracts';
@@ -21,7 +24,9 @@ export const keys = {
   all: ['fleetwatch'] as const,
   counts: () => [...keys.all, 'targets', 'counts'] as const,
   targets: (f: TargetFilter) =>
-    [...keys.all, 'targets', 'list', { status: f.status, kind: f.kind, tag: f.tag }] as const,
+    [...keys.all, 'targets', 'list', { status: f.status, kind: f.kind, tag: f.tag, location: f.location }] as const,
+  /** One block of list rows' sparklines (the ids in view, in order). */
+  sparklines: (ids: readonly string[]) => [...keys.all, 'targets', 'sparklines', ids] as const,
   target: (id: string) => [...keys.all, 'targets', 'one', id] as const,
   history: (id: string, minutes: number) => [...keys.all, 'targets', 'history', id, minutes] as const,
   checks: () => [...keys.all, 'checks'] as const,
@@ -46,6 +51,39 @@ export async function fetchAllTargets(f: TargetFilter, signal?: AbortSignal): Pr
     cursor = page.nextCursor;
   } while (cursor);
   return items;
+}
+
+/** Longest query string one sparklines request carries (long ids make more requests, never an oversized URL). */
+const SPARKLINE_QUERY_CHARS = 6000;
+
+/** Splits ids into requests: at most SPARKLINE_MAX_TARGETS each, and a bounded query string. */
+export function sparklineRequests(ids: readonly string[], max = SPARKLINE_MAX_TARGETS): URLSearchParams[] {
+  const out: URLSearchParams[] = [];
+  let q = new URLSearchParams();
+  let n = 0;
+  let chars = 0;
+  for (const id of ids) {
+    const cost = 4 + encodeURIComponent(id).length;
+    if (n > 0 && (n >= max || chars + cost > SPARKLINE_QUERY_CHARS)) {
+      out.push(q);
+      q = new URLSearchParams();
+      n = 0;
+      chars = 0;
+    }
+    q.append('id', id);
+    n += 1;
+    chars += cost;
+  }
+  if (n > 0) out.push(q);
+  return out;
+}
+
+/** The last hour of each id, minute by minute (`GET /api/v1/targets/sparklines`). */
+export async function fetchSparklines(ids: readonly string[], signal?: AbortSignal): Promise<TargetSparkline[]> {
+  const answers = await Promise.all(
+    sparklineRequests(ids).map((q) => api<SparklinesResponse>(`/api/v1/targets/sparklines?${q}`, { signal })),
+  );
+  return answers.flatMap((a) => a.targets);
 }
 
 export type StatusCounts = Record<TargetStatus, number> & { all: number };

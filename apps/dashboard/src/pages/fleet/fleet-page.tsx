@@ -186,7 +186,10 @@ export function NotLeader() {
 
 export function FleetPage() {
   const [params, setParams] = useSearchParams();
-  const view = chosenView(params.get('view'), null);
+  // Until the restore below has reached the URL, the view chosen last is the one shown: the first paint is
+  // already right (a reader of the URL and the buttons never sees the default for a moment).
+  const urlView = params.get('view');
+  const view = chosenView(urlView, urlView === null ? localStorage.getItem(VIEW_KEY) : null);
   const tag = params.get('tag') ?? '';
 
   // An address without a view opens the view chosen last (before the first paint, like the targets filter).

@@ -18,13 +18,19 @@ const FILTER_KEY = 'fleetwatch.instances.filter';
  */
 export function InstancesPage() {
   const [params, setParams] = useSearchParams();
-  const filter = useMemo(() => parseInstanceFilter(params), [params]);
+  // An address without a filter opens the filter used last: from the first paint on (until the restore below
+  // has put it in the URL, the address the page opened with shows it), so nothing renders, fetches or is read
+  // with the empty filter for a moment. Only that first address: an empty filter chosen later ("All") is empty.
+  const [opened] = useState(() => ({ params, stored: params.size === 0 ? localStorage.getItem(FILTER_KEY) : null }));
+  const filter = useMemo(
+    () => parseInstanceFilter(params === opened.params && opened.stored ? new URLSearchParams(opened.stored) : params),
+    [params, opened],
+  );
   const setFilter = (f: InstanceFilter, replace = false) => setParams(instanceFilterToParams(f), { replace });
 
   // An address without a filter opens the one used last (before the first paint); the URL counts afterwards.
   useLayoutEffect(() => {
-    const stored = localStorage.getItem(FILTER_KEY);
-    if (params.size === 0 && stored) setParams(new URLSearchParams(stored), { replace: true });
+    if (opened.stored) setParams(new URLSearchParams(opened.stored), { replace: true });
   }, []);
   useEffect(() => localStorage.setItem(FILTER_KEY, instanceFilterToParams(filter).toString()), [filter]);
 

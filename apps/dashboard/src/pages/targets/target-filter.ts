@@ -5,11 +5,13 @@ export interface TargetFilter {
   status: TargetStatus[];
   kind: TargetKind[];
   tag: string;
+  /** Targets reporting from this location (exact name). */
+  location: string;
   /** Free text over name, id, tags and labels (client side). */
   q: string;
 }
 
-export const EMPTY_FILTER: TargetFilter = { status: [], kind: [], tag: '', q: '' };
+export const EMPTY_FILTER: TargetFilter = { status: [], kind: [], tag: '', location: '', q: '' };
 
 const STATUSES = new Set<string>(Object.values(TargetStatus));
 const KINDS = new Set<string>(Object.values(TargetKind));
@@ -27,6 +29,7 @@ export function parseFilter(params: URLSearchParams): TargetFilter {
     status: listOf<TargetStatus>(params.get('status'), STATUSES),
     kind: listOf<TargetKind>(params.get('kind'), KINDS),
     tag: (params.get('tag') ?? '').trim().slice(0, 128),
+    location: (params.get('location') ?? '').trim().slice(0, 128),
     q: (params.get('q') ?? '').slice(0, 200),
   };
 }
@@ -37,6 +40,7 @@ export function filterToParams(f: TargetFilter): URLSearchParams {
   if (f.status.length) p.set('status', [...f.status].sort().join(','));
   if (f.kind.length) p.set('kind', [...f.kind].sort().join(','));
   if (f.tag) p.set('tag', f.tag);
+  if (f.location) p.set('location', f.location);
   if (f.q) p.set('q', f.q);
   return p;
 }
@@ -47,6 +51,7 @@ export function targetApiQuery(f: TargetFilter): URLSearchParams {
   if (f.status.length) p.set('status', f.status.join(','));
   if (f.kind.length) p.set('kind', f.kind.join(','));
   if (f.tag) p.set('tag', f.tag);
+  if (f.location) p.set('location', f.location);
   return p;
 }
 
@@ -64,8 +69,9 @@ export function matchesSearch(t: Pick<TargetView, 'id' | 'name' | 'tags' | 'labe
 }
 
 /** The server-side part of the filter, applied in the page (to show a cached list at once while the API answers). */
-export function matchesFilter(t: Pick<TargetView, 'status' | 'kind' | 'tags'>, f: TargetFilter): boolean {
+export function matchesFilter(t: Pick<TargetView, 'status' | 'kind' | 'tags' | 'locations'>, f: TargetFilter): boolean {
   if (f.status.length && !f.status.includes(t.status)) return false;
   if (f.kind.length && !f.kind.includes(t.kind)) return false;
+  if (f.location && !t.locations.some((l) => l.location === f.location)) return false;
   return !f.tag || t.tags.includes(f.tag);
 }

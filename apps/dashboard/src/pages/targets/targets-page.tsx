@@ -22,24 +22,35 @@ const FILTER_KEY = 'fleetwatch.targets.filter';
 
 export function TargetsPage() {
   const [params, setParams] = useSearchParams();
-  const filter = useMemo(() => parseFilter(params), [params]);
+  // An address without a filter opens the filter used last: from the first paint on (until the restore below
+  // has put it in the URL, the address the page opened with shows it), so nothing renders, fetches or is read
+  // with the empty filter for a moment. Only that first address: an empty filter chosen later ("All") is empty.
+  const [opened] = useState(() => ({ params, stored: params.size === 0 ? localStorage.getItem(FILTER_KEY) : null }));
+  const filter = useMemo(
+    () => parseFilter(params === opened.params && opened.stored ? new URLSearchParams(opened.stored) : params),
+    [params, opened],
+  );
   const [tagDraft, setTagDraft] = useState(filter.tag);
+  const [locationDraft, setLocationDraft] = useState(filter.location);
 
   const setFilter = (f: TargetFilter, replace = false) => setParams(filterToParams(f), { replace });
 
   // An address without a filter opens the filter used last; the URL is what counts afterwards. Before the
   // first paint (a layout effect): a click on a filter can never land before the restore and be undone by it.
   useLayoutEffect(() => {
-    const stored = localStorage.getItem(FILTER_KEY);
-    if (params.size === 0 && stored) setParams(new URLSearchParams(stored), { replace: true });
+    if (opened.stored) setParams(new URLSearchParams(opened.stored), { replace: true });
   }, []);
   useEffect(() => localStorage.setItem(FILTER_KEY, filterToParams(filter).toString()), [filter]);
 
-  // The tag reaches the URL (and the API) once typing pauses.
+  // Tag and location reach the URL (and the API) once typing pauses.
   useEffect(() => setTagDraft(filter.tag), [filter.tag]);
+  useEffect(() => setLocationDraft(filter.location), [filter.location]);
   useEffect(() => {
-    if (tagDraft.trim() === filter.tag) return;
-    const t = setTimeout(() => setFilter({ ...filter, tag: tagDraft.trim() }, true), 300);
+    if (tagDraft.trim() === filter.tag && locationDraft.trim() === filter.location) return;
+    const t = setTimeout(
+      () => setFilter({ ...filter, tag: tagDraft.trim(), location: locationDraft.trim() }, true),
+      300,
+    );
     return () => clearTimeout(t);
   });
 
@@ -89,6 +100,12 @@ export function TargetsPage() {
             ))}
           </div>
           <TextField label="Tag" name="tag" value={tagDraft} onChange={(e) => setTagDraft(e.target.value)} />
+          <TextField
+            label="Location"
+            name="location"
+            value={locationDraft}
+            onChange={(e) => setLocationDraft(e.target.value)}
+          />
           <TextField
             label="Search"
             name="q"
