@@ -100,7 +100,8 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onApplicationBootstrap(): Promise<void> {
     // Channels are not keys: the subscriber has no key prefix and names the prefixed channel.
-    const subscriber = createRedis({ url: this.config.redisUrl, connectionName: 'api-gateway-ws' });
+    // Named by process, so an operator (or a test) can tell the replicas' subscribers apart in CLIENT LIST.
+    const subscriber = createRedis({ url: this.config.redisUrl, connectionName: `api-gateway-ws-${process.pid}` });
     subscriber.on('error', (err: Error) => this.logger.warn({ err }, 'WebSocket fan-out subscriber: Redis error'));
     subscriber.on('message', (_channel: string, message: string) => void this.onStatusMessage(message));
     // 'ready' again means a new connection: what was published while there was none is lost.
