@@ -36,7 +36,8 @@ export function sparklinesOf(ids: readonly string[], rows: readonly MinuteTotal[
     const i = (r.bucket.getTime() - from) / MINUTE_MS;
     if (!line || !Number.isInteger(i) || i < 0 || i >= SPARKLINE_MINUTES || r.count <= 0) continue;
     line.availability[i] = Math.min(1, Math.max(0, r.okCount / r.count));
-    line.latencyMs[i] = r.latencyMs !== null && Number.isFinite(r.latencyMs) ? r.latencyMs : null;
+    // (+ 0: a -0 from the database goes out as 0, as JSON would carry it anyway.)
+    line.latencyMs[i] = r.latencyMs !== null && Number.isFinite(r.latencyMs) ? r.latencyMs + 0 : null;
   }
   return { from: new Date(from).toISOString(), minutes: SPARKLINE_MINUTES, targets: [...byId.values()] };
 }
