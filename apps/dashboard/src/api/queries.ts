@@ -37,18 +37,29 @@ export const keys = {
 };
 
 const PAGE = 1000;
+/** The first page is small: it is what a first render waits for, and a screen shows a few dozen rows. */
+const FIRST_PAGE = 200;
 
-/** Every target matching the server-side filters, page by page (10,000 targets: 10 requests). */
-export async function fetchAllTargets(f: TargetFilter, signal?: AbortSignal): Promise<TargetView[]> {
+/**
+ * Every target matching the server-side filters, page by page (10,000 targets: 10 requests). `onPage`
+ * hears the targets so far after each page but the last (a page can show the first rows at once); with
+ * it, the first page is small (11 requests for 10,000).
+ */
+export async function fetchAllTargets(
+  f: TargetFilter,
+  signal?: AbortSignal,
+  onPage?: (soFar: TargetView[], total: number) => void,
+): Promise<TargetView[]> {
   const items: TargetView[] = [];
   let cursor: string | null = null;
   do {
     const q = targetApiQuery(f);
-    q.set('limit', String(PAGE));
+    q.set('limit', String(items.length === 0 && onPage ? FIRST_PAGE : PAGE));
     if (cursor) q.set('cursor', cursor);
     const page: TargetListResponse = await api<TargetListResponse>(`/api/v1/targets?${q}`, { signal });
     items.push(...page.items);
     cursor = page.nextCursor;
+    if (cursor && onPage && !signal?.aborted) onPage(items.slice(), page.total);
   } while (cursor);
   return items;
 }

@@ -60,24 +60,43 @@ export function TargetsPage() {
     refetchInterval: LIVE_POLL_MS,
   });
   const queryClient = useQueryClient();
-  const list = useQuery({
+  // The first pages of a list not yet in the cache, shown as they arrive (10,000 targets are 10 requests).
+  const listKey = JSON.stringify(keys.targets(filter));
+  const [partial, setPartial] = useState<{ key: string; items: TargetView[]; total: number } | null>(null);
+  const list = useQuery<TargetView[]>({
     queryKey: keys.targets(filter),
-    queryFn: ({ signal }) => fetchAllTargets(filter, signal),
-    // While the API answers a new filter: the whole list, if cached, filtered here (a filter
-    // change shows at once); else the previous answer.
-    placeholderData: (previous) => {
+    queryFn: ({ signal }) => {
+      const key = JSON.stringify(keys.targets(filter));
+      // A refetch of a list already shown replaces it whole when complete; only a first load shows pages.
+      const first = queryClient.getQueryData(keys.targets(filter)) === undefined;
+      return fetchAllTargets(filter, signal, first ? (items, total) => setPartial({ key, items, total }) : undefined);
+    },
+    // While the API answers a new filter: the whole list, if cached, filtered here (a filter change
+    // shows at once); else its first pages as they arrive — never another filter's rows.
+    placeholderData: (): TargetView[] | undefined => {
       const all = queryClient.getQueryData<TargetView[]>(keys.targets(EMPTY_FILTER));
-      return all ? all.filter((t) => matchesFilter(t, filter)) : previous;
+      return all ? all.filter((t) => matchesFilter(t, filter)) : undefined;
     },
     refetchInterval: LIVE_POLL_MS,
   });
-  const rows = useMemo(() => (list.data ?? []).filter((t) => matchesSearch(t, filter.q)), [list.data, filter.q]);
+  // Once an answer is complete its pages are dropped (they hold up to a whole list).
+  const complete = list.isSuccess && !list.isPlaceholderData;
+  useEffect(() => {
+    if (complete) setPartial(null);
+  }, [complete]);
+  const loadingPages = list.data === undefined && partial?.key === listKey ? partial : null;
+  const source = list.data ?? loadingPages?.items;
+  const rows = useMemo(() => (source ?? []).filter((t) => matchesSearch(t, filter.q)), [source, filter.q]);
 
   return (
     <>
       <PageHeader title="Targets">
         <span className="fw-muted" aria-live="polite" data-testid="targets-shown">
-          {list.isPending ? 'Loading…' : `${rows.length.toLocaleString()} shown`}
+          {loadingPages
+            ? `Loading… ${loadingPages.items.length.toLocaleString()} of ${loadingPages.total.toLocaleString()}`
+            : list.isPending
+              ? 'Loading…'
+              : `${rows.length.toLocaleString()} shown`}
         </span>
       </PageHeader>
       <div className="fw-stack">
@@ -116,7 +135,7 @@ export function TargetsPage() {
           />
         </div>
         <ErrorNote error={list.error ?? counts.error} />
-        <TargetRows targets={rows} loading={list.isPending} />
+        <TargetRows targets={rows} loading={source === undefined} />
       </div>
     </>
   );
