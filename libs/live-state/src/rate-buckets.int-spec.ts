@@ -58,3 +58,19 @@ it('refills over time at its rate, and an idle bucket expires from Redis', async
   expect(ttl).toBeGreaterThan(0);
   expect(ttl).toBeLessThanOrEqual(2_000);
 });
+
+it('takeUpTo grants as many whole tokens as the bucket holds within [min, max], or none below min', async () => {
+  const [a, b] = replicas.map((r) => new RateBuckets(r));
+  const lease = bucket('lease', 10);
+  expect(await a.takeUpTo(lease, 2, 6)).toEqual({ allowed: true, granted: 6 });
+  // 4 left (and a trickle of refill): at least 5 is refused, and takes nothing.
+  const refused = await b.takeUpTo(lease, 5, 5);
+  expect(refused).toMatchObject({ allowed: false });
+  expect(refused.allowed === false && refused.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+  expect(await b.takeUpTo(lease, 1, 100)).toEqual({ allowed: true, granted: 4 });
+  expect((await a.take([bucket('lease', 10)])).allowed).toBe(false);
+  // The same bucket as take's: what one takes, the other cannot.
+  const shared = bucket('lease-shared', 5);
+  expect(await a.take([{ ...shared, cost: 3 }])).toEqual({ allowed: true });
+  expect(await b.takeUpTo(shared, 1, 10)).toEqual({ allowed: true, granted: 2 });
+});

@@ -41,18 +41,61 @@ end
 return {1, 0, 0}
 `;
 
+// One bucket: takes at least `min` tokens and up to `max` (as many whole tokens as it holds), or none. For a
+// caller that keeps what it took as a short lease of its own (status-ingest's per-key update limit under load).
+const TAKE_UP_TO = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local min, max, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local have = tonumber(b[1]) or burst
+local at = tonumber(b[2]) or now
+have = math.min(burst, have + math.max(0, now - at) / 1000 * rate)
+if min > have then
+  local wait = min > burst and math.ceil(burst / rate) or math.ceil((min - have) / rate)
+  return {0, math.max(1, wait)}
+end
+local granted = math.max(min, math.min(max, math.floor(have)))
+redis.call('HSET', KEYS[1], 'tokens', tostring(have - granted), 'at', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {1, granted}
+`;
+
 type TakeCommand = (numKeys: number, ...keysAndArgs: string[]) => Promise<[number, number, number]>;
+type TakeUpToCommand = (numKeys: number, ...keysAndArgs: string[]) => Promise<[number, number]>;
 const COMMAND = 'fleetwatchRateTake';
+const COMMAND_UP_TO = 'fleetwatchRateTakeUpTo';
+
+export type UpToDecision = { allowed: true; granted: number } | { allowed: false; retryAfterSeconds: number };
 
 /** Token buckets in Redis, for limits that must hold across replicas (login attempts, ingest keys and pings). */
 export class RateBuckets {
   private readonly run: TakeCommand;
+  private readonly runUpTo: TakeUpToCommand;
 
   constructor(redis: Redis) {
     // A defined command is sent by its SHA (EVALSHA; the body only after NOSCRIPT): this is on ingest's hot path.
     const commands = redis as unknown as Record<string, TakeCommand | undefined>;
     if (typeof commands[COMMAND] !== 'function') redis.defineCommand(COMMAND, { lua: TAKE });
     this.run = (commands[COMMAND] as TakeCommand).bind(redis);
+    if (typeof commands[COMMAND_UP_TO] !== 'function') redis.defineCommand(COMMAND_UP_TO, { lua: TAKE_UP_TO });
+    this.runUpTo = (commands[COMMAND_UP_TO] as unknown as TakeUpToCommand).bind(redis);
+  }
+
+  /**
+   * Takes from one bucket at least `min` tokens and up to `max` (`cost` is ignored): as many whole tokens as
+   * it holds, within those bounds; or none, with when to retry, when it holds fewer than `min`.
+   */
+  async takeUpTo(bucket: BucketSpec, min: number, max: number): Promise<UpToDecision> {
+    const [ok, value] = await this.runUpTo(
+      1,
+      LiveKeys.rateBucket(bucket.name),
+      String(min),
+      String(Math.max(min, max)),
+      String(bucket.ratePerSecond),
+      String(bucket.burst),
+    );
+    return ok === 1 ? { allowed: true, granted: value } : { allowed: false, retryAfterSeconds: value };
   }
 
   /** Takes from every bucket, or from none when one refuses (its index in `buckets` is `refusedBy`). */

@@ -5,16 +5,24 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { IngestConfig } from '../config';
 import { INGEST_CONFIG } from '../tokens';
+import { LeasedLimit } from './leased-limit';
 import type { RateDecision } from './rate-limiter';
 import { SharedLimit, SharedRateLimiter } from './shared-rate-limiter';
 import { SharedStateMetrics } from './shared-state.metrics';
 
-/** One shared limit, charged one key at a time. */
+/**
+ * One shared limit, charged one key at a time; under load from tokens leased ahead (LeasedLimit), so a
+ * request does not wait for a Redis round trip before its publish.
+ */
 export class SharedKeyedLimiter {
+  private readonly leased: LeasedLimit;
+
   constructor(
     readonly limit: SharedLimit,
-    private readonly shared: SharedRateLimiter,
-  ) {}
+    shared: SharedRateLimiter,
+  ) {
+    this.leased = new LeasedLimit(limit, shared);
+  }
 
   get perSecond(): number {
     return this.limit.perSecond;
@@ -25,12 +33,13 @@ export class SharedKeyedLimiter {
   }
 
   take(key: string, cost: number, now: number = Date.now()): Promise<RateDecision> {
-    return this.shared.take([{ limit: this.limit, key, cost }], now);
+    return this.leased.take(key, cost, now);
   }
 
-  /** Forgets refilled buckets of the local fallback. */
+  /** Forgets refilled buckets of the local fallback, and idle leases. */
   sweep(now: number = Date.now()): void {
     this.limit.local.sweep(now);
+    this.leased.sweep(now);
   }
 }
 

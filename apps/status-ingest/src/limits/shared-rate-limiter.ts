@@ -66,11 +66,7 @@ export class SharedRateLimiter {
               burst: c.limit.burst,
             })),
           );
-          if (this.degraded) {
-            this.degraded = false;
-            this.metrics.redisUp.set(1);
-            this.logger.info('ingest rate limits are shared through Redis again');
-          }
+          this.recovered();
           return d.allowed
             ? { allowed: true, retryAfterSeconds: 0, refusedBy: -1 }
             : { allowed: false, retryAfterSeconds: d.retryAfterSeconds, refusedBy: d.refusedBy };
@@ -84,6 +80,47 @@ export class SharedRateLimiter {
       charges.map((c) => ({ limiter: c.limit.local, key: c.key, cost: c.chargedLocally ? 0 : c.cost })),
       now,
     );
+  }
+
+  /**
+   * Takes at least `min` and up to `max` tokens of one limit's bucket for `key` (RateBuckets.takeUpTo): how many
+   * were granted, or when to retry. Falls back as `take` does: while Redis is away, `min` from the local bucket.
+   */
+  async takeUpTo(
+    limit: SharedLimit,
+    key: string,
+    min: number,
+    max: number,
+    now: number = Date.now(),
+  ): Promise<RateDecision & { granted: number }> {
+    if (now >= this.backoffUntil) {
+      if (!this.redisReady()) this.unavailable(now, 'not connected');
+      else {
+        try {
+          const d = await this.buckets.takeUpTo(
+            { name: `${limit.name}:${key}`, cost: min, ratePerSecond: limit.perSecond, burst: limit.burst },
+            min,
+            max,
+          );
+          this.recovered();
+          return d.allowed
+            ? { allowed: true, retryAfterSeconds: 0, granted: d.granted }
+            : { allowed: false, retryAfterSeconds: d.retryAfterSeconds, granted: 0 };
+        } catch (e) {
+          this.unavailable(now, (e as Error).message);
+        }
+      }
+    }
+    this.metrics.countFallback('rate_limit');
+    const local = limit.local.take(key, min, now);
+    return { ...local, granted: local.allowed ? min : 0 };
+  }
+
+  private recovered(): void {
+    if (!this.degraded) return;
+    this.degraded = false;
+    this.metrics.redisUp.set(1);
+    this.logger.info('ingest rate limits are shared through Redis again');
   }
 
   private unavailable(now: number, error: string): void {
