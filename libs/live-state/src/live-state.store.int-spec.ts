@@ -260,4 +260,21 @@ describe('LiveStateStore (real Redis)', () => {
     expect(await store.removeTargets([{ id }])).toBe(0);
     expect(await redis.hget(`t:${id}`, 'deleted')).toBe('1');
   });
+  it('the summary counts add up, and a count Redis refuses fails the read instead of reading as 0', async () => {
+    const c = await store.counts();
+    const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+    expect(c.total).toBeGreaterThan(0);
+    expect(sum(c.byStatus)).toBe(c.total);
+    expect(sum(c.byKind)).toBe(c.total);
+    // An index key of the wrong type (a damaged or foreign key): SCARD answers WRONGTYPE.
+    const saved = await redis.smembers('idx:status:UNKNOWN');
+    await redis.del('idx:status:UNKNOWN');
+    await redis.set('idx:status:UNKNOWN', 'not a set');
+    try {
+      await expect(store.counts()).rejects.toThrow(/WRONGTYPE/);
+    } finally {
+      await redis.del('idx:status:UNKNOWN');
+      if (saved.length) await redis.sadd('idx:status:UNKNOWN', ...saved);
+    }
+  });
 });

@@ -445,6 +445,36 @@ export class LiveStateStore {
     return Object.fromEntries(kinds.map((k, i) => [k, Number(res[i]?.[1] ?? 0)])) as Record<TargetKind, number>;
   }
 
+  /**
+   * Every count of the status summary read at one instant (one MULTI: the aggregator's writes
+   * land between two of these reads, never inside one), so the statuses and the kinds each add
+   * up to the total. A reply that is an error is thrown, never read as 0.
+   */
+  async counts(): Promise<{
+    total: number;
+    byStatus: Record<TargetStatus, number>;
+    byKind: Record<TargetKind, number>;
+  }> {
+    const statuses = Object.values(TargetStatus);
+    const kinds = Object.values(TargetKind);
+    const tx = this.redis.multi();
+    tx.zcard(LiveKeys.all);
+    for (const s of statuses) tx.scard(LiveKeys.byStatus(s));
+    for (const k of kinds) tx.scard(LiveKeys.byKind(k));
+    const res = await tx.exec();
+    if (!res) throw new Error('live state: the counts transaction was aborted');
+    const n = (i: number): number => {
+      const [err, value] = res[i] ?? [new Error('live state: a count is missing from the reply'), null];
+      if (err) throw err;
+      return Number(value);
+    };
+    return {
+      total: n(0),
+      byStatus: Object.fromEntries(statuses.map((s, i) => [s, n(1 + i)])) as Record<TargetStatus, number>,
+      byKind: Object.fromEntries(kinds.map((k, i) => [k, n(1 + statuses.length + i)])) as Record<TargetKind, number>,
+    };
+  }
+
   /** Every target in live state. */
   async countAll(): Promise<number> {
     return this.redis.zcard(LiveKeys.all);

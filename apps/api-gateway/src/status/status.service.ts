@@ -48,7 +48,7 @@ export function toInstanceView(t: TargetView): InstanceListResponse['items'][num
 /**
  * What the overview and pushed-instances pages read (issue 17): counts over the whole
  * live set (the status and kind indexes of live state, one SCARD each, whatever filter a
- * list has on), recent status events from Postgres, and pushed instances.
+ * list has on; read in one MULTI, so they add up), recent status events from Postgres, and pushed instances.
  */
 @Injectable()
 export class StatusService {
@@ -60,10 +60,8 @@ export class StatusService {
   ) {}
 
   async summary(now = new Date()): Promise<StatusSummaryResponse> {
-    const [total, byStatus, byKind, firing] = await Promise.all([
-      this.live.countAll(),
-      this.live.countByStatus(),
-      this.live.countByKind(),
+    const [{ total, byStatus, byKind }, firing] = await Promise.all([
+      this.live.counts(),
       // Postgres away: the counts of live state still answer; the alert count is unknown (null) meanwhile.
       this.alerts.firingCount().catch(() => null),
     ]);
