@@ -67,5 +67,12 @@ describe('RowTrend', () => {
     expect(html).toContain('role="img"');
     expect(html).toContain('aria-label="Last hour: availability, failures in 1 of 1 min"');
     expect(html).toContain('class="fw-trend__fail"');
+    expect(html).not.toContain('fw-trend__none');
+  });
+
+  it('draws a dashed baseline when the hour had no sample', () => {
+    const html = renderToStaticMarkup(<RowTrend availability={empty()} latencyMs={empty()} />);
+    expect(html).toContain('class="fw-trend__none"');
+    expect(html).toContain('aria-label="Last hour: no data"');
   });
 });

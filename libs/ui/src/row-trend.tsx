@@ -108,6 +108,7 @@ export const RowTrend = memo(function RowTrend({
       aria-label={m.label}
     >
       <title>{m.label}</title>
+      {m.measure === 'none' && <line className="fw-trend__none" x1={0} y1={height / 2} x2={width} y2={height / 2} />}
       {m.fails.map((f, i) => (
         <rect key={i} className="fw-trend__fail" x={f.x} y={f.y} width={f.w} height={f.h} />
       ))}

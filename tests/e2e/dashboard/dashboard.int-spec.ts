@@ -118,12 +118,26 @@ async function seedHistory(): Promise<void> {
         update(0, TargetStatus.Up, m20 + 4000),
         update(1, TargetStatus.Up, m5 + 1000),
       ]);
+      // Seeds 3–14 (the rest of the first screen): an update a minute over the hour, as the screenshot shows them;
+      // their live status decides, with a failed minute every 13 for the DOWN and PARTIAL ones.
+      const hour: ReturnType<typeof update>[] = [];
+      const marks: { targetId: string; location: string; bucket: number }[] = [];
+      for (let i = 3; i < 15; i++)
+        for (let m = 59; m >= 0; m--) {
+          const at = minute(Date.now() - m * 60_000) + 500;
+          const live = seeded[i].status;
+          const bad = (live === TargetStatus.Down || live === TargetStatus.Partial) && (m + i) % 13 === 0;
+          hour.push(update(i, bad ? TargetStatus.Down : TargetStatus.Up, at));
+          marks.push({ targetId: seedId(i), location: 'default', bucket: minute(at) });
+        }
+      await repo.insertStatusUpdates(tx, hour);
       await repo.markRollupsDirty(tx, [
         { targetId: seedId(0), location: 'default', bucket: m20 },
         { targetId: seedId(1), location: 'default', bucket: m5 },
+        ...marks,
       ]);
     });
-    await repo.recomputeDirtyRollups();
+    while ((await repo.recomputeDirtyRollups()) > 0);
   } finally {
     await db.$disconnect();
   }
