@@ -1,6 +1,6 @@
 import { TargetKind, TargetStatus, type TargetView } from '@fleetwatch/contracts';
 import { describe, expect, it } from 'vitest';
-import { patchList, patchTarget } from './live-patch';
+import { patchTarget } from './live-patch';
 
 const t = (id: string): TargetView => ({
   id,
@@ -33,17 +33,8 @@ describe('status events applied to cached targets', () => {
     expect(p.status).toBe('UP');
     expect(p.locations.map((l) => l.status)).toEqual(['UP', 'DOWN']);
   });
-  it('another target, or a list without it, stays the same object', () => {
+  it('another target stays the same object', () => {
     const a = t('a');
     expect(patchTarget(a, { targetId: 'b', location: null, to: TargetStatus.Down, at })).toBe(a);
-    const list = [a];
-    expect(patchList(list, { targetId: 'b', location: null, to: TargetStatus.Down, at })).toBe(list);
-    expect(patchList(undefined, { targetId: 'b', location: null, to: TargetStatus.Down, at })).toBeUndefined();
-  });
-  it('in a list, only the changed entry is new', () => {
-    const [a, b] = [t('a'), t('b')];
-    const next = patchList([a, b], { targetId: 'b', location: null, to: TargetStatus.Stale, at });
-    expect(next?.[0]).toBe(a);
-    expect(next?.[1].status).toBe('STALE');
   });
 });

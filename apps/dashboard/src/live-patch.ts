@@ -15,12 +15,3 @@ export function patchTarget(t: TargetView, e: StatusEvent): TargetView {
   if (e.location === null) return { ...t, status: e.to, consensus: e.to, since: e.at };
   return { ...t, locations: t.locations.map((l) => (l.location === e.location ? { ...l, status: e.to } : l)) };
 }
-
-export function patchList(list: TargetView[] | undefined, e: StatusEvent): TargetView[] | undefined {
-  if (!list) return list;
-  const i = list.findIndex((t) => t.id === e.targetId);
-  if (i < 0) return list;
-  const next = list.slice();
-  next[i] = patchTarget(list[i], e);
-  return next;
-}
