@@ -74,7 +74,8 @@ export function sparklineRequests(ids: readonly string[], max = SPARKLINE_MAX_TA
   let n = 0;
   let chars = 0;
   for (const id of ids) {
-    const cost = 4 + encodeURIComponent(id).length;
+    // Measured as URLSearchParams writes it ('&id=' and the id encoded its way).
+    const cost = new URLSearchParams({ id }).toString().length + 1;
     if (n > 0 && (n >= max || chars + cost > SPARKLINE_QUERY_CHARS)) {
       out.push(q);
       q = new URLSearchParams();

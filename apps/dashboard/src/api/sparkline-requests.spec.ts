@@ -17,6 +17,13 @@ describe('sparklineRequests', () => {
     expect(reqs.flatMap((q) => q.getAll('id'))).toEqual(ids);
   });
 
+  it("counts characters as the query string writes them (!'()~ and spaces encoded too)", () => {
+    const ids = Array.from({ length: 100 }, (_, i) => `instance:${"!'()~ ".repeat(20)}${i}`);
+    const reqs = sparklineRequests(ids);
+    for (const q of reqs) expect(q.toString().length).toBeLessThanOrEqual(6000);
+    expect(reqs.flatMap((q) => q.getAll('id'))).toEqual(ids);
+  });
+
   it('asks nothing for no ids', () => {
     expect(sparklineRequests([])).toEqual([]);
   });

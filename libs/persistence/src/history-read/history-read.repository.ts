@@ -153,9 +153,9 @@ export class HistoryReadRepository {
 
   /**
    * Many targets' 1-minute rollups in [since, until), summed over their locations: one row per
-   * target and minute that had samples. The latency is the locations' means weighed by their sample
-   * counts, over the locations whose minute had a latency (checks; pushed updates and pings have none).
-   * One statement, served by the rollups' primary key (target_id leads).
+   * target and minute that had samples. The latency is the mean over every sample that carried one
+   * (each location's mean weighed by its latency_count; failures without a latency, pushed updates and
+   * pings count for availability only). One statement, served by the (target_id, bucket) index.
    */
   async minuteTotals(
     targetIds: readonly string[],
@@ -172,8 +172,8 @@ export class HistoryReadRepository {
     }>(
       this.db,
       `SELECT target_id, bucket, sum(count)::int AS count, sum(ok_count)::int AS ok_count,
-              (sum(avg_latency_ms * count) FILTER (WHERE avg_latency_ms IS NOT NULL)
-                / NULLIF(sum(count) FILTER (WHERE avg_latency_ms IS NOT NULL), 0))::float8 AS latency_ms
+              (sum(avg_latency_ms * coalesce(latency_count, count)) FILTER (WHERE avg_latency_ms IS NOT NULL)
+                / NULLIF(sum(coalesce(latency_count, count)) FILTER (WHERE avg_latency_ms IS NOT NULL), 0))::float8 AS latency_ms
          FROM rollups_1m
         WHERE target_id = ANY($1::text[]) AND bucket >= $2::timestamptz AND bucket < $3::timestamptz
         GROUP BY target_id, bucket`,

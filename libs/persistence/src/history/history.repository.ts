@@ -376,13 +376,13 @@ export class HistoryRepository {
              JOIN heartbeat_pings h ON h.target_id = d.target_id AND h.location = d.location AND h.signal <> 'start'
               AND h.received_at >= d.bucket AND h.received_at < d.bucket + interval '1 minute'
          )
-         INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count, min_latency_ms, avg_latency_ms, max_latency_ms, p95_latency_ms)
+         INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count, min_latency_ms, avg_latency_ms, max_latency_ms, p95_latency_ms, latency_count)
          SELECT target_id, location, bucket, count(*)::int, (count(*) FILTER (WHERE ok))::int, min(latency_ms), avg(latency_ms), max(latency_ms),
-                percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms)
+                percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms), count(latency_ms)::int
          FROM samples GROUP BY target_id, location, bucket
          ON CONFLICT (target_id, location, bucket) DO UPDATE SET count = EXCLUDED.count, ok_count = EXCLUDED.ok_count,
            min_latency_ms = EXCLUDED.min_latency_ms, avg_latency_ms = EXCLUDED.avg_latency_ms, max_latency_ms = EXCLUDED.max_latency_ms,
-           p95_latency_ms = EXCLUDED.p95_latency_ms`,
+           p95_latency_ms = EXCLUDED.p95_latency_ms, latency_count = EXCLUDED.latency_count`,
         [picked.map((r) => r.target_id), picked.map((r) => r.location), picked.map((r) => r.bucket)],
       ).catch((err: unknown) => rethrowSql(err));
       return picked.length;

@@ -4,6 +4,7 @@ import { useSearchParams } from 'react-router';
 import { TargetKind, type TargetView } from '@fleetwatch/contracts';
 import { Button, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
 import { fetchAllTargets, fetchStatusCounts, keys } from '../../api/queries';
+import { listSource, type PartialList } from './list-source';
 import { LIVE_POLL_MS } from '../../live';
 import {
   EMPTY_FILTER,
@@ -62,13 +63,15 @@ export function TargetsPage() {
   const queryClient = useQueryClient();
   // The first pages of a list not yet in the cache, shown as they arrive (10,000 targets are 10 requests).
   const listKey = JSON.stringify(keys.targets(filter));
-  const [partial, setPartial] = useState<{ key: string; items: TargetView[]; total: number } | null>(null);
+  const [partial, setPartial] = useState<PartialList | null>(null);
   const list = useQuery<TargetView[]>({
     queryKey: keys.targets(filter),
     queryFn: ({ signal }) => {
       const key = JSON.stringify(keys.targets(filter));
       // A refetch of a list already shown replaces it whole when complete; only a first load shows pages.
       const first = queryClient.getQueryData(keys.targets(filter)) === undefined;
+      // Each attempt starts from nothing: a retry or a return to this filter never shows an older attempt's pages.
+      if (first) setPartial(null);
       return fetchAllTargets(filter, signal, first ? (items, total) => setPartial({ key, items, total }) : undefined);
     },
     // While the API answers a new filter: the whole list, if cached, filtered here (a filter change
@@ -84,18 +87,20 @@ export function TargetsPage() {
   useEffect(() => {
     if (complete) setPartial(null);
   }, [complete]);
-  const loadingPages = list.data === undefined && partial?.key === listKey ? partial : null;
-  const source = list.data ?? loadingPages?.items;
+  const shown = listSource(list.data, list.fetchStatus === 'fetching', partial, listKey);
+  const source = shown.kind === 'none' ? undefined : shown.items;
   const rows = useMemo(() => (source ?? []).filter((t) => matchesSearch(t, filter.q)), [source, filter.q]);
 
   return (
     <>
       <PageHeader title="Targets">
         <span className="fw-muted" aria-live="polite" data-testid="targets-shown">
-          {loadingPages
-            ? `Loading… ${loadingPages.items.length.toLocaleString()} of ${loadingPages.total.toLocaleString()}`
-            : list.isPending
-              ? 'Loading…'
+          {shown.kind === 'pages'
+            ? `Loading… ${shown.loaded.toLocaleString()} of ${shown.total.toLocaleString()}`
+            : shown.kind === 'none'
+              ? list.isError
+                ? 'Not loaded'
+                : 'Loading…'
               : `${rows.length.toLocaleString()} shown`}
         </span>
       </PageHeader>
