@@ -30,6 +30,14 @@ describe('gateway config: WebSocket socket cap and pings', () => {
     expect(config.wsPingIntervalMs).toBe(30_000);
   });
 
+  it('caps a user at 4 × the per-session cap unless told, and waits 10 s between resyncs', () => {
+    expect(loadGatewayConfig(base).wsMaxSocketsPerUser).toBe(64);
+    expect(loadGatewayConfig({ ...base, GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL: '5' }).wsMaxSocketsPerUser).toBe(20);
+    expect(loadGatewayConfig({ ...base, GATEWAY_WS_MAX_SOCKETS_PER_USER: '7' }).wsMaxSocketsPerUser).toBe(7);
+    expect(loadGatewayConfig(base).wsResyncMinIntervalMs).toBe(10_000);
+    expect(loadGatewayConfig({ ...base, GATEWAY_WS_RESYNC_MIN_INTERVAL_MS: '500' }).wsResyncMinIntervalMs).toBe(500);
+  });
+
   it('reads them from the environment', () => {
     const config = loadGatewayConfig({
       ...base,
@@ -44,6 +52,10 @@ describe('gateway config: WebSocket socket cap and pings', () => {
     ['GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL', 'many'],
     ['GATEWAY_WS_PING_INTERVAL_MS', '10'],
     ['GATEWAY_WS_PING_INTERVAL_MS', '1e9'],
+    ['GATEWAY_WS_MAX_SOCKETS_PER_USER', '0'],
+    ['GATEWAY_WS_MAX_SOCKETS_PER_USER', 'lots'],
+    ['GATEWAY_WS_MAX_SOCKETS_PER_USER', '1000000'],
+    ['GATEWAY_WS_RESYNC_MIN_INTERVAL_MS', '0'],
   ])('refuses %s=%s naming it', (name, value) => {
     expect(() => loadGatewayConfig({ ...base, [name]: value })).toThrow(new RegExp(name));
   });

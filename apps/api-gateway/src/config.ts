@@ -48,8 +48,24 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
       GATEWAY_WS_SESSION_CHECK_MS: env.int(2_000, 100, 60_000),
       /** Most sockets one session or API key may hold open on one replica; the next is closed with 4429. */
       GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL: env.int(16, 1, 10_000),
+      /**
+       * Most sockets one user (all their sessions together) or one API key may hold open on one replica;
+       * unset: 4 × GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL. Signing in again does not buy more places.
+       */
+      GATEWAY_WS_MAX_SOCKETS_PER_USER: z.coerce
+        .number({ message: 'must be a number' })
+        .int('must be a whole number')
+        .min(1, 'must be ≥ 1')
+        .max(100_000, 'must be ≤ 100000')
+        .optional(),
       /** How often each socket is pinged; one that has not answered the previous ping by then is cut. */
       GATEWAY_WS_PING_INTERVAL_MS: env.int(30_000, 100, 600_000),
+      /**
+       * Least time between two resyncs sent to the sockets after the Redis subscriber reconnected; reconnects
+       * within it are answered by one trailing resync at its end (a flapping subscriber cannot make every page
+       * re-read everything every few seconds).
+       */
+      GATEWAY_WS_RESYNC_MIN_INTERVAL_MS: env.int(10_000, 100, 600_000),
     },
     source,
   );
@@ -78,7 +94,9 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
     wsMaxBufferedBytes: values.GATEWAY_WS_MAX_BUFFERED_BYTES,
     wsSessionCheckMs: values.GATEWAY_WS_SESSION_CHECK_MS,
     wsMaxSocketsPerPrincipal: values.GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL,
+    wsMaxSocketsPerUser: values.GATEWAY_WS_MAX_SOCKETS_PER_USER ?? 4 * values.GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL,
     wsPingIntervalMs: values.GATEWAY_WS_PING_INTERVAL_MS,
+    wsResyncMinIntervalMs: values.GATEWAY_WS_RESYNC_MIN_INTERVAL_MS,
   };
 }
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;

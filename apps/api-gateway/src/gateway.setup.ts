@@ -26,7 +26,7 @@ export async function configureGateway(
 ): Promise<void> {
   const fastify = app.getHttpAdapter().getInstance();
   registerSecurityHeaders(fastify);
-  await registerWebSocket(app, app.get(WsHub), app.get(AuthService), config);
+  await registerWebSocket(app, app.get(WsHub), app.get(AuthService), config, logger);
   setupOpenApi(app, process.env.FLEETWATCH_VERSION ?? '0.1.0');
   await serveDashboard(app, config.dashboardDir ?? DEFAULT_DASHBOARD_DIR, logger);
 }

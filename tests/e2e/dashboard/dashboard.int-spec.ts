@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Browser, Page } from 'playwright-core';
@@ -346,12 +347,13 @@ describe('dashboard in Chromium', () => {
       for (const loc of Object.values(up.locations))
         Object.assign(loc, { status: TargetStatus.Up, observedAt: now, lastSeen: now });
       await store.writeTargets([up]);
-      // Cut only this site's gateway subscriber (named by its pid); Redis stays up.
+      // Cut only this site's gateway subscriber (named by host and pid, see subscriberConnectionName); Redis stays up.
       const pid = site.service('api-gateway').child.pid;
+      const name = `api-gateway-ws-${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${pid}`;
       const clients = String(await redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
       const id = clients
         .split('\n')
-        .find((l) => l.includes(` name=api-gateway-ws-${pid} `))
+        .find((l) => l.includes(` name=${name} `))
         ?.match(/\bid=(\d+)/)?.[1];
       expect(id).toBeDefined();
       const framesBefore = watch.socketFrames.length;

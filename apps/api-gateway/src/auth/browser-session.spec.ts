@@ -1,5 +1,14 @@
 import { parseCookies, serializeCookie } from './cookies';
-import { checkOrigin, csrfTokenFor, csrfTokenMatches, isSafeMethod, requestOrigin } from './browser-session';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import {
+  checkOrigin,
+  csrfTokenFor,
+  csrfTokenMatches,
+  isSafeMethod,
+  requestOrigin,
+  warnOtherSchemeOnce,
+} from './browser-session';
 
 describe('checkOrigin', () => {
   const allowed = ['https://ops.example', 'http://localhost:5173'];
@@ -31,6 +40,45 @@ describe('checkOrigin', () => {
     ['http://gw.local:3000', undefined, null, true, false],
   ])('origin %s referer %s self %s required %s → %s', (origin, referer, self, required, ok) => {
     expect(checkOrigin({ origin, referer }, self, allowed, required).ok).toBe(ok);
+  });
+
+  it.each([
+    // [origin, the request's own origin, refused for its scheme only]
+    ['https://gw.local', 'http://gw.local', true], // TLS proxy on 443 forwarding Host: gw.local to an http gateway
+    ['https://gw.local:3000', 'http://gw.local:3000', true],
+    ['http://gw.local', 'https://gw.local', true],
+    ['https://gw.local:8443', 'http://gw.local', false],
+    ['https://other.local', 'http://gw.local', false],
+    ['https://evil.example', 'http://gw.local:3000', false],
+  ])('origin %s self %s: refused for its scheme only → %s', (origin, self, otherScheme) => {
+    const verdict = checkOrigin({ origin }, self, allowed, true);
+    expect(verdict.ok).toBe(false);
+    expect(!verdict.ok && verdict.otherSchemeOnly === true).toBe(otherScheme);
+  });
+
+  it('a refusal for the scheme only is logged once per process, naming GATEWAY_TRUST_PROXY and GATEWAY_WS_ALLOWED_ORIGINS', () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
+    );
+    const self = 'http://gw.local';
+    const foreign = checkOrigin({ origin: 'https://evil.example' }, self, allowed, true);
+    expect(warnOtherSchemeOnce(logger, foreign, self)).toBe(false);
+    const scheme = checkOrigin({ origin: 'https://gw.local' }, self, allowed, true);
+    expect(warnOtherSchemeOnce(logger, scheme, self)).toBe(true);
+    expect(warnOtherSchemeOnce(logger, scheme, self)).toBe(false);
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0]) as { msg: string; level: number; requestOrigin: string };
+    expect(line.level).toBe(40);
+    expect(line.msg).toMatch(/GATEWAY_TRUST_PROXY/);
+    expect(line.msg).toMatch(/GATEWAY_WS_ALLOWED_ORIGINS/);
+    expect(line.requestOrigin).toBe(self);
   });
 
   it.each([

@@ -57,7 +57,18 @@ export function requestOrigin(request: { protocol?: string; host?: string }): st
   return normaliseOrigin(`${request.protocol === 'https' ? 'https' : 'http'}://${request.host}`);
 }
 
-export type OriginVerdict = { ok: true } | { ok: false; reason: string };
+export type OriginVerdict =
+  | { ok: true }
+  | {
+      ok: false;
+      reason: string;
+      /**
+       * The Origin is this request's host and port with the other scheme: most often a page served over
+       * https by a TLS-terminating proxy the gateway does not trust (GATEWAY_TRUST_PROXY), so the gateway
+       * sees http. See warnOtherSchemeOnce.
+       */
+      otherSchemeOnly?: boolean;
+    };
 
 /**
  * Whether a browser request's Origin may act on this site: the same origin as the request
@@ -79,7 +90,41 @@ export function checkOrigin(
   if (normalised === null) return { ok: false, reason: `origin ${JSON.stringify(raw.slice(0, 100))} is not allowed` };
   if (self !== null && normalised === self) return { ok: true };
   if (allowed.includes(normalised)) return { ok: true };
-  return { ok: false, reason: `origin ${normalised} is not allowed` };
+  const otherSchemeOnly = self !== null && withoutScheme(normalised) === withoutScheme(self);
+  return { ok: false, reason: `origin ${normalised} is not allowed`, ...(otherSchemeOnly ? { otherSchemeOnly } : {}) };
+}
+
+/**
+ * `host[:port]` of a normalised origin as spelled, each scheme's default port dropped: `https://gw` and
+ * `http://gw` match (a proxy terminating TLS on 443 forwards `Host: gw` to an http gateway), as do
+ * `https://gw:3000` and `http://gw:3000`.
+ */
+function withoutScheme(origin: string): string {
+  return new URL(origin).host;
+}
+
+let warnedOtherScheme = false;
+
+/**
+ * Logs once per process (an operator needs the hint once, not at every page load) that a browser request was
+ * refused only for its scheme: behind a TLS-terminating proxy that GATEWAY_TRUST_PROXY does not list, the gateway
+ * sees http while the page is https, and every sign-in, cookie write and WebSocket is 403. Returns whether it
+ * logged.
+ */
+export function warnOtherSchemeOnce(
+  logger: { warn(obj: object, msg: string): void },
+  verdict: OriginVerdict,
+  self: string | null,
+): boolean {
+  if (verdict.ok || !verdict.otherSchemeOnly || warnedOtherScheme) return false;
+  warnedOtherScheme = true;
+  logger.warn(
+    { refused: verdict.reason, requestOrigin: self },
+    'a browser request was refused only because its Origin has the other scheme (same host and port): behind a ' +
+      'TLS-terminating proxy, list the proxy in GATEWAY_TRUST_PROXY (its X-Forwarded-Proto is then believed) or the ' +
+      'public https:// origin in GATEWAY_WS_ALLOWED_ORIGINS. Logged once per process',
+  );
+  return true;
 }
 
 export interface SessionCookieOptions {

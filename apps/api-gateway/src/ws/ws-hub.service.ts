@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -41,17 +42,38 @@ export interface WsStats {
   open: number;
   droppedSlow: number;
   closedSessionEnded: number;
-  /** Sockets refused because their session or API key held GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL already. */
+  /**
+   * Sockets refused because their session or API key held GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL already, or their
+   * user (all sessions together) GATEWAY_WS_MAX_SOCKETS_PER_USER.
+   */
   refusedTooMany: number;
   /** Sockets cut because they did not answer a ping within GATEWAY_WS_PING_INTERVAL_MS. */
   closedNoPong: number;
-  /** Times the Redis subscriber subscribed again after a lost connection (each sent every open socket a resync). */
+  /** Times the Redis subscriber subscribed again after a lost connection. */
+  resubscribes: number;
+  /**
+   * Times every open socket was sent a resync: at most one per GATEWAY_WS_RESYNC_MIN_INTERVAL_MS, however often the
+   * subscriber reconnects, and always one after the last reconnect.
+   */
   resyncs: number;
 }
 
 /** Whose places a socket takes: one session (however it is presented), or one API key. */
 export function principalKey(principal: Principal): string {
   return principal.kind === 'api-key' ? `key:${principal.id}` : `session:${principal.sessionId ?? principal.id}`;
+}
+
+/** Whose places a socket takes across sessions: one user (every session of theirs), or one API key. */
+export function userKey(principal: Principal): string {
+  return principal.kind === 'api-key' ? `key:${principal.id}` : `user:${principal.id}`;
+}
+
+/**
+ * The name of a replica's subscriber connection in Redis CLIENT LIST: host and pid, since in containers every
+ * replica is pid 1. Characters Redis refuses in a name (spaces, newlines) are replaced.
+ */
+export function subscriberConnectionName(host = hostname(), pid = process.pid): string {
+  return `api-gateway-ws-${host.replace(/[^A-Za-z0-9._-]/g, '_')}-${pid}`;
 }
 
 /**
@@ -66,10 +88,13 @@ export function principalKey(principal: Principal): string {
  *
  * When the subscriber's connection is lost, the changes published until it has subscribed
  * again never reach this replica (pub/sub keeps nothing): once subscribed again, every open
- * socket gets `{type: 'resync'}` and re-reads over REST. Each socket is pinged every
+ * socket gets `{type: 'resync'}` and re-reads over REST — at most once per GATEWAY_WS_RESYNC_MIN_INTERVAL_MS (10 s),
+ * with a trailing one after the last reconnect, so a flapping subscriber does not make every page re-read
+ * everything every few seconds. Each socket is pinged every
  * GATEWAY_WS_PING_INTERVAL_MS and cut when it has not answered the previous ping (a peer
  * gone without a FIN holds nothing for long); one session or API key holds at most
- * GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL sockets on a replica.
+ * GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL sockets on a replica, and one user (all sessions together) or API key at most
+ * GATEWAY_WS_MAX_SOCKETS_PER_USER (signing in again does not buy more).
  */
 @Injectable()
 export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
@@ -84,10 +109,17 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     closedSessionEnded: 0,
     refusedTooMany: 0,
     closedNoPong: 0,
+    resubscribes: 0,
     resyncs: 0,
   };
   /** Open sockets per principalKey. */
   private readonly perPrincipal = new Map<string, number>();
+  /** Open sockets per userKey. */
+  private readonly perUser = new Map<string, number>();
+  /** When the last resync was sent (performance.now()). */
+  private lastResyncAt = -Infinity;
+  /** The trailing resync, due at lastResyncAt + GATEWAY_WS_RESYNC_MIN_INTERVAL_MS. */
+  private resyncTimer: NodeJS.Timeout | null = null;
   private checking = false;
   private polling = false;
 
@@ -100,8 +132,8 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onApplicationBootstrap(): Promise<void> {
     // Channels are not keys: the subscriber has no key prefix and names the prefixed channel.
-    // Named by process, so an operator (or a test) can tell the replicas' subscribers apart in CLIENT LIST.
-    const subscriber = createRedis({ url: this.config.redisUrl, connectionName: `api-gateway-ws-${process.pid}` });
+    // Named by host and process, so an operator (or a test) can tell the replicas' subscribers apart in CLIENT LIST.
+    const subscriber = createRedis({ url: this.config.redisUrl, connectionName: subscriberConnectionName() });
     subscriber.on('error', (err: Error) => this.logger.warn({ err }, 'WebSocket fan-out subscriber: Redis error'));
     subscriber.on('message', (_channel: string, message: string) => void this.onStatusMessage(message));
     // 'ready' again means a new connection: what was published while there was none is lost.
@@ -123,6 +155,8 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.resyncTimer = null;
     for (const client of [...this.clients]) this.close(client, WsCloseCode.GoingAway, 'gateway stopping');
     this.subscriber?.disconnect();
     this.subscriber = null;
@@ -136,17 +170,23 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     const key = principalKey(client.principal);
     const held = this.perPrincipal.get(key) ?? 0;
     const max = this.config.wsMaxSocketsPerPrincipal;
-    if (held >= max) {
+    const user = userKey(client.principal);
+    const heldByUser = this.perUser.get(user) ?? 0;
+    const maxPerUser = this.config.wsMaxSocketsPerUser;
+    const refusal =
+      held >= max
+        ? `at most ${max} open sockets per session or API key (GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL)`
+        : heldByUser >= maxPerUser
+          ? `at most ${maxPerUser} open sockets per user, all sessions together (GATEWAY_WS_MAX_SOCKETS_PER_USER)`
+          : null;
+    if (refusal) {
       this.stats.refusedTooMany++;
-      this.logger.warn({ user: client.principal.name, held }, 'WebSocket refused: too many sockets for one principal');
-      this.close(
-        client,
-        WsCloseCode.TooManySockets,
-        `at most ${max} open sockets per session or API key (GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL)`,
-      );
+      this.logger.warn({ user: client.principal.name, held, heldByUser }, `WebSocket refused: ${refusal}`);
+      this.close(client, WsCloseCode.TooManySockets, refusal);
       return;
     }
     this.perPrincipal.set(key, held + 1);
+    this.perUser.set(user, heldByUser + 1);
     this.clients.add(client);
     client.socket.on('pong', () => {
       client.awaitingPong = false;
@@ -201,6 +241,10 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     const held = (this.perPrincipal.get(key) ?? 1) - 1;
     if (held > 0) this.perPrincipal.set(key, held);
     else this.perPrincipal.delete(key);
+    const user = userKey(client.principal);
+    const heldByUser = (this.perUser.get(user) ?? 1) - 1;
+    if (heldByUser > 0) this.perUser.set(user, heldByUser);
+    else this.perUser.delete(user);
     if (client.expiry) clearTimeout(client.expiry);
     client.expiry = null;
   }
@@ -248,9 +292,30 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     if (subscriber !== this.subscriber) return;
+    this.stats.resubscribes++;
+    this.requestResync();
+  }
+
+  /**
+   * A resync now, or — within GATEWAY_WS_RESYNC_MIN_INTERVAL_MS of the last one — one at the end of that interval
+   * (however many reconnects come meanwhile). Each reconnect is followed by a resync sent after it.
+   */
+  private requestResync(): void {
+    if (this.resyncTimer) return;
+    const wait = this.lastResyncAt + this.config.wsResyncMinIntervalMs - performance.now();
+    if (wait <= 0) return this.resync();
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = null;
+      this.resync();
+    }, wait);
+    this.resyncTimer.unref();
+  }
+
+  private resync(): void {
+    this.lastResyncAt = performance.now();
     this.stats.resyncs++;
     this.logger.warn(
-      { sockets: this.clients.size },
+      { sockets: this.clients.size, resubscribes: this.stats.resubscribes },
       'WebSocket fan-out subscriber reconnected: changes published meanwhile were missed; sockets told to resync',
     );
     for (const client of [...this.clients])

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 // `ws` comes with @fastify/websocket (it is the gateway's WebSocket server) but is not a
@@ -6,6 +7,7 @@ import WsClientClass from 'ws';
 import {
   TargetKind,
   TargetStatus,
+  type CreateApiKeyResponse,
   type HostMetricsPayload,
   type StatusChangedPayload,
   type WsServerMessage,
@@ -206,10 +208,23 @@ describe('connect', () => {
       .map((c) => c.split(';')[0])
       .join('; ');
     const host = new URL(a.url).host;
-    await expect(open(a, { headers: { cookie, origin: `https://${host}` } })).rejects.toThrow('HTTP 403');
-    await expect(open(a, { headers: { ...bearer(token).headers, origin: `https://${host}` } })).rejects.toThrow(
-      'HTTP 403',
-    );
+    // The refusal for the scheme alone (a TLS proxy the gateway does not trust) is logged once per process with
+    // the settings that fix it; a foreign origin's is not.
+    const warn = jest.spyOn(a.running.logger, 'warn');
+    const hints = () =>
+      warn.mock.calls.filter((c) => /GATEWAY_TRUST_PROXY.*GATEWAY_WS_ALLOWED_ORIGINS/.test(String(c[1])));
+    try {
+      await expect(open(a, { headers: { cookie, origin: 'https://evil.example' } })).rejects.toThrow('HTTP 403');
+      expect(hints()).toEqual([]);
+      await expect(open(a, { headers: { cookie, origin: `https://${host}` } })).rejects.toThrow('HTTP 403');
+      await expect(open(a, { headers: { ...bearer(token).headers, origin: `https://${host}` } })).rejects.toThrow(
+        'HTTP 403',
+      );
+      expect(hints()).toHaveLength(1);
+      expect(hints()[0][0]).toMatchObject({ requestOrigin: `http://${host}` });
+    } finally {
+      warn.mockRestore();
+    }
     const same = await open(a, { headers: { cookie, origin: `http://${host}` } });
     await same.next('ready');
     same.ws.close();
@@ -418,6 +433,13 @@ describe('Redis subscriber reconnects', () => {
     onA.ws.close();
     onB.ws.close();
   });
+
+  it('names the subscriber connection by host and pid (every container is pid 1)', async () => {
+    const id = await subscriberClientId(a);
+    const list = String(await publisher.call('CLIENT', 'LIST', 'ID', id));
+    const name = list.match(/\bname=(\S*)/)?.[1];
+    expect(name).toBe(`api-gateway-ws-${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${process.pid}`);
+  });
 });
 
 describe('per-principal cap and server pings', () => {
@@ -480,5 +502,96 @@ describe('per-principal cap and server pings', () => {
     alive.ws.send(JSON.stringify({ type: 'ping' }));
     await alive.next('pong');
     alive.ws.close();
+  });
+});
+
+describe('per-user cap and resync rate limit', () => {
+  let d: GatewayHarness;
+  const RESYNC_MIN_MS = 3000;
+  beforeAll(async () => {
+    d = await startGateway(testing, 'ws-d', {
+      database: a.database,
+      env: {
+        GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL: '2',
+        GATEWAY_WS_MAX_SOCKETS_PER_USER: '3',
+        GATEWAY_WS_RESYNC_MIN_INTERVAL_MS: String(RESYNC_MIN_MS),
+        LOGIN_RATE_LIMIT_PER_MINUTE: '1000',
+      },
+    });
+  });
+  afterAll(() => d?.close());
+
+  const closedWithin = (c: Opened, ms: number) =>
+    Promise.race([
+      c.closed,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not closed within ${ms} ms`)), ms)),
+    ]);
+
+  it('refuses a user more sockets than GATEWAY_WS_MAX_SOCKETS_PER_USER across sessions; an API key counts apart', async () => {
+    const hub = d.running.app.get(WsHub);
+    const first = await d.login('admin', ADMIN_PASSWORD);
+    const second = await d.login('admin', ADMIN_PASSWORD);
+    const held = [await open(d, bearer(first)), await open(d, bearer(first)), await open(d, bearer(second))];
+    await Promise.all(held.map((h) => h.next('ready')));
+    // The second session has a place of its own left (2 per session), but the user holds 3 already.
+    const over = await open(d, bearer(second));
+    const refused = await closedWithin(over, 3000);
+    expect(refused.code).toBe(4429);
+    expect(refused.reason).toMatch(/at most 3 open sockets per user.*GATEWAY_WS_MAX_SOCKETS_PER_USER/);
+    // Signing in again buys nothing.
+    const third = await open(d, bearer(await d.login('admin', ADMIN_PASSWORD)));
+    expect((await closedWithin(third, 3000)).code).toBe(4429);
+    // An API key is not its creator: it has its own places (per key).
+    const key = await d.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+      token: first,
+      body: { name: 'ws-cap', scopes: ['read'] },
+    });
+    expect(key.status).toBe(201);
+    const viaKey = await open(d, bearer(key.body.key));
+    await viaKey.next('ready');
+    // A socket closed frees the user's place.
+    const openBefore = hub.snapshot().open;
+    held[0].ws.close();
+    await held[0].closed;
+    const deadline = Date.now() + 3000;
+    while (hub.snapshot().open !== openBefore - 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const again = await open(d, bearer(second));
+    await again.next('ready');
+    const rest = [...held.slice(1), viaKey, again];
+    for (const s of rest) s.ws.close();
+    await Promise.all(rest.map((s) => s.closed));
+    while (hub.snapshot().open > 0 && Date.now() < deadline + 3000) await new Promise((r) => setTimeout(r, 20));
+  });
+
+  it('sends one resync per GATEWAY_WS_RESYNC_MIN_INTERVAL_MS however often the subscriber reconnects, and one after the last', async () => {
+    const hub = d.running.app.get(WsHub);
+    const c = await open(d, bearer(token));
+    await c.next('ready');
+    const resyncAt: number[] = [];
+    c.ws.on('message', (data) => {
+      if ((JSON.parse(String(data)) as WsServerMessage).type === 'resync') resyncAt.push(Date.now());
+    });
+    const cut = async () => {
+      const before = hub.snapshot().resubscribes;
+      expect(await publisher.call('CLIENT', 'KILL', 'ID', await subscriberClientId(d))).toBe(1);
+      const deadline = Date.now() + 5000;
+      while (hub.snapshot().resubscribes === before && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(hub.snapshot().resubscribes).toBe(before + 1);
+    };
+    const started = Date.now();
+    await cut();
+    await c.next('resync');
+    // Three more reconnects within the interval: no resync for each, one at its end.
+    for (let i = 0; i < 3; i++) await cut();
+    expect(Date.now() - started).toBeLessThan(RESYNC_MIN_MS - 500);
+    expect(resyncAt).toHaveLength(1);
+    await c.next('resync', RESYNC_MIN_MS + 2000);
+    expect(resyncAt).toHaveLength(2);
+    expect(resyncAt[1] - resyncAt[0]).toBeGreaterThanOrEqual(RESYNC_MIN_MS - 50);
+    // Nothing more comes: the trailing one covered every reconnect.
+    await new Promise((r) => setTimeout(r, RESYNC_MIN_MS + 500));
+    expect(resyncAt).toHaveLength(2);
+    c.ws.close();
   });
 });

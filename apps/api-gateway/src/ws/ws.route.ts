@@ -1,10 +1,11 @@
 import fastifyWebsocket from '@fastify/websocket';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { ApiErrorBody, ApiErrorCode, WS_MAX_CLIENT_FRAME_BYTES, WS_PATH, WS_PROTOCOL } from '@fleetwatch/contracts';
 import { DomainError } from '@fleetwatch/domain';
 import type { AuthService } from '../auth/auth.service';
-import { checkOrigin, requestOrigin, SESSION_COOKIE } from '../auth/browser-session';
+import { checkOrigin, requestOrigin, SESSION_COOKIE, warnOtherSchemeOnce } from '../auth/browser-session';
 import { parseCookies } from '../auth/cookies';
 import type { Principal } from '../auth/principal';
 import type { GatewayConfig } from '../config';
@@ -41,13 +42,20 @@ function refuse(reply: FastifyReply, status: number, code: ApiErrorCode, message
  * be this origin (scheme, host and port) or listed in GATEWAY_WS_ALLOWED_ORIGINS; a cookie is only honoured with an
  * allowed Origin (a page elsewhere cannot ride on the user's cookie: cross-site WebSocket hijacking).
  */
-async function admit(auth: AuthService, config: GatewayConfig, request: FastifyRequest): Promise<Admitted> {
+async function admit(
+  auth: AuthService,
+  config: GatewayConfig,
+  logger: Logger,
+  request: FastifyRequest,
+): Promise<Admitted> {
   const origin = request.headers.origin;
   const cookie = parseCookies(request.headers.cookie)[SESSION_COOKIE];
   const authorization = request.headers.authorization;
   const protocolToken = offeredProtocols(request).find((p) => TOKEN_PROTOCOL.test(p));
   const usesCookie = !authorization && !protocolToken && cookie !== undefined;
-  const verdict = checkOrigin({ origin }, requestOrigin(request), config.allowedOrigins, usesCookie);
+  const self = requestOrigin(request);
+  const verdict = checkOrigin({ origin }, self, config.allowedOrigins, usesCookie);
+  warnOtherSchemeOnce(logger, verdict, self);
   if (!verdict.ok) throw new WsRefusal(403, ApiErrorCode.Forbidden, `WebSocket refused: ${verdict.reason}`);
 
   const ip = request.ip;
@@ -91,6 +99,7 @@ export async function registerWebSocket(
   hub: WsHub,
   auth: AuthService,
   config: GatewayConfig,
+  logger: Logger,
 ): Promise<void> {
   await app.register(fastifyWebsocket as never, {
     options: {
@@ -106,7 +115,7 @@ export async function registerWebSocket(
       websocket: true,
       preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
         try {
-          admitted.set(request, await admit(auth, config, request));
+          admitted.set(request, await admit(auth, config, logger, request));
         } catch (err) {
           if (err instanceof WsRefusal) return refuse(reply, err.status, err.code, err.message);
           if (err instanceof DomainError && (err.kind === 'unauthorized' || err.kind === 'forbidden'))
