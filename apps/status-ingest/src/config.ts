@@ -40,8 +40,12 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
       INGEST_PING_RATE_LIMIT_PER_IP_PER_MINUTE: env.int(1200, 1, 10_000_000),
       /** Retry-After (seconds) when the broker is away or ingress is paused without an end time. */
       INGEST_RETRY_AFTER_SECONDS: env.int(5, 1, 3600),
-      /** Publishes per observation shard awaiting their confirm before concurrent requests for that shard are grouped into one message. */
-      INGEST_COALESCE_MAX_IN_FLIGHT: env.int(2, 1, 1000),
+      /**
+       * Publishes per observation shard awaiting their confirm before concurrent requests for that shard are grouped
+       * into one message. 1: the aggregator holds a fixed number of messages per shard (its byte budget ÷ the largest
+       * message), so the updates each message carries set its intake; one in flight makes the groups larger.
+       */
+      INGEST_COALESCE_MAX_IN_FLIGHT: env.int(1, 1, 1000),
       /** Updates (and their approximate bytes) waiting for a publish slot, at most; beyond: 503 + Retry-After. */
       INGEST_COALESCE_MAX_QUEUED_UPDATES: env.int(20_000, 1000, 1_000_000),
       INGEST_COALESCE_MAX_QUEUED_BYTES: env.int(32 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
