@@ -2,7 +2,7 @@ import { QueryClient } from '@tanstack/react-query';
 import { TargetKind, TargetStatus, type TargetView } from '@fleetwatch/contracts';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { keys } from './api/queries';
-import { invalidator, onServerFrame, statusEventOf } from './live';
+import { invalidator, onServerFrame, ReconnectBackoff, statusEventOf } from './live';
 import { EMPTY_FILTER } from './pages/targets/target-filter';
 
 // What a status change does to the cached queries (a real TanStack QueryClient): lists holding the target
@@ -105,33 +105,84 @@ describe('resync', () => {
   const other = ['fleetwatch', 'fleet', 'members'] as const;
   const everyQuery = () => [all, downOnly, hosts, keys.counts(), other].map(invalidated);
 
-  it("a 'resync' frame (the gateway missed changes) invalidates every query at once and drops queued patches", () => {
+  it("a 'resync' frame (the gateway missed changes) invalidates every query after a random 0–2 s and drops queued patches", () => {
     qc.setQueryData(other, []);
-    const changes = invalidator(qc);
+    const changes = invalidator(qc, () => 0.1); // this page's draw: 200 ms
     const before = qc.getQueryData<TargetView[]>(all);
     changes.status({ targetId: 'a', location: null, to: TargetStatus.Down, at });
     const sent: string[] = [];
     expect(
       onServerFrame(JSON.stringify({ type: 'resync', reason: 'x' }), changes, qc, (f) => sent.push(f), false),
     ).toBe('resync');
+    expect(everyQuery()).toEqual([false, false, false, false, false]); // not at once: pages spread their re-reads
+    vi.advanceTimersByTime(199);
+    expect(everyQuery()).toEqual([false, false, false, false, false]);
+    vi.advanceTimersByTime(1);
     expect(everyQuery()).toEqual([true, true, true, true, true]);
     vi.advanceTimersByTime(2_000);
     expect(qc.getQueryData<TargetView[]>(all)).toBe(before); // the refetch answers, not a patch from before
     expect(sent).toEqual([]);
   });
 
-  it("'ready' subscribes; on a socket after the first it also invalidates every query (changes made while none was open)", () => {
-    const changes = invalidator(qc);
+  it('the resync wait is drawn at random up to 2 s, and resyncs within it cost one re-read', () => {
+    const invalidate = vi.spyOn(qc, 'invalidateQueries');
+    const everything = () => invalidate.mock.calls.filter(([f]) => f?.queryKey === keys.all).length;
+    const changes = invalidator(qc, () => 0.999);
+    for (let i = 0; i < 5; i++) {
+      onServerFrame(JSON.stringify({ type: 'resync' }), changes, qc, () => undefined, false);
+      vi.advanceTimersByTime(300);
+    }
+    expect(everything()).toBe(0);
+    vi.advanceTimersByTime(1_998 - 5 * 300);
+    expect(everything()).toBe(1);
+    vi.advanceTimersByTime(10_000);
+    expect(everything()).toBe(1);
+    // Another one later waits its own draw.
+    const early = invalidator(qc, () => 0);
+    early.resync();
+    vi.advanceTimersByTime(0);
+    expect(everything()).toBe(2);
+  });
+
+  it("'ready' subscribes; on a socket after the first it also invalidates every query (changes made while none was open), after the resync wait", () => {
+    const changes = invalidator(qc, () => 0.5);
     const sent: string[] = [];
     onServerFrame(JSON.stringify({ type: 'ready' }), changes, qc, (f) => sent.push(f), false);
     expect(JSON.parse(sent[0])).toMatchObject({ type: 'subscribe', topic: 'status' });
+    vi.advanceTimersByTime(5_000);
     expect(everyQuery().slice(0, 4)).toEqual([false, false, false, false]);
     onServerFrame(JSON.stringify({ type: 'ready' }), changes, qc, (f) => sent.push(f), true);
     expect(sent).toHaveLength(2);
+    expect(everyQuery().slice(0, 4)).toEqual([false, false, false, false]);
+    vi.advanceTimersByTime(1_000);
     expect(everyQuery().slice(0, 4)).toEqual([true, true, true, true]);
   });
 
   it('ignores a frame that is not JSON', () => {
     expect(onServerFrame('nope', invalidator(qc), qc, () => undefined, false)).toBeUndefined();
+  });
+});
+
+describe('reconnect backoff', () => {
+  it('a socket dropped seconds after it opened (too slow, 4408) keeps backing off up to 30 s; one up 30 s resets it', () => {
+    const backoff = new ReconnectBackoff();
+    const waits: number[] = [];
+    // The gateway drops the client 3 s after each ready: each cycle would re-read everything.
+    for (let i = 0; i < 8; i++) {
+      const wait = i === 0 ? 0 : waits[waits.length - 1];
+      vi.advanceTimersByTime(wait);
+      backoff.opened();
+      vi.advanceTimersByTime(3_000);
+      waits.push(backoff.closed());
+    }
+    expect(waits).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+    // A socket that stayed up 30 s: the next drop is retried after 1 s again.
+    backoff.opened();
+    vi.advanceTimersByTime(29_999);
+    expect(backoff.closed()).toBe(30_000);
+    backoff.opened();
+    vi.advanceTimersByTime(30_000);
+    expect(backoff.closed()).toBe(1_000);
+    expect(backoff.closed()).toBe(2_000); // a failed attempt (no ready) keeps doubling
   });
 });

@@ -13,12 +13,47 @@ import { patchTarget, type StatusEvent } from './live-patch';
 // the socket is retried with backoff. Close 4401 means the session ended: sign in again.
 // A `resync` frame (the gateway's Redis feed was interrupted, changes may have been missed),
 // and every socket opened after the first (changes made while none was open were not seen),
-// invalidate every query of the page: what is shown is read again.
+// invalidate every query of the page: what is shown is read again — after a random 0–2 s
+// (RESYNC_SPREAD_MS), so the pages of a site do not all refetch everything at the same instant,
+// and several resyncs within that wait cost one re-read. The reconnect backoff starts again at
+// 1 s only once a socket has stayed up STABLE_MS (30 s): a client the gateway keeps dropping
+// (too slow, 4408) backs off to 30 s instead of looping reconnect → re-read all → dropped.
 
 /** Polling while no socket is open; a slow safety net while one is. */
 export const LIVE_POLL_MS = 10_000;
 const INVALIDATE_MS = 1_000;
 const SESSION_ENDED = 4401;
+/** A resync re-reads after a random wait of up to this long. */
+export const RESYNC_SPREAD_MS = 2_000;
+/** A socket that stayed up this long resets the reconnect backoff. */
+export const STABLE_MS = 30_000;
+const BACKOFF_MIN_MS = 1_000;
+const BACKOFF_MAX_MS = 30_000;
+
+/**
+ * The waits between reconnects: doubling from 1 s to 30 s, back to 1 s only after a socket that stayed up STABLE_MS
+ * (not at each `ready`: a socket the gateway drops seconds after opening keeps backing off).
+ */
+export class ReconnectBackoff {
+  private next = BACKOFF_MIN_MS;
+  private upSince: number | null = null;
+
+  constructor(private readonly now: () => number = () => Date.now()) {}
+
+  /** The socket is ready. */
+  opened(): void {
+    this.upSince = this.now();
+  }
+
+  /** The socket closed: how long to wait before the next attempt. */
+  closed(): number {
+    if (this.upSince !== null && this.now() - this.upSince >= STABLE_MS) this.next = BACKOFF_MIN_MS;
+    this.upSince = null;
+    const wait = this.next;
+    this.next = Math.min(this.next * 2, BACKOFF_MAX_MS);
+    return wait;
+  }
+}
 
 export type LiveState = 'connecting' | 'live' | 'polling';
 
@@ -42,8 +77,9 @@ function byStatus(key: readonly unknown[]): boolean {
 /** Status changes gathered this long are applied to the cached lists together: one new array per list. */
 const PATCH_MS = 250;
 
-export function invalidator(queryClient: QueryClient) {
+export function invalidator(queryClient: QueryClient, random: () => number = Math.random) {
   const pending = new Set<string>();
+  let resyncTimer: ReturnType<typeof setTimeout> | null = null;
   /** Target lists the in-place patch could not make exact: refetched at the next flush. */
   const staleLists = new Map<string, readonly unknown[]>();
   let everyList = false;
@@ -110,23 +146,31 @@ export function invalidator(queryClient: QueryClient) {
       everyList = true;
       later();
     },
-    /** Changes may have been missed: every query is read again now (queued patches are superseded by the answers). */
+    /**
+     * Changes may have been missed: every query is read again after a random 0–RESYNC_SPREAD_MS (queued patches are
+     * then superseded by the answers); resyncs asked for meanwhile are covered by that one.
+     */
     resync() {
-      queued = [];
-      if (patchTimer) clearTimeout(patchTimer);
-      patchTimer = null;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      pending.clear();
-      staleLists.clear();
-      everyList = false;
-      void queryClient.invalidateQueries({ queryKey: keys.all });
+      resyncTimer ??= setTimeout(resyncNow, Math.floor(random() * RESYNC_SPREAD_MS));
     },
     cancel() {
       if (timer) clearTimeout(timer);
       if (patchTimer) clearTimeout(patchTimer);
+      if (resyncTimer) clearTimeout(resyncTimer);
     },
   };
+  function resyncNow() {
+    resyncTimer = null;
+    queued = [];
+    if (patchTimer) clearTimeout(patchTimer);
+    patchTimer = null;
+    if (timer) clearTimeout(timer);
+    timer = null;
+    pending.clear();
+    staleLists.clear();
+    everyList = false;
+    void queryClient.invalidateQueries({ queryKey: keys.all });
+  }
 }
 
 export type Changes = ReturnType<typeof invalidator>;
@@ -175,7 +219,7 @@ export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): L
     if (!signedIn || typeof WebSocket === 'undefined') return;
     let socket: WebSocket | null = null;
     let retry: ReturnType<typeof setTimeout> | null = null;
-    let backoff = 1_000;
+    const backoff = new ReconnectBackoff();
     let stopped = false;
     let opened = false;
     const changes = invalidator(queryClient);
@@ -187,7 +231,7 @@ export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): L
         const type = onServerFrame(e.data, changes, queryClient, (frame) => socket?.send(frame), opened);
         if (type === 'ready') {
           opened = true;
-          backoff = 1_000;
+          backoff.opened();
           setState('live');
         }
       };
@@ -199,8 +243,7 @@ export function useLiveUpdates(signedIn: boolean, onSessionEnded: () => void): L
           return;
         }
         setState('polling');
-        retry = setTimeout(connect, backoff);
-        backoff = Math.min(backoff * 2, 30_000);
+        retry = setTimeout(connect, backoff.closed());
       };
     };
     connect();

@@ -54,6 +54,12 @@ let shots: string;
 const figures: string[] = [];
 /** Every sparklines request the page made (issue 17: only rows in view are asked for). */
 const sparkRequests: URL[] = [];
+/** When (test clock) each target-list request started — `first`: its first page (no cursor) — and each answer came. */
+const listRequests: { at: number; first: boolean }[] = [];
+const listAnswers: number[] = [];
+/** When each `resync` frame reached the page. */
+const resyncFrames: number[] = [];
+const isListRequest = (url: string) => new URL(url).pathname === '/api/v1/targets';
 
 beforeAll(async () => {
   site = await createSite('dashboard', { FLEETWATCH_CHECK_DENY_NETWORKS: '192.0.2.0/24' });
@@ -80,7 +86,17 @@ beforeAll(async () => {
   watch = await watchPage(page);
   page.on('request', (r) => {
     if (r.url().includes('/api/v1/targets/sparklines')) sparkRequests.push(new URL(r.url()));
+    if (isListRequest(r.url()))
+      listRequests.push({ at: Date.now(), first: !new URL(r.url()).searchParams.has('cursor') });
   });
+  page.on('requestfinished', (r) => {
+    if (isListRequest(r.url())) listAnswers.push(Date.now());
+  });
+  page.on('websocket', (ws) =>
+    ws.on('framereceived', (f) => {
+      if (String(f.payload).includes('"resync"')) resyncFrames.push(Date.now());
+    }),
+  );
   await seedHistory();
 });
 
@@ -333,6 +349,34 @@ describe('dashboard in Chromium', () => {
       await page.locator('[data-live="live"]').waitFor({ timeout: 30_000 });
       const row = page.locator(`[data-target="${seedId(2)}"] .fw-status`).first();
       expect(await row.innerText()).toBe('DOWN');
+      // Cut only this site's gateway subscriber (named by host and pid, see subscriberConnectionName); Redis stays up.
+      const pid = site.service('api-gateway').child.pid;
+      const name = `api-gateway-ws-${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${pid}`;
+      const clients = String(await redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+      const id = clients
+        .split('\n')
+        .find((l) => l.includes(` name=${name} `))
+        ?.match(/\bid=(\d+)/)?.[1];
+      expect(id).toBeDefined();
+      // The page also polls its list every 10 s (LIVE_POLL_MS), and TanStack restarts that interval at each update
+      // of the query: a poll starts ≥ 10 s after the list's last answer. Cut right after an answer (its pages all
+      // in), so a list request within 8 s of that answer cannot be the poll: only the resync explains it.
+      const answersBefore = listAnswers.length;
+      await waitFor(async () => listAnswers.length > answersBefore, {
+        timeoutMs: 15_000,
+        intervalMs: 20,
+        description: 'an answer to the page’s target list (its poll)',
+      });
+      let quiet = listAnswers.length;
+      await waitFor(
+        async () => {
+          const settled = listAnswers.length === quiet && Date.now() - listAnswers[listAnswers.length - 1] >= 400;
+          quiet = listAnswers.length;
+          return settled;
+        },
+        { timeoutMs: 5_000, intervalMs: 50, description: 'the list’s pages all answered' },
+      );
+      const lastAnswer = listAnswers[listAnswers.length - 1];
       // The change is committed to live state, but its status.changed is never seen by the gateway: published
       // while its subscriber connection is gone (here: not published at all, the same to the page).
       const now = Date.now();
@@ -347,29 +391,32 @@ describe('dashboard in Chromium', () => {
       for (const loc of Object.values(up.locations))
         Object.assign(loc, { status: TargetStatus.Up, observedAt: now, lastSeen: now });
       await store.writeTargets([up]);
-      // Cut only this site's gateway subscriber (named by host and pid, see subscriberConnectionName); Redis stays up.
-      const pid = site.service('api-gateway').child.pid;
-      const name = `api-gateway-ws-${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${pid}`;
-      const clients = String(await redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
-      const id = clients
-        .split('\n')
-        .find((l) => l.includes(` name=${name} `))
-        ?.match(/\bid=(\d+)/)?.[1];
-      expect(id).toBeDefined();
-      const framesBefore = watch.socketFrames.length;
+      const framesBefore = resyncFrames.length;
+      const requestsBefore = listRequests.length;
       const started = Date.now();
       expect(await redis.call('CLIENT', 'KILL', 'ID', id as string)).toBe(1);
-      await waitFor(async () => watch.socketFrames.slice(framesBefore).some((f) => f.includes('"resync"')), {
+      await waitFor(async () => resyncFrames.length > framesBefore, {
         timeoutMs: 5_000,
         intervalMs: 50,
         description: 'a resync frame on the page',
       });
+      const frameAt = resyncFrames[framesBefore];
       await waitFor(async () => (await row.innerText()) === 'UP', {
         timeoutMs: 5_000,
         intervalMs: 100,
         description: `${seedId(2)} UP again on the page after the resync`,
       });
-      figures.push(`subscriber cut → resync → lost change shown on the open page: ${Date.now() - started} ms`);
+      // The re-read the resync asked for: a list fetch started after the frame, within the page's 0–2 s spread,
+      // and before the poll could have started.
+      const refetch = listRequests.slice(requestsBefore).find((r) => r.first && r.at >= frameAt);
+      expect(refetch).toBeDefined();
+      const { at } = refetch as { at: number };
+      expect(at - frameAt).toBeLessThan(3_000);
+      expect(at - lastAnswer).toBeLessThan(8_000);
+      figures.push(
+        `subscriber cut → resync → lost change shown on the open page: ${Date.now() - started} ms ` +
+          `(list re-read ${at - frameAt} ms after the frame, ${at - lastAnswer} ms after the list's last answer)`,
+      );
     },
   );
 
