@@ -186,3 +186,67 @@ describe('reconnect backoff', () => {
     expect(backoff.closed()).toBe(2_000); // a failed attempt (no ready) keeps doubling
   });
 });
+
+describe('a list answer read before a change', () => {
+  const later = '2026-01-01T00:00:10.000Z';
+  const row = (id: string, status: TargetStatus, since: string | null) => ({ ...t(id, status), since });
+
+  it('does not undo the change: a refetch in flight when it came keeps the changed row', async () => {
+    const changes = invalidator(qc);
+    let answer: (rows: TargetView[]) => void = () => undefined;
+    const inFlight = qc.fetchQuery({ queryKey: all, queryFn: () => new Promise<TargetView[]>((r) => (answer = r)) });
+    changes.status({ targetId: 'a', location: null, to: TargetStatus.Down, at: later });
+    vi.advanceTimersByTime(250);
+    expect(qc.getQueryData<TargetView[]>(all)?.[0].status).toBe(TargetStatus.Down);
+    // The answer was read before the change (a's status since the epoch): the change is applied to it again.
+    answer([row('a', TargetStatus.Up, at), row('b', TargetStatus.Up, at)]);
+    await inFlight;
+    expect(qc.getQueryData<TargetView[]>(all)?.map((x) => [x.status, x.since])).toEqual([
+      [TargetStatus.Down, later],
+      [TargetStatus.Up, at],
+    ]);
+    changes.cancel();
+  });
+
+  it('an answer read after the change is kept as it is', async () => {
+    const changes = invalidator(qc);
+    changes.status({ targetId: 'a', location: null, to: TargetStatus.Down, at });
+    vi.advanceTimersByTime(250);
+    await qc.fetchQuery({
+      queryKey: all,
+      queryFn: async () => [row('a', TargetStatus.Up, later), row('b', TargetStatus.Up, at)],
+    });
+    expect(qc.getQueryData<TargetView[]>(all)?.[0].status).toBe(TargetStatus.Up);
+    changes.cancel();
+  });
+
+  it('changes older than a minute are not applied again', async () => {
+    let clock = 0;
+    const changes = invalidator(qc, Math.random, () => clock);
+    changes.status({ targetId: 'a', location: null, to: TargetStatus.Down, at: later });
+    vi.advanceTimersByTime(250);
+    clock = 61_000;
+    await qc.fetchQuery({ queryKey: all, queryFn: async () => [row('a', TargetStatus.Up, at)] });
+    expect(qc.getQueryData<TargetView[]>(all)?.[0].status).toBe(TargetStatus.Up);
+    changes.cancel();
+  });
+
+  it('location changes are judged by the location’s last observation; several apply in arrival order', async () => {
+    const changes = invalidator(qc);
+    const withLoc = (lastSeen: string): TargetView => ({
+      ...row('a', TargetStatus.Up, at),
+      locations: [{ location: 'eu', status: TargetStatus.Up, lastSeen, latencyMs: null, detail: null }],
+    });
+    changes.status({ targetId: 'a', location: 'eu', to: TargetStatus.Down, at: later });
+    changes.status({ targetId: 'a', location: null, to: TargetStatus.Down, at: later });
+    changes.status({ targetId: 'a', location: null, to: TargetStatus.Up, at: '2026-01-01T00:00:11.000Z' });
+    vi.advanceTimersByTime(250);
+    await qc.fetchQuery({ queryKey: all, queryFn: async () => [withLoc(at)] });
+    const a = qc.getQueryData<TargetView[]>(all)?.[0];
+    expect([a?.status, a?.locations[0].status]).toEqual([TargetStatus.Up, TargetStatus.Down]);
+    // The location observed after the change: its status stands.
+    await qc.fetchQuery({ queryKey: all, queryFn: async () => [withLoc('2026-01-01T00:00:20.000Z')] });
+    expect(qc.getQueryData<TargetView[]>(all)?.[0].locations[0].status).toBe(TargetStatus.Up);
+    changes.cancel();
+  });
+});

@@ -77,8 +77,63 @@ function byStatus(key: readonly unknown[]): boolean {
 /** Status changes gathered this long are applied to the cached lists together: one new array per list. */
 const PATCH_MS = 250;
 
-export function invalidator(queryClient: QueryClient, random: () => number = Math.random) {
+/** Status changes are kept this long (at most RECENT_MAX of them) to re-apply to list answers read before them. */
+const RECENT_MS = 60_000;
+const RECENT_MAX = 5_000;
+
+/**
+ * Whether `e` happened after what the row shows (its status's `since`, or the location's last observation): a
+ * list answer read before the change arrived (a refetch in flight when it came) would otherwise overwrite the
+ * patch until the next poll.
+ */
+export function newerThanRow(t: TargetView, e: StatusEvent): boolean {
+  const at = Date.parse(e.at);
+  if (!Number.isFinite(at) || t.id !== e.targetId) return false;
+  if (e.location === null) return t.since === null || at > Date.parse(t.since);
+  const l = t.locations.find((x) => x.location === e.location);
+  return !!l && (l.lastSeen === null || at > Date.parse(l.lastSeen));
+}
+
+/**
+ * The list with the changes that happened after each row was read applied, in arrival order (each judged
+ * against the row as the answer had it); the same array when none is.
+ */
+export function reapply(list: TargetView[], events: readonly StatusEvent[]): TargetView[] {
+  if (events.length === 0) return list;
+  const index = new Map(list.map((t, i) => [t.id, i]));
+  let next: TargetView[] | undefined;
+  for (const e of events) {
+    const i = index.get(e.targetId);
+    if (i === undefined || !newerThanRow(list[i], e)) continue;
+    next ??= list.slice();
+    next[i] = patchTarget(next[i], e);
+  }
+  return next ?? list;
+}
+
+export function invalidator(
+  queryClient: QueryClient,
+  random: () => number = Math.random,
+  now: () => number = Date.now,
+) {
   const pending = new Set<string>();
+  /** Status changes of the last RECENT_MS, in arrival order, with when they arrived. */
+  let recent: { e: StatusEvent; t: number }[] = [];
+  const recentEvents = () => {
+    const cut = now() - RECENT_MS;
+    if (recent.length > 0 && recent[0].t < cut) recent = recent.filter((r) => r.t >= cut);
+    return recent.map((r) => r.e);
+  };
+  // A list answer from the server (not our own patch) is held against the changes seen lately.
+  const unsubscribe = queryClient.getQueryCache().subscribe((ev) => {
+    if (ev.type !== 'updated' || ev.action.type !== 'success' || ev.action.manual) return;
+    const key = ev.query.queryKey;
+    if (key.length <= LISTS.length || LISTS.some((part, i) => key[i] !== part)) return;
+    const list = ev.query.state.data as TargetView[] | undefined;
+    if (!list || recent.length === 0) return;
+    const next = reapply(list, recentEvents());
+    if (next !== list) queryClient.setQueryData<TargetView[]>(key, next);
+  });
   let resyncTimer: ReturnType<typeof setTimeout> | null = null;
   /** Target lists the in-place patch could not make exact: refetched at the next flush. */
   const staleLists = new Map<string, readonly unknown[]>();
@@ -138,6 +193,8 @@ export function invalidator(queryClient: QueryClient, random: () => number = Mat
     status(e: StatusEvent | undefined) {
       if (!e?.targetId) return this.target(undefined);
       queued.push(e);
+      recent.push({ e, t: now() });
+      if (recent.length > RECENT_MAX) recent = recent.slice(recent.length - RECENT_MAX);
       patchTimer ??= setTimeout(applyPatches, PATCH_MS);
     },
     /** Something about a target changed that the page cannot apply itself: refetch what shows it. */
@@ -154,6 +211,7 @@ export function invalidator(queryClient: QueryClient, random: () => number = Mat
       resyncTimer ??= setTimeout(resyncNow, Math.floor(random() * RESYNC_SPREAD_MS));
     },
     cancel() {
+      unsubscribe();
       if (timer) clearTimeout(timer);
       if (patchTimer) clearTimeout(patchTimer);
       if (resyncTimer) clearTimeout(resyncTimer);
