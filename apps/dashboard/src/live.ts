@@ -79,32 +79,16 @@ const PATCH_MS = 250;
 
 /** Status changes are kept this long (at most RECENT_MAX of them) to re-apply to list answers read before them. */
 const RECENT_MS = 60_000;
-const RECENT_MAX = 5_000;
+const RECENT_MAX = 10_000;
 
-/**
- * Whether `e` happened after what the row shows (its status's `since`, or the location's last observation): a
- * list answer read before the change arrived (a refetch in flight when it came) would otherwise overwrite the
- * patch until the next poll.
- */
-export function newerThanRow(t: TargetView, e: StatusEvent): boolean {
-  const at = Date.parse(e.at);
-  if (!Number.isFinite(at) || t.id !== e.targetId) return false;
-  if (e.location === null) return t.since === null || at > Date.parse(t.since);
-  const l = t.locations.find((x) => x.location === e.location);
-  return !!l && (l.lastSeen === null || at > Date.parse(l.lastSeen));
-}
-
-/**
- * The list with the changes that happened after each row was read applied, in arrival order (each judged
- * against the row as the answer had it); the same array when none is.
- */
+/** The list with `events` applied in order (the same array when none is for a target it holds). */
 export function reapply(list: TargetView[], events: readonly StatusEvent[]): TargetView[] {
   if (events.length === 0) return list;
   const index = new Map(list.map((t, i) => [t.id, i]));
   let next: TargetView[] | undefined;
   for (const e of events) {
     const i = index.get(e.targetId);
-    if (i === undefined || !newerThanRow(list[i], e)) continue;
+    if (i === undefined) continue;
     next ??= list.slice();
     next[i] = patchTarget(next[i], e);
   }
@@ -117,21 +101,32 @@ export function invalidator(
   now: () => number = Date.now,
 ) {
   const pending = new Set<string>();
-  /** Status changes of the last RECENT_MS, in arrival order, with when they arrived. */
+  /** Status changes of the last RECENT_MS, in arrival order, with when they arrived (this page's clock). */
   let recent: { e: StatusEvent; t: number }[] = [];
-  const recentEvents = () => {
-    const cut = now() - RECENT_MS;
-    if (recent.length > 0 && recent[0].t < cut) recent = recent.filter((r) => r.t >= cut);
-    return recent.map((r) => r.e);
-  };
-  // A list answer from the server (not our own patch) is held against the changes seen lately.
+  /** When each target list's fetch in flight started (this page's clock), by query hash. */
+  const fetchStarted = new Map<string, number>();
+  /**
+   * A list answer from the server (not our own patch) was read after its fetch started: the changes that
+   * arrived since then may be missing from it (a refetch in flight when they came), so they are applied to it
+   * again, in arrival order. Times are this page's own (arrival, fetch start), never the servers' or the
+   * collectors' clocks. A change the answer already holds is applied again harmlessly (the last one wins
+   * either way). Lists filtered by status are left to their refetch (a change may move a row out of them).
+   */
   const unsubscribe = queryClient.getQueryCache().subscribe((ev) => {
-    if (ev.type !== 'updated' || ev.action.type !== 'success' || ev.action.manual) return;
+    if (ev.type !== 'updated') return;
     const key = ev.query.queryKey;
     if (key.length <= LISTS.length || LISTS.some((part, i) => key[i] !== part)) return;
+    if (ev.action.type === 'fetch') {
+      fetchStarted.set(ev.query.queryHash, now());
+      return;
+    }
+    if (ev.action.type !== 'success' || ev.action.manual) return;
+    const started = fetchStarted.get(ev.query.queryHash);
+    fetchStarted.delete(ev.query.queryHash);
     const list = ev.query.state.data as TargetView[] | undefined;
-    if (!list || recent.length === 0) return;
-    const next = reapply(list, recentEvents());
+    if (started === undefined || !list || byStatus(key)) return;
+    const missed = recent.filter((r) => r.t >= started).map((r) => r.e);
+    const next = reapply(list, missed);
     if (next !== list) queryClient.setQueryData<TargetView[]>(key, next);
   });
   let resyncTimer: ReturnType<typeof setTimeout> | null = null;
@@ -147,7 +142,11 @@ export function invalidator(
     const targets = [...pending];
     pending.clear();
     if (everyList) void queryClient.invalidateQueries({ queryKey: LISTS });
-    else for (const key of staleLists.values()) void queryClient.invalidateQueries({ queryKey: key, exact: true });
+    // A refetch already running is left to finish (cancelled and restarted at every flush, a long list's
+    // refetch under a steady stream of changes would never finish); its answer gets the changes since its start.
+    else
+      for (const key of staleLists.values())
+        void queryClient.invalidateQueries({ queryKey: key, exact: true }, { cancelRefetch: false });
     staleLists.clear();
     everyList = false;
     void queryClient.invalidateQueries({ queryKey: keys.counts() });
@@ -193,8 +192,13 @@ export function invalidator(
     status(e: StatusEvent | undefined) {
       if (!e?.targetId) return this.target(undefined);
       queued.push(e);
-      recent.push({ e, t: now() });
-      if (recent.length > RECENT_MAX) recent = recent.slice(recent.length - RECENT_MAX);
+      const t = now();
+      recent.push({ e, t });
+      // Trimmed in chunks (not one entry per push): the window, and at most RECENT_MAX changes.
+      if (recent.length > RECENT_MAX || recent[0].t < t - 2 * RECENT_MS) {
+        const keep = recent.findIndex((r) => r.t >= t - RECENT_MS);
+        recent = recent.slice(Math.max(keep < 0 ? recent.length : keep, recent.length - RECENT_MAX / 2));
+      }
       patchTimer ??= setTimeout(applyPatches, PATCH_MS);
     },
     /** Something about a target changed that the page cannot apply itself: refetch what shows it. */

@@ -19,6 +19,9 @@ import {
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
 import * as testing from '@fleetwatch/testing';
 
+/** The Prisma client's raw statement, for seeding a table no repository here writes. */
+type RawSql = { $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number> };
+
 // Live state and history as the aggregator leaves them (written here through the same
 // LiveStateStore and repositories), read back through the gateway.
 
@@ -492,6 +495,17 @@ describe('GET /api/v1/targets/sparklines', () => {
       ]);
     });
     await repo.recomputeDirtyRollups();
+    // The locations each target reports from, as the aggregator keeps them (sparklines read rollups per location).
+    for (const [id, loc] of [
+      ['check:spark', 'eu-west-1'],
+      ['check:spark', 'us-east-1'],
+      ['instance:spark-1', 'eu-west-1'],
+    ])
+      await (db as unknown as RawSql).$executeRawUnsafe(
+        `INSERT INTO target_location_states (target_id, location, status, observed_at, last_seen) VALUES ($1, $2, 'UP', now(), now())`,
+        id,
+        loc,
+      );
   });
 
   type Body = {

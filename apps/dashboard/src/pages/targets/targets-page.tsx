@@ -87,7 +87,8 @@ export function TargetsPage() {
   useEffect(() => {
     if (complete) setPartial(null);
   }, [complete]);
-  const shown = listSource(list.data, list.fetchStatus === 'fetching', partial, listKey);
+  // Pages show only while the first attempt runs: during a retry's wait, and after an error, they would be stale.
+  const shown = listSource(list.data, list.fetchStatus === 'fetching' && list.failureCount === 0, partial, listKey);
   const source = shown.kind === 'none' ? undefined : shown.items;
   const rows = useMemo(() => (source ?? []).filter((t) => matchesSearch(t, filter.q)), [source, filter.q]);
 
