@@ -22,7 +22,10 @@ import { buildDashboard, launchChromium, pageCspViolations, watchPage, type Page
 jest.setTimeout(300_000);
 
 // In-page code (page.evaluate) runs in the browser; the test program has no DOM library.
-declare const document: { documentElement: { dataset: Record<string, string | undefined> } };
+declare const document: {
+  documentElement: { dataset: Record<string, string | undefined> };
+  body: { innerText: string };
+};
 declare const localStorage: { getItem(key: string): string | null };
 
 interface Sim {
@@ -221,6 +224,15 @@ describe('Fleet page', () => {
     // An address without a view opens the one chosen last.
     await page.goto(`${base}/fleet`);
     await page.waitForURL(/view=egress/);
+    // Once in CI (load from the whole suite) the buttons were not there 30 s after this visit, nor the tag buttons
+    // in the next test; what the page showed then is printed, to tell a sign-in page from the not-a-leader note.
+    await page
+      .locator('button[data-view="egress"]')
+      .waitFor({ timeout: 60_000 })
+      .catch(async (err: unknown) => {
+        const shown = await page.evaluate(() => document.body.innerText.slice(0, 600)).catch(() => '(unreadable)');
+        throw new Error(`no view buttons on ${page.url()}: the page shows ${JSON.stringify(shown)} (${String(err)})`);
+      });
     expect(await page.locator('button[data-view="egress"]').getAttribute('aria-pressed')).toBe('true');
     expect(await page.locator('button[data-view="summary"]').getAttribute('aria-pressed')).toBe('false');
     // Every view renders every member (a non-reporting one included).
