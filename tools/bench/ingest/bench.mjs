@@ -70,9 +70,11 @@ const args = parseArgs(process.argv.slice(2), {
   /** Directory for V8 CPU profiles of the services (written when they stop). */
   profile: '',
   'keep-logs': false,
+  /** Another build's dist/ to run (e.g. a copy of a before build, to compare in one sitting). */
+  dist: '',
 });
 
-const sourceDist = join(root, 'dist');
+const sourceDist = args.dist ? resolve(args.dist) : join(root, 'dist');
 for (const f of ['apps/status-ingest/src/main.js', 'libs/testing/src/index.js', 'libs/persistence/src/index.js']) {
   if (!existsSync(join(sourceDist, f))) {
     console.error(`dist/${f} is missing: run \`npm run build\` first`);

@@ -2,7 +2,7 @@ import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import { applyObservation, type Deadline, type TargetSnapshot } from '@fleetwatch/domain';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import { closeSqlPool, createSqlPool, runInSqlTransaction, sqlExecute, sqlQuery, type SqlPool } from '../sql/sql-pool';
-import { TargetStatesRepository } from './target-states.repository';
+import { LOCK_MANY, TargetStatesRepository } from './target-states.repository';
 
 // The durable deadlines the sweeper expires (target_location_states.deadline_at), on a real database.
 let isolated: IsolatedDatabase;
@@ -102,5 +102,75 @@ describe('TargetStatesRepository deadlines', () => {
       );
     });
     expect(plan.map((r) => r['QUERY PLAN']).join('\n')).toContain('target_location_states_deadline_at_idx');
+  });
+});
+
+describe('TargetStatesRepository.lockMany at fleet scale', () => {
+  const ids = Array.from({ length: 5000 }, (_, i) => `instance:fleet-${String(i).padStart(5, '0')}`);
+  const planOf = async (sql: string, batch: string[]): Promise<string> => {
+    const rows = await sqlQuery<{ 'QUERY PLAN': string }>(db, `EXPLAIN ${sql}`, [batch]);
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  };
+
+  beforeAll(async () => {
+    const all = ids.map((id) => target(id, [['eu', stale(9000)]]));
+    for (let i = 0; i < all.length; i += 1000)
+      await runInSqlTransaction(db, (tx) => states.saveMany(tx, all.slice(i, i + 1000)));
+    await sqlExecute(db, 'ANALYZE target_states');
+    await sqlExecute(db, 'ANALYZE target_location_states');
+  });
+
+  it('reads a commit-sized batch by primary key, never scanning the whole fleet', async () => {
+    const batch = ids.filter((_, i) => i % 37 === 0).slice(0, 120);
+    // What the plain join gets from the planner with these statistics: both tables scanned whole.
+    const plain = await planOf(
+      'SELECT * FROM target_states t LEFT JOIN target_location_states l ON l.target_id = t.target_id WHERE t.target_id = ANY($1::text[]) ORDER BY t.target_id FOR UPDATE OF t',
+      batch,
+    );
+    expect(plain).toContain('Seq Scan');
+    const plan = await planOf(LOCK_MANY, batch);
+    expect(plan).not.toContain('Seq Scan');
+    expect(plan).toContain('target_states_pkey');
+    expect(plan).toContain('target_location_states_pkey');
+  });
+
+  it('returns each existing target with its locations, in id order, and skips unknown ids', async () => {
+    const batch = [ids[4999], 'instance:nope', ids[7], ids[7], ids[300]];
+    const got = await runInSqlTransaction(db, (tx) => states.lockMany(tx, batch));
+    expect([...got.keys()]).toEqual([ids[7], ids[300], ids[4999]]);
+    expect(Object.keys(got.get(ids[300])?.locations ?? {})).toEqual(['eu']);
+    expect(got.get(ids[300])?.locations.eu?.deadline?.at).toBe(9000);
+  });
+
+  it('holds the row locks until the transaction ends', async () => {
+    const other = createSqlPool(isolated.databaseUrl, { max: 1 });
+    try {
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => (release = r));
+      let locked: () => void = () => undefined;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const holder = runInSqlTransaction(db, async (tx) => {
+        await states.lockMany(tx, [ids[11], ids[12]]);
+        locked();
+        await held;
+      });
+      await isLocked;
+      const probe = await runInSqlTransaction(other, async (tx) => {
+        await sqlExecute(tx, "SET LOCAL lock_timeout = '200ms'");
+        return sqlQuery(tx, 'SELECT 1 FROM target_states WHERE target_id = $1 FOR UPDATE', [ids[12]]).then(
+          () => 'acquired',
+          (e: unknown) => String((e as Error).message),
+        );
+      });
+      expect(probe).toMatch(/lock timeout/);
+      release();
+      await holder;
+      const after = await runInSqlTransaction(other, (tx) =>
+        sqlQuery(tx, 'SELECT 1 FROM target_states WHERE target_id = $1 FOR UPDATE NOWAIT', [ids[12]]),
+      );
+      expect(after).toHaveLength(1);
+    } finally {
+      await closeSqlPool(other);
+    }
   });
 });

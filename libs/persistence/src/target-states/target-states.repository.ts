@@ -72,6 +72,19 @@ const LOCATION_COLUMNS = `l.location, l.status::text AS loc_status,
 /** Targets with their locations: one row per (target, location), or one with null location. */
 const SELECT_JOINED = `SELECT ${TARGET_COLUMNS}, ${LOCATION_COLUMNS} FROM target_states t LEFT JOIN target_location_states l ON l.target_id = t.target_id`;
 
+/**
+ * lockMany's read: each id looked up by primary key (and its locations by the primary key's prefix), locked in
+ * the order of the sorted ids. Written as LATERAL lookups because the plain join (`WHERE t.target_id = ANY($1)`)
+ * let the planner choose a hash join over sequential scans of both tables once a batch held a few dozen ids —
+ * every commit then read the whole fleet (10,000 targets: 2.6 vs 0.9 ms for 60 ids; 100,000: 10.6 vs 1.8 ms for
+ * 300). The per-row subqueries cannot be flattened into that join (the lock and OFFSET 0 keep them apart).
+ */
+export const LOCK_MANY = `SELECT ${TARGET_COLUMNS}, ${LOCATION_COLUMNS}
+  FROM unnest($1::text[]) WITH ORDINALITY AS k(id, n)
+  JOIN LATERAL (SELECT * FROM target_states t0 WHERE t0.target_id = k.id FOR UPDATE) t ON true
+  LEFT JOIN LATERAL (SELECT * FROM target_location_states l0 WHERE l0.target_id = t.target_id OFFSET 0) l ON true
+  ORDER BY k.n`;
+
 function toLocation(r: LocationRow): LocationSnapshot {
   return {
     status: r.loc_status as TargetStatus,
@@ -143,11 +156,7 @@ export class TargetStatesRepository {
   async lockMany(tx: SqlTx, ids: readonly string[]): Promise<Map<string, TargetSnapshot>> {
     if (ids.length === 0) return new Map();
     const unique = [...new Set(ids)].sort();
-    const rows = await sqlQuery<JoinedRow>(
-      tx,
-      `${SELECT_JOINED} WHERE t.target_id = ANY($1::text[]) ORDER BY t.target_id FOR UPDATE OF t`,
-      [unique],
-    ).catch((err: unknown) => rethrowSql(err));
+    const rows = await sqlQuery<JoinedRow>(tx, LOCK_MANY, [unique]).catch((err: unknown) => rethrowSql(err));
     return new Map(assemble(rows).map((t) => [t.id, t]));
   }
 
