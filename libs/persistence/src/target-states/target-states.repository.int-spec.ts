@@ -2,7 +2,7 @@ import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import { applyObservation, type Deadline, type TargetSnapshot } from '@fleetwatch/domain';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import { closeSqlPool, createSqlPool, runInSqlTransaction, sqlExecute, sqlQuery, type SqlPool } from '../sql/sql-pool';
-import { LOCK_MANY, TargetStatesRepository } from './target-states.repository';
+import { FIND_MANY, LOCK_MANY, TargetStatesRepository } from './target-states.repository';
 
 // The durable deadlines the sweeper expires (target_location_states.deadline_at), on a real database.
 let isolated: IsolatedDatabase;
@@ -128,10 +128,12 @@ describe('TargetStatesRepository.lockMany at fleet scale', () => {
       batch,
     );
     expect(plain).toContain('Seq Scan');
-    const plan = await planOf(LOCK_MANY, batch);
-    expect(plan).not.toContain('Seq Scan');
-    expect(plan).toContain('target_states_pkey');
-    expect(plan).toContain('target_location_states_pkey');
+    for (const sql of [LOCK_MANY, FIND_MANY]) {
+      const plan = await planOf(sql, batch);
+      expect(plan).not.toContain('Seq Scan');
+      expect(plan).toContain('target_states_pkey');
+      expect(plan).toContain('target_location_states_pkey');
+    }
   });
 
   it('returns each existing target with its locations, in id order, and skips unknown ids', async () => {
@@ -140,6 +142,9 @@ describe('TargetStatesRepository.lockMany at fleet scale', () => {
     expect([...got.keys()]).toEqual([ids[7], ids[300], ids[4999]]);
     expect(Object.keys(got.get(ids[300])?.locations ?? {})).toEqual(['eu']);
     expect(got.get(ids[300])?.locations.eu?.deadline?.at).toBe(9000);
+    const found = await states.findMany(batch);
+    expect(found.map((t) => t.id)).toEqual([ids[7], ids[300], ids[4999]]);
+    expect(found[1]).toEqual(got.get(ids[300]));
   });
 
   it('holds the row locks until the transaction ends', async () => {
