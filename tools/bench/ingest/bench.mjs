@@ -70,6 +70,8 @@ const args = parseArgs(process.argv.slice(2), {
   /** Directory for V8 CPU profiles of the services (written when they stop). */
   profile: '',
   'keep-logs': false,
+  /** Extra Node flags for the services, after npm start's (e.g. "--trace-gc" with --keep-logs, "--max-semi-space-size=32"). */
+  'node-flags': '',
   /** Another build's dist/ to run (e.g. a copy of a before build, to compare in one sitting). */
   dist: '',
 });
@@ -122,11 +124,18 @@ function startService(app, label, env) {
   const profile = args.profile
     ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`, `--cpu-prof-name=${label}.cpuprofile`]
     : [];
-  const child = spawn(process.execPath, [...profile, ...serviceNodeArgs(app), dist(`apps/${app}/src/main.js`)], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const extra = String(args['node-flags'] || '')
+    .split(' ')
+    .filter(Boolean);
+  const child = spawn(
+    process.execPath,
+    [...profile, ...serviceNodeArgs(app), ...extra, dist(`apps/${app}/src/main.js`)],
+    {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const tail = [];
   for (const stream of [child.stdout, child.stderr]) {
     stream.on('data', (chunk) => {
