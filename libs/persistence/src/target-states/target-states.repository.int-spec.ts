@@ -128,12 +128,13 @@ describe('TargetStatesRepository.lockMany at fleet scale', () => {
       batch,
     );
     expect(plain).toContain('Seq Scan');
-    for (const sql of [LOCK_MANY, FIND_MANY]) {
-      const plan = await planOf(sql, batch);
-      expect(plan).not.toContain('Seq Scan');
-      expect(plan).toContain('target_states_pkey');
-      expect(plan).toContain('target_location_states_pkey');
-    }
+    const lock = await planOf(LOCK_MANY, batch);
+    expect(lock).not.toContain('Seq Scan');
+    expect(lock).toContain('target_states_pkey');
+    const read = await planOf(FIND_MANY, batch);
+    expect(read).not.toContain('Seq Scan');
+    expect(read).toContain('target_states_pkey');
+    expect(read).toContain('target_location_states_pkey');
   });
 
   it('returns each existing target with its locations, in id order, and skips unknown ids', async () => {
@@ -174,6 +175,46 @@ describe('TargetStatesRepository.lockMany at fleet scale', () => {
         sqlQuery(tx, 'SELECT 1 FROM target_states WHERE target_id = $1 FOR UPDATE NOWAIT', [ids[12]]),
       );
       expect(after).toHaveLength(1);
+    } finally {
+      await closeSqlPool(other);
+    }
+  });
+
+  it('a lockMany that waited for a writer reads the locations that writer committed', async () => {
+    // One statement reads every row as of its start: the locations a lock holder writes while we wait (its
+    // target row unchanged, so not even re-read on the lock) would come back as they were, and the fold would
+    // write them back over the holder's.
+    const other = createSqlPool(isolated.databaseUrl, { max: 1 });
+    try {
+      const id = ids[21];
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => (release = r));
+      let locked: () => void = () => undefined;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const holder = runInSqlTransaction(db, async (tx) => {
+        const t = (await states.lockMany(tx, [id])).get(id) as TargetSnapshot;
+        locked();
+        await held;
+        const eu = t.locations.eu as TargetSnapshot['locations'][string];
+        await states.saveMany(tx, [], [{ ...t, locations: { eu: { ...eu, deadline: stale(12_000) }, us: eu } }]);
+      });
+      await isLocked;
+      const waiter = runInSqlTransaction(other, (tx) => states.lockMany(tx, [ids[20], id]));
+      const waiting = async (): Promise<boolean> => {
+        const [row] = await sqlQuery<{ n: number }>(
+          db,
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        return (row?.n ?? 0) > 0;
+      };
+      for (let i = 0; i < 200 && !(await waiting()); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await waiting()).toBe(true);
+      release();
+      await holder;
+      const got = (await waiter).get(id);
+      expect(Object.keys(got?.locations ?? {}).sort()).toEqual(['eu', 'us']);
+      expect(got?.locations.eu?.deadline?.at).toBe(12_000);
+      expect((await waiter).get(ids[20])?.locations.eu?.deadline?.at).toBe(9000);
     } finally {
       await closeSqlPool(other);
     }
