@@ -66,6 +66,7 @@ export class AggregatorModule {
           databaseUrl: config.databaseUrl,
           max: config.dbPoolSize,
           applicationName: 'fleetwatch aggregator',
+          preparedStatements: config.dbPreparedStatements,
         }),
         LiveStateModule.forRoot({ url: config.redisUrl, keyPrefix: config.redisPrefix, connectionName: 'aggregator' }),
         MessagingModule.forRoot({

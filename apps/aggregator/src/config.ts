@@ -42,6 +42,12 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       /** Connections of the write path: the shards' lanes commit concurrently (plus the sweeper's jobs). */
       AGGREGATOR_DB_POOL_SIZE: env.int(10, 2, 100),
       /**
+       * The commit path's statements as named prepared statements (parsed and planned once per connection). Set
+       * false behind a connection pooler in transaction mode that does not carry prepared statements (PgBouncer
+       * before 1.21, or without max_prepared_statements).
+       */
+      AGGREGATOR_DB_PREPARED_STATEMENTS: env.bool(true),
+      /**
        * This replica's name among the aggregator replicas sharing the observation shards (default: host, pid and
        * a random suffix). Only needs setting to make logs and the registry readable.
        */
@@ -115,6 +121,7 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
     },
     maxObservationsPerCommit: values.AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT,
     dbPoolSize: values.AGGREGATOR_DB_POOL_SIZE,
+    dbPreparedStatements: values.AGGREGATOR_DB_PREPARED_STATEMENTS,
     replicaId: values.AGGREGATOR_REPLICA_ID?.trim() || undefined,
     shards: {
       checkIntervalMs: values.AGGREGATOR_SHARD_CHECK_INTERVAL_MS,

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { TargetStatus } from '@fleetwatch/contracts';
 import type { Rollup } from '@fleetwatch/domain';
 import {
+  preparedSql,
   rethrowSql,
   runInSqlTransaction,
   SQL_POOL,
@@ -137,17 +138,9 @@ const markDirty = (timeColumn: string, where = 'TRUE') => `dirty AS (
   ON CONFLICT (target_id, location, bucket) DO UPDATE SET marked_at = now() WHERE FALSE
 )`;
 
-@Injectable()
-export class HistoryRepository {
-  /** `pool`: the service's SqlPool (SQL_POOL), or a Prisma DatabaseClient where that is what the caller holds. */
-  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
-
-  /** Inserts raw pushed updates; returns the message ids inserted now (the others were stored before). */
-  async insertStatusUpdates(tx: SqlTx, rows: readonly StatusUpdateRow[]): Promise<Set<string>> {
-    if (rows.length === 0) return new Set();
-    return sqlQuery<Ids[number]>(
-      tx,
-      `WITH ins AS (
+/** insertStatusUpdates' statement (the commit path's: prepared once per connection). */
+const INSERT_STATUS_UPDATES = preparedSql(
+  `WITH ins AS (
          INSERT INTO status_updates (message_id, update_id, target_id, instance_id, kind, lifecycle_status, status, source, location,
            occurred_at, received_at, labels, message, metadata)
          SELECT u.message_id, u.update_id, u.target_id, u.instance_id, u.kind, u.lifecycle, u.status::target_status, u.source, u.location,
@@ -159,23 +152,32 @@ export class HistoryRepository {
          RETURNING message_id, target_id, location, occurred_at
          ), ${markDirty('occurred_at')}
          SELECT message_id::text FROM ins`,
-      [
-        rows.map((r) => r.messageId),
-        rows.map((r) => clean(r.updateId)),
-        rows.map((r) => r.targetId),
-        rows.map((r) => r.instanceId),
-        rows.map((r) => r.kind),
-        rows.map((r) => r.lifecycleStatus),
-        rows.map((r) => r.status),
-        rows.map((r) => cleanOrNull(r.source)),
-        rows.map((r) => r.location),
-        rows.map((r) => r.occurredAt),
-        rows.map((r) => r.receivedAt),
-        rows.map((r) => jsonOrNull(r.labels)),
-        rows.map((r) => cleanOrNull(r.message)),
-        rows.map((r) => jsonOrNull(r.metadata)),
-      ],
-    ).then(idsOf, (err: unknown) => rethrowSql(err));
+);
+
+@Injectable()
+export class HistoryRepository {
+  /** `pool`: the service's SqlPool (SQL_POOL), or a Prisma DatabaseClient where that is what the caller holds. */
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
+
+  /** Inserts raw pushed updates; returns the message ids inserted now (the others were stored before). */
+  async insertStatusUpdates(tx: SqlTx, rows: readonly StatusUpdateRow[]): Promise<Set<string>> {
+    if (rows.length === 0) return new Set();
+    return sqlQuery<Ids[number]>(tx, INSERT_STATUS_UPDATES, [
+      rows.map((r) => r.messageId),
+      rows.map((r) => clean(r.updateId)),
+      rows.map((r) => r.targetId),
+      rows.map((r) => r.instanceId),
+      rows.map((r) => r.kind),
+      rows.map((r) => r.lifecycleStatus),
+      rows.map((r) => r.status),
+      rows.map((r) => cleanOrNull(r.source)),
+      rows.map((r) => r.location),
+      rows.map((r) => r.occurredAt),
+      rows.map((r) => r.receivedAt),
+      rows.map((r) => jsonOrNull(r.labels)),
+      rows.map((r) => cleanOrNull(r.message)),
+      rows.map((r) => jsonOrNull(r.metadata)),
+    ]).then(idsOf, (err: unknown) => rethrowSql(err));
   }
 
   async insertCheckResults(tx: SqlTx, rows: readonly CheckResultRow[]): Promise<Set<string>> {

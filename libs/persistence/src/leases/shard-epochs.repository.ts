@@ -1,5 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { runInSqlTransaction, SQL_POOL, sqlQuery, type SqlHandle, type SqlPool, type SqlTx } from '../sql/sql-pool';
+import {
+  preparedSql,
+  runInSqlTransaction,
+  SQL_POOL,
+  sqlQuery,
+  type SqlHandle,
+  type SqlPool,
+  type SqlTx,
+} from '../sql/sql-pool';
 
 // Fencing tokens for numbered shards held under advisory locks (aggregator_shard_epochs).
 // A session advisory lock lives on its own connection: when that connection dies the lock
@@ -7,6 +15,11 @@ import { runInSqlTransaction, SQL_POOL, sqlQuery, type SqlHandle, type SqlPool, 
 // connection. The epoch closes that gap: the next holder advances it before consuming —
 // which waits for every transaction that checked the old epoch (FOR SHARE) — and a
 // transaction that checks after the advance sees the new epoch and must not commit.
+
+/** current's statement (once per commit: prepared once per connection). */
+const CURRENT_EPOCHS = preparedSql(
+  `SELECT shard, epoch::text AS epoch FROM aggregator_shard_epochs WHERE shard = ANY($1::int[]) ORDER BY shard FOR SHARE`,
+);
 
 @Injectable()
 export class ShardEpochsRepository {
@@ -39,11 +52,7 @@ export class ShardEpochsRepository {
    * so no other holder can advance them before this commit is done.
    */
   async current(tx: SqlTx, shards: readonly number[]): Promise<Map<number, number>> {
-    const rows = await sqlQuery<{ shard: number; epoch: string }>(
-      tx,
-      `SELECT shard, epoch::text AS epoch FROM aggregator_shard_epochs WHERE shard = ANY($1::int[]) ORDER BY shard FOR SHARE`,
-      [[...shards]],
-    );
+    const rows = await sqlQuery<{ shard: number; epoch: string }>(tx, CURRENT_EPOCHS, [[...shards]]);
     return new Map(rows.map((r) => [r.shard, Number(r.epoch)]));
   }
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { truncateText, type TargetKind, type TargetStatus } from '@fleetwatch/contracts';
 import type { StatusEventDraft } from '@fleetwatch/domain';
-import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
+import { preparedSql, rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
 import { clean, iso, ms } from '../sql-values';
 
 // status_events (kept, no retention) and their transactional outbox: an event is
@@ -43,18 +43,12 @@ function toRecord(r: EventRow): StatusEventRecord {
 const EVENT_COLUMNS = `e.id::text AS id, e.target_id, t.kind::text AS kind, e.location, e.from_status::text AS from_status, e.to_status::text AS to_status,
   e.reason, (extract(epoch FROM e.occurred_at) * 1000)::float8 AS at, e.sequence::float8 AS sequence`;
 
-@Injectable()
-export class StatusEventsRepository {
-  /** `pool`: the service's SqlPool (SQL_POOL), or a Prisma DatabaseClient where that is what the caller holds. */
-  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
+/** The outbox rows of published events (after every commit with events). */
+const DELETE_OUTBOX = preparedSql('DELETE FROM status_event_outbox WHERE event_id = ANY($1::uuid[])');
 
-  /** Stores events (one statement) with their outbox rows; returns them with their ids, in input order. */
-  async insertMany(tx: SqlTx, events: readonly StatusEventDraft[]): Promise<StatusEventRecord[]> {
-    if (events.length === 0) return [];
-    try {
-      const rows = await sqlQuery<{ id: string; target_id: string; seq: number }>(
-        tx,
-        `WITH ins AS (
+/** insertMany's statement (the commit path's: prepared once per connection). */
+const INSERT_EVENTS = preparedSql(
+  `WITH ins AS (
            INSERT INTO status_events (target_id, location, from_status, to_status, reason, occurred_at, sequence)
            SELECT u.target_id, u.location, u.from_status::target_status, u.to_status::target_status, u.reason, u.at, u.sequence
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bigint[])
@@ -64,16 +58,26 @@ export class StatusEventsRepository {
            INSERT INTO status_event_outbox (event_id) SELECT id FROM ins
          )
          SELECT id::text AS id, target_id, sequence::float8 AS seq FROM ins`,
-        [
-          events.map((e) => clean(e.targetId)),
-          events.map((e) => e.location),
-          events.map((e) => e.from),
-          events.map((e) => e.to),
-          events.map((e) => truncateText(clean(e.reason), 1024)),
-          events.map((e) => iso(e.at)),
-          events.map((e) => e.sequence),
-        ],
-      );
+);
+
+@Injectable()
+export class StatusEventsRepository {
+  /** `pool`: the service's SqlPool (SQL_POOL), or a Prisma DatabaseClient where that is what the caller holds. */
+  constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
+
+  /** Stores events (one statement) with their outbox rows; returns them with their ids, in input order. */
+  async insertMany(tx: SqlTx, events: readonly StatusEventDraft[]): Promise<StatusEventRecord[]> {
+    if (events.length === 0) return [];
+    try {
+      const rows = await sqlQuery<{ id: string; target_id: string; seq: number }>(tx, INSERT_EVENTS, [
+        events.map((e) => clean(e.targetId)),
+        events.map((e) => e.location),
+        events.map((e) => e.from),
+        events.map((e) => e.to),
+        events.map((e) => truncateText(clean(e.reason), 1024)),
+        events.map((e) => iso(e.at)),
+        events.map((e) => e.sequence),
+      ]);
       const idOf = new Map(rows.map((r) => [`${r.target_id}\u0000${Number(r.seq)}`, r.id]));
       return events.map((e) => ({ ...e, id: idOf.get(`${e.targetId}\u0000${e.sequence}`) as string }));
     } catch (err) {
@@ -100,9 +104,7 @@ export class StatusEventsRepository {
   /** The broker confirmed these: drop them from the outbox. */
   async markPublished(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await sqlExecute(this.pool, 'DELETE FROM status_event_outbox WHERE event_id = ANY($1::uuid[])', [[...ids]]).catch(
-      (err: unknown) => rethrowSql(err),
-    );
+    await sqlExecute(this.pool, DELETE_OUTBOX, [[...ids]]).catch((err: unknown) => rethrowSql(err));
   }
 
   /**

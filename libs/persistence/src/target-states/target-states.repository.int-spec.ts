@@ -1,7 +1,15 @@
 import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import { applyObservation, type Deadline, type TargetSnapshot } from '@fleetwatch/domain';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
-import { closeSqlPool, createSqlPool, runInSqlTransaction, sqlExecute, sqlQuery, type SqlPool } from '../sql/sql-pool';
+import {
+  closeSqlPool,
+  createSqlPool,
+  runInSqlTransaction,
+  sqlExecute,
+  sqlQuery,
+  type SqlPool,
+  type SqlTransaction,
+} from '../sql/sql-pool';
 import { FIND_MANY, LOCK_MANY, TargetStatesRepository } from './target-states.repository';
 
 // The durable deadlines the sweeper expires (target_location_states.deadline_at), on a real database.
@@ -122,19 +130,95 @@ describe('TargetStatesRepository.lockMany at fleet scale', () => {
 
   it('reads a commit-sized batch by primary key, never scanning the whole fleet', async () => {
     const batch = ids.filter((_, i) => i % 37 === 0).slice(0, 120);
-    // What the plain join gets from the planner with these statistics: both tables scanned whole.
-    const plain = await planOf(
-      'SELECT * FROM target_states t LEFT JOIN target_location_states l ON l.target_id = t.target_id WHERE t.target_id = ANY($1::text[]) ORDER BY t.target_id FOR UPDATE OF t',
-      batch,
+    // What lockMany and findMany ran, counted by Postgres on their connection (the counts not yet flushed to the
+    // shared statistics: read before and after). Before the fix: a hash join over sequential scans of both tables.
+    const counts = (tx: SqlTransaction) =>
+      sqlQuery<{ relname: string; seq_scan: number; idx_scan: number }>(
+        tx,
+        `SELECT relname, seq_scan::float8 AS seq_scan, idx_scan::float8 AS idx_scan FROM pg_stat_xact_user_tables
+          WHERE relname IN ('target_states', 'target_location_states') ORDER BY relname`,
+      );
+    const [before, after] = await runInSqlTransaction(db, async (tx) => {
+      const start = await counts(tx);
+      expect((await states.lockMany(tx, batch)).size).toBe(batch.length);
+      return [start, await counts(tx)];
+    });
+    const delta = after.map((r, i) => [r.relname, r.seq_scan - before[i].seq_scan, r.idx_scan - before[i].idx_scan]);
+    expect(delta).toEqual([
+      ['target_location_states', 0, batch.length],
+      ['target_states', 0, 2 * batch.length],
+    ]);
+    expect(await states.findMany(batch)).toHaveLength(batch.length);
+    // findMany's plan, as Postgres runs it (the same statement as lockMany's read).
+    expect(await planOf(FIND_MANY.text, batch)).not.toContain('Seq Scan');
+    expect(await planOf(LOCK_MANY.text, batch)).not.toContain('Seq Scan');
+  });
+
+  it("locks in the database's order of the ids (its collation), as saveMany and older versions do", async () => {
+    // Two ids whose order differs between JavaScript's sort (UTF-16 units) and this database's collation: a
+    // character above the surrogates against one beyond the BMP (C/byte order), or the cases (language collations).
+    const candidates = [
+      ['instance:order-\u{1F600}', 'instance:order-\uFF01'],
+      ['instance:order-B', 'instance:order-a'],
+    ];
+    let pair: string[] = [];
+    let inDb: string[] = [];
+    for (const c of candidates) {
+      const sorted = [...c].sort();
+      const db1 = (
+        await sqlQuery<{ id: string }>(db, 'SELECT id FROM unnest($1::text[]) AS u(id) ORDER BY id', [sorted])
+      ).map((r) => r.id);
+      if (db1[0] !== sorted[0]) {
+        pair = sorted;
+        inDb = db1;
+        break;
+      }
+    }
+    expect(inDb).toEqual([...pair].reverse());
+    expect(pair).toHaveLength(2);
+    await runInSqlTransaction(db, (tx) =>
+      states.saveMany(
+        tx,
+        pair.map((id) => target(id, [['eu', null]])),
+      ),
     );
-    expect(plain).toContain('Seq Scan');
-    const lock = await planOf(LOCK_MANY, batch);
-    expect(lock).not.toContain('Seq Scan');
-    expect(lock).toContain('target_states_pkey');
-    const read = await planOf(FIND_MANY, batch);
-    expect(read).not.toContain('Seq Scan');
-    expect(read).toContain('target_states_pkey');
-    expect(read).toContain('target_location_states_pkey');
+    const [dbFirst, dbSecond] = inDb;
+    const holderPool = createSqlPool(isolated.databaseUrl, { max: 1 });
+    const probePool = createSqlPool(isolated.databaseUrl, { max: 1 });
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    try {
+      let locked: () => void = () => undefined;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      // The holder has the id the database orders second: lockMany takes the first, then waits for the second.
+      const holder = runInSqlTransaction(holderPool, async (tx) => {
+        await sqlQuery(tx, 'SELECT 1 FROM target_states WHERE target_id = $1 FOR UPDATE', [dbSecond]);
+        locked();
+        await held;
+      });
+      await isLocked;
+      const locking = runInSqlTransaction(db, (tx) => states.lockMany(tx, pair));
+      const firstTaken = async () =>
+        runInSqlTransaction(probePool, (tx) =>
+          sqlQuery(tx, 'SELECT 1 FROM target_states WHERE target_id = $1 FOR UPDATE NOWAIT', [dbFirst]).then(
+            () => false,
+            () => true,
+          ),
+        );
+      let taken = false;
+      for (let i = 0; i < 50 && !taken; i++) {
+        taken = await firstTaken();
+        if (!taken) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(taken).toBe(true);
+      release();
+      await holder;
+      expect([...(await locking).keys()].sort()).toEqual(pair);
+    } finally {
+      release();
+      await closeSqlPool(holderPool);
+      await closeSqlPool(probePool);
+    }
   });
 
   it('returns each existing target with its locations, in id order, and skips unknown ids', async () => {

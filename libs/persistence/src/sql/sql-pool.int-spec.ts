@@ -1,0 +1,76 @@
+import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
+import {
+  closeSqlPool,
+  createSqlPool,
+  preparedSql,
+  runInSqlTransaction,
+  sqlExecute,
+  sqlQuery,
+  type SqlPool,
+  type SqlTransaction,
+} from './sql-pool';
+
+// PreparedSql on a real Postgres: parsed once per connection as a named statement, or plain when the pool says so.
+let isolated: IsolatedDatabase;
+const pools: SqlPool[] = [];
+
+beforeAll(async () => {
+  isolated = await createIsolatedDatabase();
+});
+afterAll(async () => {
+  for (const p of pools) await closeSqlPool(p);
+  await isolated?.dispose();
+});
+
+function pool(preparedStatements?: boolean): SqlPool {
+  const p = createSqlPool(isolated.databaseUrl, { max: 1, preparedStatements });
+  pools.push(p);
+  return p;
+}
+
+const ECHO = preparedSql('SELECT $1::int + 1 AS n');
+const named = (tx: SqlTransaction) =>
+  sqlQuery<{ name: string; statement: string }>(tx, 'SELECT name, statement FROM pg_prepared_statements');
+
+describe('preparedSql', () => {
+  it('names a statement by its text: same text, same name; another text, another name', () => {
+    expect(preparedSql('SELECT $1::int + 1 AS n')).toEqual(ECHO);
+    expect(ECHO.name).toMatch(/^fw_[0-9a-f]{24}$/);
+    expect(preparedSql('SELECT $1::int + 2 AS n').name).not.toBe(ECHO.name);
+  });
+
+  it('runs as a named prepared statement, kept on the connection and reused', async () => {
+    const p = pool();
+    const seen = await runInSqlTransaction(p, async (tx) => {
+      expect(await sqlQuery<{ n: number }>(tx, ECHO, [41])).toEqual([{ n: 42 }]);
+      return named(tx);
+    });
+    expect(seen).toEqual([{ name: ECHO.name, statement: ECHO.text }]);
+    // The next transaction on the (one) connection reuses it, and a pool query outside a transaction too.
+    expect(await sqlQuery<{ n: number }>(p, ECHO, [1])).toEqual([{ n: 2 }]);
+    const again = await runInSqlTransaction(p, async (tx) => {
+      expect(await sqlQuery<{ n: number }>(tx, ECHO, [2])).toEqual([{ n: 3 }]);
+      return named(tx);
+    });
+    expect(again).toHaveLength(1);
+  });
+
+  it('sqlExecute counts the rows of a prepared statement', async () => {
+    const p = pool();
+    await sqlExecute(p, 'CREATE TABLE IF NOT EXISTS prepared_probe (n int)');
+    const insert = preparedSql('INSERT INTO prepared_probe SELECT unnest($1::int[])');
+    expect(await sqlExecute(p, insert, [[1, 2, 3]])).toBe(3);
+    expect(await runInSqlTransaction(p, (tx) => sqlExecute(tx, insert, [[4]]))).toBe(1);
+  });
+
+  it('runs as a plain statement on a pool created with preparedStatements: false (poolers in transaction mode)', async () => {
+    const p = pool(false);
+    const seen = await runInSqlTransaction(p, async (tx) => {
+      expect(await sqlQuery<{ n: number }>(tx, ECHO, [41])).toEqual([{ n: 42 }]);
+      return named(tx);
+    });
+    expect(seen).toEqual([]);
+    expect(await sqlQuery<{ n: number }>(p, ECHO, [9])).toEqual([{ n: 10 }]);
+    expect(await runInSqlTransaction(p, named)).toEqual([]);
+  });
+});
