@@ -1,3 +1,4 @@
+import { UnavailableError } from '@fleetwatch/domain';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import {
   closeSqlPool,
@@ -72,5 +73,33 @@ describe('preparedSql', () => {
     expect(seen).toEqual([]);
     expect(await sqlQuery<{ n: number }>(p, ECHO, [9])).toEqual([{ n: 10 }]);
     expect(await runInSqlTransaction(p, named)).toEqual([]);
+  });
+
+  // A named statement is planned against the schema as it was: a migration changing the type of a column it returns
+  // (or anything dropping the statement from the connection) fails it with 0A000 (26000) at every later execution on
+  // that connection. Inside a transaction the client went back to the pool after the ROLLBACK, so every retry of
+  // the commit on it failed the same way (an UnavailableError, retried forever).
+  it('a connection whose statement no longer fits the schema is discarded: the retry prepares it anew', async () => {
+    const p = pool();
+    await sqlExecute(p, 'CREATE TABLE prepared_drift (id int, v int)');
+    await sqlExecute(p, 'INSERT INTO prepared_drift VALUES (1, 7)');
+    const read = preparedSql('SELECT d.v FROM (SELECT * FROM prepared_drift) d');
+    const inTx = () => runInSqlTransaction(p, (tx) => sqlQuery<{ v: unknown }>(tx, read));
+    expect(await inTx()).toEqual([{ v: 7 }]);
+    await sqlExecute(p, 'ALTER TABLE prepared_drift ALTER COLUMN v TYPE text');
+    const failed = await inTx().catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(UnavailableError);
+    expect((failed as UnavailableError).sqlState).toBe('0A000');
+    expect(await inTx()).toEqual([{ v: '7' }]);
+  });
+
+  it('a connection that lost its prepared statements (DEALLOCATE) is discarded: the retry prepares them anew', async () => {
+    const p = pool();
+    const inTx = () => runInSqlTransaction(p, (tx) => sqlQuery<{ n: number }>(tx, ECHO, [1]));
+    expect(await inTx()).toEqual([{ n: 2 }]);
+    await runInSqlTransaction(p, (tx) => sqlExecute(tx, 'DEALLOCATE ALL'));
+    const failed = await inTx().catch((err: unknown) => err);
+    expect((failed as UnavailableError).sqlState).toBe('26000');
+    expect(await inTx()).toEqual([{ n: 2 }]);
   });
 });

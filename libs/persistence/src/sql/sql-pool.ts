@@ -130,11 +130,24 @@ type PgRunner<R> = {
   query: (config: string | { name: string; text: string; values: unknown[] }, params?: unknown[]) => Promise<R>;
 };
 
+/**
+ * A named statement that no longer fits its connection: planned against an older schema (a migration changed the
+ * type of a column it returns: "cached plan must not change result type"), or dropped behind the driver's back
+ * (DEALLOCATE, DISCARD): it would fail the same way at every later execution on that connection.
+ */
+const STALE_STATEMENT = new Set(['0A000', '26000']);
+/** Transaction clients whose prepared statements went stale: runInSqlTransaction discards them (the retry re-prepares). */
+const stale = new WeakSet<object>();
+
 function runPg<R>(on: SqlHandle | SqlTx, statement: Statement, params: unknown[]): Promise<R> {
   const runner = on as unknown as PgRunner<R>;
   if (typeof statement === 'string') return runner.query(statement, params);
   if (unprepared.has(on)) return runner.query(statement.text, params);
-  return runner.query({ name: statement.name, text: statement.text, values: params });
+  // (A pool's own query already discards its client on any error.)
+  return runner.query({ name: statement.name, text: statement.text, values: params }).catch((err: unknown) => {
+    if (STALE_STATEMENT.has(String((err as { code?: unknown } | null)?.code))) stale.add(on);
+    throw err;
+  });
 }
 
 /** For repositories only: run one statement on the pool or inside the transaction. */
@@ -178,8 +191,9 @@ export async function runInSqlTransaction<T>(pool: SqlPool, fn: (tx: SqlTransact
     }
     return rethrowSql(err);
   } finally {
-    // A client whose connection failed mid-transaction is discarded, not reused.
-    client.release(broken ? true : undefined);
+    // A client whose connection failed mid-transaction is discarded, not reused; so is one whose prepared statements
+    // went stale (the next transaction gets a connection that prepares them anew).
+    client.release(broken || stale.has(client) ? true : undefined);
   }
 }
 
