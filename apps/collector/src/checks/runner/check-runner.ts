@@ -58,13 +58,23 @@ export class CheckRunner {
   /** Runs `check` and hands its result to the sink. Never rejects. */
   async run(check: CheckDefinition, slot: SlotTiming): Promise<void> {
     if (check.paused) return;
-    const result = await this.execute(check, slot);
-    // A run cut short by shutdown says nothing about the target: no result rather than a false DOWN.
+    const { result, outcome } = await this.perform(check, slot);
+    // A run cut short by shutdown says nothing about the target: no result rather than a false DOWN — and not
+    // counted as a finished run either (the runs counter would count results that never existed).
     if (!result.ok && this.stopping) return;
+    this.deps.onResult?.(check.type, outcome);
     this.deps.sink(result);
   }
 
+  /** The result of one run of `check` (attempts and retries included), not handed to the sink nor counted. */
   async execute(check: CheckDefinition, slot: SlotTiming): Promise<CheckResultPayload> {
+    return (await this.perform(check, slot)).result;
+  }
+
+  private async perform(
+    check: CheckDefinition,
+    slot: SlotTiming,
+  ): Promise<{ result: CheckResultPayload; outcome: RunOutcome }> {
     const attempts = check.retries + 1;
     let last!: Attempt;
     let n = 0;
@@ -74,7 +84,7 @@ export class CheckRunner {
       if ((last.outcome.ok && last.conditionFailed === undefined) || this.stopping) break;
     }
     const ok = last.outcome.ok && last.conditionFailed === undefined && last.error === undefined;
-    this.deps.onResult?.(check.type, last.error ? 'error' : ok ? 'up' : 'down');
+    const outcome: RunOutcome = last.error ? 'error' : ok ? 'up' : 'down';
     const reason = ok ? undefined : last.outcome.failureReason || last.error || 'failed';
     const result: CheckResultPayload = {
       checkId: check.id,
@@ -95,7 +105,7 @@ export class CheckRunner {
     if (check.downQuorumPct !== undefined) result.downQuorumPct = check.downQuorumPct;
     // Service collectors' figures (issue 16): bounded and valid at the source (probes/service-metrics.ts).
     if (last.outcome.metrics !== undefined) result.metrics = last.outcome.metrics;
-    return result;
+    return { result, outcome };
   }
 
   private async attempt(check: CheckDefinition): Promise<Attempt> {
