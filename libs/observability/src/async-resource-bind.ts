@@ -14,7 +14,7 @@ type Bind = (this: AsyncResource, fn: Fn, thisArg?: unknown) => Fn;
  * with the prototype changes status-ingest spent 14–26 % more CPU per single-update POST
  * than with this bind (docs/benchmarks.md, "Fourth pass"). The bound function behaves the same:
  * it calls `fn` inside the resource's async scope (`runInAsyncScope`), with the caller's `this`
- * (or `thisArg` when given) and arguments, and has `fn`'s `length`; only the deprecated
+ * (or `thisArg` when given) and arguments, and has `fn`'s `length` and the native `name`; only the deprecated
  * `bound.asyncResource` property is gone (nothing in this project or its dependencies reads it).
  */
 export function leanAsyncResourceBind(this: AsyncResource, fn: Fn, thisArg?: unknown): Fn {
@@ -26,7 +26,7 @@ function boundTo(resource: AsyncResource, fn: Fn, thisArg: unknown): Fn {
     throw Object.assign(new TypeError('The "fn" argument must be of type function'), { code: 'ERR_INVALID_ARG_TYPE' });
   const bound: Fn =
     thisArg === undefined
-      ? function (this: unknown, ...args: unknown[]) {
+      ? function bound(this: unknown, ...args: unknown[]) {
           return resource.runInAsyncScope(fn, this, ...args);
         }
       : resource.runInAsyncScope.bind(resource, fn, thisArg);

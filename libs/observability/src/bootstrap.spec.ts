@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { BeforeApplicationShutdown, Controller, Get, Injectable, Module, OnModuleDestroy, Req } from '@nestjs/common';
 import type { CommonConfig } from '@fleetwatch/config';
 import type { FastifyRequest } from 'fastify';
+import { AsyncResource } from 'node:async_hooks';
 import type { AddressInfo } from 'node:net';
 import { register } from 'prom-client';
 import { BootDependency, bootstrapService, RunningService, trustProxyFunction } from './bootstrap';
@@ -81,6 +82,12 @@ describe('trustProxyFunction', () => {
 
 describe('bootstrapService', () => {
   const started: RunningService[] = [];
+  // bootstrapService installs the lean AsyncResource bind; core modules are shared by the spec files of a Jest
+  // worker, so put Node's back for those after this one (async-resource-bind.spec compares against it).
+  const nativeAsyncResourceBind = AsyncResource.prototype.bind;
+  afterAll(() => {
+    AsyncResource.prototype.bind = nativeAsyncResourceBind;
+  });
   let signalListeners: { SIGINT: number; SIGTERM: number; unhandledRejection: number };
 
   beforeAll(() => {
