@@ -10,9 +10,9 @@ type Bind = (this: AsyncResource, fn: Fn, thisArg?: unknown) => Fn;
  * Why (issue 14): Fastify runs every request body through `new AsyncResource(…).bind(onDone)`
  * (its content-type parser). Node 20's bind defines the deprecated accessor with two fresh
  * `util.deprecate` wrappers per call, and `deprecate` makes each wrapper's prototype the
- * wrapped function (`Object.setPrototypeOf`): ~13 µs per call alone on the reference box, and
- * with the prototype changes status-ingest spent 14–26 % more CPU per single-update POST
- * than with this bind (docs/benchmarks.md, "Fourth pass"). The bound function behaves the same:
+ * wrapped function (`Object.setPrototypeOf`): ~13 µs per call on the reference box; at saturation
+ * status-ingest served about a fifth more single-update POSTs per CPU second with this bind
+ * (docs/benchmarks.md, "Fourth pass"). The bound function behaves the same:
  * it calls `fn` inside the resource's async scope (`runInAsyncScope`), with the caller's `this`
  * (or `thisArg` when given) and arguments, and has `fn`'s `length` and the native `name`; only the deprecated
  * `bound.asyncResource` property is gone (nothing in this project or its dependencies reads it).

@@ -192,8 +192,9 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
     routerOptions: { maxParamLength: options.maxParamLength ?? 100 },
     return503OnClosing: true,
     frameworkErrors,
-    // No service uses Nest middleware (app.use / MiddlewareConsumer): without middie, every request skips its
-    // onRequest hook and URL matching (~3 % of status-ingest's CPU per single-update POST, issue 14).
+    // No service uses Nest middleware (app.use / MiddlewareConsumer): without middie, no request runs its onRequest
+    // hook (~3 % of status-ingest's wall-clock profile under single-update POSTs, issue 14). Adding middleware later
+    // means dropping this option: app.use then fails at start instead of doing nothing.
     skipMiddie: true,
   });
   const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, {
