@@ -85,18 +85,22 @@ afterAll(async () => {
 
 /** Takes every message off the observations DLQ (they are this test's evidence, nothing replays them). */
 async function drainDeadLetters(): Promise<GetMessage[]> {
-  const ch = await amqp.createChannel();
-  // A missing queue closes the channel with an error: it fails this call, never the shared connection.
-  ch.on('error', () => undefined);
+  // A connection of its own for each read: a missing queue closes the channel (404), and a basic.get that races
+  // the aggregator re-declaring the quorum DLQ can close the whole connection (541 INTERNAL_ERROR, seen in CI) —
+  // either fails this call only, never a connection the other cases share.
+  const connection = await connect(site.env.AMQP_URL);
+  connection.on('error', () => undefined);
   const out: GetMessage[] = [];
   try {
+    const ch = await connection.createChannel();
+    ch.on('error', () => undefined);
     for (;;) {
       const m = await ch.get(deadLetterQueueOf(QueueName.AggregatorObservations), { noAck: true });
       if (m === false) break;
       out.push(m);
     }
   } finally {
-    await ch.close().catch(() => undefined);
+    await connection.close().catch(() => undefined);
   }
   return out;
 }
