@@ -318,9 +318,22 @@ describe('Fleet config page', () => {
     expect(await left.locator('option[value="delta"]').isDisabled()).toBe(true);
     expect(await right.locator('option[value="gamma"]').isDisabled()).toBe(true);
     expect(await right.locator('option[value="beta"]').isDisabled()).toBe(false);
-    await left.selectOption('alpha');
-    await right.selectOption('beta');
-    await page.waitForURL(/left=alpha.*right=beta|right=beta.*left=alpha/);
+    // Both pickers changed in one task, before the first change's navigation has rendered: neither choice is lost
+    // (React Router's own setter started both from the same params, and the left one was dropped).
+    await page.evaluate(() => {
+      for (const [name, value] of [
+        ['left', 'alpha'],
+        ['right', 'beta'],
+      ]) {
+        const select = document.querySelector<HTMLSelectElement>(`select[name="${name}"]`);
+        if (select === null) throw new Error(`no ${name} picker`);
+        select.value = value;
+        select.dispatchEvent(new Event('change', { bubbles: true }));
+      }
+    });
+    await page.waitForURL(/left=alpha.*right=beta|right=beta.*left=alpha/, { timeout: 10_000 });
+    expect(await left.inputValue()).toBe('alpha');
+    expect(await right.inputValue()).toBe('beta');
     const web = page.locator('[data-area="checks"] table[data-item="web"]');
     await web.waitFor();
     expect(await web.getAttribute('data-state')).toBe('changed');

@@ -22,6 +22,7 @@ import { LIVE_POLL_MS } from '../../live';
 import { ageText, stateBadge } from '../fleet/fleet-view';
 import { NotLeader } from '../fleet/fleet-page';
 import { AREA_LABELS, commonVersions, compareSnapshots, type AreaComparison } from './snapshot-diff';
+import { useSearchParamsEditor } from '../../search-params';
 import '../fleet/fleet.css';
 import './fleet-config.css';
 
@@ -294,16 +295,12 @@ function AreaDiff({ area, leftName, rightName }: { area: AreaComparison; leftNam
 }
 
 function SnapshotTab({ members }: { members: LeaderMemberView[] }) {
-  const [params, setParams] = useSearchParams();
+  const [params, editParams] = useSearchParamsEditor();
   const usable = members.filter((m) => m.state === 'OK' && m.snapshotHash !== null);
   const left = params.get('left') ?? SELF;
   const right = params.get('right') ?? usable[0]?.name ?? '';
   const [onlyDiffering, setOnlyDiffering] = useState(true);
-  const set = (name: string, v: string) => {
-    const next = new URLSearchParams(params);
-    next.set(name, v);
-    setParams(next, { replace: true });
-  };
+  const set = (name: string, v: string) => editParams((next) => next.set(name, v), { replace: true });
   const a = useSnapshot(left);
   const b = useSnapshot(right);
   // This site against a member: the member's overridden properties are meant to differ (not drift).

@@ -1,10 +1,11 @@
 import { useEffect, useLayoutEffect, useMemo } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { Link, useSearchParams } from 'react-router';
+import { Link } from 'react-router';
 import type { FlowFigures, FlowPoint, LeaderMemberView, LeaderStatsView } from '@fleetwatch/contracts';
 import { Button, Card, ErrorNote, PageHeader, RelativeTime, Sparkline, StatusBadge } from '@fleetwatch/ui';
 import { fetchFleetFlow, fetchFleetMembers, fetchFleetStats, fleetKeys } from '../../api/fleet-queries';
 import { LIVE_POLL_MS } from '../../live';
+import { useSearchParamsEditor } from '../../search-params';
 import {
   ageText,
   bytesText,
@@ -185,7 +186,7 @@ export function NotLeader() {
 }
 
 export function FleetPage() {
-  const [params, setParams] = useSearchParams();
+  const [params, editParams] = useSearchParamsEditor();
   // Until the restore below has reached the URL, the view chosen last is the one shown: the first paint is
   // already right (a reader of the URL and the buttons never sees the default for a moment).
   const urlView = params.get('view');
@@ -196,9 +197,7 @@ export function FleetPage() {
   useLayoutEffect(() => {
     if (params.get('view') !== null) return;
     const restored = chosenView(null, localStorage.getItem(VIEW_KEY));
-    const next = new URLSearchParams(params);
-    next.set('view', restored);
-    setParams(next, { replace: true });
+    editParams((next) => next.set('view', restored), { replace: true });
   }, []);
   useEffect(() => {
     if (params.get('view') !== null) localStorage.setItem(VIEW_KEY, view);
@@ -207,10 +206,10 @@ export function FleetPage() {
   const set = (name: string, value: string) => {
     // The choice is remembered at once (a reload right after the click keeps it too).
     if (name === 'view') localStorage.setItem(VIEW_KEY, value);
-    const next = new URLSearchParams(params);
-    if (value) next.set(name, value);
-    else next.delete(name);
-    setParams(next);
+    editParams((next) => {
+      if (value) next.set(name, value);
+      else next.delete(name);
+    });
   };
 
   const members = useQuery({

@@ -1,9 +1,9 @@
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
-import { useSearchParams } from 'react-router';
 import { DELIVERY_OUTCOMES, type DeliveryLogEntryView } from '@fleetwatch/contracts';
 import { Button, ErrorNote, PageHeader, RelativeTime, SelectField, Table } from '@fleetwatch/ui';
 import { alertKeys, fetchChannels, fetchDeliveries, type DeliveryFilter } from '../../../api/alert-queries';
 import { LIVE_POLL_MS } from '../../../live';
+import { useSearchParamsEditor } from '../../../search-params';
 import { AlertsNav } from '../alerts-nav';
 
 function AlertsOf({ d }: { d: DeliveryLogEntryView }) {
@@ -24,7 +24,7 @@ function AlertsOf({ d }: { d: DeliveryLogEntryView }) {
 }
 
 export function DeliveriesPage() {
-  const [params, setParams] = useSearchParams();
+  const [params, editParams] = useSearchParamsEditor();
   const filter: DeliveryFilter = {
     channelId: params.get('channel') ?? undefined,
     outcome: (DELIVERY_OUTCOMES as readonly string[]).includes(params.get('outcome') ?? '')
@@ -41,10 +41,13 @@ export function DeliveriesPage() {
   });
   const rows = log.data?.pages.flatMap((p) => p.items) ?? [];
   const setFilter = (k: 'channel' | 'outcome', v: string) => {
-    const next = new URLSearchParams(params);
-    if (v) next.set(k, v);
-    else next.delete(k);
-    setParams(next, { replace: true });
+    editParams(
+      (next) => {
+        if (v) next.set(k, v);
+        else next.delete(k);
+      },
+      { replace: true },
+    );
   };
 
   return (
