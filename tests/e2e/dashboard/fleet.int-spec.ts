@@ -25,6 +25,7 @@ jest.setTimeout(300_000);
 declare const document: {
   documentElement: { dataset: Record<string, string | undefined> };
   body: { innerText: string };
+  querySelector(selector: string): { value: string; dispatchEvent(event: Event): boolean } | null;
 };
 declare const localStorage: { getItem(key: string): string | null };
 
@@ -325,7 +326,7 @@ describe('Fleet config page', () => {
         ['left', 'alpha'],
         ['right', 'beta'],
       ]) {
-        const select = document.querySelector<HTMLSelectElement>(`select[name="${name}"]`);
+        const select = document.querySelector(`select[name="${name}"]`);
         if (select === null) throw new Error(`no ${name} picker`);
         select.value = value;
         select.dispatchEvent(new Event('change', { bubbles: true }));
