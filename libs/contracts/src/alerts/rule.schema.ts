@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { storableText } from '../common/store-safe';
+import { storableNumber, storableText } from '../common/store-safe';
 import { TargetStatus, targetKindSchema } from '../common/status';
 import { locationSchema } from '../events/observations.schema';
 import { durationSchema } from './duration';
@@ -104,7 +104,7 @@ export const metricConditionSchema = z.strictObject({
   metric: alertMetricSchema,
   /** `above`: holds while value > threshold; `below`: while value < threshold. NaN or no value never holds. */
   op: z.enum(['above', 'below']),
-  threshold: z.number().finite().min(-1e15).max(1e15),
+  threshold: storableNumber().min(-1e15).max(1e15),
 });
 
 export const alertConditionSchema = z.discriminatedUnion('type', [statusConditionSchema, metricConditionSchema]);

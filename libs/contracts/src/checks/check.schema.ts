@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commonFields, envNameSchema, hostSchema, portSchema, urlOf } from './check-fields';
+import { storableNumber } from '../common/store-safe';
 import {
   postgresStatsCheckFields,
   rabbitmqQueuesCheckFields,
@@ -63,7 +64,7 @@ export const httpCheckFields = z.strictObject({
           .string()
           .max(512)
           .regex(/^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]|\["[^"]*"\])*$/, 'a JSON path like $.a.b[0] or $["a b"]'),
-        equals: z.union([z.string().max(4096), z.number(), z.boolean(), z.null()]).optional(),
+        equals: z.union([z.string().max(4096), storableNumber(), z.boolean(), z.null()]).optional(),
       }),
     )
     .max(32)

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { statusUpdateInputSchema } from '../events/observations.schema';
-import { storeSafetyIssue, textProblem, toStorable, truncateText } from './store-safe';
+import { alertRuleSpecSchema } from '../alerts/rule.schema';
+import { httpCheckFields } from '../checks/check.schema';
+import { storableNumber, storeSafetyIssue, textProblem, toStorable, truncateText } from './store-safe';
 
 // Code units 0..0xFFFF, so NUL and lone surrogates (both halves) come up often.
 const anyUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
@@ -72,6 +74,32 @@ describe('truncateText', () => {
         return t.length <= n && s.startsWith(t) && t.isWellFormed();
       }),
     );
+  });
+});
+
+describe('storableNumber', () => {
+  it('reads back through JSON as it was accepted: -0 is taken as 0, every other number kept', () => {
+    expect(Object.is(storableNumber().parse(-0), 0)).toBe(true);
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (n) => {
+        const accepted = storableNumber().parse(n);
+        expect(JSON.parse(JSON.stringify(accepted))).toBe(accepted);
+        expect(accepted === n).toBe(true);
+      }),
+    );
+    expect(storableNumber().safeParse(Infinity).success).toBe(false);
+    expect(storableNumber().safeParse(NaN).success).toBe(false);
+  });
+
+  it('a rule threshold and a check assertion of -0 are accepted as 0', () => {
+    const rule = alertRuleSpecSchema.parse({
+      name: 'r',
+      condition: { type: 'metric', metric: { kind: 'host_cpu_pct' }, op: 'above', threshold: -0 },
+    });
+    expect(rule.condition).toHaveProperty('threshold');
+    expect(Object.is((rule.condition as { threshold: number }).threshold, 0)).toBe(true);
+    const [assertion] = httpCheckFields.shape.jsonPath.parse([{ path: '$.a', equals: -0 }]);
+    expect(Object.is(assertion.equals, 0)).toBe(true);
   });
 });
 

@@ -89,6 +89,15 @@ export function storableText(max: number, min = 0) {
     });
 }
 
+/**
+ * A finite number as every store gives it back: JSON (jsonb, the bus) writes -0 as 0, so -0 is taken as 0 where it
+ * enters and what is stored reads back equal to what was accepted (the same threshold either way). `.overwrite` keeps
+ * the schema a plain number (its JSON Schema unchanged).
+ */
+export function storableNumber() {
+  return z.number().overwrite((n) => (n === 0 ? 0 : n));
+}
+
 /** Shortens to at most `max` code units without splitting a surrogate pair (which would leave a lone surrogate). */
 export function truncateText(value: string, max: number): string {
   if (value.length <= max) return value;
