@@ -53,13 +53,23 @@ export class WatcherProcess {
     );
   }
 
+  /** Sends `signal` and waits for the exit; a daemon still running 20 s later fails the test, with its log. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const w = this.child;
     if (w.exitCode !== null || w.signalCode !== null) return;
-    await new Promise((resolve) => {
-      w.once('exit', resolve);
-      w.kill(signal);
-    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        w.once('exit', () => resolve());
+        timer = setTimeout(() => {
+          w.kill('SIGKILL');
+          reject(new Error(`the watcher did not exit within 20 s of ${signal}\n--- watcher ---\n${this.output}`));
+        }, 20_000);
+        w.kill(signal);
+      });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -191,14 +191,22 @@ export class DockerWatcher {
   /** One connection: ping, resync, then follow events until the stream ends. */
   private async session(onConnected: () => void): Promise<void> {
     await this.docker.ping();
+    if (!this.running) return;
     // Whole seconds, one before now: the events stream replays from there, so an event that
     // lands between the listing and the subscription is still seen (and deduplicated).
     const since = Math.floor(Date.now() / 1000) - 1;
     await this.resync();
+    if (!this.running) return;
     const stream = await this.docker.getEvents({
       since,
       filters: { type: ['container'], ...this.filters() },
     } as Dockerode.GetEventsOptions);
+    // stop() came while the stream was being opened: it found none to close, and this one would be followed until
+    // the engine ends it — the loop stop() waits for would never end (a SIGTERM that never exits).
+    if (!this.running) {
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      return;
+    }
     this.stream = stream;
     this.stats.connected = true;
     onConnected();

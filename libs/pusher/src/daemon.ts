@@ -69,7 +69,8 @@ export async function startDaemonServer(opts: {
 
 /**
  * Starts the pusher and the watcher, and on SIGINT/SIGTERM stops them in that order's reverse: the watcher
- * first (nothing new is queued), then the pusher gets up to 5 s to deliver what is queued, then the server.
+ * first (nothing new is queued), then the pusher gets up to 5 s to deliver what is queued, then the server; a
+ * shutdown not done within 15 s exits anyway (code 1).
  */
 export function runDaemon(parts: {
   log: PushLog;
@@ -86,6 +87,11 @@ export function runDaemon(parts: {
     if (stopping) return;
     stopping = true;
     log.info('stopping', { signal });
+    // Whatever hangs (an engine that never answers), the process ends: the pusher's grace is 5 s of this.
+    setTimeout(() => {
+      log.error('shutdown did not finish within 15 s: exiting');
+      process.exit(1);
+    }, 15_000).unref();
     await watcher.stop();
     await pusher.stop(5000);
     await watcher.persist?.();

@@ -82,6 +82,11 @@ export class DockerEngineStandin {
         const entry = this.find(id);
         return entry ? json(200, entry.snapshot) : json(404, { message: `No such container: ${id}` });
       }
+      if (path === '/events' && this.eventsHeld !== null) {
+        this.eventsHeld.push(() => server.emit('request', req, res));
+        this.requests.pop(); // counted again when it is answered
+        return;
+      }
       if (path === '/events') {
         const since = Number(url.searchParams.get('since') ?? 'NaN');
         const labels = labelFiltersOf(url.searchParams.get('filters'));
@@ -106,6 +111,25 @@ export class DockerEngineStandin {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();
     rmSync(this.socketPath, { force: true });
+  }
+
+  /** Requests for /events received while held, answered when released. */
+  private eventsHeld: Array<() => void> | null = null;
+  /** Requests for /events received (and not yet answered) while held. */
+  get heldEventRequests(): number {
+    return this.eventsHeld?.length ?? 0;
+  }
+
+  /**
+   * Holds every /events request (no answer, not even headers) until the returned function is called: a client
+   * is caught between asking for the stream and having it.
+   */
+  holdEvents(): () => void {
+    const held: Array<() => void> = (this.eventsHeld ??= []);
+    return () => {
+      if (this.eventsHeld === held) this.eventsHeld = null;
+      for (const answer of held.splice(0)) answer();
+    };
   }
 
   /** Ends every open events stream, as a restarting engine does. */

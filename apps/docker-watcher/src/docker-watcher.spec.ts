@@ -1,0 +1,96 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import { StatusPusher } from '@fleetwatch/pusher';
+import { DockerWatcher } from './docker-watcher';
+import { SentLedger } from './sent-ledger';
+import { DockerEngineStandin } from './standin/docker-engine.standin';
+
+// The real watcher and dockerode against the stand-in engine on a unix socket (no Docker needed).
+
+const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+let dir: string;
+let engine: DockerEngineStandin;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'fw-docker-watcher-'));
+  engine = new DockerEngineStandin(join(dir, 'docker.sock'));
+  await engine.start();
+  engine.add({ name: 'web-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+});
+afterEach(async () => {
+  await engine.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function watcherOn(socketPath: string): { watcher: DockerWatcher; pusher: StatusPusher } {
+  // Never started: what the watcher queues stays queued (nothing here is about delivery).
+  const pusher = new StatusPusher({ url: 'http://127.0.0.1:9', apiKey: 'fw_test', log });
+  const watcher = new DockerWatcher(
+    new Dockerode({ socketPath }),
+    pusher,
+    {
+      labelFilters: ['fleetwatch.watch=true'],
+      instancePrefix: '',
+      source: 'spec',
+      maxAgeMs: 60_000,
+      reconnectBaseMs: 50,
+      reconnectMaxMs: 200,
+      inspectConcurrency: 4,
+    },
+    log,
+    new SentLedger(join(dir, 'state.json'), log, 10),
+  );
+  return { watcher, pusher };
+}
+
+async function until(what: string, ok: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Resolves with 'stopped', or 'hung' if stop() has not returned within `ms`. */
+function stopWithin(watcher: DockerWatcher, ms: number): Promise<'stopped' | 'hung'> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    watcher.stop().then(() => 'stopped' as const),
+    new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+describe('DockerWatcher.stop', () => {
+  it('returns while the events stream is followed, and the stream is closed', async () => {
+    const { watcher, pusher } = watcherOn(engine.socketPath);
+    watcher.start();
+    await until('the events stream', () => engine.openStreams === 1);
+    expect(pusher.pending).toBe(1); // web-1, from the resync
+    expect(await stopWithin(watcher, 3_000)).toBe('stopped');
+    await until('the stream closed at the engine', () => engine.openStreams === 0);
+  });
+
+  it('returns when it comes while the events stream is being opened (the stream that arrives after is closed)', async () => {
+    const { watcher } = watcherOn(engine.socketPath);
+    const release = engine.holdEvents();
+    watcher.start();
+    // The resync is done and the watcher has asked for the stream: stop() finds no stream to close.
+    await until('the events request', () => engine.heldEventRequests === 1);
+    const stopped = stopWithin(watcher, 3_000);
+    release();
+    expect(await stopped).toBe('stopped');
+    await until('the late stream closed at the engine', () => engine.openStreams === 0);
+    expect(engine.requests.filter((p) => p === '/events')).toHaveLength(1); // and no reconnect after stop
+  });
+
+  it('returns when it comes during the resync, without asking for the events stream', async () => {
+    for (let i = 0; i < 50; i++) engine.add({ name: `c-${i}`, labels: { 'fleetwatch.watch': 'true' }, running: true });
+    const { watcher } = watcherOn(engine.socketPath);
+    watcher.start();
+    await until('the listing', () => engine.requests.includes('/containers/json'));
+    expect(await stopWithin(watcher, 3_000)).toBe('stopped');
+    expect(engine.requests).not.toContain('/events');
+  });
+});
