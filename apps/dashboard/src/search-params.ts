@@ -1,28 +1,38 @@
 import { useCallback, useRef } from 'react';
-import { type NavigateOptions, useSearchParams } from 'react-router';
+import { type NavigateOptions, useNavigate, useSearchParams } from 'react-router';
 
-export type EditSearchParams = (edit: (next: URLSearchParams) => void, options?: NavigateOptions) => void;
+/** Changes the query given (or returns the one to use instead); the navigation follows. */
+export type EditSearchParams = (
+  edit: (next: URLSearchParams) => URLSearchParams | void,
+  options?: NavigateOptions,
+) => void;
 
 /**
  * The address's query with edits that build on each other.
  *
  * React Router's setter starts from the params of the render it was made in, and its navigation reaches a render only
  * after a transition: two changes made before that render (two pickers changed in quick succession) kept only the
- * second. Here an edit whose navigation has not rendered yet is the base of the next one; once the address has moved
- * on (that navigation rendered, or the back button), the address is the base again.
+ * second. Here an edit starts from the address as it is now, not as the last render saw it: the browser's (a route
+ * that loads nothing, as every route here, has moved it before `navigate` returns, and the back button moves it
+ * before any handler runs), or the query of this hook's own navigation while that is still under way (a route with a
+ * loader moves the address only once it has loaded). Unlike comparing the render's params with the ones an edit was
+ * made from, this holds also when navigations render one at a time, and when the back button lands, before anything
+ * rendered, on the query the page showed.
  */
 export function useSearchParamsEditor(): [URLSearchParams, EditSearchParams] {
-  const [params, setParams] = useSearchParams();
-  const pending = useRef<{ from: URLSearchParams; next: URLSearchParams } | null>(null);
+  const [params] = useSearchParams();
+  const navigate = useNavigate();
+  const underway = useRef<URLSearchParams | null>(null);
   const edit = useCallback<EditSearchParams>(
     (change, options) => {
-      const last = pending.current;
-      const next = new URLSearchParams(last !== null && last.from === params ? last.next : params);
-      change(next);
-      pending.current = { from: params, next };
-      setParams(next, options);
+      const base = new URLSearchParams(underway.current ?? window.location.search);
+      const next = change(base) ?? base;
+      underway.current = next;
+      void Promise.resolve(navigate(`?${next.toString()}`, options)).finally(() => {
+        if (underway.current === next) underway.current = null;
+      });
     },
-    [params, setParams],
+    [navigate],
   );
   return [params, edit];
 }

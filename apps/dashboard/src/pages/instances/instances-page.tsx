@@ -1,9 +1,9 @@
 import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { useSearchParams } from 'react-router';
 import { ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
 import { adminKeys, fetchAllInstances, fetchInstanceCounts } from '../../api/admin-queries';
 import { LIVE_POLL_MS } from '../../live';
+import { useSearchParamsEditor } from '../../search-params';
 import { StatusFilterButtons } from '../targets/status-filter-buttons';
 import { instanceFilterToParams, matchesInstance, parseInstanceFilter, type InstanceFilter } from './instance-filter';
 import { InstanceRows } from './instance-rows';
@@ -17,7 +17,7 @@ const FILTER_KEY = 'fleetwatch.instances.filter';
  * change invalidates this list, so a new instance appears without reload), else refreshed every 10 s.
  */
 export function InstancesPage() {
-  const [params, setParams] = useSearchParams();
+  const [params, editParams] = useSearchParamsEditor();
   // An address without a filter opens the filter used last: from the first paint on (until the restore below
   // has put it in the URL, the address the page opened with shows it), so nothing renders, fetches or is read
   // with the empty filter for a moment. Only that first address: an empty filter chosen later ("All") is empty.
@@ -26,23 +26,31 @@ export function InstancesPage() {
     () => parseInstanceFilter(params === opened.params && opened.stored ? new URLSearchParams(opened.stored) : params),
     [params, opened],
   );
-  const setFilter = (f: InstanceFilter, replace = false) => setParams(instanceFilterToParams(f), { replace });
+  // A change made to the filter the address has now, not to the one this render shows: two clicks before the first
+  // one's navigation has rendered both count.
+  const setFilter = (change: (f: InstanceFilter) => InstanceFilter, replace = false) =>
+    editParams((current) => instanceFilterToParams(change(parseInstanceFilter(current))), { replace });
 
   // An address without a filter opens the one used last (before the first paint); the URL counts afterwards.
   useLayoutEffect(() => {
-    if (opened.stored) setParams(new URLSearchParams(opened.stored), { replace: true });
+    const stored = opened.stored;
+    if (stored) editParams(() => new URLSearchParams(stored), { replace: true });
   }, []);
   useEffect(() => localStorage.setItem(FILTER_KEY, instanceFilterToParams(filter).toString()), [filter]);
 
   // Tag and location reach the URL (and the API) once typing pauses.
   const [tagDraft, setTagDraft] = useState(filter.tag);
   const [locationDraft, setLocationDraft] = useState(filter.location);
+  // The search box shows what was typed at once (bound to the address alone, a key typed before the address's
+  // transition rendered was lost, and the caret jumped to the end).
+  const [qDraft, setQDraft] = useState(filter.q);
   useEffect(() => setTagDraft(filter.tag), [filter.tag]);
   useEffect(() => setLocationDraft(filter.location), [filter.location]);
+  useEffect(() => setQDraft(filter.q), [filter.q]);
   useEffect(() => {
     if (tagDraft.trim() === filter.tag && locationDraft.trim() === filter.location) return;
     const t = setTimeout(
-      () => setFilter({ ...filter, tag: tagDraft.trim(), location: locationDraft.trim() }, true),
+      () => setFilter((f) => ({ ...f, tag: tagDraft.trim(), location: locationDraft.trim() }), true),
       300,
     );
     return () => clearTimeout(t);
@@ -75,7 +83,7 @@ export function InstancesPage() {
         <StatusFilterButtons
           selected={filter.status}
           counts={counts.data}
-          onChange={(status) => setFilter({ ...filter, status })}
+          onChange={(change) => setFilter((f) => ({ ...f, status: change(f.status) }))}
         />
         <div className="fw-row fw-instances-filters">
           <TextField label="Tag" name="tag" value={tagDraft} onChange={(e) => setTagDraft(e.target.value)} />
@@ -90,8 +98,12 @@ export function InstancesPage() {
             name="q"
             type="search"
             placeholder="instance, lifecycle, label, message"
-            value={filter.q}
-            onChange={(e) => setFilter({ ...filter, q: e.target.value }, true)}
+            value={qDraft}
+            onChange={(e) => {
+              const q = e.target.value;
+              setQDraft(q);
+              setFilter((f) => ({ ...f, q }), true);
+            }}
           />
         </div>
         <ErrorNote error={list.error ?? counts.error} />

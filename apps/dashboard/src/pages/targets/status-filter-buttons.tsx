@@ -7,7 +7,8 @@ export type CountsByStatus = Partial<Record<TargetStatus | 'all', number>>;
 
 /**
  * "All" and one toggle per status, each with its count over the whole set (not the filtered rows): the
- * targets and pushed-instances pages. `data-filter` names each button for tests and the benchmark.
+ * targets and pushed-instances pages. `data-filter` names each button for tests and the benchmark. A click
+ * hands over a change (not the list this render shows), so that it applies to the filter as it is by then.
  */
 export function StatusFilterButtons({
   selected,
@@ -16,18 +17,18 @@ export function StatusFilterButtons({
 }: {
   selected: readonly TargetStatus[];
   counts: CountsByStatus | undefined;
-  onChange: (status: TargetStatus[]) => void;
+  onChange: (change: (status: readonly TargetStatus[]) => TargetStatus[]) => void;
 }) {
   return (
     <div className="fw-row" role="group" aria-label="Filter by status">
-      <Button aria-pressed={selected.length === 0} onClick={() => onChange([])} data-filter="all">
+      <Button aria-pressed={selected.length === 0} onClick={() => onChange(() => [])} data-filter="all">
         All ({counts?.all ?? '…'})
       </Button>
       {Object.values(TargetStatus).map((s) => (
         <Button
           key={s}
           aria-pressed={selected.includes(s)}
-          onClick={() => onChange(toggle([...selected], s))}
+          onClick={() => onChange((current) => toggle(current, s))}
           data-filter={s}
         >
           {s} ({counts?.[s] ?? '…'})

@@ -1,11 +1,11 @@
 import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { useSearchParams } from 'react-router';
 import { TargetKind, type TargetView } from '@fleetwatch/contracts';
 import { Button, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
 import { fetchAllTargets, fetchStatusCounts, keys } from '../../api/queries';
 import { listSource, type PartialList } from './list-source';
 import { LIVE_POLL_MS } from '../../live';
+import { useSearchParamsEditor } from '../../search-params';
 import {
   EMPTY_FILTER,
   filterToParams,
@@ -22,7 +22,7 @@ import './targets.css';
 const FILTER_KEY = 'fleetwatch.targets.filter';
 
 export function TargetsPage() {
-  const [params, setParams] = useSearchParams();
+  const [params, editParams] = useSearchParamsEditor();
   // An address without a filter opens the filter used last: from the first paint on (until the restore below
   // has put it in the URL, the address the page opened with shows it), so nothing renders, fetches or is read
   // with the empty filter for a moment. Only that first address: an empty filter chosen later ("All") is empty.
@@ -33,23 +33,32 @@ export function TargetsPage() {
   );
   const [tagDraft, setTagDraft] = useState(filter.tag);
   const [locationDraft, setLocationDraft] = useState(filter.location);
+  // The search box shows what was typed at once: bound to the address alone, whose change renders in a transition,
+  // React would put the box back to the old text after each key (a key typed before that render was lost, the caret
+  // jumped to the end).
+  const [qDraft, setQDraft] = useState(filter.q);
 
-  const setFilter = (f: TargetFilter, replace = false) => setParams(filterToParams(f), { replace });
+  // A change made to the filter the address has now, not to the one this render shows: two clicks before the first
+  // one's navigation has rendered both count.
+  const setFilter = (change: (f: TargetFilter) => TargetFilter, replace = false) =>
+    editParams((current) => filterToParams(change(parseFilter(current))), { replace });
 
   // An address without a filter opens the filter used last; the URL is what counts afterwards. Before the
   // first paint (a layout effect): a click on a filter can never land before the restore and be undone by it.
   useLayoutEffect(() => {
-    if (opened.stored) setParams(new URLSearchParams(opened.stored), { replace: true });
+    const stored = opened.stored;
+    if (stored) editParams(() => new URLSearchParams(stored), { replace: true });
   }, []);
   useEffect(() => localStorage.setItem(FILTER_KEY, filterToParams(filter).toString()), [filter]);
 
   // Tag and location reach the URL (and the API) once typing pauses.
   useEffect(() => setTagDraft(filter.tag), [filter.tag]);
   useEffect(() => setLocationDraft(filter.location), [filter.location]);
+  useEffect(() => setQDraft(filter.q), [filter.q]);
   useEffect(() => {
     if (tagDraft.trim() === filter.tag && locationDraft.trim() === filter.location) return;
     const t = setTimeout(
-      () => setFilter({ ...filter, tag: tagDraft.trim(), location: locationDraft.trim() }, true),
+      () => setFilter((f) => ({ ...f, tag: tagDraft.trim(), location: locationDraft.trim() }), true),
       300,
     );
     return () => clearTimeout(t);
@@ -109,7 +118,7 @@ export function TargetsPage() {
         <StatusFilterButtons
           selected={filter.status}
           counts={counts.data}
-          onChange={(status) => setFilter({ ...filter, status })}
+          onChange={(change) => setFilter((f) => ({ ...f, status: change(f.status) }))}
         />
         <div className="fw-row fw-targets-filters">
           <div className="fw-row" role="group" aria-label="Filter by kind">
@@ -118,7 +127,7 @@ export function TargetsPage() {
                 key={k}
                 size="small"
                 aria-pressed={filter.kind.includes(k)}
-                onClick={() => setFilter({ ...filter, kind: toggle(filter.kind, k) })}
+                onClick={() => setFilter((f) => ({ ...f, kind: toggle(f.kind, k) }))}
               >
                 {k}
               </Button>
@@ -136,8 +145,12 @@ export function TargetsPage() {
             name="q"
             type="search"
             placeholder="name, id, tag, label"
-            value={filter.q}
-            onChange={(e) => setFilter({ ...filter, q: e.target.value }, true)}
+            value={qDraft}
+            onChange={(e) => {
+              const q = e.target.value;
+              setQDraft(q);
+              setFilter((f) => ({ ...f, q }), true);
+            }}
           />
         </div>
         <ErrorNote error={list.error ?? counts.error} />
