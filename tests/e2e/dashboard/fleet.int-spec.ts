@@ -333,8 +333,9 @@ describe('Fleet config page', () => {
       }
     });
     await page.waitForURL(/left=alpha.*right=beta|right=beta.*left=alpha/, { timeout: 10_000 });
-    expect(await left.inputValue()).toBe('alpha');
-    expect(await right.inputValue()).toBe('beta');
+    // The address moves before the render (a transition) that shows it: wait for the pickers, do not read them once.
+    await left.locator('option[value="alpha"]:checked').waitFor({ state: 'attached' });
+    await right.locator('option[value="beta"]:checked').waitFor({ state: 'attached' });
     const web = page.locator('[data-area="checks"] table[data-item="web"]');
     await web.waitFor();
     expect(await web.getAttribute('data-state')).toBe('changed');
