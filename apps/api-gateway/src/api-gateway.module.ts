@@ -54,6 +54,7 @@ import { GATEWAY_CONFIG } from './tokens';
 import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
 import { WsHub } from './ws/ws-hub.service';
+import { WsMetrics } from './ws/ws.metrics';
 import { StatusController } from './status/status.controller';
 import { statusProviders } from './status/status.providers';
 import { usersProviders } from './users/users.providers';
@@ -144,6 +145,7 @@ export class ApiGatewayModule {
         YamlBodyParser,
         ReadinessWiring,
         WsHub,
+        WsMetrics,
         ...alertsReadProviders,
         ...statusProviders,
         ...usersProviders,

@@ -16,6 +16,7 @@ import { createRedis, LiveStateStore, type TargetWrite } from '@fleetwatch/live-
 import * as testing from '@fleetwatch/testing';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
 import { WsHub } from './ws-hub.service';
+import { processWsStats } from './ws.metrics';
 
 // The WebSocket at /ws (issue 17) with a real `ws` client: Origin and credential checked
 // at connect, fan-out across two gateway replicas through Redis pub/sub, sessions
@@ -78,6 +79,16 @@ const WebSocket = WsClientClass as unknown as new (
 ) => ClientSocket;
 
 const wsUrl = (gw: GatewayHarness) => `${gw.url.replace(/^http/, 'ws')}/ws`;
+
+/**
+ * One sample of the gateway's /metrics (`name` with its labels, as printed), or undefined. /metrics is the process's:
+ * with several gateways in this process it adds up their hubs (processWsStats), checked against each hub's own count.
+ */
+async function metricOf(gw: GatewayHarness, series: string): Promise<number | undefined> {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
 
 interface Opened {
   ws: ClientSocket;
@@ -391,6 +402,8 @@ describe('back-pressure', () => {
     const deadline = Date.now() + 20_000;
     while (hub.snapshot().droppedSlow === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(hub.snapshot().droppedSlow).toBe(before + 1);
+    expect(processWsStats().droppedSlow).toBeGreaterThanOrEqual(1);
+    expect(await metricOf(a, 'fleetwatch_gateway_ws_closed_total{reason="slow"}')).toBe(processWsStats().droppedSlow);
 
     await publish(change('instance:last', 'UP'));
     expect(await fast.next('status.changed', 10_000)).toMatchObject({ event: { targetId: 'instance:last' } });
@@ -442,6 +455,12 @@ describe('Redis subscriber reconnects', () => {
     expect(await nextChange(onA)).toMatchObject({ event: { targetId: 'instance:after-gap' } });
     expect(await subscriberClientId(a)).not.toBe(id);
     expect(onB.messages.filter((m) => m.type === 'resync')).toEqual([]);
+    // /metrics counts the reconnect and the resync.
+    const hubA = a.running.app.get(WsHub);
+    expect(hubA.snapshot().resubscribes).toBeGreaterThanOrEqual(1);
+    expect(hubA.snapshot().resyncs).toBeGreaterThanOrEqual(1);
+    expect(await metricOf(a, 'fleetwatch_gateway_ws_resubscribes_total')).toBe(processWsStats().resubscribes);
+    expect(await metricOf(b, 'fleetwatch_gateway_ws_resyncs_total')).toBe(processWsStats().resyncs);
     onA.ws.close();
     onB.ws.close();
   });
@@ -484,6 +503,11 @@ describe('per-principal cap and server pings', () => {
     expect(refused.code).toBe(4429);
     expect(refused.reason).toMatch(/at most 3 open sockets per session or API key/);
     expect(fourth.messages.map((m) => m.type)).not.toContain('ready');
+    // The gateway's /metrics counts it, and the sockets open now.
+    expect(hub.snapshot().refusedTooMany).toBeGreaterThanOrEqual(1);
+    expect(await metricOf(c, 'fleetwatch_gateway_ws_refused_total')).toBe(processWsStats().refusedTooMany);
+    expect(hub.snapshot().open).toBeGreaterThanOrEqual(3);
+    expect(await metricOf(c, 'fleetwatch_gateway_ws_sockets')).toBe(processWsStats().open);
     // Another session of the same user has its own places.
     const other = await open(c, bearer(await c.login('admin', ADMIN_PASSWORD)));
     await other.next('ready');
@@ -509,6 +533,9 @@ describe('per-principal cap and server pings', () => {
     expect(closed.code).toBe(1006); // terminated: no close handshake with a peer that does not answer
     expect(Date.now() - started).toBeLessThan(1500);
     expect(hub.snapshot().closedNoPong).toBe(before + 1);
+    expect(await metricOf(c, 'fleetwatch_gateway_ws_closed_total{reason="no_pong"}')).toBe(
+      processWsStats().closedNoPong,
+    );
     // The answering socket outlives several intervals and still works.
     await new Promise((r) => setTimeout(r, 1000));
     alive.ws.send(JSON.stringify({ type: 'ping' }));
