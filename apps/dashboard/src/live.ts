@@ -150,6 +150,8 @@ export function invalidator(
     staleLists.clear();
     everyList = false;
     void queryClient.invalidateQueries({ queryKey: keys.counts() });
+    // The overview's latest changes: a change is a new first row.
+    void queryClient.invalidateQueries({ queryKey: keys.recent() });
     // Pushed instances are targets too: their list and counts follow the same changes.
     void queryClient.invalidateQueries({ queryKey: [...keys.all, 'instances'] });
     for (const id of targets) void queryClient.invalidateQueries({ queryKey: keys.target(id) });

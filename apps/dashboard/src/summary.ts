@@ -13,9 +13,3 @@ export function countByKind(targets: readonly Pick<TargetView, 'kind'>[]): Recor
   for (const t of targets) counts[t.kind]++;
   return counts;
 }
-
-/** The targets whose status changed last (newest first); never-changed ones (no `since`) last. */
-export function recentChanges<T extends Pick<TargetView, 'since' | 'id'>>(targets: readonly T[], n: number): T[] {
-  const at = (t: T) => (t.since ? Date.parse(t.since) : -Infinity);
-  return [...targets].sort((a, b) => at(b) - at(a) || a.id.localeCompare(b.id)).slice(0, n);
-}

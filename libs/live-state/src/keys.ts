@@ -37,6 +37,8 @@ export const LiveKeys = {
   byKind: (kind: string) => `idx:kind:${kind}`,
   byTag: (tag: string) => `idx:tag:${tag}`,
   byLocation: (location: string) => `idx:loc:${location}`,
+  /** Targets scored by `since` (epoch ms of their last status change): the latest changes first by ZREVRANGE. */
+  bySince: 'idx:since',
   deadlines: 'deadlines',
   built: 'live:built',
   hostMetrics: (hostId: string) => `host:${hostId}:metrics`,

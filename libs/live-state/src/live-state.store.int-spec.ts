@@ -260,6 +260,43 @@ describe('LiveStateStore (real Redis)', () => {
     expect(await store.removeTargets([{ id }])).toBe(0);
     expect(await redis.hget(`t:${id}`, 'deleted')).toBe('1');
   });
+  it('lists the targets whose status changed last, newest first, ties in id order; a rewrite moves one, a removal or a null since drops it', async () => {
+    const t0 = 9_000_000_000_000; // later than every other target of this spec
+    await store.writeTargets([
+      write('instance:r-1', TargetStatus.Up, null, { since: t0 + 1 }),
+      write('instance:r-2', TargetStatus.Down, null, { since: t0 + 3 }),
+      write('instance:r-3', TargetStatus.Up, null, { since: t0 + 2 }),
+    ]);
+    const ids = async (n: number) => (await store.recentlyChanged(n)).map((t) => t.id);
+    expect(await ids(3)).toEqual(['instance:r-2', 'instance:r-3', 'instance:r-1']);
+    expect(await ids(2)).toEqual(['instance:r-2', 'instance:r-3']);
+    expect(await ids(0)).toEqual([]);
+    // r-1 changes status again: first. A late write (lower seq) does not move it back.
+    await store.writeTargets([write('instance:r-1', TargetStatus.Down, TargetStatus.Up, { since: t0 + 4, seq: 2 })]);
+    await store.writeTargets([write('instance:r-1', TargetStatus.Up, TargetStatus.Down, { since: t0 + 1, seq: 1 })]);
+    expect(await ids(3)).toEqual(['instance:r-1', 'instance:r-2', 'instance:r-3']);
+    expect((await store.recentlyChanged(1))[0]).toMatchObject({ id: 'instance:r-1', status: 'DOWN', since: t0 + 4 });
+    // Removed: gone from the list (and a late write cannot bring it back).
+    await store.removeTargets([{ id: 'instance:r-2' }]);
+    await store.writeTargets([write('instance:r-2', TargetStatus.Down, null, { since: t0 + 9, seq: 9 })]);
+    expect(await ids(3)).toEqual(['instance:r-1', 'instance:r-3', expect.not.stringMatching(/^instance:r-/)]);
+    // Equal times in id order, also for the ties at the cut (Redis reads them in reverse order).
+    await store.writeTargets(
+      ['instance:r-t3', 'instance:r-t1', 'instance:r-t4', 'instance:r-t2'].map((id) =>
+        write(id, TargetStatus.Up, null, { since: t0 + 100 }),
+      ),
+    );
+    await store.writeTargets([write('instance:r-t0', TargetStatus.Up, null, { since: t0 + 101 })]);
+    expect(await ids(3)).toEqual(['instance:r-t0', 'instance:r-t1', 'instance:r-t2']);
+    expect(await ids(5)).toEqual(['instance:r-t0', 'instance:r-t1', 'instance:r-t2', 'instance:r-t3', 'instance:r-t4']);
+    await store.removeTargets(
+      ['instance:r-t0', 'instance:r-t1', 'instance:r-t2', 'instance:r-t3', 'instance:r-t4'].map((id) => ({ id })),
+    );
+    // A target without a status change yet (since null) is not listed.
+    await store.writeTargets([write('instance:r-3', TargetStatus.Unknown, TargetStatus.Up, { since: null, seq: 5 })]);
+    expect(await ids(2)).toEqual(['instance:r-1', expect.not.stringMatching(/^instance:r-/)]);
+  });
+
   it('the summary counts add up, and a count Redis refuses fails the read instead of reading as 0', async () => {
     const c = await store.counts();
     const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);

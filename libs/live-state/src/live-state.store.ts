@@ -152,6 +152,8 @@ for _, w in ipairs(rows) do
       for i = 1, #locs, 2 do redis.call('SADD', p .. '${LiveKeys.byLocation('')}' .. locs[i], id) end
     end
     redis.call('ZADD', p .. '${LiveKeys.all}', 0, id)
+    if w[5] ~= '' then redis.call('ZADD', p .. '${LiveKeys.bySince}', tonumber(w[5]), id)
+    else redis.call('ZREM', p .. '${LiveKeys.bySince}', id) end
     redis.call('SADD', p .. '${LiveKeys.byKind('')}' .. kind, id)
     if cur[3] and cur[3] ~= status then redis.call('SREM', p .. '${LiveKeys.byStatus('')}' .. cur[3], id) end
     redis.call('SADD', p .. '${LiveKeys.byStatus('')}' .. status, id)
@@ -257,6 +259,7 @@ for _, row in ipairs(rows) do
     redis.call('ZREM', p .. '${LiveKeys.deadlines}', id .. '\\0' .. l)
   end
   redis.call('ZREM', p .. '${LiveKeys.all}', id)
+  redis.call('ZREM', p .. '${LiveKeys.bySince}', id)
   redis.call('DEL', key .. ':loc', key)
   redis.call('HSET', key, 'deleted', '1')
   redis.call('EXPIRE', key, ttl)
@@ -426,6 +429,29 @@ export class LiveStateStore {
       nextCursor: more ? page[page.length - 1] : null,
       total: sorted.length,
     };
+  }
+
+  /**
+   * The `limit` targets whose status changed last: largest `since` first, equal times in id order. A target that
+   * never had a status (`since` null) is not among them. One ZREVRANGE, one ZRANGEBYSCORE for the ties at the
+   * cut (at most `limit` of them), one pipelined read of the targets.
+   */
+  async recentlyChanged(limit: number): Promise<TargetRecord[]> {
+    if (limit <= 0) return [];
+    const flat = await this.redis.zrevrange(LiveKeys.bySince, 0, limit - 1, 'WITHSCORES');
+    const top: Array<{ id: string; at: number }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) top.push({ id: flat[i] as string, at: Number(flat[i + 1]) });
+    // Redis orders equal scores by member, descending here: ties are put in id order, and those at the cut are
+    // read again in id order (which of them make the list must not depend on the direction of the read).
+    top.sort((a, b) => b.at - a.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    let ids = top.map((t) => t.id);
+    const last = top[top.length - 1];
+    if (top.length === limit && last !== undefined) {
+      const ties = await this.redis.zrangebyscore(LiveKeys.bySince, last.at, last.at, 'LIMIT', 0, limit);
+      ids = [...top.filter((t) => t.at > last.at).map((t) => t.id), ...ties].slice(0, limit);
+    }
+    const found = await this.getTargets(ids);
+    return ids.map((id) => found.get(id)).filter((t): t is TargetRecord => t !== undefined);
   }
 
   async countByStatus(): Promise<Record<TargetStatus, number>> {

@@ -4,7 +4,13 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Browser, Page } from 'playwright-core';
-import { checkInputSchema, TargetStatus, type CheckDefinition, type HostListResponse } from '@fleetwatch/contracts';
+import {
+  checkInputSchema,
+  TargetStatus,
+  type CheckDefinition,
+  type HostListResponse,
+  type RecentTargetsResponse,
+} from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { createPrismaClient, HistoryRepository, runInTransaction } from '@fleetwatch/persistence';
 import { testEnv, waitFor } from '@fleetwatch/testing';
@@ -242,6 +248,7 @@ describe('dashboard in Chromium', () => {
   });
 
   it('the overview counts every status over the whole set', async () => {
+    const listsBefore = listRequests.length;
     await go('Overview');
     await waitFor(async () => (await countOn('[data-count="all"]')) === String(expected.all), {
       timeoutMs: 30_000,
@@ -251,6 +258,21 @@ describe('dashboard in Chromium', () => {
     // The hostile name from live state is text on the page, and nothing ran.
     await page.getByText(HOSTILE_NAME, { exact: true }).first().waitFor();
     expect(await page.evaluate(() => (window as unknown as { __fwXss?: number }).__fwXss)).toBeUndefined();
+    // "Latest status changes" shows what GET /api/v1/targets/recent answers, and the page never read the whole list.
+    const gw = await GatewayClient.login(base);
+    const links = page.getByRole('table', { name: 'Targets whose status changed most recently' }).locator('tbody a');
+    let asked: string[] = [];
+    let shown: (string | null)[] = [];
+    await waitFor(
+      async () => {
+        const recent = (await gw.request<RecentTargetsResponse>('GET', '/api/v1/targets/recent')).body.items;
+        asked = recent.map((t) => `/targets/${encodeURIComponent(t.id)}`);
+        shown = await links.evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+        return asked.length === 12 && JSON.stringify(shown) === JSON.stringify(asked);
+      },
+      { timeoutMs: 15_000, description: 'the 12 latest changes shown as the API lists them' },
+    ).catch(() => expect(shown).toEqual(asked));
+    expect(listRequests.length).toBe(listsBefore);
     await screenshot('overview');
   });
 

@@ -4,6 +4,8 @@ import {
   historyQuerySchema,
   HistoryResponse,
   listTargetsQuerySchema,
+  recentTargetsQuerySchema,
+  RecentTargetsResponse,
   sparklinesQuerySchema,
   sparklinesResponseSchema,
   SPARKLINE_MAX_TARGETS,
@@ -14,7 +16,12 @@ import {
 } from '@fleetwatch/contracts';
 import { RequireRole } from '../auth/access.decorator';
 import { ApiZodQuery, errorBodySchema, responseSchemaOf } from '../web/openapi';
-import { historyResponseSchema, targetListSchema, targetViewSchema } from '../web/response.schemas';
+import {
+  historyResponseSchema,
+  recentTargetsSchema,
+  targetListSchema,
+  targetViewSchema,
+} from '../web/response.schemas';
 import { TargetsService } from './targets.service';
 
 const idParam = ApiParam({
@@ -38,6 +45,19 @@ export class TargetsController {
   @ApiOkResponse({ schema: targetListSchema })
   list(@Query() query: unknown): Promise<TargetListResponse> {
     return this.targets.list(listTargetsQuerySchema.parse(query ?? {}));
+  }
+
+  // Declared before `:id`, as sparklines is (no target id is `recent`: ids are `kind:…`).
+  @Get('recent')
+  @ApiOperation({
+    summary: 'The targets whose status changed last',
+    description:
+      'Newest status change (`since`) first, equal times in id order, `limit` of them (1–100, default 12); targets that never had a status change are not listed. Read from live state: a sorted-set read, whatever the size of the fleet.',
+  })
+  @ApiZodQuery(recentTargetsQuerySchema)
+  @ApiOkResponse({ schema: recentTargetsSchema })
+  recent(@Query() query: unknown): Promise<RecentTargetsResponse> {
+    return this.targets.recent(recentTargetsQuerySchema.parse(query ?? {}));
   }
 
   // Declared before `:id`: a static segment wins over the parameter (no target id is `sparklines`: ids are `kind:…`).

@@ -6,6 +6,7 @@ import {
   TargetListResponse,
   TargetStatus as S,
   TargetView,
+  type RecentTargetsResponse,
 } from '@fleetwatch/contracts';
 import type { LocationRecord, TargetWrite } from '@fleetwatch/live-state';
 import {
@@ -565,5 +566,36 @@ describe('GET /api/v1/targets/sparklines', () => {
 
   it('is for signed-in users only', async () => {
     expect((await gw.request('GET', '/api/v1/targets/sparklines?id=check:spark')).status).toBe(401);
+  });
+});
+
+describe('GET /api/v1/targets/recent', () => {
+  it('lists the targets whose status changed last, newest first, as full views; limit bounded', async () => {
+    await gw.live.writeTargets([
+      target('check:recent-a', TargetKind.Check, S.Down, { 'eu-west-1': S.Down }, [], { since: NOW - 3_000 }),
+      target('check:recent-b', TargetKind.Check, S.Up, { 'eu-west-1': S.Up }, [], { since: NOW - 1_000 }),
+      target('instance:recent-c', TargetKind.Instance, S.Up, { 'eu-west-1': S.Up }, [], { since: NOW - 2_000 }),
+    ]);
+    const res = await get<RecentTargetsResponse>('/api/v1/targets/recent?limit=3');
+    expect(res.status).toBe(200);
+    expect(res.body.items.map((t) => t.id)).toEqual(['check:recent-b', 'instance:recent-c', 'check:recent-a']);
+    // The same view as GET /api/v1/targets/{id}.
+    const one = await get<TargetView>(`/api/v1/targets/${encodeURIComponent('check:recent-a')}`);
+    expect(res.body.items[2]).toEqual(one.body);
+    // Default 12: every seeded target here (9), the older changes after these three.
+    const all = (await get<RecentTargetsResponse>('/api/v1/targets/recent')).body.items;
+    expect(all).toHaveLength(SEED.length + 3);
+    expect(all.slice(0, 3).map((t) => t.id)).toEqual(['check:recent-b', 'instance:recent-c', 'check:recent-a']);
+    for (const [q, path] of [
+      ['limit=0', 'limit'],
+      ['limit=101', 'limit'],
+      ['limit=x', 'limit'],
+      ['status=UP', '(body)'], // an unknown parameter
+    ]) {
+      const bad = await get<ApiErrorBody>(`/api/v1/targets/recent?${q}`);
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.issues?.map((i) => i.path)).toEqual([path]);
+    }
+    expect((await gw.request('GET', '/api/v1/targets/recent')).status).toBe(401);
   });
 });

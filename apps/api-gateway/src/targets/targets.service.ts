@@ -4,6 +4,8 @@ import {
   HistoryPoint,
   HistoryResponse,
   ListTargetsQuery,
+  type RecentTargetsQuery,
+  type RecentTargetsResponse,
   TargetListResponse,
   TargetKind,
   TargetStatus,
@@ -38,6 +40,10 @@ export class TargetsService {
       query.cursor,
     );
     return { items: page.items.map(toTargetView), nextCursor: page.nextCursor, total: page.total };
+  }
+
+  async recent(query: RecentTargetsQuery): Promise<RecentTargetsResponse> {
+    return { items: (await this.live.recentlyChanged(query.limit)).map(toTargetView) };
   }
 
   async get(id: string): Promise<TargetView> {

@@ -110,6 +110,10 @@ export const targetListSchema = object({
   total: { type: 'integer', description: 'Targets matching the filters' },
 });
 
+export const recentTargetsSchema = object({
+  items: { type: 'array', items: targetViewSchema, description: 'Newest status change first' },
+});
+
 export const historyResponseSchema = object({
   targetId: str,
   minutes: int,

@@ -9,6 +9,7 @@ import {
   type SparklinesResponse,
   type StatusSummaryResponse,
   type TargetSparkline,
+  type RecentTargetsResponse,
   type TargetListResponse,
   type TargetView,
 } from '@fleetwatch/contracts';
@@ -25,6 +26,11 @@ export const keys = {
   counts: () => [...keys.all, 'targets', 'counts'] as const,
   targets: (f: TargetFilter) =>
     [...keys.all, 'targets', 'list', { status: f.status, kind: f.kind, tag: f.tag, location: f.location }] as const,
+  /** The targets whose status changed last (GET /api/v1/targets/recent). */
+  recent: (limit?: number) =>
+    limit === undefined
+      ? ([...keys.all, 'targets', 'recent'] as const)
+      : ([...keys.all, 'targets', 'recent', limit] as const),
   /** One block of list rows' sparklines (the ids in view, in order). */
   sparklines: (ids: readonly string[]) => [...keys.all, 'targets', 'sparklines', ids] as const,
   target: (id: string) => [...keys.all, 'targets', 'one', id] as const,
@@ -104,6 +110,11 @@ export type StatusCounts = Record<TargetStatus, number> & { all: number };
  * Counts by status over the whole set, whatever filter a page shows: the gateway's status
  * summary (one SCARD per status in live state), one request whatever the fleet's size.
  */
+/** The `limit` targets whose status changed last, newest first (one small request, whatever the fleet's size). */
+export async function fetchRecentChanges(limit: number, signal?: AbortSignal): Promise<TargetView[]> {
+  return (await api<RecentTargetsResponse>(`/api/v1/targets/recent?limit=${limit}`, { signal })).items;
+}
+
 export async function fetchStatusCounts(signal?: AbortSignal): Promise<StatusCounts> {
   const summary = await api<StatusSummaryResponse>('/api/v1/status/summary', { signal });
   const counts = { all: summary.total } as StatusCounts;

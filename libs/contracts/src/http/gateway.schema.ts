@@ -65,6 +65,12 @@ export const listTargetsQuerySchema = z.strictObject({
 });
 export type ListTargetsQuery = z.infer<typeof listTargetsQuerySchema>;
 
+/** `GET /api/v1/targets/recent`: how many of the targets whose status changed last. */
+export const recentTargetsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(12),
+});
+export type RecentTargetsQuery = z.infer<typeof recentTargetsQuerySchema>;
+
 export const historyQuerySchema = z.strictObject({
   minutes: z.coerce
     .number()
@@ -97,6 +103,11 @@ export interface TargetView {
   tags: string[];
   labels: Record<string, string>;
   lifecycle: string | null;
+}
+
+/** The targets whose status changed last, newest first. */
+export interface RecentTargetsResponse {
+  items: TargetView[];
 }
 
 export interface TargetListResponse {
