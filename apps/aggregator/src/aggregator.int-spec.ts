@@ -445,6 +445,24 @@ describe('aggregator: durable state', () => {
     expect(await listed({ status: ['PARTIAL'] })).toEqual(['check:site-a']);
   });
 
+  it('an upgraded Redis (live state of an older layout: its mark, no idx:since) is rebuilt once, the new index filled', async () => {
+    const ids = ['instance:web-1', 'instance:db-1', 'check:site-a', 'check:hb-1', 'host:node-1'];
+    // (site.redis adds the site's key prefix.)
+    await site.redis.set('live:built', String(Date.now())); // what the older layout's aggregator left
+    expect(await site.redis.del('idx:since', 'live:built:2')).toBe(2);
+    const recent = async () => (await store.recentlyChanged(1000)).map((t) => t.id).filter((id) => ids.includes(id));
+    expect(await recent()).toEqual([]);
+    await waitFor(async () => (await recent()).length === ids.length, {
+      timeoutMs: 10_000,
+      description: 'the five targets in idx:since again',
+    });
+    // The rebuild's mark of the new layout follows the last page: once, not again.
+    await waitFor(async () => (await site.redis.exists('live:built:2')) === 1, {
+      timeoutMs: 10_000,
+      description: 'the mark of layout 2',
+    });
+  });
+
   it('keeps 1-minute rollups computed from raw rows', async () => {
     await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM rollup_dirty')) === 0, {
       description: 'rollups computed',

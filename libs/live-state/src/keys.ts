@@ -12,9 +12,11 @@
  *   idx:kind:{kind}           SET    target ids by kind
  *   idx:tag:{tag}             SET    target ids by tag
  *   idx:loc:{location}        SET    target ids reporting from a location
- *   live:built                STRING set once live state was rebuilt whole from Postgres (or found whole at
+ *   idx:since                 ZSET   target ids scored by `since` (epoch ms of the last status change; none while null)
+ *   live:built:2              STRING set once live state was rebuilt whole from Postgres (or found whole at
  *                                    boot): a flush removes it, so the aggregator notices the flush even when a
- *                                    projection writes a target before its next look
+ *                                    projection writes a target before its next look. The suffix is the layout's
+ *                                    version: a layout with a new index (2: idx:since) is rebuilt once on upgrade
  *   deadlines                 ZSET   "{targetId}\u0000{location}" scored by deadline (epoch ms)
  *                                    (a cache of target_location_states.deadline_at in Postgres)
  *   host:{hostId}:metrics     HASH   a host's latest sample: at (epoch ms), json (the host.metrics payload);
@@ -40,7 +42,7 @@ export const LiveKeys = {
   /** Targets scored by `since` (epoch ms of their last status change): the latest changes first by ZREVRANGE. */
   bySince: 'idx:since',
   deadlines: 'deadlines',
-  built: 'live:built',
+  built: 'live:built:2',
   hostMetrics: (hostId: string) => `host:${hostId}:metrics`,
   checkMetrics: (targetId: string) => `cm:${targetId}`,
   rateBucket: (name: string) => `rate:${name}`,
