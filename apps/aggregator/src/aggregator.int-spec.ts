@@ -451,7 +451,8 @@ describe('aggregator: durable state', () => {
     await site.redis.set('live:built', String(Date.now())); // what the older layout's aggregator left
     expect(await site.redis.del('idx:since', 'live:built:2')).toBe(2);
     const recent = async () => (await store.recentlyChanged(1000)).map((t) => t.id).filter((id) => ids.includes(id));
-    expect(await recent()).toEqual([]);
+    // No "the index is empty now" check (see the flush case above): the sweeper may project a target, or the
+    // watchdog rebuild, between the delete and any read. The new layout's mark below comes only from a rebuild.
     await waitFor(async () => (await recent()).length === ids.length, {
       timeoutMs: 10_000,
       description: 'the five targets in idx:since again',

@@ -297,6 +297,61 @@ describe('LiveStateStore (real Redis)', () => {
     expect(await ids(2)).toEqual(['instance:r-1', expect.not.stringMatching(/^instance:r-/)]);
   });
 
+  it('idx:since follows the hash a skipped write finds (written without the index); a since that is no number is not indexed', async () => {
+    const t0 = 9_100_000_000_000; // later than the targets above
+    // What a writer without the index left (an older layout, or an older replica during an upgrade): seq 7.
+    await redis.hset('t:instance:o-1', {
+      kind: 'instance',
+      name: 'instance:o-1',
+      status: 'DOWN',
+      since: String(t0 + 50),
+      lastSeen: '2000',
+      seq: '7',
+    });
+    // A rebuild page read before that write (seq 3) is skipped, and the target is listed all the same.
+    expect(await store.writeTargets([write('instance:o-1', TargetStatus.Up, null, { since: t0 + 10, seq: 3 })])).toBe(
+      0,
+    );
+    expect((await store.recentlyChanged(1))[0]).toMatchObject({ id: 'instance:o-1', status: 'DOWN', since: t0 + 50 });
+    // A deleted target's marker: skipped and not indexed.
+    await store.removeTargets([{ id: 'instance:o-1' }]);
+    await store.writeTargets([write('instance:o-1', TargetStatus.Up, null, { since: t0 + 60, seq: 1 })]);
+    expect(await redis.zscore('idx:since', 'instance:o-1')).toBeNull();
+    // NaN and Infinity: the write lands (the script does not stop half way), no score that would break the read.
+    for (const since of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(await store.writeTargets([write('instance:o-2', TargetStatus.Up, null, { since, seq: 1 })])).toBe(1);
+      expect(await redis.zscore('idx:since', 'instance:o-2')).toBeNull();
+      expect((await store.recentlyChanged(3)).map((t) => t.id)).not.toContain('instance:o-2');
+      await store.removeTargets([{ id: 'instance:o-2' }]);
+      await redis.del('t:instance:o-2');
+    }
+  });
+
+  it('lists a target once when its since moves onto the cut between the two reads', async () => {
+    const t0 = 9_200_000_000_000;
+    await store.writeTargets([
+      write('instance:d-1', TargetStatus.Down, null, { since: t0 + 20 }),
+      write('instance:d-2', TargetStatus.Up, null, { since: t0 + 10 }),
+      write('instance:d-3', TargetStatus.Up, null, { since: t0 + 10 }),
+    ]);
+    // A client whose read of the ties at the cut comes after a write moves d-1 back onto the cut (a later status
+    // change dated earlier: another location's clock).
+    const racing = createRedis({ url: testEnv().redisUrl, keyPrefix: prefix });
+    const reads = racing as unknown as { zrangebyscore: (...args: unknown[]) => Promise<string[]> };
+    const original = reads.zrangebyscore.bind(racing);
+    reads.zrangebyscore = async (...args) => {
+      await store.writeTargets([write('instance:d-1', TargetStatus.Up, TargetStatus.Down, { since: t0 + 10, seq: 2 })]);
+      return original(...args);
+    };
+    try {
+      const ids = (await new LiveStateStore(racing, { keyPrefix: prefix }).recentlyChanged(2)).map((t) => t.id);
+      expect(ids).toEqual(['instance:d-1', 'instance:d-2']);
+    } finally {
+      racing.disconnect();
+      await store.removeTargets(['instance:d-1', 'instance:d-2', 'instance:d-3'].map((id) => ({ id })));
+    }
+  });
+
   it('the summary counts add up, and a count Redis refuses fails the read instead of reading as 0', async () => {
     const c = await store.counts();
     const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);

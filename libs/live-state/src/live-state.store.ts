@@ -129,10 +129,16 @@ const WRITE_TARGETS_LUA = `
 local p = ARGV[1]
 local rows = cjson.decode(ARGV[2])
 local written = 0
+-- A since as a score: a finite number, else none (ZADD refuses nan mid-script; inf would break the read's ties).
+local function score(v)
+  local n = tonumber(v)
+  if n and n == n and n > -math.huge and n < math.huge then return n end
+  return nil
+end
 for _, w in ipairs(rows) do
   local id, kind, status, lastSeen, tags, seq, locs = w[1], w[2], w[4], tonumber(w[6]), w[9], tonumber(w[11]), w[12]
   local key = p .. '${LiveKeys.target('')}' .. id
-  local cur = redis.call('HMGET', key, 'seq', 'lastSeen', 'status', 'tags', 'deleted')
+  local cur = redis.call('HMGET', key, 'seq', 'lastSeen', 'status', 'tags', 'deleted', 'since')
   local curSeq = tonumber(cur[1])
   -- A deleted check's marker: a projection read before the delete must not bring it back.
   local stale = cur[5] ~= false
@@ -152,7 +158,8 @@ for _, w in ipairs(rows) do
       for i = 1, #locs, 2 do redis.call('SADD', p .. '${LiveKeys.byLocation('')}' .. locs[i], id) end
     end
     redis.call('ZADD', p .. '${LiveKeys.all}', 0, id)
-    if w[5] ~= '' then redis.call('ZADD', p .. '${LiveKeys.bySince}', tonumber(w[5]), id)
+    local since = score(w[5])
+    if since then redis.call('ZADD', p .. '${LiveKeys.bySince}', since, id)
     else redis.call('ZREM', p .. '${LiveKeys.bySince}', id) end
     redis.call('SADD', p .. '${LiveKeys.byKind('')}' .. kind, id)
     if cur[3] and cur[3] ~= status then redis.call('SREM', p .. '${LiveKeys.byStatus('')}' .. cur[3], id) end
@@ -170,6 +177,12 @@ for _, w in ipairs(rows) do
         end
       end
     end
+  elseif cur[5] == false and curSeq then
+    -- Skipped, the target's hash newer: idx:since still follows that hash (written by a layout without the index,
+    -- e.g. an older replica during an upgrade), so a rebuild leaves every target there whatever it skips.
+    local since = score(cur[6])
+    if since then redis.call('ZADD', p .. '${LiveKeys.bySince}', since, id)
+    else redis.call('ZREM', p .. '${LiveKeys.bySince}', id) end
   end
 end
 return written
@@ -439,16 +452,19 @@ export class LiveStateStore {
   async recentlyChanged(limit: number): Promise<TargetRecord[]> {
     if (limit <= 0) return [];
     const flat = await this.redis.zrevrange(LiveKeys.bySince, 0, limit - 1, 'WITHSCORES');
-    const top: Array<{ id: string; at: number }> = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) top.push({ id: flat[i] as string, at: Number(flat[i + 1]) });
+    const top: Array<{ id: string; at: number; score: string }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2)
+      top.push({ id: flat[i] as string, at: Number(flat[i + 1]), score: flat[i + 1] as string });
     // Redis orders equal scores by member, descending here: ties are put in id order, and those at the cut are
     // read again in id order (which of them make the list must not depend on the direction of the read).
     top.sort((a, b) => b.at - a.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     let ids = top.map((t) => t.id);
     const last = top[top.length - 1];
     if (top.length === limit && last !== undefined) {
-      const ties = await this.redis.zrangebyscore(LiveKeys.bySince, last.at, last.at, 'LIMIT', 0, limit);
-      ids = [...top.filter((t) => t.at > last.at).map((t) => t.id), ...ties].slice(0, limit);
+      // The cut's score as Redis wrote it (no float formatting in between).
+      const ties = await this.redis.zrangebyscore(LiveKeys.bySince, last.score, last.score, 'LIMIT', 0, limit);
+      // A set: a target whose since moved back onto the cut between the two reads is listed once.
+      ids = [...new Set([...top.filter((t) => t.at > last.at).map((t) => t.id), ...ties])].slice(0, limit);
     }
     const found = await this.getTargets(ids);
     return ids.map((id) => found.get(id)).filter((t): t is TargetRecord => t !== undefined);

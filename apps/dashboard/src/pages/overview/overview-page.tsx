@@ -54,7 +54,7 @@ export function OverviewPage() {
             caption="Targets whose status changed most recently"
             rows={recent}
             rowKey={(t) => t.id}
-            empty={targets.isPending ? 'Loading…' : 'No targets yet.'}
+            empty={targets.isPending ? 'Loading…' : 'No status changes yet.'}
             columns={[
               {
                 key: 'name',
