@@ -85,12 +85,19 @@ describe('DockerWatcher.stop', () => {
     expect(engine.requests.filter((p) => p === '/events')).toHaveLength(1); // and no reconnect after stop
   });
 
-  it('returns when it comes during the resync, without asking for the events stream', async () => {
+  it('returns when it comes during the resync: the inspects in flight finish, no other is made, no events stream asked for', async () => {
     for (let i = 0; i < 50; i++) engine.add({ name: `c-${i}`, labels: { 'fleetwatch.watch': 'true' }, running: true });
-    const { watcher } = watcherOn(engine.socketPath);
+    const { watcher, pusher } = watcherOn(engine.socketPath);
+    const inspect = (path: string) => /^\/containers\/[^/]+\/json$/.test(path);
+    // The inspects are held: the stop comes during the resync, whatever the speed of the box.
+    const release = engine.hold(inspect);
     watcher.start();
-    await until('the listing', () => engine.requests.includes('/containers/json'));
-    expect(await stopWithin(watcher, 3_000)).toBe('stopped');
+    await until('the first inspects (inspectConcurrency: 4)', () => engine.heldRequests('/containers/x/json') === 4);
+    const stopped = stopWithin(watcher, 3_000);
+    release();
+    expect(await stopped).toBe('stopped');
+    expect(engine.requests.filter(inspect)).toHaveLength(4); // of 51
+    expect(pusher.pending).toBe(4); // what they found is queued; nothing reported removed from a partial listing
     expect(engine.requests).not.toContain('/events');
   });
 });

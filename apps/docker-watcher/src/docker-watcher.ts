@@ -69,6 +69,8 @@ export class DockerWatcher {
   /** Updates queued and not yet accepted, by the id they were sent with: recorded in the ledger once accepted. */
   private readonly inFlight = new Map<string, { id: string; base: string | null; name: string; image?: string }>();
   private running = false;
+  /** stop() was called: a resync in progress makes no further inspect (a resync called alone is not affected). */
+  private stopped = false;
   private stream: NodeJS.ReadableStream | null = null;
   private loop: Promise<void> | null = null;
   private wakeSleep: (() => void) | null = null;
@@ -128,6 +130,7 @@ export class DockerWatcher {
 
   start(): void {
     this.running = true;
+    this.stopped = false;
     this.loop = this.ledger.load().then(() => {
       // What an earlier run had delivered: not sent again if unchanged, salted if a state comes back,
       // reported removed if the container is gone by the first resync.
@@ -149,6 +152,7 @@ export class DockerWatcher {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.stopped = true;
     this.wakeSleep?.();
     (this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
     await this.loop;
@@ -252,7 +256,9 @@ export class DockerWatcher {
     const seen = new Set<string>();
     let next = 0;
     const worker = async () => {
-      while (next < listed.length) {
+      // At a stop, only the inspects in flight finish: a resync of thousands of containers would hold the
+      // shutdown for seconds (and queue updates the pusher's short grace could not deliver).
+      while (next < listed.length && !this.stopped) {
         const c = listed[next++] as Dockerode.ContainerInfo;
         seen.add(c.Id);
         const snapshot = await this.inspect(c.Id);
@@ -261,6 +267,8 @@ export class DockerWatcher {
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, this.opts.inspectConcurrency) }, worker));
+    // Cut short by a stop: containers not inspected are not gone — no removals from a partial listing.
+    if (this.stopped && seen.size < listed.length) return;
     // A container recreated under the same name while no watcher ran (compose up with a new image) is not
     // removed: its instance is the listed one. Its old id is only forgotten.
     const listedNames = new Set(listed.map((c) => (c.Names?.[0] ?? '').replace(/^\//, '')).filter(Boolean));

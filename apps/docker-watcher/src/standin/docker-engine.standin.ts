@@ -41,6 +41,12 @@ export class DockerEngineStandin {
       const url = new URL(req.url ?? '/', 'http://docker');
       const path = url.pathname.replace(/^\/v\d+\.\d+/, '');
       this.requests.push(path);
+      const hold = this.holds.find((h) => h.match(path));
+      if (hold) {
+        hold.held.push(() => server.emit('request', req, res));
+        this.requests.pop(); // counted again when it is answered
+        return;
+      }
       const json = (status: number, body: unknown) =>
         res.writeHead(status, { 'content-type': 'application/json', 'api-version': '1.45' }).end(JSON.stringify(body));
       if (path === '/_ping')
@@ -82,11 +88,6 @@ export class DockerEngineStandin {
         const entry = this.find(id);
         return entry ? json(200, entry.snapshot) : json(404, { message: `No such container: ${id}` });
       }
-      if (path === '/events' && this.eventsHeld !== null) {
-        this.eventsHeld.push(() => server.emit('request', req, res));
-        this.requests.pop(); // counted again when it is answered
-        return;
-      }
       if (path === '/events') {
         const since = Number(url.searchParams.get('since') ?? 'NaN');
         const labels = labelFiltersOf(url.searchParams.get('filters'));
@@ -108,28 +109,44 @@ export class DockerEngineStandin {
 
   async stop(): Promise<void> {
     this.dropStreams();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.holds.splice(0);
+    // Connections still open (a held request, a client's keep-alive) are closed at once: close() waits for them.
+    const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();
+    await closed;
     rmSync(this.socketPath, { force: true });
   }
 
-  /** Requests for /events received while held, answered when released. */
-  private eventsHeld: Array<() => void> | null = null;
+  /** Requests held (paths matching a hold), answered when it is released. */
+  private readonly holds: Array<{ match: (path: string) => boolean; held: Array<() => void> }> = [];
+
+  /** Requests received and not yet answered while held, of the holds matching `path` (every hold: none given). */
+  heldRequests(path?: string): number {
+    return this.holds.filter((h) => path === undefined || h.match(path)).reduce((n, h) => n + h.held.length, 0);
+  }
+
   /** Requests for /events received (and not yet answered) while held. */
   get heldEventRequests(): number {
-    return this.eventsHeld?.length ?? 0;
+    return this.heldRequests('/events');
   }
 
   /**
-   * Holds every /events request (no answer, not even headers) until the returned function is called: a client
-   * is caught between asking for the stream and having it.
+   * Holds every request whose path (API version prefix removed) matches — no answer, not even headers — until
+   * the returned function is called: a client is caught between asking and having the answer.
    */
-  holdEvents(): () => void {
-    const held: Array<() => void> = (this.eventsHeld ??= []);
+  hold(match: (path: string) => boolean): () => void {
+    const hold = { match, held: [] as Array<() => void> };
+    this.holds.push(hold);
     return () => {
-      if (this.eventsHeld === held) this.eventsHeld = null;
-      for (const answer of held.splice(0)) answer();
+      const i = this.holds.indexOf(hold);
+      if (i >= 0) this.holds.splice(i, 1);
+      for (const answer of hold.held.splice(0)) answer();
     };
+  }
+
+  /** Holds every /events request (see hold): a client is caught between asking for the stream and having it. */
+  holdEvents(): () => void {
+    return this.hold((path) => path === '/events');
   }
 
   /** Ends every open events stream, as a restarting engine does. */
