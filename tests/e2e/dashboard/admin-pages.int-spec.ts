@@ -7,7 +7,14 @@ import { LiveStateStore } from '@fleetwatch/live-state';
 import { testEnv, waitFor } from '@fleetwatch/testing';
 import { GatewayClient } from '../gateway-client';
 import { createSite, E2E_ADMIN_PASSWORD, type E2eSite } from '../site-launcher';
-import { buildDashboard, launchChromium, pageCspViolations, watchPage, type PageWatch } from './browser';
+import {
+  buildDashboard,
+  clickInOneTask,
+  launchChromium,
+  pageCspViolations,
+  watchPage,
+  type PageWatch,
+} from './browser';
 import { HOSTILE_NAME, seedTargets } from './seed';
 
 // The pushed instances, API keys and users pages (issue 17) in real Chromium against a real site:
@@ -26,7 +33,7 @@ jest.setTimeout(300_000);
 // In-page code (page.evaluate) runs in the browser; the test program has no DOM library.
 declare const document: {
   documentElement: { dataset: Record<string, string | undefined> };
-  querySelector(selector: string): { value: string; click(): void; dispatchEvent(event: Event): boolean } | null;
+  querySelector(selector: string): { value: string; dispatchEvent(event: Event): boolean } | null;
 };
 declare const window: unknown;
 declare const navigator: { clipboard: { readText(): Promise<string> } };
@@ -230,13 +237,7 @@ describe('admin pages in Chromium', () => {
 
     // Two status toggles in one task, before the first one's navigation has rendered: both count (each started
     // from the filter its render showed, and the first was lost).
-    await page.evaluate(() => {
-      for (const s of ['DOWN', 'UP']) {
-        const button = document.querySelector(`[data-filter="${s}"]`);
-        if (button === null) throw new Error(`no ${s} filter`);
-        button.click();
-      }
-    });
+    await clickInOneTask(page, ['[data-filter="DOWN"]', '[data-filter="UP"]']);
     await page.waitForURL((u) => u.searchParams.get('status') === 'DOWN,UP', { timeout: 10_000 });
     await page.locator('[data-filter="DOWN"][aria-pressed="true"]').waitFor();
     expect(await page.locator('[data-filter="UP"]').getAttribute('aria-pressed')).toBe('true');

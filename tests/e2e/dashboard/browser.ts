@@ -19,6 +19,7 @@ interface PageElement {
   querySelectorAll(selector: string): { length: number };
   dispatchEvent(event: unknown): boolean;
   getBoundingClientRect(): unknown;
+  click(): void;
 }
 interface Violation {
   violatedDirective: string;
@@ -150,6 +151,20 @@ export async function scrollThrough(
     },
     { selector, rowSelector, steps },
   );
+}
+
+/**
+ * Clicks the elements matched by `selectors`, in order, in one task of the page: every click lands before React has
+ * rendered the first one's result (a handler that builds on the rendered state loses all but the last).
+ */
+export async function clickInOneTask(page: Page, selectors: readonly string[]): Promise<void> {
+  await page.evaluate((all) => {
+    for (const selector of all) {
+      const element = document.querySelector(selector);
+      if (element === null) throw new Error(`nothing matches ${selector}`);
+      element.click();
+    }
+  }, selectors);
 }
 
 export const percentile = (values: number[], p: number) => {

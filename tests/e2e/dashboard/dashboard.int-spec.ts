@@ -18,6 +18,7 @@ import { GatewayClient } from '../gateway-client';
 import { createSite, E2E_ADMIN_PASSWORD, type E2eSite } from '../site-launcher';
 import {
   buildDashboard,
+  clickInOneTask,
   launchChromium,
   pageCspViolations,
   percentile,
@@ -43,7 +44,6 @@ declare const document: {
   cookie: string;
   documentElement: { dataset: Record<string, string | undefined> };
   activeElement: { textContent: string | null } | null;
-  querySelector(selector: string): { click(): void } | null;
 };
 declare const localStorage: unknown;
 declare const window: unknown;
@@ -305,13 +305,7 @@ describe('dashboard in Chromium', () => {
     expect(new Set(shown)).toEqual(new Set(['DOWN']));
     // Two more toggled in one task, before the first one's navigation has rendered: both count (each started
     // from the filter its render showed, and the first was lost).
-    await page.evaluate(() => {
-      for (const s of ['UP', 'STALE']) {
-        const button = document.querySelector(`[data-filter="${s}"]`);
-        if (button === null) throw new Error(`no ${s} filter`);
-        button.click();
-      }
-    });
+    await clickInOneTask(page, ['[data-filter="UP"]', '[data-filter="STALE"]']);
     await page.waitForURL((u) => u.searchParams.get('status') === 'DOWN,STALE,UP', { timeout: 10_000 });
     await page.locator('[data-filter="UP"][aria-pressed="true"]').waitFor();
     expect(await page.locator('[data-filter="STALE"]').getAttribute('aria-pressed')).toBe('true');

@@ -76,6 +76,19 @@ export function subscriberConnectionName(host = hostname(), pid = process.pid): 
   return `api-gateway-ws-${host.replace(/[^A-Za-z0-9._-]/g, '_')}-${pid}`;
 }
 
+/** Every figure at zero. */
+export function emptyWsStats(): WsStats {
+  return {
+    open: 0,
+    droppedSlow: 0,
+    closedSessionEnded: 0,
+    refusedTooMany: 0,
+    closedNoPong: 0,
+    resubscribes: 0,
+    resyncs: 0,
+  };
+}
+
 /**
  * The sockets of this replica and what they watch (issue 17). Status changes arrive
  * through Redis pub/sub: the aggregator publishes each committed change on the site's
@@ -103,15 +116,7 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private timers: NodeJS.Timeout[] = [];
   private readonly sentTargets = new Map<string, string>();
   private readonly sentHosts = new Map<string, number>();
-  private readonly stats: WsStats = {
-    open: 0,
-    droppedSlow: 0,
-    closedSessionEnded: 0,
-    refusedTooMany: 0,
-    closedNoPong: 0,
-    resubscribes: 0,
-    resyncs: 0,
-  };
+  private readonly stats: WsStats = emptyWsStats();
   /** Open sockets per principalKey. */
   private readonly perPrincipal = new Map<string, number>();
   /** Open sockets per userKey. */

@@ -1,21 +1,13 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Counter, Gauge, register } from 'prom-client';
-import { WsHub, type WsStats } from './ws-hub.service';
+import { emptyWsStats, WsHub, type WsStats } from './ws-hub.service';
 
 /** The hubs of the gateways running in this process (one in a deployment; tests run several). */
 const hubs = new Set<WsHub>();
 
 /** The figures of every hub in this process, added up: /metrics (the default registry) is the process's. */
 export function processWsStats(): WsStats {
-  const total: WsStats = {
-    open: 0,
-    droppedSlow: 0,
-    closedSessionEnded: 0,
-    refusedTooMany: 0,
-    closedNoPong: 0,
-    resubscribes: 0,
-    resyncs: 0,
-  };
+  const total = emptyWsStats();
   for (const hub of hubs) {
     const s = hub.snapshot();
     for (const k of Object.keys(total) as Array<keyof WsStats>) total[k] += s[k];
