@@ -378,6 +378,8 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async onStatusMessage(json: string): Promise<void> {
+    // No socket on this replica (an API-only one, or a quiet hour): nothing to parse a change for.
+    if (this.clients.size === 0) return;
     let event: StatusChangedPayload;
     try {
       event = statusChangedPayloadSchema.parse(JSON.parse(json));

@@ -107,8 +107,10 @@ function open(
   });
   const messages: WsServerMessage[] = [];
   const waiters: { type: string; resolve: (m: WsServerMessage) => void }[] = [];
+  let received = 0;
   ws.on('message', (data) => {
     const m = JSON.parse(String(data)) as WsServerMessage;
+    received++;
     messages.push(m);
     for (const w of waiters.filter((x) => x.type === m.type)) {
       waiters.splice(waiters.indexOf(w), 1);
@@ -125,7 +127,10 @@ function open(
         messages.splice(messages.indexOf(seen), 1);
         return resolve(seen);
       }
-      const timer = setTimeout(() => reject(new Error(`no ${type} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no ${type} within ${timeoutMs} ms on a socket of ${gw.url} (received: ${received})`)),
+        timeoutMs,
+      );
       waiters.push({
         type,
         resolve: (m) => {
@@ -429,9 +434,9 @@ async function subscriberClientId(gw: GatewayHarness): Promise<string> {
  * The next status change a socket gets, past any left over from the flood test before (20,000 changes on the shared
  * channel: under load the gateway may still be fanning them out when a new socket subscribes).
  */
-async function nextChange(c: Awaited<ReturnType<typeof open>>): Promise<WsServerMessage> {
+async function nextChange(c: Awaited<ReturnType<typeof open>>, timeoutMs = 5000): Promise<WsServerMessage> {
   for (;;) {
-    const m = await c.next('status.changed');
+    const m = await c.next('status.changed', timeoutMs);
     const id = (m as { event?: { targetId?: string } }).event?.targetId ?? '';
     if (!id.startsWith('instance:flood-') && id !== 'instance:last') return m;
   }
@@ -443,16 +448,21 @@ describe('Redis subscriber reconnects', () => {
     const onB = await open(b, bearer(token));
     await subscribe(onA, { type: 'subscribe', id: 'any', topic: 'status', filter: {} });
     await subscribe(onB, { type: 'subscribe', id: 'any', topic: 'status', filter: {} });
+    // Both replicas have worked through the back-pressure case's flood (20,000 changes, parsed by every hub): on a
+    // busy box the next change could otherwise wait behind it longer than a wait below allows.
+    await publish(change('instance:caught-up', 'UP'));
+    for (const s of [onA, onB])
+      expect(await nextChange(s, 30_000)).toMatchObject({ event: { targetId: 'instance:caught-up' } });
     // Cut replica a's subscriber connection only (CLIENT KILL ID: no other client, Redis stays up).
     const id = await subscriberClientId(a);
     expect(await publisher.call('CLIENT', 'KILL', 'ID', id)).toBe(1);
     // Published while a's subscriber is away: a never sees it, b does.
     await publish(change('instance:during-gap', 'DOWN'));
-    expect(await nextChange(onB)).toMatchObject({ event: { targetId: 'instance:during-gap' } });
+    expect(await nextChange(onB, 15_000)).toMatchObject({ event: { targetId: 'instance:during-gap' } });
     expect(await onA.next('resync', 10_000)).toMatchObject({ type: 'resync', reason: expect.any(String) });
     // Subscribed again: the next change arrives.
     await publish(change('instance:after-gap', 'DOWN'));
-    expect(await nextChange(onA)).toMatchObject({ event: { targetId: 'instance:after-gap' } });
+    expect(await nextChange(onA, 15_000)).toMatchObject({ event: { targetId: 'instance:after-gap' } });
     expect(await subscriberClientId(a)).not.toBe(id);
     expect(onB.messages.filter((m) => m.type === 'resync')).toEqual([]);
     // /metrics counts the reconnect and the resync.
