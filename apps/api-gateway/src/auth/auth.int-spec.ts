@@ -217,6 +217,46 @@ describe('users', () => {
     expect((await gw.request('DELETE', `/api/v1/users/${dave.id}`, { token: admin })).status).toBe(404);
   });
 
+  it('a new password holding a lone surrogate is a 400 naming the field: argon2 would hash it as U+FFFD, so any other lone surrogate signed in too', async () => {
+    // Before: 201, and a sign-in with '\udbff' in place of '\ud800' (or with U+FFFD) succeeded.
+    const lone = '\ud800-lone-password';
+    const created = await gw.request<ApiErrorBody>('POST', '/api/v1/users', {
+      token: admin,
+      body: { username: 'lena', password: lone, role: 'viewer' },
+    });
+    expect(created.status).toBe(400);
+    expect(created.body.error.issues).toEqual([{ path: 'password', message: expect.stringMatching(/lone surrogate/) }]);
+    expect(
+      (await gw.request('POST', '/api/v1/auth/login', { body: { username: 'lena', password: '\udbff-lone-password' } }))
+        .status,
+    ).toBe(401);
+
+    const lena = await createUser('lena', 'viewer');
+    const reset = await gw.request<ApiErrorBody>('PUT', `/api/v1/users/${lena.id}/password`, {
+      token: admin,
+      body: { password: lone },
+    });
+    expect(reset.status).toBe(400);
+    expect(reset.body.error.issues).toEqual([{ path: 'password', message: expect.stringMatching(/lone surrogate/) }]);
+    const token = await gw.login('lena', 'lena-password');
+    const own = await gw.request<ApiErrorBody>('PUT', '/api/v1/auth/password', {
+      token,
+      body: { currentPassword: 'lena-password', newPassword: `${lone}\udc00` },
+    });
+    expect(own.status).toBe(400);
+    expect(own.body.error.issues).toEqual([{ path: 'newPassword', message: expect.stringMatching(/lone surrogate/) }]);
+
+    // What the hash keeps exactly is still taken (a surrogate pair, a NUL), and only that signs in.
+    const kept = '😀-pair\u0000-password';
+    expect(
+      (await gw.request('PUT', `/api/v1/users/${lena.id}/password`, { token: admin, body: { password: kept } })).status,
+    ).toBe(204);
+    const attempt = async (password: string) =>
+      (await gw.request('POST', '/api/v1/auth/login', { body: { username: 'lena', password } })).status;
+    expect(await attempt('😀-pair-password')).toBe(401);
+    expect(await attempt(kept)).toBe(200);
+  });
+
   it('keeps the last admin: no self-delete, no demotion of the only admin', async () => {
     const me = await gw.request<PrincipalView>('GET', '/api/v1/auth/me', { token: admin });
     const demote = await gw.request<ApiErrorBody>('PUT', `/api/v1/users/${me.body.id}/role`, {

@@ -1,11 +1,23 @@
 import { z } from 'zod';
-import { storableText } from '../common/store-safe';
+import { storableText, textProblem } from '../common/store-safe';
 import { userRoleSchema } from '../common/status';
 import { pushCheckFields } from '../checks/check.schema';
 
 // Gateway HTTP shapes for users, API keys and heartbeat monitors (settings pages).
 
-const password = z.string().min(8, 'must be at least 8 characters').max(1024);
+/**
+ * A new password. Its store is an argon2 hash of its UTF-8 bytes, where a lone surrogate becomes U+FFFD: every other
+ * lone surrogate (or U+FFFD) in its place would sign in too, so it is refused naming the field. A NUL is hashed as it
+ * is (only the exact password signs in) and stays allowed.
+ */
+const password = z
+  .string()
+  .min(8, 'must be at least 8 characters')
+  .max(1024)
+  .superRefine((s, ctx) => {
+    const problem = s.isWellFormed() ? null : textProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 export const createUserRequestSchema = z.strictObject({
   username: z
