@@ -17,7 +17,7 @@ import {
   InvalidError,
 } from '@fleetwatch/domain';
 import { alertRuleIssues, maintenanceWindowIssues } from '@fleetwatch/alerting';
-import { SecretSealer, SubscriptionsRepository } from '@fleetwatch/persistence';
+import { SecretSealer, subscriptionSecretContext, SubscriptionsRepository } from '@fleetwatch/persistence';
 import { rebuild, type HistoryRow } from '../config/config-history';
 import { configHashOfSnapshot } from '../config/config-hash';
 import { VersionConflictError } from '../config/config.errors';
@@ -301,6 +301,29 @@ describe('channels and their secrets', () => {
       secret: 'a signing secret 0123',
     });
     expect(ok.subscription).toMatchObject({ url: 'https://hooks.example.com/x', secret: { set: true } });
+  });
+
+  it('a subscription secret with a lone surrogate is refused naming secret (sealed as UTF-8 it opened as U+FFFD: the deliveries were signed with another key); a pair is kept exactly', async () => {
+    const repository = new SubscriptionsRepository(owner.pool);
+    const subscriptions = new SubscriptionsService(
+      owner.writer,
+      repository,
+      sealer,
+      createTargetPolicy(DEFAULT_DENY_NETWORKS),
+    );
+    const before = (await owner.versions.head()).version;
+    for (const secret of ['signing secret \ud800 0123', 'signing secret 0123 \udc00']) {
+      const e = await rejection(subscriptions.create(ALICE, { name: 's', url: 'https://hooks.example.com/x', secret }));
+      expect(e).toBeInstanceOf(InvalidError);
+      expect(e.issues).toEqual([{ path: 'secret', message: expect.stringMatching(/lone surrogate/) }]);
+    }
+    expect((await owner.versions.head()).version).toBe(before);
+    // What delivery opens is what was accepted.
+    const secret = 'signing secret 😀 0123';
+    const ok = await subscriptions.create(ALICE, { name: 's', url: 'https://hooks.example.com/x', secret });
+    const sealed = await repository.sealedSecret(ok.subscription.id);
+    expect(sealed).not.toBeNull();
+    expect(sealer.open(sealed ?? '', subscriptionSecretContext(ok.subscription.id))).toBe(secret);
   });
 
   it('config as code: a channel on a denied address is refused, naming it, whether a dry run or not', async () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { storableText } from '../common/store-safe';
+import { storableText, textProblem } from '../common/store-safe';
 import { targetStatusSchema, TargetStatus } from '../common/status';
 import { actorSchema, type Page, type WriteResult } from '../checks/config-rpc.schema';
 import { httpUrlSchema } from '../alerts/channel.schema';
@@ -38,12 +38,20 @@ export type SubscriptionInput = z.input<typeof subscriptionSpecSchema>;
 export type SubscriptionSpec = z.output<typeof subscriptionSpecSchema>;
 
 export const SUBSCRIPTION_SECRET_MIN = 16;
-/** The signing secret (HMAC-SHA256 key): required on create; on a replace absent keeps the stored one. */
+/**
+ * The signing secret (HMAC-SHA256 key): required on create; on a replace absent keeps the stored one. Sealed as UTF-8,
+ * where a lone surrogate becomes U+FFFD: deliveries would be signed with another key than the one accepted, so it is
+ * refused (as a channel's secrets are, storableText).
+ */
 export const subscriptionSecretSchema = z
   .string()
   .min(SUBSCRIPTION_SECRET_MIN, `at least ${SUBSCRIPTION_SECRET_MIN} characters`)
   .max(512)
-  .refine((s) => ![...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f), 'no control characters');
+  .refine((s) => ![...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f), 'no control characters')
+  .superRefine((s, ctx) => {
+    const problem = textProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 /** The body of POST and PUT: the spec and (write-only) `secret`. */
 export const subscriptionWriteSchema = subscriptionSpecSchema.extend({ secret: subscriptionSecretSchema.optional() });
