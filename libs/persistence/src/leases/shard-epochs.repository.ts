@@ -1,13 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import {
-  preparedSql,
-  runInSqlTransaction,
-  SQL_POOL,
-  sqlQuery,
-  type SqlHandle,
-  type SqlPool,
-  type SqlTx,
-} from '../sql/sql-pool';
+import { runInSqlTransaction, SQL_POOL, sqlQuery, type SqlHandle, type SqlPool, type SqlTx } from '../sql/sql-pool';
 
 // Fencing tokens for numbered shards held under advisory locks (aggregator_shard_epochs).
 // A session advisory lock lives on its own connection: when that connection dies the lock
@@ -16,10 +8,14 @@ import {
 // which waits for every transaction that checked the old epoch (FOR SHARE) — and a
 // transaction that checks after the advance sees the new epoch and must not commit.
 
-/** current's statement (once per commit: prepared once per connection). */
-const CURRENT_EPOCHS = preparedSql(
-  `SELECT shard, epoch::text AS epoch FROM aggregator_shard_epochs WHERE shard = ANY($1::int[]) ORDER BY shard FOR SHARE`,
-);
+/**
+ * current's statement (once per commit, its first): plain text with the shard numbers written in, so that it travels
+ * with the transaction's BEGIN in one round trip (runInSqlTransaction). Shard numbers are integers of ours.
+ */
+function currentEpochsSql(shards: readonly number[]): string {
+  for (const s of shards) if (!Number.isSafeInteger(s)) throw new RangeError(`shard number ${String(s)}`);
+  return `SELECT shard, epoch::text AS epoch FROM aggregator_shard_epochs WHERE shard = ANY('{${shards.join(',')}}'::int[]) ORDER BY shard FOR SHARE`;
+}
 
 @Injectable()
 export class ShardEpochsRepository {
@@ -52,7 +48,7 @@ export class ShardEpochsRepository {
    * so no other holder can advance them before this commit is done.
    */
   async current(tx: SqlTx, shards: readonly number[]): Promise<Map<number, number>> {
-    const rows = await sqlQuery<{ shard: number; epoch: string }>(tx, CURRENT_EPOCHS, [[...shards]]);
+    const rows = await sqlQuery<{ shard: number; epoch: string }>(tx, currentEpochsSql(shards));
     return new Map(rows.map((r) => [r.shard, Number(r.epoch)]));
   }
 }

@@ -1,4 +1,5 @@
 import { UnavailableError } from '@fleetwatch/domain';
+import type { Pool, PoolClient } from 'pg';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import {
   closeSqlPool,
@@ -101,5 +102,78 @@ describe('preparedSql', () => {
     const failed = await inTx().catch((err: unknown) => err);
     expect((failed as UnavailableError).sqlState).toBe('26000');
     expect(await inTx()).toEqual([{ n: 2 }]);
+  });
+});
+
+describe('runInSqlTransaction: BEGIN goes with the first statement', () => {
+  /** The texts the pool's connections are sent (by client.query), in order. */
+  function recording(): { p: SqlPool; sent: string[] } {
+    const p = pool();
+    const sent: string[] = [];
+    (p as unknown as Pool).on('connect', (client: PoolClient) => {
+      const original = client.query.bind(client) as (...a: unknown[]) => unknown;
+      (client as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
+        const c = a[0] as string | { text: string };
+        sent.push(typeof c === 'string' ? c : c.text);
+        return original(...a);
+      };
+    });
+    return { p, sent };
+  }
+  const xid = (tx: SqlTransaction, params?: unknown[]) =>
+    params
+      ? sqlQuery<{ x: string }>(tx, 'SELECT pg_current_xact_id()::text AS x, $1::int AS n', params)
+      : sqlQuery<{ x: string }>(tx, 'SELECT pg_current_xact_id()::text AS x');
+
+  it('a first statement without parameters travels with BEGIN: one round trip, and it runs in the transaction', async () => {
+    const { p, sent } = recording();
+    const [a, b] = await runInSqlTransaction(p, async (tx) => [await xid(tx), await xid(tx, [1])]);
+    // Both statements see one transaction id: the first ran inside the block BEGIN opened.
+    expect(a).toEqual([{ x: expect.stringMatching(/^\d+$/) }]);
+    expect(b[0].x).toBe(a[0].x);
+    expect(sent).toEqual([
+      'BEGIN;\nSELECT pg_current_xact_id()::text AS x',
+      'SELECT pg_current_xact_id()::text AS x, $1::int AS n',
+      'COMMIT',
+    ]);
+  });
+
+  it('a first statement with parameters is preceded by its own BEGIN', async () => {
+    const { p, sent } = recording();
+    const [a, b] = await runInSqlTransaction(p, async (tx) => [await xid(tx, [1]), await xid(tx)]);
+    expect(b[0].x).toBe(a[0].x);
+    expect(sent).toEqual([
+      'BEGIN',
+      'SELECT pg_current_xact_id()::text AS x, $1::int AS n',
+      'SELECT pg_current_xact_id()::text AS x',
+      'COMMIT',
+    ]);
+  });
+
+  it('a transaction that runs no statement sends nothing', async () => {
+    const { p, sent } = recording();
+    await expect(runInSqlTransaction(p, async () => 7)).resolves.toBe(7);
+    await expect(runInSqlTransaction(p, async () => Promise.reject(new Error('before any statement')))).rejects.toThrow(
+      'before any statement',
+    );
+    expect(sent).toEqual([]);
+  });
+
+  it('what the first statement wrote is rolled back with the rest when the transaction fails', async () => {
+    const p = pool();
+    await sqlExecute(p, 'CREATE TABLE IF NOT EXISTS begin_with_first (n int)');
+    await expect(
+      runInSqlTransaction(p, async (tx) => {
+        await sqlExecute(tx, 'INSERT INTO begin_with_first VALUES (1)');
+        await sqlExecute(tx, 'INSERT INTO begin_with_first VALUES ($1)', [2]);
+        throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    // A first statement that fails: the block BEGIN opened is rolled back, and the connection serves the next one.
+    await expect(
+      runInSqlTransaction(p, (tx) => sqlExecute(tx, 'INSERT INTO begin_with_first VALUES (1 / 0)')),
+    ).rejects.toThrow(/division by zero/);
+    expect(await runInSqlTransaction(p, (tx) => sqlExecute(tx, 'INSERT INTO begin_with_first VALUES (3)'))).toBe(1);
+    expect(await sqlQuery<{ n: number }>(p, 'SELECT n FROM begin_with_first ORDER BY n')).toEqual([{ n: 3 }]);
   });
 });

@@ -139,7 +139,29 @@ const STALE_STATEMENT = new Set(['0A000', '26000']);
 /** Transaction clients whose prepared statements went stale: runInSqlTransaction discards them (the retry re-prepares). */
 const stale = new WeakSet<object>();
 
+/**
+ * Transactions whose BEGIN is not sent yet: runInSqlTransaction defers it to the transaction's first statement, so
+ * that a first statement of plain text without parameters (the aggregator's shard-epoch check) travels with it in
+ * one simple-protocol query (`BEGIN; …`): one round trip less per commit. A first statement with parameters is
+ * preceded by its own BEGIN, as before; a transaction that runs no statement sends neither BEGIN nor COMMIT.
+ */
+const beginPending = new WeakSet<object>();
+
+async function beginWith<R>(on: SqlTx, statement: Statement, params: unknown[]): Promise<R> {
+  beginPending.delete(on);
+  const runner = on as unknown as PgRunner<R | R[]>;
+  if (typeof statement === 'string' && params.length === 0) {
+    // Each statement of a simple query runs as its own statement (its own snapshot at READ COMMITTED), as if sent
+    // one after the other; the BEGIN opens the block the rest of the transaction runs in.
+    const results = (await runner.query(`BEGIN;\n${statement}`, [])) as R[];
+    return (results.length === 2 ? results[1] : results.slice(1)) as R;
+  }
+  await runner.query('BEGIN');
+  return runPg<R>(on, statement, params);
+}
+
 function runPg<R>(on: SqlHandle | SqlTx, statement: Statement, params: unknown[]): Promise<R> {
+  if (beginPending.has(on)) return beginWith<R>(on as SqlTx, statement, params);
   const runner = on as unknown as PgRunner<R>;
   if (typeof statement === 'string') return runner.query(statement, params);
   if (unprepared.has(on)) return runner.query(statement.text, params);
@@ -178,19 +200,22 @@ export async function runInSqlTransaction<T>(pool: SqlPool, fn: (tx: SqlTransact
   }
   let broken = false;
   if (unprepared.has(pool)) unprepared.add(client);
+  // BEGIN goes with the first statement (beginWith); nothing to end if none ran.
+  beginPending.add(client);
   try {
-    await client.query('BEGIN');
     const result = await fn(client as unknown as SqlTransaction);
-    await client.query('COMMIT');
+    if (!beginPending.has(client)) await client.query('COMMIT');
     return result;
   } catch (err) {
-    try {
-      await client.query('ROLLBACK');
-    } catch {
-      broken = true;
-    }
+    if (!beginPending.has(client))
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
     return rethrowSql(err);
   } finally {
+    beginPending.delete(client);
     // A client whose connection failed mid-transaction is discarded, not reused; so is one whose prepared statements
     // went stale (the next transaction gets a connection that prepares them anew).
     client.release(broken || stale.has(client) ? true : undefined);
