@@ -261,6 +261,7 @@ describe('LiveStateStore (real Redis)', () => {
     expect(await redis.hget(`t:${id}`, 'deleted')).toBe('1');
   });
   it('lists the targets whose status changed last, newest first, ties in id order; a rewrite moves one, a removal or a null since drops it', async () => {
+    await store.markBuilt(); // the index's layout is built: the list reads idx:since
     const t0 = 9_000_000_000_000; // later than every other target of this spec
     await store.writeTargets([
       write('instance:r-1', TargetStatus.Up, null, { since: t0 + 1 }),
@@ -298,6 +299,7 @@ describe('LiveStateStore (real Redis)', () => {
   });
 
   it('idx:since follows the hash a skipped write finds (written without the index); a since that is no number is not indexed', async () => {
+    await store.markBuilt(); // the index's layout is built: the list reads idx:since
     const t0 = 9_100_000_000_000; // later than the targets above
     // What a writer without the index left (an older layout, or an older replica during an upgrade): seq 7.
     await redis.hset('t:instance:o-1', {
@@ -328,6 +330,7 @@ describe('LiveStateStore (real Redis)', () => {
   });
 
   it('lists a target once when its since moves onto the cut between the two reads', async () => {
+    await store.markBuilt(); // the index's layout is built: the list reads idx:since
     const t0 = 9_200_000_000_000;
     await store.writeTargets([
       write('instance:d-1', TargetStatus.Down, null, { since: t0 + 20 }),
@@ -349,6 +352,34 @@ describe('LiveStateStore (real Redis)', () => {
     } finally {
       racing.disconnect();
       await store.removeTargets(['instance:d-1', 'instance:d-2', 'instance:d-3'].map((id) => ({ id })));
+    }
+  });
+
+  it('without the layout mark (a gateway ahead of its aggregator), lists from the hashes in the index order', async () => {
+    const t0 = 9_300_000_000_000; // later than every target above
+    // An older aggregator's writes: hash and idx:all, no idx:since.
+    const old = async (id: string, since: string | null) => {
+      await redis.hset(`t:${id}`, { kind: 'instance', name: id, status: 'UP', lastSeen: '2000', seq: '1' });
+      if (since !== null) await redis.hset(`t:${id}`, 'since', since);
+      await redis.zadd('idx:all', 0, id);
+    };
+    await old('instance:h-1', String(t0 + 5));
+    await old('instance:h-3', String(t0 + 7));
+    await old('instance:h-2', String(t0 + 7));
+    await old('instance:h-4', null);
+    await old('instance:h-5', 'NaN');
+    await store.writeTargets([write('instance:h-0', TargetStatus.Down, null, { since: t0 + 6 })]);
+    const ids = async (n: number) => (await store.recentlyChanged(n)).map((t) => t.id);
+    try {
+      await redis.del('live:built:2');
+      expect(await ids(4)).toEqual(['instance:h-2', 'instance:h-3', 'instance:h-0', 'instance:h-1']);
+      expect(await ids(1)).toEqual(['instance:h-2']);
+      expect((await store.recentlyChanged(3))[2]).toMatchObject({ id: 'instance:h-0', status: 'DOWN', since: t0 + 6 });
+      // Built: the index is read (which the older writes are not in).
+      await store.markBuilt();
+      expect(await ids(2)).toEqual(['instance:h-0', expect.not.stringMatching(/^instance:h-/)]);
+    } finally {
+      await store.removeTargets(['0', '1', '2', '3', '4', '5'].map((n) => ({ id: `instance:h-${n}` })));
     }
   });
 

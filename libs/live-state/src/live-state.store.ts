@@ -57,6 +57,9 @@ export interface DueDeadline {
   deadline: number;
 }
 
+/** Targets whose `since` one pipeline reads, where recentlyChanged has no index to read. */
+const RECENT_SCAN_PAGE = 1000;
+
 function num(v: string | undefined): number | null {
   if (v === undefined || v === '') return null;
   const n = Number(v);
@@ -451,7 +454,16 @@ export class LiveStateStore {
    */
   async recentlyChanged(limit: number): Promise<TargetRecord[]> {
     if (limit <= 0) return [];
-    const flat = await this.redis.zrevrange(LiveKeys.bySince, 0, limit - 1, 'WITHSCORES');
+    const replies = await this.redis
+      .pipeline()
+      .exists(LiveKeys.built)
+      .zrevrange(LiveKeys.bySince, 0, limit - 1, 'WITHSCORES')
+      .exec();
+    throwFirstError(replies);
+    // No mark of this layout: no aggregator that keeps idx:since has built live state yet (a rolling upgrade with
+    // the gateway first, or an aggregator still rebuilding): the index may miss targets, the hashes do not.
+    if (Number(replies?.[0]?.[1]) !== 1) return this.recentlyChangedFromHashes(limit);
+    const flat = (replies?.[1]?.[1] ?? []) as string[];
     const top: Array<{ id: string; at: number; score: string }> = [];
     for (let i = 0; i + 1 < flat.length; i += 2)
       top.push({ id: flat[i] as string, at: Number(flat[i + 1]), score: flat[i + 1] as string });
@@ -468,6 +480,30 @@ export class LiveStateStore {
     }
     const found = await this.getTargets(ids);
     return ids.map((id) => found.get(id)).filter((t): t is TargetRecord => t !== undefined);
+  }
+
+  /**
+   * recentlyChanged without idx:since: every target's `since` read from its hash (pipelined, in pages of
+   * RECENT_SCAN_PAGE), ordered as the index orders them. O(targets): only while the index is not built.
+   */
+  private async recentlyChangedFromHashes(limit: number): Promise<TargetRecord[]> {
+    const all = await this.redis.zrange(LiveKeys.all, '0', '-1');
+    const found: Array<{ id: string; at: number }> = [];
+    for (let i = 0; i < all.length; i += RECENT_SCAN_PAGE) {
+      const page = all.slice(i, i + RECENT_SCAN_PAGE);
+      const pipe = this.redis.pipeline();
+      for (const id of page) pipe.hget(LiveKeys.target(id), 'since');
+      const res = await pipe.exec();
+      throwFirstError(res);
+      page.forEach((id, j) => {
+        const at = num((res?.[j]?.[1] ?? undefined) as string | undefined);
+        if (at !== null) found.push({ id, at });
+      });
+    }
+    found.sort((a, b) => b.at - a.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const ids = found.slice(0, limit).map((t) => t.id);
+    const targets = await this.getTargets(ids);
+    return ids.map((id) => targets.get(id)).filter((t): t is TargetRecord => t !== undefined);
   }
 
   async countByStatus(): Promise<Record<TargetStatus, number>> {
