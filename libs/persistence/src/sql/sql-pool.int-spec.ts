@@ -159,6 +159,32 @@ describe('runInSqlTransaction: BEGIN goes with the first statement', () => {
     expect(sent).toEqual([]);
   });
 
+  it('a first statement with parameters is sent at once: a transaction that fails while it runs rolls it back, and statements keep their order', async () => {
+    const p = pool();
+    await sqlExecute(p, 'CREATE TABLE IF NOT EXISTS begin_with_params (n int)');
+    // A statement the callback started but did not wait for (Promise.all with a sibling that fails at once): it
+    // must run inside the transaction, before the ROLLBACK, never after it on the released connection (autocommit).
+    await expect(
+      runInSqlTransaction(p, async (tx) => {
+        await Promise.all([
+          sqlExecute(tx, 'INSERT INTO begin_with_params VALUES ($1)', [1]),
+          Promise.reject(new Error('refused at once')),
+        ]);
+      }),
+    ).rejects.toThrow('refused at once');
+    await new Promise((r) => setTimeout(r, 50)); // anything still queued on the connection has run by now
+    expect(await sqlQuery<{ n: number }>(p, 'SELECT n FROM begin_with_params')).toEqual([]);
+    // Statements started together run in the order they were started.
+    const order = await runInSqlTransaction(p, async (tx) => {
+      await Promise.all([
+        sqlExecute(tx, 'INSERT INTO begin_with_params VALUES ($1)', [10]),
+        sqlExecute(tx, 'INSERT INTO begin_with_params VALUES ($1)', [11]),
+      ]);
+      return sqlQuery<{ n: number }>(tx, 'SELECT n FROM begin_with_params ORDER BY ctid');
+    });
+    expect(order).toEqual([{ n: 10 }, { n: 11 }]);
+  });
+
   it('what the first statement wrote is rolled back with the rest when the transaction fails', async () => {
     const p = pool();
     await sqlExecute(p, 'CREATE TABLE IF NOT EXISTS begin_with_first (n int)');

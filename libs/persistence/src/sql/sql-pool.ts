@@ -156,8 +156,11 @@ async function beginWith<R>(on: SqlTx, statement: Statement, params: unknown[]):
     const results = (await runner.query(`BEGIN;\n${statement}`, [])) as R[];
     return (results.length === 2 ? results[1] : results.slice(1)) as R;
   }
-  await runner.query('BEGIN');
-  return runPg<R>(on, statement, params);
+  // Both queued now, in this order (the client sends its queue one by one): the statement must not wait for BEGIN's
+  // answer, or one the callback did not wait for would be queued after its COMMIT or ROLLBACK (outside the
+  // transaction, on a connection already released) and after statements started later.
+  const [, result] = await Promise.all([runner.query('BEGIN'), runPg<R>(on, statement, params)]);
+  return result;
 }
 
 function runPg<R>(on: SqlHandle | SqlTx, statement: Statement, params: unknown[]): Promise<R> {
