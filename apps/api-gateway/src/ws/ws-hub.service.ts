@@ -289,8 +289,8 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   /** The subscriber has a new connection: subscribe (again), then tell every socket what it may have missed. */
   private async resubscribed(subscriber: Redis): Promise<void> {
     try {
-      // ioredis subscribes again by itself, but emits 'ready' before it does (ioredis 5): this SUBSCRIBE goes first,
-      // and its answer says the channel is ours again, so a resync sent after it misses nothing published since.
+      // ioredis subscribes again by itself (ioredis 6 sends its SUBSCRIBE, then emits 'ready' on the next tick): this
+      // answer comes after its own, so the channel is ours again and a resync sent after it misses nothing published since.
       await subscriber.subscribe(this.live.statusChannel);
     } catch (err) {
       // Lost again before the answer: the next connection's 'ready' comes back here.

@@ -153,7 +153,9 @@ async function beginWith<R>(on: SqlTx, statement: Statement, params: unknown[]):
   if (typeof statement === 'string' && params.length === 0) {
     // Each statement of a simple query runs as its own statement (its own snapshot at READ COMMITTED), as if sent
     // one after the other; the BEGIN opens the block the rest of the transaction runs in.
-    const results = (await runner.query(`BEGIN;\n${statement}`, [])) as R[];
+    const results = (await runner.query(`BEGIN;\n${statement}`, [])) as R | R[];
+    // (A text of no statement, only a comment say, answers as BEGIN alone did: one result, not a list.)
+    if (!Array.isArray(results)) return results;
     return (results.length === 2 ? results[1] : results.slice(1)) as R;
   }
   // Both queued now, in this order (the client sends its queue one by one): the statement must not wait for BEGIN's
