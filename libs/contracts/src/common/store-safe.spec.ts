@@ -2,7 +2,15 @@ import fc from 'fast-check';
 import { statusUpdateInputSchema } from '../events/observations.schema';
 import { alertRuleSpecSchema } from '../alerts/rule.schema';
 import { httpCheckFields } from '../checks/check.schema';
-import { storableNumber, storeSafetyIssue, textProblem, toStorable, truncateText } from './store-safe';
+import { createUserRequestSchema } from '../http/gateway-admin.schema';
+import {
+  loneSurrogateProblem,
+  storableNumber,
+  storeSafetyIssue,
+  textProblem,
+  toStorable,
+  truncateText,
+} from './store-safe';
 
 // Code units 0..0xFFFF, so NUL and lone surrogates (both halves) come up often.
 const anyUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
@@ -29,6 +37,25 @@ describe('textProblem', () => {
 
   it('finds a problem exactly when a store could not hold the string', () => {
     fc.assert(fc.property(rawString, (s) => (textProblem(s) === null) === storable(s)));
+  });
+});
+
+describe('loneSurrogateProblem', () => {
+  it('names a lone surrogate only (a NUL is for textProblem), as textProblem words it', () => {
+    expect(loneSurrogateProblem('a\u0000b')).toBeNull();
+    expect(loneSurrogateProblem('ok 😀')).toBeNull();
+    expect(loneSurrogateProblem('a\u0000\udc00')).toMatch(/lone surrogate \(U\+DC00\) at position 2/);
+    expect(loneSurrogateProblem('x\ud800')).toBe(textProblem('x\ud800'));
+  });
+
+  it("a new password's refusal is about the surrogate, even beside a NUL (which it keeps)", () => {
+    const base = { username: 'someone', role: 'viewer' as const };
+    expect(createUserRequestSchema.safeParse({ ...base, password: 'pass\u0000word' }).success).toBe(true);
+    const both = createUserRequestSchema.safeParse({ ...base, password: 'pass\u0000word\ud800' });
+    expect(both.success).toBe(false);
+    expect(both.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['password', expect.stringMatching(/lone surrogate \(U\+D800\)/)],
+    ]);
   });
 });
 

@@ -11,11 +11,14 @@ import { z } from 'zod';
 export function textProblem(value: string): string | null {
   const nul = value.indexOf('\u0000');
   if (nul >= 0) return `contains a NUL character (U+0000) at position ${nul}; stores cannot hold it`;
-  if (!value.isWellFormed()) {
-    const at = firstLoneSurrogate(value);
-    return `contains a lone surrogate (U+${value.charCodeAt(at).toString(16).toUpperCase()}) at position ${at}: not valid Unicode`;
-  }
-  return null;
+  return loneSurrogateProblem(value);
+}
+
+/** The problem with a string holding a lone surrogate (UTF-8 can only write it as U+FFFD), or null. */
+export function loneSurrogateProblem(value: string): string | null {
+  if (value.isWellFormed()) return null;
+  const at = firstLoneSurrogate(value);
+  return `contains a lone surrogate (U+${value.charCodeAt(at).toString(16).toUpperCase()}) at position ${at}: not valid Unicode`;
 }
 
 function firstLoneSurrogate(value: string): number {

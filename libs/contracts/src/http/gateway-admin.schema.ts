@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { storableText, textProblem } from '../common/store-safe';
+import { loneSurrogateProblem, storableText } from '../common/store-safe';
 import { userRoleSchema } from '../common/status';
 import { pushCheckFields } from '../checks/check.schema';
 
@@ -15,7 +15,7 @@ const password = z
   .min(8, 'must be at least 8 characters')
   .max(1024)
   .superRefine((s, ctx) => {
-    const problem = s.isWellFormed() ? null : textProblem(s);
+    const problem = loneSurrogateProblem(s);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { storableText, textProblem } from '../common/store-safe';
+import { loneSurrogateProblem, storableText } from '../common/store-safe';
 import { targetStatusSchema, TargetStatus } from '../common/status';
 import { actorSchema, type Page, type WriteResult } from '../checks/config-rpc.schema';
 import { httpUrlSchema } from '../alerts/channel.schema';
@@ -49,7 +49,7 @@ export const subscriptionSecretSchema = z
   .max(512)
   .refine((s) => ![...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f), 'no control characters')
   .superRefine((s, ctx) => {
-    const problem = textProblem(s);
+    const problem = loneSurrogateProblem(s);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
