@@ -67,6 +67,8 @@ const sparkRequests: URL[] = [];
 /** When (test clock) each target-list request started — `first`: its first page (no cursor) — and each answer came. */
 const listRequests: { at: number; first: boolean }[] = [];
 const listAnswers: number[] = [];
+/** Target-list requests that failed (aborted: a page left before its answer). */
+let listFailures = 0;
 /** When each `resync` frame reached the page. */
 const resyncFrames: number[] = [];
 const isListRequest = (url: string) => new URL(url).pathname === '/api/v1/targets';
@@ -101,6 +103,9 @@ beforeAll(async () => {
   });
   page.on('requestfinished', (r) => {
     if (isListRequest(r.url())) listAnswers.push(Date.now());
+  });
+  page.on('requestfailed', (r) => {
+    if (isListRequest(r.url())) listFailures++;
   });
   page.on('websocket', (ws) =>
     ws.on('framereceived', (f) => {
@@ -248,6 +253,12 @@ describe('dashboard in Chromium', () => {
   });
 
   it('the overview counts every status over the whole set', async () => {
+    // The targets page the test before left may still be paging through its list: counted from when it is done
+    // (every list request answered or failed), so what follows counts the overview's own list requests (none).
+    await waitFor(async () => listRequests.length === listAnswers.length + listFailures, {
+      timeoutMs: 15_000,
+      description: 'the targets page done reading its list',
+    });
     const listsBefore = listRequests.length;
     await go('Overview');
     await waitFor(async () => (await countOn('[data-count="all"]')) === String(expected.all), {
