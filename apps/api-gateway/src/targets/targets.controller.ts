@@ -52,7 +52,7 @@ export class TargetsController {
   @ApiOperation({
     summary: 'The targets whose status changed last',
     description:
-      'Newest status change (`since`) first, equal times in id order, `limit` of them (1–100, default 12); targets that never had a status change are not listed. Read from live state: a sorted-set read, whatever the size of the fleet.',
+      "Newest status change (`since`) first, equal times in id order, `limit` of them (1–100, default 12); targets that never had a status change are not listed. Read from live state: a sorted-set read, whatever the size of the fleet (until an aggregator of this version has built live state once — a gateway upgraded first — every target's `since` is read instead).",
   })
   @ApiZodQuery(recentTargetsQuerySchema)
   @ApiOkResponse({ schema: recentTargetsSchema })

@@ -106,15 +106,15 @@ export async function fetchSparklines(ids: readonly string[], signal?: AbortSign
 
 export type StatusCounts = Record<TargetStatus, number> & { all: number };
 
-/**
- * Counts by status over the whole set, whatever filter a page shows: the gateway's status
- * summary (one SCARD per status in live state), one request whatever the fleet's size.
- */
 /** The `limit` targets whose status changed last, newest first (one small request, whatever the fleet's size). */
 export async function fetchRecentChanges(limit: number, signal?: AbortSignal): Promise<TargetView[]> {
   return (await api<RecentTargetsResponse>(`/api/v1/targets/recent?limit=${limit}`, { signal })).items;
 }
 
+/**
+ * Counts by status over the whole set, whatever filter a page shows: the gateway's status
+ * summary (one SCARD per status in live state), one request whatever the fleet's size.
+ */
 export async function fetchStatusCounts(signal?: AbortSignal): Promise<StatusCounts> {
   const summary = await api<StatusSummaryResponse>('/api/v1/status/summary', { signal });
   const counts = { all: summary.total } as StatusCounts;
