@@ -3,7 +3,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
 import { Client } from 'pg';
-import { OBSERVATION_SHARDS, observationShardQueue, TargetStatus } from '@fleetwatch/contracts';
+import { deadLetterQueueOf, OBSERVATION_SHARDS, observationShardQueue, TargetStatus } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import {
@@ -87,6 +87,20 @@ async function allShardsServed(holders: number): Promise<boolean> {
     for (let s = 0; s < OBSERVATION_SHARDS; s++)
       if ((await ch.checkQueue(observationShardQueue(s))).consumerCount !== 1) return false;
     return true;
+  } finally {
+    await ch.close().catch(() => undefined);
+  }
+}
+
+/** Messages dead-lettered from the shard queues. */
+async function deadLettered(): Promise<number> {
+  const ch = await amqp.createChannel();
+  ch.on('error', () => undefined);
+  try {
+    let n = 0;
+    for (let s = 0; s < OBSERVATION_SHARDS; s++)
+      n += (await ch.checkQueue(deadLetterQueueOf(observationShardQueue(s)))).messageCount;
+    return n;
   } finally {
     await ch.close().catch(() => undefined);
   }
@@ -346,5 +360,33 @@ describe('aggregator replicas', () => {
         .join('')
         .match(/shard lock lost/g)?.length ?? 0;
     expect(lost).toBeGreaterThan(0);
+  });
+
+  it('a replica whose shard was taken behind its back (epoch moved on, lock still believed held) stops consuming it at once: nothing dead-lettered', async () => {
+    // What a lock connection lost without the replica hearing of it leaves: another holder advanced the
+    // shard's epoch, and every batch of the old holder is refused by the fence. Before, those batches
+    // went back to the same consumer until the queue's delivery limit dead-lettered them (seen in CI).
+    for (const name of ['a', 'b'] as const) {
+      const p = procs.get(name)?.proc;
+      if (!p || p.exitCode !== null || p.signalCode !== null) start(name);
+    }
+    await waitFor(() => allShardsServed(2), { timeoutMs: 30_000, description: 'two replicas holding shards' });
+    const deadBefore = await deadLettered();
+    const { rows: taken } = await site.pg.query<{ shard: number }>(
+      `UPDATE aggregator_shard_epochs SET epoch = epoch + 1, holder = 'someone-else', taken_at = now()
+       WHERE shard < $1 RETURNING shard`,
+      [OBSERVATION_SHARDS],
+    );
+    expect(taken.length).toBe(OBSERVATION_SHARDS);
+    const ROUNDS = 6;
+    await publishRounds('stolen', 0, ROUNDS);
+    await expectFoldedInOrder('stolen', ROUNDS);
+    expect(await deadLettered()).toBe(deadBefore);
+    const output = [...procs.values()].map((p) => p.output.join('')).join('');
+    expect(output).toMatch(/its epoch moved on/);
+    await waitFor(() => allShardsServed(2), {
+      timeoutMs: 30_000,
+      description: `both replicas holding shards again\n${tail()}`,
+    });
   });
 });

@@ -19,6 +19,8 @@ export interface TcpProxyOptions {
  *   proxy.cut();          // every live connection drops (both sides destroyed)
  *   proxy.pause();        // new connections are accepted and closed at once
  *   proxy.resume();       // …and pass through again
+ *   proxy.hold();         // the server's bytes to clients are held back…
+ *   proxy.release();      // …and arrive in one write each (with the server's close, if it closed meanwhile)
  *   await proxy.stop();
  */
 export class TcpProxy {
@@ -26,6 +28,8 @@ export class TcpProxy {
   private readonly sockets = new Set<net.Socket>();
   private readonly clients = new Set<net.Socket>();
   private paused = false;
+  /** While set, what servers send is held here per connection (release() delivers it). */
+  private holding: Map<net.Socket, { chunks: Buffer[]; closed: boolean }> | null = null;
   private listenPort = 0;
   private accepted = 0;
   private refused = 0;
@@ -106,6 +110,37 @@ export class TcpProxy {
     this.paused = false;
   }
 
+  /**
+   * Holds back what the server sends to every client (new connections too) until release(). Races a
+   * client must survive: a query's answer and the server's close of the session arriving together.
+   */
+  hold(): void {
+    this.holding ??= new Map();
+  }
+
+  /** Bytes held from the server so far, all connections together. */
+  get heldBytes(): number {
+    let n = 0;
+    for (const h of this.holding?.values() ?? []) for (const c of h.chunks) n += c.length;
+    return n;
+  }
+
+  /** True once a held connection's server side has closed (its close is held too). */
+  get heldClose(): boolean {
+    return [...(this.holding?.values() ?? [])].some((h) => h.closed);
+  }
+
+  /** Delivers each connection's held bytes in one write — followed by its close if the server closed meanwhile. */
+  release(): void {
+    const holding = this.holding;
+    this.holding = null;
+    for (const [client, h] of holding ?? []) {
+      const data = Buffer.concat(h.chunks);
+      if (h.closed) client.end(data, () => client.destroy());
+      else if (data.length > 0) client.write(data);
+    }
+  }
+
   /** Cuts everything and closes the listener. */
   async stop(): Promise<void> {
     const server = this.server;
@@ -135,11 +170,33 @@ export class TcpProxy {
       this.sockets.delete(upstream);
       this.clients.delete(client);
     };
+    const held = () => {
+      const holding = this.holding;
+      if (!holding) return undefined;
+      let h = holding.get(client);
+      if (!h) holding.set(client, (h = { chunks: [], closed: false }));
+      return h;
+    };
     client.on('error', close);
-    upstream.on('error', close);
     client.on('close', close);
-    upstream.on('close', close);
+    // The server's close is held like its bytes (release() delivers both).
+    const upstreamClosed = () => {
+      const h = held();
+      if (!h) return close();
+      h.closed = true;
+      upstream.destroy();
+      this.sockets.delete(upstream);
+    };
+    upstream.on('error', upstreamClosed);
+    upstream.on('close', upstreamClosed);
     client.pipe(upstream);
-    upstream.pipe(client);
+    upstream.on('data', (chunk: Buffer) => {
+      const h = held();
+      if (h) h.chunks.push(chunk);
+      else if (!client.write(chunk)) {
+        upstream.pause();
+        client.once('drain', () => upstream.resume());
+      }
+    });
   }
 }

@@ -77,6 +77,7 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
       applicationName: 'fleetwatch aggregator shard locks',
       onLost: (reason) => this.onLocksLost(reason),
     });
+    this.fence.onTakenAway((shard) => this.onTakenAway(shard));
   }
 
   onApplicationBootstrap(): void {
@@ -106,10 +107,13 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
 
   /** One round now (queued behind a running one). */
   check(now?: number): Promise<void> {
-    const run = this.chain.then(() => this.round(now ?? Date.now()));
-    this.chain = run.catch((e: unknown) =>
-      this.logger.warn({ err: (e as Error).message }, 'shard assignment round failed; retrying'),
-    );
+    return this.enqueue(() => this.round(now ?? Date.now()), 'shard assignment round failed; retrying');
+  }
+
+  /** Runs `job` after the rounds (and jobs) queued before it: one at a time. */
+  private enqueue(job: () => Promise<void>, failure: string): Promise<void> {
+    const run = this.chain.then(job);
+    this.chain = run.catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, failure));
     return run;
   }
 
@@ -257,6 +261,21 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
 
   private onLocksLost(reason: string): void {
     for (const shard of [...this.heldSince.keys()]) void this.drop(shard, reason);
+  }
+
+  /**
+   * A commit found the shard's epoch moved past the one this replica holds it under: another replica
+   * took it while this one believed it still held the lock (the lock set also checks that belief every
+   * round). Stop consuming at once — the refused batches would otherwise come back to this consumer
+   * until the queue's delivery limit dead-letters them — then give the lock up, unless a later round
+   * has taken the shard again meanwhile.
+   */
+  private onTakenAway(shard: number): void {
+    if (!this.heldSince.has(shard)) return;
+    void this.drop(shard, 'another replica took the shard: its epoch moved on');
+    void this.enqueue(async () => {
+      if (!this.heldSince.has(shard)) await this.locks.unlock(shard);
+    }, 'shard lock not released after its epoch moved on').catch(() => undefined);
   }
 
   private schedule(delayMs: number): void {

@@ -129,4 +129,24 @@ describe('ShardFence', () => {
     await hanging;
     expect(await check(a, [claim(a, 7)])).toEqual([]); // the failed take changed nothing
   });
+
+  it('a holder whose epoch another took is told (onTakenAway) once, and forgets it; a batch from before a loss tells nothing', async () => {
+    const a = fenceOf();
+    const b = fenceOf();
+    const told: number[] = [];
+    a.onTakenAway((shard) => told.push(shard));
+    await a.take(1, 'replica-a');
+    const old = claim(a, 1);
+    a.forget(1);
+    await a.take(1, 'replica-a'); // lost and taken back: `old` is from before the loss
+    expect(await check(a, [old])).toEqual([claimKey(1, old.epoch)]);
+    expect(told).toEqual([]);
+    const held = claim(a, 1);
+    await b.take(1, 'replica-b'); // behind a's back: a still believes it holds shard 1
+    expect(await check(a, [held, held])).toEqual([claimKey(1, held.epoch)]);
+    expect(told).toEqual([1]);
+    expect(a.epochOf(1)).toBeUndefined();
+    expect(await check(a, [held])).toEqual([claimKey(1, held.epoch)]);
+    expect(told).toEqual([1]);
+  });
 });

@@ -24,8 +24,17 @@ export class ShardFencedError extends Error {
 @Injectable()
 export class ShardFence {
   private readonly epochs = new Map<number, number>();
+  private readonly takenAway: Array<(shard: number) => void> = [];
 
   constructor(private readonly repository: ShardEpochsRepository) {}
+
+  /**
+   * `listener(shard)` is called when a commit finds that a shard's epoch moved past the one this replica
+   * holds it under now: another replica took the shard while this one still believed it held it.
+   */
+  onTakenAway(listener: (shard: number) => void): void {
+    this.takenAway.push(listener);
+  }
 
   /** Advances the shard's epoch for this holder; resolves once no commit of an earlier holder can still land. */
   async take(shard: number, holder: string): Promise<void> {
@@ -61,8 +70,18 @@ export class ShardFence {
     }
     if (shards.size === 0) return out;
     const current = await this.repository.current(tx, [...shards]);
-    for (const c of claims)
-      if (c.epoch !== undefined && current.get(shardOfLane(c.lane)) !== c.epoch) out.add(claimKey(c.lane, c.epoch));
+    const takenAway = new Set<number>();
+    for (const c of claims) {
+      const shard = shardOfLane(c.lane);
+      if (c.epoch === undefined || current.get(shard) === c.epoch) continue;
+      out.add(claimKey(c.lane, c.epoch));
+      // Not a batch from before a loss: the epoch held now is the refused one.
+      if (this.epochs.get(shard) === c.epoch) takenAway.add(shard);
+    }
+    for (const shard of takenAway) {
+      this.epochs.delete(shard);
+      for (const listener of this.takenAway) listener(shard);
+    }
     return out;
   }
 }

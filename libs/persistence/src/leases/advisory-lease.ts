@@ -33,12 +33,15 @@ export class AdvisoryLease {
       const client = await this.connection();
       if (this.held) {
         await client.query('SELECT 1');
-        return true;
+        if (this.client === client) return true;
+        this.held = false;
+        return false;
       }
       const res = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [
         this.options.name,
       ]);
-      this.held = res.rows[0]?.ok === true;
+      // The session may have ended right after it answered (heard before this line runs): the lock went with it.
+      this.held = res.rows[0]?.ok === true && this.client === client;
       return this.held;
     } catch {
       this.drop();
@@ -72,7 +75,10 @@ export class AdvisoryLease {
             applicationName: this.options.applicationName ?? `fleetwatch lease ${this.options.name}`,
             connectTimeoutMs: this.options.connectTimeoutMs,
           },
-          () => this.drop(),
+          // Only this session's end: an earlier one's, heard late, must not drop its successor.
+          (c) => {
+            if (this.client === c) this.drop();
+          },
         );
       } catch (e) {
         this.connecting = null;

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { createIsolatedDatabase, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
+import { createIsolatedDatabase, TcpProxy, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
 import { AdvisoryLockSet } from './advisory-lock-set';
 
 // Two replicas' lock sets on one database (real Postgres): exclusive per number, listed, freed by
@@ -78,6 +78,66 @@ describe('AdvisoryLockSet', () => {
     } finally {
       await admin.end();
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a session ended right after it granted a lock (answer and close in one read): the lock is not believed held', async () => {
+    // Seen in CI: a replica kept a shard it no longer held (its session killed as it took the lock), and
+    // another replica took it too — the first one's batches were fenced until they were dead-lettered.
+    const proxy = TcpProxy.forUrl(isolated.databaseUrl);
+    await proxy.start();
+    const lost: string[] = [];
+    const a = new AdvisoryLockSet({
+      databaseUrl: proxy.rewriteUrl(isolated.databaseUrl),
+      namespace: NAMESPACE,
+      applicationName: 'lock-set race a',
+      onLost: (r) => lost.push(r),
+    });
+    const b = new AdvisoryLockSet({ databaseUrl: isolated.databaseUrl, namespace: NAMESPACE, onLost: () => undefined });
+    const admin = new Client({ connectionString: isolated.databaseUrl });
+    await admin.connect();
+    try {
+      await a.locked(); // connected
+      const session = await admin.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE application_name = 'lock-set race a'`,
+      );
+      expect(session.rows).toHaveLength(1);
+      proxy.hold();
+      const taking = a.tryLock(8);
+      await waitFor(() => proxy.heldBytes > 0, { timeoutMs: 5000, description: 'the grant answered (held back)' });
+      await admin.query('SELECT pg_terminate_backend($1)', [session.rows[0]?.pid]);
+      await waitFor(() => proxy.heldClose, { timeoutMs: 5000, description: 'the session closed by the server' });
+      proxy.release();
+      expect(await taking).toBe(false);
+      expect(a.held.has(8)).toBe(false);
+      // Free for another holder — and a knows it is not its own.
+      expect(await b.tryLock(8)).toBe(true);
+      expect(await a.tryLock(8)).toBe(false);
+      expect(lost).toEqual([]); // it held nothing before
+    } finally {
+      proxy.release();
+      await admin.end();
+      await Promise.all([a.close(), b.close()]);
+      await proxy.stop();
+    }
+  });
+
+  it('locked() forgets a number believed held that the session does not hold', async () => {
+    const a = new AdvisoryLockSet({
+      databaseUrl: isolated.databaseUrl,
+      namespace: NAMESPACE,
+      applicationName: 'lock-set belief a',
+      onLost: () => undefined,
+    });
+    try {
+      expect(await a.tryLock(9)).toBe(true);
+      expect(await a.tryLock(10)).toBe(true);
+      // Freed behind the set's back, on its own session (no other session can): only 10 stays believed.
+      await (a as unknown as { client: Client }).client.query('SELECT pg_advisory_unlock($1::int, 9)', [NAMESPACE]);
+      expect([...(await a.locked())].sort((x, y) => x - y)).toEqual([10]);
+      expect([...a.held]).toEqual([10]);
+    } finally {
+      await a.close();
     }
   });
 });

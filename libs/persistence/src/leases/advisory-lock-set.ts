@@ -35,13 +35,15 @@ export class AdvisoryLockSet {
   /** Takes lock `n` if free; true when this process holds it (taken once: Postgres would stack a second take). */
   async tryLock(n: number): Promise<boolean> {
     if (this.mine.has(n)) return true;
-    const rows = await this.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [
-      this.options.namespace,
-      n,
-    ]);
-    const ok = rows[0]?.ok === true;
-    if (ok) this.mine.add(n);
-    return ok;
+    const { rows, client } = await this.queryOn<{ ok: boolean }>(
+      'SELECT pg_try_advisory_lock($1::int, $2::int) AS ok',
+      [this.options.namespace, n],
+    );
+    // The session may have ended right after it answered (the answer and the server's close in one read: the
+    // end is heard before this line runs). The lock went with it: believing it held would let two replicas hold n.
+    if (rows[0]?.ok !== true || this.client !== client) return false;
+    this.mine.add(n);
+    return true;
   }
 
   async unlock(n: number): Promise<void> {
@@ -50,14 +52,22 @@ export class AdvisoryLockSet {
     this.mine.delete(n);
   }
 
-  /** Numbers whose lock some session (this one included) holds now, in this database. */
+  /**
+   * Numbers whose lock some session (this one included) holds now, in this database. Also checks this
+   * process's belief: a number it believes held that its session does not hold in Postgres is forgotten
+   * (`held` no longer lists it), so the caller stops using it.
+   */
   async locked(): Promise<Set<number>> {
-    const rows = await this.query<{ n: number }>(
-      `SELECT objid::int AS n FROM pg_locks
+    const { rows, client } = await this.queryOn<{ n: number; ours: boolean }>(
+      `SELECT objid::int AS n, pid = pg_backend_pid() AS ours FROM pg_locks
        WHERE locktype = 'advisory' AND classid = $1::int::oid AND objsubid = 2 AND granted
          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       [this.options.namespace],
     );
+    if (this.client === client) {
+      const ours = new Set(rows.filter((r) => r.ours).map((r) => r.n));
+      for (const n of [...this.mine]) if (!ours.has(n)) this.mine.delete(n);
+    }
     return new Set(rows.map((r) => r.n));
   }
 
@@ -72,9 +82,14 @@ export class AdvisoryLockSet {
 
   /** Any failed query drops the connection: whether its locks are still held is unknown, so they are given up. */
   private async query<R extends object>(sql: string, params: unknown[]): Promise<R[]> {
+    return (await this.queryOn<R>(sql, params)).rows;
+  }
+
+  /** `query`, with the connection it ran on (compare with `this.client` after: it may have been lost since). */
+  private async queryOn<R extends object>(sql: string, params: unknown[]): Promise<{ rows: R[]; client: Client }> {
     const c = await this.connection();
     try {
-      return (await c.query<R>(sql, params)).rows;
+      return { rows: (await c.query<R>(sql, params)).rows, client: c };
     } catch (e) {
       this.lost(c, `lock query failed: ${(e as Error).message}`);
       throw e;
