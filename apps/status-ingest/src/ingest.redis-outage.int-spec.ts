@@ -144,8 +144,13 @@ async function sharedLimitsAgain(): Promise<void> {
 describe('status-ingest with Redis cut away', () => {
   it('rate limits fail open to each replica`s own buckets, fast, and the local buckets still refuse a burst', async () => {
     const pusher = await a.createKey(['ingest']);
+    // Up before the cut. Waited for, not read once: with INGEST_REDIS_TIMEOUT_MS at 100 ms a
+    // refresh on a loaded box can time out and read 0 until the next one (a second later).
+    await waitFor(async () => (await metrics(a)).get(UP) === 1, {
+      timeoutMs: 15_000,
+      description: 'fleetwatch_ingest_shared_state_up to be 1 before the cut',
+    });
     const before = await metrics(a);
-    expect(before.get(UP)).toBe(1);
     cutRedis();
 
     // Pushes are still taken, without waiting on Redis (each replica falls back at once
