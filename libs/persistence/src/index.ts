@@ -95,7 +95,7 @@ export {
 export { StatusEventsRepository, type StatusEventRecord } from './status-events/status-events.repository';
 export { AdvisoryLease, type AdvisoryLeaseOptions } from './leases/advisory-lease';
 export { AdvisoryLockSet, type AdvisoryLockSetOptions } from './leases/advisory-lock-set';
-export { ShardEpochsRepository } from './leases/shard-epochs.repository';
+export { ShardEpochsRepository, ShardNotLockedError } from './leases/shard-epochs.repository';
 export { LeasedLoop, type Lease, type LeasedJob, type LeasedLoopOptions } from './leases/leased-loop';
 export {
   ChecksRepository,

@@ -109,3 +109,66 @@ describe('waitFor', () => {
     ).rejects.toThrow(/waiting for queue q to exist; last error: queue missing/);
   });
 });
+
+describe('TcpProxy.hold', () => {
+  let echo: Awaited<ReturnType<typeof echoServer>>;
+  let proxy: TcpProxy;
+
+  beforeEach(async () => {
+    echo = await echoServer();
+    proxy = new TcpProxy({ targetHost: '127.0.0.1', targetPort: echo.port });
+    await proxy.start();
+  });
+  afterEach(async () => {
+    await proxy.stop();
+    await echo.close();
+  });
+
+  it('hold(): the server`s bytes are held back, then arrive in one read with its close (release)', async () => {
+    const s = await connect(proxy.port);
+    const reads: string[] = [];
+    s.on('data', (d) => reads.push(d.toString()));
+    let ended = false;
+    s.on('end', () => (ended = true));
+    s.on('error', () => undefined);
+    proxy.hold();
+    s.write('one');
+    await waitFor(() => proxy.heldBytes === 3, { timeoutMs: 2000, description: 'the echo held' });
+    s.write('two');
+    await waitFor(() => proxy.heldBytes === 6, { timeoutMs: 2000, description: 'the second echo held' });
+    expect(reads).toEqual([]);
+    expect(proxy.heldClose).toBe(false);
+    await echo.close(); // the server closes the session
+    await waitFor(() => proxy.heldClose, { timeoutMs: 2000, description: 'the server`s close held' });
+    expect(ended).toBe(false);
+    proxy.release();
+    await closed(s);
+    expect(reads).toEqual(['onetwo']);
+    expect(ended).toBe(true);
+    echo = await echoServer(); // for afterEach
+  });
+
+  it('hold(): a client that closes is not taken for the server closing; release() with nothing held passes through again', async () => {
+    const a = await connect(proxy.port);
+    proxy.hold();
+    a.destroy();
+    await waitFor(() => proxy.connectionCount === 0, { timeoutMs: 2000, description: 'the client gone' });
+    expect(proxy.heldClose).toBe(false);
+    proxy.release();
+    const b = await connect(proxy.port);
+    expect(await roundTrip(b, 'again')).toBe('again');
+    b.destroy();
+  });
+
+  it('cut() forgets what was held', async () => {
+    const s = await connect(proxy.port);
+    s.on('error', () => undefined);
+    proxy.hold();
+    s.write('x');
+    await waitFor(() => proxy.heldBytes === 1, { timeoutMs: 2000, description: 'the echo held' });
+    proxy.cut();
+    await closed(s);
+    expect(proxy.heldBytes).toBe(0);
+    proxy.release();
+  });
+});

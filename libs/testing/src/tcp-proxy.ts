@@ -96,6 +96,7 @@ export class TcpProxy {
 
   /** Destroys every live connection, client and server side. New ones still pass. */
   cut(): void {
+    this.holding?.clear();
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
     this.clients.clear();
@@ -163,7 +164,10 @@ export class TcpProxy {
     this.sockets.add(client);
     this.sockets.add(upstream);
     this.clients.add(client);
+    let clientGone = false;
     const close = () => {
+      clientGone = true;
+      this.holding?.delete(client);
       client.destroy();
       upstream.destroy();
       this.sockets.delete(client);
@@ -181,6 +185,7 @@ export class TcpProxy {
     client.on('close', close);
     // The server's close is held like its bytes (release() delivers both).
     const upstreamClosed = () => {
+      if (clientGone) return;
       const h = held();
       if (!h) return close();
       h.closed = true;
@@ -191,6 +196,7 @@ export class TcpProxy {
     upstream.on('close', upstreamClosed);
     client.pipe(upstream);
     upstream.on('data', (chunk: Buffer) => {
+      if (clientGone) return;
       const h = held();
       if (h) h.chunks.push(chunk);
       else if (!client.write(chunk)) {

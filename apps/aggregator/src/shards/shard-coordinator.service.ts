@@ -140,7 +140,7 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
     // Shards this replica thinks it holds but whose lock is gone (connection replaced): stop them.
     this.step = 'dropping lost shards';
     for (const shard of [...this.heldSince.keys()])
-      if (!this.locks.held.has(shard)) await this.drop(shard, 'lock no longer held');
+      if (this.heldSince.has(shard) && !this.locks.held.has(shard)) await this.drop(shard, 'lock no longer held');
     this.step = 'stopping unlocked consumers';
     // Safety net: nothing is consumed without its lock.
     for (const shard of this.handler.shards)
@@ -174,8 +174,14 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
       // every later one of theirs. Without it the shard is not ours to consume.
       this.step = `fencing ${label(shard)}`;
       try {
-        await this.fence.take(shard, this.id);
+        // Only while our lock session holds the lock: one that ended after granting it must not advance the
+        // epoch over the next holder's.
+        const pid = this.locks.sessionPid;
+        if (pid === undefined) throw new Error('lock session gone');
+        await this.fence.take(shard, this.id, { namespace: SHARD_LOCK_NAMESPACE, pid });
+        if (!this.locks.held.has(shard)) throw new Error('lock lost while the epoch advanced');
       } catch (e) {
+        this.fence.forget(shard);
         this.logger.warn({ shard: label(shard), err: (e as Error).message }, 'shard epoch not advanced; lock released');
         await this.locks.unlock(shard).catch(() => undefined);
         continue;
@@ -245,8 +251,13 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
     this.metrics.shardChanges.inc({ change: 'released' });
   }
 
-  /** The lock is gone: stop consuming at once (no drain; unacked deliveries go back to the queue). */
+  /**
+   * The lock is gone: stop consuming at once (no drain; unacked deliveries go back to the queue). Dropped
+   * again while its consumer is still stopping (a lock loss and a fence refusal together): the same stop.
+   */
   private async drop(shard: number, reason: string): Promise<void> {
+    const stopping = this.aborting.get(shard);
+    if (stopping && !this.heldSince.has(shard)) return stopping;
     this.fence.forget(shard);
     this.heldSince.delete(shard);
     this.takeOf.delete(shard);
@@ -260,7 +271,12 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   private onLocksLost(reason: string): void {
-    for (const shard of [...this.heldSince.keys()]) void this.drop(shard, reason);
+    for (const shard of [...this.heldSince.keys()])
+      void this.drop(shard, reason).catch((e: unknown) => this.abortFailed(shard, e));
+  }
+
+  private abortFailed(shard: number, e: unknown): void {
+    this.logger.warn({ shard: label(shard), err: (e as Error).message }, 'shard consumer not stopped cleanly');
   }
 
   /**
@@ -272,8 +288,12 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
    */
   private onTakenAway(shard: number): void {
     if (!this.heldSince.has(shard)) return;
-    void this.drop(shard, 'another replica took the shard: its epoch moved on');
+    const dropped = this.drop(shard, 'another replica took the shard: its epoch moved on');
+    void dropped.catch((e: unknown) => this.abortFailed(shard, e));
     void this.enqueue(async () => {
+      // Not before the consumer's channel is closed: its unacked deliveries must be back in the queue
+      // before another replica can take the lock and consume after them.
+      await dropped.catch(() => undefined);
       if (!this.heldSince.has(shard)) await this.locks.unlock(shard);
     }, 'shard lock not released after its epoch moved on').catch(() => undefined);
   }

@@ -1,8 +1,10 @@
 import {
+  AdvisoryLockSet,
   closeSqlPool,
   createSqlPool,
   runInSqlTransaction,
   ShardEpochsRepository,
+  ShardNotLockedError,
   type SqlPool,
 } from '@fleetwatch/persistence';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
@@ -148,5 +150,39 @@ describe('ShardFence', () => {
     expect(a.epochOf(1)).toBeUndefined();
     expect(await check(a, [held])).toEqual([claimKey(1, held.epoch)]);
     expect(told).toEqual([1]);
+  });
+
+  it('a take with the lock session named advances only while that session holds the shard`s lock', async () => {
+    const NAMESPACE = 0x7e570002;
+    const locks = new AdvisoryLockSet({
+      databaseUrl: isolated.databaseUrl,
+      namespace: NAMESPACE,
+      onLost: () => undefined,
+    });
+    const other = new AdvisoryLockSet({
+      databaseUrl: isolated.databaseUrl,
+      namespace: NAMESPACE,
+      onLost: () => undefined,
+    });
+    const a = fenceOf();
+    try {
+      await locks.locked(); // connected
+      const pid = locks.sessionPid;
+      expect(typeof pid).toBe('number');
+      const lockedBy = { namespace: NAMESPACE, pid: pid as number };
+      await expect(a.take(2, 'replica-a', lockedBy)).rejects.toBeInstanceOf(ShardNotLockedError);
+      expect(a.epochOf(2)).toBeUndefined();
+      expect(await other.tryLock(2)).toBe(true); // held, but by another session
+      await expect(a.take(2, 'replica-a', lockedBy)).rejects.toBeInstanceOf(ShardNotLockedError);
+      await other.unlock(2);
+      expect(await locks.tryLock(2)).toBe(true);
+      await a.take(2, 'replica-a', lockedBy);
+      const epoch = a.epochOf(2);
+      expect(typeof epoch).toBe('number');
+      await a.take(2, 'replica-a', lockedBy);
+      expect(a.epochOf(2)).toBe((epoch as number) + 1);
+    } finally {
+      await Promise.all([locks.close(), other.close()]);
+    }
   });
 });

@@ -36,10 +36,14 @@ export class ShardFence {
     this.takenAway.push(listener);
   }
 
-  /** Advances the shard's epoch for this holder; resolves once no commit of an earlier holder can still land. */
-  async take(shard: number, holder: string): Promise<void> {
+  /**
+   * Advances the shard's epoch for this holder; resolves once no commit of an earlier holder can still land.
+   * With `lockedBy` (the lock session's namespace and backend pid), only while that session holds the shard's
+   * lock (else ShardNotLockedError).
+   */
+  async take(shard: number, holder: string, lockedBy?: { namespace: number; pid: number }): Promise<void> {
     this.epochs.delete(shard);
-    this.epochs.set(shard, await this.repository.advance(shard, holder));
+    this.epochs.set(shard, await this.repository.advance(shard, holder, undefined, lockedBy));
   }
 
   /** The shard is no longer ours (lost or handed over): nothing more is committed for it. */
@@ -80,7 +84,12 @@ export class ShardFence {
     }
     for (const shard of takenAway) {
       this.epochs.delete(shard);
-      for (const listener of this.takenAway) listener(shard);
+      for (const listener of this.takenAway)
+        try {
+          listener(shard);
+        } catch {
+          // Inside the commit's transaction: a listener's failure must not fail the commit (its batches are refused anyway).
+        }
     }
     return out;
   }

@@ -66,4 +66,42 @@ describe('AdvisoryLease', () => {
       await proxy.stop();
     }
   });
+
+  it('a holder whose session ends as it confirms the lease (SELECT 1 answered, then closed, in one read): not held', async () => {
+    const proxy = TcpProxy.forUrl(isolated.databaseUrl);
+    await proxy.start();
+    const a = new AdvisoryLease({
+      databaseUrl: proxy.rewriteUrl(isolated.databaseUrl),
+      name: 'lease-confirm-race',
+      applicationName: 'lease confirm race a',
+    });
+    const b = new AdvisoryLease({ databaseUrl: isolated.databaseUrl, name: 'lease-confirm-race' });
+    const admin = new Client({ connectionString: isolated.databaseUrl });
+    await admin.connect();
+    try {
+      expect(await a.tryAcquire()).toBe(true);
+      const session = await admin.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE application_name = 'lease confirm race a'`,
+      );
+      expect(session.rows).toHaveLength(1);
+      proxy.hold();
+      const confirming = a.tryAcquire();
+      await waitFor(() => proxy.heldBytes > 0, {
+        timeoutMs: 5000,
+        description: 'the confirmation answered (held back)',
+      });
+      await admin.query('SELECT pg_terminate_backend($1)', [session.rows[0]?.pid]);
+      await waitFor(() => proxy.heldClose, { timeoutMs: 5000, description: 'the session closed by the server' });
+      proxy.release();
+      expect(await confirming).toBe(false);
+      expect(a.isHeld).toBe(false);
+      expect(await b.tryAcquire()).toBe(true);
+      expect(await a.tryAcquire()).toBe(false);
+    } finally {
+      proxy.release();
+      await admin.end();
+      await Promise.all([a.release(), b.release()]);
+      await proxy.stop();
+    }
+  });
 });

@@ -22,6 +22,7 @@ export interface AdvisoryLockSetOptions {
  */
 export class AdvisoryLockSet {
   private client: Client | null = null;
+  private clientPid: number | undefined;
   private connecting: Promise<Client> | null = null;
   private readonly mine = new Set<number>();
 
@@ -30,6 +31,14 @@ export class AdvisoryLockSet {
   /** Numbers this process holds. */
   get held(): ReadonlySet<number> {
     return this.mine;
+  }
+
+  /**
+   * The Postgres backend pid of the session holding the locks (undefined while there is none): lets a
+   * statement on another connection check, in `pg_locks`, that a lock is still held by this set.
+   */
+  get sessionPid(): number | undefined {
+    return this.client ? this.clientPid : undefined;
   }
 
   /** Takes lock `n` if free; true when this process holds it (taken once: Postgres would stack a second take). */
@@ -121,6 +130,14 @@ export class AdvisoryLockSet {
         );
       } catch (e) {
         this.connecting = null;
+        throw e;
+      }
+      try {
+        const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        this.clientPid = rows[0]?.pid;
+      } catch (e) {
+        this.connecting = null;
+        void client.end().catch(() => undefined);
         throw e;
       }
       this.client = client;

@@ -17,6 +17,14 @@ function currentEpochsSql(shards: readonly number[]): string {
   return `SELECT shard, epoch::text AS epoch FROM aggregator_shard_epochs WHERE shard = ANY('{${shards.join(',')}}'::int[]) ORDER BY shard FOR SHARE`;
 }
 
+/** The caller's lock session does not hold the shard's lock (any more): its epoch was not advanced. */
+export class ShardNotLockedError extends Error {
+  constructor(readonly shard: number) {
+    super(`shard ${shard}'s lock is not held by this replica's lock session: epoch not advanced`);
+    this.name = 'ShardNotLockedError';
+  }
+}
+
 @Injectable()
 export class ShardEpochsRepository {
   constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
@@ -25,20 +33,36 @@ export class ShardEpochsRepository {
    * Takes the next epoch of `shard` for `holder` (committed at once). It waits for commits that checked the
    * old epoch, but only `lockTimeoutMs`: a previous holder stuck in a commit must not stall the caller's
    * other work; the caller tries again later (an UnavailableError).
+   *
+   * With `lockedBy`, only while that session (its backend pid) holds the shard's advisory lock
+   * (`pg_try_advisory_lock(namespace, shard)`): a caller whose lock session ended after it was granted
+   * must not advance the epoch over the next holder's (ShardNotLockedError). A next holder takes the lock
+   * only once that session is gone, so its advance comes after this one.
    */
-  async advance(shard: number, holder: string, lockTimeoutMs = 5_000): Promise<number> {
+  async advance(
+    shard: number,
+    holder: string,
+    lockTimeoutMs = 5_000,
+    lockedBy?: { namespace: number; pid: number },
+  ): Promise<number> {
     return runInSqlTransaction(this.pool as SqlPool, async (tx) => {
       await sqlQuery(tx, `SELECT set_config('lock_timeout', $1, true)`, [
         `${Math.max(1, Math.floor(lockTimeoutMs))}ms`,
       ]);
       const rows = await sqlQuery<{ epoch: string }>(
         tx,
-        `INSERT INTO aggregator_shard_epochs (shard, epoch, holder) VALUES ($1, 1, $2)
+        `INSERT INTO aggregator_shard_epochs (shard, epoch, holder)
+         SELECT $1, 1, $2
+         WHERE $3::int IS NULL OR EXISTS (
+           SELECT 1 FROM pg_locks
+           WHERE locktype = 'advisory' AND classid = $4::int::oid AND objid = $1::int::oid AND objsubid = 2
+             AND granted AND pid = $3::int)
          ON CONFLICT (shard) DO UPDATE
            SET epoch = aggregator_shard_epochs.epoch + 1, holder = EXCLUDED.holder, taken_at = CURRENT_TIMESTAMP
          RETURNING epoch::text AS epoch`,
-        [shard, holder.slice(0, 256)],
+        [shard, holder.slice(0, 256), lockedBy?.pid ?? null, lockedBy?.namespace ?? 0],
       );
+      if (rows.length === 0) throw new ShardNotLockedError(shard);
       return Number(rows[0].epoch);
     });
   }
