@@ -288,14 +288,17 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
    */
   private onTakenAway(shard: number): void {
     if (!this.heldSince.has(shard)) return;
-    const dropped = this.drop(shard, 'another replica took the shard: its epoch moved on');
-    void dropped.catch((e: unknown) => this.abortFailed(shard, e));
-    void this.enqueue(async () => {
-      // Not before the consumer's channel is closed: its unacked deliveries must be back in the queue
-      // before another replica can take the lock and consume after them.
-      await dropped.catch(() => undefined);
-      if (!this.heldSince.has(shard)) await this.locks.unlock(shard);
-    }, 'shard lock not released after its epoch moved on').catch(() => undefined);
+    // The lock goes only once the consumer's channel is closed (its unacked deliveries back in the queue:
+    // an epoch advanced behind our back by hand or by an older replica may leave the lock ours), and in
+    // the rounds' chain — queued after the stop, so a slow stop does not hold the rounds up.
+    void this.drop(shard, 'another replica took the shard: its epoch moved on')
+      .catch((e: unknown) => this.abortFailed(shard, e))
+      .then(() =>
+        this.enqueue(async () => {
+          if (!this.heldSince.has(shard)) await this.locks.unlock(shard);
+        }, 'shard lock not released after its epoch moved on'),
+      )
+      .catch(() => undefined);
   }
 
   private schedule(delayMs: number): void {

@@ -172,6 +172,10 @@ describe('ShardFence', () => {
       const lockedBy = { namespace: NAMESPACE, pid: pid as number };
       await expect(a.take(2, 'replica-a', lockedBy)).rejects.toBeInstanceOf(ShardNotLockedError);
       expect(a.epochOf(2)).toBeUndefined();
+      // A session named without its pid is refused, not taken for "no check".
+      await expect(
+        a.take(2, 'replica-a', { namespace: NAMESPACE, pid: undefined as unknown as number }),
+      ).rejects.toBeInstanceOf(RangeError);
       expect(await other.tryLock(2)).toBe(true); // held, but by another session
       await expect(a.take(2, 'replica-a', lockedBy)).rejects.toBeInstanceOf(ShardNotLockedError);
       await other.unlock(2);

@@ -45,12 +45,15 @@ export class ShardEpochsRepository {
     lockTimeoutMs = 5_000,
     lockedBy?: { namespace: number; pid: number },
   ): Promise<number> {
+    if (lockedBy && !(Number.isSafeInteger(lockedBy.pid) && Number.isSafeInteger(lockedBy.namespace)))
+      throw new RangeError(`lock session ${String(lockedBy.pid)} in namespace ${String(lockedBy.namespace)}`);
     return runInSqlTransaction(this.pool as SqlPool, async (tx) => {
       await sqlQuery(tx, `SELECT set_config('lock_timeout', $1, true)`, [
         `${Math.max(1, Math.floor(lockTimeoutMs))}ms`,
       ]);
       const rows = await sqlQuery<{ epoch: string }>(
         tx,
+        // Checked again on the locked row (ON CONFLICT … WHERE): after the wait for the old holder's commits.
         `INSERT INTO aggregator_shard_epochs (shard, epoch, holder)
          SELECT $1, 1, $2
          WHERE $3::int IS NULL OR EXISTS (
@@ -59,6 +62,10 @@ export class ShardEpochsRepository {
              AND granted AND pid = $3::int)
          ON CONFLICT (shard) DO UPDATE
            SET epoch = aggregator_shard_epochs.epoch + 1, holder = EXCLUDED.holder, taken_at = CURRENT_TIMESTAMP
+           WHERE $3::int IS NULL OR EXISTS (
+             SELECT 1 FROM pg_locks
+             WHERE locktype = 'advisory' AND classid = $4::int::oid AND objid = $1::int::oid AND objsubid = 2
+               AND granted AND pid = $3::int)
          RETURNING epoch::text AS epoch`,
         [shard, holder.slice(0, 256), lockedBy?.pid ?? null, lockedBy?.namespace ?? 0],
       );
