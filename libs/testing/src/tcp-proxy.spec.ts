@@ -90,39 +90,6 @@ describe('TcpProxy', () => {
     expect(proxy.rewriteUrl('amqp://guest:guest@10.0.0.1:5672/v')).toBe(`amqp://guest:guest@127.0.0.1:${proxy.port}/v`);
     expect(() => TcpProxy.forUrl('postgresql://postgres@db/x')).not.toThrow();
   });
-});
-
-describe('waitFor', () => {
-  it('resolves with the first truthy value', async () => {
-    let n = 0;
-    await expect(waitFor(() => (++n >= 3 ? n : 0), { intervalMs: 1 })).resolves.toBe(3);
-  });
-
-  it('names what it waited for and the last error on timeout', async () => {
-    await expect(
-      waitFor(
-        () => {
-          throw new Error('queue missing');
-        },
-        { timeoutMs: 30, intervalMs: 5, description: 'queue q to exist' },
-      ),
-    ).rejects.toThrow(/waiting for queue q to exist; last error: queue missing/);
-  });
-});
-
-describe('TcpProxy.hold', () => {
-  let echo: Awaited<ReturnType<typeof echoServer>>;
-  let proxy: TcpProxy;
-
-  beforeEach(async () => {
-    echo = await echoServer();
-    proxy = new TcpProxy({ targetHost: '127.0.0.1', targetPort: echo.port });
-    await proxy.start();
-  });
-  afterEach(async () => {
-    await proxy.stop();
-    await echo.close();
-  });
 
   it('hold(): the server`s bytes are held back, then arrive in one read with its close (release)', async () => {
     const s = await connect(proxy.port);
@@ -170,5 +137,23 @@ describe('TcpProxy.hold', () => {
     await closed(s);
     expect(proxy.heldBytes).toBe(0);
     proxy.release();
+  });
+});
+
+describe('waitFor', () => {
+  it('resolves with the first truthy value', async () => {
+    let n = 0;
+    await expect(waitFor(() => (++n >= 3 ? n : 0), { intervalMs: 1 })).resolves.toBe(3);
+  });
+
+  it('names what it waited for and the last error on timeout', async () => {
+    await expect(
+      waitFor(
+        () => {
+          throw new Error('queue missing');
+        },
+        { timeoutMs: 30, intervalMs: 5, description: 'queue q to exist' },
+      ),
+    ).rejects.toThrow(/waiting for queue q to exist; last error: queue missing/);
   });
 });

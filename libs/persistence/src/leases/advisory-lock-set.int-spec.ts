@@ -1,6 +1,7 @@
 import { Client } from 'pg';
-import { createIsolatedDatabase, TcpProxy, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
+import { createIsolatedDatabase, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
 import { AdvisoryLockSet } from './advisory-lock-set';
+import { SessionEndRace } from './session-race.int-helpers';
 
 // Two replicas' lock sets on one database (real Postgres): exclusive per number, listed, freed by
 // unlock, by close and by the holder's connection dying — which the holder hears about (onLost).
@@ -84,41 +85,26 @@ describe('AdvisoryLockSet', () => {
   it('a session ended right after it granted a lock (answer and close in one read): the lock is not believed held', async () => {
     // Seen in CI: a replica kept a shard it no longer held (its session killed as it took the lock), and
     // another replica took it too — the first one's batches were fenced until they were dead-lettered.
-    const proxy = TcpProxy.forUrl(isolated.databaseUrl);
-    await proxy.start();
+    const race = await SessionEndRace.start(isolated.databaseUrl);
     const lost: string[] = [];
     const a = new AdvisoryLockSet({
-      databaseUrl: proxy.rewriteUrl(isolated.databaseUrl),
+      databaseUrl: race.url,
       namespace: NAMESPACE,
       applicationName: 'lock-set race a',
       onLost: (r) => lost.push(r),
     });
     const b = new AdvisoryLockSet({ databaseUrl: isolated.databaseUrl, namespace: NAMESPACE, onLost: () => undefined });
-    const admin = new Client({ connectionString: isolated.databaseUrl });
-    await admin.connect();
     try {
       await a.locked(); // connected
-      const session = await admin.query<{ pid: number }>(
-        `SELECT pid FROM pg_stat_activity WHERE application_name = 'lock-set race a'`,
-      );
-      expect(session.rows).toHaveLength(1);
-      proxy.hold();
-      const taking = a.tryLock(8);
-      await waitFor(() => proxy.heldBytes > 0, { timeoutMs: 5000, description: 'the grant answered (held back)' });
-      await admin.query('SELECT pg_terminate_backend($1)', [session.rows[0]?.pid]);
-      await waitFor(() => proxy.heldClose, { timeoutMs: 5000, description: 'the session closed by the server' });
-      proxy.release();
-      expect(await taking).toBe(false);
+      expect(await race.endAsItAnswers('lock-set race a', () => a.tryLock(8))).toBe(false);
       expect(a.held.has(8)).toBe(false);
       // Free for another holder — and a knows it is not its own.
       expect(await b.tryLock(8)).toBe(true);
       expect(await a.tryLock(8)).toBe(false);
       expect(lost).toEqual([]); // it held nothing before
     } finally {
-      proxy.release();
-      await admin.end();
       await Promise.all([a.close(), b.close()]);
-      await proxy.stop();
+      await race.stop();
     }
   });
 
