@@ -17,6 +17,15 @@ function currentEpochsSql(shards: readonly number[]): string {
   return `SELECT shard, epoch::text AS epoch FROM aggregator_shard_epochs WHERE shard = ANY('{${shards.join(',')}}'::int[]) ORDER BY shard FOR SHARE`;
 }
 
+/**
+ * advance's condition, for the new row and again on the locked one: no lock session named ($3 null), or that
+ * session (backend pid $3) holds the advisory lock ($4 namespace, $1 shard: `pg_try_advisory_lock(int, int)`).
+ */
+const LOCK_HELD = `($3::int IS NULL OR EXISTS (
+  SELECT 1 FROM pg_locks
+  WHERE locktype = 'advisory' AND classid = $4::int::oid AND objid = $1::int::oid AND objsubid = 2
+    AND granted AND pid = $3::int))`;
+
 /** The caller's lock session does not hold the shard's lock (any more): its epoch was not advanced. */
 export class ShardNotLockedError extends Error {
   constructor(readonly shard: number) {
@@ -56,16 +65,10 @@ export class ShardEpochsRepository {
         // Checked again on the locked row (ON CONFLICT … WHERE): after the wait for the old holder's commits.
         `INSERT INTO aggregator_shard_epochs (shard, epoch, holder)
          SELECT $1, 1, $2
-         WHERE $3::int IS NULL OR EXISTS (
-           SELECT 1 FROM pg_locks
-           WHERE locktype = 'advisory' AND classid = $4::int::oid AND objid = $1::int::oid AND objsubid = 2
-             AND granted AND pid = $3::int)
+         WHERE ${LOCK_HELD}
          ON CONFLICT (shard) DO UPDATE
            SET epoch = aggregator_shard_epochs.epoch + 1, holder = EXCLUDED.holder, taken_at = CURRENT_TIMESTAMP
-           WHERE $3::int IS NULL OR EXISTS (
-             SELECT 1 FROM pg_locks
-             WHERE locktype = 'advisory' AND classid = $4::int::oid AND objid = $1::int::oid AND objsubid = 2
-               AND granted AND pid = $3::int)
+           WHERE ${LOCK_HELD}
          RETURNING epoch::text AS epoch`,
         [shard, holder.slice(0, 256), lockedBy?.pid ?? null, lockedBy?.namespace ?? 0],
       );
