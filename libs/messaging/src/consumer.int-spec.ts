@@ -10,13 +10,15 @@ import {
 } from '@fleetwatch/contracts';
 import { createIsolatedVhost, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import type { GetMessage } from 'amqplib';
+import { register } from 'prom-client';
 import { BusConnection } from './connection';
 import { BusConsumer } from './consumer';
 import { DeadLetterHeader, type DeliveryContext } from './delivery';
-import { PermanentError } from './errors';
+import { PermanentError, RedeliverError } from './errors';
 import { checkResult, RawAmqp, TEST_SOURCE, testConnection } from './int-spec.helpers';
 import { silentBusLogger } from './logger';
 import { BusPublisher, publishRequest } from './publisher';
+import { FRESH_COPIES_HEADER, FRESH_COPY_MARGIN } from './settlement';
 import { BusTopology, DEFAULT_DELIVERY_LIMIT } from './topology';
 
 const Q = QueueName.AggregatorObservations;
@@ -166,6 +168,77 @@ describe('BusConsumer on RabbitMQ', () => {
     expect(String(dead.properties.headers?.[BusHeader.DeadLetterReason])).toMatch(/invalid envelope/);
   });
 
+  it('a message given back (RedeliverError) more times than the delivery limit is never dead-lettered: fresh copies near the limit', async () => {
+    const givenBack = 3 * (DEFAULT_DELIVERY_LIMIT + 1); // far past the limit: every return would count
+    const seen: Array<{ count: number; copies: unknown; messageId: string | undefined }> = [];
+    const handled: string[] = [];
+    const sub = consumer.consume(
+      Q,
+      async (envelope: Envelope, ctx: DeliveryContext) => {
+        const payload = envelope.payload as { checkId: string };
+        if (payload.checkId !== 'elsewhere') {
+          handled.push(envelope.id);
+          return;
+        }
+        seen.push({ count: ctx.deliveryCount, copies: ctx.headers[FRESH_COPIES_HEADER], messageId: ctx.messageId });
+        if (seen.length <= givenBack) throw new RedeliverError('shard held by another replica now');
+        handled.push(envelope.id);
+      },
+      { prefetch: 10 },
+    );
+    await sub.waitUntilActive();
+    const before = await redelivered(Q);
+    const { id } = await publisher.publish(Messages.CheckResult, checkResult(1, { checkId: 'elsewhere' }));
+    await publisher.publishMany(
+      Array.from({ length: 20 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i))),
+    );
+
+    await waitFor(() => handled.length === 21, { timeoutMs: 30_000, description: 'every message handled' });
+    expect(handled.filter((h) => h === id)).toHaveLength(1);
+    expect(seen).toHaveLength(givenBack + 1);
+    // Requeued (the broker counts each return) until FRESH_COPY_MARGIN returns are left, then a fresh copy with
+    // the same message id and a delivery count of 0 — never at or past the limit.
+    expect(Math.max(...seen.map((s) => s.count))).toBe(DEFAULT_DELIVERY_LIMIT - FRESH_COPY_MARGIN);
+    expect(seen.every((s) => s.messageId === id)).toBe(true);
+    const copies = seen.map((s) => (typeof s.copies === 'number' ? s.copies : 0));
+    expect(copies[0]).toBe(0);
+    expect(copies[copies.length - 1]).toBeGreaterThanOrEqual(2);
+    expect([...copies].sort((a, b) => a - b)).toEqual(copies); // each copy counts the ones before it
+    await sub.stop();
+    expect(await raw.count(DLQ)).toBe(0);
+    expect(await raw.count(Q)).toBe(0);
+    const after = await redelivered(Q);
+    expect(after.fresh_copy - before.fresh_copy).toBe(copies[copies.length - 1]);
+    expect(after.requeued - before.requeued).toBe(givenBack - copies[copies.length - 1]);
+  });
+
+  it('batch mode: a batch given back (RedeliverError) is handled later, whole, and nothing is dead-lettered', async () => {
+    let refusals = 0;
+    const seen = new Map<string, number>();
+    const sub = consumer.consume(
+      Q,
+      async (envelopes: Envelope[]) => {
+        if (refusals < 2 * (DEFAULT_DELIVERY_LIMIT + 1)) {
+          refusals++;
+          throw new RedeliverError('fenced');
+        }
+        for (const e of envelopes) seen.set(e.id, (seen.get(e.id) ?? 0) + 1);
+      },
+      { prefetch: 50, batch: { maxSize: 50, maxWaitMs: 20 } },
+    );
+    await sub.waitUntilActive();
+    const ids = (
+      await publisher.publishMany(
+        Array.from({ length: 100 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i))),
+      )
+    ).map((e) => e.id);
+    await waitFor(() => ids.every((id) => seen.has(id)), { timeoutMs: 30_000, description: 'every envelope handled' });
+    await sub.stop();
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect(await raw.count(DLQ)).toBe(0);
+    expect(await raw.count(Q)).toBe(0);
+  });
+
   it('stop() lets in-flight handlers finish and ack, and returns the rest to the queue', async () => {
     let started = 0;
     let finished = 0;
@@ -244,3 +317,14 @@ describe('BusConsumer on RabbitMQ', () => {
     await late.close();
   });
 });
+
+/** fleetwatch_bus_messages_redelivered_total of a queue, by how (the collect hook flushes pending increments). */
+async function redelivered(queue: string): Promise<{ requeued: number; fresh_copy: number }> {
+  const out = { requeued: 0, fresh_copy: 0 };
+  const metric = register.getSingleMetric('fleetwatch_bus_messages_redelivered_total');
+  if (!metric) return out;
+  for (const v of (await metric.get()).values)
+    if (v.labels.queue === queue && (v.labels.how === 'requeued' || v.labels.how === 'fresh_copy'))
+      out[v.labels.how] += v.value;
+  return out;
+}

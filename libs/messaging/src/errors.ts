@@ -89,6 +89,20 @@ export class PermanentError extends Error {
   }
 }
 
+/**
+ * Thrown by a handler for a message that is not a failure but is not this consumer's to
+ * handle now (e.g. its shard was taken by another replica): it goes back to the queue for
+ * whoever holds it. Never dead-lettered for its own sake: while the message's delivery count
+ * leaves room it is requeued; near the delivery limit a fresh copy (delivery count 0) is
+ * published to the same queue and confirmed before the original is acked (see Settlement).
+ */
+export class RedeliverError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RedeliverError';
+  }
+}
+
 export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);

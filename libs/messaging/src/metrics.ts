@@ -92,6 +92,12 @@ export class BusMetrics {
     'Deliveries returned to their queue for a retry after a handler failure.',
     ['queue', 'type'],
   );
+  /** labels: queue, type, how (requeued | fresh_copy) */
+  readonly redelivered = new BusCounter(
+    'fleetwatch_bus_messages_redelivered_total',
+    'Deliveries given back for another consumer (not a failure): requeued, or near the delivery limit republished as a fresh copy.',
+    ['queue', 'type', 'how'],
+  );
   /** labels: queue, type, cause (invalid | permanent | delivery_limit | isolated) */
   readonly deadLettered = new BusCounter(
     'fleetwatch_bus_messages_dead_lettered_total',

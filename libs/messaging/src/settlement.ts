@@ -3,9 +3,32 @@ import { ExchangeName, uuidv7 } from '@fleetwatch/contracts';
 import type { ConfirmSender } from './confirm-sender';
 import type { ChannelGeneration } from './delivery-tags';
 import { deadLetterHeaders, type DeadLetterCause, type DeliveryContext } from './delivery';
-import { errorMessage, PermanentError } from './errors';
+import { errorMessage, PermanentError, RedeliverError } from './errors';
 import type { BusLogger } from './logger';
 import type { BusMetrics } from './metrics';
+
+/**
+ * A message given back with RedeliverError is republished as a fresh copy (instead of requeued)
+ * once this many returns or fewer are left before the delivery limit: room for returns nobody
+ * settles (a consumer aborted or a connection lost with the message unacked), which the broker
+ * counts too and would dead-letter at the limit.
+ */
+export const FRESH_COPY_MARGIN = 2;
+
+/** Headers the broker sets on a delivery, not carried over to a fresh copy. */
+const BROKER_HEADERS = new Set([
+  'x-delivery-count',
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+]);
+
+/** Header of a fresh copy: how many times the message was republished so (for logs and the runbook). */
+export const FRESH_COPIES_HEADER = 'x-fleetwatch-fresh-copies';
 
 /** One message received on a consumer channel and not yet settled. */
 export interface Delivery {
@@ -21,7 +44,7 @@ export interface SettlementDeps {
   readonly logger: BusLogger;
   readonly metrics: BusMetrics;
   readonly deliveryLimit: number;
-  /** Confirm channel for dead-letter copies (on the publishing connection: a consumer connection never publishes). */
+  /** Confirm channel for dead-letter and fresh copies (on the publishing connection: a consumer connection never publishes). */
   readonly deadLetters: ConfirmSender;
   readonly deadLetterTimeoutMs: number;
   /** Told once per delivery when it leaves this consumer's hands (acked, nacked or dropped as stale). */
@@ -42,6 +65,7 @@ export class Settlement {
 
   /** A handler threw: dead-letter (permanent failure or last attempt) or requeue. */
   async failed(delivery: Delivery, error: unknown): Promise<void> {
+    if (error instanceof RedeliverError) return this.redeliver(delivery, error);
     const message = errorMessage(error);
     if (error instanceof PermanentError) return this.deadLetter(delivery, `permanent failure: ${message}`, 'permanent');
     if (delivery.context.finalAttempt) {
@@ -62,6 +86,45 @@ export class Settlement {
       'handler failed; requeued',
     );
     this.nack(delivery);
+  }
+
+  /**
+   * Not a failure: the message is another consumer's to handle now. Requeued while its delivery
+   * count leaves room; within FRESH_COPY_MARGIN of the limit, a fresh copy goes to the same queue
+   * (default exchange, routed by the queue's name: no other queue gets it) and the original is
+   * acked once the broker confirmed the copy. The copy joins the queue's tail — the consumer must
+   * tolerate that (the aggregator's fold keeps the newest observation whatever the order). If the
+   * copy cannot be published the original is requeued: the delivery limit stays the backstop.
+   */
+  async redeliver(delivery: Delivery, error: RedeliverError): Promise<void> {
+    const { context } = delivery;
+    const left = this.deps.deliveryLimit - context.deliveryCount;
+    if (left > FRESH_COPY_MARGIN || !delivery.generation.isLive) {
+      this.deps.metrics.redelivered.inc([this.deps.queue, delivery.typeLabel, 'requeued']);
+      this.nack(delivery, false);
+      return;
+    }
+    try {
+      await this.publishFreshCopy(delivery);
+    } catch (e) {
+      this.deps.logger.error(
+        { queue: this.deps.queue, messageId: context.messageId, error: errorMessage(e) },
+        'fresh copy of a message given back could not be published; requeued',
+      );
+      this.nack(delivery, false);
+      return;
+    }
+    this.deps.logger.warn(
+      {
+        queue: this.deps.queue,
+        messageId: context.messageId,
+        deliveryCount: context.deliveryCount,
+        reason: error.message,
+      },
+      'message given back near its delivery limit: republished as a fresh copy',
+    );
+    this.deps.metrics.redelivered.inc([this.deps.queue, delivery.typeLabel, 'fresh_copy']);
+    this.ack([delivery], false);
   }
 
   async deadLetter(delivery: Delivery, reason: string, cause: DeadLetterCause): Promise<void> {
@@ -114,7 +177,8 @@ export class Settlement {
     this.settleAcks(group);
   }
 
-  nack(delivery: Delivery): void {
+  /** Returns the delivery to its queue; `count`: as a handler failure (fleetwatch_bus_messages_nacked_total). */
+  nack(delivery: Delivery, count = true): void {
     const plan = delivery.generation.plan([delivery.message.fields.deliveryTag]);
     this.deps.onSettled?.(delivery);
     if (plan === null) {
@@ -127,7 +191,7 @@ export class Settlement {
       this.deps.metrics.staleSettles.inc([this.deps.queue]);
       return;
     }
-    this.deps.metrics.nacked.inc([this.deps.queue, delivery.typeLabel]);
+    if (count) this.deps.metrics.nacked.inc([this.deps.queue, delivery.typeLabel]);
   }
 
   private settleAcks(entries: ReadonlyArray<{ delivery: Delivery; count: boolean }>): void {
@@ -151,6 +215,39 @@ export class Settlement {
       return;
     }
     for (const e of entries) if (e.count) this.deps.metrics.acked.inc([this.deps.queue, e.delivery.typeLabel]);
+  }
+
+  /** Publishes the message again to its own queue, without the broker's delivery headers, and waits for the confirm. */
+  private async publishFreshCopy(delivery: Delivery): Promise<void> {
+    const { message, context } = delivery;
+    const props = message.properties;
+    const headers: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries((props.headers ?? {}) as Record<string, unknown>))
+      if (!BROKER_HEADERS.has(k)) headers[k] = v;
+    const copies = headers[FRESH_COPIES_HEADER];
+    headers[FRESH_COPIES_HEADER] = (typeof copies === 'number' ? copies : 0) + 1;
+    await this.deps.deadLetters.send(
+      {
+        exchange: '',
+        routingKey: context.queue,
+        type: delivery.typeLabel,
+        content: message.content,
+        properties: {
+          persistent: true,
+          mandatory: true,
+          messageId: typeof props.messageId === 'string' && props.messageId ? props.messageId : uuidv7(),
+          type: props.type as string | undefined,
+          contentType: props.contentType as string | undefined,
+          contentEncoding: props.contentEncoding as string | undefined,
+          correlationId: props.correlationId as string | undefined,
+          replyTo: props.replyTo as string | undefined,
+          timestamp: props.timestamp as number | undefined,
+          appId: props.appId as string | undefined,
+          headers,
+        },
+      },
+      this.deps.deadLetterTimeoutMs,
+    );
   }
 
   /** Publishes a copy to the DLX (routed by the queue name) with the reason, and waits for the confirm. */

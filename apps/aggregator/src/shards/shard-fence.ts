@@ -1,13 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { OBSERVATION_SHARDS } from '@fleetwatch/contracts';
+import { RedeliverError } from '@fleetwatch/messaging';
 import { ShardEpochsRepository, type SqlTx } from '@fleetwatch/persistence';
 import type { LaneKey } from '../observations/observations.service';
 
 /** The shard number of a commit lane ('legacy' is the pseudo-shard after the real ones). */
 export const shardOfLane = (lane: LaneKey): number => (lane === 'legacy' ? OBSERVATION_SHARDS : lane);
 
-/** A batch of a shard this replica no longer holds: not committed, its messages go back to the queue (and the new holder). */
-export class ShardFencedError extends Error {
+/**
+ * A batch of a shard this replica no longer holds: not committed, its messages go back to the queue (and the new
+ * holder). A RedeliverError: not counted as a failure, and near the delivery limit republished fresh, never dead-lettered.
+ */
+export class ShardFencedError extends RedeliverError {
   constructor(readonly lane: LaneKey) {
     super(`shard ${lane} is held by another replica now: batch not committed`);
     this.name = 'ShardFencedError';
