@@ -1,10 +1,19 @@
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
-import { deadLetterQueueOf, OBSERVATION_SHARDS, observationShardQueue, QueueName } from '@fleetwatch/contracts';
+import {
+  deadLetterQueueOf,
+  InstanceKind,
+  LIFECYCLE_STATES,
+  OBSERVATION_SHARDS,
+  observationShardQueue,
+  QueueName,
+} from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { testEnv, waitFor } from '@fleetwatch/testing';
 import { connect } from 'amqplib';
+import fc from 'fast-check';
 import { startSite, type E2eSite } from './e2e-site';
+import { GatewayClient } from './gateway-client';
 
 // Issue 13's first must-show, across the running services: a poison corpus pushed
 // among 600 good concurrent updates, from the same key and from another. Every 202
@@ -222,11 +231,15 @@ it('every 202 among 600 concurrent good updates and a poison corpus, from two ke
       ).rows[0].n,
     ),
   ).toBe(0);
+  await expectNothingDeadLettered();
+});
+
+/** Nothing accepted was set aside: neither in a shard's dead-letter queue nor in the legacy one's. */
+async function expectNothingDeadLettered(): Promise<void> {
   const amqp = await connect(site.vhost.amqpUrl);
   try {
     const ch = await amqp.createChannel();
     ch.on('error', () => undefined);
-    // Nothing accepted was set aside: neither in a shard's dead-letter queue nor in the legacy one's.
     for (const queue of [
       QueueName.AggregatorObservations,
       ...Array.from({ length: OBSERVATION_SHARDS }, (_, i) => observationShardQueue(i)),
@@ -240,4 +253,254 @@ it('every 202 among 600 concurrent good updates and a poison corpus, from two ke
   } finally {
     await amqp.close();
   }
+}
+
+// "What we accept, we keep" as a property, across the running services: any body status-ingest answers 202 is
+// stored as given — every field of every update in Postgres, and read back through the gateway's public API — and
+// any body it refuses is a 400 naming a field, with nothing of it stored. Never a 5xx. The generated updates cover
+// every field a client may send (updateId and occurredAt with any offset and fraction included), valid and not, as
+// JSON text the way a client writes it (NUL, lone surrogates, U+2028, emoji and backslashes escaped by
+// JSON.stringify). A body built only from what the contract allows must be accepted. Each run's ids carry a run tag, so runs never collide (a repeated updateId is a retry by design).
+
+/** Any UTF-16 code unit, weighted toward what stores refuse or mangle. */
+const unit = fc.oneof(
+  { weight: 6, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) },
+  { weight: 2, arbitrary: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('\u0000', '\ud800', '\udfff', '\\', '\\u0000', '"', '\n', '%', '😀', '\u2028', '\ufeff'),
+  },
+);
+const text = (maxLength: number) => fc.string({ unit, maxLength });
+const DAY = 86_400_000;
+/**
+ * One update. `wild`: any field may be anything (a refusal to exercise); else every field is one the edge
+ * should accept — any text of whole graphemes, any JSON, any offset and fraction inside the window.
+ */
+function updateOf(wild: boolean) {
+  const either = <T>(valid: fc.Arbitrary<T>, other: fc.Arbitrary<T>): fc.Arbitrary<T> =>
+    wild ? fc.oneof({ weight: 6, arbitrary: valid }, { weight: 1, arbitrary: other }) : valid;
+  /** Whole graphemes, within the field's limit in UTF-16 code units (what the schema counts). */
+  const graphemes = (maxLength: number, limit: number, minLength = 0) =>
+    fc.string({ unit: 'grapheme', minLength, maxLength }).filter((x) => x.length <= limit);
+  const occurredAt = either(
+    fc
+      .record({
+        // Inside the window: up to 5 min ahead (INGEST_MAX_FUTURE_SKEW_SECONDS), up to 7 days back; wild: beyond.
+        ago: wild
+          ? fc.integer({ min: -20 * 60_000, max: 8 * DAY })
+          : fc.integer({ min: -4 * 60_000, max: 7 * DAY - 3_600_000 }),
+        offsetQuarters: fc.integer({ min: -48, max: 56 }),
+        fraction: fc.stringMatching(/^(\.[0-9]{1,9})?$/),
+        zulu: fc.boolean(),
+      })
+      .map(({ ago, offsetQuarters, fraction, zulu }) => {
+        const t = Math.floor((Date.now() - ago) / 1000) * 1000;
+        const minutes = zulu ? 0 : offsetQuarters * 15;
+        const local = new Date(t + minutes * 60_000).toISOString().slice(0, 19);
+        const abs = Math.abs(minutes);
+        const tz = zulu
+          ? 'Z'
+          : `${minutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+        return `${local}${fraction}${tz}`;
+      }),
+    text(30),
+  );
+  const jsonish: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      either(fc.string({ unit: 'grapheme', maxLength: 20 }), text(20)),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(tie('value'), { maxLength: 3 }),
+      fc.dictionary(either(fc.string({ unit: 'grapheme', maxLength: 10 }), text(10)), tie('value'), { maxKeys: 3 }),
+    ),
+  })).value;
+  return fc.record(
+    {
+      updateId: either(fc.stringMatching(/^[A-Za-z0-9._:-]{0,30}$/), text(8)),
+      instanceId: either(fc.stringMatching(/^[A-Za-z0-9._:/@+=-]{0,30}$/), text(8)),
+      kind: either<string>(fc.constantFrom(...Object.values(InstanceKind)), text(8)),
+      status: either(
+        fc
+          .constantFrom(...LIFECYCLE_STATES)
+          .chain((st) => fc.constantFrom(st, st.toUpperCase(), st[0].toUpperCase() + st.slice(1))),
+        text(8),
+      ),
+      source: either(graphemes(60, 256, 1), text(60)),
+      location: either(fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/), text(8)),
+      occurredAt,
+      labels: fc.dictionary(
+        either(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_./-]{0,20}$/), text(8)),
+        either(graphemes(40, 1024), text(40)),
+        { maxKeys: 5 },
+      ),
+      // Short, or long: around the 1,024 where an event's reason is cut, up to the 4,096 the schema allows.
+      message: either(
+        fc.oneof(
+          { weight: 4, arbitrary: graphemes(200, 4096) },
+          { weight: 1, arbitrary: graphemes(1400, 4096, 900).map((x) => x.slice(0, 4096)) },
+        ),
+        text(200),
+      ),
+      metadata: fc.dictionary(either(fc.string({ unit: 'grapheme', maxLength: 12 }), text(12)), jsonish, {
+        maxKeys: 5,
+      }),
+    },
+    { requiredKeys: ['instanceId', 'kind', 'status'] },
+  );
+}
+const update = fc.oneof(
+  { weight: 3, arbitrary: updateOf(false).map((u) => ({ wild: false, u })) },
+  { weight: 1, arbitrary: updateOf(true).map((u) => ({ wild: true, u })) },
+);
+const body = fc.oneof(
+  update.map((u) => ({ batch: false, updates: [u] })),
+  fc.array(update, { minLength: 1, maxLength: 6 }).map((updates) => ({ batch: true, updates })),
+);
+
+/** JSON with object keys sorted (jsonb keeps no key order); -0 is 0 in JSON. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
+  );
+}
+
+interface StoredUpdate {
+  update_id: string;
+  instance_id: string;
+  kind: string;
+  lifecycle_status: string;
+  location: string;
+  source: string | null;
+  message: string | null;
+  labels: unknown;
+  metadata: unknown;
+  occurred_ms: number;
+}
+
+it('property: any body status-ingest answers 202 is stored as given (Postgres, and the gateway reads it back); any refusal is a 400 naming a field and stores nothing; never a 5xx', async () => {
+  const key = (await site.apiKey(['ingest'], 'property')).key;
+  const gateway = await GatewayClient.login(site.url('api-gateway'));
+  const session = Date.now().toString(36);
+  let run = 0;
+  const refusedTags: string[] = [];
+  let accepted = 0;
+  await fc.assert(
+    fc.asyncProperty(body, async ({ batch, updates: generated }) => {
+      const tag = `pp${session}r${run++}x`;
+      // Run-tagged ids (a generated suffix that is not valid keeps the id invalid: a refusal to exercise).
+      const updates = generated.map(({ u }, i) => ({
+        ...u,
+        instanceId: `${tag}${i}${u.instanceId}`,
+        ...(u.updateId === undefined ? {} : { updateId: `${tag}${i}.${u.updateId}` }),
+      }));
+      const sentAt = Date.now();
+      const res = await fetch(`${site.url('status-ingest')}/api/v1/status/updates`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify(batch ? { updates } : updates[0]),
+      });
+      const answer = (await res.json()) as { ids?: string[]; error?: { issues?: Array<{ path: string }> } };
+      const answeredAt = Date.now();
+      // Updates built only from what the contract allows must be accepted: refusing them is a bug too.
+      if (generated.every((g) => !g.wild)) expect({ status: res.status, answer }).toMatchObject({ status: 202 });
+      if (res.status === 400) {
+        const paths = answer.error?.issues?.map((i) => i.path) ?? [];
+        expect(paths.length).toBeGreaterThan(0);
+        // A field named, never the body as a whole (every body here is an object).
+        for (const path of paths) expect(path).toMatch(batch ? /^updates\.\d+\.\S/ : /^[A-Za-z]/);
+        refusedTags.push(tag);
+        return;
+      }
+      expect({ status: res.status, answer }).toMatchObject({ status: 202 });
+      const ids = answer.ids ?? [];
+      expect(ids).toHaveLength(updates.length);
+      accepted += ids.length;
+
+      let rows: StoredUpdate[] = [];
+      await waitFor(
+        async () => {
+          rows = (
+            await pg.query<StoredUpdate>(
+              `SELECT update_id, instance_id, kind, lifecycle_status, location, source, message, labels, metadata,
+                      round(extract(epoch FROM occurred_at) * 1000)::float8 AS occurred_ms
+               FROM status_updates WHERE update_id = ANY($1)`,
+              [ids],
+            )
+          ).rows;
+          return rows.length === ids.length;
+        },
+        {
+          timeoutMs: 30_000,
+          intervalMs: 25,
+          description: `the ${ids.length} accepted update(s) of ${tag} in Postgres`,
+        },
+      );
+      const byId = new Map(rows.map((r) => [r.update_id, r]));
+      for (let i = 0; i < updates.length; i++) {
+        const u = updates[i];
+        const row = byId.get(ids[i]);
+        if (u.updateId !== undefined) expect(ids[i]).toBe(u.updateId);
+        expect({
+          instanceId: row?.instance_id,
+          kind: row?.kind,
+          status: row?.lifecycle_status,
+          location: row?.location,
+          source: row?.source,
+          message: row?.message,
+          labels: canonical(row?.labels),
+          metadata: canonical(row?.metadata),
+        }).toEqual({
+          instanceId: u.instanceId,
+          kind: u.kind,
+          status: u.status.toLowerCase(),
+          // Without its own location, an update is placed at the ingest's (FLEETWATCH_LOCATION, default `local`).
+          location: u.location ?? site.env.FLEETWATCH_LOCATION ?? 'local',
+          source: u.source ?? null,
+          message: u.message ?? null,
+          labels: canonical(u.labels ?? null),
+          metadata: canonical(u.metadata ?? null),
+        });
+        // The instant as sent, to the millisecond (sub-millisecond digits are cut, as documented).
+        const occurred = row?.occurred_ms ?? Number.NaN;
+        if (u.occurredAt !== undefined) expect(occurred).toBe(Date.parse(u.occurredAt));
+        else {
+          expect(occurred).toBeGreaterThanOrEqual(sentAt - 1);
+          expect(occurred).toBeLessThanOrEqual(answeredAt + 1);
+        }
+      }
+      // Read back as a user does: GET /api/v1/targets/{id} (its labels are the last update's of that instance).
+      for (const u of updates) {
+        let view: Awaited<ReturnType<GatewayClient['target']>> = null;
+        await waitFor(async () => (view = await gateway.target(`instance:${u.instanceId}`)) !== null, {
+          timeoutMs: 30_000,
+          intervalMs: 25,
+          description: `instance:${u.instanceId} on the gateway`,
+        });
+        const seen = view as unknown as { labels: unknown; lifecycle: string | null };
+        expect({ labels: canonical(seen.labels), lifecycle: seen.lifecycle }).toEqual({
+          labels: canonical(u.labels ?? {}),
+          lifecycle: u.status.toLowerCase(),
+        });
+      }
+    }),
+    { numRuns: 120 },
+  );
+  // Both sides of the property were exercised.
+  expect(accepted).toBeGreaterThan(40);
+  expect(refusedTags.length).toBeGreaterThan(20);
+  // Nothing of a refused body reached the store, though everything accepted after it did.
+  const leaked = await pg.query<{ instance_id: string }>(
+    `SELECT instance_id FROM status_updates WHERE instance_id LIKE ANY($1) LIMIT 5`,
+    [refusedTags.map((t) => `${t}%`)],
+  );
+  expect(leaked.rows).toEqual([]);
+  await expectNothingDeadLettered();
 });
