@@ -106,6 +106,22 @@ async function deadLettered(): Promise<number> {
   }
 }
 
+/** Shard-queue deliveries the replicas gave back on a live channel (fleetwatch_bus_messages_redelivered_total). */
+const givenBack = () => shardQueueCounter('fleetwatch_bus_messages_redelivered_total');
+
+/** A counter of the replicas' /metrics, summed over the shard queues. */
+async function shardQueueCounter(metric: string): Promise<number> {
+  let n = 0;
+  for (const name of ['a', 'b'] as const) {
+    const res = await fetch(`http://127.0.0.1:${basePort + (name === 'a' ? 0 : 1)}/metrics`).catch(() => null);
+    if (!res || res.status !== 200) continue;
+    for (const line of (await res.text()).split('\n'))
+      if (line.startsWith(`${metric}{`) && line.includes('observations.shard-'))
+        n += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return n;
+}
+
 async function queued(): Promise<number> {
   const ch = await amqp.createChannel();
   ch.on('error', () => undefined);
@@ -372,6 +388,8 @@ describe('aggregator replicas', () => {
     }
     await waitFor(() => allShardsServed(2), { timeoutMs: 30_000, description: 'two replicas holding shards' });
     const deadBefore = await deadLettered();
+    const givenBackBefore = await givenBack();
+    const staleBefore = await shardQueueCounter('fleetwatch_bus_stale_settlements_total');
     const { rows: taken } = await site.pg.query<{ shard: number }>(
       `UPDATE aggregator_shard_epochs SET epoch = epoch + 1, holder = 'someone-else', taken_at = now()
        WHERE shard < $1 RETURNING shard`,
@@ -382,6 +400,10 @@ describe('aggregator replicas', () => {
     await publishRounds('stolen', 0, ROUNDS);
     await expectFoldedInOrder('stolen', ROUNDS);
     expect(await deadLettered()).toBe(deadBefore);
+    // The refused batches went back while their consumer's channel was still open (settled, not returned by its
+    // close): only then can a give-back near the delivery limit become a fresh copy instead of a dead letter.
+    expect(await givenBack()).toBeGreaterThan(givenBackBefore);
+    expect(await shardQueueCounter('fleetwatch_bus_stale_settlements_total')).toBe(staleBefore);
     const output = [...procs.values()].map((p) => p.output.join('')).join('');
     expect(output).toMatch(/its epoch moved on/);
     await waitFor(() => allShardsServed(2), {

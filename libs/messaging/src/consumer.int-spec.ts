@@ -18,7 +18,7 @@ import { PermanentError, RedeliverError } from './errors';
 import { checkResult, RawAmqp, TEST_SOURCE, testConnection } from './int-spec.helpers';
 import { silentBusLogger } from './logger';
 import { BusPublisher, publishRequest } from './publisher';
-import { FRESH_COPIES_HEADER, FRESH_COPY_MARGIN } from './settlement';
+import { FRESH_COPIES_HEADER, FRESH_COPY_MARGIN, MAX_FRESH_COPIES } from './settlement';
 import { BusTopology, DEFAULT_DELIVERY_LIMIT } from './topology';
 
 const Q = QueueName.AggregatorObservations;
@@ -197,22 +197,24 @@ describe('BusConsumer on RabbitMQ', () => {
     expect(handled.filter((h) => h === id)).toHaveLength(1);
     expect(seen).toHaveLength(givenBack + 1);
     // Requeued (the broker counts each return) until FRESH_COPY_MARGIN returns are left, then a fresh copy with
-    // the same message id and a delivery count of 0 — never at or past the limit.
-    expect(Math.max(...seen.map((s) => s.count))).toBe(DEFAULT_DELIVERY_LIMIT - FRESH_COPY_MARGIN);
+    // the same message id, a delivery count of 0 again and its copy count one higher — never at or past the limit.
+    const cycle = DEFAULT_DELIVERY_LIMIT - FRESH_COPY_MARGIN + 1; // deliveries per copy: counts 0..limit-margin
+    expect(seen.map((s) => s.count)).toEqual(Array.from({ length: givenBack + 1 }, (_, i) => i % cycle));
+    expect(seen.map((s) => s.copies ?? 0)).toEqual(
+      Array.from({ length: givenBack + 1 }, (_, i) => Math.floor(i / cycle)),
+    );
     expect(seen.every((s) => s.messageId === id)).toBe(true);
-    const copies = seen.map((s) => (typeof s.copies === 'number' ? s.copies : 0));
-    expect(copies[0]).toBe(0);
-    expect(copies[copies.length - 1]).toBeGreaterThanOrEqual(2);
-    expect([...copies].sort((a, b) => a - b)).toEqual(copies); // each copy counts the ones before it
+    const copies = Math.floor(givenBack / cycle);
     await sub.stop();
     expect(await raw.count(DLQ)).toBe(0);
     expect(await raw.count(Q)).toBe(0);
     const after = await redelivered(Q);
-    expect(after.fresh_copy - before.fresh_copy).toBe(copies[copies.length - 1]);
-    expect(after.requeued - before.requeued).toBe(givenBack - copies[copies.length - 1]);
+    expect(after.fresh_copy - before.fresh_copy).toBe(copies);
+    expect(after.requeued - before.requeued).toBe(givenBack - copies);
   });
 
   it('batch mode: a batch given back (RedeliverError) is handled later, whole, and nothing is dead-lettered', async () => {
+    const before = await redelivered(Q);
     let refusals = 0;
     const seen = new Map<string, number>();
     const sub = consumer.consume(
@@ -235,7 +237,39 @@ describe('BusConsumer on RabbitMQ', () => {
     await waitFor(() => ids.every((id) => seen.has(id)), { timeoutMs: 30_000, description: 'every envelope handled' });
     await sub.stop();
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    // Refused more often than the delivery limit allows: some went back as fresh copies.
+    const after = await redelivered(Q);
+    expect(after.fresh_copy - before.fresh_copy).toBeGreaterThan(0);
+    expect(after.requeued - before.requeued).toBeGreaterThan(0);
     expect(await raw.count(DLQ)).toBe(0);
+    expect(await raw.count(Q)).toBe(0);
+  });
+
+  it('a message given back without end is dead-lettered after MAX_FRESH_COPIES fresh copies, with the reason', async () => {
+    let deliveries = 0;
+    const sub = consumer.consume(
+      Q,
+      async () => {
+        deliveries++;
+        throw new RedeliverError('never mine');
+      },
+      { prefetch: 5 },
+    );
+    await sub.waitUntilActive();
+    const { id } = await publisher.publish(Messages.CheckResult, checkResult(1));
+    await waitFor(async () => (await raw.count(DLQ)) === 1, {
+      timeoutMs: 30_000,
+      description: 'the message in the DLQ',
+    });
+    const [dead] = await raw.drain(DLQ);
+    expect(dead.properties.messageId).toBe(id);
+    expect(dead.properties.headers?.[DeadLetterHeader.Cause]).toBe('delivery_limit');
+    expect(String(dead.properties.headers?.[BusHeader.DeadLetterReason])).toMatch(
+      new RegExp(`given back ${MAX_FRESH_COPIES} times as a fresh copy, and again .*never mine`),
+    );
+    // Every copy went through the requeues first: (MAX_FRESH_COPIES + 1) cycles of deliveries.
+    expect(deliveries).toBe((MAX_FRESH_COPIES + 1) * (DEFAULT_DELIVERY_LIMIT - FRESH_COPY_MARGIN + 1));
+    await sub.stop();
     expect(await raw.count(Q)).toBe(0);
   });
 

@@ -15,6 +15,13 @@ import type { BusMetrics } from './metrics';
  */
 export const FRESH_COPY_MARGIN = 2;
 
+/**
+ * A message given back this many times as a fresh copy is dead-lettered at its next give-back near the limit
+ * (cause `delivery_limit`, the reason says so): a consumer that refuses a message without end — e.g. a lane that
+ * never gets its shard back while its consumer lives on — must show, not loop through the queue forever.
+ */
+export const MAX_FRESH_COPIES = 10;
+
 /** Headers the broker sets on a delivery, not carried over to a fresh copy. */
 const BROKER_HEADERS = new Set([
   'x-delivery-count',
@@ -100,12 +107,20 @@ export class Settlement {
     const { context } = delivery;
     const left = this.deps.deliveryLimit - context.deliveryCount;
     if (left > FRESH_COPY_MARGIN || !delivery.generation.isLive) {
-      this.deps.metrics.redelivered.inc([this.deps.queue, delivery.typeLabel, 'requeued']);
-      this.nack(delivery, false);
+      // Counted only when it went back on a live channel (else the broker returned it already: a stale settle).
+      if (this.nack(delivery, false))
+        this.deps.metrics.redelivered.inc([this.deps.queue, delivery.typeLabel, 'requeued']);
       return;
     }
+    const copies = freshCopiesOf(context.headers);
+    if (copies >= MAX_FRESH_COPIES)
+      return this.deadLetter(
+        delivery,
+        `given back ${copies} times as a fresh copy, and again (${context.deliveryCount} returns): ${error.message}`,
+        'delivery_limit',
+      );
     try {
-      await this.publishFreshCopy(delivery);
+      await this.publishFreshCopy(delivery, copies + 1);
     } catch (e) {
       this.deps.logger.error(
         { queue: this.deps.queue, messageId: context.messageId, error: errorMessage(e) },
@@ -119,6 +134,7 @@ export class Settlement {
         queue: this.deps.queue,
         messageId: context.messageId,
         deliveryCount: context.deliveryCount,
+        freshCopies: copies + 1,
         reason: error.message,
       },
       'message given back near its delivery limit: republished as a fresh copy',
@@ -177,21 +193,25 @@ export class Settlement {
     this.settleAcks(group);
   }
 
-  /** Returns the delivery to its queue; `count`: as a handler failure (fleetwatch_bus_messages_nacked_total). */
-  nack(delivery: Delivery, count = true): void {
+  /**
+   * Returns the delivery to its queue; `count`: as a handler failure (fleetwatch_bus_messages_nacked_total).
+   * False when its channel had closed (the broker returned it already).
+   */
+  nack(delivery: Delivery, count = true): boolean {
     const plan = delivery.generation.plan([delivery.message.fields.deliveryTag]);
     this.deps.onSettled?.(delivery);
     if (plan === null) {
       this.deps.metrics.staleSettles.inc([this.deps.queue]);
-      return;
+      return false;
     }
     try {
       delivery.channel.nack(delivery.message, false, true);
     } catch {
       this.deps.metrics.staleSettles.inc([this.deps.queue]);
-      return;
+      return false;
     }
     if (count) this.deps.metrics.nacked.inc([this.deps.queue, delivery.typeLabel]);
+    return true;
   }
 
   private settleAcks(entries: ReadonlyArray<{ delivery: Delivery; count: boolean }>): void {
@@ -218,14 +238,13 @@ export class Settlement {
   }
 
   /** Publishes the message again to its own queue, without the broker's delivery headers, and waits for the confirm. */
-  private async publishFreshCopy(delivery: Delivery): Promise<void> {
+  private async publishFreshCopy(delivery: Delivery, copies: number): Promise<void> {
     const { message, context } = delivery;
     const props = message.properties;
     const headers: Record<string, unknown> = {};
     for (const [k, v] of Object.entries((props.headers ?? {}) as Record<string, unknown>))
       if (!BROKER_HEADERS.has(k)) headers[k] = v;
-    const copies = headers[FRESH_COPIES_HEADER];
-    headers[FRESH_COPIES_HEADER] = (typeof copies === 'number' ? copies : 0) + 1;
+    headers[FRESH_COPIES_HEADER] = copies;
     await this.deps.deadLetters.send(
       {
         exchange: '',
@@ -280,4 +299,10 @@ export class Settlement {
       this.deps.deadLetterTimeoutMs,
     );
   }
+}
+
+/** How many fresh copies a delivery descends from (its FRESH_COPIES_HEADER; 0 when absent or not a count). */
+export function freshCopiesOf(headers: Readonly<Record<string, unknown>>): number {
+  const n = headers[FRESH_COPIES_HEADER];
+  return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : 0;
 }

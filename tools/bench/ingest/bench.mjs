@@ -49,6 +49,8 @@ const args = parseArgs(process.argv.slice(2), {
   rate: 2000,
   /** Distinct targets the updates are spread over (the raw chain: 10,000). */
   targets: 10_000,
+  /** Every n-th update reports DOWN, i.e. ~2 in n change their target's status (the raw chain's 17); 0: none do. */
+  'down-every': 17,
   'batch-size': 100,
   'batch-connections': 8,
   /** Seconds of load of the batch phase: long enough to show a rate is sustained. */
@@ -302,6 +304,7 @@ async function main() {
       warmupS: args.warmup,
       rate: args.rate,
       targets: args.targets,
+      downEvery: args['down-every'],
       batchSize: args['batch-size'],
       batchConnections: args['batch-connections'],
       batchDurationS: args['batch-duration'],
@@ -360,7 +363,7 @@ async function main() {
           for (let j = w; j < jobs.length; j += 4) {
             const updates = [];
             for (let s = jobs[j]; s < Math.min(jobs[j] + chunk, args.targets); s++) {
-              const u = updateOf(s, args.targets);
+              const u = updateOf(s, args.targets, args['down-every']);
               tracker?.sent(u, performance.now(), false);
               updates.push(u);
             }
@@ -413,13 +416,13 @@ async function main() {
       const nextBody = () => {
         const t = performance.now();
         if (perRequest === 1) {
-          const u = updateOf(seq++, args.targets);
+          const u = updateOf(seq++, args.targets, args['down-every']);
           tracker?.sent(u, t, recording);
           return JSON.stringify(u);
         }
         const updates = new Array(perRequest);
         for (let i = 0; i < perRequest; i++) {
-          updates[i] = updateOf(seq++, args.targets);
+          updates[i] = updateOf(seq++, args.targets, args['down-every']);
           tracker?.sent(updates[i], t, recording);
         }
         return JSON.stringify({ updates });

@@ -10,12 +10,13 @@ const DOWN = 'exited';
 /** What the aggregator derives from the lifecycle states sent (libs/domain lifecycle.ts). */
 const CLASS = { [UP]: 'UP', [DOWN]: 'DOWN' };
 
-export function updateOf(seq, targets) {
+/** `downEvery`: every n-th update reports DOWN (17: the raw chain's); 0: never, every update repeats its target's status. */
+export function updateOf(seq, targets, downEvery = 17) {
   const t = seq % targets;
   return {
     instanceId: `bench-${t}`,
     kind: 'container',
-    status: seq % 17 === 0 ? DOWN : UP,
+    status: downEvery > 0 && seq % downEvery === 0 ? DOWN : UP,
     labels: { app: 'bench', shard: String(t % 16) },
     message: 'benchmark',
   };

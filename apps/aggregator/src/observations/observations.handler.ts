@@ -21,6 +21,15 @@ export function updatesIn(envelope: Envelope): number {
     : 1;
 }
 
+/**
+ * How long an aborted shard consumer (lock lost, shard taken away) keeps its channel open for what is already in
+ * its hands: the batch being committed and the ones buffered are committed if the shard's fence still lets them,
+ * else given back (RedeliverError) — settled on the live channel, so a give-back near the delivery limit becomes a
+ * fresh copy instead of a broker-side dead letter. What is not settled by then returns to the queue when the
+ * channel closes.
+ */
+export const ABORT_SETTLE_MS = 3_000;
+
 /** The pseudo-shard of the un-sharded queues (observations and observations-bulk, from publishers older than sharding). */
 export const LEGACY_SHARD = OBSERVATION_SHARDS;
 
@@ -82,12 +91,16 @@ export class ObservationsHandler {
     this.held.delete(shard);
   }
 
-  /** Stops consuming a shard at once, without draining (its lock was lost): unacked deliveries return to the queue. */
+  /**
+   * Stops consuming a shard at once (its lock was lost, or another replica took it): the consumer is cancelled
+   * and what it holds is settled within ABORT_SETTLE_MS — committed where the fence allows, else given back —
+   * then the channel closes; unacked deliveries left return to the queue.
+   */
   async abort(shard: number): Promise<void> {
     const subscriptions = this.held.get(shard);
     if (!subscriptions) return;
     this.held.delete(shard);
-    await Promise.all(subscriptions.map((s) => s.stop(0)));
+    await Promise.all(subscriptions.map((s) => s.stop(Math.min(ABORT_SETTLE_MS, this.stopTimeoutMs()))));
   }
 
   holds(shard: number): boolean {
@@ -119,7 +132,11 @@ export class ObservationsHandler {
         bytesPerMessageHint: worstCase.bytes,
         worstCase,
       },
-      stopTimeoutMs: Math.max(1000, this.config.shutdownTimeoutMs - 2000),
+      stopTimeoutMs: this.stopTimeoutMs(),
     });
+  }
+
+  private stopTimeoutMs(): number {
+    return Math.max(1000, this.config.shutdownTimeoutMs - 2000);
   }
 }

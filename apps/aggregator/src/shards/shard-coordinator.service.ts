@@ -252,7 +252,8 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   /**
-   * The lock is gone: stop consuming at once (no drain; unacked deliveries go back to the queue). Dropped
+   * The lock is gone: stop consuming at once (what the consumer holds is settled within ABORT_SETTLE_MS —
+   * committed where the fence allows, else given back — the rest returns to the queue unsettled). Dropped
    * again while its consumer is still stopping (a lock loss and a fence refusal together): the same stop.
    */
   private async drop(shard: number, reason: string): Promise<void> {
