@@ -18,6 +18,7 @@ import {
   uuidv7,
   type Envelope,
   type PayloadInputOf,
+  type StatusChangedBatchPayload,
   type StatusChangedPayload,
 } from '@fleetwatch/contracts';
 import {
@@ -58,8 +59,10 @@ export interface TestSite {
   pg: SqlClient;
   /** Redis with the site's prefix. */
   redis: Redis;
-  /** status.changed messages as consumed from a queue bound to the routing key, in arrival order. */
+  /** Status events as consumed from a queue bound to status.changed(-batch), in arrival order (batches flattened). */
   changes: StatusChangedPayload[];
+  /** How many status.changed(.batch) messages carried them, by message type. */
+  changeMessages: Record<string, number>;
   /** Live fan-out messages from Redis pub/sub. */
   fanOut: StatusChangedPayload[];
   dispose(): Promise<void>;
@@ -85,12 +88,23 @@ export async function createTestSite(
     queues: [...observationShardQueueSpecs(), QueueName.AggregatorObservations],
   });
   const changes: StatusChangedPayload[] = [];
+  const changeMessages: Record<string, number> = {};
   const capture = bus.consumer.consume(
     {
       name: `test.${name}.status-changed`,
-      bindings: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged }],
+      bindings: [
+        { exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged },
+        { exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChangedBatch },
+      ],
     },
-    async (envelope: Envelope) => void changes.push(envelope.payload as StatusChangedPayload),
+    async (envelope: Envelope) => {
+      changeMessages[envelope.type] = (changeMessages[envelope.type] ?? 0) + 1;
+      // The relay publishes a commit's events in one status.changed.batch; each one counts as its own change.
+      if (envelope.type === Messages.StatusChangedBatch.type)
+        for (const { eventId: _id, ...event } of (envelope.payload as StatusChangedBatchPayload).events)
+          changes.push(event);
+      else changes.push(envelope.payload as StatusChangedPayload);
+    },
   );
   await capture.waitUntilActive(15_000);
   const redis = new Redis(infra.redisUrl, { keyPrefix: redisPrefix });
@@ -119,6 +133,7 @@ export async function createTestSite(
     pg,
     redis,
     changes,
+    changeMessages,
     fanOut,
     dispose: async () => {
       await bus.close().catch(() => undefined);

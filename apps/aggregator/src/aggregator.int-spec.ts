@@ -132,6 +132,9 @@ describe('aggregator: status updates → live state, history, events', () => {
       { description: '6 status.changed for web-1' },
     );
     expect(published.map((c) => c.sequence)).toEqual([1, 2, 3, 4, 5, 6]);
+    // A commit's events travel together: status.changed.batch messages only, fewer than the events.
+    expect(Object.keys(site.changeMessages)).toEqual(['status.changed.batch']);
+    expect(site.changeMessages['status.changed.batch']).toBeLessThan(site.changes.length);
     expect(published[3]).toMatchObject({
       kind: 'instance',
       location: null,

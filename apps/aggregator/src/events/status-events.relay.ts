@@ -1,5 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { describeIssues, Messages, statusChangedPayloadSchema, type StatusChangedPayload } from '@fleetwatch/contracts';
+import {
+  describeIssues,
+  Messages,
+  STATUS_CHANGED_BATCH_MAX,
+  statusChangedBatchEventSchema,
+  type StatusChangedBatchEvent,
+  type StatusChangedPayload,
+} from '@fleetwatch/contracts';
 import { BusPublisher, publishRequest } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { StatusEventsRepository, type LeasedJob, type StatusEventRecord } from '@fleetwatch/persistence';
@@ -18,6 +25,11 @@ export function statusChangedPayloadOf(e: StatusEventRecord): StatusChangedPaylo
     at: new Date(e.at).toISOString(),
     sequence: e.sequence,
   };
+}
+
+/** A stored event as one event of a `status.changed.batch`. */
+export function batchEventOf(e: StatusEventRecord): StatusChangedBatchEvent {
+  return { ...statusChangedPayloadOf(e), eventId: e.id };
 }
 
 /**
@@ -77,9 +89,10 @@ export class StatusEventsRelay implements LeasedJob {
   /** Publishes these events; resolves with how many the broker confirmed. Never throws for bus trouble. */
   async publish(all: readonly StatusEventRecord[]): Promise<number> {
     // An event no schema accepts would block the outbox forever: drop it loudly instead.
-    const invalid = all.filter((e) => !statusChangedPayloadSchema.safeParse(statusChangedPayloadOf(e)).success);
+    // (Checked one by one: the batch schema would refuse a whole message for one of them.)
+    const invalid = all.filter((e) => !statusChangedBatchEventSchema.safeParse(batchEventOf(e)).success);
     for (const e of invalid) {
-      const issues = statusChangedPayloadSchema.safeParse(statusChangedPayloadOf(e));
+      const issues = statusChangedBatchEventSchema.safeParse(batchEventOf(e));
       this.logger.error(
         { eventId: e.id, targetId: e.targetId, reason: issues.success ? '' : describeIssues(issues.error) },
         'status event cannot be published; dropped from the outbox',
@@ -88,18 +101,28 @@ export class StatusEventsRelay implements LeasedJob {
     if (invalid.length) await this.events.markPublished(invalid.map((e) => e.id));
     const events = all.filter((e) => !invalid.includes(e));
     if (events.length === 0) return 0;
+    // One status.changed.batch per STATUS_CHANGED_BATCH_MAX events, in commit order: a commit's events (two per
+    // change: the location's and the target's) cost the broker one message per queue they reach, not one each.
+    // Each event keeps its id inside (consumers de-duplicate by it); the message gets an id of its own, since a
+    // relay may later regroup what a failed publish left in the outbox.
+    const chunks: StatusEventRecord[][] = [];
+    for (let i = 0; i < events.length; i += STATUS_CHANGED_BATCH_MAX)
+      chunks.push(events.slice(i, i + STATUS_CHANGED_BATCH_MAX));
     const outcomes = await this.publisher.publishManySettled(
-      events.map((e) =>
-        publishRequest(Messages.StatusChanged, statusChangedPayloadOf(e), {
-          id: e.id,
-          occurredAt: new Date(e.at),
-          // status.changed is a fan-out fact: no bound queue yet (alerting consumes it later) is not an error.
-          mandatory: false,
-        }),
+      chunks.map((chunk) =>
+        publishRequest(
+          Messages.StatusChangedBatch,
+          { events: chunk.map(batchEventOf) },
+          // status.changed is a fan-out fact: no bound queue yet is not an error.
+          { occurredAt: new Date(chunk[chunk.length - 1].at), mandatory: false },
+        ),
       ),
     );
-    const confirmed = outcomes.filter((o) => o.ok).map((o) => o.envelope.id);
-    const failed = outcomes.length - confirmed.length;
+    const confirmed: string[] = [];
+    outcomes.forEach((o, i) => {
+      if (o.ok) for (const e of chunks[i]) confirmed.push(e.id);
+    });
+    const failed = events.length - confirmed.length;
     if (failed > 0) {
       const first = outcomes.find((o) => !o.ok);
       this.logger.warn(

@@ -10,6 +10,7 @@ import {
   heartbeatPayloadSchema,
   hostMetricsPayloadSchema,
   pingReceivedPayloadSchema,
+  statusChangedBatchPayloadSchema,
   statusChangedPayloadSchema,
   statusUpdateBatchEnvelopePayloadSchema,
   statusUpdateBatchPayloadSchema,
@@ -122,6 +123,13 @@ export const Messages = {
     exchange: ExchangeName.Events,
     routingKey: RoutingKey.StatusChanged,
     payload: statusChangedPayloadSchema,
+  }),
+  StatusChangedBatch: define({
+    type: 'status.changed.batch',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.StatusChangedBatch,
+    payload: statusChangedBatchPayloadSchema,
   }),
   AlertStateChanged: define({
     type: 'alert.state-changed',

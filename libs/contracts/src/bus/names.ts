@@ -34,6 +34,8 @@ export enum RoutingKey {
   CollectorHeartbeat = 'event.heartbeat.collector',
   SiteHeartbeat = 'event.heartbeat.site',
   StatusChanged = 'event.status.changed',
+  /** Several status events in one message (what the aggregator publishes); consumers of StatusChanged bind both. */
+  StatusChangedBatch = 'event.status.changed-batch',
   AlertStateChanged = 'event.alert.state-changed',
   ConfigChanged = 'event.config.changed',
   /**
@@ -135,8 +137,14 @@ export const QUEUE_BINDINGS: Readonly<Record<QueueName, readonly QueueBinding[]>
     // From a publisher that does not shard (shardObservations: false): folded by the legacy lane.
     { exchange: ExchangeName.Events, routingKey: RoutingKey.CheckLifecycle },
   ],
-  [QueueName.AggregatorAlerts]: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged }],
-  [QueueName.AggregatorSubscriptions]: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged }],
+  [QueueName.AggregatorAlerts]: [
+    { exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged },
+    { exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChangedBatch },
+  ],
+  [QueueName.AggregatorSubscriptions]: [
+    { exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChanged },
+    { exchange: ExchangeName.Events, routingKey: RoutingKey.StatusChangedBatch },
+  ],
   [QueueName.AggregatorCommands]: [{ exchange: ExchangeName.Commands, routingKey: RoutingKey.AggregatorRpcRequest }],
   [QueueName.SyncOrchestratorCommands]: [
     { exchange: ExchangeName.Commands, routingKey: RoutingKey.ConfigApply },

@@ -322,6 +322,20 @@ export const statusChangedPayloadSchema = z.object({
 });
 export type StatusChangedPayload = z.infer<typeof statusChangedPayloadSchema>;
 
+/** Most events one `status.changed.batch` message carries: the relay publishes a commit's events in messages of at most this many. */
+export const STATUS_CHANGED_BATCH_MAX = 500;
+/** One event of a `status.changed.batch`: a status.changed payload and its event id (consumers de-duplicate by it). */
+export const statusChangedBatchEventSchema = statusChangedPayloadSchema.extend({ eventId: z.guid() });
+export type StatusChangedBatchEvent = z.infer<typeof statusChangedBatchEventSchema>;
+/**
+ * Several status events in one message, in commit order (the aggregator's relay: one message per commit instead of
+ * one per event — each change stores two events, and each message costs the broker per queue it reaches).
+ */
+export const statusChangedBatchPayloadSchema = z.object({
+  events: z.array(statusChangedBatchEventSchema).min(1).max(STATUS_CHANGED_BATCH_MAX),
+});
+export type StatusChangedBatchPayload = z.infer<typeof statusChangedBatchPayloadSchema>;
+
 export const alertStateSchema = z.enum(['inactive', 'pending', 'firing', 'resolved']);
 export const alertStateChangedPayloadSchema = z.object({
   ruleId: name(128),

@@ -5,12 +5,13 @@ import {
   parseMessage,
   RoutingKey,
   type ConfigChangedPayload,
+  type StatusChangedBatchPayload,
   type StatusChangedPayload,
 } from '@fleetwatch/contracts';
 import { SetupOrder, type BusConnection, type ConnectionSession } from '@fleetwatch/messaging';
 
 // How the evaluator hears of changes (issue 18): one queue of this replica's own — exclusive, auto-delete,
-// server-named — bound to `event.status.changed` and `event.config.changed` on the events exchange.
+// server-named — bound to `event.status.changed(-batch)` and `event.config.changed` on the events exchange.
 //
 // Why a queue per replica and not the durable AggregatorAlerts queue: status changes are committed by
 // whichever replica holds a target's shard, and the evaluator is whichever replica holds the evaluator
@@ -76,6 +77,7 @@ export class AlertEventsFollower {
       arguments: { 'x-queue-type': 'classic' },
     });
     await channel.bindQueue(queue, ExchangeName.Events, RoutingKey.StatusChanged);
+    await channel.bindQueue(queue, ExchangeName.Events, RoutingKey.StatusChangedBatch);
     await channel.bindQueue(queue, ExchangeName.Events, RoutingKey.ConfigChanged);
     // noAck: an event is a hint; what it says is read again from Postgres on any doubt (see above).
     await channel.consume(queue, (m) => this.onMessage(m), { noAck: true });
@@ -96,7 +98,9 @@ export class AlertEventsFollower {
       return;
     }
     const { type, payload } = parsed.value;
-    if (type === Messages.StatusChanged.type) this.handlers.onStatusChanged(payload as StatusChangedPayload);
+    if (type === Messages.StatusChangedBatch.type)
+      for (const event of (payload as StatusChangedBatchPayload).events) this.handlers.onStatusChanged(event);
+    else if (type === Messages.StatusChanged.type) this.handlers.onStatusChanged(payload as StatusChangedPayload);
     else if (type === Messages.ConfigChanged.type) this.handlers.onConfigChanged(payload as ConfigChangedPayload);
   }
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { QueueName, type Envelope } from '@fleetwatch/contracts';
+import { Messages, QueueName, statusChangedBatchPayloadSchema, type Envelope } from '@fleetwatch/contracts';
 import { ConsumeQueue } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import {
@@ -14,7 +14,7 @@ import { deliveriesFor, parseSubscriptions, statusChangeOf, type StatusEventIn }
 import { SubscriptionDeliveryWorker } from './subscription-delivery.worker';
 
 /**
- * Status-change subscriptions, the queueing half (issue 18): status.changed from its own durable queue
+ * Status-change subscriptions, the queueing half (issue 18): status.changed(.batch) from its own durable queue
  * (shared by the replicas: each event is handled by one), matched against the enabled subscriptions, and
  * one delivery row per (subscription, event) inserted — ON CONFLICT DO NOTHING, so a redelivered event
  * queues nothing twice. The message is acked only after the insert committed (at-least-once: a crash or a
@@ -36,7 +36,15 @@ export class SubscriptionEventsHandler {
   async handleBatch(envelopes: Envelope[]): Promise<void> {
     const events: StatusEventIn[] = [];
     for (const e of envelopes) {
-      const payload = statusChangeOf(e.payload);
+      // What the relay publishes: a commit's events in one message, each with its own id.
+      if (e.type === Messages.StatusChangedBatch.type) {
+        const batch = statusChangedBatchPayloadSchema.safeParse(e.payload);
+        if (batch.success) {
+          for (const { eventId, ...payload } of batch.data.events) events.push({ id: eventId, payload });
+          continue;
+        }
+      }
+      const payload = e.type === Messages.StatusChanged.type ? statusChangeOf(e.payload) : null;
       if (payload) events.push({ id: e.id, payload });
       else this.logger.warn({ messageId: e.id, type: e.type }, 'subscriptions: not a status.changed; ignored');
     }
