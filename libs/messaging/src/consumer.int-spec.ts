@@ -300,6 +300,43 @@ describe('BusConsumer on RabbitMQ', () => {
     expect(sub.active).toBe(false);
   });
 
+  it('abort(): the batch in the handler settles on the live channel, the buffered deliveries are given back behind it, in order', async () => {
+    const before = await redelivered(Q);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const handled: number[][] = [];
+    const seqOf = (e: Envelope) => Number((e.payload as { checkId: string }).checkId.slice(2));
+    const sub = consumer.consume(
+      Q,
+      async (envelopes: Envelope[]) => {
+        await gate; // the first batch is "committing" when the abort comes
+        handled.push(envelopes.map(seqOf));
+      },
+      { prefetch: 40, batch: { maxSize: 10, maxWaitMs: 2_000 } },
+    );
+    await sub.waitUntilActive();
+    await publisher.publishMany(
+      Array.from({ length: 40 }, (_, i) => publishRequest(Messages.CheckResult, checkResult(i, { checkId: `c-${i}` }))),
+    );
+    await waitFor(() => sub.inFlight === 40, {
+      description: 'all 40 delivered: one batch in the handler, 30 buffered',
+    });
+    const aborting = sub.abort(5_000, 'queue taken over');
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    await aborting;
+    // Only the batch that was in the handler's hands was handled; nothing was returned unsettled by the close.
+    expect(handled).toEqual([Array.from({ length: 10 }, (_, i) => i)]);
+    const after = await redelivered(Q);
+    expect(after.requeued - before.requeued).toBe(30);
+    // The given-back deliveries are next in the queue, in their order.
+    const next = await raw.drain(Q);
+    expect(next.map((m) => seqOf(JSON.parse(m.content.toString()) as Envelope))).toEqual(
+      Array.from({ length: 30 }, (_, i) => i + 10),
+    );
+    expect(next.every((m) => m.properties.headers?.['x-delivery-count'] === 1)).toBe(true);
+  });
+
   it('recovers when its queue is deleted under it: redeclares and resumes on the same connection', async () => {
     const handled = new Set<string>();
     const sub = consumer.consume(Q, (envelope: Envelope) => void handled.add(envelope.id));

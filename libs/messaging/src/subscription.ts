@@ -15,7 +15,7 @@ import {
   type ConsumeOptions,
   type MessageHandler,
 } from './delivery';
-import { errorMessage } from './errors';
+import { errorMessage, RedeliverError } from './errors';
 import { IntakeWindow } from './intake-window';
 import type { BusLogger } from './logger';
 import type { BusMetrics } from './metrics';
@@ -81,6 +81,8 @@ export class Subscription {
   private readonly idleWaiters: Array<() => void> = [];
   private readonly activeWaiters: Array<() => void> = [];
   private untrackIntake: (() => void) | undefined;
+  /** Set by abort(): what is still buffered is given back instead of handled. */
+  private givingBack: RedeliverError | undefined;
 
   constructor(
     private readonly deps: SubscriptionDeps,
@@ -202,11 +204,32 @@ export class Subscription {
     return this.stopping;
   }
 
+  /**
+   * Stops a consumer whose queue is now another's to consume (e.g. its shard was taken or its lock lost): like
+   * stop(settleMs), except that what is still buffered — received, not yet handed to the handler — is given back
+   * (RedeliverError: requeued, or a fresh copy near the delivery limit) instead of handled, once what is already in
+   * the handler's hands has settled, so it goes back behind that, in delivery order.
+   */
+  abort(settleMs: number, reason: string): Promise<void> {
+    this.givingBack ??= new RedeliverError(reason);
+    return this.stop(settleMs);
+  }
+
   private async drain(): Promise<void> {
+    if (this.givingBack) return this.giveBackBuffered(this.givingBack);
     if (this.batcher) await this.batcher.flush();
     await this.whenIdle();
     while (this.sideTasks.size > 0) await Promise.allSettled([...this.sideTasks]);
     if (this.batcher) await this.batcher.flush();
+  }
+
+  private async giveBackBuffered(error: RedeliverError): Promise<void> {
+    const buffered: Delivery[] = this.batcher ? this.batcher.discard(() => true).map((p) => p.delivery) : [];
+    buffered.push(...this.work.splice(0));
+    if (this.batcher) await this.batcher.whenIdle();
+    await this.whenIdle();
+    for (const delivery of buffered) await this.settlement.redeliver(delivery, error);
+    while (this.sideTasks.size > 0) await Promise.allSettled([...this.sideTasks]);
   }
 
   private whenIdle(): Promise<void> {

@@ -23,10 +23,10 @@ export function updatesIn(envelope: Envelope): number {
 
 /**
  * How long an aborted shard consumer (lock lost, shard taken away) keeps its channel open for what is already in
- * its hands: the batch being committed and the ones buffered are committed if the shard's fence still lets them,
- * else given back (RedeliverError) — settled on the live channel, so a give-back near the delivery limit becomes a
- * fresh copy instead of a broker-side dead letter. What is not settled by then returns to the queue when the
- * channel closes.
+ * its hands: the batch with the committer is committed if the shard's fence still lets it, else given back; what
+ * is still buffered is given back behind it without a commit (the shard is no longer held: the fence would refuse
+ * it). Settled on the live channel, so a give-back near the delivery limit becomes a fresh copy instead of a
+ * broker-side dead letter. What is not settled by then returns to the queue when the channel closes.
  */
 export const ABORT_SETTLE_MS = 3_000;
 
@@ -92,15 +92,16 @@ export class ObservationsHandler {
   }
 
   /**
-   * Stops consuming a shard at once (its lock was lost, or another replica took it): the consumer is cancelled
-   * and what it holds is settled within ABORT_SETTLE_MS — committed where the fence allows, else given back —
-   * then the channel closes; unacked deliveries left return to the queue.
+   * Stops consuming a shard at once (its lock was lost, or another replica took it): the consumer is cancelled,
+   * the batch with the committer settles and the buffered deliveries are given back, within ABORT_SETTLE_MS; then
+   * the channel closes and unacked deliveries left return to the queue.
    */
   async abort(shard: number): Promise<void> {
     const subscriptions = this.held.get(shard);
     if (!subscriptions) return;
     this.held.delete(shard);
-    await Promise.all(subscriptions.map((s) => s.stop(Math.min(ABORT_SETTLE_MS, this.stopTimeoutMs()))));
+    const settleMs = Math.min(ABORT_SETTLE_MS, this.stopTimeoutMs());
+    await Promise.all(subscriptions.map((s) => s.abort(settleMs, `shard ${shard} is no longer held by this replica`)));
   }
 
   holds(shard: number): boolean {

@@ -252,8 +252,8 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   /**
-   * The lock is gone: stop consuming at once (what the consumer holds is settled within ABORT_SETTLE_MS —
-   * committed where the fence allows, else given back — the rest returns to the queue unsettled). Dropped
+   * The lock is gone: stop consuming at once (within ABORT_SETTLE_MS the batch with the committer settles and the
+   * buffered deliveries are given back; the rest returns to the queue unsettled). Dropped
    * again while its consumer is still stopping (a lock loss and a fence refusal together): the same stop.
    */
   private async drop(shard: number, reason: string): Promise<void> {

@@ -1,6 +1,7 @@
 import type { MessageProperties } from 'amqplib';
 import { BusHeader, QueueName } from '@fleetwatch/contracts';
 import { DeadLetterHeader } from '../delivery';
+import { FRESH_COPIES_HEADER } from '../settlement';
 import {
   decodeBody,
   describeDeadLetter,
@@ -156,6 +157,8 @@ describe('replayProperties', () => {
           'x-delivery-count': 4,
           'x-death': [],
           'x-first-death-queue': 'q',
+          // A message dead-lettered at the fresh-copy cap starts afresh: kept, it would come straight back.
+          [FRESH_COPIES_HEADER]: 10,
           [ReplayHeader.Count]: 1,
         },
       }),

@@ -8,6 +8,7 @@ import {
   QueueName,
 } from '@fleetwatch/contracts';
 import { DeadLetterHeader } from '../delivery';
+import { FRESH_COPIES_HEADER } from '../settlement';
 
 /** Headers a replay adds, so a message that fails again shows its history in the DLQ. */
 export const ReplayHeader = {
@@ -15,8 +16,12 @@ export const ReplayHeader = {
   ReplayedAt: 'x-fleetwatch-replayed-at',
 } as const;
 
-/** Dead-letter annotations (ours and RabbitMQ's) that a replay removes. */
+/**
+ * Dead-letter annotations (ours and RabbitMQ's) that a replay removes — and the count of fresh copies a give-back
+ * made (a replay starts the message afresh; kept, a message dead-lettered at that cap would come straight back).
+ */
 const DEAD_LETTER_HEADERS: ReadonlySet<string> = new Set([
+  FRESH_COPIES_HEADER,
   BusHeader.DeadLetterReason,
   BusHeader.DeadLetterQueue,
   DeadLetterHeader.Cause,
