@@ -79,6 +79,9 @@ export class AggregatorModule {
             QueueName.AggregatorObservations,
             QueueName.AggregatorBulkObservations,
             QueueName.AggregatorCommands,
+            // Declared (with its status.changed(-batch) bindings) before anything is published: a relay publish is
+            // mandatory: false, so one that no queue took yet would be confirmed and its events lost to subscriptions.
+            QueueName.AggregatorSubscriptions,
           ],
           stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),
         }),

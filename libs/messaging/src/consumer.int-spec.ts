@@ -322,7 +322,9 @@ describe('BusConsumer on RabbitMQ', () => {
       description: 'all 40 delivered: one batch in the handler, 30 buffered',
     });
     const aborting = sub.abort(5_000, 'queue taken over');
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
+    // Nothing is given back while the batch ahead of them is still in the handler: they would overtake it.
+    expect(await raw.count(Q)).toBe(0);
     release();
     await aborting;
     // Only the batch that was in the handler's hands was handled; nothing was returned unsettled by the close.

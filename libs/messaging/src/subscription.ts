@@ -81,8 +81,8 @@ export class Subscription {
   private readonly idleWaiters: Array<() => void> = [];
   private readonly activeWaiters: Array<() => void> = [];
   private untrackIntake: (() => void) | undefined;
-  /** Set by abort(): what is still buffered is given back instead of handled. */
-  private givingBack: RedeliverError | undefined;
+  /** Set by abort(): what is still buffered is given back instead of handled (kept here, in delivery order). */
+  private givingBack: { error: RedeliverError; parked: Delivery[] } | undefined;
 
   constructor(
     private readonly deps: SubscriptionDeps,
@@ -211,7 +211,13 @@ export class Subscription {
    * the handler's hands has settled, so it goes back behind that, in delivery order.
    */
   abort(settleMs: number, reason: string): Promise<void> {
-    this.givingBack ??= new RedeliverError(reason);
+    if (!this.givingBack && !this.stopping) {
+      // Nothing more reaches the handler from now on: what is buffered, and what still arrives before the
+      // consumer's cancel is through, waits here for the give-back.
+      const parked: Delivery[] = this.batcher ? this.batcher.discard(() => true).map((p) => p.delivery) : [];
+      parked.push(...this.work.splice(0));
+      this.givingBack = { error: new RedeliverError(reason), parked };
+    }
     return this.stop(settleMs);
   }
 
@@ -223,12 +229,12 @@ export class Subscription {
     if (this.batcher) await this.batcher.flush();
   }
 
-  private async giveBackBuffered(error: RedeliverError): Promise<void> {
-    const buffered: Delivery[] = this.batcher ? this.batcher.discard(() => true).map((p) => p.delivery) : [];
-    buffered.push(...this.work.splice(0));
+  private async giveBackBuffered({ error, parked }: { error: RedeliverError; parked: Delivery[] }): Promise<void> {
     if (this.batcher) await this.batcher.whenIdle();
     await this.whenIdle();
-    for (const delivery of buffered) await this.settlement.redeliver(delivery, error);
+    // Requeues go out in order (each nack is sent before redeliver's first await); fresh copies near the limit are
+    // published together, not one confirm after another.
+    await Promise.all(parked.splice(0).map((delivery) => this.settlement.redeliver(delivery, error)));
     while (this.sideTasks.size > 0) await Promise.allSettled([...this.sideTasks]);
   }
 
@@ -334,6 +340,13 @@ export class Subscription {
       correlationId: nonEmptyString(message.properties.correlationId),
     };
     this.deps.metrics.consumed.inc([this.queue, typeLabel]);
+    if (this.givingBack) {
+      // Arrived after abort(), before its cancel was through: given back with the rest.
+      const delivery: Held = { message, channel, generation, typeLabel, context, units: 1 };
+      this.hold(delivery);
+      this.givingBack.parked.push(delivery);
+      return;
+    }
     if (this.batcher) {
       const parsed = parseMessage(message.content);
       const units = parsed.ok && this.weigh ? Math.max(1, this.weigh(parsed.value)) : 1;
@@ -476,7 +489,9 @@ export class Subscription {
       );
     } catch (e) {
       this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
-      for (const i of live) await this.settlement.failed(i.delivery, e);
+      // Each requeue is sent before failed()'s first await, so they go back in delivery order; what awaits a publish
+      // (a dead letter, a fresh copy) is published together with the rest.
+      await Promise.all(live.map((i) => this.settlement.failed(i.delivery, e)));
       return;
     }
     this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);

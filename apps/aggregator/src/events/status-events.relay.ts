@@ -33,9 +33,10 @@ export function batchEventOf(e: StatusEventRecord): StatusChangedBatchEvent {
 }
 
 /**
- * Publishes `status.changed` for stored status events (transactional outbox):
- * with broker confirms, the event id as message id (a republish after a crash is
- * the same message, and consumers de-duplicate by it or by the target's sequence),
+ * Publishes stored status events (transactional outbox) as `status.changed.batch`
+ * messages of up to STATUS_CHANGED_BATCH_MAX events, with broker confirms; each
+ * event carries its id (a republish after a crash may group events differently, in
+ * a new message: consumers de-duplicate by event id or by the target's sequence),
  * and drops the outbox rows once confirmed. What the broker did not confirm stays
  * in the outbox for `relayPending()` (the sweeper's relay job) — committed
  * events are never lost, only late.

@@ -1,3 +1,4 @@
+import type { Envelope } from '@fleetwatch/contracts';
 import type { BatchOptions } from '../batcher';
 import type { ConsumeOptions } from '../delivery';
 import type { QueueRef } from '../topology';
@@ -7,6 +8,8 @@ export const CONSUME_QUEUE_METADATA = 'fleetwatch:consume-queue';
 export interface ConsumeQueueOptions extends ConsumeOptions {
   /** Batch mode: the method receives `(envelopes, contexts)`. */
   batch?: BatchOptions;
+  /** Batch mode: what one message counts for in `batch.maxUnits` (e.g. the events it carries). Default 1. */
+  weigh?: (envelope: Envelope) => number;
   /**
    * Skip ids this handler already processed, using the module's IdempotencyStore.
    * `true` names the consumer `<Class>.<method>`; a string names it explicitly

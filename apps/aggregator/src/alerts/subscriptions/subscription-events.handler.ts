@@ -13,6 +13,13 @@ import { AGGREGATOR_CONFIG } from '../../tokens';
 import { deliveriesFor, parseSubscriptions, statusChangeOf, type StatusEventIn } from './subscription-enqueuer';
 import { SubscriptionDeliveryWorker } from './subscription-delivery.worker';
 
+/** Status events a message carries: a status.changed.batch its events, anything else one. */
+export function eventsIn(envelope: Envelope): number {
+  if (envelope.type !== Messages.StatusChangedBatch.type) return 1;
+  const events = (envelope.payload as { events?: unknown }).events;
+  return Array.isArray(events) ? Math.max(1, events.length) : 1;
+}
+
 /**
  * Status-change subscriptions, the queueing half (issue 18): status.changed(.batch) from its own durable queue
  * (shared by the replicas: each event is handled by one), matched against the enabled subscriptions, and
@@ -32,7 +39,14 @@ export class SubscriptionEventsHandler {
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
 
-  @ConsumeQueue(QueueName.AggregatorSubscriptions, { prefetch: 200, batch: { maxSize: 100, maxWaitMs: 20 } })
+  // A status.changed.batch carries up to STATUS_CHANGED_BATCH_MAX events: batches are bounded by the events they
+  // carry (weigh), not by messages, and the prefetch by the largest messages (the deliveries a batch queues are one
+  // insert of events × matching subscriptions rows).
+  @ConsumeQueue(QueueName.AggregatorSubscriptions, {
+    prefetch: 20,
+    batch: { maxSize: 20, maxWaitMs: 20, maxUnits: 250 },
+    weigh: eventsIn,
+  })
   async handleBatch(envelopes: Envelope[]): Promise<void> {
     const events: StatusEventIn[] = [];
     for (const e of envelopes) {

@@ -4,6 +4,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Client } from 'pg';
 import {
   Messages,
+  uuidv7,
   subscriptionSpecSchema,
   TargetStatus,
   type StatusChangeDelivery,
@@ -144,6 +145,17 @@ it('a target DOWN: exactly one signed request, also when the event comes again; 
   const event = site.changes.find((c) => c.targetId === 'instance:api-1' && c.location === null && c.to === 'DOWN');
   if (!event) throw new Error('the DOWN event was not seen');
   await site.bus.publisher.publish(Messages.StatusChanged, event, { id: first.body.eventId, mandatory: false });
+  // …and again regrouped with another event in a new status.changed.batch (a relay re-sending what it left behind).
+  await site.bus.publisher.publish(
+    Messages.StatusChangedBatch,
+    {
+      events: [
+        { ...event, eventId: first.body.eventId },
+        { ...event, sequence: 0, eventId: uuidv7(), to: TargetStatus.Up },
+      ],
+    },
+    { mandatory: false },
+  );
   // A change nothing selects (another target; and api-1's recovery, which sub-down does not ask for).
   await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('api-2', 'exited', Date.now()));
   await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('api-1', 'running', Date.now()));
