@@ -9,7 +9,7 @@ import {
   QueueName,
 } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
-import { testEnv, waitFor } from '@fleetwatch/testing';
+import { testEnv, waitFor, storeHostileText } from '@fleetwatch/testing';
 import { connect } from 'amqplib';
 import fc from 'fast-check';
 import { startSite, type E2eSite } from './e2e-site';
@@ -262,16 +262,7 @@ async function expectNothingDeadLettered(): Promise<void> {
 // JSON text the way a client writes it (NUL, lone surrogates, U+2028, emoji and backslashes escaped by
 // JSON.stringify). A body built only from what the contract allows must be accepted. Each run's ids carry a run tag, so runs never collide (a repeated updateId is a retry by design).
 
-/** Any UTF-16 code unit, weighted toward what stores refuse or mangle. */
-const unit = fc.oneof(
-  { weight: 6, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) },
-  { weight: 2, arbitrary: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom('\u0000', '\ud800', '\udfff', '\\', '\\u0000', '"', '\n', '%', '😀', '\u2028', '\ufeff'),
-  },
-);
-const text = (maxLength: number) => fc.string({ unit, maxLength });
+const text = storeHostileText;
 const DAY = 86_400_000;
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /**

@@ -14,6 +14,18 @@ export const DeadLetterHeader = {
 } as const;
 
 /** `isolated`: one part of a message (or one message of a batch) that failed alone while the rest was stored. */
+/** Headers RabbitMQ sets on a delivery (its count, and the history of a dead letter): never carried over to a copy. */
+export const BROKER_DELIVERY_HEADERS: readonly string[] = [
+  'x-delivery-count',
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+];
+
 export type DeadLetterCause = 'invalid' | 'permanent' | 'delivery_limit' | 'isolated';
 
 /** Longest reason kept in a header (AMQP header values are not meant for essays). */

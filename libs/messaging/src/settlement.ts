@@ -2,7 +2,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import { ExchangeName, uuidv7 } from '@fleetwatch/contracts';
 import type { ConfirmSender } from './confirm-sender';
 import type { ChannelGeneration } from './delivery-tags';
-import { deadLetterHeaders, type DeadLetterCause, type DeliveryContext } from './delivery';
+import { BROKER_DELIVERY_HEADERS, deadLetterHeaders, type DeadLetterCause, type DeliveryContext } from './delivery';
 import { errorMessage, PermanentError, RedeliverError } from './errors';
 import type { BusLogger } from './logger';
 import type { BusMetrics } from './metrics';
@@ -22,17 +22,7 @@ export const FRESH_COPY_MARGIN = 2;
  */
 export const MAX_FRESH_COPIES = 10;
 
-/** Headers the broker sets on a delivery, not carried over to a fresh copy. */
-const BROKER_HEADERS = new Set([
-  'x-delivery-count',
-  'x-death',
-  'x-first-death-exchange',
-  'x-first-death-queue',
-  'x-first-death-reason',
-  'x-last-death-exchange',
-  'x-last-death-queue',
-  'x-last-death-reason',
-]);
+const BROKER_HEADERS: ReadonlySet<string> = new Set(BROKER_DELIVERY_HEADERS);
 
 /** Header of a fresh copy: how many times the message was republished so (for logs and the runbook). */
 export const FRESH_COPIES_HEADER = 'x-fleetwatch-fresh-copies';
@@ -239,47 +229,36 @@ export class Settlement {
 
   /** Publishes the message again to its own queue, without the broker's delivery headers, and waits for the confirm. */
   private async publishFreshCopy(delivery: Delivery, copies: number): Promise<void> {
-    const { message, context } = delivery;
-    const props = message.properties;
     const headers: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries((props.headers ?? {}) as Record<string, unknown>))
+    for (const [k, v] of Object.entries((delivery.message.properties.headers ?? {}) as Record<string, unknown>))
       if (!BROKER_HEADERS.has(k)) headers[k] = v;
     headers[FRESH_COPIES_HEADER] = copies;
-    await this.deps.deadLetters.send(
-      {
-        exchange: '',
-        routingKey: context.queue,
-        type: delivery.typeLabel,
-        content: message.content,
-        properties: {
-          persistent: true,
-          mandatory: true,
-          messageId: typeof props.messageId === 'string' && props.messageId ? props.messageId : uuidv7(),
-          type: props.type as string | undefined,
-          contentType: props.contentType as string | undefined,
-          contentEncoding: props.contentEncoding as string | undefined,
-          correlationId: props.correlationId as string | undefined,
-          replyTo: props.replyTo as string | undefined,
-          timestamp: props.timestamp as number | undefined,
-          appId: props.appId as string | undefined,
-          headers,
-        },
-      },
-      this.deps.deadLetterTimeoutMs,
-    );
+    // Default exchange, routed by the queue's name: no other queue gets it.
+    await this.sendCopy(delivery, '', headers, { keepReplyTo: true });
   }
 
   /** Publishes a copy to the DLX (routed by the queue name) with the reason, and waits for the confirm. */
   private async publishDeadLetter(delivery: Delivery, reason: string, cause: DeadLetterCause): Promise<void> {
     const { message, context } = delivery;
-    const props = message.properties;
     const headers = deadLetterHeaders(
       { reason, queue: context.queue, cause, deliveryCount: context.deliveryCount },
-      props.headers ?? {},
+      message.properties.headers ?? {},
     );
+    await this.sendCopy(delivery, ExchangeName.DeadLetter, headers, { keepReplyTo: false });
+  }
+
+  /** A copy of the delivery — same body, message id and properties, these headers — confirmed by the broker. */
+  private async sendCopy(
+    delivery: Delivery,
+    exchange: string,
+    headers: Record<string, unknown>,
+    { keepReplyTo }: { keepReplyTo: boolean },
+  ): Promise<void> {
+    const { message, context } = delivery;
+    const props = message.properties;
     await this.deps.deadLetters.send(
       {
-        exchange: ExchangeName.DeadLetter,
+        exchange,
         routingKey: context.queue,
         type: delivery.typeLabel,
         content: message.content,
@@ -291,6 +270,7 @@ export class Settlement {
           contentType: props.contentType as string | undefined,
           contentEncoding: props.contentEncoding as string | undefined,
           correlationId: props.correlationId as string | undefined,
+          ...(keepReplyTo ? { replyTo: props.replyTo as string | undefined } : {}),
           timestamp: props.timestamp as number | undefined,
           appId: props.appId as string | undefined,
           headers,

@@ -26,7 +26,7 @@ import {
   TargetStatesRepository,
   type SqlPool,
 } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, testEnv, type IsolatedDatabase } from '@fleetwatch/testing';
+import { createIsolatedDatabase, testEnv, type IsolatedDatabase, storeHostileText } from '@fleetwatch/testing';
 import type { AggregatorConfig } from '../config';
 import { HostLiveState } from '../hosts/host-live-state.service';
 import { LiveProjection } from '../live/live-projection.service';
@@ -84,28 +84,7 @@ afterAll(async () => {
   await isolated?.dispose();
 });
 
-const unit = fc.oneof(
-  { weight: 6, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) },
-  { weight: 2, arbitrary: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom(
-      '\u0000',
-      '\ud800',
-      '\udfff',
-      '\\',
-      '\\u0000',
-      '"',
-      "'",
-      '\n',
-      '%',
-      '😀',
-      '\u2028',
-      '\ufeff',
-    ),
-  },
-);
-const text = (maxLength: number) => fc.string({ unit, maxLength });
+const text = storeHostileText;
 const jsonish: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },

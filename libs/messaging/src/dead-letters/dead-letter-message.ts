@@ -7,7 +7,7 @@ import {
   observationShardQueue,
   QueueName,
 } from '@fleetwatch/contracts';
-import { DeadLetterHeader } from '../delivery';
+import { BROKER_DELIVERY_HEADERS, DeadLetterHeader } from '../delivery';
 import { FRESH_COPIES_HEADER } from '../settlement';
 
 /** Headers a replay adds, so a message that fails again shows its history in the DLQ. */
@@ -27,14 +27,7 @@ const DEAD_LETTER_HEADERS: ReadonlySet<string> = new Set([
   DeadLetterHeader.Cause,
   DeadLetterHeader.DeliveryCount,
   DeadLetterHeader.DeadLetteredAt,
-  'x-delivery-count',
-  'x-death',
-  'x-first-death-exchange',
-  'x-first-death-queue',
-  'x-first-death-reason',
-  'x-last-death-exchange',
-  'x-last-death-queue',
-  'x-last-death-reason',
+  ...BROKER_DELIVERY_HEADERS,
 ]);
 
 /** The DLQs of the site: one per product queue, and one per observation shard queue. */
