@@ -83,6 +83,8 @@ export class Subscription {
   private untrackIntake: (() => void) | undefined;
   /** Set by abort(): what is still buffered is given back instead of handled (kept here, in delivery order). */
   private givingBack: { error: RedeliverError; parked: Delivery[] } | undefined;
+  /** stop()'s drain has begun: from then on an abort() can no longer take back what it hands over. */
+  private draining = false;
 
   constructor(
     private readonly deps: SubscriptionDeps,
@@ -211,7 +213,7 @@ export class Subscription {
    * the handler's hands has settled, so it goes back behind that, in delivery order.
    */
   abort(settleMs: number, reason: string): Promise<void> {
-    if (!this.givingBack && !this.stopping) {
+    if (!this.givingBack && !this.draining) {
       // Nothing more reaches the handler from now on: what is buffered, and what still arrives before the
       // consumer's cancel is through, waits here for the give-back.
       const parked: Delivery[] = this.batcher ? this.batcher.discard(() => true).map((p) => p.delivery) : [];
@@ -222,6 +224,7 @@ export class Subscription {
   }
 
   private async drain(): Promise<void> {
+    this.draining = true;
     if (this.givingBack) return this.giveBackBuffered(this.givingBack);
     if (this.batcher) await this.batcher.flush();
     await this.whenIdle();

@@ -40,10 +40,10 @@ export class SubscriptionEventsHandler {
   ) {}
 
   // A status.changed.batch carries up to STATUS_CHANGED_BATCH_MAX events: batches are bounded by the events they
-  // carry (weigh), not by messages, and the prefetch by the largest messages (the deliveries a batch queues are one
+  // carry (weigh), not by messages, and the prefetch (two batches of small messages, so the next one is in hand while one commits) by the largest messages (the deliveries a batch queues are one
   // insert of events × matching subscriptions rows).
   @ConsumeQueue(QueueName.AggregatorSubscriptions, {
-    prefetch: 20,
+    prefetch: 40,
     batch: { maxSize: 20, maxWaitMs: 20, maxUnits: 250 },
     weigh: eventsIn,
   })

@@ -119,7 +119,7 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
 });
 
-it('a target DOWN: exactly one signed request, also when the event comes again; nothing for the others', async () => {
+it('a target DOWN: exactly one signed request, also when the event comes again (alone or regrouped in a batch); nothing for the others', async () => {
   await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('api-1', 'running', Date.now()));
   await waitFor(() => site.changes.some((c) => c.targetId === 'instance:api-1' && c.location === null), {
     timeoutMs: 20_000,
@@ -145,17 +145,26 @@ it('a target DOWN: exactly one signed request, also when the event comes again; 
   const event = site.changes.find((c) => c.targetId === 'instance:api-1' && c.location === null && c.to === 'DOWN');
   if (!event) throw new Error('the DOWN event was not seen');
   await site.bus.publisher.publish(Messages.StatusChanged, event, { id: first.body.eventId, mandatory: false });
-  // …and again regrouped with another event in a new status.changed.batch (a relay re-sending what it left behind).
+  // …and again regrouped in a new status.changed.batch (a relay re-sending what it left behind) beside an event
+  // sub-down does select: that one is sent once, the first one not again — the batch was read, each event by its id.
+  const extraId = uuidv7();
   await site.bus.publisher.publish(
     Messages.StatusChangedBatch,
     {
       events: [
         { ...event, eventId: first.body.eventId },
-        { ...event, sequence: 0, eventId: uuidv7(), to: TargetStatus.Up },
+        { ...event, eventId: extraId, reason: 'regrouped' },
       ],
     },
     { mandatory: false },
   );
+  await waitFor(() => received.length >= 2, { timeoutMs: 20_000, description: 'the batched event’s request' });
+  expect(received[1].body).toMatchObject({
+    eventId: extraId,
+    subscriptionId: 'sub-down',
+    to: 'DOWN',
+    reason: 'regrouped',
+  });
   // A change nothing selects (another target; and api-1's recovery, which sub-down does not ask for).
   await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('api-2', 'exited', Date.now()));
   await site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('api-1', 'running', Date.now()));
@@ -166,16 +175,24 @@ it('a target DOWN: exactly one signed request, also when the event comes again; 
     { timeoutMs: 20_000, description: 'api-2 DOWN and api-1 UP again' },
   );
   await sleep(2500);
-  expect(received).toHaveLength(1);
-  expect(await deliveries('sub-down')).toEqual([
-    expect.objectContaining({ event_id: first.body.eventId, target_id: 'instance:api-1', state: 'delivered' }),
-  ]);
+  expect(received).toHaveLength(2);
+  const rows = await deliveries('sub-down');
+  expect(rows).toHaveLength(2);
+  expect(rows).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ event_id: first.body.eventId, target_id: 'instance:api-1', state: 'delivered' }),
+      expect.objectContaining({ event_id: extraId, target_id: 'instance:api-1', state: 'delivered' }),
+    ]),
+  );
   expect(await deliveries('sub-tagged')).toEqual([]);
   const log = await site.pg.query<{ attempt: number; outcome: string; http_status: number }>(
     `SELECT a.attempt, a.outcome, a.http_status FROM subscription_delivery_attempts a
      JOIN subscription_deliveries d ON d.id = a.delivery_id WHERE d.subscription_id = 'sub-down'`,
   );
-  expect(log.rows).toEqual([{ attempt: 1, outcome: 'delivered', http_status: 200 }]);
+  expect(log.rows).toEqual([
+    { attempt: 1, outcome: 'delivered', http_status: 200 },
+    { attempt: 1, outcome: 'delivered', http_status: 200 },
+  ]);
 });
 
 it('a receiver that is down: retries, each logged, then delivered once it is up', async () => {
