@@ -8,6 +8,7 @@ import {
 } from '@fleetwatch/contracts';
 import {
   BusUnavailableError,
+  InvalidMessageError,
   type BusPublisher,
   type PublishOutcome,
   type PublishRequest,
@@ -17,7 +18,10 @@ import type { StatusEventRecord, StatusEventsRepository } from '@fleetwatch/pers
 import { SerialLane } from '../status/serial-lane';
 import { StatusEventsRelay } from './status-events.relay';
 
-/** The publisher's side the relay uses, recording what it was asked to send; `fail` picks messages to refuse. */
+/**
+ * The publisher's side the relay uses, recording what it was asked to send; `fail` picks messages to refuse. Like
+ * BusPublisher, it validates every payload first and refuses the whole call (InvalidMessageError) for one invalid.
+ */
 class RecordingPublisher {
   readonly sent: PublishRequest[][] = [];
   constructor(private readonly fail: (index: number) => boolean = () => false) {}
@@ -25,6 +29,9 @@ class RecordingPublisher {
     return true;
   }
   async publishManySettled(requests: readonly PublishRequest[]): Promise<PublishOutcome[]> {
+    for (const r of requests)
+      if (!r.definition.payload.safeParse(r.payload).success)
+        throw new InvalidMessageError(`invalid ${r.definition.type} payload`, 'schema');
     this.sent.push([...requests]);
     return requests.map((r, i) => {
       const envelope = { id: uuidv7(), type: r.definition.type, payload: r.payload } as PublishOutcome['envelope'];

@@ -7,7 +7,7 @@ import {
   type StatusChangedBatchEvent,
   type StatusChangedPayload,
 } from '@fleetwatch/contracts';
-import { BusPublisher, publishRequest } from '@fleetwatch/messaging';
+import { BusPublisher, InvalidMessageError, publishRequest } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { StatusEventsRepository, type LeasedJob, type StatusEventRecord } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
@@ -89,8 +89,15 @@ export class StatusEventsRelay implements LeasedJob {
 
   /** Publishes these events; resolves with how many the broker confirmed. Never throws for bus trouble. */
   async publish(all: readonly StatusEventRecord[]): Promise<number> {
-    // An event no schema accepts would block the outbox forever: drop it loudly instead.
-    // (Checked one by one: the batch schema would refuse a whole message for one of them.)
+    if (all.length === 0) return 0;
+    // The publisher validates every message (InvalidMessageError, before anything is sent): events are checked one
+    // by one only when it refuses, not twice on every commit.
+    try {
+      return await this.publishBatches(all);
+    } catch (e) {
+      if (!(e instanceof InvalidMessageError)) throw e;
+    }
+    // An event no schema accepts would block the outbox forever: drop it loudly instead, publish the rest.
     const invalid = all.filter((e) => !statusChangedBatchEventSchema.safeParse(batchEventOf(e)).success);
     for (const e of invalid) {
       const issues = statusChangedBatchEventSchema.safeParse(batchEventOf(e));
@@ -101,7 +108,10 @@ export class StatusEventsRelay implements LeasedJob {
     }
     if (invalid.length) await this.events.markPublished(invalid.map((e) => e.id));
     const events = all.filter((e) => !invalid.includes(e));
-    if (events.length === 0) return 0;
+    return events.length === 0 ? 0 : this.publishBatches(events);
+  }
+
+  private async publishBatches(events: readonly StatusEventRecord[]): Promise<number> {
     // One status.changed.batch per STATUS_CHANGED_BATCH_MAX events, in commit order: a commit's events (two per
     // change: the location's and the target's) cost the broker one message per queue they reach, not one each.
     // Each event keeps its id inside (consumers de-duplicate by it); the message gets an id of its own, since a
