@@ -9,7 +9,7 @@ import {
   QueueName,
 } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
-import { testEnv, waitFor, storeHostileText } from '@fleetwatch/testing';
+import { testEnv, waitFor, storeHostileText, jsonValueArbitrary, canonicalJson } from '@fleetwatch/testing';
 import { connect } from 'amqplib';
 import fc from 'fast-check';
 import { startSite, type E2eSite } from './e2e-site';
@@ -304,18 +304,11 @@ function updateOf(wild: boolean) {
       }),
     text(30),
   );
-  const jsonish: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-    value: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      either(fc.string({ unit: 'grapheme', maxLength: 20 }), text(20)),
-      fc.double({ noNaN: true, noDefaultInfinity: true }),
-      fc.integer(),
-      fc.boolean(),
-      fc.constant(null),
-      fc.array(tie('value'), { maxLength: 3 }),
-      fc.dictionary(key(10), tie('value'), { maxKeys: 3 }),
-    ),
-  })).value;
+  const jsonish = jsonValueArbitrary({
+    text: either(fc.string({ unit: 'grapheme', maxLength: 20 }), text(20)),
+    key: key(10),
+    maxItems: 3,
+  });
   return fc.record(
     {
       updateId: either(fc.stringMatching(/^[A-Za-z0-9._:-]{0,30}$/), text(8)),
@@ -362,16 +355,7 @@ const body = fc.oneof(
   fc.array(update, { minLength: 1, maxLength: 6 }).map((updates) => ({ batch: true, updates })),
 );
 
-/** JSON with object keys sorted (jsonb keeps no key order); -0 is 0 in JSON. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        )
-      : v,
-  );
-}
+const canonical = canonicalJson;
 
 interface StoredUpdate {
   update_id: string;

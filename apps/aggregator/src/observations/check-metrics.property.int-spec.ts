@@ -14,7 +14,7 @@ import {
 } from '@fleetwatch/contracts';
 import { LiveKeys, LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor, canonicalJson } from '@fleetwatch/testing';
 import { createTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
 
 // "A 202 is a promise" for service collectors' figures (issue 16), as a property: any
@@ -87,14 +87,7 @@ const metricsArb = fc.oneof(
   },
 );
 
-/** JSON with object keys sorted (jsonb keeps no key order; -0 is 0 in JSON). */
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) =>
-    x !== null && typeof x === 'object' && !Array.isArray(x)
-      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : x,
-  );
-}
+const canonical = canonicalJson;
 
 it('any metrics array the contract accepts is stored, made the latest in live state, and acked', async () => {
   let refused = 0;

@@ -26,7 +26,14 @@ import {
   TargetStatesRepository,
   type SqlPool,
 } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, testEnv, type IsolatedDatabase, storeHostileText } from '@fleetwatch/testing';
+import {
+  createIsolatedDatabase,
+  testEnv,
+  type IsolatedDatabase,
+  storeHostileText,
+  jsonValueArbitrary,
+  canonicalJson,
+} from '@fleetwatch/testing';
 import type { AggregatorConfig } from '../config';
 import { HostLiveState } from '../hosts/host-live-state.service';
 import { LiveProjection } from '../live/live-projection.service';
@@ -85,20 +92,13 @@ afterAll(async () => {
 });
 
 const text = storeHostileText;
-const jsonish: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    text(30),
-    fc.double({ noNaN: true, noDefaultInfinity: true }),
-    // What JSON.parse makes of 1e400: no store can keep it, so the schema must refuse it.
-    fc.constantFrom(Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY),
-    fc.integer(),
-    fc.boolean(),
-    fc.constant(null),
-    fc.array(tie('value'), { maxLength: 4 }),
-    fc.dictionary(text(12), tie('value'), { maxKeys: 4 }),
-  ),
-})).value;
+const jsonish = jsonValueArbitrary({
+  text: text(30),
+  key: text(12),
+  maxItems: 4,
+  // What JSON.parse makes of 1e400: no store can keep it, so the schema must refuse it.
+  extra: [fc.constantFrom(Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY)],
+});
 
 const input = fc.record(
   {
@@ -114,16 +114,7 @@ const input = fc.record(
   { requiredKeys: ['instanceId', 'kind', 'status'] },
 );
 
-/** JSON with object keys sorted: jsonb keeps no key order, and -0 is 0 in JSON. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        )
-      : v,
-  );
-}
+const canonical = canonicalJson;
 
 it('any update the schema accepts is stored and read back equal (Postgres history, target state, Redis); any refusal names a field', async () => {
   let accepted = 0;
