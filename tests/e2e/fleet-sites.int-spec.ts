@@ -290,15 +290,16 @@ describe('three real sites', () => {
     const started = Date.now();
     const basic = await waitFor(
       async () => {
-        const d = await driftOf(basicMember.name);
-        const polled = await call<{ areas: { properties: Array<{ key: string }> } }>(
+        // The drift must be of the very snapshot checked here: a poll between two reads could otherwise pair a
+        // drift of the member's earlier snapshot (the shared property not written yet: "missing") with this one.
+        const polled = await call<{ hash: string; areas: { properties: Array<{ key: string }> } }>(
           sites.leader,
           'GET',
           `/api/v1/leader/config/snapshot/${basicMember.name}`,
         );
-        return d && d.areas.properties.count > 0 && polled.body.areas.properties.length === 2
-          ? { drift: d, polled: polled.body }
-          : null;
+        if (polled.status !== 200 || polled.body.areas.properties.length !== 2) return null;
+        const d = await driftOf(basicMember.name);
+        return d && d.memberHash === polled.body.hash ? { drift: d, polled: polled.body } : null;
       },
       { timeoutMs: 90_000, intervalMs: 1000, description: 'property drift of the basic member' },
     );
