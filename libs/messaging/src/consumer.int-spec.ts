@@ -339,6 +339,139 @@ describe('BusConsumer on RabbitMQ', () => {
     expect(next.every((m) => m.properties.headers?.['x-delivery-count'] === 1)).toBe(true);
   });
 
+  describe('abort() while its cancel is not through yet (the broker still delivers)', () => {
+    const seqOf = (e: Envelope) => Number((e.payload as { checkId: string }).checkId.slice(2));
+    const seqsOf = (messages: GetMessage[]) => messages.map((m) => seqOf(JSON.parse(m.content.toString()) as Envelope));
+    const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+    const publishSeqs = (from: number, to: number) =>
+      publisher.publishMany(
+        range(from, to).map((i) => publishRequest(Messages.CheckResult, checkResult(i, { checkId: `c-${i}` }))),
+      );
+
+    /** A batch consumer whose first batch stays in the handler ("committing") until `release()`. */
+    function gatedBatchConsumer() {
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((r) => (release = r));
+      const handled: number[][] = [];
+      const sub = consumer.consume(
+        Q,
+        async (envelopes: Envelope[]) => {
+          await gate;
+          handled.push(envelopes.map(seqOf));
+        },
+        { prefetch: 40, batch: { maxSize: 10, maxWaitMs: 2_000 } },
+      );
+      return { sub, handled, release: () => release() };
+    }
+
+    it('what arrives after abort() is parked, never handled, and given back behind the buffered deliveries, in order', async () => {
+      const before = await redelivered(Q);
+      const cancels = holdCancels(connection);
+      const { sub, handled, release } = gatedBatchConsumer();
+      await sub.waitUntilActive();
+      cancels.restore();
+      await publishSeqs(0, 20);
+      await waitFor(() => sub.inFlight === 20, { description: '20 delivered: one batch in the handler, 10 buffered' });
+
+      const aborting = sub.abort(5_000, 'queue taken over');
+      await waitFor(() => cancels.requested === 1, { description: 'the cancel requested (and held)' });
+      // The consumer is not cancelled yet: the broker delivers these, after abort().
+      await publishSeqs(20, 35);
+      await waitFor(() => sub.inFlight === 35, { description: 'the 15 late ones delivered to the client' });
+      cancels.release();
+      await waitFor(() => cancels.done === 1, { description: 'the cancel through' });
+      await new Promise((r) => setTimeout(r, 100));
+      // Nothing is given back while the batch ahead is in the handler, late arrivals included.
+      expect(await raw.count(Q)).toBe(0);
+      release();
+      await aborting;
+
+      expect(handled).toEqual([range(0, 10)]);
+      const after = await redelivered(Q);
+      expect(after.requeued - before.requeued).toBe(25);
+      expect(after.fresh_copy - before.fresh_copy).toBe(0);
+      expect(await raw.count(DLQ)).toBe(0);
+
+      // The next consumer gets them, each once, buffered ones first, then the late ones, in delivery order.
+      const next: Array<{ seq: number; count: number; redelivered: boolean }> = [];
+      const successor = consumer.consume(
+        Q,
+        (envelope: Envelope, ctx: DeliveryContext) =>
+          void next.push({ seq: seqOf(envelope), count: ctx.deliveryCount, redelivered: ctx.redelivered }),
+        { prefetch: 50 },
+      );
+      await waitFor(() => next.length === 25, { description: 'the 25 given back handled by the next consumer' });
+      await successor.stop();
+      expect(next.map((n) => n.seq)).toEqual(range(10, 35));
+      expect(next.every((n) => n.count === 1 && n.redelivered)).toBe(true);
+      expect(handled).toEqual([range(0, 10)]);
+      expect(await raw.count(Q)).toBe(0);
+      expect(await raw.count(DLQ)).toBe(0);
+    });
+
+    it('abort() during a stop() whose drain has not begun: what is buffered, and what still arrives, is given back, not handled', async () => {
+      const before = await redelivered(Q);
+      const cancels = holdCancels(connection);
+      const { sub, handled, release } = gatedBatchConsumer();
+      await sub.waitUntilActive();
+      cancels.restore();
+      await publishSeqs(0, 20);
+      await waitFor(() => sub.inFlight === 20, { description: '20 delivered: one batch in the handler, 10 buffered' });
+
+      const stopping = sub.stop(5_000);
+      await waitFor(() => cancels.requested === 1, { description: "stop()'s cancel requested (and held)" });
+      // Still delivered while the stop waits for its cancel: buffered, as before any abort.
+      await publishSeqs(20, 30);
+      await waitFor(() => sub.inFlight === 30, { description: '10 more delivered during the stop' });
+      const aborting = sub.abort(5_000, 'queue taken over');
+      await publishSeqs(30, 35);
+      await waitFor(() => sub.inFlight === 35, { description: '5 more delivered after the abort' });
+      cancels.release();
+      await waitFor(() => cancels.done === 1, { description: 'the cancel through' });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await raw.count(Q)).toBe(0);
+      release();
+      await Promise.all([stopping, aborting]);
+
+      // Only the batch already in the handler's hands was handled; the rest went back, in order.
+      expect(handled).toEqual([range(0, 10)]);
+      const after = await redelivered(Q);
+      expect(after.requeued - before.requeued).toBe(25);
+      const back = await raw.drain(Q);
+      expect(seqsOf(back)).toEqual(range(10, 35));
+      expect(back.every((m) => m.properties.headers?.['x-delivery-count'] === 1)).toBe(true);
+      expect(await raw.count(DLQ)).toBe(0);
+    });
+
+    it("abort() once stop()'s drain has begun is that stop: what the drain hands over is handled and acked, nothing given back", async () => {
+      const before = await redelivered(Q);
+      const cancels = holdCancels(connection);
+      const { sub, handled, release } = gatedBatchConsumer();
+      await sub.waitUntilActive();
+      cancels.restore();
+      cancels.release();
+      await publishSeqs(0, 40);
+      await waitFor(() => sub.inFlight === 40, {
+        description: 'all 40 delivered: one batch in the handler, 30 buffered',
+      });
+
+      const stopping = sub.stop(5_000);
+      await waitFor(() => cancels.done === 1, { description: "stop()'s cancel through" });
+      await new Promise((r) => setImmediate(r)); // the drain starts right after the cancel
+      const aborting = sub.abort(5_000, 'queue taken over');
+      release();
+      await Promise.all([stopping, aborting]);
+
+      expect(handled).toEqual([range(0, 10), range(10, 20), range(20, 30), range(30, 40)]);
+      const after = await redelivered(Q);
+      expect(after.requeued - before.requeued).toBe(0);
+      expect(after.fresh_copy - before.fresh_copy).toBe(0);
+      // Everything was acked: nothing returns to the queue when the channel closes.
+      expect(await raw.count(Q)).toBe(0);
+      expect(await raw.count(DLQ)).toBe(0);
+    });
+  });
+
   it('recovers when its queue is deleted under it: redeclares and resumes on the same connection', async () => {
     const handled = new Set<string>();
     const sub = consumer.consume(Q, (envelope: Envelope) => void handled.add(envelope.id));
@@ -400,4 +533,46 @@ async function redelivered(queue: string): Promise<{ requeued: number; fresh_cop
     if (v.labels.queue === queue && (v.labels.how === 'requeued' || v.labels.how === 'fresh_copy'))
       out[v.labels.how] += v.value;
   return out;
+}
+
+/**
+ * Holds each basic.cancel on the channels opened until `restore()` (the consumer's, opened by consume()) until
+ * `release()`, before it is sent: the window between abort()/stop() and their cancel being through, while the broker
+ * still delivers, kept open as long as the test needs.
+ */
+function holdCancels(connection: BusConnection): {
+  readonly requested: number;
+  readonly done: number;
+  release(): void;
+  restore(): void;
+} {
+  const session = connection.current();
+  if (!session) throw new Error('holdCancels: not connected');
+  const { model } = session;
+  const createChannel = model.createChannel.bind(model);
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (open = r));
+  const state = { requested: 0, done: 0 };
+  const spy = jest.spyOn(model, 'createChannel').mockImplementation(async (options) => {
+    const channel = await createChannel(options);
+    const cancel = channel.cancel.bind(channel);
+    channel.cancel = async (consumerTag: string) => {
+      state.requested++;
+      await gate;
+      const ok = await cancel(consumerTag);
+      state.done++;
+      return ok;
+    };
+    return channel;
+  });
+  return {
+    get requested() {
+      return state.requested;
+    },
+    get done() {
+      return state.done;
+    },
+    release: () => open(),
+    restore: () => spy.mockRestore(),
+  };
 }
