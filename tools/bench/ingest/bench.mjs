@@ -218,6 +218,47 @@ function post(agent, port, body, key) {
   });
 }
 
+/**
+ * What Postgres did, from its statistics views (this database's tables; WAL is the server's, so other work on the
+ * box counts too): per table rows inserted, updated (and how many of those were HOT — no index touched), deleted;
+ * the database's commits, and WAL records and bytes. The views lag by up to a second (statistics are flushed at
+ * most once a second), negligible over a phase's window.
+ */
+async function pgWrites(client) {
+  const tables = await client.query(
+    `SELECT relname, n_tup_ins::float8 AS ins, n_tup_upd::float8 AS upd, n_tup_hot_upd::float8 AS hot, n_tup_del::float8 AS del
+       FROM pg_stat_user_tables`,
+  );
+  const db = await client.query(
+    `SELECT xact_commit::float8 AS commits FROM pg_stat_database WHERE datname = current_database()`,
+  );
+  const wal = await client.query('SELECT wal_records::float8 AS records, wal_bytes::float8 AS bytes FROM pg_stat_wal');
+  return {
+    tables: Object.fromEntries(tables.rows.map((r) => [r.relname, r])),
+    commits: db.rows[0]?.commits ?? 0,
+    wal: wal.rows[0] ?? { records: 0, bytes: 0 },
+  };
+}
+
+/** The difference of two pgWrites snapshots, per update persisted between them (tables with no writes left out). */
+function pgPerUpdate(before, after, updates) {
+  if (updates <= 0) return null;
+  const per = (n) => Math.round((n / updates) * 1000) / 1000;
+  const tables = {};
+  for (const [name, a] of Object.entries(after.tables)) {
+    const b = before.tables[name] ?? { ins: 0, upd: 0, hot: 0, del: 0 };
+    const d = { ins: a.ins - b.ins, upd: a.upd - b.upd, hot: a.hot - b.hot, del: a.del - b.del };
+    if (d.ins || d.upd || d.del)
+      tables[name] = { inserted: per(d.ins), updated: per(d.upd), hotUpdated: per(d.hot), deleted: per(d.del) };
+  }
+  return {
+    commits: per(after.commits - before.commits),
+    walRecords: per(after.wal.records - before.wal.records),
+    walBytes: Math.round((after.wal.bytes - before.wal.bytes) / updates),
+    tables,
+  };
+}
+
 async function main() {
   console.log('bench:ingest — setting up a throwaway database, vhost and Redis prefix …');
   const database = await createIsolatedDatabase();
@@ -465,6 +506,7 @@ async function main() {
       tracker?.reset();
       recording = true;
       const p0 = persisting ? await persistedCount() : 0;
+      const pgBefore = await pgWrites(pgClient);
       const meter = cpuMeter(processes);
       const w0 = performance.now();
       const series = [];
@@ -484,6 +526,7 @@ async function main() {
       const p1 = persisting ? await persistedCount() : 0;
       const w1 = performance.now();
       const cpu = meter();
+      const pgAfter = await pgWrites(pgClient);
       if (persisting && lastT < w1 - 500) series.push(Math.round(((p1 - lastCount) * 1000) / (w1 - lastT)));
       recording = false;
       await sleep(1000); // the last second of load, outside the window (as the raw chain does)
@@ -525,6 +568,7 @@ async function main() {
           from: mode === 'paced' ? 'scheduled send' : 'send',
         },
         cpu,
+        postgresPerUpdate: persisting ? pgPerUpdate(pgBefore, pgAfter, p1 - p0) : null,
         settings,
       };
       return result;
@@ -614,6 +658,15 @@ function print(r) {
     `  HTTP (from ${r.http.from}): p50 ${f(r.http.p50, 1)} ms   p99 ${f(r.http.p99, 1)} ms   max ${f(r.http.max, 1)}   answers ${JSON.stringify(r.http.answers)}`,
   );
   console.log(`  CPU % of a core / RSS MB: ${r.cpu.map((c) => `${c.label} ${c.cpuPct}%/${c.rssMb}`).join('  ')}`);
+  const pg = r.postgresPerUpdate;
+  if (pg)
+    console.log(
+      `  Postgres per update persisted: ${pg.commits} commits, ${pg.walRecords} WAL records, ${pg.walBytes} WAL bytes; rows (inserted/updated/HOT/deleted): ${Object.entries(
+        pg.tables,
+      )
+        .map(([t, v]) => `${t} ${v.inserted}/${v.updated}/${v.hotUpdated}/${v.deleted}`)
+        .join('  ')}`,
+    );
 }
 
 /** Ratio to the raw chain's latest result of the same kind of load (closed loop, or the same rate). */
