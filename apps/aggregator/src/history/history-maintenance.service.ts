@@ -17,11 +17,18 @@ const DAY_MS = 86_400_000;
 const ROLLUP_CHUNK = 1000;
 /** Host minutes per rollup transaction (a minute of a host carries ~20–2000 series rows). */
 const HOST_ROLLUP_CHUNK = 200;
+/**
+ * The minute in progress is recomputed once its oldest unrolled change is this many rollup intervals old (30 s by
+ * default); a closed minute at the next run. A target seen every few seconds otherwise has its open minute recomputed
+ * from its raw rows on every run (six times a minute at 10 s), each time deleting and re-creating its mark.
+ */
+export const OPEN_MINUTE_INTERVALS = 3;
 
 /**
  * History upkeep, run by the replica holding the sweeper lease (taken by the
  * sweeper): 1-minute rollups recomputed from raw rows for the buckets marked
- * dirty by batches (every AGGREGATOR_ROLLUP_INTERVAL_MS), and retention — raw
+ * dirty by batches (every AGGREGATOR_ROLLUP_INTERVAL_MS; the minute in progress
+ * once its mark is OPEN_MINUTE_INTERVALS of them old), and retention — raw
  * rows past HISTORY_RAW_RETENTION_DAYS, rollups past HISTORY_ROLLUP_RETENTION_DAYS
  * — deleted in small batches (every AGGREGATOR_RETENTION_INTERVAL_MS). Each job has
  * its own timer so a long retention never delays the staleness sweep.
@@ -56,7 +63,10 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
   async rollUp(): Promise<number> {
     let total = 0;
     for (let i = 0; i < 100 && !this.stopped; i++) {
-      const n = await this.history.recomputeDirtyRollups(ROLLUP_CHUNK);
+      const n = await this.history.recomputeDirtyRollups(
+        ROLLUP_CHUNK,
+        OPEN_MINUTE_INTERVALS * this.config.rollupIntervalMs,
+      );
       total += n;
       if (n < ROLLUP_CHUNK) break;
     }

@@ -103,6 +103,58 @@ describe('HistoryRepository', () => {
     expect(await count('SELECT count(*) AS n FROM rollup_dirty')).toBe(0);
   });
 
+  it('takes a closed minute at once and the minute in progress only once its mark is openMinuteDelayMs old', async () => {
+    // Away from a minute's end: the minute in progress must still be in progress at the recompute.
+    if (Date.now() % 60_000 > 50_000) await new Promise((r) => setTimeout(r, 60_000 - (Date.now() % 60_000) + 200));
+    const now = Date.now();
+    const closed = minuteBucket(now - 5 * 60_000);
+    const open = minuteBucket(now);
+    const later = minuteBucket(now + 3 * 60_000); // a clock ahead of ours: not closed either
+    await runInSqlTransaction(db, (tx) =>
+      history.insertCheckResults(tx, [
+        result('check:om', closed + 1000, true, 5),
+        result('check:om', open + 1000, false, 7),
+        result('check:om', later + 1000, true, 9),
+      ]),
+    );
+    const marks = async () =>
+      (
+        await pg.query<{ at: string }>(
+          "SELECT (extract(epoch FROM bucket) * 1000)::float8 AS at FROM rollup_dirty WHERE target_id = 'check:om' ORDER BY bucket",
+        )
+      ).rows.map((r) => Number(r.at));
+    const stored = async () =>
+      (await history.rollups('check:om', new Date(closed), new Date(later + 60_000))).map((r) => [r.bucket, r.count]);
+    expect(await marks()).toEqual([closed, open, later]);
+
+    expect(await history.recomputeDirtyRollups(1000, 60_000)).toBe(1);
+    expect(await marks()).toEqual([open, later]);
+    expect(await stored()).toEqual([[closed, 1]]);
+
+    // Another result of the open minute finds its mark there: the mark keeps its age (not rewritten).
+    await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, [result('check:om', open + 2000, true, 3)]));
+    await pg.query(
+      "UPDATE rollup_dirty SET marked_at = now() - interval '61 seconds' WHERE target_id = 'check:om' AND bucket = $1",
+      [new Date(open).toISOString()],
+    );
+    await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, [result('check:om', open + 3000, true, 4)]));
+    expect(await history.recomputeDirtyRollups(1000, 60_000)).toBe(1);
+    expect(await marks()).toEqual([later]);
+    expect(await stored()).toEqual([
+      [closed, 1],
+      [open, 3],
+    ]);
+
+    // 0: every mark at once.
+    expect(await history.recomputeDirtyRollups(1000, 0)).toBe(1);
+    expect(await marks()).toEqual([]);
+    expect(await stored()).toEqual([
+      [closed, 1],
+      [open, 3],
+      [later, 1],
+    ]);
+  });
+
   it('retention deletes old rows in small batches and keeps recent ones', async () => {
     const old = Date.now() - 10 * 86_400_000;
     await runInSqlTransaction(db, (tx) =>

@@ -344,8 +344,13 @@ export class HistoryRepository {
    * waits on the deleted mark and marks the bucket again. (Read in the same statement,
    * a writer committing between the statement's snapshot and the lock would be missed.)
    * Returns the number of buckets recomputed.
+   *
+   * `openMinuteDelayMs`: a mark of the minute in progress (or a later one) is taken only once it is that old; a
+   * closed minute's at once. A target seen every few seconds marks its minute again right after each pick, so
+   * recomputing the open minute on every run rewrites it (and its mark) many times a minute — work the minute's
+   * last recompute, after it closed, does anyway. 0: every mark at once.
    */
-  async recomputeDirtyRollups(limit = 1000): Promise<number> {
+  async recomputeDirtyRollups(limit = 1000, openMinuteDelayMs = 0): Promise<number> {
     const inTransaction = <T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> =>
       'connect' in this.pool
         ? runInSqlTransaction(this.pool as SqlPool, fn)
@@ -353,12 +358,16 @@ export class HistoryRepository {
     return inTransaction(async (tx) => {
       const picked = await sqlQuery<{ target_id: string; location: string; bucket: string }>(
         tx,
+        // The minute in progress as the marks compute their buckets (UTC minutes).
         `DELETE FROM rollup_dirty r USING (
-           SELECT target_id, location, bucket FROM rollup_dirty ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
+           SELECT target_id, location, bucket FROM rollup_dirty
+            WHERE $2::float8 <= 0 OR bucket < date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+               OR marked_at <= now() - $2::float8 * interval '1 millisecond'
+            ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
          ) p
          WHERE r.target_id = p.target_id AND r.location = p.location AND r.bucket = p.bucket
          RETURNING r.target_id, r.location, r.bucket::text AS bucket`,
-        [limit],
+        [limit, openMinuteDelayMs],
       ).catch((err: unknown) => rethrowSql(err));
       if (picked.length === 0) return 0;
       await sqlExecute(
