@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { QueueName } from '@fleetwatch/contracts';
-import { LiveStateModule } from '@fleetwatch/live-state';
+import { LIVE_STATE_REDIS, LiveStateModule } from '@fleetwatch/live-state';
 import {
   BusConnection,
   BusTopology,
@@ -10,6 +10,7 @@ import {
   observationShardQueueSpecs,
 } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   AdvisoryLease,
@@ -38,10 +39,11 @@ import { ObservationsService } from './observations/observations.service';
 import { DeadlineCache } from './staleness/deadline-cache';
 import { DeadlineExpiry } from './staleness/deadline-expiry.service';
 import { SweeperService } from './staleness/sweeper.service';
+import { shardBackends } from './shards/shard-backends';
 import { ShardCoordinator } from './shards/shard-coordinator.service';
 import { ShardFence } from './shards/shard-fence';
 import { StatusPropagation } from './status/status-propagation.service';
-import { AGGREGATOR_CONFIG, SWEEPER_LEASE } from './tokens';
+import { AGGREGATOR_CONFIG, SHARD_BACKENDS, SWEEPER_LEASE } from './tokens';
 
 /** The shard queues by name (a set-aside observation goes to its shard queue's DLQ, declared on demand). */
 const shardSpecs = new Map(observationShardQueueSpecs().map((q) => [q.name, q]));
@@ -124,6 +126,11 @@ export class AggregatorModule {
         SweeperService,
         ShardEpochsRepository,
         ShardFence,
+        {
+          provide: SHARD_BACKENDS,
+          inject: [LIVE_STATE_REDIS],
+          useFactory: (redis: Redis) => shardBackends(redis, config),
+        },
         ShardCoordinator,
         HistoryMaintenance,
         ReadinessWiring,

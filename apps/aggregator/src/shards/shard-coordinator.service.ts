@@ -2,10 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { OBSERVATION_SHARDS } from '@fleetwatch/contracts';
-import { LIVE_STATE_REDIS, ReplicaRegistry } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
-import { AdvisoryLockSet } from '@fleetwatch/persistence';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
 import type { AggregatorConfig } from '../config';
@@ -14,12 +11,13 @@ import { ObservationsService } from '../observations/observations.service';
 import { LiveStateBoot } from '../live/live-state.boot';
 import { ProjectionQueue } from '../live/projection.queue';
 import { SerialLane } from '../status/serial-lane';
-import { AGGREGATOR_CONFIG } from '../tokens';
+import { AGGREGATOR_CONFIG, SHARD_BACKENDS } from '../tokens';
 import { planShards } from './assignment';
+import { SHARD_LOCK_NAMESPACE, type ShardBackends, type ShardLocks, type ShardRegistry } from './shard-backends';
 import { ShardFence } from './shard-fence';
 
-/** First key of the shard locks (`pg_try_advisory_lock(0x46570a00, shard)`): "FW" + 0x0a00. */
-export const SHARD_LOCK_NAMESPACE = 0x46570a00;
+/** The shard locks' namespace (defined beside the lock set it opens; still exported here for its importers). */
+export { SHARD_LOCK_NAMESPACE } from './shard-backends';
 
 /** Shards 0..OBSERVATION_SHARDS-1 and the legacy pseudo-shard. */
 const SHARD_COUNT = OBSERVATION_SHARDS + 1;
@@ -41,8 +39,8 @@ const SHARD_COUNT = OBSERVATION_SHARDS + 1;
 @Injectable()
 export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy {
   readonly id: string;
-  private readonly locks: AdvisoryLockSet;
-  private readonly registry: ReplicaRegistry;
+  private readonly locks: ShardLocks;
+  private readonly registry: ShardRegistry;
   private readonly heldSince = new Map<number, number>();
   private readonly freeSince = new Map<number, number>();
   /** The take (a counter) each held shard came from: a start scheduled by an older take is dropped. */
@@ -65,18 +63,13 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
     private readonly boot: LiveStateBoot,
     private readonly projections: ProjectionQueue,
     private readonly fence: ShardFence,
-    @Inject(LIVE_STATE_REDIS) redis: Redis,
+    @Inject(SHARD_BACKENDS) backends: ShardBackends,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {
     this.id = config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.registry = new ReplicaRegistry(redis, 'aggregator', config.shards.replicaTtlMs);
-    this.locks = new AdvisoryLockSet({
-      databaseUrl: config.databaseUrl,
-      namespace: SHARD_LOCK_NAMESPACE,
-      applicationName: 'fleetwatch aggregator shard locks',
-      onLost: (reason) => this.onLocksLost(reason),
-    });
+    this.registry = backends.registry;
+    this.locks = backends.openLocks((reason) => this.onLocksLost(reason));
     this.fence.onTakenAway((shard) => this.onTakenAway(shard));
   }
 
