@@ -2,9 +2,13 @@ import { EventEmitter } from 'node:events';
 import { connect, type ChannelModel } from 'amqplib';
 import { backoffDelay, type BackoffOptions } from './backoff';
 import { closeQuietly } from './close-quietly';
+import { batchFrameWrites } from './frame-batching';
 import { BusClosedError, BusUnavailableError, errorMessage } from './errors';
 import { redactUrl, stderrBusLogger, type BusLogger } from './logger';
 import { BusMetrics } from './metrics';
+
+/** The frame-batching warning is logged once per process, not per reconnect. */
+let frameBatchingWarned = false;
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -236,6 +240,14 @@ export class BusConnection extends EventEmitter {
       noDelay: true,
       clientProperties: { connection_name: this.name },
     });
+    // One writev per multiplexer turn instead of one write per frame (see frame-batching.ts).
+    if (!batchFrameWrites(model) && !frameBatchingWarned) {
+      frameBatchingWarned = true;
+      this.logger.warn(
+        { connection: this.name },
+        "amqplib's connection internals changed: frames are written one by one (slower, still correct)",
+      );
+    }
     const generation = ++this.generationCounter;
     const session: ConnectionSession = { model, generation };
     const closed = new Promise<Error | undefined>((resolve) => {
