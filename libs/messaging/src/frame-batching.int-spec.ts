@@ -10,12 +10,16 @@ interface WriteCounts {
   writes: number;
   writevs: number;
   chunks: number;
+  /** Bytes of each writev, in order. */
+  writevBytes: number[];
+  /** The largest single chunk written. */
+  maxChunk: number;
 }
 
 /** Counts the socket's writes: `_write` (one chunk) and `_writev` (several at once). */
 function countWrites(model: ChannelModel): WriteCounts {
   const socket = (model as unknown as { connection: { stream: Socket } }).connection.stream;
-  const counts: WriteCounts = { writes: 0, writevs: 0, chunks: 0 };
+  const counts: WriteCounts = { writes: 0, writevs: 0, chunks: 0, writevBytes: [], maxChunk: 0 };
   const s = socket as unknown as {
     _write: (chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void) => void;
     _writev: (chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void) => void;
@@ -25,11 +29,18 @@ function countWrites(model: ChannelModel): WriteCounts {
   s._write = (chunk, encoding, cb) => {
     counts.writes++;
     counts.chunks++;
+    counts.maxChunk = Math.max(counts.maxChunk, chunk.length);
     write(chunk, encoding, cb);
   };
   s._writev = (chunks, cb) => {
     counts.writevs++;
     counts.chunks += chunks.length;
+    let bytes = 0;
+    for (const { chunk } of chunks) {
+      bytes += chunk.length;
+      counts.maxChunk = Math.max(counts.maxChunk, chunk.length);
+    }
+    counts.writevBytes.push(bytes);
     writev(chunks, cb);
   };
   return counts;
@@ -119,10 +130,15 @@ describe('frame batching (one writev per multiplexer turn)', () => {
     const queue = (await setup.assertQueue('fb-burst', { durable: true })).queue;
     await setup.close();
     const counts = countWrites(model);
+    const socket = (model as unknown as { connection: { stream: Socket } }).connection.stream;
     // 3,000 messages of 4 KiB (~12 MiB) written in one tick: the corked socket passes its high-water mark, the
-    // multiplexer stops there and resumes on 'drain'.
+    // multiplexer stops there (write() answered false), the turn's uncork writes what it queued, and 'drain' starts
+    // the next turn. A wrapper that ignored write()'s answer would send everything in one or a few huge writevs.
     const sent = await publishRounds(model, queue, 1, 3000, 4096);
-    expect(counts.chunks).toBeGreaterThanOrEqual(3000);
+    const total = counts.writevBytes.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(3000 * 4096);
+    expect(Math.max(...counts.writevBytes)).toBeLessThanOrEqual(socket.writableHighWaterMark + counts.maxChunk);
+    expect(counts.writevs).toBeGreaterThanOrEqual(Math.floor(total / (socket.writableHighWaterMark + counts.maxChunk)));
     expect(await drain(model, queue, sent)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
   });
 });

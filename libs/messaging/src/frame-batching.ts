@@ -9,9 +9,10 @@ import type { ChannelModel } from 'amqplib';
  *
  * `batchFrameWrites` corks the socket for the length of one multiplexer turn, so that everything the turn writes
  * leaves in one `writev`: the same bytes, in the same order, at the same moment (the turn uncorks before it
- * returns), in as few syscalls and segments as the kernel allows. Backpressure is unchanged: a corked socket still
- * answers `write()` with false past its high-water mark, the turn stops there, and the socket's 'drain' starts the
- * next turn as before.
+ * returns), in as few syscalls and segments as the kernel allows. Backpressure holds in smaller steps: corked frames
+ * count against the socket's high-water mark, so a turn stops once ~16 KiB are queued (`write()` answers false), the
+ * uncork writes them, and the socket's 'drain' starts the next turn (before, each write reached the kernel at once
+ * and the buffer rarely filled).
  *
  * It reaches into amqplib's connection (`model.connection.muxer`), which amqplib does not export; the shape is
  * checked first, and where it does not match (an amqplib that changed it) nothing is patched and false is

@@ -221,8 +221,10 @@ function post(agent, port, body, key) {
 /**
  * What Postgres did, from its statistics views (this database's tables; WAL is the server's, so other work on the
  * box counts too): per table rows inserted, updated (and how many of those were HOT — no index touched), deleted;
- * the database's commits, and WAL records and bytes. The views lag by up to a second (statistics are flushed at
- * most once a second), negligible over a phase's window.
+ * the database's commits (the bench's own count queries included), and WAL records and bytes. Postgres 15 flushes a
+ * backend's statistics at most once a second, and one that goes idle soon after a flush keeps them for up to 10 s:
+ * work of a connection used every few seconds (the rollup job's) can land inside or outside a short window, and a
+ * checkpoint's full-page images inflate WAL bytes in the window they fall in. Compare long windows, or many.
  */
 async function pgWrites(client) {
   const tables = await client.query(

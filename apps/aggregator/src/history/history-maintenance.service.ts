@@ -18,9 +18,11 @@ const ROLLUP_CHUNK = 1000;
 /** Host minutes per rollup transaction (a minute of a host carries ~20–2000 series rows). */
 const HOST_ROLLUP_CHUNK = 200;
 /**
- * The minute in progress is recomputed once its oldest unrolled change is this many rollup intervals old (30 s by
- * default); a closed minute at the next run. A target seen every few seconds otherwise has its open minute recomputed
- * from its raw rows on every run (six times a minute at 10 s), each time deleting and re-creating its mark.
+ * The minute in progress is recomputed at the next run while it has no rollup yet (its first samples show at once),
+ * then only once its oldest unrolled change is this many rollup intervals old (30 s by default); a closed minute at
+ * the next run. A target seen every few seconds otherwise has its open minute recomputed from its raw rows on every
+ * run (six times a minute at 10 s), each time deleting and re-creating its mark. The cost: the open minute's rollup
+ * lags its newest samples by up to ~40 s (was ~10 s) once it has its first one.
  */
 export const OPEN_MINUTE_INTERVALS = 3;
 

@@ -103,20 +103,24 @@ describe('HistoryRepository', () => {
     expect(await count('SELECT count(*) AS n FROM rollup_dirty')).toBe(0);
   });
 
-  it('takes a closed minute at once and the minute in progress only once its mark is openMinuteDelayMs old', async () => {
-    // Away from a minute's end: the minute in progress must still be in progress at the recompute.
-    if (Date.now() % 60_000 > 50_000) await new Promise((r) => setTimeout(r, 60_000 - (Date.now() % 60_000) + 200));
-    const now = Date.now();
+  it('takes a closed minute at once, a minute in progress at once only while it has no rollup, later once its mark is openMinuteDelayMs old', async () => {
+    // Postgres's clock decides which minute is in progress: away from a minute's end by its clock.
+    const pgNow = async () =>
+      Number((await pg.query<{ t: number }>('SELECT (extract(epoch FROM now()) * 1000)::float8 AS t')).rows[0].t);
+    const early = await pgNow();
+    if (early % 60_000 > 45_000) await new Promise((r) => setTimeout(r, 60_000 - (early % 60_000) + 500));
+    const now = await pgNow();
     const closed = minuteBucket(now - 5 * 60_000);
     const open = minuteBucket(now);
     const later = minuteBucket(now + 3 * 60_000); // a clock ahead of ours: not closed either
-    await runInSqlTransaction(db, (tx) =>
-      history.insertCheckResults(tx, [
-        result('check:om', closed + 1000, true, 5),
-        result('check:om', open + 1000, false, 7),
-        result('check:om', later + 1000, true, 9),
-      ]),
-    );
+    const DELAY = 600_000; // far longer than the test: only the rules below take a mark
+    const insert = (...rows: Array<[number, number]>) =>
+      runInSqlTransaction(db, (tx) =>
+        history.insertCheckResults(
+          tx,
+          rows.map(([bucket, ms]) => result('check:om', bucket + ms, true, 5)),
+        ),
+      );
     const marks = async () =>
       (
         await pg.query<{ at: string }>(
@@ -125,33 +129,50 @@ describe('HistoryRepository', () => {
       ).rows.map((r) => Number(r.at));
     const stored = async () =>
       (await history.rollups('check:om', new Date(closed), new Date(later + 60_000))).map((r) => [r.bucket, r.count]);
+
+    // First samples of each minute: none has a rollup yet, so every mark is taken at once.
+    await insert([closed, 1000], [open, 1000], [later, 1000]);
     expect(await marks()).toEqual([closed, open, later]);
-
-    expect(await history.recomputeDirtyRollups(1000, 60_000)).toBe(1);
-    expect(await marks()).toEqual([open, later]);
-    expect(await stored()).toEqual([[closed, 1]]);
-
-    // Another result of the open minute finds its mark there: the mark keeps its age (not rewritten).
-    await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, [result('check:om', open + 2000, true, 3)]));
-    await pg.query(
-      "UPDATE rollup_dirty SET marked_at = now() - interval '61 seconds' WHERE target_id = 'check:om' AND bucket = $1",
-      [new Date(open).toISOString()],
-    );
-    await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, [result('check:om', open + 3000, true, 4)]));
-    expect(await history.recomputeDirtyRollups(1000, 60_000)).toBe(1);
-    expect(await marks()).toEqual([later]);
+    expect(await history.recomputeDirtyRollups(1000, DELAY)).toBe(3);
+    expect(await marks()).toEqual([]);
     expect(await stored()).toEqual([
       [closed, 1],
+      [open, 1],
+      [later, 1],
+    ]);
+
+    // More samples: the closed minute is recomputed at once; the open and future ones, which have a rollup now,
+    // wait for their marks to be DELAY old.
+    await insert([closed, 2000], [open, 2000], [later, 2000]);
+    expect(await history.recomputeDirtyRollups(1000, DELAY)).toBe(1);
+    expect(await marks()).toEqual([open, later]);
+    expect(await stored()).toEqual([
+      [closed, 2],
+      [open, 1],
+      [later, 1],
+    ]);
+
+    // The open minute's mark comes of age; another sample of that minute finds the mark there and leaves its age.
+    await pg.query(
+      `UPDATE rollup_dirty SET marked_at = now() - ($1::float8 + 1000) * interval '1 millisecond' WHERE target_id = 'check:om' AND bucket = $2`,
+      [DELAY, new Date(open).toISOString()],
+    );
+    await insert([open, 3000]);
+    expect(await history.recomputeDirtyRollups(1000, DELAY)).toBe(1);
+    expect(await marks()).toEqual([later]);
+    expect(await stored()).toEqual([
+      [closed, 2],
       [open, 3],
+      [later, 1],
     ]);
 
     // 0: every mark at once.
     expect(await history.recomputeDirtyRollups(1000, 0)).toBe(1);
     expect(await marks()).toEqual([]);
     expect(await stored()).toEqual([
-      [closed, 1],
+      [closed, 2],
       [open, 3],
-      [later, 1],
+      [later, 2],
     ]);
   });
 

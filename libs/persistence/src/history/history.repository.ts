@@ -345,10 +345,11 @@ export class HistoryRepository {
    * a writer committing between the statement's snapshot and the lock would be missed.)
    * Returns the number of buckets recomputed.
    *
-   * `openMinuteDelayMs`: a mark of the minute in progress (or a later one) is taken only once it is that old; a
-   * closed minute's at once. A target seen every few seconds marks its minute again right after each pick, so
-   * recomputing the open minute on every run rewrites it (and its mark) many times a minute — work the minute's
-   * last recompute, after it closed, does anyway. 0: every mark at once.
+   * `openMinuteDelayMs`: a mark of the minute in progress (or a later one) is taken at once while the minute has
+   * no rollup yet (its first samples show without delay), and after that only once the mark is that old; a closed
+   * minute's at once. A target seen every few seconds marks its minute again right after each pick, so recomputing
+   * the open minute on every run rewrites it (and its mark) many times a minute — work the minute's last
+   * recompute, after it closed, does anyway. 0: every mark at once.
    */
   async recomputeDirtyRollups(limit = 1000, openMinuteDelayMs = 0): Promise<number> {
     const inTransaction = <T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> =>
@@ -360,10 +361,12 @@ export class HistoryRepository {
         tx,
         // The minute in progress as the marks compute their buckets (UTC minutes).
         `DELETE FROM rollup_dirty r USING (
-           SELECT target_id, location, bucket FROM rollup_dirty
-            WHERE $2::float8 <= 0 OR bucket < date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
-               OR marked_at <= now() - $2::float8 * interval '1 millisecond'
-            ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
+           SELECT m.target_id, m.location, m.bucket FROM rollup_dirty m
+            WHERE $2::float8 <= 0 OR m.bucket < date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+               OR m.marked_at <= now() - $2::float8 * interval '1 millisecond'
+               OR NOT EXISTS (SELECT 1 FROM rollups_1m x
+                               WHERE x.target_id = m.target_id AND x.location = m.location AND x.bucket = m.bucket)
+            ORDER BY m.bucket LIMIT $1 FOR UPDATE OF m SKIP LOCKED
          ) p
          WHERE r.target_id = p.target_id AND r.location = p.location AND r.bucket = p.bucket
          RETURNING r.target_id, r.location, r.bucket::text AS bucket`,
