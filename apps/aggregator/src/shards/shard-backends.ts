@@ -15,7 +15,11 @@ export type ShardLocks = Pick<AdvisoryLockSet, 'held' | 'sessionPid' | 'tryLock'
 /** What ShardCoordinator coordinates through (token SHARD_BACKENDS): the replica registry and the shard locks. */
 export interface ShardBackends {
   readonly registry: ShardRegistry;
-  /** Opens the shard lock set; `onLost` is called once its connection (with every lock) is lost. */
+  /**
+   * Opens the shard lock set; `onLost` is called once its connection (with every lock) is lost. Call it once:
+   * each call opens a separate lock session. The caller owns the returned set and closes it (ShardCoordinator
+   * opens it in its constructor and closes it in onModuleDestroy, which frees every lock still held).
+   */
   openLocks(onLost: (reason: string) => void): ShardLocks;
 }
 

@@ -44,12 +44,24 @@ async function settle(): Promise<void> {
 /** Everything the fakes were asked, in order ("tryLock 3", "fence 3", "start 3", ...). */
 type Log = string[];
 
-/** The shard advisory locks: `others` are held by other replicas' sessions; `lose` drops the connection. */
+/** The first lock session's backend pid; every reconnection after a loss gets the next one. */
+const FIRST_PID = 4242;
+
+/**
+ * The shard advisory locks: `others` are held by other replicas' sessions; `lose` drops the connection.
+ * Like AdvisoryLockSet, a lost session has no pid, and the next query (tryLock, locked) connects again with
+ * a new backend pid.
+ */
 class FakeLocks implements ShardLocks {
   readonly mine = new Set<number>();
   readonly others = new Set<number>();
-  sessionPid: number | undefined = 4242;
+  /** The session ended right after granting a lock: `sessionPid` reads undefined though `held` says otherwise. */
+  sessionGone = false;
+  /** Every unlock asked for, held or not (the log names only those that freed a lock). */
+  readonly unlocks: number[] = [];
   lockedFails: Error | undefined;
+  private pid: number | undefined = FIRST_PID;
+  private nextPid = FIRST_PID + 1;
   lockedGate: Gate | undefined;
 
   constructor(
@@ -61,15 +73,28 @@ class FakeLocks implements ShardLocks {
     return this.mine;
   }
 
+  get sessionPid(): number | undefined {
+    return this.sessionGone ? undefined : this.pid;
+  }
+
+  /** What AdvisoryLockSet's queries do first: connect again if the session was lost (a new backend pid). */
+  private connect(): void {
+    this.pid ??= this.nextPid++;
+  }
+
   async tryLock(n: number): Promise<boolean> {
     this.log.push(`tryLock ${n}`);
+    this.connect();
     if (this.mine.has(n)) return true;
     if (this.others.has(n)) return false;
     this.mine.add(n);
     return true;
   }
 
+  /** Like AdvisoryLockSet: a lock not held (never taken, or gone with a lost session) is left alone, unlogged. */
   async unlock(n: number): Promise<void> {
+    this.unlocks.push(n);
+    if (!this.mine.has(n)) return;
     this.log.push(`unlock ${n}`);
     this.mine.delete(n);
   }
@@ -77,17 +102,20 @@ class FakeLocks implements ShardLocks {
   async locked(): Promise<Set<number>> {
     if (this.lockedGate) await this.lockedGate.promise;
     if (this.lockedFails) throw this.lockedFails;
+    this.connect();
     return new Set([...this.mine, ...this.others]);
   }
 
   async close(): Promise<void> {
     this.log.push('close');
+    this.pid = undefined;
     this.mine.clear();
   }
 
   /** The lock connection is lost: every lock is gone with it (AdvisoryLockSet reports onLost once). */
   lose(reason: string): void {
     const had = this.mine.size > 0;
+    this.pid = undefined;
     this.mine.clear();
     if (had) this.onLost(reason);
   }
@@ -285,7 +313,7 @@ describe('ShardCoordinator', () => {
       // The legacy pseudo-shard's lane is 'legacy'; every fence advance is tied to the lock session.
       expect(s.log).toContain('repair legacy');
       expect(s.fence.takes).toEqual(
-        ALL.map((shard) => ({ shard, holder: ME, lockedBy: { namespace: SHARD_LOCK_NAMESPACE, pid: 4242 } })),
+        ALL.map((shard) => ({ shard, holder: ME, lockedBy: { namespace: SHARD_LOCK_NAMESPACE, pid: FIRST_PID } })),
       );
 
       // A later round changes nothing.
@@ -335,7 +363,7 @@ describe('ShardCoordinator', () => {
 
     it('without a lock session (sessionPid gone) the fence is not advanced and the shard not consumed', async () => {
       const s = setup();
-      s.locks.sessionPid = undefined;
+      s.locks.sessionGone = true;
       await round(s, T0);
       expect(s.fence.takes).toEqual([]);
       expect(s.coordinator.held).toEqual([]);
@@ -488,7 +516,9 @@ describe('ShardCoordinator', () => {
       await round(s, T0);
       const from = s.log.length;
 
+      expect(s.locks.sessionPid).toBe(FIRST_PID);
       s.locks.lose('lock query failed: connection reset');
+      expect(s.locks.sessionPid).toBeUndefined();
       // Synchronously: no await between the loss and the aborts.
       expect(s.log.slice(from).filter((e) => e.startsWith('abort '))).toEqual(ALL.map((x) => `abort ${x}`));
       for (const shard of ALL) expect(s.fence.epochs.has(shard)).toBe(false);
@@ -504,6 +534,11 @@ describe('ShardCoordinator', () => {
         at(s.log, `start ${shard}`, at(s.log, `fence ${shard}`, lock));
         expect(s.fence.takes.filter((t) => t.shard === shard)).toHaveLength(2);
       }
+      // The fresh advance is tied to the new lock session (the reconnection's backend pid), not the lost one's.
+      expect(s.locks.sessionPid).toBe(FIRST_PID + 1);
+      expect(s.fence.takes.slice(ALL.length)).toEqual(
+        ALL.map((shard) => ({ shard, holder: ME, lockedBy: { namespace: SHARD_LOCK_NAMESPACE, pid: FIRST_PID + 1 } })),
+      );
       expect(s.handler.starts.slice(ALL.length)).toEqual(ALL.map((shard) => ({ shard, locked: true, fenced: true })));
     });
 
@@ -577,12 +612,14 @@ describe('ShardCoordinator', () => {
       const slow = gate();
       s.handler.abortGates.set(6, slow);
       const from = s.log.length;
+      const unlocksFrom = s.locks.unlocks.length;
       s.locks.lose('connection reset');
       s.fence.takenAway?.(6);
       slow.resolve();
       await settle();
       expect(count(s.log.slice(from), 'abort 6')).toBe(1);
-      expect(s.log.slice(from)).not.toContain('unlock 6');
+      // Not even asked for: after a reconnection the same number may be this replica's again.
+      expect(s.locks.unlocks.slice(unlocksFrom)).not.toContain(6);
     });
   });
 
