@@ -33,6 +33,42 @@ describe('BusConsumer on RabbitMQ', () => {
   let publisher: BusPublisher;
   let consumer: BusConsumer;
   let raw: RawAmqp;
+  /**
+   * Run first after each test, passed or failed: opens the gates a test holds (a handler's batch, a held cancel) and
+   * removes its spies, so that a failure before the test opens them cannot hang the stop below, the next tests and
+   * afterAll.
+   */
+  const cleanups: Array<() => void> = [];
+
+  /**
+   * Samples `queue`'s ready count every 20 ms from now until `stop()`, which returns the samples: a delivery given
+   * back at any moment of the window shows up, not only one given back before its end.
+   */
+  function sampleCount(queue: string): { stop(): Promise<number[]> } {
+    const samples: number[] = [];
+    let running = true;
+    const sampling = (async () => {
+      while (running) {
+        samples.push(await raw.count(queue));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    sampling.catch(() => undefined); // rethrown by stop()
+    cleanups.push(() => (running = false));
+    return {
+      stop: async () => {
+        running = false;
+        await sampling;
+        return samples;
+      },
+    };
+  }
+
+  /** Nothing in the queue at any sample, and enough samples to have watched the whole window. */
+  function expectNeverGivenBack(samples: number[], windowMs: number): void {
+    expect(samples.length).toBeGreaterThanOrEqual(Math.floor(windowMs / 100));
+    expect(samples.filter((n) => n !== 0)).toEqual([]);
+  }
 
   beforeEach(async () => {
     vhost = await createIsolatedVhost('consumer');
@@ -46,6 +82,7 @@ describe('BusConsumer on RabbitMQ', () => {
   });
 
   afterEach(async () => {
+    for (const undo of cleanups.splice(0)) undo();
     await consumer.stop();
     await publisher.close();
     await connection.close();
@@ -304,6 +341,7 @@ describe('BusConsumer on RabbitMQ', () => {
     const before = await redelivered(Q);
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => (release = r));
+    cleanups.push(() => release());
     const handled: number[][] = [];
     const seqOf = (e: Envelope) => Number((e.payload as { checkId: string }).checkId.slice(2));
     const sub = consumer.consume(
@@ -322,9 +360,10 @@ describe('BusConsumer on RabbitMQ', () => {
       description: 'all 40 delivered: one batch in the handler, 30 buffered',
     });
     const aborting = sub.abort(5_000, 'queue taken over');
-    await new Promise((r) => setTimeout(r, 100));
     // Nothing is given back while the batch ahead of them is still in the handler: they would overtake it.
-    expect(await raw.count(Q)).toBe(0);
+    const counts = sampleCount(Q);
+    await new Promise((r) => setTimeout(r, 500));
+    expectNeverGivenBack(await counts.stop(), 500);
     release();
     await aborting;
     // Only the batch that was in the handler's hands was handled; nothing was returned unsettled by the close.
@@ -348,10 +387,21 @@ describe('BusConsumer on RabbitMQ', () => {
         range(from, to).map((i) => publishRequest(Messages.CheckResult, checkResult(i, { checkId: `c-${i}` }))),
       );
 
+    /** holdCancels on the test's connection, released and restored after the test whatever happens. */
+    function holdTheCancels() {
+      const cancels = holdCancels(connection);
+      cleanups.push(() => {
+        cancels.release();
+        cancels.restore();
+      });
+      return cancels;
+    }
+
     /** A batch consumer whose first batch stays in the handler ("committing") until `release()`. */
     function gatedBatchConsumer() {
       let release: () => void = () => undefined;
       const gate = new Promise<void>((r) => (release = r));
+      cleanups.push(() => release());
       const handled: number[][] = [];
       const sub = consumer.consume(
         Q,
@@ -366,7 +416,7 @@ describe('BusConsumer on RabbitMQ', () => {
 
     it('what arrives after abort() is parked, never handled, and given back behind the buffered deliveries, in order', async () => {
       const before = await redelivered(Q);
-      const cancels = holdCancels(connection);
+      const cancels = holdTheCancels();
       const { sub, handled, release } = gatedBatchConsumer();
       await sub.waitUntilActive();
       cancels.restore();
@@ -374,15 +424,17 @@ describe('BusConsumer on RabbitMQ', () => {
       await waitFor(() => sub.inFlight === 20, { description: '20 delivered: one batch in the handler, 10 buffered' });
 
       const aborting = sub.abort(5_000, 'queue taken over');
+      // Nothing is given back while the batch ahead is in the handler, late arrivals included: watched from the
+      // abort until the handler lets its batch go, 500 ms after the cancel is through.
+      const counts = sampleCount(Q);
       await waitFor(() => cancels.requested === 1, { description: 'the cancel requested (and held)' });
       // The consumer is not cancelled yet: the broker delivers these, after abort().
       await publishSeqs(20, 35);
       await waitFor(() => sub.inFlight === 35, { description: 'the 15 late ones delivered to the client' });
       cancels.release();
       await waitFor(() => cancels.done === 1, { description: 'the cancel through' });
-      await new Promise((r) => setTimeout(r, 100));
-      // Nothing is given back while the batch ahead is in the handler, late arrivals included.
-      expect(await raw.count(Q)).toBe(0);
+      await new Promise((r) => setTimeout(r, 500));
+      expectNeverGivenBack(await counts.stop(), 500);
       release();
       await aborting;
 
@@ -411,7 +463,7 @@ describe('BusConsumer on RabbitMQ', () => {
 
     it('abort() during a stop() whose drain has not begun: what is buffered, and what still arrives, is given back, not handled', async () => {
       const before = await redelivered(Q);
-      const cancels = holdCancels(connection);
+      const cancels = holdTheCancels();
       const { sub, handled, release } = gatedBatchConsumer();
       await sub.waitUntilActive();
       cancels.restore();
@@ -424,12 +476,14 @@ describe('BusConsumer on RabbitMQ', () => {
       await publishSeqs(20, 30);
       await waitFor(() => sub.inFlight === 30, { description: '10 more delivered during the stop' });
       const aborting = sub.abort(5_000, 'queue taken over');
+      // Nothing given back from the abort until the handler lets its batch go, 500 ms after the cancel is through.
+      const counts = sampleCount(Q);
       await publishSeqs(30, 35);
       await waitFor(() => sub.inFlight === 35, { description: '5 more delivered after the abort' });
       cancels.release();
       await waitFor(() => cancels.done === 1, { description: 'the cancel through' });
-      await new Promise((r) => setTimeout(r, 100));
-      expect(await raw.count(Q)).toBe(0);
+      await new Promise((r) => setTimeout(r, 500));
+      expectNeverGivenBack(await counts.stop(), 500);
       release();
       await Promise.all([stopping, aborting]);
 
@@ -445,7 +499,7 @@ describe('BusConsumer on RabbitMQ', () => {
 
     it("abort() once stop()'s drain has begun is that stop: what the drain hands over is handled and acked, nothing given back", async () => {
       const before = await redelivered(Q);
-      const cancels = holdCancels(connection);
+      const cancels = holdTheCancels();
       const { sub, handled, release } = gatedBatchConsumer();
       await sub.waitUntilActive();
       cancels.restore();
@@ -553,6 +607,7 @@ function holdCancels(connection: BusConnection): {
   let open: () => void = () => undefined;
   const gate = new Promise<void>((r) => (open = r));
   const state = { requested: 0, done: 0 };
+  let restored = false;
   const spy = jest.spyOn(model, 'createChannel').mockImplementation(async (options) => {
     const channel = await createChannel(options);
     const cancel = channel.cancel.bind(channel);
@@ -573,6 +628,10 @@ function holdCancels(connection: BusConnection): {
       return state.done;
     },
     release: () => open(),
-    restore: () => spy.mockRestore(),
+    restore: () => {
+      if (restored) return;
+      restored = true;
+      spy.mockRestore();
+    },
   };
 }
