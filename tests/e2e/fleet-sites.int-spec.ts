@@ -322,18 +322,21 @@ describe('three real sites', () => {
     // The token member: equal where it is not overridden, absent where it is: no property drift.
     const token = await waitFor(
       async () => {
-        const polled = await call<{ areas: { properties: Array<{ key: string }> } }>(
+        // Paired with the very snapshot read, as for the basic member: a drift of an earlier snapshot (before the
+        // shared property was polled) must not stand for this one.
+        const polled = await call<{ hash: string; areas: { properties: Array<{ key: string }> } }>(
           sites.leader,
           'GET',
           `/api/v1/leader/config/snapshot/${tokenMember.name}`,
         );
-        return polled.status === 200 && polled.body.areas.properties.length === 1
-          ? await driftOf(tokenMember.name)
-          : null;
+        if (polled.status !== 200 || polled.body.areas.properties.length !== 1) return null;
+        const d = await driftOf(tokenMember.name);
+        return d && d.memberHash === polled.body.hash ? { drift: d, polled: polled.body } : null;
       },
-      { timeoutMs: 90_000, intervalMs: 1000, description: "the token member's properties polled" },
+      { timeoutMs: 90_000, intervalMs: 1000, description: "the token member's properties polled, and their drift" },
     );
-    expect(token.areas.properties).toMatchObject({ count: 0, items: [] });
+    expect(token.drift.memberHash).toBe(token.polled.hash);
+    expect(token.drift.areas.properties).toMatchObject({ count: 0, items: [] });
 
     const counts = await call<DriftCounts>(sites.leader, 'GET', '/api/v1/leader/config/drift');
     const byName = new Map(counts.body.members.map((m) => [m.name, m]));
