@@ -414,7 +414,8 @@ describe('BusConsumer on RabbitMQ', () => {
       return { sub, handled, release: () => release() };
     }
 
-    it('what arrives after abort() is parked, never handled, and given back behind the buffered deliveries, in order', async () => {
+    /** The gated consumer with 20 delivered (one batch of 10 in the handler, 10 buffered) and its next cancel held. */
+    async function twentyInFlight() {
       const before = await redelivered(Q);
       const cancels = holdTheCancels();
       const { sub, handled, release } = gatedBatchConsumer();
@@ -422,6 +423,11 @@ describe('BusConsumer on RabbitMQ', () => {
       cancels.restore();
       await publishSeqs(0, 20);
       await waitFor(() => sub.inFlight === 20, { description: '20 delivered: one batch in the handler, 10 buffered' });
+      return { before, cancels, sub, handled, release };
+    }
+
+    it('what arrives after abort() is parked, never handled, and given back behind the buffered deliveries, in order', async () => {
+      const { before, cancels, sub, handled, release } = await twentyInFlight();
 
       const aborting = sub.abort(5_000, 'queue taken over');
       // Nothing is given back while the batch ahead is in the handler, late arrivals included: watched from the
@@ -462,13 +468,7 @@ describe('BusConsumer on RabbitMQ', () => {
     });
 
     it('abort() during a stop() whose drain has not begun: what is buffered, and what still arrives, is given back, not handled', async () => {
-      const before = await redelivered(Q);
-      const cancels = holdTheCancels();
-      const { sub, handled, release } = gatedBatchConsumer();
-      await sub.waitUntilActive();
-      cancels.restore();
-      await publishSeqs(0, 20);
-      await waitFor(() => sub.inFlight === 20, { description: '20 delivered: one batch in the handler, 10 buffered' });
+      const { before, cancels, sub, handled, release } = await twentyInFlight();
 
       const stopping = sub.stop(5_000);
       await waitFor(() => cancels.requested === 1, { description: "stop()'s cancel requested (and held)" });
