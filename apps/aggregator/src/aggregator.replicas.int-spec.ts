@@ -14,7 +14,7 @@ import {
   updateRequest,
   type TestSite,
 } from './aggregator.int-helpers';
-import { SHARD_LOCK_NAMESPACE } from './shards/shard-coordinator.service';
+import { SHARD_LOCK_NAMESPACE } from './shards/shard-backends';
 
 // Issue 14 must-show: aggregator replicas share the observation shards. Two replicas under
 // load, one SIGKILLed and restarted: every update stored once, each target's live status its

@@ -16,9 +16,6 @@ import { planShards } from './assignment';
 import { SHARD_LOCK_NAMESPACE, type ShardBackends, type ShardLocks, type ShardRegistry } from './shard-backends';
 import { ShardFence } from './shard-fence';
 
-/** The shard locks' namespace (defined beside the lock set it opens; still exported here for its importers). */
-export { SHARD_LOCK_NAMESPACE } from './shard-backends';
-
 /** Shards 0..OBSERVATION_SHARDS-1 and the legacy pseudo-shard. */
 const SHARD_COUNT = OBSERVATION_SHARDS + 1;
 
