@@ -6,10 +6,12 @@
 //   npm run build && npm run bench:compare -- [--rounds 2] [--modes closed,paced,replicas]
 //       [--connections 50] [--duration 15] [--rate auto] [--prefetch 2000] [--queue-type quorum]
 //       [--aggregators 1] [--replicas 1,2] [--batch-size 100] [--batch-duration 30]
-//       [--results file.jsonl] [--raw-dir /tmp/raw-chain]
+//       [--client autocannon|http] [--results file.jsonl] [--raw-dir /tmp/raw-chain]
 //
 //   closed    single-update POSTs, closed loop: raw `chain_bench.js max D P C` vs ours `--phases single`;
-//             ratio of updates persisted/s (end to end), backlog at load end beside it
+//             ratio of updates persisted/s (end to end), backlog at load end beside it; both loads come from
+//             autocannon (the raw chain's load_ac.js, ours `--client autocannon`), so each side pays the same
+//             for its load generator on the shared cores
 //   paced     open loop at `--rate` (auto: half the raw chain's first closed-loop figure, in hundreds):
 //             raw POST → Redis vs ours POST → live state, p50/p99
 //   replicas  ours only, batch POSTs with 1 then 2 (`--replicas`) aggregators: sustained persisted/s, ratio
@@ -35,6 +37,7 @@ const defaults = {
   'batch-connections': 8,
   'batch-duration': 30,
   targets: 10_000,
+  client: 'autocannon',
   results: '',
   'raw-dir': '/tmp/raw-chain',
 };
@@ -143,6 +146,8 @@ async function ours(extra) {
     String(args.duration),
     '--targets',
     String(args.targets),
+    '--client',
+    String(args.client),
     '--results',
     file,
     ...extra,

@@ -5,12 +5,14 @@
 //   npm run build && npm run bench:ingest -- [--phases single,paced,batch] [--connections 50] [--duration 15]
 //        [--warmup 3] [--rate 2000] [--targets 10000] [--batch-size 100] [--batch-connections 8]
 //        [--batch-duration 30] [--aggregators 1] [--ingests 1] [--results file.jsonl] [--raw file.jsonl]
-//        [--drain-timeout 120] [--queues a,b] [--profile dir] [--keep-logs]
+//        [--drain-timeout 120] [--queues a,b] [--client autocannon|http] [--profile dir] [--keep-logs]
 //
 // Phases (each starts with everything accepted so far persisted, the 10,000 targets already known):
 //   single  closed loop: `--connections` keep-alive connections each POSTing one update after another;
 //   paced   open loop: `--rate` single-update POSTs/s, evenly paced, up to `--connections` sockets;
 //   batch   closed loop: `--batch-connections` connections POSTing `--batch-size` updates a request.
+// The closed loops use autocannon, the raw chain's own closed-loop generator (`--client http`: node:http, as
+// before 2026-12-04, about twice its CPU per request); the open loop node:http, as the raw chain's paced one.
 // Each load runs `--duration` s (`--batch-duration` for batches); as in the raw chain the figures are
 // taken over the window from `--warmup` s to 1 s before the load ends: updates accepted/s (202s),
 // updates persisted/s (rows of status_updates counted in Postgres at both ends of the window), the
@@ -33,10 +35,12 @@ import { createRequire } from 'node:module';
 import { serviceNodeArgs } from '../../launcher/common.mjs';
 import { codeVersion, cpuMeter, pidsOf } from '../lib/procs.mjs';
 import { discoverObservationQueues, fullDepths, readyDepths } from '../lib/queues.mjs';
+import { closedLoop, post } from './closed-loop.mjs';
 import { LiveStateTracker, percentiles, updateOf } from './workload.mjs';
 import { parseArgs } from '../lib/args.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const UPDATES_PATH = '/api/v1/status/updates';
 const require = createRequire(import.meta.url);
 
 const args = parseArgs(process.argv.slice(2), {
@@ -67,6 +71,8 @@ const args = parseArgs(process.argv.slice(2), {
   'drain-timeout': 120,
   /** Observation queues to watch (default: every queue named fleetwatch.aggregator.observations*). */
   queues: '',
+  /** Closed-loop client (single and batch phases): autocannon, as the raw chain's, or http (node:http, ~2x its CPU). */
+  client: 'autocannon',
   /** Consume the observation queues in the bench itself (ack and count) instead of an aggregator. */
   drain: false,
   /** Directory for V8 CPU profiles of the services (written when they stop). */
@@ -178,44 +184,6 @@ async function waitReady(service, timeoutMs = 60_000) {
     await sleep(200);
   }
   throw new Error(`${url} not ready within ${timeoutMs} ms: ${last}`);
-}
-
-// ── HTTP ──
-function post(agent, port, body, key) {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/api/v1/status/updates',
-        method: 'POST',
-        agent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          authorization: `Bearer ${key}`,
-        },
-      },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          let accepted = 0;
-          if (res.statusCode === 202) {
-            try {
-              accepted = Number(JSON.parse(Buffer.concat(chunks).toString()).accepted) || 0;
-            } catch {
-              accepted = 0;
-            }
-          }
-          resolve({ status: res.statusCode, accepted, ms: performance.now() - started });
-        });
-      },
-    );
-    req.on('error', () => resolve({ status: 0, accepted: 0, ms: performance.now() - started }));
-    req.end(body);
-  });
 }
 
 /**
@@ -351,6 +319,7 @@ async function main() {
       batchSize: args['batch-size'],
       batchConnections: args['batch-connections'],
       batchDurationS: args['batch-duration'],
+      client: args.client,
       queueType: queueTypes.join(','),
       queues: found.queues,
       queuesFoundVia: found.via,
@@ -410,7 +379,7 @@ async function main() {
               tracker?.sent(u, performance.now(), false);
               updates.push(u);
             }
-            const r = await post(agent, ports[j % ports.length], JSON.stringify({ updates }), key);
+            const r = await post(agent, ports[j % ports.length], UPDATES_PATH, JSON.stringify({ updates }), key);
             if (r.status !== 202) throw new Error(`prefill POST answered ${r.status}`);
             acceptedAll += r.accepted;
           }
@@ -474,14 +443,17 @@ async function main() {
       const inflight = new Set();
       let loadDone;
       if (mode === 'closed') {
-        const worker = async (w) => {
-          const port = ports[w % ports.length];
-          while (!stop) {
-            const r = await post(agent, port, nextBody(), key);
-            onAnswer(r, r.ms);
-          }
-        };
-        loadDone = Promise.all(Array.from({ length: connections }, (_, w) => worker(w)));
+        loadDone = closedLoop({
+          client: args.client,
+          ports,
+          connections,
+          path: UPDATES_PATH,
+          key,
+          perRequest,
+          nextBody,
+          onAnswer,
+          isStopped: () => stop,
+        });
       } else {
         const t0 = performance.now();
         let sent = 0;
@@ -491,7 +463,7 @@ async function main() {
           for (; sent < due; sent++) {
             const scheduled = t0 + (sent * 1000) / rate;
             const port = ports[sent % ports.length];
-            const p = post(agent, port, nextBody(), key).then((r) => {
+            const p = post(agent, port, UPDATES_PATH, nextBody(), key).then((r) => {
               inflight.delete(p);
               onAnswer(r, performance.now() - scheduled);
             });
