@@ -448,11 +448,22 @@ describe('aggregator: durable state', () => {
     expect(await listed({ status: ['PARTIAL'] })).toEqual(['check:site-a']);
   });
 
-  it('an upgraded Redis (live state of an older layout: its mark, no idx:since) is rebuilt once, the new index filled', async () => {
+  it('an upgraded Redis (an older layout: its mark, no idx:since, locations at t:{id}:loc) is rebuilt once: the index filled, locations in tl:{id}, the old hashes gone', async () => {
     const ids = ['instance:web-1', 'instance:db-1', 'check:site-a', 'check:hb-1', 'host:node-1'];
-    // (site.redis adds the site's key prefix.)
-    await site.redis.set('live:built', String(Date.now())); // what the older layout's aggregator left
-    expect(await site.redis.del('idx:since', 'live:built:2')).toBe(2);
+    // What layout 2's aggregator left (site.redis adds the site's key prefix): its mark, and each target's locations
+    // in t:{id}:loc — also the summary key of a target "{id}:loc", so one target's locations overwrote another's.
+    const located: string[] = [];
+    for (const id of ids) {
+      const locations = await site.redis.hgetall(`tl:${id}`);
+      if (Object.keys(locations).length === 0) continue;
+      located.push(id);
+      await site.redis.hset(`t:${id}:loc`, { ...locations, kind: '{"layout":2}' });
+    }
+    expect(located.length).toBeGreaterThan(0);
+    await site.redis.set('live:built:2', String(Date.now()));
+    expect(await site.redis.del('idx:since', 'live:built:3', ...located.map((id) => `tl:${id}`))).toBe(
+      2 + located.length,
+    );
     const recent = async () => (await store.recentlyChanged(1000)).map((t) => t.id).filter((id) => ids.includes(id));
     // No "the index is empty now" check (see the flush case above): the sweeper may project a target, or the
     // watchdog rebuild, between the delete and any read. The new layout's mark below comes only from a rebuild.
@@ -461,10 +472,14 @@ describe('aggregator: durable state', () => {
       description: 'the five targets in idx:since again',
     });
     // The rebuild's mark of the new layout follows the last page: once, not again.
-    await waitFor(async () => (await site.redis.exists('live:built:2')) === 1, {
+    await waitFor(async () => (await site.redis.exists('live:built:3')) === 1, {
       timeoutMs: 10_000,
-      description: 'the mark of layout 2',
+      description: 'the mark of layout 3',
     });
+    for (const id of located) {
+      expect(await site.redis.exists(`t:${id}:loc`)).toBe(0);
+      expect(Object.keys((await store.getTarget(id))?.locations ?? {}).length).toBeGreaterThan(0);
+    }
   });
 
   it('keeps 1-minute rollups computed from raw rows', async () => {

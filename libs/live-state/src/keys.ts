@@ -6,17 +6,20 @@
  *                                    lastLatencyMs, lifecycle, tags (JSON), labels (JSON), seq
  *                                    — or, for a deleted check, only `deleted` (a marker that keeps late
  *                                    writes out; expires after a day)
- *   t:{targetId}:loc          HASH   location → JSON LocationRecord
+ *   tl:{targetId}             HASH   location → JSON LocationRecord (a family of its own: layout 2 kept it at
+ *                                    t:{targetId}:loc, which is also target `{targetId}:loc`'s summary — ids may
+ *                                    hold ":" — so one target's locations overwrote the other's fields)
  *   idx:all                   ZSET   every target id (score 0: lexical order, cursor paging)
  *   idx:status:{STATUS}       SET    target ids by consensus status
  *   idx:kind:{kind}           SET    target ids by kind
  *   idx:tag:{tag}             SET    target ids by tag
  *   idx:loc:{location}        SET    target ids reporting from a location
  *   idx:since                 ZSET   target ids scored by `since` (epoch ms of the last status change; none while null)
- *   live:built:2              STRING set once live state was rebuilt whole from Postgres (or found whole at
+ *   live:built:3              STRING set once live state was rebuilt whole from Postgres (or found whole at
  *                                    boot): a flush removes it, so the aggregator notices the flush even when a
  *                                    projection writes a target before its next look. The suffix is the layout's
- *                                    version: a layout with a new index (2: idx:since) is rebuilt once on upgrade
+ *                                    version: a new layout is rebuilt once on upgrade (2: idx:since; 3: locations
+ *                                    in tl:{targetId}, the old t:*:loc hashes removed before that rebuild)
  *   deadlines                 ZSET   "{targetId}\u0000{location}" scored by deadline (epoch ms)
  *                                    (a cache of target_location_states.deadline_at in Postgres)
  *   host:{hostId}:metrics     HASH   a host's latest sample: at (epoch ms), json (the host.metrics payload);
@@ -33,7 +36,7 @@
  */
 export const LiveKeys = {
   target: (id: string) => `t:${id}`,
-  targetLocations: (id: string) => `t:${id}:loc`,
+  targetLocations: (id: string) => `tl:${id}`,
   all: 'idx:all',
   byStatus: (status: string) => `idx:status:${status}`,
   byKind: (kind: string) => `idx:kind:${kind}`,
@@ -42,7 +45,9 @@ export const LiveKeys = {
   /** Targets scored by `since` (epoch ms of their last status change): the latest changes first by ZREVRANGE. */
   bySince: 'idx:since',
   deadlines: 'deadlines',
-  built: 'live:built:2',
+  /** Layout 2's locations hash of a target (`t:{targetId}:loc`), removed by the layout-3 rebuild: a SCAN pattern. */
+  legacyLocationsPattern: 't:*:loc',
+  built: 'live:built:3',
   hostMetrics: (hostId: string) => `host:${hostId}:metrics`,
   checkMetrics: (targetId: string) => `cm:${targetId}`,
   rateBucket: (name: string) => `rate:${name}`,

@@ -149,12 +149,82 @@ describe('LiveStateStore (real Redis)', () => {
       await r.del(
         'idx:all',
         't:instance:r',
-        't:instance:r:loc',
+        'tl:instance:r',
         'idx:status:UP',
         'idx:kind:instance',
         'idx:tag:web',
         'idx:loc:eu',
       );
+      r.disconnect();
+    }
+  });
+
+  it('a target X and a target "X:loc" keep their own summaries and locations, whatever the locations are named', async () => {
+    const loc = (status: TargetStatus) => ({
+      status,
+      observedAt: 2000,
+      lastSeen: 2000,
+      latencyMs: null,
+      detail: null,
+      lifecycle: 'running',
+    });
+    // Locations named as summary fields, on the target whose id the other's extends.
+    const x = write('instance:web-1', TargetStatus.Up, null, {
+      locations: { push: loc(TargetStatus.Up), kind: loc(TargetStatus.Up), deleted: loc(TargetStatus.Up) },
+    });
+    const xLoc = write('instance:web-1:loc', TargetStatus.Down, null, { tags: ['db'], seq: 7 });
+    await store.writeTargets([xLoc, x]);
+    await store.writeTargets([x]);
+    const a = await store.getTarget('instance:web-1');
+    const b = await store.getTarget('instance:web-1:loc');
+    expect(Object.keys(a?.locations ?? {}).sort()).toEqual(['deleted', 'kind', 'push']);
+    expect(b).toMatchObject({ kind: 'instance', status: 'DOWN', tags: ['db'], seq: 7 });
+    expect(Object.keys(b?.locations ?? {})).toEqual(['eu']);
+    // Both render (a summary read from another target's locations had no lastSeen: a RangeError, a 500 for every list).
+    expect(a && toTargetView(a)).toMatchObject({ id: 'instance:web-1', status: 'UP' });
+    expect(b && toTargetView(b)).toMatchObject({ id: 'instance:web-1:loc', status: 'DOWN' });
+    const listed = (await store.listTargets({}, 1000)).items.filter((t) => t.id.startsWith('instance:web-1'));
+    expect(listed.map((t) => toTargetView(t).id)).toEqual(['instance:web-1', 'instance:web-1:loc']);
+    expect(await store.removeTargets([{ id: 'instance:web-1' }, { id: 'instance:web-1:loc' }])).toBe(2);
+  });
+
+  it('writes a target reporting from thousands of locations (more values than one Lua unpack takes)', async () => {
+    const locations: TargetWrite['locations'] = {};
+    for (let i = 0; i < 5_000; i++)
+      locations[`l${i}`] = {
+        status: TargetStatus.Up,
+        observedAt: 2000,
+        lastSeen: 2000,
+        latencyMs: null,
+        detail: null,
+        lifecycle: null,
+      };
+    expect(await store.writeTargets([write('instance:many', TargetStatus.Up, null, { locations })])).toBe(1);
+    expect(Object.keys((await store.getTarget('instance:many'))?.locations ?? {}).length).toBe(5_000);
+    expect(await redis.sismember('idx:loc:l4999', 'instance:many')).toBe(1);
+    expect(await store.removeTargets([{ id: 'instance:many' }])).toBe(1);
+    expect(await redis.exists('tl:instance:many')).toBe(0);
+  });
+
+  it("removes layout 2's location hashes (t:{id}:loc) and nothing else", async () => {
+    const other = `${prefix}legacy:`;
+    const r = createRedis({ url: testEnv().redisUrl, keyPrefix: other });
+    try {
+      const s = new LiveStateStore(r, { keyPrefix: other });
+      await s.writeTargets([write('instance:keep', TargetStatus.Up, null)]);
+      await r.hset('t:instance:old:loc', 'eu', '{}');
+      await r.hset('t:instance:old-2:loc', 'us', '{}');
+      // Same pattern, outside this prefix: another site's.
+      await redis.hset('t:instance:elsewhere:loc', 'eu', '{}');
+      expect(await s.removeLegacyLocationHashes()).toBe(2);
+      expect(await r.exists('t:instance:old:loc', 't:instance:old-2:loc')).toBe(0);
+      expect(await redis.exists('t:instance:elsewhere:loc')).toBe(1);
+      expect(await s.getTarget('instance:keep')).toMatchObject({ status: 'UP', locations: { eu: { status: 'UP' } } });
+      expect(await s.removeLegacyLocationHashes()).toBe(0);
+    } finally {
+      const keys = await r.keys(`${other}*`);
+      if (keys.length) await r.del(...keys.map((k) => k.slice(other.length)));
+      await redis.del('t:instance:elsewhere:loc');
       r.disconnect();
     }
   });
@@ -238,7 +308,7 @@ describe('LiveStateStore (real Redis)', () => {
     // 'ap' is only known to the caller (Redis lost that location): its deadline goes too.
     expect(await store.removeTargets([{ id, locations: ['ap'] }])).toBe(1);
     expect(await store.getTarget(id)).toBeNull();
-    expect(await redis.hgetall(`t:${id}:loc`)).toEqual({});
+    expect(await redis.hgetall(`tl:${id}`)).toEqual({});
     for (const set of ['idx:kind:check', 'idx:status:STALE', 'idx:tag:gone-tag', 'idx:loc:eu', 'idx:loc:us'])
       expect(await redis.sismember(set, id)).toBe(0);
     expect(await redis.zscore('idx:all', id)).toBeNull();
@@ -371,7 +441,7 @@ describe('LiveStateStore (real Redis)', () => {
     await store.writeTargets([write('instance:h-0', TargetStatus.Down, null, { since: t0 + 6 })]);
     const ids = async (n: number) => (await store.recentlyChanged(n)).map((t) => t.id);
     try {
-      await redis.del('live:built:2');
+      await redis.del('live:built:3');
       expect(await ids(4)).toEqual(['instance:h-2', 'instance:h-3', 'instance:h-0', 'instance:h-1']);
       expect(await ids(1)).toEqual(['instance:h-2']);
       expect((await store.recentlyChanged(3))[2]).toMatchObject({ id: 'instance:h-0', status: 'DOWN', since: t0 + 6 });

@@ -141,6 +141,7 @@ end
 for _, w in ipairs(rows) do
   local id, kind, status, lastSeen, tags, seq, locs = w[1], w[2], w[4], tonumber(w[6]), w[9], tonumber(w[11]), w[12]
   local key = p .. '${LiveKeys.target('')}' .. id
+  local locKey = p .. '${LiveKeys.targetLocations('')}' .. id
   local cur = redis.call('HMGET', key, 'seq', 'lastSeen', 'status', 'tags', 'deleted', 'since')
   local curSeq = tonumber(cur[1])
   -- A deleted check's marker: a projection read before the delete must not bring it back.
@@ -156,8 +157,12 @@ for _, w in ipairs(rows) do
     written = written + 1
     redis.call('HSET', key, 'kind', kind, 'name', w[3], 'status', status, 'since', w[5], 'lastSeen', w[6],
       'lastLatencyMs', w[7], 'lifecycle', w[8], 'tags', tags, 'labels', w[10], 'seq', w[11])
+    -- In slices: unpack() of a whole list stops near 8,000 values ("too many results to unpack"), and a target
+    -- may report from thousands of locations. (#locs is even; a slice of 512 keeps pairs whole.)
+    for i = 1, #locs, 512 do
+      redis.call('HSET', locKey, unpack(locs, i, math.min(i + 511, #locs)))
+    end
     if #locs > 0 then
-      redis.call('HSET', key .. ':loc', unpack(locs))
       for i = 1, #locs, 2 do redis.call('SADD', p .. '${LiveKeys.byLocation('')}' .. locs[i], id) end
     end
     redis.call('ZADD', p .. '${LiveKeys.all}', 0, id)
@@ -256,6 +261,7 @@ local removed = 0
 for _, row in ipairs(rows) do
   local id, known = row[1], row[2]
   local key = p .. '${LiveKeys.target('')}' .. id
+  local locKey = p .. '${LiveKeys.targetLocations('')}' .. id
   local cur = redis.call('HMGET', key, 'kind', 'status', 'tags')
   if cur[1] then
     removed = removed + 1
@@ -268,7 +274,7 @@ for _, row in ipairs(rows) do
       for _, t in ipairs(tags) do redis.call('SREM', p .. '${LiveKeys.byTag('')}' .. t, id) end
     end
   end
-  local locs = redis.call('HKEYS', key .. ':loc')
+  local locs = redis.call('HKEYS', locKey)
   for _, l in ipairs(known) do table.insert(locs, l) end
   for _, l in ipairs(locs) do
     redis.call('SREM', p .. '${LiveKeys.byLocation('')}' .. l, id)
@@ -276,7 +282,7 @@ for _, row in ipairs(rows) do
   end
   redis.call('ZREM', p .. '${LiveKeys.all}', id)
   redis.call('ZREM', p .. '${LiveKeys.bySince}', id)
-  redis.call('DEL', key .. ':loc', key)
+  redis.call('DEL', locKey, key)
   redis.call('HSET', key, 'deleted', '1')
   redis.call('EXPIRE', key, ttl)
 end
@@ -566,6 +572,25 @@ export class LiveStateStore {
   /** Live state was rebuilt whole from Postgres since Redis last lost its data (a flush removes the mark). */
   async isBuilt(): Promise<boolean> {
     return (await this.redis.exists(LiveKeys.built)) === 1;
+  }
+
+  /**
+   * Removes layout 2's location hashes (`t:{targetId}:loc`, now `tl:{targetId}`): run before a whole rebuild writes
+   * layout 3, so no old hash lingers as another target's summary. Such a key is also the summary of a target whose
+   * id ends in ":loc"; that goes too, and the rebuild writes it again from Postgres right after. Returns how many
+   * keys went.
+   */
+  async removeLegacyLocationHashes(): Promise<number> {
+    const match = `${this.keyPrefix.replace(/[*?[\]\\]/g, '\\$&')}${LiveKeys.legacyLocationsPattern}`;
+    let cursor = '0';
+    let removed = 0;
+    do {
+      // SCAN's pattern and answers carry the prefix itself (ioredis adds it to key arguments only).
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', match, 'COUNT', 1000, 'TYPE', 'hash');
+      cursor = next;
+      if (keys.length > 0) removed += await this.redis.unlink(...keys.map((k) => k.slice(this.keyPrefix.length)));
+    } while (cursor !== '0');
+    return removed;
   }
 
   async markBuilt(): Promise<void> {

@@ -124,6 +124,9 @@ export class LiveProjection {
   async rebuild(updatedSince?: Date, shard?: number): Promise<number> {
     let after: string | null = null;
     let total = 0;
+    // A whole rebuild (a flush, an upgrade to a new layout) starts from no leftovers of layout 2.
+    const legacy = !updatedSince && shard === undefined ? await this.store.removeLegacyLocationHashes() : 0;
+    if (legacy > 0) this.logger.info({ keys: legacy }, 'removed live state of an older layout (t:{target}:loc)');
     for (;;) {
       const page = await this.states.page(
         after,

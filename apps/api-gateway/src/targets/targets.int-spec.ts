@@ -578,7 +578,7 @@ describe('GET /api/v1/targets/recent', () => {
     ]);
     // Read from every target's hash until live state is marked built by an aggregator of this layout, from the
     // index (idx:since) once it is: the same answer both ways.
-    await gw.redis.del('live:built:2');
+    await gw.redis.del('live:built:3');
     for (const built of [false, true]) {
       if (built) await gw.live.markBuilt();
       const res = await get<RecentTargetsResponse>('/api/v1/targets/recent?limit=3');
