@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { boundedJsonObject, isoDateTimeSchema, labelsSchema } from '../common/safe-json';
+import { boundedJsonObject, isoDateTimeSchema, labelsSchema, storableDateTimeSchema } from '../common/safe-json';
 import { instanceKindSchema, lifecycleStateSchema, targetKindSchema, targetStatusSchema } from '../common/status';
 import { UUID_PATTERN } from '../common/ids';
 import { storableText } from '../common/store-safe';
@@ -152,15 +152,23 @@ export const checkMetricSchema = z.strictObject({
 });
 export type CheckMetric = z.infer<typeof checkMetricSchema>;
 
+/**
+ * The longest latency a check result may carry: a day. No check runs that long (timeouts are at most 300 s, retries
+ * at most 10); the bound keeps the rollups' float8 sums finite — avg() keeps a sum of squares, and one result of 1e200
+ * ms overflowed it, failing every rollup run (their marks are taken oldest first) and the history reads.
+ */
+export const MAX_CHECK_LATENCY_MS = 86_400_000;
+
 export const checkResultPayloadSchema = z.object({
   checkId: name(128),
   targetId: name(300),
   location: locationSchema,
   ok: z.boolean(),
-  latencyMs: z.number().nonnegative().nullable(),
+  latencyMs: z.number().nonnegative().max(MAX_CHECK_LATENCY_MS).nullable(),
   failureReason: storableText(2048).optional(),
   attempt: z.number().int().min(1).default(1),
-  startedAt: isoDateTimeSchema,
+  /** Stored as timestamptz: a year Postgres refuses (zod takes 0000) is refused here, not at the commit. */
+  startedAt: storableDateTimeSchema,
   /** The check's interval: the aggregator marks the location STALE when nothing arrives within ~2 intervals. */
   intervalSeconds: z
     .number()
@@ -196,7 +204,8 @@ const pct = z.number().min(0).max(100);
 export const hostMetricsPayloadSchema = z.object({
   hostId: name(256),
   location: locationSchema,
-  sampledAt: isoDateTimeSchema,
+  /** Stored as timestamptz: a year Postgres refuses (zod takes 0000) is refused here, not at the commit. */
+  sampledAt: storableDateTimeSchema,
   /** The sampling interval: the host target turns STALE when no sample arrives within ~2 intervals. */
   intervalSeconds: z.number().int().positive().max(86_400).optional(),
   cpu: z.object({

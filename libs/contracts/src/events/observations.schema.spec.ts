@@ -1,0 +1,63 @@
+import {
+  checkResultPayloadSchema,
+  hostMetricsPayloadSchema,
+  MAX_CHECK_LATENCY_MS,
+  type CheckResultPayload,
+  type HostMetricsPayload,
+} from './observations.schema';
+
+// What a collector's message may carry is what the aggregator can store: a value Postgres refuses, or one that
+// breaks a computation over many targets' rows, is refused by the bus schema, naming the field.
+
+const result: CheckResultPayload = {
+  checkId: 'site-a',
+  targetId: 'check:site-a',
+  location: 'eu-west-1',
+  ok: true,
+  latencyMs: 12.5,
+  attempt: 1,
+  startedAt: '2026-12-04T10:00:00.000Z',
+};
+
+const sample: HostMetricsPayload = {
+  hostId: 'node-1',
+  location: 'lab-2',
+  sampledAt: '2026-12-04T10:00:00.000Z',
+  cpu: { usagePct: 12.5, cores: 4, load1: 1, load5: 1, load15: 1 },
+  memory: { totalBytes: 8e9, usedBytes: 2e9 },
+  disks: [],
+  network: [],
+  gpus: [],
+  uptimeSeconds: 10,
+  system: { hostname: 'node-1.lab' },
+};
+
+const refusedAt = (schema: typeof checkResultPayloadSchema | typeof hostMetricsPayloadSchema, input: unknown) => {
+  const parsed = schema.safeParse(input);
+  return parsed.success ? null : parsed.error.issues.map((i) => i.path.join('.'));
+};
+
+describe('checkResultPayloadSchema', () => {
+  it('takes a latency up to a day, and refuses more (a float8 sum of squares overflowed: every rollup run failed)', () => {
+    expect(refusedAt(checkResultPayloadSchema, result)).toBeNull();
+    expect(refusedAt(checkResultPayloadSchema, { ...result, latencyMs: MAX_CHECK_LATENCY_MS })).toBeNull();
+    expect(refusedAt(checkResultPayloadSchema, { ...result, latencyMs: null })).toBeNull();
+    for (const latencyMs of [MAX_CHECK_LATENCY_MS + 1, 1e200, Number.MAX_VALUE])
+      expect(refusedAt(checkResultPayloadSchema, { ...result, latencyMs })).toEqual(['latencyMs']);
+  });
+
+  it('refuses a start time Postgres cannot store (zod alone takes year 0000)', () => {
+    for (const startedAt of ['0000-01-01T00:00:00Z', '0000-06-01T00:00:00.000+00:00', '1969-12-31T23:59:59Z'])
+      expect(refusedAt(checkResultPayloadSchema, { ...result, startedAt })).toEqual(['startedAt']);
+    expect(refusedAt(checkResultPayloadSchema, { ...result, startedAt: '9999-12-31T23:59:59Z' })).toBeNull();
+  });
+});
+
+describe('hostMetricsPayloadSchema', () => {
+  it('refuses a sample time Postgres cannot store (zod alone takes year 0000)', () => {
+    expect(refusedAt(hostMetricsPayloadSchema, sample)).toBeNull();
+    expect(refusedAt(hostMetricsPayloadSchema, { ...sample, sampledAt: '0000-01-01T00:00:00Z' })).toEqual([
+      'sampledAt',
+    ]);
+  });
+});
