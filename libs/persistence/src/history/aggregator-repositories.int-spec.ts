@@ -103,6 +103,26 @@ describe('HistoryRepository', () => {
     expect(await count('SELECT count(*) AS n FROM rollup_dirty')).toBe(0);
   });
 
+  it("a huge latency stored before latencies were bounded (1e200 ms) does not fail the rollups: its minute's and everyone else's", async () => {
+    const bucket = minuteBucket(Date.now() - 20 * 60_000);
+    await runInSqlTransaction(db, (tx) =>
+      history.insertCheckResults(tx, [
+        result('check:huge', bucket + 1000, true, 1e200),
+        result('check:huge', bucket + 2000, true, 12.5),
+        result('check:fine', bucket + 1000, true, 7),
+      ]),
+    );
+    expect(await history.recomputeDirtyRollups()).toBeGreaterThanOrEqual(2);
+    expect(await count("SELECT count(*) AS n FROM rollup_dirty WHERE target_id IN ('check:huge', 'check:fine')")).toBe(
+      0,
+    );
+    const [huge] = await history.rollups('check:huge', new Date(bucket), new Date(bucket + 60_000));
+    expect(huge).toMatchObject({ count: 2, minLatencyMs: 12.5, maxLatencyMs: 1e200 });
+    expect(huge.avgLatencyMs).toBeCloseTo(5e199, -190);
+    const [fine] = await history.rollups('check:fine', new Date(bucket), new Date(bucket + 60_000));
+    expect(fine).toMatchObject({ count: 1, avgLatencyMs: 7 });
+  });
+
   it('takes a closed minute at once, a minute in progress at once only while it has no rollup, later once its mark is openMinuteDelayMs old', async () => {
     // Postgres's clock decides which minute is in progress: away from a minute's end by its clock.
     const pgNow = async () =>
