@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { approximateJsonBytes, CoalescerOverloadedError, UpdateCoalescer } from './update-coalescer';
 
 function deferred() {
@@ -185,6 +186,30 @@ describe('UpdateCoalescer', () => {
       await Promise.resolve();
       expect(sends.map((s) => s.items)).toEqual([[0]]);
     });
+  });
+
+  it('approximateJsonBytes never weighs a value below its JSON (UTF-8 bytes), numbers included', () => {
+    const numbers = {
+      a: -(2 ** -1000) / 3,
+      b: Number.MAX_VALUE,
+      c: -Number.MIN_VALUE,
+      d: 123456789012345680000,
+    };
+    expect(approximateJsonBytes(numbers)).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(numbers)));
+    const wellFormed = fc.string({ unit: 'binary' }).filter((s) => s.isWellFormed());
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.jsonValue(),
+          fc.jsonValue({ stringUnit: 'binary' }).filter((v) => JSON.stringify(v).isWellFormed()),
+          fc.dictionary(wellFormed, fc.double({ noNaN: true, noDefaultInfinity: true })),
+        ),
+        (value) => {
+          expect(approximateJsonBytes(value)).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(value)));
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('approximateJsonBytes is close to the serialised size', () => {

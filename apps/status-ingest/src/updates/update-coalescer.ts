@@ -185,8 +185,10 @@ export class UpdateCoalescer<T> {
 }
 
 /**
- * Roughly the JSON size of a value, without serialising it: what a queued
- * request costs in memory, for the coalescer's byte bound. Iterative.
+ * The JSON size of a value, without serialising it, never below what JSON.stringify writes (UTF-8): what a queued
+ * request costs in memory, for the coalescer's byte bound, and what a bus message of a group weighs against
+ * BUS_BATCH_MAX_BYTES, which consumers size their prefetch by. Iterative. (Over by a byte per array element, and
+ * by escapes written shorter than six bytes.)
  */
 export function approximateJsonBytes(value: unknown): number {
   let bytes = 0;
@@ -194,7 +196,9 @@ export function approximateJsonBytes(value: unknown): number {
   while (stack.length > 0) {
     const v = stack.pop();
     if (typeof v === 'string') bytes += jsonStringBytes(v);
-    else if (typeof v === 'number') bytes += 8;
+    // As written: 1 to 24 characters ("-1.2345678901234567e-300"); a flat 8 let number-heavy metadata make a message
+    // three times BUS_BATCH_MAX_BYTES.
+    else if (typeof v === 'number') bytes += String(v).length;
     else if (typeof v === 'boolean') bytes += 5;
     else if (v === null || v === undefined) bytes += 4;
     else if (Array.isArray(v)) {
