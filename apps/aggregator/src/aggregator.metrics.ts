@@ -24,6 +24,14 @@ export class AggregatorMetrics {
         labelNames: ['type'],
       }),
   );
+  readonly projectionsSkipped = lookup(
+    'fleetwatch_aggregator_live_projection_skipped_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_live_projection_skipped_total',
+        help: "Target writes to live state (Redis) skipped because Redis refused that target's write for a reason other than an outage (the log names the target); Postgres keeps its state.",
+      }),
+  );
   readonly duplicates = lookup(
     'fleetwatch_aggregator_duplicates_total',
     () =>

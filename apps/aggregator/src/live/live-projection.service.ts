@@ -11,7 +11,9 @@ import {
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { CheckMetricsHistoryRepository, TargetStatesRepository } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
+import { AggregatorMetrics } from '../aggregator.metrics';
 import { HostLiveState } from '../hosts/host-live-state.service';
+import { errorText, isTransient } from '../status/outage-retry';
 
 /** What Redis holds for a target before a write: its status and tags index entries to move. */
 export interface IndexedAs {
@@ -93,14 +95,48 @@ export class LiveProjection {
   async project(targets: readonly TargetSnapshot[], previous: ReadonlyMap<string, IndexedAs | null>): Promise<void> {
     if (targets.length === 0) return;
     const live = targets.filter((t) => !isTombstone(t));
-    if (live.length > 0) {
-      await this.store.writeTargets(live.map((t) => toWrite(t, previous.get(t.id) ?? null)));
-      await this.store.setDeadlines(live.flatMap(deadlinesOf));
-    }
+    if (live.length > 0) await this.writeLive(live, previous);
     if (live.length < targets.length)
       await this.store.removeTargets(
         targets.filter(isTombstone).map((t) => ({ id: t.id, locations: previous.get(t.id)?.locations ?? [] })),
       );
+  }
+
+  /**
+   * Targets' summaries, locations, indexes and deadlines, in one script run and one ZADD. A refusal that is no outage
+   * (a key of another type under one target's name, a script error on one target's data) is narrowed down to the
+   * targets it comes from: the batch is written again one target at a time, and those still refused are skipped —
+   * logged with their id and counted (`fleetwatch_aggregator_live_projection_skipped_total`), left as Redis holds them
+   * (Postgres keeps their state; their next write or a rebuild tries again). One target's live state must not stop a
+   * shard: a projection that throws asks for a reconcile, and a reconcile that throws holds every commit of the
+   * shard. An outage (isTransient) is thrown as before, for the caller to wait out.
+   */
+  private async writeLive(live: readonly TargetSnapshot[], previous: ReadonlyMap<string, IndexedAs | null>) {
+    try {
+      await this.store.writeTargets(live.map((t) => toWrite(t, previous.get(t.id) ?? null)));
+      await this.store.setDeadlines(live.flatMap(deadlinesOf));
+      return;
+    } catch (e) {
+      if (isTransient(e)) throw e;
+      if (live.length === 1) return this.skip(live[0], e);
+    }
+    for (const t of live) {
+      try {
+        await this.store.writeTargets([toWrite(t, previous.get(t.id) ?? null)]);
+        await this.store.setDeadlines(deadlinesOf(t));
+      } catch (e) {
+        if (isTransient(e)) throw e;
+        this.skip(t, e);
+      }
+    }
+  }
+
+  private skip(target: TargetSnapshot, error: unknown): void {
+    AggregatorMetrics.get().projectionsSkipped.inc();
+    this.logger.error(
+      { targetId: target.id, err: errorText(error) },
+      "live state of a target not written: Redis refused it (not an outage); left as Redis holds it, Postgres keeps the target's state",
+    );
   }
 
   async fanOut(messages: readonly string[]): Promise<void> {
