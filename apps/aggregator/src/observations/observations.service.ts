@@ -420,7 +420,7 @@ export class ObservationsService {
       const after = working.get(id) as TargetSnapshot;
       (rowChanged(current.get(id), after) ? rewrite : locationsOnly).push(after);
     }
-    await this.states.saveMany(tx, rewrite, locationsOnly);
+    await this.states.saveMany(tx, rewrite, locationsOnly, current);
     const stored = await this.events.insertMany(tx, fold.events);
     await this.history.insertHeartbeatRuns(tx, fold.runs);
     await this.history.touchHeartbeatMonitors(tx, fold.touches);

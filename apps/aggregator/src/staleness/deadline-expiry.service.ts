@@ -94,7 +94,7 @@ export class DeadlineExpiry implements OnModuleDestroy {
         candidates.map((c) => c.targetId),
       );
       const r = expireDeadlines(current, candidates, now, { downQuorumPct: this.config.downQuorumPct });
-      await this.states.saveMany(tx, r.changed);
+      await this.states.saveMany(tx, r.changed, [], current);
       const stored = await this.events.insertMany(tx, r.events);
       await this.recordTimedOutRuns(tx, r.timedOutRuns);
       const previous = new Map<string, IndexedAs | null>();

@@ -61,6 +61,31 @@ export interface TargetSnapshot {
 }
 
 /** Whether the target is a deleted check's tombstone. */
+/**
+ * Whether two location states are the same in every stored field (a location a commit did not touch need not be
+ * written again). Absent (`undefined`) equals nothing.
+ */
+export function sameLocation(a: LocationSnapshot | undefined, b: LocationSnapshot | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  if (a === b) return true;
+  return (
+    a.status === b.status &&
+    a.observedAt === b.observedAt &&
+    a.lastSeen === b.lastSeen &&
+    a.latencyMs === b.latencyMs &&
+    a.detail === b.detail &&
+    a.lifecycle === b.lifecycle &&
+    (a.deadline === b.deadline ||
+      (a.deadline !== null &&
+        b.deadline !== null &&
+        a.deadline.at === b.deadline.at &&
+        a.deadline.expireTo === b.deadline.expireTo &&
+        a.deadline.reason === b.deadline.reason)) &&
+    (a.run === b.run ||
+      (a.run !== null && b.run !== null && a.run.startedAt === b.run.startedAt && a.run.runId === b.run.runId))
+  );
+}
+
 export function isTombstone(t: Pick<TargetSnapshot, 'deletedAt'> | undefined): boolean {
   return t?.deletedAt !== undefined && t.deletedAt !== null;
 }

@@ -211,6 +211,66 @@ describe('HistoryRepository', () => {
 });
 
 describe('TargetStatesRepository and StatusEventsRepository', () => {
+  it('saveMany given the stored targets writes only the locations that differ from them, and reads back whole', async () => {
+    const policy = { downQuorumPct: 100 };
+    let t: TargetSnapshot | undefined;
+    for (const [loc, at] of [
+      ['eu', 1000],
+      ['us', 1100],
+      ['ap', 1200],
+    ] as const)
+      t = applyObservation(
+        t,
+        {
+          targetId: 'check:few',
+          kind: TargetKind.Check,
+          name: 'few',
+          location: loc,
+          at,
+          status: TargetStatus.Up,
+          reason: 'r',
+          deadline: { at: at + 60_000, expireTo: TargetStatus.Stale, reason: 'late' },
+        },
+        policy,
+      ).target;
+    await runInSqlTransaction(db, (tx) => states.saveMany(tx, [t as TargetSnapshot]));
+    const versions = async () =>
+      Object.fromEntries(
+        (
+          await pg.query<{ location: string; v: string }>(
+            "SELECT location, xmin::text AS v FROM target_location_states WHERE target_id = 'check:few'",
+          )
+        ).rows.map((r) => [r.location, r.v]),
+      );
+    const first = await versions();
+    const next = await runInSqlTransaction(db, async (tx) => {
+      const current = await states.lockMany(tx, ['check:few']);
+      const r = applyObservation(
+        current.get('check:few'),
+        {
+          targetId: 'check:few',
+          kind: TargetKind.Check,
+          name: 'few',
+          location: 'us',
+          at: 5000,
+          status: TargetStatus.Down,
+          reason: 'refused',
+          deadline: { at: 65_000, expireTo: TargetStatus.Stale, reason: 'late' },
+        },
+        policy,
+      ).target;
+      await states.saveMany(tx, [r], [], current);
+      return r;
+    });
+    const second = await versions();
+    expect(second.eu).toBe(first.eu);
+    expect(second.ap).toBe(first.ap);
+    expect(second.us).not.toBe(first.us);
+    const [loaded] = await states.findMany(['check:few']);
+    expect(loaded).toEqual({ ...next, downQuorumPct: null, paused: false, configVersion: null, deletedAt: null });
+    expect(loaded.status).toBe(TargetStatus.Partial);
+  });
+
   it('round-trips a target with its locations, deadline and run, and issues events with an outbox', async () => {
     const policy = { downQuorumPct: 100 };
     let t: TargetSnapshot | undefined;

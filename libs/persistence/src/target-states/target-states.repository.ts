@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
-import type { LocationSnapshot, TargetSnapshot } from '@fleetwatch/domain';
+import { sameLocation, type LocationSnapshot, type TargetSnapshot } from '@fleetwatch/domain';
 import { preparedSql, rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
 import { clean, iso, jsonOrNull, ms } from '../sql-values';
 
@@ -214,21 +214,34 @@ export class TargetStatesRepository {
   }
 
   /**
-   * Upserts `changed` targets (their row and every location) and the locations of
+   * Upserts `changed` targets (their row and their locations) and the locations of
    * `seen` targets (whose status, sequence and identity did not change), in one
    * statement of two multi-row upserts (times as epoch ms, converted in SQL). A target
-   * that became a tombstone (deletedAt) loses its location rows.
+   * that became a tombstone (deletedAt) loses its location rows. `before`: the targets as
+   * stored (read under lock in this transaction); a location equal to its stored state is
+   * not written again — an observation touches one location of a target that may report
+   * from many, and each row written is a new row version with its index entries.
    */
-  async saveMany(tx: SqlTx, changed: readonly TargetSnapshot[], seen: readonly TargetSnapshot[] = []): Promise<void> {
+  async saveMany(
+    tx: SqlTx,
+    changed: readonly TargetSnapshot[],
+    seen: readonly TargetSnapshot[] = [],
+    before?: ReadonlyMap<string, TargetSnapshot>,
+  ): Promise<void> {
     if (changed.length === 0 && seen.length === 0) return;
     const deleted = changed.filter((t) => t.deletedAt !== undefined && t.deletedAt !== null).map((t) => t.id);
     if (deleted.length > 0)
       await sqlExecute(tx, 'DELETE FROM target_location_states WHERE target_id = ANY($1::text[])', [deleted]).catch(
         (err: unknown) => rethrowSql(err),
       );
-    const locs = [...changed, ...seen].flatMap((t) =>
-      Object.entries(t.locations).map(([location, l]) => ({ id: t.id, location, l })),
-    );
+    const locs: Array<{ id: string; location: string; l: LocationSnapshot }> = [];
+    for (const t of [...changed, ...seen]) {
+      const stored = before?.get(t.id)?.locations;
+      for (const location in t.locations) {
+        const l = t.locations[location];
+        if (stored === undefined || !sameLocation(stored[location], l)) locs.push({ id: t.id, location, l });
+      }
+    }
     await sqlExecute(tx, SAVE_MANY, [
       changed.map((t) => t.id),
       changed.map((t) => t.kind),
