@@ -89,7 +89,8 @@ it('writes every target but the one Redis refuses, skips that one (counted), and
 });
 
 it('an outage is thrown, not skipped (the caller waits it out)', async () => {
-  const down = createRedis({ url: 'redis://127.0.0.1:1', keyPrefix: prefix });
+  // A client that is not connected and queues nothing: every command is refused as Redis being away.
+  const down = new Redis(testEnv().redisUrl, { keyPrefix: prefix, lazyConnect: true, enableOfflineQueue: false });
   down.on('error', () => undefined);
   try {
     const offline = new LiveProjection(
