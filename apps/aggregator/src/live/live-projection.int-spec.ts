@@ -21,10 +21,10 @@ const prefix = `${testEnv().redisPrefix}live-projection:`;
 beforeAll(() => {
   redis = createRedis({ url: testEnv().redisUrl, keyPrefix: prefix });
   store = new LiveStateStore(redis, { keyPrefix: prefix });
-  // project() writes through the store only; the repositories serve rebuild(), not used here.
+  // The repositories serve rebuild(), not used here; Postgres is stood in for by its count of targets.
   projection = new LiveProjection(
     store,
-    undefined as unknown as TargetStatesRepository,
+    { count: async () => 3 } as unknown as TargetStatesRepository,
     undefined as unknown as HostLiveState,
     undefined as unknown as CheckMetricsHistoryRepository,
     createLogger('test', 'silent'),
@@ -86,6 +86,32 @@ it('writes every target but the one Redis refuses, skips that one (counted), and
   expect(await skipped()).toBe(before + 2);
   await projection.project([snapshot('instance:ok-1', TargetStatus.Down, 2)], new Map());
   expect(await store.getTarget('instance:ok-1')).toMatchObject({ status: 'DOWN', seq: 2 });
+
+  // A skipped target is missing from live state by design: the thorough check does not call for a whole rebuild for
+  // it (which would skip it again, every 30 s, holding every lane). Postgres holds the three targets here.
+  expect(projection.refusedTargets).toBe(1);
+  expect(await projection.isMissingTargets()).toBe(false);
+  // Once Redis takes its write again, it counts as written.
+  await redis.del('t:instance:poison');
+  await projection.project([snapshot('instance:poison', TargetStatus.Up, 3)], new Map());
+  expect(projection.refusedTargets).toBe(0);
+  expect(await store.getTarget('instance:poison')).toMatchObject({ status: 'UP', seq: 3 });
+  expect(await projection.isMissingTargets()).toBe(false);
+});
+
+it("a refusal of every target of a batch is taken as Redis's own: thrown (as before), nothing skipped", async () => {
+  await redis.set('t:instance:bad-1', 'x');
+  await redis.set('t:instance:bad-2', 'x');
+  const before = await skipped();
+  await expect(
+    projection.project(
+      [snapshot('instance:bad-1', TargetStatus.Up), snapshot('instance:bad-2', TargetStatus.Up)],
+      new Map(),
+    ),
+  ).rejects.toThrow(/WRONGTYPE/);
+  expect(await skipped()).toBe(before);
+  expect(projection.refusedTargets).toBe(0);
+  await redis.del('t:instance:bad-1', 't:instance:bad-2');
 });
 
 it('an outage is thrown, not skipped (the caller waits it out)', async () => {

@@ -78,6 +78,9 @@ export function deadlinesOf(t: TargetSnapshot): DueDeadline[] {
  */
 @Injectable()
 export class LiveProjection {
+  /** Targets whose last live-state write Redis refused for a reason of their own (see writeLive). */
+  private readonly refused = new Set<string>();
+
   constructor(
     private readonly store: LiveStateStore,
     private readonly states: TargetStatesRepository,
@@ -109,34 +112,46 @@ export class LiveProjection {
    * logged with their id and counted (`fleetwatch_aggregator_live_projection_skipped_total`), left as Redis holds them
    * (Postgres keeps their state; their next write or a rebuild tries again). One target's live state must not stop a
    * shard: a projection that throws asks for a reconcile, and a reconcile that throws holds every commit of the
-   * shard. An outage (isTransient) is thrown as before, for the caller to wait out.
+   * shard. A refusal of every target of a batch of several is Redis's, not theirs (a wrong type at an index key, a
+   * script gone wrong): thrown, as an outage (isTransient) is, for the caller to wait out and report.
    */
   private async writeLive(live: readonly TargetSnapshot[], previous: ReadonlyMap<string, IndexedAs | null>) {
     try {
       await this.store.writeTargets(live.map((t) => toWrite(t, previous.get(t.id) ?? null)));
       await this.store.setDeadlines(live.flatMap(deadlinesOf));
+      if (this.refused.size > 0) for (const t of live) this.refused.delete(t.id);
       return;
     } catch (e) {
       if (isTransient(e)) throw e;
       if (live.length === 1) return this.skip(live[0], e);
     }
+    const failures: Array<{ target: TargetSnapshot; error: unknown }> = [];
     for (const t of live) {
       try {
         await this.store.writeTargets([toWrite(t, previous.get(t.id) ?? null)]);
         await this.store.setDeadlines(deadlinesOf(t));
+        this.refused.delete(t.id);
       } catch (e) {
         if (isTransient(e)) throw e;
-        this.skip(t, e);
+        failures.push({ target: t, error: e });
       }
     }
+    if (failures.length === live.length) throw failures[0].error;
+    for (const f of failures) this.skip(f.target, f.error);
   }
 
   private skip(target: TargetSnapshot, error: unknown): void {
+    this.refused.add(target.id);
     AggregatorMetrics.get().projectionsSkipped.inc();
     this.logger.error(
       { targetId: target.id, err: errorText(error) },
       "live state of a target not written: Redis refused it (not an outage); left as Redis holds it, Postgres keeps the target's state",
     );
+  }
+
+  /** Targets whose last write Redis refused (skipped): missing from live state by design, not lost by a flush. */
+  get refusedTargets(): number {
+    return this.refused.size;
   }
 
   async fanOut(messages: readonly string[]): Promise<void> {
@@ -236,10 +251,14 @@ export class LiveProjection {
     return false;
   }
 
-  /** The thorough form of isBehind (counts both sides); run less often. */
+  /**
+   * The thorough form of isBehind (counts both sides); run less often. Targets this replica's writes were refused for
+   * (skipped, logged) count as present: a whole rebuild would skip them again, and rebuilding every 30 s for them
+   * would hold every shard's lane. (The rebuild job runs on the lease holder, whose rebuild saw every target.)
+   */
   async isMissingTargets(): Promise<boolean> {
     const counts = await this.store.countByStatus();
     const inRedis = Object.values(counts).reduce((a, b) => a + b, 0);
-    return inRedis < (await this.states.count());
+    return inRedis + this.refused.size < (await this.states.count());
   }
 }

@@ -80,6 +80,8 @@ describe('isTransient: Redis replies that mean "not now"', () => {
     'LOADING Redis is loading the dataset in memory',
     'MISCONF Redis is configured to save RDB snapshots',
     'BUSY Redis is busy running a script',
+    'NOPERM this user has no permissions to access one of the keys used as arguments',
+    "ERR The user executing the script can't access at least one of the keys mentioned in the command script: 100",
   ])('%s', (message) => expect(isTransient(reply(message))).toBe(true));
   it('a wrong-type reply is not an outage', () =>
     expect(isTransient(reply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false));

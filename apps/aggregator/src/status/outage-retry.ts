@@ -1,8 +1,13 @@
 import { UnavailableError } from '@fleetwatch/domain';
 import { backoffDelay, type BackoffOptions } from '@fleetwatch/messaging';
 
-/** Redis error replies that mean "not now" (memory full, replica, loading, persistence error, busy script, failover). */
-const REDIS_NOT_NOW = /^(OOM|READONLY|LOADING|MISCONF|BUSY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOAUTH|NOREPLICAS)\b/;
+/**
+ * Redis error replies that mean "not now" (memory full, replica, loading, persistence error, busy script, failover,
+ * and an ACL that does not let this user at the keys — the operator's to fix, as an outage is; from a script Redis 7
+ * says so as `ERR The user executing the script can't access …`).
+ */
+const REDIS_NOT_NOW =
+  /^(OOM|READONLY|LOADING|MISCONF|BUSY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOAUTH|NOPERM|NOREPLICAS)\b|^ERR The user executing the script can't access/;
 const TRANSIENT =
   /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection is closed|MaxRetriesPerRequest|Stream isn't writeable|Connection terminated|Timed out fetching a new connection|Transaction API error|database unavailable|the database system is (starting up|shutting down)|too many clients/i;
 
