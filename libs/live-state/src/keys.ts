@@ -19,7 +19,8 @@
  *                                    boot): a flush removes it, so the aggregator notices the flush even when a
  *                                    projection writes a target before its next look. The suffix is the layout's
  *                                    version: a new layout is rebuilt once on upgrade (2: idx:since; 3: locations
- *                                    in tl:{targetId}, the old t:*:loc hashes removed before that rebuild)
+ *                                    in tl:{targetId}; where an older mark is, the old t:*:loc hashes and the
+ *                                    marks are removed before that rebuild)
  *   deadlines                 ZSET   "{targetId}\u0000{location}" scored by deadline (epoch ms)
  *                                    (a cache of target_location_states.deadline_at in Postgres)
  *   host:{hostId}:metrics     HASH   a host's latest sample: at (epoch ms), json (the host.metrics payload);
@@ -45,8 +46,10 @@ export const LiveKeys = {
   /** Targets scored by `since` (epoch ms of their last status change): the latest changes first by ZREVRANGE. */
   bySince: 'idx:since',
   deadlines: 'deadlines',
-  /** Layout 2's locations hash of a target (`t:{targetId}:loc`), removed by the layout-3 rebuild: a SCAN pattern. */
+  /** Layouts 1–2's locations hash of a target (`t:{targetId}:loc`), removed by the layout-3 rebuild: a SCAN pattern. */
   legacyLocationsPattern: 't:*:loc',
+  /** Marks of layouts 1 and 2: where one is, their location hashes may be (removed, with the marks, on upgrade). */
+  legacyBuilt: ['live:built', 'live:built:2'] as readonly string[],
   built: 'live:built:3',
   hostMetrics: (hostId: string) => `host:${hostId}:metrics`,
   checkMetrics: (targetId: string) => `cm:${targetId}`,

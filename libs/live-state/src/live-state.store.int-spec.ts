@@ -206,26 +206,39 @@ describe('LiveStateStore (real Redis)', () => {
     expect(await redis.exists('tl:instance:many')).toBe(0);
   });
 
-  it("removes layout 2's location hashes (t:{id}:loc) and nothing else", async () => {
-    const other = `${prefix}legacy:`;
+  it("removes the old layouts' location hashes (t:{id}:loc) and their marks, only where a mark says they may be", async () => {
+    // A prefix with glob characters: unescaped, its pattern would match the sibling prefix's keys too.
+    const other = `${prefix}leg[ab]*:`;
+    const sibling = `${prefix}lega:`;
     const r = createRedis({ url: testEnv().redisUrl, keyPrefix: other });
+    const s2 = createRedis({ url: testEnv().redisUrl, keyPrefix: sibling });
     try {
       const s = new LiveStateStore(r, { keyPrefix: other });
       await s.writeTargets([write('instance:keep', TargetStatus.Up, null)]);
       await r.hset('t:instance:old:loc', 'eu', '{}');
       await r.hset('t:instance:old-2:loc', 'us', '{}');
-      // Same pattern, outside this prefix: another site's.
-      await redis.hset('t:instance:elsewhere:loc', 'eu', '{}');
+      await s2.hset('t:instance:sibling:loc', 'eu', '{}');
+      await s2.set('live:built:2', '1');
+      // No mark of an older layout: nothing is scanned, nothing removed (a flush, or a Redis only layout 3 wrote).
+      expect(await s.removeLegacyLocationHashes()).toBe(0);
+      expect(await r.exists('t:instance:old:loc', 't:instance:old-2:loc')).toBe(2);
+      // Layout 2's mark (or layout 1's): the old hashes go, then the marks.
+      await r.set('live:built:2', '1');
+      await r.set('live:built', '1');
       expect(await s.removeLegacyLocationHashes()).toBe(2);
-      expect(await r.exists('t:instance:old:loc', 't:instance:old-2:loc')).toBe(0);
-      expect(await redis.exists('t:instance:elsewhere:loc')).toBe(1);
+      expect(await r.exists('t:instance:old:loc', 't:instance:old-2:loc', 'live:built:2', 'live:built')).toBe(0);
+      expect(await s2.exists('t:instance:sibling:loc', 'live:built:2')).toBe(2);
       expect(await s.getTarget('instance:keep')).toMatchObject({ status: 'UP', locations: { eu: { status: 'UP' } } });
       expect(await s.removeLegacyLocationHashes()).toBe(0);
     } finally {
-      const keys = await r.keys(`${other}*`);
-      if (keys.length) await r.del(...keys.map((k) => k.slice(other.length)));
-      await redis.del('t:instance:elsewhere:loc');
-      r.disconnect();
+      for (const [client, p] of [
+        [r, other],
+        [s2, sibling],
+      ] as const) {
+        const keys = await client.keys(`${p.replace(/[*?[\]\\]/g, '\\$&')}*`);
+        if (keys.length) await client.del(...keys.map((k) => k.slice(p.length)));
+        client.disconnect();
+      }
     }
   });
 

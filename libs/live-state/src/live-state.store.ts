@@ -575,21 +575,25 @@ export class LiveStateStore {
   }
 
   /**
-   * Removes layout 2's location hashes (`t:{targetId}:loc`, now `tl:{targetId}`): run before a whole rebuild writes
-   * layout 3, so no old hash lingers as another target's summary. Such a key is also the summary of a target whose
-   * id ends in ":loc"; that goes too, and the rebuild writes it again from Postgres right after. Returns how many
-   * keys went.
+   * Removes the location hashes of layouts 1 and 2 (`t:{targetId}:loc`, now `tl:{targetId}`) when an aggregator of
+   * such a layout left its mark (`live:built`, `live:built:2`), then those marks: run before a whole rebuild writes
+   * layout 3, so no old hash lingers as another target's summary. Such a key is also the summary of a target whose id
+   * ends in ":loc"; that goes too, and the rebuild writes it again from Postgres right after. Without an old mark
+   * (a flush, a Redis only this layout wrote) nothing is scanned. Returns how many hashes went.
    */
   async removeLegacyLocationHashes(): Promise<number> {
+    if ((await this.redis.exists(...LiveKeys.legacyBuilt)) === 0) return 0;
+    // SCAN's pattern and answers carry the prefix itself (ioredis adds it to key arguments only); glob characters
+    // in the prefix are escaped, so another prefix's keys never match.
     const match = `${this.keyPrefix.replace(/[*?[\]\\]/g, '\\$&')}${LiveKeys.legacyLocationsPattern}`;
     let cursor = '0';
     let removed = 0;
     do {
-      // SCAN's pattern and answers carry the prefix itself (ioredis adds it to key arguments only).
       const [next, keys] = await this.redis.scan(cursor, 'MATCH', match, 'COUNT', 1000, 'TYPE', 'hash');
       cursor = next;
       if (keys.length > 0) removed += await this.redis.unlink(...keys.map((k) => k.slice(this.keyPrefix.length)));
     } while (cursor !== '0');
+    await this.redis.del(...LiveKeys.legacyBuilt);
     return removed;
   }
 
