@@ -172,11 +172,13 @@ export class HistoryReadRepository {
       latency_ms: number | null;
     }>(
       this.db,
+      // (The weighted mean in numeric: float8 products and sums of means stored before latencies were bounded, near
+      // float8's maximum, overflowed and failed the whole read.)
       // Each target's locations come from target_location_states, so every rollup read is a range of the
       // primary key (target_id, location, bucket): no skip scan in Postgres, and an index without the
       // location would cost a second write on every rollup upsert.
       `SELECT r.target_id, r.bucket, sum(r.count)::int AS count, sum(r.ok_count)::int AS ok_count,
-              (sum(r.avg_latency_ms * coalesce(r.latency_count, r.count)) FILTER (WHERE r.avg_latency_ms IS NOT NULL)
+              (sum(r.avg_latency_ms::numeric * coalesce(r.latency_count, r.count)) FILTER (WHERE r.avg_latency_ms IS NOT NULL)
                 / NULLIF(sum(coalesce(r.latency_count, r.count)) FILTER (WHERE r.avg_latency_ms IS NOT NULL), 0))::float8 AS latency_ms
          FROM target_location_states s
          JOIN rollups_1m r ON r.target_id = s.target_id AND r.location = s.location

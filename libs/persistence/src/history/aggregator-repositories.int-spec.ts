@@ -15,6 +15,7 @@ import { closeSqlPool, createSqlPool, runInSqlTransaction, type SqlPool } from '
 import { AdvisoryLease } from '../leases/advisory-lease';
 import { StatusEventsRepository } from '../status-events/status-events.repository';
 import { TargetStatesRepository } from '../target-states/target-states.repository';
+import { HistoryReadRepository } from '../history-read/history-read.repository';
 import { HistoryRepository, type CheckResultRow } from './history.repository';
 
 // The aggregator's repositories on a real, isolated database.
@@ -109,16 +110,48 @@ describe('HistoryRepository', () => {
       history.insertCheckResults(tx, [
         result('check:huge', bucket + 1000, true, 1e200),
         result('check:huge', bucket + 2000, true, 12.5),
+        // Two near float8's maximum: their float8 sum overflows too.
+        result('check:max', bucket + 1000, true, 1.7e308),
+        result('check:max', bucket + 2000, true, 1.7e308),
         result('check:fine', bucket + 1000, true, 7),
       ]),
     );
-    expect(await history.recomputeDirtyRollups()).toBeGreaterThanOrEqual(2);
+    expect(await history.recomputeDirtyRollups()).toBeGreaterThanOrEqual(3);
     expect(await count("SELECT count(*) AS n FROM rollup_dirty WHERE target_id IN ('check:huge', 'check:fine')")).toBe(
       0,
     );
     const [huge] = await history.rollups('check:huge', new Date(bucket), new Date(bucket + 60_000));
     expect(huge).toMatchObject({ count: 2, minLatencyMs: 12.5, maxLatencyMs: 1e200 });
     expect(huge.avgLatencyMs).toBeCloseTo(5e199, -190);
+    const [max] = await history.rollups('check:max', new Date(bucket), new Date(bucket + 60_000));
+    expect(max).toMatchObject({ count: 2, avgLatencyMs: 1.7e308, maxLatencyMs: 1.7e308 });
+    // The sparklines' read of the minute (each location's mean weighed by its count) stays finite too.
+    const located = applyObservation(
+      undefined,
+      {
+        targetId: 'check:max',
+        kind: TargetKind.Check,
+        name: 'max',
+        location: 'eu',
+        at: bucket,
+        status: TargetStatus.Up,
+        reason: 'r',
+      },
+      { downQuorumPct: 100 },
+    ).target;
+    await runInSqlTransaction(db, (tx) => states.saveMany(tx, [located]));
+    const prisma = createPrismaClient(isolated.databaseUrl, { poolSize: 1 });
+    try {
+      expect(
+        await new HistoryReadRepository(prisma).minuteTotals(
+          ['check:max'],
+          new Date(bucket),
+          new Date(bucket + 60_000),
+        ),
+      ).toEqual([{ targetId: 'check:max', bucket: new Date(bucket), count: 2, okCount: 2, latencyMs: 1.7e308 }]);
+    } finally {
+      await prisma.$disconnect();
+    }
     const [fine] = await history.rollups('check:fine', new Date(bucket), new Date(bucket + 60_000));
     expect(fine).toMatchObject({ count: 1, avgLatencyMs: 7 });
   });

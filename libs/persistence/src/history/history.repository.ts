@@ -352,8 +352,9 @@ export class HistoryRepository {
    * recompute, after it closed, does anyway. 0: every mark at once.
    */
   async recomputeDirtyRollups(limit = 1000, openMinuteDelayMs = 0): Promise<number> {
-    // (The mean is sum / count, not avg(): float8's avg keeps a sum of squares too, which overflows from ~1e154 ms —
-    // a row stored before the bus schema bounded latencies failed every run, its mark taken first each time.)
+    // (The mean is a numeric sum / count, not float8's avg(): that keeps a sum of squares, which overflows from ~1e154
+    // ms, and a float8 sum of two values near its maximum overflows too — a row stored before the bus schema bounded
+    // latencies failed every run, everyone's, its mark taken first each time.)
     const inTransaction = <T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> =>
       'connect' in this.pool
         ? runInSqlTransaction(this.pool as SqlPool, fn)
@@ -394,7 +395,7 @@ export class HistoryRepository {
          )
          INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count, min_latency_ms, avg_latency_ms, max_latency_ms, p95_latency_ms, latency_count)
          SELECT target_id, location, bucket, count(*)::int, (count(*) FILTER (WHERE ok))::int, min(latency_ms),
-                sum(latency_ms) / NULLIF(count(latency_ms), 0), max(latency_ms),
+                (sum(latency_ms::numeric) / NULLIF(count(latency_ms), 0))::float8, max(latency_ms),
                 percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms), count(latency_ms)::int
          FROM samples GROUP BY target_id, location, bucket
          ON CONFLICT (target_id, location, bucket) DO UPDATE SET count = EXCLUDED.count, ok_count = EXCLUDED.ok_count,
