@@ -21,6 +21,7 @@ describe('parseBasicAuthorization', () => {
     ['empty username', `Basic ${b64(':pw')}`],
     ['empty password', `Basic ${b64('leader:')}`],
     ['too long', `Basic ${'A'.repeat(5000)}`],
+    ['a NUL in the username', `Basic ${b64('a\u0000b:pw-pw-pw-pw')}`],
   ])('refuses %s without echoing it', (_name, header) => {
     expect(() => parseBasicAuthorization(header)).toThrow(MalformedBasicError);
     try {

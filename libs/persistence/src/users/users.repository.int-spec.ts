@@ -48,6 +48,8 @@ describe('UsersRepository', () => {
     expect(await users.findByUsername('alice')).toEqual(u);
     expect(await users.findById('not-a-uuid')).toBeNull();
     expect(await users.findByUsername('nobody')).toBeNull();
+    // A NUL no username holds (Postgres refuses it in a query: 22021): none, not an error.
+    expect(await users.findByUsername('ali\u0000ce')).toBeNull();
     expect((await users.list()).map((x) => x.username)).toEqual(['admin', 'alice']);
   });
 

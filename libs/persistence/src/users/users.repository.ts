@@ -85,6 +85,8 @@ export class UsersRepository {
   }
 
   async findByUsername(username: string): Promise<UserRecord | null> {
+    // No stored username holds a NUL (they are store-safe text), and Postgres refuses one in a query (22021): none.
+    if (username.includes('\u0000')) return null;
     const row = await prismaOf(this.db)
       .user.findUnique({ where: { username } })
       .catch((err: unknown) => rethrow(err));
