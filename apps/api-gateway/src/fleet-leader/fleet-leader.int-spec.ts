@@ -166,6 +166,9 @@ describe('leader endpoints', () => {
     expect(snap.status).toBe(200);
     expect(snap.body).toMatchObject({ site: 'alpha', stale: false, hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect((await get('/api/v1/leader/config/snapshot/gamma')).status).toBe(404);
+    // Names no member can have (a NUL Postgres would refuse in the lookup: a 500 before) are no member either.
+    for (const path of ['/api/v1/leader/config/snapshot/a%00b', '/api/v1/leader/config/drift/a%00b'])
+      expect({ path, status: (await get(path)).status }).toEqual({ path, status: 404 });
 
     const matrix = (await get<ComponentsMatrixView>('/api/v1/leader/config/components')).body;
     expect(matrix.members.find((m) => m.name === 'beta')?.versions['api-gateway']).toBe('1.1.0');

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { memberNameSchema } from '@fleetwatch/contracts';
 import type {
   ComponentsMatrixView,
   DriftCountsView,
@@ -68,6 +69,8 @@ export class FleetLeaderService {
   }
 
   private async one(name: string): Promise<Member> {
+    // A name no member can have (FLEETWATCH_LEADER_CONFIG names are checked): not looked up — Postgres refuses a NUL.
+    if (!memberNameSchema.safeParse(name).success) throw new NotFoundError(`member ${JSON.stringify(name)} not found`);
     const site = await this.sites.find(name);
     if (!site) throw new NotFoundError(`member ${JSON.stringify(name)} not found`);
     return { site, poll: await this.cache.get(name) };
