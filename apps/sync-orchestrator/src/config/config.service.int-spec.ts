@@ -308,6 +308,15 @@ describe('many writers, many checks', () => {
     const { rows } = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_log');
     expect(new Set(all).size).toBe(rows[0].n);
     expect(all).toHaveLength(rows[0].n);
+
+    // A cursor this service never gave out is a 400 naming it, whatever time it forges (Postgres refuses these).
+    const forged = (at: string) =>
+      Buffer.from(JSON.stringify({ at, id: '0190f0e0-0000-7000-8000-000000000001' }), 'utf8').toString('base64url');
+    for (const at of ['0000-01-01T00:00:00Z', '1', '+275760-09-13T00:00:00.000Z', 'not a time'])
+      await expect(owner.config.audit({ limit: 10, cursor: forged(at) })).rejects.toMatchObject({
+        name: 'InvalidError',
+        issues: [{ path: 'cursor', message: 'unknown cursor' }],
+      });
   });
 
   it("rebuilds the head version's snapshot, which hashes to the head hash", async () => {

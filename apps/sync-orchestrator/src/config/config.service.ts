@@ -10,6 +10,7 @@ import {
   type AssignmentFull,
   type ConfigRpcMethod,
   type Page,
+  storableDateTimeSchema,
   textProblem,
 } from '@fleetwatch/contracts';
 import { InvalidError, NotFoundError, ConflictError, type ErrorIssue, type TargetPolicy } from '@fleetwatch/domain';
@@ -340,8 +341,8 @@ export class ConfigService {
       ? decodeCursor(
           q.cursor,
           (v): v is { at: string; id: string } =>
-            typeof (v as { at?: unknown })?.at === 'string' &&
-            !Number.isNaN(Date.parse((v as { at: string }).at)) &&
+            // A time Postgres takes as timestamptz (Date.parse also takes "1", year 0000 and six-digit years).
+            storableDateTimeSchema.safeParse((v as { at?: unknown })?.at).success &&
             UUID.test(String((v as { id?: unknown })?.id)),
         )
       : undefined;
