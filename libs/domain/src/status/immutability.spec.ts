@@ -58,7 +58,29 @@ const ping: fc.Arbitrary<FoldItem> = fc
     ping: { signal: p.signal, at: p.at, runId: null, periodSeconds: 60, graceSeconds: 10, maxRuntimeSeconds: 30 },
   }));
 
-const items = fc.array(fc.oneof(observation, ping), { minLength: 1, maxLength: 25 });
+const lifecycle: fc.Arbitrary<FoldItem> = fc
+  .record({
+    id: fc.uuid(),
+    target: fc.constantFrom('a', 'b', 'c'),
+    state: fc.constantFrom('active', 'paused', 'deleted'),
+    version: fc.integer({ min: 1, max: 20 }),
+    at: fc.integer({ min: 1, max: 10_000 }),
+    resume: fc.boolean(),
+  })
+  .map((l) => ({
+    type: 'lifecycle',
+    id: l.id,
+    lifecycle: {
+      targetId: l.target,
+      state: l.state,
+      version: l.version,
+      at: l.at,
+      tags: ['t'],
+      resumeDeadline: l.resume ? { at: l.at + 5_000, expireTo: TargetStatus.Stale, reason: 'resumed' } : null,
+    },
+  }));
+
+const items = fc.array(fc.oneof(observation, ping, lifecycle), { minLength: 1, maxLength: 25 });
 
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
