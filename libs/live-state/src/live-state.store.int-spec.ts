@@ -159,15 +159,16 @@ describe('LiveStateStore (real Redis)', () => {
     }
   });
 
+  const loc = (status: TargetStatus) => ({
+    status,
+    observedAt: 2000,
+    lastSeen: 2000,
+    latencyMs: null,
+    detail: null,
+    lifecycle: 'running',
+  });
+
   it('a target X and a target "X:loc" keep their own summaries and locations, whatever the locations are named', async () => {
-    const loc = (status: TargetStatus) => ({
-      status,
-      observedAt: 2000,
-      lastSeen: 2000,
-      latencyMs: null,
-      detail: null,
-      lifecycle: 'running',
-    });
     // Locations named as summary fields, on the target whose id the other's extends.
     const x = write('instance:web-1', TargetStatus.Up, null, {
       locations: { push: loc(TargetStatus.Up), kind: loc(TargetStatus.Up), deleted: loc(TargetStatus.Up) },
@@ -190,15 +191,7 @@ describe('LiveStateStore (real Redis)', () => {
 
   it('writes a target reporting from thousands of locations (more values than one Lua unpack takes)', async () => {
     const locations: TargetWrite['locations'] = {};
-    for (let i = 0; i < 5_000; i++)
-      locations[`l${i}`] = {
-        status: TargetStatus.Up,
-        observedAt: 2000,
-        lastSeen: 2000,
-        latencyMs: null,
-        detail: null,
-        lifecycle: null,
-      };
+    for (let i = 0; i < 5_000; i++) locations[`l${i}`] = loc(TargetStatus.Up);
     expect(await store.writeTargets([write('instance:many', TargetStatus.Up, null, { locations })])).toBe(1);
     expect(Object.keys((await store.getTarget('instance:many'))?.locations ?? {}).length).toBe(5_000);
     expect(await redis.sismember('idx:loc:l4999', 'instance:many')).toBe(1);
