@@ -114,6 +114,21 @@ it("a refusal of every target of a batch is taken as Redis's own: thrown (as bef
   await redis.del('t:instance:bad-1', 't:instance:bad-2');
 });
 
+it('a skipped target that is then deleted no longer counts as refused', async () => {
+  await redis.set('t:instance:gone', 'x');
+  await projection.project(
+    [snapshot('instance:ok-4', TargetStatus.Up), snapshot('instance:gone', TargetStatus.Up)],
+    new Map(),
+  );
+  expect(projection.refusedTargets).toBe(1);
+  await redis.del('t:instance:gone');
+  await projection.project(
+    [{ ...snapshot('instance:gone', TargetStatus.Up, 2), locations: {}, deletedAt: 5000 }],
+    new Map(),
+  );
+  expect(projection.refusedTargets).toBe(0);
+});
+
 it('an outage is thrown, not skipped (the caller waits it out)', async () => {
   // A client that is not connected and queues nothing: every command is refused as Redis being away.
   const down = new Redis(testEnv().redisUrl, { keyPrefix: prefix, lazyConnect: true, enableOfflineQueue: false });

@@ -99,10 +99,12 @@ export class LiveProjection {
     if (targets.length === 0) return;
     const live = targets.filter((t) => !isTombstone(t));
     if (live.length > 0) await this.writeLive(live, previous);
-    if (live.length < targets.length)
-      await this.store.removeTargets(
-        targets.filter(isTombstone).map((t) => ({ id: t.id, locations: previous.get(t.id)?.locations ?? [] })),
-      );
+    if (live.length < targets.length) {
+      const gone = targets.filter(isTombstone);
+      await this.store.removeTargets(gone.map((t) => ({ id: t.id, locations: previous.get(t.id)?.locations ?? [] })));
+      // A deleted target is no longer counted on either side (Postgres counts leave tombstones out).
+      if (this.refused.size > 0) for (const t of gone) this.refused.delete(t.id);
+    }
   }
 
   /**

@@ -60,7 +60,6 @@ export interface TargetSnapshot {
   deletedAt?: number | null;
 }
 
-/** Whether the target is a deleted check's tombstone. */
 /**
  * Whether two location states are the same in every stored field (a location a commit did not touch need not be
  * written again). Absent (`undefined`) equals nothing.
@@ -86,6 +85,7 @@ export function sameLocation(a: LocationSnapshot | undefined, b: LocationSnapsho
   );
 }
 
+/** Whether the target is a deleted check's tombstone. */
 export function isTombstone(t: Pick<TargetSnapshot, 'deletedAt'> | undefined): boolean {
   return t?.deletedAt !== undefined && t.deletedAt !== null;
 }
