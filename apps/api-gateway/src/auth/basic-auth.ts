@@ -50,7 +50,8 @@ export function parseBasicAuthorization(authorization: string | undefined): Basi
   if (username.length > 256 || password.length === 0 || password.length > 1024)
     throw new MalformedBasicError('Authorization "Basic" username or password has a bad length');
   // No username holds a NUL (usernames are store-safe text); Postgres would refuse the lookup (a 500 before any login).
-  if (username.includes('\u0000')) throw new MalformedBasicError('Authorization "Basic" username holds a NUL character');
+  if (username.includes('\u0000'))
+    throw new MalformedBasicError('Authorization "Basic" username holds a NUL character');
   return { username, password };
 }
 
