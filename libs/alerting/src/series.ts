@@ -110,8 +110,8 @@ export function hostMetricSeries(sample: HostMetricsPayload): MetricSeries[] {
 
 /**
  * The series a check result gives: its service-collector figures as `check_metric`, queue depths as
- * `queue_depth` (`rabbitmq_queue_messages{queue}` of the queue collector; `messages` of an amqp check,
- * whose queue is the check's own). Latency p95 comes from history (rollups), not from one result.
+ * `queue_depth` (`rabbitmq_queue_messages{queue}`, which the queue collector and an amqp check with a queue
+ * publish; a plain `messages` figure of an amqp result too). Latency p95 comes from history (rollups), not from one result.
  */
 export function checkResultSeries(result: CheckResultPayload): MetricSeries[] {
   const out: MetricSeries[] = [];

@@ -49,8 +49,8 @@ export interface ProbeOutcome {
   facts: ProbeFacts;
   /**
    * Figures a service collector read, published with the result as its `metrics` (bounded and valid
-   * by checkMetricSchema: probes/service-metrics.ts). Absent for the other types, whose `facts.metrics`
-   * serve conditions only.
+   * by checkMetricSchema: probes/service-metrics.ts); an amqp check's queue depth and consumers too. Absent
+   * for the other types, whose `facts.metrics` serve conditions only.
    */
   metrics?: CheckMetric[];
 }

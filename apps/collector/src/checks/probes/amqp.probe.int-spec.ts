@@ -75,6 +75,13 @@ describe('amqp probe against the local broker', () => {
       { name: 'messages', labels: {}, value: 5 },
       { name: 'consumers', labels: {}, value: 0 },
     ]);
+    // Published with the result, named as the queue collector names them: a queue_depth rule (or a check_metric
+    // rule) selecting this check reads them from live state (the aggregator's checkSeries turns
+    // rabbitmq_queue_messages{queue} into queue_depth); facts alone never leave the collector.
+    expect(idle.metrics).toEqual([
+      { name: 'rabbitmq_queue_messages', labels: { queue }, value: 5 },
+      { name: 'rabbitmq_queue_consumers', labels: { queue }, value: 0 },
+    ]);
 
     // Two consumers holding one unacked message each: 3 ready, 2 consumers.
     const consumers = await admin.createChannel();

@@ -2,7 +2,7 @@ import { connect, type ChannelModel } from 'amqplib';
 import { failureReasonOf, httpExchange, type ExchangeResult } from '../net';
 import type { MetricSample, Probe, ProbeContext, ProbeOutcome } from '../probe';
 import { amqpConnectArgs, connectTarget, vhostRefused } from './connect-target';
-import { redactSecrets } from './service-metrics';
+import { MetricBag, redactSecrets } from './service-metrics';
 
 // One attempt at an AMQP 0-9-1 broker: connect (vhost, user, password from passwordEnv,
 // TLS) to the address the target policy allowed, optionally passive-declare the check's
@@ -123,6 +123,9 @@ export const amqpProbe: Probe<'amqp'> = async (check, ctx: ProbeContext): Promis
       serverVersion: model.connection.serverProperties.version,
     };
     const metrics: MetricSample[] = [];
+    // The queue's depth and consumers also go out with the result, named as the queue collector names them:
+    // facts stay in the collector, so without these a queue_depth (or check_metric) rule on this check never fires.
+    const published = new MetricBag();
     if (check.queue !== undefined) {
       const channel = await model.createChannel();
       channel.on('error', () => undefined);
@@ -130,6 +133,8 @@ export const amqpProbe: Probe<'amqp'> = async (check, ctx: ProbeContext): Promis
         const q = await channel.checkQueue(check.queue);
         result['messages'] = q.messageCount;
         result['consumers'] = q.consumerCount;
+        published.add('rabbitmq_queue_messages', q.messageCount, { queue: check.queue });
+        published.add('rabbitmq_queue_consumers', q.consumerCount, { queue: check.queue });
       } catch (err) {
         if (signal.aborted) throw err;
         graceful = true; // the broker closed the channel, the connection is fine
@@ -156,7 +161,12 @@ export const amqpProbe: Probe<'amqp'> = async (check, ctx: ProbeContext): Promis
       );
     for (const [name, value] of Object.entries(result))
       if (typeof value === 'number') metrics.push({ name, labels: {}, value });
-    return { ok: true, latencyMs, facts: { result, metrics } };
+    return {
+      ok: true,
+      latencyMs,
+      facts: { result, metrics },
+      ...(published.size > 0 ? { metrics: published.toArray() } : {}),
+    };
   } catch (err) {
     // Connection.Open refused: amqplib keeps only the frame's name, not the broker's text.
     if (!signal.aborted && vhostRefused(err))
