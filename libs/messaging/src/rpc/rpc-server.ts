@@ -23,6 +23,9 @@ import type { QueueRef } from '../topology';
 import { encodeReply, errorReply, knownErrorReply } from './rpc-error';
 import { observeRpc } from './rpc-metrics';
 
+/** RabbitMQ's default max_message_size (3.x: 128 MiB): the largest reply RpcServer sends by default. */
+export const MAX_REPLY_BYTES = 128 * 1024 * 1024;
+
 /** What a handler knows about the call besides its params. */
 export interface RpcContext {
   readonly method: string;
@@ -62,6 +65,13 @@ export interface RpcServerOptions {
   concurrency?: number;
   /** Deadline for the broker to confirm a reply. Default 5000. */
   replyTimeoutMs?: number;
+  /**
+   * Largest reply body sent (bytes); a larger answer is replaced by an `internal` error naming its size.
+   * Default MAX_REPLY_BYTES, RabbitMQ 3.x's max_message_size: the broker refuses a larger message by
+   * closing the channel, which loses every other reply awaiting its confirm there too. Set it lower for
+   * a broker configured lower (RabbitMQ 4.x defaults to 16 MiB).
+   */
+  maxReplyBytes?: number;
   logger?: BusLogger;
 }
 
@@ -217,6 +227,15 @@ export class RpcServer {
       content = encodeReply(reply);
     } catch (e) {
       content = encodeReply(this.internal(e, log));
+    }
+    const max = this.options.maxReplyBytes ?? MAX_REPLY_BYTES;
+    if (content.length > max) {
+      // Sent as is, the broker would close the reply channel: this caller would wait out its deadline
+      // (told 503, "try again", though the same answer comes every time) and replies beside it are lost.
+      this.logger.error({ ...log, bytes: content.length, maxBytes: max }, 'rpc reply too large for the bus; not sent');
+      content = encodeReply(
+        errorReply('internal', `the answer is too large to send (${content.length} bytes, at most ${max})`),
+      );
     }
     try {
       await this.replies.send(
