@@ -87,6 +87,18 @@ describe('grouping (Alertmanager timing)', () => {
     expect(Object.keys(state.groups)).toHaveLength(2); // slack and pager
   });
 
+  it('an alert resolved within group_wait was never announced: no "resolved" message, the group is dropped', () => {
+    const { out, state } = simulate([n('firing', 'a', 'db', T0), n('resolved', 'a', 'db', T0 + 10 * SEC)], 600);
+    expect(out).toEqual([]);
+    expect(state.groups).toEqual({});
+    // With company that still fires, the first message carries both (as Alertmanager's would).
+    const mixed = simulate(
+      [n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0 + 5 * SEC), n('resolved', 'a', 'db', T0 + 10 * SEC)],
+      60,
+    );
+    expect(mixed.out).toEqual(['30s team=db firing=b resolved=a']);
+  });
+
   it('every channel of the rule gets its own group; a resolved alert of an unknown group is ignored', () => {
     const s = addToGroups(emptyGroupingState(), [n('firing', 'a', 'db', T0)], routes, T0);
     expect(Object.values(s.groups).map((g) => g.channelId)).toEqual(['slack', 'pager']);

@@ -6,7 +6,8 @@ import type { CompiledAlertRule } from './rule';
 // values of the `groupBy` labels form a group. A new group waits `groupWait` for company before its first
 // message; after that, changes (new firing, resolved, a repeat the engine asked for) go out at most once
 // per `groupInterval`. Each message carries the group's whole picture: every alert still firing and those
-// resolved since the last message. A group with nothing firing left is dropped after its message.
+// resolved since the last message. A group with nothing firing left is dropped after its message (before any,
+// when it never sent one).
 
 export interface NotificationGroup {
   key: string;
@@ -155,6 +156,13 @@ export function flushDue(state: GroupingState, now: number): { state: GroupingSt
     const all = Object.values(g.alerts);
     const firing = all.filter((a) => a.kind !== 'resolved');
     const resolved = all.filter((a) => a.kind === 'resolved');
+    // A group that never sent a message and has nothing firing left: its alerts resolved within group_wait, and no
+    // receiver was told they fired — a lone "resolved" would announce an incident nobody opened (Alertmanager
+    // sends nothing then either).
+    if (!firing.length && g.lastFlushAt === null) {
+      delete groups[g.key];
+      continue;
+    }
     flushes.push({ channelId: g.channelId, groupKey: g.key, groupLabels: g.groupLabels, firing, resolved, at: now });
     if (firing.length)
       groups[g.key] = {
