@@ -49,6 +49,8 @@ const membersByOutcome = lookup(
 export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly poller: FleetPoller;
   private loop: LeasedLoop | undefined;
+  /** Whether the configured members are in fleet_sites (written once, by the lease holder). */
+  private configured = false;
 
   constructor(
     @Inject(SYNC_CONFIG) private readonly config: SyncConfig,
@@ -63,19 +65,16 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
     });
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  /**
+   * Starts the leased loop; never fails the boot. The configured members are written to fleet_sites by the
+   * lease holder, before its first cycle (and again on each tick until that write succeeds): a database
+   * that blips while the service starts delays polling by a tick instead of failing the start, and
+   * replicas starting together do not both rewrite the table.
+   */
+  onApplicationBootstrap(): void {
     if (this.members.length === 0) return;
-    const removed = await this.sites.syncConfigured(
-      this.members.map((m) => ({
-        name: m.name,
-        url: m.url,
-        tags: m.tags,
-        failoverOrder: m.failoverOrder ?? null,
-        propertyOverrides: m.propertyOverrides,
-      })),
-    );
     this.logger.info(
-      { members: this.members.length, removed: removed.length, intervalMs: this.config.pollIntervalMs },
+      { members: this.members.length, intervalMs: this.config.pollIntervalMs },
       'fleet leader: polling members',
     );
     this.loop = new LeasedLoop({
@@ -85,10 +84,33 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
         applicationName: 'sync-orchestrator-fleet',
       }),
       intervalMs: this.config.pollIntervalMs,
-      jobs: [{ name: 'fleet-poll', run: () => this.cycle() }],
+      jobs: [
+        {
+          name: 'fleet-poll',
+          run: async () => {
+            if (!this.configured) await this.writeConfiguredMembers();
+            await this.cycle();
+          },
+        },
+      ],
       onJobError: (job, e) => this.logger.warn({ job, err: (e as Error).message }, 'fleet poll cycle failed'),
     });
     this.loop.start();
+  }
+
+  /** FLEETWATCH_LEADER_CONFIG's members into fleet_sites (those configured before and no longer listed leave). */
+  private async writeConfiguredMembers(): Promise<void> {
+    const removed = await this.sites.syncConfigured(
+      this.members.map((m) => ({
+        name: m.name,
+        url: m.url,
+        tags: m.tags,
+        failoverOrder: m.failoverOrder ?? null,
+        propertyOverrides: m.propertyOverrides,
+      })),
+    );
+    this.configured = true;
+    this.logger.info({ members: this.members.length, removed: removed.length }, 'fleet members written');
   }
 
   async onModuleDestroy(): Promise<void> {
