@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
-import { TargetIds, uuidv7, type Actor, type CheckDefinition } from '@fleetwatch/contracts';
+import { TargetIds, truncateText, uuidv7, type Actor, type CheckDefinition } from '@fleetwatch/contracts';
 import { ConflictError, UnavailableError } from '@fleetwatch/domain';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import {
@@ -102,10 +102,13 @@ type RecordedRequest = NonNullable<Awaited<ReturnType<ConfigVersionsRepository['
 /** Fields of an answer that are credentials: recorded apart, and cleared after the request's deadline. */
 const SECRET_FIELDS = ['pingTokens'] as const;
 
-/** `alice (user:42)`: who, as the audit log and versions show it (bounded as the event's actor is). */
+/**
+ * `alice (user:42)`: who, as the audit log and versions show it (bounded as the event's actor is). Cut without
+ * splitting a surrogate pair: half of one is a lone surrogate, which jsonb (the outbox row) refuses.
+ */
 export function actorText(actor: Actor): string {
   const text = `${actor.name} (${actor.id})`;
-  return text.length <= 256 ? text : `${text.slice(0, 255)}…`;
+  return text.length <= 256 ? text : `${truncateText(text, 255)}…`;
 }
 
 @Injectable()
