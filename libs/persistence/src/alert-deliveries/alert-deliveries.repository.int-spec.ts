@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { toStorable } from '@fleetwatch/contracts';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
-import { closeSqlPool, createSqlPool, runInSqlTransaction, type SqlPool } from '../sql/sql-pool';
+import { closeSqlPool, createSqlPool, runInSqlTransaction, sqlExecute, type SqlPool } from '../sql/sql-pool';
 import { AlertDeliveriesRepository, DELIVERY_ERROR_MAX, type DeliveryAttempt } from './alert-deliveries.repository';
 
 // A database of its own: another spec's workers or claims must not take this one's queued messages.
@@ -124,6 +124,26 @@ describe('AlertDeliveriesRepository', () => {
     expect(new Set(mine).size).toBe(mine.length);
     expect(mine.length).toBe(40);
     expect(await repo.releaseClaims('a')).toBeGreaterThan(0);
+  });
+
+  it('perChannel: a claim takes at most that many of one channel (its oldest), and the other channels’ too', async () => {
+    const busy = `ch-${randomUUID()}`;
+    const quiet = `ch-${randomUUID()}`;
+    const backlog = await repo.enqueue(
+      Array.from({ length: 10 }, (_, i) => ({ channelId: busy, groupKey: `g${i}`, notification: i })),
+      undefined,
+      T - 1000,
+    );
+    const [late] = await repo.enqueue([{ channelId: quiet, groupKey: 'g', notification: 'q' }], undefined, T);
+    const mine = (claims: { id: string; channelId: string }[]) =>
+      claims.filter((p) => p.channelId === busy || p.channelId === quiet).map((p) => p.id);
+    const claimed = mine(await repo.claimDue('a', T, 100, 30_000, 2));
+    expect(claimed).toEqual([backlog[0], backlog[1], late]);
+    // The rest of the backlog is still there for the next claim, oldest first.
+    expect(mine(await repo.claimDue('b', T, 100, 30_000, 2))).toEqual([backlog[2], backlog[3]]);
+    await repo.releaseClaims('a');
+    await repo.releaseClaims('b');
+    await sqlExecute(pool, 'DELETE FROM alert_delivery_queue WHERE channel_id = ANY($1::text[])', [[busy, quiet]]);
   });
 
   it('enqueues in the caller’s transaction: a rollback queues nothing', async () => {

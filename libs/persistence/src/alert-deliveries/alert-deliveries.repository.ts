@@ -206,26 +206,41 @@ export class AlertDeliveriesRepository {
   /**
    * Claims up to `limit` due messages for `leaseMs`: each is the oldest waiting of its (channel, group), not
    * claimed by a live lease, and locked rows are skipped, so concurrent replicas never claim the same one.
+   * `perChannel`: at most that many of one channel (its oldest due), so a channel with a backlog — a receiver
+   * that hangs until the send timeout — cannot fill a claim and hold up the other channels' messages behind it.
    */
-  async claimDue(owner: string, now: number, limit: number, leaseMs: number): Promise<PendingDelivery[]> {
+  async claimDue(
+    owner: string,
+    now: number,
+    limit: number,
+    leaseMs: number,
+    perChannel: number | null = null,
+  ): Promise<PendingDelivery[]> {
     try {
       const rows = await sqlQuery<QueueRow>(
         this.pool,
-        `WITH due AS (
-           SELECT q.id FROM alert_delivery_queue q
+        `WITH ready AS (
+           SELECT q.id, row_number() OVER (PARTITION BY q.channel_id ORDER BY q.next_attempt_at, q.seq) AS rank
+           FROM alert_delivery_queue q
            WHERE q.next_attempt_at <= $1::timestamptz
              AND (q.claimed_until IS NULL OR q.claimed_until < $1::timestamptz)
              AND NOT EXISTS (
                SELECT 1 FROM alert_delivery_queue o
                WHERE o.channel_id = q.channel_id AND o.group_hash = q.group_hash AND o.seq < q.seq)
+         ),
+         due AS (
+           SELECT q.id FROM alert_delivery_queue q JOIN ready r ON r.id = q.id
+           WHERE ($5::int IS NULL OR r.rank <= $5::int)
+             AND q.next_attempt_at <= $1::timestamptz
+             AND (q.claimed_until IS NULL OR q.claimed_until < $1::timestamptz)
            ORDER BY q.next_attempt_at, q.seq
            LIMIT $2
-           FOR UPDATE SKIP LOCKED
+           FOR UPDATE OF q SKIP LOCKED
          )
          UPDATE alert_delivery_queue q SET claimed_until = $3::timestamptz, claimed_by = $4
          FROM due WHERE q.id = due.id
          RETURNING ${QUEUE_COLUMNS}`,
-        [iso(now), limit, iso(now + leaseMs), owner],
+        [iso(now), limit, iso(now + leaseMs), owner, perChannel],
       );
       return rows.map(pendingOf).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt);
     } catch (err) {

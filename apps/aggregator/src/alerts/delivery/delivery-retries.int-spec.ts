@@ -264,4 +264,28 @@ describe('delivery retries and the log', () => {
     expect(log.text()).not.toContain(canary);
     for (const e of entries) expect((e.error ?? '').length).toBeLessThanOrEqual(1024);
   });
+
+  it('a receiver that hangs does not hold up other channels: their message goes out within about one send timeout', async () => {
+    const hung = await receiver(() => new Promise(() => undefined));
+    const good = await receiver(() => ({ status: 204 }));
+    const h = webhook(`${hung.url}/in`);
+    const g = webhook(`${good.url}/in`);
+    const d = worker({ http: { timeoutMs: 1000, maxResponseBytes: 4096, maxRedirects: 3 } });
+    try {
+      // A backlog for the hanging receiver (one group each: nothing orders them), its first sends under way.
+      await d.enqueue(
+        Array.from({ length: 40 }, () => ({ channelId: h.id, notification: notificationOf([alertOf()]) })),
+      );
+      await waitFor(() => hung.requests.length > 0, { description: 'the hanging receiver is being sent to' });
+      const started = Date.now();
+      const [id] = await d.enqueue([{ channelId: g.id, notification: notificationOf([alertOf()]) }]);
+      expect((await finished(id)).map((e) => e.outcome)).toEqual(['delivered']);
+      // Before: the worker sent a whole claimed batch (40 to the hanging receiver, 8 at a time) before claiming the
+      // next one, so this message waited 5 timeouts behind it.
+      expect(Date.now() - started).toBeLessThan(2_500);
+    } finally {
+      // The backlog stays in this file's own database (disposed after it); no later test's worker meets it.
+      await d.stop();
+    }
+  });
 });

@@ -50,6 +50,11 @@ export interface DeliveryOptions {
   /** Messages claimed per round, and sent at once at most. */
   batchSize: number;
   concurrency: number;
+  /**
+   * Messages of one channel claimed per round at most: a receiver that hangs until the send timeout holds that
+   * many workers for one timeout, never a whole batch (other channels' messages would wait behind it).
+   */
+  perChannel: number;
   /** How long a claim holds: longer than one send can take. */
   leaseMs: number;
   http: HttpTransportOptions;
@@ -65,6 +70,7 @@ export const DEFAULT_DELIVERY_OPTIONS: Omit<DeliveryOptions, 'owner' | 'site' | 
   pollIntervalMs: 1000,
   batchSize: 50,
   concurrency: 8,
+  perChannel: 4,
   leaseMs: 120_000,
   http: DEFAULT_HTTP_OPTIONS,
   smtp: DEFAULT_SMTP_OPTIONS,
@@ -97,6 +103,8 @@ export class NotificationDelivery {
   private again = false;
   private stopped = true;
   private lastPruneAt = 0;
+  /** The last claim may have left due messages behind (a full batch, or a channel at its per-round cap). */
+  private more = false;
   private readonly metrics = new DeliveryMetrics();
 
   constructor(
@@ -157,7 +165,12 @@ export class NotificationDelivery {
       this.options.now(),
       this.options.batchSize,
       this.options.leaseMs,
+      this.options.perChannel,
     );
+    const perChannel = new Map<string, number>();
+    for (const p of due) perChannel.set(p.channelId, (perChannel.get(p.channelId) ?? 0) + 1);
+    this.more =
+      due.length >= this.options.batchSize || [...perChannel.values()].some((n) => n >= this.options.perChannel);
     let next = 0;
     const worker = async () => {
       while (next < due.length) await this.deliver(due[next++]);
@@ -319,8 +332,8 @@ export class NotificationDelivery {
 
   private async round(): Promise<void> {
     try {
-      // A full batch means more may be due: go on at once.
-      while (!this.stopped && (await this.runOnce()) >= this.options.batchSize);
+      // A full batch, or a channel at its cap, means more may be due: go on at once.
+      while (!this.stopped && (await this.runOnce()) > 0 && this.more);
     } catch (err) {
       this.logger.warn({ err: { message: (err as Error).message } }, 'alert delivery round failed; trying again');
     }
