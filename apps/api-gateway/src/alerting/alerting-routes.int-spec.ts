@@ -252,6 +252,33 @@ describe('silences and maintenance windows over REST', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.issues?.map((i) => i.path)).toEqual(['schedule.cron']);
   });
+
+  it('a time whose UTC offset Postgres refuses (past ±15:59) is a 400 naming it, in a body and in a forged cursor', async () => {
+    // zod takes offsets up to ±23:59; the silence's times and the cursors' went to Postgres as text: a 500 (22008).
+    const forged = Buffer.from(
+      JSON.stringify({ at: '2026-01-01T00:00:00+23:59', id: '0190f0e0-0000-7000-8000-000000000001' }),
+    ).toString('base64url');
+    for (const path of [`/api/v1/silences?cursor=${forged}`, `/api/v1/config/audit?cursor=${forged}`]) {
+      const res = await gw.request<ApiErrorBody>('GET', path, { token: tokens.admin });
+      expect({ path, status: res.status, issues: res.body.error?.issues }).toEqual({
+        path,
+        status: 400,
+        issues: [{ path: 'cursor', message: 'unknown cursor' }],
+      });
+    }
+    const now = Date.now();
+    const bad = await gw.request<ApiErrorBody>('POST', '/api/v1/silences', {
+      token: tokens.operator,
+      body: {
+        matchers: [{ name: 'severity', op: '=', value: 'critical' }],
+        startsAt: new Date(now).toISOString(),
+        endsAt: '2099-01-01T00:00:00-16:00',
+        comment: 'offset',
+      },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.issues).toEqual([{ path: 'endsAt', message: 'the UTC offset must be within ±15:59' }]);
+  });
 });
 
 describe('owner away', () => {

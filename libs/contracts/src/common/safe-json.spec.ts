@@ -1,4 +1,4 @@
-import { boundedJsonObject, labelsSchema } from './safe-json';
+import { boundedJsonObject, labelsSchema, storableDateTimeSchema } from './safe-json';
 
 describe('prototype-polluting keys', () => {
   const meta = boundedJsonObject({ maxDepth: 4, maxKeys: 50, maxBytes: 1000 });
@@ -24,4 +24,27 @@ describe('prototype-polluting keys', () => {
   it.each([[[1]], ['x'], [null], [{ a: { b: { c: { d: { e: 1 } } } } }]])('metadata refuses %j', (v) =>
     expect(meta.safeParse(v).success).toBe(false),
   );
+});
+
+describe('storableDateTimeSchema: times Postgres takes as timestamptz', () => {
+  it.each([
+    '1970-01-01T00:00:00Z',
+    '2026-12-04T13:00:00.123Z',
+    '2026-12-04T13:00:00+14:00',
+    '2026-12-04T13:00:00-15:59',
+    '2026-12-04T13:00:00+15:59',
+    '9999-12-31T23:59:59.999Z',
+  ])('takes %s', (t) => expect(storableDateTimeSchema.safeParse(t).success).toBe(true));
+
+  it.each([
+    ['year 0000', '0000-01-01T00:00:00Z', 'must be between 1970 and 9999'],
+    ['past 9999', '9999-12-31T23:59:59-01:00', 'must be between 1970 and 9999'],
+    // zod takes offsets up to ±23:59; Postgres refuses a displacement past ±15:59 (22008: a 500 after validation).
+    ['offset -16:00', '2026-12-04T13:00:00-16:00', 'the UTC offset must be within ±15:59'],
+    ['offset +23:59', '2026-12-04T13:00:00+23:59', 'the UTC offset must be within ±15:59'],
+  ])('refuses %s', (_what, t, message) => {
+    const r = storableDateTimeSchema.safeParse(t);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => i.message)).toContain(message);
+  });
 });

@@ -94,14 +94,22 @@ export const labelsSchema = rawKeysGuard('label').pipe(
 
 export const isoDateTimeSchema = z.iso.datetime({ offset: true });
 
+/** Postgres refuses a time zone displacement past ±15:59 (MAX_TZDISP_HOUR); zod's ISO date-time takes up to ±23:59. */
+const MAX_UTC_OFFSET_HOURS = 15;
+
 /**
  * An ISO date-time a store keeps as given: years 1970–9999 (zod accepts year 0000, which Postgres refuses with a
- * 22008 — a 500 after a 2xx-looking validation). For times a client chooses freely (silences, maintenance).
+ * 22008 — a 500 after a 2xx-looking validation) and a UTC offset within ±15:59 (zod accepts up to ±23:59, Postgres
+ * refuses `-16:00` the same way). For times a client chooses freely (silences, maintenance) and cursors.
  */
-export const storableDateTimeSchema = isoDateTimeSchema.refine(
-  (t) => {
-    const ms = Date.parse(t);
-    return ms >= 0 && ms < Date.UTC(10_000, 0, 1);
-  },
-  { message: 'must be between 1970 and 9999' },
-);
+export const storableDateTimeSchema = isoDateTimeSchema
+  .refine(
+    (t) => {
+      const ms = Date.parse(t);
+      return ms >= 0 && ms < Date.UTC(10_000, 0, 1);
+    },
+    { message: 'must be between 1970 and 9999' },
+  )
+  .refine((t) => Number(/[+-](\d{2}):?\d{2}$/.exec(t)?.[1] ?? 0) <= MAX_UTC_OFFSET_HOURS, {
+    message: 'the UTC offset must be within ±15:59',
+  });
