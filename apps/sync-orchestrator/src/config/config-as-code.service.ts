@@ -114,10 +114,17 @@ export class ConfigAsCodeService {
     return { yaml: renderConfigYaml(snapshot, header, pages), version, hash };
   }
 
-  /** The document's status page section against the stored pages (under the writer's lock when applying). */
-  private async planPages(section: StatusPageSection | undefined, prune: boolean): Promise<StatusPagePlan> {
+  /**
+   * The document's status page section against the stored pages (`tx` under the writer's lock when applying:
+   * read through it, not on a second pool connection, which writers queued on the lock may hold every one of).
+   */
+  private async planPages(
+    section: StatusPageSection | undefined,
+    prune: boolean,
+    tx?: SqlTransaction,
+  ): Promise<StatusPagePlan> {
     if (!section || !this.statusPages) return planStatusPages([], undefined, prune);
-    return planStatusPages(await allStatusPages(this.statusPages), section, prune);
+    return planStatusPages(await allStatusPages(this.statusPages, tx), section, prune);
   }
 
   /** The document's property section against the stored properties (`tx` under the writer's lock when applying). */
@@ -153,7 +160,7 @@ export class ConfigAsCodeService {
         undefined,
         this.policy,
       );
-      const pagePlan = await this.planPages(document.statusPages, options.prune);
+      const pagePlan = await this.planPages(document.statusPages, options.prune, tx);
       const propPlan = await this.planProps(document.properties, options.prune);
       return {
         dryRun: true,
@@ -186,7 +193,7 @@ export class ConfigAsCodeService {
           this.policy,
         );
         const alertCount = alertPlan.count.created + alertPlan.count.changed + alertPlan.count.deleted;
-        const pagePlan = await this.planPages(document.statusPages, options.prune);
+        const pagePlan = await this.planPages(document.statusPages, options.prune, tx);
         const propPlan = await this.planProps(document.properties, options.prune, tx);
         if (
           plan.creates.length +

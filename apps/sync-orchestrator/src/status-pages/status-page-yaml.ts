@@ -162,11 +162,14 @@ export async function applyStatusPages(
   };
 }
 
-/** Every stored page (a site has a handful: pages of 1000). */
-export async function allStatusPages(repo: StatusPagesRepository): Promise<StatusPageRecord<StatusPageSpec>[]> {
+/** Every stored page (a site has a handful: pages of 1000); `tx` inside a configuration write. */
+export async function allStatusPages(
+  repo: StatusPagesRepository,
+  tx?: SqlTransaction,
+): Promise<StatusPageRecord<StatusPageSpec>[]> {
   const out: StatusPageRecord<StatusPageSpec>[] = [];
   for (let afterId: string | undefined; ;) {
-    const page = await repo.list<StatusPageSpec>({ afterId, limit: 1000 });
+    const page = await repo.list<StatusPageSpec>({ afterId, limit: 1000 }, tx);
     out.push(...page);
     if (page.length < 1000) return out;
     afterId = page[page.length - 1].id;

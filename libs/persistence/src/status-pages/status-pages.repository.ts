@@ -70,9 +70,13 @@ export class StatusPagesRepository {
   }
 
   /** A page by id (byte order of the UUID text), after `afterId`. */
-  async list<S = Record<string, unknown>>(q: { afterId?: string; limit: number }): Promise<StatusPageRecord<S>[]> {
+  /** `tx`: inside a configuration write (the writer's transaction), never a second pool connection. */
+  async list<S = Record<string, unknown>>(
+    q: { afterId?: string; limit: number },
+    tx?: SqlTx,
+  ): Promise<StatusPageRecord<S>[]> {
     const rows = await sqlQuery<Row>(
-      this.pool,
+      tx ?? this.pool,
       `SELECT ${COLUMNS} FROM status_pages WHERE ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT $2`,
       [q.afterId ?? null, q.limit],
     ).catch((err: unknown) => rethrowSql(err));
