@@ -218,6 +218,43 @@ describe('CheckRunner', () => {
     }
   });
 
+  it('a run ends before its next slot: a timeout as long as the interval, or retries that would pass it, are cut', async () => {
+    // A target that hangs until each attempt's timeout. A run still going at its next slot has that slot skipped
+    // ('overlap'), so the next result comes one interval late; the aggregator marks a check STALE 2 intervals
+    // (+5 s) after a result's start: with interval 30 s and timeout 30 s (allowed), or timeout 10 s and 2 retries,
+    // a DOWN target flapped DOWN ↔ STALE at every cycle.
+    const hangs: Probe = (_c, ctx) =>
+      new Promise((resolve) =>
+        ctx.signal.addEventListener(
+          'abort',
+          () => resolve({ ok: false, latencyMs: null, failureReason: 'timed out', facts: {} }),
+          { once: true },
+        ),
+      );
+    const h = runner({ tcp: hangs });
+    const cases = [
+      { timeoutSeconds: 1, retries: 0, attempts: 1 },
+      { timeoutSeconds: 0.4, retries: 3, attempts: 2 },
+    ];
+    for (const { timeoutSeconds, retries, attempts } of cases) {
+      const planned = Date.now();
+      await h.r.run(
+        definition({
+          name: 'hangs',
+          type: 'tcp',
+          host: '127.0.0.1',
+          port: 1,
+          intervalSeconds: 1,
+          timeoutSeconds,
+          retries,
+        }),
+        { plannedAt: planned, startedAt: planned },
+      );
+      expect(Date.now() - planned).toBeLessThan(1_000);
+      expect(h.results.at(-1)).toMatchObject({ ok: false, attempt: attempts });
+    }
+  });
+
   it('does not run a paused check', async () => {
     const h = runner();
     await h.r.run(definition({ name: 'paused', type: 'tcp', host: '127.0.0.1', port: openPort, paused: true }), slot());

@@ -6,7 +6,12 @@ import { resultMetadata, storable } from './result-metadata';
 
 // One run of one check at this location: attempts through the type's probe, each bounded
 // by the check's timeout; failed attempts (the probe's own verdict or a false condition)
-// retried at once up to `retries` times; the last attempt becomes the result. A probe
+// retried at once up to `retries` times; the last attempt becomes the result. A run ends
+// before its next slot (runBudgetMs): a run still going then has that slot skipped, the
+// next result comes an interval late, and the aggregator, which marks a check STALE two
+// intervals after a result's start, flapped a DOWN target DOWN ↔ STALE each cycle — so a
+// timeout about as long as the interval is cut to the budget, and a retry starts only if
+// its whole timeout fits in what is left. A probe
 // that throws is a bug, not a verdict about the target: it becomes a failed result that
 // says so, logged once per check per quarter hour — the scheduler never sees an error.
 
@@ -31,6 +36,12 @@ export interface CheckRunnerDeps {
 
 /** How long past its timeout a probe that ignores its abort signal is waited for. */
 export const PROBE_GRACE_MS = 1_000;
+
+/** The time a run may take from its start: its interval less 10 % of it (at most 1 s), so it ends before the next slot. */
+export function runBudgetMs(intervalSeconds: number): number {
+  const intervalMs = intervalSeconds * 1000;
+  return intervalMs - Math.min(1_000, intervalMs / 10);
+}
 const BUG_LOG_PERIOD_MS = 15 * 60_000;
 
 interface Attempt {
@@ -76,11 +87,16 @@ export class CheckRunner {
     slot: SlotTiming,
   ): Promise<{ result: CheckResultPayload; outcome: RunOutcome }> {
     const attempts = check.retries + 1;
+    const timeoutMs = Math.round(check.timeoutSeconds * 1000);
+    // From the run's actual start, not its planned one: a slot started late (a busy collector) keeps its whole timeout.
+    const budgetEnd = slot.startedAt + runBudgetMs(check.intervalSeconds);
     let last!: Attempt;
     let n = 0;
     while (n < attempts) {
+      const left = budgetEnd - Date.now();
+      if (n > 0 && left < timeoutMs) break;
       n++;
-      last = await this.attempt(check);
+      last = await this.attempt(check, Math.max(1, Math.min(timeoutMs, Math.round(left))));
       if ((last.outcome.ok && last.conditionFailed === undefined) || this.stopping) break;
     }
     const ok = last.outcome.ok && last.conditionFailed === undefined && last.error === undefined;
@@ -108,10 +124,9 @@ export class CheckRunner {
     return { result, outcome };
   }
 
-  private async attempt(check: CheckDefinition): Promise<Attempt> {
+  private async attempt(check: CheckDefinition, timeoutMs: number): Promise<Attempt> {
     const probe = this.deps.probeFor(check.type);
     if (!probe) return this.bug(check, `no probe for check type "${check.type}" in this collector`);
-    const timeoutMs = Math.round(check.timeoutSeconds * 1000);
     const controller = new AbortController();
     // One timer per attempt: at the timeout it aborts the probe, and a probe that ignores its signal
     // is given up on PROBE_GRACE_MS later (it must not hold the check, and a concurrency slot, forever).
