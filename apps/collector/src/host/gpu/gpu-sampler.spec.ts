@@ -154,6 +154,21 @@ describe('GpuSampler', () => {
     ).toBe(true);
   });
 
+  it('an inventory read that hangs (a wedged GPU hangs nvidia-smi -q -x) gives up after the timeout', async () => {
+    // HostSampler.init() waits for the inventory before the first host sample, and shutdown waits for init: a read
+    // that never ends stopped every host sample for good and hung the collector's shutdown.
+    const warnings: unknown[] = [];
+    const started = Date.now();
+    const inv = await new GpuSampler({
+      timeoutMs: 300,
+      inventoryReader: () => new Promise(() => undefined),
+      logger: { warn: (o) => warnings.push(o), info: () => undefined },
+    }).inventory();
+    expect(inv).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(JSON.stringify(warnings)).toMatch(/300 ms/);
+  });
+
   it('inventory without nvidia-smi on PATH (the shell answers 127): undefined, not an error', async () => {
     const warnings: unknown[] = [];
     const inv = await new GpuSampler({

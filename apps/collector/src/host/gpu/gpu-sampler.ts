@@ -61,8 +61,18 @@ export class GpuSampler {
   /** Driver and devices, once at start; undefined without GPUs (or when `-q -x` fails: the samples still work). */
   async inventory(): Promise<GpuInventory | undefined> {
     const read = this.options.inventoryReader ?? readInventory;
+    // node-nvidia-smi runs `-q -x` without a deadline, and a wedged GPU hangs it: the first host sample (and the
+    // shutdown) wait for this, so it is bounded like every other run (the stuck process is left to its fate).
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`nvidia-smi -q -x gave no answer within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+      timer.unref();
+    });
     try {
-      const inv = parseInventory(await read());
+      const inv = parseInventory(await Promise.race([read(), deadline]));
       return inv.gpus.length > 0 || inv.driverVersion ? inv : undefined;
     } catch (e) {
       const code = (e as { code?: number | string } | null)?.code;
@@ -72,6 +82,8 @@ export class GpuSampler {
           'gpu: nvidia-smi -q -x failed; sampling goes on without the inventory',
         );
       return undefined;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
