@@ -43,6 +43,8 @@ export interface HostSamplerOptions {
 const REMOTE_FS = /^(nfs4?|cifs|smb3?|ceph|glusterfs|9p|afs|lustre|fuse\.sshfs|fuse\.s3fs|fuse\.rclone)$/;
 
 const LIMITS = { disks: 256, network: 256, cores: 4096 } as const;
+/** How long a sample waits for the mounts' statfs (at most half the interval). */
+const STATFS_WAIT_MS = 2_000;
 
 export class HostSampler {
   private readonly procRoot: string;
@@ -188,38 +190,49 @@ export class HostSampler {
   /** Size and use of each mount (statfs), and which block device is behind it (stat().dev → diskstats). */
   private async mountFigures(mounts: MountEntry[], blocks: Map<string, BlockDevice>): Promise<MountFigures[]> {
     const local = mounts.filter((m) => !REMOTE_FS.test(m.fsType) && !this.statfsPending.has(m.mount));
+    // A mount that has not answered by then is left out of this sample (and not asked again until it answers):
+    // waiting for a statfs that hangs — a wedged disk, a stopped FUSE daemon — would stop host sampling for good.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, Math.min(STATFS_WAIT_MS, this.options.intervalSeconds * 500), undefined);
+      timer.unref();
+    });
     const figures = await Promise.all(
-      local.slice(0, LIMITS.disks).map(async (m): Promise<MountFigures | undefined> => {
-        this.statfsPending.add(m.mount);
-        try {
-          const key = `${m.mount}\0${m.source}`;
-          if (!this.devOf.has(key)) {
-            const dev = await stat(m.mount).then(
-              (s) => devKey(s.dev),
-              () => null,
-            );
-            this.devOf.set(key, dev);
+      local
+        .slice(0, LIMITS.disks)
+        .map(async (m): Promise<MountFigures | undefined> => {
+          this.statfsPending.add(m.mount);
+          try {
+            const key = `${m.mount}\0${m.source}`;
+            if (!this.devOf.has(key)) {
+              const dev = await stat(m.mount).then(
+                (s) => devKey(s.dev),
+                () => null,
+              );
+              this.devOf.set(key, dev);
+            }
+            const s = await statfs(m.mount);
+            const totalBytes = s.blocks * s.bsize;
+            if (!(totalBytes > 0)) return undefined;
+            const ioKey = this.devOf.get(key) ?? undefined;
+            const block = ioKey ? blocks.get(ioKey) : undefined;
+            return {
+              mount: m.mount,
+              fsType: m.fsType,
+              device: block?.name ?? m.source,
+              totalBytes,
+              usedBytes: Math.max(0, (s.blocks - s.bfree) * s.bsize),
+              ioKey: block ? ioKey : undefined,
+            };
+          } catch {
+            return undefined;
+          } finally {
+            this.statfsPending.delete(m.mount);
           }
-          const s = await statfs(m.mount);
-          const totalBytes = s.blocks * s.bsize;
-          if (!(totalBytes > 0)) return undefined;
-          const ioKey = this.devOf.get(key) ?? undefined;
-          const block = ioKey ? blocks.get(ioKey) : undefined;
-          return {
-            mount: m.mount,
-            fsType: m.fsType,
-            device: block?.name ?? m.source,
-            totalBytes,
-            usedBytes: Math.max(0, (s.blocks - s.bfree) * s.bsize),
-            ioKey: block ? ioKey : undefined,
-          };
-        } catch {
-          return undefined;
-        } finally {
-          this.statfsPending.delete(m.mount);
-        }
-      }),
+        })
+        .map((figure) => Promise.race([figure, late])),
     );
+    clearTimeout(timer);
     if (this.devOf.size > 4 * LIMITS.disks) this.devOf.clear();
     return figures.filter((f): f is MountFigures => f !== undefined);
   }
