@@ -65,3 +65,27 @@ describe('SubscriptionDeliveriesRepository.record', () => {
     expect((await repo.bySubscription(sub))[0]).toMatchObject({ state: 'failed', attempts: 1 });
   });
 });
+
+describe('SubscriptionDeliveriesRepository.claimDue', () => {
+  it('takes at most perSubscription of one subscription, so a backlog for one receiver leaves room for the others', async () => {
+    // A receiver that hangs until the send timeout builds a backlog (every status change adds one); claimed oldest
+    // first, a backlog as long as the batch filled every claim, and the other subscriptions' deliveries waited
+    // behind it, one send timeout per batch.
+    const busy = `sub-${randomUUID()}`;
+    const quiet = `sub-${randomUUID()}`;
+    await repo.enqueue(
+      Array.from({ length: 30 }, () => ({
+        subscriptionId: busy,
+        eventId: randomUUID(),
+        targetId: 'instance:a',
+        body: '{}',
+      })),
+    );
+    await repo.enqueue([{ subscriptionId: quiet, eventId: randomUUID(), targetId: 'instance:b', body: '{}' }]);
+    const claimed = await repo.claimDue('w1', 20, 60_000, 4);
+    const of = (sub: string) => claimed.filter((d) => d.subscriptionId === sub);
+    expect(of(busy)).toHaveLength(4);
+    expect(of(quiet)).toHaveLength(1);
+    await repo.release('w1');
+  });
+});

@@ -25,6 +25,11 @@ export interface SubscriptionDeliveryOptions {
   pollMs: number;
   /** Deliveries claimed per round (sent concurrently). */
   batch: number;
+  /**
+   * Deliveries of one subscription claimed per round at most (default 4): a receiver that hangs until the send
+   * timeout, with a backlog, cannot fill every claim and hold up the other subscriptions' deliveries behind it.
+   */
+  perSubscription?: number;
   /** Finished deliveries (and their log) are kept this long, then deleted (checked at most hourly). */
   retentionMs: number;
   now?: () => number;
@@ -98,12 +103,17 @@ export class SubscriptionDeliveryWorker {
       await this.deliveries.purgeFinished(now - this.options.retentionMs);
     }
     let sent = 0;
+    const cap = this.options.perSubscription ?? 4;
     for (;;) {
-      const claimed = await this.deliveries.claimDue(this.options.owner, this.options.batch, this.options.leaseMs);
+      const claimed = await this.deliveries.claimDue(this.options.owner, this.options.batch, this.options.leaseMs, cap);
       if (claimed.length === 0) return sent;
       await Promise.all(claimed.map((d) => this.deliver(d)));
       sent += claimed.length;
-      if (this.stopped || claimed.length < this.options.batch) return sent;
+      // A full batch, or a subscription at its cap, means more may be due.
+      const per = new Map<string, number>();
+      for (const d of claimed) per.set(d.subscriptionId, (per.get(d.subscriptionId) ?? 0) + 1);
+      const more = claimed.length >= this.options.batch || [...per.values()].some((n) => n >= cap);
+      if (this.stopped || !more) return sent;
     }
   }
 
