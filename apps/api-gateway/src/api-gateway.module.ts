@@ -37,6 +37,7 @@ import type { GatewayConfig } from './config';
 import { ConfigAsCodeController } from './config/config-as-code.controller';
 import { ConfigAsCodeService } from './config/config-as-code.service';
 import { YamlBodyParser } from './config/yaml-body.parser';
+import { JsonBodyParser } from './web/json-body';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { FleetMemberController } from './fleet-member/fleet-member.controller';
 import { fleetMemberProviders } from './fleet-member/fleet-member.providers';
@@ -143,6 +144,7 @@ export class ApiGatewayModule {
         AlertConfigOwner,
         { provide: CHANNEL_TEST_SENDER, useClass: BusChannelTestSender },
         YamlBodyParser,
+        JsonBodyParser,
         ReadinessWiring,
         WsHub,
         WsMetrics,

@@ -129,3 +129,35 @@ describe('a body over the limit at the gateway', () => {
     }
   });
 });
+
+describe('a JSON body nested past any schema', () => {
+  const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+
+  it.each([
+    ['POST', '/api/v1/checks'],
+    ['POST', '/api/v1/alert-rules'],
+    ['PUT', '/api/v1/properties/app.deep'],
+    ['POST', '/api/v1/checks/bulk'],
+  ])(
+    '%s %s: 100,000 levels are a 400 naming the body (the walks over it overflowed the stack: a 500)',
+    async (m, path) => {
+      const res = await direct.request<ApiErrorBody>(m, path, {
+        token: adminDirect,
+        body: `{"checks":[${nested(100_000)}]}`,
+      });
+      expect(res.status).toBe(400);
+      expect(res.body.error.issues).toEqual([
+        { path: '(body)', message: 'nested deeper than 64 levels of arrays and objects (at offset 73)' },
+      ]);
+    },
+  );
+
+  it('64 levels are read (and refused by the schema, naming the field)', async () => {
+    const res = await direct.request<ApiErrorBody>('POST', '/api/v1/users', {
+      token: adminDirect,
+      body: `{"username":${nested(63)}}`,
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.issues?.map((i) => i.path)).toEqual(['username', 'password', 'role']);
+  });
+});
