@@ -172,8 +172,19 @@ export class NotificationDelivery {
     this.more =
       due.length >= this.options.batchSize || [...perChannel.values()].some((n) => n >= this.options.perChannel);
     let next = 0;
+    // A message whose handling fails (the store away while its claim is renewed) is left to its claim's end; the round
+    // goes on and ends only when every send of it has: sends left running unwatched would outlast stop(), which hands
+    // their claims back — and another replica would send them again.
     const worker = async () => {
-      while (next < due.length) await this.deliver(due[next++]);
+      while (next < due.length) {
+        const p = due[next++];
+        await this.deliver(p).catch((err: unknown) =>
+          this.logger.warn(
+            { deliveryId: p.id, err: { message: (err as Error).message } },
+            'alert delivery not attempted; its claim runs out and it is tried again',
+          ),
+        );
+      }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency, due.length) }, worker));
     await this.pruneIfDue();
