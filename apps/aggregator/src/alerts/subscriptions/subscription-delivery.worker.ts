@@ -107,7 +107,18 @@ export class SubscriptionDeliveryWorker {
     for (;;) {
       const claimed = await this.deliveries.claimDue(this.options.owner, this.options.batch, this.options.leaseMs, cap);
       if (claimed.length === 0) return sent;
-      await Promise.all(claimed.map((d) => this.deliver(d)));
+      // A delivery whose handling fails (the store away) is left to its claim's end; the round ends only when all its
+      // sends have — sends left running unwatched would outlast stop(), which hands their claims back.
+      await Promise.all(
+        claimed.map((d) =>
+          this.deliver(d).catch((err: unknown) =>
+            this.logger.warn(
+              { subscriptionId: d.subscriptionId, eventId: d.eventId, error: (err as Error).message },
+              'subscription delivery not attempted; its claim runs out and it is tried again',
+            ),
+          ),
+        ),
+      );
       sent += claimed.length;
       // A full batch, or a subscription at its cap, means more may be due.
       const per = new Map<string, number>();
