@@ -101,6 +101,34 @@ describe('diffItem: changed values only, side by side', () => {
     ]));
   it("arrays compared whole are compared as JSON values: the order of an object's members is no drift", () =>
     expect(diffItem(item('[{"b":1,"a":2}]'), item('[{"a":2,"b":1}]'))).toEqual([]));
+
+  // Side by side means each side's value as it is: never the comparable form's own names, never nothing.
+  it.each<[string, string, string, DriftChange[]]>([
+    [
+      'an object member named __whole keeps its values',
+      '{"__whole":"abc"}',
+      '{"__whole":"abd"}',
+      [{ path: 'value.__whole', leader: 'abc', member: 'abd' }],
+    ],
+    [
+      'an object keyed like keyed elements against a keyed array: the whole value, each side as it is',
+      '{"[id=1]":{"id":1,"x":1}}',
+      '[{"id":1,"x":2}]',
+      [{ path: 'value', leader: { '[id=1]': { id: 1, x: 1 } }, member: [{ id: 1, x: 2 }] }],
+    ],
+    [
+      'a keyed array on one side only is shown as the array',
+      '{"a":1}',
+      '{"a":1,"rules":[{"name":"r1"}]}',
+      [{ path: 'value.rules', member: [{ name: 'r1' }] }],
+    ],
+    [
+      'a keyed array against an array compared whole',
+      '[{"name":"r1"}]',
+      '[1]',
+      [{ path: 'value', leader: [{ name: 'r1' }], member: [1] }],
+    ],
+  ])('%s', (_name, a, b, expected) => expect(diffItem(item(a), item(b))).toEqual(expected));
 });
 
 describe('diffArea: items matched by key', () => {

@@ -1,4 +1,3 @@
-import diff from 'microdiff';
 import { SNAPSHOT_AREAS, type SnapshotArea, type SnapshotAreas, type SnapshotItem } from '@fleetwatch/contracts';
 
 // Drift (SPEC §8): how a member's config snapshot differs from the leader's, area by area.
@@ -50,20 +49,29 @@ const IDENTITY_FIELDS = ['id', 'key', 'name'] as const;
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** The field that identifies every element of `arr` uniquely, or null (then the array is one value). */
-function identityOf(arr: readonly unknown[]): string | null {
-  if (arr.length === 0 || !arr.every(isPlainObject)) return null;
-  for (const field of IDENTITY_FIELDS) {
-    const ids = arr.map((e) => (e as Record<string, unknown>)[field]);
-    if (ids.every((id) => typeof id === 'string' || typeof id === 'number') && new Set(ids).size === ids.length)
-      return field;
-  }
+/**
+ * The field that identifies the elements of both arrays (the first of IDENTITY_FIELDS that does, on each
+ * side), or null: then the arrays are compared as whole values.
+ */
+function commonIdentity(a: readonly unknown[], b: readonly unknown[]): string | null {
+  if (a.length === 0 || b.length === 0 || !a.every(isPlainObject) || !b.every(isPlainObject)) return null;
+  for (const field of IDENTITY_FIELDS) if (uniqueBy(a, field) && uniqueBy(b, field)) return field;
   return null;
 }
 
-/** Sets `out[key]` as an own member, also for `__proto__` (an assignment would set the prototype). */
-function put(out: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+/** Whether every element has a string or number `field` whose text (as a path shows it) no other element has. */
+function uniqueBy(arr: readonly unknown[], field: string): boolean {
+  const ids = arr.map((e) => (e as Record<string, unknown>)[field]);
+  return (
+    ids.every((id) => typeof id === 'string' || typeof id === 'number') && new Set(ids.map(String)).size === ids.length
+  );
+}
+
+/** The field that identifies every element of `arr` uniquely, or null (then the array is one value). */
+function identityOf(arr: readonly unknown[]): string | null {
+  if (arr.length === 0 || !arr.every(isPlainObject)) return null;
+  for (const field of IDENTITY_FIELDS) if (uniqueBy(arr, field)) return field;
+  return null;
 }
 
 /**
@@ -92,75 +100,47 @@ function canonicalText(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-/** A leaf marker for arrays compared as whole values: microdiff sees one opaque string. */
-interface WholeArray {
-  readonly __whole: string;
+/** Own members that hold a value (`__proto__` from JSON.parse included; nothing inherited). */
+function members(value: Record<string, unknown>): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const k of Object.keys(value)) if (value[k] !== undefined) out.set(k, value[k]);
+  return out;
+}
+
+/** Each side's members by name: those on one side only, then those on both, walked further. */
+function walkMembers(a: Map<string, unknown>, b: Map<string, unknown>, at: (k: string) => string, out: DriftChange[]) {
+  for (const [k, v] of a) {
+    if (b.has(k)) walk(v, b.get(k), at(k), out);
+    else out.push({ path: at(k), leader: v });
+  }
+  for (const [k, v] of b) if (!a.has(k)) out.push({ path: at(k), member: v });
 }
 
 /**
- * The item as microdiff should walk it: keyed arrays become objects keyed `[field=id]`,
- * other arrays become one leaf (their JSON), so a difference in them is reported once at
- * the array's path with both arrays side by side.
+ * The changed values between two JSON values at `path`: objects member by member, arrays whose
+ * elements carry an identity element by element (`name[id=x]`), anything else — scalars, arrays
+ * compared whole, values of different kinds — as one change with each side's value as it is.
  */
-function comparable(value: unknown, wholes: Map<string, unknown>): unknown {
-  if (Array.isArray(value)) {
-    const field = identityOf(value);
-    if (field === null) {
-      const text = canonicalText(value);
-      wholes.set(text, value);
-      return { __whole: text } satisfies WholeArray;
+function walk(a: unknown, b: unknown, path: string, out: DriftChange[]): void {
+  if (isPlainObject(a) && isPlainObject(b))
+    return walkMembers(members(a), members(b), (k) => (path === '' ? k : `${path}.${k}`), out);
+  if (Array.isArray(a) && Array.isArray(b)) {
+    const field = commonIdentity(a, b);
+    if (field !== null) {
+      const byId = (arr: readonly unknown[]) =>
+        new Map(arr.map((e) => [`[${field}=${String((e as Record<string, unknown>)[field])}]`, e as unknown]));
+      return walkMembers(byId(a), byId(b), (k) => `${path}${k}`, out);
     }
-    const out: Record<string, unknown> = {};
-    for (const e of value as Record<string, unknown>[])
-      put(out, `[${field}=${String(e[field])}]`, comparable(e, wholes));
-    return out;
   }
-  if (isPlainObject(value)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value)) if (value[k] !== undefined) put(out, k, comparable(value[k], wholes));
-    return out;
-  }
-  return value;
-}
-
-/** Back from the comparable form to JSON for display. */
-function original(value: unknown, wholes: Map<string, unknown>): unknown {
-  if (isPlainObject(value)) {
-    if (typeof value.__whole === 'string' && Object.keys(value).length === 1) return wholes.get(value.__whole);
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) put(out, k, original(v, wholes));
-    return out;
-  }
-  return value;
-}
-
-function pathText(segments: readonly (string | number)[]): string {
-  let out = '';
-  for (const s of segments) {
-    const seg = String(s);
-    out += seg.startsWith('[') ? seg : out === '' ? seg : `.${seg}`;
-  }
-  return out;
+  const scalars = (a === null || typeof a !== 'object') && (b === null || typeof b !== 'object');
+  if (scalars ? a !== b : canonicalText(a) !== canonicalText(b)) out.push({ path, leader: a, member: b });
 }
 
 /** The changed values of one item present on both sides; [] when they are equal. */
 export function diffItem(leader: SnapshotItem, member: SnapshotItem): DriftChange[] {
-  const wholes = new Map<string, unknown>();
-  const a = comparable(leader, wholes) as Record<string, unknown>;
-  const b = comparable(member, wholes) as Record<string, unknown>;
   const changes: DriftChange[] = [];
-  for (const d of diff(a, b)) {
-    // A path ending inside a whole-array marker names the array itself.
-    const whole = d.path.at(-1) === '__whole';
-    const back = (v: unknown) => (whole && typeof v === 'string' ? wholes.get(v) : original(v, wholes));
-    const change: DriftChange = { path: pathText(whole ? d.path.slice(0, -1) : d.path) };
-    if (d.type !== 'CREATE') change.leader = back(d.oldValue);
-    if (d.type !== 'REMOVE') change.member = back(d.value);
-    changes.push(change);
-  }
-  // The comparable form names keyed elements `[field=id]` and whole arrays `{__whole}`: an object of
-  // any JSON value (a property's) may hold such names itself and compare equal to an array. Values
-  // that differ as JSON are never "no drift": then the whole item, side by side.
+  walk(leader, member, '', changes);
+  // A safety net: values that differ as JSON are never "no drift" (then the whole item, side by side).
   if (changes.length === 0 && canonicalText(leader) !== canonicalText(member))
     changes.push({ path: '', leader, member });
   return changes.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
