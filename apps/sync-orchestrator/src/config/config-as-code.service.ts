@@ -160,7 +160,7 @@ export class ConfigAsCodeService {
         undefined,
         this.policy,
       );
-      const pagePlan = await this.planPages(document.statusPages, options.prune, tx);
+      const pagePlan = await this.planPages(document.statusPages, options.prune);
       const propPlan = await this.planProps(document.properties, options.prune);
       return {
         dryRun: true,
