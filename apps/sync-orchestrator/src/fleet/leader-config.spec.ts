@@ -93,6 +93,26 @@ describe('loadLeaderConfig', () => {
       {},
       'variable NOPE is not set',
     ],
+    // Values fleet_sites (text[], jsonb) refuses: the boot names them, not every poll tick's failed write.
+    ['a NUL in a tag', JSON.stringify([member({ tags: ['eu\u0000'] })]), {}, 'members.0.tags.0: contains a NUL'],
+    [
+      'a lone surrogate in an override value',
+      '[{"name":"eu-1","url":"https://eu.example:3000","propertyOverrides":{"region":{"v":"\\ud800"}}}]',
+      {},
+      'members.0.propertyOverrides.region.v: contains a lone surrogate',
+    ],
+    [
+      'a NUL in an override key',
+      JSON.stringify([member({ propertyOverrides: { 'a\u0000': 1 } })]),
+      {},
+      'members.0.propertyOverrides.a\u0000: key contains a NUL',
+    ],
+    [
+      'a number JSON cannot hold',
+      '[{"name":"eu-1","url":"https://eu.example:3000","propertyOverrides":{"n":1e400}}]',
+      {},
+      'members.0.propertyOverrides.n: number out of range',
+    ],
   ];
   it.each(failures)('refuses %s', (_n, raw, e, needle) => {
     const read = () => {

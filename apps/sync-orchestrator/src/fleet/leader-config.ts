@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '@fleetwatch/config';
-import { leaderConfigSchema, type MemberConfig } from '@fleetwatch/contracts';
+import { leaderConfigSchema, storeSafetyIssue, type MemberConfig } from '@fleetwatch/contracts';
 
 // FLEETWATCH_LEADER_CONFIG read once at boot (SPEC §8): JSON, or a path to a JSON file,
 // validated with the shared contract; each member's secret read from the variable it names.
@@ -60,6 +60,15 @@ export function loadLeaderConfig(
         message: `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`,
       })),
     );
+  // Tags and property overrides are written to fleet_sites (text[], jsonb): what Postgres refuses (a NUL, a lone
+  // surrogate) or JSON cannot hold (1e400) is named here, at boot, not by a write failing on every poll tick.
+  const unstorable: { variable: string; message: string }[] = [];
+  parsed.data.members.forEach((m, i) => {
+    const issue = storeSafetyIssue({ tags: m.tags, propertyOverrides: m.propertyOverrides });
+    if (issue)
+      unstorable.push({ variable: VARIABLE, message: `members.${i}.${issue.path.join('.')}: ${issue.message}` });
+  });
+  if (unstorable.length > 0) throw new ConfigError(unstorable);
   const missing: { variable: string; message: string }[] = [];
   const members = parsed.data.members.map((m, i) => {
     const { credentials, ...rest } = m;
