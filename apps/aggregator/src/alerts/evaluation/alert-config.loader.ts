@@ -7,7 +7,13 @@ import {
   type MaintenanceWindow,
   type Silence,
 } from '@fleetwatch/contracts';
-import { compileAlertRule, routesOf, type CompiledAlertRule, type NotificationRoute } from '@fleetwatch/alerting';
+import {
+  compileAlertRule,
+  maintenanceWindowIssues,
+  routesOf,
+  type CompiledAlertRule,
+  type NotificationRoute,
+} from '@fleetwatch/alerting';
 import { AlertConfigRepository, AlertEvaluationReaderRepository } from '@fleetwatch/persistence';
 
 /** The alert configuration one evaluation uses: compiled once per load (at start and on config.changed). */
@@ -68,8 +74,20 @@ export class AlertConfigLoader {
     }
     for (const row of windowRows) {
       const w = maintenanceWindowSpecSchema.safeParse(row.spec);
-      if (w.success) out.windows.push({ ...w.data, id: row.id } as MaintenanceWindow);
-      else out.skipped.push({ area: 'maintenance', id: row.id, reason: reasonOf(w.error.issues) });
+      if (!w.success) {
+        out.skipped.push({ area: 'maintenance', id: row.id, reason: reasonOf(w.error.issues) });
+        continue;
+      }
+      // The contract checks a cron's shape only; a schedule cron-parser cannot read would make every evaluation throw
+      // (each one asks every window whether it is open), stopping all alerts for one row.
+      const issues = maintenanceWindowIssues(w.data);
+      if (issues.length)
+        out.skipped.push({
+          area: 'maintenance',
+          id: row.id,
+          reason: reasonOf(issues.map((i) => ({ path: [i.path], message: i.message }))),
+        });
+      else out.windows.push({ ...w.data, id: row.id } as MaintenanceWindow);
     }
     for (const row of silenceRows) {
       const s = silenceSpecSchema.safeParse(row.spec);
