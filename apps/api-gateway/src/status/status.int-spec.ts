@@ -113,14 +113,19 @@ describe('GET /api/v1/status/events', () => {
     expect(one.body.nextCursor).toBeNull();
   });
 
-  it.each(['1_x', `1_${'0'.repeat(36)}`, `1_${'-'.repeat(36)}`, '1_0000000-0000-0000-0000-0000000000000'])(
-    'names a bad cursor (%s), never a 500',
-    async (cursor) => {
-      const res = await get<ApiErrorBody>(`/api/v1/status/events?cursor=${encodeURIComponent(cursor)}`);
-      expect(res.status).toBe(400);
-      expect(res.body.error.issues?.map((i) => i.path)).toEqual(['cursor']);
-    },
-  );
+  it.each([
+    '1_x',
+    `1_${'0'.repeat(36)}`,
+    `1_${'-'.repeat(36)}`,
+    '1_0000000-0000-0000-0000-0000000000000',
+    // Its time past 9999 (up to 15 digits: year 33658), which Postgres refused as given: a 500.
+    '999999999999999_00000000-0000-1000-8000-000000000000',
+    '253402300800000_00000000-0000-1000-8000-000000000000',
+  ])('names a bad cursor (%s), never a 500', async (cursor) => {
+    const res = await get<ApiErrorBody>(`/api/v1/status/events?cursor=${encodeURIComponent(cursor)}`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.issues?.map((i) => i.path)).toEqual(['cursor']);
+  });
 });
 
 describe('GET /api/v1/instances', () => {

@@ -29,6 +29,11 @@ export const statusEventsQuerySchema = z.strictObject({
       /^\d{1,15}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
       'must be a nextCursor from the previous page',
     )
+    // Its time goes to Postgres: past 9999 (15 digits reach year 33658) Postgres refused it, a 500.
+    .refine(
+      (c) => Number(c.slice(0, c.indexOf('_'))) < Date.UTC(10_000, 0, 1),
+      'must be a nextCursor from the previous page',
+    )
     .optional(),
   /** Only this target's events. */
   targetId: storableText(300, 1).optional(),
