@@ -64,18 +64,19 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
   /** Recomputes every dirty bucket of targets (chunks of 1000) and hosts (chunks of 200). Returns the buckets recomputed. */
   async rollUp(): Promise<number> {
     let total = 0;
+    // A minute older than the raw window is never re-rolled (its raw rows are pruned: a late result would shrink it).
+    const now = Date.now();
+    const rawCutoff = now - this.config.retention.rawDays * DAY_MS;
     for (let i = 0; i < 100 && !this.stopped; i++) {
       const n = await this.history.recomputeDirtyRollups(
         ROLLUP_CHUNK,
         OPEN_MINUTE_INTERVALS * this.config.rollupIntervalMs,
+        rawCutoff,
       );
       total += n;
       if (n < ROLLUP_CHUNK) break;
     }
-    // Host minutes (issue 16): their own marks and table, same chunking. A minute older than the
-    // raw window is never re-rolled (its raw rows are pruned: a late sample would shrink it).
-    const now = Date.now();
-    const rawCutoff = now - this.config.retention.rawDays * DAY_MS;
+    // Host minutes (issue 16): their own marks and table, same chunking and the same rule for late samples.
     for (let i = 0; i < 100 && !this.stopped; i++) {
       const n = await this.hosts.recomputeDirtyRollups(HOST_ROLLUP_CHUNK, now, rawCutoff);
       total += n;

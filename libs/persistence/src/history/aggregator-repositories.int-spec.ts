@@ -229,6 +229,33 @@ describe('HistoryRepository', () => {
     ]);
   });
 
+  it('a late result in a minute past the raw window never shrinks its rollup (its other raw rows were pruned)', async () => {
+    const DAY = 86_400_000;
+    const rawCutoff = Date.now() - 7 * DAY;
+    const bucket = minuteBucket(Date.now() - 10 * DAY);
+    const rows = Array.from({ length: 20 }, (_, i) => result('check:late', bucket + i * 1000, i % 4 !== 0, 10 + i));
+    await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, rows));
+    await history.recomputeDirtyRollups(1000, 0, rawCutoff);
+    const rolled = await history.rollups('check:late', new Date(bucket), new Date(bucket + 60_000));
+    expect(rolled).toMatchObject([{ count: 20, okCount: 15, minLatencyMs: 10, maxLatencyMs: 29 }]);
+    // Retention prunes the minute's raw rows; its rollup is kept for the rollup window.
+    await history.deleteOlderThan('check_results', new Date(rawCutoff));
+    // A spooled (or replayed) result of that minute arrives late: stored raw, its minute marked.
+    await runInSqlTransaction(db, (tx) =>
+      history.insertCheckResults(tx, [result('check:late', bucket + 30_500, false, 5000)]),
+    );
+    await history.recomputeDirtyRollups(1000, 0, rawCutoff);
+    expect(await history.rollups('check:late', new Date(bucket), new Date(bucket + 60_000))).toEqual(rolled);
+    expect(await count("SELECT count(*) AS n FROM rollup_dirty WHERE target_id = 'check:late'")).toBe(0);
+    // A minute past the raw window with no rollup yet gets one from what it has (nothing else would).
+    const lone = bucket - 5 * 60_000;
+    await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, [result('check:late', lone + 1, true, 7)]));
+    await history.recomputeDirtyRollups(1000, 0, rawCutoff);
+    expect(await history.rollups('check:late', new Date(lone), new Date(lone + 60_000))).toMatchObject([
+      { count: 1, okCount: 1, minLatencyMs: 7 },
+    ]);
+  });
+
   it('retention deletes old rows in small batches and keeps recent ones', async () => {
     const old = Date.now() - 10 * 86_400_000;
     await runInSqlTransaction(db, (tx) =>

@@ -350,8 +350,13 @@ export class HistoryRepository {
    * minute's at once. A target seen every few seconds marks its minute again right after each pick, so recomputing
    * the open minute on every run rewrites it (and its mark) many times a minute — work the minute's last
    * recompute, after it closed, does anyway. 0: every mark at once.
+   *
+   * `rawCutoff` (epoch ms, the raw retention cutoff): a minute starting before it may have lost raw rows to
+   * retention, so a late result there (spooled, or a dead letter replayed) never overwrites its rollup — recomputed
+   * from the rows left it shrank to the late ones (count 20 → 1). It only gets a rollup where it has none, and its
+   * mark is cleared; its raw row goes with the next retention run. As the host rollups (HostHistoryRepository).
    */
-  async recomputeDirtyRollups(limit = 1000, openMinuteDelayMs = 0): Promise<number> {
+  async recomputeDirtyRollups(limit = 1000, openMinuteDelayMs = 0, rawCutoff: number | null = null): Promise<number> {
     // (The mean is a numeric sum / count, not float8's avg(): that keeps a sum of squares, which overflows from ~1e154
     // ms, and a float8 sum of two values near its maximum overflows too — a row stored before the bus schema bounded
     // latencies failed every run, everyone's, its mark taken first each time.)
@@ -400,8 +405,14 @@ export class HistoryRepository {
          FROM samples GROUP BY target_id, location, bucket
          ON CONFLICT (target_id, location, bucket) DO UPDATE SET count = EXCLUDED.count, ok_count = EXCLUDED.ok_count,
            min_latency_ms = EXCLUDED.min_latency_ms, avg_latency_ms = EXCLUDED.avg_latency_ms, max_latency_ms = EXCLUDED.max_latency_ms,
-           p95_latency_ms = EXCLUDED.p95_latency_ms, latency_count = EXCLUDED.latency_count`,
-        [picked.map((r) => r.target_id), picked.map((r) => r.location), picked.map((r) => r.bucket)],
+           p95_latency_ms = EXCLUDED.p95_latency_ms, latency_count = EXCLUDED.latency_count
+           WHERE $4::timestamptz IS NULL OR rollups_1m.bucket >= $4::timestamptz`,
+        [
+          picked.map((r) => r.target_id),
+          picked.map((r) => r.location),
+          picked.map((r) => r.bucket),
+          rawCutoff === null ? null : iso(rawCutoff),
+        ],
       ).catch((err: unknown) => rethrowSql(err));
       return picked.length;
     });
