@@ -2,14 +2,13 @@ import { createContext, useCallback, useContext, useEffect, useMemo, useState, t
 import { useQueryClient } from '@tanstack/react-query';
 import type { BrowserSessionResponse, PrincipalView } from '@fleetwatch/contracts';
 import { api, setCsrfToken, setUnauthorizedHandler } from './api/client';
+import { endServerSession, SESSION_PATH } from './session-end';
 
 // Who is signed in. Sign-in is the gateway's browser session (POST /api/v1/auth/session:
 // an HttpOnly cookie plus a CSRF token for writes). At start the page asks for the session
 // in use (GET): a reload with a live cookie needs no password; otherwise the login page shows.
 
 export type SessionUser = Pick<PrincipalView, 'id' | 'name' | 'role'>;
-
-const SESSION_PATH = '/api/v1/auth/session';
 
 const userOf = (s: BrowserSessionResponse): SessionUser => ({
   id: s.user.id,
@@ -22,6 +21,7 @@ interface Session {
   /** True until the first look for a session has answered. */
   checking: boolean;
   login(username: string, password: string): Promise<void>;
+  /** Ends the session at the gateway, then here; rejects (the session still open) when the gateway did not. */
   logout(): Promise<void>;
   /** The session ended elsewhere (revoked, expired): back to the login page. */
   ended(): void;
@@ -63,7 +63,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const logout = useCallback(async () => {
-    await api(SESSION_PATH, { method: 'DELETE' }).catch(() => undefined);
+    await endServerSession();
     end();
   }, [end]);
 

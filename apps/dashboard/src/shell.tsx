@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import { Navigate, NavLink, Outlet, useLocation } from 'react-router';
 import { UserRole } from '@fleetwatch/contracts';
 import { AppShell, Button, useTheme } from '@fleetwatch/ui';
@@ -26,6 +27,11 @@ export function Shell() {
   const live = useLiveUpdates(user !== null, ended);
   const [theme, toggleTheme] = useTheme();
   const location = useLocation();
+  const [signOutError, setSignOutError] = useState<string | null>(null);
+  const signOut = () => {
+    setSignOutError(null);
+    logout().catch((e: unknown) => setSignOutError((e as Error).message));
+  };
   if (checking) return <p className="fw-muted">Loading…</p>;
   if (!user) return <Navigate to={`/login?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
   return (
@@ -54,9 +60,14 @@ export function Shell() {
           >
             {theme === 'dark' ? 'Light theme' : 'Dark theme'}
           </Button>
-          <Button size="small" onClick={() => void logout()}>
+          <Button size="small" onClick={signOut}>
             Sign out
           </Button>
+          {signOutError && (
+            <span className="fw-alert" role="alert">
+              {signOutError}
+            </span>
+          )}
         </>
       }
     >
