@@ -2,12 +2,8 @@ import { useState, type FormEvent } from 'react';
 import { Navigate, useNavigate, useSearchParams } from 'react-router';
 import { Button, TextField, useTheme } from '@fleetwatch/ui';
 import { useSession } from '../../session';
+import { safeNext } from './safe-next';
 import './login.css';
-
-/** Only a path on this site: `?next=` must never send a person elsewhere. */
-function safeNext(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/';
-}
 
 export function LoginPage() {
   const { user, login } = useSession();
