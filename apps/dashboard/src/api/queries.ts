@@ -38,6 +38,8 @@ export const keys = {
   checks: () => [...keys.all, 'checks'] as const,
   check: (id: string) => [...keys.all, 'checks', id] as const,
   hosts: () => [...keys.all, 'hosts'] as const,
+  /** The first `limit` hosts (under hosts(): what invalidates the list invalidates it). */
+  firstHosts: (limit: number) => [...keys.all, 'hosts', { first: limit }] as const,
   host: (id: string) => [...keys.all, 'hosts', id] as const,
   hostMetrics: (id: string, minutes: number) => [...keys.all, 'hosts', id, 'metrics', minutes] as const,
 };
@@ -145,7 +147,25 @@ export async function fetchAllChecks(signal?: AbortSignal): Promise<CheckDefinit
 export const fetchCheck = (id: string, signal?: AbortSignal) =>
   api<CheckDefinition>(`/api/v1/checks/${enc(id)}`, { signal });
 
-export const fetchHosts = (signal?: AbortSignal) => api<HostListResponse>('/api/v1/hosts?limit=1000', { signal });
+/** Every host, page by page (the gateway answers at most 1,000 a page). */
+export async function fetchHosts(signal?: AbortSignal): Promise<HostListResponse> {
+  const items: HostListResponse['items'] = [];
+  let cursor: string | null = null;
+  let total = 0;
+  do {
+    const q = new URLSearchParams({ limit: '1000' });
+    if (cursor) q.set('cursor', cursor);
+    const page: HostListResponse = await api<HostListResponse>(`/api/v1/hosts?${q}`, { signal });
+    items.push(...page.items);
+    total = page.total;
+    cursor = page.nextCursor;
+  } while (cursor);
+  return { items, nextCursor: null, total };
+}
+
+/** The first `limit` hosts by id (the overview's card shows a few; the whole inventory is the hosts page's). */
+export const fetchFirstHosts = (limit: number, signal?: AbortSignal) =>
+  api<HostListResponse>(`/api/v1/hosts?limit=${limit}`, { signal });
 
 export const fetchHost = (id: string, signal?: AbortSignal) =>
   api<HostDetailView>(`/api/v1/hosts/${enc(id)}`, { signal });

@@ -2,7 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { TargetStatus } from '@fleetwatch/contracts';
 import { Card, ErrorNote, PageHeader, RelativeTime, StatusBadge, Table } from '@fleetwatch/ui';
-import { fetchHosts, fetchRecentChanges, fetchStatusCounts, keys } from '../../api/queries';
+import { fetchFirstHosts, fetchRecentChanges, fetchStatusCounts, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
 import { HostSparklines } from '../hosts/host-sparklines';
 import { FiringAlerts } from '../alerts/firing/firing-alerts';
@@ -11,6 +11,8 @@ import './overview.css';
 const STATUSES = Object.values(TargetStatus);
 /** Rows of "Latest status changes". */
 const RECENT = 12;
+/** Hosts on the overview's card. */
+const HOSTS_SHOWN = 12;
 
 export function OverviewPage() {
   const counts = useQuery({
@@ -25,8 +27,8 @@ export function OverviewPage() {
     refetchInterval: LIVE_POLL_MS,
   });
   const hosts = useQuery({
-    queryKey: keys.hosts(),
-    queryFn: ({ signal }) => fetchHosts(signal),
+    queryKey: keys.firstHosts(HOSTS_SHOWN),
+    queryFn: ({ signal }) => fetchFirstHosts(HOSTS_SHOWN, signal),
     refetchInterval: LIVE_POLL_MS,
   });
   const recent = targets.data ?? [];
@@ -67,7 +69,7 @@ export function OverviewPage() {
           />
         </Card>
         <Card title="Hosts" actions={<Link to="/hosts">All hosts</Link>}>
-          <HostSparklines hosts={hosts.data?.items.slice(0, 12) ?? []} loading={hosts.isPending} />
+          <HostSparklines hosts={hosts.data?.items ?? []} loading={hosts.isPending} />
         </Card>
       </div>
     </>
