@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { TargetStatus as S } from '@fleetwatch/contracts';
 import { consensusOf } from './consensus';
 import { statusOfLifecycle } from './lifecycle';
@@ -22,6 +23,30 @@ describe('consensusOf', () => {
     [[S.Partial, S.Up], 100, S.Partial],
   ])('%j with quorum %d%% → %s', (statuses, quorum, expected) => {
     expect(consensusOf(statuses as S[], { downQuorumPct: quorum as number })).toBe(expected);
+  });
+
+  it('a quorum met exactly is DOWN whatever the float rounding (29 of 100 down at 29 %, 29 of 50 at 58 %)', () => {
+    const of = (down: number, total: number) => [
+      ...Array.from({ length: down }, () => S.Down),
+      ...Array.from({ length: total - down }, () => S.Up),
+    ];
+    // (29 / 100) * 100 is 28.999999999999996 in floating point: below 29, so it read PARTIAL.
+    expect(consensusOf(of(29, 100), { downQuorumPct: 29 })).toBe(S.Down);
+    expect(consensusOf(of(29, 50), { downQuorumPct: 58 })).toBe(S.Down);
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 2, max: 400 })
+          .chain((total) =>
+            fc.tuple(fc.constant(total), fc.integer({ min: 1, max: total - 1 }), fc.integer({ min: 1, max: 100 })),
+          ),
+        ([total, down, pct]) => {
+          const expected = down * 100 >= pct * total ? S.Down : S.Partial;
+          expect(consensusOf(of(down, total), { downQuorumPct: pct })).toBe(expected);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
 

@@ -36,6 +36,7 @@ export function consensusOf(
   if (reporting === 0) return TargetStatus.Unknown;
   if (down === reporting) return TargetStatus.Down;
   if (up === reporting) return TargetStatus.Up;
-  if (down > 0 && (down / reporting) * 100 >= policy.downQuorumPct) return TargetStatus.Down;
+  // In integers: (down / reporting) * 100 rounds below an exact quorum (29 of 100 → 28.999999999999996 < 29).
+  if (down > 0 && down * 100 >= policy.downQuorumPct * reporting) return TargetStatus.Down;
   return TargetStatus.Partial;
 }
