@@ -25,16 +25,18 @@ export function mapHostSample(
   staleAfterSeconds: number,
   /** The sample's time as the aggregator takes it (a collector clock far ahead is clamped: observation.mapper). */
   at: number = Date.parse(p.sampledAt),
+  /** Where the STALE deadline counts from: the sample's time, or its arrival when later (observation.mapper `heardAt`). */
+  heard: number = at,
 ): MappedHostSample {
   const targetId = TargetIds.host(p.hostId);
   const deadline = p.intervalSeconds
     ? {
-        at: at + 2 * p.intervalSeconds * 1000 + HOST_STALE_SLACK_MS,
+        at: heard + 2 * p.intervalSeconds * 1000 + HOST_STALE_SLACK_MS,
         expireTo: TargetStatus.Stale,
         reason: `no metrics within 2 × ${p.intervalSeconds}s`,
       }
     : {
-        at: at + staleAfterSeconds * 1000,
+        at: heard + staleAfterSeconds * 1000,
         expireTo: TargetStatus.Stale,
         reason: `no metrics for ${staleAfterSeconds}s`,
       };

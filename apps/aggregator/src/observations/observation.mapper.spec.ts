@@ -1,4 +1,5 @@
 import { buildEnvelope, Messages, TargetStatus, type MessageSource } from '@fleetwatch/contracts';
+import { expireDeadlines, foldObservations, type TargetSnapshot } from '@fleetwatch/domain';
 import {
   CHECK_STALE_SLACK_MS,
   COLLECTOR_MAX_FUTURE_SKEW_MS,
@@ -74,11 +75,12 @@ describe('mapEnvelope', () => {
     const src: MessageSource = { site: 's', service: 'collector', location: 'eu' };
     const withInterval = mapEnvelope(
       buildEnvelope(Messages.CheckResult.type, 1, src, { ...result, intervalSeconds: 30 }),
-      opts,
+      { ...opts, now: T + 200 },
     );
     const without = mapEnvelope(buildEnvelope(Messages.CheckResult.type, 1, src, result), opts);
+    // Counted from when it was heard (here 200 ms after it started): its arrival.
     expect(withInterval.type === 'check' && withInterval.observation.deadline?.at).toBe(
-      T + 60_000 + CHECK_STALE_SLACK_MS,
+      T + 200 + 60_000 + CHECK_STALE_SLACK_MS,
     );
     expect(without.type === 'check' && without.observation).toMatchObject({
       status: TargetStatus.Down,
@@ -231,5 +233,61 @@ describe("a collector's clock far ahead", () => {
     // Its STALE deadline follows from the clamped time, so a dead collector's target still goes STALE.
     expect(far.observation.deadline?.at).toBeLessThan(now + 5 * 60_000);
     expect(near.observation.at).toBe(now + 30_000);
+  });
+});
+
+describe("a collector's clock behind (or a backlog): stamped before the message arrived", () => {
+  const arrival = T;
+  const collector: MessageSource = { site: 's', service: 'collector', location: 'eu' };
+  const result = (startedAt: number) =>
+    buildEnvelope(Messages.CheckResult.type, 1, collector, {
+      checkId: 'c1',
+      targetId: 'check:c1',
+      location: 'eu',
+      ok: true,
+      latencyMs: 3,
+      attempt: 1,
+      startedAt: new Date(startedAt).toISOString(),
+      intervalSeconds: 10,
+    });
+  const sample = (sampledAt: number) =>
+    buildEnvelope(Messages.HostMetrics.type, 1, collector, {
+      hostId: 'node-1',
+      location: 'eu',
+      sampledAt: new Date(sampledAt).toISOString(),
+      intervalSeconds: 10,
+      cpu: { usagePct: 1, cores: 2, load1: 0, load5: 0, load15: 0 },
+      memory: { totalBytes: 10, usedBytes: 5 },
+      disks: [],
+      network: [],
+      gpus: [],
+    });
+  it.each([
+    ['a check result', result],
+    ['a host sample', sample],
+  ])('%s 40 s behind keeps its time, and its target is not STALE the moment it arrives', (_, envelope) => {
+    const policy = { downQuorumPct: 100 };
+    const items = [0, 10_000, 20_000].map((offset) => {
+      const m = mapEnvelope(envelope(arrival + offset - 40_000), { staleAfterSeconds: 300, now: arrival + offset });
+      if (!('observation' in m)) throw new Error(m.type);
+      return { id: m.messageId, observation: m.observation };
+    });
+    expect(items[0].observation.at).toBe(arrival - 40_000);
+    // Each one arrives 10 s after the last (the collector's interval), a sweep runs a second after each.
+    let targets = new Map<string, TargetSnapshot>();
+    const events: string[] = [];
+    items.forEach((item, i) => {
+      const fold = foldObservations(targets, [{ type: 'observation', ...item }], new Set([item.id]), policy);
+      const swept = expireDeadlines(
+        fold.targets,
+        [{ targetId: item.observation.targetId, location: 'eu' }],
+        arrival + i * 10_000 + 1000,
+        policy,
+      );
+      targets = new Map([...fold.targets, ...swept.changed.map((t) => [t.id, t] as const)]);
+      events.push(...[...fold.events, ...swept.events].filter((e) => e.location === null).map((e) => e.to));
+    });
+    // It was heard every 10 s: UP once, never STALE in between (it flapped UP → STALE → UP with each result).
+    expect(events).toEqual([TargetStatus.Up]);
   });
 });

@@ -51,6 +51,17 @@ export function collectorTime(iso: string, options: MapperOptions): number {
   return Math.min(Date.parse(iso), (options.now ?? Date.now()) + COLLECTOR_MAX_FUTURE_SKEW_MS);
 }
 
+/**
+ * Where a collector message's STALE deadline counts from: its time, or its arrival when that is later. The deadline
+ * says when nothing will have been heard for too long, and this message was heard now. Counted from its own time
+ * alone, a result stamped more than two intervals (+ slack) before it arrived — a collector's clock that far behind
+ * (25 s at a 10 s interval), a backlog after an aggregator outage — came with its deadline already passed: the next
+ * sweep turned its target STALE, the next result UP again, each with its events and alerts, every interval.
+ */
+export function heardAt(at: number, options: MapperOptions): number {
+  return Math.max(at, options.now ?? Date.now());
+}
+
 interface Common {
   /** Envelope id, lower-case (the history tables' idempotency key). */
   messageId: string;
@@ -264,7 +275,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             // Without an interval there is no expectation to miss.
             deadline: p.intervalSeconds
               ? {
-                  at: at + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS,
+                  at: heardAt(at, options) + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS,
                   expireTo: TargetStatus.Stale,
                   reason: `no result within 2 × ${p.intervalSeconds}s`,
                 }
@@ -275,7 +286,8 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
     }
     case Messages.HostMetrics.type: {
       const p = envelope.payload as HostMetricsPayload;
-      const host = mapHostSample(p, messageId, options.staleAfterSeconds, collectorTime(p.sampledAt, options));
+      const at = collectorTime(p.sampledAt, options);
+      const host = mapHostSample(p, messageId, options.staleAfterSeconds, at, heardAt(at, options));
       return [{ type: 'host', messageId, origin: { envelope, headers: {} }, ...host }];
     }
     case Messages.PingReceived.type: {
