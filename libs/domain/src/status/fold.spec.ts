@@ -1,4 +1,5 @@
 import { TargetKind, TargetStatus as S } from '@fleetwatch/contracts';
+import { expireDeadlines } from './expiry';
 import { foldObservations, type FoldItem } from './fold';
 import type { Observation, TargetSnapshot } from './target-state';
 
@@ -120,4 +121,28 @@ describe('foldObservations', () => {
     expect(out.runs).toEqual([]);
     expect(out.touches).toEqual([]);
   });
+
+  it.each(['success', 'fail'] as const)(
+    'a %s ping of another run leaves the open run its max runtime: it times out on time (DOWN, run recorded)',
+    (signal) => {
+      const hb = (id: string, sig: 'start' | 'success' | 'fail', at: number, runId: string): FoldItem => ({
+        type: 'ping',
+        id,
+        targetId: 'hb',
+        location: 'push',
+        name: 'nightly',
+        monitorId: 'm-1',
+        ping: { signal: sig, at, runId, periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 60 },
+      });
+      // Run r1 starts (at most 60 s); run r2, started without a start ping, finishes 10 s later.
+      const items = [hb('p1', 'start', 0, 'r1'), hb('p2', signal, 10_000, 'r2')];
+      const out = foldObservations(none, items, all(items), policy);
+      expect(out.runs).toEqual([]);
+      expect(out.targets.get('hb')?.locations.push.run).toEqual({ startedAt: 0, runId: 'r1' });
+      // r1 never finishes: at 61 s its max runtime has passed.
+      const swept = expireDeadlines(out.targets, [{ targetId: 'hb', location: 'push' }], 61_000, policy);
+      expect(swept.timedOutRuns).toMatchObject([{ targetId: 'hb', runId: 'r1', startedAt: 0, finishedAt: 60_000 }]);
+      expect(swept.changed[0]?.locations.push).toMatchObject({ status: S.Down, run: null });
+    },
+  );
 });

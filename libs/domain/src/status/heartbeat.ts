@@ -73,17 +73,27 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
         outcome: ping.signal === 'success' ? 'ok' : 'fail',
       }
     : null;
+  // A ping that finishes another run (its id differs) leaves the open run open, and with it the run's deadline (its
+  // max runtime): replaced by this ping's, the run timed out only when that later one passed (a period on), or never.
+  const runDeadline = !matches && open !== null ? (current?.deadline ?? null) : null;
   if (ping.signal === 'fail') {
-    return { status: TargetStatus.Down, reason: 'fail ping', deadline: null, run: matches ? null : open, finished };
+    return {
+      status: TargetStatus.Down,
+      reason: 'fail ping',
+      deadline: runDeadline,
+      run: matches ? null : open,
+      finished,
+    };
   }
+  const next: Deadline = {
+    at: ping.at + window,
+    expireTo: TargetStatus.Down,
+    reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s`,
+  };
   return {
     status: TargetStatus.Up,
     reason: 'ping',
-    deadline: {
-      at: ping.at + window,
-      expireTo: TargetStatus.Down,
-      reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s`,
-    },
+    deadline: runDeadline !== null && runDeadline.at < next.at ? runDeadline : next,
     run: matches ? null : open,
     finished,
   };
