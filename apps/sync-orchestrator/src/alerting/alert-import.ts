@@ -52,7 +52,7 @@ function parsedSpec(area: AlertArea, input: unknown): unknown {
   return p.spec;
 }
 
-/** Plans the alert sections a document has; `tx` under the writer's lock, or none for a dry run. */
+/** Plans the alert sections a document has; `tx` under the writer's lock, or a dry run's snapshot. */
 export async function planAlertImport(
   repo: AlertConfigRepository,
   sealer: SecretSealer | null,

@@ -74,33 +74,41 @@ export class ConfigAsCodeService {
   ) {}
 
   /**
-   * The checks (with the head they belong to, one statement) and the alert areas, read again when a
-   * write slipped in between: every part of one version.
+   * The head and the whole configuration it is the version of, with the status pages: every read at one snapshot
+   * (ConfigVersionsRepository.atOneSnapshot), so writes committing meanwhile are in none of it. (Before, the parts
+   * were read one after the other and read again while the head moved; after five tries under continuous writes
+   * the checks of one version went out with alert areas and properties of later ones, labelled as the first.)
    */
-  private async readConsistent(): Promise<{ version: number; hash: string | null; snapshot: ConfigSnapshot }> {
-    for (let attempt = 0; ; attempt++) {
-      const { version, hash, checks } = await this.checks.withHead();
+  private readConsistent(): Promise<{
+    version: number;
+    hash: string | null;
+    snapshot: ConfigSnapshot;
+    pages: Awaited<ReturnType<typeof allStatusPages>> | null;
+  }> {
+    return this.versions.atOneSnapshot(async (tx) => {
+      const { version, hash, checks } = await this.checks.withHead(undefined, tx);
       const snapshot = snapshotOf(checks.map(specOf));
       for (const area of ALERT_AREAS) {
-        const rows = await this.alertConfig.all(area);
+        const rows = await this.alertConfig.all(area, tx);
         if (rows.length === 0) continue;
         const entries: Record<string, Record<string, unknown>> = {};
         for (const r of rows) put(entries, r.id, r.spec);
         snapshot[area] = entries;
       }
-      const properties = (await this.properties?.all()) ?? [];
+      const properties = (await this.properties?.all(tx)) ?? [];
       if (properties.length > 0) {
         const entries: Record<string, Record<string, unknown>> = {};
         for (const p of properties) put(entries, p.key, { value: p.value });
         snapshot.properties = entries;
       }
-      if ((await this.versions.head()).version === version || attempt >= 4) return { version, hash, snapshot };
-    }
+      const pages = this.statusPages ? await allStatusPages(this.statusPages, tx) : null;
+      return { version, hash, snapshot, pages };
+    });
   }
 
   async export(): Promise<R[ConfigRpcMethod.ConfigExport]> {
     // The head's hash, read with the configuration it is the hash of.
-    const { version, hash: headHash, snapshot } = await this.readConsistent();
+    const { version, hash: headHash, snapshot, pages } = await this.readConsistent();
     const hash = headHash ?? EMPTY_CONFIG_HASH;
     const header = [
       `Fleetwatch configuration as code: version ${version}, sha256 ${hash}.`,
@@ -110,13 +118,13 @@ export class ConfigAsCodeService {
       'without them keeps them.',
     ].join('\n');
     // Status pages (not in snapshots or the hash) in a section of their own, by slug.
-    const pages = this.statusPages ? statusPagesToRender(await allStatusPages(this.statusPages)) : undefined;
-    return { yaml: renderConfigYaml(snapshot, header, pages), version, hash };
+    return { yaml: renderConfigYaml(snapshot, header, pages ? statusPagesToRender(pages) : undefined), version, hash };
   }
 
   /**
    * The document's status page section against the stored pages (`tx` under the writer's lock when applying:
-   * read through it, not on a second pool connection, which writers queued on the lock may hold every one of).
+   * read through it, not on a second pool connection, which writers queued on the lock may hold every one of;
+   * a dry run's snapshot).
    */
   private async planPages(
     section: StatusPageSection | undefined,
@@ -127,7 +135,7 @@ export class ConfigAsCodeService {
     return planStatusPages(await allStatusPages(this.statusPages, tx), section, prune);
   }
 
-  /** The document's property section against the stored properties (`tx` under the writer's lock when applying). */
+  /** The document's property section against the stored properties (`tx` under the writer's lock when applying, a dry run's snapshot). */
   private async planProps(
     section: PropertySection | undefined,
     prune: boolean,
@@ -150,28 +158,31 @@ export class ConfigAsCodeService {
     const specs = incoming.map((c) => c.spec);
 
     if (options.dryRun) {
-      const { version, checks } = await this.checks.withHead();
-      expectVersion(options.expectedVersion, version);
-      const alertPlan = await planAlertImport(
-        this.alertConfig,
-        this.sealer,
-        document.alert,
-        options.prune,
-        undefined,
-        this.policy,
-      );
-      const pagePlan = await this.planPages(document.statusPages, options.prune);
-      const propPlan = await this.planProps(document.properties, options.prune);
-      return {
-        dryRun: true,
-        plan: [
-          ...planImport(checks, specs, options.prune).items,
-          ...alertPlan.items,
-          ...propPlan.items,
-          ...pagePlan.items,
-        ],
-        version,
-      };
+      // The plan against one version: every part read at the snapshot the head is read at.
+      return this.versions.atOneSnapshot(async (tx) => {
+        const { version, checks } = await this.checks.withHead(undefined, tx);
+        expectVersion(options.expectedVersion, version);
+        const alertPlan = await planAlertImport(
+          this.alertConfig,
+          this.sealer,
+          document.alert,
+          options.prune,
+          tx,
+          this.policy,
+        );
+        const pagePlan = await this.planPages(document.statusPages, options.prune, tx);
+        const propPlan = await this.planProps(document.properties, options.prune, tx);
+        return {
+          dryRun: true,
+          plan: [
+            ...planImport(checks, specs, options.prune).items,
+            ...alertPlan.items,
+            ...propPlan.items,
+            ...pagePlan.items,
+          ],
+          version,
+        };
+      });
     }
 
     const applied = await this.writer.write(

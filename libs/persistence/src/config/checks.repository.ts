@@ -128,16 +128,16 @@ export class ChecksRepository {
   /**
    * Checks with the config version they belong to, read in one statement (one moment):
    * every check, or — with `location` — what a collector there runs (not paused, not
-   * `push`; listing the location or none).
+   * `push`; listing the location or none). With `tx`, as its snapshot shows them.
    */
-  async withHead(location?: string): Promise<CheckAssignmentRows> {
+  async withHead(location?: string, tx?: SqlTx): Promise<CheckAssignmentRows> {
     const filter =
       location === undefined
         ? 'true'
         : // Push checks are heard, not run: no collector is assigned one.
           "NOT c.paused AND c.type <> 'push' AND (cardinality(c.locations) = 0 OR c.locations @> ARRAY[$1::text])";
     const rows = await sqlQuery<{ head_version: number; head_hash: string | null } & Partial<CheckRow>>(
-      this.pool,
+      tx ?? this.pool,
       `SELECT h.version AS head_version, h.hash AS head_hash, ${COLUMNS}
        FROM config_head h LEFT JOIN checks c ON ${filter}
        WHERE h.id = 1 ORDER BY c.name`,

@@ -6,7 +6,17 @@ import type {
   ConfigDiffEntry,
   ConfigVersionSummary,
 } from '@fleetwatch/contracts';
-import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
+import {
+  rethrowSql,
+  runInSqlSnapshot,
+  SQL_POOL,
+  sqlExecute,
+  sqlQuery,
+  type SqlHandle,
+  type SqlPool,
+  type SqlTransaction,
+  type SqlTx,
+} from '../sql/sql-pool';
 
 // config_head, config_versions, audit_log, config_changed_outbox and config_requests
 // (writer: sync-orchestrator). A configuration write locks config_head first (lockHead), so
@@ -147,6 +157,17 @@ export class ConfigVersionsRepository {
 
   async head(): Promise<ConfigHead> {
     return this.readHead(this.pool, '');
+  }
+
+  /**
+   * Runs `fn`'s reads at one snapshot of the database (REPEATABLE READ, READ ONLY): the head and every
+   * configuration table read through `tx` show the same committed versions, all of each version or none of it,
+   * whatever writers commit meanwhile — they take turns on the head lock, and this takes no lock.
+   */
+  async atOneSnapshot<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    if (typeof (this.pool as { connect?: unknown }).connect !== 'function')
+      throw new Error('ConfigVersionsRepository.atOneSnapshot needs the SQL pool, not a Prisma client');
+    return runInSqlSnapshot(this.pool as SqlPool, fn);
   }
 
   /**

@@ -146,14 +146,18 @@ const stale = new WeakSet<object>();
  * preceded by its own BEGIN, as before; a transaction that runs no statement sends neither BEGIN nor COMMIT.
  */
 const beginPending = new WeakSet<object>();
+/** The BEGIN of a transaction whose first statement is not sent yet, when it is not a plain `BEGIN` (runInSqlSnapshot). */
+const beginText = new WeakMap<object, string>();
 
 async function beginWith<R>(on: SqlTx, statement: Statement, params: unknown[]): Promise<R> {
   beginPending.delete(on);
+  const begin = beginText.get(on) ?? 'BEGIN';
+  beginText.delete(on);
   const runner = on as unknown as PgRunner<R | R[]>;
   if (typeof statement === 'string' && params.length === 0) {
     // Each statement of a simple query runs as its own statement (its own snapshot at READ COMMITTED), as if sent
     // one after the other; the BEGIN opens the block the rest of the transaction runs in.
-    const results = (await runner.query(`BEGIN;\n${statement}`, [])) as R | R[];
+    const results = (await runner.query(`${begin};\n${statement}`, [])) as R | R[];
     // (A text of no statement, only a comment say, answers as BEGIN alone did: one result, not a list.)
     if (!Array.isArray(results)) return results;
     return (results.length === 2 ? results[1] : results.slice(1)) as R;
@@ -161,7 +165,7 @@ async function beginWith<R>(on: SqlTx, statement: Statement, params: unknown[]):
   // Both queued now, in this order (the client sends its queue one by one): the statement must not wait for BEGIN's
   // answer, or one the callback did not wait for would be queued after its COMMIT or ROLLBACK (outside the
   // transaction, on a connection already released) and after statements started later.
-  const [, result] = await Promise.all([runner.query('BEGIN'), runPg<R>(on, statement, params)]);
+  const [, result] = await Promise.all([runner.query(begin), runPg<R>(on, statement, params)]);
   return result;
 }
 
@@ -197,6 +201,23 @@ export async function sqlExecute(on: SqlHandle | SqlTx, statement: Statement, pa
 
 /** Runs `fn` in one transaction (READ COMMITTED); commits when it resolves, rolls back when it throws. */
 export async function runInSqlTransaction<T>(pool: SqlPool, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  return inTransaction(pool, fn, null);
+}
+
+/**
+ * For repositories only: runs `fn` in one REPEATABLE READ, READ ONLY transaction. Every statement in it reads the
+ * same snapshot (taken at its first statement), so reads of several tables see exactly the writes that had committed
+ * by then, all of each or none; no locks are taken and no writer waits for it.
+ */
+export async function runInSqlSnapshot<T>(pool: SqlPool, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  return inTransaction(pool, fn, 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+}
+
+async function inTransaction<T>(
+  pool: SqlPool,
+  fn: (tx: SqlTransaction) => Promise<T>,
+  begin: string | null,
+): Promise<T> {
   let client: PoolClient;
   try {
     client = await (pool as unknown as Pool).connect();
@@ -207,6 +228,7 @@ export async function runInSqlTransaction<T>(pool: SqlPool, fn: (tx: SqlTransact
   if (unprepared.has(pool)) unprepared.add(client);
   // BEGIN goes with the first statement (beginWith); nothing to end if none ran.
   beginPending.add(client);
+  if (begin) beginText.set(client, begin);
   try {
     const result = await fn(client as unknown as SqlTransaction);
     if (!beginPending.has(client)) await client.query('COMMIT');
@@ -221,6 +243,7 @@ export async function runInSqlTransaction<T>(pool: SqlPool, fn: (tx: SqlTransact
     return rethrowSql(err);
   } finally {
     beginPending.delete(client);
+    beginText.delete(client);
     // A client whose connection failed mid-transaction is discarded, not reused; so is one whose prepared statements
     // went stale (the next transaction gets a connection that prepares them anew).
     client.release(broken || stale.has(client) ? true : undefined);
