@@ -27,8 +27,9 @@ const PRUNE_EVERY_MS = 60_000;
  * row is done only when they and its config.changed are all confirmed.
  *
  * The same loop keeps config_requests (answers of config writes by request id, see
- * ConfigWriter) small: at most once a minute it forgets answers older than a day and clears
- * the ping tokens of requests whose deadline has passed (their redelivery no longer runs).
+ * ConfigWriter) small: at most once a minute it forgets answers older than a day and, of requests
+ * whose deadline has passed (their redelivery no longer runs, their caller no longer waits), clears
+ * the ping tokens and cuts the answer down to its version (an import's plan lists every check).
  */
 @Injectable()
 export class ConfigChangedRelay implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -63,8 +64,8 @@ export class ConfigChangedRelay implements OnApplicationBootstrap, OnApplication
   }
 
   /**
-   * Forgets recorded answers older than `keepMs` (default a day) and clears the secrets of
-   * requests past their deadline (ConfigVersionsRepository.pruneRequests). Never rejects;
+   * Forgets recorded answers older than `keepMs` (default a day); of requests past their deadline
+   * clears the secrets and cuts the answer to its version (ConfigVersionsRepository.pruneRequests). Never rejects;
    * one pass at a time (a call meanwhile shares it).
    */
   pruneRequests(keepMs = REQUESTS_KEPT_MS): Promise<{ deleted: number; cleared: number }> {

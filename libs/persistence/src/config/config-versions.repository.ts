@@ -355,9 +355,13 @@ export class ConfigVersionsRepository {
   }
 
   /**
-   * Forgets answers recorded more than `keepMs` ago and clears the secrets of requests whose
-   * deadline passed more than `secretsGraceMs` ago (a margin for the owner's clock against the
-   * database's: the owner acks a request past its deadline without running it).
+   * Forgets answers recorded more than `keepMs` ago. Of requests whose deadline passed more than
+   * `secretsGraceMs` ago (a margin for the owner's clock against the database's: the owner acks a
+   * request past its deadline without running it, and its caller has stopped waiting) it clears the
+   * secrets and cuts the answer down to its `version`: the row stays until `keepMs`, so a redelivery
+   * is still never applied twice, but the whole answer — an import's plan lists every check, even
+   * when it changed nothing; a bulk create's, every check it made — is kept only while a caller can
+   * still receive it. `cleared` counts the rows cut.
    */
   async pruneRequests(keepMs = 86_400_000, secretsGraceMs = 300_000): Promise<{ deleted: number; cleared: number }> {
     const deleted = await sqlExecute(
@@ -367,8 +371,9 @@ export class ConfigVersionsRepository {
     ).catch((err: unknown) => rethrowSql(err));
     const cleared = await sqlExecute(
       this.pool,
-      `UPDATE config_requests SET secrets = NULL
-       WHERE secrets IS NOT NULL AND deadline < now() - make_interval(secs => $1::float8 / 1000)`,
+      `UPDATE config_requests SET secrets = NULL, reply = jsonb_build_object('version', reply->'version')
+       WHERE deadline < now() - make_interval(secs => $1::float8 / 1000)
+         AND (secrets IS NOT NULL OR reply - 'version' <> '{}'::jsonb)`,
       [secretsGraceMs],
     ).catch((err: unknown) => rethrowSql(err));
     return { deleted, cleared };
