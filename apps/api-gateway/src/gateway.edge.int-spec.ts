@@ -161,3 +161,18 @@ describe('a JSON body nested past any schema', () => {
     expect(res.body.error.issues?.map((i) => i.path)).toEqual(['username', 'password', 'role']);
   });
 });
+
+describe('a JSON body that is not UTF-8', () => {
+  it('is a 400 naming the body and where, not a "size did not match Content-Length"', async () => {
+    const body = Buffer.concat([Buffer.from('{"value":"a'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]);
+    const res = await fetch(`${direct.url}/api/v1/properties/app.utf8`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${adminDirect}`, 'content-type': 'application/json' },
+      body,
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ApiErrorBody).error.issues).toEqual([
+      { path: '(body)', message: 'not valid UTF-8 (at byte 11)' },
+    ]);
+  });
+});

@@ -1,4 +1,5 @@
-import { nestingPastAt } from './json-body';
+import fc from 'fast-check';
+import { firstInvalidUtf8, nestingPastAt } from './json-body';
 
 describe('nestingPastAt', () => {
   it('counts arrays and objects, not brackets inside strings or after escaped quotes', () => {
@@ -13,5 +14,37 @@ describe('nestingPastAt', () => {
     const text = '['.repeat(1_000_000) + ']'.repeat(1_000_000);
     expect(nestingPastAt(text, 64)).toBe(64);
     expect(nestingPastAt(text, 1_000_000)).toBe(-1);
+  });
+});
+
+describe('firstInvalidUtf8', () => {
+  const fatal = new TextDecoder('utf-8', { fatal: true });
+  const valid = (b: Uint8Array) => {
+    try {
+      fatal.decode(b);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('names the first bad byte: a lone surrogate, an overlong form, a cut sequence, a stray continuation', () => {
+    expect(firstInvalidUtf8(Buffer.from('{"a":"é😀"}'))).toBe(-1);
+    expect(firstInvalidUtf8(Buffer.from([0x61, 0xed, 0xa0, 0x80]))).toBe(1);
+    expect(firstInvalidUtf8(Buffer.from([0x61, 0x62, 0xc0, 0x80]))).toBe(2);
+    expect(firstInvalidUtf8(Buffer.from([0x61, 0xe2, 0x82]))).toBe(1);
+    expect(firstInvalidUtf8(Buffer.from([0x80]))).toBe(0);
+    expect(firstInvalidUtf8(Buffer.from([0xf4, 0x90, 0x80, 0x80]))).toBe(0);
+  });
+
+  it('agrees with a fatal TextDecoder on any bytes', () => {
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 12 }),
+      fc.string({ unit: 'binary', maxLength: 6 }).map((s) => Buffer.from(s, 'utf8')),
+    );
+    fc.assert(
+      fc.property(bytes, (b) => expect(firstInvalidUtf8(b) === -1).toBe(valid(b))),
+      { numRuns: 20_000 },
+    );
   });
 });

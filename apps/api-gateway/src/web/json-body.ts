@@ -28,10 +28,35 @@ export function nestingPastAt(text: string, max: number): number {
   return -1;
 }
 
+/** The offset of the first byte that is not part of well-formed UTF-8 (overlong forms and surrogates included), or -1. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length;) {
+    const c = bytes[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    const more = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (more < 0 || i + more >= bytes.length) return i;
+    for (let k = 1; k <= more; k++) if ((bytes[i + k] & 0xc0) !== 0x80) return i;
+    const next = bytes[i + 1];
+    if (
+      (c === 0xe0 && next < 0xa0) ||
+      (c === 0xed && next > 0x9f) ||
+      (c === 0xf0 && next < 0x90) ||
+      (c === 0xf4 && next > 0x8f)
+    )
+      return i;
+    i += more + 1;
+  }
+  return -1;
+}
+
 /**
  * Replaces the JSON parser Nest registers (Fastify's own, `__proto__` and `constructor` keys refused) by the same
- * parser behind a depth check: a body nested past MAX_JSON_BODY_DEPTH is a 400 naming the body before anything walks
- * it. Nest adds its parsers during init, before module init hooks: this runs after them, before listen.
+ * parser behind two checks, each a 400 naming the body: bytes that are not UTF-8 (read as U+FFFD before: stored as
+ * something else than was sent) and nesting past MAX_JSON_BODY_DEPTH, before anything walks it. Nest adds its parsers
+ * during init, before module init hooks: this runs after them, before listen.
  */
 @Injectable()
 export class JsonBodyParser implements OnModuleInit {
@@ -43,11 +68,16 @@ export class JsonBodyParser implements OnModuleInit {
     const { bodyLimit, onProtoPoisoning, onConstructorPoisoning } = fastify.initialConfig;
     const parse = fastify.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error');
     if (fastify.hasContentTypeParser('application/json')) fastify.removeContentTypeParser('application/json');
-    fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (request, body, done) => {
-      const at = nestingPastAt(body as string, MAX_JSON_BODY_DEPTH);
-      if (at < 0) return parse(request, body as string, done);
-      const message = `nested deeper than ${MAX_JSON_BODY_DEPTH} levels of arrays and objects (at offset ${at})`;
-      done(new InvalidError(`body: ${message}`, [{ path: '(body)', message }]), undefined);
+    // As bytes (as Nest read them): Fastify's own string reading takes bad UTF-8 for a wrong Content-Length.
+    fastify.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
+      const refuse = (message: string) => done(new InvalidError(`body: ${message}`, [{ path: '(body)', message }]));
+      const bad = firstInvalidUtf8(body as Buffer);
+      if (bad >= 0) return refuse(`not valid UTF-8 (at byte ${bad})`);
+      const text = (body as Buffer).toString('utf8');
+      const at = nestingPastAt(text, MAX_JSON_BODY_DEPTH);
+      if (at >= 0)
+        return refuse(`nested deeper than ${MAX_JSON_BODY_DEPTH} levels of arrays and objects (at offset ${at})`);
+      parse(request, text, done);
     });
   }
 }
