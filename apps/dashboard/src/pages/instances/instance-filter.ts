@@ -45,6 +45,29 @@ export function instanceApiQuery(f: InstanceFilter): URLSearchParams {
   return p;
 }
 
+/** Whether the server-side filter (status, tag, location) takes this instance: the API's own rules. */
+export function matchesInstanceFilter(
+  i: Pick<InstanceView, 'status' | 'tags' | 'locations'>,
+  f: Pick<InstanceFilter, 'status' | 'tag' | 'location'>,
+): boolean {
+  if (f.status.length && !f.status.includes(i.status)) return false;
+  if (f.location && !i.locations.some((l) => l.location === f.location)) return false;
+  return !f.tag || i.tags.includes(f.tag);
+}
+
+/**
+ * What the page shows while a new filter's list loads: the rows of the list it had that the new filter takes
+ * (never another filter's rows). Its total is that of no list: the page says it is loading.
+ */
+export function instancePlaceholder<L extends { items: InstanceView[]; total: number }>(
+  previous: L | undefined,
+  f: InstanceFilter,
+): L | undefined {
+  if (!previous) return undefined;
+  const items = previous.items.filter((i) => matchesInstanceFilter(i, f));
+  return items.length === previous.items.length ? previous : { ...previous, items };
+}
+
 /** Case-insensitive search over what a person recognises an instance by. */
 export function matchesInstance(
   i: Pick<InstanceView, 'instanceId' | 'name' | 'lifecycle' | 'tags' | 'labels' | 'locations'>,

@@ -5,7 +5,13 @@ import { adminKeys, fetchAllInstances, fetchInstanceCounts } from '../../api/adm
 import { LIVE_POLL_MS } from '../../live';
 import { useSearchParamsEditor } from '../../search-params';
 import { StatusFilterButtons } from '../targets/status-filter-buttons';
-import { instanceFilterToParams, matchesInstance, parseInstanceFilter, type InstanceFilter } from './instance-filter';
+import {
+  instanceFilterToParams,
+  instancePlaceholder,
+  matchesInstance,
+  parseInstanceFilter,
+  type InstanceFilter,
+} from './instance-filter';
 import { InstanceRows } from './instance-rows';
 import './instances.css';
 import '../targets/targets.css';
@@ -64,7 +70,8 @@ export function InstancesPage() {
   const list = useQuery({
     queryKey: adminKeys.instances(filter),
     queryFn: ({ signal }) => fetchAllInstances(filter, signal),
-    placeholderData: (previous) => previous,
+    // The list it had, less the rows the new filter does not take: never another filter's rows.
+    placeholderData: (previous) => instancePlaceholder(previous, filter),
     refetchInterval: LIVE_POLL_MS,
   });
   const rows = useMemo(
@@ -76,7 +83,9 @@ export function InstancesPage() {
     <>
       <PageHeader title="Pushed instances">
         <span className="fw-muted" aria-live="polite" data-testid="instances-shown">
-          {list.isPending ? 'Loading…' : `${rows.length.toLocaleString()} shown of ${list.data?.total ?? 0}`}
+          {list.isPending || list.isPlaceholderData
+            ? 'Loading…'
+            : `${rows.length.toLocaleString()} shown of ${list.data?.total ?? 0}`}
         </span>
       </PageHeader>
       <div className="fw-stack">
