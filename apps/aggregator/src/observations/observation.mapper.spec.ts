@@ -41,7 +41,7 @@ describe('mapEnvelope', () => {
       ingest(),
       update({ labels: { team: 'a', env: 'prod' }, message: 'OOMKilled' }),
     );
-    const m = mapEnvelope(env, opts);
+    const m = mapEnvelope(env, { ...opts, now: T });
     if (m.type !== 'status') throw new Error(m.type);
     expect(m.messageId).toBe(env.id);
     expect(m.observation).toMatchObject({
@@ -288,6 +288,42 @@ describe("a collector's clock behind (or a backlog): stamped before the message 
       events.push(...[...fold.events, ...swept.events].filter((e) => e.location === null).map((e) => e.to));
     });
     // It was heard every 10 s: UP once, never STALE in between (it flapped UP → STALE → UP with each result).
+    expect(events).toEqual([TargetStatus.Up]);
+  });
+});
+
+describe('a backlog of pushed updates (the aggregator was away longer than STALE_AFTER_SECONDS)', () => {
+  it('each update is heard when it arrives: the instance is not STALE between two of them', () => {
+    const policy = { downQuorumPct: 100 };
+    const arrival = T + 600_000;
+    let targets = new Map<string, TargetSnapshot>();
+    const events: string[] = [];
+    // Pushed every 30 s ten minutes ago (received then by the edge), drained now one every 100 ms.
+    for (let i = 0; i < 5; i++) {
+      const stamp = new Date(T + i * 30_000).toISOString();
+      const env = buildEnvelope(
+        Messages.StatusUpdate.type,
+        1,
+        ingest(),
+        update({ status: 'running', occurredAt: stamp, receivedAt: stamp }),
+      );
+      const m = mapEnvelope(env, { staleAfterSeconds: 300, now: arrival + i * 100 });
+      if (m.type !== 'status') throw new Error(m.type);
+      const fold = foldObservations(
+        targets,
+        [{ type: 'observation', id: m.messageId, observation: m.observation }],
+        new Set([m.messageId]),
+        policy,
+      );
+      const swept = expireDeadlines(
+        fold.targets,
+        [{ targetId: 'instance:web-1', location: DEFAULT_PUSH_LOCATION }],
+        arrival + i * 100 + 50,
+        policy,
+      );
+      targets = new Map([...fold.targets, ...swept.changed.map((t) => [t.id, t] as const)]);
+      events.push(...[...fold.events, ...swept.events].filter((e) => e.location === null).map((e) => e.to));
+    }
     expect(events).toEqual([TargetStatus.Up]);
   });
 });

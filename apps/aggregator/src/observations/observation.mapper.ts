@@ -52,7 +52,7 @@ export function collectorTime(iso: string, options: MapperOptions): number {
 }
 
 /**
- * Where a collector message's STALE deadline counts from: its time, or its arrival when that is later. The deadline
+ * Where a message's STALE deadline counts from: its time, or its arrival when that is later. The deadline
  * says when nothing will have been heard for too long, and this message was heard now. Counted from its own time
  * alone, a result stamped more than two intervals (+ slack) before it arrived — a collector's clock that far behind
  * (25 s at a 10 s interval), a backlog after an aggregator outage — came with its deadline already passed: the next
@@ -144,7 +144,8 @@ function mapStatusUpdate(
       tags: tagsOfLabels(p.labels),
       labels: p.labels,
       deadline: {
-        at: Math.max(receivedAt, occurredAt) + staleMs,
+        // From when it was last heard: by the edge, or here (a backlog drained after an outage is not STALE at once).
+        at: heardAt(Math.max(receivedAt, occurredAt), options) + staleMs,
         expireTo: TargetStatus.Stale,
         reason: `no update for ${options.staleAfterSeconds}s`,
       },
