@@ -7,10 +7,10 @@ import { ADMIN_PASSWORD, type GatewayHarness, type HttpAnswer, startGateway } fr
 
 // A hostile client against the gateway's whole HTTP surface, as properties: whatever goes into a path, a query
 // string or a body — NUL, lone surrogates, times Postgres refuses (year 0000, six-digit years, UTC offsets past
-// ±15:59, "1"), integers past int4 and int8, huge and deeply nested values, prototype keys — the answer is never a
-// 5xx; and what a 2xx accepted reads back as the write answered it, each string and number as sent. The gateway
-// runs in-process with its configuration owner (sync-orchestrator, built from today's sources) on a database,
-// vhost and Redis prefix of their own. Failures print the request (fast-check shrinks it).
+// ±15:59, "1"), integers past int4 and int8, huge and deeply nested values, bytes that are not UTF-8, prototype
+// keys — the answer is never a 5xx; and what a 2xx accepted reads back as the write answered it, each string and
+// number as sent. The gateway runs in-process with its configuration owner (sync-orchestrator, built from today's
+// sources) on a database, vhost and Redis prefix of their own. Failures print the request (fast-check shrinks it).
 
 jest.setTimeout(180_000);
 
@@ -590,6 +590,28 @@ describe('a hostile client gets no 5xx, and what a 2xx accepted reads back as wr
     );
     // Not vacuous: many of them were accepted and read back.
     expect(readBack).toBeGreaterThan(100);
+  });
+
+  it('bodies with any bytes in a string are refused unless UTF-8, and kept as sent when they are', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 8 }), async (bytes) => {
+        const key = `app.bytes${++serial}`;
+        const body = Buffer.concat([Buffer.from('{"value":"<'), bytes, Buffer.from('>"}')]);
+        const res = await fetch(`${gw.url}/api/v1/properties/${key}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+          body,
+        });
+        expect(res.status).toBeLessThan(500);
+        if (res.status >= 300) return;
+        // Accepted: the bytes were UTF-8 (not read as U+FFFD), and the value reads back as the text they spell.
+        expect(() => new TextDecoder('utf-8', { fatal: true }).decode(body)).not.toThrow();
+        const sent = JSON.parse(body.toString('utf8')) as { value: string };
+        const read = await send('GET', `/api/v1/properties/${key}`);
+        expect((read.body as { value: unknown }).value).toEqual(sent.value);
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it('bodies nested to any depth are read or refused, never a 5xx', async () => {
