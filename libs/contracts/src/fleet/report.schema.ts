@@ -64,12 +64,30 @@ export const componentVersionSchema = z.object({
   version: z.string().nullable(),
 });
 
+const KNOWN_STATUSES: ReadonlySet<string> = new Set(Object.values(TargetStatus));
+
+/**
+ * Targets by consensus status, each known status with a valid count kept and anything else dropped on its own: a
+ * member of another version (a status this side does not know, or one it does not report) or one odd figure costs
+ * that figure only. A record keyed by the status enum required every status and failed whole, so `.catch` lost them
+ * all.
+ */
+const statusCountsSchema = z
+  .record(z.string(), z.unknown())
+  .transform((raw) => {
+    const counts: Partial<Record<TargetStatus, number>> = {};
+    for (const [status, n] of Object.entries(raw))
+      if (KNOWN_STATUSES.has(status) && count.safeParse(n).success) counts[status as TargetStatus] = n as number;
+    return counts;
+  })
+  .catch({});
+
 export const memberReportSchema = z.object({
   site: z.string(),
   role: z.string(),
   generatedAt: z.string(),
   /** Targets by consensus status. */
-  status: z.record(z.enum(TargetStatus), count).catch({} as Record<TargetStatus, number>),
+  status: statusCountsSchema,
   errors: z
     .object({
       /** Targets DOWN now. */
