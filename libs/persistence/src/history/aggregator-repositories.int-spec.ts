@@ -16,7 +16,7 @@ import { AdvisoryLease } from '../leases/advisory-lease';
 import { StatusEventsRepository } from '../status-events/status-events.repository';
 import { TargetStatesRepository } from '../target-states/target-states.repository';
 import { HistoryReadRepository } from '../history-read/history-read.repository';
-import { HistoryRepository, type CheckResultRow } from './history.repository';
+import { HistoryRepository, ROLLUP_TABLES, type CheckResultRow } from './history.repository';
 
 // The aggregator's repositories on a real, isolated database.
 let isolated: IsolatedDatabase;
@@ -267,6 +267,36 @@ describe('HistoryRepository', () => {
     const deleted = await history.deleteOlderThan('check_results', new Date(Date.now() - 7 * 86_400_000), 10);
     expect(deleted).toBeGreaterThanOrEqual(25);
     expect(await count("SELECT count(*) AS n FROM check_results WHERE target_id = 'check:ret'")).toBe(1);
+  });
+
+  it('retention trims heartbeat runs by when they finished, with the rollups (they grew without bound)', async () => {
+    const monitorId = randomUUID();
+    const day = 86_400_000;
+    const run = (finishedAt: number) => ({
+      monitorId,
+      targetId: 'heartbeat:ret',
+      startedAt: finishedAt - 1000,
+      finishedAt,
+      durationMs: 1000,
+      outcome: 'ok' as const,
+    });
+    await runInSqlTransaction(db, (tx) =>
+      history.insertHeartbeatRuns(tx, [
+        run(Date.now() - 100 * day),
+        run(Date.now() - 100 * day + 1),
+        run(Date.now() - 10 * day),
+      ]),
+    );
+    // Runs are one row per run, kept as long as rollups are (ROLLUP_TABLES), not the raw window.
+    expect(ROLLUP_TABLES.has('heartbeat_runs')).toBe(true);
+    expect(await history.deleteOlderThan('heartbeat_runs', new Date(Date.now() - 90 * day), 1)).toBe(2);
+    expect(
+      await count(
+        'SELECT count(*) AS n FROM heartbeat_runs WHERE monitor_id = $1 AND finished_at > now() - $2::interval',
+        [monitorId, '11 days'],
+      ),
+    ).toBe(1);
+    expect(await count('SELECT count(*) AS n FROM heartbeat_runs WHERE monitor_id = $1', [monitorId])).toBe(1);
   });
 });
 

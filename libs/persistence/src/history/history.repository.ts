@@ -114,9 +114,11 @@ export const RETENTION_COLUMNS = {
   rollups_1m: 'bucket',
   /** Kept for the rollup window, like rollups_1m. */
   host_rollups_1m: 'bucket',
+  /** One row per heartbeat run (a summary of its pings, like a rollup): kept for the rollup window. */
+  heartbeat_runs: 'finished_at',
 } as const;
 /** Retention tables kept for the rollup window (the others for the raw window). */
-export const ROLLUP_TABLES: ReadonlySet<RetentionTable> = new Set(['rollups_1m', 'host_rollups_1m']);
+export const ROLLUP_TABLES: ReadonlySet<RetentionTable> = new Set(['rollups_1m', 'host_rollups_1m', 'heartbeat_runs']);
 export type RetentionTable = keyof typeof RETENTION_COLUMNS;
 
 type Ids = Array<{ message_id: string }>;
