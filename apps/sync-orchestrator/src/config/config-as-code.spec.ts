@@ -86,6 +86,43 @@ describe('config form', () => {
 });
 
 describe('YAML', () => {
+  it('refuses flow collections nested past the limit at once, naming it, before the parser recurses into them', () => {
+    // 1,000,000 levels took the parser ~5 s of CPU (the service's event loop blocked) to end in a stack overflow.
+    const n = 1_000_000;
+    const started = performance.now();
+    const e = invalidOf(() => parseConfigYaml(`checks:\n  a: ${'['.repeat(n)}${']'.repeat(n)}\n`));
+    expect(e.message).toMatch(/nested deeper than 64 levels/);
+    expect(performance.now() - started).toBeLessThan(1000);
+    // A closing bracket in a quoted scalar closes nothing.
+    expect(
+      invalidOf(() => parseConfigYaml(`checks:\n  a: ${'["]", \'}\', '.repeat(100)}1${']'.repeat(100)}\n`)).message,
+    ).toMatch(/nested deeper than 64 levels/);
+    // Mappings count too, and so does a document that is all flow.
+    expect(invalidOf(() => parseConfigYaml(`{checks: ${'{a: '.repeat(70)}1${'}'.repeat(71)}`)).message).toMatch(
+      /nested deeper than 64 levels/,
+    );
+  });
+
+  it('takes brackets inside quoted and block scalars and comments as text, and 64 levels of flow', () => {
+    const text = [
+      'checks:',
+      '  web:',
+      '    type: http',
+      `    url: "https://example.com/?q=${'['.repeat(100)}"`,
+      `    # ${'{'.repeat(100)}`,
+      '    headers:',
+      `      X-A: '${'['.repeat(100)}'`,
+      '      X-B: |-',
+      `        ${'['.repeat(100)}`,
+      '',
+    ].join('\n');
+    const [web] = parseConfigYaml(text);
+    expect(web.spec).toMatchObject({ url: `https://example.com/?q=${'['.repeat(100)}` });
+    // 64 levels pass the depth check (what they hold is then the contract's to judge).
+    const deep = invalidOf(() => parseConfigYaml(`checks:\n  a: ${'['.repeat(64)}${']'.repeat(64)}\n`));
+    expect(deep.message).not.toMatch(/nested deeper/);
+  });
+
   it('export → import gives the same specs and a plan of nothing but unchanged (property)', () => {
     fc.assert(
       fc.property(arbitraryChecks(6), (checks) => {
