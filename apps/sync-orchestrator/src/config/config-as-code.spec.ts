@@ -86,7 +86,7 @@ describe('config form', () => {
 });
 
 describe('YAML', () => {
-  it('refuses flow collections nested past the limit at once, naming it, before the parser recurses into them', () => {
+  it('refuses YAML nested past its limits (flow, compact, indentation) at once, naming it, before the parser recurses', () => {
     // 1,000,000 levels took the parser ~5 s of CPU (the service's event loop blocked) to end in a stack overflow.
     const n = 1_000_000;
     const started = performance.now();
@@ -97,13 +97,25 @@ describe('YAML', () => {
     expect(
       invalidOf(() => parseConfigYaml(`checks:\n  a: ${'["]", \'}\', '.repeat(100)}1${']'.repeat(100)}\n`)).message,
     ).toMatch(/nested deeper than 64 levels/);
+    // Compact block collections nest a level every two bytes on one line: a million took ~2 s, then the overflow.
+    const compact = invalidOf(() => parseConfigYaml(`checks:\n  a:\n    ${'- '.repeat(n)}x\n`));
+    expect(compact.message).toMatch(/more than 64 collections opened on one line/);
+    expect(invalidOf(() => parseConfigYaml(`checks:\n  a:\n    ${'? '.repeat(65)}x\n`)).message).toMatch(
+      /more than 64 collections opened on one line/,
+    );
+    // Indentation nests a level a column: 4,000 levels overflowed the parser's stack.
+    const indented = Array.from({ length: 300 }, (_, i) => `${' '.repeat(i)}k:`).join('\n');
+    expect(invalidOf(() => parseConfigYaml(`checks:\n${indented} 1\n`)).message).toMatch(
+      /a line indented past 256 columns/,
+    );
+    expect(performance.now() - started).toBeLessThan(2000);
     // Mappings count too, and so does a document that is all flow.
     expect(invalidOf(() => parseConfigYaml(`{checks: ${'{a: '.repeat(70)}1${'}'.repeat(71)}`)).message).toMatch(
       /nested deeper than 64 levels/,
     );
   });
 
-  it('takes brackets inside quoted and block scalars and comments as text, and 64 levels of flow', () => {
+  it('takes brackets and dashes inside quoted and block scalars and comments as text, and passes nesting at the limits', () => {
     const text = [
       'checks:',
       '  web:',
@@ -112,15 +124,21 @@ describe('YAML', () => {
       `    # ${'{'.repeat(100)}`,
       '    headers:',
       `      X-A: '${'['.repeat(100)}'`,
+      `      X-C: "${'- '.repeat(100)}x"`,
       '      X-B: |-',
       `        ${'['.repeat(100)}`,
       '',
     ].join('\n');
     const [web] = parseConfigYaml(text);
     expect(web.spec).toMatchObject({ url: `https://example.com/?q=${'['.repeat(100)}` });
-    // 64 levels pass the depth check (what they hold is then the contract's to judge).
+    // The limits themselves pass the check (what they hold is then the contract's to judge).
     const deep = invalidOf(() => parseConfigYaml(`checks:\n  a: ${'['.repeat(64)}${']'.repeat(64)}\n`));
     expect(deep.message).not.toMatch(/nested deeper/);
+    const indented = Array.from({ length: 200 }, (_, i) => `${' '.repeat(i + 2)}k${i}:`).join('\n');
+    const atLimits = invalidOf(() =>
+      parseConfigYaml(`checks:\n${indented}\n${' '.repeat(256)}${'- '.repeat(64)}${'['.repeat(64)}${']'.repeat(64)}\n`),
+    );
+    expect(atLimits.message).not.toMatch(/nested deeper|opened on one line|indented past/);
   });
 
   it('export → import gives the same specs and a plan of nothing but unchanged (property)', () => {

@@ -82,25 +82,37 @@ export interface ImportedCheck {
 }
 
 /**
- * The deepest flow nesting (`[…]`, `{…}`) a document may have. No section comes near it (a property value is at most
- * 32 levels); past it the parser recursed level by level — a million levels fit in 2 MB, and the 16 MiB body limit
- * allows eight — to end in a stack overflow after seconds of CPU, the service's event loop blocked meanwhile.
+ * How deep a document may nest, by the three ways YAML nests: flow collections (`[…]`, `{…}`), compact block
+ * collections on one line (`- - - x`, `? ? x`: a level every two bytes) and indentation (a level a column at least).
+ * No section comes near these (a property value is at most 32 levels). Past them the parser recursed level by level —
+ * a million levels of either compact kind fit in 2 MB, and the 16 MiB body limit allows eight — to end in a stack
+ * overflow after seconds of CPU, sync-orchestrator's event loop blocked meanwhile; 4,000 levels of indentation
+ * overflowed the stack too.
  */
-export const MAX_YAML_FLOW_DEPTH = 64;
+export const YAML_NESTING_LIMITS = { flowLevels: 64, compactLevelsPerLine: 64, indentColumns: 256 } as const;
 
 /**
- * Whether flow collections nest deeper than `max`, by the YAML lexer's own tokens (flow indicators are tokens of their
- * own; quoted and block scalars and comments come whole, so their brackets are text), stopping at the first level past
- * it. The lexer is iterative and linear: about a sixth of what parsing the same text costs.
+ * What nests past YAML_NESTING_LIMITS, or null, by the YAML lexer's own tokens (indicators are tokens of their own;
+ * quoted and block scalars and comments come whole, so what they hold is text), stopping at the first excess. The
+ * lexer is iterative and linear: about a sixth of what parsing the same text costs.
  */
-function flowNestingPast(text: string, max: number): boolean {
-  let depth = 0;
+function nestingProblem(text: string): string | null {
+  const { flowLevels, compactLevelsPerLine, indentColumns } = YAML_NESTING_LIMITS;
+  let flow = 0;
+  let compact = 0;
+  let lineStart = true;
   for (const token of new Lexer().lex(text)) {
-    if (token === '[' || token === '{') {
-      if (++depth > max) return true;
-    } else if ((token === ']' || token === '}') && depth > 0) depth--;
+    if (lineStart && token.length > indentColumns && /^[ \t]+$/.test(token))
+      return `a line indented past ${indentColumns} columns`;
+    lineStart = token === '\n' || (token.length > 0 && token.charCodeAt(0) === 0x02); // a newline, a document start
+    if (lineStart) compact = 0;
+    else if (token === '[' || token === '{') {
+      if (++flow > flowLevels) return `flow collections ([…] or {…}) nested deeper than ${flowLevels} levels`;
+    } else if ((token === ']' || token === '}') && flow > 0) flow--;
+    else if ((token === '-' || token === '?') && flow === 0 && ++compact > compactLevelsPerLine)
+      return `more than ${compactLevelsPerLine} collections opened on one line (- or ?)`;
   }
-  return false;
+  return null;
 }
 
 /**
@@ -119,10 +131,8 @@ export function parseConfigDocument(text: string): {
   properties?: PropertySection;
   statusPages?: StatusPageSection;
 } {
-  if (flowNestingPast(text, MAX_YAML_FLOW_DEPTH)) {
-    const message = `flow collections ([…] or {…}) nested deeper than ${MAX_YAML_FLOW_DEPTH} levels`;
-    throw new InvalidError(`not valid YAML: ${message}`, [{ path: '', message }]);
-  }
+  const nesting = nestingProblem(text);
+  if (nesting !== null) throw new InvalidError(`not valid YAML: ${nesting}`, [{ path: '', message: nesting }]);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
   const at = (offset: number | undefined) => {
