@@ -145,4 +145,26 @@ describe('foldObservations', () => {
       expect(swept.changed[0]?.locations.push).toMatchObject({ status: S.Down, run: null });
     },
   );
+
+  it("successes of other runs keep moving the monitor's deadline on while a long run is open (no DOWN between pings)", () => {
+    const hb = (id: string, sig: 'start' | 'success', at: number, runId: string): FoldItem => ({
+      type: 'ping',
+      id,
+      targetId: 'hb',
+      location: 'push',
+      name: 'nightly',
+      monitorId: 'm-1',
+      ping: { signal: sig, at, runId, periodSeconds: 60, graceSeconds: 30, maxRuntimeSeconds: 7200 },
+    });
+    // r1 may run two hours; r2 and r3 succeed at 10 s and 70 s: the next ping is due by 70 + 90 = 160 s.
+    const items = [hb('p1', 'start', 0, 'r1'), hb('p2', 'success', 10_000, 'r2'), hb('p3', 'success', 70_000, 'r3')];
+    const out = foldObservations(none, items, all(items), policy);
+    expect(out.targets.get('hb')?.locations.push).toMatchObject({
+      status: S.Up,
+      run: { startedAt: 0, runId: 'r1' },
+      deadline: { at: 160_000 },
+    });
+    const swept = expireDeadlines(out.targets, [{ targetId: 'hb', location: 'push' }], 101_000, policy);
+    expect(swept.changed).toEqual([]);
+  });
 });

@@ -41,22 +41,10 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
   const window = (ping.periodSeconds + ping.graceSeconds) * 1000;
   const open = current?.run ?? null;
   if (ping.signal === 'start') {
-    const limit = ping.maxRuntimeSeconds;
     return {
       status: null,
       reason: 'run started',
-      deadline:
-        limit !== null
-          ? {
-              at: ping.at + limit * 1000,
-              expireTo: TargetStatus.Down,
-              reason: `run not finished within max runtime ${limit}s`,
-            }
-          : {
-              at: ping.at + window,
-              expireTo: TargetStatus.Down,
-              reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s`,
-            },
+      deadline: runDeadlineOf(ping.at, ping),
       run: { startedAt: ping.at, runId: ping.runId },
       finished: null,
     };
@@ -75,7 +63,8 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
     : null;
   // A ping that finishes another run (its id differs) leaves the open run open, and with it the run's deadline (its
   // max runtime): replaced by this ping's, the run timed out only when that later one passed (a period on), or never.
-  const runDeadline = !matches && open !== null ? (current?.deadline ?? null) : null;
+  // Worked out from the run itself: the location's stored deadline may be an earlier ping's by now.
+  const runDeadline = !matches && open !== null ? runDeadlineOf(open.startedAt, ping) : null;
   if (ping.signal === 'fail') {
     return {
       status: TargetStatus.Down,
@@ -97,4 +86,20 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
     run: matches ? null : open,
     finished,
   };
+}
+
+/** When a run started at `startedAt` must have finished: its max runtime, else within period + grace. */
+function runDeadlineOf(startedAt: number, ping: HeartbeatPing): Deadline {
+  const limit = ping.maxRuntimeSeconds;
+  return limit !== null
+    ? {
+        at: startedAt + limit * 1000,
+        expireTo: TargetStatus.Down,
+        reason: `run not finished within max runtime ${limit}s`,
+      }
+    : {
+        at: startedAt + (ping.periodSeconds + ping.graceSeconds) * 1000,
+        expireTo: TargetStatus.Down,
+        reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s`,
+      };
 }
