@@ -233,10 +233,14 @@ describe('CheckRunner', () => {
       );
     const h = runner({ tcp: hangs });
     const cases = [
-      { timeoutSeconds: 1, retries: 0, attempts: 1 },
-      { timeoutSeconds: 0.4, retries: 3, attempts: 2 },
+      { intervalSeconds: 1, timeoutSeconds: 1, retries: 0, attempts: 1 },
+      { intervalSeconds: 1, timeoutSeconds: 0.4, retries: 3, attempts: 2 },
+      // A retry with at least half its timeout left runs, cut to what is left (1 s, then ~0.8 s of a 1.8 s budget):
+      // skipping it dropped a retry a user set to absorb one timeout (60 s interval, 30 s timeout, 2 retries: one
+      // attempt).
+      { intervalSeconds: 2, timeoutSeconds: 1, retries: 2, attempts: 2 },
     ];
-    for (const { timeoutSeconds, retries, attempts } of cases) {
+    for (const { intervalSeconds, timeoutSeconds, retries, attempts } of cases) {
       const planned = Date.now();
       await h.r.run(
         definition({
@@ -244,13 +248,13 @@ describe('CheckRunner', () => {
           type: 'tcp',
           host: '127.0.0.1',
           port: 1,
-          intervalSeconds: 1,
+          intervalSeconds,
           timeoutSeconds,
           retries,
         }),
         { plannedAt: planned, startedAt: planned },
       );
-      expect(Date.now() - planned).toBeLessThan(1_000);
+      expect(Date.now() - planned).toBeLessThan(intervalSeconds * 1000);
       expect(h.results.at(-1)).toMatchObject({ ok: false, attempt: attempts });
     }
   });

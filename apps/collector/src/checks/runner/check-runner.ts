@@ -11,7 +11,7 @@ import { resultMetadata, storable } from './result-metadata';
 // next result comes an interval late, and the aggregator, which marks a check STALE two
 // intervals after a result's start, flapped a DOWN target DOWN ↔ STALE each cycle — so a
 // timeout about as long as the interval is cut to the budget, and a retry starts only if
-// its whole timeout fits in what is left. A probe
+// at least half its timeout is left (and gets what is left). A probe
 // that throws is a bug, not a verdict about the target: it becomes a failed result that
 // says so, logged once per check per quarter hour — the scheduler never sees an error.
 
@@ -94,7 +94,8 @@ export class CheckRunner {
     let n = 0;
     while (n < attempts) {
       const left = budgetEnd - Date.now();
-      if (n > 0 && left < timeoutMs) break;
+      // A retry runs while at least half its timeout is left, cut to what is left.
+      if (n > 0 && left < timeoutMs / 2) break;
       n++;
       last = await this.attempt(check, Math.max(1, Math.min(timeoutMs, Math.round(left))));
       if ((last.outcome.ok && last.conditionFailed === undefined) || this.stopping) break;
