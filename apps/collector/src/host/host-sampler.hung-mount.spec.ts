@@ -9,6 +9,8 @@ import { HostSampler } from './host-sampler';
 // sampling for good (each tick waits for its sample).
 
 const mockHung = new Set<string>();
+/** Paths whose stat/statfs answer only after this many ms (a slow FUSE or cloud-backed mount). */
+const mockSlow = new Map<string, number>();
 const mockAsked: string[] = [];
 jest.mock('node:fs/promises', () => {
   const actual = jest.requireActual<typeof import('node:fs/promises')>('node:fs/promises');
@@ -21,7 +23,10 @@ jest.mock('node:fs/promises', () => {
     },
     statfs: (path: string, ...rest: unknown[]) => {
       mockAsked.push(String(path));
-      return mockHung.has(String(path)) ? never() : (actual.statfs as (...a: unknown[]) => unknown)(path, ...rest);
+      if (mockHung.has(String(path))) return never();
+      const answer = () => (actual.statfs as (...a: unknown[]) => unknown)(path, ...rest);
+      const delay = mockSlow.get(String(path));
+      return delay === undefined ? answer() : new Promise((r) => setTimeout(r, delay)).then(answer);
     },
   };
 });
@@ -58,4 +63,35 @@ it('a mount whose statfs hangs is left out of the sample, which still comes in t
   }
   // Asked once (its stat, which hangs first), never again while that is pending.
   expect(mockAsked.filter((p) => p === '/mnt/wedged')).toHaveLength(1);
+});
+
+it('a mount that answers after the wait is in the next sample with that answer, not left out for good', async () => {
+  // Its statfs takes 800 ms, the sample waits 500 ms (half the 1-s interval): each answer comes late. Dropped, the
+  // mount was asked again at the next tick, late again, and never reported.
+  const slowRoot = await mkdtemp(join(tmpdir(), 'fw-proc-slow-'));
+  try {
+    const slowMount = await mkdtemp(join(tmpdir(), 'fw-slow-mount-'));
+    await mkdir(join(slowRoot, 'net'));
+    await mkdir(join(slowRoot, 'self'));
+    await writeFile(join(slowRoot, 'stat'), 'cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 100 0 0 100 0 0 0 0 0 0\nctxt 1\n');
+    await writeFile(join(slowRoot, 'meminfo'), 'MemTotal:  4000000 kB\nMemAvailable:  3000000 kB\n');
+    await writeFile(join(slowRoot, 'net/dev'), 'Inter-|\n face |\n');
+    await writeFile(join(slowRoot, 'diskstats'), '');
+    await writeFile(join(slowRoot, 'self/mounts'), `slow ${slowMount} fuse.other rw 0 0\n`);
+    mockSlow.set(slowMount, 800);
+    const s = new HostSampler({ hostId: 'h', location: 'l', intervalSeconds: 1, procRoot: slowRoot, linux: true });
+    const seen: string[][] = [];
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      seen.push((await s.sample()).disks.map((d) => d.mount));
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await new Promise((r) => setTimeout(r, 1_000 - (Date.now() - started)));
+    }
+    expect(seen[0]).toEqual([]);
+    expect(seen[1]).toEqual([slowMount]);
+    expect(seen[2]).toEqual([slowMount]);
+    await rm(slowMount, { recursive: true, force: true });
+  } finally {
+    await rm(slowRoot, { recursive: true, force: true });
+  }
 });

@@ -56,6 +56,8 @@ export class HostSampler {
   private readonly devOf = new Map<string, string | null>();
   /** Mounts whose statfs has not answered yet: not asked again until it does. */
   private readonly statfsPending = new Set<string>();
+  /** Answers that came after their sample's wait, for the next sample (each used once). */
+  private readonly lateFigures = new Map<string, MountFigures>();
 
   constructor(private readonly options: HostSamplerOptions) {
     this.procRoot = options.procRoot ?? '/proc';
@@ -192,9 +194,18 @@ export class HostSampler {
     const local = mounts.filter((m) => !REMOTE_FS.test(m.fsType) && !this.statfsPending.has(m.mount));
     // A mount that has not answered by then is left out of this sample (and not asked again until it answers):
     // waiting for a statfs that hangs — a wedged disk, a stopped FUSE daemon — would stop host sampling for good.
+    // Its answer, when it comes, goes into the next sample: a mount that is only slow (a FUSE or cloud-backed
+    // filesystem) is then reported an interval late rather than never.
     let timer: NodeJS.Timeout | undefined;
+    let waited = false;
     const late = new Promise<undefined>((resolve) => {
-      timer = setTimeout(resolve, Math.min(STATFS_WAIT_MS, this.options.intervalSeconds * 500), undefined);
+      timer = setTimeout(
+        () => {
+          waited = true;
+          resolve(undefined);
+        },
+        Math.min(STATFS_WAIT_MS, this.options.intervalSeconds * 500),
+      );
       timer.unref();
     });
     const figures = await Promise.all(
@@ -230,11 +241,24 @@ export class HostSampler {
             this.statfsPending.delete(m.mount);
           }
         })
-        .map((figure) => Promise.race([figure, late])),
+        .map((figure) => {
+          void figure.then((f) => {
+            if (waited && f) this.lateFigures.set(f.mount, f);
+          });
+          return Promise.race([figure, late]);
+        }),
     );
     clearTimeout(timer);
     if (this.devOf.size > 4 * LIMITS.disks) this.devOf.clear();
-    return figures.filter((f): f is MountFigures => f !== undefined);
+    const byMount = new Map(figures.filter((f): f is MountFigures => f !== undefined).map((f) => [f.mount, f]));
+    // Late answers of earlier samples, in mount order, for mounts this sample has no answer of.
+    for (const m of mounts) {
+      const earlier = this.lateFigures.get(m.mount);
+      if (earlier && !byMount.has(m.mount) && byMount.size < LIMITS.disks) byMount.set(m.mount, earlier);
+    }
+    this.lateFigures.clear();
+    const order = new Map(mounts.map((m, i) => [m.mount, i]));
+    return [...byMount.values()].sort((a, b) => (order.get(a.mount) ?? 0) - (order.get(b.mount) ?? 0));
   }
 
   /** Not Linux: os.* for CPU and memory, systeminformation for filesystems and interface counters (no disk IO). */
