@@ -62,6 +62,12 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       /** A pushed instance or host with nothing heard for this long turns STALE. */
       STALE_AFTER_SECONDS: env.int(300, 5, 86_400 * 7),
       SWEEP_INTERVAL_MS: env.int(1000, 100, 60_000),
+      /**
+       * Longest a shard's deadlines wait, after the shard is taken (at start or on a hand-over), for its consumer to
+       * catch up with the backlog queued meanwhile (ready count seen at 0, then nothing in flight): observations that
+       * arrived in time are applied before their targets' deadlines expire. 0: no wait.
+       */
+      SWEEP_CATCH_UP_MAX_MS: env.int(60_000, 0, 3_600_000),
       /** How often dirty 1-minute rollup buckets are recomputed from raw rows. */
       AGGREGATOR_ROLLUP_INTERVAL_MS: env.int(10_000, 100, 3_600_000),
       /** How often retention trims history (raw and rollups). */
@@ -134,6 +140,7 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
     downQuorumPct: values.CONSENSUS_DOWN_QUORUM_PCT,
     staleAfterSeconds: values.STALE_AFTER_SECONDS,
     sweepIntervalMs: values.SWEEP_INTERVAL_MS,
+    sweepCatchUpMaxMs: values.SWEEP_CATCH_UP_MAX_MS,
     rollupIntervalMs: values.AGGREGATOR_ROLLUP_INTERVAL_MS,
     retentionIntervalMs: values.AGGREGATOR_RETENTION_INTERVAL_MS,
     retention: { rawDays: values.HISTORY_RAW_RETENTION_DAYS, rollupDays: values.HISTORY_ROLLUP_RETENTION_DAYS },

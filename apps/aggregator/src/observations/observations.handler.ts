@@ -1,15 +1,19 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { Channel } from 'amqplib';
 import {
   BUS_BATCH_MAX_BYTES,
   BUS_BATCH_MAX_UPDATES,
   MAX_BATCH_UPDATES,
   Messages,
   OBSERVATION_SHARDS,
+  observationShardQueue,
   QueueName,
   type Envelope,
   type StatusUpdateBatchPayload,
 } from '@fleetwatch/contracts';
 import { BusConsumer, observationShardQueueSpec, type QueueRef, type Subscription } from '@fleetwatch/messaging';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
+import type { Logger } from 'pino';
 import type { AggregatorConfig } from '../config';
 import { AGGREGATOR_CONFIG } from '../tokens';
 import { ObservationsService, type LaneKey } from './observations.service';
@@ -46,11 +50,14 @@ export const LEGACY_SHARD = OBSERVATION_SHARDS;
 @Injectable()
 export class ObservationsHandler {
   private readonly held = new Map<number, Subscription[]>();
+  /** Shards taken and not caught up yet: since when, and whether their queue's ready count was seen at 0. */
+  private readonly catchingUp = new Map<number, { since: number; readySeen: boolean }>();
 
   constructor(
     private readonly consumer: BusConsumer,
     private readonly service: ObservationsService,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
+    @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
 
   /** Starts consuming a shard (LEGACY_SHARD: the un-sharded queues); resolves once consuming. */
@@ -76,6 +83,7 @@ export class ObservationsHandler {
             }),
           ];
     this.held.set(shard, subscriptions);
+    if (shard < OBSERVATION_SHARDS) this.catchingUp.set(shard, { since: Date.now(), readySeen: false });
     await Promise.all(subscriptions.map((s) => s.waitUntilActive(30_000)));
   }
 
@@ -89,6 +97,7 @@ export class ObservationsHandler {
     if (!subscriptions) return;
     await Promise.all(subscriptions.map((s) => s.stop()));
     this.held.delete(shard);
+    this.catchingUp.delete(shard);
   }
 
   /**
@@ -100,6 +109,7 @@ export class ObservationsHandler {
     const subscriptions = this.held.get(shard);
     if (!subscriptions) return;
     this.held.delete(shard);
+    this.catchingUp.delete(shard);
     const settleMs = Math.min(ABORT_SETTLE_MS, this.stopTimeoutMs());
     await Promise.all(subscriptions.map((s) => s.abort(settleMs, `shard ${shard} is no longer held by this replica`)));
   }
@@ -111,6 +121,65 @@ export class ObservationsHandler {
   /** Shards being consumed (LEGACY_SHARD included when held). */
   get shards(): number[] {
     return [...this.held.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Which of `shards` (held observation shards) have caught up with their queue since they were taken, so that
+   * their due deadlines may be expired: after a restart or a hand-over the queue may hold a backlog of observations
+   * that arrived in time, and expiring first would turn their targets STALE, then UP again. Caught up: a look at the
+   * queue found no ready message, and at a later look (the sweeper's next round) nothing delivered is unsettled —
+   * everything that was queued has been committed. Not longer than SWEEP_CATCH_UP_MAX_MS after the take, so that a
+   * consumer that never catches up (sustained overload) does not stop expiry for good.
+   */
+  async caughtUp(shards: readonly number[]): Promise<number[]> {
+    const now = Date.now();
+    const done: number[] = [];
+    const pending: Array<[number, { since: number; readySeen: boolean }]> = [];
+    for (const shard of shards) {
+      const state = this.catchingUp.get(shard);
+      if (!state) done.push(shard);
+      else if (now - state.since >= this.config.sweepCatchUpMaxMs) {
+        this.catchingUp.delete(shard);
+        if (this.config.sweepCatchUpMaxMs > 0)
+          this.logger.warn(
+            { shard, waitedMs: now - state.since },
+            'shard consumer not caught up with its queue within SWEEP_CATCH_UP_MAX_MS; expiring its deadlines anyway',
+          );
+        done.push(shard);
+      } else pending.push([shard, state]);
+    }
+    if (pending.length === 0) return done;
+    const ready = await this.readyCounts(pending.map(([shard]) => shard));
+    for (const [shard, state] of pending) {
+      // Stopped, or taken again, meanwhile: that take's own catch-up counts.
+      if (this.catchingUp.get(shard) !== state) continue;
+      const settled = this.held.get(shard)?.every((s) => s.active && s.inFlight === 0) ?? false;
+      if (state.readySeen && settled) {
+        this.catchingUp.delete(shard);
+        this.logger.info({ shard, waitedMs: Date.now() - state.since }, 'shard caught up with its queue');
+        done.push(shard);
+      } else if (ready.get(shard) === 0) state.readySeen = true;
+    }
+    return done.sort((a, b) => a - b);
+  }
+
+  /** Ready messages in the shards' queues (a shard missing: not known now). */
+  private async readyCounts(shards: readonly number[]): Promise<Map<number, number>> {
+    const counts = new Map<number, number>();
+    const session = this.consumer.connection.current();
+    if (!session) return counts;
+    let channel: Channel | undefined;
+    try {
+      channel = await session.model.createChannel();
+      channel.on('error', () => undefined);
+      for (const shard of shards)
+        counts.set(shard, (await channel.checkQueue(observationShardQueue(shard))).messageCount);
+    } catch (e) {
+      this.logger.debug({ err: (e as Error).message }, 'shard queue depth not known this round');
+    } finally {
+      await channel?.close().catch(() => undefined);
+    }
+    return counts;
   }
 
   private subscribe(queue: QueueRef, lane: LaneKey, worstCase: { units: number; bytes: number }): Subscription {

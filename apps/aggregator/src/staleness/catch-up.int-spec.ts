@@ -1,0 +1,161 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { Client } from 'pg';
+import { TargetIds, TargetStatus } from '@fleetwatch/contracts';
+import { shardOf } from '@fleetwatch/messaging';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import {
+  count,
+  createTestSite,
+  startAggregator,
+  statusUpdate,
+  updateRequest,
+  type TestSite,
+} from '../aggregator.int-helpers';
+
+// After an outage longer than the STALE window, a shard's deadlines are expired only once
+// its consumer has caught up with the backlog queued meanwhile (or the hold's bound ran
+// out): updates that arrived in time are applied first, so their targets never go STALE
+// (an event and alerts) and UP again. A target with nothing queued still goes STALE.
+
+jest.setTimeout(90_000);
+
+const STALE_S = 5;
+const SWEEP_MS = 200;
+/** Targets with updates queued while the aggregator is down (3 each), behind FILLERS others. */
+const QUEUED = Array.from({ length: 16 }, (_, i) => `catchup-${i}`);
+const shardOfInstance = (id: string) => shardOf(TargetIds.instance(id));
+/** A target with nothing queued, in the shard of a queued one. */
+const SILENT =
+  Array.from({ length: 64 }, (_, k) => `catchup-silent-${k}`).find(
+    (id) => shardOfInstance(id) === shardOfInstance(QUEUED[0]),
+  ) ?? 'catchup-silent';
+const FILLERS = 2400;
+/** The queued targets in the silent one's shard: its deadline waits for their updates (and the fillers before them). */
+const SAME_SHARD = QUEUED.filter((id) => shardOfInstance(id) === shardOfInstance(SILENT));
+
+let site: TestSite;
+let app: INestApplicationContext | undefined;
+
+beforeAll(async () => {
+  const [vhost, database] = await Promise.all([createIsolatedVhost('agg-catchup'), createIsolatedDatabase()]);
+  const pg = new Client({ connectionString: database.databaseUrl });
+  await pg.connect();
+  site = await createTestSite(
+    'agg-catchup',
+    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}agg-catchup:` },
+    {
+      STALE_AFTER_SECONDS: String(STALE_S),
+      SWEEP_INTERVAL_MS: String(SWEEP_MS),
+      // One observation per commit: a shard's backlog of a few hundred messages takes many sweeps to drain.
+      AGGREGATOR_BATCH_SIZE: '1',
+      AGGREGATOR_BATCH_WAIT_MS: '0',
+      AGGREGATOR_SHARD_CHECK_INTERVAL_MS: '200',
+    },
+  );
+});
+afterAll(async () => {
+  await app?.close();
+  await site?.dispose();
+});
+
+/** Consensus statuses a target's events went to, oldest first. */
+async function consensusEvents(instanceId: string): Promise<string[]> {
+  const { rows } = await site.pg.query<{ to_status: string }>(
+    'SELECT to_status FROM status_events WHERE target_id = $1 AND location IS NULL ORDER BY sequence',
+    [TargetIds.instance(instanceId)],
+  );
+  return rows.map((r) => r.to_status);
+}
+
+const updatesOf = (ids: readonly string[]) =>
+  count(site.pg, 'SELECT count(*) AS n FROM status_updates WHERE instance_id = ANY($1)', [ids]);
+
+describe('deadline expiry after a restart', () => {
+  it('waits for the shard backlog: targets with updates queued in time never go STALE; a silent one does', async () => {
+    app = await startAggregator(site.env);
+    await site.bus.publisher.publishMany(
+      [...QUEUED, SILENT].map((id) => updateRequest(statusUpdate(id, 'running', Date.now()))),
+    );
+    await waitFor(
+      async () => (await Promise.all([...QUEUED, SILENT].map(consensusEvents))).every((e) => e.at(-1) === 'UP'),
+      { timeoutMs: 20_000, intervalMs: 50, description: 'every target UP' },
+    );
+
+    await app.close();
+    app = undefined;
+    // Down for longer than the STALE window; the updates sent meanwhile wait in the shard queues.
+    const down = Date.now();
+    await site.bus.publisher.publishMany(
+      Array.from({ length: FILLERS }, (_, i) => updateRequest(statusUpdate(`filler-${i}`, 'running', down))),
+    );
+    for (let k = 0; k < 3; k++)
+      await site.bus.publisher.publishMany(
+        QUEUED.map((id) => updateRequest(statusUpdate(id, 'running', down + k * 100))),
+      );
+    await new Promise((r) => setTimeout(r, STALE_S * 1000 + 1500));
+
+    const restarted = Date.now();
+    app = await startAggregator(site.env);
+    let drainedAt = 0;
+    let shardDrainedAt = 0;
+    let silentStaleAt = 0;
+    await Promise.all([
+      waitFor(async () => (await updatesOf(SAME_SHARD)) === SAME_SHARD.length * 4, {
+        timeoutMs: 30_000,
+        intervalMs: 20,
+        description: "the silent target's shard drained",
+      }).then(() => (shardDrainedAt = Date.now())),
+      waitFor(async () => (await updatesOf(QUEUED)) === QUEUED.length * 4, {
+        timeoutMs: 30_000,
+        intervalMs: 20,
+        description: 'the queued updates committed',
+      }).then(() => (drainedAt = Date.now())),
+      waitFor(async () => (await consensusEvents(SILENT)).at(-1) === TargetStatus.Stale, {
+        timeoutMs: 30_000,
+        intervalMs: 20,
+        description: `${SILENT} STALE`,
+      }).then(() => (silentStaleAt = Date.now())),
+    ]);
+    // The backlog took a while (several lane rounds a shard), so the sweeps before its end were held back.
+    expect(drainedAt - restarted).toBeGreaterThan(3 * SWEEP_MS);
+    await new Promise((r) => setTimeout(r, 3 * SWEEP_MS));
+
+    const flapped = (await Promise.all(QUEUED.map(async (id) => ({ id, events: await consensusEvents(id) })))).filter(
+      (t) => t.events.includes(TargetStatus.Stale),
+    );
+    expect(flapped).toEqual([]);
+    for (const id of QUEUED) expect((await consensusEvents(id)).at(-1)).toBe(TargetStatus.Up);
+    // The silent target's deadline was held back until its shard caught up, not lost.
+    expect(SAME_SHARD.length).toBeGreaterThan(0);
+    expect(silentStaleAt).toBeGreaterThanOrEqual(shardDrainedAt - 50);
+    expect(silentStaleAt - restarted).toBeLessThan(20_000);
+  });
+
+  it('holds expiry back no longer than SWEEP_CATCH_UP_MAX_MS when the backlog outlasts it', async () => {
+    const silent = `${SILENT}-bounded`;
+    await site.bus.publisher.publishMany([updateRequest(statusUpdate(silent, 'running', Date.now()))]);
+    await waitFor(async () => (await consensusEvents(silent)).at(-1) === TargetStatus.Up, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+      description: `${silent} UP`,
+    });
+    await app?.close();
+    app = undefined;
+    const down = Date.now();
+    await site.bus.publisher.publishMany(
+      Array.from({ length: 2 * FILLERS }, (_, i) => updateRequest(statusUpdate(`filler-${i}`, 'running', down))),
+    );
+    await site.bus.publisher.publishMany(SAME_SHARD.map((id) => updateRequest(statusUpdate(id, 'running', down))));
+    await new Promise((r) => setTimeout(r, STALE_S * 1000 + 1500));
+
+    app = await startAggregator({ ...site.env, SWEEP_CATCH_UP_MAX_MS: '300' });
+    const before = await updatesOf(SAME_SHARD);
+    await waitFor(async () => (await consensusEvents(silent)).at(-1) === TargetStatus.Stale, {
+      timeoutMs: 20_000,
+      intervalMs: 20,
+      description: `${silent} STALE`,
+    });
+    // Expired while its shard's backlog was still being consumed: the hold ran out.
+    expect(await updatesOf(SAME_SHARD)).toBe(before);
+  });
+});
