@@ -121,6 +121,14 @@ export class ConfigAsCodeService {
     return { yaml: renderConfigYaml(snapshot, header, pages ? statusPagesToRender(pages) : undefined), version, hash };
   }
 
+  /** The plans of the document's alert, status page and property sections, all read through `tx`. */
+  private async planSections(document: ReturnType<typeof parseConfigDocument>, prune: boolean, tx: SqlTransaction) {
+    const alertPlan = await planAlertImport(this.alertConfig, this.sealer, document.alert, prune, tx, this.policy);
+    const pagePlan = await this.planPages(document.statusPages, prune, tx);
+    const propPlan = await this.planProps(document.properties, prune, tx);
+    return { alertPlan, pagePlan, propPlan };
+  }
+
   /**
    * The document's status page section against the stored pages (`tx` under the writer's lock when applying:
    * read through it, not on a second pool connection, which writers queued on the lock may hold every one of;
@@ -162,16 +170,7 @@ export class ConfigAsCodeService {
       return this.versions.atOneSnapshot(async (tx) => {
         const { version, checks } = await this.checks.withHead(undefined, tx);
         expectVersion(options.expectedVersion, version);
-        const alertPlan = await planAlertImport(
-          this.alertConfig,
-          this.sealer,
-          document.alert,
-          options.prune,
-          tx,
-          this.policy,
-        );
-        const pagePlan = await this.planPages(document.statusPages, options.prune, tx);
-        const propPlan = await this.planProps(document.properties, options.prune, tx);
+        const { alertPlan, pagePlan, propPlan } = await this.planSections(document, options.prune, tx);
         return {
           dryRun: true,
           plan: [
@@ -195,17 +194,8 @@ export class ConfigAsCodeService {
         expectVersion(options.expectedVersion, head.version);
         const existing = await this.checks.all(tx);
         const plan = planImport(existing, specs, options.prune);
-        const alertPlan = await planAlertImport(
-          this.alertConfig,
-          this.sealer,
-          document.alert,
-          options.prune,
-          tx,
-          this.policy,
-        );
+        const { alertPlan, pagePlan, propPlan } = await this.planSections(document, options.prune, tx);
         const alertCount = alertPlan.count.created + alertPlan.count.changed + alertPlan.count.deleted;
-        const pagePlan = await this.planPages(document.statusPages, options.prune, tx);
-        const propPlan = await this.planProps(document.properties, options.prune, tx);
         if (
           plan.creates.length +
             plan.changes.length +

@@ -31,6 +31,17 @@ const ping = (
   monitorId,
   ping: { signal, at, runId: null, periodSeconds: 60, graceSeconds: 10, maxRuntimeSeconds: null },
 });
+/** A ping of run `runId` of monitor m-1 on this schedule. */
+const runPing = (
+  id: string,
+  signal: 'start' | 'success' | 'fail',
+  at: number,
+  runId: string,
+  schedule: { periodSeconds: number; graceSeconds: number; maxRuntimeSeconds: number },
+): FoldItem => {
+  const item = ping(id, signal, at);
+  return item.type === 'ping' ? { ...item, ping: { ...item.ping, runId, ...schedule } } : item;
+};
 const all = (items: FoldItem[]) => new Set(items.map((i) => i.id));
 const none = new Map<string, TargetSnapshot>();
 
@@ -125,15 +136,9 @@ describe('foldObservations', () => {
   it.each(['success', 'fail'] as const)(
     'a %s ping of another run leaves the open run its max runtime: it times out on time (DOWN, run recorded)',
     (signal) => {
-      const hb = (id: string, sig: 'start' | 'success' | 'fail', at: number, runId: string): FoldItem => ({
-        type: 'ping',
-        id,
-        targetId: 'hb',
-        location: 'push',
-        name: 'nightly',
-        monitorId: 'm-1',
-        ping: { signal: sig, at, runId, periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 60 },
-      });
+      const schedule = { periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 60 };
+      const hb = (id: string, sig: 'start' | 'success' | 'fail', at: number, runId: string) =>
+        runPing(id, sig, at, runId, schedule);
       // Run r1 starts (at most 60 s); run r2, started without a start ping, finishes 10 s later.
       const items = [hb('p1', 'start', 0, 'r1'), hb('p2', signal, 10_000, 'r2')];
       const out = foldObservations(none, items, all(items), policy);
@@ -147,15 +152,9 @@ describe('foldObservations', () => {
   );
 
   it("successes of other runs keep moving the monitor's deadline on while a long run is open (no DOWN between pings)", () => {
-    const hb = (id: string, sig: 'start' | 'success', at: number, runId: string): FoldItem => ({
-      type: 'ping',
-      id,
-      targetId: 'hb',
-      location: 'push',
-      name: 'nightly',
-      monitorId: 'm-1',
-      ping: { signal: sig, at, runId, periodSeconds: 60, graceSeconds: 30, maxRuntimeSeconds: 7200 },
-    });
+    const schedule = { periodSeconds: 60, graceSeconds: 30, maxRuntimeSeconds: 7200 };
+    const hb = (id: string, sig: 'start' | 'success', at: number, runId: string) =>
+      runPing(id, sig, at, runId, schedule);
     // r1 may run two hours; r2 and r3 succeed at 10 s and 70 s: the next ping is due by 70 + 90 = 160 s.
     const items = [hb('p1', 'start', 0, 'r1'), hb('p2', 'success', 10_000, 'r2'), hb('p3', 'success', 70_000, 'r3')];
     const out = foldObservations(none, items, all(items), policy);
