@@ -11,6 +11,7 @@ import {
 } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
+import { closeSqlPool, createSqlPool, TargetStatesRepository } from '@fleetwatch/persistence';
 import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { count, createTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
 
@@ -166,6 +167,59 @@ describe('check.lifecycle in the aggregator', () => {
 
     await upFromTwo(c, Date.now());
     expect(await consensusEvents(c.targetId)).toEqual(['UNKNOWN>UP', 'UP>PAUSED', 'PAUSED>UNKNOWN', 'UNKNOWN>UP']);
+  });
+
+  it("paused: a result from a location not heard before moves the target's last seen in Postgres as in Redis (kept through a rebuild)", async () => {
+    // One paused check heard from eu and us before the pause, one paused before any result (no location at all).
+    const c = newCheck();
+    const t0 = Date.now() - 5_000;
+    await upFromTwo(c, t0);
+    const bare = newCheck();
+    await site.bus.publisher.publishMany([
+      lifecycle(bare, 'active', 10, Date.now(), { name: 'bare', checkType: 'tcp' }),
+      lifecycle(bare, 'paused', 11, Date.now()),
+      lifecycle(c, 'paused', 11, Date.now()),
+    ]);
+    await waitFor(
+      async () =>
+        (await live(c.targetId))?.status === TargetStatus.Paused &&
+        (await live(bare.targetId))?.status === TargetStatus.Paused,
+      { description: 'both PAUSED' },
+    );
+
+    // Results from a location neither has been heard from (a collector still on its old assignment).
+    const seenAt = Date.now() - 1_000;
+    await site.bus.publisher.publishMany([result(c, 'ap', true, seenAt), result(bare, 'ap', true, seenAt)]);
+    await waitFor(async () => (await results(c.targetId)) === 3 && (await results(bare.targetId)) === 1, {
+      description: 'both results stored',
+    });
+    // Live state: proof of life, no location while paused.
+    await waitFor(async () => (await live(c.targetId))?.lastSeen === seenAt, { description: 'last seen in Redis' });
+    await waitFor(async () => (await live(bare.targetId))?.lastSeen === seenAt, { description: 'bare: in Redis' });
+    expect(await locationsOf(c.targetId)).toBe('eu=PAUSED us=PAUSED');
+    expect(await locationsOf(bare.targetId)).toBe('');
+
+    // The durable copy says the same (what the gateway and the rebuild read)...
+    const pool = createSqlPool(site.database.databaseUrl, { max: 1 });
+    try {
+      const durable = await new TargetStatesRepository(pool).findMany([c.targetId, bare.targetId]);
+      expect(new Map(durable.map((t) => [t.id, t.lastSeen]))).toEqual(
+        new Map([
+          [c.targetId, seenAt],
+          [bare.targetId, seenAt],
+        ]),
+      );
+    } finally {
+      await closeSqlPool(pool);
+    }
+    // ...so a Redis rebuilt from Postgres keeps it.
+    await flushPrefix(site.redis, site.redisPrefix);
+    await waitFor(async () => (await live(c.targetId)) !== null && (await live(bare.targetId)) !== null, {
+      description: 'rebuilt',
+    });
+    expect((await live(c.targetId))?.lastSeen).toBe(seenAt);
+    expect((await live(bare.targetId))?.lastSeen).toBe(seenAt);
+    expect(await locationsOf(c.targetId)).toBe('eu=PAUSED us=PAUSED');
   });
 
   it('resumed and then silent: STALE once the resume deadline passes', async () => {

@@ -26,11 +26,23 @@ import { AGGREGATOR_CONFIG } from '../tokens';
 import { mapEnvelope, type MappedMessage } from './observation.mapper';
 import { claimKey, ShardFence, ShardFencedError } from '../shards/shard-fence';
 
+/**
+ * Whether only the target's row can hold its last seen: none of its locations saw it that late. A paused check's
+ * result from a location it has not been heard from moves the target's last seen and leaves the location out
+ * (libs/domain applyObservation); a load reads last seen as the latest of the row's and its locations'.
+ */
+function lastSeenOnlyInRow(t: TargetSnapshot): boolean {
+  if (t.lastSeen === null) return false;
+  for (const location in t.locations) if (t.locations[location].lastSeen >= t.lastSeen) return false;
+  return true;
+}
+
 /** Whether the target's own row must be written (not only its locations). */
 function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): boolean {
   if (!before) return true;
   return (
     before.seq !== after.seq ||
+    (before.lastSeen !== after.lastSeen && lastSeenOnlyInRow(after)) ||
     before.status !== after.status ||
     before.since !== after.since ||
     before.name !== after.name ||

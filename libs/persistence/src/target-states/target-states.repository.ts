@@ -11,7 +11,9 @@ import { clean, iso, jsonOrNull, ms } from '../sql-values';
 // A target's row changes only with its status, sequence or identity (name, tags,
 // labels, lifecycle); its locations change with every observation. So the row's
 // last_seen / last_latency_ms are as of its last write, and a loaded snapshot takes
-// them from its locations (the most recent one), which are always current.
+// them from its locations (the most recent one), which are always current. The one
+// last seen no location holds — a paused check heard from a location it leaves out —
+// is written to the row (the aggregator's commit sees to it).
 //
 // A deleted check's row stays as a tombstone (deleted_at set, no locations): the fold
 // reads it under the lock and folds nothing into it again. Rebuilds and counts of live
