@@ -90,6 +90,40 @@ describe('login', () => {
     expect(JSON.stringify(res.body)).toContain('extra');
   });
 
+  it('a lone surrogate in the username or password is a 400 naming the field, on both sign-in routes', async () => {
+    // A password may hold U+FFFD. argon2 hashes UTF-8 bytes, where every lone surrogate is written as U+FFFD: before,
+    // a sign-in with '\ud800' (or any of the 2,048 lone surrogates) in its place was a 200 — a password that is not
+    // the password signed in. Lone surrogates are refused where they enter, as a new password's are.
+    await createUser('rhea', 'viewer', 'rhea-\ufffd-password');
+    const routes = ['/api/v1/auth/login', '/api/v1/auth/session'];
+    const attempt = (path: string, username: string, password: string) =>
+      gw.request<ApiErrorBody>('POST', path, { body: { username, password }, headers: { origin: gw.url } });
+    for (const path of routes)
+      for (const lone of ['\ud800', '\udfff', '\udbff']) {
+        const res = await attempt(path, 'rhea', `rhea-${lone}-password`);
+        expect({ path, lone, status: res.status }).toEqual({ path, lone, status: 400 });
+        expect(res.body.error.issues).toEqual([{ path: 'password', message: expect.stringMatching(/lone surrogate/) }]);
+        const user = await attempt(path, `rhea${lone}`, 'rhea-\ufffd-password');
+        expect(user.status).toBe(400);
+        expect(user.body.error.issues).toEqual([
+          { path: 'username', message: expect.stringMatching(/lone surrogate/) },
+        ]);
+      }
+    // The password as it is stored still signs in, on both routes.
+    for (const path of routes) expect((await attempt(path, 'rhea', 'rhea-\ufffd-password')).status).toBe(200);
+    // Changing your own password checks the current one the same way.
+    const token = await gw.login('rhea', 'rhea-\ufffd-password');
+    const own = await gw.request<ApiErrorBody>('PUT', '/api/v1/auth/password', {
+      token,
+      body: { currentPassword: 'rhea-\ud800-password', newPassword: 'rhea-second-password' },
+    });
+    expect(own.status).toBe(400);
+    expect(own.body.error.issues).toEqual([
+      { path: 'currentPassword', message: expect.stringMatching(/lone surrogate/) },
+    ]);
+    expect((await gw.request('GET', '/api/v1/auth/me', { token })).status).toBe(200);
+  });
+
   it('rate-limits per address and username with 429 and Retry-After', async () => {
     const attempt = (username: string) =>
       gw.request<ApiErrorBody>('POST', '/api/v1/auth/login', { body: { username, password: 'wrong-password' } });
@@ -226,10 +260,11 @@ describe('users', () => {
     });
     expect(created.status).toBe(400);
     expect(created.body.error.issues).toEqual([{ path: 'password', message: expect.stringMatching(/lone surrogate/) }]);
+    // Sign-in refuses a lone surrogate too (400 naming password, never compared).
     expect(
       (await gw.request('POST', '/api/v1/auth/login', { body: { username: 'lena', password: '\udbff-lone-password' } }))
         .status,
-    ).toBe(401);
+    ).toBe(400);
 
     const lena = await createUser('lena', 'viewer');
     const reset = await gw.request<ApiErrorBody>('PUT', `/api/v1/users/${lena.id}/password`, {

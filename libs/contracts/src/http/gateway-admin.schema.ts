@@ -10,14 +10,19 @@ import { pushCheckFields } from '../checks/check.schema';
  * lone surrogate (or U+FFFD) in its place would sign in too, so it is refused naming the field. A NUL is hashed as it
  * is (only the exact password signs in) and stays allowed.
  */
-const password = z
-  .string()
-  .min(8, 'must be at least 8 characters')
-  .max(1024)
-  .superRefine((s, ctx) => {
-    const problem = loneSurrogateProblem(s);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  });
+const password = z.string().min(8, 'must be at least 8 characters').max(1024).superRefine(refuseLoneSurrogate);
+
+/**
+ * A password presented to be checked (sign-in, the current one when changing it). It is hashed the same way, so a
+ * lone surrogate in it matches a stored U+FFFD, as any of the 2,048 others would: refused naming the field, never
+ * compared (a password that is not the password must not sign in). Any other text is only compared.
+ */
+export const presentedPasswordSchema = z.string().min(1).max(1024).superRefine(refuseLoneSurrogate);
+
+function refuseLoneSurrogate(s: string, ctx: z.RefinementCtx): void {
+  const problem = loneSurrogateProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}
 
 export const createUserRequestSchema = z.strictObject({
   username: z
@@ -39,7 +44,7 @@ export type SetPasswordRequest = z.infer<typeof setPasswordRequestSchema>;
 
 /** Anyone changing their own password. */
 export const changeOwnPasswordRequestSchema = z.strictObject({
-  currentPassword: z.string().min(1).max(1024),
+  currentPassword: presentedPasswordSchema,
   newPassword: password,
 });
 export type ChangeOwnPasswordRequest = z.infer<typeof changeOwnPasswordRequestSchema>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { storableText } from '../common/store-safe';
+import { presentedPasswordSchema } from './gateway-admin.schema';
 import { cidrSchema } from '../net/cidr';
 import type { CheckMetric } from '../events/observations.schema';
 import {
@@ -13,7 +14,7 @@ import {
 
 export const loginRequestSchema = z.strictObject({
   username: storableText(128, 1),
-  password: z.string().min(1).max(1024),
+  password: presentedPasswordSchema,
 });
 export type LoginRequest = z.infer<typeof loginRequestSchema>;
 export interface LoginResponse {
