@@ -134,3 +134,57 @@ describe('StatusEventsRelay.publish', () => {
     );
   });
 });
+
+/** An outbox in insertion (commit) order: what pendingPublication reads and markPublished deletes. */
+class Outbox extends RecordingEvents {
+  readonly rows: StatusEventRecord[];
+  constructor(rows: readonly StatusEventRecord[]) {
+    super();
+    this.rows = [...rows];
+  }
+  async pendingPublication(limit: number): Promise<StatusEventRecord[]> {
+    return this.rows.slice(0, limit);
+  }
+  override async markPublished(ids: readonly string[]): Promise<void> {
+    await super.markPublished(ids);
+    const gone = new Set(ids);
+    this.rows.splice(0, this.rows.length, ...this.rows.filter((e) => !gone.has(e.id)));
+  }
+}
+
+describe('StatusEventsRelay after a partial confirm', () => {
+  it('re-sends only the unconfirmed message’s events, once, after the later ones went out: order on the bus is not kept, each event keeps its sequence', async () => {
+    // One target's commit of 2 × MAX + 1 events; the first message is not confirmed (a nack, a connection lost).
+    const events = Array.from({ length: 2 * STATUS_CHANGED_BATCH_MAX + 1 }, (_, i) =>
+      event(i, { targetId: 'instance:one' }),
+    );
+    let calls = 0;
+    const publisher = new RecordingPublisher((i) => calls === 1 && i === 0);
+    const original = publisher.publishManySettled.bind(publisher);
+    publisher.publishManySettled = (requests) => {
+      calls++;
+      return original(requests);
+    };
+    const outbox = new Outbox(events);
+    const relay = relayWith(publisher, outbox);
+
+    await relay.publishInOrder(events);
+    expect(outbox.rows.map((e) => e.id)).toEqual(events.slice(0, STATUS_CHANGED_BATCH_MAX).map((e) => e.id));
+    expect(await relay.relayPending()).toBe(STATUS_CHANGED_BATCH_MAX);
+    expect(outbox.rows).toEqual([]);
+
+    // Confirmed on the bus in this order: the later messages first, then the first one's events, re-sent.
+    const confirmed = publisher.sent
+      .flatMap((requests, call) => requests.filter((_, i) => !(call === 0 && i === 0)))
+      .flatMap((r) => statusChangedBatchPayloadSchema.parse(r.payload).events);
+    expect(confirmed.map((e) => e.sequence)).toEqual([
+      ...events.slice(STATUS_CHANGED_BATCH_MAX).map((e) => e.sequence),
+      ...events.slice(0, STATUS_CHANGED_BATCH_MAX).map((e) => e.sequence),
+    ]);
+    // Every event confirmed exactly once, with its id: a consumer ordering by sequence gets the commit's order back.
+    expect(new Set(confirmed.map((e) => e.eventId)).size).toBe(events.length);
+    expect([...confirmed].sort((a, b) => a.sequence - b.sequence).map((e) => e.eventId)).toEqual(
+      events.map((e) => e.id),
+    );
+  });
+});
