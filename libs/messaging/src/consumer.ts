@@ -25,10 +25,13 @@ export interface BusConsumerOptions {
 
 /**
  * Consumes quorum queues with manual acks: a message is acked only after its
- * handler's promise resolved, retried (nack + requeue, counted by the queue's
- * delivery limit) when the handler throws, and dead-lettered with its reason
- * when it is invalid, when the handler throws PermanentError, or when its last
- * allowed attempt fails. Resubscribes after reconnects; `stop()` drains.
+ * handler's promise resolved, held and retried in place with backoff when the
+ * handler fails transiently (TransientError, a store away), retried (nack +
+ * requeue, counted by the queue's delivery limit) when it throws otherwise, and
+ * dead-lettered with its reason when it is invalid, when the handler throws
+ * PermanentError, or when its last allowed attempt fails. A failing batch is
+ * split until only the messages that fail alone remain. Resubscribes after
+ * reconnects; `stop()` drains.
  */
 export class BusConsumer {
   private readonly subscriptions = new Set<Subscription>();

@@ -103,6 +103,25 @@ export class RedeliverError extends Error {
   }
 }
 
+/**
+ * Thrown by a handler when a dependency it needs (a store) is away: not the message's fault. The consumer holds
+ * the delivery (never returned to the queue, so no attempt of its delivery limit is spent), pauses and calls the
+ * handler again with backoff until it succeeds or fails otherwise (SPEC §3). libs/domain's UnavailableError (what
+ * repositories throw while the database is away) counts the same, recognised by its `kind`.
+ */
+export class TransientError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TransientError';
+  }
+}
+
+/** A handler failure to wait out (see TransientError). */
+export function isTransientFailure(error: unknown): boolean {
+  if (error instanceof TransientError) return true;
+  return error instanceof Error && (error as { kind?: unknown }).kind === 'unavailable';
+}
+
 export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);

@@ -105,6 +105,12 @@ export class BusMetrics {
     ['queue', 'type', 'cause'],
   );
   /** labels: queue */
+  readonly handlerRetries = new BusCounter(
+    'fleetwatch_bus_handler_retries_total',
+    'Handler calls retried in place after a transient failure (a store away); the deliveries stay held meanwhile.',
+    ['queue'],
+  );
+  /** labels: queue */
   readonly staleSettles = new BusCounter(
     'fleetwatch_bus_stale_settlements_total',
     'Acks/nacks dropped because their channel had closed (the broker redelivers them).',

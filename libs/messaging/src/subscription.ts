@@ -1,6 +1,6 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { messageDefinitionOf, parseMessage, type Envelope } from '@fleetwatch/contracts';
-import { backoffDelay } from './backoff';
+import { backoffDelay, type BackoffOptions } from './backoff';
 import { Batcher } from './batcher';
 import { closeQuietly } from './close-quietly';
 import type { ConfirmSender } from './confirm-sender';
@@ -15,7 +15,7 @@ import {
   type ConsumeOptions,
   type MessageHandler,
 } from './delivery';
-import { errorMessage, RedeliverError } from './errors';
+import { errorMessage, isTransientFailure, RedeliverError } from './errors';
 import { IntakeWindow } from './intake-window';
 import type { BusLogger } from './logger';
 import type { BusMetrics } from './metrics';
@@ -32,6 +32,12 @@ export interface SubscriptionDeps {
   readonly deadLetters: ConfirmSender;
   readonly deadLetterTimeoutMs: number;
 }
+
+/** Waits between calls of a handler whose last call failed transiently (a store away): 200 ms doubling, up to 5 s. */
+export const TRANSIENT_RETRY_BACKOFF: Readonly<Partial<BackoffOptions>> = { initialDelayMs: 200, maxDelayMs: 5_000 };
+
+/** How a handler call for some deliveries ended; `held`: it failed transiently and retrying stopped (give them back). */
+type CallOutcome = { ok: true } | { ok: false; error: unknown; held: boolean };
 
 /** A delivery with what it weighs against the budget. */
 interface Held extends Delivery {
@@ -80,6 +86,8 @@ export class Subscription {
   private readonly stoppedListeners: Array<() => void> = [];
   private readonly idleWaiters: Array<() => void> = [];
   private readonly activeWaiters: Array<() => void> = [];
+  /** Handler calls waiting out a transient failure: woken early by stop() and by their channel closing. */
+  private readonly retryWaits = new Set<() => void>();
   private untrackIntake: (() => void) | undefined;
   /** Set by abort(): what is still buffered is given back instead of handled (kept here, in delivery order). */
   private givingBack: { error: RedeliverError; parked: Delivery[] } | undefined;
@@ -179,6 +187,7 @@ export class Subscription {
   /** Cancels the consumer, lets in-flight handlers finish and ack (bounded), then closes the channel. */
   stop(timeoutMs = this.options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS): Promise<void> {
     this.stopping ??= (async () => {
+      this.wakeRetries();
       this.removeSetup?.();
       if (this.reopenTimer) clearTimeout(this.reopenTimer);
       await this.intake.catch(() => undefined);
@@ -294,6 +303,7 @@ export class Subscription {
     // Drop what has not reached a handler yet.
     for (let i = this.work.length - 1; i >= 0; i--) if (this.work[i].generation === generation) this.work.splice(i, 1);
     this.batcher?.discard((p) => p.delivery.generation === generation);
+    this.wakeRetries();
     this.settleIdle();
     if (this.stopping) return;
     // Channel-level close on a live connection (consumer cancelled, channel error): reopen with backoff.
@@ -470,35 +480,107 @@ export class Subscription {
     if (!delivery.generation.isLive) return;
     const parsed = parseMessage(delivery.message.content);
     if (!parsed.ok) return this.settlement.deadLetter(delivery, parsed.reason, 'invalid');
-    const started = performance.now();
-    try {
-      await (this.handler as MessageHandler)(parsed.value, delivery.context);
-    } catch (e) {
-      this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
-      return this.settlement.failed(delivery, e);
-    }
-    this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
-    this.settlement.ack([delivery]);
+    const outcome = await this.call([delivery], () => (this.handler as MessageHandler)(parsed.value, delivery.context));
+    if (outcome.ok) this.settlement.ack([delivery]);
+    else if (outcome.held) await this.giveBack([delivery], outcome.error);
+    else await this.settlement.failed(delivery, outcome.error);
   }
 
   private async handleBatch(items: Parsed[]): Promise<void> {
+    await this.settleBatch(items);
+  }
+
+  /**
+   * One handler call for `items`, then their settlement. A batch that fails for a reason that is neither transient
+   * nor a give-back (RedeliverError) is split in two, each half handled in turn (delivery order kept), until only
+   * the messages that fail alone remain: those are settled as failures (requeued; dead-lettered on their last
+   * attempt, or at once for a PermanentError), every other one is acked — a bad message never takes good ones with
+   * it (SPEC §3). Without the split the whole batch was requeued together, came back together, failed together, and
+   * reached the delivery limit together.
+   */
+  private async settleBatch(items: readonly Parsed[]): Promise<void> {
     const live = items.filter((i) => i.delivery.generation.isLive);
     if (live.length === 0) return;
-    const started = performance.now();
-    try {
-      await (this.handler as BatchHandler)(
+    const deliveries = live.map((i) => i.delivery);
+    const outcome = await this.call(deliveries, () =>
+      (this.handler as BatchHandler)(
         live.map((i) => i.envelope),
-        live.map((i) => i.delivery.context),
+        deliveries.map((d) => d.context),
+      ),
+    );
+    if (outcome.ok) return this.settlement.ack(deliveries);
+    if (outcome.held) return this.giveBack(deliveries, outcome.error);
+    if (live.length > 1 && !(outcome.error instanceof RedeliverError)) {
+      this.deps.logger.warn(
+        { queue: this.queue, messages: live.length, error: errorMessage(outcome.error) },
+        'batch failed; splitting it to find the messages that fail alone',
       );
-    } catch (e) {
-      this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
-      // Each requeue is sent before failed()'s first await, so they go back in delivery order; what awaits a publish
-      // (a dead letter, a fresh copy) is published together with the rest.
-      await Promise.all(live.map((i) => this.settlement.failed(i.delivery, e)));
+      const half = Math.ceil(live.length / 2);
+      await this.settleBatch(live.slice(0, half));
+      await this.settleBatch(live.slice(half));
       return;
     }
-    this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
-    this.settlement.ack(live.map((i) => i.delivery));
+    // Each requeue is sent before failed()'s first await, so they go back in delivery order; what awaits a publish
+    // (a dead letter, a fresh copy) is published together with the rest.
+    await Promise.all(deliveries.map((d) => this.settlement.failed(d, outcome.error)));
+  }
+
+  /**
+   * Calls the handler for `deliveries`. A transient failure (isTransientFailure: a store away) is retried here with
+   * backoff while the deliveries stay held: nothing goes back to the queue, so an outage spends no attempt of their
+   * delivery limit, and (concurrency 1, or one batch at a time) nothing behind them is handled meanwhile — intake
+   * pauses at the prefetch. Retrying stops when the subscription stops or their channel closes (`held`).
+   */
+  private async call(deliveries: readonly Held[], run: () => Promise<void> | void): Promise<CallOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      const started = performance.now();
+      try {
+        await run();
+        this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
+        return { ok: true };
+      } catch (error) {
+        this.deps.metrics.observeHandler(this.queue, (performance.now() - started) / 1_000);
+        if (!isTransientFailure(error)) return { ok: false, error, held: false };
+        if (!this.mayRetry(deliveries)) return { ok: false, error, held: true };
+        const delayMs = backoffDelay(attempt, TRANSIENT_RETRY_BACKOFF);
+        this.deps.metrics.handlerRetries.inc([this.queue]);
+        this.deps.logger.warn(
+          { queue: this.queue, messages: deliveries.length, attempt, delayMs, error: errorMessage(error) },
+          'handler failed transiently (a store away): deliveries held, retrying',
+        );
+        await this.retryWait(delayMs);
+        if (!this.mayRetry(deliveries)) return { ok: false, error, held: true };
+      }
+    }
+  }
+
+  private mayRetry(deliveries: readonly Held[]): boolean {
+    return this.stopping === undefined && deliveries.every((d) => d.generation.isLive);
+  }
+
+  private retryWait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.retryWaits.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.retryWaits.add(wake);
+    });
+  }
+
+  private wakeRetries(): void {
+    for (const wake of [...this.retryWaits]) wake();
+  }
+
+  /**
+   * Deliveries whose handler was still waiting out a store when the consumer stopped: not failures, given back to
+   * the queue for whoever consumes it next (requeued, or a fresh copy near the delivery limit; see Settlement).
+   */
+  private async giveBack(deliveries: readonly Held[], error: unknown): Promise<void> {
+    const back = new RedeliverError(`consumer stopped while its handler waited out a store: ${errorMessage(error)}`);
+    await Promise.all(deliveries.map((d) => this.settlement.redeliver(d, back)));
   }
 }
 
