@@ -1,5 +1,5 @@
 import { useMemo } from 'react';
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { Link, useParams, useSearchParams } from 'react-router';
 import type { HostMetricsResponse } from '@fleetwatch/contracts';
 import {
@@ -16,7 +16,7 @@ import {
 import { fetchHost, fetchHostMetrics, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
 import { RANGES, rangeOf } from '../target-detail/trend';
-import { bytes, devicesOf, pct, percentOf, plain } from './host-series';
+import { bytes, devicesOf, metricsPlaceholder, pct, percentOf, plain } from './host-series';
 import './hosts.css';
 
 const percent = (v: number) => `${v.toFixed(0)} %`;
@@ -44,7 +44,8 @@ export function HostDetailPage() {
   const metrics = useQuery({
     queryKey: keys.hostMetrics(id, range.minutes),
     queryFn: ({ signal }) => fetchHostMetrics(id, range.minutes, signal),
-    placeholderData: keepPreviousData,
+    // This host's previous range while the new one loads (cut to it); never another host's series.
+    placeholderData: (previous) => metricsPlaceholder(previous, id, range.minutes),
     refetchInterval: range.minutes <= 60 ? LIVE_POLL_MS : LIVE_POLL_MS * 6,
   });
   const m = metrics.data;
@@ -141,7 +142,11 @@ export function HostDetailPage() {
             ))}
             {m && (
               <span className="fw-muted">
-                {m.resolution === 'raw' ? 'every sample' : `${m.stepSeconds ?? 60} s steps`}
+                {metrics.isPlaceholderData
+                  ? 'Loading…'
+                  : m.resolution === 'raw'
+                    ? 'every sample'
+                    : `${m.stepSeconds ?? 60} s steps`}
               </span>
             )}
           </div>

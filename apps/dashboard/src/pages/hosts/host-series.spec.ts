@@ -1,6 +1,6 @@
 import type { HostMetricsResponse } from '@fleetwatch/contracts';
 import { describe, expect, it } from 'vitest';
-import { bytes, devicesOf, pct, percentOf, plain } from './host-series';
+import { bytes, devicesOf, metricsPlaceholder, pct, percentOf, plain } from './host-series';
 
 const at = (s: number) => new Date(s * 1000).toISOString();
 const pt = (s: number, avg: number) => ({ at: at(s), avg, max: avg, count: 1 });
@@ -45,4 +45,14 @@ describe('host series for charts', () => {
     [1, 0, '—'],
     [null, 4, '—'],
   ])('pct(%s, %s) = %s', (u, t, s) => expect(pct(u, t)).toBe(s));
+});
+
+describe('metricsPlaceholder', () => {
+  it("is never another host's series, and a shorter range keeps only what lies inside it", () => {
+    expect(metricsPlaceholder(r, 'other', 60, 30_000)).toBeUndefined();
+    expect(metricsPlaceholder(r, 'h', 1440, 30_000)).toBe(r);
+    // 15 s before "now" = 1/4 minute: only the points at 20 s and later are inside.
+    const cut = metricsPlaceholder(r, 'h', 0.25, 35_000);
+    expect(cut?.series.map((s) => s.points.map((x) => x.at))).toEqual([[at(20)], [at(20)], [at(20)], [at(20)], []]);
+  });
 });

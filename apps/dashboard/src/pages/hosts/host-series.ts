@@ -64,3 +64,24 @@ export function pct(used: number | null | undefined, total: number | null | unde
   if (used === null || used === undefined || !total) return '—';
   return `${((used / total) * 100).toFixed(1)} %`;
 }
+
+/**
+ * What a host's charts show while the answer for (id, minutes) loads: the previous answer only when it is this
+ * host's (the page stays mounted when only the id changes), cut to the new window when it is shorter; never another
+ * host's series under this host's name.
+ */
+export function metricsPlaceholder(
+  previous: HostMetricsResponse | undefined,
+  id: string,
+  minutes: number,
+  now = Date.now(),
+): HostMetricsResponse | undefined {
+  if (!previous || previous.hostId !== id) return undefined;
+  if (minutes >= previous.minutes) return previous;
+  const from = now - minutes * 60_000;
+  return {
+    ...previous,
+    minutes,
+    series: previous.series.map((s) => ({ ...s, points: s.points.filter((p) => Date.parse(p.at) >= from) })),
+  };
+}

@@ -1,5 +1,5 @@
 import { useMemo } from 'react';
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { Link, useParams, useSearchParams } from 'react-router';
 import {
   Button,
@@ -15,7 +15,7 @@ import {
 import type { TargetStatus } from '@fleetwatch/contracts';
 import { fetchHistory, fetchTarget, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
-import { RANGES, rangeOf, trendOf } from './trend';
+import { historyPlaceholder, RANGES, rangeOf, trendOf } from './trend';
 
 const ms = (v: number) => `${v} ms`;
 const percent = (v: number) => `${v} %`;
@@ -32,7 +32,8 @@ export function TargetDetailPage() {
   const history = useQuery({
     queryKey: keys.history(id, range.minutes),
     queryFn: ({ signal }) => fetchHistory(id, range.minutes, signal),
-    placeholderData: keepPreviousData,
+    // This target's previous range while the new one loads (cut to it); never another target's history.
+    placeholderData: (previous) => historyPlaceholder(previous, id, range.minutes),
     refetchInterval: range.minutes <= 60 ? LIVE_POLL_MS * 3 : LIVE_POLL_MS * 12,
   });
   const trend = useMemo(() => trendOf(history.data?.points ?? []), [history.data]);
@@ -106,6 +107,7 @@ export function TargetDetailPage() {
                     {r.label}
                   </Button>
                 ))}
+                {history.isPlaceholderData && <span className="fw-muted">Loading…</span>}
               </span>
             }
           >

@@ -1,6 +1,6 @@
-import type { HistoryPoint } from '@fleetwatch/contracts';
+import type { HistoryPoint, HistoryResponse } from '@fleetwatch/contracts';
 import { describe, expect, it } from 'vitest';
-import { rangeOf, trendOf } from './trend';
+import { historyPlaceholder, rangeOf, trendOf } from './trend';
 
 const p = (bucket: string, location: string, count: number, okCount: number, avg: number | null): HistoryPoint => ({
   bucket,
@@ -33,5 +33,33 @@ describe('trendOf', () => {
     expect(rangeOf(null).minutes).toBe(60);
     expect(rangeOf('7d').minutes).toBe(10_080);
     expect(rangeOf('1y').minutes).toBe(60);
+  });
+});
+
+describe('historyPlaceholder', () => {
+  const now = Date.parse('2026-01-02T00:00:00Z');
+  const ago = (min: number) => new Date(now - min * 60_000).toISOString();
+  const day: HistoryResponse = {
+    targetId: 'check:a',
+    minutes: 1440,
+    resolution: '1m',
+    points: [p(ago(180), 'x', 1, 1, 5), p(ago(30), 'x', 1, 1, 6)],
+    events: [
+      { at: ago(180), location: null, from: 'UP', to: 'DOWN', reason: 'old' },
+      { at: ago(20), location: null, from: 'DOWN', to: 'UP', reason: 'new' },
+    ],
+  };
+  it("is never another target's answer (the page stays mounted when only the id changes)", () => {
+    expect(historyPlaceholder(day, 'check:b', 1440, now)).toBeUndefined();
+    expect(historyPlaceholder(undefined, 'check:a', 60, now)).toBeUndefined();
+  });
+  it('a shorter range keeps only what lies inside it', () => {
+    const hour = historyPlaceholder(day, 'check:a', 60, now);
+    expect(hour?.points.map((x) => x.bucket)).toEqual([ago(30)]);
+    expect(hour?.events.map((e) => e.reason)).toEqual(['new']);
+    expect(hour?.minutes).toBe(60);
+  });
+  it('a longer range shows the shorter one as it is until its answer', () => {
+    expect(historyPlaceholder(day, 'check:a', 10_080, now)).toBe(day);
   });
 });

@@ -1,4 +1,4 @@
-import type { HistoryPoint } from '@fleetwatch/contracts';
+import type { HistoryPoint, HistoryResponse } from '@fleetwatch/contracts';
 
 export interface Trend {
   /** Epoch seconds, ascending. */
@@ -42,4 +42,28 @@ export type RangeKey = (typeof RANGES)[number]['key'];
 
 export function rangeOf(key: string | null): (typeof RANGES)[number] {
   return RANGES.find((r) => r.key === key) ?? RANGES[0];
+}
+
+/**
+ * What a target's history shows while the answer for (id, minutes) loads (TanStack's placeholderData gets the
+ * previous key's data): the previous answer only when it is this target's — the page stays mounted when only the id
+ * changes (Back two entries, from one target to another), and another target's charts and status changes under this
+ * target's name are wrong — cut to the new window when it is shorter (a change of 3 h ago is not "in this range" of
+ * 1 h). A longer window shows the shorter one's data until its answer: a part of it, never something outside it.
+ */
+export function historyPlaceholder(
+  previous: HistoryResponse | undefined,
+  id: string,
+  minutes: number,
+  now = Date.now(),
+): HistoryResponse | undefined {
+  if (!previous || previous.targetId !== id) return undefined;
+  if (minutes >= previous.minutes) return previous;
+  const from = now - minutes * 60_000;
+  return {
+    ...previous,
+    minutes,
+    points: previous.points.filter((p) => Date.parse(p.bucket) >= from),
+    events: previous.events.filter((e) => Date.parse(e.at) >= from),
+  };
 }
