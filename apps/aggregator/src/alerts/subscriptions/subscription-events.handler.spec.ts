@@ -12,7 +12,8 @@ import {
   type PayloadInputOf,
   type StatusChangedBatchEvent,
 } from '@fleetwatch/contracts';
-import { CONSUME_QUEUE_METADATA, type ConsumeQueueMetadata } from '@fleetwatch/messaging';
+import { ConflictError, UnavailableError } from '@fleetwatch/domain';
+import { CONSUME_QUEUE_METADATA, isTransientFailure, type ConsumeQueueMetadata } from '@fleetwatch/messaging';
 import { eventsIn, SubscriptionEventsHandler } from './subscription-events.handler';
 
 const source: MessageSource = { site: 'eu', service: 'aggregator' };
@@ -91,5 +92,14 @@ describe('eventsIn (what a subscriptions message weighs)', () => {
     const metadata = Reflect.getMetadata(CONSUME_QUEUE_METADATA, handleBatch) as ConsumeQueueMetadata | undefined;
     expect(metadata?.options.weigh).toBe(eventsIn);
     expect(metadata?.options.batch?.maxUnits).toBeGreaterThan(1);
+  });
+});
+
+describe('the subscriptions consumer during a database outage', () => {
+  it("its repositories' outage error (UnavailableError) is one the bus holds and retries, not requeues toward the DLQ", () => {
+    // rethrowSql turns a refused connection into this; the consumer then waits the outage out with the events held.
+    expect(isTransientFailure(new UnavailableError('database unavailable', 5))).toBe(true);
+    expect(isTransientFailure(new ConflictError('subscription s1 exists'))).toBe(false);
+    expect(isTransientFailure(new Error('connect ECONNREFUSED 127.0.0.1:5432'))).toBe(false);
   });
 });
