@@ -1,6 +1,6 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { BusHeader, deadLetterQueueOf, ExchangeName, Messages, QueueName, RoutingKey } from '@fleetwatch/contracts';
-import { createIsolatedVhost, TcpProxy, type IsolatedVhost } from '@fleetwatch/testing';
+import { createIsolatedVhost, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { BusConnection } from './connection';
 import {
   BusClosedError,
@@ -8,6 +8,7 @@ import {
   BusUnavailableError,
   InvalidMessageError,
   PublishNackedError,
+  PublishTimeoutError,
   PublishUnroutableError,
 } from './errors';
 import { checkResult, RawAmqp, TEST_SOURCE, testConnection } from './int-spec.helpers';
@@ -201,6 +202,42 @@ describe('BusPublisher with the broker unreachable', () => {
     proxy.resume();
     await connection.waitForSession(10_000);
     await expect(publisher.publish(Messages.CheckResult, checkResult(2))).resolves.toMatchObject({
+      type: 'check.result',
+    });
+    await publisher.close();
+    await connection.close();
+    await proxy.stop();
+  });
+
+  it('a network stall between publish and confirm: the publish fails at its deadline (PublishTimeoutError), the connection is dropped by heartbeat, then publishing resumes', async () => {
+    const proxy = TcpProxy.forUrl(vhost.amqpUrl);
+    await proxy.start();
+    const connection = testConnection(proxy.rewriteUrl(vhost.amqpUrl)); // heartbeat 2 s
+    closers.push(
+      () => proxy.stop(),
+      () => connection.close(),
+    );
+    new BusTopology(connection, { queues: [Q] });
+    const publisher = new BusPublisher(connection, { source: TEST_SOURCE, shardObservations: false, timeoutMs: 1_500 });
+    connection.start();
+    await publisher.publish(Messages.CheckResult, checkResult(1));
+
+    proxy.hold(); // the broker's answers (the confirm among them) never arrive; nothing is closed
+    const started = Date.now();
+    const error = await publisher.publish(Messages.CheckResult, checkResult(2)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PublishTimeoutError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+    expect(Date.now() - started).toBeLessThan(1_500 + 500);
+
+    // The silent broker is declared dead (about two heartbeats); a reconnect through the healed path works.
+    await waitFor(() => !connection.isConnected(), {
+      timeoutMs: 10_000,
+      description: 'connection dropped by heartbeat',
+    });
+    proxy.cut();
+    proxy.release();
+    await connection.waitForSession(10_000);
+    await expect(publisher.publish(Messages.CheckResult, checkResult(3))).resolves.toMatchObject({
       type: 'check.result',
     });
     await publisher.close();
