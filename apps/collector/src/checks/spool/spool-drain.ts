@@ -2,10 +2,12 @@ import { messageDefinitionOf } from '@fleetwatch/contracts';
 import {
   backoffDelay,
   InvalidMessageError,
+  PublishTimeoutError,
   type BusPublisher,
   type ConnectionState,
   type PublishRequest,
 } from '@fleetwatch/messaging';
+import { PublishPace } from './publish-pace';
 import type { Spool, SpooledEntry, SpoolLogger } from './spool';
 
 // Moves spooled messages to the broker: one batch at a time, in spool order, with
@@ -14,6 +16,16 @@ import type { Spool, SpooledEntry, SpoolLogger } from './spool';
 // with its neighbours (at-least-once, same envelope id); nothing is skipped. While the
 // broker is away the loop waits for the connection (and backs off), the spool keeps
 // filling, and on reconnect the backlog goes out oldest first.
+//
+// A slow link (a remote location's WAN after an outage, a broker taking messages in
+// slowly) confirms fewer messages than a batch within the timeout. What timed out is not
+// lost but still on its way, and a copy sent at once queues behind it and times out too:
+// every message went twice or more and the backlog drained at a fraction of the link's
+// rate. So the pace adapts (PublishPace): after a timeout the next batch is half of what
+// the broker did confirm in time and the timeout doubles (at most MAX_TIMEOUT_FACTOR ×
+// the configured one); a batch confirmed whole doubles the size back, and the timeout
+// follows what batches take (4 × the last one, never under the configured one). A
+// message may still arrive twice (at-least-once, same id), about once per timeout.
 
 export interface DrainConnection {
   isConnected(): boolean;
@@ -25,7 +37,10 @@ export interface SpoolDrainOptions {
   batchSize?: number;
   /** How long to let results gather after the spool ran empty, before publishing them together. Default 100 ms. */
   lingerMs?: number;
-  /** Upper bound of one batch's publish (connection wait included). Default 5000. */
+  /**
+   * Upper bound of one batch's publish (connection wait included) while batches are confirmed in time. Default
+   * 5000. On a link slower than that it grows with what batches take (PublishPace), up to 12 × this.
+   */
   publishTimeoutMs?: number;
   logger: SpoolLogger & { info(obj: object, msg: string): void };
   /** Called with the count of messages the broker confirmed. */
@@ -39,13 +54,21 @@ export class SpoolDrain {
   private wake: (() => void) | undefined;
   private failures = 0;
   private lastFailureLog = 0;
+  private readonly pace: PublishPace;
 
   constructor(
     private readonly spool: Spool,
     private readonly publisher: Pick<BusPublisher, 'publishManySettled'>,
     private readonly connection: DrainConnection,
     private readonly options: SpoolDrainOptions,
-  ) {}
+  ) {
+    this.pace = new PublishPace(options.batchSize ?? 500, options.publishTimeoutMs ?? 5_000);
+  }
+
+  /** Messages the next batch may hold, and its confirm timeout (they shrink and grow with the link). */
+  get current(): { batchSize: number; timeoutMs: number } {
+    return { batchSize: this.pace.batchSize, timeoutMs: this.pace.timeoutMs };
+  }
 
   start(): void {
     this.running ??= this.loop().catch((e: unknown) =>
@@ -69,11 +92,10 @@ export class SpoolDrain {
   }
 
   private async loop(): Promise<void> {
-    const batchSize = this.options.batchSize ?? 500;
     const lingerMs = this.options.lingerMs ?? 100;
     for (;;) {
       if (this.stopping && (Date.now() >= this.deadline || !this.connection.isConnected())) return;
-      const entries = await this.spool.read(batchSize);
+      const entries = await this.spool.read(this.pace.batchSize);
       if (entries.length === 0) {
         if (this.stopping) return;
         await this.idle(this.spool.waitForData());
@@ -82,7 +104,10 @@ export class SpoolDrain {
         if (!this.stopping && lingerMs > 0) await this.idle(new Promise((r) => setTimeout(r, lingerMs).unref()));
         continue;
       }
-      const { done, published } = await this.publish(entries);
+      const started = Date.now();
+      const { done, published, timedOut } = await this.publish(entries);
+      if (timedOut) this.pace.timedOut(published);
+      else if (done === entries.length) this.pace.confirmed(Date.now() - started);
       if (done > 0) await this.spool.confirm(entries[done - 1].end);
       if (published > 0) this.options.onPublished?.(published);
       if (done < entries.length) await this.backOff();
@@ -97,7 +122,7 @@ export class SpoolDrain {
    * Publishes `entries` in order. `done`: how many of the first ones are finished with — confirmed by the broker
    * without a gap, or discarded as unpublishable; `published`: how many of those the broker confirmed.
    */
-  private async publish(entries: SpooledEntry[]): Promise<{ done: number; published: number }> {
+  private async publish(entries: SpooledEntry[]): Promise<{ done: number; published: number; timedOut?: boolean }> {
     const requests: PublishRequest[] = [];
     for (const e of entries) {
       const definition = messageDefinitionOf(e.record.type);
@@ -111,7 +136,7 @@ export class SpoolDrain {
     if (requests.length === 0) return this.discard(entries[0], `unknown message type "${entries[0].record.type}"`);
     let outcomes;
     try {
-      outcomes = await this.publisher.publishManySettled(requests, { timeoutMs: this.options.publishTimeoutMs });
+      outcomes = await this.publisher.publishManySettled(requests, { timeoutMs: this.pace.timeoutMs });
     } catch (e) {
       if (!(e instanceof InvalidMessageError)) throw e;
       // One message can never be sent (a payload its contract refuses): publish those before it, then drop it.
@@ -125,11 +150,15 @@ export class SpoolDrain {
     }
     let ok = 0;
     while (ok < outcomes.length && outcomes[ok].ok) ok++;
+    let timedOut = false;
     if (ok < outcomes.length) {
       const failure = outcomes[ok];
-      if (!failure.ok) this.failed(failure.error);
+      if (!failure.ok) {
+        this.failed(failure.error);
+        timedOut = failure.error instanceof PublishTimeoutError;
+      }
     }
-    return { done: ok, published: ok };
+    return { done: ok, published: ok, timedOut };
   }
 
   /** A message that can never be published leaves the spool with an error in the log (it would block the rest forever). */
