@@ -341,7 +341,7 @@ describe('aggregator: deadlines', () => {
     expect((await events(targetId)).at(-1)).toMatchObject({
       location: null,
       to_status: 'DOWN',
-      reason: 'location ingest-a: no ping within period 1s + grace 1s',
+      reason: 'location push: no ping within period 1s + grace 1s',
     });
 
     // A run that never finishes turns DOWN after its max runtime, recorded as timed out.
@@ -361,7 +361,7 @@ describe('aggregator: deadlines', () => {
 
     // A fail ping is DOWN at once.
     await site.bus.publisher.publishMany([ping('success', Date.now()), ping('fail', Date.now() + 1)]);
-    await waitFor(async () => (await events(targetId)).at(-1)?.reason === 'location ingest-a: fail ping', {
+    await waitFor(async () => (await events(targetId)).at(-1)?.reason === 'location push: fail ping', {
       description: 'DOWN by fail ping',
     });
     expect(await liveStatus(targetId)).toBe(TargetStatus.Down);

@@ -199,6 +199,22 @@ describe('LiveStateStore (real Redis)', () => {
     expect(await redis.exists('tl:instance:many')).toBe(0);
   });
 
+  it("a write holds all of a target's locations: one it no longer has goes, with its index entry", async () => {
+    const id = 'check:hb-one-location';
+    const two = { 'site-a': loc(TargetStatus.Up), 'site-b': loc(TargetStatus.Down) };
+    await store.writeTargets([write(id, TargetStatus.Partial, null, { locations: two })]);
+    expect(Object.keys((await store.getTarget(id))?.locations ?? {}).sort()).toEqual(['site-a', 'site-b']);
+    // A heartbeat monitor's state folded into its one location, `push`.
+    const one = write(id, TargetStatus.Up, TargetStatus.Partial, { seq: 2, locations: { push: loc(TargetStatus.Up) } });
+    expect(await store.writeTargets([one])).toBe(1);
+    expect(Object.keys((await store.getTarget(id))?.locations ?? {})).toEqual(['push']);
+    expect(await redis.sismember('idx:loc:site-a', id)).toBe(0);
+    expect(await redis.sismember('idx:loc:site-b', id)).toBe(0);
+    expect(await redis.sismember('idx:loc:push', id)).toBe(1);
+    expect((await store.listTargets({ location: 'site-a' }, 100)).items.map((t) => t.id)).not.toContain(id);
+    expect(await store.removeTargets([{ id }])).toBe(1);
+  });
+
   it("removes the old layouts' location hashes (t:{id}:loc) and their marks, only where a mark says they may be", async () => {
     // A prefix with glob characters: unescaped, its pattern would match the sibling prefix's keys too.
     const other = `${prefix}leg[ab]*:`;

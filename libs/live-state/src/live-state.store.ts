@@ -165,6 +165,15 @@ for _, w in ipairs(rows) do
     if #locs > 0 then
       for i = 1, #locs, 2 do redis.call('SADD', p .. '${LiveKeys.byLocation('')}' .. locs[i], id) end
     end
+    -- A location the target no longer has (a heartbeat monitor's others, dropped for its one) goes, with its index entry.
+    local hasLoc = {}
+    for i = 1, #locs, 2 do hasLoc[locs[i]] = true end
+    for _, l in ipairs(redis.call('HKEYS', locKey)) do
+      if not hasLoc[l] then
+        redis.call('HDEL', locKey, l)
+        redis.call('SREM', p .. '${LiveKeys.byLocation('')}' .. l, id)
+      end
+    end
     redis.call('ZADD', p .. '${LiveKeys.all}', 0, id)
     local since = score(w[5])
     if since then redis.call('ZADD', p .. '${LiveKeys.bySince}', since, id)
@@ -368,7 +377,8 @@ export class LiveStateStore {
    * with an older `lastSeen` — is skipped, so a late projection (another replica's, or a
    * rebuild page read before a commit) never moves live state back. Index entries are
    * moved from what Redis actually holds (its status and tags), and every entry a target
-   * should have is (re)added, so a lost SADD/SREM heals at the next write. A command
+   * should have is (re)added, so a lost SADD/SREM heals at the next write. A write carries
+   * all of a target's locations: one Redis holds that the write lacks is removed. A command
    * refused (OOM, READONLY) rejects. Resolves with how many writes were applied.
    */
   async writeTargets(writes: readonly TargetWrite[]): Promise<number> {

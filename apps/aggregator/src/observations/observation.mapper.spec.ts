@@ -1,5 +1,5 @@
 import { buildEnvelope, Messages, TargetStatus, type MessageSource } from '@fleetwatch/contracts';
-import { expireDeadlines, foldObservations, type TargetSnapshot } from '@fleetwatch/domain';
+import { expireDeadlines, foldObservations, HEARTBEAT_LOCATION, type TargetSnapshot } from '@fleetwatch/domain';
 import {
   CHECK_STALE_SLACK_MS,
   COLLECTOR_MAX_FUTURE_SKEW_MS,
@@ -89,24 +89,28 @@ describe('mapEnvelope', () => {
     });
   });
 
-  it('a heartbeat ping keeps its schedule and its location', () => {
-    const ping = {
-      monitorId: 'm1',
-      targetId: 'check:hb',
-      signal: 'start',
-      receivedAt: at,
-      periodSeconds: 60,
-      graceSeconds: 5,
-      maxRuntimeSeconds: null,
-    };
-    const m = mapEnvelope(buildEnvelope(Messages.PingReceived.type, 1, ingest('edge-a'), ping), opts);
-    expect(m).toMatchObject({
-      type: 'ping',
-      location: 'edge-a',
-      name: 'm1',
-      ping: { signal: 'start', at: T, periodSeconds: 60, graceSeconds: 5 },
-    });
-  });
+  it.each(['edge-a', 'edge-b', undefined])(
+    "a heartbeat ping keeps its schedule and is at the monitor's one location, whichever ingest (%s) received it",
+    (source) => {
+      const ping = {
+        monitorId: 'm1',
+        targetId: 'check:hb',
+        signal: 'start',
+        receivedAt: at,
+        periodSeconds: 60,
+        graceSeconds: 5,
+        maxRuntimeSeconds: null,
+      };
+      const m = mapEnvelope(buildEnvelope(Messages.PingReceived.type, 1, ingest(source), ping), opts);
+      expect(m).toMatchObject({
+        type: 'ping',
+        location: HEARTBEAT_LOCATION,
+        row: { location: HEARTBEAT_LOCATION },
+        name: 'm1',
+        ping: { signal: 'start', at: T, periodSeconds: 60, graceSeconds: 5 },
+      });
+    },
+  );
 
   it('a status.update.batch maps every update, each with its own id as message id', () => {
     const ids = ['0190b7a8-0000-7000-8000-000000000001', '0190B7A8-0000-7000-8000-000000000002'];

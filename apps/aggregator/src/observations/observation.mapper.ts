@@ -17,6 +17,7 @@ import {
   type StatusUpdatePayload,
 } from '@fleetwatch/contracts';
 import {
+  HEARTBEAT_LOCATION,
   statusOfLifecycle,
   tagsOfLabels,
   type CheckLifecycle,
@@ -293,7 +294,8 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
     }
     case Messages.PingReceived.type: {
       const p = envelope.payload as PingReceivedPayload;
-      const location = sourceLocation(envelope) ?? DEFAULT_PUSH_LOCATION;
+      // Not the receiving ingest's location: a monitor has one, whichever replica its pings reach (HEARTBEAT_LOCATION).
+      const location = HEARTBEAT_LOCATION;
       const at = t(p.receivedAt);
       return [
         {

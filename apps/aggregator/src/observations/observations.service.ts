@@ -433,6 +433,7 @@ export class ObservationsService {
       (rowChanged(current.get(id), after) ? rewrite : locationsOnly).push(after);
     }
     await this.states.saveMany(tx, rewrite, locationsOnly, current);
+    await this.states.dropLocations(tx, fold.dropped);
     const stored = await this.events.insertMany(tx, fold.events);
     await this.history.insertHeartbeatRuns(tx, fold.runs);
     await this.history.touchHeartbeatMonitors(tx, fold.touches);

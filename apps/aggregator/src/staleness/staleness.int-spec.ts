@@ -140,13 +140,16 @@ describe('staleness survives Redis', () => {
       ping('success', start),
     ]);
     const targets = [...instances.map((id) => `instance:${id}`), 'check:hb-flush'];
+    // A pushed instance at the ingest's location; a heartbeat monitor at its one location.
+    const locationOf = (id: string) => (id.startsWith('check:') ? 'push' : 'ingest-a');
     // Projected, deadlines cached in Redis too.
     await waitFor(
-      async () => (await Promise.all(targets.map((id) => store.deadlineOf(id, 'ingest-a')))).every((d) => d !== null),
+      async () =>
+        (await Promise.all(targets.map((id) => store.deadlineOf(id, locationOf(id))))).every((d) => d !== null),
       { description: 'deadlines cached' },
     );
     const deadlines = new Map<string, number>();
-    for (const id of targets) deadlines.set(id, (await durableDeadline(id, 'ingest-a')) as number);
+    for (const id of targets) deadlines.set(id, (await durableDeadline(id, locationOf(id))) as number);
     expect(deadlines.get('check:hb-flush')).toBe(start + 4000);
     expect(Date.now()).toBeLessThan(start + 3000); // still before every deadline
 
@@ -183,7 +186,7 @@ describe('staleness survives Redis', () => {
       expect((await consensusEvents(id)).filter((e) => e.to === expired)).toEqual([
         { to: expired, at: deadlines.get(id) },
       ]);
-      expect(await durableDeadline(id, 'ingest-a')).toBeNull();
+      expect(await durableDeadline(id, locationOf(id))).toBeNull();
       // Live state was rebuilt and shows it.
       await waitFor(async () => (await store.getTarget(id))?.status === expired, {
         description: `${id} ${expired} in Redis`,

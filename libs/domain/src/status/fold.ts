@@ -5,6 +5,7 @@ import { applyLifecycle, type CheckLifecycle } from './check-lifecycle';
 import {
   applyObservation,
   isTombstone,
+  keepOneLocation,
   type FoldResult,
   type Observation,
   type StatusEventDraft,
@@ -45,6 +46,8 @@ export interface FoldOutcome {
   /** Heartbeat runs a ping finished. */
   runs: Array<FinishedRun & { monitorId: string; targetId: string }>;
   touches: MonitorPings[];
+  /** Locations a fold dropped (a heartbeat monitor's others: it has one): their stored state is to be deleted. */
+  dropped: Array<{ targetId: string; location: string }>;
   /** Ids of the items that changed state (not duplicates, not older than what is known). */
   applied: Set<string>;
   /** Items skipped: seen before (not in `fresh`) or twice in this fold. */
@@ -70,6 +73,7 @@ export function foldObservations(
   const events: StatusEventDraft[] = [];
   const runs: FoldOutcome['runs'] = [];
   const touches = new Map<string, MonitorPings>();
+  const dropped: FoldOutcome['dropped'] = [];
   const applied = new Set<string>();
   const folded = new Set<string>();
   let duplicates = 0;
@@ -108,12 +112,21 @@ export function foldObservations(
     if (isTombstone(before)) continue;
     let result: FoldResult;
     if (item.type === 'ping') {
-      const step = heartbeatStep(before?.locations[item.location], item.ping);
+      // One location per monitor (its ping URL), wherever the ping arrived: a state kept at other locations (before
+      // pings had one) is carried into it and dropped. Split across ingest replicas, a run started through one never
+      // ended through another, and each location went DOWN when the pings went through the other replicas.
+      const one = before ? keepOneLocation(before, item.location, item.ping.at, policy) : null;
+      if (one !== null && one.dropped.length > 0) {
+        for (const location of one.dropped) dropped.push({ targetId, location });
+        events.push(...one.events);
+      }
+      const base = one?.target ?? before;
+      const step = heartbeatStep(base?.locations[item.location], item.ping);
       result = applyObservation(
-        before,
+        base,
         {
           targetId,
-          kind: before?.kind ?? TargetKind.Check,
+          kind: base?.kind ?? TargetKind.Check,
           name: item.name,
           location: item.location,
           at: item.ping.at,
@@ -139,5 +152,5 @@ export function foldObservations(
     changed.add(targetId);
     events.push(...result.events);
   }
-  return { targets, changed, resync, events, runs, touches: [...touches.values()], applied, duplicates };
+  return { targets, changed, resync, events, runs, touches: [...touches.values()], dropped, applied, duplicates };
 }

@@ -3,6 +3,13 @@ import type { Deadline, LocationSnapshot } from './target-state';
 
 export type HeartbeatSignal = 'success' | 'start' | 'fail';
 
+/**
+ * The one location of every heartbeat monitor. A ping URL is one monitor: which ingest replica (and so which
+ * FLEETWATCH_LOCATION) receives a ping says nothing of the job, and split across locations a run started through
+ * one replica never finished through another.
+ */
+export const HEARTBEAT_LOCATION = 'push';
+
 export interface HeartbeatPing {
   signal: HeartbeatSignal;
   /** Epoch ms the edge received the ping. */

@@ -187,6 +187,36 @@ function withLocation(
 }
 
 /**
+ * Keeps one of a target's locations, `location`, and drops the others: the freshest of them all (by last seen;
+ * `location` on a tie) becomes `location`'s state, and the consensus follows (an event when it changed). For
+ * heartbeat monitors, which have one location however many ingest replicas receive their pings.
+ */
+export function keepOneLocation(
+  current: TargetSnapshot,
+  location: string,
+  at: number,
+  policy: ConsensusPolicy,
+): { target: TargetSnapshot; events: StatusEventDraft[]; dropped: string[] } {
+  const dropped = Object.keys(current.locations).filter((name) => name !== location);
+  if (dropped.length === 0) return { target: current, events: [], dropped };
+  let kept: LocationSnapshot | undefined = current.locations[location];
+  for (const name of dropped) {
+    const l = current.locations[name];
+    if (kept === undefined || l.lastSeen > kept.lastSeen) kept = l;
+  }
+  const one = kept as LocationSnapshot;
+  const folded = withLocation(
+    { ...current, locations: { [location]: one } },
+    location,
+    one,
+    `one location for a heartbeat monitor (was also ${dropped.join(', ')})`,
+    at,
+    policy,
+  );
+  return { ...folded, dropped };
+}
+
+/**
  * Folds one observation into a target's state: the location's status (unless
  * the observation is older than what is held), the consensus, and the events
  * (location first, then consensus) numbered from the target's sequence.

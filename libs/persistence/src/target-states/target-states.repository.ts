@@ -276,6 +276,18 @@ export class TargetStatesRepository {
     ]).catch((err: unknown) => rethrowSql(err));
   }
 
+  /** Deletes these locations' stored state (a heartbeat monitor's others: it has one location). */
+  async dropLocations(tx: SqlTx, locations: ReadonlyArray<{ targetId: string; location: string }>): Promise<void> {
+    if (locations.length === 0) return;
+    await sqlExecute(
+      tx,
+      `DELETE FROM target_location_states l
+       USING unnest($1::text[], $2::text[]) AS d(target_id, location)
+       WHERE l.target_id = d.target_id AND l.location = d.location`,
+      [locations.map((d) => d.targetId), locations.map((d) => d.location)],
+    ).catch((err: unknown) => rethrowSql(err));
+  }
+
   /**
    * Targets in id order after `afterId`, `limit` per page (for rebuilding live
    * state); `updatedSince` limits it to targets changed since then. Tombstones are left

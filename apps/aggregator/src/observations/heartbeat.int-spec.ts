@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto';
+import type { INestApplicationContext } from '@nestjs/common';
+import { Client } from 'pg';
+import { Messages, TargetKind, TargetStatus, uuidv7 } from '@fleetwatch/contracts';
+import { LiveStateStore } from '@fleetwatch/live-state';
+import { createBus, observationShardQueueSpecs, publishRequest, type Bus } from '@fleetwatch/messaging';
+import { closeSqlPool, createSqlPool, runInSqlTransaction, TargetStatesRepository } from '@fleetwatch/persistence';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { createTestSite, startAggregator, type TestSite } from '../aggregator.int-helpers';
+
+// Heartbeat pings through the running aggregator (SPEC §5 `push`, §6 `/ping/{token}`), as
+// status-ingest publishes them: delivered out of order, and received by ingest replicas at
+// different locations (FLEETWATCH_LOCATION). The aggregator runs in this process on an
+// isolated vhost, database and Redis prefix.
+
+jest.setTimeout(90_000);
+
+const SWEEP_MS = 200;
+let site: TestSite;
+let app: INestApplicationContext;
+let store: LiveStateStore;
+/** A second ingest replica: the same site, another location. */
+let replicaB: Bus;
+
+beforeAll(async () => {
+  const name = 'agg-heartbeat';
+  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
+  const pg = new Client({ connectionString: database.databaseUrl });
+  await pg.connect();
+  site = await createTestSite(
+    name,
+    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
+    { SWEEP_INTERVAL_MS: String(SWEEP_MS), AGGREGATOR_BATCH_WAIT_MS: '20', SWEEP_CATCH_UP_MAX_MS: '500' },
+  );
+  replicaB = createBus({
+    url: vhost.amqpUrl,
+    source: { site: 'test', service: 'status-ingest', location: 'ingest-b' },
+    name: `test-${name}-b`,
+    queues: observationShardQueueSpecs(),
+  });
+  app = await startAggregator(site.env);
+  store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
+});
+afterAll(async () => {
+  await app?.close();
+  await replicaB?.close().catch(() => undefined);
+  await site?.dispose();
+});
+
+interface Schedule {
+  periodSeconds: number;
+  graceSeconds: number;
+  maxRuntimeSeconds: number | null;
+}
+
+/** A monitor row as sync-orchestrator writes it with a push check. */
+async function newMonitor(schedule: Schedule): Promise<{ monitorId: string; targetId: string; schedule: Schedule }> {
+  const monitorId = randomUUID();
+  const targetId = `check:${monitorId}`;
+  await site.pg.query(
+    'INSERT INTO heartbeat_monitors (id, target_id, name, token_hash, period_seconds, grace_seconds, max_runtime_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+    [
+      monitorId,
+      targetId,
+      `job ${monitorId}`,
+      randomUUID(),
+      schedule.periodSeconds,
+      schedule.graceSeconds,
+      schedule.maxRuntimeSeconds,
+    ],
+  );
+  return { monitorId, targetId, schedule };
+}
+
+const ping = (
+  m: { monitorId: string; targetId: string; schedule: Schedule },
+  signal: 'success' | 'start' | 'fail',
+  at: number,
+  runId?: string,
+) =>
+  publishRequest(
+    Messages.PingReceived,
+    {
+      monitorId: m.monitorId,
+      targetId: m.targetId,
+      signal,
+      receivedAt: new Date(at).toISOString(),
+      ...m.schedule,
+      runId,
+      name: 'job',
+    },
+    { id: uuidv7() },
+  );
+
+const runs = async (monitorId: string) =>
+  (
+    await site.pg.query<{ started_at: Date; duration_ms: number; outcome: string }>(
+      'SELECT started_at, duration_ms, outcome FROM heartbeat_runs WHERE monitor_id = $1 ORDER BY started_at',
+      [monitorId],
+    )
+  ).rows.map((r) => ({ startedAt: r.started_at.getTime(), durationMs: r.duration_ms, outcome: r.outcome }));
+const locations = async (targetId: string) =>
+  (
+    await site.pg.query<{ location: string; status: string; run_started_at: Date | null; deadline_at: Date | null }>(
+      'SELECT location, status::text, run_started_at, deadline_at FROM target_location_states WHERE target_id = $1 ORDER BY location',
+      [targetId],
+    )
+  ).rows.map((r) => ({
+    location: r.location,
+    status: r.status,
+    runStartedAt: r.run_started_at?.getTime() ?? null,
+    deadlineAt: r.deadline_at?.getTime() ?? null,
+  }));
+const downEvents = async (targetId: string) =>
+  (
+    await site.pg.query<{ location: string | null; reason: string }>(
+      "SELECT location, reason FROM status_events WHERE target_id = $1 AND to_status IN ('DOWN', 'PARTIAL') ORDER BY sequence",
+      [targetId],
+    )
+  ).rows;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('heartbeat pings in the aggregator', () => {
+  it('a run started through one ingest replica ends through another (other FLEETWATCH_LOCATION): one location, one run, never DOWN', async () => {
+    const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 2 });
+    const t = Date.now();
+    await site.bus.publisher.publishMany([ping(m, 'start', t, 'r1')]);
+    await waitFor(async () => (await locations(m.targetId)).length === 1, { description: 'start folded' });
+    await replicaB.publisher.publishMany([ping(m, 'success', t + 300, 'r1')]);
+    await waitFor(async () => (await runs(m.monitorId)).length > 0, { description: 'run recorded' });
+    // Past the run's max runtime (t + 2 s) and a few sweeps.
+    const wait = t + 2000 + 3 * SWEEP_MS - Date.now();
+    if (wait > 0) await sleep(wait);
+    expect(await runs(m.monitorId)).toEqual([{ startedAt: t, durationMs: 300, outcome: 'ok' }]);
+    expect(await locations(m.targetId)).toEqual([
+      { location: 'push', status: 'UP', runStartedAt: null, deadlineAt: t + 300 + 3_660_000 },
+    ]);
+    expect(await downEvents(m.targetId)).toEqual([]);
+    const live = await store.getTarget(m.targetId);
+    expect([live?.status, Object.keys(live?.locations ?? {})]).toEqual([TargetStatus.Up, ['push']]);
+    // History counts the pings at the same location as live state (rollups, history by location).
+    expect(
+      (await site.pg.query('SELECT DISTINCT location FROM heartbeat_pings WHERE target_id = $1', [m.targetId])).rows,
+    ).toEqual([{ location: 'push' }]);
+  });
+
+  it("a monitor's state kept at ingest locations before is carried into its one location: stored and live, the others gone", async () => {
+    const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 3 });
+    const t = Date.now();
+    // As pings were folded before: at each receiving replica's location. A run started through ingest-a, and
+    // ingest-b's last success is older; ingest-b's deadline (t + 2 s) is due soon.
+    const loc = (status: TargetStatus, at: number, extra = {}) => ({
+      status,
+      observedAt: at,
+      lastSeen: at,
+      latencyMs: null,
+      detail: null,
+      lifecycle: null,
+      deadline: null,
+      run: null,
+      ...extra,
+    });
+    const legacy = {
+      id: m.targetId,
+      kind: TargetKind.Check,
+      name: 'job',
+      status: TargetStatus.Up,
+      since: t - 60_000,
+      lastSeen: t,
+      lastLatencyMs: null,
+      lifecycle: null,
+      tags: [],
+      labels: {},
+      seq: 2,
+      locations: {
+        'ingest-a': loc(TargetStatus.Up, t - 60_000, {
+          lastSeen: t,
+          run: { startedAt: t, runId: null },
+          deadline: { at: t + 3000, expireTo: TargetStatus.Down, reason: 'run not finished within max runtime 3s' },
+        }),
+        'ingest-b': loc(TargetStatus.Up, t - 30_000, {
+          deadline: { at: t + 2000, expireTo: TargetStatus.Down, reason: 'no ping within period 3600s + grace 60s' },
+        }),
+      },
+    };
+    const pool = createSqlPool(site.database.databaseUrl, { max: 1 });
+    try {
+      await runInSqlTransaction(pool, (tx) => new TargetStatesRepository(pool).saveMany(tx, [legacy]));
+    } finally {
+      await closeSqlPool(pool);
+    }
+    await store.writeTargets([
+      {
+        ...legacy,
+        previousStatus: null,
+        lastSeen: t,
+        locations: Object.fromEntries(
+          Object.entries(legacy.locations).map(([k, l]) => [
+            k,
+            {
+              status: l.status,
+              observedAt: l.observedAt,
+              lastSeen: l.lastSeen,
+              latencyMs: null,
+              detail: null,
+              lifecycle: null,
+            },
+          ]),
+        ),
+      },
+    ]);
+
+    // The run ends (through either replica: both are `push` now).
+    await replicaB.publisher.publishMany([ping(m, 'success', t + 500)]);
+    await waitFor(async () => (await runs(m.monitorId)).length > 0, { description: 'run recorded' });
+    expect(await locations(m.targetId)).toEqual([
+      { location: 'push', status: 'UP', runStartedAt: null, deadlineAt: t + 500 + 3_660_000 },
+    ]);
+    expect(await runs(m.monitorId)).toEqual([{ startedAt: t, durationMs: 500, outcome: 'ok' }]);
+    await waitFor(async () => Object.keys((await store.getTarget(m.targetId))?.locations ?? {}).join() === 'push', {
+      description: 'live state at push only',
+    });
+    // Past both old deadlines: nothing left to expire.
+    const wait = t + 3000 + 3 * SWEEP_MS - Date.now();
+    if (wait > 0) await sleep(wait);
+    expect(await downEvents(m.targetId)).toEqual([]);
+    expect((await store.getTarget(m.targetId))?.status).toBe(TargetStatus.Up);
+  });
+});
