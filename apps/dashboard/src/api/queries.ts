@@ -40,6 +40,8 @@ export const keys = {
   hosts: () => [...keys.all, 'hosts'] as const,
   /** The first `limit` hosts (under hosts(): what invalidates the list invalidates it). */
   firstHosts: (limit: number) => [...keys.all, 'hosts', { first: limit }] as const,
+  /** One page of hosts: `limit` after the id `after` (null: the first page). */
+  hostsPage: (after: string | null, limit: number) => [...keys.all, 'hosts', { after, limit }] as const,
   host: (id: string) => [...keys.all, 'hosts', id] as const,
   hostMetrics: (id: string, minutes: number) => [...keys.all, 'hosts', id, 'metrics', minutes] as const,
 };
@@ -147,15 +149,26 @@ export async function fetchAllChecks(signal?: AbortSignal): Promise<CheckDefinit
 export const fetchCheck = (id: string, signal?: AbortSignal) =>
   api<CheckDefinition>(`/api/v1/checks/${enc(id)}`, { signal });
 
-/** Every host, page by page (the gateway answers at most 1,000 a page). */
+/**
+ * One page of hosts by id: `limit` (at most 1,000, the gateway's page) after the id `after` — a page's `nextCursor`;
+ * null: from the first host.
+ */
+export function fetchHostsPage(after: string | null, limit: number, signal?: AbortSignal): Promise<HostListResponse> {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (after !== null) q.set('cursor', after);
+  return api<HostListResponse>(`/api/v1/hosts?${q}`, { signal });
+}
+
+/**
+ * Every host, page by page (1,000 a request: 10 for 10,000). No page reads this: the hosts page reads the page it
+ * shows (fetchHostsPage), the overview its first hosts; it is for a caller that needs the whole inventory at once.
+ */
 export async function fetchHosts(signal?: AbortSignal): Promise<HostListResponse> {
   const items: HostListResponse['items'] = [];
   let cursor: string | null = null;
   let total = 0;
   do {
-    const q = new URLSearchParams({ limit: '1000' });
-    if (cursor) q.set('cursor', cursor);
-    const page: HostListResponse = await api<HostListResponse>(`/api/v1/hosts?${q}`, { signal });
+    const page: HostListResponse = await fetchHostsPage(cursor, 1000, signal);
     items.push(...page.items);
     total = page.total;
     cursor = page.nextCursor;
@@ -164,8 +177,7 @@ export async function fetchHosts(signal?: AbortSignal): Promise<HostListResponse
 }
 
 /** The first `limit` hosts by id (the overview's card shows a few; the whole inventory is the hosts page's). */
-export const fetchFirstHosts = (limit: number, signal?: AbortSignal) =>
-  api<HostListResponse>(`/api/v1/hosts?limit=${limit}`, { signal });
+export const fetchFirstHosts = (limit: number, signal?: AbortSignal) => fetchHostsPage(null, limit, signal);
 
 export const fetchHost = (id: string, signal?: AbortSignal) =>
   api<HostDetailView>(`/api/v1/hosts/${enc(id)}`, { signal });

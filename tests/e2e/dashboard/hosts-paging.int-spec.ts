@@ -1,0 +1,155 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { extname, join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { TargetStatus, type HostListResponse, type HostSummaryView } from '@fleetwatch/contracts';
+import { buildDashboard, launchChromium, watchPage, type PageWatch } from './browser';
+
+// The hosts page read every page of GET /api/v1/hosts (1,000 a page) every 10 s to show them all in one table:
+// 10 requests and 10,000 rows in the DOM for 10,000 hosts, each refresh. It now reads the page it shows (by id,
+// `?after=` the cursor), refreshed every 10 s, and pages on with Next / Previous: hosts after the 1,000th stay
+// reachable (55746d5). The gateway's paging is served here with its rules (page.route: limit ≤ 1,000, cursor = the
+// last id of the previous page); the page's own requests and DOM, no site.
+
+jest.setTimeout(240_000);
+
+const TOTAL = 2_345;
+const now = new Date().toISOString();
+const all: HostSummaryView[] = Array.from({ length: TOTAL }, (_, i) => {
+  const id = `h-${String(i).padStart(5, '0')}`;
+  return {
+    id,
+    targetId: `host:${id}`,
+    name: `${id}-name`,
+    status: TargetStatus.Up,
+    locations: ['eu-1'],
+    lastSeen: now,
+    since: now,
+    system: null,
+    lastSample: null,
+  };
+});
+
+interface Asked {
+  at: number;
+  limit: number;
+  cursor: string | null;
+}
+const listed: Asked[] = [];
+
+function hostsAnswer(q: URLSearchParams): HostListResponse {
+  const limit = Math.min(Number(q.get('limit') ?? 100), 1000);
+  const cursor = q.get('cursor');
+  listed.push({ at: Date.now(), limit, cursor });
+  const from = cursor === null ? 0 : all.findIndex((h) => h.id > cursor);
+  const items = from < 0 ? [] : all.slice(from, from + limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: last && last !== all[TOTAL - 1] ? last.id : null, total: TOTAL };
+}
+
+const TYPES: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html' };
+
+let dir: string;
+let browser: Browser;
+let page: Page;
+let watch: PageWatch;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fw-hosts-paging-'));
+  buildDashboard(dir);
+  browser = await launchChromium();
+});
+
+beforeEach(async () => {
+  listed.length = 0;
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  watch = await watchPage(page);
+  await page.route('http://dash.test/**', async (route) => {
+    const url = new URL(route.request().url());
+    const path = url.pathname;
+    if (path.startsWith('/api/')) {
+      let body: unknown;
+      if (path === '/api/v1/auth/session')
+        body = { user: { id: 'u1', username: 'admin', role: 'admin' }, csrfToken: 'c' };
+      else if (path === '/api/v1/hosts') body = hostsAnswer(url.searchParams);
+      else if (/^\/api\/v1\/hosts\/[^/]+\/metrics$/.test(path))
+        body = { hostId: '', minutes: 60, resolution: 'raw', stepSeconds: null, series: [] };
+      return route
+        .fulfill({
+          status: body === undefined ? 404 : 200,
+          contentType: 'application/json',
+          body: JSON.stringify(body ?? { error: { message: `not stubbed: ${path}` } }),
+        })
+        .catch(() => undefined);
+    }
+    const file = extname(path) ? path : '/index.html';
+    return route.fulfill({
+      status: 200,
+      contentType: TYPES[extname(file)] ?? 'application/octet-stream',
+      body: readFileSync(join(dir, file)),
+    });
+  });
+});
+
+afterEach(async () => {
+  await page?.close();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const inventoryRows = () => page.locator('table:has(caption:text-is("Hosts")) tbody tr').count();
+
+describe('the hosts page', () => {
+  it('reads only the page it shows, at first and at each 10 s refresh', async () => {
+    await page.goto('http://dash.test/hosts');
+    await page.getByRole('link', { name: 'h-00000-name' }).first().waitFor();
+    const opened = Date.now();
+    // Past one refresh (LIVE_POLL_MS = 10 s).
+    while (!listed.some((a) => a.at > opened + 1000)) {
+      if (Date.now() > opened + 20_000) throw new Error('no refresh within 20 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    // Every list request asks for the first page (no cursor): one request a refresh, whatever the fleet's size.
+    expect(listed.filter((a) => a.cursor !== null)).toEqual([]);
+    expect(listed.length).toBeLessThanOrEqual(3);
+    expect(listed.every((a) => a.limit <= 100)).toBe(true);
+    expect(await inventoryRows()).toBe(100);
+    expect(await page.getByText(`${TOTAL} hosts`).count()).toBe(1);
+    expect(watch.errors).toEqual([]);
+  });
+
+  it('pages on past the 1,000th host with Next, back with Previous, and keeps the page in the address', async () => {
+    await page.goto('http://dash.test/hosts');
+    await page.getByRole('link', { name: 'h-00000-name' }).first().waitFor();
+    for (let i = 1; i <= 15; i++) {
+      await page.getByRole('button', { name: 'Next' }).click();
+      await page
+        .getByRole('link', { name: `h-${String(i * 100).padStart(5, '0')}-name` })
+        .first()
+        .waitFor();
+    }
+    // Hosts 1,501–1,600: the 1,000th and later are reachable, and only this page is in the table.
+    expect(await inventoryRows()).toBe(100);
+    expect(new URL(page.url()).searchParams.get('after')).toBe('h-01499');
+    expect(listed.at(-1)).toMatchObject({ cursor: 'h-01499' });
+    expect(await page.getByTestId('hosts-shown').innerText()).toBe('1,501–1,600');
+
+    await page.getByRole('button', { name: 'Previous' }).click();
+    await page.getByRole('link', { name: 'h-01400-name' }).first().waitFor();
+    expect(await page.getByRole('link', { name: 'h-01500-name' }).count()).toBe(0);
+
+    // A reload opens the same page; the last page has no Next.
+    await page.goto('http://dash.test/hosts?after=h-02299');
+    await page.getByRole('link', { name: 'h-02300-name' }).first().waitFor();
+    expect(await inventoryRows()).toBe(45);
+    expect(await page.getByTestId('hosts-shown').innerText()).toBe('45 after h-02299');
+    expect(await page.getByRole('button', { name: 'Next' }).isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'First page' }).click();
+    await page.getByRole('link', { name: 'h-00000-name' }).first().waitFor();
+    expect(watch.errors).toEqual([]);
+  });
+});
