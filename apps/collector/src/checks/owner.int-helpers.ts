@@ -93,6 +93,8 @@ export interface CollectorProcess {
   readonly url: string;
   readonly pid: number;
   output(): string;
+  /** The exit code once it exited (null while it runs, or when a signal ended it). */
+  readonly exitCode: number | null;
   /** SIGKILL: no shutdown hook runs. */
   kill(): Promise<void>;
   /** SIGTERM (graceful), SIGKILL after 10 s. */
@@ -137,6 +139,9 @@ export async function startCollectorProcess(dist: string, env: Record<string, st
     url,
     pid: child.pid as number,
     output: () => out,
+    get exitCode() {
+      return child.exitCode;
+    },
     async kill() {
       if (gone()) return;
       child.kill('SIGKILL');

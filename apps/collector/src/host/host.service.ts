@@ -106,6 +106,8 @@ export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModu
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    // A sample in flight may be waiting for nvidia-smi, which a wedged GPU hangs: it ends now, its process killed.
+    this.gpu?.stop();
     await this.inFlight;
     if (!this.spool) return;
     await this.drain?.stop(Math.min(2_000, this.config.shutdownTimeoutMs / 4));

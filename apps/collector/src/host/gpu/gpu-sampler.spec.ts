@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GpuSampler, onPath } from './gpu-sampler';
+import { GpuSampler } from './gpu-sampler';
 
 // The sampler runs a real process each time: an `nvidia-smi` script in a temporary
 // directory that prints a captured output (__fixtures__) for the arguments it is given,
@@ -22,20 +21,42 @@ afterAll(async () => {
 interface FakeSmi {
   command: string;
   runs: string;
+  /** Pids of the runs that hung. */
+  pids: string;
 }
 
-/** An nvidia-smi stand-in: `query`, `apps` and `xml` name fixtures (or 'fail:<code>' to exit with that code). */
+/** The pids of `f`'s hung runs that are still alive. */
+async function alive(f: FakeSmi): Promise<number[]> {
+  const { readFile } = await import('node:fs/promises');
+  const pids = (await readFile(f.pids, 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * An nvidia-smi stand-in: `query`, `apps` and `xml` name fixtures, or 'fail:<code>' to exit with that code, or
+ * 'hang' to hang as a wedged GPU hangs it: deaf to SIGTERM, its pid appended to `<dir>/pids`.
+ */
 async function fakeSmi(name: string, outputs: { query: string; apps?: string; xml?: string }): Promise<FakeSmi> {
   const bin = join(dir, name);
   const { mkdir } = await import('node:fs/promises');
   await mkdir(bin, { recursive: true });
   const runs = join(bin, 'runs.log');
+  const pids = join(bin, 'pids');
   const emit = (spec: string | undefined) =>
     spec === undefined
       ? 'exit 0'
-      : spec.startsWith('fail:')
-        ? `cat ${JSON.stringify(join(FIXTURES, 'driver-not-loaded.txt'))}; exit ${spec.slice(5)}`
-        : `cat ${JSON.stringify(join(FIXTURES, spec))}`;
+      : spec === 'hang'
+        ? `trap '' TERM; echo $$ >> ${JSON.stringify(pids)}; exec sleep 60`
+        : spec.startsWith('fail:')
+          ? `cat ${JSON.stringify(join(FIXTURES, 'driver-not-loaded.txt'))}; exit ${spec.slice(5)}`
+          : `cat ${JSON.stringify(join(FIXTURES, spec))}`;
   const script = `#!/bin/sh
 echo "$*" >> ${JSON.stringify(runs)}
 case "$1" in
@@ -48,7 +69,7 @@ esac
   const command = join(bin, 'nvidia-smi');
   await writeFile(command, script);
   await chmod(command, 0o755);
-  return { command, runs };
+  return { command, runs, pids };
 }
 
 async function runCount(f: FakeSmi): Promise<number> {
@@ -119,89 +140,87 @@ describe('GpuSampler', () => {
     expect(await runCount(f)).toBe(2);
   });
 
-  /**
-   * node-nvidia-smi runs `nvidia-smi -q -x` from PATH through a shell; Jest's sandboxed process.env does not reach
-   * child processes, so the library runs in a child Node with the fake first on PATH and hands its result back.
-   */
-  const nodeNvidiaSmiWithPath = (pathDir: string) => (): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      const code = `require('node-nvidia-smi')((e, d) => { if (e) { process.stderr.write(String(e.code ?? e)); process.exit(3); } process.stdout.write(JSON.stringify(d)); })`;
-      execFile(
-        process.execPath,
-        ['-e', code],
-        { cwd: join(__dirname, '..'), env: { ...process.env, PATH: `${pathDir}:${process.env.PATH}` } },
-        (err, stdout, stderr) =>
-          err
-            ? reject(Object.assign(new Error(stderr), { code: Number(stderr) || stderr }))
-            : resolve(JSON.parse(stdout)),
-      );
-    });
-
   it.each([
     ['one GPU (H200)', 'q-x.h200x1.xml', '570.172.08', 1, 'NVIDIA H200'],
     ['eight GPUs (8× H100)', 'q-x.h100x8.xml', '535.183.01', 8, 'NVIDIA H100 80GB HBM3'],
-  ])('inventory through node-nvidia-smi: %s', async (_name, xml, driver, count, product) => {
-    const f = await fakeSmi(`inv-${count}`, { query: 'query-gpu.h200x1.csv', xml });
-    const inv = await new GpuSampler({
-      command: f.command,
-      inventoryReader: nodeNvidiaSmiWithPath(join(f.command, '..')),
-    }).inventory();
-    expect(inv?.driverVersion).toBe(driver);
-    expect(inv?.cudaVersion).toMatch(/^12\./);
-    expect(inv?.gpus).toHaveLength(count);
-    expect(
-      inv?.gpus.every((g) => g.uuid?.startsWith('GPU-') && g.name === product && g.busId?.startsWith('00000000:')),
-    ).toBe(true);
-  });
+  ])(
+    'inventory from the configured nvidia-smi (`-q -x`), not one from PATH: %s',
+    async (_name, xml, driver, count, product) => {
+      // The fake is in a directory of its own, not on PATH: COLLECTOR_NVIDIA_SMI=/opt/nvidia/bin/nvidia-smi and the like.
+      const f = await fakeSmi(`inv-${count}`, { query: 'query-gpu.h200x1.csv', xml });
+      const inv = await new GpuSampler({ command: f.command }).inventory();
+      expect(inv?.driverVersion).toBe(driver);
+      expect(inv?.cudaVersion).toMatch(/^12\./);
+      expect(inv?.gpus).toHaveLength(count);
+      expect(
+        inv?.gpus.every((g) => g.uuid?.startsWith('GPU-') && g.name === product && g.busId?.startsWith('00000000:')),
+      ).toBe(true);
+      const { readFile } = await import('node:fs/promises');
+      expect(await readFile(f.runs, 'utf8')).toBe('-q -x\n');
+    },
+  );
 
-  it('an inventory read that hangs (a wedged GPU hangs nvidia-smi -q -x) gives up after the timeout', async () => {
-    // HostSampler.init() waits for the inventory before the first host sample, and shutdown waits for init: a read
-    // that never ends stopped every host sample for good and hung the collector's shutdown.
-    const warnings: unknown[] = [];
-    const started = Date.now();
-    const inv = await new GpuSampler({
-      timeoutMs: 300,
-      inventoryReader: () => new Promise(() => undefined),
-      logger: { warn: (o) => warnings.push(o), info: () => undefined },
-    }).inventory();
-    expect(inv).toBeUndefined();
-    expect(Date.now() - started).toBeLessThan(2_000);
-    expect(JSON.stringify(warnings)).toMatch(/300 ms/);
-  });
-
-  it('inventory without nvidia-smi on PATH (the shell answers 127): undefined, not an error', async () => {
+  it('inventory from a configured nvidia-smi that does not exist: undefined, not an error', async () => {
     const warnings: unknown[] = [];
     const inv = await new GpuSampler({
-      inventoryReader: nodeNvidiaSmiWithPath(join(dir, 'empty-path')),
+      command: join(dir, 'nowhere', 'nvidia-smi'),
       logger: { warn: (o) => warnings.push(o), info: () => undefined },
     }).inventory();
     expect(inv).toBeUndefined();
     expect(warnings).toEqual([]);
   });
-});
 
-describe('onPath (the default inventory reader loads node-nvidia-smi only when nvidia-smi is on PATH)', () => {
-  let bin: string;
-  let other: string;
-  beforeAll(async () => {
-    const { mkdir } = await import('node:fs/promises');
-    bin = join(dir, 'path-bin');
-    other = join(dir, 'path-other');
-    await mkdir(bin, { recursive: true });
-    await mkdir(other, { recursive: true });
-    await writeFile(join(bin, 'nvidia-smi'), '#!/bin/sh\nexit 0\n');
-    await chmod(join(bin, 'nvidia-smi'), 0o755);
-    await writeFile(join(other, 'nvidia-smi'), 'not executable');
-    await chmod(join(other, 'nvidia-smi'), 0o644);
+  it('inventory output that is not XML: undefined, with a warning', async () => {
+    const warnings: unknown[] = [];
+    const f = await fakeSmi('inv-garbage', { query: 'query-gpu.h200x1.csv', xml: 'query-gpu.h200x1.csv' });
+    const inv = await new GpuSampler({
+      command: f.command,
+      logger: { warn: (o) => warnings.push(o), info: () => undefined },
+    }).inventory();
+    expect(inv).toBeUndefined();
+    expect(warnings).toHaveLength(1);
   });
 
   it.each([
-    ['an executable in the only directory', () => bin, true],
-    ['an executable in a later directory, empty entries skipped', () => `::${join(dir, 'nowhere')}:${bin}`, true],
-    ['a file that is not executable', () => other, false],
-    ['a directory without it', () => join(dir, 'nowhere'), false],
-    ['an empty PATH', () => '', false],
-  ])('%s', async (_name, path, expected) => {
-    await expect(onPath('nvidia-smi', path())).resolves.toBe(expected);
+    ['the inventory (`-q -x`)', (s: GpuSampler) => s.inventory()],
+    ['a sample (`--query-gpu`)', (s: GpuSampler) => s.sample()],
+  ])('%s hanging deaf to SIGTERM (a wedged GPU): given up at the timeout, the process killed', async (name, read) => {
+    const f = await fakeSmi(`hang-${name.length}`, { query: 'hang', xml: 'hang' });
+    const warnings: unknown[] = [];
+    const s = new GpuSampler({
+      command: f.command,
+      timeoutMs: 300,
+      logger: { warn: (o) => warnings.push(o), info: () => undefined },
+    });
+    const started = Date.now();
+    const out = await read(s);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(out === undefined || (Array.isArray(out) && out.length === 0)).toBe(true);
+    expect(warnings).toHaveLength(1);
+    const { readFile } = await import('node:fs/promises');
+    expect((await readFile(f.pids, 'utf8')).trim()).not.toBe('');
+    for (let i = 0; i < 50 && (await alive(f)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await alive(f)).toEqual([]);
+  });
+
+  it('stop(): a run in flight ends at once with its process killed, and nothing runs after it', async () => {
+    const f = await fakeSmi('hang-stop', { query: 'hang', xml: 'hang' });
+    const s = new GpuSampler({ command: f.command, timeoutMs: 30_000 });
+    const sampling = s.sample();
+    const inventory = s.inventory();
+    const { readFile } = await import('node:fs/promises');
+    for (let i = 0; i < 100 && (await readFile(f.pids, 'utf8').catch(() => '')).trim().split('\n').length < 2; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    s.stop();
+    await expect(sampling).resolves.toEqual([]);
+    await expect(inventory).resolves.toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(500);
+    for (let i = 0; i < 50 && (await alive(f)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await alive(f)).toEqual([]);
+    const runs = await runCount(f);
+    expect(await s.sample()).toEqual([]);
+    expect(await s.inventory()).toBeUndefined();
+    expect(await runCount(f)).toBe(runs);
   });
 });

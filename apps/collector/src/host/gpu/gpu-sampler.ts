@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { access, constants } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { parseString } from 'xml2js';
 import {
   COMPUTE_APPS_ARGS,
   GPU_QUERY_ARGS,
+  INVENTORY_ARGS,
   parseComputeApps,
   parseGpuQuery,
   parseInventory,
@@ -11,11 +11,18 @@ import {
   type GpuSample,
 } from './nvidia-smi-parse';
 
-// GPUs through nvidia-smi: the inventory (`-q -x`, through node-nvidia-smi) once, the
-// cheap CSV query every tick. A host without nvidia-smi (ENOENT, a shell's 127) or without
-// a loaded driver has no GPU: that is not an error, and the binary is not run every tick
-// to find that out again — only every `reprobeMs` (a driver installed later is found).
-// A query that fails otherwise (a hung or crashing nvidia-smi) backs off the same way.
+// GPUs through nvidia-smi — the configured one (COLLECTOR_NVIDIA_SMI), for every run: the
+// inventory (`-q -x`, parsed with xml2js as node-nvidia-smi did; that library runs
+// `nvidia-smi` from PATH, through a shell, without a deadline) once, the cheap CSV query
+// every tick. A host without nvidia-smi (ENOENT) or without a loaded driver has no GPU: that
+// is not an error, and the binary is not run every tick to find that out again — only every
+// `reprobeMs` (a driver installed later is found). A query that fails otherwise (a hung or
+// crashing nvidia-smi) backs off the same way.
+//
+// Every run ends by its deadline: a wedged GPU leaves nvidia-smi deaf to SIGTERM (or stuck in
+// the kernel, deaf to everything), so at the deadline it gets SIGKILL and the run is over
+// without waiting for the process or its pipes to close — else the sample, every later one and
+// the collector's shutdown waited for it. stop() ends the runs in flight the same way at once.
 
 export interface GpuSamplerOptions {
   /** The binary (default `nvidia-smi` from PATH). */
@@ -24,14 +31,13 @@ export interface GpuSamplerOptions {
   reprobeMs?: number;
   /** One nvidia-smi run at most this long (a wedged GPU can hang it). Default 5 s. */
   timeoutMs?: number;
-  /** `-q -x` as node-nvidia-smi reads it (tests may read through another PATH). */
-  inventoryReader?: () => Promise<unknown>;
   logger?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
 
 export type GpuState = 'unknown' | 'present' | 'absent' | 'failing';
 
 interface RunResult {
+  /** The exit code, a spawn error's code, 'TIMEOUT' (killed at the deadline) or 'STOPPED' (by stop()). */
   code: number | string | null;
   stdout: string;
   stderr: string;
@@ -39,6 +45,8 @@ interface RunResult {
 
 /** Exit codes that mean "no usable NVIDIA stack here": 127 command not found (shell), 9 driver not loaded. */
 const ABSENT_CODES = new Set<number | string>(['ENOENT', 'EACCES', 127, 9]);
+/** `-q -x` lists every field of every GPU and its processes: ~40 KB for 8 GPUs; room for many more. */
+const INVENTORY_MAX_BYTES = 16 * 1024 * 1024;
 
 export class GpuSampler {
   private state: GpuState = 'unknown';
@@ -47,6 +55,9 @@ export class GpuSampler {
   private readonly command: string;
   private readonly reprobeMs: number;
   private readonly timeoutMs: number;
+  /** Runs in flight: stop() ends them. */
+  private readonly running = new Set<() => void>();
+  private stopped = false;
 
   constructor(private readonly options: GpuSamplerOptions = {}) {
     this.command = options.command ?? 'nvidia-smi';
@@ -60,31 +71,30 @@ export class GpuSampler {
 
   /** Driver and devices, once at start; undefined without GPUs (or when `-q -x` fails: the samples still work). */
   async inventory(): Promise<GpuInventory | undefined> {
-    const read = this.options.inventoryReader ?? readInventory;
-    // node-nvidia-smi runs `-q -x` without a deadline, and a wedged GPU hangs it: the first host sample (and the
-    // shutdown) wait for this, so it is bounded like every other run (the stuck process is left to its fate).
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`nvidia-smi -q -x gave no answer within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      );
-      timer.unref();
-    });
+    const r = await this.run(INVENTORY_ARGS, INVENTORY_MAX_BYTES);
+    if (r.code === 'STOPPED' || (r.code !== 0 && ABSENT_CODES.has(r.code ?? ''))) return undefined;
     try {
-      const inv = parseInventory(await Promise.race([read(), deadline]));
+      if (r.code !== 0)
+        throw new Error(
+          r.code === 'TIMEOUT'
+            ? `nvidia-smi -q -x gave no answer within ${this.timeoutMs} ms`
+            : `exit ${String(r.code)}: ${firstLine(r.stderr || r.stdout)}`,
+        );
+      const inv = parseInventory(await parseXml(r.stdout));
       return inv.gpus.length > 0 || inv.driverVersion ? inv : undefined;
     } catch (e) {
-      const code = (e as { code?: number | string } | null)?.code;
-      if (code === undefined || !ABSENT_CODES.has(code))
-        this.options.logger?.warn(
-          { error: describe(e) },
-          'gpu: nvidia-smi -q -x failed; sampling goes on without the inventory',
-        );
+      this.options.logger?.warn(
+        { command: this.command, error: describe(e) },
+        'gpu: nvidia-smi -q -x failed; sampling goes on without the inventory',
+      );
       return undefined;
-    } finally {
-      clearTimeout(timer);
     }
+  }
+
+  /** Ends the runs in flight now (their processes killed) and runs nothing more: shutdown. */
+  stop(): void {
+    this.stopped = true;
+    for (const end of [...this.running]) end();
   }
 
   /**
@@ -94,6 +104,7 @@ export class GpuSampler {
   async sample(now = Date.now()): Promise<GpuSample[]> {
     if ((this.state === 'absent' || this.state === 'failing') && now < this.nextProbeAt) return [];
     const query = await this.run(GPU_QUERY_ARGS);
+    if (query.code === 'STOPPED') return [];
     if (query.code !== 0 && ABSENT_CODES.has(query.code ?? '')) {
       if (this.state !== 'absent')
         this.options.logger?.info(
@@ -128,43 +139,45 @@ export class GpuSampler {
     return r.code === 0 ? parseComputeApps(r.stdout) : undefined;
   }
 
-  private run(args: string[]): Promise<RunResult> {
+  private run(args: string[], maxBuffer = 1024 * 1024): Promise<RunResult> {
+    if (this.stopped) return Promise.resolve({ code: 'STOPPED', stdout: '', stderr: '' });
     return new Promise((resolve) => {
-      execFile(
+      // Called back only after this function returned: `end` and `timer` are set by then.
+      const done = (r: RunResult): void => {
+        if (!this.running.delete(end)) return;
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const child = execFile(
         this.command,
         args,
-        { timeout: this.timeoutMs, maxBuffer: 1024 * 1024, windowsHide: true, encoding: 'utf8' },
+        { maxBuffer, windowsHide: true, encoding: 'utf8' },
         (error, stdout, stderr) => {
-          if (!error) return resolve({ code: 0, stdout, stderr });
-          const e = error as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
-          resolve({ code: e.killed ? 'TIMEOUT' : (e.code ?? null), stdout: stdout ?? '', stderr: stderr ?? '' });
+          if (!error) return done({ code: 0, stdout, stderr });
+          const e = error as NodeJS.ErrnoException & { code?: number | string };
+          done({ code: e.code ?? null, stdout: stdout ?? '', stderr: stderr ?? '' });
         },
       );
+      // Over, whether or not the process goes: SIGKILL, and neither it nor its pipes keep this process alive.
+      const abandon = (code: 'TIMEOUT' | 'STOPPED'): void => {
+        if (!this.running.has(end)) return;
+        child.kill('SIGKILL');
+        child.unref();
+        for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy();
+        done({ code, stdout: '', stderr: '' });
+      };
+      const end = (): void => abandon('STOPPED');
+      this.running.add(end);
+      const timer = setTimeout(() => abandon('TIMEOUT'), this.timeoutMs);
     });
   }
 }
 
-async function readInventory(): Promise<unknown> {
-  // node-nvidia-smi runs `nvidia-smi -q -x` through the shell, which answers 127 when it is not on PATH. Looked up
-  // first, so a host without it never loads node-nvidia-smi with xml2js, xmlbuilder and sax (~1 MB of heap).
-  if (!(await onPath('nvidia-smi')))
-    throw Object.assign(new Error('nvidia-smi: not found on PATH'), { code: 'ENOENT' });
-  const nvidiaSmi = require('node-nvidia-smi') as typeof import('node-nvidia-smi');
-  return new Promise((resolve, reject) => nvidiaSmi((err, data) => (err ? reject(err) : resolve(data))));
-}
-
-/** Whether `command` is an executable file in one of PATH's directories (as a shell would find it). */
-export async function onPath(command: string, path = process.env.PATH ?? ''): Promise<boolean> {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    try {
-      await access(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      /* not here */
-    }
-  }
-  return false;
+/** `-q -x` as node-nvidia-smi read it (xml2js, one element is a value, not an array; text trimmed). */
+function parseXml(xml: string): Promise<unknown> {
+  return new Promise((resolve, reject) =>
+    parseString(xml, { explicitArray: false, trim: true }, (err, data) => (err ? reject(err) : resolve(data))),
+  );
 }
 
 function firstLine(s: string): string {

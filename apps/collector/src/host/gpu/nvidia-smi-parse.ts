@@ -2,7 +2,7 @@ import { toStorable, truncateText, type HostMetricsPayload } from '@fleetwatch/c
 
 // Parsers for what nvidia-smi prints: the periodic CSV query (cheap, one line per GPU),
 // the compute-apps query (process count per GPU) and the `-q -x` inventory read once at
-// start through node-nvidia-smi. Pure, so captured outputs (__fixtures__) test them.
+// start (as xml2js reads it). Pure, so captured outputs (__fixtures__) test them.
 
 export type GpuSample = HostMetricsPayload['gpus'][number];
 
@@ -24,6 +24,8 @@ export const GPU_QUERY_FIELDS = [
 
 export const GPU_QUERY_ARGS = [`--query-gpu=${GPU_QUERY_FIELDS.join(',')}`, '--format=csv,noheader,nounits'];
 export const COMPUTE_APPS_ARGS = ['--query-compute-apps=gpu_uuid,pid', '--format=csv,noheader,nounits'];
+/** The whole device report as XML: driver and CUDA versions, each GPU's identity. */
+export const INVENTORY_ARGS = ['-q', '-x'];
 
 const MIB = 1024 * 1024;
 
@@ -129,7 +131,7 @@ function text(v: unknown): string | undefined {
   return undefined;
 }
 
-/** The `-q -x` document as node-nvidia-smi hands it over (xml2js, `explicitArray: false`). */
+/** The `-q -x` document as xml2js reads it with `explicitArray: false` (as node-nvidia-smi handed it over). */
 export function parseInventory(doc: unknown): GpuInventory {
   const log = (doc as { nvidia_smi_log?: Record<string, unknown> } | null)?.nvidia_smi_log;
   if (!log || typeof log !== 'object') return { gpus: [] };
