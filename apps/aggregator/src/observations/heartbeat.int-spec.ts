@@ -121,6 +121,35 @@ const downEvents = async (targetId: string) =>
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('heartbeat pings in the aggregator', () => {
+  it('a start delivered after a newer one leaves the open run as it was: its max runtime, and its success', async () => {
+    const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 5 });
+    const pingsStored = async () =>
+      Number(
+        (
+          await site.pg.query<{ n: string }>('SELECT count(*) AS n FROM heartbeat_pings WHERE target_id = $1', [
+            m.targetId,
+          ])
+        ).rows[0].n,
+      );
+    const t = Date.now();
+    await site.bus.publisher.publishMany([ping(m, 'success', t - 10_000), ping(m, 'start', t)]);
+    await waitFor(async () => (await locations(m.targetId))[0]?.runStartedAt === t, { description: 'run B open' });
+    // A's start, received 4 s before B's, arrives now (a client's retry, another replica's slow confirm).
+    await site.bus.publisher.publishMany([ping(m, 'start', t - 4000)]);
+    await waitFor(async () => (await pingsStored()) === 3, { description: 'late start folded' });
+    expect(await locations(m.targetId)).toEqual([
+      { location: 'push', status: 'UP', runStartedAt: t, deadlineAt: t + 5000 },
+    ]);
+    // B finishes at t + 2 s: its run, 2 s long; and B's max runtime (t + 5 s) was never A's (t + 1 s).
+    await site.bus.publisher.publishMany([ping(m, 'success', t + 2000)]);
+    await waitFor(async () => (await runs(m.monitorId)).length > 0, { description: 'run recorded' });
+    const wait = t + 5000 + 3 * SWEEP_MS - Date.now();
+    if (wait > 0) await sleep(wait);
+    expect(await runs(m.monitorId)).toEqual([{ startedAt: t, durationMs: 2000, outcome: 'ok' }]);
+    expect(await downEvents(m.targetId)).toEqual([]);
+    expect((await store.getTarget(m.targetId))?.status).toBe(TargetStatus.Up);
+  });
+
   it('a run started through one ingest replica ends through another (other FLEETWATCH_LOCATION): one location, one run, never DOWN', async () => {
     const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 2 });
     const t = Date.now();

@@ -1,8 +1,11 @@
 import { TargetStatus as S } from '@fleetwatch/contracts';
+import { expireDeadlines } from './expiry';
 import { foldObservations, type FoldItem } from './fold';
 import type { TargetSnapshot } from './target-state';
 
-// Heartbeat pings, wherever they were received.
+// Heartbeat pings folded out of order: the edge stamps each ping when it receives it, and the
+// bus may deliver one later than a newer one (a client's retry, another ingest replica's slow
+// confirm, a redelivery).
 
 const policy = { downQuorumPct: 100 };
 const none = new Map<string, TargetSnapshot>();
@@ -21,6 +24,56 @@ function hb(id: string, signal: 'start' | 'success' | 'fail', at: number, runId:
 }
 const fold = (items: FoldItem[], current: ReadonlyMap<string, TargetSnapshot> = none) =>
   foldObservations(current, items, new Set(items.map((i) => i.id)), policy);
+
+describe('heartbeat: a start delivered after a newer one', () => {
+  it('leaves the newer open run, its start and its max-runtime deadline as they were', () => {
+    // A success at 0; run B starts at 100 s; A's start, received at 50 s, is delivered after it.
+    const out = fold([hb('p0', 'success', 0), hb('pB', 'start', 100_000), hb('pA', 'start', 50_000)]);
+    expect(out.targets.get('hb')?.locations.push).toMatchObject({
+      status: S.Up,
+      run: { startedAt: 100_000, runId: null },
+      deadline: { at: 100_000 + 600_000, reason: 'run not finished within max runtime 600s' },
+    });
+    // B is still within its max runtime at 660 s (A's deadline, 650 s, is not B's).
+    const swept = expireDeadlines(out.targets, [{ targetId: 'hb', location: 'push' }], 655_000, policy);
+    expect(swept.changed).toEqual([]);
+    expect(out.touches).toEqual([{ monitorId: 'm-1', lastPingAt: 100_000, lastStartAt: 100_000 }]);
+  });
+
+  it('a later success finishes the newer run (its start, its duration), not the late one', () => {
+    const out = fold([
+      hb('p0', 'success', 0),
+      hb('pB', 'start', 100_000),
+      hb('pA', 'start', 50_000),
+      hb('pS', 'success', 130_000),
+    ]);
+    expect(out.runs).toEqual([
+      { monitorId: 'm-1', targetId: 'hb', startedAt: 100_000, finishedAt: 130_000, durationMs: 30_000, outcome: 'ok' },
+    ]);
+    expect(out.targets.get('hb')?.locations.push).toMatchObject({ status: S.Up, run: null });
+  });
+
+  it('with run ids: the newer run is still open for its own finishing ping', () => {
+    const out = fold([
+      hb('p0', 'success', 0, 'r0'),
+      hb('pB', 'start', 100_000, 'rB'),
+      hb('pA', 'start', 50_000, 'rA'),
+      hb('pS', 'success', 130_000, 'rB'),
+    ]);
+    expect(out.runs).toMatchObject([{ startedAt: 100_000, finishedAt: 130_000, outcome: 'ok' }]);
+  });
+
+  it('the same late start folded in a later batch (state read back) changes nothing either', () => {
+    const first = fold([hb('p0', 'success', 0), hb('pB', 'start', 100_000)]);
+    const second = fold([hb('pA', 'start', 50_000)], first.targets);
+    expect(second.targets.get('hb')?.locations.push).toEqual(first.targets.get('hb')?.locations.push);
+  });
+
+  it('a start newer than the open run still replaces it (a new run began)', () => {
+    const out = fold([hb('p0', 'success', 0), hb('pA', 'start', 50_000), hb('pB', 'start', 100_000)]);
+    expect(out.targets.get('hb')?.locations.push?.run).toEqual({ startedAt: 100_000, runId: null });
+  });
+});
 
 describe('heartbeat: one location per monitor', () => {
   const loc = (
@@ -109,5 +162,28 @@ describe('heartbeat: one location per monitor', () => {
     const out = fold([hb('p1', 'start', 1000), hb('p2', 'success', 4000)]);
     expect(out.dropped).toEqual([]);
     expect(Object.keys(out.targets.get('hb')?.locations ?? {})).toEqual(['push']);
+  });
+});
+
+describe('heartbeat: ingest replicas whose clocks differ', () => {
+  it("a finishing ping with the open run's own run id finishes it even when stamped before its start (another replica's clock behind)", () => {
+    const short = { periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 60 };
+    const at = (id: string, signal: 'start' | 'success', t: number): FoldItem => {
+      const item = hb(id, signal, t, 'r1');
+      return item.type === 'ping' ? { ...item, ping: { ...item.ping, ...short } } : item;
+    };
+    // Started through a replica 40 ms ahead; finished 10 ms later through one on time.
+    const out = fold([hb('p0', 'success', 0), at('pS', 'start', 100_040), at('pE', 'success', 100_010)]);
+    expect(out.runs).toMatchObject([{ startedAt: 100_040, finishedAt: 100_040, durationMs: 0, outcome: 'ok' }]);
+    expect(out.targets.get('hb')?.locations.push).toMatchObject({ status: S.Up, run: null });
+    // Nothing left to time out at the run's max runtime.
+    const swept = expireDeadlines(out.targets, [{ targetId: 'hb', location: 'push' }], 161_000, policy);
+    expect(swept.changed).toEqual([]);
+  });
+
+  it('without run ids, a finishing ping stamped before the open run started is not taken for it', () => {
+    const out = fold([hb('p0', 'success', 0), hb('pS', 'start', 100_000), hb('pE', 'success', 99_000)]);
+    expect(out.runs).toEqual([]);
+    expect(out.targets.get('hb')?.locations.push?.run).toEqual({ startedAt: 100_000, runId: null });
   });
 });

@@ -42,12 +42,18 @@ export interface HeartbeatStep {
  * the next ping within period + grace; `fail` is DOWN at once; `start` opens a
  * run that must finish within maxRuntime (else within period + grace). Missing
  * a deadline is DOWN. A finishing ping matches the open run when the run ids
- * agree (or either has none).
+ * agree (or either has none, and it is not from before the run's start). A start
+ * from before the open run's (delivered late) leaves the open run alone.
  */
 export function heartbeatStep(current: LocationSnapshot | undefined, ping: HeartbeatPing): HeartbeatStep {
   const window = (ping.periodSeconds + ping.graceSeconds) * 1000;
   const open = current?.run ?? null;
   if (ping.signal === 'start') {
+    // A start received before the open run's, delivered after it (a client's retry, another replica's slow confirm, a
+    // redelivery): that run began earlier and is not the one in progress. Replacing the open run with it gave the run
+    // in progress an earlier deadline (DOWN before its max runtime) and a later success the wrong start.
+    if (open !== null && ping.at < open.startedAt)
+      return { status: null, reason: 'late run start', deadline: current?.deadline ?? null, run: open, finished: null };
     return {
       status: null,
       reason: 'run started',
@@ -56,15 +62,21 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
       finished: null,
     };
   }
+  // The run's own id names it whatever the times say: each ingest replica stamps pings with its own clock, and a
+  // run started through one that is ahead and finished soon after through another had a finish before its start —
+  // left open, it timed out (DOWN) at its max runtime though the job had finished. Without ids, a finishing ping from
+  // before the run's start is another run's.
+  const sameRun = open !== null && open.runId !== null && open.runId === ping.runId;
   const matches =
     open !== null &&
-    (open.runId === null || ping.runId === null || open.runId === ping.runId) &&
-    ping.at >= open.startedAt;
+    (sameRun ||
+      ((open.runId === null || ping.runId === null || open.runId === ping.runId) && ping.at >= open.startedAt));
+  const finishedAt = open !== null ? Math.max(ping.at, open.startedAt) : ping.at;
   const finished: FinishedRun | null = matches
     ? {
         startedAt: open.startedAt,
-        finishedAt: ping.at,
-        durationMs: ping.at - open.startedAt,
+        finishedAt,
+        durationMs: finishedAt - open.startedAt,
         outcome: ping.signal === 'success' ? 'ok' : 'fail',
       }
     : null;
