@@ -86,7 +86,7 @@ export class TargetsController {
   @ApiOperation({
     summary: "A target's trend and status events",
     description:
-      'Raw observations for up to 60 minutes, 1-minute rollups (count, ok, min/avg/max/p95 latency) beyond; status events in the window, in order.',
+      'Raw observations for up to 60 minutes, 1-minute rollups (count, ok, min/avg/max/p95 latency) beyond, merged into steps of whole minutes past 1440 minutes (at most 1440 points a location, `stepSeconds`); status events in the window, in order.',
   })
   @ApiZodQuery(historyQuerySchema)
   @ApiOkResponse({ schema: historyResponseSchema })

@@ -354,6 +354,7 @@ describe('GET /api/v1/targets/{id}/history', () => {
   it('> 60 minutes: 1-minute rollups, and every event of the window', async () => {
     const res = await get<HistoryResponse>('/api/v1/targets/check:api/history?minutes=240');
     expect(res.body.resolution).toBe('1m');
+    expect(res.body.stepSeconds).toBe(60);
     expect(res.body.points).toEqual([
       {
         bucket: new Date(minute(NOW - 180 * 60_000)).toISOString(),
@@ -391,6 +392,67 @@ describe('GET /api/v1/targets/{id}/history', () => {
       'us-east-1:UP->DOWN',
       'all:UP->PARTIAL',
     ]);
+  });
+
+  it('beyond 1440 minutes: rollups merged into whole-minute steps, at most 1440 points a location', async () => {
+    // 90 days of a target at two locations: 259,200 rollup rows, all of which the route read and sent (~40 MB).
+    await runInTransaction(db, (tx) =>
+      new TargetStatesRepository(db).saveMany(tx, [
+        {
+          id: 'check:long',
+          kind: TargetKind.Check,
+          name: 'long',
+          status: S.Up,
+          since: null,
+          lastSeen: null,
+          lastLatencyMs: null,
+          lifecycle: null,
+          tags: [],
+          labels: {},
+          seq: 0,
+          locations: {},
+        },
+      ]),
+    );
+    await (db as unknown as RawSql).$executeRawUnsafe(
+      `INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count, min_latency_ms, avg_latency_ms, max_latency_ms, p95_latency_ms, latency_count)
+       SELECT 'check:long', l, to_timestamp($1::float8 / 1000) - g * interval '1 minute', 6, 5, g % 50, 100, 200 + g % 50, 150 + g % 30, 4
+       FROM generate_series(0, 129599) g, unnest(ARRAY['eu-west-1', 'us-east-1']) l`,
+      minute(Date.now()),
+    );
+    const res = await get<HistoryResponse>('/api/v1/targets/check:long/history?minutes=129600');
+    expect(res.status).toBe(200);
+    for (const loc of ['eu-west-1', 'us-east-1']) {
+      const points = res.body.points.filter((p) => p.location === loc);
+      expect(points.length).toBeLessThanOrEqual(1441); // 1440 steps, and the one the window starts in
+      expect(points.every((p) => Date.parse(p.bucket) % (90 * 60_000) === 0)).toBe(true);
+      // Every minute counted once: 6 samples (5 good) in each of 129,600.
+      expect(points.reduce((n, p) => n + p.count, 0)).toBe(6 * 129_600);
+      expect(points.reduce((n, p) => n + p.okCount, 0)).toBe(5 * 129_600);
+      // A whole step: 90 minutes' counts, least min, greatest max, mean by latency count, greatest minute p95.
+      expect(points[10]).toEqual({
+        bucket: points[10].bucket,
+        location: loc,
+        count: 540,
+        okCount: 450,
+        minLatencyMs: 0,
+        avgLatencyMs: 100,
+        maxLatencyMs: 249,
+        p95LatencyMs: 179,
+      });
+    }
+    expect(res.body).toMatchObject({ resolution: '1m', stepSeconds: 90 * 60 });
+    // Up to a day, each minute its own point; the step grows a minute per further 1440.
+    for (const [minutes, step] of [
+      [240, 60],
+      [1440, 60],
+      [1441, 120],
+      [10_080, 420],
+    ])
+      expect(
+        (await get<HistoryResponse>(`/api/v1/targets/check:long/history?minutes=${minutes}`)).body.stepSeconds,
+      ).toBe(step);
+    expect((await get<HistoryResponse>('/api/v1/targets/check:long/history?minutes=60')).body.stepSeconds).toBeNull();
   });
 
   it('filters by location (its events and the consensus events)', async () => {

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import {
   textProblem,
+  HISTORY_MAX_POINTS_PER_LOCATION,
   HistoryPoint,
   HistoryResponse,
   ListTargetsQuery,
@@ -85,14 +86,17 @@ export class TargetsService {
       location: query.location,
     };
     const raw = query.minutes <= RAW_HISTORY_MAX_MINUTES;
+    // Long windows merge their minutes into steps: at most HISTORY_MAX_POINTS_PER_LOCATION points a location.
+    const stepMinutes = Math.max(1, Math.ceil(query.minutes / HISTORY_MAX_POINTS_PER_LOCATION));
     const [points, events] = await Promise.all([
-      raw ? this.rawPoints(window) : this.rollupPoints(window),
+      raw ? this.rawPoints(window) : this.rollupPoints(window, stepMinutes),
       this.history.statusEvents(window),
     ]);
     return {
       targetId: id,
       minutes: query.minutes,
       resolution: raw ? 'raw' : '1m',
+      stepSeconds: raw ? null : stepMinutes * 60,
       points,
       events: events.map((e) => ({
         at: e.at.toISOString(),
@@ -119,10 +123,15 @@ export class TargetsService {
     }));
   }
 
-  private async rollupPoints(window: HistoryWindow): Promise<HistoryPoint[]> {
-    // Rollup buckets are minute starts: include the minute the window starts in.
-    const since = new Date(Math.floor(window.since.getTime() / 60_000) * 60_000);
-    return (await this.history.rollups({ ...window, since })).map((r) => ({ ...r, bucket: r.bucket.toISOString() }));
+  private async rollupPoints(window: HistoryWindow, stepMinutes: number): Promise<HistoryPoint[]> {
+    // Rollup buckets are minute starts, steps are aligned to whole steps since the epoch: include the step the
+    // window starts in.
+    const stepMs = stepMinutes * 60_000;
+    const since = new Date(Math.floor(window.since.getTime() / stepMs) * stepMs);
+    return (await this.history.rollups({ ...window, since }, stepMinutes)).map((r) => ({
+      ...r,
+      bucket: r.bucket.toISOString(),
+    }));
   }
 }
 

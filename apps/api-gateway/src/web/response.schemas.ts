@@ -122,6 +122,12 @@ export const historyResponseSchema = object({
     enum: ['raw', '1m'],
     description: 'raw observations up to 60 minutes, 1-minute rollups beyond',
   },
+  stepSeconds: {
+    type: 'integer',
+    nullable: true,
+    description:
+      "What one point covers: null for raw points; 60 for 1-minute rollups up to 1440 minutes; beyond, rollups merged into steps of whole minutes (at most 1440 points a location): counts summed, least min, greatest max, mean over every latency, p95 the greatest of the minutes' p95s (an upper bound of the step's p95)",
+  },
   points: {
     type: 'array',
     items: object({

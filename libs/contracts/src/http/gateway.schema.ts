@@ -72,6 +72,13 @@ export const recentTargetsQuerySchema = z.strictObject({
 });
 export type RecentTargetsQuery = z.infer<typeof recentTargetsQuerySchema>;
 
+/**
+ * `GET /api/v1/targets/{id}/history` beyond 60 minutes: 1-minute rollups, merged into steps of whole minutes so that a
+ * location has at most this many points (24 h: 1-minute points; 7 d: 7-minute; 90 d: 90-minute). Unmerged, 90 days of
+ * one location were 129,600 points (~20 MB of JSON), read whole by the gateway.
+ */
+export const HISTORY_MAX_POINTS_PER_LOCATION = 1440;
+
 export const historyQuerySchema = z.strictObject({
   minutes: z.coerce
     .number()
@@ -133,6 +140,11 @@ export interface HistoryResponse {
   targetId: string;
   minutes: number;
   resolution: 'raw' | '1m';
+  /**
+   * What one point covers: null for raw points (one observation each), 60 for 1-minute rollups, a multiple of 60 for
+   * rollups merged into steps (HISTORY_MAX_POINTS_PER_LOCATION). Always sent by the gateway.
+   */
+  stepSeconds?: number | null;
   points: HistoryPoint[];
   events: { at: string; location: string | null; from: string; to: string; reason: string }[];
 }

@@ -127,27 +127,51 @@ export class HistoryReadRepository {
     return out.length > limit ? out.slice(out.length - limit) : out;
   }
 
-  /** One-minute rollups whose bucket lies in the window, oldest first. */
-  async rollups(w: HistoryWindow): Promise<HistoryRollup[]> {
-    const rows = await prismaOf(this.db)
-      .rollup1m.findMany({
-        where: {
-          targetId: w.targetId,
-          bucket: { gte: w.since, lte: w.until },
-          ...(w.location ? { location: w.location } : {}),
-        },
-        orderBy: [{ bucket: 'asc' }, { location: 'asc' }],
-      })
-      .catch((err: unknown) => rethrow(err));
+  /**
+   * The 1-minute rollups whose bucket lies in the window, oldest first (then by location), merged per location into
+   * `stepMinutes`-long points aligned to whole steps since the epoch (`bucket`: the step's start; 1: each minute as
+   * stored). A merged point sums count and ok count, takes the least min and greatest max, and the mean of every
+   * sample that carried a latency (each minute's mean weighed by its latency_count, in exact numerics); its p95 is
+   * the greatest of its minutes' p95s — an upper bound of the step's own p95 (at most 5% of each minute's latencies
+   * lie above its p95, so at most 5% of the step's lie above the greatest), which the minutes alone cannot give exactly.
+   * Times travel as epoch ms and ISO text (no timestamptz through the ORM's conversions).
+   */
+  async rollups(w: HistoryWindow, stepMinutes = 1): Promise<HistoryRollup[]> {
+    const step = Math.max(1, Math.floor(stepMinutes)) * 60;
+    const rows = await sqlQuery<{
+      location: string;
+      at: number;
+      count: number;
+      ok_count: number;
+      min: number | null;
+      avg: number | null;
+      max: number | null;
+      p95: number | null;
+    }>(
+      this.db,
+      `SELECT location, (floor(extract(epoch FROM bucket) / $5::int) * $5::int * 1000)::float8 AS at,
+              sum(count)::int AS count, sum(ok_count)::int AS ok_count,
+              min(min_latency_ms) AS min, max(max_latency_ms) AS max, max(p95_latency_ms) AS p95,
+              CASE WHEN count(*) = 1 THEN max(avg_latency_ms) ELSE
+                (sum(avg_latency_ms::text::numeric * coalesce(latency_count, count)) FILTER (WHERE avg_latency_ms IS NOT NULL)
+                  / NULLIF(sum(coalesce(latency_count, count)) FILTER (WHERE avg_latency_ms IS NOT NULL), 0))::float8
+              END AS avg
+         FROM rollups_1m
+        WHERE target_id = $1 AND bucket >= $2::timestamptz AND bucket <= $3::timestamptz
+          AND ($4::text IS NULL OR location = $4::text)
+        GROUP BY location, 2
+        ORDER BY 2, location`,
+      [w.targetId, w.since.toISOString(), w.until.toISOString(), w.location ?? null, step],
+    ).catch((err: unknown) => rethrowSql(err));
     return rows.map((r) => ({
-      bucket: r.bucket,
+      bucket: new Date(Math.round(Number(r.at))),
       location: r.location,
-      count: r.count,
-      okCount: r.okCount,
-      minLatencyMs: r.minLatencyMs,
-      avgLatencyMs: r.avgLatencyMs,
-      maxLatencyMs: r.maxLatencyMs,
-      p95LatencyMs: r.p95LatencyMs,
+      count: Number(r.count),
+      okCount: Number(r.ok_count),
+      minLatencyMs: r.min === null ? null : Number(r.min),
+      avgLatencyMs: r.avg === null ? null : Number(r.avg),
+      maxLatencyMs: r.max === null ? null : Number(r.max),
+      p95LatencyMs: r.p95 === null ? null : Number(r.p95),
     }));
   }
 
