@@ -77,6 +77,8 @@ async function startWatcher(extraEnv: Record<string, string> = {}): Promise<void
       DOCKER_WATCHER_STATE_FILE: stateFile,
       WATCHER_RETRY_BASE_MS: '100',
       WATCHER_RETRY_MAX_MS: '2000',
+      // The stored rows are counted exactly here: no refreshes (watcher-refresh.int-spec.ts has them).
+      WATCHER_REFRESH_SECONDS: '0',
       LOG_LEVEL: 'info',
       ...extraEnv,
     },

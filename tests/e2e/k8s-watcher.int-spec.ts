@@ -40,6 +40,8 @@ async function startWatcher(): Promise<void> {
       K8S_WATCHER_LIST_PAGE_SIZE: '2',
       K8S_WATCHER_RECONNECT_MAX_SECONDS: '1',
       WATCHER_RETRY_BASE_MS: '100',
+      // The stored rows are counted exactly here: no refreshes (watcher-refresh.int-spec.ts has them).
+      WATCHER_REFRESH_SECONDS: '0',
       LOG_LEVEL: 'info',
     },
     ['KUBERNETES_SERVICE_HOST'],

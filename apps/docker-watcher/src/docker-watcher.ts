@@ -357,7 +357,8 @@ export class DockerWatcher {
     if (!name && !before) return;
     const update = updateOfRemoved({ Id: id, Name: name, image: hint.image ?? before?.image }, at, this.mapping());
     const image = hint.image ?? before?.image;
-    if (this.pusher.enqueue(update))
+    // The container's last update: the pusher stops reporting its instance again (refreshes).
+    if (this.pusher.enqueue(update, { final: true }))
       this.track(update.updateId as string, { id, base: null, name: name ?? id, ...(image ? { image } : {}) });
   }
 

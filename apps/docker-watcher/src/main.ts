@@ -22,8 +22,11 @@ async function main() {
     maxQueueBytes: config.maxQueueBytes,
     baseDelayMs: config.retryBaseMs,
     maxDelayMs: config.retryMaxMs,
+    refreshMs: config.refreshMs,
+    // A state is reported again only while the engine is followed: an engine out of reach is not "still running".
+    refreshWhile: () => watcher.stats.connected,
   });
-  const watcher = new DockerWatcher(
+  const watcher: DockerWatcher = new DockerWatcher(
     docker,
     pusher,
     {

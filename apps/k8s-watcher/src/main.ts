@@ -28,8 +28,11 @@ async function main() {
     maxQueueBytes: config.maxQueueBytes,
     baseDelayMs: config.retryBaseMs,
     maxDelayMs: config.retryMaxMs,
+    refreshMs: config.refreshMs,
+    // A state is reported again only while the API server is watched: pods out of sight are not "still running".
+    refreshWhile: () => watcher.stats.connected,
   });
-  const watcher = new PodWatcher(
+  const watcher: PodWatcher = new PodWatcher(
     connection.kc,
     pusher,
     {

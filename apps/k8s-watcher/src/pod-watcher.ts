@@ -303,8 +303,9 @@ export class PodWatcher {
     this.send(pod.metadata.uid, update);
   }
 
-  private send(uid: string, update: StatusUpdateInput): boolean {
-    if (!this.pusher.enqueue(update)) return false;
+  private send(uid: string, update: StatusUpdateInput, final = false): boolean {
+    // A deletion is the pod's last update: the pusher stops reporting its instance again (refreshes).
+    if (!this.pusher.enqueue(update, { final })) return false;
     this.uidOf.set(update.updateId as string, uid);
     // Bounded like the queue it mirrors (what is pushed out of it is removed by the drop listener anyway).
     if (this.uidOf.size > this.pusher.capacity + 1_000) this.uidOf.delete(this.uidOf.keys().next().value as string);
@@ -312,6 +313,6 @@ export class PodWatcher {
   }
 
   private sendRemoval(uid: string, k: Known, update: StatusUpdateInput): void {
-    if (this.send(uid, update)) this.removing.set(uid, { ...k, updateId: update.updateId as string });
+    if (this.send(uid, update, true)) this.removing.set(uid, { ...k, updateId: update.updateId as string });
   }
 }

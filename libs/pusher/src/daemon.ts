@@ -149,6 +149,12 @@ export function pusherMetrics(pusher: StatusPusher) {
       value: s.droppedOverflow,
     },
     {
+      name: 'fleetwatch_pusher_refreshed_total',
+      help: 'Updates sent again unchanged (WATCHER_REFRESH_SECONDS) so that a steady instance does not go STALE.',
+      type: 'counter' as const,
+      value: s.refreshed,
+    },
+    {
       name: 'fleetwatch_pusher_pending',
       help: 'Updates queued or in flight.',
       type: 'gauge' as const,

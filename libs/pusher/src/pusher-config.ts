@@ -29,6 +29,12 @@ export const pusherShape = {
   WATCHER_RETRY_MAX_MS: env.int(30_000, 100, 600_000),
   /** Oldest `occurredAt` sent: a state older than this is reported as of now minus this. */
   WATCHER_MAX_EVENT_AGE_HOURS: env.int(24, 1, 24 * 6),
+  /**
+   * Each followed container or pod is reported again (same state, new updateId) this long after its last update
+   * was accepted: the aggregator marks a pushed instance STALE after STALE_AFTER_SECONDS (300) without one, and a
+   * running container has nothing new to say. 0: never (every steady instance then goes STALE).
+   */
+  WATCHER_REFRESH_SECONDS: env.int(60, 0, 86_400),
 };
 
 type PusherValues = z.output<z.ZodObject<typeof pusherShape>>;
@@ -46,5 +52,6 @@ export function pusherSettings(v: PusherValues) {
     retryBaseMs: v.WATCHER_RETRY_BASE_MS,
     retryMaxMs: v.WATCHER_RETRY_MAX_MS,
     maxAgeMs: v.WATCHER_MAX_EVENT_AGE_HOURS * 3600_000,
+    refreshMs: v.WATCHER_REFRESH_SECONDS * 1000,
   };
 }

@@ -443,3 +443,117 @@ describe('ingest URL redaction', () => {
     expect(pusherSettings(v).ingestUrl).toBe('http://ingest:3001/');
   });
 });
+
+describe('StatusPusher refreshes (a steady instance must not go STALE)', () => {
+  const at = (iso: string) => ({ occurredAt: iso });
+  const sentItems = () => received.flatMap((r) => itemsOf((r as { body: unknown }).body)) as Record<string, unknown>[];
+
+  it('reports each instance`s latest state again once refreshMs passed since it was accepted, with a new id, dated now', async () => {
+    handler = accept;
+    const p = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
+    p.start();
+    p.enqueue(update(1, { ...at('2026-01-01T10:00:00.000Z'), status: 'exited' }));
+    p.enqueue(update(1, { updateId: 'u-1b', ...at('2026-01-01T10:00:05.000Z') })); // the latest state of c-1
+    p.enqueue(update(2, at('2026-01-01T10:00:00.000Z')));
+    await p.drained();
+    const t = Date.now();
+    expect(p.refreshDue(t + 59_000)).toBe(0);
+    expect(p.refreshDue(t + 61_000)).toBe(2);
+    await p.drained();
+    // Not again within the period that began when the refreshes were accepted.
+    expect(p.refreshDue(Date.now() + 59_000)).toBe(0);
+    await p.stop();
+    const items = sentItems();
+    expect(items).toHaveLength(5);
+    const refreshes = items.slice(3);
+    expect(refreshes.map((u) => [u['instanceId'], u['status'], u['occurredAt']]).sort()).toEqual([
+      ['c-1', 'running', new Date(t + 61_000).toISOString()],
+      ['c-2', 'running', new Date(t + 61_000).toISOString()],
+    ]);
+    for (const u of refreshes) expect(['u-1', 'u-1b', 'u-2']).not.toContain(u['updateId']);
+    expect(p.stats.refreshed).toBe(2);
+    expect(pusherMetrics(p).find((m) => m.name === 'fleetwatch_pusher_refreshed_total')?.value).toBe(2);
+  });
+
+  it('dates a later update of the instance no earlier than a refresh (the aggregator ignores older observations)', async () => {
+    handler = accept;
+    const p = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 1_000, lingerMs: 0 });
+    p.start();
+    p.enqueue(update(1, at(new Date(Date.now() - 60_000).toISOString())));
+    await p.drained();
+    const refreshAt = Date.now() + 5_000;
+    expect(p.refreshDue(refreshAt)).toBe(1);
+    // The change the watcher saw before its refresh, reported after it: dated as the refresh.
+    p.enqueue(update(1, { updateId: 'u-1-died', status: 'exited', ...at(new Date(Date.now() - 1_000).toISOString()) }));
+    // Another instance keeps its own time.
+    const own = new Date(Date.now() - 1_000).toISOString();
+    p.enqueue(update(2, at(own)));
+    await p.drained();
+    await p.stop();
+    const byId = new Map(sentItems().map((u) => [u['updateId'], u]));
+    expect(byId.get('u-1-died')?.['occurredAt']).toBe(new Date(refreshAt).toISOString());
+    expect(byId.get('u-2')?.['occurredAt']).toBe(own);
+  });
+
+  it('sends no refresh while an update of the instance is still unanswered, none after a final update, none while refreshWhile says no', async () => {
+    let refuse = true;
+    handler = (body, q, res) =>
+      refuse
+        ? res.writeHead(503, { 'retry-after': '0', 'content-type': 'application/json' }).end('{}')
+        : accept(body, q, res);
+    let following = true;
+    const p = new StatusPusher({
+      url,
+      apiKey: 'k',
+      log,
+      refreshMs: 1_000,
+      lingerMs: 0,
+      baseDelayMs: 10,
+      maxDelayMs: 20,
+      refreshWhile: () => following,
+    });
+    p.start();
+    p.enqueue(update(1));
+    p.enqueue(update(2));
+    await new Promise((r) => setTimeout(r, 50));
+    // Both still unanswered (503s): nothing to refresh, however late.
+    expect(p.refreshDue(Date.now() + 10_000)).toBe(0);
+    refuse = false;
+    await p.drained();
+    // c-2 removed: its last update.
+    p.enqueue(update(2, { updateId: 'u-2-removed', status: 'stopped' }), { final: true });
+    await p.drained();
+    following = false;
+    expect(p.refreshDue(Date.now() + 10_000)).toBe(0);
+    following = true;
+    expect(p.refreshDue(Date.now() + 10_000)).toBe(1);
+    await p.drained();
+    await p.stop();
+    expect(sentItems().filter((u) => u['instanceId'] === 'c-2' && u['updateId'] !== 'u-2')).toHaveLength(1);
+    // c-1: retried as itself until accepted, then refreshed once.
+    expect(sentItems().filter((u) => u['instanceId'] === 'c-1' && u['updateId'] !== 'u-1')).toHaveLength(1);
+  });
+
+  it('refreshes on its own timer once started, and never when refreshMs is 0', async () => {
+    handler = accept;
+    const on = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 200, lingerMs: 0 });
+    const off = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
+    on.start();
+    off.start();
+    on.enqueue(update(1));
+    off.enqueue(update(2));
+    await new Promise((r) => setTimeout(r, 1_000));
+    await on.stop();
+    await off.stop();
+    expect(on.stats.refreshed).toBeGreaterThanOrEqual(2);
+    expect(off.stats.refreshed).toBe(0);
+    expect(off.refreshDue(Date.now() + 3_600_000)).toBe(0);
+    expect(sentItems().filter((u) => u['instanceId'] === 'c-2')).toHaveLength(1);
+  });
+
+  it('reads WATCHER_REFRESH_SECONDS, 60 s by default (well below the aggregator`s 300 s STALE window)', () => {
+    const base = { FLEETWATCH_INGEST_API_KEY: 'k' };
+    expect(pusherSettings(parseEnv(pusherShape, base)).refreshMs).toBe(60_000);
+    expect(pusherSettings(parseEnv(pusherShape, { ...base, WATCHER_REFRESH_SECONDS: '0' })).refreshMs).toBe(0);
+  });
+});

@@ -34,6 +34,35 @@ export interface StatusPusherOptions {
    * or a burst of events leaves in a few large requests instead of one request per update.
    */
   lingerMs?: number;
+  /**
+   * Reports an instance's latest state again once this long has passed since an update of it was last accepted
+   * (0: never). The aggregator marks a pushed instance STALE when nothing is heard from it for STALE_AFTER_SECONDS
+   * (300 s by default), and a container that keeps running has no change to report: keep this well below that.
+   * A refresh is the state last queued for the instance (by `instanceId` and `location`), with a new `updateId`
+   * and dated now; a later update dated before a refresh is dated as the refresh (the aggregator ignores an
+   * observation older than the one it holds). An update queued with `final` (a removal) ends the refreshes.
+   */
+  refreshMs?: number;
+  /** Refreshes are sent only while this says so (a watcher: while it follows its source). Default: always. */
+  refreshWhile?: () => boolean;
+}
+
+/** What `enqueue` is told about an update besides the update. */
+export interface EnqueueOptions {
+  /** The instance's last update (it was removed): it is not refreshed after this one. */
+  final?: boolean;
+}
+
+/** An instance the pusher reports again while nothing changes (refreshMs). */
+interface Refreshable {
+  /** JSON of the last update queued for it. */
+  json: string;
+  /** When an update of it was last accepted (or queued). */
+  lastAt: number;
+  /** updateId of its latest update while that is queued or in flight. */
+  pending: string | null;
+  /** Epoch ms of its latest refresh: no later update of it is dated before. */
+  floor: number;
 }
 
 export interface PushStats {
@@ -48,6 +77,8 @@ export interface PushStats {
   droppedInvalid: number;
   droppedRefused: number;
   droppedOverflow: number;
+  /** Updates sent again unchanged so that their instance does not go STALE (refreshMs). */
+  refreshed: number;
 }
 
 type Outcome =
@@ -79,6 +110,7 @@ export class StatusPusher {
     droppedInvalid: 0,
     droppedRefused: 0,
     droppedOverflow: 0,
+    refreshed: 0,
   };
   private readonly queue: Queued[] = [];
   private queueBytes = 0;
@@ -95,6 +127,12 @@ export class StatusPusher {
   private readonly maxDelayMs: number;
   private readonly requestTimeoutMs: number;
   private readonly lingerMs: number;
+  private readonly refreshMs: number;
+  /** Instances reported again while nothing changes, by `instanceId` and `location`. */
+  private readonly refreshable = new Map<string, Refreshable>();
+  /** The instance key of each pending update that is the latest of its instance. */
+  private readonly refreshKeyOf = new Map<string, string>();
+  private refreshTimer: NodeJS.Timeout | undefined;
   private running = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -118,6 +156,7 @@ export class StatusPusher {
     this.maxDelayMs = opts.maxDelayMs ?? 30_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 15_000;
     this.lingerMs = opts.lingerMs ?? 20;
+    this.refreshMs = Math.max(0, opts.refreshMs ?? 0);
   }
 
   /** JSON bytes of the updates queued (not those in flight). */
@@ -166,8 +205,13 @@ export class StatusPusher {
     this.acceptedListeners.push(listener);
   }
 
-  enqueue(update: StatusUpdateInput): boolean {
-    const withId = update.updateId ? update : { ...update, updateId: randomUUID() };
+  enqueue(update: StatusUpdateInput, options: EnqueueOptions = {}): boolean {
+    let withId = update.updateId ? update : { ...update, updateId: randomUUID() };
+    const key = this.refreshMs > 0 ? refreshKey(withId) : null;
+    const floor = key === null ? 0 : (this.refreshable.get(key)?.floor ?? 0);
+    // Never dated before a refresh of its instance: the aggregator would take it for older than what it holds.
+    if (floor > 0 && typeof withId.occurredAt === 'string' && Date.parse(withId.occurredAt) < floor)
+      withId = { ...withId, occurredAt: new Date(floor).toISOString() };
     const parsed = statusUpdateInputSchema.safeParse(withId);
     if (!parsed.success) {
       this.stats.droppedInvalid++;
@@ -177,7 +221,9 @@ export class StatusPusher {
       });
       return false;
     }
-    const bytes = Buffer.byteLength(JSON.stringify(withId));
+    const json = JSON.stringify(withId);
+    const bytes = Buffer.byteLength(json);
+    if (key !== null) this.remember(key, withId.updateId as string, json, options.final === true);
     this.queue.push({ update: withId, bytes });
     this.queueBytes += bytes;
     let over = 0;
@@ -188,7 +234,10 @@ export class StatusPusher {
       if (oldest) pushedOut.push(oldest.update);
       over++;
     }
-    if (pushedOut.length > 0) this.tell(this.droppedListeners, pushedOut, 'overflow');
+    if (pushedOut.length > 0) {
+      this.settleRefresh(pushedOut, 'overflow');
+      this.tell(this.droppedListeners, pushedOut, 'overflow');
+    }
     if (over > 0) {
       this.stats.droppedOverflow += over;
       this.overflowUnlogged += over;
@@ -213,6 +262,68 @@ export class StatusPusher {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+    if (this.refreshMs > 0) {
+      this.refreshTimer = setInterval(() => this.refreshDue(), Math.max(50, Math.min(5_000, this.refreshMs / 4)));
+      this.refreshTimer.unref();
+    }
+  }
+
+  /**
+   * Queues the latest state of every instance whose last update was accepted `refreshMs` ago or more, with a new
+   * updateId and dated now (what the timer started by `start` does). Returns how many were queued.
+   */
+  refreshDue(now: number = Date.now()): number {
+    if (this.refreshMs <= 0 || !(this.opts.refreshWhile?.() ?? true)) return 0;
+    let queued = 0;
+    for (const [key, entry] of [...this.refreshable]) {
+      if (entry.pending !== null || now - entry.lastAt < this.refreshMs || this.refreshable.get(key) !== entry)
+        continue;
+      const last = JSON.parse(entry.json) as StatusUpdateInput;
+      const again: StatusUpdateInput = { ...last, updateId: randomUUID() };
+      if (last.occurredAt !== undefined) {
+        again.occurredAt = new Date(now).toISOString();
+        entry.floor = now;
+      }
+      if (this.enqueue(again)) queued++;
+      // Whatever happened to it, this instance is not looked at again before its next period.
+      entry.lastAt = now;
+    }
+    this.stats.refreshed += queued;
+    return queued;
+  }
+
+  private remember(key: string, updateId: string, json: string, final: boolean): void {
+    const entry = this.refreshable.get(key);
+    if (entry?.pending) this.refreshKeyOf.delete(entry.pending);
+    if (final) {
+      this.refreshable.delete(key);
+      return;
+    }
+    if (entry) {
+      entry.json = json;
+      entry.pending = updateId;
+      entry.lastAt = Date.now();
+    } else this.refreshable.set(key, { json, pending: updateId, lastAt: Date.now(), floor: 0 });
+    this.refreshKeyOf.set(updateId, key);
+  }
+
+  /**
+   * An instance's latest update was answered: accepted (its period starts again), pushed out of the queue (the
+   * next refresh sends its state), or refused (no longer refreshed: it would be refused again).
+   */
+  private settleRefresh(updates: readonly StatusUpdateInput[], outcome: 'accepted' | 'overflow' | 'refused'): void {
+    if (this.refreshKeyOf.size === 0) return;
+    const now = Date.now();
+    for (const u of updates) {
+      const key = this.refreshKeyOf.get(u.updateId as string);
+      if (key === undefined) continue;
+      this.refreshKeyOf.delete(u.updateId as string);
+      const entry = this.refreshable.get(key);
+      if (!entry || entry.pending !== u.updateId) continue;
+      entry.pending = null;
+      if (outcome === 'accepted') entry.lastAt = now;
+      else if (outcome === 'refused') this.refreshable.delete(key);
+    }
   }
 
   /** Resolves once everything queued so far has been answered (accepted or dropped). */
@@ -224,6 +335,8 @@ export class StatusPusher {
   /** Stops sending; waits up to `graceMs` for the queue to drain first. */
   async stop(graceMs = 5000): Promise<void> {
     if (!this.running) return;
+    // Nothing new is queued while the queue drains.
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.drained(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
@@ -253,6 +366,7 @@ export class StatusPusher {
       if (outcome.kind === 'accepted') {
         this.stats.accepted += batch.length;
         attempt = 0;
+        this.settleRefresh(batch, 'accepted');
         this.tell(this.acceptedListeners, batch);
       } else if (outcome.kind === 'retry' || outcome.kind === 'unauthorized') {
         this.requeue(taken);
@@ -343,6 +457,7 @@ export class StatusPusher {
 
   private drop(updates: StatusUpdateInput[], status: number, reason: string): void {
     this.stats.droppedRefused += updates.length;
+    this.settleRefresh(updates, 'refused');
     this.tell(this.droppedListeners, updates, 'refused');
     this.opts.log.error('updates refused by the ingest: dropped, not retried', {
       status,
@@ -401,6 +516,11 @@ export class StatusPusher {
       signal.addEventListener('abort', onAbort, { once: true });
     });
   }
+}
+
+/** The instance an update is about, for refreshes: its id and location. */
+function refreshKey(update: StatusUpdateInput): string {
+  return `${String(update.instanceId)}\u0000${update.location ?? ''}`;
 }
 
 interface Queued {
