@@ -218,6 +218,32 @@ describe('CheckRunner', () => {
     }
   });
 
+  it('abortAll: a probe that ignores its signal is given up on shortly after the abort, not after its timeout', async () => {
+    // Shutdown aborts the runs in flight after half its budget and then waits for them: a probe deaf to its
+    // signal held the stop until its own timeout (up to 300 s) + the grace, far past the shutdown timeout.
+    const ignoresSignal: Probe = () => new Promise(() => undefined);
+    const h = runner({ tcp: ignoresSignal });
+    const check = definition({
+      name: 'deaf',
+      type: 'tcp',
+      host: '127.0.0.1',
+      port: 1,
+      timeoutSeconds: 30,
+      intervalSeconds: 60,
+    });
+    const run = h.r.run(check, slot());
+    await new Promise((r) => setTimeout(r, 100));
+    const t = Date.now();
+    h.r.abortAll();
+    await run;
+    expect(Date.now() - t).toBeLessThan(PROBE_GRACE_MS + 500);
+    expect(h.results).toEqual([]);
+    // An attempt started after the abort is given up on as soon.
+    const t2 = Date.now();
+    expect((await h.r.execute(check, slot())).ok).toBe(false);
+    expect(Date.now() - t2).toBeLessThan(PROBE_GRACE_MS + 500);
+  });
+
   it('a run ends before its next slot: a timeout as long as the interval, or retries that would pass it, are cut', async () => {
     // A target that hangs until each attempt's timeout. A run still going at its next slot has that slot skipped
     // ('overlap'), so the next result comes one interval late; the aggregator marks a check STALE 2 intervals

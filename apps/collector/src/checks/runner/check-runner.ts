@@ -129,14 +129,23 @@ export class CheckRunner {
     const probe = this.deps.probeFor(check.type);
     if (!probe) return this.bug(check, `no probe for check type "${check.type}" in this collector`);
     const controller = new AbortController();
-    // One timer per attempt: at the timeout it aborts the probe, and a probe that ignores its signal
-    // is given up on PROBE_GRACE_MS later (it must not hold the check, and a concurrency slot, forever).
+    // One timer per attempt: at the timeout it aborts the probe. A probe that ignores its signal is given up on
+    // PROBE_GRACE_MS after the abort — the timeout's or shutdown's (abortAll) — so it holds neither the check, nor
+    // a concurrency slot, nor the collector's stop until its own timeout (up to 300 s).
     let giveUp!: (v: 'stuck') => void;
     const stuck = new Promise<'stuck'>((resolve) => (giveUp = resolve));
-    let timer = setTimeout(() => {
-      controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError'));
-      timer = setTimeout(() => giveUp('stuck'), PROBE_GRACE_MS);
-    }, timeoutMs);
+    let timer = setTimeout(
+      () => controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError')),
+      timeoutMs,
+    );
+    controller.signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => giveUp('stuck'), PROBE_GRACE_MS);
+      },
+      { once: true },
+    );
     this.inFlight.add(controller);
     if (this.stopping) controller.abort(this.stopping);
     try {
@@ -150,7 +159,8 @@ export class CheckRunner {
       const outcome = await Promise.race([running, stuck]);
       if (outcome === 'stuck') {
         running.catch(() => undefined);
-        return this.bug(check, `probe did not stop within ${PROBE_GRACE_MS} ms after its ${timeoutMs} ms timeout`);
+        const why = (controller.signal.reason as Error | undefined)?.message ?? 'aborted';
+        return this.bug(check, `probe did not stop within ${PROBE_GRACE_MS} ms after its abort (${why})`);
       }
       if (!outcome.ok || check.conditions.length === 0) return { outcome };
       const verdict = evaluateConditions(check.conditions, {
