@@ -255,4 +255,49 @@ describe('heartbeat pings in the aggregator', () => {
     expect(await downEvents(m.targetId)).toEqual([]);
     expect((await store.getTarget(m.targetId))?.status).toBe(TargetStatus.Up);
   });
+
+  it('a push check resumed and never pinged again is DOWN at period + grace after the resume (not STALE)', async () => {
+    const m = await newMonitor({ periodSeconds: 1, graceSeconds: 1, maxRuntimeSeconds: null });
+    const checkId = m.monitorId;
+    // As sync-orchestrator says it (check-lifecycle.ts): a push check's interval is its period + grace.
+    const lifecycle = (state: 'active' | 'paused', version: number, at: number) =>
+      publishRequest(
+        Messages.CheckLifecycle,
+        {
+          checkId,
+          targetId: m.targetId,
+          state,
+          version,
+          at: new Date(at).toISOString(),
+          name: 'job',
+          checkType: 'push',
+          tags: [],
+          intervalSeconds: 2,
+        },
+        { id: uuidv7() },
+      );
+    await site.bus.publisher.publishMany([ping(m, 'success', Date.now())]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Up, { description: 'UP' });
+    await site.bus.publisher.publishMany([lifecycle('paused', 2, Date.now())]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Paused, {
+      description: 'PAUSED',
+    });
+    const resumedAt = Date.now();
+    await site.bus.publisher.publishMany([lifecycle('active', 3, resumedAt)]);
+    // No ping after the resume: the job is not running. DOWN once period + grace (2 s) have passed.
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Down, {
+      timeoutMs: 2000 + 2000,
+      intervalMs: 50,
+      description: 'DOWN after the resume',
+    });
+    expect(Date.now() - resumedAt).toBeGreaterThanOrEqual(2000);
+    const events = (
+      await site.pg.query<{ location: string | null; to_status: string; reason: string }>(
+        'SELECT location, to_status::text, reason FROM status_events WHERE target_id = $1 ORDER BY sequence',
+        [m.targetId],
+      )
+    ).rows;
+    expect(events.map((e) => e.to_status)).not.toContain('STALE');
+    expect(events.at(-1)).toMatchObject({ location: null, to_status: 'DOWN' });
+  });
 });

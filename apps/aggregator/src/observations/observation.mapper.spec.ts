@@ -177,6 +177,30 @@ describe('mapEnvelope with a status.update.batch', () => {
     expect(first[1].messageId).not.toBe(first[2].messageId);
     expect(again.map((m) => m.messageId)).toEqual(first.map((m) => m.messageId));
   });
+  it("maps a push check's lifecycle (a heartbeat monitor): DOWN at period + grace after the resume, as after a ping", () => {
+    const payload = {
+      checkId: '0191d7a2-0000-7000-8000-000000000002',
+      targetId: 'check:0191d7a2-0000-7000-8000-000000000002',
+      state: 'active',
+      version: 4,
+      at,
+      name: 'nightly',
+      checkType: 'push',
+      tags: [],
+      // sync-orchestrator's interval of a push check: period + grace.
+      intervalSeconds: 70,
+    };
+    const m = mapEnvelope(
+      buildEnvelope(Messages.CheckLifecycle.type, 1, { site: 's', service: 'sync-orchestrator' }, payload),
+      opts,
+    );
+    if (m.type !== 'lifecycle') throw new Error(m.type);
+    expect(m.lifecycle.resumeDeadline).toEqual({
+      at: T + 70_000,
+      expireTo: TargetStatus.Down,
+      reason: 'no ping within period + grace (70s) of the resume',
+    });
+  });
   it.each([
     ['with its interval: a resume deadline two intervals and the slack on', 30, T + 60_000 + CHECK_STALE_SLACK_MS],
     ['without one: no deadline', undefined, null],

@@ -21,11 +21,33 @@ import {
   statusOfLifecycle,
   tagsOfLabels,
   type CheckLifecycle,
+  type Deadline,
   type HeartbeatPing,
   type Observation,
 } from '@fleetwatch/domain';
 import type { CheckResultRow, HeartbeatPingRow, HostMetricRow, StatusUpdateRow } from '@fleetwatch/persistence';
 import { mapHostSample } from '../hosts/host-observation';
+
+/**
+ * What a resumed check must do by when. A check: the same as a result's expectation, two intervals and the slack
+ * (else STALE). A heartbeat monitor (`push`: its interval is its period + grace): a ping within period + grace, else
+ * DOWN, as after any ping (SPEC §6: a missed deadline is DOWN) — STALE said nothing had been heard, never that the
+ * job had stopped, and went to no DOWN alert.
+ */
+function resumeDeadlineOf(p: CheckLifecyclePayload, at: number): Deadline | null {
+  if (!p.intervalSeconds) return null;
+  if (p.checkType === 'push')
+    return {
+      at: at + p.intervalSeconds * 1000,
+      expireTo: TargetStatus.Down,
+      reason: `no ping within period + grace (${p.intervalSeconds}s) of the resume`,
+    };
+  return {
+    at: at + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS,
+    expireTo: TargetStatus.Stale,
+    reason: `no result within 2 × ${p.intervalSeconds}s of the resume`,
+  };
+}
 
 /** Where a push without its own location is placed when its source names none. */
 export const DEFAULT_PUSH_LOCATION = 'push';
@@ -343,14 +365,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             name: p.name,
             checkType: p.checkType,
             tags: p.tags,
-            // The same expectation as a result's: two intervals and the slack, counted from the resume.
-            resumeDeadline: p.intervalSeconds
-              ? {
-                  at: at + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS,
-                  expireTo: TargetStatus.Stale,
-                  reason: `no result within 2 × ${p.intervalSeconds}s of the resume`,
-                }
-              : null,
+            resumeDeadline: resumeDeadlineOf(p, at),
           },
         },
       ];

@@ -21,7 +21,8 @@ import {
 //   not one started before the collector heard of the pause, and not one from a collector
 //   that keeps running its last assignment without the bus (started after the pause).
 // - active after paused (resume): every location UNKNOWN as of the resume, with a deadline
-//   two intervals on (→ STALE if nothing comes); consensus UNKNOWN until the first result.
+//   two intervals on (→ STALE if nothing comes; a push check's is period + grace on, → DOWN:
+//   the mapper's resumeDeadline); consensus UNKNOWN until the first result.
 //   A result started before the resume (spooled while paused) is older than that and only
 //   moves lastSeen. UNKNOWN rather than PAUSED: the check is running again, and what the
 //   person resuming it wants to know is that no result has come yet.
