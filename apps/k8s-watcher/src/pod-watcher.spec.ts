@@ -167,6 +167,24 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  it('a pod replaced under the same name while the watch was gone (410) stays as listed: its old uid is not reported removed', async () => {
+    kube.add(podFixtures.running('web-0', 'shop', on));
+    kube.add(podFixtures.running('gone-0', 'shop', on));
+    const w = startWatcher();
+    await until('a watch is open', () => kube.openWatches === 1 && statusesOf('shop/gone-0').length === 1);
+    // A StatefulSet replaces web-0 (same name, new uid) and gone-0 is deleted, all while the watch misses it.
+    kube.remove('shop', 'web-0', true);
+    kube.add(podFixtures.running('web-0', 'shop', on), true);
+    kube.remove('shop', 'gone-0', true);
+    kube.compact();
+    await until('relist after the 410', () => w.stats.gone === 1 && w.stats.relists === 2);
+    await until('gone-0 reported removed', () => lastStatus('shop/gone-0') === 'stopped');
+    await until('all sent', () => pusher?.pending === 0);
+    // The instance is the pod listed under its name: running, not 'stopped' by the removal of the uid it replaced.
+    expect(lastStatus('shop/web-0')).toBe('running');
+    expect(statusesOf('shop/web-0')).toEqual(['running', 'running']);
+  });
+
   it('an API error stops the informer: it starts again after a backoff and resumes without a relist', async () => {
     kube.add(podFixtures.running('web-a', 'shop', on));
     const w = startWatcher();

@@ -236,9 +236,13 @@ export class PodWatcher {
       seen.add(pod.metadata.uid);
       this.emit(pod, updateOfPod(pod, now));
     }
+    // A pod replaced under its name meanwhile (a StatefulSet's web-0) is not reported removed: its instance
+    // (namespace/name) is the listed pod, and a removal dated now would come after that pod's state and win.
+    const listedNames = new Set(list.items.map((p) => `${p.metadata.namespace ?? ''}/${p.metadata.name}`));
     for (const [uid, k] of [...this.known]) {
       if (seen.has(uid)) continue;
       this.known.delete(uid);
+      if (listedNames.has(`${k.namespace ?? ''}/${k.name}`)) continue;
       this.sendRemoval(uid, k, updateOfDeletedPod({ metadata: { uid, name: k.name, namespace: k.namespace } }, now));
     }
     this.lastRelist = Date.now();
