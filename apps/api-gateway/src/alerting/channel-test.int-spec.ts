@@ -199,9 +199,10 @@ describe('POST /api/v1/channels/{id}/test', () => {
     try {
       const port = (canary.address() as AddressInfo).port;
       const ch = await webhook('canary hook', '/x');
+      // Another origin: its secret is sent again (a stored one never follows a move, see below).
       const moved = await gw.request<Channel>('PATCH', `/api/v1/channels/${ch.id}`, {
         token: operator,
-        body: { url: `http://127.0.0.2:${port}/in` },
+        body: { url: `http://127.0.0.2:${port}/in`, secret: SECRET },
       });
       expect(moved.status).toBe(200);
       const res = await test(ch.id);
@@ -211,6 +212,56 @@ describe('POST /api/v1/channels/{id}/test', () => {
       expect(connections).toBe(0);
     } finally {
       await new Promise((resolve) => canary.close(resolve));
+    }
+  });
+
+  it('a stored secret never follows a channel to another host: moving a webhook to another origin needs its secrets sent again', async () => {
+    const TOKEN = 'zz-bearer-canary-91c4-token';
+    const seen: { path: string; authorization: string | undefined; body: string }[] = [];
+    // Another origin (another port) that an operator points the channel at, keeping what is stored.
+    const elsewhere = createServer((req, res) => {
+      void bodyOf(req).then((body) => {
+        seen.push({ path: req.url ?? '', authorization: req.headers.authorization, body });
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
+    const other = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}`;
+    try {
+      const created = await gw.request<Channel>('POST', '/api/v1/channels', {
+        token: operator,
+        body: { type: 'webhook', name: 'moving hook', url: `${base}/moving`, secret: SECRET, bearerToken: TOKEN },
+      });
+      expect(created.status).toBe(201);
+      const id = created.body.id;
+      const patch = (body: Record<string, unknown>) =>
+        gw.request<Channel & ApiErrorBody>('PATCH', `/api/v1/channels/${id}`, { token: operator, body });
+
+      const moved = await patch({ url: `${other}/in` });
+      // Whatever that answered, a send must not bring the stored token or a signature made with the key there.
+      await test(id);
+      expect(seen.map((s) => s.authorization)).not.toContain(`Bearer ${TOKEN}`);
+      expect(seen).toEqual([]);
+      expect(moved.status).toBe(400);
+      expect(moved.body.error.issues?.map((i) => i.path).sort()).toEqual(['bearerToken', 'secret']);
+      expect(moved.body.error.message).toContain(`${other}`);
+      expect(moved.text).not.toContain(TOKEN);
+      expect((await gw.request<Channel>('GET', `/api/v1/channels/${id}`, { token: viewer })).body).toMatchObject({
+        url: `${base}/moving`,
+      });
+
+      // Another path on the same origin keeps them: the same host already holds them.
+      const samePlace = await patch({ url: `${base}/moving-on` });
+      expect(samePlace.status).toBe(200);
+      expect(samePlace.body).toMatchObject({ secret: { set: true }, bearerToken: { set: true } });
+
+      // Moved with its secrets sent again (the signing key the new receiver knows, a new token): accepted, sent there.
+      const resent = await patch({ url: `${other}/in`, secret: SECRET, bearerToken: 'zz-token-for-the-new-host' });
+      expect(resent.status).toBe(200);
+      expect((await test(id)).body).toMatchObject({ ok: true, outcome: 'delivered' });
+      expect(seen.map((s) => s.authorization)).toEqual(['Bearer zz-token-for-the-new-host']);
+    } finally {
+      await new Promise((resolve) => elsewhere.close(resolve));
     }
   });
 

@@ -360,6 +360,56 @@ describe('channels and their secrets', () => {
     expect(must(await owner.alertRepo.sealedSecrets(ch.id)).secret).not.toBe(sealedBefore);
   });
 
+  it('config as code: a channel moved to another host without its secrets is refused, naming them, dry run or not', async () => {
+    const yaml = (eventsUrl: string, routingKey?: string) =>
+      `checks: {}\nchannels:\n  pd-moving:\n    type: pagerduty\n    name: pd moving\n    eventsUrl: ${eventsUrl}\n` +
+      (routingKey ? `    routingKey: ${routingKey}\n` : '');
+    await owner.asCode.import(ALICE, yaml('https://events.pagerduty.com/v2/enqueue', `${CANARY}-rk`), {
+      dryRun: false,
+      prune: false,
+    });
+    for (const dryRun of [true, false]) {
+      const e = await rejection(
+        owner.asCode.import(BOB, yaml('https://collector.elsewhere.example/v2/enqueue'), { dryRun, prune: false }),
+      );
+      expect(e).toBeInstanceOf(InvalidError);
+      expect(e.issues?.map((i) => i.path)).toEqual(['channels.pd-moving.routingKey']);
+      expect(e.message).toContain('https://collector.elsewhere.example');
+    }
+    expect(await owner.alertRepo.find('channels', 'pd-moving')).toMatchObject({
+      spec: { eventsUrl: 'https://events.pagerduty.com/v2/enqueue' },
+    });
+    const moved = await owner.asCode.import(BOB, yaml('https://collector.elsewhere.example/v2/enqueue', 'rk-2'), {
+      dryRun: false,
+      prune: false,
+    });
+    expect(moved.plan.find((i) => i.name === 'channels/pd-moving')?.action).toBe('change');
+    expect(
+      sealer.open(
+        must(await owner.alertRepo.sealedSecrets('pd-moving')).routingKey,
+        sealContext('pd-moving', 'routingKey'),
+      ),
+    ).toBe('rk-2');
+  });
+
+  it('a dry run does not tell whether a secret it is given is the one stored (viewers and read keys plan)', async () => {
+    const yaml = (secret: string) =>
+      `checks: {}\nchannels:\n  guessed:\n    type: email\n    name: mail\n    host: smtp.example.com\n` +
+      `    from: alerts@example.com\n    to: [ops@example.com]\n    username: alerts\n    password: ${secret}\n`;
+    await owner.asCode.import(ALICE, yaml('summer2024'), { dryRun: false, prune: false });
+    const planOf = async (guess: string) =>
+      (await owner.asCode.import(BOB, yaml(guess), { dryRun: true, prune: false })).plan.find(
+        (i) => i.name === 'channels/guessed',
+      );
+    const right = await planOf('summer2024');
+    const wrong = await planOf('winter2024');
+    expect(right).toEqual(wrong);
+    expect(right).toMatchObject({ action: 'change', diff: [{ path: 'password', before: '(set)' }] });
+    // Applying the same value is still no change (no new version), a different one is.
+    const head = (await owner.versions.head()).version;
+    expect((await owner.asCode.import(BOB, yaml('summer2024'), { dryRun: false, prune: false })).version).toBe(head);
+  });
+
   it('a channel a rule uses cannot be deleted', async () => {
     const { item: ch } = await owner.alerts.create('channel', ALICE, {
       type: 'teams',

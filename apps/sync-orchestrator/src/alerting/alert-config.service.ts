@@ -148,7 +148,11 @@ export class AlertConfigService {
     );
     if (problem) throw new TargetDeniedError(`channel ${problem.path}: ${problem.message}`, [problem]);
     const stored = current
-      ? { sealed: (await this.repo.sealedSecrets(id, tx)) ?? {}, redacted: current.secretsRedacted ?? {} }
+      ? {
+          sealed: (await this.repo.sealedSecrets(id, tx)) ?? {},
+          redacted: current.secretsRedacted ?? {},
+          config: current.spec as unknown as ChannelConfig,
+        }
       : null;
     const s = channelSecretsWrite(this.sealer, id, input_, stored);
     const form = s.config as unknown as Record<string, unknown>;

@@ -1,6 +1,6 @@
 import { SecretSealer } from '@fleetwatch/persistence';
 import { ForbiddenError, InvalidError } from '@fleetwatch/domain';
-import { channelInputSchema } from '@fleetwatch/contracts';
+import { channelInputSchema, splitChannelSecrets } from '@fleetwatch/contracts';
 import { applyChanges, rebuild, upsertCount } from '../config/config-history';
 import { configHash, configHashOfSnapshot, EMPTY_CONFIG_HASH } from '../config/config-hash';
 import { alertEntryHash } from './alert-forms';
@@ -44,6 +44,109 @@ describe('channelSecretsWrite', () => {
     expect(() => channelSecretsWrite(sealer, 'p', pd, null)).toThrow(InvalidError);
     expect(() => channelSecretsWrite(null, 'w', webhook({ secret: 'x' }), null)).toThrow(ForbiddenError);
     expect(channelSecretsWrite(null, 'w', webhook(), null).sealed).toEqual({});
+  });
+
+  describe('a stored secret stays with its destination', () => {
+    const sealedOf = (id: string, plain: Record<string, string>) =>
+      Object.fromEntries(Object.entries(plain).map(([f, v]) => [f, sealer.seal(v, sealContext(id, f))]));
+    const storedOf = (id: string, before: Record<string, unknown>, plain: Record<string, string>) => {
+      const { config } = splitChannelSecrets(channelInputSchema.parse({ ...before, ...plain }));
+      return { sealed: sealedOf(id, plain), redacted: {}, config };
+    };
+    const hook = { type: 'webhook', name: 'w', url: 'https://hooks.example/in' };
+    const smtp = {
+      type: 'email',
+      name: 'e',
+      host: 'smtp.example',
+      port: 587,
+      from: 'a@b.example',
+      to: ['c@d.example'],
+    };
+    const pd = { type: 'pagerduty', name: 'p', eventsUrl: 'https://events.pagerduty.com/v2/enqueue' };
+
+    it.each([
+      [
+        'webhook to another host',
+        hook,
+        { secret: 'k', bearerToken: 't' },
+        { url: 'https://evil.example/in' },
+        ['secret', 'bearerToken'],
+      ],
+      ['webhook https to http', hook, { bearerToken: 't' }, { url: 'http://hooks.example/in' }, ['bearerToken']],
+      [
+        'webhook to another port',
+        hook,
+        { bearerToken: 't' },
+        { url: 'https://hooks.example:8443/in' },
+        ['bearerToken'],
+      ],
+      ['SMTP host', smtp, { password: 'pw' }, { host: 'mx.evil.example' }, ['password']],
+      ['SMTP port', smtp, { password: 'pw' }, { port: 2525 }, ['password']],
+      [
+        'SMTP without TLS from the start',
+        { ...smtp, secure: true, port: 465 },
+        { password: 'pw' },
+        { secure: false },
+        ['password'],
+      ],
+      [
+        'PagerDuty events URL',
+        pd,
+        { routingKey: 'rk' },
+        { eventsUrl: 'https://collector.evil.example/v2/enqueue' },
+        ['routingKey'],
+      ],
+    ] as const)('%s: refused naming each secret not sent again', (_what, before, plain, change, paths) => {
+      const stored = storedOf('ch', before, plain);
+      const input = channelInputSchema.parse({ ...before, ...change });
+      let err: unknown;
+      try {
+        channelSecretsWrite(sealer, 'ch', input, stored);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(InvalidError);
+      expect((err as InvalidError).issues.map((i) => i.path)).toEqual(paths);
+      expect(JSON.stringify([(err as Error).message, (err as InvalidError).issues])).not.toMatch(/"(k|t|pw|rk)"/);
+      // Sent again, or removed, with the move: accepted.
+      const resent = Object.fromEntries(paths.map((f) => [f, `new-${f}`]));
+      expect(() =>
+        channelSecretsWrite(sealer, 'ch', channelInputSchema.parse({ ...before, ...change, ...resent }), stored),
+      ).not.toThrow();
+      const removed = Object.fromEntries(paths.map((f) => [f, null]));
+      if (before.type === 'webhook')
+        expect(
+          channelSecretsWrite(sealer, 'ch', channelInputSchema.parse({ ...before, ...change, ...removed }), stored)
+            .sealed,
+        ).toEqual({});
+    });
+
+    it.each([
+      [
+        'webhook path and query on the same origin',
+        hook,
+        { bearerToken: 't' },
+        { url: 'https://HOOKS.example:443/other?x=1' },
+      ],
+      ['webhook headers and name', hook, { secret: 'k' }, { name: 'renamed', headers: { 'x-team': 'ops' } }],
+      ['SMTP recipients and sender', smtp, { password: 'pw' }, { to: ['x@y.example'], from: 'z@b.example' }],
+      ['SMTP host spelled in capitals', smtp, { password: 'pw' }, { host: 'SMTP.example' }],
+      [
+        'Slack (its URL is the secret)',
+        { type: 'slack', name: 's' },
+        { url: 'https://hooks.slack.example/T/B/x' },
+        { channel: '#ops' },
+      ],
+    ] as const)('%s: kept', (_what, before, plain, change) => {
+      const stored = storedOf('ch', before, plain);
+      const w = channelSecretsWrite(sealer, 'ch', channelInputSchema.parse({ ...before, ...change }), stored);
+      expect(Object.keys(w.sealed).sort()).toEqual(Object.keys(plain).sort());
+      expect(w.diff).toEqual([]);
+    });
+
+    it('a new channel, or a write without the stored form, has nothing to compare', () => {
+      expect(() => channelSecretsWrite(sealer, 'n', webhook({ bearerToken: 't' }), null)).not.toThrow();
+    });
   });
 
   it('a URL secret shows its origin only', () => {

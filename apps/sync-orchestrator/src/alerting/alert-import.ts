@@ -1,6 +1,12 @@
 import type { AlertRuleSpec, ChannelConfig, ConfigPlanItem } from '@fleetwatch/contracts';
 import { channelTargetProblem } from '@fleetwatch/alerting';
-import { createTargetPolicy, DEFAULT_DENY_NETWORKS, type ErrorIssue, type TargetPolicy } from '@fleetwatch/domain';
+import {
+  createTargetPolicy,
+  DEFAULT_DENY_NETWORKS,
+  InvalidError,
+  type ErrorIssue,
+  type TargetPolicy,
+} from '@fleetwatch/domain';
 import type {
   AlertConfigRecord,
   AlertConfigRepository,
@@ -52,6 +58,20 @@ function parsedSpec(area: AlertArea, input: unknown): unknown {
   return p.spec;
 }
 
+/** A channel's refusal as an import names it: each issue under `channels.<id>.`, as the file's other refusals. */
+function inImport<T>(id: string, work: () => T): T {
+  try {
+    return work();
+  } catch (err) {
+    if (err instanceof InvalidError)
+      throw new InvalidError(
+        `channels.${id}: ${err.message}`,
+        err.issues.map((i) => ({ ...i, path: `channels.${id}.${i.path}` })),
+      );
+    throw err;
+  }
+}
+
 /** Plans the alert sections a document has; `tx` under the writer's lock, or a dry run's snapshot. */
 export async function planAlertImport(
   repo: AlertConfigRepository,
@@ -61,6 +81,8 @@ export async function planAlertImport(
   tx?: SqlTransaction,
   /** Channels' hosts go through the checks' target policy (as on a single write). */
   policy: TargetPolicy = createTargetPolicy(DEFAULT_DENY_NETWORKS),
+  /** A dry run's plan: a secret given is never compared with the stored one (channelSecretsWrite). */
+  dryRun = false,
 ): Promise<AlertImportPlan> {
   const plan: AlertImportPlan = { items: [], areas: [], count: { created: 0, changed: 0, deleted: 0 } };
   const denied: ErrorIssue[] = [];
@@ -78,12 +100,16 @@ export async function planAlertImport(
       let secretDiff: AuditDraft['diff'] = [];
       if (area === 'channels') {
         const stored = before
-          ? { sealed: (await repo.sealedSecrets(id, tx)) ?? {}, redacted: before.secretsRedacted ?? {} }
+          ? {
+              sealed: (await repo.sealedSecrets(id, tx)) ?? {},
+              redacted: before.secretsRedacted ?? {},
+              config: before.spec as unknown as ChannelConfig,
+            }
           : null;
         const parsed = parsedSpec(area, input) as Record<string, string | null | undefined>;
         const problem = channelTargetProblem(parsed as unknown as ChannelConfig, parsed, policy);
         if (problem) denied.push({ path: `channels.${id}.${problem.path}`, message: problem.message });
-        const s = channelSecretsWrite(sealer, id, parsed as never, stored);
+        const s = inImport(id, () => channelSecretsWrite(sealer, id, parsed as never, stored, { dryRun }));
         const form = s.config as unknown as Record<string, unknown>;
         write = {
           id,

@@ -18,6 +18,35 @@ import { channelSecretContext, type AlertConfigRecord, type SecretSealer } from 
 // cannot be moved to another channel or field. What answers, the audit log and snapshots see is the
 // redacted form (`{set, hint}`), computed here from the plaintext once and stored beside it.
 
+/**
+ * Where a channel's secrets go: the origin its requests are sent to (webhook `url`, PagerDuty `eventsUrl`: scheme,
+ * host and port), or the SMTP server (host, port, TLS from the start). null for Slack and Teams, whose URL is the
+ * secret itself. A stored secret is only ever sent where it was given for (SPEC §10: never forwarded to another
+ * host): a write that changes the destination must send each stored secret again, or `null` to remove it —
+ * otherwise whoever may edit a channel could point it at a host of theirs and have a test-send hand them a bearer
+ * token, an SMTP password or a routing key they were never shown (secrets are write-only, for admins too).
+ */
+export function channelDestination(config: ChannelConfig): string | null {
+  const originOf = (url: string) => {
+    try {
+      return new URL(url).origin;
+    } catch {
+      return url;
+    }
+  };
+  switch (config.type) {
+    case 'webhook':
+      return originOf(config.url);
+    case 'pagerduty':
+      return originOf(config.eventsUrl);
+    case 'email':
+      return `smtp${config.secure ? 's' : ''}://${config.host.toLowerCase()}:${config.port}`;
+    case 'slack':
+    case 'teams':
+      return null;
+  }
+}
+
 export interface SecretsWrite {
   config: ChannelConfig;
   /** Sealed values by field (the whole set after the write). */
@@ -34,7 +63,17 @@ export function channelSecretsWrite(
   sealer: SecretSealer | null,
   id: string,
   input: ChannelSpecWithSecrets,
-  stored: { sealed: Record<string, string>; redacted: Record<string, unknown> } | null,
+  stored: {
+    sealed: Record<string, string>;
+    redacted: Record<string, unknown>;
+    /** The channel's public form as stored: a write that changes where it sends must send its secrets again. */
+    config?: ChannelConfig;
+  } | null,
+  /**
+   * A dry run (whose plan viewers and read keys see) never compares a given secret with the stored one: the plan
+   * would tell them whether a guess is right. A value given is planned as a change; applying it is none when equal.
+   */
+  options: { dryRun?: boolean } = {},
 ): SecretsWrite {
   const { config, secrets: changes } = splitChannelSecrets(input);
   const fields = Object.keys(CHANNEL_SECRET_FIELDS[config.type]);
@@ -44,6 +83,19 @@ export function channelSecretsWrite(
     throw new InvalidError(`invalid channel: ${missing[0]}: required for a ${config.type} channel`, [
       ...missing.map((f) => ({ path: f, message: `required for a ${config.type} channel (write-only: send it)` })),
     ]);
+  const destination = channelDestination(config);
+  if (stored?.config && destination !== null && channelDestination(stored.config) !== destination) {
+    const following = fields.filter((f) => kept.has(f) && !(f in changes));
+    if (following.length)
+      throw new InvalidError(
+        `invalid channel: it would now send to ${destination}: send ${following.join(' and ')} again, or null to ` +
+          'remove, with the move (a stored secret is never sent to another destination)',
+        following.map((f) => ({
+          path: f,
+          message: `the channel now sends to ${destination}: send this secret again (or null to remove it); the stored one stays with ${channelDestination(stored.config as ChannelConfig)}`,
+        })),
+      );
+  }
   const toSeal = Object.entries(changes).filter((e): e is [string, string] => typeof e[1] === 'string');
   if (toSeal.length && !sealer)
     throw new ForbiddenError(
@@ -57,6 +109,15 @@ export function channelSecretsWrite(
       const v = changes[f];
       if (v === null) {
         if (kept.has(f)) diff.push({ path: f, before: '(set)', after: '(removed)' });
+        continue;
+      }
+      if (kept.has(f) && options.dryRun) {
+        sealed[f] = (stored as { sealed: Record<string, string> }).sealed[f];
+        diff.push({
+          path: f,
+          before: '(set)',
+          after: '(set: a value given, compared with the stored one when applied)',
+        });
         continue;
       }
       // The value stored already (a form sent back whole): kept as sealed, no change, no new version.

@@ -122,8 +122,21 @@ export class ConfigAsCodeService {
   }
 
   /** The plans of the document's alert, status page and property sections, all read through `tx`. */
-  private async planSections(document: ReturnType<typeof parseConfigDocument>, prune: boolean, tx: SqlTransaction) {
-    const alertPlan = await planAlertImport(this.alertConfig, this.sealer, document.alert, prune, tx, this.policy);
+  private async planSections(
+    document: ReturnType<typeof parseConfigDocument>,
+    prune: boolean,
+    tx: SqlTransaction,
+    dryRun = false,
+  ) {
+    const alertPlan = await planAlertImport(
+      this.alertConfig,
+      this.sealer,
+      document.alert,
+      prune,
+      tx,
+      this.policy,
+      dryRun,
+    );
     const pagePlan = await this.planPages(document.statusPages, prune, tx);
     const propPlan = await this.planProps(document.properties, prune, tx);
     return { alertPlan, pagePlan, propPlan };
@@ -170,7 +183,7 @@ export class ConfigAsCodeService {
       return this.versions.atOneSnapshot(async (tx) => {
         const { version, checks } = await this.checks.withHead(undefined, tx);
         expectVersion(options.expectedVersion, version);
-        const { alertPlan, pagePlan, propPlan } = await this.planSections(document, options.prune, tx);
+        const { alertPlan, pagePlan, propPlan } = await this.planSections(document, options.prune, tx, true);
         return {
           dryRun: true,
           plan: [
