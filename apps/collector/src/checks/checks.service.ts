@@ -114,6 +114,7 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
     this.drain = new SpoolDrain(this.spool, this.publisher, this.connections.publishing, {
       logger,
       onPublished: (n) => metrics.published.inc(n),
+      onDiscarded: (n) => metrics.countDropped('invalid', n),
     });
     this.assignment = new AssignmentService({
       location: config.location,

@@ -75,6 +75,7 @@ export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModu
       // Samples come one per interval: nothing to gather, publish at once.
       lingerMs: 0,
       onPublished: (n) => metrics.published.inc(n),
+      onDiscarded: (n) => metrics.countDropped('invalid', n),
     });
     this.gpu = config.host.nvidiaSmi ? new GpuSampler({ command: config.host.nvidiaSmi, logger }) : undefined;
     this.sampler = new HostSampler({

@@ -112,3 +112,53 @@ it('sends every result once per id and in order across a broker outage and a cra
   await second.drain.stop();
   await spool2.close();
 });
+
+it('discards a run of results the contract refuses at once, counted, and publishes the ones after it', async () => {
+  // A spool written by an older collector whose results a newer contract refuses (or a probe's result the contract
+  // never accepted): each can never be sent. They used to go one per pass — a pass re-read the whole 500-record
+  // batch to drop its first record — and uncounted (an error log each).
+  const bus = createBus({
+    url: vhost.amqpUrl,
+    source: { site: 'test', service: 'collector', location: 'loc-a' },
+    logger: silentBusLogger,
+  });
+  closers.push(() => bus.close());
+  const spool = await Spool.open({ dir: join(dir, 'invalid'), maxBytes: 64 * 1024 * 1024 });
+  const bad = 3_000;
+  for (let i = 0; i < bad; i++)
+    spool.append({
+      id: uuidv7(),
+      type: i % 2 === 0 ? Messages.CheckResult.type : 'check.result.v0',
+      occurredAt: new Date().toISOString(),
+      payload: { ...resultPayload(-1, { checkId: 'invalid' }), latencyMs: 'slow' },
+    });
+  for (let i = 0; i < 10; i++)
+    spool.append({
+      id: uuidv7(),
+      type: Messages.CheckResult.type,
+      occurredAt: new Date().toISOString(),
+      payload: resultPayload(i, { checkId: 'after-invalid' }),
+    });
+  await spool.flush();
+  const discarded: number[] = [];
+  const errors: unknown[] = [];
+  const drain = new SpoolDrain(spool, bus.publisher, bus.connection, {
+    logger: { ...logger, error: (o: unknown) => errors.push(o) },
+    onDiscarded: (n) => discarded.push(n),
+  });
+  const started = Date.now();
+  drain.start();
+  try {
+    await waitFor(() => spool.stats.records === 0, { timeoutMs: 30_000, description: 'spool drained' });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    await waitFor(() => tap.of('after-invalid').length === 10, { timeoutMs: 10_000, description: 'the valid ones' });
+    expect(tap.of('after-invalid').map(seqOf)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(tap.of('invalid')).toEqual([]);
+    expect(discarded.reduce((n, k) => n + k, 0)).toBe(bad);
+    // Logged per run, not per result.
+    expect(errors.length).toBeLessThan(bad / 10);
+  } finally {
+    await drain.stop();
+    await spool.close();
+  }
+});

@@ -1,4 +1,4 @@
-import { messageDefinitionOf } from '@fleetwatch/contracts';
+import { describeIssues, messageDefinitionOf, UUID_PATTERN } from '@fleetwatch/contracts';
 import {
   backoffDelay,
   InvalidMessageError,
@@ -45,6 +45,8 @@ export interface SpoolDrainOptions {
   logger: SpoolLogger & { info(obj: object, msg: string): void };
   /** Called with the count of messages the broker confirmed. */
   onPublished?: (count: number) => void;
+  /** Called with the count of messages dropped because they can never be published (see unpublishable). */
+  onDiscarded?: (count: number) => void;
 }
 
 export class SpoolDrain {
@@ -133,15 +135,15 @@ export class SpoolDrain {
         options: { id: e.record.id, occurredAt: e.record.occurredAt },
       });
     }
-    if (requests.length === 0) return this.discard(entries[0], `unknown message type "${entries[0].record.type}"`);
+    if (requests.length === 0) return this.discard(entries);
     let outcomes;
     try {
       outcomes = await this.publisher.publishManySettled(requests, { timeoutMs: this.pace.timeoutMs });
     } catch (e) {
       if (!(e instanceof InvalidMessageError)) throw e;
-      // One message can never be sent (a payload its contract refuses): publish those before it, then drop it.
-      const bad = requests.findIndex((r) => !r.definition.payload.safeParse(r.payload).success);
-      if (bad === 0) return this.discard(entries[0], e.reason);
+      // Messages that can never be sent (a payload the contract refuses): publish those before the first, then drop it.
+      const bad = entries.findIndex((entry) => unpublishable(entry) !== undefined);
+      if (bad === 0) return this.discard(entries);
       if (bad < 0) {
         this.failed(e);
         return { done: 0, published: 0 };
@@ -161,10 +163,28 @@ export class SpoolDrain {
     return { done: ok, published: ok, timedOut };
   }
 
-  /** A message that can never be published leaves the spool with an error in the log (it would block the rest forever). */
-  private discard(entry: SpooledEntry, reason: string): { done: number; published: number } {
-    this.options.logger.error({ id: entry.record.id, type: entry.record.type, reason }, 'spool: message discarded');
-    return { done: 1, published: 0 };
+  /**
+   * Messages that can never be published leave the spool (they would block the rest forever): the whole run of them
+   * at the head of `entries` at once, with one error log and `onDiscarded`. One a pass re-read a whole batch to drop
+   * one record: a spool of results a newer contract refuses (written before an upgrade) drained at tens a second.
+   */
+  private discard(entries: SpooledEntry[]): { done: number; published: number } {
+    let done = 0;
+    let first: string | undefined;
+    for (const entry of entries) {
+      const why = unpublishable(entry);
+      if (why === undefined) break;
+      first ??= why;
+      done++;
+    }
+    if (done === 0) return { done: 0, published: 0 };
+    const head = entries[0].record;
+    this.options.logger.error(
+      { count: done, firstId: head.id, firstType: head.type, reason: first },
+      'spool: messages discarded: they can never be published',
+    );
+    this.options.onDiscarded?.(done);
+    return { done, published: 0 };
   }
 
   private failed(error: Error): void {
@@ -198,4 +218,14 @@ export class SpoolDrain {
     await Promise.race([what, new Promise<void>((resolve) => (this.wake = resolve))]);
     this.wake = undefined;
   }
+}
+
+/** Why the publisher would refuse `entry` whatever the broker does (the checks BusPublisher makes), or undefined. */
+export function unpublishable(entry: SpooledEntry): string | undefined {
+  const { type, id, payload } = entry.record;
+  const definition = messageDefinitionOf(type);
+  if (!definition) return `unknown message type "${type}"`;
+  if (!UUID_PATTERN.test(id)) return 'id: must be a UUID';
+  const parsed = definition.payload.safeParse(payload);
+  return parsed.success ? undefined : `invalid ${type} payload: ${describeIssues(parsed.error)}`;
 }

@@ -35,7 +35,8 @@ export interface SpooledEntry {
   end: SpoolPosition;
 }
 
-export type DropReason = 'full' | 'corrupt' | 'too-large' | 'io';
+/** Why records left the spool unpublished; `invalid`: the drain found them unpublishable (SpoolDrain.onDiscarded). */
+export type DropReason = 'full' | 'corrupt' | 'too-large' | 'io' | 'invalid';
 
 export interface SpoolLogger {
   warn(obj: object, msg: string): void;
