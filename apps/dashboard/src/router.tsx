@@ -16,6 +16,7 @@ import { InstancesPage } from './pages/instances/instances-page';
 import { ApiKeysPage } from './pages/api-keys/api-keys-page';
 import { UsersPage } from './pages/users/users-page';
 import { publicStatusRoutes, statusPageRoutes } from './pages/status-pages/status-page-routes';
+import { PerId } from './stored-draft';
 
 export const router = createBrowserRouter([
   { path: '/login', element: <LoginPage /> },
@@ -29,7 +30,14 @@ export const router = createBrowserRouter([
       { path: 'instances', element: <InstancesPage /> },
       { path: 'checks', element: <ChecksPage /> },
       { path: 'checks/new', element: <CheckEditPage /> },
-      { path: 'checks/:id', element: <CheckEditPage /> },
+      {
+        path: 'checks/:id',
+        element: (
+          <PerId>
+            <CheckEditPage />
+          </PerId>
+        ),
+      },
       { path: 'hosts', element: <HostsPage /> },
       { path: 'hosts/:id', element: <HostDetailPage /> },
       { path: 'fleet', element: <FleetPage /> },

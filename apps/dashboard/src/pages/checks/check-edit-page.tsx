@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
 import type { CheckDefinition } from '@fleetwatch/contracts';
@@ -15,6 +15,7 @@ import {
   type CheckDraft,
   type FieldErrors,
 } from './check-form-model';
+import { useStoredDraft } from '../../stored-draft';
 
 /** Create (`/checks/new`) or edit (`/checks/:id`) a check. */
 export function CheckEditPage() {
@@ -26,12 +27,9 @@ export function CheckEditPage() {
     queryFn: ({ signal }) => fetchCheck(id ?? '', signal),
     enabled: id !== undefined,
   });
-  const [draft, setDraft] = useState<CheckDraft>(NEW_DRAFT);
+  const [draft, setDraft, base] = useStoredDraft<CheckDefinition, CheckDraft>(stored.data, draftFromCheck, NEW_DRAFT);
   const [errors, setErrors] = useState<FieldErrors>({});
   const [touched, setTouched] = useState(false);
-  useEffect(() => {
-    if (stored.data) setDraft(draftFromCheck(stored.data));
-  }, [stored.data]);
 
   const save = useMutation({
     mutationFn: (body: Record<string, unknown>) =>
@@ -39,7 +37,7 @@ export function CheckEditPage() {
         ? api<CheckDefinition>(`/api/v1/checks/${enc(id)}`, {
             method: 'PUT',
             body,
-            headers: stored.data ? { 'if-match': `"${stored.data.version}"` } : {},
+            headers: base ? { 'if-match': `"${base.version}"` } : {},
           })
         : api<CheckDefinition>('/api/v1/checks', { method: 'POST', body }),
     onSuccess: async (saved) => {
@@ -149,7 +147,7 @@ export function CheckEditPage() {
             </p>
           )}
           <div className="fw-row">
-            <Button type="submit" variant="primary" disabled={save.isPending}>
+            <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
               {save.isPending ? 'Saving…' : id ? 'Save' : 'Create check'}
             </Button>
             <Button onClick={() => navigate('/checks')}>Cancel</Button>

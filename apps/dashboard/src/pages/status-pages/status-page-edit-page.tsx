@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
 import type { StatusPageDefinition } from '@fleetwatch/contracts';
@@ -21,6 +21,7 @@ import {
   type FieldErrors,
   type StatusPageDraft,
 } from './status-page-form';
+import { useStoredDraft } from '../../stored-draft';
 
 const SEVERITIES = ['info', 'maintenance', 'minor', 'major'] as const;
 
@@ -34,11 +35,8 @@ export function StatusPageEditPage() {
     queryFn: ({ signal }) => api<StatusPageDefinition>(`/api/v1/status-pages/${enc(id ?? '')}`, { signal }),
     enabled: id !== undefined,
   });
-  const [draft, setDraft] = useState<StatusPageDraft>(NEW_DRAFT);
+  const [draft, setDraft, base] = useStoredDraft(stored.data, draftFromPage, NEW_DRAFT);
   const [errors, setErrors] = useState<FieldErrors>({});
-  useEffect(() => {
-    if (stored.data) setDraft(draftFromPage(stored.data));
-  }, [stored.data]);
 
   const save = useMutation({
     mutationFn: (body: Record<string, unknown>) =>
@@ -46,7 +44,7 @@ export function StatusPageEditPage() {
         ? api<StatusPageDefinition>(`/api/v1/status-pages/${enc(id)}`, {
             method: 'PUT',
             body,
-            headers: stored.data ? { 'if-match': `"${stored.data.version}"` } : {},
+            headers: base ? { 'if-match': `"${base.version}"` } : {},
           })
         : api<StatusPageDefinition>('/api/v1/status-pages', { method: 'POST', body }),
     onSuccess: async (saved) => {
@@ -262,7 +260,7 @@ export function StatusPageEditPage() {
               </p>
             )}
             <div className="fw-row">
-              <Button type="submit" variant="primary" disabled={save.isPending}>
+              <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
                 {save.isPending ? 'Saving…' : id ? 'Save' : 'Create status page'}
               </Button>
               <Button onClick={() => navigate('/status-pages')}>Cancel</Button>

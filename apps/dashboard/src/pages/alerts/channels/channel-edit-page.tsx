@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
 import { CHANNEL_TYPES, type Channel, type ChannelType } from '@fleetwatch/contracts';
@@ -19,6 +19,7 @@ import {
   type ChannelErrors,
   type ChannelField,
 } from './channel-form-model';
+import { useStoredDraft } from '../../../stored-draft';
 
 /** Create (`/alerts/channels/new`) or edit (`/alerts/channels/:id`) a notification channel. */
 export function ChannelEditPage() {
@@ -30,17 +31,14 @@ export function ChannelEditPage() {
     queryFn: ({ signal }) => fetchChannel(id ?? '', signal),
     enabled: id !== undefined,
   });
-  const [draft, setDraft] = useState<ChannelDraft>(NEW_CHANNEL);
+  const [draft, setDraft, base] = useStoredDraft(stored.data, draftFromChannel, NEW_CHANNEL);
   const [errors, setErrors] = useState<ChannelErrors>({});
   const [touched, setTouched] = useState(false);
-  useEffect(() => {
-    if (stored.data) setDraft(draftFromChannel(stored.data));
-  }, [stored.data]);
 
   const save = useMutation({
     mutationFn: (body: Record<string, unknown>) =>
       id
-        ? api<Channel>(`/api/v1/channels/${enc(id)}`, { method: 'PUT', body, headers: ifMatch(stored.data?.version) })
+        ? api<Channel>(`/api/v1/channels/${enc(id)}`, { method: 'PUT', body, headers: ifMatch(base?.version) })
         : api<Channel>('/api/v1/channels', { method: 'POST', body }),
     onSuccess: async (saved) => {
       await queryClient.invalidateQueries({ queryKey: alertKeys.channels() });
@@ -57,13 +55,13 @@ export function ChannelEditPage() {
 
   const update = (next: ChannelDraft) => {
     setDraft(next);
-    if (touched) setErrors(validateChannel(next, stored.data));
+    if (touched) setErrors(validateChannel(next, base));
   };
   const set = <K extends keyof ChannelDraft>(k: K, v: ChannelDraft[K]) => update({ ...draft, [k]: v });
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setTouched(true);
-    const found = validateChannel(draft, stored.data);
+    const found = validateChannel(draft, base);
     setErrors(found);
     if (Object.keys(found).length === 0) save.mutate(draftToInput(draft));
   };
@@ -140,7 +138,7 @@ export function ChannelEditPage() {
             <legend>Secrets (write-only: never shown again; leave empty to keep the stored value)</legend>
             <div className="fw-grid">
               {secretFieldsOf(t).map(([field, required]) => {
-                const s = storedSecret(stored.data?.type === t ? stored.data : undefined, field);
+                const s = storedSecret(base?.type === t ? base : undefined, field);
                 const state = s.set ? `set${s.hint ? ` (${s.hint})` : ''}` : 'not set';
                 return (
                   <div key={field} className="fw-stack">
@@ -181,7 +179,7 @@ export function ChannelEditPage() {
             </p>
           )}
           <div className="fw-row">
-            <Button type="submit" variant="primary" disabled={save.isPending}>
+            <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
               {save.isPending ? 'Saving…' : id ? 'Save' : 'Create channel'}
             </Button>
             <Button onClick={() => navigate('/alerts/channels')}>Cancel</Button>

@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
 import type { MaintenanceWindowDefinition } from '@fleetwatch/contracts';
@@ -16,6 +16,7 @@ import {
   type WindowDraft,
   type WindowErrors,
 } from './window-form-model';
+import { useStoredDraft } from '../../../stored-draft';
 
 /** Create (`/alerts/maintenance/new`) or edit (`/alerts/maintenance/:id`) a maintenance window. */
 export function WindowEditPage() {
@@ -28,12 +29,9 @@ export function WindowEditPage() {
     queryFn: ({ signal }) => fetchWindow(id ?? '', signal),
     enabled: id !== undefined,
   });
-  const [draft, setDraft] = useState<WindowDraft>(() => newWindow());
+  const [draft, setDraft, base] = useStoredDraft(stored.data, draftFromWindow, newWindow);
   const [errors, setErrors] = useState<WindowErrors>({});
   const [touched, setTouched] = useState(false);
-  useEffect(() => {
-    if (stored.data) setDraft(draftFromWindow(stored.data));
-  }, [stored.data]);
 
   const save = useMutation({
     mutationFn: (body: Record<string, unknown>) =>
@@ -41,7 +39,7 @@ export function WindowEditPage() {
         ? api<MaintenanceWindowDefinition>(`/api/v1/maintenance-windows/${enc(id)}`, {
             method: 'PUT',
             body,
-            headers: ifMatch(stored.data?.version),
+            headers: ifMatch(base?.version),
           })
         : api<MaintenanceWindowDefinition>('/api/v1/maintenance-windows', { method: 'POST', body }),
     onSuccess: async (saved) => {
@@ -148,7 +146,7 @@ export function WindowEditPage() {
             </p>
           )}
           <div className="fw-row">
-            <Button type="submit" variant="primary" disabled={save.isPending}>
+            <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
               {save.isPending ? 'Saving…' : id ? 'Save' : 'Create window'}
             </Button>
             <Button onClick={() => navigate('/alerts/maintenance')}>Cancel</Button>

@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
 import { ALERTABLE_STATUSES, SEVERITIES, type AlertRuleDefinition } from '@fleetwatch/contracts';
@@ -18,6 +18,7 @@ import {
   type RuleErrors,
   type RuleField,
 } from './rule-form-model';
+import { useStoredDraft } from '../../../stored-draft';
 
 const KINDS = ['check', 'host', 'instance'] as const;
 
@@ -35,12 +36,9 @@ export function RuleEditPage() {
     enabled: id !== undefined,
   });
   const channels = useQuery({ queryKey: alertKeys.channels(), queryFn: ({ signal }) => fetchChannels(signal) });
-  const [draft, setDraft] = useState<RuleDraft>(NEW_RULE);
+  const [draft, setDraft, base] = useStoredDraft(stored.data, draftFromRule, NEW_RULE);
   const [errors, setErrors] = useState<RuleErrors>({});
   const [touched, setTouched] = useState(false);
-  useEffect(() => {
-    if (stored.data) setDraft(draftFromRule(stored.data));
-  }, [stored.data]);
 
   const save = useMutation({
     mutationFn: (body: Record<string, unknown>) =>
@@ -48,7 +46,7 @@ export function RuleEditPage() {
         ? api<AlertRuleDefinition>(`/api/v1/alert-rules/${enc(id)}`, {
             method: 'PUT',
             body,
-            headers: ifMatch(stored.data?.version),
+            headers: ifMatch(base?.version),
           })
         : api<AlertRuleDefinition>('/api/v1/alert-rules', { method: 'POST', body }),
     onSuccess: async (saved) => {
@@ -231,7 +229,7 @@ export function RuleEditPage() {
             </p>
           )}
           <div className="fw-row">
-            <Button type="submit" variant="primary" disabled={save.isPending}>
+            <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
               {save.isPending ? 'Saving…' : id ? 'Save' : 'Create rule'}
             </Button>
             <Button onClick={() => navigate('/alerts/rules')}>Cancel</Button>

@@ -1,0 +1,186 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { extname, join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import type { CheckDefinition } from '@fleetwatch/contracts';
+import { buildDashboard, launchChromium, watchPage, type PageWatch } from './browser';
+
+// An edit form (a check's; rules, channels, maintenance windows and status pages share the code) copied the stored
+// item into its draft whenever the query's data changed:
+// - the page stays mounted when only the id changes (Back two entries, from check B's form straight to A's): while A
+//   loaded, the form held B's fields under A's address, and Save wrote them to A — without If-Match, as no version
+//   of A was known — replacing A by a copy of B;
+// - a refetch (the window's focus after 5 s, the socket's resync) replaced what was being typed by the stored item,
+//   and the save then named the refetched version: a change made meanwhile elsewhere was overwritten, not a 409.
+// The API is answered here (page.route) with the owner's rule for If-Match; the page's own form and requests.
+
+jest.setTimeout(240_000);
+
+declare const window: { dispatchEvent(e: unknown): boolean };
+declare const Event: new (type: string) => unknown;
+declare const history: { go(delta: number): void };
+
+const stamp = new Date().toISOString();
+function checkOf(id: string, name: string, url: string, version = 1): CheckDefinition {
+  return {
+    id,
+    targetId: `check:${id}`,
+    version,
+    createdAt: stamp,
+    updatedAt: stamp,
+    type: 'http',
+    name,
+    url,
+    method: 'GET',
+    intervalSeconds: 30,
+    timeoutSeconds: 10,
+    retries: 0,
+    tags: [],
+    locations: [],
+    conditions: [],
+    paused: false,
+  } as unknown as CheckDefinition;
+}
+
+const stored = new Map<string, CheckDefinition>();
+const writes: { id: string; ifMatch: string | undefined; body: Record<string, unknown> }[] = [];
+const held = new Map<string, Promise<void>>();
+
+const TYPES: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html' };
+
+let dir: string;
+let browser: Browser;
+let page: Page;
+let watch: PageWatch;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fw-edit-forms-'));
+  buildDashboard(dir);
+  browser = await launchChromium();
+});
+
+beforeEach(async () => {
+  stored.clear();
+  writes.length = 0;
+  held.clear();
+  stored.set('aaa', checkOf('aaa', 'alpha-check', 'https://alpha.test/'));
+  stored.set('bbb', checkOf('bbb', 'bravo-check', 'https://bravo.test/'));
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  watch = await watchPage(page);
+  await page.route('http://dash.test/**', async (route) => {
+    const request = route.request();
+    const url = new URL(request.url());
+    const path = url.pathname;
+    if (!path.startsWith('/api/')) {
+      const file = extname(path) ? path : '/index.html';
+      return route.fulfill({
+        status: 200,
+        contentType: TYPES[extname(file)] ?? 'application/octet-stream',
+        body: readFileSync(join(dir, file)),
+      });
+    }
+    // Reads of a held path wait (writes go through at once).
+    const wait = request.method() === 'GET' ? held.get(path) : undefined;
+    if (wait) await wait;
+    let status = 200;
+    let body: unknown;
+    const one = /^\/api\/v1\/checks\/([^/]+)$/.exec(path);
+    if (path === '/api/v1/auth/session')
+      body = { user: { id: 'u1', username: 'admin', role: 'admin' }, csrfToken: 'c' };
+    else if (path === '/api/v1/checks') body = { items: [...stored.values()], nextCursor: null };
+    else if (one && request.method() === 'GET') body = stored.get(decodeURIComponent(one[1]));
+    else if (one && request.method() === 'PUT') {
+      const id = decodeURIComponent(one[1]);
+      const current = stored.get(id);
+      const ifMatch = request.headers()['if-match'];
+      writes.push({ id, ifMatch, body: request.postDataJSON() as Record<string, unknown> });
+      // The owner's rule: a write naming another version than the stored one is a 409.
+      if (current && ifMatch !== undefined && ifMatch !== `"${current.version}"`) {
+        status = 409;
+        body = { error: { code: 'conflict', message: 'changed meanwhile' } };
+      } else if (current) {
+        body = { ...current, ...(request.postDataJSON() as object), version: current.version + 1 };
+        stored.set(id, body as CheckDefinition);
+      }
+    }
+    return route
+      .fulfill({
+        status: body === undefined ? 404 : status,
+        contentType: 'application/json',
+        body: JSON.stringify(body ?? { error: { message: `not stubbed: ${path}` } }),
+      })
+      .catch(() => undefined);
+  });
+});
+
+afterEach(async () => {
+  await page?.close();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function hold(path: string): () => void {
+  let release!: () => void;
+  held.set(path, new Promise<void>((r) => (release = r)));
+  return () => {
+    held.delete(path);
+    release();
+  };
+}
+
+const nameField = () => page.getByLabel('Name', { exact: true });
+const urlField = () => page.getByLabel('URL', { exact: true });
+
+describe('a check’s edit form', () => {
+  it('its id changed in place: never holds the previous check, and never writes it to the new id', async () => {
+    // A's form opened while A's answer is slow; the user goes back to the list and edits B instead.
+    const releaseA = hold('/api/v1/checks/aaa');
+    await page.goto('http://dash.test/checks/aaa');
+    await page.getByRole('heading', { name: 'Edit check' }).waitFor();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('link', { name: 'bravo-check' }).click();
+    await page.getByRole('heading', { name: 'Edit bravo-check' }).waitFor();
+    expect(await nameField().inputValue()).toBe('bravo-check');
+
+    // Two entries back, straight to A's form (A still on its way), and Save.
+    await page.evaluate(() => history.go(-2));
+    await page.waitForURL('**/checks/aaa');
+    await page.getByRole('heading', { name: 'Edit check' }).waitFor();
+    expect(await nameField().inputValue()).not.toBe('bravo-check');
+    await page
+      .getByRole('button', { name: 'Save' })
+      .click({ timeout: 2000 })
+      .catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(writes).toEqual([]);
+
+    releaseA();
+    await page.getByRole('heading', { name: 'Edit alpha-check' }).waitFor();
+    expect(await nameField().inputValue()).toBe('alpha-check');
+    expect(stored.get('aaa')?.name).toBe('alpha-check');
+    expect(watch.errors).toEqual([]);
+  });
+
+  it('a refetch never replaces what is being typed, and the save names the version it was shown', async () => {
+    await page.goto('http://dash.test/checks/aaa');
+    await page.getByRole('heading', { name: 'Edit alpha-check' }).waitFor();
+    await urlField().fill('https://typed.test/');
+    // Someone else renames the check meanwhile (version 2); the window gets focus again past the 5 s staleTime.
+    stored.set('aaa', checkOf('aaa', 'alpha-renamed', 'https://alpha.test/', 2));
+    await new Promise((r) => setTimeout(r, 5500));
+    await page.evaluate(() => window.dispatchEvent(new Event('visibilitychange')));
+    await page.getByRole('heading', { name: 'Edit alpha-renamed' }).waitFor();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await urlField().inputValue()).toBe('https://typed.test/');
+
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Someone changed this check meanwhile').waitFor();
+    expect(writes).toMatchObject([{ id: 'aaa', ifMatch: '"1"' }]);
+    // The other change stands.
+    expect(stored.get('aaa')).toMatchObject({ name: 'alpha-renamed', version: 2 });
+    expect(watch.errors).toEqual([]);
+  });
+});
