@@ -87,6 +87,19 @@ describe('HTTP Basic on the member endpoints', () => {
     }
   });
 
+  it('credentials that are not UTF-8 are a 401: never read as U+FFFD, which a stored password may hold', async () => {
+    // Before: the bytes were decoded leniently, each bad sequence as U+FFFD, so a password holding U+FFFD was matched
+    // by any non-UTF-8 byte (0x80–0xFF) in its place.
+    await createUser('fffd-reader', 'viewer', 'pw-\ufffd-reader');
+    expect((await get(FLOW, basic('fffd-reader', 'pw-\ufffd-reader'))).status).toBe(200);
+    for (const bad of [[0xff], [0x80], [0xc3], [0xed, 0xa0, 0x80]]) {
+      const bytes = Buffer.concat([Buffer.from('fffd-reader:pw-'), Buffer.from(bad), Buffer.from('-reader')]);
+      const res = await get(FLOW, `Basic ${bytes.toString('base64')}`);
+      expect({ bad, status: res.status }).toEqual({ bad, status: 401 });
+      expect(res.body.error.message).toMatch(/not UTF-8/);
+    }
+  });
+
   it('rate-limits wrong passwords like login (per username) and stops taking a changed password', async () => {
     const password = `pw-${randomBytes(9).toString('base64url')}`;
     const user = await createUser('limited-reader', 'viewer', password);

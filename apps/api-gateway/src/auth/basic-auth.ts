@@ -28,6 +28,8 @@ export interface BasicCredentials {
   password: string;
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** Longest Authorization value read as Basic (a username of 256 and a long password, base64'd). */
 const MAX_BASIC_LENGTH = 4096;
 
@@ -42,7 +44,14 @@ export function parseBasicAuthorization(authorization: string | undefined): Basi
   const encoded = m[1];
   if (encoded.length === 0 || encoded.length > MAX_BASIC_LENGTH || !/^[A-Za-z0-9+/]+={0,2}$/.test(encoded))
     throw new MalformedBasicError('Authorization "Basic" value is not base64');
-  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  // Strictly UTF-8: read leniently, each bad sequence became U+FFFD, which a stored password may hold (argon2 hashes
+  // UTF-8), so any non-UTF-8 byte in its place signed in. A leading BOM stays a character, as Buffer kept it.
+  let decoded: string;
+  try {
+    decoded = STRICT_UTF8.decode(Buffer.from(encoded, 'base64'));
+  } catch {
+    throw new MalformedBasicError('Authorization "Basic" value is not UTF-8');
+  }
   const colon = decoded.indexOf(':');
   if (colon <= 0) throw new MalformedBasicError('Authorization "Basic" value must be base64 of "username:password"');
   const username = decoded.slice(0, colon);
