@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
+import type { StatusUpdateInput } from '@fleetwatch/contracts';
 import { StatusPusher } from '@fleetwatch/pusher';
 import { DockerWatcher } from './docker-watcher';
 import { SentLedger } from './sent-ledger';
@@ -99,5 +100,31 @@ describe('DockerWatcher.stop', () => {
     expect(engine.requests.filter(inspect)).toHaveLength(4); // of 51
     expect(pusher.pending).toBe(4); // what they found is queued; nothing reported removed from a partial listing
     expect(engine.requests).not.toContain('/events');
+  });
+});
+
+describe('DockerWatcher and a renamed container', () => {
+  it('reports the new name with the current state, and the old name as gone (the state itself did not change)', async () => {
+    const { watcher, pusher } = watcherOn(engine.socketPath);
+    const queued: { update: StatusUpdateInput; final: boolean }[] = [];
+    const enqueue = pusher.enqueue.bind(pusher);
+    jest.spyOn(pusher, 'enqueue').mockImplementation((update, options) => {
+      queued.push({ update, final: options?.final === true });
+      return enqueue(update, options);
+    });
+    watcher.start();
+    await until('web-1 reported and events followed', () => watcher.stats.connected && queued.length === 1);
+    engine.act('web-1', 'rename', { name: 'web-2' });
+    await until('web-2 reported', () => queued.some((q) => q.update.instanceId === 'web-2'));
+    await watcher.stop();
+    const [first, ...after] = queued;
+    expect(first?.update).toMatchObject({ instanceId: 'web-1', status: 'running' });
+    expect(after.map((q) => [q.update.instanceId, q.update.status, q.final])).toEqual([
+      ['web-1', 'stopped', true],
+      ['web-2', 'running', false],
+    ]);
+    // Every update its own id: none is dropped downstream as a repeat of another.
+    expect(new Set(queued.map((q) => q.update.updateId)).size).toBe(3);
+    expect(after[0]?.update.message).toBe('container renamed to web-2');
   });
 });

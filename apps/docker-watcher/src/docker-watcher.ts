@@ -1,8 +1,9 @@
 import type Dockerode from 'dockerode';
-import type { StatusUpdateInput } from '@fleetwatch/contracts';
+import { toStorable, truncateText, type StatusUpdateInput } from '@fleetwatch/contracts';
 import { nextRetryDelayMs, type PushLog, type StatusPusher } from '@fleetwatch/pusher';
 import {
   eventSubject,
+  instanceIdOf,
   isLifecycleAction,
   saltedUpdateId,
   updateOfContainer,
@@ -314,7 +315,13 @@ export class DockerWatcher {
     const before = this.known.get(id);
     const base = update.updateId as string;
     const history = before?.history ?? [];
-    if (history[history.length - 1] === base) return;
+    // Renamed (an event, or while no watcher ran): the instance is the name, so the state, unchanged as it may be,
+    // is news for the new name, and the old name is gone. The state's id does not hold the name (a rename is no
+    // transition): without this the new name was never reported.
+    const formerInstance = before?.name ? instanceIdOf({ Id: id, Name: before.name }, this.opts.instancePrefix) : null;
+    const renamed = formerInstance !== null && formerInstance !== update.instanceId;
+    if (!renamed && history[history.length - 1] === base) return;
+    if (renamed && before) this.renamedAway(id, before, update.instanceId, seenAt);
     const returning = history.includes(base);
     // A state coming back is a new observation, dated when it was seen: a resync would otherwise date it when the
     // state first began (before the state it follows), and the aggregator ignores an observation older than its own.
@@ -335,6 +342,20 @@ export class DockerWatcher {
         name: this.known.get(id)?.name ?? id,
         image: snapshot.Config?.Image,
       });
+  }
+
+  /** The instance of a container's former name: reported gone (its last update), under an id of its own. */
+  private renamedAway(id: string, before: Known, newInstanceId: string, seenAt: string): void {
+    const gone = updateOfRemoved({ Id: id, Name: before.name, image: before.image }, seenAt, this.mapping());
+    this.pusher.enqueue(
+      {
+        ...gone,
+        // Not the removal's own id: the container's real removal, later, must not be dropped as a repeat of this.
+        updateId: saltedUpdateId(gone.updateId as string, `renamed:${seenAt}:${newInstanceId}`),
+        message: truncateText(toStorable(`container renamed to ${newInstanceId}`), 4096),
+      },
+      { final: true },
+    );
   }
 
   private track(updateId: string, sent: { id: string; base: string | null; name: string; image?: string }): void {

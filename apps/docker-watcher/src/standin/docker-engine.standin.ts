@@ -207,12 +207,23 @@ export class DockerEngineStandin {
   /**
    * Applies a lifecycle action as the engine would and emits its event:
    * start, die (exitCode), stop, kill, oom, pause, unpause, restart, destroy,
-   * health_status (healthy | unhealthy).
+   * health_status (healthy | unhealthy), rename (`name`: the new name; the event carries `oldName`).
    */
   act(
     idOrName: string,
-    action: 'start' | 'die' | 'stop' | 'kill' | 'oom' | 'pause' | 'unpause' | 'restart' | 'destroy' | 'health_status',
-    opts: { exitCode?: number; health?: 'healthy' | 'unhealthy'; quiet?: boolean } = {},
+    action:
+      | 'start'
+      | 'die'
+      | 'stop'
+      | 'kill'
+      | 'oom'
+      | 'pause'
+      | 'unpause'
+      | 'restart'
+      | 'destroy'
+      | 'health_status'
+      | 'rename',
+    opts: { exitCode?: number; health?: 'healthy' | 'unhealthy'; quiet?: boolean; name?: string } = {},
   ): void {
     const entry = this.find(idOrName);
     if (!entry) throw new Error(`no container ${idOrName}`);
@@ -220,6 +231,7 @@ export class DockerEngineStandin {
     const at = this.tick();
     const now = isoNano(at);
     let emitted = action as string;
+    let renamedFrom: string | undefined;
     switch (action) {
       case 'start':
       case 'restart':
@@ -258,6 +270,10 @@ export class DockerEngineStandin {
       case 'destroy':
         this.containers.delete(entry.snapshot.Id);
         break;
+      case 'rename':
+        renamedFrom = entry.snapshot.Name;
+        entry.snapshot.Name = `/${opts.name ?? 'renamed'}`;
+        break;
       case 'health_status': {
         const ok = opts.health !== 'unhealthy';
         const h = s.Health ?? { Log: [] };
@@ -271,7 +287,7 @@ export class DockerEngineStandin {
         break;
       }
     }
-    if (!opts.quiet) this.emit(entry.snapshot.Id, emitted, entry, at);
+    if (!opts.quiet) this.emit(entry.snapshot.Id, emitted, entry, at, renamedFrom ? { oldName: renamedFrom } : {});
   }
 
   /**
@@ -284,7 +300,13 @@ export class DockerEngineStandin {
     return this.lastMs;
   }
 
-  private emit(id: string, action: string, entry = this.containers.get(id), at = this.tick()): void {
+  private emit(
+    id: string,
+    action: string,
+    entry = this.containers.get(id),
+    at = this.tick(),
+    attributes: Record<string, string> = {},
+  ): void {
     const nanos = BigInt(at) * 1_000_000n + BigInt(this.log.length % 1_000_000);
     const labels = entry?.labels ?? {};
     const event = {
@@ -295,7 +317,12 @@ export class DockerEngineStandin {
       Action: action,
       Actor: {
         ID: id,
-        Attributes: { ...labels, image: entry?.image ?? '', name: (entry?.snapshot.Name ?? '').slice(1) },
+        Attributes: {
+          ...labels,
+          image: entry?.image ?? '',
+          name: (entry?.snapshot.Name ?? '').slice(1),
+          ...attributes,
+        },
       },
       scope: 'local',
       time: Number(nanos / 1_000_000_000n),
