@@ -15,6 +15,10 @@ describe('maskSecrets', () => {
     ['redis://default:p%40ss@cache:6379/0', 'redis://default:***@cache:6379/0'],
     ['two: pg://a:x@h1/d and amqp://b:y@h2', 'two: pg://a:***@h1/d and amqp://b:***@h2'],
     ['Authorization: Bearer fwk_abc.DEF-123_~+/=', 'Authorization: Bearer ***'],
+    // A Redis URL names no user as a rule; HTTP reads the scheme of Authorization case-insensitively.
+    ['redis://:s3cr3t@cache:6379/0', 'redis://:***@cache:6379/0'],
+    ['REDISS://:s3cr3t@cache:6380', 'REDISS://:***@cache:6380'],
+    ['authorization: bearer fwk_abc', 'authorization: bearer ***'],
   ])('masks %s', (input, expected) => expect(maskSecrets(input)).toBe(expected));
 
   it.each([
@@ -90,6 +94,51 @@ describe('createLogger', () => {
       'cannot reach postgresql://fw:***@db/fw with Bearer ***',
     ]);
     expect(lines.join('')).not.toMatch(/guest@|pw@|fwk_secret/);
+  });
+});
+
+describe('errors logged as { err }', () => {
+  it('masks credentials in the message, the stack, the error’s own text properties and its cause', () => {
+    const { logger, lines, records } = capture();
+    const cause = new Error('connect redis://:cause-pw@cache:6379 refused');
+    const err = Object.assign(new Error('lost amqp://fw:msg-pw@mq:5672', { cause }), {
+      detail: 'retrying with Bearer fwk_prop_token',
+    });
+    logger.warn({ err }, 'bus lost');
+    const r = records()[0] as { err: { message: string; stack: string; detail: string } };
+    // pino's serializer appends the causes' messages.
+    expect(r.err.message).toBe('lost amqp://fw:***@mq:5672: connect redis://:***@cache:6379 refused');
+    expect(r.err.detail).toBe('retrying with Bearer ***');
+    expect(r.err.stack).toContain('amqp://fw:***@mq:5672');
+    expect(lines[0]).not.toMatch(/msg-pw|cause-pw|fwk_prop_token/);
+  });
+
+  it.each([
+    ['hello', ['3', 'AUTH', 'default', 'hello-pw']],
+    ['auth', ['auth-pw']],
+    ['AUTH', ['user', 'auth-pw-2']],
+    ['config', ['set', 'requirepass', 'config-pw']],
+    ['acl', ['setuser', 'u', '>acl-pw']],
+  ])('withholds the arguments of a Redis %s on an error (ioredis attaches the command)', (name, args) => {
+    const { logger, lines, records } = capture();
+    const err = Object.assign(new Error('WRONGPASS invalid username-password pair'), { command: { name, args } });
+    logger.warn({ err }, 'Redis error');
+    logger.error(err);
+    expect(records().map((r) => (r.err as { command: unknown }).command)).toEqual([
+      { name, args: '***' },
+      { name, args: '***' },
+    ]);
+    expect(lines.join('')).not.toContain(args[args.length - 1]);
+  });
+
+  it('keeps the arguments of other commands, and a non-Error under err', () => {
+    const { logger, records } = capture();
+    const err = Object.assign(new Error('READONLY'), { command: { name: 'set', args: ['k', 'v'] } });
+    logger.warn({ err }, 'write refused');
+    logger.warn({ err: 'reason as text with redis://:pw@h' }, 'rejected');
+    const [a, b] = records();
+    expect((a.err as { command: unknown }).command).toEqual({ name: 'set', args: ['k', 'v'] });
+    expect(b.err).toBe('reason as text with redis://:***@h');
   });
 });
 

@@ -23,12 +23,47 @@ export const REDACT_PATHS = [
   'redisUrl',
 ];
 
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)[^@\s]+@/gi;
-const BEARER = /(Bearer\s+)[A-Za-z0-9._~+/=-]+/g;
+// The user may be empty (`redis://:password@host`, the usual form of a Redis URL); the scheme is case-insensitive,
+// and so is `Bearer` (HTTP reads it either way).
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]+@/gi;
+const BEARER = /(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
 
 /** Masks credentials that slip into free text (URLs with passwords, bearer tokens). */
 export function maskSecrets(text: string): string {
   return text.replace(URL_CREDENTIALS, '$1***@').replace(BEARER, '$1***');
+}
+
+/**
+ * Redis commands whose arguments hold a credential. ioredis puts the command an error answers on the error
+ * (`command: {name, args}`): a refused `HELLO 3 AUTH <user> <password>` (a wrong or rotated password) carried the
+ * password into every `logger.warn({ err }, …)` of a reconnecting client.
+ */
+const CREDENTIAL_COMMANDS = new Set(['auth', 'hello', 'migrate', 'acl', 'config']);
+
+function scrubbed(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return maskSecrets(value);
+  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => scrubbed(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = scrubbed(v, depth + 1);
+  const command = out['command'] as { name?: unknown; args?: unknown } | undefined;
+  if (
+    command &&
+    typeof command === 'object' &&
+    typeof command.name === 'string' &&
+    CREDENTIAL_COMMANDS.has(command.name.toLowerCase()) &&
+    command.args !== undefined
+  )
+    out['command'] = { ...command, args: '***' };
+  return out;
+}
+
+/**
+ * pino's error serializer (type, message, stack, the error's own properties, causes), then every text in it masked
+ * (maskSecrets) and the arguments of a credential-carrying Redis command withheld.
+ */
+export function serializeError(err: unknown): unknown {
+  return scrubbed(pino.stdSerializers.err(err as Error), 0);
 }
 
 export function createLogger(service: string, level: string, destination?: pino.DestinationStream): Logger {
@@ -38,6 +73,7 @@ export function createLogger(service: string, level: string, destination?: pino.
       base: { service, pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '***' },
+      serializers: { err: serializeError },
       formatters: { level: (label) => ({ level: label }) },
       hooks: {
         logMethod(args, method) {
