@@ -124,6 +124,23 @@ describe('HTTP Basic on the member endpoints', () => {
     expect((await get(FLOW, basic('pw-changer', `${password}-new`))).status).toBe(200);
     expect(user.username).toBe('limited-reader');
   });
+
+  it('stops taking a disabled user’s remembered credentials at once, and takes them again once enabled', async () => {
+    const password = `pw-${randomBytes(9).toString('base64url')}`;
+    const user = await createUser('leaving-reader', 'viewer', password);
+    const auth = basic('leaving-reader', password);
+    // Verified once: remembered (the leader polls every few seconds with the same header).
+    expect((await get(FLOW, auth)).status).toBe(200);
+    const setDisabled = (disabled: boolean) =>
+      gw.request('PUT', `/api/v1/users/${user.id}/disabled`, { token: admin, body: { disabled } });
+    expect((await setDisabled(true)).status).toBe(200);
+    const refused = await get(FLOW, auth);
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.message).toBe('invalid username or password');
+    expect((await get(REPORT, auth)).status).toBe(401);
+    expect((await setDisabled(false)).status).toBe(200);
+    expect((await get(FLOW, auth)).status).toBe(200);
+  });
 });
 
 describe('API keys with the fleet scope', () => {
