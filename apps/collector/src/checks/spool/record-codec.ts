@@ -57,3 +57,14 @@ export function decodeRecord(buf: Buffer, offset: number): Decoded {
     return { kind: 'corrupt', reason: 'not a spool record' };
   return { kind: 'record', record: r as SpoolRecord, end };
 }
+
+/**
+ * The offset of the first whole record after `offset` in `buf`, or undefined: where reading can go on after bytes
+ * that are not a record. A record's header holds zero bytes (lengths are under 16 MiB) that JSON text never does,
+ * and it must pass its checksum and parse, so random bytes are not taken for one.
+ */
+export function nextRecordAfter(buf: Buffer, offset: number): number | undefined {
+  for (let at = offset + 1; at + HEADER_BYTES < buf.length; at++)
+    if (decodeRecord(buf, at).kind === 'record') return at;
+  return undefined;
+}

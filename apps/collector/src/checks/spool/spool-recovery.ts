@@ -1,10 +1,11 @@
-import { open, readdir, readFile, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeRecord } from './record-codec';
+import { decodeRecord, nextRecordAfter } from './record-codec';
 
 // Opening a spool after a stop or a crash (spool.ts): every segment is scanned, a torn or
-// corrupt tail is cut off, segments the cursor moved past are removed, and the confirmed
-// position is found again from `cursor.json`.
+// corrupt tail is cut off, bad bytes with whole records after them are cut out (the segment
+// rewritten without them, what they held counted as lost), segments the cursor moved past
+// are removed, and the confirmed position is found again from `cursor.json`.
 
 export interface SpoolPosition {
   /** Segment sequence number. */
@@ -37,9 +38,13 @@ interface RecoveryLogger {
 export async function recoverSegments(
   dir: string,
   logger: RecoveryLogger,
-): Promise<{ segments: Segment[]; ack: SpoolPosition; nextSeq: number }> {
+): Promise<{ segments: Segment[]; ack: SpoolPosition; nextSeq: number; lost: number }> {
   const cursor = await readCursor(dir);
-  const seqs = (await readdir(dir))
+  let lost = 0;
+  const names = await readdir(dir);
+  // A rewrite (below) that a crash interrupted: the segment itself is whole, old or new.
+  for (const n of names) if (/^seg-\d{12}\.log\.tmp$/.test(n)) await rm(join(dir, n), { force: true });
+  const seqs = names
     .map((n) => SEGMENT_NAME.exec(n))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1]))
@@ -53,34 +58,58 @@ export async function recoverSegments(
       await rm(path, { force: true });
       continue;
     }
-    const buf = await readFile(path);
+    let buf = await readFile(path);
     let off = 0;
     let records = 0;
     // The last record boundary at or before the cursor (a cursor between boundaries rounds down: resent, not lost).
     let atCursor: SpoolPosition | undefined;
+    const kept: Array<[number, number]> = [];
+    let keptFrom = 0;
+    let cutBytes = 0;
+    let gapBytes = 0;
     for (;;) {
-      if (cursor && seq === cursor.seq && off <= cursor.off) atCursor = { seq, off, index: records };
+      if (cursor && seq === cursor.seq && off <= cursor.off) atCursor = { seq, off: off - cutBytes, index: records };
       const d = decodeRecord(buf, off);
-      if (d.kind !== 'record') {
-        if (off < buf.length) {
-          logger.warn(
-            {
-              segment: path,
-              validBytes: off,
-              cutBytes: buf.length - off,
-              why: d.kind === 'corrupt' ? d.reason : 'torn',
-            },
-            'spool: cut an incomplete record after a crash',
-          );
-          const fh = await open(path, 'r+');
-          await fh.truncate(off);
-          await fh.close();
-        }
+      if (d.kind === 'record') {
+        off = d.end;
+        records++;
+        continue;
+      }
+      if (off >= buf.length) break;
+      const next = nextRecordAfter(buf, off);
+      if (next === undefined) {
+        // A torn or garbled tail (a crash between writing a length and its bytes): nothing whole after it.
+        logger.warn(
+          { segment: path, validBytes: off, cutBytes: buf.length - off, why: d.kind === 'corrupt' ? d.reason : 'torn' },
+          'spool: cut an incomplete record after a crash',
+        );
         break;
       }
-      off = d.end;
-      records++;
+      // Bad bytes with whole records after them (a disk fault, or pages written out of order before a power loss):
+      // only the bad bytes go. Cut here, the records after them were lost too, uncounted.
+      const unconfirmed = !(cursor && seq === cursor.seq && next <= cursor.off);
+      logger.warn(
+        { segment: path, offset: off, badBytes: next - off, why: d.kind === 'corrupt' ? d.reason : 'torn' },
+        'spool: skipped corrupt bytes in a segment; the records after them are kept',
+      );
+      if (unconfirmed) gapBytes += next - off;
+      kept.push([keptFrom, off]);
+      cutBytes += next - off;
+      keptFrom = off = next;
     }
+    if (kept.length > 0 || off < buf.length) {
+      kept.push([keptFrom, off]);
+      buf = Buffer.concat(kept.map(([a, b]) => buf.subarray(a, b)));
+      off = buf.length;
+      if (kept.length > 1) await rewrite(path, buf);
+      else {
+        const fh = await open(path, 'r+');
+        await fh.truncate(off);
+        await fh.close();
+      }
+    }
+    // What the bad bytes held, unconfirmed: at least one record; as many as records of this segment's average size fit.
+    if (gapBytes > 0) lost += Math.max(1, Math.round(gapBytes / (records > 0 ? off / records : gapBytes)));
     if (off === 0) {
       await rm(path, { force: true });
       continue;
@@ -95,7 +124,20 @@ export async function recoverSegments(
     await rm((segments.shift() as Segment).path, { force: true });
     position = segments.length > 0 ? { seq: segments[0].seq, off: 0, index: 0 } : undefined;
   }
-  return { segments, ack: position ?? { seq: nextSeq, off: 0, index: 0 }, nextSeq };
+  return { segments, ack: position ?? { seq: nextSeq, off: 0, index: 0 }, nextSeq, lost };
+}
+
+/** Replaces the segment at `path` by `bytes` (tmp + fsync + rename: a crash leaves the old one or the new one). */
+async function rewrite(path: string, bytes: Buffer): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.write(bytes);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
 }
 
 async function readCursor(dir: string): Promise<SpoolPosition | undefined> {

@@ -166,7 +166,9 @@ describe('Spool', () => {
     await second.spool.close();
   });
 
-  it('cuts a segment at a record whose checksum does not match (bytes written out of order before a crash)', async () => {
+  it('on open, a record whose checksum does not match loses only itself, counted; the records after it are kept', async () => {
+    // Bytes written out of order before a power loss, or a disk fault: the segment used to be cut there, and the whole
+    // records after the bad one (up to a segment, ~10,000 results) went with it, counted nowhere.
     const dir = await freshDir();
     const first = await open(dir);
     for (let i = 0; i < 10; i++) first.spool.append(record(i));
@@ -179,8 +181,78 @@ describe('Spool', () => {
     bytes[Math.floor(7.5 * recordLength)] ^= 0xff;
     await writeFile(segment, bytes);
     const second = await open(dir);
-    expect(await drainAll(second.spool)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(second.drops).toEqual([{ records: 1, reason: 'corrupt' }]);
+    expect(second.spool.stats.records).toBe(9);
+    expect(await drainAll(second.spool)).toEqual([0, 1, 2, 3, 4, 5, 6, 8, 9]);
     await second.spool.close();
+    // The segment was rewritten without the bad bytes: nothing to cut or count at the next open.
+    const third = await open(dir);
+    expect(third.drops).toEqual([]);
+    await third.spool.close();
+  });
+
+  it('on open, a zeroed stretch inside a segment: the records it covered are counted, the ones after it kept', async () => {
+    const dir = await freshDir();
+    const first = await open(dir);
+    for (let i = 0; i < 10; i++) first.spool.append(record(i));
+    await first.spool.flush();
+    // The 2 first records confirmed: the cursor is in this segment.
+    const two = await first.spool.read(2);
+    await first.spool.confirm(two[1].end);
+    await first.spool.close();
+    const segment = join(dir, (await readdir(dir)).filter((f) => f.startsWith('seg-')).sort()[0]);
+    const bytes = await readFile(segment);
+    const recordLength = bytes.length / 10;
+    // From the middle of the 4th record to the middle of the 7th: records 3, 4, 5 and 6 are gone.
+    bytes.fill(0, Math.floor(3.5 * recordLength), Math.floor(6.5 * recordLength));
+    await writeFile(segment, bytes);
+    const second = await open(dir);
+    expect(second.drops).toEqual([{ records: 4, reason: 'corrupt' }]);
+    expect(await drainAll(second.spool)).toEqual([2, 7, 8, 9]);
+    await second.spool.close();
+  });
+
+  it('on open, bad bytes among records already confirmed are cut out uncounted, and nothing confirmed is resent', async () => {
+    const dir = await freshDir();
+    const first = await open(dir);
+    for (let i = 0; i < 10; i++) first.spool.append(record(i));
+    await first.spool.flush();
+    const six = await first.spool.read(6);
+    await first.spool.confirm(six[5].end);
+    await first.spool.close();
+    const segment = join(dir, (await readdir(dir)).filter((f) => f.startsWith('seg-')).sort()[0]);
+    const bytes = await readFile(segment);
+    bytes[Math.floor(2.5 * (bytes.length / 10))] ^= 0xff;
+    await writeFile(segment, bytes);
+    const second = await open(dir);
+    expect(second.drops).toEqual([]);
+    expect(await drainAll(second.spool)).toEqual([6, 7, 8, 9]);
+    await second.spool.close();
+  });
+
+  it('a record whose length, read back, runs past its segment is corrupt: the loss is counted, not skipped silently', async () => {
+    const dir = await freshDir();
+    const { spool, drops } = await open(dir, { maxBytes: 1024 * 1024, segmentBytes: 64 * 1024 });
+    for (let i = 0; i < 400; i++) spool.append(record(i, 200));
+    await spool.flush();
+    const segments = (await readdir(dir)).filter((f) => f.startsWith('seg-')).sort();
+    expect(segments.length).toBeGreaterThan(1);
+    // A disk fault in a sealed segment: the 3rd record's length now says ~900 KB (under the 1 MiB limit, past the
+    // segment's end). Its checksum is never reached.
+    const first = join(dir, segments[0]);
+    const bytes = await readFile(first);
+    const recordBytes = bytes.readUInt32LE(0) + 8;
+    const fh = await (await import('node:fs/promises')).open(first, 'r+');
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(900 * 1024, 0);
+    await fh.write(length, 0, 4, 2 * recordBytes);
+    await fh.close();
+    const kept = await drainAll(spool, 50);
+    const dropped = drops.filter((d) => d.reason === 'corrupt').reduce((n, d) => n + d.records, 0);
+    expect(kept.slice(0, 2)).toEqual([0, 1]);
+    expect(dropped).toBeGreaterThan(0);
+    expect(kept.length + dropped).toBe(400);
+    await spool.close();
   });
 
   it('refuses a directory that a live process holds, takes over one whose owner is gone', async () => {

@@ -15,8 +15,11 @@ import { recoverSegments, segmentName, type Segment, type SpoolPosition } from '
 //   the OLDEST segment goes first (whole: ~1/8 of the spool), and what it held that was
 //   not confirmed yet is counted as dropped (onDropped → metric and log).
 // - Crash-safe: on open every segment is scanned; a torn last record (a crash between
-//   writing a length and its bytes) fails its checksum and is cut off, not fatal. Appends
-//   always go to a new segment after a restart, never after a tail that was cut.
+//   writing a length and its bytes) fails its checksum and is cut off, not fatal. Bad bytes
+//   with whole records after them (a disk fault, pages written out of order before a power
+//   loss) are cut out alone, and what they held unconfirmed is counted ('corrupt'); so is a
+//   record read back wrong later. Appends always go to a new segment after a restart, never
+//   after a tail that was cut.
 // - fsync policy: appends are written to the file within `flushDelayMs` (20 ms: one write
 //   for what gathered, so a killed process loses at most its last 20 ms of results, like
 //   runs still in flight), and fdatasync'd at most once per `syncIntervalMs` (default 1 s),
@@ -196,6 +199,7 @@ export class Spool {
 
   private async recover(): Promise<void> {
     const r = await recoverSegments(this.options.dir, this.logger);
+    if (r.lost > 0) this.dropped(r.lost, 'corrupt', { dir: this.options.dir, found: 'on open' });
     this.segments = r.segments;
     for (const seg of r.segments) {
       this.totalBytes += seg.bytes;
@@ -313,6 +317,7 @@ export class Spool {
       await fh.read(buf, 0, length, pos.off);
       let off = 0;
       let index = pos.index;
+      let skipped = false;
       for (;;) {
         let d = decodeRecord(buf, off);
         if (d.kind === 'incomplete' && off === 0 && buf.length >= HEADER_BYTES) {
@@ -324,6 +329,16 @@ export class Spool {
             d = decodeRecord(buf, 0);
           }
         }
+        if (d.kind === 'incomplete') {
+          // Every byte up to seg.bytes belongs to a whole record (written so): one that does not fit in them — its
+          // length read back wrong — is corruption, counted below; skipped as "incomplete", the rest of the segment
+          // went uncounted once a later segment was confirmed.
+          const at = pos.off + off;
+          const left = seg.bytes - at;
+          const header = buf.length - off >= HEADER_BYTES;
+          if (left > 0 && (header ? HEADER_BYTES + buf.readUInt32LE(off) > left : pos.off + buf.length >= seg.bytes))
+            d = { kind: 'corrupt', reason: 'record runs past the end of its segment' };
+        }
         if (d.kind === 'record') {
           const end = { seq: seg.seq, off: pos.off + d.end, index: ++index };
           out.push({ record: d.record, end });
@@ -334,15 +349,20 @@ export class Spool {
         }
         if (d.kind === 'corrupt') {
           // Our own bytes, read back wrong (disk fault): what remains of this segment is unreadable.
-          // Hand out what came before it first; the next read starts here and skips the rest.
+          // Hand out what came before it first; the next read starts here, skips the rest and goes on after it.
           if (out.length > 0) return out;
           while (this.segments[0].seq < seg.seq) await this.deleteHead();
           this.dropped(seg.records - pos.index, 'corrupt', { segment: seg.path, offset: pos.off, why: d.reason });
           this.ack = { seq: seg.seq, off: seg.bytes, index: seg.records };
           if (this.segments.length > 1) await this.deleteHead();
-          return out;
+          skipped = true;
         }
         break;
+      }
+      if (skipped) {
+        pos = { ...this.ack };
+        i = 0;
+        continue;
       }
       pos = { seq: seg.seq, off: pos.off + off, index };
       if (off === 0) i++;
