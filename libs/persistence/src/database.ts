@@ -1,5 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Prisma, PrismaClient } from './generated/prisma/client';
+import { pgPoolConfig, type PgConnectionOptions } from './pg-connection';
 
 // The database handle the rest of the code base sees. It is a PrismaClient at
 // runtime, but its type is opaque: only repositories in this lib unwrap it (with
@@ -20,11 +21,10 @@ export interface DatabaseTransaction {
   readonly [opaque]: 'DatabaseTransaction';
 }
 
-export interface DatabaseOptions {
+/** The connection limits (connect, statement, query timeouts, keep-alive) are PgConnectionOptions'. */
+export interface DatabaseOptions extends PgConnectionOptions {
   /** Most connections in the pool (default 10). */
   poolSize?: number;
-  /** Give up opening a connection after this long (default 5000 ms). */
-  connectionTimeoutMs?: number;
   /** Close idle connections after this long (default 30000 ms). */
   idleTimeoutMs?: number;
   /** `application_name` shown in pg_stat_activity (default `fleetwatch`). */
@@ -33,13 +33,14 @@ export interface DatabaseOptions {
 
 /** `new PrismaClient({ adapter: new PrismaPg(...) })` — the only way the code base opens Postgres. */
 export function createPrismaClient(databaseUrl: string, options: DatabaseOptions = {}): DatabaseClient {
-  const adapter = new PrismaPg({
-    connectionString: databaseUrl,
-    max: options.poolSize ?? 10,
-    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
-    idleTimeoutMillis: options.idleTimeoutMs ?? 30_000,
-    application_name: options.applicationName ?? 'fleetwatch',
-  });
+  const adapter = new PrismaPg(
+    pgPoolConfig(databaseUrl, {
+      ...options,
+      max: options.poolSize ?? 10,
+      idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+      applicationName: options.applicationName ?? 'fleetwatch',
+    }),
+  );
   return new PrismaClient({ adapter }) as unknown as DatabaseClient;
 }
 

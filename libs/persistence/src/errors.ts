@@ -22,13 +22,18 @@ export function isRecordNotFound(err: unknown): boolean {
   return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025';
 }
 
+/** The way to the database failing, in a driver's message or code. */
+const UNAVAILABLE_TEXT =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|DatabaseNotReachable|too many clients|the database system is (starting up|shutting down)|Client was closed and is not queryable/i;
+
 function isUnavailable(err: unknown): boolean {
-  if (err instanceof Prisma.PrismaClientKnownRequestError) return UNAVAILABLE.has(err.code);
+  if (err instanceof Prisma.PrismaClientKnownRequestError)
+    // A driver error Prisma has no code of its own for (a query timed out on the client's side, QueryTimeoutError,
+    // or a connection closed under it) comes with the driver's code (ETIMEDOUT) and message instead of a P code.
+    return UNAVAILABLE.has(err.code) || UNAVAILABLE_TEXT.test(err.message);
   if (err instanceof Prisma.PrismaClientInitializationError) return true;
   const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : '';
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|DatabaseNotReachable|too many clients|the database system is (starting up|shutting down)/i.test(
-    text,
-  );
+  return UNAVAILABLE_TEXT.test(text);
 }
 
 /**

@@ -3,7 +3,7 @@ import { TcpProxy } from './tcp-proxy';
 import { waitFor } from './wait-for';
 
 // An echo server stands in for Postgres/RabbitMQ: the proxy only moves bytes.
-async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
+async function echoServer(): Promise<{ port: number; live: () => number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
@@ -14,6 +14,8 @@ async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as net.AddressInfo).port,
+    /** Connections the server has open. */
+    live: () => sockets.size,
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();
@@ -137,6 +139,52 @@ describe('TcpProxy', () => {
     await closed(s);
     expect(proxy.heldBytes).toBe(0);
     proxy.release();
+  });
+
+  it('blackhole(): nothing passes either way and nothing closes; heal() delivers what was sent meanwhile', async () => {
+    const s = await connect(proxy.port);
+    const reads: string[] = [];
+    s.on('data', (d) => reads.push(d.toString()));
+    let closedByProxy = false;
+    s.on('close', () => (closedByProxy = true));
+    await new Promise((r) => setTimeout(r, 20));
+    proxy.blackhole();
+    s.write('lost?');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(reads).toEqual([]);
+    expect(closedByProxy).toBe(false);
+    expect(echo.live()).toBe(1);
+    proxy.heal();
+    await waitFor(() => reads.join('') === 'lost?', { timeoutMs: 2000, description: 'the echo after heal()' });
+    expect(await roundTrip(s, 'again')).toBe('again');
+    s.destroy();
+  });
+
+  it('blackhole(): a new connection is accepted but reaches the server only after heal()', async () => {
+    proxy.blackhole();
+    const s = await connect(proxy.port);
+    const reads: string[] = [];
+    s.on('data', (d) => reads.push(d.toString()));
+    s.write('hello');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(echo.live()).toBe(0);
+    expect(reads).toEqual([]);
+    proxy.heal();
+    await waitFor(() => reads.join('') === 'hello', { timeoutMs: 2000, description: 'the echo after heal()' });
+    s.destroy();
+  });
+
+  it('blackhole(): a client that goes away is heard of by the server only after heal()', async () => {
+    const s = await connect(proxy.port);
+    expect(await roundTrip(s, 'x')).toBe('x');
+    proxy.blackhole();
+    s.destroy();
+    await waitFor(() => proxy.stats.abandonedInBlackhole === 1, { timeoutMs: 2000, description: 'the close seen' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(echo.live()).toBe(1);
+    proxy.heal();
+    await waitFor(() => echo.live() === 0, { timeoutMs: 2000, description: 'the server to hear the close' });
+    await waitFor(() => proxy.connectionCount === 0, { timeoutMs: 2000, description: 'the proxy to forget it' });
   });
 });
 

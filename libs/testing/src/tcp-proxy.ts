@@ -30,9 +30,15 @@ export class TcpProxy {
   private paused = false;
   /** While set, what servers send is held here per connection (release() delivers it). */
   private holding: Map<net.Socket, { chunks: Buffer[]; closed: boolean }> | null = null;
+  /** While true, no byte passes either way and no close is passed on (blackhole()). */
+  private blackholed = false;
+  /** Per connection: stop moving its bytes (blackhole) / move them again (heal). */
+  private readonly links = new Set<{ freeze(): void; thaw(): void }>();
   private listenPort = 0;
   private accepted = 0;
   private refused = 0;
+  /** Live connections whose client closed while blackholed (its close held for the server until heal()). */
+  private abandoned = 0;
 
   constructor(private readonly options: TcpProxyOptions) {}
 
@@ -90,8 +96,14 @@ export class TcpProxy {
     return this.clients.size;
   }
 
-  get stats(): { accepted: number; refused: number; live: number } {
-    return { accepted: this.accepted, refused: this.refused, live: this.connectionCount };
+  /** `abandonedInBlackhole`: connections the client gave up on (closed) while blackholed. */
+  get stats(): { accepted: number; refused: number; live: number; abandonedInBlackhole: number } {
+    return {
+      accepted: this.accepted,
+      refused: this.refused,
+      live: this.connectionCount,
+      abandonedInBlackhole: this.abandoned,
+    };
   }
 
   /** Destroys every live connection, client and server side. New ones still pass. */
@@ -142,6 +154,32 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * A blackhole: from now on no byte passes in either direction, on live connections and on new ones (accepted, but
+   * nothing reaches the server, so a client's connect or query never gets an answer), and nothing is closed: neither
+   * side hears of the other, as when a network drops packets without a reset. What either side sends meanwhile, and
+   * its close, is kept by the proxy.
+   */
+  blackhole(): void {
+    if (this.blackholed) return;
+    this.blackholed = true;
+    for (const link of this.links) link.freeze();
+  }
+
+  get isBlackholed(): boolean {
+    return this.blackholed;
+  }
+
+  /**
+   * Ends the blackhole: what each side sent meanwhile is delivered, then its close if it closed — as TCP's
+   * retransmissions deliver a peer's last bytes and FIN once the path is back. New connections pass again.
+   */
+  heal(): void {
+    if (!this.blackholed) return;
+    this.blackholed = false;
+    for (const link of [...this.links]) link.thaw();
+  }
+
   /** Cuts everything and closes the listener. */
   async stop(): Promise<void> {
     const server = this.server;
@@ -158,15 +196,50 @@ export class TcpProxy {
       return;
     }
     this.accepted++;
-    const upstream = net.connect({ host: this.options.targetHost, port: this.options.targetPort });
     client.setNoDelay(true);
-    upstream.setNoDelay(true);
     this.sockets.add(client);
-    this.sockets.add(upstream);
     this.clients.add(client);
+    if (!this.blackholed) return this.link(client);
+    // Accepted in a blackhole: nothing reaches the server (not even the connect) until heal().
+    client.pause();
+    client.on('error', () => undefined);
+    const pending = {
+      freeze: () => undefined,
+      thaw: () => {
+        this.links.delete(pending);
+        if (!this.clients.has(client)) return;
+        this.link(client);
+        client.resume();
+      },
+    };
+    this.links.add(pending);
+  }
+
+  private link(client: net.Socket): void {
+    const upstream = net.connect({ host: this.options.targetHost, port: this.options.targetPort });
+    upstream.setNoDelay(true);
+    this.sockets.add(upstream);
     let clientGone = false;
+    // While frozen (a blackhole), what each side sends, and its close, wait here; thaw() passes them on in order.
+    let frozen: { toServer: Buffer[]; toClient: Buffer[]; clientClosed: boolean; serverClosed: boolean } | null = null;
+    const link = {
+      freeze: () => {
+        frozen ??= { toServer: [], toClient: [], clientClosed: false, serverClosed: false };
+      },
+      thaw: () => {
+        const f = frozen;
+        frozen = null;
+        if (!f || clientGone) return;
+        for (const chunk of f.toServer) toServer(chunk);
+        for (const chunk of f.toClient) toClient(chunk);
+        if (f.clientClosed) upstream.end(() => close());
+        else if (f.serverClosed) upstreamClosed();
+      },
+    };
+    this.links.add(link);
     const close = () => {
       clientGone = true;
+      this.links.delete(link);
       this.holding?.delete(client);
       client.destroy();
       upstream.destroy();
@@ -181,11 +254,20 @@ export class TcpProxy {
       if (!h) holding.set(client, (h = { chunks: [], closed: false }));
       return h;
     };
-    client.on('error', close);
-    client.on('close', close);
+    const clientClosed = () => {
+      if (!frozen) return close();
+      if (!frozen.clientClosed) this.abandoned++;
+      frozen.clientClosed = true;
+    };
+    client.on('error', clientClosed);
+    client.on('close', clientClosed);
     // The server's close is held like its bytes (release() delivers both).
     const upstreamClosed = () => {
       if (clientGone) return;
+      if (frozen) {
+        frozen.serverClosed = true;
+        return;
+      }
       const h = held();
       if (!h) return close();
       h.closed = true;
@@ -194,15 +276,29 @@ export class TcpProxy {
     };
     upstream.on('error', upstreamClosed);
     upstream.on('close', upstreamClosed);
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
-      if (clientGone) return;
+    const toServer = (chunk: Buffer) => {
+      if (!upstream.write(chunk)) {
+        client.pause();
+        upstream.once('drain', () => client.resume());
+      }
+    };
+    const toClient = (chunk: Buffer) => {
       const h = held();
       if (h) h.chunks.push(chunk);
       else if (!client.write(chunk)) {
         upstream.pause();
         client.once('drain', () => upstream.resume());
       }
+    };
+    client.on('data', (chunk: Buffer) => {
+      if (frozen) frozen.toServer.push(chunk);
+      else toServer(chunk);
     });
+    upstream.on('data', (chunk: Buffer) => {
+      if (clientGone) return;
+      if (frozen) frozen.toClient.push(chunk);
+      else toClient(chunk);
+    });
+    if (this.blackholed) link.freeze();
   }
 }

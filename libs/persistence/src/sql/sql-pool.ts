@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { DynamicModule, Inject, Module, OnModuleDestroy } from '@nestjs/common';
 import { ConflictError, UnavailableError } from '@fleetwatch/domain';
-import { Pool, type PoolClient, type QueryResultRow } from 'pg';
+import { Pool, type PoolClient, type QueryConfig, type QueryResultRow } from 'pg';
 import type { DatabaseClient, DatabaseTransaction } from '../database';
+import { pgPoolConfig, QueryTimeoutError, type PgConnectionOptions } from '../pg-connection';
 
 // A plain pg pool for hot, batched write paths (the aggregator commits thousands of
 // rows a second with multi-row unnest statements): Prisma's raw-query path costs about
@@ -20,13 +21,11 @@ export interface SqlTransaction {
   readonly [opaque]: 'SqlTransaction';
 }
 
-export interface SqlPoolOptions {
+/** The connection limits (connect, statement, query timeouts, keep-alive) are PgConnectionOptions'. */
+export interface SqlPoolOptions extends PgConnectionOptions {
   max?: number;
   applicationName?: string;
-  connectionTimeoutMs?: number;
   idleTimeoutMs?: number;
-  /** Server-side limit per statement (default 30 s). */
-  statementTimeoutMs?: number;
   /**
    * Run PreparedSql statements as named prepared statements (parsed and planned once per connection). Default
    * true; false behind a connection pooler in transaction mode that does not carry prepared statements
@@ -54,14 +53,14 @@ export function preparedSql(text: string): PreparedSql {
 const unprepared = new WeakSet<object>();
 
 export function createSqlPool(databaseUrl: string, options: SqlPoolOptions = {}): SqlPool {
-  const pool = new Pool({
-    connectionString: databaseUrl,
-    max: options.max ?? 4,
-    application_name: options.applicationName ?? 'fleetwatch',
-    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
-    idleTimeoutMillis: options.idleTimeoutMs ?? 30_000,
-    statement_timeout: options.statementTimeoutMs ?? 30_000,
-  });
+  const pool = new Pool(
+    pgPoolConfig(databaseUrl, {
+      ...options,
+      max: options.max ?? 4,
+      applicationName: options.applicationName ?? 'fleetwatch',
+      idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+    }),
+  );
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   if (options.preparedStatements === false) unprepared.add(pool);
@@ -86,7 +85,7 @@ const DATA_ERROR_CLASSES = /^(22|23|54|P0)/;
 /** A SQLSTATE, not one of Prisma's own codes (P1xxx–P6xxx). */
 const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
 const UNAVAILABLE_TEXT =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable/i;
 
 /** pg errors → domain errors (unique violation → ConflictError, anything but a data error → UnavailableError); else unchanged. Always throws. */
 export function rethrowSql(err: unknown, conflict?: string): never {
@@ -99,6 +98,8 @@ export function rethrowSql(err: unknown, conflict?: string): never {
   const fromPrisma = e?.meta?.driverAdapterError?.cause?.originalCode ?? e?.meta?.code;
   const code = typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
   if (conflict && code === '23505') throw new ConflictError(conflict);
+  // No answer in time: the connection is closed, what the server did is unknown — an outage, as a reset is.
+  if (err instanceof QueryTimeoutError) throw new UnavailableError(`database unavailable: ${err.message}`, 5);
   if (SQLSTATE.test(code) && !DATA_ERROR_CLASSES.test(code))
     throw new UnavailableError(`database unavailable: ${String(e?.message ?? '')} (${code})`, 5, code);
   // A Node system error (DNS, socket: it carries a syscall) is the way to the database failing, never the rows.
@@ -234,7 +235,9 @@ async function inTransaction<T>(
     if (!beginPending.has(client)) await client.query('COMMIT');
     return result;
   } catch (err) {
-    if (!beginPending.has(client))
+    // A query that timed out closed the connection: nothing to roll back there (the server does when it hears).
+    if (err instanceof QueryTimeoutError) broken = true;
+    else if (!beginPending.has(client))
       try {
         await client.query('ROLLBACK');
       } catch {
@@ -250,9 +253,14 @@ async function inTransaction<T>(
   }
 }
 
-/** Readiness: `SELECT 1` on the pool. */
-export async function pingSqlPool(pool: SqlPool): Promise<void> {
-  await sqlQuery(pool, 'SELECT 1');
+/**
+ * Readiness: `SELECT 1` on the pool, failing after `timeoutMs` (default 2000, /readyz's own limit) with its connection
+ * closed: probes of a database that does not answer must not keep pool connections for the whole query timeout.
+ */
+export async function pingSqlPool(pool: SqlPool, timeoutMs = 2000): Promise<void> {
+  // (pg's types lack a query's own query_timeout; the pool's clients honour it: pg-connection.ts.)
+  const ping: QueryConfig & { query_timeout: number } = { text: 'SELECT 1', query_timeout: timeoutMs };
+  await (pool as unknown as Pool).query(ping);
 }
 
 /** Nest injection token of the SqlPool that SqlPoolModule provides. */
