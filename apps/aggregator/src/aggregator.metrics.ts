@@ -137,6 +137,33 @@ export class AggregatorMetrics {
     this.shardsHeld = held;
   }
 
+  readonly catchUpHolds = lookup(
+    'fleetwatch_aggregator_catch_up_holds_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_catch_up_holds_total',
+        help: "Holds on a newly taken shard's deadline expiry (until its consumer caught up with the queue) that ended, by how: caught_up, time_limit (SWEEP_CATCH_UP_MAX_MS ran out first), shard_left (the shard was stopped or lost first).",
+        labelNames: ['ended'],
+      }),
+  );
+  private catchingUp: () => number = () => 0;
+  readonly shardsCatchingUpGauge = lookup(
+    'fleetwatch_aggregator_shards_catching_up',
+    () =>
+      new Gauge({
+        name: 'fleetwatch_aggregator_shards_catching_up',
+        help: 'Observation shards this replica holds whose deadline expiry is held back until their consumer has caught up with the queue (since the take).',
+        collect() {
+          this.set(AggregatorMetrics.get().catchingUp());
+        },
+      }),
+  );
+
+  /** The source of fleetwatch_aggregator_shards_catching_up (the observations handler). */
+  trackCatchingUp(count: () => number): void {
+    this.catchingUp = count;
+  }
+
   static get(): AggregatorMetrics {
     // Recreate when someone cleared the registry (tests).
     if (

@@ -57,3 +57,83 @@ describe('ChannelGeneration', () => {
     expect(next.plan([1])).toEqual({ upTo: 1, count: 1 });
   });
 });
+
+describe('DeliveryMark', () => {
+  const generation = (...tags: number[]): ChannelGeneration => {
+    const g = new ChannelGeneration(1);
+    for (const t of tags) g.track(t);
+    return g;
+  };
+
+  it('covers what was received until it closed, and is settled once that is, whatever keeps arriving', () => {
+    const g = generation(1, 2);
+    const mark = g.mark();
+    g.track(3);
+    expect(mark.state).toBe('open');
+    mark.close();
+    g.track(4);
+    expect(mark.state).toBe('pending');
+    g.plan([1, 2]);
+    g.track(5);
+    expect(mark.state).toBe('pending');
+    g.plan([3]);
+    // 4 and 5 came after the close: still in flight, and they do not count.
+    expect(g.pending).toBe(2);
+    expect(mark.state).toBe('settled');
+    mark.close();
+    expect(mark.state).toBe('settled');
+  });
+
+  it('is settled at once when nothing is pending at its close', () => {
+    const g = generation(1);
+    g.plan([1]);
+    const mark = g.mark();
+    mark.close();
+    expect(mark.state).toBe('settled');
+  });
+
+  it('is settled out of order: a later delivery settled first does not count for an earlier one', () => {
+    const g = generation(1, 2, 3);
+    const mark = g.mark();
+    mark.close();
+    g.plan([2, 3]);
+    expect(mark.state).toBe('pending');
+    g.plan([1]);
+    expect(mark.state).toBe('settled');
+  });
+
+  it('breaks when a delivery it covers goes back to the queue (while open: any), not for one after it', () => {
+    const g = generation(1, 2);
+    const open = g.mark();
+    g.track(3);
+    g.returned(3);
+    expect(open.state).toBe('broken');
+
+    const closed = g.mark();
+    closed.close();
+    g.track(4);
+    g.returned(4);
+    expect(closed.state).toBe('pending');
+    g.returned(2);
+    expect(closed.state).toBe('broken');
+    g.plan([1, 2, 3, 4]);
+    expect(closed.state).toBe('broken');
+  });
+
+  it('breaks when its channel closes (the broker took the unsettled deliveries back)', () => {
+    const g = generation(1);
+    const mark = g.mark();
+    mark.close();
+    g.retire();
+    expect(mark.state).toBe('broken');
+  });
+
+  it('no longer hears of returns once released', () => {
+    const g = generation(1);
+    const mark = g.mark();
+    mark.close();
+    mark.release();
+    g.returned(1);
+    expect(mark.state).toBe('pending');
+  });
+});

@@ -8,6 +8,8 @@
 export class ChannelGeneration {
   private live = true;
   private readonly tags = new PendingTags();
+  private highest = 0;
+  private readonly marks = new Set<DeliveryMark>();
 
   constructor(readonly id: number) {}
 
@@ -19,10 +21,42 @@ export class ChannelGeneration {
   retire(): void {
     this.live = false;
     this.tags.clear();
+    this.marks.clear();
   }
 
   track(tag: number): void {
     this.tags.add(tag);
+    if (tag > this.highest) this.highest = tag;
+  }
+
+  /** The highest delivery tag received on this channel (0: none yet). */
+  get highestTag(): number {
+    return this.highest;
+  }
+
+  /** The lowest delivery tag not settled yet (undefined: every delivery received is settled). */
+  get lowestPending(): number | undefined {
+    return this.tags.lowest;
+  }
+
+  /** Opens a mark over this channel's deliveries (see DeliveryMark). */
+  mark(): DeliveryMark {
+    const mark = new DeliveryMark(this);
+    if (this.live) this.marks.add(mark);
+    return mark;
+  }
+
+  /**
+   * A delivery went back to its queue instead of being handled (requeued, or republished there as a fresh copy):
+   * the marks it falls under no longer stand for "handled".
+   */
+  returned(tag: number): void {
+    for (const mark of this.marks) mark.returned(tag);
+  }
+
+  /** @internal DeliveryMark.release */
+  unwatch(mark: DeliveryMark): void {
+    this.marks.delete(mark);
   }
 
   /** Plans how to settle `tags`; null when the generation is gone (drop them). */
@@ -33,6 +67,43 @@ export class ChannelGeneration {
 
   get pending(): number {
     return this.tags.size;
+  }
+}
+
+/**
+ * A watermark over one channel's deliveries, to tell "everything received up to some point has been settled" under
+ * continuous traffic, where a moment with nothing in flight may never come. Opened by ChannelGeneration.mark(); it
+ * covers every delivery received until close() (the highest delivery tag then) and is `settled` once none of those
+ * is still unsettled, whatever arrived after it. `broken` for good when its channel closed (the broker took the
+ * unsettled ones back) or when a delivery it covers went back to the queue (requeued, or a fresh copy): those are
+ * not handled, and will be delivered again under a later tag.
+ */
+export class DeliveryMark {
+  private upTo: number | undefined;
+  private broke = false;
+
+  constructor(private readonly generation: ChannelGeneration) {}
+
+  /** Stops the mark growing: it covers what was received until now. Idempotent. */
+  close(): void {
+    this.upTo ??= this.generation.highestTag;
+  }
+
+  get state(): 'open' | 'pending' | 'settled' | 'broken' {
+    if (this.broke || !this.generation.isLive) return 'broken';
+    if (this.upTo === undefined) return 'open';
+    const lowest = this.generation.lowestPending;
+    return lowest === undefined || lowest > this.upTo ? 'settled' : 'pending';
+  }
+
+  /** Stops watching for returns (its answer is no longer needed): call once done with it. */
+  release(): void {
+    this.generation.unwatch(this);
+  }
+
+  /** @internal ChannelGeneration.returned */
+  returned(tag: number): void {
+    if (this.upTo === undefined || tag <= this.upTo) this.broke = true;
   }
 }
 
@@ -50,6 +121,11 @@ export class PendingTags {
 
   get size(): number {
     return this.tags.length;
+  }
+
+  /** The lowest unsettled tag, if any. */
+  get lowest(): number | undefined {
+    return this.tags[0];
   }
 
   add(tag: number): void {

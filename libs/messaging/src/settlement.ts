@@ -130,6 +130,7 @@ export class Settlement {
       'message given back near its delivery limit: republished as a fresh copy',
     );
     this.deps.metrics.redelivered.inc([this.deps.queue, delivery.typeLabel, 'fresh_copy']);
+    delivery.generation.returned(delivery.message.fields.deliveryTag);
     this.ack([delivery], false);
   }
 
@@ -200,6 +201,7 @@ export class Settlement {
       this.deps.metrics.staleSettles.inc([this.deps.queue]);
       return false;
     }
+    delivery.generation.returned(delivery.message.fields.deliveryTag);
     if (count) this.deps.metrics.nacked.inc([this.deps.queue, delivery.typeLabel]);
     return true;
   }

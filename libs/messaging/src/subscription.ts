@@ -5,7 +5,7 @@ import { Batcher } from './batcher';
 import { closeQuietly } from './close-quietly';
 import type { ConfirmSender } from './confirm-sender';
 import { SetupOrder, type BusConnection, type ConnectionSession } from './connection';
-import { ChannelGeneration } from './delivery-tags';
+import { ChannelGeneration, type DeliveryMark } from './delivery-tags';
 import {
   DEFAULT_PREFETCH,
   DEFAULT_STOP_TIMEOUT_MS,
@@ -144,6 +144,19 @@ export class Subscription {
   /** Deliveries received and not yet settled (waiting, in a handler, or in a batch). */
   get inFlight(): number {
     return this.current?.generation.pending ?? 0;
+  }
+
+  /** True while the consumer is registered with the broker: active, and intake not paused for the budget. */
+  get consuming(): boolean {
+    return this.active && this.current?.consumerTag !== undefined;
+  }
+
+  /**
+   * A mark over the deliveries of the channel consuming now (see DeliveryMark): settled once everything received
+   * until its close() is settled, even while later deliveries keep arriving. Undefined while not consuming.
+   */
+  markDeliveries(): DeliveryMark | undefined {
+    return this.active ? this.current?.generation.mark() : undefined;
   }
 
   /** What the budget counts as held now, whether intake is paused, and the prefetch in force (undefined without a budget). */

@@ -11,9 +11,16 @@ import {
   type Envelope,
   type StatusUpdateBatchPayload,
 } from '@fleetwatch/contracts';
-import { BusConsumer, observationShardQueueSpec, type QueueRef, type Subscription } from '@fleetwatch/messaging';
+import {
+  BusConsumer,
+  observationShardQueueSpec,
+  type DeliveryMark,
+  type QueueRef,
+  type Subscription,
+} from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
+import { AggregatorMetrics } from '../aggregator.metrics';
 import type { AggregatorConfig } from '../config';
 import { AGGREGATOR_CONFIG } from '../tokens';
 import { ObservationsService, type LaneKey } from './observations.service';
@@ -34,6 +41,12 @@ export function updatesIn(envelope: Envelope): number {
  */
 export const ABORT_SETTLE_MS = 3_000;
 
+/** A shard's catch-up since it was taken: since when; the marks over its deliveries once its queue was seen drained. */
+interface CatchUp {
+  since: number;
+  marks?: DeliveryMark[];
+}
+
 /** The pseudo-shard of the un-sharded queues (observations and observations-bulk, from publishers older than sharding). */
 export const LEGACY_SHARD = OBSERVATION_SHARDS;
 
@@ -50,15 +63,18 @@ export const LEGACY_SHARD = OBSERVATION_SHARDS;
 @Injectable()
 export class ObservationsHandler {
   private readonly held = new Map<number, Subscription[]>();
-  /** Shards taken and not caught up yet: since when, and whether their queue's ready count was seen at 0. */
-  private readonly catchingUp = new Map<number, { since: number; readySeen: boolean }>();
+  /** Shards taken and not caught up yet (see caughtUp). */
+  private readonly catchingUp = new Map<number, CatchUp>();
+  private readonly metrics = AggregatorMetrics.get();
 
   constructor(
     private readonly consumer: BusConsumer,
     private readonly service: ObservationsService,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.metrics.trackCatchingUp(() => this.catchingUp.size);
+  }
 
   /** Starts consuming a shard (LEGACY_SHARD: the un-sharded queues); resolves once consuming. */
   async start(shard: number): Promise<void> {
@@ -83,7 +99,8 @@ export class ObservationsHandler {
             }),
           ];
     this.held.set(shard, subscriptions);
-    if (shard < OBSERVATION_SHARDS) this.catchingUp.set(shard, { since: Date.now(), readySeen: false });
+    if (shard < OBSERVATION_SHARDS && this.config.sweepCatchUpMaxMs > 0)
+      this.catchingUp.set(shard, { since: Date.now() });
     await Promise.all(subscriptions.map((s) => s.waitUntilActive(30_000)));
   }
 
@@ -97,7 +114,7 @@ export class ObservationsHandler {
     if (!subscriptions) return;
     await Promise.all(subscriptions.map((s) => s.stop()));
     this.held.delete(shard);
-    this.catchingUp.delete(shard);
+    this.endCatchUp(shard, 'shard_left');
   }
 
   /**
@@ -109,7 +126,7 @@ export class ObservationsHandler {
     const subscriptions = this.held.get(shard);
     if (!subscriptions) return;
     this.held.delete(shard);
-    this.catchingUp.delete(shard);
+    this.endCatchUp(shard, 'shard_left');
     const settleMs = Math.min(ABORT_SETTLE_MS, this.stopTimeoutMs());
     await Promise.all(subscriptions.map((s) => s.abort(settleMs, `shard ${shard} is no longer held by this replica`)));
   }
@@ -127,53 +144,110 @@ export class ObservationsHandler {
    * Which of `shards` (held observation shards) have caught up with their queue since they were taken, so that
    * their due deadlines may be expired: after a restart or a hand-over the queue may hold a backlog of observations
    * that arrived in time, and expiring first would turn their targets STALE, then UP again. Caught up: a look at the
-   * queue found no ready message, and at a later look (the sweeper's next round) nothing delivered is unsettled —
-   * everything that was queued has been committed. Not longer than SWEEP_CATCH_UP_MAX_MS after the take, so that a
-   * consumer that never catches up (sustained overload) does not stop expiry for good.
+   * queue (a sweep) found no ready message and no consumer but ours — everything queued then had been delivered to
+   * this replica — and every delivery received until the next sweep's look has been settled since, however much
+   * has arrived after it (under steady traffic a moment with nothing in flight may never come). That next look is
+   * a round trip on the consumers' connection: the deliveries the broker sent before the first look are read
+   * before its answer, even when this process's event loop stalled meanwhile. The deliveries covered are a mark of
+   * delivery tags (DeliveryMark); one of them given back to the queue, or the channel lost, starts over. Not longer
+   * than SWEEP_CATCH_UP_MAX_MS after the take, so that a consumer that never catches up (sustained overload) does
+   * not stop expiry for good.
    */
   async caughtUp(shards: readonly number[]): Promise<number[]> {
     const now = Date.now();
     const done: number[] = [];
-    const pending: Array<[number, { since: number; readySeen: boolean }]> = [];
+    const look: Array<[number, CatchUp]> = [];
     for (const shard of shards) {
       const state = this.catchingUp.get(shard);
       if (!state) done.push(shard);
       else if (now - state.since >= this.config.sweepCatchUpMaxMs) {
-        this.catchingUp.delete(shard);
-        if (this.config.sweepCatchUpMaxMs > 0)
-          this.logger.warn(
-            { shard, waitedMs: now - state.since },
-            'shard consumer not caught up with its queue within SWEEP_CATCH_UP_MAX_MS; expiring its deadlines anyway',
-          );
+        this.endCatchUp(shard, 'time_limit');
+        this.logger.warn(
+          { shard, waitedMs: now - state.since },
+          'shard consumer not caught up with its queue within SWEEP_CATCH_UP_MAX_MS; expiring its deadlines anyway',
+        );
         done.push(shard);
-      } else pending.push([shard, state]);
+      } else {
+        if (state.marks?.some((m) => m.state === 'broken')) this.dropMarks(state);
+        if (state.marks?.every((m) => m.state === 'settled')) this.caughtUpNow(shard, state, done);
+        // No marks yet: a look to open them; open marks: the round trip that closes them.
+        else if (!state.marks || state.marks.some((m) => m.state === 'open')) look.push([shard, state]);
+      }
     }
-    if (pending.length === 0) return done;
-    const ready = await this.readyCounts(pending.map(([shard]) => shard));
-    for (const [shard, state] of pending) {
+    if (look.length === 0) return done.sort((a, b) => a - b);
+    // New marks open before the look, so that a channel lost meanwhile (its deliveries back in the queue) breaks them.
+    const opened = new Map(
+      look.map(([shard, state]) => [
+        shard,
+        state.marks ? [] : (this.held.get(shard)?.map((s) => s.markDeliveries()) ?? []),
+      ]),
+    );
+    const queues = await this.queueCounts(look.map(([shard]) => shard));
+    for (const [shard, state] of look) {
+      const marks = opened.get(shard) ?? [];
+      const counts = queues.get(shard);
       // Stopped, or taken again, meanwhile: that take's own catch-up counts.
-      if (this.catchingUp.get(shard) !== state) continue;
-      const settled = this.held.get(shard)?.every((s) => s.active && s.inFlight === 0) ?? false;
-      if (state.readySeen && settled) {
-        this.catchingUp.delete(shard);
-        this.logger.info({ shard, waitedMs: Date.now() - state.since }, 'shard caught up with its queue');
-        done.push(shard);
-      } else if (ready.get(shard) === 0) state.readySeen = true;
+      if (this.catchingUp.get(shard) !== state || !counts) {
+        for (const m of marks) m?.release();
+        continue;
+      }
+      if (state.marks) {
+        // The answer came after every delivery the broker sent before the last look: the marks cover those now.
+        for (const m of state.marks) m.close();
+        if (state.marks.some((m) => m.state === 'broken')) this.dropMarks(state);
+        else if (state.marks.every((m) => m.state === 'settled')) this.caughtUpNow(shard, state, done);
+        continue;
+      }
+      // Paused intake (the budget), or another consumer still on the queue (a replica that lost the shard, giving
+      // back what it holds): what is not in our hands may come back to the queue, so the look is not conclusive.
+      const subscriptions = this.held.get(shard) ?? [];
+      const consuming = subscriptions.filter((s) => s.consuming).length;
+      const conclusive =
+        subscriptions.length > 0 &&
+        counts.ready === 0 &&
+        counts.consumers <= consuming &&
+        consuming === subscriptions.length &&
+        marks.length === subscriptions.length &&
+        marks.every((m) => m?.state === 'open');
+      if (conclusive) state.marks = marks as DeliveryMark[];
+      else for (const m of marks) m?.release();
     }
     return done.sort((a, b) => a - b);
   }
 
-  /** Ready messages in the shards' queues (a shard missing: not known now). */
-  private async readyCounts(shards: readonly number[]): Promise<Map<number, number>> {
-    const counts = new Map<number, number>();
+  private caughtUpNow(shard: number, state: CatchUp, done: number[]): void {
+    this.endCatchUp(shard, 'caught_up');
+    this.logger.info({ shard, waitedMs: Date.now() - state.since }, 'shard caught up with its queue');
+    done.push(shard);
+  }
+
+  /** A mark broke (a delivery it covers went back to the queue, or its channel closed): look at the queue again. */
+  private dropMarks(state: CatchUp): void {
+    for (const m of state.marks ?? []) m.release();
+    state.marks = undefined;
+  }
+
+  private endCatchUp(shard: number, ended: 'caught_up' | 'time_limit' | 'shard_left'): void {
+    const state = this.catchingUp.get(shard);
+    if (!state) return;
+    this.catchingUp.delete(shard);
+    for (const m of state.marks ?? []) m.release();
+    this.metrics.catchUpHolds.inc({ ended });
+  }
+
+  /** Ready messages and consumers of the shards' queues (a shard missing: not known now). */
+  private async queueCounts(shards: readonly number[]): Promise<Map<number, { ready: number; consumers: number }>> {
+    const counts = new Map<number, { ready: number; consumers: number }>();
     const session = this.consumer.connection.current();
     if (!session) return counts;
     let channel: Channel | undefined;
     try {
       channel = await session.model.createChannel();
       channel.on('error', () => undefined);
-      for (const shard of shards)
-        counts.set(shard, (await channel.checkQueue(observationShardQueue(shard))).messageCount);
+      for (const shard of shards) {
+        const q = await channel.checkQueue(observationShardQueue(shard));
+        counts.set(shard, { ready: q.messageCount, consumers: q.consumerCount });
+      }
     } catch (e) {
       this.logger.debug({ err: (e as Error).message }, 'shard queue depth not known this round');
     } finally {
