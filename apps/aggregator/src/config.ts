@@ -64,8 +64,9 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       SWEEP_INTERVAL_MS: env.int(1000, 100, 60_000),
       /**
        * Longest a shard's deadlines wait, after the shard is taken (at start or on a hand-over), for its consumer to
-       * catch up with the backlog queued meanwhile (ready count seen at 0, then nothing in flight): observations that
-       * arrived in time are applied before their targets' deadlines expire. 0: no wait.
+       * catch up with the backlog queued meanwhile (its queue seen with nothing ready, then everything delivered by the
+       * next sweep settled): observations that arrived in time are applied before their targets' deadlines expire.
+       * 0: no wait.
        */
       SWEEP_CATCH_UP_MAX_MS: env.int(60_000, 0, 3_600_000),
       /** How often dirty 1-minute rollup buckets are recomputed from raw rows. */
