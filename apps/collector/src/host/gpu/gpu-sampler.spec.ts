@@ -142,15 +142,22 @@ describe('GpuSampler', () => {
 
   it.each([
     ['one GPU (H200)', 'q-x.h200x1.xml', '570.172.08', 1, 'NVIDIA H200'],
+    [
+      'one GPU (H200), captured on one (driver 580, nvsmi v13 DTD)',
+      'q-x.h200x1.captured.xml',
+      '580.159.04',
+      1,
+      'NVIDIA H200',
+    ],
     ['eight GPUs (8× H100)', 'q-x.h100x8.xml', '535.183.01', 8, 'NVIDIA H100 80GB HBM3'],
   ])(
     'inventory from the configured nvidia-smi (`-q -x`), not one from PATH: %s',
     async (_name, xml, driver, count, product) => {
       // The fake is in a directory of its own, not on PATH: COLLECTOR_NVIDIA_SMI=/opt/nvidia/bin/nvidia-smi and the like.
-      const f = await fakeSmi(`inv-${count}`, { query: 'query-gpu.h200x1.csv', xml });
+      const f = await fakeSmi(`inv-${xml}`, { query: 'query-gpu.h200x1.csv', xml });
       const inv = await new GpuSampler({ command: f.command }).inventory();
       expect(inv?.driverVersion).toBe(driver);
-      expect(inv?.cudaVersion).toMatch(/^12\./);
+      expect(inv?.cudaVersion).toMatch(/^1[23]\./);
       expect(inv?.gpus).toHaveLength(count);
       expect(
         inv?.gpus.every((g) => g.uuid?.startsWith('GPU-') && g.name === product && g.busId?.startsWith('00000000:')),

@@ -24,6 +24,29 @@ function validates(gpus: unknown[]): void {
 }
 
 describe('parseGpuQuery', () => {
+  it('one GPU (H200) as captured on one, idle: the figures of the real output', () => {
+    const { gpus, problems } = parseGpuQuery(fixture('query-gpu.h200x1.captured.csv'), parseComputeApps(''));
+    expect(problems).toEqual([]);
+    expect(gpus).toEqual([
+      {
+        index: 0,
+        uuid: 'GPU-5e1f0c2a-7d3b-4c19-9a60-2c4d8e0f1b20',
+        name: 'NVIDIA H200',
+        utilizationPct: 0,
+        memoryUsedBytes: 0,
+        memoryTotalBytes: 143771 * MIB,
+        temperatureC: 34,
+        powerW: 77.71,
+        powerLimitW: 700,
+        fanPct: null,
+        smClockMhz: 345,
+        memClockMhz: 3201,
+        processCount: 0,
+      },
+    ]);
+    validates(gpus);
+  });
+
   it('one GPU (H200): every figure, with units converted (MiB → bytes); a fan it does not have is null', () => {
     const { gpus, problems } = parseGpuQuery(fixture('query-gpu.h200x1.csv'), new Map());
     expect(problems).toEqual([]);
