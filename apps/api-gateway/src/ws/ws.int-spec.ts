@@ -149,6 +149,17 @@ function open(
 
 const bearer = (t: string) => ({ headers: { authorization: `Bearer ${t}` } });
 
+/** `p`, or a rejection naming `what` after `ms` (a socket that stays open fails fast instead of at the test timeout). */
+function within<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`still open ${ms} ms after: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 function change(targetId: string, to: `${TargetStatus}`, extra: Partial<StatusChangedPayload> = {}) {
   const event: StatusChangedPayload = {
     targetId,
@@ -372,6 +383,64 @@ describe('sessions end, sockets close', () => {
     expect(Date.now() - started).toBeLessThan(3000);
     // And the revoked token cannot open a new one.
     await expect(open(a, bearer(own))).rejects.toThrow('HTTP 401');
+  });
+
+  it("closes a user's live sockets on either replica when the role drops or the password is reset, and a key's when it is revoked", async () => {
+    const created = await a.request<{ id: string }>('POST', '/api/v1/users', {
+      token,
+      body: { username: 'ws-demoted', password: 'ws-demoted-password', role: 'operator' },
+    });
+    expect(created.status).toBe(201);
+    const userId = created.body.id;
+    const status = async (c: Opened) => {
+      await subscribe(c, { type: 'subscribe', id: 's', topic: 'status', filter: {} });
+    };
+    const cases: [string, () => Promise<number>][] = [
+      [
+        'role operator → viewer',
+        async () =>
+          (await a.request('PUT', `/api/v1/users/${userId}/role`, { token, body: { role: 'viewer' } })).status,
+      ],
+      [
+        'password reset by an admin',
+        async () =>
+          (
+            await a.request('PUT', `/api/v1/users/${userId}/password`, {
+              token,
+              body: { password: 'ws-demoted-password' },
+            })
+          ).status,
+      ],
+    ];
+    for (const [what, act] of cases) {
+      const own = await a.login('ws-demoted', 'ws-demoted-password');
+      const onA = await open(a, bearer(own));
+      const onB = await open(b, { protocols: ['fleetwatch.v1', own] });
+      await Promise.all([onA.next('ready'), onB.next('ready')]);
+      await Promise.all([status(onA), status(onB)]);
+      const started = Date.now();
+      expect([200, 204]).toContain(await act());
+      const [closedA, closedB] = await Promise.all([within(onA.closed, what), within(onB.closed, what)]);
+      expect([what, closedA.code, closedB.code]).toEqual([what, 4401, 4401]);
+      expect(Date.now() - started).toBeLessThan(3000);
+      // Nothing reaches them afterwards, and the old token opens no new one.
+      const before = onA.messages.length + onB.messages.length;
+      await publish(change('instance:after-revoke', 'DOWN'));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(onA.messages.length + onB.messages.length).toBe(before);
+      await expect(open(a, bearer(own))).rejects.toThrow('HTTP 401');
+    }
+
+    const key = await a.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+      token,
+      body: { name: 'ws-revoked', scopes: ['read'] },
+    });
+    const byKey = await open(a, bearer(key.body.key));
+    await byKey.next('ready');
+    const started = Date.now();
+    expect((await a.request('DELETE', `/api/v1/api-keys/${key.body.id}`, { token })).status).toBe(204);
+    expect((await within(byKey.closed, 'key revoked')).code).toBe(4401);
+    expect(Date.now() - started).toBeLessThan(3000);
   });
 
   it('closes a socket whose session expired', async () => {
