@@ -65,7 +65,7 @@ export class AggregatorModule {
       imports: [
         // A plain pg pool: the batched write path commits thousands of rows a second (see libs/persistence README).
         SqlPoolModule.forRoot({
-          databaseUrl: config.databaseUrl,
+          ...config.database,
           max: config.dbPoolSize,
           applicationName: 'fleetwatch aggregator',
           preparedStatements: config.dbPreparedStatements,

@@ -25,6 +25,18 @@ describe('loadAggregatorConfig', () => {
     // The notifications' target policy is the checks' own default: link-local and cloud metadata denied.
     expect(c.alertDelivery.denyNetworks).toContain('169.254.0.0/16');
   });
+  it('carries the Postgres connection limits (DATABASE_*) for its pool', () => {
+    expect(loadAggregatorConfig({}).database).toEqual({
+      databaseUrl: 'postgresql://postgres@127.0.0.1:5432/fleetwatch',
+      connectionTimeoutMs: 5000,
+      statementTimeoutMs: 30_000,
+      queryTimeoutMs: 35_000,
+      keepAliveInitialDelayMs: 10_000,
+    });
+    const c = loadAggregatorConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '2000', DATABASE_QUERY_TIMEOUT_MS: '3000' });
+    expect(c.database).toMatchObject({ statementTimeoutMs: 2000, queryTimeoutMs: 3000 });
+    expect(() => loadAggregatorConfig({ DATABASE_QUERY_TIMEOUT_MS: '30000' })).toThrow(ConfigError);
+  });
   it('replaces the notifications deny list with FLEETWATCH_CHECK_DENY_NETWORKS', () => {
     const c = loadAggregatorConfig({ FLEETWATCH_CHECK_DENY_NETWORKS: ' 127.0.0.2/32, fd00::/8 ' });
     expect(c.alertDelivery.denyNetworks).toEqual(['127.0.0.2/32', 'fd00::/8']);

@@ -1,4 +1,4 @@
-import { ConfigError, env, parseServiceEnv } from '@fleetwatch/config';
+import { ConfigError, databaseSettings, databaseShape, env, parseServiceEnv } from '@fleetwatch/config';
 import { parseSealingKey } from '@fleetwatch/persistence';
 import { DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
 import { z } from 'zod';
@@ -17,7 +17,8 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
   const { common, values } = parseServiceEnv(
     'aggregator',
     {
-      DATABASE_URL: env.databaseUrl(),
+      /** DATABASE_URL and its connections' limits (timeouts, keep-alive). */
+      ...databaseShape,
       REDIS_URL: env.redisUrl(),
       AMQP_URL: env.amqpUrl(),
       /**
@@ -112,6 +113,7 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
   return {
     ...common,
     databaseUrl: values.DATABASE_URL,
+    database: databaseSettings(values),
     redisUrl: values.REDIS_URL,
     amqpUrl: values.AMQP_URL,
     prefetch: values.AGGREGATOR_PREFETCH,

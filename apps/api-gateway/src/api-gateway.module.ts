@@ -106,7 +106,7 @@ export class ApiGatewayModule {
     return {
       module: ApiGatewayModule,
       imports: [
-        PersistenceModule.forRoot({ databaseUrl: config.databaseUrl, applicationName: 'api-gateway' }),
+        PersistenceModule.forRoot({ ...config.database, applicationName: 'api-gateway' }),
         LiveStateModule.forRoot({ url: config.redisUrl, keyPrefix: config.redisPrefix, connectionName: 'api-gateway' }),
         MessagingModule.forRoot({
           url: config.amqpUrl,

@@ -1,4 +1,4 @@
-import { env, parseServiceEnv, SERVICE_PORTS } from '@fleetwatch/config';
+import { databaseSettings, databaseShape, env, parseServiceEnv, SERVICE_PORTS } from '@fleetwatch/config';
 import { z } from 'zod';
 
 /** api-gateway's whole configuration, validated once at boot. */
@@ -6,7 +6,8 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
   const { common, values } = parseServiceEnv(
     'api-gateway',
     {
-      DATABASE_URL: env.databaseUrl(),
+      /** DATABASE_URL and its connections' limits (timeouts, keep-alive). */
+      ...databaseShape,
       REDIS_URL: env.redisUrl(),
       AMQP_URL: env.amqpUrl(),
       FLEETWATCH_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').max(1024).optional(),
@@ -72,6 +73,7 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
   return {
     ...common,
     databaseUrl: values.DATABASE_URL,
+    database: databaseSettings(values),
     redisUrl: values.REDIS_URL,
     amqpUrl: values.AMQP_URL,
     adminPassword: values.FLEETWATCH_ADMIN_PASSWORD,

@@ -1,4 +1,4 @@
-import { env, parseServiceEnv } from '@fleetwatch/config';
+import { databaseSettings, databaseShape, env, parseServiceEnv } from '@fleetwatch/config';
 import { z } from 'zod';
 import { CLIENT_AUTH_MODES, loadIngestTls } from './http/tls';
 
@@ -7,7 +7,8 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
   const { common, values } = parseServiceEnv(
     'status-ingest',
     {
-      DATABASE_URL: env.databaseUrl(),
+      /** DATABASE_URL and its connections' limits (timeouts, keep-alive). */
+      ...databaseShape,
       AMQP_URL: env.amqpUrl(),
       /** Shared by replicas: rate-limit buckets and the ingress pause. */
       REDIS_URL: env.redisUrl(),
@@ -59,6 +60,7 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
   return {
     ...common,
     databaseUrl: values.DATABASE_URL,
+    database: databaseSettings(values),
     amqpUrl: values.AMQP_URL,
     redisUrl: values.REDIS_URL,
     redisTimeoutMs: values.INGEST_REDIS_TIMEOUT_MS,

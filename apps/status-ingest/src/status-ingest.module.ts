@@ -32,7 +32,7 @@ export class StatusIngestModule {
       module: StatusIngestModule,
       imports: [
         // Cache misses only: a handful of connections is plenty.
-        PersistenceModule.forRoot({ databaseUrl: config.databaseUrl, poolSize: 4, applicationName: 'status-ingest' }),
+        PersistenceModule.forRoot({ ...config.database, poolSize: 4, applicationName: 'status-ingest' }),
         // Shared by replicas: rate-limit buckets and the ingress pause.
         LiveStateModule.forRoot({
           url: config.redisUrl,

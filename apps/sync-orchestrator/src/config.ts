@@ -1,4 +1,4 @@
-import { ConfigError, env, parseServiceEnv } from '@fleetwatch/config';
+import { ConfigError, databaseSettings, databaseShape, env, parseServiceEnv } from '@fleetwatch/config';
 import { DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
 import { parseSealingKey } from '@fleetwatch/persistence';
 import { z } from 'zod';
@@ -8,7 +8,8 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
   const { common, values } = parseServiceEnv(
     'sync-orchestrator',
     {
-      DATABASE_URL: env.databaseUrl(),
+      /** DATABASE_URL and its connections' limits (timeouts, keep-alive). */
+      ...databaseShape,
       REDIS_URL: env.redisUrl(),
       AMQP_URL: env.amqpUrl(),
       /** JSON (or a path to a JSON file) listing member sites (SPEC §8); read by the fleet module. */
@@ -49,6 +50,7 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
   return {
     ...common,
     databaseUrl: values.DATABASE_URL,
+    database: databaseSettings(values),
     redisUrl: values.REDIS_URL,
     amqpUrl: values.AMQP_URL,
     leaderConfig: values.FLEETWATCH_LEADER_CONFIG,

@@ -52,7 +52,7 @@ export class SyncOrchestratorModule {
         // A plain pg pool, not Prisma: the first Prisma query loads its Wasm query compiler,
         // ~30–50 MB of RSS (docs/benchmarks.md, memory at rest). Writes take turns on
         // config_head's lock, so a few connections serve reads beside the one writer.
-        SqlPoolModule.forRoot({ databaseUrl: config.databaseUrl, max: 4, applicationName: 'sync-orchestrator' }),
+        SqlPoolModule.forRoot({ ...config.database, max: 4, applicationName: 'sync-orchestrator' }),
         LiveStateModule.forRoot({
           url: config.redisUrl,
           keyPrefix: config.redisPrefix,

@@ -301,10 +301,14 @@ export class ShardCoordinator implements OnApplicationBootstrap, OnModuleDestroy
         10_000,
       );
       watchdog.unref();
-      void this.check().finally(() => {
-        clearTimeout(watchdog);
-        this.schedule(this.config.shards.checkIntervalMs);
-      });
+      // A failed round is logged by enqueue(); handled here too, or every round failing while the lock database is
+      // out of reach (a query or connect timing out) would be an unhandled rejection as well.
+      void this.check()
+        .catch(() => undefined)
+        .finally(() => {
+          clearTimeout(watchdog);
+          this.schedule(this.config.shards.checkIntervalMs);
+        });
     }, delayMs);
     this.timer.unref();
   }

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { ConfigError, env } from './env';
+
+/**
+ * PostgreSQL for every service that has one (SPEC §10, §11: `DATABASE_URL`), with the limits of its connections.
+ * Spread into a service's shape; read the values back with `databaseSettings`.
+ */
+export const databaseShape = {
+  DATABASE_URL: env.databaseUrl(),
+  /** Give up opening a connection (or waiting for a free one of the pool) after this long. */
+  DATABASE_CONNECT_TIMEOUT_MS: env.int(5000, 100, 120_000),
+  /** Server-side limit per statement (`statement_timeout`): the server stops a statement that runs longer. */
+  DATABASE_STATEMENT_TIMEOUT_MS: env.int(30_000, 100, 3_600_000),
+  /**
+   * Client-side limit per query (default: the statement timeout + 5 s, must be above it): a query with no answer by
+   * then fails as an outage and its connection is closed — a network that drops packets without a reset holds it
+   * otherwise until the kernel gives up (~15 min).
+   */
+  DATABASE_QUERY_TIMEOUT_MS: z.coerce
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(200, 'must be ≥ 200')
+    .max(3_600_000, 'must be ≤ 3600000')
+    .optional(),
+  /** TCP keep-alive probes on an idle connection start after this long (interval and count are the OS's). */
+  DATABASE_KEEPALIVE_DELAY_MS: env.int(10_000, 1000, 7_200_000),
+};
+
+/** What a pool needs (libs/persistence's PgConnectionOptions, plus the URL). */
+export interface DatabaseSettings {
+  databaseUrl: string;
+  connectionTimeoutMs: number;
+  statementTimeoutMs: number;
+  queryTimeoutMs: number;
+  keepAliveInitialDelayMs: number;
+}
+
+type DatabaseValues = z.output<z.ZodObject<typeof databaseShape>>;
+
+/** The parsed `databaseShape` values as settings; the query timeout must exceed the statement timeout. */
+export function databaseSettings(values: DatabaseValues): DatabaseSettings {
+  const statement = values.DATABASE_STATEMENT_TIMEOUT_MS;
+  const query = values.DATABASE_QUERY_TIMEOUT_MS ?? statement + 5000;
+  if (query <= statement) {
+    throw new ConfigError([
+      {
+        variable: 'DATABASE_QUERY_TIMEOUT_MS',
+        message: `must be above DATABASE_STATEMENT_TIMEOUT_MS (${statement}): a slow statement is the server's to stop, only a lost answer is cut here`,
+      },
+    ]);
+  }
+  return {
+    databaseUrl: values.DATABASE_URL,
+    connectionTimeoutMs: values.DATABASE_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: statement,
+    queryTimeoutMs: query,
+    keepAliveInitialDelayMs: values.DATABASE_KEEPALIVE_DELAY_MS,
+  };
+}
