@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -126,5 +128,52 @@ describe('DockerWatcher and a renamed container', () => {
     // Every update its own id: none is dropped downstream as a repeat of another.
     expect(new Set(queued.map((q) => q.update.updateId)).size).toBe(3);
     expect(after[0]?.update.message).toBe('container renamed to web-2');
+  });
+});
+
+describe('DockerWatcher restarted with its ledger', () => {
+  it('sends no state the ingest already has, and still refreshes it (a steady container must not go STALE)', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(202, { 'content-type': 'application/json' }).end('{}'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const run = (pusher: StatusPusher) =>
+      new DockerWatcher(
+        new Dockerode({ socketPath: engine.socketPath }),
+        pusher,
+        {
+          labelFilters: ['fleetwatch.watch=true'],
+          instancePrefix: '',
+          source: 'spec',
+          maxAgeMs: 60_000,
+          reconnectBaseMs: 50,
+          reconnectMaxMs: 200,
+          inspectConcurrency: 4,
+        },
+        log,
+        new SentLedger(join(dir, 'state.json'), log, 10),
+      );
+    try {
+      const first = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
+      const before = run(first);
+      first.start();
+      before.start();
+      await until('web-1 accepted', () => first.stats.accepted === 1 && before.stats.connected);
+      await before.stop();
+      await first.stop();
+      await before.persist();
+
+      const second = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
+      const after = run(second);
+      after.start();
+      await until('following events again', () => after.stats.connected);
+      expect(second.pending).toBe(0); // the ledger: web-1's state is not sent again
+      expect(second.refreshDue()).toBe(1); // …but it is kept alive
+      await after.stop();
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });

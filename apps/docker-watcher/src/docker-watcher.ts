@@ -320,7 +320,11 @@ export class DockerWatcher {
     // transition): without this the new name was never reported.
     const formerInstance = before?.name ? instanceIdOf({ Id: id, Name: before.name }, this.opts.instancePrefix) : null;
     const renamed = formerInstance !== null && formerInstance !== update.instanceId;
-    if (!renamed && history[history.length - 1] === base) return;
+    if (!renamed && history[history.length - 1] === base) {
+      // Already accepted (this run, or an earlier one by the ledger): not sent again, but kept from going STALE.
+      this.pusher.keep(update);
+      return;
+    }
     if (renamed && before) this.renamedAway(id, before, update.instanceId, seenAt);
     const returning = history.includes(base);
     // A state coming back is a new observation, dated when it was seen: a resync would otherwise date it when the

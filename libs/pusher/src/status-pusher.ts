@@ -292,6 +292,17 @@ export class StatusPusher {
     return queued;
   }
 
+  /**
+   * An instance whose state the ingest already has from an earlier run (a watcher's ledger), not sent again: it is
+   * refreshed like one accepted long ago (at the next refresh). Nothing changes for an instance already followed.
+   */
+  keep(update: StatusUpdateInput): void {
+    if (this.refreshMs <= 0 || !statusUpdateInputSchema.safeParse(update).success) return;
+    const key = refreshKey(update);
+    if (this.refreshable.has(key)) return;
+    this.refreshable.set(key, { json: JSON.stringify(update), pending: null, lastAt: 0, floor: 0 });
+  }
+
   private remember(key: string, updateId: string, json: string, final: boolean): void {
     const entry = this.refreshable.get(key);
     if (entry?.pending) this.refreshKeyOf.delete(entry.pending);
