@@ -151,6 +151,23 @@ describe('GET /api/v1/system/snapshot/current', () => {
       body: { name: 'web', type: 'http', url: 'http://127.0.0.1:9/health', intervalSeconds: 45 },
     });
     expect(created.status).toBe(201);
+    // An authenticated health page: the check's credential headers never reach the leader (another host).
+    const authed = await gw.request('POST', '/api/v1/checks', {
+      token: admin,
+      body: {
+        name: 'web-authed',
+        type: 'http',
+        url: 'http://127.0.0.1:9/private/health',
+        headers: {
+          Cookie: 'sid=canary-check-COOKIE',
+          'Set-Cookie': 'x=canary-check-SETCOOKIE',
+          Authorization: 'Bearer canary-check-BEARER',
+          'X-Auth-Token': 'canary-check-XAUTH',
+          'X-Trace': 'kept',
+        },
+      },
+    });
+    expect(authed.status).toBe(201);
     await gw.request('POST', '/api/v1/users', {
       token: admin,
       body: { username: 'olga', password: 'olga-password-1', role: 'operator' },
@@ -164,7 +181,11 @@ describe('GET /api/v1/system/snapshot/current', () => {
     const text = (await gw.request('GET', '/api/v1/system/snapshot/current', { token: admin })).text;
     expect(text).not.toMatch(/argon2|passwordHash/);
     const s = await snapshot();
-    expect(s.areas.checks).toEqual([expect.objectContaining({ key: 'web', type: 'http', intervalSeconds: 45 })]);
+    expect(s.areas.checks).toEqual([
+      expect.objectContaining({ key: 'web', type: 'http', intervalSeconds: 45 }),
+      expect.objectContaining({ key: 'web-authed', headers: expect.objectContaining({ 'X-Trace': 'kept' }) }),
+    ]);
+    expect(text).not.toMatch(/canary-check-/);
     expect(s.areas.usersAndRoles).toEqual([
       { key: 'admin', role: 'admin' },
       { key: 'olga', role: 'operator' },
@@ -193,6 +214,6 @@ describe('GET /api/v1/system/snapshot/current', () => {
     await new Promise((r) => setTimeout(r, SNAPSHOT_CACHE_MS));
     const later = await snapshot();
     expect(later.hash).not.toBe(s.hash);
-    expect(later.areas.checks.map((c) => c.key)).toEqual(['api', 'web']);
+    expect(later.areas.checks.map((c) => c.key)).toEqual(['api', 'web', 'web-authed']);
   });
 });

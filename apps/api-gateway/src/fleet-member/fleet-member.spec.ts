@@ -129,6 +129,10 @@ describe('snapshot', () => {
     [{ smtp: { Password: 'p', host: 'h' } }, { smtp: { Password: REDACTED, host: 'h' } }],
     [{ headers: [{ name: 'x', authorization: 'Bearer t' }] }, { headers: [{ name: 'x', authorization: REDACTED }] }],
     [
+      { headers: { Cookie: 'sid=s', 'Set-Cookie': 'a=b', 'X-Trace': 't' } },
+      { headers: { Cookie: REDACTED, 'Set-Cookie': REDACTED, 'X-Trace': 't' } },
+    ],
+    [
       { apiKey: 'k', api_key: 'k', webhookUrl: 'https://hooks/x' },
       { apiKey: REDACTED, api_key: REDACTED, webhookUrl: REDACTED },
     ],

@@ -24,8 +24,10 @@ import { componentVersions } from './component-versions';
 /** How long one built snapshot is served (SPEC: cached 5 s). */
 export const SNAPSHOT_CACHE_MS = 5_000;
 
-// Fields whose values never leave the site in a snapshot, whatever area they sit in.
-const SECRET_FIELD = /pass(word)?|secret|token|api[-_]?key|authorization|private[-_]?key|credential|webhook[-_]?url/i;
+// Fields whose values never leave the site in a snapshot, whatever area they sit in. `cookie`: an http check's
+// `Cookie` (or `Set-Cookie`) header is a session credential as much as its `Authorization`.
+const SECRET_FIELD =
+  /pass(word)?|secret|token|api[-_]?key|authorization|private[-_]?key|credential|webhook[-_]?url|cookie/i;
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
