@@ -128,6 +128,11 @@ export function pgPoolConfig(
     connectionTimeoutMillis: options.connectionTimeoutMs ?? PG_CONNECTION_DEFAULTS.connectionTimeoutMs,
     statement_timeout: options.statementTimeoutMs ?? PG_CONNECTION_DEFAULTS.statementTimeoutMs,
     fleetwatchQueryTimeoutMs: queryTimeoutOf(options),
+    // Sessions in UTC whatever the server's or database's `timezone`: Prisma's pg adapter sends a Date as wall time
+    // without an offset and reads a timestamptz's wall time as UTC (prisma/orm#26786, #28629), so in any other zone
+    // every instant it wrote or read was off by the zone's offset (pg's own parsing is right in any zone). An
+    // `options` parameter in the URL replaces this one (pg lets the URL win).
+    options: '-c TimeZone=UTC',
     keepAlive: true,
     keepAliveInitialDelayMillis: options.keepAliveInitialDelayMs ?? PG_CONNECTION_DEFAULTS.keepAliveInitialDelayMs,
     Client: TimedClient as unknown as pg.PoolConfig['Client'],
