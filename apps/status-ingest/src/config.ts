@@ -15,6 +15,11 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
       /** A Redis call without an answer within this counts as Redis away (rate limits fall back to local buckets). */
       INGEST_REDIS_TIMEOUT_MS: env.int(250, 10, 10_000),
       INGEST_BODY_LIMIT_BYTES: env.int(1024 * 1024, 1024, 64 * 1024 * 1024),
+      /**
+       * A body not received whole this long after its request began is answered 408 and its connection closed: a
+       * stalled upload holds its admission (INGEST_MAX_BODIES_IN_PROGRESS_BYTES) only this long, not Node's 5 minutes.
+       */
+      INGEST_BODY_TIMEOUT_MS: env.int(30_000, 100, 600_000),
       /** An answer sent before the body was read (413, 401) waits while up to this much of it is read and dropped, so the client gets it. */
       INGEST_BODY_DISCARD_LIMIT_BYTES: env.int(32 * 1024 * 1024, 0, 1024 * 1024 * 1024),
       /** TLS on the ingest port (PEM files); client certificates checked against INGEST_TLS_CLIENT_CA. */
@@ -66,6 +71,7 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     redisTimeoutMs: values.INGEST_REDIS_TIMEOUT_MS,
     bodyLimitBytes: values.INGEST_BODY_LIMIT_BYTES,
     bodyDiscardLimitBytes: values.INGEST_BODY_DISCARD_LIMIT_BYTES,
+    bodyTimeoutMs: values.INGEST_BODY_TIMEOUT_MS,
     tls: loadIngestTls(values),
     rateLimit: { perSecond: values.INGEST_RATE_LIMIT_PER_SECOND, burst: values.INGEST_RATE_LIMIT_BURST },
     publishTimeoutMs: values.INGEST_PUBLISH_TIMEOUT_MS,

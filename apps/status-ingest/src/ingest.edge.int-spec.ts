@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import { createIsolatedVhost, streamPost, testEnv } from '@fleetwatch/testing';
 import { UPDATES_PATH as UPDATES } from './http/ingest.routes';
 import { errorOf, IngestHarness, update } from './int-spec.helpers';
@@ -109,5 +110,63 @@ describe('a body over the limit', () => {
     const { key } = await direct.createKey(['ingest']);
     await streamPost(`${direct.url}${UPDATES}`, 5 * MB, { authorization: `Bearer ${key}` });
     expect((await direct.post(update(1), { key })).status).toBe(202);
+  });
+});
+
+describe('a body that stalls', () => {
+  const MB = 1024 * 1024;
+  let slow: IngestHarness;
+  beforeAll(async () => {
+    slow = await IngestHarness.start(
+      { vhost: await createIsolatedVhost('ingest-edge-stall'), databaseUrl: testEnv().databaseUrl },
+      // Two 1-MiB bodies fill the admission budget; a body gets two seconds.
+      { INGEST_MAX_BODIES_IN_PROGRESS_BYTES: String(2 * MB), INGEST_BODY_TIMEOUT_MS: '2000' },
+    );
+  });
+  afterAll(() => slow?.stop());
+
+  /** Sends the head and the first bytes of a 1-MiB body, then nothing; resolves with what the server wrote back. */
+  function stall(key: string): { answer: Promise<string>; socket: Socket } {
+    const socket = connect(slow.config.port, '127.0.0.1');
+    let text = '';
+    const answer = new Promise<string>((resolve) => {
+      socket.on('data', (d: Buffer) => (text += d.toString('utf8')));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(text));
+    });
+    socket.write(
+      `POST ${UPDATES} HTTP/1.1\r\nHost: ingest\r\nAuthorization: Bearer ${key}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${MB}\r\n\r\n{"instanceId":`,
+    );
+    return { answer, socket };
+  }
+
+  it('is answered 408 once INGEST_BODY_TIMEOUT_MS passed, and no longer keeps other clients out', async () => {
+    const { key } = await slow.createKey(['ingest']);
+    // The key's verdict cached first: the stalled requests are admitted at once, before any other.
+    expect((await slow.post(update(0), { key })).status).toBe(202);
+    await slow.drain();
+    const stalled = [stall(key), stall(key)];
+    await new Promise((r) => setTimeout(r, 200));
+    try {
+      // Before the body deadline, every other request is refused: the stalled bodies hold the whole budget.
+      expect((await slow.post(update(1), { key })).status).toBe(503);
+      // Answered within the deadline (2 s), not when the client gives up (Node's own limit is 5 minutes).
+      const answers = await Promise.race([
+        Promise.all(stalled.map((s) => s.answer)),
+        new Promise<string[]>((resolve) => setTimeout(() => resolve(['(no answer within 4 s)']), 4_000)),
+      ]);
+      expect(answers).toHaveLength(2);
+      for (const a of answers) {
+        expect(a).toMatch(/^HTTP\/1\.1 408 /);
+        expect(JSON.parse(a.slice(a.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'request_timeout' } });
+      }
+      expect((await slow.post(update(2), { key })).status).toBe(202);
+      expect((await slow.drain()).map((m) => (m.envelope.payload as { instanceId: string }).instanceId)).toEqual([
+        'web-2',
+      ]);
+    } finally {
+      for (const s of stalled) s.socket.destroy();
+    }
   });
 });

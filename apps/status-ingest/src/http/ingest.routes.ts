@@ -43,6 +43,7 @@ class RawBody {
 export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
   private readonly keys = new WeakMap<FastifyRequest, AuthenticatedKey>();
   private readonly refusals = new WeakMap<FastifyRequest, RefusalReason>();
+  private readonly bodyTimers = new WeakMap<FastifyRequest, ReturnType<typeof setTimeout>>();
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -107,7 +108,13 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         );
         // Bounded memory: bodies in progress are admitted up to a byte budget (PublishGate).
         this.gate.admit(request.headers['content-length'], reply.raw);
+        // …for a bounded time: a body that stalls would hold its share of the budget (and so refuse others) for
+        // as long as the client keeps the connection open.
+        const timer = setTimeout(() => this.bodyTimedOut(request, reply), this.config.bodyTimeoutMs);
+        this.bodyTimers.set(request, timer);
+        reply.raw.once('close', () => clearTimeout(timer));
       },
+      preValidation: async (request) => clearTimeout(this.bodyTimers.get(request)),
       onError: async (request, _reply, error) => {
         if (error instanceof IngressPausedError) this.refusals.set(request, 'paused');
       },
@@ -127,6 +134,30 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         return reply.code(202).send(result);
       },
     });
+  }
+
+  /** The body did not arrive whole in time: 408, the connection closed (which releases its admission). */
+  private bodyTimedOut(request: FastifyRequest, reply: FastifyReply): void {
+    if (request.raw.complete || reply.sent || reply.raw.headersSent) return;
+    const seconds = Math.round(this.config.bodyTimeoutMs / 1000);
+    const body: ApiErrorBody = {
+      error: {
+        code: 'request_timeout',
+        message: `the body did not arrive within ${seconds} s of the request; nothing was accepted, send it again`,
+        issues: [{ path: '(body)', message: `not received whole within ${seconds} s` }],
+      },
+    };
+    const text = JSON.stringify(body);
+    this.metrics.refused.labels('updates', 'timeout').inc();
+    // Answered here, outside Fastify's reply (its body parser is still waiting): it must not answer again.
+    reply.hijack();
+    reply.raw
+      .writeHead(408, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+        connection: 'close',
+      })
+      .end(text, () => request.raw.destroy());
   }
 
   private registerPings(app: FastifyInstance): void {

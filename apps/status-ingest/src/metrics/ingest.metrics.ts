@@ -12,6 +12,7 @@ export type RefusalReason =
   | 'rate_limited'
   | 'paused'
   | 'unavailable'
+  | 'timeout'
   | 'other';
 
 export type PublishKind = 'single' | 'batch' | 'ping';
@@ -21,6 +22,7 @@ const STATUS_REASON: Record<number, RefusalReason> = {
   401: 'unauthorized',
   403: 'forbidden',
   404: 'not_found',
+  408: 'timeout',
   413: 'payload_too_large',
   415: 'unsupported_media_type',
   422: 'invalid',
