@@ -435,6 +435,26 @@ describe('ingest URL redaction', () => {
     expect(redactText('no url here')).toBe('no url here');
   });
 
+  it.each([
+    ['/ingest', '/ingest/api/v1/status/updates'],
+    ['/ingest/', '/ingest/api/v1/status/updates'],
+    ['', '/api/v1/status/updates'],
+    ['/', '/api/v1/status/updates'],
+  ])('posts under the path of the URL it is given (%j: behind a proxy that routes a prefix)', async (base, path) => {
+    const paths: string[] = [];
+    handler = (body, req, res) => {
+      paths.push(req.url ?? '');
+      accept(body, req, res);
+    };
+    const p = new StatusPusher({ url: `${url}${base}`, apiKey: 'k', log });
+    p.enqueue(update(1));
+    p.start();
+    await p.drained();
+    await p.stop();
+    expect(paths).toEqual([path]);
+    expect(p.stats.droppedRefused).toBe(0);
+  });
+
   it('gives the watchers a URL to log without userinfo or query string', () => {
     const v = parseEnv(pusherShape, {
       FLEETWATCH_INGEST_API_KEY: 'k',

@@ -143,7 +143,7 @@ export class StatusPusher {
   constructor(private readonly opts: StatusPusherOptions) {
     // fetch refuses a URL with user:pass@ (and would echo it in its error): the API key is
     // the credential, so userinfo (and a query string, which the path replaces anyway) goes.
-    this.endpoint = new URL('/api/v1/status/updates', ingestBaseUrl(opts.url)).toString();
+    this.endpoint = updatesEndpointOf(opts.url);
     if (ingestBaseUrl(opts.url) !== opts.url)
       opts.log.warn('ingest URL: userinfo and query string ignored (the API key is the credential)', {
         url: redactUrl(opts.url),
@@ -538,6 +538,16 @@ interface Queued {
   update: StatusUpdateInput;
   /** UTF-8 bytes of its JSON. */
   bytes: number;
+}
+
+/**
+ * Where updates are posted: `api/v1/status/updates` under the path of the ingest URL, so that an ingest behind a
+ * proxy that routes a prefix (`https://edge.example/fleetwatch-ingest`) is reached there, not at the host's root.
+ */
+export function updatesEndpointOf(raw: string): string {
+  const base = new URL(ingestBaseUrl(raw));
+  if (!base.pathname.endsWith('/')) base.pathname += '/';
+  return new URL('api/v1/status/updates', base).toString();
 }
 
 /** The ingest URL the pusher sends to: no userinfo, query string or fragment (unchanged when it has none). */
