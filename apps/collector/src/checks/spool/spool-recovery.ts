@@ -1,4 +1,4 @@
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeRecord, nextRecordAfter } from './record-codec';
 
@@ -101,8 +101,14 @@ export async function recoverSegments(
       kept.push([keptFrom, off]);
       buf = Buffer.concat(kept.map(([a, b]) => buf.subarray(a, b)));
       off = buf.length;
-      if (kept.length > 1) await rewrite(path, buf);
-      else {
+      if (kept.length > 1) {
+        // The cursor (cursor.json: offsets of the segment as it was) is written in the rewritten segment's offsets
+        // first: read against the new bytes, the old offset would take as confirmed as many unsent records as the
+        // cut bytes covered, at an open after a crash that came before the next confirm. A crash between the two
+        // writes leaves the new cursor over the old bytes: an earlier position, only confirmed records resent.
+        if (cursor && seq === cursor.seq && atCursor) await writeCursor(dir, atCursor);
+        await rewrite(path, buf);
+      } else {
         const fh = await open(path, 'r+');
         await fh.truncate(off);
         await fh.close();
@@ -138,6 +144,13 @@ async function rewrite(path: string, bytes: Buffer): Promise<void> {
     await fh.close();
   }
   await rename(tmp, path);
+}
+
+/** cursor.json as Spool writes it (tmp + rename). */
+async function writeCursor(dir: string, position: SpoolPosition): Promise<void> {
+  const path = join(dir, 'cursor.json');
+  await writeFile(`${path}.tmp`, JSON.stringify(position));
+  await rename(`${path}.tmp`, path);
 }
 
 async function readCursor(dir: string): Promise<SpoolPosition | undefined> {
