@@ -12,7 +12,12 @@ import { DockerEngineStandin } from './standin/docker-engine.standin';
 
 // The real watcher and dockerode against the stand-in engine on a unix socket (no Docker needed).
 
-const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const logs: string[] = [];
+const log = {
+  info: () => undefined,
+  warn: (msg: string) => void logs.push(msg),
+  error: (msg: string) => void logs.push(msg),
+};
 let dir: string;
 let engine: DockerEngineStandin;
 
@@ -174,6 +179,31 @@ describe('DockerWatcher restarted with its ledger', () => {
       await after.stop();
     } finally {
       await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('DockerWatcher and a container the engine cannot inspect', () => {
+  it('reports the others and follows the events: one broken container does not stop the watcher', async () => {
+    engine.add({ name: 'broken-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    engine.breakInspect('broken-1');
+    const { watcher, pusher } = watcherOn(engine.socketPath);
+    const queued: StatusUpdateInput[] = [];
+    const enqueue = pusher.enqueue.bind(pusher);
+    jest.spyOn(pusher, 'enqueue').mockImplementation((update, options) => {
+      queued.push(update);
+      return enqueue(update, options);
+    });
+    watcher.start();
+    try {
+      await until('events followed', () => watcher.stats.connected);
+      engine.act('web-1', 'die', { exitCode: 3 });
+      await until('web-1 failed reported', () => queued.some((u) => u.instanceId === 'web-1' && u.status === 'failed'));
+      // Not reported removed: it is there, only not described.
+      expect(queued.filter((u) => u.instanceId === 'broken-1')).toEqual([]);
+      expect(logs.some((l) => /could not be inspected/.test(l))).toBe(true);
+    } finally {
+      await watcher.stop();
     }
   });
 });

@@ -262,7 +262,21 @@ export class DockerWatcher {
       while (next < listed.length && !this.stopped) {
         const c = listed[next++] as Dockerode.ContainerInfo;
         seen.add(c.Id);
-        const snapshot = await this.inspect(c.Id);
+        const snapshot = await this.inspect(c.Id).catch((err: unknown) => {
+          // The engine answered for this container alone (a 5xx): it is skipped, not the whole resync — one
+          // container the engine cannot describe kept the watcher from ever following events. An engine out of
+          // reach (no answer) still fails the resync, and the session is tried again.
+          const status = (err as { statusCode?: number }).statusCode;
+          if (status === undefined) throw err;
+          this.log.warn('container could not be inspected: skipped by this resync', {
+            container: c.Id.slice(0, 12),
+            name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+            status,
+            error: (err as Error).message?.slice(0, 300),
+          });
+          return undefined;
+        });
+        if (snapshot === undefined) continue;
         if (snapshot) this.emit(c.Id, updateOfContainer(snapshot, this.mapping()), snapshot, new Date().toISOString());
         else this.removed(c.Id, undefined, { Names: c.Names, image: c.Image });
       }

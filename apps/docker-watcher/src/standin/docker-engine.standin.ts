@@ -86,6 +86,8 @@ export class DockerEngineStandin {
       if (inspect) {
         const id = decodeURIComponent(inspect[1] as string);
         const entry = this.find(id);
+        if (entry && this.broken.has(entry.snapshot.Id))
+          return json(500, { message: `stand-in: inspect of ${id} fails (broken)` });
         return entry ? json(200, entry.snapshot) : json(404, { message: `No such container: ${id}` });
       }
       if (path === '/events') {
@@ -147,6 +149,17 @@ export class DockerEngineStandin {
   /** Holds every /events request (see hold): a client is caught between asking for the stream and having it. */
   holdEvents(): () => void {
     return this.hold((path) => path === '/events');
+  }
+
+  /** Containers whose inspect the engine answers 500 (a container it lists but cannot describe). */
+  private readonly broken = new Set<string>();
+
+  /** Inspecting this container fails with a 500 from now on (`false`: works again). */
+  breakInspect(idOrName: string, broken = true): void {
+    const entry = this.find(idOrName);
+    if (!entry) throw new Error(`no container ${idOrName}`);
+    if (broken) this.broken.add(entry.snapshot.Id);
+    else this.broken.delete(entry.snapshot.Id);
   }
 
   /** Ends every open events stream, as a restarting engine does. */
