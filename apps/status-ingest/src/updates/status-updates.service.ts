@@ -8,7 +8,7 @@ import {
   type PayloadInputOf,
   type StatusUpdate,
 } from '@fleetwatch/contracts';
-import { RateLimitedError, UnavailableError, type TimeWindow } from '@fleetwatch/domain';
+import { PayloadTooLargeError, RateLimitedError, UnavailableError, type TimeWindow } from '@fleetwatch/domain';
 import { BusPublisher, shardOf } from '@fleetwatch/messaging';
 import type { AuthenticatedKey } from '../auth/api-key-auth.service';
 import type { IngestConfig } from '../config';
@@ -102,7 +102,15 @@ export class StatusUpdatesService {
    */
   async accept(key: AuthenticatedKey, body: unknown, now: number = Date.now()): Promise<AcceptedUpdates> {
     this.gate.assertOpen(now);
-    const decision = await this.limiter.take(key.id, costOf(body), now);
+    const cost = costOf(body);
+    // More than the whole bucket: no wait would let it through, so not a 429 (whose Retry-After a client obeys for
+    // ever) but a 413 saying how many a request may carry — a pusher halves a batch answered 413.
+    if (cost > this.limiter.burst)
+      throw new PayloadTooLargeError(
+        `updates: a batch of ${cost} updates costs more than this API key's burst of ${this.limiter.burst} ` +
+          `(INGEST_RATE_LIMIT_BURST): send at most ${this.limiter.burst} per request`,
+      );
+    const decision = await this.limiter.take(key.id, cost, now);
     if (!decision.allowed) {
       throw new RateLimitedError(
         `rate limit of ${this.limiter.perSecond} updates/s (burst ${this.limiter.burst}) exceeded for this API key`,
