@@ -26,7 +26,7 @@ import {
 import type { FastifyReply } from 'fastify';
 import {
   UserRole,
-  type CheckDefinition,
+  type CheckView,
   type ConfigRpcMethod,
   type ConfigRpcResults,
   type Page,
@@ -56,7 +56,7 @@ import {
 const idParam = ApiParam({ name: 'id', description: 'Check id (UUID); its target id is `check:{id}`' });
 
 /** Answers with the check and its version as the ETag (the If-Match of the next write). */
-function withEtag(reply: FastifyReply, check: CheckDefinition): CheckDefinition {
+function withEtag(reply: FastifyReply, check: CheckView): CheckView {
   void reply.header('etag', etagOf(check.version));
   return check;
 }
@@ -122,7 +122,7 @@ export class ChecksController {
   @ApiZodQuery(listChecksQuerySchema)
   @ApiOkResponse({ schema: checkPageSchema })
   @ApiOwnerUnavailable()
-  list(@Query() query: unknown): Promise<Page<CheckDefinition>> {
+  list(@Query() query: unknown): Promise<Page<CheckView>> {
     return this.checks.list(listChecksQuerySchema.parse(query ?? {}));
   }
 
@@ -133,7 +133,7 @@ export class ChecksController {
   @ApiOkResponse({ schema: checkSchema })
   @ApiNotFoundResponse({ schema: errorBodySchema })
   @ApiOwnerUnavailable()
-  async get(@Param('id') id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<CheckDefinition> {
+  async get(@Param('id') id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<CheckView> {
     return withEtag(reply, await this.checks.get(checkIdOf(id)));
   }
 
@@ -150,7 +150,7 @@ export class ChecksController {
     @Headers('if-match') ifMatch: string | undefined,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<CheckDefinition> {
+  ): Promise<CheckView> {
     const expected = expectedVersionOf(ifMatch);
     return withEtag(reply, await this.checks.replace(principal, checkIdOf(id), objectBody(body), expected));
   }
@@ -170,7 +170,7 @@ export class ChecksController {
     @Headers('if-match') ifMatch: string | undefined,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<CheckDefinition> {
+  ): Promise<CheckView> {
     const expected = expectedVersionOf(ifMatch);
     return withEtag(reply, await this.checks.patch(principal, checkIdOf(id), objectBody(body), expected));
   }
@@ -203,7 +203,7 @@ export class ChecksController {
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<CheckDefinition> {
+  ): Promise<CheckView> {
     return this.setPaused(principal, id, true, ifMatch, reply);
   }
 
@@ -219,7 +219,7 @@ export class ChecksController {
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<CheckDefinition> {
+  ): Promise<CheckView> {
     return this.setPaused(principal, id, false, ifMatch, reply);
   }
 
@@ -229,7 +229,7 @@ export class ChecksController {
     paused: boolean,
     ifMatch: string | undefined,
     reply: FastifyReply,
-  ): Promise<CheckDefinition> {
+  ): Promise<CheckView> {
     const expected = expectedVersionOf(ifMatch);
     return withEtag(reply, await this.checks.setPaused(principal, checkIdOf(id), paused, expected));
   }

@@ -24,12 +24,43 @@ function outputSchemaOf(schema: z.ZodType): SchemaObject {
   return json as SchemaObject;
 }
 
+const redactedSecret: SchemaObject = {
+  type: 'object',
+  required: ['set'],
+  properties: { set: { type: 'boolean' } },
+  description: 'a credential header stored (write-only): its value is never returned',
+};
+
+/**
+ * An http check's `headers` as a write sends them (`input`: a value, `{set}` to keep the stored one, `null` to
+ * remove it) or an answer shows them (`output`: credential headers as `{set: true}`): contracts' check-secrets.ts.
+ */
+function withCredentialHeaders(schema: SchemaObject, side: 'input' | 'output'): SchemaObject {
+  const http = (schema.oneOf ?? schema.anyOf ?? []).find(
+    (o) => ((o as SchemaObject).properties?.['type'] as { const?: unknown } | undefined)?.const === 'http',
+  ) as SchemaObject | undefined;
+  const headers = http?.properties?.['headers'] as SchemaObject | undefined;
+  if (!headers || typeof headers.additionalProperties !== 'object') return schema;
+  const value = headers.additionalProperties as SchemaObject;
+  headers.additionalProperties = {
+    anyOf: side === 'input' ? [value, redactedSecret, { type: 'null' } as SchemaObject] : [value, redactedSecret],
+  };
+  headers.description =
+    side === 'input'
+      ? 'Request headers. Credential headers (Authorization, Proxy-Authorization, Cookie, X-Api-Key, names with ' +
+        'token, secret, password or api-key in them) are write-only: a value stores it, `{"set": true}` or leaving it ' +
+        'out keeps the stored one, `null` removes it; a new URL origin needs each sent again (or null) — else a 400 ' +
+        'naming `headers.<name>`.'
+      : 'Request headers; credential headers (write-only) show as `{"set": true}`, never their value.';
+  return schema;
+}
+
 /** What a client sends for one check (POST, PUT, an item of bulk, YAML). */
-export const checkInputJsonSchema: SchemaObject = jsonSchemaOf(checkInputSchema);
+export const checkInputJsonSchema: SchemaObject = withCredentialHeaders(jsonSchemaOf(checkInputSchema), 'input');
 
 export const checkSchema: SchemaObject = {
   allOf: [
-    outputSchemaOf(checkInputSchema),
+    withCredentialHeaders(outputSchemaOf(checkInputSchema), 'output'),
     {
       type: 'object',
       required: ['id', 'targetId', 'version', 'createdAt', 'updatedAt'],

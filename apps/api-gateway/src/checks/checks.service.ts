@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ConfigRpcMethod, type CheckDefinition, type ConfigRpcResults, type Page } from '@fleetwatch/contracts';
+import { ConfigRpcMethod, type CheckView, type ConfigRpcResults, type Page } from '@fleetwatch/contracts';
 import { z } from 'zod';
 import type { Principal } from '../auth/principal';
 import type { GatewayConfig } from '../config';
@@ -10,7 +10,7 @@ import { actorOf, listChecksQuerySchema } from './request-envelope';
 export type ListChecksQuery = z.output<typeof listChecksQuerySchema>;
 
 /** A created check; a `push` check with its ping token and URL, shown this once (the owner keeps a hash). */
-export type CreatedCheck = CheckDefinition & { pingToken?: string; pingUrl?: string };
+export type CreatedCheck = CheckView & { pingToken?: string; pingUrl?: string };
 
 /** Ping URLs (on status-ingest) of the tokens a write issued, by check id. */
 export type PingUrls = { pingUrls?: Record<string, string> };
@@ -54,11 +54,11 @@ export class ChecksService {
     return `${this.config.ingestPublicUrl}/ping/${token}`;
   }
 
-  list(query: ListChecksQuery): Promise<Page<CheckDefinition>> {
+  list(query: ListChecksQuery): Promise<Page<CheckView>> {
     return this.owner.call(ConfigRpcMethod.ChecksList, query);
   }
 
-  async get(id: string): Promise<CheckDefinition> {
+  async get(id: string): Promise<CheckView> {
     return (await this.owner.call(ConfigRpcMethod.ChecksGet, { id })).check;
   }
 
@@ -67,7 +67,7 @@ export class ChecksService {
     id: string,
     check: Record<string, unknown>,
     expectedVersion: number | undefined,
-  ): Promise<CheckDefinition> {
+  ): Promise<CheckView> {
     const params = { actor: actorOf(principal), id, check, expectedVersion };
     return (await this.owner.call(ConfigRpcMethod.ChecksReplace, params)).check;
   }
@@ -77,7 +77,7 @@ export class ChecksService {
     id: string,
     patch: Record<string, unknown>,
     expectedVersion: number | undefined,
-  ): Promise<CheckDefinition> {
+  ): Promise<CheckView> {
     const params = { actor: actorOf(principal), id, patch, expectedVersion };
     return (await this.owner.call(ConfigRpcMethod.ChecksPatch, params)).check;
   }
@@ -91,7 +91,7 @@ export class ChecksService {
     id: string,
     paused: boolean,
     expectedVersion: number | undefined,
-  ): Promise<CheckDefinition> {
+  ): Promise<CheckView> {
     const params = { actor: actorOf(principal), id, paused, expectedVersion };
     return (await this.owner.call(ConfigRpcMethod.ChecksSetPaused, params)).check;
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import {
   ConfigRpcMethod,
+  isSecretName,
   REDACTED,
   SNAPSHOT_AREAS,
   type MemberSnapshotView,
@@ -24,10 +25,9 @@ import { componentVersions } from './component-versions';
 /** How long one built snapshot is served (SPEC: cached 5 s). */
 export const SNAPSHOT_CACHE_MS = 5_000;
 
-// Fields whose values never leave the site in a snapshot, whatever area they sit in. `cookie`: an http check's
-// `Cookie` (or `Set-Cookie`) header is a session credential as much as its `Authorization`.
-const SECRET_FIELD =
-  /pass(word)?|secret|token|api[-_]?key|authorization|private[-_]?key|credential|webhook[-_]?url|cookie/i;
+// Fields whose values never leave the site in a snapshot, whatever area they sit in: contracts' SECRET_NAME, the one
+// list — the same that makes an http check's headers write-only (`Authorization`, `Cookie`, `X-Api-Key`, …: the
+// owner's config form already holds `{set: true}` for those; redacted here whatever a form holds).
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -41,7 +41,7 @@ export function redactSecrets(value: unknown): unknown {
     // defineProperty: a member named `__proto__` (a property value may hold one) stays a member; `out[k] =`
     // would set the copy's prototype instead, dropping it from the snapshot and its hash.
     Object.defineProperty(out, k, {
-      value: SECRET_FIELD.test(k) && v !== null && v !== undefined && v !== '' ? REDACTED : redactSecrets(v),
+      value: isSecretName(k) && v !== null && v !== undefined && v !== '' ? REDACTED : redactSecrets(v),
       enumerable: true,
       writable: true,
       configurable: true,

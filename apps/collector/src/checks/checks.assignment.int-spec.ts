@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigRpcMethod, type CheckDefinition } from '@fleetwatch/contracts';
+import { ConfigRpcMethod, type CheckView } from '@fleetwatch/contracts';
 import { createBus, RpcClient, silentBusLogger, type Bus } from '@fleetwatch/messaging';
 import {
   createIsolatedDatabase,
@@ -84,7 +84,7 @@ afterAll(async () => {
 const has = (c: CollectorHarness, id: string): boolean => c.checks.current?.checks.some((x) => x.id === id) ?? false;
 const versionOf = (c: CollectorHarness): number => c.checks.current?.version ?? -1;
 
-async function create(check: Record<string, unknown>): Promise<{ check: CheckDefinition; version: number }> {
+async function create(check: Record<string, unknown>): Promise<{ check: CheckView; version: number }> {
   return rpc.call(ConfigRpcMethod.ChecksCreate, { actor: ACTOR, check });
 }
 

@@ -1,7 +1,9 @@
 import {
   CHANNEL_SECRET_FIELDS,
+  isRedactedSecret,
   missingChannelSecrets,
   redactChannel,
+  SECRET_AUDIT,
   splitChannelSecrets,
   type Channel,
   type ChannelConfig,
@@ -16,7 +18,8 @@ import { channelSecretContext, type AlertConfigRecord, type SecretSealer } from 
 // and replaces, `null` removes, absent keeps what is stored; fields the (possibly new) type does not
 // have are dropped. Secrets are sealed per field, bound to `channel:<id>:<field>`, so a sealed value
 // cannot be moved to another channel or field. What answers, the audit log and snapshots see is the
-// redacted form (`{set, hint}`), computed here from the plaintext once and stored beside it.
+// redacted form (`{set, hint}`), computed here from the plaintext once and stored beside it. An http
+// check's credential headers follow the same rules (config/check-secrets.ts: contracts' common/secrets.ts).
 
 /**
  * Where a channel's secrets go: the origin its requests are sent to (webhook `url`, PagerDuty `eventsUrl`: scheme,
@@ -108,16 +111,12 @@ export function channelSecretsWrite(
     if (f in changes) {
       const v = changes[f];
       if (v === null) {
-        if (kept.has(f)) diff.push({ path: f, before: '(set)', after: '(removed)' });
+        if (kept.has(f)) diff.push({ path: f, before: SECRET_AUDIT.set, after: SECRET_AUDIT.removed });
         continue;
       }
       if (kept.has(f) && options.dryRun) {
         sealed[f] = (stored as { sealed: Record<string, string> }).sealed[f];
-        diff.push({
-          path: f,
-          before: '(set)',
-          after: '(set: a value given, compared with the stored one when applied)',
-        });
+        diff.push({ path: f, before: SECRET_AUDIT.set, after: SECRET_AUDIT.givenInDryRun });
         continue;
       }
       // The value stored already (a form sent back whole): kept as sealed, no change, no new version.
@@ -127,7 +126,7 @@ export function channelSecretsWrite(
       }
       sealed[f] = (sealer as SecretSealer).seal(v, sealContext(id, f));
       plain[f] = v;
-      diff.push({ path: f, ...(kept.has(f) ? { before: '(set)' } : {}), after: '(set, new value)' });
+      diff.push({ path: f, ...(kept.has(f) ? { before: SECRET_AUDIT.set } : {}), after: SECRET_AUDIT.newValue });
     } else if (kept.has(f)) sealed[f] = (stored as { sealed: Record<string, string> }).sealed[f];
   }
   const fresh = redactChannel(config, plain) as unknown as Record<string, unknown>;
@@ -161,9 +160,7 @@ export function withoutRedactedSecrets(input: unknown): unknown {
   if (typeof type !== 'string' || !(type in CHANNEL_SECRET_FIELDS)) return input;
   const out: Record<string, unknown> = { ...body };
   for (const f of Object.keys(CHANNEL_SECRET_FIELDS[type as keyof typeof CHANNEL_SECRET_FIELDS])) {
-    const v = out[f];
-    if (typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { set?: unknown }).set === 'boolean')
-      delete out[f];
+    if (isRedactedSecret(out[f])) delete out[f];
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import {
   CHECK_TYPES,
   checkInputSchema,
+  redactCheckRecord,
   storeSafetyIssue,
   type CheckDefinition,
   type CheckSpec,
@@ -12,9 +13,11 @@ import { canonicalJson } from './canonical-json';
 
 // The forms a check takes inside the configuration owner:
 //  - the spec: what `checkInputSchema` outputs (defaults applied) — stored, returned, run;
-//  - the config form: the spec without its defaults, fields in one canonical order — what
-//    config as code exports, what snapshots hash and what audit diffs show. Both are
-//    functions of each other (with the type's schema), so equal specs ⇔ equal config forms.
+//  - the config form: the spec without its defaults, fields in one canonical order, an http
+//    check's credential headers as `{set: true}` (write-only: check-secrets.ts) — what config
+//    as code exports, what snapshots hash and what audit diffs show. Apart from those
+//    headers' values, both are functions of each other (with the type's schema): specs that
+//    differ only in such a value have one config form (their audit entries say so).
 
 /** The option of the discriminated union for each type (its `shape` gives field order and defaults). */
 const optionOf: Record<CheckType, z.ZodObject> = Object.fromEntries(
@@ -101,9 +104,9 @@ const ownValue = (value: unknown): PropertyDescriptor => ({
   configurable: true,
 });
 
-/** The spec without `name` and without values equal to their default, in canonical field order. */
+/** The spec without `name` and without values equal to their default, in canonical field order, credential headers redacted. */
 export function configFormOf(spec: CheckSpec): Record<string, unknown> {
-  const rec = spec as unknown as Record<string, unknown>;
+  const rec = redactCheckRecord(spec as unknown as Record<string, unknown>);
   const defaults = defaultsOf[spec.type];
   const out: Record<string, unknown> = {};
   for (const key of fieldOrder[spec.type]) {

@@ -70,7 +70,11 @@ const typed = [
       url,
       method: fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'),
       headers: fc.dictionary(
-        fc.stringMatching(/^[A-Za-z0-9-]{1,20}$/),
+        // Credential headers (write-only: exported as `{set: true}`) among them.
+        fc.oneof(
+          fc.stringMatching(/^[A-Za-z0-9-]{1,20}$/),
+          fc.constantFrom('Authorization', 'cookie', 'X-Api-Key', 'X-Auth-Token'),
+        ),
         text(30).filter((v) => !/[\r\n]/.test(v)),
         { maxKeys: 3 },
       ),

@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { Actor, ConfigPlanItem, ConfigRpcMethod, ConfigRpcResults } from '@fleetwatch/contracts';
-import type { ErrorIssue, TargetPolicy } from '@fleetwatch/domain';
+import type {
+  Actor,
+  CheckDefinition,
+  CheckSpec,
+  ConfigPlanItem,
+  ConfigRpcMethod,
+  ConfigRpcResults,
+} from '@fleetwatch/contracts';
+import { InvalidError, type ErrorIssue, type TargetPolicy } from '@fleetwatch/domain';
 import {
   AlertConfigRepository,
   ChecksRepository,
@@ -18,7 +25,8 @@ import { CHANNEL_SEALER } from '../alerting/alerting.tokens';
 import { policyIssue, specOf } from './check-form';
 import { checkWrite, EMPTY_CONFIG_HASH } from './config-hash';
 import { checkDiff, planImport, planSummary, snapshotOf } from './config-plan';
-import { parseConfigDocument, renderConfigYaml, type ConfigSnapshot } from './config-yaml';
+import { parseConfigDocument, renderConfigYaml, type ConfigSnapshot, type ImportedCheck } from './config-yaml';
+import { withStoredSecrets } from './check-secrets';
 import { TargetDeniedError, VersionConflictError } from './config.errors';
 import { CHECK_TARGET_POLICY } from './config.tokens';
 import { ConfigWriter, type WriteOutcome, type WriteRequest } from './config-writer';
@@ -45,7 +53,8 @@ import {
 // shows and an apply writes as ONE version. Export → import is a no-op. Alert rules, channels
 // (public fields; secrets never exported, kept when a file leaves them out) and maintenance windows
 // take part by id (alerting/alert-import.ts), properties by key (properties/property-yaml.ts);
-// silences, operational state, never do.
+// silences, operational state, never do. An http check's credential headers export as
+// `{set: true}`, which an import reads as "keep the stored value" (check-secrets.ts).
 
 type R = ConfigRpcResults;
 
@@ -115,7 +124,8 @@ export class ConfigAsCodeService {
       'Apply with `npm run fleetwatch -- config apply <file>` or POST /api/v1/config/import;',
       'checks are keyed by name, fields left out take their defaults; alert rules, channels and',
       'maintenance windows by id; properties by key. Channel secrets are never exported: an entry',
-      'without them keeps them.',
+      "without them keeps them. A check's credential headers (Authorization, Cookie, X-Api-Key, …) show",
+      'as `set: true`: kept as stored; a value replaces one, null removes it.',
     ].join('\n');
     // Status pages (not in snapshots or the hash) in a section of their own, by slug.
     return { yaml: renderConfigYaml(snapshot, header, pages ? statusPagesToRender(pages) : undefined), version, hash };
@@ -176,18 +186,18 @@ export class ConfigAsCodeService {
     }
     if (denied.length)
       throw new TargetDeniedError(`target denied by policy: ${denied[0].path}: ${denied[0].message}`, denied);
-    const specs = incoming.map((c) => c.spec);
 
     if (options.dryRun) {
       // The plan against one version: every part read at the snapshot the head is read at.
       return this.versions.atOneSnapshot(async (tx) => {
         const { version, checks } = await this.checks.withHead(undefined, tx);
         expectVersion(options.expectedVersion, version);
+        const { specs, given } = withSiteSecrets(incoming, checks);
         const { alertPlan, pagePlan, propPlan } = await this.planSections(document, options.prune, tx, true);
         return {
           dryRun: true,
           plan: [
-            ...planImport(checks, specs, options.prune).items,
+            ...planImport(checks, specs, options.prune, given).items,
             ...alertPlan.items,
             ...propPlan.items,
             ...pagePlan.items,
@@ -206,7 +216,7 @@ export class ConfigAsCodeService {
       }): Promise<WriteOutcome<{ plan: ConfigPlanItem[]; pingTokens?: Record<string, string> }>> => {
         expectVersion(options.expectedVersion, head.version);
         const existing = await this.checks.all(tx);
-        const plan = planImport(existing, specs, options.prune);
+        const plan = planImport(existing, withSiteSecrets(incoming, existing).specs, options.prune);
         const { alertPlan, pagePlan, propPlan } = await this.planSections(document, options.prune, tx);
         const alertCount = alertPlan.count.created + alertPlan.count.changed + alertPlan.count.deleted;
         if (
@@ -308,6 +318,39 @@ export class ConfigAsCodeService {
     const { plan, pingTokens, version } = applied;
     return pingTokens ? { dryRun: false, plan, pingTokens, version } : { dryRun: false, plan, version };
   }
+}
+
+/**
+ * The file's checks with the site's credential headers they keep (withStoredSecrets, against the stored check of
+ * that name and type), and the names of those given as values (a dry run plans them as changes, whatever the
+ * value). Every refusal at once, each issue `checks.<name>.headers.<header>`.
+ */
+function withSiteSecrets(
+  incoming: readonly ImportedCheck[],
+  existing: readonly CheckDefinition[],
+): { specs: CheckSpec[]; given: Map<string, ReadonlySet<string>> } {
+  const byName = new Map(existing.map((c) => [c.name, c]));
+  const specs: CheckSpec[] = [];
+  const given = new Map<string, ReadonlySet<string>>();
+  const issues: ErrorIssue[] = [];
+  for (const c of incoming) {
+    const current = byName.get(c.name);
+    const stored = current && current.type === c.spec.type ? specOf(current) : null;
+    try {
+      const w = withStoredSecrets(c.spec, c.marks, stored, `checks.${c.name}.`);
+      specs.push(w.spec);
+      if (w.given.size) given.set(c.name, w.given);
+    } catch (e) {
+      if (!(e instanceof InvalidError)) throw e;
+      issues.push(...e.issues);
+    }
+  }
+  if (issues.length)
+    throw new InvalidError(
+      `${issues.length} problem${issues.length === 1 ? '' : 's'} in the configuration: ${issues[0].path}: ${issues[0].message}`,
+      issues.slice(0, 200),
+    );
+  return { specs, given };
 }
 
 function expectVersion(expected: number | undefined, current: number): void {

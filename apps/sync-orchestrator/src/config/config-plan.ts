@@ -1,6 +1,7 @@
 import type { CheckDefinition, CheckSpec, ConfigDiffEntry, ConfigPlanItem } from '@fleetwatch/contracts';
 import { jsonDiff } from './canonical-json';
 import { auditFormOf, configFormOf, specOf } from './check-form';
+import { secretHeaderDiff, withSecretEntries } from './check-secrets';
 import type { ConfigSnapshot } from './config-yaml';
 
 // Pure parts of a configuration write: the snapshot a version hashes, and the plan of
@@ -20,9 +21,20 @@ export function snapshotOf(specs: Iterable<CheckSpec>): ConfigSnapshot {
   return { checks };
 }
 
-/** A change of one check, as the audit log records it. */
-export function checkDiff(before: CheckSpec | null, after: CheckSpec | null): ConfigDiffEntry[] {
-  return jsonDiff(before ? auditFormOf(before) : {}, after ? auditFormOf(after) : {});
+/**
+ * A change of one check, as the audit log records it: its config forms compared, and a credential header's
+ * change said in words, never its value (check-secrets.ts). `given`: credential headers a dry run was given values
+ * for, planned as changed whatever the value.
+ */
+export function checkDiff(
+  before: CheckSpec | null,
+  after: CheckSpec | null,
+  given?: ReadonlySet<string>,
+): ConfigDiffEntry[] {
+  const diff = jsonDiff(before ? auditFormOf(before) : {}, after ? auditFormOf(after) : {});
+  const secret = secretHeaderDiff(before, after, given);
+  // Without a credential header that changed, the forms' diff holds none (equal `{set: true}` give no entry).
+  return secret.length ? withSecretEntries(diff, secret) : diff;
 }
 
 export interface ImportPlan {
@@ -41,6 +53,8 @@ export function planImport(
   existing: readonly CheckDefinition[],
   incoming: readonly CheckSpec[],
   prune: boolean,
+  /** A dry run's credential headers given as values, by check name (checkDiff's `given`). */
+  given?: ReadonlyMap<string, ReadonlySet<string>>,
 ): ImportPlan {
   const byName = new Map(existing.map((c) => [c.name, c]));
   const plan: ImportPlan = { items: [], creates: [], changes: [], deletes: [] };
@@ -60,7 +74,7 @@ export function planImport(
       plan.items.push({ action: 'create', name: spec.name, id: null, diff: checkDiff(null, spec) });
       continue;
     }
-    const diff = checkDiff(specOf(current), spec);
+    const diff = checkDiff(specOf(current), spec, given?.get(spec.name));
     if (diff.length === 0) {
       plan.items.push({ action: 'unchanged', name: spec.name, id: current.id });
       continue;

@@ -130,7 +130,8 @@ export class ConfigWriter implements OnModuleInit {
   }
 
   /**
-   * At start: checks from before content hashes existed get theirs. Not awaited — the service
+   * At start: checks from before content hashes existed get theirs, and checks hashed with credential headers'
+   * values (before those were write-only) today's hash (refreshHeaderHashes). Not awaited — the service
    * starts with the database away too — and not needed for correctness meanwhile: a write that
    * finds a check without its hash fills it first (below), under the same lock.
    */
@@ -152,11 +153,27 @@ export class ConfigWriter implements OnModuleInit {
   async fillContentHashes(): Promise<number> {
     return runInSqlTransaction(this.pool, async (tx) => {
       const head = await this.versions.lockHead(tx);
-      const filled = await this.fillMissing(tx);
+      const filled = (await this.fillMissing(tx)) + (await this.refreshHeaderHashes(tx));
       const hash = await this.versions.configHash(tx);
       if (head.version > 0 && hash !== head.hash) await this.versions.setHeadHash(tx, hash);
       return filled;
     });
+  }
+
+  /**
+   * Content hashes of http checks with headers, stored again where today's definition differs: a check stored
+   * before credential headers were write-only was hashed with their values (a hash that tells a guess from the
+   * truth, offline), today's hashes `{set: true}` (check-form.ts). The same content hashes as before otherwise.
+   */
+  private async refreshHeaderHashes(tx: SqlTransaction): Promise<number> {
+    const stale = (await this.checks.httpWithHeaders(tx))
+      .map((r) => ({ id: r.id, hash: checkHash(r.spec), was: r.hash }))
+      .filter((r) => r.was !== null && r.hash !== r.was);
+    await this.checks.setHashes(
+      tx,
+      stale.map(({ id, hash }) => ({ id, hash })),
+    );
+    return stale.length;
   }
 
   private async fillMissing(tx: SqlTransaction): Promise<number> {

@@ -15,6 +15,7 @@ import {
   type PropertySection,
 } from '../properties/property-yaml';
 import { parseCheck } from './check-form';
+import { takeSecretMarks, type SecretHeaderMarks } from './check-secrets';
 
 // Config as code (issue 15): the whole configuration as one YAML document,
 //
@@ -78,7 +79,10 @@ export function renderConfigYaml(
 
 export interface ImportedCheck {
   name: string;
+  /** Validated; an http check's credential headers given as values only (the rest: `marks`). */
   spec: CheckSpec;
+  /** Credential headers written as `{set: true}` (keep the stored value) or `null` (remove it): check-secrets.ts. */
+  marks: SecretHeaderMarks;
 }
 
 /**
@@ -189,7 +193,9 @@ export function parseConfigDocument(text: string): {
         issues.push({ path: `checks.${name}.name`, message: `${where}the name is the key: leave \`name\` out` });
         continue;
       }
-      const parsed = parseCheck({ ...fields, name }, ['checks', name]);
+      // A credential header exported as `{set: true}` keeps the stored value: resolved against the site's (import).
+      const { input, marks } = takeSecretMarks({ ...fields, name });
+      const parsed = parseCheck(input, ['checks', name]);
       if (!parsed.ok) {
         for (const i of parsed.issues) issues.push({ path: i.path, message: `${where}${i.message}` });
         continue;
@@ -201,7 +207,7 @@ export function parseConfigDocument(text: string): {
         continue;
       }
       seen.set(parsed.spec.name, name);
-      checks.push({ name: parsed.spec.name, spec: parsed.spec });
+      checks.push({ name: parsed.spec.name, spec: parsed.spec, marks });
     }
   } else if (section !== undefined && !(isScalar(section) && section.value === null)) {
     const offset = (section as { range?: [number, number, number] } | null)?.range?.[0];

@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   checkPatchSchema,
+  checkView,
+  redactCheckRecord,
   type Actor,
   type AuditEntry,
   type CheckDefinition,
   type CheckSpec,
+  type CheckView,
   type ConfigRpcResults,
   type AssignmentFull,
   type ConfigRpcMethod,
@@ -19,6 +22,13 @@ import { parseCheck, policyIssue, specOf } from './check-form';
 import { checkWrite, EMPTY_CONFIG_HASH } from './config-hash';
 import { rebuild, type HistoryRow } from './config-history';
 import { checkDiff } from './config-plan';
+import {
+  redactAuditDiff,
+  redactSnapshot,
+  takeSecretMarks,
+  withStoredSecrets,
+  type SecretHeaderMarks,
+} from './check-secrets';
 import type { ConfigSnapshot } from './config-yaml';
 import { TargetDeniedError, VersionConflictError } from './config.errors';
 import { CHECK_TARGET_POLICY } from './config.tokens';
@@ -28,7 +38,9 @@ import { PushMonitors } from './push-monitors';
 // Checks as the configuration owner keeps them (SPEC §2, §5): every write validated by
 // the contract, refused by the target policy where the address is literal or a known
 // metadata name, versioned and audited through ConfigWriter; reads straight from the
-// repositories. Config as code (export/import) is ConfigAsCodeService.
+// repositories. Config as code (export/import) is ConfigAsCodeService. An http check's
+// credential headers are write-only (check-secrets.ts): every answer here shows them as
+// `{set: true}`; only the collector's assignment carries their values.
 
 type R = ConfigRpcResults;
 
@@ -73,12 +85,19 @@ export class ConfigService {
     return parsed.spec;
   }
 
+  /** validate, with the credential headers' `{set}` (keep) and `null` (remove) taken out first (withStoredSecrets). */
+  private validateWrite(input: unknown): { spec: CheckSpec; marks: SecretHeaderMarks } {
+    const { input: values, marks } = takeSecretMarks(input);
+    return { spec: this.validate(values), marks };
+  }
+
   // Writes take the RPC request they answer (`request`), which makes them idempotent by its
   // id: a redelivered request is answered as the first time, not applied again (ConfigWriter).
 
   /** A `push` check comes back with its ping token (`pingToken`), in this answer only. */
   async create(actor: Actor, input: unknown, request?: WriteRequest): Promise<R[ConfigRpcMethod.ChecksCreate]> {
-    const spec = this.validate(input);
+    const w = this.validateWrite(input);
+    const { spec } = withStoredSecrets(w.spec, w.marks, null);
     const { checks, version, pingTokens } = await this.createMany(actor, [spec], `create check ${spec.name}`, request);
     const pingToken = pingTokens?.[checks[0].id];
     return pingToken ? { check: checks[0], pingToken, version } : { check: checks[0], version };
@@ -95,8 +114,16 @@ export class ConfigService {
     const specs: CheckSpec[] = [];
     const firstIndexOf = new Map<string, number>();
     inputs.forEach((input, i) => {
-      const parsed = parseCheck(input, ['checks', i]);
+      const { input: values, marks } = takeSecretMarks(input);
+      const parsed = parseCheck(values, ['checks', i]);
       if (!parsed.ok) return void issues.push(...parsed.issues);
+      try {
+        // A new check has nothing stored: a `{set}` is refused, a `null` is nothing to remove.
+        parsed.spec = withStoredSecrets(parsed.spec, marks, null, `checks.${i}.`).spec;
+      } catch (e) {
+        if (e instanceof InvalidError) return void issues.push(...e.issues);
+        throw e;
+      }
       const twin = firstIndexOf.get(parsed.spec.name);
       if (twin !== undefined)
         return void issues.push({ path: `checks.${i}.name`, message: `same name as checks.${twin}` });
@@ -111,9 +138,9 @@ export class ConfigService {
     return this.createMany(actor, specs, `bulk create ${specs.length} checks`, request);
   }
 
-  private createMany(actor: Actor, specs: readonly CheckSpec[], summary: string, request?: WriteRequest) {
-    type Created = { checks: CheckDefinition[]; pingTokens?: Record<string, string> };
-    return this.writer.write(
+  private async createMany(actor: Actor, specs: readonly CheckSpec[], summary: string, request?: WriteRequest) {
+    type Created = { checks: CheckView[]; pingTokens?: Record<string, string> };
+    const answer = await this.writer.write(
       actor,
       async ({ tx, next }): Promise<WriteOutcome<Created>> => {
         // Names are checked by the insert itself (no lookup first: one round trip less per create).
@@ -131,9 +158,11 @@ export class ConfigService {
               .join(', ')}${clash.length > 5 ? ` and ${clash.length - 5} more` : ''} already exists`,
           );
         const pingTokens = await this.monitors.follow(tx, { created });
+        // The answer as recorded (config_requests) and sent: credential headers redacted.
+        const views = created.map(checkView);
         return {
           changed: true,
-          result: pingTokens ? { checks: created, pingTokens } : { checks: created },
+          result: pingTokens ? { checks: views, pingTokens } : { checks: views },
           summary,
           audit: created.map((c) => ({ action: 'check.create', subject: c.id, diff: checkDiff(null, specOf(c)) })),
           touched: created.map((c) => ({ id: c.id, before: null, after: specOf(c) })),
@@ -141,6 +170,8 @@ export class ConfigService {
       },
       { request },
     );
+    // An answer recorded before credential headers were write-only is replayed redacted too.
+    return { ...answer, checks: answer.checks.map(viewOf) };
   }
 
   async replace(
@@ -150,11 +181,22 @@ export class ConfigService {
     expectedVersion?: number,
     request?: WriteRequest,
   ): Promise<R[ConfigRpcMethod.ChecksReplace]> {
-    const spec = this.validate(input);
-    return this.change(actor, id, expectedVersion, 'check.replace', () => spec, request);
+    const w = this.validateWrite(input);
+    return this.change(
+      actor,
+      id,
+      expectedVersion,
+      'check.replace',
+      (current) => withStoredSecrets(w.spec, w.marks, specOf(current)).spec,
+      request,
+    );
   }
 
-  /** Top-level merge (a `null` member removes the field: its default applies), then the whole check validated again. */
+  /**
+   * Top-level merge (a `null` member removes the field: its default applies), then the whole check validated again.
+   * The current check's credential headers take part as `{set: true}` (kept unless the patch's `headers` names them,
+   * and refused when the patch moves the check to another origin); `headers: null` removes them with the rest.
+   */
   async patch(
     actor: Actor,
     id: string,
@@ -171,12 +213,14 @@ export class ConfigService {
       expectedVersion,
       'check.patch',
       (current) => {
-        const merged: Record<string, unknown> = { ...specOf(current) };
+        const merged: Record<string, unknown> = redactCheckRecord({ ...specOf(current) } as Record<string, unknown>);
         for (const [k, v] of Object.entries(patch)) {
           if (v === null) delete merged[k];
           else Object.defineProperty(merged, k, { value: v, enumerable: true, writable: true, configurable: true });
         }
-        return this.validate(merged);
+        const w = this.validateWrite(merged);
+        const stored = patch['headers'] === null ? null : specOf(current);
+        return withStoredSecrets(w.spec, w.marks, stored).spec;
       },
       request,
     );
@@ -224,23 +268,23 @@ export class ConfigService {
   }
 
   /** One check's change: `next` builds the new spec from the current one (under the lock). */
-  private change(
+  private async change(
     actor: Actor,
     id: string,
     expectedVersion: number | undefined,
     action: string,
     nextSpec: (current: CheckDefinition) => CheckSpec,
     request: WriteRequest | undefined,
-  ): Promise<{ check: CheckDefinition; version: number }> {
-    return this.writer.write(
+  ): Promise<{ check: CheckView; version: number }> {
+    const answer = await this.writer.write(
       actor,
-      async ({ tx, next }): Promise<WriteOutcome<{ check: CheckDefinition }>> => {
+      async ({ tx, next }): Promise<WriteOutcome<{ check: CheckView }>> => {
         const current = await this.current(tx, id, expectedVersion);
         const spec = nextSpec(current);
         if (spec.type !== current.type)
           throw invalid([{ path: 'type', message: 'a check cannot change type: create a new one' }]);
         const diff = checkDiff(specOf(current), spec);
-        if (diff.length === 0) return { changed: false, result: { check: current } };
+        if (diff.length === 0) return { changed: false, result: { check: checkView(current) } };
         if (spec.name !== current.name) {
           const clash = await this.checks.namesTaken(tx, [spec.name]);
           if (clash.length) throw new ConflictError(`a check named ${JSON.stringify(spec.name)} already exists`);
@@ -249,7 +293,7 @@ export class ConfigService {
         await this.monitors.follow(tx, { changed: [check] });
         return {
           changed: true,
-          result: { check },
+          result: { check: checkView(check) },
           summary: `${action.replace('check.', '')} check ${spec.name}`,
           audit: [{ action, subject: id, diff }],
           touched: [{ id, before: specOf(current), after: spec }],
@@ -257,6 +301,7 @@ export class ConfigService {
       },
       { request },
     );
+    return { ...answer, check: viewOf(answer.check) };
   }
 
   /** The check as it is now (inside the writer's lock), or NotFound / VersionConflict. */
@@ -274,10 +319,10 @@ export class ConfigService {
   async get(id: string): Promise<R[ConfigRpcMethod.ChecksGet]> {
     const check = await this.checks.findById(id);
     if (!check) throw new NotFoundError(`check ${id} not found`);
-    return { check };
+    return { check: checkView(check) };
   }
 
-  async list(q: ChecksListQuery): Promise<Page<CheckDefinition>> {
+  async list(q: ChecksListQuery): Promise<Page<CheckView>> {
     const after = q.cursor
       ? decodeCursor(
           q.cursor,
@@ -295,7 +340,7 @@ export class ConfigService {
     });
     const items = rows.slice(0, q.limit);
     return {
-      items,
+      items: items.map(checkView),
       nextCursor: rows.length > q.limit ? encodeCursor({ n: items[items.length - 1].name }) : null,
     };
   }
@@ -328,11 +373,14 @@ export class ConfigService {
     return { items: await this.versions.list(limit, before) };
   }
 
-  /** A version with its snapshot, rebuilt from the nearest full snapshot and the changes after it. */
+  /**
+   * A version with its snapshot, rebuilt from the nearest full snapshot and the changes after it; credential
+   * headers redacted (rows written before they were write-only hold their values).
+   */
   async version(version: number): Promise<R[ConfigRpcMethod.ConfigVersion]> {
     const h = await this.versions.history(version);
     if (!h) throw new NotFoundError(`config version ${version} not found`);
-    const snapshot: ConfigSnapshot = rebuild(h.rows as HistoryRow[]);
+    const snapshot: ConfigSnapshot = redactSnapshot(rebuild(h.rows as HistoryRow[]));
     return { ...h.summary, snapshot: snapshot as unknown as Record<string, unknown> };
   }
 
@@ -347,7 +395,8 @@ export class ConfigService {
         )
       : undefined;
     const rows = await this.versions.audit({ limit: q.limit + 1, before, subject: q.subject });
-    const items = rows.slice(0, q.limit);
+    // Entries written before credential headers were write-only may hold their values.
+    const items = rows.slice(0, q.limit).map((e) => ({ ...e, diff: redactAuditDiff(e.diff) }));
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > q.limit ? encodeCursor({ at: last.at, id: last.id }) : null };
   }
@@ -362,3 +411,6 @@ export function invalid(issues: ErrorIssue[]): InvalidError {
     issues.slice(0, 200),
   );
 }
+
+/** A check of an answer (recorded or fresh) as answers show it: checkView of a stored check or of a view. */
+const viewOf = (c: CheckView): CheckView => checkView(c as unknown as CheckDefinition);

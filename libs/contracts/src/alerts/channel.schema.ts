@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { storableText } from '../common/store-safe';
+import { redactedSecretSchema } from '../common/secrets';
 
 // Notification channels (SPEC §7). A channel's secrets — webhook signing keys, the Slack/Teams webhook
 // URL (the URL is the credential), SMTP passwords, PagerDuty routing keys — are write-only: a client
@@ -143,10 +144,6 @@ export const channelConfigSchema = z.discriminatedUnion('type', [
   z.strictObject(publicShapes.pagerduty),
 ]);
 export type ChannelConfig = z.output<typeof channelConfigSchema>;
-
-/** How an answer shows a secret: whether one is stored, and for a URL its origin. */
-export const redactedSecretSchema = z.strictObject({ set: z.boolean(), hint: z.string().max(300).optional() });
-export type RedactedSecret = z.infer<typeof redactedSecretSchema>;
 
 /** A channel as every answer returns it: public fields, secrets redacted. */
 export const channelRedactedSchema = z.discriminatedUnion('type', [

@@ -14,9 +14,12 @@ export { CHECK_SECRET_ENV_PREFIX, conditionSchema, hostSchema } from './check-fi
 
 // One schema for a check definition (SPEC §5, §11), used by the gateway for HTTP bodies,
 // by sync-orchestrator before it writes, by YAML import, and by the collector when it
-// reads its assignment. Secrets are never part of a definition: a check that needs a
-// password names an environment variable of the collector (`passwordEnv`), so no secret
-// is stored centrally, exported, returned by the API or forwarded to another site.
+// reads its assignment. A password is never part of a definition: a check that needs one
+// names an environment variable of the collector (`passwordEnv`). The one credential a
+// definition may hold is an http check's header (`Authorization`, `Cookie`, `X-Api-Key`,
+// … : isSecretHeader): stored for the collector, it is write-only like a channel's secret —
+// never returned by the API, exported, shown in versions or audit entries, or sent to a
+// leader (check-secrets.ts says how a write keeps, replaces or removes one).
 
 export const CHECK_TYPES = [
   'http',

@@ -3,6 +3,7 @@ import { storableText } from '../common/store-safe';
 import { UUID_PATTERN } from '../common/ids';
 import { locationSchema } from '../events/observations.schema';
 import type { CheckDefinition } from './check.schema';
+import type { CheckView } from './check-secrets';
 
 // Request/response between the gateway (and the collector, for its assignment) and
 // sync-orchestrator, the single writer of configuration (SPEC §2, §3). Requests travel as
@@ -171,14 +172,15 @@ export interface PingTokensIssued {
 
 /** What each method answers. */
 export interface ConfigRpcResults {
-  [ConfigRpcMethod.ChecksCreate]: { check: CheckDefinition } & PingTokenIssued & WriteResult;
-  [ConfigRpcMethod.ChecksBulkCreate]: { checks: CheckDefinition[] } & PingTokensIssued & WriteResult;
-  [ConfigRpcMethod.ChecksReplace]: { check: CheckDefinition } & WriteResult;
-  [ConfigRpcMethod.ChecksPatch]: { check: CheckDefinition } & WriteResult;
+  // Checks as answers show them: credential headers redacted (check-secrets.ts); only the assignment has values.
+  [ConfigRpcMethod.ChecksCreate]: { check: CheckView } & PingTokenIssued & WriteResult;
+  [ConfigRpcMethod.ChecksBulkCreate]: { checks: CheckView[] } & PingTokensIssued & WriteResult;
+  [ConfigRpcMethod.ChecksReplace]: { check: CheckView } & WriteResult;
+  [ConfigRpcMethod.ChecksPatch]: { check: CheckView } & WriteResult;
   [ConfigRpcMethod.ChecksDelete]: WriteResult;
-  [ConfigRpcMethod.ChecksSetPaused]: { check: CheckDefinition } & WriteResult;
-  [ConfigRpcMethod.ChecksList]: Page<CheckDefinition>;
-  [ConfigRpcMethod.ChecksGet]: { check: CheckDefinition };
+  [ConfigRpcMethod.ChecksSetPaused]: { check: CheckView } & WriteResult;
+  [ConfigRpcMethod.ChecksList]: Page<CheckView>;
+  [ConfigRpcMethod.ChecksGet]: { check: CheckView };
   [ConfigRpcMethod.ConfigExport]: { yaml: string; version: number; hash: string };
   [ConfigRpcMethod.ConfigImport]: { dryRun: boolean; plan: ConfigPlanItem[] } & PingTokensIssued & WriteResult;
   [ConfigRpcMethod.ConfigVersions]: { items: ConfigVersionSummary[] };

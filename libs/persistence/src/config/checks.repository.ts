@@ -229,6 +229,19 @@ export class ChecksRepository {
     ).catch((err: unknown) => rethrowSql(err));
   }
 
+  /**
+   * http checks with headers and their stored content hashes: those of a check with a credential header changed
+   * definition when such headers became write-only (their config form holds `{set: true}`, not the value), and
+   * sync-orchestrator's start stores them again.
+   */
+  async httpWithHeaders(tx: SqlTx): Promise<{ id: string; spec: CheckSpec; hash: string | null }[]> {
+    return sqlQuery<{ id: string; spec: CheckSpec; hash: string | null }>(
+      tx,
+      `SELECT id::text AS id, spec, content_hash AS hash FROM checks
+       WHERE type = 'http' AND jsonb_typeof(spec->'headers') = 'object' AND spec->'headers' <> '{}'::jsonb`,
+    ).catch((err: unknown) => rethrowSql(err));
+  }
+
   /** Stores content hashes of existing checks (version and timestamps untouched: their content did not change). */
   async setHashes(tx: SqlTx, hashes: readonly { id: string; hash: string }[]): Promise<void> {
     if (hashes.length === 0) return;
