@@ -1,3 +1,4 @@
+import { isSecretHeader } from '@fleetwatch/contracts';
 import type { TargetPolicy } from '@fleetwatch/domain';
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import type { Socket } from 'node:net';
@@ -74,8 +75,12 @@ export class RedirectError extends Error {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-/** Dropped when a redirect leaves the origin (as browsers do): they were meant for the first one. */
-const ORIGIN_BOUND = ['authorization', 'cookie', 'proxy-authorization'];
+/**
+ * Dropped when a redirect leaves the origin (as browsers do with Authorization and Cookie): every credential header
+ * (contracts' isSecretHeader: X-Api-Key, X-Auth-Token, … too) was meant for the first one — a stored credential is
+ * never sent to another host (SPEC §10).
+ */
+const originBound = isSecretHeader;
 const USER_AGENT = 'fleetwatch-collector';
 const EMPTY = Buffer.alloc(0);
 
@@ -112,7 +117,7 @@ export async function httpExchange(req: ExchangeRequest, ctx: ExchangeContext): 
       }
       if (next.protocol !== 'http:' && next.protocol !== 'https:')
         throw new RedirectError(`redirect to scheme "${next.protocol}" refused (http, https only)`);
-      if (next.origin !== url.origin) headers = without(headers, ORIGIN_BOUND);
+      if (next.origin !== url.origin) headers = withoutMatching(headers, originBound);
       // 303 always, and 301/302 after a POST, continue as GET without the body (fetch standard).
       if (
         (res.status === 303 && method !== 'HEAD') ||
@@ -282,7 +287,11 @@ function withHost(h: Record<string, string>, host: string, body: string | undefi
 }
 
 function without(h: Record<string, string>, names: string[]): Record<string, string> {
-  return Object.fromEntries(Object.entries(h).filter(([k]) => !names.includes(k.toLowerCase())));
+  return withoutMatching(h, (k) => names.includes(k.toLowerCase()));
+}
+
+function withoutMatching(h: Record<string, string>, drop: (name: string) => boolean): Record<string, string> {
+  return Object.fromEntries(Object.entries(h).filter(([k]) => !drop(k)));
 }
 
 function safeUrl(location: string, base: URL): string {

@@ -166,9 +166,23 @@ describe('http probe (real local servers)', () => {
     // The hopper and the echo server listen on different ports: different origins.
     const hopper = await startHttpTarget((_req, res) => res.writeHead(307, { location: `${http.origin}/echo` }).end());
     try {
-      const out = await get(`${hopper.origin}/cross`, { headers: { Authorization: 'Bearer s3cret', 'X-Keep': '1' } });
+      // Every credential header (contracts' isSecretHeader), not only Authorization and Cookie (SPEC §10: never
+      // forwarded to another host): X-Api-Key and X-Auth-Token went to the redirect's target before.
+      const credentials = {
+        Authorization: 'Bearer s3cret',
+        'Proxy-Authorization': 'Basic s3cret',
+        Cookie: 'sid=s3cret',
+        'X-Api-Key': 's3cret-key',
+        'X-Auth-Token': 's3cret-token',
+      };
+      const out = await get(`${hopper.origin}/cross`, { headers: { ...credentials, 'X-Keep': '1' } });
       expect(out.facts.body).toMatchObject({ url: '/echo', headers: { 'x-keep': '1' } });
-      expect((out.facts.body as Seen).headers.authorization).toBeUndefined();
+      const seen = (out.facts.body as Seen).headers;
+      expect(Object.keys(credentials).filter((h) => seen[h.toLowerCase()] !== undefined)).toEqual([]);
+      expect(JSON.stringify(seen)).not.toContain('s3cret');
+      // The same origin gets them all.
+      const same = await get(`${http.origin}/see-other`, { headers: credentials });
+      expect((same.facts.body as Seen).headers).toMatchObject({ 'x-api-key': 's3cret-key', cookie: 'sid=s3cret' });
     } finally {
       await hopper.close();
     }
