@@ -1,7 +1,7 @@
 import {
   SPARKLINE_MAX_TARGETS,
   TargetStatus,
-  type CheckDefinition,
+  type CheckView,
   type HistoryResponse,
   type HostDetailView,
   type HostListResponse,
@@ -132,11 +132,11 @@ export const fetchTarget = (id: string, signal?: AbortSignal) =>
 export const fetchHistory = (id: string, minutes: number, signal?: AbortSignal) =>
   api<HistoryResponse>(`/api/v1/targets/${enc(id)}/history?minutes=${minutes}`, { signal });
 
-export async function fetchAllChecks(signal?: AbortSignal): Promise<CheckDefinition[]> {
-  const items: CheckDefinition[] = [];
+export async function fetchAllChecks(signal?: AbortSignal): Promise<CheckView[]> {
+  const items: CheckView[] = [];
   let cursor: string | null = null;
   do {
-    const page: { items: CheckDefinition[]; nextCursor: string | null } = await api(
+    const page: { items: CheckView[]; nextCursor: string | null } = await api(
       `/api/v1/checks?limit=1000${cursor ? `&cursor=${enc(cursor)}` : ''}`,
       { signal },
     );
@@ -146,8 +146,7 @@ export async function fetchAllChecks(signal?: AbortSignal): Promise<CheckDefinit
   return items;
 }
 
-export const fetchCheck = (id: string, signal?: AbortSignal) =>
-  api<CheckDefinition>(`/api/v1/checks/${enc(id)}`, { signal });
+export const fetchCheck = (id: string, signal?: AbortSignal) => api<CheckView>(`/api/v1/checks/${enc(id)}`, { signal });
 
 /**
  * One page of hosts by id: `limit` (at most 1,000, the gateway's page) after the id `after` — a page's `nextCursor`;

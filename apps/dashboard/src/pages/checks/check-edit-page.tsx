@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
-import type { CheckDefinition } from '@fleetwatch/contracts';
+import type { CheckView } from '@fleetwatch/contracts';
 import { Button, Card, Checkbox, ErrorNote, PageHeader, SelectField, TextAreaField, TextField } from '@fleetwatch/ui';
 import { api, ApiError, enc } from '../../api/client';
 import { fetchCheck, keys } from '../../api/queries';
@@ -27,19 +27,19 @@ export function CheckEditPage() {
     queryFn: ({ signal }) => fetchCheck(id ?? '', signal),
     enabled: id !== undefined,
   });
-  const [draft, setDraft, base] = useStoredDraft<CheckDefinition, CheckDraft>(stored.data, draftFromCheck, NEW_DRAFT);
+  const [draft, setDraft, base] = useStoredDraft<CheckView, CheckDraft>(stored.data, draftFromCheck, NEW_DRAFT);
   const [errors, setErrors] = useState<FieldErrors>({});
   const [touched, setTouched] = useState(false);
 
   const save = useMutation({
     mutationFn: (body: Record<string, unknown>) =>
       id
-        ? api<CheckDefinition>(`/api/v1/checks/${enc(id)}`, {
+        ? api<CheckView>(`/api/v1/checks/${enc(id)}`, {
             method: 'PUT',
             body,
             headers: base ? { 'if-match': `"${base.version}"` } : {},
           })
-        : api<CheckDefinition>('/api/v1/checks', { method: 'POST', body }),
+        : api<CheckView>('/api/v1/checks', { method: 'POST', body }),
     onSuccess: async (saved) => {
       await queryClient.invalidateQueries({ queryKey: keys.checks() });
       queryClient.setQueryData(keys.check(saved.id), saved);
@@ -111,6 +111,46 @@ export function CheckEditPage() {
                 }))}
               />
             </div>
+          )}
+          {draft.type === 'http' && (
+            <TextAreaField
+              label="Headers"
+              name="headers"
+              hint="One `Name: value` per line. Credential headers (Authorization, Cookie, X-Api-Key, names with token, secret or password) are write-only: stored for the probe, never shown again."
+              value={draft.headers}
+              error={errors.headers}
+              onChange={(e) => set('headers', e.target.value)}
+            />
+          )}
+          {draft.type === 'http' && draft.storedSecrets.length > 0 && (
+            <fieldset className="fw-fieldset fw-stack" aria-label="Credential headers">
+              <legend>Credential headers (write-only: never shown; leave empty to keep the stored value)</legend>
+              <div className="fw-grid">
+                {draft.storedSecrets.map((name) => {
+                  const removing = draft.removeSecrets[name] === true;
+                  return (
+                    <div key={name} className="fw-stack">
+                      <TextField
+                        label={name}
+                        name={`secret-header-${name}`}
+                        type="password"
+                        autoComplete="new-password"
+                        data-secret-header={name}
+                        hint={removing ? 'Stored: set, not shown · removed on save' : 'Stored: set, not shown'}
+                        value={draft.secretValues[name] ?? ''}
+                        disabled={removing}
+                        onChange={(e) => set('secretValues', { ...draft.secretValues, [name]: e.target.value })}
+                      />
+                      <Checkbox
+                        label={`Remove the stored ${name}`}
+                        checked={removing}
+                        onChange={(e) => set('removeSecrets', { ...draft.removeSecrets, [name]: e.target.checked })}
+                      />
+                    </div>
+                  );
+                })}
+              </div>
+            </fieldset>
           )}
           {(draft.type === 'tcp' || draft.type === 'icmp') && (
             <div className="fw-grid">

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CheckDefinition } from '@fleetwatch/contracts';
+import type { CheckView } from '@fleetwatch/contracts';
 import { draftFromCheck, draftToInput, errorsFromIssues, NEW_DRAFT, validateDraft } from './check-form-model';
 
 const http = { ...NEW_DRAFT, name: 'web', url: 'https://example.com/health' };
@@ -41,7 +41,7 @@ describe('check form ↔ contract', () => {
     ).toEqual({
       conditions: 'line 2: line 1, column 10: Unexpected token: EOF',
       url: '169.254.169.254 is in the denied network',
-      form: 'headers.X: bad',
+      headers: 'X: bad',
     });
   });
 
@@ -64,10 +64,83 @@ describe('check form ↔ contract', () => {
       locations: [],
       conditions: [],
       paused: false,
-    } as unknown as CheckDefinition;
+    } as unknown as CheckView;
     const body = draftToInput(draftFromCheck(stored));
     expect(body).toMatchObject({ type: 'postgres', name: 'db', database: 'app', host: 'db.local', port: 5432 });
     expect(body).not.toHaveProperty('version');
     expect(body).not.toHaveProperty('id');
+  });
+});
+
+describe('an http check with credential headers (write-only: the API answers `{set: true}`)', () => {
+  const stored = {
+    id: 'c2',
+    targetId: 'check:c2',
+    version: 7,
+    createdAt: 'x',
+    updatedAt: 'y',
+    type: 'http',
+    name: 'private',
+    url: 'https://app.example/health',
+    method: 'GET',
+    headers: { Authorization: { set: true }, 'X-Api-Key': { set: true }, Accept: 'text/plain' },
+    jsonPath: [],
+    followRedirects: true,
+    maxRedirects: 5,
+    tlsVerify: true,
+    intervalSeconds: 30,
+    timeoutSeconds: 10,
+    retries: 0,
+    tags: [],
+    locations: [],
+    conditions: [],
+    paused: false,
+  } as unknown as CheckView;
+
+  it('shows them as stored and not shown: the lines hold the other headers only', () => {
+    const d = draftFromCheck(stored);
+    expect(d.storedSecrets).toEqual(['Authorization', 'X-Api-Key']);
+    expect(d.headers).toBe('Accept: text/plain');
+    expect(JSON.stringify(d)).not.toMatch(/"set"/);
+    expect(d.extra).not.toHaveProperty('headers');
+  });
+
+  it('a save that leaves them alone keeps them ({set: true} sent back), and is valid', () => {
+    const d = { ...draftFromCheck(stored), tags: 'edited' };
+    expect(validateDraft(d)).toEqual({});
+    expect(draftToInput(d)['headers']).toEqual({
+      Accept: 'text/plain',
+      Authorization: { set: true },
+      'X-Api-Key': { set: true },
+    });
+  });
+
+  it('a value typed replaces one, a removal sends null; a line for the same name is its new value', () => {
+    const d = draftFromCheck(stored);
+    const edited = {
+      ...d,
+      secretValues: { Authorization: '  Bearer new-token ' },
+      removeSecrets: { 'X-Api-Key': true },
+    };
+    expect(validateDraft(edited)).toEqual({});
+    expect(draftToInput(edited)['headers']).toEqual({
+      Accept: 'text/plain',
+      Authorization: 'Bearer new-token',
+      'X-Api-Key': null,
+    });
+    const typed = { ...d, headers: 'Accept: text/plain\nx-api-key: typed-key' };
+    expect(draftToInput(typed)['headers']).toEqual({
+      Accept: 'text/plain',
+      'x-api-key': 'typed-key',
+      Authorization: { set: true },
+    });
+  });
+
+  it('a bad value typed is refused on the headers field; the owner’s refusal of a move names the header', () => {
+    const d = { ...draftFromCheck(stored), secretValues: { Authorization: 'a\u0000b' } };
+    expect(validateDraft(d).headers).toMatch(/\S/);
+    expect(
+      errorsFromIssues([{ path: 'headers.Authorization', message: 'the check now sends to https://other.example' }]),
+    ).toEqual({ headers: 'Authorization: the check now sends to https://other.example' });
   });
 });

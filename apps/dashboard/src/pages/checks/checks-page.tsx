@@ -1,12 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
-import type { CheckDefinition } from '@fleetwatch/contracts';
+import type { CheckView } from '@fleetwatch/contracts';
 import { Button, ErrorNote, PageHeader, Table } from '@fleetwatch/ui';
 import { api, enc } from '../../api/client';
 import { fetchAllChecks, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
 
-function addressOf(c: CheckDefinition): string {
+function addressOf(c: CheckView): string {
   const r = c as unknown as Record<string, unknown>;
   if (typeof r['url'] === 'string') return r['url'];
   if (typeof r['host'] === 'string') return r['port'] ? `${r['host']}:${r['port']}` : r['host'];
@@ -27,7 +27,7 @@ export function ChecksPage() {
   };
   // Each write names the version it was shown, so a change made meanwhile elsewhere is a 409, not lost.
   const setPaused = useMutation({
-    mutationFn: (c: CheckDefinition) =>
+    mutationFn: (c: CheckView) =>
       api(`/api/v1/checks/${enc(c.id)}/${c.paused ? 'resume' : 'pause'}`, {
         method: 'POST',
         headers: { 'if-match': `"${c.version}"` },
@@ -35,7 +35,7 @@ export function ChecksPage() {
     onSettled: done,
   });
   const remove = useMutation({
-    mutationFn: (c: CheckDefinition) =>
+    mutationFn: (c: CheckView) =>
       api(`/api/v1/checks/${enc(c.id)}`, { method: 'DELETE', headers: { 'if-match': `"${c.version}"` } }),
     onSettled: done,
   });
