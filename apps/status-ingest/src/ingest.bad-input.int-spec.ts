@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { BUS_BATCH_MAX_UPDATES } from '@fleetwatch/contracts';
 import { createIsolatedVhost, testEnv } from '@fleetwatch/testing';
 import { errorOf, IngestHarness, update, type PostOptions } from './int-spec.helpers';
@@ -533,5 +534,39 @@ describe('odd requests: still a 4xx with a JSON body', () => {
     );
     expect(res.status).toBe(status);
     expect(errorOf(res).message.length).toBeGreaterThan(0);
+  });
+});
+
+describe('malformed HTTP: still an ApiErrorBody the client can read', () => {
+  /** Writes `head` on a fresh connection and resolves with everything the server wrote before it closed. */
+  const raw = (head: string): Promise<string> =>
+    new Promise((resolve) => {
+      const socket = connect(h.config.port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('utf8')));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(text));
+      socket.write(head);
+      setTimeout(() => socket.destroy(), 5_000).unref();
+    });
+
+  it.each<[string, string, number]>([
+    ['a method HTTP does not have', 'FOO /api/v1/status/updates HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['a negative Content-Length', 'POST /api/v1/status/updates HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', 400],
+    [
+      'Content-Length and chunked together',
+      'POST /api/v1/status/updates HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      400,
+    ],
+    ['headers over 16 KiB', `GET /ping/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+  ])('%s', async (_name, head, status) => {
+    const answer = await raw(head);
+    expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(answer).toMatch(/\r\ncontent-type: application\/json/i);
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as {
+      error?: { code?: unknown; message?: unknown };
+    };
+    expect(typeof body.error?.code).toBe('string');
+    expect(String(body.error?.message)).toMatch(/HTTP/);
   });
 });
