@@ -72,7 +72,14 @@ const NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=256'];
 
 function spawnWatcher(app, env) {
   const child = spawn(process.execPath, [...NODE_FLAGS, join(dist, `apps/${app}/src/main.js`)], {
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', WATCHER_BATCH_MAX: String(args.batch), ...env },
+    // No refreshes: the sink counts accepted updates as the resync's and the events' (a refresh would count too).
+    env: {
+      PATH: process.env.PATH,
+      LOG_LEVEL: 'warn',
+      WATCHER_BATCH_MAX: String(args.batch),
+      WATCHER_REFRESH_SECONDS: '0',
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return child;
