@@ -142,6 +142,58 @@ describe('errors logged as { err }', () => {
   });
 });
 
+describe('serializeError on odd errors', () => {
+  it("writes a cycle among an error's own properties once, as [Circular], and keeps dates and buffers as pino wrote them", () => {
+    // Walked to depth 8 with no cycle check, an object referring to itself from 4 keys expanded into 4^9 copies (a
+    // socket or a request object on an error, dozens of keys each, exhausted the heap: the process died on a log line).
+    const { lines, records, logger } = capture();
+    const graph: Record<string, unknown> = { note: 'redis://:graph-pw@cache:6379' };
+    for (let i = 0; i < 4; i++) graph[`k${i}`] = graph;
+    const err = Object.assign(new Error('boom'), {
+      graph,
+      at: new Date(Date.UTC(2026, 0, 2, 3, 4, 5)),
+      bytes: Buffer.from('ab'),
+    });
+    logger.warn({ err }, 'odd error');
+    expect(lines[0].length).toBeLessThan(4000);
+    const e = records()[0].err as { graph: Record<string, unknown>; at: unknown; bytes: unknown };
+    expect(e.graph.k0).toBe('[Circular]');
+    expect(e.graph.note).toBe('redis://:***@cache:6379');
+    expect(e.at).toBe('2026-01-02T03:04:05.000Z');
+    expect(e.bytes).toEqual({ type: 'Buffer', data: [97, 98] });
+  });
+
+  it('bounds a graph without cycles that shares objects (each level refers to the next from many keys)', () => {
+    const { lines, logger } = capture();
+    let node: Record<string, unknown> = { leaf: 'redis://:deep-pw@cache:6379' };
+    for (let level = 0; level < 12; level++) {
+      const next: Record<string, unknown> = {};
+      for (let i = 0; i < 10; i++) next[`k${i}`] = node;
+      node = next;
+    }
+    const started = performance.now();
+    logger.warn({ err: Object.assign(new Error('shared'), { node }) }, 'odd error');
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain('deep-pw');
+  });
+
+  it('logs an error whose property cannot be read, instead of throwing from the log call', () => {
+    const { records, logger } = capture();
+    const err = new Error('getter');
+    const detail = { ok: 'fine' };
+    Object.defineProperty(detail, 'bad', {
+      enumerable: true,
+      get() {
+        throw new Error('unreadable');
+      },
+    });
+    Object.assign(err, { detail });
+    expect(() => logger.warn({ err }, 'odd error')).not.toThrow();
+    expect((records()[0].err as { message: string }).message).toBe('getter');
+  });
+});
+
 describe('PinoNestLogger', () => {
   it('maps Nest levels onto pino levels with the context', () => {
     const { logger, records } = capture();

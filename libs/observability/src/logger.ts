@@ -40,22 +40,48 @@ export function maskSecrets(text: string): string {
  */
 const CREDENTIAL_COMMANDS = new Set(['auth', 'hello', 'migrate', 'acl', 'config']);
 
-function scrubbed(value: unknown, depth: number): unknown {
+/** Objects one serialized error may expand into: past this, what is left is written as `[Truncated]`. */
+const MAX_SCRUBBED_OBJECTS = 2000;
+
+interface ScrubState {
+  /** The objects on the path from the error down to here: one met again is a cycle. */
+  path: Set<object>;
+  objects: number;
+}
+
+function scrubbed(value: unknown, depth: number, state: ScrubState): unknown {
   if (typeof value === 'string') return maskSecrets(value);
-  if (depth > 8 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => scrubbed(v, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = scrubbed(v, depth + 1);
-  const command = out['command'] as { name?: unknown; args?: unknown } | undefined;
-  if (
-    command &&
-    typeof command === 'object' &&
-    typeof command.name === 'string' &&
-    CREDENTIAL_COMMANDS.has(command.name.toLowerCase()) &&
-    command.args !== undefined
-  )
-    out['command'] = { ...command, args: '***' };
-  return out;
+  if (value === null || typeof value !== 'object') return value;
+  // Deeper than this, what pino's stringify writes of an object (handed on as it was, its texts went unmasked).
+  if (depth > 8) return Array.isArray(value) ? '[Array]' : '[Object]';
+  // An error's own properties may be any object graph (a socket, a request): walked as a tree, a cycle expanded
+  // 8 levels deep into (keys)^8 copies and a log line could exhaust the heap. pino's stringify writes [Circular].
+  if (state.path.has(value)) return '[Circular]';
+  if (++state.objects > MAX_SCRUBBED_OBJECTS) return '[Truncated]';
+  state.path.add(value);
+  try {
+    // What JSON would write of it (a Date its ISO text, a Buffer {type, data}), as pino's stringify did.
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return scrubbed(toJSON.call(value), depth + 1, state);
+    if (Array.isArray(value)) return value.map((v) => scrubbed(v, depth + 1, state));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = scrubbed(v, depth + 1, state);
+    const command = out['command'] as { name?: unknown; args?: unknown } | undefined;
+    if (
+      command &&
+      typeof command === 'object' &&
+      typeof command.name === 'string' &&
+      CREDENTIAL_COMMANDS.has(command.name.toLowerCase()) &&
+      command.args !== undefined
+    )
+      out['command'] = { ...command, args: '***' };
+    return out;
+  } catch {
+    // A property that throws when read (a getter, a revoked proxy): the log line is written without it.
+    return '[Unreadable]';
+  } finally {
+    state.path.delete(value);
+  }
 }
 
 /**
@@ -63,7 +89,7 @@ function scrubbed(value: unknown, depth: number): unknown {
  * (maskSecrets) and the arguments of a credential-carrying Redis command withheld.
  */
 export function serializeError(err: unknown): unknown {
-  return scrubbed(pino.stdSerializers.err(err as Error), 0);
+  return scrubbed(pino.stdSerializers.err(err as Error), 0, { path: new Set(), objects: 0 });
 }
 
 export function createLogger(service: string, level: string, destination?: pino.DestinationStream): Logger {
