@@ -1,6 +1,6 @@
 import { createIsolatedVhost, TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
 import type { StatusUpdatePayload } from '@fleetwatch/contracts';
-import { errorOf, IngestHarness, update, type HttpAnswer } from './int-spec.helpers';
+import { errorOf, IngestHarness, OBSERVATIONS, update, type HttpAnswer } from './int-spec.helpers';
 import { PublishGate } from './ingress/publish-gate.service';
 
 // SPEC §6: broker away → 503 with Retry-After; and at-least-once from the edge:
@@ -155,5 +155,35 @@ describe('database away', () => {
       await ingest.stop();
       await dbProxy.stop();
     }
+  });
+});
+
+describe('a request the broker confirms only in part', () => {
+  let partial: IngestHarness;
+  beforeAll(async () => {
+    partial = await IngestHarness.start({
+      vhost: await createIsolatedVhost('ingest-partial'),
+      databaseUrl: testEnv().databaseUrl,
+    });
+  });
+  afterAll(() => partial?.stop());
+
+  it('is a 503 that says part of it may be stored, not "nothing was accepted"', async () => {
+    const { key } = await partial.createKey(['ingest']);
+    // One shard's queue gone: what is published for that shard comes back unroutable, the other shards confirm.
+    const gone = OBSERVATIONS[3] as string;
+    const ch = await partial.amqp.createChannel();
+    await ch.deleteQueue(gone);
+    await ch.close();
+    const updates = Array.from({ length: 64 }, (_, i) => update(`partial-${i}`));
+    const res = await partial.post({ updates }, { key });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).not.toBeNull();
+    const stored = await partial.count(OBSERVATIONS.filter((q) => q !== gone));
+    expect(stored).toBeGreaterThan(0); // the other shards' parts are on their queues: they will be stored
+    const { message } = errorOf(res);
+    expect(message).not.toMatch(/nothing was accepted/);
+    expect(message).toMatch(/part of this request/);
+    expect(message).toMatch(/updateId/);
   });
 });

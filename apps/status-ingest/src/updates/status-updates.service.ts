@@ -92,7 +92,8 @@ export class StatusUpdatesService {
     // All settle before the request does: a refusal is reported only once nothing of it is still in flight.
     const outcomes = await Promise.allSettled(sends);
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-    if (failed) throw failed.reason;
+    if (failed)
+      throw outcomes.some((o) => o.status === 'fulfilled') ? new PartlyConfirmedError(failed.reason) : failed.reason;
   }
 
   /**
@@ -162,10 +163,19 @@ export class StatusUpdatesService {
         [...shards].map(([shard, part]) => this.coalescers[shard].submit(part.items, part.bytes)),
       );
       const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-      if (failed) throw failed.reason;
+      if (failed)
+        throw outcomes.some((o) => o.status === 'fulfilled') ? new PartlyConfirmedError(failed.reason) : failed.reason;
     } catch (e) {
       if (e instanceof CoalescerOverloadedError)
         throw new UnavailableError(`status-ingest is overloaded: ${e.message}`, this.retryAfter);
+      // Messages of other shards (or other chunks) were confirmed: those updates will be stored. The refusal must
+      // not say nothing was accepted — a client that gave no updateIds and retries stores those twice.
+      if (e instanceof PartlyConfirmedError)
+        throw new UnavailableError(
+          `the message broker confirmed part of this request and not the rest (${(e.reason as Error)?.name ?? 'error'}): ` +
+            'send all of it again — updates with an updateId are stored once, updates without one may be stored twice',
+          this.retryAfter,
+        );
       throw e;
     }
   }
@@ -173,6 +183,14 @@ export class StatusUpdatesService {
   /** Forgets refilled rate-limit buckets (called periodically). */
   sweep(now: number = Date.now()): void {
     this.limiter.sweep(now);
+  }
+}
+
+/** Some of the messages carrying a request were confirmed, others not (`reason`: why not). */
+class PartlyConfirmedError extends Error {
+  constructor(readonly reason: unknown) {
+    super('partly confirmed');
+    this.name = 'PartlyConfirmedError';
   }
 }
 
