@@ -68,7 +68,7 @@ export function CheckEditPage() {
   };
 
   const isFormType = (FORM_TYPES as readonly string[]).includes(draft.type);
-  const text = (k: keyof CheckDraft, label: string, extra: Record<string, unknown> = {}) => (
+  const text = (k: Exclude<keyof FieldErrors, 'form'>, label: string, extra: Record<string, unknown> = {}) => (
     <TextField
       label={label}
       name={k}
