@@ -15,7 +15,7 @@ import {
 import type { TargetStatus } from '@fleetwatch/contracts';
 import { fetchHistory, fetchTarget, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
-import { historyPlaceholder, RANGES, rangeOf, trendOf } from './trend';
+import { historyPlaceholder, latestTitle, RANGES, rangeOf, trendOf } from './trend';
 
 const ms = (v: number) => `${v} ms`;
 const percent = (v: number) => `${v} %`;
@@ -149,7 +149,7 @@ export function TargetDetailPage() {
                 ]}
               />
             </Card>
-            <Card title={history.data?.resolution === 'raw' ? 'Latest results' : 'Latest minutes'}>
+            <Card title={latestTitle(history.data)}>
               <Table
                 caption="Latest results"
                 rows={latest}

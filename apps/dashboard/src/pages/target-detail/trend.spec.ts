@@ -1,6 +1,6 @@
 import type { HistoryPoint, HistoryResponse } from '@fleetwatch/contracts';
 import { describe, expect, it } from 'vitest';
-import { historyPlaceholder, rangeOf, trendOf } from './trend';
+import { historyPlaceholder, latestTitle, rangeOf, trendOf } from './trend';
 
 const p = (bucket: string, location: string, count: number, okCount: number, avg: number | null): HistoryPoint => ({
   bucket,
@@ -61,5 +61,19 @@ describe('historyPlaceholder', () => {
   });
   it('a longer range shows the shorter one as it is until its answer', () => {
     expect(historyPlaceholder(day, 'check:a', 10_080, now)).toBe(day);
+  });
+});
+
+describe('latestTitle', () => {
+  it.each([
+    ['no answer yet', undefined, 'Latest results'],
+    ['raw points', { resolution: 'raw', stepSeconds: null }, 'Latest results'],
+    ['1-minute rollups', { resolution: '1m', stepSeconds: 60 }, 'Latest minutes'],
+    ['an older gateway (no stepSeconds)', { resolution: '1m' }, 'Latest minutes'],
+    ['7 days: 7-minute steps', { resolution: '1m', stepSeconds: 420 }, 'Latest 7-minute steps'],
+    ['90 days: 90-minute steps', { resolution: '1m', stepSeconds: 5400 }, 'Latest 90-minute steps'],
+    ['whole hours', { resolution: '1m', stepSeconds: 7200 }, 'Latest 2-hour steps'],
+  ] as const)('%s', (_, history, title) => {
+    expect(latestTitle(history)).toBe(title);
   });
 });

@@ -67,3 +67,15 @@ export function historyPlaceholder(
     events: previous.events.filter((e) => Date.parse(e.at) >= from),
   };
 }
+
+/**
+ * The title of the latest-points card: raw results, 1-minute rollups, or rollups merged into longer steps (a range
+ * past 24 h is answered in steps of `stepSeconds`, e.g. 90 minutes for 90 days) — each row is one such step.
+ */
+export function latestTitle(history: Pick<HistoryResponse, 'resolution' | 'stepSeconds'> | undefined): string {
+  if (!history || history.resolution === 'raw') return 'Latest results';
+  const step = history.stepSeconds ?? 60;
+  if (step <= 60) return 'Latest minutes';
+  const minutes = Math.round(step / 60);
+  return minutes % 60 === 0 ? `Latest ${minutes / 60}-hour steps` : `Latest ${minutes}-minute steps`;
+}
