@@ -440,6 +440,11 @@ describe('ingest URL redaction', () => {
     ['/ingest/', '/ingest/api/v1/status/updates'],
     ['', '/api/v1/status/updates'],
     ['/', '/api/v1/status/updates'],
+    // The endpoint itself (a path the pusher ignored before 926f4e6, so such a setting worked): not posted to under
+    // itself — a 404 there is a refusal, and every update would be dropped.
+    ['/api/v1/status/updates', '/api/v1/status/updates'],
+    ['/api/v1/status/updates/', '/api/v1/status/updates'],
+    ['/ingest/api/v1/status/updates', '/ingest/api/v1/status/updates'],
   ])('posts under the path of the URL it is given (%j: behind a proxy that routes a prefix)', async (base, path) => {
     const paths: string[] = [];
     handler = (body, req, res) => {

@@ -540,14 +540,21 @@ interface Queued {
   bytes: number;
 }
 
+/** The updates endpoint's path under the ingest's base URL. */
+const UPDATES_PATH = 'api/v1/status/updates';
+
 /**
  * Where updates are posted: `api/v1/status/updates` under the path of the ingest URL, so that an ingest behind a
  * proxy that routes a prefix (`https://edge.example/fleetwatch-ingest`) is reached there, not at the host's root.
+ * A URL that already names the endpoint (`…/api/v1/status/updates`: a setting that worked while the pusher ignored
+ * the path) is that endpoint — posted under itself, every update would be answered 404 and dropped.
  */
 export function updatesEndpointOf(raw: string): string {
   const base = new URL(ingestBaseUrl(raw));
   if (!base.pathname.endsWith('/')) base.pathname += '/';
-  return new URL('api/v1/status/updates', base).toString();
+  if (base.pathname.endsWith(`/${UPDATES_PATH}/`)) base.pathname = base.pathname.slice(0, -1);
+  else base.pathname += UPDATES_PATH;
+  return base.toString();
 }
 
 /** The ingest URL the pusher sends to: no userinfo, query string or fragment (unchanged when it has none). */
