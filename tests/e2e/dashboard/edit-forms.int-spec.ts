@@ -85,11 +85,19 @@ beforeEach(async () => {
     let status = 200;
     let body: unknown;
     const one = /^\/api\/v1\/checks\/([^/]+)$/.exec(path);
+    const pause = /^\/api\/v1\/checks\/([^/]+)\/(pause|resume)$/.exec(path);
     if (path === '/api/v1/auth/session')
       body = { user: { id: 'u1', username: 'admin', role: 'admin' }, csrfToken: 'c' };
     else if (path === '/api/v1/checks') body = { items: [...stored.values()], nextCursor: null };
     else if (one && request.method() === 'GET') body = stored.get(decodeURIComponent(one[1]));
-    else if (one && request.method() === 'PUT') {
+    else if (pause && request.method() === 'POST') {
+      const current = stored.get(decodeURIComponent(pause[1]));
+      if (current && request.headers()['if-match'] !== `"${current.version}"`) status = 409;
+      else if (current) {
+        body = { ...current, paused: pause[2] === 'pause', version: current.version + 1 };
+        stored.set(current.id, body as CheckDefinition);
+      }
+    } else if (one && request.method() === 'PUT') {
       const id = decodeURIComponent(one[1]);
       const current = stored.get(id);
       const ifMatch = request.headers()['if-match'];
@@ -129,6 +137,14 @@ function hold(path: string): () => void {
     held.delete(path);
     release();
   };
+}
+
+async function until(ok: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`not so within ${timeoutMs} ms: ${ok.toString()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 const nameField = () => page.getByLabel('Name', { exact: true });
@@ -181,6 +197,51 @@ describe('a check’s edit form', () => {
     expect(writes).toMatchObject([{ id: 'aaa', ifMatch: '"1"' }]);
     // The other change stands.
     expect(stored.get('aaa')).toMatchObject({ name: 'alpha-renamed', version: 2 });
+    expect(watch.errors).toEqual([]);
+  });
+
+  it('opened over a stale cached answer: follows the refetch until the user types, and saves the current version', async () => {
+    // A's form opened once (its answer cached), back to the list, A paused from there (version 2): the cache still
+    // holds version 1 when A's form opens again. The form showed version 1 and kept it past the refetch, so Save —
+    // with nothing typed — named version 1 and got a 409.
+    await page.goto('http://dash.test/checks/aaa');
+    await page.getByRole('heading', { name: 'Edit alpha-check' }).waitFor();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('button', { name: 'Pause alpha-check' }).click();
+    await page.getByRole('button', { name: 'Resume alpha-check' }).waitFor();
+    expect(stored.get('aaa')).toMatchObject({ paused: true, version: 2 });
+
+    // The refetch of A is held so the cached version 1 is what the form gets first.
+    const releaseA = hold('/api/v1/checks/aaa');
+    await page.getByRole('link', { name: 'alpha-check' }).click();
+    await page.getByRole('heading', { name: 'Edit alpha-check' }).waitFor();
+    const paused = page.getByLabel('Paused', { exact: true });
+    expect(await paused.isChecked()).toBe(false);
+    releaseA();
+    await until(() => paused.isChecked());
+
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForURL('**/checks');
+    expect(writes).toMatchObject([{ id: 'aaa', ifMatch: '"2"', body: { paused: true } }]);
+    expect(stored.get('aaa')).toMatchObject({ paused: true, version: 3 });
+
+    // Once typed into, the draft is the user's again: a later refetch does not move it, and its save names the
+    // version it was built from (a change meanwhile is a 409, as before).
+    writes.length = 0;
+    await page.getByRole('link', { name: 'alpha-check' }).click();
+    await page.getByRole('heading', { name: 'Edit alpha-check' }).waitFor();
+    await until(() => paused.isChecked());
+    await urlField().fill('https://typed.test/');
+    stored.set('aaa', { ...checkOf('aaa', 'alpha-renamed', 'https://alpha.test/', 4), paused: true });
+    await new Promise((r) => setTimeout(r, 5500));
+    await page.evaluate(() => window.dispatchEvent(new Event('visibilitychange')));
+    await page.getByRole('heading', { name: 'Edit alpha-renamed' }).waitFor();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await urlField().inputValue()).toBe('https://typed.test/');
+    expect(await nameField().inputValue()).toBe('alpha-check');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Someone changed this check meanwhile').waitFor();
+    expect(writes).toMatchObject([{ id: 'aaa', ifMatch: '"3"' }]);
     expect(watch.errors).toEqual([]);
   });
 });
