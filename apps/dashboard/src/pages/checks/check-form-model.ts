@@ -1,4 +1,5 @@
 import { checkInputSchema, isKeptSecret, type CheckView } from '@fleetwatch/contracts';
+import { parseHeaderLines } from '../../header-lines';
 
 // The check form's state and its translation to the shared contract. Validation is the
 // contract's own (`checkInputSchema`, the same the configuration owner applies), so the
@@ -112,26 +113,13 @@ export function draftFromCheck(c: CheckView): CheckDraft {
   };
 }
 
-/** `Name: value` lines as a record (blank lines skipped; a line without `:` is a name with an empty value). */
-function parseHeaders(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line) continue;
-    const at = line.indexOf(':');
-    if (at < 0) out[line] = '';
-    else out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
-  }
-  return out;
-}
-
 /**
  * An http check's `headers` for the API: the lines typed, and each stored credential header as the person left it —
  * kept (`{set: true}`: the stored value stays), replaced (the value typed) or removed (`null`). A line typed for the
  * same name (any spelling) is that header's new value.
  */
 export function headersOf(d: CheckDraft): Record<string, string | { set: true } | null> {
-  const out: Record<string, string | { set: true } | null> = parseHeaders(d.headers);
+  const out: Record<string, string | { set: true } | null> = parseHeaderLines(d.headers);
   const typed = new Set(Object.keys(out).map((n) => n.toLowerCase()));
   for (const name of d.storedSecrets) {
     if (typed.has(name.toLowerCase())) continue;

@@ -6,6 +6,7 @@ import {
   type RedactedSecret,
 } from '@fleetwatch/contracts';
 import { errorsFrom, joinList, splitList, zodIssues, type Errors } from '../form-model';
+import { parseHeaderLines } from '../../../header-lines';
 
 // The channel form: public fields per type, and secrets that are write-only. The API never
 // returns a secret, only whether one is stored (`{set, hint}`); the form shows that, sends a
@@ -101,18 +102,6 @@ export function draftFromChannel(c: Channel): ChannelDraft {
   };
 }
 
-function parseHeaders(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line) continue;
-    const at = line.indexOf(':');
-    if (at < 0) out[line] = '';
-    else out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
-  }
-  return out;
-}
-
 const num = (s: string) => (s.trim() !== '' && Number.isFinite(Number(s)) ? Number(s) : s.trim());
 
 /** The request body for POST / PUT /api/v1/channels: secrets only when typed (or `null` to remove). */
@@ -123,7 +112,7 @@ export function draftToInput(d: ChannelDraft): Record<string, unknown> {
     enabled: d.enabled,
     sendResolved: d.sendResolved,
   };
-  if (d.type === 'webhook') Object.assign(body, { url: d.url.trim(), headers: parseHeaders(d.headers) });
+  if (d.type === 'webhook') Object.assign(body, { url: d.url.trim(), headers: parseHeaderLines(d.headers) });
   if (d.type === 'slack') {
     if (d.channel.trim()) body['channel'] = d.channel.trim();
     if (d.username.trim()) body['username'] = d.username.trim();
