@@ -207,3 +207,85 @@ describe('DockerWatcher and a container the engine cannot inspect', () => {
     }
   });
 });
+
+describe('DockerWatcher refreshes and a container the engine cannot inspect', () => {
+  // A refresh says "still as last reported". A container whose state the engine cannot tell (its inspect a 5xx, after
+  // an event about it or at a resync) is not known to be as last reported: it is no longer refreshed, so it goes
+  // STALE, as an engine out of reach does — refreshed, a container that died was reported running for ever.
+  async function accepted(): Promise<{ watcher: DockerWatcher; pusher: StatusPusher; close: () => Promise<void> }> {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(202, { 'content-type': 'application/json' }).end('{}'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Delivered to a server that accepts everything: the watcher's updates count as accepted.
+    const pusher = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
+    const watcher = new DockerWatcher(
+      new Dockerode({ socketPath: engine.socketPath }),
+      pusher,
+      {
+        labelFilters: ['fleetwatch.watch=true'],
+        instancePrefix: '',
+        source: 'spec',
+        maxAgeMs: 60_000,
+        reconnectBaseMs: 50,
+        reconnectMaxMs: 200,
+        inspectConcurrency: 4,
+      },
+      log,
+      new SentLedger(join(dir, 'state.json'), log, 10),
+    );
+    logs.length = 0;
+    pusher.start();
+    watcher.start();
+    await until('web-1 accepted', () => pusher.stats.accepted === 1 && watcher.stats.connected);
+    return {
+      watcher,
+      pusher,
+      close: async () => {
+        await watcher.stop();
+        await pusher.stop();
+        await new Promise((r) => server.close(r));
+      },
+    };
+  }
+
+  it('an event about it that cannot be followed by an inspect ends its refreshes', async () => {
+    const { watcher, pusher, close } = await accepted();
+    try {
+      expect(pusher.refreshDue(Date.now() + 61_000)).toBe(1); // steady and followed: refreshed
+      await pusher.drained();
+      engine.breakInspect('web-1');
+      const events = watcher.stats.events;
+      engine.act('web-1', 'die', { exitCode: 3 });
+      await until('the die event handled', () => watcher.stats.events > events);
+      await until('the inspect refused', () => logs.some((l) => /could not be inspected after an event/.test(l)));
+      expect(watcher.stats.connected).toBe(true);
+      expect(pusher.refreshDue(Date.now() + 130_000)).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a resync that cannot inspect it ends its refreshes; once it can, it is refreshed again', async () => {
+    const { watcher, pusher, close } = await accepted();
+    try {
+      engine.breakInspect('web-1');
+      const resyncs = watcher.stats.resyncs;
+      engine.dropStreams();
+      await until('resynced', () => watcher.stats.resyncs > resyncs && watcher.stats.connected);
+      expect(logs.some((l) => /skipped by this resync/.test(l))).toBe(true);
+      expect(pusher.refreshDue(Date.now() + 61_000)).toBe(0);
+
+      engine.breakInspect('web-1', false);
+      const again = watcher.stats.resyncs;
+      engine.dropStreams();
+      await until('resynced again', () => watcher.stats.resyncs > again && watcher.stats.connected);
+      await pusher.drained();
+      expect(pusher.refreshDue(Date.now() + 61_000)).toBe(1);
+    } finally {
+      await close();
+    }
+  });
+});

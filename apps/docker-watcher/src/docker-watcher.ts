@@ -274,6 +274,7 @@ export class DockerWatcher {
             status,
             error: (err as Error).message?.slice(0, 300),
           });
+          this.stateUnknown(c.Id);
           return undefined;
         });
         if (snapshot === undefined) continue;
@@ -310,10 +311,35 @@ export class DockerWatcher {
       this.removed(subject.id, subject.at, { Name: subject.name, image: subject.image });
       return;
     }
-    const snapshot = await this.inspect(subject.id);
+    const snapshot = await this.inspect(subject.id).catch((err: unknown) => {
+      // The engine answered for this container alone (a 5xx): what the event did to it is unknown. An engine out of
+      // reach (no answer) fails the event as before (its stream goes with it, and the session is tried again).
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status === undefined) throw err;
+      this.log.warn('container could not be inspected after an event: its state is unknown until it can be', {
+        container: subject.id.slice(0, 12),
+        action: subject.action,
+        status,
+        error: (err as Error).message?.slice(0, 300),
+      });
+      this.stateUnknown(subject.id);
+      return undefined;
+    });
+    if (snapshot === undefined) return;
     const seenAt = subject.at ?? new Date().toISOString();
     if (snapshot) this.emit(subject.id, updateOfContainer(snapshot, this.mapping(), seenAt), snapshot, seenAt);
     else this.removed(subject.id, subject.at, { Name: subject.name, image: subject.image });
+  }
+
+  /**
+   * A known container whose state the engine cannot tell (its inspect a 5xx): no longer refreshed — a refresh says
+   * "as last reported", which would keep a container that died meanwhile reported running for ever — so its instance
+   * goes STALE, as when the engine is out of reach. Its next inspect that works reports it (or keeps it) again.
+   */
+  private stateUnknown(id: string): void {
+    const k = this.known.get(id);
+    if (!k) return;
+    this.pusher.release(updateOfRemoved({ Id: id, Name: k.name, image: k.image }, undefined, this.mapping()));
   }
 
   private async inspect(id: string): Promise<ContainerSnapshot | null> {

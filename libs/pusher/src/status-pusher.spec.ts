@@ -559,6 +559,23 @@ describe('StatusPusher refreshes (a steady instance must not go STALE)', () => {
     expect(sentItems().filter((u) => u['instanceId'] === 'c-1' && u['updateId'] !== 'u-1')).toHaveLength(1);
   });
 
+  it('stops refreshing an instance released (its state no longer known), until a new update or keep of it', async () => {
+    handler = accept;
+    const p = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 1_000, lingerMs: 0 });
+    p.start();
+    p.enqueue(update(1, { location: 'here' }));
+    p.enqueue(update(2));
+    await p.drained();
+    p.release({ instanceId: 'c-1', location: 'here' });
+    p.release({ instanceId: 'c-2', location: 'elsewhere' }); // another instance: c-2 here has no location
+    expect(p.refreshDue(Date.now() + 10_000)).toBe(1); // c-2 only
+    await p.drained();
+    p.keep(update(1, { location: 'here' }));
+    expect(p.refreshDue(Date.now() + 20_000)).toBe(2);
+    await p.drained();
+    await p.stop();
+  });
+
   it('refreshes on its own timer once started, and never when refreshMs is 0', async () => {
     handler = accept;
     const on = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 200, lingerMs: 0 });

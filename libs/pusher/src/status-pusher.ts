@@ -303,6 +303,19 @@ export class StatusPusher {
     this.refreshable.set(key, { json: JSON.stringify(update), pending: null, lastAt: 0, floor: 0 });
   }
 
+  /**
+   * The caller no longer knows the instance's state (a container its engine cannot describe): its refreshes end — a
+   * refresh says "as last reported", which nobody knows any more — so it goes STALE unless a new update comes. A later
+   * update (or keep) of it starts them again. Nothing is sent.
+   */
+  release(update: Pick<StatusUpdateInput, 'instanceId' | 'location'>): void {
+    const key = refreshKey(update);
+    const entry = this.refreshable.get(key);
+    if (!entry) return;
+    if (entry.pending) this.refreshKeyOf.delete(entry.pending);
+    this.refreshable.delete(key);
+  }
+
   private remember(key: string, updateId: string, json: string, final: boolean): void {
     const entry = this.refreshable.get(key);
     if (entry?.pending) this.refreshKeyOf.delete(entry.pending);
@@ -530,7 +543,7 @@ export class StatusPusher {
 }
 
 /** The instance an update is about, for refreshes: its id and location. */
-function refreshKey(update: StatusUpdateInput): string {
+function refreshKey(update: Pick<StatusUpdateInput, 'instanceId' | 'location'>): string {
   return `${String(update.instanceId)}\u0000${update.location ?? ''}`;
 }
 
