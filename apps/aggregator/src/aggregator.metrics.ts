@@ -142,8 +142,8 @@ export class AggregatorMetrics {
     () =>
       new Counter({
         name: 'fleetwatch_aggregator_catch_up_holds_total',
-        help: "Holds on a newly taken shard's deadline expiry (until its consumer caught up with the queue) that ended, by how: caught_up, time_limit (SWEEP_CATCH_UP_MAX_MS ran out first), shard_left (the shard was stopped or lost first).",
-        labelNames: ['ended'],
+        help: "Holds on a shard's deadline expiry until its consumer caught up with the queue that ended, by cause (taken: since the shard was taken at start or on a hand-over; behind: its consumer fell behind its queue since — a store away, a backlog) and how they ended: caught_up, time_limit (SWEEP_CATCH_UP_MAX_MS ran out first), shard_left (the shard was stopped or lost first).",
+        labelNames: ['cause', 'ended'],
       }),
   );
   private catchingUp: () => number = () => 0;
@@ -152,7 +152,7 @@ export class AggregatorMetrics {
     () =>
       new Gauge({
         name: 'fleetwatch_aggregator_shards_catching_up',
-        help: 'Observation shards this replica holds whose deadline expiry is held back until their consumer has caught up with the queue (since the take).',
+        help: 'Observation shards this replica holds whose deadline expiry is held back until their consumer has caught up with the queue: since the take, or behind it since.',
         collect() {
           this.set(AggregatorMetrics.get().catchingUp());
         },

@@ -64,10 +64,12 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       STALE_AFTER_SECONDS: env.int(300, 5, 86_400 * 7),
       SWEEP_INTERVAL_MS: env.int(1000, 100, 60_000),
       /**
-       * Longest a shard's deadlines wait, after the shard is taken (at start or on a hand-over), for its consumer to
-       * catch up with the backlog queued meanwhile (its queue seen with nothing ready, then everything delivered by the
-       * next sweep settled): observations that arrived in time are applied before their targets' deadlines expire.
-       * 0: no wait.
+       * Longest a shard's deadlines wait for its consumer to catch up with its queue, so that observations that
+       * arrived in time are applied before their targets' deadlines expire: after the shard is taken (at start or on a
+       * hand-over), at most this long after the take (its queue seen with nothing ready, then everything delivered by
+       * the next sweep settled); after that, while the consumer is behind (Redis or Postgres away, a backlog), a
+       * deadline waits until everything published to the shard before it has been applied, at most this long past
+       * the deadline. 0: no wait.
        */
       SWEEP_CATCH_UP_MAX_MS: env.int(60_000, 0, 3_600_000),
       /** How often dirty 1-minute rollup buckets are recomputed from raw rows. */

@@ -1,4 +1,4 @@
-import { ChannelGeneration, PendingTags } from './delivery-tags';
+import { ChannelGeneration, HandledWatermark, PendingTags, publishedAtOf } from './delivery-tags';
 
 describe('PendingTags.settle', () => {
   const withTags = (...tags: number[]): PendingTags => {
@@ -135,5 +135,109 @@ describe('DeliveryMark', () => {
     mark.release();
     g.returned(1);
     expect(mark.state).toBe('pending');
+  });
+});
+
+describe('ChannelGeneration.oldestPendingPublishedAt', () => {
+  it('is the earliest publish time among the unsettled deliveries, whatever their tags', () => {
+    const g = new ChannelGeneration(1);
+    expect(g.oldestPendingPublishedAt).toBeUndefined();
+    g.track(1, 5_000);
+    g.track(2, 6_000);
+    // A fresh copy of an old message arrives behind newer ones.
+    g.track(3, 1_000);
+    expect(g.oldestPendingPublishedAt).toBe(1_000);
+    g.plan([3]);
+    expect(g.oldestPendingPublishedAt).toBe(5_000);
+    g.plan([1, 2]);
+    expect(g.oldestPendingPublishedAt).toBeUndefined();
+    g.track(4, 7_000);
+    g.retire();
+    expect(g.oldestPendingPublishedAt).toBeUndefined();
+  });
+});
+
+describe('HandledWatermark', () => {
+  const drained = { ready: 0, consumers: 1 };
+  /** Nothing in hand, registered; `queue`: what the broker answered at this look (null: no answer). */
+  const idle = (queue: { ready: number; consumers: number } | null = drained, registration = 1) => ({
+    registration,
+    pending: 0,
+    oldestPendingPublishedAt: undefined,
+    queue: queue ?? undefined,
+  });
+  const busy = (oldest: number, registration: number | undefined = 1) => ({
+    registration,
+    pending: 3,
+    oldestPendingPublishedAt: oldest,
+  });
+
+  it('with deliveries in hand: the publish time of the oldest of them', () => {
+    const w = new HandledWatermark();
+    expect(w.observe(10_000, busy(4_000))).toBe(4_000);
+    // Intake paused for the budget (not registered): what is in hand still tells.
+    expect(w.observe(11_000, busy(4_500, undefined))).toBe(4_500);
+  });
+
+  it('with nothing in hand: the previous look, once that look also found the queue with nothing ready', () => {
+    const w = new HandledWatermark();
+    expect(w.observe(10_000, idle())).toBeUndefined();
+    expect(w.observe(11_000, idle())).toBe(10_000);
+    expect(w.observe(12_000, idle())).toBe(11_000);
+    // Busy at the last look: the next idle one alone is not enough (what the broker sends next may be unread).
+    expect(w.observe(13_000, busy(12_500))).toBe(12_500);
+    expect(w.observe(14_000, idle())).toBe(12_500);
+    expect(w.observe(15_000, idle())).toBe(14_000);
+  });
+
+  it('nothing in hand is not caught up while the queue holds ready messages (a quorum queue slow to deliver after acks), another consumer is on it, or the broker did not answer', () => {
+    const w = new HandledWatermark();
+    expect(w.observe(10_000, busy(9_000))).toBe(9_000);
+    expect(w.observe(11_000, idle({ ready: 40, consumers: 1 }))).toBe(9_000);
+    expect(w.observe(12_000, idle({ ready: 40, consumers: 1 }))).toBe(9_000);
+    expect(w.observe(13_000, idle({ ready: 0, consumers: 2 }))).toBe(9_000);
+    expect(w.observe(14_000, idle(null))).toBe(9_000);
+    expect(w.observe(15_000, idle())).toBe(9_000);
+    expect(w.observe(16_000, idle(null))).toBe(15_000);
+  });
+
+  it('a new registration (channel reopened, intake resumed) starts the looks over; no channel keeps what it knew', () => {
+    const w = new HandledWatermark();
+    w.observe(10_000, idle(drained, 1));
+    expect(w.observe(11_000, idle(drained, 1))).toBe(10_000);
+    expect(w.observe(12_000, { registration: undefined, pending: 0, oldestPendingPublishedAt: undefined })).toBe(
+      10_000,
+    );
+    expect(w.observe(13_000, idle(drained, 2))).toBe(10_000);
+    expect(w.observe(14_000, idle(drained, 2))).toBe(13_000);
+  });
+
+  it('a delivery given back holds it at its publish time until it is received again', () => {
+    const w = new HandledWatermark();
+    w.observe(10_000, idle());
+    w.returned('m1', 3_000, 10_500);
+    expect(w.observe(11_000, busy(9_000))).toBe(3_000);
+    expect(w.observe(12_000, busy(9_500))).toBe(3_000);
+    w.received('m1');
+    expect(w.observe(13_000, busy(9_500))).toBe(9_500);
+  });
+
+  it('one given back without a message id holds it until the consumer was found caught up since', () => {
+    const w = new HandledWatermark();
+    w.observe(10_000, idle());
+    w.returned(undefined, 3_000, 10_500);
+    expect(w.observe(11_000, idle())).toBe(3_000);
+    expect(w.observe(12_000, idle())).toBe(11_000);
+  });
+
+  it('is never later than now (a publisher clock ahead)', () => {
+    expect(new HandledWatermark().observe(10_000, busy(60_000))).toBe(10_000);
+  });
+});
+
+describe('publishedAtOf', () => {
+  it('reads the AMQP timestamp (seconds) as epoch ms; none or nonsense is unknown', () => {
+    expect(publishedAtOf(1_700_000_000)).toBe(1_700_000_000_000);
+    for (const v of [undefined, 0, -1, Number.NaN, '1700000000', null]) expect(publishedAtOf(v)).toBeUndefined();
   });
 });

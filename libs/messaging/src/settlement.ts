@@ -46,6 +46,8 @@ export interface SettlementDeps {
   readonly deadLetterTimeoutMs: number;
   /** Told once per delivery when it leaves this consumer's hands (acked, nacked or dropped as stale). */
   readonly onSettled?: (delivery: Delivery) => void;
+  /** Told when a delivery went back to its queue instead of being handled (requeued, or a fresh copy at its tail). */
+  readonly onReturned?: (delivery: Delivery) => void;
 }
 
 /**
@@ -131,6 +133,7 @@ export class Settlement {
     );
     this.deps.metrics.redelivered.inc([this.deps.queue, delivery.typeLabel, 'fresh_copy']);
     delivery.generation.returned(delivery.message.fields.deliveryTag);
+    this.deps.onReturned?.(delivery);
     this.ack([delivery], false);
   }
 
@@ -202,6 +205,7 @@ export class Settlement {
       return false;
     }
     delivery.generation.returned(delivery.message.fields.deliveryTag);
+    this.deps.onReturned?.(delivery);
     if (count) this.deps.metrics.nacked.inc([this.deps.queue, delivery.typeLabel]);
     return true;
   }

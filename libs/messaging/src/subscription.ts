@@ -5,7 +5,7 @@ import { Batcher } from './batcher';
 import { closeQuietly } from './close-quietly';
 import type { ConfirmSender } from './confirm-sender';
 import { SetupOrder, type BusConnection, type ConnectionSession } from './connection';
-import { ChannelGeneration, type DeliveryMark } from './delivery-tags';
+import { ChannelGeneration, HandledWatermark, publishedAtOf, type DeliveryMark } from './delivery-tags';
 import {
   DEFAULT_PREFETCH,
   DEFAULT_STOP_TIMEOUT_MS,
@@ -39,9 +39,10 @@ export const TRANSIENT_RETRY_BACKOFF: Readonly<Partial<BackoffOptions>> = { init
 /** How a handler call for some deliveries ended; `held`: it failed transiently and retrying stopped (give them back). */
 type CallOutcome = { ok: true } | { ok: false; error: unknown; held: boolean };
 
-/** A delivery with what it weighs against the budget. */
+/** A delivery with what it weighs against the budget, and when it was published (see HandledWatermark). */
 interface Held extends Delivery {
   readonly units: number;
+  readonly publishedAt: number;
 }
 
 interface Parsed {
@@ -54,6 +55,8 @@ interface Consuming {
   generation: ChannelGeneration;
   /** Undefined while intake is paused (consumer cancelled, channel kept for settling). */
   consumerTag: string | undefined;
+  /** Which registration with the broker the consumer tag is (a new one at every consume). */
+  registration: number;
   prefetch: number;
 }
 
@@ -93,6 +96,8 @@ export class Subscription {
   private givingBack: { error: RedeliverError; parked: Delivery[] } | undefined;
   /** stop()'s drain has begun: from then on an abort() can no longer take back what it hands over. */
   private draining = false;
+  private registrations = 0;
+  private readonly watermark = new HandledWatermark();
 
   constructor(
     private readonly deps: SubscriptionDeps,
@@ -119,6 +124,7 @@ export class Subscription {
       deadLetters: deps.deadLetters,
       deadLetterTimeoutMs: deps.deadLetterTimeoutMs,
       onSettled: this.window ? (d) => this.release(d as Held) : undefined,
+      onReturned: (d) => this.watermark.returned(d.context.messageId, (d as Held).publishedAt),
     });
     if ('batch' in options && options.batch) {
       // With a budget the prefetch adapts, so a batch may legitimately be larger than one window.
@@ -157,6 +163,22 @@ export class Subscription {
    */
   markDeliveries(): DeliveryMark | undefined {
     return this.active ? this.current?.generation.mark() : undefined;
+  }
+
+  /**
+   * How far this consumer has handled its queue (HandledWatermark): every message published to the queue before the
+   * returned time (epoch ms) has been received and settled. Undefined until known. Call periodically, each call a
+   * look begun at `now`; for a consumer with nothing in hand (`inFlight` 0) pass what the broker answered about the
+   * queue at that look (a passive declare sent then), else it is not believed caught up.
+   */
+  handledThrough(now: number, queue?: { ready: number; consumers: number }): number | undefined {
+    const current = this.active ? this.current : undefined;
+    return this.watermark.observe(now, {
+      registration: current?.consumerTag !== undefined ? current.registration : undefined,
+      pending: current?.generation.pending ?? 0,
+      oldestPendingPublishedAt: current?.generation.oldestPendingPublishedAt,
+      queue,
+    });
   }
 
   /** What the budget counts as held now, whether intake is paused, and the prefetch in force (undefined without a budget). */
@@ -298,7 +320,7 @@ export class Subscription {
       await closeQuietly(channel);
       return;
     }
-    this.current = { channel, generation, consumerTag, prefetch };
+    this.current = { channel, generation, consumerTag, registration: ++this.registrations, prefetch };
     this.paused = false;
     this.intake = Promise.resolve();
     this.reopenAttempts = 0;
@@ -348,7 +370,8 @@ export class Subscription {
       return;
     }
     if (!generation.isLive) return;
-    generation.track(message.fields.deliveryTag);
+    const publishedAt = publishedAtOf(message.properties.timestamp) ?? Date.now();
+    generation.track(message.fields.deliveryTag, publishedAt);
     const headers = (message.properties.headers ?? {}) as Record<string, unknown>;
     const rawCount = headers['x-delivery-count'];
     const deliveryCount = typeof rawCount === 'number' ? rawCount : 0;
@@ -366,9 +389,10 @@ export class Subscription {
       correlationId: nonEmptyString(message.properties.correlationId),
     };
     this.deps.metrics.consumed.inc([this.queue, typeLabel]);
+    this.watermark.received(context.messageId);
     if (this.givingBack) {
       // Arrived after abort(), before its cancel was through: given back with the rest.
-      const delivery: Held = { message, channel, generation, typeLabel, context, units: 1 };
+      const delivery: Held = { message, channel, generation, typeLabel, context, units: 1, publishedAt };
       this.hold(delivery);
       this.givingBack.parked.push(delivery);
       return;
@@ -376,13 +400,13 @@ export class Subscription {
     if (this.batcher) {
       const parsed = parseMessage(message.content);
       const units = parsed.ok && this.weigh ? Math.max(1, this.weigh(parsed.value)) : 1;
-      const delivery: Held = { message, channel, generation, typeLabel, context, units };
+      const delivery: Held = { message, channel, generation, typeLabel, context, units, publishedAt };
       this.hold(delivery);
       if (parsed.ok) this.batcher.add({ delivery, envelope: parsed.value });
       else this.track(this.settlement.deadLetter(delivery, parsed.reason, 'invalid'));
       return;
     }
-    const delivery: Held = { message, channel, generation, typeLabel, context, units: 1 };
+    const delivery: Held = { message, channel, generation, typeLabel, context, units: 1, publishedAt };
     this.hold(delivery);
     this.work.push(delivery);
     this.pump();
@@ -456,6 +480,7 @@ export class Subscription {
           { noAck: false },
         );
         current.consumerTag = consumerTag;
+        current.registration = ++this.registrations;
         current.prefetch = prefetch;
       })
       .catch((e: unknown) => {

@@ -41,11 +41,22 @@ export function updatesIn(envelope: Envelope): number {
  */
 export const ABORT_SETTLE_MS = 3_000;
 
-/** A shard's catch-up since it was taken: since when; the marks over its deliveries once its queue was seen drained. */
+/**
+ * A shard's catch-up since it was taken: since when; the marks over its deliveries once its queue was seen drained,
+ * and when that look began.
+ */
 interface CatchUp {
   since: number;
   marks?: DeliveryMark[];
+  lookedAt?: number;
 }
+
+/**
+ * How far behind its queue a shard's consumer may be in ordinary operation, on top of two sweep intervals, before
+ * expiry held back for it counts as a hold (metrics, logs): publish times are whole seconds, a batch is on its way,
+ * an idle consumer is believed caught up only at the second look. Expiry waits for the watermark whatever this is.
+ */
+export const BEHIND_REPORT_MS = 5_000;
 
 /** The pseudo-shard of the un-sharded queues (observations and observations-bulk, from publishers older than sharding). */
 export const LEGACY_SHARD = OBSERVATION_SHARDS;
@@ -65,6 +76,14 @@ export class ObservationsHandler {
   private readonly held = new Map<number, Subscription[]>();
   /** Shards taken and not caught up yet (see caughtUp). */
   private readonly catchingUp = new Map<number, CatchUp>();
+  /** Shards caught up since their take whose consumer is behind its queue now (see expiryCutoffs): since when. */
+  private readonly behind = new Map<number, number>();
+  /** Shards whose last hold ran out (time_limit) and that have not caught up since: no new hold is counted. */
+  private readonly overdue = new Set<number>();
+  /** When the look that found a shard's queue drained after its take began: handled up to then. */
+  private readonly caughtUpAt = new Map<number, number>();
+  /** The channel the sweeps ask the broker about shard queues on (queueCounts). */
+  private looks: { generation: number; channel: Channel; open: boolean } | undefined;
   private readonly metrics = AggregatorMetrics.get();
 
   constructor(
@@ -73,7 +92,7 @@ export class ObservationsHandler {
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {
-    this.metrics.trackCatchingUp(() => this.catchingUp.size);
+    this.metrics.trackCatchingUp(() => this.catchingUp.size + this.behind.size);
   }
 
   /** Starts consuming a shard (LEGACY_SHARD: the un-sharded queues); resolves once consuming. */
@@ -115,6 +134,7 @@ export class ObservationsHandler {
     await Promise.all(subscriptions.map((s) => s.stop()));
     this.held.delete(shard);
     this.endCatchUp(shard, 'shard_left');
+    this.forgetLag(shard);
   }
 
   /**
@@ -127,6 +147,7 @@ export class ObservationsHandler {
     if (!subscriptions) return;
     this.held.delete(shard);
     this.endCatchUp(shard, 'shard_left');
+    this.forgetLag(shard);
     const settleMs = Math.min(ABORT_SETTLE_MS, this.stopTimeoutMs());
     await Promise.all(subscriptions.map((s) => s.abort(settleMs, `shard ${shard} is no longer held by this replica`)));
   }
@@ -162,6 +183,8 @@ export class ObservationsHandler {
       if (!state) done.push(shard);
       else if (now - state.since >= this.config.sweepCatchUpMaxMs) {
         this.endCatchUp(shard, 'time_limit');
+        // Still behind, most likely: its deadlines now wait at most SWEEP_CATCH_UP_MAX_MS (expiryCutoffs).
+        this.overdue.add(shard);
         this.logger.warn(
           { shard, waitedMs: now - state.since },
           'shard consumer not caught up with its queue within SWEEP_CATCH_UP_MAX_MS; expiring its deadlines anyway',
@@ -209,14 +232,17 @@ export class ObservationsHandler {
         consuming === subscriptions.length &&
         marks.length === subscriptions.length &&
         marks.every((m) => m?.state === 'open');
-      if (conclusive) state.marks = marks as DeliveryMark[];
-      else for (const m of marks) m?.release();
+      if (conclusive) {
+        state.marks = marks as DeliveryMark[];
+        state.lookedAt = now;
+      } else for (const m of marks) m?.release();
     }
     return done.sort((a, b) => a - b);
   }
 
   private caughtUpNow(shard: number, state: CatchUp, done: number[]): void {
     this.endCatchUp(shard, 'caught_up');
+    this.caughtUpAt.set(shard, state.lookedAt ?? state.since);
     this.logger.info({ shard, waitedMs: Date.now() - state.since }, 'shard caught up with its queue');
     done.push(shard);
   }
@@ -232,26 +258,125 @@ export class ObservationsHandler {
     if (!state) return;
     this.catchingUp.delete(shard);
     for (const m of state.marks ?? []) m.release();
-    this.metrics.catchUpHolds.inc({ ended });
+    this.metrics.catchUpHolds.inc({ cause: 'taken', ended });
   }
 
-  /** Ready messages and consumers of the shards' queues (a shard missing: not known now). */
+  /**
+   * The latest deadline each of `shards` (held, caught up since their take) may have expired now: its consumer's
+   * watermark (Subscription.handledThrough — every message published to the shard's queue before it has been
+   * applied), so that a deadline is not expired while an observation that reached the queue before it is still
+   * waiting there or in the consumer's hands. That is what happens whenever the consumer cannot apply what is
+   * queued — Redis away (commits wait behind their projections), Postgres failing the commits (retried with
+   * backoff), or simply more queued than the aggregator keeps up with: expiring from Postgres meanwhile turned
+   * targets whose in-time updates were queued STALE (heartbeats DOWN), with events and alerts, then UP again once
+   * the backlog was applied. A target that is really silent expires once the watermark has passed its deadline:
+   * at once in an idle shard (within two sweeps), as late as the consumer is behind in a busy one. Not later than
+   * SWEEP_CATCH_UP_MAX_MS past the deadline (a consumer stuck for good does not stop expiry); 0: no wait. Cheap:
+   * a busy consumer's watermark is read off its own deliveries; only the queues of consumers with nothing in hand
+   * are asked about (a passive declare each, on one channel kept for it).
+   */
+  async expiryCutoffs(shards: readonly number[], now: number): Promise<Map<number, number>> {
+    // Every held shard is looked at each sweep (a consumer with nothing in hand is believed caught up from the look
+    // before). The broker is asked only about those with nothing in hand: with deliveries in hand, they tell.
+    const observed = [...this.held.keys()].filter((s) => s < OBSERVATION_SHARDS);
+    const at = Date.now();
+    const idle = observed.filter((s) => this.held.get(s)?.every((sub) => sub.consuming && sub.inFlight === 0));
+    const queues = await this.queueCounts(idle);
+    const watermarks = new Map<number, number | undefined>();
+    for (const shard of observed) {
+      let handled: number | undefined = Number.POSITIVE_INFINITY;
+      for (const s of this.held.get(shard) ?? []) {
+        const w = s.handledThrough(at, queues.get(shard));
+        handled = w === undefined || handled === undefined ? undefined : Math.min(handled, w);
+      }
+      watermarks.set(shard, handled ?? this.caughtUpAt.get(shard));
+    }
+    const max = this.config.sweepCatchUpMaxMs;
+    const cutoffs = new Map<number, number>();
+    for (const shard of shards) {
+      const handled = watermarks.get(shard);
+      if (max <= 0 || !this.held.has(shard)) {
+        cutoffs.set(shard, now);
+        continue;
+      }
+      cutoffs.set(shard, Math.min(now, Math.max(handled ?? Number.NEGATIVE_INFINITY, now - max)));
+      this.trackBehind(shard, handled === undefined ? Number.POSITIVE_INFINITY : Date.now() - handled);
+    }
+    return cutoffs;
+  }
+
+  /**
+   * Holds for a consumer behind its queue, for the metrics and logs: one begins when a shard falls more than
+   * BEHIND_REPORT_MS (plus two sweeps) behind, and ends when it is back within that (caught_up), when it is more
+   * than SWEEP_CATCH_UP_MAX_MS behind (time_limit: its deadlines expire that late from then on; no new hold is
+   * counted until it has caught up), or when the shard leaves (shard_left).
+   */
+  private trackBehind(shard: number, behindMs: number): void {
+    const since = this.behind.get(shard);
+    if (behindMs <= BEHIND_REPORT_MS + 2 * this.config.sweepIntervalMs) {
+      this.overdue.delete(shard);
+      if (since === undefined) return;
+      this.endBehind(shard, 'caught_up');
+      this.logger.info(
+        { shard, heldMs: Date.now() - since },
+        'shard consumer caught up with its queue; expiring its deadlines again',
+      );
+    } else if (behindMs > this.config.sweepCatchUpMaxMs) {
+      if (this.overdue.has(shard)) return;
+      this.overdue.add(shard);
+      if (since === undefined) this.behind.set(shard, Date.now());
+      this.endBehind(shard, 'time_limit');
+      this.logger.warn(
+        { shard, behindMs: Number.isFinite(behindMs) ? behindMs : null },
+        'shard consumer behind its queue for longer than SWEEP_CATCH_UP_MAX_MS; its deadlines expire that late',
+      );
+    } else if (since === undefined && !this.overdue.has(shard)) {
+      this.behind.set(shard, Date.now());
+      this.logger.info(
+        { shard, behindMs },
+        'shard consumer behind its queue; deadlines past its watermark wait until it has caught up',
+      );
+    }
+  }
+
+  private endBehind(shard: number, ended: 'caught_up' | 'time_limit' | 'shard_left'): void {
+    if (!this.behind.delete(shard)) return;
+    this.metrics.catchUpHolds.inc({ cause: 'behind', ended });
+  }
+
+  /** The shard left this replica: its hold ends; a later take starts afresh. */
+  private forgetLag(shard: number): void {
+    this.endBehind(shard, 'shard_left');
+    this.overdue.delete(shard);
+    this.caughtUpAt.delete(shard);
+  }
+
+  /**
+   * Ready messages and consumers of the shards' queues (a shard missing: not known now), asked on a channel of the
+   * consumers' connection kept for these looks (every sweep asks about the idle shards).
+   */
   private async queueCounts(shards: readonly number[]): Promise<Map<number, { ready: number; consumers: number }>> {
     const counts = new Map<number, { ready: number; consumers: number }>();
+    if (shards.length === 0) return counts;
     const session = this.consumer.connection.current();
     if (!session) return counts;
-    let channel: Channel | undefined;
     try {
-      channel = await session.model.createChannel();
-      channel.on('error', () => undefined);
+      if (this.looks?.generation !== session.generation || !this.looks.open) {
+        void this.looks?.channel.close().catch(() => undefined);
+        const channel = await session.model.createChannel();
+        const looks = { generation: session.generation, channel, open: true };
+        channel.on('error', () => undefined);
+        channel.on('close', () => (looks.open = false));
+        this.looks = looks;
+      }
+      const { channel } = this.looks;
       for (const shard of shards) {
         const q = await channel.checkQueue(observationShardQueue(shard));
         counts.set(shard, { ready: q.messageCount, consumers: q.consumerCount });
       }
     } catch (e) {
+      // A queue missing closes the channel: the next look opens another.
       this.logger.debug({ err: (e as Error).message }, 'shard queue depth not known this round');
-    } finally {
-      await channel?.close().catch(() => undefined);
     }
     return counts;
   }

@@ -185,8 +185,16 @@ async function bothHoldingTheirShares(): Promise<void> {
  * drained; a's holds on b's shards all ended by catching up.
  */
 async function handOver(s: Scenario, stop: (b: ChildProcess, deadline: number) => Promise<void>): Promise<void> {
-  const caughtUpBefore = await metricOf('a', 'fleetwatch_aggregator_catch_up_holds_total', '{ended="caught_up"}');
-  const limitBefore = await metricOf('a', 'fleetwatch_aggregator_catch_up_holds_total', '{ended="time_limit"}');
+  const caughtUpBefore = await metricOf(
+    'a',
+    'fleetwatch_aggregator_catch_up_holds_total',
+    '{cause="taken",ended="caught_up"}',
+  );
+  const limitBefore = await metricOf(
+    'a',
+    'fleetwatch_aggregator_catch_up_holds_total',
+    '{cause="taken",ended="time_limit"}',
+  );
   const all = [...s.queued, s.silent];
   await site.bus.publisher.publishMany(all.map((id) => updateRequest(statusUpdate(id, 'running', Date.now()))));
   await waitFor(async () => (await Promise.all(all.map(consensusEvents))).every((e) => e.at(-1) === 'UP'), {
@@ -243,10 +251,12 @@ async function handOver(s: Scenario, stop: (b: ChildProcess, deadline: number) =
   expect(silentStaleAt - deadline).toBeLessThan(30_000);
 
   // Every hold on b's shards ended by catching up, none by the time limit; none is left.
-  expect(await metricOf('a', 'fleetwatch_aggregator_catch_up_holds_total', '{ended="caught_up"}')).toBe(
+  expect(await metricOf('a', 'fleetwatch_aggregator_catch_up_holds_total', '{cause="taken",ended="caught_up"}')).toBe(
     caughtUpBefore + B_SHARDS.length,
   );
-  expect(await metricOf('a', 'fleetwatch_aggregator_catch_up_holds_total', '{ended="time_limit"}')).toBe(limitBefore);
+  expect(await metricOf('a', 'fleetwatch_aggregator_catch_up_holds_total', '{cause="taken",ended="time_limit"}')).toBe(
+    limitBefore,
+  );
   expect(await metricOf('a', 'fleetwatch_aggregator_shards_catching_up')).toBe(0);
 }
 

@@ -68,11 +68,11 @@ async function consensusEvents(instanceId: string): Promise<string[]> {
   return rows.map((r) => r.to_status);
 }
 
-/** This process's fleetwatch_aggregator_catch_up_holds_total, by how the holds ended. */
+/** This process's fleetwatch_aggregator_catch_up_holds_total{cause="taken"} (holds since a take), by how they ended. */
 async function holdsEnded(): Promise<Record<string, number>> {
   const out: Record<string, number> = { caught_up: 0, time_limit: 0, shard_left: 0 };
   for (const v of (await register.getSingleMetric('fleetwatch_aggregator_catch_up_holds_total')?.get())?.values ?? [])
-    out[String(v.labels.ended)] = v.value;
+    if (v.labels.cause === 'taken') out[String(v.labels.ended)] = v.value;
   return out;
 }
 

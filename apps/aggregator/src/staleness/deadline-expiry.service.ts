@@ -55,14 +55,16 @@ export class DeadlineExpiry implements OnModuleDestroy {
 
   /**
    * Expires everything due in the shards this replica holds (in rounds of SWEEP_BATCH),
-   * each in its shard's lane, so expiry is ordered with that shard's batches. `holds`
-   * is asked again inside the lane: a shard handed over meanwhile is left to its new holder.
+   * each in its shard's lane, so expiry is ordered with that shard's batches: for each shard
+   * of `cutoffs`, the deadlines at or before its cutoff (now, or the time up to which its
+   * consumer has applied its queue: ObservationsHandler.expiryCutoffs). `holds` is asked
+   * again inside the lane: a shard handed over meanwhile is left to its new holder.
    */
-  async expireShards(now: number, shards: readonly number[], holds: (shard: number) => boolean): Promise<void> {
+  async expireShards(cutoffs: ReadonlyMap<number, number>, holds: (shard: number) => boolean): Promise<void> {
     await Promise.all(
-      shards.map(async (shard) => {
+      [...cutoffs].map(async ([shard, cutoff]) => {
         for (let round = 0; round < MAX_ROUNDS && !this.stopped; round++) {
-          const durable = await this.lane.runIn(shard, async () => (holds(shard) ? this.expireDue(now, shard) : 0));
+          const durable = await this.lane.runIn(shard, async () => (holds(shard) ? this.expireDue(cutoff, shard) : 0));
           if (durable < SWEEP_BATCH) break;
         }
       }),
@@ -76,8 +78,8 @@ export class DeadlineExpiry implements OnModuleDestroy {
   };
 
   /**
-   * One transaction over at most one batch of due deadlines (of one shard, or all);
-   * returns how many Postgres listed as due. Call inside the shard's lane.
+   * One transaction over at most one batch of deadlines at or before `now` (of one shard, or
+   * all); returns how many Postgres listed as due. Call inside the shard's lane.
    */
   async expireDue(now: number, shard?: number): Promise<number> {
     const [durable, cachedAll] = await Promise.all([

@@ -15,7 +15,8 @@ import { DeadlineExpiry } from './deadline-expiry.service';
  * - on every replica, expiry of the due deadlines of the shards it holds, each in its
  *   shard's lane (DeadlineExpiry) — so a target's expiry is ordered with its observations —
  *   once the shard's consumer has caught up with its queue since the shard was taken
- *   (ObservationsHandler.caughtUp, bounded by SWEEP_CATCH_UP_MAX_MS);
+ *   (ObservationsHandler.caughtUp), and then only up to what that consumer has applied
+ *   (ObservationsHandler.expiryCutoffs), both bounded by SWEEP_CATCH_UP_MAX_MS;
  * - on the holder of the sweeper lease only (a Postgres advisory lock, so replicas never
  *   double-fire): rebuild live state if Redis lost it (LiveStateBoot), keep the deadline
  *   cache in line, relay status events left in the outbox (StatusEventsRelay).
@@ -70,9 +71,11 @@ export class SweeperService implements OnApplicationBootstrap, OnModuleDestroy {
   private expireHeld(now: number): Promise<void> {
     const run = this.expiring.then(async () => {
       try {
-        // A shard just taken (boot, hand-over) waits until its consumer has caught up with the queued backlog.
+        // A shard just taken (boot, hand-over) waits until its consumer has caught up with the queued backlog;
+        // after that, its deadlines expire up to its consumer's watermark (not past what it has applied).
         const held = await this.shards.caughtUp(this.shards.shards.filter((s) => s < OBSERVATION_SHARDS));
-        await this.expire.expireShards(now, held, (s) => this.shards.holds(s));
+        const cutoffs = await this.shards.expiryCutoffs(held, now);
+        await this.expire.expireShards(cutoffs, (s) => this.shards.holds(s));
       } catch (e) {
         this.logger.warn({ job: 'expire', err: (e as Error).message }, 'sweeper job failed; retrying next interval');
       }
