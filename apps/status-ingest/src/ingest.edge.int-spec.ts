@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { createIsolatedVhost, streamPost, testEnv } from '@fleetwatch/testing';
 import { UPDATES_PATH as UPDATES } from './http/ingest.routes';
 import { errorOf, IngestHarness, update } from './int-spec.helpers';
@@ -109,6 +110,89 @@ describe('a body over the limit', () => {
   it('leaves the service answering', async () => {
     const { key } = await direct.createKey(['ingest']);
     await streamPost(`${direct.url}${UPDATES}`, 5 * MB, { authorization: `Bearer ${key}` });
+    expect((await direct.post(update(1), { key })).status).toBe(202);
+  });
+});
+
+describe('a compressed body (Content-Encoding)', () => {
+  const batch = (n: number) => ({
+    updates: Array.from({ length: n }, (_, i) => update(`gz-${i}`, { message: 'x'.repeat(200) })),
+  });
+
+  it('gzip and deflate bodies are accepted and every update published, as the same JSON sent plain', async () => {
+    const { key } = await direct.createKey(['ingest']);
+    const body = Buffer.from(JSON.stringify(batch(500)));
+    for (const [encoding, bytes] of [
+      ['gzip', gzipSync(body)],
+      ['deflate', deflateSync(body)],
+      ['GZip', gzipSync(body)],
+      ['identity', body],
+    ] as const) {
+      const res = await direct.post(bytes, { key, headers: { 'content-encoding': encoding } });
+      expect([encoding, res.status, res.text.slice(0, 200)]).toEqual([encoding, 202, expect.any(String)]);
+      expect(res.json).toMatchObject({ accepted: 500 });
+      const published = await direct.drain();
+      expect(published.map((m) => (m.envelope.payload as { instanceId: string }).instanceId).sort()).toEqual(
+        batch(500)
+          .updates.map((u) => u.instanceId as string)
+          .sort(),
+      );
+    }
+  });
+
+  it('an encoding it does not decode gets a 415 naming the encodings it takes, and nothing is published', async () => {
+    const { key } = await direct.createKey(['ingest']);
+    for (const encoding of ['br', 'compress', 'gzip, br', 'x-unknown']) {
+      const res = await direct.post(gzipSync(JSON.stringify(update(1))), {
+        key,
+        headers: { 'content-encoding': encoding },
+      });
+      expect(res.status).toBe(415);
+      expect(errorOf(res)).toMatchObject({
+        code: 'unsupported_media_type',
+        issues: [{ path: '(content-encoding)', message: expect.stringMatching(/gzip.*deflate/) }],
+      });
+    }
+    expect(await direct.count()).toBe(0);
+  });
+
+  it('a body that is not the encoding it names gets a 400 saying so, and the service goes on', async () => {
+    const { key } = await direct.createKey(['ingest']);
+    const plain = Buffer.from(JSON.stringify(update(1)));
+    const truncated = gzipSync(plain).subarray(0, 20);
+    for (const [encoding, bytes] of [
+      ['gzip', plain],
+      ['gzip', truncated],
+      ['deflate', plain],
+    ] as const) {
+      const res = await direct.post(bytes, { key, headers: { 'content-encoding': encoding } });
+      expect(res.status).toBe(400);
+      expect(errorOf(res)).toMatchObject({
+        code: 'validation_failed',
+        issues: [{ path: '(body)', message: expect.stringContaining(`not valid ${encoding} data`) }],
+      });
+    }
+    expect(await direct.count()).toBe(0);
+    expect((await direct.post(update(1), { key })).status).toBe(202);
+  });
+
+  it('a body that decompresses past the size limit gets a 413 without being inflated whole (a zip bomb)', async () => {
+    const { key } = await direct.createKey(['ingest']);
+    // 256 MiB of spaces in JSON (valid when inflated) compress to ~250 KB.
+    const bomb = gzipSync(
+      Buffer.concat([
+        Buffer.from('{"instanceId":"a","kind":"container","status":"running","message":"'),
+        Buffer.alloc(256 * 1024 * 1024, 0x20),
+        Buffer.from('"}'),
+      ]),
+    );
+    const cpu = process.cpuUsage(); // the service runs in this process: inflating 256 MiB would take ~0.3 s or more
+    const res = await direct.post(bomb, { key, headers: { 'content-encoding': 'gzip' } });
+    const { user, system } = process.cpuUsage(cpu);
+    expect(res.status).toBe(413);
+    expect((user + system) / 1000).toBeLessThan(150);
+    expect(errorOf(res).code).toBe('payload_too_large');
+    expect(await direct.count()).toBe(0);
     expect((await direct.post(update(1), { key })).status).toBe(202);
   });
 });

@@ -14,6 +14,7 @@ import { StatusUpdatesService } from '../updates/status-updates.service';
 import { INGEST_CONFIG } from '../tokens';
 import { parseJsonBody } from './json-body';
 import { keepHeadOfBody } from './ping-body';
+import { ACCEPTED_ENCODINGS, bodyEncodingOf, decodedBody } from './content-encoding';
 import { clientCertificateOf } from './tls';
 
 /** Bytes of a ping body read into memory: enough for MAX_PING_BODY_CHARS characters of any UTF-8. */
@@ -106,13 +107,23 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
             clientCertificateOf(request.raw.socket),
           ),
         );
-        // Bounded memory: bodies in progress are admitted up to a byte budget (PublishGate).
-        this.gate.admit(request.headers['content-length'], reply.raw);
+        const encoding = bodyEncodingOf(request.headers['content-encoding']);
+        if (encoding === 'unsupported') return unsupportedEncoding(reply, request.headers['content-encoding']);
+        // Bounded memory: bodies in progress are admitted up to a byte budget (PublishGate) — a compressed body at
+        // the most it may inflate to.
+        this.gate.admit(encoding ? undefined : request.headers['content-length'], reply.raw);
         // …for a bounded time: a body that stalls would hold its share of the budget (and so refuse others) for
         // as long as the client keeps the connection open.
         const timer = setTimeout(() => this.bodyTimedOut(request, reply), this.config.bodyTimeoutMs);
         this.bodyTimers.set(request, timer);
         reply.raw.once('close', () => clearTimeout(timer));
+      },
+      // A gzip or deflate body is inflated as it arrives, never past the body limit.
+      preParsing: async (request, _reply, payload) => {
+        const encoding = bodyEncodingOf(request.headers['content-encoding']);
+        return encoding && encoding !== 'unsupported'
+          ? decodedBody(payload, encoding, this.config.bodyLimitBytes)
+          : payload;
       },
       preValidation: async (request) => clearTimeout(this.bodyTimers.get(request)),
       onError: async (request, _reply, error) => {
@@ -209,6 +220,18 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
     route(`${PING_PREFIX}:token/start`, 'start');
     route(`${PING_PREFIX}:token/fail`, 'fail');
   }
+}
+
+function unsupportedEncoding(reply: FastifyReply, encoding: string | string[] | undefined): FastifyReply {
+  const named = String(encoding).slice(0, 100);
+  const body: ApiErrorBody = {
+    error: {
+      code: ApiErrorCode.UnsupportedMediaType,
+      message: `content encoding "${named}" is not supported: send the body as ${ACCEPTED_ENCODINGS}`,
+      issues: [{ path: '(content-encoding)', message: `must be one of ${ACCEPTED_ENCODINGS}` }],
+    },
+  };
+  return reply.code(415).send(body);
 }
 
 function unsupportedMediaType(reply: FastifyReply, contentType: string | undefined): FastifyReply {
