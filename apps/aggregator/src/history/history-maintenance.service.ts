@@ -25,6 +25,13 @@ const HOST_ROLLUP_CHUNK = 200;
  * lags its newest samples by up to ~40 s (was ~10 s) once it has its first one.
  */
 export const OPEN_MINUTE_INTERVALS = 3;
+/**
+ * How soon a job first runs after boot, and how soon it looks again while another replica holds the lease (when
+ * its interval is longer): retention every hour first ran an hour after boot, so an aggregator restarted more
+ * often than that (a deploy a day is enough on some sites, a crash loop always) trimmed nothing, and a replica that
+ * took over the lease waited up to an hour as well.
+ */
+export const JOB_FIRST_RUN_MS = 60_000;
 
 /**
  * History upkeep, run by the replica holding the sweeper lease (taken by the
@@ -32,7 +39,8 @@ export const OPEN_MINUTE_INTERVALS = 3;
  * dirty by batches (every AGGREGATOR_ROLLUP_INTERVAL_MS; the minute in progress
  * once its mark is OPEN_MINUTE_INTERVALS of them old), and retention — raw
  * rows past HISTORY_RAW_RETENTION_DAYS, rollups past HISTORY_ROLLUP_RETENTION_DAYS
- * — deleted in small batches (every AGGREGATOR_RETENTION_INTERVAL_MS). Each job has
+ * — deleted in small batches (every AGGREGATOR_RETENTION_INTERVAL_MS, the first time a minute after boot or after
+ * the lease is taken: JOB_FIRST_RUN_MS). Each job has
  * its own timer so a long retention never delays the staleness sweep.
  */
 @Injectable()
@@ -102,27 +110,29 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
   }
 
   private every(name: string, intervalMs: number, job: () => Promise<unknown>): void {
+    const soon = Math.min(intervalMs, JOB_FIRST_RUN_MS);
     const run = () => {
       if (this.stopped) return;
-      const task = (this.lease.isHeld ? job() : Promise.resolve())
+      const held = this.lease.isHeld;
+      const task = (held ? job() : Promise.resolve())
         .catch((e: unknown) =>
           this.logger.warn({ err: (e as Error).message, job: name }, 'history job failed; retrying next interval'),
         )
         .finally(() => {
           this.running.delete(task);
-          schedule();
+          schedule(held ? intervalMs : soon);
         });
       this.running.add(task);
     };
-    const schedule = () => {
+    const schedule = (delayMs: number) => {
       if (this.stopped) return;
       const timer = setTimeout(() => {
         this.timers.delete(timer);
         run();
-      }, intervalMs);
+      }, delayMs);
       timer.unref();
       this.timers.add(timer);
     };
-    schedule();
+    schedule(soon);
   }
 }
