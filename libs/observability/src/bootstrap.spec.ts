@@ -191,6 +191,26 @@ describe('bootstrapService', () => {
     );
   });
 
+  it('gives up at the boot timeout on a dependency whose check never answers (a blackholed network), naming it', async () => {
+    jest.spyOn(process, 'exit').mockImplementation(((code?: number) => {
+      throw new Error(`exit ${code}`);
+    }) as typeof process.exit);
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const dep: BootDependency = {
+      variable: 'DATABASE_URL',
+      describe: 'PostgreSQL',
+      check: () => new Promise<void>(() => undefined),
+    };
+    const began = Date.now();
+    await expect(
+      bootstrapService({ module: ProbeModule, config: config({ bootTimeoutMs: 400 }), dependencies: [dep] }),
+    ).rejects.toThrow('exit 1');
+    expect(Date.now() - began).toBeLessThan(3_000);
+    expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(
+      /DATABASE_URL: PostgreSQL — no answer within \d+ ms \(gave up after \d+ s\)/,
+    );
+  });
+
   it('starts without an optional dependency that is away', async () => {
     const exit = jest.spyOn(process, 'exit');
     const dep: BootDependency = {

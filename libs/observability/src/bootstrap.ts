@@ -107,6 +107,22 @@ function startProcessMetrics(identity: ServiceIdentity): void {
     .set(1);
 }
 
+/**
+ * The longest one attempt of a boot check may take: a dependency behind a network that drops packets (no refusal)
+ * never answers a connect or a query, and without a bound the service waited for ever, silent, past its boot timeout.
+ */
+const CHECK_ATTEMPT_MS = 10_000;
+
+/** `check`'s outcome, or a rejection once `ms` passed without one (the check itself is left to end on its own). */
+function answerWithin(check: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  check.catch(() => undefined); // a check that fails after its time is up is not an unhandled rejection
+  return Promise.race([check, late]).finally(() => clearTimeout(timer));
+}
+
 async function waitForDependencies(deps: BootDependency[], timeoutMs: number, logger: Logger): Promise<string[]> {
   const problems: string[] = [];
   await Promise.all(
@@ -116,7 +132,7 @@ async function waitForDependencies(deps: BootDependency[], timeoutMs: number, lo
       for (;;) {
         attempt++;
         try {
-          await dep.check();
+          await answerWithin(dep.check(), Math.max(1, Math.min(CHECK_ATTEMPT_MS, deadline - Date.now())));
           if (attempt > 1) logger.info({ variable: dep.variable }, `${dep.describe} is reachable`);
           return;
         } catch (e) {

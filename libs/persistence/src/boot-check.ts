@@ -17,7 +17,7 @@ export function databaseBootCheck(databaseUrl: string, variable = 'DATABASE_URL'
     variable,
     describe: `PostgreSQL at ${url.toString()}`,
     check: async (): Promise<void> => {
-      const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3000 });
+      const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3000, query_timeout: 5000 });
       client.on('error', () => undefined);
       try {
         await client.connect();
