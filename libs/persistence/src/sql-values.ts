@@ -34,3 +34,14 @@ export function iso(epochMs: number | null): string | null {
 export function ms(value: number | string | null): number | null {
   return value === null ? null : Math.round(Number(value));
 }
+
+/**
+ * SQL: the exact numeric `expr` (a mean of stored figures) as float8, with 0 where float8 rounds it to zero.
+ * Postgres refuses (22003, "out of range for type double precision") a nonzero numeric below half the smallest float8
+ * subnormal (2^-1075) instead of rounding it to 0, and the mean of a tiny figure the contracts accept (Number.MIN_VALUE)
+ * and zeros is one: it failed the whole statement — a rollup run (every host's minutes in it, its marks taken again
+ * first at every run) or a read. Anything at or above the threshold converts as before (to Number.MIN_VALUE or more).
+ */
+export function float8Of(expr: string): string {
+  return `(CASE WHEN abs(${expr}) < 2.4703282292062328e-324 THEN 0 ELSE ${expr} END)::float8`;
+}

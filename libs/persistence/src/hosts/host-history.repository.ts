@@ -10,7 +10,7 @@ import {
   type SqlPool,
   type SqlTx,
 } from '../sql/sql-pool';
-import { iso, ms } from '../sql-values';
+import { float8Of, iso, ms } from '../sql-values';
 
 // Host metrics history beyond the raw insert (which lives with the other raw inserts in
 // HistoryRepository and marks its minutes in host_rollup_dirty): 1-minute rollups per
@@ -185,7 +185,7 @@ export class HostHistoryRepository {
          INSERT INTO host_rollups_1m (series_key, bucket, host_id, series, device, count, avg, max)
          SELECT md5(replace(host_id, E'\\x01', E'\\x01\\x02') || E'\\x01' || series || E'\\x01'
                     || replace(device, E'\\x01', E'\\x01\\x02'))::uuid, bucket, host_id, series, device,
-                count(*)::int, avg(v)::float8, max(v)::float8
+                count(*)::int, ${float8Of('avg(v)')}, max(v)::float8
          FROM points GROUP BY host_id, bucket, series, device
          ORDER BY 1, 2
          ON CONFLICT (series_key, bucket) DO UPDATE SET count = EXCLUDED.count, avg = EXCLUDED.avg, max = EXCLUDED.max
@@ -303,7 +303,7 @@ export class HostHistoryRepository {
     const rows = await sqlQuery<SeriesRow>(
       this.pool,
       `SELECT series, device, (floor(extract(epoch FROM bucket) / $4) * $4 * 1000)::float8 AS at,
-              (sum(avg::text::numeric * count) / sum(count))::float8 AS avg, max(max) AS max, sum(count)::int AS count
+              ${float8Of('sum(avg::text::numeric * count) / sum(count)')} AS avg, max(max) AS max, sum(count)::int AS count
          FROM host_rollups_1m
          WHERE host_id = $1 AND bucket >= $2::timestamptz AND bucket < $3::timestamptz
          GROUP BY series, device, 3
