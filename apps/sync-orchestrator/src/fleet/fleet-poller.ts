@@ -127,7 +127,18 @@ export class FleetPoller {
   }
 
   /**
-   * Once, before the first cycle: each member's last good data from the cache (a restarted leader
+   * Forgets each member's last good data and flow hour held in memory: they are read from the cache again
+   * before the next cycle. For a poller taking the lease back: meanwhile another replica's cycles wrote
+   * newer data than it remembers, which a failed poll would otherwise replace with the older.
+   */
+  forget(): void {
+    this.loaded = false;
+    this.good.clear();
+    this.flows.clear();
+  }
+
+  /**
+   * Once, before the first cycle (and after forget()): each member's last good data from the cache (a restarted leader
    * then asks only for the flow minutes since its last point, and for the snapshot conditionally).
    */
   private async load(members: readonly LeaderMember[]): Promise<void> {

@@ -51,6 +51,8 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
   private loop: LeasedLoop | undefined;
   /** Whether the configured members are in fleet_sites (written once, by the lease holder). */
   private configured = false;
+  /** The lease's acquisitions count the poller's memory belongs to. */
+  private acquisition = 0;
 
   constructor(
     @Inject(SYNC_CONFIG) private readonly config: SyncConfig,
@@ -77,17 +79,23 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
       { members: this.members.length, intervalMs: this.config.pollIntervalMs },
       'fleet leader: polling members',
     );
+    const lease = new AdvisoryLease({
+      databaseUrl: this.config.databaseUrl,
+      name: FLEET_POLL_LEASE_NAME,
+      applicationName: 'sync-orchestrator-fleet',
+    });
     this.loop = new LeasedLoop({
-      lease: new AdvisoryLease({
-        databaseUrl: this.config.databaseUrl,
-        name: FLEET_POLL_LEASE_NAME,
-        applicationName: 'sync-orchestrator-fleet',
-      }),
+      lease,
       intervalMs: this.config.pollIntervalMs,
       jobs: [
         {
           name: 'fleet-poll',
           run: async () => {
+            // Taken anew: another replica may have polled meanwhile, and written newer data than this one holds.
+            if (lease.acquisitions !== this.acquisition) {
+              this.acquisition = lease.acquisitions;
+              this.poller.forget();
+            }
             if (!this.configured) await this.writeConfiguredMembers();
             await this.cycle();
           },

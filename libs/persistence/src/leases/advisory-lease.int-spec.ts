@@ -20,10 +20,16 @@ describe('AdvisoryLease', () => {
       expect(await a.tryAcquire()).toBe(true);
       expect(await a.tryAcquire()).toBe(true);
       expect(await b.tryAcquire()).toBe(false);
+      // Taken once, confirmed once: one acquisition; B has none yet.
+      expect([a.acquisitions, b.acquisitions]).toEqual([1, 0]);
       await a.release();
       expect(a.isHeld).toBe(false);
       expect(await b.tryAcquire()).toBe(true);
       expect(await a.tryAcquire()).toBe(false);
+      await b.release();
+      // Taken again after someone else held it: a new acquisition.
+      expect(await a.tryAcquire()).toBe(true);
+      expect([a.acquisitions, b.acquisitions]).toEqual([2, 1]);
     } finally {
       await Promise.all([a.release(), b.release()]);
     }

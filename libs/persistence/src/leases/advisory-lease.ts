@@ -19,12 +19,21 @@ export interface AdvisoryLeaseOptions {
 export class AdvisoryLease {
   private client: Client | null = null;
   private held = false;
+  private taken = 0;
   private connecting: Promise<Client> | null = null;
 
   constructor(private readonly options: AdvisoryLeaseOptions) {}
 
   get isHeld(): boolean {
     return this.held;
+  }
+
+  /**
+   * How many times this process has taken the lease. A new count means it was not held in between: another
+   * replica may have run the jobs meanwhile, so what this process remembers of their work may be out of date.
+   */
+  get acquisitions(): number {
+    return this.taken;
   }
 
   /** True when this process holds the lease now. Never throws: a database problem means "not held". */
@@ -42,6 +51,7 @@ export class AdvisoryLease {
       ]);
       // The session may have ended right after it answered (heard before this line runs): the lock went with it.
       this.held = res.rows[0]?.ok === true && this.client === client;
+      if (this.held) this.taken++;
       return this.held;
     } catch {
       this.drop();
