@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
 import {
   TargetKind,
   TargetStatus as S,
@@ -324,5 +325,52 @@ describe('GET /metrics: host series', () => {
       status: 0,
       output: '',
     });
+  });
+});
+
+describe('hosts routes: any id or cursor in the URL is answered, never with a 5xx', () => {
+  /** A path segment as a client may send it: percent-encoded bytes (any, so invalid UTF-8 too), raw ASCII, broken escapes. */
+  const piece = fc.oneof(
+    fc.integer({ min: 0, max: 255 }).map((b) => `%${b.toString(16).padStart(2, '0').toUpperCase()}`),
+    fc.constantFrom(
+      'a',
+      'Z',
+      '0',
+      '-',
+      '.',
+      '_',
+      '~',
+      '%',
+      '%G1',
+      '%E0%A4',
+      '%ED%A0%80',
+      '%F4%90%80%80',
+      '%C0%AF',
+      '%00',
+    ),
+    fc.constantFrom(
+      ...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).filter((c) => !'/?#'.includes(c)),
+    ),
+  );
+  const segment = fc.array(piece, { minLength: 1, maxLength: 40 }).map((ps) => ps.join(''));
+
+  it('GET /api/v1/hosts/{id}, /{id}/metrics and ?cursor= answer 200, 400 or 404', async () => {
+    await fc.assert(
+      fc.asyncProperty(segment, fc.constantFrom(1, 60, 1440), async (seg, minutes) => {
+        for (const path of [
+          `/api/v1/hosts/${seg}`,
+          `/api/v1/hosts/${seg}/metrics?minutes=${minutes}`,
+          `/api/v1/hosts?cursor=${seg}`,
+        ]) {
+          const res = await get<ApiErrorBody>(path);
+          expect({ path, status: res.status, ok: [200, 400, 404].includes(res.status) }).toEqual({
+            path,
+            status: res.status,
+            ok: true,
+          });
+        }
+      }),
+      { numRuns: Number(process.env.HOST_PROPERTY_RUNS ?? 150) },
+    );
   });
 });
