@@ -3,13 +3,15 @@ import { createRedis, FleetCache } from '@fleetwatch/live-state';
 import { closeSqlPool, createSqlPool, FleetSitesRepository, type SqlPool } from '@fleetwatch/persistence';
 import * as testing from '@fleetwatch/testing';
 import type { Redis } from 'ioredis';
+import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { SyncConfig } from '../config';
 import { FleetService } from './fleet.service';
 import { loadLeaderConfig } from './leader-config';
 
 // The fleet-poll lease between sync-orchestrator replicas (SPEC §8 singleton jobs) on real Postgres and
-// Redis, members simulated (tools/fleet-sim): what a replica writes when it takes the lease (again).
+// Redis, members simulated (tools/fleet-sim): what a replica writes when it takes the lease (again), and
+// what a replica whose configuration lists no member does with the members configured before.
 
 interface Sim {
   members: { name: string; url: string }[];
@@ -99,4 +101,35 @@ it('a replica taking the lease back keeps the newer last good report another rep
   // The last good data is B's, the newest: not the older one A held in memory from before it lost the lease.
   expect(failed.good?.at).toBe(lastGood);
   expect(failed.attempt.error).toMatch(/answered 500/);
+});
+
+it('a replica whose configuration lists no member removes the members configured before', async () => {
+  // The earlier replicas stop (their members stay in fleet_sites); one more member configured meanwhile.
+  for (const s of services.splice(0)) await s.onModuleDestroy();
+  const sites = new FleetSitesRepository(pool);
+  await sites.syncConfigured([
+    { name: 'gone', url: 'http://127.0.0.1:1', tags: [], failoverOrder: null, propertyOverrides: {} },
+  ]);
+  const s = service(db.databaseUrl, []);
+  s.onApplicationBootstrap();
+  await testing.waitFor(
+    async () => {
+      const { rows } = await (pool as unknown as Pool).query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM fleet_sites WHERE source = 'config'`,
+      );
+      return rows[0].n === 0;
+    },
+    { timeoutMs: 5_000, description: 'configured members no longer listed removed' },
+  );
+  // Nothing left to poll: the lease (its lock session) is given back.
+  await testing.waitFor(
+    async () => {
+      const { rows } = await (pool as unknown as Pool).query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'sync-orchestrator-fleet'`,
+      );
+      return rows[0].n === 0;
+    },
+    { timeoutMs: 5_000, description: 'fleet-poll lease session closed' },
+  );
 });

@@ -42,8 +42,8 @@ const membersByOutcome = lookup(
 /**
  * The leader's polling (SPEC §8): the configured members written to fleet_sites at boot,
  * then a poll cycle every FLEET_POLL_INTERVAL_SECONDS with a fixed delay (the next cycle is
- * scheduled when one ends), by the holder of the fleet-poll lease only. Nothing runs on a
- * site without members.
+ * scheduled when one ends), by the holder of the fleet-poll lease only. On a site without
+ * members, the members configured before (if any) are removed, and nothing else runs.
  */
 @Injectable()
 export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -71,20 +71,21 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
    * Starts the leased loop; never fails the boot. The configured members are written to fleet_sites by the
    * lease holder, before its first cycle (and again on each tick until that write succeeds): a database
    * that blips while the service starts delays polling by a tick instead of failing the start, and
-   * replicas starting together do not both rewrite the table.
+   * replicas starting together do not both rewrite the table. Without members (not, or no longer, a
+   * leader) the holder only removes those configured before, then gives the lease back.
    */
   onApplicationBootstrap(): void {
-    if (this.members.length === 0) return;
-    this.logger.info(
-      { members: this.members.length, intervalMs: this.config.pollIntervalMs },
-      'fleet leader: polling members',
-    );
+    if (this.members.length > 0)
+      this.logger.info(
+        { members: this.members.length, intervalMs: this.config.pollIntervalMs },
+        'fleet leader: polling members',
+      );
     const lease = new AdvisoryLease({
       databaseUrl: this.config.databaseUrl,
       name: FLEET_POLL_LEASE_NAME,
       applicationName: 'sync-orchestrator-fleet',
     });
-    this.loop = new LeasedLoop({
+    const loop = new LeasedLoop({
       lease,
       intervalMs: this.config.pollIntervalMs,
       jobs: [
@@ -97,13 +98,16 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
               this.poller.forget();
             }
             if (!this.configured) await this.writeConfiguredMembers();
-            await this.cycle();
+            if (this.members.length > 0) await this.cycle();
+            // Nothing to poll: the lease is given back once the members configured before are gone.
+            else void loop.stop();
           },
         },
       ],
       onJobError: (job, e) => this.logger.warn({ job, err: (e as Error).message }, 'fleet poll cycle failed'),
     });
-    this.loop.start();
+    this.loop = loop;
+    loop.start();
   }
 
   /** FLEETWATCH_LEADER_CONFIG's members into fleet_sites (those configured before and no longer listed leave). */
@@ -118,7 +122,8 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
       })),
     );
     this.configured = true;
-    this.logger.info({ members: this.members.length, removed: removed.length }, 'fleet members written');
+    if (this.members.length > 0 || removed.length > 0)
+      this.logger.info({ members: this.members.length, removed: removed.length }, 'fleet members written');
   }
 
   async onModuleDestroy(): Promise<void> {
