@@ -1,0 +1,12 @@
+// `npm run bench:targets-list`: the targets list benchmark (list.bench.ts) on its own, with the integration
+// suite's servers set-up (libs/testing: a throwaway database, vhost and Redis prefix). Not among `npm test`'s projects.
+const preset = require('../../../jest.preset');
+
+module.exports = {
+  ...preset,
+  displayName: 'bench',
+  testMatch: ['<rootDir>/tools/bench/targets/*.bench.ts'],
+  globalSetup: '<rootDir>/libs/testing/src/jest/global-setup.ts',
+  globalTeardown: '<rootDir>/libs/testing/src/jest/global-teardown.ts',
+  testTimeout: 600000,
+};
