@@ -4,6 +4,7 @@ import type { Rollup } from '@fleetwatch/domain';
 import { DatabaseClient, prismaOf } from '../database';
 import { rethrow } from '../errors';
 import { rethrowSql, sqlQuery } from '../sql/sql-pool';
+import { float8Of } from '../sql-values';
 import { DATABASE_CLIENT } from '../tokens';
 
 // Read-only queries over the history tables for the gateway (SPEC §2: the gateway reads
@@ -153,8 +154,10 @@ export class HistoryReadRepository {
               sum(count)::int AS count, sum(ok_count)::int AS ok_count,
               min(min_latency_ms) AS min, max(max_latency_ms) AS max, max(p95_latency_ms) AS p95,
               CASE WHEN count(*) = 1 THEN max(avg_latency_ms) ELSE
-                (sum(avg_latency_ms::text::numeric * coalesce(latency_count, count)) FILTER (WHERE avg_latency_ms IS NOT NULL)
-                  / NULLIF(sum(coalesce(latency_count, count)) FILTER (WHERE avg_latency_ms IS NOT NULL), 0))::float8
+                ${float8Of(
+                  `sum(avg_latency_ms::text::numeric * coalesce(latency_count, count)) FILTER (WHERE avg_latency_ms IS NOT NULL)
+                    / NULLIF(sum(coalesce(latency_count, count)) FILTER (WHERE avg_latency_ms IS NOT NULL), 0)`,
+                )}
               END AS avg
          FROM rollups_1m
         WHERE target_id = $1 AND bucket >= $2::timestamptz AND bucket <= $3::timestamptz
@@ -202,8 +205,10 @@ export class HistoryReadRepository {
       // primary key (target_id, location, bucket): no skip scan in Postgres, and an index without the
       // location would cost a second write on every rollup upsert.
       `SELECT r.target_id, r.bucket, sum(r.count)::int AS count, sum(r.ok_count)::int AS ok_count,
-              (sum(r.avg_latency_ms::numeric * coalesce(r.latency_count, r.count)) FILTER (WHERE r.avg_latency_ms IS NOT NULL)
-                / NULLIF(sum(coalesce(r.latency_count, r.count)) FILTER (WHERE r.avg_latency_ms IS NOT NULL), 0))::float8 AS latency_ms
+              ${float8Of(
+                `sum(r.avg_latency_ms::numeric * coalesce(r.latency_count, r.count)) FILTER (WHERE r.avg_latency_ms IS NOT NULL)
+                  / NULLIF(sum(coalesce(r.latency_count, r.count)) FILTER (WHERE r.avg_latency_ms IS NOT NULL), 0)`,
+              )} AS latency_ms
          FROM target_location_states s
          JOIN rollups_1m r ON r.target_id = s.target_id AND r.location = s.location
                           AND r.bucket >= $2::timestamptz AND r.bucket < $3::timestamptz

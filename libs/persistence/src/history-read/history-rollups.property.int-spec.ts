@@ -264,3 +264,58 @@ describe('1-minute rollups against rollupOf over the raw samples', () => {
     ]);
   });
 });
+
+describe('latencies the contract accepts at the edge of float8', () => {
+  it('a minute whose mean latency is below the smallest float8 (Number.MIN_VALUE, 0, 0) is rolled up and read as 0', async () => {
+    // latencyMs is any finite number in [0, a day]: Number.MIN_VALUE included. Its mean with zeros is a numeric
+    // Postgres refuses to turn into float8 (22003) — failing the rollup run of every target with a mark in it.
+    const base = Math.floor((Date.now() - 30 * MINUTE_MS) / (2 * MINUTE_MS)) * 2 * MINUTE_MS;
+    const tiny = `check:tiny-${randomUUID()}`;
+    const other = `check:other-${randomUUID()}`;
+    const result = (latencyMs: number, minute: number, offset: number): Placed => ({
+      location: 'eu',
+      minute,
+      offset,
+      sample: { kind: 'result', ok: true, latencyMs },
+    });
+    await runInSqlTransaction(pool, async (tx) => {
+      const rows = (targetId: string, placed: Placed[]) =>
+        placed.map((p) => ({
+          messageId: randomUUID(),
+          checkId: targetId,
+          targetId,
+          location: p.location,
+          ok: true,
+          latencyMs: p.sample.kind === 'result' ? p.sample.latencyMs : null,
+          failureReason: null,
+          metadata: null,
+          occurredAt: base + p.minute * MINUTE_MS + p.offset,
+        }));
+      await history.insertCheckResults(tx, [
+        ...rows(tiny, [
+          result(Number.MIN_VALUE, 0, 0),
+          result(0, 0, 1),
+          result(0, 0, 2),
+          result(Number.MIN_VALUE, 1, 0),
+        ]),
+        ...rows(other, [result(12, 0, 0)]),
+      ]);
+    });
+    // The other target's minute, marked in the same run, is rolled up too.
+    while ((await history.recomputeDirtyRollups()) > 0);
+    const window = (targetId: string) => ({
+      targetId,
+      since: new Date(base - MINUTE_MS),
+      until: new Date(base + 3 * MINUTE_MS),
+    });
+    expect((await read.rollups(window(other))).map((r) => r.avgLatencyMs)).toEqual([12]);
+    const minutes = await read.rollups(window(tiny));
+    expect(minutes.map((r) => [r.count, r.avgLatencyMs, r.maxLatencyMs])).toEqual([
+      [3, 0, Number.MIN_VALUE],
+      [1, Number.MIN_VALUE, Number.MIN_VALUE],
+    ]);
+    // Merged into a 2-minute step: (0 × 3 + MIN_VALUE × 1) / 4, below float8 again.
+    const merged = await read.rollups(window(tiny), 2);
+    expect(merged.map((r) => [r.count, r.avgLatencyMs])).toEqual([[4, 0]]);
+  });
+});

@@ -156,6 +156,48 @@ describe('HistoryRepository', () => {
     expect(fine).toMatchObject({ count: 1, avgLatencyMs: 7 });
   });
 
+  it("a mean latency below the smallest float8 (Number.MIN_VALUE with zeros) is 0 in the sparklines' read of the minute", async () => {
+    // Each location's minute converts (eu: MIN_VALUE; us: 0), but their weighted mean, MIN_VALUE / 3, is a numeric
+    // Postgres refuses to turn into float8 (22003): minuteTotals (the targets list's sparklines) failed.
+    const bucket = minuteBucket(Date.now() - 20 * 60_000);
+    await runInSqlTransaction(db, (tx) =>
+      history.insertCheckResults(tx, [
+        result('check:tiny', bucket + 1000, true, Number.MIN_VALUE),
+        result('check:tiny', bucket + 1000, true, 0, { location: 'us' }),
+        result('check:tiny', bucket + 2000, true, 0, { location: 'us' }),
+      ]),
+    );
+    while ((await history.recomputeDirtyRollups()) > 0);
+    let target = undefined as Parameters<typeof applyObservation>[0];
+    for (const location of ['eu', 'us'])
+      target = applyObservation(
+        target,
+        {
+          targetId: 'check:tiny',
+          kind: TargetKind.Check,
+          name: 'tiny',
+          location,
+          at: bucket,
+          status: TargetStatus.Up,
+          reason: 'r',
+        },
+        { downQuorumPct: 100 },
+      ).target;
+    await runInSqlTransaction(db, (tx) => states.saveMany(tx, [target as NonNullable<typeof target>]));
+    const prisma = createPrismaClient(isolated.databaseUrl, { poolSize: 1 });
+    try {
+      expect(
+        await new HistoryReadRepository(prisma).minuteTotals(
+          ['check:tiny'],
+          new Date(bucket),
+          new Date(bucket + 60_000),
+        ),
+      ).toEqual([{ targetId: 'check:tiny', bucket: new Date(bucket), count: 3, okCount: 3, latencyMs: 0 }]);
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
   it('takes a closed minute at once, a minute in progress at once only while it has no rollup, later once its mark is openMinuteDelayMs old', async () => {
     // Postgres's clock decides which minute is in progress: away from a minute's end by its clock.
     const pgNow = async () =>

@@ -12,7 +12,7 @@ import {
   type SqlPool,
   type SqlTx,
 } from '../sql/sql-pool';
-import { clean, cleanOrNull, iso, jsonOrNull } from '../sql-values';
+import { clean, cleanOrNull, float8Of, iso, jsonOrNull } from '../sql-values';
 import { runInTransaction, type DatabaseClient } from '../database';
 
 // Raw history of the aggregator (status_updates, check_results, host_metrics,
@@ -402,7 +402,7 @@ export class HistoryRepository {
          )
          INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count, min_latency_ms, avg_latency_ms, max_latency_ms, p95_latency_ms, latency_count)
          SELECT target_id, location, bucket, count(*)::int, (count(*) FILTER (WHERE ok))::int, min(latency_ms),
-                (sum(latency_ms::numeric) / NULLIF(count(latency_ms), 0))::float8, max(latency_ms),
+                ${float8Of('sum(latency_ms::numeric) / NULLIF(count(latency_ms), 0)')}, max(latency_ms),
                 percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms), count(latency_ms)::int
          FROM samples GROUP BY target_id, location, bucket
          ON CONFLICT (target_id, location, bucket) DO UPDATE SET count = EXCLUDED.count, ok_count = EXCLUDED.ok_count,
