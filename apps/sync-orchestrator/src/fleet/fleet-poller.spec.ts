@@ -1,5 +1,7 @@
 import type { FlowMetrics, FlowPoint, MemberPollRecord, MemberReport, MemberSnapshotView } from '@fleetwatch/contracts';
-import { mergeFlow } from './fleet-poller';
+import type { FleetSitesRepository } from '@fleetwatch/persistence';
+import { FleetPoller, mergeFlow, type MemberRecordStore } from './fleet-poller';
+import { loadLeaderConfig } from './leader-config';
 import { RecordJson } from './member-record-store';
 
 const point = (minute: number, count: number): FlowPoint => ({
@@ -83,5 +85,35 @@ describe('RecordJson', () => {
       json.serialise({ attempt, good: { ...good, flow: grown } }).toString('utf8'),
     ) as MemberPollRecord;
     expect(back.good?.flow?.points).toHaveLength(3);
+  });
+});
+
+describe('FleetPoller and the cache it starts from', () => {
+  it('a cache it cannot read fails the cycle (tried again next tick), never erasing the last good data there', async () => {
+    const good = { at: '2026-01-01T00:00:00.000Z', report: null, flow: null, snapshot: null };
+    const attempt = { at: good.at, ok: true, error: null, durationMs: 5 };
+    const stored = new Map<string, MemberPollRecord>([['eu', { attempt, good }]]);
+    let readFails = true;
+    const cache: MemberRecordStore = {
+      getMany: (names) =>
+        readFails
+          ? Promise.reject(new Error('cache away'))
+          : Promise.resolve(new Map([...stored].filter(([n]) => names.includes(n)))),
+      setMany: (records) => {
+        for (const [n, r] of records) stored.set(n, r);
+        return Promise.resolve();
+      },
+    };
+    const sites = { recordPolls: () => Promise.resolve() } as unknown as FleetSitesRepository;
+    const poller = new FleetPoller(cache, sites, { concurrency: 1, timeoutMs: 1_000 }, () =>
+      Promise.reject(new Error('member away')),
+    );
+    const members = loadLeaderConfig(JSON.stringify([{ name: 'eu', url: 'http://127.0.0.1:1' }]), {});
+
+    await expect(poller.cycle(members)).rejects.toThrow('cache away');
+    expect(stored.get('eu')?.good).toEqual(good);
+    readFails = false;
+    expect(await poller.cycle(members)).toMatchObject({ ok: 0, failed: 1 });
+    expect(stored.get('eu')).toEqual({ attempt: expect.objectContaining({ ok: false, error: 'member away' }), good });
   });
 });

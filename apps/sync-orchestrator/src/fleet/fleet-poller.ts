@@ -143,10 +143,10 @@ export class FleetPoller {
    */
   private async load(members: readonly LeaderMember[]): Promise<void> {
     if (this.loaded) return;
+    // A cache that cannot be read fails the cycle (tried again next tick): going on without what it holds, a
+    // member failing this cycle would be written without its last good data, erasing it there.
+    const cached = await this.cache.getMany(members.map((m) => m.name));
     this.loaded = true;
-    const cached = await this.cache
-      .getMany(members.map((m) => m.name))
-      .catch(() => new Map<string, MemberPollRecord>());
     for (const [name, r] of cached) {
       if (!r.good) continue;
       this.good.set(name, r.good);
