@@ -142,6 +142,30 @@ describe('alert state machine (Prometheus `for` semantics)', () => {
     ]);
   });
 
+  it('a new episode after the rule was edited carries the rule as it is now (labels, severity, mute check)', () => {
+    const before = rule({ severity: 'warning', labels: { team: 'web' } });
+    const fired = run(before, [
+      { at: 0, active: true },
+      { at: 60, active: false },
+    ]);
+    expect(fired.last?.state).toBe('resolved');
+    // Edited within the resolved alert's retention: now critical and the db team's.
+    const after = rule({ severity: 'critical', labels: { team: 'db' } });
+    const asked: Array<Readonly<Record<string, string>>> = [];
+    const again = stepAlert(after, fired.last, { active: true, value: null }, identity(after), {
+      now: T0 + 120 * SEC,
+      isMuted: (labels) => {
+        asked.push(labels);
+        return false;
+      },
+    });
+    expect(again.notifications.map((n) => [n.kind, n.labels['severity'], n.labels['team']])).toEqual([
+      ['firing', 'critical', 'db'],
+    ]);
+    expect(again.state?.fingerprint).toBe(identity(after).fingerprint);
+    expect(asked.map((l) => l['severity'])).toEqual(['critical']);
+  });
+
   it('keepFiringFor keeps a firing alert up through short gaps and resolves after it', () => {
     const { outcomes } = run(rule({ for: '0s', keepFiringFor: '2m' }), [
       { at: 0, active: true },

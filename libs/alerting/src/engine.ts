@@ -71,8 +71,11 @@ export interface AlertTransition {
 
 export interface AlertStepContext {
   now: number;
-  /** Whether a silence or maintenance window mutes this alert now; asked only when a notification is due. */
-  isMuted?: () => boolean;
+  /**
+   * Whether a silence or maintenance window mutes the alert with these labels now; asked only when a notification is
+   * due, with the labels the notification would carry.
+   */
+  isMuted?: (labels: Readonly<Record<string, string>>) => boolean;
 }
 
 export interface AlertStepResult {
@@ -99,7 +102,9 @@ export function stepAlert(
   let next: AlertSeriesState | undefined = prev;
   if (!prev || prev.state === 'resolved') {
     if (sample.active) {
-      const id = prev ?? (typeof identity === 'function' ? identity() : identity);
+      // A new episode is the rule as it is now: a resolved alert's labels are those of the rule when it last fired
+      // (a rule edited since — severity, labels, name — would page with the old ones, and silences would match those).
+      const id = typeof identity === 'function' ? identity() : identity;
       next = {
         key: id.key,
         ruleId: id.ruleId,
@@ -148,7 +153,7 @@ export function stepAlert(
   if (next?.state === 'firing') {
     const kind: AlertNotificationKind | null =
       next.lastSentAt === null ? 'firing' : now - next.lastSentAt >= rule.repeatIntervalMs ? 'repeat' : null;
-    if (kind && !(ctx.isMuted?.() ?? false)) {
+    if (kind && !(ctx.isMuted?.(next.labels) ?? false)) {
       next = { ...next, lastSentAt: now, value: sample.active ? sample.value : next.value };
       notifications = [notificationOf(kind, next, now)];
     }

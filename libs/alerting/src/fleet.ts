@@ -84,7 +84,7 @@ function step(
   const identity = () => (id ??= alertIdentity(rule.rule, target, seriesLabels));
   const r = stepAlert(rule, prev, sample, identity, {
     now: input.now,
-    isMuted: isMuted ? () => isMuted(prev?.labels ?? identity().labels, target.id) : undefined,
+    isMuted: isMuted ? (labels) => isMuted(labels, target.id) : undefined,
   });
   collect(out, prev?.key ?? identity().key, prev, r);
 }
@@ -161,7 +161,7 @@ export function evaluateFleet(input: EvaluationInput, targets: Iterable<Observed
     }
     const r = stepAlert(rule, prev, { active: false, value: null }, prev, {
       now: input.now,
-      isMuted: isMuted ? () => isMuted(prev.labels, prev.targetId) : undefined,
+      isMuted: isMuted ? (labels) => isMuted(labels, prev.targetId) : undefined,
     });
     collect(out, key, prev, r);
   }
