@@ -23,6 +23,25 @@ describe('gateway config: GATEWAY_WS_ALLOWED_ORIGINS', () => {
   });
 });
 
+describe('gateway config: FLEETWATCH_ADMIN_PASSWORD (SPEC §11)', () => {
+  // "its password is FLEETWATCH_ADMIN_PASSWORD when set": whatever it is, the site starts and admin signs in with it
+  // (the first start warns when it is short); new passwords set through the API keep their 8-character minimum.
+  it.each(['admin', 'secret', 'x', 'a long enough password'])('takes %j as it is', (password) => {
+    expect(loadGatewayConfig({ ...base, FLEETWATCH_ADMIN_PASSWORD: password }).adminPassword).toBe(password);
+  });
+
+  it('unset or empty: none (a generated one is printed at the first start)', () => {
+    expect(loadGatewayConfig(base).adminPassword).toBeUndefined();
+    expect(loadGatewayConfig({ ...base, FLEETWATCH_ADMIN_PASSWORD: '' }).adminPassword).toBeUndefined();
+  });
+
+  it('refuses one no sign-in could present (over 1024 characters), naming it', () => {
+    expect(() => loadGatewayConfig({ ...base, FLEETWATCH_ADMIN_PASSWORD: 'p'.repeat(1025) })).toThrow(
+      /FLEETWATCH_ADMIN_PASSWORD/,
+    );
+  });
+});
+
 describe('gateway config: WebSocket socket cap and pings', () => {
   it('defaults to 16 sockets per session or API key and a ping every 30 s', () => {
     const config = loadGatewayConfig(base);

@@ -8,6 +8,8 @@ import { GATEWAY_CONFIG } from '../tokens';
 import { PasswordHasher } from './password-hasher.service';
 
 export const BOOTSTRAP_ADMIN = 'admin';
+/** The least length of a password set through the API (contracts); a shorter FLEETWATCH_ADMIN_PASSWORD is warned about. */
+const MIN_PASSWORD_LENGTH = 8;
 
 /**
  * First start with no users creates `admin` (SPEC §11) with FLEETWATCH_ADMIN_PASSWORD,
@@ -43,6 +45,11 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
       'created the first user',
     );
     if (generated) process.stdout.write(banner(password));
+    else if (password.length < MIN_PASSWORD_LENGTH)
+      this.logger.warn(
+        { username: BOOTSTRAP_ADMIN },
+        `FLEETWATCH_ADMIN_PASSWORD is shorter than ${MIN_PASSWORD_LENGTH} characters: change it (PUT /api/v1/auth/password)`,
+      );
   }
 }
 
