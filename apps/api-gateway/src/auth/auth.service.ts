@@ -62,6 +62,8 @@ export class AuthService {
       ? await this.hasher.verify(user.passwordHash, input.password)
       : await this.hasher.verifyNobody(input.password);
     if (!user || !ok) throw new UnauthorizedError(BAD_CREDENTIALS);
+    // The password was right: the attempt is given back (the limits are against guessing, SPEC §11's login is not).
+    await this.limiter.refund(clientIp, input.username);
     // Said only to someone who knows the password.
     if (await this.disabledUsers.disabledAt(user.id))
       throw new ForbiddenError('this account is disabled: ask an admin to enable it');
@@ -208,6 +210,7 @@ export class AuthService {
       ? await this.hasher.verify(user.passwordHash, credentials.password)
       : await this.hasher.verifyNobody(credentials.password);
     if (!user || !ok) throw new UnauthorizedError(BAD_CREDENTIALS);
+    await this.limiter.refund(clientIp, credentials.username);
     if (await this.disabledUsers.disabledAt(user.id)) throw new UnauthorizedError(BAD_CREDENTIALS);
     this.basicVerdicts.set(credentials, { userId: user.id, tokenVersion: user.tokenVersion });
     return user;

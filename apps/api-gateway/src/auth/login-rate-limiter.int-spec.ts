@@ -95,3 +95,14 @@ describe('limits hold across gateway replicas (Redis)', () => {
     expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
   });
 });
+
+it('a sign-in with the right password gives its attempt back: a script signs in as often as it needs, failures stay limited', async () => {
+  // SPEC §11: POST /api/v1/auth/login {username, password} → {token}. The limits are there against guessing; a client
+  // that knows the password (a test suite signing in per case) must not be answered 429 after three sign-ins here.
+  const statuses = [];
+  for (let i = 0; i < 8; i++) statuses.push((await login('admin', ADMIN_PASSWORD, '127.0.8.1')).status);
+  expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200]);
+  const wrong = [];
+  for (let i = 0; i < 4; i++) wrong.push((await login('admin', 'wrong-password', `127.0.8.${i + 2}`)).status);
+  expect(wrong).toEqual([401, 401, 401, 429]);
+});

@@ -18,6 +18,11 @@ export type LoginLimitDecision =
 export interface LoginRateLimiter {
   /** Takes one attempt from both budgets, or from neither when either refuses. */
   take(ip: string, username: string): Promise<LoginLimitDecision>;
+  /**
+   * Gives back an attempt that proved the password: the limits are against guessing, and a client that knows the
+   * password (a script signing in often) must not be refused for it. Best effort: a refund that fails is dropped.
+   */
+  refund(ip: string, username: string): Promise<void>;
 }
 
 /** Nest token for the LoginRateLimiter in use. */
@@ -80,6 +85,15 @@ export class InMemoryLoginRateLimiter implements LoginRateLimiter {
     return { allowed: true };
   }
 
+  async refund(clientAddress: string, username: string): Promise<void> {
+    const giveBack = (cache: LRUCache<string, Bucket>, key: string, burst: number) => {
+      const bucket = cache.get(key);
+      if (bucket) cache.set(key, { ...bucket, tokens: Math.min(burst, bucket.tokens + 1) });
+    };
+    giveBack(this.byAddress, rateLimitKeyOf(clientAddress), this.limits.perAddressPerMinute);
+    giveBack(this.byUsername, username.toLowerCase(), this.limits.perUsernamePerMinute);
+  }
+
   get size(): number {
     return this.byAddress.size + this.byUsername.size;
   }
@@ -97,19 +111,9 @@ export class RedisLoginRateLimiter implements LoginRateLimiter {
   ) {}
 
   async take(clientAddress: string, username: string): Promise<LoginLimitDecision> {
-    const perAddress = this.limits.perAddressPerMinute;
-    const perUsername = this.limits.perUsernamePerMinute;
     let decision;
     try {
-      decision = await this.buckets.take([
-        {
-          name: `login:addr:${rateLimitKeyOf(clientAddress)}`,
-          cost: 1,
-          ratePerSecond: perAddress / 60,
-          burst: perAddress,
-        },
-        { name: `login:user:${username.toLowerCase()}`, cost: 1, ratePerSecond: perUsername / 60, burst: perUsername },
-      ]);
+      decision = await this.buckets.take(this.bucketsOf(clientAddress, username, 1));
     } catch (e) {
       throw new UnavailableError(`login rate limits unavailable (Redis): ${(e as Error).message}`, 5);
     }
@@ -119,5 +123,19 @@ export class RedisLoginRateLimiter implements LoginRateLimiter {
       retryAfterSeconds: decision.retryAfterSeconds,
       limitedBy: decision.refusedBy === 0 ? 'address' : 'username',
     };
+  }
+
+  async refund(clientAddress: string, username: string): Promise<void> {
+    // A negative cost is always granted; the bucket is capped at its burst again when next read.
+    await this.buckets.take(this.bucketsOf(clientAddress, username, -1)).catch(() => undefined);
+  }
+
+  private bucketsOf(clientAddress: string, username: string, cost: number) {
+    const perAddress = this.limits.perAddressPerMinute;
+    const perUsername = this.limits.perUsernamePerMinute;
+    return [
+      { name: `login:addr:${rateLimitKeyOf(clientAddress)}`, cost, ratePerSecond: perAddress / 60, burst: perAddress },
+      { name: `login:user:${username.toLowerCase()}`, cost, ratePerSecond: perUsername / 60, burst: perUsername },
+    ];
   }
 }
