@@ -203,6 +203,26 @@ describe('checkTargetProblem', () => {
     expect(problem({ ...common, type: 'tcp', host: '127.0.0.1', port: 9 }, p)).toBeNull();
   });
 
+  it('refuses localhost (and *.localhost, always loopback: RFC 6761) when a loopback network is denied', () => {
+    // SPEC §11: a check the target policy refuses gets a 4xx naming why — the collector would refuse to connect to
+    // what localhost resolves to, so the save must not accept it as if it were any other name.
+    const p = createTargetPolicy(['127.0.0.0/8']);
+    expect(problem({ ...common, type: 'http', url: 'http://localhost:3000/healthz' }, p)).toEqual({
+      path: 'url',
+      message: 'name localhost is loopback (127.0.0.1) in denied network 127.0.0.0/8 (FLEETWATCH_CHECK_DENY_NETWORKS)',
+    });
+    expect(problem({ ...common, type: 'tcp', host: 'LocalHost.', port: 5432 }, p)?.message).toContain('127.0.0.0/8');
+    expect(problem({ ...common, type: 'redis', host: 'api.localhost' }, p)?.path).toBe('host');
+    expect(problem({ ...common, type: 'tcp', host: 'localhost', port: 9 }, createTargetPolicy(['::1/128']))).toEqual({
+      path: 'host',
+      message:
+        'name localhost is loopback (::1) in denied network 0:0:0:0:0:0:0:1/128 (FLEETWATCH_CHECK_DENY_NETWORKS)',
+    });
+    // Allowed by default (loopback is, SPEC §5), and a name that merely contains it is any other name.
+    expect(problem({ ...common, type: 'http', url: 'http://localhost:3000/' })).toBeNull();
+    expect(problem({ ...common, type: 'tcp', host: 'localhost.example.com', port: 9 }, p)).toBeNull();
+  });
+
   it('shows the canonical address beside the form the check used', () => {
     fc.assert(
       fc.property(fc.nat(0xffff), (low) => {

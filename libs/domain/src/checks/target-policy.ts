@@ -136,16 +136,34 @@ export function targetHostProblem(host: string, policy: TargetPolicy): string | 
   return hostProblem(host, policy);
 }
 
+/** What `localhost` and every `*.localhost` name resolve to, whatever the resolver (RFC 6761 §6.3). */
+const LOOPBACK_OF_LOCALHOST = ['127.0.0.1', '::1'];
+
 function hostProblem(host: string, policy: TargetPolicy): string | null {
   const name = policy.deniedName(host);
   if (name) return `name ${name} reaches a cloud metadata service and is always denied`;
   const ip = literalIpOf(host);
-  if (!ip) return null;
+  if (!ip) return localhostProblem(host, policy);
   const network = policy.deniedBy(ip);
   if (!network) return null;
   const canonical = formatIp(ip);
   const shown = canonical === host.toLowerCase() ? canonical : `${host} (${canonical})`;
   return `address ${shown} is in denied network ${network} (FLEETWATCH_CHECK_DENY_NETWORKS)`;
+}
+
+/**
+ * The one kind of name whose address is known without asking a resolver: `localhost` is loopback everywhere, so a
+ * policy that denies loopback refuses it at save time (the collector would refuse what it resolves to anyway).
+ */
+function localhostProblem(host: string, policy: TargetPolicy): string | null {
+  const lower = host.trim().toLowerCase().replace(/\.$/, '');
+  if (lower !== 'localhost' && !lower.endsWith('.localhost')) return null;
+  for (const address of LOOPBACK_OF_LOCALHOST) {
+    const network = policy.deniedBy(address);
+    if (network)
+      return `name ${lower} is loopback (${address}) in denied network ${network} (FLEETWATCH_CHECK_DENY_NETWORKS)`;
+  }
+  return null;
 }
 
 function addressField(check: CheckSpec): string | null {
