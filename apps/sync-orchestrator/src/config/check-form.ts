@@ -6,6 +6,7 @@ import {
   type CheckDefinition,
   type CheckSpec,
   type CheckType,
+  withDefaultTimeout,
 } from '@fleetwatch/contracts';
 import { checkTargetProblem, type ErrorIssue, type TargetPolicy } from '@fleetwatch/domain';
 import type { z } from 'zod';
@@ -62,7 +63,7 @@ const pathText = (prefix: readonly (string | number)[], path: readonly PropertyK
  * under `prefix` (`checks.3`, `checks.web`).
  */
 export function parseCheck(input: unknown, prefix: readonly (string | number)[] = []): ParsedCheck {
-  const parsed = checkInputSchema.safeParse(input);
+  const parsed = checkInputSchema.safeParse(withDefaultTimeout(input));
   if (!parsed.success)
     return {
       ok: false,

@@ -72,7 +72,7 @@ export const commonFields = {
   description: storableText(2048).optional(),
   /** Seconds between runs at each location (default 30). */
   intervalSeconds: z.number().int().min(1).max(86_400).default(30),
-  /** Seconds one attempt may take (default 10, never more than the interval). */
+  /** Seconds one attempt may take (default 10, never more than the interval; a shorter interval's when unnamed: withDefaultTimeout). */
   timeoutSeconds: z.number().positive().max(300).default(10),
   /** Failed attempts retried at once before the result is DOWN (default 0). */
   retries: z.number().int().min(0).max(10).default(0),

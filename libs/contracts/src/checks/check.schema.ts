@@ -251,6 +251,24 @@ export const checkInputSchema = z
       ctx.addIssue({ code: 'custom', path: ['locations'], message: 'each location once' });
   });
 export type CheckInput = z.input<typeof checkInputSchema>;
+
+/** A check's timeout when it names none and its interval is at least this long (`timeoutSeconds`' default). */
+export const DEFAULT_TIMEOUT_SECONDS = 10;
+
+/**
+ * A check as written, with the timeout its interval allows when it names none and its interval is shorter than the
+ * default timeout (a timeout never exceeds the interval): `{name, type, intervalSeconds: 5, url}` is a check (SPEC §11)
+ * with a 5 s timeout, not a refusal of a field the client never sent. Anything else is returned as it is, so the spec
+ * (and the config form, which leaves out a timeout of DEFAULT_TIMEOUT_SECONDS) of every other check is unchanged.
+ */
+export function withDefaultTimeout(input: unknown): unknown {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+  const rec = input as Record<string, unknown>;
+  const interval = rec['intervalSeconds'];
+  if (rec['timeoutSeconds'] !== undefined || typeof interval !== 'number') return input;
+  if (!(interval > 0 && interval < DEFAULT_TIMEOUT_SECONDS)) return input;
+  return { ...rec, timeoutSeconds: interval };
+}
 export type CheckSpec = z.output<typeof checkInputSchema>;
 
 /** A stored check: the spec plus what the configuration owner assigns. */
