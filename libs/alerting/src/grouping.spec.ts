@@ -30,8 +30,16 @@ function n(kind: AlertNotification['kind'], target: string, team: string, at: nu
   };
 }
 
-/** Feeds notifications at their times and flushes every second; returns the messages of one channel. */
-function simulate(events: AlertNotification[], until: number, channel = 'slack') {
+/**
+ * Feeds notifications at their times and flushes every second; returns the messages of one channel. `muted`: which
+ * targets a silence or maintenance window mutes at a time (s after T0).
+ */
+function simulate(
+  events: AlertNotification[],
+  until: number,
+  channel = 'slack',
+  muted?: (target: string, at: number) => boolean,
+) {
   let state: GroupingState = emptyGroupingState();
   const out: string[] = [];
   for (let t = T0; t <= T0 + until * SEC; t += SEC) {
@@ -41,7 +49,7 @@ function simulate(events: AlertNotification[], until: number, channel = 'slack')
       routes,
       t,
     );
-    const r = flushDue(state, t);
+    const r = flushDue(state, t, muted ? (a) => muted(a.targetId, (t - T0) / SEC) : undefined);
     state = r.state;
     for (const f of r.flushes)
       if (f.channelId === channel)
@@ -115,6 +123,71 @@ describe('grouping (Alertmanager timing)', () => {
       T0,
     );
     expect(Object.keys(s.groups)).toHaveLength(4);
+  });
+
+  describe('a silence or maintenance window that begins before the message goes out', () => {
+    const from =
+      (start: number, end = Infinity) =>
+      (target: string, at: number) =>
+        target === 'b' && at >= start && at < end;
+
+    it('mutes an alert still waiting in group_wait; it goes out once the mute ends', () => {
+      const { out } = simulate([n('firing', 'b', 'db', T0)], 600, 'slack', from(10, 200));
+      expect(out).toEqual(['200s team=db firing=b resolved=']);
+    });
+
+    it('mutes a new alert waiting for group_interval; the others are not sent again for it', () => {
+      const { out } = simulate(
+        [n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0 + 60 * SEC)],
+        1000,
+        'slack',
+        from(70, 500),
+      );
+      // 330 s: only b (muted) changed — nothing to say. 500 s: the mute ended; b is announced with the group.
+      expect(out).toEqual(['30s team=db firing=a resolved=', '500s team=db firing=a,b resolved=']);
+    });
+
+    it('an alert muted until it resolved was never announced: neither firing nor resolved is sent', () => {
+      const { out, state } = simulate(
+        [n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0 + 60 * SEC), n('resolved', 'b', 'db', T0 + 400 * SEC)],
+        1000,
+        'slack',
+        from(70),
+      );
+      expect(out).toEqual(['30s team=db firing=a resolved=']);
+      expect(Object.values(state.groups).map((g) => Object.keys(g.alerts))).toEqual([['fp-a'], ['fp-a']]);
+      // Alone in its group: the group is dropped without a word.
+      const alone = simulate(
+        [n('firing', 'b', 'db', T0), n('resolved', 'b', 'db', T0 + 100 * SEC)],
+        600,
+        'slack',
+        from(10),
+      );
+      expect(alone.out).toEqual([]);
+      expect(alone.state.groups).toEqual({});
+    });
+
+    it('an alert already announced stays in the messages, and its resolution is sent', () => {
+      const { out } = simulate(
+        [n('firing', 'b', 'db', T0), n('firing', 'a', 'db', T0 + 60 * SEC), n('resolved', 'b', 'db', T0 + 700 * SEC)],
+        1000,
+        'slack',
+        from(40),
+      );
+      expect(out).toEqual([
+        '30s team=db firing=b resolved=',
+        '330s team=db firing=b,a resolved=',
+        '700s team=db firing=a resolved=b',
+      ]);
+    });
+
+    it('survives JSON: a muted alert held back is still held, and announced once unmuted', () => {
+      let s = addToGroups(emptyGroupingState(), [n('firing', 'b', 'db', T0)], routes, T0);
+      s = flushDue(s, T0 + 30 * SEC, () => true).state;
+      const restored = JSON.parse(JSON.stringify(s)) as GroupingState;
+      expect(flushDue(restored, T0 + 60 * SEC, () => true).flushes).toEqual([]);
+      expect(flushDue(restored, T0 + 90 * SEC, () => false).flushes.map((f) => f.firing.length)).toEqual([1, 1]);
+    });
   });
 
   it('state survives JSON (persist and restore without re-sending)', () => {

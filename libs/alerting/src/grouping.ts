@@ -8,6 +8,11 @@ import type { CompiledAlertRule } from './rule';
 // per `groupInterval`. Each message carries the group's whole picture: every alert still firing and those
 // resolved since the last message. A group with nothing firing left is dropped after its message (before any,
 // when it never sent one).
+//
+// Silences and maintenance are asked again when a message goes out (Alertmanager mutes at send time too): the
+// engine decided an alert's first notification before the wait, and a silence made meanwhile — someone saw it on
+// the dashboard within group_wait or group_interval — must still keep it from the receiver. Such an alert is held
+// back (`held`) until its mute ends; one that resolves while held was never announced, so nothing is said of it.
 
 export interface NotificationGroup {
   key: string;
@@ -19,8 +24,15 @@ export interface NotificationGroup {
   lastFlushAt: number | null;
   /** Latest notification per alert fingerprint. */
   alerts: Record<string, AlertNotification>;
-  /** Something changed since the last message. */
+  /** Something changed since the last message (or an alert is held back, muted, and waits for its mute to end). */
   dirty: boolean;
+  /**
+   * The alerts whose notification came after the last message, by fingerprint: true when the alert was not in the
+   * group before (new to its receiver). Absent in groups stored before it existed: every change is news, nothing held.
+   */
+  changed?: Record<string, boolean>;
+  /** Fingerprints of firing alerts never announced to this receiver because they were muted; absent: none. */
+  held?: string[];
 }
 
 /** All groups, by key. Plain JSON: persist it to survive a restart without re-sending. */
@@ -79,15 +91,25 @@ export function addToGroups(
   if (!notifications.length) return state;
   const groups = { ...state.groups };
   // Groups copied in this call: changed in place from then on (a copy per notification would be quadratic).
-  const fresh = new Set<string>();
+  const copied = new Set<string>();
   const put = (key: string, n: AlertNotification, create: () => NotificationGroup): void => {
     const prev = groups[key];
-    if (prev && fresh.has(key)) {
-      prev.alerts[n.fingerprint] = n;
+    const fp = n.fingerprint;
+    if (prev && copied.has(key)) {
+      if (prev.changed) prev.changed[fp] ??= !Object.hasOwn(prev.alerts, fp);
+      prev.alerts[fp] = n;
       return;
     }
-    fresh.add(key);
-    groups[key] = prev ? { ...prev, alerts: { ...prev.alerts, [n.fingerprint]: n }, dirty: true } : create();
+    copied.add(key);
+    groups[key] = prev
+      ? {
+          ...prev,
+          alerts: { ...prev.alerts, [fp]: n },
+          dirty: true,
+          // A group stored before `changed` existed keeps going without it (every change is news, nothing held).
+          ...(prev.changed ? { changed: { [fp]: !Object.hasOwn(prev.alerts, fp), ...prev.changed } } : {}),
+        }
+      : create();
   };
   // Which groups hold a fingerprint, built once when a resolved alert needs it.
   let holders: Map<string, string[]> | null = null;
@@ -129,6 +151,7 @@ export function addToGroups(
         lastFlushAt: null,
         alerts: { [n.fingerprint]: n },
         dirty: true,
+        changed: { [n.fingerprint]: true },
       }));
     }
   }
@@ -146,31 +169,71 @@ export function nextFlushAt(state: GroupingState): number | null {
   return next;
 }
 
-/** The messages due at `now`, and the state after sending them. */
-export function flushDue(state: GroupingState, now: number): { state: GroupingState; flushes: GroupFlush[] } {
+/**
+ * The messages due at `now`, and the state after sending them. `isMuted`: whether a silence or maintenance window
+ * mutes an alert now — a firing alert this group's receiver was not told of yet is then held back until it is not.
+ */
+export function flushDue(
+  state: GroupingState,
+  now: number,
+  isMuted?: (alert: AlertNotification) => boolean,
+): { state: GroupingState; flushes: GroupFlush[] } {
   const flushes: GroupFlush[] = [];
   let groups: Record<string, NotificationGroup> | null = null;
   for (const g of Object.values(state.groups)) {
     if (!g.dirty || now < dueAt(g)) continue;
-    groups ??= { ...state.groups };
+    const changed = g.changed;
+    const held = new Set(g.held ?? []);
+    const isChanged = (a: AlertNotification) => changed === undefined || Object.hasOwn(changed, a.fingerprint);
+    const isNew = (a: AlertNotification) => changed !== undefined && changed[a.fingerprint] === true;
     const all = Object.values(g.alerts);
-    const firing = all.filter((a) => a.kind !== 'resolved');
-    const resolved = all.filter((a) => a.kind === 'resolved');
+    const live = all.filter((a) => a.kind !== 'resolved');
+    // Muted and never told to this receiver: held back before, or new to the group since the last message.
+    const hold = isMuted ? live.filter((a) => (held.has(a.fingerprint) || isNew(a)) && isMuted(a)) : [];
+    const holding = new Set(hold.map((a) => a.fingerprint));
+    const firing = hold.length ? live.filter((a) => !holding.has(a.fingerprint)) : live;
+    // An alert that resolved while held back was never announced here: nothing to close.
+    const resolved = all.filter((a) => a.kind === 'resolved' && !held.has(a.fingerprint));
+    // What stays after this flush: the firing alerts, those held back marked so, nothing changed since.
+    const after = (group: NotificationGroup): NotificationGroup => {
+      const out: NotificationGroup = {
+        ...group,
+        dirty: hold.length > 0,
+        alerts: Object.fromEntries(live.map((a) => [a.fingerprint, a])),
+        changed: {},
+      };
+      if (hold.length) out.held = [...holding];
+      else delete out.held;
+      return out;
+    };
+    // Something for the receiver: a resolution, or a firing alert changed (new, a repeat) or released since the last
+    // message. Held-back alerts alone are no news: the group waits, dirty, for their mute to end.
+    const news = resolved.length > 0 || firing.some((a) => isChanged(a) || held.has(a.fingerprint));
+    if (!news) {
+      // Still held, nothing else: the very same group (nothing to write while a mute lasts).
+      const same =
+        live.length === all.length &&
+        changed !== undefined &&
+        Object.keys(changed).length === 0 &&
+        holding.size === held.size &&
+        hold.every((a) => held.has(a.fingerprint));
+      if (same) continue;
+      groups ??= { ...state.groups };
+      if (live.length) groups[g.key] = after(g);
+      else delete groups[g.key];
+      continue;
+    }
+    groups ??= { ...state.groups };
     // A group that never sent a message and has nothing firing left: its alerts resolved within group_wait, and no
     // receiver was told they fired — a lone "resolved" would announce an incident nobody opened (Alertmanager
     // sends nothing then either).
     if (!firing.length && g.lastFlushAt === null) {
-      delete groups[g.key];
+      if (hold.length) groups[g.key] = after(g);
+      else delete groups[g.key];
       continue;
     }
     flushes.push({ channelId: g.channelId, groupKey: g.key, groupLabels: g.groupLabels, firing, resolved, at: now });
-    if (firing.length)
-      groups[g.key] = {
-        ...g,
-        lastFlushAt: now,
-        dirty: false,
-        alerts: Object.fromEntries(firing.map((a) => [a.fingerprint, a])),
-      };
+    if (live.length) groups[g.key] = after({ ...g, lastFlushAt: now });
     else delete groups[g.key];
   }
   return { state: groups ? { groups } : state, flushes };

@@ -144,6 +144,53 @@ it('a silence suppresses the notification; the alert still fires', async () => {
   expect(await perChannel(instance('web-2'))).toEqual([[], []]);
 });
 
+it('a silence made while the alert waits in its group (group_wait) keeps it back until the silence ends', async () => {
+  const target = instance('web-9');
+  await putRule(site.pg, 'r-wait', {
+    name: 'Held back',
+    selector: { targetIds: [target] },
+    condition: { type: 'status', statuses: [TargetStatus.Down] },
+    channels: ['ch-w'],
+    grouping: { groupBy: ['alertname', 'target'], groupWait: '6s', groupInterval: '1s' },
+  });
+  // Published once the evaluator's own events queue is bound (unroutable until then, when this case runs alone).
+  await waitFor(
+    async () =>
+      configChanged(site, ['rules']).then(
+        () => true,
+        () => false,
+      ),
+    {
+      description: 'config.changed routed to the evaluator',
+    },
+  );
+  await sleep(2500);
+  await down('web-9');
+  // `for` 0 s: firing at once, its notification decided then; the message waits for group_wait.
+  await waitFor(async () => (await storedAlert(site.pg, 'r-wait', target))?.state === 'firing', {
+    description: 'web-9 firing',
+  });
+  const silencedAt = Date.now();
+  await putSilence(site.pg, {
+    matchers: [{ name: 'alertname', op: '=', value: 'Held back' }],
+    startsAt: new Date(silencedAt - 1000).toISOString(),
+    endsAt: new Date(silencedAt + 12_000).toISOString(),
+    createdBy: 'test',
+    comment: 'seen on the dashboard, being handled',
+  });
+  await configChanged(site, ['silences']);
+  await sleep(Math.max(0, silencedAt + 9000 - Date.now())); // past group_wait, before the silence ends
+  expect(await notified(site.pg, 'ch-w', target)).toEqual([]);
+  // The silence ended and the alert still fires: now it is announced, once.
+  await waitFor(async () => (await notified(site.pg, 'ch-w', target)).length > 0, {
+    timeoutMs: 15_000,
+    description: 'announced after the silence',
+  });
+  expect(Date.now()).toBeGreaterThanOrEqual(silencedAt + 12_000);
+  await sleep(1500);
+  expect((await notified(site.pg, 'ch-w', target)).map((n) => n.status)).toEqual(['firing']);
+});
+
 it('a maintenance window mutes notifications while the status keeps changing', async () => {
   await putWindow(site.pg, 'mw-web-3', {
     name: 'web-3 upgrade',

@@ -17,6 +17,7 @@ import {
   type GroupFlush,
   type GroupingState,
   type MetricSeries,
+  type Muter,
   type NotificationGroup,
   type NotificationLookup,
   type ObservedTarget,
@@ -312,14 +313,17 @@ export class AlertEvaluator {
     this.resyncAt = now + this.options.resyncMs;
   }
 
-  private input(now: number): EvaluationInput {
-    const muter = createMuter({
+  private muter(now: number): Muter {
+    return createMuter({
       silences: this.config.silences,
       windows: this.config.windows,
       targetOf: (id) => this.view.get(id)?.target,
       now,
     });
-    return { rules: this.config.rules, states: this.states, now, isMuted: muter.isMuted };
+  }
+
+  private input(now: number): EvaluationInput {
+    return { rules: this.config.rules, states: this.states, now, isMuted: this.muter(now).isMuted };
   }
 
   private *observed(): Iterable<ObservedTarget> {
@@ -344,7 +348,9 @@ export class AlertEvaluator {
     const epoch = this.epoch;
     if (epoch === null) return null;
     const grouped = addToGroups(this.grouping, result.notifications, this.config.routes, now);
-    const { state: next, flushes } = flushDue(grouped, now);
+    // Mutes asked again as messages go out: a silence made while an alert waited in its group keeps it back.
+    const muter = this.muter(now);
+    const { state: next, flushes } = flushDue(grouped, now, (a) => muter.isMuted(a.labels, a.targetId));
     const groupUpserts: StoredNotificationGroup[] = [];
     const groupDeletes: string[] = [];
     if (next !== this.grouping) {
