@@ -77,9 +77,33 @@ describe('grouping (Alertmanager timing)', () => {
     expect(out).toEqual(['30s team=db firing=a resolved=', '330s team=db firing=b resolved=a']);
   });
 
-  it('nothing changed: no message; a repeat from the engine goes out at the next interval boundary', () => {
-    const { out } = simulate([n('firing', 'a', 'db', T0), n('repeat', 'a', 'db', T0 + 200 * SEC)], 1000);
-    expect(out).toEqual(['30s team=db firing=a resolved=', '330s team=db firing=a resolved=']);
+  it("nothing changed: no message; the engine's repeat, a repeat interval after the message, goes out", () => {
+    const { out } = simulate([n('firing', 'a', 'db', T0), n('repeat', 'a', 'db', T0 + 4 * 3600 * SEC)], 15_000);
+    expect(out).toEqual(['30s team=db firing=a resolved=', '14400s team=db firing=a resolved=']);
+  });
+
+  it("a group is sent again once per repeat interval, however its alerts' own repeats are spread", () => {
+    // The engine repeats each alert 4 h after it last decided to send it: a fired at 0, b at 1 h. Each of their
+    // repeats made the group send its whole picture again — a group of n alerts fired at different times sent n
+    // messages per repeat interval (every group_interval for a large one), where Alertmanager sends one.
+    const h = 3600 * SEC;
+    const { out } = simulate(
+      [
+        n('firing', 'a', 'db', T0),
+        n('firing', 'b', 'db', T0 + h),
+        n('repeat', 'a', 'db', T0 + 4 * h),
+        n('repeat', 'b', 'db', T0 + 5 * h),
+        n('repeat', 'a', 'db', T0 + 8 * h),
+        n('repeat', 'b', 'db', T0 + 9 * h),
+      ],
+      9 * 3600 + 60,
+    );
+    expect(out).toEqual([
+      '30s team=db firing=a resolved=',
+      '3600s team=db firing=a,b resolved=',
+      '18000s team=db firing=a,b resolved=',
+      '32400s team=db firing=a,b resolved=',
+    ]);
   });
 
   it('a group with nothing firing is dropped after its message; a later alert starts a new group with group_wait', () => {

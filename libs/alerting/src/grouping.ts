@@ -56,10 +56,14 @@ export interface GroupFlush {
 export interface NotificationRoute {
   channels: readonly string[];
   grouping: AlertGrouping;
+  /** The rule's repeat interval (its own, or its grouping's); absent: every repeat is news. */
+  repeatIntervalMs?: number;
 }
 
 export function routesOf(rules: readonly CompiledAlertRule[]): Map<string, NotificationRoute> {
-  return new Map(rules.map((r) => [r.id, { channels: r.rule.channels, grouping: r.grouping }]));
+  return new Map(
+    rules.map((r) => [r.id, { channels: r.rule.channels, grouping: r.grouping, repeatIntervalMs: r.repeatIntervalMs }]),
+  );
 }
 
 /** The labels an alert is grouped by (every label for `...`). */
@@ -92,11 +96,15 @@ export function addToGroups(
   const groups = { ...state.groups };
   // Groups copied in this call: changed in place from then on (a copy per notification would be quadratic).
   const copied = new Set<string>();
-  const put = (key: string, n: AlertNotification, create: () => NotificationGroup): void => {
+  // `quiet`: kept in the group (the latest value) without making it send a message.
+  const put = (key: string, n: AlertNotification, create: () => NotificationGroup, quiet = false): void => {
     const prev = groups[key];
     const fp = n.fingerprint;
     if (prev && copied.has(key)) {
-      if (prev.changed) prev.changed[fp] ??= !Object.hasOwn(prev.alerts, fp);
+      if (!quiet) {
+        prev.dirty = true;
+        if (prev.changed) prev.changed[fp] ??= !Object.hasOwn(prev.alerts, fp);
+      }
       prev.alerts[fp] = n;
       return;
     }
@@ -105,9 +113,13 @@ export function addToGroups(
       ? {
           ...prev,
           alerts: { ...prev.alerts, [fp]: n },
-          dirty: true,
-          // A group stored before `changed` existed keeps going without it (every change is news, nothing held).
-          ...(prev.changed ? { changed: { [fp]: !Object.hasOwn(prev.alerts, fp), ...prev.changed } } : {}),
+          ...(quiet
+            ? {}
+            : {
+                dirty: true,
+                // A group stored before `changed` existed keeps going without it (every change is news, nothing held).
+                ...(prev.changed ? { changed: { [fp]: !Object.hasOwn(prev.alerts, fp), ...prev.changed } } : {}),
+              }),
         }
       : create();
   };
@@ -141,21 +153,45 @@ export function addToGroups(
     const groupLabels = groupLabelsOf(route.grouping.groupBy, n.labels);
     for (const channelId of route.channels) {
       const key = groupKeyOf(channelId, groupLabels);
-      put(key, n, () => ({
+      put(
         key,
-        channelId,
-        groupLabels,
-        groupWaitMs: durationMs(route.grouping.groupWait),
-        groupIntervalMs: durationMs(route.grouping.groupInterval),
-        createdAt: now,
-        lastFlushAt: null,
-        alerts: { [n.fingerprint]: n },
-        dirty: true,
-        changed: { [n.fingerprint]: true },
-      }));
+        n,
+        () => ({
+          key,
+          channelId,
+          groupLabels,
+          groupWaitMs: durationMs(route.grouping.groupWait),
+          groupIntervalMs: durationMs(route.grouping.groupInterval),
+          createdAt: now,
+          lastFlushAt: null,
+          alerts: { [n.fingerprint]: n },
+          dirty: true,
+          changed: { [n.fingerprint]: true },
+        }),
+        quietRepeat(groups[key], n, route, now),
+      );
     }
   }
   return { groups };
+}
+
+/**
+ * Whether an engine's repeat of an alert is no reason for its group to send: the group's messages carry the alert
+ * already, and the group sent one within the repeat interval (less group_wait or group_interval: the engine decided
+ * the alert's last notification up to that much before the group sent it). The engine repeats each alert on its own clock: a
+ * group of alerts that fired at different times would otherwise send its whole picture once per alert per repeat
+ * interval — every group interval, for a large group — where Alertmanager repeats a group once per repeat interval.
+ */
+function quietRepeat(
+  g: NotificationGroup | undefined,
+  n: AlertNotification,
+  route: NotificationRoute,
+  now: number,
+): boolean {
+  if (n.kind !== 'repeat' || !g || g.lastFlushAt === null || route.repeatIntervalMs === undefined) return false;
+  const carried = g.alerts[n.fingerprint];
+  if (!carried || carried.kind === 'resolved' || g.held?.includes(n.fingerprint)) return false;
+  return now - g.lastFlushAt < route.repeatIntervalMs - Math.max(g.groupIntervalMs, g.groupWaitMs);
 }
 
 function dueAt(g: NotificationGroup): number {
