@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { AlertMetricKind, HostMetricsPayload } from '@fleetwatch/contracts';
+import { TargetStatus, type AlertMetricKind, type HostMetricsPayload } from '@fleetwatch/contracts';
 import { hostMetricSeries, type CompiledAlertRule, type MetricSeries } from '@fleetwatch/alerting';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { AlertEvaluationReaderRepository } from '@fleetwatch/persistence';
@@ -73,10 +73,13 @@ export class AlertMetricsReader {
     const hosts: string[] = [];
     const checks: string[] = [];
     const timed: string[] = [];
-    for (const { target } of metricRules.length ? targets : []) {
-      if (hostRules.length && target.id.startsWith(HOST_PREFIX) && hostRules.some((r) => r.selector.matches(target)))
-        hosts.push(target.id);
-      else if (checkRules.length && checkRules.some((r) => r.selector.matches(target))) checks.push(target.id);
+    for (const { target, status } of metricRules.length ? targets : []) {
+      if (hostRules.length && target.id.startsWith(HOST_PREFIX) && hostRules.some((r) => r.selector.matches(target))) {
+        // A host's last sample stays in live state for the raw retention window after it stops reporting: once the
+        // host is STALE that sample measures nothing now — its metric alerts resolve (the next full tick sweeps them)
+        // rather than fire on, or start firing, on a value days old.
+        if (status !== TargetStatus.Stale) hosts.push(target.id);
+      } else if (checkRules.length && checkRules.some((r) => r.selector.matches(target))) checks.push(target.id);
       if (latencyRules.length && target.kind === 'check' && latencyRules.some((r) => r.selector.matches(target)))
         timed.push(target.id);
     }
