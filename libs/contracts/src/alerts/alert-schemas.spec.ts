@@ -127,6 +127,18 @@ describe('label matchers', () => {
     ['.*.*.*.*.*.*.*.*z', /unbounded repetitions/],
     ['a+b+c+', /unbounded repetitions/],
     ['[*+]{2}x', null],
+    // Bounded repetitions backtrack too: a long range like an unbounded one, short ones by their product, and a
+    // group repeated up to a bound like one repeated for ever.
+    // (each of these passed before and took seconds to minutes on a label of 26–500 characters)
+    ['.{0,99}'.repeat(5) + 'z', /unbounded repetitions/],
+    ['.{0,9}'.repeat(8) + 'z', /bounded repetitions/],
+    ['(a|aa){0,60}b', /exponential/],
+    ['(a{0,20}){0,20}b', /exponential/],
+    ['(a{0,9}){0,9}b', /exponential/],
+    ['\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}', null],
+    ['(\\d{1,3}\\.){3}\\d{1,3}', null],
+    ['web-.*?-[0-9]{2,4}', null],
+    ['(?:eu|us)-(?:west|east)-\\d', null],
     ['(a', /not a valid regular expression/],
     ['(?=a)a', /look-ahead/],
     ['(a)\\1', /back-references/],

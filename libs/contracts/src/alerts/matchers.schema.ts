@@ -41,20 +41,51 @@ export function matcherRegexProblem(pattern: string): string | null {
   if (nestedRepetition(pattern))
     return 'a repeated group contains a repetition or alternation (like (a+)+): it can take exponential time';
   // Without groups, each unbounded repetition multiplies the work on a value that does not match
-  // (`.*.*.*…z` over a 1,024-character label is n^k steps): two keep it quadratic at worst.
+  // (`.*.*.*…z` over a 1,024-character label is n^k steps): two keep it quadratic at worst. A bounded one with a
+  // long range (`.{0,99}`) backtracks the same way, and so do many short ones together (`.{0,9}` twenty times).
   if (unboundedRepetitions(pattern) > MATCHER_UNBOUNDED_MAX)
-    return `more than ${MATCHER_UNBOUNDED_MAX} unbounded repetitions (.*, +, {n,}): each multiplies the matching time; use an alternation or fewer wildcards`;
+    return `more than ${MATCHER_UNBOUNDED_MAX} unbounded repetitions (.*, +, {n,}, or {n,m} over a range past ${MATCHER_LONG_RANGE}): each multiplies the matching time; use an alternation or fewer wildcards`;
+  if (boundedChoices(pattern) > MATCHER_BOUNDED_CHOICES_MAX)
+    return `its bounded repetitions ({n,m}, ?) together match in more than ${MATCHER_BOUNDED_CHOICES_MAX} ways: that multiplies the matching time; use fewer`;
   return null;
 }
 
 /** Unbounded repetitions (`*`, `+`, `{n,}`) a matcher regex may hold at most. */
 export const MATCHER_UNBOUNDED_MAX = 2;
+/** A bounded repetition whose range (most − least) is past this counts as unbounded: `.{0,99}` backtracks like `.*`. */
+export const MATCHER_LONG_RANGE = 10;
+/** Most ways the short bounded repetitions of a pattern may match together (the product of their ranges + 1). */
+export const MATCHER_BOUNDED_CHOICES_MAX = 10_000;
 
-/** Unbounded quantifiers outside character classes. */
+/** Unbounded quantifiers (and long-ranged bounded ones) outside character classes. */
 function unboundedRepetitions(p: string): number {
   let n = 0;
   for (const i of structuralPositions(p)) if (unboundedQuantifierAt(p, i)) n++;
   return n;
+}
+
+/** The product of (range + 1) of the short bounded quantifiers outside character classes. */
+function boundedChoices(p: string): number {
+  let n = 1;
+  for (const i of structuralPositions(p)) {
+    const q = quantifierAt(p, i);
+    if (q && q[1] !== Infinity && q[1] - q[0] <= MATCHER_LONG_RANGE) n *= q[1] - q[0] + 1;
+  }
+  return n;
+}
+
+/** The quantifier at `i` as [least, most] (most Infinity when unbounded), or null when there is none. */
+function quantifierAt(p: string, i: number): [number, number] | null {
+  const c = p[i];
+  if (c === '*') return [0, Infinity];
+  if (c === '+') return [1, Infinity];
+  // `(?:` opens a group; `*?`, `+?`, `??`, `{n,m}?` are lazy forms of the quantifier before: neither is one itself.
+  if (c === '?') return p[i - 1] === '(' || /[*+?}]/.test(p[i - 1] ?? '') ? null : [0, 1];
+  if (c !== '{') return null;
+  const m = /^\{(\d+)(?:(,)(\d*))?\}/.exec(p.slice(i, i + 24));
+  if (!m) return null;
+  const least = Number(m[1]);
+  return [least, m[2] === undefined ? least : m[3] === '' ? Infinity : Number(m[3])];
 }
 
 /** Positions of a pattern's characters outside escapes and character classes (what its structure is made of). */
@@ -82,29 +113,41 @@ export function compileMatcherRegex(pattern: string): RegExp {
 
 /** True when a group holding `+`, `*`, `{n,}` or `|` is itself followed by an unbounded repetition. */
 function nestedRepetition(p: string): boolean {
-  // Per open group: does its content repeat or alternate?
-  const stack: boolean[] = [];
+  // Per open group: does its content repeat (unboundedly or over a long range) or alternate, and in how many ways
+  // can its short bounded repetitions match?
+  const stack: Array<{ risky: boolean; ways: number }> = [];
+  const top = () => stack[stack.length - 1] as { risky: boolean; ways: number } | undefined;
   for (const i of structuralPositions(p)) {
     const c = p[i];
-    if (c === '(') stack.push(false);
+    const q = quantifierAt(p, i);
+    if (c === '(') stack.push({ risky: false, ways: 1 });
     else if (c === '|') {
-      if (stack.length) stack[stack.length - 1] = true;
+      const g = top();
+      if (g) g.risky = true;
     } else if (c === ')') {
-      const risky = stack.pop() ?? false;
-      // Repeated: unboundedly, or a fixed number of times more than once (`(.*a){12}` is n^12 as well).
-      const repeated = unboundedQuantifierAt(p, i + 1) || /^\{(?:[2-9]|\d{2,})/.test(p.slice(i + 1, i + 8));
+      const { risky, ways } = stack.pop() ?? { risky: false, ways: 1 };
+      // Repeated: up to more than once — unboundedly, a fixed number of times (`(.*a){12}` is n^12 as well) or a
+      // bounded range (`(a|aa){0,60}` too).
+      const most = quantifierAt(p, i + 1)?.[1] ?? 1;
+      const repeated = most >= 2;
       if (risky && repeated) return true;
+      // Short choices repeated many times: `(a?){30}` matches "a"×30 in 2^30 ways.
+      if (repeated && ways > 1 && ways ** most > MATCHER_BOUNDED_CHOICES_MAX) return true;
       // A group that repeats or alternates makes its parent risky too.
-      if ((risky || repeated) && stack.length) stack[stack.length - 1] = true;
-    } else if (unboundedQuantifierAt(p, i) && stack.length) stack[stack.length - 1] = true;
+      const parent = top();
+      if (parent && (risky || repeated)) parent.risky = true;
+    } else if (q) {
+      const g = top();
+      if (g && q[1] - q[0] > MATCHER_LONG_RANGE) g.risky = true;
+      else if (g) g.ways *= q[1] - q[0] + 1;
+    }
   }
   return false;
 }
 
 function unboundedQuantifierAt(p: string, i: number): boolean {
-  const c = p[i];
-  if (c === '+' || c === '*') return true;
-  return c === '{' && /^\{\d+,\}/.test(p.slice(i, i + 12));
+  const q = quantifierAt(p, i);
+  return q !== null && q[1] - q[0] > MATCHER_LONG_RANGE;
 }
 
 /** One label matcher: `severity="critical"`, `target=~"check:web-.*"`. */
