@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
@@ -39,6 +41,14 @@ export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
 /** Builds the dashboard with Vite into `outDir` (fresh for this run: never a stale dist/). */
 export function buildDashboard(outDir: string): void {
+  const built = dashboardBuildOfThisRun();
+  rmSync(outDir, { recursive: true, force: true });
+  if (built) cpSync(built, outDir, { recursive: true });
+  else viteBuild(outDir);
+  if (!existsSync(join(outDir, 'index.html'))) throw new Error(`dashboard build: no index.html in ${outDir}`);
+}
+
+function viteBuild(outDir: string): void {
   mkdirSync(outDir, { recursive: true });
   const r = spawnSync(
     process.execPath,
@@ -47,6 +57,52 @@ export function buildDashboard(outDir: string): void {
   );
   if (r.status !== 0 || !existsSync(join(outDir, 'index.html')))
     throw new Error(`dashboard build failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
+}
+
+/**
+ * The browser specs each built the dashboard (3–5 s apiece); within one test run (libs/testing's FW_TEST_RUN_ID)
+ * it is built once and copied. A build is reused only by the run that made it and only while the sources are as
+ * they were (sizes and modification times of apps/dashboard and libs/*\/src). Outside a test run: a build each time.
+ */
+function dashboardBuildOfThisRun(): string | null {
+  const runId = process.env['FW_TEST_RUN_ID'];
+  if (!runId) return null;
+  const cacheRoot = join(tmpdir(), 'fw-dashboard-build');
+  const dir = join(cacheRoot, `${runId.replace(/[^\w-]/g, '_')}-${sourcesFingerprint()}`);
+  if (existsSync(join(dir, 'index.html'))) return dir;
+  mkdirSync(cacheRoot, { recursive: true });
+  // Builds of runs a day old or more are gone for good (another run may still be using a newer one).
+  for (const name of readdirSync(cacheRoot))
+    if (Date.now() - statSync(join(cacheRoot, name)).mtimeMs > 86_400_000)
+      rmSync(join(cacheRoot, name), { recursive: true, force: true });
+  const building = `${dir}.${process.pid}.building`;
+  viteBuild(building);
+  try {
+    renameSync(building, dir);
+  } catch {
+    // Another spec of this run got there first: use its build.
+    rmSync(building, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+function sourcesFingerprint(): string {
+  const hash = createHash('sha256');
+  const walk = (path: string): void => {
+    for (const entry of readdirSync(path, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (entry.name === 'node_modules' || entry.name === 'dist') continue;
+      const full = join(path, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else {
+        const st = statSync(full);
+        hash.update(`${full}\0${st.size}\0${st.mtimeMs}\n`);
+      }
+    }
+  };
+  walk(join(root, 'apps/dashboard'));
+  for (const lib of readdirSync(join(root, 'libs')))
+    if (existsSync(join(root, 'libs', lib, 'src'))) walk(join(root, 'libs', lib, 'src'));
+  return hash.digest('hex').slice(0, 16);
 }
 
 export async function launchChromium(): Promise<Browser> {
