@@ -106,10 +106,11 @@ describe('SPEC §11 on a running site', () => {
       lastSeen: expect.any(String),
       locations: [{ location: 'lab-2', status: 'DOWN', lastSeen: expect.any(String) }],
     });
-    await waitFor(async () => (await getJson<Target>('/api/v1/targets/instance:acc-3')).status === 200, {
-      timeoutMs: 20_000,
-      description: 'instance:acc-3 readable',
-    });
+    for (const id of ['instance:acc-1', 'instance:acc-3'])
+      await waitFor(async () => (await getJson<Target>(`/api/v1/targets/${id}`)).status === 200, {
+        timeoutMs: 20_000,
+        description: `${id} readable`,
+      });
     const ids = async (query: string) => {
       const res = await getJson<{ items: Target[] }>(`/api/v1/targets?${query}`);
       expect(res.status).toBe(200);
