@@ -195,6 +195,21 @@ describe('a compressed body (Content-Encoding)', () => {
     expect(await direct.count()).toBe(0);
     expect((await direct.post(update(1), { key })).status).toBe(202);
   });
+
+  it('a compressed body refused before it is inflated (declared length over the limit) gets its 413, and the service goes on', async () => {
+    // Fastify refuses on Content-Length before reading the decoded stream; the rest of the body is still read off
+    // the socket (so the client gets the 413) and must not reach an inflater whose failure nobody listens to.
+    const { key } = await direct.createKey(['ingest']);
+    for (const bytes of [Buffer.alloc(1024 * 1024 + 1024, 'a'), gzipSync(Buffer.alloc(8 * 1024 * 1024, 'a'))]) {
+      const declared = Buffer.concat([bytes, Buffer.alloc(Math.max(0, 1024 * 1024 + 1 - bytes.length), 0xff)]);
+      const res = await direct.post(declared, { key, headers: { 'content-encoding': 'gzip' } });
+      expect(res.status).toBe(413);
+      expect(errorOf(res).code).toBe('payload_too_large');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(await direct.count()).toBe(0);
+    expect((await direct.post(update(1), { key })).status).toBe(202);
+  });
 });
 
 describe('a body that stalls', () => {

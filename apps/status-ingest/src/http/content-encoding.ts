@@ -33,6 +33,10 @@ export function decodedBody(payload: Readable, encoding: BodyEncoding, limit: nu
   const inflate = encoding === 'gzip' ? createGunzip() : createInflate();
   const out = new PassThrough() as DecodedStream;
   out.receivedEncodedLength = 0;
+  // Fastify may stop reading `out` before it ends (a declared length over the limit is refused before reading, an
+  // encoded length over it mid-way) while the rest of the body is still read off the socket for the answer: a
+  // failure then has no listener of Fastify's, and an 'error' nobody listens to would stop the process.
+  out.on('error', () => undefined);
   let decoded = 0;
   let failed = false;
   const countIn = (chunk: Buffer): void => {
