@@ -65,6 +65,21 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => bool
   }
 }
 
+/** Poll cycles of the leader that began at or after `t` and have ended (its 'fleet poll cycle' log lines). */
+function cyclesSince(t: number): number {
+  let n = 0;
+  for (const line of owner.output().split('\n')) {
+    if (!line.includes('"fleet poll cycle"')) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: string; time?: string; durationMs?: number };
+      if (entry.msg === 'fleet poll cycle' && Date.parse(String(entry.time)) - Number(entry.durationMs) >= t) n++;
+    } catch {
+      // Not a whole JSON line (a chunk boundary): not counted.
+    }
+  }
+  return n;
+}
+
 const members = async () => (await get<{ items: LeaderMemberView[] }>('/api/v1/leader/members')).body.items;
 const byName = (items: LeaderMemberView[], name: string) => items.find((m) => m.name === name);
 
@@ -107,14 +122,25 @@ beforeAll(async () => {
     body: { name: 'web', type: 'http', url: 'http://127.0.0.1:9/health', intervalSeconds: 45 },
   });
   if (created.status !== 201) throw new Error(`check: ${created.status} ${created.text}`);
-  await new Promise((r) => setTimeout(r, 5_100));
-  const own = (await get<MemberSnapshotView>('/api/v1/system/snapshot/current')).body;
+  // The gateway serves a snapshot up to 5 s old (SNAPSHOT_CACHE_MS): within 5.1 s it has the check.
+  const own = await until(
+    "the leader's own snapshot with the check",
+    async () => (await get<MemberSnapshotView>('/api/v1/system/snapshot/current')).body,
+    (s) => s.areas.checks.some((c) => c.key === 'web'),
+    5_100,
+  );
   const region = [{ key: 'region', value: 'us' }];
+  const changed = Date.now();
   sim.setBehaviour('alpha', { base: own.areas, properties: region });
   sim.setBehaviour('beta', { base: own.areas, properties: region, drift: true, version: '1.1.0' });
   sim.setBehaviour('gamma', { base: own.areas });
-  // Two cycles later every member reflects it.
-  await new Promise((r) => setTimeout(r, 11_000));
+  // Every member reflects it once a poll cycle begun after the change has ended (within 11 s: two intervals).
+  await until(
+    'a poll cycle begun after the change, ended',
+    async () => cyclesSince(changed),
+    (n) => n > 0,
+    11_000,
+  );
 });
 
 afterAll(async () => {
