@@ -177,7 +177,22 @@ describe('GET /api/v1/system/snapshot/current', () => {
       body: { type: 'webhook', name: 'ops', url: 'https://hooks.example.com/in', secret: 'canary-channel-SECRET' },
     });
     expect(channel.status).toBe(201);
-    await new Promise((r) => setTimeout(r, SNAPSHOT_CACHE_MS));
+    // A snapshot is served for up to SNAPSHOT_CACHE_MS (pinned below): read it until it has all of the above.
+    await testing.waitFor(
+      async () => {
+        const { areas } = await snapshot();
+        return (
+          areas.checks.some((c) => c.key === 'web-authed') &&
+          areas.usersAndRoles.some((u) => u.key === 'olga') &&
+          areas.channels.some((c) => c.key === 'ops')
+        );
+      },
+      {
+        timeoutMs: SNAPSHOT_CACHE_MS + 500,
+        intervalMs: 100,
+        description: 'the snapshot with the new check, user and channel',
+      },
+    );
     const text = (await gw.request('GET', '/api/v1/system/snapshot/current', { token: admin })).text;
     expect(text).not.toMatch(/argon2|passwordHash/);
     const s = await snapshot();
