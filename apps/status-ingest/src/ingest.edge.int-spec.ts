@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { createIsolatedVhost, streamPost, testEnv } from '@fleetwatch/testing';
@@ -207,6 +208,32 @@ describe('a compressed body (Content-Encoding)', () => {
       expect(errorOf(res).code).toBe('payload_too_large');
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+    expect(await direct.count()).toBe(0);
+    expect((await direct.post(update(1), { key })).status).toBe(202);
+  });
+
+  it('a chunked compressed body whose encoded length passes the limit mid-way gets its 413, and the service goes on', async () => {
+    // Stored (level 0) gzip of random bytes: decoded within the limit, encoded past it — Fastify stops reading the
+    // decoded stream at the limit; what follows (a broken second member) then fails the inflater.
+    const { key } = await direct.createKey(['ingest']);
+    const stored = gzipSync(randomBytes(1024 * 1024 - 10), { level: 0 });
+    expect(stored.length).toBeGreaterThan(1024 * 1024);
+    const res = await fetch(`${direct.url}${UPDATES}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: new ReadableStream({
+        async start(controller) {
+          for (let i = 0; i < stored.length; i += 64 * 1024) controller.enqueue(stored.subarray(i, i + 64 * 1024));
+          await new Promise((resolve) => setTimeout(resolve, 300)); // the 413 is decided by then
+          controller.enqueue(new Uint8Array([0x1f, 0x8b, 0x08, 0xff, 0x01, 0x02, 0x03, 0x04]));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    await res.text();
+    await new Promise((resolve) => setTimeout(resolve, 200));
     expect(await direct.count()).toBe(0);
     expect((await direct.post(update(1), { key })).status).toBe(202);
   });
