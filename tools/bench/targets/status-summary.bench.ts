@@ -1,12 +1,13 @@
 import { TargetKind, TargetStatus as S, type StatusSummaryResponse } from '@fleetwatch/contracts';
 import type { TargetWrite } from '@fleetwatch/live-state';
 import * as testing from '@fleetwatch/testing';
-import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
+import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../../../apps/api-gateway/src/int-spec.helpers';
 
-// Benchmark (issue 17): with 10,000 targets in live state, `GET /api/v1/status/summary`
-// p99 under 50 ms. Asserted strictly with FW_BENCH=1 (a quiet machine); otherwise a loose
-// bound (4×) on a busy 2-core box. Client and gateway share this process, so the figures
-// include the client's own HTTP work.
+// Benchmark (issue 17): with 10,000 targets in live state, `GET /api/v1/status/summary` p99 under 50 ms, beside
+// GET /api/v1/auth/me (the same authenticated round trip without the summary's work). Prints the figures; the goal
+// is asserted with FW_BENCH=1 (a quiet machine). Client and gateway share this process, so the figures include the
+// client's own HTTP work. Not part of `npm test` (apps/api-gateway/src/status/status-summary.many.int-spec.ts holds
+// the counts over many targets); run it with `npm run bench:status-summary` (docs/benchmarks.md).
 
 const TARGETS = 10_000;
 const REQUESTS = Number(process.env.FW_BENCH_REQUESTS ?? 300);
@@ -78,6 +79,6 @@ it(`GET /api/v1/status/summary with ${TARGETS} targets: right counts, p99 under 
       `summary p50 ${summary.p50.toFixed(1)} ms, p99 ${summary.p99.toFixed(1)} ms; ` +
       `GET /auth/me (auth only) p50 ${baseline.p50.toFixed(1)} ms, p99 ${baseline.p99.toFixed(1)} ms\n`,
   );
-  // Timing is the benchmark's to print; held to the goal only on a quiet machine (FW_BENCH=1), never in CI.
+  // Held to the goal only on a quiet machine (FW_BENCH=1).
   if (STRICT) expect(summary.p99).toBeLessThan(GOAL_P99_MS);
 }, 120_000);
