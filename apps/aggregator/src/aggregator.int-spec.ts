@@ -5,7 +5,7 @@ import { Messages, TargetStatus, uuidv7 } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
 import { AdvisoryLease, closeSqlPool, createSqlPool, TargetStatesRepository } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { createIsolatedDatabase, createIsolatedVhost, TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
 import { AggregatorMetrics } from './aggregator.metrics';
 import { SWEEPER_LEASE_NAME } from './aggregator.module';
 import { HistoryMaintenance } from './history/history-maintenance.service';
@@ -43,6 +43,9 @@ const SWEEP_MS = 200;
 let site: TestSite;
 let app: INestApplicationContext;
 let store: LiveStateStore;
+/** DATABASE_LOCK_URL goes through this proxy (DATABASE_URL does not): the lock sessions' own way to Postgres. */
+let lockProxy: TcpProxy;
+const lockEnv = () => ({ DATABASE_LOCK_URL: lockProxy.rewriteUrl(site.env.DATABASE_URL) });
 
 beforeAll(async () => {
   site = await isolatedSite('agg-main', {
@@ -51,11 +54,14 @@ beforeAll(async () => {
     AGGREGATOR_ROLLUP_INTERVAL_MS: '300',
     AGGREGATOR_BATCH_WAIT_MS: '20',
   });
-  app = await startAggregator(site.env);
+  lockProxy = TcpProxy.forUrl(site.env.DATABASE_URL);
+  await lockProxy.start();
+  app = await startAggregator({ ...site.env, ...lockEnv() });
   store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
 });
 afterAll(async () => {
   await app?.close();
+  await lockProxy?.stop();
   await site?.dispose();
 });
 
@@ -526,7 +532,7 @@ describe('aggregator: durable state', () => {
 
   it('CONSENSUS_DOWN_QUORUM_PCT=50: one of two locations DOWN makes the consensus DOWN (after a restart)', async () => {
     await app.close();
-    app = await startAggregator({ ...site.env, CONSENSUS_DOWN_QUORUM_PCT: '50' });
+    app = await startAggregator({ ...site.env, ...lockEnv(), CONSENSUS_DOWN_QUORUM_PCT: '50' });
     const result = (location: string, ok: boolean) =>
       publishRequest(Messages.CheckResult, {
         checkId: 'site-b',
@@ -544,4 +550,29 @@ describe('aggregator: durable state', () => {
     // State from before the restart is intact.
     expect(await liveStatus('check:site-a')).toBe(TargetStatus.Partial);
   });
+});
+
+// Last: it cuts the lock sessions (the replica loses and retakes its shards and leases).
+it('holds its advisory locks on sessions to DATABASE_LOCK_URL (never on DATABASE_URL, which may be a transaction pool)', async () => {
+  const advisoryLocks = async () =>
+    Number(
+      (
+        await site.pg.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND a.datname = current_database()`,
+        )
+      ).rows[0].n,
+    );
+  // The shard locks' session and the sweeper lease's, at least (the alert evaluator's lease is a third).
+  await waitFor(async () => (await advisoryLocks()) >= 2, { description: 'advisory locks held' });
+  expect(lockProxy.stats.live).toBeGreaterThanOrEqual(2);
+  // Every one of them came through DATABASE_LOCK_URL: cut that way, and none is left.
+  lockProxy.pause();
+  lockProxy.cut();
+  try {
+    await waitFor(async () => (await advisoryLocks()) === 0, { description: 'no advisory lock left once cut' });
+  } finally {
+    lockProxy.resume();
+  }
+  await waitFor(async () => (await advisoryLocks()) >= 2, { description: 'locks taken again' });
 });

@@ -96,7 +96,7 @@ export class AggregatorModule {
           provide: SWEEPER_LEASE,
           useFactory: () =>
             new AdvisoryLease({
-              databaseUrl: config.databaseUrl,
+              databaseUrl: config.lockDatabaseUrl,
               name: SWEEPER_LEASE_NAME,
               applicationName: 'fleetwatch aggregator lease',
             }),

@@ -1,4 +1,12 @@
-import { ConfigError, databaseSettings, databaseShape, env, parseServiceEnv } from '@fleetwatch/config';
+import {
+  ConfigError,
+  databaseLockShape,
+  databaseLockUrl,
+  databaseSettings,
+  databaseShape,
+  env,
+  parseServiceEnv,
+} from '@fleetwatch/config';
 import { parseSealingKey } from '@fleetwatch/persistence';
 import { DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
 import { z } from 'zod';
@@ -19,6 +27,8 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
     {
       /** DATABASE_URL and its connections' limits (timeouts, keep-alive). */
       ...databaseShape,
+      /** Where its advisory-lock sessions connect (default DATABASE_URL): never through a transaction-mode pooler. */
+      ...databaseLockShape,
       REDIS_URL: env.redisUrl(),
       AMQP_URL: env.amqpUrl(),
       /**
@@ -115,6 +125,8 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
   return {
     ...common,
     databaseUrl: values.DATABASE_URL,
+    /** Advisory-lock sessions (leases, shard locks): DATABASE_LOCK_URL, else DATABASE_URL. */
+    lockDatabaseUrl: databaseLockUrl(values),
     database: databaseSettings(values),
     redisUrl: values.REDIS_URL,
     amqpUrl: values.AMQP_URL,

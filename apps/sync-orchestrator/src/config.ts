@@ -1,4 +1,12 @@
-import { ConfigError, databaseSettings, databaseShape, env, parseServiceEnv } from '@fleetwatch/config';
+import {
+  ConfigError,
+  databaseLockShape,
+  databaseLockUrl,
+  databaseSettings,
+  databaseShape,
+  env,
+  parseServiceEnv,
+} from '@fleetwatch/config';
 import { DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
 import { parseSealingKey } from '@fleetwatch/persistence';
 import { z } from 'zod';
@@ -10,6 +18,8 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
     {
       /** DATABASE_URL and its connections' limits (timeouts, keep-alive). */
       ...databaseShape,
+      /** Where its advisory-lock sessions connect (default DATABASE_URL): never through a transaction-mode pooler. */
+      ...databaseLockShape,
       REDIS_URL: env.redisUrl(),
       AMQP_URL: env.amqpUrl(),
       /** JSON (or a path to a JSON file) listing member sites (SPEC §8); read by the fleet module. */
@@ -50,6 +60,8 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
   return {
     ...common,
     databaseUrl: values.DATABASE_URL,
+    /** Advisory-lock sessions (leases, shard locks): DATABASE_LOCK_URL, else DATABASE_URL. */
+    lockDatabaseUrl: databaseLockUrl(values),
     database: databaseSettings(values),
     redisUrl: values.REDIS_URL,
     amqpUrl: values.AMQP_URL,

@@ -1,4 +1,4 @@
-import { ConfigError, databaseSettings, databaseShape, parseEnv } from './index';
+import { ConfigError, databaseLockShape, databaseLockUrl, databaseSettings, databaseShape, parseEnv } from './index';
 
 const settings = (source: Record<string, string>) => databaseSettings(parseEnv(databaseShape, source));
 
@@ -50,6 +50,38 @@ describe('databaseShape / databaseSettings', () => {
     } catch (e) {
       expect(e).toBeInstanceOf(ConfigError);
       expect((e as ConfigError).problems).toEqual([{ variable, message: expect.stringContaining(message) }]);
+    }
+  });
+});
+
+describe('databaseLockShape / databaseLockUrl (advisory-lock sessions)', () => {
+  const shape = { ...databaseShape, ...databaseLockShape };
+  const lockUrl = (source: Record<string, string>) => databaseLockUrl(parseEnv(shape, source));
+
+  it('is DATABASE_URL unless DATABASE_LOCK_URL is set (or empty)', () => {
+    expect(lockUrl({})).toBe('postgresql://postgres@127.0.0.1:5432/fleetwatch');
+    expect(lockUrl({ DATABASE_URL: 'postgresql://fw@pgbouncer:6432/fw' })).toBe('postgresql://fw@pgbouncer:6432/fw');
+    expect(lockUrl({ DATABASE_URL: 'postgresql://fw@pgbouncer:6432/fw', DATABASE_LOCK_URL: ' ' })).toBe(
+      'postgresql://fw@pgbouncer:6432/fw',
+    );
+    expect(
+      lockUrl({ DATABASE_URL: 'postgresql://fw@pgbouncer:6432/fw', DATABASE_LOCK_URL: 'postgres://fw@db:5432/fw' }),
+    ).toBe('postgres://fw@db:5432/fw');
+  });
+
+  it.each([
+    ['mysql://db/fw', 'scheme'],
+    ['not a url', 'not a valid URL'],
+    ['postgresql://db:5432', 'names no database'],
+  ])('refuses DATABASE_LOCK_URL=%s, naming it', (value, message) => {
+    try {
+      lockUrl({ DATABASE_LOCK_URL: value });
+      throw new Error('expected a ConfigError');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as ConfigError).problems).toEqual([
+        { variable: 'DATABASE_LOCK_URL', message: expect.stringContaining(message) },
+      ]);
     }
   });
 });

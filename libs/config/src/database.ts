@@ -57,3 +57,28 @@ export function databaseSettings(values: DatabaseValues): DatabaseSettings {
     keepAliveInitialDelayMs: values.DATABASE_KEEPALIVE_DELAY_MS,
   };
 }
+
+/**
+ * Services that hold Postgres advisory locks (aggregator: shard locks, sweeper and evaluator leases;
+ * sync-orchestrator: fleet-poll lease) hold them on a session of their own. A session lock needs a session: behind a
+ * pooler in transaction mode (PgBouncer `pool_mode = transaction`) it stays on a pooled server connection that other
+ * clients then share — two replicas would both "hold" it, and a crashed holder's lock would outlive it. Point
+ * `DATABASE_LOCK_URL` straight at Postgres (or at a session-mode pool) there; unset, the lock sessions use DATABASE_URL.
+ */
+export const databaseLockShape = {
+  DATABASE_LOCK_URL: z.string().max(4096).optional(),
+};
+
+type DatabaseLockValues = z.output<z.ZodObject<typeof databaseLockShape>> & { DATABASE_URL: string };
+
+/** The URL the advisory-lock sessions connect to: DATABASE_LOCK_URL, checked as DATABASE_URL is, else DATABASE_URL. */
+export function databaseLockUrl(values: DatabaseLockValues): string {
+  const raw = values.DATABASE_LOCK_URL?.trim();
+  if (!raw) return values.DATABASE_URL;
+  const parsed = env.databaseUrl().safeParse(raw);
+  if (!parsed.success)
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({ variable: 'DATABASE_LOCK_URL', message: issue.message })),
+    );
+  return parsed.data;
+}

@@ -29,7 +29,7 @@ export function shardBackends(redis: Redis, config: AggregatorConfig): ShardBack
     registry: new ReplicaRegistry(redis, 'aggregator', config.shards.replicaTtlMs),
     openLocks: (onLost) =>
       new AdvisoryLockSet({
-        databaseUrl: config.databaseUrl,
+        databaseUrl: config.lockDatabaseUrl,
         namespace: SHARD_LOCK_NAMESPACE,
         applicationName: 'fleetwatch aggregator shard locks',
         onLost,

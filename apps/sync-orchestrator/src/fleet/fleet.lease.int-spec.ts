@@ -35,8 +35,18 @@ let cache: FleetCache;
 let sim: Sim;
 const services: FleetService[] = [];
 
-function service(databaseUrl: string, members: ReturnType<typeof loadLeaderConfig>): FleetService {
-  const config = { databaseUrl, pollIntervalMs: INTERVAL_MS, pollTimeoutMs: 2_000, pollConcurrency: 2 } as SyncConfig;
+/**
+ * A FleetService whose lease session connects to `lockDatabaseUrl` (DATABASE_LOCK_URL); its queries go through the
+ * pool, so DATABASE_URL names a server nobody listens on — a lease taken there would never be held.
+ */
+function service(lockDatabaseUrl: string, members: ReturnType<typeof loadLeaderConfig>): FleetService {
+  const config = {
+    databaseUrl: 'postgresql://nobody@127.0.0.1:9/not-for-locks',
+    lockDatabaseUrl,
+    pollIntervalMs: INTERVAL_MS,
+    pollTimeoutMs: 2_000,
+    pollConcurrency: 2,
+  } as SyncConfig;
   const s = new FleetService(config, members, redis, silent, new FleetSitesRepository(pool));
   services.push(s);
   return s;

@@ -47,6 +47,7 @@ it('starts with the database away, then writes its members and polls them once i
   const members = loadLeaderConfig(JSON.stringify([{ name: 'eu', url: 'http://127.0.0.1:1', tags: ['prod'] }]), {});
   const config = {
     databaseUrl: proxy.rewriteUrl(db.databaseUrl),
+    lockDatabaseUrl: proxy.rewriteUrl(db.databaseUrl),
     pollIntervalMs: 200,
     pollTimeoutMs: 2_000,
     pollConcurrency: 2,

@@ -81,7 +81,7 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
         'fleet leader: polling members',
       );
     const lease = new AdvisoryLease({
-      databaseUrl: this.config.databaseUrl,
+      databaseUrl: this.config.lockDatabaseUrl,
       name: FLEET_POLL_LEASE_NAME,
       applicationName: 'sync-orchestrator-fleet',
     });

@@ -129,7 +129,7 @@ export function alertEvaluationProviders(config: AggregatorConfig): Provider[] {
       provide: ALERT_EVALUATOR_LEASE,
       useFactory: () =>
         new AdvisoryLease({
-          databaseUrl: config.databaseUrl,
+          databaseUrl: config.lockDatabaseUrl,
           name: ALERT_EVALUATOR_LEASE_NAME,
           applicationName: 'fleetwatch aggregator alert lease',
         }),
