@@ -181,12 +181,14 @@ describe('a check’s edit form', () => {
   });
 
   it('a refetch never replaces what is being typed, and the save names the version it was shown', async () => {
+    // The page's clock (Playwright's) runs at its natural pace; fastForward moves it past the 5 s staleTime at once.
+    await page.clock.install();
     await page.goto('http://dash.test/checks/aaa');
     await page.getByRole('heading', { name: 'Edit alpha-check' }).waitFor();
     await urlField().fill('https://typed.test/');
     // Someone else renames the check meanwhile (version 2); the window gets focus again past the 5 s staleTime.
     stored.set('aaa', checkOf('aaa', 'alpha-renamed', 'https://alpha.test/', 2));
-    await new Promise((r) => setTimeout(r, 5500));
+    await page.clock.fastForward(5500);
     await page.evaluate(() => window.dispatchEvent(new Event('visibilitychange')));
     await page.getByRole('heading', { name: 'Edit alpha-renamed' }).waitFor();
     await new Promise((r) => setTimeout(r, 300));
@@ -204,6 +206,7 @@ describe('a check’s edit form', () => {
     // A's form opened once (its answer cached), back to the list, A paused from there (version 2): the cache still
     // holds version 1 when A's form opens again. The form showed version 1 and kept it past the refetch, so Save —
     // with nothing typed — named version 1 and got a 409.
+    await page.clock.install();
     await page.goto('http://dash.test/checks/aaa');
     await page.getByRole('heading', { name: 'Edit alpha-check' }).waitFor();
     await page.getByRole('button', { name: 'Cancel' }).click();
@@ -233,7 +236,7 @@ describe('a check’s edit form', () => {
     await until(() => paused.isChecked());
     await urlField().fill('https://typed.test/');
     stored.set('aaa', { ...checkOf('aaa', 'alpha-renamed', 'https://alpha.test/', 4), paused: true });
-    await new Promise((r) => setTimeout(r, 5500));
+    await page.clock.fastForward(5500);
     await page.evaluate(() => window.dispatchEvent(new Event('visibilitychange')));
     await page.getByRole('heading', { name: 'Edit alpha-renamed' }).waitFor();
     await new Promise((r) => setTimeout(r, 300));
