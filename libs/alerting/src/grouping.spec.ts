@@ -106,6 +106,50 @@ describe('grouping (Alertmanager timing)', () => {
     ]);
   });
 
+  it('a repeat kept quiet because the group sent lately still reminds a repeat interval after that message', () => {
+    // a fires at 0; b fires at 3 h and resolves a minute later: the group's message at 3 h 5 min lists a still
+    // firing. a's repeat at 4 h is no reason to send then (the group sent 55 min ago) — but the reminder is due a
+    // repeat interval after that message (7 h 5 min), not at a's next own repeat (8 h, almost two intervals later).
+    const h = 3600 * SEC;
+    const { out } = simulate(
+      [
+        n('firing', 'a', 'db', T0),
+        n('firing', 'b', 'db', T0 + 3 * h),
+        n('resolved', 'b', 'db', T0 + 3 * h + 60 * SEC),
+        n('repeat', 'a', 'db', T0 + 4 * h),
+        n('repeat', 'a', 'db', T0 + 8 * h),
+      ],
+      8 * 3600 + 60,
+    );
+    expect(out).toEqual([
+      '30s team=db firing=a resolved=',
+      '10800s team=db firing=a,b resolved=',
+      '11100s team=db firing=a resolved=b',
+      '25500s team=db firing=a resolved=',
+    ]);
+  });
+
+  it('that reminder waits while what fires is muted (as the engine does not repeat a muted alert)', () => {
+    const h = 3600 * SEC;
+    const { out } = simulate(
+      [
+        n('firing', 'a', 'db', T0),
+        n('firing', 'b', 'db', T0 + 3 * h),
+        n('resolved', 'b', 'db', T0 + 3 * h + 60 * SEC),
+        n('repeat', 'a', 'db', T0 + 4 * h),
+      ],
+      7 * 3600 + 1800 + 60,
+      'slack',
+      (target, at) => target === 'a' && at >= 6 * 3600 && at < 7 * 3600 + 1800,
+    );
+    expect(out).toEqual([
+      '30s team=db firing=a resolved=',
+      '10800s team=db firing=a,b resolved=',
+      '11100s team=db firing=a resolved=b',
+      '27000s team=db firing=a resolved=',
+    ]);
+  });
+
   it('a group with nothing firing is dropped after its message; a later alert starts a new group with group_wait', () => {
     const { out, state } = simulate(
       [n('firing', 'a', 'db', T0), n('resolved', 'a', 'db', T0 + 40 * SEC), n('firing', 'a', 'db', T0 + 500 * SEC)],

@@ -33,6 +33,11 @@ export interface NotificationGroup {
   changed?: Record<string, boolean>;
   /** Fingerprints of firing alerts never announced to this receiver because they were muted; absent: none. */
   held?: string[];
+  /**
+   * When the group reminds its receiver of what still fires although nothing changed: an alert's repeat was kept
+   * quiet because the group sent lately, and is due a repeat interval after that message. Absent: none pending.
+   */
+  repeatAt?: number;
 }
 
 /** All groups, by key. Plain JSON: persist it to survive a restart without re-sending. */
@@ -96,11 +101,20 @@ export function addToGroups(
   const groups = { ...state.groups };
   // Groups copied in this call: changed in place from then on (a copy per notification would be quadratic).
   const copied = new Set<string>();
-  // `quiet`: kept in the group (the latest value) without making it send a message.
-  const put = (key: string, n: AlertNotification, create: () => NotificationGroup, quiet = false): void => {
+  // `remindAt` (a quiet repeat): kept in the group (the latest value) without making it send a message now, but a
+  // reminder at that time.
+  const put = (
+    key: string,
+    n: AlertNotification,
+    create: () => NotificationGroup,
+    remindAt: number | null = null,
+  ): void => {
     const prev = groups[key];
     const fp = n.fingerprint;
+    const quiet = remindAt !== null;
+    const repeatAt = quiet ? Math.min(prev?.repeatAt ?? remindAt, remindAt) : prev?.repeatAt;
     if (prev && copied.has(key)) {
+      if (repeatAt !== undefined) prev.repeatAt = repeatAt;
       if (!quiet) {
         prev.dirty = true;
         if (prev.changed) prev.changed[fp] ??= !Object.hasOwn(prev.alerts, fp);
@@ -113,6 +127,7 @@ export function addToGroups(
       ? {
           ...prev,
           alerts: { ...prev.alerts, [fp]: n },
+          ...(repeatAt !== undefined ? { repeatAt } : {}),
           ...(quiet
             ? {}
             : {
@@ -176,7 +191,8 @@ export function addToGroups(
 }
 
 /**
- * Whether an engine's repeat of an alert is no reason for its group to send: the group's messages carry the alert
+ * When the group is to remind its receiver instead of sending for an engine's repeat of an alert, or null when the
+ * repeat is news. A repeat is no reason for its group to send now when the group's messages carry the alert
  * already, and the group sent one within the repeat interval (less group_wait or group_interval: the engine decided
  * the alert's last notification up to that much before the group sent it). The engine repeats each alert on its own clock: a
  * group of alerts that fired at different times would otherwise send its whole picture once per alert per repeat
@@ -187,11 +203,14 @@ function quietRepeat(
   n: AlertNotification,
   route: NotificationRoute,
   now: number,
-): boolean {
-  if (n.kind !== 'repeat' || !g || g.lastFlushAt === null || route.repeatIntervalMs === undefined) return false;
+): number | null {
+  if (n.kind !== 'repeat' || !g || g.lastFlushAt === null || route.repeatIntervalMs === undefined) return null;
   const carried = g.alerts[n.fingerprint];
-  if (!carried || carried.kind === 'resolved' || g.held?.includes(n.fingerprint)) return false;
-  return now - g.lastFlushAt < route.repeatIntervalMs - Math.max(g.groupIntervalMs, g.groupWaitMs);
+  if (!carried || carried.kind === 'resolved' || g.held?.includes(n.fingerprint)) return null;
+  if (now - g.lastFlushAt >= route.repeatIntervalMs - Math.max(g.groupIntervalMs, g.groupWaitMs)) return null;
+  // Still a reminder a repeat interval after the group's message — not at the alert's next own repeat, up to almost
+  // a second interval later.
+  return g.lastFlushAt + route.repeatIntervalMs;
 }
 
 function dueAt(g: NotificationGroup): number {
@@ -201,7 +220,10 @@ function dueAt(g: NotificationGroup): number {
 /** When the next message is due (null: nothing waiting). */
 export function nextFlushAt(state: GroupingState): number | null {
   let next: number | null = null;
-  for (const g of Object.values(state.groups)) if (g.dirty && (next === null || dueAt(g) < next)) next = dueAt(g);
+  for (const g of Object.values(state.groups)) {
+    if (g.dirty && (next === null || dueAt(g) < next)) next = dueAt(g);
+    if (g.repeatAt !== undefined && (next === null || g.repeatAt < next)) next = g.repeatAt;
+  }
   return next;
 }
 
@@ -217,7 +239,10 @@ export function flushDue(
   const flushes: GroupFlush[] = [];
   let groups: Record<string, NotificationGroup> | null = null;
   for (const g of Object.values(state.groups)) {
-    if (!g.dirty || now < dueAt(g)) continue;
+    // A reminder due (a quiet repeat's): the group sends what still fires, changed or not — unless all of it is muted
+    // now (the engine does not repeat a muted alert either).
+    const remind = g.repeatAt !== undefined && now >= g.repeatAt;
+    if (!remind && (!g.dirty || now < dueAt(g))) continue;
     const changed = g.changed;
     const held = new Set(g.held ?? []);
     const isChanged = (a: AlertNotification) => changed === undefined || Object.hasOwn(changed, a.fingerprint);
@@ -244,7 +269,10 @@ export function flushDue(
     };
     // Something for the receiver: a resolution, or a firing alert changed (new, a repeat) or released since the last
     // message. Held-back alerts alone are no news: the group waits, dirty, for their mute to end.
-    const news = resolved.length > 0 || firing.some((a) => isChanged(a) || held.has(a.fingerprint));
+    const news =
+      resolved.length > 0 ||
+      (remind && firing.some((a) => !(isMuted?.(a) ?? false))) ||
+      firing.some((a) => isChanged(a) || held.has(a.fingerprint));
     if (!news) {
       // Still held, nothing else: the very same group (nothing to write while a mute lasts).
       const same =
@@ -269,8 +297,11 @@ export function flushDue(
       continue;
     }
     flushes.push({ channelId: g.channelId, groupKey: g.key, groupLabels: g.groupLabels, firing, resolved, at: now });
-    if (live.length) groups[g.key] = after({ ...g, lastFlushAt: now });
-    else delete groups[g.key];
+    if (live.length) {
+      const sent = after({ ...g, lastFlushAt: now });
+      delete sent.repeatAt;
+      groups[g.key] = sent;
+    } else delete groups[g.key];
   }
   return { state: groups ? { groups } : state, flushes };
 }
