@@ -1,0 +1,121 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { SERVICE_PORTS } from '@fleetwatch/config';
+
+// SPEC §10: deploy/ holds Kubernetes manifests with replicas, probes, resources and a migration job. Kept honest
+// against the code and the Dockerfile: every service of SPEC §11 on its port with /healthz and /readyz probes,
+// resources, the site's config and Secret, an image built from its Dockerfile target; the migration Job runs what the
+// Dockerfile's migrate target runs; the kustomization lists every manifest.
+
+const root = join(__dirname, '../..');
+const dir = join(root, 'deploy/kubernetes/fleetwatch');
+const dockerfile = readFileSync(join(root, 'deploy/docker/Dockerfile'), 'utf8');
+
+interface Manifest {
+  kind: string;
+  metadata: { name: string };
+  spec: Record<string, unknown>;
+}
+interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
+  env?: Array<{ name: string; value?: string }>;
+  ports?: Array<{ name: string; containerPort: number }>;
+  livenessProbe?: { httpGet: { path: string; port: string | number } };
+  readinessProbe?: { httpGet: { path: string; port: string | number } };
+  startupProbe?: { httpGet: { path: string; port: string | number } };
+  resources?: { requests?: { cpu?: string; memory?: string }; limits?: { memory?: string } };
+  securityContext?: { allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[] } };
+}
+interface PodSpec {
+  containers: Container[];
+  securityContext?: { runAsNonRoot?: boolean };
+  terminationGracePeriodSeconds?: number;
+}
+
+function manifests(file: string): Manifest[] {
+  return parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => {
+    if (d.errors.length) throw new Error(`${file}: ${d.errors[0].message}`);
+    return d.toJS() as Manifest;
+  });
+}
+const podOf = (m: Manifest) => (m.spec['template'] as { spec: PodSpec }).spec;
+
+describe('deploy/kubernetes/fleetwatch', () => {
+  const services = Object.entries(SERVICE_PORTS);
+
+  it.each(services)(
+    '%s: a Deployment on its SPEC §11 port, probed, with resources, config and Secret',
+    (name, { port }) => {
+      const all = manifests(`${name}.yaml`);
+      const deployment = all.find((m) => m.kind === 'Deployment');
+      expect(deployment?.metadata.name).toBe(name);
+      expect(Number((deployment as Manifest).spec['replicas'])).toBeGreaterThanOrEqual(1);
+      const pod = podOf(deployment as Manifest);
+      expect(pod.securityContext?.runAsNonRoot).toBe(true);
+      // Longer than the services' own shutdown timeout (8 s by default), so in-flight work finishes (SPEC §10).
+      expect(pod.terminationGracePeriodSeconds ?? 30).toBeGreaterThan(8);
+      const [container] = pod.containers;
+      expect(container.image).toMatch(new RegExp(`^fleetwatch/${name}:`));
+      expect(dockerfile).toMatch(new RegExp(`^FROM runtime AS ${name}$`, 'm'));
+      expect(dockerfile).toMatch(new RegExp(`AS ${name}\\nEXPOSE ${port}\\n`));
+      expect(container.ports).toEqual([{ name: 'http', containerPort: port }]);
+      expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+      expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+      expect(container.resources?.requests?.cpu).toBeTruthy();
+      expect(container.resources?.requests?.memory).toBeTruthy();
+      expect(container.resources?.limits?.memory).toBeTruthy();
+      expect(container.envFrom).toEqual([
+        { configMapRef: { name: 'fleetwatch-config' } },
+        { secretRef: { name: 'fleetwatch' } },
+      ]);
+      expect(container.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+      });
+
+      const service = all.find((m) => m.kind === 'Service');
+      expect(service?.metadata.name).toBe(name); // the name deploy/prometheus/prometheus.yml scrapes
+      expect(service?.spec['ports']).toEqual([{ name: 'http', port, targetPort: 'http' }]);
+    },
+  );
+
+  it('the kustomization lists every manifest of the directory (but the example Secret) and every image', () => {
+    const [kustomization] = manifests('kustomization.yaml') as unknown as Array<{
+      resources: string[];
+      images: Array<{ name: string }>;
+    }>;
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+    expect([...kustomization.resources].sort()).toEqual(files.filter((f) => f !== 'secret.example.yaml').sort());
+    expect(kustomization.images.map((i) => i.name).sort()).toEqual(services.map(([n]) => `fleetwatch/${n}`).sort());
+  });
+
+  it('the config holds the variables SPEC §11 names that are not secrets; the example Secret the others', () => {
+    const [config] = manifests('config.yaml') as unknown as Array<{ data: Record<string, string> }>;
+    expect(Object.keys(config.data)).toEqual(
+      expect.arrayContaining(['FLEETWATCH_SITE', 'FLEETWATCH_ROLE', 'FLEETWATCH_LOCATION']),
+    );
+    const [secret] = manifests('secret.example.yaml') as unknown as Array<{ stringData: Record<string, string> }>;
+    expect(Object.keys(secret.stringData)).toEqual(
+      expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'FLEETWATCH_ENCRYPTION_KEY']),
+    );
+  });
+
+  it('the migration Job runs what the Dockerfile migrate target runs, with DATABASE_URL from the Secret', () => {
+    const [job] = parseAllDocuments(readFileSync(join(dir, 'migrate/job.yaml'), 'utf8')).map(
+      (d) => d.toJS() as Manifest,
+    );
+    expect(job.kind).toBe('Job');
+    const [container] = podOf(job).containers;
+    const cmd = /FROM runtime AS migrate[\s\S]*?\nCMD (\[.*\])/.exec(dockerfile);
+    expect(cmd).not.toBeNull();
+    expect(container.command).toEqual(JSON.parse((cmd as RegExpExecArray)[1]));
+    expect(container.image).toMatch(/^fleetwatch\/migrate:/);
+    expect(container.env).toEqual([
+      { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'fleetwatch', key: 'DATABASE_URL' } } },
+    ]);
+  });
+});
