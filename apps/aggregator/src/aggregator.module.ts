@@ -43,6 +43,7 @@ import { shardBackends } from './shards/shard-backends';
 import { ShardCoordinator } from './shards/shard-coordinator.service';
 import { ShardFence } from './shards/shard-fence';
 import { StatusPropagation } from './status/status-propagation.service';
+import { AGGREGATOR_QUEUES } from './bus-queues';
 import { AGGREGATOR_CONFIG, SHARD_BACKENDS, SWEEPER_LEASE } from './tokens';
 
 /** The shard queues by name (a set-aside observation goes to its shard queue's DLQ, declared on demand). */
@@ -76,15 +77,7 @@ export class AggregatorModule {
           site: config.site,
           service: 'aggregator',
           location: config.location,
-          queues: [
-            ...observationShardQueueSpecs(),
-            QueueName.AggregatorObservations,
-            QueueName.AggregatorBulkObservations,
-            QueueName.AggregatorCommands,
-            // Declared (with its status.changed(-batch) bindings) before anything is published: a relay publish is
-            // mandatory: false, so one that no queue took yet would be confirmed and its events lost to subscriptions.
-            QueueName.AggregatorSubscriptions,
-          ],
+          queues: AGGREGATOR_QUEUES,
           stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),
         }),
         // Requests the aggregator answers (a channel's test-send): any replica takes one.

@@ -1,6 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { QueueName } from '@fleetwatch/contracts';
-import { MessagingModule, observationShardQueueSpecs, RpcClientModule } from '@fleetwatch/messaging';
+import { MessagingModule, RpcClientModule } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
 import {
@@ -12,6 +11,7 @@ import {
 } from './checks/checks.service';
 import type { ProbeSessions } from './checks/probe';
 import { probeFor, probeSessions } from './checks/probes/registry';
+import { COLLECTOR_QUEUES } from './bus-queues';
 import type { CollectorConfig } from './config';
 import { HeartbeatService } from './heartbeat/heartbeat.service';
 import { ReadinessWiring } from './health/readiness.wiring';
@@ -50,7 +50,7 @@ export class CollectorModule {
             service: 'collector',
             location: config.location,
             // Declared here too so results wait in the queue when the aggregator is not up yet.
-            queues: [...observationShardQueueSpecs(), QueueName.AggregatorObservations],
+            queues: COLLECTOR_QUEUES,
             logger,
           }),
         }),

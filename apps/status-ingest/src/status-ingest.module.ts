@@ -1,11 +1,11 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { QueueName } from '@fleetwatch/contracts';
-import { MessagingModule, observationShardQueueSpecs } from '@fleetwatch/messaging';
+import { MessagingModule } from '@fleetwatch/messaging';
 import { LiveStateModule } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { PersistenceModule } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import { ApiKeyAuthService } from './auth/api-key-auth.service';
+import { STATUS_INGEST_QUEUES } from './bus-queues';
 import type { IngestConfig } from './config';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { IngestRoutes } from './http/ingest.routes';
@@ -48,11 +48,7 @@ export class StatusIngestModule {
             service: 'status-ingest',
             location: config.location,
             // Declared here too, so pushes accepted before the aggregator first starts wait in its queue.
-            queues: [
-              ...observationShardQueueSpecs(),
-              QueueName.AggregatorObservations,
-              QueueName.AggregatorBulkObservations,
-            ],
+            queues: STATUS_INGEST_QUEUES,
             publishTimeoutMs: config.publishTimeoutMs,
             logger,
             stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),

@@ -1,8 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { QueueName } from '@fleetwatch/contracts';
 import { createTargetPolicy } from '@fleetwatch/domain';
 import { LiveStateModule } from '@fleetwatch/live-state';
-import { MessagingModule, observationShardQueueSpecs, RpcServerModule } from '@fleetwatch/messaging';
+import { MessagingModule, RpcServerModule } from '@fleetwatch/messaging';
 import {
   AlertConfigRepository,
   SubscriptionsRepository,
@@ -22,6 +21,7 @@ import { DefaultRulesSeeder } from './alerting/default-rules.seeder';
 import { SilencesService } from './alerting/silences.service';
 import { SubscriptionsRpcHandler } from './subscriptions/subscriptions.rpc-handler';
 import { SubscriptionsService } from './subscriptions/subscriptions.service';
+import { SYNC_ORCHESTRATOR_QUEUES } from './bus-queues';
 import type { SyncConfig } from './config';
 import { ConfigAsCodeService } from './config/config-as-code.service';
 import { ConfigChangedRelay } from './config/config-changed.relay';
@@ -65,7 +65,7 @@ export class SyncOrchestratorModule {
           location: config.location,
           // The aggregator's shard queues too: check.lifecycle is published with `mandatory`, and
           // must be routable even before an aggregator first declared them (as collectors do).
-          queues: [QueueName.SyncOrchestratorCommands, ...observationShardQueueSpecs()],
+          queues: SYNC_ORCHESTRATOR_QUEUES,
           stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 2000),
         }),
         RpcServerModule.forRoot(),

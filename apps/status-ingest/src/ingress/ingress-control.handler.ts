@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { QueueName, type Envelope, type IngressControlPayload } from '@fleetwatch/contracts';
+import type { Envelope, IngressControlPayload } from '@fleetwatch/contracts';
 import { ConsumeQueue, PermanentError } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
+import { STATUS_INGEST_CONSUMED_QUEUE } from '../bus-queues';
 import { ingressRecordOf } from './ingress-command';
 import { IngressStateSync } from './ingress-state.sync';
 
@@ -21,7 +22,7 @@ export class IngressControlHandler {
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
 
-  @ConsumeQueue(QueueName.StatusIngestCommands, { prefetch: 10, concurrency: 10 })
+  @ConsumeQueue(STATUS_INGEST_CONSUMED_QUEUE, { prefetch: 10, concurrency: 10 })
   async handle(envelope: Envelope): Promise<void> {
     const record = ingressRecordOf(envelope as Envelope<IngressControlPayload>);
     if (!record) throw new PermanentError(`status-ingest does not handle "${envelope.type}"`);
