@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { Client } from 'pg';
 import { waitFor } from '@fleetwatch/testing';
 import { createSite, freePort, type E2eSite } from './site-launcher';
-import { instanceStatusIs, instanceTarget, WatcherProcess } from './watcher-process';
+import { instanceGone, instanceStatusIs, instanceTarget, WatcherProcess } from './watcher-process';
 import { DockerEngineStandin } from '../../apps/docker-watcher/src/standin/docker-engine.standin';
 
 // The real Docker watcher (built, dockerode over a unix socket) against a Docker Engine API
@@ -90,6 +90,7 @@ const watcherMetrics = async (): Promise<Record<string, number>> => (watcher ? w
 const killWatcher = (signal: NodeJS.Signals) => watcher?.kill(signal);
 const target = (id: string) => instanceTarget(site, token, id);
 const statusIs = (id: string, status: string, what: string) => instanceStatusIs(site, token, watcher, id, status, what);
+const gone = (id: string, what: string) => instanceGone(site, token, watcher, id, what);
 
 async function storedPerInstance(): Promise<Record<string, string[]>> {
   const r = await db.query<{ instance_id: string; lifecycle_status: string }>(
@@ -229,7 +230,7 @@ describe('docker watcher', () => {
     await new Promise((r) => setTimeout(r, 1_000)); // the ledger is written within 0.5 s of an acceptance
     await killWatcher('SIGKILL');
     engine.act('api-1', 'unpause');
-    // …and a container removed while no watcher runs is reported stopped by the next resync.
+    // …and a container removed while no watcher runs is reported removed by the next resync.
     engine.add({ name: 'gone-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
     await startWatcher();
     await statusIs('api-1', 'UP', 'api-1 UP: the unpause made while no watcher ran arrived');
@@ -239,13 +240,13 @@ describe('docker watcher', () => {
     await killWatcher('SIGKILL');
     engine.act('gone-1', 'destroy');
     await startWatcher();
-    await statusIs('gone-1', 'DOWN', 'gone-1 DOWN: destroyed while no watcher ran');
+    await gone('gone-1', 'gone-1 out of live state: destroyed while no watcher ran');
 
-    // A container removed while watched is reported stopped once.
+    // A container removed while watched is reported removed once (it leaves live state: no DOWN, no STALE).
     engine.act('web-1', 'destroy');
-    await statusIs('web-1', 'DOWN', 'web-1 DOWN after destroy');
+    await gone('web-1', 'web-1 out of live state after destroy');
     await settled();
-    expect((await storedPerInstance())['web-1']).toEqual(['running', 'failed', 'running', 'stopped']);
+    expect((await storedPerInstance())['web-1']).toEqual(['running', 'failed', 'running', 'removed']);
   });
 
   it('updates pushed out of a full queue during an outage are sent again once the ingest is back (a resync)', async () => {
@@ -298,7 +299,7 @@ describe('docker watcher', () => {
     // that is history, dated at the destroy. What must not be there is a removal dated after the new container's
     // start — the resync reporting the old id gone, which would turn the running instance DOWN.
     const late = await db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM status_updates s WHERE s.instance_id = 'recreated-1' AND s.lifecycle_status = 'stopped'
+      `SELECT count(*)::int AS n FROM status_updates s WHERE s.instance_id = 'recreated-1' AND s.lifecycle_status = 'removed'
          AND s.occurred_at > (SELECT max(occurred_at) FROM status_updates WHERE instance_id = 'recreated-1' AND lifecycle_status = 'running')`,
     );
     expect(late.rows[0]?.n).toBe(0);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { waitFor } from '@fleetwatch/testing';
 import { createSite, freePort, type E2eSite } from './site-launcher';
-import { instanceStatusIs, instanceTarget, WatcherProcess } from './watcher-process';
+import { instanceGone, instanceStatusIs, instanceTarget, WatcherProcess } from './watcher-process';
 import { KubeApiStandin, podFixtures } from '../../apps/k8s-watcher/src/standin/kube-api.standin';
 import type { PodK8s } from '../../apps/k8s-watcher/src/pod-status';
 
@@ -52,6 +52,7 @@ const watcherMetrics = async (): Promise<Record<string, number>> => (watcher ? w
 const killWatcher = () => watcher?.kill('SIGKILL');
 const target = (id: string) => instanceTarget(site, token, id);
 const statusIs = (id: string, status: string, what: string) => instanceStatusIs(site, token, watcher, id, status, what);
+const gone = (id: string, what: string) => instanceGone(site, token, watcher, id, what);
 
 const settled = () =>
   waitFor(async () => (await watcherMetrics())['fleetwatch_pusher_pending'] === 0, {
@@ -143,7 +144,7 @@ describe('kubernetes pod watcher', () => {
     expect(kube.calls.unauthorized).toBe(0);
   });
 
-  it('follows the watch: CrashLoopBackOff is DOWN, recovery UP, deletion DOWN', async () => {
+  it('follows the watch: CrashLoopBackOff is DOWN, recovery UP, a deleted pod leaves live state', async () => {
     await waitFor(() => kube.openWatches === 1, { timeoutMs: 30_000, description: 'the watcher watches' });
     kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p));
     await statusIs('shop/web-a', 'DOWN', 'shop/web-a DOWN in CrashLoopBackOff');
@@ -152,11 +153,11 @@ describe('kubernetes pod watcher', () => {
     // A metadata-only change is no new status.
     kube.update('shop', 'web-a', (p) => (p.metadata.labels = { ...p.metadata.labels, touched: 'yes' }));
     kube.remove('shop', 'migrate-1');
-    await statusIs('shop/migrate-1', 'DOWN', 'a deleted pod is DOWN');
+    await gone('shop/migrate-1', 'a deleted pod out of live state (no DOWN, no STALE, no alert)');
     await settled();
     const stored = await storedPerInstance();
     expect(stored['shop/web-a']).toEqual(['running', 'crashloopbackoff', 'running']);
-    expect(stored['shop/migrate-1']).toEqual(['succeeded', 'stopped']);
+    expect(stored['shop/migrate-1']).toEqual(['succeeded', 'removed']);
 
     // The API server ends the watch (its timeout): the watcher resumes from its resourceVersion, no relist.
     const lists = kube.calls.list;

@@ -81,6 +81,27 @@ export async function instanceTarget(site: E2eSite, token: string, id: string): 
   return r.status === 200 ? ((await r.json()) as Target) : null;
 }
 
+/** Waits until the instance is gone from live state (a 404: reported `removed`); on timeout, what it is and the log. */
+export async function instanceGone(
+  site: E2eSite,
+  token: string,
+  watcher: WatcherProcess | null,
+  id: string,
+  what: string,
+): Promise<void> {
+  const url = `${site.service('api-gateway').url}/api/v1/targets/instance:${encodeURIComponent(id)}`;
+  try {
+    await waitFor(async () => (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status === 404, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      description: what,
+    });
+  } catch (e) {
+    const now = JSON.stringify(await instanceTarget(site, token, id));
+    throw new Error(`${(e as Error).message}\nnow: ${now}\n--- watcher ---\n${watcher?.log ?? ''}`);
+  }
+}
+
 /** Waits until the instance's status is `status`; on timeout the error shows what it is and the watcher's log. */
 export async function instanceStatusIs(
   site: E2eSite,

@@ -210,6 +210,40 @@ describe('aggregator: status updates → live state, history, events', () => {
     expect(await liveStatus('instance:batch-1')).toBe(TargetStatus.Up);
   });
 
+  it("an instance 'removed' leaves live state (no STALE, no deadline) and Postgres keeps its history; a newer update brings it back", async () => {
+    const id = 'instance:pod-7';
+    const now = Date.now();
+    await site.bus.publisher.publishMany([updateRequest(statusUpdate('pod-7', 'running', now - 3000))]);
+    await waitFor(async () => (await liveStatus(id)) === TargetStatus.Up, { description: 'pod-7 up' });
+    await site.bus.publisher.publishMany([updateRequest(statusUpdate('pod-7', 'removed', now - 2000))]);
+    await waitFor(async () => (await store.getTarget(id)) === null, { description: 'pod-7 out of live state' });
+    expect((await store.listTargets({}, 1000)).items.map((t) => t.id)).not.toContain(id);
+    const deadlines = await site.pg.query(
+      'SELECT 1 FROM target_location_states WHERE target_id = $1 AND deadline_at IS NOT NULL',
+      [id],
+    );
+    expect(deadlines.rowCount).toBe(0);
+    const state = await site.pg.query<{ deleted: boolean }>(
+      'SELECT deleted_at IS NOT NULL AS deleted FROM target_states WHERE target_id = $1',
+      [id],
+    );
+    expect(state.rows).toEqual([{ deleted: true }]);
+    expect(await count(site.pg, `SELECT count(*) AS n FROM status_updates WHERE target_id = '${id}'`)).toBe(2);
+    // A late update of its earlier life changes nothing…
+    await site.bus.publisher.publishMany([updateRequest(statusUpdate('pod-7', 'running', now - 2500))]);
+    await waitFor(
+      async () => (await count(site.pg, `SELECT count(*) AS n FROM status_updates WHERE target_id = '${id}'`)) === 3,
+      {
+        description: 'the late update stored',
+      },
+    );
+    expect(await store.getTarget(id)).toBeNull();
+    // …a newer one (the pod re-created under its name) brings it back, in live state at once (past Redis's marker).
+    await site.bus.publisher.publishMany([updateRequest(statusUpdate('pod-7', 'starting', now - 1000))]);
+    await waitFor(async () => (await liveStatus(id)) === TargetStatus.Up, { description: 'pod-7 back' });
+    expect(await site.redis.ttl(`t:${id}`)).toBe(-1); // the marker's expiry went with it
+  });
+
   it('consensus across two locations: one UP, one DOWN is PARTIAL', async () => {
     const result = (location: string, ok: boolean) =>
       publishRequest(Messages.CheckResult, {

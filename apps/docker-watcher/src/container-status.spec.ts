@@ -166,7 +166,7 @@ describe('updateOfContainer', () => {
   it('a removed container is stopped, with one id however often the removal is seen', () => {
     const u = updateOfRemoved({ Id: 'b'.repeat(64), Name: 'old-1', image: 'redis:7' }, T1, opts);
     expect(statusUpdateInputSchema.parse(u)).toMatchObject({
-      status: 'stopped',
+      status: 'removed',
       instanceId: 'old-1',
       message: 'container removed',
     });

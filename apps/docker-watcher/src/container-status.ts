@@ -231,7 +231,7 @@ export function updateOfRemoved(
     updateId: `docker:${container.Id.slice(0, 12)}:removed`,
     instanceId: instanceIdOf(container, opts.instancePrefix),
     kind: InstanceKind.Container,
-    status: 'stopped',
+    status: 'removed',
     source: opts.source,
     ...(opts.location ? { location: opts.location } : {}),
     occurredAt: clampTime(at, opts),

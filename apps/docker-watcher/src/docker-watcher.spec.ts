@@ -127,7 +127,7 @@ describe('DockerWatcher and a renamed container', () => {
     const [first, ...after] = queued;
     expect(first?.update).toMatchObject({ instanceId: 'web-1', status: 'running' });
     expect(after.map((q) => [q.update.instanceId, q.update.status, q.final])).toEqual([
-      ['web-1', 'stopped', true],
+      ['web-1', 'removed', true],
       ['web-2', 'running', false],
     ]);
     // Every update its own id: none is dropped downstream as a repeat of another.

@@ -195,7 +195,7 @@ describe('updateOfPod', () => {
     expect(podStateSince(pod('Running'))).toBe('2026-12-02T11:00:00.000Z');
     expect(updateOfPod(pod('Running'), opts, '2026-12-02T11:59:00Z').occurredAt).toBe('2026-12-02T11:59:00.000Z');
     const d = updateOfDeletedPod(pod('Running'), opts, T1);
-    expect(statusUpdateInputSchema.parse(d)).toMatchObject({ status: 'stopped', instanceId: 'shop/web-a' });
+    expect(statusUpdateInputSchema.parse(d)).toMatchObject({ status: 'removed', instanceId: 'shop/web-a' });
     expect(updateOfDeletedPod(pod('Failed'), opts).updateId).toBe(d.updateId);
   });
 

@@ -247,7 +247,7 @@ export function updateOfPod(p: PodK8s, opts: PodMappingOptions, seenAt?: string)
   };
 }
 
-/** A pod that was deleted (a DELETED event, or gone from a relist): reported stopped, once. */
+/** A pod that was deleted (a DELETED event, or gone from a relist): reported `removed` (it leaves live state), once. */
 export function updateOfDeletedPod(
   p: Pick<PodK8s, 'metadata'>,
   opts: PodMappingOptions,
@@ -257,7 +257,7 @@ export function updateOfDeletedPod(
     updateId: `k8s:${p.metadata.uid.slice(0, 64)}:deleted`,
     instanceId: podInstanceId(p as PodK8s, opts.instancePrefix),
     kind: InstanceKind.Pod,
-    status: 'stopped',
+    status: 'removed',
     source: opts.source,
     ...(opts.location ? { location: opts.location } : {}),
     occurredAt: clampTime(seenAt, opts),

@@ -159,7 +159,7 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     kube.compact();
     await until('relist after a 410 ERROR event', () => w.stats.gone === 2 && w.stats.relists === 3);
     await until('web-a deleted, web-c seen', () => !!lastStatus('shop/web-c') && statusesOf('shop/web-a').length === 2);
-    expect(lastStatus('shop/web-a')).toBe('stopped');
+    expect(lastStatus('shop/web-a')).toBe('removed');
     await until('watching again', () => kube.openWatches === 1);
     await until('all sent', () => pusher?.pending === 0);
     // Every state once: the relists re-sent nothing already sent.
@@ -178,9 +178,9 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     kube.remove('shop', 'gone-0', true);
     kube.compact();
     await until('relist after the 410', () => w.stats.gone === 1 && w.stats.relists === 2);
-    await until('gone-0 reported removed', () => lastStatus('shop/gone-0') === 'stopped');
+    await until('gone-0 reported removed', () => lastStatus('shop/gone-0') === 'removed');
     await until('all sent', () => pusher?.pending === 0);
-    // The instance is the pod listed under its name: running, not 'stopped' by the removal of the uid it replaced.
+    // The instance is the pod listed under its name: running, not 'removed' by the removal of the uid it replaced.
     expect(lastStatus('shop/web-0')).toBe('running');
     expect(statusesOf('shop/web-0')).toEqual(['running', 'running']);
   });
@@ -213,11 +213,11 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     const w = startWatcher({ resyncMs: 300 });
     await until('a watch is open', () => kube.openWatches === 1 && statusesOf('shop/web-b').length === 1);
     kube.remove('shop', 'web-b', true);
-    await until('resync reported web-b gone', () => lastStatus('shop/web-b') === 'stopped');
+    await until('resync reported web-b gone', () => lastStatus('shop/web-b') === 'removed');
     await until('more resyncs', () => w.stats.relists >= 3);
     await until('all sent', () => pusher?.pending === 0);
     expect(statusesOf('shop/web-a')).toEqual(['running']);
-    expect(statusesOf('shop/web-b')).toEqual(['running', 'stopped']);
+    expect(statusesOf('shop/web-b')).toEqual(['running', 'removed']);
     await w.stop();
     await until('no watch left open', () => kube.openWatches === 0);
   });

@@ -144,8 +144,10 @@ for _, w in ipairs(rows) do
   local locKey = p .. '${LiveKeys.targetLocations('')}' .. id
   local cur = redis.call('HMGET', key, 'seq', 'lastSeen', 'status', 'tags', 'deleted', 'since')
   local curSeq = tonumber(cur[1])
-  -- A deleted check's marker: a projection read before the delete must not bring it back.
-  local stale = cur[5] ~= false
+  -- A deleted check's marker: a projection read before the delete must not bring it back. A removed instance's
+  -- (the time of its removal) lets a newer life through.
+  local removedAt = cur[5] and tonumber(string.match(cur[5], '^at:(%d+)$'))
+  local stale = cur[5] ~= false and (kind == 'check' or not removedAt or lastSeen <= removedAt)
   if not stale and curSeq then
     if curSeq > seq then stale = true
     elseif curSeq == seq then
@@ -155,6 +157,11 @@ for _, w in ipairs(rows) do
   end
   if not stale then
     written = written + 1
+    -- A removed instance's newer life: its marker (and the marker's expiry) go.
+    if cur[5] ~= false then
+      redis.call('HDEL', key, 'deleted')
+      redis.call('PERSIST', key)
+    end
     redis.call('HSET', key, 'kind', kind, 'name', w[3], 'status', status, 'since', w[5], 'lastSeen', w[6],
       'lastLatencyMs', w[7], 'lifecycle', w[8], 'tags', tags, 'labels', w[10], 'seq', w[11])
     -- In slices: unpack() of a whole list stops near 8,000 values ("too many results to unpack"), and a target
@@ -292,7 +299,9 @@ for _, row in ipairs(rows) do
   redis.call('ZREM', p .. '${LiveKeys.all}', id)
   redis.call('ZREM', p .. '${LiveKeys.bySince}', id)
   redis.call('DEL', locKey, key)
-  redis.call('HSET', key, 'deleted', '1')
+  -- The marker holds when the target was removed: a removed instance's newer write passes it (a check's never does).
+  local at = tonumber(row[3])
+  redis.call('HSET', key, 'deleted', at and ('at:' .. string.format('%.0f', at)) or '1')
   redis.call('EXPIRE', key, ttl)
 end
 return removed
@@ -405,16 +414,19 @@ export class LiveStateStore {
   }
 
   /**
-   * Removes targets (deleted checks) from live state, in one script run: their summary,
+   * Removes targets (deleted checks, removed instances) from live state, in one script run: their summary,
    * locations and every index and deadline entry, leaving a marker (no `kind`, so no reader
    * sees a target) that makes writeTargets skip them for DELETED_MARKER_TTL_SECONDS — a
-   * projection or rebuild page read before the delete cannot bring one back. `locations`:
+   * projection or rebuild page read before the delete cannot bring one back. A check never comes back; a target
+   * given `removedAt` (a removed instance) does with a write whose `lastSeen` is later. `locations`:
    * locations the caller knows of, whose deadline entries go too. Idempotent. Resolves with
    * how many were present.
    */
-  async removeTargets(targets: ReadonlyArray<{ id: string; locations?: readonly string[] }>): Promise<number> {
+  async removeTargets(
+    targets: ReadonlyArray<{ id: string; locations?: readonly string[]; removedAt?: number }>,
+  ): Promise<number> {
     if (targets.length === 0) return 0;
-    const rows = targets.map((t) => [t.id, [...(t.locations ?? [])]]);
+    const rows = targets.map((t) => [t.id, [...(t.locations ?? [])], t.removedAt ?? null]);
     return this.removeScript(0, this.keyPrefix, JSON.stringify(rows), String(DELETED_MARKER_TTL_SECONDS));
   }
 

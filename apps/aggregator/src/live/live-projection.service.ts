@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { OBSERVATION_SHARDS, type TargetStatus } from '@fleetwatch/contracts';
+import { OBSERVATION_SHARDS, TargetKind, type TargetStatus } from '@fleetwatch/contracts';
 import { isTombstone, type TargetSnapshot } from '@fleetwatch/domain';
 import {
   LiveStateStore,
@@ -101,7 +101,14 @@ export class LiveProjection {
     if (live.length > 0) await this.writeLive(live, previous);
     if (live.length < targets.length) {
       const gone = targets.filter(isTombstone);
-      await this.store.removeTargets(gone.map((t) => ({ id: t.id, locations: previous.get(t.id)?.locations ?? [] })));
+      await this.store.removeTargets(
+        gone.map((t) => ({
+          id: t.id,
+          locations: previous.get(t.id)?.locations ?? [],
+          // A removed instance may come back (newer than this); a deleted check never does.
+          removedAt: t.kind === TargetKind.Check ? undefined : (t.deletedAt ?? undefined),
+        })),
+      );
       // A deleted target is no longer counted on either side (Postgres counts leave tombstones out).
       if (this.refused.size > 0) for (const t of gone) this.refused.delete(t.id);
     }

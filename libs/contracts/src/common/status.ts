@@ -54,6 +54,11 @@ export const LIFECYCLE_STATES = [
   'crashloopbackoff',
   'paused',
   'unknown',
+  /**
+   * The instance is gone for good (a pod deleted, a container removed): its target leaves live state — no status,
+   * no deadline, no alert — and its history stays. A later update (newer than the removal) brings it back.
+   */
+  'removed',
 ] as const;
 export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
 export const lifecycleStateSchema = z.enum(LIFECYCLE_STATES);

@@ -108,8 +108,9 @@ export function foldObservations(
     }
     folded.add(item.id);
     const before = targets.get(targetId);
-    // A deleted check's late result or ping: stored in history by the caller, nothing else.
-    if (isTombstone(before)) continue;
+    // A deleted check's late result or ping: stored in history by the caller, nothing else. (A removed instance's
+    // update goes on to applyObservation: a newer one brings it back.)
+    if (isTombstone(before) && before?.kind === TargetKind.Check) continue;
     let result: FoldResult;
     if (item.type === 'ping') {
       // One location per monitor (its ping URL), wherever the ping arrived: a state kept at other locations (before

@@ -28,6 +28,8 @@ const LIFECYCLE_STATUS: Record<LifecycleState, TargetStatus> = {
   crashloopbackoff: TargetStatus.Down,
   paused: TargetStatus.Paused,
   unknown: TargetStatus.Unknown,
+  // Its history row keeps UNKNOWN; the fold retires the target (applyObservation).
+  removed: TargetStatus.Unknown,
 };
 
 export function statusOfLifecycle(state: LifecycleState): TargetStatus {

@@ -248,3 +248,59 @@ describe('tagsOfLabels', () => {
     expect(tagsOfLabels(undefined)).toBeUndefined();
   });
 });
+
+describe("applyObservation: a pushed instance 'removed' (a pod deleted, a container removed)", () => {
+  const inst = (status: S | null, at: number, lifecycle: string, extra: Partial<Observation> = {}): Observation =>
+    obs('cluster', status, at, {
+      targetId: 'instance:web-1',
+      kind: TargetKind.Instance,
+      name: 'web-1',
+      lifecycle,
+      ...extra,
+    });
+
+  it('leaves live state: no location, no status, no deadline; history kept by the caller; no event', () => {
+    const running = fold([inst(S.Up, 1000, 'running', { deadline: { at: 301_000, expireTo: S.Stale, reason: 'q' } })]);
+    const r = applyObservation(running.target, inst(S.Unknown, 2000, 'removed'), policy);
+    expect(r.applied).toBe(true);
+    expect(r.events).toEqual([]);
+    expect(r.target).toMatchObject({ deletedAt: 2000, locations: {}, lastSeen: 2000, seq: running.target.seq });
+    // Nothing can expire: no location holds a deadline.
+    expect(applyExpiry(r.target, 'cluster', 400_000, policy).applied).toBe(false);
+  });
+
+  it('an update older than the removal changes nothing; a newer one brings it back, its events numbered on', () => {
+    const running = fold([inst(S.Up, 1000, 'running')]);
+    const removed = applyObservation(running.target, inst(S.Unknown, 2000, 'removed'), policy).target;
+    for (const at of [1500, 2000]) {
+      const late = applyObservation(removed, inst(S.Up, at, 'running'), policy);
+      expect(late).toEqual({ target: removed, events: [], applied: false });
+    }
+    const back = applyObservation(removed, inst(S.Down, 3000, 'exited'), policy);
+    expect(back.applied).toBe(true);
+    expect(back.target.deletedAt ?? null).toBeNull();
+    expect(back.target).toMatchObject({ status: S.Down, since: 3000, lastSeen: 3000 });
+    expect(back.events.map((e) => [e.location, e.from, e.to, e.sequence])).toEqual([
+      ['cluster', S.Unknown, S.Down, running.target.seq + 1],
+      [null, S.Unknown, S.Down, running.target.seq + 2],
+    ]);
+  });
+
+  it('a removal older than the state held is a late one of an earlier life: it changes nothing', () => {
+    const running = fold([inst(S.Up, 5000, 'running')]);
+    const late = applyObservation(running.target, inst(S.Unknown, 4000, 'removed'), policy);
+    expect(late).toEqual({ target: running.target, events: [], applied: false });
+  });
+
+  it('a removal of an instance never seen is kept (a later, older update does not create it)', () => {
+    const r = applyObservation(undefined, inst(S.Unknown, 2000, 'removed'), policy);
+    expect(r.target).toMatchObject({ id: 'instance:web-1', deletedAt: 2000, locations: {} });
+    expect(applyObservation(r.target, inst(S.Up, 1000, 'running'), policy).applied).toBe(false);
+  });
+
+  it("a deleted check's tombstone still never comes back, whatever its results say", () => {
+    const tomb: TargetSnapshot = { ...fold([obs('eu', S.Up, 1000)]).target, locations: {}, deletedAt: 2000 };
+    expect(applyObservation(tomb, obs('eu', S.Up, 9000), policy).applied).toBe(false);
+    expect(applyObservation(tomb, obs('eu', S.Up, 9000, { lifecycle: 'removed' }), policy).applied).toBe(false);
+  });
+});

@@ -85,7 +85,10 @@ export function sameLocation(a: LocationSnapshot | undefined, b: LocationSnapsho
   );
 }
 
-/** Whether the target is a deleted check's tombstone. */
+/** The pushed lifecycle state that retires an instance (see applyObservation). */
+const REMOVED = 'removed';
+
+/** Whether the target is a deleted check's tombstone, or a removed instance's. */
 export function isTombstone(t: Pick<TargetSnapshot, 'deletedAt'> | undefined): boolean {
   return t?.deletedAt !== undefined && t.deletedAt !== null;
 }
@@ -226,9 +229,28 @@ export function applyObservation(
   obs: Observation,
   policy: ConsensusPolicy,
 ): FoldResult {
-  // A deleted check's late result (a spool, an offline collector's old assignment) never revives it.
-  if (current && isTombstone(current)) return { target: current, events: [], applied: false };
-  const fresh = current ?? emptyTarget(obs.targetId, obs.kind, obs.name);
+  let held = current;
+  if (held && isTombstone(held)) {
+    // A deleted check's late result (a spool, an offline collector's old assignment) never revives it; a removed
+    // instance comes back with an observation newer than its removal (a pod re-created under its name).
+    if (held.kind === TargetKind.Check || obs.at <= (held.deletedAt as number))
+      return { target: held, events: [], applied: false };
+    held = { ...emptyTarget(held.id, held.kind, obs.name || held.name), seq: held.seq };
+  }
+  if (obs.lifecycle === REMOVED && obs.kind !== TargetKind.Check) {
+    // Gone for good: out of live state (no status, no deadline, so no STALE and no alert), history kept. A removal
+    // older than the newest state held is an earlier life's, late: it changes nothing.
+    const newest = Math.max(-Infinity, ...Object.values(held?.locations ?? {}).map((l) => l.observedAt));
+    if (held && obs.at < newest) return { target: held, events: [], applied: false };
+    const base = held ?? emptyTarget(obs.targetId, obs.kind, obs.name);
+    const lastSeen = Math.max(base.lastSeen ?? obs.at, obs.at);
+    return {
+      target: { ...base, locations: {}, paused: false, deletedAt: obs.at, lastSeen },
+      events: [],
+      applied: true,
+    };
+  }
+  const fresh = held ?? emptyTarget(obs.targetId, obs.kind, obs.name);
   if (fresh.paused) {
     // Stored in history by the caller; here it only proves life. A location first heard while
     // paused is left out: it appears with its first result after the resume.
