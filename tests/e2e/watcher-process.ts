@@ -81,8 +81,25 @@ export async function instanceTarget(site: E2eSite, token: string, id: string): 
   return r.status === 200 ? ((await r.json()) as Target) : null;
 }
 
-/** Waits until the instance is gone from live state (a 404: reported `removed`); on timeout, what it is and the log. */
-export async function instanceGone(
+/** Waits until `holds` (polled every 200 ms, 60 s at most); on timeout the error shows the instance and the log. */
+async function waitForInstance(
+  site: E2eSite,
+  token: string,
+  watcher: WatcherProcess | null,
+  id: string,
+  holds: () => Promise<boolean>,
+  what: string,
+): Promise<void> {
+  try {
+    await waitFor(holds, { timeoutMs: 60_000, intervalMs: 200, description: what });
+  } catch (e) {
+    const now = JSON.stringify(await instanceTarget(site, token, id));
+    throw new Error(`${(e as Error).message}\nnow: ${now}\n--- watcher ---\n${watcher?.log ?? ''}`);
+  }
+}
+
+/** Waits until the instance is gone from live state (a 404: reported `removed`). */
+export function instanceGone(
   site: E2eSite,
   token: string,
   watcher: WatcherProcess | null,
@@ -90,20 +107,12 @@ export async function instanceGone(
   what: string,
 ): Promise<void> {
   const url = `${site.service('api-gateway').url}/api/v1/targets/instance:${encodeURIComponent(id)}`;
-  try {
-    await waitFor(async () => (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status === 404, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-      description: what,
-    });
-  } catch (e) {
-    const now = JSON.stringify(await instanceTarget(site, token, id));
-    throw new Error(`${(e as Error).message}\nnow: ${now}\n--- watcher ---\n${watcher?.log ?? ''}`);
-  }
+  const gone = async () => (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status === 404;
+  return waitForInstance(site, token, watcher, id, gone, what);
 }
 
-/** Waits until the instance's status is `status`; on timeout the error shows what it is and the watcher's log. */
-export async function instanceStatusIs(
+/** Waits until the instance's status is `status`. */
+export function instanceStatusIs(
   site: E2eSite,
   token: string,
   watcher: WatcherProcess | null,
@@ -111,14 +120,6 @@ export async function instanceStatusIs(
   status: string,
   what: string,
 ): Promise<void> {
-  try {
-    await waitFor(async () => (await instanceTarget(site, token, id))?.status === status, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-      description: what,
-    });
-  } catch (e) {
-    const now = JSON.stringify(await instanceTarget(site, token, id));
-    throw new Error(`${(e as Error).message}\nnow: ${now}\n--- watcher ---\n${watcher?.log ?? ''}`);
-  }
+  const holds = async () => (await instanceTarget(site, token, id))?.status === status;
+  return waitForInstance(site, token, watcher, id, holds, what);
 }

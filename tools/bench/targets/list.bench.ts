@@ -1,5 +1,5 @@
-import { TargetKind, TargetListResponse, TargetStatus as S } from '@fleetwatch/contracts';
-import type { TargetWrite } from '@fleetwatch/live-state';
+import { TargetListResponse } from '@fleetwatch/contracts';
+import { fleetTarget } from '../../../apps/api-gateway/src/targets/seed-targets.int-helpers';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../../../apps/api-gateway/src/int-spec.helpers';
 import * as testing from '@fleetwatch/testing';
 
@@ -16,40 +16,6 @@ const GOAL_P99_MS = 50;
 
 let gw: GatewayHarness;
 let token: string;
-
-const STATUSES = [S.Up, S.Up, S.Up, S.Up, S.Down, S.Partial, S.Stale, S.Paused];
-
-function seedTarget(i: number): TargetWrite {
-  const status = STATUSES[i % STATUSES.length];
-  const kind = i % 10 === 0 ? TargetKind.Host : i % 3 === 0 ? TargetKind.Check : TargetKind.Instance;
-  const id = `${kind}:bench-${String(i).padStart(5, '0')}`;
-  const locations: TargetWrite['locations'] = {};
-  for (const loc of ['eu-west-1', 'us-east-1', 'ap-south-1'].slice(0, 1 + (i % 3))) {
-    locations[loc] = {
-      status,
-      observedAt: Date.now(),
-      lastSeen: Date.now(),
-      latencyMs: 10 + (i % 90),
-      detail: null,
-      lifecycle: null,
-    };
-  }
-  return {
-    id,
-    kind,
-    name: id,
-    status,
-    previousStatus: null,
-    since: Date.now() - 60_000,
-    lastSeen: Date.now(),
-    lastLatencyMs: 10 + (i % 90),
-    lifecycle: kind === TargetKind.Instance ? 'running' : null,
-    tags: [`team-${i % 20}`, i % 2 ? 'prod' : 'staging'],
-    labels: { app: `app-${i % 50}` },
-    seq: 1,
-    locations,
-  };
-}
 
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -87,7 +53,7 @@ async function measure(
 beforeAll(async () => {
   gw = await startGateway(testing, 'bench-targets');
   token = await gw.login('admin', ADMIN_PASSWORD);
-  const all = Array.from({ length: TARGETS }, (_, i) => seedTarget(i));
+  const all = Array.from({ length: TARGETS }, (_, i) => fleetTarget(i, 'bench'));
   for (let i = 0; i < all.length; i += 500) await gw.live.writeTargets(all.slice(i, i + 500));
 });
 afterAll(() => gw?.close());

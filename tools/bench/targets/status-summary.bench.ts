@@ -1,5 +1,5 @@
-import { TargetKind, TargetStatus as S, type StatusSummaryResponse } from '@fleetwatch/contracts';
-import type { TargetWrite } from '@fleetwatch/live-state';
+import { TargetStatus as S, type StatusSummaryResponse } from '@fleetwatch/contracts';
+import { SUMMARY_STATUSES, summaryTarget } from '../../../apps/api-gateway/src/targets/seed-targets.int-helpers';
 import * as testing from '@fleetwatch/testing';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../../../apps/api-gateway/src/int-spec.helpers';
 
@@ -13,34 +13,10 @@ const TARGETS = 10_000;
 const REQUESTS = Number(process.env.FW_BENCH_REQUESTS ?? 300);
 const STRICT = process.env.FW_BENCH === '1';
 const GOAL_P99_MS = 50;
-const STATUSES = [S.Up, S.Up, S.Up, S.Down, S.Partial, S.Stale, S.Paused, S.Unknown];
-const KINDS = [TargetKind.Check, TargetKind.Host, TargetKind.Instance];
+const STATUSES = SUMMARY_STATUSES;
 
 let gw: GatewayHarness;
 let token: string;
-
-function seed(i: number): TargetWrite {
-  const status = STATUSES[i % STATUSES.length];
-  const kind = KINDS[i % KINDS.length];
-  const now = Date.now();
-  return {
-    id: `${kind}:bench-${i}`,
-    kind,
-    name: `bench-${i}`,
-    status,
-    previousStatus: null,
-    since: now - 60_000,
-    lastSeen: now,
-    lastLatencyMs: 10,
-    lifecycle: null,
-    tags: [`team-${i % 20}`],
-    labels: {},
-    seq: 1,
-    locations: {
-      'eu-west-1': { status, observedAt: now, lastSeen: now, latencyMs: 10, detail: null, lifecycle: null },
-    },
-  };
-}
 
 async function measure(path: string): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < 20; i++) await gw.request('GET', path, { token });
@@ -60,7 +36,7 @@ async function measure(path: string): Promise<{ p50: number; p99: number }> {
 beforeAll(async () => {
   gw = await startGateway(testing, 'summary-bench');
   token = await gw.login('admin', ADMIN_PASSWORD);
-  const all = Array.from({ length: TARGETS }, (_, i) => seed(i));
+  const all = Array.from({ length: TARGETS }, (_, i) => summaryTarget(i, 'bench'));
   for (let i = 0; i < all.length; i += 500) await gw.live.writeTargets(all.slice(i, i + 500));
 }, 120_000);
 afterAll(() => gw?.close());

@@ -1,5 +1,6 @@
 import { TargetKind, TargetStatus as S, type StatusSummaryResponse } from '@fleetwatch/contracts';
 import type { TargetWrite } from '@fleetwatch/live-state';
+import { SUMMARY_STATUSES, summaryTarget } from '../targets/seed-targets.int-helpers';
 import * as testing from '@fleetwatch/testing';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
 
@@ -8,36 +9,12 @@ import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helper
 // `npm run bench:status-summary` (tools/bench/targets, docs/benchmarks.md).
 
 const TARGETS = 1_000;
-const STATUSES = [S.Up, S.Up, S.Up, S.Down, S.Partial, S.Stale, S.Paused, S.Unknown];
-const KINDS = [TargetKind.Check, TargetKind.Host, TargetKind.Instance];
+const STATUSES = SUMMARY_STATUSES;
 
 let gw: GatewayHarness;
 let token: string;
 
-function seed(i: number): TargetWrite {
-  const status = STATUSES[i % STATUSES.length];
-  const kind = KINDS[i % KINDS.length];
-  const now = Date.now();
-  return {
-    id: `${kind}:many-${i}`,
-    kind,
-    name: `many-${i}`,
-    status,
-    previousStatus: null,
-    since: now - 60_000,
-    lastSeen: now,
-    lastLatencyMs: 10,
-    lifecycle: null,
-    tags: [`team-${i % 20}`],
-    labels: {},
-    seq: 1,
-    locations: {
-      'eu-west-1': { status, observedAt: now, lastSeen: now, latencyMs: 10, detail: null, lifecycle: null },
-    },
-  };
-}
-
-const SEED = Array.from({ length: TARGETS }, (_, i) => seed(i));
+const SEED = Array.from({ length: TARGETS }, (_, i) => summaryTarget(i, 'many'));
 const tally = <K extends string>(keys: readonly K[], of: (t: TargetWrite) => K): Record<K, number> =>
   Object.fromEntries(keys.map((k) => [k, SEED.filter((t) => of(t) === k).length])) as Record<K, number>;
 

@@ -1,5 +1,6 @@
 import { TargetKind, TargetListResponse, TargetStatus as S } from '@fleetwatch/contracts';
 import type { TargetWrite } from '@fleetwatch/live-state';
+import { fleetTarget } from './seed-targets.int-helpers';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
 import * as testing from '@fleetwatch/testing';
 
@@ -14,41 +15,7 @@ const PAGE = 100;
 let gw: GatewayHarness;
 let token: string;
 
-const STATUSES = [S.Up, S.Up, S.Up, S.Up, S.Down, S.Partial, S.Stale, S.Paused];
-
-function seedTarget(i: number): TargetWrite {
-  const status = STATUSES[i % STATUSES.length];
-  const kind = i % 10 === 0 ? TargetKind.Host : i % 3 === 0 ? TargetKind.Check : TargetKind.Instance;
-  const id = `${kind}:many-${String(i).padStart(5, '0')}`;
-  const locations: TargetWrite['locations'] = {};
-  for (const loc of ['eu-west-1', 'us-east-1', 'ap-south-1'].slice(0, 1 + (i % 3))) {
-    locations[loc] = {
-      status,
-      observedAt: Date.now(),
-      lastSeen: Date.now(),
-      latencyMs: 10 + (i % 90),
-      detail: null,
-      lifecycle: null,
-    };
-  }
-  return {
-    id,
-    kind,
-    name: id,
-    status,
-    previousStatus: null,
-    since: Date.now() - 60_000,
-    lastSeen: Date.now(),
-    lastLatencyMs: 10 + (i % 90),
-    lifecycle: kind === TargetKind.Instance ? 'running' : null,
-    tags: [`team-${i % 20}`, i % 2 ? 'prod' : 'staging'],
-    labels: { app: `app-${i % 50}` },
-    seq: 1,
-    locations,
-  };
-}
-
-const SEED = Array.from({ length: TARGETS }, (_, i) => seedTarget(i));
+const SEED = Array.from({ length: TARGETS }, (_, i) => fleetTarget(i, 'many'));
 
 beforeAll(async () => {
   gw = await startGateway(testing, 'many');
