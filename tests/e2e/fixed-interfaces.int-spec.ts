@@ -173,8 +173,16 @@ describe('SPEC §11 on a running site', () => {
   });
 
   it('GET :3000/metrics: fleetwatch_target_up{target,kind,location} and fleetwatch_target_status{target,status}', async () => {
-    const text = await (await fetch(gw('/metrics'))).text();
-    expect(text).toMatch(/^fleetwatch_target_up\{target="instance:acc-1",kind="instance",location="[^"]+"\} 1$/m);
+    // Scrapes read live state (cached for a second): wait until one shows the pushed instances.
+    const up1 = /^fleetwatch_target_up\{target="instance:acc-1",kind="instance",location="[^"]+"\} 1$/m;
+    const text = await waitFor(
+      async () => {
+        const t = await (await fetch(gw('/metrics'))).text();
+        return up1.test(t) ? t : null;
+      },
+      { timeoutMs: 15_000, intervalMs: 500, description: 'a scrape with instance:acc-1' },
+    );
+    expect(text).toMatch(up1);
     expect(text).toMatch(/^fleetwatch_target_up\{target="instance:acc-2",kind="instance",location="lab-2"\} 0$/m);
     expect(text).toMatch(/^fleetwatch_target_status\{target="instance:acc-2",status="DOWN"\} 1$/m);
     expect(text).toMatch(/^fleetwatch_target_status\{target="instance:acc-2",status="UP"\} 0$/m);
