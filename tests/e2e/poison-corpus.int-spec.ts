@@ -466,6 +466,20 @@ it('property: any body status-ingest answers 202 is stored as given (Postgres, a
       }
       // Read back as a user does: GET /api/v1/targets/{id} (its labels are the last update's of that instance).
       for (const u of updates) {
+        if (u.status.toLowerCase() === 'removed') {
+          // Retired: kept in Postgres as a tombstone, out of live state (the gateway answers 404).
+          await waitFor(
+            async () =>
+              (
+                await pg.query('SELECT 1 FROM target_states WHERE target_id = $1 AND deleted_at IS NOT NULL', [
+                  `instance:${u.instanceId}`,
+                ])
+              ).rowCount === 1,
+            { timeoutMs: 30_000, intervalMs: 25, description: `instance:${u.instanceId} removed` },
+          );
+          expect(await gateway.target(`instance:${u.instanceId}`)).toBeNull();
+          continue;
+        }
         let view: Awaited<ReturnType<GatewayClient['target']>> = null;
         await waitFor(async () => (view = await gateway.target(`instance:${u.instanceId}`)) !== null, {
           timeoutMs: 30_000,
