@@ -113,6 +113,51 @@ describe('TargetStatesRepository deadlines', () => {
   });
 });
 
+describe('TargetStatesRepository.saveMany: an instance removed and back in one commit', () => {
+  it("the earlier life's locations the new one does not report go (their deadlines would make it STALE again)", async () => {
+    const id = 'instance:default/web-0';
+    const before = target(id, [
+      ['eu', stale(9000)],
+      ['us', stale(8000)],
+    ]);
+    await runInSqlTransaction(db, (tx) => states.saveMany(tx, [before]));
+    const obs = (at: number, lifecycle: string) => ({
+      targetId: id,
+      kind: TargetKind.Instance,
+      name: id,
+      location: 'eu',
+      at,
+      status: lifecycle === 'removed' ? TargetStatus.Unknown : TargetStatus.Up,
+      reason: lifecycle,
+      lifecycle,
+      deadline: lifecycle === 'removed' ? undefined : stale(20_000),
+    });
+    // One batch: removed at both locations, then re-created under its name, reporting from eu only.
+    const gone = applyObservation(before, obs(2000, 'removed'), policy).target;
+    const removed = applyObservation(gone, { ...obs(2000, 'removed'), location: 'us' }, policy).target;
+    expect(removed.deletedAt).toBe(2000);
+    const back = applyObservation(removed, obs(3000, 'running'), policy).target;
+    expect(Object.keys(back.locations)).toEqual(['eu']);
+    await runInSqlTransaction(db, async (tx) => {
+      const held = await states.lockMany(tx, [id]);
+      await states.saveMany(tx, [back], [], held);
+    });
+    const [saved] = await states.findMany([id]);
+    expect(Object.keys(saved.locations)).toEqual(['eu']);
+    expect((await states.dueDeadlines(1e13, 100)).filter((d) => d.targetId === id)).toEqual([
+      { targetId: id, location: 'eu', at: 20_000 },
+    ]);
+    // Reported from eu and us again, then removed at us only: us's row goes, eu stays.
+    const two = applyObservation(saved, { ...obs(4000, 'running'), location: 'us' }, policy).target;
+    await runInSqlTransaction(db, async (tx) => states.saveMany(tx, [two], [], await states.lockMany(tx, [id])));
+    const stored = (await states.findMany([id]))[0];
+    const left = applyObservation(stored, { ...obs(5000, 'removed'), location: 'us' }, policy).target;
+    expect(Object.keys(left.locations)).toEqual(['eu']);
+    await runInSqlTransaction(db, async (tx) => states.saveMany(tx, [left], [], await states.lockMany(tx, [id])));
+    expect(Object.keys((await states.findMany([id]))[0].locations)).toEqual(['eu']);
+  });
+});
+
 describe('TargetStatesRepository.lockMany at fleet scale', () => {
   const ids = Array.from({ length: 5000 }, (_, i) => `instance:fleet-${String(i).padStart(5, '0')}`);
   const planOf = async (sql: string, batch: string[]): Promise<string> => {

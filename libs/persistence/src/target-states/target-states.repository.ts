@@ -236,6 +236,17 @@ export class TargetStatesRepository {
       await sqlExecute(tx, 'DELETE FROM target_location_states WHERE target_id = ANY($1::text[])', [deleted]).catch(
         (err: unknown) => rethrowSql(err),
       );
+    // Locations stored that the new state no longer has: an instance removed at one of its locations, or removed
+    // and back in one commit (its new life reporting from fewer): a row left behind kept its deadline, and the
+    // sweeper made the target STALE again there.
+    const gone: Array<{ targetId: string; location: string }> = [];
+    if (before)
+      for (const t of [...changed, ...seen]) {
+        if (t.deletedAt !== undefined && t.deletedAt !== null) continue;
+        const stored = before.get(t.id)?.locations;
+        for (const location in stored) if (!(location in t.locations)) gone.push({ targetId: t.id, location });
+      }
+    await this.dropLocations(tx, gone);
     const locs: Array<{ id: string; location: string; l: LocationSnapshot }> = [];
     for (const t of [...changed, ...seen]) {
       const stored = before?.get(t.id)?.locations;
