@@ -229,6 +229,18 @@ describe('aggregator: status updates → live state, history, events', () => {
     );
     expect(state.rows).toEqual([{ deleted: true }]);
     expect(await count(site.pg, `SELECT count(*) AS n FROM status_updates WHERE target_id = '${id}'`)).toBe(2);
+    // Its status goes to UNKNOWN in events (published as status.changed): the alert evaluator follows them, and
+    // kept a pod terminating (DOWN) DOWN until its next full read — 'Target down' fired for a pod that was gone.
+    const removal = [
+      [3, 'ingest-a', 'UP', 'UNKNOWN'],
+      [4, null, 'UP', 'UNKNOWN'],
+    ];
+    expect((await events(id)).map((e) => [e.sequence, e.location, e.from_status, e.to_status]).slice(2)).toEqual(
+      removal,
+    );
+    await waitFor(() => site.changes.filter((c) => c.targetId === id).length >= 4, {
+      description: "the removal's status.changed",
+    });
     // A late update of its earlier life changes nothing…
     await site.bus.publisher.publishMany([updateRequest(statusUpdate('pod-7', 'running', now - 2500))]);
     await waitFor(
@@ -242,6 +254,10 @@ describe('aggregator: status updates → live state, history, events', () => {
     await site.bus.publisher.publishMany([updateRequest(statusUpdate('pod-7', 'starting', now - 1000))]);
     await waitFor(async () => (await liveStatus(id)) === TargetStatus.Up, { description: 'pod-7 back' });
     expect(await site.redis.ttl(`t:${id}`)).toBe(-1); // the marker's expiry went with it
+    expect((await events(id)).map((e) => [e.sequence, e.location, e.from_status, e.to_status]).slice(4)).toEqual([
+      [5, 'ingest-a', 'UNKNOWN', 'UP'],
+      [6, null, 'UNKNOWN', 'UP'],
+    ]);
   });
 
   it('consensus across two locations: one UP, one DOWN is PARTIAL', async () => {

@@ -259,12 +259,28 @@ describe("applyObservation: a pushed instance 'removed' (a pod deleted, a contai
       ...extra,
     });
 
-  it('leaves live state: no location, no status, no deadline; history kept by the caller; no event', () => {
+  it('leaves live state: no location, no deadline; history kept by the caller; UNKNOWN, said by events', () => {
     const running = fold([inst(S.Up, 1000, 'running', { deadline: { at: 301_000, expireTo: S.Stale, reason: 'q' } })]);
-    const r = applyObservation(running.target, inst(S.Unknown, 2000, 'removed'), policy);
+    const r = applyObservation(
+      running.target,
+      inst(S.Unknown, 2000, 'removed', { reason: 'removed: pod deleted' }),
+      policy,
+    );
     expect(r.applied).toBe(true);
-    expect(r.events).toEqual([]);
-    expect(r.target).toMatchObject({ deletedAt: 2000, locations: {}, lastSeen: 2000, seq: running.target.seq });
+    // The alert evaluator follows status.changed events: without them it kept the instance at its last status
+    // (a pod terminating is DOWN) until its next full read, and 'Target down' fired for a pod that is gone.
+    expect(r.events.map((e) => [e.location, e.from, e.to, e.sequence, e.at, e.reason])).toEqual([
+      ['cluster', S.Up, S.Unknown, running.target.seq + 1, 2000, 'removed: pod deleted'],
+      [null, S.Up, S.Unknown, running.target.seq + 2, 2000, 'location cluster: removed: pod deleted'],
+    ]);
+    expect(r.target).toMatchObject({
+      deletedAt: 2000,
+      locations: {},
+      lastSeen: 2000,
+      status: S.Unknown,
+      since: 2000,
+      seq: running.target.seq + 2,
+    });
     // Nothing can expire: no location holds a deadline.
     expect(applyExpiry(r.target, 'cluster', 400_000, policy).applied).toBe(false);
   });
@@ -281,8 +297,8 @@ describe("applyObservation: a pushed instance 'removed' (a pod deleted, a contai
     expect(back.target.deletedAt ?? null).toBeNull();
     expect(back.target).toMatchObject({ status: S.Down, since: 3000, lastSeen: 3000 });
     expect(back.events.map((e) => [e.location, e.from, e.to, e.sequence])).toEqual([
-      ['cluster', S.Unknown, S.Down, running.target.seq + 1],
-      [null, S.Unknown, S.Down, running.target.seq + 2],
+      ['cluster', S.Unknown, S.Down, removed.seq + 1],
+      [null, S.Unknown, S.Down, removed.seq + 2],
     ]);
   });
 
@@ -296,6 +312,32 @@ describe("applyObservation: a pushed instance 'removed' (a pod deleted, a contai
     const r = applyObservation(undefined, inst(S.Unknown, 2000, 'removed'), policy);
     expect(r.target).toMatchObject({ id: 'instance:web-1', deletedAt: 2000, locations: {} });
     expect(applyObservation(r.target, inst(S.Up, 1000, 'running'), policy).applied).toBe(false);
+  });
+
+  it('reported from two locations, removed at one: only that location goes; removed at the other too: retired', () => {
+    // The same instance id from two watchers (two clusters' default/web-0 without a prefix): a rollout in one
+    // must not take the other's state with it (it came back only with that location's next update).
+    const both = fold([inst(S.Up, 1000, 'running'), inst(S.Down, 1100, 'exited', { location: 'us' })]);
+    expect(both.target.status).toBe(S.Partial);
+    const one = applyObservation(both.target, inst(S.Unknown, 2000, 'removed'), policy);
+    expect(one.applied).toBe(true);
+    expect(one.target.deletedAt ?? null).toBeNull();
+    expect(Object.keys(one.target.locations)).toEqual(['us']);
+    expect(one.target).toMatchObject({ status: S.Down, since: 2000, lastSeen: 2000 });
+    expect(one.events.map((e) => [e.location, e.from, e.to, e.sequence])).toEqual([
+      ['cluster', S.Up, S.Unknown, both.target.seq + 1],
+      [null, S.Partial, S.Down, both.target.seq + 2],
+    ]);
+    // A late removal at 'us' (older than its state) changes nothing; a removal at a location it does not report
+    // from neither.
+    expect(applyObservation(one.target, inst(S.Unknown, 1050, 'removed', { location: 'us' }), policy).applied).toBe(
+      false,
+    );
+    expect(applyObservation(one.target, inst(S.Unknown, 3000, 'removed', { location: 'ap' }), policy).applied).toBe(
+      false,
+    );
+    const gone = applyObservation(one.target, inst(S.Unknown, 3000, 'removed', { location: 'us' }), policy);
+    expect(gone.target).toMatchObject({ deletedAt: 3000, locations: {}, status: S.Unknown });
   });
 
   it("a deleted check's tombstone still never comes back, whatever its results say", () => {

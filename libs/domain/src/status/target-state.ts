@@ -238,15 +238,46 @@ export function applyObservation(
     held = { ...emptyTarget(held.id, held.kind, obs.name || held.name), seq: held.seq };
   }
   if (obs.lifecycle === REMOVED && obs.kind !== TargetKind.Check) {
-    // Gone for good: out of live state (no status, no deadline, so no STALE and no alert), history kept. A removal
-    // older than the newest state held is an earlier life's, late: it changes nothing.
+    const elsewhere = held ? Object.keys(held.locations).filter((name) => name !== obs.location) : [];
+    if (held && elsewhere.length > 0) return removeLocation(held, obs, policy);
+    // Gone for good: out of live state (no location, no deadline, so no STALE), history kept. A removal older than
+    // the newest state held is an earlier life's, late: it changes nothing.
     const newest = Math.max(-Infinity, ...Object.values(held?.locations ?? {}).map((l) => l.observedAt));
     if (held && obs.at < newest) return { target: held, events: [], applied: false };
     const base = held ?? emptyTarget(obs.targetId, obs.kind, obs.name);
     const lastSeen = Math.max(base.lastSeen ?? obs.at, obs.at);
+    // Its locations and its consensus go to UNKNOWN, in events: the alert evaluator follows status.changed events
+    // (and reads target_states only every few minutes), so without them it kept the instance at its last status —
+    // a pod terminating is DOWN — and 'Target down' fired for a pod that is gone. A new life's events follow on.
+    let seq = base.seq;
+    const event = (location: string | null, from: TargetStatus, reason: string): StatusEventDraft => ({
+      targetId: base.id,
+      kind: base.kind,
+      location,
+      from,
+      to: TargetStatus.Unknown,
+      reason,
+      at: obs.at,
+      sequence: ++seq,
+    });
+    const events: StatusEventDraft[] = [];
+    for (const name of Object.keys(base.locations).sort())
+      if (base.locations[name].status !== TargetStatus.Unknown)
+        events.push(event(name, base.locations[name].status, obs.reason));
+    const changed = base.status !== TargetStatus.Unknown;
+    if (changed) events.push(event(null, base.status, `location ${obs.location}: ${obs.reason}`));
     return {
-      target: { ...base, locations: {}, paused: false, deletedAt: obs.at, lastSeen },
-      events: [],
+      target: {
+        ...base,
+        locations: {},
+        paused: false,
+        deletedAt: obs.at,
+        lastSeen,
+        status: TargetStatus.Unknown,
+        since: changed ? obs.at : base.since,
+        seq,
+      },
+      events,
       applied: true,
     };
   }
@@ -296,6 +327,54 @@ export function applyObservation(
     labels: obs.labels ?? folded.target.labels,
   };
   return { target, events: folded.events, applied: true };
+}
+
+/**
+ * A removal (`removed`) of an instance still reported from other locations (the same instance id from two watchers):
+ * only its state at the removal's location goes — an event to UNKNOWN there, the consensus of the others — not the
+ * target. A removal older than that location's state, or from a location it does not report from, changes nothing.
+ */
+function removeLocation(held: TargetSnapshot, obs: Observation, policy: ConsensusPolicy): FoldResult {
+  const prev = held.locations[obs.location];
+  if (prev === undefined || obs.at < prev.observedAt) return { target: held, events: [], applied: false };
+  const locations = { ...held.locations };
+  delete locations[obs.location];
+  const consensus = consensusOf(
+    Object.values(locations).map((l) => l.status),
+    policyOf(held, policy),
+  );
+  const transitions = transitionsFor(
+    obs.location,
+    prev.status,
+    TargetStatus.Unknown,
+    held.status,
+    consensus,
+    obs.reason,
+  );
+  let seq = held.seq;
+  const events = transitions.map((t) => ({
+    targetId: held.id,
+    kind: held.kind,
+    location: t.location,
+    from: t.from,
+    to: t.to,
+    reason: t.reason,
+    at: obs.at,
+    sequence: ++seq,
+  }));
+  const changed = consensus !== held.status;
+  return {
+    target: {
+      ...held,
+      locations,
+      status: consensus,
+      since: changed ? obs.at : held.since,
+      seq,
+      lastSeen: Math.max(held.lastSeen ?? obs.at, obs.at),
+    },
+    events,
+    applied: true,
+  };
 }
 
 export interface ExpiryResult extends FoldResult {

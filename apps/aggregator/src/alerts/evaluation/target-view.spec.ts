@@ -1,5 +1,5 @@
 import { TargetKind, TargetStatus, type StatusChangedPayload } from '@fleetwatch/contracts';
-import type { TargetSnapshot } from '@fleetwatch/domain';
+import { applyObservation, type Observation, type TargetSnapshot } from '@fleetwatch/domain';
 import { checkSeries } from './alert-metrics.reader';
 import { TargetView } from './target-view';
 
@@ -110,6 +110,41 @@ describe('TargetView', () => {
       tags: ['web'],
       locations: [],
     });
+  });
+});
+
+describe("TargetView and a pushed instance 'removed'", () => {
+  // The evaluator learns of status changes from status.changed events only (target_states is read again every
+  // resyncMs, 5 min by default). A pod a rollout replaces is reported terminating ('stopped': DOWN), then deleted
+  // ('removed'): if the removal says nothing, the view keeps it DOWN and 'Target down' (for: 1m) fires for it.
+  const policy = { downQuorumPct: 100 };
+  const pod = (lifecycle: string, status: TargetStatus, at: number): Observation => ({
+    targetId: 'instance:default/web-0',
+    kind: TargetKind.Instance,
+    name: 'default/web-0',
+    location: 'cluster',
+    at,
+    status,
+    reason: lifecycle,
+    lifecycle,
+  });
+  const payloads = (events: ReturnType<typeof applyObservation>['events']): StatusChangedPayload[] =>
+    events.map((e) => ({ ...e, at: new Date(e.at).toISOString() }));
+
+  it('a pod terminating (DOWN) then deleted is no longer DOWN in the view once the removal is folded', () => {
+    const running = applyObservation(undefined, pod('running', TargetStatus.Up, 1000), policy).target;
+    const terminating = applyObservation(running, pod('stopped', TargetStatus.Down, 2000), policy).target;
+    const view = new TargetView('eu-site');
+    view.putSnapshots([terminating]);
+    expect(view.get(terminating.id)?.status).toBe(TargetStatus.Down);
+    const removed = applyObservation(terminating, pod('removed', TargetStatus.Unknown, 3000), policy);
+    expect(removed.target.deletedAt).toBe(3000);
+    view.applyEvents(payloads(removed.events));
+    expect(view.get(terminating.id)?.status).not.toBe(TargetStatus.Down);
+    // Re-created under its name: its new life's events follow on from the removal's.
+    const back = applyObservation(removed.target, pod('running', TargetStatus.Up, 4000), policy);
+    expect(view.applyEvents(payloads(back.events))).toEqual({ changed: [terminating.id], unknown: [] });
+    expect(view.get(terminating.id)).toMatchObject({ status: TargetStatus.Up, seq: back.target.seq });
   });
 });
 
