@@ -183,6 +183,80 @@ describe('DockerWatcher restarted with its ledger', () => {
   });
 });
 
+describe('DockerWatcher resync and a name another container took while no watcher ran', () => {
+  it('reports the container now holding the name as that instance (not removed after it), and keeps refreshing it', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(202, { 'content-type': 'application/json' }).end('{}'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const run = (pusher: StatusPusher) =>
+      new DockerWatcher(
+        new Dockerode({ socketPath: engine.socketPath }),
+        pusher,
+        {
+          labelFilters: ['fleetwatch.watch=true'],
+          instancePrefix: '',
+          source: 'spec',
+          maxAgeMs: 60_000,
+          reconnectBaseMs: 50,
+          reconnectMaxMs: 200,
+          inspectConcurrency: 4,
+        },
+        log,
+        new SentLedger(join(dir, 'state.json'), log, 10),
+      );
+    try {
+      const first = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
+      const before = run(first);
+      first.start();
+      before.start();
+      await until('web-1 accepted', () => first.stats.accepted === 1 && before.stats.connected);
+      await before.stop();
+      await first.stop();
+      await before.persist();
+      // While no watcher runs: web-1 renamed away and a new container created under its name (docker rename, then
+      // docker run --name web-1; compose's recreate does the same).
+      engine.act('web-1', 'rename', { name: 'web-1-old', quiet: true });
+      const newer = engine.add({ name: 'web-1', labels: { 'fleetwatch.watch': 'true' }, running: true, quiet: true });
+
+      const second = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
+      const queued: StatusUpdateInput[] = [];
+      const enqueue = second.enqueue.bind(second);
+      jest.spyOn(second, 'enqueue').mockImplementation((update, options) => {
+        queued.push(update);
+        return enqueue(update, options);
+      });
+      const after = run(second);
+      second.start();
+      after.start();
+      await until('following events again', () => after.stats.connected);
+      await second.drained();
+      await after.stop();
+      // What the aggregator makes of web-1: the latest-dated update wins, a removal on a tie.
+      const web1 = queued
+        .filter((u) => u.instanceId === 'web-1')
+        .sort(
+          (a, b) =>
+            Date.parse(a.occurredAt as string) - Date.parse(b.occurredAt as string) ||
+            (a.status === 'removed' ? 1 : 0) - (b.status === 'removed' ? 1 : 0),
+        );
+      expect(web1[web1.length - 1]).toMatchObject({
+        status: 'running',
+        metadata: { name: 'web-1', containerId: newer },
+      });
+      expect(queued.map((u) => u.instanceId).sort()).toContain('web-1-old');
+      // Both instances kept from going STALE.
+      expect(second.refreshDue(Date.now() + 61_000)).toBe(2);
+      await second.drained();
+      await second.stop();
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
 describe('DockerWatcher and a container the engine cannot inspect', () => {
   it('reports the others and follows the events: one broken container does not stop the watcher', async () => {
     engine.add({ name: 'broken-1', labels: { 'fleetwatch.watch': 'true' }, running: true });

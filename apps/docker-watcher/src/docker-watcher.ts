@@ -255,6 +255,8 @@ export class DockerWatcher {
       filters: this.filters(),
     } as Dockerode.ContainerListOptions);
     const seen = new Set<string>();
+    // The names the listing holds: one a container was renamed away from may be another's now.
+    const listedNames = new Set(listed.map((c) => (c.Names?.[0] ?? '').replace(/^\//, '')).filter(Boolean));
     let next = 0;
     const worker = async () => {
       // At a stop, only the inspects in flight finish: a resync of thousands of containers would hold the
@@ -278,7 +280,8 @@ export class DockerWatcher {
           return undefined;
         });
         if (snapshot === undefined) continue;
-        if (snapshot) this.emit(c.Id, updateOfContainer(snapshot, this.mapping()), snapshot, new Date().toISOString());
+        if (snapshot)
+          this.emit(c.Id, updateOfContainer(snapshot, this.mapping()), snapshot, new Date().toISOString(), listedNames);
         else this.removed(c.Id, undefined, { Names: c.Names, image: c.Image });
       }
     };
@@ -287,7 +290,6 @@ export class DockerWatcher {
     if (this.stopped && seen.size < listed.length) return;
     // A container recreated under the same name while no watcher ran (compose up with a new image) is not
     // removed: its instance is the listed one. Its old id is only forgotten.
-    const listedNames = new Set(listed.map((c) => (c.Names?.[0] ?? '').replace(/^\//, '')).filter(Boolean));
     for (const id of knownBefore) {
       if (seen.has(id) || !this.known.has(id)) continue;
       const name = this.known.get(id)?.name;
@@ -351,7 +353,18 @@ export class DockerWatcher {
     }
   }
 
-  private emit(id: string, update: StatusUpdateInput, snapshot: ContainerSnapshot, seenAt: string): void {
+  /**
+   * `taken`: a resync's listed names. A container renamed away (while no watcher ran) from a name another listed
+   * container holds now is not reported removed under it: that instance is the other container (a removal dated
+   * now would come after its state, dated when it began, and hide it; and, queued after it, end its refreshes).
+   */
+  private emit(
+    id: string,
+    update: StatusUpdateInput,
+    snapshot: ContainerSnapshot,
+    seenAt: string,
+    taken?: ReadonlySet<string>,
+  ): void {
     const before = this.known.get(id);
     const base = update.updateId as string;
     const history = before?.history ?? [];
@@ -365,7 +378,7 @@ export class DockerWatcher {
       this.pusher.keep(update);
       return;
     }
-    if (renamed && before) this.renamedAway(id, before, update.instanceId, seenAt);
+    if (renamed && before && !taken?.has(before.name)) this.renamedAway(id, before, update.instanceId, seenAt);
     const returning = history.includes(base);
     // A state coming back is a new observation, dated when it was seen: a resync would otherwise date it when the
     // state first began (before the state it follows), and the aggregator ignores an observation older than its own.

@@ -520,6 +520,39 @@ describe('StatusPusher refreshes (a steady instance must not go STALE)', () => {
     expect(byId.get('u-2')?.['occurredAt']).toBe(own);
   });
 
+  it('dates an update queued after its instance`s removal (final) after the removal: the next life is not kept removed', async () => {
+    // The aggregator keeps a removal against any update of the instance not newer than it (a late one of the life
+    // removed): the pod re-created under its name, or the container under its name, must come after it.
+    handler = accept;
+    const p = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 1_000, lingerMs: 0 });
+    p.start();
+    p.enqueue(update(1, at(new Date(Date.now() - 60_000).toISOString())));
+    await p.drained();
+    const refreshAt = Date.now() + 5_000;
+    expect(p.refreshDue(refreshAt)).toBe(1);
+    // Deleted and re-created under its name, both seen before the refresh went out: the removal is dated as the
+    // refresh, and the new life's first state, seen at the same time, must still come after it.
+    const seen = new Date(Date.now() - 1_000).toISOString();
+    p.enqueue(update(1, { updateId: 'u-1-removed', status: 'removed', ...at(seen) }), { final: true });
+    p.enqueue(update(1, { updateId: 'u-1-new', status: 'starting', ...at(seen) }));
+    // Without refreshes: a removal and the next life's state seen in the same millisecond.
+    const q = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
+    q.start();
+    const same = new Date().toISOString();
+    q.enqueue(update(3, { updateId: 'u-3-removed', status: 'removed', ...at(same) }), { final: true });
+    q.enqueue(update(3, { updateId: 'u-3-new', status: 'running', ...at(same) }));
+    await p.drained();
+    await q.drained();
+    await p.stop();
+    await q.stop();
+    const byId = new Map(sentItems().map((u) => [u['updateId'], u]));
+    const time = (id: string) => Date.parse(byId.get(id)?.['occurredAt'] as string);
+    expect(time('u-1-removed')).toBe(refreshAt);
+    expect(time('u-1-new')).toBeGreaterThan(time('u-1-removed'));
+    expect(time('u-3-removed')).toBe(Date.parse(same));
+    expect(time('u-3-new')).toBeGreaterThan(time('u-3-removed'));
+  });
+
   it('sends no refresh while an update of the instance is still unanswered, none after a final update, none while refreshWhile says no', async () => {
     let refuse = true;
     handler = (body, q, res) =>

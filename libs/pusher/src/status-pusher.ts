@@ -132,6 +132,12 @@ export class StatusPusher {
   private readonly refreshable = new Map<string, Refreshable>();
   /** The instance key of each pending update that is the latest of its instance. */
   private readonly refreshKeyOf = new Map<string, string>();
+  /**
+   * When each instance (by `instanceId` and `location`) was last reported removed (a `final` update), epoch ms: an
+   * update of it queued later is dated after that (its next life — a pod re-created under its name), since the
+   * aggregator keeps a removal against an update that is not newer. The most recent REMOVALS_KEPT.
+   */
+  private readonly removedAt = new Map<string, number>();
   private refreshTimer: NodeJS.Timeout | undefined;
   private running = false;
   private loop: Promise<void> | null = null;
@@ -208,7 +214,12 @@ export class StatusPusher {
   enqueue(update: StatusUpdateInput, options: EnqueueOptions = {}): boolean {
     let withId = update.updateId ? update : { ...update, updateId: randomUUID() };
     const key = this.refreshMs > 0 ? refreshKey(withId) : null;
-    const floor = key === null ? 0 : (this.refreshable.get(key)?.floor ?? 0);
+    const final = options.final === true;
+    const removedKey = final || this.removedAt.size > 0 ? refreshKey(withId) : null;
+    const refreshFloor = key === null ? 0 : (this.refreshable.get(key)?.floor ?? 0);
+    // After a removal of the instance: strictly later (a removal wins a tie at the aggregator).
+    const removed = removedKey === null || final ? undefined : this.removedAt.get(removedKey);
+    const floor = Math.max(refreshFloor, removed === undefined ? 0 : removed + 1);
     // Never dated before a refresh of its instance: the aggregator would take it for older than what it holds.
     if (floor > 0 && typeof withId.occurredAt === 'string' && Date.parse(withId.occurredAt) < floor)
       withId = { ...withId, occurredAt: new Date(floor).toISOString() };
@@ -223,7 +234,15 @@ export class StatusPusher {
     }
     const json = JSON.stringify(withId);
     const bytes = Buffer.byteLength(json);
-    if (key !== null) this.remember(key, withId.updateId as string, json, options.final === true);
+    if (key !== null) this.remember(key, withId.updateId as string, json, final);
+    if (final && removedKey !== null) {
+      const at = typeof withId.occurredAt === 'string' ? Date.parse(withId.occurredAt) : Date.now();
+      const before = this.removedAt.get(removedKey) ?? 0;
+      // Re-inserted: the map's order is the removals' (the oldest is forgotten first).
+      this.removedAt.delete(removedKey);
+      this.removedAt.set(removedKey, Math.max(at, before));
+      if (this.removedAt.size > REMOVALS_KEPT) this.removedAt.delete(this.removedAt.keys().next().value as string);
+    }
     this.queue.push({ update: withId, bytes });
     this.queueBytes += bytes;
     let over = 0;
@@ -541,6 +560,9 @@ export class StatusPusher {
     });
   }
 }
+
+/** Removals remembered (see StatusPusher.removedAt): a few hundred kilobytes at most. */
+const REMOVALS_KEPT = 10_000;
 
 /** The instance an update is about, for refreshes: its id and location. */
 function refreshKey(update: Pick<StatusUpdateInput, 'instanceId' | 'location'>): string {
