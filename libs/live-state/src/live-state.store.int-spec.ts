@@ -352,6 +352,42 @@ describe('LiveStateStore (real Redis)', () => {
     expect(await store.removeTargets([{ id }])).toBe(0);
     expect(await redis.hget(`t:${id}`, 'deleted')).toBe('1');
   });
+  it("a removed instance's removal landing after its next life's write (a late projection) leaves that life in live state", async () => {
+    const id = 'instance:default/web-0';
+    const life = (lastSeen: number, seq: number) =>
+      write(id, TargetStatus.Up, null, {
+        seq,
+        lastSeen,
+        locations: {
+          eu: {
+            status: TargetStatus.Up,
+            observedAt: lastSeen,
+            lastSeen,
+            latencyMs: null,
+            detail: null,
+            lifecycle: 'running',
+          },
+        },
+      });
+    // Removed at 2000, back at 3000: the new life's projection lands first, the removal's after it.
+    await store.removeTargets([{ id, removedAt: 1000 }]);
+    expect(await store.writeTargets([life(3000, 6)])).toBe(1);
+    expect(await store.removeTargets([{ id, locations: ['eu'], removedAt: 2000 }])).toBe(0);
+    expect(await store.getTarget(id)).toMatchObject({ status: TargetStatus.Up, lastSeen: 3000, seq: 6 });
+    expect(await redis.zscore('idx:all', id)).not.toBeNull();
+    expect(await redis.sismember('idx:loc:eu', id)).toBe(1);
+    expect(await redis.ttl(`t:${id}`)).toBe(-1);
+    // Removed again at 4000 (lands); a late removal of an earlier life keeps the later time in the marker, so a
+    // late write of the life removed at 4000 stays out.
+    expect(await store.removeTargets([{ id, removedAt: 4000 }])).toBe(1);
+    await store.removeTargets([{ id, removedAt: 2000 }]);
+    expect(await redis.hget(`t:${id}`, 'deleted')).toBe('at:4000');
+    expect(await store.writeTargets([life(3500, 6)])).toBe(0);
+    expect(await store.getTarget(id)).toBeNull();
+    expect(await store.writeTargets([life(5000, 8)])).toBe(1);
+    expect(await store.removeTargets([{ id }])).toBe(1);
+  });
+
   it('lists the targets whose status changed last, newest first, ties in id order; a rewrite moves one, a removal or a null since drops it', async () => {
     await store.markBuilt(); // the index's layout is built: the list reads idx:since
     const t0 = 9_000_000_000_000; // later than every other target of this spec

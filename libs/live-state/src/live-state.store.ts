@@ -278,7 +278,15 @@ for _, row in ipairs(rows) do
   local id, known = row[1], row[2]
   local key = p .. '${LiveKeys.target('')}' .. id
   local locKey = p .. '${LiveKeys.targetLocations('')}' .. id
-  local cur = redis.call('HMGET', key, 'kind', 'status', 'tags')
+  local cur = redis.call('HMGET', key, 'kind', 'status', 'tags', 'lastSeen', 'deleted')
+  local at = tonumber(row[3])
+  -- A removed instance's removal landing after its next life's write (a late projection: another replica's, a
+  -- reconcile page read before the revival) leaves that life alone, as writeTargets leaves a newer state.
+  local newer = at and cur[1] and tonumber(cur[4]) and tonumber(cur[4]) > at
+  if not newer then
+  -- A late removal of an earlier life keeps the later removal's time in the marker.
+  local held = cur[5] and tonumber(string.match(cur[5], '^at:(%d+)$'))
+  if at and held and held > at then at = held end
   if cur[1] then
     removed = removed + 1
     redis.call('SREM', p .. '${LiveKeys.byKind('')}' .. cur[1], id)
@@ -300,9 +308,9 @@ for _, row in ipairs(rows) do
   redis.call('ZREM', p .. '${LiveKeys.bySince}', id)
   redis.call('DEL', locKey, key)
   -- The marker holds when the target was removed: a removed instance's newer write passes it (a check's never does).
-  local at = tonumber(row[3])
   redis.call('HSET', key, 'deleted', at and ('at:' .. string.format('%.0f', at)) or '1')
   redis.call('EXPIRE', key, ttl)
+  end
 end
 return removed
 `;
