@@ -85,7 +85,7 @@ describe('lifecycleOf: Docker container state → lifecycle state → status cla
       T1,
     ],
     ['dead', c({ Status: 'dead', FinishedAt: T1 }), 'dead', 'DOWN', T1],
-    ['removing', c({ Status: 'removing', FinishedAt: T1 }), 'stopped', 'DOWN', T1],
+    ['removing', c({ Status: 'removing', FinishedAt: T1 }), 'stopping', 'UNKNOWN', T1],
     ['a state this watcher does not know', c({ Status: 'hibernating' }), 'unknown', 'UNKNOWN', undefined],
   ])('%s → %s (%s)', (_name, snapshot, state, status, since) => {
     const life = lifecycleOf(snapshot);

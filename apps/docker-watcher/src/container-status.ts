@@ -98,7 +98,8 @@ export function lifecycleOf(c: ContainerSnapshot): { state: LifecycleState; mess
     case 'created':
       return { state: 'created', message: 'created, not started', since: known(c.Created) };
     case 'removing':
-      return { state: 'stopped', message: 'being removed', since: finished };
+      // Removed on purpose (docker rm, compose down): on its way out, not down — `removed` follows once it is gone.
+      return { state: 'stopping', message: 'being removed', since: finished };
     case 'dead':
       return { state: 'dead', message: s.Error ? `dead: ${s.Error}` : 'dead', since: finished };
     case 'exited': {

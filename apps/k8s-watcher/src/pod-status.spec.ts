@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { statusUpdateInputSchema } from '@fleetwatch/contracts';
+import { statusUpdateInputSchema, TargetStatus } from '@fleetwatch/contracts';
 import { statusOfLifecycle } from '@fleetwatch/domain';
 import fc from 'fast-check';
 import { loadK8sWatcherConfig } from './config';
@@ -154,10 +154,14 @@ describe('podLifecycle: phase, conditions and container states → lifecycle sta
     expect(life.message).toMatch(message);
   });
 
-  it('a pod being deleted is stopped', () => {
+  it('a pod being deleted is stopping (UNKNOWN, not DOWN: a rollout is not an outage), even one that had crashed', () => {
     const p = pod('Running');
     p.metadata.deletionTimestamp = T1;
-    expect(podLifecycle(p)).toEqual({ state: 'stopped', message: 'terminating' });
+    expect(podLifecycle(p)).toEqual({ state: 'stopping', message: 'terminating' });
+    expect(statusOfLifecycle('stopping')).toBe(TargetStatus.Unknown);
+    const crashed = pod('Failed');
+    crashed.metadata.deletionTimestamp = T1;
+    expect(podLifecycle(crashed).state).toBe('stopping');
   });
 });
 

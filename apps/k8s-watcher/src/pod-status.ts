@@ -82,7 +82,8 @@ export function podLifecycle(p: PodK8s): { state: LifecycleState; message: strin
   const containers = [...(st.initContainerStatuses ?? []), ...(st.containerStatuses ?? [])];
   const restarts = restartsOf(p);
   const suffix = restarts > 0 ? ` (${restarts} restart${restarts === 1 ? '' : 's'})` : '';
-  if (p.metadata.deletionTimestamp) return { state: 'stopped', message: 'terminating' };
+  // Deleted on purpose (a rollout, a scale-down, a drain): on its way out, not down — `removed` follows once it is gone.
+  if (p.metadata.deletionTimestamp) return { state: 'stopping', message: 'terminating' };
   const crash = containers.find((c) => c.state?.waiting?.reason === 'CrashLoopBackOff');
   if (crash) {
     const last = crash.lastState?.terminated;

@@ -43,6 +43,12 @@ export const LIFECYCLE_STATES = [
   'pending',
   'created',
   'restarting',
+  /**
+   * On its way out on purpose (a pod being deleted, a container being removed): not an outage, so UNKNOWN rather than
+   * DOWN — a rollout that replaces pods raises no "Target down" — and `removed` follows once it is gone. One stuck
+   * here (a finalizer that never completes) shows this lifecycle until it is removed.
+   */
+  'stopping',
   'degraded',
   'unhealthy',
   'stopped',

@@ -17,6 +17,8 @@ const LIFECYCLE_STATUS: Record<LifecycleState, TargetStatus> = {
   pending: TargetStatus.Unknown,
   created: TargetStatus.Unknown,
   restarting: TargetStatus.Down,
+  // Deliberately going away (a pod terminating, a container being removed): neither up nor an outage.
+  stopping: TargetStatus.Unknown,
   degraded: TargetStatus.Partial,
   unhealthy: TargetStatus.Down,
   stopped: TargetStatus.Down,

@@ -115,8 +115,8 @@ describe('TargetView', () => {
 
 describe("TargetView and a pushed instance 'removed'", () => {
   // The evaluator learns of status changes from status.changed events only (target_states is read again every
-  // resyncMs, 5 min by default). A pod a rollout replaces is reported terminating ('stopped': DOWN), then deleted
-  // ('removed'): if the removal says nothing, the view keeps it DOWN and 'Target down' (for: 1m) fires for it.
+  // resyncMs, 5 min by default). A container stopped, then removed (compose down), is reported 'stopped' (DOWN), then
+  // 'removed': if the removal says nothing, the view keeps it DOWN and 'Target down' (for: 1m) fires for it.
   const policy = { downQuorumPct: 100 };
   const pod = (lifecycle: string, status: TargetStatus, at: number): Observation => ({
     targetId: 'instance:default/web-0',
