@@ -111,6 +111,72 @@ describe('applyObservation', () => {
   });
 });
 
+describe("a sender's clock stepped back: observations stamped before the held state keep arriving", () => {
+  const WINDOW_MS = 25_000;
+  const STEP_MS = 10 * 60_000;
+  /** An observation as the aggregator maps it: its STALE deadline counts from when it was heard (or its stamp, later). */
+  const heard = (location: string, status: S, stamp: number, heardAt: number, kind = TargetKind.Check) =>
+    obs(location, status, stamp, {
+      kind,
+      deadline: { at: Math.max(stamp, heardAt) + WINDOW_MS, expireTo: S.Stale, reason: 'no result within 2 × 10s' },
+    });
+  /**
+   * Folds one observation a second from `from` for `seconds`, stamped `offset` ms from when heard, sweeping each
+   * second as the sweeper does; returns the target and every event.
+   */
+  function run(start: TargetSnapshot, from: number, seconds: number, offset: number, status: (i: number) => S) {
+    let target = start;
+    const events = [];
+    for (let i = 0; i < seconds; i++) {
+      const now = from + i * 1000;
+      const r = applyObservation(target, heard('eu', status(i), now + offset, now, target.kind), policy);
+      const swept = applyExpiry(r.target, 'eu', now + 500, policy);
+      target = swept.target;
+      events.push(...r.events, ...swept.events);
+    }
+    return { target, events };
+  }
+
+  it.each([TargetKind.Check, TargetKind.Host])(
+    '%s: stamped 10 min before the last one, arriving every second for 3 windows: never STALE',
+    (kind) => {
+      const t0 = 1_700_000_000_000;
+      const before = run(fold([heard('eu', S.Up, t0, t0, kind)]).target, t0 + 1000, 30, 0, () => S.Up);
+      const after = run(before.target, t0 + 31_000, 90, -STEP_MS, () => S.Up);
+      expect(after.events).toEqual([]);
+      expect(after.target.locations.eu.status).toBe(S.Up);
+      // The held state is still the last one stamped before the step (ordered: an older stamp does not move it)…
+      expect(after.target.locations.eu.observedAt).toBe(t0 + 30_000);
+      // … and its deadline counts from the last one heard.
+      expect(after.target.locations.eu.deadline?.at).toBe(t0 + 120_000 + WINDOW_MS);
+      // Silence after that: STALE one window after the last one heard, as without the step.
+      const silent = applyExpiry(after.target, 'eu', t0 + 120_000 + WINDOW_MS, policy);
+      expect(silent.events.map((e) => e.to)).toEqual([S.Stale, S.Stale]);
+    },
+  );
+
+  it('one that says another status than the held one does not hold it: STALE after one window, not a contradicted UP', () => {
+    const t0 = 1_700_000_000_000;
+    const up = fold([heard('eu', S.Up, t0, t0)]).target;
+    const after = run(up, t0 + 1000, 60, -STEP_MS, () => S.Down);
+    expect(after.events.map((e) => [e.location, e.to, e.at])).toEqual([
+      ['eu', S.Stale, t0 + WINDOW_MS],
+      [null, S.Stale, t0 + WINDOW_MS],
+    ]);
+  });
+
+  it('a late older result (out of order) moves the deadline at most one window from when it was heard', () => {
+    const t0 = 1_700_000_000_000;
+    const held = fold([heard('eu', S.Up, t0, t0)]).target;
+    const late = applyObservation(held, heard('eu', S.Up, t0 - 3_600_000, t0 + 20_000), policy);
+    expect(late.applied).toBe(false);
+    expect(late.target.locations.eu.deadline?.at).toBe(t0 + 20_000 + WINDOW_MS);
+    // Never earlier: one heard before the held deadline's start leaves it.
+    const early = applyObservation(late.target, heard('eu', S.Up, t0 - 7_200_000, t0 + 1000), policy);
+    expect(early.target.locations.eu.deadline?.at).toBe(t0 + 20_000 + WINDOW_MS);
+  });
+});
+
 describe('applyExpiry', () => {
   const deadline = { at: 5000, expireTo: S.Stale, reason: 'nothing heard for 5s' };
   const start = fold([obs('eu', S.Up, 1000, { deadline })]).target;

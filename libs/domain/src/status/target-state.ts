@@ -1,4 +1,4 @@
-import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import { TargetKind, TargetStatus, type InstanceKind } from '@fleetwatch/contracts';
 import { consensusOf, type ConsensusPolicy } from './consensus';
 import { isNewer, transitionsFor } from './transitions';
 
@@ -35,6 +35,11 @@ export interface TargetSnapshot {
   lastSeen: number | null;
   lastLatencyMs: number | null;
   lifecycle: string | null;
+  /**
+   * Pushed instances: what the instance is (`container`, `pod`, …), as its latest update said. Null/absent for checks
+   * and hosts, and for an instance stored before the kind was kept (until its next update).
+   */
+  instanceKind?: InstanceKind | null;
   tags: string[];
   labels: Record<string, string>;
   /** Last event sequence issued for this target. */
@@ -107,6 +112,8 @@ export interface Observation {
   latencyMs?: number | null;
   detail?: string | null;
   lifecycle?: string | null;
+  /** A pushed update's instance kind (`container`, `pod`, …); undefined keeps the target's. */
+  instanceKind?: InstanceKind;
   /** Replace the target's tags/labels (pushed instances); undefined keeps them. */
   tags?: string[];
   labels?: Record<string, string>;
@@ -245,41 +252,16 @@ export function applyObservation(
     const newest = Math.max(-Infinity, ...Object.values(held?.locations ?? {}).map((l) => l.observedAt));
     if (held && obs.at < newest) return { target: held, events: [], applied: false };
     const base = held ?? emptyTarget(obs.targetId, obs.kind, obs.name);
-    const lastSeen = Math.max(base.lastSeen ?? obs.at, obs.at);
     // Its locations and its consensus go to UNKNOWN, in events: the alert evaluator follows status.changed events
     // (and reads target_states only every few minutes), so without them it kept the instance at its last status —
     // a pod terminating is DOWN — and 'Target down' fired for a pod that is gone. A new life's events follow on.
-    let seq = base.seq;
-    const event = (location: string | null, from: TargetStatus, reason: string): StatusEventDraft => ({
-      targetId: base.id,
-      kind: base.kind,
-      location,
-      from,
-      to: TargetStatus.Unknown,
-      reason,
+    return tombstoneOf(base, {
       at: obs.at,
-      sequence: ++seq,
+      deletedAt: obs.at,
+      lastSeen: Math.max(base.lastSeen ?? obs.at, obs.at),
+      reason: obs.reason,
+      consensusReason: `location ${obs.location}: ${obs.reason}`,
     });
-    const events: StatusEventDraft[] = [];
-    for (const name of Object.keys(base.locations).sort())
-      if (base.locations[name].status !== TargetStatus.Unknown)
-        events.push(event(name, base.locations[name].status, obs.reason));
-    const changed = base.status !== TargetStatus.Unknown;
-    if (changed) events.push(event(null, base.status, `location ${obs.location}: ${obs.reason}`));
-    return {
-      target: {
-        ...base,
-        locations: {},
-        paused: false,
-        deletedAt: obs.at,
-        lastSeen,
-        status: TargetStatus.Unknown,
-        since: changed ? obs.at : base.since,
-        seq,
-      },
-      events,
-      applied: true,
-    };
   }
   const fresh = held ?? emptyTarget(obs.targetId, obs.kind, obs.name);
   if (fresh.paused) {
@@ -296,9 +278,14 @@ export function applyObservation(
   const prev = base.locations[obs.location];
   const lastSeen = Math.max(base.lastSeen ?? obs.at, obs.at);
   if (prev && !isNewer(prev, obs.at)) {
-    const location = { ...prev, lastSeen: Math.max(prev.lastSeen, obs.at) };
+    const location = {
+      ...prev,
+      lastSeen: Math.max(prev.lastSeen, obs.at),
+      deadline: heldDeadlineAfter(prev, obs),
+    };
     return {
-      // An older observation moves lastSeen only (its quorum is not newer either).
+      // An older observation moves lastSeen only, and the STALE deadline when it agrees with the held status (its
+      // quorum is not newer either).
       target: { ...fresh, lastSeen, locations: { ...fresh.locations, [obs.location]: location } },
       events: [],
       applied: false,
@@ -326,7 +313,109 @@ export function applyObservation(
     tags: obs.tags ?? folded.target.tags,
     labels: obs.labels ?? folded.target.labels,
   };
+  const instanceKind = instanceKindAfter(base, obs);
+  if (instanceKind !== undefined) target.instanceKind = instanceKind;
   return { target, events: folded.events, applied: true };
+}
+
+/**
+ * The deadline a location keeps when an observation older than its state arrives (ordered out of the status: a late
+ * redelivery, a spool flushed out of order — or a sender whose clock stepped back, which stamps everything it sends
+ * before what it sent last). Such an observation still proves its location is reporting, and its STALE deadline
+ * counts from when it was heard (observation.mapper `heardAt`): when it says the status the location holds, that
+ * deadline moves the held one later, never earlier. Without it a collector whose clock stepped back 10 minutes had
+ * its host and checks go STALE after one window, and stay STALE, for 10 minutes while its samples and results kept
+ * arriving. One that says another status does not: the location goes STALE after one window rather than keep,
+ * longer than that, a status its newest results contradict. An expired deadline (STALE) is not revived, nor is a
+ * heartbeat's (DOWN: a ping's deadline counts from the ping, a run's from its start).
+ */
+function heldDeadlineAfter(prev: LocationSnapshot, obs: Observation): Deadline | null {
+  const held = prev.deadline;
+  const offered = obs.deadline;
+  if (held === null || offered === undefined || offered === null) return held;
+  if (held.expireTo !== TargetStatus.Stale || offered.expireTo !== TargetStatus.Stale) return held;
+  if (obs.status !== prev.status || offered.at <= held.at) return held;
+  return { ...held, at: offered.at };
+}
+
+/**
+ * The instance kind after an applied observation: the latest update's wins — the observation's, unless another
+ * location holds a newer state (an update from a location that lagged behind, applied there, does not take back a
+ * kind a newer update set: an instance re-created as a pod after being a container stays a pod). undefined: the
+ * target's, unchanged.
+ */
+function instanceKindAfter(held: TargetSnapshot, obs: Observation): InstanceKind | undefined {
+  if (obs.instanceKind === undefined || obs.instanceKind === held.instanceKind) return undefined;
+  if (held.instanceKind === undefined || held.instanceKind === null) return obs.instanceKind;
+  for (const name in held.locations)
+    if (name !== obs.location && held.locations[name].observedAt > obs.at) return undefined;
+  return obs.instanceKind;
+}
+
+/**
+ * The target as a tombstone: no location, no status, no deadline (out of live state, never STALE), its history kept;
+ * each location and the consensus that were not UNKNOWN go there in events (dated `at`, numbered on), so the alert
+ * evaluator — which follows status.changed events — sees it leave its last status (its alerts resolve).
+ */
+function tombstoneOf(
+  base: TargetSnapshot,
+  r: { at: number; deletedAt: number; lastSeen: number | null; reason: string; consensusReason: string },
+): FoldResult {
+  let seq = base.seq;
+  const event = (location: string | null, from: TargetStatus, reason: string): StatusEventDraft => ({
+    targetId: base.id,
+    kind: base.kind,
+    location,
+    from,
+    to: TargetStatus.Unknown,
+    reason,
+    at: r.at,
+    sequence: ++seq,
+  });
+  const events: StatusEventDraft[] = [];
+  for (const name of Object.keys(base.locations).sort())
+    if (base.locations[name].status !== TargetStatus.Unknown)
+      events.push(event(name, base.locations[name].status, r.reason));
+  const changed = base.status !== TargetStatus.Unknown;
+  if (changed) events.push(event(null, base.status, r.consensusReason));
+  return {
+    target: {
+      ...base,
+      locations: {},
+      paused: false,
+      deletedAt: r.deletedAt,
+      lastSeen: r.lastSeen,
+      status: TargetStatus.Unknown,
+      since: changed ? r.at : base.since,
+      seq,
+    },
+    events,
+    applied: true,
+  };
+}
+
+/**
+ * Retires a whole target on request (a host taken out of service: `DELETE /api/v1/hosts/{id}`), as a removed
+ * instance is retired: a tombstone (see tombstoneOf), its history kept. It comes back as a new life with an
+ * observation newer than the retirement (its events numbered on). The retirement covers everything folded before
+ * it, whatever the time each carried: it is dated at `at`, or at the target's newest time when that is later (a
+ * collector whose clock runs ahead), so that only an observation stamped after both brings the target back. A target
+ * already retired (a tombstone) stays as it is (applied false). Every location goes, whoever reports it.
+ */
+export function retireTarget(current: TargetSnapshot, at: number, reason: string): FoldResult {
+  if (isTombstone(current)) return { target: current, events: [], applied: false };
+  const retiredAt = Math.max(
+    at,
+    current.lastSeen ?? at,
+    ...Object.values(current.locations).map((l) => Math.max(l.observedAt, l.lastSeen)),
+  );
+  return tombstoneOf(current, {
+    at: retiredAt,
+    deletedAt: retiredAt,
+    lastSeen: current.lastSeen,
+    reason,
+    consensusReason: reason,
+  });
 }
 
 /**
