@@ -272,6 +272,59 @@ describe('staleness survives Redis', () => {
   });
 });
 
+describe('a collector whose clock stepped back 10 minutes (an NTP step, a reboot with a slow RTC)', () => {
+  it('its host and its check stay UP while samples and results stamped before the last ones keep arriving; STALE once they stop', async () => {
+    const STEP_MS = 10 * 60_000;
+    const host = 'clock-step-host';
+    const check = 'clock-step-check';
+    // A host sample without its interval (STALE after STALE_AFTER_SECONDS: 5 s); a check every second (2 × 1 s + 5 s).
+    const sample = (at: number) =>
+      publishRequest(Messages.HostMetrics, {
+        hostId: host,
+        location: 'lab-step',
+        sampledAt: new Date(at).toISOString(),
+        cpu: { usagePct: 5, cores: 2, load1: 0.1, load5: 0.1, load15: 0.1 },
+        memory: { totalBytes: 8e9, usedBytes: 1e9 },
+        disks: [],
+        network: [],
+        gpus: [],
+        uptimeSeconds: 60,
+      });
+    const result = (at: number) =>
+      publishRequest(Messages.CheckResult, {
+        checkId: check,
+        targetId: `check:${check}`,
+        location: 'lab-step',
+        ok: true,
+        latencyMs: 3,
+        startedAt: new Date(at).toISOString(),
+        intervalSeconds: 1,
+      });
+    const targets = [`host:${host}`, `check:${check}`];
+    await site.bus.publisher.publishMany([sample(Date.now()), result(Date.now())]);
+    for (const id of targets) await seenAt(id, TargetStatus.Up);
+
+    // The clock steps back: every later sample and result is stamped 10 min before the first ones, for 12 s (more
+    // than either window, twice the host's).
+    const until = Date.now() + 12_000;
+    let last = 0;
+    while (Date.now() < until) {
+      last = Date.now();
+      await site.bus.publisher.publishMany([sample(last - STEP_MS), result(last - STEP_MS)]);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    for (const id of targets) {
+      expect((await consensusEvents(id)).map((e) => e.to)).toEqual([TargetStatus.Up]);
+      expect((await store.getTarget(id))?.status).toBe(TargetStatus.Up);
+    }
+    // Silent now: STALE one window after the last one heard (not at once, not never).
+    const staleAt = await seenAt(`host:${host}`, TargetStatus.Stale);
+    expect(staleAt - last).toBeGreaterThanOrEqual(5_000);
+    expect(staleAt - last).toBeLessThanOrEqual(5_000 + SLACK_MS + 1000);
+    await seenAt(`check:${check}`, TargetStatus.Stale);
+  });
+});
+
 describe('staleness with Redis unreachable', () => {
   it('the sweeper still stores and publishes STALE on time; live state catches up when Redis returns', async () => {
     const other = await isolatedSite('agg-stale-outage');
