@@ -6,6 +6,7 @@ import {
   applyObservation,
   isTombstone,
   keepOneLocation,
+  retireTarget,
   type FoldResult,
   type Observation,
   type StatusEventDraft,
@@ -17,6 +18,11 @@ export type FoldItem =
   | { type: 'observation'; id: string; observation: Observation }
   /** A check's lifecycle from the configuration owner: idempotent by its config version, not by `id`. */
   | { type: 'lifecycle'; id: string; lifecycle: CheckLifecycle }
+  /**
+   * A target retired on request (a host: `host.retire`), as of `at` (epoch ms): a tombstone until an observation newer
+   * than that brings it back (retireTarget). Idempotent by `id`, like an observation (its history row says it is new).
+   */
+  | { type: 'retire'; id: string; targetId: string; at: number; reason: string }
   | {
       type: 'ping';
       id: string;
@@ -80,7 +86,7 @@ export function foldObservations(
 
   for (const item of items) {
     const targetId =
-      item.type === 'ping'
+      item.type === 'ping' || item.type === 'retire'
         ? item.targetId
         : item.type === 'lifecycle'
           ? item.lifecycle.targetId
@@ -112,7 +118,12 @@ export function foldObservations(
     // update goes on to applyObservation: a newer one brings it back.)
     if (isTombstone(before) && before?.kind === TargetKind.Check) continue;
     let result: FoldResult;
-    if (item.type === 'ping') {
+    if (item.type === 'retire') {
+      // A target never heard of is not made up to be retired; one retired already stays as it is.
+      if (before === undefined) continue;
+      result = retireTarget(before, item.at, item.reason);
+      if (!result.applied) continue;
+    } else if (item.type === 'ping') {
       // One location per monitor (its ping URL), wherever the ping arrived: a state kept at other locations (before
       // pings had one) is carried into it and dropped. Split across ingest replicas, a run started through one never
       // ended through another, and each location went DOWN when the pings went through the other replicas.
