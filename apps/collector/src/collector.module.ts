@@ -16,6 +16,8 @@ import type { CollectorConfig } from './config';
 import { HeartbeatService } from './heartbeat/heartbeat.service';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { HostService } from './host/host.service';
+import { systemTime, type TimeSources } from './stamps/stamp-clock';
+import { STAMP_TIME, StampService } from './stamps/stamp.service';
 import { COLLECTOR_CONFIG } from './tokens';
 
 export interface CollectorModuleOptions {
@@ -30,6 +32,8 @@ export interface CollectorModuleOptions {
    * booted inside a longer-lived process (tests) passes its own start.
    */
   startedAt?: number;
+  /** The clocks stamps read (default: Date.now and performance.now); tests step the wall clock through it. */
+  time?: TimeSources;
 }
 
 /**
@@ -62,6 +66,8 @@ export class CollectorModule {
         { provide: PROBE_LOOKUP, useValue: options.probes ?? probeFor },
         { provide: PROBE_SESSIONS, useValue: options.sessions ?? probeSessions },
         { provide: COLLECTOR_STARTED_AT, useValue: options.startedAt ?? Math.round(performance.timeOrigin) },
+        { provide: STAMP_TIME, useValue: options.time ?? systemTime },
+        StampService,
         HeartbeatService,
         ChecksService,
         HostService,

@@ -16,7 +16,7 @@ import {
   type Envelope,
 } from '@fleetwatch/contracts';
 import { bootstrapService, type RunningService } from '@fleetwatch/observability';
-import { CollectorModule } from '../collector.module';
+import { CollectorModule, type CollectorModuleOptions } from '../collector.module';
 import { loadCollectorConfig, type CollectorConfig } from '../config';
 import { AssignmentFile } from './assignment/assignment-file';
 import { ChecksService } from './checks.service';
@@ -147,7 +147,10 @@ export class CollectorHarness {
     readonly config: CollectorConfig,
   ) {}
 
-  static async start(env: Record<string, string>): Promise<CollectorHarness> {
+  static async start(
+    env: Record<string, string>,
+    options: Omit<CollectorModuleOptions, 'startedAt'> = {},
+  ): Promise<CollectorHarness> {
     const startedAt = Date.now();
     const s = createServer();
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
@@ -160,7 +163,10 @@ export class CollectorHarness {
       FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '8',
       ...env,
     });
-    const service = await bootstrapService({ module: CollectorModule.forRoot(config, { startedAt }), config });
+    const service = await bootstrapService({
+      module: CollectorModule.forRoot(config, { ...options, startedAt }),
+      config,
+    });
     return new CollectorHarness(service, config);
   }
 

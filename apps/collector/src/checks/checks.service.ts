@@ -14,6 +14,7 @@ import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { getHeapStatistics } from 'node:v8';
 import type { Logger } from 'pino';
 import type { CollectorConfig } from '../config';
+import { StampService } from '../stamps/stamp.service';
 import { COLLECTOR_CONFIG } from '../tokens';
 import { AssignmentFile } from './assignment/assignment-file';
 import { AssignmentService, type Assignment } from './assignment/assignment.service';
@@ -63,6 +64,7 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
     private readonly publisher: BusPublisher,
     private readonly connections: BusConnections,
     private readonly rpc: RpcClient,
+    private readonly stamps: StampService,
     @Optional() @Inject(PROBE_SESSIONS) private readonly sessions?: ProbeSessions,
   ) {}
 
@@ -97,6 +99,7 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
       env: this.sessionContext.env,
       dnsServers: config.dnsServers,
       location: config.location,
+      stamp: () => this.stamps.now(),
       sink: (result) => this.spoolResult(result),
       logger,
       onResult: (type, outcome) => metrics.countRun(type, outcome),
@@ -190,7 +193,7 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
     this.spool.append({
       id: uuidv7(),
       type: Messages.CheckResult.type,
-      occurredAt: new Date().toISOString(),
+      occurredAt: new Date(this.stamps.now()).toISOString(),
       payload: result,
     });
   }

@@ -37,6 +37,11 @@ export interface HostSamplerOptions {
   collectorVersion?: string;
   /** Read the Linux files (default: on Linux). */
   linux?: boolean;
+  /**
+   * A sample's time (`sampledAt`, epoch ms): the collector's stamps (stamps/stamp-clock.ts), never before an earlier
+   * sample's though the wall clock steps back. Default: the wall clock.
+   */
+  now?(): number;
 }
 
 /** Filesystems on another machine: a dead server would hang statfs (and a thread) for minutes. */
@@ -126,7 +131,7 @@ export class HostSampler {
     const sample: HostSample = {
       hostId: this.options.hostId,
       location: this.options.location,
-      sampledAt: new Date().toISOString(),
+      sampledAt: new Date(this.options.now?.() ?? Date.now()).toISOString(),
       intervalSeconds: this.options.intervalSeconds,
       cpu: {
         usagePct: usage.totalPct,

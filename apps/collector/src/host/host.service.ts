@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { Spool } from '../checks/spool/spool';
 import { SpoolDrain } from '../checks/spool/spool-drain';
 import type { CollectorConfig } from '../config';
+import { StampService } from '../stamps/stamp.service';
 import { COLLECTOR_CONFIG } from '../tokens';
 import { GpuSampler } from './gpu/gpu-sampler';
 import { HostMetrics } from './host.metrics';
@@ -44,6 +45,7 @@ export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModu
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
     private readonly publisher: BusPublisher,
     private readonly connections: BusConnections,
+    private readonly stamps: StampService,
   ) {
     this.hostId = (config.hostId ?? hostname()).slice(0, 256) || 'unknown-host';
   }
@@ -84,6 +86,7 @@ export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModu
       intervalSeconds: config.host.intervalSeconds,
       gpu: this.gpu,
       collectorVersion: VERSION,
+      now: () => this.stamps.now(),
     });
   }
 

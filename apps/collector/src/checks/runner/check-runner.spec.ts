@@ -12,6 +12,7 @@ import { createTargetPolicy } from '@fleetwatch/domain';
 import type { Probe } from '../probe';
 import { tcpProbe } from '../probes/tcp.probe';
 import { tlsProbe } from '../probes/tls.probe';
+import { StampClock, type TimeSources } from '../../stamps/stamp-clock';
 import { CheckRunner, PROBE_GRACE_MS, type RunOutcome } from './check-runner';
 
 // The runner over the real tcp probe against sockets of this test (a listening port, a
@@ -47,7 +48,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise((r) => server.close(r)));
 
-function runner(probes: Partial<Record<string, unknown>> = {}) {
+function runner(probes: Partial<Record<string, unknown>> = {}, stamp?: () => number) {
   const results: CheckResultPayload[] = [];
   const outcomes: RunOutcome[] = [];
   const errors: string[] = [];
@@ -56,6 +57,7 @@ function runner(probes: Partial<Record<string, unknown>> = {}) {
     policy: createTargetPolicy(['169.254.0.0/16']),
     env: {},
     location: 'loc-a',
+    stamp,
     sink: (result) => results.push(checkResultPayloadSchema.parse(result)),
     logger: { warn: () => undefined, error: (_o, m) => errors.push(m) },
     onResult: (_t, o) => outcomes.push(o),
@@ -283,6 +285,22 @@ describe('CheckRunner', () => {
       expect(Date.now() - planned).toBeLessThan(intervalSeconds * 1000);
       expect(h.results.at(-1)).toMatchObject({ ok: false, attempt: attempts });
     }
+  });
+
+  it("stamps a result's start with the collector's stamps: a wall clock stepped back 10 min does not date it earlier", async () => {
+    let offset = 0;
+    const time: TimeSources = { wall: () => Date.now() + offset, monotonic: () => performance.now() };
+    const stamps = new StampClock({ time });
+    const h = runner({}, () => stamps.now());
+    const check = definition({ name: 'stamped', type: 'tcp', host: '127.0.0.1', port: openPort, intervalSeconds: 15 });
+    // The scheduler's slot start is the wall clock (its grid is).
+    const slotNow = () => ({ plannedAt: time.wall(), startedAt: time.wall() });
+    await h.r.run(check, slotNow());
+    offset = -10 * 60_000; // NTP steps the clock back
+    await h.r.run(check, slotNow());
+    const [first, second] = h.results.map((x) => Date.parse(x.startedAt));
+    expect(second).toBeGreaterThanOrEqual(first);
+    expect(second - first).toBeLessThan(5_000);
   });
 
   it('does not run a paused check', async () => {

@@ -28,6 +28,11 @@ export interface CheckRunnerDeps {
   env: Readonly<Record<string, string | undefined>>;
   dnsServers?: readonly string[];
   location: string;
+  /**
+   * A result's time (its `startedAt`), taken when the run starts: the collector's stamps (stamps/stamp-clock.ts),
+   * never before an earlier result's though the wall clock steps back. Default: the slot's start.
+   */
+  stamp?(): number;
   /** Where each result goes (the spool). */
   sink(result: CheckResultPayload): void;
   logger: RunnerLogger;
@@ -86,6 +91,7 @@ export class CheckRunner {
     check: CheckDefinition,
     slot: SlotTiming,
   ): Promise<{ result: CheckResultPayload; outcome: RunOutcome }> {
+    const startedAt = this.deps.stamp?.() ?? slot.startedAt;
     const attempts = check.retries + 1;
     const timeoutMs = Math.round(check.timeoutSeconds * 1000);
     // From the run's actual start, not its planned one: a slot started late (a busy collector) keeps its whole timeout.
@@ -110,7 +116,7 @@ export class CheckRunner {
       ok,
       latencyMs: finiteOrNull(last.outcome.latencyMs),
       attempt: n,
-      startedAt: new Date(slot.startedAt).toISOString(),
+      startedAt: new Date(startedAt).toISOString(),
       intervalSeconds: check.intervalSeconds,
       checkName: storable(check.name, 256),
       checkType: check.type,
