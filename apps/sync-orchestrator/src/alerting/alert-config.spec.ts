@@ -89,6 +89,7 @@ describe('channelSecretsWrite', () => {
         { secure: false },
         ['password'],
       ],
+      ['SMTP login allowed without TLS', smtp, { password: 'pw' }, { allowPlaintextLogin: true }, ['password']],
       [
         'PagerDuty events URL',
         pd,

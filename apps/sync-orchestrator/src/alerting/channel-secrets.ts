@@ -43,7 +43,10 @@ export function channelDestination(config: ChannelConfig): string | null {
     case 'pagerduty':
       return originOf(config.eventsUrl);
     case 'email':
-      return `smtp${config.secure ? 's' : ''}://${config.host.toLowerCase()}:${config.port}`;
+      // A login allowed in clear is another destination for the password: whoever may edit the channel must type it.
+      return `smtp${config.secure ? 's' : ''}://${config.host.toLowerCase()}:${config.port}${
+        !config.secure && config.allowPlaintextLogin ? ' (login without TLS allowed)' : ''
+      }`;
     case 'slack':
     case 'teams':
       return null;

@@ -30,6 +30,8 @@ export interface SmtpSettings {
   host: string;
   port: number;
   secure: boolean;
+  /** STARTTLS before anything is sent (set when a login would otherwise risk going in clear). */
+  requireTls: boolean;
   username?: string;
   password?: string;
 }
@@ -118,6 +120,7 @@ export function buildChannelRequest(
           host: config.host,
           port: config.port,
           secure: config.secure,
+          requireTls: !config.secure && Boolean(config.username) && !config.allowPlaintextLogin,
           ...(config.username ? { username: config.username } : {}),
           ...(secrets['password'] ? { password: secrets['password'] } : {}),
         },

@@ -36,6 +36,7 @@ const CHANNELS: Array<[ChannelConfig, Record<string, string>]> = [
       port: 587,
       secure: false,
       username: 'fw',
+      allowPlaintextLogin: false,
       from: 'fw@example.com',
       to: ['ops@example.com'],
     },
@@ -224,6 +225,7 @@ describe('e-mail', () => {
       host: 'smtp.example.com',
       port: 587,
       secure: false,
+      requireTls: true,
       username: 'fw',
       password: 'smtp-pass',
     });
@@ -234,6 +236,20 @@ describe('e-mail', () => {
     });
     expect(req.message.text).toContain('[FIRING] Web is down');
     expect(req.message.html).toContain('<h3 style="margin:4px 0">[FIRING] Web is down</h3>');
+  });
+
+  it('requires STARTTLS before a login unless TLS is on from the start or a plaintext login is allowed', () => {
+    const [config, secrets] = CHANNELS[4];
+    const smtpOf = (c: Partial<Extract<ChannelConfig, { type: 'email' }>>) =>
+      (
+        buildChannelRequest({ ...config, ...c } as ChannelConfig, secrets, notificationOf([alertOf()]), {
+          now: NOW,
+        }) as EmailChannelRequest
+      ).smtp.requireTls;
+    expect(smtpOf({})).toBe(true); // a login over a connection that may stay in clear: never
+    expect(smtpOf({ allowPlaintextLogin: true })).toBe(false); // a trusted relay, said so
+    expect(smtpOf({ secure: true, port: 465 })).toBe(false); // TLS from the start
+    expect(smtpOf({ username: undefined })).toBe(false); // no login: STARTTLS when offered, as before
   });
 
   it('HTML-escapes every value and keeps the subject on one line', () => {

@@ -95,9 +95,15 @@ const publicShapes = {
       .max(253)
       .regex(/^[A-Za-z0-9._:-]+$/, 'a host name or IP address'),
     port: z.number().int().min(1).max(65_535).default(587),
-    /** TLS from the start (465); otherwise STARTTLS when the server offers it. */
+    /** TLS from the start (465); otherwise STARTTLS when the server offers it (required before a login: below). */
     secure: z.boolean().default(false),
     username: storableText(256).optional(),
+    /**
+     * With a username and `secure: false`, STARTTLS is required before the login: a server that offers none (or a
+     * STARTTLS stripped on the way) fails the delivery instead of getting the password in clear. `true` lets the login
+     * go without TLS — only for a trusted relay on a network of your own.
+     */
+    allowPlaintextLogin: z.boolean().default(false),
     from: emailAddress,
     to: z.array(emailAddress).min(1).max(50),
   },

@@ -186,6 +186,7 @@ describe('delivery to real receivers', () => {
         port: smtp.port,
         secure: false,
         username: 'fleetwatch',
+        allowPlaintextLogin: true, // the receiver offers no STARTTLS
         from: 'alerts@example.com',
         to: ['ops@example.com', 'oncall@example.com'],
       },
@@ -208,6 +209,31 @@ describe('delivery to real receivers', () => {
     expect(mail?.raw).toContain('&lt;b&gt;Web&lt;/b&gt; is down');
   });
 
+  it('e-mail with a login to a server that offers no STARTTLS: not sent, the password never goes in clear', async () => {
+    const before = { mails: smtp.mails.length, logins: smtp.logins.length };
+    const ch = channels.set({
+      id: id('email'),
+      config: {
+        ...base,
+        type: 'email',
+        name: 'e',
+        host: '127.0.0.1',
+        port: smtp.port,
+        secure: false,
+        username: 'fleetwatch',
+        allowPlaintextLogin: false,
+        from: 'a@example.com',
+        to: ['b@example.com'],
+      },
+      secrets: { password: 'smtp-pw' },
+    });
+    const { entries } = await deliverTo(ch.id, notificationOf([alertOf()]));
+    expect(entries.map((e) => e.outcome)).toEqual(['failed']);
+    expect(entries[0].error).toMatch(/offers no STARTTLS, so the login was not sent/);
+    expect(smtp.logins.length).toBe(before.logins); // no login attempt: the password was never sent
+    expect(smtp.mails.length).toBe(before.mails);
+  });
+
   it('e-mail with a wrong password: 535 is permanent, logged once', async () => {
     const ch = channels.set({
       id: id('email'),
@@ -219,6 +245,7 @@ describe('delivery to real receivers', () => {
         port: smtp.port,
         secure: false,
         username: 'fleetwatch',
+        allowPlaintextLogin: true, // the receiver offers no STARTTLS
         from: 'a@example.com',
         to: ['b@example.com'],
       },

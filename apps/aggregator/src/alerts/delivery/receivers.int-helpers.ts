@@ -87,18 +87,22 @@ export interface ReceivedMail {
 export interface SmtpReceiver {
   port: number;
   mails: ReceivedMail[];
+  /** The usernames of every login attempt the server saw (right or wrong). */
+  logins: string[];
   close(): Promise<void>;
 }
 
 /** An SMTP server (no TLS) that accepts this login only and records each mail. */
 export async function startSmtpReceiver(login: { user: string; pass: string }): Promise<SmtpReceiver> {
   const mails: ReceivedMail[] = [];
+  const logins: string[] = [];
   const server = new SMTPServer({
     disabledCommands: ['STARTTLS'],
     allowInsecureAuth: true,
     authOptional: false,
     logger: false,
     onAuth(auth, _session, cb) {
+      logins.push(auth.username ?? '');
       if (auth.username === login.user && auth.password === login.pass) cb(null, { user: auth.username });
       else cb(Object.assign(new Error('Invalid username or password'), { responseCode: 535 }));
     },
@@ -118,7 +122,7 @@ export async function startSmtpReceiver(login: { user: string; pass: string }): 
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.server.address() as AddressInfo).port;
-  return { port, mails, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { port, mails, logins, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 /** Channels from a map, as the configuration owner would give them. */

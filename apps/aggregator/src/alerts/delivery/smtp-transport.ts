@@ -7,7 +7,7 @@ import type { SendResult } from './delivery.types';
 const defaultPolicy = defaultDeliveryPolicy();
 
 // Sends a channel's e-mail over SMTP with nodemailer: TLS from the start when the channel says `secure`,
-// otherwise STARTTLS whenever the server offers it; every phase bounded in time; nodemailer's own logging
+// otherwise STARTTLS whenever the server offers it (required before a login: SmtpSettings.requireTls); every phase bounded in time; nodemailer's own logging
 // off (it would print the login exchange) and no file or URL access for message parts. A 4xx reply and a
 // lost connection are worth another try; a 5xx reply (a refused login, an unknown mailbox) is not.
 
@@ -36,6 +36,7 @@ interface SmtpError {
   responseCode?: number;
   response?: string;
   message?: string;
+  command?: string;
 }
 
 export async function sendEmail(
@@ -67,6 +68,8 @@ export async function sendEmail(
     ...(target.literal ? {} : { tls: { servername: req.smtp.host } }),
     port: req.smtp.port,
     secure: req.smtp.secure,
+    // No login in clear: STARTTLS is sent whether or not the server lists it, and the exchange stops if it fails.
+    requireTLS: req.smtp.requireTls,
     ...(req.smtp.username ? { auth: { user: req.smtp.username, pass: req.smtp.password ?? '' } } : {}),
     connectionTimeout: options.timeoutMs,
     greetingTimeout: options.timeoutMs,
@@ -118,12 +121,17 @@ export async function sendEmail(
     const transient =
       typeof e.responseCode === 'number' ? isTransientSmtpCode(e.responseCode) : TRANSIENT_CODES.has(e.code ?? '');
     const what = e.responseCode ? `SMTP ${e.responseCode}` : (e.code ?? 'SMTP error');
+    // The server refused STARTTLS (a 5xx: it offers none): sending the login anyway would put the password in clear.
+    const noStartTls =
+      e.command === 'STARTTLS' && typeof e.responseCode === 'number' && e.responseCode >= 500
+        ? ' — the server offers no STARTTLS, so the login was not sent (use secure: true on port 465, or allowPlaintextLogin: true for a trusted relay)'
+        : '';
     return done({
       ok: false,
       transient,
       httpStatus: null,
       retryAfterMs: null,
-      error: `${what}: ${e.response ?? e.message ?? String(err)}`,
+      error: `${what}: ${e.response ?? e.message ?? String(err)}${noStartTls}`,
     });
   } finally {
     clearTimeout(timer);

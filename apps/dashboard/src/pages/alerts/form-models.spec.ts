@@ -61,6 +61,28 @@ describe('channel form: secrets are write-only', () => {
     expect(channelInput(draftFromChannel(storedSlack))).not.toHaveProperty('url');
   });
 
+  it('an email channel edited in the form keeps its plaintext-login choice (a PUT replaces the config whole)', () => {
+    const mail = {
+      id: 'm',
+      ...stamp,
+      type: 'email',
+      name: 'relay',
+      enabled: true,
+      sendResolved: true,
+      host: 'relay.internal',
+      port: 25,
+      secure: false,
+      username: 'fw',
+      allowPlaintextLogin: true,
+      from: 'fw@example.com',
+      to: ['ops@example.com'],
+      password: { set: true },
+    } as Channel;
+    expect(channelInput(draftFromChannel(mail))).toMatchObject({ allowPlaintextLogin: true, username: 'fw' });
+    const plain = { ...mail, allowPlaintextLogin: false } as Channel;
+    expect(channelInput(draftFromChannel(plain))).toMatchObject({ allowPlaintextLogin: false });
+  });
+
   it('the contract’s messages land on their fields', () => {
     const errors = validateChannel(
       { ...NEW_CHANNEL, name: 'x', url: 'ftp://x', headers: 'Authorization: Bearer t' },

@@ -127,6 +127,13 @@ export function ChannelEditPage() {
                 checked={draft.secure}
                 onChange={(e) => set('secure', e.target.checked)}
               />
+              {!draft.secure && (
+                <Checkbox
+                  label="Allow the login without TLS (only a trusted relay that offers no STARTTLS)"
+                  checked={draft.allowPlaintextLogin}
+                  onChange={(e) => set('allowPlaintextLogin', e.target.checked)}
+                />
+              )}
               <div className="fw-grid">
                 {text('from', 'From', { type: 'email' })}
                 {text('to', 'To', { hint: 'comma-separated addresses' })}

@@ -26,6 +26,8 @@ export interface ChannelDraft {
   host: string;
   port: string;
   secure: boolean;
+  /** email: let the login go without TLS (a trusted relay that offers no STARTTLS). */
+  allowPlaintextLogin: boolean;
   from: string;
   to: string;
   eventsUrl: string;
@@ -50,6 +52,7 @@ export const NEW_CHANNEL: ChannelDraft = {
   host: '',
   port: '587',
   secure: false,
+  allowPlaintextLogin: false,
   from: '',
   to: '',
   eventsUrl: 'https://events.pagerduty.com/v2/enqueue',
@@ -96,6 +99,7 @@ export function draftFromChannel(c: Channel): ChannelDraft {
     host: str(r['host']),
     port: str(r['port'] ?? 587),
     secure: r['secure'] === true,
+    allowPlaintextLogin: r['allowPlaintextLogin'] === true,
     from: str(r['from']),
     to: joinList(r['to'] as string[] | undefined),
     eventsUrl: str(r['eventsUrl'] ?? NEW_CHANNEL.eventsUrl),
@@ -122,6 +126,7 @@ export function draftToInput(d: ChannelDraft): Record<string, unknown> {
       host: d.host.trim(),
       port: num(d.port),
       secure: d.secure,
+      allowPlaintextLogin: d.allowPlaintextLogin,
       from: d.from.trim(),
       to: splitList(d.to),
     });
