@@ -5,7 +5,7 @@ import { createRedis } from './redis';
 import { LiveStateStore } from './live-state.store';
 
 // Hosts' latest samples in live state (issue 16): written only forward in time, a legacy
-// string key replaced, an expiry set (or none), several hosts in one pipeline.
+// string key replaced, an expiry set (or none), several hosts in one pipeline; a retired host's dropped.
 
 describe('LiveStateStore host samples (real Redis)', () => {
   let redis: Redis;
@@ -56,5 +56,28 @@ describe('LiveStateStore host samples (real Redis)', () => {
     const read = await store.getHostMetricsMany([...ids, 'absent']);
     expect([...read.keys()].sort()).toEqual([...ids].sort());
     for (const id of ids) expect(JSON.parse(read.get(id) as string)).toEqual({ hostId: id });
+  });
+
+  it("a retired host's sample goes (its expiry kept); a late older one stays out, its next life's comes in", async () => {
+    await store.setHostMetrics('gone', '{"n":1}', 1000, 600);
+    await store.setHostMetrics('back', '{"n":9}', 9000, 600);
+    // 'back' sent a sample stamped after the retirement before the retirement's projection landed: kept.
+    expect(
+      await store.retireHostMetrics([
+        { hostId: 'gone', retiredAt: 5000 },
+        { hostId: 'back', retiredAt: 5000 },
+        { hostId: 'never', retiredAt: 5000 },
+      ]),
+    ).toBe(1);
+    expect(await store.getHostMetricsMany(['gone', 'back', 'never'])).toEqual(new Map([['back', '{"n":9}']]));
+    expect(await redis.ttl(LiveKeys.hostMetrics('gone'))).toBeGreaterThan(590);
+    expect(await redis.exists(LiveKeys.hostMetrics('never'))).toBe(0);
+    // A projection of a sample from before the retirement, landing late, does not bring the figures back.
+    expect(await store.setHostMetrics('gone', '{"n":2}', 4000, 600)).toBe(false);
+    expect(await store.getHostMetrics('gone')).toBeNull();
+    // A sample after it (the host back) does; retiring again with an older time leaves it.
+    expect(await store.setHostMetrics('gone', '{"n":6}', 6000, 600)).toBe(true);
+    expect(await store.retireHostMetrics([{ hostId: 'gone', retiredAt: 5000 }])).toBe(0);
+    expect(await store.getHostMetrics('gone')).toBe('{"n":6}');
   });
 });

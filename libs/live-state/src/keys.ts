@@ -24,7 +24,8 @@
  *   deadlines                 ZSET   "{targetId}\u0000{location}" scored by deadline (epoch ms)
  *                                    (a cache of target_location_states.deadline_at in Postgres)
  *   host:{hostId}:metrics     HASH   a host's latest sample: at (epoch ms), json (the host.metrics payload);
- *                                    written only forward in time; the host's status is its target t:host:{hostId}
+ *                                    written only forward in time; the host's status is its target t:host:{hostId};
+ *                                    a retired host's keeps only `at` (its retirement) until it expires
  *   cm:{targetId}             HASH   a check's latest service-collector figures per location:
  *                                    `at:{location}` (epoch ms of the result), `m:{location}` (JSON metrics);
  *                                    written only forward in time; expires when results stop

@@ -229,6 +229,22 @@ if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KE
 return 1
 `;
 
+const RETIRE_HOST_METRICS = 'fleetwatchRetireHostMetrics';
+
+/**
+ * See LiveStateStore.retireHostMetrics. KEYS[1]: the host's key. ARGV: the retirement's time (epoch ms). A sample
+ * newer than that (the host's next life) is kept. Otherwise the sample goes and the key keeps only `at` = that time
+ * (and its expiry), so a late projection of an older sample cannot bring the figures back.
+ */
+const RETIRE_HOST_METRICS_LUA = `
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' then return 0 end
+local cur = tonumber(redis.call('HGET', KEYS[1], 'at'))
+if cur and cur > tonumber(ARGV[1]) then return 0 end
+local had = redis.call('HDEL', KEYS[1], 'json')
+redis.call('HSET', KEYS[1], 'at', ARGV[1])
+return had
+`;
+
 const SET_CHECK_METRICS = 'fleetwatchSetCheckMetrics';
 /**
  * See LiveStateStore.setCheckMetricsMany. KEYS[1]: the check's key. ARGV: location, result time
@@ -352,6 +368,8 @@ export class LiveStateStore {
       redis.defineCommand(SET_HOST_METRICS, { lua: SET_HOST_METRICS_LUA, numberOfKeys: 1 });
     if (typeof commands[SET_CHECK_METRICS] !== 'function')
       redis.defineCommand(SET_CHECK_METRICS, { lua: SET_CHECK_METRICS_LUA, numberOfKeys: 1 });
+    if (typeof commands[RETIRE_HOST_METRICS] !== 'function')
+      redis.defineCommand(RETIRE_HOST_METRICS, { lua: RETIRE_HOST_METRICS_LUA, numberOfKeys: 1 });
   }
 
   /** False while the connection is down: a command now would wait for a reconnect. */
@@ -708,6 +726,25 @@ export class LiveStateStore {
   }
 
   /** A host's latest sample (the host.metrics payload as JSON), or null. */
+  /**
+   * Drops the latest samples of hosts retired at `retiredAt` (a host taken out of service): its figures are read by
+   * nobody after that (the metric alert rules read them while the evaluator still knows the host: they would fire on
+   * a sample days old). A sample newer than the retirement (the host's next life) is kept; an older one projected
+   * late is skipped afterwards (setHostMetricsMany keeps the time). Resolves with how many samples went.
+   */
+  async retireHostMetrics(hosts: ReadonlyArray<{ hostId: string; retiredAt: number }>): Promise<number> {
+    if (hosts.length === 0) return 0;
+    const pipe = this.redis.pipeline();
+    for (const h of hosts)
+      (pipe as unknown as Record<string, (...args: unknown[]) => unknown>)[RETIRE_HOST_METRICS](
+        LiveKeys.hostMetrics(h.hostId),
+        String(h.retiredAt),
+      );
+    const replies = await pipe.exec();
+    throwFirstError(replies);
+    return (replies ?? []).reduce((n, [, v]) => n + Number(v), 0);
+  }
+
   /** Stores results' figures as their locations' latest (an older result than the held one is skipped). */
   async setCheckMetricsMany(writes: readonly CheckMetricsWrite[]): Promise<void> {
     if (writes.length === 0) return;

@@ -73,6 +73,7 @@ export {
   type StatusUpdateRow,
   type CheckResultRow,
   type HostMetricRow,
+  type HostRetirementRow,
   type HeartbeatPingRow,
   type HeartbeatRunRow,
   type MonitorTouch,

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { TargetIds } from '@fleetwatch/contracts';
+import type { TargetSnapshot } from '@fleetwatch/domain';
 import { LiveStateStore, type HostSampleWrite } from '@fleetwatch/live-state';
 import { shardOf } from '@fleetwatch/messaging';
 import { HostHistoryRepository } from '@fleetwatch/persistence';
@@ -7,6 +8,7 @@ import type { AggregatorConfig } from '../config';
 import { AGGREGATOR_CONFIG } from '../tokens';
 
 const RESTORE_PAGE = 200;
+const HOST_PREFIX = TargetIds.host('');
 
 /**
  * Hosts' latest samples in live state (`host:{hostId}:metrics`; the host's status is its
@@ -14,7 +16,7 @@ const RESTORE_PAGE = 200;
  * latest raw row per host when live state is rebuilt. The store keeps a sample only if it
  * is not older than the one held, so a rebuild page or a late projection never moves a
  * host back. Samples expire with the raw retention window, after which no rebuild could
- * restore them either.
+ * restore them either. A retired host's sample is dropped with its target (retire) and not restored.
  */
 @Injectable()
 export class HostLiveState {
@@ -34,6 +36,19 @@ export class HostLiveState {
     const writes: HostSampleWrite[] = [];
     for (const [hostId, m] of samples) writes.push({ hostId, sampledAt: m.at, json: m.json });
     await this.store.setHostMetricsMany(writes, this.ttlSeconds);
+  }
+
+  /**
+   * Drops the latest samples of retired hosts (tombstones: `host:{id}` with `deletedAt`): nothing shows a retired
+   * host's figures, and the metric alert rules must not read them (a disk full days ago). A sample of the host's next
+   * life (newer than the retirement) is kept.
+   */
+  async retire(tombstones: readonly TargetSnapshot[]): Promise<void> {
+    const hosts: Array<{ hostId: string; retiredAt: number }> = [];
+    for (const t of tombstones)
+      if (t.deletedAt !== undefined && t.deletedAt !== null && t.id.startsWith(HOST_PREFIX))
+        hosts.push({ hostId: t.id.slice(HOST_PREFIX.length), retiredAt: t.deletedAt });
+    await this.store.retireHostMetrics(hosts);
   }
 
   /**

@@ -93,7 +93,8 @@ export class LiveProjection {
    * Writes targets (the store moves index entries from what Redis holds and skips a write
    * older than what Redis holds); `previous` is what the writer last projected, a hint only.
    * A deleted check's tombstone is removed from live state instead (its index entries and
-   * deadlines too, with the locations it had before as far as `previous` knows them).
+   * deadlines too, with the locations it had before as far as `previous` knows them); a retired
+   * host's latest sample goes with it (HostLiveState.retire).
    */
   async project(targets: readonly TargetSnapshot[], previous: ReadonlyMap<string, IndexedAs | null>): Promise<void> {
     if (targets.length === 0) return;
@@ -111,6 +112,8 @@ export class LiveProjection {
       );
       // A deleted target is no longer counted on either side (Postgres counts leave tombstones out).
       if (this.refused.size > 0) for (const t of gone) this.refused.delete(t.id);
+      const hosts = gone.filter((t) => t.kind === TargetKind.Host);
+      if (hosts.length > 0) await this.hosts.retire(hosts);
     }
   }
 

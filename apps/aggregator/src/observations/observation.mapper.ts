@@ -13,6 +13,7 @@ import {
   type CheckResultPayload,
   type Envelope,
   type HostMetricsPayload,
+  type HostRetirePayload,
   type PingReceivedPayload,
   type StatusUpdatePayload,
 } from '@fleetwatch/contracts';
@@ -25,7 +26,13 @@ import {
   type HeartbeatPing,
   type Observation,
 } from '@fleetwatch/domain';
-import type { CheckResultRow, HeartbeatPingRow, HostMetricRow, StatusUpdateRow } from '@fleetwatch/persistence';
+import type {
+  CheckResultRow,
+  HeartbeatPingRow,
+  HostMetricRow,
+  HostRetirementRow,
+  StatusUpdateRow,
+} from '@fleetwatch/persistence';
 import { mapHostSample } from '../hosts/host-observation';
 
 /**
@@ -104,6 +111,8 @@ export type MappedMessage =
   | (Common & { type: 'check'; row: CheckResultRow; observation: Observation })
   | (Common & { type: 'host'; row: HostMetricRow; observation: Observation; metrics: { hostId: string; json: string } })
   | (Common & { type: 'ping'; row: HeartbeatPingRow; location: string; name: string; ping: HeartbeatPing })
+  /** A host taken out of service (host.retire): its row records it and makes it idempotent; the fold retires the target. */
+  | (Common & { type: 'retire'; row: HostRetirementRow; at: number; reason: string })
   /** No history row: idempotent by its config version against the target's. */
   | (Common & { type: 'lifecycle'; lifecycle: CheckLifecycle })
   | { type: 'ignored'; messageId: string; reason: string }
@@ -313,6 +322,23 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
       const at = collectorTime(p.sampledAt, options);
       const host = mapHostSample(p, messageId, options.staleAfterSeconds, at, heardAt(at, options));
       return [{ type: 'host', messageId, origin: { envelope, headers: {} }, ...host }];
+    }
+    case Messages.HostRetire.type: {
+      const p = envelope.payload as HostRetirePayload;
+      // Dated by the gateway when the person asked (its clock, not a collector's): the fold dates the retirement
+      // after the host's newest sample anyway, so a clock behind retires it all the same.
+      const at = t(p.at);
+      return [
+        {
+          type: 'retire',
+          messageId,
+          targetId: TargetIds.host(p.hostId),
+          origin: { envelope, headers: {} },
+          row: { messageId, hostId: p.hostId, retiredAt: at, actorId: p.actor.id, actorName: p.actor.name },
+          at,
+          reason: truncateText(`retired by ${p.actor.name} (${p.actor.id})`, 1024),
+        },
+      ];
     }
     case Messages.PingReceived.type: {
       const p = envelope.payload as PingReceivedPayload;

@@ -1,6 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { observationShardQueue, QueueName, type Envelope } from '@fleetwatch/contracts';
-import { foldObservations, UnavailableError, type FoldItem, type TargetSnapshot } from '@fleetwatch/domain';
+import {
+  foldObservations,
+  isTombstone,
+  UnavailableError,
+  type FoldItem,
+  type TargetSnapshot,
+} from '@fleetwatch/domain';
 import {
   HistoryRepository,
   runInSqlTransaction,
@@ -69,6 +75,7 @@ function asOutage(what: string): (e: unknown) => never {
 
 function toFoldItem(m: Active): FoldItem {
   if (m.type === 'lifecycle') return { type: 'lifecycle', id: m.messageId, lifecycle: m.lifecycle };
+  if (m.type === 'retire') return { type: 'retire', id: m.messageId, targetId: m.targetId, at: m.at, reason: m.reason };
   if (m.type !== 'ping') return { type: 'observation', id: m.messageId, observation: m.observation };
   // Runs and ping times are recorded for stored monitors only (heartbeat_monitors.id is a UUID).
   return {
@@ -405,6 +412,12 @@ export class ObservationsService {
         pick('ping').map((m) => m.row),
       ),
     );
+    add(
+      await this.history.insertHostRetirements(
+        tx,
+        pick('retire').map((m) => m.row),
+      ),
+    );
 
     const ids = [...new Set(batch.map((m) => m.targetId))];
     const current = await this.states.lockMany(tx, ids);
@@ -412,7 +425,8 @@ export class ObservationsService {
     const working = fold.targets;
     const hostMetrics = new Map<string, { json: string; at: number }>();
     for (const m of batch)
-      if (m.type === 'host' && fold.applied.has(m.messageId))
+      // A host retired later in this commit keeps no figures (the projection drops what Redis holds).
+      if (m.type === 'host' && fold.applied.has(m.messageId) && !isTombstone(working.get(m.targetId)))
         hostMetrics.set(m.row.hostId, { json: m.metrics.json, at: m.observation.at });
     const checkMetrics: CheckMetricsWrite[] = [];
     for (const m of batch)

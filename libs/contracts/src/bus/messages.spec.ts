@@ -105,3 +105,25 @@ describe('check.lifecycle', () => {
     if (!r.ok) expect(r.reason).toContain(path);
   });
 });
+
+describe('host.retire', () => {
+  const payload = { hostId: 'rack 1/gpu-7', at: '2026-01-01T00:00:00.000Z', actor: { id: 'user:1', name: 'admin' } };
+  it("is an observation of the host's target: sharded by it like its samples, so it lands in their shard queue", () => {
+    const parsed = Messages.HostRetire.payload.parse(payload);
+    expect(Messages.HostRetire.shardKeys?.(parsed)).toEqual(['host:rack 1/gpu-7']);
+    expect(Messages.HostRetire.shardKeys?.(parsed)).toEqual(
+      Messages.HostMetrics.shardKeys?.({ hostId: payload.hostId } as never),
+    );
+    expect(Messages.HostRetire.routingKey).toBe('event.host.retire');
+  });
+  it.each([
+    ['an empty host id', { hostId: '' }, 'hostId'],
+    ['a time no store holds', { at: '0000-01-01T00:00:00Z' }, 'at'],
+    ['no actor', { actor: undefined }, 'actor'],
+  ])('refuses %s', (_name, change, path) => {
+    const env = buildEnvelope(Messages.HostRetire.type, 1, source, { ...payload, ...change });
+    const r = parseMessage(Buffer.from(JSON.stringify(env)));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toContain(path);
+  });
+});

@@ -9,6 +9,7 @@ import {
   configChangedPayloadSchema,
   heartbeatPayloadSchema,
   hostMetricsPayloadSchema,
+  hostRetirePayloadSchema,
   pingReceivedPayloadSchema,
   statusChangedBatchPayloadSchema,
   statusChangedPayloadSchema,
@@ -74,6 +75,14 @@ export const Messages = {
     exchange: ExchangeName.Events,
     routingKey: RoutingKey.HostMetrics,
     payload: hostMetricsPayloadSchema,
+    shardKeys: (p) => [TargetIds.host(p.hostId)],
+  }),
+  HostRetire: define({
+    type: 'host.retire',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.HostRetire,
+    payload: hostRetirePayloadSchema,
     shardKeys: (p) => [TargetIds.host(p.hostId)],
   }),
   StatusUpdate: define({

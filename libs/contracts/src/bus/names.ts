@@ -44,6 +44,11 @@ export enum RoutingKey {
    * like its results (`event.check.lifecycle.shard-NN`).
    */
   CheckLifecycle = 'event.check.lifecycle',
+  /**
+   * A host taken out of service (DELETE /api/v1/hosts/{id}), from the gateway to the aggregator: an observation of
+   * the host's target, sharded like its samples (`event.host.retire.shard-NN`), so folded in order with them.
+   */
+  HostRetire = 'event.host.retire',
 
   ConfigApply = 'command.config.apply',
   IngressPause = 'command.ingress.pause',

@@ -288,6 +288,21 @@ export const hostMetricsPayloadSchema = z.object({
 });
 export type HostMetricsPayload = z.infer<typeof hostMetricsPayloadSchema>;
 
+/**
+ * `host.retire`: a person took a host out of service (`DELETE /api/v1/hosts/{id}`: decommissioned, renamed). From
+ * the gateway to the aggregator, which owns live state: an observation of the host's target, sharded like its samples
+ * so that it is folded in order with them (`event.host.retire.shard-NN`). The host leaves live state, the host list
+ * and /metrics, its alerts resolve, its history stays; a sample stamped after `at` brings it back.
+ */
+export const hostRetirePayloadSchema = z.object({
+  hostId: hostMetricsPayloadSchema.shape.hostId,
+  /** When it was retired (the gateway's clock). */
+  at: storableDateTimeSchema,
+  /** Who retired it (said in the status events' reason). */
+  actor: z.object({ id: name(256), name: name(256) }),
+});
+export type HostRetirePayload = z.infer<typeof hostRetirePayloadSchema>;
+
 /** A heartbeat-monitor ping (`/ping/{token}`, `/start`, `/fail`). */
 export const pingReceivedPayloadSchema = z.object({
   monitorId: name(128),

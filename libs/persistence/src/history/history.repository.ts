@@ -67,6 +67,15 @@ export interface HostMetricRow {
   data: Record<string, unknown>;
 }
 
+/** A host taken out of service on request (`host.retire`); `messageId` is its idempotency key. */
+export interface HostRetirementRow {
+  messageId: string;
+  hostId: string;
+  retiredAt: number;
+  actorId: string;
+  actorName: string;
+}
+
 export interface HeartbeatPingRow {
   messageId: string;
   monitorId: string;
@@ -116,9 +125,16 @@ export const RETENTION_COLUMNS = {
   host_rollups_1m: 'bucket',
   /** One row per heartbeat run (a summary of its pings, like a rollup): kept for the rollup window. */
   heartbeat_runs: 'finished_at',
+  /** Who retired which host when: kept as long as the host's rollups. */
+  host_retirements: 'retired_at',
 } as const;
 /** Retention tables kept for the rollup window (the others for the raw window). */
-export const ROLLUP_TABLES: ReadonlySet<RetentionTable> = new Set(['rollups_1m', 'host_rollups_1m', 'heartbeat_runs']);
+export const ROLLUP_TABLES: ReadonlySet<RetentionTable> = new Set([
+  'rollups_1m',
+  'host_rollups_1m',
+  'heartbeat_runs',
+  'host_retirements',
+]);
 export type RetentionTable = keyof typeof RETENTION_COLUMNS;
 
 type Ids = Array<{ message_id: string }>;
@@ -239,6 +255,30 @@ export class HistoryRepository {
         rows.map((r) => r.memUsedBytes),
         rows.map((r) => r.memTotalBytes),
         rows.map((r) => jsonOrNull(r.data)),
+      ],
+    ).then(idsOf, (err: unknown) => rethrowSql(err));
+  }
+
+  /**
+   * Records hosts retired on request; returns the message ids inserted now (the others were stored before: a
+   * redelivered retirement, which must not retire the host again once it came back).
+   */
+  async insertHostRetirements(tx: SqlTx, rows: readonly HostRetirementRow[]): Promise<Set<string>> {
+    if (rows.length === 0) return new Set();
+    return sqlQuery<Ids[number]>(
+      tx,
+      `INSERT INTO host_retirements (message_id, host_id, retired_at, actor_id, actor_name)
+       SELECT u.message_id, u.host_id, to_timestamp(u.retired_at / 1000.0), u.actor_id, u.actor_name
+       FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::text[], $5::text[])
+         AS u(message_id, host_id, retired_at, actor_id, actor_name)
+       ON CONFLICT (message_id) DO NOTHING
+       RETURNING message_id::text`,
+      [
+        rows.map((r) => r.messageId),
+        rows.map((r) => clean(r.hostId)),
+        rows.map((r) => r.retiredAt),
+        rows.map((r) => clean(r.actorId)),
+        rows.map((r) => clean(r.actorName)),
       ],
     ).then(idsOf, (err: unknown) => rethrowSql(err));
   }

@@ -234,7 +234,8 @@ export class HostHistoryRepository {
 
   /**
    * The latest stored sample of each host (host ids after `after`, in id order, `limit` per
-   * page; `since`: only hosts sampled since then). One index probe per host.
+   * page; `since`: only hosts sampled since then). One index probe per host. A host retired after its latest sample
+   * (its target a tombstone since) is left out: it is in no live state.
    */
   async latestSamples(
     options: { after?: string | null; limit?: number; since?: number } = {},
@@ -253,6 +254,9 @@ export class HostHistoryRepository {
          WHERE m.host_id = hosts.host_id ORDER BY m.sampled_at DESC, m.id DESC LIMIT 1
        ) l
        WHERE hosts.host_id IS NOT NULL AND ($3::timestamptz IS NULL OR l.sampled_at >= $3::timestamptz)
+         -- A host retired since its latest sample is out of live state: its sample is not restored either.
+         AND NOT EXISTS (SELECT 1 FROM target_states s WHERE s.target_id = 'host:' || l.host_id
+                         AND s.deleted_at IS NOT NULL AND s.deleted_at >= l.sampled_at)
        ORDER BY l.host_id
        LIMIT $2`,
       [options.after ?? '', options.limit ?? 500, options.since === undefined ? null : iso(options.since)],
