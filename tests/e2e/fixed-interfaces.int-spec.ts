@@ -101,6 +101,7 @@ describe('SPEC §11 on a running site', () => {
     );
     expect(target).toMatchObject({
       id: 'instance:acc-2',
+      instanceKind: 'pod',
       status: 'DOWN',
       consensus: 'DOWN',
       lastSeen: expect.any(String),
@@ -117,6 +118,10 @@ describe('SPEC §11 on a running site', () => {
       return res.body.items.map((t) => t.id).filter((id) => id.startsWith('instance:acc-'));
     };
     expect(await ids('kind=instance')).toEqual(['instance:acc-1', 'instance:acc-2', 'instance:acc-3']);
+    // The kind each update pushed (SPEC §6), as a filter of its own (one OR with the target kinds).
+    expect(await ids('kind=container')).toEqual(['instance:acc-1']);
+    expect(await ids('kind=pod,check')).toEqual(['instance:acc-2']);
+    expect(await ids('kind=Job,container')).toEqual(['instance:acc-1', 'instance:acc-3']);
     expect(await ids('status=DOWN')).toEqual(['instance:acc-2']);
     expect(await ids(`tag=${encodeURIComponent('team=acc')}`)).toEqual(['instance:acc-2']);
     expect(await ids('location=lab-2')).toEqual(['instance:acc-2', 'instance:acc-3']);

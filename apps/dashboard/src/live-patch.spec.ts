@@ -17,6 +17,7 @@ const t = (id: string): TargetView => ({
   tags: [],
   labels: {},
   lifecycle: null,
+  instanceKind: null,
 });
 const at = '2026-01-01T00:00:00.000Z';
 

@@ -22,6 +22,7 @@ const t = (id: string, status = TargetStatus.Up): TargetView => ({
   tags: [],
   labels: {},
   lifecycle: null,
+  instanceKind: null,
 });
 const at = '2026-01-01T00:00:00.000Z';
 const all = keys.targets({ ...EMPTY_FILTER });

@@ -3,7 +3,9 @@
  * prefix (ioredis keyPrefix). Only this lib knows these layouts.
  *
  *   t:{targetId}              HASH   target summary: kind, name, status (consensus), since, lastSeen,
- *                                    lastLatencyMs, lifecycle, tags (JSON), labels (JSON), seq
+ *                                    lastLatencyMs, lifecycle, instanceKind (pushed instances: container, pod, …;
+ *                                    absent for others and for instances not updated since it was kept), tags
+ *                                    (JSON), labels (JSON), seq
  *                                    — or, for a deleted check, only `deleted` (a marker that keeps late
  *                                    writes out; expires after a day)
  *   tl:{targetId}             HASH   location → JSON LocationRecord (a family of its own: layout 2 kept it at
@@ -12,6 +14,7 @@
  *   idx:all                   ZSET   every target id (score 0: lexical order, cursor paging)
  *   idx:status:{STATUS}       SET    target ids by consensus status
  *   idx:kind:{kind}           SET    target ids by kind
+ *   idx:ikind:{instanceKind}  SET    pushed instances' ids by their own kind (container, pod, process, service, job)
  *   idx:tag:{tag}             SET    target ids by tag
  *   idx:loc:{location}        SET    target ids reporting from a location
  *   idx:since                 ZSET   target ids scored by `since` (epoch ms of the last status change; none while null)
@@ -42,6 +45,7 @@ export const LiveKeys = {
   all: 'idx:all',
   byStatus: (status: string) => `idx:status:${status}`,
   byKind: (kind: string) => `idx:kind:${kind}`,
+  byInstanceKind: (instanceKind: string) => `idx:ikind:${instanceKind}`,
   byTag: (tag: string) => `idx:tag:${tag}`,
   byLocation: (location: string) => `idx:loc:${location}`,
   /** Targets scored by `since` (epoch ms of their last status change): the latest changes first by ZREVRANGE. */

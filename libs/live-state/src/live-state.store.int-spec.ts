@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import { InstanceKind, TargetKind, TargetStatus } from '@fleetwatch/contracts';
 import { testEnv } from '@fleetwatch/testing';
 import { createRedis } from './redis';
 import { DELETED_MARKER_TTL_SECONDS, LiveStateStore, toTargetView, type TargetWrite } from './live-state.store';
@@ -508,6 +508,56 @@ describe('LiveStateStore (real Redis)', () => {
       expect(await ids(2)).toEqual(['instance:h-0', expect.not.stringMatching(/^instance:h-/)]);
     } finally {
       await store.removeTargets(['0', '1', '2', '3', '4', '5'].map((n) => ({ id: `instance:h-${n}` })));
+    }
+  });
+
+  it("a pushed instance's own kind: kept, indexed, listed with the target kinds (one OR), moved when it changes, gone with the target", async () => {
+    const ids = ['instance:k-web', 'instance:k-api', 'instance:k-old', 'check:k-probe'];
+    const listed = async (kind: string[], extra: { status?: string[] } = {}) =>
+      (await store.listTargets({ kind, ...extra }, 1000)).items.map((t) => t.id).filter((id) => ids.includes(id));
+    try {
+      await store.writeTargets([
+        write('instance:k-web', TargetStatus.Up, null, { instanceKind: InstanceKind.Container }),
+        write('instance:k-api', TargetStatus.Down, null, { instanceKind: InstanceKind.Pod }),
+        // Stored before kinds were kept: none.
+        write('instance:k-old', TargetStatus.Up, null),
+        write('check:k-probe', TargetStatus.Up, null, { kind: TargetKind.Check, lifecycle: null }),
+      ]);
+      const web = await store.getTarget('instance:k-web');
+      expect(web?.instanceKind).toBe(InstanceKind.Container);
+      expect(web && toTargetView(web).instanceKind).toBe(InstanceKind.Container);
+      const old = await store.getTarget('instance:k-old');
+      expect(old && toTargetView(old).instanceKind).toBeNull();
+      expect(await redis.hexists('t:instance:k-old', 'instanceKind')).toBe(0);
+      expect(await listed(['container'])).toEqual(['instance:k-web']);
+      expect(await listed(['pod', 'check'])).toEqual(['check:k-probe', 'instance:k-api']);
+      expect(await listed(['instance'])).toEqual(['instance:k-api', 'instance:k-old', 'instance:k-web']);
+      expect(await listed(['instance', 'container'])).toEqual(['instance:k-api', 'instance:k-old', 'instance:k-web']);
+      expect(await listed(['container', 'pod'], { status: ['DOWN'] })).toEqual(['instance:k-api']);
+      expect((await store.listTargets({ kind: ['container'] }, 1000)).total).toBe(1);
+
+      // Re-created as a pod: out of the container index, in the pod's.
+      await store.writeTargets([
+        write('instance:k-web', TargetStatus.Up, TargetStatus.Up, { seq: 2, instanceKind: InstanceKind.Pod }),
+      ]);
+      expect(await listed(['container'])).toEqual([]);
+      expect(await listed(['pod'])).toEqual(['instance:k-api', 'instance:k-web']);
+      // A late write (older than what Redis holds) moves nothing back.
+      expect(
+        await store.writeTargets([
+          write('instance:k-web', TargetStatus.Up, null, { seq: 1, instanceKind: InstanceKind.Container }),
+        ]),
+      ).toBe(0);
+      expect(await listed(['container'])).toEqual([]);
+      expect((await store.getTarget('instance:k-web'))?.instanceKind).toBe(InstanceKind.Pod);
+
+      // A removed instance leaves its kind's index too.
+      await store.removeTargets([{ id: 'instance:k-api', removedAt: 5000 }]);
+      expect(await redis.sismember('idx:ikind:pod', 'instance:k-api')).toBe(0);
+      expect(await listed(['pod'])).toEqual(['instance:k-web']);
+      expect((await store.listTargets({ kind: ['pod'] }, 1000)).total).toBe(1);
+    } finally {
+      await store.removeTargets(ids.map((id) => ({ id })));
     }
   });
 

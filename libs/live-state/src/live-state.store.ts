@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import { TargetKind, TargetStatus, type LocationStatusView, type TargetView } from '@fleetwatch/contracts';
+import {
+  InstanceKind,
+  TargetKind,
+  TargetStatus,
+  type LocationStatusView,
+  type TargetView,
+} from '@fleetwatch/contracts';
 import type { LocationSnapshot, TargetSnapshot } from '@fleetwatch/domain';
 import { DEADLINE_SEPARATOR, LiveKeys } from './keys';
 
@@ -13,6 +19,10 @@ export type LocationRecord = Omit<LocationSnapshot, 'deadline' | 'run'>;
 export type TargetRecord = Omit<TargetSnapshot, 'locations'> & { locations: Record<string, LocationRecord> };
 
 export interface TargetFilter {
+  /**
+   * Target kinds (`check`, `host`, `instance`) and pushed instances' kinds (`container`, `pod`, …), one OR: a target
+   * matches when it is of one of them (each read from its own index).
+   */
   kind?: string[];
   status?: string[];
   tag?: string;
@@ -36,6 +46,8 @@ export interface TargetWrite {
   lastSeen: number;
   lastLatencyMs: number | null;
   lifecycle: string | null;
+  /** A pushed instance's own kind (container, pod, …); null/absent: none (checks, hosts, instances not yet updated). */
+  instanceKind?: InstanceKind | null;
   tags: string[];
   previousTags?: string[];
   labels: Record<string, string>;
@@ -56,6 +68,8 @@ export interface DueDeadline {
   location: string;
   deadline: number;
 }
+
+const INSTANCE_KINDS: ReadonlySet<string> = new Set(Object.values(InstanceKind));
 
 /** Targets whose `since` one pipeline reads, where recentlyChanged has no index to read. */
 const RECENT_SCAN_PAGE = 1000;
@@ -85,6 +99,7 @@ function parseTarget(id: string, h: Record<string, string>, locs: Record<string,
     lastSeen: num(h.lastSeen),
     lastLatencyMs: num(h.lastLatencyMs),
     lifecycle: h.lifecycle || null,
+    instanceKind: (h.instanceKind || null) as InstanceKind | null,
     tags: h.tags ? (JSON.parse(h.tags) as string[]) : [],
     labels: h.labels ? (JSON.parse(h.labels) as Record<string, string>) : {},
     seq: num(h.seq) ?? 0,
@@ -122,6 +137,7 @@ export function toTargetView(t: TargetRecord): TargetView {
     tags: t.tags,
     labels: t.labels,
     lifecycle: t.lifecycle,
+    instanceKind: t.instanceKind ?? null,
   };
 }
 
@@ -140,9 +156,11 @@ local function score(v)
 end
 for _, w in ipairs(rows) do
   local id, kind, status, lastSeen, tags, seq, locs = w[1], w[2], w[4], tonumber(w[6]), w[9], tonumber(w[11]), w[12]
+  -- A pushed instance's own kind ('' none).
+  local ikind = w[13] or ''
   local key = p .. '${LiveKeys.target('')}' .. id
   local locKey = p .. '${LiveKeys.targetLocations('')}' .. id
-  local cur = redis.call('HMGET', key, 'seq', 'lastSeen', 'status', 'tags', 'deleted', 'since')
+  local cur = redis.call('HMGET', key, 'seq', 'lastSeen', 'status', 'tags', 'deleted', 'since', 'instanceKind')
   local curSeq = tonumber(cur[1])
   -- A deleted check's marker: a projection read before the delete must not bring it back. A removed instance's
   -- (the time of its removal) lets a newer life through.
@@ -186,6 +204,13 @@ for _, w in ipairs(rows) do
     if since then redis.call('ZADD', p .. '${LiveKeys.bySince}', since, id)
     else redis.call('ZREM', p .. '${LiveKeys.bySince}', id) end
     redis.call('SADD', p .. '${LiveKeys.byKind('')}' .. kind, id)
+    -- The latest update's kind: an instance re-created as a pod after being a container leaves the container index.
+    if cur[7] and cur[7] ~= ikind then redis.call('SREM', p .. '${LiveKeys.byInstanceKind('')}' .. cur[7], id) end
+    if ikind == '' then redis.call('HDEL', key, 'instanceKind')
+    else
+      redis.call('HSET', key, 'instanceKind', ikind)
+      redis.call('SADD', p .. '${LiveKeys.byInstanceKind('')}' .. ikind, id)
+    end
     if cur[3] and cur[3] ~= status then redis.call('SREM', p .. '${LiveKeys.byStatus('')}' .. cur[3], id) end
     redis.call('SADD', p .. '${LiveKeys.byStatus('')}' .. status, id)
     local keep = {}
@@ -294,7 +319,7 @@ for _, row in ipairs(rows) do
   local id, known = row[1], row[2]
   local key = p .. '${LiveKeys.target('')}' .. id
   local locKey = p .. '${LiveKeys.targetLocations('')}' .. id
-  local cur = redis.call('HMGET', key, 'kind', 'status', 'tags', 'lastSeen', 'deleted')
+  local cur = redis.call('HMGET', key, 'kind', 'status', 'tags', 'lastSeen', 'deleted', 'instanceKind')
   local at = tonumber(row[3])
   -- A removed instance's removal landing after its next life's write (a late projection: another replica's, a
   -- reconcile page read before the revival) leaves that life alone, as writeTargets leaves a newer state.
@@ -308,6 +333,7 @@ for _, row in ipairs(rows) do
     redis.call('SREM', p .. '${LiveKeys.byKind('')}' .. cur[1], id)
   end
   if cur[2] then redis.call('SREM', p .. '${LiveKeys.byStatus('')}' .. cur[2], id) end
+  if cur[6] then redis.call('SREM', p .. '${LiveKeys.byInstanceKind('')}' .. cur[6], id) end
   if cur[3] then
     local ok, tags = pcall(cjson.decode, cur[3])
     if ok and type(tags) == 'table' then
@@ -434,6 +460,7 @@ export class LiveStateStore {
         JSON.stringify(w.labels),
         String(w.seq),
         locs,
+        w.instanceKind ?? '',
       ];
     });
     return this.writeScript(0, this.keyPrefix, JSON.stringify(rows));
@@ -462,7 +489,9 @@ export class LiveStateStore {
    */
   async listTargets(filter: TargetFilter, limit: number, cursor?: string): Promise<TargetPage> {
     const sets: string[][] = [];
-    if (filter.kind?.length) sets.push(filter.kind.map(LiveKeys.byKind));
+    // One OR across both vocabularies: a target's kind (idx:kind) or a pushed instance's own (idx:ikind).
+    if (filter.kind?.length)
+      sets.push(filter.kind.map((k) => (INSTANCE_KINDS.has(k) ? LiveKeys.byInstanceKind(k) : LiveKeys.byKind(k))));
     if (filter.status?.length) sets.push(filter.status.map(LiveKeys.byStatus));
     if (filter.tag) sets.push([LiveKeys.byTag(filter.tag)]);
     if (filter.location) sets.push([LiveKeys.byLocation(filter.location)]);

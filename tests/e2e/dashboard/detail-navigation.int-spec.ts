@@ -43,6 +43,7 @@ function targetOf(id: string, name: string): TargetView {
     tags: [],
     labels: {},
     lifecycle: null,
+    instanceKind: null,
   };
 }
 function historyOf(id: string, minutes: number, reason: string, latencyMs: number): HistoryResponse {

@@ -45,6 +45,7 @@ const target: TargetView = {
   tags: [`tag-${'t'.repeat(120)}`],
   labels: { url: LONG },
   lifecycle: null,
+  instanceKind: null,
 };
 const alert = {
   id: 'a1',

@@ -54,6 +54,7 @@ function toWrite(t: TargetSnapshot, previous: IndexedAs | null): TargetWrite {
     lastSeen: t.lastSeen ?? 0,
     lastLatencyMs: t.lastLatencyMs,
     lifecycle: t.lifecycle,
+    instanceKind: t.instanceKind ?? null,
     tags: t.tags,
     previousTags: previous?.tags,
     labels: t.labels,

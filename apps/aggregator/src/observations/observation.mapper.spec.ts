@@ -61,6 +61,18 @@ describe('mapEnvelope', () => {
     });
   });
 
+  it("keeps what the pushed instance is (the update's kind) for its live state, in a batch too", () => {
+    const one = mapEnvelope(buildEnvelope(Messages.StatusUpdate.type, 1, ingest(), update({ kind: 'pod' })), opts);
+    expect(one.type === 'status' && one.observation.instanceKind).toBe('pod');
+    const batch = mapAll(
+      buildEnvelope(Messages.StatusUpdateBatch.type, 1, ingest(), {
+        updates: [update({ id: '0190a0b0-0000-7000-8000-000000000001', kind: 'job' })],
+      }),
+      opts,
+    )[0];
+    expect(batch.type === 'status' && batch.observation.instanceKind).toBe('job');
+  });
+
   it('a check result expects the next one within two intervals plus slack, only when the interval is known', () => {
     const result = {
       checkId: 'c1',

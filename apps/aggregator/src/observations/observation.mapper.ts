@@ -173,6 +173,8 @@ function mapStatusUpdate(
       latencyMs: null,
       detail: p.message ?? null,
       lifecycle: p.status,
+      // What the instance is: kept with its live state (the latest update's), listed by `?kind=container`.
+      instanceKind: p.kind,
       tags: tagsOfLabels(p.labels),
       labels: p.labels,
       deadline: {

@@ -54,6 +54,7 @@ function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): 
     before.name !== after.name ||
     before.kind !== after.kind ||
     before.lifecycle !== after.lifecycle ||
+    (before.instanceKind ?? null) !== (after.instanceKind ?? null) ||
     (before.downQuorumPct ?? null) !== (after.downQuorumPct ?? null) ||
     (before.paused ?? false) !== (after.paused ?? false) ||
     (before.configVersion ?? null) !== (after.configVersion ?? null) ||

@@ -39,7 +39,7 @@ export class TargetsController {
   @ApiOperation({
     summary: 'List targets with their live status',
     description:
-      'Filters combine (AND); `kind` and `status` take comma-separated values (OR). Ordered by id; page with `cursor` = the previous `nextCursor`.',
+      "Filters combine (AND); `kind` and `status` take comma-separated values (OR), in any case. `kind` takes a target's kind (`check`, `host`, `instance`) and a pushed instance's own (`container`, `pod`, `process`, `service`, `job`: its latest update's `kind`), mixed as one OR (`kind=pod,check`); an instance stored before Fleetwatch kept that kind matches `instance`, not `container`, until its next update. Ordered by id; page with `cursor` = the previous `nextCursor`.",
   })
   @ApiZodQuery(listTargetsQuerySchema)
   @ApiOkResponse({ schema: targetListSchema })

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   ApiErrorBody,
   HistoryResponse,
+  InstanceKind,
   TargetKind,
   TargetListResponse,
   TargetStatus as S,
@@ -74,8 +75,13 @@ const SEED: TargetWrite[] = [
   target('instance:web-1', TargetKind.Instance, S.Up, { 'eu-west-1': S.Up }, ['prod'], {
     lifecycle: 'running',
     labels: { team: 'web' },
+    instanceKind: InstanceKind.Container,
   }),
-  target('instance:web-2', TargetKind.Instance, S.Down, { 'eu-west-1': S.Down }, ['prod'], { lifecycle: 'exited' }),
+  target('instance:web-2', TargetKind.Instance, S.Down, { 'eu-west-1': S.Down }, ['prod'], {
+    lifecycle: 'exited',
+    instanceKind: InstanceKind.Pod,
+  }),
+  // Stored before instance kinds were kept: none (an `instance`, neither a container nor a pod).
   target('instance:kube/ns/pod "x"', TargetKind.Instance, S.Up, { 'eu-west-1': S.Up }, []),
 ];
 
@@ -127,11 +133,19 @@ describe('GET /api/v1/targets', () => {
       tags: ['prod', 'api'],
       labels: {},
       lifecycle: null,
+      instanceKind: null,
     });
   });
 
   it.each([
     ['kind=instance', ['instance:kube/ns/pod "x"', 'instance:web-1', 'instance:web-2']],
+    // A pushed instance's own kind (its latest update's), alone, in any case, or mixed with the target kinds (OR).
+    ['kind=container', ['instance:web-1']],
+    ['kind=pod,check', ['check:api', 'check:db', 'instance:web-2']],
+    ['kind=Container,POD', ['instance:web-1', 'instance:web-2']],
+    ['kind=instance,container', ['instance:kube/ns/pod "x"', 'instance:web-1', 'instance:web-2']],
+    ['kind=container,pod&status=DOWN', ['instance:web-2']],
+    ['kind=process,service,job', []],
     ['kind=host,check', ['check:api', 'check:db', 'host:gpu-1']],
     ['status=DOWN,STALE', ['host:gpu-1', 'instance:web-2']],
     ['tag=prod', ['check:api', 'check:db', 'instance:web-1', 'instance:web-2']],
@@ -168,6 +182,15 @@ describe('GET /api/v1/targets', () => {
     expect(res.status).toBe(400);
     expect(res.body.error.issues?.map((i) => i.path).sort()).toEqual(['kind.0', 'limit']);
   });
+
+  it('a kind that is neither a target kind nor an instance kind is a 400 naming every value allowed', async () => {
+    const res = await get<ApiErrorBody>('/api/v1/targets?kind=pod,vm');
+    expect(res.status).toBe(400);
+    const issues = res.body.error.issues ?? [];
+    expect(issues.map((i) => i.path)).toEqual(['kind.1']);
+    for (const allowed of ['check', 'host', 'instance', 'container', 'pod', 'process', 'service', 'job'])
+      expect(issues[0].message).toContain(`"${allowed}"`);
+  });
 });
 
 describe('GET /api/v1/targets/{id}', () => {
@@ -180,10 +203,12 @@ describe('GET /api/v1/targets/{id}', () => {
       status: 'UP',
       lifecycle: 'running',
       labels: { team: 'web' },
+      instanceKind: 'container',
     });
     const odd = await get<TargetView>(`/api/v1/targets/${encodeURIComponent('instance:kube/ns/pod "x"')}`);
     expect(odd.status).toBe(200);
     expect(odd.body.id).toBe('instance:kube/ns/pod "x"');
+    expect(odd.body.instanceKind).toBeNull();
   });
 
   it('answers 404 JSON for an unknown id', async () => {

@@ -1,5 +1,5 @@
 import type { SchemaObject } from '@nestjs/swagger';
-import { ApiKeyScope, TargetKind, TargetStatus, UserRole } from '@fleetwatch/contracts';
+import { ApiKeyScope, InstanceKind, TargetKind, TargetStatus, UserRole } from '@fleetwatch/contracts';
 
 // OpenAPI shapes of the answers (the contracts declare them as TypeScript interfaces).
 
@@ -102,6 +102,13 @@ export const targetViewSchema = object({
   tags: { type: 'array', items: str },
   labels: { type: 'object', additionalProperties: str },
   lifecycle: nullableStr,
+  instanceKind: {
+    type: 'string',
+    enum: Object.values(InstanceKind),
+    nullable: true,
+    description:
+      "A pushed instance's own kind, as its latest update said; null for checks and hosts, and for an instance not updated since Fleetwatch began keeping it",
+  },
 });
 
 export const targetListSchema = object({

@@ -5,6 +5,8 @@ import { cidrSchema } from '../net/cidr';
 import type { CheckMetric } from '../events/observations.schema';
 import {
   apiKeyScopeSchema,
+  InstanceKind,
+  instanceKindSchema,
   TargetKind,
   targetKindSchema,
   TargetStatus,
@@ -63,8 +65,15 @@ const csvOf = <E extends Record<string, string>>(values: E) => {
     .pipe(z.array(z.enum(values)));
 };
 
+/**
+ * What `kind` filters a target list by: a target's kind (`check`, `host`, `instance`), or a pushed instance's own kind
+ * (`container`, `pod`, `process`, `service`, `job`, as its latest update said). One vocabulary of both.
+ */
+export const TargetListKind = { ...TargetKind, ...InstanceKind } as const;
+export type TargetListKind = TargetKind | InstanceKind;
+
 export const listTargetsQuerySchema = z.strictObject({
-  kind: csvOf(TargetKind).optional(),
+  kind: csvOf(TargetListKind).optional(),
   status: csvOf(TargetStatus).optional(),
   tag: storableText(128).optional(),
   location: storableText(128).optional(),
@@ -118,6 +127,11 @@ export interface TargetView {
   tags: string[];
   labels: Record<string, string>;
   lifecycle: string | null;
+  /**
+   * A pushed instance's own kind, as its latest update said (`container`, `pod`, …); null for checks and hosts, and
+   * for an instance not updated since Fleetwatch began keeping it.
+   */
+  instanceKind: z.infer<typeof instanceKindSchema> | null;
 }
 
 /** The targets whose status changed last, newest first. */

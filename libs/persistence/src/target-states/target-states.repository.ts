@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import { TargetKind, TargetStatus, type InstanceKind } from '@fleetwatch/contracts';
 import { sameLocation, type LocationSnapshot, type TargetSnapshot } from '@fleetwatch/domain';
 import { preparedSql, rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
 import { clean, iso, jsonOrNull, ms } from '../sql-values';
@@ -9,7 +9,7 @@ import { clean, iso, jsonOrNull, ms } from '../sql-values';
 // same transaction as history and events, and rebuilds Redis from it.
 //
 // A target's row changes only with its status, sequence or identity (name, tags,
-// labels, lifecycle); its locations change with every observation. So the row's
+// labels, lifecycle, instance kind); its locations change with every observation. So the row's
 // last_seen / last_latency_ms are as of its last write, and a loaded snapshot takes
 // them from its locations (the most recent one), which are always current. The one
 // last seen no location holds — a paused check heard from a location it leaves out —
@@ -35,6 +35,7 @@ interface TargetRow {
   last_seen: number | null;
   last_latency_ms: number | null;
   lifecycle: string | null;
+  instance_kind: string | null;
   tags: string[] | null;
   labels: Record<string, string> | null;
   seq: number;
@@ -63,7 +64,7 @@ interface LocationRow {
 
 const TARGET_COLUMNS = `t.target_id, t.kind::text AS kind, t.name, t.status::text AS status,
   (extract(epoch FROM t.since) * 1000)::float8 AS since, (extract(epoch FROM t.last_seen) * 1000)::float8 AS last_seen,
-  t.last_latency_ms, t.lifecycle, t.tags, t.labels, t.seq::float8 AS seq, t.down_quorum_pct,
+  t.last_latency_ms, t.lifecycle, t.instance_kind, t.tags, t.labels, t.seq::float8 AS seq, t.down_quorum_pct,
   t.paused, t.config_version, (extract(epoch FROM t.deleted_at) * 1000)::float8 AS deleted_at`;
 
 const LOCATION_COLUMNS = `l.location, l.status::text AS loc_status,
@@ -101,18 +102,20 @@ export const FIND_MANY = preparedSql(`SELECT ${TARGET_COLUMNS}, ${LOCATION_COLUM
 const SAVE_MANY = preparedSql(
   `WITH targets AS (
          INSERT INTO target_states (target_id, kind, name, status, since, last_seen, last_latency_ms, lifecycle, tags, labels, seq, down_quorum_pct,
-           paused, config_version, deleted_at, updated_at)
+           paused, config_version, deleted_at, instance_kind, updated_at)
          SELECT u.id, u.kind::target_kind, u.name, u.status::target_status, to_timestamp(u.since / 1000.0), to_timestamp(u.last_seen / 1000.0), u.latency, u.lifecycle,
                 ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb)), u.labels::jsonb, u.seq, u.quorum, u.paused, u.config_version,
-                to_timestamp(u.deleted_at / 1000.0), now()
+                to_timestamp(u.deleted_at / 1000.0), u.instance_kind, now()
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::bigint[], $25::smallint[],
-                     $26::boolean[], $27::int[], $28::float8[])
-           AS u(id, kind, name, status, since, last_seen, latency, lifecycle, tags, labels, seq, quorum, paused, config_version, deleted_at)
+                     $26::boolean[], $27::int[], $28::float8[], $29::text[])
+           AS u(id, kind, name, status, since, last_seen, latency, lifecycle, tags, labels, seq, quorum, paused, config_version, deleted_at,
+                instance_kind)
          ORDER BY u.id
          ON CONFLICT (target_id) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, status = EXCLUDED.status, since = EXCLUDED.since,
            last_seen = EXCLUDED.last_seen, last_latency_ms = EXCLUDED.last_latency_ms, lifecycle = EXCLUDED.lifecycle, tags = EXCLUDED.tags,
            labels = EXCLUDED.labels, seq = EXCLUDED.seq, down_quorum_pct = EXCLUDED.down_quorum_pct, paused = EXCLUDED.paused,
-           config_version = EXCLUDED.config_version, deleted_at = EXCLUDED.deleted_at, updated_at = now()
+           config_version = EXCLUDED.config_version, deleted_at = EXCLUDED.deleted_at, instance_kind = EXCLUDED.instance_kind,
+           updated_at = now()
        )
        INSERT INTO target_location_states (target_id, location, status, observed_at, last_seen, latency_ms, detail, lifecycle,
          deadline_at, expire_to, expire_reason, run_started_at, run_id)
@@ -164,6 +167,7 @@ function assemble(rows: JoinedRow[]): TargetSnapshot[] {
         lastSeen: ms(r.last_seen),
         lastLatencyMs: r.last_latency_ms,
         lifecycle: r.lifecycle,
+        instanceKind: r.instance_kind as InstanceKind | null,
         tags: r.tags ?? [],
         labels: r.labels ?? {},
         seq: Number(r.seq),
@@ -284,6 +288,7 @@ export class TargetStatesRepository {
       changed.map((t) => t.paused ?? false),
       changed.map((t) => t.configVersion ?? null),
       changed.map((t) => t.deletedAt ?? null),
+      changed.map((t) => t.instanceKind ?? null),
     ]).catch((err: unknown) => rethrowSql(err));
   }
 
