@@ -211,6 +211,34 @@ describe('CheckScheduler', () => {
     expect(h.skips.reduce((n, s) => n + (s.reason === 'behind' ? s.slots : 0), 0)).toBeGreaterThanOrEqual(5);
   });
 
+  it('a step back of the wall clock (NTP) moves the plan back with it: checks run on at their pace, not after the step', async () => {
+    const h = harness(4);
+    h.scheduler.replaceAll([
+      { id: 'a', intervalSeconds: 10, durationMs: 10 },
+      { id: 'b', intervalSeconds: 60, durationMs: 10 },
+    ]);
+    h.scheduler.start();
+    await h.clock.advance(120_000);
+    const before = h.runs.length;
+    const lastA = (h.runs.filter((r) => r.id === 'a').at(-1) as RunRecord).plannedAt;
+    h.clock.step(-10 * 60_000);
+    await h.clock.advance(120_000);
+    const after = h.runs.slice(before);
+    // Two minutes: 12 runs of a, 2 of b — as without the step (not none until the clock is back where it was).
+    expect(after.filter((r) => r.id === 'a')).toHaveLength(12);
+    expect(after.filter((r) => r.id === 'b')).toHaveLength(2);
+    // Still 10 s apart across the step (planned times in the stepped clock's terms), none skipped or late.
+    const a = after.filter((r) => r.id === 'a');
+    expect(a[0].plannedAt - (lastA - 10 * 60_000)).toBe(10_000);
+    for (let i = 1; i < a.length; i++) expect(a[i].plannedAt - a[i - 1].plannedAt).toBe(10_000);
+    for (const r of after) expect(r.startedAt).toBe(r.plannedAt);
+    expect(h.skips).toEqual([]);
+    // A check added after the step is planned in the clock's new terms.
+    h.scheduler.upsert({ id: 'c', intervalSeconds: 5, durationMs: 10 });
+    await h.clock.advance(10_000);
+    expect(h.runs.filter((r) => r.id === 'c').length).toBeGreaterThanOrEqual(1);
+  });
+
   it('after a restart every check runs again within one interval, at the same phase', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -12,8 +12,11 @@ import { SlotHeap, type HeapItem } from './slot-heap';
 // - At most `concurrency` runs at once; due slots beyond that wait in FIFO order.
 // - A check never runs twice at once: a slot that comes due while the check's previous
 //   slot is still waiting or running is skipped and reported ('overlap'); slots that
-//   passed entirely while the process could not look (event-loop stall, clock step) are
-//   skipped too ('behind'), and only the latest one runs — no catch-up burst.
+//   passed entirely while the process could not look (event-loop stall, clock step forward)
+//   are skipped too ('behind'), and only the latest one runs — no catch-up burst.
+// - A step back of the wall clock (an NTP step) moves the whole plan back with it: each check
+//   runs on at its pace. Planned on the wall clock alone, every check waited out the step
+//   (10 min for a 10 min step) before its next run, and went STALE meanwhile.
 // - The set of checks changes while running: an added check gets its first slot within
 //   one interval, a removed one stops (a run in flight finishes), a changed one runs with
 //   its new definition from its next start (same slot grid while its interval is unchanged).
@@ -56,6 +59,9 @@ export interface SchedulerOptions {
 
 type EntryState = 'idle' | 'queued' | 'running';
 
+/** A step back of the wall clock smaller than this (against the monotonic clock, between two reads) is not one. */
+export const STEP_BACK_TOLERANCE_MS = 1_000;
+
 interface Entry<C> extends HeapItem {
   check: C;
   intervalMs: number;
@@ -80,6 +86,8 @@ export class CheckScheduler<C extends SchedulableCheck> {
   private timerAt = Number.NaN;
   private started = false;
   private stopped = false;
+  /** The last read of the clocks (wall, monotonic): a step back shows as the wall clock gaining less. */
+  private lastRead: { wall: number; monotonic: number } | undefined;
   private idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -169,13 +177,13 @@ export class CheckScheduler<C extends SchedulableCheck> {
       if (moved) {
         e.intervalMs = intervalMs;
         e.phaseMs = phaseOf(check.id, intervalMs);
-        e.plannedAt = nextSlotAtOrAfter(this.clock.now(), intervalMs, e.phaseMs);
+        e.plannedAt = nextSlotAtOrAfter(this.now(), intervalMs, e.phaseMs);
         this.heap.update(e);
       }
       return;
     }
     const phaseMs = phaseOf(check.id, intervalMs);
-    const now = this.clock.now();
+    const now = this.now();
     const from = !this.started && this.catchUpFrom !== undefined ? Math.min(now, this.catchUpFrom) : now;
     const entry: Entry<C> = {
       check,
@@ -191,6 +199,28 @@ export class CheckScheduler<C extends SchedulableCheck> {
     this.heap.push(entry);
   }
 
+  /**
+   * The wall clock, read once here for every plan: when it gained less than the monotonic clock since the last read
+   * (by STEP_BACK_TOLERANCE_MS or more: it stepped back), every planned slot moves back by as much first, so the plan
+   * stays where it was in real time.
+   */
+  private now(): number {
+    const wall = this.clock.now();
+    const monotonic = this.clock.monotonic();
+    const last = this.lastRead;
+    this.lastRead = { wall, monotonic };
+    if (last !== undefined) {
+      const back = monotonic - last.monotonic - (wall - last.wall);
+      if (back >= STEP_BACK_TOLERANCE_MS)
+        // The same for every entry: the heap's order holds. The armed timer no longer matches its slot (re-armed).
+        for (const e of this.entries.values()) {
+          e.plannedAt -= back;
+          e.slotAt -= back;
+        }
+    }
+    return wall;
+  }
+
   private unplace(id: string): void {
     const e = this.entries.get(id);
     if (!e || e.removed) return;
@@ -202,6 +232,7 @@ export class CheckScheduler<C extends SchedulableCheck> {
   /** One timer, for the earliest planned slot. */
   private arm(): void {
     if (!this.started || this.stopped) return;
+    const now = this.now(); // first: a step back moves the plan
     const top = this.heap.peek();
     if (!top) {
       if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
@@ -212,14 +243,14 @@ export class CheckScheduler<C extends SchedulableCheck> {
     if (this.timer !== undefined && this.timerAt === top.plannedAt) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timerAt = top.plannedAt;
-    this.timer = this.clock.setTimeout(() => this.wake(), Math.max(0, top.plannedAt - this.clock.now()));
+    this.timer = this.clock.setTimeout(() => this.wake(), Math.max(0, top.plannedAt - now));
   }
 
   private wake(): void {
     this.timer = undefined;
     this.timerAt = Number.NaN;
     if (this.stopped) return;
-    const now = this.clock.now();
+    const now = this.now();
     for (;;) {
       const e = this.heap.peek();
       if (!e || e.plannedAt > now) break;
@@ -252,7 +283,7 @@ export class CheckScheduler<C extends SchedulableCheck> {
       }
       e.state = 'running';
       this.runningCount++;
-      const startedAt = this.clock.now();
+      const startedAt = this.now();
       const check = e.check;
       this.hooks.onStart?.(check, startedAt - e.slotAt);
       let done: Promise<void>;

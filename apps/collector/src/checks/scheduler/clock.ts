@@ -1,6 +1,8 @@
 /** Time as the scheduler sees it: wall-clock ms and one-shot timers. Tests drive a ManualClock instead. */
 export interface Clock {
   now(): number;
+  /** A clock that never steps (ms from any origin): timers run on it; it tells a step of the wall clock. */
+  monotonic(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
@@ -8,10 +10,12 @@ export interface Clock {
 /**
  * The process clock. Wall time, not a monotonic one, because planned instants sit on an
  * epoch-anchored grid that must survive restarts; a clock step forward shows up as
- * skipped ("behind") slots, a step back as a longer wait, never as a burst of runs.
+ * skipped ("behind") slots, never as a burst of runs; a step back moves the plan back with it
+ * (CheckScheduler), so runs go on at their pace instead of waiting out the step.
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);
     // The HTTP server keeps a collector alive; a pending check timer alone must not keep a test process.
@@ -31,10 +35,13 @@ interface ManualTimer {
 /**
  * A clock that moves only when told to: `advance(ms)` fires due timers in time order,
  * letting promises settle after each one, so code that awaits timers (a probe that
- * "takes" 3 s of manual time) runs exactly as it would, minus the waiting.
+ * "takes" 3 s of manual time) runs exactly as it would, minus the waiting. `step(ms)`
+ * moves the wall clock alone (an NTP step): timers, like real ones, keep to the monotonic one.
  */
 export class ManualClock implements Clock {
+  /** The monotonic time; the wall clock is it plus `offset`. */
   private current: number;
+  private offset = 0;
   private seq = 0;
   private readonly timers: ManualTimer[] = [];
 
@@ -43,7 +50,16 @@ export class ManualClock implements Clock {
   }
 
   now(): number {
+    return this.current + this.offset;
+  }
+
+  monotonic(): number {
     return this.current;
+  }
+
+  /** Steps the wall clock by `ms` (negative: back), firing nothing. */
+  step(ms: number): void {
+    this.offset += ms;
   }
 
   setTimeout(fn: () => void, ms: number): unknown {
