@@ -69,6 +69,7 @@ const POLICY: Record<string, RouteCase> = {
   'GET /api/v1/targets/sparklines': { role: 'viewer', invalid: { query: 'bogus=1', paths: ['id', '(body)'] } },
   'GET /api/v1/hosts': { role: 'viewer', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },
   'GET /api/v1/hosts/{id}': { role: 'viewer' },
+  'DELETE /api/v1/hosts/{id}': { role: 'operator' },
   'GET /api/v1/hosts/{id}/metrics': { role: 'viewer', invalid: { query: 'minutes=0', paths: ['minutes'] } },
   'POST /api/v1/checks': { role: 'operator' },
   'POST /api/v1/checks/bulk': { role: 'operator', invalid: { body: { checks: [] }, paths: ['checks'] } },

@@ -1,5 +1,13 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, HttpCode, Param, Query } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import {
   hostMetricsQuerySchema,
   listHostsQuerySchema,
@@ -7,10 +15,12 @@ import {
   type HostDetailView,
   type HostListResponse,
   type HostMetricsResponse,
+  type HostRetirementAccepted,
 } from '@fleetwatch/contracts';
 import { RequireRole } from '../auth/access.decorator';
+import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { ApiZodQuery, errorBodySchema } from '../web/openapi';
-import { hostDetailSchema, hostListSchema, hostMetricsSchema } from './hosts.openapi';
+import { hostDetailSchema, hostListSchema, hostMetricsSchema, hostRetirementSchema } from './hosts.openapi';
 import { HostsService } from './hosts.service';
 
 const idParam = ApiParam({
@@ -20,11 +30,11 @@ const idParam = ApiParam({
 
 @ApiTags('hosts')
 @Controller('api/v1/hosts')
-@RequireRole(UserRole.Viewer)
 export class HostsController {
   constructor(private readonly hosts: HostsService) {}
 
   @Get()
+  @RequireRole(UserRole.Viewer)
   @ApiOperation({
     summary: 'List hosts with their live status and latest sample',
     description:
@@ -38,6 +48,7 @@ export class HostsController {
 
   @Get(':id')
   @idParam
+  @RequireRole(UserRole.Viewer)
   @ApiOperation({ summary: "One host: its target's live status, system information and latest full sample" })
   @ApiOkResponse({ schema: hostDetailSchema })
   @ApiNotFoundResponse({ schema: errorBodySchema })
@@ -45,8 +56,28 @@ export class HostsController {
     return this.hosts.get(id);
   }
 
+  @Delete(':id')
+  @idParam
+  @HttpCode(202)
+  @RequireRole(UserRole.Operator)
+  @ApiOperation({
+    summary: 'Retire a host (operator): decommissioned or renamed, it leaves the list, live state and /metrics',
+    description:
+      "Sends the retirement to the aggregator over the bus and answers once the broker confirmed it; the aggregator folds it in order with the host's samples. The host's alerts resolve (its status events go to UNKNOWN); its history (samples, rollups, events) stays readable. A sample stamped after `retiredAt` brings it back. 404 for a host not known or already retired.",
+  })
+  @ApiAcceptedResponse({ schema: hostRetirementSchema })
+  @ApiNotFoundResponse({ schema: errorBodySchema })
+  @ApiServiceUnavailableResponse({
+    description: 'The message broker is away or blocks publishing; Retry-After says when to retry',
+    schema: errorBodySchema,
+  })
+  retire(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<HostRetirementAccepted> {
+    return this.hosts.retire(principal, id);
+  }
+
   @Get(':id/metrics')
   @idParam
+  @RequireRole(UserRole.Viewer)
   @ApiOperation({
     summary: "A host's series over the last `minutes`",
     description:

@@ -112,3 +112,10 @@ export const hostMetricsSchema = object({
     }),
   },
 });
+
+export const hostRetirementSchema = object({
+  hostId: str,
+  targetId: { type: 'string', example: 'host:gpu-1' },
+  retiredAt: { ...dateTime, description: 'When it was retired: a sample stamped after this brings the host back' },
+  messageId: { type: 'string', format: 'uuid', description: "The retirement's message id on the bus" },
+});

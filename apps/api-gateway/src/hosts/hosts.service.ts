@@ -3,21 +3,28 @@ import {
   HOST_RAW_MAX_MINUTES,
   HOST_SERIES_MAX_POINTS,
   hostMetricsPayloadSchema,
+  Messages,
   TargetIds,
   TargetKind,
   type HostDetailView,
   type HostListResponse,
   type HostMetricsQuery,
   type HostMetricsResponse,
+  type HostRetirementAccepted,
   type HostSummaryView,
   type ListHostsQuery,
 } from '@fleetwatch/contracts';
-import { InvalidError, NotFoundError } from '@fleetwatch/domain';
+import { InvalidError, NotFoundError, UnavailableError } from '@fleetwatch/domain';
 import { LiveStateStore, toTargetView, type TargetRecord } from '@fleetwatch/live-state';
+import { BrokerBlockedError, BusError, BusPublisher, InvalidMessageError } from '@fleetwatch/messaging';
 import { HostHistoryRepository, type HostSeries } from '@fleetwatch/persistence';
+import type { Principal } from '../auth/principal';
+import { actorOf } from '../checks/request-envelope';
 import { parseSample, summarizeSample } from './host-summary';
 
 const HOST_PREFIX = TargetIds.host('');
+/** Seconds a client waits before asking again while the broker is away or blocks publishing. */
+export const BUS_RETRY_AFTER_SECONDS = 5;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The host id of a host target id (`host:{id}`). */
@@ -34,6 +41,7 @@ export class HostsService {
   constructor(
     private readonly live: LiveStateStore,
     private readonly history: HostHistoryRepository,
+    private readonly publisher: BusPublisher,
   ) {}
 
   async list(query: ListHostsQuery): Promise<HostListResponse> {
@@ -59,6 +67,49 @@ export class HostsService {
     const sample =
       parseSample(await this.live.getHostMetrics(id)) ?? parseSample((await this.history.latestSample(id))?.json);
     return { id, target: toTargetView(target), system: sample?.system ?? null, sample };
+  }
+
+  /**
+   * Takes a host out of service (decommissioned, renamed): `host.retire` to the aggregator, which owns live state,
+   * sharded like the host's samples so that it is folded in order with them (SPEC §2, §3). Answers once the broker
+   * confirmed it; the host leaves the list when the aggregator has folded it. A host not in live state (never known,
+   * or retired already) is a 404; the broker away or blocking publishes, a 503 with Retry-After (nothing was sent).
+   */
+  async retire(principal: Principal, id: string, now = Date.now()): Promise<HostRetirementAccepted> {
+    checkHostId(id);
+    const targetId = TargetIds.host(id);
+    const target = await this.live.getTarget(targetId);
+    if (!target || target.kind !== TargetKind.Host) throw new NotFoundError(`host ${JSON.stringify(id)} not found`);
+    // Fail fast while disconnected instead of holding the client for the publish timeout.
+    if (!this.publisher.isConnected())
+      throw new UnavailableError(
+        'message broker unavailable; the host was not retired, retry later',
+        BUS_RETRY_AFTER_SECONDS,
+      );
+    const retiredAt = new Date(now).toISOString();
+    try {
+      const envelope = await this.publisher.publish(Messages.HostRetire, {
+        hostId: id,
+        at: retiredAt,
+        actor: actorOf(principal),
+      });
+      return { hostId: id, targetId, retiredAt, messageId: envelope.id };
+    } catch (e) {
+      if (e instanceof InvalidMessageError)
+        throw new InvalidError(`refused: ${e.reason}`, [{ path: 'id', message: e.reason }]);
+      if (e instanceof BrokerBlockedError)
+        throw new UnavailableError(
+          `message broker blocks publishing (resource alarm: ${e.reason}); the host was not retired, retry later`,
+          BUS_RETRY_AFTER_SECONDS,
+        );
+      // Not confirmed (nack, timeout, connection lost): it may still arrive — a retirement twice is one retirement.
+      if (e instanceof BusError)
+        throw new UnavailableError(
+          `message broker did not confirm the retirement (${e.name}); retry`,
+          BUS_RETRY_AFTER_SECONDS,
+        );
+      throw e;
+    }
   }
 
   async metrics(id: string, query: HostMetricsQuery, now = Date.now()): Promise<HostMetricsResponse> {

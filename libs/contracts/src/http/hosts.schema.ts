@@ -75,6 +75,19 @@ export interface HostDetailView {
   sample: HostMetricsPayload | null;
 }
 
+/**
+ * `DELETE /api/v1/hosts/{id}` (202): the retirement is on the bus, confirmed by the broker; the aggregator folds it in
+ * order with the host's samples. The host leaves the list once it has (GET answers 404 then); a sample stamped after
+ * `retiredAt` brings it back.
+ */
+export interface HostRetirementAccepted {
+  hostId: string;
+  targetId: string;
+  retiredAt: string;
+  /** The retirement's message id (status events and the aggregator's record name it). */
+  messageId: string;
+}
+
 export interface HostSeriesPointView {
   at: string;
   avg: number;
