@@ -6,10 +6,14 @@ import type { MemberPollRecord } from '@fleetwatch/contracts';
 //
 //   fleet:member:{name}   STRING  JSON MemberPollRecord: the last attempt, and the last good
 //                                 report, flow and snapshot (kept when a poll fails)
+//   fleet:poll-epoch      STRING  the newest epoch of the fleet-poll lease (fleet_poll_epochs) that wrote here:
+//                                 a poller's writes under an older one are refused
 //
 // Key layout lives here only (like keys.ts for the other families).
 
 export const FLEET_MEMBER_KEY = (name: string) => `fleet:member:${name}`;
+/** The fleet-poll lease's fencing token as the member cache knows it (no member key can be it: theirs are fleet:member:…). */
+export const FLEET_POLL_EPOCH_KEY = 'fleet:poll-epoch';
 
 /** A record read back, or null when absent or not JSON (a corrupt value is never served). */
 function parse(text: string | null): MemberPollRecord | null {

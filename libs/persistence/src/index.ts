@@ -172,6 +172,8 @@ export {
 } from './secrets/secret-sealer';
 export {
   FleetSitesRepository,
+  FleetPollFencedError,
+  type FleetPollFence,
   type FleetSiteRecord,
   type FleetSiteWrite,
   type FleetPollOutcome,

@@ -1,5 +1,5 @@
 import type { FlowMetrics, FlowPoint, MemberPollRecord, MemberSnapshotView } from '@fleetwatch/contracts';
-import type { FleetPollOutcome, FleetSitesRepository } from '@fleetwatch/persistence';
+import type { FleetPollFence, FleetPollOutcome, FleetSitesRepository } from '@fleetwatch/persistence';
 import type { Dispatcher } from 'undici';
 import type { LeaderMember } from './leader-config';
 import { createMemberAgent, pollMember, type MemberPoll } from './member-client';
@@ -21,7 +21,8 @@ export interface PollCycleOptions {
 /** Where each member's last attempt and last good data are kept (FleetCache, or the poller's FleetRecordStore). */
 export interface MemberRecordStore {
   getMany(names: readonly string[]): Promise<Map<string, MemberPollRecord>>;
-  setMany(records: ReadonlyMap<string, MemberPollRecord>): Promise<void>;
+  /** With `epoch`: refused (FleetPollFencedError) once a newer holder of the fleet-poll lease has taken it. */
+  setMany(records: ReadonlyMap<string, MemberPollRecord>, epoch?: number): Promise<void>;
 }
 
 export interface PollCycleResult {
@@ -154,7 +155,16 @@ export class FleetPoller {
     }
   }
 
-  async cycle(members: readonly LeaderMember[], now: () => number = Date.now): Promise<PollCycleResult> {
+  /**
+   * One cycle. With `fence` (the fleet-poll lease's epoch this replica took it under), its writes are refused
+   * (FleetPollFencedError) once another replica has taken the lease: a holder whose lease session died mid-cycle
+   * must not write its older data over the next holder's.
+   */
+  async cycle(
+    members: readonly LeaderMember[],
+    now: () => number = Date.now,
+    fence?: FleetPollFence,
+  ): Promise<PollCycleResult> {
     const started = now();
     const cpu0 = process.cpuUsage();
     await this.load(members);
@@ -234,8 +244,8 @@ export class FleetPoller {
       });
       outcomes.push({ name: m.name, at: new Date(r.at), ok: r.poll !== undefined, error: r.error ?? null });
     }
-    await this.cache.setMany(records);
-    await this.sites.recordPolls(outcomes);
+    await this.cache.setMany(records, fence?.epoch);
+    await this.sites.recordPolls(outcomes, fence);
     const cpu = process.cpuUsage(cpu0);
     return {
       durationMs: now() - started,

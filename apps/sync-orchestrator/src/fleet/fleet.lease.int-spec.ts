@@ -6,15 +6,20 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { SyncConfig } from '../config';
-import { FleetService } from './fleet.service';
-import { loadLeaderConfig } from './leader-config';
+import { fleetProviders } from './fleet.providers';
+import { FLEET_POLL_LEASE_NAME, FleetService, LEADER_MEMBERS } from './fleet.service';
+import { loadLeaderConfig, type LeaderMember } from './leader-config';
 
 // The fleet-poll lease between sync-orchestrator replicas (SPEC §8 singleton jobs) on real Postgres and
-// Redis, members simulated (tools/fleet-sim): what a replica writes when it takes the lease (again), and
-// what a replica whose configuration lists no member does with the members configured before.
+// Redis, members simulated (tools/fleet-sim): what a replica writes when it takes the lease (again), that a
+// holder whose lease session died cannot write its cycle over the next holder's (the lease's epoch), what
+// a replica whose configuration lists no member does with the members configured before (and with those
+// of a replica beside it that has some), and that a member site polls nothing.
 
 interface Sim {
   members: { name: string; url: string }[];
+  /** Every request the members were sent (path, …), in order of arrival. */
+  requests: unknown[];
   setBehaviour(name: string, b: Record<string, unknown>): void;
   close(): Promise<void>;
 }
@@ -26,6 +31,25 @@ jest.setTimeout(60_000);
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined } as unknown as Logger;
 const INTERVAL_MS = 200;
+
+/** A logger that keeps what it was given (level, message, time). */
+function recorder(): {
+  logger: Logger;
+  lines: { level: string; msg: string; obj: Record<string, unknown>; at: number }[];
+} {
+  const lines: { level: string; msg: string; obj: Record<string, unknown>; at: number }[] = [];
+  const at = (level: string) => (obj: Record<string, unknown>, msg: string) =>
+    void lines.push({ level, msg, obj, at: Date.now() });
+  return { logger: { info: at('info'), warn: at('warn'), error: at('error') } as unknown as Logger, lines };
+}
+
+const configuredCount = async (): Promise<number> => {
+  const { rows } = await (pool as unknown as Pool).query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM fleet_sites WHERE source = 'config'`,
+  );
+  return rows[0].n;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let db: testing.IsolatedDatabase;
 let pool: SqlPool;
@@ -39,15 +63,21 @@ const services: FleetService[] = [];
  * A FleetService whose lease session connects to `lockDatabaseUrl` (DATABASE_LOCK_URL); its queries go through the
  * pool, so DATABASE_URL names a server nobody listens on — a lease taken there would never be held.
  */
-function service(lockDatabaseUrl: string, members: ReturnType<typeof loadLeaderConfig>): FleetService {
+function service(
+  lockDatabaseUrl: string,
+  members: ReturnType<typeof loadLeaderConfig>,
+  overrides: Partial<SyncConfig> = {},
+  logger: Logger = silent,
+): FleetService {
   const config = {
     databaseUrl: 'postgresql://nobody@127.0.0.1:9/not-for-locks',
     lockDatabaseUrl,
     pollIntervalMs: INTERVAL_MS,
     pollTimeoutMs: 2_000,
     pollConcurrency: 2,
+    ...overrides,
   } as SyncConfig;
-  const s = new FleetService(config, members, redis, silent, new FleetSitesRepository(pool));
+  const s = new FleetService(config, members, redis, logger, new FleetSitesRepository(pool));
   services.push(s);
   return s;
 }
@@ -61,6 +91,12 @@ beforeAll(async () => {
   redis = createRedis({ url: env.redisUrl, keyPrefix: `${env.redisPrefix}fleet-lease:`, connectionName: 'test' });
   cache = new FleetCache(redis);
   sim = await startFleetSim({ members: [{ name: 'eu' }] });
+});
+
+// A test that failed half-way must not leave the next one's lock sessions unable to pass.
+afterEach(() => {
+  proxy.heal();
+  proxy.resume();
 });
 
 afterAll(async () => {
@@ -113,6 +149,144 @@ it('a replica taking the lease back keeps the newer last good report another rep
   expect(failed.attempt.error).toMatch(/answered 500/);
 });
 
+it("a holder whose lease session died mid-cycle cannot write that cycle over the next holder's", async () => {
+  for (const s of services.splice(0)) await s.onModuleDestroy();
+  proxy.resume();
+  sim.setBehaviour('eu', { fail: false, hang: false, latencyMs: 0 });
+  const members = loadLeaderConfig(JSON.stringify(sim.members), {});
+  // Members answer within 4 s (half the overall timeout) or fail.
+  const slow = { pollTimeoutMs: 8_000 };
+  const aLog = recorder();
+  const a = service(proxy.rewriteUrl(db.databaseUrl), members, slow, aLog.logger);
+  const b = service(db.databaseUrl, members, slow);
+  const bootedAt = Date.now();
+  a.onApplicationBootstrap();
+  await testing.waitFor(
+    async () => {
+      const r = await cache.get('eu');
+      return r?.good && Date.parse(r.good.at) > bootedAt;
+    },
+    { description: "A's first good poll" },
+  );
+  b.onApplicationBootstrap();
+
+  // A's next cycle is under way: the member answers it, well, in 2 s. Every later request hangs (B's will fail).
+  sim.setBehaviour('eu', { latencyMs: 2_000 });
+  const mark = sim.requests.length;
+  await testing.waitFor(() => sim.requests.length > mark, { description: "A's next cycle asking the member" });
+  sim.setBehaviour('eu', { hang: true });
+
+  // A's lock session ends on the server, and A does not hear of it (nothing passes the proxy any more): B takes
+  // the lease while A still believes it holds it and finishes its cycle.
+  proxy.blackhole();
+  const { rows: holders } = await (pool as unknown as Pool).query<{ pid: number }>(
+    `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+        AND classid = ((hashtextextended($1, 0) >> 32) & 4294967295)::oid
+        AND objid = (hashtextextended($1, 0) & 4294967295)::oid`,
+    [FLEET_POLL_LEASE_NAME],
+  );
+  expect(holders).toHaveLength(1);
+  await (pool as unknown as Pool).query('SELECT pg_terminate_backend($1)', [holders[0].pid]);
+  const cutAt = Date.now();
+
+  // A's cycle ends (its member answered, good): what it wrote, if anything, is there before B's own cycle ends.
+  const ended = await testing.waitFor(() => aLog.lines.find((l) => l.at > cutAt && /fleet poll/.test(l.msg)), {
+    timeoutMs: 10_000,
+    description: "A's in-flight cycle ending",
+  });
+  const seen = await cache.get('eu');
+  const { rows } = await (pool as unknown as Pool).query<{ last_success_at: Date | null }>(
+    `SELECT last_success_at FROM fleet_sites WHERE name = 'eu'`,
+  );
+  // Refused: neither the member cache nor fleet_sites holds A's good poll of after the cut.
+  expect(Date.parse(seen?.good?.at ?? '')).toBeLessThan(cutAt);
+  expect(rows[0].last_success_at?.getTime()).toBeLessThan(cutAt);
+  expect(ended).toMatchObject({ level: 'warn', msg: 'fleet poll: the lease is held by another replica now' });
+  expect(String(ended.obj['err'])).toMatch(/taken by another replica/);
+
+  // B, the holder, writes its own (failed) attempt; the last success is still the one from before the cut.
+  const byB = await testing.waitFor(
+    async () => {
+      const r = await cache.get('eu');
+      return r && !r.attempt.ok && Date.parse(r.attempt.at) > cutAt ? r : undefined;
+    },
+    { timeoutMs: 15_000, description: "B's failed poll" },
+  );
+  expect(Date.parse(byB.good?.at ?? '')).toBeLessThan(cutAt);
+  const { rows: after } = await (pool as unknown as Pool).query<{ last_success_at: Date | null; last_error: string }>(
+    `SELECT last_success_at, last_error FROM fleet_sites WHERE name = 'eu'`,
+  );
+  expect(after[0].last_success_at?.getTime()).toBeLessThan(cutAt);
+  expect(after[0].last_error).toMatch(/member timeout/);
+  proxy.heal();
+  proxy.cut();
+  sim.setBehaviour('eu', { hang: false, latencyMs: 0 });
+});
+
+it('a replica without a leader config never takes the lease from one with it, nor removes its members', async () => {
+  for (const s of services.splice(0)) await s.onModuleDestroy();
+  const members = loadLeaderConfig(JSON.stringify(sim.members), {});
+  // A holds its lease through the proxy; B has no member configured and looks every 2 s.
+  const a = service(proxy.rewriteUrl(db.databaseUrl), members);
+  const b = service(db.databaseUrl, [], { pollIntervalMs: 2_000 });
+  const bootedAt = Date.now();
+  a.onApplicationBootstrap();
+  await testing.waitFor(
+    async () => {
+      const r = await cache.get('eu');
+      return r && Date.parse(r.attempt.at) > bootedAt;
+    },
+    { description: "A's first poll" },
+  );
+  b.onApplicationBootstrap();
+
+  // A's lock session is away for 3 s: the lease is free for B the whole time.
+  proxy.pause();
+  proxy.cut();
+  const until = Date.now() + 3_000;
+  while (Date.now() < until) {
+    expect(await configuredCount()).toBe(1);
+    await sleep(50);
+  }
+  proxy.resume();
+  const resumedAt = Date.now();
+  // A takes the lease back and polls its member, still listed.
+  await testing.waitFor(
+    async () => {
+      const { rows } = await (pool as unknown as Pool).query<{ last_attempt_at: Date | null }>(
+        `SELECT last_attempt_at FROM fleet_sites WHERE name = 'eu'`,
+      );
+      return rows[0]?.last_attempt_at && rows[0].last_attempt_at.getTime() > resumedAt;
+    },
+    { description: 'A polling its member again' },
+  );
+});
+
+it('removes the configured members once no replica with a leader config has run for three intervals', async () => {
+  for (const s of services.splice(0)) await s.onModuleDestroy();
+  const members = loadLeaderConfig(JSON.stringify(sim.members), {});
+  const a = service(db.databaseUrl, members);
+  const b = service(db.databaseUrl, []);
+  a.onApplicationBootstrap();
+  await testing.waitFor(async () => (await configuredCount()) === 1, { description: "A's member written" });
+  b.onApplicationBootstrap();
+  // While A runs, B's three intervals (600 ms) pass many times over: A's member stays.
+  const until = Date.now() + 2_000;
+  while (Date.now() < until) {
+    expect(await configuredCount()).toBe(1);
+    await sleep(50);
+  }
+  // The last replica with a configuration goes (a rolling deploy that removed it): B removes its member.
+  services.splice(services.indexOf(a), 1);
+  await a.onModuleDestroy();
+  const goneAt = Date.now();
+  await testing.waitFor(async () => (await configuredCount()) === 0, {
+    timeoutMs: 5_000,
+    description: 'configured member removed',
+  });
+  expect(Date.now() - goneAt).toBeGreaterThanOrEqual(3 * INTERVAL_MS - 50);
+});
+
 it('a replica whose configuration lists no member removes the members configured before', async () => {
   // The earlier replicas stop (their members stay in fleet_sites); one more member configured meanwhile.
   for (const s of services.splice(0)) await s.onModuleDestroy();
@@ -141,5 +315,38 @@ it('a replica whose configuration lists no member removes the members configured
       return rows[0].n === 0;
     },
     { timeoutMs: 5_000, description: 'fleet-poll lease session closed' },
+  );
+});
+
+it('a member site given a leader config polls nothing, and says so at boot', async () => {
+  for (const s of services.splice(0)) await s.onModuleDestroy();
+  const leaderConfig = JSON.stringify(sim.members);
+  const config = {
+    role: 'member',
+    leaderConfig,
+    databaseUrl: 'postgresql://nobody@127.0.0.1:9/not-for-locks',
+    lockDatabaseUrl: db.databaseUrl,
+    pollIntervalMs: INTERVAL_MS,
+    pollTimeoutMs: 2_000,
+    pollConcurrency: 2,
+  } as SyncConfig;
+  const { logger, lines } = recorder();
+  // What the module would inject: the members fleetProviders reads from the configuration.
+  const provided = fleetProviders(config, {}).find(
+    (p): p is { provide: symbol; useValue: LeaderMember[] } =>
+      typeof p === 'object' && 'provide' in p && p.provide === LEADER_MEMBERS,
+  );
+  const fleet = new FleetService(config, provided?.useValue ?? [], redis, logger, new FleetSitesRepository(pool));
+  services.push(fleet);
+  const asked = sim.requests.length;
+  fleet.onApplicationBootstrap();
+  await sleep(10 * INTERVAL_MS);
+  expect(sim.requests.length).toBe(asked);
+  expect(await configuredCount()).toBe(0);
+  expect(lines).toContainEqual(
+    expect.objectContaining({
+      level: 'warn',
+      msg: expect.stringMatching(/FLEETWATCH_LEADER_CONFIG is set but FLEETWATCH_ROLE is member.*ignored/) as unknown,
+    }),
   );
 });

@@ -1,5 +1,6 @@
 import type { MemberPollRecord } from '@fleetwatch/contracts';
-import { FLEET_MEMBER_KEY, FleetCache } from '@fleetwatch/live-state';
+import { FLEET_MEMBER_KEY, FLEET_POLL_EPOCH_KEY, FleetCache } from '@fleetwatch/live-state';
+import { FleetPollFencedError } from '@fleetwatch/persistence';
 import type { Redis } from 'ioredis';
 import type { MemberRecordStore } from './fleet-poller';
 
@@ -45,26 +46,83 @@ export class RecordJson {
   }
 }
 
+/**
+ * KEYS[1]: fleet:poll-epoch, KEYS[2..]: member keys; ARGV[1]: the writer's lease epoch, ARGV[2..]: the records. Refused
+ * (the newer epoch answered) when a newer holder's epoch is there; else the epoch is raised to the writer's and every
+ * record written, all in one step.
+ */
+const SET_FENCED_LUA = `
+local epoch = tonumber(ARGV[1])
+local held = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if held > epoch then return held end
+if held < epoch then redis.call('SET', KEYS[1], ARGV[1]) end
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[i]) end
+return 0`;
+
+/** KEYS[1]: fleet:poll-epoch; ARGV[1]: a new holder's epoch. Raises the key to it (never lowers it); answers the epoch held before. */
+const RAISE_FENCE_LUA = `
+local held = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if held < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return held`;
+
+const SET_FENCED = 'fleetSetMembersFenced';
+const RAISE_FENCE = 'fleetRaisePollEpoch';
+type SetScript = (numKeys: number, ...args: Array<string | Buffer>) => Promise<number>;
+type RaiseScript = (key: string, epoch: string) => Promise<number>;
+
 export class FleetRecordStore implements MemberRecordStore {
   private readonly reader: FleetCache;
   private readonly json = new RecordJson();
+  private readonly setFenced: SetScript;
+  private readonly raise: RaiseScript;
 
   constructor(private readonly redis: Redis) {
     this.reader = new FleetCache(redis);
+    const commands = redis as unknown as Record<string, unknown>;
+    if (typeof commands[SET_FENCED] !== 'function') redis.defineCommand(SET_FENCED, { lua: SET_FENCED_LUA });
+    if (typeof commands[RAISE_FENCE] !== 'function')
+      redis.defineCommand(RAISE_FENCE, { lua: RAISE_FENCE_LUA, numberOfKeys: 1 });
+    this.setFenced = (commands[SET_FENCED] as SetScript).bind(redis);
+    this.raise = (commands[RAISE_FENCE] as RaiseScript).bind(redis);
   }
 
   getMany(names: readonly string[]): Promise<Map<string, MemberPollRecord>> {
     return this.reader.getMany(names);
   }
 
-  /** Writes many records in one round trip. */
-  async setMany(records: ReadonlyMap<string, MemberPollRecord>): Promise<void> {
+  /**
+   * Writes many records in one round trip. With `epoch` (the fleet-poll lease's, see raiseFence), in one script that
+   * refuses them all (FleetPollFencedError) when a newer holder has written or taken the lease since.
+   */
+  async setMany(records: ReadonlyMap<string, MemberPollRecord>, epoch?: number): Promise<void> {
     if (records.size === 0) return;
+    if (epoch !== undefined) {
+      const keys: string[] = [FLEET_POLL_EPOCH_KEY];
+      const values: Buffer[] = [];
+      for (const [name, r] of records) {
+        keys.push(FLEET_MEMBER_KEY(name));
+        values.push(this.json.serialise(r));
+      }
+      const newer = await this.setFenced(keys.length, ...keys, String(epoch), ...values);
+      if (newer !== 0)
+        throw new FleetPollFencedError(
+          `the fleet-poll lease was taken by another replica (epoch ${newer}, this cycle's ${epoch}): member reports not written`,
+        );
+      return;
+    }
     const pipe = this.redis.pipeline();
     for (const [name, r] of records) pipe.set(FLEET_MEMBER_KEY(name), this.json.serialise(r));
     const res = await pipe.exec();
     const err = res?.find(([e]) => e !== null)?.[0];
     if (err) throw err;
+  }
+
+  /**
+   * A new holder of the fleet-poll lease, once its epoch is advanced in Postgres: from now on, writes under an older
+   * epoch are refused here (one already done stays, and is what the new holder reads back).
+   */
+  async raiseFence(epoch: number): Promise<void> {
+    await this.raise(FLEET_POLL_EPOCH_KEY, String(epoch));
   }
 }
 

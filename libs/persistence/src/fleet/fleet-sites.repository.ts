@@ -7,10 +7,13 @@ import {
   sqlQuery,
   type SqlHandle,
   type SqlPool,
+  type SqlTransaction,
 } from '../sql/sql-pool';
 
 // fleet_sites (issue 19): the members a leader polls and the state of their last poll.
 // Writer: sync-orchestrator's fleet poller; the gateway reads. No credential is ever stored.
+// fleet_poll_epochs: the fleet-poll lease's fencing token (see its migration). A holder's writes name the epoch it
+// took the lease under (FleetPollFence) and are refused once another replica has advanced it.
 
 export interface FleetSiteRecord {
   name: string;
@@ -39,6 +42,32 @@ export interface FleetPollOutcome {
   ok: boolean;
   error: string | null;
 }
+
+/** The lease epoch a poll cycle's writes are made under: refused (FleetPollFencedError) unless still the current one. */
+export interface FleetPollFence {
+  /** The lease's name (FLEET_POLL_LEASE_NAME). */
+  lease: string;
+  epoch: number;
+}
+
+/** A write under an epoch of the fleet-poll lease that is no longer current, or an advance by a session that lost the lock. */
+export class FleetPollFencedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FleetPollFencedError';
+  }
+}
+
+/**
+ * advancePollEpoch's condition, for the new row and again on the locked one: the session with backend pid $3 holds the
+ * lease's advisory lock (`pg_try_advisory_lock(hashtextextended($1, 0))`: a bigint key, shown by pg_locks as its high
+ * half in classid, its low half in objid, objsubid 1).
+ */
+const LEASE_LOCK_HELD = `EXISTS (
+  SELECT 1 FROM pg_locks
+  WHERE locktype = 'advisory' AND granted AND pid = $3::int AND objsubid = 1
+    AND classid = ((hashtextextended($1, 0) >> 32) & 4294967295)::oid
+    AND objid = (hashtextextended($1, 0) & 4294967295)::oid)`;
 
 interface Row {
   name: string;
@@ -89,11 +118,67 @@ export class FleetSitesRepository {
   }
 
   /**
+   * Takes the next epoch of the fleet-poll lease `lease` for `holder` (committed at once), only while the session
+   * `lockedBy` (its backend pid) holds the lease's advisory lock: a holder whose lock session ended after the lock was
+   * granted must not advance the epoch over the next holder's (FleetPollFencedError). It waits for writes that checked
+   * the old epoch, but only `lockTimeoutMs` (an UnavailableError then; the caller tries again next tick).
+   */
+  async advancePollEpoch(
+    lease: string,
+    holder: string,
+    lockedBy: { pid: number },
+    lockTimeoutMs = 5_000,
+  ): Promise<number> {
+    if (!Number.isSafeInteger(lockedBy.pid)) throw new RangeError(`lock session ${String(lockedBy.pid)}`);
+    return runInSqlTransaction(this.pool as SqlPool, async (tx) => {
+      await sqlQuery(tx, `SELECT set_config('lock_timeout', $1, true)`, [
+        `${Math.max(1, Math.floor(lockTimeoutMs))}ms`,
+      ]);
+      const rows = await sqlQuery<{ epoch: string }>(
+        tx,
+        // Checked again on the locked row (ON CONFLICT … WHERE): after the wait for the old holder's writes.
+        `INSERT INTO fleet_poll_epochs (name, epoch, holder)
+         SELECT $1, 1, $2
+         WHERE ${LEASE_LOCK_HELD}
+         ON CONFLICT (name) DO UPDATE
+           SET epoch = fleet_poll_epochs.epoch + 1, holder = EXCLUDED.holder, taken_at = CURRENT_TIMESTAMP
+           WHERE ${LEASE_LOCK_HELD}
+         RETURNING epoch::text AS epoch`,
+        [lease, holder.slice(0, 256), lockedBy.pid],
+      );
+      if (rows.length === 0)
+        throw new FleetPollFencedError(
+          `the ${lease} lease is not held by this replica's lock session: epoch not advanced`,
+        );
+      return Number(rows[0].epoch);
+    }).catch((err: unknown) => (err instanceof FleetPollFencedError ? Promise.reject(err) : rethrowSql(err)));
+  }
+
+  /**
+   * Inside a write: refuses it (FleetPollFencedError) unless `fence.epoch` is the lease's current epoch. The row stays
+   * share-locked until the transaction ends, so a new holder's advance waits for this write to commit or roll back.
+   */
+  private async checkFence(tx: SqlTransaction, fence: FleetPollFence): Promise<void> {
+    const rows = await sqlQuery<{ epoch: string }>(
+      tx,
+      'SELECT epoch::text AS epoch FROM fleet_poll_epochs WHERE name = $1 FOR SHARE',
+      [fence.lease],
+    );
+    const current = rows.length === 1 ? Number(rows[0].epoch) : undefined;
+    if (current !== fence.epoch)
+      throw new FleetPollFencedError(
+        `the ${fence.lease} lease was taken by another replica (epoch ${String(current)}, this write's ${fence.epoch}): not written`,
+      );
+  }
+
+  /**
    * Makes the configured members exactly `sites` (source `config`): upserts them, deletes
    * configured ones no longer listed; poll state of kept members stays. Returns the names removed.
+   * With `fence`, only while that epoch of the fleet-poll lease is current (else FleetPollFencedError, nothing written).
    */
-  async syncConfigured(sites: readonly FleetSiteWrite[]): Promise<string[]> {
+  async syncConfigured(sites: readonly FleetSiteWrite[], fence?: FleetPollFence): Promise<string[]> {
     return runInSqlTransaction(this.pool as SqlPool, async (tx): Promise<string[]> => {
+      if (fence) await this.checkFence(tx, fence);
       const removed = await sqlQuery<{ name: string }>(
         tx,
         `DELETE FROM fleet_sites WHERE source = 'config' AND NOT (name = ANY($1::text[])) RETURNING name`,
@@ -121,14 +206,59 @@ export class FleetSitesRepository {
           ],
         );
       return removed.map((r) => r.name);
+    }).catch((err: unknown) => (err instanceof FleetPollFencedError ? Promise.reject(err) : rethrowSql(err)));
+  }
+
+  /**
+   * Whether a replica with a leader configuration is running: one whose lock session holds `presenceLock` (a shared
+   * advisory lock, hashtextextended(name, 0)). Read by trying the exclusive lock for this statement only.
+   */
+  async configuredClaimed(presenceLock: string): Promise<boolean> {
+    const rows = await sqlQuery<{ free: boolean }>(
+      this.pool,
+      'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS free',
+      [presenceLock],
+    ).catch((err: unknown) => rethrowSql(err));
+    return rows[0]?.free !== true;
+  }
+
+  /**
+   * Deletes every configured member (source `config`; registered ones stay) unless a replica with a leader
+   * configuration is running (see configuredClaimed): null then, nothing deleted. The exclusive lock is held until the
+   * delete commits, so such a replica starting meanwhile writes its members after it. Returns the names removed.
+   */
+  async removeConfiguredIfUnclaimed(presenceLock: string): Promise<string[] | null> {
+    return runInSqlTransaction(this.pool as SqlPool, async (tx): Promise<string[] | null> => {
+      const [lock] = await sqlQuery<{ free: boolean }>(
+        tx,
+        'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS free',
+        [presenceLock],
+      );
+      if (lock?.free !== true) return null;
+      const removed = await sqlQuery<{ name: string }>(
+        tx,
+        `DELETE FROM fleet_sites WHERE source = 'config' RETURNING name`,
+      );
+      return removed.map((r) => r.name);
     }).catch((err: unknown) => rethrowSql(err));
   }
 
-  /** Records a cycle's outcomes in one statement. */
-  async recordPolls(outcomes: readonly FleetPollOutcome[]): Promise<void> {
+  /**
+   * Records a cycle's outcomes in one statement. With `fence`, only while that epoch of the fleet-poll lease is current
+   * (else FleetPollFencedError, nothing written).
+   */
+  async recordPolls(outcomes: readonly FleetPollOutcome[], fence?: FleetPollFence): Promise<void> {
     if (outcomes.length === 0) return;
+    if (!fence) return this.updatePolls(this.pool, outcomes).catch(rethrowSql);
+    await runInSqlTransaction(this.pool as SqlPool, async (tx) => {
+      await this.checkFence(tx, fence);
+      await this.updatePolls(tx, outcomes);
+    }).catch((err: unknown) => (err instanceof FleetPollFencedError ? Promise.reject(err) : rethrowSql(err)));
+  }
+
+  private async updatePolls(on: SqlHandle | SqlTransaction, outcomes: readonly FleetPollOutcome[]): Promise<void> {
     await sqlExecute(
-      this.pool,
+      on,
       `UPDATE fleet_sites f SET
          last_attempt_at = o.at,
          last_success_at = CASE WHEN o.ok THEN o.at ELSE f.last_success_at END,
@@ -137,6 +267,6 @@ export class FleetSitesRepository {
        FROM jsonb_to_recordset($1::jsonb) AS o(name text, at timestamptz, ok boolean, error text)
        WHERE f.name = o.name`,
       [JSON.stringify(outcomes.map((o) => ({ name: o.name, at: o.at.toISOString(), ok: o.ok, error: o.error })))],
-    ).catch(rethrowSql);
+    );
   }
 }

@@ -7,6 +7,12 @@ export interface AdvisoryLeaseOptions {
   name: string;
   connectTimeoutMs?: number;
   applicationName?: string;
+  /**
+   * Names of shared advisory locks (hashtextextended(name, 0)) the lease's session holds for as long as it lives,
+   * whether it holds the lease or not, taken when it connects: tells other processes that this one is running
+   * (sync-orchestrator: a replica with a leader configuration). They go with the session.
+   */
+  sharedLocks?: readonly string[];
 }
 
 /**
@@ -18,6 +24,7 @@ export interface AdvisoryLeaseOptions {
  */
 export class AdvisoryLease {
   private client: Client | null = null;
+  private pid: number | undefined;
   private held = false;
   private taken = 0;
   private connecting: Promise<Client> | null = null;
@@ -34,6 +41,14 @@ export class AdvisoryLease {
    */
   get acquisitions(): number {
     return this.taken;
+  }
+
+  /**
+   * The Postgres backend pid of the lease's session (undefined while there is none): lets a fencing token be advanced
+   * only while this session holds the lock (pg_locks).
+   */
+  get sessionPid(): number | undefined {
+    return this.client ? this.pid : undefined;
   }
 
   /** True when this process holds the lease now. Never throws: a database problem means "not held". */
@@ -92,6 +107,16 @@ export class AdvisoryLease {
         );
       } catch (e) {
         this.connecting = null;
+        throw e;
+      }
+      try {
+        const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        for (const name of this.options.sharedLocks ?? [])
+          await client.query('SELECT pg_advisory_lock_shared(hashtextextended($1, 0))', [name]);
+        this.pid = rows[0]?.pid;
+      } catch (e) {
+        this.connecting = null;
+        void client.end().catch(() => undefined);
         throw e;
       }
       this.client = client;
