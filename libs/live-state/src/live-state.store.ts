@@ -206,7 +206,8 @@ for _, w in ipairs(rows) do
     redis.call('SADD', p .. '${LiveKeys.byKind('')}' .. kind, id)
     -- The latest update's kind: an instance re-created as a pod after being a container leaves the container index.
     if cur[7] and cur[7] ~= ikind then redis.call('SREM', p .. '${LiveKeys.byInstanceKind('')}' .. cur[7], id) end
-    if ikind == '' then redis.call('HDEL', key, 'instanceKind')
+    if ikind == '' then
+      if cur[7] then redis.call('HDEL', key, 'instanceKind') end
     else
       redis.call('HSET', key, 'instanceKind', ikind)
       redis.call('SADD', p .. '${LiveKeys.byInstanceKind('')}' .. ikind, id)
