@@ -45,7 +45,7 @@ beforeAll(async () => {
   });
   await putRule(site.pg, DISK_RULE, {
     name: 'Host disk almost full',
-    selector: { kinds: ['host'] },
+    selector: { kinds: [TargetKind.Host] },
     condition: { type: 'metric', metric: { kind: 'host_disk_pct' }, op: 'above', threshold: 90 },
     for: '0s',
     severity: 'warning',

@@ -1,7 +1,7 @@
 import { useMemo } from 'react';
-import { useQuery } from '@tanstack/react-query';
-import { Link, useParams, useSearchParams } from 'react-router';
-import type { HostMetricsResponse } from '@fleetwatch/contracts';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
+import { UserRole, type HostMetricsResponse } from '@fleetwatch/contracts';
 import {
   Button,
   Card,
@@ -13,8 +13,11 @@ import {
   TimeChart,
   type ChartSeries,
 } from '@fleetwatch/ui';
+import { api, enc } from '../../api/client';
 import { fetchHost, fetchHostMetrics, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
+import { roleAtLeast } from '../../roles';
+import { useSession } from '../../session';
 import { RANGES, rangeOf } from '../target-detail/trend';
 import { bytes, devicesOf, metricsPlaceholder, pct, percentOf, plain } from './host-series';
 import './hosts.css';
@@ -47,6 +50,19 @@ export function HostDetailPage() {
     // This host's previous range while the new one loads (cut to it); never another host's series.
     placeholderData: (previous) => metricsPlaceholder(previous, id, range.minutes),
     refetchInterval: range.minutes <= 60 ? LIVE_POLL_MS : LIVE_POLL_MS * 6,
+  });
+  const { user } = useSession();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  // Retiring a host (decommissioned, renamed): it leaves the list once the aggregator has taken it in (202 first);
+  // its history stays, and a new sample from it brings it back.
+  const remove = useMutation({
+    mutationFn: () => api(`/api/v1/hosts/${enc(id)}`, { method: 'DELETE' }),
+    onSuccess: () => {
+      queryClient.removeQueries({ queryKey: keys.host(id), exact: true });
+      void queryClient.invalidateQueries({ queryKey: keys.hosts() });
+      void navigate('/hosts');
+    },
   });
   const m = metrics.data;
   const charts = useMemo(
@@ -94,8 +110,25 @@ export function HostDetailPage() {
       <PageHeader title={h?.target.name ?? id}>
         {h && <StatusBadge status={h.target.status} />}
         <Link to="/hosts">All hosts</Link>
+        {h && user && roleAtLeast(user.role, UserRole.Operator) && (
+          <Button
+            size="small"
+            variant="danger"
+            disabled={remove.isPending}
+            onClick={() => {
+              if (
+                window.confirm(
+                  `Remove the host “${h.target.name}”? It leaves the host list, /metrics and alerting; its history is kept, and it comes back if it reports again.`,
+                )
+              )
+                remove.mutate();
+            }}
+          >
+            Remove host
+          </Button>
+        )}
       </PageHeader>
-      <ErrorNote error={host.error ?? metrics.error} />
+      <ErrorNote error={host.error ?? metrics.error ?? remove.error} />
       {h && (
         <div className="fw-stack">
           <div className="fw-grid">
