@@ -30,7 +30,7 @@ interface MemberView {
   stale: boolean;
   ageSeconds: number | null;
   error: string | null;
-  report: { site: string } | null;
+  report: { site: string; role: string } | null;
   snapshotHash: string | null;
 }
 type Areas = Record<string, number>;
@@ -148,6 +148,7 @@ describe('three real sites', () => {
       expect(view).toMatchObject({ url: member.url, stale: false, error: null });
       expect(view.tags).toEqual(['sites', member.auth]);
       expect(view.report?.site).toBe(member.name);
+      expect(view.report?.role).toBe('member');
     }
     process.stdout.write(`fleet-sites: both members OK after ${Date.now() - started} ms\n`);
     // The credentials the leader holds work on the member endpoints, and for nothing else.

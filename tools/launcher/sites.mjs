@@ -230,6 +230,8 @@ function siteEnv(site, secrets) {
     REDIS_URL: process.env.REDIS_URL || DEFAULTS.REDIS_URL,
     FLEETWATCH_REDIS_PREFIX: site.redisPrefix,
     FLEETWATCH_SITE: site.name,
+    // Its own role, whatever the shell says: a member ignores a leader configuration, and says `member` in its report.
+    FLEETWATCH_ROLE: site.role,
     FLEETWATCH_ADMIN_PASSWORD: secrets.adminPassword,
     FLEETWATCH_ENCRYPTION_KEY: secrets.encryptionKey,
     STATUS_INGEST_PUBLIC_URL: `http://127.0.0.1:${site.ports['status-ingest']}`,
