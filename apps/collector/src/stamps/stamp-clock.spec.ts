@@ -161,6 +161,28 @@ describe('StampService: the last stamp kept in the spool directory across restar
     await second.onApplicationShutdown();
   });
 
+  it('a step back of more than an hour, followed, is written too: a restart an hour later does not take the old stamp as its floor', async () => {
+    // The clock ran 90 min ahead (stamps saved there), then NTP corrected it: stamps follow the wall clock back.
+    const time = new SteppedTime(T0 + 90 * MIN);
+    const first = service(time);
+    await first.onModuleInit();
+    first.now();
+    await first.save();
+    expect(JSON.parse(await readFile(join(dir, STAMP_FILE), 'utf8'))).toMatchObject({ stamp: T0 + 90 * MIN });
+    time.step(-90 * MIN);
+    expect(first.now()).toBe(T0);
+    time.pass(31 * MIN);
+    expect(first.now()).toBe(T0 + 31 * MIN);
+    await first.save();
+    expect(JSON.parse(await readFile(join(dir, STAMP_FILE), 'utf8'))).toMatchObject({ stamp: T0 + 31 * MIN });
+
+    // A crash and a restart 31 min after the correction, the clock right: stamps follow it, not 59 min ahead of it.
+    const second = service(new SteppedTime(T0 + 31 * MIN + 1_000));
+    await second.onModuleInit();
+    expect(second.now()).toBe(T0 + 31 * MIN + 1_000);
+    await second.onApplicationShutdown();
+  });
+
   it('an unreadable stamp file is said and stamps start from the wall clock', async () => {
     await writeFile(join(dir, STAMP_FILE), 'not json');
     const lines: string[] = [];

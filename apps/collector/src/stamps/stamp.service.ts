@@ -105,11 +105,15 @@ export class StampService implements OnModuleInit, OnApplicationBootstrap, OnApp
     await this.save();
   }
 
-  /** Writes the last stamp when it moved since the last write (one write at a time). */
+  /**
+   * Writes the last stamp when it moved since the last write (one write at a time) — back too: after a step back of
+   * more than MAX_RIDE_OUT_MS, followed, the file must not keep the stamp from before it, which a restart within the
+   * hour before the wall clock reaches it again would take as its floor (stamps up to an hour ahead for two hours).
+   */
   save(): Promise<void> {
     this.saving = this.saving.then(async () => {
       const last = this.clock.last;
-      if (last === undefined || (this.saved !== undefined && last <= this.saved)) return;
+      if (last === undefined || last === this.saved) return;
       try {
         await this.file.save(last);
         this.saved = last;
