@@ -561,6 +561,50 @@ describe('LiveStateStore (real Redis)', () => {
     }
   });
 
+  it("an instance an aggregator of the version before kinds removed: its kind's index entry goes at the next removal or life", async () => {
+    // What a replica of the version before 525c119 (a rolling upgrade, a rollback) leaves when it removes an
+    // instance this version indexed: its removal script reads kind/status/tags/locations from the hash and drops
+    // those entries, deletes the hash for the marker, and leaves idx:ikind (which it does not know) as it was.
+    const olderRemoval = async (id: string, at: number) => {
+      await redis.srem('idx:kind:instance', id);
+      await redis.srem('idx:status:UP', id);
+      await redis.srem('idx:tag:web', id);
+      await redis.srem('idx:loc:eu', id);
+      await redis.zrem('idx:all', id);
+      await redis.zrem('idx:since', id);
+      await redis.del(`tl:${id}`, `t:${id}`);
+      await redis.hset(`t:${id}`, 'deleted', `at:${at}`);
+    };
+    const ids = ['instance:o-web', 'instance:o-api'];
+    const listed = async (kind: string[]) =>
+      (await store.listTargets({ kind }, 1000)).items.map((t) => t.id).filter((id) => ids.includes(id));
+    const total = async (kind: string[]) => (await store.listTargets({ kind }, 1000)).total;
+    const containersBefore = await total(['container']);
+    try {
+      await store.writeTargets(
+        ids.map((id) => write(id, TargetStatus.Up, null, { instanceKind: InstanceKind.Container })),
+      );
+      expect(await listed(['container'])).toEqual(['instance:o-api', 'instance:o-web']);
+      await olderRemoval('instance:o-web', 5000);
+      await olderRemoval('instance:o-api', 5000);
+
+      // o-web comes back as a pod (written by this version): a pod, not a container too.
+      await store.writeTargets([
+        write('instance:o-web', TargetStatus.Up, null, { lastSeen: 6000, seq: 2, instanceKind: InstanceKind.Pod }),
+      ]);
+      expect(await listed(['pod'])).toEqual(['instance:o-web']);
+      expect(await listed(['container'])).toEqual([]);
+
+      // o-api stays removed; its tombstone projected again by this version (the reconcile of a shard it takes
+      // projects the recent tombstones) takes it out of the count of containers.
+      await store.removeTargets([{ id: 'instance:o-api', removedAt: 5000 }]);
+      expect(await redis.sismember('idx:ikind:container', 'instance:o-api')).toBe(0);
+      expect(await total(['container'])).toBe(containersBefore);
+    } finally {
+      await store.removeTargets(ids.map((id) => ({ id })));
+    }
+  });
+
   it('the summary counts add up, and a count Redis refuses fails the read instead of reading as 0', async () => {
     const c = await store.counts();
     const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);

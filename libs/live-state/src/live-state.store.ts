@@ -70,6 +70,8 @@ export interface DueDeadline {
 }
 
 const INSTANCE_KINDS: ReadonlySet<string> = new Set(Object.values(InstanceKind));
+/** The instance kinds as a Lua list (the scripts' own, for the idx:ikind entries a hash no longer names). */
+const INSTANCE_KINDS_LUA = `local INSTANCE_KINDS = {${[...INSTANCE_KINDS].map((k) => `'${k}'`).join(', ')}}`;
 
 /** Targets whose `since` one pipeline reads, where recentlyChanged has no index to read. */
 const RECENT_SCAN_PAGE = 1000;
@@ -148,6 +150,7 @@ const WRITE_TARGETS_LUA = `
 local p = ARGV[1]
 local rows = cjson.decode(ARGV[2])
 local written = 0
+${INSTANCE_KINDS_LUA}
 -- A since as a score: a finite number, else none (ZADD refuses nan mid-script; inf would break the read's ties).
 local function score(v)
   local n = tonumber(v)
@@ -205,7 +208,14 @@ for _, w in ipairs(rows) do
     else redis.call('ZREM', p .. '${LiveKeys.bySince}', id) end
     redis.call('SADD', p .. '${LiveKeys.byKind('')}' .. kind, id)
     -- The latest update's kind: an instance re-created as a pod after being a container leaves the container index.
-    if cur[7] and cur[7] ~= ikind then redis.call('SREM', p .. '${LiveKeys.byInstanceKind('')}' .. cur[7], id) end
+    -- Taken out of every other kind's index, not only the one its hash names, when they differ: a hash without a
+    -- kind may be a new life after a removal by a replica of the version before kinds were kept (a rolling upgrade,
+    -- a rollback), which left its idx:ikind entry behind (steady writes, the same kind again, send nothing more).
+    if (cur[7] or '') ~= ikind then
+      for _, k in ipairs(INSTANCE_KINDS) do
+        if k ~= ikind then redis.call('SREM', p .. '${LiveKeys.byInstanceKind('')}' .. k, id) end
+      end
+    end
     if ikind == '' then
       if cur[7] then redis.call('HDEL', key, 'instanceKind') end
     else
@@ -316,6 +326,7 @@ local p = ARGV[1]
 local rows = cjson.decode(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local removed = 0
+${INSTANCE_KINDS_LUA}
 for _, row in ipairs(rows) do
   local id, known = row[1], row[2]
   local key = p .. '${LiveKeys.target('')}' .. id
@@ -334,7 +345,10 @@ for _, row in ipairs(rows) do
     redis.call('SREM', p .. '${LiveKeys.byKind('')}' .. cur[1], id)
   end
   if cur[2] then redis.call('SREM', p .. '${LiveKeys.byStatus('')}' .. cur[2], id) end
-  if cur[6] then redis.call('SREM', p .. '${LiveKeys.byInstanceKind('')}' .. cur[6], id) end
+  -- Every kind's index, whatever the hash says: one a replica of the version before kinds were kept removed (its
+  -- hash gone, its idx:ikind entry left) leaves it when this version projects the tombstone again (the reconcile of
+  -- recent changes, tombstones included, when a shard is taken).
+  for _, k in ipairs(INSTANCE_KINDS) do redis.call('SREM', p .. '${LiveKeys.byInstanceKind('')}' .. k, id) end
   if cur[3] then
     local ok, tags = pcall(cjson.decode, cur[3])
     if ok and type(tags) == 'table' then
