@@ -440,7 +440,14 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
     });
     const [loaded] = await states.findMany(['check:s1']);
     // A loaded snapshot states every column; an observation leaves the check-only ones unset.
-    expect(loaded).toEqual({ ...target, downQuorumPct: null, paused: false, configVersion: null, deletedAt: null });
+    expect(loaded).toEqual({
+      ...target,
+      downQuorumPct: null,
+      paused: false,
+      configVersion: null,
+      deletedAt: null,
+      instanceKind: null,
+    });
     expect(await states.count()).toBeGreaterThanOrEqual(1);
     expect((await states.page(null, 10)).map((x) => x.id)).toContain('check:s1');
     expect(await states.page(null, 10, new Date(Date.now() + 60_000))).toEqual([]);
@@ -449,7 +456,7 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
     const liveBefore = await states.count();
     const tombstone: TargetSnapshot = { ...target, locations: {}, paused: false, configVersion: 9, deletedAt: 5000 };
     await runInSqlTransaction(db, (tx) => states.saveMany(tx, [tombstone]));
-    expect(await states.findMany(['check:s1'])).toEqual([{ ...tombstone, downQuorumPct: null }]);
+    expect(await states.findMany(['check:s1'])).toEqual([{ ...tombstone, downQuorumPct: null, instanceKind: null }]);
     expect(await count("SELECT count(*) AS n FROM target_location_states WHERE target_id = 'check:s1'")).toBe(0);
     expect(await states.count()).toBe(liveBefore - 1);
     expect((await states.page(null, 10)).map((x) => x.id)).not.toContain('check:s1');
