@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Client } from 'pg';
 import { Messages, TargetStatus } from '@fleetwatch/contracts';
+import { CONTRADICTED_BY_OLDER } from '@fleetwatch/domain';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
 import { createIsolatedDatabase, createIsolatedVhost, TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
@@ -322,6 +323,48 @@ describe('a collector whose clock stepped back 10 minutes (an NTP step, a reboot
     expect(staleAt - last).toBeGreaterThanOrEqual(5_000);
     expect(staleAt - last).toBeLessThanOrEqual(5_000 + SLACK_MS + 1000);
     await seenAt(`check:${check}`, TargetStatus.Stale);
+  });
+
+  it('a check failing three runs in four is not held UP by the one that passes: STALE one window after the first failure', async () => {
+    const STEP_MS = 10 * 60_000;
+    const check = 'clock-step-flap';
+    const targetId = `check:${check}`;
+    const result = (at: number, ok: boolean) =>
+      publishRequest(Messages.CheckResult, {
+        checkId: check,
+        targetId,
+        location: 'lab-step',
+        ok,
+        latencyMs: 3,
+        ...(ok ? {} : { failureReason: 'connection refused' }),
+        startedAt: new Date(at).toISOString(),
+        intervalSeconds: 1,
+      });
+    await site.bus.publisher.publishMany([result(Date.now(), true)]);
+    await seenAt(targetId, TargetStatus.Up);
+
+    // Stamped 10 min back, one every 500 ms: UP, DOWN, DOWN, DOWN, UP… — a passing one every 2 s, well within the
+    // check's window (2 × 1 s + 5 s): held UP by them, the location never went STALE while three in four failed.
+    let running = true;
+    const loop = (async () => {
+      for (let i = 0; running; i++) {
+        await site.bus.publisher.publishMany([result(Date.now() - STEP_MS, i % 4 === 0)]);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
+    try {
+      await seenAt(targetId, TargetStatus.Stale);
+    } finally {
+      running = false;
+      await loop;
+    }
+    expect((await consensusEvents(targetId)).map((e) => e.to)).toEqual([TargetStatus.Up, TargetStatus.Stale]);
+    const { rows } = await site.pg.query<{ reason: string }>(
+      'SELECT reason FROM status_events WHERE target_id = $1 AND location = $2 ORDER BY sequence DESC LIMIT 1',
+      [targetId, 'lab-step'],
+    );
+    expect(rows[0].reason).toBe(`no result within 2 × 1s${CONTRADICTED_BY_OLDER}`);
+    expect((await store.getTarget(targetId))?.status).toBe(TargetStatus.Stale);
   });
 });
 

@@ -1,6 +1,13 @@
 import { TargetKind, TargetStatus as S } from '@fleetwatch/contracts';
 import { heartbeatStep, type HeartbeatPing } from './heartbeat';
-import { applyExpiry, applyObservation, tagsOfLabels, type Observation, type TargetSnapshot } from './target-state';
+import {
+  applyExpiry,
+  applyObservation,
+  CONTRADICTED_BY_OLDER,
+  tagsOfLabels,
+  type Observation,
+  type TargetSnapshot,
+} from './target-state';
 
 const policy = { downQuorumPct: 100 };
 const obs = (location: string, status: S | null, at: number, extra: Partial<Observation> = {}): Observation => ({
@@ -163,6 +170,33 @@ describe("a sender's clock stepped back: observations stamped before the held st
       ['eu', S.Stale, t0 + WINDOW_MS],
       [null, S.Stale, t0 + WINDOW_MS],
     ]);
+  });
+
+  it('a target failing 19 runs in 20 is not held UP by the one that passes: once contradicted, agreeing ones stop moving the deadline', () => {
+    const t0 = 1_700_000_000_000;
+    const up = fold([heard('eu', S.Up, t0, t0)]).target;
+    // Stamped 10 min back, one a second: UP, then 19 DOWN, then UP… (a flapping target, a collector whose clock
+    // stepped back). Held UP, the passing ones moved its deadline past every window: UP for the whole 10 min.
+    const after = run(up, t0 + 1000, 120, -STEP_MS, (i) => (i % 20 === 0 ? S.Up : S.Down));
+    // STALE one window after the last one that agreed before the first that did not (t0 + 1 s), saying why.
+    expect(after.events.map((e) => [e.location, e.to, e.at])).toEqual([
+      ['eu', S.Stale, t0 + 1000 + WINDOW_MS],
+      [null, S.Stale, t0 + 1000 + WINDOW_MS],
+    ]);
+    expect(after.events[0].reason).toBe(`no result within 2 × 10s${CONTRADICTED_BY_OLDER}`);
+    expect(after.target.locations.eu.status).toBe(S.Stale);
+
+    // A newer one takes the location (and its own deadline, unmarked): older agreeing ones hold it again.
+    const t1 = t0 + 200_000;
+    const back = applyObservation(up, heard('eu', S.Down, t0 - STEP_MS, t0 + 1000), policy).target;
+    expect(back.locations.eu.deadline?.reason).toBe(`no result within 2 × 10s${CONTRADICTED_BY_OLDER}`);
+    const newer = applyObservation(back, heard('eu', S.Up, t0 + 5000, t0 + 5000), policy).target;
+    const held = applyObservation(newer, heard('eu', S.Up, t0 - STEP_MS + 10_000, t1), policy).target;
+    expect(held.locations.eu.deadline).toEqual({
+      at: t1 + WINDOW_MS,
+      expireTo: S.Stale,
+      reason: 'no result within 2 × 10s',
+    });
   });
 
   it('a late older result (out of order) moves the deadline at most one window from when it was heard', () => {

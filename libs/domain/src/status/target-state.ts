@@ -319,22 +319,38 @@ export function applyObservation(
 }
 
 /**
+ * Appended to a location's STALE deadline reason when an observation stamped before its state says another status:
+ * from then on older observations no longer move that deadline, whatever they say (see heldDeadlineAfter). Kept in
+ * the reason, which is stored with the deadline (target_location_states.expire_reason), so the mark lasts as long
+ * as the deadline does — a newer observation brings its own, unmarked — and the STALE event says why.
+ */
+export const CONTRADICTED_BY_OLDER = ' (observations stamped before the held state say another status)';
+
+/**
  * The deadline a location keeps when an observation older than its state arrives (ordered out of the status: a late
  * redelivery, a spool flushed out of order — or a sender whose clock stepped back, which stamps everything it sends
  * before what it sent last). Such an observation still proves its location is reporting, and its STALE deadline
  * counts from when it was heard (observation.mapper `heardAt`): when it says the status the location holds, that
  * deadline moves the held one later, never earlier. Without it a collector whose clock stepped back 10 minutes had
  * its host and checks go STALE after one window, and stay STALE, for 10 minutes while its samples and results kept
- * arriving. One that says another status does not: the location goes STALE after one window rather than keep,
- * longer than that, a status its newest results contradict. An expired deadline (STALE) is not revived, nor is a
- * heartbeat's (DOWN: a ping's deadline counts from the ping, a run's from its start).
+ * arriving. One that says another status does not, and marks the deadline (CONTRADICTED_BY_OLDER): later agreeing
+ * ones no longer move it either, so the location goes STALE one window after the last agreeing one before it rather
+ * than keep a status its newest results contradict — a target failing 19 runs in 20 was held UP by the twentieth
+ * for as long as the step lasted. A newer observation sets the status and its own deadline (unmarked). An expired
+ * deadline (STALE) is not revived, nor is a heartbeat's (DOWN: a ping's deadline counts from the ping, a run's from
+ * its start).
  */
 function heldDeadlineAfter(prev: LocationSnapshot, obs: Observation): Deadline | null {
   const held = prev.deadline;
   const offered = obs.deadline;
   if (held === null || offered === undefined || offered === null) return held;
   if (held.expireTo !== TargetStatus.Stale || offered.expireTo !== TargetStatus.Stale) return held;
-  if (obs.status !== prev.status || offered.at <= held.at) return held;
+  const contradicted = held.reason.endsWith(CONTRADICTED_BY_OLDER);
+  if (obs.status !== prev.status) {
+    if (obs.status === null || contradicted) return held;
+    return { ...held, reason: held.reason + CONTRADICTED_BY_OLDER };
+  }
+  if (contradicted || offered.at <= held.at) return held;
   return { ...held, at: offered.at };
 }
 
