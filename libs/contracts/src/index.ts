@@ -13,6 +13,7 @@ export * from './http/errors';
 export * from './http/gateway.schema';
 export * from './http/gateway-admin.schema';
 export * from './http/hosts.schema';
+export * from './http/host-list.schema';
 export * from './http/browser-session.schema';
 export * from './ws/ws.schema';
 export * from './http/status-summary.schema';

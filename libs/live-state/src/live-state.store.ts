@@ -503,19 +503,11 @@ export class LiveStateStore {
    * opaque cursor (the last id returned).
    */
   async listTargets(filter: TargetFilter, limit: number, cursor?: string): Promise<TargetPage> {
-    const sets: string[][] = [];
-    // One OR across both vocabularies: a target's kind (idx:kind) or a pushed instance's own (idx:ikind).
-    if (filter.kind?.length)
-      sets.push(filter.kind.map((k) => (INSTANCE_KINDS.has(k) ? LiveKeys.byInstanceKind(k) : LiveKeys.byKind(k))));
-    if (filter.status?.length) sets.push(filter.status.map(LiveKeys.byStatus));
-    if (filter.tag) sets.push([LiveKeys.byTag(filter.tag)]);
-    if (filter.location) sets.push([LiveKeys.byLocation(filter.location)]);
-
-    let ids: string[];
-    if (sets.length === 0) {
+    const sorted = await this.idsFromIndexes(filter);
+    if (sorted === null) {
       const total = await this.redis.zcard(LiveKeys.all);
       const start = cursor ? `(${cursor}` : '-';
-      ids = await this.redis.zrangebylex(LiveKeys.all, start, '+', 'LIMIT', 0, limit + 1);
+      const ids = await this.redis.zrangebylex(LiveKeys.all, start, '+', 'LIMIT', 0, limit + 1);
       const page = ids.slice(0, limit);
       const found = await this.getTargets(page);
       return {
@@ -524,16 +516,6 @@ export class LiveStateStore {
         total,
       };
     }
-    // Union within a dimension (status=UP,DOWN), intersection across dimensions.
-    const groups = await Promise.all(
-      sets.map((keys) => (keys.length === 1 ? this.redis.smembers(keys[0]) : this.redis.sunion(...keys))),
-    );
-    let matched = new Set(groups[0]);
-    for (const g of groups.slice(1)) {
-      const next = new Set(g);
-      matched = new Set([...matched].filter((id) => next.has(id)));
-    }
-    const sorted = [...matched].sort();
     const from = cursor ? sorted.findIndex((id) => id > cursor) : 0;
     const page = from < 0 ? [] : sorted.slice(from, from + limit);
     const found = await this.getTargets(page);
@@ -543,6 +525,36 @@ export class LiveStateStore {
       nextCursor: more ? page[page.length - 1] : null,
       total: sorted.length,
     };
+  }
+
+  /**
+   * Every target id the filter takes, in id order, and nothing read of the targets: for a caller that matches on more
+   * than the indexes hold and reads only the targets it keeps (the host search). No filter: every id.
+   */
+  async listTargetIds(filter: TargetFilter): Promise<string[]> {
+    return (await this.idsFromIndexes(filter)) ?? (await this.redis.zrangebylex(LiveKeys.all, '-', '+'));
+  }
+
+  /** The ids the filter's index sets take, sorted (null: no filter, so no set to read). */
+  private async idsFromIndexes(filter: TargetFilter): Promise<string[] | null> {
+    const sets: string[][] = [];
+    // One OR across both vocabularies: a target's kind (idx:kind) or a pushed instance's own (idx:ikind).
+    if (filter.kind?.length)
+      sets.push(filter.kind.map((k) => (INSTANCE_KINDS.has(k) ? LiveKeys.byInstanceKind(k) : LiveKeys.byKind(k))));
+    if (filter.status?.length) sets.push(filter.status.map(LiveKeys.byStatus));
+    if (filter.tag) sets.push([LiveKeys.byTag(filter.tag)]);
+    if (filter.location) sets.push([LiveKeys.byLocation(filter.location)]);
+    if (sets.length === 0) return null;
+    // Union within a dimension (status=UP,DOWN), intersection across dimensions.
+    const groups = await Promise.all(
+      sets.map((keys) => (keys.length === 1 ? this.redis.smembers(keys[0]) : this.redis.sunion(...keys))),
+    );
+    let matched = new Set(groups[0]);
+    for (const g of groups.slice(1)) {
+      const next = new Set(g);
+      matched = new Set([...matched].filter((id) => next.has(id)));
+    }
+    return [...matched].sort();
   }
 
   /**

@@ -9,6 +9,7 @@ import {
   type HostListResponse,
   type HostMetricsPayload,
   type HostMetricsResponse,
+  listHostsQuerySchema,
 } from '@fleetwatch/contracts';
 import type { LocationRecord, TargetWrite } from '@fleetwatch/live-state';
 import {
@@ -19,6 +20,7 @@ import {
   type DatabaseClient,
 } from '@fleetwatch/persistence';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
+import { findHosts } from './host-list';
 import * as testing from '@fleetwatch/testing';
 
 // Hosts on the gateway (issue 16): live state and host history as the aggregator leaves them
@@ -361,6 +363,7 @@ describe('hosts routes: any id or cursor in the URL is answered, never with a 5x
           `/api/v1/hosts/${seg}`,
           `/api/v1/hosts/${seg}/metrics?minutes=${minutes}`,
           `/api/v1/hosts?cursor=${seg}`,
+          `/api/v1/hosts?q=${seg}`,
         ]) {
           const res = await get<ApiErrorBody>(path);
           expect({ path, status: res.status, ok: [200, 400, 404].includes(res.status) }).toEqual({
@@ -372,5 +375,104 @@ describe('hosts routes: any id or cursor in the URL is answered, never with a 5x
       }),
       { numRuns: Number(process.env.HOST_PROPERTY_RUNS ?? 150) },
     );
+  });
+});
+
+describe('GET /api/v1/hosts filtered: status, location, q', () => {
+  // Last in the file: the hosts written here would change the counts above.
+  const os = (hostId: string, system: HostMetricsPayload['system']) =>
+    JSON.stringify({ ...sample(hostId, NOW - 1000, 3), system });
+  beforeAll(async () => {
+    await gw.live.writeTargets([
+      hostTarget('db-7', S.Up),
+      hostTarget('mac-1', S.Stale, 'eu-west-1'),
+      hostTarget('bare', S.Up), // no sample yet: no system to search
+    ]);
+    await gw.live.setHostMetrics(
+      'db-7',
+      os('db-7', { hostname: 'db-7.prod.example', platform: 'linux', distro: 'Debian', release: '12' }),
+      NOW - 1000,
+    );
+    await gw.live.setHostMetrics('mac-1', os('mac-1', { hostname: 'mac-1', platform: 'darwin' }), NOW - 1000);
+  });
+  const ids = async (query: string) => {
+    const res = await get<HostListResponse>(`/api/v1/hosts?${query}`);
+    expect(res.status).toBe(200);
+    return { ids: res.body.items.map((h) => h.id), total: res.body.total, next: res.body.nextCursor };
+  };
+
+  it('q: in the id or name, hostname, OS or kernel, any case; total counts the matches', async () => {
+    expect(await ids('q=OLD-B')).toEqual({ ids: ['old-box'], total: 1, next: null });
+    // gpu-1's id, and the hostname the samples of gpu-1, old-box and the odd host carry.
+    expect(await ids('q=GPU-1')).toEqual({ ids: ['gpu-1', 'old-box', ODD_HOST], total: 3, next: null });
+    expect(await ids(`q=${enc('prod.EXAMPLE')}`)).toEqual({ ids: ['db-7'], total: 1, next: null });
+    // As the System column shows it: distro and release.
+    expect(await ids(`q=${enc(' debian 12 ')}`)).toEqual({ ids: ['db-7'], total: 1, next: null });
+    expect(await ids('q=Darwin')).toEqual({ ids: ['mac-1'], total: 1, next: null });
+    expect(await ids('q=6.1.0')).toEqual({ ids: ['gpu-1', 'old-box', ODD_HOST], total: 3, next: null });
+    expect(await ids(`q=${enc('"gpu"\\node')}`)).toEqual({ ids: [ODD_HOST], total: 1, next: null });
+    expect(await ids('q=bare')).toEqual({ ids: ['bare'], total: 1, next: null });
+    expect(await ids('q=nothing-like-it')).toEqual({ ids: [], total: 0, next: null });
+    // Empty or blank: every host.
+    expect((await ids('q=%20')).total).toBe(6);
+  });
+
+  it('status: an OR list in any case; location: an exact name; all filters together', async () => {
+    expect(await ids('status=stale')).toEqual({ ids: ['mac-1', 'old-box'], total: 2, next: null });
+    expect((await ids('status=UP,stale')).total).toBe(6);
+    expect(await ids('location=eu-west-1')).toEqual({ ids: ['mac-1', 'old-box'], total: 2, next: null });
+    expect((await ids('location=eu-west')).total).toBe(0);
+    expect(await ids('status=UP&location=lab-2&q=linux')).toEqual({
+      ids: ['db-7', 'gpu-1', ODD_HOST],
+      total: 3,
+      next: null,
+    });
+    expect(await ids('status=STALE&q=linux')).toEqual({ ids: ['old-box'], total: 1, next: null });
+  });
+
+  it('pages a search by id with limit and cursor, total the same on every page', async () => {
+    expect(await ids('q=linux&limit=2')).toEqual({ ids: ['db-7', 'gpu-1'], total: 4, next: 'gpu-1' });
+    expect(await ids('q=linux&limit=2&cursor=gpu-1')).toEqual({ ids: ['old-box', ODD_HOST], total: 4, next: null });
+    // A cursor that is no host (one gone since): the matches after it.
+    expect(await ids('q=linux&limit=2&cursor=h')).toEqual({ ids: ['old-box', ODD_HOST], total: 4, next: null });
+  });
+
+  it('a search reads the inventory in chunks: the same page whatever the chunk size', async () => {
+    for (const query of ['q=linux&limit=2', 'q=linux&limit=2&cursor=gpu-1', 'q=x64&limit=1&cursor=db-7', 'q=a']) {
+      const parsed = listHostsQuerySchema.parse(Object.fromEntries(new URLSearchParams(query)));
+      const whole = await findHosts(gw.live, parsed);
+      for (const chunk of [1, 2, 3]) {
+        const got = await findHosts(gw.live, parsed, chunk);
+        expect({ query, chunk, ids: got.items.map((t) => t.id), next: got.nextCursor, total: got.total }).toEqual({
+          query,
+          chunk,
+          ids: whole.items.map((t) => t.id),
+          next: whole.nextCursor,
+          total: whole.total,
+        });
+      }
+    }
+    // And the page carries its hosts' samples (the list's summaries come from them).
+    const page = await get<HostListResponse>('/api/v1/hosts?q=debian');
+    expect(page.body.items[0]?.system?.distro).toBe('Debian');
+    expect(page.body.items[0]?.lastSample?.cpuPct).toBe(3);
+  });
+
+  it('documents the filters in the OpenAPI document', async () => {
+    const doc = await gw.request<{
+      paths: Record<string, { get?: { parameters?: { name: string; schema?: { description?: string } }[] } }>;
+    }>('GET', '/api/docs/openapi.json');
+    const params = doc.body.paths['/api/v1/hosts']?.get?.parameters ?? [];
+    expect(params.map((p) => p.name).sort()).toEqual(['cursor', 'limit', 'location', 'q', 'status']);
+    expect(params.find((p) => p.name === 'q')?.schema?.description).toMatch(/hostname/);
+  });
+
+  it('400 naming the parameter for an unknown status or a search too long', async () => {
+    const bogus = await get<ApiErrorBody>('/api/v1/hosts?status=UP,BOGUS');
+    expect(bogus.status).toBe(400);
+    expect(bogus.body.error.issues?.map((i) => i.path)).toEqual(['status.1']);
+    const long = await get<ApiErrorBody>(`/api/v1/hosts?q=${'x'.repeat(201)}`);
+    expect(long.status).toBe(400);
+    expect(long.body.error.issues?.map((i) => i.path)).toEqual(['q']);
   });
 });

@@ -20,6 +20,7 @@ import { BrokerBlockedError, BusError, BusPublisher, InvalidMessageError } from 
 import { HostHistoryRepository, type HostSeries } from '@fleetwatch/persistence';
 import type { Principal } from '../auth/principal';
 import { actorOf } from '../checks/request-envelope';
+import { findHosts } from './host-list';
 import { parseSample, summarizeSample } from './host-summary';
 
 const HOST_PREFIX = TargetIds.host('');
@@ -44,17 +45,12 @@ export class HostsService {
     private readonly publisher: BusPublisher,
   ) {}
 
+  /** A page of the hosts the filter takes (findHosts: status and location from the indexes, `q` matched here). */
   async list(query: ListHostsQuery): Promise<HostListResponse> {
-    const page = await this.live.listTargets(
-      { kind: [TargetKind.Host] },
-      query.limit,
-      query.cursor === undefined ? undefined : TargetIds.host(query.cursor),
-    );
-    const ids = page.items.map((t) => hostIdOf(t.id));
-    const samples = await this.live.getHostMetricsMany(ids);
+    const page = await findHosts(this.live, query);
     return {
-      items: page.items.map((t) => summaryOf(t, parseSample(samples.get(hostIdOf(t.id))))),
-      nextCursor: page.nextCursor === null ? null : hostIdOf(page.nextCursor),
+      items: page.items.map((t) => summaryOf(t, parseSample(page.samples.get(hostIdOf(t.id))))),
+      nextCursor: page.nextCursor,
       total: page.total,
     };
   }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { storableText } from '../common/store-safe';
 import type { HostMetricsPayload } from '../events/observations.schema';
 import type { TargetView } from './gateway.schema';
+import { hostListFilterShape } from './host-list.schema';
 
 /** Longest window of `GET /api/v1/hosts/{id}/metrics` (the default rollup retention, 90 days). */
 export const HOST_METRICS_MAX_MINUTES = 60 * 24 * 90;
@@ -11,6 +12,7 @@ export const HOST_RAW_MAX_MINUTES = 60;
 export const HOST_SERIES_MAX_POINTS = 720;
 
 export const listHostsQuerySchema = z.strictObject({
+  ...hostListFilterShape,
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   /** The previous page's `nextCursor`. */
   cursor: storableText(512, 1).optional(),
