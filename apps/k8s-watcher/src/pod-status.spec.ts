@@ -148,7 +148,7 @@ describe('podLifecycle: phase, conditions and container states → lifecycle sta
     ['unknown (node lost)', pod('Unknown', [], 'False', { reason: 'NodeLost' }), 'unknown', 'UNKNOWN', /NodeLost/],
     ['no status yet', { metadata: { name: 'x', uid: 'u' } }, 'unknown', 'UNKNOWN', /no status/],
   ])('%s → %s (%s)', (_name, p, state, status, message) => {
-    const life = podLifecycle(p);
+    const life = podLifecycle(p, NOW);
     expect(life.state).toBe(state);
     expect(statusOfLifecycle(life.state)).toBe(status);
     expect(life.message).toMatch(message);
@@ -157,11 +157,31 @@ describe('podLifecycle: phase, conditions and container states → lifecycle sta
   it('a pod being deleted is stopping (UNKNOWN, not DOWN: a rollout is not an outage), even one that had crashed', () => {
     const p = pod('Running');
     p.metadata.deletionTimestamp = T1;
-    expect(podLifecycle(p)).toEqual({ state: 'stopping', message: 'terminating' });
+    expect(podLifecycle(p, Date.parse(T1))).toEqual({ state: 'stopping', message: 'terminating' });
     expect(statusOfLifecycle('stopping')).toBe(TargetStatus.Unknown);
     const crashed = pod('Failed');
     crashed.metadata.deletionTimestamp = T1;
-    expect(podLifecycle(crashed).state).toBe('stopping');
+    expect(podLifecycle(crashed, Date.parse(T1)).state).toBe('stopping');
+  });
+
+  it('a pod still there a minute after its grace period ended is stuck terminating: stopped (DOWN), not UNKNOWN for ever', () => {
+    // deletionTimestamp is when the grace period ends (the API server sets it to the delete's time + the grace). A pod
+    // past it by a minute is not on its way out: its node is out of reach (a StatefulSet gets no replacement until it
+    // goes) or a finalizer never completes. Its watcher refreshes it, so it never goes STALE either.
+    const p = pod('Running');
+    p.metadata.deletionTimestamp = T1;
+    const end = Date.parse(T1);
+    expect(podLifecycle(p, end - 20_000).state).toBe('stopping');
+    expect(podLifecycle(p, end + 60_000 - 1).state).toBe('stopping');
+    const stuck = podLifecycle(p, end + 60_000);
+    expect(stuck.state).toBe('stopped');
+    expect(statusOfLifecycle(stuck.state)).toBe(TargetStatus.Down);
+    expect(stuck.message).toBe(`stuck terminating: its grace period ended at ${new Date(end).toISOString()}`);
+    // updateOfPod judges by its own now, and the stuck state is a state of its own (a new updateId, so it is sent).
+    const within = updateOfPod(p, { ...opts, now: end - 1_000 });
+    const past = updateOfPod(p, { ...opts, now: end + 10 * 60_000 });
+    expect([within.status, past.status]).toEqual(['stopping', 'stopped']);
+    expect(past.updateId).not.toBe(within.updateId);
   });
 });
 

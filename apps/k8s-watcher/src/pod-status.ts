@@ -76,14 +76,38 @@ const restartsOf = (p: PodK8s) =>
     0,
   );
 
-/** The lifecycle state of a pod and why, from its phase, conditions and container states. */
-export function podLifecycle(p: PodK8s): { state: LifecycleState; message: string } {
+/**
+ * How long a pod being deleted may outlast its grace period before it counts as stuck. Its deletionTimestamp is when
+ * the grace period ends (the API server sets it to the delete's time + the grace); the kubelet kills what is left then
+ * and the object goes seconds later. One still there a minute on is not on its way out: its node is out of reach (the
+ * pods of a lost node are deleted after 5 min and stay until it returns or is removed — a StatefulSet gets no
+ * replacement meanwhile) or a finalizer never completes. Refreshed by its watcher, it would never go STALE either.
+ */
+export const STUCK_TERMINATING_AFTER_MS = 60_000;
+
+/** When a pod being deleted counts as stuck terminating (epoch ms), or undefined for one not being deleted. */
+export function stuckTerminatingAt(p: Pick<PodK8s, 'metadata'>): number | undefined {
+  const graceEnd = p.metadata.deletionTimestamp ? Date.parse(p.metadata.deletionTimestamp) : NaN;
+  return Number.isNaN(graceEnd) ? undefined : graceEnd + STUCK_TERMINATING_AFTER_MS;
+}
+
+/** The lifecycle state of a pod and why, from its phase, conditions and container states, as of `now` (epoch ms). */
+export function podLifecycle(p: PodK8s, now: number): { state: LifecycleState; message: string } {
   const st = p.status ?? {};
   const containers = [...(st.initContainerStatuses ?? []), ...(st.containerStatuses ?? [])];
   const restarts = restartsOf(p);
   const suffix = restarts > 0 ? ` (${restarts} restart${restarts === 1 ? '' : 's'})` : '';
-  // Deleted on purpose (a rollout, a scale-down, a drain): on its way out, not down — `removed` follows once it is gone.
-  if (p.metadata.deletionTimestamp) return { state: 'stopping', message: 'terminating' };
+  if (p.metadata.deletionTimestamp) {
+    const stuckAt = stuckTerminatingAt(p);
+    // Past its grace period: not going away after all (a node out of reach, a finalizer), so DOWN as it was before
+    // `stopping` existed — UNKNOWN and refreshed, an outage would stay silent for as long as the node is gone.
+    if (stuckAt !== undefined && now >= stuckAt) {
+      const ended = new Date(stuckAt - STUCK_TERMINATING_AFTER_MS).toISOString();
+      return { state: 'stopped', message: `stuck terminating: its grace period ended at ${ended}` };
+    }
+    // Deleted on purpose (a rollout, a scale-down, a drain): on its way out, not down — `removed` follows once it is gone.
+    return { state: 'stopping', message: 'terminating' };
+  }
   const crash = containers.find((c) => c.state?.waiting?.reason === 'CrashLoopBackOff');
   if (crash) {
     const last = crash.lastState?.terminated;
@@ -197,7 +221,7 @@ const digest = (parts: unknown) => createHash('sha256').update(JSON.stringify(pa
  * change (an annotation) gives the same id too; every real transition a new one.
  */
 export function updateOfPod(p: PodK8s, opts: PodMappingOptions, seenAt?: string): StatusUpdateInput {
-  const life = podLifecycle(p);
+  const life = podLifecycle(p, opts.now);
   const st = p.status ?? {};
   const key = digest([
     life.state,
@@ -229,7 +253,8 @@ export function updateOfPod(p: PodK8s, opts: PodMappingOptions, seenAt?: string)
     status: life.state,
     source: opts.source,
     ...(opts.location ? { location: opts.location } : {}),
-    occurredAt: clampTime(seenAt ?? podStateSince(p), opts),
+    // Stuck terminating: since the minute after its grace period ended.
+    occurredAt: clampTime(seenAt ?? (life.state === 'stopped' ? isoOf(stuckTerminatingAt(p)) : podStateSince(p)), opts),
     labels: podLabels(p),
     message: storable(life.message, 4096),
     metadata: {
@@ -267,6 +292,8 @@ export function updateOfDeletedPod(
     metadata: { uid: p.metadata.uid.slice(0, 64), deleted: true },
   };
 }
+
+const isoOf = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 function clampTime(t: string | undefined, opts: PodMappingOptions): string {
   const at = t ? Date.parse(t) : NaN;

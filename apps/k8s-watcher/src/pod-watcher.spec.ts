@@ -207,6 +207,30 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     expect(w.stats).toMatchObject({ relists: 1, gone: 0, reconnects: 2 });
   });
 
+  it('a pod that stays terminating past its grace period is reported stopped when the minute after it runs out, with no event', async () => {
+    kube.add(podFixtures.running('web-0', 'shop', on));
+    kube.add(podFixtures.running('web-1', 'shop', on));
+    startWatcher();
+    await until('both running', () => lastStatus('shop/web-0') === 'running' && lastStatus('shop/web-1') === 'running');
+    // Deleted on a node out of reach: nothing confirms the end, so nothing changes once the grace period is over. The
+    // grace ended 58 s ago (deletionTimestamp): stuck a minute after it, in 2 s. web-1 is deleted for good before that.
+    const graceEnd = new Date(Date.now() - 58_000).toISOString();
+    kube.update('shop', 'web-0', (p) => void (p.metadata.deletionTimestamp = graceEnd));
+    kube.update('shop', 'web-1', (p) => void (p.metadata.deletionTimestamp = graceEnd));
+    await until(
+      'both stopping',
+      () => lastStatus('shop/web-0') === 'stopping' && lastStatus('shop/web-1') === 'stopping',
+    );
+    kube.remove('shop', 'web-1');
+    await until('web-1 removed', () => lastStatus('shop/web-1') === 'removed');
+    await until('web-0 stuck', () => lastStatus('shop/web-0') === 'stopped', 6_000);
+    const stuck = received.filter((u) => u.instanceId === 'shop/web-0').at(-1);
+    expect(stuck?.message).toBe(`stuck terminating: its grace period ended at ${graceEnd}`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(statusesOf('shop/web-0')).toEqual(['running', 'stopping', 'stopped']);
+    expect(statusesOf('shop/web-1')).toEqual(['running', 'stopping', 'removed']); // its timer went with it
+  });
+
   it('the resync period relists: a deletion nobody watched is reported, unchanged pods are not sent again', async () => {
     kube.add(podFixtures.running('web-a', 'shop', on));
     kube.add(podFixtures.running('web-b', 'shop', on));

@@ -14,7 +14,7 @@ import {
 import type { StatusUpdateInput } from '@fleetwatch/contracts';
 import { nextRetryDelayMs, type PushLog, type StatusPusher } from '@fleetwatch/pusher';
 import { listPods, podsPath } from './kube-api';
-import { updateOfDeletedPod, updateOfPod, type PodK8s, type PodMappingOptions } from './pod-status';
+import { stuckTerminatingAt, updateOfDeletedPod, updateOfPod, type PodK8s, type PodMappingOptions } from './pod-status';
 
 export interface PodWatcherOptions {
   /** Empty: every namespace (needs a ClusterRole). */
@@ -72,6 +72,9 @@ function pruned(pod: PodK8s): PodK8s {
   prunedPods.add(pod);
   return pod;
 }
+/** setTimeout's longest delay: a later stuck time (a grace period of weeks) is left to the resync period's relist. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Pruned pods: the informer's add after a list hands these (already reported) back. */
 const prunedPods = new WeakSet<object>();
 
@@ -102,6 +105,8 @@ export class PodWatcher {
   private readonly uidOf = new Map<string, string>();
   /** Deletions queued and not yet accepted, by pod uid (with the deletion's update id). */
   private readonly removing = new Map<string, Known>();
+  /** Pods reported `stopping`, by uid: the timer that reports one stuck if nothing about it changes by then. */
+  private readonly stuckTimers = new Map<string, NodeJS.Timeout>();
   private running = false;
   private informer: ListWatch<KubernetesObject> | null = null;
   /** True until the current informer's first list: a list with this false is a 410 relist. */
@@ -170,6 +175,8 @@ export class PodWatcher {
     this.running = false;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.restartTimer) clearTimeout(this.restartTimer);
+    for (const timer of this.stuckTimers.values()) clearTimeout(timer);
+    this.stuckTimers.clear();
     const informer = this.informer;
     this.informer = null;
     if (informer) await retire(informer);
@@ -242,6 +249,7 @@ export class PodWatcher {
     for (const [uid, k] of [...this.known]) {
       if (seen.has(uid)) continue;
       this.known.delete(uid);
+      this.forgetStuckTimer(uid);
       if (listedNames.has(`${k.namespace ?? ''}/${k.name}`)) continue;
       this.sendRemoval(uid, k, updateOfDeletedPod({ metadata: { uid, name: k.name, namespace: k.namespace } }, now));
     }
@@ -273,6 +281,7 @@ export class PodWatcher {
     // A pod the relist found gone is already reported (the informer reports it after the list).
     const k = this.known.get(pod.metadata.uid);
     if (!k || !this.known.delete(pod.metadata.uid)) return;
+    this.forgetStuckTimer(pod.metadata.uid);
     this.stats.events++;
     this.sendRemoval(pod.metadata.uid, k, updateOfDeletedPod(pod, this.mapping(), new Date().toISOString()));
     this.stats.watched = this.known.size;
@@ -298,13 +307,49 @@ export class PodWatcher {
 
   private emit(pod: PodK8s, update: StatusUpdateInput): void {
     const before = this.known.get(pod.metadata.uid);
-    this.known.set(pod.metadata.uid, {
+    const k: Known = {
       updateId: update.updateId as string,
       namespace: pod.metadata.namespace,
       name: pod.metadata.name,
-    });
+    };
+    this.known.set(pod.metadata.uid, k);
+    this.watchGracePeriod(pod, update, k);
     if (before?.updateId === update.updateId) return;
     this.send(pod.metadata.uid, update);
+  }
+
+  /**
+   * A pod reported `stopping` is reported stuck (`stopped`: DOWN) once it outlasts its grace period by a minute, though
+   * nothing about it changes then — a node out of reach sends nothing more (podLifecycle, STUCK_TERMINATING_AFTER_MS).
+   * The stuck update is made now: the informer's pod object is pruned once mapped. Any later state of the pod (or its
+   * deletion) replaces the timer.
+   */
+  private watchGracePeriod(pod: PodK8s, update: StatusUpdateInput, k: Known): void {
+    const uid = pod.metadata.uid;
+    this.forgetStuckTimer(uid);
+    if (update.status !== 'stopping') return;
+    const at = stuckTerminatingAt(pod);
+    if (at === undefined || at - Date.now() > MAX_TIMER_MS) return;
+    const stuck = updateOfPod(pod, { ...this.mapping(), now: at }, new Date(at).toISOString());
+    const timer = setTimeout(
+      () => {
+        this.stuckTimers.delete(uid);
+        if (!this.running || this.known.get(uid)?.updateId !== update.updateId) return;
+        this.known.set(uid, { ...k, updateId: stuck.updateId as string });
+        this.stats.events++;
+        this.send(uid, stuck);
+      },
+      Math.max(0, at - Date.now()),
+    );
+    timer.unref();
+    this.stuckTimers.set(uid, timer);
+  }
+
+  private forgetStuckTimer(uid: string): void {
+    const timer = this.stuckTimers.get(uid);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.stuckTimers.delete(uid);
   }
 
   private send(uid: string, update: StatusUpdateInput, final = false): boolean {

@@ -45,8 +45,8 @@ export const LIFECYCLE_STATES = [
   'restarting',
   /**
    * On its way out on purpose (a pod being deleted, a container being removed): not an outage, so UNKNOWN rather than
-   * DOWN — a rollout that replaces pods raises no "Target down" — and `removed` follows once it is gone. One stuck
-   * here (a finalizer that never completes) shows this lifecycle until it is removed.
+   * DOWN — a rollout that replaces pods raises no "Target down" — and `removed` follows once it is gone. The k8s
+   * watcher reports a pod still there a minute after its grace period `stopped` (stuck: a node out of reach, a finalizer).
    */
   'stopping',
   'degraded',
