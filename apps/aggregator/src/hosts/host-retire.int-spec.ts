@@ -233,6 +233,34 @@ describe('aggregator: a host retired (host.retire)', () => {
     expect((JSON.parse(json) as HostMetricsPayload).sampledAt).toBe(new Date(at).toISOString());
   });
 
+  it('the first retirement redelivered after the host came back does not retire it again', async () => {
+    const toUnknown = async () => (await events(target)).filter(([, , to]) => to === 'UNKNOWN');
+    expect(await toUnknown()).toHaveLength(2);
+    await retire(host, retiredAt, retirementId);
+    // Behind it in the host's shard queue: a sample stamped before the revival (stored raw, changes nothing). Once it
+    // is stored, the redelivery before it has been folded.
+    const rows = await rawRows(host);
+    await publishSample(sample(host, retiredAt + 1));
+    await waitFor(async () => (await rawRows(host)) === rows + 1, { description: 'marker sample stored raw' });
+    expect((await stateOf(target)).deleted_at).toBeNull();
+    expect(await store.getTarget(target)).not.toBeNull();
+    expect(await toUnknown()).toHaveLength(2);
+  });
+
+  it('a host retired while UP with a full disk: its metric alert resolves at once, not at the 5-minute reload', async () => {
+    const full = 'lab-host-full';
+    // A long interval: the host stays UP (a STALE host's figures are not read), so only the retirement takes them.
+    await publishSample({ ...sample(full, Date.now(), 97), intervalSeconds: 600 });
+    const diskFiring = async () =>
+      (await alertsOf(site.pg, DISK_RULE)).some((a) => a.target === `host:${full}` && a.state === 'firing');
+    await waitFor(diskFiring, { description: 'disk alert firing', timeoutMs: 20_000 });
+    expect((await store.getTarget(`host:${full}`))?.status).toBe(TargetStatus.Up);
+    await retire(full, Date.now());
+    await waitFor(async () => (await stateOf(`host:${full}`))?.deleted_at != null, { description: 'retired' });
+    // The evaluator reads target_states again only every 5 minutes; its figures are gone from live state now.
+    await waitFor(async () => !(await diskFiring()), { description: 'disk alert resolved', timeoutMs: 20_000 });
+  });
+
   it('a rebuild of a flushed Redis restores neither a retired host nor its sample', async () => {
     const gone = 'lab-host-gone';
     await publishSample(sample(gone, Date.now()));

@@ -7,7 +7,6 @@ import {
   createMuter,
   emptyGroupingState,
   evaluateFleet,
-  evaluateTarget,
   nextDueAt,
   flushDue,
   notificationOfFlush,
@@ -159,22 +158,26 @@ export class AlertEvaluator {
     return due !== null && due <= now;
   }
 
-  /** Every rule against each of these targets (those the view no longer has are left to the full tick). */
+  /**
+   * Every rule against each of these targets, and — as the full tick does for the whole fleet — each of their alerts
+   * whose series they no longer have (its figures gone from live state: a host retired or turned STALE, a disk or GPU
+   * gone from its samples) evaluated as not holding: it resolves now, not at the next full tick (the 5-minute resync).
+   * Only these targets' states are looked at (one pass over the alert states, not the fleet). Targets the view no
+   * longer has are left to the full tick.
+   */
   private evaluateTargets(ids: Iterable<string>, now: number): EvaluationResult {
-    const input = this.input(now);
-    const merged: EvaluationResult = { changed: new Map(), notifications: [], transitions: [] };
+    const observed: ObservedTarget[] = [];
+    const wanted = new Set<string>();
     for (const id of ids) {
       const t = this.view.get(id);
-      if (!t) continue;
-      const r = evaluateTarget(input, {
-        target: t.target,
-        observation: { status: t.status, metrics: this.metrics.get(id) },
-      });
-      for (const [k, v] of r.changed) merged.changed.set(k, v);
-      merged.notifications.push(...r.notifications);
-      merged.transitions.push(...r.transitions);
+      if (!t || wanted.has(id)) continue;
+      wanted.add(id);
+      observed.push({ target: t.target, observation: { status: t.status, metrics: this.metrics.get(id) } });
     }
-    return merged;
+    if (observed.length === 0) return { changed: new Map(), notifications: [], transitions: [] };
+    const states = new Map<string, AlertSeriesState>();
+    for (const [key, s] of this.states) if (wanted.has(s.targetId)) states.set(key, s);
+    return evaluateFleet({ ...this.input(now), states }, observed);
   }
 
   /** The lease is gone (or never was): forget everything; the next holder starts from Postgres. */

@@ -76,8 +76,8 @@ export class AlertMetricsReader {
     for (const { target, status } of metricRules.length ? targets : []) {
       if (hostRules.length && target.id.startsWith(HOST_PREFIX) && hostRules.some((r) => r.selector.matches(target))) {
         // A host's last sample stays in live state for the raw retention window after it stops reporting: once the
-        // host is STALE that sample measures nothing now — its metric alerts resolve (the next full tick sweeps them)
-        // rather than fire on, or start firing, on a value days old.
+        // host is STALE that sample measures nothing now — its metric alerts resolve (the next tick sees its figures
+        // gone and sweeps them) rather than fire on, or start firing, on a value days old.
         if (status !== TargetStatus.Stale) hosts.push(target.id);
       } else if (checkRules.length && checkRules.some((r) => r.selector.matches(target))) checks.push(target.id);
       if (latencyRules.length && target.kind === 'check' && latencyRules.some((r) => r.selector.matches(target)))
