@@ -276,15 +276,48 @@ it('removes the configured members once no replica with a leader config has run 
     expect(await configuredCount()).toBe(1);
     await sleep(50);
   }
-  // The last replica with a configuration goes (a rolling deploy that removed it): B removes its member.
+  // The last replica with a configuration goes (a rolling deploy that removed it): B removes its member. Timed from
+  // before A's shutdown began (its lock session goes during it, and the rest of its shutdown may take a while).
   services.splice(services.indexOf(a), 1);
-  await a.onModuleDestroy();
   const goneAt = Date.now();
+  await a.onModuleDestroy();
   await testing.waitFor(async () => (await configuredCount()) === 0, {
     timeoutMs: 5_000,
     description: 'configured member removed',
   });
+  // (Less a little: a timer may fire a few ms early as measured on the wall clock.)
   expect(Date.now() - goneAt).toBeGreaterThanOrEqual(3 * INTERVAL_MS - 50);
+});
+
+it('waits three intervals of its own, not of its wall clock: a clock stepped forward does not shorten them', async () => {
+  for (const s of services.splice(0)) await s.onModuleDestroy();
+  const members = loadLeaderConfig(JSON.stringify(sim.members), {});
+  const a = service(db.databaseUrl, members);
+  const b = service(db.databaseUrl, []);
+  a.onApplicationBootstrap();
+  await testing.waitFor(async () => (await configuredCount()) === 1, { description: "A's member written" });
+  b.onApplicationBootstrap();
+  await sleep(2 * INTERVAL_MS);
+  // From A's stop on, the wall clock steps an hour forward every 20 ms (NTP steps, a VM resumed from a pause): B's
+  // checks are one interval apart, yet each sees hours since the one before. Timed here on the monotonic clock.
+  const wall = Date.now.bind(Date);
+  let step = 0;
+  const stepper = setInterval(() => (step += 3_600_000), 20);
+  const clock = jest.spyOn(Date, 'now').mockImplementation(() => wall() + step);
+  try {
+    services.splice(services.indexOf(a), 1);
+    const goneAt = performance.now();
+    await a.onModuleDestroy();
+    while ((await configuredCount()) === 1 && performance.now() - goneAt < 10_000) await sleep(10);
+    const removedAfter = performance.now() - goneAt;
+    expect(await configuredCount()).toBe(0);
+    // Removed once absent at four checks in a row (three intervals, less a timer's few ms early), as with a steady
+    // clock: not at the second check (one to two intervals).
+    expect(removedAfter).toBeGreaterThanOrEqual(3 * INTERVAL_MS - 50);
+  } finally {
+    clearInterval(stepper);
+    clock.mockRestore();
+  }
 });
 
 it('a replica whose configuration lists no member removes the members configured before', async () => {

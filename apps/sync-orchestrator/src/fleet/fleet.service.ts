@@ -52,6 +52,9 @@ const membersByOutcome = lookup(
  */
 export const FLEET_LEADER_CONFIG_LOCK_NAME = 'fleetwatch.sync-orchestrator.leader-config';
 
+/** Poll intervals with no replica with a leader configuration seen before a replica without one removes its members. */
+const CLEANUP_GRACE_INTERVALS = 3;
+
 /**
  * The leader's polling (SPEC §8), by the holder of the fleet-poll lease only: on taking the lease it advances the
  * lease's epoch (its fencing token) and writes the configured members to fleet_sites, then runs a poll cycle every
@@ -185,23 +188,24 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
   /**
    * A replica without members: every poll interval, whether a replica with a leader configuration runs; once none has
    * for three intervals (a lease session's blip must not remove what its replica polls), the configured members are
-   * removed — unless one started meanwhile — and the checks end.
+   * removed — unless one started meanwhile — and the checks end. The three intervals are counted in checks (none seen
+   * at four checks in a row, each one interval after the last ended), never on the wall clock: a clock stepped forward
+   * between two checks (NTP, a VM resumed) must not make one interval's absence (a replica restarting) look like three.
    */
   private startCleanup(): void {
-    const graceMs = 3 * this.config.pollIntervalMs;
     const state: NonNullable<typeof this.cleanup> = { stopped: false };
     this.cleanup = state;
-    let absentSince: number | undefined;
+    /** Checks in a row that saw no replica with a leader configuration. */
+    let absentChecks = 0;
     const check = async (): Promise<boolean> => {
-      const now = Date.now();
-      if (absentSince === undefined || now - absentSince < graceMs) {
-        if (await this.sites.configuredClaimed(FLEET_LEADER_CONFIG_LOCK_NAME)) absentSince = undefined;
-        else absentSince ??= now;
+      if (absentChecks < CLEANUP_GRACE_INTERVALS) {
+        if (await this.sites.configuredClaimed(FLEET_LEADER_CONFIG_LOCK_NAME)) absentChecks = 0;
+        else absentChecks++;
         return false;
       }
       const removed = await this.sites.removeConfiguredIfUnclaimed(FLEET_LEADER_CONFIG_LOCK_NAME);
       if (removed === null) {
-        absentSince = undefined;
+        absentChecks = 0;
         return false;
       }
       if (removed.length > 0)
@@ -217,7 +221,7 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
           },
           (e: unknown) => {
             // Unknown is not absent: counted again from the next answer.
-            absentSince = undefined;
+            absentChecks = 0;
             this.logger.warn({ err: (e as Error).message }, 'fleet: configured members check failed');
             schedule(this.config.pollIntervalMs);
           },
