@@ -2,14 +2,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { TargetStatus, type HostListResponse, type HostSummaryView } from '@fleetwatch/contracts';
+import { matchesHostSearch, TargetStatus, type HostListResponse, type HostSummaryView } from '@fleetwatch/contracts';
 import { buildDashboard, launchChromium, watchPage, type PageWatch } from './browser';
 
 // The hosts page read every page of GET /api/v1/hosts (1,000 a page) every 10 s to show them all in one table:
 // 10 requests and 10,000 rows in the DOM for 10,000 hosts, each refresh. It now reads the page it shows (by id,
 // `?after=` the cursor), refreshed every 10 s, and pages on with Next / Previous: hosts after the 1,000th stay
 // reachable (55746d5). The gateway's paging is served here with its rules (page.route: limit ≤ 1,000, cursor = the
-// last id of the previous page); the page's own requests and DOM, no site.
+// last id of the previous page), and its filters (status, q: the contract's matchesHostSearch); the page's own
+// requests and DOM, no site. The page's counts by status (limit=1, one a status) are told apart from its pages.
 
 jest.setTimeout(240_000);
 
@@ -21,11 +22,11 @@ const all: HostSummaryView[] = Array.from({ length: TOTAL }, (_, i) => {
     id,
     targetId: `host:${id}`,
     name: `${id}-name`,
-    status: TargetStatus.Up,
+    status: i % 100 === 7 ? TargetStatus.Stale : TargetStatus.Up,
     locations: ['eu-1'],
     lastSeen: now,
     since: now,
-    system: null,
+    system: i % 2 ? { platform: 'linux', distro: 'Debian', release: '12' } : { platform: 'linux', distro: 'Ubuntu' },
     lastSample: null,
   };
 });
@@ -34,17 +35,23 @@ interface Asked {
   at: number;
   limit: number;
   cursor: string | null;
+  q: string | null;
+  status: string | null;
 }
 const listed: Asked[] = [];
+/** The page's requests for a page of hosts (not its counts by status: limit=1). */
+const pages = () => listed.filter((a) => a.limit > 1);
 
 function hostsAnswer(q: URLSearchParams): HostListResponse {
   const limit = Math.min(Number(q.get('limit') ?? 100), 1000);
   const cursor = q.get('cursor');
-  listed.push({ at: Date.now(), limit, cursor });
-  const from = cursor === null ? 0 : all.findIndex((h) => h.id > cursor);
-  const items = from < 0 ? [] : all.slice(from, from + limit);
+  listed.push({ at: Date.now(), limit, cursor, q: q.get('q'), status: q.get('status') });
+  const statuses = q.get('status')?.split(',');
+  const taken = all.filter((h) => (!statuses || statuses.includes(h.status)) && matchesHostSearch(h, q.get('q') ?? ''));
+  const from = cursor === null ? 0 : taken.findIndex((h) => h.id > cursor);
+  const items = from < 0 ? [] : taken.slice(from, from + limit);
   const last = items[items.length - 1];
-  return { items, nextCursor: last && last !== all[TOTAL - 1] ? last.id : null, total: TOTAL };
+  return { items, nextCursor: last && last !== taken[taken.length - 1] ? last.id : null, total: taken.length };
 }
 
 const TYPES: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html' };
@@ -110,20 +117,26 @@ describe('the hosts page', () => {
     await page.getByRole('link', { name: 'h-00000-name' }).first().waitFor();
     await new Promise((r) => setTimeout(r, 500));
     const opened = Date.now();
-    const atOpen = listed.length;
+    const atOpen = pages().length;
     // Past one refresh (LIVE_POLL_MS = 10 s) on the page's clock.
     await page.clock.fastForward(10_000);
-    while (!listed.slice(atOpen).some((a) => a.at > opened)) {
+    while (
+      !pages()
+        .slice(atOpen)
+        .some((a) => a.at > opened)
+    ) {
       if (Date.now() > opened + 10_000) throw new Error('no refresh within 10 s of the page clock moving 10 s on');
       await new Promise((r) => setTimeout(r, 200));
     }
     await new Promise((r) => setTimeout(r, 500));
     // Every list request asks for the first page (no cursor): one request a refresh, whatever the fleet's size.
     expect(listed.filter((a) => a.cursor !== null)).toEqual([]);
-    expect(listed.length).toBeLessThanOrEqual(3);
+    expect(pages().length).toBeLessThanOrEqual(3);
+    // And its counts by status (the filter's buttons, "n of m hosts"): one small request a status, each refresh.
+    expect(listed.filter((a) => a.limit === 1).length).toBeLessThanOrEqual(3 * Object.values(TargetStatus).length);
     expect(listed.every((a) => a.limit <= 100)).toBe(true);
     expect(await inventoryRows()).toBe(100);
-    expect(await page.getByText(`${TOTAL} hosts`).count()).toBe(1);
+    expect(await page.getByTestId('hosts-count').innerText()).toBe(`${TOTAL.toLocaleString('en-US')} hosts`);
     expect(watch.errors).toEqual([]);
   });
 
@@ -140,7 +153,7 @@ describe('the hosts page', () => {
     // Hosts 1,501–1,600: the 1,000th and later are reachable, and only this page is in the table.
     expect(await inventoryRows()).toBe(100);
     expect(new URL(page.url()).searchParams.get('after')).toBe('h-01499');
-    expect(listed.at(-1)).toMatchObject({ cursor: 'h-01499' });
+    expect(pages().at(-1)).toMatchObject({ cursor: 'h-01499' });
     expect(await page.getByTestId('hosts-shown').innerText()).toBe('1,501–1,600');
 
     await page.getByRole('button', { name: 'Previous' }).click();
@@ -155,6 +168,36 @@ describe('the hosts page', () => {
     expect(await page.getByRole('button', { name: 'Next' }).isDisabled()).toBe(true);
     await page.getByRole('button', { name: 'First page' }).click();
     await page.getByRole('link', { name: 'h-00000-name' }).first().waitFor();
+    expect(watch.errors).toEqual([]);
+  });
+
+  it('filters by search and status on the gateway, keeps the filter in the address, and says when nothing matches', async () => {
+    await page.goto('http://dash.test/hosts');
+    await page.getByRole('link', { name: 'h-00000-name' }).first().waitFor();
+    // The OS as the System column shows it: every odd host runs Debian 12.
+    await page.getByRole('searchbox', { name: 'Search' }).fill('DEBIAN 12');
+    await page.waitForURL((url) => url.searchParams.get('q') === 'DEBIAN 12');
+    await page.getByRole('link', { name: 'h-00001-name' }).first().waitFor();
+    await page.getByText(`1,172 of ${TOTAL.toLocaleString('en-US')} hosts`).waitFor();
+    expect(await page.getByRole('link', { name: 'h-00000-name' }).count()).toBe(0);
+    expect(pages().at(-1)).toMatchObject({ q: 'DEBIAN 12', cursor: null });
+
+    // STALE as well: hosts 7, 107, 207 … of which the odd ones; shared by its address (a reload keeps it).
+    await page.getByRole('button', { name: /^STALE/ }).click();
+    await page.waitForURL((url) => url.searchParams.get('status') === 'STALE');
+    await page.reload();
+    await page.getByRole('link', { name: 'h-00007-name' }).first().waitFor();
+    expect(await inventoryRows()).toBe(24);
+    expect(await page.getByTestId('hosts-count').innerText()).toBe(`24 of ${TOTAL.toLocaleString('en-US')} hosts`);
+    expect(await page.getByRole('searchbox', { name: 'Search' }).inputValue()).toBe('DEBIAN 12');
+    expect(pages().at(-1)).toMatchObject({ q: 'DEBIAN 12', status: 'STALE' });
+
+    await page.getByRole('searchbox', { name: 'Search' }).fill('ubuntu 12');
+    await page.getByText('No hosts match this filter.').waitFor();
+    expect(await page.getByTestId('hosts-count').innerText()).toBe(`0 of ${TOTAL.toLocaleString('en-US')} hosts`);
+    await page.getByRole('button', { name: 'Clear filter' }).click();
+    await page.getByRole('link', { name: 'h-00000-name' }).first().waitFor();
+    expect(new URL(page.url()).search).toBe('');
     expect(watch.errors).toEqual([]);
   });
 });

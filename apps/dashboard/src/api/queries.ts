@@ -15,6 +15,7 @@ import {
 } from '@fleetwatch/contracts';
 import { api, enc } from './client';
 import { targetApiQuery, type TargetFilter } from '../pages/targets/target-filter';
+import { EMPTY_HOST_FILTER, hostApiQuery, type HostFilter } from '../pages/hosts/host-filter';
 
 // Query keys carry every input of their request (filters, windows), so that two
 // filters never share a cache entry and a slow answer for an old filter can never
@@ -40,8 +41,11 @@ export const keys = {
   hosts: () => [...keys.all, 'hosts'] as const,
   /** The first `limit` hosts (under hosts(): what invalidates the list invalidates it). */
   firstHosts: (limit: number) => [...keys.all, 'hosts', { first: limit }] as const,
-  /** One page of hosts: `limit` after the id `after` (null: the first page). */
-  hostsPage: (after: string | null, limit: number) => [...keys.all, 'hosts', { after, limit }] as const,
+  /** One page of the hosts a filter takes: `limit` after the id `after` (null: the first page). */
+  hostsPage: (after: string | null, limit: number, f: HostFilter = EMPTY_HOST_FILTER) =>
+    [...keys.all, 'hosts', { after, limit, status: f.status, location: f.location, q: f.q }] as const,
+  /** Hosts by status (an object, not a string: `['hosts', id]` is one host's). */
+  hostCounts: () => [...keys.all, 'hosts', { counts: true }] as const,
   host: (id: string) => [...keys.all, 'hosts', id] as const,
   hostMetrics: (id: string, minutes: number) => [...keys.all, 'hosts', id, 'metrics', minutes] as const,
 };
@@ -149,13 +153,28 @@ export async function fetchAllChecks(signal?: AbortSignal): Promise<CheckView[]>
 export const fetchCheck = (id: string, signal?: AbortSignal) => api<CheckView>(`/api/v1/checks/${enc(id)}`, { signal });
 
 /**
- * One page of hosts by id: `limit` (at most 1,000, the gateway's page) after the id `after` — a page's `nextCursor`;
- * null: from the first host.
+ * One page of the hosts a filter takes, by id: `limit` (at most 1,000, the gateway's page) after the id `after` — a
+ * page's `nextCursor`; null: from the first host. The gateway filters (status, location, search): `total` counts the
+ * hosts the filter takes.
  */
-export function fetchHostsPage(after: string | null, limit: number, signal?: AbortSignal): Promise<HostListResponse> {
-  const q = new URLSearchParams({ limit: String(limit) });
-  if (after !== null) q.set('cursor', after);
-  return api<HostListResponse>(`/api/v1/hosts?${q}`, { signal });
+export function fetchHostsPage(
+  after: string | null,
+  limit: number,
+  signal?: AbortSignal,
+  f: HostFilter = EMPTY_HOST_FILTER,
+): Promise<HostListResponse> {
+  return api<HostListResponse>(`/api/v1/hosts?${hostApiQuery(f, after, limit)}`, { signal });
+}
+
+/** Hosts by status, and all of them (their sum): one `limit=1` request a status, as the instances page counts. */
+export async function fetchHostCounts(signal?: AbortSignal): Promise<StatusCounts> {
+  const statuses = Object.values(TargetStatus);
+  const each = await Promise.all(
+    statuses.map(async (s) => (await fetchHostsPage(null, 1, signal, { status: [s], location: '', q: '' })).total),
+  );
+  const counts = { all: each.reduce((a, b) => a + b, 0) } as StatusCounts;
+  statuses.forEach((s, i) => (counts[s] = each[i] ?? 0));
+  return counts;
 }
 
 /**

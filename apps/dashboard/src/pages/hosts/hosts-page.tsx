@@ -1,13 +1,29 @@
+import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { Link, useLocation, useNavigate, useSearchParams } from 'react-router';
-import { Button, Card, ErrorNote, PageHeader, RelativeTime, StatusBadge, Table } from '@fleetwatch/ui';
-import { fetchHostsPage, keys } from '../../api/queries';
+import { Link, useLocation } from 'react-router';
+import { Button, Card, ErrorNote, PageHeader, RelativeTime, StatusBadge, Table, TextField } from '@fleetwatch/ui';
+import { fetchHostCounts, fetchHostsPage, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
+import { useSearchParamsEditor } from '../../search-params';
+import { StatusFilterButtons } from '../targets/status-filter-buttons';
+import {
+  EMPTY_HOST_FILTER,
+  hostFilterToParams,
+  hostsCountLabel,
+  hostsPlaceholder,
+  hostStatusChoices,
+  isFiltered,
+  parseHostFilter,
+  type HostFilter,
+} from './host-filter';
 import { bytes, pct } from './host-series';
 import { HostSparklines } from './host-sparklines';
+import './hosts.css';
 
 /** Hosts a page shows (the sparklines card shows the first 50 of them). */
 export const HOSTS_PAGE = 100;
+
+const FILTER_KEY = 'fleetwatch.hosts.filter';
 
 /** The cursors of the pages before this one, oldest first (null: the first page), as Next left them. */
 function trailOf(state: unknown): (string | null)[] {
@@ -15,27 +31,74 @@ function trailOf(state: unknown): (string | null)[] {
   return Array.isArray(trail) && trail.every((c) => c === null || typeof c === 'string') ? trail : [];
 }
 
+/** The `after` of a hosts page query's key (undefined: not one). */
+function afterOfKey(key: readonly unknown[] | undefined): string | null | undefined {
+  const part = key?.[2] as { after?: unknown } | undefined;
+  return part?.after === null || typeof part?.after === 'string' ? part.after : undefined;
+}
+
 /**
  * The hosts, one page at a time by id (`?after=` the last id of the page before; none: the first page): only the page
  * shown is read, at first and every 10 s — not the whole inventory (10 requests and 10,000 rows for 10,000 hosts).
  * Next and Previous page on (each a history entry: Back works too); a page opened by its address has First page.
+ * The filter (status, location, search; in the address with `after`, so a filtered view can be shared) is the
+ * gateway's: a page is a page of the hosts it takes, and the header counts them against every host.
  */
 export function HostsPage() {
-  const [params] = useSearchParams();
+  const [params, editParams] = useSearchParamsEditor();
   const location = useLocation();
-  const navigate = useNavigate();
+  // An address without a query opens the filter used last: from the first paint on (until the restore below has put
+  // it in the URL, the address the page opened with shows it), so nothing renders or fetches with the empty filter for
+  // a moment. Only that first address: an empty filter chosen later ("All", Clear) is empty.
+  const [opened] = useState(() => ({ params, stored: params.size === 0 ? localStorage.getItem(FILTER_KEY) : null }));
+  const filter = useMemo(
+    () => parseHostFilter(params === opened.params && opened.stored ? new URLSearchParams(opened.stored) : params),
+    [params, opened],
+  );
   const after = params.get('after') || null;
   const trail = trailOf(location.state);
+  const filtered = isFiltered(filter);
+
+  // A change made to the filter the address has now (two clicks before the first one's navigation rendered both
+  // count); it starts from the first page.
+  const setFilter = (change: (f: HostFilter) => HostFilter, replace = false) =>
+    editParams((current) => hostFilterToParams(change(parseHostFilter(current))), { replace });
+  useLayoutEffect(() => {
+    const stored = opened.stored;
+    if (stored) editParams(() => new URLSearchParams(stored), { replace: true });
+  }, []);
+  useEffect(() => localStorage.setItem(FILTER_KEY, hostFilterToParams(filter).toString()), [filter]);
+
+  // Location and search reach the URL (and the API) once typing pauses; the boxes show what was typed at once.
+  const [locationDraft, setLocationDraft] = useState(filter.location);
+  const [qDraft, setQDraft] = useState(filter.q);
+  useEffect(() => setLocationDraft(filter.location), [filter.location]);
+  useEffect(() => setQDraft(filter.q), [filter.q]);
+  useEffect(() => {
+    if (locationDraft.trim() === filter.location && qDraft.trim() === filter.q) return;
+    const t = setTimeout(
+      () => setFilter((f) => ({ ...f, location: locationDraft.trim(), q: qDraft.trim() }), true),
+      300,
+    );
+    return () => clearTimeout(t);
+  });
+
   const hosts = useQuery({
-    queryKey: keys.hostsPage(after, HOSTS_PAGE),
-    queryFn: ({ signal }) => fetchHostsPage(after, HOSTS_PAGE, signal),
+    queryKey: keys.hostsPage(after, HOSTS_PAGE, filter),
+    queryFn: ({ signal }) => fetchHostsPage(after, HOSTS_PAGE, signal, filter),
+    // A new filter's first page: the first page shown, less the hosts the new filter does not take, until it comes.
+    placeholderData: (previous, previousQuery) =>
+      hostsPlaceholder(previous, afterOfKey(previousQuery?.queryKey), after, filter),
+    refetchInterval: LIVE_POLL_MS,
+  });
+  const counts = useQuery({
+    queryKey: keys.hostCounts(),
+    queryFn: ({ signal }) => fetchHostCounts(signal),
     refetchInterval: LIVE_POLL_MS,
   });
   const open = (cursor: string | null, hostsTrail: (string | null)[]) =>
-    void navigate(
-      { search: cursor === null ? '' : `?${new URLSearchParams({ after: cursor })}` },
-      { state: { hostsTrail } },
-    );
+    editParams((current) => hostFilterToParams(parseHostFilter(current), cursor), { state: { hostsTrail } });
+  const loading = hosts.isPending || hosts.isPlaceholderData;
   const next = hosts.data?.nextCursor ?? null;
   // Where this page sits, when the way here is known (Next from the first page on); else only what it starts after.
   const offset = after === null ? 0 : trail[0] === null ? trail.length * HOSTS_PAGE : null;
@@ -43,10 +106,43 @@ export function HostsPage() {
   return (
     <>
       <PageHeader title="Hosts">
-        <span className="fw-muted">{hosts.data ? `${hosts.data.total} hosts` : ''}</span>
+        <span className="fw-muted" aria-live="polite" data-testid="hosts-count">
+          {hosts.isPlaceholderData
+            ? 'Loading…'
+            : hosts.data
+              ? hostsCountLabel(hosts.data.total, counts.data?.all, filtered)
+              : ''}
+        </span>
       </PageHeader>
-      <ErrorNote error={hosts.error} />
+      <ErrorNote error={hosts.error ?? counts.error} />
       <div className="fw-stack">
+        <StatusFilterButtons
+          selected={filter.status}
+          counts={counts.data}
+          statuses={hostStatusChoices(counts.data, filter.status)}
+          onChange={(change) => setFilter((f) => ({ ...f, status: change(f.status) }))}
+        />
+        <div className="fw-row fw-hosts-filters">
+          <TextField
+            label="Location"
+            name="location"
+            value={locationDraft}
+            onChange={(e) => setLocationDraft(e.target.value)}
+          />
+          <TextField
+            label="Search"
+            name="q"
+            type="search"
+            placeholder="id, hostname, OS"
+            value={qDraft}
+            onChange={(e) => setQDraft(e.target.value)}
+          />
+          {filtered && (
+            <Button size="small" onClick={() => setFilter(() => EMPTY_HOST_FILTER)}>
+              Clear filter
+            </Button>
+          )}
+        </div>
         <Card title="Last hour">
           <HostSparklines hosts={items.slice(0, 50)} loading={hosts.isPending} />
         </Card>
@@ -81,7 +177,17 @@ export function HostsPage() {
             caption="Hosts"
             rows={items}
             rowKey={(h) => h.id}
-            empty={hosts.isPending ? 'Loading…' : after === null ? 'No hosts report yet.' : 'No hosts after this one.'}
+            empty={
+              loading
+                ? 'Loading…'
+                : filtered
+                  ? after === null
+                    ? 'No hosts match this filter.'
+                    : 'No more hosts match this filter.'
+                  : after === null
+                    ? 'No hosts report yet.'
+                    : 'No hosts after this one.'
+            }
             columns={[
               {
                 key: 'name',

@@ -14,17 +14,20 @@ export function StatusFilterButtons({
   selected,
   counts,
   onChange,
+  statuses = Object.values(TargetStatus),
 }: {
   selected: readonly TargetStatus[];
   counts: CountsByStatus | undefined;
   onChange: (change: (status: readonly TargetStatus[]) => TargetStatus[]) => void;
+  /** The statuses offered (every status unless told). */
+  statuses?: readonly TargetStatus[];
 }) {
   return (
     <div className="fw-row" role="group" aria-label="Filter by status">
       <Button aria-pressed={selected.length === 0} onClick={() => onChange(() => [])} data-filter="all">
         All ({counts?.all ?? '…'})
       </Button>
-      {Object.values(TargetStatus).map((s) => (
+      {statuses.map((s) => (
         <Button
           key={s}
           aria-pressed={selected.includes(s)}
