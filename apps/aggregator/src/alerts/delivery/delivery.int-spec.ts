@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import {
   ADAPTIVE_CARD_CONTENT_TYPE,
   groupDedupKey,
@@ -13,6 +14,7 @@ import {
 import { AlertDeliveriesRepository, closeSqlPool, createSqlPool, type SqlPool } from '@fleetwatch/persistence';
 import { createIsolatedDatabase, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
 import { NotificationDelivery } from './notification-delivery.service';
+import { sendEmail } from './smtp-transport';
 import {
   alertOf,
   notificationOf,
@@ -232,6 +234,53 @@ describe('delivery to real receivers', () => {
     expect(entries[0].error).toMatch(/offers no STARTTLS, so the login was not sent/);
     expect(smtp.logins.length).toBe(before.logins); // no login attempt: the password was never sent
     expect(smtp.mails.length).toBe(before.mails);
+  });
+
+  it('e-mail with a login to a relay answering STARTTLS with 454 (RFC 3207: TLS not available): retried, never logged in, and the error says why', async () => {
+    // A relay that lists no STARTTLS and answers it 454 (Exchange without a certificate; a man in the middle may too).
+    const commands: string[] = [];
+    const relay = createTcpServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write('220 relay.internal ESMTP\r\n');
+      let buffered = '';
+      socket.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('latin1');
+        for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
+          const command = (buffered.slice(0, end).split(' ')[0] ?? '').toUpperCase();
+          buffered = buffered.slice(end + 2);
+          commands.push(command);
+          if (command === 'EHLO') socket.write('250-relay.internal\r\n250 AUTH PLAIN LOGIN\r\n');
+          else if (command === 'STARTTLS') socket.write('454 4.7.0 TLS not available due to temporary reason\r\n');
+          else if (command === 'QUIT') socket.end('221 2.0.0 bye\r\n');
+          else socket.write('503 5.5.1 not now\r\n');
+        }
+      });
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const result = await sendEmail(
+        {
+          kind: 'email',
+          smtp: {
+            host: '127.0.0.1',
+            port: (relay.address() as AddressInfo).port,
+            secure: false,
+            requireTls: true,
+            username: 'fleetwatch',
+            password: 'smtp-pw',
+          },
+          message: { from: 'a@example.com', to: ['b@example.com'], subject: 's', text: 't', html: '<p>t</p>' },
+        },
+        { timeoutMs: 5_000 },
+      );
+      expect(result).toMatchObject({ ok: false, transient: true }); // a 4xx: tried again, as any 4xx
+      expect(result.error).toMatch(/^SMTP 454: .*TLS not available/);
+      expect(result.error).toMatch(/the server refused STARTTLS, so the login was not sent/);
+      expect(commands).toContain('STARTTLS');
+      expect(commands).not.toContain('AUTH');
+    } finally {
+      await new Promise((resolve) => relay.close(resolve));
+    }
   });
 
   it('e-mail with a wrong password: 535 is permanent, logged once', async () => {

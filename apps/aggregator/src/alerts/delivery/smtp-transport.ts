@@ -121,11 +121,16 @@ export async function sendEmail(
     const transient =
       typeof e.responseCode === 'number' ? isTransientSmtpCode(e.responseCode) : TRANSIENT_CODES.has(e.code ?? '');
     const what = e.responseCode ? `SMTP ${e.responseCode}` : (e.code ?? 'SMTP error');
-    // The server refused STARTTLS (a 5xx: it offers none): sending the login anyway would put the password in clear.
-    const noStartTls =
-      e.command === 'STARTTLS' && typeof e.responseCode === 'number' && e.responseCode >= 500
-        ? ' — the server offers no STARTTLS, so the login was not sent (use secure: true on port 465, or allowPlaintextLogin: true for a trusted relay)'
-        : '';
+    // The server refused STARTTLS, which a login requires (SmtpSettings.requireTls): sending the login anyway would put
+    // the password in clear. A 5xx: it offers none, for good. A 4xx — RFC 3207's own 454 "TLS not available", which a
+    // relay with no certificate (or a man in the middle) answers too — is tried again as any 4xx, and says so.
+    const fix = 'use secure: true on port 465, or allowPlaintextLogin: true for a trusted relay';
+    const refusedStartTls = e.command === 'STARTTLS' && typeof e.responseCode === 'number';
+    const noStartTls = !refusedStartTls
+      ? ''
+      : (e.responseCode as number) >= 500
+        ? ` — the server offers no STARTTLS, so the login was not sent (${fix})`
+        : ` — the server refused STARTTLS, so the login was not sent (tried again; if it offers none, ${fix})`;
     return done({
       ok: false,
       transient,
