@@ -367,3 +367,51 @@ describe('a backlog of pushed updates (the aggregator was away longer than STALE
     expect(events).toEqual([TargetStatus.Up]);
   });
 });
+
+describe('host.retire dated by a gateway whose clock is ahead', () => {
+  const now = Date.parse('2026-06-01T00:00:00.000Z');
+  const collector: MessageSource = { site: 's', service: 'collector', location: 'eu' };
+  const gateway: MessageSource = { site: 's', service: 'api-gateway' };
+  const sample = (atMs: number) =>
+    buildEnvelope(Messages.HostMetrics.type, 1, collector, {
+      hostId: 'node-1',
+      location: 'eu',
+      sampledAt: new Date(atMs).toISOString(),
+      intervalSeconds: 5,
+      cpu: { usagePct: 1, cores: 2, load1: 0, load5: 0, load15: 0 },
+      memory: { totalBytes: 10, usedBytes: 5 },
+      disks: [],
+      network: [],
+      gpus: [],
+    });
+  const retire = (iso: string) =>
+    buildEnvelope(Messages.HostRetire.type, 1, gateway, {
+      hostId: 'node-1',
+      at: iso,
+      actor: { id: 'user:1', name: 'ops' },
+    });
+
+  it('is taken at arrival + the skew (as a collector time is): the host comes back with its next samples', () => {
+    const m = mapEnvelope(retire('2027-06-01T00:00:00.000Z'), { staleAfterSeconds: 300, now });
+    if (m.type !== 'retire') throw new Error(`not a retirement: ${m.type}`);
+    expect(m.at).toBe(now + COLLECTOR_MAX_FUTURE_SKEW_MS);
+    expect(m.row.retiredAt).toBe(now + COLLECTOR_MAX_FUTURE_SKEW_MS);
+    const near = mapEnvelope(retire(new Date(now + 30_000).toISOString()), { staleAfterSeconds: 300, now });
+    expect(near.type === 'retire' && near.at).toBe(now + 30_000);
+
+    // The host, retired as the gateway asked, reports again two minutes later: it is back.
+    const first = mapEnvelope(sample(now - 1000), { staleAfterSeconds: 300, now });
+    const later = mapEnvelope(sample(now + 120_000), { staleAfterSeconds: 300, now: now + 120_000 });
+    if (first.type !== 'host' || later.type !== 'host') throw new Error('not host samples');
+    const items = [
+      { type: 'observation' as const, id: 's1', observation: first.observation },
+      { type: 'retire' as const, id: 'r1', targetId: m.targetId, at: m.at, reason: m.reason },
+      { type: 'observation' as const, id: 's2', observation: later.observation },
+    ];
+    const out = foldObservations(new Map(), items, new Set(['s1', 'r1', 's2']), { downQuorumPct: 100 });
+    expect(out.applied).toEqual(new Set(['s1', 'r1', 's2']));
+    const host = out.targets.get(m.targetId) as TargetSnapshot;
+    expect(host.deletedAt ?? null).toBeNull();
+    expect(host.status).toBe(TargetStatus.Up);
+  });
+});

@@ -328,8 +328,11 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
     case Messages.HostRetire.type: {
       const p = envelope.payload as HostRetirePayload;
       // Dated by the gateway when the person asked (its clock, not a collector's): the fold dates the retirement
-      // after the host's newest sample anyway, so a clock behind retires it all the same.
-      const at = t(p.at);
+      // after the host's newest sample anyway, so a clock behind retires it all the same. A clock ahead is held to
+      // this one plus the collectors' skew, as a collector's is: a gateway a day ahead (a VM resumed, NTP not yet
+      // synced) dated the retirement tomorrow, and the host — retired by mistake, or its collector kept — could
+      // not come back until then (every sample stamped before it is stored and changes nothing).
+      const at = collectorTime(p.at, options);
       return [
         {
           type: 'retire',
