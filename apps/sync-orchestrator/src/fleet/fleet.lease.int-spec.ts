@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { createRedis, FleetCache } from '@fleetwatch/live-state';
+import { createRedis, FLEET_POLL_EPOCH_KEY, FleetCache } from '@fleetwatch/live-state';
 import { closeSqlPool, createSqlPool, FleetSitesRepository, type SqlPool } from '@fleetwatch/persistence';
 import * as testing from '@fleetwatch/testing';
 import type { Redis } from 'ioredis';
@@ -221,6 +221,33 @@ it("a holder whose lease session died mid-cycle cannot write that cycle over the
   proxy.heal();
   proxy.cut();
   sim.setBehaviour('eu', { hang: false, latencyMs: 0 });
+});
+
+it("polls on when Redis's epoch is ahead of Postgres's (the database restored from a backup, Redis kept)", async () => {
+  for (const s of services.splice(0)) await s.onModuleDestroy();
+  sim.setBehaviour('eu', { fail: false, hang: false, latencyMs: 0 });
+  // The site database restored from a backup taken many lease acquisitions ago (or a failover that lost the last
+  // commits): fleet_poll_epochs is behind the epoch the member cache holds.
+  await (pool as unknown as Pool).query('DELETE FROM fleet_poll_epochs');
+  await redis.set(FLEET_POLL_EPOCH_KEY, '1000');
+  const { logger, lines } = recorder();
+  const a = service(db.databaseUrl, loadLeaderConfig(JSON.stringify(sim.members), {}), {}, logger);
+  const bootedAt = Date.now();
+  a.onApplicationBootstrap();
+  // Its first cycles write (before: refused, one epoch more at each tick, until Postgres's passed Redis's).
+  await testing.waitFor(
+    async () => {
+      const r = await cache.get('eu');
+      return r?.good && Date.parse(r.good.at) > bootedAt;
+    },
+    { timeoutMs: 5_000, description: "the holder's poll in the member cache" },
+  );
+  expect(lines.filter((l) => /another replica/.test(l.msg))).toEqual([]);
+  const { rows } = await (pool as unknown as Pool).query<{ epoch: number }>(
+    'SELECT epoch::int AS epoch FROM fleet_poll_epochs',
+  );
+  expect(rows[0].epoch).toBeGreaterThan(1000);
+  expect(Number(await redis.get(FLEET_POLL_EPOCH_KEY))).toBe(rows[0].epoch);
 });
 
 it('a replica without a leader config never takes the lease from one with it, nor removes its members', async () => {

@@ -153,16 +153,24 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * The lease taken (anew): the next epoch (only while this session holds the lock), the member cache's fence raised
-   * to it, the poller's memory dropped (another replica may have polled meanwhile, and written newer data than this
-   * one holds), and the configured members written under it.
+   * The lease taken (anew): the next epoch (only while this session holds the lock; above the cache's copy), the
+   * member cache's fence raised to it, the poller's memory dropped (another replica may have polled meanwhile, and
+   * written newer data than this one holds), and the configured members written under it.
    */
   private async take(lease: AdvisoryLease): Promise<void> {
     const acquisition = lease.acquisitions;
     const pid = lease.sessionPid;
     if (pid === undefined) throw new Error('fleet-poll lease session gone');
     this.epoch = undefined;
-    const epoch = await this.sites.advancePollEpoch(FLEET_POLL_LEASE_NAME, this.holder, { pid });
+    // Above the cache's copy too: Postgres's may be behind it (the database restored from a backup, a failover that
+    // lost the last commits), and the cache would then refuse every cycle until as many acquisitions had passed.
+    const cached = await this.store.fenceEpoch();
+    const epoch = await this.sites.advancePollEpoch(
+      FLEET_POLL_LEASE_NAME,
+      this.holder,
+      { pid },
+      { atLeast: cached + 1 },
+    );
     await this.store.raiseFence(epoch);
     this.poller.forget();
     await this.writeConfiguredMembers({ lease: FLEET_POLL_LEASE_NAME, epoch });

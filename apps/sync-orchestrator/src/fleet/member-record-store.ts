@@ -118,6 +118,15 @@ export class FleetRecordStore implements MemberRecordStore {
   }
 
   /**
+   * The epoch of the fleet-poll lease the cache holds (0: none, e.g. after a Redis restart that lost it): a new holder
+   * takes an epoch above it, or the writes of every cycle of its would be refused here.
+   */
+  async fenceEpoch(): Promise<number> {
+    const held = Number(await this.redis.get(FLEET_POLL_EPOCH_KEY));
+    return Number.isSafeInteger(held) && held > 0 ? held : 0;
+  }
+
+  /**
    * A new holder of the fleet-poll lease, once its epoch is advanced in Postgres: from now on, writes under an older
    * epoch are refused here (one already done stays, and is what the new holder reads back).
    */

@@ -121,15 +121,18 @@ export class FleetSitesRepository {
    * Takes the next epoch of the fleet-poll lease `lease` for `holder` (committed at once), only while the session
    * `lockedBy` (its backend pid) holds the lease's advisory lock: a holder whose lock session ended after the lock was
    * granted must not advance the epoch over the next holder's (FleetPollFencedError). It waits for writes that checked
-   * the old epoch, but only `lockTimeoutMs` (an UnavailableError then; the caller tries again next tick).
+   * the old epoch, but only `lockTimeoutMs` (an UnavailableError then; the caller tries again next tick). The epoch
+   * taken is at least `atLeast`: above one another copy of the token holds (Redis fleet:poll-epoch), which may be
+   * ahead of this table after a restore from a backup or a failover that lost the last commits.
    */
   async advancePollEpoch(
     lease: string,
     holder: string,
     lockedBy: { pid: number },
-    lockTimeoutMs = 5_000,
+    { lockTimeoutMs = 5_000, atLeast = 1 }: { lockTimeoutMs?: number; atLeast?: number } = {},
   ): Promise<number> {
     if (!Number.isSafeInteger(lockedBy.pid)) throw new RangeError(`lock session ${String(lockedBy.pid)}`);
+    if (!Number.isSafeInteger(atLeast)) throw new RangeError(`epoch floor ${String(atLeast)}`);
     return runInSqlTransaction(this.pool as SqlPool, async (tx) => {
       await sqlQuery(tx, `SELECT set_config('lock_timeout', $1, true)`, [
         `${Math.max(1, Math.floor(lockTimeoutMs))}ms`,
@@ -138,13 +141,14 @@ export class FleetSitesRepository {
         tx,
         // Checked again on the locked row (ON CONFLICT … WHERE): after the wait for the old holder's writes.
         `INSERT INTO fleet_poll_epochs (name, epoch, holder)
-         SELECT $1, 1, $2
+         SELECT $1, GREATEST(1, $4::bigint), $2
          WHERE ${LEASE_LOCK_HELD}
          ON CONFLICT (name) DO UPDATE
-           SET epoch = fleet_poll_epochs.epoch + 1, holder = EXCLUDED.holder, taken_at = CURRENT_TIMESTAMP
+           SET epoch = GREATEST(fleet_poll_epochs.epoch + 1, $4::bigint), holder = EXCLUDED.holder,
+               taken_at = CURRENT_TIMESTAMP
            WHERE ${LEASE_LOCK_HELD}
          RETURNING epoch::text AS epoch`,
-        [lease, holder.slice(0, 256), lockedBy.pid],
+        [lease, holder.slice(0, 256), lockedBy.pid, String(atLeast)],
       );
       if (rows.length === 0)
         throw new FleetPollFencedError(
