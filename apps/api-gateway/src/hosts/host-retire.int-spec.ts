@@ -44,7 +44,9 @@ function sample(hostId: string, at: number): HostMetricsPayload {
     hostId,
     location: 'lab-3',
     sampledAt: new Date(at).toISOString(),
-    intervalSeconds: 1,
+    // Long: the host must stay UP from its first sample to the DELETE and from its return to the last check (with 1 s
+    // it went STALE 8 s after it was heard — one slow step on a loaded box, and the event lists had STALE in them).
+    intervalSeconds: 600,
     cpu: { usagePct: 12, cores: 8, load1: 1, load5: 1, load15: 1 },
     memory: { totalBytes: 16e9, usedBytes: 4e9 },
     disks: [{ mount: '/', totalBytes: 1e11, usedBytes: 2e10 }],
