@@ -154,8 +154,8 @@ it("a holder whose lease session died mid-cycle cannot write that cycle over the
   proxy.resume();
   sim.setBehaviour('eu', { fail: false, hang: false, latencyMs: 0 });
   const members = loadLeaderConfig(JSON.stringify(sim.members), {});
-  // Members answer within 4 s (half the overall timeout) or fail.
-  const slow = { pollTimeoutMs: 8_000 };
+  // Members answer within 5 s (the member timeout: half the overall one, at most 5 s) or fail.
+  const slow = { pollTimeoutMs: 20_000 };
   const aLog = recorder();
   const a = service(proxy.rewriteUrl(db.databaseUrl), members, slow, aLog.logger);
   const b = service(db.databaseUrl, members, slow);
@@ -170,8 +170,9 @@ it("a holder whose lease session died mid-cycle cannot write that cycle over the
   );
   b.onApplicationBootstrap();
 
-  // A's next cycle is under way: the member answers it, well, in 2 s. Every later request hangs (B's will fail).
-  sim.setBehaviour('eu', { latencyMs: 2_000 });
+  // A's next cycle is under way: the member answers it, well, in 3.5 s — the time B has to take the lease and its
+  // epoch, on a loaded CI box too. Every later request hangs (B's will fail).
+  sim.setBehaviour('eu', { latencyMs: 3_500 });
   const mark = sim.requests.length;
   await testing.waitFor(() => sim.requests.length > mark, { description: "A's next cycle asking the member" });
   sim.setBehaviour('eu', { hang: true });
