@@ -214,7 +214,8 @@ describe('aggregator: a host retired (host.retire)', () => {
 
   it('a sample stamped after the retirement brings the host back, its events numbered on', async () => {
     const at = Date.now();
-    await publishSample(sample(host, at));
+    // A long interval: back UP, it stays UP through the checks below (1 s: STALE 8 s after it was heard).
+    await publishSample({ ...sample(host, at), intervalSeconds: 600 });
     const back = await waitFor(
       async () => {
         const t = await store.getTarget(target);
