@@ -181,7 +181,10 @@ it("a holder whose lease session died mid-cycle cannot write that cycle over the
   // the lease while A still believes it holds it and finishes its cycle.
   proxy.blackhole();
   const { rows: holders } = await (pool as unknown as Pool).query<{ pid: number }>(
+    // In this test's database only: a site on the same server (npm start, the sites launcher, another run's e2e)
+    // holds the same lease in its own — its session is not A's, and not one to terminate.
     `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
         AND classid = ((hashtextextended($1, 0) >> 32) & 4294967295)::oid
         AND objid = (hashtextextended($1, 0) & 4294967295)::oid`,
     [FLEET_POLL_LEASE_NAME],
