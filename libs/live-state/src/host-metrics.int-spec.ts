@@ -80,4 +80,18 @@ describe('LiveStateStore host samples (real Redis)', () => {
     expect(await store.retireHostMetrics([{ hostId: 'gone', retiredAt: 5000 }])).toBe(0);
     expect(await store.getHostMetrics('gone')).toBe('{"n":6}');
   });
+
+  it('a retirement dated at its newest sample (a collector clock ahead): that sample projected late stays out', async () => {
+    // The fold dates the retirement at the host's newest time when that is later than the gateway's: the sample
+    // itself, projected late (an earlier shard holder's queued projection), is no sign of a next life.
+    await store.setHostMetrics('ahead', '{"n":1}', 7000, 600);
+    expect(await store.retireHostMetrics([{ hostId: 'ahead', retiredAt: 7000 }])).toBe(1);
+    expect(await store.setHostMetrics('ahead', '{"n":1}', 7000, 600)).toBe(false);
+    expect(await store.getHostMetrics('ahead')).toBeNull();
+    // A sample after it is the next life's.
+    expect(await store.setHostMetrics('ahead', '{"n":2}', 7001, 600)).toBe(true);
+    expect(await store.getHostMetrics('ahead')).toBe('{"n":2}');
+    // The same sample written twice (a redelivery's projection) is still taken: only a retired key refuses its time.
+    expect(await store.setHostMetrics('ahead', '{"n":2}', 7001, 600)).toBe(true);
+  });
 });

@@ -252,13 +252,18 @@ const SET_HOST_METRICS = 'fleetwatchSetHostMetrics';
 
 /**
  * See LiveStateStore.setHostMetricsMany. KEYS[1]: the host's key. ARGV: sampledAt (epoch ms),
- * JSON, TTL in seconds (0: none). A key of another type (an older aggregator's string) is replaced.
+ * JSON, TTL in seconds (0: none). A key of another type (an older aggregator's string) is replaced. A retired host's
+ * key (`at` without `json`: RETIRE_HOST_METRICS) also refuses a sample of its very time: a retirement is dated at the
+ * host's newest sample when that is later than the request (a collector clock ahead), and that sample projected late
+ * is no next life.
  */
 const SET_HOST_METRICS_LUA = `
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t ~= 'none' and t ~= 'hash' then redis.call('DEL', KEYS[1]) end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'at'))
-if cur and cur > tonumber(ARGV[1]) then return 0 end
+local at = tonumber(ARGV[1])
+if cur and cur > at then return 0 end
+if cur and cur == at and redis.call('HEXISTS', KEYS[1], 'json') == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'at', ARGV[1], 'json', ARGV[2])
 local ttl = tonumber(ARGV[3])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
