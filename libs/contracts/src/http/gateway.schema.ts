@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { csvOf } from '../common/csv-filter';
 import { storableText } from '../common/store-safe';
 import { presentedPasswordSchema } from './gateway-admin.schema';
 import { cidrSchema } from '../net/cidr';
@@ -46,24 +47,6 @@ export interface CreateApiKeyResponse {
   scopes: string[];
   prefix: string;
 }
-
-/**
- * A comma-separated filter of enum values, in any case (`status=down,partial`, `kind=Check`): each is read as the
- * value it names (`DOWN`, `check`); anything else is a 400 naming the values allowed.
- */
-const csvOf = <E extends Record<string, string>>(values: E) => {
-  const canonical = new Map(Object.values(values).map((v) => [v.toLowerCase(), v]));
-  return z
-    .string()
-    .transform((s) =>
-      s
-        .split(',')
-        .map((v) => v.trim())
-        .filter(Boolean)
-        .map((v) => canonical.get(v.toLowerCase()) ?? v),
-    )
-    .pipe(z.array(z.enum(values)));
-};
 
 /**
  * What `kind` filters a target list by: a target's kind (`check`, `host`, `instance`), or a pushed instance's own kind

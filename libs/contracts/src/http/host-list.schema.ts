@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { csvOf } from '../common/csv-filter';
 import { storableText } from '../common/store-safe';
 import { TargetStatus } from '../common/status';
 import type { HostSummaryView } from './hosts.schema';
@@ -6,26 +6,13 @@ import type { HostSummaryView } from './hosts.schema';
 /** Longest search text `GET /api/v1/hosts?q=` takes. */
 export const HOST_SEARCH_MAX = 200;
 
-const statusByName = new Map(Object.values(TargetStatus).map((s) => [s.toLowerCase(), s]));
-
 /**
  * The filters of `GET /api/v1/hosts` (part of listHostsQuerySchema): `status` a comma-separated OR list in any case
  * (`up,stale`; anything else is a 400 naming the statuses allowed), `location` a location's exact name, `q` free text
  * (matchesHostSearch). Status and location are read from live state's indexes; `q` is matched by the gateway.
  */
 export const hostListFilterShape = {
-  status: z
-    .string()
-    .transform((s) =>
-      s
-        .split(',')
-        .map((v) => v.trim())
-        .filter(Boolean)
-        .map((v) => statusByName.get(v.toLowerCase()) ?? v),
-    )
-    .pipe(z.array(z.enum(TargetStatus)))
-    .optional()
-    .describe('consensus statuses, comma-separated (OR), any case: UP,STALE'),
+  status: csvOf(TargetStatus).optional().describe('consensus statuses, comma-separated (OR), any case: UP,STALE'),
   location: storableText(128).optional().describe('hosts reporting from this location (exact name)'),
   q: storableText(HOST_SEARCH_MAX)
     .optional()
