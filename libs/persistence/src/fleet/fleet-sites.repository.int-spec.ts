@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
+import { createIsolatedDatabase, TcpProxy, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
 import { AdvisoryLease } from '../leases/advisory-lease';
 import { closeSqlPool, createSqlPool, type SqlPool } from '../sql/sql-pool';
 import { FleetPollFencedError, FleetSitesRepository, type FleetSiteWrite } from './fleet-sites.repository';
@@ -111,3 +111,55 @@ it('removes the configured members only while no session holds the presence lock
   expect((await sites.removeConfiguredIfUnclaimed(PRESENCE))?.sort()).toEqual(['eu', 'us']);
   expect(await rows()).toEqual([expect.objectContaining({ name: 'registered', source: 'registration' })]);
 });
+
+it("a fenced write whose replica vanished mid-transaction holds the next holder's advance for seconds, not hours", async () => {
+  // A lease of its own (the earlier tests' holders still hold theirs).
+  const name = `${LEASE}.vanished`;
+  const own = () => {
+    const l = new AdvisoryLease({ databaseUrl: db.databaseUrl, name });
+    leases.push(l);
+    return l;
+  };
+  const proxy = TcpProxy.forUrl(db.databaseUrl);
+  await proxy.start();
+  const farPool = createSqlPool(proxy.rewriteUrl(db.databaseUrl), { max: 1 });
+  try {
+    const a = own();
+    const b = own();
+    expect(await a.tryAcquire()).toBe(true);
+    const fenceA = { lease: name, epoch: await sites.advancePollEpoch(name, 'a', { pid: a.sessionPid ?? -1 }) };
+    // A's replica writes its members (one transaction, many upserts) over a connection through the proxy…
+    const many = Array.from({ length: 2_000 }, (_, i) => site(`m${i}`));
+    const writing = new FleetSitesRepository(farPool).syncConfigured(many, fenceA).catch(() => undefined);
+    await waitFor(
+      async () =>
+        (
+          await (pool as unknown as Pool).query(
+            `SELECT 1 FROM pg_locks WHERE relation = 'fleet_poll_epochs'::regclass AND mode = 'RowShareLock'
+               AND granted AND pid <> pg_backend_pid()`,
+          )
+        ).rows.length > 0,
+      { intervalMs: 1, timeoutMs: 5_000, description: "A's write holding the epoch FOR SHARE" },
+    );
+    // …and its machine goes in the middle of it: nothing more reaches the server, and no close (a black hole). Its
+    // lock session goes (the server's keep-alives end it; here, released) and B takes the lease.
+    proxy.blackhole();
+    await a.release();
+    expect(await b.tryAcquire()).toBe(true);
+    // B's advance waits for A's transaction, which the server kept open (idle in transaction, holding its FOR SHARE)
+    // until the OS keep-alive gave up on the client (two hours by default): not past the fenced writes' idle limit.
+    const started = Date.now();
+    let epoch: number | undefined;
+    while (epoch === undefined && Date.now() - started < 25_000)
+      epoch = await sites
+        .advancePollEpoch(name, 'b', { pid: b.sessionPid ?? -1 }, { lockTimeoutMs: 1_000 })
+        .catch(() => undefined);
+    expect(epoch).toBe(fenceA.epoch + 1);
+    proxy.cut();
+    await writing;
+  } finally {
+    proxy.cut();
+    await closeSqlPool(farPool);
+    await proxy.stop();
+  }
+}, 60_000);

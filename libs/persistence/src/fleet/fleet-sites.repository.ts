@@ -69,6 +69,15 @@ const LEASE_LOCK_HELD = `EXISTS (
     AND classid = ((hashtextextended($1, 0) >> 32) & 4294967295)::oid
     AND objid = (hashtextextended($1, 0) & 4294967295)::oid)`;
 
+/**
+ * How long the server keeps a fenced transaction open while its client sends nothing (idle_in_transaction_session_timeout,
+ * set for the transaction only): a replica whose machine went away in the middle of one (no close ever reached the
+ * server) would otherwise hold its epoch row FOR SHARE — and the next holder's advance, or the presence lock a removal
+ * holds — until the OS keep-alive gave up on it, two hours by default. The server then ends that session.
+ */
+const FENCED_TX_IDLE_LIMIT = '10000ms';
+const LIMIT_IDLE_IN_TX = `SELECT set_config('idle_in_transaction_session_timeout', $1, true)`;
+
 interface Row {
   name: string;
   url: string;
@@ -134,9 +143,11 @@ export class FleetSitesRepository {
     if (!Number.isSafeInteger(lockedBy.pid)) throw new RangeError(`lock session ${String(lockedBy.pid)}`);
     if (!Number.isSafeInteger(atLeast)) throw new RangeError(`epoch floor ${String(atLeast)}`);
     return runInSqlTransaction(this.pool as SqlPool, async (tx) => {
-      await sqlQuery(tx, `SELECT set_config('lock_timeout', $1, true)`, [
-        `${Math.max(1, Math.floor(lockTimeoutMs))}ms`,
-      ]);
+      await sqlQuery(
+        tx,
+        `SELECT set_config('lock_timeout', $1, true), set_config('idle_in_transaction_session_timeout', $2, true)`,
+        [`${Math.max(1, Math.floor(lockTimeoutMs))}ms`, FENCED_TX_IDLE_LIMIT],
+      );
       const rows = await sqlQuery<{ epoch: string }>(
         tx,
         // Checked again on the locked row (ON CONFLICT … WHERE): after the wait for the old holder's writes.
@@ -163,6 +174,7 @@ export class FleetSitesRepository {
    * share-locked until the transaction ends, so a new holder's advance waits for this write to commit or roll back.
    */
   private async checkFence(tx: SqlTransaction, fence: FleetPollFence): Promise<void> {
+    await sqlQuery(tx, LIMIT_IDLE_IN_TX, [FENCED_TX_IDLE_LIMIT]);
     const rows = await sqlQuery<{ epoch: string }>(
       tx,
       'SELECT epoch::text AS epoch FROM fleet_poll_epochs WHERE name = $1 FOR SHARE',
@@ -233,6 +245,7 @@ export class FleetSitesRepository {
    */
   async removeConfiguredIfUnclaimed(presenceLock: string): Promise<string[] | null> {
     return runInSqlTransaction(this.pool as SqlPool, async (tx): Promise<string[] | null> => {
+      await sqlQuery(tx, LIMIT_IDLE_IN_TX, [FENCED_TX_IDLE_LIMIT]);
       const [lock] = await sqlQuery<{ free: boolean }>(
         tx,
         'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS free',
