@@ -20,7 +20,7 @@ import { BrokerBlockedError, BusError, BusPublisher, InvalidMessageError } from 
 import { HostHistoryRepository, type HostSeries } from '@fleetwatch/persistence';
 import type { Principal } from '../auth/principal';
 import { actorOf } from '../checks/request-envelope';
-import { findHosts } from './host-list';
+import { findHosts, HostSystems } from './host-list';
 import { parseSample, summarizeSample } from './host-summary';
 
 const HOST_PREFIX = TargetIds.host('');
@@ -39,15 +39,20 @@ export function hostIdOf(targetId: string): string {
  */
 @Injectable()
 export class HostsService {
+  /** What hosts run, held for searches (one read of each host's sample per HOST_SYSTEM_TTL_MS, whatever the viewers). */
+  private readonly systems: HostSystems;
+
   constructor(
     private readonly live: LiveStateStore,
     private readonly history: HostHistoryRepository,
     private readonly publisher: BusPublisher,
-  ) {}
+  ) {
+    this.systems = new HostSystems(live);
+  }
 
   /** A page of the hosts the filter takes (findHosts: status and location from the indexes, `q` matched here). */
   async list(query: ListHostsQuery): Promise<HostListResponse> {
-    const page = await findHosts(this.live, query);
+    const page = await findHosts(this.live, query, this.systems);
     return {
       items: page.items.map((t) => summaryOf(t, parseSample(page.samples.get(hostIdOf(t.id))))),
       nextCursor: page.nextCursor,
