@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link, useLocation } from 'react-router';
 import { Button, Card, ErrorNote, PageHeader, RelativeTime, StatusBadge, Table, TextField } from '@fleetwatch/ui';
@@ -69,17 +69,28 @@ export function HostsPage() {
   }, []);
   useEffect(() => localStorage.setItem(FILTER_KEY, hostFilterToParams(filter).toString()), [filter]);
 
-  // Location and search reach the URL (and the API) once typing pauses; the boxes show what was typed at once.
+  // Location and search reach the URL (and the API) once typing pauses, trimmed; the boxes show what was typed at
+  // once. The address coming back with what the boxes sent leaves them alone: put back in them, it took away a space
+  // typed before the pause ('debian ' sent as 'debian', then '12' made 'debian12') and any key typed while the
+  // address changed. Another change of the address (Back, Clear, a link) is put in them.
   const [locationDraft, setLocationDraft] = useState(filter.location);
   const [qDraft, setQDraft] = useState(filter.q);
-  useEffect(() => setLocationDraft(filter.location), [filter.location]);
-  useEffect(() => setQDraft(filter.q), [filter.q]);
+  const sent = useRef({ location: filter.location, q: filter.q });
+  useEffect(() => {
+    if (filter.location !== sent.current.location) setLocationDraft(filter.location);
+    sent.current.location = filter.location;
+  }, [filter.location]);
+  useEffect(() => {
+    if (filter.q !== sent.current.q) setQDraft(filter.q);
+    sent.current.q = filter.q;
+  }, [filter.q]);
   useEffect(() => {
     if (locationDraft.trim() === filter.location && qDraft.trim() === filter.q) return;
-    const t = setTimeout(
-      () => setFilter((f) => ({ ...f, location: locationDraft.trim(), q: qDraft.trim() }), true),
-      300,
-    );
+    const t = setTimeout(() => {
+      const typed = { location: locationDraft.trim(), q: qDraft.trim() };
+      sent.current = { ...typed };
+      setFilter((f) => ({ ...f, ...typed }), true);
+    }, 300);
     return () => clearTimeout(t);
   });
 
