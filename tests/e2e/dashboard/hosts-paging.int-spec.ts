@@ -203,6 +203,8 @@ describe('the hosts page', () => {
     await page.getByRole('button', { name: 'Clear filter' }).click();
     await page.getByRole('link', { name: 'h-00000-name' }).first().waitFor();
     expect(new URL(page.url()).search).toBe('');
+    // The boxes follow the address when it changes otherwise than by their typing.
+    expect(await search.inputValue()).toBe('');
     expect(watch.errors).toEqual([]);
   });
 });
