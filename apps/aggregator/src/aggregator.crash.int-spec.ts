@@ -2,13 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
-import { Client } from 'pg';
 import { OBSERVATION_SHARDS, observationShardQueue, TargetStatus } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { testEnv, waitFor } from '@fleetwatch/testing';
 import {
   count,
-  createTestSite,
+  createIsolatedTestSite,
   privateDist,
   statusUpdate,
   updateRequest,
@@ -20,17 +19,6 @@ import {
 // or lost. Plus graceful shutdown: SIGTERM commits and acks the batch in flight and
 // returns the rest to the queue. Runs the built service (node dist/…/main.js).
 
-/** An isolated vhost, database and Redis prefix for this file, with the test site on them. */
-async function isolatedSite(name: string, env: Record<string, string>): Promise<TestSite> {
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  return createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
-    env,
-  );
-}
 jest.setTimeout(90_000);
 
 const root = join(__dirname, '../../..');
@@ -110,7 +98,7 @@ async function publishRounds(from: number, to: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  site = await isolatedSite('agg-crash', {
+  site = await createIsolatedTestSite('agg-crash', {
     AGGREGATOR_PREFETCH: '400',
     AGGREGATOR_BATCH_SIZE: '200',
     SWEEP_INTERVAL_MS: '250',

@@ -1,14 +1,16 @@
 // Shared by the aggregator's integration tests (*.int-spec.ts): a site on isolated
 // resources the test makes with libs/testing (vhost, database, Redis prefix), a
 // publisher standing in for status-ingest and the collector, a capture of
-// status.changed, and direct Postgres/Redis reads. (Not a spec file itself, so it
-// takes the test-only pieces — libs/testing resources, a pg client — as arguments.)
+// status.changed, and direct Postgres/Redis reads. createIsolatedTestSite makes those
+// resources itself; createTestSite takes them as arguments (for a spec that prepares
+// the database, or routes it through a proxy, before the site starts).
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Global, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
+import { Client } from 'pg';
 import {
   ExchangeName,
   InstanceKind,
@@ -29,6 +31,7 @@ import {
   type PublishRequest,
 } from '@fleetwatch/messaging';
 import { createLogger, FLEETWATCH_LOGGER, ReadinessRegistry } from '@fleetwatch/observability';
+import { createIsolatedDatabase, createIsolatedVhost, testEnv } from '@fleetwatch/testing';
 import { AggregatorModule } from './aggregator.module';
 import { loadAggregatorConfig } from './config';
 
@@ -144,6 +147,21 @@ export async function createTestSite(
       await Promise.allSettled([vhost.dispose(), database.dispose()]);
     },
   };
+}
+
+/**
+ * createTestSite on a fresh vhost and database (a pg client connected to it) and the Redis
+ * prefix `<run prefix><name>:`; the site's dispose() closes the client and drops all three.
+ */
+export async function createIsolatedTestSite(name: string, env: Record<string, string> = {}): Promise<TestSite> {
+  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
+  const pg = new Client({ connectionString: database.databaseUrl });
+  await pg.connect();
+  return createTestSite(
+    name,
+    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
+    env,
+  );
 }
 
 /** Deletes every key under the site's prefix (what a flushed Redis looks like to this site). */

@@ -1,18 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import { Messages, TargetStatus, uuidv7 } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
 import { AdvisoryLease, closeSqlPool, createSqlPool, TargetStatesRepository } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, createIsolatedVhost, TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
+import { TcpProxy, waitFor } from '@fleetwatch/testing';
 import { AggregatorMetrics } from './aggregator.metrics';
 import { SWEEPER_LEASE_NAME } from './aggregator.module';
 import { HistoryMaintenance } from './history/history-maintenance.service';
 import { SweeperService } from './staleness/sweeper.service';
 import {
   count,
-  createTestSite,
+  createIsolatedTestSite,
   flushPrefix,
   startAggregator,
   statusUpdate,
@@ -25,18 +24,6 @@ import {
 // rebuild after a Redis flush, consensus and its quorum. The aggregator runs in
 // this process on an isolated vhost, database and Redis prefix.
 
-/** An isolated vhost, database and Redis prefix for this file, with the test site on them. */
-async function isolatedSite(name: string, env: Record<string, string>): Promise<TestSite> {
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  return createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
-    env,
-  );
-}
-
 jest.setTimeout(60_000);
 
 const SWEEP_MS = 200;
@@ -48,7 +35,7 @@ let lockProxy: TcpProxy;
 const lockEnv = () => ({ DATABASE_LOCK_URL: lockProxy.rewriteUrl(site.env.DATABASE_URL) });
 
 beforeAll(async () => {
-  site = await isolatedSite('agg-main', {
+  site = await createIsolatedTestSite('agg-main', {
     STALE_AFTER_SECONDS: '5',
     SWEEP_INTERVAL_MS: String(SWEEP_MS),
     AGGREGATOR_ROLLUP_INTERVAL_MS: '300',

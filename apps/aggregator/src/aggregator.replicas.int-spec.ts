@@ -2,13 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
-import { Client } from 'pg';
 import { deadLetterQueueOf, OBSERVATION_SHARDS, observationShardQueue, TargetStatus } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { testEnv, waitFor } from '@fleetwatch/testing';
 import {
   count,
-  createTestSite,
+  createIsolatedTestSite,
   privateDist,
   statusUpdate,
   updateRequest,
@@ -206,21 +205,14 @@ async function expectFoldedInOrder(prefix: string, rounds: number): Promise<void
 }
 
 beforeAll(async () => {
-  const [vhost, database] = await Promise.all([createIsolatedVhost('agg-replicas'), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    'agg-replicas',
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}agg-replicas:` },
-    {
-      AGGREGATOR_PREFETCH: '400',
-      AGGREGATOR_BATCH_SIZE: '200',
-      SWEEP_INTERVAL_MS: '250',
-      AGGREGATOR_SHARD_CHECK_INTERVAL_MS: String(CHECK_MS),
-      LOG_LEVEL: 'info',
-      FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '10',
-    },
-  );
+  site = await createIsolatedTestSite('agg-replicas', {
+    AGGREGATOR_PREFETCH: '400',
+    AGGREGATOR_BATCH_SIZE: '200',
+    SWEEP_INTERVAL_MS: '250',
+    AGGREGATOR_SHARD_CHECK_INTERVAL_MS: String(CHECK_MS),
+    LOG_LEVEL: 'info',
+    FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '10',
+  });
   dist = privateDist(`aggregator-replicas-${testEnv().runId}`);
   amqp = await connect(site.vhost.amqpUrl);
   amqp.on('error', () => undefined);

@@ -1,10 +1,9 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import { Messages, TargetKind, TargetStatus, uuidv7, type HostMetricsPayload } from '@fleetwatch/contracts';
 import { LiveKeys, LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { count, createTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import { waitFor } from '@fleetwatch/testing';
+import { count, createIsolatedTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
 import { alertsOf, configChanged, putRule, storedAlert } from '../alerts/evaluation/alert-evaluation.int-helpers';
 import { ALERT_EVALUATOR } from '../alerts/evaluation/alert-evaluation.providers';
 import type { AlertEvaluator } from '../alerts/evaluation/alert-evaluator.service';
@@ -28,14 +27,7 @@ let store: LiveStateStore;
 
 beforeAll(async () => {
   const name = 'agg-host-retire';
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
-    { SWEEP_INTERVAL_MS: '200', AGGREGATOR_BATCH_WAIT_MS: '20' },
-  );
+  site = await createIsolatedTestSite(name, { SWEEP_INTERVAL_MS: '200', AGGREGATOR_BATCH_WAIT_MS: '20' });
   // The shipped 'Target stale' and 'Host disk almost full' rules, as a site starts with them.
   await putRule(site.pg, STALE_RULE, {
     name: 'Target stale',

@@ -1,7 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { connect, type ChannelModel } from 'amqplib';
 import fc from 'fast-check';
-import { Client } from 'pg';
 import {
   deadLetterQueueOf,
   hostMetricsPayloadSchema,
@@ -14,8 +13,8 @@ import {
 } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { createTestSite, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import { waitFor } from '@fleetwatch/testing';
+import { createIsolatedTestSite, startAggregator, type TestSite } from '../aggregator.int-helpers';
 import { HistoryMaintenance } from '../history/history-maintenance.service';
 
 // "What we accept, we keep", for host metrics (issue 16), as a property: whatever host.metrics
@@ -33,14 +32,7 @@ let amqp: ChannelModel;
 
 beforeAll(async () => {
   const name = 'agg-host-prop';
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
-    { AGGREGATOR_ROLLUP_INTERVAL_MS: '500', AGGREGATOR_BATCH_WAIT_MS: '20' },
-  );
+  site = await createIsolatedTestSite(name, { AGGREGATOR_ROLLUP_INTERVAL_MS: '500', AGGREGATOR_BATCH_WAIT_MS: '20' });
   app = await startAggregator(site.env);
   store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
   amqp = await connect(site.env.AMQP_URL);

@@ -1,10 +1,9 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import { Messages, TargetKind, TargetStatus, uuidv7, type HostMetricsPayload } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { count, createTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import { waitFor } from '@fleetwatch/testing';
+import { count, createIsolatedTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
 import type { AggregatorConfig } from '../config';
 import { HistoryMaintenance } from '../history/history-maintenance.service';
 import { LiveStateBoot } from '../live/live-state.boot';
@@ -23,14 +22,11 @@ let store: LiveStateStore;
 
 beforeAll(async () => {
   const name = 'agg-hosts';
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
-    { SWEEP_INTERVAL_MS: '200', AGGREGATOR_ROLLUP_INTERVAL_MS: '300', AGGREGATOR_BATCH_WAIT_MS: '20' },
-  );
+  site = await createIsolatedTestSite(name, {
+    SWEEP_INTERVAL_MS: '200',
+    AGGREGATOR_ROLLUP_INTERVAL_MS: '300',
+    AGGREGATOR_BATCH_WAIT_MS: '20',
+  });
   app = await startAggregator(site.env);
   store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
 });

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import {
   Messages,
   TargetIds,
@@ -12,8 +11,8 @@ import {
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
 import { closeSqlPool, createSqlPool, TargetStatesRepository } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { count, createTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import { waitFor } from '@fleetwatch/testing';
+import { count, createIsolatedTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
 
 // check.lifecycle through the running aggregator (issue 15): what sync-orchestrator says of a
 // check — paused, resumed, deleted — reaches Redis (live state and its indexes), Postgres
@@ -30,14 +29,11 @@ let store: LiveStateStore;
 
 beforeAll(async () => {
   const name = 'agg-lifecycle';
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
-    { STALE_AFTER_SECONDS: '5', SWEEP_INTERVAL_MS: '200', AGGREGATOR_BATCH_WAIT_MS: '20' },
-  );
+  site = await createIsolatedTestSite(name, {
+    STALE_AFTER_SECONDS: '5',
+    SWEEP_INTERVAL_MS: '200',
+    AGGREGATOR_BATCH_WAIT_MS: '20',
+  });
   app = await startAggregator(site.env);
   store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
 });

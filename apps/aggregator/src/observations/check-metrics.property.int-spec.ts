@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
 import fc from 'fast-check';
 import { connect } from 'amqplib';
-import { Client } from 'pg';
 import {
   checkResultPayloadSchema,
   deadLetterQueueOf,
@@ -14,8 +13,8 @@ import {
 } from '@fleetwatch/contracts';
 import { LiveKeys, LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor, canonicalJson } from '@fleetwatch/testing';
-import { createTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import { waitFor, canonicalJson } from '@fleetwatch/testing';
+import { createIsolatedTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
 
 // "A 202 is a promise" for service collectors' figures (issue 16), as a property: any
 // `metrics` array the check-result contract accepts — names and labels at their bounds,
@@ -36,14 +35,7 @@ const sent: Array<{ targetId: string; location: string; metrics: unknown[] }> = 
 
 beforeAll(async () => {
   const name = 'agg-check-metrics';
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
-    { AGGREGATOR_BATCH_WAIT_MS: '20' },
-  );
+  site = await createIsolatedTestSite(name, { AGGREGATOR_BATCH_WAIT_MS: '20' });
   app = await startAggregator(site.env);
   store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
 });

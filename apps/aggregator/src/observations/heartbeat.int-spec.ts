@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import { Messages, TargetKind, TargetStatus, uuidv7 } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { createBus, observationShardQueueSpecs, publishRequest, type Bus } from '@fleetwatch/messaging';
 import { closeSqlPool, createSqlPool, runInSqlTransaction, TargetStatesRepository } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { createTestSite, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import { waitFor } from '@fleetwatch/testing';
+import { createIsolatedTestSite, startAggregator, type TestSite } from '../aggregator.int-helpers';
 
 // Heartbeat pings through the running aggregator (SPEC §5 `push`, §6 `/ping/{token}`), as
 // status-ingest publishes them: delivered out of order, and received by ingest replicas at
@@ -24,16 +23,13 @@ let replicaB: Bus;
 
 beforeAll(async () => {
   const name = 'agg-heartbeat';
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
-    { SWEEP_INTERVAL_MS: String(SWEEP_MS), AGGREGATOR_BATCH_WAIT_MS: '20', SWEEP_CATCH_UP_MAX_MS: '500' },
-  );
+  site = await createIsolatedTestSite(name, {
+    SWEEP_INTERVAL_MS: String(SWEEP_MS),
+    AGGREGATOR_BATCH_WAIT_MS: '20',
+    SWEEP_CATCH_UP_MAX_MS: '500',
+  });
   replicaB = createBus({
-    url: vhost.amqpUrl,
+    url: site.vhost.amqpUrl,
     source: { site: 'test', service: 'status-ingest', location: 'ingest-b' },
     name: `test-${name}-b`,
     queues: observationShardQueueSpecs(),

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import { InstanceKind, Messages, TargetIds } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { waitFor } from '@fleetwatch/testing';
 import {
-  createTestSite,
+  createIsolatedTestSite,
   flushPrefix,
   startAggregator,
   statusUpdate,
@@ -28,14 +27,11 @@ let store: LiveStateStore;
 
 beforeAll(async () => {
   const name = 'agg-instance-kind';
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
-    { STALE_AFTER_SECONDS: '300', SWEEP_INTERVAL_MS: '200', AGGREGATOR_BATCH_WAIT_MS: '20' },
-  );
+  site = await createIsolatedTestSite(name, {
+    STALE_AFTER_SECONDS: '300',
+    SWEEP_INTERVAL_MS: '200',
+    AGGREGATOR_BATCH_WAIT_MS: '20',
+  });
   app = await startAggregator(site.env);
   store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
 });

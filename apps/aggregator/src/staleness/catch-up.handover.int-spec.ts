@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { OBSERVATION_SHARDS, TargetIds, TargetStatus } from '@fleetwatch/contracts';
 import { shardOf } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { testEnv, waitFor } from '@fleetwatch/testing';
 import {
   count,
-  createTestSite,
+  createIsolatedTestSite,
   privateDist,
   statusUpdate,
   updateRequest,
@@ -103,25 +103,18 @@ const updatesOf = (ids: readonly string[]) =>
   count(site.pg, 'SELECT count(*) AS n FROM status_updates WHERE instance_id = ANY($1)', [ids]);
 
 beforeAll(async () => {
-  const [vhost, database] = await Promise.all([createIsolatedVhost('agg-handover'), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    'agg-handover',
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}agg-handover:` },
-    {
-      STALE_AFTER_SECONDS: String(STALE_S),
-      SWEEP_INTERVAL_MS: '200',
-      AGGREGATOR_SHARD_CHECK_INTERVAL_MS: String(CHECK_MS),
-      // One observation per commit, and few deliveries in hand: the backlog stays in the queues when b stops
-      // (b commits only what it was delivered) and takes a to work through.
-      AGGREGATOR_PREFETCH: '20',
-      AGGREGATOR_BATCH_SIZE: '1',
-      AGGREGATOR_BATCH_WAIT_MS: '0',
-      LOG_LEVEL: 'info',
-      FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '10',
-    },
-  );
+  site = await createIsolatedTestSite('agg-handover', {
+    STALE_AFTER_SECONDS: String(STALE_S),
+    SWEEP_INTERVAL_MS: '200',
+    AGGREGATOR_SHARD_CHECK_INTERVAL_MS: String(CHECK_MS),
+    // One observation per commit, and few deliveries in hand: the backlog stays in the queues when b stops
+    // (b commits only what it was delivered) and takes a to work through.
+    AGGREGATOR_PREFETCH: '20',
+    AGGREGATOR_BATCH_SIZE: '1',
+    AGGREGATOR_BATCH_WAIT_MS: '0',
+    LOG_LEVEL: 'info',
+    FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '10',
+  });
   dist = privateDist(`aggregator-handover-${testEnv().runId}`);
 });
 

@@ -1,12 +1,11 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import { register } from 'prom-client';
 import { OBSERVATION_SHARDS, TargetIds, TargetStatus } from '@fleetwatch/contracts';
 import { shardOf } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { waitFor } from '@fleetwatch/testing';
 import {
   count,
-  createTestSite,
+  createIsolatedTestSite,
   startAggregator,
   statusUpdate,
   updateRequest,
@@ -38,21 +37,14 @@ let site: TestSite;
 let app: INestApplicationContext | undefined;
 
 beforeAll(async () => {
-  const [vhost, database] = await Promise.all([createIsolatedVhost('agg-catchup'), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    'agg-catchup',
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}agg-catchup:` },
-    {
-      STALE_AFTER_SECONDS: String(STALE_S),
-      SWEEP_INTERVAL_MS: String(SWEEP_MS),
-      // One observation per commit: a shard's backlog of a few hundred messages takes many sweeps to drain.
-      AGGREGATOR_BATCH_SIZE: '1',
-      AGGREGATOR_BATCH_WAIT_MS: '0',
-      AGGREGATOR_SHARD_CHECK_INTERVAL_MS: '200',
-    },
-  );
+  site = await createIsolatedTestSite('agg-catchup', {
+    STALE_AFTER_SECONDS: String(STALE_S),
+    SWEEP_INTERVAL_MS: String(SWEEP_MS),
+    // One observation per commit: a shard's backlog of a few hundred messages takes many sweeps to drain.
+    AGGREGATOR_BATCH_SIZE: '1',
+    AGGREGATOR_BATCH_WAIT_MS: '0',
+    AGGREGATOR_SHARD_CHECK_INTERVAL_MS: '200',
+  });
 });
 afterAll(async () => {
   await app?.close();

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import { register } from 'prom-client';
 import { Messages, TargetIds, TargetStatus, uuidv7 } from '@fleetwatch/contracts';
 import { publishRequest, shardOf, type PublishRequest } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
+import { TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
 import {
   count,
-  createTestSite,
+  createIsolatedTestSite,
   startAggregator,
   statusUpdate,
   updateRequest,
@@ -38,19 +37,12 @@ let app: INestApplicationContext | undefined;
 
 beforeAll(async () => {
   const name = 'agg-catchup-lag';
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
-    {
-      STALE_AFTER_SECONDS: String(STALE_S),
-      SWEEP_INTERVAL_MS: String(SWEEP_MS),
-      AGGREGATOR_BATCH_WAIT_MS: '20',
-      AGGREGATOR_SHARD_CHECK_INTERVAL_MS: '200',
-    },
-  );
+  site = await createIsolatedTestSite(name, {
+    STALE_AFTER_SECONDS: String(STALE_S),
+    SWEEP_INTERVAL_MS: String(SWEEP_MS),
+    AGGREGATOR_BATCH_WAIT_MS: '20',
+    AGGREGATOR_SHARD_CHECK_INTERVAL_MS: '200',
+  });
   // Fillers (instances named lagfill-*) cost 10 ms each to store: a backlog of them keeps the consumer behind.
   await site.pg.query(`CREATE FUNCTION slow_filler() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM pg_sleep(0.01); RETURN NULL; END $$`);

@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import { Messages, TargetStatus } from '@fleetwatch/contracts';
 import { CONTRADICTED_BY_OLDER } from '@fleetwatch/domain';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
+import { TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
 import { AggregatorMetrics } from '../aggregator.metrics';
 import {
   count,
-  createTestSite,
+  createIsolatedTestSite,
   flushPrefix,
   startAggregator,
   statusUpdate,
@@ -37,18 +36,11 @@ let store: LiveStateStore;
 
 /** An isolated vhost, database and Redis prefix; the aggregator may reach Redis through another URL (a proxy). */
 async function isolatedSite(name: string): Promise<TestSite> {
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  return createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
-    {
-      STALE_AFTER_SECONDS: '5',
-      SWEEP_INTERVAL_MS: String(SWEEP_MS),
-      AGGREGATOR_BATCH_WAIT_MS: '20',
-    },
-  );
+  return createIsolatedTestSite(name, {
+    STALE_AFTER_SECONDS: '5',
+    SWEEP_INTERVAL_MS: String(SWEEP_MS),
+    AGGREGATOR_BATCH_WAIT_MS: '20',
+  });
 }
 
 beforeAll(async () => {

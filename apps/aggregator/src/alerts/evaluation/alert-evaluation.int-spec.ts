@@ -1,5 +1,4 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import { Messages, TargetKind, TargetStatus, type StatusChangedPayload } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { createLogger } from '@fleetwatch/observability';
@@ -13,8 +12,14 @@ import {
   TargetStatesRepository,
   type SqlPool,
 } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { count, createTestSite, startAggregator, statusUpdate, type TestSite } from '../../aggregator.int-helpers';
+import { waitFor } from '@fleetwatch/testing';
+import {
+  count,
+  createIsolatedTestSite,
+  startAggregator,
+  statusUpdate,
+  type TestSite,
+} from '../../aggregator.int-helpers';
 import { AlertConfigLoader } from './alert-config.loader';
 import { ALERT_EVALUATOR, ALERT_EVALUATOR_LEASE_NAME } from './alert-evaluation.providers';
 import { AlertEvaluator, EvaluatorFencedError } from './alert-evaluator.service';
@@ -71,14 +76,7 @@ async function firing(target: string) {
 }
 
 beforeAll(async () => {
-  const [vhost, database] = await Promise.all([createIsolatedVhost('alert-eval'), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    'alert-eval',
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}alert-eval:` },
-    { AGGREGATOR_BATCH_WAIT_MS: '5' },
-  );
+  site = await createIsolatedTestSite('alert-eval', { AGGREGATOR_BATCH_WAIT_MS: '5' });
   await putRule(site.pg, RULE, {
     name: 'Instance down',
     condition: { type: 'status', statuses: [TargetStatus.Down] },

@@ -1,12 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import { channelConfigSchema, Messages, TargetStatus } from '@fleetwatch/contracts';
 import { verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '@fleetwatch/alerting';
 import { channelSecretContext, generateSealingKeyText, SecretSealer } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { createTestSite, startAggregator, statusUpdate, type TestSite } from '../../aggregator.int-helpers';
+import { waitFor } from '@fleetwatch/testing';
+import { createIsolatedTestSite, startAggregator, statusUpdate, type TestSite } from '../../aggregator.int-helpers';
 import { putRule } from './alert-evaluation.int-helpers';
 
 // Issue 18, the whole path in one aggregator: a target goes DOWN → after `for` the evaluator queues one
@@ -55,14 +54,10 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const [vhost, database] = await Promise.all([createIsolatedVhost('alert-pipeline'), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    'alert-pipeline',
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}alert-pipeline:` },
-    { AGGREGATOR_BATCH_WAIT_MS: '5', FLEETWATCH_ENCRYPTION_KEY: KEY },
-  );
+  site = await createIsolatedTestSite('alert-pipeline', {
+    AGGREGATOR_BATCH_WAIT_MS: '5',
+    FLEETWATCH_ENCRYPTION_KEY: KEY,
+  });
   // The channel as sync-orchestrator stores it: public spec in the clear, the signing secret sealed.
   const spec = channelConfigSchema.parse({
     type: 'webhook',

@@ -1,8 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import { DEFAULT_ALERT_RULES, Messages, type HostMetricsPayload } from '@fleetwatch/contracts';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { createTestSite, startAggregator, statusUpdate, type TestSite } from '../../aggregator.int-helpers';
+import { waitFor } from '@fleetwatch/testing';
+import { createIsolatedTestSite, startAggregator, statusUpdate, type TestSite } from '../../aggregator.int-helpers';
 import { alertsOf, notified, putRule } from './alert-evaluation.int-helpers';
 
 // Issue 18: the shipped rules (contracts' DEFAULT_ALERT_RULES), stored as the sync-orchestrator's seeder
@@ -57,14 +56,11 @@ function hostSample(hostId: string): HostMetricsPayload {
 }
 
 beforeAll(async () => {
-  const [vhost, database] = await Promise.all([createIsolatedVhost('alert-defaults'), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    'alert-defaults',
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}alert-defaults:` },
-    { STALE_AFTER_SECONDS: String(STALE_S), SWEEP_INTERVAL_MS: '200', AGGREGATOR_BATCH_WAIT_MS: '5' },
-  );
+  site = await createIsolatedTestSite('alert-defaults', {
+    STALE_AFTER_SECONDS: String(STALE_S),
+    SWEEP_INTERVAL_MS: '200',
+    AGGREGATOR_BATCH_WAIT_MS: '5',
+  });
   for (const { id, ...rule } of DEFAULT_ALERT_RULES)
     await putRule(site.pg, id, {
       ...rule,

@@ -1,7 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { INestApplicationContext } from '@nestjs/common';
-import { Client } from 'pg';
 import {
   Messages,
   uuidv7,
@@ -12,8 +11,8 @@ import {
 } from '@fleetwatch/contracts';
 import { verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '@fleetwatch/alerting';
 import { generateSealingKeyText, SecretSealer, subscriptionSecretContext } from '@fleetwatch/persistence';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { createTestSite, startAggregator, statusUpdate, type TestSite } from '../../aggregator.int-helpers';
+import { waitFor } from '@fleetwatch/testing';
+import { createIsolatedTestSite, startAggregator, statusUpdate, type TestSite } from '../../aggregator.int-helpers';
 
 // Issue 18, status-change subscriptions in one running aggregator, on the real bus and database: a target
 // goes DOWN → exactly one signed request at a receiver started here (the HMAC verified), also when the
@@ -90,19 +89,12 @@ beforeAll(async () => {
   const main = createServer(receiver(received));
   servers.push(main);
   const port = await listen(main);
-  const [vhost, database] = await Promise.all([createIsolatedVhost('subscriptions'), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  site = await createTestSite(
-    'subscriptions',
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}subscriptions:` },
-    {
-      AGGREGATOR_BATCH_WAIT_MS: '5',
-      FLEETWATCH_ENCRYPTION_KEY: KEY,
-      FLEETWATCH_SITE: 'sub-site',
-      FLEETWATCH_CHECK_DENY_NETWORKS: '169.254.0.0/16,127.0.0.2/32',
-    },
-  );
+  site = await createIsolatedTestSite('subscriptions', {
+    AGGREGATOR_BATCH_WAIT_MS: '5',
+    FLEETWATCH_ENCRYPTION_KEY: KEY,
+    FLEETWATCH_SITE: 'sub-site',
+    FLEETWATCH_CHECK_DENY_NETWORKS: '169.254.0.0/16,127.0.0.2/32',
+  });
   const url = `http://127.0.0.1:${port}/hook`;
   await putSubscription('sub-down', {
     url,
