@@ -32,10 +32,9 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function watcherOn(socketPath: string): { watcher: DockerWatcher; pusher: StatusPusher } {
-  // Never started: what the watcher queues stays queued (nothing here is about delivery).
-  const pusher = new StatusPusher({ url: 'http://127.0.0.1:9', apiKey: 'fw_test', log });
-  const watcher = new DockerWatcher(
+/** The watcher under test, on the stand-in engine, its ledger in this test's directory. */
+function watcherFor(pusher: StatusPusher, socketPath = engine.socketPath): DockerWatcher {
+  return new DockerWatcher(
     new Dockerode({ socketPath }),
     pusher,
     {
@@ -50,7 +49,25 @@ function watcherOn(socketPath: string): { watcher: DockerWatcher; pusher: Status
     log,
     new SentLedger(join(dir, 'state.json'), log, 10),
   );
-  return { watcher, pusher };
+}
+
+function watcherOn(socketPath: string): { watcher: DockerWatcher; pusher: StatusPusher } {
+  // Never started: what the watcher queues stays queued (nothing here is about delivery).
+  const pusher = new StatusPusher({ url: 'http://127.0.0.1:9', apiKey: 'fw_test', log });
+  return { watcher: watcherFor(pusher, socketPath), pusher };
+}
+
+/** An ingest stand-in that accepts (202) every push: updates sent to it count as accepted. */
+async function acceptingIngest(): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(202, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 async function until(what: string, ok: () => boolean, ms = 5_000): Promise<void> {
@@ -138,28 +155,8 @@ describe('DockerWatcher and a renamed container', () => {
 
 describe('DockerWatcher restarted with its ledger', () => {
   it('sends no state the ingest already has, and still refreshes it (a steady container must not go STALE)', async () => {
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.writeHead(202, { 'content-type': 'application/json' }).end('{}'));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const run = (pusher: StatusPusher) =>
-      new DockerWatcher(
-        new Dockerode({ socketPath: engine.socketPath }),
-        pusher,
-        {
-          labelFilters: ['fleetwatch.watch=true'],
-          instancePrefix: '',
-          source: 'spec',
-          maxAgeMs: 60_000,
-          reconnectBaseMs: 50,
-          reconnectMaxMs: 200,
-          inspectConcurrency: 4,
-        },
-        log,
-        new SentLedger(join(dir, 'state.json'), log, 10),
-      );
+    const { url, close } = await acceptingIngest();
+    const run = (pusher: StatusPusher) => watcherFor(pusher);
     try {
       const first = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
       const before = run(first);
@@ -178,35 +175,15 @@ describe('DockerWatcher restarted with its ledger', () => {
       expect(second.refreshDue()).toBe(1); // …but it is kept alive
       await after.stop();
     } finally {
-      await new Promise((r) => server.close(r));
+      await close();
     }
   });
 });
 
 describe('DockerWatcher resync and a name another container took while no watcher ran', () => {
   it('reports the container now holding the name as that instance (not removed after it), and keeps refreshing it', async () => {
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.writeHead(202, { 'content-type': 'application/json' }).end('{}'));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const run = (pusher: StatusPusher) =>
-      new DockerWatcher(
-        new Dockerode({ socketPath: engine.socketPath }),
-        pusher,
-        {
-          labelFilters: ['fleetwatch.watch=true'],
-          instancePrefix: '',
-          source: 'spec',
-          maxAgeMs: 60_000,
-          reconnectBaseMs: 50,
-          reconnectMaxMs: 200,
-          inspectConcurrency: 4,
-        },
-        log,
-        new SentLedger(join(dir, 'state.json'), log, 10),
-      );
+    const { url, close } = await acceptingIngest();
+    const run = (pusher: StatusPusher) => watcherFor(pusher);
     try {
       const first = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
       const before = run(first);
@@ -254,7 +231,7 @@ describe('DockerWatcher resync and a name another container took while no watche
       // The refreshes' acceptance scheduled a ledger write: written now, not into a directory being removed.
       await after.persist();
     } finally {
-      await new Promise((r) => server.close(r));
+      await close();
     }
   });
 });
@@ -289,29 +266,10 @@ describe('DockerWatcher refreshes and a container the engine cannot inspect', ()
   // an event about it or at a resync) is not known to be as last reported: it is no longer refreshed, so it goes
   // STALE, as an engine out of reach does — refreshed, a container that died was reported running for ever.
   async function accepted(): Promise<{ watcher: DockerWatcher; pusher: StatusPusher; close: () => Promise<void> }> {
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.writeHead(202, { 'content-type': 'application/json' }).end('{}'));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const ingest = await acceptingIngest();
     // Delivered to a server that accepts everything: the watcher's updates count as accepted.
-    const pusher = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
-    const watcher = new DockerWatcher(
-      new Dockerode({ socketPath: engine.socketPath }),
-      pusher,
-      {
-        labelFilters: ['fleetwatch.watch=true'],
-        instancePrefix: '',
-        source: 'spec',
-        maxAgeMs: 60_000,
-        reconnectBaseMs: 50,
-        reconnectMaxMs: 200,
-        inspectConcurrency: 4,
-      },
-      log,
-      new SentLedger(join(dir, 'state.json'), log, 10),
-    );
+    const pusher = new StatusPusher({ url: ingest.url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
+    const watcher = watcherFor(pusher);
     logs.length = 0;
     pusher.start();
     watcher.start();
@@ -323,7 +281,7 @@ describe('DockerWatcher refreshes and a container the engine cannot inspect', ()
         await watcher.stop();
         await pusher.stop();
         await watcher.persist(); // a ledger write scheduled by an acceptance lands before the directory goes
-        await new Promise((r) => server.close(r));
+        await ingest.close();
       },
     };
   }
