@@ -3,14 +3,16 @@ import { ConfigError, databaseLockShape, databaseLockUrl, databaseSettings, data
 const settings = (source: Record<string, string>) => databaseSettings(parseEnv(databaseShape, source));
 
 describe('databaseShape / databaseSettings', () => {
-  it('defaults: the local database, 5 s to connect, 30 s per statement, 35 s per query, keep-alive after 10 s', () => {
+  it('defaults: the local database, 5 s to connect, 30 s per statement, 35 s per query, keep-alive after 10 s, 60 s idle in a transaction', () => {
     expect(settings({})).toEqual({
       databaseUrl: 'postgresql://postgres@127.0.0.1:5432/fleetwatch',
       connectionTimeoutMs: 5000,
       statementTimeoutMs: 30_000,
       queryTimeoutMs: 35_000,
       keepAliveInitialDelayMs: 10_000,
+      idleInTransactionTimeoutMs: 60_000,
     });
+    expect(settings({ DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '5000' }).idleInTransactionTimeoutMs).toBe(5000);
   });
 
   it('the query timeout follows the statement timeout unless set', () => {

@@ -24,6 +24,13 @@ export const databaseShape = {
     .optional(),
   /** TCP keep-alive probes on an idle connection start after this long (interval and count are the OS's). */
   DATABASE_KEEPALIVE_DELAY_MS: env.int(10_000, 1000, 7_200_000),
+  /**
+   * Server-side limit on a transaction left open with nothing sent (`idle_in_transaction_session_timeout`): the
+   * server ends the session and releases its row locks. A replica frozen or cut off mid-commit (SIGSTOP, a paused
+   * VM, a black-holed network) otherwise holds them until the server's TCP keep-alive gives up (hours by default) —
+   * and every writer waiting on those rows (the aggregator's next shard holder) waits as long.
+   */
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: env.int(60_000, 1000, 86_400_000),
 };
 
 /** What a pool needs (libs/persistence's PgConnectionOptions, plus the URL). */
@@ -33,6 +40,7 @@ export interface DatabaseSettings {
   statementTimeoutMs: number;
   queryTimeoutMs: number;
   keepAliveInitialDelayMs: number;
+  idleInTransactionTimeoutMs: number;
 }
 
 type DatabaseValues = z.output<z.ZodObject<typeof databaseShape>>;
@@ -55,6 +63,7 @@ export function databaseSettings(values: DatabaseValues): DatabaseSettings {
     statementTimeoutMs: statement,
     queryTimeoutMs: query,
     keepAliveInitialDelayMs: values.DATABASE_KEEPALIVE_DELAY_MS,
+    idleInTransactionTimeoutMs: values.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
   };
 }
 

@@ -18,12 +18,20 @@ export interface PgConnectionOptions {
   queryTimeoutMs?: number;
   /** TCP keep-alive probes start after the socket was idle this long (default 10000 ms). */
   keepAliveInitialDelayMs?: number;
+  /**
+   * Server-side limit on a transaction left open with nothing sent (`idle_in_transaction_session_timeout`, default
+   * 60000 ms): the server ends such a session and frees its locks. A client frozen or cut off mid-transaction would
+   * otherwise hold its row locks until the server's TCP keep-alive gives up (two hours by default). A transaction may
+   * lower it for itself (`set_config(…, true)`), as the fleet poll's fenced writes do.
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
 export const PG_CONNECTION_DEFAULTS = {
   connectionTimeoutMs: 5000,
   statementTimeoutMs: 30_000,
   keepAliveInitialDelayMs: 10_000,
+  idleInTransactionTimeoutMs: 60_000,
 } as const;
 
 /** The client-side query timeout: the one given, else the statement timeout + 5 s. */
@@ -132,7 +140,9 @@ export function pgPoolConfig(
     // without an offset and reads a timestamptz's wall time as UTC (prisma/orm#26786, #28629), so in any other zone
     // every instant it wrote or read was off by the zone's offset (pg's own parsing is right in any zone). An
     // `options` parameter in the URL replaces this one (pg lets the URL win).
-    options: '-c TimeZone=UTC',
+    // The idle-in-transaction limit travels in the same `options` (not as a startup parameter of its own, which a
+    // pooler such as PgBouncer refuses unless told to ignore it).
+    options: `-c TimeZone=UTC -c idle_in_transaction_session_timeout=${Math.max(0, Math.floor(options.idleInTransactionTimeoutMs ?? PG_CONNECTION_DEFAULTS.idleInTransactionTimeoutMs))}`,
     keepAlive: true,
     keepAliveInitialDelayMillis: options.keepAliveInitialDelayMs ?? PG_CONNECTION_DEFAULTS.keepAliveInitialDelayMs,
     Client: TimedClient as unknown as pg.PoolConfig['Client'],

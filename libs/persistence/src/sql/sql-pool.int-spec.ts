@@ -203,3 +203,38 @@ describe('runInSqlTransaction: BEGIN goes with the first statement', () => {
     expect(await sqlQuery<{ n: number }>(p, 'SELECT n FROM begin_with_first ORDER BY n')).toEqual([{ n: 3 }]);
   });
 });
+
+describe('a transaction left open with nothing sent (idle_in_transaction_session_timeout)', () => {
+  it('is ended by the server after idleInTransactionTimeoutMs, and its row locks go with it', async () => {
+    const frozen = createSqlPool(isolated.databaseUrl, { max: 1, idleInTransactionTimeoutMs: 1000 });
+    const other = createSqlPool(isolated.databaseUrl, { max: 1 });
+    pools.push(frozen, other);
+    await sqlExecute(other, 'CREATE TABLE idle_tx_rows (id int PRIMARY KEY, n int NOT NULL)');
+    await sqlExecute(other, 'INSERT INTO idle_tx_rows VALUES (1, 0)');
+    // A holder that takes a row lock, then goes silent mid-transaction (a frozen or cut-off replica).
+    const held = (frozen as unknown as Pool).connect();
+    const client: PoolClient = await held;
+    await client.query('BEGIN');
+    await client.query('SELECT n FROM idle_tx_rows WHERE id = 1 FOR SHARE');
+    const started = Date.now();
+    // The writer waits for the lock only until the server has ended the silent session (not for keep-alive's hours).
+    await runInSqlTransaction(other, async (tx) => {
+      await sqlQuery(tx, `SELECT set_config('lock_timeout', '15000', true)`);
+      await sqlExecute(tx, 'UPDATE idle_tx_rows SET n = n + 1 WHERE id = 1');
+    });
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(500);
+    expect(waited).toBeLessThan(10_000);
+    // The silent session is gone: its next statement fails, and its uncommitted transaction never commits.
+    await expect(client.query('SELECT 1')).rejects.toThrow();
+    client.release(true);
+    expect(await sqlQuery<{ n: number }>(other, 'SELECT n FROM idle_tx_rows WHERE id = 1')).toEqual([{ n: 1 }]);
+  });
+
+  it('is 60 s unless configured, on every session of a pool', async () => {
+    const p = pool();
+    expect(
+      await sqlQuery<{ t: string }>(p, `SELECT current_setting('idle_in_transaction_session_timeout') AS t`),
+    ).toEqual([{ t: '1min' }]);
+  });
+});
