@@ -93,6 +93,18 @@ function firstRow(client: Client, text: string): Promise<FirstRow> {
   });
 }
 
+/**
+ * Why the server refused the check's query. Its own statement_timeout (set to the attempt's timeout) is the attempt
+ * timing out, said as the attempt's deadline says it: on a loaded collector either may come first, and the reason
+ * must not depend on which (a changed reason reads as a new failure).
+ */
+export function queryFailureReason(err: unknown, timeoutMs: number, reasonOf: (err: unknown) => string): string {
+  const { code, message } = err as { code?: string; message?: unknown };
+  if (code === '57014' && typeof message === 'string' && /statement timeout/i.test(message))
+    return `timed out after ${timeoutMs} ms`;
+  return `query failed: ${reasonOf(err)}${code ? ` (SQLSTATE ${code})` : ''}`;
+}
+
 function failed(failureReason: string, latencyMs: number | null = null): ProbeOutcome {
   return { ok: false, latencyMs, failureReason, facts: {} };
 }
@@ -119,8 +131,7 @@ export const postgresProbe: Probe<'postgres'> = async (check, ctx: ProbeContext)
     } catch (err) {
       if (signal.aborted) throw err;
       graceful = true; // the server refused the query; the session itself is fine
-      const code = (err as { code?: string }).code;
-      return failed(`query failed: ${reasonOf(err)}${code ? ` (SQLSTATE ${code})` : ''}`, elapsed(started));
+      return failed(queryFailureReason(err, ctx.timeoutMs, reasonOf), elapsed(started));
     }
     latencyMs = elapsed(started);
     await client.query('ROLLBACK');
