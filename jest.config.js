@@ -1,7 +1,16 @@
-// Three suites: `unit` (*.spec.ts, no servers, parallel), `integration`
-// (*.int-spec.ts, real Postgres/Redis/RabbitMQ isolated per run by libs/testing) and
-// `integration-alone` (*.alone.int-spec.ts: tests that must not share the broker).
+// Four suites: `unit` (*.spec.ts, no servers, parallel), `integration` (*.int-spec.ts, real
+// Postgres/Redis/RabbitMQ isolated per run by libs/testing; `npm test` runs two files at a time,
+// each jest worker on a database, vhost and key prefix of its own), `integration-serial` (the
+// int-specs below, one at a time after those) and `integration-alone` (*.alone.int-spec.ts:
+// tests that must not share the broker).
 const preset = require('./jest.preset');
+
+// Integration files that must not run beside another, and why.
+const SERIAL_INTEGRATION = [
+  // `npm start` rebuilds dist/ (removed, then written again): every e2e spec copies dist/ for its site.
+  'tests/e2e/boot.int-spec.ts',
+];
+const escape = (path) => path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 module.exports = {
   // Per-project testTimeout is ignored by Jest; integration tests talk to real servers.
@@ -17,9 +26,25 @@ module.exports = {
       ...preset,
       displayName: 'integration',
       testMatch: ['<rootDir>/{apps,libs,tools,tests}/**/*.int-spec.ts'],
-      testPathIgnorePatterns: [...preset.testPathIgnorePatterns, '\\.alone\\.int-spec\\.ts$'],
+      testPathIgnorePatterns: [
+        ...preset.testPathIgnorePatterns,
+        '\\.alone\\.int-spec\\.ts$',
+        ...SERIAL_INTEGRATION.map((f) => `/${escape(f)}$`),
+      ],
       globalSetup: '<rootDir>/libs/testing/src/jest/global-setup.ts',
       globalTeardown: '<rootDir>/libs/testing/src/jest/global-teardown.ts',
+      // Each jest worker gets a database, vhost and key prefix of its own (files run side by side).
+      setupFiles: ['<rootDir>/libs/testing/src/jest/worker-env.ts'],
+      testTimeout: 120000,
+      slowTestThreshold: 30,
+    },
+    {
+      ...preset,
+      displayName: 'integration-serial',
+      testMatch: SERIAL_INTEGRATION.map((f) => `<rootDir>/${f}`),
+      globalSetup: '<rootDir>/libs/testing/src/jest/global-setup.ts',
+      globalTeardown: '<rootDir>/libs/testing/src/jest/global-teardown.ts',
+      setupFiles: ['<rootDir>/libs/testing/src/jest/worker-env.ts'],
       testTimeout: 120000,
       slowTestThreshold: 30,
     },
@@ -31,6 +56,7 @@ module.exports = {
       testMatch: ['<rootDir>/{apps,libs,tools,tests}/**/*.alone.int-spec.ts'],
       globalSetup: '<rootDir>/libs/testing/src/jest/global-setup.ts',
       globalTeardown: '<rootDir>/libs/testing/src/jest/global-teardown.ts',
+      setupFiles: ['<rootDir>/libs/testing/src/jest/worker-env.ts'],
       testTimeout: 180000,
       slowTestThreshold: 60,
     },

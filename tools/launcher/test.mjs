@@ -52,6 +52,18 @@ function countVitest(file) {
   totals.skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 }
 
+/** FW_TEST_INTEGRATION_WORKERS (1–8, default 2): integration files run side by side. */
+function integrationWorkers() {
+  const raw = process.env.FW_TEST_INTEGRATION_WORKERS;
+  if (raw === undefined || raw === '') return 2;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 8) {
+    fail(`FW_TEST_INTEGRATION_WORKERS must be a whole number from 1 to 8, not ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return n;
+}
+
 async function main() {
   ensureDependencies();
   // Server URLs are not injected: libs/testing tells env-given servers from the local ones.
@@ -90,15 +102,29 @@ async function main() {
     countJest(out, 'unit tests');
   }
   if (want('integration')) {
+    // Two files at a time by default (each jest worker on a database, vhost and key prefix of its own): most of
+    // an integration file's time is spent waiting on timers, servers and child services, not on a CPU.
+    const workers = integrationWorkers();
     const out = join(tmp, 'jest-integration.json');
     rmSync(out, { force: true });
+    say(`── integration tests run ${workers} file(s) at a time (FW_TEST_INTEGRATION_WORKERS)`);
     step(
       'integration tests',
       'npx',
-      ['jest', '--selectProjects', 'integration', '--runInBand', '--json', `--outputFile=${out}`],
+      ['jest', '--selectProjects', 'integration', `--maxWorkers=${workers}`, '--json', `--outputFile=${out}`],
       env,
     );
     countJest(out, 'integration tests');
+    // The few that must not run beside another (jest.config.js says why for each), one at a time.
+    const serialOut = join(tmp, 'jest-integration-serial.json');
+    rmSync(serialOut, { force: true });
+    step(
+      'serial integration tests',
+      'npx',
+      ['jest', '--selectProjects', 'integration-serial', '--runInBand', '--json', `--outputFile=${serialOut}`],
+      env,
+    );
+    countJest(serialOut, 'serial integration tests');
   }
   // After every other integration test, with nothing beside them: these raise a broker
   // resource alarm, which blocks every publisher on the node (*.alone.int-spec.ts).

@@ -11,6 +11,7 @@ import { waitFor } from './wait-for';
 
 const env = testEnv();
 const admin = rabbitAdmin(env.server.amqpManagementUrl);
+const worker = Number(process.env['JEST_WORKER_ID'] ?? '1');
 
 async function query<T extends Record<string, unknown>>(url: string, sql: string): Promise<T[]> {
   const c = new Client({ connectionString: url });
@@ -24,7 +25,8 @@ async function query<T extends Record<string, unknown>>(url: string, sql: string
 
 describe('per-run isolation (global setup)', () => {
   it('gives the run a migrated database of its own', async () => {
-    expect(env.databaseName).toBe(`fw_test_${env.runId}`);
+    // Worker 1 uses the run's own set; a further jest worker its own `_w<n>` one (worker-env.ts).
+    expect(env.databaseName).toBe(`fw_test_${env.runId}${worker > 1 ? `_w${worker}` : ''}`);
     const rows = await query<{ n: string }>(
       env.databaseUrl,
       `SELECT count(*)::text AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL`,
@@ -37,7 +39,7 @@ describe('per-run isolation (global setup)', () => {
   it('gives the run a vhost and a Redis key prefix', async () => {
     expect(await admin.listVhosts()).toContain(env.vhost);
     expect(decodeURIComponent(new URL(env.amqpUrl).pathname.slice(1))).toBe(env.vhost);
-    expect(env.redisPrefix).toBe(`fwtest:${env.runId}:`);
+    expect(env.redisPrefix).toBe(`fwtest:${env.runId}:${worker > 1 ? `w${worker}:` : ''}`);
     const redis = new Redis(env.redisUrl, { keyPrefix: env.redisPrefix });
     try {
       await redis.set('probe', '1', 'EX', 600); // teardown must remove it

@@ -20,8 +20,14 @@ function log(line: string): void {
   if (process.env['FW_TEST_QUIET'] !== '1') process.stderr.write(`[fleetwatch testing] ${line}\n`);
 }
 
-/** Creates the run's database (migrated), vhost and key prefix; exports them via process.env. */
-export async function setUpTestRun(): Promise<TestEnv> {
+/**
+ * Creates the run's database (migrated), vhost and key prefix; exports them via process.env.
+ * With `workers` > 1 (jest --maxWorkers), each further worker gets a set of its own —
+ * `<db>_w<n>`, `<vhost>-w<n>`, `<prefix>w<n>:` — which the `integration` project's
+ * setup file (jest/worker-env.ts) hands to that worker: test files running side by side
+ * never share a database, vhost or key space.
+ */
+export async function setUpTestRun(workers = 1): Promise<TestEnv> {
   const started = Date.now();
   const servers = await resolveServers();
   const runId = newRunId();
@@ -53,6 +59,11 @@ export async function setUpTestRun(): Promise<TestEnv> {
     await migrateDatabase(databaseUrlFor(servers.databaseUrl, template));
     await createDatabase(servers.databaseUrl, databaseName, template);
     await admin.addVhost(vhost, amqpUser(servers.amqpUrl));
+    for (let w = 2; w <= workers; w++) {
+      const own = workerResources({ databaseName, vhost, redisPrefix }, w);
+      await createDatabase(servers.databaseUrl, own.databaseName, template);
+      await admin.addVhost(own.vhost, amqpUser(servers.amqpUrl));
+    }
   } catch (err) {
     await tearDownTestRun().catch(() => undefined);
     throw err;
@@ -66,12 +77,65 @@ export async function setUpTestRun(): Promise<TestEnv> {
     [ENV.amqpUrl]: amqpUrlFor(servers.amqpUrl, vhost),
     [ENV.vhost]: vhost,
     [ENV.redisPrefix]: redisPrefix,
+    [ENV.workers]: String(Math.max(1, workers)),
   });
   log(
     `run ${runId} on ${servers.source} servers: db ${databaseName} (${redact(servers.databaseUrl)}), vhost ${vhost} via ${admin.via}, ` +
-      `redis prefix ${redisPrefix}; ${sweptCount} stale resource(s) swept; ready in ${Date.now() - started} ms`,
+      `redis prefix ${redisPrefix}${workers > 1 ? ` (workers 2–${workers}: the same with _w<n>)` : ''}; ` +
+      `${sweptCount} stale resource(s) swept; ready in ${Date.now() - started} ms`,
   );
   return testEnv();
+}
+
+/** The names of jest worker `worker`'s own database, vhost and key prefix (worker 1 uses the run's). */
+export function workerResources(
+  run: { databaseName: string; vhost: string; redisPrefix: string },
+  worker: number,
+): { databaseName: string; vhost: string; redisPrefix: string } {
+  if (worker <= 1) return { ...run };
+  return {
+    databaseName: `${run.databaseName}_w${worker}`,
+    vhost: `${run.vhost}-w${worker}`,
+    redisPrefix: `${run.redisPrefix}w${worker}:`,
+  };
+}
+
+/**
+ * Points this process's testEnv() at jest worker `worker`'s own resources (made by
+ * setUpTestRun(workers)). Throws when the run made fewer sets than that: sharing them
+ * silently would let side-by-side test files see each other's rows, queues and keys.
+ */
+export function useWorkerResources(worker: number, env: NodeJS.ProcessEnv = process.env): void {
+  const workers = Number(env[ENV.workers] ?? '1');
+  if (worker <= 1 || !env[ENV.runId]) return;
+  if (!(worker <= workers)) {
+    throw new Error(
+      `jest worker ${worker} has no resources of its own: the global setup made ${workers} set(s). ` +
+        `Run the integration project with --maxWorkers=${workers} or fewer.`,
+    );
+  }
+  const need = (name: string): string => {
+    const v = env[name];
+    if (!v) throw new Error(`useWorkerResources(): ${name} is not set — the integration global setup did not finish`);
+    return v;
+  };
+  // The run's own names are kept so a second call (one per test file in the same worker) is idempotent.
+  const base = {
+    databaseName: env[ENV.runDatabaseName] ?? need(ENV.databaseName),
+    vhost: env[ENV.runVhost] ?? need(ENV.vhost),
+    redisPrefix: env[ENV.runRedisPrefix] ?? need(ENV.redisPrefix),
+  };
+  const own = workerResources(base, worker);
+  Object.assign(env, {
+    [ENV.runDatabaseName]: base.databaseName,
+    [ENV.runVhost]: base.vhost,
+    [ENV.runRedisPrefix]: base.redisPrefix,
+    [ENV.databaseName]: own.databaseName,
+    [ENV.databaseUrl]: databaseUrlFor(need(ENV.serverDatabaseUrl), own.databaseName),
+    [ENV.vhost]: own.vhost,
+    [ENV.amqpUrl]: amqpUrlFor(need(ENV.serverAmqpUrl), own.vhost),
+    [ENV.redisPrefix]: own.redisPrefix,
+  });
 }
 
 /** Drops everything named after the run id (the run's own and every isolated one). */

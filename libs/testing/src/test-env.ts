@@ -38,6 +38,12 @@ export const ENV = {
   serverAmqpUrl: 'FW_TEST_SERVER_AMQP_URL',
   amqpManagementUrl: 'FW_TEST_AMQP_MANAGEMENT_URL',
   databaseTemplate: 'FW_TEST_DATABASE_TEMPLATE',
+  /** How many jest workers have resources of their own (setUpTestRun(workers)). */
+  workers: 'FW_TEST_WORKERS',
+  /** The run's own names, kept when a worker's replace them (useWorkerResources). */
+  runDatabaseName: 'FW_TEST_RUN_DATABASE',
+  runVhost: 'FW_TEST_RUN_VHOST',
+  runRedisPrefix: 'FW_TEST_RUN_REDIS_PREFIX',
 } as const;
 
 /** The run's isolated servers. Throws when the integration global setup did not run. */
