@@ -32,6 +32,7 @@ describe('loadAggregatorConfig', () => {
       statementTimeoutMs: 30_000,
       queryTimeoutMs: 35_000,
       keepAliveInitialDelayMs: 10_000,
+      idleInTransactionTimeoutMs: 60_000,
     });
     const c = loadAggregatorConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '2000', DATABASE_QUERY_TIMEOUT_MS: '3000' });
     expect(c.database).toMatchObject({ statementTimeoutMs: 2000, queryTimeoutMs: 3000 });

@@ -59,6 +59,8 @@ type QueryArgs = [config: unknown, values?: unknown, callback?: unknown];
 /** A pg Client whose queries time out on the client's side (TimedClient.config). */
 interface TimedClientConfig extends pg.ClientConfig {
   fleetwatchQueryTimeoutMs?: number;
+  /** Set on each new connection (`SET idle_in_transaction_session_timeout`); 0: the server's own. */
+  fleetwatchIdleInTransactionTimeoutMs?: number;
 }
 
 /**
@@ -73,11 +75,43 @@ interface TimedClientConfig extends pg.ClientConfig {
  */
 class TimedClient extends pg.Client {
   private readonly queryTimeoutMs: number;
+  private readonly idleInTransactionTimeoutMs: number;
 
   constructor(config: TimedClientConfig) {
     super(config);
     this.queryTimeoutMs = config.fleetwatchQueryTimeoutMs ?? 0;
+    this.idleInTransactionTimeoutMs = config.fleetwatchIdleInTransactionTimeoutMs ?? 0;
     this.on('error', () => undefined);
+  }
+
+  /**
+   * Connects, then sets the session's idle-in-transaction limit — a statement of its own, not a startup parameter:
+   * a pooler refuses startup parameters it does not know (PgBouncer ≥ 1.20 parses `options` and refuses an untracked
+   * `-c`), while a SET passes any of them. A connection whose SET fails is closed and the connect fails.
+   */
+  override connect(...args: unknown[]): never {
+    const callback = args[0] as ((err: Error | null, client?: pg.Client) => void) | undefined;
+    const superConnect = () => (super.connect as unknown as () => Promise<unknown>).call(this);
+    const ready = (async (): Promise<pg.Client> => {
+      await superConnect();
+      if (this.idleInTransactionTimeoutMs > 0) {
+        try {
+          await this.query(`SET idle_in_transaction_session_timeout = ${this.idleInTransactionTimeoutMs}`);
+        } catch (err) {
+          this.abandon();
+          throw err;
+        }
+      }
+      return this;
+    })();
+    if (typeof callback === 'function') {
+      ready.then(
+        (client) => callback(null, client),
+        (err: Error) => callback(err),
+      );
+      return undefined as never;
+    }
+    return ready as never;
   }
 
   // pg's overloads are many; the forms pools and Prisma use are (config | text, values?, callback?).
@@ -136,13 +170,15 @@ export function pgPoolConfig(
     connectionTimeoutMillis: options.connectionTimeoutMs ?? PG_CONNECTION_DEFAULTS.connectionTimeoutMs,
     statement_timeout: options.statementTimeoutMs ?? PG_CONNECTION_DEFAULTS.statementTimeoutMs,
     fleetwatchQueryTimeoutMs: queryTimeoutOf(options),
+    fleetwatchIdleInTransactionTimeoutMs: Math.max(
+      0,
+      Math.floor(options.idleInTransactionTimeoutMs ?? PG_CONNECTION_DEFAULTS.idleInTransactionTimeoutMs),
+    ),
     // Sessions in UTC whatever the server's or database's `timezone`: Prisma's pg adapter sends a Date as wall time
     // without an offset and reads a timestamptz's wall time as UTC (prisma/orm#26786, #28629), so in any other zone
     // every instant it wrote or read was off by the zone's offset (pg's own parsing is right in any zone). An
     // `options` parameter in the URL replaces this one (pg lets the URL win).
-    // The idle-in-transaction limit travels in the same `options` (not as a startup parameter of its own, which a
-    // pooler such as PgBouncer refuses unless told to ignore it).
-    options: `-c TimeZone=UTC -c idle_in_transaction_session_timeout=${Math.max(0, Math.floor(options.idleInTransactionTimeoutMs ?? PG_CONNECTION_DEFAULTS.idleInTransactionTimeoutMs))}`,
+    options: '-c TimeZone=UTC',
     keepAlive: true,
     keepAliveInitialDelayMillis: options.keepAliveInitialDelayMs ?? PG_CONNECTION_DEFAULTS.keepAliveInitialDelayMs,
     Client: TimedClient as unknown as pg.PoolConfig['Client'],

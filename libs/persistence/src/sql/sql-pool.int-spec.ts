@@ -1,6 +1,7 @@
 import { UnavailableError } from '@fleetwatch/domain';
 import type { Pool, PoolClient } from 'pg';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
+import { createPrismaClient } from '../database';
 import {
   closeSqlPool,
   createSqlPool,
@@ -231,10 +232,15 @@ describe('a transaction left open with nothing sent (idle_in_transaction_session
     expect(await sqlQuery<{ n: number }>(other, 'SELECT n FROM idle_tx_rows WHERE id = 1')).toEqual([{ n: 1 }]);
   });
 
-  it('is 60 s unless configured, on every session of a pool', async () => {
+  it("is 60 s unless configured, on every session of a pool — the SqlPool's and the Prisma client's", async () => {
     const p = pool();
-    expect(
-      await sqlQuery<{ t: string }>(p, `SELECT current_setting('idle_in_transaction_session_timeout') AS t`),
-    ).toEqual([{ t: '1min' }]);
+    const setting = `SELECT current_setting('idle_in_transaction_session_timeout') AS t`;
+    expect(await sqlQuery<{ t: string }>(p, setting)).toEqual([{ t: '1min' }]);
+    const prisma = createPrismaClient(isolated.databaseUrl, { idleInTransactionTimeoutMs: 5000 });
+    try {
+      expect(await sqlQuery<{ t: string }>(prisma, setting)).toEqual([{ t: '5s' }]);
+    } finally {
+      await prisma.$disconnect();
+    }
   });
 });
