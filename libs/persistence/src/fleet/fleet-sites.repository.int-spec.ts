@@ -135,8 +135,11 @@ it("a fenced write whose replica vanished mid-transaction holds the next holder'
       async () =>
         (
           await (pool as unknown as Pool).query(
+            // This database's only: databases cloned from one template share table oids, and other files' fleet
+            // polls run beside this one.
             `SELECT 1 FROM pg_locks WHERE relation = 'fleet_poll_epochs'::regclass AND mode = 'RowShareLock'
-               AND granted AND pid <> pg_backend_pid()`,
+               AND granted AND pid <> pg_backend_pid()
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
           )
         ).rows.length > 0,
       { intervalMs: 1, timeoutMs: 5_000, description: "A's write holding the epoch FOR SHARE" },

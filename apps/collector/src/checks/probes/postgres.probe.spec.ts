@@ -10,6 +10,12 @@ describe('queryFailureReason', () => {
     );
   });
 
+  it('takes a cancel in another language for the timeout when the statement had run the whole timeout', () => {
+    const german = pgError('57014', 'storniere Anfrage wegen Zeitüberschreitung der Anweisung');
+    expect(queryFailureReason(german, 600, reasonOf, 612)).toBe('timed out after 600 ms');
+    expect(queryFailureReason(german, 600, reasonOf, 40)).toMatch(/^query failed: .*\(SQLSTATE 57014\)$/);
+  });
+
   it('keeps any other refusal as the server gave it, with its SQLSTATE', () => {
     // 57014 is also a cancel from another session (pg_cancel_backend): not our timeout.
     expect(queryFailureReason(pgError('57014', 'canceling statement due to user request'), 600, reasonOf)).toBe(

@@ -98,10 +98,17 @@ function firstRow(client: Client, text: string): Promise<FirstRow> {
  * timing out, said as the attempt's deadline says it: on a loaded collector either may come first, and the reason
  * must not depend on which (a changed reason reads as a new failure).
  */
-export function queryFailureReason(err: unknown, timeoutMs: number, reasonOf: (err: unknown) => string): string {
+export function queryFailureReason(
+  err: unknown,
+  timeoutMs: number,
+  reasonOf: (err: unknown) => string,
+  elapsedMs = 0,
+): string {
   const { code, message } = err as { code?: string; message?: unknown };
-  if (code === '57014' && typeof message === 'string' && /statement timeout/i.test(message))
-    return `timed out after ${timeoutMs} ms`;
+  // 57014 is also a cancel from another session. The server's text says which in English only (lc_messages): a
+  // cancel that came once the statement had run for the whole timeout is taken to be the timeout too.
+  const timedOut = (typeof message === 'string' && /statement timeout/i.test(message)) || elapsedMs >= timeoutMs;
+  if (code === '57014' && timedOut) return `timed out after ${timeoutMs} ms`;
   return `query failed: ${reasonOf(err)}${code ? ` (SQLSTATE ${code})` : ''}`;
 }
 
@@ -131,7 +138,8 @@ export const postgresProbe: Probe<'postgres'> = async (check, ctx: ProbeContext)
     } catch (err) {
       if (signal.aborted) throw err;
       graceful = true; // the server refused the query; the session itself is fine
-      return failed(queryFailureReason(err, ctx.timeoutMs, reasonOf), elapsed(started));
+      const took = elapsed(started);
+      return failed(queryFailureReason(err, ctx.timeoutMs, reasonOf, took), took);
     }
     latencyMs = elapsed(started);
     await client.query('ROLLBACK');
