@@ -1,8 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiKeysRepository, createPrismaClient, generateApiKey } from '@fleetwatch/persistence';
-import { testEnv } from '@fleetwatch/testing';
+import { copyBuiltDist, testEnv } from '@fleetwatch/testing';
 
 // Built services as child processes for the heavy e2e tests (memory flood, broker
 // alarm): run from a private copy of dist/ — another build (which empties dist/)
@@ -17,14 +17,7 @@ export class ServiceProcesses {
   private readonly dir: string;
 
   constructor(name: string) {
-    if (!existsSync(join(root, 'dist/apps/aggregator/src/main.js'))) {
-      const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
-      if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
-    }
-    this.dir = join(root, 'tmp', `${name}-${testEnv().runId}`);
-    rmSync(this.dir, { recursive: true, force: true });
-    mkdirSync(this.dir, { recursive: true });
-    cpSync(join(root, 'dist'), join(this.dir, 'dist'), { recursive: true });
+    this.dir = copyBuiltDist(join(root, 'tmp', `${name}-${testEnv().scope}`));
   }
 
   start(service: 'status-ingest' | 'aggregator', env: Record<string, string>, nodeOptions?: string): ChildProcess {

@@ -1,5 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -7,6 +7,7 @@ import {
   createIsolatedVhost,
   testEnv,
   waitFor,
+  copyBuiltDist,
   type IsolatedDatabase,
   type IsolatedVhost,
 } from '@fleetwatch/testing';
@@ -145,25 +146,18 @@ export interface E2eSite {
   stop(): Promise<void>;
 }
 
-/** Builds dist/ when it is missing, then copies it for this site. */
+/** Builds dist/ when it is missing, then copies it for this site (copyBuiltDist). */
 function privateDist(dir: string): void {
-  if (!existsSync(join(root, 'dist/apps/api-gateway/src/main.js'))) {
-    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
-    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
-  }
-  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-  for (const kind of Object.keys(PORT_VARIABLE))
-    if (!existsSync(join(dir, 'dist/apps', kind, 'src/main.js')))
-      throw new Error(`dist/ is incomplete (${kind} missing; a build in progress?)`);
+  copyBuiltDist(dir, { required: Object.keys(PORT_VARIABLE).map((kind) => `apps/${kind}/src/main.js`) });
 }
 
 /** A site on fresh isolated resources; nothing runs until start(). */
 export async function createSite(name: string, extraEnv: Record<string, string> = {}): Promise<E2eSite> {
   const t = testEnv();
-  const dir = join(root, 'tmp', `e2e-${name}-${t.runId}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(join(dir, 'logs'), { recursive: true });
+  // Per worker (scope): two files running side by side may name their sites alike.
+  const dir = join(root, 'tmp', `e2e-${name}-${t.scope}`);
   privateDist(dir);
+  mkdirSync(join(dir, 'logs'), { recursive: true });
   const [db, vhost] = await Promise.all([createIsolatedDatabase(), createIsolatedVhost(name)]);
   // Under the run's prefix: the run's teardown deletes the keys even when stop() is never reached.
   const redisPrefix = `${t.redisPrefix}${name}:`;

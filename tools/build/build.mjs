@@ -3,13 +3,30 @@
 // keeping decorator metadata (Nest DI needs it) and rewriting the
 // `@fleetwatch/*` path aliases into relative requires so dist/ runs on plain Node.
 // Type-checking is a separate step (`npm run typecheck`): SWC only strips types.
-import { readdirSync, statSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+//
+// The build is compiled into tmp/ and then put in place of dist/ by renames, so dist/ is never half-written: a
+// service started or a copy made from it meanwhile (integration files run side by side, and some build first)
+// sees the old build or the new one. dist/apps/dashboard (Vite's, npm run build's second step) is kept.
+import { randomBytes } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  readdirSync,
+  statSync,
+  mkdirSync,
+  writeFileSync,
+  rmSync,
+  readFileSync,
+  renameSync,
+} from 'node:fs';
 import { join, dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformFile } from '@swc/core';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const out = join(root, 'dist');
+const tag = `${process.pid}-${randomBytes(3).toString('hex')}`;
+const staging = join(root, 'tmp', `dist-build-${tag}`);
 const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.base.json'), 'utf8'));
 const paths = tsconfig.compilerOptions.paths;
 
@@ -43,13 +60,13 @@ for (const group of ['apps', 'libs']) {
 
 const files = roots.flatMap((r) => walk(r));
 const started = Date.now();
-rmSync(out, { recursive: true, force: true });
+mkdirSync(staging, { recursive: true });
 
 let done = 0;
 const concurrency = 8;
 async function compile(file) {
   const rel = relative(root, file);
-  const target = join(out, rel.replace(/\.ts$/, '.js'));
+  const target = join(staging, rel.replace(/\.ts$/, '.js'));
   const result = await transformFile(file, {
     sourceMaps: true,
     // Maps without the sources' text: stack traces need only the mappings, and every service parses its maps
@@ -76,4 +93,42 @@ await Promise.all(
     while (queue.length) await compile(queue.shift());
   }),
 );
+// What a copy of dist/ must hold to be whole (tests check their private copies against it).
+writeFileSync(
+  join(staging, 'build-info.json'),
+  JSON.stringify({ files: done, builtAt: new Date().toISOString() }) + '\n',
+);
+// The dashboard's build is the other step's: carried over from the dist/ being replaced.
+try {
+  if (existsSync(join(out, 'apps/dashboard')))
+    cpSync(join(out, 'apps/dashboard'), join(staging, 'apps/dashboard'), { recursive: true });
+} catch {
+  /* replaced meanwhile by another build, which carried it over itself */
+}
+swapIn(staging, out);
 console.log(`build: ${done} files compiled into dist/ in ${Date.now() - started} ms`);
+
+/** Puts `next` in place of `current` by renames (dist/ is missing only between two renames); drops the old one. */
+function swapIn(next, current) {
+  for (let attempt = 0; ; attempt++) {
+    const old = join(root, 'tmp', `dist-old-${tag}-${attempt}`);
+    let moved = false;
+    try {
+      renameSync(current, old);
+      moved = true;
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err; // no dist/ yet, or another build is between its two renames
+    }
+    try {
+      renameSync(next, current);
+      if (moved) rmSync(old, { recursive: true, force: true });
+      return;
+    } catch (err) {
+      if (moved) rmSync(old, { recursive: true, force: true });
+      // Another build put its dist/ in place between our two renames: replace it again.
+      if ((err.code === 'ENOTEMPTY' || err.code === 'EEXIST') && attempt < 20) continue;
+      rmSync(next, { recursive: true, force: true });
+      throw err;
+    }
+  }
+}

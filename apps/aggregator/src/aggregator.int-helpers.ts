@@ -4,8 +4,6 @@
 // status.changed, and direct Postgres/Redis reads. createIsolatedTestSite makes those
 // resources itself; createTestSite takes them as arguments (for a spec that prepares
 // the database, or routes it through a proxy, before the site starts).
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Global, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -31,7 +29,7 @@ import {
   type PublishRequest,
 } from '@fleetwatch/messaging';
 import { createLogger, FLEETWATCH_LOGGER, ReadinessRegistry } from '@fleetwatch/observability';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv } from '@fleetwatch/testing';
+import { copyBuiltDist, createIsolatedDatabase, createIsolatedVhost, testEnv } from '@fleetwatch/testing';
 import { AggregatorModule } from './aggregator.module';
 import { loadAggregatorConfig } from './config';
 
@@ -234,16 +232,5 @@ export async function count(pg: SqlClient, sql: string, params: unknown[] = []):
  * Returns the folder holding `dist/`; remove it when done.
  */
 export function privateDist(name: string): string {
-  const root = join(__dirname, '../../..');
-  if (!existsSync(join(root, 'dist/apps/aggregator/src/main.js'))) {
-    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
-    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
-  }
-  const dir = join(root, 'tmp', name);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-  if (!existsSync(join(dir, 'dist/apps/aggregator/src/main.js')))
-    throw new Error('dist/ is incomplete (a build in progress?)');
-  return dir;
+  return copyBuiltDist(join(__dirname, '../../..', 'tmp', name));
 }

@@ -8,4 +8,5 @@ export { TcpProxy, type TcpProxyOptions } from './tcp-proxy';
 export { waitFor, type WaitForOptions } from './wait-for';
 export { newRunId, runIdTime, STALE_AFTER_MS } from './run-id';
 export { streamPost, type StreamedAnswer } from './stream-post';
+export { copyBuiltDist, type DistCopyOptions } from './dist-copy';
 export { canonicalJson, jsonValueArbitrary, storeHostileText, storeHostileUnit } from './arbitraries';

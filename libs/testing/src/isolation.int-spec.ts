@@ -64,7 +64,7 @@ describe('createIsolatedDatabase', () => {
 describe('createIsolatedVhost', () => {
   it('creates a vhost the URL can use and deletes it on dispose', async () => {
     const v = await createIsolatedVhost('isolation-check');
-    expect(v.vhost).toBe(`fw-test-${env.runId}-isolation-check`);
+    expect(v.vhost).toBe(`fw-test-${env.scope}-isolation-check`);
     expect(await admin.listVhosts()).toContain(v.vhost);
     const { connect } = await import('amqplib');
     const conn = await connect(v.amqpUrl);

@@ -28,7 +28,8 @@ function serverAmqp(): { amqpUrl: string; managementUrl: Promise<string | undefi
     return {
       amqpUrl: env.server.amqpUrl,
       managementUrl: Promise.resolve(env.server.amqpManagementUrl),
-      runId: env.runId,
+      // The worker's scope (`<runid>-w<n>` beyond worker 1): files side by side may ask for the same name.
+      runId: env.scope,
     };
   // Outside the integration project (no global setup): the local server, a fresh run id.
   const amqpUrl = process.env['TEST_AMQP_URL'] ?? process.env['AMQP_URL'] ?? LOCAL_SERVERS.amqpUrl;
@@ -40,7 +41,7 @@ function serverAmqp(): { amqpUrl: string; managementUrl: Promise<string | undefi
   };
 }
 
-/** A vhost of its own: `fw-test-<runid>-<name>`. */
+/** A vhost of its own: `fw-test-<runid>-<name>` (`fw-test-<runid>-w<n>-<name>` in jest worker n > 1). */
 export async function createIsolatedVhost(name?: string): Promise<IsolatedVhost> {
   const { amqpUrl: base, managementUrl, runId } = serverAmqp();
   const suffix = (name ?? shortId())

@@ -70,6 +70,7 @@ export async function setUpTestRun(workers = 1): Promise<TestEnv> {
   }
 
   Object.assign(process.env, {
+    [ENV.scope]: runId,
     [ENV.source]: servers.source,
     [ENV.databaseUrl]: databaseUrlFor(servers.databaseUrl, databaseName),
     [ENV.databaseName]: databaseName,
@@ -127,6 +128,7 @@ export function useWorkerResources(worker: number, env: NodeJS.ProcessEnv = proc
   };
   const own = workerResources(base, worker);
   Object.assign(env, {
+    [ENV.scope]: `${need(ENV.runId)}-w${worker}`,
     [ENV.runDatabaseName]: base.databaseName,
     [ENV.runVhost]: base.vhost,
     [ENV.runRedisPrefix]: base.redisPrefix,

@@ -3,6 +3,11 @@ import type { ServerSource } from './servers';
 /** What the jest global setup created for this run, as a test file sees it. */
 export interface TestEnv {
   runId: string;
+  /**
+   * This jest worker's part of the run: the run id for worker 1, `<runid>-w<n>` for worker n. Name what a test
+   * creates for itself after it (vhosts, directories) so files running side by side never pick the same name.
+   */
+  scope: string;
   source: ServerSource;
   /** The run's migrated database `fw_test_<runid>`. */
   databaseUrl: string;
@@ -27,6 +32,7 @@ export interface TestEnv {
 /** Variable names the global setup hands to the test workers. */
 export const ENV = {
   runId: 'FW_TEST_RUN_ID',
+  scope: 'FW_TEST_SCOPE',
   source: 'FW_TEST_SOURCE',
   databaseUrl: 'FW_TEST_DATABASE_URL',
   databaseName: 'FW_TEST_DATABASE',
@@ -61,6 +67,7 @@ export function testEnv(): TestEnv {
   const optional = (name: string): string | undefined => process.env[name] || undefined;
   const env: TestEnv = {
     runId: get(ENV.runId),
+    scope: optional(ENV.scope) ?? get(ENV.runId),
     source: get(ENV.source) as ServerSource,
     databaseUrl: get(ENV.databaseUrl),
     databaseName: get(ENV.databaseName),

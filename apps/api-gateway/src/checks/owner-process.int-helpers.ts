@@ -1,7 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { copyBuiltDist } from '@fleetwatch/testing';
 
 // The configuration owner for the gateway's route tests: the real sync-orchestrator,
 // built from the current sources and run as a child process (an app never imports
@@ -25,34 +25,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function countJs(dir: string): number {
-  let n = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) n += countJs(join(dir, entry.name));
-    else if (entry.name.endsWith('.js')) n++;
-  }
-  return n;
-}
-
-/**
- * Builds dist/ now (so the owner is today's code) and copies it under tmp/<name>. Other
- * tests build too (a build empties dist/ first): a copy with fewer files than the build
- * compiled is taken again.
- */
+/** Builds dist/ now (so the owner is today's code) and copies it under tmp/<name> (copyBuiltDist). */
 export function privateOwnerDist(name: string): string {
-  const dir = join(root, 'tmp', name);
-  for (let attempt = 1; ; attempt++) {
-    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
-    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
-    const compiled = Number(/build: (\d+) files compiled/.exec(r.stdout.toString())?.[1] ?? NaN);
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-    const complete =
-      existsSync(join(dir, 'dist/apps/sync-orchestrator/src/main.js')) && countJs(join(dir, 'dist')) >= compiled;
-    if (complete) return dir;
-    if (attempt === 3) throw new Error('dist/ stayed incomplete (builds running beside this test?)');
-  }
+  return copyBuiltDist(join(root, 'tmp', name), { build: 'always' });
 }
 
 /** The channel-secret key the owner process runs with (FLEETWATCH_ENCRYPTION_KEY). */

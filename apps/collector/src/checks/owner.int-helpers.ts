@@ -2,10 +2,10 @@
 // sync-orchestrator: an app never imports another app) and the collector itself where a test
 // must kill it (SIGKILL), both built from the current sources and run from a private copy of
 // dist/ so a build elsewhere cannot pull files away under them.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { copyBuiltDist } from '@fleetwatch/testing';
 
 const root = join(__dirname, '../../../..');
 
@@ -15,22 +15,9 @@ export interface OwnerProcess {
   stop(): Promise<void>;
 }
 
-/** Builds dist/ and copies it to tmp/<name>/dist (retried when a concurrent build emptied dist/ meanwhile). */
+/** Builds dist/ and copies it to tmp/<name>/dist (copyBuiltDist: a build running beside it cannot spoil the copy). */
 export function privateDist(name: string): string {
-  const dir = join(root, 'tmp', name);
-  for (let attempt = 1; ; attempt++) {
-    const r = spawnSync(process.execPath, [join(root, 'tools/build/build.mjs')], { cwd: root, stdio: 'pipe' });
-    if (r.status !== 0) throw new Error(`build failed: ${r.stderr.toString()}`);
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
-    if (
-      existsSync(join(dir, 'dist/apps/sync-orchestrator/src/main.js')) &&
-      existsSync(join(dir, 'dist/apps/collector/src/main.js'))
-    )
-      return dir;
-    if (attempt === 3) throw new Error('dist/ stayed incomplete (builds running beside this test?)');
-  }
+  return copyBuiltDist(join(root, 'tmp', name), { build: 'always' });
 }
 
 export async function startOwner(
