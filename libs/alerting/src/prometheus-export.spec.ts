@@ -94,6 +94,24 @@ describe('Prometheus rule export', () => {
     ]);
   });
 
+  it("leaves out a rule selecting pushed instances' own kinds: no /metrics series carries them", () => {
+    const containers = ruleOf('ct', {
+      name: 'Containers down',
+      selector: { kinds: ['instance', 'container', 'pod'] },
+      condition: { type: 'status', statuses: ['DOWN'] },
+    });
+    const r = exportPrometheusRules([containers], { site: 'a' });
+    expect(r.exported).toEqual([]);
+    expect(r.skipped).toEqual([
+      {
+        ruleId: 'ct',
+        name: 'Containers down',
+        reason:
+          "selects instance kinds (container, pod), and a pushed instance's own kind is not a label of /metrics series",
+      },
+    ]);
+  });
+
   it('metric conditions over a catalogue: scaled, target label mapped, filters as matchers', () => {
     const cpu = ruleOf('cpu', {
       name: 'CPU',

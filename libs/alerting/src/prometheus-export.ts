@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import type { AlertMetricKind, AlertRule, TargetKind } from '@fleetwatch/contracts';
+import { isInstanceKind, type AlertMetricKind, type AlertRule, type TargetKind } from '@fleetwatch/contracts';
 
 // Rules → a Prometheus rule file over the series the gateway's /metrics exposes (issue 18,
 // `GET /api/v1/alert-rules/prometheus`), so a site's own Prometheus can raise the same alerts. A rule
@@ -79,6 +79,11 @@ function selectorJoins(rule: AlertRule, site: string): string {
   if (s.tags.length) throw new Unexpressible('selects by tag, and tags are not labels of /metrics series');
   if (s.sites.length && !s.sites.includes(site))
     throw new Unexpressible(`selects sites ${s.sites.join(', ')} only; this export is of site ${site}`);
+  const instanceKinds = s.kinds.filter(isInstanceKind);
+  if (instanceKinds.length)
+    throw new Unexpressible(
+      `selects instance kinds (${instanceKinds.join(', ')}), and a pushed instance's own kind is not a label of /metrics series`,
+    );
   let joins = '';
   if (s.kinds.length)
     joins += ` and on (target) ${UP_SERIES}{location=${q(CONSENSUS_LOCATION)},${matcher('kind', s.kinds)}}`;
@@ -96,7 +101,7 @@ function expressionOf(rule: AlertRule, opts: PrometheusExportOptions): string {
   const m = (opts.catalogue ?? FLEETWATCH_METRICS_CATALOGUE)[c.metric.kind];
   if (!m) throw new Unexpressible(`/metrics has no series for ${c.metric.kind}`);
   if (c.metric.kind === 'check_metric') throw new Unexpressible('check metrics are not on /metrics');
-  if (rule.selector.kinds.length && !rule.selector.kinds.includes(m.kind))
+  if (rule.selector.kinds.length && !rule.selector.kinds.some((k) => k === m.kind))
     throw new Unexpressible(`${m.series} covers ${m.kind} targets only, and the rule selects none`);
   const filters: string[] = [];
   if (ids.length) {

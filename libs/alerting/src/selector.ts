@@ -1,10 +1,12 @@
-import type { AlertSelector, TargetKind } from '@fleetwatch/contracts';
+import { kindSelected, type AlertSelector, type InstanceKind, type TargetKind } from '@fleetwatch/contracts';
 
 /** What the engine knows of a target to select it and to label and describe its alerts. */
 export interface AlertTarget {
   /** `check:<id>`, `host:<id>`, `instance:<id>` (SPEC §11). */
   id: string;
   kind: TargetKind;
+  /** A pushed instance's own kind (`container`, `pod`, …) as its latest update said; absent/null: none known. */
+  instanceKind?: InstanceKind | null;
   /** Human name (a check's name, a host's hostname); never parsed as a template. */
   name: string;
   site: string;
@@ -31,7 +33,7 @@ export function compileSelector(selector: AlertSelector): CompiledSelector {
   return {
     matches(t) {
       if (ids && !ids.has(t.id)) return false;
-      if (kinds && !kinds.has(t.kind)) return false;
+      if (kinds && !kindSelected(kinds, t.kind, t.instanceKind)) return false;
       if (sites && !sites.has(t.site)) return false;
       if (locations && !t.locations.some((l) => locations.has(l))) return false;
       for (const tag of tags) if (!t.tags.includes(tag)) return false;

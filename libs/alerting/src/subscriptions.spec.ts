@@ -1,4 +1,10 @@
-import { subscriptionSpecSchema, TargetKind, TargetStatus, type SubscriptionInput } from '@fleetwatch/contracts';
+import {
+  InstanceKind,
+  subscriptionSpecSchema,
+  TargetKind,
+  TargetStatus,
+  type SubscriptionInput,
+} from '@fleetwatch/contracts';
 import type { AlertTarget } from './selector';
 import { signedStatusChangeHeaders, subscriptionMatches, type StatusChange } from './subscriptions';
 import { verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from './channels/webhook';
@@ -36,6 +42,28 @@ describe('subscriptionMatches', () => {
     ['site: another', { selector: { sites: ['us'] } }, {}, {}, false],
     ['kind: of the event', { selector: { kinds: [TargetKind.Check] } }, {}, {}, true],
     ['kind: another', { selector: { kinds: [TargetKind.Host] } }, {}, {}, false],
+    [
+      "instance kind: a container's change",
+      { selector: { kinds: [InstanceKind.Container] } },
+      { targetId: 'instance:web-1', kind: TargetKind.Instance },
+      { id: 'instance:web-1', kind: TargetKind.Instance, instanceKind: InstanceKind.Container },
+      true,
+    ],
+    [
+      "instance kind: a pod's is not a container's",
+      { selector: { kinds: [InstanceKind.Container] } },
+      { targetId: 'instance:web-1', kind: TargetKind.Instance },
+      { id: 'instance:web-1', kind: TargetKind.Instance, instanceKind: InstanceKind.Pod },
+      false,
+    ],
+    [
+      'instance kind: an instance whose kind is not known yet is not a container',
+      { selector: { kinds: [InstanceKind.Container] } },
+      { targetId: 'instance:web-1', kind: TargetKind.Instance },
+      { id: 'instance:web-1', kind: TargetKind.Instance, instanceKind: null },
+      false,
+    ],
+    ['instance kind: a check is none', { selector: { kinds: [InstanceKind.Container] } }, {}, {}, false],
     ['location: a consensus change of a target watched from it', { selector: { locations: ['lab-2'] } }, {}, {}, true],
     ['location: not watched from it', { selector: { locations: ['lab-9'] } }, {}, {}, false],
     ['to DOWN only: UP→DOWN', { transitions: { to: [Down] } }, {}, {}, true],

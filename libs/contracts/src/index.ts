@@ -6,6 +6,7 @@ export * from './bus/messages';
 export * from './common/ids';
 export * from './common/status';
 export * from './common/safe-json';
+export * from './common/search-fold';
 export * from './events/observations.schema';
 export * from './commands/commands.schema';
 export * from './commands/ingress-order';

@@ -265,6 +265,27 @@ describe('admin pages in Chromium', () => {
     expect(new URL(page.url()).searchParams.get('q')).toBe('note=<img');
     await page.getByLabel('Search').fill('');
     await page.locator('[data-instance="seed-00000"]').waitFor();
+
+    // What each instance is (the pushed one said container; the seeded one said nothing), and a filter by it kept in
+    // the URL: the container is no pod; an instance whose kind is not known is none of them.
+    await row.getByText('container', { exact: true }).waitFor();
+    // A box is ticked once the address says so (the filter lives in the URL): click, then wait for the URL.
+    const kind = (name: string) => page.getByRole('group', { name: 'Kinds' }).getByLabel(name, { exact: true });
+    const kindsInUrl = (value: string | null) =>
+      page.waitForURL((u) => u.searchParams.get('kind') === value, { timeout: 10_000 });
+    await kind('pod').click();
+    await kindsInUrl('pod');
+    expect(await kind('pod').isChecked()).toBe(true);
+    await page.getByText('No pushed instances match.').waitFor({ timeout: 10_000 });
+    await kind('container').click();
+    await kindsInUrl('container,pod');
+    await row.waitFor({ timeout: 10_000 });
+    expect(await page.locator('[data-instance]').count()).toBe(1);
+    await kind('pod').click();
+    await kindsInUrl('container');
+    await kind('container').click();
+    await kindsInUrl(null);
+    await page.locator('[data-instance="seed-00000"]').waitFor();
     expect(await xssRuns(page)).toBeUndefined();
     await screenshot(page, 'instances');
   });

@@ -74,7 +74,15 @@ export class AlertsReadService {
       targetOf: (id): AlertTarget | undefined => {
         const t = targets.get(id);
         return t
-          ? { id, kind: t.kind, name: t.name, site, tags: t.tags, locations: Object.keys(t.locations) }
+          ? {
+              id,
+              kind: t.kind,
+              instanceKind: t.instanceKind,
+              name: t.name,
+              site,
+              tags: t.tags,
+              locations: Object.keys(t.locations),
+            }
           : undefined;
       },
     });

@@ -102,7 +102,7 @@ export async function findHosts(
 ): Promise<HostTargetPage> {
   const filter: TargetFilter = { kind: [TargetKind.Host], status: query.status, location: query.location };
   const after = query.cursor === undefined ? undefined : TargetIds.host(query.cursor);
-  const needle = query.q?.trim().toLowerCase() ?? '';
+  const needle = query.q?.trim() ?? '';
   if (!needle) {
     const page = await live.listTargets(filter, query.limit, after);
     const samples = await live.getHostMetricsMany(page.items.map((t) => hostIdOf(t.id)));

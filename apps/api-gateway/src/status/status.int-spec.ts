@@ -2,6 +2,7 @@ import {
   StatusEventsResponse,
   StatusSummaryResponse,
   InstanceListResponse,
+  InstanceKind,
   TargetKind as K,
   TargetStatus as S,
   type ApiErrorBody,
@@ -46,9 +47,9 @@ beforeAll(async () => {
     target('check:a', K.Check, S.Up, ['prod']),
     target('check:b', K.Check, S.Down, ['prod']),
     target('host:h1', K.Host, S.Stale),
-    target('instance:web-1', K.Instance, S.Up, ['prod'], 'Running'),
-    target('instance:web-2', K.Instance, S.Down, [], 'Failed'),
-    target('instance:web-3', K.Instance, S.Down, ['prod'], 'Restarting'),
+    { ...target('instance:web-1', K.Instance, S.Up, ['prod'], 'Running'), instanceKind: InstanceKind.Container },
+    { ...target('instance:web-2', K.Instance, S.Down, [], 'Failed'), instanceKind: InstanceKind.Pod },
+    target('instance:web-3', K.Instance, S.Down, ['prod'], 'Restarting'), // stored before kinds were kept
   ]);
   db = createPrismaClient(gw.database.databaseUrl);
   const events = new StatusEventsRepository(db);
@@ -143,5 +144,25 @@ describe('GET /api/v1/instances', () => {
     const bad = await get<ApiErrorBody>('/api/v1/instances?status=SLEEPY');
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toMatch(/status/);
+  });
+
+  it('says what each instance is and filters by it (any of a comma-separated list, in any case)', async () => {
+    const all = await get<InstanceListResponse>('/api/v1/instances');
+    expect(all.body.items.map((i) => [i.instanceId, i.instanceKind])).toEqual([
+      ['web-1', 'container'],
+      ['web-2', 'pod'],
+      ['web-3', null],
+    ]);
+    const containers = await get<InstanceListResponse>('/api/v1/instances?kind=container');
+    expect(containers.body.items.map((i) => i.id)).toEqual(['instance:web-1']);
+    expect(containers.body.total).toBe(1);
+    const either = await get<InstanceListResponse>('/api/v1/instances?kind=Pod,container&status=DOWN');
+    expect(either.body.items.map((i) => i.id)).toEqual(['instance:web-2']);
+    // Only pushed instances' own kinds: a target kind is not one (the targets list takes those).
+    for (const kind of ['check', 'vm']) {
+      const bad = await get<ApiErrorBody>(`/api/v1/instances?kind=${kind}`);
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.message).toMatch(/kind/);
+    }
   });
 });

@@ -30,6 +30,7 @@ export function toInstanceView(t: TargetView): InstanceListResponse['items'][num
     id: t.id,
     name: t.name,
     status: t.status,
+    instanceKind: t.instanceKind,
     lifecycle: t.lifecycle,
     locations: t.locations.map((l) => ({
       location: l.location,
@@ -94,7 +95,8 @@ export class StatusService {
 
   async instances(query: ListInstancesQuery): Promise<InstanceListResponse> {
     const page = await this.targets.list({
-      kind: [TargetKind.Instance],
+      // The kinds asked for are pushed instances' own (any of them); none: every instance.
+      kind: query.kind?.length ? query.kind : [TargetKind.Instance],
       status: query.status,
       tag: query.tag,
       location: query.location,

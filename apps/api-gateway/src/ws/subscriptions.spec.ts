@@ -1,11 +1,12 @@
 import {
+  InstanceKind as I,
   TargetKind as K,
   TargetStatus as S,
   WS_MAX_SUBSCRIPTIONS,
   type StatusChangedPayload,
   type WsStatusFilter,
 } from '@fleetwatch/contracts';
-import { SocketSubscriptions, statusMatches } from './subscriptions';
+import { SocketSubscriptions, statusMatches, type SeenTarget } from './subscriptions';
 
 const event: StatusChangedPayload = {
   targetId: 'check:abc',
@@ -19,10 +20,26 @@ const event: StatusChangedPayload = {
 };
 
 describe('statusMatches', () => {
-  it.each<[string, WsStatusFilter, Partial<StatusChangedPayload>, string[] | null, boolean]>([
+  const tagged = (...tags: string[]): SeenTarget => ({ tags, instanceKind: null });
+  // A status change says the target kind only; the instance kind is live state's (the `seen` column).
+  const instance = (): Partial<StatusChangedPayload> => ({ targetId: 'instance:web-1', kind: K.Instance });
+  const container: SeenTarget = { tags: [], instanceKind: I.Container };
+  it.each<[string, WsStatusFilter, Partial<StatusChangedPayload>, SeenTarget | null, boolean]>([
     ['empty filter', {}, {}, null, true],
     ['kind in', { kind: [K.Check, K.Host] }, {}, null, true],
     ['kind out', { kind: [K.Instance] }, {}, null, false],
+    ['instance kind of a container', { kind: [I.Container] }, instance(), container, true],
+    ['instance kind of another', { kind: [I.Pod, I.Job] }, instance(), container, false],
+    ['instance kind unknown (live state unavailable)', { kind: [I.Container] }, instance(), null, false],
+    [
+      'an instance with no kind kept matches instance only',
+      { kind: [I.Container, K.Instance] },
+      instance(),
+      tagged(),
+      true,
+    ],
+    ['a check is no container', { kind: [I.Container] }, {}, tagged(), false],
+    ['target kind or instance kind', { kind: [K.Check, I.Container] }, instance(), container, true],
     ['new status in', { status: [S.Down] }, {}, null, true],
     ['old status does not count', { status: [S.Up] }, {}, null, false],
     ['location same', { location: 'eu-west-1' }, {}, null, true],
@@ -30,12 +47,18 @@ describe('statusMatches', () => {
     ['consensus change reaches every location', { location: 'lab-2' }, { location: null }, null, true],
     ['target listed', { targetIds: ['check:abc'] }, {}, null, true],
     ['target not listed', { targetIds: ['check:zzz'] }, {}, null, false],
-    ['tag present', { tag: 'prod' }, {}, ['prod', 'web'], true],
-    ['tag absent', { tag: 'prod' }, {}, ['web'], false],
+    ['tag present', { tag: 'prod' }, {}, tagged('prod', 'web'), true],
+    ['tag absent', { tag: 'prod' }, {}, tagged('web'), false],
     ['tags unknown', { tag: 'prod' }, {}, null, false],
-    ['all together', { kind: [K.Check], status: [S.Down], tag: 'prod', location: 'eu-west-1' }, {}, ['prod'], true],
-  ])('%s', (_name, filter, change, tags, expected) => {
-    expect(statusMatches(filter, { ...event, ...change }, tags)).toBe(expected);
+    [
+      'all together',
+      { kind: [K.Check], status: [S.Down], tag: 'prod', location: 'eu-west-1' },
+      {},
+      tagged('prod'),
+      true,
+    ],
+  ])('%s', (_name, filter, change, seen, expected) => {
+    expect(statusMatches(filter, { ...event, ...change }, seen)).toBe(expected);
   });
 });
 
@@ -49,7 +72,7 @@ describe('SocketSubscriptions', () => {
     expect(s.matchStatus(event, null)).toEqual(['down', 't']);
     expect(s.targetIds()).toEqual(['check:abc']);
     expect(s.subscriptionsOfHost('gpu-2')).toEqual(['h']);
-    expect(s.needsTags()).toBe(false);
+    expect(s.needsTarget()).toBe(false);
     expect(s.remove('down')).toBe(true);
     expect(s.matchStatus(event, null)).toEqual(['t']);
   });
@@ -60,6 +83,14 @@ describe('SocketSubscriptions', () => {
       expect(s.add({ type: 'subscribe', id: `s${i}`, topic: 'status', filter: {} })).toBeNull();
     expect(s.add({ type: 'subscribe', id: 'one-more', topic: 'status', filter: {} })).toMatch(/at most/);
     expect(s.add({ type: 'subscribe', id: 's0', topic: 'status', filter: { tag: 'x' } })).toBeNull();
-    expect(s.needsTags()).toBe(true);
+    expect(s.needsTarget()).toBe(true);
+  });
+
+  it('reads the target from live state only for a filter naming a tag or an instance kind', () => {
+    const s = new SocketSubscriptions();
+    s.add({ type: 'subscribe', id: 'kinds', topic: 'status', filter: { kind: [K.Check, K.Instance] } });
+    expect(s.needsTarget()).toBe(false);
+    s.add({ type: 'subscribe', id: 'pods', topic: 'status', filter: { kind: [I.Pod] } });
+    expect(s.needsTarget()).toBe(true);
   });
 });

@@ -1,5 +1,8 @@
 import {
+  isInstanceKind,
+  kindSelected,
   WS_MAX_SUBSCRIPTIONS,
+  type InstanceKind,
   type StatusChangedPayload,
   type WsClientMessage,
   type WsStatusFilter,
@@ -8,18 +11,23 @@ import {
 
 type Subscribe = Extract<WsClientMessage, { type: 'subscribe' }>;
 
-/** Whether a status change passes a filter; `tags` are the target's tags (null: unknown, only asked for when a filter names one). */
-export function statusMatches(
-  filter: WsStatusFilter,
-  event: StatusChangedPayload,
-  tags: readonly string[] | null,
-): boolean {
-  if (filter.kind && !filter.kind.includes(event.kind)) return false;
+/**
+ * What a status filter may need of the target beyond the event: its tags, and a pushed instance's own kind. Read from
+ * live state only when a filter names a tag or an instance kind; null: unknown (not read, or live state unavailable).
+ */
+export interface SeenTarget {
+  tags: readonly string[];
+  instanceKind: InstanceKind | null;
+}
+
+/** Whether a status change passes a filter; `seen` is the target as live state has it (see SeenTarget). */
+export function statusMatches(filter: WsStatusFilter, event: StatusChangedPayload, seen: SeenTarget | null): boolean {
+  if (filter.kind && !kindSelected(filter.kind, event.kind, seen?.instanceKind)) return false;
   if (filter.status && !filter.status.includes(event.to)) return false;
   // A change of the consensus (location null) concerns every location of the target.
   if (filter.location && event.location !== null && event.location !== filter.location) return false;
   if (filter.targetIds && !filter.targetIds.includes(event.targetId)) return false;
-  if (filter.tag && !(tags ?? []).includes(filter.tag)) return false;
+  if (filter.tag && !(seen?.tags ?? []).includes(filter.tag)) return false;
   return true;
 }
 
@@ -47,16 +55,18 @@ export class SocketSubscriptions {
     return new Set([...this.byId.values()].map((s) => s.topic));
   }
 
-  /** Whether any status subscription needs the target's tags to decide. */
-  needsTags(): boolean {
-    return [...this.byId.values()].some((s) => s.topic === 'status' && s.filter.tag !== undefined);
+  /** Whether any status subscription needs the target as live state has it (its tags, its instance kind) to decide. */
+  needsTarget(): boolean {
+    return [...this.byId.values()].some(
+      (s) => s.topic === 'status' && (s.filter.tag !== undefined || (s.filter.kind ?? []).some(isInstanceKind)),
+    );
   }
 
   /** Ids of the subscriptions a status change reaches: status filters, and the target's own subscription. */
-  matchStatus(event: StatusChangedPayload, tags: readonly string[] | null): string[] {
+  matchStatus(event: StatusChangedPayload, seen: SeenTarget | null): string[] {
     const ids: string[] = [];
     for (const s of this.byId.values()) {
-      if (s.topic === 'status' && statusMatches(s.filter, event, tags)) ids.push(s.id);
+      if (s.topic === 'status' && statusMatches(s.filter, event, seen)) ids.push(s.id);
       else if (s.topic === 'target' && s.targetId === event.targetId) ids.push(s.id);
     }
     return ids;

@@ -18,7 +18,7 @@ import type { GatewayConfig } from '../config';
 import { parseSample, summarizeSample } from '../hosts/host-summary';
 import { TargetsService } from '../targets/targets.service';
 import { GATEWAY_CONFIG } from '../tokens';
-import { SocketSubscriptions } from './subscriptions';
+import { SocketSubscriptions, type SeenTarget } from './subscriptions';
 
 /** How often a replica reads the latest results and host samples of what its sockets watch. */
 const POLL_MS = 2_000;
@@ -388,20 +388,21 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     const clients = [...this.clients];
-    let tags: string[] | null = null;
-    if (clients.some((c) => c.subscriptions.needsTags())) tags = await this.tagsOf(event.targetId);
+    let seen: SeenTarget | null = null;
+    if (clients.some((c) => c.subscriptions.needsTarget())) seen = await this.seenTarget(event.targetId);
     const watchers: WsClient[] = [];
     for (const client of clients) {
-      const ids = client.subscriptions.matchStatus(event, tags);
+      const ids = client.subscriptions.matchStatus(event, seen);
       if (ids.length) this.send(client, { type: 'status.changed', subscriptions: ids, event });
       if (client.subscriptions.subscriptionsOfTarget(event.targetId).length) watchers.push(client);
     }
     if (watchers.length) await this.sendTarget(watchers, event.targetId);
   }
 
-  private async tagsOf(targetId: string): Promise<string[] | null> {
+  private async seenTarget(targetId: string): Promise<SeenTarget | null> {
     try {
-      return (await this.targets.get(targetId)).tags;
+      const view = await this.targets.get(targetId);
+      return { tags: view.tags, instanceKind: view.instanceKind };
     } catch {
       return null;
     }

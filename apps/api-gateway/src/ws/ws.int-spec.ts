@@ -5,6 +5,7 @@ import { Client } from 'pg';
 // direct dependency in package.json: add it there and this exception goes.
 import WsClientClass from 'ws';
 import {
+  InstanceKind,
   TargetKind,
   TargetStatus,
   type CreateApiKeyResponse,
@@ -300,6 +301,26 @@ describe('subscriptions', () => {
     expect(onA.messages.filter((m) => m.type === 'status.changed')).toEqual([]);
     onA.ws.close();
     onB.ws.close();
+  });
+
+  it("filters by a pushed instance's own kind, as live state has it", async () => {
+    const now = Date.now();
+    await live.writeTargets([
+      { ...instance('instance:box-1', now, 5), instanceKind: InstanceKind.Container },
+      { ...instance('instance:pod-1', now, 5), instanceKind: InstanceKind.Pod },
+    ]);
+    const c = await open(a, bearer(token));
+    await subscribe(c, { type: 'subscribe', id: 'boxes', topic: 'status', filter: { kind: ['container'] } });
+    await subscribe(c, { type: 'subscribe', id: 'checks', topic: 'status', filter: { kind: ['check', 'pod'] } });
+    await publish(change('instance:box-1', 'DOWN'));
+    await publish(change('instance:pod-1', 'DOWN'));
+    const got = new Map<string, string[]>();
+    for (let i = 0; i < 2; i++) {
+      const m = (await c.next('status.changed')) as Extract<WsServerMessage, { type: 'status.changed' }>;
+      got.set(m.event.targetId, m.subscriptions);
+    }
+    expect(Object.fromEntries(got)).toEqual({ 'instance:box-1': ['boxes'], 'instance:pod-1': ['checks'] });
+    c.ws.close();
   });
 });
 

@@ -18,6 +18,17 @@ const issues = (r: { success: boolean; error?: { issues: Array<{ path: PropertyK
 describe('alert rule contract', () => {
   const minimal = { name: 'Down', condition: { type: 'status', statuses: ['DOWN'] } };
 
+  it("selects by target kinds and pushed instances' own kinds, each once", () => {
+    const all = ['check', 'host', 'instance', 'container', 'pod', 'process', 'service', 'job'];
+    expect(alertRuleSpecSchema.parse({ ...minimal, selector: { kinds: all } }).selector.kinds).toEqual(all);
+    expect(issues(alertRuleSpecSchema.safeParse({ ...minimal, selector: { kinds: ['pod', 'pod'] } }))).toEqual([
+      'selector.kinds: each kind once',
+    ]);
+    expect(issues(alertRuleSpecSchema.safeParse({ ...minimal, selector: { kinds: ['Container'] } }))).toEqual([
+      expect.stringMatching(/^selector\.kinds\.0: /),
+    ]);
+  });
+
   it('fills defaults: empty selector, for 0s, warning, no channels', () => {
     expect(alertRuleSpecSchema.parse(minimal)).toEqual({
       ...minimal,

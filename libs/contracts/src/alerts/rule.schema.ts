@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { storableNumber, storableText } from '../common/store-safe';
-import { TargetStatus, targetKindSchema } from '../common/status';
+import { SelectableKind, selectableKindSchema, TargetStatus } from '../common/status';
 import { locationSchema } from '../events/observations.schema';
 import { durationSchema } from './duration';
 import { alertLabelNameSchema, alertLabelValueSchema } from './matchers.schema';
@@ -43,7 +43,15 @@ export const alertSelectorSchema = z.strictObject({
   sites: z.array(siteNameSchema).max(64).refine(distinct, 'each site once').default([]),
   /** Targets watched from (at least one of) these locations. */
   locations: z.array(locationSchema).max(64).refine(distinct, 'each location once').default([]),
-  kinds: z.array(targetKindSchema).max(3).refine(distinct, 'each kind once').default([]),
+  /**
+   * Target kinds (`check`, `host`, `instance`) or pushed instances' own kinds (`container`, `pod`, `process`,
+   * `service`, `job`): a target matches when its kind or its instance kind is listed.
+   */
+  kinds: z
+    .array(selectableKindSchema)
+    .max(Object.keys(SelectableKind).length)
+    .refine(distinct, 'each kind once')
+    .default([]),
 });
 export type AlertSelectorInput = z.input<typeof alertSelectorSchema>;
 export type AlertSelector = z.output<typeof alertSelectorSchema>;

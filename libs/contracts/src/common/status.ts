@@ -29,6 +29,34 @@ export enum InstanceKind {
 export const instanceKindSchema = z.enum(InstanceKind);
 
 /**
+ * What a filter or selector picks targets by: a target's kind (`check`, `host`, `instance`), or a pushed instance's
+ * own kind (`container`, `pod`, `process`, `service`, `job`, as its latest update said). One vocabulary of both: the
+ * target list's `kind`, alert-rule and subscription selectors' `kinds`, the WebSocket status filter's `kind`.
+ */
+export const SelectableKind = { ...TargetKind, ...InstanceKind } as const;
+export type SelectableKind = TargetKind | InstanceKind;
+export const selectableKindSchema = z.enum(SelectableKind);
+
+const INSTANCE_KINDS: ReadonlySet<string> = new Set(Object.values(InstanceKind));
+/** Whether a selectable kind is a pushed instance's own kind (else a target kind). */
+export function isInstanceKind(kind: string): kind is InstanceKind {
+  return INSTANCE_KINDS.has(kind);
+}
+
+/**
+ * Whether a target of `kind` (and, for a pushed instance, `instanceKind`) is one of `kinds`: its target kind or its
+ * own kind is listed. An instance stored before its kind was kept has none, and matches only `instance`.
+ */
+export function kindSelected(
+  kinds: ReadonlySet<string> | readonly string[],
+  kind: TargetKind,
+  instanceKind: InstanceKind | null | undefined,
+): boolean {
+  const has = (k: string) => ('has' in kinds ? kinds.has(k) : kinds.includes(k));
+  return has(kind) || (instanceKind != null && has(instanceKind));
+}
+
+/**
  * Lifecycle states a pusher may report, lower-case on the wire. The mapping
  * onto status classes lives in libs/domain (`statusOfLifecycle`).
  */

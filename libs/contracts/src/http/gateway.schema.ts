@@ -6,9 +6,8 @@ import { cidrSchema } from '../net/cidr';
 import type { CheckMetric } from '../events/observations.schema';
 import {
   apiKeyScopeSchema,
-  InstanceKind,
   instanceKindSchema,
-  TargetKind,
+  SelectableKind,
   targetKindSchema,
   TargetStatus,
   targetStatusSchema,
@@ -48,12 +47,9 @@ export interface CreateApiKeyResponse {
   prefix: string;
 }
 
-/**
- * What `kind` filters a target list by: a target's kind (`check`, `host`, `instance`), or a pushed instance's own kind
- * (`container`, `pod`, `process`, `service`, `job`, as its latest update said). One vocabulary of both.
- */
-export const TargetListKind = { ...TargetKind, ...InstanceKind } as const;
-export type TargetListKind = TargetKind | InstanceKind;
+/** What `kind` filters a target list by: the one vocabulary of target and instance kinds (SelectableKind). */
+export const TargetListKind = SelectableKind;
+export type TargetListKind = SelectableKind;
 
 export const listTargetsQuerySchema = z.strictObject({
   kind: csvOf(TargetListKind).optional(),

@@ -1,4 +1,5 @@
 import { csvOf } from '../common/csv-filter';
+import { foldedIncludes, searchFold } from '../common/search-fold';
 import { storableText } from '../common/store-safe';
 import { TargetStatus } from '../common/status';
 import type { HostSummaryView } from './hosts.schema';
@@ -17,7 +18,7 @@ export const hostListFilterShape = {
   q: storableText(HOST_SEARCH_MAX)
     .optional()
     .describe(
-      'case-insensitive text in the host id or name, or its hostname, OS (platform, distro, release), kernel or arch',
+      'text in the host id or name, or its hostname, OS (platform, distro, release), kernel or arch; case and accents do not count (zurich finds Zürich)',
     ),
 };
 
@@ -40,9 +41,12 @@ export function hostSearchTexts(h: HostSearchable): string[] {
   return texts;
 }
 
-/** Whether `q` (trimmed, any case) is part of one of the host's search texts; an empty `q` takes every host. */
+/**
+ * Whether `q` (trimmed; any case, accents or none: searchFold) is part of one of the host's search texts; an empty `q`
+ * takes every host.
+ */
 export function matchesHostSearch(h: HostSearchable, q: string | undefined): boolean {
-  const needle = (q ?? '').trim().toLowerCase();
+  const needle = searchFold((q ?? '').trim());
   if (!needle) return true;
-  return hostSearchTexts(h).some((t) => t.toLowerCase().includes(needle));
+  return hostSearchTexts(h).some((t) => foldedIncludes(t, needle));
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { storableText } from '../common/store-safe';
-import { TargetStatus, targetKindSchema, targetStatusSchema } from '../common/status';
+import { csvOf } from '../common/csv-filter';
+import { InstanceKind, instanceKindSchema, TargetStatus, targetKindSchema, targetStatusSchema } from '../common/status';
 
 // Routes the dashboard's overview and pushed-instances pages read (issue 17). Responses
 // are zod schemas so the OpenAPI document is generated from the same definition.
@@ -74,6 +75,8 @@ const csvStatuses = z
 /** `GET /api/v1/instances`: pushed instances (targets `instance:{instanceId}`). */
 export const listInstancesQuerySchema = z.strictObject({
   status: csvStatuses.optional(),
+  /** What the instances are, as their latest update said (`container`, `pod`, …; comma-separated: any of them). */
+  kind: csvOf(InstanceKind).optional(),
   tag: storableText(128).optional(),
   location: storableText(128).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -95,6 +98,9 @@ export const instanceViewSchema = z.object({
   id: z.string().describe('target id: instance:{instanceId}'),
   name: z.string(),
   status: targetStatusSchema,
+  instanceKind: instanceKindSchema
+    .nullable()
+    .describe('what the instance is, as its latest update said (container, pod, …); null: not known yet'),
   lifecycle: z.string().nullable().describe('the pushed lifecycle state (Running, Restarting, …)'),
   locations: z.array(locationViewSchema),
   lastSeen: z.iso.datetime().nullable(),

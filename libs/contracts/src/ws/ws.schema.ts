@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { storableText } from '../common/store-safe';
-import { targetKindSchema, targetStatusSchema, userRoleSchema } from '../common/status';
+import { selectableKindSchema, targetStatusSchema, userRoleSchema } from '../common/status';
 import type { StatusChangedPayload } from '../events/observations.schema';
 import type { HostSampleSummary } from '../http/hosts.schema';
 import type { TargetView } from '../http/gateway.schema';
@@ -41,7 +41,8 @@ const id = storableText(300, 1);
 
 /** Status changes of the targets that match all given fields (absent: any). */
 export const wsStatusFilterSchema = z.strictObject({
-  kind: z.array(targetKindSchema).min(1).max(8).optional(),
+  /** Target kinds or pushed instances' own kinds (`container`, `pod`, …): the target's kind or instance kind is one. */
+  kind: z.array(selectableKindSchema).min(1).max(8).optional(),
   /** The new status (`to`). */
   status: z.array(targetStatusSchema).min(1).max(8).optional(),
   tag: storableText(128, 1).optional(),

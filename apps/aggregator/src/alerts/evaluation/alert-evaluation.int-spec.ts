@@ -1,5 +1,5 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { Messages, TargetKind, TargetStatus, type StatusChangedPayload } from '@fleetwatch/contracts';
+import { InstanceKind, Messages, TargetKind, TargetStatus, type StatusChangedPayload } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { createLogger } from '@fleetwatch/observability';
 import {
@@ -264,6 +264,29 @@ it('two aggregators: one evaluates, each message is queued once, and the other t
     ['firing', 'resolved'],
     ['firing', 'resolved'],
   ]);
+});
+
+it("a rule selecting pods fires for a pod that goes DOWN, not for a container (the instance's own kind)", async () => {
+  await putRule(site.pg, 'r-pods', {
+    name: 'Pod down',
+    selector: { kinds: [InstanceKind.Pod] },
+    condition: { type: 'status', statuses: [TargetStatus.Down] },
+    severity: 'warning',
+  });
+  await configChanged(site, ['rules']);
+  await sleep(1000); // the evaluator reads the new rule
+  await site.bus.publisher.publish(
+    Messages.StatusUpdate,
+    statusUpdate('pod-1', 'failed', Date.now(), { kind: InstanceKind.Pod }),
+  );
+  await down('box-1'); // a container
+  await waitFor(async () => (await storedAlert(site.pg, 'r-pods', instance('pod-1')))?.state === 'firing', {
+    timeoutMs: 15_000,
+    description: 'the pod rule fires for the pod',
+  });
+  // The container went DOWN too (the catch-all rule says so) but is no pod.
+  await firing(instance('box-1'));
+  expect(await storedAlert(site.pg, 'r-pods', instance('box-1'))).toBeNull();
 });
 
 describe('fencing', () => {

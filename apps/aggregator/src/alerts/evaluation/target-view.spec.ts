@@ -1,4 +1,5 @@
-import { TargetKind, TargetStatus, type StatusChangedPayload } from '@fleetwatch/contracts';
+import { InstanceKind, TargetKind, TargetStatus, type StatusChangedPayload } from '@fleetwatch/contracts';
+import { compileSelector } from '@fleetwatch/alerting';
 import { applyObservation, type Observation, type TargetSnapshot } from '@fleetwatch/domain';
 import { checkSeries } from './alert-metrics.reader';
 import { TargetView } from './target-view';
@@ -105,6 +106,7 @@ describe('TargetView', () => {
     expect(view.get('c')?.target).toEqual({
       id: 'c',
       kind: TargetKind.Instance,
+      instanceKind: null,
       name: 'c',
       site: 'eu-site',
       tags: ['web'],
@@ -174,5 +176,25 @@ describe('checkSeries', () => {
     ],
   ])('%s', (_name, stored, expected) => {
     expect(checkSeries(stored)).toEqual(expected);
+  });
+
+  it("keeps a pushed instance's own kind, so a rule selecting containers picks it and not a pod", () => {
+    const view = new TargetView('eu-site');
+    view.putSnapshots([
+      snap('instance:web-1', TargetStatus.Down, 1, { instanceKind: InstanceKind.Container }),
+      snap('instance:api-1', TargetStatus.Down, 1, { instanceKind: InstanceKind.Pod }),
+      snap('instance:old-1', TargetStatus.Down, 1), // stored before the kind was kept
+    ]);
+    expect(view.get('instance:web-1')?.target.instanceKind).toBe(InstanceKind.Container);
+    const containers = compileSelector({
+      targetIds: [],
+      tags: [],
+      sites: [],
+      locations: [],
+      kinds: [InstanceKind.Container],
+    });
+    expect([...view.values()].filter((t) => containers.matches(t.target)).map((t) => t.target.id)).toEqual([
+      'instance:web-1',
+    ]);
   });
 });

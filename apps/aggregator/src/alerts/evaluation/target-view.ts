@@ -12,7 +12,15 @@ export interface ViewedTarget {
 
 /** The target as the engine selects it: the site is this site's (targets carry none of their own). */
 export function alertTargetOf(t: TargetSnapshot, site: string): AlertTarget {
-  return { id: t.id, kind: t.kind, name: t.name, site, tags: t.tags, locations: Object.keys(t.locations) };
+  return {
+    id: t.id,
+    kind: t.kind,
+    instanceKind: t.instanceKind ?? null,
+    name: t.name,
+    site,
+    tags: t.tags,
+    locations: Object.keys(t.locations),
+  };
 }
 
 /**

@@ -48,6 +48,7 @@ export function deliveriesFor(
     const target: AlertTarget = {
       id: e.targetId,
       kind: e.kind,
+      instanceKind: snap?.instanceKind ?? null,
       name: snap?.name ?? e.targetId,
       site,
       tags: snap?.tags ?? [],

@@ -83,6 +83,8 @@ describe('host filter: matching', () => {
     ['gpu-18', 'gpu-17', false],
     ['DARWIN', 'db-02', true],
     ['eu-1', 'db-02', false], // locations are the location filter's, not the search's
+    ['übuntu', 'gpu-17', true], // accents do not count (the gateway's matchesHostSearch folds alike)
+    ['ＧＰＵ', 'gpu-17', true], // nor full-width letters
   ])('search %j in %s → %s', (q, id, expected) => {
     expect(matchesHostFilter(id === gpu.id ? gpu : stale, filter({ q }))).toBe(expected);
   });

@@ -1,25 +1,34 @@
-import { TargetStatus, type InstanceView } from '@fleetwatch/contracts';
+import { foldedIncludes, InstanceKind, searchFold, TargetStatus, type InstanceView } from '@fleetwatch/contracts';
 
 /** What the pushed-instances page shows; kept in the URL (shareable, back button) and remembered in localStorage. */
 export interface InstanceFilter {
   status: TargetStatus[];
+  /** What the instances are (any of them); empty: every kind, and instances whose kind is not known yet. */
+  kind: InstanceKind[];
   tag: string;
   location: string;
   /** Free text over instance id, lifecycle, tags, labels and per-location messages (client side). */
   q: string;
 }
 
-export const EMPTY_INSTANCE_FILTER: InstanceFilter = { status: [], tag: '', location: '', q: '' };
+export const EMPTY_INSTANCE_FILTER: InstanceFilter = { status: [], kind: [], tag: '', location: '', q: '' };
 
 const STATUSES = new Set<string>(Object.values(TargetStatus));
+/** The instance kinds, in their order of declaration (how the page lists them). */
+export const INSTANCE_KINDS = Object.values(InstanceKind);
+const KINDS = new Set<string>(INSTANCE_KINDS);
 
-/** From the URL; unknown statuses are dropped, never sent to the API. */
+/** From the URL; unknown statuses and kinds are dropped, never sent to the API. */
 export function parseInstanceFilter(params: URLSearchParams): InstanceFilter {
   const seen = new Set<TargetStatus>();
   for (const v of (params.get('status') ?? '').split(',').map((s) => s.trim()))
     if (STATUSES.has(v)) seen.add(v as TargetStatus);
+  const kinds = new Set<string>();
+  for (const v of (params.get('kind') ?? '').split(',').map((s) => s.trim().toLowerCase()))
+    if (KINDS.has(v)) kinds.add(v);
   return {
     status: [...seen].sort(),
+    kind: INSTANCE_KINDS.filter((k) => kinds.has(k)),
     tag: (params.get('tag') ?? '').trim().slice(0, 128),
     location: (params.get('location') ?? '').trim().slice(0, 128),
     q: (params.get('q') ?? '').slice(0, 200),
@@ -30,6 +39,7 @@ export function parseInstanceFilter(params: URLSearchParams): InstanceFilter {
 export function instanceFilterToParams(f: InstanceFilter): URLSearchParams {
   const p = new URLSearchParams();
   if (f.status.length) p.set('status', [...f.status].sort().join(','));
+  if (f.kind.length) p.set('kind', f.kind.join(','));
   if (f.tag) p.set('tag', f.tag);
   if (f.location) p.set('location', f.location);
   if (f.q) p.set('q', f.q);
@@ -40,17 +50,19 @@ export function instanceFilterToParams(f: InstanceFilter): URLSearchParams {
 export function instanceApiQuery(f: InstanceFilter): URLSearchParams {
   const p = new URLSearchParams();
   if (f.status.length) p.set('status', f.status.join(','));
+  if (f.kind.length) p.set('kind', f.kind.join(','));
   if (f.tag) p.set('tag', f.tag);
   if (f.location) p.set('location', f.location);
   return p;
 }
 
-/** Whether the server-side filter (status, tag, location) takes this instance: the API's own rules. */
+/** Whether the server-side filter (status, kind, tag, location) takes this instance: the API's own rules. */
 export function matchesInstanceFilter(
-  i: Pick<InstanceView, 'status' | 'tags' | 'locations'>,
-  f: Pick<InstanceFilter, 'status' | 'tag' | 'location'>,
+  i: Pick<InstanceView, 'status' | 'instanceKind' | 'tags' | 'locations'>,
+  f: Pick<InstanceFilter, 'status' | 'kind' | 'tag' | 'location'>,
 ): boolean {
   if (f.status.length && !f.status.includes(i.status)) return false;
+  if (f.kind.length && !(i.instanceKind && f.kind.includes(i.instanceKind))) return false;
   if (f.location && !i.locations.some((l) => l.location === f.location)) return false;
   return !f.tag || i.tags.includes(f.tag);
 }
@@ -68,12 +80,12 @@ export function instancePlaceholder<L extends { items: InstanceView[]; total: nu
   return items.length === previous.items.length ? previous : { ...previous, items };
 }
 
-/** Case-insensitive search over what a person recognises an instance by. */
+/** Search over what a person recognises an instance by; case and accents do not count (searchFold). */
 export function matchesInstance(
   i: Pick<InstanceView, 'instanceId' | 'name' | 'lifecycle' | 'tags' | 'labels' | 'locations'>,
   q: string,
 ): boolean {
-  const needle = q.trim().toLowerCase();
+  const needle = searchFold(q.trim());
   if (!needle) return true;
   const hay = [
     i.instanceId,
@@ -83,5 +95,5 @@ export function matchesInstance(
     ...Object.entries(i.labels).map(([k, v]) => `${k}=${v}`),
     ...i.locations.map((l) => `${l.location} ${l.detail ?? ''}`),
   ];
-  return hay.some((s) => s.toLowerCase().includes(needle));
+  return hay.some((s) => foldedIncludes(s, needle));
 }

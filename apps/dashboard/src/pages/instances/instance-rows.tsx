@@ -46,6 +46,9 @@ const InstanceRow = memo(function InstanceRow({
         <StatusBadge status={i.status} />
       </span>
       <span role="cell" className="fw-instances__clip">
+        {i.instanceKind ?? '—'}
+      </span>
+      <span role="cell" className="fw-instances__clip">
         {i.lifecycle ?? '—'}
       </span>
       <span role="cell" className="fw-instances__clip fw-instances__locs">
@@ -88,6 +91,7 @@ export function InstanceRows({ instances, loading }: { instances: readonly Insta
       <div className="fw-instances__row fw-instances__head" role="row" aria-rowindex={1}>
         <span role="columnheader">Instance</span>
         <span role="columnheader">Status</span>
+        <span role="columnheader">Kind</span>
         <span role="columnheader">Lifecycle</span>
         <span role="columnheader">Per location</span>
         <span role="columnheader">Labels</span>

@@ -53,7 +53,12 @@ describe('target filter in the URL', () => {
     expect(toggle(['a', 'b'], 'a')).toEqual(['b']);
   });
 
-  const t = { id: 'instance:web-1', name: 'Web One', tags: ['prod'], labels: { app: 'shop' } };
+  const t = {
+    id: 'instance:web-1',
+    name: 'Web One',
+    tags: ['prod', 'zürich'],
+    labels: { app: 'shop', site: 'Straße 1' },
+  };
   it.each([
     ['', true],
     ['web', true],
@@ -61,6 +66,10 @@ describe('target filter in the URL', () => {
     ['prod', true],
     ['app=shop', true],
     ['staging', false],
+    // Accents and case do not count, on either side.
+    ['ZURICH', true],
+    ['Zürich', true],
+    ['strasse', true],
   ])('search %j matches: %s', (q, expected) => {
     expect(matchesSearch(t, q)).toBe(expected);
   });

@@ -1,4 +1,4 @@
-import { TargetKind, TargetStatus, type TargetView } from '@fleetwatch/contracts';
+import { foldedIncludes, searchFold, TargetKind, TargetStatus, type TargetView } from '@fleetwatch/contracts';
 
 /** What the targets page shows; kept in the URL (shareable, back button) and remembered in localStorage. */
 export interface TargetFilter {
@@ -59,13 +59,13 @@ export function toggle<T>(list: readonly T[], value: T): T[] {
   return list.includes(value) ? list.filter((v) => v !== value) : [...list, value];
 }
 
-/** Case-insensitive search over what a person recognises a target by. */
+/** Search over what a person recognises a target by; case and accents do not count (searchFold). */
 export function matchesSearch(t: Pick<TargetView, 'id' | 'name' | 'tags' | 'labels'>, q: string): boolean {
-  const needle = q.trim().toLowerCase();
+  const needle = searchFold(q.trim());
   if (!needle) return true;
-  if (t.name.toLowerCase().includes(needle) || t.id.toLowerCase().includes(needle)) return true;
-  if (t.tags.some((tag) => tag.toLowerCase().includes(needle))) return true;
-  return Object.entries(t.labels).some(([k, v]) => `${k}=${v}`.toLowerCase().includes(needle));
+  if (foldedIncludes(t.name, needle) || foldedIncludes(t.id, needle)) return true;
+  if (t.tags.some((tag) => foldedIncludes(tag, needle))) return true;
+  return Object.entries(t.labels).some(([k, v]) => foldedIncludes(`${k}=${v}`, needle));
 }
 
 /** The server-side part of the filter, applied in the page (to show a cached list at once while the API answers). */

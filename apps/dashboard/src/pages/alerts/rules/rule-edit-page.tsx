@@ -1,7 +1,13 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
-import { ALERTABLE_STATUSES, SEVERITIES, type AlertRuleDefinition } from '@fleetwatch/contracts';
+import {
+  ALERTABLE_STATUSES,
+  InstanceKind,
+  SEVERITIES,
+  TargetKind,
+  type AlertRuleDefinition,
+} from '@fleetwatch/contracts';
 import { Button, Card, Checkbox, ErrorNote, PageHeader, SelectField, TextAreaField, TextField } from '@fleetwatch/ui';
 import { api, ApiError, enc } from '../../../api/client';
 import { alertKeys, fetchChannels, fetchRule, ifMatch } from '../../../api/alert-queries';
@@ -20,7 +26,8 @@ import {
 } from './rule-form-model';
 import { useStoredDraft } from '../../../stored-draft';
 
-const KINDS = ['check', 'host', 'instance'] as const;
+/** Target kinds, then pushed instances' own kinds (a target matches when its kind or its instance kind is ticked). */
+const KINDS = [...Object.values(TargetKind), ...Object.values(InstanceKind)];
 
 const toggle = (list: readonly string[], value: string, on: boolean) =>
   on ? [...list.filter((v) => v !== value), value] : list.filter((v) => v !== value);
