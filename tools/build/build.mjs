@@ -87,6 +87,8 @@ async function compile(file) {
   if (result.map) writeFileSync(target + '.map', result.map);
   done++;
 }
+// A build that fails leaves nothing behind in tmp/.
+process.on('exit', () => rmSync(staging, { recursive: true, force: true }));
 const queue = [...files];
 await Promise.all(
   Array.from({ length: concurrency }, async () => {
@@ -98,14 +100,26 @@ writeFileSync(
   join(staging, 'build-info.json'),
   JSON.stringify({ files: done, builtAt: new Date().toISOString() }) + '\n',
 );
-// The dashboard's build is the other step's: carried over from the dist/ being replaced.
-try {
-  if (existsSync(join(out, 'apps/dashboard')))
-    cpSync(join(out, 'apps/dashboard'), join(staging, 'apps/dashboard'), { recursive: true });
-} catch {
-  /* replaced meanwhile by another build, which carried it over itself */
-}
+// The dashboard's build is the other step's: carried over from the dist/ being replaced — whole or not at all (a copy
+// that another build's swap or Vite's rewrite cut short is taken again, from the dist/ there is then).
+carryDashboard();
 swapIn(staging, out);
+
+function carryDashboard() {
+  const into = join(staging, 'apps/dashboard');
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    rmSync(into, { recursive: true, force: true });
+    try {
+      if (!existsSync(join(out, 'apps/dashboard/index.html'))) return;
+      cpSync(join(out, 'apps/dashboard'), into, { recursive: true });
+      if (existsSync(join(into, 'index.html'))) return;
+    } catch {
+      /* dist/ replaced, or the dashboard rewritten, mid-copy: again */
+    }
+  }
+  rmSync(into, { recursive: true, force: true });
+  console.warn('build: dist/apps/dashboard was being replaced throughout; run npm run build to build it again');
+}
 console.log(`build: ${done} files compiled into dist/ in ${Date.now() - started} ms`);
 
 /** Puts `next` in place of `current` by renames (dist/ is missing only between two renames); drops the old one. */
@@ -124,10 +138,18 @@ function swapIn(next, current) {
       if (moved) rmSync(old, { recursive: true, force: true });
       return;
     } catch (err) {
-      if (moved) rmSync(old, { recursive: true, force: true });
       // Another build put its dist/ in place between our two renames: replace it again.
-      if ((err.code === 'ENOTEMPTY' || err.code === 'EEXIST') && attempt < 20) continue;
-      rmSync(next, { recursive: true, force: true });
+      if ((err.code === 'ENOTEMPTY' || err.code === 'EEXIST') && attempt < 20) {
+        if (moved) rmSync(old, { recursive: true, force: true });
+        continue;
+      }
+      // Anything else: the dist/ we moved away goes back (never leave no dist/ at all).
+      if (moved)
+        try {
+          renameSync(old, current);
+        } catch {
+          /* another build's is there now */
+        }
       throw err;
     }
   }

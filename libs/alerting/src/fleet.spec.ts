@@ -157,6 +157,18 @@ describe('fleet evaluation', () => {
     expect(deleted.notifications.map((n) => n.kind)).toEqual(['resolved']);
   });
 
+  it('alerts of a rule this evaluator cannot read are left alone: not resolved, not dropped', () => {
+    const states = new Map<string, AlertSeriesState>();
+    applyChanges(states, evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95 })]).changed);
+    expect([...states.values()].map((a) => a.state)).toEqual(['firing']);
+    // A newer version stored the rule with something this one cannot parse (the loader skipped it).
+    const unreadable = evaluateFleet({ rules: [], states, now: T0 + MIN, unreadableRuleIds: new Set([disk.id]) }, [
+      host('host:h', { '/': 95 }),
+    ]);
+    expect(unreadable.changed.size).toBe(0);
+    expect(unreadable.notifications).toEqual([]);
+  });
+
   it('muting is asked only when a notification is due, with the alert labels', () => {
     const asked: string[] = [];
     const r = evaluateTarget(

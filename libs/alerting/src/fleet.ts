@@ -22,6 +22,12 @@ export interface EvaluationInput {
   now: number;
   /** Whether silences or maintenance mute an alert with these labels on this target now. */
   isMuted?: (labels: Readonly<Record<string, string>>, targetId: string) => boolean;
+  /**
+   * Rules that exist but this evaluator could not read (stored by a newer version, or damaged): their alerts are
+   * left as they are — neither evaluated nor dropped as the alerts of a deleted rule (which would send a false
+   * "resolved" for each firing one, and fire it again as new once a reader of the rule takes over).
+   */
+  unreadableRuleIds?: ReadonlySet<string>;
 }
 
 export interface EvaluationResult {
@@ -121,7 +127,8 @@ export function evaluateTarget(input: EvaluationInput, observed: ObservedTarget)
  * A full tick: every rule against every target, then every remembered alert that no longer has a series
  * (target gone, no longer selected, series vanished, rule disabled) is evaluated as not holding — it
  * resolves like a Prometheus alert whose expression stopped returning it. Alerts of rules that no longer
- * exist are dropped; if they had been notified as firing, a resolved notification goes out.
+ * exist are dropped; if they had been notified as firing, a resolved notification goes out. Alerts of rules that
+ * exist but could not be read (unreadableRuleIds) are left alone.
  */
 export function evaluateFleet(input: EvaluationInput, targets: Iterable<ObservedTarget>): EvaluationResult {
   const out = emptyResult();
@@ -141,6 +148,7 @@ export function evaluateFleet(input: EvaluationInput, targets: Iterable<Observed
   for (const [key, prev] of input.states) {
     if (seen.has(prev)) continue;
     const rule = rules.get(prev.ruleId);
+    if (!rule && input.unreadableRuleIds?.has(prev.ruleId)) continue;
     if (!rule) {
       out.changed.set(key, null);
       if (prev.state === 'firing' && prev.lastSentAt !== null)

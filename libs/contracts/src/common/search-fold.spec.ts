@@ -11,9 +11,11 @@ describe('searchFold', () => {
     ['STRASSE', 'strasse'],
     ['ﬁle', 'file'],
     ['ＡＢＣ', 'abc'],
-    // Lower-casing picks the final sigma at a word's end, for both spellings alike.
-    ['ΟΔΟΣ', 'οδος'],
-    ['οδός', 'οδος'],
+    // Every sigma alike, final or not.
+    ['ΟΔΟΣ', 'οδοσ'],
+    ['οδός', 'οδοσ'],
+    ['θεσ', 'θεσ'],
+    ['GROSSE STRAẞE', 'grosse strasse'],
     ['İstanbul', 'istanbul'],
     ['Ångström', 'angstrom'],
   ])('%j → %j', (text, folded) => {
@@ -25,6 +27,9 @@ describe('searchFold', () => {
     expect(foldedIncludes('db-zurich-01', searchFold('Zürich'))).toBe(true);
     expect(foldedIncludes('Straßenbahn', searchFold('strassen'))).toBe(true);
     expect(foldedIncludes('db-geneva', searchFold('zurich'))).toBe(false);
+    // A prefix typed as it would end a word (θεσ: final-sigma rules) still finds the longer name.
+    expect(foldedIncludes('Θεσσαλονίκη-1', searchFold('θεσ'))).toBe(true);
+    expect(foldedIncludes('GROSSE STRAẞE 1', searchFold('straße'))).toBe(true);
   });
 
   it('is idempotent and never throws, lone surrogates included', () => {

@@ -3,17 +3,21 @@ const NON_ASCII = /[^\p{ASCII}]/u;
 
 /**
  * A text as free-text searches compare it: compatibility-decomposed (NFKD: `ﬁ` → `fi`, full-width letters → ASCII),
- * without combining marks (`é` → `e`, `ü` → `u`), case-folded (`ß` → `ss`, `Σ`/`ς` → `σ`). `Zürich`, `zurich` and
+ * without combining marks (`é` → `e`, `ü` → `u`), case-folded (`ß` and `ẞ` → `ss`, `Σ` and `ς` → `σ`). `Zürich`, `zurich` and
  * `ZURICH` fold alike, as do `Straße` and `STRASSE`. The gateway's searches and the dashboard's share it, so a filter
  * the page applies to the rows it holds takes what the server would.
  */
 export function searchFold(text: string): string {
   if (!NON_ASCII.test(text)) return text.toLowerCase();
+  // Lower, upper, lower: ẞ → ß → SS → ss; then every sigma alike (lower-casing writes ς at a word's end, so a
+  // prefix typed as θεσ would miss Θεσσαλονίκη).
   return text
     .normalize('NFKD')
     .replace(/\p{M}+/gu, '')
+    .toLowerCase()
     .toUpperCase()
-    .toLowerCase();
+    .toLowerCase()
+    .replace(/ς/g, 'σ');
 }
 
 /** Whether `needle` (already folded, non-empty) is part of `text` once folded. */

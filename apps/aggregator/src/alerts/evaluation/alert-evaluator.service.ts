@@ -326,7 +326,13 @@ export class AlertEvaluator {
   }
 
   private input(now: number): EvaluationInput {
-    return { rules: this.config.rules, states: this.states, now, isMuted: this.muter(now).isMuted };
+    return {
+      rules: this.config.rules,
+      states: this.states,
+      now,
+      isMuted: this.muter(now).isMuted,
+      unreadableRuleIds: new Set(this.config.skipped.filter((s) => s.area === 'rules').map((s) => s.id)),
+    };
   }
 
   private *observed(): Iterable<ObservedTarget> {
