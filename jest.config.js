@@ -17,6 +17,23 @@ const SERIAL_INTEGRATION = [
 ];
 const escape = (path) => path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/**
+ * An integration project: real servers, one database, vhost and key prefix per run (global setup) and per jest
+ * worker (worker-env.ts: files running side by side never share them).
+ */
+function integrationProject(displayName, settings) {
+  return {
+    ...preset,
+    displayName,
+    globalSetup: '<rootDir>/libs/testing/src/jest/global-setup.ts',
+    globalTeardown: '<rootDir>/libs/testing/src/jest/global-teardown.ts',
+    setupFiles: ['<rootDir>/libs/testing/src/jest/worker-env.ts'],
+    testTimeout: 120000,
+    slowTestThreshold: 30,
+    ...settings,
+  };
+}
+
 module.exports = {
   // Per-project testTimeout is ignored by Jest; integration tests talk to real servers.
   testTimeout: 120000,
@@ -27,43 +44,21 @@ module.exports = {
       testMatch: ['<rootDir>/{apps,libs,tools,tests}/**/*.spec.ts'],
       testPathIgnorePatterns: [...preset.testPathIgnorePatterns, '/apps/dashboard/'],
     },
-    {
-      ...preset,
-      displayName: 'integration',
+    integrationProject('integration', {
       testMatch: ['<rootDir>/{apps,libs,tools,tests}/**/*.int-spec.ts'],
       testPathIgnorePatterns: [
         ...preset.testPathIgnorePatterns,
         '\\.alone\\.int-spec\\.ts$',
         ...SERIAL_INTEGRATION.map((f) => `/${escape(f)}$`),
       ],
-      globalSetup: '<rootDir>/libs/testing/src/jest/global-setup.ts',
-      globalTeardown: '<rootDir>/libs/testing/src/jest/global-teardown.ts',
-      // Each jest worker gets a database, vhost and key prefix of its own (files run side by side).
-      setupFiles: ['<rootDir>/libs/testing/src/jest/worker-env.ts'],
-      testTimeout: 120000,
-      slowTestThreshold: 30,
-    },
-    {
-      ...preset,
-      displayName: 'integration-serial',
-      testMatch: SERIAL_INTEGRATION.map((f) => `<rootDir>/${f}`),
-      globalSetup: '<rootDir>/libs/testing/src/jest/global-setup.ts',
-      globalTeardown: '<rootDir>/libs/testing/src/jest/global-teardown.ts',
-      setupFiles: ['<rootDir>/libs/testing/src/jest/worker-env.ts'],
-      testTimeout: 120000,
-      slowTestThreshold: 30,
-    },
+    }),
+    integrationProject('integration-serial', { testMatch: SERIAL_INTEGRATION.map((f) => `<rootDir>/${f}`) }),
     // Tests that disturb the whole broker (a resource alarm blocks every publisher on it):
     // `npm test` runs them in a step of their own, after the others, with nothing beside them.
-    {
-      ...preset,
-      displayName: 'integration-alone',
+    integrationProject('integration-alone', {
       testMatch: ['<rootDir>/{apps,libs,tools,tests}/**/*.alone.int-spec.ts'],
-      globalSetup: '<rootDir>/libs/testing/src/jest/global-setup.ts',
-      globalTeardown: '<rootDir>/libs/testing/src/jest/global-teardown.ts',
-      setupFiles: ['<rootDir>/libs/testing/src/jest/worker-env.ts'],
       testTimeout: 180000,
       slowTestThreshold: 60,
-    },
+    }),
   ],
 };

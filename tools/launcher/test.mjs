@@ -95,50 +95,28 @@ async function main() {
   }
   if (want('build')) step('build', 'npm', ['run', '--silent', 'build'], env);
 
-  if (want('unit')) {
-    const out = join(tmp, 'jest-unit.json');
+  /** One jest project as a step of its own, its results counted (tmp/jest-<project>.json). */
+  function jestStep(name, project, ...args) {
+    const out = join(tmp, `jest-${project}.json`);
     rmSync(out, { force: true });
-    step('unit tests', 'npx', ['jest', '--selectProjects', 'unit', '--json', `--outputFile=${out}`], env);
-    countJest(out, 'unit tests');
+    step(name, 'npx', ['jest', '--selectProjects', project, ...args, '--json', `--outputFile=${out}`], env);
+    countJest(out, name);
   }
+
+  if (want('unit')) jestStep('unit tests', 'unit');
   if (want('integration')) {
     // Two files at a time by default (each jest worker on a database, vhost and key prefix of its own): most of
     // an integration file's time is spent waiting on timers, servers and child services, not on a CPU.
     const workers = integrationWorkers();
-    const out = join(tmp, 'jest-integration.json');
-    rmSync(out, { force: true });
     say(`── integration tests run ${workers} file(s) at a time (FW_TEST_INTEGRATION_WORKERS)`);
-    step(
-      'integration tests',
-      'npx',
-      ['jest', '--selectProjects', 'integration', `--maxWorkers=${workers}`, '--json', `--outputFile=${out}`],
-      env,
-    );
-    countJest(out, 'integration tests');
+    jestStep('integration tests', 'integration', `--maxWorkers=${workers}`);
     // The few that must not run beside another (jest.config.js says why for each), one at a time.
-    const serialOut = join(tmp, 'jest-integration-serial.json');
-    rmSync(serialOut, { force: true });
-    step(
-      'serial integration tests',
-      'npx',
-      ['jest', '--selectProjects', 'integration-serial', '--runInBand', '--json', `--outputFile=${serialOut}`],
-      env,
-    );
-    countJest(serialOut, 'serial integration tests');
+    jestStep('serial integration tests', 'integration-serial', '--runInBand');
   }
   // After every other integration test, with nothing beside them: these raise a broker
   // resource alarm, which blocks every publisher on the node (*.alone.int-spec.ts).
-  if (want('integration') || want('integration-alone')) {
-    const out = join(tmp, 'jest-integration-alone.json');
-    rmSync(out, { force: true });
-    step(
-      'alone integration tests',
-      'npx',
-      ['jest', '--selectProjects', 'integration-alone', '--runInBand', '--json', `--outputFile=${out}`],
-      env,
-    );
-    countJest(out, 'alone integration tests');
-  }
+  if (want('integration') || want('integration-alone'))
+    jestStep('alone integration tests', 'integration-alone', '--runInBand');
   if (want('dashboard') && existsSync(join(root, 'apps/dashboard/vite.config.mts'))) {
     const out = join(tmp, 'vitest-dashboard.json');
     rmSync(out, { force: true });

@@ -129,3 +129,45 @@ export function Checkbox({ label, ...rest }: { label: string } & InputHTMLAttrib
     </label>
   );
 }
+
+/** The options ticked once `option` is (un)ticked, in the options' order; anything not an option is dropped. */
+export function ticked<T extends string>(options: readonly T[], selected: readonly T[], option: T, on: boolean): T[] {
+  return options.filter((x) => (x === option ? on : selected.includes(x)));
+}
+
+/**
+ * A row of checkboxes, one per option, as a named group ("Kinds: ☐ check ☐ host …"). `onChange` gets the options
+ * ticked after the click, in the options' order. `error` is shown after the boxes.
+ */
+export function CheckboxGroup<T extends string>({
+  label,
+  options,
+  selected,
+  onChange,
+  error,
+}: {
+  label: string;
+  options: readonly T[];
+  selected: readonly T[];
+  onChange: (next: T[]) => void;
+  error?: string;
+}) {
+  return (
+    <div className="fw-row" role="group" aria-label={label}>
+      <span className="fw-muted">{label}:</span>
+      {options.map((o) => (
+        <Checkbox
+          key={o}
+          label={o}
+          checked={selected.includes(o)}
+          onChange={(e) => onChange(ticked(options, selected, o, e.target.checked))}
+        />
+      ))}
+      {error && (
+        <span className="fw-field__error" role="alert">
+          {error}
+        </span>
+      )}
+    </div>
+  );
+}

@@ -1,6 +1,6 @@
 import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { Checkbox, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
+import { CheckboxGroup, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
 import { adminKeys, fetchAllInstances, fetchInstanceCounts } from '../../api/admin-queries';
 import { LIVE_POLL_MS } from '../../live';
 import { useSearchParamsEditor } from '../../search-params';
@@ -95,23 +95,12 @@ export function InstancesPage() {
           counts={counts.data}
           onChange={(change) => setFilter((f) => ({ ...f, status: change(f.status) }))}
         />
-        <div className="fw-row" role="group" aria-label="Kinds">
-          <span className="fw-muted">Kinds:</span>
-          {INSTANCE_KINDS.map((k) => (
-            <Checkbox
-              key={k}
-              label={k}
-              checked={filter.kind.includes(k)}
-              onChange={(e) => {
-                const on = e.target.checked;
-                setFilter((f) => ({
-                  ...f,
-                  kind: INSTANCE_KINDS.filter((x) => (x === k ? on : f.kind.includes(x))),
-                }));
-              }}
-            />
-          ))}
-        </div>
+        <CheckboxGroup
+          label="Kinds"
+          options={INSTANCE_KINDS}
+          selected={filter.kind}
+          onChange={(kind) => setFilter((f) => ({ ...f, kind }))}
+        />
         <div className="fw-row fw-instances-filters">
           <TextField label="Tag" name="tag" value={tagDraft} onChange={(e) => setTagDraft(e.target.value)} />
           <TextField

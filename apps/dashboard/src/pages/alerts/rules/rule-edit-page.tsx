@@ -8,7 +8,17 @@ import {
   TargetKind,
   type AlertRuleDefinition,
 } from '@fleetwatch/contracts';
-import { Button, Card, Checkbox, ErrorNote, PageHeader, SelectField, TextAreaField, TextField } from '@fleetwatch/ui';
+import {
+  Button,
+  Card,
+  Checkbox,
+  CheckboxGroup,
+  ErrorNote,
+  PageHeader,
+  SelectField,
+  TextAreaField,
+  TextField,
+} from '@fleetwatch/ui';
 import { api, ApiError, enc } from '../../../api/client';
 import { alertKeys, fetchChannels, fetchRule, ifMatch } from '../../../api/alert-queries';
 import { AlertsNav } from '../alerts-nav';
@@ -27,7 +37,7 @@ import {
 import { useStoredDraft } from '../../../stored-draft';
 
 /** Target kinds, then pushed instances' own kinds (a target matches when its kind or its instance kind is ticked). */
-const KINDS = [...Object.values(TargetKind), ...Object.values(InstanceKind)];
+const KINDS: readonly string[] = [...Object.values(TargetKind), ...Object.values(InstanceKind)];
 
 const toggle = (list: readonly string[], value: string, on: boolean) =>
   on ? [...list.filter((v) => v !== value), value] : list.filter((v) => v !== value);
@@ -121,22 +131,13 @@ export function RuleEditPage() {
               {text('locations', 'Locations', { hint: 'comma-separated' })}
               {text('targetIds', 'Target ids', { hint: 'comma-separated, e.g. check:…, instance:web-1' })}
             </div>
-            <div className="fw-row" role="group" aria-label="Kinds">
-              <span className="fw-muted">Kinds:</span>
-              {KINDS.map((k) => (
-                <Checkbox
-                  key={k}
-                  label={k}
-                  checked={draft.kinds.includes(k)}
-                  onChange={(e) => set('kinds', toggle(draft.kinds, k, e.target.checked))}
-                />
-              ))}
-              {errors.kinds && (
-                <span className="fw-field__error" role="alert">
-                  {errors.kinds}
-                </span>
-              )}
-            </div>
+            <CheckboxGroup
+              label="Kinds"
+              options={KINDS}
+              selected={draft.kinds}
+              onChange={(kinds) => set('kinds', kinds)}
+              error={errors.kinds}
+            />
           </fieldset>
           <fieldset className="fw-fieldset fw-stack">
             <legend>Condition</legend>
