@@ -276,7 +276,11 @@ describe('admin pages in Chromium', () => {
     await kind('pod').click();
     await kindsInUrl('pod');
     expect(await kind('pod').isChecked()).toBe(true);
-    await page.getByText('No pushed instances match.').waitFor({ timeout: 10_000 });
+    await waitFor(async () => (await page.locator('[data-instance]').count()) === 0, {
+      timeoutMs: 15_000,
+      description: 'no row left: neither instance is a pod',
+    });
+    await page.getByText('No pushed instances match.').waitFor({ timeout: 5_000 });
     await kind('container').click();
     await kindsInUrl('container,pod');
     await row.waitFor({ timeout: 10_000 });

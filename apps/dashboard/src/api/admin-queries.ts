@@ -19,7 +19,7 @@ import { instanceApiQuery, type InstanceFilter } from '../pages/instances/instan
 
 export const adminKeys = {
   instances: (f: InstanceFilter) =>
-    [...keys.all, 'instances', { status: f.status, tag: f.tag, location: f.location }] as const,
+    [...keys.all, 'instances', { status: f.status, kind: f.kind, tag: f.tag, location: f.location }] as const,
   allInstances: () => [...keys.all, 'instances'] as const,
   instanceCounts: () => [...keys.all, 'instances', 'counts'] as const,
   apiKeys: () => [...keys.all, 'api-keys'] as const,
