@@ -1,10 +1,10 @@
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link, useLocation } from 'react-router';
 import { Button, Card, ErrorNote, PageHeader, RelativeTime, StatusBadge, Table, TextField } from '@fleetwatch/ui';
 import { fetchHostCounts, fetchHostsPage, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
-import { useSearchParamsEditor } from '../../search-params';
+import { useRememberedFilter } from '../../remembered-filter';
 import { StatusFilterButtons } from '../targets/status-filter-buttons';
 import {
   EMPTY_HOST_FILTER,
@@ -14,7 +14,6 @@ import {
   hostStatusChoices,
   isFiltered,
   parseHostFilter,
-  type HostFilter,
 } from './host-filter';
 import { bytes, pct } from './host-series';
 import { HostSparklines } from './host-sparklines';
@@ -45,29 +44,15 @@ function afterOfKey(key: readonly unknown[] | undefined): string | null | undefi
  * gateway's: a page is a page of the hosts it takes, and the header counts them against every host.
  */
 export function HostsPage() {
-  const [params, editParams] = useSearchParamsEditor();
-  const location = useLocation();
-  // An address without a query opens the filter used last: from the first paint on (until the restore below has put
-  // it in the URL, the address the page opened with shows it), so nothing renders or fetches with the empty filter for
-  // a moment. Only that first address: an empty filter chosen later ("All", Clear) is empty.
-  const [opened] = useState(() => ({ params, stored: params.size === 0 ? localStorage.getItem(FILTER_KEY) : null }));
-  const filter = useMemo(
-    () => parseHostFilter(params === opened.params && opened.stored ? new URLSearchParams(opened.stored) : params),
-    [params, opened],
+  const { filter, params, editParams, setFilter } = useRememberedFilter(
+    FILTER_KEY,
+    parseHostFilter,
+    hostFilterToParams,
   );
+  const location = useLocation();
   const after = params.get('after') || null;
   const trail = trailOf(location.state);
   const filtered = isFiltered(filter);
-
-  // A change made to the filter the address has now (two clicks before the first one's navigation rendered both
-  // count); it starts from the first page.
-  const setFilter = (change: (f: HostFilter) => HostFilter, replace = false) =>
-    editParams((current) => hostFilterToParams(change(parseHostFilter(current))), { replace });
-  useLayoutEffect(() => {
-    const stored = opened.stored;
-    if (stored) editParams(() => new URLSearchParams(stored), { replace: true });
-  }, []);
-  useEffect(() => localStorage.setItem(FILTER_KEY, hostFilterToParams(filter).toString()), [filter]);
 
   // Location and search reach the URL (and the API) once typing pauses, trimmed; the boxes show what was typed at
   // once. The address coming back with what the boxes sent leaves them alone: put back in them, it took away a space

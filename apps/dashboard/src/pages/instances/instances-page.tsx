@@ -1,9 +1,9 @@
-import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { CheckboxGroup, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
 import { adminKeys, fetchAllInstances, fetchInstanceCounts } from '../../api/admin-queries';
 import { LIVE_POLL_MS } from '../../live';
-import { useSearchParamsEditor } from '../../search-params';
+import { useRememberedFilter } from '../../remembered-filter';
 import { StatusFilterButtons } from '../targets/status-filter-buttons';
 import {
   INSTANCE_KINDS,
@@ -11,7 +11,6 @@ import {
   instancePlaceholder,
   matchesInstance,
   parseInstanceFilter,
-  type InstanceFilter,
 } from './instance-filter';
 import { InstanceRows } from './instance-rows';
 import './instances.css';
@@ -24,26 +23,7 @@ const FILTER_KEY = 'fleetwatch.instances.filter';
  * change invalidates this list, so a new instance appears without reload), else refreshed every 10 s.
  */
 export function InstancesPage() {
-  const [params, editParams] = useSearchParamsEditor();
-  // An address without a filter opens the filter used last: from the first paint on (until the restore below
-  // has put it in the URL, the address the page opened with shows it), so nothing renders, fetches or is read
-  // with the empty filter for a moment. Only that first address: an empty filter chosen later ("All") is empty.
-  const [opened] = useState(() => ({ params, stored: params.size === 0 ? localStorage.getItem(FILTER_KEY) : null }));
-  const filter = useMemo(
-    () => parseInstanceFilter(params === opened.params && opened.stored ? new URLSearchParams(opened.stored) : params),
-    [params, opened],
-  );
-  // A change made to the filter the address has now, not to the one this render shows: two clicks before the first
-  // one's navigation has rendered both count.
-  const setFilter = (change: (f: InstanceFilter) => InstanceFilter, replace = false) =>
-    editParams((current) => instanceFilterToParams(change(parseInstanceFilter(current))), { replace });
-
-  // An address without a filter opens the one used last (before the first paint); the URL counts afterwards.
-  useLayoutEffect(() => {
-    const stored = opened.stored;
-    if (stored) editParams(() => new URLSearchParams(stored), { replace: true });
-  }, []);
-  useEffect(() => localStorage.setItem(FILTER_KEY, instanceFilterToParams(filter).toString()), [filter]);
+  const { filter, setFilter } = useRememberedFilter(FILTER_KEY, parseInstanceFilter, instanceFilterToParams);
 
   // Tag and location reach the URL (and the API) once typing pauses.
   const [tagDraft, setTagDraft] = useState(filter.tag);

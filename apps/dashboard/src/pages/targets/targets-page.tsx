@@ -1,20 +1,12 @@
-import { useEffect, useLayoutEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { TargetKind, type TargetView } from '@fleetwatch/contracts';
 import { Button, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
 import { fetchAllTargets, fetchStatusCounts, keys } from '../../api/queries';
 import { listSource, type PartialList } from './list-source';
 import { LIVE_POLL_MS } from '../../live';
-import { useSearchParamsEditor } from '../../search-params';
-import {
-  EMPTY_FILTER,
-  filterToParams,
-  matchesFilter,
-  matchesSearch,
-  parseFilter,
-  toggle,
-  type TargetFilter,
-} from './target-filter';
+import { useRememberedFilter } from '../../remembered-filter';
+import { EMPTY_FILTER, filterToParams, matchesFilter, matchesSearch, parseFilter, toggle } from './target-filter';
 import { StatusFilterButtons } from './status-filter-buttons';
 import { TargetRows } from './target-rows';
 import './targets.css';
@@ -22,34 +14,13 @@ import './targets.css';
 const FILTER_KEY = 'fleetwatch.targets.filter';
 
 export function TargetsPage() {
-  const [params, editParams] = useSearchParamsEditor();
-  // An address without a filter opens the filter used last: from the first paint on (until the restore below
-  // has put it in the URL, the address the page opened with shows it), so nothing renders, fetches or is read
-  // with the empty filter for a moment. Only that first address: an empty filter chosen later ("All") is empty.
-  const [opened] = useState(() => ({ params, stored: params.size === 0 ? localStorage.getItem(FILTER_KEY) : null }));
-  const filter = useMemo(
-    () => parseFilter(params === opened.params && opened.stored ? new URLSearchParams(opened.stored) : params),
-    [params, opened],
-  );
+  const { filter, setFilter } = useRememberedFilter(FILTER_KEY, parseFilter, filterToParams);
   const [tagDraft, setTagDraft] = useState(filter.tag);
   const [locationDraft, setLocationDraft] = useState(filter.location);
   // The search box shows what was typed at once: bound to the address alone, whose change renders in a transition,
   // React would put the box back to the old text after each key (a key typed before that render was lost, the caret
   // jumped to the end).
   const [qDraft, setQDraft] = useState(filter.q);
-
-  // A change made to the filter the address has now, not to the one this render shows: two clicks before the first
-  // one's navigation has rendered both count.
-  const setFilter = (change: (f: TargetFilter) => TargetFilter, replace = false) =>
-    editParams((current) => filterToParams(change(parseFilter(current))), { replace });
-
-  // An address without a filter opens the filter used last; the URL is what counts afterwards. Before the
-  // first paint (a layout effect): a click on a filter can never land before the restore and be undone by it.
-  useLayoutEffect(() => {
-    const stored = opened.stored;
-    if (stored) editParams(() => new URLSearchParams(stored), { replace: true });
-  }, []);
-  useEffect(() => localStorage.setItem(FILTER_KEY, filterToParams(filter).toString()), [filter]);
 
   // Tag and location reach the URL (and the API) once typing pauses.
   useEffect(() => setTagDraft(filter.tag), [filter.tag]);
