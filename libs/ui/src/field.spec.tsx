@@ -14,13 +14,13 @@ describe('CheckboxGroup', () => {
 
   it('is a named group of boxes, those selected ticked, with the error after them', () => {
     const html = renderToStaticMarkup(
-      <CheckboxGroup label="Kinds" options={KINDS} selected={['pod']} onChange={() => undefined} error="pick one" />,
+      <CheckboxGroup label="Kinds" options={KINDS} selected={['pod']} onToggle={() => undefined} error="pick one" />,
     );
     expect(html).toContain('role="group" aria-label="Kinds"');
     expect(html.match(/<input type="checkbox"[^>]*>/g)).toEqual([
-      '<input type="checkbox"/>',
-      '<input type="checkbox" checked=""/>',
-      '<input type="checkbox"/>',
+      '<input type="checkbox" data-option="container"/>',
+      '<input type="checkbox" data-option="pod" checked=""/>',
+      '<input type="checkbox" data-option="job"/>',
     ]);
     expect(html).toContain('<span class="fw-field__error" role="alert">pick one</span>');
   });

@@ -136,20 +136,21 @@ export function ticked<T extends string>(options: readonly T[], selected: readon
 }
 
 /**
- * A row of checkboxes, one per option, as a named group ("Kinds: ☐ check ☐ host …"). `onChange` gets the options
- * ticked after the click, in the options' order. `error` is shown after the boxes.
+ * A row of checkboxes, one per option, as a named group ("Kinds: ☐ check ☐ host …"). `onToggle` gets the option
+ * clicked and whether it is now ticked: the owner applies it to the selection as it is then (`ticked`), not as this
+ * render saw it — two clicks before the first one's change has rendered must both count. `error` follows the boxes.
  */
 export function CheckboxGroup<T extends string>({
   label,
   options,
   selected,
-  onChange,
+  onToggle,
   error,
 }: {
   label: string;
   options: readonly T[];
   selected: readonly T[];
-  onChange: (next: T[]) => void;
+  onToggle: (option: T, on: boolean) => void;
   error?: string;
 }) {
   return (
@@ -160,7 +161,8 @@ export function CheckboxGroup<T extends string>({
           key={o}
           label={o}
           checked={selected.includes(o)}
-          onChange={(e) => onChange(ticked(options, selected, o, e.target.checked))}
+          data-option={o}
+          onChange={(e) => onToggle(o, e.target.checked)}
         />
       ))}
       {error && (

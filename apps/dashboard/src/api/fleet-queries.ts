@@ -21,7 +21,8 @@ export const fleetKeys = {
   components: () => [...fleetKeys.all(), 'components'] as const,
   drift: () => [...fleetKeys.all(), 'drift'] as const,
   driftOf: (member: string) => [...fleetKeys.all(), 'drift', member] as const,
-  snapshot: (member: string) => [...fleetKeys.all(), 'snapshot', member] as const,
+  snapshot: (member: string) => [...fleetKeys.all(), 'snapshot', 'member', member] as const,
+  // Not under 'member': a member may be named `own` (its snapshot is another request).
   ownSnapshot: () => [...fleetKeys.all(), 'snapshot', 'own'] as const,
 };
 

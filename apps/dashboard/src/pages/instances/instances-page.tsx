@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { CheckboxGroup, ErrorNote, PageHeader, TextField } from '@fleetwatch/ui';
+import { CheckboxGroup, ErrorNote, PageHeader, TextField, ticked } from '@fleetwatch/ui';
 import { adminKeys, fetchAllInstances, fetchInstanceCounts } from '../../api/admin-queries';
 import { LIVE_POLL_MS } from '../../live';
 import { useRememberedFilter } from '../../remembered-filter';
@@ -79,7 +79,7 @@ export function InstancesPage() {
           label="Kinds"
           options={INSTANCE_KINDS}
           selected={filter.kind}
-          onChange={(kind) => setFilter((f) => ({ ...f, kind }))}
+          onToggle={(k, on) => setFilter((f) => ({ ...f, kind: ticked(INSTANCE_KINDS, f.kind, k, on) }))}
         />
         <div className="fw-row fw-instances-filters">
           <TextField label="Tag" name="tag" value={tagDraft} onChange={(e) => setTagDraft(e.target.value)} />

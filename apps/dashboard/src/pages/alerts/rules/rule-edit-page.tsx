@@ -18,6 +18,7 @@ import {
   SelectField,
   TextAreaField,
   TextField,
+  ticked,
 } from '@fleetwatch/ui';
 import { api, ApiError, enc } from '../../../api/client';
 import { alertKeys, fetchChannels, fetchRule, ifMatch } from '../../../api/alert-queries';
@@ -135,7 +136,7 @@ export function RuleEditPage() {
               label="Kinds"
               options={KINDS}
               selected={draft.kinds}
-              onChange={(kinds) => set('kinds', kinds)}
+              onToggle={(k, on) => set('kinds', ticked(KINDS, draft.kinds, k, on))}
               error={errors.kinds}
             />
           </fieldset>
