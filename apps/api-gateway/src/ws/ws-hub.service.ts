@@ -401,8 +401,9 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
 
   private async seenTarget(targetId: string): Promise<SeenTarget | null> {
     try {
-      const view = await this.targets.get(targetId);
-      return { tags: view.tags, instanceKind: view.instanceKind };
+      // The live record alone (not the target's view: no check-metrics read for each change of a check).
+      const t = await this.live.getTarget(targetId);
+      return t ? { tags: t.tags, instanceKind: t.instanceKind ?? null } : null;
     } catch {
       return null;
     }

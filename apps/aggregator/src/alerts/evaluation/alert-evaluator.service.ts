@@ -74,6 +74,8 @@ export interface DecisionSummary {
  */
 export class AlertEvaluator {
   private config: AlertConfigSet = emptyAlertConfig();
+  /** Rules of the loaded configuration that could not be read: their alerts are left as they are (evaluateFleet). */
+  private unreadableRuleIds: ReadonlySet<string> = new Set();
   private readonly view: TargetView;
   private states = new Map<string, AlertSeriesState>();
   private grouping: GroupingState = emptyGroupingState();
@@ -291,6 +293,7 @@ export class AlertEvaluator {
       this.configDirty = true;
       throw err;
     }
+    this.unreadableRuleIds = new Set(this.config.skipped.filter((s) => s.area === 'rules').map((s) => s.id));
     for (const s of this.config.skipped)
       this.logger.warn(s, 'alert configuration entry left out: it does not pass the contract');
   }
@@ -331,7 +334,7 @@ export class AlertEvaluator {
       states: this.states,
       now,
       isMuted: this.muter(now).isMuted,
-      unreadableRuleIds: new Set(this.config.skipped.filter((s) => s.area === 'rules').map((s) => s.id)),
+      unreadableRuleIds: this.unreadableRuleIds,
     };
   }
 
