@@ -28,6 +28,7 @@ import {
   type Bus,
   type PublishRequest,
 } from '@fleetwatch/messaging';
+import { LiveKeys } from '@fleetwatch/live-state';
 import { createLogger, FLEETWATCH_LOGGER, ReadinessRegistry } from '@fleetwatch/observability';
 import { copyBuiltDist, createIsolatedDatabase, createIsolatedVhost, testEnv } from '@fleetwatch/testing';
 import { AggregatorModule } from './aggregator.module';
@@ -172,6 +173,9 @@ export async function flushPrefix(redis: Redis, prefix: string): Promise<number>
     // ioredis adds keyPrefix to commands: strip it from the scanned (full) names.
     if (keys.length) n += await redis.unlink(...keys.map((k) => k.slice(prefix.length)));
   } while (cursor !== '0');
+  // The built mark once more, last: an aggregator that noticed it gone mid-scan may have rebuilt (and marked live
+  // state whole) before the scan reached the rest, which it then deleted — a flush of a real Redis is all at once.
+  await redis.unlink(LiveKeys.built);
   return n;
 }
 
