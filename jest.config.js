@@ -9,11 +9,6 @@ const preset = require('./jest.preset');
 const SERIAL_INTEGRATION = [
   // `npm start` builds the services and the dashboard (Vite rewrites dist/apps/dashboard in place), which e2e specs copy.
   'tests/e2e/boot.int-spec.ts',
-  // Restart and hand-over timing against the product's shortest STALE window (5 s) with a shard backlog: beside
-  // another file's CPU load, queued targets flapped STALE once (a CI run of 5 Dec 2026): one at a time until understood.
-  'apps/aggregator/src/staleness/catch-up.int-spec.ts',
-  'apps/aggregator/src/staleness/catch-up.lag.int-spec.ts',
-  'apps/aggregator/src/staleness/catch-up.handover.int-spec.ts',
 ];
 const escape = (path) => path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

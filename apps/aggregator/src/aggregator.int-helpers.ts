@@ -15,6 +15,8 @@ import {
   Messages,
   QueueName,
   RoutingKey,
+  TargetIds,
+  TargetStatus,
   uuidv7,
   type Envelope,
   type PayloadInputOf,
@@ -223,6 +225,35 @@ export function statusUpdate(
 
 export function updateRequest(payload: StatusUpdateInput, id: string = uuidv7()): PublishRequest {
   return publishRequest(Messages.StatusUpdate, payload, { id });
+}
+
+/** An instance's consensus events (location NULL), oldest first: the status each went to, and when (a STALE: the deadline that passed). */
+export async function consensusTimeline(
+  pg: SqlClient,
+  instanceId: string,
+): Promise<Array<{ status: string; at: number }>> {
+  const { rows } = await pg.query<{ to_status: string; occurred_at: Date }>(
+    'SELECT to_status, occurred_at FROM status_events WHERE target_id = $1 AND location IS NULL ORDER BY sequence',
+    [TargetIds.instance(instanceId)],
+  );
+  return rows.map((r) => ({ status: r.to_status, at: r.occurred_at.getTime() }));
+}
+
+/**
+ * Of `instanceIds`, those with a consensus STALE whose deadline passed before `before` (their STALE events): in the
+ * catch-up specs, a deadline set before the queued updates were applied, expired ahead of them — the flap. A target
+ * whose backlog was applied goes STALE again STALE_AFTER_SECONDS later if nothing follows (the deadline counts from
+ * when an observation is applied, not when it was sent): not a flap, and seen when backlogs drain far apart.
+ */
+export async function staleBefore(
+  pg: SqlClient,
+  instanceIds: readonly string[],
+  before: number,
+): Promise<Array<{ id: string; events: Array<{ status: string; at: number }> }>> {
+  const timelines = await Promise.all(instanceIds.map(async (id) => ({ id, events: await consensusTimeline(pg, id) })));
+  return timelines
+    .map(({ id, events }) => ({ id, events: events.filter((e) => e.status === TargetStatus.Stale && e.at < before) }))
+    .filter((t) => t.events.length > 0);
 }
 
 export async function count(pg: SqlClient, sql: string, params: unknown[] = []): Promise<number> {
