@@ -18,7 +18,14 @@ import { generateSealingKeyText } from '@fleetwatch/persistence';
 import { waitFor } from '@fleetwatch/testing';
 import { GatewayClient } from '../gateway-client';
 import { createSite, E2E_ADMIN_PASSWORD, type E2eSite } from '../site-launcher';
-import { buildDashboard, launchChromium, pageCspViolations, watchPage, type PageWatch } from './browser';
+import {
+  buildDashboard,
+  clickInOneTask,
+  launchChromium,
+  pageCspViolations,
+  watchPage,
+  type PageWatch,
+} from './browser';
 
 // The alerting pages (issue 18) in real Chromium against a real site: sync-orchestrator (the owner
 // of rules, channels, windows and silences), the gateway, status-ingest and the aggregator (which
@@ -254,6 +261,21 @@ describe('alerting pages in Chromium', () => {
     await page.getByLabel('Severity').selectOption('critical');
     await page.getByLabel('Annotations').fill(`summary={{ target.name }} is down ${XSS}`);
     await page.getByRole('group', { name: 'Channels' }).getByRole('checkbox').first().check();
+    // Two status boxes ticked in one task, before the first one's change has rendered: both count; then both
+    // unticked the same way (each change applies to the draft as it is then, not as the last render saw it).
+    const status = (name: string) => `[aria-label="Statuses"] input[data-option="${name}"]`;
+    const ticked = () =>
+      page.evaluate(
+        async (selectors) => {
+          await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 50)));
+          return selectors.map((sel) => (document.querySelector(sel) as HTMLInputElement).checked);
+        },
+        [status('DOWN'), status('PARTIAL'), status('STALE')],
+      );
+    await clickInOneTask(page, [status('PARTIAL'), status('STALE')]);
+    expect(await ticked()).toEqual([true, true, true]);
+    await clickInOneTask(page, [status('PARTIAL'), status('STALE')]);
+    expect(await ticked()).toEqual([true, false, false]);
     await page.getByRole('button', { name: 'Create rule' }).click();
     await page.getByRole('heading', { level: 1, name: 'Alert rules' }).waitFor();
     await page.getByRole('link', { name: RULE_NAME, exact: true }).waitFor();

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
 import {
@@ -39,6 +39,7 @@ import { useStoredDraft } from '../../../stored-draft';
 
 /** Target kinds, then pushed instances' own kinds (a target matches when its kind or its instance kind is ticked). */
 const KINDS: readonly string[] = [...Object.values(TargetKind), ...Object.values(InstanceKind)];
+const STATUSES: readonly string[] = ALERTABLE_STATUSES;
 
 const toggle = (list: readonly string[], value: string, on: boolean) =>
   on ? [...list.filter((v) => v !== value), value] : list.filter((v) => v !== value);
@@ -80,11 +81,13 @@ export function RuleEditPage() {
     },
   });
 
-  const set = <K extends keyof RuleDraft>(k: K, v: RuleDraft[K]) => {
-    const next = { ...draft, [k]: v };
-    setDraft(next);
-    if (touched) setErrors(validateRule(next));
-  };
+  // Every change applies to the draft as it is then, not as this render saw it: two changes before the first one has
+  // rendered (two boxes ticked in one task) both count. Once submitted, each change is checked again.
+  const update = (change: (d: RuleDraft) => RuleDraft) => setDraft((d) => change(d));
+  const set = <K extends keyof RuleDraft>(k: K, v: RuleDraft[K]) => update((d) => ({ ...d, [k]: v }));
+  useEffect(() => {
+    if (touched) setErrors(validateRule(draft));
+  }, [draft, touched]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setTouched(true);
@@ -136,7 +139,7 @@ export function RuleEditPage() {
               label="Kinds"
               options={KINDS}
               selected={draft.kinds}
-              onToggle={(k, on) => set('kinds', ticked(KINDS, draft.kinds, k, on))}
+              onToggle={(k, on) => update((d) => ({ ...d, kinds: ticked(KINDS, d.kinds, k, on) }))}
               error={errors.kinds}
             />
           </fieldset>
@@ -154,22 +157,13 @@ export function RuleEditPage() {
               ]}
             />
             {draft.conditionType === 'status' ? (
-              <div className="fw-row" role="group" aria-label="Statuses">
-                <span className="fw-muted">Status is:</span>
-                {ALERTABLE_STATUSES.map((s) => (
-                  <Checkbox
-                    key={s}
-                    label={s}
-                    checked={draft.statuses.includes(s)}
-                    onChange={(e) => set('statuses', toggle(draft.statuses, s, e.target.checked))}
-                  />
-                ))}
-                {errors.statuses && (
-                  <span className="fw-field__error" role="alert">
-                    {errors.statuses}
-                  </span>
-                )}
-              </div>
+              <CheckboxGroup
+                label="Statuses"
+                options={STATUSES}
+                selected={draft.statuses}
+                onToggle={(st, on) => update((d) => ({ ...d, statuses: ticked(STATUSES, d.statuses, st, on) }))}
+                error={errors.statuses}
+              />
             ) : (
               <div className="fw-grid">
                 <SelectField
@@ -221,7 +215,10 @@ export function RuleEditPage() {
                 key={c.id}
                 label={`${c.name} (${c.type})`}
                 checked={draft.channels.includes(c.id)}
-                onChange={(e) => set('channels', toggle(draft.channels, c.id, e.target.checked))}
+                onChange={(e) => {
+                  const on = e.target.checked;
+                  update((d) => ({ ...d, channels: toggle(d.channels, c.id, on) }));
+                }}
               />
             ))}
             {channels.data?.length === 0 && <span className="fw-muted">no channels yet (shown, never sent)</span>}
