@@ -287,5 +287,31 @@ describe('bootstrapService', () => {
     started.splice(started.indexOf(s), 1);
   });
 
+  it('absorbs a signal while stopping: its handler stays, so a second Ctrl-C cannot kill it mid-shutdown', async () => {
+    const before = process.listenerCount('SIGINT');
+    const s = await start();
+    expect(process.listenerCount('SIGINT')).toBe(before + 1);
+    let release!: () => void;
+    hangDestroy = new Promise<void>((resolve) => (release = resolve));
+    const exited = new Promise<number | undefined>((resolve) => {
+      jest.spyOn(process, 'exit').mockImplementation(((code?: number) => {
+        resolve(code);
+        return undefined as never;
+      }) as typeof process.exit);
+    });
+    try {
+      process.emit('SIGINT', 'SIGINT');
+      expect(s.app.get(ReadinessRegistry).isDraining).toBe(true);
+      // A one-shot handler would be gone now, and the next SIGINT would meet Node's default action (process killed).
+      expect(process.listenerCount('SIGINT')).toBe(before + 1);
+      process.emit('SIGINT', 'SIGINT');
+      process.emit('SIGTERM', 'SIGTERM');
+    } finally {
+      release();
+    }
+    expect(await exited).toBe(process.exitCode ?? 0);
+    started.splice(started.indexOf(s), 1);
+  });
+
   afterAll(() => register.clear());
 });

@@ -290,8 +290,20 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
     })();
     return stopping;
   };
+  // Every SIGINT/SIGTERM is handled, not only the first: a Ctrl-C on `npm start` reaches each service twice (from the
+  // terminal, to the whole process group, and from the launcher, which forwards it for a launcher signalled alone),
+  // and with a one-shot listener the second one, arriving mid-shutdown, met Node's default action and killed the
+  // service with its in-flight work half done. A signal during shutdown changes nothing: the shutdown's own deadline
+  // (SHUTDOWN_TIMEOUT_MS) bounds it, and SIGKILL stops it at once.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      if (stopping) {
+        logger.debug(
+          { signal },
+          `${config.service} already stopping; ${signal} changes nothing (SIGKILL stops at once)`,
+        );
+        return;
+      }
       void shutdown(signal).then(() => {
         logger.flush?.();
         setTimeout(() => process.exit(process.exitCode ?? 0), 20).unref();

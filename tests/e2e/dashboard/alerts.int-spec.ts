@@ -264,14 +264,11 @@ describe('alerting pages in Chromium', () => {
     // Two status boxes ticked in one task, before the first one's change has rendered: both count; then both
     // unticked the same way (each change applies to the draft as it is then, not as the last render saw it).
     const status = (name: string) => `[aria-label="Statuses"] input[data-option="${name}"]`;
-    const ticked = () =>
-      page.evaluate(
-        async (selectors) => {
-          await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 50)));
-          return selectors.map((sel) => (document.querySelector(sel) as HTMLInputElement).checked);
-        },
-        [status('DOWN'), status('PARTIAL'), status('STALE')],
-      );
+    const ticked = async () => {
+      // Past the clicks' renders (a frame is ~16 ms), then what the boxes show.
+      await page.evaluate(() => new Promise((r) => setTimeout(r, 100)));
+      return Promise.all(['DOWN', 'PARTIAL', 'STALE'].map((name) => page.locator(status(name)).isChecked()));
+    };
     await clickInOneTask(page, [status('PARTIAL'), status('STALE')]);
     expect(await ticked()).toEqual([true, true, true]);
     await clickInOneTask(page, [status('PARTIAL'), status('STALE')]);
