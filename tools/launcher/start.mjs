@@ -63,25 +63,34 @@ async function main() {
   run('npm', ['run', '--silent', 'build'], { env });
 
   const children = new Map();
+  // A child killed by a signal has exitCode null and signalCode set: it has exited too.
+  const running = (child) => child.exitCode === null && child.signalCode === null;
   let stopping = false;
   const stopAll = (signal) => {
     if (stopping) return;
     stopping = true;
     say(`stopping (${signal}) …`);
-    for (const child of children.values()) if (child.exitCode === null) child.kill('SIGINT');
+    for (const child of children.values()) if (running(child)) child.kill('SIGINT');
     const hard = setTimeout(() => {
-      for (const child of children.values()) if (child.exitCode === null) child.kill('SIGKILL');
+      for (const child of children.values()) if (running(child)) child.kill('SIGKILL');
       fail('some services did not stop within 10 s and were killed');
       process.exit(1);
     }, 10_000);
     Promise.all(
-      [...children.values()].map((c) =>
-        c.exitCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)),
-      ),
+      [...children.values()].map((c) => (running(c) ? new Promise((r) => c.once('exit', r)) : Promise.resolve())),
     ).then(() => {
       clearTimeout(hard);
-      const bad = [...children.entries()].filter(([, c]) => c.exitCode !== 0 && c.signalCode === null);
-      if (bad.length) fail(`exited with errors: ${bad.map(([n, c]) => `${n} (${c.exitCode})`).join(', ')}`);
+      // A service that exited non-zero, or was killed by a signal other than the stop signal (SIGKILL, SIGSEGV, an
+      // abort), did not stop cleanly: say so. A stop signal's default action can still end a service that has
+      // finished stopping — a second Ctrl-C or this launcher's forward landing while Node tears the process down, its
+      // handlers gone — which is no fault (a service absorbs the signal until it has stopped).
+      const bad = [...children.entries()].filter(
+        ([, c]) => c.exitCode !== 0 && c.signalCode !== 'SIGINT' && c.signalCode !== 'SIGTERM',
+      );
+      if (bad.length)
+        fail(
+          `did not stop cleanly: ${bad.map(([n, c]) => `${n} (${c.signalCode ? `killed by ${c.signalCode}` : `exit ${c.exitCode}`})`).join(', ')}`,
+        );
       else say('all services stopped');
       process.exit(bad.length ? 1 : 0);
     });

@@ -287,6 +287,51 @@ describe('bootstrapService', () => {
     started.splice(started.indexOf(s), 1);
   });
 
+  it('a signal while waiting for its dependencies ends the process at once, cleanly (exit 0)', async () => {
+    const exited = new Promise<number | undefined>((resolve) => {
+      jest.spyOn(process, 'exit').mockImplementation(((code?: number) => {
+        resolve(code);
+        return undefined as never;
+      }) as typeof process.exit);
+    });
+    jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const dep: BootDependency = {
+      variable: 'AMQP_URL',
+      describe: 'RabbitMQ',
+      check: () => Promise.reject(new Error('ECONNREFUSED')),
+    };
+    const before = process.listenerCount('SIGINT');
+    const booting = bootstrapService({
+      module: ProbeModule,
+      config: config({ bootTimeoutMs: 1_000 }),
+      dependencies: [dep],
+    }).catch(() => undefined);
+    // Without a handler of its own, Node's default action would kill the process (the launcher: "killed by SIGINT").
+    expect(process.listenerCount('SIGINT')).toBe(before + 1);
+    process.emit('SIGINT', 'SIGINT');
+    expect(await exited).toBe(0);
+    await booting;
+  });
+
+  it('a signal while Nest is starting it is kept: the service stops as soon as it is up', async () => {
+    const exited = new Promise<number | undefined>((resolve) => {
+      jest.spyOn(process, 'exit').mockImplementation(((code?: number) => {
+        resolve(code);
+        return undefined as never;
+      }) as typeof process.exit);
+    });
+    const s = await bootstrapService({
+      module: ProbeModule,
+      config: config(),
+      configure: () => {
+        process.emit('SIGTERM', 'SIGTERM');
+      },
+    });
+    expect(s.app.get(ReadinessRegistry).isDraining).toBe(true);
+    expect(await exited).toBe(process.exitCode ?? 0);
+    await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
+  });
+
   it('absorbs a signal while stopping: its handler stays, so a second Ctrl-C cannot kill it mid-shutdown', async () => {
     const before = process.listenerCount('SIGINT');
     const s = await start();

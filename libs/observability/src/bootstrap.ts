@@ -216,6 +216,23 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
     startedAt: new Date(),
   };
 
+  // A signal while starting: before the application exists nothing is in flight, so the process ends at once (exit 0);
+  // once Nest is creating it (consumers may start before the port opens), the signal is kept and the shutdown below
+  // runs as soon as the service is up. Without these, Node's default action killed a service stopped while booting.
+  let creating = false;
+  let signalledEarly: NodeJS.Signals | undefined;
+  const onEarlySignal = (signal: NodeJS.Signals) => {
+    if (creating) {
+      signalledEarly ??= signal;
+      return;
+    }
+    logger.info({ signal }, `${config.service} stopped while starting`);
+    logger.flush?.();
+    setTimeout(() => process.exit(0), 20).unref();
+  };
+  process.on('SIGINT', onEarlySignal);
+  process.on('SIGTERM', onEarlySignal);
+
   const problems = await waitForDependencies(options.dependencies ?? [], config.bootTimeoutMs, logger);
   if (problems.length) {
     for (const p of problems) logger.fatal(p);
@@ -224,6 +241,7 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
     process.exit(1);
   }
 
+  creating = true;
   startProcessMetrics(identity);
   class RootModule {}
   Module({ imports: [ObservabilityModule.forRoot(identity, logger), options.module] })(RootModule);
@@ -268,6 +286,7 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
   );
 
   let stopping: Promise<void> | null = null;
+  let stopped = false;
   const shutdown = (signal: string): Promise<void> => {
     if (stopping) return stopping;
     stopping = (async () => {
@@ -286,6 +305,7 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
         process.exitCode = 1;
       } finally {
         clearTimeout(hard);
+        stopped = true;
       }
     })();
     return stopping;
@@ -295,21 +315,26 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
   // and with a one-shot listener the second one, arriving mid-shutdown, met Node's default action and killed the
   // service with its in-flight work half done. A signal during shutdown changes nothing: the shutdown's own deadline
   // (SHUTDOWN_TIMEOUT_MS) bounds it, and SIGKILL stops it at once.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (stopping) {
-        logger.debug(
-          { signal },
-          `${config.service} already stopping; ${signal} changes nothing (SIGKILL stops at once)`,
-        );
-        return;
-      }
-      void shutdown(signal).then(() => {
-        logger.flush?.();
-        setTimeout(() => process.exit(process.exitCode ?? 0), 20).unref();
-      });
+  const stopOnSignal = (signal: NodeJS.Signals) => {
+    if (stopped) {
+      // Stopped already (by code, e.g. a test's shutdown()): the signal ends the process.
+      process.exit(process.exitCode ?? 0);
+      return;
+    }
+    if (stopping) {
+      logger.debug({ signal }, `${config.service} already stopping; ${signal} changes nothing (SIGKILL stops at once)`);
+      return;
+    }
+    void shutdown(signal).then(() => {
+      logger.flush?.();
+      setTimeout(() => process.exit(process.exitCode ?? 0), 20).unref();
     });
-  }
+  };
+  process.removeListener('SIGINT', onEarlySignal);
+  process.removeListener('SIGTERM', onEarlySignal);
+  process.on('SIGINT', stopOnSignal);
+  process.on('SIGTERM', stopOnSignal);
+  if (signalledEarly) stopOnSignal(signalledEarly);
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
   return { app, logger, url, shutdown };
 }
