@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
 import {
@@ -81,13 +81,13 @@ export function RuleEditPage() {
     },
   });
 
-  // Every change applies to the draft as it is then, not as this render saw it: two changes before the first one has
-  // rendered (two boxes ticked in one task) both count. Once submitted, each change is checked again.
-  const update = (change: (d: RuleDraft) => RuleDraft) => setDraft((d) => change(d));
-  const set = <K extends keyof RuleDraft>(k: K, v: RuleDraft[K]) => update((d) => ({ ...d, [k]: v }));
-  useEffect(() => {
-    if (touched) setErrors(validateRule(draft));
-  }, [draft, touched]);
+  // Re-validated on each change the person makes once they have submitted (not when a refetch replaces an untouched
+  // draft: the server's answer to the last save stays shown).
+  const set = <K extends keyof RuleDraft>(k: K, v: RuleDraft[K]) => {
+    const next = { ...draft, [k]: v };
+    setDraft(next);
+    if (touched) setErrors(validateRule(next));
+  };
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setTouched(true);
@@ -139,7 +139,7 @@ export function RuleEditPage() {
               label="Kinds"
               options={KINDS}
               selected={draft.kinds}
-              onToggle={(k, on) => update((d) => ({ ...d, kinds: ticked(KINDS, d.kinds, k, on) }))}
+              onToggle={(k, on) => set('kinds', ticked(KINDS, draft.kinds, k, on))}
               error={errors.kinds}
             />
           </fieldset>
@@ -161,7 +161,7 @@ export function RuleEditPage() {
                 label="Statuses"
                 options={STATUSES}
                 selected={draft.statuses}
-                onToggle={(st, on) => update((d) => ({ ...d, statuses: ticked(STATUSES, d.statuses, st, on) }))}
+                onToggle={(st, on) => set('statuses', ticked(STATUSES, draft.statuses, st, on))}
                 error={errors.statuses}
               />
             ) : (
@@ -215,10 +215,7 @@ export function RuleEditPage() {
                 key={c.id}
                 label={`${c.name} (${c.type})`}
                 checked={draft.channels.includes(c.id)}
-                onChange={(e) => {
-                  const on = e.target.checked;
-                  update((d) => ({ ...d, channels: toggle(d.channels, c.id, on) }));
-                }}
+                onChange={(e) => set('channels', toggle(draft.channels, c.id, e.target.checked))}
               />
             ))}
             {channels.data?.length === 0 && <span className="fw-muted">no channels yet (shown, never sent)</span>}
