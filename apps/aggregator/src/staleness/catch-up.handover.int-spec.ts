@@ -235,7 +235,6 @@ async function handOver(s: Scenario, stop: (b: ChildProcess, deadline: number) =
   // (its backlog applied more than STALE_S ago, on a slow drain), counts from its queued update, applied by a after
   // the take (later than `deadline`).
   expect(await staleBefore(site.pg, s.queued, deadline + STALE_S * 1000)).toEqual([]);
-  for (const id of s.queued) expect(await consensusEvents(id)).toEqual(expect.arrayContaining([TargetStatus.Up]));
   // The silent target's deadline was held back until its shard had drained on a, not lost, nor held to the bound.
   expect(s.sameShard.length).toBeGreaterThan(0);
   expect(silentStaleAt).toBeGreaterThanOrEqual(shardDrainedAt - 50);

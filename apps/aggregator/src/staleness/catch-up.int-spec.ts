@@ -127,11 +127,11 @@ describe('deadline expiry after a restart', () => {
     // No deadline of before the restart expired: every STALE of a queued target (if any: its backlog applied more
     // than STALE_S ago, on a slow drain) counts from its queued updates, applied after the restart.
     expect(await staleBefore(site.pg, QUEUED, restarted + STALE_S * 1000)).toEqual([]);
-    for (const id of QUEUED) expect(await consensusEvents(id)).toEqual(expect.arrayContaining([TargetStatus.Up]));
     // The silent target's deadline was held back until its shard caught up, not lost — and not held to the bound
     // either (SWEEP_CATCH_UP_MAX_MS, 60 s): every shard's hold ended by catching up.
     expect(SAME_SHARD.length).toBeGreaterThan(0);
     expect(silentStaleAt).toBeGreaterThanOrEqual(shardDrainedAt - 50);
+    expect(silentStaleAt - shardDrainedAt).toBeLessThan(10_000);
     expect((await staleBefore(site.pg, [SILENT], restarted)).length).toBe(1);
     await waitFor(async () => (await holdsEnded()).caught_up >= ended.caught_up + OBSERVATION_SHARDS, {
       timeoutMs: 10_000,

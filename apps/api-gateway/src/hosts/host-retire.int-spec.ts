@@ -123,9 +123,18 @@ describe('DELETE /api/v1/hosts/{id}', () => {
     await publishSample(Date.now() - 1000);
     await publishSample(Date.now());
     await waitFor(async () => (await hostsListed()).includes(HOST), { description: 'host listed', timeoutMs: 30_000 });
-    await waitFor(async () => seriesOf(await scrape()).some((l) => l.startsWith('fleetwatch_host_up')), {
-      description: 'host on /metrics',
-    });
+    // The host's figures are written to live state just after the host itself (the projection's next step): a
+    // scrape in between shows fleetwatch_host_up without them, so wait for both.
+    await waitFor(
+      async () => {
+        const series = seriesOf(await scrape());
+        return (
+          series.some((l) => l.startsWith('fleetwatch_host_up')) &&
+          series.some((l) => l.startsWith('fleetwatch_host_cpu_ratio'))
+        );
+      },
+      { description: 'host and its figures on /metrics' },
+    );
     expect(seriesOf(await scrape())).toEqual(
       expect.arrayContaining([
         `fleetwatch_host_up{host="${HOST}",location="lab-3"} 1`,
