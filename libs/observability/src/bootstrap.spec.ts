@@ -114,6 +114,15 @@ describe('bootstrapService', () => {
     jest.restoreAllMocks();
   });
 
+  /** process.exit mocked: resolves with the first code it is called with (the process goes on). */
+  const exitCalled = () =>
+    new Promise<number | undefined>((resolve) => {
+      jest.spyOn(process, 'exit').mockImplementation(((code?: number) => {
+        resolve(code);
+        return undefined as never;
+      }) as typeof process.exit);
+    });
+
   const start = async (options: Partial<Parameters<typeof bootstrapService>[0]> = {}) => {
     const s = await bootstrapService({ module: ProbeModule, config: config(), ...options });
     started.push(s);
@@ -274,12 +283,7 @@ describe('bootstrapService', () => {
     const s = await start({ config: config({ shutdownTimeoutMs: 200 }) });
     let release!: () => void;
     hangDestroy = new Promise<void>((resolve) => (release = resolve));
-    const exited = new Promise<number | undefined>((resolve) => {
-      jest.spyOn(process, 'exit').mockImplementation(((code?: number) => {
-        resolve(code);
-        return undefined as never;
-      }) as typeof process.exit);
-    });
+    const exited = exitCalled();
     const stopping = s.shutdown('SIGTERM');
     expect(await exited).toBe(1);
     release();
@@ -288,12 +292,7 @@ describe('bootstrapService', () => {
   });
 
   it('a signal while waiting for its dependencies ends the process at once, cleanly (exit 0)', async () => {
-    const exited = new Promise<number | undefined>((resolve) => {
-      jest.spyOn(process, 'exit').mockImplementation(((code?: number) => {
-        resolve(code);
-        return undefined as never;
-      }) as typeof process.exit);
-    });
+    const exited = exitCalled();
     jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const dep: BootDependency = {
       variable: 'AMQP_URL',
@@ -314,12 +313,7 @@ describe('bootstrapService', () => {
   });
 
   it('a signal while Nest is starting it is kept: the service stops as soon as it is up', async () => {
-    const exited = new Promise<number | undefined>((resolve) => {
-      jest.spyOn(process, 'exit').mockImplementation(((code?: number) => {
-        resolve(code);
-        return undefined as never;
-      }) as typeof process.exit);
-    });
+    const exited = exitCalled();
     const s = await bootstrapService({
       module: ProbeModule,
       config: config(),
@@ -338,12 +332,7 @@ describe('bootstrapService', () => {
     expect(process.listenerCount('SIGINT')).toBe(before + 1);
     let release!: () => void;
     hangDestroy = new Promise<void>((resolve) => (release = resolve));
-    const exited = new Promise<number | undefined>((resolve) => {
-      jest.spyOn(process, 'exit').mockImplementation(((code?: number) => {
-        resolve(code);
-        return undefined as never;
-      }) as typeof process.exit);
-    });
+    const exited = exitCalled();
     try {
       process.emit('SIGINT', 'SIGINT');
       expect(s.app.get(ReadinessRegistry).isDraining).toBe(true);
