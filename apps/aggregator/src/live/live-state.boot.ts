@@ -74,8 +74,9 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
   async ensureReady(lane?: number | 'legacy'): Promise<void> {
     const done = (l: number | 'legacy') => (this.allLanes || this.ready.has(l)) && !this.forced.has(l);
     if (this.whole && (lane === undefined || done(lane))) return;
-    // Queued projections hold older state than Postgres: let them land before rewriting from it.
-    await this.projections.drain();
+    // Queued projections hold older state than Postgres: let them land before rewriting from it. Not while one waits
+    // out a Redis outage: this runs in a lane, and the lane's (or every lane's) expiry would wait with it.
+    await this.projections.drainUnlessOutage();
     if (!this.whole) {
       if (await this.live.isBehind()) {
         this.metrics.rebuilds.inc();
@@ -129,7 +130,8 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
   async check(now = Date.now()): Promise<boolean> {
     return this.lane.run(async () => {
       await this.ensureReady();
-      await this.projections.drain();
+      // Redis may have gone between the probe and here: a projection waiting for it fails the check (next tick).
+      await this.projections.drainUnlessOutage();
       let behind = await this.live.isBehind();
       if (!behind && now - this.lastThorough >= THOROUGH_CHECK_INTERVAL_MS) {
         this.lastThorough = now;

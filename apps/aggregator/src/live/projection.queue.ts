@@ -1,4 +1,5 @@
 import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
+import { UnavailableError } from '@fleetwatch/domain';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
 import { retryTransient } from '../status/outage-retry';
@@ -18,6 +19,9 @@ export class ProjectionQueue implements BeforeApplicationShutdown {
   private pending = 0;
   private stopping = false;
   private readonly waiters: Array<() => void> = [];
+  /** A projection is waiting out a Redis outage (its last try failed; it has not succeeded since). */
+  private outage = false;
+  private readonly outageWatchers = new Set<() => void>();
   onFailure: () => void = () => undefined;
 
   constructor(@Inject(FLEETWATCH_LOGGER) private readonly logger: Logger) {}
@@ -28,14 +32,20 @@ export class ProjectionQueue implements BeforeApplicationShutdown {
       .then(() =>
         retryTransient(job, {
           stopping: () => this.stopping,
-          onRetry: (e, attempt, delayMs) =>
+          onRetry: (e, attempt, delayMs) => {
             this.logger.warn(
               { err: (e as Error).message, attempt, delayMs },
               'live state projection failed: Redis unavailable, retrying',
-            ),
+            );
+            this.enterOutage();
+          },
         }),
       )
+      .then(() => {
+        this.outage = false;
+      })
       .catch((e: unknown) => {
+        this.outage = false;
         this.logger.error({ err: (e as Error).message }, 'live state projection failed; reconciling from Postgres');
         this.onFailure();
       })
@@ -51,9 +61,34 @@ export class ProjectionQueue implements BeforeApplicationShutdown {
     await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
-  /** Resolves once every projection enqueued so far has run. */
+  /** Resolves once every projection enqueued so far has run (however long a Redis outage holds them). */
   drain(): Promise<void> {
     return this.tail;
+  }
+
+  /**
+   * As drain(), but rejects (UnavailableError) as soon as a projection is waiting out a Redis outage, or at once if
+   * one already is. For work that holds a lane while it waits: a lane held until Redis returns would hold the
+   * sweeper's expiry of that lane's deadlines (which goes on from Postgres) behind it.
+   */
+  drainUnlessOutage(): Promise<void> {
+    if (this.outage) return Promise.reject(outageError());
+    return new Promise<void>((resolve, reject) => {
+      const onOutage = () => {
+        this.outageWatchers.delete(onOutage);
+        reject(outageError());
+      };
+      this.outageWatchers.add(onOutage);
+      void this.tail.then(() => {
+        this.outageWatchers.delete(onOutage);
+        resolve();
+      });
+    });
+  }
+
+  private enterOutage(): void {
+    this.outage = true;
+    for (const w of [...this.outageWatchers]) w();
   }
 
   /** After every consumer and timer stopped (onModuleDestroy), before Redis closes (onApplicationShutdown). */
@@ -62,4 +97,8 @@ export class ProjectionQueue implements BeforeApplicationShutdown {
     await this.tail;
     clearTimeout(timer);
   }
+}
+
+function outageError(): UnavailableError {
+  return new UnavailableError('a live state projection is waiting for Redis to return', 5);
 }
