@@ -71,7 +71,12 @@ export class AggregatorModule {
           applicationName: 'fleetwatch aggregator',
           preparedStatements: config.dbPreparedStatements,
         }),
-        LiveStateModule.forRoot({ url: config.redisUrl, keyPrefix: config.redisPrefix, connectionName: 'aggregator' }),
+        LiveStateModule.forRoot({
+          url: config.redisUrl,
+          keyPrefix: config.redisPrefix,
+          connectionName: 'aggregator',
+          commandTimeoutMs: config.redisTimeoutMs,
+        }),
         MessagingModule.forRoot({
           url: config.amqpUrl,
           site: config.site,

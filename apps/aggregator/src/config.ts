@@ -30,6 +30,12 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       /** Where its advisory-lock sessions connect (default DATABASE_URL): never through a transaction-mode pooler. */
       ...databaseLockShape,
       REDIS_URL: env.redisUrl(),
+      /**
+       * A Redis command without an answer within this fails (as an outage: projections wait it out, the sweeper's
+       * Redis jobs skip their turn). Without it, a command in flight when the connection dropped waited for Redis to
+       * come back: ioredis resends it after reconnecting.
+       */
+      AGGREGATOR_REDIS_TIMEOUT_MS: env.int(2000, 100, 60_000),
       AMQP_URL: env.amqpUrl(),
       /**
        * Most unacked deliveries RabbitMQ may push to the consumer (the bus caps it at 1000). The prefetch in force
@@ -129,6 +135,7 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
     lockDatabaseUrl: databaseLockUrl(values),
     database: databaseSettings(values),
     redisUrl: values.REDIS_URL,
+    redisTimeoutMs: values.AGGREGATOR_REDIS_TIMEOUT_MS,
     amqpUrl: values.AMQP_URL,
     prefetch: values.AGGREGATOR_PREFETCH,
     budget: { maxUnits: values.AGGREGATOR_MAX_IN_FLIGHT_UPDATES, maxBytes: values.AGGREGATOR_MAX_IN_FLIGHT_BYTES },

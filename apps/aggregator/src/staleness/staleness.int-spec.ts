@@ -412,4 +412,66 @@ describe('staleness with Redis unreachable', () => {
       await other.dispose();
     }
   });
+  it('Redis dropping while the sweeper waits for an answer: STALE still stored and published on time', async () => {
+    // A command in flight when the connection drops is resent by ioredis once it reconnects: without a command
+    // timeout it waited for Redis to return, and so did the sweeper's tick (the deadline cache's count, sent every
+    // sweep), and expiry behind it. Here the connection is cut right after that count is sent.
+    const other = await isolatedSite('agg-stale-inflight');
+    const proxy = TcpProxy.forUrl(testEnv().redisUrl);
+    await proxy.start();
+    const outageApp = await startAggregator({ ...other.env, REDIS_URL: proxy.rewriteUrl(testEnv().redisUrl) });
+    const live = new LiveStateStore(other.redis, { keyPrefix: other.redisPrefix });
+    try {
+      await other.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('inflight-1', 'running', Date.now()));
+      await waitFor(async () => (await live.deadlineOf('instance:inflight-1', 'ingest-a')) !== null, {
+        description: 'deadline cached',
+      });
+      const { rows } = await other.pg.query<{ at: Date }>(
+        "SELECT deadline_at AS at FROM target_location_states WHERE target_id = 'instance:inflight-1'",
+      );
+      const due = rows[0].at.getTime();
+
+      const store = outageApp.get(LiveStateStore);
+      const count = store.countDeadlines.bind(store);
+      let cutAt = 0;
+      store.countDeadlines = () => {
+        const answer = count();
+        if (!cutAt) {
+          cutAt = Date.now();
+          // Sent (ioredis writes at once); the answer never comes back on this connection.
+          setImmediate(() => {
+            proxy.pause();
+            proxy.cut();
+          });
+        }
+        return answer;
+      };
+      const stale = await waitFor(
+        () =>
+          other.changes.find(
+            (c) => c.targetId === 'instance:inflight-1' && c.location === null && c.to === TargetStatus.Stale,
+          ),
+        { timeoutMs: 15_000, intervalMs: 20, description: 'STALE published with Redis away' },
+      );
+      expect(cutAt).toBeGreaterThan(0);
+      expect(cutAt).toBeLessThan(due);
+      expect(Date.now() - due).toBeLessThanOrEqual(SLACK_MS + 1500);
+      expect(new Date(stale.at).getTime()).toBe(due);
+      const events = await other.pg.query(
+        "SELECT count(*) AS n FROM status_events WHERE target_id = 'instance:inflight-1' AND to_status = 'STALE'",
+      );
+      expect(Number(events.rows[0].n)).toBe(2);
+
+      proxy.resume();
+      await waitFor(async () => (await live.getTarget('instance:inflight-1'))?.status === TargetStatus.Stale, {
+        timeoutMs: 15_000,
+        description: 'live state STALE after Redis returned',
+      });
+    } finally {
+      proxy.resume();
+      await outageApp.close();
+      await proxy.stop();
+      await other.dispose();
+    }
+  });
 });

@@ -11,7 +11,8 @@ import { AGGREGATOR_CONFIG, SWEEPER_LEASE } from '../tokens';
 import { DeadlineExpiry } from './deadline-expiry.service';
 
 /**
- * The aggregator's periodic work, every SWEEP_INTERVAL_MS:
+ * The aggregator's periodic work, every SWEEP_INTERVAL_MS, in two loops that never wait for each other (a leased job
+ * held by a Redis call — a cache check, a rebuild — must not delay a STALE, which Postgres alone decides):
  * - on every replica, expiry of the due deadlines of the shards it holds, each in its
  *   shard's lane (DeadlineExpiry) — so a target's expiry is ordered with its observations —
  *   once the shard's consumer has caught up with its queue since the shard was taken
@@ -25,7 +26,7 @@ import { DeadlineExpiry } from './deadline-expiry.service';
 @Injectable()
 export class SweeperService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly loop: LeasedLoop;
-  private timer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private expiring: Promise<unknown> = Promise.resolve();
   private stopped = false;
 
@@ -48,19 +49,20 @@ export class SweeperService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   onApplicationBootstrap(): void {
-    this.schedule(0);
+    this.loop.start();
+    this.scheduleExpiry(0);
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
     await this.expiring;
     await this.loop.stop();
   }
 
   /**
-   * One tick now (queued behind a running one): the leased jobs (a live-state rebuild
-   * first), then expiry of the held shards. False without the lease.
+   * One tick of both loops now, for tests (each queued behind its own running one): the leased jobs (a live-state
+   * rebuild first), then expiry of the held shards. False without the lease.
    */
   async tick(now?: number): Promise<boolean> {
     const leased = await this.loop.tick(now);
@@ -84,13 +86,11 @@ export class SweeperService implements OnApplicationBootstrap, OnModuleDestroy {
     return run;
   }
 
-  private schedule(delayMs: number): void {
+  private scheduleExpiry(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.tick()
-        .catch(() => false)
-        .finally(() => this.schedule(this.config.sweepIntervalMs));
+    this.expiryTimer = setTimeout(() => {
+      void this.expireHeld(Date.now()).finally(() => this.scheduleExpiry(this.config.sweepIntervalMs));
     }, delayMs);
-    this.timer.unref();
+    this.expiryTimer.unref();
   }
 }

@@ -11,6 +11,8 @@ describe('isTransient: wait out outages, blame the data otherwise', () => {
       true,
     ],
     ['Redis connection closed', new Error('Connection is closed.'), true],
+    // ioredis's commandTimeout (AGGREGATOR_REDIS_TIMEOUT_MS): Redis slow or gone, not a refusal of the data.
+    ['Redis command timed out', new Error('Command timed out'), true],
     [
       'Redis max retries',
       new Error('Reached the max retries per request limit (which is 20). MaxRetriesPerRequestError'),
