@@ -31,11 +31,13 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       ...databaseLockShape,
       REDIS_URL: env.redisUrl(),
       /**
-       * A Redis command without an answer within this fails (as an outage: projections wait it out, the sweeper's
+       * A Redis command without an answer within this fails (as an outage: projections retry it, the sweeper's
        * Redis jobs skip their turn). Without it, a command in flight when the connection dropped waited for Redis to
-       * come back: ioredis resends it after reconnecting.
+       * come back: ioredis resends it after reconnecting. Keep it well above one commit's projection (a script over
+       * up to AGGREGATOR_MAX_OBSERVATIONS_PER_COMMIT targets: about 0.1–0.3 s at 2,000, 1–1.3 s at 20,000 on an idle
+       * 2-core box): a projection that always outlasts it is retried for ever.
        */
-      AGGREGATOR_REDIS_TIMEOUT_MS: env.int(2000, 100, 60_000),
+      AGGREGATOR_REDIS_TIMEOUT_MS: env.int(5000, 1000, 60_000),
       AMQP_URL: env.amqpUrl(),
       /**
        * Most unacked deliveries RabbitMQ may push to the consumer (the bus caps it at 1000). The prefetch in force

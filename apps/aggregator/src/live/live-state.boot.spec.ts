@@ -36,21 +36,22 @@ async function setup() {
   opened.push(redis);
   const lane = new SerialLane();
   const projections = new ProjectionQueue(logger);
-  const checks: string[] = [];
+  /** What live state looks like to isBehind (Redis flushed: true); every rebuild, with whether projections had landed. */
+  const state = { behind: false, rebuilds: [] as string[] };
   const live = {
-    isBehind: async () => {
-      checks.push('isBehind');
-      return false;
-    },
+    isBehind: async () => state.behind,
     isMissingTargets: async () => false,
-    rebuild: async () => 0,
+    rebuild: async () => {
+      state.rebuilds.push('rebuild');
+      state.behind = false;
+      return 0;
+    },
   } as unknown as LiveProjection;
   const store = { connected: true, ping: async () => 'PONG' } as unknown as LiveStateStore;
   const boot = new LiveStateBoot(live, lane, projections, store, logger);
   // Booted: live state found whole (the boot's own check), as on a running aggregator.
   await boot.onModuleInit();
-  checks.length = 0;
-  return { redis, lane, projections, boot, checks };
+  return { redis, lane, projections, boot, state };
 }
 
 /** Resolves with how a promise settled, or 'pending' if it has not within `ms`. */
@@ -72,7 +73,8 @@ async function settledWithin<T>(p: Promise<T>, ms: number): Promise<'resolved' |
 
 describe('LiveStateBoot.check with a projection waiting out a Redis outage', () => {
   it('fails the check at once instead of holding every lane until Redis returns', async () => {
-    const { redis, lane, projections, boot, checks } = await setup();
+    const { redis, lane, projections, boot, state } = await setup();
+    state.behind = true;
     redis.away = true;
     projections.enqueue(() => redis.project());
     // Let the projection fail once (it then waits out the outage with backoff).
@@ -85,18 +87,19 @@ describe('LiveStateBoot.check with a projection waiting out a Redis outage', () 
     expect(outcome).toBeInstanceOf(UnavailableError);
     expect((outcome as Error).message).toMatch(/waiting for Redis/);
     expect(await settledWithin(expiry, 1000)).toBe('resolved');
-    expect(checks).toEqual([]);
+    expect(state.rebuilds).toEqual([]);
 
-    // Redis back: the projection lands, and the next check runs.
+    // Redis back: the projection lands, and the next check rebuilds.
     redis.away = false;
     await projections.drain();
-    await expect(boot.check()).resolves.toBe(false);
-    expect(checks).toEqual(['isBehind']);
+    await expect(boot.check()).resolves.toBe(true);
+    expect(state.rebuilds).toEqual(['rebuild']);
     await projections.beforeApplicationShutdown();
   });
 
   it('a check already waiting for a projection gives up when that projection meets the outage', async () => {
-    const { redis, lane, projections, boot } = await setup();
+    const { redis, lane, projections, boot, state } = await setup();
+    state.behind = true;
     // The projection is in flight when Redis goes: it fails only after the check began waiting for it.
     let fail!: () => void;
     const inFlight = new Promise<void>((_, reject) => (fail = () => reject(refused())));
@@ -121,15 +124,37 @@ describe('LiveStateBoot.check with a projection waiting out a Redis outage', () 
   });
 
   it('waits for projections that are only slow (no outage), so a rebuild never rewrites under them', async () => {
-    const { projections, boot, checks } = await setup();
+    const { projections, boot, state } = await setup();
+    state.behind = true;
     let landed = false;
     projections.enqueue(async () => {
       await new Promise((r) => setTimeout(r, 300));
       landed = true;
+      state.rebuilds.push(`projected`);
     });
-    await expect(boot.check()).resolves.toBe(false);
+    await expect(boot.check()).resolves.toBe(true);
     expect(landed).toBe(true);
-    expect(checks).toEqual(['isBehind']);
+    expect(state.rebuilds).toEqual(['projected', 'rebuild']);
+  });
+
+  it('a check that finds nothing behind does not take the lanes (a shard lane busy, Redis slow)', async () => {
+    const { lane, boot, state } = await setup();
+    let release!: () => void;
+    const busy = lane.runIn(5, () => new Promise<void>((r) => (release = r)));
+    try {
+      // On the old code the check queued behind the busy lane (an exclusive job), and every shard behind the check.
+      expect(await settledWithin(boot.check(), 500)).toBe('resolved');
+      expect(
+        await settledWithin(
+          lane.runIn(2, async () => 'committed'),
+          500,
+        ),
+      ).toBe('resolved');
+      expect(state.rebuilds).toEqual([]);
+    } finally {
+      release();
+      await busy;
+    }
   });
 });
 

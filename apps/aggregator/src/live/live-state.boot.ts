@@ -126,8 +126,22 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
     await this.check(now);
   }
 
-  /** Periodic: rebuilds when Redis was flushed (cheap check each call, a thorough one every 30 s). */
+  /**
+   * Periodic: rebuilds when Redis was flushed (cheap check each call, a thorough one every 30 s). Looked at outside
+   * the lanes first: nearly every check finds nothing to do, and one in the exclusive lane holds every shard's
+   * commits and expiry while it waits for Redis (slow, or gone mid-command). Only a check that finds live state behind
+   * takes the lane, where it looks again with the queued projections landed (a target committed but not projected
+   * yet made the first look count it missing), then rebuilds.
+   */
   async check(now = Date.now()): Promise<boolean> {
+    if (this.whole) {
+      const thorough = now - this.lastThorough >= THOROUGH_CHECK_INTERVAL_MS;
+      const behind = (await this.live.isBehind()) || (thorough && (await this.live.isMissingTargets()));
+      if (!behind) {
+        if (thorough) this.lastThorough = now;
+        return false;
+      }
+    }
     return this.lane.run(async () => {
       await this.ensureReady();
       // Redis may have gone between the probe and here: a projection waiting for it fails the check (next tick).
@@ -137,6 +151,7 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
         this.lastThorough = now;
         behind = await this.live.isMissingTargets();
       }
+      if (!behind) this.logger.debug('live state looked behind, but not once its projections landed');
       if (!behind) return false;
       this.logger.warn('live state is missing targets (Redis flushed?): rebuilding from Postgres');
       this.metrics.rebuilds.inc();
