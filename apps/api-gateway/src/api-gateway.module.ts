@@ -107,7 +107,12 @@ export class ApiGatewayModule {
       module: ApiGatewayModule,
       imports: [
         PersistenceModule.forRoot({ ...config.database, applicationName: 'api-gateway' }),
-        LiveStateModule.forRoot({ url: config.redisUrl, keyPrefix: config.redisPrefix, connectionName: 'api-gateway' }),
+        LiveStateModule.forRoot({
+          url: config.redisUrl,
+          keyPrefix: config.redisPrefix,
+          connectionName: 'api-gateway',
+          commandTimeoutMs: config.redisTimeoutMs,
+        }),
         MessagingModule.forRoot({
           url: config.amqpUrl,
           site: config.site,

@@ -9,6 +9,11 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
       /** DATABASE_URL and its connections' limits (timeouts, keep-alive). */
       ...databaseShape,
       REDIS_URL: env.redisUrl(),
+      /**
+       * A Redis command without an answer within this fails, and the request answers 503 (Retry-After) as for any
+       * outage. Without it, a read in flight when Redis's connection dropped waited for Redis to come back.
+       */
+      GATEWAY_REDIS_TIMEOUT_MS: env.int(5_000, 500, 60_000),
       AMQP_URL: env.amqpUrl(),
       /**
        * The first admin's password, as it is (SPEC §11): a short one is not refused — the site would not start — but
@@ -82,6 +87,7 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
     databaseUrl: values.DATABASE_URL,
     database: databaseSettings(values),
     redisUrl: values.REDIS_URL,
+    redisTimeoutMs: values.GATEWAY_REDIS_TIMEOUT_MS,
     amqpUrl: values.AMQP_URL,
     adminPassword: values.FLEETWATCH_ADMIN_PASSWORD,
     sessionTtlMs: values.SESSION_TTL_HOURS * 3600_000,

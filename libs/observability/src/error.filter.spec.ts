@@ -53,6 +53,32 @@ describe('mapError', () => {
     expect(mapError(new UnavailableError('x', seconds)).headers).toEqual({ 'retry-after': header });
   });
 
+  /** ioredis's errors, as it makes them (MaxRetriesPerRequestError names itself; ReplyError is redis-errors'). */
+  const named = (name: string, message: string) => Object.assign(new Error(message), { name });
+  it.each<[string, unknown, number]>([
+    ['ioredis out of retries', named('MaxRetriesPerRequestError', 'Reached the max retries per request limit'), 503],
+    ['ioredis connection closed', new Error('Connection is closed.'), 503],
+    ['ioredis command timeout', new Error('Command timed out'), 503],
+    ['ioredis offline, no queue', new Error("Stream isn't writeable and enableOfflineQueue options is false"), 503],
+    ['Redis loading', named('ReplyError', 'LOADING Redis is loading the dataset in memory'), 503],
+    ['Redis out of memory', named('ReplyError', 'OOM command not allowed when used memory > maxmemory'), 503],
+    [
+      'a socket refused',
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED', syscall: 'connect' }),
+      503,
+    ],
+    ['a Redis reply about the data', named('ReplyError', 'WRONGTYPE Operation against a key'), 500],
+    ['a message that only mentions a closed connection', new Error('upstream said: Connection is closed.'), 500],
+    ['a bug', new TypeError("Cannot read properties of undefined (reading 'x')"), 500],
+  ])('a dependency outage reaching a handler as its client error (%s) answers %i', (_name, error, status) => {
+    const mapped = mapError(error);
+    expect(mapped.status).toBe(status);
+    if (status === 503) {
+      expect(mapped.body.error.code).toBe(ApiErrorCode.Unavailable);
+      expect(mapped.headers).toEqual({ 'retry-after': '5' });
+    } else expect(mapped.body.error.code).toBe(ApiErrorCode.Internal);
+  });
+
   it('sets no Retry-After on other domain errors', () => {
     expect(mapError(new ConflictError('x')).headers).toEqual({});
   });

@@ -50,8 +50,45 @@ function body(code: string, message: string, issues?: { path: string; message: s
   return { error: issues?.length ? { code, message, issues } : { code, message } };
 }
 
+/** Redis error replies that mean "not now" (memory full, a replica, loading, a failover…), not "never". */
+const REDIS_NOT_NOW = /^(OOM|READONLY|LOADING|MISCONF|BUSY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS)\b/;
+/** What the Redis client (ioredis) rejects a command with while the server is away or silent. */
+const REDIS_AWAY = /^(Connection is closed\.|Command timed out|Stream isn't writeable\b)/;
+/** Socket errors of a client on its way to a dependency. */
+const SOCKET_AWAY = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+
+/**
+ * A dependency outage that reached a handler as its client's own error rather than as an UnavailableError (Redis
+ * reads go straight through ioredis): answered 503 with Retry-After, as an outage is, not as a 500 "internal error".
+ */
+export function isDependencyOutage(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const e = error as Error & { code?: unknown; syscall?: unknown };
+  if (e.name === 'MaxRetriesPerRequestError') return true;
+  if (e.name === 'ReplyError') return REDIS_NOT_NOW.test(e.message);
+  if (typeof e.syscall === 'string' && typeof e.code === 'string') return SOCKET_AWAY.has(e.code);
+  return REDIS_AWAY.test(e.message);
+}
+
 /** Maps any error to the ApiErrorBody shape. Unknown errors become a logged 500. */
 export function mapError(error: unknown): Mapped {
+  if (isDependencyOutage(error))
+    return {
+      status: 503,
+      body: body(
+        ApiErrorCode.Unavailable,
+        'temporarily unavailable: a backing store did not answer; try again shortly',
+      ),
+      headers: { 'retry-after': '5' },
+    };
   if (error instanceof DomainError) {
     const [status, code] = KIND_STATUS[error.kind];
     const headers: Record<string, string> = {};
