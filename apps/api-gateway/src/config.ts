@@ -13,7 +13,7 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
        * A Redis command without an answer within this fails, and the request answers 503 (Retry-After) as for any
        * outage. Without it, a read in flight when Redis's connection dropped waited for Redis to come back.
        */
-      GATEWAY_REDIS_TIMEOUT_MS: env.int(5_000, 500, 60_000),
+      GATEWAY_REDIS_TIMEOUT_MS: env.int(5_000, 1_500, 60_000),
       AMQP_URL: env.amqpUrl(),
       /**
        * The first admin's password, as it is (SPEC §11): a short one is not refused — the site would not start — but

@@ -114,6 +114,18 @@ function throwFirstError(replies: Array<[Error | null, unknown]> | null): void {
   for (const [err] of replies ?? []) if (err) throw err;
 }
 
+/**
+ * A pipelined read's replies: ioredis resolves a pipeline with an error per command (timed out, connection closed,
+ * LOADING…) rather than rejecting it, so a read that skipped them answered as if the keys were empty. The first such
+ * error is thrown; WRONGTYPE alone (a key an older aggregator wrote in another shape, replaced by its next write)
+ * reads as missing.
+ */
+function throwFirstReadError(replies: Array<[Error | null, unknown]> | null): void {
+  for (const [err] of replies ?? []) if (err && !isWrongType(err)) throw err;
+}
+
+const isWrongType = (err: Error): boolean => err.message.startsWith('WRONGTYPE');
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The public view of a target, as the gateway returns it (contracts `TargetView`). */
@@ -443,6 +455,7 @@ export class LiveStateStore {
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hgetall(LiveKeys.target(id)).hgetall(LiveKeys.targetLocations(id));
     const res = (await pipe.exec()) ?? [];
+    throwFirstReadError(res);
     ids.forEach((id, i) => {
       const h = res[i * 2]?.[1] as Record<string, string> | undefined;
       const l = res[i * 2 + 1]?.[1] as Record<string, string> | undefined;
@@ -626,6 +639,8 @@ export class LiveStateStore {
     const pipe = this.redis.pipeline();
     for (const s of statuses) pipe.scard(LiveKeys.byStatus(s));
     const res = (await pipe.exec()) ?? [];
+    // An error read as 0 would be a count that is wrong with no sign of it (as in counts()).
+    throwFirstError(res);
     return Object.fromEntries(statuses.map((s, i) => [s, Number(res[i]?.[1] ?? 0)])) as Record<TargetStatus, number>;
   }
 
@@ -635,6 +650,8 @@ export class LiveStateStore {
     const pipe = this.redis.pipeline();
     for (const k of kinds) pipe.scard(LiveKeys.byKind(k));
     const res = (await pipe.exec()) ?? [];
+    // An error read as 0 would be a count that is wrong with no sign of it (as in counts()).
+    throwFirstError(res);
     return Object.fromEntries(kinds.map((k, i) => [k, Number(res[i]?.[1] ?? 0)])) as Record<TargetKind, number>;
   }
 
@@ -848,9 +865,10 @@ export class LiveStateStore {
     const pipe = this.redis.pipeline();
     for (const id of hostIds) pipe.hget(LiveKeys.hostMetrics(id), 'json');
     const replies = (await pipe.exec()) ?? [];
+    // WRONGTYPE: a key written by an older aggregator (a plain string), left out; the next sample replaces it.
+    throwFirstReadError(replies);
     hostIds.forEach((id, i) => {
       const [err, v] = replies[i] ?? [null, null];
-      // WRONGTYPE: a key written by an older aggregator (a plain string); the next sample replaces it.
       if (!err && typeof v === 'string') out.set(id, v);
     });
     return out;

@@ -6,6 +6,7 @@ import {
   Get,
   HttpCode,
   INestApplication,
+  Logger,
   Module,
   NotFoundException,
   Post,
@@ -25,7 +26,7 @@ import {
 } from '@fleetwatch/domain';
 import type { InjectOptions } from 'fastify';
 import { z } from 'zod';
-import { ApiErrorFilter, mapError } from './error.filter';
+import { ApiErrorFilter, mapError, OUTAGE_LOG_INTERVAL_MS } from './error.filter';
 
 describe('mapError', () => {
   it.each([
@@ -67,6 +68,18 @@ describe('mapError', () => {
       Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED', syscall: 'connect' }),
       503,
     ],
+    ['ioredis pipeline cut short', named('AbortError', 'Command aborted due to connection close'), 503],
+    ['a MULTI discarded (its commands got LOADING)', named('ReplyError', 'EXECABORT Transaction discarded'), 503],
+    [
+      'a name that does not resolve',
+      Object.assign(new Error('getaddrinfo ENOTFOUND redis'), { code: 'ENOTFOUND', syscall: 'getaddrinfo' }),
+      503,
+    ],
+    [
+      'a client aborting its own request (no syscall)',
+      Object.assign(new Error('aborted'), { code: 'ECONNRESET' }),
+      500,
+    ],
     ['a Redis reply about the data', named('ReplyError', 'WRONGTYPE Operation against a key'), 500],
     ['a message that only mentions a closed connection', new Error('upstream said: Connection is closed.'), 500],
     ['a bug', new TypeError("Cannot read properties of undefined (reading 'x')"), 500],
@@ -77,6 +90,12 @@ describe('mapError', () => {
       expect(mapped.body.error.code).toBe(ApiErrorCode.Unavailable);
       expect(mapped.headers).toEqual({ 'retry-after': '5' });
     } else expect(mapped.body.error.code).toBe(ApiErrorCode.Internal);
+  });
+
+  it("a domain error keeps its own answer even when its words look like a client's outage", () => {
+    const mapped = mapError(new UnavailableError('Connection is closed. (configuration owner)', 2));
+    expect(mapped.headers).toEqual({ 'retry-after': '2' });
+    expect(mapped.body.error.message).toBe('Connection is closed. (configuration owner)');
   });
 
   it('sets no Retry-After on other domain errors', () => {
@@ -159,6 +178,10 @@ class ThrowingController {
   crash(): never {
     throw new Error('secret internals');
   }
+  @Get('redis-away')
+  redisAway(): never {
+    throw new Error('Command timed out');
+  }
   @Post('echo')
   @HttpCode(200)
   echo(@Body() body: unknown): unknown {
@@ -194,6 +217,24 @@ describe('ApiErrorFilter on a Fastify app', () => {
     const res = await inject({ method: 'GET', url: '/t/limited' });
     expect(res.statusCode).toBe(429);
     expect(res.headers['retry-after']).toBe('2');
+  });
+
+  it('logs outage answers once per interval, with the error and how many were answered since', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const now = jest.spyOn(Date, 'now');
+    try {
+      now.mockReturnValue(1_000_000_000);
+      for (let i = 0; i < 3; i++) expect((await inject({ method: 'GET', url: '/t/redis-away' })).statusCode).toBe(503);
+      now.mockReturnValue(1_000_000_000 + OUTAGE_LOG_INTERVAL_MS);
+      expect((await inject({ method: 'GET', url: '/t/redis-away' })).statusCode).toBe(503);
+      const lines = warn.mock.calls.map((c) => String(c[0]));
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(/answered 503: .*Command timed out.*1 such answer/);
+      expect(lines[1]).toMatch(/3 such answer/);
+    } finally {
+      now.mockRestore();
+      warn.mockRestore();
+    }
   });
 
   it('hides an unexpected error behind a 500', async () => {

@@ -51,18 +51,22 @@ function body(code: string, message: string, issues?: { path: string; message: s
 }
 
 /** Redis error replies that mean "not now" (memory full, a replica, loading, a failover…), not "never". */
-const REDIS_NOT_NOW = /^(OOM|READONLY|LOADING|MISCONF|BUSY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS)\b/;
+const REDIS_NOT_NOW = /^(OOM|READONLY|LOADING|MISCONF|BUSY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS|EXECABORT)\b/;
 /** What the Redis client (ioredis) rejects a command with while the server is away or silent. */
-const REDIS_AWAY = /^(Connection is closed\.|Command timed out|Stream isn't writeable\b)/;
+const REDIS_AWAY =
+  /^(Connection is closed\.|Command timed out|Stream isn't writeable\b|Command aborted due to connection close)/;
 /** Socket errors of a client on its way to a dependency. */
 const SOCKET_AWAY = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
+  'ECONNABORTED',
   'ETIMEDOUT',
   'EPIPE',
   'EHOSTUNREACH',
   'ENETUNREACH',
+  'ENOTFOUND',
   'EAI_AGAIN',
+  'EADDRNOTAVAIL',
 ]);
 
 /**
@@ -80,15 +84,6 @@ export function isDependencyOutage(error: unknown): boolean {
 
 /** Maps any error to the ApiErrorBody shape. Unknown errors become a logged 500. */
 export function mapError(error: unknown): Mapped {
-  if (isDependencyOutage(error))
-    return {
-      status: 503,
-      body: body(
-        ApiErrorCode.Unavailable,
-        'temporarily unavailable: a backing store did not answer; try again shortly',
-      ),
-      headers: { 'retry-after': '5' },
-    };
   if (error instanceof DomainError) {
     const [status, code] = KIND_STATUS[error.kind];
     const headers: Record<string, string> = {};
@@ -100,6 +95,15 @@ export function mapError(error: unknown): Mapped {
       headers,
     };
   }
+  if (isDependencyOutage(error))
+    return {
+      status: 503,
+      body: body(
+        ApiErrorCode.Unavailable,
+        'temporarily unavailable: a backing store did not answer; try again shortly',
+      ),
+      headers: { 'retry-after': '5' },
+    };
   if (error instanceof ZodError) {
     const issues = error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
     return {
@@ -143,6 +147,7 @@ export class ApiErrorFilter implements ExceptionFilter {
     const mapped = mapError(error);
     if (mapped.status >= 500 && mapped.status !== 503)
       this.logger.error(error instanceof Error ? error : new Error(String(error)));
+    else if (isDependencyOutage(error)) outageLog.note(this.logger, error as Error);
     if (reply.sent) return;
     void reply
       .status(mapped.status)
@@ -150,3 +155,20 @@ export class ApiErrorFilter implements ExceptionFilter {
       .send(mapped.body);
   }
 }
+
+/** Outage answers are logged at most once per OUTAGE_LOG_INTERVAL_MS, with the client's own words and a count. */
+export const OUTAGE_LOG_INTERVAL_MS = 10_000;
+const outageLog = {
+  last: Number.NEGATIVE_INFINITY,
+  since: 0,
+  note(logger: Logger, error: Error): void {
+    this.since++;
+    const now = Date.now();
+    if (now - this.last < OUTAGE_LOG_INTERVAL_MS) return;
+    logger.warn(
+      `answered 503: a dependency is away or slow (${error.message}); ${this.since} such answer(s) since the last line`,
+    );
+    this.last = now;
+    this.since = 0;
+  },
+};

@@ -9,7 +9,7 @@ import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helper
 
 jest.setTimeout(90_000);
 
-const REDIS_TIMEOUT_MS = 1000;
+const REDIS_TIMEOUT_MS = 1500;
 const READS = ['/api/v1/targets', '/api/v1/hosts', '/api/v1/status/summary', '/api/v1/targets/recent'];
 
 let gw: GatewayHarness;
