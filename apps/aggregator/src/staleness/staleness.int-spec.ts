@@ -361,33 +361,72 @@ describe('a collector whose clock stepped back 10 minutes (an NTP step, a reboot
 });
 
 describe('staleness with Redis unreachable', () => {
-  it('the sweeper still stores and publishes STALE on time; live state catches up when Redis returns', async () => {
-    const other = await isolatedSite('agg-stale-outage');
+  /**
+   * An aggregator of its own whose Redis traffic alone crosses a proxy (the test reads Redis directly), after one
+   * pushed update of `instance` has its deadline cached; `run` gets it with that deadline, and everything is disposed
+   * after it. `staleSeen` waits for the instance's consensus STALE on the bus; `staleEvents` counts its STALE events.
+   */
+  async function withOutageSite(
+    name: string,
+    instance: string,
+    run: (s: {
+      other: TestSite;
+      proxy: TcpProxy;
+      app: INestApplicationContext;
+      live: LiveStateStore;
+      due: number;
+      staleSeen: () => Promise<{ at: string }>;
+      staleEvents: () => Promise<number>;
+    }) => Promise<void>,
+  ): Promise<void> {
+    const other = await isolatedSite(name);
     const proxy = TcpProxy.forUrl(testEnv().redisUrl);
     await proxy.start();
-    // Only this aggregator's Redis traffic crosses the proxy; the test reads Redis directly.
     const outageApp = await startAggregator({ ...other.env, REDIS_URL: proxy.rewriteUrl(testEnv().redisUrl) });
     const live = new LiveStateStore(other.redis, { keyPrefix: other.redisPrefix });
+    const targetId = `instance:${instance}`;
     try {
-      const start = Date.now();
-      await other.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('outage-1', 'running', start));
-      await waitFor(async () => (await live.deadlineOf('instance:outage-1', 'ingest-a')) !== null, {
+      await other.bus.publisher.publish(Messages.StatusUpdate, statusUpdate(instance, 'running', Date.now()));
+      await waitFor(async () => (await live.deadlineOf(targetId, 'ingest-a')) !== null, {
         description: 'deadline cached',
       });
       const { rows } = await other.pg.query<{ at: Date }>(
-        "SELECT deadline_at AS at FROM target_location_states WHERE target_id = 'instance:outage-1'",
+        'SELECT deadline_at AS at FROM target_location_states WHERE target_id = $1',
+        [targetId],
       );
-      const due = rows[0].at.getTime();
+      await run({
+        other,
+        proxy,
+        app: outageApp,
+        live,
+        due: rows[0].at.getTime(),
+        staleSeen: () =>
+          waitFor(
+            () =>
+              other.changes.find((c) => c.targetId === targetId && c.location === null && c.to === TargetStatus.Stale),
+            { timeoutMs: 15_000, intervalMs: 20, description: 'STALE published with Redis away' },
+          ),
+        staleEvents: async () => {
+          const events = await other.pg.query<{ n: string }>(
+            "SELECT count(*) AS n FROM status_events WHERE target_id = $1 AND to_status = 'STALE'",
+            [targetId],
+          );
+          return Number(events.rows[0].n);
+        },
+      });
+    } finally {
+      proxy.resume();
+      await outageApp.close();
+      await proxy.stop();
+      await other.dispose();
+    }
+  }
 
+  it('the sweeper still stores and publishes STALE on time; live state catches up when Redis returns', async () => {
+    await withOutageSite('agg-stale-outage', 'outage-1', async ({ proxy, live, due, staleSeen, staleEvents }) => {
       proxy.pause();
       proxy.cut();
-      const stale = await waitFor(
-        () =>
-          other.changes.find(
-            (c) => c.targetId === 'instance:outage-1' && c.location === null && c.to === TargetStatus.Stale,
-          ),
-        { timeoutMs: 15_000, intervalMs: 20, description: 'STALE published with Redis away' },
-      );
+      const stale = await staleSeen();
       // A dropped connection is seen at once; a silent one would cost the cache read (0.5 s) and the rebuild probe (1 s).
       expect(Date.now() - due).toBeLessThanOrEqual(SLACK_MS + 1500);
       expect(new Date(stale.at).getTime()).toBe(due);
@@ -401,77 +440,46 @@ describe('staleness with Redis unreachable', () => {
       await waitFor(async () => (await live.deadlineOf('instance:outage-1', 'ingest-a')) === null, {
         description: 'expired deadline settled in the cache',
       });
-      const events = await other.pg.query(
-        "SELECT count(*) AS n FROM status_events WHERE target_id = 'instance:outage-1' AND to_status = 'STALE'",
-      );
-      expect(Number(events.rows[0].n)).toBe(2);
-    } finally {
-      proxy.resume();
-      await outageApp.close();
-      await proxy.stop();
-      await other.dispose();
-    }
+      expect(await staleEvents()).toBe(2);
+    });
   });
+
   it('Redis dropping while the sweeper waits for an answer: STALE still stored and published on time', async () => {
     // A command in flight when the connection drops is resent by ioredis once it reconnects: without a command
     // timeout it waited for Redis to return, and so did the sweeper's tick (the deadline cache's count, sent every
     // sweep), and expiry behind it. Here the connection is cut right after that count is sent.
-    const other = await isolatedSite('agg-stale-inflight');
-    const proxy = TcpProxy.forUrl(testEnv().redisUrl);
-    await proxy.start();
-    const outageApp = await startAggregator({ ...other.env, REDIS_URL: proxy.rewriteUrl(testEnv().redisUrl) });
-    const live = new LiveStateStore(other.redis, { keyPrefix: other.redisPrefix });
-    try {
-      await other.bus.publisher.publish(Messages.StatusUpdate, statusUpdate('inflight-1', 'running', Date.now()));
-      await waitFor(async () => (await live.deadlineOf('instance:inflight-1', 'ingest-a')) !== null, {
-        description: 'deadline cached',
-      });
-      const { rows } = await other.pg.query<{ at: Date }>(
-        "SELECT deadline_at AS at FROM target_location_states WHERE target_id = 'instance:inflight-1'",
-      );
-      const due = rows[0].at.getTime();
+    await withOutageSite(
+      'agg-stale-inflight',
+      'inflight-1',
+      async ({ proxy, app, live, due, staleSeen, staleEvents }) => {
+        const store = app.get(LiveStateStore);
+        const count = store.countDeadlines.bind(store);
+        let cutAt = 0;
+        store.countDeadlines = () => {
+          const answer = count();
+          if (!cutAt) {
+            cutAt = Date.now();
+            // Sent (ioredis writes at once); the answer never comes back on this connection.
+            setImmediate(() => {
+              proxy.pause();
+              proxy.cut();
+            });
+          }
+          return answer;
+        };
+        const stale = await staleSeen();
+        expect(cutAt).toBeGreaterThan(0);
+        expect(cutAt).toBeLessThan(due);
+        expect(Date.now() - due).toBeLessThanOrEqual(SLACK_MS + 1500);
+        expect(new Date(stale.at).getTime()).toBe(due);
+        expect(await staleEvents()).toBe(2);
 
-      const store = outageApp.get(LiveStateStore);
-      const count = store.countDeadlines.bind(store);
-      let cutAt = 0;
-      store.countDeadlines = () => {
-        const answer = count();
-        if (!cutAt) {
-          cutAt = Date.now();
-          // Sent (ioredis writes at once); the answer never comes back on this connection.
-          setImmediate(() => {
-            proxy.pause();
-            proxy.cut();
-          });
-        }
-        return answer;
-      };
-      const stale = await waitFor(
-        () =>
-          other.changes.find(
-            (c) => c.targetId === 'instance:inflight-1' && c.location === null && c.to === TargetStatus.Stale,
-          ),
-        { timeoutMs: 15_000, intervalMs: 20, description: 'STALE published with Redis away' },
-      );
-      expect(cutAt).toBeGreaterThan(0);
-      expect(cutAt).toBeLessThan(due);
-      expect(Date.now() - due).toBeLessThanOrEqual(SLACK_MS + 1500);
-      expect(new Date(stale.at).getTime()).toBe(due);
-      const events = await other.pg.query(
-        "SELECT count(*) AS n FROM status_events WHERE target_id = 'instance:inflight-1' AND to_status = 'STALE'",
-      );
-      expect(Number(events.rows[0].n)).toBe(2);
-
-      proxy.resume();
-      await waitFor(async () => (await live.getTarget('instance:inflight-1'))?.status === TargetStatus.Stale, {
-        timeoutMs: 15_000,
-        description: 'live state STALE after Redis returned',
-      });
-    } finally {
-      proxy.resume();
-      await outageApp.close();
-      await proxy.stop();
-      await other.dispose();
-    }
+        proxy.resume();
+        await waitFor(async () => (await live.getTarget('instance:inflight-1'))?.status === TargetStatus.Stale, {
+          timeoutMs: 15_000,
+          description: 'live state STALE after Redis returned',
+        });
+      },
+    );
   });
 });
