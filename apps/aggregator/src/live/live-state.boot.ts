@@ -151,8 +151,10 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
         this.lastThorough = now;
         behind = await this.live.isMissingTargets();
       }
-      if (!behind) this.logger.debug('live state looked behind, but not once its projections landed');
-      if (!behind) return false;
+      if (!behind) {
+        this.logger.debug('live state looked behind, but not once its projections landed');
+        return false;
+      }
       this.logger.warn('live state is missing targets (Redis flushed?): rebuilding from Postgres');
       this.metrics.rebuilds.inc();
       await this.live.rebuild();
