@@ -103,12 +103,25 @@ export function emptyWsStats(): WsStats {
  * again never reach this replica (pub/sub keeps nothing): once subscribed again, every open
  * socket gets `{type: 'resync'}` and re-reads over REST — at most once per GATEWAY_WS_RESYNC_MIN_INTERVAL_MS (10 s),
  * with a trailing one after the last reconnect, so a flapping subscriber does not make every page re-read
- * everything every few seconds. Each socket is pinged every
+ * everything every few seconds. A changed target that cannot be read (Redis away or slow) asks for the same resync:
+ * subscriptions filtered by its tags or kind could not be matched. Each socket is pinged every
  * GATEWAY_WS_PING_INTERVAL_MS and cut when it has not answered the previous ping (a peer
  * gone without a FIN holds nothing for long); one session or API key holds at most
  * GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL sockets on a replica, and one user (all sessions together) or API key at most
  * GATEWAY_WS_MAX_SOCKETS_PER_USER (signing in again does not buy more).
  */
+type ResyncCause = 'resubscribed' | 'unreadable';
+const RESYNC_CAUSES: Record<ResyncCause, { log: string; reason: string }> = {
+  resubscribed: {
+    log: 'WebSocket fan-out subscriber reconnected: changes published meanwhile were missed; sockets told to resync',
+    reason: 'live updates were interrupted (the gateway lost its Redis subscription): re-read what you show',
+  },
+  unreadable: {
+    log: 'WebSocket fan-out could not read a changed target from Redis: filtered subscriptions may have missed it; sockets told to resync',
+    reason: 'live updates were interrupted (the gateway could not read a change from Redis): re-read what you show',
+  },
+};
+
 @Injectable()
 export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly clients = new Set<WsClient>();
@@ -125,6 +138,8 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private lastResyncAt = -Infinity;
   /** The trailing resync, due at lastResyncAt + GATEWAY_WS_RESYNC_MIN_INTERVAL_MS. */
   private resyncTimer: NodeJS.Timeout | null = null;
+  /** Why the next resync is sent (the last cause asked for). */
+  private resyncCause: ResyncCause = 'resubscribed';
   private checking = false;
   private polling = false;
 
@@ -299,14 +314,15 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     }
     if (subscriber !== this.subscriber) return;
     this.stats.resubscribes++;
-    this.requestResync();
+    this.requestResync('resubscribed');
   }
 
   /**
    * A resync now, or — within GATEWAY_WS_RESYNC_MIN_INTERVAL_MS of the last one — one at the end of that interval
    * (however many reconnects come meanwhile). Each reconnect is followed by a resync sent after it.
    */
-  private requestResync(): void {
+  private requestResync(cause: ResyncCause): void {
+    this.resyncCause = cause;
     if (this.resyncTimer) return;
     const wait = this.lastResyncAt + this.config.wsResyncMinIntervalMs - performance.now();
     if (wait <= 0) return this.resync();
@@ -320,15 +336,9 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private resync(): void {
     this.lastResyncAt = performance.now();
     this.stats.resyncs++;
-    this.logger.warn(
-      { sockets: this.clients.size, resubscribes: this.stats.resubscribes },
-      'WebSocket fan-out subscriber reconnected: changes published meanwhile were missed; sockets told to resync',
-    );
-    for (const client of [...this.clients])
-      this.send(client, {
-        type: 'resync',
-        reason: 'live updates were interrupted (the gateway lost its Redis subscription): re-read what you show',
-      });
+    const { log, reason } = RESYNC_CAUSES[this.resyncCause];
+    this.logger.warn({ sockets: this.clients.size, resubscribes: this.stats.resubscribes }, log);
+    for (const client of [...this.clients]) this.send(client, { type: 'resync', reason });
   }
 
   private async onClientMessage(client: WsClient, data: unknown, isBinary: boolean): Promise<void> {
@@ -404,7 +414,11 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       // The live record alone (not the target's view: no check-metrics read for each change of a check).
       const t = await this.live.getTarget(targetId);
       return t ? { tags: t.tags, instanceKind: t.instanceKind ?? null } : null;
-    } catch {
+    } catch (err) {
+      // Without the target's tags and kind, subscriptions filtered by them cannot be matched: this change is missed by
+      // them (Redis away or slow; the target's own watchers are re-read every poll). Every socket re-reads instead.
+      this.logger.warn({ err: (err as Error).message, targetId }, 'WebSocket fan-out: a changed target unreadable');
+      this.requestResync('unreadable');
       return null;
     }
   }

@@ -740,4 +740,26 @@ describe('per-user cap and resync rate limit', () => {
     expect(resyncAt).toHaveLength(2);
     c.ws.close();
   });
+
+  it('tells sockets to resync when a changed target cannot be read (a tag-filtered subscription would miss it)', async () => {
+    // Redis away or slower than GATEWAY_REDIS_TIMEOUT_MS for the read of the changed target (its tags and kind),
+    // while the subscriber still delivers: the change was dropped for every filtered subscription, silently.
+    const store = d.running.app.get(LiveStateStore);
+    const c = await open(d, bearer(token));
+    await c.next('ready');
+    await subscribe(c, { type: 'subscribe', id: 'tagged', topic: 'status', filter: { tag: 'web' } });
+    const getTarget = store.getTarget.bind(store);
+    store.getTarget = () => Promise.reject(new Error('Command timed out'));
+    try {
+      // On d's own prefix (its channel), as an aggregator of its site publishes it.
+      await d.live.publishStatusChange(change('instance:unreadable', 'DOWN'));
+      expect(await c.next('resync', RESYNC_MIN_MS + 5000)).toMatchObject({
+        type: 'resync',
+        reason: expect.stringMatching(/could not read a change from Redis/),
+      });
+    } finally {
+      store.getTarget = getTarget;
+    }
+    c.ws.close();
+  });
 });
