@@ -138,8 +138,10 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private lastResyncAt = -Infinity;
   /** The trailing resync, due at lastResyncAt + GATEWAY_WS_RESYNC_MIN_INTERVAL_MS. */
   private resyncTimer: NodeJS.Timeout | null = null;
-  /** Why the next resync is sent (the last cause asked for). */
-  private resyncCause: ResyncCause = 'resubscribed';
+  /** Why the next resync is sent: every cause asked for since the last one. */
+  private readonly resyncCauses = new Set<ResyncCause>();
+  /** Changed targets that could not be read since the last resync, and the last error. */
+  private unreadable: { count: number; lastError: string | null } = { count: 0, lastError: null };
   private checking = false;
   private polling = false;
 
@@ -322,7 +324,7 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
    * (however many reconnects come meanwhile). Each reconnect is followed by a resync sent after it.
    */
   private requestResync(cause: ResyncCause): void {
-    this.resyncCause = cause;
+    this.resyncCauses.add(cause);
     if (this.resyncTimer) return;
     const wait = this.lastResyncAt + this.config.wsResyncMinIntervalMs - performance.now();
     if (wait <= 0) return this.resync();
@@ -336,8 +338,23 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private resync(): void {
     this.lastResyncAt = performance.now();
     this.stats.resyncs++;
-    const { log, reason } = RESYNC_CAUSES[this.resyncCause];
-    this.logger.warn({ sockets: this.clients.size, resubscribes: this.stats.resubscribes }, log);
+    // A lost subscription says the most (everything published meanwhile was missed): its words win.
+    const { log, reason } =
+      RESYNC_CAUSES[
+        this.resyncCauses.has('unreadable') && !this.resyncCauses.has('resubscribed') ? 'unreadable' : 'resubscribed'
+      ];
+    this.resyncCauses.clear();
+    this.logger.warn(
+      {
+        sockets: this.clients.size,
+        resubscribes: this.stats.resubscribes,
+        ...(this.unreadable.count > 0
+          ? { unreadableChanges: this.unreadable.count, err: this.unreadable.lastError }
+          : {}),
+      },
+      log,
+    );
+    this.unreadable = { count: 0, lastError: null };
     for (const client of [...this.clients]) this.send(client, { type: 'resync', reason });
   }
 
@@ -417,7 +434,8 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     } catch (err) {
       // Without the target's tags and kind, subscriptions filtered by them cannot be matched: this change is missed by
       // them (Redis away or slow; the target's own watchers are re-read every poll). Every socket re-reads instead.
-      this.logger.warn({ err: (err as Error).message, targetId }, 'WebSocket fan-out: a changed target unreadable');
+      // Logged by the (rate-limited) resync, with how many reads failed since the last one and the last error.
+      this.unreadable = { count: this.unreadable.count + 1, lastError: (err as Error).message };
       this.requestResync('unreadable');
       return null;
     }
