@@ -103,11 +103,15 @@ export function errorReply(
   return { ok: false, error };
 }
 
-/** The body of a reply, checked against the contract before it is sent. */
-export function encodeReply(reply: RpcReply): Buffer {
+/**
+ * The body of a reply as JSON text, checked against the contract before it is sent. Text, not a
+ * Buffer: the sender measures it (Buffer.byteLength) before copying it, so an answer too large to
+ * send is never copied (at 128 MiB, that copy alone held the event loop about 0.2 s).
+ */
+export function encodeReply(reply: RpcReply): string {
   const parsed = rpcReplySchema.safeParse(reply);
   if (!parsed.success) throw new Error(`reply does not match rpcReplySchema: ${errorMessage(parsed.error)}`);
-  return Buffer.from(JSON.stringify(reply));
+  return JSON.stringify(reply);
 }
 
 /** libs/domain's DomainError kinds (and `denied`, should domain grow one), recognised without importing it. */

@@ -12,6 +12,11 @@ jest.setTimeout(90_000);
 
 const Q = QueueName.SyncOrchestratorCommands;
 const MiB = 1024 * 1024;
+// Owner and caller share this process here (on separate machines in production), so the owner building
+// a 129 MiB answer holds the caller's event loop too: on a loaded CI box that took over 4 s, two missed
+// 2 s test heartbeats, and the caller's connection was dropped ("unavailable"), which is not what these
+// tests are about. Heartbeats long enough to outlast that pause.
+const HEARTBEAT_SECONDS = 60;
 
 // RabbitMQ refuses a message over its max_message_size (128 MiB by default on 3.x, 16 MiB on 4.x) by
 // closing the channel it came on: an answer that large never reaches its caller, and every other reply
@@ -29,7 +34,10 @@ describe('RPC replies over the size the bus carries', () => {
   });
 
   function owner(options: RpcServerOptions = {}, logger: BusLogger = silentBusLogger): RpcServer {
-    const connection: BusConnection = testConnection(vhost.amqpUrl, { name: 'owner' });
+    const connection: BusConnection = testConnection(vhost.amqpUrl, {
+      name: 'owner',
+      heartbeatSeconds: HEARTBEAT_SECONDS,
+    });
     const consumer = new BusConsumer(connection, {
       topology: new BusTopology(connection, { queues: [Q] }),
       logger: silentBusLogger,
@@ -45,9 +53,9 @@ describe('RPC replies over the size the bus carries', () => {
   }
 
   function caller(timeoutMs: number): RpcClient {
-    const publishing = testConnection(vhost.amqpUrl, { name: 'caller' });
+    const publishing = testConnection(vhost.amqpUrl, { name: 'caller', heartbeatSeconds: HEARTBEAT_SECONDS });
     new BusTopology(publishing, { queues: [Q] });
-    const replies = testConnection(vhost.amqpUrl, { name: 'caller.consume' });
+    const replies = testConnection(vhost.amqpUrl, { name: 'caller.consume', heartbeatSeconds: HEARTBEAT_SECONDS });
     const client = new RpcClient(publishing, replies, { source: TEST_SOURCE, timeoutMs, logger: silentBusLogger });
     closers.push(
       () => publishing.close(),

@@ -222,21 +222,21 @@ export class RpcServer {
   }
 
   private async reply(replyTo: string, correlationId: string, reply: RpcReply, log: object): Promise<void> {
-    let content: Buffer;
+    let text: string;
     try {
-      content = encodeReply(reply);
+      text = encodeReply(reply);
     } catch (e) {
-      content = encodeReply(this.internal(e, log));
+      text = encodeReply(this.internal(e, log));
     }
     const max = this.options.maxReplyBytes ?? MAX_REPLY_BYTES;
-    if (content.length > max) {
+    const bytes = Buffer.byteLength(text);
+    if (bytes > max) {
       // Sent as is, the broker would close the reply channel: this caller would wait out its deadline
       // (told 503, "try again", though the same answer comes every time) and replies beside it are lost.
-      this.logger.error({ ...log, bytes: content.length, maxBytes: max }, 'rpc reply too large for the bus; not sent');
-      content = encodeReply(
-        errorReply('internal', `the answer is too large to send (${content.length} bytes, at most ${max})`),
-      );
+      this.logger.error({ ...log, bytes, maxBytes: max }, 'rpc reply too large for the bus; not sent');
+      text = encodeReply(errorReply('internal', `the answer is too large to send (${bytes} bytes, at most ${max})`));
     }
+    const content = Buffer.from(text);
     try {
       await this.replies.send(
         {
