@@ -21,6 +21,11 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
       /** Where its advisory-lock sessions connect (default DATABASE_URL): never through a transaction-mode pooler. */
       ...databaseLockShape,
       REDIS_URL: env.redisUrl(),
+      /**
+       * A Redis command without an answer within this fails (the fleet cycle's member reports, readiness) instead of
+       * waiting for Redis to come back: a connection gone silent held the fleet poll for as long as it was.
+       */
+      SYNC_REDIS_TIMEOUT_MS: env.int(5_000, 1_000, 60_000),
       AMQP_URL: env.amqpUrl(),
       /** JSON (or a path to a JSON file) listing member sites (SPEC §8); read by the fleet module. */
       FLEETWATCH_LEADER_CONFIG: z
@@ -64,6 +69,7 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
     lockDatabaseUrl: databaseLockUrl(values),
     database: databaseSettings(values),
     redisUrl: values.REDIS_URL,
+    redisTimeoutMs: values.SYNC_REDIS_TIMEOUT_MS,
     amqpUrl: values.AMQP_URL,
     leaderConfig: values.FLEETWATCH_LEADER_CONFIG,
     denyNetworks: values.FLEETWATCH_CHECK_DENY_NETWORKS,

@@ -57,6 +57,7 @@ export class SyncOrchestratorModule {
           url: config.redisUrl,
           keyPrefix: config.redisPrefix,
           connectionName: 'sync-orchestrator',
+          commandTimeoutMs: config.redisTimeoutMs,
         }),
         MessagingModule.forRoot({
           url: config.amqpUrl,

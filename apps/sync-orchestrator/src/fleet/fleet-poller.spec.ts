@@ -1,5 +1,5 @@
 import type { FlowMetrics, FlowPoint, MemberPollRecord, MemberReport, MemberSnapshotView } from '@fleetwatch/contracts';
-import type { FleetSitesRepository } from '@fleetwatch/persistence';
+import { FleetPollFencedError, type FleetSitesRepository } from '@fleetwatch/persistence';
 import { FleetPoller, mergeFlow, type MemberRecordStore } from './fleet-poller';
 import { loadLeaderConfig } from './leader-config';
 import { RecordJson } from './member-record-store';
@@ -115,5 +115,40 @@ describe('FleetPoller and the cache it starts from', () => {
     readFails = false;
     expect(await poller.cycle(members)).toMatchObject({ ok: 0, failed: 1 });
     expect(stored.get('eu')).toEqual({ attempt: expect.objectContaining({ ok: false, error: 'member away' }), good });
+  });
+});
+
+describe('FleetPoller: a cache that refuses the cycle’s records', () => {
+  const members = loadLeaderConfig(JSON.stringify([{ name: 'eu', url: 'http://127.0.0.1:1' }]), {});
+
+  function pollerWith(setMany: MemberRecordStore['setMany']) {
+    const recorded: unknown[][] = [];
+    const cache: MemberRecordStore = { getMany: () => Promise.resolve(new Map()), setMany };
+    const sites = {
+      recordPolls: (outcomes: unknown[]) => {
+        recorded.push(outcomes);
+        return Promise.resolve();
+      },
+    } as unknown as FleetSitesRepository;
+    const poller = new FleetPoller(cache, sites, { concurrency: 1, timeoutMs: 1_000 }, () =>
+      Promise.reject(new Error('member away')),
+    );
+    return { poller, recorded };
+  }
+
+  it('Redis away or slow: the attempts still go to Postgres, then the cycle fails with the cache’s error', async () => {
+    const { poller, recorded } = pollerWith(() => Promise.reject(new Error('Command timed out')));
+    await expect(poller.cycle(members, Date.now, { lease: 'fleet-poll', epoch: 3 })).rejects.toThrow(
+      'Command timed out',
+    );
+    expect(recorded).toEqual([[expect.objectContaining({ name: 'eu', ok: false, error: 'member away' })]]);
+  });
+
+  it('refused by a newer lease holder: nothing goes to Postgres either', async () => {
+    const { poller, recorded } = pollerWith(() => Promise.reject(new FleetPollFencedError('taken (epoch 4)')));
+    await expect(poller.cycle(members, Date.now, { lease: 'fleet-poll', epoch: 3 })).rejects.toBeInstanceOf(
+      FleetPollFencedError,
+    );
+    expect(recorded).toEqual([]);
   });
 });

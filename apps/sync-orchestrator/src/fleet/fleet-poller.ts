@@ -1,5 +1,10 @@
 import type { FlowMetrics, FlowPoint, MemberPollRecord, MemberSnapshotView } from '@fleetwatch/contracts';
-import type { FleetPollFence, FleetPollOutcome, FleetSitesRepository } from '@fleetwatch/persistence';
+import {
+  FleetPollFencedError,
+  type FleetPollFence,
+  type FleetPollOutcome,
+  type FleetSitesRepository,
+} from '@fleetwatch/persistence';
 import type { Dispatcher } from 'undici';
 import type { LeaderMember } from './leader-config';
 import { createMemberAgent, pollMember, type MemberPoll } from './member-client';
@@ -244,8 +249,18 @@ export class FleetPoller {
       });
       outcomes.push({ name: m.name, at: new Date(r.at), ok: r.poll !== undefined, error: r.error ?? null });
     }
-    await this.cache.setMany(records, fence?.epoch);
+    // The attempts go to Postgres even when the cache refuses them (Redis away, or slower than SYNC_REDIS_TIMEOUT_MS):
+    // fleet_sites keeps each member's last attempt and error, and the cycle still fails, logged, for the cache.
+    // A fenced refusal is not an outage: nothing of a cycle whose lease was taken is written.
+    let cacheError: unknown;
+    try {
+      await this.cache.setMany(records, fence?.epoch);
+    } catch (e) {
+      if (e instanceof FleetPollFencedError) throw e;
+      cacheError = e;
+    }
     await this.sites.recordPolls(outcomes, fence);
+    if (cacheError !== undefined) throw cacheError;
     const cpu = process.cpuUsage(cpu0);
     return {
       durationMs: now() - started,
