@@ -10,9 +10,27 @@ export interface LiveStateConnectionOptions {
   maxRetriesPerRequest?: number;
   /** A command without an answer within this fails ("Command timed out"); default: none. */
   commandTimeoutMs?: number;
+  /**
+   * A connection that has received nothing for this long while commands wait on it is taken for dead: closed and
+   * opened again (ioredis's socketTimeout). Default: twice commandTimeoutMs, at least 10 s — above any script's time
+   * on Redis (one thread: the aggregator's largest projection holds every client 1–1.3 s).
+   */
+  socketTimeoutMs?: number;
 }
 
-/** One Redis connection with bounded retries and a key prefix. */
+/** The socket timeout createRedis uses (see LiveStateConnectionOptions.socketTimeoutMs). */
+export function redisSocketTimeoutMs(
+  options: Pick<LiveStateConnectionOptions, 'commandTimeoutMs' | 'socketTimeoutMs'>,
+) {
+  return options.socketTimeoutMs ?? Math.max(10_000, 2 * (options.commandTimeoutMs ?? 0));
+}
+
+/**
+ * One Redis connection with bounded retries and a key prefix. A connection gone silent without a reset (a flow a NAT
+ * or load balancer forgot, a host gone without a FIN) is noticed by the socket timeout when a command waits on it;
+ * without it ioredis kept it — every command timing out — until the kernel gave up on it (15 min of retransmissions,
+ * or over 2 h of keep-alive for a connection that only listens).
+ */
 export function createRedis(options: LiveStateConnectionOptions): Redis {
   const redisOptions: RedisOptions = {
     keyPrefix: options.keyPrefix ?? '',
@@ -22,6 +40,7 @@ export function createRedis(options: LiveStateConnectionOptions): Redis {
     lazyConnect: false,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
     reconnectOnError: (err) => err.message.includes('READONLY'),
+    socketTimeout: redisSocketTimeoutMs(options),
   };
   if (options.commandTimeoutMs !== undefined) redisOptions.commandTimeout = options.commandTimeoutMs;
   return new Redis(options.url, redisOptions);

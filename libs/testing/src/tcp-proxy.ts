@@ -166,6 +166,15 @@ export class TcpProxy {
     for (const link of this.links) link.freeze();
   }
 
+  /**
+   * The connections live now go silent as in a blackhole (no byte passes either way, nothing is closed, a close is kept),
+   * while new connections pass: a flow that a NAT or load balancer forgot without a reset, the server still there.
+   * They stay silent until cut() or stop().
+   */
+  silenceLive(): void {
+    for (const link of this.links) link.freeze();
+  }
+
   get isBlackholed(): boolean {
     return this.blackholed;
   }

@@ -22,6 +22,12 @@ import { SocketSubscriptions, type SeenTarget } from './subscriptions';
 
 /** How often a replica reads the latest results and host samples of what its sockets watch. */
 const POLL_MS = 2_000;
+/**
+ * How often the fan-out subscriber PINGs Redis. A connection that only listens gets no answer to wait for, so one that
+ * went silent without a reset (a forgotten NAT flow) looked alive for hours while every change was missed; a PING left
+ * unanswered past the socket timeout (createRedis: 10 s by default) has it closed and opened again, then a resync.
+ */
+export const SUBSCRIBER_PING_MS = 5_000;
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -155,7 +161,11 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   async onApplicationBootstrap(): Promise<void> {
     // Channels are not keys: the subscriber has no key prefix and names the prefixed channel.
     // Named by host and process, so an operator (or a test) can tell the replicas' subscribers apart in CLIENT LIST.
-    const subscriber = createRedis({ url: this.config.redisUrl, connectionName: subscriberConnectionName() });
+    const subscriber = createRedis({
+      url: this.config.redisUrl,
+      connectionName: subscriberConnectionName(),
+      commandTimeoutMs: this.config.redisTimeoutMs,
+    });
     subscriber.on('error', (err: Error) => this.logger.warn({ err }, 'WebSocket fan-out subscriber: Redis error'));
     subscriber.on('message', (_channel: string, message: string) => void this.onStatusMessage(message));
     // 'ready' again means a new connection: what was published while there was none is lost.
@@ -170,6 +180,7 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       setInterval(() => void this.checkSessions(), this.config.wsSessionCheckMs),
       setInterval(() => void this.poll(), POLL_MS),
       setInterval(() => this.pingAll(), this.config.wsPingIntervalMs),
+      setInterval(() => this.pingSubscriber(subscriber), SUBSCRIBER_PING_MS),
     ];
     for (const t of this.timers) t.unref();
   }
@@ -301,6 +312,14 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       client.awaitingPong = true;
       socket.ping();
     }
+  }
+
+  /** A PING on the subscriber's connection, so that one gone silent is noticed (SUBSCRIBER_PING_MS). */
+  private pingSubscriber(subscriber: Redis): void {
+    // Only on a live connection: while ioredis reconnects, PINGs would wait in its offline queue.
+    if (subscriber.status !== 'ready') return;
+    // Its failure is the socket timeout's to act on (and the 'error' listener's to log).
+    subscriber.ping().catch(() => undefined);
   }
 
   /** The subscriber has a new connection: subscribe (again), then tell every socket what it may have missed. */

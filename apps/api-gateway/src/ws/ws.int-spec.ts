@@ -580,6 +580,49 @@ describe('Redis subscriber reconnects', () => {
   });
 });
 
+describe('Redis subscriber gone silent', () => {
+  // A subscriber connection that goes silent without a reset (a NAT flow forgotten), Redis still there: it only
+  // listens, so nothing waited on it and ioredis kept it for hours while this replica missed every change. The hub
+  // PINGs it; unanswered past the socket timeout, it is closed and opened again, and the sockets told to resync.
+  let proxy: testing.TcpProxy;
+  let d: GatewayHarness;
+  beforeAll(async () => {
+    proxy = testing.TcpProxy.forUrl(testing.testEnv().redisUrl);
+    await proxy.start();
+    d = await startGateway(testing, 'ws-d', {
+      database: a.database,
+      env: {
+        REDIS_URL: proxy.rewriteUrl(testing.testEnv().redisUrl),
+        FLEETWATCH_REDIS_PREFIX: channel.slice(0, -'live:status'.length),
+        LOGIN_RATE_LIMIT_PER_MINUTE: '1000',
+      },
+    });
+  });
+  afterAll(async () => {
+    await d?.close();
+    await proxy?.stop();
+  });
+
+  it('is noticed by its PINGs, opened again, and the sockets told to resync; changes reach them again', async () => {
+    const onD = await open(d, bearer(await d.login('admin', ADMIN_PASSWORD)));
+    await subscribe(onD, { type: 'subscribe', id: 'any', topic: 'status', filter: {} });
+    await publish(change('instance:before-silence', 'UP'));
+    expect(await nextChange(onD, 30_000)).toMatchObject({ event: { targetId: 'instance:before-silence' } });
+    const accepted = proxy.stats.accepted;
+
+    proxy.silenceLive();
+    // Within a PING interval and the socket timeout (5 s + 10 s by default). (Before: nothing, ever.)
+    expect(await onD.next('resync', 25_000)).toMatchObject({
+      type: 'resync',
+      reason: expect.stringMatching(/lost its Redis subscription/),
+    });
+    expect(proxy.stats.accepted).toBeGreaterThan(accepted);
+    await publish(change('instance:after-silence', 'DOWN'));
+    expect(await nextChange(onD, 15_000)).toMatchObject({ event: { targetId: 'instance:after-silence' } });
+    onD.ws.close();
+  });
+});
+
 describe('per-principal cap and server pings', () => {
   let c: GatewayHarness;
   beforeAll(async () => {

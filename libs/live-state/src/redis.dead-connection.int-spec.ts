@@ -1,0 +1,51 @@
+import { TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
+import type { Redis } from 'ioredis';
+import { createRedis, redisSocketTimeoutMs } from './redis';
+
+// A Redis connection that goes silent without a reset (a flow a NAT or load balancer forgot), Redis itself still
+// there: ioredis kept the dead connection, so every command timed out until the kernel gave up on it (minutes to
+// hours), though a new connection would have worked at once. createRedis's socket timeout closes it and reconnects.
+
+jest.setTimeout(30_000);
+
+describe('createRedis: a connection gone silent', () => {
+  let proxy: TcpProxy;
+  let client: Redis | undefined;
+
+  beforeEach(async () => {
+    proxy = TcpProxy.forUrl(testEnv().redisUrl);
+    await proxy.start();
+  });
+  afterEach(async () => {
+    client?.disconnect();
+    await proxy.stop();
+  });
+
+  it('is closed and opened again once a command waits on it past the socket timeout; commands work again', async () => {
+    client = createRedis({
+      url: proxy.rewriteUrl(testEnv().redisUrl),
+      keyPrefix: `${testEnv().redisPrefix}dead-connection:`,
+      commandTimeoutMs: 300,
+      socketTimeoutMs: 1_000,
+    });
+    const redis = client;
+    await redis.set('k', 'v');
+    expect(proxy.stats.accepted).toBe(1);
+
+    proxy.silenceLive();
+    await expect(redis.get('k')).rejects.toThrow(/timed out/);
+    // (Before: every GET timed out, on the one connection ever opened.)
+    await waitFor(async () => (await redis.get('k').catch(() => null)) === 'v', {
+      timeoutMs: 10_000,
+      description: 'a GET answered on a new connection',
+    });
+    expect(proxy.stats.accepted).toBeGreaterThanOrEqual(2);
+  });
+
+  it('the default: twice the command timeout, at least 10 s (above a long script holding Redis)', () => {
+    expect(redisSocketTimeoutMs({})).toBe(10_000);
+    expect(redisSocketTimeoutMs({ commandTimeoutMs: 250 })).toBe(10_000);
+    expect(redisSocketTimeoutMs({ commandTimeoutMs: 8_000 })).toBe(16_000);
+    expect(redisSocketTimeoutMs({ commandTimeoutMs: 250, socketTimeoutMs: 1_500 })).toBe(1_500);
+  });
+});
