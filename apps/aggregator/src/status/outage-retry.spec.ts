@@ -13,6 +13,13 @@ describe('isTransient: wait out outages, blame the data otherwise', () => {
     ['Redis connection closed', new Error('Connection is closed.'), true],
     // ioredis's commandTimeout (AGGREGATOR_REDIS_TIMEOUT_MS): Redis slow or gone, not a refusal of the data.
     ['Redis command timed out', new Error('Command timed out'), true],
+    // ioredis aborts the rest of a pipeline whose connection closed after part of it was answered (a socket timeout
+    // closes a silent connection).
+    [
+      'Redis pipeline aborted',
+      Object.assign(new Error('Command aborted due to connection close'), { name: 'AbortError' }),
+      true,
+    ],
     [
       'Redis max retries',
       new Error('Reached the max retries per request limit (which is 20). MaxRetriesPerRequestError'),

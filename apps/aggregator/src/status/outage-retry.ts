@@ -9,7 +9,7 @@ import { backoffDelay, type BackoffOptions } from '@fleetwatch/messaging';
 const REDIS_NOT_NOW =
   /^(OOM|READONLY|LOADING|MISCONF|BUSY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOAUTH|NOPERM|NOREPLICAS)\b|^ERR The user executing the script can't access/;
 const TRANSIENT =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection is closed|Command timed out|MaxRetriesPerRequest|Stream isn't writeable|Connection terminated|Timed out fetching a new connection|Transaction API error|database unavailable|the database system is (starting up|shutting down)|too many clients/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection is closed|Command timed out|Command aborted due to connection close|MaxRetriesPerRequest|Stream isn't writeable|Connection terminated|Timed out fetching a new connection|Transaction API error|database unavailable|the database system is (starting up|shutting down)|too many clients/i;
 
 /**
  * A dependency outage (database, Redis) rather than a problem with the data: worth
