@@ -75,6 +75,7 @@ export class AggregatorModule {
           url: config.redisUrl,
           keyPrefix: config.redisPrefix,
           connectionName: 'aggregator',
+          logger: FLEETWATCH_LOGGER,
           commandTimeoutMs: config.redisTimeoutMs,
         }),
         MessagingModule.forRoot({

@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { LiveStateModule } from '@fleetwatch/live-state';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { MessagingModule, RpcClientModule } from '@fleetwatch/messaging';
 import {
   DATABASE_CLIENT,
@@ -111,6 +112,7 @@ export class ApiGatewayModule {
           url: config.redisUrl,
           keyPrefix: config.redisPrefix,
           connectionName: 'api-gateway',
+          logger: FLEETWATCH_LOGGER,
           commandTimeoutMs: config.redisTimeoutMs,
         }),
         MessagingModule.forRoot({

@@ -38,6 +38,7 @@ export class StatusIngestModule {
           url: config.redisUrl,
           keyPrefix: config.redisPrefix,
           connectionName: 'status-ingest',
+          logger: FLEETWATCH_LOGGER,
           commandTimeoutMs: config.redisTimeoutMs,
         }),
         MessagingModule.forRootAsync({

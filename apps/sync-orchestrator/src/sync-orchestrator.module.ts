@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { createTargetPolicy } from '@fleetwatch/domain';
 import { LiveStateModule } from '@fleetwatch/live-state';
+import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { MessagingModule, RpcServerModule } from '@fleetwatch/messaging';
 import {
   AlertConfigRepository,
@@ -57,6 +58,7 @@ export class SyncOrchestratorModule {
           url: config.redisUrl,
           keyPrefix: config.redisPrefix,
           connectionName: 'sync-orchestrator',
+          logger: FLEETWATCH_LOGGER,
           commandTimeoutMs: config.redisTimeoutMs,
         }),
         MessagingModule.forRoot({

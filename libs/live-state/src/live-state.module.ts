@@ -1,6 +1,6 @@
-import { DynamicModule, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DynamicModule, Inject, InjectionToken, Module, OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { createRedis } from './redis';
+import { createRedis, logRedisErrors, type RedisErrorLogger } from './redis';
 import { LiveStateStore } from './live-state.store';
 
 export const LIVE_STATE_REDIS = Symbol('LIVE_STATE_REDIS');
@@ -11,6 +11,8 @@ export interface LiveStateModuleOptions {
   connectionName: string;
   /** A command without an answer within this fails (bounds hot-path calls when Redis stalls); default: none. */
   commandTimeoutMs?: number;
+  /** A provider of the service's logger (warn): the connection's errors are logged there, rate-limited. */
+  logger?: InjectionToken;
 }
 
 /** Redis for a service: the connection (token LIVE_STATE_REDIS) and the LiveStateStore; closed on shutdown. */
@@ -25,13 +27,17 @@ export class LiveStateModule implements OnApplicationShutdown {
       providers: [
         {
           provide: LIVE_STATE_REDIS,
-          useFactory: () =>
-            createRedis({
+          inject: options.logger ? [{ token: options.logger, optional: true }] : [],
+          useFactory: (logger?: RedisErrorLogger) => {
+            const redis = createRedis({
               url: options.url,
               keyPrefix: options.keyPrefix,
               connectionName: options.connectionName,
               commandTimeoutMs: options.commandTimeoutMs,
-            }),
+            });
+            if (logger) logRedisErrors(redis, logger, options.connectionName);
+            return redis;
+          },
         },
         {
           provide: LiveStateStore,

@@ -28,6 +28,7 @@ describe('createRedis: a connection gone silent', () => {
       commandTimeoutMs: 300,
       socketTimeoutMs: 1_000,
     });
+    client.on('error', () => undefined);
     const redis = client;
     await redis.set('k', 'v');
     expect(proxy.stats.accepted).toBe(1);
@@ -40,6 +41,30 @@ describe('createRedis: a connection gone silent', () => {
       description: 'a GET answered on a new connection',
     });
     expect(proxy.stats.accepted).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a command that failed on the silent connection is not run again after the reconnect (its caller retries it)', async () => {
+    client = createRedis({
+      url: proxy.rewriteUrl(testEnv().redisUrl),
+      keyPrefix: `${testEnv().redisPrefix}dead-connection:`,
+      commandTimeoutMs: 300,
+      socketTimeoutMs: 1_000,
+    });
+    client.on('error', () => undefined);
+    const redis = client;
+    await redis.del('n');
+    expect(await redis.incr('n')).toBe(1);
+    proxy.silenceLive();
+    await expect(redis.incr('n')).rejects.toThrow(/timed out/);
+    // The caller's retry, once a new connection answers.
+    const retried = await waitFor(async () => redis.incr('n').catch(() => undefined), {
+      timeoutMs: 10_000,
+      description: 'the retried INCR answered on a new connection',
+    });
+    expect(retried).toBe(2);
+    // (Before: ioredis re-sent the failed INCR on the new connection too, and the count came to 3.)
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await redis.get('n')).toBe('2');
   });
 
   it('the default: twice the command timeout, at least 10 s (above a long script holding Redis)', () => {

@@ -41,6 +41,11 @@ export function createRedis(options: LiveStateConnectionOptions): Redis {
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
     reconnectOnError: (err) => err.message.includes('READONLY'),
     socketTimeout: redisSocketTimeoutMs(options),
+    // With a command timeout, a command left unanswered on a connection that closed has failed (or will, by its own
+    // timer) and its caller retries it: re-sent after the reconnect as well (ioredis's default), it would run twice,
+    // late and out of order (a rate bucket counted twice, a PUBLISH after newer ones), and a command slower than the
+    // socket timeout would be re-run on every new connection for ever.
+    autoResendUnfulfilledCommands: options.commandTimeoutMs === undefined,
   };
   if (options.commandTimeoutMs !== undefined) redisOptions.commandTimeout = options.commandTimeoutMs;
   return new Redis(options.url, redisOptions);
@@ -63,4 +68,32 @@ export async function pingRedis(url: string, timeoutMs = 2000): Promise<void> {
   } finally {
     client.disconnect();
   }
+}
+
+/** Where logRedisErrors writes (a pino logger, for one). */
+export interface RedisErrorLogger {
+  warn(fields: object, message: string): void;
+}
+
+/**
+ * Logs a connection's errors: ioredis emits one per failed connect or dropped socket while it reconnects, and with no
+ * listener prints each to the console ("[ioredis] Unhandled error event"), out of the service's log format. The first
+ * is logged at once, then at most one line per interval, with how many came since the last line.
+ */
+export function logRedisErrors(
+  redis: { on(event: 'error', listener: (err: Error) => void): unknown },
+  logger: RedisErrorLogger,
+  connection: string,
+  intervalMs = 10_000,
+): void {
+  let lastAt = -Infinity;
+  let since = 0;
+  redis.on('error', (err: Error) => {
+    since++;
+    const now = performance.now();
+    if (now - lastAt < intervalMs) return;
+    lastAt = now;
+    logger.warn({ connection, error: err.message, errors: since }, 'Redis connection error (ioredis reconnects)');
+    since = 0;
+  });
 }

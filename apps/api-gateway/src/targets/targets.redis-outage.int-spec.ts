@@ -1,6 +1,7 @@
 import { ApiErrorCode, type ApiErrorBody } from '@fleetwatch/contracts';
 import * as testing from '@fleetwatch/testing';
 import { TcpProxy } from '@fleetwatch/testing';
+import { LIVE_STATE_REDIS } from '@fleetwatch/live-state';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
 
 // Reads of live state with Redis away: each answers 503 with Retry-After, soon, as a Postgres outage does — they
@@ -86,4 +87,9 @@ it('a read whose Redis answer never comes (connection silent, then dropped) answ
     proxy.resume();
   }
   await answersOk();
+});
+
+it("the connection's errors go to the service's log (rate-limited), not to the console as ioredis's unhandled errors", () => {
+  const redis = gw.running.app.get<symbol, import('ioredis').Redis>(LIVE_STATE_REDIS);
+  expect(redis.listenerCount('error')).toBeGreaterThanOrEqual(1);
 });
