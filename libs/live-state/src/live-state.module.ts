@@ -27,7 +27,7 @@ export class LiveStateModule implements OnApplicationShutdown {
       providers: [
         {
           provide: LIVE_STATE_REDIS,
-          inject: options.logger ? [{ token: options.logger, optional: true }] : [],
+          inject: options.logger ? [options.logger] : [],
           useFactory: (logger?: RedisErrorLogger) => {
             const redis = createRedis({
               url: options.url,

@@ -21,12 +21,12 @@ describe('createRedis: a connection gone silent', () => {
     await proxy.stop();
   });
 
-  /** Through the proxy; fails a command after 0.3 s, takes the connection for dead after 1 s. */
-  function proxied(): Redis {
+  /** Through the proxy; fails a command after 0.3 s (unless told), takes the connection for dead after 1 s. */
+  function proxied(commandTimeoutMs = 300): Redis {
     client = createRedis({
       url: proxy.rewriteUrl(testEnv().redisUrl),
       keyPrefix: `${testEnv().redisPrefix}dead-connection:`,
-      commandTimeoutMs: 300,
+      commandTimeoutMs,
       socketTimeoutMs: 1_000,
     });
     client.on('error', () => undefined);
@@ -60,9 +60,33 @@ describe('createRedis: a connection gone silent', () => {
       description: 'the retried INCR answered on a new connection',
     });
     expect(retried).toBe(2);
-    // (Before: ioredis re-sent the failed INCR on the new connection too, and the count came to 3.)
+    // (Before: ioredis re-sent the failed INCRs on the new connection too, and the count came to 5.)
     await new Promise((r) => setTimeout(r, 300));
     expect(await redis.get('n')).toBe('2');
+  });
+
+  it('a command in flight when its connection closes fails at once, not at its command timeout, and is not run again', async () => {
+    const redis = proxied(5_000);
+    await redis.del('m');
+    expect(await redis.incr('m')).toBe(1);
+    proxy.silenceLive();
+    const inFlight = redis.incr('m').then(
+      (n) => ({ n }),
+      (e: Error) => ({ error: e.message, at: Date.now() }),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const closedAt = Date.now();
+    proxy.cut();
+    // (Before: re-sent on the next connection, it answered 2 — and a caller that had given up would retry it too; with
+    // the re-send off alone, it failed only at its command timeout, 5 s on.)
+    const outcome = await inFlight;
+    expect(outcome).toEqual({ error: expect.stringMatching(/^Connection is closed\./), at: expect.any(Number) });
+    expect((outcome as { at: number }).at - closedAt).toBeLessThan(2_000);
+    const retried = await waitFor(async () => redis.incr('m').catch(() => undefined), {
+      timeoutMs: 10_000,
+      description: 'the retried INCR answered on a new connection',
+    });
+    expect(retried).toBe(2);
   });
 
   it('the default: twice the command timeout, at least 10 s (above a long script holding Redis)', () => {

@@ -16,6 +16,12 @@ export interface LiveStateConnectionOptions {
    * on Redis (one thread: the aggregator's largest projection holds every client 1–1.3 s).
    */
   socketTimeoutMs?: number;
+  /**
+   * Send the commands left unanswered on a closed connection again on the next one (ioredis's default). Default: only
+   * without a command timeout. Safe for a connection that only subscribes and PINGs; for any other, such a command has
+   * failed (or fails at once, see createRedis) and its caller retries it.
+   */
+  resendUnanswered?: boolean;
 }
 
 /** The socket timeout createRedis uses (see LiveStateConnectionOptions.socketTimeoutMs). */
@@ -45,10 +51,30 @@ export function createRedis(options: LiveStateConnectionOptions): Redis {
     // timer) and its caller retries it: re-sent after the reconnect as well (ioredis's default), it would run twice,
     // late and out of order (a rate bucket counted twice, a PUBLISH after newer ones), and a command slower than the
     // socket timeout would be re-run on every new connection for ever.
-    autoResendUnfulfilledCommands: options.commandTimeoutMs === undefined,
+    autoResendUnfulfilledCommands: options.resendUnanswered ?? options.commandTimeoutMs === undefined,
   };
   if (options.commandTimeoutMs !== undefined) redisOptions.commandTimeout = options.commandTimeoutMs;
-  return new Redis(options.url, redisOptions);
+  const redis = new Redis(options.url, redisOptions);
+  // Not re-sent, they would wait for their command timeout: failed as soon as the connection is gone instead, so the
+  // callers retry at once (after a Redis restart, within the reconnect, not 5 s later).
+  if (!redisOptions.autoResendUnfulfilledCommands) redis.on('close', () => failUnanswered(redis));
+  return redis;
+}
+
+/**
+ * Rejects the commands a closed connection left unanswered, with the error ioredis gives a command on a closed
+ * connection (every caller counts it as Redis away). ioredis (pinned, 6.0.0) keeps them in `prevCommandQueue` from the
+ * close until the next 'ready', where it drops them without settling when the re-send is off; its 'close' event comes
+ * on the next tick, after that queue is kept. redis.dead-connection.int-spec fails if a new ioredis does otherwise.
+ */
+function failUnanswered(redis: Redis): void {
+  type Queued = { command: { reject(error: Error): void } };
+  const internal = redis as unknown as { prevCommandQueue?: { shift(): Queued | undefined } | null };
+  const queue = internal.prevCommandQueue;
+  if (!queue) return;
+  internal.prevCommandQueue = null;
+  for (let item = queue.shift(); item; item = queue.shift())
+    item.command.reject(new Error('Connection is closed. (unanswered when it closed; not sent again)'));
 }
 
 /** Readiness/boot check: PING on a short-lived connection with a timeout. */

@@ -11,7 +11,7 @@ import {
   type WsServerMessage,
 } from '@fleetwatch/contracts';
 import { ForbiddenError, UnauthorizedError } from '@fleetwatch/domain';
-import { createRedis, LiveStateStore } from '@fleetwatch/live-state';
+import { createRedis, LiveStateStore, logRedisErrors } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Principal } from '../auth/principal';
 import type { GatewayConfig } from '../config';
@@ -165,8 +165,11 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       url: this.config.redisUrl,
       connectionName: subscriberConnectionName(),
       commandTimeoutMs: this.config.redisTimeoutMs,
+      // SUBSCRIBE and PING only: one left unanswered by a closed connection is sent again on the next (a SUBSCRIBE
+      // whose answer was lost would otherwise leave the channel unsubscribed until the next reconnect).
+      resendUnanswered: true,
     });
-    subscriber.on('error', (err: Error) => this.logger.warn({ err }, 'WebSocket fan-out subscriber: Redis error'));
+    logRedisErrors(subscriber, this.logger, 'api-gateway WebSocket subscriber');
     subscriber.on('message', (_channel: string, message: string) => void this.onStatusMessage(message));
     // 'ready' again means a new connection: what was published while there was none is lost.
     let connectedBefore = false;
@@ -174,8 +177,14 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       if (connectedBefore) void this.resubscribed(subscriber);
       connectedBefore = true;
     });
-    await subscriber.subscribe(this.live.statusChannel);
     this.subscriber = subscriber;
+    try {
+      await subscriber.subscribe(this.live.statusChannel);
+    } catch (err) {
+      // Redis slow or away at boot: the SUBSCRIBE stays queued (sent again on a new connection), and each reconnect
+      // subscribes again (resubscribed); the gateway serves meanwhile, its Redis reads answering 503.
+      this.logger.warn({ err }, 'WebSocket fan-out subscriber: not subscribed yet (Redis slow or away); retried');
+    }
     this.timers = [
       setInterval(() => void this.checkSessions(), this.config.wsSessionCheckMs),
       setInterval(() => void this.poll(), POLL_MS),

@@ -2,6 +2,7 @@ import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import {
   IngressControlStore,
   LIVE_STATE_REDIS,
+  logRedisErrors,
   parseIngressControlRecord,
   type IngressControlRecord,
 } from '@fleetwatch/live-state';
@@ -76,9 +77,15 @@ export class IngressStateSync implements OnModuleInit, OnModuleDestroy {
       }
     }
     this.metrics.redisUp.set(1);
-    const sub = this.redis.duplicate({ connectionName: `${this.config.service}-ingress-sub` });
+    // SUBSCRIBE only: one left unanswered by a closed connection is sent again on the next (the main connection's
+    // commands are not: see createRedis), or the channel would stay unsubscribed.
+    const sub = this.redis.duplicate({
+      connectionName: `${this.config.service}-ingress-sub`,
+      autoResendUnfulfilledCommands: true,
+    });
     this.subscriber = sub;
-    sub.on('error', () => undefined); // reconnects by itself; outages show in refresh()
+    // Reconnects by itself; outages also show in refresh().
+    logRedisErrors(sub, this.logger, `${this.config.service} ingress subscriber`);
     sub.on('message', (channel: string, message: string) => {
       if (channel !== this.store.channel) return;
       try {
