@@ -177,14 +177,11 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       if (connectedBefore) void this.resubscribed(subscriber);
       connectedBefore = true;
     });
+    // Redis is required at boot (checked just before): a first SUBSCRIBE that fails fails the boot, loudly, rather
+    // than leave a hub that fans nothing out (ioredis drops a SUBSCRIBE it gave up on, and the first 'ready' after
+    // it is no reconnect to subscribe again on).
+    await subscriber.subscribe(this.live.statusChannel);
     this.subscriber = subscriber;
-    try {
-      await subscriber.subscribe(this.live.statusChannel);
-    } catch (err) {
-      // Redis slow or away at boot: the SUBSCRIBE stays queued (sent again on a new connection), and each reconnect
-      // subscribes again (resubscribed); the gateway serves meanwhile, its Redis reads answering 503.
-      this.logger.warn({ err }, 'WebSocket fan-out subscriber: not subscribed yet (Redis slow or away); retried');
-    }
     this.timers = [
       setInterval(() => void this.checkSessions(), this.config.wsSessionCheckMs),
       setInterval(() => void this.poll(), POLL_MS),
