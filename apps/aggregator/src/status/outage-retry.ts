@@ -1,15 +1,17 @@
 import { UnavailableError } from '@fleetwatch/domain';
 import { backoffDelay, type BackoffOptions } from '@fleetwatch/messaging';
+import { isDependencyOutage } from '@fleetwatch/observability';
 
 /**
- * Redis error replies that mean "not now" (memory full, replica, loading, persistence error, busy script, failover,
- * and an ACL that does not let this user at the keys — the operator's to fix, as an outage is; from a script Redis 7
- * says so as `ERR The user executing the script can't access …`).
+ * Beyond what every service counts as a dependency outage (observability's isDependencyOutage: what ioredis rejects a
+ * command with while Redis is away or silent, Redis's "not now" replies, socket errors): an ACL that does not let this
+ * user at the keys — the operator's to fix, as an outage is; from a script Redis 7 says so as `ERR The user executing
+ * the script can't access …`.
  */
-const REDIS_NOT_NOW =
-  /^(OOM|READONLY|LOADING|MISCONF|BUSY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOAUTH|NOPERM|NOREPLICAS)\b|^ERR The user executing the script can't access/;
+const REDIS_ACL = /^(NOAUTH|NOPERM)\b|^ERR The user executing the script can't access/;
+/** Sockets' and Postgres clients' words for an outage, wherever they sit in an error (driver, pool, Prisma). */
 const TRANSIENT =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection is closed|Command timed out|Command aborted due to connection close|MaxRetriesPerRequest|Stream isn't writeable|Connection terminated|Timed out fetching a new connection|Transaction API error|database unavailable|the database system is (starting up|shutting down)|too many clients/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|MaxRetriesPerRequest|Connection terminated|Timed out fetching a new connection|Transaction API error|database unavailable|the database system is (starting up|shutting down)|too many clients/i;
 
 /**
  * A dependency outage (database, Redis) rather than a problem with the data: worth
@@ -23,7 +25,8 @@ export function isTransient(error: unknown): boolean {
   if (typeof e?.severity === 'string') return false;
   // A Node system error (DNS, sockets) is the way to a dependency failing.
   if (typeof (e as { syscall?: unknown } | null)?.syscall === 'string') return true;
-  if (e?.name === 'ReplyError' && typeof e.message === 'string' && REDIS_NOT_NOW.test(e.message)) return true;
+  if (isDependencyOutage(error)) return true;
+  if (e?.name === 'ReplyError' && typeof e.message === 'string' && REDIS_ACL.test(e.message)) return true;
   return TRANSIENT.test(`${String(e?.name ?? '')} ${String(e?.message ?? '')} ${String(e?.code ?? '')}`);
 }
 
