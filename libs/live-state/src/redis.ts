@@ -99,27 +99,45 @@ export async function pingRedis(url: string, timeoutMs = 2000): Promise<void> {
 /** Where logRedisErrors writes (a pino logger, for one). */
 export interface RedisErrorLogger {
   warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
 }
 
 /**
  * Logs a connection's errors: ioredis emits one per failed connect or dropped socket while it reconnects, and with no
  * listener prints each to the console ("[ioredis] Unhandled error event"), out of the service's log format. The first
- * is logged at once, then at most one line per interval, with how many came since the last line.
+ * is logged at once, then at most one line per interval, with how many came since the last line; when the connection
+ * is ready again after errors, one line says so, with how many came since the last line (so a short outage's count is
+ * not left unsaid) and how long it lasted.
  */
 export function logRedisErrors(
-  redis: { on(event: 'error', listener: (err: Error) => void): unknown },
+  redis: { on(event: 'error' | 'ready', listener: (err: Error) => void): unknown },
   logger: RedisErrorLogger,
   connection: string,
   intervalMs = 10_000,
 ): void {
   let lastAt = -Infinity;
   let since = 0;
+  let firstAt: number | undefined;
+  let total = 0;
   redis.on('error', (err: Error) => {
     since++;
+    total++;
     const now = performance.now();
+    firstAt ??= now;
     if (now - lastAt < intervalMs) return;
     lastAt = now;
     logger.warn({ connection, error: err.message, errors: since }, 'Redis connection error (ioredis reconnects)');
     since = 0;
+  });
+  redis.on('ready', () => {
+    if (firstAt === undefined) return;
+    logger.info(
+      { connection, errors: since, errorsInAll: total, afterMs: Math.round(performance.now() - firstAt) },
+      'Redis connection ready again after errors',
+    );
+    firstAt = undefined;
+    total = 0;
+    since = 0;
+    lastAt = -Infinity;
   });
 }

@@ -94,17 +94,26 @@ export class IngressStateSync implements OnModuleInit, OnModuleDestroy {
         this.logger.warn({ error: (e as Error).message }, 'ignored an unreadable ingress notification');
       }
     });
-    // ioredis subscribes again after each reconnect.
-    sub
-      .subscribe(this.store.channel)
-      .catch((e: unknown) =>
+    // Subscribed on every new connection. ioredis subscribes again by itself only to what its last connection had
+    // confirmed, and drops a SUBSCRIBE it gave up on (command timeout, maxRetriesPerRequest while Redis refuses
+    // connections): a first SUBSCRIBE lost that way left the channel unsubscribed for good (the re-read every
+    // INGRESS_REFRESH_MS covered meanwhile). Subscribing to a channel already subscribed changes nothing.
+    sub.on('ready', () => void this.subscribe(sub));
+    this.timer = setInterval(() => void this.refresh(), INGRESS_REFRESH_MS);
+    this.timer.unref();
+  }
+
+  private async subscribe(sub: Redis): Promise<void> {
+    try {
+      await sub.subscribe(this.store.channel);
+    } catch (e) {
+      // Lost again before the answer: the next connection's 'ready' comes back here.
+      if (!this.stopped)
         this.logger.warn(
           { error: (e as Error).message },
           'ingress notifications not subscribed yet; re-reading meanwhile',
-        ),
-      );
-    this.timer = setInterval(() => void this.refresh(), INGRESS_REFRESH_MS);
-    this.timer.unref();
+        );
+    }
   }
 
   /**
@@ -167,9 +176,12 @@ export class IngressStateSync implements OnModuleInit, OnModuleDestroy {
     });
   }
 
-  /** Re-reads the record (periodic safety net). */
+  /** Re-reads the record (periodic safety net), and PINGs the subscriber. */
   async refresh(): Promise<void> {
     if (this.stopped) return;
+    // A PING on the subscriber's connection, which otherwise only listens: one gone silent without a reset (a flow a
+    // NAT forgot) is then noticed by its socket timeout and opened again, and subscribes again on its 'ready'.
+    if (this.subscriber?.status === 'ready') this.subscriber.ping().catch(() => undefined);
     if (this.redis.status !== 'ready') return this.unavailable('not connected');
     try {
       const record = await this.store.read();
