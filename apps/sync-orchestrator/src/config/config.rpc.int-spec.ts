@@ -3,7 +3,9 @@ import { NestFactory } from '@nestjs/core';
 import { ConfigRpcMethod as M, ExchangeName, QueueName, RoutingKey, type Envelope } from '@fleetwatch/contracts';
 import { createBus, RpcClient, RpcError, type Bus } from '@fleetwatch/messaging';
 import { createLogger, FLEETWATCH_LOGGER, ReadinessRegistry } from '@fleetwatch/observability';
+import { LIVE_STATE_REDIS } from '@fleetwatch/live-state';
 import { maybeTestEnv, testEnv, waitFor } from '@fleetwatch/testing';
+import type { Redis } from 'ioredis';
 import { loadSyncConfig } from '../config';
 import { SyncOrchestratorModule } from '../sync-orchestrator.module';
 import { ALICE, ConfigTestServers } from './config.int-helpers';
@@ -49,6 +51,7 @@ beforeAll(async () => {
     FLEETWATCH_CHECK_DENY_NETWORKS: '169.254.0.0/16,127.0.0.2/32',
     // Versions start at 1 with this file's writes (the default-rule seed is tested in alerting/).
     FLEETWATCH_DEFAULT_ALERT_RULES: 'false',
+    SYNC_REDIS_TIMEOUT_MS: '1500',
   });
   @Module({ imports: [TestObservabilityModule, SyncOrchestratorModule.forRoot(config)] })
   class TestRoot {}
@@ -92,6 +95,15 @@ async function rpcError(p: Promise<unknown>): Promise<RpcError> {
   }
   throw new Error('expected an RpcError');
 }
+
+describe('the module as it boots', () => {
+  it("gives its Redis connection SYNC_REDIS_TIMEOUT_MS as the command timeout (a silent Redis can't hold a fleet poll)", () => {
+    const redis = app.get<Redis>(LIVE_STATE_REDIS);
+    expect(redis.options.commandTimeout).toBe(1500);
+    // Twice the command timeout, at least 10 s (createRedis): a connection silent that long is opened again.
+    expect(redis.options.socketTimeout).toBe(10_000);
+  });
+});
 
 describe('config over RPC', () => {
   it('creates, reads, patches and deletes a check; every write reaches config.changed', async () => {
