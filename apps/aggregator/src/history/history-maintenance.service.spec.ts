@@ -1,14 +1,28 @@
 import { createLogger } from '@fleetwatch/observability';
 import type { AdvisoryLease, HistoryRepository, HostHistoryRepository } from '@fleetwatch/persistence';
 import type { AggregatorConfig } from '../config';
-import { HistoryMaintenance, JOB_FIRST_RUN_MS } from './history-maintenance.service';
+import {
+  HistoryMaintenance,
+  JOB_FIRST_RUN_MS,
+  RETENTION_BATCH,
+  RETENTION_CATCH_UP_MS,
+  RETENTION_MAX_BATCHES,
+} from './history-maintenance.service';
 
 // When the history jobs run (what they do is tested against Postgres in the aggregator's int-specs): the repositories
 // here only record the calls.
 
 const HOUR = 3_600_000;
 
-function setUp(leaseHeld: boolean) {
+type DeleteOlderThan = (
+  table: string,
+  before: Date,
+  batchSize: number,
+  maxBatches: number,
+  stop: () => boolean,
+) => Promise<number>;
+
+function setUp(leaseHeld: boolean, deleteStatusUpdates: DeleteOlderThan = async () => 0) {
   const calls = { retention: [] as number[], rollups: [] as number[] };
   const lease = { isHeld: leaseHeld };
   const history = {
@@ -16,9 +30,16 @@ function setUp(leaseHeld: boolean) {
       calls.rollups.push(Date.now());
       return 0;
     },
-    deleteOlderThan: async (table: string) => {
-      if (table === 'status_updates') calls.retention.push(Date.now());
-      return 0;
+    deleteOlderThan: async (
+      table: string,
+      before: Date,
+      batchSize: number,
+      maxBatches: number,
+      stop: () => boolean,
+    ) => {
+      if (table !== 'status_updates') return 0;
+      calls.retention.push(Date.now());
+      return deleteStatusUpdates(table, before, batchSize, maxBatches, stop);
     },
   };
   const hosts = { recomputeDirtyRollups: async () => 0 };
@@ -79,5 +100,53 @@ describe('HistoryMaintenance: when retention and rollups run', () => {
     await service.onModuleDestroy();
     await advance(2 * HOUR, 60_000);
     expect(calls).toEqual({ retention: [], rollups: [] });
+  });
+});
+
+describe('HistoryMaintenance: retention that falls behind', () => {
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate'], now: 1_000_000 }));
+  afterEach(() => jest.useRealTimers());
+
+  it('runs again soon while a run leaves rows past retention, then goes back to its interval', async () => {
+    // A table with three runs' worth past retention, and a little more.
+    let left = 3 * RETENTION_BATCH * RETENTION_MAX_BATCHES + 10;
+    const { service, calls } = setUp(true, async (_t, _b, batchSize, maxBatches) => {
+      const n = Math.min(left, batchSize * maxBatches);
+      left -= n;
+      return n;
+    });
+    const boot = Date.now();
+    service.onApplicationBootstrap();
+    await advance(JOB_FIRST_RUN_MS + 10 * RETENTION_CATCH_UP_MS, 250);
+    expect(left).toBe(0);
+    const runs = calls.retention.map((t) => t - boot);
+    expect(runs).toHaveLength(4);
+    expect(runs[0]).toBe(JOB_FIRST_RUN_MS);
+    for (let i = 1; i < 4; i++) expect(runs[i] - runs[i - 1]).toBeLessThanOrEqual(RETENTION_CATCH_UP_MS + 250);
+    // Caught up: the next run is an interval later.
+    await advance(HOUR - 60_000, 60_000);
+    expect(calls.retention).toHaveLength(4);
+    await advance(2 * 60_000, 60_000);
+    expect(calls.retention).toHaveLength(5);
+    await service.onModuleDestroy();
+  });
+
+  it('a shutdown stops a run between its batches', async () => {
+    jest.useRealTimers();
+    let batches = 0;
+    const { service } = setUp(true, async (_t, _b, _size, maxBatches, stop) => {
+      for (let i = 0; i < maxBatches && !stop(); i++) {
+        batches++;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return 0;
+    });
+    const run = service.applyRetention();
+    await new Promise((r) => setTimeout(r, 50));
+    const destroying = service.onModuleDestroy();
+    await run;
+    await destroying;
+    expect(batches).toBeGreaterThan(0);
+    expect(batches).toBeLessThan(100);
   });
 });

@@ -32,6 +32,15 @@ export const OPEN_MINUTE_INTERVALS = 3;
  * took over the lease waited up to an hour as well.
  */
 export const JOB_FIRST_RUN_MS = 60_000;
+/** Rows per retention DELETE, and DELETEs per table in one run: a run deletes at most 5 M rows of each table. */
+export const RETENTION_BATCH = 5000;
+export const RETENTION_MAX_BATCHES = 1000;
+/**
+ * How soon retention runs again after a run that stopped at RETENTION_MAX_BATCHES with rows still past retention:
+ * at one run an hour, a site storing more than 5 M rows of a table an hour (~1,400 status updates/s) fell further
+ * behind every hour and its history grew without bound.
+ */
+export const RETENTION_CATCH_UP_MS = 1_000;
 
 /**
  * History upkeep, run by the replica holding the sweeper lease (taken by the
@@ -40,7 +49,8 @@ export const JOB_FIRST_RUN_MS = 60_000;
  * once its mark is OPEN_MINUTE_INTERVALS of them old), and retention — raw
  * rows past HISTORY_RAW_RETENTION_DAYS, rollups past HISTORY_ROLLUP_RETENTION_DAYS
  * — deleted in small batches (every AGGREGATOR_RETENTION_INTERVAL_MS, the first time a minute after boot or after
- * the lease is taken: JOB_FIRST_RUN_MS). Each job has
+ * the lease is taken: JOB_FIRST_RUN_MS; again RETENTION_CATCH_UP_MS later while a run leaves rows past retention;
+ * a shutdown stops a run between batches). Each job has
  * its own timer so a long retention never delays the staleness sweep.
  */
 @Injectable()
@@ -59,8 +69,13 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
   ) {}
 
   onApplicationBootstrap(): void {
-    this.every('rollups', this.config.rollupIntervalMs, () => this.rollUp());
-    this.every('retention', this.config.retentionIntervalMs, () => this.applyRetention());
+    this.every('rollups', this.config.rollupIntervalMs, async () => {
+      await this.rollUp();
+      return {};
+    });
+    this.every('retention', this.config.retentionIntervalMs, async () =>
+      (await this.trim(Date.now())).behind ? { againInMs: RETENTION_CATCH_UP_MS } : {},
+    );
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -96,31 +111,54 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
 
   /** Deletes history past its retention; returns rows deleted per table. */
   async applyRetention(now = Date.now()): Promise<Record<string, number>> {
+    return (await this.trim(now)).deleted;
+  }
+
+  /** One retention run; `behind`: a table had more past retention than a run deletes (run again soon). */
+  private async trim(now: number): Promise<{ deleted: Record<string, number>; behind: boolean }> {
     const rawCutoff = new Date(now - this.config.retention.rawDays * DAY_MS);
     const rollupCutoff = new Date(now - this.config.retention.rollupDays * DAY_MS);
     const deleted: Record<string, number> = {};
+    let behind = false;
     for (const table of Object.keys(RETENTION_COLUMNS) as RetentionTable[]) {
       if (this.stopped) break;
-      const n = await this.history.deleteOlderThan(table, ROLLUP_TABLES.has(table) ? rollupCutoff : rawCutoff);
+      const n = await this.history.deleteOlderThan(
+        table,
+        ROLLUP_TABLES.has(table) ? rollupCutoff : rawCutoff,
+        RETENTION_BATCH,
+        RETENTION_MAX_BATCHES,
+        () => this.stopped,
+      );
       deleted[table] = n;
       if (n > 0) this.metrics.retentionDeleted.inc({ table }, n);
+      if (n >= RETENTION_BATCH * RETENTION_MAX_BATCHES) behind = true;
     }
-    if (Object.values(deleted).some((n) => n > 0)) this.logger.info({ deleted }, 'retention trimmed history');
-    return deleted;
+    if (behind)
+      this.logger.warn(
+        { deleted, againInMs: RETENTION_CATCH_UP_MS },
+        'retention behind: more history past retention than one run deletes; running again',
+      );
+    else if (Object.values(deleted).some((n) => n > 0)) this.logger.info({ deleted }, 'retention trimmed history');
+    return { deleted, behind: behind && !this.stopped };
   }
 
-  private every(name: string, intervalMs: number, job: () => Promise<unknown>): void {
+  /** Runs `job` while this replica holds the lease; `job` may ask for its next run sooner than `intervalMs`. */
+  private every(name: string, intervalMs: number, job: () => Promise<{ againInMs?: number }>): void {
     const soon = Math.min(intervalMs, JOB_FIRST_RUN_MS);
     const run = () => {
       if (this.stopped) return;
       const held = this.lease.isHeld;
-      const task = (held ? job() : Promise.resolve())
+      let next = held ? intervalMs : soon;
+      const task = (held ? job() : Promise.resolve({} as { againInMs?: number }))
+        .then((r) => {
+          if (r.againInMs !== undefined) next = Math.min(next, r.againInMs);
+        })
         .catch((e: unknown) =>
           this.logger.warn({ err: (e as Error).message, job: name }, 'history job failed; retrying next interval'),
         )
         .finally(() => {
           this.running.delete(task);
-          schedule(held ? intervalMs : soon);
+          schedule(next);
         });
       this.running.add(task);
     };

@@ -311,6 +311,27 @@ describe('HistoryRepository', () => {
     expect(await count("SELECT count(*) AS n FROM check_results WHERE target_id = 'check:ret'")).toBe(1);
   });
 
+  it('retention stops at maxBatches, and before the next batch once told to stop', async () => {
+    const old = Date.now() - 10 * 86_400_000;
+    await runInSqlTransaction(db, (tx) =>
+      history.insertCheckResults(
+        tx,
+        Array.from({ length: 30 }, (_, i) => result('check:ret-bounded', old + i, true, 1)),
+      ),
+    );
+    const cutoff = new Date(Date.now() - 7 * 86_400_000);
+    const left = () => count("SELECT count(*) AS n FROM check_results WHERE target_id = 'check:ret-bounded'");
+    // Two batches of 5 at most.
+    expect(await history.deleteOlderThan('check_results', cutoff, 5, 2)).toBe(10);
+    expect(await left()).toBe(20);
+    // Told to stop after the first batch.
+    let asked = 0;
+    expect(await history.deleteOlderThan('check_results', cutoff, 5, 1000, () => asked++ >= 1)).toBe(5);
+    expect(await left()).toBe(15);
+    expect(await history.deleteOlderThan('check_results', cutoff, 5)).toBeGreaterThanOrEqual(15);
+    expect(await left()).toBe(0);
+  });
+
   it('retention trims heartbeat runs by when they finished, with the rollups (they grew without bound)', async () => {
     const monitorId = randomUUID();
     const day = 86_400_000;

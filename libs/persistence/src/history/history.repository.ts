@@ -494,13 +494,20 @@ export class HistoryRepository {
   /**
    * Retention: deletes rows of `table` older than `before` in batches of `batchSize`
    * (each its own short statement, by ctid over the indexed time column), so no
-   * statement holds locks for long. Returns the rows deleted.
+   * statement holds locks for long; at most `maxBatches` of them, and none once `stop()`
+   * says so (checked before each). Returns the rows deleted.
    */
-  async deleteOlderThan(table: RetentionTable, before: Date, batchSize = 5000, maxBatches = 1000): Promise<number> {
+  async deleteOlderThan(
+    table: RetentionTable,
+    before: Date,
+    batchSize = 5000,
+    maxBatches = 1000,
+    stop: () => boolean = () => false,
+  ): Promise<number> {
     const column = RETENTION_COLUMNS[table];
     if (!column) throw new Error(`no retention for table ${String(table)}`);
     let total = 0;
-    for (let i = 0; i < maxBatches; i++) {
+    for (let i = 0; i < maxBatches && !stop(); i++) {
       const deleted = await sqlExecute(
         this.pool,
         `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${column} < $1::timestamptz LIMIT $2))`,
