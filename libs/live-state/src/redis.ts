@@ -105,9 +105,11 @@ export interface RedisErrorLogger {
 /**
  * Logs a connection's errors: ioredis emits one per failed connect or dropped socket while it reconnects, and with no
  * listener prints each to the console ("[ioredis] Unhandled error event"), out of the service's log format. The first
- * is logged at once, then at most one line per interval, with how many came since the last line; when the connection
- * is ready again after errors, one line says so, with how many came since the last line (so a short outage's count is
- * not left unsaid) and how long it lasted.
+ * is logged at once, then at most one line per interval, with how many came since the last line. Once the connection
+ * is ready again after errors, one line says so — with how many came since the last line (so a short outage's count
+ * is not left unsaid) and how long ago the first was — at the end of the interval when a line was written within it
+ * (a connection flapping between ready and failing still writes one line per interval), and only if no error came
+ * after the 'ready' (the outage goes on: its own lines tell).
  */
 export function logRedisErrors(
   redis: { on(event: 'error' | 'ready', listener: (err: Error) => void): unknown },
@@ -117,11 +119,29 @@ export function logRedisErrors(
 ): void {
   let lastAt = -Infinity;
   let since = 0;
-  let firstAt: number | undefined;
   let total = 0;
+  /** When the first error not yet followed by a "ready again" line came. */
+  let firstAt: number | undefined;
+  /** Ready since this, with no error after it. */
+  let readyAt: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const sayReady = () => {
+    timer = undefined;
+    if (firstAt === undefined || readyAt === undefined) return;
+    const now = performance.now();
+    logger.info(
+      { connection, errors: since, errorsInAll: total, afterMs: Math.round(now - firstAt) },
+      'Redis connection ready again after errors',
+    );
+    lastAt = now;
+    firstAt = undefined;
+    since = 0;
+    total = 0;
+  };
   redis.on('error', (err: Error) => {
     since++;
     total++;
+    readyAt = undefined;
     const now = performance.now();
     firstAt ??= now;
     if (now - lastAt < intervalMs) return;
@@ -131,13 +151,11 @@ export function logRedisErrors(
   });
   redis.on('ready', () => {
     if (firstAt === undefined) return;
-    logger.info(
-      { connection, errors: since, errorsInAll: total, afterMs: Math.round(performance.now() - firstAt) },
-      'Redis connection ready again after errors',
-    );
-    firstAt = undefined;
-    total = 0;
-    since = 0;
-    lastAt = -Infinity;
+    const now = performance.now();
+    readyAt = now;
+    const wait = lastAt + intervalMs - now;
+    if (wait <= 0) return sayReady();
+    timer ??= setTimeout(sayReady, wait);
+    timer.unref?.();
   });
 }

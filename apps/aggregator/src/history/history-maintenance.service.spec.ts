@@ -131,6 +131,59 @@ describe('HistoryMaintenance: retention that falls behind', () => {
     await service.onModuleDestroy();
   });
 
+  it('while behind, pauses as long as the last run took before the next', async () => {
+    let runs = 0;
+    const { service, calls } = setUp(true, async (_t, _b, batchSize, maxBatches) => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 5_000));
+      return runs <= 2 ? batchSize * maxBatches : 0;
+    });
+    const boot = Date.now();
+    service.onApplicationBootstrap();
+    await advance(JOB_FIRST_RUN_MS + 30_000, 250);
+    // Each run takes 5 s, the next starts 5 s after it ended: 60 s, 70 s, 80 s, then an interval later.
+    expect(calls.retention.map((t) => t - boot)).toEqual([
+      JOB_FIRST_RUN_MS,
+      JOB_FIRST_RUN_MS + 10_000,
+      JOB_FIRST_RUN_MS + 20_000,
+    ]);
+    await service.onModuleDestroy();
+  });
+
+  it('the lease lost stops a run between its batches, and no catch-up run follows', async () => {
+    let batches = 0;
+    const state = { lease: undefined as { isHeld: boolean } | undefined };
+    const { service, calls, lease } = setUp(true, async (_t, _b, batchSize, maxBatches, stop) => {
+      let n = 0;
+      for (let i = 0; i < maxBatches && !stop(); i++) {
+        batches++;
+        n += batchSize;
+        if (batches === 3 && state.lease) state.lease.isHeld = false;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return n;
+    });
+    state.lease = lease;
+    service.onApplicationBootstrap();
+    await advance(JOB_FIRST_RUN_MS + 30_000, 250);
+    expect(batches).toBe(3);
+    expect(calls.retention).toHaveLength(1);
+    await service.onModuleDestroy();
+  });
+
+  it('a run that failed is tried again within a minute, not an interval later', async () => {
+    let runs = 0;
+    const { service, calls } = setUp(true, async () => {
+      if (++runs === 1) throw new Error('Connection terminated unexpectedly');
+      return 0;
+    });
+    const boot = Date.now();
+    service.onApplicationBootstrap();
+    await advance(2 * JOB_FIRST_RUN_MS + 1000, 1000);
+    expect(calls.retention.map((t) => t - boot)).toEqual([JOB_FIRST_RUN_MS, 2 * JOB_FIRST_RUN_MS]);
+    await service.onModuleDestroy();
+  });
+
   it('a shutdown stops a run between its batches', async () => {
     jest.useRealTimers();
     let batches = 0;

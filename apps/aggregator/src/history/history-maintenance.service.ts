@@ -36,9 +36,10 @@ export const JOB_FIRST_RUN_MS = 60_000;
 export const RETENTION_BATCH = 5000;
 export const RETENTION_MAX_BATCHES = 1000;
 /**
- * How soon retention runs again after a run that stopped at RETENTION_MAX_BATCHES with rows still past retention:
- * at one run an hour, a site storing more than 5 M rows of a table an hour (~1,400 status updates/s) fell further
- * behind every hour and its history grew without bound.
+ * How soon, at least, retention runs again after a run that stopped at RETENTION_MAX_BATCHES with rows still past
+ * retention (and not before it has paused as long as that run took): at one run an hour, a site storing more than
+ * 5 M rows of a table an hour (~1,400 status updates/s) fell further behind every hour and its history grew without
+ * bound.
  */
 export const RETENTION_CATCH_UP_MS = 1_000;
 
@@ -49,8 +50,9 @@ export const RETENTION_CATCH_UP_MS = 1_000;
  * once its mark is OPEN_MINUTE_INTERVALS of them old), and retention — raw
  * rows past HISTORY_RAW_RETENTION_DAYS, rollups past HISTORY_ROLLUP_RETENTION_DAYS
  * — deleted in small batches (every AGGREGATOR_RETENTION_INTERVAL_MS, the first time a minute after boot or after
- * the lease is taken: JOB_FIRST_RUN_MS; again RETENTION_CATCH_UP_MS later while a run leaves rows past retention;
- * a shutdown stops a run between batches). Each job has
+ * the lease is taken: JOB_FIRST_RUN_MS; while a run leaves rows past retention, again after a pause as long as the
+ * run, RETENTION_CATCH_UP_MS at least; a shutdown or the lease lost stops a run between batches; a job that failed
+ * runs again within JOB_FIRST_RUN_MS). Each job has
  * its own timer so a long retention never delays the staleness sweep.
  */
 @Injectable()
@@ -73,9 +75,13 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
       await this.rollUp();
       return {};
     });
-    this.every('retention', this.config.retentionIntervalMs, async () =>
-      (await this.trim(Date.now())).behind ? { againInMs: RETENTION_CATCH_UP_MS } : {},
-    );
+    this.every('retention', this.config.retentionIntervalMs, async () => {
+      const started = performance.now();
+      // A run stops between its DELETEs once this replica no longer holds the lease (the new holder trims).
+      const { behind } = await this.trim(Date.now(), () => this.stopped || !this.lease.isHeld);
+      // Behind: again as soon as it has paused as long as the run took (at most half of the time spent deleting).
+      return behind ? { againInMs: Math.max(RETENTION_CATCH_UP_MS, performance.now() - started) } : {};
+    });
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -111,23 +117,23 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
 
   /** Deletes history past its retention; returns rows deleted per table. */
   async applyRetention(now = Date.now()): Promise<Record<string, number>> {
-    return (await this.trim(now)).deleted;
+    return (await this.trim(now, () => this.stopped)).deleted;
   }
 
   /** One retention run; `behind`: a table had more past retention than a run deletes (run again soon). */
-  private async trim(now: number): Promise<{ deleted: Record<string, number>; behind: boolean }> {
+  private async trim(now: number, stop: () => boolean): Promise<{ deleted: Record<string, number>; behind: boolean }> {
     const rawCutoff = new Date(now - this.config.retention.rawDays * DAY_MS);
     const rollupCutoff = new Date(now - this.config.retention.rollupDays * DAY_MS);
     const deleted: Record<string, number> = {};
     let behind = false;
     for (const table of Object.keys(RETENTION_COLUMNS) as RetentionTable[]) {
-      if (this.stopped) break;
+      if (stop()) break;
       const n = await this.history.deleteOlderThan(
         table,
         ROLLUP_TABLES.has(table) ? rollupCutoff : rawCutoff,
         RETENTION_BATCH,
         RETENTION_MAX_BATCHES,
-        () => this.stopped,
+        stop,
       );
       deleted[table] = n;
       if (n > 0) this.metrics.retentionDeleted.inc({ table }, n);
@@ -135,11 +141,11 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
     }
     if (behind)
       this.logger.warn(
-        { deleted, againInMs: RETENTION_CATCH_UP_MS },
-        'retention behind: more history past retention than one run deletes; running again',
+        { deleted },
+        'retention behind: more history past retention than one run deletes; running again after a pause as long as this run',
       );
     else if (Object.values(deleted).some((n) => n > 0)) this.logger.info({ deleted }, 'retention trimmed history');
-    return { deleted, behind: behind && !this.stopped };
+    return { deleted, behind: behind && !stop() };
   }
 
   /** Runs `job` while this replica holds the lease; `job` may ask for its next run sooner than `intervalMs`. */
@@ -153,9 +159,11 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
         .then((r) => {
           if (r.againInMs !== undefined) next = Math.min(next, r.againInMs);
         })
-        .catch((e: unknown) =>
-          this.logger.warn({ err: (e as Error).message, job: name }, 'history job failed; retrying next interval'),
-        )
+        .catch((e: unknown) => {
+          // Within a minute, not a whole interval (an hour for retention) later.
+          next = soon;
+          this.logger.warn({ err: (e as Error).message, job: name, againInMs: soon }, 'history job failed; retrying');
+        })
         .finally(() => {
           this.running.delete(task);
           schedule(next);

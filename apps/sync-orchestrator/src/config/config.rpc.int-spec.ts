@@ -51,7 +51,7 @@ beforeAll(async () => {
     FLEETWATCH_CHECK_DENY_NETWORKS: '169.254.0.0/16,127.0.0.2/32',
     // Versions start at 1 with this file's writes (the default-rule seed is tested in alerting/).
     FLEETWATCH_DEFAULT_ALERT_RULES: 'false',
-    SYNC_REDIS_TIMEOUT_MS: '1500',
+    SYNC_REDIS_TIMEOUT_MS: '6000',
   });
   @Module({ imports: [TestObservabilityModule, SyncOrchestratorModule.forRoot(config)] })
   class TestRoot {}
@@ -99,9 +99,9 @@ async function rpcError(p: Promise<unknown>): Promise<RpcError> {
 describe('the module as it boots', () => {
   it("gives its Redis connection SYNC_REDIS_TIMEOUT_MS as the command timeout (a silent Redis can't hold a fleet poll)", () => {
     const redis = app.get<Redis>(LIVE_STATE_REDIS);
-    expect(redis.options.commandTimeout).toBe(1500);
+    expect(redis.options.commandTimeout).toBe(6000);
     // Twice the command timeout, at least 10 s (createRedis): a connection silent that long is opened again.
-    expect(redis.options.socketTimeout).toBe(10_000);
+    expect(redis.options.socketTimeout).toBe(12_000);
   });
 });
 

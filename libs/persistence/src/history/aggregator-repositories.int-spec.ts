@@ -312,14 +312,15 @@ describe('HistoryRepository', () => {
   });
 
   it('retention stops at maxBatches, and before the next batch once told to stop', async () => {
-    const old = Date.now() - 10 * 86_400_000;
+    // Older than any other row of the file, and the cutoff just after them: these rows alone are past it.
+    const old = Date.now() - 400 * 86_400_000;
     await runInSqlTransaction(db, (tx) =>
       history.insertCheckResults(
         tx,
         Array.from({ length: 30 }, (_, i) => result('check:ret-bounded', old + i, true, 1)),
       ),
     );
-    const cutoff = new Date(Date.now() - 7 * 86_400_000);
+    const cutoff = new Date(old + 1000);
     const left = () => count("SELECT count(*) AS n FROM check_results WHERE target_id = 'check:ret-bounded'");
     // Two batches of 5 at most.
     expect(await history.deleteOlderThan('check_results', cutoff, 5, 2)).toBe(10);
