@@ -5,8 +5,9 @@ import {
   HistoryMaintenance,
   JOB_FIRST_RUN_MS,
   RETENTION_BATCH,
-  RETENTION_CATCH_UP_MS,
+  CATCH_UP_MIN_PAUSE_MS,
   RETENTION_MAX_BATCHES,
+  ROLLUP_MAX_CHUNKS,
 } from './history-maintenance.service';
 
 // When the history jobs run (what they do is tested against Postgres in the aggregator's int-specs): the repositories
@@ -22,13 +23,17 @@ type DeleteOlderThan = (
   stop: () => boolean,
 ) => Promise<number>;
 
-function setUp(leaseHeld: boolean, deleteStatusUpdates: DeleteOlderThan = async () => 0) {
+function setUp(
+  leaseHeld: boolean,
+  deleteStatusUpdates: DeleteOlderThan = async () => 0,
+  recompute: (limit: number) => Promise<number> = async () => 0,
+) {
   const calls = { retention: [] as number[], rollups: [] as number[] };
   const lease = { isHeld: leaseHeld };
   const history = {
-    recomputeDirtyRollups: async () => {
+    recomputeDirtyRollups: async (limit: number) => {
       calls.rollups.push(Date.now());
-      return 0;
+      return recompute(limit);
     },
     deleteOlderThan: async (
       table: string,
@@ -117,12 +122,12 @@ describe('HistoryMaintenance: retention that falls behind', () => {
     });
     const boot = Date.now();
     service.onApplicationBootstrap();
-    await advance(JOB_FIRST_RUN_MS + 10 * RETENTION_CATCH_UP_MS, 250);
+    await advance(JOB_FIRST_RUN_MS + 10 * CATCH_UP_MIN_PAUSE_MS, 250);
     expect(left).toBe(0);
     const runs = calls.retention.map((t) => t - boot);
     expect(runs).toHaveLength(4);
     expect(runs[0]).toBe(JOB_FIRST_RUN_MS);
-    for (let i = 1; i < 4; i++) expect(runs[i] - runs[i - 1]).toBeLessThanOrEqual(RETENTION_CATCH_UP_MS + 250);
+    for (let i = 1; i < 4; i++) expect(runs[i] - runs[i - 1]).toBeLessThanOrEqual(CATCH_UP_MIN_PAUSE_MS + 250);
     // Caught up: the next run is an interval later.
     await advance(HOUR - 60_000, 60_000);
     expect(calls.retention).toHaveLength(4);
@@ -201,5 +206,34 @@ describe('HistoryMaintenance: retention that falls behind', () => {
     await destroying;
     expect(batches).toBeGreaterThan(0);
     expect(batches).toBeLessThan(100);
+  });
+});
+
+describe('HistoryMaintenance: rollups that fall behind', () => {
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate'], now: 1_000_000 }));
+  afterEach(() => jest.useRealTimers());
+
+  it('a run stops at ROLLUP_MAX_CHUNKS chunks; the next follows soon (not an interval later) while minutes are left', async () => {
+    // Two and a half runs' worth of marked minutes, each chunk taking 20 ms.
+    let left = Math.floor(2.5 * ROLLUP_MAX_CHUNKS) * 1000;
+    const { service, calls } = setUp(true, undefined, async (limit) => {
+      await new Promise((r) => setTimeout(r, 20));
+      const n = Math.min(left, limit);
+      left -= n;
+      return n;
+    });
+    const boot = Date.now();
+    service.onApplicationBootstrap();
+    // First run at 10 s: 100 chunks (2 s), a pause as long, 100 more, a pause, the rest — all within 10 s.
+    await advance(10_000 + 10_000, 100);
+    expect(left).toBe(0);
+    const starts = calls.rollups.filter((t, i, all) => i === 0 || t - all[i - 1] > 100).map((t) => t - boot);
+    expect(starts).toHaveLength(3);
+    expect(starts[0]).toBe(10_000);
+    for (let i = 1; i < 3; i++) {
+      expect(starts[i] - starts[i - 1]).toBeGreaterThanOrEqual(2 * ROLLUP_MAX_CHUNKS * 20);
+      expect(starts[i] - starts[i - 1]).toBeLessThan(10_000);
+    }
+    await service.onModuleDestroy();
   });
 });

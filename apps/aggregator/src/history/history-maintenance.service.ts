@@ -35,13 +35,16 @@ export const JOB_FIRST_RUN_MS = 60_000;
 /** Rows per retention DELETE, and DELETEs per table in one run: a run deletes at most 5 M rows of each table. */
 export const RETENTION_BATCH = 5000;
 export const RETENTION_MAX_BATCHES = 1000;
+/** Chunks of marked minutes one rollup run recomputes, of targets and of hosts each (100,000 and 20,000 minutes). */
+export const ROLLUP_MAX_CHUNKS = 100;
 /**
- * How soon, at least, retention runs again after a run that stopped at RETENTION_MAX_BATCHES with rows still past
- * retention (and not before it has paused as long as that run took): at one run an hour, a site storing more than
- * 5 M rows of a table an hour (~1,400 status updates/s) fell further behind every hour and its history grew without
- * bound.
+ * How soon, at least, a job that stopped at its cap with work left (retention at RETENTION_MAX_BATCHES with rows still
+ * past retention, rollups at ROLLUP_MAX_CHUNKS with minutes still marked) runs again — and not before it has paused as
+ * long as that run took. At one run an interval, a site storing more than 5 M rows of a table an hour (~1,400 status
+ * updates/s) fell further behind every hour and its history grew without bound; so did the rollup marks of a site
+ * marking more than 100,000 minutes per run and interval.
  */
-export const RETENTION_CATCH_UP_MS = 1_000;
+export const CATCH_UP_MIN_PAUSE_MS = 1_000;
 
 /**
  * History upkeep, run by the replica holding the sweeper lease (taken by the
@@ -50,9 +53,9 @@ export const RETENTION_CATCH_UP_MS = 1_000;
  * once its mark is OPEN_MINUTE_INTERVALS of them old), and retention — raw
  * rows past HISTORY_RAW_RETENTION_DAYS, rollups past HISTORY_ROLLUP_RETENTION_DAYS
  * — deleted in small batches (every AGGREGATOR_RETENTION_INTERVAL_MS, the first time a minute after boot or after
- * the lease is taken: JOB_FIRST_RUN_MS; while a run leaves rows past retention, again after a pause as long as the
- * run, RETENTION_CATCH_UP_MS at least; a shutdown or the lease lost stops a run between batches; a job that failed
- * runs again within JOB_FIRST_RUN_MS). Each job has
+ * the lease is taken: JOB_FIRST_RUN_MS). Either job, after a run that stopped at its cap with work left, runs again
+ * after a pause as long as that run (CATCH_UP_MIN_PAUSE_MS at least); a shutdown, or for retention the lease lost,
+ * stops a run between its statements; a job that failed runs again within JOB_FIRST_RUN_MS. Each job has
  * its own timer so a long retention never delays the staleness sweep.
  */
 @Injectable()
@@ -72,15 +75,16 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
 
   onApplicationBootstrap(): void {
     this.every('rollups', this.config.rollupIntervalMs, async () => {
-      await this.rollUp();
-      return {};
+      const started = performance.now();
+      const { behind } = await this.roll();
+      return behind ? { againInMs: Math.max(CATCH_UP_MIN_PAUSE_MS, performance.now() - started) } : {};
     });
     this.every('retention', this.config.retentionIntervalMs, async () => {
       const started = performance.now();
       // A run stops between its DELETEs once this replica no longer holds the lease (the new holder trims).
       const { behind } = await this.trim(Date.now(), () => this.stopped || !this.lease.isHeld);
       // Behind: again as soon as it has paused as long as the run took (at most half of the time spent deleting).
-      return behind ? { againInMs: Math.max(RETENTION_CATCH_UP_MS, performance.now() - started) } : {};
+      return behind ? { againInMs: Math.max(CATCH_UP_MIN_PAUSE_MS, performance.now() - started) } : {};
     });
   }
 
@@ -92,11 +96,22 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
 
   /** Recomputes every dirty bucket of targets (chunks of 1000) and hosts (chunks of 200). Returns the buckets recomputed. */
   async rollUp(): Promise<number> {
+    return (await this.roll()).total;
+  }
+
+  /** One rollup run; `behind`: a kind of bucket had more marked than a run takes (ROLLUP_MAX_CHUNKS chunks). */
+  private async roll(): Promise<{ total: number; behind: boolean }> {
     let total = 0;
+    let behind = false;
     // A minute older than the raw window is never re-rolled (its raw rows are pruned: a late result would shrink it).
     const now = Date.now();
     const rawCutoff = now - this.config.retention.rawDays * DAY_MS;
-    for (let i = 0; i < 100 && !this.stopped; i++) {
+    for (let i = 0; ; i++) {
+      if (this.stopped) break;
+      if (i === ROLLUP_MAX_CHUNKS) {
+        behind = true;
+        break;
+      }
       const n = await this.history.recomputeDirtyRollups(
         ROLLUP_CHUNK,
         OPEN_MINUTE_INTERVALS * this.config.rollupIntervalMs,
@@ -106,13 +121,23 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
       if (n < ROLLUP_CHUNK) break;
     }
     // Host minutes (issue 16): their own marks and table, same chunking and the same rule for late samples.
-    for (let i = 0; i < 100 && !this.stopped; i++) {
+    for (let i = 0; ; i++) {
+      if (this.stopped) break;
+      if (i === ROLLUP_MAX_CHUNKS) {
+        behind = true;
+        break;
+      }
       const n = await this.hosts.recomputeDirtyRollups(HOST_ROLLUP_CHUNK, now, rawCutoff);
       total += n;
       if (n < HOST_ROLLUP_CHUNK) break;
     }
     this.metrics.rollupBuckets.inc(total);
-    return total;
+    if (behind)
+      this.logger.warn(
+        { buckets: total },
+        'rollups behind: more minutes marked than one run recomputes; running again after a pause as long as this run',
+      );
+    return { total, behind };
   }
 
   /** Deletes history past its retention; returns rows deleted per table. */

@@ -11,7 +11,7 @@ import {
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import { ConflictError } from '@fleetwatch/domain';
 import { createPrismaClient, runInTransaction } from '../database';
-import { closeSqlPool, createSqlPool, runInSqlTransaction, type SqlPool } from '../sql/sql-pool';
+import { closeSqlPool, createSqlPool, runInSqlTransaction, sqlExecute, sqlQuery, type SqlPool } from '../sql/sql-pool';
 import { AdvisoryLease } from '../leases/advisory-lease';
 import { StatusEventsRepository } from '../status-events/status-events.repository';
 import { TargetStatesRepository } from '../target-states/target-states.repository';
@@ -296,6 +296,27 @@ describe('HistoryRepository', () => {
     expect(await history.rollups('check:late', new Date(lone), new Date(lone + 60_000))).toMatchObject([
       { count: 1, okCount: 1, minLatencyMs: 7 },
     ]);
+  });
+
+  it("the rollup jobs' picks read the oldest marked minutes off a bucket index, not a sort of every mark", async () => {
+    await pg.query('ANALYZE rollup_dirty');
+    await pg.query('ANALYZE host_rollup_dirty');
+    const plan = async (sql: string) =>
+      runInSqlTransaction(db, async (tx) => {
+        await sqlExecute(tx, 'SET LOCAL enable_seqscan = off');
+        const rows = await sqlQuery<{ 'QUERY PLAN': string }>(tx, `EXPLAIN ${sql}`);
+        return rows.map((r) => r['QUERY PLAN']).join('\n');
+      });
+    expect(
+      await plan(
+        `SELECT target_id, location, bucket FROM rollup_dirty WHERE bucket < now() ORDER BY bucket LIMIT 1000 FOR UPDATE SKIP LOCKED`,
+      ),
+    ).toContain('rollup_dirty_bucket_idx');
+    expect(
+      await plan(
+        `SELECT host_id, bucket FROM host_rollup_dirty WHERE bucket < now() ORDER BY bucket LIMIT 200 FOR UPDATE SKIP LOCKED`,
+      ),
+    ).toContain('host_rollup_dirty_bucket_idx');
   });
 
   it('retention deletes old rows in small batches and keeps recent ones', async () => {
