@@ -66,6 +66,11 @@ async function subscribers(channel: string): Promise<number> {
   return Number(n);
 }
 
+/** Until `n` connections are subscribed to the channel, as Redis counts them. */
+function subscribedBy(channel: string, n: number, description: string, timeoutMs = 10_000): Promise<unknown> {
+  return waitFor(async () => (await subscribers(channel)) === n, { timeoutMs, intervalMs: 100, description });
+}
+
 describe('ingress subscriber', () => {
   it('subscribes once Redis takes new connections again, when its first SUBSCRIBE failed', async () => {
     const { sync, channel } = await connect();
@@ -82,48 +87,28 @@ describe('ingress subscriber', () => {
     await new Promise((r) => setTimeout(r, 2500));
     expect(await subscribers(channel)).toBe(0);
     proxy.resume();
-    await waitFor(async () => (await subscribers(channel)) === 1, {
-      timeoutMs: 10_000,
-      intervalMs: 100,
-      description: 'the ingress channel subscribed',
-    });
+    await subscribedBy(channel, 1, 'the ingress channel subscribed');
   });
 
   it('subscribes again after its connection is dropped', async () => {
     const { sync, channel } = await connect();
     await sync.onModuleInit();
-    await waitFor(async () => (await subscribers(channel)) === 1, {
-      timeoutMs: 10_000,
-      intervalMs: 100,
-      description: 'the ingress channel subscribed',
-    });
+    await subscribedBy(channel, 1, 'the ingress channel subscribed');
     // Every connection through the proxy dropped at once, new ones refused for a while.
     proxy.pause();
     proxy.cut();
     await waitFor(async () => (await subscribers(channel)) === 0, { timeoutMs: 5_000, description: 'unsubscribed' });
     await new Promise((r) => setTimeout(r, 1500));
     proxy.resume();
-    await waitFor(async () => (await subscribers(channel)) === 1, {
-      timeoutMs: 10_000,
-      intervalMs: 100,
-      description: 'the ingress channel subscribed again',
-    });
+    await subscribedBy(channel, 1, 'the ingress channel subscribed again');
   });
 
   it('opens a new connection, and subscribes on it, when its connection goes silent', async () => {
     const { sync, channel } = await connect();
     await sync.onModuleInit();
-    await waitFor(async () => (await subscribers(channel)) === 1, {
-      timeoutMs: 10_000,
-      intervalMs: 100,
-      description: 'the ingress channel subscribed',
-    });
+    await subscribedBy(channel, 1, 'the ingress channel subscribed');
     // The live connections go silent (no reset; Redis still holds the old subscriber's), new ones pass.
     proxy.silenceLive();
-    await waitFor(async () => (await subscribers(channel)) === 2, {
-      timeoutMs: 30_000,
-      intervalMs: 200,
-      description: 'a second subscriber connection (the silent one still open on the server)',
-    });
+    await subscribedBy(channel, 2, 'a second subscriber connection (the silent one still open on the server)', 30_000);
   });
 });
