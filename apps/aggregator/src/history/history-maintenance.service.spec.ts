@@ -176,6 +176,36 @@ describe('HistoryMaintenance: retention that falls behind', () => {
     await service.onModuleDestroy();
   });
 
+  it('a lease lost for a moment (and taken back) during a run: the run stops, and goes on soon, not an hour later', async () => {
+    const state = { lease: undefined as { isHeld: boolean } | undefined, batches: 0 };
+    const { service, calls, lease } = setUp(true, async (_t, _b, batchSize, maxBatches, stop) => {
+      let n = 0;
+      for (let i = 0; i < maxBatches && !stop(); i++) {
+        state.batches++;
+        n += batchSize;
+        if (state.batches === 3 && state.lease) {
+          const held = state.lease;
+          held.isHeld = false;
+          setTimeout(() => (held.isHeld = true), 1_000);
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return n;
+    });
+    state.lease = lease;
+    const boot = Date.now();
+    service.onApplicationBootstrap();
+    await advance(JOB_FIRST_RUN_MS + 70_000, 250);
+    const runs = calls.retention.map((t) => t - boot);
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    expect(runs[0]).toBe(JOB_FIRST_RUN_MS);
+    expect(runs[1] - runs[0]).toBeLessThanOrEqual(JOB_FIRST_RUN_MS + 1_000);
+    // A run may be in progress: its batches' timers need time to pass for it to stop.
+    const destroyed = service.onModuleDestroy();
+    await advance(1_000, 10);
+    await destroyed;
+  });
+
   it('a run that failed is tried again within a minute, not an interval later', async () => {
     let runs = 0;
     const { service, calls } = setUp(true, async () => {

@@ -151,14 +151,21 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
     const rollupCutoff = new Date(now - this.config.retention.rollupDays * DAY_MS);
     const deleted: Record<string, number> = {};
     let behind = false;
+    // Stopped by `stop` at some point (a table left unfinished): behind too, unless the aggregator is stopping. A
+    // replica that lost the lease for a moment and took it back goes on soon, not an interval later.
+    let interrupted = false;
+    const halt = () => {
+      if (stop()) interrupted = true;
+      return interrupted;
+    };
     for (const table of Object.keys(RETENTION_COLUMNS) as RetentionTable[]) {
-      if (stop()) break;
+      if (halt()) break;
       const n = await this.history.deleteOlderThan(
         table,
         ROLLUP_TABLES.has(table) ? rollupCutoff : rawCutoff,
         RETENTION_BATCH,
         RETENTION_MAX_BATCHES,
-        stop,
+        halt,
       );
       deleted[table] = n;
       if (n > 0) this.metrics.retentionDeleted.inc({ table }, n);
@@ -170,7 +177,7 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
         'retention behind: more history past retention than one run deletes; running again after a pause as long as this run',
       );
     else if (Object.values(deleted).some((n) => n > 0)) this.logger.info({ deleted }, 'retention trimmed history');
-    return { deleted, behind: behind && !stop() };
+    return { deleted, behind: (behind || interrupted) && !this.stopped };
   }
 
   /** Runs `job` while this replica holds the lease; `job` may ask for its next run sooner than `intervalMs`. */
@@ -179,19 +186,21 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
     const run = () => {
       if (this.stopped) return;
       const held = this.lease.isHeld;
+      const started = performance.now();
       let next = held ? intervalMs : soon;
       const task = (held ? job() : Promise.resolve({} as { againInMs?: number }))
         .then((r) => {
           if (r.againInMs !== undefined) next = Math.min(next, r.againInMs);
         })
         .catch((e: unknown) => {
-          // Within a minute, not a whole interval (an hour for retention) later.
-          next = soon;
-          this.logger.warn({ err: (e as Error).message, job: name, againInMs: soon }, 'history job failed; retrying');
+          // Within a minute, not a whole interval (an hour for retention) later — after a pause as long as the run.
+          next = Math.max(soon, performance.now() - started);
+          this.logger.warn({ err: (e as Error).message, job: name, againInMs: next }, 'history job failed; retrying');
         })
         .finally(() => {
           this.running.delete(task);
-          schedule(next);
+          // The lease gone meanwhile: looked at again soon (taken back, the job goes on then).
+          schedule(this.lease.isHeld ? next : soon);
         });
       this.running.add(task);
     };

@@ -45,4 +45,16 @@ describe('SessionHousekeeping', () => {
     await jest.advanceTimersByTimeAsync(3 * SESSION_SWEEP_EVERY_MS);
     expect(sweeps).toHaveLength(2);
   });
+
+  it('destroyed while a sweep runs: no sweep is scheduled after it', async () => {
+    let finish: (n: number) => void = () => undefined;
+    const { service, sweeps } = setUp(() => new Promise<number>((resolve) => (finish = resolve)));
+    service.onApplicationBootstrap();
+    await jest.advanceTimersByTimeAsync(SESSION_SWEEP_FIRST_MS);
+    expect(sweeps).toHaveLength(1);
+    service.onModuleDestroy();
+    finish(0);
+    await jest.advanceTimersByTimeAsync(3 * SESSION_SWEEP_EVERY_MS);
+    expect(sweeps).toHaveLength(1);
+  });
 });

@@ -114,6 +114,21 @@ export interface RollupKey {
 /** A stored 1-minute rollup: the domain's summary (libs/domain `Rollup`) under its key. */
 export interface RollupRecord extends RollupKey, Rollup {}
 
+/**
+ * The rollup job's pick: takes (deletes) up to $1 marks, oldest minute first, of those due (see
+ * HistoryRepository.recomputeDirtyRollups; $2 its openMinuteDelayMs), by the bucket index. By ctid (the picked marks
+ * are locked, so their row versions stay put until the commit): joined on the key instead, the delete hashed a scan
+ * of every mark for each chunk (103 ms against 2 ms with 200,000 marks).
+ */
+export const PICK_DIRTY_ROLLUPS = `DELETE FROM rollup_dirty r WHERE r.ctid = ANY(ARRAY(
+           SELECT m.ctid FROM rollup_dirty m
+            WHERE $2::float8 <= 0 OR m.bucket < date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+               OR m.marked_at <= now() - $2::float8 * interval '1 millisecond'
+               OR NOT EXISTS (SELECT 1 FROM rollups_1m x
+                               WHERE x.target_id = m.target_id AND x.location = m.location AND x.bucket = m.bucket)
+            ORDER BY m.bucket LIMIT $1 FOR UPDATE OF m SKIP LOCKED))
+         RETURNING r.target_id, r.location, r.bucket::text AS bucket`;
+
 /** Tables retention trims, with the time column each is trimmed by (indexed). */
 export const RETENTION_COLUMNS = {
   status_updates: 'occurred_at',
@@ -410,16 +425,7 @@ export class HistoryRepository {
       const picked = await sqlQuery<{ target_id: string; location: string; bucket: string }>(
         tx,
         // The minute in progress as the marks compute their buckets (UTC minutes).
-        `DELETE FROM rollup_dirty r USING (
-           SELECT m.target_id, m.location, m.bucket FROM rollup_dirty m
-            WHERE $2::float8 <= 0 OR m.bucket < date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
-               OR m.marked_at <= now() - $2::float8 * interval '1 millisecond'
-               OR NOT EXISTS (SELECT 1 FROM rollups_1m x
-                               WHERE x.target_id = m.target_id AND x.location = m.location AND x.bucket = m.bucket)
-            ORDER BY m.bucket LIMIT $1 FOR UPDATE OF m SKIP LOCKED
-         ) p
-         WHERE r.target_id = p.target_id AND r.location = p.location AND r.bucket = p.bucket
-         RETURNING r.target_id, r.location, r.bucket::text AS bucket`,
+        PICK_DIRTY_ROLLUPS,
         [limit, openMinuteDelayMs],
       ).catch((err: unknown) => rethrowSql(err));
       if (picked.length === 0) return 0;
