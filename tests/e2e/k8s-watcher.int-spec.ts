@@ -1,5 +1,7 @@
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Client } from 'pg';
 import { waitFor } from '@fleetwatch/testing';
 import { createSite, freePort, type E2eSite } from './site-launcher';
@@ -22,6 +24,8 @@ let token: string;
 let watcher: WatcherProcess | null = null;
 let kubeconfig: string;
 let db: Client;
+/** The pods the watcher reported, across its restarts here (not in ~/.fleetwatch: removed afterwards). */
+const stateFile = join(tmpdir(), `fw-k8s-watcher-${process.pid}`, 'state.json');
 
 async function startWatcher(): Promise<void> {
   const port = await freePort();
@@ -39,6 +43,7 @@ async function startWatcher(): Promise<void> {
       K8S_WATCHER_PORT: String(port),
       K8S_WATCHER_LIST_PAGE_SIZE: '2',
       K8S_WATCHER_RECONNECT_MAX_SECONDS: '1',
+      K8S_WATCHER_STATE_FILE: stateFile,
       WATCHER_RETRY_BASE_MS: '100',
       // The stored rows are counted exactly here: no refreshes (watcher-refresh.int-spec.ts has them).
       WATCHER_REFRESH_SECONDS: '0',
@@ -122,6 +127,7 @@ afterAll(async () => {
   await db?.end();
   await kube?.stop();
   await site?.stop();
+  await rm(dirname(stateFile), { recursive: true, force: true });
 });
 
 const on = { fleetwatch: 'on', app: 'web' };

@@ -1,9 +1,6 @@
-import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { env, parseEnv } from '@fleetwatch/config';
 import { z } from 'zod';
-import { pusherShape, pusherSettings } from '@fleetwatch/pusher';
+import { pusherShape, pusherSettings, watcherStateFile } from '@fleetwatch/pusher';
 
 /** The Docker watcher's environment, validated once at boot (README, "Watchers"). */
 export function loadDockerWatcherConfig(source: Record<string, string | undefined> = process.env) {
@@ -52,7 +49,7 @@ export function loadDockerWatcherConfig(source: Record<string, string | undefine
     instancePrefix: v.DOCKER_WATCHER_INSTANCE_PREFIX,
     reconnectMaxMs: v.DOCKER_WATCHER_RECONNECT_MAX_SECONDS * 1000,
     inspectConcurrency: v.DOCKER_WATCHER_INSPECT_CONCURRENCY,
-    stateFile: stateFileOf(v.DOCKER_WATCHER_STATE_FILE, [
+    stateFile: watcherStateFile('docker-watcher', v.DOCKER_WATCHER_STATE_FILE, [
       v.DOCKER_HOST ?? v.DOCKER_SOCKET,
       v.DOCKER_WATCHER_INSTANCE_PREFIX,
       v.DOCKER_WATCHER_LABEL_FILTER.join(','),
@@ -60,14 +57,3 @@ export function loadDockerWatcherConfig(source: Record<string, string | undefine
   };
 }
 export type DockerWatcherConfig = ReturnType<typeof loadDockerWatcherConfig>;
-
-/**
- * The state file: as set, none for `off`, else one per engine, prefix and filter in `~/.fleetwatch` (created
- * 0700: a world-writable directory such as /tmp would let another user plant or block the file).
- */
-function stateFileOf(set: string | undefined, identity: string[]): string | undefined {
-  if (set === 'off') return undefined;
-  if (set) return set;
-  const key = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
-  return join(homedir(), '.fleetwatch', `docker-watcher-${key}.json`);
-}

@@ -1,5 +1,5 @@
 import { env, parseEnv } from '@fleetwatch/config';
-import { pusherSettings, pusherShape } from '@fleetwatch/pusher';
+import { pusherSettings, pusherShape, watcherStateFile } from '@fleetwatch/pusher';
 import { z } from 'zod';
 
 /** The Kubernetes pod watcher's environment, validated once at boot (README, "Watchers"). */
@@ -36,6 +36,8 @@ export function loadK8sWatcherConfig(source: Record<string, string | undefined> 
       K8S_WATCHER_LIST_PAGE_SIZE: env.int(500, 1, 5000),
       K8S_WATCHER_WATCH_TIMEOUT_SECONDS: env.int(300, 5, 3600),
       K8S_WATCHER_RECONNECT_MAX_SECONDS: env.int(30, 1, 3600),
+      /** The pods reported, kept across restarts (default: a file in ~/.fleetwatch per cluster and filters; `off`: none). */
+      K8S_WATCHER_STATE_FILE: env.optionalString(),
     },
     source,
   );
@@ -50,6 +52,18 @@ export function loadK8sWatcherConfig(source: Record<string, string | undefined> 
     listPageSize: v.K8S_WATCHER_LIST_PAGE_SIZE,
     watchTimeoutSeconds: v.K8S_WATCHER_WATCH_TIMEOUT_SECONDS,
     reconnectMaxMs: v.K8S_WATCHER_RECONNECT_MAX_SECONDS * 1000,
+    /** As set (`off`: none); unset: per cluster (known once the kubeconfig is read: stateFileFor). */
+    stateFile: v.K8S_WATCHER_STATE_FILE,
   };
 }
 export type K8sWatcherConfig = ReturnType<typeof loadK8sWatcherConfig>;
+
+/** The state file of a watcher of `server` (the cluster's API URL) with `config`'s filters (watcherStateFile). */
+export function stateFileFor(config: K8sWatcherConfig, server: string): string | undefined {
+  return watcherStateFile('k8s-watcher', config.stateFile, [
+    server,
+    config.namespace ?? '',
+    config.labelSelector,
+    config.instancePrefix,
+  ]);
+}

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { loadConfigOrExit } from '@fleetwatch/config';
 import { jsonLogger, pusherMetrics, runDaemon, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
-import { loadK8sWatcherConfig } from './config';
+import { loadK8sWatcherConfig, stateFileFor } from './config';
 import { KubeConfigError, loadKubeConfig } from './kube-api';
 import { PodWatcher } from './pod-watcher';
 
@@ -32,6 +32,8 @@ async function main() {
     // A state is reported again only while the API server is watched: pods out of sight are not "still running".
     refreshWhile: () => watcher.stats.connected,
   });
+  // One file per cluster (its API URL) and filters: another cluster's pods are never taken for pods deleted here.
+  const stateFile = stateFileFor(config, connection.kc.getCurrentCluster()?.server ?? connection.origin);
   const watcher: PodWatcher = new PodWatcher(
     connection.kc,
     pusher,
@@ -47,6 +49,7 @@ async function main() {
       reconnectBaseMs: 500,
       reconnectMaxMs: config.reconnectMaxMs,
       watchTimeoutSeconds: config.watchTimeoutSeconds,
+      stateFile,
     },
     log,
   );
@@ -95,6 +98,7 @@ async function main() {
     api: connection.origin,
     namespace: config.namespace ?? '(all)',
     labelSelector: config.labelSelector,
+    stateFile: stateFile ?? '(off)',
     ingest: config.ingestUrl,
     port: config.port,
   });

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -244,5 +244,77 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     expect(statusesOf('shop/web-b')).toEqual(['running', 'removed']);
     await w.stop();
     await until('no watch left open', () => kube.openWatches === 0);
+  });
+});
+
+describe('PodWatcher restarted with its state file', () => {
+  /** One run of the watcher: started, its pods reported and accepted, then stopped as the daemon stops it. */
+  async function runOnce(stateFile: string | undefined, expected: string[]): Promise<PodWatcher> {
+    const w = startWatcher({ stateFile, stateDebounceMs: 10 });
+    await until('a watch is open', () => kube.openWatches === 1);
+    await until('the pods reported', () => expected.every((n) => statusesOf(`shop/${n}`).length > 0));
+    await until('all accepted', () => pusher?.pending === 0);
+    return w;
+  }
+  async function stopAsTheDaemon(): Promise<void> {
+    const w = watcher as PodWatcher;
+    await w.stop();
+    await pusher?.stop(2000);
+    await w.persist();
+    watcher = pusher = null;
+  }
+
+  it('reports the pods deleted while no watcher ran as removed (not one replaced under its name)', async () => {
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'kw-state-')), 'state.json');
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    const gone = kube.add(podFixtures.running('web-b', 'shop', on));
+    kube.add(podFixtures.running('web-c', 'shop', on));
+    await runOnce(stateFile, ['web-a', 'web-b', 'web-c']);
+    await stopAsTheDaemon();
+    // While no watcher runs: web-b is deleted, web-c replaced under its name (a StatefulSet's pod: a new uid).
+    kube.remove('shop', 'web-b', true);
+    kube.remove('shop', 'web-c', true);
+    kube.add(podFixtures.running('web-c', 'shop', on), true);
+    received.length = 0;
+
+    await runOnce(stateFile, ['web-a', 'web-b', 'web-c']);
+    expect(lastStatus('shop/web-b')).toBe('removed');
+    expect(statusesOf('shop/web-c')).not.toContain('removed');
+    expect(lastStatus('shop/web-a')).toBe('running');
+    // Its removal accepted, web-b is no longer in the file; the pods listed are.
+    await (watcher as PodWatcher).persist();
+    const file = JSON.parse(readFileSync(stateFile, 'utf8')) as {
+      version: number;
+      pods: Record<string, { name: string }>;
+    };
+    expect(file.version).toBe(1);
+    expect(file.pods[gone.metadata.uid]).toBeUndefined();
+    expect(
+      Object.values(file.pods)
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual(['web-a', 'web-c']);
+  });
+
+  it('without a state file, a restarted watcher cannot know them: nothing is reported removed', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    kube.add(podFixtures.running('web-b', 'shop', on));
+    await runOnce(undefined, ['web-a', 'web-b']);
+    await stopAsTheDaemon();
+    kube.remove('shop', 'web-b', true);
+    received.length = 0;
+    const w = await runOnce(undefined, ['web-a']);
+    expect(w.stats.relists).toBe(1);
+    expect(statusesOf('shop/web-b')).toEqual([]);
+  });
+
+  it('a file of the wrong shape is ignored, with a warning', async () => {
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'kw-state-')), 'state.json');
+    writeFileSync(stateFile, JSON.stringify({ version: 1, pods: { x: { name: 42 } } }));
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    await runOnce(stateFile, ['web-a']);
+    expect(
+      logs.some((l) => l.level === 'warn' && l.msg === 'watcher state file not understood: starting without it'),
+    ).toBe(true);
   });
 });

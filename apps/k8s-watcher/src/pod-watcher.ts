@@ -12,7 +12,8 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import type { StatusUpdateInput } from '@fleetwatch/contracts';
-import { nextRetryDelayMs, type PushLog, type StatusPusher } from '@fleetwatch/pusher';
+import { JsonStateFile, nextRetryDelayMs, type PushLog, type StatusPusher } from '@fleetwatch/pusher';
+import { z } from 'zod';
 import { listPods, podsPath } from './kube-api';
 import { stuckTerminatingAt, updateOfDeletedPod, updateOfPod, type PodK8s, type PodMappingOptions } from './pod-status';
 
@@ -30,6 +31,13 @@ export interface PodWatcherOptions {
   reconnectBaseMs: number;
   reconnectMaxMs: number;
   watchTimeoutSeconds: number;
+  /**
+   * Where the pods reported are kept across restarts (see knownPodsFileSchema); none: a restarted watcher knows only
+   * what it lists.
+   */
+  stateFile?: string;
+  /** Test hook: the state file's write delay (ms). */
+  stateDebounceMs?: number;
 }
 
 export interface PodWatcherStats {
@@ -48,6 +56,20 @@ interface Known {
   namespace?: string;
   name: string;
 }
+
+/**
+ * The state file: every pod reported and not yet known to be removed (its removal accepted by the ingest), by uid. A
+ * restarted watcher takes them as known before its first list, so a pod deleted while no watcher ran is reported
+ * removed by that list (not one replaced under its name meanwhile), instead of staying STALE for ever.
+ */
+const knownPodsFileSchema = z.object({
+  version: z.literal(1),
+  pods: z.record(
+    z.string().max(128),
+    z.object({ namespace: z.string().max(253).optional(), name: z.string().max(253) }),
+  ),
+});
+type KnownPodsFile = z.infer<typeof knownPodsFileSchema>;
 
 /**
  * Stops an informer. ListWatch.stop() aborts the watch request it holds, but one still
@@ -115,6 +137,9 @@ export class PodWatcher {
   private lastRelist = 0;
   private resyncTimer: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
+  private readonly state: JsonStateFile<KnownPodsFile>;
+  /** Reading the state file, before the first informer starts. */
+  private loading: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly kc: KubeConfig,
@@ -122,12 +147,27 @@ export class PodWatcher {
     private readonly opts: PodWatcherOptions,
     private readonly log: PushLog,
   ) {
+    this.state = new JsonStateFile(
+      opts.stateFile,
+      knownPodsFileSchema,
+      () => {
+        const pods: KnownPodsFile['pods'] = {};
+        for (const [uid, k] of [...this.removing, ...this.known])
+          pods[uid] = k.namespace === undefined ? { name: k.name } : { namespace: k.namespace, name: k.name };
+        return { version: 1 as const, pods };
+      },
+      log,
+      opts.stateDebounceMs,
+    );
     pusher.onAccepted((updates) => {
       for (const u of updates) {
         const uid = this.uidOf.get(u.updateId as string);
         if (uid === undefined) continue;
         this.uidOf.delete(u.updateId as string);
-        if (this.removing.get(uid)?.updateId === u.updateId) this.removing.delete(uid);
+        if (this.removing.get(uid)?.updateId === u.updateId) {
+          this.removing.delete(uid);
+          this.state.changed();
+        }
       }
     });
     // An update pushed out of the full queue was never delivered: forgotten as the pod's latest (a deletion: the
@@ -141,6 +181,7 @@ export class PodWatcher {
         this.uidOf.delete(id);
         const removal = this.removing.get(uid);
         if (removal?.updateId === id) this.removing.delete(uid);
+        this.state.changed();
         if (reason !== 'overflow') continue;
         if (removal?.updateId === id) {
           if (!this.known.has(uid)) this.known.set(uid, { ...removal, updateId: '' });
@@ -159,7 +200,12 @@ export class PodWatcher {
 
   start(): void {
     this.running = true;
-    this.startInformer();
+    // The pods an earlier run reported are known before the first list, which reports those gone since as removed.
+    this.loading = this.state.load().then((data) => {
+      for (const [uid, p] of Object.entries(data?.pods ?? {}))
+        if (!this.known.has(uid)) this.known.set(uid, { updateId: '', namespace: p.namespace, name: p.name });
+      if (this.running) this.startInformer();
+    });
     if (this.opts.resyncMs > 0)
       this.resyncTimer = setInterval(
         () => {
@@ -173,6 +219,7 @@ export class PodWatcher {
 
   async stop(): Promise<void> {
     this.running = false;
+    await this.loading;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     for (const timer of this.stuckTimers.values()) clearTimeout(timer);
@@ -181,6 +228,11 @@ export class PodWatcher {
     this.informer = null;
     if (informer) await retire(informer);
     this.stats.connected = false;
+  }
+
+  /** Writes the state file (at shutdown, once the pusher has drained: removals accepted by then are left out). */
+  persist(): Promise<void> {
+    return this.state.flush();
   }
 
   private mapping(): PodMappingOptions {
@@ -253,6 +305,7 @@ export class PodWatcher {
       if (listedNames.has(`${k.namespace ?? ''}/${k.name}`)) continue;
       this.sendRemoval(uid, k, updateOfDeletedPod({ metadata: { uid, name: k.name, namespace: k.namespace } }, now));
     }
+    this.state.changed();
     this.lastRelist = Date.now();
     this.stats.relists++;
     this.stats.lastRelistMs = Math.round(performance.now() - started);
@@ -356,6 +409,7 @@ export class PodWatcher {
     // A deletion is the pod's last update: the pusher stops reporting its instance again (refreshes).
     if (!this.pusher.enqueue(update, { final })) return false;
     this.uidOf.set(update.updateId as string, uid);
+    this.state.changed();
     // Bounded like the queue it mirrors (what is pushed out of it is removed by the drop listener anyway).
     if (this.uidOf.size > this.pusher.capacity + 1_000) this.uidOf.delete(this.uidOf.keys().next().value as string);
     return true;

@@ -4,3 +4,4 @@ export * from './backoff';
 export * from './status-pusher';
 export * from './daemon';
 export * from './pusher-config';
+export * from './state-file';
