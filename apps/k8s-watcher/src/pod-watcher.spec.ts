@@ -27,6 +27,8 @@ const log: PushLog = {
   error: (msg) => logs.push({ level: 'error', msg }),
 };
 let watcher: PodWatcher | null = null;
+/** The ingest stand-in answers 503 while set (nothing is accepted). */
+let ingestDown = false;
 let pusher: StatusPusher | null = null;
 
 async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
@@ -46,6 +48,7 @@ beforeAll(async () => {
     let raw = '';
     req.on('data', (c: Buffer) => (raw += c.toString()));
     req.on('end', () => {
+      if (ingestDown) return void res.writeHead(503, { 'retry-after': '1' }).end('{}');
       const body = JSON.parse(raw) as { updates?: unknown[] };
       for (const u of body.updates ?? [body]) {
         const parsed = statusUpdateInputSchema.safeParse(u);
@@ -62,6 +65,7 @@ beforeAll(async () => {
 afterAll(() => new Promise((r) => ingest.close(r)));
 
 beforeEach(async () => {
+  ingestDown = false;
   received.length = 0;
   invalid.length = 0;
   logs.length = 0;
@@ -294,6 +298,43 @@ describe('PodWatcher restarted with its state file', () => {
         .map((p) => p.name)
         .sort(),
     ).toEqual(['web-a', 'web-c']);
+  });
+
+  it('a pod whose removal the ingest had not accepted stays in the file: the restarted watcher reports it again', async () => {
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'kw-state-')), 'state.json');
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    kube.add(podFixtures.running('web-b', 'shop', on));
+    await runOnce(stateFile, ['web-a', 'web-b']);
+    // The ingest stops accepting; web-b is deleted (the watch tells): its removal waits in the queue.
+    ingestDown = true;
+    kube.remove('shop', 'web-b');
+    await until('the removal queued', () => (pusher?.pending ?? 0) > 0);
+    const w = watcher as PodWatcher;
+    await w.stop();
+    await pusher?.stop(100);
+    await w.persist();
+    watcher = pusher = null;
+    ingestDown = false;
+    received.length = 0;
+    await runOnce(stateFile, ['web-a', 'web-b']);
+    expect(lastStatus('shop/web-b')).toBe('removed');
+  });
+
+  it("another watcher's file (the prefix changed) is ignored, with a warning: nothing is reported removed", async () => {
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'kw-state-')), 'state.json');
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    kube.add(podFixtures.running('web-b', 'shop', on));
+    await runOnce(stateFile, ['web-a', 'web-b']);
+    await stopAsTheDaemon();
+    kube.remove('shop', 'web-b', true);
+    received.length = 0;
+    const w = startWatcher({ stateFile, stateDebounceMs: 10, instancePrefix: 'c2/' });
+    await until('the list reported', () => w.stats.relists === 1 && lastStatus('c2/shop/web-a') !== undefined);
+    await until('all accepted', () => pusher?.pending === 0);
+    expect(received.filter((u) => u.status === 'removed')).toEqual([]);
+    expect(
+      logs.some((l) => l.msg === 'watcher state file written by a watcher of something else: starting without it'),
+    ).toBe(true);
   });
 
   it('without a state file, a restarted watcher cannot know them: nothing is reported removed', async () => {

@@ -64,6 +64,12 @@ interface Known {
  */
 const knownPodsFileSchema = z.object({
   version: z.literal(1),
+  /**
+   * What the watcher that wrote it watched: a file of another watcher (a path set twice, a namespace, selector, prefix
+   * or location changed since) is ignored, or its pods — live ones under another watcher, or instances named with
+   * another prefix — would be reported removed.
+   */
+  watching: z.string().max(4096),
   pods: z.record(
     z.string().max(128),
     z.object({ namespace: z.string().max(253).optional(), name: z.string().max(253) }),
@@ -138,6 +144,8 @@ export class PodWatcher {
   private resyncTimer: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
   private readonly state: JsonStateFile<KnownPodsFile>;
+  /** What this watcher watches (cluster, namespace, selector, prefix, location), as its state file records it. */
+  private readonly watching: string;
   /** Reading the state file, before the first informer starts. */
   private loading: Promise<void> = Promise.resolve();
 
@@ -147,6 +155,13 @@ export class PodWatcher {
     private readonly opts: PodWatcherOptions,
     private readonly log: PushLog,
   ) {
+    this.watching = JSON.stringify([
+      kc.getCurrentCluster()?.server ?? '',
+      opts.namespace ?? '',
+      opts.labelSelector,
+      opts.instancePrefix,
+      opts.location ?? '',
+    ]);
     this.state = new JsonStateFile(
       opts.stateFile,
       knownPodsFileSchema,
@@ -154,7 +169,7 @@ export class PodWatcher {
         const pods: KnownPodsFile['pods'] = {};
         for (const [uid, k] of [...this.removing, ...this.known])
           pods[uid] = k.namespace === undefined ? { name: k.name } : { namespace: k.namespace, name: k.name };
-        return { version: 1 as const, pods };
+        return { version: 1 as const, watching: this.watching, pods };
       },
       log,
       opts.stateDebounceMs,
@@ -202,6 +217,14 @@ export class PodWatcher {
     this.running = true;
     // The pods an earlier run reported are known before the first list, which reports those gone since as removed.
     this.loading = this.state.load().then((data) => {
+      if (data && data.watching !== this.watching) {
+        this.log.warn('watcher state file written by a watcher of something else: starting without it', {
+          file: this.opts.stateFile,
+          written: data.watching,
+          watching: this.watching,
+        });
+        data = undefined;
+      }
       for (const [uid, p] of Object.entries(data?.pods ?? {}))
         if (!this.known.has(uid)) this.known.set(uid, { updateId: '', namespace: p.namespace, name: p.name });
       if (this.running) this.startInformer();
