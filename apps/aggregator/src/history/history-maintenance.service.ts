@@ -74,18 +74,11 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
   ) {}
 
   onApplicationBootstrap(): void {
-    this.every('rollups', this.config.rollupIntervalMs, async () => {
-      const started = performance.now();
-      const { behind } = await this.roll();
-      return behind ? { againInMs: Math.max(CATCH_UP_MIN_PAUSE_MS, performance.now() - started) } : {};
-    });
-    this.every('retention', this.config.retentionIntervalMs, async () => {
-      const started = performance.now();
-      // A run stops between its DELETEs once this replica no longer holds the lease (the new holder trims).
-      const { behind } = await this.trim(Date.now(), () => this.stopped || !this.lease.isHeld);
-      // Behind: again as soon as it has paused as long as the run took (at most half of the time spent deleting).
-      return behind ? { againInMs: Math.max(CATCH_UP_MIN_PAUSE_MS, performance.now() - started) } : {};
-    });
+    this.every('rollups', this.config.rollupIntervalMs, () => this.roll());
+    // A run stops between its DELETEs once this replica no longer holds the lease (the new holder trims).
+    this.every('retention', this.config.retentionIntervalMs, () =>
+      this.trim(Date.now(), () => this.stopped || !this.lease.isHeld),
+    );
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -101,36 +94,18 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
 
   /** One rollup run; `behind`: a kind of bucket had more marked than a run takes (ROLLUP_MAX_CHUNKS chunks). */
   private async roll(): Promise<{ total: number; behind: boolean }> {
-    let total = 0;
-    let behind = false;
     // A minute older than the raw window is never re-rolled (its raw rows are pruned: a late result would shrink it).
     const now = Date.now();
     const rawCutoff = now - this.config.retention.rawDays * DAY_MS;
-    for (let i = 0; ; i++) {
-      if (this.stopped) break;
-      if (i === ROLLUP_MAX_CHUNKS) {
-        behind = true;
-        break;
-      }
-      const n = await this.history.recomputeDirtyRollups(
-        ROLLUP_CHUNK,
-        OPEN_MINUTE_INTERVALS * this.config.rollupIntervalMs,
-        rawCutoff,
-      );
-      total += n;
-      if (n < ROLLUP_CHUNK) break;
-    }
+    const targets = await this.inChunks(ROLLUP_CHUNK, () =>
+      this.history.recomputeDirtyRollups(ROLLUP_CHUNK, OPEN_MINUTE_INTERVALS * this.config.rollupIntervalMs, rawCutoff),
+    );
     // Host minutes (issue 16): their own marks and table, same chunking and the same rule for late samples.
-    for (let i = 0; ; i++) {
-      if (this.stopped) break;
-      if (i === ROLLUP_MAX_CHUNKS) {
-        behind = true;
-        break;
-      }
-      const n = await this.hosts.recomputeDirtyRollups(HOST_ROLLUP_CHUNK, now, rawCutoff);
-      total += n;
-      if (n < HOST_ROLLUP_CHUNK) break;
-    }
+    const hosts = await this.inChunks(HOST_ROLLUP_CHUNK, () =>
+      this.hosts.recomputeDirtyRollups(HOST_ROLLUP_CHUNK, now, rawCutoff),
+    );
+    const total = targets.total + hosts.total;
+    const behind = targets.capped || hosts.capped;
     this.metrics.rollupBuckets.inc(total);
     if (behind)
       this.logger.warn(
@@ -138,6 +113,18 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
         'rollups behind: more minutes marked than one run recomputes; running again after a pause as long as this run',
       );
     return { total, behind };
+  }
+
+  /** Chunks of `chunk` minutes until one comes back short, at most ROLLUP_MAX_CHUNKS (`capped`: stopped there). */
+  private async inChunks(chunk: number, recompute: () => Promise<number>): Promise<{ total: number; capped: boolean }> {
+    let total = 0;
+    for (let i = 0; i < ROLLUP_MAX_CHUNKS; i++) {
+      if (this.stopped) return { total, capped: false };
+      const n = await recompute();
+      total += n;
+      if (n < chunk) return { total, capped: false };
+    }
+    return { total, capped: true };
   }
 
   /** Deletes history past its retention; returns rows deleted per table. */
@@ -180,17 +167,20 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
     return { deleted, behind: (behind || interrupted) && !this.stopped };
   }
 
-  /** Runs `job` while this replica holds the lease; `job` may ask for its next run sooner than `intervalMs`. */
-  private every(name: string, intervalMs: number, job: () => Promise<{ againInMs?: number }>): void {
+  /**
+   * Runs `job` while this replica holds the lease, every `intervalMs`; a run that says it is `behind` (stopped at its
+   * cap with work left) is followed by the next after a pause as long as it took (CATCH_UP_MIN_PAUSE_MS at least).
+   */
+  private every(name: string, intervalMs: number, job: () => Promise<{ behind: boolean }>): void {
     const soon = Math.min(intervalMs, JOB_FIRST_RUN_MS);
     const run = () => {
       if (this.stopped) return;
       const held = this.lease.isHeld;
       const started = performance.now();
       let next = held ? intervalMs : soon;
-      const task = (held ? job() : Promise.resolve({} as { againInMs?: number }))
-        .then((r) => {
-          if (r.againInMs !== undefined) next = Math.min(next, r.againInMs);
+      const task = (held ? job() : Promise.resolve({ behind: false }))
+        .then(({ behind }) => {
+          if (behind) next = Math.min(next, Math.max(CATCH_UP_MIN_PAUSE_MS, performance.now() - started));
         })
         .catch((e: unknown) => {
           // Within a minute, not a whole interval (an hour for retention) later — after a pause as long as the run.
