@@ -260,12 +260,21 @@ describe('PodWatcher restarted with its state file', () => {
     await until('all accepted', () => pusher?.pending === 0);
     return w;
   }
-  async function stopAsTheDaemon(): Promise<void> {
+  async function stopAsTheDaemon(graceMs = 2000): Promise<void> {
     const w = watcher as PodWatcher;
     await w.stop();
-    await pusher?.stop(2000);
+    await pusher?.stop(graceMs);
     await w.persist();
     watcher = pusher = null;
+  }
+  /** web-a and web-b reported by a first run (with `stateFile`), then web-b deleted while no watcher runs. */
+  async function webBDeletedWhileAway(stateFile: string | undefined): Promise<void> {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    kube.add(podFixtures.running('web-b', 'shop', on));
+    await runOnce(stateFile, ['web-a', 'web-b']);
+    await stopAsTheDaemon();
+    kube.remove('shop', 'web-b', true);
+    received.length = 0;
   }
 
   it('reports the pods deleted while no watcher ran as removed (not one replaced under its name)', async () => {
@@ -309,11 +318,7 @@ describe('PodWatcher restarted with its state file', () => {
     ingestDown = true;
     kube.remove('shop', 'web-b');
     await until('the removal queued', () => (pusher?.pending ?? 0) > 0);
-    const w = watcher as PodWatcher;
-    await w.stop();
-    await pusher?.stop(100);
-    await w.persist();
-    watcher = pusher = null;
+    await stopAsTheDaemon(100);
     ingestDown = false;
     received.length = 0;
     await runOnce(stateFile, ['web-a', 'web-b']);
@@ -322,12 +327,7 @@ describe('PodWatcher restarted with its state file', () => {
 
   it("another watcher's file (the prefix changed) is ignored, with a warning: nothing is reported removed", async () => {
     const stateFile = join(mkdtempSync(join(tmpdir(), 'kw-state-')), 'state.json');
-    kube.add(podFixtures.running('web-a', 'shop', on));
-    kube.add(podFixtures.running('web-b', 'shop', on));
-    await runOnce(stateFile, ['web-a', 'web-b']);
-    await stopAsTheDaemon();
-    kube.remove('shop', 'web-b', true);
-    received.length = 0;
+    await webBDeletedWhileAway(stateFile);
     const w = startWatcher({ stateFile, stateDebounceMs: 10, instancePrefix: 'c2/' });
     await until('the list reported', () => w.stats.relists === 1 && lastStatus('c2/shop/web-a') !== undefined);
     await until('all accepted', () => pusher?.pending === 0);
@@ -338,12 +338,7 @@ describe('PodWatcher restarted with its state file', () => {
   });
 
   it('without a state file, a restarted watcher cannot know them: nothing is reported removed', async () => {
-    kube.add(podFixtures.running('web-a', 'shop', on));
-    kube.add(podFixtures.running('web-b', 'shop', on));
-    await runOnce(undefined, ['web-a', 'web-b']);
-    await stopAsTheDaemon();
-    kube.remove('shop', 'web-b', true);
-    received.length = 0;
+    await webBDeletedWhileAway(undefined);
     const w = await runOnce(undefined, ['web-a']);
     expect(w.stats.relists).toBe(1);
     expect(statusesOf('shop/web-b')).toEqual([]);

@@ -66,6 +66,14 @@ async function subscribers(channel: string): Promise<number> {
   return Number(n);
 }
 
+/** An IngressStateSync started and subscribed. */
+async function subscribed(): Promise<{ sync: IngressStateSync; channel: string }> {
+  const started = await connect();
+  await started.sync.onModuleInit();
+  await subscribedBy(started.channel, 1, 'the ingress channel subscribed');
+  return started;
+}
+
 /** Until `n` connections are subscribed to the channel, as Redis counts them. */
 function subscribedBy(channel: string, n: number, description: string, timeoutMs = 10_000): Promise<unknown> {
   return waitFor(async () => (await subscribers(channel)) === n, { timeoutMs, intervalMs: 100, description });
@@ -91,9 +99,7 @@ describe('ingress subscriber', () => {
   });
 
   it('subscribes again after its connection is dropped', async () => {
-    const { sync, channel } = await connect();
-    await sync.onModuleInit();
-    await subscribedBy(channel, 1, 'the ingress channel subscribed');
+    const { channel } = await subscribed();
     // Every connection through the proxy dropped at once, new ones refused for a while.
     proxy.pause();
     proxy.cut();
@@ -104,9 +110,7 @@ describe('ingress subscriber', () => {
   });
 
   it('opens a new connection, and subscribes on it, when its connection goes silent', async () => {
-    const { sync, channel } = await connect();
-    await sync.onModuleInit();
-    await subscribedBy(channel, 1, 'the ingress channel subscribed');
+    const { channel } = await subscribed();
     // The live connections go silent (no reset; Redis still holds the old subscriber's), new ones pass.
     proxy.silenceLive();
     await subscribedBy(channel, 2, 'a second subscriber connection (the silent one still open on the server)', 30_000);
