@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { waitFor } from '@fleetwatch/testing';
 import { startSites, type RunningSites, type SitesSite } from './sites-process';
 
@@ -343,6 +345,55 @@ describe('three real sites', () => {
     const byName = new Map(counts.body.members.map((m) => [m.name, m]));
     expect(byName.get(basicMember.name)?.areas).toMatchObject({ properties: 1 });
     expect(byName.get(tokenMember.name)?.areas).toMatchObject({ properties: 0 });
+  });
+
+  it("reports the versions of the services a site runs, never of another process's on a port it does not use", async () => {
+    // A site runs two services here; the others' port variables still name ports (planned by the launcher) where
+    // another site's or test's service may listen. Its version counted as this member's: version drift on the
+    // leader for 10 minutes (a CI run: "no drift at start" timed out). Listen there and look.
+    const gateway = tokenMember.services.find((s) => s.name === 'api-gateway') as { pid: number };
+    const environ = new Map(
+      readFileSync(`/proc/${gateway.pid}/environ`, 'utf8')
+        .split('\0')
+        .filter(Boolean)
+        .map((kv): [string, string] => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
+    const syncPort = tokenMember.services.find((s) => s.name === 'sync-orchestrator')?.port;
+    expect(environ.get('FLEETWATCH_COMPONENT_URLS')).toBe(`sync-orchestrator=http://127.0.0.1:${syncPort}`);
+    const decoys: Server[] = [];
+    try {
+      for (const variable of ['COLLECTOR_PORT', 'AGGREGATOR_PORT', 'STATUS_INGEST_PORT']) {
+        const decoy = createServer((_req, res) => res.end('fleetwatch_service_info{version="0.0.0-decoy"} 1\n'));
+        // A port taken meanwhile by someone else is left to them (the other two still show the point).
+        const listening = await new Promise<boolean>((resolve) => {
+          decoy.once('error', () => resolve(false));
+          decoy.listen(Number(environ.get(variable)), '127.0.0.1', () => resolve(true));
+        });
+        if (listening) decoys.push(decoy);
+      }
+      expect(decoys.length).toBeGreaterThan(0);
+      // Past the snapshot's 5 s cache.
+      await new Promise((r) => setTimeout(r, 5_500));
+      const snap = await call<{ areas: { componentVersions: Array<{ key: string; version: string | null }> } }>(
+        tokenMember,
+        'GET',
+        '/api/v1/system/snapshot/current',
+      );
+      expect(snap.status).toBe(200);
+      const versions = Object.fromEntries(snap.body.areas.componentVersions.map((c) => [c.key, c.version]));
+      expect(versions).toEqual({
+        aggregator: null,
+        'api-gateway': expect.stringMatching(/^\d+\.\d+\.\d+/),
+        collector: null,
+        'status-ingest': null,
+        'sync-orchestrator': versions['api-gateway'],
+      });
+    } finally {
+      for (const decoy of decoys) {
+        decoy.closeAllConnections();
+        await new Promise((r) => decoy.close(r));
+      }
+    }
   });
 
   it('turns a member STALE with its age and the error within one cycle when its gateway stops', async () => {

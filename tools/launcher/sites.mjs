@@ -221,7 +221,7 @@ async function prepareSite(site) {
   });
 }
 
-function siteEnv(site, secrets) {
+function siteEnv(site, secrets, services) {
   const env = {
     ...DEFAULTS,
     ...process.env,
@@ -238,6 +238,12 @@ function siteEnv(site, secrets) {
     FLEETWATCH_EXTERNAL_URL: `http://127.0.0.1:${site.ports['api-gateway']}`,
   };
   for (const svc of ALL_SERVICES) env[svc.portVar] = String(site.ports[svc.name]);
+  // The gateway asks for versions only the services this site runs: a port planned for one it does not run may be
+  // taken by another process's service (another site, a test), whose version would count as this site's.
+  const siblings = services.filter((n) => n !== 'api-gateway');
+  env.FLEETWATCH_COMPONENT_URLS = siblings.length
+    ? siblings.map((n) => `${n}=http://127.0.0.1:${site.ports[n]}`).join(',')
+    : 'none';
   // The leader's member secrets go to its sync-orchestrator only (added there); the launcher's own knobs to none.
   delete env.FLEETWATCH_LEADER_CONFIG;
   for (const name of Object.keys(env)) if (name.startsWith('FLEETWATCH_SITES_')) delete env[name];
@@ -400,7 +406,7 @@ async function main() {
   let stopping = false;
   const width = Math.max(...sites.map((s) => s.name.length)) + 1 + Math.max(...o.services.map((s) => s.length));
   const startSite = (site, extraFor = () => ({})) => {
-    const env = siteEnv(site, secrets);
+    const env = siteEnv(site, secrets, o.services);
     for (const svc of ALL_SERVICES.filter((s) => o.services.includes(s.name))) {
       const cwd = join(o.stateDir, 'work', site.name, svc.name);
       const logDir = join(o.stateDir, 'logs', site.name);

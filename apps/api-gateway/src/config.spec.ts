@@ -79,3 +79,47 @@ describe('gateway config: WebSocket socket cap and pings', () => {
     expect(() => loadGatewayConfig({ ...base, [name]: value })).toThrow(new RegExp(name));
   });
 });
+
+describe('gateway config: FLEETWATCH_COMPONENT_URLS', () => {
+  it('unset: every other service at 127.0.0.1 on the port its variable gives', () => {
+    expect(loadGatewayConfig({ ...base, AGGREGATOR_PORT: '4003' }).componentUrls).toEqual({
+      'status-ingest': 'http://127.0.0.1:3001',
+      collector: 'http://127.0.0.1:3002',
+      aggregator: 'http://127.0.0.1:4003',
+      'sync-orchestrator': 'http://127.0.0.1:3004',
+    });
+  });
+
+  it('takes service=URL pairs (trailing slashes dropped); a service not named is not asked; none asks none', () => {
+    expect(
+      loadGatewayConfig({
+        ...base,
+        FLEETWATCH_COMPONENT_URLS: ' collector=http://collector:3002/ , aggregator = https://agg.internal/fw ',
+      }).componentUrls,
+    ).toEqual({
+      'status-ingest': null,
+      collector: 'http://collector:3002',
+      aggregator: 'https://agg.internal/fw',
+      'sync-orchestrator': null,
+    });
+    expect(loadGatewayConfig({ ...base, FLEETWATCH_COMPONENT_URLS: 'none' }).componentUrls).toEqual({
+      'status-ingest': null,
+      collector: null,
+      aggregator: null,
+      'sync-orchestrator': null,
+    });
+  });
+
+  it.each([
+    ['api-gateway=http://x:3000', /name one of status-ingest, collector, aggregator, sync-orchestrator/],
+    ['colector=http://x:3002', /"colector=http:\/\/x:3002": name one of/],
+    ['collector', /collector: "" is not a base URL/],
+    ['collector=http://a:1,collector=http://b:1', /collector is named twice/],
+    ['collector=ftp://a:1', /collector: "ftp:\/\/a:1" is not a base URL such as http:\/\/collector:3002/],
+    ['collector=http://a:1?x=1', /is not a base URL/],
+    ['collector=', /is not a base URL/],
+  ])('refuses %j, saying why', (value, why) => {
+    expect(() => loadGatewayConfig({ ...base, FLEETWATCH_COMPONENT_URLS: value })).toThrow(why);
+    expect(() => loadGatewayConfig({ ...base, FLEETWATCH_COMPONENT_URLS: value })).toThrow(/FLEETWATCH_COMPONENT_URLS/);
+  });
+});

@@ -1,5 +1,41 @@
-import { databaseSettings, databaseShape, env, parseServiceEnv, SERVICE_PORTS } from '@fleetwatch/config';
+import {
+  databaseSettings,
+  databaseShape,
+  env,
+  parseServiceEnv,
+  SERVICE_PORTS,
+  type ServiceId,
+} from '@fleetwatch/config';
 import { z } from 'zod';
+
+const SIBLINGS = (Object.keys(SERVICE_PORTS) as ServiceId[]).filter((s) => s !== 'api-gateway');
+
+/** FLEETWATCH_COMPONENT_URLS: `none`, or `service=http(s)://host[:port][/path]` pairs → base URL per named service. */
+export const componentUrlsSchema = z
+  .string()
+  .trim()
+  .transform((text, ctx) => {
+    const urls: Partial<Record<ServiceId, string>> = {};
+    if (text === 'none') return urls;
+    for (const entry of text.split(',').map((e) => e.trim())) {
+      const eq = entry.indexOf('=');
+      const name = (eq < 0 ? entry : entry.slice(0, eq).trim()) as ServiceId;
+      const value = eq < 0 ? '' : entry.slice(eq + 1).trim();
+      const problem = !(SIBLINGS as readonly ServiceId[]).includes(name)
+        ? `"${entry}": name one of ${SIBLINGS.join(', ')} (service=URL), or write none`
+        : urls[name] !== undefined
+          ? `${name} is named twice`
+          : !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(value)
+            ? `${name}: "${value}" is not a base URL such as http://${name}:${SERVICE_PORTS[name].port}`
+            : null;
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      urls[name] = value.replace(/\/+$/, '');
+    }
+    return urls;
+  });
 
 /** api-gateway's whole configuration, validated once at boot. */
 export function loadGatewayConfig(source: Record<string, string | undefined> = process.env) {
@@ -35,6 +71,16 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
         .regex(/^https?:\/\//, 'must start with http:// or https://')
         .optional(),
       STATUS_INGEST_PORT: env.port(SERVICE_PORTS['status-ingest'].port),
+      COLLECTOR_PORT: env.port(SERVICE_PORTS.collector.port),
+      AGGREGATOR_PORT: env.port(SERVICE_PORTS.aggregator.port),
+      SYNC_ORCHESTRATOR_PORT: env.port(SERVICE_PORTS['sync-orchestrator'].port),
+      /**
+       * Where the gateway asks the site's other services for their versions (member report and config snapshot,
+       * SPEC §8): `service=baseURL` pairs, comma-separated (`collector=http://collector:3002,…`), or `none`. A service
+       * not named is not asked and its version is null. Unset: each at 127.0.0.1 on the port its variable gives
+       * (every service on one host, as `npm start`).
+       */
+      FLEETWATCH_COMPONENT_URLS: componentUrlsSchema.optional(),
       /** Proxies (CIDRs) whose X-Forwarded-For is believed (login limits and key allow-lists use the client address). */
       GATEWAY_TRUST_PROXY: env.trustedProxies(),
       /** How long a call to the configuration owner about one check (or a read) waits for its answer. */
@@ -99,6 +145,15 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
       '',
     ),
     trustedProxies: values.GATEWAY_TRUST_PROXY,
+    /** Each other service's base URL for its version, or null: not asked (FLEETWATCH_COMPONENT_URLS). */
+    componentUrls: Object.fromEntries(
+      SIBLINGS.map((s) => [
+        s,
+        values.FLEETWATCH_COMPONENT_URLS
+          ? (values.FLEETWATCH_COMPONENT_URLS[s] ?? null)
+          : `http://127.0.0.1:${values[SERVICE_PORTS[s].variable]}`,
+      ]),
+    ) as Partial<Record<ServiceId, string | null>>,
     rpcTimeoutMs: values.GATEWAY_RPC_TIMEOUT_MS,
     rpcBulkTimeoutMs: values.GATEWAY_RPC_BULK_TIMEOUT_MS,
     // Normalised as request Origins are (lower case, default port dropped): `https://ops.example:443` matches.

@@ -1,11 +1,12 @@
-import { SERVICE_PORTS, type ServiceId } from '@fleetwatch/config';
+import type { ServiceId } from '@fleetwatch/config';
 
 // Component versions of this site (member report, snapshot area `componentVersions`): each
 // service states its version on its own /metrics (`fleetwatch_service_info{…,version="…"} 1`,
-// libs/observability). The gateway asks its sibling services on this host at their ports
-// (each port overridable by the same variable the service reads); one that does not answer
-// within a second has the version it last stated (within 10 minutes: KnownVersions), else null.
-// The gateway's own version is known without asking.
+// libs/observability). The gateway asks each sibling service at the base URL the gateway's
+// configuration gives it (FLEETWATCH_COMPONENT_URLS; by default 127.0.0.1 at the port the
+// service reads); one without a URL there is not asked and reported null. One that does not
+// answer within a second has the version it last stated (within 10 minutes: KnownVersions),
+// else null. The gateway's own version is known without asking.
 
 const INFO = /^fleetwatch_service_info\{([^}]*)\}\s+1\b/m;
 
@@ -51,20 +52,22 @@ export class KnownVersions {
 
 const remembered = new KnownVersions();
 
+/** Where each sibling service is asked for its version: its base URL, or null (not asked: version null). */
+export type ComponentUrls = Partial<Record<ServiceId, string | null>>;
+
 export async function componentVersions(
   self: { service: string; version: string },
-  env: Record<string, string | undefined> = process.env,
-  host = '127.0.0.1',
+  urls: ComponentUrls,
   known: KnownVersions = remembered,
 ): Promise<ComponentVersion[]> {
-  const others = (Object.keys(SERVICE_PORTS) as ServiceId[]).filter((s) => s !== self.service);
+  const others = (Object.keys(urls) as ServiceId[]).filter((s) => s !== self.service);
   const asked = await Promise.all(
     others.map(async (service): Promise<ComponentVersion> => {
-      const { variable, port } = SERVICE_PORTS[service];
-      const p = Number(env[variable] ?? port);
+      const base = urls[service];
+      if (!base) return { component: service, version: null };
       let read: string | null = null;
       try {
-        const res = await fetch(`http://${host}:${p}/metrics`, { signal: AbortSignal.timeout(1_000) });
+        const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(1_000) });
         read = res.ok ? versionFromMetrics(await res.text()) : null;
       } catch {
         read = null;

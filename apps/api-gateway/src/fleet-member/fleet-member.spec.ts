@@ -1,5 +1,6 @@
 import { REDACTED } from '@fleetwatch/contracts';
 import { incrementsPerMinute, managementUrlOf, totalsOf, vhostOf } from './broker-stats';
+import { loadGatewayConfig } from '../config';
 import { componentVersions, KnownVersions, versionFromMetrics } from './component-versions';
 import { canonicalJson, etagMatches, finishSnapshot, redactSecrets, snapshotEtag } from './snapshot.service';
 
@@ -101,21 +102,75 @@ describe('component versions remembered', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const port = (server.address() as { port: number }).port;
-      // Every sibling's port variable points at this one server; only the aggregator's is read here.
-      const env = {
-        AGGREGATOR_PORT: String(port),
-        COLLECTOR_PORT: '9',
-        STATUS_INGEST_PORT: '9',
-        SYNC_ORCHESTRATOR_PORT: '9',
-      };
+      // The aggregator is asked at this server; the collector at a closed port; the others are not asked.
+      const urls = { aggregator: `http://127.0.0.1:${port}`, collector: 'http://127.0.0.1:9', 'status-ingest': null };
       const known = new KnownVersions();
       const self = { service: 'api-gateway', version: '1.0.0' };
-      const first = await componentVersions(self, env, '127.0.0.1', known);
+      const first = await componentVersions(self, urls, known);
       expect(first.find((c) => c.component === 'aggregator')?.version).toBe('9.9.9');
       up = false;
-      const second = await componentVersions(self, env, '127.0.0.1', known);
+      const second = await componentVersions(self, urls, known);
       expect(second.find((c) => c.component === 'aggregator')?.version).toBe('9.9.9');
       expect(second.find((c) => c.component === 'collector')?.version).toBeNull();
+      expect(second.map((c) => c.component)).toEqual(['aggregator', 'api-gateway', 'collector', 'status-ingest']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+const BASE_ENV = {
+  DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/fw',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672',
+};
+
+describe('component versions asked only where configured', () => {
+  it('a service without a URL is reported null and never asked, even with a service on its default port', async () => {
+    // A service of another site (or test) on the port a sibling's variable would name: the 127.0.0.1 default read
+    // its version and reported it as this site's (the leader then saw version drift for 10 minutes).
+    const { createServer } = await import('node:http');
+    let asked = 0;
+    const server = createServer((_req, res) => {
+      asked++;
+      res.end('fleetwatch_service_info{service="collector",version="6.6.6"} 1\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const self = { service: 'api-gateway', version: '1.0.0' };
+      const unset = loadGatewayConfig({ ...BASE_ENV, COLLECTOR_PORT: String(port) }).componentUrls;
+      expect(unset).toEqual({
+        'status-ingest': 'http://127.0.0.1:3001',
+        collector: `http://127.0.0.1:${port}`,
+        aggregator: 'http://127.0.0.1:3003',
+        'sync-orchestrator': 'http://127.0.0.1:3004',
+      });
+      expect(
+        (await componentVersions(self, unset, new KnownVersions())).find((c) => c.component === 'collector'),
+      ).toEqual({ component: 'collector', version: '6.6.6' });
+      expect(asked).toBe(1);
+      const named = loadGatewayConfig({
+        ...BASE_ENV,
+        COLLECTOR_PORT: String(port),
+        FLEETWATCH_COMPONENT_URLS: 'sync-orchestrator=http://127.0.0.1:9/',
+      }).componentUrls;
+      expect(named).toEqual({
+        'status-ingest': null,
+        collector: null,
+        aggregator: null,
+        'sync-orchestrator': 'http://127.0.0.1:9',
+      });
+      const versions = await componentVersions(self, named, new KnownVersions());
+      expect(versions).toEqual([
+        { component: 'aggregator', version: null },
+        { component: 'api-gateway', version: '1.0.0' },
+        { component: 'collector', version: null },
+        { component: 'status-ingest', version: null },
+        { component: 'sync-orchestrator', version: null },
+      ]);
+      expect(asked).toBe(1);
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

@@ -61,7 +61,7 @@ export class MemberReportService {
       this.flowRepo.failedResultsSince(now - 15 * 60_000).catch(() => null),
       this.hostsSummary().catch(() => null),
       this.flow(REPORT_FLOW_MINUTES, now).then(sumPoints, () => null),
-      componentVersions(this.identity),
+      componentVersions(this.identity, this.config.componentUrls),
     ]);
     return {
       site: this.config.site,

@@ -137,7 +137,7 @@ export class SnapshotService {
     const [checks, users, components, rules, channels, pages, properties] = await Promise.all([
       this.checks(),
       this.users.list(),
-      componentVersions(this.identity),
+      componentVersions(this.identity, this.config.componentUrls),
       this.alerts.all('alertRules'),
       this.alerts.all('channels'),
       // Status pages by slug (a site has a handful; the first 1000).
