@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { SERVICE_PORTS } from '@fleetwatch/config';
+import { loadGatewayConfig } from '../../apps/api-gateway/src/config';
 
 // No Docker engine here: these tests keep docker-compose.yml and the Dockerfile
 // honest by reading them against the code.
@@ -58,6 +59,15 @@ describe('docker-compose.yml', () => {
     expect(compose.services[svc].ports).toContain(`${port}:${port}`);
     expect(String(compose.services[svc].environment?.[variable])).toBe(String(port));
     expect(dockerfile).toMatch(new RegExp(`AS ${svc}\\nEXPOSE ${port}`));
+  });
+
+  it("the gateway reads the other services' versions at their containers, on their ports", () => {
+    const value = compose.services['api-gateway'].environment?.['FLEETWATCH_COMPONENT_URLS'];
+    expect(loadGatewayConfig({ FLEETWATCH_COMPONENT_URLS: String(value) }).componentUrls).toEqual(
+      Object.fromEntries(
+        SERVICES.filter((s) => s !== 'api-gateway').map((s) => [s, `http://${s}:${SERVICE_PORTS[s].port}`]),
+      ),
+    );
   });
 
   it.each(SERVICES)('%s: every environment variable it sets is read by the code', (svc) => {

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { SERVICE_PORTS } from '@fleetwatch/config';
+import { loadGatewayConfig } from '../../apps/api-gateway/src/config';
 
 // SPEC §10: deploy/ holds Kubernetes manifests with replicas, probes, resources and a migration job. Kept honest
 // against the code and the Dockerfile: every service of SPEC §11 on its port with /healthz and /readyz probes,
@@ -32,6 +33,7 @@ interface Container {
 }
 interface PodSpec {
   containers: Container[];
+  enableServiceLinks?: boolean;
   securityContext?: { runAsNonRoot?: boolean };
   terminationGracePeriodSeconds?: number;
 }
@@ -56,6 +58,9 @@ describe('deploy/kubernetes/fleetwatch', () => {
       expect(Number((deployment as Manifest).spec['replicas'])).toBeGreaterThanOrEqual(1);
       const pod = podOf(deployment as Manifest);
       expect(pod.securityContext?.runAsNonRoot).toBe(true);
+      // Kubernetes sets COLLECTOR_PORT=tcp://10.…:3002 in every pod for a Service named collector (service links);
+      // the services read their *_PORT variables as port numbers and would refuse to boot.
+      expect(pod.enableServiceLinks).toBe(false);
       // Longer than the services' own shutdown timeout (8 s by default), so in-flight work finishes (SPEC §10).
       expect(pod.terminationGracePeriodSeconds ?? 30).toBeGreaterThan(8);
       const [container] = pod.containers;
@@ -83,6 +88,20 @@ describe('deploy/kubernetes/fleetwatch', () => {
     },
   );
 
+  it("the gateway reads the other services' versions at their Services, on their ports", () => {
+    const deployment = manifests('api-gateway.yaml').find((m) => m.kind === 'Deployment') as Manifest;
+    const value = podOf(deployment).containers[0].env?.find((e) => e.name === 'FLEETWATCH_COMPONENT_URLS')?.value;
+    const expected = Object.fromEntries(
+      services.filter(([name]) => name !== 'api-gateway').map(([name, { port }]) => [name, `http://${name}:${port}`]),
+    );
+    expect(loadGatewayConfig({ FLEETWATCH_COMPONENT_URLS: value }).componentUrls).toEqual(expected);
+    // Each is a Service of this directory, on that port.
+    for (const [name, url] of Object.entries(expected)) {
+      const service = manifests(`${name}.yaml`).find((m) => m.kind === 'Service') as Manifest;
+      expect(`http://${service.metadata.name}:${(service.spec['ports'] as Array<{ port: number }>)[0].port}`).toBe(url);
+    }
+  });
+
   it('the kustomization lists every manifest of the directory (but the example Secret) and every image', () => {
     const [kustomization] = manifests('kustomization.yaml') as unknown as Array<{
       resources: string[];
@@ -109,6 +128,7 @@ describe('deploy/kubernetes/fleetwatch', () => {
       (d) => d.toJS() as Manifest,
     );
     expect(job.kind).toBe('Job');
+    expect(podOf(job).enableServiceLinks).toBe(false);
     const [container] = podOf(job).containers;
     const cmd = /FROM runtime AS migrate[\s\S]*?\nCMD (\[.*\])/.exec(dockerfile);
     expect(cmd).not.toBeNull();

@@ -79,6 +79,7 @@ describe('k8s-watcher manifests', () => {
         template: {
           spec: {
             serviceAccountName: string;
+            enableServiceLinks: boolean;
             securityContext: { runAsNonRoot: boolean };
             containers: {
               env: { name: string }[];
@@ -93,6 +94,8 @@ describe('k8s-watcher manifests', () => {
     const pod = dep.spec.template.spec;
     expect(pod.serviceAccountName).toBe((docs('serviceaccount.yaml')[0]?.['metadata'] as { name: string }).name);
     expect(pod.securityContext.runAsNonRoot).toBe(true);
+    // No {SERVICE}_PORT=tcp://… from the namespace's Services (K8S_WATCHER_PORT is a port number).
+    expect(pod.enableServiceLinks).toBe(false);
     const [c] = pod.containers;
     if (!c) throw new Error('the Deployment has no container');
     expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });

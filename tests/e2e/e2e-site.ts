@@ -52,6 +52,12 @@ export async function startSite(
     FLEETWATCH_REDIS_PREFIX: redisPrefix,
     FLEETWATCH_ADMIN_PASSWORD: ADMIN_PASSWORD,
     ...Object.fromEntries(Object.entries(ports).map(([s, p]) => [PORT_VARIABLE[s as ServiceName], String(p)])),
+    // The gateway asks for versions only the services this site runs (not whatever listens on the others' ports).
+    FLEETWATCH_COMPONENT_URLS:
+      Object.entries(ports)
+        .filter(([s]) => s !== 'api-gateway')
+        .map(([s, p]) => `${s}=http://127.0.0.1:${p}`)
+        .join(',') || 'none',
     ...extraEnv,
   };
   const children: ChildProcess[] = [];

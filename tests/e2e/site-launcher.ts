@@ -170,6 +170,9 @@ export async function createSite(name: string, extraEnv: Record<string, string> 
     FLEETWATCH_ADMIN_PASSWORD: E2E_ADMIN_PASSWORD,
     FLEETWATCH_BOOT_TIMEOUT_SECONDS: '60',
     LOG_LEVEL: process.env['FW_E2E_LOG_LEVEL'] ?? 'warn',
+    // Each service gets its port when started: the gateway asks none for its version (not whatever listens on the
+    // default ports).
+    FLEETWATCH_COMPONENT_URLS: 'none',
     ...extraEnv,
   };
   const services = new Map<string, RunningService>();

@@ -80,6 +80,9 @@ export async function startGateway(
       FLEETWATCH_REDIS_PREFIX: redisPrefix,
       FLEETWATCH_ADMIN_PASSWORD: ADMIN_PASSWORD,
       LOG_LEVEL: 'silent',
+      // Not 127.0.0.1 on the default ports: whatever another test or a developer's site runs there is no version of
+      // this gateway's site.
+      FLEETWATCH_COMPONENT_URLS: 'none',
       ...options.env,
     }),
     ...options.overrides,
