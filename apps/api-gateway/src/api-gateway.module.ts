@@ -57,6 +57,8 @@ import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
 import { WsHub } from './ws/ws-hub.service';
 import { WsMetrics } from './ws/ws.metrics';
+import { InstanceRemovalService } from './instances/instance-removal.service';
+import { InstancesController } from './instances/instances.controller';
 import { StatusController } from './status/status.controller';
 import { statusProviders } from './status/status.providers';
 import { usersProviders } from './users/users.providers';
@@ -78,6 +80,7 @@ export const GATEWAY_CONTROLLERS = [
   HeartbeatsController,
   TargetsController,
   HostsController,
+  InstancesController,
   ChecksController,
   ConfigAsCodeController,
   AlertRulesExportController,
@@ -144,6 +147,7 @@ export class ApiGatewayModule {
           useFactory: (db: DatabaseClient) => new HostHistoryRepository(db),
         },
         HostsService,
+        InstanceRemovalService,
         HostMetricsExporter,
         ConfigOwner,
         ChecksService,

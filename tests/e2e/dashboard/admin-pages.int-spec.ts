@@ -275,7 +275,8 @@ describe('admin pages in Chromium', () => {
       page.waitForURL((u) => u.searchParams.get('kind') === value, { timeout: 10_000 });
     await kind('pod').click();
     await kindsInUrl('pod');
-    expect(await kind('pod').isChecked()).toBe(true);
+    // The address first, then the render that follows it (a loaded box showed the box unticked for a moment).
+    await waitFor(() => kind('pod').isChecked(), { timeoutMs: 5_000, description: 'the pod box ticked' });
     await waitFor(async () => (await page.locator('[data-instance]').count()) === 0, {
       timeoutMs: 15_000,
       description: 'no row left: neither instance is a pod',
@@ -292,6 +293,22 @@ describe('admin pages in Chromium', () => {
     await page.locator('[data-instance="seed-00000"]').waitFor();
     expect(await xssRuns(page)).toBeUndefined();
     await screenshot(page, 'instances');
+  });
+
+  it('removes a pushed instance from its page (its pusher gone): confirmed, it leaves the list', async () => {
+    const target = `instance:${INSTANCE}`;
+    await page.goto(`${base}/targets/${encodeURIComponent(target)}`);
+    await page.getByRole('heading', { level: 1, name: INSTANCE }).waitFor();
+    await page.getByRole('button', { name: 'Remove instance' }).click();
+    await page.waitForURL((u) => u.pathname === '/instances', { timeout: 10_000 });
+    expect(dialogs.at(-1)).toContain(`Remove the instance “${INSTANCE}”?`);
+    await page.getByRole('heading', { level: 1, name: 'Pushed instances' }).waitFor();
+    await waitFor(async () => (await page.locator(`[data-instance="${INSTANCE}"]`).count()) === 0, {
+      timeoutMs: 15_000,
+      description: 'the removed instance gone from the open list',
+    });
+    expect((await gw.request('GET', `/api/v1/targets/${encodeURIComponent(target)}`)).status).toBe(404);
+    expect(await xssRuns(page)).toBeUndefined();
   });
 
   it('revoking the key through the page refuses its pushes (401)', async () => {

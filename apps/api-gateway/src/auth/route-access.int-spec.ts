@@ -31,6 +31,7 @@ const POLICY: Record<string, RouteCase> = {
     invalid: { query: 'limit=0&cursor=nope', paths: ['limit', 'cursor'] },
   },
   'GET /api/v1/instances': { role: 'viewer', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },
+  'DELETE /api/v1/instances/{instanceId}': { role: 'operator' },
   'PUT /api/v1/auth/password': {
     role: 'viewer',
     invalid: { body: { currentPassword: '' }, paths: ['currentPassword', 'newPassword'] },

@@ -14,18 +14,17 @@ import {
   type HostSummaryView,
   type ListHostsQuery,
 } from '@fleetwatch/contracts';
-import { InvalidError, NotFoundError, UnavailableError } from '@fleetwatch/domain';
+import { InvalidError, NotFoundError } from '@fleetwatch/domain';
 import { LiveStateStore, toTargetView, type TargetRecord } from '@fleetwatch/live-state';
-import { BrokerBlockedError, BusError, BusPublisher, InvalidMessageError } from '@fleetwatch/messaging';
+import { BusPublisher } from '@fleetwatch/messaging';
 import { HostHistoryRepository, type HostSeries } from '@fleetwatch/persistence';
 import type { Principal } from '../auth/principal';
 import { actorOf } from '../checks/request-envelope';
+import { sendConfirmed } from '../web/bus-command';
 import { findHosts, HostSystems } from './host-list';
 import { parseSample, summarizeSample } from './host-summary';
 
 const HOST_PREFIX = TargetIds.host('');
-/** Seconds a client waits before asking again while the broker is away or blocks publishing. */
-export const BUS_RETRY_AFTER_SECONDS = 5;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The host id of a host target id (`host:{id}`). */
@@ -81,36 +80,14 @@ export class HostsService {
     const targetId = TargetIds.host(id);
     const target = await this.live.getTarget(targetId);
     if (!target || target.kind !== TargetKind.Host) throw new NotFoundError(`host ${JSON.stringify(id)} not found`);
-    // Fail fast while disconnected instead of holding the client for the publish timeout.
-    if (!this.publisher.isConnected())
-      throw new UnavailableError(
-        'message broker unavailable; the host was not retired, retry later',
-        BUS_RETRY_AFTER_SECONDS,
-      );
     const retiredAt = new Date(now).toISOString();
-    try {
-      const envelope = await this.publisher.publish(Messages.HostRetire, {
-        hostId: id,
-        at: retiredAt,
-        actor: actorOf(principal),
-      });
-      return { hostId: id, targetId, retiredAt, messageId: envelope.id };
-    } catch (e) {
-      if (e instanceof InvalidMessageError)
-        throw new InvalidError(`refused: ${e.reason}`, [{ path: 'id', message: e.reason }]);
-      if (e instanceof BrokerBlockedError)
-        throw new UnavailableError(
-          `message broker blocks publishing (resource alarm: ${e.reason}); the host was not retired, retry later`,
-          BUS_RETRY_AFTER_SECONDS,
-        );
-      // Not confirmed (nack, timeout, connection lost): it may still arrive — a retirement twice is one retirement.
-      if (e instanceof BusError)
-        throw new UnavailableError(
-          `message broker did not confirm the retirement (${e.name}); retry`,
-          BUS_RETRY_AFTER_SECONDS,
-        );
-      throw e;
-    }
+    // A retirement twice is one retirement: a publish not confirmed may be sent again.
+    const envelope = await sendConfirmed(
+      this.publisher,
+      { notDone: 'the host was not retired', noun: 'retirement', field: 'id' },
+      () => this.publisher.publish(Messages.HostRetire, { hostId: id, at: retiredAt, actor: actorOf(principal) }),
+    );
+    return { hostId: id, targetId, retiredAt, messageId: envelope.id };
   }
 
   async metrics(id: string, query: HostMetricsQuery, now = Date.now()): Promise<HostMetricsResponse> {

@@ -86,3 +86,15 @@ export async function fetchInstanceCounts(signal?: AbortSignal): Promise<Instanc
   statuses.forEach((s, i) => (counts[s] = each[i]));
   return counts;
 }
+
+/**
+ * The removal of a pushed instance (operator), by its target id (`instance:{id}`): `DELETE /api/v1/instances/{id}`,
+ * 202 once the broker has it; it leaves the lists when the aggregator has folded it, and an update it pushes later
+ * brings it back. Null for any other target (a host is retired from its own page; a check is deleted).
+ */
+export function instanceRemovalPath(targetId: string): string | null {
+  const prefix = 'instance:';
+  return targetId.startsWith(prefix) ? `/api/v1/instances/${enc(targetId.slice(prefix.length))}` : null;
+}
+
+export const removeInstance = (path: string) => api<unknown>(path, { method: 'DELETE' });

@@ -116,3 +116,17 @@ export const instanceListResponseSchema = z.object({
   total: count.describe('instances matching the filters'),
 });
 export type InstanceListResponse = z.infer<typeof instanceListResponseSchema>;
+
+/** `DELETE /api/v1/instances/{instanceId}` → 202: the removal the broker confirmed, on its way to the aggregator. */
+export const instanceRemovalAcceptedSchema = z.object({
+  instanceId: z.string(),
+  targetId: z.string().describe('`instance:{instanceId}`'),
+  removedAt: z.iso
+    .datetime()
+    .describe(
+      "when it was removed (now, or its newest update's time when that is later): a newer update brings it back",
+    ),
+  locations: z.array(z.string()).describe('the locations it was removed from (every one it had)'),
+  messageId: z.string().describe("the removal's message id on the bus"),
+});
+export type InstanceRemovalAccepted = z.infer<typeof instanceRemovalAcceptedSchema>;

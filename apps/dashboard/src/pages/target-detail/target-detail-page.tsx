@@ -1,6 +1,6 @@
 import { useMemo } from 'react';
-import { useQuery } from '@tanstack/react-query';
-import { Link, useParams, useSearchParams } from 'react-router';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import {
   Button,
   Card,
@@ -12,8 +12,11 @@ import {
   Table,
   TimeChart,
 } from '@fleetwatch/ui';
-import type { TargetStatus } from '@fleetwatch/contracts';
+import { UserRole, type TargetStatus } from '@fleetwatch/contracts';
+import { instanceRemovalPath, removeInstance } from '../../api/admin-queries';
 import { fetchHistory, fetchTarget, keys } from '../../api/queries';
+import { roleAtLeast } from '../../roles';
+import { useSession } from '../../session';
 import { LIVE_POLL_MS } from '../../live';
 import { historyPlaceholder, latestTitle, RANGES, rangeOf, trendOf } from './trend';
 
@@ -44,14 +47,45 @@ export function TargetDetailPage() {
     [history.data],
   );
   const t = target.data;
+  const { user } = useSession();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  // A pushed instance whose pusher is gone stays STALE for ever: an operator removes it (202 first; it leaves the
+  // list once the aggregator has taken it in; its history stays, and an update it pushes later brings it back).
+  const removalPath = user && roleAtLeast(user.role, UserRole.Operator) ? instanceRemovalPath(id) : null;
+  const remove = useMutation({
+    mutationFn: (path: string) => removeInstance(path),
+    onSuccess: () => {
+      queryClient.removeQueries({ queryKey: keys.target(id), exact: true });
+      void queryClient.invalidateQueries({ queryKey: keys.all });
+      void navigate('/instances');
+    },
+  });
 
   return (
     <>
       <PageHeader title={t?.name ?? id}>
         {t && <StatusBadge status={t.status} />}
         <Link to="/targets">All targets</Link>
+        {t && removalPath && (
+          <Button
+            size="small"
+            variant="danger"
+            disabled={remove.isPending}
+            onClick={() => {
+              if (
+                window.confirm(
+                  `Remove the instance “${t.name}”? It leaves the lists, /metrics and alerting; its history is kept, and it comes back if it pushes again.`,
+                )
+              )
+                remove.mutate(removalPath);
+            }}
+          >
+            Remove instance
+          </Button>
+        )}
       </PageHeader>
-      <ErrorNote error={target.error ?? history.error} />
+      <ErrorNote error={target.error ?? history.error ?? remove.error} />
       {t && (
         <div className="fw-stack">
           <div className="fw-grid">
