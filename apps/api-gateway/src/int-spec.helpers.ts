@@ -149,3 +149,17 @@ async function cleanRedis(redis: Redis, prefix: string): Promise<void> {
     if (keys.length) await redis.unlink(...keys.map((k) => k.slice(prefix.length)));
   } while (cursor !== '0');
 }
+
+/** Creates a viewer and an operator (each with the password `<role>-password`) as admin, and signs both in. */
+export async function signInViewerAndOperator(gw: GatewayHarness): Promise<{ viewer: string; operator: string }> {
+  const admin = await gw.login('admin', ADMIN_PASSWORD);
+  for (const role of ['viewer', 'operator'] as const)
+    await gw.request('POST', '/api/v1/users', {
+      token: admin,
+      body: { username: role, password: `${role}-password`, role },
+    });
+  return {
+    viewer: await gw.login('viewer', 'viewer-password'),
+    operator: await gw.login('operator', 'operator-password'),
+  };
+}

@@ -76,3 +76,20 @@ export async function startAggregatorProcess(
     },
   };
 }
+
+/**
+ * The aggregator beside a test gateway: on its database and Redis prefix, on the vhost given (the gateway's own may
+ * reach the broker through a proxy the test cuts), sweeping every 200 ms and committing after 20 ms.
+ */
+export function startAggregatorBeside(
+  dist: string,
+  gw: { database: { databaseUrl: string }; config: { redisUrl: string; redisPrefix: string } },
+  amqpUrl: string,
+  extraEnv: Record<string, string> = {},
+): Promise<AggregatorProcess> {
+  return startAggregatorProcess(
+    dist,
+    { databaseUrl: gw.database.databaseUrl, amqpUrl, redisUrl: gw.config.redisUrl, redisPrefix: gw.config.redisPrefix },
+    { SWEEP_INTERVAL_MS: '200', AGGREGATOR_BATCH_WAIT_MS: '20', LOG_LEVEL: 'warn', ...extraEnv },
+  );
+}

@@ -11,9 +11,9 @@ import {
 } from '@fleetwatch/contracts';
 import { createBus, observationShardQueueSpecs, type Bus } from '@fleetwatch/messaging';
 import * as testing from '@fleetwatch/testing';
-import { startAggregatorProcess, type AggregatorProcess } from '../alerting/aggregator-process.int-helpers';
+import { startAggregatorBeside, type AggregatorProcess } from '../alerting/aggregator-process.int-helpers';
 import { privateOwnerDist } from '../checks/owner-process.int-helpers';
-import { ADMIN_PASSWORD, startGateway, type GatewayHarness } from '../int-spec.helpers';
+import { signInViewerAndOperator, startGateway, type GatewayHarness } from '../int-spec.helpers';
 
 // DELETE /api/v1/instances/{instanceId} end to end: the real gateway (its bus through a proxy this test can cut), the
 // real aggregator (built from today's sources, run as a process, STALE after 5 s) and pushed updates published on the
@@ -71,30 +71,14 @@ beforeAll(async () => {
   // The gateway reaches the broker through the proxy; the aggregator and the pusher directly.
   gw = await startGateway(testing, 'instance-removal', { env: { AMQP_URL: proxy.rewriteUrl(vhost.amqpUrl) } });
   dist = privateOwnerDist(`instance-removal-${testing.testEnv().runId}`);
-  aggregator = await startAggregatorProcess(
-    dist,
-    {
-      databaseUrl: gw.database.databaseUrl,
-      amqpUrl: vhost.amqpUrl,
-      redisUrl: gw.config.redisUrl,
-      redisPrefix: gw.config.redisPrefix,
-    },
-    { SWEEP_INTERVAL_MS: '200', AGGREGATOR_BATCH_WAIT_MS: '20', STALE_AFTER_SECONDS: '5', LOG_LEVEL: 'warn' },
-  );
+  aggregator = await startAggregatorBeside(dist, gw, vhost.amqpUrl, { STALE_AFTER_SECONDS: '5' });
   ingest = createBus({
     url: vhost.amqpUrl,
     source: { site: 'test', service: 'status-ingest', location: 'local' },
     name: 'test-instance-removal-ingest',
     queues: observationShardQueueSpecs(),
   });
-  const admin = await gw.login('admin', ADMIN_PASSWORD);
-  for (const role of ['viewer', 'operator'] as const)
-    await gw.request('POST', '/api/v1/users', {
-      token: admin,
-      body: { username: role, password: `${role}-password`, role },
-    });
-  operator = await gw.login('operator', 'operator-password');
-  viewer = await gw.login('viewer', 'viewer-password');
+  ({ viewer, operator } = await signInViewerAndOperator(gw));
 });
 
 afterAll(async () => {

@@ -16,6 +16,7 @@ import {
 import { api, enc } from '../../api/client';
 import { fetchHost, fetchHostMetrics, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
+import { RemoveButton } from '../../remove-button';
 import { roleAtLeast } from '../../roles';
 import { useSession } from '../../session';
 import { RANGES, rangeOf } from '../target-detail/trend';
@@ -111,21 +112,12 @@ export function HostDetailPage() {
         {h && <StatusBadge status={h.target.status} />}
         <Link to="/hosts">All hosts</Link>
         {h && user && roleAtLeast(user.role, UserRole.Operator) && (
-          <Button
-            size="small"
-            variant="danger"
-            disabled={remove.isPending}
-            onClick={() => {
-              if (
-                window.confirm(
-                  `Remove the host “${h.target.name}”? It leaves the host list, /metrics and alerting; its history is kept, and it comes back if it reports again.`,
-                )
-              )
-                remove.mutate();
-            }}
-          >
-            Remove host
-          </Button>
+          <RemoveButton
+            label="Remove host"
+            question={`Remove the host “${h.target.name}”? It leaves the host list, /metrics and alerting; its history is kept, and it comes back if it reports again.`}
+            pending={remove.isPending}
+            onConfirmed={() => remove.mutate()}
+          />
         )}
       </PageHeader>
       <ErrorNote error={host.error ?? metrics.error ?? remove.error} />

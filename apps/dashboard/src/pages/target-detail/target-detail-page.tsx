@@ -15,6 +15,7 @@ import {
 import { UserRole, type TargetStatus } from '@fleetwatch/contracts';
 import { instanceRemovalPath, removeInstance } from '../../api/admin-queries';
 import { fetchHistory, fetchTarget, keys } from '../../api/queries';
+import { RemoveButton } from '../../remove-button';
 import { roleAtLeast } from '../../roles';
 import { useSession } from '../../session';
 import { LIVE_POLL_MS } from '../../live';
@@ -68,21 +69,12 @@ export function TargetDetailPage() {
         {t && <StatusBadge status={t.status} />}
         <Link to="/targets">All targets</Link>
         {t && removalPath && (
-          <Button
-            size="small"
-            variant="danger"
-            disabled={remove.isPending}
-            onClick={() => {
-              if (
-                window.confirm(
-                  `Remove the instance “${t.name}”? It leaves the lists, /metrics and alerting; its history is kept, and it comes back if it pushes again.`,
-                )
-              )
-                remove.mutate(removalPath);
-            }}
-          >
-            Remove instance
-          </Button>
+          <RemoveButton
+            label="Remove instance"
+            question={`Remove the instance “${t.name}”? It leaves the lists, /metrics and alerting; its history is kept, and it comes back if it pushes again.`}
+            pending={remove.isPending}
+            onConfirmed={() => remove.mutate(removalPath)}
+          />
         )}
       </PageHeader>
       <ErrorNote error={target.error ?? history.error ?? remove.error} />
