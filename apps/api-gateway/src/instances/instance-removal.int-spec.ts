@@ -129,16 +129,22 @@ describe('DELETE /api/v1/instances/{instanceId}', () => {
     expect(await eventsOf()).toHaveLength(events.length);
   });
 
-  it("removes an instance whose pusher's clock is ahead of ours, as of its newest update", async () => {
+  it("removes an instance whose pushers' clocks are ahead of ours, as of its newest update", async () => {
     const ahead = 'clock-ahead-1';
-    const aheadAt = Date.now() + 60_000;
-    await push('dc-1', aheadAt, ahead);
-    await waitFor(async () => (await statusOf(ahead)) === 'UP', { description: 'instance UP', timeoutMs: 30_000 });
+    // Two locations, the later one listed last and stamped latest: the removal is dated by the newest of them all.
+    const newestAt = Date.now() + 60_000;
+    await push('dc-1', Date.now() + 30_000, ahead);
+    await push('dc-2', newestAt, ahead);
+    await waitFor(async () => (await listed()).find((i) => i.instanceId === ahead)?.locations.length === 2, {
+      description: 'instance in two locations',
+      timeoutMs: 30_000,
+    });
     const res = await remove(ahead);
     expect(res.status).toBe(202);
+    expect(res.body.locations).toEqual(['dc-1', 'dc-2']);
     // Not before its newest update: the aggregator takes an older removal for a late one of an earlier life, and
     // the instance would stay.
-    expect(res.body.removedAt).toBe(new Date(aheadAt).toISOString());
+    expect(res.body.removedAt).toBe(new Date(newestAt).toISOString());
     await waitFor(async () => (await statusOf(ahead)) === null, { description: 'instance gone from the list' });
   });
 

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import {
   instanceIdSchema,
   InstanceKind,
+  instanceKindSchema,
   Messages,
   TargetIds,
   TargetKind,
@@ -55,8 +56,11 @@ export class InstanceRemovalService {
         updateId: `removed:${id}`,
         instanceId,
         // The kind it has (it changes nothing: the instance leaves live state); one stored before kinds were kept
-        // has none, and any will do.
-        kind: target.instanceKind ?? InstanceKind.Service,
+        // has none, and one the bus schema would refuse (live state of another version) must not make it a 400:
+        // any will do.
+        kind: instanceKindSchema.safeParse(target.instanceKind).success
+          ? (target.instanceKind as InstanceKind)
+          : InstanceKind.Service,
         status: 'removed',
         source: 'api-gateway',
         location,
