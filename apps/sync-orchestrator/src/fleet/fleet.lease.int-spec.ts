@@ -217,11 +217,19 @@ it("a holder whose lease session died mid-cycle cannot write that cycle over the
     { timeoutMs: 15_000, description: "B's failed poll" },
   );
   expect(Date.parse(byB.good?.at ?? '')).toBeLessThan(cutAt);
-  const { rows: after } = await (pool as unknown as Pool).query<{ last_success_at: Date | null; last_error: string }>(
-    `SELECT last_success_at, last_error FROM fleet_sites WHERE name = 'eu'`,
+  // The poller writes the member cache, then fleet_sites: on a loaded box the row comes a moment after.
+  const after = await testing.waitFor(
+    async () => {
+      const { rows } = await (pool as unknown as Pool).query<{
+        last_success_at: Date | null;
+        last_error: string | null;
+      }>(`SELECT last_success_at, last_error FROM fleet_sites WHERE name = 'eu'`);
+      return rows[0]?.last_error ? rows[0] : undefined;
+    },
+    { timeoutMs: 10_000, description: "B's failed poll in fleet_sites" },
   );
-  expect(after[0].last_success_at?.getTime()).toBeLessThan(cutAt);
-  expect(after[0].last_error).toMatch(/member timeout/);
+  expect(after.last_success_at?.getTime()).toBeLessThan(cutAt);
+  expect(after.last_error).toMatch(/member timeout/);
   proxy.heal();
   proxy.cut();
   sim.setBehaviour('eu', { hang: false, latencyMs: 0 });
