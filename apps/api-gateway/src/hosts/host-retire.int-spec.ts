@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import {
   Messages,
   UUID_PATTERN,
@@ -10,11 +9,10 @@ import {
   type HostMetricsResponse,
   type HostRetirementAccepted,
 } from '@fleetwatch/contracts';
-import { createBus, observationShardQueueSpecs, type Bus } from '@fleetwatch/messaging';
+import type { Bus } from '@fleetwatch/messaging';
 import * as testing from '@fleetwatch/testing';
-import { startAggregatorBeside, type AggregatorProcess } from '../alerting/aggregator-process.int-helpers';
-import { privateOwnerDist } from '../checks/owner-process.int-helpers';
-import { signInViewerAndOperator, startGateway, type GatewayHarness } from '../int-spec.helpers';
+import { startGatewayBesideAggregator, type GatewayBesideAggregator } from '../gateway-aggregator.int-helpers';
+import type { GatewayHarness } from '../int-spec.helpers';
 
 // DELETE /api/v1/hosts/{id} end to end: the real gateway (its bus through a proxy this test can cut), the real
 // aggregator (built from today's sources, run as a process) and a collector's host.metrics published on the same
@@ -25,16 +23,14 @@ import { signInViewerAndOperator, startGateway, type GatewayHarness } from '../i
 
 jest.setTimeout(180_000);
 
-const { waitFor, TcpProxy } = testing;
+const { waitFor } = testing;
 
 const HOST = 'rack-2/gpu 9';
 const enc = encodeURIComponent;
 
-let vhost: { amqpUrl: string; dispose(): Promise<void> };
-let proxy: InstanceType<typeof TcpProxy>;
+let proxy: GatewayBesideAggregator['proxy'];
+let site: GatewayBesideAggregator;
 let gw: GatewayHarness;
-let aggregator: AggregatorProcess;
-let dist: string;
 let collector: Bus;
 let operator: string;
 let viewer: string;
@@ -75,30 +71,11 @@ const eventsOf = async () =>
   ).body.events;
 
 beforeAll(async () => {
-  vhost = await testing.createIsolatedVhost('host-retire');
-  proxy = TcpProxy.forUrl(vhost.amqpUrl);
-  await proxy.start();
-  // The gateway reaches the broker through the proxy; the aggregator and the collector directly.
-  gw = await startGateway(testing, 'host-retire', { env: { AMQP_URL: proxy.rewriteUrl(vhost.amqpUrl) } });
-  dist = privateOwnerDist(`host-retire-${testing.testEnv().runId}`);
-  aggregator = await startAggregatorBeside(dist, gw, vhost.amqpUrl);
-  collector = createBus({
-    url: vhost.amqpUrl,
-    source: { site: 'test', service: 'collector', location: 'lab-3' },
-    name: 'test-host-retire-collector',
-    queues: observationShardQueueSpecs(),
-  });
-  ({ viewer, operator } = await signInViewerAndOperator(gw));
+  site = await startGatewayBesideAggregator('host-retire', { service: 'collector', location: 'lab-3' });
+  ({ gw, proxy, viewer, operator, bus: collector } = site);
 });
 
-afterAll(async () => {
-  await collector?.close().catch(() => undefined);
-  await aggregator?.stop();
-  await gw?.close();
-  await proxy?.stop();
-  await vhost?.dispose();
-  if (dist) rmSync(dist, { recursive: true, force: true });
-});
+afterAll(() => site?.close());
 
 describe('DELETE /api/v1/hosts/{id}', () => {
   let retiredAt = '';

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import {
   InstanceKind,
   Messages,
@@ -9,11 +8,10 @@ import {
   type InstanceListResponse,
   type InstanceRemovalAccepted,
 } from '@fleetwatch/contracts';
-import { createBus, observationShardQueueSpecs, type Bus } from '@fleetwatch/messaging';
+import type { Bus } from '@fleetwatch/messaging';
 import * as testing from '@fleetwatch/testing';
-import { startAggregatorBeside, type AggregatorProcess } from '../alerting/aggregator-process.int-helpers';
-import { privateOwnerDist } from '../checks/owner-process.int-helpers';
-import { signInViewerAndOperator, startGateway, type GatewayHarness } from '../int-spec.helpers';
+import { startGatewayBesideAggregator, type GatewayBesideAggregator } from '../gateway-aggregator.int-helpers';
+import type { GatewayHarness } from '../int-spec.helpers';
 
 // DELETE /api/v1/instances/{instanceId} end to end: the real gateway (its bus through a proxy this test can cut), the
 // real aggregator (built from today's sources, run as a process, STALE after 5 s) and pushed updates published on the
@@ -23,17 +21,15 @@ import { signInViewerAndOperator, startGateway, type GatewayHarness } from '../i
 
 jest.setTimeout(180_000);
 
-const { waitFor, TcpProxy } = testing;
+const { waitFor } = testing;
 
 const INSTANCE = 'db/backup-7@host-2';
 const TARGET = `instance:${INSTANCE}`;
 const enc = encodeURIComponent;
 
-let vhost: { amqpUrl: string; dispose(): Promise<void> };
-let proxy: InstanceType<typeof TcpProxy>;
+let proxy: GatewayBesideAggregator['proxy'];
+let site: GatewayBesideAggregator;
 let gw: GatewayHarness;
-let aggregator: AggregatorProcess;
-let dist: string;
 let ingest: Bus;
 let operator: string;
 let viewer: string;
@@ -65,30 +61,15 @@ const eventsOf = async () =>
     .body.events;
 
 beforeAll(async () => {
-  vhost = await testing.createIsolatedVhost('instance-removal');
-  proxy = TcpProxy.forUrl(vhost.amqpUrl);
-  await proxy.start();
-  // The gateway reaches the broker through the proxy; the aggregator and the pusher directly.
-  gw = await startGateway(testing, 'instance-removal', { env: { AMQP_URL: proxy.rewriteUrl(vhost.amqpUrl) } });
-  dist = privateOwnerDist(`instance-removal-${testing.testEnv().runId}`);
-  aggregator = await startAggregatorBeside(dist, gw, vhost.amqpUrl, { STALE_AFTER_SECONDS: '5' });
-  ingest = createBus({
-    url: vhost.amqpUrl,
-    source: { site: 'test', service: 'status-ingest', location: 'local' },
-    name: 'test-instance-removal-ingest',
-    queues: observationShardQueueSpecs(),
-  });
-  ({ viewer, operator } = await signInViewerAndOperator(gw));
+  site = await startGatewayBesideAggregator(
+    'instance-removal',
+    { service: 'status-ingest', location: 'local' },
+    { STALE_AFTER_SECONDS: '5' },
+  );
+  ({ gw, proxy, viewer, operator, bus: ingest } = site);
 });
 
-afterAll(async () => {
-  await ingest?.close().catch(() => undefined);
-  await aggregator?.stop();
-  await gw?.close();
-  await proxy?.stop();
-  await vhost?.dispose();
-  if (dist) rmSync(dist, { recursive: true, force: true });
-});
+afterAll(() => site?.close());
 
 describe('DELETE /api/v1/instances/{instanceId}', () => {
   let removedAt = '';
