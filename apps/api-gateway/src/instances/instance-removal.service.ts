@@ -66,7 +66,7 @@ export class InstanceRemovalService {
         location,
         occurredAt: removedAt,
         receivedAt: new Date(now).toISOString(),
-        message: `by ${actor.name} (${actor.id}) through the API`.slice(0, 4096),
+        message: `by ${actor.name} (${actor.id}) through the API`,
       };
     });
     // A removal twice is one removal (the second finds nothing newer to remove): a publish not confirmed may be sent
