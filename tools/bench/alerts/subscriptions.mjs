@@ -43,6 +43,9 @@ const { SubscriptionDeliveryWorker } = require(
 );
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// The service's settings (subscriptions.providers.ts); the worker's own default cap (half the batch).
+const BATCH = 20;
+const PER_SUBSCRIPTION = Math.max(1, Math.floor(BATCH / 2));
 const KEY = randomBytes(32).toString('hex');
 
 let received = 0;
@@ -63,6 +66,11 @@ const url = `http://127.0.0.1:${receiver.address().port}/hook`;
 
 const db = await createIsolatedDatabase();
 const pools = [];
+// Ctrl-C: the throwaway database goes too.
+process.once('SIGINT', () => {
+  console.error('interrupted: dropping the bench database');
+  void db.dispose().finally(() => process.exit(130));
+});
 try {
   const setup = P.createSqlPool(db.databaseUrl, { max: 2 });
   pools.push(setup);
@@ -126,7 +134,7 @@ try {
           http: { timeoutMs: 10_000, maxResponseBytes: 4096, maxRedirects: 3 },
           leaseMs: 60_000,
           pollMs: 1000,
-          batch: 20,
+          batch: BATCH,
           retentionMs: 7 * 86_400_000,
         },
       ),
@@ -146,7 +154,7 @@ try {
     );
     const done = rows[0].n;
     while (done >= next && next <= total) {
-      marks.push(performance.now() - t0);
+      marks.push({ n: next, t: performance.now() - t0 });
       next += quarter;
     }
     if (done >= total) break;
@@ -159,18 +167,26 @@ try {
     `SELECT state, count(*)::int AS n FROM subscription_deliveries GROUP BY state ORDER BY state`,
   );
   const q = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
-  const firstQuarter = quarter / (marks[0] / 1000);
-  const lastQuarter = quarter / ((marks[3] - marks[2]) / 1000);
+  // A mark at each quarter of the total reached, and one at the end (a total not a multiple of 4): the rate of the
+  // first stretch and of the last.
+  if (marks.at(-1)?.n !== total) marks.push({ n: total, t: seconds * 1000 });
+  // Null for a stretch shorter than the 50 ms poll (too few deliveries to say).
+  const rate = (from, to) => (to.t - from.t < 50 ? null : (to.n - from.n) / ((to.t - from.t) / 1000));
+  const firstQuarter = rate({ n: 0, t: 0 }, marks[0]);
+  const lastQuarter = rate(marks.at(-2) ?? { n: 0, t: 0 }, marks.at(-1));
   const result = {
-    settings: { ...args, tree: undefined, batch: 20, perSubscription: 10, cores: cpus().length, load1: load },
-    code: codeVersion(root, dist('apps/aggregator/src/alerts/subscriptions/subscription-delivery.worker.js')),
+    settings: { ...args, batch: BATCH, perSubscription: PER_SUBSCRIPTION, cores: cpus().length, load1: load },
+    code: codeVersion(
+      resolve(args.tree),
+      dist('apps/aggregator/src/alerts/subscriptions/subscription-delivery.worker.js'),
+    ),
     deliveries: total,
     received,
     states: Object.fromEntries(states.map((r) => [r.state, r.n])),
     seconds: Number(seconds.toFixed(2)),
     perSecond: Math.round(total / seconds),
-    firstQuarterPerSecond: Math.round(firstQuarter),
-    lastQuarterPerSecond: Math.round(lastQuarter),
+    firstQuarterPerSecond: firstQuarter === null ? null : Math.round(firstQuarter),
+    lastQuarterPerSecond: lastQuarter === null ? null : Math.round(lastQuarter),
     claimMs: {
       n: claimMs.length,
       median: Number(q(claimMs, 0.5).toFixed(1)),

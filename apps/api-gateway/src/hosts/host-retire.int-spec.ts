@@ -11,7 +11,11 @@ import {
 } from '@fleetwatch/contracts';
 import type { Bus } from '@fleetwatch/messaging';
 import * as testing from '@fleetwatch/testing';
-import { startGatewayBesideAggregator, type GatewayBesideAggregator } from '../gateway-aggregator.int-helpers';
+import {
+  startGatewayBesideAggregator,
+  type GatewayBesideAggregator,
+  type StartingGatewayBesideAggregator,
+} from '../gateway-aggregator.int-helpers';
 import type { GatewayHarness } from '../int-spec.helpers';
 
 // DELETE /api/v1/hosts/{id} end to end: the real gateway (its bus through a proxy this test can cut), the real
@@ -29,7 +33,6 @@ const HOST = 'rack-2/gpu 9';
 const enc = encodeURIComponent;
 
 let proxy: GatewayBesideAggregator['proxy'];
-let site: GatewayBesideAggregator;
 let gw: GatewayHarness;
 let collector: Bus;
 let operator: string;
@@ -70,12 +73,15 @@ const eventsOf = async () =>
     })
   ).body.events;
 
+let starting: StartingGatewayBesideAggregator | undefined;
+
 beforeAll(async () => {
-  site = await startGatewayBesideAggregator('host-retire', { service: 'collector', location: 'lab-3' });
-  ({ gw, proxy, viewer, operator, bus: collector } = site);
+  starting = startGatewayBesideAggregator('host-retire', { service: 'collector', location: 'lab-3' });
+  ({ gw, proxy, viewer, operator, bus: collector } = await starting.ready);
 });
 
-afterAll(() => site?.close());
+// Also after a set-up that timed out: what it started is stopped.
+afterAll(() => starting?.close());
 
 describe('DELETE /api/v1/hosts/{id}', () => {
   let retiredAt = '';

@@ -10,7 +10,11 @@ import {
 } from '@fleetwatch/contracts';
 import type { Bus } from '@fleetwatch/messaging';
 import * as testing from '@fleetwatch/testing';
-import { startGatewayBesideAggregator, type GatewayBesideAggregator } from '../gateway-aggregator.int-helpers';
+import {
+  startGatewayBesideAggregator,
+  type GatewayBesideAggregator,
+  type StartingGatewayBesideAggregator,
+} from '../gateway-aggregator.int-helpers';
 import type { GatewayHarness } from '../int-spec.helpers';
 
 // DELETE /api/v1/instances/{instanceId} end to end: the real gateway (its bus through a proxy this test can cut), the
@@ -28,7 +32,6 @@ const TARGET = `instance:${INSTANCE}`;
 const enc = encodeURIComponent;
 
 let proxy: GatewayBesideAggregator['proxy'];
-let site: GatewayBesideAggregator;
 let gw: GatewayHarness;
 let ingest: Bus;
 let operator: string;
@@ -60,16 +63,19 @@ const eventsOf = async () =>
   (await gw.request<HistoryResponse>('GET', `/api/v1/targets/${enc(TARGET)}/history?minutes=60`, { token: viewer }))
     .body.events;
 
+let starting: StartingGatewayBesideAggregator | undefined;
+
 beforeAll(async () => {
-  site = await startGatewayBesideAggregator(
+  starting = startGatewayBesideAggregator(
     'instance-removal',
     { service: 'status-ingest', location: 'local' },
     { STALE_AFTER_SECONDS: '5' },
   );
-  ({ gw, proxy, viewer, operator, bus: ingest } = site);
+  ({ gw, proxy, viewer, operator, bus: ingest } = await starting.ready);
 });
 
-afterAll(() => site?.close());
+// Also after a set-up that timed out: what it started is stopped.
+afterAll(() => starting?.close());
 
 describe('DELETE /api/v1/instances/{instanceId}', () => {
   let removedAt = '';
