@@ -88,4 +88,30 @@ describe('SubscriptionDeliveriesRepository.claimDue', () => {
     expect(of(quiet)).toHaveLength(1);
     await repo.release('w1');
   });
+
+  it("counts a subscription's deliveries still in flight against its share (a worker claiming as sends end)", async () => {
+    const busy = `sub-${randomUUID()}`;
+    const other = `sub-${randomUUID()}`;
+    await repo.enqueue(
+      [busy, other].flatMap((subscriptionId) =>
+        Array.from({ length: 6 }, () => ({
+          subscriptionId,
+          eventId: randomUUID(),
+          targetId: 'instance:a',
+          body: '{}',
+        })),
+      ),
+    );
+    // 3 of busy's are still being sent: it may have 1 more; the other subscription its whole share.
+    const claimed = await repo.claimDue('w1', 20, 60_000, 4, new Map([[busy, 3]]));
+    const of = (sub: string) => claimed.filter((d) => d.subscriptionId === sub);
+    expect(of(busy)).toHaveLength(1);
+    expect(of(other)).toHaveLength(4);
+    // At its share or beyond: none.
+    await repo.release('w1');
+    const none = await repo.claimDue('w1', 20, 60_000, 4, new Map([[busy, 5]]));
+    expect(none.filter((d) => d.subscriptionId === busy)).toHaveLength(0);
+    expect(await repo.claimDue('w1', 0, 60_000, 4)).toEqual([]);
+    await repo.release('w1');
+  });
 });

@@ -65,14 +65,17 @@ export class SubscriptionDeliveriesRepository {
   /**
    * Claims up to `limit` due deliveries for `owner` until now + `leaseMs`. `perSubscription`: at most that many of one
    * subscription (its oldest due), so a receiver with a backlog — one that hangs until the send timeout — cannot fill
-   * a claim and hold up the other subscriptions' deliveries behind it.
+   * a claim and hold up the other subscriptions' deliveries behind it. `inFlight`: deliveries of a subscription the
+   * caller is still sending, counted against its `perSubscription` (a worker that claims again as sends end).
    */
   async claimDue(
     owner: string,
     limit: number,
     leaseMs: number,
     perSubscription: number | null = null,
+    inFlight: ReadonlyMap<string, number> = new Map(),
   ): Promise<ClaimedSubscriptionDelivery[]> {
+    if (limit <= 0) return [];
     const rows = await sqlQuery<{
       id: string;
       subscription_id: string;
@@ -84,16 +87,20 @@ export class SubscriptionDeliveriesRepository {
       this.pool,
       `UPDATE subscription_deliveries d SET claimed_by = $1, claimed_until = now() + ($3::int * interval '1 millisecond')
        FROM (SELECT s.id FROM subscription_deliveries s
-             JOIN (SELECT id, row_number() OVER (PARTITION BY subscription_id ORDER BY next_attempt_at, id) AS rank
+             JOIN (SELECT id, subscription_id,
+                          row_number() OVER (PARTITION BY subscription_id ORDER BY next_attempt_at, id) AS rank
                    FROM subscription_deliveries
                    WHERE state = 'pending' AND next_attempt_at <= now()
                      AND (claimed_until IS NULL OR claimed_until < now())) r ON r.id = s.id
              WHERE ($4::int IS NULL OR r.rank <= $4::int)
+               -- Nothing in flight: NULL, and the statement plans as without this line.
+               AND ($5::jsonb IS NULL OR $4::int IS NULL
+                    OR r.rank <= $4::int - COALESCE(($5::jsonb ->> r.subscription_id::text)::int, 0))
                AND s.state = 'pending' AND s.next_attempt_at <= now() AND (s.claimed_until IS NULL OR s.claimed_until < now())
              ORDER BY s.next_attempt_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED) due
        WHERE d.id = due.id
        RETURNING d.id::text AS id, d.subscription_id, d.event_id, d.body, d.attempts, d.created_at`,
-      [owner, limit, leaseMs, perSubscription],
+      [owner, limit, leaseMs, perSubscription, inFlight.size ? JSON.stringify(Object.fromEntries(inFlight)) : null],
     ).catch((err: unknown) => rethrowSql(err));
     return rows.map((r) => ({
       id: r.id,

@@ -97,36 +97,75 @@ export class SubscriptionDeliveryWorker {
     this.timer.unref();
   }
 
-  /** Rounds until nothing is due (also for tests). */
+  /**
+   * Sends until nothing is due (also for tests): up to `batch` sends in flight, at most `perSubscription` of one
+   * subscription. A send that ends frees its slot at once — the next claim does not wait for the slowest send, so one
+   * slow or hanging receiver (a send timeout) holds only its own share of the slots, not every other subscription's
+   * deliveries behind it. A claim is made once half the batch's worth of sends ended since the last, or none is in
+   * flight (a claim per finished send would be one query per delivery).
+   */
   async drain(): Promise<number> {
     const now = (this.options.now ?? Date.now)();
     if (now - this.lastPurge >= PURGE_EVERY_MS) {
       this.lastPurge = now;
       await this.deliveries.purgeFinished(now - this.options.retentionMs);
     }
+    const slots = this.options.batch;
+    const cap = this.options.perSubscription ?? Math.max(1, Math.floor(slots / 2));
+    const inFlight = new Map<string, number>();
+    const sending = new Set<Promise<void>>();
     let sent = 0;
-    const cap = this.options.perSubscription ?? Math.max(1, Math.floor(this.options.batch / 2));
+    // Whether a claim may find more: at the start, after a claim that filled what it asked, and after a send ended (its
+    // slot and its subscription's share are free again).
+    let more = true;
+    // One claim at least, as a round before (drain() is called without start() by tests); none more once stopped.
+    let first = true;
+    // Sends ended since the last claim: the next claim waits for half the slots' worth (or for none in flight), so
+    // claims stay one per half batch, never one per send (each is a query, on the pool the sends' records use too).
+    let ended = 0;
+    const half = Math.ceil(slots / 2);
     for (;;) {
-      const claimed = await this.deliveries.claimDue(this.options.owner, this.options.batch, this.options.leaseMs, cap);
-      if (claimed.length === 0) return sent;
-      // A delivery whose handling fails (the store away) is left to its claim's end; the round ends only when all its
-      // sends have — sends left running unwatched would outlast stop(), which hands their claims back.
-      await Promise.all(
-        claimed.map((d) =>
-          this.deliver(d).catch((err: unknown) =>
-            this.logger.warn(
-              { subscriptionId: d.subscriptionId, eventId: d.eventId, error: (err as Error).message },
-              'subscription delivery not attempted; its claim runs out and it is tried again',
-            ),
-          ),
-        ),
-      );
-      sent += claimed.length;
-      // A full batch, or a subscription at its cap, means more may be due.
-      const per = new Map<string, number>();
-      for (const d of claimed) per.set(d.subscriptionId, (per.get(d.subscriptionId) ?? 0) + 1);
-      const more = claimed.length >= this.options.batch || [...per.values()].some((n) => n >= cap);
-      if (this.stopped || !more) return sent;
+      const free = slots - sending.size;
+      if (more && (first || !this.stopped) && free > 0 && (sending.size === 0 || ended >= half)) {
+        first = false;
+        ended = 0;
+        let claimed: ClaimedSubscriptionDelivery[];
+        try {
+          claimed = await this.deliveries.claimDue(this.options.owner, free, this.options.leaseMs, cap, inFlight);
+        } catch (err) {
+          // The store away: the sends under way end first — left running unwatched they would outlast stop(), which
+          // hands their claims back, and another replica would send them again.
+          await Promise.all(sending);
+          throw err;
+        }
+        more = claimed.length >= free;
+        sent += claimed.length;
+        for (const d of claimed) {
+          inFlight.set(d.subscriptionId, (inFlight.get(d.subscriptionId) ?? 0) + 1);
+          // A delivery whose handling fails (the store away) is left to its claim's end.
+          const send: Promise<void> = this.deliver(d)
+            .catch((err: unknown) =>
+              this.logger.warn(
+                { subscriptionId: d.subscriptionId, eventId: d.eventId, error: (err as Error).message },
+                'subscription delivery not attempted; its claim runs out and it is tried again',
+              ),
+            )
+            .finally(() => {
+              ended++;
+              sending.delete(send);
+              const left = (inFlight.get(d.subscriptionId) ?? 1) - 1;
+              if (left > 0) inFlight.set(d.subscriptionId, left);
+              else inFlight.delete(d.subscriptionId);
+            });
+          sending.add(send);
+        }
+      }
+      if (sending.size === 0) {
+        if (!more || (this.stopped && !first)) return sent;
+        continue;
+      }
+      await Promise.race(sending);
+      more = true;
     }
   }
 
