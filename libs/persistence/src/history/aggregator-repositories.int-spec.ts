@@ -298,6 +298,22 @@ describe('HistoryRepository', () => {
     ]);
   });
 
+  it('a minute past the raw window whose results arrive in parts, a run between them, is rolled up whole', async () => {
+    // A spooled backlog replayed in batches: the first part was rolled up alone and, the minute being past the raw
+    // window, never recomputed with the rest (count 1 of 20 for ever).
+    const DAY = 86_400_000;
+    const rawCutoff = Date.now() - 7 * DAY;
+    const bucket = minuteBucket(Date.now() - 9 * DAY);
+    const rows = Array.from({ length: 20 }, (_, i) => result('check:parts', bucket + i * 1000, i % 4 !== 0, 10 + i));
+    for (const part of [rows.slice(0, 1), rows.slice(1, 12), rows.slice(12)]) {
+      await runInSqlTransaction(db, (tx) => history.insertCheckResults(tx, part));
+      await history.recomputeDirtyRollups(1000, 0, rawCutoff);
+    }
+    expect(await history.rollups('check:parts', new Date(bucket), new Date(bucket + 60_000))).toMatchObject([
+      { count: 20, okCount: 15, minLatencyMs: 10, maxLatencyMs: 29 },
+    ]);
+  });
+
   it("the rollup jobs' picks take their chunk off the bucket index, not a scan or sort of every mark", async () => {
     // A site's marks: mostly the minute in progress (rolled up once already, not due yet), some closed minutes. In a
     // transaction rolled back afterwards: nothing of this stays for the other tests.

@@ -409,9 +409,13 @@ export class HistoryRepository {
    * recompute, after it closed, does anyway. 0: every mark at once.
    *
    * `rawCutoff` (epoch ms, the raw retention cutoff): a minute starting before it may have lost raw rows to
-   * retention, so a late result there (spooled, or a dead letter replayed) never overwrites its rollup — recomputed
-   * from the rows left it shrank to the late ones (count 20 → 1). It only gets a rollup where it has none, and its
-   * mark is cleared; its raw row goes with the next retention run. As the host rollups (HostHistoryRepository).
+   * retention, so a late result there (spooled, or a dead letter replayed) never shrinks its rollup — recomputed
+   * from the rows left it shrank to the late ones (count 20 → 1). Its rollup is only written where it has none or
+   * where the raw rows now count more than it does: a minute whose results came in parts, with a run between them
+   * (a spooled backlog replayed in batches, the first committed alone), was kept at its first part's count for ever
+   * before. Its mark is cleared; its raw rows go with the next retention run. As the host rollups
+   * (HostHistoryRepository). Left: a minute already pruned that gets more late results than it had is replaced by
+   * them (the pruned rows are not known any more).
    */
   async recomputeDirtyRollups(limit = 1000, openMinuteDelayMs = 0, rawCutoff: number | null = null): Promise<number> {
     // (The mean is a numeric sum / count, not float8's avg(): that keeps a sum of squares, which overflows from ~1e154
@@ -454,7 +458,7 @@ export class HistoryRepository {
          ON CONFLICT (target_id, location, bucket) DO UPDATE SET count = EXCLUDED.count, ok_count = EXCLUDED.ok_count,
            min_latency_ms = EXCLUDED.min_latency_ms, avg_latency_ms = EXCLUDED.avg_latency_ms, max_latency_ms = EXCLUDED.max_latency_ms,
            p95_latency_ms = EXCLUDED.p95_latency_ms, latency_count = EXCLUDED.latency_count
-           WHERE $4::timestamptz IS NULL OR rollups_1m.bucket >= $4::timestamptz`,
+           WHERE $4::timestamptz IS NULL OR rollups_1m.bucket >= $4::timestamptz OR EXCLUDED.count > rollups_1m.count`,
         [
           picked.map((r) => r.target_id),
           picked.map((r) => r.location),

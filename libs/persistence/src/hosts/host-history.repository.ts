@@ -153,9 +153,10 @@ export class HostHistoryRepository {
    * computed about once (windows up to an hour read raw samples, so nothing waits on it).
    * `rawCutoff` (epoch ms, the raw retention cutoff): a minute starting before it may have lost
    * raw rows to retention, so a late sample there (a spooled one) never overwrites its rollup
-   * (recomputed from the one raw row left it would shrink to count 1): its series are only
-   * inserted where the minute has none, and its mark is cleared. Its raw row stays until the
-   * next retention run prunes it.
+   * (recomputed from the one raw row left it would shrink to count 1): a series of it is only
+   * written where the minute has none or where its raw rows now count more (a minute whose
+   * samples came in parts, a run between them: kept at the first part's count before), and
+   * its mark is cleared. Its raw rows stay until the next retention run prunes them.
    * Returns the minutes recomputed.
    */
   async recomputeDirtyRollups(limit = 500, now = Date.now(), rawCutoff: number | null = null): Promise<number> {
@@ -189,7 +190,8 @@ export class HostHistoryRepository {
          FROM points GROUP BY host_id, bucket, series, device
          ORDER BY 1, 2
          ON CONFLICT (series_key, bucket) DO UPDATE SET count = EXCLUDED.count, avg = EXCLUDED.avg, max = EXCLUDED.max
-           WHERE $3::timestamptz IS NULL OR host_rollups_1m.bucket >= $3::timestamptz`,
+           WHERE $3::timestamptz IS NULL OR host_rollups_1m.bucket >= $3::timestamptz
+             OR EXCLUDED.count > host_rollups_1m.count`,
         [picked.map((r) => r.host_id), picked.map((r) => r.bucket), rawCutoff === null ? null : iso(rawCutoff)],
       ).catch((err: unknown) => rethrowSql(err));
       return picked.length;
