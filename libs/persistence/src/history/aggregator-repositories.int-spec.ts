@@ -362,9 +362,69 @@ describe('HistoryRepository', () => {
         result('check:ret', Date.now(), true, 1),
       ]),
     );
+    // Rolled up first: retention keeps raw rows whose minute is still marked (below).
+    while ((await history.recomputeDirtyRollups(1000, 0)) > 0);
     const deleted = await history.deleteOlderThan('check_results', new Date(Date.now() - 7 * 86_400_000), 10);
     expect(deleted).toBeGreaterThanOrEqual(25);
     expect(await count("SELECT count(*) AS n FROM check_results WHERE target_id = 'check:ret'")).toBe(1);
+  });
+
+  it('retention keeps raw rows until their minute is rolled up (a spool from past the raw window got no rollup)', async () => {
+    const DAY = 86_400_000;
+    const rawCutoff = new Date(Date.now() - 7 * DAY);
+    const bucket = minuteBucket(Date.now() - 8 * DAY);
+    const targetId = 'instance:kept-until-rolled';
+    const at = (i: number) => bucket + i * 1000;
+    await runInSqlTransaction(db, async (tx) => {
+      await history.insertCheckResults(tx, [result(targetId, at(1), true, 5), result(targetId, at(2), false, 7)]);
+      await history.insertStatusUpdates(tx, [
+        {
+          messageId: randomUUID(),
+          updateId: randomUUID(),
+          targetId,
+          instanceId: targetId,
+          kind: 'container',
+          lifecycleStatus: 'running',
+          status: 'UP',
+          source: null,
+          location: 'eu',
+          occurredAt: at(3),
+          receivedAt: at(3),
+          labels: null,
+          message: null,
+          metadata: null,
+        },
+      ]);
+      await history.insertHeartbeatPings(
+        tx,
+        (['start', 'success'] as const).map((signal, i) => ({
+          messageId: randomUUID(),
+          monitorId: targetId,
+          targetId,
+          location: 'eu',
+          signal,
+          runId: null,
+          receivedAt: at(4 + i),
+          body: null,
+        })),
+      );
+    });
+    const raw = async () => [
+      await count('SELECT count(*) AS n FROM check_results WHERE target_id = $1', [targetId]),
+      await count('SELECT count(*) AS n FROM status_updates WHERE target_id = $1', [targetId]),
+      await count('SELECT count(*) AS n FROM heartbeat_pings WHERE target_id = $1', [targetId]),
+    ];
+    // Marked: the rows counted in the rollup stay ('start' pings count in none: pruned).
+    for (const table of ['check_results', 'status_updates', 'heartbeat_pings'] as const)
+      await history.deleteOlderThan(table, rawCutoff);
+    expect(await raw()).toEqual([2, 1, 1]);
+    while ((await history.recomputeDirtyRollups(1000, 0, rawCutoff.getTime())) > 0);
+    expect(await history.rollups(targetId, new Date(bucket), new Date(bucket + 60_000))).toMatchObject([
+      { count: 4, okCount: 3 },
+    ]);
+    for (const table of ['check_results', 'status_updates', 'heartbeat_pings'] as const)
+      await history.deleteOlderThan(table, rawCutoff);
+    expect(await raw()).toEqual([0, 0, 0]);
   });
 
   it('retention stops at maxBatches, and before the next batch once told to stop', async () => {
@@ -376,6 +436,7 @@ describe('HistoryRepository', () => {
         Array.from({ length: 30 }, (_, i) => result('check:ret-bounded', old + i, true, 1)),
       ),
     );
+    while ((await history.recomputeDirtyRollups(1000, 0)) > 0);
     const cutoff = new Date(old + 1000);
     const left = () => count("SELECT count(*) AS n FROM check_results WHERE target_id = 'check:ret-bounded'");
     // Two batches of 5 at most.

@@ -143,6 +143,21 @@ export const RETENTION_COLUMNS = {
   /** Who retired which host when: kept as long as the host's rollups. */
   host_retirements: 'retired_at',
 } as const;
+const minuteOf = (column: string) => `date_trunc('minute', t.${column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
+const unmarked = (column: string, where = 'TRUE') =>
+  `AND NOT (${where} AND EXISTS (SELECT 1 FROM rollup_dirty d
+     WHERE d.target_id = t.target_id AND d.location = t.location AND d.bucket = ${minuteOf(column)}))`;
+/**
+ * Per raw table, the condition retention adds (on its rows as `t`): not in a minute still marked for its rollup, as
+ * the table's insert marks it (markDirty; host_metrics in host_rollup_dirty). See deleteOlderThan.
+ */
+export const RETENTION_KEEP_MARKED: Partial<Record<RetentionTable, string>> = {
+  status_updates: unmarked('occurred_at'),
+  check_results: unmarked('occurred_at'),
+  heartbeat_pings: unmarked('received_at', "t.signal <> 'start'"),
+  host_metrics: `AND NOT EXISTS (SELECT 1 FROM host_rollup_dirty d
+     WHERE d.host_id = t.host_id AND d.bucket = ${minuteOf('sampled_at')})`,
+};
 /** Retention tables kept for the rollup window (the others for the raw window). */
 export const ROLLUP_TABLES: ReadonlySet<RetentionTable> = new Set([
   'rollups_1m',
@@ -506,6 +521,10 @@ export class HistoryRepository {
    * (each its own short statement, by ctid over the indexed time column), so no
    * statement holds locks for long; at most `maxBatches` of them, and none once `stop()`
    * says so (checked before each). Returns the rows deleted.
+   * A raw row whose minute is still marked for its rollup (RETENTION_KEEP_MARKED) is kept until the rollup job has
+   * taken the mark: a spool replayed from past the raw window, or a rollup job behind, had raw rows pruned before
+   * their minute was rolled up, and the minute got no rollup at all. The mark is written in the raw row's own
+   * transaction and taken in the rollup's, so a row this statement sees unmarked is already in a rollup.
    */
   async deleteOlderThan(
     table: RetentionTable,
@@ -520,7 +539,8 @@ export class HistoryRepository {
     for (let i = 0; i < maxBatches && !stop(); i++) {
       const deleted = await sqlExecute(
         this.pool,
-        `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${column} < $1::timestamptz LIMIT $2))`,
+        `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(
+           SELECT ctid FROM ${table} t WHERE ${column} < $1::timestamptz ${RETENTION_KEEP_MARKED[table] ?? ''} LIMIT $2))`,
         [before.toISOString(), batchSize],
       ).catch((err: unknown) => rethrowSql(err));
       total += deleted;
