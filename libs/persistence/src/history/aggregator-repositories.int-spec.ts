@@ -385,7 +385,7 @@ describe('HistoryRepository', () => {
           instanceId: targetId,
           kind: 'container',
           lifecycleStatus: 'running',
-          status: 'UP',
+          status: TargetStatus.Up,
           source: null,
           location: 'eu',
           occurredAt: at(3),
