@@ -94,7 +94,8 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
 
   /** One rollup run; `behind`: a kind of bucket had more marked than a run takes (ROLLUP_MAX_CHUNKS chunks). */
   private async roll(): Promise<{ total: number; behind: boolean }> {
-    // A minute older than the raw window is never re-rolled (its raw rows are pruned: a late result would shrink it).
+    // A minute older than the raw window is re-rolled only where its raw rows count more than its rollup (its raw
+    // rows may be pruned: a late result alone would shrink it).
     const now = Date.now();
     const rawCutoff = now - this.config.retention.rawDays * DAY_MS;
     const targets = await this.inChunks(ROLLUP_CHUNK, () =>

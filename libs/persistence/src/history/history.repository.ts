@@ -144,20 +144,34 @@ export const RETENTION_COLUMNS = {
   host_retirements: 'retired_at',
 } as const;
 const minuteOf = (column: string) => `date_trunc('minute', t.${column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
-const unmarked = (column: string, where = 'TRUE') =>
-  `AND NOT (${where} AND EXISTS (SELECT 1 FROM rollup_dirty d
-     WHERE d.target_id = t.target_id AND d.location = t.location AND d.bucket = ${minuteOf(column)}))`;
+/**
+ * Not in a marked minute: one probe of the mark table's primary key per row. `OFFSET 0` keeps the planner from turning
+ * the EXISTS into a hashed subplan or a hash anti-join, which read and hash the whole mark table on every batch — a
+ * big site always holds tens of thousands of marks of the minute in progress (50,000 marks: 0.11× the rows deleted a
+ * second, bench:retention --open-marks).
+ */
+const notMarked = (table: 'rollup_dirty' | 'host_rollup_dirty', key: string, column: string) =>
+  // No mark of a minute before the cutoff at all (the common case: marks past the raw window come only with late
+  // rows): nothing to probe — one look at the bucket index, in the statement's own snapshot, once per statement.
+  `(NOT EXISTS (SELECT 1 FROM ${table} WHERE bucket < $1::timestamptz)
+    OR NOT EXISTS (SELECT 1 FROM ${table} d WHERE ${key} AND d.bucket = ${minuteOf(column)} OFFSET 0))`;
+const targetKey = 'd.target_id = t.target_id AND d.location = t.location';
 /**
  * Per raw table, the condition retention adds (on its rows as `t`): not in a minute still marked for its rollup, as
  * the table's insert marks it (markDirty; host_metrics in host_rollup_dirty). See deleteOlderThan.
  */
 export const RETENTION_KEEP_MARKED: Partial<Record<RetentionTable, string>> = {
-  status_updates: unmarked('occurred_at'),
-  check_results: unmarked('occurred_at'),
-  heartbeat_pings: unmarked('received_at', "t.signal <> 'start'"),
-  host_metrics: `AND NOT EXISTS (SELECT 1 FROM host_rollup_dirty d
-     WHERE d.host_id = t.host_id AND d.bucket = ${minuteOf('sampled_at')})`,
+  status_updates: `AND ${notMarked('rollup_dirty', targetKey, 'occurred_at')}`,
+  check_results: `AND ${notMarked('rollup_dirty', targetKey, 'occurred_at')}`,
+  // 'start' pings are in no rollup (and mark nothing).
+  heartbeat_pings: `AND (t.signal = 'start' OR ${notMarked('rollup_dirty', targetKey, 'received_at')})`,
+  host_metrics: `AND ${notMarked('host_rollup_dirty', 'd.host_id = t.host_id', 'sampled_at')}`,
 };
+/** One retention batch of `table`: rows before $1, $2 at most (deleteOlderThan). */
+export const retentionDeleteSql = (table: RetentionTable) =>
+  `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(
+     SELECT ctid FROM ${table} t WHERE ${RETENTION_COLUMNS[table]} < $1::timestamptz ${RETENTION_KEEP_MARKED[table] ?? ''}
+     LIMIT $2))`;
 /** Retention tables kept for the rollup window (the others for the raw window). */
 export const ROLLUP_TABLES: ReadonlySet<RetentionTable> = new Set([
   'rollups_1m',
@@ -524,7 +538,9 @@ export class HistoryRepository {
    * A raw row whose minute is still marked for its rollup (RETENTION_KEEP_MARKED) is kept until the rollup job has
    * taken the mark: a spool replayed from past the raw window, or a rollup job behind, had raw rows pruned before
    * their minute was rolled up, and the minute got no rollup at all. The mark is written in the raw row's own
-   * transaction and taken in the rollup's, so a row this statement sees unmarked is already in a rollup.
+   * transaction and taken in the rollup's, so a row this statement sees unmarked has been through a rollup run: in
+   * its minute's rollup, or a late row of a minute past the raw window that its rollup did not take
+   * (recomputeDirtyRollups' `rawCutoff`). Kept rows older than the deletable ones are read again by each batch.
    */
   async deleteOlderThan(
     table: RetentionTable,
@@ -537,12 +553,9 @@ export class HistoryRepository {
     if (!column) throw new Error(`no retention for table ${String(table)}`);
     let total = 0;
     for (let i = 0; i < maxBatches && !stop(); i++) {
-      const deleted = await sqlExecute(
-        this.pool,
-        `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(
-           SELECT ctid FROM ${table} t WHERE ${column} < $1::timestamptz ${RETENTION_KEEP_MARKED[table] ?? ''} LIMIT $2))`,
-        [before.toISOString(), batchSize],
-      ).catch((err: unknown) => rethrowSql(err));
+      const deleted = await sqlExecute(this.pool, retentionDeleteSql(table), [before.toISOString(), batchSize]).catch(
+        (err: unknown) => rethrowSql(err),
+      );
       total += deleted;
       if (deleted < batchSize) break;
     }
