@@ -176,4 +176,79 @@ describe('one slow receiver among fast ones', () => {
       await new Promise((r) => server.close(r));
     }
   });
+
+  it('a subscription with a few deliveries, and one queued later, does not wait for a hanging receiver', async () => {
+    // The hanging receiver holds its cap (10 of 20 slots) until the send timeout. The other subscription had 3
+    // deliveries and gets 2 more (kick), then 1 more come due (no kick), while it hangs: they waited out the
+    // timeout, since the next claim waited for half the slots' worth of sends to end.
+    const { createServer } = await import('node:http');
+    const { SecretSealer, subscriptionSecretContext } = await import('@fleetwatch/persistence');
+    const sealer = SecretSealer.fromText('a'.repeat(64));
+    let hung = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      if (req.url === '/slow') hung++;
+      else {
+        res.statusCode = 204;
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const pending = [
+      ...Array.from({ length: 30 }, (_, i) => ({ subscriptionId: SLOW, eventId: `s${i}` })),
+      ...Array.from({ length: 3 }, (_, i) => ({ subscriptionId: FAST, eventId: `f${i}` })),
+    ];
+    const { deliveries, recorded } = queueOf(pending);
+    const subscriptions = {
+      find: async (id: string) => ({ id, spec: { url: `${base}/${id === SLOW ? 'slow' : 'fast'}` } }),
+      sealedSecret: async (id: string) => sealer.seal('subscription-secret', subscriptionSecretContext(id)),
+    } as unknown as SubscriptionsRepository;
+    const worker = new SubscriptionDeliveryWorker(
+      deliveries,
+      subscriptions,
+      sealer,
+      { warn: () => undefined, info: () => undefined } as never,
+      {
+        owner: 'o',
+        policy: DEFAULT_RETRY_POLICY,
+        http: { timeoutMs: 8_000, maxResponseBytes: 4096, maxRedirects: 0 },
+        leaseMs: 60_000,
+        pollMs: 500,
+        batch: 20,
+        retentionMs: 86_400_000,
+      },
+    );
+    const fastRecorded = (n: number) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setInterval(() => {
+          if (recorded.filter((r) => r.id.startsWith(FAST)).length >= n) {
+            clearInterval(t);
+            clearTimeout(limit);
+            resolve();
+          }
+        }, 10);
+        const limit = setTimeout(() => {
+          clearInterval(t);
+          reject(new Error(`${recorded.filter((r) => r.id.startsWith(FAST)).length} of ${n} fast deliveries`));
+        }, 3_000);
+      });
+    try {
+      worker.start();
+      await fastRecorded(3);
+      pending.push({ subscriptionId: FAST, eventId: 'f3' }, { subscriptionId: FAST, eventId: 'f4' });
+      worker.kick();
+      await fastRecorded(5);
+      // One come due without a kick (a retry's time reached) goes at the next poll.
+      pending.push({ subscriptionId: FAST, eventId: 'f5' });
+      await fastRecorded(6);
+      // All within 3 s each of a send timeout of 8 s; the hanging receiver held its cap meanwhile, no more.
+      expect(hung).toBe(10);
+      expect(recorded.filter((r) => r.id.startsWith(SLOW))).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      await worker.stop();
+      await new Promise((r) => server.close(r));
+    }
+  });
 });

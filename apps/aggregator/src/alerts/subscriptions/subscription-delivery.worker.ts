@@ -46,6 +46,10 @@ export class SubscriptionDeliveryWorker {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  /** Set by kick() while a drain runs: new deliveries are queued, claim at the next turn (if a slot is free). */
+  private kicked = false;
+  /** Wakes a drain waiting on its sends in flight (kick(), so new deliveries need not wait for a send to end). */
+  private wake: (() => void) | undefined;
   private stopped = true;
   private lastPurge = 0;
 
@@ -66,13 +70,17 @@ export class SubscriptionDeliveryWorker {
   /** New deliveries are queued: a round now rather than at the next poll. */
   kick(): void {
     if (this.stopped) return;
-    if (this.running) this.again = true;
-    else this.schedule(0);
+    if (this.running) {
+      this.again = true;
+      this.kicked = true;
+      this.wake?.();
+    } else this.schedule(0);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.wake?.();
     await this.running?.catch(() => undefined);
     await this.deliveries.release(this.options.owner).catch(() => undefined);
   }
@@ -102,7 +110,12 @@ export class SubscriptionDeliveryWorker {
    * subscription. A send that ends frees its slot at once — the next claim does not wait for the slowest send, so one
    * slow or hanging receiver (a send timeout) holds only its own share of the slots, not every other subscription's
    * deliveries behind it. A claim is made once half the batch's worth of sends ended since the last, or none is in
-   * flight (a claim per finished send would be one query per delivery).
+   * flight (a claim per finished send would be one query per delivery) — or at once, with a slot free, when every
+   * send in flight is of a subscription at its cap (nothing ending soon need be waited for: a hanging receiver
+   * holding its cap kept a subscription with a few deliveries waiting out the send timeout), or, with half the slots
+   * free, when kick() says new deliveries were queued meanwhile or a poll interval passed (retries come due). (Kicks
+   * come with every commit that queued deliveries: on any free slot they would make a claim per send in a mass
+   * outage.)
    */
   async drain(): Promise<number> {
     const now = (this.options.now ?? Date.now)();
@@ -124,11 +137,23 @@ export class SubscriptionDeliveryWorker {
     // claims stay one per half batch, never one per send (each is a query, on the pool the sends' records use too).
     let ended = 0;
     const half = Math.ceil(slots / 2);
+    // Every send in flight is of a subscription at its cap: a claim can only bring other subscriptions' deliveries.
+    const allAtCap = () => {
+      for (const n of inFlight.values()) if (n < cap) return false;
+      return true;
+    };
+    this.kicked = false;
     for (;;) {
       const free = slots - sending.size;
-      if (more && (first || !this.stopped) && free > 0 && (sending.size === 0 || ended >= half)) {
+      if (
+        more &&
+        (first || !this.stopped) &&
+        free > 0 &&
+        (sending.size === 0 || ended >= half || (this.kicked && free >= half) || allAtCap())
+      ) {
         first = false;
         ended = 0;
+        this.kicked = false;
         let claimed: ClaimedSubscriptionDelivery[];
         try {
           claimed = await this.deliveries.claimDue(this.options.owner, free, this.options.leaseMs, cap, inFlight);
@@ -164,7 +189,16 @@ export class SubscriptionDeliveryWorker {
         if (!more || (this.stopped && !first)) return sent;
         continue;
       }
-      await Promise.race(sending);
+      // A send ended, kick()/stop() woke it, or a poll interval passed (a retry come due while every send in flight
+      // hangs): look again.
+      const woken = new Promise<void>((r) => (this.wake = r));
+      const poll = setTimeout(() => {
+        this.kicked = true;
+        this.wake?.();
+      }, this.options.pollMs);
+      await Promise.race([...sending, woken]);
+      clearTimeout(poll);
+      this.wake = undefined;
       more = true;
     }
   }
