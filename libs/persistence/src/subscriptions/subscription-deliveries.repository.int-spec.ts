@@ -66,6 +66,44 @@ describe('SubscriptionDeliveriesRepository.record', () => {
   });
 });
 
+describe('SubscriptionDeliveriesRepository.recordMany', () => {
+  it('records several attempts in one statement, each as record would, and not one whose claim was lost', async () => {
+    const sub = `sub-${randomUUID()}`;
+    await repo.enqueue(
+      Array.from({ length: 3 }, () => ({
+        subscriptionId: sub,
+        eventId: randomUUID(),
+        targetId: 'instance:a',
+        body: '{}',
+      })),
+    );
+    const [a, b, lost] = (await repo.claimDue('w1', 100, 60_000)).filter((d) => d.subscriptionId === sub);
+    // Another replica took `lost` once w1's claim ran out.
+    await sqlQuery(pool, `UPDATE subscription_deliveries SET claimed_by = 'w2' WHERE id = $1::bigint`, [lost.id]);
+    const retryAt = Date.now() + 3_600_000;
+    const kept = await repo.recordMany('w1', [
+      { id: a.id, attempt: { outcome: 'delivered', httpStatus: 204, error: null, durationMs: 7 }, retryAt: null },
+      { id: b.id, attempt: { outcome: 'retry', httpStatus: 503, error: 'HTTP 503: x\u0000y', durationMs: 9 }, retryAt },
+      { id: lost.id, attempt: { outcome: 'failed', httpStatus: 400, error: 'no', durationMs: 1 }, retryAt: null },
+    ]);
+    expect([...kept].sort()).toEqual([a.id, b.id].sort());
+    const rows = new Map((await repo.bySubscription(sub)).map((r) => [r.id, r]));
+    expect(rows.get(a.id)).toMatchObject({ state: 'delivered', attempts: 1, lastError: null });
+    expect(rows.get(a.id)?.log).toEqual([
+      expect.objectContaining({ attempt: 1, outcome: 'delivered', httpStatus: 204 }),
+    ]);
+    expect(rows.get(b.id)).toMatchObject({ state: 'pending', attempts: 1, lastError: 'HTTP 503: xy' });
+    expect(rows.get(b.id)?.log).toEqual([
+      expect.objectContaining({ attempt: 1, outcome: 'retry', httpStatus: 503, error: 'HTTP 503: xy' }),
+    ]);
+    expect(rows.get(lost.id)).toMatchObject({ state: 'pending', attempts: 0 });
+    expect(rows.get(lost.id)?.log).toEqual([]);
+    // b's next attempt is an hour away, its claim handed back: nobody takes it now; a is done.
+    expect((await repo.claimDue('w3', 100, 60_000)).filter((c) => c.subscriptionId === sub)).toEqual([]);
+    expect(await repo.recordMany('w1', [])).toEqual(new Set());
+  });
+});
+
 describe('SubscriptionDeliveriesRepository.claimDue', () => {
   it('takes at most perSubscription of one subscription, so a backlog for one receiver leaves room for the others', async () => {
     // A receiver that hangs until the send timeout builds a backlog (every status change adds one); claimed oldest

@@ -117,30 +117,48 @@ export class SubscriptionDeliveriesRepository {
    * or due again at `retryAt`. Answers false when the claim was lost meanwhile (another replica has it).
    */
   async record(owner: string, id: string, attempt: SubscriptionAttemptLog, retryAt: number | null): Promise<boolean> {
-    const state = attempt.outcome === 'retry' ? 'pending' : attempt.outcome;
+    return (await this.recordMany(owner, [{ id, attempt, retryAt }])).has(id);
+  }
+
+  /**
+   * Records attempts of several deliveries `owner` holds in one statement (record's, for each): the worker records
+   * the sends that ended meanwhile together, one round trip and commit for many instead of one each. Answers the ids
+   * recorded (a delivery whose claim was lost meanwhile is not). Each id at most once.
+   */
+  async recordMany(
+    owner: string,
+    items: ReadonlyArray<{ id: string; attempt: SubscriptionAttemptLog; retryAt: number | null }>,
+  ): Promise<Set<string>> {
+    if (items.length === 0) return new Set();
     const rows = await sqlQuery<{ id: string }>(
       this.pool,
-      `WITH done AS (
-         UPDATE subscription_deliveries SET state = $3, attempts = attempts + 1, last_error = $4,
-           next_attempt_at = COALESCE($5::timestamptz, next_attempt_at), claimed_by = NULL, claimed_until = NULL,
-           finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END
-         WHERE id = $2::bigint AND claimed_by = $1 RETURNING id, attempts)
+      `WITH input AS (
+         SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $8::int[])
+           AS i(id, state, error, retry_at, outcome, http_status, duration_ms)
+       ), done AS (
+         UPDATE subscription_deliveries d SET state = i.state, attempts = d.attempts + 1, last_error = i.error,
+           next_attempt_at = COALESCE(i.retry_at, d.next_attempt_at), claimed_by = NULL, claimed_until = NULL,
+           finished_at = CASE WHEN i.state = 'pending' THEN NULL ELSE now() END
+         FROM input i WHERE d.id = i.id AND d.claimed_by = $1
+         RETURNING d.id, d.attempts, i.outcome, i.http_status, i.error, i.duration_ms)
        INSERT INTO subscription_delivery_attempts (delivery_id, attempt, outcome, http_status, error, duration_ms)
-       SELECT id, attempts, $6, $7, $4, $8 FROM done RETURNING delivery_id::text AS id`,
+       SELECT id, attempts, outcome, http_status, error, duration_ms FROM done RETURNING delivery_id::text AS id`,
       [
         owner,
-        id,
-        state,
+        items.map((i) => i.id),
+        items.map((i) => (i.attempt.outcome === 'retry' ? 'pending' : i.attempt.outcome)),
         // The error holds the receiver's answer, which may carry a NUL that Postgres refuses: refused, the
         // attempt would never be recorded and the delivery sent again at each claim's end, forever.
-        attempt.error === null ? null : truncateText(clean(attempt.error), SUBSCRIPTION_ERROR_MAX),
-        retryAt === null ? null : new Date(retryAt).toISOString(),
-        attempt.outcome,
-        attempt.httpStatus,
-        attempt.durationMs,
+        items.map((i) =>
+          i.attempt.error === null ? null : truncateText(clean(i.attempt.error), SUBSCRIPTION_ERROR_MAX),
+        ),
+        items.map((i) => (i.retryAt === null ? null : new Date(i.retryAt).toISOString())),
+        items.map((i) => i.attempt.outcome),
+        items.map((i) => i.attempt.httpStatus),
+        items.map((i) => i.attempt.durationMs),
       ],
     ).catch((err: unknown) => rethrowSql(err));
-    return rows.length > 0;
+    return new Set(rows.map((r) => r.id));
   }
 
   /** Hands back what `owner` holds (shutdown): due again at once for any replica. */

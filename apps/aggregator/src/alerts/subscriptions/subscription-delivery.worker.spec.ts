@@ -1,6 +1,6 @@
 import type { SubscriptionDeliveriesRepository, SubscriptionsRepository } from '@fleetwatch/persistence';
 import { DEFAULT_RETRY_POLICY } from '@fleetwatch/alerting';
-import { SubscriptionDeliveryWorker } from './subscription-delivery.worker';
+import { AttemptRecorder, SubscriptionDeliveryWorker } from './subscription-delivery.worker';
 
 // A round's sends are its own: a store error while one delivery is handled must not end the round while the others
 // are still being sent — unwatched, they would outlast stop(), which hands their claims back, and another replica
@@ -22,9 +22,9 @@ it('a store error on one delivery ends the round only after the others of the ro
             createdAt: 0,
           }))
         : [],
-    record: async (_owner: string, id: string) => {
-      recorded.push(id);
-      return true;
+    recordMany: async (_owner: string, items: Array<{ id: string }>) => {
+      recorded.push(...items.map((i) => i.id));
+      return new Set(items.map((i) => i.id));
     },
   } as unknown as SubscriptionDeliveriesRepository;
   const subscriptions = {
@@ -93,9 +93,9 @@ describe('one slow receiver among fast ones', () => {
           createdAt: Date.now(),
         }));
       },
-      record: async (_owner: string, id: string) => {
-        recorded.push({ id, at: Date.now() });
-        return true;
+      recordMany: async (_owner: string, items: Array<{ id: string }>) => {
+        recorded.push(...items.map((i) => ({ id: i.id, at: Date.now() })));
+        return new Set(items.map((i) => i.id));
       },
       release: async () => undefined,
     } as unknown as SubscriptionDeliveriesRepository;
@@ -177,31 +177,36 @@ describe('one slow receiver among fast ones', () => {
     }
   });
 
-  it('a subscription with a few deliveries, and one queued later, does not wait for a hanging receiver', async () => {
-    // The hanging receiver holds its cap (10 of 20 slots) until the send timeout. The other subscription had 3
-    // deliveries and gets 2 more (kick), then 1 more come due (no kick), while it hangs: they waited out the
-    // timeout, since the next claim waited for half the slots' worth of sends to end.
+  /**
+   * A worker (batch 20, cap 10) sending to receivers in this process: `/slow` never answers (until the test ends),
+   * `/mid` after 3 s, `/fast` after 200 ms; SLOW's, MID's and FAST's deliveries go to each. Counts claims.
+   */
+  async function rig(pending: Array<{ subscriptionId: string; eventId: string }>, pollMs: number) {
     const { createServer } = await import('node:http');
     const { SecretSealer, subscriptionSecretContext } = await import('@fleetwatch/persistence');
     const sealer = SecretSealer.fromText('a'.repeat(64));
-    let hung = 0;
+    const at = { slow: 0, mid: 0 };
     const server = createServer((req, res) => {
       req.resume();
-      if (req.url === '/slow') hung++;
-      else {
+      const answer = () => {
         res.statusCode = 204;
         res.end();
-      }
+      };
+      if (req.url === '/slow') at.slow++;
+      else if (req.url === '/mid') {
+        at.mid++;
+        setTimeout(answer, 3_000);
+      } else setTimeout(answer, 200);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    const pending = [
-      ...Array.from({ length: 30 }, (_, i) => ({ subscriptionId: SLOW, eventId: `s${i}` })),
-      ...Array.from({ length: 3 }, (_, i) => ({ subscriptionId: FAST, eventId: `f${i}` })),
-    ];
     const { deliveries, recorded } = queueOf(pending);
+    let claims = 0;
+    const claimDue = deliveries.claimDue.bind(deliveries);
+    deliveries.claimDue = (...a: Parameters<typeof claimDue>) => (claims++, claimDue(...a));
+    const path = (id: string) => (id === SLOW ? 'slow' : id === MID ? 'mid' : 'fast');
     const subscriptions = {
-      find: async (id: string) => ({ id, spec: { url: `${base}/${id === SLOW ? 'slow' : 'fast'}` } }),
+      find: async (id: string) => ({ id, spec: { url: `${base}/${path(id)}` } }),
       sealedSecret: async (id: string) => sealer.seal('subscription-secret', subscriptionSecretContext(id)),
     } as unknown as SubscriptionsRepository;
     const worker = new SubscriptionDeliveryWorker(
@@ -214,41 +219,141 @@ describe('one slow receiver among fast ones', () => {
         policy: DEFAULT_RETRY_POLICY,
         http: { timeoutMs: 8_000, maxResponseBytes: 4096, maxRedirects: 0 },
         leaseMs: 60_000,
-        pollMs: 500,
+        pollMs,
         batch: 20,
         retentionMs: 86_400_000,
       },
     );
-    const fastRecorded = (n: number) =>
+    const until = (what: string, ok: () => boolean, ms: number) =>
       new Promise<void>((resolve, reject) => {
         const t = setInterval(() => {
-          if (recorded.filter((r) => r.id.startsWith(FAST)).length >= n) {
-            clearInterval(t);
-            clearTimeout(limit);
-            resolve();
-          }
-        }, 10);
+          if (!ok()) return;
+          clearInterval(t);
+          clearTimeout(limit);
+          resolve();
+        }, 5);
         const limit = setTimeout(() => {
           clearInterval(t);
-          reject(new Error(`${recorded.filter((r) => r.id.startsWith(FAST)).length} of ${n} fast deliveries`));
-        }, 3_000);
+          reject(new Error(`${what}: not within ${ms} ms (fast recorded: ${fastRecorded()})`));
+        }, ms);
       });
-    try {
-      worker.start();
-      await fastRecorded(3);
-      pending.push({ subscriptionId: FAST, eventId: 'f3' }, { subscriptionId: FAST, eventId: 'f4' });
-      worker.kick();
-      await fastRecorded(5);
-      // One come due without a kick (a retry's time reached) goes at the next poll.
-      pending.push({ subscriptionId: FAST, eventId: 'f5' });
-      await fastRecorded(6);
-      // All within 3 s each of a send timeout of 8 s; the hanging receiver held its cap meanwhile, no more.
-      expect(hung).toBe(10);
-      expect(recorded.filter((r) => r.id.startsWith(SLOW))).toEqual([]);
-    } finally {
+    const fastRecorded = () => recorded.filter((r) => r.id.startsWith(FAST)).length;
+    const close = async () => {
       server.closeAllConnections();
       await worker.stop();
       await new Promise((r) => server.close(r));
+    };
+    return { worker, at, until, fastRecorded, claims: () => claims, close };
+  }
+  const MID = sub('3');
+  const fast = (...ids: number[]) => ids.map((i) => ({ subscriptionId: FAST, eventId: `f${i}` }));
+
+  it('deliveries come due while a hanging receiver holds its cap are claimed as soon as the others end', async () => {
+    // The hanging receiver holds 10 of the 20 slots until the send timeout (8 s). FAST's 3 deliveries go out with the
+    // first claim; 2 more come due meanwhile, without a kick (the poll is a minute away): the next claim waited for 10
+    // sends to end — the send timeout.
+    const pending = [
+      ...Array.from({ length: 30 }, (_, i) => ({ subscriptionId: SLOW, eventId: `s${i}` })),
+      ...fast(0, 1, 2),
+    ];
+    const r = await rig(pending, 60_000);
+    try {
+      r.worker.start();
+      await r.until('first claim', () => r.at.slow === 10, 2_000);
+      pending.push(...fast(3, 4));
+      await r.until('5 fast deliveries', () => r.fastRecorded() === 5, 2_000);
+      // While it hangs and nothing else is due: no claim per send or poll beyond these.
+      const claims = r.claims();
+      await new Promise((d) => setTimeout(d, 500));
+      expect(r.claims()).toBe(claims);
+      expect(r.at.slow).toBe(10);
+    } finally {
+      await r.close();
     }
+  });
+
+  it('a kick claims deliveries queued meanwhile while slow sends are in flight, at most once per gap', async () => {
+    // MID's 2 sends take 3 s (not at its cap, nothing near half the slots ended); FAST's 2 deliveries are queued and
+    // kicked: they waited for MID's sends to end, or the poll (a minute away).
+    const pending = [
+      { subscriptionId: MID, eventId: 'm0' },
+      { subscriptionId: MID, eventId: 'm1' },
+    ];
+    const r = await rig(pending, 60_000);
+    try {
+      r.worker.start();
+      await r.until('MID in flight', () => r.at.mid === 2, 2_000);
+      pending.push(...fast(0, 1));
+      r.worker.kick();
+      await r.until('2 fast deliveries', () => r.fastRecorded() === 2, 1_000);
+      // A commit's kick every 5 ms for half a second, nothing due: at most one claim per 100 ms (6 in 500 ms, with
+      // the edges), not one per kick (100).
+      const claims = r.claims();
+      const kicks = setInterval(() => r.worker.kick(), 5);
+      await new Promise((d) => setTimeout(d, 500));
+      clearInterval(kicks);
+      expect(r.claims() - claims).toBeGreaterThanOrEqual(1);
+      expect(r.claims() - claims).toBeLessThanOrEqual(7);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a delivery come due (a retry) while slow sends are in flight goes at the next poll', async () => {
+    const pending = [{ subscriptionId: MID, eventId: 'm0' }];
+    const r = await rig(pending, 300);
+    try {
+      r.worker.start();
+      await r.until('MID in flight', () => r.at.mid === 1, 2_000);
+      pending.push(...fast(0));
+      await r.until('the fast delivery', () => r.fastRecorded() === 1, 1_500);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+// The records of sends that end while one is being written go together in the next write (one query and commit for
+// many, not one each), and a write refused as a whole fails only the attempt the store refuses.
+describe('AttemptRecorder', () => {
+  const attempt = (id: string) => ({
+    id,
+    attempt: { outcome: 'delivered' as const, httpStatus: 204, error: null, durationMs: 1 },
+    retryAt: null,
+  });
+
+  it('writes the first at once and those recorded meanwhile together, answering each whether it was kept', async () => {
+    const writes: string[][] = [];
+    const recorder = new AttemptRecorder(async (items) => {
+      writes.push(items.map((i) => i.id));
+      await new Promise((r) => setTimeout(r, 20));
+      return new Set(items.map((i) => i.id).filter((id) => id !== 'lost'));
+    });
+    const first = recorder.record(attempt('a'));
+    const rest = ['b', 'c', 'lost', 'd'].map((id) => recorder.record(attempt(id)));
+    expect(await Promise.all([first, ...rest])).toEqual([true, true, true, false, true]);
+    expect(writes).toEqual([['a'], ['b', 'c', 'lost', 'd']]);
+    // Quiet again: the next goes at once, alone.
+    await recorder.record(attempt('e'));
+    expect(writes.at(-1)).toEqual(['e']);
+  });
+
+  it('a write refused as a whole is tried one attempt at a time: only the refused one fails', async () => {
+    const writes: string[][] = [];
+    const recorder = new AttemptRecorder(async (items) => {
+      writes.push(items.map((i) => i.id));
+      await new Promise((r) => setTimeout(r, 5));
+      if (items.some((i) => i.id === 'bad')) throw new Error('refused');
+      return new Set(items.map((i) => i.id));
+    });
+    const head = recorder.record(attempt('head'));
+    const results = await Promise.allSettled(['x', 'bad', 'y'].map((id) => recorder.record(attempt(id))));
+    expect(await head).toBe(true);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual([
+      true,
+      'refused',
+      true,
+    ]);
+    expect(writes).toEqual([['head'], ['x', 'bad', 'y'], ['x'], ['bad'], ['y']]);
   });
 });

@@ -2,6 +2,7 @@ import { decideRetry, signedStatusChangeHeaders, type RetryPolicy } from '@fleet
 import {
   subscriptionSecretContext,
   type ClaimedSubscriptionDelivery,
+  type SubscriptionAttemptLog,
   type SecretSealer,
   type SubscriptionDeliveriesRepository,
   type SubscriptionsRepository,
@@ -39,6 +40,66 @@ export interface SubscriptionDeliveryOptions {
 
 const PURGE_EVERY_MS = 3_600_000;
 
+/** While sends are in flight, a kick (or poll) makes a claim at most this often. */
+const KICK_CLAIM_GAP_MS = 100;
+
+type Target = { url: string; secret: string } | { error: string; transient: boolean };
+
+type Attempt = { id: string; attempt: SubscriptionAttemptLog; retryAt: number | null };
+
+/**
+ * Writes the attempts of sends that ended while the previous write was under way together, in one statement (group
+ * commit: one write at a time; the first after a quiet spell goes at once). One record a delivery, each its own query
+ * and commit on the worker's pool, held every send's slot behind the others' (bench:subscriptions, four receivers at
+ * 100 ms: the 20 records of a claim took ~65 ms to get through). A write refused as a whole is retried one attempt at
+ * a time, so an attempt the store refuses fails only its own delivery.
+ */
+export class AttemptRecorder {
+  private readonly queue: Array<{ item: Attempt; done: (kept: boolean) => void; fail: (err: unknown) => void }> = [];
+  private writing = false;
+
+  constructor(
+    private readonly write: (items: Attempt[]) => Promise<Set<string>>,
+    private readonly most = 100,
+  ) {}
+
+  /** Whether the attempt was recorded (false: the delivery's claim was lost meanwhile). */
+  record(item: Attempt): Promise<boolean> {
+    return new Promise<boolean>((done, fail) => {
+      this.queue.push({ item, done, fail });
+      if (!this.writing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.most);
+        try {
+          const kept = await this.write(batch.map((b) => b.item));
+          for (const b of batch) b.done(kept.has(b.item.id));
+        } catch (err) {
+          if (batch.length === 1) {
+            batch[0].fail(err);
+            continue;
+          }
+          await Promise.all(
+            batch.map((b) =>
+              this.write([b.item]).then(
+                (kept) => b.done(kept.has(b.item.id)),
+                (e: unknown) => b.fail(e),
+              ),
+            ),
+          );
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+}
+
 const clip = (s: string | null, n = 1000): string | null =>
   s === null ? null : s.length > n ? `${s.slice(0, n)}…` : s;
 
@@ -52,6 +113,7 @@ export class SubscriptionDeliveryWorker {
   private wake: (() => void) | undefined;
   private stopped = true;
   private lastPurge = 0;
+  private readonly recorder: AttemptRecorder;
 
   constructor(
     private readonly deliveries: SubscriptionDeliveriesRepository,
@@ -59,7 +121,9 @@ export class SubscriptionDeliveryWorker {
     private readonly sealer: SecretSealer | null,
     private readonly logger: Pick<Logger, 'warn' | 'info'>,
     private readonly options: SubscriptionDeliveryOptions,
-  ) {}
+  ) {
+    this.recorder = new AttemptRecorder((items) => this.deliveries.recordMany(this.options.owner, items));
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -110,12 +174,12 @@ export class SubscriptionDeliveryWorker {
    * subscription. A send that ends frees its slot at once — the next claim does not wait for the slowest send, so one
    * slow or hanging receiver (a send timeout) holds only its own share of the slots, not every other subscription's
    * deliveries behind it. A claim is made once half the batch's worth of sends ended since the last, or none is in
-   * flight (a claim per finished send would be one query per delivery) — or at once, with a slot free, when every
-   * send in flight is of a subscription at its cap (nothing ending soon need be waited for: a hanging receiver
-   * holding its cap kept a subscription with a few deliveries waiting out the send timeout), or, with half the slots
-   * free, when kick() says new deliveries were queued meanwhile or a poll interval passed (retries come due). (Kicks
-   * come with every commit that queued deliveries: on any free slot they would make a claim per send in a mass
-   * outage.)
+   * flight (a claim per finished send would be one query per delivery) — or, with half the slots free, at once when
+   * every send in flight is of a subscription at its cap (nothing ending soon need be waited for: a hanging receiver
+   * holding its cap kept a subscription with a few deliveries waiting out the send timeout), and when kick() says new
+   * deliveries were queued meanwhile or a poll interval passed (retries come due), at most once per
+   * KICK_CLAIM_GAP_MS. (Kicks come with every commit that queued deliveries: on any free slot they would make a
+   * claim per send in a mass outage.)
    */
   async drain(): Promise<number> {
     const now = (this.options.now ?? Date.now)();
@@ -142,18 +206,22 @@ export class SubscriptionDeliveryWorker {
       for (const n of inFlight.values()) if (n < cap) return false;
       return true;
     };
+    let lastClaim = -Infinity;
     this.kicked = false;
     for (;;) {
       const free = slots - sending.size;
-      if (
-        more &&
-        (first || !this.stopped) &&
-        free > 0 &&
-        (sending.size === 0 || ended >= half || (this.kicked && free >= half) || allAtCap())
-      ) {
+      // Early, with half the slots free: a send ended and every send in flight is of a subscription at its cap (a
+      // hanging receiver holds its share; nothing ending soon need be waited for), or kick() or a poll says deliveries
+      // may be due — at most one such claim per KICK_CLAIM_GAP_MS (kicks come with every commit that queued
+      // deliveries).
+      const early =
+        free >= half &&
+        ((ended > 0 && allAtCap()) || (this.kicked && performance.now() - lastClaim >= KICK_CLAIM_GAP_MS));
+      if (more && (first || !this.stopped) && free > 0 && (sending.size === 0 || ended >= half || early)) {
         first = false;
         ended = 0;
         this.kicked = false;
+        lastClaim = performance.now();
         let claimed: ClaimedSubscriptionDelivery[];
         try {
           claimed = await this.deliveries.claimDue(this.options.owner, free, this.options.leaseMs, cap, inFlight);
@@ -165,10 +233,21 @@ export class SubscriptionDeliveryWorker {
         }
         more = claimed.length >= free;
         sent += claimed.length;
+        // Each subscription's spec and key are read once per claim, not per delivery: three queries a delivery on
+        // the worker's pool (spec, secret, record) kept the sends in flight to a third of the slots (bench:
+        // subscriptions, four receivers at 100 ms: 6.6 requests at the receivers on average, of 20 slots).
+        const targets = new Map<string, Promise<Target>>();
         for (const d of claimed) {
           inFlight.set(d.subscriptionId, (inFlight.get(d.subscriptionId) ?? 0) + 1);
+          let target = targets.get(d.subscriptionId);
+          if (!target) {
+            target = this.targetOf(d.subscriptionId);
+            // Read by every send of the claim; one that fails fails each of them (handled below).
+            target.catch(() => undefined);
+            targets.set(d.subscriptionId, target);
+          }
           // A delivery whose handling fails (the store away) is left to its claim's end.
-          const send: Promise<void> = this.deliver(d)
+          const send: Promise<void> = this.deliver(d, target)
             .catch((err: unknown) =>
               this.logger.warn(
                 { subscriptionId: d.subscriptionId, eventId: d.eventId, error: (err as Error).message },
@@ -189,13 +268,17 @@ export class SubscriptionDeliveryWorker {
         if (!more || (this.stopped && !first)) return sent;
         continue;
       }
-      // A send ended, kick()/stop() woke it, or a poll interval passed (a retry come due while every send in flight
-      // hangs): look again.
+      // Until a send ends, kick() or stop() wakes it, or a poll interval passes (a retry come due while every send in
+      // flight hangs) — or, kicked meanwhile (during the claim) with half the slots free, the kick's gap is over.
       const woken = new Promise<void>((r) => (this.wake = r));
+      const wait =
+        this.kicked && slots - sending.size >= half
+          ? Math.max(0, KICK_CLAIM_GAP_MS - (performance.now() - lastClaim))
+          : this.options.pollMs;
       const poll = setTimeout(() => {
         this.kicked = true;
         this.wake?.();
-      }, this.options.pollMs);
+      }, wait);
       await Promise.race([...sending, woken]);
       clearTimeout(poll);
       this.wake = undefined;
@@ -215,28 +298,31 @@ export class SubscriptionDeliveryWorker {
     }
   }
 
-  private async deliver(d: ClaimedSubscriptionDelivery): Promise<void> {
+  /** Where a subscription's deliveries go and the key that signs them, or why none can be sent now. */
+  private async targetOf(subscriptionId: string): Promise<Target> {
+    const spec = await this.subscriptions.find<{ url: string; enabled?: boolean }>(subscriptionId);
+    if (!spec) return { error: 'the subscription was deleted', transient: false };
+    if (spec.spec.enabled === false) return { error: 'the subscription was disabled', transient: false };
+    const key = await this.secretOf(subscriptionId);
+    return 'error' in key ? key : { url: spec.spec.url, secret: key.secret };
+  }
+
+  private async deliver(d: ClaimedSubscriptionDelivery, target: Promise<Target>): Promise<void> {
     const now = this.options.now ?? Date.now;
-    const spec = await this.subscriptions.find<{ url: string; enabled?: boolean }>(d.subscriptionId);
-    const key = !spec
-      ? { error: 'the subscription was deleted', transient: false }
-      : spec.spec.enabled === false
-        ? { error: 'the subscription was disabled', transient: false }
-        : await this.secretOf(d.subscriptionId);
+    const to = await target;
     let result: SendResult;
-    if (!spec || 'error' in key) {
-      const k = key as { error: string; transient: boolean };
+    if ('error' in to) {
       result = {
         ok: false,
-        transient: k.transient,
+        transient: to.transient,
         httpStatus: null,
         retryAfterMs: null,
-        error: k.error,
+        error: to.error,
         durationMs: 0,
       };
     } else {
-      const headers = signedStatusChangeHeaders(key.secret, d.body, `${d.subscriptionId}:${d.eventId}`, now());
-      result = await sendHttp({ kind: 'http', url: spec.spec.url, headers, body: d.body }, this.options.http);
+      const headers = signedStatusChangeHeaders(to.secret, d.body, `${d.subscriptionId}:${d.eventId}`, now());
+      result = await sendHttp({ kind: 'http', url: to.url, headers, body: d.body }, this.options.http);
     }
     const attempt = d.attempts + 1;
     let outcome: 'delivered' | 'retry' | 'failed' = 'delivered';
@@ -269,12 +355,11 @@ export class SubscriptionDeliveryWorker {
         outcome === 'retry' ? 'subscription delivery failed; will retry' : 'subscription delivery failed for good',
       );
     }
-    const kept = await this.deliveries.record(
-      this.options.owner,
-      d.id,
-      { outcome, httpStatus: result.httpStatus, error, durationMs: result.durationMs },
+    const kept = await this.recorder.record({
+      id: d.id,
+      attempt: { outcome, httpStatus: result.httpStatus, error, durationMs: result.durationMs },
       retryAt,
-    );
+    });
     if (!kept)
       this.logger.warn(
         { subscriptionId: d.subscriptionId, eventId: d.eventId },
