@@ -90,11 +90,11 @@ describe('SubscriptionDeliveriesRepository.recordMany', () => {
     const rows = new Map((await repo.bySubscription(sub)).map((r) => [r.id, r]));
     expect(rows.get(a.id)).toMatchObject({ state: 'delivered', attempts: 1, lastError: null });
     expect(rows.get(a.id)?.log).toEqual([
-      expect.objectContaining({ attempt: 1, outcome: 'delivered', httpStatus: 204 }),
+      expect.objectContaining({ attempt: 1, outcome: 'delivered', httpStatus: 204, durationMs: 7 }),
     ]);
     expect(rows.get(b.id)).toMatchObject({ state: 'pending', attempts: 1, lastError: 'HTTP 503: xy' });
     expect(rows.get(b.id)?.log).toEqual([
-      expect.objectContaining({ attempt: 1, outcome: 'retry', httpStatus: 503, error: 'HTTP 503: xy' }),
+      expect.objectContaining({ attempt: 1, outcome: 'retry', httpStatus: 503, error: 'HTTP 503: xy', durationMs: 9 }),
     ]);
     expect(rows.get(lost.id)).toMatchObject({ state: 'pending', attempts: 0 });
     expect(rows.get(lost.id)?.log).toEqual([]);

@@ -181,7 +181,11 @@ describe('one slow receiver among fast ones', () => {
    * A worker (batch 20, cap 10) sending to receivers in this process: `/slow` never answers (until the test ends),
    * `/mid` after 3 s, `/fast` after 200 ms; SLOW's, MID's and FAST's deliveries go to each. Counts claims.
    */
-  async function rig(pending: Array<{ subscriptionId: string; eventId: string }>, pollMs: number) {
+  async function rig(
+    pending: Array<{ subscriptionId: string; eventId: string }>,
+    pollMs: number,
+    perSubscription?: number,
+  ) {
     const { createServer } = await import('node:http');
     const { SecretSealer, subscriptionSecretContext } = await import('@fleetwatch/persistence');
     const sealer = SecretSealer.fromText('a'.repeat(64));
@@ -205,8 +209,9 @@ describe('one slow receiver among fast ones', () => {
     const claimDue = deliveries.claimDue.bind(deliveries);
     deliveries.claimDue = (...a: Parameters<typeof claimDue>) => (claims++, claimDue(...a));
     const path = (id: string) => (id === SLOW ? 'slow' : id === MID ? 'mid' : 'fast');
+    let finds = 0;
     const subscriptions = {
-      find: async (id: string) => ({ id, spec: { url: `${base}/${path(id)}` } }),
+      find: async (id: string) => (finds++, { id, spec: { url: `${base}/${path(id)}` } }),
       sealedSecret: async (id: string) => sealer.seal('subscription-secret', subscriptionSecretContext(id)),
     } as unknown as SubscriptionsRepository;
     const worker = new SubscriptionDeliveryWorker(
@@ -221,6 +226,7 @@ describe('one slow receiver among fast ones', () => {
         leaseMs: 60_000,
         pollMs,
         batch: 20,
+        perSubscription,
         retentionMs: 86_400_000,
       },
     );
@@ -243,7 +249,7 @@ describe('one slow receiver among fast ones', () => {
       await worker.stop();
       await new Promise((r) => server.close(r));
     };
-    return { worker, at, until, fastRecorded, claims: () => claims, close };
+    return { worker, at, until, recorded, fastRecorded, claims: () => claims, finds: () => finds, close };
   }
   const MID = sub('3');
   const fast = (...ids: number[]) => ids.map((i) => ({ subscriptionId: FAST, eventId: `f${i}` }));
@@ -262,11 +268,18 @@ describe('one slow receiver among fast ones', () => {
       await r.until('first claim', () => r.at.slow === 10, 2_000);
       pending.push(...fast(3, 4));
       await r.until('5 fast deliveries', () => r.fastRecorded() === 5, 2_000);
-      // While it hangs and nothing else is due: no claim per send or poll beyond these.
+      // While it hangs and nothing else is due: no claim per send or poll beyond these, and at most one per 100 ms
+      // for kicks (a commit's, every 5 ms: one each when the at-cap rule took no ended send).
       const claims = r.claims();
       await new Promise((d) => setTimeout(d, 500));
       expect(r.claims()).toBe(claims);
+      const kicks = setInterval(() => r.worker.kick(), 5);
+      await new Promise((d) => setTimeout(d, 500));
+      clearInterval(kicks);
+      expect(r.claims() - claims).toBeLessThanOrEqual(7);
       expect(r.at.slow).toBe(10);
+      // Each subscription's spec read once per claim, not once per delivery (15 sent).
+      expect(r.finds()).toBeLessThanOrEqual(2 * 3);
     } finally {
       await r.close();
     }
@@ -294,6 +307,43 @@ describe('one slow receiver among fast ones', () => {
       clearInterval(kicks);
       expect(r.claims() - claims).toBeGreaterThanOrEqual(1);
       expect(r.claims() - claims).toBeLessThanOrEqual(7);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('stopping while a send hangs waits without spinning timers', async () => {
+    // Once stopped no claim is made, so a kick or poll's 'claim after the gap' wait would come back at once, again and
+    // again, until the hanging send ended (thousands of zero-delay timers in a send timeout).
+    const pending = [{ subscriptionId: SLOW, eventId: 's0' }];
+    const r = await rig(pending, 100);
+    try {
+      r.worker.start();
+      await r.until('the hanging send', () => r.at.slow === 1, 2_000);
+      const spy = jest.spyOn(global, 'setTimeout');
+      const stopping = r.worker.stop();
+      await new Promise((d) => setTimeout(d, 700));
+      const timers = spy.mock.calls.length;
+      spy.mockRestore();
+      r.worker.kick();
+      await r.close();
+      await stopping;
+      expect(timers).toBeLessThan(30);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('with a cap of 1 and many subscriptions, claims stay about one per half batch of ended sends', async () => {
+    // Every subscription in flight is at its cap all the time: the at-cap rule without half the slots free claimed
+    // at every ended send (one query per delivery).
+    const subs = Array.from({ length: 40 }, (_, i) => sub(String(100 + i)));
+    const pending = subs.flatMap((id) => [0, 1, 2, 3, 4].map((k) => ({ subscriptionId: id, eventId: `e${k}` })));
+    const r = await rig(pending, 60_000, 1);
+    try {
+      r.worker.start();
+      await r.until('200 deliveries', () => r.recorded.length === 200, 10_000);
+      expect(r.claims()).toBeLessThanOrEqual(60);
     } finally {
       await r.close();
     }
@@ -355,5 +405,17 @@ describe('AttemptRecorder', () => {
       true,
     ]);
     expect(writes).toEqual([['head'], ['x', 'bad', 'y'], ['x'], ['bad'], ['y']]);
+  });
+
+  it('writes a delivery once per statement: a second attempt of it waits for the next write', async () => {
+    const writes: string[][] = [];
+    const recorder = new AttemptRecorder(async (items) => {
+      writes.push(items.map((i) => i.id));
+      await new Promise((r) => setTimeout(r, 5));
+      return new Set(items.map((i) => i.id));
+    });
+    const all = ['head', 'a', 'b', 'a', 'c'].map((id) => recorder.record(attempt(id)));
+    expect(await Promise.all(all)).toEqual([true, true, true, true, true]);
+    expect(writes).toEqual([['head'], ['a', 'b', 'c'], ['a']]);
   });
 });

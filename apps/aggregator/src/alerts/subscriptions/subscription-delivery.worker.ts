@@ -75,7 +75,19 @@ export class AttemptRecorder {
     this.writing = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.most);
+        // Each delivery once per write (a second attempt of one, its claim run out and taken again by this worker,
+        // waits for the next: one statement would update its row once and answer both).
+        const batch: typeof this.queue = [];
+        const ids = new Set<string>();
+        for (let i = 0; i < this.queue.length && batch.length < this.most;) {
+          const entry = this.queue[i];
+          if (ids.has(entry.item.id)) i++;
+          else {
+            ids.add(entry.item.id);
+            batch.push(entry);
+            this.queue.splice(i, 1);
+          }
+        }
         try {
           const kept = await this.write(batch.map((b) => b.item));
           for (const b of batch) b.done(kept.has(b.item.id));
@@ -84,14 +96,12 @@ export class AttemptRecorder {
             batch[0].fail(err);
             continue;
           }
-          await Promise.all(
-            batch.map((b) =>
-              this.write([b.item]).then(
-                (kept) => b.done(kept.has(b.item.id)),
-                (e: unknown) => b.fail(e),
-              ),
-            ),
-          );
+          // One after another: a store away fails each at once, and a hundred writes at a time would crowd the pool.
+          for (const b of batch)
+            await this.write([b.item]).then(
+              (kept) => b.done(kept.has(b.item.id)),
+              (e: unknown) => b.fail(e),
+            );
         }
       }
     } finally {
@@ -272,7 +282,7 @@ export class SubscriptionDeliveryWorker {
       // flight hangs) — or, kicked meanwhile (during the claim) with half the slots free, the kick's gap is over.
       const woken = new Promise<void>((r) => (this.wake = r));
       const wait =
-        this.kicked && slots - sending.size >= half
+        this.kicked && !this.stopped && slots - sending.size >= half
           ? Math.max(0, KICK_CLAIM_GAP_MS - (performance.now() - lastClaim))
           : this.options.pollMs;
       const poll = setTimeout(() => {
