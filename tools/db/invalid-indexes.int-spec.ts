@@ -50,3 +50,31 @@ it('rebuilds an index a failed CONCURRENTLY build left INVALID, and leaves valid
   expect(again.status).toBe(0);
   expect(again.stdout).not.toContain('INVALID');
 });
+
+it('leaves alone an index another session is still building (it is INVALID until that build ends)', async () => {
+  const holder = new Client({ connectionString: db.databaseUrl });
+  const builder = new Client({ connectionString: db.databaseUrl });
+  await holder.connect();
+  await builder.connect();
+  try {
+    await pg.query('DROP INDEX IF EXISTS host_rollup_dirty_bucket_idx');
+    // A snapshot held open: the concurrent build waits for it, in progress and INVALID meanwhile.
+    await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await holder.query('SELECT count(*) FROM host_rollup_dirty');
+    const building = builder.query(
+      'CREATE INDEX CONCURRENTLY IF NOT EXISTS "host_rollup_dirty_bucket_idx" ON "host_rollup_dirty"("bucket")',
+    );
+    for (let i = 0; i < 200 && (await valid('host_rollup_dirty_bucket_idx')).length === 0; i++)
+      await new Promise((r) => setTimeout(r, 25));
+    expect(await valid('host_rollup_dirty_bucket_idx')).toEqual([false]);
+    const run = migrate();
+    expect(run.status).toBe(0);
+    expect(run.stdout).not.toContain('INVALID');
+    await holder.query('COMMIT');
+    await building;
+    expect(await valid('host_rollup_dirty_bucket_idx')).toEqual([true]);
+  } finally {
+    await holder.end();
+    await builder.end();
+  }
+});

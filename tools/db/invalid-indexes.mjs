@@ -19,44 +19,47 @@ const CREATE = /CREATE\s+INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+"([^"]+)"[^;
 /** `name → CREATE statement` of every index a migration under `dir` builds CONCURRENTLY. */
 export function concurrentIndexes(dir) {
   const out = new Map();
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (!entry.isDirectory()) continue;
+  // In migration order (a later migration's statement for the same name wins).
+  const entries = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+  for (const name of entries) {
     let sql;
     try {
-      sql = readFileSync(join(dir, entry.name, 'migration.sql'), 'utf8');
+      sql = readFileSync(join(dir, name, 'migration.sql'), 'utf8');
     } catch {
       continue;
     }
-    // Comments out first (a statement quoted in a comment is not one).
-    sql = sql.replace(/--[^\n]*/g, '');
+    // Comments out first (a statement quoted in a comment is not one). Statements this does not read — UNIQUE, an
+    // unquoted or schema-qualified name, a ';' inside a literal — are not rebuilt: the migrations have none.
+    sql = sql.replace(/\/\*[\s\S]*?\*\//g, '').replace(/--[^\n]*/g, '');
     for (const m of sql.matchAll(CREATE)) out.set(m[1], m[0]);
   }
   return out;
 }
 
 /**
- * Rebuilds the INVALID ones among `indexes` (concurrentIndexes) in the database at `url` (schema: the URL's
- * `schema` parameter, as Prisma reads it, else public). Returns the names rebuilt; `log` is told each.
+ * Rebuilds the INVALID ones among `indexes` (concurrentIndexes) in the schema the database at `url` migrates into (the
+ * connection's current schema: Prisma here ignores a `schema` URL parameter, as the services do). An index whose build
+ * is still running (another session's, seen in pg_stat_progress_create_index) is left to it. Returns the names
+ * rebuilt; `log` is told each.
  */
 export async function rebuildInvalidIndexes(url, indexes, log = console.log) {
   if (indexes.size === 0) return [];
-  const u = new URL(url);
-  const schema = u.searchParams.get('schema') || 'public';
-  // pg reads libpq's parameters only: Prisma's `schema` (and the like) would be refused as an option.
-  for (const key of [...u.searchParams.keys()])
-    if (!['sslmode', 'application_name'].includes(key)) u.searchParams.delete(key);
-  const client = new pg.Client({ connectionString: u.toString(), application_name: 'fleetwatch-migrate' });
+  // The URL as given (TLS parameters included), as ensureDatabase connects.
+  const client = new pg.Client({ connectionString: url, application_name: 'fleetwatch-migrate' });
   await client.connect();
   const rebuilt = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [PRISMA_MIGRATE_LOCK]);
     try {
-      await client.query(`SELECT set_config('search_path', $1, false)`, [`"${schema.replace(/"/g, '""')}"`]);
       const { rows } = await client.query(
         `SELECT c.relname AS name FROM pg_index i
            JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE NOT i.indisvalid AND n.nspname = $1 AND c.relname = ANY($2::text[])`,
-        [schema, [...indexes.keys()]],
+         WHERE NOT i.indisvalid AND n.nspname = current_schema() AND c.relname = ANY($1::text[])
+           AND i.indexrelid NOT IN (SELECT index_relid FROM pg_stat_progress_create_index WHERE index_relid <> 0)`,
+        [[...indexes.keys()]],
       );
       for (const { name } of rows) {
         log(`db: index "${name}" is INVALID (a CONCURRENTLY build failed); building it again`);
