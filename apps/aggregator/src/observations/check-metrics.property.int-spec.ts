@@ -109,7 +109,9 @@ it('any metrics array the contract accepts is stored, made the latest in live st
     }),
     { numRuns: 150 },
   );
-  expect(sent.length).toBeGreaterThan(20);
+  // Enough of the accepted path ran: of 150 draws the contract accepts 31 at the median, 20 or fewer in about 1 % of
+  // runs (200 samples of 150: min 19) — a CI run drew 20 against a bound of 20; none of 200 drew 10 or fewer.
+  expect(sent.length).toBeGreaterThan(10);
   expect(refused).toBeGreaterThan(5);
 
   for (const s of sent) {
@@ -153,7 +155,7 @@ it('any metrics array the contract accepts is stored, made the latest in live st
 });
 
 it('after Redis lost live state, a restarted aggregator restores every check’s latest figures from history', async () => {
-  expect(sent.length).toBeGreaterThan(20);
+  expect(sent.length).toBeGreaterThan(10);
   expect(app).toBeUndefined(); // stopped by the test above
   expect(await flushPrefix(site.redis, site.redisPrefix)).toBeGreaterThan(0);
   expect((await store.getCheckMetrics(sent[0].targetId)).size).toBe(0);
