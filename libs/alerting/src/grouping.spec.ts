@@ -235,7 +235,7 @@ describe('grouping (Alertmanager timing)', () => {
       expect(alone.state.groups).toEqual({});
     });
 
-    it('an alert already announced stays in the messages, and its resolution is sent', () => {
+    it('an alert already announced is left out of the messages while muted, and its resolution is sent', () => {
       const { out } = simulate(
         [n('firing', 'b', 'db', T0), n('firing', 'a', 'db', T0 + 60 * SEC), n('resolved', 'b', 'db', T0 + 700 * SEC)],
         1000,
@@ -244,9 +244,51 @@ describe('grouping (Alertmanager timing)', () => {
       );
       expect(out).toEqual([
         '30s team=db firing=b resolved=',
-        '330s team=db firing=b,a resolved=',
+        '330s team=db firing=a resolved=',
         '700s team=db firing=a resolved=b',
       ]);
+    });
+
+    it('an announced alert left out while muted is back in the first message after its mute ends', () => {
+      const { out, state } = simulate(
+        [n('firing', 'b', 'db', T0), n('firing', 'a', 'db', T0 + 60 * SEC)],
+        1200,
+        'slack',
+        from(40, 1000),
+      );
+      expect(out).toEqual([
+        '30s team=db firing=b resolved=',
+        '330s team=db firing=a resolved=',
+        '1000s team=db firing=b,a resolved=',
+      ]);
+      expect(Object.values(state.groups).map((g) => g.omitted)).toEqual([undefined, undefined]);
+    });
+
+    it("a muted announced alert is not in its group's reminders while another alert of the group fires", () => {
+      const h = 3600 * SEC;
+      const { out } = simulate(
+        // The engine repeats b only (it does not repeat a muted alert).
+        [n('firing', 'b', 'db', T0), n('firing', 'a', 'db', T0 + 300 * SEC), n('repeat', 'a', 'db', T0 + 4 * h)],
+        4 * 3600 + 1200,
+        'slack',
+        from(120),
+      );
+      expect(out).toEqual([
+        '30s team=db firing=b resolved=',
+        '330s team=db firing=a resolved=',
+        '14730s team=db firing=a resolved=',
+      ]);
+    });
+
+    it('an alert that fired, was muted and resolved between two messages was never announced: no "resolved"', () => {
+      const { out, state } = simulate(
+        [n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0 + 60 * SEC), n('resolved', 'b', 'db', T0 + 200 * SEC)],
+        1000,
+        'slack',
+        from(100),
+      );
+      expect(out).toEqual(['30s team=db firing=a resolved=']);
+      expect(Object.values(state.groups).map((g) => Object.keys(g.alerts))).toEqual([['fp-a'], ['fp-a']]);
     });
 
     it('survives JSON: a muted alert held back is still held, and announced once unmuted', () => {
@@ -255,6 +297,18 @@ describe('grouping (Alertmanager timing)', () => {
       const restored = JSON.parse(JSON.stringify(s)) as GroupingState;
       expect(flushDue(restored, T0 + 60 * SEC, () => true).flushes).toEqual([]);
       expect(flushDue(restored, T0 + 90 * SEC, () => false).flushes.map((f) => f.firing.length)).toEqual([1, 1]);
+      // An announced alert left out of a message while muted is still left out, and back once unmuted.
+      let t = addToGroups(emptyGroupingState(), [n('firing', 'b', 'db', T0)], routes, T0);
+      t = flushDue(t, T0 + 30 * SEC).state;
+      t = addToGroups(t, [n('firing', 'a', 'db', T0 + 60 * SEC)], routes, T0 + 60 * SEC);
+      const mutedB = (a: AlertNotification) => a.targetId === 'b';
+      t = flushDue(t, T0 + 330 * SEC, mutedB).state;
+      const back = JSON.parse(JSON.stringify(t)) as GroupingState;
+      expect(flushDue(back, T0 + 640 * SEC, mutedB).flushes).toEqual([]);
+      expect(flushDue(back, T0 + 640 * SEC, () => false).flushes.map((f) => f.firing.map((a) => a.targetId))).toEqual([
+        ['b', 'a'],
+        ['b', 'a'],
+      ]);
     });
   });
 

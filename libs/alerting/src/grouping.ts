@@ -13,6 +13,10 @@ import type { CompiledAlertRule } from './rule';
 // engine decided an alert's first notification before the wait, and a silence made meanwhile — someone saw it on
 // the dashboard within group_wait or group_interval — must still keep it from the receiver. Such an alert is held
 // back (`held`) until its mute ends; one that resolves while held was never announced, so nothing is said of it.
+// An alert announced before its mute began is left out of the group's messages while the mute lasts (`omitted`:
+// Alertmanager drops muted alerts from notifications too) and is back in the first message after it ends; its
+// resolution is still sent (its receiver was told it fired). An alert that fired, was muted and resolved between two
+// messages was never announced either: its resolution is not sent.
 
 export interface NotificationGroup {
   key: string;
@@ -33,6 +37,11 @@ export interface NotificationGroup {
   changed?: Record<string, boolean>;
   /** Fingerprints of firing alerts never announced to this receiver because they were muted; absent: none. */
   held?: string[];
+  /**
+   * Fingerprints of firing alerts announced before, left out of the last message because they were muted then (back
+   * in the first message after the mute ends); absent: none.
+   */
+  omitted?: string[];
   /**
    * When the group reminds its receiver of what still fires although nothing changed: an alert's repeat was kept
    * quiet because the group sent lately, and is due a repeat interval after that message. Absent: none pending.
@@ -249,32 +258,47 @@ export function flushDue(
     const isNew = (a: AlertNotification) => changed !== undefined && changed[a.fingerprint] === true;
     const all = Object.values(g.alerts);
     const live = all.filter((a) => a.kind !== 'resolved');
+    const mutedNow = isMuted ? new Set(live.filter((a) => isMuted(a)).map((a) => a.fingerprint)) : new Set<string>();
     // Muted and never told to this receiver: held back before, or new to the group since the last message.
-    const hold = isMuted ? live.filter((a) => (held.has(a.fingerprint) || isNew(a)) && isMuted(a)) : [];
+    const hold = live.filter((a) => mutedNow.has(a.fingerprint) && (held.has(a.fingerprint) || isNew(a)));
     const holding = new Set(hold.map((a) => a.fingerprint));
-    const firing = hold.length ? live.filter((a) => !holding.has(a.fingerprint)) : live;
-    // An alert that resolved while held back was never announced here: nothing to close.
-    const resolved = all.filter((a) => a.kind === 'resolved' && !held.has(a.fingerprint));
-    // What stays after this flush: the firing alerts, those held back marked so, nothing changed since.
-    const after = (group: NotificationGroup): NotificationGroup => {
+    // In the message: what fires and no mute holds now (an alert announced before its mute is left out while it
+    // lasts).
+    const firing = mutedNow.size ? live.filter((a) => !mutedNow.has(a.fingerprint)) : live;
+    const omitted = new Set(g.omitted ?? []);
+    // Nothing to close for an alert never announced here because a mute held it back: one that resolved while held,
+    // or that fired, was muted and resolved since the last message (new to the group, muted now). One that fired and
+    // resolved unmuted between two messages is in the next one as resolved (Alertmanager's messages carry it too).
+    const resolved = all.filter(
+      (a) => a.kind === 'resolved' && !held.has(a.fingerprint) && !(isNew(a) && (isMuted?.(a) ?? false)),
+    );
+    // What stays after this flush: the firing alerts, those held back or (when a message went out) left out marked so,
+    // nothing changed since. A group with alerts held or left out stays dirty: its mutes are asked again each interval.
+    const after = (group: NotificationGroup, sent: boolean): NotificationGroup => {
+      const left = sent
+        ? live.filter((a) => mutedNow.has(a.fingerprint) && !holding.has(a.fingerprint)).map((a) => a.fingerprint)
+        : live.filter((a) => omitted.has(a.fingerprint)).map((a) => a.fingerprint);
       const out: NotificationGroup = {
         ...group,
-        dirty: hold.length > 0,
+        dirty: hold.length > 0 || left.length > 0,
         alerts: Object.fromEntries(live.map((a) => [a.fingerprint, a])),
         changed: {},
       };
       if (hold.length) out.held = [...holding];
       else delete out.held;
+      if (left.length) out.omitted = left;
+      else delete out.omitted;
       return out;
     };
     // Something for the receiver: a resolution, or a firing alert changed (new, a repeat) or released since the last
-    // message. Held-back alerts alone are no news: the group waits, dirty, for their mute to end.
+    // message (held back, or left out of it). Muted alerts alone are no news: the group waits, dirty, for their mute to
+    // end.
     const news =
       resolved.length > 0 ||
-      (remind && firing.some((a) => !(isMuted?.(a) ?? false))) ||
-      firing.some((a) => isChanged(a) || held.has(a.fingerprint));
+      (remind && firing.length > 0) ||
+      firing.some((a) => isChanged(a) || held.has(a.fingerprint) || omitted.has(a.fingerprint));
     if (!news) {
-      // Still held, nothing else: the very same group (nothing to write while a mute lasts).
+      // Still held or left out, nothing else: the very same group (nothing to write while a mute lasts).
       const same =
         live.length === all.length &&
         changed !== undefined &&
@@ -283,7 +307,7 @@ export function flushDue(
         hold.every((a) => held.has(a.fingerprint));
       if (same) continue;
       groups ??= { ...state.groups };
-      if (live.length) groups[g.key] = after(g);
+      if (live.length) groups[g.key] = after(g, false);
       else delete groups[g.key];
       continue;
     }
@@ -292,13 +316,13 @@ export function flushDue(
     // receiver was told they fired — a lone "resolved" would announce an incident nobody opened (Alertmanager
     // sends nothing then either).
     if (!firing.length && g.lastFlushAt === null) {
-      if (hold.length) groups[g.key] = after(g);
+      if (hold.length) groups[g.key] = after(g, false);
       else delete groups[g.key];
       continue;
     }
     flushes.push({ channelId: g.channelId, groupKey: g.key, groupLabels: g.groupLabels, firing, resolved, at: now });
     if (live.length) {
-      const sent = after({ ...g, lastFlushAt: now });
+      const sent = after({ ...g, lastFlushAt: now }, true);
       delete sent.repeatAt;
       groups[g.key] = sent;
     } else delete groups[g.key];
