@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { FlowMetrics, FlowPoint, MemberPollRecord, MemberReport, MemberSnapshotView } from '@fleetwatch/contracts';
 import { FleetPollFencedError, type FleetSitesRepository } from '@fleetwatch/persistence';
 import { FleetPoller, mergeFlow, type MemberRecordStore } from './fleet-poller';
@@ -31,7 +33,22 @@ describe('mergeFlow', () => {
       [1, 9, 3],
     ],
     ['keeps the window', [point(1, 1), point(2, 2), point(3, 3)], [point(4, 4)], 3, [2, 3, 4]],
-    ['orders by time whatever the order received', [point(3, 3)], [point(1, 1), point(2, 2)], 60, [1, 2, 3]],
+    ['orders by time whatever the order received', [point(1, 1)], [point(3, 3), point(2, 2)], 60, [1, 2, 3]],
+    // The member's clock ran ahead when 4 and 5 were stamped, and is right again: its newest minute is 3.
+    [
+      'drops held minutes after the newest the member answers',
+      [point(1, 1), point(4, 4), point(5, 5)],
+      [point(2, 2), point(3, 3)],
+      60,
+      [1, 2, 3],
+    ],
+    [
+      'drops a point whose time does not read',
+      [point(1, 1)],
+      [{ ...point(2, 2), at: 'not a time' }, point(3, 3)],
+      60,
+      [1, 3],
+    ],
   ])('%s', (_n, held, fresh, window, expected) => {
     const merged = mergeFlow(held ? flow(held) : undefined, flow(fresh), window);
     expect(counts(merged)).toEqual(expected);
@@ -51,6 +68,13 @@ describe('mergeFlow keeps the held object when nothing changed (its cached JSON 
     const merged = mergeFlow(held, flow(fresh), 3);
     expect(merged === held).toBe(same);
     if (!same) expect(merged.points.map((p) => p.at)).toEqual([...merged.points.map((p) => p.at)].sort());
+  });
+
+  it('not when a held minute is after the newest the member answers (its clock ran ahead)', () => {
+    const ahead = mergeFlow(undefined, flow([point(3, 3), point(9, 9)]), 3);
+    const merged = mergeFlow(ahead, flow([point(3, 3)]), 3);
+    expect(merged).not.toBe(ahead);
+    expect(counts(merged)).toEqual([3]);
   });
 
   it('not when the source changed', () => {
@@ -150,5 +174,110 @@ describe('FleetPoller: a cache that refuses the cycle’s records', () => {
       FleetPollFencedError,
     );
     expect(recorded).toEqual([]);
+  });
+});
+
+describe('FleetPoller: the flow hour on a member clock that is not the leader’s', () => {
+  const report = { site: 's' } as unknown as MemberReport;
+  const at = (ms: number, n: number): FlowPoint => ({
+    at: new Date(ms).toISOString(),
+    ingress: { count: n, bytes: null },
+    egress: { count: n, bytes: null },
+    stored: { count: n, bytes: null },
+    deleted: { count: null, bytes: null },
+  });
+  const sites = { recordPolls: () => Promise.resolve() } as unknown as FleetSitesRepository;
+  const members = loadLeaderConfig(JSON.stringify([{ name: 'eu', url: 'http://127.0.0.1:1' }]), {});
+
+  /** A member answering `minutes` points up to its own minute (leader time + skew); `down`: unreachable. */
+  function rig() {
+    const s = { leaderNow: Date.UTC(2026, 0, 1, 12, 0, 30), skew: 0, down: false, asked: [] as number[] };
+    let last = new Map<string, MemberPollRecord>();
+    const cache: MemberRecordStore = {
+      getMany: () => Promise.resolve(new Map()),
+      setMany: (records) => {
+        last = new Map(records);
+        return Promise.resolve();
+      },
+    };
+    const poller = new FleetPoller(cache, sites, { concurrency: 1, timeoutMs: 25_000 }, (_m, _s, minutes) => {
+      if (s.down) return Promise.reject(new Error('unreachable'));
+      s.asked.push(minutes);
+      const minute = Math.floor((s.leaderNow + s.skew) / 60_000) * 60_000;
+      const points = Array.from({ length: minutes }, (_, i) => at(minute - (minutes - 1 - i) * 60_000, 1));
+      return Promise.resolve({ report, flow: { ...flow(points), site: 's' }, snapshot: null });
+    });
+    const cycle = () => poller.cycle(members, () => s.leaderNow);
+    const held = () => (last.get('eu')?.good?.flow?.points ?? []).map((p) => Date.parse(p.at));
+    return { s, cycle, held };
+  }
+
+  it('a member 5 minutes ahead, unreachable for 10 minutes: the hour has no hole after it answers again', async () => {
+    const { s, cycle, held } = rig();
+    s.skew = 5 * 60_000;
+    await cycle();
+    s.down = true;
+    for (let i = 0; i < 20; i++) {
+      s.leaderNow += 30_000;
+      await cycle();
+    }
+    s.down = false;
+    s.leaderNow += 30_000;
+    await cycle();
+    const times = held();
+    expect(times).toHaveLength(60);
+    expect(
+      times
+        .slice(1)
+        .map((t, i) => t - times[i])
+        .every((d) => d === 60_000),
+    ).toBe(true);
+    expect(s.asked.at(-1)).toBeGreaterThanOrEqual(11);
+  });
+
+  it('a member clock 2 hours ahead, then corrected: the hour follows the corrected clock at once', async () => {
+    const { s, cycle, held } = rig();
+    s.skew = 2 * 3_600_000;
+    await cycle();
+    s.skew = 0;
+    s.leaderNow += 30_000;
+    await cycle();
+    const times = held();
+    expect(Math.max(...times)).toBeLessThanOrEqual(s.leaderNow);
+    expect(Math.max(...times)).toBe(Math.floor(s.leaderNow / 60_000) * 60_000);
+  });
+});
+
+describe('pollMember: a call that fails ends the poll only once the others have', () => {
+  it('a report failing fast while the snapshot hangs: nothing is left open, and close() does not wait', async () => {
+    let open = 0;
+    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (req.url?.startsWith('/api/v1/status/report')) return void res.writeHead(500).end('boom');
+      if (req.url?.startsWith('/api/v1/metrics/flow')) return void res.writeHead(404).end();
+      open++; // the snapshot hangs
+      req.socket.on('close', () => open--);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const members = loadLeaderConfig(JSON.stringify([{ name: 'eu', url: `http://127.0.0.1:${port}` }]), {});
+      const cache: MemberRecordStore = { getMany: () => Promise.resolve(new Map()), setMany: () => Promise.resolve() };
+      const sites = { recordPolls: () => Promise.resolve() } as unknown as FleetSitesRepository;
+      const poller = new FleetPoller(cache, sites, { concurrency: 4, timeoutMs: 5_000, memberTimeoutMs: 3_000 });
+      for (let i = 0; i < 3; i++) {
+        const started = Date.now();
+        expect(await poller.cycle(members)).toMatchObject({ ok: 0, failed: 1 });
+        // The report's 500 ends the poll at once (the hanging snapshot is cancelled, not waited for to its timeout).
+        expect(Date.now() - started).toBeLessThan(2_000);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      expect(open).toBe(0);
+      const closing = Date.now();
+      await poller.close();
+      expect(Date.now() - closing).toBeLessThan(1_000);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

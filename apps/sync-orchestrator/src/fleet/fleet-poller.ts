@@ -68,18 +68,28 @@ const sameSources = (a: FlowMetrics['sources'], b: FlowMetrics['sources']) => {
  * A member's flow over the last hour from what was held and what just came: points by minute,
  * the newer answer winning for a minute both have (the current minute grows), oldest first.
  * When the fresh answer changes nothing, the held object itself (its serialised form is then reused).
+ * Points are on the member's clock: a held point after the fresh answer's newest was stamped while that clock ran
+ * ahead (since corrected) and is dropped — kept, the newest 60 would be those for as long as the clock was ahead. A
+ * point whose time does not read is dropped.
  */
 export function mergeFlow(
   held: FlowMetrics | undefined,
   fresh: FlowMetrics,
   windowMinutes = FLOW_WINDOW_MINUTES,
 ): FlowMetrics {
+  let newest = -Infinity;
+  for (const p of fresh.points) {
+    const t = Date.parse(p.at);
+    if (t > newest) newest = t;
+  }
+  const heldNewest = held?.points.length ? Date.parse(held.points[held.points.length - 1].at) : -Infinity;
   if (
     held &&
     held.minutes === windowMinutes &&
     held.site === fresh.site &&
     held.stepSeconds === fresh.stepSeconds &&
-    sameSources(held.sources, fresh.sources)
+    sameSources(held.sources, fresh.sources) &&
+    (newest === -Infinity || heldNewest <= newest)
   ) {
     const heldAt = new Map(held.points.map((p) => [p.at, p]));
     const oldest = held.points[0]?.at;
@@ -98,6 +108,7 @@ export function mergeFlow(
   // Each time parsed once (not in the comparator: 60 points × 1,000 members on a leader's first cycle).
   const points = [...byAt.values()]
     .map((p) => ({ t: Date.parse(p.at), p }))
+    .filter(({ t }) => Number.isFinite(t) && (newest === -Infinity || t <= newest))
     .sort((a, b) => a.t - b.t)
     .slice(-windowMinutes)
     .map(({ p }) => p);
@@ -199,9 +210,12 @@ export class FleetPoller {
         );
         try {
           const held = this.flows.get(member.name);
-          const last = held?.points.at(-1);
-          const minutes = last
-            ? Math.min(FLOW_WINDOW_MINUTES, Math.max(2, Math.ceil((t0 - Date.parse(last.at)) / 60_000) + 1))
+          // The minutes since the held hour was fetched, on this leader's clock (the points' times are on the
+          // member's: one running ahead asked for too few minutes and left holes; a time that does not read asked
+          // for NaN, refused, on every later poll). Not known (none held): the whole hour.
+          const fetchedAt = held ? Date.parse(this.good.get(member.name)?.at ?? '') : NaN;
+          const minutes = Number.isFinite(fetchedAt)
+            ? Math.min(FLOW_WINDOW_MINUTES, Math.max(2, Math.ceil((t0 - fetchedAt) / 60_000) + 1))
             : FLOW_WINDOW_MINUTES;
           const poll = await this.pollOne(member, own.signal, minutes, this.good.get(member.name)?.snapshot ?? null);
           if (poll.flow) this.flows.set(member.name, (poll.flow = mergeFlow(held, poll.flow)));

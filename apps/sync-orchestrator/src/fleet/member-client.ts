@@ -147,7 +147,12 @@ export interface PollMemberOptions {
 /** The snapshot ETag a member sends: its content hash, quoted. */
 export const snapshotEtag = (hash: string) => `"${hash}"`;
 
-/** The three member endpoints in parallel; the report is required, flow and snapshot may be absent. */
+/**
+ * The three member endpoints in parallel; the report is required, flow and snapshot may be absent. The first call that
+ * fails cancels the others, and the poll ends (with that failure) only once all three have: a request left open by a
+ * failed poll would outlive it — past the member timeout, the poller's concurrency and its close() — one more each
+ * cycle while the member fails fast and hangs on another endpoint.
+ */
 export async function pollMember(
   member: LeaderMember,
   signal: AbortSignal,
@@ -156,14 +161,25 @@ export async function pollMember(
 ): Promise<MemberPoll> {
   const held = options.heldSnapshot ?? null;
   const get = { dispatcher: options.dispatcher };
+  const calls = new AbortController();
+  const cancel = () => calls.abort(signal.reason);
+  if (signal.aborted) cancel();
+  else signal.addEventListener('abort', cancel, { once: true });
+  let failure: { err: unknown } | null = null;
+  const call = (path: string, extra: GetOptions = {}) =>
+    getJson(member, path, calls.signal, { ...get, ...extra }).catch((err: unknown) => {
+      if (!failure) {
+        failure = { err };
+        calls.abort(new Error('another call of this poll failed'));
+      }
+      return undefined;
+    });
   const [report, flow, snapshot] = await Promise.all([
-    getJson(member, '/api/v1/status/report', signal, get),
-    getJson(member, `/api/v1/metrics/flow?minutes=${flowMinutes}`, signal, get),
-    getJson(member, '/api/v1/system/snapshot/current', signal, {
-      ...get,
-      ifNoneMatch: held ? snapshotEtag(held.hash) : undefined,
-    }),
-  ]);
+    call('/api/v1/status/report'),
+    call(`/api/v1/metrics/flow?minutes=${flowMinutes}`),
+    call('/api/v1/system/snapshot/current', { ifNoneMatch: held ? snapshotEtag(held.hash) : undefined }),
+  ]).finally(() => signal.removeEventListener('abort', cancel));
+  if (failure) throw (failure as { err: unknown }).err;
   if (report === null) throw new MemberCallError('GET /api/v1/status/report: not found (is this a Fleetwatch site?)');
   const sameHash =
     held !== null &&
