@@ -143,15 +143,17 @@ describe('process probe on this machine', () => {
     await child(name, process.execPath, ['-e', 'for (;;) {}']);
     const first = await processProbe(check({ processName: name }), ctx());
     const r1 = first.facts.result as Record<string, number>;
-    // One spinning thread: up to 100 % of a core; well above idle even on a shared box.
-    expect(r1['cpuPct']).toBeGreaterThan(15);
+    // One spinning thread: up to 100 % of a core, and above idle however busy the box: /proc counts CPU in 10 ms ticks,
+    // so over the first look's 100 ms window a sleeping process reads 0 and the spinner at least one tick (a box busy
+    // with other runs gave it one: 11.7 %).
+    expect(r1['cpuPct']).toBeGreaterThan(5);
     expect(r1['cpuPct']).toBeLessThan(210);
     await new Promise((r) => setTimeout(r, 400));
     const second = await processProbe(check({ processName: name }), ctx());
     const r2 = second.facts.result as Record<string, number>;
     // The window is the gap since the first run, not a fresh 100 ms.
     expect(r2['cpuWindowMs']).toBeGreaterThanOrEqual(400);
-    expect(r2['cpuPct']).toBeGreaterThan(15);
+    expect(r2['cpuPct']).toBeGreaterThan(5);
   });
 
   it('counts every process of a name (this test runner is one of the "node" processes)', async () => {
