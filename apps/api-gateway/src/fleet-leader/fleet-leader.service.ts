@@ -25,10 +25,18 @@ interface Member {
 
 const FIGURES: (keyof FlowFigures)[] = ['ingress', 'egress', 'stored', 'deleted'];
 
-/** A member's view: the last good data, flagged STALE with its age and error when the last poll failed. */
+/**
+ * A member's view: the last good data, flagged STALE with its age and error when the last poll failed, or when the
+ * next poll is overdue (`attempt.nextBy` passed: nobody polls, and the last success would otherwise read OK for ever).
+ */
 export function memberView(site: FleetSiteRecord, poll: MemberPollRecord | null, now = Date.now()): LeaderMemberView {
-  const state = poll === null ? 'NEVER' : poll.attempt.ok ? 'OK' : poll.good ? 'STALE' : 'NEVER';
+  const nextBy = poll?.attempt.nextBy === undefined ? NaN : Date.parse(poll.attempt.nextBy);
+  const overdue = now > nextBy;
+  const state = poll === null ? 'NEVER' : poll.attempt.ok && !overdue ? 'OK' : poll.good ? 'STALE' : 'NEVER';
   const goodAt = poll?.good ? Date.parse(poll.good.at) : null;
+  const error = overdue
+    ? `no poll since ${poll?.attempt.at ?? '?'}: the leader's poller is not running (sync-orchestrator down, or no replica holds the fleet-poll lease)${poll?.attempt.error ? `; last error: ${poll.attempt.error}` : ''}`
+    : (poll?.attempt.error ?? null);
   return {
     name: site.name,
     url: site.url,
@@ -39,7 +47,7 @@ export function memberView(site: FleetSiteRecord, poll: MemberPollRecord | null,
     ageSeconds: goodAt === null ? null : Math.max(0, Math.round((now - goodAt) / 1000)),
     lastAttemptAt: poll?.attempt.at ?? null,
     lastSuccessAt: poll?.good?.at ?? null,
-    error: poll?.attempt.error ?? null,
+    error,
     report: poll?.good?.report ?? null,
     snapshotHash: poll?.good?.snapshot?.hash ?? null,
   };

@@ -235,6 +235,25 @@ describe('snapshot', () => {
     expect(canonicalJson({ b: [1, { d: 1, c: undefined }], a: 'x' })).toBe('{"a":"x","b":[1,{"d":1}]}');
   });
 
+  it('two alert rules of one name: both in the snapshot, and the same two hash alike in either order', () => {
+    const areas = (alertRules: { key: string; for: string }[]) => ({
+      checks: [],
+      alertRules,
+      channels: [],
+      properties: [],
+      statusPages: [],
+      usersAndRoles: [],
+      componentVersions: [],
+    });
+    const slow = { key: 'down', for: '10m' };
+    const fast = { key: 'down', for: '1m' };
+    const one = finishSnapshot('s', 1, areas([slow, fast]), 0);
+    const two = finishSnapshot('s', 1, areas([fast, slow]), 0);
+    expect(one.hash).toBe(two.hash);
+    expect(one.areas.alertRules).toEqual([slow, { ...fast, key: 'down (2)' }]);
+    expect(finishSnapshot('s', 1, areas([slow]), 0).hash).not.toBe(one.hash);
+  });
+
   it('a `__proto__` member inside a property value (config as code takes one) is content: kept, and hashed', () => {
     const areas = (value: unknown) => ({
       checks: [],

@@ -9,6 +9,7 @@ import {
   type SnapshotAreas,
   type SnapshotItem,
 } from '@fleetwatch/contracts';
+import { uniqueKeys } from '@fleetwatch/domain';
 import { SERVICE_IDENTITY, type ServiceIdentity } from '@fleetwatch/observability';
 import {
   AlertConfigRepository,
@@ -79,9 +80,10 @@ const byName = (r: AlertConfigRecord): SnapshotItem => {
   return { ...spec, key: typeof r.spec.name === 'string' ? r.spec.name : r.id };
 };
 
-const byKey = (a: SnapshotItem, b: SnapshotItem) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-
-/** Areas sorted by key, secrets redacted, hashed: the same content gives the same hash on every site. */
+/**
+ * Areas sorted by key (made unique: uniqueKeys), secrets redacted, hashed: the same content gives the same hash on
+ * every site.
+ */
 export function finishSnapshot(
   site: string,
   configVersion: number | null,
@@ -90,7 +92,7 @@ export function finishSnapshot(
 ): MemberSnapshotView {
   const clean = {} as SnapshotAreas;
   for (const area of SNAPSHOT_AREAS)
-    clean[area] = (areas[area] ?? []).map((i) => redactSecrets(i) as SnapshotItem).sort(byKey);
+    clean[area] = uniqueKeys((areas[area] ?? []).map((i) => redactSecrets(i) as SnapshotItem));
   return {
     schemaVersion: 1,
     site,

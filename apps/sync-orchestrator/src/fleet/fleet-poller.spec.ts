@@ -235,6 +235,26 @@ describe('FleetPoller: the flow hour on a member clock that is not the leader’
     expect(s.asked.at(-1)).toBeGreaterThanOrEqual(11);
   });
 
+  it('each attempt says by when the next is to have ended: the delay and two overall timeouts later', async () => {
+    let last = new Map<string, MemberPollRecord>();
+    const cache: MemberRecordStore = {
+      getMany: () => Promise.resolve(new Map()),
+      setMany: (records) => {
+        last = new Map(records);
+        return Promise.resolve();
+      },
+    };
+    const t = Date.UTC(2026, 0, 1, 12, 0, 0);
+    const poller = new FleetPoller(cache, sites, { concurrency: 1, timeoutMs: 25_000, intervalMs: 30_000 }, () =>
+      Promise.reject(new Error('member away')),
+    );
+    await poller.cycle(members, () => t);
+    expect(last.get('eu')?.attempt).toMatchObject({
+      at: new Date(t).toISOString(),
+      nextBy: new Date(t + 80_000).toISOString(),
+    });
+  });
+
   it('a member clock 2 hours ahead, then corrected: the hour follows the corrected clock at once', async () => {
     const { s, cycle, held } = rig();
     s.skew = 2 * 3_600_000;

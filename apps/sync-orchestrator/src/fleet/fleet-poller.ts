@@ -21,6 +21,8 @@ export interface PollCycleOptions {
   memberTimeoutMs?: number;
   /** The HTTP agent members are called through (default: one of the poller's own, closed by close()). */
   dispatcher?: Dispatcher;
+  /** The delay between cycles: with it, each attempt says by when the next is to have ended (`attempt.nextBy`). */
+  intervalMs?: number;
 }
 
 /** Where each member's last attempt and last good data are kept (FleetCache, or the poller's FleetRecordStore). */
@@ -257,8 +259,12 @@ export class FleetPoller {
         : (this.good.get(m.name) ?? null);
       if (good) this.good.set(m.name, good);
       if (r.poll) ok++;
+      const nextBy =
+        this.options.intervalMs === undefined
+          ? {}
+          : { nextBy: new Date(r.at + this.options.intervalMs + 2 * this.options.timeoutMs).toISOString() };
       records.set(m.name, {
-        attempt: { at, ok: r.poll !== undefined, error: r.error ?? null, durationMs: r.durationMs },
+        attempt: { at, ok: r.poll !== undefined, error: r.error ?? null, durationMs: r.durationMs, ...nextBy },
         good,
       });
       outcomes.push({ name: m.name, at: new Date(r.at), ok: r.poll !== undefined, error: r.error ?? null });

@@ -97,6 +97,7 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
     this.poller = new FleetPoller(this.store, sites, {
       concurrency: config.pollConcurrency,
       timeoutMs: config.pollTimeoutMs,
+      intervalMs: config.pollIntervalMs,
     });
   }
 

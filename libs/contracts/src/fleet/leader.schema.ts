@@ -9,8 +9,13 @@ import type { FlowMetrics, FlowPoint, MemberReport } from './report.schema';
 
 /** One poll of one member, as cached. Endpoints a member does not have (404) leave their part null. */
 export interface MemberPollRecord {
-  /** Last attempt: when it ended, whether it succeeded, the error when not. */
-  attempt: { at: string; ok: boolean; error: string | null; durationMs: number };
+  /**
+   * Last attempt: when it ended, whether it succeeded, the error when not. `nextBy`: when the next attempt is to have
+   * ended at the latest (the poller's fixed delay and two overall timeouts later); past it with no newer attempt,
+   * nobody polls (no replica holds the fleet-poll lease, sync-orchestrator is down) and the data is STALE. Absent in
+   * records of pollers before it: never overdue.
+   */
+  attempt: { at: string; ok: boolean; error: string | null; durationMs: number; nextBy?: string };
   /** Last successful poll (null: never reached). */
   good: {
     at: string;
@@ -32,7 +37,10 @@ export interface LeaderMemberView {
   url: string;
   tags: string[];
   failoverOrder: number | null;
-  /** OK: the last poll succeeded; STALE: it failed (data below is the last good); NEVER: not reached yet. */
+  /**
+   * OK: the last poll succeeded; STALE: it failed, or the next is overdue (data below is the last good); NEVER: not
+   * reached yet.
+   */
   state: MemberState;
   stale: boolean;
   /** Age of the last good data, seconds (null: none). */

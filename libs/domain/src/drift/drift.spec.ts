@@ -1,5 +1,5 @@
 import type { SnapshotAreas, SnapshotItem } from '@fleetwatch/contracts';
-import { diffArea, diffItem, diffSnapshots, driftCounts, type DriftChange } from './drift';
+import { diffArea, diffItem, diffSnapshots, driftCounts, uniqueKeys, type DriftChange } from './drift';
 
 const check = (name: string, extra: Record<string, unknown> = {}): SnapshotItem => ({
   key: name,
@@ -151,6 +151,23 @@ describe('diffArea: items matched by key', () => {
     expect(d.items.map((i) => `${i.key}:${i.state}`)).toEqual(items);
   });
 
+  it('two items of one name (alert rules may share one) are two items, paired by content on both sides', () => {
+    const slow = check('down', { for: '10m' });
+    const fast = check('down', { for: '1m' });
+    // The same two in either order: no drift.
+    expect(diffArea([slow, fast], [fast, slow]).count).toBe(0);
+    // A member holding one of the two lacks the other.
+    const lacking = diffArea([slow, fast], [slow]);
+    expect([lacking.count, lacking.missing]).toEqual([1, 1]);
+    expect(lacking.items.map((i) => `${i.key}:${i.state}`)).toEqual(['down (2):missing']);
+    // Paired in content order, not matched for the fewest changes: lacking the first in that order, the member's
+    // other one is compared with it.
+    expect(diffArea([slow, fast], [fast]).items.map((i) => `${i.key}:${i.state}`)).toEqual([
+      'down:changed',
+      'down (2):missing',
+    ]);
+  });
+
   it('shows a missing item whole on the leader side and an extra one on the member side', () => {
     const d = diffArea([check('a')], [check('b')]);
     expect(d.items).toEqual([
@@ -256,5 +273,22 @@ describe('diffSnapshots', () => {
       'usersAndRoles',
       'componentVersions',
     ]);
+  });
+});
+
+describe('uniqueKeys', () => {
+  it('keeps unique keys as they are, sorted', () => {
+    const items = [check('b'), check('a')];
+    expect(uniqueKeys(items)).toEqual([check('a'), check('b')]);
+  });
+
+  it('numbers the second and later items of a key by their content, skipping numbers another key holds', () => {
+    const one = check('x', { n: 1 });
+    const two = check('x', { n: 2 });
+    const three = check('x', { n: 3 });
+    const taken = check('x (2)');
+    const keys = (items: SnapshotItem[]) => uniqueKeys(items).map((i) => `${i.key}=${String(i['n'] ?? '-')}`);
+    expect(keys([three, taken, one, two])).toEqual(['x=1', 'x (2)=-', 'x (3)=2', 'x (4)=3']);
+    expect(keys([two, one, taken, three])).toEqual(keys([three, taken, one, two]));
   });
 });

@@ -146,9 +146,51 @@ export function diffItem(leader: SnapshotItem, member: SnapshotItem): DriftChang
   return changes.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
 }
 
+const compareKeys = (a: SnapshotItem, b: SnapshotItem) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+/**
+ * One area's items with keys unique: names need not be (two alert rules may share one), and drift pairs items by key
+ * (the last of a name won, and which was last followed the sites' own row ids: identical configurations hashed apart
+ * and showed drift, and a member lacking one of two showed none). Items sharing a key are ordered by their content
+ * and the second and later get `key (2)`, `key (3)`… (the next number no other item's key holds), the same on every
+ * site holding the same items.
+ */
+export function uniqueKeys(items: readonly SnapshotItem[]): SnapshotItem[] {
+  const sorted = [...items].sort(compareKeys);
+  let shared = false;
+  for (let i = 1; i < sorted.length && !shared; i++) shared = sorted[i].key === sorted[i - 1].key;
+  if (!shared) return sorted;
+  const taken = new Set(items.map((i) => i.key));
+  const out: SnapshotItem[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i + 1;
+    while (j < sorted.length && sorted[j].key === sorted[i].key) j++;
+    // Content is read only for items that share their key (a snapshot holds up to some 25,000 checks).
+    const run =
+      j - i === 1
+        ? [sorted[i]]
+        : sorted
+            .slice(i, j)
+            .map((item) => ({ item, text: canonicalText(item) }))
+            .sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0))
+            .map(({ item }) => item);
+    out.push(run[0]);
+    let n = 2;
+    for (const item of run.slice(1)) {
+      while (taken.has(`${item.key} (${n})`)) n++;
+      const key = `${item.key} (${n})`;
+      taken.add(key);
+      out.push({ ...item, key });
+    }
+    i = j;
+  }
+  return out.sort(compareKeys);
+}
+
+/** Items by key (made unique: a snapshot of an older site may hold two of one name). */
 function byKey(items: readonly SnapshotItem[]): Map<string, SnapshotItem> {
   const map = new Map<string, SnapshotItem>();
-  for (const item of items) map.set(item.key, item);
+  for (const item of uniqueKeys(items)) map.set(item.key, item);
   return map;
 }
 
