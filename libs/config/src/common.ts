@@ -5,7 +5,7 @@ import { env, parseEnv } from './env';
 export const commonShape = {
   FLEETWATCH_SITE: env.name('local'),
   FLEETWATCH_ROLE: env.role(),
-  FLEETWATCH_LOCATION: env.name('local'),
+  FLEETWATCH_LOCATION: env.location('local'),
   LOG_LEVEL: env.logLevel(),
   /** How long a service waits for its dependencies at boot before exiting with a named error. */
   FLEETWATCH_BOOT_TIMEOUT_SECONDS: env.int(30, 1, 600),

@@ -58,6 +58,12 @@ describe('parseServiceEnv', () => {
       service: 'status-ingest',
     });
   });
+  it('refuses FLEETWATCH_LOCATION "all": /metrics keeps it for the consensus series', () => {
+    expect(() => parseServiceEnv('collector', {}, { FLEETWATCH_LOCATION: 'all' })).toThrow(
+      /FLEETWATCH_LOCATION: "all" is reserved/,
+    );
+    expect(parseServiceEnv('collector', {}, { FLEETWATCH_LOCATION: 'All' }).common.location).toBe('All');
+  });
   it('rejects a bad role', () => {
     expect(() => parseServiceEnv('aggregator', {}, { FLEETWATCH_ROLE: 'king' })).toThrow(
       /FLEETWATCH_ROLE: must be standalone, leader or member/,

@@ -1,4 +1,4 @@
-import { CIDR_EXAMPLE, isCidr } from '@fleetwatch/contracts';
+import { CIDR_EXAMPLE, isCidr, RESERVED_LOCATION, RESERVED_LOCATION_MESSAGE } from '@fleetwatch/contracts';
 import { z } from 'zod';
 
 /** A configuration problem found at boot, naming every bad variable. */
@@ -113,6 +113,14 @@ export const env = {
       .string()
       .max(128, 'at most 128 characters')
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits and . _ - (starting with a letter or digit)')
+      .default(fallback),
+  /** A location's name (FLEETWATCH_LOCATION): a name, not the one /metrics keeps for the consensus. */
+  location: (fallback: string) =>
+    z
+      .string()
+      .max(128, 'at most 128 characters')
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits and . _ - (starting with a letter or digit)')
+      .refine((v) => v !== RESERVED_LOCATION, RESERVED_LOCATION_MESSAGE)
       .default(fallback),
   logLevel: () =>
     z

@@ -1,5 +1,6 @@
 import { env } from '@fleetwatch/config';
 import { z } from 'zod';
+import { reportedLocationSchema } from '@fleetwatch/contracts';
 import { ingestBaseUrl } from './status-pusher';
 
 /** The variables every pushing daemon reads (README, "Watchers"), for its parseEnv shape. */
@@ -14,12 +15,11 @@ export const pusherShape = {
     ),
   /** An API key with the ingest scope (made at the gateway: POST /api/v1/api-keys). */
   FLEETWATCH_INGEST_API_KEY: z.string({ message: 'is required: an API key with the ingest scope' }).min(1),
-  /** `location` of every update (where this daemon runs); the ingest's default (`push`) when unset. */
-  FLEETWATCH_LOCATION: z
-    .string()
-    .max(128)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits and . _ -')
-    .optional(),
+  /**
+   * `location` of every update (where this daemon runs). Unset: the update is sent without one and gets the location
+   * of the status-ingest that received it (its FLEETWATCH_LOCATION, `local` by default).
+   */
+  FLEETWATCH_LOCATION: reportedLocationSchema.optional(),
   LOG_LEVEL: env.logLevel(),
   WATCHER_BATCH_MAX: env.int(500, 1, 1000),
   WATCHER_QUEUE_MAX: env.int(100_000, 100, 10_000_000),

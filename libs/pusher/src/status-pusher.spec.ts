@@ -354,6 +354,14 @@ describe('StatusPusher queue byte bound', () => {
     expect(p.queuedBytes).toBe(0);
   });
 
+  it('refuses FLEETWATCH_LOCATION "all" (the consensus series of /metrics), naming it', () => {
+    const base = { FLEETWATCH_INGEST_API_KEY: 'k' };
+    expect(() => parseEnv(pusherShape, { ...base, FLEETWATCH_LOCATION: 'all' })).toThrow(
+      /FLEETWATCH_LOCATION: "all" is reserved/,
+    );
+    expect(pusherSettings(parseEnv(pusherShape, { ...base, FLEETWATCH_LOCATION: 'all-eu' })).location).toBe('all-eu');
+  });
+
   it('reads WATCHER_QUEUE_MAX_BYTES, 32 MiB by default', () => {
     const base = { FLEETWATCH_INGEST_API_KEY: 'k' };
     expect(pusherSettings(parseEnv(pusherShape, base)).maxQueueBytes).toBe(32 * 1024 * 1024);

@@ -2,6 +2,7 @@ import {
   checkResultPayloadSchema,
   hostMetricsPayloadSchema,
   MAX_CHECK_LATENCY_MS,
+  statusUpdateInputSchema,
   type CheckResultPayload,
   type HostMetricsPayload,
 } from './observations.schema';
@@ -59,5 +60,17 @@ describe('hostMetricsPayloadSchema', () => {
     expect(refusedAt(hostMetricsPayloadSchema, { ...sample, sampledAt: '0000-01-01T00:00:00Z' })).toEqual([
       'sampledAt',
     ]);
+  });
+});
+
+describe('a pushed update names no location "all" (the consensus series of /metrics)', () => {
+  const update = { instanceId: 'web-1', kind: 'container', status: 'running' };
+  it('is refused at the edge, naming the field', () => {
+    const r = statusUpdateInputSchema.safeParse({ ...update, location: 'all' });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['location', expect.stringMatching(/^"all" is reserved/)],
+    ]);
+    expect(statusUpdateInputSchema.safeParse({ ...update, location: 'all-eu' }).success).toBe(true);
   });
 });

@@ -19,6 +19,14 @@ export const locationSchema = z
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits and . _ -');
+/** The location label of the consensus series on `/metrics` (`fleetwatch_target_up{location="all"}`): no location's. */
+export const RESERVED_LOCATION = 'all';
+export const RESERVED_LOCATION_MESSAGE = `"${RESERVED_LOCATION}" is reserved (the consensus series of /metrics): use another name`;
+/**
+ * A location a client or a collector names (a pushed update's, FLEETWATCH_LOCATION): not the reserved one, whose
+ * series on /metrics would be the consensus's. Messages already on the bus are read with locationSchema.
+ */
+export const reportedLocationSchema = locationSchema.refine((v) => v !== RESERVED_LOCATION, RESERVED_LOCATION_MESSAGE);
 
 export const METADATA_LIMITS = { maxDepth: 8, maxKeys: 256, maxBytes: 16 * 1024 } as const;
 
@@ -44,7 +52,7 @@ export const statusUpdateInputSchema = z.strictObject({
     .transform((s) => s.toLowerCase())
     .pipe(lifecycleStateSchema),
   source: name(256).optional(),
-  location: locationSchema.optional(),
+  location: reportedLocationSchema.optional(),
   occurredAt: isoDateTimeSchema.optional(),
   labels: labelsSchema.optional(),
   message: storableText(4096).optional(),
