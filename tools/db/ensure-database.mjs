@@ -47,10 +47,21 @@ async function connectMaintenance(url, deadline) {
   }
 }
 
+/**
+ * DB_WAIT_SECONDS: a non-negative whole number of seconds, 30 when unset or empty. Anything else is refused (NaN waited
+ * not at all, and a typo gave no retry without a word).
+ */
+export function dbWaitSeconds(raw = process.env.DB_WAIT_SECONDS) {
+  if (raw === undefined || raw.trim() === '') return 30;
+  if (!/^\d+$/.test(raw.trim()))
+    throw new Error(`DB_WAIT_SECONDS must be a whole number of seconds (0 or more), not ${JSON.stringify(raw)}`);
+  return Number(raw.trim());
+}
+
 /** Returns true when it created the database, false when it was there. */
 export async function ensureDatabase(
   url = process.env.DATABASE_URL || DEFAULT_DATABASE_URL,
-  waitSeconds = Number(process.env.DB_WAIT_SECONDS ?? 30),
+  waitSeconds = dbWaitSeconds(),
 ) {
   const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
   if (!name) throw new Error(`DATABASE_URL names no database: ${redact(url)}`);
