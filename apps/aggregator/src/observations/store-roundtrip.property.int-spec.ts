@@ -7,6 +7,7 @@ import {
   LIFECYCLE_STATES,
   Messages,
   parseMessage,
+  statusChangedBatchEventSchema,
   statusUpdateInputSchema,
   statusUpdatePayloadSchema,
   uuidv7,
@@ -35,6 +36,7 @@ import {
   canonicalJson,
 } from '@fleetwatch/testing';
 import type { AggregatorConfig } from '../config';
+import { batchEventOf } from '../events/status-events.relay';
 import { HostLiveState } from '../hosts/host-live-state.service';
 import { LiveProjection } from '../live/live-projection.service';
 import { mapEnvelope } from './observation.mapper';
@@ -108,7 +110,9 @@ const input = fc.record(
     source: text(60),
     location: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/),
     labels: fc.dictionary(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_./-]{0,20}$/), text(40), { maxKeys: 6 }),
-    message: text(200),
+    // Long ones too: a message near the limit makes a status change's reason (`location x: ` + it) longer than the
+    // status.changed schema takes.
+    message: fc.oneof(text(200), fc.string({ minLength: 1000, maxLength: 1100 })),
     metadata: fc.dictionary(text(16), jsonish, { maxKeys: 6 }),
   },
   { requiredKeys: ['instanceId', 'kind', 'status'] },
@@ -162,7 +166,13 @@ it('any update the schema accepts is stored and read back equal (Postgres histor
         await history.insertStatusUpdates(tx, [m.row]);
         // As the commit path saves: against the state read before (a location the fold dropped goes).
         await states.saveMany(tx, [folded.target], [], before ? new Map([[before.id, before]]) : undefined);
-        await events.insertMany(tx, folded.events);
+        // Every event stored can be published as the relay publishes it from the commit: one the status.changed
+        // schema refused was dropped from the outbox (its consensus change never reached alerts or subscriptions).
+        for (const e of await events.insertMany(tx, folded.events)) {
+          const publishable = statusChangedBatchEventSchema.safeParse(batchEventOf(e));
+          if (!publishable.success)
+            throw new Error(`a stored status event cannot be published: ${publishable.error.message}`);
+        }
       });
       await projection.project(
         [folded.target],

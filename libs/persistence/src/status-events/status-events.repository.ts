@@ -68,18 +68,27 @@ export class StatusEventsRepository {
   /** Stores events (one statement) with their outbox rows; returns them with their ids, in input order. */
   async insertMany(tx: SqlTx, events: readonly StatusEventDraft[]): Promise<StatusEventRecord[]> {
     if (events.length === 0) return [];
+    // The reason as stored is the reason returned, and so published by the relay straight from the commit: a
+    // consensus reason (`location x: ` + a location's reason of up to 1,024 characters) longer than the
+    // status.changed schema's 1,024 was stored cut but published whole — refused by the schema, and dropped from the
+    // outbox: the consensus change never reached alerts, subscriptions or the dashboard.
+    const reasons = events.map((e) => truncateText(clean(e.reason), 1024));
     try {
       const rows = await sqlQuery<{ id: string; target_id: string; seq: number }>(tx, INSERT_EVENTS, [
         events.map((e) => clean(e.targetId)),
         events.map((e) => e.location),
         events.map((e) => e.from),
         events.map((e) => e.to),
-        events.map((e) => truncateText(clean(e.reason), 1024)),
+        reasons,
         events.map((e) => iso(e.at)),
         events.map((e) => e.sequence),
       ]);
       const idOf = new Map(rows.map((r) => [`${r.target_id}\u0000${Number(r.seq)}`, r.id]));
-      return events.map((e) => ({ ...e, id: idOf.get(`${e.targetId}\u0000${e.sequence}`) as string }));
+      return events.map((e, i) => ({
+        ...e,
+        reason: reasons[i],
+        id: idOf.get(`${e.targetId}\u0000${e.sequence}`) as string,
+      }));
     } catch (err) {
       rethrowSql(err, 'status event sequence already used');
     }
