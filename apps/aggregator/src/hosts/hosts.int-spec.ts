@@ -156,6 +156,12 @@ describe('aggregator: host metrics', () => {
       description: 'minute M recomputed with the late sample',
       timeoutMs: 30_000,
     });
+    // The sample ahead may be on another shard than the late one, committed after it: its row and mark go together.
+    await waitFor(
+      async () =>
+        (await count(site.pg, "SELECT count(*) AS n FROM host_metrics WHERE host_id = 'lab-host-ahead'")) === 1,
+      { description: 'the sample ahead stored' },
+    );
     expect(await count(site.pg, 'SELECT count(*) AS n FROM host_metrics WHERE host_id = $1', [host])).toBe(5);
     expect(await rollup(host, M, 'cpu_pct')).toEqual({ count: 4, avg: 45, max: 90 });
     expect(await rollup('lab-host-ahead', future, 'cpu_pct')).toBeNull();
