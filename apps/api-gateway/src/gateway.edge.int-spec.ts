@@ -176,3 +176,15 @@ describe('a JSON body that is not UTF-8', () => {
     ]);
   });
 });
+
+describe('a form body (application/x-www-form-urlencoded)', () => {
+  it('is a 415 with a JSON error: no route reads forms, and none gets one past the JSON checks', async () => {
+    const res = await fetch(`${direct.url}/api/v1/properties/app.form`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${adminDirect}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'value=a&value=b',
+    });
+    expect(res.status).toBe(415);
+    expect(((await res.json()) as ApiErrorBody).error).toBeDefined();
+  });
+});

@@ -68,6 +68,10 @@ export class JsonBodyParser implements OnModuleInit {
     const { bodyLimit, onProtoPoisoning, onConstructorPoisoning } = fastify.initialConfig;
     const parse = fastify.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error');
     if (fastify.hasContentTypeParser('application/json')) fastify.removeContentTypeParser('application/json');
+    // Nest also reads form bodies, which no route takes: `value=a&value=b` became an array, past every check above.
+    // Without a parser they are a 415, as status-ingest answers them.
+    if (fastify.hasContentTypeParser('application/x-www-form-urlencoded'))
+      fastify.removeContentTypeParser('application/x-www-form-urlencoded');
     // As bytes (as Nest read them): Fastify's own string reading takes bad UTF-8 for a wrong Content-Length.
     fastify.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
       const refuse = (message: string) => done(new InvalidError(`body: ${message}`, [{ path: '(body)', message }]));

@@ -48,3 +48,19 @@ describe('storableDateTimeSchema: times Postgres takes as timestamptz', () => {
     expect(r.error?.issues.map((i) => i.message)).toContain(message);
   });
 });
+
+describe('depth: a level is an object or an array', () => {
+  const meta = boundedJsonObject({ maxDepth: 8, maxKeys: 50, maxBytes: 1000 });
+  const nested = (levels: number, leaf: unknown = 1): unknown => {
+    let v: unknown = leaf;
+    for (let i = 0; i < levels; i++) v = i % 2 && i < levels - 1 ? [v] : { k: v };
+    return v;
+  };
+  it('takes 8 levels (the documented "≤ 8 levels"; the scalar inside is no level), refuses 9, naming the limit', () => {
+    expect(meta.safeParse(nested(8)).success).toBe(true);
+    expect(meta.safeParse(nested(8, 'x')).success).toBe(true);
+    const r = meta.safeParse(nested(9));
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]?.message).toMatch(/nested deeper than 8 levels/);
+  });
+});

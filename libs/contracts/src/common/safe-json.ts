@@ -13,8 +13,10 @@ export interface JsonShapeLimits {
 /** Checks depth, key count and forbidden keys of a JSON value; returns a problem or null. */
 export function jsonShapeProblem(value: unknown, limits: JsonShapeLimits): string | null {
   let keys = 0;
+  // A level is an object or array (8 levels: eight nested, the innermost holding scalars); a scalar adds none.
   const visit = (v: unknown, depth: number): string | null => {
-    if (depth > limits.maxDepth) return `nested deeper than ${limits.maxDepth} levels`;
+    if (v !== null && typeof v === 'object' && depth > limits.maxDepth)
+      return `nested deeper than ${limits.maxDepth} levels`;
     if (Array.isArray(v)) {
       for (const item of v) {
         const p = visit(item, depth + 1);
