@@ -1,6 +1,6 @@
 import { alertRuleSpecSchema, alertGroupingSchema } from './rule.schema';
 import { labelMatcherSchema, matcherRegexProblem } from './matchers.schema';
-import { maintenanceWindowSpecSchema, silenceSpecSchema } from './silence.schema';
+import { maintenanceScopeSchema, maintenanceWindowSpecSchema, silenceSpecSchema } from './silence.schema';
 import {
   channelInputSchema,
   channelRedactedSchema,
@@ -11,6 +11,7 @@ import {
 import { DEFAULT_ALERT_GROUPING, DEFAULT_ALERT_RULES } from './default-rules';
 import { listAlertsQuerySchema } from './alerts-read.schema';
 import { subscriptionSpecSchema } from '../subscriptions/subscription.schema';
+import { statusPageComponentSchema } from '../status-pages/status-page.schema';
 
 const issues = (r: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) =>
   (r.error?.issues ?? []).map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -27,6 +28,17 @@ describe('alert rule contract', () => {
     expect(issues(alertRuleSpecSchema.safeParse({ ...minimal, selector: { kinds: ['Container'] } }))).toEqual([
       expect.stringMatching(/^selector\.kinds\.0: /),
     ]);
+  });
+
+  it("selects by a pushed instance's label as a tag, whatever text its value holds; refuses what no target carries", () => {
+    const tags = ['team=Platform Ops', 'app.kubernetes.io/name=web (blue)', 'db', 'env:prod'];
+    expect(alertRuleSpecSchema.parse({ ...minimal, selector: { tags } }).selector.tags).toEqual(tags);
+    expect(maintenanceScopeSchema.safeParse({ tags }).success).toBe(true);
+    expect(statusPageComponentSchema.safeParse({ name: 'Web', tags }).success).toBe(true);
+    for (const bad of ['has space', '=x', 'team=a\u0000b', `team=${'x'.repeat(1025)}`, 'x'.repeat(65)])
+      expect(issues(alertRuleSpecSchema.safeParse({ ...minimal, selector: { tags: [bad] } }))).toEqual([
+        expect.stringMatching(/^selector\.tags\.0: /),
+      ]);
   });
 
   it('fills defaults: empty selector, for 0s, warning, no channels', () => {

@@ -4,6 +4,7 @@ import { SelectableKind, selectableKindSchema, TargetStatus } from '../common/st
 import { locationSchema } from '../events/observations.schema';
 import { durationSchema } from './duration';
 import { alertLabelNameSchema, alertLabelValueSchema } from './matchers.schema';
+import { selectorTagSchema } from '../checks/check-fields';
 
 // An alert rule (SPEC §7) as configuration: written through sync-orchestrator's versioned path like a
 // check, exported in config snapshots, evaluated by the aggregator (libs/alerting). Bounded everywhere:
@@ -17,12 +18,8 @@ export const alertRuleIdSchema = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'letters, digits and . _ : - (no spaces)');
 /** Channel ids, as the configuration owner issues them. */
 export const channelIdSchema = alertRuleIdSchema;
-/** Same form as a check's tags (check.schema.ts). */
-const tagSchema = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/=-]*$/, 'use letters, digits and . _ : / = -');
+/** Tags a selector names: a check's, or a pushed instance's label as `name=value` (check-fields.ts). */
+const tagSchema = selectorTagSchema;
 /** Target ids (`check:<id>`, `host:<id>`, `instance:<id>`, SPEC §11). */
 export const alertTargetIdSchema = storableText(300, 1);
 export const siteNameSchema = z

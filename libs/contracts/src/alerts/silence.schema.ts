@@ -4,6 +4,7 @@ import { storableText } from '../common/store-safe';
 import { durationSchema } from './duration';
 import { labelMatcherSchema, matcherRegexProblem } from './matchers.schema';
 import { alertTargetIdSchema, siteNameSchema } from './rule.schema';
+import { selectorTagSchema } from '../checks/check-fields';
 
 // Silences and maintenance windows (SPEC §7): both mute notifications, neither stops checks.
 // A silence mutes alerts by their labels for a time range; a maintenance window mutes alerts of the
@@ -49,11 +50,8 @@ function matchesEmpty(m: z.output<typeof labelMatcherSchema>): boolean {
 }
 
 const distinct = <T>(a: T[]) => new Set(a).size === a.length;
-const tagSchema = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/=-]*$/, 'use letters, digits and . _ : / = -');
+/** Tags a selector names: a check's, or a pushed instance's label as `name=value` (check-fields.ts). */
+const tagSchema = selectorTagSchema;
 
 /** What a window covers: a target is covered when it is listed, carries one of the tags, or is in one of the sites. */
 export const maintenanceScopeSchema = z

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { storableText } from '../common/store-safe';
+import { storableText, textProblem } from '../common/store-safe';
 import { locationSchema } from '../events/observations.schema';
 import { conditionProblem, CONDITION_LIMITS } from './conditions';
 
@@ -30,6 +30,33 @@ export const tagSchema = z
   .min(1)
   .max(64)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:/=-]*$/, 'use letters, digits and . _ : / = -');
+
+const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/=-]*$/;
+/** A pushed instance's label as a tag (tagsOfLabels): `name=value`, the name as labels take it, the value any text. */
+const LABEL_TAG_PATTERN = /^[A-Za-z_][A-Za-z0-9_./-]{0,127}=/;
+/**
+ * A tag a selector names (alert rules, silences, status page components): a tag as checks carry them (tagSchema), or
+ * a pushed instance's label as `name=value` — whose value may hold any text a label does (`team=Platform Ops`): such
+ * tags were refused, so no selector could name them.
+ */
+export const selectorTagSchema = z
+  .string()
+  .min(1)
+  .max(128 + 1 + 1024)
+  .superRefine((tag, ctx) => {
+    if (tag.length <= 64 && TAG_PATTERN.test(tag)) return;
+    const label = LABEL_TAG_PATTERN.exec(tag);
+    if (!label) {
+      ctx.addIssue({
+        code: 'custom',
+        message: "use letters, digits and . _ : / = - (at most 64), or a label as name=value (any text after '=')",
+      });
+      return;
+    }
+    const value = tag.slice(label[0].length);
+    const problem = value.length > 1024 ? 'a label value is at most 1024 characters' : textProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 export const conditionSchema = z
   .string()

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { storableText } from '../common/store-safe';
 import { storableDateTimeSchema } from '../common/safe-json';
-import { tagSchema } from '../checks/check-fields';
+import { selectorTagSchema } from '../checks/check-fields';
 import { actorSchema, type Page, type WriteResult } from '../checks/config-rpc.schema';
 
 // Public status pages (issue 17): one page per group of targets, selected by tag (and optionally by
@@ -31,7 +31,7 @@ export const statusPageComponentSchema = z
     name: storableText(120, 1),
     description: storableText(500).default(''),
     /** Targets carrying ALL these tags belong to the component. */
-    tags: z.array(tagSchema).max(16).default([]),
+    tags: z.array(selectorTagSchema).max(16).default([]),
     /** And these targets by id (`check:…`, `host:…`, `instance:…`). */
     targetIds: z.array(storableText(300, 1)).max(STATUS_PAGE_LIMITS.targetsPerComponent).default([]),
   })
