@@ -291,6 +291,20 @@ describe('grouping (Alertmanager timing)', () => {
       expect(Object.values(state.groups).map((g) => Object.keys(g.alerts))).toEqual([['fp-a'], ['fp-a']]);
     });
 
+    it('a group stored before `changed` existed goes on as before: its muted alert is sent, not left waiting', () => {
+      let s = addToGroups(emptyGroupingState(), [n('firing', 'a', 'db', T0)], routes, T0);
+      s = flushDue(s, T0 + 30 * SEC).state;
+      s = addToGroups(s, [n('firing', 'b', 'db', T0 + 60 * SEC)], routes, T0 + 60 * SEC);
+      const legacy = JSON.parse(JSON.stringify(s)) as GroupingState;
+      for (const g of Object.values(legacy.groups)) delete g.changed;
+      const r = flushDue(legacy, T0 + 330 * SEC, () => true);
+      expect(r.flushes.map((f) => f.firing.map((a) => a.targetId))).toEqual([
+        ['a', 'b'],
+        ['a', 'b'],
+      ]);
+      expect(Object.values(r.state.groups).map((g) => g.dirty)).toEqual([false, false]);
+    });
+
     it('survives JSON: a muted alert held back is still held, and announced once unmuted', () => {
       let s = addToGroups(emptyGroupingState(), [n('firing', 'b', 'db', T0)], routes, T0);
       s = flushDue(s, T0 + 30 * SEC, () => true).state;

@@ -258,7 +258,12 @@ export function flushDue(
     const isNew = (a: AlertNotification) => changed !== undefined && changed[a.fingerprint] === true;
     const all = Object.values(g.alerts);
     const live = all.filter((a) => a.kind !== 'resolved');
-    const mutedNow = isMuted ? new Set(live.filter((a) => isMuted(a)).map((a) => a.fingerprint)) : new Set<string>();
+    // A group stored before `changed` existed keeps going without it (every change is news, nothing held or left
+    // out): which of its alerts its receiver was told of is not known, and one left out would wait for its repeat.
+    const mutedNow =
+      isMuted && changed !== undefined
+        ? new Set(live.filter((a) => isMuted(a)).map((a) => a.fingerprint))
+        : new Set<string>();
     // Muted and never told to this receiver: held back before, or new to the group since the last message.
     const hold = live.filter((a) => mutedNow.has(a.fingerprint) && (held.has(a.fingerprint) || isNew(a)));
     const holding = new Set(hold.map((a) => a.fingerprint));
