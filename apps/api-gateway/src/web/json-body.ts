@@ -69,9 +69,18 @@ export class JsonBodyParser implements OnModuleInit {
     const parse = fastify.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error');
     if (fastify.hasContentTypeParser('application/json')) fastify.removeContentTypeParser('application/json');
     // Nest also reads form bodies, which no route takes: `value=a&value=b` became an array, past every check above.
-    // Without a parser they are a 415, as status-ingest answers them.
+    // A form body is a 415, as status-ingest answers it; an empty one is no body (`curl -d '' -X POST …/expire` sends
+    // the form type with nothing, for the routes that read none).
     if (fastify.hasContentTypeParser('application/x-www-form-urlencoded'))
       fastify.removeContentTypeParser('application/x-www-form-urlencoded');
+    fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_request, body, done) => {
+      if ((body as Buffer).length === 0) return done(null, undefined);
+      const err = Object.assign(new Error('Unsupported Media Type: application/x-www-form-urlencoded (send JSON)'), {
+        statusCode: 415,
+        code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+      });
+      done(err, undefined);
+    });
     // As bytes (as Nest read them): Fastify's own string reading takes bad UTF-8 for a wrong Content-Length.
     fastify.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
       const refuse = (message: string) => done(new InvalidError(`body: ${message}`, [{ path: '(body)', message }]));
