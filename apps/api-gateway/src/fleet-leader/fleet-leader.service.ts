@@ -35,7 +35,7 @@ export function memberView(site: FleetSiteRecord, poll: MemberPollRecord | null,
   const state = poll === null ? 'NEVER' : poll.attempt.ok && !overdue ? 'OK' : poll.good ? 'STALE' : 'NEVER';
   const goodAt = poll?.good ? Date.parse(poll.good.at) : null;
   const error = overdue
-    ? `no poll since ${poll?.attempt.at ?? '?'}: the leader's poller is not running (sync-orchestrator down, or no replica holds the fleet-poll lease)${poll?.attempt.error ? `; last error: ${poll.attempt.error}` : ''}`
+    ? `no poll since ${poll?.attempt.at ?? '?'} (two cycles missed): the leader's poller is not running or cannot record its polls (sync-orchestrator down, no replica holding the fleet-poll lease, or its writes failing)${poll?.attempt.error ? `; last error: ${poll.attempt.error}` : ''}`
     : (poll?.attempt.error ?? null);
   return {
     name: site.name,

@@ -21,7 +21,7 @@ export interface PollCycleOptions {
   memberTimeoutMs?: number;
   /** The HTTP agent members are called through (default: one of the poller's own, closed by close()). */
   dispatcher?: Dispatcher;
-  /** The delay between cycles: with it, each attempt says by when the next is to have ended (`attempt.nextBy`). */
+  /** The delay between cycles: with it, each attempt says by when a next is to have ended (`attempt.nextBy`). */
   intervalMs?: number;
 }
 
@@ -262,7 +262,9 @@ export class FleetPoller {
       const nextBy =
         this.options.intervalMs === undefined
           ? {}
-          : { nextBy: new Date(r.at + this.options.intervalMs + 2 * this.options.timeoutMs).toISOString() };
+          : // Two whole cycles (delay + overall timeout each) after this one: one cycle lost (its writes refused, a
+            // lease changing hands) or run to its timeout is not taken for a poller that stopped.
+            { nextBy: new Date(r.at + 2 * (this.options.intervalMs + this.options.timeoutMs)).toISOString() };
       records.set(m.name, {
         attempt: { at, ok: r.poll !== undefined, error: r.error ?? null, durationMs: r.durationMs, ...nextBy },
         good,

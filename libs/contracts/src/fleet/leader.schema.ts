@@ -10,10 +10,10 @@ import type { FlowMetrics, FlowPoint, MemberReport } from './report.schema';
 /** One poll of one member, as cached. Endpoints a member does not have (404) leave their part null. */
 export interface MemberPollRecord {
   /**
-   * Last attempt: when it ended, whether it succeeded, the error when not. `nextBy`: when the next attempt is to have
-   * ended at the latest (the poller's fixed delay and two overall timeouts later); past it with no newer attempt,
-   * nobody polls (no replica holds the fleet-poll lease, sync-orchestrator is down) and the data is STALE. Absent in
-   * records of pollers before it: never overdue.
+   * Last attempt: when it ended, whether it succeeded, the error when not. `nextBy`: when a next attempt is to have
+   * ended at the latest (two whole cycles later: the poller's fixed delay and its overall timeout, twice); past it
+   * with no newer attempt, nobody polls (sync-orchestrator down, no replica holding the fleet-poll lease, or its
+   * writes failing) and the data is STALE. Absent in records of pollers before it: never overdue.
    */
   attempt: { at: string; ok: boolean; error: string | null; durationMs: number; nextBy?: string };
   /** Last successful poll (null: never reached). */
