@@ -25,13 +25,9 @@ export const envNameSchema = z
     /^FLEETWATCH_SECRET_[A-Z0-9_]{1,100}$/,
     'an environment variable of the collector named FLEETWATCH_SECRET_<NAME> (A-Z, 0-9, _)',
   );
-export const tagSchema = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/=-]*$/, 'use letters, digits and . _ : / = -');
-
 const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/=-]*$/;
+export const tagSchema = z.string().min(1).max(64).regex(TAG_PATTERN, 'use letters, digits and . _ : / = -');
+
 /** A pushed instance's label as a tag (tagsOfLabels): `name=value`, the name as labels take it, the value any text. */
 const LABEL_TAG_PATTERN = /^[A-Za-z_][A-Za-z0-9_./-]{0,127}=/;
 /**
