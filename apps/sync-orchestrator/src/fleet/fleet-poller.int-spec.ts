@@ -138,7 +138,9 @@ describe('a poll cycle', () => {
     const seen = sim.requests.slice(before);
     expect(seen.filter((r) => r.member === 'flaky').every((r) => r.authorized)).toBe(true);
     const redirected = seen.filter((r) => r.member === 'good');
-    expect(redirected.length).toBe(3);
+    // At least the call that failed first (its 401 cancels the poll's other calls, which may not get there).
+    expect(redirected.length).toBeGreaterThanOrEqual(1);
+    expect(redirected.length).toBeLessThanOrEqual(3);
     expect(redirected.every((r) => !r.authorized)).toBe(true);
     // The good member requires the token: without it the redirected poll fails, visibly.
     expect((await cache.get('flaky'))?.attempt.error).toContain('answered 401');
