@@ -80,11 +80,25 @@ export class AuthController {
   @HttpCode(204)
   @ApiOperation({
     summary: 'Change your own password',
-    description: 'Any role. Revokes every session of the user, this one included: log in again.',
+    description:
+      'Any role. Revokes every session of the user, this one included: log in again. Wrong current passwords count against the sign-in rate limit (429 + Retry-After).',
   })
   @ApiZodBody(changeOwnPasswordRequestSchema)
   @ApiNoContentResponse()
-  async changeOwnPassword(@CurrentPrincipal() principal: Principal, @Body() body: unknown): Promise<void> {
-    await this.users.changeOwnPassword(principal, changeOwnPasswordRequestSchema.parse(body));
+  @ApiTooManyRequestsResponse({
+    description: 'Too many attempts (counted with sign-in, per address and username): see Retry-After',
+    schema: errorBodySchema,
+  })
+  async changeOwnPassword(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+  ): Promise<void> {
+    const input = changeOwnPasswordRequestSchema.parse(body);
+    const change = () => this.users.changeOwnPassword(principal, input);
+    // An API key has no password (refused inside, unlimited); a user's current password is guessed no faster than at
+    // sign-in.
+    if (principal.kind !== 'user') return change();
+    await this.auth.limitPasswordCheck(request.ip, principal.name, change);
   }
 }

@@ -206,6 +206,28 @@ describe('sessions', () => {
     expect(await gw.login('carol', 'carol-second-password')).toMatch(/^fws_/);
   });
 
+  it('wrong current passwords count against the sign-in limit: a stolen session cannot guess the password', async () => {
+    await createUser('erin', 'viewer');
+    const token = await gw.login('erin', 'erin-password');
+    const guess = (currentPassword: string) =>
+      gw.request<ApiErrorBody>('PUT', '/api/v1/auth/password', {
+        token,
+        body: { currentPassword, newPassword: 'taken-over-password' },
+      });
+    // The sign-in above was given back: five attempts for erin this minute (loginRatePerMinute 5).
+    for (let i = 0; i < 5; i++) expect((await guess(`guess-${i}`)).status).toBe(400);
+    const limited = await guess('erin-password');
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('rate_limited');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // The right password did not get through: the account is still erin's, and sign-in is limited too.
+    expect((await gw.request('GET', '/api/v1/auth/me', { token })).status).toBe(200);
+    expect(
+      (await gw.request('POST', '/api/v1/auth/login', { body: { username: 'erin', password: 'erin-password' } }))
+        .status,
+    ).toBe(429);
+  });
+
   it('a role change revokes the old token; the new one carries the new role', async () => {
     const bob = await createUser('bob', 'operator');
     const old = await gw.login('bob', 'bob-password');

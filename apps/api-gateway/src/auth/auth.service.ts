@@ -46,6 +46,26 @@ export class AuthService {
     private readonly disabledUsers: UserDisabledRepository,
   ) {}
 
+  /**
+   * A password checked outside sign-in (changing one's own: `check` verifies the current one and throws when it is
+   * wrong), limited as sign-in is, per address and username: with a stolen session of any role, the current password
+   * could otherwise be guessed as fast as argon2 allows, and a right guess took the account. An attempt whose check
+   * passed is given back.
+   */
+  async limitPasswordCheck<T>(clientIp: string, username: string, check: () => Promise<T>): Promise<T> {
+    const limit = await this.limiter.take(clientIp, username);
+    if (!limit.allowed) {
+      const who = limit.limitedBy === 'address' ? 'from this address' : 'for this user';
+      throw new RateLimitedError(
+        `too many password attempts ${who}; retry in ${limit.retryAfterSeconds} s`,
+        limit.retryAfterSeconds,
+      );
+    }
+    const out = await check();
+    await this.limiter.refund(clientIp, username);
+    return out;
+  }
+
   async login(input: LoginRequest, clientIp: string): Promise<LoginResponse> {
     // Before any argon2 work: per address and per username, both must allow it.
     const limit = await this.limiter.take(clientIp, input.username);
