@@ -44,7 +44,8 @@ export class ApiKeysController {
   @HttpCode(204)
   @ApiOperation({
     summary: 'Revoke an API key',
-    description: 'Stops working at the gateway at once and at status-ingest within 5 s.',
+    description:
+      'Stops working at once at the gateway replica that revoked it, within 2 s at other gateway replicas (their cached verdicts), and at status-ingest within 5 s.',
   })
   @ApiNoContentResponse()
   @ApiNotFoundResponse({ schema: errorBodySchema })

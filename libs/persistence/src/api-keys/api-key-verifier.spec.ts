@@ -158,6 +158,29 @@ describe('ApiKeyVerifier', () => {
     await expect(verifier.verify(a.key)).rejects.toThrow('unknown or revoked API key');
   });
 
+  it('a lookup in flight when the key is revoked and forgotten here does not bring it back for the TTL', async () => {
+    const k = generateApiKey();
+    const record = keys.add(k.key, k.prefix);
+    // The lookup reads the row before the revoke commits, and answers after forget() ran.
+    let release: (() => void) | undefined;
+    const find = keys.findActiveByPrefix.bind(keys);
+    keys.findActiveByPrefix = async (prefix: string) => {
+      const rows = await find(prefix);
+      await new Promise<void>((r) => (release = r));
+      return rows;
+    };
+    const inFlight = verifier.verify(k.key);
+    await new Promise((r) => setImmediate(r));
+    record.revokedAt = new Date();
+    keys.findActiveByPrefix = find;
+    verifier.forget(record.id);
+    release?.();
+    // The request in flight ends after the forget: it is looked up again too, and refused.
+    await expect(inFlight).rejects.toThrow('unknown or revoked API key');
+    await expect(verifier.verify(k.key)).rejects.toThrow('unknown or revoked API key');
+    await expect(verifier.verify(k.key)).rejects.toThrow('unknown or revoked API key');
+  });
+
   it('does not cache a database failure', async () => {
     const k = generateApiKey();
     keys.add(k.key, k.prefix);

@@ -41,12 +41,18 @@ type Verdict = { key: VerifiedApiKey } | { refused: string };
 export class ApiKeyVerifier {
   private readonly verdicts: LRUCache<string, Verdict>;
   private readonly legacyPrefixes: RefreshingSet;
+  /** Keys forgotten (revoked here) within a verdict's lifetime, by id: until when a verdict naming one is not used. */
+  private readonly forgotten = new Map<string, number>();
+  private readonly now: () => number;
+  private readonly ttlMs: number;
 
   constructor(
     private readonly keys: ApiKeyLookup,
     options: ApiKeyVerifierOptions,
   ) {
     const now = options.now ?? (() => performance.now());
+    this.now = now;
+    this.ttlMs = Math.max(1, options.cacheTtlMs);
     this.verdicts = new LRUCache<string, Verdict>({
       max: options.maxCachedKeys ?? 10_000,
       // lru-cache reads 0 as "forever": 1 ms still shares concurrent lookups.
@@ -70,7 +76,13 @@ export class ApiKeyVerifier {
     if (shape.kind === 'bad-checksum')
       throw new UnauthorizedError('invalid API key (checksum mismatch): send the whole key as issued');
     if (shape.kind === 'legacy' && !(await this.legacyPrefixes.has(shape.prefix))) throw new UnauthorizedError(UNKNOWN);
-    const verdict = (await this.verdicts.fetch(token)) as Verdict;
+    let verdict = (await this.verdicts.fetch(token)) as Verdict;
+    if ('key' in verdict && this.wasForgotten(verdict.key.id)) {
+      // A lookup in flight when the key was revoked here read the row before the revoke and cached it as good
+      // after forget() ran (which sees no lookup in flight): looked up again, now.
+      verdict = await this.lookup(token);
+      this.verdicts.set(token, verdict);
+    }
     if ('refused' in verdict) throw new UnauthorizedError(verdict.refused);
     return verdict.key;
   }
@@ -80,6 +92,18 @@ export class ApiKeyVerifier {
     for (const [token, verdict] of this.verdicts.entries()) {
       if ('key' in verdict && verdict.key.id === keyId) this.verdicts.delete(token);
     }
+    const now = this.now();
+    for (const [id, until] of this.forgotten) if (until <= now) this.forgotten.delete(id);
+    this.forgotten.set(keyId, now + this.ttlMs);
+  }
+
+  private wasForgotten(keyId: string): boolean {
+    if (this.forgotten.size === 0) return false;
+    const until = this.forgotten.get(keyId);
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.forgotten.delete(keyId);
+    return false;
   }
 
   /** Forgets every verdict and the legacy prefixes (tests, or an operator who must cut a key at once). */
