@@ -231,11 +231,7 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       client.awaitingPong = false;
     });
     const expiresAt = client.principal.sessionExpiresAt;
-    if (expiresAt) {
-      const delay = Math.min(MAX_TIMER_MS, Math.max(0, expiresAt.getTime() - Date.now()));
-      client.expiry = setTimeout(() => this.endSession(client, 'session expired'), delay);
-      client.expiry.unref();
-    }
+    if (expiresAt) this.armExpiry(client, expiresAt.getTime());
     client.socket.on(
       'message',
       (data: unknown, isBinary: boolean) => void this.onClientMessage(client, data, isBinary),
@@ -294,6 +290,19 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
     // A client that never answers the close handshake is cut after a second.
     setTimeout(() => socket.terminate(), 1000).unref();
+  }
+
+  /**
+   * Ends the socket when its session does. A timer waits at most MAX_TIMER_MS (24.8 days); a session longer than that
+   * (SESSION_TTL_HOURS up to 720) is waited for in turns, not ended at the first.
+   */
+  private armExpiry(client: WsClient, expiresAt: number): void {
+    const left = expiresAt - Date.now();
+    client.expiry = setTimeout(
+      () => (left > MAX_TIMER_MS ? this.armExpiry(client, expiresAt) : this.endSession(client, 'session expired')),
+      Math.min(MAX_TIMER_MS, Math.max(0, left)),
+    );
+    client.expiry.unref();
   }
 
   private endSession(client: WsClient, reason: string): void {
