@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -191,6 +191,22 @@ describe('process probe on this machine', () => {
     const bad = await processProbe(check({ pidFile: secret }), ctx());
     expect(bad).toMatchObject({ ok: false, failureReason: `pid file ${secret} does not hold a pid` });
     expect(JSON.stringify(bad)).not.toContain('hunter2');
+  });
+
+  it('a pid file that is a FIFO (or any file but a regular one) is refused at once, holding no thread', async () => {
+    const fifo = join(dir, 'fifo.pid');
+    execFileSync('mkfifo', [fifo]);
+    // Five runs, more than libuv's four worker threads: each blocked in open() before, for good.
+    for (let i = 0; i < 5; i++) {
+      const started = Date.now();
+      const out = await processProbe(check({ pidFile: fifo }), ctx());
+      expect(out).toMatchObject({ ok: false, failureReason: `pid file ${fifo} is not a regular file` });
+      expect(Date.now() - started).toBeLessThan(1_000);
+    }
+    expect(await processProbe(check({ pidFile: dir }), ctx())).toMatchObject({
+      ok: false,
+      failureReason: `pid file ${dir} is not a regular file`,
+    });
   });
 
   it('gives a clear reason on a platform without /proc', async () => {

@@ -1,3 +1,4 @@
+import { constants as fsConstants } from 'node:fs';
 import { open, readdir, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename } from 'node:path';
@@ -158,9 +159,12 @@ type Found = { ok: true; stats: ProcStat[] } | { ok: false; reason: string };
 async function findByPidFile(path: string): Promise<Found> {
   let text: string;
   try {
-    // A pid file is a few bytes; never read more of whatever file a check names.
-    const fh = await open(path, 'r');
+    // A pid file is a few bytes; never read more of whatever file a check names. Opened without blocking, and only a
+    // regular file is read: a FIFO held open() — a libuv worker thread — for good, one more each run, until all four
+    // were stuck and the collector's spool writes and DNS lookups queued behind them (every check stalled).
+    const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     try {
+      if (!(await fh.stat()).isFile()) return { ok: false, reason: `pid file ${path} is not a regular file` };
       const buf = Buffer.alloc(64);
       const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
       text = buf.subarray(0, bytesRead).toString('utf8');
