@@ -7,12 +7,14 @@ import { servername, type Target } from './connect-target';
  * come), no retries, no reconnects; dropped when the attempt's signal aborts.
  * `why(err)`: the first error says why (ECONNREFUSED, WRONGPASS) when the rejection that
  * follows is only "Connection is closed." (kept, never logged). `unwire()` when done.
+ * `open()` connects and selects the check's database itself: ioredis's own SELECT at connect only emits its refusal
+ * (`ERR DB index is out of range`), and the check went on in database 0 — UP, reading db 0's keys.
  */
 export function redisClient(
   check: { host: string; port: number; username?: string; db?: number; tls?: boolean },
   target: Target<string | undefined>,
   timeoutMs: number,
-): { redis: Redis; why(err: unknown): unknown; unwire(): void } {
+): { redis: Redis; open(): Promise<void>; why(err: unknown): unknown; unwire(): void } {
   const redis = new Redis({
     host: target.address,
     port: check.port,
@@ -29,6 +31,9 @@ export function redisClient(
     autoResubscribe: false,
     disableClientInfo: true,
     connectTimeout: Math.max(1, Math.ceil(timeoutMs)),
+    // On abort the socket is ended, then destroyed after this: ioredis's 2 s outlived the probe's grace (1 s) against
+    // a server that accepts and never answers, and the attempt was taken for a probe that would not stop.
+    disconnectTimeout: 200,
   });
   let firstError: unknown;
   redis.on('error', (err: unknown) => {
@@ -41,5 +46,9 @@ export function redisClient(
     const useFirst = firstError !== undefined && (message === 'Connection is closed.' || !message);
     return useFirst ? firstError : err;
   };
-  return { redis, why, unwire: () => target.signal.removeEventListener('abort', disconnect) };
+  const open = async (): Promise<void> => {
+    await redis.connect();
+    if (check.db) await redis.select(check.db);
+  };
+  return { redis, open, why, unwire: () => target.signal.removeEventListener('abort', disconnect) };
 }

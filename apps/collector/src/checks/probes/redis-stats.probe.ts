@@ -233,11 +233,11 @@ export const redisStatsProbe: Probe<'redis-stats'> = async (check, ctx: ProbeCon
   if ('failure' in target) return failed(target.failure);
   const { signal, reasonOf } = target;
 
-  const { redis, why, unwire } = redisClient(check, target, ctx.timeoutMs);
+  const { redis, open, why, unwire } = redisClient(check, target, ctx.timeoutMs);
 
   const started = performance.now();
   try {
-    await redis.connect();
+    await open();
     const pong: string = await redis.ping();
     const latencyMs = elapsedMs(started);
     if (pong !== 'PONG') return failed(`PING answered "${pong.slice(0, 64)}", not PONG`, latencyMs);

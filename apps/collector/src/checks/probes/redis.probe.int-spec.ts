@@ -117,6 +117,12 @@ describe('redis probe against the local server', () => {
     }
   });
 
+  it('a database the server does not have is DOWN, naming why (was UP, in database 0)', async () => {
+    const out = await redisProbe(check({ db: 999 }), probeContext());
+    expect(out).toMatchObject({ ok: false, failureReason: expect.stringMatching(/DB index is out of range/) });
+    expect(await redisProbe(check({ db: 5 }), probeContext())).toMatchObject({ ok: true });
+  });
+
   it('a denied address is refused without connecting', async () => {
     const listener = await silentListener();
     try {

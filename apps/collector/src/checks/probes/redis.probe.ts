@@ -70,12 +70,12 @@ export const redisProbe: Probe<'redis'> = async (check, ctx: ProbeContext): Prom
   if ('failure' in target) return failed(target.failure);
   const { reasonOf } = target;
 
-  const { redis, why, unwire } = redisClient(check, target, ctx.timeoutMs);
+  const { redis, open, why, unwire } = redisClient(check, target, ctx.timeoutMs);
 
   const started = performance.now();
   let graceful = false;
   try {
-    await redis.connect();
+    await open();
     const pong: string = await redis.ping();
     const latencyMs = Math.round((performance.now() - started) * 100) / 100;
     if (pong !== 'PONG') return failed(`PING answered "${pong.slice(0, 64)}", not PONG`, latencyMs);
