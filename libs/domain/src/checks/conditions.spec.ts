@@ -60,6 +60,16 @@ const passes: [string, ConditionFacts][] = [
   ['result.row.n == 1', { ok: true, latencyMs: 1, result: { row: { n: 1 } } }],
   ['result.cpuPct < 50.0', { ok: true, latencyMs: 1, result: { cpuPct: 12.25 } }],
   ['metric("up") == 1.0', scrape],
+  // An unlabelled series beside labelled ones of its name: the one with no label beyond those named.
+  ['metric("lag") == 12.5', { ...scrape, metrics: [series('lag', {}, 12.5), series('lag', { replica: 'a' }, 40)] }],
+  [
+    'metric("lag", {"replica": ""}) == 12.5',
+    { ...scrape, metrics: [series('lag', {}, 12.5), series('lag', { replica: 'a' }, 40)] },
+  ],
+  [
+    'metric("lag", {"db": "x"}) == 1.0',
+    { ...scrape, metrics: [series('lag', { db: 'x' }, 1), series('lag', { db: 'x', replica: 'a' }, 40)] },
+  ],
   ['metric("pg_lag_seconds", {"instance": "a"}) < 30', scrape],
   ['metric("queue_depth", {"queue": "q"}) < 10', scrape],
   ['body == null', http({ body: null })],

@@ -170,7 +170,10 @@ function seriesValue(name: string, labels: Record<string, string> | undefined): 
         : `no series named "${name}" among ${samples.length} samples`,
     );
   const wanted = labels ? Object.entries(labels) : [];
-  const matching = named.filter((s) => wanted.every(([k, v]) => Object.hasOwn(s.labels, k) && s.labels[k] === v));
+  // A label asked as "" is one the series does not have (as Prometheus reads an empty label).
+  const matching = named.filter((s) =>
+    wanted.every(([k, v]) => (v === '' ? !s.labels[k] : Object.hasOwn(s.labels, k) && s.labels[k] === v)),
+  );
   const where = labels ? ` with labels ${labelText(labels)}` : '';
   if (matching.length === 0)
     throw new Error(
@@ -180,6 +183,12 @@ function seriesValue(name: string, labels: Record<string, string> | undefined): 
         .join(', ')}`,
     );
   if (matching.length > 1) {
+    // The one series with no label beyond those named, when there is one: `metric("lag")` beside `lag{replica="a"}`
+    // is the unlabelled `lag` (no selector could name it before).
+    const exact = matching.filter((s) =>
+      Object.entries(s.labels).every(([k, v]) => v === '' || (labels !== undefined && Object.hasOwn(labels, k))),
+    );
+    if (exact.length === 1) return exact[0].value;
     const some = matching.slice(0, 3).map((s) => labelText(s.labels));
     const more = matching.length > 3 ? ` and ${matching.length - 3} more` : '';
     throw new Error(
