@@ -15,7 +15,7 @@ export const CONDITION_VARIABLES = {
   latency: 'double',
   /** HTTP status code (http, prometheus). */
   status: 'int',
-  /** Response body: parsed JSON when it is JSON, else the text (http). */
+  /** Response body parsed as JSON (http), when the answer's content type says JSON; absent otherwise — read `bodyText`. */
   body: 'dyn',
   /** Response body as text (http, at most the first 64 KiB). */
   bodyText: 'string',

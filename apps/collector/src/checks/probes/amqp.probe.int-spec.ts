@@ -74,6 +74,8 @@ describe('amqp probe against the local broker', () => {
     expect(idle.facts.metrics).toEqual([
       { name: 'messages', labels: {}, value: 5 },
       { name: 'consumers', labels: {}, value: 0 },
+      { name: 'rabbitmq_queue_messages', labels: { queue }, value: 5 },
+      { name: 'rabbitmq_queue_consumers', labels: { queue }, value: 0 },
     ]);
     // Published with the result, named as the queue collector names them: a queue_depth rule (or a check_metric
     // rule) selecting this check reads them from live state (the aggregator's checkSeries turns
@@ -93,6 +95,16 @@ describe('amqp probe against the local broker', () => {
     expect(busy.facts.result).toMatchObject({ messages: 3, consumers: 2 });
     const facts = { ok: busy.ok, latencyMs: busy.latencyMs, ...busy.facts };
     expect(evaluateConditions(['result.messages < 4', 'metric("consumers") >= 2'], facts)).toEqual({ ok: true });
+    // The series it publishes (shown on the target) are read by its conditions too.
+    expect(
+      evaluateConditions(
+        [
+          `metric("rabbitmq_queue_messages", {"queue": "${queue}"}) == 3.0`,
+          'metric("rabbitmq_queue_consumers") == 2.0',
+        ],
+        facts,
+      ),
+    ).toEqual({ ok: true });
     expect(evaluateConditions(['result.messages == 0'], facts).ok).toBe(false);
     await consumers.close();
   });

@@ -161,6 +161,9 @@ export const amqpProbe: Probe<'amqp'> = async (check, ctx: ProbeContext): Promis
       );
     for (const [name, value] of Object.entries(result))
       if (typeof value === 'number') metrics.push({ name, labels: {}, value });
+    // The series it publishes are series its conditions read too (`metric("rabbitmq_queue_messages", {"queue": …})`,
+    // as rabbitmq-queues checks read them): only the result's own names were, while the target showed these.
+    for (const m of published.toArray()) metrics.push({ name: m.name, labels: { ...m.labels }, value: m.value });
     return {
       ok: true,
       latencyMs,
