@@ -34,7 +34,9 @@ describe('memberView: OK, STALE, NEVER', () => {
     };
     const view = memberView(site, poll, T + 6 * 3_600_000);
     expect(view).toMatchObject({ state: 'STALE', stale: true, ageSeconds: 6 * 3600 });
-    expect(view.error).toMatch(/^no poll since 2026-01-01T12:00:00.000Z \(two cycles missed\): the leader's poller is not running/);
+    expect(view.error).toMatch(
+      /^no poll since 2026-01-01T12:00:00.000Z \(two cycles missed\): the leader's poller is not running/,
+    );
     // Never reached, and nobody polls: still NEVER, with the reason and the last error.
     const never = memberView(
       site,
