@@ -7,20 +7,22 @@ import { servername, type Target } from './connect-target';
  * come), no retries, no reconnects; dropped when the attempt's signal aborts.
  * `why(err)`: the first error says why (ECONNREFUSED, WRONGPASS) when the rejection that
  * follows is only "Connection is closed." (kept, never logged). `unwire()` when done.
- * `open()` connects and selects the check's database itself: ioredis's own SELECT at connect only emits its refusal
- * (`ERR DB index is out of range`), and the check went on in database 0 — UP, reading db 0's keys.
+ * `open()` connects and, for a check that reads keys (`select`), selects the check's database itself: ioredis's own
+ * SELECT at connect only emitted its refusal (`ERR DB index is out of range`), and a redis-stats check went on in
+ * database 0 — UP, reading db 0's keys. A plain redis check (PING, server-wide INFO) selects nothing: a user without
+ * SELECT, or a cluster node, still answers it.
  */
 export function redisClient(
   check: { host: string; port: number; username?: string; db?: number; tls?: boolean },
   target: Target<string | undefined>,
   timeoutMs: number,
+  select = false,
 ): { redis: Redis; open(): Promise<void>; why(err: unknown): unknown; unwire(): void } {
   const redis = new Redis({
     host: target.address,
     port: check.port,
     username: check.username,
     password: target.password,
-    db: check.db,
     tls: check.tls ? { servername: servername(check.host), rejectUnauthorized: true } : undefined,
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -48,7 +50,7 @@ export function redisClient(
   };
   const open = async (): Promise<void> => {
     await redis.connect();
-    if (check.db) await redis.select(check.db);
+    if (select && check.db) await redis.select(check.db);
   };
   return { redis, open, why, unwire: () => target.signal.removeEventListener('abort', disconnect) };
 }

@@ -140,6 +140,17 @@ describe('redis-stats probe against the local server', () => {
     await admin.del(k('clients'));
   });
 
+  it('reads the database it names: one the server lacks is DOWN naming why (was UP, reading db 0)', async () => {
+    const missing = await redisStatsProbe(check({ db: 999, keys: [{ key: k('counter') }] }), probeContext());
+    expect(missing).toMatchObject({ ok: false });
+    expect(missing.failureReason).toMatch(/DB index is out of range/);
+    const other = await redisStatsProbe(check({ db: 5, keys: [{ key: k('counter') }] }), probeContext());
+    expect(other.ok).toBe(true);
+    expect(value(other, 'redis_key_exists', { key: k('counter') })).toBe(0); // set in db 0 only
+    const zero = await redisStatsProbe(check({ keys: [{ key: k('counter') }] }), probeContext());
+    expect(value(zero, 'redis_key_exists', { key: k('counter') })).toBe(1);
+  });
+
   it('down: a closed port, and a denied address never connected to', async () => {
     const closed = await redisStatsProbe(check({ port: await closedPort() }), probeContext());
     expect(closed).toMatchObject({ ok: false, metrics: [] });

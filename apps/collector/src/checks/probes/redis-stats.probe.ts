@@ -233,7 +233,7 @@ export const redisStatsProbe: Probe<'redis-stats'> = async (check, ctx: ProbeCon
   if ('failure' in target) return failed(target.failure);
   const { signal, reasonOf } = target;
 
-  const { redis, open, why, unwire } = redisClient(check, target, ctx.timeoutMs);
+  const { redis, open, why, unwire } = redisClient(check, target, ctx.timeoutMs, true);
 
   const started = performance.now();
   try {
