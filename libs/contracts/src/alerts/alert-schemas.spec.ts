@@ -35,7 +35,15 @@ describe('alert rule contract', () => {
     expect(alertRuleSpecSchema.parse({ ...minimal, selector: { tags } }).selector.tags).toEqual(tags);
     expect(maintenanceScopeSchema.safeParse({ tags }).success).toBe(true);
     expect(statusPageComponentSchema.safeParse({ name: 'Web', tags }).success).toBe(true);
-    for (const bad of ['has space', '=x', 'team=a\u0000b', `team=${'x'.repeat(1025)}`, 'x'.repeat(65)])
+    for (const bad of [
+      'has space',
+      '=x',
+      'team=a\u0000b',
+      `team=${'x'.repeat(1025)}`,
+      'x'.repeat(65),
+      'owners=alice,bob',
+      'team= ops',
+    ])
       expect(issues(alertRuleSpecSchema.safeParse({ ...minimal, selector: { tags: [bad] } }))).toEqual([
         expect.stringMatching(/^selector\.tags\.0: /),
       ]);

@@ -50,7 +50,14 @@ export const selectorTagSchema = z
       return;
     }
     const value = tag.slice(label[0].length);
-    const problem = value.length > 1024 ? 'a label value is at most 1024 characters' : textProblem(value);
+    // Lists of tags are written comma-separated and trimmed where people edit them (the dashboard's forms): a value
+    // with a comma or edge spaces would come back from an edit as other tags.
+    const problem =
+      value.length > 1024
+        ? 'a label value is at most 1024 characters'
+        : value.includes(',') || value.trim() !== value
+          ? 'a label value selected by tag holds no comma and no spaces at its ends'
+          : textProblem(value);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 

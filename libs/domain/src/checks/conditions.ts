@@ -172,7 +172,7 @@ function seriesValue(name: string, labels: Record<string, string> | undefined): 
   const wanted = labels ? Object.entries(labels) : [];
   // A label asked as "" is one the series does not have (as Prometheus reads an empty label).
   const matching = named.filter((s) =>
-    wanted.every(([k, v]) => (v === '' ? !s.labels[k] : Object.hasOwn(s.labels, k) && s.labels[k] === v)),
+    wanted.every(([k, v]) => (Object.hasOwn(s.labels, k) ? s.labels[k] === v : v === '')),
   );
   const where = labels ? ` with labels ${labelText(labels)}` : '';
   if (matching.length === 0)
