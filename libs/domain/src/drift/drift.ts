@@ -187,10 +187,20 @@ export function uniqueKeys(items: readonly SnapshotItem[]): SnapshotItem[] {
   return out.sort(compareKeys);
 }
 
-/** Items by key (made unique: a snapshot of an older site may hold two of one name). */
+/**
+ * Items by key (made unique: a snapshot of an older site may hold two of one name). Keys already unique (the common
+ * case, and every snapshot of this version) are taken as they are: no sort per member and area on the drift path.
+ */
 function byKey(items: readonly SnapshotItem[]): Map<string, SnapshotItem> {
   const map = new Map<string, SnapshotItem>();
-  for (const item of uniqueKeys(items)) map.set(item.key, item);
+  for (const item of items) {
+    if (map.has(item.key)) {
+      map.clear();
+      for (const unique of uniqueKeys(items)) map.set(unique.key, unique);
+      return map;
+    }
+    map.set(item.key, item);
+  }
   return map;
 }
 
