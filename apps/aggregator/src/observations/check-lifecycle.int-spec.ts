@@ -215,7 +215,10 @@ describe('check.lifecycle in the aggregator', () => {
     });
     expect((await live(c.targetId))?.lastSeen).toBe(seenAt);
     expect((await live(bare.targetId))?.lastSeen).toBe(seenAt);
-    expect(await locationsOf(c.targetId)).toBe('eu=PAUSED us=PAUSED');
+    // The rebuild writes a target's hash before its locations': waited for, not read once (a loaded CI read none).
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'eu=PAUSED us=PAUSED', {
+      description: 'locations rebuilt',
+    });
   });
 
   it('resumed and then silent: STALE once the resume deadline passes', async () => {
