@@ -1,5 +1,11 @@
 import { stringify } from 'yaml';
-import { isInstanceKind, type AlertMetricKind, type AlertRule, type TargetKind } from '@fleetwatch/contracts';
+import {
+  isInstanceKind,
+  RESERVED_LOCATION,
+  type AlertMetricKind,
+  type AlertRule,
+  type TargetKind,
+} from '@fleetwatch/contracts';
 
 // Rules → a Prometheus rule file over the series the gateway's /metrics exposes (issue 18,
 // `GET /api/v1/alert-rules/prometheus`), so a site's own Prometheus can raise the same alerts. A rule
@@ -35,7 +41,7 @@ export const FLEETWATCH_METRICS_CATALOGUE: PrometheusSeriesCatalogue = {};
 export const STATUS_SERIES = 'fleetwatch_target_status';
 export const UP_SERIES = 'fleetwatch_target_up';
 /** `location` of the consensus series of fleetwatch_target_up. */
-export const CONSENSUS_LOCATION = 'all';
+export const CONSENSUS_LOCATION = RESERVED_LOCATION;
 
 export interface PrometheusExportOptions {
   /** This site's name: rules selecting other sites only are left out. */

@@ -1,14 +1,14 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { Gauge, register } from 'prom-client';
-import { TargetStatus } from '@fleetwatch/contracts';
+import { RESERVED_LOCATION, TargetStatus } from '@fleetwatch/contracts';
 import { upValueOf } from '@fleetwatch/domain';
 import { LiveStateStore, TargetRecord } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { dropLintFailingDefaultMetrics } from '@fleetwatch/observability';
 
 /** The location label of the consensus series of `fleetwatch_target_up` (reserved: no real location may use it). */
-export const CONSENSUS_LOCATION = 'all';
+export const CONSENSUS_LOCATION = RESERVED_LOCATION;
 const PAGE = 1000;
 /** Scrapes within this long share one read of live state. */
 const SNAPSHOT_TTL_MS = 1000;
