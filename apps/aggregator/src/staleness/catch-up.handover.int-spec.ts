@@ -26,7 +26,9 @@ import { SHARD_LOCK_NAMESPACE } from '../shards/shard-backends';
 // its locks, consumes nothing) while the backlog is published, so that the backlog is still queued
 // at the take whatever this machine's speed. Runs the built service (dist/), two processes.
 
-jest.setTimeout(120_000);
+// Its bounded waits add up to ~190 s (start 30 s, catch-up 2 × 10 s, UP 20 s, b's exit 30 s, the drain 60 s, metrics);
+// alone it takes ~15 s a test, but beside another file on a loaded 2-core CI box one took 142 s.
+jest.setTimeout(240_000);
 
 const root = join(__dirname, '../../../..');
 const STALE_S = 5;
@@ -71,6 +73,21 @@ const exited = (proc: ChildProcess) =>
     else proc.once('exit', (code, signal) => resolve({ code, signal }));
   });
 
+/** `p`, or a failure naming what did not happen within `ms` (with the replicas' output). */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms\n${tail()}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const tail = () => [...procs.entries()].map(([n, p]) => `--- ${n}:\n${p.output.join('').slice(-1500)}`).join('\n');
 
 /** Observation shards (not the legacy pseudo-shard) locked, by holder (one lock connection per replica). */
@@ -87,7 +104,9 @@ async function shardsByHolder(): Promise<number[][]> {
 
 /** A metric of a replica's /metrics, by its labels as written ('' for none); absent: 0. */
 async function metricOf(replica: 'a' | 'b', name: string, labels = ''): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${basePort + (replica === 'a' ? 0 : 1)}/metrics`);
+  const res = await fetch(`http://127.0.0.1:${basePort + (replica === 'a' ? 0 : 1)}/metrics`, {
+    signal: AbortSignal.timeout(10_000),
+  });
   const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name}${labels} `));
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
@@ -266,8 +285,8 @@ describe('deadline expiry after a hand-over', () => {
         await new Promise((r) => setTimeout(r, deadline - 1000 - Date.now()));
         b.kill('SIGCONT');
         b.kill('SIGTERM');
-        expect((await exited(b)).code).toBe(0);
-        await locked;
+        expect((await within(exited(b), 30_000, 'b exited after SIGTERM')).code).toBe(0);
+        await within(locked, 10_000, "the stand-in holding b's shard locks");
         await new Promise((r) => setTimeout(r, deadline + 500 - Date.now()));
       } finally {
         await standIn.end();
@@ -280,7 +299,7 @@ describe('deadline expiry after a hand-over', () => {
     await handOver(scenario('crash'), async (b, deadline) => {
       await new Promise((r) => setTimeout(r, deadline + 500 - Date.now()));
       b.kill('SIGKILL');
-      expect((await exited(b)).signal).toBe('SIGKILL');
+      expect((await within(exited(b), 10_000, 'b exited after SIGKILL')).signal).toBe('SIGKILL');
     });
   });
 });
