@@ -130,13 +130,22 @@ export function buildChannelRequest(
 }
 
 /** The secret values of a channel, to scrub from any text that leaves the transport (errors, answers). */
-export function channelSecretValues(config: Pick<ChannelConfig, 'type'>, secrets: ChannelSecrets): string[] {
+export function channelSecretValues(
+  config: Pick<ChannelConfig, 'type'> & { username?: string },
+  secrets: ChannelSecrets,
+): string[] {
   const fields = Object.keys(CHANNEL_SECRET_FIELDS[config.type]);
   const out: string[] = [];
   for (const f of fields) {
     const v = secrets[f];
     if (!v) continue;
     out.push(v);
+    // An SMTP login travels base64'd (AUTH PLAIN: NUL user NUL password, as nodemailer writes it; AUTH LOGIN: the
+    // password alone), and a server may echo the argument in its refusal.
+    if (config.type === 'email' && f === 'password') {
+      const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+      out.push(b64(v), b64(`\u0000${config.username ?? ''}\u0000${v}`));
+    }
     // A URL secret leaks through its parts too (a Slack webhook's path is the credential).
     if (f === 'url')
       try {

@@ -83,6 +83,19 @@ describe('channel requests', () => {
     expect(scrubSecrets('bad key R0UT1NGKEY', channelSecretValues(CHANNELS[3][0], CHANNELS[3][1]))).toBe('bad key ***');
   });
 
+  it("an SMTP password is scrubbed in the base64 forms a server may echo (AUTH PLAIN's whole argument, AUTH LOGIN's)", () => {
+    const email = CHANNELS.find(([c]) => c.type === 'email');
+    if (!email || email[0].type !== 'email') throw new Error('no e-mail channel in CHANNELS');
+    const config = { ...email[0], username: 'fleetwatch' };
+    const values = channelSecretValues(config, { password: 'smtp-pässword' });
+    const plain = Buffer.from('\u0000fleetwatch\u0000smtp-pässword', 'utf8').toString('base64');
+    const login = Buffer.from('smtp-pässword', 'utf8').toString('base64');
+    expect(scrubSecrets(`SMTP 535: 5.7.8 bad credentials ${plain}`, values)).toBe(
+      'SMTP 535: 5.7.8 bad credentials ***',
+    );
+    expect(scrubSecrets(`SMTP 535: 5.7.8 rejected ${login}`, values)).toBe('SMTP 535: 5.7.8 rejected ***');
+  });
+
   it.each([
     ['as written', 'auth failed for p@ss w/rd"x', ['p@ss w/rd"x'], 'auth failed for ***'],
     ['URL-escaped', 'GET /?k=p%40ss%20w%2Frd%22x 401', ['p@ss w/rd"x'], 'GET /?k=*** 401'],

@@ -306,6 +306,69 @@ describe('delivery to real receivers', () => {
     expect(entries[0].error).not.toContain('wrong-pw');
   });
 
+  it.each(['PLAIN', 'LOGIN'])(
+    'e-mail to a server that echoes the AUTH %s argument in its refusal: the stored error holds no form of the password',
+    async (mechanism) => {
+      const echoed: string[] = [];
+      const relay = createTcpServer((socket) => {
+        socket.on('error', () => undefined);
+        socket.write('220 relay.internal ESMTP\r\n');
+        let buffered = '';
+        let loginStep = 0;
+        socket.on('data', (chunk: Buffer) => {
+          buffered += chunk.toString('latin1');
+          for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
+            const line = buffered.slice(0, end);
+            buffered = buffered.slice(end + 2);
+            const [command = '', arg1 = '', arg2 = ''] = line.split(' ');
+            if (loginStep === 1) {
+              loginStep = 2;
+              socket.write('334 UGFzc3dvcmQ6\r\n');
+            } else if (loginStep === 2) {
+              echoed.push(line);
+              socket.write(`535 5.7.8 authentication failed for ${line}\r\n`);
+            } else if (command.toUpperCase() === 'EHLO')
+              socket.write(`250-relay.internal\r\n250 AUTH ${mechanism}\r\n`);
+            else if (command.toUpperCase() === 'AUTH' && arg1 === 'PLAIN') {
+              echoed.push(arg2);
+              socket.write(`535 5.7.8 authentication failed for ${arg2}\r\n`);
+            } else if (command.toUpperCase() === 'AUTH' && arg1 === 'LOGIN') {
+              loginStep = 1;
+              socket.write('334 VXNlcm5hbWU6\r\n');
+            } else if (command.toUpperCase() === 'QUIT') socket.end('221 2.0.0 bye\r\n');
+            else socket.write('503 5.5.1 not now\r\n');
+          }
+        });
+      });
+      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+      try {
+        const ch = channels.set({
+          id: id(`email-echo-${mechanism}`),
+          config: {
+            ...base,
+            type: 'email',
+            name: 'e',
+            host: '127.0.0.1',
+            port: (relay.address() as AddressInfo).port,
+            secure: false,
+            username: 'fleetwatch',
+            allowPlaintextLogin: true, // the relay offers no STARTTLS
+            from: 'a@example.com',
+            to: ['b@example.com'],
+          },
+          secrets: { password: 'echoed-pw' },
+        });
+        const { entries } = await deliverTo(ch.id, notificationOf([alertOf()]));
+        expect(entries.map((e) => e.outcome)).toEqual(['failed']);
+        expect(echoed).toHaveLength(1); // the relay did echo the login
+        expect(entries[0].error).toMatch(/^SMTP 535: .*authentication failed for \*\*\*/);
+        expect(entries[0].error).not.toContain(echoed[0]);
+      } finally {
+        await new Promise((resolve) => relay.close(resolve));
+      }
+    },
+  );
+
   it('a deleted or disabled channel: the message is skipped and logged, nothing sent', async () => {
     const before = http.requests.length;
     const gone = await deliverTo(id('gone'), notificationOf([alertOf()]));
