@@ -73,9 +73,7 @@ export class SpoolDrain {
   }
 
   start(): void {
-    this.running ??= this.loop().catch((e: unknown) =>
-      this.options.logger.error({ error: (e as Error).message }, 'spool drain stopped on an unexpected error'),
-    );
+    this.running ??= this.loop();
   }
 
   /**
@@ -93,31 +91,53 @@ export class SpoolDrain {
     clearTimeout(timer);
   }
 
+  /**
+   * Until stopped. An error of the spool's disk (a read failing with EMFILE on a collector holding many sockets, an
+   * EIO, a confirm whose segment could not be removed) or an unexpected one of the publisher is logged and the step
+   * tried again after a back-off: one such error once stopped the drain for good while checks went on spooling, so
+   * nothing reached the broker until a restart and the spool, once full, dropped its oldest results. What was read
+   * and not confirmed is read again (at-least-once, same ids).
+   */
   private async loop(): Promise<void> {
-    const lingerMs = this.options.lingerMs ?? 100;
     for (;;) {
-      if (this.stopping && (Date.now() >= this.deadline || !this.connection.isConnected())) return;
-      const entries = await this.spool.read(this.pace.batchSize);
-      if (entries.length === 0) {
-        if (this.stopping) return;
-        await this.idle(this.spool.waitForData());
-        // Results trickle in (10,000 checks a minute: one every 6 ms): a short linger lets a batch gather, so
-        // the per-publish cost (read, confirm round trip, cursor) is paid per batch instead of per result.
-        if (!this.stopping && lingerMs > 0) await this.idle(new Promise((r) => setTimeout(r, lingerMs).unref()));
-        continue;
-      }
-      const started = Date.now();
-      const { done, published, timedOut } = await this.publish(entries);
-      if (timedOut) this.pace.timedOut(published);
-      else if (done === entries.length) this.pace.confirmed(Date.now() - started);
-      if (done > 0) await this.spool.confirm(entries[done - 1].end);
-      if (published > 0) this.options.onPublished?.(published);
-      if (done < entries.length) await this.backOff();
-      else if (this.failures > 0) {
-        this.options.logger.info({ after: this.failures }, 'spool: publishing again');
-        this.failures = 0;
+      try {
+        if (await this.step()) return;
+      } catch (e) {
+        if (this.stopping) {
+          this.options.logger.error({ error: (e as Error).message }, 'spool drain: stopped on an error while stopping');
+          return;
+        }
+        this.failed(e instanceof Error ? e : new Error(String(e)), 'spool drain: unexpected error; retrying');
+        await this.backOff();
       }
     }
+  }
+
+  /** One batch (or one wait for data); true once stopped. */
+  private async step(): Promise<boolean> {
+    const lingerMs = this.options.lingerMs ?? 100;
+    if (this.stopping && (Date.now() >= this.deadline || !this.connection.isConnected())) return true;
+    const entries = await this.spool.read(this.pace.batchSize);
+    if (entries.length === 0) {
+      if (this.stopping) return true;
+      await this.idle(this.spool.waitForData());
+      // Results trickle in (10,000 checks a minute: one every 6 ms): a short linger lets a batch gather, so
+      // the per-publish cost (read, confirm round trip, cursor) is paid per batch instead of per result.
+      if (!this.stopping && lingerMs > 0) await this.idle(new Promise((r) => setTimeout(r, lingerMs).unref()));
+      return false;
+    }
+    const started = Date.now();
+    const { done, published, timedOut } = await this.publish(entries);
+    if (timedOut) this.pace.timedOut(published);
+    else if (done === entries.length) this.pace.confirmed(Date.now() - started);
+    if (done > 0) await this.spool.confirm(entries[done - 1].end);
+    if (published > 0) this.options.onPublished?.(published);
+    if (done < entries.length) await this.backOff();
+    else if (this.failures > 0) {
+      this.options.logger.info({ after: this.failures }, 'spool: publishing again');
+      this.failures = 0;
+    }
+    return false;
   }
 
   /**
@@ -187,16 +207,13 @@ export class SpoolDrain {
     return { done, published: 0 };
   }
 
-  private failed(error: Error): void {
+  private failed(error: Error, what = 'spool: results not published yet; they wait on disk'): void {
     this.failures++;
     const now = Date.now();
     // Once at the start of an outage, then once a minute: the outage is also visible as spool size on /metrics.
     if (this.failures === 1 || now - this.lastFailureLog >= 60_000) {
       this.lastFailureLog = now;
-      this.options.logger.warn(
-        { error: error.message, kind: error.name, attempts: this.failures },
-        'spool: results not published yet; they wait on disk',
-      );
+      this.options.logger.warn({ error: error.message, kind: error.name, attempts: this.failures }, what);
     }
   }
 

@@ -372,7 +372,10 @@ export class Spool {
 
   private async readerFor(seg: Segment): Promise<FileHandle> {
     if (this.reader?.seq === seg.seq) return this.reader.fh;
-    await this.reader?.fh.close();
+    // Forgotten before it is closed: a close or open that fails leaves no handle of another segment to read from.
+    const old = this.reader;
+    this.reader = undefined;
+    await old?.fh.close().catch(() => undefined);
     this.reader = { seq: seg.seq, fh: await open(seg.path, 'r') };
     return this.reader.fh;
   }
