@@ -130,12 +130,15 @@ describe('heartbeat pings in the aggregator', () => {
     const t = Date.now();
     await site.bus.publisher.publishMany([ping(m, 'success', t - 10_000), ping(m, 'start', t)]);
     await waitFor(async () => (await locations(m.targetId))[0]?.runStartedAt === t, { description: 'run B open' });
+    const bHeardBy = Date.now();
     // A's start, received 4 s before B's, arrives now (a client's retry, another replica's slow confirm).
     await site.bus.publisher.publishMany([ping(m, 'start', t - 4000)]);
     await waitFor(async () => (await pingsStored()) === 3, { description: 'late start folded' });
-    expect(await locations(m.targetId)).toEqual([
-      { location: 'push', status: 'UP', runStartedAt: t, deadlineAt: t + 5000 },
-    ]);
+    // B's max runtime, counted from when the aggregator heard its start (its stamp, t, or a little later).
+    const [held] = await locations(m.targetId);
+    expect(held).toEqual({ location: 'push', status: 'UP', runStartedAt: t, deadlineAt: expect.any(Number) });
+    expect(held.deadlineAt).toBeGreaterThanOrEqual(t + 5000);
+    expect(held.deadlineAt).toBeLessThanOrEqual(bHeardBy + 5000);
     // B finishes at t + 2 s: its run, 2 s long; and B's max runtime (t + 5 s) was never A's (t + 1 s).
     await site.bus.publisher.publishMany([ping(m, 'success', t + 2000)]);
     await waitFor(async () => (await runs(m.monitorId)).length > 0, { description: 'run recorded' });
@@ -153,13 +156,16 @@ describe('heartbeat pings in the aggregator', () => {
     await waitFor(async () => (await locations(m.targetId)).length === 1, { description: 'start folded' });
     await replicaB.publisher.publishMany([ping(m, 'success', t + 300, 'r1')]);
     await waitFor(async () => (await runs(m.monitorId)).length > 0, { description: 'run recorded' });
+    const successHeardBy = Date.now();
     // Past the run's max runtime (t + 2 s) and a few sweeps.
     const wait = t + 2000 + 3 * SWEEP_MS - Date.now();
     if (wait > 0) await sleep(wait);
     expect(await runs(m.monitorId)).toEqual([{ startedAt: t, durationMs: 300, outcome: 'ok' }]);
-    expect(await locations(m.targetId)).toEqual([
-      { location: 'push', status: 'UP', runStartedAt: null, deadlineAt: t + 300 + 3_660_000 },
-    ]);
+    // Period + grace from the success: from its stamp (t + 300), or from when it was heard if that was later.
+    const [held] = await locations(m.targetId);
+    expect(held).toEqual({ location: 'push', status: 'UP', runStartedAt: null, deadlineAt: expect.any(Number) });
+    expect(held.deadlineAt).toBeGreaterThanOrEqual(t + 300 + 3_660_000);
+    expect(held.deadlineAt).toBeLessThanOrEqual(Math.max(t + 300, successHeardBy) + 3_660_000);
     expect(await downEvents(m.targetId)).toEqual([]);
     const live = await store.getTarget(m.targetId);
     expect([live?.status, Object.keys(live?.locations ?? {})]).toEqual([TargetStatus.Up, ['push']]);

@@ -332,6 +332,69 @@ describe("a collector's clock behind (or a backlog): stamped before the message 
   });
 });
 
+describe("an ingest replica's clock on heartbeat pings (each replica stamps the pings it receives)", () => {
+  const policy = { downQuorumPct: 100 };
+  const SKEW = COLLECTOR_MAX_FUTURE_SKEW_MS;
+  const pingAt = (signal: 'success' | 'fail', receivedAt: number) =>
+    buildEnvelope(Messages.PingReceived.type, 1, ingest('edge-a'), {
+      monitorId: 'm1',
+      targetId: 'check:hb',
+      signal,
+      receivedAt: new Date(receivedAt).toISOString(),
+      periodSeconds: 60,
+      graceSeconds: 10,
+      maxRuntimeSeconds: null,
+    });
+  /** Folds each ping as it arrives (`now`), then sweeps at `sweepAt`; the consensus statuses it went through. */
+  function run(pings: Array<{ envelope: ReturnType<typeof pingAt>; now: number }>, sweepAt: number) {
+    let targets = new Map<string, TargetSnapshot>();
+    const statuses: string[] = [];
+    for (const { envelope, now } of pings) {
+      const m = mapEnvelope(envelope, { staleAfterSeconds: 300, now });
+      if (m.type !== 'ping') throw new Error(m.type);
+      const item = { type: 'ping' as const, id: m.messageId, targetId: m.targetId, location: m.location };
+      const fold = foldObservations(
+        targets,
+        [{ ...item, name: m.name, ping: m.ping, monitorId: 'm1' }],
+        new Set([m.messageId]),
+        policy,
+      );
+      targets = new Map(fold.targets);
+      statuses.push(...fold.events.filter((e) => e.location === null).map((e) => e.to));
+    }
+    const swept = expireDeadlines(targets, [{ targetId: 'check:hb', location: HEARTBEAT_LOCATION }], sweepAt, policy);
+    statuses.push(...swept.events.filter((e) => e.location === null).map((e) => e.to));
+    const held = swept.changed.find((t) => t.id === 'check:hb') ?? targets.get('check:hb');
+    return { statuses, location: held?.locations[HEARTBEAT_LOCATION] };
+  }
+
+  it('a replica 2 minutes behind: the ping is not past its deadline when it arrives (period 60 s + grace 10 s)', () => {
+    const { statuses, location } = run([{ envelope: pingAt('success', T - 120_000), now: T }], T + 1_000);
+    expect(statuses).toEqual([TargetStatus.Up]);
+    expect(location?.deadline?.at).toBe(T + 70_000);
+    expect(location?.observedAt).toBe(T - 120_000); // its own time is kept
+  });
+
+  it("a replica a day ahead: its ping is held to the skew, and a fail ping through another replica after that is applied (it was older than tomorrow's ping: the monitor froze for a day)", () => {
+    const { statuses, location } = run(
+      [
+        { envelope: pingAt('success', T + 86_400_000), now: T },
+        { envelope: pingAt('fail', T + SKEW + 1_000), now: T + SKEW + 1_000 },
+      ],
+      T + SKEW + 2_000,
+    );
+    expect(statuses).toEqual([TargetStatus.Up, TargetStatus.Down]);
+    expect(location?.status).toBe(TargetStatus.Down);
+  });
+
+  it('the stored ping row carries the held time (last ping is never a day ahead)', () => {
+    const m = mapEnvelope(pingAt('success', T + 86_400_000), { staleAfterSeconds: 300, now: T });
+    if (m.type !== 'ping') throw new Error(m.type);
+    expect(m.row.receivedAt).toBe(T + COLLECTOR_MAX_FUTURE_SKEW_MS);
+    expect(m.ping.at).toBe(T + COLLECTOR_MAX_FUTURE_SKEW_MS);
+  });
+});
+
 describe('a backlog of pushed updates (the aggregator was away longer than STALE_AFTER_SECONDS)', () => {
   it('each update is heard when it arrives: the instance is not STALE between two of them', () => {
     const policy = { downQuorumPct: 100 };

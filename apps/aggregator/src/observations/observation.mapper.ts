@@ -349,7 +349,10 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
       const p = envelope.payload as PingReceivedPayload;
       // Not the receiving ingest's location: a monitor has one, whichever replica its pings reach (HEARTBEAT_LOCATION).
       const location = HEARTBEAT_LOCATION;
-      const at = t(p.receivedAt);
+      // The receiving ingest replica's clock: held to this one plus the skew a collector's is (a replica a day ahead
+      // froze its monitors: every later ping counted as older, a fail ping was not applied, its deadline lay a day
+      // on), and the deadline counts from when it was heard here when that is later (a replica behind: DOWN at once).
+      const at = collectorTime(p.receivedAt, options);
       return [
         {
           type: 'ping',
@@ -375,6 +378,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             periodSeconds: p.periodSeconds,
             graceSeconds: p.graceSeconds,
             maxRuntimeSeconds: p.maxRuntimeSeconds,
+            heardAt: heardAt(at, options),
           },
         },
       ];

@@ -187,3 +187,23 @@ describe('heartbeat: ingest replicas whose clocks differ', () => {
     expect(out.targets.get('hb')?.locations.push?.run).toEqual({ startedAt: 100_000, runId: null });
   });
 });
+
+describe('heartbeat: deadlines count from when a ping was heard, when that is later than its stamp', () => {
+  const heard = (item: FoldItem, heardAt: number): FoldItem =>
+    item.type === 'ping' ? { ...item, ping: { ...item.ping, heardAt } } : item;
+
+  it('a start stamped by a replica 20 minutes behind gets its whole max runtime from its arrival; its run keeps its own start', () => {
+    const arrived = 1_200_000;
+    const r = fold([heard(hb('s', 'start', 0, 'run-1'), arrived)]);
+    const location = r.targets.get('hb')?.locations['push'];
+    expect(location?.deadline?.at).toBe(arrived + 600_000);
+    expect(location?.run?.startedAt).toBe(0);
+  });
+
+  it('a success heard late is due period + grace after it was heard; heard earlier than stamped, after the stamp', () => {
+    const late = fold([heard(hb('a', 'success', 0), 500_000)]).targets.get('hb');
+    expect(late?.locations['push']?.deadline?.at).toBe(500_000 + 3_660_000);
+    const early = fold([heard(hb('b', 'success', 500_000), 0)]).targets.get('hb');
+    expect(early?.locations['push']?.deadline?.at).toBe(500_000 + 3_660_000);
+  });
+});

@@ -14,6 +14,12 @@ export interface HeartbeatPing {
   signal: HeartbeatSignal;
   /** Epoch ms the edge received the ping. */
   at: number;
+  /**
+   * Epoch ms it was heard here (the folding aggregator's clock when it arrived). Its deadline counts from the later of
+   * this and `at`: stamped by an ingest replica whose clock is behind (or drained from a backlog), a ping counted from
+   * its own time alone came with its deadline passed, and the monitor went DOWN at the next sweep on every ping.
+   */
+  heardAt?: number;
   runId: string | null;
   periodSeconds: number;
   graceSeconds: number;
@@ -47,6 +53,7 @@ export interface HeartbeatStep {
  */
 export function heartbeatStep(current: LocationSnapshot | undefined, ping: HeartbeatPing): HeartbeatStep {
   const window = (ping.periodSeconds + ping.graceSeconds) * 1000;
+  const heard = Math.max(ping.at, ping.heardAt ?? ping.at);
   const open = current?.run ?? null;
   if (ping.signal === 'start') {
     // A start received before the open run's, delivered after it (a client's retry, another replica's slow confirm, a
@@ -57,7 +64,7 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
     return {
       status: null,
       reason: 'run started',
-      deadline: runDeadlineOf(ping.at, ping),
+      deadline: runDeadlineOf(heard, ping),
       run: { startedAt: ping.at, runId: ping.runId },
       finished: null,
     };
@@ -94,7 +101,7 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
     };
   }
   const next: Deadline = {
-    at: ping.at + window,
+    at: heard + window,
     expireTo: TargetStatus.Down,
     reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s`,
   };
