@@ -189,6 +189,8 @@ describe('rabbitmq-tap against the local broker', () => {
       sessionCtx(),
     );
     expect(taps.size).toBe(0);
+    // The replaced and the unassigned taps are closed, and not held once closed (each change once kept one for ever).
+    await waitFor(async () => taps.retiring === 0, { description: 'retired taps closed and forgotten' });
     await taps.close();
     const c = await admin.createChannel();
     c.on('error', () => undefined);

@@ -262,10 +262,16 @@ function idOf(check: TapCheck): string {
 /** The collector's taps, one per assigned rabbitmq-tap check. */
 export class PipelineTaps implements ProbeSessions {
   private readonly taps = new Map<string, { key: string; tap: Tap }>();
-  private closing: Promise<unknown>[] = [];
+  /** Taps being closed, each until its close has ended (kept until shutdown, one was held per change for ever). */
+  private readonly closing = new Set<Promise<void>>();
 
   get size(): number {
     return this.taps.size;
+  }
+
+  /** Taps replaced or unassigned whose close has not ended yet. */
+  get retiring(): number {
+    return this.closing.size;
   }
 
   assign(checks: readonly CheckDefinition[], ctx: SessionContext): void {
@@ -275,7 +281,7 @@ export class PipelineTaps implements ProbeSessions {
       const next = wanted.get(id);
       if (!next || subscriptionKey(next) !== held.key) {
         this.taps.delete(id);
-        this.closing.push(held.tap.close());
+        this.retire(held.tap);
       }
     }
     for (const [id, check] of wanted) if (!this.taps.has(id)) this.open(id, check, ctx);
@@ -286,7 +292,7 @@ export class PipelineTaps implements ProbeSessions {
     const id = idOf(check);
     const held = this.taps.get(id);
     if (held && held.key === subscriptionKey(check)) return { tap: held.tap, opened: false };
-    if (held) this.closing.push(held.tap.close());
+    if (held) this.retire(held.tap);
     return { tap: this.open(id, check, ctx), opened: true };
   }
 
@@ -299,7 +305,12 @@ export class PipelineTaps implements ProbeSessions {
     const all = [...this.taps.values()].map((h) => h.tap.close());
     this.taps.clear();
     await Promise.all([...all, ...this.closing]);
-    this.closing = [];
+  }
+
+  private retire(tap: Tap): void {
+    const closed = tap.close().catch(() => undefined);
+    this.closing.add(closed);
+    void closed.then(() => this.closing.delete(closed));
   }
 
   private open(id: string, check: TapCheck, ctx: SessionContext): Tap {
