@@ -302,4 +302,43 @@ describe('heartbeat pings in the aggregator', () => {
     expect(events.map((e) => e.to_status)).not.toContain('STALE');
     expect(events.at(-1)).toMatchObject({ location: null, to_status: 'DOWN' });
   });
+
+  it("a monitor's period cut while it waits for its next ping: due at its last ping + the new period + grace (not the old)", async () => {
+    const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: null });
+    const lifecycle = (version: number, intervalSeconds: number) =>
+      publishRequest(
+        Messages.CheckLifecycle,
+        {
+          checkId: m.monitorId,
+          targetId: m.targetId,
+          state: 'active',
+          version,
+          at: new Date().toISOString(),
+          name: 'job',
+          checkType: 'push',
+          tags: [],
+          intervalSeconds, // period + grace, as sync-orchestrator says it
+        },
+        { id: uuidv7() },
+      );
+    const pingedAt = Date.now();
+    await site.bus.publisher.publishMany([ping(m, 'success', pingedAt)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Up, { description: 'UP' });
+    // Lengthened first (an hour and a minute → two hours): its deadline moves later.
+    await site.bus.publisher.publishMany([lifecycle(2, 7200)]);
+    await waitFor(async () => (await locations(m.targetId))[0]?.deadlineAt === pingedAt + 7_200_000, {
+      description: 'deadline at the last ping + 2 h',
+    });
+    // Cut to 3 s: DOWN once 3 s have passed since the ping, not an hour on.
+    await site.bus.publisher.publishMany([lifecycle(3, 3)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Down, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      description: 'DOWN at the new period + grace',
+    });
+    expect(Date.now() - pingedAt).toBeGreaterThanOrEqual(3000);
+    expect(await downEvents(m.targetId)).toContainEqual(
+      expect.objectContaining({ reason: expect.stringMatching(/no ping within period \+ grace \(3s\)/) }),
+    );
+  });
 });

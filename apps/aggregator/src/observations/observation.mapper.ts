@@ -401,6 +401,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             checkType: p.checkType,
             tags: p.tags,
             resumeDeadline: resumeDeadlineOf(p, at),
+            ...(p.checkType === 'push' && p.intervalSeconds ? { pingWindowMs: p.intervalSeconds * 1000 } : {}),
           },
         },
       ];

@@ -256,3 +256,42 @@ describe('foldObservations with lifecycle items', () => {
     expect(r.events.at(-1)).toMatchObject({ location: null, to: S.Paused });
   });
 });
+
+describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
+  const hb = (signal: 'success' | 'start' | 'fail', at: number): FoldItem => ({
+    type: 'ping',
+    id: `${signal}-${at}`,
+    targetId: ID,
+    location: 'push',
+    name: 'job',
+    monitorId: null,
+    ping: { signal, at, runId: null, periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 600 },
+  });
+  const folded = (items: FoldItem[]) =>
+    foldObservations(new Map(), items, new Set(items.map((i) => i.id)), policy).targets.get(ID) as TargetSnapshot;
+  const changed = (t: TargetSnapshot, windowMs: number) =>
+    applyLifecycle(t, lc('active', 2, 50_000, { checkType: 'push', pingWindowMs: windowMs })).target.locations.push;
+
+  it('waiting for its next ping: due at the last ping + the new window, shorter or longer', () => {
+    const up = folded([hb('success', 1000)]);
+    expect(up.locations.push.deadline?.at).toBe(1000 + 3_660_000);
+    expect(changed(up, 70_000)?.deadline).toEqual({
+      at: 71_000,
+      expireTo: S.Down,
+      reason: 'no ping within period + grace (70s)',
+    });
+    expect(changed(up, 7_200_000)?.deadline?.at).toBe(7_201_000);
+  });
+
+  it('a run open (its max runtime) or DOWN after a fail ping: left as it is', () => {
+    const running = folded([hb('success', 1000), hb('start', 2000)]);
+    expect(changed(running, 70_000)).toEqual(running.locations.push);
+    const failed = folded([hb('fail', 1000)]);
+    expect(changed(failed, 70_000)).toEqual(failed.locations.push);
+  });
+
+  it('a check that is not a heartbeat monitor (no pingWindowMs): its STALE deadlines are left as they are', () => {
+    const t = upUp();
+    expect(applyLifecycle(t, lc('active', 2, 50_000, { name: 'renamed' })).target.locations).toEqual(t.locations);
+  });
+});

@@ -43,6 +43,36 @@ export interface CheckLifecycle {
   tags?: string[];
   /** Resume: the deadline each location gets (nothing heard by then → STALE); null: none. */
   resumeDeadline?: Deadline | null;
+  /**
+   * A heartbeat monitor's (push check's) period + grace as configured by this version. A change moves the deadline of
+   * a location waiting for its next ping to its last ping + this: the one set by the last ping used the period then,
+   * and a period cut from a week to an hour went DOWN only a week after the last ping (a longer one, too early).
+   */
+  pingWindowMs?: number;
+}
+
+/** `target` with every location that waits for its next ping (no run open) due `windowMs` after its last one. */
+function withPingWindow(target: TargetSnapshot, windowMs: number | undefined): TargetSnapshot {
+  if (windowMs === undefined) return target;
+  let locations: Record<string, LocationSnapshot> | undefined;
+  for (const [name, l] of Object.entries(target.locations)) {
+    const waiting =
+      l.run === null &&
+      l.deadline !== null &&
+      l.deadline.expireTo === TargetStatus.Down &&
+      (l.status === TargetStatus.Up || l.status === TargetStatus.Unknown);
+    if (!waiting || l.deadline?.at === l.observedAt + windowMs) continue;
+    locations ??= { ...target.locations };
+    locations[name] = {
+      ...l,
+      deadline: {
+        at: l.observedAt + windowMs,
+        expireTo: TargetStatus.Down,
+        reason: `no ping within period + grace (${windowMs / 1000}s)`,
+      },
+    };
+  }
+  return locations ? { ...target, locations } : target;
 }
 
 function identity(target: TargetSnapshot, lc: CheckLifecycle): TargetSnapshot {
@@ -121,7 +151,12 @@ export function applyLifecycle(current: TargetSnapshot | undefined, lc: CheckLif
     return { ...r, applied: true };
   }
 
-  if (!base.paused) return { target: { ...base, since: base.since ?? lc.at }, events: [], applied: true };
+  if (!base.paused)
+    return {
+      target: { ...withPingWindow(base, lc.pingWindowMs), since: base.since ?? lc.at },
+      events: [],
+      applied: true,
+    };
   // Every location UNKNOWN: no location reports, so the consensus is UNKNOWN too.
   const r = allLocations(
     { ...base, paused: false },
