@@ -1,5 +1,5 @@
 import { TargetKind, TargetStatus, type HostMetricsPayload } from '@fleetwatch/contracts';
-import { HOST_STALE_SLACK_MS, mapHostSample } from './host-observation';
+import { HOST_STALE_SLACK_MS, mapHostSample, newestPerHost } from './host-observation';
 
 const AT = Date.parse('2026-12-02T12:00:00.000Z');
 const base: HostMetricsPayload = {
@@ -42,5 +42,20 @@ describe('mapHostSample', () => {
     expect(m.row).toMatchObject({ messageId: 'id-1', hostId: 'gpu-1', sampledAt: AT, cpuPct: 12.5, load1: 1 });
     expect(m.row.data).toEqual(base);
     expect(JSON.parse(m.metrics.json)).toEqual(base);
+  });
+});
+
+describe('newestPerHost (what one commit projects into live state)', () => {
+  it("keeps each host's newest sample whatever the delivery order; a tie keeps the later delivered", () => {
+    const held = newestPerHost([
+      { hostId: 'twin', json: 'lab-2 @30', at: 30 },
+      { hostId: 'other', json: 'o @5', at: 5 },
+      { hostId: 'twin', json: 'lab-3 @10', at: 10 },
+      { hostId: 'other', json: 'o @5 again', at: 5 },
+    ]);
+    expect(Object.fromEntries(held)).toEqual({
+      twin: { json: 'lab-2 @30', at: 30 },
+      other: { json: 'o @5 again', at: 5 },
+    });
   });
 });

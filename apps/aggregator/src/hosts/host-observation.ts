@@ -66,3 +66,19 @@ export function mapHostSample(
     metrics: { hostId: p.hostId, json: JSON.stringify(p) },
   };
 }
+
+/**
+ * The sample to project into live state for each host of one commit: its newest, not the last delivered (two
+ * collectors reporting one host id from two locations deliver in any order; the older one was written until the next
+ * commit).
+ */
+export function newestPerHost(
+  samples: Iterable<{ hostId: string; json: string; at: number }>,
+): Map<string, { json: string; at: number }> {
+  const out = new Map<string, { json: string; at: number }>();
+  for (const s of samples) {
+    const held = out.get(s.hostId);
+    if (held === undefined || s.at >= held.at) out.set(s.hostId, { json: s.json, at: s.at });
+  }
+  return out;
+}

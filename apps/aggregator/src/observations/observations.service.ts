@@ -30,6 +30,7 @@ import { ProjectionQueue } from '../live/projection.queue';
 import { StatusPropagation, type CommittedChange } from '../status/status-propagation.service';
 import { AGGREGATOR_CONFIG } from '../tokens';
 import { mapEnvelope, type MappedMessage } from './observation.mapper';
+import { newestPerHost } from '../hosts/host-observation';
 import { claimKey, ShardFence, ShardFencedError } from '../shards/shard-fence';
 
 /**
@@ -424,11 +425,14 @@ export class ObservationsService {
     const current = await this.states.lockMany(tx, ids);
     const fold = foldObservations(current, batch.map(toFoldItem), fresh, this.policy);
     const working = fold.targets;
-    const hostMetrics = new Map<string, { json: string; at: number }>();
-    for (const m of batch)
-      // A host retired later in this commit keeps no figures (the projection drops what Redis holds).
-      if (m.type === 'host' && fold.applied.has(m.messageId) && !isTombstone(working.get(m.targetId)))
-        hostMetrics.set(m.row.hostId, { json: m.metrics.json, at: m.observation.at });
+    const hostMetrics = newestPerHost(
+      batch.flatMap((m) =>
+        // A host retired later in this commit keeps no figures (the projection drops what Redis holds).
+        m.type === 'host' && fold.applied.has(m.messageId) && !isTombstone(working.get(m.targetId))
+          ? [{ hostId: m.row.hostId, json: m.metrics.json, at: m.observation.at }]
+          : [],
+      ),
+    );
     const checkMetrics: CheckMetricsWrite[] = [];
     for (const m of batch)
       if (m.type === 'check' && m.row.metrics && fold.applied.has(m.messageId))
