@@ -2,14 +2,15 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type {
-  ApiErrorBody,
-  AuditEntry,
-  CheckDefinition,
-  ConfigPlanItem,
-  ConfigVersionSummary,
-  CreateApiKeyResponse,
-  Page,
+import {
+  CONFIG_YAML_MAX_BYTES,
+  type ApiErrorBody,
+  type AuditEntry,
+  type CheckDefinition,
+  type ConfigPlanItem,
+  type ConfigVersionSummary,
+  type CreateApiKeyResponse,
+  type Page,
 } from '@fleetwatch/contracts';
 import * as testing from '@fleetwatch/testing';
 import { ADMIN_PASSWORD, type GatewayHarness, startGateway } from '../int-spec.helpers';
@@ -185,6 +186,24 @@ describe('config as code with the CLI', () => {
       headers: { 'content-type': 'application/yaml' },
     });
     expect(res.body.plan.map((p) => p.action)).toEqual(['unchanged', 'unchanged']);
+  });
+
+  it('a YAML document over 4 MiB is a 413 before it reaches the owner; one just under it is parsed there', async () => {
+    const over = `checks: {}\n#${'x'.repeat(CONFIG_YAML_MAX_BYTES)}\n`;
+    const big = await gw.request<ApiErrorBody>('POST', '/api/v1/config/import?dryRun=true', {
+      token: tokens.viewer,
+      body: over,
+      headers: { 'content-type': 'application/yaml' },
+    });
+    expect(big.status).toBe(413);
+    // A comment fills it: parsed and planned (nothing in it), so the limit is the gateway's and the owner's alike.
+    const under = `checks: {}\n#${'x'.repeat(CONFIG_YAML_MAX_BYTES - 20)}\n`;
+    const ok = await gw.request<{ plan: ConfigPlanItem[] }>('POST', '/api/v1/config/import?dryRun=true&prune=false', {
+      token: tokens.viewer,
+      body: under,
+      headers: { 'content-type': 'application/yaml' },
+    });
+    expect([ok.status, ok.body.plan.filter((p) => p.action !== 'unchanged')]).toEqual([200, []]);
   });
 
   it('plan shows create / change / delete with diffs (exit 2); apply makes it one version', async () => {

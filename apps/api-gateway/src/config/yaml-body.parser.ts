@@ -1,15 +1,16 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
+import { CONFIG_YAML_MAX_BYTES } from '@fleetwatch/contracts';
 
 /** Media types a YAML document (config as code) may be sent as. */
 export const YAML_MEDIA_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
 
 /**
- * The largest YAML import (the contract's `yaml` param allows 16 MiB). Applies to these
- * media types only: JSON bodies keep the gateway's 1 MiB limit.
+ * The largest YAML import (the contract's CONFIG_YAML_MAX_BYTES). Applies to these media types only: JSON bodies keep
+ * the gateway's 1 MiB limit.
  */
-export const YAML_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+export const YAML_BODY_LIMIT_BYTES = CONFIG_YAML_MAX_BYTES;
 
 /**
  * Lets Fastify take YAML bodies as text (`POST /api/v1/config/import`); without it they

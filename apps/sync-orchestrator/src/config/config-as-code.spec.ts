@@ -6,7 +6,7 @@ import { arbitraryChecks } from './check.arbitrary';
 import { configFormOf, parseCheck } from './check-form';
 import { withStoredSecrets } from './check-secrets';
 import { planImport, snapshotOf } from './config-plan';
-import { parseConfigYaml, renderConfigYaml } from './config-yaml';
+import { parseConfigDocument, parseConfigYaml, renderConfigYaml } from './config-yaml';
 
 // Config as code without a database: canonical JSON and diffs, the config form (defaults
 // left out), YAML export and import, and the import plan. The round trip export → import
@@ -201,6 +201,31 @@ describe('YAML', () => {
     const e = invalidOf(() => parseConfigYaml(yaml));
     expect(e.issues[0]).toMatchObject({ path: 'checks.web' });
     expect(e.issues[0].message).toMatch(/alias/i);
+  });
+
+  it('refuses a duplicate key at any depth, in block and flow mappings, naming each place; keys of other types differ', () => {
+    const e = invalidOf(() =>
+      parseConfigDocument(
+        [
+          'checks:',
+          '  a: {type: tcp, host: x, port: 1, port: 2}',
+          '  b:',
+          '    type: tcp',
+          '    host: y',
+          '    host: z',
+          '    port: 1',
+          'checks: {}',
+          '',
+        ].join('\n'),
+      ),
+    );
+    expect(e.issues.map((i) => i.message)).toEqual([
+      'line 2, column 36: Map keys must be unique',
+      'line 6, column 5: Map keys must be unique',
+      'line 8, column 1: Map keys must be unique',
+    ]);
+    // 1 and "1" are two keys (a number and a string), as the yaml package compares them.
+    expect(() => parseConfigDocument('checks: {}\nalertRules: {}\nx: {1: a, "1": b}\n')).toThrow(/unknown section/);
   });
 
   it('refuses duplicate names, also once trimmed', () => {

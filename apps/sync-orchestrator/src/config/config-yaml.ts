@@ -1,6 +1,6 @@
 import type { CheckSpec } from '@fleetwatch/contracts';
 import { InvalidError, type ErrorIssue } from '@fleetwatch/domain';
-import { isMap, isScalar, Lexer, LineCounter, parseDocument, stringify } from 'yaml';
+import { isMap, isScalar, Lexer, LineCounter, parseDocument, stringify, visit, type Document } from 'yaml';
 import { ALERT_AREAS } from '../alerting/alert-forms';
 import { alertSectionsToRender, parseAlertSections, type AlertSections } from '../alerting/alert-yaml';
 import {
@@ -120,6 +120,27 @@ function nestingProblem(text: string): string | null {
 }
 
 /**
+ * Every key that repeats an earlier key of its mapping (a scalar of the same value, as the yaml package's `uniqueKeys`
+ * compares them; keys that are collections are never alike), in one pass per mapping.
+ */
+function duplicateKeys(doc: Document): Array<{ offset: number | undefined; message: string }> {
+  const out: Array<{ offset: number | undefined; message: string }> = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        const value = pair.key.value;
+        if (seen.has(value) && !Number.isNaN(value))
+          out.push({ offset: pair.key.range?.[0], message: 'Map keys must be unique' });
+        seen.add(value);
+      }
+    },
+  });
+  return out.sort((a, b) => (a.offset ?? 0) - (b.offset ?? 0)); // in document order
+}
+
+/**
  * Reads a config-as-code document: YAML errors with their line and column, then every
  * check validated by the contract, issues pathed `checks.<name>.<field>` and placed by
  * line. Any problem refuses the whole document (InvalidError listing every issue).
@@ -138,14 +159,21 @@ export function parseConfigDocument(text: string): {
   const nesting = nestingProblem(text);
   if (nesting !== null) throw new InvalidError(`not valid YAML: ${nesting}`, [{ path: '', message: nesting }]);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
+  // Duplicate keys are found by duplicateKeys (linear): the yaml package's own check (uniqueKeys) compares each key
+  // with every earlier one of its map — 30,000 checks held sync-orchestrator's event loop for 17 s a document, long
+  // enough to lose its broker connection and have the import redelivered (any viewer may ask for a dry run).
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, strict: true });
   const at = (offset: number | undefined) => {
     if (offset === undefined) return '';
     const p = lines.linePos(offset);
     return `line ${p.line}, column ${p.col}: `;
   };
-  if (doc.errors.length > 0) {
-    const issues = doc.errors.map((e) => ({ path: '', message: `${at(e.pos[0])}${e.message.split('\n')[0]}` }));
+  const errors = [
+    ...doc.errors.map((e) => ({ offset: e.pos[0], message: e.message.split('\n')[0] })),
+    ...(doc.errors.length === 0 ? duplicateKeys(doc) : []),
+  ];
+  if (errors.length > 0) {
+    const issues = errors.map((e) => ({ path: '', message: `${at(e.offset)}${e.message}` }));
     throw new InvalidError(`not valid YAML: ${issues[0].message}`, issues.slice(0, 50));
   }
   const root = doc.contents;

@@ -11,6 +11,15 @@ import type { CheckView } from './check-secrets';
 // `RpcReply` sent to `replyTo`. Params are validated by these schemas on both sides;
 // check bodies inside them by `checkInputSchema`, once, by the owner.
 
+/**
+ * The largest config-as-code document (bytes at the gateway; its length as text here, never more). Parsing and
+ * validating it holds the configuration owner's event loop: ~1 s a MiB on a 2-core box (~10,000 checks), so this keeps
+ * a document well inside the broker's heartbeat window (a connection silent ~10 s is closed, and the import was
+ * redelivered and parsed again). 16 MiB (~160,000 checks) held it long enough; applying that many would not fit the
+ * gateway's 60 s bulk RPC deadline anyway.
+ */
+export const CONFIG_YAML_MAX_BYTES = 4 * 1024 * 1024;
+
 export enum ConfigRpcMethod {
   ChecksCreate = 'checks.create',
   ChecksBulkCreate = 'checks.bulk-create',
@@ -80,8 +89,8 @@ export const configRpcParams = {
   [ConfigRpcMethod.ConfigExport]: z.strictObject({}),
   [ConfigRpcMethod.ConfigImport]: z.strictObject({
     actor: actorSchema,
-    /** The YAML document (config as code). */
-    yaml: z.string().max(16 * 1024 * 1024),
+    /** The YAML document (config as code), at most CONFIG_YAML_MAX_BYTES long. */
+    yaml: z.string().max(CONFIG_YAML_MAX_BYTES),
     dryRun: z.boolean().default(false),
     /** Checks in the site but not in the file: deleted (`true`, the default: the file is the truth) or kept. */
     prune: z.boolean().default(true),
