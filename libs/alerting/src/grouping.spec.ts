@@ -1,7 +1,15 @@
 import { TargetStatus } from '@fleetwatch/contracts';
-import { addToGroups, emptyGroupingState, flushDue, nextFlushAt, routesOf, type GroupingState } from './grouping';
+import {
+  addToGroups,
+  emptyGroupingState,
+  flushDue,
+  groupLabelsOf,
+  nextFlushAt,
+  routesOf,
+  type GroupingState,
+} from './grouping';
 import type { AlertNotification } from './engine';
-import { compileAlertRule } from './rule';
+import { alertLabels, compileAlertRule } from './rule';
 import { SEC, T0, ruleOf } from './testing/fixtures';
 
 const rule = compileAlertRule(
@@ -350,5 +358,22 @@ describe('grouping (Alertmanager timing)', () => {
       ['slack', 0, ['a']],
     ]);
     expect(state.groups).toEqual({}); // nothing firing left: the groups are gone, no new one was opened
+  });
+});
+
+describe('label names that Object.prototype also has', () => {
+  it('groupBy `constructor` or `toString` reads the alert own labels: absent is "", as for any label', () => {
+    expect(groupLabelsOf(['alertname', 'constructor', 'toString'], { alertname: 'Down' })).toEqual({
+      alertname: 'Down',
+      constructor: '',
+      toString: '',
+    });
+    expect(groupLabelsOf(['constructor'], { constructor: 'ctor' })).toEqual({ constructor: 'ctor' });
+  });
+
+  it('a series label named `toString` keeps its name when the rule has no such label', () => {
+    const labels = alertLabels(rule.rule, 'instance:web-1', { toString: 'x', team: 'a' });
+    expect(labels).toMatchObject({ toString: 'x', team: 'a' });
+    expect(labels).not.toHaveProperty('exported_toString');
   });
 });

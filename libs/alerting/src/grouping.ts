@@ -87,7 +87,8 @@ export function groupLabelsOf(
 ): Record<string, string> {
   if (groupBy.length === 1 && groupBy[0] === '...') return { ...labels };
   const out: Record<string, string> = {};
-  for (const name of groupBy) out[name] = labels[name] ?? '';
+  // Own labels only: a name like `constructor` or `toString` read Object.prototype's member (grouped by a function).
+  for (const name of groupBy) out[name] = Object.hasOwn(labels, name) ? labels[name] : '';
   return out;
 }
 

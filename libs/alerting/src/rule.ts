@@ -77,7 +77,7 @@ export function alertLabels(
 ): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(seriesLabels))
-    labels[RESERVED.has(k) || k in rule.labels ? `exported_${k}` : k] = v;
+    labels[RESERVED.has(k) || Object.hasOwn(rule.labels, k) ? `exported_${k}` : k] = v; // own: not `toString`
   Object.assign(labels, rule.labels);
   labels['alertname'] = rule.name;
   labels['severity'] = rule.severity;
