@@ -13,7 +13,7 @@ import { MAX_PING_BODY_CHARS, PingsService, type PingSignal } from '../pings/pin
 import { StatusUpdatesService } from '../updates/status-updates.service';
 import { INGEST_CONFIG } from '../tokens';
 import { parseJsonBody } from './json-body';
-import { keepHeadOfBody } from './ping-body';
+import { keepHeadOfBody, keepHeadOfEncodedBody } from './ping-body';
 import { ACCEPTED_ENCODINGS, bodyEncodingOf, decodedBody } from './content-encoding';
 import { clientCertificateOf } from './tls';
 
@@ -180,10 +180,16 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         // Only the head of a large POST body is kept (the ping must count whatever a job posts); the rest, up to
         // PING_BODY_READ_LIMIT, is read and dropped. GET and HEAD bodies are left to the discard of unread bodies.
         bodyLimit: Math.max(this.config.bodyLimitBytes, PING_BODY_READ_LIMIT),
-        preParsing: async (request, _reply, payload) =>
-          request.method === 'POST'
-            ? keepHeadOfBody(payload, MAX_PING_BODY_BYTES, Math.max(this.config.bodyLimitBytes, PING_BODY_READ_LIMIT))
-            : payload,
+        preParsing: async (request, _reply, payload) => {
+          if (request.method !== 'POST') return payload;
+          const readLimit = Math.max(this.config.bodyLimitBytes, PING_BODY_READ_LIMIT);
+          const header = request.headers['content-encoding'];
+          const encoding = bodyEncodingOf(header);
+          // A compressed body is inflated (its head kept); one in a coding not decoded here keeps a note instead.
+          return encoding === null
+            ? keepHeadOfBody(payload, MAX_PING_BODY_BYTES, readLimit)
+            : keepHeadOfEncodedBody(payload, encoding, String(header).slice(0, 100), MAX_PING_BODY_BYTES, readLimit);
+        },
         // Before the body is read and before any token lookup: the per-address ping limit, and a token that
         // cannot be one (malformed, or its checksum fails) refused without reading what it sends.
         onRequest: async (request) => {

@@ -1,4 +1,6 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { createGunzip, createInflate } from 'node:zlib';
+import type { BodyEncoding } from './content-encoding';
 
 /** A request stream as Fastify reads it (`receivedEncodedLength`: what came off the wire, for its Content-Length check). */
 export type CountedStream = NodeJS.ReadableStream & { receivedEncodedLength?: number };
@@ -32,4 +34,70 @@ export function keepHeadOfBody(payload: NodeJS.ReadableStream, keepBytes: number
   (head as CountedStream).receivedEncodedLength = 0;
   payload.on('error', (e) => head.destroy(e));
   return payload.pipe(head) as CountedStream;
+}
+
+/**
+ * keepHeadOfBody for a body sent with a Content-Encoding. gzip and deflate are inflated and the head of what they hold
+ * is kept; inflating stops there (a small bomb costs no more than its head), and the rest of the body is read off the
+ * socket and dropped, up to `maxBytes` as it came. A coding this edge does not decode (`br`…), or bytes that are not
+ * the coding named, leave a note in place of the body: the ping counts either way (its body is information, not the
+ * signal), and the compressed bytes read as text were kept as mojibake.
+ */
+export function keepHeadOfEncodedBody(
+  payload: NodeJS.ReadableStream,
+  encoding: BodyEncoding | 'unsupported',
+  named: string,
+  keepBytes: number,
+  maxBytes: number,
+): CountedStream {
+  const raw = keepHeadOfBody(payload, maxBytes, maxBytes);
+  const out = new PassThrough();
+  Object.defineProperty(out, 'receivedEncodedLength', { get: () => raw.receivedEncodedLength, enumerable: true });
+  raw.on('error', (e: Error) => out.destroy(e));
+  if (encoding === 'unsupported') {
+    raw.on('data', () => undefined);
+    raw.on('end', () =>
+      out.end(`(body not kept: content encoding "${named}" is not decoded here; send gzip or deflate)`),
+    );
+    return out as CountedStream;
+  }
+  const inflate = encoding === 'gzip' ? createGunzip() : createInflate();
+  let inflating = true;
+  let rawEnded = false;
+  let kept = 0;
+  const finish = (): void => {
+    if (!out.writableEnded) out.end();
+  };
+  // Inflating may stop (enough kept, or not the coding named) before or after the body has all arrived: the answer
+  // waits for both.
+  const stop = (): void => {
+    inflating = false;
+    inflate.destroy();
+    if (rawEnded) finish();
+  };
+  inflate.on('data', (chunk: Buffer) => {
+    if (!inflating) return;
+    const part = chunk.subarray(0, keepBytes - kept);
+    kept += part.length;
+    if (part.length > 0) out.write(part);
+    if (kept >= keepBytes) stop();
+  });
+  inflate.on('error', () => {
+    if (!inflating) return;
+    if (kept === 0) out.write(`(body not kept: not valid ${encoding} data, as Content-Encoding says)`);
+    stop();
+  });
+  inflate.on('end', () => {
+    inflating = false;
+    finish();
+  });
+  raw.on('data', (chunk: Buffer) => {
+    if (inflating) inflate.write(chunk);
+  });
+  raw.on('end', () => {
+    rawEnded = true;
+    if (inflating) inflate.end();
+    else finish();
+  });
+  return out as CountedStream;
 }

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import {
   generatePingToken,
   hashPingToken,
@@ -189,6 +190,62 @@ describe('a large ping body', () => {
     const [{ envelope }] = (await h.drain()) as Array<{ envelope: { payload: { body?: string } } }>;
     expect(envelope.payload.body?.startsWith('start of log\nxxx')).toBe(true);
     expect(envelope.payload.body?.length).toBe(10_000);
+  });
+});
+
+describe('a ping body with a Content-Encoding', () => {
+  /** POST /ping/{token} with raw bytes and a Content-Encoding. */
+  function postEncoded(token: string, from: string, bytes: Buffer, encoding: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: h.config.port,
+          path: `/ping/${token}`,
+          method: 'POST',
+          headers: { 'content-type': 'text/plain', 'content-encoding': encoding, 'content-length': bytes.length },
+          localAddress: from,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(bytes);
+    });
+  }
+  const bodyOf = async () =>
+    ((await h.drain()) as Array<{ envelope: { payload: { body?: string } } }>)[0]?.envelope.payload.body;
+
+  it.each([
+    ['gzip', gzipSync],
+    ['x-gzip', gzipSync],
+    ['deflate', deflateSync],
+  ] as const)('%s: inflated, the output kept as text', async (encoding, compress) => {
+    const { token } = await createMonitor();
+    expect(await postEncoded(token, '127.0.0.45', compress(Buffer.from('backup done: 42 files ✓\n')), encoding)).toBe(
+      200,
+    );
+    expect(await bodyOf()).toBe('backup done: 42 files ✓\n');
+  });
+
+  it('a large compressed log (100 MB inflated): the ping counts, the head of the text is kept', async () => {
+    const { token } = await createMonitor();
+    const bomb = gzipSync(Buffer.concat([Buffer.from('start of log\n'), Buffer.alloc(100 * 1024 * 1024, 'x')]));
+    expect(await postEncoded(token, '127.0.0.46', bomb, 'gzip')).toBe(200);
+    const body = await bodyOf();
+    expect(body?.startsWith('start of log\nxxx')).toBe(true);
+    expect(body?.length).toBe(10_000);
+  });
+
+  it.each([
+    ['br', brotliCompressSync(Buffer.from('hello')), /content encoding "br" is not decoded here/],
+    ['gzip', Buffer.from('not gzip at all'), /not valid gzip data/],
+  ])('%s it cannot read: the ping counts, a note in place of the body', async (encoding, bytes, note) => {
+    const { token } = await createMonitor();
+    expect(await postEncoded(token, '127.0.0.47', bytes, encoding)).toBe(200);
+    expect(await bodyOf()).toMatch(note);
   });
 });
 
