@@ -153,6 +153,22 @@ describe('status-change subscriptions over the API', () => {
     );
     expect(stale.status).toBe(409);
     sub = replaced.body;
+    // Moved to another origin without the secret: refused (the stored secret signs only for where it was given).
+    const moved = await call<{ error: { issues: Array<{ path: string; message: string }> } }>(
+      'PUT',
+      `/api/v1/subscriptions/${sub.id}`,
+      { name: 'api down (renamed)', url: 'http://127.0.0.2:9/elsewhere' },
+      { 'if-match': `"${sub.version}"` },
+    );
+    expect(moved.status).toBe(400);
+    expect(moved.body.error.issues[0]).toMatchObject({
+      path: 'secret',
+      message: expect.stringMatching(/send the secret again/),
+    });
+    expect((await call<Subscription>('GET', `/api/v1/subscriptions/${sub.id}`)).body).toMatchObject({
+      url,
+      version: sub.version,
+    });
 
     const audit = await pg.query<{ action: string; text: string }>(
       "SELECT action, row_to_json(a)::text AS text FROM audit_log a WHERE action LIKE 'subscription.%' ORDER BY 1",

@@ -153,6 +153,16 @@ export class SubscriptionsService {
       actor,
       async ({ tx, next }): Promise<WriteOutcome<{ subscription: Subscription }>> => {
         const current = await this.current(tx, id, expectedVersion);
+        // The stored secret signs for the origin it was given for, as channels' secrets (channel-secrets.ts): a move
+        // to another origin sends it again. Whoever may edit the subscription could otherwise point it at a host of
+        // theirs and collect signatures made with a key they were never shown (an offline guess of a weak one).
+        if (sealedSecret === undefined && originOf(current.spec.url) !== originOf(spec.url))
+          throw invalidOf('subscription', [
+            {
+              path: 'secret',
+              message: `the subscription now sends to ${originOf(spec.url)}: send the secret again with the move (the stored one stays with ${originOf(current.spec.url)})`,
+            },
+          ]);
         const diff: ConfigDiffEntry[] = [
           ...entryDiff(current.spec, spec),
           ...(sealedSecret ? [{ path: 'secret', before: '(set)', after: '(set, new value)' }] : []),
@@ -228,5 +238,14 @@ export class SubscriptionsService {
       items: items.map(answer),
       nextCursor: rows.length > q.limit ? encodeCursor(items[items.length - 1].id) : null,
     };
+  }
+}
+
+/** Scheme, host and port of a subscription's URL (the URL itself when it does not read as one). */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
   }
 }
