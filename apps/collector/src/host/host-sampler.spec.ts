@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostMetricsPayloadSchema } from '@fleetwatch/contracts';
-import { HostSampler, parseOsRelease } from './host-sampler';
+import { HostSampler, parseOsRelease, portableDisks } from './host-sampler';
 
 // The sampler on this machine's own /proc (real figures), and on a /proc of our own
 // making whose counters the test moves, to check what the second sample reports.
@@ -123,5 +123,22 @@ describe('HostSampler elsewhere than Linux (os.* and systeminformation)', () => 
     const first = hostMetricsPayloadSchema.parse(await s.sample());
     expect(first.cpu.cores).toBeGreaterThan(0);
     expect(first.network.every((n) => n.rxBytesPerSec === null)).toBe(true);
+  });
+
+  it('a disk whose figures did not read (NaN, negative) is left out or held in range', () => {
+    const disk = (mount: string, size: number, used: number) => ({ fs: '/dev/x', type: 'apfs', size, used, mount });
+    expect(
+      portableDisks([
+        disk('/', 100, 40),
+        disk('/nan', Number.NaN, 1),
+        disk('/unread', 100, Number.NaN),
+        disk('/neg', 100, -5),
+        disk('/over', 100, 120),
+      ]).map((d) => [d.mount, d.totalBytes, d.usedBytes]),
+    ).toEqual([
+      ['/', 100, 40],
+      ['/neg', 100, 0],
+      ['/over', 100, 120],
+    ]);
   });
 });

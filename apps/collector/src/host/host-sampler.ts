@@ -283,9 +283,7 @@ export class HostSampler {
       cpu,
       memory: { totalBytes: total, usedBytes: Math.max(0, total - freemem()), availableBytes: freemem() },
       net,
-      disks: fs
-        .filter((f) => f.mount && f.size > 0)
-        .map((f) => ({ mount: f.mount, fsType: f.type, device: f.fs, totalBytes: f.size, usedBytes: f.used })),
+      disks: portableDisks(fs),
       io: new Map(),
     };
   }
@@ -322,4 +320,23 @@ export function parseOsRelease(text: string): Map<string, string> {
 
 function roundRate(x: number | null): number | null {
   return x === null ? null : round2(x);
+}
+
+/**
+ * The disks systeminformation's fsSize gave, as the sample's figures. One it could not read (a size or used figure
+ * NaN, a size of 0) is left out and a negative used figure is 0: either failed the contract and dropped the whole
+ * sample, every interval.
+ */
+export function portableDisks(
+  fs: ReadonlyArray<{ mount: string; type: string; fs: string; size: number; used: number }>,
+): Array<Pick<MountFigures, 'mount' | 'fsType' | 'device' | 'totalBytes' | 'usedBytes'>> {
+  return fs
+    .filter((f) => f.mount && Number.isFinite(f.size) && f.size > 0 && Number.isFinite(f.used))
+    .map((f) => ({
+      mount: f.mount,
+      fsType: f.type,
+      device: f.fs,
+      totalBytes: f.size,
+      usedBytes: Math.max(0, f.used),
+    }));
 }
