@@ -194,8 +194,10 @@ describe('a large ping body', () => {
 });
 
 describe('a ping body with a Content-Encoding', () => {
-  /** POST /ping/{token} with raw bytes and a Content-Encoding. */
-  function postEncoded(token: string, from: string, bytes: Buffer, encoding: string): Promise<number> {
+  /** POST /ping/{token} with raw bytes and a Content-Encoding (several parts: written 50 ms apart). */
+  function postEncoded(token: string, from: string, body: Buffer | Buffer[], encoding: string): Promise<number> {
+    const parts = Array.isArray(body) ? body : [body];
+    const bytes = Buffer.concat(parts);
     return new Promise((resolve, reject) => {
       const req = httpRequest(
         {
@@ -212,7 +214,14 @@ describe('a ping body with a Content-Encoding', () => {
         },
       );
       req.on('error', reject);
-      req.end(bytes);
+      const write = (i: number): void => {
+        if (i === parts.length - 1) req.end(parts[i]);
+        else {
+          req.write(parts[i]);
+          setTimeout(() => write(i + 1), 50);
+        }
+      };
+      write(0);
     });
   }
   const bodyOf = async () =>
@@ -228,6 +237,19 @@ describe('a ping body with a Content-Encoding', () => {
       200,
     );
     expect(await bodyOf()).toBe('backup done: 42 files ✓\n');
+  });
+
+  it.each(['gzip', 'deflate', 'br'])('an empty body sent as %s: the ping counts, no body', async (encoding) => {
+    const { token } = await createMonitor();
+    expect(await postEncoded(token, '127.0.0.48', Buffer.alloc(0), encoding)).toBe(200);
+    expect(await bodyOf()).toBeUndefined();
+  });
+
+  it('bytes after the deflate data, the last of them arriving later: the ping counts, the text kept', async () => {
+    const { token } = await createMonitor();
+    const parts = [Buffer.concat([deflateSync(Buffer.from('hello world')), Buffer.from('junk')]), Buffer.from('more')];
+    expect(await postEncoded(token, '127.0.0.49', parts, 'deflate')).toBe(200);
+    expect(await bodyOf()).toBe('hello world');
   });
 
   it('a large compressed log (100 MB inflated): the ping counts, the head of the text is kept', async () => {
