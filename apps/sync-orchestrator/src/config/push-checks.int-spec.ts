@@ -167,6 +167,25 @@ describe('push checks', () => {
     });
   });
 
+  it('adopts a monitor whose suffixed name is taken too, with its whole id; one that cannot be adopted blocks no other', async () => {
+    const clashId = '0190f0e0-0000-7000-8000-0000000000bb';
+    const otherId = '0190f0e0-0000-7000-8000-0000000000cc';
+    await owner.config.create(ALICE, { ...nightly, name: 'cron-x' });
+    await owner.config.create(ALICE, { ...nightly, name: 'cron-x (0190f0e0)' });
+    for (const [id, name] of [
+      [clashId, 'cron-x'],
+      [otherId, 'cron-y'],
+    ])
+      await sql.query(
+        `INSERT INTO heartbeat_monitors (id, target_id, name, token_hash, period_seconds, grace_seconds)
+         VALUES ($1, $2, $3, $4, 300, 30)`,
+        [id, `check:${id}`, name, hashPingToken(`fwp_${name}`)],
+      );
+    expect(await owner.adoption.adopt()).toBe(2);
+    expect((await owner.config.get(clashId)).check.name).toBe(`cron-x (${clashId})`);
+    expect((await owner.config.get(otherId)).check.name).toBe('cron-y');
+  });
+
   it("keeps the aggregator's run state in a table of its own, joined for readers", async () => {
     const { check } = await owner.config.create(ALICE, { ...nightly, name: 'ping-state' });
     const history = new HistoryRepository(owner.pool);

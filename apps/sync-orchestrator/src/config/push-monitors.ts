@@ -117,16 +117,23 @@ export class HeartbeatAdoption implements OnApplicationBootstrap, OnApplicationS
 
   private async adoptIn(tx: SqlTransaction, version: number): Promise<WriteOutcome<{ adopted: number }>> {
     const orphans = await this.monitors.orphans(tx);
-    const taken = new Set(
-      await this.checks.namesTaken(
-        tx,
-        orphans.map((o) => o.name.trim()),
-      ),
-    );
+    // Its name, else the name with the id's first characters, else with the whole id: each asked for at once. The
+    // second taken too (a check named so by hand) made the insert fail, and with it every adoption, on every run.
+    const candidates = (m: OrphanMonitor): string[] => {
+      const name = m.name.trim();
+      return [name, `${name} (${m.id.slice(0, 8)})`, `${name} (${m.id})`];
+    };
+    const taken = new Set(await this.checks.namesTaken(tx, orphans.flatMap(candidates)));
     const adopted: { monitor: OrphanMonitor; spec: CheckSpec }[] = [];
     for (const m of orphans) {
-      let name = m.name.trim();
-      if (taken.has(name)) name = `${name} (${m.id.slice(0, 8)})`;
+      const name = candidates(m).find((n) => !taken.has(n));
+      if (name === undefined) {
+        this.logger.warn(
+          { monitorId: m.id, name: m.name },
+          'heartbeat monitor not adopted: every name for it is taken',
+        );
+        continue;
+      }
       const parsed = parseCheck({
         name,
         type: 'push',
