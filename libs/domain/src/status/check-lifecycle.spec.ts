@@ -283,6 +283,18 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
     expect(changed(up, 7_200_000)?.deadline?.at).toBe(7_201_000);
   });
 
+  it('a ping heard later than stamped (a replica behind): an edit keeps counting from when it was heard', () => {
+    const success = hb('success', 0);
+    if (success.type !== 'ping') throw new Error('not a ping');
+    const late: FoldItem = { ...success, ping: { ...success.ping, heardAt: 7_200_000 } };
+    const up = folded([late]);
+    expect(up.locations.push.deadline?.at).toBe(7_200_000 + 3_660_000);
+    // A rename (same window): the deadline stays, not pulled back to the stamp + window (past: DOWN at once).
+    expect(changed(up, 3_660_000)).toEqual(up.locations.push);
+    // Window cut by an hour: an hour earlier than it was.
+    expect(changed(up, 60_000)?.deadline?.at).toBe(7_200_000 + 60_000);
+  });
+
   it('a run open (its max runtime) or DOWN after a fail ping: left as it is', () => {
     const running = folded([hb('success', 1000), hb('start', 2000)]);
     expect(changed(running, 70_000)).toEqual(running.locations.push);

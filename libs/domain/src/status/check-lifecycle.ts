@@ -8,6 +8,7 @@ import {
   type StatusEventDraft,
   type TargetSnapshot,
 } from './target-state';
+import { pingWindowOf } from './heartbeat';
 
 // What the aggregator does when the configuration owner says a check was created or
 // changed (active), paused, resumed (active again) or deleted (SPEC §1 PAUSED, §2: the
@@ -51,7 +52,7 @@ export interface CheckLifecycle {
   pingWindowMs?: number;
 }
 
-/** `target` with every location that waits for its next ping (no run open) due `windowMs` after its last one. */
+/** `target` with every location that waits for its next ping (no run open) due `windowMs` after its last one (as heard). */
 function withPingWindow(target: TargetSnapshot, windowMs: number | undefined): TargetSnapshot {
   if (windowMs === undefined) return target;
   let locations: Record<string, LocationSnapshot> | undefined;
@@ -61,12 +62,17 @@ function withPingWindow(target: TargetSnapshot, windowMs: number | undefined): T
       l.deadline !== null &&
       l.deadline.expireTo === TargetStatus.Down &&
       (l.status === TargetStatus.Up || l.status === TargetStatus.Unknown);
-    if (!waiting || l.deadline?.at === l.observedAt + windowMs) continue;
+    if (!waiting || l.deadline === null) continue;
+    // Moved by the change of window: it keeps counting from where it did (a ping heard later than its stamp counts
+    // from when it was heard); one whose window does not read, from the last ping.
+    const before = pingWindowOf(l.deadline.reason);
+    const at = before === undefined ? l.observedAt + windowMs : l.deadline.at - before + windowMs;
+    if (at === l.deadline.at) continue;
     locations ??= { ...target.locations };
     locations[name] = {
       ...l,
       deadline: {
-        at: l.observedAt + windowMs,
+        at,
         expireTo: TargetStatus.Down,
         reason: `no ping within period + grace (${windowMs / 1000}s)`,
       },

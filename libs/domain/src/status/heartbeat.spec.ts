@@ -2,6 +2,7 @@ import { TargetStatus as S } from '@fleetwatch/contracts';
 import { expireDeadlines } from './expiry';
 import { foldObservations, type FoldItem } from './fold';
 import type { TargetSnapshot } from './target-state';
+import { pingWindowOf, pingWindowReason } from './heartbeat';
 
 // Heartbeat pings folded out of order: the edge stamps each ping when it receives it, and the
 // bus may deliver one later than a newer one (a client's retry, another ingest replica's slow
@@ -205,5 +206,17 @@ describe('heartbeat: deadlines count from when a ping was heard, when that is la
     expect(late?.locations['push']?.deadline?.at).toBe(500_000 + 3_660_000);
     const early = fold([heard(hb('b', 'success', 500_000), 0)]).targets.get('hb');
     expect(early?.locations['push']?.deadline?.at).toBe(500_000 + 3_660_000);
+  });
+});
+
+describe('pingWindowOf (the window a ping-waiting deadline was set with, read from its reason)', () => {
+  it.each([
+    [pingWindowReason(3600, 60), 3_660_000],
+    ['no ping within period + grace (70s) of the resume', 70_000],
+    ['no ping within period + grace (70s)', 70_000],
+    ['run not finished within max runtime 600s', undefined],
+    ['no result within 2 × 30s', undefined],
+  ])('%s → %s', (reason, windowMs) => {
+    expect(pingWindowOf(reason)).toBe(windowMs);
   });
 });

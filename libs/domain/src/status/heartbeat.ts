@@ -103,7 +103,7 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
   const next: Deadline = {
     at: heard + window,
     expireTo: TargetStatus.Down,
-    reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s`,
+    reason: pingWindowReason(ping.periodSeconds, ping.graceSeconds),
   };
   return {
     status: TargetStatus.Up,
@@ -128,4 +128,22 @@ function runDeadlineOf(startedAt: number, ping: HeartbeatPing): Deadline {
         expireTo: TargetStatus.Down,
         reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s`,
       };
+}
+
+/** The reason of a deadline that waits for the next ping, naming the schedule it was set with (pingWindowOf reads it). */
+export function pingWindowReason(periodSeconds: number, graceSeconds: number): string {
+  return `no ping within period ${periodSeconds}s + grace ${graceSeconds}s`;
+}
+
+/**
+ * The period + grace (ms) a deadline waiting for the next ping was set with, read from its reason: a ping's
+ * (pingWindowReason), or a push check's resume or schedule change (`no ping within period + grace (Ns)…`). undefined
+ * for any other deadline. A schedule change moves such a deadline by the difference, so whatever it counted from (the
+ * ping's time, or when it was heard when that was later) is kept.
+ */
+export function pingWindowOf(reason: string): number | undefined {
+  const split = /^no ping within period (\d+)s \+ grace (\d+)s$/.exec(reason);
+  if (split) return (Number(split[1]) + Number(split[2])) * 1000;
+  const whole = /^no ping within period \+ grace \((\d+)s\)/.exec(reason);
+  return whole ? Number(whole[1]) * 1000 : undefined;
 }
