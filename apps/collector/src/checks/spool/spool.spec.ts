@@ -368,3 +368,35 @@ describe('Spool', () => {
     );
   });
 });
+
+describe('a segment that cannot be removed when it is confirmed', () => {
+  it('the confirm fails and changes nothing: counts and position stay right, the next confirm removes it', async () => {
+    const dir = await freshDir();
+    const { spool } = await open(dir, { segmentBytes: 4096 });
+    for (let n = 0; n < 200; n++) spool.append(record(n, 100));
+    await spool.flush();
+    const before = spool.stats;
+    expect(before.segments).toBeGreaterThan(2);
+    const entries = await spool.read(1000, 16 * 1024 * 1024);
+    expect(entries).toHaveLength(200);
+    // Through the first record of the second segment: the first segment goes.
+    const firstOfSecond = entries.findIndex((e) => e.end.seq !== entries[0].end.seq);
+    const fs = jest.requireActual<typeof import('node:fs/promises')>('node:fs/promises');
+    const rm = jest
+      .spyOn(fs, 'rm')
+      .mockRejectedValueOnce(Object.assign(new Error('EBUSY: simulated'), { code: 'EBUSY' }));
+    try {
+      await expect(spool.confirm(entries[firstOfSecond].end)).rejects.toThrow(/EBUSY/);
+      expect(spool.stats).toEqual(before);
+      await spool.confirm(entries[firstOfSecond].end);
+      expect(spool.stats).toMatchObject({ segments: before.segments - 1, records: 200 - firstOfSecond - 1 });
+      const rest = await spool.read(1000, 16 * 1024 * 1024);
+      expect(rest.map((e) => numberOf(e.record))).toEqual(
+        entries.slice(firstOfSecond + 1).map((e) => numberOf(e.record)),
+      );
+    } finally {
+      rm.mockRestore();
+      await spool.close();
+    }
+  });
+});

@@ -287,12 +287,16 @@ export class Spool {
 
   /** Removes the head segment (never the one being written) and moves the cursor to the next one. */
   private async deleteHead(): Promise<void> {
-    const head = this.segments.shift() as Segment;
+    const head = this.segments[0];
     if (this.reader?.seq === head.seq) {
-      await this.reader.fh.close();
+      const reader = this.reader;
       this.reader = undefined;
+      await reader.fh.close().catch(() => undefined);
     }
+    // Forgotten only once removed: a failed rm (the drain retries it) left the counts and the cursor on a segment
+    // no longer listed — the spool read fuller than it was and dropped its oldest early.
     await rm(head.path, { force: true });
+    this.segments.shift();
     this.totalBytes -= head.bytes;
     this.totalRecords -= head.records;
     this.ack = { seq: this.segments[0].seq, off: 0, index: 0 };
