@@ -60,13 +60,14 @@ describe('Prometheus rule export checked by promtool', () => {
       'default.target-stale',
       'default.host-cpu-high',
       'default.host-disk-full',
+      'default.gpu-temperature-high',
       'odd',
       'disk',
     ]);
     const file = join(dir, 'rules.yml');
     writeFileSync(file, r.yaml);
     const { stdout } = await run('promtool', ['check', 'rules', file]);
-    expect(stdout).toMatch(/SUCCESS: 7 rules found/);
+    expect(stdout).toMatch(/SUCCESS: 8 rules found/);
   });
 
   it('`promtool test rules`: the exported DOWN rule fires after `for`, a shorter outage never fires it', async () => {
@@ -103,6 +104,53 @@ describe('Prometheus rule export checked by promtool', () => {
     const file = join(dir, 'test.yml');
     writeFileSync(file, stringify(test));
     const { stdout } = await run('promtool', ['test', 'rules', file]);
+    expect(stdout).toMatch(/SUCCESS/);
+  });
+
+  it("`promtool test rules`: the shipped disk rule fires over /metrics' used and total bytes, per mount, for hosts only", async () => {
+    if (!available) return;
+    const r = exportPrometheusRules(DEFAULT_ALERT_RULES, { site: 'a' });
+    writeFileSync(join(dir, 'hosts.yml'), r.yaml);
+    const test = {
+      rule_files: ['hosts.yml'],
+      evaluation_interval: '15s',
+      tests: [
+        {
+          interval: '15s',
+          input_series: [
+            { series: 'fleetwatch_host_disk_used_bytes{host="h1",mount="/"}', values: '95x10' },
+            { series: 'fleetwatch_host_disk_total_bytes{host="h1",mount="/"}', values: '100x10' },
+            { series: 'fleetwatch_host_disk_used_bytes{host="h1",mount="/data"}', values: '10x10' },
+            { series: 'fleetwatch_host_disk_total_bytes{host="h1",mount="/data"}', values: '100x10' },
+            { series: 'fleetwatch_target_up{target="host:h1",location="all",kind="host"}', values: '1x10' },
+          ],
+          alert_rule_test: [
+            {
+              eval_time: '1m',
+              alertname: 'Host disk almost full',
+              exp_alerts: [
+                {
+                  exp_labels: {
+                    target: 'host:h1',
+                    host: 'h1',
+                    mount: '/',
+                    severity: 'warning',
+                    rule_id: 'default.host-disk-full',
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const file = join(dir, 'hosts-test.yml');
+    writeFileSync(file, stringify(test));
+    const { stdout } = await run('promtool', ['test', 'rules', file]).catch(
+      (e: { stdout?: string; stderr?: string }) => {
+        throw new Error(`${e.stdout ?? ''}${e.stderr ?? ''}`);
+      },
+    );
     expect(stdout).toMatch(/SUCCESS/);
   });
 });

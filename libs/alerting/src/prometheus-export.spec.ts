@@ -11,13 +11,27 @@ const status = (over: Partial<AlertRuleInput> = {}) =>
   ruleOf('r', { name: 'Down', condition: { type: 'status', statuses: [TargetStatus.Down] }, ...over });
 
 describe('Prometheus rule export', () => {
-  it('exports the shipped status rules over fleetwatch_target_status and skips metric ones with the reason', () => {
+  it("exports every shipped rule: status ones over fleetwatch_target_status, host ones over /metrics' host series", () => {
     const r = exportPrometheusRules(DEFAULT_ALERT_RULES, { site: 'a' });
-    expect(r.exported).toEqual(['default.target-down', 'default.target-partial', 'default.target-stale']);
-    expect(r.skipped.map((s) => `${s.ruleId}: ${s.reason}`)).toEqual([
-      'default.host-cpu-high: /metrics has no series for host_cpu_pct',
-      'default.host-disk-full: /metrics has no series for host_disk_pct',
-      'default.gpu-temperature-high: /metrics has no series for gpu_temperature_c',
+    expect(r.exported).toEqual([
+      'default.target-down',
+      'default.target-partial',
+      'default.target-stale',
+      'default.host-cpu-high',
+      'default.host-disk-full',
+      'default.gpu-temperature-high',
+    ]);
+    expect(r.skipped).toEqual([]);
+    const hostOnly = ' and on (target) fleetwatch_target_up{location="all",kind="host"}';
+    expect(
+      rulesOf(r.yaml)
+        .slice(3)
+        .map((x) => x['expr']),
+    ).toEqual([
+      'label_replace(fleetwatch_host_cpu_ratio, "target", "host:$1", "host", "(.*)") * 100 > 90' + hostOnly,
+      'label_replace((fleetwatch_host_disk_used_bytes / fleetwatch_host_disk_total_bytes), "target", "host:$1", "host", "(.*)") * 100 > 90' +
+        hostOnly,
+      'label_replace(fleetwatch_host_gpu_temperature_celsius, "target", "host:$1", "host", "(.*)") > 85' + hostOnly,
     ]);
     expect(rulesOf(r.yaml)[0]).toEqual({
       alert: 'Target down',
@@ -112,7 +126,7 @@ describe('Prometheus rule export', () => {
     ]);
   });
 
-  it('metric conditions over a catalogue: scaled, target label mapped, filters as matchers', () => {
+  it("metric conditions over /metrics' series: scaled, a ratio of two series, target label mapped, filters as matchers", () => {
     const cpu = ruleOf('cpu', {
       name: 'CPU',
       selector: { kinds: ['host'], targetIds: ['host:h1', 'check:x'] },
@@ -131,7 +145,7 @@ describe('Prometheus rule export', () => {
     expect(rulesOf(r.yaml).map((x) => x['expr'])).toEqual([
       'label_replace(fleetwatch_host_cpu_ratio{host="h1"}, "target", "host:$1", "host", "(.*)") * 100 > 90' +
         ' and on (target) fleetwatch_target_up{location="all",kind="host"}',
-      'label_replace(fleetwatch_host_disk_used_ratio{mount="/"}, "target", "host:$1", "host", "(.*)") * 100 > 90',
+      'label_replace((fleetwatch_host_disk_used_bytes{mount="/"} / fleetwatch_host_disk_total_bytes{mount="/"}), "target", "host:$1", "host", "(.*)") * 100 > 90',
     ]);
     expect(r.skipped).toEqual([
       {

@@ -4,7 +4,7 @@ import {
   RESERVED_LOCATION,
   type AlertMetricKind,
   type AlertRule,
-  type TargetKind,
+  TargetKind,
 } from '@fleetwatch/contracts';
 
 // Rules → a Prometheus rule file over the series the gateway's /metrics exposes (issue 18,
@@ -16,6 +16,8 @@ import {
 export interface MetricSeriesMapping {
   /** Series name, e.g. `fleetwatch_host_cpu_ratio`. */
   series: string;
+  /** The figure is `series / denominator` (two series of the same labels, e.g. used and total bytes). */
+  denominator?: string;
   /** The kind of target the series belongs to. */
   kind: TargetKind;
   /** Label holding the target (`target`, or `host` with the id's `host:` prefix stripped). */
@@ -30,12 +32,36 @@ export interface MetricSeriesMapping {
 /** Which metric kinds /metrics has a series for. */
 export type PrometheusSeriesCatalogue = Partial<Record<AlertMetricKind, MetricSeriesMapping>>;
 
+const HOST_SERIES = { kind: TargetKind.Host, targetLabel: 'host', targetIdPrefix: 'host:' };
+
 /**
- * What /metrics exposes today for metric conditions (apps/api-gateway/src/metrics): no host, GPU,
- * latency or check-metric series yet, so metric rules are skipped with that reason. When the gateway
- * gains such series (issue 16: fleetwatch_host_cpu_ratio …), add them here.
+ * The series the gateway's /metrics has for metric conditions (apps/api-gateway/src/hosts/host-metrics.exporter.ts),
+ * each giving the figure the engine compares (libs/alerting series.ts: percentages 0–100, °C). Not here, so their rules
+ * are skipped with that reason: `host_memory_pct` (the engine counts total − available, /metrics exposes the sample's
+ * used bytes: the two would disagree), latency percentiles, queue depths and check metrics (no such series).
  */
-export const FLEETWATCH_METRICS_CATALOGUE: PrometheusSeriesCatalogue = {};
+export const FLEETWATCH_METRICS_CATALOGUE: PrometheusSeriesCatalogue = {
+  host_cpu_pct: { ...HOST_SERIES, series: 'fleetwatch_host_cpu_ratio', scale: 100 },
+  host_disk_pct: {
+    ...HOST_SERIES,
+    series: 'fleetwatch_host_disk_used_bytes',
+    denominator: 'fleetwatch_host_disk_total_bytes',
+    scale: 100,
+    filterLabels: { mount: 'mount' },
+  },
+  gpu_utilization_pct: {
+    ...HOST_SERIES,
+    series: 'fleetwatch_host_gpu_utilization_ratio',
+    scale: 100,
+    filterLabels: { device: 'device' },
+  },
+  gpu_temperature_c: {
+    ...HOST_SERIES,
+    series: 'fleetwatch_host_gpu_temperature_celsius',
+    scale: 1,
+    filterLabels: { device: 'device' },
+  },
+};
 
 /** The status series of /metrics (target-metrics.service.ts). */
 export const STATUS_SERIES = 'fleetwatch_target_status';
@@ -123,7 +149,8 @@ function expressionOf(rule: AlertRule, opts: PrometheusExportOptions): string {
     if (!label) throw new Unexpressible(`${m.series} has no label for ${key}`);
     filters.push(matcher(label, [String(f[key])]));
   }
-  let series = `${m.series}${filters.length ? `{${filters.join(',')}}` : ''}`;
+  const selected = (name: string) => `${name}${filters.length ? `{${filters.join(',')}}` : ''}`;
+  let series = m.denominator ? `(${selected(m.series)} / ${selected(m.denominator)})` : selected(m.series);
   if (m.targetLabel !== 'target' || m.targetIdPrefix)
     series = `label_replace(${series}, "target", ${q(`${m.targetIdPrefix ?? ''}$1`)}, ${q(m.targetLabel)}, "(.*)")`;
   const scaled = m.scale === 1 ? series : `${series} * ${m.scale}`;
