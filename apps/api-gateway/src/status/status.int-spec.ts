@@ -141,6 +141,9 @@ describe('GET /api/v1/instances', () => {
     ]);
     const down = await get<InstanceListResponse>('/api/v1/instances?status=DOWN&tag=prod');
     expect(down.body.items.map((i) => i.id)).toEqual(['instance:web-3']);
+    // In any case, as /targets and /hosts take it.
+    const lower = await get<InstanceListResponse>('/api/v1/instances?status=down&tag=prod');
+    expect([lower.status, lower.body.items.map((i) => i.id)]).toEqual([200, ['instance:web-3']]);
     const bad = await get<ApiErrorBody>('/api/v1/instances?status=SLEEPY');
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toMatch(/status/);

@@ -62,15 +62,8 @@ export const statusEventsResponseSchema = z.object({
 });
 export type StatusEventsResponse = z.infer<typeof statusEventsResponseSchema>;
 
-const csvStatuses = z
-  .string()
-  .transform((s) =>
-    s
-      .split(',')
-      .map((v) => v.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.enum(TargetStatus)));
+/** Statuses, comma-separated, in any case (`down` as `/targets` and `/hosts` take it). */
+const csvStatuses = csvOf(TargetStatus);
 
 /** `GET /api/v1/instances`: pushed instances (targets `instance:{instanceId}`). */
 export const listInstancesQuerySchema = z.strictObject({
