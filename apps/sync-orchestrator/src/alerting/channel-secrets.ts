@@ -21,6 +21,15 @@ import { channelSecretContext, type AlertConfigRecord, type SecretSealer } from 
 // redacted form (`{set, hint}`), computed here from the plaintext once and stored beside it. An http
 // check's credential headers follow the same rules (config/check-secrets.ts: contracts' common/secrets.ts).
 
+/** Scheme, host and port of a URL a secret is sent or signed for (the URL itself when it does not read as one). */
+export function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
 /**
  * Where a channel's secrets go: the origin its requests are sent to (webhook `url`, PagerDuty `eventsUrl`: scheme,
  * host and port), or the SMTP server (host, port, TLS from the start). null for Slack and Teams, whose URL is the
@@ -30,13 +39,6 @@ import { channelSecretContext, type AlertConfigRecord, type SecretSealer } from 
  * token, an SMTP password or a routing key they were never shown (secrets are write-only, for admins too).
  */
 export function channelDestination(config: ChannelConfig): string | null {
-  const originOf = (url: string) => {
-    try {
-      return new URL(url).origin;
-    } catch {
-      return url;
-    }
-  };
   switch (config.type) {
     case 'webhook':
       return originOf(config.url);

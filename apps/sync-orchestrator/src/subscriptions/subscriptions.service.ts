@@ -20,6 +20,7 @@ import { VersionConflictError } from '../config/config.errors';
 import { ConfigWriter, type WriteOutcome, type WriteRequest } from '../config/config-writer';
 import { entryDiff } from '../alerting/alert-forms';
 import { invalidOf } from '../alerting/alert-config.service';
+import { originOf } from '../alerting/channel-secrets';
 import { CHANNEL_SEALER } from '../alerting/alerting.tokens';
 import { CHECK_TARGET_POLICY } from '../config/config.tokens';
 
@@ -238,14 +239,5 @@ export class SubscriptionsService {
       items: items.map(answer),
       nextCursor: rows.length > q.limit ? encodeCursor(items[items.length - 1].id) : null,
     };
-  }
-}
-
-/** Scheme, host and port of a subscription's URL (the URL itself when it does not read as one). */
-function originOf(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return url;
   }
 }
