@@ -139,6 +139,27 @@ describe('versions and audit', () => {
     ]);
   });
 
+  it('a patched interval takes a timeout left at its default along; a timeout its owner named stays', async () => {
+    const tcp = (name: string, extra: Record<string, unknown> = {}) =>
+      owner.config.create(ALICE, { name, type: 'tcp', host: '127.0.0.1', port: 9, intervalSeconds: 10, ...extra });
+    const plain = (await tcp('timeout-default')).check;
+    expect(plain.timeoutSeconds).toBe(10);
+    expect((await owner.config.patch(ALICE, plain.id, { intervalSeconds: 7 })).check).toMatchObject({
+      intervalSeconds: 7,
+      timeoutSeconds: 7,
+    });
+    expect((await owner.config.patch(ALICE, plain.id, { intervalSeconds: 60 })).check).toMatchObject({
+      intervalSeconds: 60,
+      timeoutSeconds: 10,
+    });
+    const named = (await tcp('timeout-named', { timeoutSeconds: 3 })).check;
+    expect((await owner.config.patch(ALICE, named.id, { intervalSeconds: 7 })).check.timeoutSeconds).toBe(3);
+    // Named in the patch, it is checked as it is.
+    await expect(owner.config.patch(ALICE, plain.id, { intervalSeconds: 5, timeoutSeconds: 10 })).rejects.toThrow(
+      /timeoutSeconds: must not exceed intervalSeconds \(5\)/,
+    );
+  });
+
   it('a stale expected version is a conflict naming the current one, and changes nothing', async () => {
     const { check } = await owner.config.create(ALICE, tcp('stale'));
     await owner.config.patch(ALICE, check.id, { port: 5433 }, check.version);

@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   checkPatchSchema,
   checkView,
+  defaultTimeoutFor,
   redactCheckRecord,
   type Actor,
   type AuditEntry,
@@ -213,11 +214,20 @@ export class ConfigService {
       expectedVersion,
       'check.patch',
       (current) => {
-        const merged: Record<string, unknown> = redactCheckRecord({ ...specOf(current) } as Record<string, unknown>);
+        const spec = specOf(current);
+        const merged: Record<string, unknown> = redactCheckRecord({ ...spec } as Record<string, unknown>);
         for (const [k, v] of Object.entries(patch)) {
           if (v === null) delete merged[k];
           else Object.defineProperty(merged, k, { value: v, enumerable: true, writable: true, configurable: true });
         }
+        // A timeout at its default follows a new interval, as it would have at creation: a check made without one
+        // (10 s at a 10 s interval) refused an interval of 7 s for a timeout its owner never named.
+        if (
+          'intervalSeconds' in patch &&
+          !('timeoutSeconds' in patch) &&
+          spec.timeoutSeconds === defaultTimeoutFor(spec.intervalSeconds)
+        )
+          delete merged['timeoutSeconds'];
         const w = this.validateWrite(merged);
         const stored = patch['headers'] === null ? null : specOf(current);
         return withStoredSecrets(w.spec, w.marks, stored).spec;

@@ -255,6 +255,11 @@ export type CheckInput = z.input<typeof checkInputSchema>;
 /** A check's timeout when it names none and its interval is at least this long (`timeoutSeconds`' default). */
 export const DEFAULT_TIMEOUT_SECONDS = 10;
 
+/** The timeout a check of this interval gets when it names none (never above the interval). */
+export function defaultTimeoutFor(intervalSeconds: number): number {
+  return intervalSeconds > 0 && intervalSeconds < DEFAULT_TIMEOUT_SECONDS ? intervalSeconds : DEFAULT_TIMEOUT_SECONDS;
+}
+
 /**
  * A check as written, with the timeout its interval allows when it names none and its interval is shorter than the
  * default timeout (a timeout never exceeds the interval): `{name, type, intervalSeconds: 5, url}` is a check (SPEC §11)
