@@ -107,9 +107,14 @@ describe('Prometheus rule export checked by promtool', () => {
     expect(stdout).toMatch(/SUCCESS/);
   });
 
-  it("`promtool test rules`: the shipped disk rule fires over /metrics' used and total bytes, per mount, for hosts only", async () => {
+  it("`promtool test rules`: the shipped disk rule fires over /metrics' used and total bytes, per mount, for hosts only, once over two gateways", async () => {
     if (!available) return;
-    const r = exportPrometheusRules(DEFAULT_ALERT_RULES, { site: 'a' });
+    const cpuAt7 = ruleOf('cpu7', {
+      name: 'CPU above 7',
+      selector: { kinds: ['host'] },
+      condition: { type: 'metric', metric: { kind: 'host_cpu_pct' }, op: 'above', threshold: 7 },
+    });
+    const r = exportPrometheusRules([...DEFAULT_ALERT_RULES, cpuAt7], { site: 'a' });
     writeFileSync(join(dir, 'hosts.yml'), r.yaml);
     const test = {
       rule_files: ['hosts.yml'],
@@ -117,13 +122,47 @@ describe('Prometheus rule export checked by promtool', () => {
       tests: [
         {
           interval: '15s',
-          input_series: [
-            { series: 'fleetwatch_host_disk_used_bytes{host="h1",mount="/"}', values: '95x10' },
-            { series: 'fleetwatch_host_disk_total_bytes{host="h1",mount="/"}', values: '100x10' },
-            { series: 'fleetwatch_host_disk_used_bytes{host="h1",mount="/data"}', values: '10x10' },
-            { series: 'fleetwatch_host_disk_total_bytes{host="h1",mount="/data"}', values: '100x10' },
-            { series: 'fleetwatch_target_up{target="host:h1",location="all",kind="host"}', values: '1x10' },
-          ],
+          // Scraped from two gateway replicas (the same figures, told apart by `instance`): one alert, not two. A
+          // filesystem of size 0 (used 5) is no figure, as in the engine (5 / 0 = +Inf). A check named like a host
+          // is not one.
+          input_series: ['gw-a:3000', 'gw-b:3000'].flatMap((instance) => [
+            { series: `fleetwatch_host_disk_used_bytes{instance="${instance}",host="h1",mount="/"}`, values: '95x10' },
+            {
+              series: `fleetwatch_host_disk_total_bytes{instance="${instance}",host="h1",mount="/"}`,
+              values: '100x10',
+            },
+            {
+              series: `fleetwatch_host_disk_used_bytes{instance="${instance}",host="h1",mount="/data"}`,
+              values: '10x10',
+            },
+            {
+              series: `fleetwatch_host_disk_total_bytes{instance="${instance}",host="h1",mount="/data"}`,
+              values: '100x10',
+            },
+            {
+              series: `fleetwatch_host_disk_used_bytes{instance="${instance}",host="h1",mount="/efi"}`,
+              values: '5x10',
+            },
+            {
+              series: `fleetwatch_host_disk_total_bytes{instance="${instance}",host="h1",mount="/efi"}`,
+              values: '0x10',
+            },
+            { series: `fleetwatch_host_disk_used_bytes{instance="${instance}",host="c1",mount="/"}`, values: '99x10' },
+            {
+              series: `fleetwatch_host_disk_total_bytes{instance="${instance}",host="c1",mount="/"}`,
+              values: '100x10',
+            },
+            {
+              series: `fleetwatch_target_up{instance="${instance}",target="host:h1",location="all",kind="host"}`,
+              values: '1x10',
+            },
+            {
+              series: `fleetwatch_target_up{instance="${instance}",target="host:c1",location="all",kind="check"}`,
+              values: '1x10',
+            },
+            // CPU at exactly a threshold of 7 % (0.07 × 100 = 7.000000000000001): not above it, as in the engine.
+            { series: `fleetwatch_host_cpu_ratio{instance="${instance}",host="h1"}`, values: '0.07x10' },
+          ]),
           alert_rule_test: [
             {
               eval_time: '1m',
@@ -140,6 +179,7 @@ describe('Prometheus rule export checked by promtool', () => {
                 },
               ],
             },
+            { eval_time: '1m', alertname: 'CPU above 7', exp_alerts: [] },
           ],
         },
       ],

@@ -28,10 +28,12 @@ describe('Prometheus rule export', () => {
         .slice(3)
         .map((x) => x['expr']),
     ).toEqual([
-      'label_replace(fleetwatch_host_cpu_ratio, "target", "host:$1", "host", "(.*)") * 100 > 90' + hostOnly,
-      'label_replace((fleetwatch_host_disk_used_bytes / fleetwatch_host_disk_total_bytes), "target", "host:$1", "host", "(.*)") * 100 > 90' +
+      '(max by (target, host) (label_replace(fleetwatch_host_cpu_ratio, "target", "host:$1", "host", "(.*)")) > 0.9) * 100' +
         hostOnly,
-      'label_replace(fleetwatch_host_gpu_temperature_celsius, "target", "host:$1", "host", "(.*)") > 85' + hostOnly,
+      'max by (target, host, mount) (label_replace(fleetwatch_host_disk_used_bytes / (fleetwatch_host_disk_total_bytes > 0), "target", "host:$1", "host", "(.*)")) * 100 > 90' +
+        hostOnly,
+      'max by (target, host, device) (label_replace(fleetwatch_host_gpu_temperature_celsius, "target", "host:$1", "host", "(.*)")) > 85' +
+        hostOnly,
     ]);
     expect(rulesOf(r.yaml)[0]).toEqual({
       alert: 'Target down',
@@ -143,9 +145,9 @@ describe('Prometheus rule export', () => {
     });
     const r = exportPrometheusRules([cpu, disk, onChecks], { site: 'a', catalogue: HOST_CATALOGUE });
     expect(rulesOf(r.yaml).map((x) => x['expr'])).toEqual([
-      'label_replace(fleetwatch_host_cpu_ratio{host="h1"}, "target", "host:$1", "host", "(.*)") * 100 > 90' +
+      '(max by (target, host) (label_replace(fleetwatch_host_cpu_ratio{host="h1"}, "target", "host:$1", "host", "(.*)")) > 0.9) * 100' +
         ' and on (target) fleetwatch_target_up{location="all",kind="host"}',
-      'label_replace((fleetwatch_host_disk_used_bytes{mount="/"} / fleetwatch_host_disk_total_bytes{mount="/"}), "target", "host:$1", "host", "(.*)") * 100 > 90',
+      'max by (target, host, mount) (label_replace(fleetwatch_host_disk_used_bytes{mount="/"} / (fleetwatch_host_disk_total_bytes{mount="/"} > 0), "target", "host:$1", "host", "(.*)")) * 100 > 90',
     ]);
     expect(r.skipped).toEqual([
       {

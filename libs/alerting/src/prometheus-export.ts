@@ -150,12 +150,23 @@ function expressionOf(rule: AlertRule, opts: PrometheusExportOptions): string {
     filters.push(matcher(label, [String(f[key])]));
   }
   const selected = (name: string) => `${name}${filters.length ? `{${filters.join(',')}}` : ''}`;
-  let series = m.denominator ? `(${selected(m.series)} / ${selected(m.denominator)})` : selected(m.series);
+  // A ratio over a total of 0 is no figure (the engine gives none; used / 0 would be +Inf, over any threshold).
+  let series = m.denominator ? `${selected(m.series)} / (${selected(m.denominator)} > 0)` : selected(m.series);
   if (m.targetLabel !== 'target' || m.targetIdPrefix)
     series = `label_replace(${series}, "target", ${q(`${m.targetIdPrefix ?? ''}$1`)}, ${q(m.targetLabel)}, "(.*)")`;
-  const scaled = m.scale === 1 ? series : `${series} * ${m.scale}`;
+  // One series per target and device: every gateway replica exposes the same figures (told apart by the scrape's
+  // own labels, `instance`, `pod`…), and the alert is one, as the engine raises it.
+  const keep = [...new Set(['target', m.targetLabel, ...Object.values(m.filterLabels ?? {})])];
+  series = `max by (${keep.join(', ')}) (${series})`;
   const op = c.op === 'above' ? '>' : '<';
-  return `${scaled} ${op} ${c.threshold}${selectorJoins(rule, opts.site)}`;
+  const joins = selectorJoins(rule, opts.site);
+  if (m.scale === 1) return `${series} ${op} ${c.threshold}${joins}`;
+  // Compared as the engine compares: a ratio of two series scaled in the engine's order (part / whole × scale); a
+  // series the gateway exposes as the figure ÷ scale against the threshold ÷ scale (the figure × scale back is not
+  // always the figure: 0.07 × 100 = 7.000000000000001 > 7), then scaled for the alert's value.
+  return m.denominator
+    ? `${series} * ${m.scale} ${op} ${c.threshold}${joins}`
+    : `(${series} ${op} ${c.threshold / m.scale}) * ${m.scale}${joins}`;
 }
 
 /** Liquid variables with a Go-template equivalent in a Prometheus alert. */
