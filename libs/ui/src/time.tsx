@@ -42,7 +42,9 @@ export function formatLocal(iso: string | number | null, options: Intl.DateTimeF
 
 /** "5 min ago", with the exact local time as its tooltip and machine-readable `datetime`. */
 export function RelativeTime({ iso }: { iso: string | null }) {
-  const now = useNow();
+  // The shared clock re-renders every 5 s; a cell rendered between its ticks (a row updated live) is told the time
+  // now: against the last tick, a change that had just arrived read "in 2 s", and cells of one row disagreed.
+  const now = Math.max(useNow(), Date.now());
   if (!iso) return <span className="fw-muted">never</span>;
   return (
     <time dateTime={iso} title={formatLocal(iso)}>

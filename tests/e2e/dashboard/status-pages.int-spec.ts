@@ -132,7 +132,14 @@ describe('status pages in Chromium', () => {
     ).toBe(1);
     await page.getByRole('link', { name: 'New status page' }).click();
     await page.getByLabel('Title', { exact: true }).fill(TITLE);
-    await page.getByLabel('Slug', { exact: true }).fill('Not A Slug!');
+    // Clicked into after the title, the slug field holds what is typed there (the title's slug is its placeholder:
+    // written in as the title lost focus, it joined what was typed next).
+    const slugField = page.getByLabel('Slug', { exact: true });
+    await slugField.click();
+    await slugField.pressSequentially('my-page');
+    expect(await slugField.inputValue()).toBe('my-page');
+    expect(await slugField.getAttribute('placeholder')).toMatch(/^[a-z0-9-]+$/);
+    await slugField.fill('Not A Slug!');
     await page.getByLabel('Description', { exact: true }).fill(DESCRIPTION);
     await page.getByLabel('Component 1 name').fill(COMPONENT);
     await page.getByRole('button', { name: 'Create status page' }).click();

@@ -89,7 +89,7 @@ export function StatusPageEditPage() {
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setErrors({});
-    save.mutate(draftToBody(draft));
+    save.mutate(draftToBody({ ...draft, slug: draft.slug || slugOf(draft.title) }));
   };
 
   return (
@@ -106,13 +106,15 @@ export function StatusPageEditPage() {
               value={draft.title}
               error={errors['title']}
               onChange={(e) => set('title', e.target.value)}
-              onBlur={() => !draft.slug && draft.title && set('slug', slugOf(draft.title))}
             />
             <TextField
               label="Slug"
               name="slug"
               required
-              hint={`Public address: /status/${draft.slug || '…'} (lowercase letters, digits, dashes)`}
+              // Left empty, the title's: shown as the placeholder, not written in (filled as the title lost focus, it was
+              // in the field as the person clicked into it to type their own, which then joined it).
+              hint={`Public address: /status/${draft.slug || slugOf(draft.title) || '…'} (lowercase letters, digits, dashes)`}
+              placeholder={slugOf(draft.title)}
               value={draft.slug}
               error={errors['slug']}
               onChange={(e) => set('slug', e.target.value)}
