@@ -576,6 +576,35 @@ describe('dashboard in Chromium', () => {
     await screenshot('overview-hosts');
   });
 
+  it("at a phone's width the navigation sits above the page, and no page scrolls sideways", async () => {
+    const size = page.viewportSize();
+    await page.setViewportSize({ width: 375, height: 740 });
+    try {
+      for (const name of ['Overview', 'Targets', 'Pushed instances', 'Checks', 'Hosts', 'Alerts', 'API keys']) {
+        await go(name);
+        const nav = await page.locator('.fw-shell__nav').boundingBox();
+        const main = await page.locator('.fw-shell__main').boundingBox();
+        const layout = {
+          width: await page.evaluate(
+            () => (document.documentElement as unknown as { scrollWidth: number }).scrollWidth,
+          ),
+          navBottom: (nav?.y ?? 0) + (nav?.height ?? 0),
+          mainTop: main?.y ?? 0,
+          mainWidth: main?.width ?? 0,
+        };
+        expect({ page: name, ...layout, navAbove: layout.navBottom <= layout.mainTop + 1 }).toMatchObject({
+          page: name,
+          width: 375,
+          mainWidth: 375,
+          navAbove: true,
+        });
+      }
+      await screenshot('phone-checks');
+    } finally {
+      if (size) await page.setViewportSize(size);
+    }
+  });
+
   it('signs out to the login page', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in to Fleetwatch' }).waitFor();
