@@ -82,7 +82,7 @@ describe('broker resource alarm', () => {
   it('ingest answers 503 + Retry-After at once and is not ready; the aggregator keeps draining and acking; all recovers after', async () => {
     expect(await alarms()).toBe('[]');
     const key = await createIngestKey(db.databaseUrl, 'alarm');
-    const { ports, env } = siteEnv('broker-alarm', db.databaseUrl, vhost.amqpUrl);
+    const { ports, env } = await siteEnv('broker-alarm', db.databaseUrl, vhost.amqpUrl);
     services.start('status-ingest', {
       ...env,
       STATUS_INGEST_PORT: String(ports.ingest),
@@ -96,7 +96,7 @@ describe('broker resource alarm', () => {
     await waitFor(async () => (await fetch(`${ingestUrl}/readyz`).catch(() => null))?.status === 200, {
       timeoutMs: 60_000,
       intervalMs: 200,
-      description: `ingest ready: ${services.outputOf('status-ingest')}`,
+      description: () => `ingest ready: ${services.outputOf('status-ingest')}`,
     });
 
     let seq = 0;
@@ -178,7 +178,7 @@ describe('broker resource alarm', () => {
       await waitFor(async () => (await persisted()) === expected, {
         timeoutMs: 60_000,
         intervalMs: 200,
-        description: `${expected} persisted during the alarm: ${services.outputOf('aggregator')}`,
+        description: () => `${expected} persisted during the alarm: ${services.outputOf('aggregator')}`,
       });
       await waitFor(
         async () => {

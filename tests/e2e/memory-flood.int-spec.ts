@@ -79,7 +79,7 @@ const ready = (port: number, name: string) =>
   waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, {
     timeoutMs: 60_000,
     intervalMs: 200,
-    description: `${name} ready; output: ${services.outputOf(name)}`,
+    description: () => `${name} ready; output: ${services.outputOf(name)}`,
   });
 
 /** ~0.7 KB of metadata per update, different per update so nothing is shared. */
@@ -123,7 +123,7 @@ afterAll(async () => {
 describe('memory under a flood of maximal batches', () => {
   it('ingest and aggregator stay under 300 MB RSS each, and every accepted update is persisted', async () => {
     const key = await createIngestKey(db.databaseUrl, 'flood');
-    const { ports, env } = siteEnv('memory-flood', db.databaseUrl, vhost.amqpUrl);
+    const { ports, env } = await siteEnv('memory-flood', db.databaseUrl, vhost.amqpUrl);
     const ingest = services.start(
       'status-ingest',
       {
@@ -188,7 +188,8 @@ describe('memory under a flood of maximal batches', () => {
     await waitFor(async () => (await persisted()) >= BATCHES * PER_BATCH, {
       timeoutMs: 180_000,
       intervalMs: 500,
-      description: `${BATCHES * PER_BATCH} updates persisted; aggregator output: ${services.outputOf('aggregator')}`,
+      description: () =>
+        `${BATCHES * PER_BATCH} updates persisted; aggregator output: ${services.outputOf('aggregator')}`,
     });
     const drainSeconds = (Date.now() - drainStarted) / 1000;
     ingestRss.stop();

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiKeysRepository, createPrismaClient, generateApiKey } from '@fleetwatch/persistence';
-import { copyBuiltDist, testEnv } from '@fleetwatch/testing';
+import { copyBuiltDist, freePortBlock, testEnv } from '@fleetwatch/testing';
 
 // Built services as child processes for the heavy e2e tests (memory flood, broker
 // alarm): run from a private copy of dist/ — another build (which empties dist/)
@@ -73,13 +73,13 @@ export async function createIngestKey(databaseUrl: string, name: string): Promis
   }
 }
 
-/** Two free-looking ports and the environment of a site on the test's database, vhost and a Redis prefix of its own. */
-export function siteEnv(
+/** Two free ports and the environment of a site on the test's database, vhost and a Redis prefix of its own. */
+export async function siteEnv(
   name: string,
   databaseUrl: string,
   amqpUrl: string,
-): { ports: { ingest: number; aggregator: number }; env: Record<string, string> } {
-  const base = 20_000 + Math.floor(Math.random() * 20_000);
+): Promise<{ ports: { ingest: number; aggregator: number }; env: Record<string, string> }> {
+  const base = await freePortBlock(2);
   return {
     ports: { ingest: base, aggregator: base + 1 },
     env: {

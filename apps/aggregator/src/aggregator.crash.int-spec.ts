@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
 import { OBSERVATION_SHARDS, observationShardQueue, TargetStatus } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
-import { testEnv, waitFor } from '@fleetwatch/testing';
+import { freePortBlock, testEnv, waitFor } from '@fleetwatch/testing';
 import {
   count,
   createIsolatedTestSite,
@@ -25,7 +25,7 @@ const root = join(__dirname, '../../..');
 const INSTANCES = 250;
 const ROUNDS = 20;
 const N = INSTANCES * ROUNDS; // 5,000 updates
-const port = 20_000 + Math.floor(Math.random() * 20_000);
+let port: number;
 
 let site: TestSite;
 let dist: string;
@@ -71,7 +71,7 @@ async function waitConsuming(): Promise<void> {
   await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, {
     timeoutMs: 30_000,
     intervalMs: 100,
-    description: `aggregator ready; output: ${output.slice(-2000)}`,
+    description: () => `aggregator ready; output: ${output.slice(-2000)}`,
   });
   await waitFor(async () => (await queueDepth()).consumerCount === OBSERVATION_SHARDS, {
     timeoutMs: 15_000,
@@ -98,6 +98,7 @@ async function publishRounds(from: number, to: number): Promise<void> {
 }
 
 beforeAll(async () => {
+  port = await freePortBlock(1);
   site = await createIsolatedTestSite('agg-crash', {
     AGGREGATOR_PREFETCH: '400',
     AGGREGATOR_BATCH_SIZE: '200',

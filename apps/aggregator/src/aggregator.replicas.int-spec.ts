@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
 import { deadLetterQueueOf, OBSERVATION_SHARDS, observationShardQueue, TargetStatus } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
-import { testEnv, waitFor } from '@fleetwatch/testing';
+import { freePortBlock, testEnv, waitFor } from '@fleetwatch/testing';
 import {
   count,
   createIsolatedTestSite,
@@ -25,7 +25,7 @@ jest.setTimeout(120_000);
 const root = join(__dirname, '../../..');
 const INSTANCES = 200;
 const CHECK_MS = 250;
-const basePort = 20_000 + Math.floor(Math.random() * 20_000);
+let basePort: number;
 
 let site: TestSite;
 let dist: string;
@@ -205,6 +205,7 @@ async function expectFoldedInOrder(prefix: string, rounds: number): Promise<void
 }
 
 beforeAll(async () => {
+  basePort = await freePortBlock(2);
   site = await createIsolatedTestSite('agg-replicas', {
     AGGREGATOR_PREFETCH: '400',
     AGGREGATOR_BATCH_SIZE: '200',

@@ -6,6 +6,7 @@ export { createIsolatedVhost, createIsolatedDatabase, type IsolatedVhost, type I
 export { setUpTestRun, tearDownTestRun } from './run-resources';
 export { TcpProxy, type TcpProxyOptions } from './tcp-proxy';
 export { waitFor, type WaitForOptions } from './wait-for';
+export { freePortBlock, type FreePortOptions } from './free-ports';
 export { newRunId, runIdTime, STALE_AFTER_MS } from './run-id';
 export { streamPost, type StreamedAnswer } from './stream-post';
 export { copyBuiltDist, type DistCopyOptions } from './dist-copy';

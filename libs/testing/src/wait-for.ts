@@ -3,8 +3,11 @@ export interface WaitForOptions {
   timeoutMs?: number;
   /** Poll interval (default 50 ms). */
   intervalMs?: number;
-  /** What is awaited, for the timeout message: "queue orders to be empty". */
-  description?: string;
+  /**
+   * What is awaited, for the timeout message: "queue orders to be empty". A function is called at the timeout, so the
+   * message can carry what a process printed by then (its output while waiting, not before the wait began).
+   */
+  description?: string | (() => string);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -36,9 +39,8 @@ export async function waitFor<T>(
         lastError === undefined
           ? 'last result was falsy'
           : `last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
-      throw new Error(
-        `waitFor: timed out after ${elapsed} ms (${attempts} attempts) waiting for ${description}; ${last}`,
-      );
+      const what = typeof description === 'function' ? description() : description;
+      throw new Error(`waitFor: timed out after ${elapsed} ms (${attempts} attempts) waiting for ${what}; ${last}`);
     }
     await sleep(Math.min(intervalMs, Math.max(0, timeoutMs - elapsed)));
   }

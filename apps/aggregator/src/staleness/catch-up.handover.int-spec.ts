@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { OBSERVATION_SHARDS, TargetIds, TargetStatus } from '@fleetwatch/contracts';
 import { shardOf } from '@fleetwatch/messaging';
-import { testEnv, waitFor } from '@fleetwatch/testing';
+import { freePortBlock, testEnv, waitFor } from '@fleetwatch/testing';
 import {
   consensusTimeline,
   count,
@@ -34,7 +34,7 @@ const root = join(__dirname, '../../../..');
 const STALE_S = 5;
 const CHECK_MS = 250;
 const REPLICAS = ['replica-a', 'replica-b'];
-const basePort = 20_000 + Math.floor(Math.random() * 20_000);
+let basePort: number;
 /** Observation shards replica b holds while both run (rendezvous hashing, as the replicas plan it). */
 const B_SHARDS = Array.from({ length: OBSERVATION_SHARDS }, (_, s) => s).filter(
   (s) => ownerOf(s, REPLICAS) === 'replica-b',
@@ -120,6 +120,7 @@ const updatesOf = (ids: readonly string[]) =>
   count(site.pg, 'SELECT count(*) AS n FROM status_updates WHERE instance_id = ANY($1)', [ids]);
 
 beforeAll(async () => {
+  basePort = await freePortBlock(2);
   site = await createIsolatedTestSite('agg-handover', {
     STALE_AFTER_SECONDS: String(STALE_S),
     SWEEP_INTERVAL_MS: '200',
@@ -179,7 +180,7 @@ async function bothHoldingTheirShares(): Promise<void> {
       const held = await shardsByHolder();
       return held.length === 2 && held.some((s) => s.join() === B_SHARDS.join()) && held.flat().length === 8;
     },
-    { timeoutMs: 30_000, intervalMs: 100, description: `b holding shards ${B_SHARDS.join()}\n${tail()}` },
+    { timeoutMs: 30_000, intervalMs: 100, description: () => `b holding shards ${B_SHARDS.join()}\n${tail()}` },
   );
   for (const name of ['a', 'b'] as const)
     await waitFor(async () => (await metricOf(name, 'fleetwatch_aggregator_shards_catching_up')) === 0, {
@@ -210,7 +211,7 @@ async function handOver(s: Scenario, stop: (b: ChildProcess, deadline: number) =
   await waitFor(async () => (await Promise.all(all.map(consensusEvents))).every((e) => e.at(-1) === 'UP'), {
     timeoutMs: 20_000,
     intervalMs: 20,
-    description: `every target UP\n${tail()}`,
+    description: () => `every target UP\n${tail()}`,
   });
   // Their deadlines: STALE_S after their updates landed (a little before now).
   const deadline = Date.now() + STALE_S * 1000;
@@ -230,17 +231,17 @@ async function handOver(s: Scenario, stop: (b: ChildProcess, deadline: number) =
     waitFor(async () => (await updatesOf(s.sameShard)) === s.sameShard.length * 2, {
       timeoutMs: 60_000,
       intervalMs: 20,
-      description: `the silent target's shard drained\n${tail()}`,
+      description: () => `the silent target's shard drained\n${tail()}`,
     }).then(() => (shardDrainedAt = Date.now())),
     waitFor(async () => (await updatesOf(s.queued)) === s.queued.length * 2, {
       timeoutMs: 60_000,
       intervalMs: 20,
-      description: `the queued updates committed by a\n${tail()}`,
+      description: () => `the queued updates committed by a\n${tail()}`,
     }).then(() => (drainedAt = Date.now())),
     waitFor(async () => (await consensusEvents(s.silent)).at(-1) === TargetStatus.Stale, {
       timeoutMs: 60_000,
       intervalMs: 20,
-      description: `${s.silent} STALE\n${tail()}`,
+      description: () => `${s.silent} STALE\n${tail()}`,
     }).then(() => (silentStaleAt = Date.now())),
   ]);
   process.stderr.write(
