@@ -235,6 +235,9 @@ describe('mapEnvelope with a status.update.batch', () => {
     expect(m.lifecycle).toMatchObject({ targetId: payload.targetId, state: 'active', version: 12, at: T, name: 'api' });
     expect(m.lifecycle.resumeDeadline?.at ?? null).toBe(deadlineAt);
     if (deadlineAt !== null) expect(m.lifecycle.resumeDeadline?.expireTo).toBe(TargetStatus.Stale);
+    // A probed check's interval (moves its STALE deadlines when changed); a push check's goes as its ping window.
+    expect(m.lifecycle.checkIntervalSeconds).toBe(intervalSeconds);
+    expect(m.lifecycle.pingWindowMs).toBeUndefined();
   });
 });
 

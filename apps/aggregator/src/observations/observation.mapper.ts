@@ -18,6 +18,8 @@ import {
   type StatusUpdatePayload,
 } from '@fleetwatch/contracts';
 import {
+  CHECK_STALE_SLACK_MS,
+  checkStaleReason,
   HEARTBEAT_LOCATION,
   statusOfLifecycle,
   tagsOfLabels,
@@ -52,14 +54,13 @@ function resumeDeadlineOf(p: CheckLifecyclePayload, at: number): Deadline | null
   return {
     at: at + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS,
     expireTo: TargetStatus.Stale,
-    reason: `no result within 2 × ${p.intervalSeconds}s of the resume`,
+    reason: `${checkStaleReason(p.intervalSeconds)} of the resume`,
   };
 }
 
 /** Where a push without its own location is placed when its source names none. */
 export const DEFAULT_PUSH_LOCATION = 'push';
-/** Checks turn STALE after two missed intervals plus this slack (collector scheduling jitter, timeouts). */
-export const CHECK_STALE_SLACK_MS = 5_000;
+export { CHECK_STALE_SLACK_MS };
 
 export interface MapperOptions {
   staleAfterSeconds: number;
@@ -312,7 +313,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
               ? {
                   at: heardAt(at, options) + 2 * p.intervalSeconds * 1000 + CHECK_STALE_SLACK_MS,
                   expireTo: TargetStatus.Stale,
-                  reason: `no result within 2 × ${p.intervalSeconds}s`,
+                  reason: checkStaleReason(p.intervalSeconds),
                 }
               : undefined,
           },
@@ -401,7 +402,11 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             checkType: p.checkType,
             tags: p.tags,
             resumeDeadline: resumeDeadlineOf(p, at),
-            ...(p.checkType === 'push' && p.intervalSeconds ? { pingWindowMs: p.intervalSeconds * 1000 } : {}),
+            ...(p.intervalSeconds
+              ? p.checkType === 'push'
+                ? { pingWindowMs: p.intervalSeconds * 1000 }
+                : { checkIntervalSeconds: p.intervalSeconds }
+              : {}),
           },
         },
       ];

@@ -179,14 +179,33 @@ describe('applyLifecycle: resume', () => {
 describe('applyLifecycle: delete', () => {
   it('leaves a tombstone: no location, never folded into again', () => {
     const { target, events } = run([lc('deleted', 5, 9000)], upUp());
-    expect(events).toEqual([]);
-    expect(target).toMatchObject({ deletedAt: 9000, locations: {}, configVersion: 5 });
+    // Every location and the consensus to UNKNOWN, in events (the alert evaluator follows them): a check deleted
+    // while DOWN no longer goes on to fire, and one firing resolves.
+    expect(events.map((e) => [e.location, e.from, e.to, e.reason])).toEqual([
+      ['eu', S.Up, S.Unknown, 'check deleted (config version 5)'],
+      ['us', S.Up, S.Unknown, 'check deleted (config version 5)'],
+      [null, S.Up, S.Unknown, 'check deleted (config version 5)'],
+    ]);
+    expect(events.map((e) => e.sequence)).toEqual([4, 5, 6]);
+    expect(target).toMatchObject({ deletedAt: 9000, locations: {}, configVersion: 5, status: S.Unknown, seq: 6 });
     for (const late of [result('eu', true, 8000), result('eu', false, 20_000)]) {
       const r = applyObservation(target, late, policy);
       expect(r).toMatchObject({ applied: false, events: [] });
       expect(r.target).toBe(target);
     }
     expect(applyLifecycle(target, lc('active', 6, 10_000))).toMatchObject({ applied: false, target });
+  });
+
+  it('a check DOWN at one location: that location and the consensus to UNKNOWN; one UNKNOWN already has none', () => {
+    const before = run([result('eu', false, 1000), lc('active', 2, 1500, { name: 'api' })]).target;
+    expect(before.status).toBe(S.Down);
+    const { events } = run([lc('deleted', 3, 9000)], before);
+    expect(events.map((e) => `${e.location ?? 'target'}:${e.from}>${e.to}`)).toEqual([
+      'eu:DOWN>UNKNOWN',
+      'target:DOWN>UNKNOWN',
+    ]);
+    const created = applyLifecycle(undefined, lc('active', 1, 1000, { name: 'api' })).target;
+    expect(applyLifecycle(created, lc('deleted', 2, 9000)).events).toEqual([]);
   });
 
   it('of a check never heard of: a tombstone all the same (a late result must not create it)', () => {
@@ -305,5 +324,70 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
   it('a check that is not a heartbeat monitor (no pingWindowMs): its STALE deadlines are left as they are', () => {
     const t = upUp();
     expect(applyLifecycle(t, lc('active', 2, 50_000, { name: 'renamed' })).target.locations).toEqual(t.locations);
+  });
+});
+
+describe("a probed check's interval changed (checkIntervalSeconds)", () => {
+  // result(): heard at `at`, due at + 2 × 30 s + 5 s.
+  const changed = (t: TargetSnapshot, seconds: number, at = 20_000) =>
+    applyLifecycle(t, lc('active', 2, at, { checkType: 'http', checkIntervalSeconds: seconds })).target.locations;
+
+  it('longer: two new intervals after the last result, never before two new intervals after the change', () => {
+    const t = upUp(); // results at 1 s, due at 66 s
+    expect(changed(t, 600).eu.deadline).toEqual({
+      at: 20_000 + 1_200_000 + 5000,
+      expireTo: S.Stale,
+      reason: 'no result within 2 × 600s',
+    });
+    // A result heard after the change (it overtook the lifecycle message): from that result.
+    const late = run([result('eu', true, 30_000)], t).target;
+    expect(changed(late, 600).eu.deadline?.at).toBe(30_000 + 1_200_000 + 5000);
+  });
+
+  it('shorter: two new intervals after the change (the collector runs on the new schedule from then on)', () => {
+    const t = upUp();
+    expect(changed(t, 10).us.deadline?.at).toBe(20_000 + 20_000 + 5000);
+    // Nothing heard within them → STALE.
+    const after = applyLifecycle(t, lc('active', 2, 20_000, { checkIntervalSeconds: 10 })).target;
+    expect(applyExpiry(after, 'eu', 45_001, policy).target.locations.eu.status).toBe(S.Stale);
+  });
+
+  it('the same interval (a rename), a heartbeat deadline, or a location STALE already: left as they are', () => {
+    const t = upUp();
+    expect(changed(t, 30)).toEqual(t.locations);
+    const stale = applyExpiry(t, 'eu', 70_000, policy).target;
+    expect(changed(stale, 600).eu).toEqual(stale.locations.eu);
+  });
+
+  it('keeps the mark of an older contradicting result in the reason', () => {
+    const t = upUp();
+    const marked = {
+      ...t,
+      locations: {
+        ...t.locations,
+        eu: { ...t.locations.eu, deadline: { at: 66_000, expireTo: S.Stale, reason: `no result within 2 × 30s (x)` } },
+      },
+    };
+    expect(changed(marked, 60).eu.deadline?.reason).toBe('no result within 2 × 60s (x)');
+  });
+});
+
+describe('a configured check is named and tagged by its configuration, not by its results', () => {
+  it('a result run with the old assignment after a rename and retag leaves the new name, tags and type', () => {
+    const renamed = run([
+      result('eu', true, 1000),
+      lc('active', 2, 2000, { name: 'api-renamed', tags: ['new'], checkType: 'http' }),
+    ]).target;
+    const late = applyObservation(
+      renamed,
+      { ...result('eu', false, 3000), name: 'api', tags: ['old'], labels: { type: 'tcp' } },
+      policy,
+    );
+    expect(late.target).toMatchObject({ name: 'api-renamed', tags: ['new'], labels: { type: 'http' }, status: S.Down });
+  });
+
+  it('one not told of by a lifecycle message (stored before them) still takes them from its results', () => {
+    const t = applyObservation(upUp(), { ...result('eu', true, 2000), name: 'other', tags: ['t'] }, policy).target;
+    expect(t).toMatchObject({ name: 'other', tags: ['t'] });
   });
 });

@@ -2,13 +2,14 @@ import { TargetKind, TargetStatus, type CheckLifecycleState } from '@fleetwatch/
 import {
   emptyTarget,
   isTombstone,
+  tombstoneOf,
   type Deadline,
   type FoldResult,
   type LocationSnapshot,
   type StatusEventDraft,
   type TargetSnapshot,
 } from './target-state';
-import { pingWindowOf } from './heartbeat';
+import { CHECK_STALE_SLACK_MS, checkIntervalOf, checkStaleReason, pingWindowOf } from './heartbeat';
 
 // What the aggregator does when the configuration owner says a check was created or
 // changed (active), paused, resumed (active again) or deleted (SPEC §1 PAUSED, §2: the
@@ -31,7 +32,10 @@ import { pingWindowOf } from './heartbeat';
 //   check not heard of yet becomes a target UNKNOWN with no location, so it is listed from
 //   its creation on.
 // - deleted: a tombstone (no location, no live state, never folded into again; ids never
-//   return). History stays for its retention window.
+//   return). History stays for its retention window. Its locations and consensus go to UNKNOWN in
+//   events, as a removed instance's do: the alert evaluator follows status.changed events, so without
+//   them a check deleted while DOWN went on to fire its pending 'Target down' (and one firing never
+//   resolved) until the evaluator's periodic re-read.
 
 /** One `check.lifecycle`, mapped (epoch ms). */
 export interface CheckLifecycle {
@@ -50,6 +54,13 @@ export interface CheckLifecycle {
    * and a period cut from a week to an hour went DOWN only a week after the last ping (a longer one, too early).
    */
   pingWindowMs?: number;
+  /**
+   * A probed check's interval (s) as configured by this version. A change moves each location's STALE deadline (set by
+   * its last result with the interval then) to two new intervals after that result, and never before two new
+   * intervals after the change: the collector's next run is on the new schedule, up to one new interval away, so a
+   * longer interval read STALE (and notified) before its first run, and a shorter one kept the long deadline.
+   */
+  checkIntervalSeconds?: number;
 }
 
 /** `target` with every location that waits for its next ping (no run open) due `windowMs` after its last one (as heard). */
@@ -75,6 +86,29 @@ function withPingWindow(target: TargetSnapshot, windowMs: number | undefined): T
         at,
         expireTo: TargetStatus.Down,
         reason: `no ping within period + grace (${windowMs / 1000}s)`,
+      },
+    };
+  }
+  return locations ? { ...target, locations } : target;
+}
+
+/** `target` with its STALE deadlines set for a probed check's new interval (see CheckLifecycle.checkIntervalSeconds). */
+function withCheckInterval(target: TargetSnapshot, seconds: number | undefined, at: number): TargetSnapshot {
+  if (seconds === undefined) return target;
+  const windowMs = 2 * seconds * 1000;
+  let locations: Record<string, LocationSnapshot> | undefined;
+  for (const [name, l] of Object.entries(target.locations)) {
+    if (l.deadline === null || l.deadline.expireTo !== TargetStatus.Stale) continue;
+    const before = checkIntervalOf(l.deadline.reason);
+    if (before === undefined || before === seconds * 1000) continue;
+    const moved = Math.max(l.deadline.at - 2 * before + windowMs, at + windowMs + CHECK_STALE_SLACK_MS);
+    locations ??= { ...target.locations };
+    locations[name] = {
+      ...l,
+      deadline: {
+        at: moved,
+        expireTo: TargetStatus.Stale,
+        reason: l.deadline.reason.replace(/^no result within 2 × \d+s/, checkStaleReason(seconds)),
       },
     };
   }
@@ -138,11 +172,13 @@ export function applyLifecycle(current: TargetSnapshot | undefined, lc: CheckLif
   const version = `config version ${lc.version}`;
 
   if (lc.state === 'deleted')
-    return {
-      target: { ...base, locations: {}, paused: false, deletedAt: lc.at },
-      events: [],
-      applied: true,
-    };
+    return tombstoneOf(base, {
+      at: lc.at,
+      deletedAt: lc.at,
+      lastSeen: base.lastSeen,
+      reason: `check deleted (${version})`,
+      consensusReason: `check deleted (${version})`,
+    });
 
   if (lc.state === 'paused') {
     if (base.paused) return { target: base, events: [], applied: true };
@@ -159,7 +195,10 @@ export function applyLifecycle(current: TargetSnapshot | undefined, lc: CheckLif
 
   if (!base.paused)
     return {
-      target: { ...withPingWindow(base, lc.pingWindowMs), since: base.since ?? lc.at },
+      target: {
+        ...withCheckInterval(withPingWindow(base, lc.pingWindowMs), lc.checkIntervalSeconds, lc.at),
+        since: base.since ?? lc.at,
+      },
       events: [],
       applied: true,
     };

@@ -130,6 +130,23 @@ function runDeadlineOf(startedAt: number, ping: HeartbeatPing): Deadline {
       };
 }
 
+/** Checks turn STALE after two missed intervals plus this slack (collector scheduling jitter, timeouts). */
+export const CHECK_STALE_SLACK_MS = 5_000;
+
+/** The reason of a probed check's STALE deadline, naming the interval it was set with (checkIntervalOf reads it). */
+export function checkStaleReason(intervalSeconds: number): string {
+  return `no result within 2 × ${intervalSeconds}s`;
+}
+
+/**
+ * The interval (ms) a probed check's STALE deadline was set with, read from its reason (checkStaleReason, a result's or
+ * a resume's); undefined for any other deadline.
+ */
+export function checkIntervalOf(reason: string): number | undefined {
+  const m = /^no result within 2 × (\d+)s/.exec(reason);
+  return m ? Number(m[1]) * 1000 : undefined;
+}
+
 /** The reason of a deadline that waits for the next ping, naming the schedule it was set with (pingWindowOf reads it). */
 export function pingWindowReason(periodSeconds: number, graceSeconds: number): string {
   return `no ping within period ${periodSeconds}s + grace ${graceSeconds}s`;

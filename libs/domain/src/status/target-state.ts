@@ -304,14 +304,18 @@ export function applyObservation(
     run: obs.run !== undefined ? obs.run : (prev?.run ?? null),
   };
   const folded = withLocation(base, obs.location, next, obs.reason, obs.at, policy);
+  // A check the configuration owner has told of (check.lifecycle) is named, tagged and typed by it alone: a result
+  // run with an older assignment (in flight, spooled, a collector behind) put the old name and tags back after a
+  // rename or retag, and selectors by tag stopped or started matching until the next result.
+  const configured = base.kind === TargetKind.Check && base.configVersion != null;
   const target: TargetSnapshot = {
     ...folded.target,
-    name: obs.name || folded.target.name,
+    name: configured ? folded.target.name : obs.name || folded.target.name,
     lastSeen,
     lastLatencyMs: obs.latencyMs !== undefined && obs.latencyMs !== null ? obs.latencyMs : folded.target.lastLatencyMs,
     lifecycle: obs.lifecycle !== undefined ? obs.lifecycle : folded.target.lifecycle,
-    tags: obs.tags ?? folded.target.tags,
-    labels: obs.labels ?? folded.target.labels,
+    tags: configured ? folded.target.tags : (obs.tags ?? folded.target.tags),
+    labels: configured ? folded.target.labels : (obs.labels ?? folded.target.labels),
   };
   const instanceKind = instanceKindAfter(base, obs);
   if (instanceKind !== undefined) target.instanceKind = instanceKind;
@@ -373,7 +377,7 @@ function instanceKindAfter(held: TargetSnapshot, obs: Observation): InstanceKind
  * each location and the consensus that were not UNKNOWN go there in events (dated `at`, numbered on), so the alert
  * evaluator — which follows status.changed events — sees it leave its last status (its alerts resolve).
  */
-function tombstoneOf(
+export function tombstoneOf(
   base: TargetSnapshot,
   r: { at: number; deletedAt: number; lastSeen: number | null; reason: string; consensusReason: string },
 ): FoldResult {
