@@ -1,18 +1,49 @@
 import { z } from 'zod';
 import { storableText, textProblem } from '../common/store-safe';
-import { locationSchema } from '../events/observations.schema';
+import { locationSchema, RESERVED_LOCATION } from '../events/observations.schema';
 import { conditionProblem, CONDITION_LIMITS } from './conditions';
 
 // The building blocks every check type's fields are made of (check.schema.ts for the
 // probes of issue 15, service-checks.schema.ts for the service collectors of issue 16).
 
-/** Host names and address literals: letters, digits, dots, hyphens, colons (IPv6), brackets stripped. */
+/** Whether `text` is an IPv6 address literal (no brackets). The URL parser's rule: the same in Node and the browser. */
+export function isIpv6Literal(text: string): boolean {
+  if (!/^[0-9A-Fa-f:.]+$/.test(text) || !text.includes(':')) return false;
+  try {
+    new URL(`http://[${text}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Host names and address literals: letters, digits, dots, hyphens; colons only in an IPv6 address (brackets stripped).
+ * `db.internal:5432` was taken as a host, and every run failed to resolve it: the port has its own field.
+ */
 export const hostSchema = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[A-Za-z0-9._:-]+$/, 'a host name or IP address (letters, digits, . - :)');
+  .regex(/^[A-Za-z0-9._:-]+$/, 'a host name or IP address (letters, digits, . - :)')
+  .refine((h) => !h.includes(':') || isIpv6Literal(h), {
+    message: 'a host name or IP address; a colon only in an IPv6 address (put a port in `port`)',
+  });
 export const portSchema = z.number().int().min(1).max(65_535);
+
+const utf8 = new TextEncoder();
+/**
+ * An AMQP short string (queue, exchange, vhost, routing key): at most 255 bytes as UTF-8 — the protocol counts bytes,
+ * so 200 × "é" (400 bytes) was accepted here and refused by the broker's client on every run. No NUL or line breaks.
+ */
+export function amqpShortString(minLength: 0 | 1) {
+  return z
+    .string()
+    .min(minLength)
+    .max(255)
+    .regex(/^[^\0\r\n]*$/, 'no NUL or line breaks')
+    .refine((v) => utf8.encode(v).length <= 255, { message: 'at most 255 bytes as UTF-8 (an AMQP short string)' });
+}
 /**
  * Only variables named `FLEETWATCH_SECRET_…` may be referenced: a check is written by any operator and sends
  * the value to a host it names, so it must never reach the collector's own settings (AMQP_URL with the broker's
@@ -93,6 +124,9 @@ export function urlOf(schemes: readonly string[]) {
           message: 'credentials do not belong in the URL: name an environment variable of the collector instead',
         });
       if (!url.hostname) ctx.addIssue({ code: 'custom', message: 'the URL needs a host' });
+      // Port 0 is no port: the client took it as "none" and probed the scheme's default (80, 443) instead.
+      if (url.port === '0')
+        ctx.addIssue({ code: 'custom', message: "port 0 is not a port: leave it out for the scheme's default" });
     });
 }
 
@@ -102,12 +136,25 @@ export const commonFields = {
   description: storableText(2048).optional(),
   /** Seconds between runs at each location (default 30). */
   intervalSeconds: z.number().int().min(1).max(86_400).default(30),
-  /** Seconds one attempt may take (default 10, never more than the interval; a shorter interval's when unnamed: withDefaultTimeout). */
-  timeoutSeconds: z.number().positive().max(300).default(10),
+  /**
+   * Seconds one attempt may take (default 10, never more than the interval; a shorter interval's when unnamed:
+   * withDefaultTimeout). At least 0.1: a timeout of 5e-324 s was taken and every run timed out after 1 ms.
+   */
+  timeoutSeconds: z.number().min(0.1, 'at least 0.1 s').max(300).default(10),
   /** Failed attempts retried at once before the result is DOWN (default 0). */
   retries: z.number().int().min(0).max(10).default(0),
-  /** Locations that run it; empty = every location. */
-  locations: z.array(locationSchema).max(64).default([]),
+  /**
+   * Locations that run it; empty = every location. Not `all`: no collector may be named so (it labels the consensus
+   * series), and a check written `locations: [all]` meaning "everywhere" ran nowhere.
+   */
+  locations: z
+    .array(
+      locationSchema.refine((l) => l !== RESERVED_LOCATION, {
+        message: `no collector is named "${RESERVED_LOCATION}": leave locations empty for every location`,
+      }),
+    )
+    .max(64)
+    .default([]),
   tags: z.array(tagSchema).max(64).default([]),
   /** CEL expressions over the result; all must be true for UP. */
   conditions: z.array(conditionSchema).max(32).default([]),

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { commonFields, envNameSchema, hostSchema, portSchema, urlOf } from './check-fields';
+import {
+  amqpShortString,
+  commonFields,
+  envNameSchema,
+  hostSchema,
+  isIpv6Literal,
+  portSchema,
+  urlOf,
+} from './check-fields';
 import { storableNumber } from '../common/store-safe';
 import {
   postgresStatsCheckFields,
@@ -39,11 +47,32 @@ export const CHECK_TYPES = [
 export const checkTypeSchema = z.enum(CHECK_TYPES);
 export type CheckType = z.infer<typeof checkTypeSchema>;
 
-const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, 'an HTTP header name');
+/**
+ * Headers the HTTP client sets from the request itself: one given here broke the request (a `Content-Length` that is
+ * not the body's, `Transfer-Encoding: chunked` with a body: the server hung up) or the connection handling.
+ */
+const CLIENT_HEADERS = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'upgrade',
+  'expect',
+  'keep-alive',
+]);
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, 'an HTTP header name')
+  .refine((n) => !CLIENT_HEADERS.has(n.toLowerCase()), { message: 'set by the HTTP client from the request itself' });
+/**
+ * What an HTTP header value may hold: tab, visible ASCII, space and the bytes 0x80–0xFF (Node's rule, RFC 9110
+ * field-value). `price €5` or a control character was accepted and every run failed ("Invalid character in header
+ * content").
+ */
 const headerValue = z
   .string()
   .max(4096)
-  .regex(/^[^\r\n\0]*$/, 'no line breaks in a header value');
+  .regex(/^[^\r\n\0]*$/, 'no line breaks in a header value')
+  .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'visible ASCII, spaces and Latin-1 only (encode other text, e.g. as %XX)');
 
 export const httpCheckFields = z.strictObject({
   ...commonFields,
@@ -56,7 +85,10 @@ export const httpCheckFields = z.strictObject({
     .max(64 * 1024)
     .optional(),
   /** Status codes that count as UP (default: any 2xx or 3xx). */
-  expectedStatus: z.array(z.number().int().min(100).max(599)).max(32).optional(),
+  expectedStatus: z
+    .array(z.number().int().min(200, 'a final status (200–599): a 1xx answer is never the last').max(599))
+    .max(32)
+    .optional(),
   /** The body must contain this text. */
   bodyContains: z.string().min(1).max(4096).optional(),
   /** JSON-path assertions on a JSON body: `$.status` equals "UP", `$.items[0].ok` exists. */
@@ -92,6 +124,21 @@ export const icmpCheckFields = z.strictObject({
   /** Echo requests per run; UP when at least one answers. */
   count: z.number().int().min(1).max(10).default(1),
 });
+/**
+ * What is wrong with a DNS check's `resolver` the pattern lets through: a port outside 1–65535 (port 0 aborted the
+ * collector inside Node's resolver, a native assertion no handler catches; 99999 was wrapped to another port), a
+ * bare or bracketed address that is no IPv6 address (`dead:beef`). The collector reads it with dns.probe's
+ * splitResolver, the same forms.
+ */
+export function resolverProblem(text: string): string | null {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  const colons = text.split(':').length - 1;
+  const [host, port] = bracketed ? [bracketed[1], bracketed[2]] : colons === 1 ? text.split(':') : [text, undefined];
+  if ((bracketed || colons > 1) && !isIpv6Literal(host)) return `"${host}" is not an IPv6 address`;
+  if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65_535)) return 'the port must be 1–65535';
+  return null;
+}
+
 export const DNS_RECORD_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'NS', 'SOA', 'SRV', 'PTR', 'CAA'] as const;
 export const dnsCheckFields = z.strictObject({
   ...commonFields,
@@ -104,6 +151,10 @@ export const dnsCheckFields = z.strictObject({
     .string()
     .max(300)
     .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+|[0-9A-Fa-f:]+)(:\d{1,5})?$/, 'host or host:port ([v6]:port)')
+    .superRefine((text, ctx) => {
+      const problem = resolverProblem(text);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .optional(),
   /** UP only if the answers include every one of these (compared case-insensitively). */
   expected: z.array(z.string().min(1).max(1024)).max(32).default([]),
@@ -152,12 +203,12 @@ export const amqpCheckFields = z.strictObject({
   type: z.literal('amqp'),
   host: hostSchema,
   port: portSchema.default(5672),
-  vhost: z.string().min(1).max(255).default('/'),
+  vhost: amqpShortString(1).default('/'),
   username: z.string().min(1).max(128).default('guest'),
   passwordEnv: envNameSchema.optional(),
   tls: z.boolean().default(false),
   /** Passive-declare this queue: `result.messages`, `result.consumers`. */
-  queue: z.string().min(1).max(255).optional(),
+  queue: amqpShortString(1).optional(),
   /** Management API base URL for publish/deliver rates (`result.publishRate`, `result.deliverRate`). */
   managementUrl: urlOf(['http', 'https']).optional(),
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonFields, envNameSchema, hostSchema, portSchema, urlOf } from './check-fields';
+import { amqpShortString, commonFields, envNameSchema, hostSchema, portSchema, urlOf } from './check-fields';
 
 // Service collectors (SPEC §5, issue 16): check types that read a service's own figures
 // and report them in the result's `metrics` (checkMetricSchema: names like
@@ -17,12 +17,8 @@ export const jsonPathSchema = z
   .max(512)
   .regex(/^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]|\["[^"]*"\])*$/, 'a JSON path like $.a.b[0] or $["a b"]');
 
-/** An AMQP short string that names a queue or exchange (no NUL, at most 255 characters). */
-const amqpName = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[^\0\r\n]+$/, 'no NUL or line breaks');
+/** An AMQP short string that names a queue or exchange (no NUL or line breaks, at most 255 bytes). */
+const amqpName = amqpShortString(1);
 
 /** A Redis key read by the redis-stats check; the type is asked of the server unless given. */
 export const redisKeyReadSchema = z.strictObject({
@@ -59,7 +55,7 @@ export const redisStatsCheckFields = z.strictObject({
 const amqpConnection = {
   host: hostSchema,
   port: portSchema.default(5672),
-  vhost: z.string().min(1).max(255).default('/'),
+  vhost: amqpShortString(1).default('/'),
   username: z.string().min(1).max(128).default('guest'),
   passwordEnv: envNameSchema.optional(),
   tls: z.boolean().default(false),
@@ -75,7 +71,13 @@ export const rabbitmqQueuesCheckFields = z.strictObject({
   type: z.literal('rabbitmq-queues'),
   ...amqpConnection,
   /** The queues to report; empty: every queue of the vhost the management API lists (at most `maxQueues`). */
-  queues: z.array(amqpName).max(100).default([]),
+  queues: z
+    .array(amqpName)
+    .max(100)
+    .refine((q) => new Set(q).size === q.length, {
+      message: 'each queue once (a queue listed twice gave two series of one name, and their alerts flapped)',
+    })
+    .default([]),
   managementUrl: urlOf(['http', 'https']).optional(),
   maxQueues: z.number().int().min(1).max(200).default(100),
 });
@@ -92,7 +94,7 @@ export const rabbitmqTapCheckFields = z.strictObject({
   ...amqpConnection,
   exchange: amqpName,
   /** Binding key (topic patterns for a topic exchange; ignored by fanout). */
-  routingKey: z.string().max(255).default('#'),
+  routingKey: amqpShortString(0).default('#'),
   /** Where the payload (JSON) carries when it was sent: an ISO 8601 string, or epoch milliseconds or seconds. */
   timestampPath: jsonPathSchema.optional(),
   /** How a numeric timestamp is read: `auto` takes values below 1e11 as seconds. */

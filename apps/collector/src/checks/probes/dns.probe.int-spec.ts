@@ -94,6 +94,16 @@ describe('dns probe (real queries to a local server)', () => {
     expect(dns.queries.length).toBe(before);
   });
 
+  it.each(['127.0.0.1:0', '[::1]:0', '127.0.0.1:99999'])(
+    'a stored resolver %s (refused by the schema since) fails the run, not the collector',
+    async (resolver) => {
+      // Port 0 reached c-ares's setServers, whose native assertion aborted the whole process.
+      const stored = { ...check({}), resolver };
+      const out = await dnsProbe(stored, probeContext());
+      expect(out).toMatchObject({ ok: false, failureReason: expect.stringContaining('the port must be 1–65535') });
+    },
+  );
+
   it('a resolver that never answers times out at the check timeout', async () => {
     const silent = await startDnsServer(() => {
       throw new Error('never answers');

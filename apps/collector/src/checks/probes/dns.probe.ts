@@ -45,6 +45,10 @@ export const dnsProbe: Probe<'dns'> = async (check, ctx) => {
 async function serversFor(resolver: string | undefined, ctx: ProbeContext): Promise<string[] | null> {
   if (!resolver) return ctx.dnsServers?.length ? [...ctx.dnsServers] : null;
   const { host, port } = splitResolver(resolver);
+  // The schema refuses such a port; a check stored before it did must not reach c-ares: port 0 fails a native
+  // assertion there (the whole collector aborts, no handler runs), and one above 65535 is wrapped to another port.
+  if (!(Number.isInteger(port) && port >= 1 && port <= 65_535))
+    throw new Error(`resolver "${resolver}": the port must be 1–65535`);
   const { address, family } = await resolveAllowed(host, ctx.policy, { signal: ctx.signal, resolver: ctx.dnsServers });
   return [family === 6 ? `[${address}]:${port}` : `${address}:${port}`];
 }
