@@ -79,7 +79,10 @@ export class AlertMetricsReader {
         // host is STALE that sample measures nothing now — its metric alerts resolve (the next tick sees its figures
         // gone and sweeps them) rather than fire on, or start firing, on a value days old.
         if (status !== TargetStatus.Stale) hosts.push(target.id);
-      } else if (checkRules.length && checkRules.some((r) => r.selector.matches(target))) checks.push(target.id);
+      } else if (checkRules.length && checkRules.some((r) => r.selector.matches(target))) {
+        // As a host's: a check STALE everywhere has figures from before it stopped reporting, not now.
+        if (status !== TargetStatus.Stale) checks.push(target.id);
+      }
       if (latencyRules.length && target.kind === 'check' && latencyRules.some((r) => r.selector.matches(target)))
         timed.push(target.id);
     }
@@ -135,20 +138,38 @@ export class AlertMetricsReader {
 }
 
 /**
- * A check's figures from its freshest location (one series per name and labels: several locations'
- * copies of one figure would be one alert stepped twice per evaluation).
+ * How far behind the newest report of a check a location's figures may be and still count: further behind, that
+ * location has stopped reporting (its collector gone) and its figures measure nothing now.
+ */
+export const CHECK_FIGURES_MAX_LAG_MS = 15 * 60_000;
+
+/**
+ * A check's figures, one series per name and labels (several locations' copies of one figure, or one listed twice,
+ * would be one alert stepped twice per evaluation): each from the freshest location that reports it. A location
+ * whose last run failed reports none (the probe read nothing): it neither hides the others' figures nor counts.
+ * Taking the freshest location's whole list, as this did, made one failing location (a management API it cannot
+ * reach) drop every series whenever it reported last: a pending alert reset, a firing one resolved, never to fire.
  */
 export function checkSeries(byLocation: ReadonlyMap<string, { at: number; metrics: unknown[] }>): MetricSeries[] {
-  let latest: { at: number; metrics: unknown[] } | undefined;
-  for (const m of byLocation.values()) if (!latest || m.at > latest.at) latest = m;
+  let newest = -Infinity;
+  for (const m of byLocation.values()) if (m.at > newest) newest = m.at;
+  const reporting = [...byLocation.values()]
+    .filter((m) => m.metrics.length > 0 && m.at >= newest - CHECK_FIGURES_MAX_LAG_MS)
+    .sort((a, b) => b.at - a.at);
   const out: MetricSeries[] = [];
-  for (const raw of latest?.metrics ?? []) {
-    const m = raw as Partial<CheckMetric>;
-    if (typeof m?.name !== 'string' || typeof m.value !== 'number') continue;
-    const labels = m.labels && typeof m.labels === 'object' ? m.labels : {};
-    out.push({ kind: 'check_metric', name: m.name, labels, value: m.value });
-    if (m.name === 'rabbitmq_queue_messages' && typeof labels['queue'] === 'string')
-      out.push({ kind: 'queue_depth', labels: { queue: labels['queue'] }, value: m.value });
+  const seen = new Set<string>();
+  for (const location of reporting) {
+    for (const raw of location.metrics) {
+      const m = raw as Partial<CheckMetric>;
+      if (typeof m?.name !== 'string' || typeof m.value !== 'number') continue;
+      const labels = m.labels && typeof m.labels === 'object' ? m.labels : {};
+      const key = JSON.stringify([m.name, Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ kind: 'check_metric', name: m.name, labels, value: m.value });
+      if (m.name === 'rabbitmq_queue_messages' && typeof labels['queue'] === 'string')
+        out.push({ kind: 'queue_depth', labels: { queue: labels['queue'] }, value: m.value });
+    }
   }
   return out;
 }

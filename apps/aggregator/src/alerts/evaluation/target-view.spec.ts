@@ -154,9 +154,18 @@ describe('checkSeries', () => {
   it.each<[string, Map<string, { at: number; metrics: unknown[] }>, unknown[]]>([
     ['nothing stored', new Map(), []],
     [
-      'the freshest location only, queue depth from the queue collector',
+      'each series from the freshest location reporting it, queue depth from the queue collector',
       new Map([
-        ['eu', { at: 1, metrics: [{ name: 'x', value: 1 }] }],
+        [
+          'eu',
+          {
+            at: 1,
+            metrics: [
+              { name: 'x', value: 1 },
+              { name: 'rabbitmq_queue_messages', labels: { queue: 'jobs' }, value: 7 },
+            ],
+          },
+        ],
         [
           'us',
           {
@@ -172,7 +181,45 @@ describe('checkSeries', () => {
       [
         { kind: 'check_metric', name: 'rabbitmq_queue_messages', labels: { queue: 'jobs' }, value: 42 },
         { kind: 'queue_depth', labels: { queue: 'jobs' }, value: 42 },
+        { kind: 'check_metric', name: 'x', labels: {}, value: 1 },
       ],
+    ],
+    [
+      // A location that cannot reach the management API reports no figures: the other's still count, whichever
+      // reported last (they dropped whenever it did: the alert never fired).
+      'a failing location reporting last hides nothing',
+      new Map([
+        ['eu', { at: 1000, metrics: [{ name: 'rabbitmq_queue_messages', labels: { queue: 'q' }, value: 5e4 }] }],
+        ['lab', { at: 2000, metrics: [] }],
+      ]),
+      [
+        { kind: 'check_metric', name: 'rabbitmq_queue_messages', labels: { queue: 'q' }, value: 5e4 },
+        { kind: 'queue_depth', labels: { queue: 'q' }, value: 5e4 },
+      ],
+    ],
+    [
+      'a location far behind the newest report (stopped reporting) does not count',
+      new Map([
+        ['eu', { at: 0, metrics: [{ name: 'x', value: 1 }] }],
+        ['us', { at: 15 * 60_000 + 1, metrics: [] }],
+      ]),
+      [],
+    ],
+    [
+      'one series listed twice (labels in any order) is one series, the first',
+      new Map([
+        [
+          'eu',
+          {
+            at: 1,
+            metrics: [
+              { name: 'y', labels: { a: '1', b: '2' }, value: 5000 },
+              { name: 'y', labels: { b: '2', a: '1' }, value: 10 },
+            ],
+          },
+        ],
+      ]),
+      [{ kind: 'check_metric', name: 'y', labels: { a: '1', b: '2' }, value: 5000 }],
     ],
   ])('%s', (_name, stored, expected) => {
     expect(checkSeries(stored)).toEqual(expected);
