@@ -35,13 +35,19 @@ function useThemed(build: () => () => void, deps: unknown[]): void {
   }, deps);
 }
 
-/** A time-series chart with axes and legend; `times` in epoch seconds; x axis in the viewer's time zone. */
+/**
+ * A time-series chart with axes and legend; `times` in epoch seconds; x axis in the viewer's time zone. `xRange`
+ * fixes the time axis (the range the viewer chose: one result in the last hour was drawn over years, uPlot's own
+ * range around a single point); `yRange` the value axis (percentages 0–100: an uptime of 100 % read up to 200 %).
+ */
 export function TimeChart({
   times,
   series,
   height = 200,
   label,
   yFormat,
+  xRange,
+  yRange,
 }: {
   times: number[];
   series: ChartSeries[];
@@ -49,7 +55,12 @@ export function TimeChart({
   /** Accessible name of the chart. */
   label: string;
   yFormat?: (v: number) => string;
+  /** [from, to] in epoch seconds. */
+  xRange?: readonly [number, number];
+  yRange?: readonly [number, number];
 }) {
+  const [x0, x1] = xRange ?? [undefined, undefined];
+  const [y0, y1] = yRange ?? [undefined, undefined];
   const el = useRef<HTMLDivElement>(null);
   useThemed(() => {
     const node = el.current;
@@ -71,7 +82,10 @@ export function TimeChart({
         })),
       ],
       axes: [axis, { ...axis, size: 60, values: yFormat ? (_u, vals) => vals.map((v) => yFormat(v)) : undefined }],
-      scales: { x: { time: true } },
+      scales: {
+        x: x0 !== undefined && x1 !== undefined ? { time: true, range: [x0, x1] } : { time: true },
+        ...(y0 !== undefined && y1 !== undefined ? { y: { range: [y0, y1] } } : {}),
+      },
     };
     const plot = new uPlot(opts, [times, ...series.map((s) => s.values)] as uPlot.AlignedData, node);
     const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(200, node.clientWidth), height }));
@@ -80,7 +94,7 @@ export function TimeChart({
       resize.disconnect();
       plot.destroy();
     };
-  }, [times, series, height, yFormat]);
+  }, [times, series, height, yFormat, x0, x1, y0, y1]);
   return <div ref={el} className="fw-chart" role="img" aria-label={label} />;
 }
 

@@ -103,9 +103,15 @@ beforeEach(async () => {
       const ifMatch = request.headers()['if-match'];
       writes.push({ id, ifMatch, body: request.postDataJSON() as Record<string, unknown> });
       // The owner's rule: a write naming another version than the stored one is a 409.
+      const name = (request.postDataJSON() as { name?: string }).name;
       if (current && ifMatch !== undefined && ifMatch !== `"${current.version}"`) {
+        // As the gateway answers a stale If-Match: the version held now.
         status = 409;
-        body = { error: { code: 'conflict', message: 'changed meanwhile' } };
+        body = { error: { code: 'conflict', message: 'changed meanwhile', currentVersion: current.version } };
+      } else if ([...stored.values()].some((c) => c.id !== id && c.name === name)) {
+        // Another conflict: the name is another check's (no version: reloading would not help).
+        status = 409;
+        body = { error: { code: 'conflict', message: `a check named "${name}" already exists` } };
       } else if (current) {
         body = { ...current, ...(request.postDataJSON() as object), version: current.version + 1 };
         stored.set(id, body as CheckDefinition);
@@ -200,6 +206,17 @@ describe('a check’s edit form', () => {
     // The other change stands.
     expect(stored.get('aaa')).toMatchObject({ name: 'alpha-renamed', version: 2 });
     expect(watch.errors).toEqual([]);
+  });
+
+  it("a name another check has is said so, not taken for someone's change meanwhile", async () => {
+    stored.set('ccc', checkOf('ccc', 'gamma-check', 'https://gamma.test/'));
+    await page.goto('http://dash.test/checks/aaa');
+    await page.getByRole('heading', { name: 'Edit alpha-check' }).waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('gamma-check');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('a check named "gamma-check" already exists').waitFor();
+    expect(await page.getByText('Someone changed this check meanwhile').count()).toBe(0);
+    expect(stored.get('aaa')).toMatchObject({ name: 'alpha-check', version: 1 });
   });
 
   it('opened over a stale cached answer: follows the refetch until the user types, and saves the current version', async () => {

@@ -19,7 +19,7 @@ import { LIVE_POLL_MS } from '../../live';
 import { RemoveButton } from '../../remove-button';
 import { roleAtLeast } from '../../roles';
 import { useSession } from '../../session';
-import { RANGES, rangeOf } from '../target-detail/trend';
+import { chartRange, RANGES, rangeOf } from '../target-detail/trend';
 import { bytes, devicesOf, metricsPlaceholder, pct, percentOf, plain } from './host-series';
 import './hosts.css';
 
@@ -66,6 +66,10 @@ export function HostDetailPage() {
     },
   });
   const m = metrics.data;
+  const xRange = useMemo(
+    () => chartRange(range.minutes, metrics.dataUpdatedAt),
+    [range.minutes, metrics.dataUpdatedAt],
+  );
   const charts = useMemo(
     () => [
       { title: 'CPU', format: percent, ...columns(m, [{ label: 'CPU %', data: plain(m, 'cpu_pct') }]) },
@@ -187,6 +191,8 @@ export function HostDetailPage() {
                     series={c.series}
                     yFormat={c.format}
                     height={170}
+                    xRange={xRange}
+                    yRange={c.format === percent ? [0, 100] : undefined}
                   />
                 )}
               </Card>

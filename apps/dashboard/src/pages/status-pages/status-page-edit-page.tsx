@@ -54,7 +54,7 @@ export function StatusPageEditPage() {
     },
     onError: (err) => {
       if (err instanceof ApiError && err.issues.length) setErrors(errorsFromIssues(err.issues));
-      else if (err instanceof ApiError && err.status === 409)
+      else if (err instanceof ApiError && err.status === 409 && err.currentVersion !== null)
         setErrors({ form: 'Someone changed this page meanwhile: reload it, then apply your change again.' });
       else setErrors({ form: (err as Error).message });
     },

@@ -19,7 +19,7 @@ import { RemoveButton } from '../../remove-button';
 import { roleAtLeast } from '../../roles';
 import { useSession } from '../../session';
 import { LIVE_POLL_MS } from '../../live';
-import { historyPlaceholder, latestTitle, RANGES, rangeOf, trendOf } from './trend';
+import { chartRange, historyPlaceholder, latestTitle, RANGES, rangeOf, trendOf } from './trend';
 
 const ms = (v: number) => `${v} ms`;
 const percent = (v: number) => `${v} %`;
@@ -41,6 +41,11 @@ export function TargetDetailPage() {
     refetchInterval: range.minutes <= 60 ? LIVE_POLL_MS * 3 : LIVE_POLL_MS * 12,
   });
   const trend = useMemo(() => trendOf(history.data?.points ?? []), [history.data]);
+  // The range the viewer chose, up to when the history was read (not uPlot's own range around the points).
+  const xRange = useMemo(
+    () => chartRange(range.minutes, history.dataUpdatedAt),
+    [range.minutes, history.dataUpdatedAt],
+  );
   const latency = useMemo(() => [{ label: 'latency', values: trend.latency, color: '--fw-chart-1' }], [trend]);
   const uptime = useMemo(() => [{ label: 'uptime', values: trend.uptime, color: '--fw-chart-2' }], [trend]);
   const latest = useMemo(
@@ -141,13 +146,22 @@ export function TargetDetailPage() {
               <p className="fw-muted">{history.isPending ? 'Loading…' : 'No results in this range.'}</p>
             ) : (
               <div className="fw-stack">
-                <TimeChart label="Latency over time" times={trend.times} series={latency} yFormat={ms} height={180} />
+                <TimeChart
+                  label="Latency over time"
+                  times={trend.times}
+                  series={latency}
+                  yFormat={ms}
+                  height={180}
+                  xRange={xRange}
+                />
                 <TimeChart
                   label="Uptime over time"
                   times={trend.times}
                   series={uptime}
                   yFormat={percent}
                   height={140}
+                  xRange={xRange}
+                  yRange={[0, 100]}
                 />
               </div>
             )}

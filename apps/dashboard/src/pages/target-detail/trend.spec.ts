@@ -1,6 +1,6 @@
 import type { HistoryPoint, HistoryResponse } from '@fleetwatch/contracts';
 import { describe, expect, it } from 'vitest';
-import { historyPlaceholder, latestTitle, rangeOf, trendOf } from './trend';
+import { chartRange, historyPlaceholder, latestTitle, rangeOf, trendOf } from './trend';
 
 const p = (bucket: string, location: string, count: number, okCount: number, avg: number | null): HistoryPoint => ({
   bucket,
@@ -75,5 +75,14 @@ describe('latestTitle', () => {
     ['whole hours', { resolution: '1m', stepSeconds: 7200 }, 'Latest 2-hour steps'],
   ] as const)('%s', (_, history, title) => {
     expect(latestTitle(history)).toBe(title);
+  });
+});
+
+describe('chartRange', () => {
+  it('is the chosen range up to when the data was read, in epoch seconds', () => {
+    expect(chartRange(60, 7_200_000)).toEqual([3600, 7200]);
+  });
+  it('up to now before the first read', () => {
+    expect(chartRange(1440, 0, 86_400_000)).toEqual([0, 86_400]);
   });
 });

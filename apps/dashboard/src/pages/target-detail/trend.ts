@@ -45,6 +45,15 @@ export function rangeOf(key: string | null): (typeof RANGES)[number] {
 }
 
 /**
+ * A chart's time axis for a range (epoch seconds): the `minutes` up to `readAt` (when the data was read; now when
+ * not yet), so a range with one point shows that point within it.
+ */
+export function chartRange(minutes: number, readAt: number, now = Date.now()): [number, number] {
+  const to = (readAt > 0 ? readAt : now) / 1000;
+  return [to - minutes * 60, to];
+}
+
+/**
  * What a target's history shows while the answer for (id, minutes) loads (TanStack's placeholderData gets the
  * previous key's data): the previous answer only when it is this target's — the page stays mounted when only the id
  * changes (Back two entries, from one target to another), and another target's charts and status changes under this

@@ -47,7 +47,7 @@ export function ChannelEditPage() {
     },
     onError: (err) => {
       if (err instanceof ApiError && err.issues.length) setErrors(errorsFromIssues(draft.type, err.issues));
-      else if (err instanceof ApiError && err.status === 409)
+      else if (err instanceof ApiError && err.status === 409 && err.currentVersion !== null)
         setErrors({ form: 'Someone changed this channel meanwhile: reload it, then apply your change again.' });
       else setErrors({ form: (err as Error).message });
     },
