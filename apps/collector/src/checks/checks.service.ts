@@ -22,6 +22,7 @@ import { ConfigChangedFollower } from './assignment/config-events';
 import { ChecksMetrics } from './checks.metrics';
 import type { Probe, ProbeSessions, SessionContext } from './probe';
 import { CheckRunner } from './runner/check-runner';
+import { ConditionSandbox, type ConditionEvaluator } from './runner/condition-sandbox';
 import { CheckScheduler } from './scheduler/check-scheduler';
 import { Spool } from './spool/spool';
 import { SpoolDrain } from './spool/spool-drain';
@@ -49,6 +50,7 @@ export type ProbeLookup = (type: CheckType) => Probe | undefined;
 export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private spool!: Spool;
   private runner!: CheckRunner;
+  private conditions!: ConditionEvaluator;
   private scheduler!: CheckScheduler<CheckDefinition>;
   private drain!: SpoolDrain;
   private assignment!: AssignmentService;
@@ -93,7 +95,9 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
       dnsServers: config.dnsServers,
       logger,
     };
+    this.conditions = ConditionSandbox.orInline(logger);
     this.runner = new CheckRunner({
+      conditions: this.conditions,
       probeFor: this.probeFor,
       policy: this.sessionContext.policy,
       env: this.sessionContext.env,
@@ -164,9 +168,12 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
         'checks still running at shutdown: aborted',
       );
       this.runner.abortAll();
+      // Runs waiting for their conditions end too (failed: the collector is stopping).
+      await this.conditions.close();
       await stopped;
     }
     await this.sessions?.close();
+    await this.conditions.close();
     await this.drain.stop(Math.min(2_000, this.config.shutdownTimeoutMs / 4));
     await this.spool.close();
     this.metrics.watchSpool(undefined);

@@ -1,7 +1,8 @@
 import type { CheckDefinition, CheckResultPayload, CheckType } from '@fleetwatch/contracts';
-import { evaluateConditions, type TargetPolicy } from '@fleetwatch/domain';
+import type { TargetPolicy } from '@fleetwatch/domain';
 import type { Probe, ProbeOutcome } from '../probe';
 import type { SlotTiming } from '../scheduler/check-scheduler';
+import { inlineConditions, type ConditionEvaluator } from './condition-sandbox';
 import { resultMetadata, storable } from './result-metadata';
 
 // One run of one check at this location: attempts through the type's probe, each bounded
@@ -37,6 +38,8 @@ export interface CheckRunnerDeps {
   sink(result: CheckResultPayload): void;
   logger: RunnerLogger;
   onResult?(type: CheckType, outcome: RunOutcome): void;
+  /** Where conditions are evaluated (the collector: a worker thread with a budget, condition-sandbox.ts); default inline. */
+  conditions?: ConditionEvaluator;
 }
 
 /** How long past its timeout a probe that ignores its abort signal is waited for. */
@@ -169,7 +172,7 @@ export class CheckRunner {
         return this.bug(check, `probe did not stop within ${PROBE_GRACE_MS} ms after its abort (${why})`);
       }
       if (!outcome.ok || check.conditions.length === 0) return { outcome };
-      const verdict = evaluateConditions(check.conditions, {
+      const verdict = await (this.deps.conditions ?? inlineConditions).evaluate(check.conditions, {
         ...outcome.facts,
         ok: outcome.ok,
         latencyMs: outcome.latencyMs,

@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConditionSandbox } from './condition-sandbox';
+
+// The sandbox's rules with a stand-in thread speaking the same protocol (condition-worker.thread.ts: `ready`, then a
+// verdict per job): "spin" runs until terminated, "crash" throws out of the thread, anything else holds when it is
+// "true". condition-sandbox.int-spec.ts runs the built thread with real CEL.
+
+const WORKER = `
+const { parentPort } = require('node:worker_threads');
+parentPort.on('message', ({ conditions }) => {
+  if (conditions[0] === 'spin') for (;;) {}
+  if (conditions[0] === 'crash') throw new Error('boom');
+  const ok = conditions.every((c) => c === 'true');
+  parentPort.postMessage(ok ? { ok } : { ok, failed: { index: 0, expression: conditions[0], reason: 'was false' } });
+});
+parentPort.postMessage({ ready: true });
+`;
+
+const logger = { warn: jest.fn(), error: jest.fn() };
+const facts = { ok: true, latencyMs: 1 };
+let dir: string;
+let sandbox: ConditionSandbox;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fw-sandbox-'));
+  writeFileSync(join(dir, 'worker.js'), WORKER);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+beforeEach(() => {
+  sandbox = new ConditionSandbox(join(dir, 'worker.js'), logger, 300);
+});
+afterEach(() => sandbox.close());
+
+describe('ConditionSandbox', () => {
+  it('answers each evaluation with its verdict, in order', async () => {
+    const verdicts = await Promise.all([
+      sandbox.evaluate(['true'], facts),
+      sandbox.evaluate(['false'], facts),
+      sandbox.evaluate(['true', 'true'], facts),
+    ]);
+    expect(verdicts.map((v) => v.ok)).toEqual([true, false, true]);
+  });
+
+  it('one that runs past its budget fails alone, and the evaluations after it get a new thread', async () => {
+    const started = Date.now();
+    const [runaway, after] = await Promise.all([sandbox.evaluate(['spin'], facts), sandbox.evaluate(['true'], facts)]);
+    expect(runaway).toEqual({
+      ok: false,
+      failed: { index: 0, expression: '', reason: expect.stringContaining('took longer than 300 ms') },
+    });
+    expect(after.ok).toBe(true);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // The event loop of the caller ran throughout: a timer fired while the thread spun.
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    await sandbox.evaluate(['spin'], facts);
+    clearInterval(timer);
+    expect(ticks).toBeGreaterThan(10);
+  });
+
+  it('a thread that fails fails its evaluation with the reason, and the next gets a new thread', async () => {
+    const crashed = await sandbox.evaluate(['crash'], facts);
+    expect(crashed.ok).toBe(false);
+    expect(crashed.failed?.reason).toMatch(/thread (failed|exited)/);
+    expect((await sandbox.evaluate(['true'], facts)).ok).toBe(true);
+  });
+
+  it('closing fails what waits, and later evaluations say the collector is stopping', async () => {
+    const waiting = sandbox.evaluate(['spin'], facts);
+    const queued = sandbox.evaluate(['true'], facts);
+    await sandbox.close();
+    expect((await waiting).failed?.reason).toMatch(/stopping/);
+    expect((await queued).failed?.reason).toMatch(/stopping/);
+    expect((await sandbox.evaluate(['true'], facts)).failed?.reason).toMatch(/stopping/);
+  });
+
+  it('a thread that never starts fails what waits for it instead of holding it', async () => {
+    writeFileSync(join(dir, 'silent.js'), 'setInterval(() => {}, 1000);');
+    const silent = new ConditionSandbox(join(dir, 'silent.js'), logger, 300);
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick'] });
+    try {
+      const pending = silent.evaluate(['true'], facts);
+      jest.advanceTimersByTime(30_001);
+      expect((await pending).failed?.reason).toMatch(/did not start/);
+    } finally {
+      jest.useRealTimers();
+      await silent.close();
+    }
+  });
+});

@@ -1,0 +1,170 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { evaluateConditions, type ConditionFacts, type ConditionVerdict } from '@fleetwatch/domain';
+
+// Where a check's conditions (CEL over the probe's result) are evaluated. CEL has no budget: `bodyText.matches(…)`
+// with a pattern that backtracks (`^(a+)+$` over 31 characters: 71 s) or a comprehension nested over a 64 KB body ran
+// synchronously on the collector's event loop — every other check, host sampling and the bus's heartbeats stopped,
+// for as long as the probed server's answer made it take. The collector (built) evaluates them in one worker thread
+// with a budget per evaluation: one that runs past it fails its check with a reason saying so, the thread is
+// terminated and a new one takes the rest. Started with the first check that has conditions.
+
+export interface ConditionEvaluator {
+  evaluate(conditions: readonly string[], facts: ConditionFacts): Promise<ConditionVerdict>;
+  close(): Promise<void>;
+}
+
+/** On the caller's thread (unit tests; a build without the worker file). */
+export const inlineConditions: ConditionEvaluator = {
+  evaluate: (conditions, facts) => Promise.resolve(evaluateConditions(conditions, facts)),
+  close: () => Promise.resolve(),
+};
+
+/** How long one check's conditions may take (normal ones take well under 10 ms, a 64 KB body included). */
+export const CONDITION_BUDGET_MS = 1_000;
+/** How long a new thread may take to load before the evaluations waiting for it fail. */
+const START_BUDGET_MS = 30_000;
+
+export interface SandboxLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+interface Job {
+  conditions: readonly string[];
+  facts: ConditionFacts;
+  resolve(verdict: ConditionVerdict): void;
+}
+
+const failedWith = (reason: string): ConditionVerdict => ({ ok: false, failed: { index: 0, expression: '', reason } });
+
+export class ConditionSandbox implements ConditionEvaluator {
+  private worker: Worker | null = null;
+  private ready = false;
+  private readonly queue: Job[] = [];
+  private active: { job: Job; timer: NodeJS.Timeout } | null = null;
+  private startTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly logger: SandboxLogger,
+    private readonly budgetMs = CONDITION_BUDGET_MS,
+  ) {}
+
+  /** The sandbox when the worker's file is beside this one (the build), else inline (sources run by jest). */
+  static orInline(logger: SandboxLogger): ConditionEvaluator {
+    const file = join(__dirname, 'condition-worker.thread.js');
+    return existsSync(file) ? new ConditionSandbox(file, logger) : inlineConditions;
+  }
+
+  evaluate(conditions: readonly string[], facts: ConditionFacts): Promise<ConditionVerdict> {
+    if (this.closed) return Promise.resolve(failedWith('conditions not evaluated: the collector is stopping'));
+    return new Promise((resolve) => {
+      this.queue.push({ conditions, facts, resolve });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const worker = this.worker;
+    this.drop('conditions not evaluated: the collector is stopping');
+    await worker?.terminate();
+  }
+
+  private pump(): void {
+    if (this.closed || this.active || this.queue.length === 0) return;
+    if (!this.worker) this.spawn();
+    if (!this.ready || !this.worker) return;
+    const job = this.queue.shift() as Job;
+    try {
+      this.worker.postMessage({ conditions: job.conditions, facts: job.facts });
+    } catch (err) {
+      // Facts the structured clone cannot carry (a probe's bug): judged here rather than failing the check for it.
+      this.logger.warn({ err: (err as Error).message }, 'probe facts not transferable to the condition thread');
+      job.resolve(evaluateConditions(job.conditions, job.facts));
+      this.pump();
+      return;
+    }
+    const worker = this.worker;
+    this.active = {
+      job,
+      timer: setTimeout(() => {
+        this.logger.warn(
+          { budgetMs: this.budgetMs, conditions: job.conditions },
+          'check conditions ran past their budget: their thread is replaced',
+        );
+        this.replace(
+          worker,
+          `conditions took longer than ${this.budgetMs} ms and were stopped ` +
+            '(a regular expression that backtracks, or a comprehension over a large body?)',
+        );
+      }, this.budgetMs),
+    };
+  }
+
+  private spawn(): void {
+    const worker = new Worker(this.file);
+    this.worker = worker;
+    this.ready = false;
+    // The collector's own lifecycle ends it (close); an idle thread must not keep the process up.
+    worker.unref();
+    this.startTimer = setTimeout(
+      () => this.replace(worker, `the condition thread did not start within ${START_BUDGET_MS / 1000} s`),
+      START_BUDGET_MS,
+    );
+    worker.on('message', (message: ConditionVerdict | { ready: true }) => {
+      if (this.worker !== worker) return;
+      if ('ready' in message) {
+        this.ready = true;
+        if (this.startTimer) clearTimeout(this.startTimer);
+        this.startTimer = null;
+      } else if (this.active) {
+        const { job, timer } = this.active;
+        clearTimeout(timer);
+        this.active = null;
+        job.resolve(message);
+      }
+      this.pump();
+    });
+    worker.on('error', (err) => {
+      this.logger.error({ err: err.message }, 'the condition thread failed; a new one takes the next evaluations');
+      this.replace(worker, `conditions not evaluated: their thread failed (${err.message})`);
+    });
+    worker.on('exit', (code) => this.replace(worker, `conditions not evaluated: their thread exited (${code})`));
+  }
+
+  /** Ends `worker` (if it is the current one): the evaluation it held fails with `reason`, the rest go to a new one. */
+  private replace(worker: Worker, reason: string): void {
+    if (this.worker !== worker) return;
+    this.worker = null;
+    this.ready = false;
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.startTimer = null;
+    void worker.terminate();
+    const active = this.active;
+    this.active = null;
+    if (active) {
+      clearTimeout(active.timer);
+      active.job.resolve(failedWith(reason));
+    } else {
+      // It never started: what waits for it fails rather than wait for another that may not start either.
+      for (const job of this.queue.splice(0)) job.resolve(failedWith(reason));
+    }
+    this.pump();
+  }
+
+  private drop(reason: string): void {
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.startTimer = null;
+    this.worker = null;
+    if (this.active) {
+      clearTimeout(this.active.timer);
+      this.active.job.resolve(failedWith(reason));
+      this.active = null;
+    }
+    for (const job of this.queue.splice(0)) job.resolve(failedWith(reason));
+  }
+}
