@@ -52,6 +52,11 @@ describe('checkResultPayloadSchema', () => {
       expect(refusedAt(checkResultPayloadSchema, { ...result, startedAt })).toEqual(['startedAt']);
     expect(refusedAt(checkResultPayloadSchema, { ...result, startedAt: '9999-12-31T23:59:59Z' })).toBeNull();
   });
+
+  it("refuses a result about another target than the check's own (it was folded into that target)", () => {
+    for (const targetId of ['instance:web-1', 'host:node-1', 'check:other', 'check:SITE-A', 'site-a'])
+      expect(refusedAt(checkResultPayloadSchema, { ...result, targetId })).toEqual(['targetId']);
+  });
 });
 
 describe('hostMetricsPayloadSchema', () => {

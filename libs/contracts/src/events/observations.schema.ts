@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { boundedJsonObject, isoDateTimeSchema, labelsSchema, storableDateTimeSchema } from '../common/safe-json';
 import { instanceKindSchema, lifecycleStateSchema, targetKindSchema, targetStatusSchema } from '../common/status';
-import { UUID_PATTERN } from '../common/ids';
+import { TargetIds, UUID_PATTERN } from '../common/ids';
 import { storableText } from '../common/store-safe';
 
 const name = (max: number) => storableText(max, 1);
@@ -167,38 +167,45 @@ export type CheckMetric = z.infer<typeof checkMetricSchema>;
  */
 export const MAX_CHECK_LATENCY_MS = 86_400_000;
 
-export const checkResultPayloadSchema = z.object({
-  checkId: name(128),
-  targetId: name(300),
-  location: locationSchema,
-  ok: z.boolean(),
-  latencyMs: z.number().nonnegative().max(MAX_CHECK_LATENCY_MS).nullable(),
-  failureReason: storableText(2048).optional(),
-  attempt: z.number().int().min(1).default(1),
-  /** Stored as timestamptz: a year Postgres refuses (zod takes 0000) is refused here, not at the commit. */
-  startedAt: storableDateTimeSchema,
-  /** The check's interval: the aggregator marks the location STALE when nothing arrives within ~2 intervals. */
-  intervalSeconds: z
-    .number()
-    .int()
-    .positive()
-    .max(7 * 86_400)
-    .optional(),
-  metadata: boundedJsonObject(METADATA_LIMITS).optional(),
-  /** The check's name and type when it ran (targets API shows them; the aggregator needs no config lookup). */
-  checkName: storableText(256).optional(),
-  checkType: storableText(32).optional(),
-  tags: z.array(storableText(64)).max(64).optional(),
-  /** The check's own consensus quorum (percentage of reporting locations DOWN → DOWN); absent: the site's. */
-  downQuorumPct: z.number().int().min(1).max(100).optional(),
-  /** Attempts made before this result (retries before DOWN); `attempt` is the one reported. */
-  retries: z.number().int().min(0).max(10).optional(),
-  /**
-   * Figures a service collector read (Redis INFO, queue depths, replication lag …): bounded, finite, with
-   * Prometheus-safe names and a few labels each, so history, `/metrics` and alert rules can use them as they are.
-   */
-  metrics: z.array(checkMetricSchema).max(MAX_CHECK_METRICS).optional(),
-});
+export const checkResultPayloadSchema = z
+  .object({
+    checkId: name(128),
+    targetId: name(300),
+    location: locationSchema,
+    ok: z.boolean(),
+    latencyMs: z.number().nonnegative().max(MAX_CHECK_LATENCY_MS).nullable(),
+    failureReason: storableText(2048).optional(),
+    attempt: z.number().int().min(1).default(1),
+    /** Stored as timestamptz: a year Postgres refuses (zod takes 0000) is refused here, not at the commit. */
+    startedAt: storableDateTimeSchema,
+    /** The check's interval: the aggregator marks the location STALE when nothing arrives within ~2 intervals. */
+    intervalSeconds: z
+      .number()
+      .int()
+      .positive()
+      .max(7 * 86_400)
+      .optional(),
+    metadata: boundedJsonObject(METADATA_LIMITS).optional(),
+    /** The check's name and type when it ran (targets API shows them; the aggregator needs no config lookup). */
+    checkName: storableText(256).optional(),
+    checkType: storableText(32).optional(),
+    tags: z.array(storableText(64)).max(64).optional(),
+    /** The check's own consensus quorum (percentage of reporting locations DOWN → DOWN); absent: the site's. */
+    downQuorumPct: z.number().int().min(1).max(100).optional(),
+    /** Attempts made before this result (retries before DOWN); `attempt` is the one reported. */
+    retries: z.number().int().min(0).max(10).optional(),
+    /**
+     * Figures a service collector read (Redis INFO, queue depths, replication lag …): bounded, finite, with
+     * Prometheus-safe names and a few labels each, so history, `/metrics` and alert rules can use them as they are.
+     */
+    metrics: z.array(checkMetricSchema).max(MAX_CHECK_METRICS).optional(),
+  })
+  // A check's result is about its own target (SPEC §11: `check:<id>`): one naming another (`instance:web-1`, a host)
+  // was folded into that target — a running instance turned into a PARTIAL "check" by one message.
+  .refine((r) => r.targetId === TargetIds.check(r.checkId), {
+    path: ['targetId'],
+    message: "must be the check's own target, check:<checkId>",
+  });
 export type CheckResultPayload = z.infer<typeof checkResultPayloadSchema>;
 
 const bytes = z.number().nonnegative();
