@@ -165,7 +165,7 @@ export function stepAlert(
   return { state: next, notifications, transition };
 }
 
-function notificationOf(kind: AlertNotificationKind, s: AlertSeriesState, at: number): AlertNotification {
+export function notificationOf(kind: AlertNotificationKind, s: AlertSeriesState, at: number): AlertNotification {
   return {
     kind,
     key: s.key,

@@ -1,6 +1,7 @@
 import { TargetStatus } from '@fleetwatch/contracts';
 import {
   addToGroups,
+  announceFiring,
   emptyGroupingState,
   flushDue,
   groupLabelsOf,
@@ -375,5 +376,38 @@ describe('label names that Object.prototype also has', () => {
     const labels = alertLabels(rule.rule, 'instance:web-1', { toString: 'x', team: 'a' });
     expect(labels).toMatchObject({ toString: 'x', team: 'a' });
     expect(labels).not.toHaveProperty('exported_toString');
+  });
+});
+
+describe('announceFiring (a channel added to a rule while its alerts fire)', () => {
+  const oneChannel = routesOf([compileAlertRule({ ...rule.rule, channels: ['slack'] })]);
+  const flushAt = (state: GroupingState, at: number) => flushDue(state, at).flushes;
+
+  it('the added channel gets the firing alerts after its group wait; the channel told already gets nothing', () => {
+    // Fired with slack only; slack told.
+    let state = addToGroups(
+      emptyGroupingState(),
+      [n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0)],
+      oneChannel,
+      T0,
+    );
+    state = flushDue(state, T0 + 30 * SEC).state;
+    // Ten minutes on, the pager is added to the rule (routes: slack and pager).
+    const at = T0 + 600 * SEC;
+    state = announceFiring(state, [n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0)], routes, at);
+    expect(flushAt(state, at + 29 * SEC)).toEqual([]);
+    const sent = flushAt(state, at + 30 * SEC);
+    expect(sent.map((f) => [f.channelId, f.firing.map((a) => a.targetId).sort()])).toEqual([['pager', ['a', 'b']]]);
+  });
+
+  it('alerts every channel holds already: the state is the same object (nothing to write)', () => {
+    let state = addToGroups(emptyGroupingState(), [n('firing', 'a', 'db', T0)], routes, T0);
+    state = flushDue(state, T0 + 30 * SEC).state;
+    expect(announceFiring(state, [n('firing', 'a', 'db', T0)], routes, T0 + 600 * SEC)).toBe(state);
+  });
+
+  it('an alert of a rule no longer there is left alone', () => {
+    const state = emptyGroupingState();
+    expect(announceFiring(state, [n('firing', 'a', 'db', T0)], new Map(), T0)).toBe(state);
   });
 });

@@ -201,6 +201,40 @@ export function addToGroups(
 }
 
 /**
+ * Alerts firing and announced already (`firing`: one notification each, kind `firing`), into the groups of their
+ * route that do not hold them — only those. The engine decides an alert's "firing" once, so a channel added to a rule
+ * while its alert fired (a pager attached to an incident in progress), or a grouping changed, heard of it at the
+ * alert's next repeat (4 h by default) or never. Called after a configuration reload; the groups that hold an alert
+ * already are left as they are (their receivers were told).
+ */
+export function announceFiring(
+  state: GroupingState,
+  firing: readonly AlertNotification[],
+  routes: ReadonlyMap<string, NotificationRoute>,
+  now: number,
+): GroupingState {
+  // Alerts missing from the same channels of the same rule go in together (usually: every alert of a rule, the
+  // channel added to it).
+  const batches = new Map<string, { notifications: AlertNotification[]; route: NotificationRoute; ruleId: string }>();
+  for (const n of firing) {
+    const route = routes.get(n.ruleId);
+    if (!route) continue;
+    const groupLabels = groupLabelsOf(route.grouping.groupBy, n.labels);
+    const missing = route.channels.filter(
+      (channelId) => !Object.hasOwn(state.groups[groupKeyOf(channelId, groupLabels)]?.alerts ?? {}, n.fingerprint),
+    );
+    if (missing.length === 0) continue;
+    const key = JSON.stringify([n.ruleId, missing]);
+    const batch = batches.get(key) ?? { notifications: [], route: { ...route, channels: missing }, ruleId: n.ruleId };
+    batch.notifications.push(n);
+    batches.set(key, batch);
+  }
+  let next = state;
+  for (const b of batches.values()) next = addToGroups(next, b.notifications, new Map([[b.ruleId, b.route]]), now);
+  return next;
+}
+
+/**
  * When the group is to remind its receiver instead of sending for an engine's repeat of an alert, or null when the
  * repeat is news. A repeat is no reason for its group to send now when the group's messages carry the alert
  * already, and the group sent one within the repeat interval (less group_wait or group_interval: the engine decided

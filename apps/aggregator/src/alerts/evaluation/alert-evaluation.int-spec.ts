@@ -289,6 +289,37 @@ it("a rule selecting pods fires for a pod that goes DOWN, not for a container (t
   expect(await storedAlert(site.pg, 'r-pods', instance('box-1'))).toBeNull();
 });
 
+it('a channel added to a rule while its alert fires is told at once; the channels told already are not', async () => {
+  await down('web-late');
+  await firing(instance('web-late'));
+  await waitFor(async () => (await perChannel(instance('web-late'))).every((s) => s.length === 1), {
+    description: 'one message per channel',
+  });
+  // The pager attached to the incident in progress: it heard of it at the next repeat (4 h) before.
+  await putRule(site.pg, RULE, {
+    name: 'Instance down',
+    condition: { type: 'status', statuses: [TargetStatus.Down] },
+    for: `${FOR_MS / 1000}s`,
+    severity: 'critical',
+    annotations: { summary: '{{ target.name }} is down' },
+    channels: [...CHANNELS, 'ch-c'],
+    grouping: { groupBy: ['alertname', 'target'], groupWait: '0s', groupInterval: '1s' },
+  });
+  await configChanged(site, ['rules']);
+  await waitFor(async () => (await notified(site.pg, 'ch-c', instance('web-late'))).length === 1, {
+    timeoutMs: 15_000,
+    description: 'the added channel told',
+  });
+  await sleep(2500);
+  expect((await notified(site.pg, 'ch-c', instance('web-late'))).map((n) => n.status)).toEqual(['firing']);
+  expect(await perChannel(instance('web-late'))).toEqual([['firing'], ['firing']]);
+  await up('web-late');
+  await waitFor(async () => (await notified(site.pg, 'ch-c', instance('web-late'))).length === 2, {
+    timeoutMs: 15_000,
+    description: 'the added channel told it resolved',
+  });
+});
+
 describe('fencing', () => {
   let pool: SqlPool;
   const evaluator = () => {

@@ -3,13 +3,16 @@ import type { StatusChangedPayload } from '@fleetwatch/contracts';
 import type { TargetSnapshot } from '@fleetwatch/domain';
 import {
   addToGroups,
+  announceFiring,
   applyChanges,
   createMuter,
   emptyGroupingState,
   evaluateFleet,
   nextDueAt,
+  notificationOf,
   flushDue,
   notificationOfFlush,
+  type AlertNotification,
   type AlertSeriesState,
   type EvaluationInput,
   type EvaluationResult,
@@ -87,6 +90,11 @@ export class AlertEvaluator {
   private events: StatusChangedPayload[] = [];
   private eventsScheduled = false;
   private configDirty = false;
+  /**
+   * A configuration was loaded: the next decision puts the alerts firing (announced, not muted) into the groups of
+   * their route that do not hold them (a channel added to a rule while it fired: announceFiring).
+   */
+  private announceDue = false;
   /** The next tick evaluates every target with every rule. */
   private fullDue = true;
   private resyncAt = 0;
@@ -294,6 +302,7 @@ export class AlertEvaluator {
       throw err;
     }
     this.unreadableRuleIds = new Set(this.config.skipped.filter((s) => s.area === 'rules').map((s) => s.id));
+    this.announceDue = true;
     for (const s of this.config.skipped)
       this.logger.warn(s, 'alert configuration entry left out: it does not pass the contract');
   }
@@ -359,9 +368,20 @@ export class AlertEvaluator {
   private async decide(result: EvaluationResult, now: number): Promise<DecisionSummary | null> {
     const epoch = this.epoch;
     if (epoch === null) return null;
-    const grouped = addToGroups(this.grouping, result.notifications, this.config.routes, now);
     // Mutes asked again as messages go out: a silence made while an alert waited in its group keeps it back.
     const muter = this.muter(now);
+    let grouped = addToGroups(this.grouping, result.notifications, this.config.routes, now);
+    const announcing = this.announceDue;
+    if (announcing) {
+      const firing: AlertNotification[] = [];
+      for (const held of this.states.values()) {
+        // As this decision leaves it (resolved or gone: nothing to announce; one firing anew is announced by the engine).
+        const s = result.changed.has(held.key) ? result.changed.get(held.key) : held;
+        if (s?.state === 'firing' && s.lastSentAt !== null && !muter.isMuted(s.labels, s.targetId))
+          firing.push(notificationOf('firing', s, now));
+      }
+      grouped = announceFiring(grouped, firing, this.config.routes, now);
+    }
     const { state: next, flushes } = flushDue(grouped, now, (a) => muter.isMuted(a.labels, a.targetId));
     const groupUpserts: StoredNotificationGroup[] = [];
     const groupDeletes: string[] = [];
@@ -370,7 +390,10 @@ export class AlertEvaluator {
         if (this.grouping.groups[k] !== g) groupUpserts.push({ key: k, channelId: g.channelId, group: g });
       for (const k of Object.keys(this.grouping.groups)) if (!(k in next.groups)) groupDeletes.push(k);
     }
-    if (!result.changed.size && !groupUpserts.length && !groupDeletes.length && !flushes.length) return null;
+    if (!result.changed.size && !groupUpserts.length && !groupDeletes.length && !flushes.length) {
+      if (announcing) this.announceDue = false;
+      return null;
+    }
     const upserts: AlertSeriesState[] = [];
     const deletes: string[] = [];
     for (const [k, s] of result.changed) {
@@ -407,6 +430,7 @@ export class AlertEvaluator {
     }
     applyChanges(this.states, result.changed);
     this.grouping = next;
+    if (announcing) this.announceDue = false;
     for (const t of result.transitions)
       this.logger.info(
         { alert: t.labels['alertname'], target: t.labels['target'], from: t.from, to: t.to },
