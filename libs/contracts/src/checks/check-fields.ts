@@ -138,9 +138,9 @@ export const commonFields = {
   intervalSeconds: z.number().int().min(1).max(86_400).default(30),
   /**
    * Seconds one attempt may take (default 10, never more than the interval; a shorter interval's when unnamed:
-   * withDefaultTimeout). At least 0.1: a timeout of 5e-324 s was taken and every run timed out after 1 ms.
+   * withDefaultTimeout). At least a millisecond: 5e-324 s was taken (and ran as 1 ms).
    */
-  timeoutSeconds: z.number().min(0.1, 'at least 0.1 s').max(300).default(10),
+  timeoutSeconds: z.number().min(0.001, 'at least 0.001 s (1 ms)').max(300).default(10),
   /** Failed attempts retried at once before the result is DOWN (default 0). */
   retries: z.number().int().min(0).max(10).default(0),
   /**

@@ -71,13 +71,7 @@ export const rabbitmqQueuesCheckFields = z.strictObject({
   type: z.literal('rabbitmq-queues'),
   ...amqpConnection,
   /** The queues to report; empty: every queue of the vhost the management API lists (at most `maxQueues`). */
-  queues: z
-    .array(amqpName)
-    .max(100)
-    .refine((q) => new Set(q).size === q.length, {
-      message: 'each queue once (a queue listed twice gave two series of one name, and their alerts flapped)',
-    })
-    .default([]),
+  queues: z.array(amqpName).max(100).default([]),
   managementUrl: urlOf(['http', 'https']).optional(),
   maxQueues: z.number().int().min(1).max(200).default(100),
 });
