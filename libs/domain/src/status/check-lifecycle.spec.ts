@@ -208,6 +208,13 @@ describe('applyLifecycle: delete', () => {
     expect(applyLifecycle(created, lc('deleted', 2, 9000)).events).toEqual([]);
   });
 
+  it('dated no earlier than what the target holds (a result stamped after the delete by a collector ahead)', () => {
+    const down = run([result('eu', false, 50_000), lc('active', 2, 1000, { name: 'api' })]).target;
+    const { target, events } = run([lc('deleted', 3, 45_000)], down);
+    expect(events.map((e) => e.at)).toEqual([50_000, 50_000]);
+    expect(target).toMatchObject({ since: 50_000, deletedAt: 50_000 });
+  });
+
   it('of a check never heard of: a tombstone all the same (a late result must not create it)', () => {
     const tomb = applyLifecycle(undefined, lc('deleted', 2, 9000)).target;
     expect(tomb.deletedAt).toBe(9000);
@@ -344,12 +351,28 @@ describe("a probed check's interval changed (checkIntervalSeconds)", () => {
     expect(changed(late, 600).eu.deadline?.at).toBe(30_000 + 1_200_000 + 5000);
   });
 
-  it('shorter: two new intervals after the change (the collector runs on the new schedule from then on)', () => {
+  it('shorter: the deadline its last result set stays (a collector that missed the change runs on the old schedule)', () => {
     const t = upUp();
-    expect(changed(t, 10).us.deadline?.at).toBe(20_000 + 20_000 + 5000);
-    // Nothing heard within them → STALE.
-    const after = applyLifecycle(t, lc('active', 2, 20_000, { checkIntervalSeconds: 10 })).target;
-    expect(applyExpiry(after, 'eu', 45_001, policy).target.locations.eu.status).toBe(S.Stale);
+    expect(changed(t, 10)).toEqual(t.locations);
+  });
+
+  it('a result run with the old interval after the change does not pull the moved deadline back', () => {
+    const longer = applyLifecycle(upUp(), lc('active', 2, 20_000, { checkIntervalSeconds: 600 })).target;
+    const moved = longer.locations.eu.deadline;
+    // In flight when the interval changed: run at 21 s with the old 30 s (due at 86 s by itself).
+    const late = applyObservation(longer, result('eu', true, 21_000), policy).target;
+    expect(late.locations.eu.deadline).toEqual(moved);
+    expect(applyExpiry(late, 'eu', 90_000, policy).target.locations.eu.status).toBe(S.Up);
+    // The first result on the new schedule sets its own.
+    const next = applyObservation(
+      late,
+      {
+        ...result('eu', true, 600_000),
+        deadline: { at: 600_000 + 1_205_000, expireTo: S.Stale, reason: 'no result within 2 × 600s' },
+      },
+      policy,
+    ).target;
+    expect(next.locations.eu.deadline?.at).toBe(1_805_000);
   });
 
   it('the same interval (a rename), a heartbeat deadline, or a location STALE already: left as they are', () => {

@@ -55,10 +55,10 @@ export interface CheckLifecycle {
    */
   pingWindowMs?: number;
   /**
-   * A probed check's interval (s) as configured by this version. A change moves each location's STALE deadline (set by
-   * its last result with the interval then) to two new intervals after that result, and never before two new
+   * A probed check's interval (s) as configured by this version. A longer one moves each location's STALE deadline (set
+   * by its last result with the interval then) to two new intervals after that result, and never before two new
    * intervals after the change: the collector's next run is on the new schedule, up to one new interval away, so a
-   * longer interval read STALE (and notified) before its first run, and a shorter one kept the long deadline.
+   * longer interval read STALE (and notified) before its first run. A shorter one leaves it (see withCheckInterval).
    */
   checkIntervalSeconds?: number;
 }
@@ -100,7 +100,9 @@ function withCheckInterval(target: TargetSnapshot, seconds: number | undefined, 
   for (const [name, l] of Object.entries(target.locations)) {
     if (l.deadline === null || l.deadline.expireTo !== TargetStatus.Stale) continue;
     const before = checkIntervalOf(l.deadline.reason);
-    if (before === undefined || before === seconds * 1000) continue;
+    // A shorter interval keeps the deadline its last result set: a collector that missed config.changed runs on the
+    // old schedule until it reads its assignment again (within a minute), and its next result sets the new one.
+    if (before === undefined || seconds * 1000 <= before) continue;
     const moved = Math.max(l.deadline.at - 2 * before + windowMs, at + windowMs + CHECK_STALE_SLACK_MS);
     locations ??= { ...target.locations };
     locations[name] = {
@@ -171,14 +173,22 @@ export function applyLifecycle(current: TargetSnapshot | undefined, lc: CheckLif
   const base = identity(current ?? emptyTarget(lc.targetId, TargetKind.Check, lc.name ?? lc.targetId), lc);
   const version = `config version ${lc.version}`;
 
-  if (lc.state === 'deleted')
+  if (lc.state === 'deleted') {
+    // Dated by the configuration owner's clock, but never before what the target holds (a result stamped after it by
+    // a collector ahead): the events to UNKNOWN come after the target's newest, as a retirement's (retireTarget).
+    const at = Math.max(
+      lc.at,
+      base.lastSeen ?? lc.at,
+      ...Object.values(base.locations).map((l) => Math.max(l.observedAt, l.lastSeen)),
+    );
     return tombstoneOf(base, {
-      at: lc.at,
-      deletedAt: lc.at,
+      at,
+      deletedAt: at,
       lastSeen: base.lastSeen,
       reason: `check deleted (${version})`,
       consensusReason: `check deleted (${version})`,
     });
+  }
 
   if (lc.state === 'paused') {
     if (base.paused) return { target: base, events: [], applied: true };

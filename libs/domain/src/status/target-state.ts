@@ -1,6 +1,7 @@
 import { TargetKind, TargetStatus, type InstanceKind } from '@fleetwatch/contracts';
 import { consensusOf, type ConsensusPolicy } from './consensus';
 import { isNewer, transitionsFor } from './transitions';
+import { checkIntervalOf } from './heartbeat';
 
 /** What the sweeper does when a location's deadline passes. */
 export interface Deadline {
@@ -300,7 +301,8 @@ export function applyObservation(
     latencyMs: obs.latencyMs !== undefined ? obs.latencyMs : (prev?.latencyMs ?? null),
     detail: obs.detail !== undefined ? obs.detail : (prev?.detail ?? null),
     lifecycle: obs.lifecycle !== undefined ? obs.lifecycle : (prev?.lifecycle ?? null),
-    deadline: obs.deadline !== undefined ? obs.deadline : (prev?.deadline ?? null),
+    deadline:
+      obs.deadline !== undefined ? deadlineAfter(prev?.deadline ?? null, obs.deadline) : (prev?.deadline ?? null),
     run: obs.run !== undefined ? obs.run : (prev?.run ?? null),
   };
   const folded = withLocation(base, obs.location, next, obs.reason, obs.at, policy);
@@ -320,6 +322,21 @@ export function applyObservation(
   const instanceKind = instanceKindAfter(base, obs);
   if (instanceKind !== undefined) target.instanceKind = instanceKind;
   return { target, events: folded.events, applied: true };
+}
+
+/**
+ * The STALE deadline a newer result sets — unless it was run with another interval than the held deadline's and
+ * falls before it: a run in flight (or spooled) when the interval was lengthened carries the old one, and its
+ * deadline undid the one the change had moved (STALE before the first run on the new schedule). The later of the two
+ * then; a result with the same interval sets its own as always.
+ */
+function deadlineAfter(held: Deadline | null, next: Deadline | null): Deadline | null {
+  if (held === null || next === null || held.expireTo !== TargetStatus.Stale || next.expireTo !== TargetStatus.Stale)
+    return next;
+  const heldInterval = checkIntervalOf(held.reason);
+  const nextInterval = checkIntervalOf(next.reason);
+  if (heldInterval === undefined || nextInterval === undefined || heldInterval === nextInterval) return next;
+  return held.at > next.at ? held : next;
 }
 
 /**
