@@ -13,7 +13,8 @@ import type { Probe } from '../probe';
 import { tcpProbe } from '../probes/tcp.probe';
 import { tlsProbe } from '../probes/tls.probe';
 import { StampClock, type TimeSources } from '../../stamps/stamp-clock';
-import { CheckRunner, PROBE_GRACE_MS, type RunOutcome } from './check-runner';
+import { CheckRunner, CONDITIONS_HELD_MS, PROBE_GRACE_MS, type RunOutcome } from './check-runner';
+import type { ConditionEvaluator, SandboxVerdict } from './condition-sandbox';
 
 // The runner over the real tcp probe against sockets of this test (a listening port, a
 // closed one), the real CEL conditions, and probes that misbehave the way a buggy probe would.
@@ -48,7 +49,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise((r) => server.close(r)));
 
-function runner(probes: Partial<Record<string, unknown>> = {}, stamp?: () => number) {
+function runner(probes: Partial<Record<string, unknown>> = {}, stamp?: () => number, conditions?: ConditionEvaluator) {
   const results: CheckResultPayload[] = [];
   const outcomes: RunOutcome[] = [];
   const errors: string[] = [];
@@ -61,6 +62,7 @@ function runner(probes: Partial<Record<string, unknown>> = {}, stamp?: () => num
     sink: (result) => results.push(checkResultPayloadSchema.parse(result)),
     logger: { warn: () => undefined, error: (_o, m) => errors.push(m) },
     onResult: (_t, o) => outcomes.push(o),
+    conditions,
   });
   return { r, results, outcomes, errors };
 }
@@ -307,5 +309,66 @@ describe('CheckRunner', () => {
     const h = runner();
     await h.r.run(definition({ name: 'paused', type: 'tcp', host: '127.0.0.1', port: openPort, paused: true }), slot());
     expect(h.results).toEqual([]);
+  });
+});
+
+describe('CheckRunner: conditions the sandbox did not judge', () => {
+  const stopped = (kind: 'budget' | 'fault', reason: string): SandboxVerdict => ({
+    ok: false,
+    failed: { index: 0, expression: '', reason },
+    stopped: kind,
+  });
+  const evaluator = (verdict: SandboxVerdict) => {
+    const calls: string[][] = [];
+    const e: ConditionEvaluator = {
+      evaluate: (conditions) => {
+        calls.push([...conditions]);
+        return Promise.resolve(verdict);
+      },
+      close: () => Promise.resolve(),
+    };
+    return { e, calls };
+  };
+  const check = () =>
+    definition({
+      name: 'c',
+      type: 'tcp',
+      host: '127.0.0.1',
+      port: openPort,
+      intervalSeconds: 30,
+      retries: 2,
+      conditions: ['latency < 10000'],
+    });
+
+  it('past their budget: DOWN saying so, no retry, and not evaluated again for a while (each overrun holds the thread)', async () => {
+    const { e, calls } = evaluator(stopped('budget', 'conditions took longer than 1000 ms and were stopped'));
+    const h = runner({}, undefined, e);
+    const c = check();
+    await h.r.run(c, slot());
+    expect(h.results[0]).toMatchObject({ ok: false, attempt: 1, failureReason: expect.stringContaining('1000 ms') });
+    expect(h.outcomes).toEqual(['down']);
+    await h.r.run(c, slot());
+    expect(calls).toHaveLength(1);
+    expect(h.results[1]).toMatchObject({
+      ok: false,
+      failureReason: expect.stringMatching(/1000 ms.*not evaluated until/),
+    });
+    // After the hold, judged again.
+    const later = jest.spyOn(Date, 'now').mockReturnValue(Date.now() + CONDITIONS_HELD_MS + 1000);
+    try {
+      await h.r.run(c, { plannedAt: Date.now() - 5, startedAt: Date.now() });
+    } finally {
+      later.mockRestore();
+    }
+    expect(calls).toHaveLength(2);
+  });
+
+  it("their thread failed: an error result (the collector's fault, not the target's), no retry", async () => {
+    const { e, calls } = evaluator(stopped('fault', 'conditions not evaluated: their thread failed (boom)'));
+    const h = runner({}, undefined, e);
+    await h.r.run(check(), slot());
+    expect(h.results[0]).toMatchObject({ ok: false, attempt: 1, failureReason: expect.stringContaining('boom') });
+    expect(h.outcomes).toEqual(['error']);
+    expect(calls).toHaveLength(1);
   });
 });

@@ -57,7 +57,16 @@ interface Attempt {
   /** The probe threw (a bug), or did not stop after its timeout. */
   error?: string;
   conditionFailed?: number;
+  /** No retry: the conditions were not judged (stopped at their budget, or their thread failed). */
+  final?: boolean;
 }
+
+/**
+ * After a check's conditions ran past their budget, how long they are not evaluated again (its runs fail at once,
+ * saying so): each overrun holds the one condition thread for the budget, so a few such checks run every interval
+ * would keep every other check's conditions waiting behind them.
+ */
+export const CONDITIONS_HELD_MS = 5 * 60_000;
 
 export class CheckRunner {
   /** Set once shutdown aborted everything: the reason new attempts are aborted with at once. */
@@ -65,6 +74,8 @@ export class CheckRunner {
   /** Attempts in flight, for abortAll (one set rather than a listener per attempt on a shared signal). */
   private readonly inFlight = new Set<AbortController>();
   private readonly bugLogged = new Map<string, number>();
+  /** Checks whose conditions ran past their budget: until when they are not evaluated, and why. */
+  private readonly conditionsHeld = new Map<string, { until: number; reason: string }>();
 
   constructor(private readonly deps: CheckRunnerDeps) {}
 
@@ -107,7 +118,7 @@ export class CheckRunner {
       if (n > 0 && left < timeoutMs / 2) break;
       n++;
       last = await this.attempt(check, Math.max(1, Math.min(timeoutMs, Math.round(left))));
-      if ((last.outcome.ok && last.conditionFailed === undefined) || this.stopping) break;
+      if ((last.outcome.ok && last.conditionFailed === undefined) || this.stopping || last.final) break;
     }
     const ok = last.outcome.ok && last.conditionFailed === undefined && last.error === undefined;
     const outcome: RunOutcome = last.error ? 'error' : ok ? 'up' : 'down';
@@ -172,11 +183,31 @@ export class CheckRunner {
         return this.bug(check, `probe did not stop within ${PROBE_GRACE_MS} ms after its abort (${why})`);
       }
       if (!outcome.ok || check.conditions.length === 0) return { outcome };
+      const heldKey = `${check.id}\u0000${check.conditions.join('\u0000')}`;
+      const held = this.conditionsHeld.get(heldKey);
+      if (held && Date.now() < held.until) {
+        const until = new Date(held.until).toISOString();
+        return {
+          outcome: { ...outcome, ok: false, failureReason: `${held.reason}; not evaluated until ${until}` },
+          final: true,
+        };
+      }
+      if (held) this.conditionsHeld.delete(heldKey);
       const verdict = await (this.deps.conditions ?? inlineConditions).evaluate(check.conditions, {
         ...outcome.facts,
         ok: outcome.ok,
         latencyMs: outcome.latencyMs,
       });
+      if (verdict.stopped !== undefined) {
+        const reason = verdict.failed?.reason ?? 'conditions not evaluated';
+        if (verdict.stopped === 'budget') {
+          if (this.conditionsHeld.size > 10_000) this.conditionsHeld.clear();
+          this.conditionsHeld.set(heldKey, { until: Date.now() + CONDITIONS_HELD_MS, reason });
+          return { outcome: { ...outcome, ok: false, failureReason: reason }, final: true };
+        }
+        // The collector's fault, not the target's: counted as an error (the thread's failure is logged there).
+        return { outcome: { ...outcome, ok: false, failureReason: reason }, error: reason, final: true };
+      }
       if (verdict.ok) return { outcome };
       return {
         outcome: { ...outcome, ok: true, failureReason: verdict.failed?.reason },

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConditionSandbox } from './condition-sandbox';
+import { ConditionSandbox, type SandboxVerdict } from './condition-sandbox';
 
 // The sandbox's rules with a stand-in thread speaking the same protocol (condition-worker.thread.ts: `ready`, then a
 // verdict per job): "spin" runs until terminated, "crash" throws out of the thread, anything else holds when it is
@@ -49,6 +49,7 @@ describe('ConditionSandbox', () => {
     expect(runaway).toEqual({
       ok: false,
       failed: { index: 0, expression: '', reason: expect.stringContaining('took longer than 300 ms') },
+      stopped: 'budget',
     });
     expect(after.ok).toBe(true);
     expect(Date.now() - started).toBeLessThan(10_000);
@@ -64,7 +65,24 @@ describe('ConditionSandbox', () => {
     const crashed = await sandbox.evaluate(['crash'], facts);
     expect(crashed.ok).toBe(false);
     expect(crashed.failed?.reason).toMatch(/thread (failed|exited)/);
+    expect(crashed.stopped).toBe('fault');
     expect((await sandbox.evaluate(['true'], facts)).ok).toBe(true);
+  });
+
+  it("an answer that waits behind the budget's timer (this loop held past it) is read, not taken for an overrun", async () => {
+    await sandbox.evaluate(['true'], facts); // the thread started
+    // Posted from an immediate, then this thread held past the budget: the next turn of the loop runs the due budget
+    // timer before it reads the thread's answer (timers come before the poll).
+    const verdict = new Promise<SandboxVerdict>((resolve) =>
+      setImmediate(() => {
+        resolve(sandbox.evaluate(['true'], facts));
+        const until = Date.now() + 600;
+        while (Date.now() < until) {
+          /* held */
+        }
+      }),
+    );
+    expect(await verdict).toEqual({ ok: true });
   });
 
   it('closing fails what waits, and later evaluations say the collector is stopping', async () => {

@@ -10,8 +10,14 @@ import { evaluateConditions, type ConditionFacts, type ConditionVerdict } from '
 // with a budget per evaluation: one that runs past it fails its check with a reason saying so, the thread is
 // terminated and a new one takes the rest. Started with the first check that has conditions.
 
+/**
+ * A verdict, or none: `stopped` says the conditions were not judged — `budget`: they ran past it (the check's doing:
+ * its conditions over what its target answered); `fault`: their thread failed or did not start (the collector's).
+ */
+export type SandboxVerdict = ConditionVerdict & { stopped?: 'budget' | 'fault' };
+
 export interface ConditionEvaluator {
-  evaluate(conditions: readonly string[], facts: ConditionFacts): Promise<ConditionVerdict>;
+  evaluate(conditions: readonly string[], facts: ConditionFacts): Promise<SandboxVerdict>;
   close(): Promise<void>;
 }
 
@@ -34,10 +40,21 @@ export interface SandboxLogger {
 interface Job {
   conditions: readonly string[];
   facts: ConditionFacts;
-  resolve(verdict: ConditionVerdict): void;
+  resolve(verdict: SandboxVerdict): void;
 }
 
-const failedWith = (reason: string): ConditionVerdict => ({ ok: false, failed: { index: 0, expression: '', reason } });
+const failedWith = (reason: string, stopped: 'budget' | 'fault' = 'fault'): SandboxVerdict => ({
+  ok: false,
+  failed: { index: 0, expression: '', reason },
+  stopped,
+});
+
+/**
+ * The thread's heap: enough for a large result (a Prometheus page's samples, a 64 KB body parsed), bounded so that a
+ * condition building huge values fails alone (the thread ends out of memory) rather than take the collector's memory
+ * (it inherits the main heap's limit otherwise).
+ */
+const THREAD_LIMITS = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 16 };
 
 export class ConditionSandbox implements ConditionEvaluator {
   private worker: Worker | null = null;
@@ -59,7 +76,7 @@ export class ConditionSandbox implements ConditionEvaluator {
     return existsSync(file) ? new ConditionSandbox(file, logger) : inlineConditions;
   }
 
-  evaluate(conditions: readonly string[], facts: ConditionFacts): Promise<ConditionVerdict> {
+  evaluate(conditions: readonly string[], facts: ConditionFacts): Promise<SandboxVerdict> {
     if (this.closed) return Promise.resolve(failedWith('conditions not evaluated: the collector is stopping'));
     return new Promise((resolve) => {
       this.queue.push({ conditions, facts, resolve });
@@ -89,24 +106,29 @@ export class ConditionSandbox implements ConditionEvaluator {
       return;
     }
     const worker = this.worker;
+    const overrun = (): void => {
+      if (this.active?.job !== job) return;
+      this.logger.warn(
+        { budgetMs: this.budgetMs, conditions: job.conditions },
+        'check conditions ran past their budget: their thread is replaced',
+      );
+      this.replace(
+        worker,
+        `conditions took longer than ${this.budgetMs} ms and were stopped ` +
+          '(a regular expression that backtracks, or a comprehension over a large body?)',
+        'budget',
+      );
+    };
     this.active = {
       job,
-      timer: setTimeout(() => {
-        this.logger.warn(
-          { budgetMs: this.budgetMs, conditions: job.conditions },
-          'check conditions ran past their budget: their thread is replaced',
-        );
-        this.replace(
-          worker,
-          `conditions took longer than ${this.budgetMs} ms and were stopped ` +
-            '(a regular expression that backtracks, or a comprehension over a large body?)',
-        );
-      }, this.budgetMs),
+      // Decided after the I/O of this turn: when this loop was held past the budget (a long GC, a large assignment),
+      // the thread's answer may be waiting behind the timer — it is read first (setImmediate runs after the poll).
+      timer: setTimeout(() => setImmediate(overrun), this.budgetMs),
     };
   }
 
   private spawn(): void {
-    const worker = new Worker(this.file);
+    const worker = new Worker(this.file, { resourceLimits: THREAD_LIMITS });
     this.worker = worker;
     this.ready = false;
     // The collector's own lifecycle ends it (close); an idle thread must not keep the process up.
@@ -129,7 +151,17 @@ export class ConditionSandbox implements ConditionEvaluator {
       }
       this.pump();
     });
-    worker.on('error', (err) => {
+    worker.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        // The conditions being judged built values past the thread's heap: theirs, like a budget overrun.
+        this.logger.warn({ err: err.message }, 'check conditions ran out of memory: their thread is replaced');
+        this.replace(
+          worker,
+          `conditions ran out of memory (${THREAD_LIMITS.maxOldGenerationSizeMb} MB) and were stopped`,
+          'budget',
+        );
+        return;
+      }
       this.logger.error({ err: err.message }, 'the condition thread failed; a new one takes the next evaluations');
       this.replace(worker, `conditions not evaluated: their thread failed (${err.message})`);
     });
@@ -137,7 +169,7 @@ export class ConditionSandbox implements ConditionEvaluator {
   }
 
   /** Ends `worker` (if it is the current one): the evaluation it held fails with `reason`, the rest go to a new one. */
-  private replace(worker: Worker, reason: string): void {
+  private replace(worker: Worker, reason: string, stopped: 'budget' | 'fault' = 'fault'): void {
     if (this.worker !== worker) return;
     this.worker = null;
     this.ready = false;
@@ -148,7 +180,7 @@ export class ConditionSandbox implements ConditionEvaluator {
     this.active = null;
     if (active) {
       clearTimeout(active.timer);
-      active.job.resolve(failedWith(reason));
+      active.job.resolve(failedWith(reason, stopped));
     } else {
       // It never started: what waits for it fails rather than wait for another that may not start either.
       for (const job of this.queue.splice(0)) job.resolve(failedWith(reason));
