@@ -18,6 +18,7 @@ import type { GatewayConfig } from '../config';
 import { parseSample, summarizeSample } from '../hosts/host-summary';
 import { TargetsService } from '../targets/targets.service';
 import { GATEWAY_CONFIG } from '../tokens';
+import { WS_FRAME_BURST, WS_FRAMES_PER_SECOND, type FrameBudget } from './frame-budget';
 import { SocketSubscriptions, type SeenTarget } from './subscriptions';
 
 /** How often a replica reads the latest results and host samples of what its sockets watch. */
@@ -42,6 +43,8 @@ export interface WsClient {
   expiry: NodeJS.Timeout | null;
   /** A ping was sent and its pong has not come back yet. */
   awaitingPong: boolean;
+  /** What the client may still send (frame-budget.ts). */
+  frames: FrameBudget;
 }
 
 export interface WsStats {
@@ -62,7 +65,16 @@ export interface WsStats {
    * subscriber reconnects, and always one after the last reconnect.
    */
   resyncs: number;
+  /** Client frames dropped for going past their socket's budget (frame-budget.ts). */
+  framesDropped: number;
+  /** Sockets closed for sending on far past their budget. */
+  closedFlooding: number;
 }
+
+const OVER_BUDGET =
+  `too many messages: at most ${WS_FRAMES_PER_SECOND} a second (${WS_FRAME_BURST} at once); ` +
+  'this one and those after it until then are dropped';
+const FLOODING = `too many messages (a flood): reconnect and send at most ${WS_FRAMES_PER_SECOND} a second`;
 
 /** Whose places a socket takes: one session (however it is presented), or one API key. */
 export function principalKey(principal: Principal): string {
@@ -90,6 +102,8 @@ export function emptyWsStats(): WsStats {
     closedSessionEnded: 0,
     refusedTooMany: 0,
     closedNoPong: 0,
+    framesDropped: 0,
+    closedFlooding: 0,
     resubscribes: 0,
     resyncs: 0,
   };
@@ -393,6 +407,16 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async onClientMessage(client: WsClient, data: unknown, isBinary: boolean): Promise<void> {
+    const budget = client.frames.take();
+    if (budget !== 'ok') {
+      this.stats.framesDropped++;
+      if (budget === 'close') {
+        this.stats.closedFlooding++;
+        this.logger.warn({ user: client.principal.name }, 'WebSocket closed: it kept sending past its frame budget');
+        this.close(client, WsCloseCode.TooManyFrames, FLOODING);
+      } else if (budget === 'drop-first') this.send(client, { type: 'error', message: OVER_BUDGET });
+      return;
+    }
     let parsed: unknown;
     try {
       if (isBinary) throw new Error('binary');

@@ -8,6 +8,7 @@ import {
   InstanceKind,
   TargetKind,
   TargetStatus,
+  WsCloseCode,
   type CreateApiKeyResponse,
   type HostMetricsPayload,
   type StatusChangedPayload,
@@ -505,6 +506,33 @@ describe('back-pressure', () => {
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     await slow.closed;
     fast.ws.close();
+  });
+});
+
+describe('frame budget', () => {
+  it("drops a socket's frames past its budget (answering the first), closes a flood, and serves the others", async () => {
+    const hub = a.running.app.get(WsHub);
+    const before = hub.snapshot();
+    const flood = await open(a, bearer(token));
+    const calm = await open(a, bearer(token));
+    // 100,000 small frames once held the gateway's Redis connection for seconds: a REST read took 12 s.
+    for (let i = 0; i < 2000; i++)
+      flood.ws.send(JSON.stringify({ type: 'subscribe', id: `t${i % 30}`, topic: 'target', targetId: 'instance:x' }));
+    const { code } = await within(flood.closed, 'a socket flooding its frames', 10_000);
+    expect(code).toBe(WsCloseCode.TooManyFrames);
+    const answered = flood.messages.filter((m) => m.type === 'subscribed' || m.type === 'error');
+    // The burst (60) and what the rate refilled meanwhile, and one answer for the dropped run — not 2,000.
+    expect(answered.length).toBeLessThan(200);
+    expect(flood.messages.filter((m) => m.type === 'error' && /too many messages/.test(m.message))).toHaveLength(1);
+    expect(hub.snapshot().closedFlooding).toBe(before.closedFlooding + 1);
+    expect(hub.snapshot().framesDropped).toBeGreaterThan(before.framesDropped + 60);
+    expect(await metricOf(a, 'fleetwatch_gateway_ws_closed_total{reason="flooding"}')).toBe(
+      processWsStats().closedFlooding,
+    );
+    // Another socket of the same session is served as before.
+    calm.ws.send(JSON.stringify({ type: 'ping' }));
+    await calm.next('pong');
+    calm.ws.close();
   });
 });
 

@@ -21,7 +21,8 @@ export function processWsStats(): WsStats {
  *
  *   fleetwatch_gateway_ws_sockets                          open sockets now
  *   fleetwatch_gateway_ws_closed_total{reason}             sockets the gateway closed: slow (did not read its
- *                                                          messages), session_ended (logout or expiry), no_pong
+ *                                                          messages), session_ended (logout or expiry), no_pong,
+ *                                                          flooding (kept sending past its frame budget)
  *   fleetwatch_gateway_ws_refused_total                    sockets refused at the per-session/key or per-user cap
  *   fleetwatch_gateway_ws_resubscribes_total               reconnects of the Redis fan-out subscriber
  *   fleetwatch_gateway_ws_resyncs_total                    resync messages sent to every open socket after one
@@ -51,7 +52,7 @@ export class WsMetrics implements OnModuleInit, OnModuleDestroy {
     });
     new Counter({
       name: 'fleetwatch_gateway_ws_closed_total',
-      help: 'WebSocket connections closed by the gateway: slow (not reading), session_ended (logout or expiry), no_pong (no answer to a ping).',
+      help: 'WebSocket connections closed by the gateway: slow (not reading), session_ended (logout or expiry), no_pong (no answer to a ping), flooding (kept sending past its frame budget).',
       labelNames: ['reason'],
       collect() {
         const s = stats();
@@ -59,6 +60,7 @@ export class WsMetrics implements OnModuleInit, OnModuleDestroy {
         this.labels('slow').inc(s.droppedSlow);
         this.labels('session_ended').inc(s.closedSessionEnded);
         this.labels('no_pong').inc(s.closedNoPong);
+        this.labels('flooding').inc(s.closedFlooding);
       },
     });
     const counter = (name: string, help: string, value: () => number) =>

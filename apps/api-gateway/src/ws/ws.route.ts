@@ -9,6 +9,7 @@ import { checkOrigin, requestOrigin, SESSION_COOKIE, warnOtherSchemeOnce } from 
 import { parseCookies } from '../auth/cookies';
 import type { Principal } from '../auth/principal';
 import type { GatewayConfig } from '../config';
+import { FrameBudget } from './frame-budget';
 import { SocketSubscriptions } from './subscriptions';
 import type { WsHub } from './ws-hub.service';
 
@@ -135,7 +136,14 @@ export async function registerWebSocket(
         socket.close(1011, 'not admitted');
         return;
       }
-      hub.attach({ socket, ...a, subscriptions: new SocketSubscriptions(), expiry: null, awaitingPong: false });
+      hub.attach({
+        socket,
+        ...a,
+        subscriptions: new SocketSubscriptions(),
+        expiry: null,
+        awaitingPong: false,
+        frames: new FrameBudget(),
+      });
     }) as never,
   );
 }

@@ -30,6 +30,8 @@ export const WsCloseCode = {
   TooSlow: 4408,
   /** This session or API key already holds as many sockets as the gateway allows (GATEWAY_WS_MAX_SOCKETS_PER_PRINCIPAL). */
   TooManySockets: 4429,
+  /** The socket kept sending far more frames than the gateway takes (20 a second, 60 at once): a flood. */
+  TooManyFrames: 1008,
 } as const;
 
 const subscriptionId = z
