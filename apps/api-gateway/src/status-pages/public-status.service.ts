@@ -6,7 +6,6 @@ import {
   type PublicStatusComponent,
   type PublicStatusPage,
   type StatusPageSpec,
-  type TargetStatus,
 } from '@fleetwatch/contracts';
 import {
   dailyTotals,
@@ -43,8 +42,10 @@ export const PUBLIC_STATUS_LIMITS = {
   /** Requests per client address per minute (burst the same). */
   perAddressPerMinute: 120,
   addresses: 100_000,
-  /** Status events read for one page (the oldest first; a flapping target bounds the work). */
+  /** Status events read for one page: its newest changes, this many at most in all (see perTargetEvents). */
   maxEvents: 50_000,
+  /** Each target's newest changes are read up to maxEvents ÷ targets, never fewer than this (a flapping target bounds its own work). */
+  minEventsPerTarget: 20,
 } as const;
 
 export const PUBLIC_STATUS_OPTIONS = Symbol('fleetwatch.gateway.PublicStatusOptions');
@@ -115,8 +116,12 @@ export class PublicStatusService {
         this.repo.selectTargets({ tags: c.tags, ids: c.targetIds }, STATUS_PAGE_LIMITS.targetsPerComponent),
       ),
     );
-    const ids = [...new Set(selected.flat().map((t) => t.targetId))];
-    const { initial, changes } = await this.repo.changesSince(ids, from, PUBLIC_STATUS_LIMITS.maxEvents);
+    const ids = [...new Set(selected.flatMap((s) => s.sample.map((t) => t.targetId)))];
+    const perTarget = Math.max(
+      PUBLIC_STATUS_LIMITS.minEventsPerTarget,
+      Math.floor(PUBLIC_STATUS_LIMITS.maxEvents / Math.max(1, ids.length)),
+    );
+    const { initial, changes } = await this.repo.changesSince(ids, from, perTarget);
     const byTarget = new Map<string, StatusChange[]>();
     for (const c of changes) {
       let list = byTarget.get(c.targetId);
@@ -136,12 +141,13 @@ export class PublicStatusService {
     const components: PublicStatusComponent[] = [];
     const incidents: PublicIncident[] = [];
     spec.components.forEach((c, i) => {
-      const targets = selected[i];
+      const targets = selected[i].sample;
       const merged = targets.length ? mergeDays(targets.map((t) => totalsOf(t.targetId))) : emptyDays(days, now);
       components.push({
         name: c.name,
         description: c.description,
-        state: worstState(targets.map((t) => publicStateOf(t.status as TargetStatus))),
+        // Every target the component selects, not only the sample its bars are drawn from.
+        state: worstState(selected[i].statuses.map((s) => publicStateOf(s))),
         uptime: windowUptime(merged),
         days: merged.map((d) => ({
           date: new Date(d.start).toISOString().slice(0, 10),
@@ -160,7 +166,7 @@ export class PublicStatusService {
           endedAt: s.end === null ? null : new Date(s.end).toISOString(),
         });
     });
-    incidents.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : 0));
+    incidents.sort(newestFirst);
 
     return {
       page: {
@@ -169,7 +175,7 @@ export class PublicStatusService {
         description: spec.description,
         state: worstState(components.map((c) => c.state)),
         components,
-        incidents: incidents.slice(0, 50),
+        incidents: newestIncidents(incidents, 50, 10),
         announcements: spec.announcements.map((a) => ({
           title: a.title,
           body: a.body,
@@ -200,4 +206,27 @@ export function mergeSpans(spans: readonly IncidentSpan[]): IncidentSpan[] {
     } else out.push({ ...s });
   }
   return out;
+}
+
+const newestFirst = (a: PublicIncident, b: PublicIncident): number =>
+  a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : 0;
+
+/**
+ * The newest `max` incidents of a page (newest first, `sorted` so), each component's newest `perComponent` first: one
+ * flapping component's incidents of the last hours filled the list, and another's outage of last week was not on it.
+ */
+export function newestIncidents(
+  sorted: readonly PublicIncident[],
+  max: number,
+  perComponent: number,
+): PublicIncident[] {
+  const taken = new Map<string, number>();
+  const first: PublicIncident[] = [];
+  const rest: PublicIncident[] = [];
+  for (const incident of sorted) {
+    const n = taken.get(incident.component) ?? 0;
+    taken.set(incident.component, n + 1);
+    (n < perComponent ? first : rest).push(incident);
+  }
+  return [...first.slice(0, max), ...rest].slice(0, max).sort(newestFirst);
 }

@@ -256,6 +256,71 @@ describe('admin routes', () => {
         expect(text).not.toContain(secret);
     });
 
+    it("a component's state counts every target it selects, and one flapping target keeps the others' history", async () => {
+      const now = Date.now();
+      const hour = 3_600_000;
+      // 250 pods UP, and one DOWN whose id sorts past the first 200 (the sample the bars are drawn from).
+      await sql.query(
+        `INSERT INTO target_states (target_id, kind, name, status, tags, seq)
+         SELECT 'instance:bulk-' || lpad(i::text, 3, '0'), 'instance', 'bulk', 'UP', ARRAY['bulk'], 1
+         FROM generate_series(0, 249) i`,
+      );
+      await sql.query(
+        `INSERT INTO target_states (target_id, kind, name, status, tags, seq) VALUES
+          ('instance:zz-down', 'instance', 'zz', 'DOWN', ARRAY['bulk'], 1),
+          ('instance:gg-steady', 'instance', 'gg', 'UP', '{}', 3),
+          ('instance:ff-flap', 'instance', 'ff', 'UP', '{}', 60000)`,
+      );
+      // Steady: down for six hours six days ago. Flappy: 60,000 changes in the last five days (more than a page reads).
+      await sql.query(
+        `INSERT INTO status_events (target_id, location, from_status, to_status, reason, occurred_at, sequence) VALUES
+          ('instance:gg-steady', NULL, 'UNKNOWN', 'UP', 'r', $1, 1),
+          ('instance:gg-steady', NULL, 'UP', 'DOWN', 'r', $2, 2),
+          ('instance:gg-steady', NULL, 'DOWN', 'UP', 'r', $3, 3)`,
+        [new Date(now - 10 * 24 * hour), new Date(now - 6 * 24 * hour), new Date(now - 6 * 24 * hour + 6 * hour)],
+      );
+      await sql.query(
+        `INSERT INTO status_events (target_id, location, from_status, to_status, reason, occurred_at, sequence)
+         SELECT 'instance:ff-flap', NULL,
+                (CASE WHEN i % 2 = 0 THEN 'DOWN' ELSE 'UP' END)::target_status,
+                (CASE WHEN i % 2 = 0 THEN 'UP' ELSE 'DOWN' END)::target_status,
+                'r', $1::timestamptz + i * interval '7 seconds', i
+         FROM generate_series(1, 60000) i`,
+        [new Date(now - 5 * 24 * hour)],
+      );
+      const created2 = await gw.request<StatusPageDefinition>('POST', '/api/v1/status-pages', {
+        token: tokens.operator,
+        body: {
+          slug: 'big-fleet',
+          title: 'Big fleet',
+          published: true,
+          components: [
+            { name: 'Pods', tags: ['bulk'] },
+            { name: 'Steady', targetIds: ['instance:gg-steady'] },
+            { name: 'Flappy', targetIds: ['instance:ff-flap'] },
+          ],
+        },
+      });
+      expect(created2.status).toBe(201);
+      const res = await gw.request<PublicStatusPage>('GET', '/api/v1/public/status-pages/big-fleet');
+      expect(res.status).toBe(200);
+      const [pods, steady] = res.body.components;
+      try {
+        // The DOWN pod is past the first 200 by id: the component said "operational" during the outage.
+        expect(pods.state).toBe('outage');
+        // Steady's outage of six days ago stays on the page beside the flapping target: it was pushed out of one
+        // page-wide budget of changes (no data, no incident), and Flappy's many incidents filled the list.
+        expect(steady.uptime).not.toBeNull();
+        expect(steady.days.filter((d) => d.state === 'outage')).toHaveLength(1);
+        expect(res.body.incidents).toContainEqual(
+          expect.objectContaining({ component: 'Steady', state: 'outage', endedAt: expect.any(String) }),
+        );
+        expect(res.body.incidents.length).toBeLessThanOrEqual(50);
+      } finally {
+        await gw.request('DELETE', `/api/v1/status-pages/${created2.body.id}`, { token: tokens.admin });
+      }
+    });
+
     it('is cached: a change shows only after the cache period', async () => {
       const first = await gw.request<PublicStatusPage>('GET', '/api/v1/public/status-pages/acme-public');
       await gw.request('PATCH', `/api/v1/status-pages/${created.id}`, {

@@ -110,33 +110,48 @@ export class StatusPagesRepository {
 
   /**
    * The targets carrying every tag of `tags` (none: no tag selection) or listed in `ids`, deleted
-   * checks left out; at most `limit`, by id.
+   * checks left out; at most `limit`: those listed by id first, then those not UP now (an outage is in the sample
+   * the bars and incidents are drawn from), then by id. With `statuses`, the distinct statuses of every target the
+   * selection holds, however many: a component's state is theirs (a DOWN target past the first 200 by id was left
+   * out, and a page said "operational" during an outage).
    */
   async selectTargets(
     sel: { tags: readonly string[]; ids: readonly string[] },
     limit: number,
-  ): Promise<StatusPageTarget[]> {
-    const rows = await sqlQuery<{ target_id: string; status: TargetStatus }>(
-      this.pool,
-      `SELECT target_id, status::text AS status FROM target_states
-       WHERE deleted_at IS NULL
-         AND ((cardinality($1::text[]) > 0 AND tags @> $1::text[]) OR target_id = ANY($2::text[]))
-       ORDER BY target_id COLLATE "C" LIMIT $3`,
-      [[...sel.tags], [...sel.ids], limit],
-    ).catch((err: unknown) => rethrowSql(err));
-    return rows.map((r) => ({ targetId: r.target_id, status: r.status }));
+  ): Promise<{ sample: StatusPageTarget[]; statuses: TargetStatus[] }> {
+    const where = `deleted_at IS NULL
+         AND ((cardinality($1::text[]) > 0 AND tags @> $1::text[]) OR target_id = ANY($2::text[]))`;
+    const args = [[...sel.tags], [...sel.ids]];
+    const [rows, statuses] = await Promise.all([
+      sqlQuery<{ target_id: string; status: TargetStatus }>(
+        this.pool,
+        `SELECT target_id, status::text AS status FROM target_states WHERE ${where}
+         ORDER BY target_id = ANY($2::text[]) DESC, status = 'UP', target_id COLLATE "C" LIMIT $3`,
+        [...args, limit],
+      ),
+      sqlQuery<{ status: TargetStatus }>(
+        this.pool,
+        `SELECT DISTINCT status::text AS status FROM target_states WHERE ${where}`,
+        args,
+      ),
+    ]).catch((err: unknown) => rethrowSql(err));
+    return {
+      sample: rows.map((r) => ({ targetId: r.target_id, status: r.status })),
+      statuses: statuses.map((r) => r.status),
+    };
   }
 
   /**
-   * Consensus status changes of `targetIds` since `from` (ms), in time order per target, plus each
-   * target's last change before `from` (the status in force at the window's start); at most the
-   * newest `limit` rows in the window (a flapping target bounds the work; its oldest days then start
-   * from the status before the window, an approximation only such a target gets).
+   * Consensus status changes of `targetIds` since `from` (ms), in time order per target, plus each target's status
+   * at the window's start (its last change before `from`). At most `perTarget` changes a target, its newest: a
+   * flapping target bounds its own work, and its window then starts from the status before the oldest change kept.
+   * (The bound was one for the whole page: one flapping target pushed every other target's changes out of it, and
+   * their outages disappeared from the page's bars and incidents.)
    */
   async changesSince(
     targetIds: readonly string[],
     from: number,
-    limit: number,
+    perTarget: number,
   ): Promise<{ initial: Map<string, TargetStatus>; changes: StatusPageChange[] }> {
     if (targetIds.length === 0) return { initial: new Map(), changes: [] };
     const ids = [...targetIds];
@@ -148,17 +163,35 @@ export class StatusPagesRepository {
          WHERE target_id = t.id AND location IS NULL AND occurred_at < $2 ORDER BY occurred_at DESC LIMIT 1) e`,
       [ids, start],
     ).catch((err: unknown) => rethrowSql(err));
-    const rows = await sqlQuery<{ target_id: string; at: number; to_status: TargetStatus }>(
+    const rows = await sqlQuery<{
+      target_id: string;
+      at: number;
+      from_status: TargetStatus | null;
+      to_status: TargetStatus;
+    }>(
       this.pool,
-      `SELECT target_id, (extract(epoch FROM occurred_at) * 1000)::float8 AS at, to_status::text AS to_status
-       FROM (SELECT target_id, occurred_at, sequence, to_status FROM status_events
-             WHERE target_id = ANY($1::text[]) AND location IS NULL AND occurred_at >= $2
-             ORDER BY occurred_at DESC, sequence DESC LIMIT $3) newest
-       ORDER BY occurred_at, sequence`,
-      [ids, start, limit],
+      `SELECT t.id AS target_id, (extract(epoch FROM e.occurred_at) * 1000)::float8 AS at,
+              e.from_status::text AS from_status, e.to_status::text AS to_status
+       FROM unnest($1::text[]) AS t(id)
+       CROSS JOIN LATERAL (SELECT occurred_at, sequence, from_status, to_status FROM status_events
+         WHERE target_id = t.id AND location IS NULL AND occurred_at >= $2
+         ORDER BY occurred_at DESC, sequence DESC LIMIT $3) e
+       ORDER BY e.occurred_at, e.sequence`,
+      [ids, start, perTarget],
     ).catch((err: unknown) => rethrowSql(err));
+    const initial = new Map(before.map((r) => [r.target_id, r.to_status]));
+    const counts = new Map<string, number>();
+    for (const r of rows) counts.set(r.target_id, (counts.get(r.target_id) ?? 0) + 1);
+    const seen = new Set<string>();
+    for (const r of rows) {
+      if (seen.has(r.target_id)) continue;
+      seen.add(r.target_id);
+      // Cut: what held before its oldest change kept (rows are in time order: this is its oldest).
+      if ((counts.get(r.target_id) ?? 0) >= perTarget && r.from_status !== null)
+        initial.set(r.target_id, r.from_status);
+    }
     return {
-      initial: new Map(before.map((r) => [r.target_id, r.to_status])),
+      initial,
       changes: rows.map((r) => ({ targetId: r.target_id, at: Number(r.at), to: r.to_status })),
     };
   }
