@@ -73,10 +73,22 @@ describe('parseStatusUpdates', () => {
     });
   });
 
-  it('lists at most MAX_REPORTED_ISSUES issues of a hopeless batch', () => {
+  it('lists at most MAX_REPORTED_ISSUES issues of a hopeless batch, and counts every bad update', () => {
     const e = refusal({ updates: Array.from({ length: 1000 }, () => ({})) });
-    expect(e.issues.length).toBeLessThanOrEqual(MAX_REPORTED_ISSUES + 3);
+    expect(e.issues.length).toBeLessThanOrEqual(MAX_REPORTED_ISSUES);
+    // It said "34 of 1000" when the first items' issues filled the list.
+    expect(e.message).toMatch(
+      /^batch refused: 1000 of 1000 updates are invalid; nothing was accepted \(the first 100 of \d+ problems are listed\)/,
+    );
     expect(e.message).toMatch(/more\)$/);
+  });
+
+  it('counts a bad update after the listed ones: one good batch with a bad last item says 1 of 1000', () => {
+    const updates = Array.from({ length: 1000 }, (_, i) => ok(i));
+    updates[999] = ok(999, { status: '' });
+    const e = refusal({ updates });
+    expect(e.message).toMatch(/^batch refused: 1 of 1000 updates are invalid/);
+    expect(e.issues.map((i) => i.path)).toEqual(['updates.999.status']);
   });
 });
 

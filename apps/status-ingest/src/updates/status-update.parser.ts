@@ -45,27 +45,46 @@ export function parseStatusUpdates(body: unknown, now: number, window: TimeWindo
     const batch = statusUpdateBatchSchema.safeParse(body);
     if (!batch.success) throw refusal('batch refused', issuesOf(batch.error, []));
     const issues: ErrorIssue[] = [];
-    const updates: StatusUpdate[] = new Array(batch.data.updates.length);
-    for (let i = 0; i < batch.data.updates.length && issues.length < MAX_REPORTED_ISSUES; i++) {
-      const item = validateOne(batch.data.updates[i], ['updates', i], now, window, issues);
+    const total = batch.data.updates.length;
+    const updates: StatusUpdate[] = new Array(total);
+    // Every item is checked, so the refusal counts them all (it said "25 of 1000" when the first 25 filled the list);
+    // the issues listed stop at MAX_REPORTED_ISSUES.
+    let bad = 0;
+    let problems = 0;
+    const report = (found: readonly ErrorIssue[]) => {
+      problems += found.length;
+      for (const issue of found) if (issues.length < MAX_REPORTED_ISSUES) issues.push(issue);
+    };
+    for (let i = 0; i < total; i++) {
+      const own: ErrorIssue[] = [];
+      const item = validateOne(batch.data.updates[i], ['updates', i], now, window, own);
       if (item) updates[i] = item;
+      else {
+        bad++;
+        report(own);
+      }
     }
     // Two updates with one updateId would share one message id: the second would be answered 202 and dropped as a retry.
     const firstWith = new Map<string, number>();
-    for (let i = 0; i < updates.length && issues.length < MAX_REPORTED_ISSUES; i++) {
+    for (let i = 0; i < updates.length; i++) {
       const id = updates[i]?.updateId;
       if (id === undefined) continue;
       const first = firstWith.get(id);
       if (first === undefined) firstWith.set(id, i);
-      else
-        issues.push({
-          path: pathOf(['updates', i, 'updateId']),
-          message: `repeats updates.${first}.updateId: each update of a batch needs its own`,
-        });
+      else {
+        bad++;
+        report([
+          {
+            path: pathOf(['updates', i, 'updateId']),
+            message: `repeats updates.${first}.updateId: each update of a batch needs its own`,
+          },
+        ]);
+      }
     }
-    if (issues.length)
+    if (bad > 0)
       throw refusal(
-        `batch refused: ${countItems(issues)} of ${batch.data.updates.length} updates are invalid; nothing was accepted`,
+        `batch refused: ${bad} of ${total} updates are invalid; nothing was accepted` +
+          (problems > issues.length ? ` (the first ${issues.length} of ${problems} problems are listed)` : ''),
         issues,
       );
     return { updates, batch: true };
@@ -117,10 +136,6 @@ function issuesOf(error: z.ZodError, prefix: Array<string | number>): ErrorIssue
 
 function pathOf(path: Array<string | number | symbol>): string {
   return path.length ? path.map(String).join('.') : '(body)';
-}
-
-function countItems(issues: ErrorIssue[]): number {
-  return new Set(issues.map((i) => i.path.split('.').slice(0, 2).join('.'))).size;
 }
 
 function refusal(headline: string, issues: ErrorIssue[]): InvalidError {

@@ -66,10 +66,6 @@ export function HostDetailPage() {
     },
   });
   const m = metrics.data;
-  const xRange = useMemo(
-    () => chartRange(range.minutes, metrics.dataUpdatedAt),
-    [range.minutes, metrics.dataUpdatedAt],
-  );
   const charts = useMemo(
     () => [
       { title: 'CPU', format: percent, ...columns(m, [{ label: 'CPU %', data: plain(m, 'cpu_pct') }]) },
@@ -106,6 +102,16 @@ export function HostDetailPage() {
         : []),
     ],
     [m],
+  );
+  const xRange = useMemo(
+    () =>
+      chartRange(
+        range.minutes,
+        metrics.dataUpdatedAt,
+        Date.now(),
+        Math.max(...charts.map((c) => c.times.at(-1) ?? -Infinity)),
+      ),
+    [range.minutes, metrics.dataUpdatedAt, charts],
   );
   const h = host.data;
   const sample = h?.sample;

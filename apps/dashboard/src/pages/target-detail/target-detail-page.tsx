@@ -43,8 +43,8 @@ export function TargetDetailPage() {
   const trend = useMemo(() => trendOf(history.data?.points ?? []), [history.data]);
   // The range the viewer chose, up to when the history was read (not uPlot's own range around the points).
   const xRange = useMemo(
-    () => chartRange(range.minutes, history.dataUpdatedAt),
-    [range.minutes, history.dataUpdatedAt],
+    () => chartRange(range.minutes, history.dataUpdatedAt, Date.now(), trend.times.at(-1)),
+    [range.minutes, history.dataUpdatedAt, trend],
   );
   const latency = useMemo(() => [{ label: 'latency', values: trend.latency, color: '--fw-chart-1' }], [trend]);
   const uptime = useMemo(() => [{ label: 'uptime', values: trend.uptime, color: '--fw-chart-2' }], [trend]);

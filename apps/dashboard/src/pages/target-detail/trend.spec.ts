@@ -82,6 +82,9 @@ describe('chartRange', () => {
   it('is the chosen range up to when the data was read, in epoch seconds', () => {
     expect(chartRange(60, 7_200_000)).toEqual([3600, 7200]);
   });
+  it('up to the newest point when it is later (this clock behind the server’s)', () => {
+    expect(chartRange(60, 7_200_000, 0, 9000)).toEqual([5400, 9000]);
+  });
   it('up to now before the first read', () => {
     expect(chartRange(1440, 0, 86_400_000)).toEqual([0, 86_400]);
   });

@@ -46,10 +46,11 @@ export function rangeOf(key: string | null): (typeof RANGES)[number] {
 
 /**
  * A chart's time axis for a range (epoch seconds): the `minutes` up to `readAt` (when the data was read; now when
- * not yet), so a range with one point shows that point within it.
+ * not yet), so a range with one point shows that point within it — or up to the newest point when that is later
+ * (this browser's clock behind the server's: the newest points fell off the chart).
  */
-export function chartRange(minutes: number, readAt: number, now = Date.now()): [number, number] {
-  const to = (readAt > 0 ? readAt : now) / 1000;
+export function chartRange(minutes: number, readAt: number, now = Date.now(), newest?: number): [number, number] {
+  const to = Math.max((readAt > 0 ? readAt : now) / 1000, newest ?? -Infinity);
   return [to - minutes * 60, to];
 }
 
