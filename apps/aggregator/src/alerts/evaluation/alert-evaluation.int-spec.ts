@@ -1,5 +1,12 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { InstanceKind, Messages, TargetKind, TargetStatus, type StatusChangedPayload } from '@fleetwatch/contracts';
+import {
+  InstanceKind,
+  Messages,
+  TargetKind,
+  TargetStatus,
+  type AlertRuleInput,
+  type StatusChangedPayload,
+} from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { createLogger } from '@fleetwatch/observability';
 import {
@@ -57,6 +64,17 @@ async function stop(app: INestApplicationContext): Promise<void> {
   apps.splice(apps.indexOf(app), 1);
   await app.close();
 }
+/** The rule every test here evaluates (DOWN for FOR_MS), sending to `channels`. */
+const ruleSpec = (channels: readonly string[]): AlertRuleInput => ({
+  name: 'Instance down',
+  condition: { type: 'status', statuses: [TargetStatus.Down] },
+  for: `${FOR_MS / 1000}s`,
+  severity: 'critical',
+  annotations: { summary: '{{ target.name }} is down' },
+  channels: [...channels],
+  grouping: { groupBy: ['alertname', 'target'], groupWait: '0s', groupInterval: '1s' },
+});
+
 const evaluatorOf = (app: INestApplicationContext) => app.get<AlertEvaluator>(ALERT_EVALUATOR);
 const epoch = async () =>
   count(site.pg, 'SELECT epoch AS n FROM alert_evaluator_epochs WHERE name = $1', [ALERT_EVALUATOR_LEASE_NAME]);
@@ -77,15 +95,7 @@ async function firing(target: string) {
 
 beforeAll(async () => {
   site = await createIsolatedTestSite('alert-eval', { AGGREGATOR_BATCH_WAIT_MS: '5' });
-  await putRule(site.pg, RULE, {
-    name: 'Instance down',
-    condition: { type: 'status', statuses: [TargetStatus.Down] },
-    for: `${FOR_MS / 1000}s`,
-    severity: 'critical',
-    annotations: { summary: '{{ target.name }} is down' },
-    channels: CHANNELS,
-    grouping: { groupBy: ['alertname', 'target'], groupWait: '0s', groupInterval: '1s' },
-  });
+  await putRule(site.pg, RULE, ruleSpec(CHANNELS));
   await start();
   await waitFor(() => evaluatorOf(apps[0]).active, { timeoutMs: 15_000, description: 'evaluator active' });
 });
@@ -296,15 +306,7 @@ it('a channel added to a rule while its alert fires is told at once; the channel
     description: 'one message per channel',
   });
   // The pager attached to the incident in progress: it heard of it at the next repeat (4 h) before.
-  await putRule(site.pg, RULE, {
-    name: 'Instance down',
-    condition: { type: 'status', statuses: [TargetStatus.Down] },
-    for: `${FOR_MS / 1000}s`,
-    severity: 'critical',
-    annotations: { summary: '{{ target.name }} is down' },
-    channels: [...CHANNELS, 'ch-c'],
-    grouping: { groupBy: ['alertname', 'target'], groupWait: '0s', groupInterval: '1s' },
-  });
+  await putRule(site.pg, RULE, ruleSpec([...CHANNELS, 'ch-c']));
   await configChanged(site, ['rules']);
   await waitFor(async () => (await notified(site.pg, 'ch-c', instance('web-late'))).length === 1, {
     timeoutMs: 15_000,
