@@ -62,9 +62,11 @@ export class ResultTap {
 
 /** A valid check.result payload; `seq` travels in metadata so tests can check order. */
 export function resultPayload(seq: number, over: Partial<CheckResultPayload> = {}): CheckResultPayload {
+  const checkId = over.checkId ?? 'spool-test';
   return {
-    checkId: 'spool-test',
-    targetId: 'check:spool-test',
+    checkId,
+    // A result names its check's own target (the bus schema refuses another).
+    targetId: `check:${checkId}`,
     location: 'loc-a',
     ok: true,
     latencyMs: 1,

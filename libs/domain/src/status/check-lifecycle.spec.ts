@@ -344,7 +344,7 @@ describe("a probed check's interval changed (checkIntervalSeconds)", () => {
     expect(changed(t, 600).eu.deadline).toEqual({
       at: 20_000 + 1_200_000 + 5000,
       expireTo: S.Stale,
-      reason: 'no result within 2 × 600s',
+      reason: 'no result within 2 × 600s (the interval was changed)',
     });
     // A result heard after the change (it overtook the lifecycle message): from that result.
     const late = run([result('eu', true, 30_000)], t).target;
@@ -354,6 +354,20 @@ describe("a probed check's interval changed (checkIntervalSeconds)", () => {
   it('shorter: the deadline its last result set stays (a collector that missed the change runs on the old schedule)', () => {
     const t = upUp();
     expect(changed(t, 10)).toEqual(t.locations);
+  });
+
+  it('shortened: the results on the new schedule set their own deadlines (a collector gone after it reads STALE)', () => {
+    // A day's interval, a result at 1 s (due two days on), then 30 s.
+    const daily = run([
+      {
+        ...result('eu', true, 1000),
+        deadline: { at: 1000 + 172_805_000, expireTo: S.Stale, reason: 'no result within 2 × 86400s' },
+      },
+    ]).target;
+    const shorter = applyLifecycle(daily, lc('active', 2, 2000, { checkIntervalSeconds: 30 })).target;
+    const onNew = applyObservation(shorter, result('eu', true, 30_000), policy).target;
+    expect(onNew.locations.eu.deadline?.at).toBe(30_000 + 65_000);
+    expect(applyExpiry(onNew, 'eu', 30_000 + 65_001, policy).target.locations.eu.status).toBe(S.Stale);
   });
 
   it('a result run with the old interval after the change does not pull the moved deadline back', () => {
@@ -391,7 +405,7 @@ describe("a probed check's interval changed (checkIntervalSeconds)", () => {
         eu: { ...t.locations.eu, deadline: { at: 66_000, expireTo: S.Stale, reason: `no result within 2 × 30s (x)` } },
       },
     };
-    expect(changed(marked, 60).eu.deadline?.reason).toBe('no result within 2 × 60s (x)');
+    expect(changed(marked, 60).eu.deadline?.reason).toBe('no result within 2 × 60s (x) (the interval was changed)');
   });
 });
 

@@ -9,7 +9,13 @@ import {
   type StatusEventDraft,
   type TargetSnapshot,
 } from './target-state';
-import { CHECK_STALE_SLACK_MS, checkIntervalOf, checkStaleReason, pingWindowOf } from './heartbeat';
+import {
+  CHECK_INTERVAL_CHANGED,
+  CHECK_STALE_SLACK_MS,
+  checkIntervalOf,
+  checkStaleReason,
+  pingWindowOf,
+} from './heartbeat';
 
 // What the aggregator does when the configuration owner says a check was created or
 // changed (active), paused, resumed (active again) or deleted (SPEC §1 PAUSED, §2: the
@@ -110,7 +116,9 @@ function withCheckInterval(target: TargetSnapshot, seconds: number | undefined, 
       deadline: {
         at: moved,
         expireTo: TargetStatus.Stale,
-        reason: l.deadline.reason.replace(/^no result within 2 × \d+s/, checkStaleReason(seconds)),
+        reason:
+          l.deadline.reason.replace(/^no result within 2 × \d+s/, checkStaleReason(seconds)) +
+          (l.deadline.reason.includes(CHECK_INTERVAL_CHANGED) ? '' : CHECK_INTERVAL_CHANGED),
       },
     };
   }

@@ -139,6 +139,13 @@ export function checkStaleReason(intervalSeconds: number): string {
 }
 
 /**
+ * Appended to a probed check's STALE deadline reason when a longer interval moved it (check.lifecycle): until a result
+ * run with that interval comes, a result run with the old, shorter one does not pull it back (target-state
+ * deadlineAfter).
+ */
+export const CHECK_INTERVAL_CHANGED = ' (the interval was changed)';
+
+/**
  * The interval (ms) a probed check's STALE deadline was set with, read from its reason (checkStaleReason, a result's or
  * a resume's); undefined for any other deadline.
  */

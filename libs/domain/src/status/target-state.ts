@@ -1,7 +1,7 @@
 import { TargetKind, TargetStatus, type InstanceKind } from '@fleetwatch/contracts';
 import { consensusOf, type ConsensusPolicy } from './consensus';
 import { isNewer, transitionsFor } from './transitions';
-import { checkIntervalOf } from './heartbeat';
+import { CHECK_INTERVAL_CHANGED, checkIntervalOf } from './heartbeat';
 
 /** What the sweeper does when a location's deadline passes. */
 export interface Deadline {
@@ -325,17 +325,19 @@ export function applyObservation(
 }
 
 /**
- * The STALE deadline a newer result sets — unless it was run with another interval than the held deadline's and
- * falls before it: a run in flight (or spooled) when the interval was lengthened carries the old one, and its
- * deadline undid the one the change had moved (STALE before the first run on the new schedule). The later of the two
- * then; a result with the same interval sets its own as always.
+ * The STALE deadline a newer result sets — unless the held one was moved by a longer interval (check.lifecycle:
+ * CHECK_INTERVAL_CHANGED) and the result was run with a shorter one: a run in flight (or spooled) when the interval
+ * was lengthened carries the old one, and its deadline undid the moved one (STALE before the first run on the new
+ * schedule). The later of the two then. Any other result sets its own — one run with a newly shortened interval too
+ * (keeping the long deadline there left a collector that died after the change UP for two old intervals).
  */
 function deadlineAfter(held: Deadline | null, next: Deadline | null): Deadline | null {
   if (held === null || next === null || held.expireTo !== TargetStatus.Stale || next.expireTo !== TargetStatus.Stale)
     return next;
+  if (!held.reason.includes(CHECK_INTERVAL_CHANGED)) return next;
   const heldInterval = checkIntervalOf(held.reason);
   const nextInterval = checkIntervalOf(next.reason);
-  if (heldInterval === undefined || nextInterval === undefined || heldInterval === nextInterval) return next;
+  if (heldInterval === undefined || nextInterval === undefined || nextInterval >= heldInterval) return next;
   return held.at > next.at ? held : next;
 }
 

@@ -340,16 +340,20 @@ describe('CheckRunner: conditions the sandbox did not judge', () => {
       conditions: ['latency < 10000'],
     });
 
-  it('past their budget: DOWN saying so, no retry, and not evaluated again for a while (each overrun holds the thread)', async () => {
+  it('past their budget: DOWN saying so, no retry; twice in a row, not evaluated again for a while', async () => {
     const { e, calls } = evaluator(stopped('budget', 'conditions took longer than 1000 ms and were stopped'));
     const h = runner({}, undefined, e);
     const c = check();
     await h.r.run(c, slot());
     expect(h.results[0]).toMatchObject({ ok: false, attempt: 1, failureReason: expect.stringContaining('1000 ms') });
     expect(h.outcomes).toEqual(['down']);
+    // One overrun alone (a starved host) is not held: judged again.
     await h.r.run(c, slot());
-    expect(calls).toHaveLength(1);
-    expect(h.results[1]).toMatchObject({
+    expect(calls).toHaveLength(2);
+    // The second in a row: held.
+    await h.r.run(c, slot());
+    expect(calls).toHaveLength(2);
+    expect(h.results[2]).toMatchObject({
       ok: false,
       failureReason: expect.stringMatching(/1000 ms.*not evaluated until/),
     });
@@ -360,14 +364,14 @@ describe('CheckRunner: conditions the sandbox did not judge', () => {
     } finally {
       later.mockRestore();
     }
-    expect(calls).toHaveLength(2);
+    expect(calls).toHaveLength(3);
   });
 
-  it("their thread failed: an error result (the collector's fault, not the target's), no retry", async () => {
+  it("their thread failed: no result (the collector's fault, nothing known of the target), counted as an error", async () => {
     const { e, calls } = evaluator(stopped('fault', 'conditions not evaluated: their thread failed (boom)'));
     const h = runner({}, undefined, e);
     await h.r.run(check(), slot());
-    expect(h.results[0]).toMatchObject({ ok: false, attempt: 1, failureReason: expect.stringContaining('boom') });
+    expect(h.results).toEqual([]);
     expect(h.outcomes).toEqual(['error']);
     expect(calls).toHaveLength(1);
   });

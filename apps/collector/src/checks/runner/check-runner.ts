@@ -59,12 +59,15 @@ interface Attempt {
   conditionFailed?: number;
   /** No retry: the conditions were not judged (stopped at their budget, or their thread failed). */
   final?: boolean;
+  /** Nothing to say about the target (the condition thread failed: the collector's fault): no result is sent. */
+  unjudged?: boolean;
 }
 
 /**
- * After a check's conditions ran past their budget, how long they are not evaluated again (its runs fail at once,
- * saying so): each overrun holds the one condition thread for the budget, so a few such checks run every interval
- * would keep every other check's conditions waiting behind them.
+ * After a check's conditions ran past their budget twice in a row, how long they are not evaluated again (its runs
+ * fail at once, saying so): each overrun holds the one condition thread for the budget, so a few such checks run every
+ * interval would keep every other check's conditions waiting behind them. One overrun alone (a starved host) is not
+ * held: the next run judges again.
  */
 export const CONDITIONS_HELD_MS = 5 * 60_000;
 
@@ -74,8 +77,8 @@ export class CheckRunner {
   /** Attempts in flight, for abortAll (one set rather than a listener per attempt on a shared signal). */
   private readonly inFlight = new Set<AbortController>();
   private readonly bugLogged = new Map<string, number>();
-  /** Checks whose conditions ran past their budget: until when they are not evaluated, and why. */
-  private readonly conditionsHeld = new Map<string, { until: number; reason: string }>();
+  /** Checks whose conditions ran past their budget: how often in a row, until when they are not evaluated, and why. */
+  private readonly conditionsHeld = new Map<string, { overruns: number; until: number; reason: string }>();
 
   constructor(private readonly deps: CheckRunnerDeps) {}
 
@@ -88,11 +91,14 @@ export class CheckRunner {
   /** Runs `check` and hands its result to the sink. Never rejects. */
   async run(check: CheckDefinition, slot: SlotTiming): Promise<void> {
     if (check.paused) return;
-    const { result, outcome } = await this.perform(check, slot);
+    const { result, outcome, unjudged } = await this.perform(check, slot);
     // A run cut short by shutdown says nothing about the target: no result rather than a false DOWN — and not
     // counted as a finished run either (the runs counter would count results that never existed).
     if (!result.ok && this.stopping) return;
     this.deps.onResult?.(check.type, outcome);
+    // Conditions not judged for the collector's own fault (their thread failed): nothing is known of the target, so no
+    // result (a DOWN would page for the collector's fault); a fault that lasts reads STALE.
+    if (unjudged) return;
     this.deps.sink(result);
   }
 
@@ -104,7 +110,7 @@ export class CheckRunner {
   private async perform(
     check: CheckDefinition,
     slot: SlotTiming,
-  ): Promise<{ result: CheckResultPayload; outcome: RunOutcome }> {
+  ): Promise<{ result: CheckResultPayload; outcome: RunOutcome; unjudged?: boolean }> {
     const startedAt = this.deps.stamp?.() ?? slot.startedAt;
     const attempts = check.retries + 1;
     const timeoutMs = Math.round(check.timeoutSeconds * 1000);
@@ -142,7 +148,7 @@ export class CheckRunner {
     if (check.downQuorumPct !== undefined) result.downQuorumPct = check.downQuorumPct;
     // Service collectors' figures (issue 16): bounded and valid at the source (probes/service-metrics.ts).
     if (last.outcome.metrics !== undefined) result.metrics = last.outcome.metrics;
-    return { result, outcome };
+    return { result, outcome, unjudged: last.unjudged };
   }
 
   private async attempt(check: CheckDefinition, timeoutMs: number): Promise<Attempt> {
@@ -192,7 +198,6 @@ export class CheckRunner {
           final: true,
         };
       }
-      if (held) this.conditionsHeld.delete(heldKey);
       const verdict = await (this.deps.conditions ?? inlineConditions).evaluate(check.conditions, {
         ...outcome.facts,
         ok: outcome.ok,
@@ -201,13 +206,25 @@ export class CheckRunner {
       if (verdict.stopped !== undefined) {
         const reason = verdict.failed?.reason ?? 'conditions not evaluated';
         if (verdict.stopped === 'budget') {
+          // Held from the second overrun in a row on (one alone may be a starved host).
+          const overruns = (held?.overruns ?? 0) + 1;
           if (this.conditionsHeld.size > 10_000) this.conditionsHeld.clear();
-          this.conditionsHeld.set(heldKey, { until: Date.now() + CONDITIONS_HELD_MS, reason });
+          this.conditionsHeld.set(heldKey, {
+            overruns,
+            until: overruns >= 2 ? Date.now() + CONDITIONS_HELD_MS : 0,
+            reason,
+          });
           return { outcome: { ...outcome, ok: false, failureReason: reason }, final: true };
         }
-        // The collector's fault, not the target's: counted as an error (the thread's failure is logged there).
-        return { outcome: { ...outcome, ok: false, failureReason: reason }, error: reason, final: true };
+        // The collector's fault, not the target's: counted as an error (the thread's failure is logged there), no result.
+        return {
+          outcome: { ...outcome, ok: false, failureReason: reason },
+          error: reason,
+          final: true,
+          unjudged: true,
+        };
       }
+      if (held) this.conditionsHeld.delete(heldKey);
       if (verdict.ok) return { outcome };
       return {
         outcome: { ...outcome, ok: true, failureReason: verdict.failed?.reason },
