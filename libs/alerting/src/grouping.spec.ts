@@ -406,6 +406,50 @@ describe('announceFiring (a channel added to a rule while its alerts fire)', () 
     expect(announceFiring(state, [n('firing', 'a', 'db', T0)], routes, T0 + 600 * SEC)).toBe(state);
   });
 
+  it('a grouping changed: the channels told already (under the old grouping) are not told again', () => {
+    const byName = routesOf([
+      compileAlertRule({ ...rule.rule, grouping: { ...rule.grouping, groupBy: ['alertname'] } }),
+    ]);
+    let state = addToGroups(
+      emptyGroupingState(),
+      [n('firing', 'a', 'db', T0), n('firing', 'b', 'web', T0)],
+      byName,
+      T0,
+    );
+    state = flushDue(state, T0 + 30 * SEC).state;
+    // Now grouped by alertname and team: no group under the new keys holds them, but both channels were told.
+    expect(
+      announceFiring(state, [n('firing', 'a', 'db', T0), n('firing', 'b', 'web', T0)], routes, T0 + 600 * SEC),
+    ).toBe(state);
+  });
+
+  it('alerts of many rules missing one channel: all of them to it', () => {
+    const rules = Array.from({ length: 50 }, (_, i) =>
+      compileAlertRule({ ...rule.rule, id: `r${i}`, channels: ['slack', 'pager'] }),
+    );
+    const many = routesOf(rules);
+    const of = (i: number) => ({ ...n('firing', `t${i}`, 'db', T0), ruleId: `r${i}`, fingerprint: `fp-${i}` });
+    let state = addToGroups(
+      emptyGroupingState(),
+      rules.map((_, i) => of(i)),
+      routesOf(rules.map((r) => compileAlertRule({ ...r.rule, channels: ['slack'] }))),
+      T0,
+    );
+    state = flushDue(state, T0 + 30 * SEC).state;
+    const at = T0 + 600 * SEC;
+    state = announceFiring(
+      state,
+      rules.map((_, i) => of(i)),
+      many,
+      at,
+    );
+    const sent = flushDue(state, at + 30 * SEC).flushes;
+    expect(sent.every((f) => f.channelId === 'pager')).toBe(true);
+    expect(sent.flatMap((f) => f.firing.map((a) => a.fingerprint)).sort()).toEqual(
+      rules.map((_, i) => `fp-${i}`).sort(),
+    );
+  });
+
   it('an alert of a rule no longer there is left alone', () => {
     const state = emptyGroupingState();
     expect(announceFiring(state, [n('firing', 'a', 'db', T0)], new Map(), T0)).toBe(state);

@@ -213,24 +213,27 @@ export function announceFiring(
   routes: ReadonlyMap<string, NotificationRoute>,
   now: number,
 ): GroupingState {
-  // Alerts missing from the same channels of the same rule go in together (usually: every alert of a rule, the
-  // channel added to it).
-  const batches = new Map<string, { notifications: AlertNotification[]; route: NotificationRoute; ruleId: string }>();
+  // Which channels hold which alert, in any group: a channel that holds it under another grouping (groupBy changed)
+  // was told, and is not told again.
+  const told = new Set<string>();
+  for (const g of Object.values(state.groups))
+    for (const fp of Object.keys(g.alerts)) told.add(`${g.channelId}\u0000${fp}`);
+  // Alerts missing from the same channels go in together, one addToGroups call per set of channels (usually one: the
+  // channel added to a rule): a call per rule copied every group each time — seconds for a thousand rules.
+  const batches = new Map<string, { notifications: AlertNotification[]; routes: Map<string, NotificationRoute> }>();
   for (const n of firing) {
     const route = routes.get(n.ruleId);
     if (!route) continue;
-    const groupLabels = groupLabelsOf(route.grouping.groupBy, n.labels);
-    const missing = route.channels.filter(
-      (channelId) => !Object.hasOwn(state.groups[groupKeyOf(channelId, groupLabels)]?.alerts ?? {}, n.fingerprint),
-    );
+    const missing = route.channels.filter((channelId) => !told.has(`${channelId}\u0000${n.fingerprint}`));
     if (missing.length === 0) continue;
-    const key = JSON.stringify([n.ruleId, missing]);
-    const batch = batches.get(key) ?? { notifications: [], route: { ...route, channels: missing }, ruleId: n.ruleId };
+    const key = JSON.stringify(missing);
+    let batch = batches.get(key);
+    if (!batch) batches.set(key, (batch = { notifications: [], routes: new Map() }));
     batch.notifications.push(n);
-    batches.set(key, batch);
+    batch.routes.set(n.ruleId, { ...route, channels: missing });
   }
   let next = state;
-  for (const b of batches.values()) next = addToGroups(next, b.notifications, new Map([[b.ruleId, b.route]]), now);
+  for (const b of batches.values()) next = addToGroups(next, b.notifications, b.routes, now);
   return next;
 }
 
