@@ -42,9 +42,11 @@ export const PUBLIC_STATUS_LIMITS = {
   /** Requests per client address per minute (burst the same). */
   perAddressPerMinute: 120,
   addresses: 100_000,
-  /** Status events read for one page: its newest changes, this many at most in all (see perTargetEvents). */
+  /**
+   * Status events read for one page: each target's newest changes, up to maxEvents ÷ its targets and never fewer
+   * than minEventsPerTarget (so a page of more than 2,500 targets reads more: 50 × 200 targets, 200,000 at most).
+   */
   maxEvents: 50_000,
-  /** Each target's newest changes are read up to maxEvents ÷ targets, never fewer than this (a flapping target bounds its own work). */
   minEventsPerTarget: 20,
 } as const;
 

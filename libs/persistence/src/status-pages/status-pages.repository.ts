@@ -110,8 +110,8 @@ export class StatusPagesRepository {
 
   /**
    * The targets carrying every tag of `tags` (none: no tag selection) or listed in `ids`, deleted
-   * checks left out; at most `limit`: those listed by id first, then those not UP now (an outage is in the sample
-   * the bars and incidents are drawn from), then by id. With `statuses`, the distinct statuses of every target the
+   * checks left out; at most `limit`: those listed by id first, then by id (a sample that does not move with the
+   * targets' status: bars drawn from it stay put). With `statuses`, the distinct statuses of every target the
    * selection holds, however many: a component's state is theirs (a DOWN target past the first 200 by id was left
    * out, and a page said "operational" during an outage).
    */
@@ -126,7 +126,7 @@ export class StatusPagesRepository {
       sqlQuery<{ target_id: string; status: TargetStatus }>(
         this.pool,
         `SELECT target_id, status::text AS status FROM target_states WHERE ${where}
-         ORDER BY target_id = ANY($2::text[]) DESC, status = 'UP', target_id COLLATE "C" LIMIT $3`,
+         ORDER BY target_id = ANY($2::text[]) DESC, target_id COLLATE "C" LIMIT $3`,
         [...args, limit],
       ),
       sqlQuery<{ status: TargetStatus }>(
@@ -144,7 +144,8 @@ export class StatusPagesRepository {
   /**
    * Consensus status changes of `targetIds` since `from` (ms), in time order per target, plus each target's status
    * at the window's start (its last change before `from`). At most `perTarget` changes a target, its newest: a
-   * flapping target bounds its own work, and its window then starts from the status before the oldest change kept.
+   * flapping target bounds its own work, and what came before its oldest change kept is not known (no status at the
+   * window's start: its earlier days read "no data" rather than one status painted over them).
    * (The bound was one for the whole page: one flapping target pushed every other target's changes out of it, and
    * their outages disappeared from the page's bars and incidents.)
    */
@@ -166,14 +167,13 @@ export class StatusPagesRepository {
     const rows = await sqlQuery<{
       target_id: string;
       at: number;
-      from_status: TargetStatus | null;
       to_status: TargetStatus;
     }>(
       this.pool,
       `SELECT t.id AS target_id, (extract(epoch FROM e.occurred_at) * 1000)::float8 AS at,
-              e.from_status::text AS from_status, e.to_status::text AS to_status
+              e.to_status::text AS to_status
        FROM unnest($1::text[]) AS t(id)
-       CROSS JOIN LATERAL (SELECT occurred_at, sequence, from_status, to_status FROM status_events
+       CROSS JOIN LATERAL (SELECT occurred_at, sequence, to_status FROM status_events
          WHERE target_id = t.id AND location IS NULL AND occurred_at >= $2
          ORDER BY occurred_at DESC, sequence DESC LIMIT $3) e
        ORDER BY e.occurred_at, e.sequence`,
@@ -186,9 +186,8 @@ export class StatusPagesRepository {
     for (const r of rows) {
       if (seen.has(r.target_id)) continue;
       seen.add(r.target_id);
-      // Cut: what held before its oldest change kept (rows are in time order: this is its oldest).
-      if ((counts.get(r.target_id) ?? 0) >= perTarget && r.from_status !== null)
-        initial.set(r.target_id, r.from_status);
+      // Cut: nothing is known before its oldest change kept (rows are in time order: this is its oldest).
+      if ((counts.get(r.target_id) ?? 0) >= perTarget) initial.delete(r.target_id);
     }
     return {
       initial,
