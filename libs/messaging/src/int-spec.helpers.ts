@@ -10,15 +10,17 @@ export function checkResult(
   i: number,
   extra: Partial<PayloadInputOf<typeof Messages.CheckResult>> = {},
 ): PayloadInputOf<typeof Messages.CheckResult> {
+  const checkId = extra.checkId ?? `check-${i % 97}`;
   return {
-    checkId: `check-${i % 97}`,
-    targetId: `check:check-${i % 97}`,
+    checkId,
     location: 'lab-1',
     ok: i % 13 !== 0,
     latencyMs: (i % 500) + 0.5,
     attempt: 1,
     startedAt: new Date(1_764_000_000_000 + i).toISOString(),
     ...extra,
+    // A result names its check's own target (the bus schema refuses another), whatever checkId a test gives.
+    targetId: extra.targetId ?? `check:${checkId}`,
   };
 }
 
