@@ -382,16 +382,13 @@ describe('label names that Object.prototype also has', () => {
 describe('announceFiring (a channel added to a rule while its alerts fire)', () => {
   const oneChannel = routesOf([compileAlertRule({ ...rule.rule, channels: ['slack'] })]);
   const flushAt = (state: GroupingState, at: number) => flushDue(state, at).flushes;
+  /** The groups after `alerts` fired at T0 under `by` and their group wait passed (their channels told). */
+  const told = (alerts: AlertNotification[], by: typeof routes) =>
+    flushDue(addToGroups(emptyGroupingState(), alerts, by, T0), T0 + 30 * SEC).state;
 
   it('the added channel gets the firing alerts after its group wait; the channel told already gets nothing', () => {
     // Fired with slack only; slack told.
-    let state = addToGroups(
-      emptyGroupingState(),
-      [n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0)],
-      oneChannel,
-      T0,
-    );
-    state = flushDue(state, T0 + 30 * SEC).state;
+    let state = told([n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0)], oneChannel);
     // Ten minutes on, the pager is added to the rule (routes: slack and pager).
     const at = T0 + 600 * SEC;
     state = announceFiring(state, [n('firing', 'a', 'db', T0), n('firing', 'b', 'db', T0)], routes, at);
@@ -401,8 +398,7 @@ describe('announceFiring (a channel added to a rule while its alerts fire)', () 
   });
 
   it('alerts every channel holds already: the state is the same object (nothing to write)', () => {
-    let state = addToGroups(emptyGroupingState(), [n('firing', 'a', 'db', T0)], routes, T0);
-    state = flushDue(state, T0 + 30 * SEC).state;
+    const state = told([n('firing', 'a', 'db', T0)], routes);
     expect(announceFiring(state, [n('firing', 'a', 'db', T0)], routes, T0 + 600 * SEC)).toBe(state);
   });
 
@@ -410,13 +406,7 @@ describe('announceFiring (a channel added to a rule while its alerts fire)', () 
     const byName = routesOf([
       compileAlertRule({ ...rule.rule, grouping: { ...rule.grouping, groupBy: ['alertname'] } }),
     ]);
-    let state = addToGroups(
-      emptyGroupingState(),
-      [n('firing', 'a', 'db', T0), n('firing', 'b', 'web', T0)],
-      byName,
-      T0,
-    );
-    state = flushDue(state, T0 + 30 * SEC).state;
+    const state = told([n('firing', 'a', 'db', T0), n('firing', 'b', 'web', T0)], byName);
     // Now grouped by alertname and team: no group under the new keys holds them, but both channels were told.
     expect(
       announceFiring(state, [n('firing', 'a', 'db', T0), n('firing', 'b', 'web', T0)], routes, T0 + 600 * SEC),
