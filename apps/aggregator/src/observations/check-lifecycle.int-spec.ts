@@ -275,6 +275,52 @@ describe('check.lifecycle in the aggregator', () => {
     expect(await listed()).not.toContain(c.targetId);
   });
 
+  it('a location taken off the check: gone from Redis, Postgres and the location index, never STALE; its late results are history only', async () => {
+    const c = newCheck();
+    await upFromTwo(c, Date.now());
+    await waitFor(async () => (await store.deadlineOf(c.targetId, 'us')) !== null, { description: 'a deadline at us' });
+    // us DOWN: the check is not UP (PARTIAL or DOWN, as the site's quorum says).
+    await site.bus.publisher.publishMany([result(c, 'us', false, Date.now())]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'eu=UP us=DOWN', { description: 'us DOWN' });
+    const before = (await live(c.targetId))?.status;
+    expect(before).not.toBe(TargetStatus.Up);
+
+    await site.bus.publisher.publishMany([lifecycle(c, 'active', 10, Date.now(), { locations: ['eu'] })]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'eu=UP', { description: 'us dropped from Redis' });
+    await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Up, { description: 'UP over eu' });
+    expect((await deadlines(c.targetId)).map((d) => d.location)).toEqual(['eu']);
+    expect((await store.listTargets({ location: 'us' }, 1000)).items.map((t) => t.id)).not.toContain(c.targetId);
+    expect((await consensusEvents(c.targetId)).at(-1)).toBe(`${before}>UP`);
+    const stored = (
+      await site.pg.query<{ configured_locations: string[] | null }>(
+        'SELECT configured_locations FROM target_states WHERE target_id = $1',
+        [c.targetId],
+      )
+    ).rows[0];
+    expect(stored.configured_locations).toEqual(['eu']);
+
+    // The us collector has not read its new assignment yet: its result is stored, and changes nothing.
+    const before2 = await results(c.targetId);
+    await site.bus.publisher.publishMany([result(c, 'us', false, Date.now())]);
+    await waitFor(async () => (await results(c.targetId)) === before2 + 1, { description: 'the late result stored' });
+    await sleep(300);
+    expect(await locationsOf(c.targetId)).toBe('eu=UP');
+    expect((await deadlines(c.targetId)).map((d) => d.location)).toEqual(['eu']);
+    // us's old deadline (Redis's deadline set still lists it until it is due) passes with nothing to expire, while
+    // eu goes on reporting: the check stays UP, and no event says STALE.
+    while ((await store.deadlineOf(c.targetId, 'us')) !== null) {
+      await site.bus.publisher.publishMany([result(c, 'eu', true, Date.now())]);
+      await sleep(500);
+    }
+    await sleep(500);
+    expect(await locationsOf(c.targetId)).toBe('eu=UP');
+    expect((await live(c.targetId))?.status).toBe(TargetStatus.Up);
+    const stale = await site.pg.query("SELECT 1 FROM status_events WHERE target_id = $1 AND to_status = 'STALE'", [
+      c.targetId,
+    ]);
+    expect(stale.rowCount).toBe(0);
+  });
+
   it('a check not heard of yet: listed UNKNOWN from its creation, PAUSED when paused, and a delete of an unknown check leaves a tombstone', async () => {
     const created = newCheck();
     await site.bus.publisher.publishMany([

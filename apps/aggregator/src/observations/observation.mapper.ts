@@ -402,6 +402,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             checkType: p.checkType,
             tags: p.tags,
             resumeDeadline: resumeDeadlineOf(p, at),
+            ...(p.locations ? { locations: p.locations } : {}),
             ...(p.intervalSeconds
               ? p.checkType === 'push'
                 ? { pingWindowMs: p.intervalSeconds * 1000 }

@@ -60,6 +60,7 @@ function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): 
     (before.paused ?? false) !== (after.paused ?? false) ||
     (before.configVersion ?? null) !== (after.configVersion ?? null) ||
     (before.deletedAt ?? null) !== (after.deletedAt ?? null) ||
+    (before.configuredLocations ?? []).join('\u0000') !== (after.configuredLocations ?? []).join('\u0000') ||
     before.tags.join('\u0000') !== after.tags.join('\u0000') ||
     JSON.stringify(before.labels) !== JSON.stringify(after.labels)
   );

@@ -36,13 +36,22 @@ describe('touchedChecks', () => {
 
 describe('lifecycleOf', () => {
   const found = [
-    stored(A, { name: 'api', type: 'tcp', host: 'a', port: 1, intervalSeconds: 15, tags: ['t1'] }),
+    stored(A, {
+      name: 'api',
+      type: 'tcp',
+      host: 'a',
+      port: 1,
+      intervalSeconds: 15,
+      tags: ['t1'],
+      locations: ['eu', 'us'],
+    }),
     stored(B, { name: 'nightly', type: 'push', periodSeconds: 3600, graceSeconds: 300, paused: true }),
   ];
   it.each([
-    [A, { state: 'active', name: 'api', checkType: 'tcp', tags: ['t1'], intervalSeconds: 15 }],
+    // The locations that run it: one left out is dropped from its live state.
+    [A, { state: 'active', name: 'api', checkType: 'tcp', tags: ['t1'], intervalSeconds: 15, locations: ['eu', 'us'] }],
     // A push check's next ping is due within its period and grace.
-    [B, { state: 'paused', name: 'nightly', checkType: 'push', tags: [], intervalSeconds: 3900 }],
+    [B, { state: 'paused', name: 'nightly', checkType: 'push', tags: [], intervalSeconds: 3900, locations: [] }],
     // Not in the table after the write: deleted.
     [C, { state: 'deleted' }],
   ])('%s → %j, with the version and time of the write', (id, expected) => {

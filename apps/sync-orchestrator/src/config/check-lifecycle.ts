@@ -49,6 +49,7 @@ export function lifecycleOf(
       checkType: c.type,
       tags: c.tags,
       intervalSeconds: expectedGapSeconds(c),
+      locations: c.locations,
     };
   });
 }

@@ -440,6 +440,13 @@ export const checkLifecyclePayloadSchema = z.object({
     .positive()
     .max(62 * 86_400)
     .optional(),
+  /**
+   * The locations that run it, as configured by this version; empty: every location. A location left out is dropped
+   * from the check's live state (to UNKNOWN, in events) and its results no longer move the status: without that, a
+   * location taken off a check stayed in its consensus and read STALE for ever, and 'Target stale' notified. Absent
+   * (a sender from before): the aggregator keeps what it held.
+   */
+  locations: z.array(locationSchema).max(64).optional(),
 });
 export type CheckLifecyclePayload = z.infer<typeof checkLifecyclePayloadSchema>;
 

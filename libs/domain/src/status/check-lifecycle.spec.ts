@@ -31,7 +31,7 @@ function run(steps: Array<Observation | CheckLifecycle>, start?: TargetSnapshot)
   let target = start;
   const events = [];
   for (const step of steps) {
-    const r = 'state' in step ? applyLifecycle(target, step) : applyObservation(target, step, policy);
+    const r = 'state' in step ? applyLifecycle(target, step, policy) : applyObservation(target, step, policy);
     target = r.target;
     events.push(...r.events);
   }
@@ -101,7 +101,7 @@ describe('applyLifecycle: pause', () => {
 
   it('pausing a paused check again (a later version) changes nothing but the version', () => {
     const paused = run([lc('paused', 3, 5000)], upUp()).target;
-    const r = applyLifecycle(paused, lc('paused', 4, 6000, { name: 'renamed' }));
+    const r = applyLifecycle(paused, lc('paused', 4, 6000, { name: 'renamed' }), policy);
     expect(r).toMatchObject({ applied: true, events: [] });
     expect(r.target).toMatchObject({ status: S.Paused, configVersion: 4, name: 'renamed', seq: paused.seq });
   });
@@ -164,13 +164,13 @@ describe('applyLifecycle: resume', () => {
 
   it('active on a check that was not paused (created, edited) changes no status', () => {
     const before = upUp();
-    const r = applyLifecycle(before, lc('active', 2, 5000, { name: 'renamed', tags: ['a'] }));
+    const r = applyLifecycle(before, lc('active', 2, 5000, { name: 'renamed', tags: ['a'] }), policy);
     expect(r).toMatchObject({ applied: true, events: [] });
     expect(r.target).toMatchObject({ status: S.Up, name: 'renamed', tags: ['a'], seq: before.seq, configVersion: 2 });
   });
 
   it('a created check is listed UNKNOWN with no location before its first result', () => {
-    const r = applyLifecycle(undefined, lc('active', 1, 5000, { name: 'api' }));
+    const r = applyLifecycle(undefined, lc('active', 1, 5000, { name: 'api' }), policy);
     expect(r.target).toMatchObject({ status: S.Unknown, locations: {}, name: 'api', since: 5000, configVersion: 1 });
     expect(r.events).toEqual([]);
   });
@@ -193,7 +193,7 @@ describe('applyLifecycle: delete', () => {
       expect(r).toMatchObject({ applied: false, events: [] });
       expect(r.target).toBe(target);
     }
-    expect(applyLifecycle(target, lc('active', 6, 10_000))).toMatchObject({ applied: false, target });
+    expect(applyLifecycle(target, lc('active', 6, 10_000), policy)).toMatchObject({ applied: false, target });
   });
 
   it('a check DOWN at one location: that location and the consensus to UNKNOWN; one UNKNOWN already has none', () => {
@@ -204,8 +204,8 @@ describe('applyLifecycle: delete', () => {
       'eu:DOWN>UNKNOWN',
       'target:DOWN>UNKNOWN',
     ]);
-    const created = applyLifecycle(undefined, lc('active', 1, 1000, { name: 'api' })).target;
-    expect(applyLifecycle(created, lc('deleted', 2, 9000)).events).toEqual([]);
+    const created = applyLifecycle(undefined, lc('active', 1, 1000, { name: 'api' }), policy).target;
+    expect(applyLifecycle(created, lc('deleted', 2, 9000), policy).events).toEqual([]);
   });
 
   it('dated no earlier than what the target holds (a result stamped after the delete by a collector ahead)', () => {
@@ -216,7 +216,7 @@ describe('applyLifecycle: delete', () => {
   });
 
   it('of a check never heard of: a tombstone all the same (a late result must not create it)', () => {
-    const tomb = applyLifecycle(undefined, lc('deleted', 2, 9000)).target;
+    const tomb = applyLifecycle(undefined, lc('deleted', 2, 9000), policy).target;
     expect(tomb.deletedAt).toBe(9000);
     const fold = foldObservations(
       new Map([[ID, tomb]]),
@@ -296,7 +296,8 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
   const folded = (items: FoldItem[]) =>
     foldObservations(new Map(), items, new Set(items.map((i) => i.id)), policy).targets.get(ID) as TargetSnapshot;
   const changed = (t: TargetSnapshot, windowMs: number) =>
-    applyLifecycle(t, lc('active', 2, 50_000, { checkType: 'push', pingWindowMs: windowMs })).target.locations.push;
+    applyLifecycle(t, lc('active', 2, 50_000, { checkType: 'push', pingWindowMs: windowMs }), policy).target.locations
+      .push;
 
   it('waiting for its next ping: due at the last ping + the new window, shorter or longer', () => {
     const up = folded([hb('success', 1000)]);
@@ -330,14 +331,17 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
 
   it('a check that is not a heartbeat monitor (no pingWindowMs): its STALE deadlines are left as they are', () => {
     const t = upUp();
-    expect(applyLifecycle(t, lc('active', 2, 50_000, { name: 'renamed' })).target.locations).toEqual(t.locations);
+    expect(applyLifecycle(t, lc('active', 2, 50_000, { name: 'renamed' }), policy).target.locations).toEqual(
+      t.locations,
+    );
   });
 });
 
 describe("a probed check's interval changed (checkIntervalSeconds)", () => {
   // result(): heard at `at`, due at + 2 × 30 s + 5 s.
   const changed = (t: TargetSnapshot, seconds: number, at = 20_000) =>
-    applyLifecycle(t, lc('active', 2, at, { checkType: 'http', checkIntervalSeconds: seconds })).target.locations;
+    applyLifecycle(t, lc('active', 2, at, { checkType: 'http', checkIntervalSeconds: seconds }), policy).target
+      .locations;
 
   it('longer: two new intervals after the last result, never before two new intervals after the change', () => {
     const t = upUp(); // results at 1 s, due at 66 s
@@ -364,14 +368,14 @@ describe("a probed check's interval changed (checkIntervalSeconds)", () => {
         deadline: { at: 1000 + 172_805_000, expireTo: S.Stale, reason: 'no result within 2 × 86400s' },
       },
     ]).target;
-    const shorter = applyLifecycle(daily, lc('active', 2, 2000, { checkIntervalSeconds: 30 })).target;
+    const shorter = applyLifecycle(daily, lc('active', 2, 2000, { checkIntervalSeconds: 30 }), policy).target;
     const onNew = applyObservation(shorter, result('eu', true, 30_000), policy).target;
     expect(onNew.locations.eu.deadline?.at).toBe(30_000 + 65_000);
     expect(applyExpiry(onNew, 'eu', 30_000 + 65_001, policy).target.locations.eu.status).toBe(S.Stale);
   });
 
   it('a result run with the old interval after the change does not pull the moved deadline back', () => {
-    const longer = applyLifecycle(upUp(), lc('active', 2, 20_000, { checkIntervalSeconds: 600 })).target;
+    const longer = applyLifecycle(upUp(), lc('active', 2, 20_000, { checkIntervalSeconds: 600 }), policy).target;
     const moved = longer.locations.eu.deadline;
     // In flight when the interval changed: run at 21 s with the old 30 s (due at 86 s by itself).
     const late = applyObservation(longer, result('eu', true, 21_000), policy).target;
@@ -426,5 +430,94 @@ describe('a configured check is named and tagged by its configuration, not by it
   it('one not told of by a lifecycle message (stored before them) still takes them from its results', () => {
     const t = applyObservation(upUp(), { ...result('eu', true, 2000), name: 'other', tags: ['t'] }, policy).target;
     expect(t).toMatchObject({ name: 'other', tags: ['t'] });
+  });
+});
+
+describe("a check's locations changed (locations)", () => {
+  const ev = (events: Array<{ location: string | null; from: S; to: S }>) =>
+    events.map((e) => `${e.location ?? 'target'}:${e.from}>${e.to}`);
+  const fold = (t: TargetSnapshot, items: FoldItem[]) =>
+    foldObservations(new Map([[ID, t]]), items, new Set(items.map((i) => i.id)), policy);
+  const observation = (id: string, location: string, ok: boolean, at: number): FoldItem => ({
+    type: 'observation',
+    id,
+    observation: result(location, ok, at),
+  });
+  const lifecycle = (id: string, version: number, at: number, locations: string[] | undefined): FoldItem => ({
+    type: 'lifecycle',
+    id,
+    lifecycle: lc('active', version, at, locations === undefined ? {} : { locations }),
+  });
+
+  it('a location left out is dropped: to UNKNOWN in an event, the consensus over the rest, its state to be deleted', () => {
+    // eu UP, us DOWN: PARTIAL (quorum 100 %).
+    const partial = run([result('eu', true, 1000), result('us', false, 1000)]).target;
+    expect(partial.status).toBe(S.Partial);
+    const r = applyLifecycle(partial, lc('active', 2, 5000, { locations: ['eu'] }), policy);
+    expect(ev(r.events)).toEqual(['us:DOWN>UNKNOWN', 'target:PARTIAL>UP']);
+    expect(r.events.map((e) => [e.at, e.sequence])).toEqual([
+      [5000, partial.seq + 1],
+      [5000, partial.seq + 2],
+    ]);
+    expect(r.dropped).toEqual(['us']);
+    expect(r.target).toMatchObject({ status: S.Up, since: 5000, configuredLocations: ['eu'] });
+    expect(Object.keys(r.target.locations)).toEqual(['eu']);
+  });
+
+  it('a STALE location left out no longer holds the check STALE', () => {
+    const t = applyExpiry(applyExpiry(upUp(), 'eu', 70_000, policy).target, 'us', 70_000, policy).target;
+    expect(t.status).toBe(S.Stale);
+    const withEu = applyObservation(t, result('eu', true, 80_000), policy).target;
+    expect(withEu.status).toBe(S.Up); // one location reports: UP, the other stays STALE in the target
+    const r = applyLifecycle(withEu, lc('active', 2, 90_000, { locations: ['eu'] }), policy);
+    expect(ev(r.events)).toEqual(['us:STALE>UNKNOWN']);
+    expect(statuses(r.target)).toBe('eu=UP');
+    // Its deadline went with it: nothing expires there any more.
+    const expiry = expireDeadlines(new Map([[ID, r.target]]), [{ targetId: ID, location: 'us' }], 10_000_000, policy);
+    expect(expiry.events).toEqual([]);
+  });
+
+  it('a result from a location left out is history only (a collector that has not read its assignment yet)', () => {
+    const r = fold(upUp(), [lifecycle('l2', 2, 5000, ['eu']), observation('r1', 'us', false, 6000)]);
+    const t = r.targets.get(ID) as TargetSnapshot;
+    expect(statuses(t)).toBe('eu=UP');
+    expect(t.status).toBe(S.Up);
+    expect(r.dropped).toEqual([{ targetId: ID, location: 'us' }]);
+    expect(r.applied.has('r1')).toBe(false);
+    // A configured location's result is folded as ever.
+    const next = fold(t, [observation('r2', 'eu', false, 7000)]).targets.get(ID) as TargetSnapshot;
+    expect(next.status).toBe(S.Down);
+  });
+
+  it('run again (a later version lists it): results from it count, and within one fold it is not deleted', () => {
+    const r = fold(upUp(), [
+      lifecycle('l2', 2, 5000, ['eu']),
+      lifecycle('l3', 3, 6000, ['eu', 'us']),
+      observation('r1', 'us', false, 7000),
+    ]);
+    const t = r.targets.get(ID) as TargetSnapshot;
+    expect(statuses(t)).toBe('eu=UP us=DOWN');
+    expect(r.dropped).toEqual([]);
+  });
+
+  it('empty (every location) or not said (a sender from before): nothing dropped, every location counts', () => {
+    for (const locations of [[], undefined]) {
+      const r = fold(upUp(), [lifecycle('l2', 2, 5000, locations), observation('r1', 'ap', false, 6000)]);
+      expect(statuses(r.targets.get(ID) as TargetSnapshot)).toBe('eu=UP us=UP ap=DOWN');
+      expect(r.dropped).toEqual([]);
+    }
+    // Not said keeps what an earlier version said.
+    const held = applyLifecycle(upUp(), lc('active', 2, 5000, { locations: ['eu'] }), policy).target;
+    expect(applyLifecycle(held, lc('active', 3, 6000), policy).target.configuredLocations).toEqual(['eu']);
+  });
+
+  it('paused: the location goes, the check stays PAUSED; resumed, the rest wait for their first result', () => {
+    const paused = applyLifecycle(upUp(), lc('paused', 2, 5000), policy).target;
+    const r = applyLifecycle(paused, lc('paused', 3, 6000, { locations: ['eu'] }), policy);
+    expect(ev(r.events)).toEqual(['us:PAUSED>UNKNOWN']);
+    expect(r.target.status).toBe(S.Paused);
+    const resumed = applyLifecycle(r.target, lc('active', 4, 7000, { locations: ['us'] }), policy);
+    expect(ev(resumed.events)).toEqual(['eu:PAUSED>UNKNOWN', 'target:PAUSED>UNKNOWN']);
+    expect(resumed.target.locations).toEqual({});
   });
 });

@@ -1,7 +1,10 @@
 import { TargetKind, TargetStatus, type CheckLifecycleState } from '@fleetwatch/contracts';
+import { consensusOf, type ConsensusPolicy } from './consensus';
 import {
   emptyTarget,
   isTombstone,
+  policyOf,
+  runsAt,
   tombstoneOf,
   type Deadline,
   type FoldResult,
@@ -67,6 +70,12 @@ export interface CheckLifecycle {
    * longer interval read STALE (and notified) before its first run. A shorter one leaves it (see withCheckInterval).
    */
   checkIntervalSeconds?: number;
+  /**
+   * The locations that run it as of this version (empty: every location; absent: not said, what is held stays). A
+   * location held but left out is dropped: to UNKNOWN in an event, its stored state deleted, the consensus over the
+   * rest — it stayed in the consensus and read STALE for ever, and 'Target stale' notified for a location nobody runs.
+   */
+  locations?: string[];
 }
 
 /** `target` with every location that waits for its next ping (no run open) due `windowMs` after its last one (as heard). */
@@ -132,6 +141,48 @@ function identity(target: TargetSnapshot, lc: CheckLifecycle): TargetSnapshot {
     tags: lc.tags ?? target.tags,
     labels: lc.checkType ? { type: lc.checkType } : target.labels,
     configVersion: lc.version,
+    configuredLocations: lc.locations ?? target.configuredLocations ?? null,
+  };
+}
+
+/**
+ * `target` without the locations its configuration no longer runs (see CheckLifecycle.locations): each one dropped to
+ * UNKNOWN in an event (in name order), then the consensus over the rest (PAUSED while paused), dated by the
+ * configuration write as a pause is.
+ */
+function withoutUnconfigured(
+  target: TargetSnapshot,
+  at: number,
+  reason: string,
+  policy: ConsensusPolicy,
+): { target: TargetSnapshot; events: StatusEventDraft[]; dropped: string[] } {
+  const dropped = Object.keys(target.locations)
+    .filter((name) => !runsAt(target, name))
+    .sort();
+  if (dropped.length === 0) return { target, events: [], dropped };
+  const locations = { ...target.locations };
+  for (const name of dropped) delete locations[name];
+  const consensus = target.paused
+    ? TargetStatus.Paused
+    : consensusOf(
+        Object.values(locations).map((l) => l.status),
+        policyOf(target, policy),
+      );
+  let seq = target.seq;
+  const events: StatusEventDraft[] = [];
+  const event = (location: string | null, from: TargetStatus, to: TargetStatus): void => {
+    events.push({ targetId: target.id, kind: target.kind, location, from, to, reason, at, sequence: ++seq });
+  };
+  for (const name of dropped) {
+    const from = target.locations[name].status;
+    if (from !== TargetStatus.Unknown) event(name, from, TargetStatus.Unknown);
+  }
+  const changed = consensus !== target.status;
+  if (changed) event(null, target.status, consensus);
+  return {
+    target: { ...target, locations, status: consensus, since: changed ? at : target.since, seq },
+    events,
+    dropped,
   };
 }
 
@@ -174,30 +225,46 @@ function allLocations(
   };
 }
 
+/** What applyLifecycle did: a fold's result, and the locations whose stored state is to be deleted. */
+export interface LifecycleResult extends FoldResult {
+  dropped: string[];
+}
+
 /** Folds one lifecycle message into a check's target (see above). */
-export function applyLifecycle(current: TargetSnapshot | undefined, lc: CheckLifecycle): FoldResult {
+export function applyLifecycle(
+  current: TargetSnapshot | undefined,
+  lc: CheckLifecycle,
+  policy: ConsensusPolicy,
+): LifecycleResult {
   if (current && (isTombstone(current) || (current.configVersion ?? 0) >= lc.version))
-    return { target: current, events: [], applied: false };
-  const base = identity(current ?? emptyTarget(lc.targetId, TargetKind.Check, lc.name ?? lc.targetId), lc);
+    return { target: current, events: [], applied: false, dropped: [] };
   const version = `config version ${lc.version}`;
+  const held = identity(current ?? emptyTarget(lc.targetId, TargetKind.Check, lc.name ?? lc.targetId), lc);
+  if (lc.state === 'deleted') return { ...deleted(held, lc, version), dropped: [] };
+  const cut = withoutUnconfigured(held, lc.at, `location no longer runs this check (${version})`, policy);
+  const r = applyState(cut.target, lc, version);
+  return { ...r, events: [...cut.events, ...r.events], dropped: cut.dropped };
+}
 
-  if (lc.state === 'deleted') {
-    // Dated by the configuration owner's clock, but never before what the target holds (a result stamped after it by
-    // a collector ahead): the events to UNKNOWN come after the target's newest, as a retirement's (retireTarget).
-    const at = Math.max(
-      lc.at,
-      base.lastSeen ?? lc.at,
-      ...Object.values(base.locations).map((l) => Math.max(l.observedAt, l.lastSeen)),
-    );
-    return tombstoneOf(base, {
-      at,
-      deletedAt: at,
-      lastSeen: base.lastSeen,
-      reason: `check deleted (${version})`,
-      consensusReason: `check deleted (${version})`,
-    });
-  }
+function deleted(base: TargetSnapshot, lc: CheckLifecycle, version: string): FoldResult {
+  // Dated by the configuration owner's clock, but never before what the target holds (a result stamped after it by
+  // a collector ahead): the events to UNKNOWN come after the target's newest, as a retirement's (retireTarget).
+  const at = Math.max(
+    lc.at,
+    base.lastSeen ?? lc.at,
+    ...Object.values(base.locations).map((l) => Math.max(l.observedAt, l.lastSeen)),
+  );
+  return tombstoneOf(base, {
+    at,
+    deletedAt: at,
+    lastSeen: base.lastSeen,
+    reason: `check deleted (${version})`,
+    consensusReason: `check deleted (${version})`,
+  });
+}
 
+/** Active or paused (see above), once the locations it no longer runs are gone. */
+function applyState(base: TargetSnapshot, lc: CheckLifecycle, version: string): FoldResult {
   if (lc.state === 'paused') {
     if (base.paused) return { target: base, events: [], applied: true };
     const r = allLocations(

@@ -7,6 +7,7 @@ import {
   isTombstone,
   keepOneLocation,
   retireTarget,
+  runsAt,
   type FoldResult,
   type Observation,
   type StatusEventDraft,
@@ -93,7 +94,7 @@ export function foldObservations(
           : item.observation.targetId;
     if (item.type === 'lifecycle') {
       // No history row says whether it is new: its version against the target's does.
-      const result = applyLifecycle(targets.get(targetId), item.lifecycle);
+      const result = applyLifecycle(targets.get(targetId), item.lifecycle, policy);
       if (!result.applied) {
         // Not newer than what the target holds (redelivered, or overtaken by a newer version): a
         // redelivery may follow a crash before the live state it caused was written, so re-project.
@@ -105,6 +106,7 @@ export function foldObservations(
       targets.set(targetId, result.target);
       changed.add(targetId);
       events.push(...result.events);
+      for (const location of result.dropped) dropped.push({ targetId, location });
       continue;
     }
     if (!fresh.has(item.id) || folded.has(item.id)) {
@@ -117,6 +119,10 @@ export function foldObservations(
     // A deleted check's late result or ping: stored in history by the caller, nothing else. (A removed instance's
     // update goes on to applyObservation: a newer one brings it back.)
     if (isTombstone(before) && before?.kind === TargetKind.Check) continue;
+    // A result from a location the check's configuration no longer runs (a collector that has not read its new
+    // assignment yet, a spool): history only. Folded, it brought the dropped location back, to read STALE for ever.
+    if (item.type === 'observation' && before?.kind === TargetKind.Check && !runsAt(before, item.observation.location))
+      continue;
     let result: FoldResult;
     if (item.type === 'retire') {
       // A target never heard of is not made up to be retired; one retired already stays as it is.
@@ -164,5 +170,8 @@ export function foldObservations(
     changed.add(targetId);
     events.push(...result.events);
   }
-  return { targets, changed, resync, events, runs, touches: [...touches.values()], dropped, applied, duplicates };
+  // A location dropped and brought back within this fold (a lifecycle leaving it out, a later one running it again
+  // and its result) is stored, not deleted.
+  const gone = dropped.filter((d) => targets.get(d.targetId)?.locations[d.location] === undefined);
+  return { targets, changed, resync, events, runs, touches: [...touches.values()], dropped: gone, applied, duplicates };
 }

@@ -64,6 +64,17 @@ export interface TargetSnapshot {
    * no location, is in no live state, and nothing folds into it again (ids never return).
    */
   deletedAt?: number | null;
+  /**
+   * Checks: the locations configured to run it (check.lifecycle); null/absent or empty: every location. A result from
+   * another location is history only (a collector that has not read its new assignment yet).
+   */
+  configuredLocations?: string[] | null;
+}
+
+/** Whether a result from `location` moves `target`'s status: a check's configuration may leave that location out. */
+export function runsAt(target: Pick<TargetSnapshot, 'configuredLocations'>, location: string): boolean {
+  const configured = target.configuredLocations;
+  return configured === null || configured === undefined || configured.length === 0 || configured.includes(location);
 }
 
 /**

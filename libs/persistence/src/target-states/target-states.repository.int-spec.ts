@@ -158,6 +158,19 @@ describe('TargetStatesRepository.saveMany: an instance removed and back in one c
   });
 });
 
+describe("TargetStatesRepository: a check's configured locations", () => {
+  it('are stored and read back as the last write says (null: not said; empty: every location)', async () => {
+    const id = 'check:0191d7a2-0000-7000-8000-00000000c0c0';
+    const check = { ...target(id, [['eu', stale(9000)]]), kind: TargetKind.Check };
+    for (const configured of [undefined, ['eu', 'us'], [], ['eu'], null]) {
+      const t = configured === undefined ? check : { ...check, configuredLocations: configured };
+      await runInSqlTransaction(db, async (tx) => states.saveMany(tx, [t], [], await states.lockMany(tx, [id])));
+      const [saved] = await states.findMany([id]);
+      expect(saved.configuredLocations).toEqual(configured ?? null);
+    }
+  });
+});
+
 describe('TargetStatesRepository.lockMany at fleet scale', () => {
   const ids = Array.from({ length: 5000 }, (_, i) => `instance:fleet-${String(i).padStart(5, '0')}`);
   const planOf = async (sql: string, batch: string[]): Promise<string> => {
