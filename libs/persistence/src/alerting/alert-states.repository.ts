@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   rethrowSql,
@@ -42,6 +43,25 @@ export interface StoredNotificationGroup {
  * `%00`), reversibly, for the primary key. The JSON text columns keep NUL as the `\u0000` escape.
  */
 export const escapeKey = (key: string): string => key.replaceAll('%', '%25').replaceAll('\u0000', '%00');
+
+/** Longest escaped key stored as itself (UTF-8 bytes): a btree entry may hold at most 2,704. */
+const KEY_MAX_BYTES = 512;
+
+/**
+ * The primary key of an alert or a group: its escaped engine key, or for a longer one `sha256:` and the key's digest
+ * (an engine key starts with a rule's or a channel's id, never so). A group's key holds its labels, and a rule may
+ * have 16 labels of 1,024 characters (`groupBy: ['...']` groups by all of them): over the btree's 2,704 bytes, the
+ * evaluator's transaction failed at every tick — and with it every rule's alerts, not only that one's. Rows are read
+ * back from their JSON, never from the key, so short keys stay as they were stored. So does a key that is not
+ * well-formed UTF-16 (a label's lone surrogate), which Postgres would have stored altered.
+ */
+export function storedKey(key: string): string {
+  const escaped = escapeKey(key);
+  // Not well-formed (a lone surrogate), the text would reach Postgres with U+FFFD in its place: two keys would be one.
+  if (escaped.isWellFormed() && Buffer.byteLength(escaped, 'utf8') <= KEY_MAX_BYTES) return escaped;
+  // UTF-16 code units, every one as it is (UTF-8 would turn lone surrogates into the same U+FFFD).
+  return `sha256:${createHash('sha256').update(Buffer.from(escaped, 'utf16le')).digest('hex')}`;
+}
 
 const finite = (v: number | null): number | null => (v === null || !Number.isFinite(v) ? null : v);
 
@@ -96,7 +116,7 @@ export class AlertStatesRepository {
   async saveStates(tx: SqlTx, upserts: readonly StoredAlertState[], deletes: readonly string[]): Promise<void> {
     try {
       if (deletes.length)
-        await sqlExecute(tx, 'DELETE FROM alert_states WHERE alert_key = ANY($1::text[])', [deletes.map(escapeKey)]);
+        await sqlExecute(tx, 'DELETE FROM alert_states WHERE alert_key = ANY($1::text[])', [deletes.map(storedKey)]);
       if (!upserts.length) return;
       await sqlExecute(
         tx,
@@ -112,7 +132,7 @@ export class AlertStatesRepository {
            resolved_at = EXCLUDED.resolved_at, last_sent_at = EXCLUDED.last_sent_at,
            state_json = EXCLUDED.state_json, updated_at = now()`,
         [
-          upserts.map((s) => escapeKey(s.key)),
+          upserts.map((s) => storedKey(s.key)),
           upserts.map((s) => s.ruleId),
           upserts.map((s) => s.targetId),
           upserts.map((s) => s.fingerprint),
@@ -136,7 +156,7 @@ export class AlertStatesRepository {
     try {
       if (deletes.length)
         await sqlExecute(tx, 'DELETE FROM alert_notification_groups WHERE group_key = ANY($1::text[])', [
-          deletes.map(escapeKey),
+          deletes.map(storedKey),
         ]);
       if (!upserts.length) return;
       await sqlExecute(
@@ -146,7 +166,7 @@ export class AlertStatesRepository {
          ON CONFLICT (group_key) DO UPDATE SET channel_id = EXCLUDED.channel_id, group_json = EXCLUDED.group_json,
            updated_at = now()`,
         [
-          upserts.map((g) => escapeKey(g.key)),
+          upserts.map((g) => storedKey(g.key)),
           upserts.map((g) => g.channelId),
           upserts.map((g) => JSON.stringify(g.group)),
         ],

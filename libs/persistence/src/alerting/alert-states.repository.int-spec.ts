@@ -1,0 +1,110 @@
+import fc from 'fast-check';
+import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
+import { closeSqlPool, createSqlPool, runInSqlTransaction, sqlQuery, type SqlPool } from '../sql/sql-pool';
+import { AlertStatesRepository, storedKey, type StoredAlertState } from './alert-states.repository';
+
+// The evaluator's state (alerts and notification groups), keyed by the engine's keys, on a real database. A group's
+// key holds its labels (a rule may have 16 of 1,024 characters): one past the btree's 2,704 bytes failed the
+// evaluator's transaction at every tick, and every rule's alerts with it.
+
+let db: IsolatedDatabase;
+let pool: SqlPool;
+let repo: AlertStatesRepository;
+
+beforeAll(async () => {
+  db = await createIsolatedDatabase();
+  pool = createSqlPool(db.databaseUrl, { max: 2 });
+  repo = new AlertStatesRepository(pool);
+});
+afterAll(async () => {
+  await closeSqlPool(pool);
+  await db?.dispose();
+});
+
+const CHANNEL = '0191d7a2-0000-7000-8000-0000000000c1';
+const RULE = '0191d7a2-0000-7000-8000-0000000000r1';
+const state = (key: string, labels: Record<string, string>): StoredAlertState => ({
+  key,
+  ruleId: RULE,
+  targetId: 'instance:web-1',
+  fingerprint: 'f',
+  state: 'firing',
+  labels,
+  value: 1,
+  activeAt: 1000,
+  firedAt: 2000,
+  resolvedAt: null,
+  lastSentAt: null,
+});
+/** Keys as the engine builds them: an id, NUL, then labels (any text: NUL, %, emoji, lone surrogates). */
+const engineKey = (id: string) =>
+  fc.string({ unit: 'binary', maxLength: 4000, size: 'large' }).map((labels) => `${id}\u0000${labels}`);
+
+describe('AlertStatesRepository keys', () => {
+  it('a key of any length and text is stored, updated and deleted by the same key; distinct keys stay distinct', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(engineKey(CHANNEL), { minLength: 1, maxLength: 4 }), async (keys) => {
+        await runInSqlTransaction(pool, (tx) =>
+          repo.saveGroups(
+            tx,
+            keys.map((key, i) => ({ key, channelId: CHANNEL, group: { i, key } })),
+            [],
+          ),
+        );
+        // Saved again (an update of each): one row a key.
+        await runInSqlTransaction(pool, (tx) =>
+          repo.saveGroups(
+            tx,
+            keys.map((key, i) => ({ key, channelId: CHANNEL, group: { i: i + 100, key } })),
+            [],
+          ),
+        );
+        const groups = await repo.loadGroups<{ i: number; key: string }>();
+        expect(groups.map((g) => g.key).sort()).toEqual([...keys].map((k) => JSON.parse(JSON.stringify(k))).sort());
+        expect(groups.every((g) => g.i >= 100)).toBe(true);
+        await runInSqlTransaction(pool, (tx) => repo.saveGroups(tx, [], keys));
+        expect(await repo.loadGroups()).toEqual([]);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('a group of a rule with 16 labels of 1,024 characters, grouped by all of them, and a long alert key', async () => {
+    const labels = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`l${i}`, 'é'.repeat(1024)]));
+    const groupKey = `${CHANNEL}\u0000${JSON.stringify(Object.entries(labels))}`;
+    const alertKey = `${RULE}\u0000${JSON.stringify(labels)}`;
+    await runInSqlTransaction(pool, async (tx) => {
+      await repo.saveGroups(tx, [{ key: groupKey, channelId: CHANNEL, group: { key: groupKey } }], []);
+      await repo.saveStates(tx, [state(alertKey, labels)], []);
+    });
+    expect(await repo.loadGroups()).toEqual([{ key: groupKey }]);
+    expect((await repo.loadStates<StoredAlertState>()).map((s) => s.key)).toEqual([alertKey]);
+    const rows = await sqlQuery<{ alert_key: string }>(pool, 'SELECT alert_key FROM alert_states');
+    expect(rows[0].alert_key).toBe(storedKey(alertKey));
+    expect(rows[0].alert_key).toMatch(/^sha256:[0-9a-f]{64}$/);
+    await runInSqlTransaction(pool, async (tx) => {
+      await repo.saveGroups(tx, [], [groupKey]);
+      await repo.saveStates(tx, [], [alertKey]);
+    });
+    expect(await repo.loadGroups()).toEqual([]);
+    expect(await repo.loadStates()).toEqual([]);
+  });
+
+  it('keys that differ only in a lone surrogate are two rows (Postgres would read both as U+FFFD)', async () => {
+    const keys = [`${CHANNEL}\u0000\uD800`, `${CHANNEL}\u0000\uD801`, `${CHANNEL}\u0000\uFFFD`];
+    await runInSqlTransaction(pool, (tx) =>
+      repo.saveGroups(
+        tx,
+        keys.map((key) => ({ key, channelId: CHANNEL, group: { key } })),
+        [],
+      ),
+    );
+    expect((await repo.loadGroups()).length).toBe(3);
+    await runInSqlTransaction(pool, (tx) => repo.saveGroups(tx, [], keys));
+    expect(await repo.loadGroups()).toEqual([]);
+  });
+
+  it('a short key is stored as itself (escaped), as every version before stored it', () => {
+    expect(storedKey(`${CHANNEL}\u0000[["a","50%"]]`)).toBe(`${CHANNEL}%00[["a","50%25"]]`);
+  });
+});
