@@ -381,6 +381,8 @@ describe('channels: secrets are write-only', () => {
     [{ type: 'email', name: 'e', host: 'smtp.example.com', from: 'a@example.com', to: [] }, /to/],
     [{ type: 'email', name: 'e', host: 'smtp.example.com', from: 'not-an-address', to: ['b@example.com'] }, /from/],
     [{ type: 'pagerduty', name: 'p', routingKey: 'k\u0000' }, /NUL/],
+    // The port in `host`: every delivery failed looking it up.
+    [{ type: 'email', name: 'e', host: 'smtp.example.com:587', from: 'a@example.com', to: ['b@x.org'] }, /port/],
     [{ type: 'sms', name: 's' }, /type/],
   ])('refuses %j', (input, message) => {
     expect(issues(channelInputSchema.safeParse(input)).join('\n')).toMatch(message);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { storableText } from '../common/store-safe';
+import { hostSchema } from '../checks/check-fields';
 import { redactedSecretSchema } from '../common/secrets';
 
 // Notification channels (SPEC §7). A channel's secrets — webhook signing keys, the Slack/Teams webhook
@@ -135,7 +136,9 @@ export const channelInputSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({ ...publicShapes.slack, url: secretUrl() }),
   z.strictObject({ ...publicShapes.teams, url: secretUrl() }),
-  z.strictObject({ ...publicShapes.email, password: secretText(512) }),
+  // A colon only in an IPv6 address (`smtp.example.com:587` was saved, and every delivery failed looking it up); a
+  // channel stored so before is still read (channelConfigSchema), and refused when next written.
+  z.strictObject({ ...publicShapes.email, host: hostSchema, password: secretText(512) }),
   z.strictObject({ ...publicShapes.pagerduty, routingKey: secretText(128) }),
 ]);
 export type ChannelInput = z.input<typeof channelInputSchema>;
