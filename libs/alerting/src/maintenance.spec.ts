@@ -67,12 +67,52 @@ describe('maintenance windows', () => {
       });
     });
 
-    it('a start time that does not exist that night (02:30 on spring-forward) is skipped that day', () => {
+    it('a start time the clock jumps over (02:30 on spring-forward) opens as far after the jump (03:30 CEST)', () => {
       const w = window({ type: 'recurring', cron: '30 2 * * *', duration: '1h', timezone: 'Europe/Berlin' });
       expect(open(w, '2026-03-28T01:45:00Z')).toBe(true); // 02:45 CET the day before
-      expect(open(w, '2026-03-29T01:00:00Z')).toBe(false); // 03:00 CEST: no 02:30 that night
+      expect(open(w, '2026-03-29T01:15:00Z')).toBe(false); // 03:15 CEST: not yet
+      expect(openWindow(w.schedule, at('2026-03-29T01:45:00Z'))).toEqual({
+        start: at('2026-03-29T01:30:00Z'), // 03:30 CEST
+        end: at('2026-03-29T02:30:00Z'),
+      });
       expect(open(w, '2026-03-30T00:45:00Z')).toBe(true); // 02:45 CEST the day after
+      expect(nextOpening(w.schedule, at('2026-03-28T12:00:00Z'))).toBe(at('2026-03-29T01:30:00Z'));
+      expect(nextOpening(w.schedule, at('2026-03-29T01:30:00Z'))).toBe(at('2026-03-30T00:30:00Z'));
     });
+
+    it('a nightly window from 02:00 is open through the spring-forward night (it stayed shut: people paged)', () => {
+      const w = window({ type: 'recurring', cron: '0 2 * * *', duration: '2h', timezone: 'Europe/Berlin' });
+      // 03:30 CEST, inside 02:00–04:00 local: open from the jump (03:00 CEST) for 2 h of elapsed time.
+      expect(openWindow(w.schedule, at('2026-03-29T01:30:00Z'))).toEqual({
+        start: at('2026-03-29T01:00:00Z'),
+        end: at('2026-03-29T03:00:00Z'),
+      });
+      // New York, 02:30 on its spring-forward night (2026-03-08): 03:45 EDT.
+      const ny = window({ type: 'recurring', cron: '30 2 * * *', duration: '1h', timezone: 'America/New_York' });
+      expect(openWindow(ny.schedule, at('2026-03-08T07:45:00Z'))?.start).toBe(at('2026-03-08T07:30:00Z'));
+    });
+
+    it('a time the clock passes twice (02:30 on fall-back) opens at both, as before', () => {
+      const w = window({ type: 'recurring', cron: '30 2 * * *', duration: '10m', timezone: 'Europe/Berlin' });
+      expect(open(w, '2026-10-25T00:35:00Z')).toBe(true); // 02:35 CEST
+      expect(open(w, '2026-10-25T01:00:00Z')).toBe(false);
+      expect(open(w, '2026-10-25T01:35:00Z')).toBe(true); // 02:35 CET
+    });
+  });
+
+  it('until: the latest occurrence before it still covers what its duration covers', () => {
+    const w = window({
+      type: 'recurring',
+      cron: '0 * * * *',
+      duration: '2h',
+      until: '2026-05-05T10:00:00Z',
+    });
+    // The 09:00 occurrence runs to 11:00; the 10:00 one is not in the series.
+    expect(openWindow(w.schedule, at('2026-05-05T10:30:00Z'))).toEqual({
+      start: at('2026-05-05T09:00:00Z'),
+      end: at('2026-05-05T11:00:00Z'),
+    });
+    expect(open(w, '2026-05-05T11:00:00Z')).toBe(false);
   });
 
   it('from/until bound a recurring series', () => {

@@ -18,16 +18,97 @@ export function cronProblem(expr: string, timezone = 'UTC'): string | null {
   }
 }
 
-/** The latest occurrence of a cron expression at or before `now` (ms), or null when there is none. */
-export function latestOccurrence(expr: string, timezone: string, now: number, from?: number): number | null {
-  // Occurrences fall on whole minutes; starting 1 ms after now makes `prev()` include an occurrence at now.
-  const it = CronExpressionParser.parse(expr, { tz: timezone, currentDate: new Date(now + 1) });
+/**
+ * Wall-clock time in `timezone` at instant `t`, as if that clock were UTC (ms). Formatters are kept per zone.
+ */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function wallClock(t: number, timezone: string): number {
+  let f = formatters.get(timezone);
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: timezone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    formatters.set(timezone, f);
+  }
+  const p: Record<string, number> = {};
+  for (const part of f.formatToParts(t)) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+  // Years before 100 map to 19xx in Date.UTC; not a time a maintenance window is evaluated at.
+  return wall + (((t % 1000) + 1000) % 1000);
+}
+
+const offsetAt = (t: number, timezone: string): number => wallClock(t, timezone) - t;
+
+/**
+ * The instant a wall-clock time `wall` (ms, as UTC) names in `timezone`: the earlier one when the clock went back
+ * (it names two); when it went forward over it (a time that does not exist that day: 02:30 on a spring-forward night
+ * in Europe/Berlin), the instant that is as far after the change as the time is after its start (03:30 CEST) — as
+ * Temporal's `compatible` and Go's time.Date do.
+ */
+function instantOf(wall: number, timezone: string): number {
+  const before = wall - offsetAt(wall - DAY_MS, timezone);
+  const after = wall - offsetAt(wall + DAY_MS, timezone);
+  const valid = [before, after].filter((i) => wallClock(i, timezone) === wall);
+  return valid.length > 0 ? Math.min(...valid) : before;
+}
+const DAY_MS = 86_400_000;
+
+/**
+ * An occurrence cron-parser skips: one whose time of day the clock jumped over (spring forward), taken at instantOf's
+ * instant. `direction` -1: the latest at or before `t`; +1: the first after `t`. Null when none, or when it is the
+ * one cron-parser gives anyway.
+ */
+function occurrenceByWallClock(expr: string, timezone: string, t: number, direction: -1 | 1): number | null {
   try {
-    const at = it.prev().getTime();
-    return from !== undefined && at < from ? null : at;
+    const it = CronExpressionParser.parse(expr, {
+      tz: 'UTC',
+      currentDate: new Date(wallClock(t, timezone) + (direction < 0 ? 1 : 0)),
+    });
+    // The wall-clock occurrence nearest `t` may lie on the other side of it once placed (a skipped time moves
+    // forward): a few candidates in the direction asked.
+    for (let i = 0; i < 3; i++) {
+      const wall = (direction < 0 ? it.prev() : it.next()).getTime();
+      const at = instantOf(wall, timezone);
+      if (direction < 0 ? at <= t : at > t) return at;
+    }
   } catch {
     return null;
   }
+  return null;
+}
+
+/** The latest occurrence of a cron expression at or before `now` (ms), or null when there is none. */
+export function latestOccurrence(
+  expr: string,
+  timezone: string,
+  now: number,
+  from?: number,
+  lookbackMs = DAY_MS,
+): number | null {
+  // Occurrences fall on whole minutes; starting 1 ms after now makes `prev()` include an occurrence at now.
+  let at: number | null;
+  try {
+    at = CronExpressionParser.parse(expr, { tz: timezone, currentDate: new Date(now + 1) })
+      .prev()
+      .getTime();
+  } catch {
+    at = null;
+  }
+  // cron-parser skips an occurrence whose time the clock jumped over: 02:00 daily on a spring-forward night, and a
+  // nightly window of 02:00–04:00 stayed shut that night (people paged through planned work). Looked for only when
+  // the offset changed within the look-back (every window's evaluation would pay for a second parse otherwise).
+  if (offsetAt(now, timezone) !== offsetAt(now - lookbackMs - DAY_MS, timezone)) {
+    const skipped = occurrenceByWallClock(expr, timezone, now, -1);
+    if (skipped !== null && (at === null || skipped > at)) at = skipped;
+  }
+  return at === null || (from !== undefined && at < from) ? null : at;
 }
 
 /** The open window at `now`: [start, end) in ms, or null when closed. */
@@ -40,9 +121,13 @@ export function openWindow(schedule: MaintenanceSchedule, now: number): { start:
   const from = schedule.from ? Date.parse(schedule.from) : undefined;
   const until = schedule.until ? Date.parse(schedule.until) : undefined;
   if (from !== undefined && now < from) return null;
-  const start = latestOccurrence(schedule.cron, schedule.timezone, now, from);
-  if (start === null || (until !== undefined && start >= until)) return null;
-  const end = start + durationMs(schedule.duration);
+  const duration = durationMs(schedule.duration);
+  // The latest occurrence before `until` (one at or after it is not in the series): an hourly window of 2 h with
+  // `until` 10:00 is open at 10:30 from its 09:00 occurrence, as it would be with `until` 10:15.
+  const last = until !== undefined ? Math.min(now, until - 1) : now;
+  const start = latestOccurrence(schedule.cron, schedule.timezone, last, from, duration);
+  if (start === null) return null;
+  const end = start + duration;
   return now < end ? { start, end } : null;
 }
 
@@ -77,14 +162,17 @@ export function nextOpening(schedule: MaintenanceSchedule, now: number): number 
   }
   const until = schedule.until ? Date.parse(schedule.until) : undefined;
   const from = schedule.from ? Date.parse(schedule.from) : undefined;
-  const it = CronExpressionParser.parse(schedule.cron, {
-    tz: schedule.timezone,
-    currentDate: new Date(Math.max(now, (from ?? now) - 1)),
-  });
+  const after = Math.max(now, (from ?? now) - 1);
+  let at: number | null;
   try {
-    const at = it.next().getTime();
-    return until !== undefined && at >= until ? null : at;
+    at = CronExpressionParser.parse(schedule.cron, { tz: schedule.timezone, currentDate: new Date(after) })
+      .next()
+      .getTime();
   } catch {
-    return null;
+    at = null;
   }
+  // As latestOccurrence: an occurrence whose time the clock jumps over opens after the jump.
+  const skipped = occurrenceByWallClock(schedule.cron, schedule.timezone, after, 1);
+  if (skipped !== null && (at === null || skipped < at)) at = skipped;
+  return at === null || (until !== undefined && at >= until) ? null : at;
 }
