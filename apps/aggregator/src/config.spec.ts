@@ -18,7 +18,7 @@ describe('loadAggregatorConfig', () => {
         previousEncryptionKeys: [],
         externalURL: 'http://localhost:3000',
         timeoutMs: 10_000,
-        maxAttempts: 10,
+        maxAttempts: 50,
         denyNetworks: [...DEFAULT_DENY_NETWORKS],
       },
     });

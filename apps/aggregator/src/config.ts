@@ -9,6 +9,7 @@ import {
 } from '@fleetwatch/config';
 import { parseSealingKey } from '@fleetwatch/persistence';
 import { DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
+import { DEFAULT_RETRY_POLICY } from '@fleetwatch/alerting';
 import { z } from 'zod';
 
 function keyProblem(value: string | undefined, ctx: z.RefinementCtx): void {
@@ -117,8 +118,11 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
         .refine((v) => !v?.trim() || (/^https?:\/\//i.test(v.trim()) && URL.canParse(v.trim())), 'an http(s) URL'),
       /** One notification send (HTTP exchange or SMTP session), at most. */
       ALERT_DELIVERY_TIMEOUT_MS: env.int(10_000, 500, 120_000),
-      /** Attempts of one notification before it is given up (transient failures only; logged each). */
-      ALERT_DELIVERY_MAX_ATTEMPTS: env.int(10, 1, 100),
+      /**
+       * Attempts of one notification before it is given up (transient failures only; logged each). The default leaves
+       * it to the age limit (6 h of retries, every 10 min after the first ~17 min).
+       */
+      ALERT_DELIVERY_MAX_ATTEMPTS: env.int(DEFAULT_RETRY_POLICY.maxAttempts, 1, 100),
     },
     source,
   );

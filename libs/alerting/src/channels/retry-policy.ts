@@ -14,8 +14,13 @@ export interface RetryPolicy {
   jitter: number;
 }
 
+/**
+ * Retried for up to 6 h: the delays double from 2 s to 10 min (~17 min for the first ten attempts), then every 10 min.
+ * Ten attempts, as before, gave up after ~17 min — a receiver (or PagerDuty) away for longer lost the firing message
+ * for good, and its resolve went out alone; 50 leave the age to decide.
+ */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  maxAttempts: 10,
+  maxAttempts: 50,
   baseDelayMs: 2000,
   maxDelayMs: 10 * 60_000,
   maxAgeMs: 6 * 3_600_000,
