@@ -322,6 +322,40 @@ it('a channel added to a rule while its alert fires is told at once; the channel
   });
 });
 
+it('a channel added while the firing alert is silenced is told when the silence ends by itself', async () => {
+  const target = instance('web-hush');
+  await down('web-hush');
+  await firing(target);
+  await waitFor(async () => (await perChannel(target)).every((s) => s.length === 1), {
+    description: 'one message per channel',
+  });
+  const silencedAt = Date.now();
+  await putSilence(site.pg, {
+    matchers: [{ name: 'target', op: '=~', value: '.*web-hush.*' }],
+    startsAt: new Date(silencedAt - 1000).toISOString(),
+    endsAt: new Date(silencedAt + 8000).toISOString(),
+    createdBy: 'test',
+    comment: 'being handled',
+  });
+  await configChanged(site, ['silences']);
+  // The pager attached during the silence: nothing while it lasts...
+  await putRule(site.pg, RULE, ruleSpec([...CHANNELS, 'ch-c', 'ch-d']));
+  await configChanged(site, ['rules']);
+  await sleep(Math.max(0, silencedAt + 6000 - Date.now()));
+  expect(await notified(site.pg, 'ch-d', target)).toEqual([]);
+  // ...then, the silence over (no reload: it ends by itself), told it fires — not at the next repeat (4 h).
+  await waitFor(async () => (await notified(site.pg, 'ch-d', target)).length > 0, {
+    timeoutMs: 15_000,
+    description: 'the added channel told after the silence',
+  });
+  expect(Date.now()).toBeGreaterThanOrEqual(silencedAt + 8000);
+  await sleep(1500);
+  expect((await notified(site.pg, 'ch-d', target)).map((n) => n.status)).toEqual(['firing']);
+  expect(await perChannel(target)).toEqual([['firing'], ['firing']]);
+  await putRule(site.pg, RULE, ruleSpec([...CHANNELS, 'ch-c']));
+  await configChanged(site, ['rules']);
+});
+
 describe('fencing', () => {
   let pool: SqlPool;
   const evaluator = () => {

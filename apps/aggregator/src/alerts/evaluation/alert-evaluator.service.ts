@@ -376,9 +376,11 @@ export class AlertEvaluator {
       const firing: AlertNotification[] = [];
       for (const held of this.states.values()) {
         // As this decision leaves it (resolved or gone: nothing to announce; one firing anew is announced by the engine).
+        // Muted ones too: new to a channel's group, flushDue holds them back while the mute lasts and sends them when
+        // it ends — left out here, a channel added during a silence that ended by itself heard nothing until the
+        // alert's next repeat (4 h).
         const s = result.changed.has(held.key) ? result.changed.get(held.key) : held;
-        if (s?.state === 'firing' && s.lastSentAt !== null && !muter.isMuted(s.labels, s.targetId))
-          firing.push(notificationOf('firing', s, now));
+        if (s?.state === 'firing' && s.lastSentAt !== null) firing.push(notificationOf('firing', s, now));
       }
       grouped = announceFiring(grouped, firing, this.config.routes, now);
     }
