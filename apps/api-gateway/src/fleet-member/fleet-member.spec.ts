@@ -254,6 +254,35 @@ describe('snapshot', () => {
     expect(finishSnapshot('s', 1, areas([slow]), 0).hash).not.toBe(one.hash);
   });
 
+  it("a property named as a secret (db.password, smtp:apiKey) has its value redacted, whatever the value's shape", () => {
+    const snapshot = finishSnapshot(
+      's',
+      1,
+      {
+        checks: [],
+        alertRules: [],
+        channels: [],
+        properties: [
+          { key: 'db.password', value: 'canary-prop-PASSWORD' },
+          { key: 'smtp:apiKey', value: { primary: 'canary-prop-APIKEY' } },
+          { key: 'empty.token', value: '' },
+          { key: 'region', value: 'eu-west-1' },
+        ],
+        statusPages: [],
+        usersAndRoles: [],
+        componentVersions: [],
+      },
+      0,
+    );
+    expect(JSON.stringify(snapshot)).not.toContain('canary-prop');
+    expect(snapshot.areas.properties).toEqual([
+      { key: 'db.password', value: REDACTED },
+      { key: 'empty.token', value: '' },
+      { key: 'region', value: 'eu-west-1' },
+      { key: 'smtp:apiKey', value: REDACTED },
+    ]);
+  });
+
   it('a `__proto__` member inside a property value (config as code takes one) is content: kept, and hashed', () => {
     const areas = (value: unknown) => ({
       checks: [],

@@ -84,6 +84,17 @@ const byName = (r: AlertConfigRecord): SnapshotItem => {
  * Areas sorted by key (made unique: uniqueKeys), secrets redacted, hashed: the same content gives the same hash on
  * every site.
  */
+/**
+ * A property is `{key, value}`: its name is the key's, not a field's — `db.password` holds a password in `value`, which
+ * the field-name rule (redactSecrets) never saw, and the member's credentials went to the leader's Redis and every
+ * leader viewer.
+ */
+function redactProperty(area: (typeof SNAPSHOT_AREAS)[number], item: SnapshotItem): SnapshotItem {
+  if (area !== 'properties' || !isSecretName(item.key)) return item;
+  const v = (item as { value?: unknown }).value;
+  return v === null || v === undefined || v === '' ? item : { ...item, value: REDACTED };
+}
+
 export function finishSnapshot(
   site: string,
   configVersion: number | null,
@@ -92,7 +103,7 @@ export function finishSnapshot(
 ): MemberSnapshotView {
   const clean = {} as SnapshotAreas;
   for (const area of SNAPSHOT_AREAS)
-    clean[area] = uniqueKeys((areas[area] ?? []).map((i) => redactSecrets(i) as SnapshotItem));
+    clean[area] = uniqueKeys((areas[area] ?? []).map((i) => redactSecrets(redactProperty(area, i)) as SnapshotItem));
   return {
     schemaVersion: 1,
     site,
