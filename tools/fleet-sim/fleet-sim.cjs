@@ -12,7 +12,7 @@
 // version (component versions), drift (its snapshot differs from the base: one interval
 // changed, one extra check, a property changed), token (the bearer it requires), redirectTo
 // (answers 302 to that base URL + the same path), noEtag (its snapshot carries no ETag and
-// If-None-Match is ignored). Every request's path, whether it carried an Authorization header
+// If-None-Match is ignored), failPaths (these endpoints alone answer 500, e.g. the snapshot). Every request's path, whether it carried an Authorization header
 // and its If-None-Match are recorded (`requests`), never the Authorization header's value.
 const http = require('node:http');
 const crypto = require('node:crypto');
@@ -157,7 +157,7 @@ async function startFleetSim({ members = 3, defaults = {}, port = 0, host = '127
         res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"code":"unauthorized"}}');
         return;
       }
-      if (member.fail) {
+      if (member.fail || (member.failPaths ?? []).includes(path)) {
         res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal"}}');
         return;
       }

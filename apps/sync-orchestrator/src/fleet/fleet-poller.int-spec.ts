@@ -240,6 +240,47 @@ describe('a poll cycle', () => {
     expect((await cache.get('good'))?.good?.flow?.points).toHaveLength(60);
   });
 
+  it('a failing snapshot or flow call keeps the report (the member stays OK) and the last snapshot and flow held', async () => {
+    const [good] = membersOf(
+      sim.members.filter((m) => m.name === 'good'),
+      ['good'],
+    );
+    await configure([good]);
+    const leader = poller({ concurrency: 2, timeoutMs: 5_000 });
+    await leader.cycle([good]);
+    const before = await cache.get('good');
+    expect(before?.good?.snapshot?.hash).toMatch(/^[0-9a-f]{64}$/);
+    // The member's configuration owner away: its snapshot answers 500, its flow too; the report is fine.
+    sim.setBehaviour('good', { failPaths: ['/api/v1/system/snapshot/current', '/api/v1/metrics/flow'] });
+    try {
+      await new Promise((r) => setTimeout(r, 20));
+      expect(await leader.cycle([good])).toMatchObject({ ok: 1, failed: 0 });
+      const after = await cache.get('good');
+      expect(after?.attempt).toMatchObject({
+        ok: true,
+        error: expect.stringMatching(/^snapshot not read \(the last one kept\): .*answered 500.*; flow not read: /),
+      });
+      expect(Date.parse(after?.good?.at ?? '')).toBeGreaterThan(Date.parse(before?.good?.at ?? ''));
+      expect(after?.good?.report?.site).toBe('good');
+      expect(after?.good?.snapshot).toEqual(before?.good?.snapshot);
+      expect(after?.good?.flow?.points).toHaveLength(60);
+      expect(await sites.find('good')).toMatchObject({ consecutiveFailures: 0, lastError: null });
+    } finally {
+      sim.setBehaviour('good', { failPaths: [] });
+    }
+    // Over the size limit (a site with tens of thousands of checks): the same, the report kept. (Here the flow's
+    // hour is over 4 KiB, the report and snapshot are not.)
+    const agent = createMemberAgent(4096);
+    try {
+      const poll = await pollMember(good, AbortSignal.timeout(5_000), 60, { dispatcher: agent });
+      expect(poll.report.site).toBe('good');
+      expect(poll.flow).toBeNull();
+      expect(poll.partial?.flow).toMatch(/answer too large/);
+    } finally {
+      await agent.close();
+    }
+  });
+
   it('refuses an answer over the size limit, naming neither URL host nor credentials', async () => {
     const [good] = membersOf(
       sim.members.filter((m) => m.name === 'good'),

@@ -221,6 +221,8 @@ export class FleetPoller {
             : FLOW_WINDOW_MINUTES;
           const poll = await this.pollOne(member, own.signal, minutes, this.good.get(member.name)?.snapshot ?? null);
           if (poll.flow) this.flows.set(member.name, (poll.flow = mergeFlow(held, poll.flow)));
+          // A flow call that failed this time keeps the hour held (asked for again next cycle); none answered: none.
+          else if (poll.partial?.flow !== undefined) poll.flow = held ?? null;
           else this.flows.delete(member.name);
           results.set(member.name, { at: now(), durationMs: now() - t0, poll });
         } catch (err) {
@@ -265,11 +267,25 @@ export class FleetPoller {
           : // Two whole cycles (delay + overall timeout each) after this one: one cycle lost (its writes refused, a
             // lease changing hands) or run to its timeout is not taken for a poller that stopped.
             { nextBy: new Date(r.at + 2 * (this.options.intervalMs + this.options.timeoutMs)).toISOString() };
+      // A poll that succeeded with its flow or snapshot missing says which, and why (the drift view is as old as
+      // the snapshot's generatedAt).
+      const partial = r.poll?.partial;
+      const error =
+        r.error ??
+        (partial
+          ? [
+              partial.snapshot !== undefined ? `snapshot not read (the last one kept): ${partial.snapshot}` : null,
+              partial.flow !== undefined ? `flow not read: ${partial.flow}` : null,
+            ]
+              .filter((x): x is string => x !== null)
+              .join('; ')
+              .slice(0, 500)
+          : null);
       records.set(m.name, {
-        attempt: { at, ok: r.poll !== undefined, error: r.error ?? null, durationMs: r.durationMs, ...nextBy },
+        attempt: { at, ok: r.poll !== undefined, error, durationMs: r.durationMs, ...nextBy },
         good,
       });
-      outcomes.push({ name: m.name, at: new Date(r.at), ok: r.poll !== undefined, error: r.error ?? null });
+      outcomes.push({ name: m.name, at: new Date(r.at), ok: r.poll !== undefined, error });
     }
     // The attempts go to Postgres even when the cache refuses them (Redis away, or slower than SYNC_REDIS_TIMEOUT_MS):
     // fleet_sites keeps each member's last attempt and error, and the cycle still fails, logged, for the cache.

@@ -35,6 +35,11 @@ export interface MemberPoll {
   report: MemberReport;
   flow: FlowMetrics | null;
   snapshot: MemberSnapshotView | null;
+  /**
+   * Flow or snapshot calls that failed while the report came (too large, timed out, the member's config owner away,
+   * unreadable): `flow` is then null and `snapshot` the one held, and the poll still counts. Absent when none did.
+   */
+  partial?: { flow?: string; snapshot?: string };
 }
 
 /**
@@ -148,10 +153,12 @@ export interface PollMemberOptions {
 export const snapshotEtag = (hash: string) => `"${hash}"`;
 
 /**
- * The three member endpoints in parallel; the report is required, flow and snapshot may be absent. The first call that
- * fails cancels the others, and the poll ends (with that failure) only once all three have: a request left open by a
+ * The three member endpoints in parallel; the report is required, flow and snapshot are best-effort. A failing report
+ * cancels the other two, and the poll ends (with that failure) only once all three have: a request left open by a
  * failed poll would outlive it — past the member timeout, the poller's concurrency and its close() — one more each
- * cycle while the member fails fast and hangs on another endpoint.
+ * cycle while the member fails fast and hangs on another endpoint. A failing flow or snapshot leaves the report
+ * (MemberPoll.partial): a snapshot over the size limit, or a member whose configuration owner was away, made the whole
+ * member read as unreachable at the leader — its health, not only its drift view, lost.
  */
 export async function pollMember(
   member: LeaderMember,
@@ -166,34 +173,64 @@ export async function pollMember(
   if (signal.aborted) cancel();
   else signal.addEventListener('abort', cancel, { once: true });
   let failure: { err: unknown } | null = null;
-  const call = (path: string, extra: GetOptions = {}) =>
-    getJson(member, path, calls.signal, { ...get, ...extra }).catch((err: unknown) => {
+  const required = (path: string) =>
+    getJson(member, path, calls.signal, get).catch((err: unknown) => {
       if (!failure) {
         failure = { err };
         calls.abort(new Error('another call of this poll failed'));
       }
       return undefined;
     });
+  const optional = (path: string, extra: GetOptions = {}) =>
+    getJson(member, path, calls.signal, { ...get, ...extra }).then(
+      (value) => ({ value }),
+      (err: unknown) => ({ error: messageOf(err) }),
+    );
   const [report, flow, snapshot] = await Promise.all([
-    call('/api/v1/status/report'),
-    call(`/api/v1/metrics/flow?minutes=${flowMinutes}`),
-    call('/api/v1/system/snapshot/current', { ifNoneMatch: held ? snapshotEtag(held.hash) : undefined }),
+    required('/api/v1/status/report'),
+    optional(`/api/v1/metrics/flow?minutes=${flowMinutes}`),
+    optional('/api/v1/system/snapshot/current', { ifNoneMatch: held ? snapshotEtag(held.hash) : undefined }),
   ]).finally(() => signal.removeEventListener('abort', cancel));
   if (failure) throw (failure as { err: unknown }).err;
   if (report === null) throw new MemberCallError('GET /api/v1/status/report: not found (is this a Fleetwatch site?)');
-  const sameHash =
-    held !== null &&
-    snapshot !== null &&
-    typeof snapshot === 'object' &&
-    (snapshot as { hash?: unknown }).hash === held.hash;
-  return {
-    report: parsed(memberReportSchema, report, 'report'),
-    flow: flow === null ? null : parsed(flowMetricsSchema, flow, 'flow'),
-    snapshot:
-      snapshot === null
-        ? null
-        : snapshot === NOT_MODIFIED || sameHash
-          ? held
-          : parsed(memberSnapshotSchema, snapshot, 'snapshot'),
+  const partial: NonNullable<MemberPoll['partial']> = {};
+  const readFlow = (): FlowMetrics | null => {
+    if ('error' in flow) {
+      partial.flow = flow.error;
+      return null;
+    }
+    try {
+      return flow.value === null ? null : parsed(flowMetricsSchema, flow.value, 'flow');
+    } catch (err) {
+      partial.flow = messageOf(err);
+      return null;
+    }
   };
+  const readSnapshot = (): MemberSnapshotView | null => {
+    if ('error' in snapshot) {
+      partial.snapshot = snapshot.error;
+      return held;
+    }
+    const v = snapshot.value;
+    if (v === null) return null;
+    if (v === NOT_MODIFIED || (held !== null && typeof v === 'object' && (v as { hash?: unknown }).hash === held.hash))
+      return held;
+    try {
+      return parsed(memberSnapshotSchema, v, 'snapshot');
+    } catch (err) {
+      partial.snapshot = messageOf(err);
+      return held;
+    }
+  };
+  const result: MemberPoll = {
+    report: parsed(memberReportSchema, report, 'report'),
+    flow: readFlow(),
+    snapshot: readSnapshot(),
+  };
+  if (partial.flow !== undefined || partial.snapshot !== undefined) result.partial = partial;
+  return result;
+}
+
+function messageOf(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).slice(0, 500);
 }
