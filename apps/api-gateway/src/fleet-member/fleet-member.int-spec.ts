@@ -177,6 +177,15 @@ describe('GET /api/v1/system/snapshot/current', () => {
       body: { type: 'webhook', name: 'ops', url: 'https://hooks.example.com/in', secret: 'canary-channel-SECRET' },
     });
     expect(channel.status).toBe(201);
+    const rule = await gw.request('POST', '/api/v1/alert-rules', {
+      token: admin,
+      body: {
+        name: 'web down',
+        condition: { type: 'status', statuses: ['DOWN'] },
+        channels: [(channel.body as { id: string }).id],
+      },
+    });
+    expect(rule.status).toBe(201);
     // A snapshot is served for up to SNAPSHOT_CACHE_MS (pinned below): read it until it has all of the above.
     await testing.waitFor(
       async () => {
@@ -184,13 +193,14 @@ describe('GET /api/v1/system/snapshot/current', () => {
         return (
           areas.checks.some((c) => c.key === 'web-authed') &&
           areas.usersAndRoles.some((u) => u.key === 'olga') &&
-          areas.channels.some((c) => c.key === 'ops')
+          areas.channels.some((c) => c.key === 'ops') &&
+          areas.alertRules.some((r) => r.key === 'web down')
         );
       },
       {
         timeoutMs: SNAPSHOT_CACHE_MS + 500,
         intervalMs: 100,
-        description: 'the snapshot with the new check, user and channel',
+        description: 'the snapshot with the new check, user, channel and rule',
       },
     );
     const text = (await gw.request('GET', '/api/v1/system/snapshot/current', { token: admin })).text;
@@ -206,7 +216,8 @@ describe('GET /api/v1/system/snapshot/current', () => {
       { key: 'olga', role: 'operator' },
     ]);
     expect(s.areas.componentVersions.map((c) => c.key)).toContain('api-gateway');
-    expect(s.areas.alertRules).toEqual([]);
+    // The rule names its channel by name: its id is this site's own.
+    expect(s.areas.alertRules).toEqual([expect.objectContaining({ key: 'web down', channels: ['ops'] })]);
     expect(s.areas.channels).toEqual([expect.objectContaining({ key: 'ops', type: 'webhook' })]);
     expect(text).not.toContain('canary-channel-SECRET');
     expect(s.hash).toBe(createHash('sha256').update(canonicalJson(s.areas)).digest('hex'));

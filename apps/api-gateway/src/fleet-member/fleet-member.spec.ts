@@ -2,7 +2,14 @@ import { REDACTED } from '@fleetwatch/contracts';
 import { incrementsPerMinute, managementUrlOf, totalsOf, vhostOf } from './broker-stats';
 import { loadGatewayConfig } from '../config';
 import { componentVersions, KnownVersions, versionFromMetrics } from './component-versions';
-import { canonicalJson, etagMatches, finishSnapshot, redactSecrets, snapshotEtag } from './snapshot.service';
+import {
+  canonicalJson,
+  etagMatches,
+  finishSnapshot,
+  redactSecrets,
+  snapshotEtag,
+  withChannelNames,
+} from './snapshot.service';
 
 describe('broker figures', () => {
   it.each([
@@ -252,6 +259,51 @@ describe('snapshot', () => {
     expect(one.hash).toBe(two.hash);
     expect(one.areas.alertRules).toEqual([slow, { ...fast, key: 'down (2)' }]);
     expect(finishSnapshot('s', 1, areas([slow]), 0).hash).not.toBe(one.hash);
+  });
+
+  it('two sites configured alike hash alike: channels by name (their ids differ), set-like lists in any order', () => {
+    const site = (ids: Record<string, string>, reversed: boolean) => {
+      const names = new Map(Object.entries(ids).map(([name, id]) => [id, name]));
+      const list = <T>(xs: T[]) => (reversed ? [...xs].reverse() : xs);
+      return finishSnapshot(
+        's',
+        1,
+        {
+          checks: [{ key: 'api', type: 'http', url: 'https://a/', tags: list(['prod', 'eu']), conditions: ['a', 'b'] }],
+          alertRules: [
+            withChannelNames(
+              {
+                key: 'web down',
+                channels: list([ids.ops, ids.pager]),
+                selector: { tags: list(['web', 'edge']), sites: [] },
+                condition: { type: 'status', statuses: list(['DOWN', 'STALE']) },
+              },
+              names,
+            ),
+          ],
+          channels: [{ key: 'ops', type: 'email', to: list(['a@x.org', 'b@x.org']) }],
+          properties: [],
+          statusPages: [{ key: 'public', components: list([{ name: 'a' }, { name: 'b' }]) }],
+          usersAndRoles: [],
+          componentVersions: [],
+        },
+        0,
+      );
+    };
+    const leader = site({ ops: '5075-a', pager: '5075-b' }, false);
+    const member = site({ ops: 'ee19-a', pager: 'ee19-b' }, true);
+    expect(member.areas.alertRules).toEqual(leader.areas.alertRules);
+    expect(leader.areas.alertRules[0]).toMatchObject({ channels: ['ops', 'pager'] });
+    expect(member.areas.checks).toEqual(leader.areas.checks);
+    expect(member.areas.channels).toEqual(leader.areas.channels);
+    // A status page's components are shown in their order: that order is content.
+    expect(member.areas.statusPages).not.toEqual(leader.areas.statusPages);
+    // ...and so are a check's conditions.
+    const conditions = (c: string[]) =>
+      finishSnapshot('s', 1, { ...leader.areas, checks: [{ key: 'api', type: 'http', conditions: c }] }, 0).hash;
+    expect(conditions(['a', 'b'])).not.toBe(conditions(['b', 'a']));
+    // An id no channel has stays an id.
+    expect(withChannelNames({ key: 'r', channels: ['gone'] }, new Map())).toEqual({ key: 'r', channels: ['gone'] });
   });
 
   it("a property named as a secret (db.password, smtp:apiKey) has its value redacted, whatever the value's shape", () => {

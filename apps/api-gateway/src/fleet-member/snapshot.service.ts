@@ -85,6 +85,60 @@ const byName = (r: AlertConfigRecord): SnapshotItem => {
  * every site.
  */
 /**
+ * Lists whose order means nothing, by area (dotted paths): sorted in the snapshot, so that `tags: [prod, eu]` on one
+ * site and `[eu, prod]` on another are no drift. Lists whose order shows (a status page's components and targets, a
+ * check's conditions) are left as written.
+ */
+const SET_FIELDS: Partial<Record<(typeof SNAPSHOT_AREAS)[number], readonly string[]>> = {
+  checks: ['tags', 'locations', 'expectedStatus', 'expected'],
+  alertRules: [
+    'channels',
+    'selector.targetIds',
+    'selector.tags',
+    'selector.sites',
+    'selector.locations',
+    'selector.kinds',
+    'condition.statuses',
+    'grouping.groupBy',
+  ],
+  channels: ['to'],
+};
+
+const byValue = (a: unknown, b: unknown): number => {
+  const x = canonicalJson(a);
+  const y = canonicalJson(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+/** `item` with the lists at `paths` sorted (a copy along each path; other members as they were). */
+function withSortedSets(item: SnapshotItem, paths: readonly string[] | undefined): SnapshotItem {
+  if (!paths) return item;
+  let out: Record<string, unknown> = item;
+  for (const path of paths) {
+    const steps = path.split('.');
+    const sortAt = (node: unknown, i: number): unknown => {
+      if (!isPlainObject(node) || !Object.hasOwn(node, steps[i])) return node;
+      const child = node[steps[i]];
+      const next =
+        i === steps.length - 1 ? (Array.isArray(child) ? [...child].sort(byValue) : child) : sortAt(child, i + 1);
+      return next === child ? node : { ...node, [steps[i]]: next };
+    };
+    out = sortAt(out, 0) as Record<string, unknown>;
+  }
+  return out as SnapshotItem;
+}
+
+/**
+ * An alert rule's channels by name: a channel's id is made on each site (two sites configured alike hold other ids),
+ * so a rule that names a channel read as drift on every member, for ever. An id no channel has stays an id.
+ */
+export function withChannelNames(rule: SnapshotItem, names: ReadonlyMap<string, string>): SnapshotItem {
+  const channels = (rule as { channels?: unknown }).channels;
+  if (!Array.isArray(channels)) return rule;
+  return { ...rule, channels: channels.map((id) => (typeof id === 'string' ? (names.get(id) ?? id) : id)) };
+}
+
+/**
  * A property is `{key, value}`: its name is the key's, not a field's — `db.password` holds a password in `value`, which
  * the field-name rule (redactSecrets) never saw, and the member's credentials went to the leader's Redis and every
  * leader viewer.
@@ -103,7 +157,11 @@ export function finishSnapshot(
 ): MemberSnapshotView {
   const clean = {} as SnapshotAreas;
   for (const area of SNAPSHOT_AREAS)
-    clean[area] = uniqueKeys((areas[area] ?? []).map((i) => redactSecrets(redactProperty(area, i)) as SnapshotItem));
+    clean[area] = uniqueKeys(
+      (areas[area] ?? []).map(
+        (i) => redactSecrets(withSortedSets(redactProperty(area, i), SET_FIELDS[area])) as SnapshotItem,
+      ),
+    );
   return {
     schemaVersion: 1,
     site,
@@ -157,12 +215,13 @@ export class SnapshotService {
       this.statusPages?.list({ limit: 1000 }) ?? [],
       this.properties?.all() ?? [],
     ]);
+    const channelNames = new Map(channels.map((c) => [c.id, byName(c).key]));
     return finishSnapshot(
       this.config.site,
       checks.version,
       {
         checks: checks.items,
-        alertRules: rules.map(byName),
+        alertRules: rules.map((r) => withChannelNames(byName(r), channelNames)),
         // Channel secrets are sealed outside the spec; any secret-named field left is redacted below.
         channels: channels.map(byName),
         // A secret-named field inside a value is redacted like anywhere else (finishSnapshot).
