@@ -188,6 +188,13 @@ describe('component versions asked only where configured', () => {
 describe('snapshot', () => {
   it.each([
     [{ password: 'p' }, { password: REDACTED }],
+    // The name of the collector's variable holding the password: content, not a secret.
+    [
+      { passwordEnv: 'FLEETWATCH_SECRET_PG', secretAccessKeyEnv: 'FLEETWATCH_SECRET_S3' },
+      { passwordEnv: 'FLEETWATCH_SECRET_PG', secretAccessKeyEnv: 'FLEETWATCH_SECRET_S3' },
+    ],
+    // ...but a field so named holding anything else (a property value of a user's) is redacted as before.
+    [{ apiTokenEnv: 'hunter2' }, { apiTokenEnv: REDACTED }],
     [{ smtp: { Password: 'p', host: 'h' } }, { smtp: { Password: REDACTED, host: 'h' } }],
     [{ headers: [{ name: 'x', authorization: 'Bearer t' }] }, { headers: [{ name: 'x', authorization: REDACTED }] }],
     [

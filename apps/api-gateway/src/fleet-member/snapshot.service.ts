@@ -33,6 +33,17 @@ export const SNAPSHOT_CACHE_MS = 5_000;
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/**
+ * A check's field naming the collector's environment variable that holds a credential (`passwordEnv`,
+ * `secretAccessKeyEnv`): the variable's name, never its value — content, compared like any other (redacted, a
+ * changed variable was no drift).
+ */
+const ENV_NAME_FIELD = /[a-z]Env$/;
+/** What such a field may hold (the contracts' envNameSchema): anything else in one is redacted as before. */
+const ENV_NAME_VALUE = /^FLEETWATCH_SECRET_[A-Z0-9_]{1,100}$/;
+const isEnvName = (k: string, v: unknown): boolean =>
+  ENV_NAME_FIELD.test(k) && typeof v === 'string' && ENV_NAME_VALUE.test(v);
+
 /** The value with every secret-named field's value replaced by REDACTED (at any depth). */
 export function redactSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactSecrets);
@@ -42,7 +53,8 @@ export function redactSecrets(value: unknown): unknown {
     // defineProperty: a member named `__proto__` (a property value may hold one) stays a member; `out[k] =`
     // would set the copy's prototype instead, dropping it from the snapshot and its hash.
     Object.defineProperty(out, k, {
-      value: isSecretName(k) && v !== null && v !== undefined && v !== '' ? REDACTED : redactSecrets(v),
+      value:
+        isSecretName(k) && !isEnvName(k, v) && v !== null && v !== undefined && v !== '' ? REDACTED : redactSecrets(v),
       enumerable: true,
       writable: true,
       configurable: true,
