@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CheckView } from '@fleetwatch/contracts';
-import { draftFromCheck, draftToInput, errorsFromIssues, NEW_DRAFT, validateDraft } from './check-form-model';
+import { draftFromCheck, draftToInput, errorsFromIssues, NEW_DRAFT, oneLine, validateDraft } from './check-form-model';
 
 const http = { ...NEW_DRAFT, name: 'web', url: 'https://example.com/health' };
 
@@ -69,6 +69,33 @@ describe('check form ↔ contract', () => {
     expect(body).toMatchObject({ type: 'postgres', name: 'db', database: 'app', host: 'db.local', port: 5432 });
     expect(body).not.toHaveProperty('version');
     expect(body).not.toHaveProperty('id');
+  });
+
+  it('a condition written over several lines (a YAML block scalar) is saved again whole, and valid', () => {
+    const stored = {
+      id: 'c2',
+      targetId: 'check:c2',
+      version: 1,
+      createdAt: 'x',
+      updatedAt: 'y',
+      type: 'tcp',
+      name: 'db',
+      host: 'db.local',
+      port: 5432,
+      intervalSeconds: 60,
+      timeoutSeconds: 5,
+      retries: 0,
+      tags: [],
+      locations: [],
+      conditions: ['ok &&\n  latency < 300', 'latency >= 0'],
+      paused: false,
+    } as unknown as CheckView;
+    const draft = draftFromCheck(stored);
+    expect(draft.conditions).toBe('ok && latency < 300\nlatency >= 0');
+    expect(validateDraft(draft).conditions).toBeUndefined();
+    expect(draftToInput(draft)).toMatchObject({ conditions: ['ok && latency < 300', 'latency >= 0'] });
+    // A line break inside a triple-quoted string is part of the string: left as written.
+    expect(oneLine("'''a\nb''' != ''")).toBe("'''a\nb''' != ''");
   });
 });
 

@@ -78,6 +78,16 @@ const READ_ONLY = new Set(['id', 'targetId', 'version', 'createdAt', 'updatedAt'
 
 const str = (v: unknown) => (v === undefined || v === null ? '' : String(v));
 
+/**
+ * A condition on one line (the form holds one per line): one written over several lines (a YAML block scalar) was
+ * cut into pieces at each line break when saved again — every save a 400. CEL reads a line break as a space, except
+ * inside a triple-quoted string, which is left as written.
+ */
+export function oneLine(condition: string): string {
+  if (condition.includes("'''") || condition.includes('"""')) return condition;
+  return condition.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
 export function draftFromCheck(c: CheckView): CheckDraft {
   const record = c as unknown as Record<string, unknown>;
   const extra: Record<string, unknown> = {};
@@ -100,7 +110,7 @@ export function draftFromCheck(c: CheckView): CheckDraft {
     retries: String(c.retries),
     tags: c.tags.join(', '),
     locations: c.locations.join(', '),
-    conditions: c.conditions.join('\n'),
+    conditions: c.conditions.map(oneLine).join('\n'),
     headers: headers
       .filter((e): e is [string, string] => typeof e[1] === 'string')
       .map(([k, v]) => `${k}: ${v}`)
