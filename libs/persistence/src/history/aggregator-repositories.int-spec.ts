@@ -634,6 +634,7 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
       configVersion: null,
       deletedAt: null,
       instanceKind: null,
+      configuredLocations: null,
     });
     expect(await states.count()).toBeGreaterThanOrEqual(1);
     expect((await states.page(null, 10)).map((x) => x.id)).toContain('check:s1');
