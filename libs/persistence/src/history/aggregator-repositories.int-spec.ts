@@ -644,7 +644,9 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
     const liveBefore = await states.count();
     const tombstone: TargetSnapshot = { ...target, locations: {}, paused: false, configVersion: 9, deletedAt: 5000 };
     await runInSqlTransaction(db, (tx) => states.saveMany(tx, [tombstone]));
-    expect(await states.findMany(['check:s1'])).toEqual([{ ...tombstone, downQuorumPct: null, instanceKind: null }]);
+    expect(await states.findMany(['check:s1'])).toEqual([
+      { ...tombstone, downQuorumPct: null, instanceKind: null, configuredLocations: null },
+    ]);
     expect(await count("SELECT count(*) AS n FROM target_location_states WHERE target_id = 'check:s1'")).toBe(0);
     expect(await states.count()).toBe(liveBefore - 1);
     expect((await states.page(null, 10)).map((x) => x.id)).not.toContain('check:s1');
