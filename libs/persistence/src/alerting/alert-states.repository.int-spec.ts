@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import { closeSqlPool, createSqlPool, runInSqlTransaction, sqlQuery, type SqlPool } from '../sql/sql-pool';
-import { AlertStatesRepository, storedKey, type StoredAlertState } from './alert-states.repository';
+import { AlertStatesRepository, escapeKey, storedKey, type StoredAlertState } from './alert-states.repository';
 
 // The evaluator's state (alerts and notification groups), keyed by the engine's keys, on a real database. A group's
 // key holds its labels (a rule may have 16 of 1,024 characters): one past the btree's 2,704 bytes failed the
@@ -104,7 +104,37 @@ describe('AlertStatesRepository keys', () => {
     expect(await repo.loadGroups()).toEqual([]);
   });
 
-  it('a short key is stored as itself (escaped), as every version before stored it', () => {
+  it('a key up to 2,048 bytes is stored as itself (escaped), as every version before stored it', () => {
     expect(storedKey(`${CHANNEL}\u0000[["a","50%"]]`)).toBe(`${CHANNEL}%00[["a","50%25"]]`);
+    const long = `${CHANNEL}\u0000${'x'.repeat(2048 - CHANNEL.length - 3)}`;
+    expect(Buffer.byteLength(escapeKey(long))).toBe(2048);
+    expect(storedKey(long)).toBe(escapeKey(long));
+    expect(storedKey(`${long}x`)).toMatch(/^sha256:/);
+  });
+
+  it('a row the version before wrote under the old form of its key is replaced by the next write, not left beside', async () => {
+    const keys = [`${RULE}\u0000${'l'.repeat(2500)}`, `${RULE}\u0000\uD800`];
+    for (const key of keys)
+      await sqlQuery(
+        pool,
+        `INSERT INTO alert_states (alert_key, rule_id, target_id, fingerprint, state, labels, active_at, state_json)
+         VALUES ($1, $2, 'instance:web-1', 'f', 'firing', '{}', now(), $3)`,
+        [escapeKey(key), RULE, JSON.stringify(state(key, {}))],
+      );
+    const rows = async () => (await sqlQuery<{ n: string }>(pool, 'SELECT count(*) AS n FROM alert_states'))[0].n;
+    expect(await rows()).toBe('2');
+    // Saved again (the alert goes on): one row each.
+    await runInSqlTransaction(pool, (tx) =>
+      repo.saveStates(
+        tx,
+        keys.map((k) => ({ ...state(k, {}), state: 'resolved' })),
+        [],
+      ),
+    );
+    expect(await rows()).toBe('2');
+    expect((await repo.loadStates<StoredAlertState>()).map((s) => s.state)).toEqual(['resolved', 'resolved']);
+    // Deleted (the alert is gone): no row left of either form.
+    await runInSqlTransaction(pool, (tx) => repo.saveStates(tx, [], keys));
+    expect(await rows()).toBe('0');
   });
 });

@@ -44,8 +44,11 @@ export interface StoredNotificationGroup {
  */
 export const escapeKey = (key: string): string => key.replaceAll('%', '%25').replaceAll('\u0000', '%00');
 
-/** Longest escaped key stored as itself (UTF-8 bytes): a btree entry may hold at most 2,704. */
-const KEY_MAX_BYTES = 512;
+/**
+ * Longest escaped key stored as itself (UTF-8 bytes): a btree entry may hold at most 2,704 (less the row's overhead).
+ * Keys up to it were stored so by every version before, so their rows keep their keys.
+ */
+const KEY_MAX_BYTES = 2048;
 
 /**
  * The primary key of an alert or a group: its escaped engine key, or for a longer one `sha256:` and the key's digest
@@ -61,6 +64,20 @@ export function storedKey(key: string): string {
   if (escaped.isWellFormed() && Buffer.byteLength(escaped, 'utf8') <= KEY_MAX_BYTES) return escaped;
   // UTF-16 code units, every one as it is (UTF-8 would turn lone surrogates into the same U+FFFD).
   return `sha256:${createHash('sha256').update(Buffer.from(escaped, 'utf16le')).digest('hex')}`;
+}
+
+/**
+ * The keys a version before storedKey wrote these under, where they differ from storedKey's (a key of 2,049–2,704
+ * bytes, or one with a lone surrogate, stored with U+FFFD in its place): deleted with every write of them, so the row
+ * of the old form never outlives its alert as a second one (an alert resolved long ago listed as firing).
+ */
+function legacyKeys(keys: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const k of keys) {
+    const escaped = escapeKey(k);
+    if (storedKey(k) !== escaped) out.push(escaped);
+  }
+  return out;
 }
 
 const finite = (v: number | null): number | null => (v === null || !Number.isFinite(v) ? null : v);
@@ -115,8 +132,11 @@ export class AlertStatesRepository {
   /** Writes states (upsert) and deletes those given as null, by engine key. */
   async saveStates(tx: SqlTx, upserts: readonly StoredAlertState[], deletes: readonly string[]): Promise<void> {
     try {
-      if (deletes.length)
-        await sqlExecute(tx, 'DELETE FROM alert_states WHERE alert_key = ANY($1::text[])', [deletes.map(storedKey)]);
+      const legacy = legacyKeys([...deletes, ...upserts.map((s) => s.key)]);
+      if (deletes.length || legacy.length)
+        await sqlExecute(tx, 'DELETE FROM alert_states WHERE alert_key = ANY($1::text[])', [
+          [...deletes.map(storedKey), ...legacy],
+        ]);
       if (!upserts.length) return;
       await sqlExecute(
         tx,
@@ -154,9 +174,10 @@ export class AlertStatesRepository {
   /** Writes groups (upsert) and deletes those by key. */
   async saveGroups(tx: SqlTx, upserts: readonly StoredNotificationGroup[], deletes: readonly string[]): Promise<void> {
     try {
-      if (deletes.length)
+      const legacy = legacyKeys([...deletes, ...upserts.map((g) => g.key)]);
+      if (deletes.length || legacy.length)
         await sqlExecute(tx, 'DELETE FROM alert_notification_groups WHERE group_key = ANY($1::text[])', [
-          deletes.map(storedKey),
+          [...deletes.map(storedKey), ...legacy],
         ]);
       if (!upserts.length) return;
       await sqlExecute(
