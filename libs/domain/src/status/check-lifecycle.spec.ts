@@ -511,6 +511,39 @@ describe("a check's locations changed (locations)", () => {
     expect(applyLifecycle(held, lc('active', 3, 6000), policy).target.configuredLocations).toEqual(['eu']);
   });
 
+  it('moved off every location it held: the new ones wait for their first result, and read STALE when none comes', () => {
+    const down = run([result('eu', false, 1000)]).target;
+    const r = applyLifecycle(
+      down,
+      lc('active', 2, 5000, { locations: ['eu-west1'], checkIntervalSeconds: 30 }),
+      policy,
+    );
+    expect(ev(r.events)).toEqual(['eu:DOWN>UNKNOWN', 'target:DOWN>UNKNOWN']);
+    expect(r.target.locations['eu-west1']).toMatchObject({
+      status: S.Unknown,
+      deadline: { at: 5000 + 65_000, expireTo: S.Stale, reason: 'no result within 2 × 30s' },
+    });
+    // A mistyped location never reports: STALE, as the old locations would have gone.
+    const expired = applyExpiry(r.target, 'eu-west1', 5000 + 65_001, policy);
+    expect(ev(expired.events)).toEqual(['eu-west1:UNKNOWN>STALE', 'target:UNKNOWN>STALE']);
+    // Its first result counts.
+    expect(applyObservation(r.target, result('eu-west1', true, 6000), policy).target.status).toBe(S.Up);
+    // Nothing dropped (a location added beside those held): nothing waits (a location that never reported stays unlisted).
+    const added = applyLifecycle(
+      upUp(),
+      lc('active', 2, 5000, { locations: ['eu', 'us', 'ap'], checkIntervalSeconds: 30 }),
+      policy,
+    );
+    expect(Object.keys(added.target.locations).sort()).toEqual(['eu', 'us']);
+  });
+
+  it('a result from a location the target holds is folded whatever the list says (a replica of the version before)', () => {
+    // The list lags: an older replica applied a later lifecycle running us again without writing it, and folded us.
+    const lagging = { ...upUp(), configuredLocations: ['eu'] };
+    const r = fold(lagging, [observation('r1', 'us', false, 6000)]);
+    expect(statuses(r.targets.get(ID) as TargetSnapshot)).toBe('eu=UP us=DOWN');
+  });
+
   it('paused: the location goes, the check stays PAUSED; resumed, the rest wait for their first result', () => {
     const paused = applyLifecycle(upUp(), lc('paused', 2, 5000), policy).target;
     const r = applyLifecycle(paused, lc('paused', 3, 6000, { locations: ['eu'] }), policy);

@@ -242,8 +242,38 @@ export function applyLifecycle(
   const held = identity(current ?? emptyTarget(lc.targetId, TargetKind.Check, lc.name ?? lc.targetId), lc);
   if (lc.state === 'deleted') return { ...deleted(held, lc, version), dropped: [] };
   const cut = withoutUnconfigured(held, lc.at, `location no longer runs this check (${version})`, policy);
-  const r = applyState(cut.target, lc, version);
+  const r = applyState(awaitingMoved(cut.target, cut.dropped, lc), lc, version);
   return { ...r, events: [...cut.events, ...r.events], dropped: cut.dropped };
+}
+
+/**
+ * After locations were dropped (the check moved): each configured location it does not hold waits for its first
+ * result UNKNOWN, due two intervals on (→ STALE), as after a resume. Without them a check moved off every location it
+ * held had none, and one whose new location never reports (a name mistyped: locations are not checked against the
+ * collectors) stayed UNKNOWN for ever, where its old locations had gone STALE and notified.
+ */
+function awaitingMoved(target: TargetSnapshot, dropped: readonly string[], lc: CheckLifecycle): TargetSnapshot {
+  const seconds = lc.checkIntervalSeconds;
+  if (dropped.length === 0 || seconds === undefined || !lc.locations?.length) return target;
+  const missing = lc.locations.filter((name) => target.locations[name] === undefined);
+  if (missing.length === 0) return target;
+  const locations = { ...target.locations };
+  for (const name of missing)
+    locations[name] = {
+      status: TargetStatus.Unknown,
+      observedAt: lc.at,
+      lastSeen: lc.at,
+      latencyMs: null,
+      detail: `location now runs this check (config version ${lc.version}): waiting for its first result`,
+      lifecycle: null,
+      deadline: {
+        at: lc.at + 2 * seconds * 1000 + CHECK_STALE_SLACK_MS,
+        expireTo: TargetStatus.Stale,
+        reason: checkStaleReason(seconds),
+      },
+      run: null,
+    };
+  return { ...target, locations };
 }
 
 function deleted(base: TargetSnapshot, lc: CheckLifecycle, version: string): FoldResult {

@@ -121,7 +121,14 @@ export function foldObservations(
     if (isTombstone(before) && before?.kind === TargetKind.Check) continue;
     // A result from a location the check's configuration no longer runs (a collector that has not read its new
     // assignment yet, a spool): history only. Folded, it brought the dropped location back, to read STALE for ever.
-    if (item.type === 'observation' && before?.kind === TargetKind.Check && !runsAt(before, item.observation.location))
+    // One the target holds is folded whatever the list says: a replica of the version before (a rolling upgrade, a
+    // rollback) applies lifecycles without writing the list, which may then lag the check's configuration.
+    if (
+      item.type === 'observation' &&
+      before?.kind === TargetKind.Check &&
+      !runsAt(before, item.observation.location) &&
+      before.locations[item.observation.location] === undefined
+    )
       continue;
     let result: FoldResult;
     if (item.type === 'retire') {
