@@ -54,6 +54,25 @@ export function memberView(site: FleetSiteRecord, poll: MemberPollRecord | null,
 }
 
 /**
+ * How old a member's snapshot is: stale also when the member is OK but its last good poll could not read the snapshot
+ * (over the answer limit, too slow, its configuration owner away: the one held is older), aged from when it was read.
+ */
+export function snapshotFreshness(
+  site: FleetSiteRecord,
+  poll: MemberPollRecord | null,
+  now = Date.now(),
+): { stale: boolean; ageSeconds: number | null } {
+  const view = memberView(site, poll, now);
+  const good = poll?.good;
+  if (!good?.snapshotAt) return { stale: view.stale, ageSeconds: view.ageSeconds };
+  const readAt = Date.parse(good.snapshotAt);
+  return {
+    stale: view.stale || good.snapshotAt !== good.at,
+    ageSeconds: Number.isFinite(readAt) ? Math.max(0, Math.round((now - readAt) / 1000)) : view.ageSeconds,
+  };
+}
+
+/**
  * What a leader shows of its fleet (SPEC §8 leader endpoints), read from the fleet tables
  * and the member reports cache that sync-orchestrator's poller writes. Drift compares this
  * site's own current snapshot with each member's last good one, overridden properties excluded.
@@ -163,8 +182,7 @@ export class FleetLeaderService {
     const m = await this.one(name);
     const snap = m.poll?.good?.snapshot;
     if (!snap) throw new NotFoundError(`no snapshot of member ${JSON.stringify(name)} yet`);
-    const view = memberView(m.site, m.poll);
-    return { ...snap, stale: view.stale, ageSeconds: view.ageSeconds };
+    return { ...snap, ...snapshotFreshness(m.site, m.poll) };
   }
 
   async drift(): Promise<DriftCountsView> {
@@ -173,7 +191,7 @@ export class FleetLeaderService {
       leaderHash: leader.hash,
       members: all.map((m) => {
         const snap = m.poll?.good?.snapshot ?? null;
-        const stale = memberView(m.site, m.poll).stale;
+        const { stale } = snapshotFreshness(m.site, m.poll);
         if (!snap) return { name: m.site.name, stale, snapshotHash: null, count: null, areas: null };
         const counts = driftCounts(this.diff(leader, snap, m.site));
         return { name: m.site.name, stale, snapshotHash: snap.hash, count: counts.count, areas: counts.areas };
@@ -187,7 +205,7 @@ export class FleetLeaderService {
     if (!snap) throw new NotFoundError(`no snapshot of member ${JSON.stringify(name)} yet`);
     return {
       member: name,
-      stale: memberView(m.site, m.poll).stale,
+      stale: snapshotFreshness(m.site, m.poll).stale,
       leaderHash: leader.hash,
       memberHash: snap.hash,
       overriddenProperties: Object.keys(m.site.propertyOverrides).sort(),

@@ -1,6 +1,6 @@
 import type { MemberPollRecord } from '@fleetwatch/contracts';
 import type { FleetSiteRecord } from '@fleetwatch/persistence';
-import { memberView } from './fleet-leader.service';
+import { memberView, snapshotFreshness } from './fleet-leader.service';
 
 const site: FleetSiteRecord = {
   name: 'eu',
@@ -59,5 +59,27 @@ describe('memberView: OK, STALE, NEVER', () => {
       error: 'GET /api/v1/status/report: answered 500',
     });
     expect(memberView(site, null, T)).toMatchObject({ state: 'NEVER', stale: true, ageSeconds: null });
+  });
+});
+
+describe("snapshotFreshness: a member's snapshot not read at its last good poll", () => {
+  const attempt = { at: iso(T), ok: true, error: 'snapshot not read (the last one kept): too large', durationMs: 5 };
+  it('is stale, aged from when it was read, though the member is OK', () => {
+    const poll: MemberPollRecord = {
+      attempt: { ...attempt, nextBy: iso(T + 80_000) },
+      good: { ...good, snapshotAt: iso(T - 3_600_000), flowAt: iso(T) },
+    };
+    expect(memberView(site, poll, T + 10_000)).toMatchObject({ state: 'OK', stale: false });
+    expect(snapshotFreshness(site, poll, T + 10_000)).toEqual({ stale: true, ageSeconds: 3610 });
+  });
+
+  it('read at that poll (or a record from before snapshotAt): as the member', () => {
+    const fresh: MemberPollRecord = {
+      attempt: { ...attempt, error: null, nextBy: iso(T + 80_000) },
+      good: { ...good, snapshotAt: iso(T) },
+    };
+    expect(snapshotFreshness(site, fresh, T + 10_000)).toEqual({ stale: false, ageSeconds: 10 });
+    const older: MemberPollRecord = { ...fresh, good };
+    expect(snapshotFreshness(site, older, T + 10_000)).toEqual({ stale: false, ageSeconds: 10 });
   });
 });

@@ -268,6 +268,25 @@ describe('a poll cycle', () => {
     } finally {
       sim.setBehaviour('good', { failPaths: [] });
     }
+    // Flow failing for ten minutes, then back: the next asks for every minute since it was last read, not since the
+    // last good poll (the ten minutes would be holes in the hour for good). The snapshot held reads as of when it was.
+    const t = Date.now();
+    const at = (minutes: number) => () => t + minutes * 60_000;
+    const later = poller({ concurrency: 2, timeoutMs: 5_000 });
+    await later.cycle([good], at(0));
+    const readAt = (await cache.get('good'))?.good?.snapshotAt;
+    sim.setBehaviour('good', { failPaths: ['/api/v1/system/snapshot/current', '/api/v1/metrics/flow'] });
+    try {
+      await later.cycle([good], at(10));
+    } finally {
+      sim.setBehaviour('good', { failPaths: [] });
+    }
+    expect((await cache.get('good'))?.good).toMatchObject({ snapshotAt: readAt, flowAt: readAt });
+    const asked = sim.requests.length;
+    await later.cycle([good], at(11));
+    const flowAsk = sim.requests.slice(asked).find((q) => q.member === 'good' && q.path === '/api/v1/metrics/flow');
+    expect(flowAsk?.query).toBe('minutes=12');
+
     // Over the size limit (a site with tens of thousands of checks): the same, the report kept. (Here the flow's
     // hour is over 4 KiB, the report and snapshot are not.)
     const agent = createMemberAgent(4096);

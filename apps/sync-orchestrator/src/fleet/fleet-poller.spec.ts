@@ -92,6 +92,20 @@ describe('RecordJson', () => {
     ['everything', { attempt, good: { at: attempt.at, report, flow: f, snapshot } }],
     ['an older member', { attempt, good: { at: attempt.at, report, flow: null, snapshot: null } }],
     ['no report', { attempt, good: { at: attempt.at, report: null, flow: f, snapshot: null } }],
+    [
+      'a snapshot and flow not read this time',
+      {
+        attempt: { ...attempt, error: 'snapshot not read (the last one kept): too large' },
+        good: {
+          at: attempt.at,
+          report,
+          flow: f,
+          snapshot,
+          flowAt: '2025-12-31T23:00:00.000Z',
+          snapshotAt: '2025-12-31T22:00:00.000Z',
+        },
+      },
+    ],
   ];
   it.each(records)('%s: the same JSON as JSON.stringify', (_n, r) => {
     const json = new RecordJson();

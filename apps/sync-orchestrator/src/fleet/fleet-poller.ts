@@ -124,6 +124,12 @@ export class FleetPoller {
    * cycle were most of a cycle's CPU). A restarted leader starts from the hour in the cache.
    */
   private readonly flows = new Map<string, FlowMetrics>();
+  /**
+   * When each member's held flow hour was last read (this leader's clock): the next asks for the minutes since. Not the
+   * last good poll's time — a poll whose flow call failed is good, and asking from it left the minutes of the failed
+   * polls out of the hour for good.
+   */
+  private readonly flowAt = new Map<string, number>();
   private readonly good = new Map<string, NonNullable<MemberPollRecord['good']>>();
   private loaded = false;
   private readonly ownAgent: Dispatcher | undefined;
@@ -154,6 +160,7 @@ export class FleetPoller {
     this.loaded = false;
     this.good.clear();
     this.flows.clear();
+    this.flowAt.clear();
   }
 
   /**
@@ -169,7 +176,10 @@ export class FleetPoller {
     for (const [name, r] of cached) {
       if (!r.good) continue;
       this.good.set(name, r.good);
-      if (r.good.flow && r.good.flow.points.length > 0) this.flows.set(name, r.good.flow);
+      if (r.good.flow && r.good.flow.points.length > 0) {
+        this.flows.set(name, r.good.flow);
+        this.flowAt.set(name, Date.parse(r.good.flowAt ?? r.good.at));
+      }
     }
   }
 
@@ -215,12 +225,15 @@ export class FleetPoller {
           // The minutes since the held hour was fetched, on this leader's clock (the points' times are on the
           // member's: one running ahead asked for too few minutes and left holes; a time that does not read asked
           // for NaN, refused, on every later poll). Not known (none held): the whole hour.
-          const fetchedAt = held ? Date.parse(this.good.get(member.name)?.at ?? '') : NaN;
+          const fetchedAt = held ? (this.flowAt.get(member.name) ?? NaN) : NaN;
           const minutes = Number.isFinite(fetchedAt)
             ? Math.min(FLOW_WINDOW_MINUTES, Math.max(2, Math.ceil((t0 - fetchedAt) / 60_000) + 1))
             : FLOW_WINDOW_MINUTES;
           const poll = await this.pollOne(member, own.signal, minutes, this.good.get(member.name)?.snapshot ?? null);
-          if (poll.flow) this.flows.set(member.name, (poll.flow = mergeFlow(held, poll.flow)));
+          if (poll.flow) {
+            this.flows.set(member.name, (poll.flow = mergeFlow(held, poll.flow)));
+            this.flowAt.set(member.name, t0);
+          }
           // A flow call that failed this time keeps the hour held (asked for again next cycle); none answered: none.
           else if (poll.partial?.flow !== undefined) poll.flow = held ?? null;
           else this.flows.delete(member.name);
@@ -256,9 +269,19 @@ export class FleetPoller {
     for (const m of members) {
       const r = results.get(m.name) ?? { at: now(), durationMs: 0, error: 'not polled' };
       const at = new Date(r.at).toISOString();
+      const before = this.good.get(m.name);
+      // What a part not read this time keeps: the time it was last read.
+      const keptAt = (part: 'flowAt' | 'snapshotAt') => before?.[part] ?? before?.at ?? at;
       const good: MemberPollRecord['good'] = r.poll
-        ? { at, report: r.poll.report, flow: r.poll.flow, snapshot: r.poll.snapshot }
-        : (this.good.get(m.name) ?? null);
+        ? {
+            at,
+            report: r.poll.report,
+            flow: r.poll.flow,
+            snapshot: r.poll.snapshot,
+            flowAt: r.poll.partial?.flow !== undefined ? keptAt('flowAt') : at,
+            snapshotAt: r.poll.partial?.snapshot !== undefined ? keptAt('snapshotAt') : at,
+          }
+        : (before ?? null);
       if (good) this.good.set(m.name, good);
       if (r.poll) ok++;
       const nextBy =

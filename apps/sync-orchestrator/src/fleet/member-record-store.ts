@@ -31,12 +31,12 @@ export class RecordJson {
   serialise(r: MemberPollRecord): Buffer {
     const attempt = encoded(r.attempt);
     if (!r.good) return Buffer.concat([OPEN_ATTEMPT, attempt, GOOD_NULL]);
-    const { at, report, flow, snapshot } = r.good;
+    const { at, report, flow, snapshot, flowAt, snapshotAt } = r.good;
     return Buffer.concat([
       OPEN_ATTEMPT,
       attempt,
       OPEN_GOOD,
-      encoded({ at, report }).subarray(0, -1),
+      encoded({ at, report, flowAt, snapshotAt }).subarray(0, -1),
       FLOW,
       this.piece(flow),
       SNAPSHOT,

@@ -22,6 +22,10 @@ export interface MemberPollRecord {
     report: MemberReport | null;
     flow: FlowMetrics | null;
     snapshot: MemberSnapshotView | null;
+    /** When the flow was last read (a good poll may have failed to read it: MemberPoll.partial); absent: `at`. */
+    flowAt?: string;
+    /** When the snapshot was last read or confirmed unchanged (as flowAt); absent: `at`. */
+    snapshotAt?: string;
   } | null;
 }
 
