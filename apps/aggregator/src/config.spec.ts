@@ -19,6 +19,7 @@ describe('loadAggregatorConfig', () => {
         externalURL: 'http://localhost:3000',
         timeoutMs: 10_000,
         maxAttempts: 50,
+        subscriptionMaxAttempts: 10,
         denyNetworks: [...DEFAULT_DENY_NETWORKS],
       },
     });

@@ -123,6 +123,11 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
        * it to the age limit (6 h of retries, every 10 min after the first ~17 min).
        */
       ALERT_DELIVERY_MAX_ATTEMPTS: env.int(DEFAULT_RETRY_POLICY.maxAttempts, 1, 100),
+      /**
+       * Attempts of one status-change subscription delivery (each change is its own delivery: a dead receiver with a
+       * burst of changes would hold thousands of them for 6 h at the alerts' count).
+       */
+      SUBSCRIPTION_DELIVERY_MAX_ATTEMPTS: env.int(10, 1, 100),
     },
     source,
   );
@@ -183,6 +188,7 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       externalURL: (values.FLEETWATCH_EXTERNAL_URL?.trim() || 'http://localhost:3000').replace(/\/+$/, ''),
       timeoutMs: values.ALERT_DELIVERY_TIMEOUT_MS,
       maxAttempts: values.ALERT_DELIVERY_MAX_ATTEMPTS,
+      subscriptionMaxAttempts: values.SUBSCRIPTION_DELIVERY_MAX_ATTEMPTS,
       denyNetworks: values.FLEETWATCH_CHECK_DENY_NETWORKS,
     },
   };

@@ -47,7 +47,7 @@ export function subscriptionProviders(config: AggregatorConfig): Provider[] {
           logger.child({ context: 'subscriptions' }),
           {
             owner,
-            policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: d.maxAttempts },
+            policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: d.subscriptionMaxAttempts },
             http: { timeoutMs: d.timeoutMs, maxResponseBytes: 4096, maxRedirects: 3, dispatcher },
             leaseMs: Math.max(60_000, 4 * d.timeoutMs),
             pollMs: 1000,
