@@ -552,5 +552,13 @@ describe("a check's locations changed (locations)", () => {
     const resumed = applyLifecycle(r.target, lc('active', 4, 7000, { locations: ['us'] }), policy);
     expect(ev(resumed.events)).toEqual(['eu:PAUSED>UNKNOWN', 'target:PAUSED>UNKNOWN']);
     expect(resumed.target.locations).toEqual({});
+    // Moved while paused: no deadline runs (nothing goes STALE while paused).
+    const moved = applyLifecycle(
+      paused,
+      lc('paused', 3, 6000, { locations: ['ap'], checkIntervalSeconds: 30 }),
+      policy,
+    ).target;
+    expect(Object.values(moved.locations).every((l) => l.deadline === null)).toBe(true);
+    expect(moved.status).toBe(S.Paused);
   });
 });

@@ -254,7 +254,14 @@ export function applyLifecycle(
  */
 function awaitingMoved(target: TargetSnapshot, dropped: readonly string[], lc: CheckLifecycle): TargetSnapshot {
   const seconds = lc.checkIntervalSeconds;
-  if (dropped.length === 0 || seconds === undefined || !lc.locations?.length) return target;
+  // Paused and staying so: nothing is due (a resume gives every location its deadline).
+  if (
+    dropped.length === 0 ||
+    seconds === undefined ||
+    !lc.locations?.length ||
+    (target.paused && lc.state !== 'active')
+  )
+    return target;
   const missing = lc.locations.filter((name) => target.locations[name] === undefined);
   if (missing.length === 0) return target;
   const locations = { ...target.locations };
