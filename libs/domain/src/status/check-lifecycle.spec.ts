@@ -558,7 +558,20 @@ describe("a check's locations changed (locations)", () => {
       lc('paused', 3, 6000, { locations: ['ap'], checkIntervalSeconds: 30 }),
       policy,
     ).target;
+    expect(statuses(moved)).toBe('ap=PAUSED');
     expect(Object.values(moved.locations).every((l) => l.deadline === null)).toBe(true);
     expect(moved.status).toBe(S.Paused);
+    // ...and resumed: ap waits for its first result, due two intervals on (a mistyped name reads STALE).
+    const back = applyLifecycle(
+      moved,
+      lc('active', 4, 7000, {
+        locations: ['ap'],
+        checkIntervalSeconds: 30,
+        resumeDeadline: { at: 7000 + 65_000, expireTo: S.Stale, reason: 'no result within 2 × 30s' },
+      }),
+      policy,
+    ).target;
+    expect(statuses(back)).toBe('ap=UNKNOWN');
+    expect(back.locations.ap.deadline?.at).toBe(7000 + 65_000);
   });
 });

@@ -254,30 +254,27 @@ export function applyLifecycle(
  */
 function awaitingMoved(target: TargetSnapshot, dropped: readonly string[], lc: CheckLifecycle): TargetSnapshot {
   const seconds = lc.checkIntervalSeconds;
-  // Paused and staying so: nothing is due (a resume gives every location its deadline).
-  if (
-    dropped.length === 0 ||
-    seconds === undefined ||
-    !lc.locations?.length ||
-    (target.paused && lc.state !== 'active')
-  )
-    return target;
+  if (dropped.length === 0 || seconds === undefined || !lc.locations?.length) return target;
   const missing = lc.locations.filter((name) => target.locations[name] === undefined);
   if (missing.length === 0) return target;
+  // Paused and staying so: PAUSED with nothing due (a resume gives each held location its deadline, these too).
+  const pausing = target.paused === true && lc.state !== 'active';
   const locations = { ...target.locations };
   for (const name of missing)
     locations[name] = {
-      status: TargetStatus.Unknown,
+      status: pausing ? TargetStatus.Paused : TargetStatus.Unknown,
       observedAt: lc.at,
       lastSeen: lc.at,
       latencyMs: null,
       detail: `location now runs this check (config version ${lc.version}): waiting for its first result`,
       lifecycle: null,
-      deadline: {
-        at: lc.at + 2 * seconds * 1000 + CHECK_STALE_SLACK_MS,
-        expireTo: TargetStatus.Stale,
-        reason: checkStaleReason(seconds),
-      },
+      deadline: pausing
+        ? null
+        : {
+            at: lc.at + 2 * seconds * 1000 + CHECK_STALE_SLACK_MS,
+            expireTo: TargetStatus.Stale,
+            reason: checkStaleReason(seconds),
+          },
       run: null,
     };
   return { ...target, locations };

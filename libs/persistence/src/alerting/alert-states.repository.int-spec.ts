@@ -137,4 +137,24 @@ describe('AlertStatesRepository keys', () => {
     await runInSqlTransaction(pool, (tx) => repo.saveStates(tx, [], keys));
     expect(await rows()).toBe('0');
   });
+
+  it('two rows of one alert (replicas of two versions taking the lease in turn): the newest is read last', async () => {
+    const key = `${RULE}\u0000${'n'.repeat(2500)}`;
+    const insert = (alertKey: string, st: string, offset: string) =>
+      sqlQuery(
+        pool,
+        `INSERT INTO alert_states (alert_key, rule_id, target_id, fingerprint, state, labels, active_at, state_json,
+           updated_at)
+         VALUES ($1, $2, 'instance:web-1', 'f', $3, '{}', now(), $4, now() + $5::interval)`,
+        [alertKey, RULE, st, JSON.stringify({ ...state(key, {}), state: st }), offset],
+      );
+    // Stored in the other order than written: the older replica's row (the old form) is the newer one.
+    await insert(escapeKey(key), 'firing', '1 second');
+    await insert(storedKey(key), 'resolved', '0 seconds');
+    const loaded = await repo.loadStates<StoredAlertState>();
+    expect(loaded.map((s) => s.state)).toEqual(['resolved', 'firing']);
+    expect(new Map(loaded.map((s) => [s.key, s.state])).get(key)).toBe('firing');
+    await runInSqlTransaction(pool, (tx) => repo.saveStates(tx, [], [key]));
+    expect(await repo.loadStates()).toEqual([]);
+  });
 });

@@ -114,9 +114,12 @@ export class AlertStatesRepository {
 
   /** Every stored alert state, as the JSON text it was saved with (parsed). */
   async loadStates<S>(): Promise<S[]> {
-    const rows = await sqlQuery<{ state_json: string }>(this.pool, 'SELECT state_json FROM alert_states').catch(
-      (err: unknown) => rethrowSql(err),
-    );
+    // Oldest first: should an alert have two rows (a key's two forms, written by replicas of two versions taking the
+    // lease in turn), the newest is the one a caller's map keeps.
+    const rows = await sqlQuery<{ state_json: string }>(
+      this.pool,
+      'SELECT state_json FROM alert_states ORDER BY updated_at, alert_key',
+    ).catch((err: unknown) => rethrowSql(err));
     return rows.map((r) => JSON.parse(r.state_json) as S);
   }
 
@@ -124,7 +127,7 @@ export class AlertStatesRepository {
   async loadGroups<G>(): Promise<G[]> {
     const rows = await sqlQuery<{ group_json: string }>(
       this.pool,
-      'SELECT group_json FROM alert_notification_groups',
+      'SELECT group_json FROM alert_notification_groups ORDER BY updated_at, group_key',
     ).catch((err: unknown) => rethrowSql(err));
     return rows.map((r) => JSON.parse(r.group_json) as G);
   }
