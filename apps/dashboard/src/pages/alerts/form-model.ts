@@ -14,7 +14,7 @@ export const joinList = (a: readonly string[] | undefined): string => (a ?? []).
 
 /**
  * One `name=value` per line → a map (split at the first `=`, so a value may hold more). A line
- * without `=` becomes a name with an empty value, for the contract to name.
+ * without `=` becomes a name with an empty value (the form refuses it first: pairProblem).
  */
 export function parsePairs(text: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -26,6 +26,20 @@ export function parsePairs(text: string): Record<string, string> {
     else out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
   }
   return out;
+}
+
+/**
+ * Which lines of a `name=value` field hold no `=`, as a message (undefined: none). The contract takes an empty value,
+ * so `team ops` (a typo for `team=ops`) was saved as a label `team ops` with no value, without a word.
+ */
+export function pairProblem(text: string): string | undefined {
+  const lines = text
+    .split('\n')
+    .map((raw, i) => ({ line: raw.trim(), n: i + 1 }))
+    .filter((l) => l.line !== '' && !l.line.includes('='))
+    .map((l) => l.n);
+  if (lines.length === 0) return undefined;
+  return `${lines.length === 1 ? 'line' : 'lines'} ${lines.join(', ')}: write one name=value per line`;
 }
 
 export const formatPairs = (m: Readonly<Record<string, string>> | undefined): string =>

@@ -133,6 +133,16 @@ describe('rule form ↔ contract', () => {
     expect(validateRule({ ...NEW_RULE, name: 'x' })).toEqual({});
     expect(validateRule({ ...NEW_RULE, name: 'x', statuses: [] }).statuses).toBeTruthy();
   });
+
+  it('a label or annotation line without `=` is refused, naming its line (it was saved as a name with no value)', () => {
+    const d = { ...NEW_RULE, name: 'x', labels: 'team=ops\nowner\n\nenv prod', annotations: 'summary=down' };
+    expect(validateRule(d)).toEqual({ labels: 'lines 2, 4: write one name=value per line' });
+    expect(validateRule({ ...d, labels: 'team=ops', annotations: 'runbook' })).toEqual({
+      annotations: 'line 1: write one name=value per line',
+    });
+    // A value may hold `=` and be empty on purpose.
+    expect(validateRule({ ...d, labels: 'query=a=b\nempty=', annotations: '' })).toEqual({});
+  });
 });
 
 describe('silence and window forms', () => {

@@ -4,7 +4,16 @@ import {
   type AlertMetricKind,
   type AlertRuleDefinition,
 } from '@fleetwatch/contracts';
-import { errorsFrom, formatPairs, joinList, parsePairs, splitList, zodIssues, type Errors } from '../form-model';
+import {
+  errorsFrom,
+  formatPairs,
+  joinList,
+  pairProblem,
+  parsePairs,
+  splitList,
+  zodIssues,
+  type Errors,
+} from '../form-model';
 
 // The alert rule form's state and its translation to the shared contract (alertRuleSpecSchema,
 // the one the configuration owner applies): the form shows the very messages the API would answer
@@ -187,5 +196,10 @@ export function errorsFromIssues(issues: readonly { path: string; message: strin
 /** The contract's verdict on the draft, as messages per field (empty: valid). */
 export function validateRule(d: RuleDraft): RuleErrors {
   const r = alertRuleSpecSchema.safeParse(draftToInput(d));
-  return r.success ? {} : errorsFromIssues(zodIssues(r.error.issues));
+  const errors = r.success ? {} : errorsFromIssues(zodIssues(r.error.issues));
+  for (const field of ['labels', 'annotations'] as const) {
+    const problem = pairProblem(d[field]);
+    if (problem !== undefined) errors[field] = problem;
+  }
+  return errors;
 }
