@@ -31,10 +31,20 @@ export const isTargetDenied = (err: unknown): boolean => {
 
 export const defaultDeliveryPolicy = (): TargetPolicy => createTargetPolicy(DEFAULT_DENY_NETWORKS);
 
-/** The address to connect to for `host`, checked: a literal as is, a name resolved once (every answer checked). */
+/** Resolves a name to its addresses (node:dns's lookup by default; a test gives its own). */
+export type Lookup = (name: string) => Promise<Array<{ address: string; family: number }>>;
+const systemLookup: Lookup = (name) => lookup(name, { all: true, order: 'verbatim' });
+
+/**
+ * The address to connect to for `host`, checked: a literal as is, a name resolved once (every answer checked), within
+ * `timeoutMs`. The lookup is the system resolver's (getaddrinfo in libuv's pool of four threads), which only the OS
+ * bounds: an SMTP host whose DNS hung held its delivery for as long, before the send's own timeouts started.
+ */
 export async function resolveChecked(
   host: string,
   policy: TargetPolicy,
+  timeoutMs = 10_000,
+  resolve: Lookup = systemLookup,
 ): Promise<{ address: string; literal: boolean }> {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
   const literal = literalIpOf(bare);
@@ -47,7 +57,16 @@ export async function resolveChecked(
   const name = bare.trim().replace(/\.$/, '').toLowerCase();
   const deniedName = policy.deniedName(name);
   if (deniedName) throw new DeliveryTargetDeniedError(`name ${name} is denied by the target policy`);
-  const answers = await lookup(name, { all: true, order: 'verbatim' });
+  let timer: NodeJS.Timeout | undefined;
+  const answers = await Promise.race([
+    resolve(name),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(Object.assign(new Error(`DNS lookup of ${name} took over ${timeoutMs} ms`), { code: 'ETIMEOUT' })),
+        timeoutMs,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
   if (!answers.length) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
   for (const a of answers) {
     const network = policy.deniedBy(a.address);
@@ -72,7 +91,7 @@ export function checkedAgent(policy: TargetPolicy, connectTimeoutMs = 5000): Age
     keepAliveTimeout: 10_000,
     maxResponseSize: -1,
     connect: (options, callback) => {
-      resolveChecked(options.hostname, policy).then(
+      resolveChecked(options.hostname, policy, connectTimeoutMs).then(
         ({ address }) =>
           // `host` (the URL's host) stays: undici takes the TLS server name from it.
           connector({ ...options, hostname: address }, (err, socket) => {

@@ -1,7 +1,7 @@
 import nodemailer from 'nodemailer';
 import { isTransientSmtpCode, type EmailChannelRequest } from '@fleetwatch/alerting';
 import type { TargetPolicy } from '@fleetwatch/domain';
-import { defaultDeliveryPolicy, isTargetDenied, resolveChecked } from './checked-connect';
+import { defaultDeliveryPolicy, isTargetDenied, resolveChecked, type Lookup } from './checked-connect';
 import type { SendResult } from './delivery.types';
 
 const defaultPolicy = defaultDeliveryPolicy();
@@ -16,6 +16,8 @@ export interface SmtpTransportOptions {
   timeoutMs: number;
   /** The target policy the SMTP host is checked against (default: the default deny list). */
   policy?: TargetPolicy;
+  /** How the SMTP host's name is resolved (default: the system resolver), within timeoutMs. */
+  lookup?: Lookup;
 }
 
 export const DEFAULT_SMTP_OPTIONS: SmtpTransportOptions = { timeoutMs: 15_000 };
@@ -50,7 +52,7 @@ export async function sendEmail(
   });
   let target: { address: string; literal: boolean };
   try {
-    target = await resolveChecked(req.smtp.host, options.policy ?? defaultPolicy);
+    target = await resolveChecked(req.smtp.host, options.policy ?? defaultPolicy, options.timeoutMs, options.lookup);
   } catch (err) {
     const denied = isTargetDenied(err);
     const e = err as { code?: string; message?: string };
