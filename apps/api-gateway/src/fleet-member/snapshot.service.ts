@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import {
   ConfigRpcMethod,
+  envNameSchema,
   isSecretName,
   REDACTED,
   SNAPSHOT_AREAS,
@@ -39,10 +40,8 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
  * changed variable was no drift).
  */
 const ENV_NAME_FIELD = /[a-z]Env$/;
-/** What such a field may hold (the contracts' envNameSchema): anything else in one is redacted as before. */
-const ENV_NAME_VALUE = /^FLEETWATCH_SECRET_[A-Z0-9_]{1,100}$/;
-const isEnvName = (k: string, v: unknown): boolean =>
-  ENV_NAME_FIELD.test(k) && typeof v === 'string' && ENV_NAME_VALUE.test(v);
+/** Holding what such a field may hold (envNameSchema): anything else in one is redacted as before. */
+const isEnvName = (k: string, v: unknown): boolean => ENV_NAME_FIELD.test(k) && envNameSchema.safeParse(v).success;
 
 /** The value with every secret-named field's value replaced by REDACTED (at any depth). */
 export function redactSecrets(value: unknown): unknown {

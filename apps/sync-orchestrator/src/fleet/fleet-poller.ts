@@ -7,7 +7,7 @@ import {
 } from '@fleetwatch/persistence';
 import type { Dispatcher } from 'undici';
 import type { LeaderMember } from './leader-config';
-import { createMemberAgent, pollMember, type MemberPoll } from './member-client';
+import { createMemberAgent, messageOf, pollMember, type MemberPoll } from './member-client';
 
 // One poll cycle of a leader (SPEC §8): every member in parallel, at most `concurrency` at a
 // time, polling cut shortly before `timeoutMs` (requests still open are aborted, members not
@@ -332,8 +332,4 @@ export class FleetPoller {
       cpuMs: Math.round((cpu.user + cpu.system) / 1000),
     };
   }
-}
-
-function messageOf(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).slice(0, 500);
 }

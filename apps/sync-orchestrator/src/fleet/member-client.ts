@@ -231,6 +231,7 @@ export async function pollMember(
   return result;
 }
 
-function messageOf(err: unknown): string {
+/** An error's message for a member's record, at most 500 characters. */
+export function messageOf(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).slice(0, 500);
 }

@@ -18,7 +18,7 @@ import {
   SERVICE_CHECK_TYPES,
 } from './service-checks.schema';
 
-export { CHECK_SECRET_ENV_PREFIX, conditionSchema, hostSchema } from './check-fields';
+export { CHECK_SECRET_ENV_PREFIX, conditionSchema, envNameSchema, hostSchema } from './check-fields';
 
 // One schema for a check definition (SPEC §5, §11), used by the gateway for HTTP bodies,
 // by sync-orchestrator before it writes, by YAML import, and by the collector when it
