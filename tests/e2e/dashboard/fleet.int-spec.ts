@@ -287,6 +287,8 @@ describe('Fleet config page', () => {
     expect(await row('alpha').locator('[data-drift]').innerText()).toBe('in sync');
     expect(await row('beta').locator('[data-area="checks"]').innerText()).toBe('2');
     expect(await row('beta').locator('[data-area="checks"]').getAttribute('class')).toContain('fw-drift-area--differs');
+    // Users and status pages are each site's own: no drift column for them.
+    expect(await row('beta').locator('[data-area="usersAndRoles"]').count()).toBe(0);
     expect(await row('gamma').locator('[data-state]').getAttribute('data-state')).toBe('STALE');
     expect(await row('gamma').innerText()).toContain('answered 500');
     expect(await row('delta').innerText()).toContain('no snapshot');

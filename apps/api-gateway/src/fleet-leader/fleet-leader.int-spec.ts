@@ -10,6 +10,7 @@ import type {
   MemberSnapshotView,
 } from '@fleetwatch/contracts';
 import type { DriftReport } from '@fleetwatch/domain';
+import { DRIFT_AREAS } from '@fleetwatch/contracts';
 import * as testing from '@fleetwatch/testing';
 import { privateOwnerDist, startOwnerProcess, type OwnerProcess } from '../checks/owner-process.int-helpers';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
@@ -176,6 +177,8 @@ describe('leader endpoints', () => {
     expect(of('alpha')).toMatchObject({ count: 1, areas: expect.objectContaining({ properties: 1, checks: 0 }) });
     // beta: the same property, overridden → 0; its check changed and one extra check → 2; versions 1.1.0 → 5.
     expect(of('beta')?.areas).toMatchObject({ properties: 0, checks: 2, componentVersions: 5 });
+    // Only SPEC §8's areas: each site's own users and status pages are not drift.
+    expect(Object.keys(of('beta')?.areas ?? {})).toEqual([...DRIFT_AREAS]);
     expect(of('gamma')).toMatchObject({ count: null, snapshotHash: null });
 
     const side = (await get<DriftReport & { overriddenProperties: string[] }>('/api/v1/leader/config/drift/beta')).body;

@@ -1,4 +1,4 @@
-import type { SnapshotArea } from './snapshot.schema';
+import type { DriftArea } from './snapshot.schema';
 
 // `GET /api/v1/leader/config/drift/{member}` (SPEC §8): a member's drift from the leader's
 // snapshot, side by side — per area, each differing item with its changed values only.
@@ -37,5 +37,6 @@ export interface MemberDriftView {
   /** Property keys overridden for this member: not counted as drift. */
   overriddenProperties: string[];
   count: number;
-  areas: Record<SnapshotArea, AreaDriftView>;
+  /** The areas drift is counted over (DRIFT_AREAS). */
+  areas: Record<DriftArea, AreaDriftView>;
 }

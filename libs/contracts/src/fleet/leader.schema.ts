@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { SnapshotArea, MemberSnapshotView } from './snapshot.schema';
+import type { DriftArea, MemberSnapshotView } from './snapshot.schema';
 import type { FlowMetrics, FlowPoint, MemberReport } from './report.schema';
 
 // What a leader serves about its members (SPEC §8 leader endpoints). The poller
@@ -88,7 +88,8 @@ export interface DriftCountsView {
     /** null: no snapshot of this member yet. */
     snapshotHash: string | null;
     count: number | null;
-    areas: Record<SnapshotArea, number> | null;
+    /** Per area of DRIFT_AREAS. */
+    areas: Record<DriftArea, number> | null;
   }>;
 }
 

@@ -18,6 +18,20 @@ export const SNAPSHOT_AREAS = [
 ] as const;
 export type SnapshotArea = (typeof SNAPSHOT_AREAS)[number];
 
+/**
+ * The areas drift is counted over (SPEC §8: checks, rules, channels, properties, versions), in display
+ * order. Status pages and users are in the snapshot and shown side by side, but each site keeps its own
+ * (a member's operators, its public pages): a difference there is not drift.
+ */
+export const DRIFT_AREAS = [
+  'checks',
+  'alertRules',
+  'channels',
+  'properties',
+  'componentVersions',
+] as const satisfies readonly SnapshotArea[];
+export type DriftArea = (typeof DRIFT_AREAS)[number];
+
 /** What an item's secrets are replaced by in a snapshot. */
 export const REDACTED = '[redacted]';
 

@@ -240,8 +240,22 @@ describe('diffSnapshots', () => {
         channels: [{ key: 'ops-mail', type: 'email' }],
       },
       [],
-      { checks: 2, usersAndRoles: 1, componentVersions: 1, channels: 1 },
-      5,
+      { checks: 2, componentVersions: 1, channels: 1 },
+      4,
+    ],
+    [
+      "each site's own users and status pages are no drift (SPEC §8 names checks, rules, channels, properties, versions)",
+      {
+        ...leader,
+        usersAndRoles: [
+          { key: 'admin', role: 'viewer' },
+          { key: 'oncall', role: 'operator' },
+        ],
+        statusPages: [{ key: 'public', title: 'EU status' }],
+      },
+      [],
+      {},
+      0,
     ],
     [
       'a member without areas (an older site) drifts by everything the leader has',
@@ -250,10 +264,9 @@ describe('diffSnapshots', () => {
       {
         checks: 2,
         properties: 2,
-        usersAndRoles: 1,
         componentVersions: 1,
       },
-      6,
+      5,
     ],
   ];
   it.each(cases)('%s', (_name, member, overrides, areaCounts, total) => {
@@ -263,16 +276,15 @@ describe('diffSnapshots', () => {
     expect(Object.fromEntries(Object.entries(counts.areas).filter(([, n]) => n > 0))).toEqual(areaCounts);
   });
 
-  it('counts every area, empty ones as 0', () => {
+  it('counts every drift area, empty ones as 0', () => {
     expect(Object.keys(driftCounts(diffSnapshots({}, {})).areas)).toEqual([
       'checks',
       'alertRules',
       'channels',
       'properties',
-      'statusPages',
-      'usersAndRoles',
       'componentVersions',
     ]);
+    expect(Object.keys(diffSnapshots({}, {}).areas)).toEqual(Object.keys(driftCounts(diffSnapshots({}, {})).areas));
   });
 });
 

@@ -1,11 +1,12 @@
-import { SNAPSHOT_AREAS, type SnapshotArea, type SnapshotAreas, type SnapshotItem } from '@fleetwatch/contracts';
+import { DRIFT_AREAS, type DriftArea, type SnapshotAreas, type SnapshotItem } from '@fleetwatch/contracts';
 
 // Drift (SPEC §8): how a member's config snapshot differs from the leader's, area by area.
 // Items are matched by their stable `key`; inside an item, arrays of objects that carry an
 // identity (`id`, `key` or `name`, unique in the array) are matched by it, not by position,
 // so a reordered list is no drift and one inserted element is one change, not a cascade.
 // Other arrays (tags, locations) are compared as whole values. Property overrides (the
-// leader's per-member settings) are excluded: a member is meant to differ there.
+// leader's per-member settings) are excluded: a member is meant to differ there. Only the
+// areas SPEC §8 names are compared (DRIFT_AREAS): status pages and users are each site's own.
 
 /** Which side an item exists on: `missing` = the leader has it, the member not; `extra` = the reverse. */
 export type DriftState = 'missing' | 'extra' | 'changed';
@@ -34,9 +35,9 @@ export interface AreaDrift {
 }
 
 export interface DriftReport {
-  /** Items that differ over every area. */
+  /** Items that differ over every area of DRIFT_AREAS. */
   count: number;
-  areas: Record<SnapshotArea, AreaDrift>;
+  areas: Record<DriftArea, AreaDrift>;
 }
 
 export interface DriftOptions {
@@ -228,16 +229,16 @@ export function diffArea(
   return { count: items.length, missing: count('missing'), extra: count('extra'), changed: count('changed'), items };
 }
 
-/** A member's drift from the leader over every area. Areas absent on a side count as empty. */
+/** A member's drift from the leader over the areas of DRIFT_AREAS. Areas absent on a side count as empty. */
 export function diffSnapshots(
   leader: Partial<SnapshotAreas>,
   member: Partial<SnapshotAreas>,
   options: DriftOptions = {},
 ): DriftReport {
   const overridden = new Set(options.overriddenProperties ?? []);
-  const areas = {} as Record<SnapshotArea, AreaDrift>;
+  const areas = {} as Record<DriftArea, AreaDrift>;
   let count = 0;
-  for (const area of SNAPSHOT_AREAS) {
+  for (const area of DRIFT_AREAS) {
     const ignore = area === 'properties' ? overridden : undefined;
     areas[area] = diffArea(leader[area] ?? [], member[area] ?? [], ignore);
     count += areas[area].count;
@@ -246,8 +247,8 @@ export function diffSnapshots(
 }
 
 /** The counts of a report without its items (the drift list shows these per member and area). */
-export function driftCounts(report: DriftReport): { count: number; areas: Record<SnapshotArea, number> } {
-  const areas = {} as Record<SnapshotArea, number>;
-  for (const area of SNAPSHOT_AREAS) areas[area] = report.areas[area].count;
+export function driftCounts(report: DriftReport): { count: number; areas: Record<DriftArea, number> } {
+  const areas = {} as Record<DriftArea, number>;
+  for (const area of DRIFT_AREAS) areas[area] = report.areas[area].count;
   return { count: report.count, areas };
 }

@@ -2,7 +2,7 @@ import { useId, useMemo, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router';
 import {
-  SNAPSHOT_AREAS,
+  DRIFT_AREAS,
   type ComponentsMatrixView,
   type DriftCountsView,
   type LeaderMemberView,
@@ -81,7 +81,7 @@ function MembersTab({ members, drift }: { members: LeaderMemberView[]; drift: Dr
                 );
               },
             },
-            ...SNAPSHOT_AREAS.map((area) => ({
+            ...DRIFT_AREAS.map((area) => ({
               key: area,
               header: AREA_LABELS[area],
               cell: (m: LeaderMemberView) => {
@@ -98,8 +98,9 @@ function MembersTab({ members, drift }: { members: LeaderMemberView[]; drift: Dr
         />
       </div>
       <p className="fw-muted">
-        Drift compares each member's last good snapshot with this site's; properties overridden for a member are not
-        counted.
+        Drift compares each member's last good snapshot with this site's — checks, alert rules, channels, properties and
+        component versions; properties overridden for a member are not counted. Users and status pages are each site's
+        own: the side-by-side view shows them, they are not drift.
       </p>
     </Card>
   );
@@ -218,7 +219,7 @@ function AreaDiff({ area, leftName, rightName }: { area: AreaComparison; leftNam
         {AREA_LABELS[area.area]}{' '}
         <span className="fw-muted" data-testid="area-differing">
           {area.differing > 0
-            ? `${area.differing} differ`
+            ? `${area.differing} differ${area.drift ? '' : " — each site's own, not drift"}`
             : area.items.some((i) => i.overridden)
               ? 'overridden only'
               : 'same'}
@@ -320,7 +321,9 @@ function SnapshotTab({ members }: { members: LeaderMemberView[] }) {
     [a.data, b.data, member, overridden],
   );
   const nameOf = (v: string) => (v === SELF ? 'this site' : v);
-  const total = comparison?.reduce((n, x) => n + x.differing, 0) ?? 0;
+  // Differences in each site's own areas (users, status pages) are shown, not counted.
+  const total = comparison?.reduce((n, x) => n + (x.drift ? x.differing : 0), 0) ?? 0;
+  const own = comparison?.reduce((n, x) => n + (x.drift ? 0 : x.differing), 0) ?? 0;
   return (
     <Card title="Snapshots side by side">
       <div className="fw-row fw-diff-pickers">
@@ -338,7 +341,7 @@ function SnapshotTab({ members }: { members: LeaderMemberView[] }) {
         <div className="fw-stack">
           <p data-testid="diff-total">
             {total === 0
-              ? `${nameOf(left)} and ${nameOf(right)} have the same configuration.`
+              ? `${nameOf(left)} and ${nameOf(right)} have the same configuration${own > 0 ? ' (their own users or status pages differ: not drift)' : ''}.`
               : `${total} item${total === 1 ? '' : 's'} differ between ${nameOf(left)} and ${nameOf(right)}; changed values are highlighted.`}
             {a.data && b.data && (
               <span className="fw-muted fw-mono">

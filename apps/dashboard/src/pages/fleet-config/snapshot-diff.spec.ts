@@ -106,14 +106,14 @@ describe('compareSnapshots', () => {
 
   it('matches items by key, counts the differing ones per area, in key order', () => {
     const areas = compareSnapshots(left, right);
-    expect(areas.map((a) => [a.area, a.differing])).toEqual([
-      ['checks', 2],
-      ['alertRules', 0],
-      ['channels', 0],
-      ['properties', 0],
-      ['statusPages', 0],
-      ['usersAndRoles', 0],
-      ['componentVersions', 0],
+    expect(areas.map((a) => [a.area, a.differing, a.drift])).toEqual([
+      ['checks', 2, true],
+      ['alertRules', 0, true],
+      ['channels', 0, true],
+      ['properties', 0, true],
+      ['statusPages', 0, false],
+      ['usersAndRoles', 0, false],
+      ['componentVersions', 0, true],
     ]);
     expect(areas[0].items.map((i) => [i.key, i.state])).toEqual([
       ['api', 'same'],

@@ -1,4 +1,10 @@
-import { SNAPSHOT_AREAS, type SnapshotArea, type SnapshotAreas, type SnapshotItem } from '@fleetwatch/contracts';
+import {
+  DRIFT_AREAS,
+  SNAPSHOT_AREAS,
+  type SnapshotArea,
+  type SnapshotAreas,
+  type SnapshotItem,
+} from '@fleetwatch/contracts';
 
 // Two snapshots side by side (Fleet config, snapshot tab). Items are matched by their stable
 // `key` (as drift does); each item is flattened to its leaf values, one row a path, so the two
@@ -27,8 +33,12 @@ export interface AreaComparison {
   area: SnapshotArea;
   /** Items that differ (changed or on one side only), overridden properties not counted. */
   differing: number;
+  /** Whether differences here are drift (DRIFT_AREAS); status pages and users are each site's own. */
+  drift: boolean;
   items: ItemComparison[];
 }
+
+const DRIFT = new Set<SnapshotArea>(DRIFT_AREAS);
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -106,7 +116,12 @@ export function compareSnapshots(
       const item = compareItem(l.get(k), r.get(k));
       return area === 'properties' && overriddenProperties.has(k) ? { ...item, overridden: true } : item;
     });
-    return { area, differing: items.filter((i) => i.state !== 'same' && !i.overridden).length, items };
+    return {
+      area,
+      differing: items.filter((i) => i.state !== 'same' && !i.overridden).length,
+      drift: DRIFT.has(area),
+      items,
+    };
   });
 }
 
