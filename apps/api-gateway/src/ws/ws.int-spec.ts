@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
@@ -257,6 +259,68 @@ describe('connect', () => {
     const same = await open(a, { headers: { cookie, origin: `http://${host}` } });
     await same.next('ready');
     same.ws.close();
+  });
+});
+
+describe('database away at connect', () => {
+  // The upgrade's credential is checked against Postgres; with it away REST answers 503 + Retry-After. The upgrade
+  // route is Fastify's own (Nest's error filter never sees it): it answered Fastify's 500 in another body shape.
+  let proxy: testing.TcpProxy;
+  let e: GatewayHarness;
+  beforeAll(async () => {
+    proxy = testing.TcpProxy.forUrl(a.database.databaseUrl);
+    await proxy.start();
+    e = await startGateway(testing, 'ws-e', {
+      database: a.database,
+      env: { DATABASE_URL: proxy.rewriteUrl(a.database.databaseUrl), LOGIN_RATE_LIMIT_PER_MINUTE: '1000' },
+    });
+  });
+  afterAll(async () => {
+    await e?.close();
+    await proxy?.stop();
+  });
+
+  it('answers the upgrade 503 with Retry-After and the API error body, as REST does', async () => {
+    const session = await e.login('admin', ADMIN_PASSWORD);
+    proxy.pause();
+    proxy.cut();
+    try {
+      const rest = await e.request('GET', '/api/v1/auth/me', { token: session });
+      expect(rest.status).toBe(503);
+      const upgrade = await new Promise<{ status: number; retryAfter: string | undefined; body: string }>(
+        (resolve, reject) => {
+          const req = httpRequest(`${e.url}/ws`, {
+            headers: {
+              authorization: `Bearer ${session}`,
+              connection: 'Upgrade',
+              upgrade: 'websocket',
+              'sec-websocket-version': '13',
+              'sec-websocket-key': randomBytes(16).toString('base64'),
+            },
+          });
+          req.on('upgrade', () => reject(new Error('upgraded while the database is away')));
+          req.on('response', (res) => {
+            let body = '';
+            res.on('data', (chunk: Buffer) => (body += String(chunk)));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body }));
+          });
+          req.on('error', reject);
+          req.end();
+        },
+      );
+      expect(upgrade.status).toBe(503);
+      expect(Number(upgrade.retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(JSON.parse(upgrade.body)).toMatchObject({ error: { code: 'unavailable' } });
+    } finally {
+      proxy.resume();
+    }
+    // Back: admitted again.
+    await testing.waitFor(async () => (await e.request('GET', '/api/v1/auth/me', { token: session })).status === 200, {
+      timeoutMs: 20_000,
+    });
+    const c = await open(e, bearer(session));
+    await c.next('ready');
+    c.ws.close();
   });
 });
 

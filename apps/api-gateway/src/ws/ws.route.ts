@@ -3,7 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiErrorBody, ApiErrorCode, WS_MAX_CLIENT_FRAME_BYTES, WS_PATH, WS_PROTOCOL } from '@fleetwatch/contracts';
-import { DomainError } from '@fleetwatch/domain';
+import { mapError } from '@fleetwatch/observability';
 import type { AuthService } from '../auth/auth.service';
 import { checkOrigin, requestOrigin, SESSION_COOKIE, warnOtherSchemeOnce } from '../auth/browser-session';
 import { parseCookies } from '../auth/cookies';
@@ -119,14 +119,16 @@ export async function registerWebSocket(
           admitted.set(request, await admit(auth, config, logger, request));
         } catch (err) {
           if (err instanceof WsRefusal) return refuse(reply, err.status, err.code, err.message);
-          if (err instanceof DomainError && (err.kind === 'unauthorized' || err.kind === 'forbidden'))
-            return refuse(
-              reply,
-              err.kind === 'unauthorized' ? 401 : 403,
-              err.kind === 'unauthorized' ? ApiErrorCode.Unauthorized : ApiErrorCode.Forbidden,
-              err.message,
-            );
-          throw err;
+          // Anything else as the REST routes answer it (Nest's filter never sees this Fastify route): a database
+          // or Redis away is a 503 with Retry-After, not Fastify's 500 in another shape.
+          const mapped = mapError(err);
+          if (mapped.status >= 500 && mapped.status !== 503)
+            logger.error({ err }, 'WebSocket upgrade failed while admitting the request');
+          return reply
+            .code(mapped.status)
+            .headers(mapped.headers ?? {})
+            .header('connection', 'close')
+            .send(mapped.body);
         }
       },
     } as never,
