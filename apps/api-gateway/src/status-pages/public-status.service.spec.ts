@@ -1,4 +1,5 @@
-import { mergeSpans, newestIncidents } from './public-status.service';
+import type { StatusPagesRepository } from '@fleetwatch/persistence';
+import { mergeSpans, newestIncidents, PUBLIC_STATUS_LIMITS, PublicStatusService } from './public-status.service';
 
 describe('mergeSpans: one component’s incidents from its targets’', () => {
   it.each([
@@ -63,5 +64,63 @@ describe('newestIncidents: a page lists each component’s newest before one com
   it('fewer than the maximum: all of them, newest first', () => {
     const sorted = [inc('a', 5), inc('b', 4), inc('a', 3)];
     expect(newestIncidents(sorted, 50, 1)).toEqual(sorted);
+  });
+});
+
+describe('PublicStatusService: the public budget and the cache', () => {
+  const clock = { t: 1_000_000 };
+  const pages = new Set(['public']);
+  let finds = 0;
+  const repo = {
+    findBySlug: async (slug: string) => {
+      finds++;
+      return pages.has(slug) ? { spec: { published: true, components: [], announcements: [] } } : null;
+    },
+    selectTargets: async () => ({ sample: [] }),
+    changesSince: async () => ({ initial: [], changes: [] }),
+  };
+  const service = () =>
+    new PublicStatusService(repo as unknown as StatusPagesRepository, {
+      cacheMs: 15_000,
+      perAddressPerMinute: 120,
+      now: () => clock.t,
+    });
+  const admitted = (s: PublicStatusService, addresses: string[]) =>
+    addresses.filter((a) => {
+      try {
+        s.admit(a);
+        return true;
+      } catch {
+        return false;
+      }
+    }).length;
+
+  it('counts an IPv6 host by its /64 and an IPv4-mapped address as its IPv4 one: rotating addresses gains nothing', () => {
+    const s = service();
+    const rotating = Array.from({ length: 200 }, (_, i) => `2001:db8::${(i + 1).toString(16)}`);
+    expect(admitted(s, rotating)).toBe(120);
+    // Another /64 has its own budget.
+    expect(admitted(s, ['2001:db8:0:1::1'])).toBe(1);
+    const mixed = Array.from({ length: 200 }, (_, i) => (i % 2 ? '10.0.0.1' : '::ffff:10.0.0.1'));
+    expect(admitted(s, mixed)).toBe(120);
+  });
+
+  it('keeps slugs that name no page apart: a flood of unknown slugs does not push a built page out', async () => {
+    const s = service();
+    await s.view('public');
+    const built = finds;
+    for (let i = 0; i < PUBLIC_STATUS_LIMITS.cachedSlugs + 10; i++)
+      await expect(s.view(`nope-${i}`)).rejects.toThrow(/no status page/);
+    finds = 0;
+    await s.view('public');
+    expect(finds).toBe(0);
+    // An unknown slug asked again within the cache time is not looked up again; after it, it is.
+    const last = `nope-${PUBLIC_STATUS_LIMITS.cachedSlugs + 9}`;
+    await expect(s.view(last)).rejects.toThrow(/no status page/);
+    expect(finds).toBe(0);
+    clock.t += 15_000;
+    await expect(s.view(last)).rejects.toThrow(/no status page/);
+    expect(finds).toBe(1);
+    expect(built).toBe(1);
   });
 });

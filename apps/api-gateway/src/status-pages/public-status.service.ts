@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
+  rateLimitKeyOf,
   STATUS_PAGE_LIMITS,
   statusPageSlugSchema,
   type PublicIncident,
@@ -38,7 +39,9 @@ import { LRUCache } from 'lru-cache';
 
 export const PUBLIC_STATUS_LIMITS = {
   cacheMs: 15_000,
+  /** Published pages kept built; slugs that name no published page are kept apart (cachedMisses). */
   cachedSlugs: 1000,
+  cachedMisses: 1000,
   /** Requests per client address per minute (burst the same). */
   perAddressPerMinute: 120,
   addresses: 100_000,
@@ -62,6 +65,8 @@ type Built = { page: PublicStatusPage } | { missing: true };
 @Injectable()
 export class PublicStatusService {
   private readonly cache: LRUCache<string, { at: number; result: Promise<Built> }>;
+  /** When a slug was found to name no published page: random slugs cannot push built pages out of `cache`. */
+  private readonly misses: LRUCache<string, number>;
   private readonly buckets: LRUCache<string, Bucket>;
   private readonly now: () => number;
   private readonly cacheMs: number;
@@ -72,17 +77,23 @@ export class PublicStatusService {
     @Inject(PUBLIC_STATUS_OPTIONS) options: PublicStatusOptions,
   ) {
     this.cache = new LRUCache({ max: PUBLIC_STATUS_LIMITS.cachedSlugs });
+    this.misses = new LRUCache({ max: PUBLIC_STATUS_LIMITS.cachedMisses });
     this.buckets = new LRUCache({ max: PUBLIC_STATUS_LIMITS.addresses });
     this.now = options.now ?? Date.now;
     this.cacheMs = options.cacheMs;
     this.perMinute = options.perAddressPerMinute;
   }
 
-  /** One request's share of the client address's budget; a 429 with Retry-After when spent. */
+  /**
+   * One request's share of the client address's budget; a 429 with Retry-After when spent. Counted per IPv4
+   * address and per IPv6 /64 (rateLimitKeyOf, as logins are): one host holds a whole /64 and could rotate
+   * addresses past a per-address limit; an IPv4-mapped address is its IPv4 one.
+   */
   admit(address: string): void {
     const now = this.now();
-    const d = takeTokens(this.buckets.get(address), 1, now, this.perMinute / 60, this.perMinute);
-    this.buckets.set(address, d.bucket);
+    const key = rateLimitKeyOf(address);
+    const d = takeTokens(this.buckets.get(key), 1, now, this.perMinute / 60, this.perMinute);
+    this.buckets.set(key, d.bucket);
     if (!d.allowed) throw new RateLimitedError('too many status page requests from this address', d.retryAfterSeconds);
   }
 
@@ -91,15 +102,25 @@ export class PublicStatusService {
     const notFound = () => new NotFoundError(`no status page "${slug.slice(0, 64)}"`);
     if (!statusPageSlugSchema.safeParse(slug).success) throw notFound();
     const now = this.now();
+    const missedAt = this.misses.get(slug);
+    if (missedAt !== undefined && now - missedAt < this.cacheMs) throw notFound();
     let entry = this.cache.get(slug);
     if (!entry || now - entry.at >= this.cacheMs) {
       entry = { at: now, result: this.build(slug, now) };
       this.cache.set(slug, entry);
-      // A failed build (database away) is not kept: the next request tries again.
       const own = entry;
-      own.result.catch(() => {
-        if (this.cache.get(slug) === own) this.cache.delete(slug);
-      });
+      own.result.then(
+        // No published page: remembered apart, so its place among the built pages is freed.
+        (built) => {
+          if (!('missing' in built)) return this.misses.delete(slug);
+          if (this.cache.get(slug) === own) this.cache.delete(slug);
+          this.misses.set(slug, own.at);
+        },
+        // A failed build (database away) is not kept: the next request tries again.
+        () => {
+          if (this.cache.get(slug) === own) this.cache.delete(slug);
+        },
+      );
     }
     const built = await entry.result;
     if ('missing' in built) throw notFound();
