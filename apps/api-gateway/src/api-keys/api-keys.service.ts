@@ -22,7 +22,7 @@ export function toApiKeyView(k: ApiKeyRecord): ApiKeyView {
  * API keys (SPEC §11): shown once at creation, stored as a hash (persistence
  * `generateApiKey`, the same format status-ingest verifies), listed by prefix,
  * revoked by id. Nobody mints or revokes a key stronger than themselves
- * (domain `roleToManageApiKey`).
+ * (domain `roleToManageApiKey`); only users mint keys (a key may revoke one).
  */
 @Injectable()
 export class ApiKeysService {
@@ -32,6 +32,10 @@ export class ApiKeysService {
   ) {}
 
   async create(actor: Principal, input: CreateApiKeyRequest): Promise<CreateApiKeyResponse> {
+    // Only a signed-in user makes keys: a key made by a key would outlive that key's revocation — whoever held a
+    // leaked `write` key could leave working keys behind it — and belong to nobody (createdBy is a user).
+    if (actor.kind !== 'user')
+      throw new ForbiddenError('API keys are created by a signed-in user, not with another API key');
     const scopes = [...new Set(input.scopes)];
     this.assertMayManage(actor, scopes, 'create');
     const allowedCidrs = input.allowedCidrs ?? [];

@@ -474,4 +474,30 @@ describe('API keys', () => {
     ).body;
     expect((await gw.request('DELETE', `/api/v1/api-keys/${adminKey.id}`, { token: olga })).status).toBe(403);
   });
+
+  it('a key cannot mint keys (they would outlive its revocation and belong to nobody); it may revoke one', async () => {
+    const write = (
+      await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+        token: admin,
+        body: { name: 'automation', scopes: ['write'] },
+      })
+    ).body;
+    const child = await gw.request<ApiErrorBody>('POST', '/api/v1/api-keys', {
+      token: write.key,
+      body: { name: 'child', scopes: ['ingest'] },
+    });
+    expect(child.status).toBe(403);
+    expect(child.body.error.message).toMatch(/signed-in user/);
+    expect(
+      (await gw.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: admin })).body.map((k) => k.name),
+    ).not.toContain('child');
+    const pusher = (
+      await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+        token: admin,
+        body: { name: 'pusher', scopes: ['ingest'] },
+      })
+    ).body;
+    expect((await gw.request('DELETE', `/api/v1/api-keys/${pusher.id}`, { token: write.key })).status).toBe(204);
+    expect((await gw.request('DELETE', `/api/v1/api-keys/${write.id}`, { token: admin })).status).toBe(204);
+  });
 });
