@@ -198,11 +198,11 @@ export class CheckRunner {
           final: true,
         };
       }
-      const verdict = await (this.deps.conditions ?? inlineConditions).evaluate(check.conditions, {
-        ...outcome.facts,
-        ok: outcome.ok,
-        latencyMs: outcome.latencyMs,
-      });
+      const verdict = await (this.deps.conditions ?? inlineConditions).evaluate(
+        check.conditions,
+        { ...outcome.facts, ok: outcome.ok, latencyMs: outcome.latencyMs },
+        { key: heldKey },
+      );
       if (verdict.stopped !== undefined) {
         const reason = verdict.failed?.reason ?? 'conditions not evaluated';
         if (verdict.stopped === 'budget') {

@@ -4,14 +4,19 @@ import { join } from 'node:path';
 import { ConditionSandbox, type SandboxVerdict } from './condition-sandbox';
 
 // The sandbox's rules with a stand-in thread speaking the same protocol (condition-worker.thread.ts: `ready`, then a
-// verdict per job): "spin" runs until terminated, "crash" throws out of the thread, anything else holds when it is
-// "true". condition-sandbox.int-spec.ts runs the built thread with real CEL.
+// verdict per job): "spin" runs until terminated, "crash" throws out of the thread, "busy:N" holds for N ms, anything
+// else holds when it is "true". condition-sandbox.int-spec.ts runs the built thread with real CEL.
 
 const WORKER = `
 const { parentPort } = require('node:worker_threads');
 parentPort.on('message', ({ conditions }) => {
   if (conditions[0] === 'spin') for (;;) {}
   if (conditions[0] === 'crash') throw new Error('boom');
+  if (conditions[0].startsWith('busy:')) {
+    const until = Date.now() + Number(conditions[0].slice(5));
+    while (Date.now() < until) {}
+    return parentPort.postMessage({ ok: true });
+  }
   const ok = conditions.every((c) => c === 'true');
   parentPort.postMessage(ok ? { ok } : { ok, failed: { index: 0, expression: conditions[0], reason: 'was false' } });
 });
@@ -83,6 +88,36 @@ describe('ConditionSandbox', () => {
       }),
     );
     expect(await verdict).toEqual({ ok: true });
+  });
+
+  it("conditions slow last time wait behind the others: one check's slow conditions do not hold up every check's", async () => {
+    const order: string[] = [];
+    const round = async (busyMs: number) => {
+      order.length = 0;
+      const run = (key: string, conditions: string[]) =>
+        sandbox.evaluate(conditions, facts, { key }).then((v) => {
+          order.push(key);
+          return v;
+        });
+      // Asked in this order each round; the first starts at once (the thread is idle).
+      const verdicts = await Promise.all([
+        run('spin', ['spin']),
+        run('busy', [`busy:${busyMs}`]),
+        run('busy-2', ['busy:150']),
+        run('light', ['true']),
+      ]);
+      return { order: [...order], verdicts };
+    };
+    await sandbox.evaluate(['true'], facts); // the thread started
+    // Nothing known yet: in turn; the first three are found slow (past the budget, or past SLOW_CONDITIONS_MS).
+    expect((await round(150)).order).toEqual(['spin', 'busy', 'busy-2', 'light']);
+    // Then the light check's conditions go right after the one running, before the slow ones.
+    const second = await round(1);
+    expect(second.order).toEqual(['spin', 'light', 'busy', 'busy-2']);
+    expect(second.verdicts[0].stopped).toBe('budget');
+    expect(second.verdicts.slice(1).map((v) => v.ok)).toEqual([true, true, true]);
+    // `busy` was fast this time: back in the first queue, in turn again.
+    expect((await round(1)).order).toEqual(['spin', 'busy', 'light', 'busy-2']);
   });
 
   it('closing fails what waits, and later evaluations say the collector is stopping', async () => {

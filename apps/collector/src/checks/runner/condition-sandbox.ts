@@ -16,8 +16,17 @@ import { evaluateConditions, type ConditionFacts, type ConditionVerdict } from '
  */
 export type SandboxVerdict = ConditionVerdict & { stopped?: 'budget' | 'fault' };
 
+export interface EvaluateOptions {
+  /**
+   * Whose conditions these are (a check and its conditions): conditions that were slow last time (past
+   * SLOW_CONDITIONS_MS, or stopped at the budget) wait behind everyone else's, so one check's slow conditions
+   * cannot hold up every other check's.
+   */
+  key?: string;
+}
+
 export interface ConditionEvaluator {
-  evaluate(conditions: readonly string[], facts: ConditionFacts): Promise<SandboxVerdict>;
+  evaluate(conditions: readonly string[], facts: ConditionFacts, options?: EvaluateOptions): Promise<SandboxVerdict>;
   close(): Promise<void>;
 }
 
@@ -29,6 +38,14 @@ export const inlineConditions: ConditionEvaluator = {
 
 /** How long one check's conditions may take (normal ones take well under 10 ms, a 64 KB body included). */
 export const CONDITION_BUDGET_MS = 1_000;
+/**
+ * Conditions that took this long (or ran past the budget) are judged after all others from then on, until they are
+ * fast again: with one thread, eight checks whose regular expression takes ~1 s each held a light check's conditions
+ * 10 s, past its interval, at every round.
+ */
+export const SLOW_CONDITIONS_MS = 100;
+/** Keys remembered as slow, at most (then forgotten all at once: they are found again at their next run). */
+const SLOW_KEYS_MAX = 10_000;
 /** How long a new thread may take to load before the evaluations waiting for it fail. */
 const START_BUDGET_MS = 30_000;
 
@@ -40,6 +57,7 @@ export interface SandboxLogger {
 interface Job {
   conditions: readonly string[];
   facts: ConditionFacts;
+  key: string | undefined;
   resolve(verdict: SandboxVerdict): void;
 }
 
@@ -59,8 +77,11 @@ const THREAD_LIMITS = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 1
 export class ConditionSandbox implements ConditionEvaluator {
   private worker: Worker | null = null;
   private ready = false;
+  /** Waiting: conditions not known to be slow first, then the slow ones (SLOW_CONDITIONS_MS). */
   private readonly queue: Job[] = [];
-  private active: { job: Job; timer: NodeJS.Timeout } | null = null;
+  private readonly slowQueue: Job[] = [];
+  private readonly slowKeys = new Set<string>();
+  private active: { job: Job; timer: NodeJS.Timeout; startedAt: number } | null = null;
   private startTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -76,12 +97,44 @@ export class ConditionSandbox implements ConditionEvaluator {
     return existsSync(file) ? new ConditionSandbox(file, logger) : inlineConditions;
   }
 
-  evaluate(conditions: readonly string[], facts: ConditionFacts): Promise<SandboxVerdict> {
+  evaluate(
+    conditions: readonly string[],
+    facts: ConditionFacts,
+    options: EvaluateOptions = {},
+  ): Promise<SandboxVerdict> {
     if (this.closed) return Promise.resolve(failedWith('conditions not evaluated: the collector is stopping'));
+    const key = options.key;
     return new Promise((resolve) => {
-      this.queue.push({ conditions, facts, resolve });
+      (key !== undefined && this.slowKeys.has(key) ? this.slowQueue : this.queue).push({
+        conditions,
+        facts,
+        key,
+        resolve,
+      });
       this.pump();
     });
+  }
+
+  private noteDuration(job: Job, slow: boolean): void {
+    if (job.key === undefined) return;
+    if (!slow) {
+      this.slowKeys.delete(job.key);
+      return;
+    }
+    if (this.slowKeys.size >= SLOW_KEYS_MAX) this.slowKeys.clear();
+    this.slowKeys.add(job.key);
+  }
+
+  private waiting(): number {
+    return this.queue.length + this.slowQueue.length;
+  }
+
+  private takeNext(): Job {
+    return (this.queue.shift() ?? this.slowQueue.shift()) as Job;
+  }
+
+  private takeAll(): Job[] {
+    return [...this.queue.splice(0), ...this.slowQueue.splice(0)];
   }
 
   async close(): Promise<void> {
@@ -92,10 +145,10 @@ export class ConditionSandbox implements ConditionEvaluator {
   }
 
   private pump(): void {
-    if (this.closed || this.active || this.queue.length === 0) return;
+    if (this.closed || this.active || this.waiting() === 0) return;
     if (!this.worker) this.spawn();
     if (!this.ready || !this.worker) return;
-    const job = this.queue.shift() as Job;
+    const job = this.takeNext();
     try {
       this.worker.postMessage({ conditions: job.conditions, facts: job.facts });
     } catch (err) {
@@ -108,6 +161,7 @@ export class ConditionSandbox implements ConditionEvaluator {
     const worker = this.worker;
     const overrun = (): void => {
       if (this.active?.job !== job) return;
+      this.noteDuration(job, true);
       this.logger.warn(
         { budgetMs: this.budgetMs, conditions: job.conditions },
         'check conditions ran past their budget: their thread is replaced',
@@ -121,6 +175,7 @@ export class ConditionSandbox implements ConditionEvaluator {
     };
     this.active = {
       job,
+      startedAt: Date.now(),
       // Decided after the I/O of this turn: when this loop was held past the budget (a long GC, a large assignment),
       // the thread's answer may be waiting behind the timer — it is read first (setImmediate runs after the poll).
       timer: setTimeout(() => setImmediate(overrun), this.budgetMs),
@@ -144,9 +199,10 @@ export class ConditionSandbox implements ConditionEvaluator {
         if (this.startTimer) clearTimeout(this.startTimer);
         this.startTimer = null;
       } else if (this.active) {
-        const { job, timer } = this.active;
+        const { job, timer, startedAt } = this.active;
         clearTimeout(timer);
         this.active = null;
+        this.noteDuration(job, Date.now() - startedAt >= SLOW_CONDITIONS_MS);
         job.resolve(message);
       }
       this.pump();
@@ -183,7 +239,7 @@ export class ConditionSandbox implements ConditionEvaluator {
       active.job.resolve(failedWith(reason, stopped));
     } else {
       // It never started: what waits for it fails rather than wait for another that may not start either.
-      for (const job of this.queue.splice(0)) job.resolve(failedWith(reason));
+      for (const job of this.takeAll()) job.resolve(failedWith(reason));
     }
     this.pump();
   }
@@ -197,6 +253,6 @@ export class ConditionSandbox implements ConditionEvaluator {
       this.active.job.resolve(failedWith(reason));
       this.active = null;
     }
-    for (const job of this.queue.splice(0)) job.resolve(failedWith(reason));
+    for (const job of this.takeAll()) job.resolve(failedWith(reason));
   }
 }
