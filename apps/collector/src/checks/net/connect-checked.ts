@@ -2,11 +2,12 @@ import { literalIpOf, type TargetPolicy } from '@fleetwatch/domain';
 import { connect as netConnect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { resolveAllowed, type ResolvedTarget } from './resolve-allowed';
+import { resolveAllowedAll, type ResolvedTarget } from './resolve-allowed';
 import { TargetDeniedError } from './target-denied.error';
 
-// A TCP or TLS connection to a check's target through the policy: resolve once, check,
-// connect to exactly that address, and check the peer the socket reports once more
+// A TCP or TLS connection to a check's target through the policy: resolve once, check every
+// answer, connect to exactly those addresses (in turn, staggered: firstConnected), and check the
+// peer the socket reports once more
 // (the address actually connected to is what SPEC §5 speaks of). TLS never rejects here:
 // the socket comes back with `authorized` and the caller decides, so a probe can still
 // report the certificate of a server it does not trust.
@@ -33,38 +34,11 @@ export function connectChecked(
 ): Promise<CheckedSocket<TLSSocket>>;
 export function connectChecked(t: ConnectTarget): Promise<CheckedSocket>;
 export async function connectChecked(t: ConnectTarget): Promise<CheckedSocket> {
-  const target = await resolveAllowed(t.host, t.policy, { signal: t.signal, resolver: t.resolver });
+  const targets = interleaveFamilies(
+    await resolveAllowedAll(t.host, t.policy, { signal: t.signal, resolver: t.resolver }),
+  ).slice(0, MAX_ADDRESSES);
   const started = performance.now();
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    t.signal.throwIfAborted();
-    const s: Socket = t.tls
-      ? tlsConnect({
-          host: target.address,
-          port: t.port,
-          servername: sniName(t.host, t.tls.servername),
-          rejectUnauthorized: false,
-          ALPNProtocols: t.tls.alpn,
-        })
-      : netConnect({ host: target.address, port: t.port });
-    const onAbort = (): void => {
-      s.destroy(t.signal.reason instanceof Error ? t.signal.reason : new Error('aborted'));
-    };
-    const done = (): void => {
-      t.signal.removeEventListener('abort', onAbort);
-      s.off('error', onError);
-    };
-    const onError = (err: Error): void => {
-      done();
-      s.destroy();
-      reject(err);
-    };
-    t.signal.addEventListener('abort', onAbort, { once: true });
-    s.once('error', onError);
-    s.once(t.tls ? 'secureConnect' : 'connect', () => {
-      done();
-      resolve(s);
-    });
-  });
+  const { socket, target } = await firstConnected(t, targets);
   const connectMs = performance.now() - started;
   const peer = socket.remoteAddress;
   const denied = peer ? t.policy.deniedBy(peer) : 'no peer address';
@@ -73,6 +47,100 @@ export async function connectChecked(t: ConnectTarget): Promise<CheckedSocket> {
     throw new TargetDeniedError(t.host, peer ?? '(none)', denied);
   }
   return { socket, target, connectMs };
+}
+
+/** Addresses of a name tried at most (each checked against the policy first). */
+const MAX_ADDRESSES = 8;
+/**
+ * How long an address is given before the next one is tried beside it (RFC 8305's connection attempt delay; Node's
+ * autoSelectFamily uses 250 ms): an address that drops the SYN does not cost the check its whole timeout.
+ */
+export const ATTEMPT_DELAY_MS = 250;
+
+/** RFC 8305: the first address's family first, then the families alternate; each family keeps its order. */
+export function interleaveFamilies(targets: readonly ResolvedTarget[]): ResolvedTarget[] {
+  if (targets.length < 2) return [...targets];
+  const first = targets[0].family;
+  const same = targets.filter((x) => x.family === first);
+  const other = targets.filter((x) => x.family !== first);
+  const out: ResolvedTarget[] = [];
+  for (let i = 0; i < Math.max(same.length, other.length); i++) {
+    if (i < same.length) out.push(same[i]);
+    if (i < other.length) out.push(other[i]);
+  }
+  return out;
+}
+
+/**
+ * The first of `targets` to connect (for TLS: to finish its handshake). The next address starts when the one before
+ * it fails, or ATTEMPT_DELAY_MS after it started; the losers are closed. All failed: the first address's error (the
+ * one a single-address name would give), naming how many others failed too.
+ */
+function firstConnected(t: ConnectTarget, targets: readonly ResolvedTarget[]): Promise<CheckedSocket> {
+  return new Promise<CheckedSocket>((resolve, reject) => {
+    t.signal.throwIfAborted();
+    const sockets = new Set<Socket>();
+    const errors: Error[] = [];
+    let next = 0;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      settled = true;
+      clearTimeout(timer);
+      t.signal.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      const reason = t.signal.reason instanceof Error ? t.signal.reason : new Error('aborted');
+      for (const s of sockets) s.destroy(reason);
+      sockets.clear();
+      if (settled) return;
+      finish();
+      reject(reason);
+    };
+    const failed = (err: Error): void => {
+      errors.push(err);
+      if (next < targets.length) return startNext();
+      if (sockets.size > 0 || settled) return;
+      finish();
+      const first = errors[0];
+      if (errors.length > 1)
+        first.message += ` (and ${errors.length - 1} other address${errors.length > 2 ? 'es' : ''} of ${t.host} failed)`;
+      reject(first);
+    };
+    const startNext = (): void => {
+      clearTimeout(timer);
+      if (settled || next >= targets.length) return;
+      const target = targets[next++];
+      const s: Socket = t.tls
+        ? tlsConnect({
+            host: target.address,
+            port: t.port,
+            servername: sniName(t.host, t.tls.servername),
+            rejectUnauthorized: false,
+            ALPNProtocols: t.tls.alpn,
+          })
+        : netConnect({ host: target.address, port: t.port });
+      sockets.add(s);
+      const onError = (err: Error): void => {
+        s.destroy();
+        if (!sockets.delete(s)) return;
+        failed(err);
+      };
+      s.once('error', onError);
+      s.once(t.tls ? 'secureConnect' : 'connect', () => {
+        s.off('error', onError);
+        if (settled) return void s.destroy();
+        sockets.delete(s);
+        finish();
+        for (const other of sockets) other.destroy();
+        sockets.clear();
+        resolve({ socket: s, target, connectMs: 0 });
+      });
+      if (next < targets.length) timer = setTimeout(startNext, ATTEMPT_DELAY_MS);
+    };
+    t.signal.addEventListener('abort', onAbort, { once: true });
+    startNext();
+  });
 }
 
 /** SNI is for names only (RFC 6066): none for a literal, so the certificate is matched against the address. */

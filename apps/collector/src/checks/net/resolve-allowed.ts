@@ -42,14 +42,28 @@ export class NameNotFoundError extends Error {
 /** Per query try; c-ares retries once. The check's own signal ends it sooner. */
 const RESOLVER_TRY_MS = 2_000;
 
+/** The first address of the name (resolveAllowedAll), every answer checked. */
 export async function resolveAllowed(
   host: string,
   policy: TargetPolicy,
   options: ResolveOptions = {},
 ): Promise<ResolvedTarget> {
+  return (await resolveAllowedAll(host, policy, options))[0];
+}
+
+/**
+ * Every address of the name in the resolver's order (at least one), each checked against the policy (a denied
+ * answer refuses the whole name). A connection tries them in turn (connectChecked): a name's first address may be
+ * one the service does not listen on (`localhost` → `::1` first, an IPv4-only server).
+ */
+export async function resolveAllowedAll(
+  host: string,
+  policy: TargetPolicy,
+  options: ResolveOptions = {},
+): Promise<ResolvedTarget[]> {
   options.signal?.throwIfAborted();
   const literal = literalIpOf(host);
-  if (literal) return checked(host, literal, policy);
+  if (literal) return [checked(host, literal, policy)];
 
   const name = host.trim().replace(/\.$/, '').toLowerCase();
   const deniedName = policy.deniedName(name);
@@ -65,7 +79,8 @@ export async function resolveAllowed(
     if (!ip) throw new TargetDeniedError(name, text, `unparseable address "${text}"`);
     return checked(name, ip, policy);
   });
-  return targets[0];
+  const seen = new Set<string>();
+  return targets.filter((t) => !seen.has(t.address) && seen.add(t.address));
 }
 
 function checked(host: string, ip: IpAddress, policy: TargetPolicy): ResolvedTarget {
