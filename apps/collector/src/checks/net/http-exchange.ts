@@ -117,7 +117,9 @@ export async function httpExchange(req: ExchangeRequest, ctx: ExchangeContext): 
       }
       if (next.protocol !== 'http:' && next.protocol !== 'https:')
         throw new RedirectError(`redirect to scheme "${next.protocol}" refused (http, https only)`);
-      if (next.origin !== url.origin) headers = withoutMatching(headers, originBound);
+      // A Host the check sets names the first origin's virtual host: another origin gets its own (withHost).
+      if (next.origin !== url.origin)
+        headers = withoutMatching(headers, (name) => originBound(name) || name.toLowerCase() === 'host');
       // 303 always, and 301/302 after a POST, continue as GET without the body (fetch standard).
       if (
         (res.status === 303 && method !== 'HEAD') ||

@@ -188,6 +188,19 @@ describe('http probe (real local servers)', () => {
     }
   });
 
+  it("a Host header set on the check is the first origin's: a redirect to another origin gets its own", async () => {
+    const hopper = await startHttpTarget((_req, res) => res.writeHead(302, { location: `${http.origin}/echo` }).end());
+    try {
+      const out = await get(`${hopper.origin}/`, { headers: { Host: 'app.example.com' } });
+      expect((out.facts.body as Seen).headers.host).toBe(new URL(http.origin).host);
+      // Within one origin the check's Host stays.
+      const same = await get(`${http.origin}/see-other`, { headers: { Host: 'app.example.com' } });
+      expect((same.facts.body as Seen).headers.host).toBe('app.example.com');
+    } finally {
+      await hopper.close();
+    }
+  });
+
   it('the body read is capped: bodyText is 64 KiB, bodyContains looks at the first 1 MiB only', async () => {
     const out = await get(`${http.origin}/big`, { bodyContains: 'needle' });
     expect(out.facts.bodyText).toHaveLength(64 * 1024);
