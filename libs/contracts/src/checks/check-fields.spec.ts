@@ -35,6 +35,12 @@ describe('check fields refused before they fail every run', () => {
     ['a queue of 400 bytes', { type: 'amqp', host: 'mq', queue: 'é'.repeat(200) }, /^queue: .*255 bytes/],
     ['a vhost of 400 bytes', { type: 'rabbitmq-queues', host: 'mq', vhost: 'é'.repeat(200) }, /^vhost: /],
     ['an exchange of 400 bytes', { type: 'rabbitmq-tap', host: 'mq', exchange: 'é'.repeat(200) }, /^exchange: /],
+    // No status would be UP: every run DOWN ("status 200 not in []").
+    [
+      'an empty expectedStatus',
+      { type: 'http', url: 'http://a/', expectedStatus: [] },
+      /^expectedStatus: at least one/,
+    ],
   ])('%s', (_name, input, expected) => {
     const issues = issuesOf(input);
     expect(issues.some((i) => expected.test(i))).toBe(true);

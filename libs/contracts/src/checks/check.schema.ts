@@ -70,7 +70,11 @@ export const httpCheckFields = z.strictObject({
     .max(64 * 1024)
     .optional(),
   /** Status codes that count as UP (default: any 2xx or 3xx). */
-  expectedStatus: z.array(z.number().int().min(100).max(599)).max(32).optional(),
+  expectedStatus: z
+    .array(z.number().int().min(100).max(599))
+    .min(1, 'at least one status code (leave expectedStatus out for any 2xx or 3xx)')
+    .max(32)
+    .optional(),
   /** The body must contain this text. */
   bodyContains: z.string().min(1).max(4096).optional(),
   /** JSON-path assertions on a JSON body: `$.status` equals "UP", `$.items[0].ok` exists. */
