@@ -31,7 +31,14 @@ export interface ProbeFacts {
   body?: unknown;
   bodyText?: string;
   headers?: Record<string, string>;
-  cert?: { daysLeft: number; subject: string; issuer: string; validTo: string; authorized: boolean };
+  cert?: {
+    daysLeft: number;
+    subject: string;
+    issuer: string;
+    validFrom: string;
+    validTo: string;
+    authorized: boolean;
+  };
   answers?: string[];
   /** Type-specific numbers and values (`result.messages`, `result.cpuPct`, `result.row`). */
   result?: Record<string, unknown>;

@@ -21,7 +21,7 @@ export const CONDITION_VARIABLES = {
   bodyText: 'string',
   /** Response headers, lower-case names (http). */
   headers: 'map<string, string>',
-  /** Peer certificate: daysLeft, subject, issuer, validTo, authorized (http over TLS, tls). */
+  /** Peer certificate: daysLeft, subject, issuer, validFrom, validTo, authorized (http over TLS, tls). */
   cert: 'map<string, dyn>',
   /** DNS answers as strings (dns). */
   answers: 'list<string>',

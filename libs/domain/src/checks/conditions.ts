@@ -23,7 +23,14 @@ export interface ConditionFacts {
   body?: unknown;
   bodyText?: string;
   headers?: Record<string, string>;
-  cert?: { daysLeft: number; subject: string; issuer: string; validTo: string; authorized: boolean };
+  cert?: {
+    daysLeft: number;
+    subject: string;
+    issuer: string;
+    validFrom?: string;
+    validTo: string;
+    authorized: boolean;
+  };
   answers?: string[];
   result?: Record<string, unknown>;
   metrics?: readonly PrometheusSample[];

@@ -15,10 +15,13 @@ export function certFactsOf(socket: TLSSocket, now = Date.now()): CertFacts | un
   const cert: PeerCertificate = socket.getPeerCertificate();
   if (!cert || !cert.valid_to) return undefined;
   const validTo = new Date(cert.valid_to);
+  const validFrom = new Date(cert.valid_from);
   return {
     daysLeft: daysLeft(validTo, now),
     subject: distinguishedName(cert.subject),
     issuer: distinguishedName(cert.issuer),
+    // '' when the certificate's notBefore could not be read.
+    validFrom: Number.isNaN(validFrom.getTime()) ? '' : validFrom.toISOString(),
     validTo: validTo.toISOString(),
     authorized: socket.authorized,
   };

@@ -208,7 +208,7 @@ function exchangeOnce(
               if (tlsVerify && !s.authorized) {
                 const reason = authorizationErrorOf(s);
                 s.destroy();
-                finish(new CertificateUntrustedError(host, reason));
+                finish(new CertificateUntrustedError(host, reason, cert));
                 return;
               }
             }

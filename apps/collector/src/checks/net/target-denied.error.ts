@@ -1,4 +1,5 @@
 import { ForbiddenError } from '@fleetwatch/domain';
+import type { CertFacts } from './cert-facts';
 
 // The one error a check gets when the target policy refuses where it would connect
 // (SPEC §5). Its message is what the result shows people, so it names the address and
@@ -29,6 +30,8 @@ export class CertificateUntrustedError extends Error {
   constructor(
     readonly host: string,
     readonly reason: string,
+    /** The certificate presented, for the result (certDaysLeft, validTo): an expired one is the usual case. */
+    readonly cert?: CertFacts,
   ) {
     super(`certificate of ${host} not trusted: ${reason}`);
     this.name = 'CertificateUntrustedError';

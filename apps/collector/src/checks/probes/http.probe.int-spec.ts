@@ -220,6 +220,8 @@ describe('http probe (real local servers)', () => {
     expect(verified).toMatchObject({
       ok: false,
       failureReason: 'certificate of 127.0.0.1 not trusted: DEPTH_ZERO_SELF_SIGNED_CERT',
+      // The certificate refused still shows in the result (certDaysLeft), as the tls check shows it.
+      facts: { cert: { daysLeft: 365, authorized: false } },
     });
     expect(seen.length).toBe(before);
     const unverified = await get(`${https.origin}/ok`, { tlsVerify: false });

@@ -1,5 +1,5 @@
 import { jsonPathAssertionProblem } from '@fleetwatch/domain';
-import { failureReasonOf, httpExchange } from '../net';
+import { CertificateUntrustedError, failureReasonOf, httpExchange } from '../net';
 import type { Probe, ProbeFacts } from '../probe';
 import { roundMs } from './tcp.probe';
 import { certificateProblems } from './tls.probe';
@@ -41,7 +41,9 @@ export const httpProbe: Probe<'http'> = async (check, ctx) => {
       { policy: ctx.policy, signal: ctx.signal, resolver: ctx.dnsServers },
     );
   } catch (err) {
-    return { ok: false, latencyMs: null, failureReason: failureReasonOf(err, ctx), facts: {} };
+    // An untrusted certificate (expired, a wrong name) still shows in the result, as the tls check shows it.
+    const cert = err instanceof CertificateUntrustedError ? err.cert : undefined;
+    return { ok: false, latencyMs: null, failureReason: failureReasonOf(err, ctx), facts: cert ? { cert } : {} };
   }
 
   const text = res.body.toString('utf8');

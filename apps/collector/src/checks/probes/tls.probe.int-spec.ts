@@ -43,16 +43,23 @@ describe('tls probe (real handshakes)', () => {
   let year: TlsTarget;
   let tenDays: TlsTarget;
   let expired: TlsTarget;
+  let notYet: TlsTarget;
   let silent: TestTarget;
 
   beforeAll(async () => {
     year = await startTls(certificateForDays(365));
     tenDays = await startTls(certificateForDays(10, { cn: 'soon.test', altNames: 'DNS:soon.test' }));
     expired = await startTls(selfSignedCertificate({ notAfter: new Date(Date.now() - 3_600_000) }));
+    notYet = await startTls(
+      selfSignedCertificate({
+        notBefore: new Date(Date.now() + 5 * 86_400_000),
+        notAfter: new Date(Date.now() + 60 * 86_400_000),
+      }),
+    );
     silent = await startCanary('127.0.0.1');
   });
   afterAll(async () => {
-    for (const s of [year, tenDays, expired]) s?.server.close();
+    for (const s of [year, tenDays, expired, notYet]) s?.server.close();
     await silent.close();
   });
 
@@ -104,6 +111,16 @@ describe('tls probe (real handshakes)', () => {
     expect(out.ok).toBe(false);
     expect(out.facts.cert?.daysLeft).toBeLessThan(0);
     expect(out.failureReason).toMatch(/^certificate expired \(valid to \d{4}-/);
+  });
+
+  it('a certificate not valid yet is DOWN, even unverified (every client refuses it, as an expired one)', async () => {
+    const out = await tlsProbe(tls(notYet.port, { tlsVerify: false }), probeContext());
+    expect(out.ok).toBe(false);
+    expect(out.failureReason).toMatch(/^certificate not valid yet \(valid from \d{4}-/);
+    expect(Date.parse(out.facts.cert?.validFrom ?? '')).toBeGreaterThan(Date.now());
+    // Verified, the handshake's own reason says it (once).
+    const verified = await tlsProbe(tls(notYet.port), probeContext());
+    expect(verified.failureReason).toBe('certificate not trusted: CERT_NOT_YET_VALID');
   });
 
   it('a peer that never answers the handshake times out at the check timeout', async () => {

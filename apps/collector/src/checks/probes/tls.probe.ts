@@ -36,16 +36,21 @@ export const tlsProbe: Probe<'tls'> = async (check, ctx) => {
   }
 };
 
-/** Shared with the http probe: trust (when verified) and days left. */
+/** Shared with the http probe: trust (when verified), not valid yet, and days left. */
 export function certificateProblems(
   cert: CertFacts | undefined,
-  o: { verify: boolean; untrusted: string | null; minDaysLeft: number | undefined },
+  o: { verify: boolean; untrusted: string | null; minDaysLeft: number | undefined; now?: number },
 ): string[] {
   if (!cert) return ['no certificate presented'];
   const problems: string[] = [];
   if (o.verify && o.untrusted) problems.push(`certificate not trusted: ${o.untrusted}`);
-  // Days left count only where asked for (tls: always, default 0 = "not expired"; http:
+  // Validity counts only where asked for (tls: always, default 0 = "not expired"; http:
   // certMinDaysLeft), so an http check with tlsVerify off does not care about the certificate.
+  // A certificate before its notBefore is refused by every client, as an expired one is (verified, the
+  // handshake already says CERT_NOT_YET_VALID).
+  const from = cert.validFrom ? Date.parse(cert.validFrom) : NaN;
+  if (o.minDaysLeft !== undefined && !(o.verify && o.untrusted) && from > (o.now ?? Date.now()))
+    problems.push(`certificate not valid yet (valid from ${cert.validFrom})`);
   if (o.minDaysLeft !== undefined && cert.daysLeft < o.minDaysLeft)
     problems.push(
       cert.daysLeft < 0
