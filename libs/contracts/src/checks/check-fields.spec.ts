@@ -35,6 +35,25 @@ describe('check fields refused before they fail every run', () => {
     ['a queue of 400 bytes', { type: 'amqp', host: 'mq', queue: 'é'.repeat(200) }, /^queue: .*255 bytes/],
     ['a vhost of 400 bytes', { type: 'rabbitmq-queues', host: 'mq', vhost: 'é'.repeat(200) }, /^vhost: /],
     ['an exchange of 400 bytes', { type: 'rabbitmq-tap', host: 'mq', exchange: 'é'.repeat(200) }, /^exchange: /],
+    [
+      'a Content-Length header',
+      { type: 'http', url: 'http://a/', headers: { 'Content-Length': '5' } },
+      /^headers: Content-Length, Transfer-Encoding and Expect are set by the check/,
+    ],
+    [
+      'a Transfer-Encoding header',
+      { type: 'http', url: 'http://a/', method: 'POST', body: 'x', headers: { 'transfer-encoding': 'chunked' } },
+      /^headers: /,
+    ],
+    [
+      '65 headers',
+      {
+        type: 'http',
+        url: 'http://a/',
+        headers: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`X-${i}`, 'v'])),
+      },
+      /^headers: at most 64 headers/,
+    ],
     // No status would be UP: every run DOWN ("status 200 not in []").
     [
       'an empty expectedStatus',

@@ -59,12 +59,26 @@ const headerValue = z
   .regex(/^[^\r\n\0]*$/, 'no line breaks in a header value')
   .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'visible ASCII, spaces and Latin-1 only (encode other text, e.g. as %XX)');
 
+/** Headers of an HTTP check, at most. */
+export const CHECK_HEADERS_MAX = 64;
+/**
+ * The request's framing, which the check sets from its body: a Content-Length without that many body bytes made
+ * the server wait for them (every run timed out), Transfer-Encoding or Expect: 100-continue a request it never ends.
+ */
+const FRAMING_HEADERS = /^(content-length|transfer-encoding|expect)$/i;
+
 export const httpCheckFields = z.strictObject({
   ...commonFields,
   type: z.literal('http'),
   url: urlOf(['http', 'https']),
   method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('GET'),
-  headers: z.record(headerName, headerValue).default({}),
+  headers: z
+    .record(headerName, headerValue)
+    .refine((h) => Object.keys(h).length <= CHECK_HEADERS_MAX, `at most ${CHECK_HEADERS_MAX} headers`)
+    .refine((h) => !Object.keys(h).some((k) => FRAMING_HEADERS.test(k)), {
+      message: 'Content-Length, Transfer-Encoding and Expect are set by the check from its body, not as headers',
+    })
+    .default({}),
   body: z
     .string()
     .max(64 * 1024)
