@@ -414,7 +414,12 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
         this.stats.closedFlooding++;
         this.logger.warn({ user: client.principal.name }, 'WebSocket closed: it kept sending past its frame budget');
         this.close(client, WsCloseCode.TooManyFrames, FLOODING);
-      } else if (budget === 'drop-first') this.send(client, { type: 'error', message: OVER_BUDGET });
+      } else if (budget === 'drop-first') {
+        // The first frame dropped is answered with its id (when it has one), so a client can tell which request
+        // went unanswered; later ones until the budget refills are dropped without a word.
+        const id = isBinary ? undefined : idOf(data);
+        this.send(client, { type: 'error', ...(id !== undefined ? { id } : {}), message: OVER_BUDGET });
+      }
       return;
     }
     let parsed: unknown;
@@ -575,5 +580,16 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     } finally {
       this.checking = false;
     }
+  }
+}
+
+/** The `id` of a client frame (a string, clipped to 64 characters), if it is one JSON object that has one. */
+function idOf(data: unknown): string | undefined {
+  try {
+    const parsed = JSON.parse(String(data)) as { id?: unknown } | null;
+    const id = parsed !== null && typeof parsed === 'object' ? parsed.id : undefined;
+    return typeof id === 'string' ? id.slice(0, 64) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -587,7 +587,10 @@ describe('frame budget', () => {
     const answered = flood.messages.filter((m) => m.type === 'subscribed' || m.type === 'error');
     // The burst (60) and what the rate refilled meanwhile, and one answer for the dropped run — not 2,000.
     expect(answered.length).toBeLessThan(200);
-    expect(flood.messages.filter((m) => m.type === 'error' && /too many messages/.test(m.message))).toHaveLength(1);
+    const overBudget = flood.messages.filter((m) => m.type === 'error' && /too many messages/.test(m.message));
+    expect(overBudget).toHaveLength(1);
+    // It names the frame it dropped first, so the client knows which request went unanswered.
+    expect(overBudget[0]).toMatchObject({ id: expect.stringMatching(/^t\d+$/) });
     expect(hub.snapshot().closedFlooding).toBe(before.closedFlooding + 1);
     expect(hub.snapshot().framesDropped).toBeGreaterThan(before.framesDropped + 60);
     expect(await metricOf(a, 'fleetwatch_gateway_ws_closed_total{reason="flooding"}')).toBe(
