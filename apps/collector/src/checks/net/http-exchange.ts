@@ -1,5 +1,5 @@
 import { isSecretHeader } from '@fleetwatch/contracts';
-import type { TargetPolicy } from '@fleetwatch/domain';
+import { literalIpOf, type TargetPolicy } from '@fleetwatch/domain';
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -195,7 +195,7 @@ function exchangeOnce(
           policy: ctx.policy,
           signal,
           resolver: ctx.resolver,
-          tls: https ? { alpn: ['http/1.1'] } : undefined,
+          tls: https ? { alpn: ['http/1.1'], servername: virtualHostOf(headers) } : undefined,
         }).then(
           ({ socket: s }) => {
             if (settled) {
@@ -271,6 +271,23 @@ function flatHeaders(raw: string[]): Record<string, string> {
 
 function withUserAgent(h: Record<string, string>): Record<string, string> {
   return Object.keys(h).some((k) => k.toLowerCase() === 'user-agent') ? { ...h } : { ...h, 'user-agent': USER_AGENT };
+}
+
+/**
+ * The name in a Host header the check sets (port left out), unless it is an address: the SNI and the name the
+ * certificate must match, as a browser reaching that virtual host would send — a check by address
+ * (`https://10.0.0.5/` with `Host: app.example.com`) verifies app.example.com's certificate. Only the first origin's
+ * hops carry the check's Host (a redirect to another origin drops it).
+ */
+function virtualHostOf(h: Record<string, string>): string | undefined {
+  const value = Object.entries(h).find(([k]) => k.toLowerCase() === 'host')?.[1];
+  if (value === undefined) return undefined;
+  const name = value
+    .trim()
+    .replace(/^\[(.*)\](?::\d*)?$/, '$1')
+    .replace(/^([^:]*):\d*$/, '$1')
+    .replace(/\.$/, '');
+  return name === '' || literalIpOf(name) ? undefined : name;
 }
 
 /** The Host header (the URL's host, default port left out) unless the check sets one; the body's length. */

@@ -1,4 +1,8 @@
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { httpProbe } from './http.probe';
 import { checkOf, probeContext } from './testing/probe-context';
 import { startHttpsTarget, startHttpTarget, type TestTarget } from './testing/targets';
@@ -229,6 +233,37 @@ describe('http probe (real local servers)', () => {
       ok: true,
       facts: { status: 200, cert: { daysLeft: 365, subject: 'CN=localhost, O=Fleetwatch Test', authorized: false } },
     });
+  });
+
+  it("https by address with a Host header: the Host's name is the SNI (and the name verified), an address none", async () => {
+    const sni: string[] = [];
+    const cert = certificateForDays(30, { cn: 'app.example.com', altNames: 'DNS:app.example.com' });
+    const server = createHttpsServer(
+      {
+        key: cert.key,
+        cert: cert.cert,
+        SNICallback: (name, cb) => {
+          sni.push(name);
+          cb(null, createSecureContext({ key: cert.key, cert: cert.cert }));
+        },
+      },
+      (_req, res) => res.writeHead(200).end('vhost'),
+    );
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      const vhost = await get(url, { tlsVerify: false, headers: { Host: 'app.example.com:8443' } });
+      expect(vhost).toMatchObject({
+        ok: true,
+        facts: { cert: { subject: expect.stringContaining('app.example.com') } },
+      });
+      await get(url, { tlsVerify: false, headers: { Host: '[::1]:8443' } });
+      await get(url, { tlsVerify: false });
+      expect(sni).toEqual(['app.example.com']);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('certMinDaysLeft against a certificate with 10 days left', async () => {
