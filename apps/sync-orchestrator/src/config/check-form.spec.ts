@@ -47,3 +47,23 @@ describe('parseCheck: a check that names no timeout', () => {
     expect(configFormOf(usual.spec)).not.toHaveProperty('timeoutSeconds');
   });
 });
+
+describe('parseCheck: what is refused on write (checkWriteIssues), pathed under the prefix', () => {
+  it('an empty expectedStatus and a Content-Length header are refused, naming each', () => {
+    const parsed = parseCheck(
+      {
+        name: 'api',
+        type: 'http',
+        url: 'http://127.0.0.1:8080/health',
+        expectedStatus: [],
+        headers: { 'Content-Length': '5' },
+      },
+      ['checks', 'api'],
+    );
+    expect(parsed.ok).toBe(false);
+    expect(parsed.ok ? [] : parsed.issues.map((i) => i.path)).toEqual([
+      'checks.api.expectedStatus',
+      'checks.api.headers.Content-Length',
+    ]);
+  });
+});

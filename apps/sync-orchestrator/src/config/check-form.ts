@@ -1,6 +1,7 @@
 import {
   CHECK_TYPES,
   checkInputSchema,
+  checkWriteIssues,
   redactCheckRecord,
   storeSafetyIssue,
   type CheckDefinition,
@@ -59,7 +60,7 @@ const pathText = (prefix: readonly (string | number)[], path: readonly PropertyK
 
 /**
  * Validates a check as a client wrote it: the contract's schema (conditions with their
- * line and column), then what Postgres cannot hold. Issue paths are dotted (`conditions.1`)
+ * line and column), then what is refused on write (checkWriteIssues), then what Postgres cannot hold. Issue paths are dotted (`conditions.1`)
  * under `prefix` (`checks.3`, `checks.web`).
  */
 export function parseCheck(input: unknown, prefix: readonly (string | number)[] = []): ParsedCheck {
@@ -69,6 +70,9 @@ export function parseCheck(input: unknown, prefix: readonly (string | number)[] 
       ok: false,
       issues: parsed.error.issues.map((i) => ({ path: pathText(prefix, i.path), message: i.message })),
     };
+  const refused = checkWriteIssues(parsed.data);
+  if (refused.length > 0)
+    return { ok: false, issues: refused.map((i) => ({ path: pathText(prefix, i.path), message: i.message })) };
   const unsafe = storeSafetyIssue(parsed.data);
   if (unsafe) return { ok: false, issues: [{ path: pathText(prefix, unsafe.path), message: unsafe.message }] };
   return { ok: true, spec: parsed.data };

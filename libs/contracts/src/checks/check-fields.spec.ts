@@ -1,4 +1,4 @@
-import { checkInputSchema, resolverProblem } from './check.schema';
+import { checkInputSchema, checkWriteIssues, resolverProblem } from './check.schema';
 import { isIpv6Literal } from './check-fields';
 
 // Check configuration the schema took and every run then failed on — or worse: a DNS resolver on port 0 aborted the
@@ -35,31 +35,6 @@ describe('check fields refused before they fail every run', () => {
     ['a queue of 400 bytes', { type: 'amqp', host: 'mq', queue: 'é'.repeat(200) }, /^queue: .*255 bytes/],
     ['a vhost of 400 bytes', { type: 'rabbitmq-queues', host: 'mq', vhost: 'é'.repeat(200) }, /^vhost: /],
     ['an exchange of 400 bytes', { type: 'rabbitmq-tap', host: 'mq', exchange: 'é'.repeat(200) }, /^exchange: /],
-    [
-      'a Content-Length header',
-      { type: 'http', url: 'http://a/', headers: { 'Content-Length': '5' } },
-      /^headers: Content-Length, Transfer-Encoding and Expect are set by the check/,
-    ],
-    [
-      'a Transfer-Encoding header',
-      { type: 'http', url: 'http://a/', method: 'POST', body: 'x', headers: { 'transfer-encoding': 'chunked' } },
-      /^headers: /,
-    ],
-    [
-      '65 headers',
-      {
-        type: 'http',
-        url: 'http://a/',
-        headers: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`X-${i}`, 'v'])),
-      },
-      /^headers: at most 64 headers/,
-    ],
-    // No status would be UP: every run DOWN ("status 200 not in []").
-    [
-      'an empty expectedStatus',
-      { type: 'http', url: 'http://a/', expectedStatus: [] },
-      /^expectedStatus: at least one/,
-    ],
   ])('%s', (_name, input, expected) => {
     const issues = issuesOf(input);
     expect(issues.some((i) => expected.test(i))).toBe(true);
@@ -97,5 +72,40 @@ describe('check fields refused before they fail every run', () => {
     expect(isIpv6Literal('fe80::1')).toBe(true);
     expect(isIpv6Literal('fe80::1::2')).toBe(false);
     expect(isIpv6Literal('10.0.0.1')).toBe(false);
+  });
+});
+
+describe('checkWriteIssues: refused on write, still read when stored before', () => {
+  const spec = (input: Record<string, unknown>) =>
+    checkInputSchema.parse({ ...base, type: 'http', url: 'http://a/', ...input });
+  it.each<[string, Record<string, unknown>, string[]]>([
+    // No status would be UP: every run DOWN ("status 200 not in []").
+    ['an empty expectedStatus', { expectedStatus: [] }, ['expectedStatus: at least one status code']],
+    [
+      'framing headers (the check sets them from its body)',
+      {
+        method: 'POST',
+        body: 'x',
+        headers: { 'Content-Length': '5', 'transfer-encoding': 'chunked', Expect: '100-continue' },
+      },
+      ['headers.Content-Length: ', 'headers.transfer-encoding: ', 'headers.Expect: '],
+    ],
+    [
+      '65 headers',
+      { headers: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`X-${i}`, 'v'])) },
+      ['headers: at most 64 headers (65 given)'],
+    ],
+  ])('%s', (_name, input, expected) => {
+    // The schema reads it (a stored check is still run)…
+    const parsed = spec(input);
+    // …the owner refuses it on write, naming the field.
+    const issues = checkWriteIssues(parsed).map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues).toHaveLength(expected.length);
+    expected.forEach((e, i) => expect(issues[i].startsWith(e)).toBe(true));
+  });
+
+  it('has nothing to say about a check that works', () => {
+    expect(checkWriteIssues(spec({ expectedStatus: [200], headers: { Host: 'a', 'X-A': '1' } }))).toEqual([]);
+    expect(checkWriteIssues(checkInputSchema.parse({ ...base, type: 'tcp', host: 'db', port: 1 }))).toEqual([]);
   });
 });

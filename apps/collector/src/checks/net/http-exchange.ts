@@ -1,4 +1,4 @@
-import { isSecretHeader } from '@fleetwatch/contracts';
+import { CHECK_FRAMING_HEADERS, isSecretHeader } from '@fleetwatch/contracts';
 import { literalIpOf, type TargetPolicy } from '@fleetwatch/domain';
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import type { Socket } from 'node:net';
@@ -290,13 +290,14 @@ function virtualHostOf(h: Record<string, string>): string | undefined {
   return name === '' || literalIpOf(name) ? undefined : name;
 }
 
-/** The Host header (the URL's host, default port left out) unless the check sets one; the body's length. */
+/** The Host header (the URL's host, default port left out) unless the check sets one; the body's length, and no other framing. */
 function withHost(h: Record<string, string>, host: string, body: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   let hasHost = false;
   for (const [k, v] of Object.entries(h)) {
     const name = k.toLowerCase();
-    if (name === 'content-length' && body !== undefined) continue;
+    // The framing is the body's (a check stored before such headers were refused on write).
+    if (CHECK_FRAMING_HEADERS.test(name)) continue;
     if (name === 'host') hasHost = true;
     out[k] = v;
   }

@@ -192,6 +192,20 @@ describe('http probe (real local servers)', () => {
     }
   });
 
+  it('a check stored before the write rules still runs: expectedStatus [] is the default, framing headers left out', async () => {
+    expect((await get(`${http.origin}/ok`, { expectedStatus: [] })).ok).toBe(true);
+    // A Content-Length with no body made the server wait for bytes that never came: every run timed out.
+    const framed = await get(
+      `${http.origin}/echo`,
+      { headers: { 'Content-Length': '5', Expect: '100-continue' } },
+      2_000,
+    );
+    expect(framed.ok).toBe(true);
+    const seenHeaders = (framed.facts.body as Seen).headers;
+    expect(seenHeaders['content-length']).toBeUndefined();
+    expect(seenHeaders['expect']).toBeUndefined();
+  });
+
   it("a Host header set on the check is the first origin's: a redirect to another origin gets its own", async () => {
     const hopper = await startHttpTarget((_req, res) => res.writeHead(302, { location: `${http.origin}/echo` }).end());
     try {

@@ -57,7 +57,8 @@ export const httpProbe: Probe<'http'> = async (check, ctx) => {
   if (res.cert) facts.cert = res.cert;
 
   const problems: string[] = [];
-  const expected = check.expectedStatus;
+  // An empty list (stored before it was refused on write) is the default, not "no status is UP".
+  const expected = check.expectedStatus?.length ? check.expectedStatus : undefined;
   if (expected ? !expected.includes(res.status) : res.status < 200 || res.status > 399)
     problems.push(`status ${res.status} not in ${expected ? `[${expected.join(', ')}]` : '2xx/3xx'}`);
   if (check.bodyContains !== undefined && !text.includes(check.bodyContains))
