@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { DEFAULT_ALERT_RULES, textProblem } from '@fleetwatch/contracts';
-import { renderAnnotations, renderTemplate, templateProblem, TEMPLATE_LIMITS, type TemplateContext } from './templates';
+import {
+  renderAnnotations,
+  renderBudget,
+  renderTemplate,
+  templateProblem,
+  TEMPLATE_LIMITS,
+  type TemplateContext,
+} from './templates';
 
 const ctx = (over: Partial<TemplateContext['target']> = {}): TemplateContext => ({
   alert: {
@@ -70,6 +77,37 @@ describe('alert templates (Liquid, no file system, bounded)', () => {
     expect(big.length).toBeLessThanOrEqual(TEMPLATE_LIMITS.maxOutputLength);
     expect(big.endsWith('…')).toBe(true);
     expect(templateProblem('x'.repeat(TEMPLATE_LIMITS.maxTemplateLength + 1))).toMatch(/longer than/);
+  });
+
+  // 3,946 characters (the contract allows 4,096), within the allocation budget: 9,990 iterations of 85 `contains`.
+  const HEAVY = `{% for i in (1..9990) %}${'{% if target.name contains "y" %}{% endif %}'.repeat(85)}{% endfor %}`;
+
+  it('a template too slow to render is refused at save, naming why; honest ones are not', () => {
+    expect(HEAVY.length).toBeLessThan(4096);
+    expect(templateProblem(HEAVY)).toMatch(/^takes too long to render \(over 50 ms with 1,024-character values\)/);
+    // A loop that fits: accepted.
+    expect(
+      templateProblem('{% for l in (1..16) %}{{ target.name | upcase }}{% endfor %} {{ labels.mount }}'),
+    ).toBeNull();
+    // A render error that depends on the values is not a reason to refuse (it shows in brackets when it happens).
+    expect(templateProblem('{{ alert.resolvedAt | date: "%H:%M" }}')).toBeNull();
+  });
+
+  it("one message's templates share a render budget: a slow one stored before cannot hold the evaluator", () => {
+    const long = ctx({ name: 'x'.repeat(1024) });
+    const started = Date.now();
+    const one = renderTemplate(HEAVY, long);
+    expect(one).toMatch(/^\[template error: template render limit exceeded/);
+    // 3 alerts × 4 such annotations took 12 s (1 s each); now the message's budget bounds them all.
+    const budget = renderBudget();
+    const rendered = Array.from({ length: 3 }, () =>
+      renderAnnotations({ a: HEAVY, b: HEAVY, c: HEAVY, d: HEAVY }, long, budget),
+    );
+    const took = Date.now() - started;
+    expect(took).toBeLessThan(TEMPLATE_LIMITS.renderTimeMs + TEMPLATE_LIMITS.messageRenderMs + 1_000);
+    expect(rendered.at(-1)?.['d']).toBe('[template skipped: this message used its render time]');
+    // An honest template of the same message after the budget is spent is skipped too — but one with its own budget renders.
+    expect(renderTemplate('{{ target.name | size }}', long, renderBudget())).toBe('1024');
   });
 
   it('output is always storable (a slice through a surrogate pair is repaired)', () => {

@@ -4,7 +4,7 @@ import type { AlertNotification } from '../engine';
 import type { GroupFlush } from '../grouping';
 import type { CompiledAlertRule } from '../rule';
 import type { AlertTarget } from '../selector';
-import { renderAnnotations, type TemplateContext } from '../templates';
+import { renderAnnotations, renderBudget, type RenderBudget, type TemplateContext } from '../templates';
 
 // What one message to one channel says (SPEC §7): a group of alerts, firing or resolved, with their labels,
 // rendered annotations and times. Plain JSON, so a delivery that waits for a retry is stored as it is and the
@@ -55,7 +55,11 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
 
 /** One alert as a message shows it, with its annotations rendered (a broken template renders as its error). */
-export function notificationAlertOf(n: AlertNotification, lookup: NotificationLookup): NotificationAlert {
+export function notificationAlertOf(
+  n: AlertNotification,
+  lookup: NotificationLookup,
+  budget?: RenderBudget,
+): NotificationAlert {
   const compiled = lookup.rule(n.ruleId);
   const target = lookup.target(n.targetId);
   const status: NotificationStatus = n.kind === 'resolved' ? 'resolved' : 'firing';
@@ -81,7 +85,7 @@ export function notificationAlertOf(n: AlertNotification, lookup: NotificationLo
   return {
     status,
     labels: { ...n.labels },
-    annotations: compiled ? renderAnnotations(compiled.rule.annotations, ctx) : {},
+    annotations: compiled ? renderAnnotations(compiled.rule.annotations, ctx, budget) : {},
     startsAt: iso(n.firedAt ?? n.activeAt) as string,
     endsAt: status === 'resolved' ? iso(n.resolvedAt ?? n.at) : null,
     fingerprint: n.fingerprint,
@@ -92,7 +96,10 @@ export function notificationAlertOf(n: AlertNotification, lookup: NotificationLo
 
 /** The message of one grouping flush (libs/alerting grouping) for its channel. */
 export function notificationOfFlush(flush: GroupFlush, lookup: NotificationLookup): ChannelNotification {
-  const alerts = [...flush.firing, ...flush.resolved].map((n) => notificationAlertOf(n, lookup));
+  // One budget for the message's templates: a slow one (stored before templates were tried at save) cannot hold the
+  // evaluator — and its transaction — for seconds per alert.
+  const budget = renderBudget();
+  const alerts = [...flush.firing, ...flush.resolved].map((n) => notificationAlertOf(n, lookup, budget));
   return {
     // The grouping's key separates channel and labels with NUL, which Postgres text cannot hold.
     groupKey: flush.groupKey.replaceAll('\u0000', ':'),
