@@ -90,34 +90,61 @@ describe('ConditionSandbox', () => {
     expect(await verdict).toEqual({ ok: true });
   });
 
-  it("conditions slow last time wait behind the others: one check's slow conditions do not hold up every check's", async () => {
+  describe('slow conditions (budget 600 ms, slow from 250 ms: wide gaps, for a loaded box)', () => {
+    let own: ConditionSandbox;
+    beforeEach(() => {
+      own = new ConditionSandbox(join(dir, 'worker.js'), logger, 600, 250);
+    });
+    afterEach(() => own.close());
     const order: string[] = [];
-    const round = async (busyMs: number) => {
-      order.length = 0;
-      const run = (key: string, conditions: string[]) =>
-        sandbox.evaluate(conditions, facts, { key }).then((v) => {
-          order.push(key);
-          return v;
-        });
-      // Asked in this order each round; the first starts at once (the thread is idle).
-      const verdicts = await Promise.all([
-        run('spin', ['spin']),
-        run('busy', [`busy:${busyMs}`]),
-        run('busy-2', ['busy:150']),
-        run('light', ['true']),
-      ]);
-      return { order: [...order], verdicts };
-    };
-    await sandbox.evaluate(['true'], facts); // the thread started
-    // Nothing known yet: in turn; the first three are found slow (past the budget, or past SLOW_CONDITIONS_MS).
-    expect((await round(150)).order).toEqual(['spin', 'busy', 'busy-2', 'light']);
-    // Then the light check's conditions go right after the one running, before the slow ones.
-    const second = await round(1);
-    expect(second.order).toEqual(['spin', 'light', 'busy', 'busy-2']);
-    expect(second.verdicts[0].stopped).toBe('budget');
-    expect(second.verdicts.slice(1).map((v) => v.ok)).toEqual([true, true, true]);
-    // `busy` was fast this time: back in the first queue, in turn again.
-    expect((await round(1)).order).toEqual(['spin', 'busy', 'light', 'busy-2']);
+    const run = (key: string, conditions: string[]) =>
+      own.evaluate(conditions, facts, { key }).then((v) => {
+        order.push(key);
+        return v;
+      });
+
+    it("wait behind the others: one check's slow conditions do not hold up every check's", async () => {
+      const round = async (busyMs: number) => {
+        order.length = 0;
+        // Asked in this order each round; the first starts at once (the thread is idle).
+        const verdicts = await Promise.all([
+          run('spin', ['spin']),
+          run('busy', [`busy:${busyMs}`]),
+          run('busy-2', ['busy:400']),
+          run('light', ['true']),
+        ]);
+        return { order: [...order], verdicts };
+      };
+      await own.evaluate(['true'], facts); // the thread started
+      // Nothing known yet: in turn; the first three are found slow (past the budget, or past 250 ms).
+      expect((await round(400)).order).toEqual(['spin', 'busy', 'busy-2', 'light']);
+      // Then the light check's conditions go right after the one running, before the slow ones.
+      const second = await round(1);
+      expect(second.order).toEqual(['spin', 'light', 'busy', 'busy-2']);
+      expect(second.verdicts[0].stopped).toBe('budget');
+      expect(second.verdicts.slice(1).map((v) => v.ok)).toEqual([true, true, true]);
+      // `busy` was fast this time: back in the first queue, in turn again.
+      expect((await round(1)).order).toEqual(['spin', 'busy', 'light', 'busy-2']);
+    });
+
+    it('do not starve: the oldest goes next once it has waited twice the budget, however busy the others keep it', async () => {
+      await run('slow', ['busy:400']); // found slow
+      let traffic = true;
+      const stream = async (key: string) => {
+        while (traffic) await run(key, ['busy:50']);
+      };
+      const streams = ['f1', 'f2', 'f3', 'f4'].map(stream);
+      // The traffic stops by itself at 4 s: without the rule the slow one is answered only then.
+      const stop = setTimeout(() => (traffic = false), 4_000);
+      await new Promise((r) => setTimeout(r, 100));
+      const asked = Date.now();
+      const waited = await run('slow', ['busy:1']).then(() => Date.now() - asked);
+      traffic = false;
+      clearTimeout(stop);
+      await Promise.all(streams);
+      // Twice the budget (1.2 s) and the evaluation running then; the fast traffic went on for as long as it liked.
+      expect(waited).toBeLessThan(3_000);
+    }, 15_000);
   });
 
   it('closing fails what waits, and later evaluations say the collector is stopping', async () => {

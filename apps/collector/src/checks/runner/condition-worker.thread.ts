@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import { evaluateConditions, type ConditionFacts, type ConditionVerdict } from '@fleetwatch/domain';
 
@@ -9,6 +10,7 @@ import { evaluateConditions, type ConditionFacts, type ConditionVerdict } from '
 const port = parentPort;
 if (port) {
   port.on('message', (job: { conditions: string[]; facts: ConditionFacts }) => {
+    const started = performance.now();
     let verdict: ConditionVerdict;
     try {
       verdict = evaluateConditions(job.conditions, job.facts);
@@ -18,7 +20,8 @@ if (port) {
         failed: { index: 0, expression: '', reason: `conditions could not be evaluated: ${(err as Error).message}` },
       };
     }
-    port.postMessage(verdict);
+    // How long the conditions took here: the sandbox queues slow ones behind the others.
+    port.postMessage({ ...verdict, tookMs: performance.now() - started });
   });
   port.postMessage({ ready: true });
 }
