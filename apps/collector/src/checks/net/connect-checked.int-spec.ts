@@ -7,12 +7,14 @@ import { checkOf, probeContext } from '../probes/testing/probe-context';
 import { startCanary, startHttpsTarget, startHttpTarget, type TestTarget } from '../probes/testing/targets';
 import { selfSignedCertificate } from '../probes/testing/tls-certs';
 import type { ProbeContext } from '../probe';
-import { ATTEMPT_DELAY_MS, interleaveFamilies } from './connect-checked';
+import { connect, Socket } from 'node:net';
+import { ATTEMPT_DELAY_MS, firstConnected, interleaveFamilies } from './connect-checked';
 
 // A name with several addresses is connected to in turn (RFC 8305, as Node's autoSelectFamily does for a plain
 // connect): only the first was ever tried, so `localhost` (→ ::1 first on Debian and in containers) against an
 // IPv4-only server, or a round-robin name with one address down, read DOWN. The next address starts when the one
-// before fails, or ATTEMPT_DELAY_MS after it began (one that never answers does not cost the check its timeout).
+// before fails, or ATTEMPT_DELAY_MS after it began (one that never answers the SYN does not cost the check its
+// timeout); TLS runs over the connection won.
 
 describe('connectChecked: every address of a name, in turn', () => {
   let web: TestTarget;
@@ -77,17 +79,39 @@ describe('connectChecked: every address of a name, in turn', () => {
     expect(out.failureReason).toMatch(/and 1 other address of all-down\.test failed/);
   });
 
-  it('a first address that never answers: the next starts after the attempt delay and wins', async () => {
+  it('an address that never answers the SYN: the next starts after the attempt delay and wins; the first is closed', async () => {
+    const opened: Socket[] = [];
+    const open = (address: string, port: number): Socket => {
+      // 10.0.0.1 stands for an address whose SYN is dropped: a socket that never connects nor fails.
+      const s = address === '10.0.0.1' ? new Socket() : connect({ host: address, port });
+      opened.push(s);
+      return s;
+    };
     const started = Date.now();
-    const out = await tlsProbe(
-      checkOf({ name: 's', type: 'tls', host: 'first-silent.test', port: secure.port, tlsVerify: false }),
-      ctx(),
+    const won = await firstConnected(
+      { host: 'dual.test', port: web.port, signal: AbortSignal.timeout(5_000) },
+      [
+        { address: '10.0.0.1', family: 4 },
+        { address: '127.0.0.1', family: 4 },
+      ],
+      open,
     );
     const took = Date.now() - started;
-    expect(out).toMatchObject({ ok: true });
+    expect(won.target.address).toBe('127.0.0.1');
     expect(took).toBeGreaterThanOrEqual(ATTEMPT_DELAY_MS - 10);
     expect(took).toBeLessThan(3_000);
-    expect(silent.connections()).toBe(1);
+    expect(opened[0].destroyed).toBe(true);
+    won.socket.destroy();
+  });
+
+  it('the stagger is on the connect, not the handshake: an address that accepts and never answers TLS is the one', async () => {
+    const out = await tlsProbe(
+      checkOf({ name: 's', type: 'tls', host: 'first-silent.test', port: secure.port, tlsVerify: false }),
+      ctx(1_000),
+    );
+    // As curl and Node's autoSelectFamily: the connection that was accepted is the check's — no second handshake.
+    expect(out).toMatchObject({ ok: false, failureReason: 'timed out after 1000 ms' });
+    expect(secure.connections()).toBe(0);
   });
 
   it('orders addresses by alternating families, each family in its order', () => {

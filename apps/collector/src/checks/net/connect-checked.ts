@@ -6,9 +6,9 @@ import { resolveAllowedAll, type ResolvedTarget } from './resolve-allowed';
 import { TargetDeniedError } from './target-denied.error';
 
 // A TCP or TLS connection to a check's target through the policy: resolve once, check every
-// answer, connect to exactly those addresses (in turn, staggered: firstConnected), and check the
-// peer the socket reports once more
-// (the address actually connected to is what SPEC §5 speaks of). TLS never rejects here:
+// answer, connect to exactly those addresses (in turn, staggered: firstConnected), check the
+// peer the socket reports once more (the address actually connected to is what SPEC §5 speaks
+// of), then TLS over that connection when asked. TLS never rejects here:
 // the socket comes back with `authorized` and the caller decides, so a probe can still
 // report the certificate of a server it does not trust.
 
@@ -37,16 +37,48 @@ export async function connectChecked(t: ConnectTarget): Promise<CheckedSocket> {
   const targets = interleaveFamilies(
     await resolveAllowedAll(t.host, t.policy, { signal: t.signal, resolver: t.resolver }),
   ).slice(0, MAX_ADDRESSES);
-  const started = performance.now();
-  const { socket, target } = await firstConnected(t, targets);
-  const connectMs = performance.now() - started;
-  const peer = socket.remoteAddress;
+  const { socket: tcp, target, startedAt } = await firstConnected(t, targets);
+  const peer = tcp.remoteAddress;
   const denied = peer ? t.policy.deniedBy(peer) : 'no peer address';
   if (denied) {
-    socket.destroy();
+    tcp.destroy();
     throw new TargetDeniedError(t.host, peer ?? '(none)', denied);
   }
-  return { socket, target, connectMs };
+  const socket = t.tls ? await handshake(tcp, t, t.tls) : tcp;
+  // From the winning address's first SYN (an address that failed or lagged before it is not this one's latency).
+  return { socket, target, connectMs: performance.now() - startedAt };
+}
+
+/** TLS over the connected socket; the caller decides about trust (rejectUnauthorized off). */
+function handshake(tcp: Socket, t: ConnectTarget, tls: NonNullable<ConnectTarget['tls']>): Promise<TLSSocket> {
+  return new Promise<TLSSocket>((resolve, reject) => {
+    if (t.signal.aborted) {
+      tcp.destroy();
+      return reject(t.signal.reason);
+    }
+    const s = tlsConnect({
+      socket: tcp,
+      servername: sniName(t.host, tls.servername),
+      rejectUnauthorized: false,
+      ALPNProtocols: tls.alpn,
+    });
+    const onAbort = (): void => {
+      s.destroy(t.signal.reason instanceof Error ? t.signal.reason : new Error('aborted'));
+    };
+    const onError = (err: Error): void => {
+      t.signal.removeEventListener('abort', onAbort);
+      s.destroy();
+      tcp.destroy();
+      reject(err);
+    };
+    t.signal.addEventListener('abort', onAbort, { once: true });
+    s.once('error', onError);
+    s.once('secureConnect', () => {
+      t.signal.removeEventListener('abort', onAbort);
+      s.off('error', onError);
+      resolve(s);
+    });
+  });
 }
 
 /** Addresses of a name tried at most (each checked against the policy first). */
@@ -72,12 +104,16 @@ export function interleaveFamilies(targets: readonly ResolvedTarget[]): Resolved
 }
 
 /**
- * The first of `targets` to connect (for TLS: to finish its handshake). The next address starts when the one before
- * it fails, or ATTEMPT_DELAY_MS after it started; the losers are closed. All failed: the first address's error (the
- * one a single-address name would give), naming how many others failed too.
+ * The first of `targets` to accept a TCP connection. The next address starts when the one before it fails, or
+ * ATTEMPT_DELAY_MS after it started (RFC 8305 staggers connects, not handshakes); the losers are closed. All failed:
+ * the error of the first to fail, naming how many others failed too.
  */
-function firstConnected(t: ConnectTarget, targets: readonly ResolvedTarget[]): Promise<CheckedSocket> {
-  return new Promise<CheckedSocket>((resolve, reject) => {
+export function firstConnected(
+  t: Pick<ConnectTarget, 'host' | 'port' | 'signal'>,
+  targets: readonly ResolvedTarget[],
+  open: (address: string, port: number) => Socket = (host, port) => netConnect({ host, port }),
+): Promise<{ socket: Socket; target: ResolvedTarget; startedAt: number }> {
+  return new Promise((resolve, reject) => {
     t.signal.throwIfAborted();
     const sockets = new Set<Socket>();
     const errors: Error[] = [];
@@ -111,15 +147,8 @@ function firstConnected(t: ConnectTarget, targets: readonly ResolvedTarget[]): P
       clearTimeout(timer);
       if (settled || next >= targets.length) return;
       const target = targets[next++];
-      const s: Socket = t.tls
-        ? tlsConnect({
-            host: target.address,
-            port: t.port,
-            servername: sniName(t.host, t.tls.servername),
-            rejectUnauthorized: false,
-            ALPNProtocols: t.tls.alpn,
-          })
-        : netConnect({ host: target.address, port: t.port });
+      const startedAt = performance.now();
+      const s = open(target.address, t.port);
       sockets.add(s);
       const onError = (err: Error): void => {
         s.destroy();
@@ -127,14 +156,14 @@ function firstConnected(t: ConnectTarget, targets: readonly ResolvedTarget[]): P
         failed(err);
       };
       s.once('error', onError);
-      s.once(t.tls ? 'secureConnect' : 'connect', () => {
+      s.once('connect', () => {
         s.off('error', onError);
         if (settled) return void s.destroy();
         sockets.delete(s);
         finish();
         for (const other of sockets) other.destroy();
         sockets.clear();
-        resolve({ socket: s, target, connectMs: 0 });
+        resolve({ socket: s, target, startedAt });
       });
       if (next < targets.length) timer = setTimeout(startNext, ATTEMPT_DELAY_MS);
     };

@@ -117,9 +117,13 @@ export async function httpExchange(req: ExchangeRequest, ctx: ExchangeContext): 
       }
       if (next.protocol !== 'http:' && next.protocol !== 'https:')
         throw new RedirectError(`redirect to scheme "${next.protocol}" refused (http, https only)`);
-      // A Host the check sets names the first origin's virtual host: another origin gets its own (withHost).
+      // Credentials stay with the origin; a Host the check sets names the first host's virtual host: another host gets
+      // its own (withHost) — the same host on another scheme or port (http → https) keeps it.
       if (next.origin !== url.origin)
-        headers = withoutMatching(headers, (name) => originBound(name) || name.toLowerCase() === 'host');
+        headers = withoutMatching(
+          headers,
+          (name) => originBound(name) || (name.toLowerCase() === 'host' && next.hostname !== url.hostname),
+        );
       // 303 always, and 301/302 after a POST, continue as GET without the body (fetch standard).
       if (
         (res.status === 303 && method !== 'HEAD') ||
@@ -195,7 +199,10 @@ function exchangeOnce(
           policy: ctx.policy,
           signal,
           resolver: ctx.resolver,
-          tls: https ? { alpn: ['http/1.1'], servername: virtualHostOf(headers) } : undefined,
+          // By address, a Host header names the certificate to expect; by name, the URL's name does (as curl -H Host).
+          tls: https
+            ? { alpn: ['http/1.1'], servername: literalIpOf(host) ? virtualHostOf(headers) : undefined }
+            : undefined,
         }).then(
           ({ socket: s }) => {
             if (settled) {
@@ -274,10 +281,10 @@ function withUserAgent(h: Record<string, string>): Record<string, string> {
 }
 
 /**
- * The name in a Host header the check sets (port left out), unless it is an address: the SNI and the name the
- * certificate must match, as a browser reaching that virtual host would send — a check by address
- * (`https://10.0.0.5/` with `Host: app.example.com`) verifies app.example.com's certificate. Only the first origin's
- * hops carry the check's Host (a redirect to another origin drops it).
+ * The name in a Host header the check sets (port left out), unless it is an address: for a URL by address, the SNI
+ * and the name the certificate must match, as a browser reaching that virtual host would send — a check of
+ * `https://10.0.0.5/` with `Host: app.example.com` verifies app.example.com's certificate. Only hops on the first
+ * host carry the check's Host (a redirect to another host drops it).
  */
 function virtualHostOf(h: Record<string, string>): string | undefined {
   const value = Object.entries(h).find(([k]) => k.toLowerCase() === 'host')?.[1];

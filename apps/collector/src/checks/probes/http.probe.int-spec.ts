@@ -206,11 +206,23 @@ describe('http probe (real local servers)', () => {
     expect(seenHeaders['expect']).toBeUndefined();
   });
 
-  it("a Host header set on the check is the first origin's: a redirect to another origin gets its own", async () => {
-    const hopper = await startHttpTarget((_req, res) => res.writeHead(302, { location: `${http.origin}/echo` }).end());
+  it("a Host header set on the check is the first host's: a redirect to another host gets its own", async () => {
+    const hopper = await startHttpTarget((_req, res) =>
+      res.writeHead(302, { location: `${http.origin.replace('127.0.0.1', 'localhost')}/echo` }).end(),
+    );
     try {
       const out = await get(`${hopper.origin}/`, { headers: { Host: 'app.example.com' } });
-      expect((out.facts.body as Seen).headers.host).toBe(new URL(http.origin).host);
+      expect((out.facts.body as Seen).headers.host).toBe(new URL(http.origin).host.replace('127.0.0.1', 'localhost'));
+      // The same host on another port (or scheme: http → https) keeps it.
+      const samehost = await startHttpTarget((_req, res) =>
+        res.writeHead(302, { location: `${http.origin}/echo` }).end(),
+      );
+      try {
+        const kept = await get(`${samehost.origin}/`, { headers: { Host: 'app.example.com' } });
+        expect((kept.facts.body as Seen).headers.host).toBe('app.example.com');
+      } finally {
+        await samehost.close();
+      }
       // Within one origin the check's Host stays.
       const same = await get(`${http.origin}/see-other`, { headers: { Host: 'app.example.com' } });
       expect((same.facts.body as Seen).headers.host).toBe('app.example.com');
@@ -249,7 +261,7 @@ describe('http probe (real local servers)', () => {
     });
   });
 
-  it("https by address with a Host header: the Host's name is the SNI (and the name verified), an address none", async () => {
+  it("https by address with a Host header: the Host's name is the SNI (and the name verified); by name, the URL's", async () => {
     const sni: string[] = [];
     const cert = certificateForDays(30, { cn: 'app.example.com', altNames: 'DNS:app.example.com' });
     const server = createHttpsServer(
@@ -274,7 +286,9 @@ describe('http probe (real local servers)', () => {
       });
       await get(url, { tlsVerify: false, headers: { Host: '[::1]:8443' } });
       await get(url, { tlsVerify: false });
-      expect(sni).toEqual(['app.example.com']);
+      // By name, the URL's name is the SNI and the name verified whatever the Host header says (curl -H Host).
+      await get(url.replace('127.0.0.1', 'localhost'), { tlsVerify: false, headers: { Host: 'app.example.com' } });
+      expect(sni).toEqual(['app.example.com', 'localhost']);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }

@@ -36,6 +36,8 @@ export const tlsProbe: Probe<'tls'> = async (check, ctx) => {
   }
 };
 
+const NOT_BEFORE_LEEWAY_MS = 5 * 60_000;
+
 /** Shared with the http probe: trust (when verified), not valid yet, and days left. */
 export function certificateProblems(
   cert: CertFacts | undefined,
@@ -48,8 +50,10 @@ export function certificateProblems(
   // certMinDaysLeft), so an http check with tlsVerify off does not care about the certificate.
   // A certificate before its notBefore is refused by every client, as an expired one is (verified, the
   // handshake already says CERT_NOT_YET_VALID).
+  // Five minutes of leeway: a certificate issued just now (ACME sets notBefore to the issue time) read by a
+  // collector whose clock is a little behind is not DOWN.
   const from = cert.validFrom ? Date.parse(cert.validFrom) : NaN;
-  if (o.minDaysLeft !== undefined && !(o.verify && o.untrusted) && from > (o.now ?? Date.now()))
+  if (o.minDaysLeft !== undefined && !(o.verify && o.untrusted) && from > (o.now ?? Date.now()) + NOT_BEFORE_LEEWAY_MS)
     problems.push(`certificate not valid yet (valid from ${cert.validFrom})`);
   if (o.minDaysLeft !== undefined && cert.daysLeft < o.minDaysLeft)
     problems.push(
