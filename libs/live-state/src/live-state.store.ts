@@ -146,7 +146,8 @@ export function toTargetView(t: TargetRecord): TargetView {
     status: t.status,
     consensus: t.status,
     locations,
-    lastSeen: iso(t.lastSeen),
+    // 0: nothing heard yet (a heartbeat monitor that has never been pinged is projected with lastSeen 0).
+    lastSeen: t.lastSeen ? iso(t.lastSeen) : null,
     since: iso(t.since),
     tags: t.tags,
     labels: t.labels,

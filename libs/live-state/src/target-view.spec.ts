@@ -1,0 +1,30 @@
+import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
+import { toTargetView, type TargetRecord } from './live-state.store';
+
+// The public view of a live target (contracts TargetView): `lastSeen` is null until something was heard. A
+// heartbeat monitor that has never been pinged is projected with lastSeen 0 — it read "1970-01-01T00:00:00.000Z",
+// and the dashboard said "Last seen 20793 d ago".
+
+const record = (lastSeen: number | null): TargetRecord => ({
+  id: 'check:nightly',
+  kind: TargetKind.Check,
+  name: 'nightly-backup',
+  status: TargetStatus.Unknown,
+  since: 1_000,
+  lastSeen,
+  lastLatencyMs: null,
+  lifecycle: null,
+  instanceKind: null,
+  tags: [],
+  labels: {},
+  seq: 1,
+  locations: {},
+});
+
+describe('toTargetView', () => {
+  it('nothing heard yet (0 or none) is null; a time is its ISO text', () => {
+    expect(toTargetView(record(0)).lastSeen).toBeNull();
+    expect(toTargetView(record(null)).lastSeen).toBeNull();
+    expect(toTargetView(record(Date.parse('2026-12-06T10:00:00.000Z'))).lastSeen).toBe('2026-12-06T10:00:00.000Z');
+  });
+});
