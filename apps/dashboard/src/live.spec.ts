@@ -62,6 +62,18 @@ describe('live status changes', () => {
     expect(invalidated(keys.counts())).toBe(true);
   });
 
+  it("a changed target's history (its detail page, every range) is refetched; another target's is not", () => {
+    qc.setQueryData(keys.history('a', 60), { points: [] });
+    qc.setQueryData(keys.history('a', 1440), { points: [] });
+    qc.setQueryData(keys.history('b', 60), { points: [] });
+    const changes = invalidator(qc);
+    changes.status({ targetId: 'a', location: null, to: TargetStatus.Down, at });
+    vi.advanceTimersByTime(1_250);
+    expect(invalidated(keys.history('a', 60))).toBe(true);
+    expect(invalidated(keys.history('a', 1440))).toBe(true);
+    expect(invalidated(keys.history('b', 60))).toBe(false);
+  });
+
   it('a location change of a listed target refetches no list that holds it, even one filtered by status', () => {
     qc.setQueryData(downOnly, [t('a', TargetStatus.Down)]);
     const changes = invalidator(qc);

@@ -154,7 +154,12 @@ export function invalidator(
     void queryClient.invalidateQueries({ queryKey: keys.recent() });
     // Pushed instances are targets too: their list and counts follow the same changes.
     void queryClient.invalidateQueries({ queryKey: [...keys.all, 'instances'] });
-    for (const id of targets) void queryClient.invalidateQueries({ queryKey: keys.target(id) });
+    for (const id of targets) {
+      void queryClient.invalidateQueries({ queryKey: keys.target(id) });
+      // Its detail page's results and status changes: the header said DOWN while "Status changes" ended at UP for
+      // up to 30 s (the history's own poll). Only a page showing it refetches.
+      void queryClient.invalidateQueries({ queryKey: keys.historyOf(id) });
+    }
   };
   const later = () => (timer ??= setTimeout(flush, INVALIDATE_MS));
   /**

@@ -395,6 +395,15 @@ describe('alerting pages in Chromium', () => {
     );
     await section('Alerts', 'Alerts');
     await page.locator('tr', { hasText: RULE_NAME }).getByText('silenced').waitFor({ timeout: 15_000 });
+    // The overview's card marks it too (it still counts as firing: nobody is paged for it).
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview', exact: true }).click();
+    await page
+      .locator('section', { hasText: 'Firing alerts' })
+      .locator('tr', { hasText: RULE_NAME })
+      .getByText('silenced')
+      .waitFor({ timeout: 15_000 });
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Alerts', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'Alerts' }).waitFor();
 
     await section('Silences', 'Silences');
     await screenshot('alerts-silences');

@@ -36,6 +36,8 @@ export const keys = {
   sparklines: (ids: readonly string[]) => [...keys.all, 'targets', 'sparklines', ids] as const,
   target: (id: string) => [...keys.all, 'targets', 'one', id] as const,
   history: (id: string, minutes: number) => [...keys.all, 'targets', 'history', id, minutes] as const,
+  /** Every range of one target's history (under it: what invalidates this invalidates each). */
+  historyOf: (id: string) => [...keys.all, 'targets', 'history', id] as const,
   checks: () => [...keys.all, 'checks'] as const,
   check: (id: string) => [...keys.all, 'checks', id] as const,
   hosts: () => [...keys.all, 'hosts'] as const,

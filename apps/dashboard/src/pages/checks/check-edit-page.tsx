@@ -162,11 +162,14 @@ export function CheckEditPage() {
           {!isFormType && (
             <p className="fw-muted">The {draft.type} check’s own fields are kept as they are; edit them as code.</p>
           )}
-          <div className="fw-grid">
-            {text('intervalSeconds', 'Interval (seconds)', { inputMode: 'numeric' })}
-            {text('timeoutSeconds', 'Timeout (seconds)', { inputMode: 'decimal' })}
-            {text('retries', 'Retries', { inputMode: 'numeric' })}
-          </div>
+          {/* A heartbeat is not run: it is due every period plus its grace (kept as they are), so no interval here. */}
+          {draft.type !== 'push' && (
+            <div className="fw-grid">
+              {text('intervalSeconds', 'Interval (seconds)', { inputMode: 'numeric' })}
+              {text('timeoutSeconds', 'Timeout (seconds)', { inputMode: 'decimal' })}
+              {text('retries', 'Retries', { inputMode: 'numeric' })}
+            </div>
+          )}
           <div className="fw-grid">
             {text('tags', 'Tags', { hint: 'comma-separated' })}
             {text('locations', 'Locations', { hint: 'comma-separated; empty: every location' })}

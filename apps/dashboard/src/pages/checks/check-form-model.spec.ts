@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { CheckView } from '@fleetwatch/contracts';
-import { draftFromCheck, draftToInput, errorsFromIssues, NEW_DRAFT, oneLine, validateDraft } from './check-form-model';
+import {
+  draftFromCheck,
+  draftToInput,
+  errorsFromIssues,
+  NEW_DRAFT,
+  oneLine,
+  scheduleText,
+  validateDraft,
+} from './check-form-model';
 
 const http = { ...NEW_DRAFT, name: 'web', url: 'https://example.com/health' };
 
@@ -69,6 +77,13 @@ describe('check form ↔ contract', () => {
     expect(body).toMatchObject({ type: 'postgres', name: 'db', database: 'app', host: 'db.local', port: 5432 });
     expect(body).not.toHaveProperty('version');
     expect(body).not.toHaveProperty('id');
+  });
+
+  it('the list says how often a check is due: a heartbeat by its period and grace (its interval is unused)', () => {
+    const push = { type: 'push', intervalSeconds: 30, periodSeconds: 60, graceSeconds: 30 } as unknown as CheckView;
+    const http = { type: 'http', intervalSeconds: 30 } as unknown as CheckView;
+    expect(scheduleText(push)).toBe('60 s + 30 s grace');
+    expect(scheduleText(http)).toBe('30 s');
   });
 
   it('a condition written over several lines (a YAML block scalar) is saved again whole, and valid', () => {

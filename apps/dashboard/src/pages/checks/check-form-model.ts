@@ -88,6 +88,11 @@ export function oneLine(condition: string): string {
   return condition.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 }
 
+/** How often a check is due, as the list shows it: a heartbeat every period with its grace (its interval is unused). */
+export function scheduleText(c: CheckView): string {
+  return c.type === 'push' ? `${c.periodSeconds} s + ${c.graceSeconds} s grace` : `${c.intervalSeconds} s`;
+}
+
 export function draftFromCheck(c: CheckView): CheckDraft {
   const record = c as unknown as Record<string, unknown>;
   const extra: Record<string, unknown> = {};

@@ -5,6 +5,7 @@ import { Button, ErrorNote, PageHeader, Table } from '@fleetwatch/ui';
 import { api, enc } from '../../api/client';
 import { fetchAllChecks, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
+import { scheduleText } from './check-form-model';
 
 function addressOf(c: CheckView): string {
   const r = c as unknown as Record<string, unknown>;
@@ -57,7 +58,11 @@ export function ChecksPage() {
           { key: 'name', header: 'Name', cell: (c) => <Link to={`/checks/${enc(c.id)}`}>{c.name}</Link> },
           { key: 'type', header: 'Type', cell: (c) => c.type },
           { key: 'address', header: 'Address', cell: (c) => <span className="fw-mono">{addressOf(c)}</span> },
-          { key: 'every', header: 'Every', cell: (c) => `${c.intervalSeconds} s` },
+          {
+            key: 'every',
+            header: 'Every',
+            cell: (c) => scheduleText(c),
+          },
           { key: 'tags', header: 'Tags', cell: (c) => c.tags.join(', ') },
           {
             key: 'status',

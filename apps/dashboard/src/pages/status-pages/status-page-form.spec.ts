@@ -28,6 +28,28 @@ describe('status page form', () => {
     });
   });
 
+  it('an announcement time with seconds survives a save that leaves its field alone; an edited one is the typed minute', () => {
+    const withSeconds: StatusPageDefinition = {
+      ...stored,
+      announcements: [
+        {
+          title: 'Upgrade',
+          body: 'b',
+          severity: 'maintenance',
+          startsAt: '2026-12-06T10:29:28.123Z',
+          endsAt: '2026-12-06T11:29:28.000Z',
+        },
+      ],
+    };
+    const draft = draftFromPage(withSeconds);
+    expect(draftToBody(draft).announcements).toEqual(withSeconds.announcements);
+    const edited = { ...draft.announcements[0], startsAt: '2026-12-06T09:00' };
+    const body = draftToBody({ ...draft, announcements: [edited] });
+    const sent = (body.announcements as Array<{ startsAt: string; endsAt: string }>)[0];
+    expect(sent.startsAt).toBe(new Date('2026-12-06T09:00').toISOString());
+    expect(sent.endsAt).toBe('2026-12-06T11:29:28.000Z');
+  });
+
   it.each([
     ['tags split on commas, blanks dropped', ' web ,, prod ', ['web', 'prod']],
     ['empty text is no tags', '', []],

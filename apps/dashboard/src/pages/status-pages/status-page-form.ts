@@ -18,6 +18,11 @@ export interface AnnouncementDraft {
   /** `YYYY-MM-DDTHH:mm` in the viewer's zone (datetime-local), as typed. */
   startsAt: string;
   endsAt: string;
+  /**
+   * The stored times (ISO), kept while their field shows them unchanged: the field has minute precision, so saving
+   * an untouched page cut their seconds (and wrote a new version for nothing).
+   */
+  stored?: { startsAt: string; endsAt: string | null };
 }
 
 export interface StatusPageDraft {
@@ -54,9 +59,13 @@ export function toLocalInput(iso: string): string {
   if (Number.isNaN(d.getTime())) return '';
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
-/** A datetime-local value (viewer's zone) as ISO; '' stays '' (the API names the field if it is required). */
-export function fromLocalInput(value: string): string {
+/**
+ * A datetime-local value (viewer's zone) as ISO; '' stays '' (the API names the field if it is required). `stored`:
+ * the time the field was filled from — given back as it was while the field still shows it.
+ */
+export function fromLocalInput(value: string, stored?: string | null): string {
   if (!value) return '';
+  if (stored && toLocalInput(stored) === value) return stored;
   const d = new Date(value);
   return Number.isNaN(d.getTime()) ? value : d.toISOString();
 }
@@ -79,6 +88,7 @@ export function draftFromPage(p: StatusPageDefinition): StatusPageDraft {
       severity: a.severity,
       startsAt: toLocalInput(a.startsAt),
       endsAt: a.endsAt ? toLocalInput(a.endsAt) : '',
+      stored: { startsAt: a.startsAt, endsAt: a.endsAt ?? null },
     })),
   };
 }
@@ -99,8 +109,8 @@ export function draftToBody(d: StatusPageDraft): Record<string, unknown> {
       title: a.title.trim(),
       body: a.body,
       severity: a.severity,
-      startsAt: fromLocalInput(a.startsAt),
-      ...(a.endsAt ? { endsAt: fromLocalInput(a.endsAt) } : {}),
+      startsAt: fromLocalInput(a.startsAt, a.stored?.startsAt),
+      ...(a.endsAt ? { endsAt: fromLocalInput(a.endsAt, a.stored?.endsAt) } : {}),
     })),
   };
 }

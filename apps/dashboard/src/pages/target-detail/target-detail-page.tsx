@@ -19,9 +19,9 @@ import { RemoveButton } from '../../remove-button';
 import { roleAtLeast } from '../../roles';
 import { useSession } from '../../session';
 import { LIVE_POLL_MS } from '../../live';
-import { chartRange, historyPlaceholder, latestTitle, RANGES, rangeOf, trendOf } from './trend';
+import { chartRange, historyPlaceholder, latencyText, latestTitle, RANGES, rangeOf, trendOf } from './trend';
 
-const ms = (v: number) => `${v} ms`;
+const ms = latencyText;
 const percent = (v: number) => `${v} %`;
 
 export function TargetDetailPage() {

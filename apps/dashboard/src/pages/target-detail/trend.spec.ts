@@ -1,6 +1,6 @@
 import type { HistoryPoint, HistoryResponse } from '@fleetwatch/contracts';
 import { describe, expect, it } from 'vitest';
-import { chartRange, historyPlaceholder, latestTitle, rangeOf, trendOf } from './trend';
+import { chartRange, historyPlaceholder, latencyText, latestTitle, rangeOf, trendOf } from './trend';
 
 const p = (bucket: string, location: string, count: number, okCount: number, avg: number | null): HistoryPoint => ({
   bucket,
@@ -87,5 +87,15 @@ describe('chartRange', () => {
   });
   it('up to now before the first read', () => {
     expect(chartRange(1440, 0, 86_400_000)).toEqual([0, 86_400]);
+  });
+});
+
+describe('latencyText', () => {
+  it('rounds a rolled-up average: two decimals under 10 ms, none above', () => {
+    expect(latencyText(8.453333333333333)).toBe('8.45 ms');
+    expect(latencyText(3.71125)).toBe('3.71 ms');
+    expect(latencyText(12)).toBe('12 ms');
+    expect(latencyText(1234.56)).toBe('1,235 ms');
+    expect(latencyText(0)).toBe('0 ms');
   });
 });

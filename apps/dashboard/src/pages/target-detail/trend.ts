@@ -89,3 +89,12 @@ export function latestTitle(history: Pick<HistoryResponse, 'resolution' | 'stepS
   const minutes = Math.round(step / 60);
   return minutes % 60 === 0 ? `Latest ${minutes / 60}-hour steps` : `Latest ${minutes}-minute steps`;
 }
+
+/**
+ * A latency as the tables show it: rolled-up steps average many results (8.453333333333333 ms), so a value under
+ * 10 ms keeps two decimals and larger ones none.
+ */
+export function latencyText(ms: number): string {
+  const shown = ms < 10 ? Math.round(ms * 100) / 100 : Math.round(ms);
+  return `${shown.toLocaleString('en-US')} ms`;
+}

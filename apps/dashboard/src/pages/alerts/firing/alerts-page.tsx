@@ -37,7 +37,7 @@ export function AlertDuration({ alert, generatedAt }: { alert: AlertView; genera
   );
 }
 
-function muteText(a: AlertView): string | null {
+export function muteText(a: AlertView): string | null {
   if (!a.muted) return null;
   return a.muted.kind === 'silence' ? 'silenced' : 'in maintenance';
 }

@@ -2,7 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { Card, ErrorNote, Table } from '@fleetwatch/ui';
 import { alertKeys, fetchAlerts } from '../../../api/alert-queries';
-import { AlertDuration, AlertTarget, ALERTS_REFRESH_MS } from './alerts-page';
+import { AlertDuration, AlertTarget, ALERTS_REFRESH_MS, muteText } from './alerts-page';
 
 const SHOWN = 10;
 
@@ -38,7 +38,17 @@ export function FiringAlerts() {
         rowKey={(a) => a.id}
         empty={alerts.isPending ? 'Loading…' : 'Nothing is firing.'}
         columns={[
-          { key: 'rule', header: 'Alert', cell: (a) => a.ruleName },
+          {
+            key: 'rule',
+            header: 'Alert',
+            // Muted ones are firing too (counted), marked as the alerts page marks them: nobody is being paged.
+            cell: (a) => (
+              <span className="fw-row">
+                {a.ruleName}
+                {muteText(a) && <span className="fw-chip">{muteText(a)}</span>}
+              </span>
+            ),
+          },
           { key: 'target', header: 'Target', cell: (a) => <AlertTarget alert={a} /> },
           {
             key: 'for',
