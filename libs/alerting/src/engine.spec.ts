@@ -224,6 +224,20 @@ describe('alert state machine (Prometheus `for` semantics)', () => {
     const f = stepAlert(r, p, { active: true, value: null }, identity(r), { now: T0 + 5 * MIN }).state;
     expect(nextDueAt(r, f)).toBe(T0 + 65 * MIN);
   });
+
+  it('nextDueAt while kept firing: the sooner of its end and its next repeat', () => {
+    const r = rule({ for: '0s', keepFiringFor: '1d', repeatInterval: '1h' });
+    const fired = stepAlert(r, undefined, { active: true, value: null }, identity(r), { now: T0 }).state;
+    const kept = stepAlert(r, fired, { active: false, value: null }, identity(r), { now: T0 + 10 * MIN }).state;
+    expect(kept?.state).toBe('firing');
+    expect(kept?.keepFiringSince).toBe(T0 + 10 * MIN);
+    // Its hourly repeat (due T0 + 1 h) comes before the end of a day of keepFiringFor.
+    expect(nextDueAt(r, kept)).toBe(T0 + 60 * MIN);
+    const short = rule({ for: '0s', keepFiringFor: '2m', repeatInterval: '1h' });
+    const f2 = stepAlert(short, undefined, { active: true, value: null }, identity(short), { now: T0 }).state;
+    const k2 = stepAlert(short, f2, { active: false, value: null }, identity(short), { now: T0 + 10 * MIN }).state;
+    expect(nextDueAt(short, k2)).toBe(T0 + 12 * MIN);
+  });
 });
 
 describe('alert state machine properties', () => {

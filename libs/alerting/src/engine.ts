@@ -190,9 +190,13 @@ export function nextDueAt(rule: CompiledAlertRule, s: AlertSeriesState | undefin
   switch (s.state) {
     case 'pending':
       return s.activeAt + rule.forMs;
-    case 'firing':
-      if (s.keepFiringSince !== null) return s.keepFiringSince + rule.keepFiringForMs;
-      return s.lastSentAt === null ? null : s.lastSentAt + rule.repeatIntervalMs;
+    case 'firing': {
+      const repeat = s.lastSentAt === null ? null : s.lastSentAt + rule.repeatIntervalMs;
+      if (s.keepFiringSince === null) return repeat;
+      // Kept firing: its end, or its next repeat if sooner (a day of keepFiringFor hid hourly repeats from isDue).
+      const end = s.keepFiringSince + rule.keepFiringForMs;
+      return repeat === null ? end : Math.min(end, repeat);
+    }
     case 'resolved':
       return (s.resolvedAt ?? s.activeAt) + RESOLVED_RETENTION_MS;
   }
