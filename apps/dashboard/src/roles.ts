@@ -7,3 +7,6 @@ const RANK: Record<UserRole, number> = { [UserRole.Viewer]: 1, [UserRole.Operato
 
 /** True when `actual` may do what `needed` may. */
 export const roleAtLeast = (actual: UserRole, needed: UserRole): boolean => RANK[actual] >= RANK[needed];
+
+/** The table columns a user who may not write does not see: the row actions the gateway would refuse. */
+export const hiddenFor = (canWrite: boolean): readonly string[] => (canWrite ? [] : ['actions']);

@@ -1,7 +1,8 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
-import type { BrowserSessionResponse, PrincipalView } from '@fleetwatch/contracts';
+import { UserRole, type BrowserSessionResponse, type PrincipalView } from '@fleetwatch/contracts';
 import { api, setCsrfToken, setUnauthorizedHandler } from './api/client';
+import { roleAtLeast } from './roles';
 import { endServerSession, SESSION_PATH } from './session-end';
 
 // Who is signed in. Sign-in is the gateway's browser session (POST /api/v1/auth/session:
@@ -75,4 +76,13 @@ export function useSession(): Session {
   const s = useContext(SessionContext);
   if (!s) throw new Error('useSession outside SessionProvider');
   return s;
+}
+
+/**
+ * Whether the signed-in user may write (operator or admin): viewers are not shown buttons and forms the gateway
+ * would refuse them (a 403 after filling a form in).
+ */
+export function useCanWrite(): boolean {
+  const { user } = useSession();
+  return user !== null && roleAtLeast(user.role, UserRole.Operator);
 }

@@ -8,18 +8,22 @@ export interface Column<T> {
 
 /** A plain data table for short lists (long ones are virtualised by the page). */
 export function Table<T>({
-  columns,
+  columns: all,
   rows,
   rowKey,
   caption,
   empty,
+  hidden,
 }: {
   columns: readonly Column<T>[];
   rows: readonly T[];
   rowKey: (row: T) => string;
   caption: string;
   empty?: ReactNode;
+  /** Keys of columns not to show (a viewer's page leaves out its `actions`). */
+  hidden?: readonly string[];
 }) {
+  const columns = hidden?.length ? all.filter((c) => !hidden.includes(c.key)) : all;
   return (
     <table className="fw-table">
       <caption className="fw-visually-hidden">{caption}</caption>

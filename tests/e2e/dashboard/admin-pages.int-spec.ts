@@ -465,6 +465,45 @@ describe('admin pages in Chromium', () => {
     await screenshot(page, 'users');
   });
 
+  it('a viewer is not offered what the gateway would refuse: no New or row buttons, forms read only', async () => {
+    expect(
+      (await gw.request('POST', '/api/v1/users', { username: 'vera', password: 'vera-password-1', role: 'viewer' }))
+        .status,
+    ).toBe(201);
+    const check = await gw.request<{ id: string }>('POST', '/api/v1/checks', {
+      name: 'viewer-sees',
+      type: 'tcp',
+      host: '127.0.0.1',
+      port: 9,
+      intervalSeconds: 60,
+    });
+    expect(check.status).toBe(201);
+    const other = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    const veraPage = await other.newPage();
+    try {
+      await veraPage.goto(`${base}/checks`);
+      await veraPage.waitForURL(/\/login\?next=/);
+      await signIn(veraPage, 'vera', 'vera-password-1');
+      await veraPage.getByRole('heading', { level: 1, name: 'Checks' }).waitFor();
+      await veraPage.locator('tr', { hasText: 'viewer-sees' }).waitFor();
+      expect(await veraPage.getByRole('link', { name: 'New check' }).count()).toBe(0);
+      expect(await veraPage.locator('tr', { hasText: 'viewer-sees' }).getByRole('button').count()).toBe(0);
+      await veraPage.getByRole('link', { name: 'viewer-sees' }).click();
+      await veraPage.getByTestId('read-only').waitFor();
+      expect(
+        await veraPage.getByRole('form', { name: 'Check' }).locator('fieldset').first().getAttribute('disabled'),
+      ).not.toBeNull();
+      expect(await veraPage.getByLabel('Name', { exact: true }).isDisabled()).toBe(true);
+      // An admin gets them.
+      await page.goto(`${base}/checks`);
+      await page.getByRole('link', { name: 'New check' }).waitFor();
+      await page.locator('tr', { hasText: 'viewer-sees' }).getByRole('button').first().waitFor();
+    } finally {
+      await other.close();
+      await gw.request('DELETE', `/api/v1/checks/${check.body.id}`);
+    }
+  });
+
   it('no script ran and no CSP violation or script error on any page', async () => {
     expect(await xssRuns(page)).toBeUndefined();
     expect([...watch.csp, ...(await pageCspViolations(page))]).toEqual([]);

@@ -6,6 +6,8 @@ import { api, enc } from '../../api/client';
 import { fetchAllChecks, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
 import { scheduleText } from './check-form-model';
+import { hiddenFor } from '../../roles';
+import { useCanWrite } from '../../session';
 
 function addressOf(c: CheckView): string {
   const r = c as unknown as Record<string, unknown>;
@@ -16,6 +18,7 @@ function addressOf(c: CheckView): string {
 }
 
 export function ChecksPage() {
+  const canWrite = useCanWrite();
   const queryClient = useQueryClient();
   const checks = useQuery({
     queryKey: keys.checks(),
@@ -44,9 +47,11 @@ export function ChecksPage() {
   return (
     <>
       <PageHeader title="Checks">
-        <Link className="fw-button fw-button--primary" to="/checks/new">
-          New check
-        </Link>
+        {canWrite && (
+          <Link className="fw-button fw-button--primary" to="/checks/new">
+            New check
+          </Link>
+        )}
       </PageHeader>
       <ErrorNote error={checks.error ?? setPaused.error ?? remove.error} />
       <Table
@@ -54,6 +59,7 @@ export function ChecksPage() {
         rows={checks.data ?? []}
         rowKey={(c) => c.id}
         empty={checks.isPending ? 'Loading…' : 'No checks yet.'}
+        hidden={hiddenFor(canWrite)}
         columns={[
           { key: 'name', header: 'Name', cell: (c) => <Link to={`/checks/${enc(c.id)}`}>{c.name}</Link> },
           { key: 'type', header: 'Type', cell: (c) => c.type },

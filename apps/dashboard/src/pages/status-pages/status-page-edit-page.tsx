@@ -22,11 +22,13 @@ import {
   type StatusPageDraft,
 } from './status-page-form';
 import { useStoredDraft } from '../../stored-draft';
+import { useCanWrite } from '../../session';
 
 const SEVERITIES = ['info', 'maintenance', 'minor', 'major'] as const;
 
 /** Create (`/status-pages/new`) or edit (`/status-pages/:id`) a status page, with a preview beside the form. */
 export function StatusPageEditPage() {
+  const canWrite = useCanWrite();
   const id = useParams()['id'];
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -99,174 +101,181 @@ export function StatusPageEditPage() {
       <div className="sp-editor">
         <Card title="Page">
           <form className="fw-stack" onSubmit={submit} noValidate aria-label="Status page">
-            <TextField
-              label="Title"
-              name="title"
-              required
-              value={draft.title}
-              error={errors['title']}
-              onChange={(e) => set('title', e.target.value)}
-            />
-            <TextField
-              label="Slug"
-              name="slug"
-              required
-              // Left empty, the title's: shown as the placeholder, not written in (filled as the title lost focus, it was
-              // in the field as the person clicked into it to type their own, which then joined it).
-              hint={`Public address: /status/${draft.slug || slugOf(draft.title) || '…'} (lowercase letters, digits, dashes)`}
-              placeholder={slugOf(draft.title)}
-              value={draft.slug}
-              error={errors['slug']}
-              onChange={(e) => set('slug', e.target.value)}
-            />
-            <TextAreaField
-              label="Description"
-              name="description"
-              value={draft.description}
-              error={errors['description']}
-              onChange={(e) => set('description', e.target.value)}
-            />
-            <Checkbox
-              label="Published (visible to anyone at its public address)"
-              checked={draft.published}
-              onChange={(e) => set('published', e.target.checked)}
-            />
-            <fieldset className="fw-stack">
-              <legend>Components</legend>
-              {errors['components'] && <p className="fw-field__error">{errors['components']}</p>}
-              {draft.components.map((c, i) => (
-                <div key={i} className="fw-stack sp-editor-item" aria-label={`Component ${i + 1}`} role="group">
-                  <TextField
-                    label={`Component ${i + 1} name`}
-                    hint="What visitors see"
-                    value={c.name}
-                    error={errors[`components.${i}.name`]}
-                    onChange={(e) => setComponent(i, { name: e.target.value })}
-                  />
-                  <TextField
-                    label={`Component ${i + 1} description`}
-                    value={c.description}
-                    error={errors[`components.${i}.description`]}
-                    onChange={(e) => setComponent(i, { description: e.target.value })}
-                  />
-                  <div className="fw-grid">
+            {!canWrite && (
+              <p className="fw-muted" data-testid="read-only">
+                Read only: operators and admins change this.
+              </p>
+            )}
+            <fieldset className="fw-stack fw-fieldset--plain" disabled={!canWrite}>
+              <TextField
+                label="Title"
+                name="title"
+                required
+                value={draft.title}
+                error={errors['title']}
+                onChange={(e) => set('title', e.target.value)}
+              />
+              <TextField
+                label="Slug"
+                name="slug"
+                required
+                // Left empty, the title's: shown as the placeholder, not written in (filled as the title lost focus, it was
+                // in the field as the person clicked into it to type their own, which then joined it).
+                hint={`Public address: /status/${draft.slug || slugOf(draft.title) || '…'} (lowercase letters, digits, dashes)`}
+                placeholder={slugOf(draft.title)}
+                value={draft.slug}
+                error={errors['slug']}
+                onChange={(e) => set('slug', e.target.value)}
+              />
+              <TextAreaField
+                label="Description"
+                name="description"
+                value={draft.description}
+                error={errors['description']}
+                onChange={(e) => set('description', e.target.value)}
+              />
+              <Checkbox
+                label="Published (visible to anyone at its public address)"
+                checked={draft.published}
+                onChange={(e) => set('published', e.target.checked)}
+              />
+              <fieldset className="fw-stack">
+                <legend>Components</legend>
+                {errors['components'] && <p className="fw-field__error">{errors['components']}</p>}
+                {draft.components.map((c, i) => (
+                  <div key={i} className="fw-stack sp-editor-item" aria-label={`Component ${i + 1}`} role="group">
                     <TextField
-                      label={`Component ${i + 1} tags`}
-                      hint="comma-separated; targets with all of them"
-                      value={c.tags}
-                      error={errors[`components.${i}.tags`] ?? errors[`components.${i}.tags.0`]}
-                      onChange={(e) => setComponent(i, { tags: e.target.value })}
+                      label={`Component ${i + 1} name`}
+                      hint="What visitors see"
+                      value={c.name}
+                      error={errors[`components.${i}.name`]}
+                      onChange={(e) => setComponent(i, { name: e.target.value })}
                     />
                     <TextField
-                      label={`Component ${i + 1} target ids`}
-                      hint="comma-separated, optional (check:…, host:…, instance:…)"
-                      value={c.targetIds}
-                      error={errors[`components.${i}.targetIds`]}
-                      onChange={(e) => setComponent(i, { targetIds: e.target.value })}
+                      label={`Component ${i + 1} description`}
+                      value={c.description}
+                      error={errors[`components.${i}.description`]}
+                      onChange={(e) => setComponent(i, { description: e.target.value })}
                     />
+                    <div className="fw-grid">
+                      <TextField
+                        label={`Component ${i + 1} tags`}
+                        hint="comma-separated; targets with all of them"
+                        value={c.tags}
+                        error={errors[`components.${i}.tags`] ?? errors[`components.${i}.tags.0`]}
+                        onChange={(e) => setComponent(i, { tags: e.target.value })}
+                      />
+                      <TextField
+                        label={`Component ${i + 1} target ids`}
+                        hint="comma-separated, optional (check:…, host:…, instance:…)"
+                        value={c.targetIds}
+                        error={errors[`components.${i}.targetIds`]}
+                        onChange={(e) => setComponent(i, { targetIds: e.target.value })}
+                      />
+                    </div>
+                    {draft.components.length > 1 && (
+                      <Button
+                        size="small"
+                        onClick={() =>
+                          set(
+                            'components',
+                            draft.components.filter((_, j) => j !== i),
+                          )
+                        }
+                      >
+                        Remove component {i + 1}
+                      </Button>
+                    )}
                   </div>
-                  {draft.components.length > 1 && (
+                ))}
+                <Button size="small" onClick={() => set('components', [...draft.components, NEW_COMPONENT])}>
+                  Add component
+                </Button>
+              </fieldset>
+              <fieldset className="fw-stack">
+                <legend>Announcements and incident notes</legend>
+                {draft.announcements.map((a, i) => (
+                  <div key={i} className="fw-stack sp-editor-item" role="group" aria-label={`Announcement ${i + 1}`}>
+                    <TextField
+                      label={`Announcement ${i + 1} title`}
+                      value={a.title}
+                      error={errors[`announcements.${i}.title`]}
+                      onChange={(e) => setAnnouncement(i, { title: e.target.value })}
+                    />
+                    <TextAreaField
+                      label={`Announcement ${i + 1} text`}
+                      value={a.body}
+                      error={errors[`announcements.${i}.body`]}
+                      onChange={(e) => setAnnouncement(i, { body: e.target.value })}
+                    />
+                    <div className="fw-grid">
+                      <SelectField
+                        label={`Announcement ${i + 1} severity`}
+                        value={a.severity}
+                        onChange={(e) =>
+                          setAnnouncement(i, { severity: e.target.value as AnnouncementDraft['severity'] })
+                        }
+                        options={SEVERITIES.map((s) => ({ value: s, label: s }))}
+                      />
+                      <TextField
+                        label={`Announcement ${i + 1} starts`}
+                        type="datetime-local"
+                        value={a.startsAt}
+                        error={errors[`announcements.${i}.startsAt`]}
+                        onChange={(e) => setAnnouncement(i, { startsAt: e.target.value })}
+                      />
+                      <TextField
+                        label={`Announcement ${i + 1} ends`}
+                        type="datetime-local"
+                        hint="empty: ongoing"
+                        value={a.endsAt}
+                        error={errors[`announcements.${i}.endsAt`]}
+                        onChange={(e) => setAnnouncement(i, { endsAt: e.target.value })}
+                      />
+                    </div>
                     <Button
                       size="small"
                       onClick={() =>
                         set(
-                          'components',
-                          draft.components.filter((_, j) => j !== i),
+                          'announcements',
+                          draft.announcements.filter((_, j) => j !== i),
                         )
                       }
                     >
-                      Remove component {i + 1}
+                      Remove announcement {i + 1}
                     </Button>
-                  )}
-                </div>
-              ))}
-              <Button size="small" onClick={() => set('components', [...draft.components, NEW_COMPONENT])}>
-                Add component
-              </Button>
-            </fieldset>
-            <fieldset className="fw-stack">
-              <legend>Announcements and incident notes</legend>
-              {draft.announcements.map((a, i) => (
-                <div key={i} className="fw-stack sp-editor-item" role="group" aria-label={`Announcement ${i + 1}`}>
-                  <TextField
-                    label={`Announcement ${i + 1} title`}
-                    value={a.title}
-                    error={errors[`announcements.${i}.title`]}
-                    onChange={(e) => setAnnouncement(i, { title: e.target.value })}
-                  />
-                  <TextAreaField
-                    label={`Announcement ${i + 1} text`}
-                    value={a.body}
-                    error={errors[`announcements.${i}.body`]}
-                    onChange={(e) => setAnnouncement(i, { body: e.target.value })}
-                  />
-                  <div className="fw-grid">
-                    <SelectField
-                      label={`Announcement ${i + 1} severity`}
-                      value={a.severity}
-                      onChange={(e) =>
-                        setAnnouncement(i, { severity: e.target.value as AnnouncementDraft['severity'] })
-                      }
-                      options={SEVERITIES.map((s) => ({ value: s, label: s }))}
-                    />
-                    <TextField
-                      label={`Announcement ${i + 1} starts`}
-                      type="datetime-local"
-                      value={a.startsAt}
-                      error={errors[`announcements.${i}.startsAt`]}
-                      onChange={(e) => setAnnouncement(i, { startsAt: e.target.value })}
-                    />
-                    <TextField
-                      label={`Announcement ${i + 1} ends`}
-                      type="datetime-local"
-                      hint="empty: ongoing"
-                      value={a.endsAt}
-                      error={errors[`announcements.${i}.endsAt`]}
-                      onChange={(e) => setAnnouncement(i, { endsAt: e.target.value })}
-                    />
                   </div>
-                  <Button
-                    size="small"
-                    onClick={() =>
-                      set(
-                        'announcements',
-                        draft.announcements.filter((_, j) => j !== i),
-                      )
-                    }
-                  >
-                    Remove announcement {i + 1}
-                  </Button>
-                </div>
-              ))}
-              <Button
-                size="small"
-                onClick={() =>
-                  set('announcements', [
-                    ...draft.announcements,
-                    {
-                      title: '',
-                      body: '',
-                      severity: 'info',
-                      startsAt: toLocalInput(new Date().toISOString()),
-                      endsAt: '',
-                    },
-                  ])
-                }
-              >
-                Add announcement
-              </Button>
+                ))}
+                <Button
+                  size="small"
+                  onClick={() =>
+                    set('announcements', [
+                      ...draft.announcements,
+                      {
+                        title: '',
+                        body: '',
+                        severity: 'info',
+                        startsAt: toLocalInput(new Date().toISOString()),
+                        endsAt: '',
+                      },
+                    ])
+                  }
+                >
+                  Add announcement
+                </Button>
+              </fieldset>
+              {errors['form'] && (
+                <p className="fw-alert" role="alert">
+                  {errors['form']}
+                </p>
+              )}
+              <div className="fw-row">
+                <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
+                  {save.isPending ? 'Saving…' : id ? 'Save' : 'Create status page'}
+                </Button>
+                <Button onClick={() => navigate('/status-pages')}>Cancel</Button>
+              </div>
             </fieldset>
-            {errors['form'] && (
-              <p className="fw-alert" role="alert">
-                {errors['form']}
-              </p>
-            )}
-            <div className="fw-row">
-              <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
-                {save.isPending ? 'Saving…' : id ? 'Save' : 'Create status page'}
-              </Button>
-              <Button onClick={() => navigate('/status-pages')}>Cancel</Button>
-            </div>
           </form>
         </Card>
         <Card title="Preview" aria-label="Preview">

@@ -3,6 +3,8 @@ import { Link } from 'react-router';
 import type { Page, StatusPageDefinition } from '@fleetwatch/contracts';
 import { Button, ErrorNote, PageHeader, Table } from '@fleetwatch/ui';
 import { api, enc } from '../../api/client';
+import { hiddenFor } from '../../roles';
+import { useCanWrite } from '../../session';
 
 export const statusPageKeys = {
   list: () => ['fleetwatch', 'status-pages'] as const,
@@ -15,6 +17,7 @@ export const fetchStatusPages = (signal?: AbortSignal) =>
 
 /** `/status-pages`: the site's public status pages, with links to edit them and to their public address. */
 export function StatusPagesPage() {
+  const canWrite = useCanWrite();
   const queryClient = useQueryClient();
   const pages = useQuery({ queryKey: statusPageKeys.list(), queryFn: ({ signal }) => fetchStatusPages(signal) });
   const remove = useMutation({
@@ -25,9 +28,11 @@ export function StatusPagesPage() {
   return (
     <>
       <PageHeader title="Status pages">
-        <Link className="fw-button fw-button--primary" to="/status-pages/new">
-          New status page
-        </Link>
+        {canWrite && (
+          <Link className="fw-button fw-button--primary" to="/status-pages/new">
+            New status page
+          </Link>
+        )}
       </PageHeader>
       <p className="fw-muted">
         Public, read-only pages for a group of targets chosen by tag. Visitors see only the names and texts written
@@ -39,6 +44,7 @@ export function StatusPagesPage() {
         rows={pages.data ?? []}
         rowKey={(p) => p.id}
         empty={pages.isPending ? 'Loading…' : 'No status pages yet.'}
+        hidden={hiddenFor(canWrite)}
         columns={[
           {
             key: 'title',

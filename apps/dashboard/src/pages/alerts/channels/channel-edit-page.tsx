@@ -20,9 +20,11 @@ import {
   type ChannelField,
 } from './channel-form-model';
 import { useStoredDraft } from '../../../stored-draft';
+import { useCanWrite } from '../../../session';
 
 /** Create (`/alerts/channels/new`) or edit (`/alerts/channels/:id`) a notification channel. */
 export function ChannelEditPage() {
+  const canWrite = useCanWrite();
   const id = useParams()['id'];
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -84,113 +86,120 @@ export function ChannelEditPage() {
       <ErrorNote error={stored.error} />
       <Card>
         <form className="fw-stack fw-alert-form" onSubmit={submit} noValidate aria-label="Channel">
-          <div className="fw-grid">
-            {text('name', 'Name', { required: true })}
-            <SelectField
-              label="Type"
-              name="type"
-              value={t}
-              disabled={id !== undefined}
-              hint={id ? 'A channel keeps its type.' : undefined}
-              onChange={(e) => set('type', e.target.value as ChannelType)}
-              options={CHANNEL_TYPES.map((v) => ({ value: v, label: v }))}
-            />
-          </div>
-          {t === 'webhook' && (
-            <>
-              {text('url', 'URL', { type: 'url' })}
-              <TextAreaField
-                label="Headers"
-                name="headers"
-                hint="one Name: value per line (no credentials: use the bearer token, stored encrypted)"
-                value={draft.headers}
-                error={errors.headers}
-                onChange={(e) => set('headers', e.target.value)}
-              />
-            </>
-          )}
-          {t === 'slack' && (
-            <div className="fw-grid">
-              {text('channel', 'Channel', { hint: 'overrides the webhook’s default, e.g. #ops' })}
-              {text('username', 'Username')}
-            </div>
-          )}
-          {t === 'email' && (
-            <>
-              <div className="fw-grid">
-                {text('host', 'SMTP host')}
-                {text('port', 'SMTP port', { inputMode: 'numeric' })}
-                {text('username', 'SMTP username')}
-              </div>
-              <Checkbox
-                label="TLS from the start (port 465); otherwise STARTTLS when offered"
-                checked={draft.secure}
-                onChange={(e) => set('secure', e.target.checked)}
-              />
-              {!draft.secure && (
-                <Checkbox
-                  label="Allow the login without TLS (only a trusted relay that offers no STARTTLS)"
-                  checked={draft.allowPlaintextLogin}
-                  onChange={(e) => set('allowPlaintextLogin', e.target.checked)}
-                />
-              )}
-              <div className="fw-grid">
-                {text('from', 'From', { type: 'email' })}
-                {text('to', 'To', { hint: 'comma-separated addresses' })}
-              </div>
-            </>
-          )}
-          {t === 'pagerduty' && text('eventsUrl', 'Events API URL', { type: 'url' })}
-          <fieldset className="fw-fieldset fw-stack">
-            <legend>Secrets (write-only: never shown again; leave empty to keep the stored value)</legend>
-            <div className="fw-grid">
-              {secretFieldsOf(t).map(([field, required]) => {
-                const s = storedSecret(base?.type === t ? base : undefined, field);
-                const state = s.set ? `set${s.hint ? ` (${s.hint})` : ''}` : 'not set';
-                return (
-                  <div key={field} className="fw-stack">
-                    <TextField
-                      label={SECRET_LABELS[field] ?? field}
-                      name={`secret-${field}`}
-                      type="password"
-                      autoComplete="new-password"
-                      data-secret={field}
-                      hint={`Stored: ${state}${required ? ' · required' : ''}`}
-                      value={draft.secrets[field] ?? ''}
-                      error={errors[`secret.${field}`]}
-                      onChange={(e) => set('secrets', { ...draft.secrets, [field]: e.target.value })}
-                    />
-                    {s.set && !required && (
-                      <Checkbox
-                        label={`Remove the stored ${field}`}
-                        checked={draft.clear[field] === true}
-                        onChange={(e) => set('clear', { ...draft.clear, [field]: e.target.checked })}
-                      />
-                    )}
-                  </div>
-                );
-              })}
-            </div>
-          </fieldset>
-          <div className="fw-row">
-            <Checkbox label="Enabled" checked={draft.enabled} onChange={(e) => set('enabled', e.target.checked)} />
-            <Checkbox
-              label="Also notify when resolved"
-              checked={draft.sendResolved}
-              onChange={(e) => set('sendResolved', e.target.checked)}
-            />
-          </div>
-          {errors.form && (
-            <p className="fw-alert" role="alert">
-              {errors.form}
+          {!canWrite && (
+            <p className="fw-muted" data-testid="read-only">
+              Read only: operators and admins change this.
             </p>
           )}
-          <div className="fw-row">
-            <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
-              {save.isPending ? 'Saving…' : id ? 'Save' : 'Create channel'}
-            </Button>
-            <Button onClick={() => navigate('/alerts/channels')}>Cancel</Button>
-          </div>
+          <fieldset className="fw-stack fw-fieldset--plain" disabled={!canWrite}>
+            <div className="fw-grid">
+              {text('name', 'Name', { required: true })}
+              <SelectField
+                label="Type"
+                name="type"
+                value={t}
+                disabled={id !== undefined}
+                hint={id ? 'A channel keeps its type.' : undefined}
+                onChange={(e) => set('type', e.target.value as ChannelType)}
+                options={CHANNEL_TYPES.map((v) => ({ value: v, label: v }))}
+              />
+            </div>
+            {t === 'webhook' && (
+              <>
+                {text('url', 'URL', { type: 'url' })}
+                <TextAreaField
+                  label="Headers"
+                  name="headers"
+                  hint="one Name: value per line (no credentials: use the bearer token, stored encrypted)"
+                  value={draft.headers}
+                  error={errors.headers}
+                  onChange={(e) => set('headers', e.target.value)}
+                />
+              </>
+            )}
+            {t === 'slack' && (
+              <div className="fw-grid">
+                {text('channel', 'Channel', { hint: 'overrides the webhook’s default, e.g. #ops' })}
+                {text('username', 'Username')}
+              </div>
+            )}
+            {t === 'email' && (
+              <>
+                <div className="fw-grid">
+                  {text('host', 'SMTP host')}
+                  {text('port', 'SMTP port', { inputMode: 'numeric' })}
+                  {text('username', 'SMTP username')}
+                </div>
+                <Checkbox
+                  label="TLS from the start (port 465); otherwise STARTTLS when offered"
+                  checked={draft.secure}
+                  onChange={(e) => set('secure', e.target.checked)}
+                />
+                {!draft.secure && (
+                  <Checkbox
+                    label="Allow the login without TLS (only a trusted relay that offers no STARTTLS)"
+                    checked={draft.allowPlaintextLogin}
+                    onChange={(e) => set('allowPlaintextLogin', e.target.checked)}
+                  />
+                )}
+                <div className="fw-grid">
+                  {text('from', 'From', { type: 'email' })}
+                  {text('to', 'To', { hint: 'comma-separated addresses' })}
+                </div>
+              </>
+            )}
+            {t === 'pagerduty' && text('eventsUrl', 'Events API URL', { type: 'url' })}
+            <fieldset className="fw-fieldset fw-stack">
+              <legend>Secrets (write-only: never shown again; leave empty to keep the stored value)</legend>
+              <div className="fw-grid">
+                {secretFieldsOf(t).map(([field, required]) => {
+                  const s = storedSecret(base?.type === t ? base : undefined, field);
+                  const state = s.set ? `set${s.hint ? ` (${s.hint})` : ''}` : 'not set';
+                  return (
+                    <div key={field} className="fw-stack">
+                      <TextField
+                        label={SECRET_LABELS[field] ?? field}
+                        name={`secret-${field}`}
+                        type="password"
+                        autoComplete="new-password"
+                        data-secret={field}
+                        hint={`Stored: ${state}${required ? ' · required' : ''}`}
+                        value={draft.secrets[field] ?? ''}
+                        error={errors[`secret.${field}`]}
+                        onChange={(e) => set('secrets', { ...draft.secrets, [field]: e.target.value })}
+                      />
+                      {s.set && !required && (
+                        <Checkbox
+                          label={`Remove the stored ${field}`}
+                          checked={draft.clear[field] === true}
+                          onChange={(e) => set('clear', { ...draft.clear, [field]: e.target.checked })}
+                        />
+                      )}
+                    </div>
+                  );
+                })}
+              </div>
+            </fieldset>
+            <div className="fw-row">
+              <Checkbox label="Enabled" checked={draft.enabled} onChange={(e) => set('enabled', e.target.checked)} />
+              <Checkbox
+                label="Also notify when resolved"
+                checked={draft.sendResolved}
+                onChange={(e) => set('sendResolved', e.target.checked)}
+              />
+            </div>
+            {errors.form && (
+              <p className="fw-alert" role="alert">
+                {errors.form}
+              </p>
+            )}
+            <div className="fw-row">
+              <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
+                {save.isPending ? 'Saving…' : id ? 'Save' : 'Create channel'}
+              </Button>
+              <Button onClick={() => navigate('/alerts/channels')}>Cancel</Button>
+            </div>
+          </fieldset>
         </form>
       </Card>
     </>

@@ -7,6 +7,8 @@ import { api, enc } from '../../../api/client';
 import { alertKeys, fetchChannels, ifMatch } from '../../../api/alert-queries';
 import { AlertsNav } from '../alerts-nav';
 import { secretFieldsOf, storedSecret } from './channel-form-model';
+import { hiddenFor } from '../../../roles';
+import { useCanWrite } from '../../../session';
 
 /** Where a channel sends, without its secrets (a Slack URL shows its origin only). */
 function destinationOf(c: Channel): string {
@@ -45,6 +47,7 @@ function TestOutcome({ outcome }: { outcome: Outcome | undefined }) {
 }
 
 export function ChannelsPage() {
+  const canWrite = useCanWrite();
   const queryClient = useQueryClient();
   const channels = useQuery({ queryKey: alertKeys.channels(), queryFn: ({ signal }) => fetchChannels(signal) });
   const [outcomes, setOutcomes] = useState<Record<string, Outcome>>({});
@@ -62,9 +65,11 @@ export function ChannelsPage() {
   return (
     <>
       <PageHeader title="Channels">
-        <Link className="fw-button fw-button--primary" to="/alerts/channels/new">
-          New channel
-        </Link>
+        {canWrite && (
+          <Link className="fw-button fw-button--primary" to="/alerts/channels/new">
+            New channel
+          </Link>
+        )}
       </PageHeader>
       <AlertsNav />
       <ErrorNote error={channels.error ?? remove.error} />
@@ -73,6 +78,7 @@ export function ChannelsPage() {
         rows={channels.data ?? []}
         rowKey={(c) => c.id}
         empty={channels.isPending ? 'Loading…' : 'No channels yet.'}
+        hidden={hiddenFor(canWrite)}
         columns={[
           { key: 'name', header: 'Name', cell: (c) => <Link to={`/alerts/channels/${enc(c.id)}`}>{c.name}</Link> },
           { key: 'type', header: 'Type', cell: (c) => c.type },

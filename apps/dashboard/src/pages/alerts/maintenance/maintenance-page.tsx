@@ -6,6 +6,8 @@ import { api, enc } from '../../../api/client';
 import { alertKeys, fetchWindows, ifMatch } from '../../../api/alert-queries';
 import { AlertsNav } from '../alerts-nav';
 import { describeSchedule } from './window-form-model';
+import { hiddenFor } from '../../../roles';
+import { useCanWrite } from '../../../session';
 
 const scopeOf = (w: MaintenanceWindowDefinition) =>
   [
@@ -17,6 +19,7 @@ const scopeOf = (w: MaintenanceWindowDefinition) =>
     .join('; ');
 
 export function MaintenancePage() {
+  const canWrite = useCanWrite();
   const queryClient = useQueryClient();
   const windows = useQuery({ queryKey: alertKeys.windows(), queryFn: ({ signal }) => fetchWindows(signal) });
   const remove = useMutation({
@@ -27,9 +30,11 @@ export function MaintenancePage() {
   return (
     <>
       <PageHeader title="Maintenance windows">
-        <Link className="fw-button fw-button--primary" to="/alerts/maintenance/new">
-          New window
-        </Link>
+        {canWrite && (
+          <Link className="fw-button fw-button--primary" to="/alerts/maintenance/new">
+            New window
+          </Link>
+        )}
       </PageHeader>
       <AlertsNav />
       <p className="fw-muted">A window mutes the notifications of the targets it covers; checks go on.</p>
@@ -39,6 +44,7 @@ export function MaintenancePage() {
         rows={windows.data ?? []}
         rowKey={(w) => w.id}
         empty={windows.isPending ? 'Loading…' : 'No maintenance windows.'}
+        hidden={hiddenFor(canWrite)}
         columns={[
           { key: 'name', header: 'Name', cell: (w) => <Link to={`/alerts/maintenance/${enc(w.id)}`}>{w.name}</Link> },
           { key: 'scope', header: 'Covers', cell: (w) => scopeOf(w) },

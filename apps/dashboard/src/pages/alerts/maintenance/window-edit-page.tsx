@@ -17,9 +17,11 @@ import {
   type WindowErrors,
 } from './window-form-model';
 import { useStoredDraft } from '../../../stored-draft';
+import { useCanWrite } from '../../../session';
 
 /** Create (`/alerts/maintenance/new`) or edit (`/alerts/maintenance/:id`) a maintenance window. */
 export function WindowEditPage() {
+  const canWrite = useCanWrite();
   const id = useParams()['id'];
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -85,72 +87,79 @@ export function WindowEditPage() {
       <ErrorNote error={stored.error} />
       <Card>
         <form className="fw-stack fw-alert-form" onSubmit={submit} noValidate aria-label="Maintenance window">
-          {text('name', 'Name', { required: true })}
-          <fieldset className="fw-fieldset fw-stack">
-            <legend>Covers (a target listed, carrying one of the tags, or in one of the sites)</legend>
-            <div className="fw-grid">
-              {text('targetIds', 'Target ids', { hint: 'comma-separated' })}
-              {text('tags', 'Tags', { hint: 'comma-separated' })}
-              {text('sites', 'Sites', { hint: 'comma-separated' })}
-            </div>
-            {errors.scope && (
-              <span className="fw-field__error" role="alert">
-                {errors.scope}
-              </span>
-            )}
-          </fieldset>
-          <fieldset className="fw-fieldset fw-stack">
-            <legend>When</legend>
-            <SelectField
-              label="Schedule"
-              name="scheduleType"
-              value={draft.scheduleType}
-              error={errors.scheduleType}
-              onChange={(e) => set('scheduleType', e.target.value as WindowDraft['scheduleType'])}
-              options={[
-                { value: 'once', label: 'once' },
-                { value: 'recurring', label: 'recurring (cron)' },
-              ]}
-            />
-            {draft.scheduleType === 'once' ? (
-              <div className="fw-grid">
-                {text('startsAt', 'Starts', { type: 'datetime-local', hint: 'your time zone' })}
-                {text('endsAt', 'Ends', { type: 'datetime-local', hint: 'your time zone' })}
-              </div>
-            ) : (
-              <>
-                <div className="fw-grid">
-                  {text('cron', 'Cron', {
-                    hint: 'minute hour day-of-month month day-of-week: 0 2 * * 0 = Sundays 02:00',
-                  })}
-                  {text('duration', 'Duration', { hint: 'each window, e.g. 2h, 90m' })}
-                  {text('timezone', 'Time zone', { hint: 'IANA, e.g. Europe/Berlin or UTC' })}
-                </div>
-                <div className="fw-grid">
-                  {text('from', 'From (optional)', { type: 'datetime-local' })}
-                  {text('until', 'Until (optional)', { type: 'datetime-local' })}
-                </div>
-              </>
-            )}
-          </fieldset>
-          <TextAreaField
-            label="Comment"
-            name="comment"
-            value={draft.comment}
-            error={errors.comment}
-            onChange={(e) => set('comment', e.target.value)}
-          />
-          {errors.form && (
-            <p className="fw-alert" role="alert">
-              {errors.form}
+          {!canWrite && (
+            <p className="fw-muted" data-testid="read-only">
+              Read only: operators and admins change this.
             </p>
           )}
-          <div className="fw-row">
-            <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
-              {save.isPending ? 'Saving…' : id ? 'Save' : 'Create window'}
-            </Button>
-            <Button onClick={() => navigate('/alerts/maintenance')}>Cancel</Button>
-          </div>
+          <fieldset className="fw-stack fw-fieldset--plain" disabled={!canWrite}>
+            {text('name', 'Name', { required: true })}
+            <fieldset className="fw-fieldset fw-stack">
+              <legend>Covers (a target listed, carrying one of the tags, or in one of the sites)</legend>
+              <div className="fw-grid">
+                {text('targetIds', 'Target ids', { hint: 'comma-separated' })}
+                {text('tags', 'Tags', { hint: 'comma-separated' })}
+                {text('sites', 'Sites', { hint: 'comma-separated' })}
+              </div>
+              {errors.scope && (
+                <span className="fw-field__error" role="alert">
+                  {errors.scope}
+                </span>
+              )}
+            </fieldset>
+            <fieldset className="fw-fieldset fw-stack">
+              <legend>When</legend>
+              <SelectField
+                label="Schedule"
+                name="scheduleType"
+                value={draft.scheduleType}
+                error={errors.scheduleType}
+                onChange={(e) => set('scheduleType', e.target.value as WindowDraft['scheduleType'])}
+                options={[
+                  { value: 'once', label: 'once' },
+                  { value: 'recurring', label: 'recurring (cron)' },
+                ]}
+              />
+              {draft.scheduleType === 'once' ? (
+                <div className="fw-grid">
+                  {text('startsAt', 'Starts', { type: 'datetime-local', hint: 'your time zone' })}
+                  {text('endsAt', 'Ends', { type: 'datetime-local', hint: 'your time zone' })}
+                </div>
+              ) : (
+                <>
+                  <div className="fw-grid">
+                    {text('cron', 'Cron', {
+                      hint: 'minute hour day-of-month month day-of-week: 0 2 * * 0 = Sundays 02:00',
+                    })}
+                    {text('duration', 'Duration', { hint: 'each window, e.g. 2h, 90m' })}
+                    {text('timezone', 'Time zone', { hint: 'IANA, e.g. Europe/Berlin or UTC' })}
+                  </div>
+                  <div className="fw-grid">
+                    {text('from', 'From (optional)', { type: 'datetime-local' })}
+                    {text('until', 'Until (optional)', { type: 'datetime-local' })}
+                  </div>
+                </>
+              )}
+            </fieldset>
+            <TextAreaField
+              label="Comment"
+              name="comment"
+              value={draft.comment}
+              error={errors.comment}
+              onChange={(e) => set('comment', e.target.value)}
+            />
+            {errors.form && (
+              <p className="fw-alert" role="alert">
+                {errors.form}
+              </p>
+            )}
+            <div className="fw-row">
+              <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
+                {save.isPending ? 'Saving…' : id ? 'Save' : 'Create window'}
+              </Button>
+              <Button onClick={() => navigate('/alerts/maintenance')}>Cancel</Button>
+            </div>
+          </fieldset>
         </form>
       </Card>
     </>

@@ -36,6 +36,7 @@ import {
   type RuleField,
 } from './rule-form-model';
 import { useStoredDraft } from '../../../stored-draft';
+import { useCanWrite } from '../../../session';
 
 /** Target kinds, then pushed instances' own kinds (a target matches when its kind or its instance kind is ticked). */
 const KINDS: readonly string[] = [...Object.values(TargetKind), ...Object.values(InstanceKind)];
@@ -46,6 +47,7 @@ const toggle = (list: readonly string[], value: string, on: boolean) =>
 
 /** Create (`/alerts/rules/new`) or edit (`/alerts/rules/:id`) an alert rule. */
 export function RuleEditPage() {
+  const canWrite = useCanWrite();
   const id = useParams()['id'];
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -114,129 +116,136 @@ export function RuleEditPage() {
       <ErrorNote error={stored.error ?? channels.error} />
       <Card>
         <form className="fw-stack fw-alert-form" onSubmit={submit} noValidate aria-label="Alert rule">
-          <div className="fw-grid">
-            {text('name', 'Name', { required: true })}
-            <SelectField
-              label="Severity"
-              name="severity"
-              value={draft.severity}
-              error={errors.severity}
-              onChange={(e) => set('severity', e.target.value)}
-              options={SEVERITIES.map((s) => ({ value: s, label: s }))}
-            />
-            {text('for', 'For', { hint: 'how long the condition must hold before it fires: 30s, 5m, 1h' })}
-          </div>
-          {text('description', 'Description')}
-          <fieldset className="fw-fieldset fw-stack">
-            <legend>Targets (all given fields must match; empty: every target)</legend>
-            <div className="fw-grid">
-              {text('tags', 'Tags', { hint: 'comma-separated; a target needs all of them' })}
-              {text('sites', 'Sites', { hint: 'comma-separated' })}
-              {text('locations', 'Locations', { hint: 'comma-separated' })}
-              {text('targetIds', 'Target ids', { hint: 'comma-separated, e.g. check:…, instance:web-1' })}
-            </div>
-            <CheckboxGroup
-              label="Kinds"
-              options={KINDS}
-              selected={draft.kinds}
-              onToggle={(k, on) => set('kinds', ticked(KINDS, draft.kinds, k, on))}
-              error={errors.kinds}
-            />
-          </fieldset>
-          <fieldset className="fw-fieldset fw-stack">
-            <legend>Condition</legend>
-            <SelectField
-              label="Condition type"
-              name="conditionType"
-              value={draft.conditionType}
-              error={errors.conditionType}
-              onChange={(e) => set('conditionType', e.target.value as RuleDraft['conditionType'])}
-              options={[
-                { value: 'status', label: 'target status' },
-                { value: 'metric', label: 'metric above / below a threshold' },
-              ]}
-            />
-            {draft.conditionType === 'status' ? (
-              <CheckboxGroup
-                label="Statuses"
-                options={STATUSES}
-                selected={draft.statuses}
-                onToggle={(st, on) => set('statuses', ticked(STATUSES, draft.statuses, st, on))}
-                error={errors.statuses}
-              />
-            ) : (
-              <div className="fw-grid">
-                <SelectField
-                  label="Metric"
-                  name="metric"
-                  value={draft.metric}
-                  error={errors.metric}
-                  onChange={(e) => set('metric', e.target.value as RuleDraft['metric'])}
-                  options={METRIC_KINDS.map((k) => ({ value: k, label: k }))}
-                />
-                {filter && text('metricFilter', filter.label)}
-                <SelectField
-                  label="Operator"
-                  name="op"
-                  value={draft.op}
-                  error={errors.op}
-                  onChange={(e) => set('op', e.target.value as RuleDraft['op'])}
-                  options={[
-                    { value: 'above', label: 'above' },
-                    { value: 'below', label: 'below' },
-                  ]}
-                />
-                {text('threshold', 'Threshold', { inputMode: 'decimal', hint: '% 0–100, ms, °C' })}
-              </div>
-            )}
-          </fieldset>
-          <div className="fw-grid">
-            <TextAreaField
-              label="Labels"
-              name="labels"
-              hint="one name=value per line (alertname, severity, target and rule_id are set by the engine)"
-              value={draft.labels}
-              error={errors.labels}
-              onChange={(e) => set('labels', e.target.value)}
-            />
-            <TextAreaField
-              label="Annotations"
-              name="annotations"
-              hint="one name=template per line, e.g. summary={{ target.name }} is {{ alert.state }}"
-              value={draft.annotations}
-              error={errors.annotations}
-              onChange={(e) => set('annotations', e.target.value)}
-            />
-          </div>
-          <div className="fw-row" role="group" aria-label="Channels">
-            <span className="fw-muted">Notify:</span>
-            {(channels.data ?? []).map((c) => (
-              <Checkbox
-                key={c.id}
-                label={`${c.name} (${c.type})`}
-                checked={draft.channels.includes(c.id)}
-                onChange={(e) => set('channels', toggle(draft.channels, c.id, e.target.checked))}
-              />
-            ))}
-            {channels.data?.length === 0 && <span className="fw-muted">no channels yet (shown, never sent)</span>}
-            {errors.channels && (
-              <span className="fw-field__error" role="alert">
-                {errors.channels}
-              </span>
-            )}
-          </div>
-          <Checkbox label="Enabled" checked={draft.enabled} onChange={(e) => set('enabled', e.target.checked)} />
-          {errors.form && (
-            <p className="fw-alert" role="alert">
-              {errors.form}
+          {!canWrite && (
+            <p className="fw-muted" data-testid="read-only">
+              Read only: operators and admins change this.
             </p>
           )}
-          <div className="fw-row">
-            <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
-              {save.isPending ? 'Saving…' : id ? 'Save' : 'Create rule'}
-            </Button>
-            <Button onClick={() => navigate('/alerts/rules')}>Cancel</Button>
-          </div>
+          <fieldset className="fw-stack fw-fieldset--plain" disabled={!canWrite}>
+            <div className="fw-grid">
+              {text('name', 'Name', { required: true })}
+              <SelectField
+                label="Severity"
+                name="severity"
+                value={draft.severity}
+                error={errors.severity}
+                onChange={(e) => set('severity', e.target.value)}
+                options={SEVERITIES.map((s) => ({ value: s, label: s }))}
+              />
+              {text('for', 'For', { hint: 'how long the condition must hold before it fires: 30s, 5m, 1h' })}
+            </div>
+            {text('description', 'Description')}
+            <fieldset className="fw-fieldset fw-stack">
+              <legend>Targets (all given fields must match; empty: every target)</legend>
+              <div className="fw-grid">
+                {text('tags', 'Tags', { hint: 'comma-separated; a target needs all of them' })}
+                {text('sites', 'Sites', { hint: 'comma-separated' })}
+                {text('locations', 'Locations', { hint: 'comma-separated' })}
+                {text('targetIds', 'Target ids', { hint: 'comma-separated, e.g. check:…, instance:web-1' })}
+              </div>
+              <CheckboxGroup
+                label="Kinds"
+                options={KINDS}
+                selected={draft.kinds}
+                onToggle={(k, on) => set('kinds', ticked(KINDS, draft.kinds, k, on))}
+                error={errors.kinds}
+              />
+            </fieldset>
+            <fieldset className="fw-fieldset fw-stack">
+              <legend>Condition</legend>
+              <SelectField
+                label="Condition type"
+                name="conditionType"
+                value={draft.conditionType}
+                error={errors.conditionType}
+                onChange={(e) => set('conditionType', e.target.value as RuleDraft['conditionType'])}
+                options={[
+                  { value: 'status', label: 'target status' },
+                  { value: 'metric', label: 'metric above / below a threshold' },
+                ]}
+              />
+              {draft.conditionType === 'status' ? (
+                <CheckboxGroup
+                  label="Statuses"
+                  options={STATUSES}
+                  selected={draft.statuses}
+                  onToggle={(st, on) => set('statuses', ticked(STATUSES, draft.statuses, st, on))}
+                  error={errors.statuses}
+                />
+              ) : (
+                <div className="fw-grid">
+                  <SelectField
+                    label="Metric"
+                    name="metric"
+                    value={draft.metric}
+                    error={errors.metric}
+                    onChange={(e) => set('metric', e.target.value as RuleDraft['metric'])}
+                    options={METRIC_KINDS.map((k) => ({ value: k, label: k }))}
+                  />
+                  {filter && text('metricFilter', filter.label)}
+                  <SelectField
+                    label="Operator"
+                    name="op"
+                    value={draft.op}
+                    error={errors.op}
+                    onChange={(e) => set('op', e.target.value as RuleDraft['op'])}
+                    options={[
+                      { value: 'above', label: 'above' },
+                      { value: 'below', label: 'below' },
+                    ]}
+                  />
+                  {text('threshold', 'Threshold', { inputMode: 'decimal', hint: '% 0–100, ms, °C' })}
+                </div>
+              )}
+            </fieldset>
+            <div className="fw-grid">
+              <TextAreaField
+                label="Labels"
+                name="labels"
+                hint="one name=value per line (alertname, severity, target and rule_id are set by the engine)"
+                value={draft.labels}
+                error={errors.labels}
+                onChange={(e) => set('labels', e.target.value)}
+              />
+              <TextAreaField
+                label="Annotations"
+                name="annotations"
+                hint="one name=template per line, e.g. summary={{ target.name }} is {{ alert.state }}"
+                value={draft.annotations}
+                error={errors.annotations}
+                onChange={(e) => set('annotations', e.target.value)}
+              />
+            </div>
+            <div className="fw-row" role="group" aria-label="Channels">
+              <span className="fw-muted">Notify:</span>
+              {(channels.data ?? []).map((c) => (
+                <Checkbox
+                  key={c.id}
+                  label={`${c.name} (${c.type})`}
+                  checked={draft.channels.includes(c.id)}
+                  onChange={(e) => set('channels', toggle(draft.channels, c.id, e.target.checked))}
+                />
+              ))}
+              {channels.data?.length === 0 && <span className="fw-muted">no channels yet (shown, never sent)</span>}
+              {errors.channels && (
+                <span className="fw-field__error" role="alert">
+                  {errors.channels}
+                </span>
+              )}
+            </div>
+            <Checkbox label="Enabled" checked={draft.enabled} onChange={(e) => set('enabled', e.target.checked)} />
+            {errors.form && (
+              <p className="fw-alert" role="alert">
+                {errors.form}
+              </p>
+            )}
+            <div className="fw-row">
+              <Button type="submit" variant="primary" disabled={save.isPending || (id !== undefined && !base)}>
+                {save.isPending ? 'Saving…' : id ? 'Save' : 'Create rule'}
+              </Button>
+              <Button onClick={() => navigate('/alerts/rules')}>Cancel</Button>
+            </div>
+          </fieldset>
         </form>
       </Card>
     </>

@@ -6,6 +6,8 @@ import { api, enc } from '../../../api/client';
 import { alertKeys, fetchRules, ifMatch } from '../../../api/alert-queries';
 import { AlertsNav } from '../alerts-nav';
 import { LabelChips } from '../label-chips';
+import { hiddenFor } from '../../../roles';
+import { useCanWrite } from '../../../session';
 
 /** What a rule waits for, in words ("DOWN for 1m", "host_cpu_pct above 90 for 5m"). */
 export function describeCondition(r: AlertRuleDefinition): string {
@@ -27,6 +29,7 @@ function describeSelector(r: AlertRuleDefinition): string {
 }
 
 export function RulesPage() {
+  const canWrite = useCanWrite();
   const queryClient = useQueryClient();
   const rules = useQuery({ queryKey: alertKeys.rules(), queryFn: ({ signal }) => fetchRules(signal) });
   const remove = useMutation({
@@ -37,9 +40,11 @@ export function RulesPage() {
   return (
     <>
       <PageHeader title="Alert rules">
-        <Link className="fw-button fw-button--primary" to="/alerts/rules/new">
-          New rule
-        </Link>
+        {canWrite && (
+          <Link className="fw-button fw-button--primary" to="/alerts/rules/new">
+            New rule
+          </Link>
+        )}
       </PageHeader>
       <AlertsNav />
       <ErrorNote error={rules.error ?? remove.error} />
@@ -48,6 +53,7 @@ export function RulesPage() {
         rows={rules.data ?? []}
         rowKey={(r) => r.id}
         empty={rules.isPending ? 'Loading…' : 'No rules yet.'}
+        hidden={hiddenFor(canWrite)}
         columns={[
           {
             key: 'name',

@@ -7,6 +7,7 @@ import { api, ApiError } from '../../../api/client';
 import { alertKeys } from '../../../api/alert-queries';
 import { useSession } from '../../../session';
 import { AlertsNav } from '../alerts-nav';
+import { useCanWrite } from '../../../session';
 import {
   draftToInput,
   errorsFromIssues,
@@ -21,6 +22,7 @@ import {
 
 /** `/alerts/silences/new` (optionally `?matcher=name=value&…`, as an alert's "Silence" link sends). */
 export function SilenceEditPage() {
+  const canWrite = useCanWrite();
   const navigate = useNavigate();
   const [params] = useSearchParams();
   const queryClient = useQueryClient();
@@ -73,88 +75,95 @@ export function SilenceEditPage() {
       <AlertsNav />
       <Card>
         <form className="fw-stack fw-alert-form" onSubmit={submit} noValidate aria-label="Silence">
-          <fieldset className="fw-fieldset fw-stack">
-            <legend>Matchers (all must match an alert’s labels; =~ and !~ take an anchored regex)</legend>
-            {draft.matchers.map((m, i) => (
-              <div key={i} className="fw-matcher-row" data-matcher={i}>
-                <TextField
-                  label={`Label ${i + 1}`}
-                  value={m.name}
-                  onChange={(e) => setMatcher(i, { name: e.target.value })}
-                />
-                <SelectField
-                  label={`Operator ${i + 1}`}
-                  value={m.op}
-                  onChange={(e) => setMatcher(i, { op: e.target.value as MatcherOp })}
-                  options={OPS.map((o) => ({ value: o, label: o }))}
-                />
-                <TextField
-                  label={`Value ${i + 1}`}
-                  value={m.value}
-                  error={errors[`matcher.${i}`]}
-                  onChange={(e) => setMatcher(i, { value: e.target.value })}
-                />
-                <Button
-                  size="small"
-                  aria-label={`Remove matcher ${i + 1}`}
-                  disabled={draft.matchers.length === 1}
-                  onClick={() => update({ ...draft, matchers: draft.matchers.filter((_, j) => j !== i) })}
-                >
-                  Remove
-                </Button>
-              </div>
-            ))}
-            {errors.matchers && (
-              <span className="fw-field__error" role="alert">
-                {errors.matchers}
-              </span>
-            )}
-            <div>
-              <Button
-                size="small"
-                onClick={() => update({ ...draft, matchers: [...draft.matchers, { name: '', op: '=', value: '' }] })}
-              >
-                Add matcher
-              </Button>
-            </div>
-          </fieldset>
-          <div className="fw-grid">
-            <TextField
-              label="Starts"
-              type="datetime-local"
-              value={draft.startsAt}
-              error={errors.startsAt}
-              hint="your time zone"
-              onChange={(e) => update({ ...draft, startsAt: e.target.value })}
-            />
-            <TextField
-              label="Ends"
-              type="datetime-local"
-              value={draft.endsAt}
-              error={errors.endsAt}
-              hint="your time zone"
-              onChange={(e) => update({ ...draft, endsAt: e.target.value })}
-            />
-            <TextField label="Author" value={author} readOnly hint="you: the gateway records the caller" />
-          </div>
-          <TextAreaField
-            label="Comment"
-            value={draft.comment}
-            error={errors.comment}
-            hint="why (required)"
-            onChange={(e) => update({ ...draft, comment: e.target.value })}
-          />
-          {errors.form && (
-            <p className="fw-alert" role="alert">
-              {errors.form}
+          {!canWrite && (
+            <p className="fw-muted" data-testid="read-only">
+              Read only: operators and admins change this.
             </p>
           )}
-          <div className="fw-row">
-            <Button type="submit" variant="primary" disabled={save.isPending}>
-              {save.isPending ? 'Saving…' : 'Create silence'}
-            </Button>
-            <Button onClick={() => navigate('/alerts/silences')}>Cancel</Button>
-          </div>
+          <fieldset className="fw-stack fw-fieldset--plain" disabled={!canWrite}>
+            <fieldset className="fw-fieldset fw-stack">
+              <legend>Matchers (all must match an alert’s labels; =~ and !~ take an anchored regex)</legend>
+              {draft.matchers.map((m, i) => (
+                <div key={i} className="fw-matcher-row" data-matcher={i}>
+                  <TextField
+                    label={`Label ${i + 1}`}
+                    value={m.name}
+                    onChange={(e) => setMatcher(i, { name: e.target.value })}
+                  />
+                  <SelectField
+                    label={`Operator ${i + 1}`}
+                    value={m.op}
+                    onChange={(e) => setMatcher(i, { op: e.target.value as MatcherOp })}
+                    options={OPS.map((o) => ({ value: o, label: o }))}
+                  />
+                  <TextField
+                    label={`Value ${i + 1}`}
+                    value={m.value}
+                    error={errors[`matcher.${i}`]}
+                    onChange={(e) => setMatcher(i, { value: e.target.value })}
+                  />
+                  <Button
+                    size="small"
+                    aria-label={`Remove matcher ${i + 1}`}
+                    disabled={draft.matchers.length === 1}
+                    onClick={() => update({ ...draft, matchers: draft.matchers.filter((_, j) => j !== i) })}
+                  >
+                    Remove
+                  </Button>
+                </div>
+              ))}
+              {errors.matchers && (
+                <span className="fw-field__error" role="alert">
+                  {errors.matchers}
+                </span>
+              )}
+              <div>
+                <Button
+                  size="small"
+                  onClick={() => update({ ...draft, matchers: [...draft.matchers, { name: '', op: '=', value: '' }] })}
+                >
+                  Add matcher
+                </Button>
+              </div>
+            </fieldset>
+            <div className="fw-grid">
+              <TextField
+                label="Starts"
+                type="datetime-local"
+                value={draft.startsAt}
+                error={errors.startsAt}
+                hint="your time zone"
+                onChange={(e) => update({ ...draft, startsAt: e.target.value })}
+              />
+              <TextField
+                label="Ends"
+                type="datetime-local"
+                value={draft.endsAt}
+                error={errors.endsAt}
+                hint="your time zone"
+                onChange={(e) => update({ ...draft, endsAt: e.target.value })}
+              />
+              <TextField label="Author" value={author} readOnly hint="you: the gateway records the caller" />
+            </div>
+            <TextAreaField
+              label="Comment"
+              value={draft.comment}
+              error={errors.comment}
+              hint="why (required)"
+              onChange={(e) => update({ ...draft, comment: e.target.value })}
+            />
+            {errors.form && (
+              <p className="fw-alert" role="alert">
+                {errors.form}
+              </p>
+            )}
+            <div className="fw-row">
+              <Button type="submit" variant="primary" disabled={save.isPending}>
+                {save.isPending ? 'Saving…' : 'Create silence'}
+              </Button>
+              <Button onClick={() => navigate('/alerts/silences')}>Cancel</Button>
+            </div>
+          </fieldset>
         </form>
       </Card>
     </>

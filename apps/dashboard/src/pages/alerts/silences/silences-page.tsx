@@ -7,11 +7,14 @@ import { alertKeys, fetchSilences, SILENCES_SHOWN } from '../../../api/alert-que
 import { LIVE_POLL_MS } from '../../../live';
 import { AlertsNav } from '../alerts-nav';
 import { formatMatcher } from './silence-form-model';
+import { hiddenFor } from '../../../roles';
+import { useCanWrite } from '../../../session';
 
 type Shown = SilenceState | 'all';
 const FILTERS: Shown[] = ['all', ...SILENCE_STATES];
 
 export function SilencesPage() {
+  const canWrite = useCanWrite();
   const queryClient = useQueryClient();
   const [params, setParams] = useSearchParams();
   const requested = params.get('state') as Shown | null;
@@ -29,9 +32,11 @@ export function SilencesPage() {
   return (
     <>
       <PageHeader title="Silences">
-        <Link className="fw-button fw-button--primary" to="/alerts/silences/new">
-          New silence
-        </Link>
+        {canWrite && (
+          <Link className="fw-button fw-button--primary" to="/alerts/silences/new">
+            New silence
+          </Link>
+        )}
       </PageHeader>
       <AlertsNav />
       <div className="fw-row fw-alerts-filters" role="group" aria-label="Show silences">
@@ -56,6 +61,7 @@ export function SilencesPage() {
         rows={silences.data ?? []}
         rowKey={(s) => s.id}
         empty={silences.isPending ? 'Loading…' : 'No silences.'}
+        hidden={hiddenFor(canWrite)}
         columns={[
           {
             key: 'state',
