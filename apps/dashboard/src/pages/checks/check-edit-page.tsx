@@ -16,11 +16,10 @@ import {
   type FieldErrors,
 } from './check-form-model';
 import { useStoredDraft } from '../../stored-draft';
-import { useCanWrite } from '../../session';
+import { WriteGate } from '../../read-only';
 
 /** Create (`/checks/new`) or edit (`/checks/:id`) a check. */
 export function CheckEditPage() {
-  const canWrite = useCanWrite();
   const id = useParams()['id'];
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -87,12 +86,7 @@ export function CheckEditPage() {
       <ErrorNote error={stored.error} />
       <Card>
         <form className="fw-stack fw-check-form" onSubmit={submit} noValidate aria-label="Check">
-          {!canWrite && (
-            <p className="fw-muted" data-testid="read-only">
-              Read only: operators and admins change this.
-            </p>
-          )}
-          <fieldset className="fw-stack fw-fieldset--plain" disabled={!canWrite}>
+          <WriteGate>
             <div className="fw-grid">
               {text('name', 'Name', { required: true })}
               <SelectField
@@ -203,7 +197,7 @@ export function CheckEditPage() {
               </Button>
               <Button onClick={() => navigate('/checks')}>Cancel</Button>
             </div>
-          </fieldset>
+          </WriteGate>
         </form>
       </Card>
     </>

@@ -22,13 +22,12 @@ import {
   type StatusPageDraft,
 } from './status-page-form';
 import { useStoredDraft } from '../../stored-draft';
-import { useCanWrite } from '../../session';
+import { WriteGate } from '../../read-only';
 
 const SEVERITIES = ['info', 'maintenance', 'minor', 'major'] as const;
 
 /** Create (`/status-pages/new`) or edit (`/status-pages/:id`) a status page, with a preview beside the form. */
 export function StatusPageEditPage() {
-  const canWrite = useCanWrite();
   const id = useParams()['id'];
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -101,12 +100,7 @@ export function StatusPageEditPage() {
       <div className="sp-editor">
         <Card title="Page">
           <form className="fw-stack" onSubmit={submit} noValidate aria-label="Status page">
-            {!canWrite && (
-              <p className="fw-muted" data-testid="read-only">
-                Read only: operators and admins change this.
-              </p>
-            )}
-            <fieldset className="fw-stack fw-fieldset--plain" disabled={!canWrite}>
+            <WriteGate>
               <TextField
                 label="Title"
                 name="title"
@@ -275,7 +269,7 @@ export function StatusPageEditPage() {
                 </Button>
                 <Button onClick={() => navigate('/status-pages')}>Cancel</Button>
               </div>
-            </fieldset>
+            </WriteGate>
           </form>
         </Card>
         <Card title="Preview" aria-label="Preview">

@@ -20,11 +20,10 @@ import {
   type ChannelField,
 } from './channel-form-model';
 import { useStoredDraft } from '../../../stored-draft';
-import { useCanWrite } from '../../../session';
+import { WriteGate } from '../../../read-only';
 
 /** Create (`/alerts/channels/new`) or edit (`/alerts/channels/:id`) a notification channel. */
 export function ChannelEditPage() {
-  const canWrite = useCanWrite();
   const id = useParams()['id'];
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -86,12 +85,7 @@ export function ChannelEditPage() {
       <ErrorNote error={stored.error} />
       <Card>
         <form className="fw-stack fw-alert-form" onSubmit={submit} noValidate aria-label="Channel">
-          {!canWrite && (
-            <p className="fw-muted" data-testid="read-only">
-              Read only: operators and admins change this.
-            </p>
-          )}
-          <fieldset className="fw-stack fw-fieldset--plain" disabled={!canWrite}>
+          <WriteGate>
             <div className="fw-grid">
               {text('name', 'Name', { required: true })}
               <SelectField
@@ -199,7 +193,7 @@ export function ChannelEditPage() {
               </Button>
               <Button onClick={() => navigate('/alerts/channels')}>Cancel</Button>
             </div>
-          </fieldset>
+          </WriteGate>
         </form>
       </Card>
     </>

@@ -17,11 +17,10 @@ import {
   type WindowErrors,
 } from './window-form-model';
 import { useStoredDraft } from '../../../stored-draft';
-import { useCanWrite } from '../../../session';
+import { WriteGate } from '../../../read-only';
 
 /** Create (`/alerts/maintenance/new`) or edit (`/alerts/maintenance/:id`) a maintenance window. */
 export function WindowEditPage() {
-  const canWrite = useCanWrite();
   const id = useParams()['id'];
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -87,12 +86,7 @@ export function WindowEditPage() {
       <ErrorNote error={stored.error} />
       <Card>
         <form className="fw-stack fw-alert-form" onSubmit={submit} noValidate aria-label="Maintenance window">
-          {!canWrite && (
-            <p className="fw-muted" data-testid="read-only">
-              Read only: operators and admins change this.
-            </p>
-          )}
-          <fieldset className="fw-stack fw-fieldset--plain" disabled={!canWrite}>
+          <WriteGate>
             {text('name', 'Name', { required: true })}
             <fieldset className="fw-fieldset fw-stack">
               <legend>Covers (a target listed, carrying one of the tags, or in one of the sites)</legend>
@@ -159,7 +153,7 @@ export function WindowEditPage() {
               </Button>
               <Button onClick={() => navigate('/alerts/maintenance')}>Cancel</Button>
             </div>
-          </fieldset>
+          </WriteGate>
         </form>
       </Card>
     </>

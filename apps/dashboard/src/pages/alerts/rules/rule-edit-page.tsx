@@ -36,7 +36,7 @@ import {
   type RuleField,
 } from './rule-form-model';
 import { useStoredDraft } from '../../../stored-draft';
-import { useCanWrite } from '../../../session';
+import { WriteGate } from '../../../read-only';
 
 /** Target kinds, then pushed instances' own kinds (a target matches when its kind or its instance kind is ticked). */
 const KINDS: readonly string[] = [...Object.values(TargetKind), ...Object.values(InstanceKind)];
@@ -47,7 +47,6 @@ const toggle = (list: readonly string[], value: string, on: boolean) =>
 
 /** Create (`/alerts/rules/new`) or edit (`/alerts/rules/:id`) an alert rule. */
 export function RuleEditPage() {
-  const canWrite = useCanWrite();
   const id = useParams()['id'];
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -116,12 +115,7 @@ export function RuleEditPage() {
       <ErrorNote error={stored.error ?? channels.error} />
       <Card>
         <form className="fw-stack fw-alert-form" onSubmit={submit} noValidate aria-label="Alert rule">
-          {!canWrite && (
-            <p className="fw-muted" data-testid="read-only">
-              Read only: operators and admins change this.
-            </p>
-          )}
-          <fieldset className="fw-stack fw-fieldset--plain" disabled={!canWrite}>
+          <WriteGate>
             <div className="fw-grid">
               {text('name', 'Name', { required: true })}
               <SelectField
@@ -245,7 +239,7 @@ export function RuleEditPage() {
               </Button>
               <Button onClick={() => navigate('/alerts/rules')}>Cancel</Button>
             </div>
-          </fieldset>
+          </WriteGate>
         </form>
       </Card>
     </>

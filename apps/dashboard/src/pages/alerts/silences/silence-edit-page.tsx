@@ -7,7 +7,7 @@ import { api, ApiError } from '../../../api/client';
 import { alertKeys } from '../../../api/alert-queries';
 import { useSession } from '../../../session';
 import { AlertsNav } from '../alerts-nav';
-import { useCanWrite } from '../../../session';
+import { WriteGate } from '../../../read-only';
 import {
   draftToInput,
   errorsFromIssues,
@@ -22,7 +22,6 @@ import {
 
 /** `/alerts/silences/new` (optionally `?matcher=name=value&…`, as an alert's "Silence" link sends). */
 export function SilenceEditPage() {
-  const canWrite = useCanWrite();
   const navigate = useNavigate();
   const [params] = useSearchParams();
   const queryClient = useQueryClient();
@@ -75,12 +74,7 @@ export function SilenceEditPage() {
       <AlertsNav />
       <Card>
         <form className="fw-stack fw-alert-form" onSubmit={submit} noValidate aria-label="Silence">
-          {!canWrite && (
-            <p className="fw-muted" data-testid="read-only">
-              Read only: operators and admins change this.
-            </p>
-          )}
-          <fieldset className="fw-stack fw-fieldset--plain" disabled={!canWrite}>
+          <WriteGate>
             <fieldset className="fw-fieldset fw-stack">
               <legend>Matchers (all must match an alert’s labels; =~ and !~ take an anchored regex)</legend>
               {draft.matchers.map((m, i) => (
@@ -163,7 +157,7 @@ export function SilenceEditPage() {
               </Button>
               <Button onClick={() => navigate('/alerts/silences')}>Cancel</Button>
             </div>
-          </fieldset>
+          </WriteGate>
         </form>
       </Card>
     </>
