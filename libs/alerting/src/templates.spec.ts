@@ -85,6 +85,9 @@ describe('alert templates (Liquid, no file system, bounded)', () => {
   it('a template too slow to render is refused at save, naming why; honest ones are not', () => {
     expect(HEAVY.length).toBeLessThan(4096);
     expect(templateProblem(HEAVY)).toMatch(/^takes too long to render \(over 50 ms with 1,024-character values\)/);
+    // Long values spend the allocation budget in `escape` and stop the trial at once; short ones let the loop run.
+    const escaped = `${'{% assign a = rule.name | escape %}'.repeat(9)}${HEAVY}`;
+    expect(templateProblem(escaped)).toMatch(/^takes too long to render \(over 50 ms with one-character values\)/);
     // A loop that fits: accepted.
     expect(
       templateProblem('{% for l in (1..16) %}{{ target.name | upcase }}{% endfor %} {{ labels.mount }}'),

@@ -1,4 +1,5 @@
 import { compileAlertRule } from '../rule';
+import { renderBudget } from '../templates';
 import { targetOf, ruleOf, T0, MIN } from '../testing/fixtures';
 import type { AlertNotification } from '../engine';
 import {
@@ -75,6 +76,19 @@ describe('notification of a grouping flush', () => {
       value: null,
       generatorURL: 'https://fleet.example.com/alerts/0123456789abcdef',
     });
+  });
+
+  it("a decision's pass budget bounds its messages' templates: once spent, they read as skipped", () => {
+    const spent = renderBudget(0, Date.now() - 1);
+    const n = notificationOfFlush(flush(['firing']), lookup('Web'), spent);
+    expect(n.alerts[0].annotations).toEqual({
+      summary: '[template skipped: this message used its render time]',
+      runbook_url: '[template skipped: this message used its render time]',
+    });
+    // A pass with time left: rendered.
+    expect(notificationOfFlush(flush(['firing']), lookup('Web'), renderBudget()).alerts[0].annotations['summary']).toBe(
+      'Web is firing',
+    );
   });
 
   it('a resolved alert has its end time and a resolved state', () => {

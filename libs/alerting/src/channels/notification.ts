@@ -95,10 +95,16 @@ export function notificationAlertOf(
 }
 
 /** The message of one grouping flush (libs/alerting grouping) for its channel. */
-export function notificationOfFlush(flush: GroupFlush, lookup: NotificationLookup): ChannelNotification {
+export function notificationOfFlush(
+  flush: GroupFlush,
+  lookup: NotificationLookup,
+  passBudget?: RenderBudget,
+): ChannelNotification {
   // One budget for the message's templates: a slow one (stored before templates were tried at save) cannot hold the
   // evaluator — and its transaction — for seconds per alert.
-  const budget = renderBudget();
+  const own = renderBudget();
+  // The sooner of the message's own budget and what is left of its caller's pass (the evaluator's decision).
+  const budget = passBudget && passBudget.deadline < own.deadline ? passBudget : own;
   const alerts = [...flush.firing, ...flush.resolved].map((n) => notificationAlertOf(n, lookup, budget));
   return {
     // The grouping's key separates channel and labels with NUL, which Postgres text cannot hold.

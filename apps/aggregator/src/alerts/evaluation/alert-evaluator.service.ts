@@ -12,6 +12,8 @@ import {
   notificationOf,
   flushDue,
   notificationOfFlush,
+  renderBudget,
+  TEMPLATE_LIMITS,
   type AlertNotification,
   type AlertSeriesState,
   type EvaluationInput,
@@ -403,20 +405,20 @@ export class AlertEvaluator {
       else deletes.push(k);
     }
     const lookup = this.lookup();
+    // Rendered before the transaction, within one budget for the whole decision: templates (annotations) never hold
+    // the transaction — and its lease row — however many messages a decision sends.
+    const passBudget = renderBudget(TEMPLATE_LIMITS.passRenderMs);
+    const messages = flushes.map((f) => ({
+      channelId: f.channelId,
+      groupKey: f.groupKey,
+      notification: notificationOfFlush(f, lookup, passBudget),
+    }));
     try {
       await this.repo.transaction(async (tx) => {
         if (!(await this.repo.holdsEpoch(tx, this.options.leaseName, epoch))) throw new EvaluatorFencedError();
         await this.repo.saveStates(tx, upserts, deletes);
         await this.repo.saveGroups(tx, groupUpserts, groupDeletes);
-        await this.deliveries.enqueue(
-          flushes.map((f) => ({
-            channelId: f.channelId,
-            groupKey: f.groupKey,
-            notification: notificationOfFlush(f, lookup),
-          })),
-          tx,
-          now,
-        );
+        await this.deliveries.enqueue(messages, tx, now);
       });
     } catch (err) {
       if (err instanceof EvaluatorFencedError) {
