@@ -90,10 +90,10 @@ describe('ConditionSandbox', () => {
     expect(await verdict).toEqual({ ok: true });
   });
 
-  describe('slow conditions (budget 600 ms, slow from 250 ms: wide gaps, for a loaded box)', () => {
+  describe('slow conditions (budget 1 s, slow from 250 ms: wide gaps, for a loaded box)', () => {
     let own: ConditionSandbox;
     beforeEach(() => {
-      own = new ConditionSandbox(join(dir, 'worker.js'), logger, 600, 250);
+      own = new ConditionSandbox(join(dir, 'worker.js'), logger, 1_000, 250);
     });
     afterEach(() => own.close());
     const order: string[] = [];
@@ -127,6 +127,26 @@ describe('ConditionSandbox', () => {
       expect((await round(1)).order).toEqual(['spin', 'busy', 'light', 'busy-2']);
     });
 
+    it('aged slow ones do not run back to back while others wait: one, then another check, then the next', async () => {
+      for (const k of ['s1', 's2', 's3']) await run(k, ['busy:300']); // found slow
+      let traffic = true;
+      const stream = async (key: string) => {
+        while (traffic) await run(key, ['busy:50']);
+      };
+      const stop = setTimeout(() => (traffic = false), 6_000);
+      order.length = 0;
+      const streams = ['f1', 'f2', 'f3', 'f4'].map(stream);
+      await new Promise((r) => setTimeout(r, 100));
+      await Promise.all(['s1', 's2', 's3'].map((k) => run(k, ['busy:300'])));
+      traffic = false;
+      clearTimeout(stop);
+      await Promise.all(streams);
+      const slowAt = order.map((k, i) => (k.startsWith('s') ? i : -1)).filter((i) => i >= 0);
+      expect(slowAt).toHaveLength(3);
+      // Aged together (past twice the budget), they still go one at a time between the others' evaluations.
+      expect(slowAt.every((at, i) => i === 0 || at > slowAt[i - 1] + 1)).toBe(true);
+    }, 15_000);
+
     it('do not starve: the oldest goes next once it has waited twice the budget, however busy the others keep it', async () => {
       await run('slow', ['busy:400']); // found slow
       let traffic = true;
@@ -134,16 +154,16 @@ describe('ConditionSandbox', () => {
         while (traffic) await run(key, ['busy:50']);
       };
       const streams = ['f1', 'f2', 'f3', 'f4'].map(stream);
-      // The traffic stops by itself at 4 s: without the rule the slow one is answered only then.
-      const stop = setTimeout(() => (traffic = false), 4_000);
+      // The traffic stops by itself at 5 s: without the rule the slow one is answered only then.
+      const stop = setTimeout(() => (traffic = false), 5_000);
       await new Promise((r) => setTimeout(r, 100));
       const asked = Date.now();
       const waited = await run('slow', ['busy:1']).then(() => Date.now() - asked);
       traffic = false;
       clearTimeout(stop);
       await Promise.all(streams);
-      // Twice the budget (1.2 s) and the evaluation running then; the fast traffic went on for as long as it liked.
-      expect(waited).toBeLessThan(3_000);
+      // Twice the budget (2 s) and the evaluation running then; the fast traffic went on for as long as it liked.
+      expect(waited).toBeLessThan(3_500);
     }, 15_000);
   });
 

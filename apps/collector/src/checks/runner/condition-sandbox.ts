@@ -83,6 +83,7 @@ export class ConditionSandbox implements ConditionEvaluator {
   private readonly queue: Job[] = [];
   private readonly slowQueue: Job[] = [];
   private readonly slowKeys = new Set<string>();
+  private lastWasSlow = false;
   private active: { job: Job; timer: NodeJS.Timeout; startedAt: number } | null = null;
   private startTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -138,10 +139,17 @@ export class ConditionSandbox implements ConditionEvaluator {
     return this.queue.length + this.slowQueue.length;
   }
 
+  /**
+   * The next job: after a slow one, the others' first (so slow ones never run back to back while others wait — aged
+   * ones included: eight that aged together held a light check ~8 s); else the oldest slow one once it has waited
+   * slowWaitMaxMs (none starves), else the others' in turn.
+   */
   private takeNext(): Job {
     const oldestSlow = this.slowQueue[0];
-    if (oldestSlow && Date.now() - oldestSlow.queuedAt >= this.slowWaitMaxMs) return this.slowQueue.shift() as Job;
-    return (this.queue.shift() ?? this.slowQueue.shift()) as Job;
+    const aged = oldestSlow !== undefined && Date.now() - oldestSlow.queuedAt >= this.slowWaitMaxMs;
+    const fromSlow = this.queue.length === 0 || (aged && !this.lastWasSlow);
+    this.lastWasSlow = fromSlow;
+    return (fromSlow ? this.slowQueue.shift() : this.queue.shift()) as Job;
   }
 
   private takeAll(): Job[] {
