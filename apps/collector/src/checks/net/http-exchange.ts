@@ -119,11 +119,14 @@ export async function httpExchange(req: ExchangeRequest, ctx: ExchangeContext): 
         throw new RedirectError(`redirect to scheme "${next.protocol}" refused (http, https only)`);
       // Credentials stay with the origin; a Host the check sets names the first host's virtual host: another host gets
       // its own (withHost) — the same host on another scheme or port (http → https) keeps it.
-      if (next.origin !== url.origin)
+      if (next.origin !== url.origin) {
         headers = withoutMatching(
           headers,
           (name) => originBound(name) || (name.toLowerCase() === 'host' && next.hostname !== url.hostname),
         );
+        // Kept on the same host: its port is the new URL's (a Host of app:8080 is not sent to :443).
+        headers = withHostPort(headers, next.port);
+      }
       // 303 always, and 301/302 after a POST, continue as GET without the body (fetch standard).
       if (
         (res.status === 303 && method !== 'HEAD') ||
@@ -295,6 +298,20 @@ function virtualHostOf(h: Record<string, string>): string | undefined {
     .replace(/^([^:]*):\d*$/, '$1')
     .replace(/\.$/, '');
   return name === '' || literalIpOf(name) ? undefined : name;
+}
+
+/** The check's Host header (if any) with `port` ('' = the scheme's default) in place of its own. */
+function withHostPort(h: Record<string, string>, port: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (k.toLowerCase() !== 'host') {
+      out[k] = v;
+      continue;
+    }
+    const name = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/.exec(v.trim())?.[1] ?? v;
+    out[k] = port ? `${name}:${port}` : name;
+  }
+  return out;
 }
 
 /** The Host header (the URL's host, default port left out) unless the check sets one; the body's length, and no other framing. */

@@ -219,7 +219,10 @@ describe('http probe (real local servers)', () => {
       );
       try {
         const kept = await get(`${samehost.origin}/`, { headers: { Host: 'app.example.com' } });
-        expect((kept.facts.body as Seen).headers.host).toBe('app.example.com');
+        expect((kept.facts.body as Seen).headers.host).toBe(`app.example.com:${http.port}`);
+        // Its name kept, its port the new URL's.
+        const ported = await get(`${samehost.origin}/`, { headers: { Host: 'app.example.com:8080' } });
+        expect((ported.facts.body as Seen).headers.host).toBe(`app.example.com:${http.port}`);
       } finally {
         await samehost.close();
       }
