@@ -158,7 +158,8 @@ export function invalidator(
       void queryClient.invalidateQueries({ queryKey: keys.target(id) });
       // Its detail page's results and status changes: the header said DOWN while "Status changes" ended at UP for
       // up to 30 s (the history's own poll). Only a page showing it refetches.
-      void queryClient.invalidateQueries({ queryKey: keys.historyOf(id) });
+      // A refetch running is left to finish (a 90-day range of a flapping target would restart for ever).
+      void queryClient.invalidateQueries({ queryKey: keys.historyOf(id) }, { cancelRefetch: false });
     }
   };
   const later = () => (timer ??= setTimeout(flush, INVALIDATE_MS));

@@ -8,6 +8,7 @@ import { AlertsNav } from '../alerts-nav';
 import { LabelChips } from '../label-chips';
 import { silenceLinkFor } from '../silences/silence-form-model';
 import { formatDuration, secondsNow } from './alert-duration';
+import { useCanWrite } from '../../../session';
 
 /** Alerts change with target states and the evaluator's tick: asked again this often. */
 export const ALERTS_REFRESH_MS = 5_000;
@@ -43,6 +44,7 @@ export function muteText(a: AlertView): string | null {
 }
 
 export function AlertsPage() {
+  const canWrite = useCanWrite();
   const alerts = useQuery({
     queryKey: alertKeys.alerts(),
     queryFn: ({ signal }) => fetchAlerts({}, signal),
@@ -105,13 +107,15 @@ export function AlertsPage() {
             cell: (a) => (
               <span className="fw-row">
                 {muteText(a) && <span className="fw-chip">{muteText(a)}</span>}
-                <Link
-                  className="fw-button fw-button--small"
-                  to={silenceLinkFor(a.labels)}
-                  aria-label={`Silence ${a.ruleName} on ${a.targetName ?? a.targetId}`}
-                >
-                  Silence
-                </Link>
+                {canWrite && (
+                  <Link
+                    className="fw-button fw-button--small"
+                    to={silenceLinkFor(a.labels)}
+                    aria-label={`Silence ${a.ruleName} on ${a.targetName ?? a.targetId}`}
+                  >
+                    Silence
+                  </Link>
+                )}
               </span>
             ),
           },
