@@ -88,6 +88,10 @@ describe('alert templates (Liquid, no file system, bounded)', () => {
     // Long values spend the allocation budget in `escape` and stop the trial at once; short ones let the loop run.
     const escaped = `${'{% assign a = rule.name | escape %}'.repeat(9)}${HEAVY}`;
     expect(templateProblem(escaped)).toMatch(/^takes too long to render \(over 50 ms with one-character values\)/);
+    // A whole object printed renders as an error whatever the values: refused, saying what to write instead.
+    expect(templateProblem('{{ labels }}')).toMatch(/^prints a whole object: name one of its fields/);
+    expect(templateProblem('Alert {{ alert }}')).toMatch(/^prints a whole object/);
+    expect(templateProblem('{{ labels | json }}')).toBeNull();
     // A loop that fits: accepted.
     expect(
       templateProblem('{% for l in (1..16) %}{{ target.name | upcase }}{% endfor %} {{ labels.mount }}'),

@@ -102,13 +102,18 @@ const trialContext = (value: string): TemplateContext => ({
 });
 const TRIAL_CONTEXTS = [trialContext('x'.repeat(1024)), trialContext('x')];
 
-/** Whether one render of `template` with `context` ran past `ms` (other render errors are the values' doing). */
-function overLimit(template: Template[], context: TemplateContext, ms: number): boolean {
+/**
+ * What one render of `template` with `context` says of the template itself: `slow` past `ms`, `object` when it prints
+ * a whole object (`{{ labels }}`: an error with any values); null otherwise (other render errors are the values').
+ */
+function trialProblem(template: Template[], context: TemplateContext, ms: number): 'slow' | 'object' | null {
   try {
     engine.renderSync(template, plain(context) as object, { renderLimit: ms });
-    return false;
+    return null;
   } catch (err) {
-    return /render limit/i.test((err as Error).message);
+    const message = (err as Error).message;
+    if (/render limit/i.test(message)) return 'slow';
+    return /convert object to primitive/i.test(message) ? 'object' : null;
   }
 }
 
@@ -128,9 +133,13 @@ export function templateProblem(source: string): string | null {
     return (err as Error).message;
   }
   const ms = TEMPLATE_LIMITS.trialRenderMs;
-  for (const context of TRIAL_CONTEXTS)
-    if (overLimit(template, context, ms) && overLimit(template, context, ms))
+  for (const context of TRIAL_CONTEXTS) {
+    const problem = trialProblem(template, context, ms);
+    if (problem === 'object')
+      return 'prints a whole object: name one of its fields ({{ labels.severity }}) or use the json filter';
+    if (problem === 'slow' && trialProblem(template, context, ms) === 'slow')
       return `takes too long to render (over ${ms} ms with ${context.target.name.length === 1 ? 'one-character' : '1,024-character'} values): loop less`;
+  }
   // Other render errors depend on the values (a filter on an absent one): the message shows them, in brackets.
   return null;
 }
