@@ -407,6 +407,9 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async onClientMessage(client: WsClient, data: unknown, isBinary: boolean): Promise<void> {
+    // A socket already closed here (flooding, session ended) still delivers the frames on their way: dropped unread.
+    // They were taken again, and a second run past the budget counted the same socket closed for flooding twice.
+    if (!this.clients.has(client)) return;
     const budget = client.frames.take();
     if (budget !== 'ok') {
       this.stats.framesDropped++;
