@@ -123,7 +123,9 @@ export async function startSites(options: StartSitesOptions = {}): Promise<Runni
     await waitFor(
       () => {
         if (child.exitCode !== null) throw new Error(`sites.mjs exited (${child.exitCode}) before the sites were up`);
-        return existsSync(stateFile);
+        // The state file is written just before the launcher prints the sites' addresses;
+        // its closing line says all of them are out (the pipe delivers them later than the file).
+        return existsSync(stateFile) && output.includes('Press Ctrl-C to stop');
       },
       { timeoutMs: options.timeoutMs ?? 420_000, intervalMs: 500, description: 'sites.mjs state.json' },
     );

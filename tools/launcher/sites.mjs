@@ -18,7 +18,16 @@
 // URLs, pids, log files; written once all sites are ready), logs/<site>/<service>.log and a
 // private copy of dist/ (a rebuild while the sites run cannot pull their code away).
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { checkServers, DEFAULTS, ensureDependencies, fail, paint, root, run, say, spawnService } from './common.mjs';
@@ -520,7 +529,9 @@ async function main() {
           .map((c) => ({ name: c.service, port: s.ports[c.service], pid: c.child.pid, log: c.logFile })),
       })),
     };
-    writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+    // Written whole or not at all: a script polling for it never reads half a file.
+    writeFileSync(`${stateFile}.tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+    renameSync(`${stateFile}.tmp`, stateFile);
 
     say(paint('1;32', `${sites.length} Fleetwatch sites are up.`));
     for (const s of sites) {
