@@ -214,6 +214,7 @@ const QUERIES: Record<string, string[]> = {
   '/api/v1/subscriptions': ['limit', 'cursor'],
   [`/api/v1/subscriptions/${ID}/deliveries`]: ['limit'],
   '/api/v1/alerts': ['state', 'ruleId', 'targetId', 'limit', 'cursor'],
+  '/api/v1/alerts/history': ['ruleId', 'targetId', 'since', 'limit', 'cursor'],
   '/api/v1/alerts/deliveries': ['channelId', 'outcome', 'test', 'limit', 'cursor'],
 };
 

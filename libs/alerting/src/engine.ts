@@ -61,6 +61,7 @@ export interface AlertNotification {
 export interface AlertTransition {
   key: string;
   ruleId: string;
+  targetId: string;
   fingerprint: string;
   labels: Record<string, string>;
   from: AlertStateName;
@@ -140,6 +141,7 @@ export function stepAlert(
   const transitionOf = (s: AlertSeriesState): AlertTransition => ({
     key: s.key,
     ruleId: s.ruleId,
+    targetId: s.targetId,
     fingerprint: s.fingerprint,
     labels: s.labels,
     from,

@@ -155,6 +155,33 @@ describe('fleet evaluation', () => {
     const deleted = evaluateFleet({ rules: [], states, now: T0 + MIN }, []);
     expect([...deleted.changed.values()]).toEqual([null]);
     expect(deleted.notifications.map((n) => n.kind)).toEqual(['resolved']);
+    expect(deleted.transitions.map((t) => `${t.targetId} ${t.from}>${t.to}`)).toEqual(['host:h firing>resolved']);
+  });
+
+  it("a deleted rule's alerts end in the history: firing → resolved, pending → inactive; a resolved one says nothing", () => {
+    const states = new Map<string, AlertSeriesState>();
+    applyChanges(
+      states,
+      evaluateFleet({ rules: [down, disk], states, now: T0 }, [
+        check('check:a', TargetStatus.Down),
+        host('host:h', { '/': 95, '/data': 95 }),
+      ]).changed,
+    );
+    // '/data' resolves, then both rules are deleted.
+    applyChanges(
+      states,
+      evaluateFleet({ rules: [down, disk], states, now: T0 + 1 }, [
+        check('check:a', TargetStatus.Down),
+        host('host:h', { '/': 95, '/data': 10 }),
+      ]).changed,
+    );
+    expect([...states.values()].map((s) => s.state).sort()).toEqual(['firing', 'pending', 'resolved']);
+    const deleted = evaluateFleet({ rules: [], states, now: T0 + MIN }, []);
+    expect(deleted.transitions.map((t) => `${t.ruleId} ${t.targetId} ${t.from}>${t.to}`).sort()).toEqual([
+      'disk host:h firing>resolved',
+      'down check:a pending>inactive',
+    ]);
+    expect(deleted.transitions.every((t) => t.at === T0 + MIN)).toBe(true);
   });
 
   it('alerts of a rule this evaluator cannot read are left alone: not resolved, not dropped', () => {

@@ -151,6 +151,19 @@ export function evaluateFleet(input: EvaluationInput, targets: Iterable<Observed
     if (!rule && input.unreadableRuleIds?.has(prev.ruleId)) continue;
     if (!rule) {
       out.changed.set(key, null);
+      // Its history ends here: a firing alert is resolved (so told, when it was told firing), a pending one dropped.
+      if (prev.state !== 'resolved')
+        out.transitions.push({
+          key,
+          ruleId: prev.ruleId,
+          targetId: prev.targetId,
+          fingerprint: prev.fingerprint,
+          labels: prev.labels,
+          from: prev.state,
+          to: prev.state === 'firing' ? 'resolved' : 'inactive',
+          value: prev.value,
+          at: input.now,
+        });
       if (prev.state === 'firing' && prev.lastSentAt !== null)
         out.notifications.push({
           kind: 'resolved',

@@ -141,6 +141,13 @@ export {
   type StoredAlertState,
   type StoredNotificationGroup,
 } from './alerting/alert-states.repository';
+export {
+  AlertEventsRepository,
+  type AlertEventDraft,
+  type AlertEventQuery,
+  type AlertEventRecord,
+  type AlertEventState,
+} from './alerting/alert-events.repository';
 export { AlertEvaluationReaderRepository, type SilenceSpecRow } from './alerting/alert-evaluation-reader.repository';
 export {
   AlertsReadRepository,

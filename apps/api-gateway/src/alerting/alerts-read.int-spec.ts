@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   TargetKind as K,
   TargetStatus as S,
+  type AlertHistoryResponse,
   type AlertListResponse,
   type ApiErrorBody,
   type DeliveryLogResponse,
@@ -11,6 +12,7 @@ import type { TargetWrite } from '@fleetwatch/live-state';
 import {
   AlertConfigRepository,
   AlertDeliveriesRepository,
+  AlertEventsRepository,
   AlertStatesRepository,
   closeSqlPool,
   createSqlPool,
@@ -346,6 +348,99 @@ describe('GET /api/v1/alerts/deliveries', () => {
     ['channelId=has%20space', ['channelId']],
   ])('a bad query (%s) is a 400 naming it', async (query, paths) => {
     const res = await get<ApiErrorBody>(`/api/v1/alerts/deliveries?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.issues?.map((i) => i.path)).toEqual(paths);
+  });
+});
+
+describe('GET /api/v1/alerts/history', () => {
+  const labels = (rule: string, target: string) => ({ alertname: `rule ${rule}`, target, severity: 'critical' });
+  beforeAll(async () => {
+    // As the evaluator records them, in its decision's transactions: one alert's episode, another's pending cleared.
+    const events = new AlertEventsRepository(pool);
+    const changes = [
+      ['default.target-down', 'check:web', 'inactive', 'pending', NOW - 600_000],
+      ['default.target-down', 'check:web', 'pending', 'firing', NOW - 540_000],
+      ['host-cpu', 'check:api', 'inactive', 'pending', NOW - 300_000],
+      ['host-cpu', 'check:api', 'pending', 'inactive', NOW - 200_000],
+      ['default.target-down', 'check:web', 'firing', 'resolved', NOW - 100_000],
+    ] as const;
+    for (const [rule, target, from, to, at] of changes)
+      await runInSqlTransaction(pool, (tx) =>
+        events.insertMany(tx, [
+          {
+            ruleId: rule,
+            targetId: target,
+            fingerprint: rule === 'host-cpu' ? 'bbbbbbbbbbbbbbb1' : 'bbbbbbbbbbbbbbb2',
+            from,
+            to,
+            labels: labels(rule, target),
+            value: rule === 'host-cpu' ? 97.5 : null,
+            at,
+          },
+        ]),
+      );
+  });
+
+  it('401 without a token; every change newest first, with the rule, target, states and value', async () => {
+    expect((await get('/api/v1/alerts/history', null)).status).toBe(401);
+    const res = await get<AlertHistoryResponse>('/api/v1/alerts/history');
+    expect(res.status).toBe(200);
+    expect(res.body.items.map((e) => [e.targetId, `${e.from}>${e.to}`])).toEqual([
+      ['check:web', 'firing>resolved'],
+      ['check:api', 'pending>inactive'],
+      ['check:api', 'inactive>pending'],
+      ['check:web', 'pending>firing'],
+      ['check:web', 'inactive>pending'],
+    ]);
+    expect(res.body.items[1]).toMatchObject({
+      ruleId: 'host-cpu',
+      ruleName: 'rule host-cpu',
+      severity: 'critical',
+      fingerprint: 'bbbbbbbbbbbbbbb1',
+      value: 97.5,
+      at: new Date(NOW - 200_000).toISOString(),
+    });
+    expect(res.body.nextCursor).toBeNull();
+  });
+
+  it('filters by rule, target and since, and pages to the end', async () => {
+    const byRule = await get<AlertHistoryResponse>('/api/v1/alerts/history?ruleId=host-cpu');
+    expect(byRule.body.items.map((e) => e.to)).toEqual(['inactive', 'pending']);
+    const byTarget = await get<AlertHistoryResponse>('/api/v1/alerts/history?targetId=check:web');
+    expect(byTarget.body.items.map((e) => e.to)).toEqual(['resolved', 'firing', 'pending']);
+    const since = encodeURIComponent(new Date(NOW - 250_000).toISOString());
+    const recent = await get<AlertHistoryResponse>(`/api/v1/alerts/history?since=${since}`);
+    expect(recent.body.items.map((e) => e.to)).toEqual(['resolved', 'inactive']);
+    const ancient = await get<AlertHistoryResponse>('/api/v1/alerts/history?since=0001-01-01T00:00:00Z');
+    expect(ancient.status).toBe(200);
+    expect(ancient.body.items).toHaveLength(5);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { body: AlertHistoryResponse } = await get<AlertHistoryResponse>(
+        `/api/v1/alerts/history?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      seen.push(...page.body.items.map((e) => `${e.from}>${e.to}`));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([
+      'firing>resolved',
+      'pending>inactive',
+      'inactive>pending',
+      'pending>firing',
+      'inactive>pending',
+    ]);
+  });
+
+  it.each([
+    ['since=yesterday', ['since']],
+    ['cursor=12_x', ['cursor']],
+    ['limit=0', ['limit']],
+    ['ruleId=has%20space', ['ruleId']],
+    ['state=firing', ['(body)']],
+  ])('a bad query (%s) is a 400 naming it', async (query, paths) => {
+    const res = await get<ApiErrorBody>(`/api/v1/alerts/history?${query}`);
     expect(res.status).toBe(400);
     expect(res.body.error.issues?.map((i) => i.path)).toEqual(paths);
   });

@@ -4,6 +4,8 @@ import {
   CHANNEL_TYPES,
   maintenanceWindowSpecSchema,
   silenceSpecSchema,
+  type AlertHistoryQuery,
+  type AlertHistoryResponse,
   type AlertListResponse,
   type AlertView,
   type ChannelType,
@@ -19,6 +21,7 @@ import {
   AlertConfigRepository,
   AlertDeliveriesRepository,
   AlertEvaluationReaderRepository,
+  AlertEventsRepository,
   AlertsReadRepository,
   type AlertRow,
 } from '@fleetwatch/persistence';
@@ -39,6 +42,7 @@ export class AlertsReadService {
     private readonly deliveries: AlertDeliveriesRepository,
     private readonly config: AlertConfigRepository,
     private readonly silences: AlertEvaluationReaderRepository,
+    private readonly events: AlertEventsRepository,
     private readonly live: LiveStateStore,
     @Inject(GATEWAY_CONFIG) private readonly gateway: Pick<GatewayConfig, 'site'>,
   ) {}
@@ -116,6 +120,38 @@ export class AlertsReadService {
     };
   }
 
+  /** The alert history (alert_events, newest first): every state change the evaluator committed. */
+  async history(query: AlertHistoryQuery): Promise<AlertHistoryResponse> {
+    const before = query.cursor ? parseHistoryCursor(query.cursor) : undefined;
+    // Before 1970 is the same as from the start (and a year 0 Postgres would refuse).
+    const since = query.since === undefined ? undefined : Math.max(0, Date.parse(query.since));
+    const rows = await this.events.list({
+      ruleId: query.ruleId,
+      targetId: query.targetId,
+      since,
+      before,
+      limit: query.limit + 1,
+    });
+    const page = rows.slice(0, query.limit);
+    return {
+      items: page.map((r) => ({
+        id: r.id,
+        ruleId: r.ruleId,
+        ruleName: r.labels['alertname'] ?? r.ruleId,
+        severity: r.labels['severity'] ?? 'warning',
+        fingerprint: r.fingerprint,
+        targetId: r.targetId,
+        from: r.from,
+        to: r.to,
+        labels: r.labels,
+        value: r.value !== null && Number.isFinite(r.value) ? r.value : null,
+        at: iso(r.at) as string,
+      })),
+      nextCursor:
+        rows.length > query.limit ? `${Math.round(page[page.length - 1].at)}_${page[page.length - 1].id}` : null,
+    };
+  }
+
   async deliveryLog(query: ListDeliveriesQuery): Promise<DeliveryLogResponse> {
     const rows = await this.deliveries.listLog({
       channelId: query.channelId,
@@ -179,4 +215,9 @@ function alertCursor(r: AlertRow): string {
 function parseAlertCursor(cursor: string): { activeAt: number; fingerprint: string } {
   const [at, fingerprint] = cursor.split('_');
   return { activeAt: Number(at), fingerprint };
+}
+
+function parseHistoryCursor(cursor: string): { at: number; id: string } {
+  const i = cursor.indexOf('_');
+  return { at: Number(cursor.slice(0, i)), id: cursor.slice(i + 1) };
 }

@@ -1,11 +1,14 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
+  alertHistoryQuerySchema,
+  alertHistoryResponseSchema,
   alertListResponseSchema,
   deliveryLogResponseSchema,
   listAlertsQuerySchema,
   listDeliveriesQuerySchema,
   UserRole,
+  type AlertHistoryResponse,
   type AlertListResponse,
   type DeliveryLogResponse,
 } from '@fleetwatch/contracts';
@@ -32,6 +35,20 @@ export class AlertsController {
   @ApiOkResponse({ schema: responseSchemaOf(alertListResponseSchema) })
   list(@Query() query: Record<string, string>): Promise<AlertListResponse> {
     return this.alerts.list(listAlertsQuerySchema.parse(query ?? {}));
+  }
+
+  @Get('history')
+  @ApiOperation({
+    summary: 'Alert history: every state change of every alert, newest first (paged with `cursor`)',
+    description:
+      'Each change the evaluator committed (inactive → pending → firing → resolved; pending → inactive when the ' +
+      'condition cleared before `for`; firing → resolved when its rule was deleted), kept for the rollup window. ' +
+      'Filters: `ruleId`, `targetId`, `since` (ISO time). Each change was also published as `alert.state-changed`.',
+  })
+  @ApiZodQuery(alertHistoryQuerySchema)
+  @ApiOkResponse({ schema: responseSchemaOf(alertHistoryResponseSchema) })
+  history(@Query() query: Record<string, string>): Promise<AlertHistoryResponse> {
+    return this.alerts.history(alertHistoryQuerySchema.parse(query ?? {}));
   }
 
   @Get('deliveries')

@@ -3,6 +3,7 @@ import {
   AlertConfigRepository,
   AlertDeliveriesRepository,
   AlertEvaluationReaderRepository,
+  AlertEventsRepository,
   AlertsReadRepository,
   DATABASE_CLIENT,
   type DatabaseClient,
@@ -11,12 +12,16 @@ import { AlertsReadService } from './alerts-read.service';
 
 /** The alert pages' reads: alert_states, the delivery log, silences and windows (the gateway reads, never writes). */
 export const alertsReadProviders: Provider[] = [
-  ...[AlertsReadRepository, AlertDeliveriesRepository, AlertConfigRepository, AlertEvaluationReaderRepository].map(
-    (repo): Provider => ({
-      provide: repo,
-      inject: [DATABASE_CLIENT],
-      useFactory: (db: DatabaseClient) => new repo(db),
-    }),
-  ),
+  ...[
+    AlertsReadRepository,
+    AlertDeliveriesRepository,
+    AlertConfigRepository,
+    AlertEvaluationReaderRepository,
+    AlertEventsRepository,
+  ].map((repo): Provider => ({
+    provide: repo,
+    inject: [DATABASE_CLIENT],
+    useFactory: (db: DatabaseClient) => new repo(db),
+  })),
   AlertsReadService,
 ];

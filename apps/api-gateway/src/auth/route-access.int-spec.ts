@@ -151,6 +151,10 @@ const POLICY: Record<string, RouteCase> = {
     role: 'viewer',
     invalid: { query: 'limit=0&state=gone&cursor=x', paths: ['limit', 'state.0', 'cursor'] },
   },
+  'GET /api/v1/alerts/history': {
+    role: 'viewer',
+    invalid: { query: 'limit=0&since=soon&cursor=x', paths: ['limit', 'since', 'cursor'] },
+  },
   'GET /api/v1/alerts/deliveries': {
     role: 'viewer',
     invalid: { query: 'limit=0&outcome=lost&test=maybe', paths: ['limit', 'outcome.0', 'test'] },

@@ -180,3 +180,54 @@ export const channelTestResultSchema = z.object({
   deliveryId: z.string(),
 });
 export type ChannelTestResult = z.infer<typeof channelTestResultSchema>;
+
+export const ALERT_HISTORY_STATES = ['inactive', 'pending', 'firing', 'resolved'] as const;
+
+/** `GET /api/v1/alerts/history` query. */
+export const alertHistoryQuerySchema = z.strictObject({
+  ruleId: alertRuleIdSchema.optional(),
+  targetId: storableText(300, 1).optional(),
+  /** Only changes at or after this instant. */
+  since: z.iso.datetime({ offset: true }).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  /** The previous page's `nextCursor`. */
+  cursor: z
+    .string()
+    .regex(
+      /^\d{1,15}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      'must be a nextCursor from the previous page',
+    )
+    .refine(
+      (c) => Number(c.slice(0, c.indexOf('_'))) <= ALERT_CURSOR_MAX_MS,
+      'must be a nextCursor from the previous page',
+    )
+    .optional(),
+});
+export type AlertHistoryQuery = z.infer<typeof alertHistoryQuerySchema>;
+
+/** One state change of an alert (alert_events; published as `alert.state-changed`). */
+export const alertHistoryEntrySchema = z.object({
+  /** The event's id (the id of its `alert.state-changed` message). */
+  id: z.string(),
+  ruleId: z.string(),
+  /** The rule's name when the change happened (the `alertname` label). */
+  ruleName: z.string(),
+  severity: z.string(),
+  /** The alert's fingerprint (AlertView.id). */
+  fingerprint: z.string(),
+  targetId: z.string(),
+  from: z.enum(ALERT_HISTORY_STATES),
+  to: z.enum(ALERT_HISTORY_STATES),
+  labels: z.record(z.string(), z.string()),
+  /** A metric condition's value at the change; null for status conditions. */
+  value: z.number().nullable(),
+  at: z.iso.datetime(),
+});
+export type AlertHistoryEntry = z.infer<typeof alertHistoryEntrySchema>;
+
+/** `GET /api/v1/alerts/history`: newest first. */
+export const alertHistoryResponseSchema = z.object({
+  items: z.array(alertHistoryEntrySchema),
+  nextCursor: z.string().nullable(),
+});
+export type AlertHistoryResponse = z.infer<typeof alertHistoryResponseSchema>;

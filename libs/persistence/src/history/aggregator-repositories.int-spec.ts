@@ -13,6 +13,7 @@ import { ConflictError } from '@fleetwatch/domain';
 import { createPrismaClient, runInTransaction } from '../database';
 import { closeSqlPool, createSqlPool, runInSqlTransaction, type SqlPool } from '../sql/sql-pool';
 import { AdvisoryLease } from '../leases/advisory-lease';
+import { AlertEventsRepository } from '../alerting/alert-events.repository';
 import { StatusEventsRepository } from '../status-events/status-events.repository';
 import { TargetStatesRepository } from '../target-states/target-states.repository';
 import { HistoryReadRepository } from '../history-read/history-read.repository';
@@ -526,6 +527,40 @@ describe('HistoryRepository', () => {
       ),
     ).toBe(1);
     expect(await count('SELECT count(*) AS n FROM heartbeat_runs WHERE monitor_id = $1', [monitorId])).toBe(1);
+  });
+
+  it('retention trims alert history with the rollups, an unpublished event taking its outbox row along', async () => {
+    const day = 86_400_000;
+    const events = new AlertEventsRepository(db);
+    const change = (at: number) => ({
+      ruleId: 'ret-rule',
+      targetId: 'check:ret',
+      fingerprint: 'ffffffffffffffff',
+      from: 'pending' as const,
+      to: 'firing' as const,
+      labels: { alertname: 'ret' },
+      value: null,
+      at,
+    });
+    await runInSqlTransaction(db, (tx) =>
+      events.insertMany(tx, [change(Date.now() - 100 * day), change(Date.now() - day)]),
+    );
+    expect(ROLLUP_TABLES.has('alert_events')).toBe(true);
+    expect(await history.deleteOlderThan('alert_events', new Date(Date.now() - 90 * day))).toBe(1);
+    expect(await count(`SELECT count(*) AS n FROM alert_events WHERE rule_id = 'ret-rule'`)).toBe(1);
+    // The old one's outbox row went with it (it would otherwise wait for ever, joined to nothing).
+    const pending = (await events.pendingPublication()).filter((e) => e.ruleId === 'ret-rule');
+    expect(pending.map((e) => e.at)).toEqual([expect.any(Number)]);
+    expect(
+      await count(
+        `SELECT count(*) AS n FROM alert_event_outbox o JOIN alert_events e ON e.id = o.event_id WHERE e.rule_id = 'ret-rule'`,
+      ),
+    ).toBe(1);
+    expect(
+      await count(
+        'SELECT count(*) AS n FROM alert_event_outbox o LEFT JOIN alert_events e ON e.id = o.event_id WHERE e.id IS NULL',
+      ),
+    ).toBe(0);
   });
 });
 

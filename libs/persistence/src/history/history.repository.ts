@@ -142,6 +142,8 @@ export const RETENTION_COLUMNS = {
   heartbeat_runs: 'finished_at',
   /** Who retired which host when: kept as long as the host's rollups. */
   host_retirements: 'retired_at',
+  /** Alert history (a state change per row, its outbox row deleted with it): kept for the rollup window. */
+  alert_events: 'occurred_at',
 } as const;
 const minuteOf = (column: string) => `date_trunc('minute', t.${column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
 /**
@@ -178,6 +180,7 @@ export const ROLLUP_TABLES: ReadonlySet<RetentionTable> = new Set([
   'host_rollups_1m',
   'heartbeat_runs',
   'host_retirements',
+  'alert_events',
 ]);
 export type RetentionTable = keyof typeof RETENTION_COLUMNS;
 

@@ -110,3 +110,12 @@ export async function alertsOf(pg: SqlClient, ruleId: string): Promise<Array<{ t
   );
   return rows.map((r) => ({ target: r.target_id, state: r.state }));
 }
+
+/** A target's alert history as `from>to`, oldest first (alert_events). */
+export async function history(pg: SqlClient, targetId: string): Promise<string[]> {
+  const { rows } = await pg.query<{ t: string }>(
+    `SELECT from_state || '>' || to_state AS t FROM alert_events WHERE target_id = $1 ORDER BY occurred_at, id`,
+    [targetId],
+  );
+  return rows.map((r) => r.t);
+}

@@ -1,7 +1,11 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import {
+  ExchangeName,
   InstanceKind,
   Messages,
+  RoutingKey,
+  type AlertStateChangedPayload,
+  type Envelope,
   TargetKind,
   TargetStatus,
   type AlertRuleInput,
@@ -13,6 +17,7 @@ import {
   AlertConfigRepository,
   AlertDeliveriesRepository,
   AlertEvaluationReaderRepository,
+  AlertEventsRepository,
   AlertStatesRepository,
   closeSqlPool,
   createSqlPool,
@@ -30,8 +35,17 @@ import {
 import { AlertConfigLoader } from './alert-config.loader';
 import { ALERT_EVALUATOR, ALERT_EVALUATOR_LEASE_NAME } from './alert-evaluation.providers';
 import { AlertEvaluator, EvaluatorFencedError } from './alert-evaluator.service';
+import { AlertEventsRelay } from './alert-events.relay';
 import { AlertMetricsReader } from './alert-metrics.reader';
-import { configChanged, notified, putRule, putSilence, putWindow, storedAlert } from './alert-evaluation.int-helpers';
+import {
+  configChanged,
+  history,
+  notified,
+  putRule,
+  putSilence,
+  putWindow,
+  storedAlert,
+} from './alert-evaluation.int-helpers';
 
 // Issue 18 must-show (evaluation side), with the real aggregator module: a target that goes DOWN fires after
 // `for` and queues exactly one message per channel; it resolves and a resolved message follows; a silence
@@ -48,6 +62,8 @@ const instance = (name: string) => `instance:${name}`;
 
 let site: TestSite;
 const apps: INestApplicationContext[] = [];
+/** alert.state-changed as consumed from a queue bound to it: message id and payload. */
+const published: Array<{ id: string; payload: AlertStateChangedPayload }> = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const down = (name: string) =>
@@ -95,6 +111,16 @@ async function firing(target: string) {
 
 beforeAll(async () => {
   site = await createIsolatedTestSite('alert-eval', { AGGREGATOR_BATCH_WAIT_MS: '5' });
+  await site.bus.consumer
+    .consume(
+      {
+        name: 'test.alert-eval.alert-state-changed',
+        bindings: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.AlertStateChanged }],
+      },
+      async (envelope: Envelope) =>
+        void published.push({ id: envelope.id, payload: envelope.payload as AlertStateChangedPayload }),
+    )
+    .waitUntilActive(15_000);
   await putRule(site.pg, RULE, ruleSpec(CHANNELS));
   await start();
   await waitFor(() => evaluatorOf(apps[0]).active, { timeoutMs: 15_000, description: 'evaluator active' });
@@ -134,6 +160,58 @@ it('a target DOWN fires only after `for`, one message per channel; its recovery 
     ['firing', 'resolved'],
     ['firing', 'resolved'],
   ]);
+
+  // Its history (SPEC §7 states), each change published once as alert.state-changed (SPEC §3), by its event's id.
+  expect(await history(site.pg, instance('web-1'))).toEqual(['inactive>pending', 'pending>firing', 'firing>resolved']);
+  const { rows: events } = await site.pg.query<{ id: string }>(
+    'SELECT id::text FROM alert_events WHERE target_id = $1 ORDER BY occurred_at, id',
+    [instance('web-1')],
+  );
+  const ofWeb1 = () => published.filter((p) => p.payload.labels['target'] === instance('web-1'));
+  await waitFor(() => ofWeb1().length >= 3, { description: 'three alert.state-changed' });
+  expect(ofWeb1().map((p) => `${p.payload.from}>${p.payload.to}`)).toEqual([
+    'inactive>pending',
+    'pending>firing',
+    'firing>resolved',
+  ]);
+  expect(ofWeb1().map((p) => p.id)).toEqual(events.map((e) => e.id));
+  expect(ofWeb1()[0].payload).toMatchObject({
+    ruleId: RULE,
+    labels: { alertname: 'Instance down', severity: 'critical' },
+  });
+  expect(await count(site.pg, 'SELECT count(*) AS n FROM alert_event_outbox')).toBe(0);
+});
+
+it('a change committed but not published (a crash between commit and publish) is published by the relay', async () => {
+  const [app] = apps;
+  await stop(app);
+  // What a decision's transaction leaves when the process dies before the broker confirms: the event and its outbox row.
+  const { rows } = await site.pg.query<{ id: string }>(
+    `WITH ins AS (
+       INSERT INTO alert_events (id, rule_id, target_id, fingerprint, from_state, to_state, labels, value, occurred_at)
+       VALUES (gen_random_uuid(), $1, $2, 'fp-crash', 'pending', 'firing', '{"alertname":"Instance down"}', 3, now())
+       RETURNING id
+     ), o AS (INSERT INTO alert_event_outbox (event_id) SELECT id FROM ins)
+     SELECT id::text FROM ins`,
+    [RULE, instance('crashed')],
+  );
+  await start();
+  const seen = await waitFor(() => published.find((p) => p.id === rows[0].id), {
+    timeoutMs: 20_000,
+    description: 'the outbox relayed',
+  });
+  expect(seen.payload).toMatchObject({
+    ruleId: RULE,
+    fingerprint: 'fp-crash',
+    from: 'pending',
+    to: 'firing',
+    value: 3,
+  });
+  await waitFor(async () => (await count(site.pg, 'SELECT count(*) AS n FROM alert_event_outbox')) === 0, {
+    description: 'the outbox row dropped once confirmed',
+  });
+  await sleep(1500);
+  expect(published.filter((p) => p.id === rows[0].id)).toHaveLength(1);
 });
 
 it('a silence suppresses the notification; the alert still fires', async () => {
@@ -375,6 +453,7 @@ describe('fencing', () => {
         resyncMs: 60_000,
         now: Date.now,
       },
+      new AlertEventsRelay(site.bus.publisher, new AlertEventsRepository(pool), createLogger('aggregator', 'silent')),
     );
   };
 
@@ -404,14 +483,19 @@ describe('fencing', () => {
       sequence: Number(rows[0].seq) + 1,
     };
     const statesBefore = await count(site.pg, 'SELECT count(*) AS n FROM alert_states');
+    const historyOf = () => history(site.pg, instance('web-1'));
+    const historyBefore = await historyOf();
     a.onStatusChanged(event);
     await expect(a.evaluateEvents()).rejects.toBeInstanceOf(EvaluatorFencedError);
     expect(a.active).toBe(false);
     expect((await storedAlert(site.pg, RULE, instance('web-1')))?.state).toBe('resolved');
+    // A fenced decision leaves no history either.
+    expect(await historyOf()).toEqual(historyBefore);
 
     b.onStatusChanged(event);
     await b.evaluateEvents();
     expect((await storedAlert(site.pg, RULE, instance('web-1')))?.state).toBe('pending');
     expect(await count(site.pg, 'SELECT count(*) AS n FROM alert_states')).toBe(statesBefore);
+    expect(await historyOf()).toEqual([...historyBefore, 'resolved>pending']);
   });
 });

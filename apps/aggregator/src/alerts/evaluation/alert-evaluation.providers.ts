@@ -3,13 +3,14 @@ import { hostname } from 'node:os';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy, type Provider } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Logger } from 'pino';
-import { BusConnection } from '@fleetwatch/messaging';
+import { BusConnection, BusPublisher } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import {
   AdvisoryLease,
   AlertConfigRepository,
   AlertDeliveriesRepository,
   AlertEvaluationReaderRepository,
+  AlertEventsRepository,
   AlertStatesRepository,
   TargetStatesRepository,
 } from '@fleetwatch/persistence';
@@ -18,12 +19,14 @@ import { NotificationDelivery } from '../delivery/notification-delivery.service'
 import { AlertConfigLoader } from './alert-config.loader';
 import { AlertEvaluator, type AlertEvaluatorOptions } from './alert-evaluator.service';
 import { AlertEventsFollower } from './alert-events.follower';
+import { AlertEventsRelay } from './alert-events.relay';
 import { AlertMetricsReader } from './alert-metrics.reader';
 
 /** Nest tokens of the evaluator, its lease and its options. */
 export const ALERT_EVALUATOR = Symbol('fleetwatch.aggregator.AlertEvaluator');
 export const ALERT_EVALUATOR_LEASE = Symbol('fleetwatch.aggregator.AlertEvaluatorLease');
 export const ALERT_EVALUATION_OPTIONS = Symbol('fleetwatch.aggregator.AlertEvaluationOptions');
+export const ALERT_EVENTS_RELAY = Symbol('fleetwatch.aggregator.AlertEventsRelay');
 
 /** Name of the advisory lock (and of its epoch row) the evaluating replica holds. */
 export const ALERT_EVALUATOR_LEASE_NAME = 'fleetwatch.aggregator.alert-evaluator';
@@ -31,6 +34,8 @@ export const ALERT_EVALUATOR_LEASE_NAME = 'fleetwatch.aggregator.alert-evaluator
 export interface AlertEvaluationOptions extends AlertEvaluatorOptions {
   /** How often the holder evaluates every alert (`for`, metrics, repeats, group waits) and confirms the lease. */
   tickMs: number;
+  /** How often the holder publishes alert events a decision could not (the outbox). */
+  relayMs: number;
 }
 
 export function alertEvaluationOptionsOf(config: AggregatorConfig): AlertEvaluationOptions {
@@ -42,6 +47,7 @@ export function alertEvaluationOptionsOf(config: AggregatorConfig): AlertEvaluat
     externalURL: extra.alertDelivery?.externalURL ?? '',
     leaseName: ALERT_EVALUATOR_LEASE_NAME,
     tickMs: 1000,
+    relayMs: 5000,
     resyncMs: 300_000,
     now: Date.now,
   };
@@ -58,9 +64,11 @@ export class AlertEvaluationLifecycle implements OnApplicationBootstrap, OnModul
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private relayedAt = 0;
 
   constructor(
     @Inject(ALERT_EVALUATOR) private readonly evaluator: AlertEvaluator,
+    @Inject(ALERT_EVENTS_RELAY) private readonly relay: AlertEventsRelay,
     @Inject(ALERT_EVALUATOR_LEASE) private readonly lease: AdvisoryLease,
     @Inject(ALERT_EVALUATION_OPTIONS) private readonly options: AlertEvaluationOptions,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
@@ -97,6 +105,16 @@ export class AlertEvaluationLifecycle implements OnApplicationBootstrap, OnModul
       await this.evaluator
         .tick()
         .catch((err: unknown) => this.logger.warn({ error: (err as Error).message }, 'alert evaluation tick failed'));
+      // Alert events a decision left unpublished (the bus away, a crash after its commit): on the holder only.
+      const now = Date.now();
+      if (this.evaluator.active && now - this.relayedAt >= this.options.relayMs) {
+        this.relayedAt = now;
+        await this.relay
+          .relayPending()
+          .catch((err: unknown) =>
+            this.logger.warn({ error: (err as Error).message }, 'alert events relay failed; tried again later'),
+          );
+      }
     } else if (this.evaluator.active) await this.evaluator.drop();
   }
 
@@ -138,8 +156,15 @@ export function alertEvaluationProviders(config: AggregatorConfig): Provider[] {
     AlertEvaluationReaderRepository,
     AlertStatesRepository,
     AlertDeliveriesRepository,
+    AlertEventsRepository,
     AlertConfigLoader,
     AlertMetricsReader,
+    {
+      provide: ALERT_EVENTS_RELAY,
+      inject: [BusPublisher, AlertEventsRepository, FLEETWATCH_LOGGER],
+      useFactory: (publisher: BusPublisher, events: AlertEventsRepository, logger: Logger) =>
+        new AlertEventsRelay(publisher, events, logger.child({ context: 'alert-events' })),
+    },
     {
       provide: ALERT_EVALUATOR,
       inject: [
@@ -150,6 +175,7 @@ export function alertEvaluationProviders(config: AggregatorConfig): Provider[] {
         AlertMetricsReader,
         FLEETWATCH_LOGGER,
         ALERT_EVALUATION_OPTIONS,
+        ALERT_EVENTS_RELAY,
         ModuleRef,
       ],
       useFactory: (
@@ -160,6 +186,7 @@ export function alertEvaluationProviders(config: AggregatorConfig): Provider[] {
         metrics: AlertMetricsReader,
         logger: Logger,
         options: AlertEvaluationOptions,
+        relay: AlertEventsRelay,
         refs: ModuleRef,
       ) => {
         // The delivery worker, when this aggregator runs one: woken after a commit that queued messages.
@@ -178,6 +205,7 @@ export function alertEvaluationProviders(config: AggregatorConfig): Provider[] {
           metrics,
           logger.child({ context: 'alert-evaluator' }),
           options,
+          relay,
           kick,
         );
       },

@@ -28,6 +28,8 @@ import {
 } from '@fleetwatch/alerting';
 import type {
   AlertDeliveriesRepository,
+  AlertEventDraft,
+  AlertEventRecord,
   AlertStatesRepository,
   StoredNotificationGroup,
   TargetStatesRepository,
@@ -35,6 +37,7 @@ import type {
 import type { AlertConfigLoader, AlertConfigSet } from './alert-config.loader';
 import { emptyAlertConfig } from './alert-config.loader';
 import type { AlertMetricsReader, MetricsRead } from './alert-metrics.reader';
+import type { AlertHistorySink } from './alert-events.relay';
 import { TargetView } from './target-view';
 
 export interface AlertEvaluatorOptions {
@@ -109,6 +112,8 @@ export class AlertEvaluator {
     private readonly metricsReader: AlertMetricsReader,
     private readonly logger: Logger,
     private readonly options: AlertEvaluatorOptions,
+    /** Where every state change is recorded (alert history, `alert.state-changed`). */
+    private readonly history: AlertHistorySink,
     /** Called after a commit that queued notifications (the delivery worker's kick). */
     private readonly onQueued: () => void = () => undefined,
   ) {
@@ -413,12 +418,28 @@ export class AlertEvaluator {
       groupKey: f.groupKey,
       notification: notificationOfFlush(f, lookup, passBudget),
     }));
+    // The history: every change but a resolved alert's being forgotten (its retention over: bookkeeping, not news).
+    const changes: AlertEventDraft[] = [];
+    for (const t of result.transitions)
+      if (!(t.from === 'resolved' && t.to === 'inactive'))
+        changes.push({
+          ruleId: t.ruleId,
+          targetId: t.targetId,
+          fingerprint: t.fingerprint,
+          from: t.from,
+          to: t.to,
+          labels: t.labels,
+          value: t.value,
+          at: t.at,
+        });
+    let recorded: AlertEventRecord[] = [];
     try {
       await this.repo.transaction(async (tx) => {
         if (!(await this.repo.holdsEpoch(tx, this.options.leaseName, epoch))) throw new EvaluatorFencedError();
         await this.repo.saveStates(tx, upserts, deletes);
         await this.repo.saveGroups(tx, groupUpserts, groupDeletes);
         await this.deliveries.enqueue(messages, tx, now);
+        recorded = await this.history.record(tx, changes);
       });
     } catch (err) {
       if (err instanceof EvaluatorFencedError) {
@@ -441,6 +462,8 @@ export class AlertEvaluator {
         'alert state',
       );
     if (flushes.length) this.onQueued();
+    // Not awaited: published after every earlier decision's, while the lane moves on (never rejects).
+    if (recorded.length) void this.history.publishInOrder(recorded);
     return { states: result.changed.size, groups: groupUpserts.length + groupDeletes.length, flushes };
   }
 }
