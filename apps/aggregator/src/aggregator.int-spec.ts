@@ -342,7 +342,7 @@ describe('aggregator: deadlines', () => {
     const ping = (
       signal: 'success' | 'start' | 'fail',
       at: number,
-      extra: { runId?: string; maxRuntimeSeconds?: number | null } = {},
+      extra: { runId?: string; maxRuntimeSeconds?: number | null; body?: string } = {},
     ) =>
       publishRequest(Messages.PingReceived, {
         monitorId,
@@ -353,6 +353,7 @@ describe('aggregator: deadlines', () => {
         graceSeconds: 1,
         maxRuntimeSeconds: extra.maxRuntimeSeconds ?? null,
         runId: extra.runId,
+        ...(extra.body === undefined ? {} : { body: extra.body }),
         name: 'nightly backup',
       });
 
@@ -406,12 +407,19 @@ describe('aggregator: deadlines', () => {
       ).rowCount,
     ).toBe(1);
 
-    // A fail ping is DOWN at once.
-    await site.bus.publisher.publishMany([ping('success', Date.now()), ping('fail', Date.now() + 1)]);
-    await waitFor(async () => (await events(targetId)).at(-1)?.reason === 'location push: fail ping', {
-      description: 'DOWN by fail ping',
-    });
+    // A fail ping is DOWN at once, saying what the job sent with it (its first line).
+    await site.bus.publisher.publishMany([
+      ping('success', Date.now()),
+      ping('fail', Date.now() + 1, { body: '\n  pg_dump: disk full on /backup  \nexit status 1\n' }),
+    ]);
+    await waitFor(
+      async () => (await events(targetId)).at(-1)?.reason === 'location push: fail ping: pg_dump: disk full on /backup',
+      { description: 'DOWN by fail ping' },
+    );
     expect(await liveStatus(targetId)).toBe(TargetStatus.Down);
+    expect((await store.getTarget(targetId))?.locations['push']?.detail).toBe(
+      'fail ping: pg_dump: disk full on /backup',
+    );
   });
 
   it('an instance without updates turns STALE after STALE_AFTER_SECONDS', async () => {

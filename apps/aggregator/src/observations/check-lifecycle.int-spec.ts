@@ -235,6 +235,29 @@ describe('check.lifecycle in the aggregator', () => {
     expect(await locationsOf(c.targetId)).toBe('eu=STALE us=STALE');
   });
 
+  it('a heartbeat monitor never pinged: UNKNOWN, then DOWN once period + grace pass after its creation (it stayed UNKNOWN for ever)', async () => {
+    const c = newCheck();
+    const createdAt = Date.now();
+    await site.bus.publisher.publishMany([
+      lifecycle(c, 'active', 1, createdAt, { name: 'nightly', checkType: 'push', intervalSeconds: 2 }),
+    ]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'push=UNKNOWN', { description: 'waiting' });
+    expect((await live(c.targetId))?.status).toBe(TargetStatus.Unknown);
+    expect((await deadlines(c.targetId)).map((d) => [d.location, d.deadline_at?.getTime()])).toEqual([
+      ['push', createdAt + 2000],
+    ]);
+    await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Down, {
+      timeoutMs: 15_000,
+      description: 'DOWN after period + grace',
+    });
+    expect(await consensusEvents(c.targetId)).toEqual(['UNKNOWN>DOWN']);
+    const { rows } = await site.pg.query<{ reason: string }>(
+      'SELECT reason FROM status_events WHERE target_id = $1 AND location IS NULL',
+      [c.targetId],
+    );
+    expect(rows[0].reason).toContain('no ping within period + grace (2s) of its creation');
+  });
+
   it('deleted: gone from live state and its indexes, kept in history; a late result and a redelivery bring nothing back', async () => {
     const c = newCheck();
     await upFromTwo(c, Date.now());

@@ -380,6 +380,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             graceSeconds: p.graceSeconds,
             maxRuntimeSeconds: p.maxRuntimeSeconds,
             heardAt: heardAt(at, options),
+            output: p.body ?? null,
           },
         },
       ];

@@ -337,6 +337,59 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
   });
 });
 
+describe('a heartbeat monitor never pinged', () => {
+  // As the aggregator's mapper makes them (resumeDeadline: what a resume gives each location held).
+  const push = (state: CheckLifecycleState, version: number, at: number) =>
+    lc(state, version, at, {
+      checkType: 'push',
+      name: 'nightly',
+      pingWindowMs: 70_000,
+      resumeDeadline: {
+        at: at + 70_000,
+        expireTo: S.Down,
+        reason: 'no ping within period + grace (70s) of the resume',
+      },
+    });
+
+  it('created: its location waits UNKNOWN for the first ping, and is DOWN once period + grace pass without one', () => {
+    const created = run([push('active', 1, 1000)]).target;
+    expect(created.status).toBe(S.Unknown);
+    expect(created.locations.push).toMatchObject({
+      status: S.Unknown,
+      lastSeen: 0,
+      deadline: { at: 71_000, expireTo: S.Down, reason: 'no ping within period + grace (70s) of its creation' },
+    });
+    expect(applyExpiry(created, 'push', 70_999, policy).target.status).toBe(S.Unknown);
+    expect(applyExpiry(created, 'push', 71_000, policy).target.status).toBe(S.Down);
+    // A change of schedule moves the wait like any other (from the creation).
+    const longer = applyLifecycle(
+      created,
+      lc('active', 2, 5000, { checkType: 'push', pingWindowMs: 700_000 }),
+      policy,
+    ).target;
+    expect(longer.locations.push.deadline?.at).toBe(701_000);
+  });
+
+  it('paused, then resumed: waits for its first ping from the resume (it stayed UNKNOWN for ever)', () => {
+    const paused = run([push('active', 1, 1000), push('paused', 2, 2000)]).target;
+    expect(paused.locations.push).toMatchObject({ status: S.Paused, deadline: null });
+    const resumed = run([push('active', 3, 10_000)], paused).target;
+    expect(resumed.locations.push.deadline).toMatchObject({ at: 80_000, expireTo: S.Down });
+    // One created paused-then-resumed by an older version (no location held): given one at the resume.
+    const bare = { ...paused, locations: {} };
+    const r = applyLifecycle(bare, push('active', 3, 10_000), policy).target;
+    expect(r.locations.push.deadline).toEqual({
+      at: 80_000,
+      expireTo: S.Down,
+      reason: 'no ping within period + grace (70s) of the resume',
+    });
+  });
+
+  it('a probed check gets no location before its first result; a monitor pinged keeps its own', () => {
+    expect(run([lc('active', 1, 1000, { checkType: 'http', checkIntervalSeconds: 30 })]).target.locations).toEqual({});
+  });
+});
+
 describe("a probed check's interval changed (checkIntervalSeconds)", () => {
   // result(): heard at `at`, due at + 2 × 30 s + 5 s.
   const changed = (t: TargetSnapshot, seconds: number, at = 20_000) =>

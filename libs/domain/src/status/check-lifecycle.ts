@@ -17,6 +17,7 @@ import {
   CHECK_STALE_SLACK_MS,
   checkIntervalOf,
   checkStaleReason,
+  HEARTBEAT_LOCATION,
   pingWindowOf,
 } from './heartbeat';
 
@@ -315,7 +316,11 @@ function applyState(base: TargetSnapshot, lc: CheckLifecycle, version: string): 
   if (!base.paused)
     return {
       target: {
-        ...withCheckInterval(withPingWindow(base, lc.pingWindowMs), lc.checkIntervalSeconds, lc.at),
+        ...withCheckInterval(
+          withPingWindow(awaitingFirstPing(base, lc, 'its creation'), lc.pingWindowMs),
+          lc.checkIntervalSeconds,
+          lc.at,
+        ),
         since: base.since ?? lc.at,
       },
       events: [],
@@ -330,5 +335,37 @@ function applyState(base: TargetSnapshot, lc: CheckLifecycle, version: string): 
     lc.resumeDeadline ?? null,
     `check resumed (${version}): waiting for its first result`,
   );
-  return { ...r, applied: true };
+  return { target: awaitingFirstPing(r.target, lc, 'the resume'), events: r.events, applied: true };
+}
+
+/**
+ * A heartbeat monitor (push check) never pinged: its one location, UNKNOWN, waits for the first ping due period + grace
+ * after `lc` (its creation, a change or a resume) — missed, it is DOWN like any other missed ping. Without it a monitor
+ * whose job never ran (its URL mistyped, the crontab never installed) had no location, so nothing was due: UNKNOWN for
+ * ever, also after a resume, and never alerted on. A monitor that holds its location already is left as it is.
+ */
+function awaitingFirstPing(target: TargetSnapshot, lc: CheckLifecycle, since: string): TargetSnapshot {
+  const windowMs = lc.pingWindowMs;
+  if (windowMs === undefined || target.paused || target.locations[HEARTBEAT_LOCATION] !== undefined) return target;
+  return {
+    ...target,
+    locations: {
+      ...target.locations,
+      [HEARTBEAT_LOCATION]: {
+        status: TargetStatus.Unknown,
+        observedAt: lc.at,
+        // Never heard: 0 reads as no time at all (lastSeen null in the API).
+        lastSeen: 0,
+        latencyMs: null,
+        detail: `waiting for the first ping (config version ${lc.version})`,
+        lifecycle: null,
+        deadline: {
+          at: lc.at + windowMs,
+          expireTo: TargetStatus.Down,
+          reason: `no ping within period + grace (${windowMs / 1000}s) of ${since}`,
+        },
+        run: null,
+      },
+    },
+  };
 }

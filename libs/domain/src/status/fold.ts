@@ -157,6 +157,12 @@ export function foldObservations(
           at: item.ping.at,
           status: step.status,
           reason: step.reason,
+          // What the job said when it failed stays shown on the location until a success; a start keeps it.
+          ...(item.ping.signal === 'fail'
+            ? { detail: step.reason }
+            : item.ping.signal === 'success'
+              ? { detail: null }
+              : {}),
           deadline: step.deadline,
           run: step.run,
         },

@@ -2,7 +2,7 @@ import { TargetStatus as S } from '@fleetwatch/contracts';
 import { expireDeadlines } from './expiry';
 import { foldObservations, type FoldItem } from './fold';
 import type { TargetSnapshot } from './target-state';
-import { pingWindowOf, pingWindowReason } from './heartbeat';
+import { failReasonOf, heartbeatStep, pingWindowOf, pingWindowReason } from './heartbeat';
 
 // Heartbeat pings folded out of order: the edge stamps each ping when it receives it, and the
 // bus may deliver one later than a newer one (a client's retry, another ingest replica's slow
@@ -218,5 +218,30 @@ describe('pingWindowOf (the window a ping-waiting deadline was set with, read fr
     ['no result within 2 × 30s', undefined],
   ])('%s → %s', (reason, windowMs) => {
     expect(pingWindowOf(reason)).toBe(windowMs);
+  });
+});
+
+describe('failReasonOf', () => {
+  it("names the first non-empty line of the job's output, cut at 200 characters", () => {
+    expect(failReasonOf(undefined)).toBe('fail ping');
+    expect(failReasonOf('  \n\r\n ')).toBe('fail ping');
+    expect(failReasonOf('\n  disk full  \nexit 1')).toBe('fail ping: disk full');
+    const long = failReasonOf('é'.repeat(500));
+    expect(long).toBe(`fail ping: ${'é'.repeat(199)}…`);
+    // Never splits a character of two UTF-16 units.
+    expect(failReasonOf('💥'.repeat(300)).endsWith('💥…')).toBe(true);
+  });
+
+  it('is the reason of a fail ping with a body', () => {
+    const step = heartbeatStep(undefined, {
+      signal: 'fail',
+      at: 1000,
+      runId: null,
+      periodSeconds: 60,
+      graceSeconds: 0,
+      maxRuntimeSeconds: null,
+      output: 'backup failed\nmore',
+    });
+    expect(step).toMatchObject({ status: 'DOWN', reason: 'fail ping: backup failed' });
   });
 });

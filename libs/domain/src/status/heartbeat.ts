@@ -24,6 +24,25 @@ export interface HeartbeatPing {
   periodSeconds: number;
   graceSeconds: number;
   maxRuntimeSeconds: number | null;
+  /** The body the job sent with it (its output), if any. */
+  output?: string | null;
+}
+
+/** Characters of a fail ping's output shown in its reason (the location's detail and its status event). */
+export const FAIL_OUTPUT_CHARS = 200;
+
+/**
+ * A fail ping's reason: `fail ping`, and the first line of what the job sent with it (`fail ping: disk full`), so the
+ * operator reads why where the status shows, not only in the stored ping.
+ */
+export function failReasonOf(output: string | null | undefined): string {
+  const line = (output ?? '')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => l.length > 0);
+  if (!line) return 'fail ping';
+  const chars = Array.from(line);
+  return `fail ping: ${chars.length > FAIL_OUTPUT_CHARS ? `${chars.slice(0, FAIL_OUTPUT_CHARS - 1).join('')}…` : line}`;
 }
 
 export interface FinishedRun {
@@ -94,7 +113,7 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
   if (ping.signal === 'fail') {
     return {
       status: TargetStatus.Down,
-      reason: 'fail ping',
+      reason: failReasonOf(ping.output),
       deadline: runDeadline,
       run: matches ? null : open,
       finished,
