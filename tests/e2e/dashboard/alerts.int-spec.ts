@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import {
   alertRuleSpecSchema,
+  type AlertHistoryResponse,
   type AlertListResponse,
   type AlertRuleDefinition,
   type Channel,
@@ -349,6 +350,68 @@ describe('alerting pages in Chromium', () => {
     await screenshot('alerts-deliveries');
   });
 
+  it('the alert history lists the changes newest first, filters by rule and target, and shows on the target page', async () => {
+    const changes = async () =>
+      (
+        await gw.request<AlertHistoryResponse>('GET', `/api/v1/alerts/history?targetId=${encodeURIComponent(TARGET)}`)
+      ).body.items.map((e) => `${e.from} → ${e.to}`);
+    expect(await changes()).toEqual(['pending → firing', 'inactive → pending']);
+
+    await section('Alert history', 'Alert history');
+    const rows = page.locator('tbody tr', { hasText: RULE_NAME });
+    await waitFor(async () => (await rows.count()) === 2, {
+      timeoutMs: 20_000,
+      intervalMs: 250,
+      description: 'the two changes on the history page',
+    });
+    // Newest first: the alert fired after it went pending.
+    expect(await rows.nth(0).locator('[data-change]').getAttribute('data-change')).toBe('pending → firing');
+    expect(await rows.nth(1).locator('[data-change]').getAttribute('data-change')).toBe('inactive → pending');
+    expect(await rows.nth(0).locator('[data-change]').innerText()).toMatch(/^pending\s*→\s*firing$/);
+    expect(await rows.nth(0).locator('[data-state="firing"]').count()).toBe(1);
+    expect(await rows.nth(0).locator('[data-state="critical"]').innerText()).toBe('critical');
+    expect(await rows.nth(0).getByRole('link', { name: TARGET, exact: true }).getAttribute('href')).toBe(
+      `/targets/${encodeURIComponent(TARGET)}`,
+    );
+    expect(await rows.nth(0).getByRole('link', { name: RULE_NAME, exact: true }).count()).toBe(1);
+    // Relative time, the absolute one in its title.
+    expect(await rows.nth(0).locator('time').getAttribute('title')).toBeTruthy();
+    await noXss();
+    await screenshot('alerts-history');
+
+    // The rule filter: in the address, the same two changes.
+    await page.getByLabel('Rule', { exact: true }).selectOption({ label: RULE_NAME });
+    await page.waitForURL(/\/alerts\/history\?rule=/);
+    await waitFor(async () => (await rows.count()) === 2, { timeoutMs: 10_000, description: 'filtered by rule' });
+    // A target with no alert: nothing, said so.
+    await page.getByLabel('Target', { exact: true }).fill('instance:nobody');
+    await page.waitForURL(/target=instance%3Anobody/);
+    await page.getByText('No alert changed state for this filter.').waitFor();
+    expect(await rows.count()).toBe(0);
+    // Clear: every change again, and no filter in the address.
+    await page.getByRole('button', { name: 'Clear filter' }).click();
+    await waitFor(async () => (await rows.count()) === 2, { timeoutMs: 10_000, description: 'filter cleared' });
+    expect(new URL(page.url()).search).toBe('');
+    expect(await page.getByLabel('Target', { exact: true }).inputValue()).toBe('');
+
+    // The target's own page lists its changes, and links the history filtered to it.
+    await rows.nth(0).getByRole('link', { name: TARGET, exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: INSTANCE }).waitFor();
+    const card = page.locator('section', { has: page.getByRole('heading', { level: 2, name: 'Alert history' }) });
+    const cardRows = card.locator('tbody tr', { hasText: RULE_NAME });
+    await waitFor(async () => (await cardRows.count()) === 2, {
+      timeoutMs: 10_000,
+      description: 'the target page’s alert history',
+    });
+    expect(await cardRows.nth(0).locator('[data-change]').getAttribute('data-change')).toBe('pending → firing');
+    await card.getByRole('link', { name: /All of this target/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Alert history' }).waitFor();
+    expect(new URL(page.url()).searchParams.get('target')).toBe(TARGET);
+    expect(await page.getByLabel('Target', { exact: true }).inputValue()).toBe(TARGET);
+    await waitFor(async () => (await rows.count()) === 2, { timeoutMs: 10_000, description: 'filtered by target' });
+    await noXss();
+  });
+
   it('a silence made from the alert: prefilled matchers, the author is the user, the comment is text; expire', async () => {
     await section('Alerts', 'Alerts');
     await page
@@ -457,6 +520,23 @@ describe('alerting pages in Chromium', () => {
       timeoutMs: 10_000,
       description: 'the window gone from the list',
     });
+    await noXss();
+  });
+
+  it('the target comes back UP: the alert history shows the alert resolved, newest first', async () => {
+    await push('running');
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Alerts', exact: true }).click();
+    await section('Alert history', 'Alert history');
+    const newest = page.locator('tbody tr', { hasText: RULE_NAME }).first();
+    await waitFor(
+      async () => (await newest.locator('[data-change]').getAttribute('data-change')) === 'firing → resolved',
+      {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+        description: 'firing → resolved at the top of the history',
+      },
+    );
+    expect(await newest.locator('[data-state="resolved"]').count()).toBe(1);
     await noXss();
   });
 

@@ -1,4 +1,5 @@
 import type {
+  AlertHistoryResponse,
   AlertListResponse,
   AlertRuleDefinition,
   DeliveryLogResponse,
@@ -10,6 +11,7 @@ import type {
 } from '@fleetwatch/contracts';
 import { api, enc } from './client';
 import { keys } from './queries';
+import { historyApiQuery, type AlertHistoryFilter } from '../pages/alerts/history/history-model';
 
 // Alerting (issue 18): rules, channels, maintenance windows and silences are configuration,
 // read and written through the gateway's alert routes (each write of a rule, channel or
@@ -21,6 +23,9 @@ export const alertKeys = {
   alerts: () => [...keys.all, 'alerting', 'alerts'] as const,
   firing: (limit: number) => [...keys.all, 'alerting', 'alerts', 'firing', limit] as const,
   deliveries: (filter: DeliveryFilter) => [...keys.all, 'alerting', 'deliveries', filter] as const,
+  /** Pages of the alert history (`limit` each) a filter takes. */
+  history: (filter: AlertHistoryFilter, limit: number) =>
+    [...keys.all, 'alerting', 'history', { ruleId: filter.ruleId, targetId: filter.targetId, limit }] as const,
   rules: () => [...keys.all, 'alerting', 'rules'] as const,
   rule: (id: string) => [...keys.all, 'alerting', 'rules', id] as const,
   channels: () => [...keys.all, 'alerting', 'channels'] as const,
@@ -114,4 +119,14 @@ export function fetchDeliveries(
   if (filter.outcome) q.set('outcome', filter.outcome);
   if (cursor) q.set('cursor', cursor);
   return api<DeliveryLogResponse>(`/api/v1/alerts/deliveries?${q}`, { signal });
+}
+
+/** One page of the alert history (every state change of every alert), newest first. */
+export function fetchAlertHistory(
+  filter: AlertHistoryFilter,
+  cursor: string | null,
+  limit?: number,
+  signal?: AbortSignal,
+): Promise<AlertHistoryResponse> {
+  return api<AlertHistoryResponse>(`/api/v1/alerts/history?${historyApiQuery(filter, cursor, limit)}`, { signal });
 }

@@ -9,6 +9,7 @@ import { RuleEditPage } from './rules/rule-edit-page';
 import { ChannelsPage } from './channels/channels-page';
 import { ChannelEditPage } from './channels/channel-edit-page';
 import { DeliveriesPage } from './deliveries/deliveries-page';
+import { AlertHistoryPage } from './history/alert-history-page';
 import { PerId } from '../../stored-draft';
 
 /** The alerting pages (issue 18), signed-in routes under /alerts; an edit form mounted afresh for each id. */
@@ -47,4 +48,5 @@ export const alertRoutes: RouteObject[] = [
     ),
   },
   { path: 'alerts/deliveries', element: <DeliveriesPage /> },
+  { path: 'alerts/history', element: <AlertHistoryPage /> },
 ];

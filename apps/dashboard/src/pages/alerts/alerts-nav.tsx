@@ -3,6 +3,7 @@ import './alerts.css';
 
 const SECTIONS = [
   ['/alerts', 'Alerts'],
+  ['/alerts/history', 'Alert history'],
   ['/alerts/silences', 'Silences'],
   ['/alerts/maintenance', 'Maintenance'],
   ['/alerts/rules', 'Rules'],

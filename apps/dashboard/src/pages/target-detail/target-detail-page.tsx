@@ -19,6 +19,7 @@ import { RemoveButton } from '../../remove-button';
 import { roleAtLeast } from '../../roles';
 import { useSession } from '../../session';
 import { LIVE_POLL_MS } from '../../live';
+import { TargetAlertHistory } from '../alerts/history/target-alert-history';
 import { chartRange, historyPlaceholder, latencyText, latestTitle, RANGES, rangeOf, trendOf } from './trend';
 
 const ms = latencyText;
@@ -204,6 +205,7 @@ export function TargetDetailPage() {
               />
             </Card>
           </div>
+          <TargetAlertHistory targetId={t.id} />
         </div>
       )}
     </>
