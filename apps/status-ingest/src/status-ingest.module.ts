@@ -16,6 +16,7 @@ import { PublishGate } from './ingress/publish-gate.service';
 import { IngestRateLimits } from './limits/ingest-rate-limits';
 import { SharedStateMetrics } from './limits/shared-state.metrics';
 import { IngestMetrics } from './metrics/ingest.metrics';
+import { MonitorCacheFollower } from './pings/monitor-cache.follower';
 import { PingsService } from './pings/pings.service';
 import { INGEST_CONFIG } from './tokens';
 import { StatusUpdatesService } from './updates/status-updates.service';
@@ -67,6 +68,7 @@ export class StatusIngestModule {
         ApiKeyAuthService,
         StatusUpdatesService,
         PingsService,
+        MonitorCacheFollower,
         IngestRoutes,
         IngressControlHandler,
         ReadinessWiring,

@@ -27,3 +27,4 @@ export * from './nest/messaging.module';
 export * from './boot-check';
 export * from './dead-letters';
 export * from './rpc';
+export * from './config-changed.follower';

@@ -9,7 +9,7 @@ import {
   type CheckType,
 } from '@fleetwatch/contracts';
 import { createTargetPolicy } from '@fleetwatch/domain';
-import { BusConnections, BusPublisher, RpcClient, RpcError } from '@fleetwatch/messaging';
+import { BusConnections, BusPublisher, ConfigChangedFollower, RpcClient, RpcError } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { getHeapStatistics } from 'node:v8';
 import type { Logger } from 'pino';
@@ -18,7 +18,6 @@ import { StampService } from '../stamps/stamp.service';
 import { COLLECTOR_CONFIG } from '../tokens';
 import { AssignmentFile } from './assignment/assignment-file';
 import { AssignmentService, type Assignment } from './assignment/assignment.service';
-import { ConfigChangedFollower } from './assignment/config-events';
 import { ChecksMetrics } from './checks.metrics';
 import type { Probe, ProbeSessions, SessionContext } from './probe';
 import { CheckRunner } from './runner/check-runner';

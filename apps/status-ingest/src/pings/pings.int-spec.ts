@@ -8,6 +8,8 @@ import {
   PushMonitorsRepository,
   runInTransaction,
 } from '@fleetwatch/persistence';
+import { Messages, type PingReceivedPayload } from '@fleetwatch/contracts';
+import { createBus, type Bus } from '@fleetwatch/messaging';
 import { createIsolatedVhost, testEnv } from '@fleetwatch/testing';
 import { IngestHarness } from '../int-spec.helpers';
 
@@ -296,5 +298,50 @@ describe('a GET ping that carries a body', () => {
     });
     expect(status).toBe(200);
     expect(Date.now() - started).toBeLessThan(3_000);
+  });
+});
+
+describe('a monitor changed or deleted (config.changed)', () => {
+  let bus: Bus;
+  beforeAll(() => {
+    bus = createBus({
+      url: h.servers.vhost.amqpUrl,
+      source: { site: 'test', service: 'sync-orchestrator', location: 'test' },
+      name: 'test-pings-config',
+    });
+  });
+  afterAll(() => bus?.close());
+
+  const configChanged = (version: number) =>
+    bus.publisher.publish(
+      Messages.ConfigChanged,
+      { version, hash: 'a'.repeat(64), areas: ['checks'], actor: 'test', origin: 'local' },
+      { mandatory: false },
+    );
+  const periods = async () =>
+    (await h.drain())
+      .filter((m) => m.envelope.type === Messages.PingReceived.type)
+      .map((m) => (m.envelope.payload as PingReceivedPayload).periodSeconds);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it("the next ping carries the new period at once, and a deleted monitor's URL is a 404 at once", async () => {
+    const m = await createMonitor();
+    expect((await ping(m.token, '127.0.0.31')).status).toBe(200);
+    // The owner raises the period (a monitor row as it writes it): cached, the edge still has the old one...
+    const row = { id: m.id, name: `job ${m.id}`, periodSeconds: 300, graceSeconds: 60, maxRuntimeSeconds: null };
+    await runInTransaction(h.db, (tx) => monitors.updateMany(tx, [row]));
+    expect((await ping(m.token, '127.0.0.31')).status).toBe(200);
+    expect(await periods()).toEqual([3600, 3600]);
+    // ...until config.changed says checks changed (well within the cache's 5 s).
+    await configChanged(1);
+    await sleep(500);
+    expect((await ping(m.token, '127.0.0.31')).status).toBe(200);
+    expect(await periods()).toEqual([300]);
+
+    await runInTransaction(h.db, (tx) => monitors.deleteMany(tx, [m.id]));
+    await configChanged(2);
+    await sleep(500);
+    expect((await ping(m.token, '127.0.0.31')).status).toBe(404);
+    expect(await periods()).toEqual([]);
   });
 });

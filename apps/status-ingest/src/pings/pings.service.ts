@@ -123,6 +123,11 @@ export class PingsService {
     return { ok: true, signal };
   }
 
+  /** Forgets every cached monitor (checks changed): the next ping of each reads its monitor again. */
+  forgetMonitors(): void {
+    this.resolver.clear();
+  }
+
   /** Drops refilled rate-limit buckets (called periodically by the routes). */
   sweep(now: number = Date.now()): void {
     this.perIp.local.sweep(now);

@@ -1,18 +1,19 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { ExchangeName, Messages, parseMessage, RoutingKey, type ConfigChangedPayload } from '@fleetwatch/contracts';
-import { SetupOrder, type BusConnection, type ConnectionSession } from '@fleetwatch/messaging';
+import { SetupOrder, type BusConnection, type ConnectionSession } from './connection';
 
-// Follows `config.changed` so an assignment change reaches this collector within a
-// second or two (issue 15: < 2 s).
+// Follows `config.changed` so a configuration change reaches this process within a
+// second or two (issue 15: < 2 s): a collector's assignment, status-ingest's cached
+// heartbeat monitors.
 //
-// Every collector must see EVERY event: each one decides for itself whether its own
-// assignment changed. So each consumes through a queue of its own — exclusive,
+// Every process must see EVERY event: each one decides for itself whether what it
+// holds changed. So each consumes through a queue of its own — exclusive,
 // auto-delete, server-named, bound to `event.config.changed` on the events exchange —
 // and NOT through the durable quorum queue QueueName.CollectorConfig: consumers of one
 // queue share its messages round-robin, so with two collectors each would see only every
 // other change. The queue lives as long as the connection; events sent while the
-// collector is disconnected are lost by design, which is why every (re)connect triggers
-// a refetch too (`onConnected`), and the assignment is also re-fetched periodically.
+// process is disconnected are lost by design, which is why every (re)connect triggers
+// a refetch too (`onConnected`), and what is held is also re-read periodically.
 
 export interface ConfigEventsLogger {
   warn(obj: object, msg: string): void;
