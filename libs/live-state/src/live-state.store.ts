@@ -135,7 +135,8 @@ export function toTargetView(t: TargetRecord): TargetView {
     .map(([location, l]) => ({
       location,
       status: l.status,
-      lastSeen: iso(l.lastSeen),
+      // 0: nothing heard at this location yet (a heartbeat monitor waiting for its first ping).
+      lastSeen: l.lastSeen ? iso(l.lastSeen) : null,
       latencyMs: l.latencyMs,
       detail: l.detail,
     }));

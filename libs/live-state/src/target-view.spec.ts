@@ -28,3 +28,22 @@ describe('toTargetView', () => {
     expect(toTargetView(record(Date.parse('2026-12-06T10:00:00.000Z'))).lastSeen).toBe('2026-12-06T10:00:00.000Z');
   });
 });
+
+describe("toTargetView's locations", () => {
+  it('a location nothing was heard at yet (a monitor waiting for its first ping) has lastSeen null', () => {
+    const at = Date.parse('2026-12-06T10:00:00.000Z');
+    const location = (lastSeen: number) => ({
+      status: TargetStatus.Unknown,
+      observedAt: 0,
+      lastSeen,
+      latencyMs: null,
+      detail: 'waiting for the first ping',
+      lifecycle: null,
+    });
+    const view = toTargetView({ ...record(null), locations: { push: location(0), eu: location(at) } });
+    expect(view.locations.map((l) => [l.location, l.lastSeen])).toEqual([
+      ['eu', '2026-12-06T10:00:00.000Z'],
+      ['push', null],
+    ]);
+  });
+});

@@ -415,6 +415,11 @@ describe('GET /api/v1/alerts/history', () => {
     const ancient = await get<AlertHistoryResponse>('/api/v1/alerts/history?since=0001-01-01T00:00:00Z');
     expect(ancient.status).toBe(200);
     expect(ancient.body.items).toHaveLength(5);
+    // An offset taking the last instant of 9999 into the year 10000 (Postgres refuses that text): nothing, not a 500.
+    for (const far of ['9999-12-31T23:59:59-01:00', '9999-12-31T23:00:00-23:59']) {
+      const future = await get<AlertHistoryResponse>(`/api/v1/alerts/history?since=${encodeURIComponent(far)}`);
+      expect([far, future.status, future.body.items]).toEqual([far, 200, []]);
+    }
     const seen: string[] = [];
     let cursor: string | null = null;
     do {

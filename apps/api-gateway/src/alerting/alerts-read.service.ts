@@ -28,6 +28,9 @@ import {
 import type { GatewayConfig } from '../config';
 import { GATEWAY_CONFIG } from '../tokens';
 
+/** The latest time Postgres takes as an ISO text from toISOString (9999-12-31T23:59:59.999Z). */
+const LATEST_MS = Date.UTC(10_000, 0, 1) - 1;
+
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /**
@@ -123,8 +126,9 @@ export class AlertsReadService {
   /** The alert history (alert_events, newest first): every state change the evaluator committed. */
   async history(query: AlertHistoryQuery): Promise<AlertHistoryResponse> {
     const before = query.cursor ? parseHistoryCursor(query.cursor) : undefined;
-    // Before 1970 is the same as from the start (and a year 0 Postgres would refuse).
-    const since = query.since === undefined ? undefined : Math.max(0, Date.parse(query.since));
+    // Before 1970 is the same as from the start (and a year 0 Postgres would refuse); past 9999 (an offset can take a
+    // time of 9999-12-31 into the year 10000, which Postgres refuses) the same as the end of 9999: nothing.
+    const since = query.since === undefined ? undefined : Math.min(LATEST_MS, Math.max(0, Date.parse(query.since)));
     const rows = await this.events.list({
       ruleId: query.ruleId,
       targetId: query.targetId,

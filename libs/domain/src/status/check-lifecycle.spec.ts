@@ -385,8 +385,48 @@ describe('a heartbeat monitor never pinged', () => {
     });
   });
 
-  it('a probed check gets no location before its first result; a monitor pinged keeps its own', () => {
+  it('a probed check gets no location before its first result', () => {
     expect(run([lc('active', 1, 1000, { checkType: 'http', checkIntervalSeconds: 30 })]).target.locations).toEqual({});
+  });
+
+  it("its first ping ends the wait, also one stamped before the creation by a clock behind the owner's", () => {
+    const created = run([push('active', 1, 10_000)]).target;
+    const pinged = applyObservation(
+      created,
+      {
+        targetId: ID,
+        kind: TargetKind.Check,
+        name: 'nightly',
+        location: 'push',
+        at: 9990,
+        status: S.Up,
+        reason: 'ping',
+        deadline: { at: 9990 + 70_000, expireTo: S.Down, reason: 'no ping within period 60s + grace 10s' },
+      },
+      policy,
+    ).target;
+    expect(pinged.status).toBe(S.Up);
+    expect(pinged.locations.push.deadline?.at).toBe(79_990);
+  });
+
+  it('a monitor pinged before keeps its location as it is at a change', () => {
+    const created = run([push('active', 1, 1000)]).target;
+    const pinged = applyObservation(
+      created,
+      {
+        targetId: ID,
+        kind: TargetKind.Check,
+        name: 'nightly',
+        location: 'push',
+        at: 2000,
+        status: S.Up,
+        reason: 'ping',
+        deadline: { at: 72_000, expireTo: S.Down, reason: 'no ping within period 60s + grace 10s' },
+      },
+      policy,
+    ).target;
+    const changed = applyLifecycle(pinged, push('active', 2, 3000), policy).target;
+    expect(changed.locations.push).toEqual(pinged.locations.push);
   });
 });
 

@@ -353,7 +353,9 @@ function awaitingFirstPing(target: TargetSnapshot, lc: CheckLifecycle, since: st
       ...target.locations,
       [HEARTBEAT_LOCATION]: {
         status: TargetStatus.Unknown,
-        observedAt: lc.at,
+        // Nothing observed: any first ping is newer, whatever the clocks (one stamped by a status-ingest whose clock is
+        // behind the configuration owner's was taken for older and ignored — the monitor went DOWN though pinged).
+        observedAt: 0,
         // Never heard: 0 reads as no time at all (lastSeen null in the API).
         lastSeen: 0,
         latencyMs: null,

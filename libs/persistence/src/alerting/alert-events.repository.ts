@@ -80,7 +80,8 @@ export class AlertEventsRepository {
     if (events.length === 0) return [];
     // Stored as they read back: text cleaned of what Postgres refuses (NUL, lone surrogates), a figure float8 holds.
     const records: AlertEventRecord[] = events.map((e) => ({
-      id: uuidv7(e.at),
+      // Monotonic in this process (the writer, one lease holder): two decisions in one millisecond keep their order.
+      id: uuidv7(),
       ruleId: clean(e.ruleId),
       targetId: clean(e.targetId),
       fingerprint: clean(e.fingerprint),

@@ -109,3 +109,29 @@ describe('PingTokenResolver', () => {
     expect(await resolver.resolve(token)).toBeNull();
   });
 });
+
+describe('PingTokenResolver.clear', () => {
+  it('a lookup in flight when the cache is cleared still answers (it failed with "deleted": a 500)', async () => {
+    const monitors = new InMemoryMonitors();
+    const token = generatePingToken();
+    const record = monitors.add(token);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: PingTokenLookup = {
+      findByTokenHash: async (h) => {
+        await gate;
+        return monitors.findByTokenHash(h);
+      },
+      listTokenHashes: () => monitors.listTokenHashes(),
+    };
+    const resolver = new PingTokenResolver(slow, { cacheTtlMs: 5000 });
+    const inFlight = resolver.resolve(token);
+    await new Promise((r) => setImmediate(r));
+    resolver.clear();
+    release();
+    await expect(inFlight).resolves.toEqual(record);
+    // And the next lookup reads again (the cleared cache holds nothing).
+    monitors.byHash.clear();
+    await expect(resolver.resolve(token)).resolves.toBeNull();
+  });
+});

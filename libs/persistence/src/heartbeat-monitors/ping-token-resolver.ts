@@ -28,7 +28,8 @@ export interface PingTokenResolverOptions {
  * tokens too, and concurrent ones share one query.
  */
 export class PingTokenResolver {
-  private readonly monitors: LRUCache<string, { monitor: HeartbeatMonitorRecord | null }>;
+  private monitors: LRUCache<string, { monitor: HeartbeatMonitorRecord | null }>;
+  private readonly newCache: () => LRUCache<string, { monitor: HeartbeatMonitorRecord | null }>;
   private readonly legacyHashes: RefreshingSet;
 
   constructor(
@@ -36,15 +37,17 @@ export class PingTokenResolver {
     options: PingTokenResolverOptions,
   ) {
     const now = options.now ?? (() => performance.now());
-    this.monitors = new LRUCache({
-      max: options.maxCachedTokens ?? 10_000,
-      // lru-cache reads 0 as "forever": 1 ms still shares concurrent lookups.
-      ttl: Math.max(1, options.cacheTtlMs),
-      perf: { now },
-      // Read the clock on every check (cheap), not a value cached for a timer tick.
-      ttlResolution: 0,
-      fetchMethod: async (tokenHash: string) => ({ monitor: await this.lookup.findByTokenHash(tokenHash) }),
-    });
+    this.newCache = () =>
+      new LRUCache({
+        max: options.maxCachedTokens ?? 10_000,
+        // lru-cache reads 0 as "forever": 1 ms still shares concurrent lookups.
+        ttl: Math.max(1, options.cacheTtlMs),
+        perf: { now },
+        // Read the clock on every check (cheap), not a value cached for a timer tick.
+        ttlResolution: 0,
+        fetchMethod: async (tokenHash: string) => ({ monitor: await this.lookup.findByTokenHash(tokenHash) }),
+      });
+    this.monitors = this.newCache();
     this.legacyHashes = new RefreshingSet(() => lookup.listTokenHashes(), {
       maxAgeMs: options.legacyMaxAgeMs ?? 60_000,
       missRefreshMs: options.legacyMissRefreshMs ?? 10_000,
@@ -62,8 +65,12 @@ export class PingTokenResolver {
     return entry?.monitor ?? null;
   }
 
+  /**
+   * Forgets every cached monitor. A new cache, not `clear()`: lru-cache's clear aborts the lookups in flight, and their
+   * pings failed with `Error('deleted')` (a 500) whenever checks changed; they finish into the old cache now, unseen.
+   */
   clear(): void {
-    this.monitors.clear();
+    this.monitors = this.newCache();
     this.legacyHashes.clear();
   }
 }

@@ -65,6 +65,7 @@ export class AlertEvaluationLifecycle implements OnApplicationBootstrap, OnModul
   private running: Promise<void> | undefined;
   private stopped = false;
   private relayedAt = 0;
+  private relaying: Promise<void> | undefined;
 
   constructor(
     @Inject(ALERT_EVALUATOR) private readonly evaluator: AlertEvaluator,
@@ -105,15 +106,20 @@ export class AlertEvaluationLifecycle implements OnApplicationBootstrap, OnModul
       await this.evaluator
         .tick()
         .catch((err: unknown) => this.logger.warn({ error: (err as Error).message }, 'alert evaluation tick failed'));
-      // Alert events a decision left unpublished (the bus away, a crash after its commit): on the holder only.
+      // Alert events a decision left unpublished (the bus away, a crash after its commit): on the holder only, one run
+      // at a time, not awaited — with the bus away a publish waits for its session, and the tick (`for`, repeats) must
+      // not wait with it.
       const now = Date.now();
-      if (this.evaluator.active && now - this.relayedAt >= this.options.relayMs) {
+      if (this.evaluator.active && !this.relaying && now - this.relayedAt >= this.options.relayMs) {
         this.relayedAt = now;
-        await this.relay
+        this.relaying = this.relay
           .relayPending()
-          .catch((err: unknown) =>
-            this.logger.warn({ error: (err as Error).message }, 'alert events relay failed; tried again later'),
-          );
+          .then(
+            () => undefined,
+            (err: unknown) =>
+              this.logger.warn({ error: (err as Error).message }, 'alert events relay failed; tried again later'),
+          )
+          .finally(() => (this.relaying = undefined));
       }
     } else if (this.evaluator.active) await this.evaluator.drop();
   }
@@ -133,6 +139,7 @@ export class AlertEvaluationLifecycle implements OnApplicationBootstrap, OnModul
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running?.catch(() => undefined);
+    await this.relaying;
     await this.follower.stop();
     await this.evaluator.drop();
     await this.lease.release();

@@ -23,7 +23,11 @@ describe('alert.state-changed payloads', () => {
     fc.assert(
       fc.property(
         fc.dictionary(
-          fc.oneof(fc.string({ maxLength: 140 }), fc.stringMatching(/^[a-z_][a-z0-9_]{0,10}$/)),
+          fc.oneof(
+            fc.string({ maxLength: 140 }),
+            fc.stringMatching(/^[a-z_][a-z0-9_]{0,10}$/),
+            fc.constantFrom('constructor', 'prototype', '__proto__', 'toString', 'alertname'),
+          ),
           fc.oneof(
             fc.string({ maxLength: 1500, unit: 'binary' }),
             fc.constantFrom('a\u0000b', '\ud800', 'x\udfffy', ''),

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import {
   alertStateChangedPayloadSchema,
   describeIssues,
+  FORBIDDEN_KEYS,
   Messages,
   toStorable,
   truncateText,
@@ -24,7 +25,7 @@ const MAX_LABEL_VALUE = 1024;
 
 /**
  * An alert's labels as `alert.state-changed` carries them (the contract's label rules): a name the contract refuses
- * is left out, a value longer than it allows is cut, at most 64 — `alertname`, `target` and `severity` first. The
+ * is left out (`constructor` and `prototype` too: a series label may be called so), a value longer than it allows is cut, at most 64 — `alertname`, `target` and `severity` first. The
  * stored event keeps them whole.
  */
 export function eventLabelsOf(labels: Readonly<Record<string, string>>): Record<string, string> {
@@ -34,7 +35,7 @@ export function eventLabelsOf(labels: Readonly<Record<string, string>>): Record<
   let n = 0;
   for (const name of names) {
     if (n >= MAX_LABELS) break;
-    if (name.length > 128 || !LABEL_NAME.test(name)) continue;
+    if (name.length > 128 || !LABEL_NAME.test(name) || FORBIDDEN_KEYS.has(name)) continue;
     out[name] = truncateText(toStorable(labels[name]), MAX_LABEL_VALUE);
     n++;
   }
