@@ -197,6 +197,8 @@ const QUERIES: Record<string, string[]> = {
   '/api/v1/targets/recent': ['limit'],
   '/api/v1/targets/sparklines': ['id'],
   [`/api/v1/targets/check:${ID}/history`]: ['minutes', 'location'],
+  [`/api/v1/targets/check:${ID}/updates`]: ['limit', 'cursor'],
+  [`/api/v1/targets/check:${ID}/pings`]: ['limit', 'cursor'],
   '/api/v1/hosts': ['limit', 'cursor'],
   '/api/v1/hosts/h1/metrics': ['minutes'],
   '/api/v1/checks': ['type', 'tag', 'location', 'limit', 'cursor'],
@@ -222,6 +224,8 @@ const QUERIES: Record<string, string[]> = {
 const PATHS = [
   'GET /api/v1/targets/{}',
   'GET /api/v1/targets/{}/history',
+  'GET /api/v1/targets/{}/updates',
+  'GET /api/v1/targets/{}/pings',
   'GET /api/v1/hosts/{}',
   'GET /api/v1/hosts/{}/metrics',
   'GET /api/v1/checks/{}',

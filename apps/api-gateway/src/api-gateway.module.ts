@@ -6,6 +6,7 @@ import { MessagingModule, RpcClientModule } from '@fleetwatch/messaging';
 import {
   DATABASE_CLIENT,
   HostHistoryRepository,
+  ReceivedRepository,
   PersistenceModule,
   type DatabaseClient,
 } from '@fleetwatch/persistence';
@@ -50,6 +51,8 @@ import { HostMetricsExporter } from './hosts/host-metrics.exporter';
 import { HostsController } from './hosts/hosts.controller';
 import { HostsService } from './hosts/hosts.service';
 import { TargetMetricsService } from './metrics/target-metrics.service';
+import { ReceivedController } from './received/received.controller';
+import { ReceivedService } from './received/received.service';
 import { TargetsController } from './targets/targets.controller';
 import { TargetsService } from './targets/targets.service';
 import { GATEWAY_CONFIG } from './tokens';
@@ -79,6 +82,7 @@ export const GATEWAY_CONTROLLERS = [
   ApiKeysController,
   HeartbeatsController,
   TargetsController,
+  ReceivedController,
   HostsController,
   InstancesController,
   ChecksController,
@@ -141,6 +145,12 @@ export class ApiGatewayModule {
         HeartbeatsService,
         TargetsService,
         TargetMetricsService,
+        {
+          provide: ReceivedRepository,
+          inject: [DATABASE_CLIENT],
+          useFactory: (db: DatabaseClient) => new ReceivedRepository(db),
+        },
+        ReceivedService,
         {
           provide: HostHistoryRepository,
           inject: [DATABASE_CLIENT],

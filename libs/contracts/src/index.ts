@@ -13,6 +13,7 @@ export * from './commands/ingress-order';
 export * from './http/errors';
 export * from './http/gateway.schema';
 export * from './http/gateway-admin.schema';
+export * from './http/received.schema';
 export * from './http/hosts.schema';
 export * from './http/host-list.schema';
 export * from './http/browser-session.schema';

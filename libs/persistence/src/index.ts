@@ -63,6 +63,12 @@ export {
   type HistoryRollup,
   type HistoryStatusEvent,
 } from './history-read/history-read.repository';
+export {
+  ReceivedRepository,
+  type ReceivedPage,
+  type StoredPing,
+  type StoredUpdate,
+} from './history-read/received.repository';
 export { databaseBootCheck, databaseReadinessCheck } from './boot-check';
 export { TargetStatesRepository, type DeadlineRow } from './target-states/target-states.repository';
 export {

@@ -66,6 +66,14 @@ const POLICY: Record<string, RouteCase> = {
   },
   'GET /api/v1/targets/{id}': { role: 'viewer' },
   'GET /api/v1/targets/{id}/history': { role: 'viewer', invalid: { query: 'minutes=0', paths: ['minutes'] } },
+  'GET /api/v1/targets/{id}/updates': {
+    role: 'viewer',
+    invalid: { query: 'limit=0&cursor=x', paths: ['limit', 'cursor'] },
+  },
+  'GET /api/v1/targets/{id}/pings': {
+    role: 'viewer',
+    invalid: { query: 'limit=0&cursor=x', paths: ['limit', 'cursor'] },
+  },
   'GET /api/v1/targets/recent': { role: 'viewer', invalid: { query: 'limit=0', paths: ['limit'] } },
   'GET /api/v1/targets/sparklines': { role: 'viewer', invalid: { query: 'bogus=1', paths: ['id', '(body)'] } },
   'GET /api/v1/hosts': { role: 'viewer', invalid: { query: 'limit=0&bogus=1', paths: ['limit', '(body)'] } },

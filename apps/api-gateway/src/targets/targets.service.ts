@@ -21,7 +21,8 @@ import { sparklinesOf, sparklineWindow } from './sparklines';
 
 /** Up to this many minutes, history is raw observations; beyond it, 1-minute rollups. */
 export const RAW_HISTORY_MAX_MINUTES = 60;
-const MAX_TARGET_ID = 512;
+/** The longest target id a route takes. */
+export const MAX_TARGET_ID = 512;
 
 /**
  * Targets read straight from live state (Redis) and history (Postgres); the
@@ -135,7 +136,8 @@ export class TargetsService {
   }
 }
 
-function checkId(id: string): void {
+/** A target id a route can look up (400 naming `id` otherwise). */
+export function checkId(id: string): void {
   if (id.length === 0 || id.length > MAX_TARGET_ID)
     throw new InvalidError(`id: must be 1–${MAX_TARGET_ID} characters`, [
       { path: 'id', message: `must be 1–${MAX_TARGET_ID} characters` },
