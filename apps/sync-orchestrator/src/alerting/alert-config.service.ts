@@ -42,7 +42,13 @@ import {
   type Parsed,
 } from './alert-forms';
 import { CHANNEL_SEALER } from './alerting.tokens';
-import { channelAnswer, channelSecretsWrite, withoutRedactedSecrets } from './channel-secrets';
+import {
+  channelAnswer,
+  channelHeaderSecrets,
+  channelSecretsWrite,
+  maskChannelHeaders,
+  withoutRedactedSecrets,
+} from './channel-secrets';
 
 // Alert rules, notification channels and maintenance windows as the configuration owner keeps them
 // (issue 18, SPEC §2, §7): every write validated by the contract (and libs/alerting's template and
@@ -138,8 +144,17 @@ export class AlertConfigService {
       const spec = ok<MaintenanceWindowSpec>(noun, parseWindow(body));
       return { write: { id, name: spec.name, spec, hash: alertEntryHash(area, id, spec) }, form: spec, secretDiff: [] };
     }
-    // A secret field sent back as the answers show it (`{set, hint}`) keeps what is stored.
-    const input_ = ok(noun, parseChannel(withoutRedactedSecrets(input)));
+    // A secret field sent back as the answers show it (`{set, hint}`) keeps what is stored; so does a credential-named
+    // header stored before they were refused, sent back masked (any other value of one is refused).
+    const input_ = ok(
+      noun,
+      parseChannel(
+        channelHeaderSecrets(
+          withoutRedactedSecrets(input),
+          current ? (current.spec as unknown as ChannelConfig) : null,
+        ),
+      ),
+    );
     // The input holds the public fields and the secrets sent (a Slack or Teams URL is one): every host written.
     const problem = channelTargetProblem(
       input_ as unknown as ChannelConfig,
@@ -228,7 +243,10 @@ export class AlertConfigService {
         let input: unknown;
         if ('replace' in body) input = body.replace;
         else {
-          const merged: Record<string, unknown> = { ...current.spec };
+          // A channel's credential-named headers as answers show them (masked): kept as stored unless the patch names them.
+          const merged: Record<string, unknown> = {
+            ...(kind === 'channel' ? maskChannelHeaders(current.spec) : current.spec),
+          };
           for (const [k, v] of Object.entries(body.patch))
             if (v === null && !(kind === 'channel' && k in (current.secretsRedacted ?? {}))) delete merged[k];
             else Object.defineProperty(merged, k, { value: v, enumerable: true, writable: true, configurable: true });

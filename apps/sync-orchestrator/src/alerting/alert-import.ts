@@ -29,12 +29,15 @@ import {
 } from './alert-forms';
 import type { AlertSections } from './alert-yaml';
 import { TargetDeniedError } from '../config/config.errors';
-import { channelSecretsWrite } from './channel-secrets';
+import { channelHeaderSecrets, channelSecretsWrite } from './channel-secrets';
+import { redactAuditDiff } from '../config/check-secrets';
 
 // Config as code for alert configuration (issue 18): the plan of an import's alert sections against
 // what is stored (create / change / delete / unchanged per id), and its writes inside the import's one
 // version. Plan items are named `<area>/<id>`. A channel whose file entry carries no secret keeps its
-// stored ones (export → import is a no-op); a rule must name channels that exist after the import.
+// stored ones (export → import is a no-op), and a credential-named header exported masked keeps its
+// stored value (channelHeaderSecrets); a rule must name channels that exist after the import. A
+// maintenance window's `createdBy` is never the file's: the importer on create, the stored one after.
 
 const KIND_OF: Record<AlertArea, AlertKind> = { alertRules: 'rule', channels: 'channel', maintenanceWindows: 'window' };
 
@@ -72,6 +75,10 @@ function inImport<T>(id: string, work: () => T): T {
   }
 }
 
+/** A plan's diff as callers see it: a channel's credential-named header values (stored before they were refused) masked. */
+const shown = (area: AlertArea, diff: AuditDraft['diff']): AuditDraft['diff'] =>
+  area === 'channels' ? redactAuditDiff(diff) : diff;
+
 /** Plans the alert sections a document has; `tx` under the writer's lock, or a dry run's snapshot. */
 export async function planAlertImport(
   repo: AlertConfigRepository,
@@ -83,6 +90,8 @@ export async function planAlertImport(
   policy: TargetPolicy = createTargetPolicy(DEFAULT_DENY_NETWORKS),
   /** A dry run's plan: a secret given is never compared with the stored one (channelSecretsWrite). */
   dryRun = false,
+  /** Who imports: the `createdBy` of the maintenance windows the import creates. */
+  author = 'import',
 ): Promise<AlertImportPlan> {
   const plan: AlertImportPlan = { items: [], areas: [], count: { created: 0, changed: 0, deleted: 0 } };
   const denied: ErrorIssue[] = [];
@@ -106,7 +115,10 @@ export async function planAlertImport(
               config: before.spec as unknown as ChannelConfig,
             }
           : null;
-        const parsed = parsedSpec(area, input) as Record<string, string | null | undefined>;
+        const resolved = inImport(id, () =>
+          channelHeaderSecrets(input, before ? (before.spec as unknown as ChannelConfig) : null),
+        );
+        const parsed = parsedSpec(area, resolved) as Record<string, string | null | undefined>;
         const problem = channelTargetProblem(parsed as unknown as ChannelConfig, parsed, policy);
         if (problem) denied.push({ path: `channels.${id}.${problem.path}`, message: problem.message });
         const s = inImport(id, () => channelSecretsWrite(sealer, id, parsed as never, stored, { dryRun }));
@@ -122,7 +134,12 @@ export async function planAlertImport(
         };
         secretDiff = s.diff;
       } else {
-        const spec = parsedSpec(area, input) as Record<string, unknown>;
+        // A window's author is who created it (as on a single write): whatever the file says is ignored.
+        const body =
+          area === 'maintenanceWindows'
+            ? { ...(input as Record<string, unknown>), createdBy: before ? before.spec['createdBy'] : author }
+            : input;
+        const spec = parsedSpec(area, body) as Record<string, unknown>;
         write = { id, name: String(spec['name']), spec, hash: alertEntryHash(area, id, spec) };
       }
       const form = write.spec as Record<string, unknown>;
@@ -130,10 +147,10 @@ export async function planAlertImport(
       const name = `${area}/${id}`;
       if (!before) {
         ap.creates.push(write);
-        plan.items.push({ action: 'create', name, id, diff: entryDiff(null, form) });
+        plan.items.push({ action: 'create', name, id, diff: shown(area, entryDiff(null, form)) });
         continue;
       }
-      const diff = [...entryDiff(before.spec, form), ...secretDiff];
+      const diff = shown(area, [...entryDiff(before.spec, form), ...secretDiff]);
       if (diff.length === 0) {
         plan.items.push({ action: 'unchanged', name, id });
         continue;
@@ -145,7 +162,7 @@ export async function planAlertImport(
       if (inFile.has(id)) continue;
       if (prune) {
         ap.deletes.push(r);
-        plan.items.push({ action: 'delete', name: `${area}/${id}`, id, diff: entryDiff(r.spec, null) });
+        plan.items.push({ action: 'delete', name: `${area}/${id}`, id, diff: shown(area, entryDiff(r.spec, null)) });
       } else plan.items.push({ action: 'unchanged', name: `${area}/${id}`, id });
     }
     if (area === 'channels') {

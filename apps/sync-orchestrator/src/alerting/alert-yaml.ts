@@ -14,11 +14,20 @@ import { ALERT_AREAS, parseChannel, parseRule, parseWindow, type AlertArea, type
 //
 // Silences are operational state and never part of the document. A section a document leaves out
 // leaves that area as it is (a file written before alert configuration existed changes no rule); a
-// section that is there is the truth for its area (with `prune`, entries it does not list go).
+// section that is there is the truth for its area (with `prune`, entries it does not list go). An
+// export writes every section, empty ones as `{}`. A window's `createdBy` is exported but never read
+// back: the importer's on create, the stored one after (alert-import.ts).
 
 export type AlertSections = Partial<Record<AlertArea, { id: string; input: unknown }[]>>;
 
 export type LocatedPair = Pair<unknown, unknown>;
+
+/** A window's fields without `createdBy`. */
+function withoutAuthor(fields: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...fields };
+  delete out['createdBy'];
+  return out;
+}
 
 /** Parses one alert section's entries: ids checked, each entry validated by its contract (issues pathed `<area>.<id>.<field>`). */
 export function parseAlertSection(
@@ -57,17 +66,19 @@ export function parseAlertSection(
       issues.push({ path: `${area}.${id}`, message: `${where}an entry is a mapping of its fields` });
       continue;
     }
+    // A window's `createdBy` in a file is ignored (set from who imports, or kept as stored: alert-import.ts).
+    const input = area === 'maintenanceWindows' ? withoutAuthor(value as Record<string, unknown>) : value;
     const parsed: Parsed<unknown> =
       area === 'alertRules'
-        ? parseRule(value, [area, id])
+        ? parseRule(input, [area, id])
         : area === 'channels'
-          ? parseChannel(value, [area, id])
-          : parseWindow(value, [area, id]);
+          ? parseChannel(input, [area, id])
+          : parseWindow({ ...(input as Record<string, unknown>), createdBy: 'import' }, [area, id]);
     if (!parsed.ok) {
       for (const i of parsed.issues) issues.push({ path: i.path, message: `${where}${i.message}` });
       continue;
     }
-    out.push({ id, input: value });
+    out.push({ id, input });
   }
   return out;
 }
@@ -87,14 +98,17 @@ export function parseAlertSections(
   return sections;
 }
 
-/** The alert sections to render: each area that holds something, entries by id (a Map: ids may be anything). */
+/**
+ * The alert sections to render: every area, an empty one as `{}` (entries by id, a Map: ids may be anything). An
+ * export writes each section it owns, so that importing it with `prune` deletes what was added since (a section left
+ * out of a file would leave its area as it is).
+ */
 export function alertSectionsToRender(
   snapshot: Partial<Record<AlertArea, Record<string, Record<string, unknown>>>>,
 ): Record<string, Map<string, Record<string, unknown>>> {
   const out: Record<string, Map<string, Record<string, unknown>>> = {};
   for (const area of ALERT_AREAS) {
-    const entries = snapshot[area];
-    if (!entries || Object.keys(entries).length === 0) continue;
+    const entries = snapshot[area] ?? {};
     out[area] = new Map(
       Object.keys(entries)
         .sort()

@@ -1,6 +1,7 @@
 import {
   CHANNEL_SECRET_FIELDS,
   isRedactedSecret,
+  isSecretName,
   missingChannelSecrets,
   redactChannel,
   SECRET_AUDIT,
@@ -170,13 +171,89 @@ export function withoutRedactedSecrets(input: unknown): unknown {
   return out;
 }
 
-/** A stored channel as every answer shows it: public fields and the redacted secrets. */
+/**
+ * A webhook channel's headers named like a credential (contracts' SECRET_NAME, the one list: `X-Auth-Token`,
+ * `X-Gitlab-Token`, `Api-Key`, …) are refused on every write (channelHeaderSecrets); a channel stored before that
+ * may hold some, which deliveries still send. Every answer, export and version snapshot shows such a value as
+ * MASKED_HEADER (the audit log's word), and a write that sends MASKED_HEADER back keeps the stored value.
+ */
+export const MASKED_HEADER: string = SECRET_AUDIT.set;
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A channel's form (stored spec or input) with the values of its credential-named headers masked. */
+export function maskChannelHeaders<T>(form: T): T {
+  if (!isPlainObject(form) || form['type'] !== 'webhook' || !isPlainObject(form['headers'])) return form;
+  const headers = form['headers'];
+  if (!Object.keys(headers).some(isSecretName)) return form;
+  const masked: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(headers))
+    Object.defineProperty(masked, name, {
+      value: isSecretName(name) ? MASKED_HEADER : value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  return { ...form, headers: masked } as T;
+}
+
+/**
+ * A channel input's credential-named headers resolved against the stored channel (`stored`: its spec, null on
+ * create): MASKED_HEADER keeps the stored value of that name (while the channel sends where it did); any other
+ * value is refused — a credential goes in `bearerToken` (sent as `Authorization: Bearer …`) or `secret` (the HMAC
+ * signing key), stored encrypted and never shown. Issues pathed `<prefix>headers.<name>`; the input as it is when
+ * it has none.
+ */
+export function channelHeaderSecrets(input: unknown, stored: ChannelConfig | null, prefix = ''): unknown {
+  if (!isPlainObject(input) || input['type'] !== 'webhook' || !isPlainObject(input['headers'])) return input;
+  const given = input['headers'];
+  if (!Object.keys(given).some(isSecretName)) return input;
+  const storedHeaders = stored?.type === 'webhook' ? stored.headers : {};
+  const storedByName = new Map(Object.entries(storedHeaders).map(([n, v]) => [n.toLowerCase(), v]));
+  const moved =
+    stored !== null &&
+    typeof input['url'] === 'string' &&
+    channelDestination(stored) !== originOf(input['url'] as string);
+  const headers: Record<string, unknown> = {};
+  const issues: { path: string; message: string }[] = [];
+  for (const [name, value] of Object.entries(given)) {
+    let out = value;
+    if (isSecretName(name)) {
+      const kept = storedByName.get(name.toLowerCase());
+      const path = `${prefix}headers.${name}`;
+      if (value !== MASKED_HEADER || kept === undefined)
+        issues.push({
+          path,
+          message:
+            `credentials do not go in headers (${name} is named like one, and headers are stored and shown in ` +
+            'clear): send the token as bearerToken (stored encrypted, sent as Authorization: Bearer …) or sign ' +
+            'deliveries with secret, and leave this header out',
+        });
+      else if (moved)
+        issues.push({
+          path,
+          message: `the channel now sends to ${originOf(input['url'] as string)}: leave this stored credential header out (it is never sent to another destination); use bearerToken`,
+        });
+      else out = kept;
+    }
+    Object.defineProperty(headers, name, { value: out, enumerable: true, writable: true, configurable: true });
+  }
+  if (issues.length)
+    throw new InvalidError(
+      `invalid channel: ${issues[0].path}: ${issues[0].message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`,
+      issues,
+    );
+  return { ...input, headers };
+}
+
+/** A stored channel as every answer shows it: public fields (credential-named headers masked) and the redacted secrets. */
 export function channelAnswer(r: AlertConfigRecord<ChannelConfig>): Channel {
   const fields = Object.keys(CHANNEL_SECRET_FIELDS[r.spec.type]);
   const redacted: Record<string, unknown> = {};
   for (const f of fields) redacted[f] = r.secretsRedacted?.[f] ?? { set: false };
   return {
-    ...r.spec,
+    ...maskChannelHeaders(r.spec),
     ...redacted,
     id: r.id,
     version: r.version,

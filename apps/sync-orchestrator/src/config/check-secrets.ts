@@ -8,6 +8,7 @@ import {
 } from '@fleetwatch/contracts';
 import { InvalidError, type ErrorIssue } from '@fleetwatch/domain';
 import type { ConfigSnapshot } from './config-yaml';
+import { maskChannelHeaders } from '../alerting/channel-secrets';
 
 // An http check's credential headers on a write (SPEC §10; contracts' check-secrets.ts), as channel-secrets.ts does
 // a channel's secrets: a value replaces the stored one of that name (any spelling), `{set: …}` — the answer's form
@@ -219,15 +220,17 @@ export function redactAuditDiff(diff: readonly ConfigDiffEntry[]): ConfigDiffEnt
   });
 }
 
-/** A config version's snapshot as a reader may see it: each check's credential headers `{set: true}` (old rows held values). */
+/**
+ * A config version's snapshot as a reader may see it: each check's credential headers `{set: true}` (old rows held
+ * values), and each webhook channel's credential-named headers (stored before they were refused) masked.
+ */
 export function redactSnapshot(snapshot: ConfigSnapshot): ConfigSnapshot {
+  const define = (target: Record<string, unknown>, key: string, value: unknown) =>
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
   const checks: ConfigSnapshot['checks'] = {};
-  for (const [name, form] of Object.entries(snapshot.checks))
-    Object.defineProperty(checks, name, {
-      value: redactCheckRecord(form),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  return { ...snapshot, checks };
+  for (const [name, form] of Object.entries(snapshot.checks)) define(checks, name, redactCheckRecord(form));
+  if (!snapshot.channels) return { ...snapshot, checks };
+  const channels: NonNullable<ConfigSnapshot['channels']> = {};
+  for (const [id, form] of Object.entries(snapshot.channels)) define(channels, id, maskChannelHeaders(form));
+  return { ...snapshot, checks, channels };
 }

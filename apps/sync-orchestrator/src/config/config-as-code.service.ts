@@ -22,6 +22,7 @@ import {
 import { ALERT_AREAS, put } from '../alerting/alert-forms';
 import { applyAlertImport, planAlertImport } from '../alerting/alert-import';
 import { CHANNEL_SEALER } from '../alerting/alerting.tokens';
+import { maskChannelHeaders } from '../alerting/channel-secrets';
 import { policyIssue, specOf } from './check-form';
 import { checkWrite, EMPTY_CONFIG_HASH } from './config-hash';
 import { checkDiff, planImport, planSummary, snapshotOf } from './config-plan';
@@ -101,7 +102,9 @@ export class ConfigAsCodeService {
         const rows = await this.alertConfig.all(area, tx);
         if (rows.length === 0) continue;
         const entries: Record<string, Record<string, unknown>> = {};
-        for (const r of rows) put(entries, r.id, r.spec);
+        // A channel's credential-named headers (stored before they were refused) masked: an import of the masked
+        // value keeps the stored one (channelHeaderSecrets).
+        for (const r of rows) put(entries, r.id, area === 'channels' ? maskChannelHeaders(r.spec) : r.spec);
         snapshot[area] = entries;
       }
       const properties = (await this.properties?.all(tx)) ?? [];
@@ -123,9 +126,11 @@ export class ConfigAsCodeService {
       `Fleetwatch configuration as code: version ${version}, sha256 ${hash}.`,
       'Apply with `npm run fleetwatch -- config apply <file>` or POST /api/v1/config/import;',
       'checks are keyed by name, fields left out take their defaults; alert rules, channels and',
-      'maintenance windows by id; properties by key. Channel secrets are never exported: an entry',
-      "without them keeps them. A check's credential headers (Authorization, Cookie, X-Api-Key, …) show",
-      'as `set: true`: kept as stored; a value replaces one, null removes it.',
+      'maintenance windows by id; properties by key. Every section is written, empty or not: a section',
+      'is the truth for its area (with prune, what it does not list is deleted; a section left out of a',
+      'file leaves its area as it is). Channel secrets are never exported: an entry without them keeps',
+      "them. A check's credential headers (Authorization, Cookie, X-Api-Key, …) show as `set: true`: kept",
+      'as stored; a value replaces one, null removes it.',
     ].join('\n');
     // Status pages (not in snapshots or the hash) in a section of their own, by slug.
     return { yaml: renderConfigYaml(snapshot, header, pages ? statusPagesToRender(pages) : undefined), version, hash };
@@ -136,6 +141,7 @@ export class ConfigAsCodeService {
     document: ReturnType<typeof parseConfigDocument>,
     prune: boolean,
     tx: SqlTransaction,
+    actor: Actor,
     dryRun = false,
   ) {
     const alertPlan = await planAlertImport(
@@ -146,6 +152,7 @@ export class ConfigAsCodeService {
       tx,
       this.policy,
       dryRun,
+      actor.name,
     );
     const pagePlan = await this.planPages(document.statusPages, prune, tx);
     const propPlan = await this.planProps(document.properties, prune, tx);
@@ -193,7 +200,7 @@ export class ConfigAsCodeService {
         const { version, checks } = await this.checks.withHead(undefined, tx);
         expectVersion(options.expectedVersion, version);
         const { specs, given } = withSiteSecrets(incoming, checks);
-        const { alertPlan, pagePlan, propPlan } = await this.planSections(document, options.prune, tx, true);
+        const { alertPlan, pagePlan, propPlan } = await this.planSections(document, options.prune, tx, actor, true);
         return {
           dryRun: true,
           plan: [
@@ -217,7 +224,7 @@ export class ConfigAsCodeService {
         expectVersion(options.expectedVersion, head.version);
         const existing = await this.checks.all(tx);
         const plan = planImport(existing, withSiteSecrets(incoming, existing).specs, options.prune);
-        const { alertPlan, pagePlan, propPlan } = await this.planSections(document, options.prune, tx);
+        const { alertPlan, pagePlan, propPlan } = await this.planSections(document, options.prune, tx, actor);
         const alertCount = alertPlan.count.created + alertPlan.count.changed + alertPlan.count.deleted;
         if (
           plan.creates.length +
@@ -232,7 +239,7 @@ export class ConfigAsCodeService {
             changed: false,
             result: { plan: [...plan.items, ...alertPlan.items, ...propPlan.items, ...pagePlan.items] },
           };
-        // Deletes first: a check whose type changed frees its name for its successor.
+        // Deletes first (a check never changes type on import: planImport refuses it, as the checks' own writes do).
         await this.checks.deleteMany(
           tx,
           plan.deletes.map((c) => c.id),

@@ -309,12 +309,19 @@ describe('import plan', () => {
     expect(planImport(site, [a2, c], false).items.find((i) => i.name === 'b')?.action).toBe('unchanged');
   });
 
-  it('a changed type is a delete and a create', () => {
-    const plan = planImport(site, [spec({ name: 'a', type: 'icmp', host: 'db' }), b], true);
-    expect(plan.items.map((i) => [i.action, i.name])).toEqual([
-      ['delete', 'a'],
-      ['create', 'a'],
-      ['unchanged', 'b'],
-    ]);
+  it('a changed type is refused, naming each check (a check never changes type: its id would)', () => {
+    let refused: unknown;
+    try {
+      planImport(
+        site,
+        [spec({ name: 'a', type: 'icmp', host: 'db' }), spec({ name: 'b', type: 'icmp', host: 'c' })],
+        true,
+      );
+    } catch (e) {
+      refused = e;
+    }
+    expect(refused).toBeInstanceOf(InvalidError);
+    expect((refused as InvalidError).issues.map((i) => i.path)).toEqual(['checks.a.type', 'checks.b.type']);
+    expect((refused as InvalidError).message).toContain(site[0].id);
   });
 });

@@ -1,4 +1,5 @@
 import type { CheckDefinition, CheckSpec, ConfigDiffEntry, ConfigPlanItem } from '@fleetwatch/contracts';
+import { InvalidError, type ErrorIssue } from '@fleetwatch/domain';
 import { jsonDiff } from './canonical-json';
 import { auditFormOf, configFormOf, specOf } from './check-form';
 import { secretHeaderDiff, withSecretEntries } from './check-secrets';
@@ -45,9 +46,11 @@ export interface ImportPlan {
 }
 
 /**
- * Matches a file's checks to the site's by name. A check whose type changed is deleted
- * and created again (a check never changes type: its results would mix). Checks only in
- * the site are deleted when `prune`, else listed as unchanged. Items sorted by name.
+ * Matches a file's checks to the site's by name. A check never changes type (its results would mix): as
+ * `PUT`/`PATCH /api/v1/checks/{id}` do, a file that gives a stored check another type is refused, every such check
+ * named (`checks.<name>.type`). It was deleted and created again under a new id before, which left the alert rules,
+ * maintenance windows and status pages that name `check:<old id>` watching nothing. Checks only in the site are
+ * deleted when `prune`, else listed as unchanged. Items sorted by name.
  */
 export function planImport(
   existing: readonly CheckDefinition[],
@@ -59,6 +62,7 @@ export function planImport(
   const byName = new Map(existing.map((c) => [c.name, c]));
   const plan: ImportPlan = { items: [], creates: [], changes: [], deletes: [] };
   const inFile = new Set<string>();
+  const typeChanges: ErrorIssue[] = [];
   for (const spec of incoming) {
     inFile.add(spec.name);
     const current = byName.get(spec.name);
@@ -68,10 +72,13 @@ export function planImport(
       continue;
     }
     if (current.type !== spec.type) {
-      plan.deletes.push(current);
-      plan.items.push({ action: 'delete', name: current.name, id: current.id, diff: checkDiff(specOf(current), null) });
-      plan.creates.push(spec);
-      plan.items.push({ action: 'create', name: spec.name, id: null, diff: checkDiff(null, spec) });
+      typeChanges.push({
+        path: `checks.${spec.name}.type`,
+        message:
+          `check ${JSON.stringify(spec.name)} (${current.id}) is a ${current.type} check: a check cannot change type ` +
+          `(the file says ${spec.type}). Give the ${spec.type} check another name, or delete this one first — ` +
+          `alert rules, maintenance windows and status pages naming check:${current.id} would then watch nothing`,
+      });
       continue;
     }
     const diff = checkDiff(specOf(current), spec, given?.get(spec.name));
@@ -91,6 +98,11 @@ export function planImport(
       plan.items.push({ action: 'unchanged', name: c.name, id: c.id });
     }
   }
+  if (typeChanges.length)
+    throw new InvalidError(
+      `${typeChanges.length} problem${typeChanges.length === 1 ? '' : 's'} in the configuration: ${typeChanges[0].path}: ${typeChanges[0].message}`,
+      typeChanges.slice(0, 200),
+    );
   const rank = { delete: 0, create: 1, change: 2, unchanged: 3 } as const;
   plan.items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : rank[a.action] - rank[b.action]));
   return plan;

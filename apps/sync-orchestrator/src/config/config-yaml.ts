@@ -27,8 +27,9 @@ import { takeSecretMarks, type SecretHeaderMarks } from './check-secrets';
 // each check in its config form (check-form.ts: defaults left out, canonical field order),
 // checks sorted by name — so an export is deterministic and importing it changes nothing.
 // Alert rules, channels and maintenance windows follow in sections of their own, keyed by id
-// (alerting/alert-yaml.ts), then properties by key (properties/property-yaml.ts); only sections
-// that hold something are written.
+// (alerting/alert-yaml.ts), then properties by key (properties/property-yaml.ts); every section
+// is written, an empty one as `{}` (a section left out of a file leaves its area as it is, so an
+// export that left empty ones out could not delete, on import with prune, what was added since).
 
 /**
  * The snapshot a config version stores and hashes: checks by name, each in config form without
@@ -49,7 +50,7 @@ const TOP_LEVEL_KEYS = new Set<string>(['checks', ...SECTIONS]);
 
 /**
  * YAML of a snapshot; `header` becomes a leading comment. `statusPages` (slug → form, not part of
- * snapshots: status-page-yaml.ts) is written last when there are any.
+ * snapshots: status-page-yaml.ts) is written last when given, `{}` when empty.
  */
 export function renderConfigYaml(
   snapshot: ConfigSnapshot,
@@ -64,8 +65,9 @@ export function renderConfigYaml(
   const sections = {
     checks,
     ...alertSectionsToRender(snapshot),
-    ...(properties ? { [PROPERTIES_SECTION]: properties } : {}),
-    ...(statusPages?.size ? { [STATUS_PAGES_SECTION]: statusPages } : {}),
+    [PROPERTIES_SECTION]: properties,
+    // Status pages are not part of snapshots: written whenever the caller has them (an export), none as `{}`.
+    ...(statusPages ? { [STATUS_PAGES_SECTION]: statusPages } : {}),
   };
   const body = stringify(sections, { lineWidth: 0, minContentWidth: 0 });
   const comment = header

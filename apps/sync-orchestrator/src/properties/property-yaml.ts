@@ -22,7 +22,8 @@ import {
 //
 // Like the alert and status page sections: a document without the section leaves the properties as
 // they are; a section that is there is their truth (with `prune`, keys it does not list go). Plan
-// items are named `properties/<key>`. Export → import changes nothing.
+// items are named `properties/<key>`. Export → import changes nothing; an export always writes the
+// section (`properties: {}` when there are none).
 
 export const PROPERTIES_SECTION = PROPERTIES_AREA;
 
@@ -45,13 +46,15 @@ function sortedKeys(value: unknown): unknown {
   return out;
 }
 
-/** The section to render: key → value (object keys sorted), by key. */
+/**
+ * The section to render: key → value (object keys sorted), by key — empty (`properties: {}`) when there are none, so
+ * that importing an export with `prune` deletes the properties set since.
+ */
 export function propertiesToRender(
   properties: Record<string, Record<string, unknown>> | undefined,
-): Map<string, unknown> | undefined {
-  if (!properties) return undefined;
-  const keys = Object.keys(properties).sort();
-  return keys.length ? new Map(keys.map((k) => [k, sortedKeys(properties[k]['value'])])) : undefined;
+): Map<string, unknown> {
+  const keys = Object.keys(properties ?? {}).sort();
+  return new Map(keys.map((k) => [k, sortedKeys((properties ?? {})[k]['value'])]));
 }
 
 /** The document's `properties:` section (undefined when absent); issues pathed `properties.<key>[.<path>]`. */

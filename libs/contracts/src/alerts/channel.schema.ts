@@ -70,7 +70,12 @@ const publicShapes = {
     ...common,
     type: z.literal('webhook'),
     url: httpUrlSchema(),
-    /** Extra headers (never credentials: use `bearerToken`, stored encrypted). */
+    /**
+     * Extra headers (never credentials: use `bearerToken`, stored encrypted). Every write refuses a header named like
+     * a credential (SECRET_NAME, the one list: sync-orchestrator's channelHeaderSecrets); this schema, which also
+     * reads stored channels (the aggregator's delivery), refuses only the four below, so that a channel stored before
+     * with another such header still delivers. Answers, exports and version snapshots mask those values.
+     */
     headers: z
       .record(headerName, headerValue(1024))
       .refine((h) => Object.keys(h).length <= 16, 'at most 16 headers')
