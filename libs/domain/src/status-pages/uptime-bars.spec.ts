@@ -4,6 +4,7 @@ import {
   DAY_MS,
   dayStateOf,
   incidentsOf,
+  inEffect,
   mergeDays,
   uptimeOf,
   windowUptime,
@@ -159,6 +160,39 @@ describe('incidentsOf', () => {
   it('an incident going on at the window start starts there', () => {
     expect(incidentsOf(S.Down, [{ at: at(0, 5), to: S.Stale }], at(0))).toEqual([
       { state: 'outage', start: at(0), end: at(0, 5) },
+    ]);
+  });
+});
+
+describe('changes in sequence order whose times go back (consensus events stored before their times were kept in order)', () => {
+  // Two locations UP; eu DOWN at +100 s, us DOWN at +90 s (a slow probe started earlier, folded later), eu UP at
+  // +110 s, us UP at +105 s: the target ends UP. Stored as dated by their causes, in sequence order:
+  const S0 = at(2, 10);
+  const changes = [
+    { at: S0 + 100_000, to: S.Partial },
+    { at: S0 + 90_000, to: S.Down },
+    { at: S0 + 110_000, to: S.Partial },
+    { at: S0 + 105_000, to: S.Up },
+  ];
+
+  it('the last change in sequence is the status in force: no open incident for a target UP', () => {
+    const spans = incidentsOf(S.Up, changes, at(0));
+    expect(spans.every((s) => s.end !== null)).toBe(true);
+    // The stretches that lasted no time (PARTIAL and DOWN in one instant) are no incidents of their own.
+    expect(spans).toEqual([{ state: 'outage', start: S0 + 100_000, end: S0 + 110_000 }]);
+  });
+
+  it('uptime counts each stretch once, and UP after the last change', () => {
+    const days = bars(S.Up, changes, at(2, 12));
+    expect(days[2]).toMatchObject({ upMs: 12 * 3_600_000 - 10_000, downMs: 10_000, degradedMs: 0 });
+  });
+
+  it('inEffect dates each change at its own time or the one before it, whichever is later', () => {
+    expect(inEffect(changes).map((c) => [c.at - S0, c.to])).toEqual([
+      [100_000, S.Partial],
+      [100_000, S.Down],
+      [110_000, S.Partial],
+      [110_000, S.Up],
     ]);
   });
 });

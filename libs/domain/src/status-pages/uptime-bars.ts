@@ -29,8 +29,26 @@ export interface UptimeInput {
   now: number;
   /** The status in force at the window's start (the last change before it), or null if none. */
   initial: TargetStatus | null;
-  /** Changes inside the window, in time order (those before the window start or after `now` are ignored). */
+  /**
+   * Changes inside the window in the order they happened — the target's event sequence, not their times (see
+   * inEffect); those before the window start or after `now` are ignored.
+   */
   changes: readonly StatusChange[];
+}
+
+/**
+ * The time each change took effect, in the order given (a target's event sequence): its own, or the one before it's
+ * when that is later. Consensus events stored before their times were kept in order (aggregator, target-state.ts
+ * `consensusAt`) were dated by the observation that caused them, and a slow probe's result is dated at its start: a
+ * change can be dated seconds before the one it follows. Read in time order, the later change came first and the
+ * target was left at a status it had left (an open "degraded" incident for a target UP).
+ */
+export function inEffect(changes: readonly StatusChange[]): StatusChange[] {
+  let last = -Infinity;
+  return changes.map((c) => {
+    last = Math.max(last, c.at);
+    return last === c.at ? c : { at: last, to: c.to };
+  });
 }
 
 export const startOfUtcDay = (ms: number): number => Math.floor(ms / DAY_MS) * DAY_MS;
@@ -69,7 +87,7 @@ export function dailyTotals(input: UptimeInput): DayTotals[] {
       add(day, status, b - a);
     }
   };
-  for (const c of input.changes) {
+  for (const c of inEffect(input.changes)) {
     if (c.at > input.now) break;
     if (c.at < windowStart) {
       status = c.to;
@@ -160,7 +178,8 @@ export interface IncidentSpan {
 /**
  * Incidents of one target: each stretch spent DOWN or PARTIAL, from the change that started it to
  * the next change to another status (a DOWN → PARTIAL change ends one and starts the next).
- * `initial` in force at `from`: an incident already going on then starts at `from`.
+ * `initial` in force at `from`: an incident already going on then starts at `from`. `changes` in the order they
+ * happened (the target's event sequence; see inEffect).
  */
 export function incidentsOf(
   initial: TargetStatus | null,
@@ -173,13 +192,14 @@ export function incidentsOf(
     s === TargetStatus.Down ? 'outage' : s === TargetStatus.Partial ? 'degraded' : null;
   const s0 = stateOf(initial);
   if (s0) open = { state: s0, start: from, end: null };
-  for (const c of changes) {
+  for (const c of inEffect(changes)) {
     if (c.at < from) continue;
     const s = stateOf(c.to);
     if (open && open.state === s) continue;
     if (open) {
       open.end = c.at;
-      out.push(open);
+      // One that lasted no time is left out: changes in one instant (PARTIAL then DOWN, dated alike) are one incident.
+      if (open.end > open.start) out.push(open);
       open = null;
     }
     if (s) open = { state: s, start: c.at, end: null };

@@ -5,6 +5,7 @@ import { DatabaseClient, prismaOf } from '../database';
 import { rethrow } from '../errors';
 import { rethrowSql, sqlQuery } from '../sql/sql-pool';
 import { float8Of } from '../sql-values';
+import { COUNTED_UPDATE_STATUSES, OK_UPDATE_STATUSES } from '../history/history.repository';
 import { DATABASE_CLIENT } from '../tokens';
 
 // Read-only queries over the history tables for the gateway (SPEC §2: the gateway reads
@@ -12,7 +13,8 @@ import { DATABASE_CLIENT } from '../tokens';
 
 /**
  * One raw observation, counted as the rollups count them: a check result, a pushed
- * status update (ok = UP) or a finishing heartbeat ping (ok = success; `start` is no sample).
+ * status update (ok = UP or PARTIAL; one PAUSED, UNKNOWN or STALE is no sample, see COUNTED_UPDATE_STATUSES) or a
+ * finishing heartbeat ping (ok = success; `start` is no sample).
  */
 export interface HistoryObservation {
   at: Date;
@@ -48,6 +50,34 @@ export interface HistoryWindow {
   location?: string;
 }
 
+/**
+ * HistoryReadRepository.minuteTotals' statement ($1 target ids, $2 since, $3 until; exported for its plan's test).
+ * Each target's locations are walked in the rollups' primary key (target_id, location, bucket): the first, then the
+ * next after each — one index probe a location (Postgres 15 has no skip scan, and an index without the bucket would
+ * cost a second write on every rollup upsert) — so every rollup read is a range of that key. (They came from
+ * target_location_states: a location gone from live state took its history out of the sparkline.) The range is read
+ * per location found (LATERAL, OFFSET 0 keeping it a subquery): joined, the planner took the recursion's guess of
+ * its rows (ten times the first step's) for many and read the window of every target through the bucket index.
+ */
+export const MINUTE_TOTALS = `WITH RECURSIVE locs(target_id, location) AS (
+     SELECT t.id, (SELECT min(r.location) FROM rollups_1m r WHERE r.target_id = t.id)
+       FROM unnest($1::text[]) AS t(id)
+     UNION ALL
+     SELECT l.target_id,
+            (SELECT min(r.location) FROM rollups_1m r WHERE r.target_id = l.target_id AND r.location > l.location)
+       FROM locs l WHERE l.location IS NOT NULL
+   )
+   SELECT r.target_id, r.bucket, sum(r.count)::int AS count, sum(r.ok_count)::int AS ok_count,
+          ${float8Of(
+            `sum(r.avg_latency_ms::numeric * coalesce(r.latency_count, r.count)) FILTER (WHERE r.avg_latency_ms IS NOT NULL)
+              / NULLIF(sum(coalesce(r.latency_count, r.count)) FILTER (WHERE r.avg_latency_ms IS NOT NULL), 0)`,
+          )} AS latency_ms
+     FROM locs s
+     CROSS JOIN LATERAL (SELECT * FROM rollups_1m r
+                          WHERE r.target_id = s.target_id AND r.location = s.location
+                            AND r.bucket >= $2::timestamptz AND r.bucket < $3::timestamptz OFFSET 0) r
+    GROUP BY r.target_id, r.bucket`;
+
 @Injectable()
 export class HistoryReadRepository {
   constructor(@Inject(DATABASE_CLIENT) private readonly db: DatabaseClient) {}
@@ -63,8 +93,8 @@ export class HistoryReadRepository {
   }
 
   /**
-   * Raw observations in the window (all three sources), oldest first. When more than
-   * `limit` match, the newest `limit` are returned.
+   * Raw observations in the window (all three sources), oldest first, as the rollups count them (pushed updates
+   * PAUSED, UNKNOWN or STALE left out: no sample). When more than `limit` match, the newest `limit` are returned.
    */
   async rawObservations(w: HistoryWindow, limit = 10_000): Promise<HistoryObservation[]> {
     const client = prismaOf(this.db);
@@ -80,7 +110,12 @@ export class HistoryReadRepository {
         .catch((err: unknown) => rethrow(err)),
       client.statusUpdate
         .findMany({
-          where: { targetId: w.targetId, occurredAt: at, ...(w.location ? { location: w.location } : {}) },
+          where: {
+            targetId: w.targetId,
+            occurredAt: at,
+            status: { in: [...COUNTED_UPDATE_STATUSES] },
+            ...(w.location ? { location: w.location } : {}),
+          },
           select: { occurredAt: true, location: true, status: true },
           orderBy: { occurredAt: 'desc' },
           take: limit,
@@ -112,7 +147,7 @@ export class HistoryReadRepository {
       ...updates.map((u) => ({
         at: u.occurredAt,
         location: u.location ?? '',
-        ok: u.status === TargetStatus.Up,
+        ok: OK_UPDATE_STATUSES.includes(u.status as TargetStatus),
         latencyMs: null,
         status: u.status as TargetStatus,
       })),
@@ -182,8 +217,9 @@ export class HistoryReadRepository {
    * Many targets' 1-minute rollups in [since, until), summed over their locations: one row per
    * target and minute that had samples. The latency is the mean over every sample that carried one
    * (each location's mean weighed by its latency_count; failures without a latency, pushed updates and
-   * pings count for availability only). One statement: each (target, location) of target_location_states
-   * reads a range of the rollups' primary key.
+   * pings count for availability only). One statement: each target's locations are found in its rollups themselves
+   * (a location no longer in live state — removed, or a heartbeat monitor's second replica dropped — keeps its
+   * history in the sparkline), and each (target, location) reads a range of the rollups' primary key.
    */
   async minuteTotals(
     targetIds: readonly string[],
@@ -201,19 +237,7 @@ export class HistoryReadRepository {
       this.db,
       // (The weighted mean in numeric: float8 products and sums of means stored before latencies were bounded, near
       // float8's maximum, overflowed and failed the whole read.)
-      // Each target's locations come from target_location_states, so every rollup read is a range of the
-      // primary key (target_id, location, bucket): no skip scan in Postgres, and an index without the
-      // location would cost a second write on every rollup upsert.
-      `SELECT r.target_id, r.bucket, sum(r.count)::int AS count, sum(r.ok_count)::int AS ok_count,
-              ${float8Of(
-                `sum(r.avg_latency_ms::numeric * coalesce(r.latency_count, r.count)) FILTER (WHERE r.avg_latency_ms IS NOT NULL)
-                  / NULLIF(sum(coalesce(r.latency_count, r.count)) FILTER (WHERE r.avg_latency_ms IS NOT NULL), 0)`,
-              )} AS latency_ms
-         FROM target_location_states s
-         JOIN rollups_1m r ON r.target_id = s.target_id AND r.location = s.location
-                          AND r.bucket >= $2::timestamptz AND r.bucket < $3::timestamptz
-        WHERE s.target_id = ANY($1::text[])
-        GROUP BY r.target_id, r.bucket`,
+      MINUTE_TOTALS,
       [[...new Set(targetIds)], since.toISOString(), until.toISOString()],
     ).catch((err: unknown) => rethrowSql(err));
     return rows.map((r) => ({

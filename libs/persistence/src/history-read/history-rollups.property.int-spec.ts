@@ -10,8 +10,9 @@ import { HistoryReadRepository, type HistoryRollup } from './history-read.reposi
 
 // The rollups as stored (the aggregator's recompute from raw rows) and as read (the gateway's, merged into steps for
 // long windows) against a naive reference: the domain's rollupOf over the raw samples themselves. Samples are check
-// results (with or without a latency), pushed updates (ok = UP) and heartbeat pings (ok = success; `start` is no
-// sample), anywhere in a minute, its first and last millisecond included.
+// results (with or without a latency), pushed updates (ok = UP or PARTIAL; PAUSED, UNKNOWN and STALE are no sample)
+// and heartbeat pings (ok = success; `start` is no sample), anywhere in a minute, its first and last millisecond
+// included.
 
 let isolated: IsolatedDatabase;
 let pool: SqlPool;
@@ -84,7 +85,11 @@ const placedArb: fc.Arbitrary<Placed> = fc.record({
 /** What the rollups count a sample as (null: not a sample). */
 function asCounted(s: Sample): { ok: boolean; latencyMs: number | null } | null {
   if (s.kind === 'result') return { ok: s.ok, latencyMs: s.latencyMs };
-  if (s.kind === 'update') return { ok: s.status === TargetStatus.Up, latencyMs: null };
+  // As a status page counts status: PARTIAL is up, PAUSED (maintenance), UNKNOWN and STALE (no data) no sample.
+  if (s.kind === 'update')
+    return s.status === TargetStatus.Up || s.status === TargetStatus.Partial || s.status === TargetStatus.Down
+      ? { ok: s.status !== TargetStatus.Down, latencyMs: null }
+      : null;
   return s.signal === 'start' ? null : { ok: s.signal === 'success', latencyMs: null };
 }
 

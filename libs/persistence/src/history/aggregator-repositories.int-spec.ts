@@ -16,7 +16,7 @@ import { AdvisoryLease } from '../leases/advisory-lease';
 import { AlertEventsRepository } from '../alerting/alert-events.repository';
 import { StatusEventsRepository } from '../status-events/status-events.repository';
 import { TargetStatesRepository } from '../target-states/target-states.repository';
-import { HistoryReadRepository } from '../history-read/history-read.repository';
+import { HistoryReadRepository, MINUTE_TOTALS } from '../history-read/history-read.repository';
 import {
   HistoryRepository,
   PICK_DIRTY_ROLLUPS,
@@ -205,6 +205,65 @@ describe('HistoryRepository', () => {
     }
   });
 
+  it('pushed updates PAUSED, UNKNOWN or STALE are no sample (rollups and raw reads); PARTIAL counts as good', async () => {
+    // A paused container or a pod being terminated counted as failures: 0 % available while nothing failed.
+    const bucket = minuteBucket(Date.now() - 20 * 60_000);
+    const targetId = 'instance:paused-one';
+    const update = (status: TargetStatus, at: number) => ({
+      messageId: randomUUID(),
+      updateId: randomUUID(),
+      targetId,
+      instanceId: targetId,
+      kind: 'container',
+      lifecycleStatus: status.toLowerCase(),
+      status,
+      source: null,
+      location: 'eu',
+      occurredAt: at,
+      receivedAt: at,
+      labels: null,
+      message: null,
+      metadata: null,
+    });
+    await runInSqlTransaction(db, (tx) =>
+      history.insertStatusUpdates(tx, [
+        // Minute 0: one of each status.
+        update(TargetStatus.Up, bucket + 1000),
+        update(TargetStatus.Partial, bucket + 2000),
+        update(TargetStatus.Down, bucket + 3000),
+        update(TargetStatus.Paused, bucket + 4000),
+        update(TargetStatus.Unknown, bucket + 5000),
+        update(TargetStatus.Stale, bucket + 6000),
+        // Minute 1: paused all along.
+        update(TargetStatus.Paused, bucket + 61_000),
+        update(TargetStatus.Paused, bucket + 62_000),
+        // Minute 2: unknown (terminating).
+        update(TargetStatus.Unknown, bucket + 121_000),
+      ]),
+    );
+    while ((await history.recomputeDirtyRollups()) > 0);
+    const rollups = await history.rollups(targetId, new Date(bucket), new Date(bucket + 3 * 60_000));
+    expect(rollups.map((r) => [r.bucket - bucket, r.count, r.okCount])).toEqual([[0, 3, 2]]);
+    const prisma = createPrismaClient(isolated.databaseUrl, { poolSize: 1 });
+    try {
+      const read = new HistoryReadRepository(prisma);
+      const raw = await read.rawObservations({
+        targetId,
+        since: new Date(bucket),
+        until: new Date(bucket + 3 * 60_000),
+      });
+      expect(raw.map((o) => [o.at.getTime() - bucket, o.status, o.ok])).toEqual([
+        [1000, TargetStatus.Up, true],
+        [2000, TargetStatus.Partial, true],
+        [3000, TargetStatus.Down, false],
+      ]);
+      const totals = await read.minuteTotals([targetId], new Date(bucket), new Date(bucket + 3 * 60_000));
+      expect(totals.map((t) => [t.bucket.getTime() - bucket, t.count, t.okCount])).toEqual([[0, 3, 2]]);
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
   it('takes a closed minute at once, a minute in progress at once only while it has no rollup, later once its mark is openMinuteDelayMs old', async () => {
     // Postgres's clock decides which minute is in progress: away from a minute's end by its clock.
     const pgNow = async () =>
@@ -319,6 +378,79 @@ describe('HistoryRepository', () => {
     expect(await history.rollups('check:parts', new Date(bucket), new Date(bucket + 60_000))).toMatchObject([
       { count: 20, okCount: 15, minLatencyMs: 10, maxLatencyMs: 29 },
     ]);
+  });
+
+  it("a location gone from live state keeps its minutes in the sparklines' read (its locations come from the rollups)", async () => {
+    const bucket = minuteBucket(Date.now() - 20 * 60_000);
+    await runInSqlTransaction(db, (tx) =>
+      history.insertCheckResults(tx, [
+        result('check:moved', bucket + 1000, true, 10),
+        result('check:moved', bucket + 2000, false, null, { location: 'us' }),
+        result('check:moved', bucket + 61_000, false, null, { location: 'us' }),
+      ]),
+    );
+    while ((await history.recomputeDirtyRollups()) > 0);
+    // Live state holds eu only: us was taken out of the check's locations (or a replica dropped).
+    const located = applyObservation(
+      undefined,
+      {
+        targetId: 'check:moved',
+        kind: TargetKind.Check,
+        name: 'moved',
+        location: 'eu',
+        at: bucket,
+        status: TargetStatus.Up,
+        reason: 'r',
+      },
+      { downQuorumPct: 100 },
+    ).target;
+    await runInSqlTransaction(db, (tx) => states.saveMany(tx, [located]));
+    const prisma = createPrismaClient(isolated.databaseUrl, { poolSize: 1 });
+    try {
+      const totals = await new HistoryReadRepository(prisma).minuteTotals(
+        ['check:moved', 'check:moved', 'check:none'],
+        new Date(bucket),
+        new Date(bucket + 2 * 60_000),
+      );
+      expect(
+        totals
+          .map((t) => [t.targetId, t.bucket.getTime() - bucket, t.count, t.okCount, t.latencyMs])
+          .sort((a, b) => (a[1] as number) - (b[1] as number)),
+      ).toEqual([
+        ['check:moved', 0, 2, 1, 10],
+        ['check:moved', 60_000, 1, 0, null],
+      ]);
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
+  it("the sparklines' read walks each target's locations and minutes in the rollups' primary key, never a scan", async () => {
+    // Many targets with three locations and an hour of minutes each. Rolled back afterwards.
+    await pg.query('BEGIN');
+    let plan = '';
+    try {
+      await pg.query(
+        `INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count, latency_count)
+           SELECT 'check:plan-' || g, l, date_trunc('minute', now()) - m * interval '1 minute', 1, 1, 0
+           FROM generate_series(1, 1000) g, unnest(ARRAY['eu', 'us', 'ap']) l, generate_series(0, 59) m`,
+      );
+      await pg.query('ANALYZE rollups_1m');
+      const ids = Array.from({ length: 40 }, (_, i) => `check:plan-${i * 7 + 1}`);
+      plan = (
+        await pg.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${MINUTE_TOTALS}`, [
+          ids,
+          new Date(Date.now() - 3_600_000).toISOString(),
+          new Date().toISOString(),
+        ])
+      ).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n');
+    } finally {
+      await pg.query('ROLLBACK');
+    }
+    expect(plan).toContain('rollups_1m_pkey');
+    expect(plan).not.toMatch(/Seq Scan on rollups_1m|rollups_1m_bucket_idx/);
   });
 
   it("the rollup jobs' picks take their chunk off the bucket index, not a scan or sort of every mark", async () => {

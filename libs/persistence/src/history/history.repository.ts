@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { TargetStatus } from '@fleetwatch/contracts';
+import { TargetStatus } from '@fleetwatch/contracts';
 import type { Rollup } from '@fleetwatch/domain';
 import {
   preparedSql,
@@ -113,6 +113,16 @@ export interface RollupKey {
 
 /** A stored 1-minute rollup: the domain's summary (libs/domain `Rollup`) under its key. */
 export interface RollupRecord extends RollupKey, Rollup {}
+
+/**
+ * A pushed status update as a sample of availability (rollups' count and ok count, raw history points): as a public
+ * status page counts status (libs/domain/src/status-pages/uptime-bars.ts). UP and PARTIAL are good (PARTIAL counts as
+ * up), DOWN bad; PAUSED (maintenance), UNKNOWN and STALE (no data) are no sample at all. Counted as failures, a
+ * paused container or a pod being terminated read 0 % available.
+ */
+export const OK_UPDATE_STATUSES: readonly TargetStatus[] = [TargetStatus.Up, TargetStatus.Partial];
+export const COUNTED_UPDATE_STATUSES: readonly TargetStatus[] = [...OK_UPDATE_STATUSES, TargetStatus.Down];
+const sqlList = (statuses: readonly TargetStatus[]) => statuses.map((s) => `'${s}'`).join(', ');
 
 /**
  * The rollup job's pick: takes (deletes) up to $1 marks, oldest minute first, of those due (see
@@ -424,8 +434,9 @@ export class HistoryRepository {
 
   /**
    * Recomputes up to `limit` dirty buckets from raw rows (check results with their
-   * latency, pushed updates and heartbeat pings as latency-less samples; ok = UP /
-   * ok / success) and upserts rollups_1m. Correct under redelivery, late arrivals and
+   * latency, pushed updates and heartbeat pings as latency-less samples; ok = ok /
+   * UP or PARTIAL / success; updates PAUSED, UNKNOWN or STALE are no sample, see COUNTED_UPDATE_STATUSES: a minute
+   * with nothing else gets no rollup) and upserts rollups_1m. Correct under redelivery, late arrivals and
    * concurrent writers: a bucket is always recomputed whole, in two statements of one
    * transaction — the marks are taken (locked, skipping those a writer still holds) and
    * deleted first, then the raw rows are read with a snapshot taken after that, so a
@@ -474,9 +485,10 @@ export class HistoryRepository {
              JOIN check_results c ON c.target_id = d.target_id AND c.location = d.location
               AND c.occurred_at >= d.bucket AND c.occurred_at < d.bucket + interval '1 minute'
            UNION ALL
-           SELECT d.target_id, d.location, d.bucket, s.status = 'UP', NULL::float8 FROM d
+           SELECT d.target_id, d.location, d.bucket, s.status IN (${sqlList(OK_UPDATE_STATUSES)}), NULL::float8 FROM d
              JOIN status_updates s ON s.target_id = d.target_id AND s.location = d.location
               AND s.occurred_at >= d.bucket AND s.occurred_at < d.bucket + interval '1 minute'
+              AND s.status IN (${sqlList(COUNTED_UPDATE_STATUSES)})
            UNION ALL
            SELECT d.target_id, d.location, d.bucket, h.signal = 'success', NULL::float8 FROM d
              JOIN heartbeat_pings h ON h.target_id = d.target_id AND h.location = d.location AND h.signal <> 'start'

@@ -142,12 +142,20 @@ export class StatusPagesRepository {
   }
 
   /**
-   * Consensus status changes of `targetIds` since `from` (ms), in time order per target, plus each target's status
-   * at the window's start (its last change before `from`). At most `perTarget` changes a target, its newest: a
-   * flapping target bounds its own work, and what came before its oldest change kept is not known (no status at the
-   * window's start: its earlier days read "no data" rather than one status painted over them).
+   * Consensus status changes of `targetIds` since `from` (ms), in the order they happened per target (its event
+   * sequence), plus each target's status at the window's start (its last change before the first in the window). At
+   * most `perTarget` changes a target, its newest: a flapping target bounds its own work, and what came before its
+   * oldest change kept is not known (no status at the window's start: its earlier days read "no data" rather than one
+   * status painted over them).
    * (The bound was one for the whole page: one flapping target pushed every other target's changes out of it, and
    * their outages disappeared from the page's bars and incidents.)
+   * Sequence, not time, orders them: consensus events stored before their times were kept in order (target-state.ts
+   * `consensusAt`) are dated by their causes — a slow probe's result at its start — so a later change could be dated
+   * before an earlier one, and read in time order the page kept a status the target had left (an open "degraded"
+   * incident for a target UP). The times as stored: the domain dates each at the latest so far (uptime-bars.ts
+   * `inEffect`). The window's changes are still found by time (the (target_id, occurred_at) index bounds the read to
+   * the window); the status before them by sequence, below the first of them (the unique (target_id, sequence) index,
+   * read backwards from there).
    */
   async changesSince(
     targetIds: readonly string[],
@@ -155,42 +163,48 @@ export class StatusPagesRepository {
     perTarget: number,
   ): Promise<{ initial: Map<string, TargetStatus>; changes: StatusPageChange[] }> {
     if (targetIds.length === 0) return { initial: new Map(), changes: [] };
-    const ids = [...targetIds];
+    const ids = [...new Set(targetIds)];
     const start = new Date(from);
-    const before = await sqlQuery<{ target_id: string; to_status: TargetStatus }>(
-      this.pool,
-      `SELECT t.id AS target_id, e.to_status::text AS to_status FROM unnest($1::text[]) AS t(id)
-       CROSS JOIN LATERAL (SELECT to_status FROM status_events
-         WHERE target_id = t.id AND location IS NULL AND occurred_at < $2 ORDER BY occurred_at DESC LIMIT 1) e`,
-      [ids, start],
-    ).catch((err: unknown) => rethrowSql(err));
     const rows = await sqlQuery<{
       target_id: string;
       at: number;
+      sequence: string;
       to_status: TargetStatus;
     }>(
       this.pool,
       `SELECT t.id AS target_id, (extract(epoch FROM e.occurred_at) * 1000)::float8 AS at,
-              e.to_status::text AS to_status
+              e.sequence::text AS sequence, e.to_status::text AS to_status
        FROM unnest($1::text[]) AS t(id)
        CROSS JOIN LATERAL (SELECT occurred_at, sequence, to_status FROM status_events
          WHERE target_id = t.id AND location IS NULL AND occurred_at >= $2
          ORDER BY occurred_at DESC, sequence DESC LIMIT $3) e
-       ORDER BY e.occurred_at, e.sequence`,
+       ORDER BY t.id, e.sequence`,
       [ids, start, perTarget],
     ).catch((err: unknown) => rethrowSql(err));
-    const initial = new Map(before.map((r) => [r.target_id, r.to_status]));
     const counts = new Map<string, number>();
-    for (const r of rows) counts.set(r.target_id, (counts.get(r.target_id) ?? 0) + 1);
-    const seen = new Set<string>();
+    const first = new Map<string, string>();
     for (const r of rows) {
-      if (seen.has(r.target_id)) continue;
-      seen.add(r.target_id);
-      // Cut: nothing is known before its oldest change kept (rows are in time order: this is its oldest).
-      if ((counts.get(r.target_id) ?? 0) >= perTarget) initial.delete(r.target_id);
+      counts.set(r.target_id, (counts.get(r.target_id) ?? 0) + 1);
+      // Rows are in sequence order per target: the first is its oldest change kept.
+      if (!first.has(r.target_id)) first.set(r.target_id, r.sequence);
     }
+    // Cut (as many as perTarget kept): nothing is known before its oldest change kept, no status at the start.
+    const uncut = ids.filter((id) => (counts.get(id) ?? 0) < perTarget);
+    const before =
+      uncut.length === 0
+        ? []
+        : await sqlQuery<{ target_id: string; to_status: TargetStatus }>(
+            this.pool,
+            `SELECT t.id AS target_id, e.to_status::text AS to_status
+             FROM unnest($1::text[], $3::bigint[]) AS t(id, below)
+             CROSS JOIN LATERAL (SELECT to_status FROM status_events
+               WHERE target_id = t.id AND location IS NULL AND occurred_at < $2
+                 AND sequence < coalesce(t.below, 9223372036854775807)
+               ORDER BY sequence DESC LIMIT 1) e`,
+            [uncut, start, uncut.map((id) => first.get(id) ?? null)],
+          ).catch((err: unknown) => rethrowSql(err));
     return {
-      initial,
+      initial: new Map(before.map((r) => [r.target_id, r.to_status])),
       changes: rows.map((r) => ({ targetId: r.target_id, at: Number(r.at), to: r.to_status })),
     };
   }
