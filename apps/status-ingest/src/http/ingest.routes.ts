@@ -114,9 +114,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         this.gate.admit(encoding ? undefined : request.headers['content-length'], reply.raw);
         // …for a bounded time: a body that stalls would hold its share of the budget (and so refuse others) for
         // as long as the client keeps the connection open.
-        const timer = setTimeout(() => this.bodyTimedOut(request, reply), this.config.bodyTimeoutMs);
-        this.bodyTimers.set(request, timer);
-        reply.raw.once('close', () => clearTimeout(timer));
+        this.startBodyTimer(request, reply, 'updates');
       },
       // A gzip or deflate body is inflated as it arrives, never past the body limit.
       preParsing: async (request, _reply, payload) => {
@@ -147,8 +145,15 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
     });
   }
 
+  /** Answers 408 when the body has not arrived whole within INGEST_BODY_TIMEOUT_MS (cleared in preValidation). */
+  private startBodyTimer(request: FastifyRequest, reply: FastifyReply, route: 'updates' | 'ping'): void {
+    const timer = setTimeout(() => this.bodyTimedOut(request, reply, route), this.config.bodyTimeoutMs);
+    this.bodyTimers.set(request, timer);
+    reply.raw.once('close', () => clearTimeout(timer));
+  }
+
   /** The body did not arrive whole in time: 408, the connection closed (which releases its admission). */
-  private bodyTimedOut(request: FastifyRequest, reply: FastifyReply): void {
+  private bodyTimedOut(request: FastifyRequest, reply: FastifyReply, route: 'updates' | 'ping'): void {
     if (request.raw.complete || reply.sent || reply.raw.headersSent) return;
     const seconds = Math.round(this.config.bodyTimeoutMs / 1000);
     const body: ApiErrorBody = {
@@ -159,7 +164,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
       },
     };
     const text = JSON.stringify(body);
-    this.metrics.refused.labels('updates', 'timeout').inc();
+    this.metrics.refused.labels(route, 'timeout').inc();
     // Answered here, outside Fastify's reply (its body parser is still waiting): it must not answer again.
     reply.hijack();
     reply.raw
@@ -192,13 +197,16 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         },
         // Before the body is read and before any token lookup: the per-address ping limit, and a token that
         // cannot be one (malformed, or its checksum fails) refused without reading what it sends.
-        onRequest: async (request) => {
+        onRequest: async (request, reply) => {
           this.pings.admit(request.ip);
           const { token } = request.params as { token: string };
           const shape = pingTokenShapeOf(token);
           if (shape === 'malformed' || shape === 'bad-checksum')
             throw new NotFoundError('no heartbeat monitor has this ping URL');
+          // A POST body that stalls is answered 408 in time, as an update's is (it held a socket for Node's 5 min).
+          if (request.method === 'POST') this.startBodyTimer(request, reply, 'ping');
         },
+        preValidation: async (request) => clearTimeout(this.bodyTimers.get(request)),
         onError: async (request, _reply, error) => {
           if (error instanceof IngressPausedError) this.refusals.set(request, 'paused');
         },
