@@ -173,9 +173,9 @@ export function withoutRedactedSecrets(input: unknown): unknown {
 
 /**
  * A webhook channel's headers named like a credential (contracts' SECRET_NAME, the one list: `X-Auth-Token`,
- * `X-Gitlab-Token`, `Api-Key`, …) are refused on every write (channelHeaderSecrets); a channel stored before that
- * may hold some, which deliveries still send. Every answer, export and version snapshot shows such a value as
- * MASKED_HEADER (the audit log's word), and a write that sends MASKED_HEADER back keeps the stored value.
+ * `X-Gitlab-Token`, `Api-Key`, …) are write-only: a receiver may need its token in such a header, so one is taken and
+ * sent, but every answer, export and version snapshot shows its value as MASKED_HEADER (the audit log's word), and a
+ * write that sends MASKED_HEADER back keeps the stored value.
  */
 export const MASKED_HEADER: string = SECRET_AUDIT.set;
 
@@ -200,10 +200,9 @@ export function maskChannelHeaders<T>(form: T): T {
 
 /**
  * A channel input's credential-named headers resolved against the stored channel (`stored`: its spec, null on
- * create): MASKED_HEADER keeps the stored value of that name (while the channel sends where it did); any other
- * value is refused — a credential goes in `bearerToken` (sent as `Authorization: Bearer …`) or `secret` (the HMAC
- * signing key), stored encrypted and never shown. Issues pathed `<prefix>headers.<name>`; the input as it is when
- * it has none.
+ * create): MASKED_HEADER keeps the stored value of that name (while the channel sends where it did: never to another
+ * destination); any other value is taken as the new one. Issues pathed `<prefix>headers.<name>`; the input as it is
+ * when it has none.
  */
 export function channelHeaderSecrets(input: unknown, stored: ChannelConfig | null, prefix = ''): unknown {
   if (!isPlainObject(input) || input['type'] !== 'webhook' || !isPlainObject(input['headers'])) return input;
@@ -219,21 +218,18 @@ export function channelHeaderSecrets(input: unknown, stored: ChannelConfig | nul
   const issues: { path: string; message: string }[] = [];
   for (const [name, value] of Object.entries(given)) {
     let out = value;
-    if (isSecretName(name)) {
+    if (isSecretName(name) && value === MASKED_HEADER) {
       const kept = storedByName.get(name.toLowerCase());
       const path = `${prefix}headers.${name}`;
-      if (value !== MASKED_HEADER || kept === undefined)
+      if (kept === undefined)
         issues.push({
           path,
-          message:
-            `credentials do not go in headers (${name} is named like one, and headers are stored and shown in ` +
-            'clear): send the token as bearerToken (stored encrypted, sent as Authorization: Bearer …) or sign ' +
-            'deliveries with secret, and leave this header out',
+          message: `${MASKED_HEADER} stands for a stored value, and this channel has none for ${name}: send its value`,
         });
       else if (moved)
         issues.push({
           path,
-          message: `the channel now sends to ${originOf(input['url'] as string)}: leave this stored credential header out (it is never sent to another destination); use bearerToken`,
+          message: `the channel now sends to ${originOf(input['url'] as string)}: send ${name}'s value again (a stored credential is never sent to another destination)`,
         });
       else out = kept;
     }

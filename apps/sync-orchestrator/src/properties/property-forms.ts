@@ -44,38 +44,14 @@ export function keyIssues(key: unknown, path: string): ErrorIssue[] {
   return r.success ? [] : r.error.issues.map((i) => ({ path, message: i.message }));
 }
 
-/**
- * Integers past ±Number.MAX_SAFE_INTEGER in a value, pathed under `prefix`: JSON and YAML parsers read them as the
- * nearest double (9007199254740993 became 9007199254740992), so what was stored was not what was written. Refused:
- * quoted, such a number is kept exactly, as text. (A value is at most 32 levels deep: the contract bounds it first.)
- */
-export function unsafeIntegerIssues(value: unknown, prefix: readonly (string | number)[]): ErrorIssue[] {
-  const issues: ErrorIssue[] = [];
-  const walk = (v: unknown, path: (string | number)[]) => {
-    if (typeof v === 'number') {
-      if (Number.isInteger(v) && !Number.isSafeInteger(v))
-        issues.push({
-          path: pathOf(prefix, path),
-          message: `${v} is past ±${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER): it cannot be kept exactly as a number — quote it (a string keeps every digit)`,
-        });
-    } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
-    else if (v !== null && typeof v === 'object')
-      for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, [...path, k]);
-  };
-  walk(value, []);
-  return issues;
-}
-
 /** A value's problems, pathed under `prefix` (`value`, `value.a.0`; `properties.<key>.a.0` in a document). */
 export function parseValue(
   input: unknown,
   prefix: readonly (string | number)[],
 ): { ok: true; value: PropertyValue } | { ok: false; issues: ErrorIssue[] } {
   const r = propertyValueSchema.safeParse(input);
-  if (!r.success)
-    return { ok: false, issues: r.error.issues.map((i) => ({ path: pathOf(prefix, i.path), message: i.message })) };
-  const unsafe = unsafeIntegerIssues(r.data, prefix);
-  return unsafe.length ? { ok: false, issues: unsafe } : { ok: true, value: r.data };
+  if (r.success) return { ok: true, value: r.data };
+  return { ok: false, issues: r.error.issues.map((i) => ({ path: pathOf(prefix, i.path), message: i.message })) };
 }
 
 /** `PUT /api/v1/properties/{key}`: the key and the `{value}` body, every problem named (InvalidError). */
@@ -86,11 +62,8 @@ export function parsePropertyWrite(key: unknown, body: unknown): { key: string; 
     issues.push({ path: '(body)', message: 'expected a JSON object: {"value": …}' });
   else {
     const r = propertyBodySchema.safeParse(body);
-    if (r.success) {
-      const unsafe = unsafeIntegerIssues(r.data.value, ['value']);
-      if (unsafe.length) issues.push(...unsafe);
-      else value = r.data.value;
-    } else issues.push(...r.error.issues.map((i) => ({ path: pathOf([], i.path) || '(body)', message: i.message })));
+    if (r.success) value = r.data.value;
+    else issues.push(...r.error.issues.map((i) => ({ path: pathOf([], i.path) || '(body)', message: i.message })));
   }
   if (issues.length > 0 || value === undefined) throw invalidProperty(issues);
   return { key: key as string, value };

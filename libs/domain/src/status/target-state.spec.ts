@@ -109,66 +109,6 @@ describe('applyObservation', () => {
     expect(late.target.locations.eu.lastSeen).toBe(3000);
   });
 
-  it('consensus changes never go back in time: a slow probe that started earlier, folded later, is dated after the change before it', () => {
-    // Two locations UP; eu fails a fast probe started at +100 s; us times out a probe started at +90 s (folded after);
-    // eu passes one started at +110 s, us one started at +105 s. Each result carries its start time.
-    const { target, events } = fold([
-      obs('eu', S.Up, 0),
-      obs('us', S.Up, 0),
-      obs('eu', S.Down, 100_000),
-      obs('us', S.Down, 90_000),
-      obs('eu', S.Up, 110_000),
-      obs('us', S.Up, 105_000),
-    ]);
-    expect(target.status).toBe(S.Up);
-    const consensus = events.filter((e) => e.location === null);
-    expect(consensus.map((e) => [e.from, e.to, e.at])).toEqual([
-      [S.Unknown, S.Up, 0],
-      [S.Up, S.Partial, 100_000],
-      [S.Partial, S.Down, 100_000],
-      [S.Down, S.Partial, 110_000],
-      [S.Partial, S.Up, 110_000],
-    ]);
-    // Sequence order is time order: the last by time is the status the target holds.
-    for (let i = 1; i < consensus.length; i++) expect(consensus[i].at).toBeGreaterThanOrEqual(consensus[i - 1].at);
-    expect(target.since).toBe(110_000);
-    // A location's own events keep their observation's time.
-    expect(events.filter((e) => e.location === 'us').map((e) => e.at)).toEqual([0, 90_000, 105_000]);
-  });
-
-  it('a consensus change by the sweeper or a removal is not dated before the change before it either', () => {
-    const deadline = { at: 50_000, expireTo: S.Stale, reason: 'nothing heard' };
-    const partial = fold([obs('eu', S.Up, 0, { deadline }), obs('us', S.Down, 60_000)]);
-    expect(partial.target).toMatchObject({ status: S.Partial, since: 60_000 });
-    // eu's deadline passed at 50 s; the sweep runs after us's change at 60 s was folded: DOWN, not back at 50 s.
-    const stale = applyExpiry(partial.target, 'eu', 70_000, policy);
-    expect(stale.events.map((e) => [e.location, e.to, e.at])).toEqual([
-      ['eu', S.Stale, 50_000],
-      [null, S.Down, 60_000],
-    ]);
-    const inst = (location: string, status: S, at: number, lifecycle: string): Observation =>
-      obs(location, status, at, { targetId: 'instance:i', kind: TargetKind.Instance, name: 'i', lifecycle });
-    const two = fold([inst('a', S.Up, 1000, 'running'), inst('b', S.Down, 5000, 'exited')]);
-    expect(two.target).toMatchObject({ status: S.Partial, since: 5000 });
-    // A removal at 'a' stamped before b's change: a's own event keeps its time, the consensus change does not go back.
-    const removed = applyObservation(two.target, inst('a', S.Unknown, 3000, 'removed'), policy);
-    expect(removed.events.map((e) => [e.location, e.to, e.at])).toEqual([
-      ['a', S.Unknown, 3000],
-      [null, S.Down, 5000],
-    ]);
-    // A last location gone STALE at its deadline (6 s), then removed with a time before that: retired, its
-    // consensus change dated at 6 s, not back at 3 s.
-    const j = fold([{ ...inst('a', S.Up, 1000, 'running'), deadline: { ...deadline, at: 6000 } }]);
-    const expired = applyExpiry(j.target, 'a', 7000, policy);
-    expect(expired.target).toMatchObject({ status: S.Stale, since: 6000 });
-    const gone = applyObservation(expired.target, inst('a', S.Unknown, 3000, 'removed'), policy);
-    expect(gone.target.deletedAt).toBe(3000);
-    expect(gone.events.map((e) => [e.location, e.to, e.at])).toEqual([
-      ['a', S.Unknown, 3000],
-      [null, S.Unknown, 6000],
-    ]);
-  });
-
   it('keeps tags, labels and deadline unless the observation sets them', () => {
     const deadline = { at: 9000, expireTo: S.Stale, reason: 'nothing heard' };
     const { target } = fold([obs('eu', S.Up, 1, { tags: ['a=1'], labels: { a: '1' }, deadline }), obs('eu', S.Up, 2)]);

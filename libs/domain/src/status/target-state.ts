@@ -190,7 +190,6 @@ function withLocation(
         policyOf(target, policy),
       );
   const transitions = transitionsFor(location, previous?.status, next.status, target.status, consensus, reason);
-  const changedAt = consensusAt(target, at);
   let seq = target.seq;
   const events = transitions.map((t) => ({
     targetId: target.id,
@@ -199,28 +198,14 @@ function withLocation(
     from: t.from,
     to: t.to,
     reason: t.reason,
-    at: t.location === null ? changedAt : at,
+    at,
     sequence: ++seq,
   }));
   const changed = consensus !== target.status;
   return {
-    target: { ...target, locations, status: consensus, since: changed ? changedAt : (target.since ?? at), seq },
+    target: { ...target, locations, status: consensus, since: changed ? at : (target.since ?? at), seq },
     events,
   };
-}
-
-/**
- * When a consensus change caused by an observation of time `at` takes effect: `at`, or the target's last change
- * (`since`) when that is later. An observation carries its own time (a check result its start), and one location's
- * can be older than another's already folded — a slow probe that timed out, started before a fast failure started
- * elsewhere, finishes after it — so a consensus change dated by its cause could go back before the one it follows.
- * Status pages read a target's consensus changes as a timeline (uptime bars, incidents): dated back, a later change
- * sorted before an earlier one and the page kept a status the target had left (UP, shown as an open "degraded"
- * incident). So consensus times never go back within a target (sequence order is time order); a location's own
- * events keep their observation's time.
- */
-function consensusAt(target: Pick<TargetSnapshot, 'since'>, at: number): number {
-  return target.since === null ? at : Math.max(at, target.since);
 }
 
 /**
@@ -427,7 +412,6 @@ export function tombstoneOf(
   r: { at: number; deletedAt: number; lastSeen: number | null; reason: string; consensusReason: string },
 ): FoldResult {
   let seq = base.seq;
-  const changedAt = consensusAt(base, r.at);
   const event = (location: string | null, from: TargetStatus, reason: string): StatusEventDraft => ({
     targetId: base.id,
     kind: base.kind,
@@ -435,7 +419,7 @@ export function tombstoneOf(
     from,
     to: TargetStatus.Unknown,
     reason,
-    at: location === null ? changedAt : r.at,
+    at: r.at,
     sequence: ++seq,
   });
   const events: StatusEventDraft[] = [];
@@ -452,7 +436,7 @@ export function tombstoneOf(
       deletedAt: r.deletedAt,
       lastSeen: r.lastSeen,
       status: TargetStatus.Unknown,
-      since: changed ? changedAt : base.since,
+      since: changed ? r.at : base.since,
       seq,
     },
     events,
@@ -506,7 +490,6 @@ function removeLocation(held: TargetSnapshot, obs: Observation, policy: Consensu
     consensus,
     obs.reason,
   );
-  const changedAt = consensusAt(held, obs.at);
   let seq = held.seq;
   const events = transitions.map((t) => ({
     targetId: held.id,
@@ -515,7 +498,7 @@ function removeLocation(held: TargetSnapshot, obs: Observation, policy: Consensu
     from: t.from,
     to: t.to,
     reason: t.reason,
-    at: t.location === null ? changedAt : obs.at,
+    at: obs.at,
     sequence: ++seq,
   }));
   const changed = consensus !== held.status;
@@ -524,7 +507,7 @@ function removeLocation(held: TargetSnapshot, obs: Observation, policy: Consensu
       ...held,
       locations,
       status: consensus,
-      since: changed ? changedAt : held.since,
+      since: changed ? obs.at : held.since,
       seq,
       lastSeen: Math.max(held.lastSeen ?? obs.at, obs.at),
     },
