@@ -47,21 +47,7 @@ export const formatPairs = (m: Readonly<Record<string, string>> | undefined): st
     .map(([k, v]) => `${k}=${v}`)
     .join('\n');
 
-const pad = (n: number) => String(n).padStart(2, '0');
-
-/** An instant as a `datetime-local` input shows it: the viewer's own zone, to the minute. */
-export function toLocalInput(iso: string | number | undefined): string {
-  if (iso === undefined) return '';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return '';
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-/** A `datetime-local` value (the viewer's zone) → ISO; the text itself when it is not a time (the contract names it). */
-export function fromLocalInput(value: string): string {
-  const d = new Date(value);
-  return value && !Number.isNaN(d.getTime()) ? d.toISOString() : value;
-}
+export { fromLocalInput, toLocalInput } from '../../local-time';
 
 /**
  * Issues (`condition.threshold: …`) → messages per field. `route` names the field of a path (or

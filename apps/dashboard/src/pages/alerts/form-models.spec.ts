@@ -13,7 +13,12 @@ import {
   NEW_RULE,
   validateRule,
 } from './rules/rule-form-model';
-import { newWindow, validateWindow, draftToInput as windowInput } from './maintenance/window-form-model';
+import {
+  draftFromWindow,
+  newWindow,
+  validateWindow,
+  draftToInput as windowInput,
+} from './maintenance/window-form-model';
 import { newSilence, validateSilence } from './silences/silence-form-model';
 
 const stamp = { version: 3, createdAt: '2026-12-01T00:00:00.000Z', updatedAt: '2026-12-01T00:00:00.000Z' };
@@ -180,6 +185,27 @@ describe('silence and window forms', () => {
       name: 'w',
       scope: { targetIds: [], tags: ['db'], sites: [] },
       schedule: { type: 'recurring', cron: '0 2 * * 0', duration: '2h', timezone: 'UTC' },
+    });
+  });
+
+  it('a window saved without touching its times keeps them to the second; a time changed is taken', () => {
+    const stored = {
+      id: 'w1',
+      name: 'db upgrade',
+      scope: { targetIds: [], tags: ['db'], sites: [] },
+      schedule: { type: 'once' as const, startsAt: '2026-12-02T10:00:30.250Z', endsAt: '2026-12-02T12:00:45.000Z' },
+      createdBy: 'admin',
+      ...stamp,
+    };
+    const d = draftFromWindow(stored);
+    expect(windowInput(d)).toMatchObject({
+      schedule: { type: 'once', startsAt: '2026-12-02T10:00:30.250Z', endsAt: '2026-12-02T12:00:45.000Z' },
+    });
+    const later = new Date(Date.parse('2026-12-02T13:00:00Z'));
+    const pad = (n: number) => String(n).padStart(2, '0');
+    const local = `${later.getFullYear()}-${pad(later.getMonth() + 1)}-${pad(later.getDate())}T${pad(later.getHours())}:${pad(later.getMinutes())}`;
+    expect(windowInput({ ...d, endsAt: local })).toMatchObject({
+      schedule: { startsAt: '2026-12-02T10:00:30.250Z', endsAt: '2026-12-02T13:00:00.000Z' },
     });
   });
 });

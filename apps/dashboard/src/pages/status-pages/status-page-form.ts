@@ -1,4 +1,7 @@
 import type { PublicStatusPage, StatusPageDefinition } from '@fleetwatch/contracts';
+import { fromLocalInput, toLocalInput } from '../../local-time';
+
+export { toLocalInput };
 
 // The status page editor's form: text fields as people type them (tags and target ids as
 // comma-separated text), turned into the API's body on save; the API's issue paths
@@ -51,24 +54,6 @@ const list = (text: string) =>
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-
-const pad = (n: number) => String(n).padStart(2, '0');
-/** An ISO time as a datetime-local value in the viewer's zone. */
-export function toLocalInput(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return '';
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-/**
- * A datetime-local value (viewer's zone) as ISO; '' stays '' (the API names the field if it is required). `stored`:
- * the time the field was filled from — given back as it was while the field still shows it.
- */
-export function fromLocalInput(value: string, stored?: string | null): string {
-  if (!value) return '';
-  if (stored && toLocalInput(stored) === value) return stored;
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? value : d.toISOString();
-}
 
 export function draftFromPage(p: StatusPageDefinition): StatusPageDraft {
   return {

@@ -68,7 +68,7 @@ export function WindowEditPage() {
     setErrors(found);
     if (Object.keys(found).length === 0) save.mutate(draftToInput(draft));
   };
-  const text = (k: keyof WindowDraft, label: string, extra: Record<string, unknown> = {}) => (
+  const text = (k: Exclude<keyof WindowDraft, 'stored'>, label: string, extra: Record<string, unknown> = {}) => (
     <TextField
       label={label}
       name={k}

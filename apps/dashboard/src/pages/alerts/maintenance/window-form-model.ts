@@ -18,9 +18,11 @@ export interface WindowDraft {
   from: string;
   until: string;
   comment: string;
+  /** The times as stored (a window being edited): given back whole while their fields still show them. */
+  stored?: Partial<Record<'startsAt' | 'endsAt' | 'from' | 'until', string>>;
 }
 
-export type WindowField = keyof WindowDraft | 'scope';
+export type WindowField = Exclude<keyof WindowDraft, 'stored'> | 'scope';
 export type WindowErrors = Errors<WindowField>;
 
 const browserZone = () => {
@@ -60,13 +62,18 @@ export function draftFromWindow(w: MaintenanceWindowDefinition): WindowDraft {
     sites: joinList(w.scope.sites),
     scheduleType: s.type,
     ...(s.type === 'once'
-      ? { startsAt: toLocalInput(s.startsAt), endsAt: toLocalInput(s.endsAt) }
+      ? {
+          startsAt: toLocalInput(s.startsAt),
+          endsAt: toLocalInput(s.endsAt),
+          stored: { startsAt: s.startsAt, endsAt: s.endsAt },
+        }
       : {
           cron: s.cron,
           duration: s.duration,
           timezone: s.timezone,
           from: toLocalInput(s.from),
           until: toLocalInput(s.until),
+          stored: { ...(s.from ? { from: s.from } : {}), ...(s.until ? { until: s.until } : {}) },
         }),
     comment: w.comment ?? '',
   };
@@ -75,11 +82,15 @@ export function draftFromWindow(w: MaintenanceWindowDefinition): WindowDraft {
 export function draftToInput(d: WindowDraft): Record<string, unknown> {
   const schedule: Record<string, unknown> =
     d.scheduleType === 'once'
-      ? { type: 'once', startsAt: fromLocalInput(d.startsAt), endsAt: fromLocalInput(d.endsAt) }
+      ? {
+          type: 'once',
+          startsAt: fromLocalInput(d.startsAt, d.stored?.startsAt),
+          endsAt: fromLocalInput(d.endsAt, d.stored?.endsAt),
+        }
       : { type: 'recurring', cron: d.cron.trim(), duration: d.duration.trim(), timezone: d.timezone.trim() };
   if (d.scheduleType === 'recurring') {
-    if (d.from) schedule['from'] = fromLocalInput(d.from);
-    if (d.until) schedule['until'] = fromLocalInput(d.until);
+    if (d.from) schedule['from'] = fromLocalInput(d.from, d.stored?.from);
+    if (d.until) schedule['until'] = fromLocalInput(d.until, d.stored?.until);
   }
   const body: Record<string, unknown> = {
     name: d.name,
