@@ -261,6 +261,30 @@ describe('DockerWatcher and a container the engine cannot inspect', () => {
   });
 });
 
+describe('DockerWatcher and an inspect the engine does not answer', () => {
+  it("an event whose inspect is cut off ends the session; the next one's resync reports what happened", async () => {
+    const { watcher, pusher } = watcherOn(engine.socketPath);
+    const queued: StatusUpdateInput[] = [];
+    const enqueue = pusher.enqueue.bind(pusher);
+    jest.spyOn(pusher, 'enqueue').mockImplementation((update, options) => {
+      queued.push(update);
+      return enqueue(update, options);
+    });
+    watcher.start();
+    try {
+      await until('events followed', () => watcher.stats.connected);
+      const reconnects = watcher.stats.reconnects;
+      engine.dropNextInspect('web-1');
+      engine.act('web-1', 'die', { exitCode: 3 });
+      // Lost before: only logged, web-1 stayed reported (and refreshed) running until its next event.
+      await until('web-1 failed reported', () => queued.some((u) => u.instanceId === 'web-1' && u.status === 'failed'));
+      expect(watcher.stats.reconnects).toBeGreaterThan(reconnects);
+    } finally {
+      await watcher.stop();
+    }
+  });
+});
+
 describe('DockerWatcher refreshes and a container the engine cannot inspect', () => {
   // A refresh says "still as last reported". A container whose state the engine cannot tell (its inspect a 5xx, after
   // an event about it or at a resync) is not known to be as last reported: it is no longer refreshed, so it goes

@@ -236,7 +236,14 @@ export class DockerWatcher {
           // One at a time, in order: a container's events must not overtake each other.
           chain = chain
             .then(() => this.onEvent(event))
-            .catch((e: Error) => this.log.warn('event not handled', { error: e.message }));
+            .catch((e: Error) => {
+              // The engine gave no answer for this event (an inspect cut off): what it did to the container is
+              // unknown, so the session ends — the next one resyncs every container. Only logged, the event was
+              // lost: a container that died stayed reported (and refreshed) running until its next event.
+              this.log.warn('event not handled: reconnecting to resync', { error: e.message });
+              (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+              reject(e);
+            });
         }
       });
       stream.on('end', () => void chain.then(() => resolve()));
@@ -315,7 +322,7 @@ export class DockerWatcher {
     }
     const snapshot = await this.inspect(subject.id).catch((err: unknown) => {
       // The engine answered for this container alone (a 5xx): what the event did to it is unknown. An engine out of
-      // reach (no answer) fails the event as before (its stream goes with it, and the session is tried again).
+      // reach (no answer) fails the event: its session ends, and the next one resyncs.
       const status = (err as { statusCode?: number }).statusCode;
       if (status === undefined) throw err;
       this.log.warn('container could not be inspected after an event: its state is unknown until it can be', {

@@ -120,6 +120,24 @@ describe('podLifecycle: phase, conditions and container states → lifecycle sta
       /starting/,
     ],
     [
+      // Kubernetes ≥ 1.28 reports a completed init container `started: false`: not a container still starting.
+      'running, readiness failing, with a completed init container',
+      pod('Running', [{ ...running, ready: false }], 'False', {
+        initContainerStatuses: [
+          {
+            name: 'migrate',
+            ready: true,
+            started: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 0, reason: 'Completed' } },
+          },
+        ],
+      }),
+      'unhealthy',
+      'DOWN',
+      /app not ready/,
+    ],
+    [
       'running, a container terminated',
       pod(
         'Running',

@@ -146,8 +146,12 @@ export function podLifecycle(p: PodK8s, now: number): { state: LifecycleState; m
           message: `container ${terminated.name} terminated: exit ${t?.exitCode ?? '?'}${t?.reason ? ` (${t.reason})` : ''}${suffix}`,
         };
       }
+      // `started: false` on a container that has not terminated (its startup probe has not passed): a completed init
+      // container reads `started: false` too (Kubernetes ≥ 1.28), and counting it hid a pod failing readiness as UP.
       const starting = containers.find(
-        (c) => (c.state?.waiting?.reason && STARTING_REASONS.has(c.state.waiting.reason)) || c.started === false,
+        (c) =>
+          (c.state?.waiting?.reason && STARTING_REASONS.has(c.state.waiting.reason)) ||
+          (c.started === false && !c.state?.terminated),
       );
       if (starting) return { state: 'starting', message: `container ${starting.name} starting${suffix}` };
       const notReady = (st.containerStatuses ?? []).find((c) => c.ready === false);

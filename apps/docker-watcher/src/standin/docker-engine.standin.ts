@@ -86,6 +86,11 @@ export class DockerEngineStandin {
       if (inspect) {
         const id = decodeURIComponent(inspect[1] as string);
         const entry = this.find(id);
+        if (entry && this.droppedOnce.delete(entry.snapshot.Id)) {
+          // The connection cut before any answer (an engine restarting, a proxy dropping it): no status at all.
+          req.socket.destroy();
+          return;
+        }
         if (entry && this.broken.has(entry.snapshot.Id))
           return json(500, { message: `stand-in: inspect of ${id} fails (broken)` });
         return entry ? json(200, entry.snapshot) : json(404, { message: `No such container: ${id}` });
@@ -153,6 +158,16 @@ export class DockerEngineStandin {
 
   /** Containers whose inspect the engine answers 500 (a container it lists but cannot describe). */
   private readonly broken = new Set<string>();
+
+  /** Containers whose next inspect gets no answer: the connection is cut (a transient engine failure). */
+  private readonly droppedOnce = new Set<string>();
+
+  /** The next inspect of this container is cut off before any answer (once). */
+  dropNextInspect(idOrName: string): void {
+    const entry = this.find(idOrName);
+    if (!entry) throw new Error(`no container ${idOrName}`);
+    this.droppedOnce.add(entry.snapshot.Id);
+  }
 
   /** Inspecting this container fails with a 500 from now on (`false`: works again). */
   breakInspect(idOrName: string, broken = true): void {
