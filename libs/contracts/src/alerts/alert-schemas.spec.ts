@@ -139,6 +139,16 @@ describe('alert rule contract', () => {
         { type: 'metric', metric: { kind: 'gpu_temperature_c' }, op: 'above', threshold: 85 },
       ],
     ]);
+    // A metric rule firing at once is kept firing a while: about its threshold it would page and resolve every sample.
+    expect(
+      DEFAULT_ALERT_RULES.filter((r) => r.for === '0s' && r.condition.type === 'metric').map((r) => [
+        r.id,
+        r.keepFiringFor,
+      ]),
+    ).toEqual([
+      ['default.host-disk-full', '10m'],
+      ['default.gpu-temperature-high', '5m'],
+    ]);
   });
 });
 

@@ -48,6 +48,8 @@ const DEFAULT_RULE_INPUTS = [
     selector: { kinds: ['host'] },
     condition: { type: 'metric', metric: { kind: 'host_disk_pct' }, op: 'above', threshold: 90 },
     for: '0s',
+    // Fires at once, but a disk hovering about 90 % must not page and resolve every minute.
+    keepFiringFor: '10m',
     severity: 'warning',
     annotations: { summary: 'Disk {{ labels.mount }} on {{ target.name }} at {{ alert.value | round: 1 }} %' },
   },
@@ -57,6 +59,8 @@ const DEFAULT_RULE_INPUTS = [
     selector: { kinds: ['host'] },
     condition: { type: 'metric', metric: { kind: 'gpu_temperature_c' }, op: 'above', threshold: 85 },
     for: '0s',
+    // A temperature about the threshold flaps with the load: kept firing 5 minutes after it drops below.
+    keepFiringFor: '5m',
     severity: 'critical',
     annotations: { summary: 'GPU {{ labels.device }} on {{ target.name }} at {{ alert.value }} °C' },
   },
