@@ -211,7 +211,8 @@ describe('config as code with the CLI', () => {
     const edited = exported
       .replace(/intervalSeconds: 60/, 'intervalSeconds: 15')
       .replace(/\n {2}db:\n(?: {4}.*\n)+/, '\n')
-      .concat('  web:\n    type: tcp\n    host: 127.0.0.1\n    port: 8443\n');
+      // Under `checks:` (the export writes every section after it, empty ones as `{}`).
+      .replace(/^checks:\n/m, 'checks:\n  web:\n    type: tcp\n    host: 127.0.0.1\n    port: 8443\n');
     writeFileSync(file(), edited);
     const plan = await fleetwatch(['config', 'plan', file(), '--detailed-exitcode'], {
       FLEETWATCH_TOKEN: tokens.viewer,
