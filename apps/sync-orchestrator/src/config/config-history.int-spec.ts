@@ -147,7 +147,7 @@ async function run(o: Op): Promise<void> {
       return void (c && (await config.delete(ALICE, c.id)));
     }
     case 'import': {
-      // Checks of the site under new types: each one a delete and a create of the same name.
+      // Checks of the site under new types: refused (a check never changes type), the import writes nothing.
       const retyped = o.retype
         .map(at)
         .filter((c): c is NonNullable<typeof c> => c !== undefined)

@@ -131,13 +131,14 @@ describe('push checks', () => {
     );
     const created = imported.plan.find((i) => i.name === 'cron-c');
     expect(Object.keys(imported.pingTokens ?? {})).toEqual([created?.id]);
-    // A type change is a delete and a create: the monitor goes with the old check.
-    const swap = await owner.asCode.import(ALICE, 'checks:\n  cron-c:\n    type: tcp\n    host: a\n    port: 2\n', {
-      dryRun: false,
-      prune: false,
-    });
-    expect(swap.pingTokens).toBeUndefined();
-    expect(await monitors.findById(created?.id as string)).toBeNull();
+    // A type change is refused, as the API refuses it (it was a delete and a create under a new id): the monitor
+    // stays with its check.
+    const swap = (await owner.asCode
+      .import(ALICE, 'checks:\n  cron-c:\n    type: tcp\n    host: a\n    port: 2\n', { dryRun: false, prune: false })
+      .catch((err: unknown) => err)) as InvalidError;
+    expect(swap).toBeInstanceOf(InvalidError);
+    expect(swap.issues.map((i) => i.path)).toEqual(['checks.cron-c.type']);
+    expect((await monitors.findById(created?.id as string))?.id).toBe(created?.id);
   });
 
   it('adopts monitors made before they were checks, once, keeping id and token', async () => {
