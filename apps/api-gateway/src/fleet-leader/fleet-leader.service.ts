@@ -26,6 +26,15 @@ interface Member {
 const FIGURES: (keyof FlowFigures)[] = ['ingress', 'egress', 'stored', 'deleted'];
 
 /**
+ * The cached record as far as it is this member's: none when its good data was read from another URL than the one
+ * configured now (the member's URL changed, or its name was given to another site, since that poll): the attempt
+ * that went with it was of the old site too. The poller drops such data at its next cycle.
+ */
+export function ofSite(site: FleetSiteRecord, poll: MemberPollRecord | null): MemberPollRecord | null {
+  return poll?.good?.url !== undefined && poll.good.url !== site.url ? null : poll;
+}
+
+/**
  * A member's view: the last good data, flagged STALE with its age and error when the last poll failed, or when the
  * next poll is overdue (`attempt.nextBy` passed: nobody polls, and the last success would otherwise read OK for ever).
  */
@@ -92,7 +101,7 @@ export class FleetLeaderService {
   private async all(): Promise<Member[]> {
     const sites = await this.sites.list();
     const polls = await this.cache.getMany(sites.map((s) => s.name));
-    return sites.map((site) => ({ site, poll: polls.get(site.name) ?? null }));
+    return sites.map((site) => ({ site, poll: ofSite(site, polls.get(site.name) ?? null) }));
   }
 
   private async one(name: string): Promise<Member> {
@@ -100,7 +109,7 @@ export class FleetLeaderService {
     if (!memberNameSchema.safeParse(name).success) throw new NotFoundError(`member ${JSON.stringify(name)} not found`);
     const site = await this.sites.find(name);
     if (!site) throw new NotFoundError(`member ${JSON.stringify(name)} not found`);
-    return { site, poll: await this.cache.get(name) };
+    return { site, poll: ofSite(site, await this.cache.get(name)) };
   }
 
   async members(tag?: string, now = Date.now()): Promise<{ items: LeaderMemberView[] }> {
@@ -139,21 +148,31 @@ export class FleetLeaderService {
     return out;
   }
 
+  /**
+   * Each member's points of the last `minutes` minutes by time (on the leader's clock, a member clock up to
+   * FLOW_SKEW_MS behind still counting; at most `minutes` points, the newest), and `total` per minute summed over the
+   * members that are OK: a STALE member's points (kept from its last good poll, possibly hours old) are listed under it,
+   * flagged, but left out of the total; NEVER members have none. A figure of the total is null when no member summed
+   * reported it for that minute (an older member without it), else the sum of those that did.
+   */
   async flow(minutes: number, now = Date.now()): Promise<LeaderFlowView> {
     const totals = new Map<number, FlowPoint>();
+    const from = Math.floor(now / 60_000) * 60_000 - (minutes - 1) * 60_000 - FLOW_SKEW_MS;
     const members = (await this.all()).map((m) => {
       const view = memberView(m.site, m.poll, now);
-      // The member's own last `minutes` points (its clock and minute boundaries, not the leader's).
-      const points = m.poll?.good?.flow?.points.slice(-minutes) ?? null;
-      for (const p of points ?? []) {
-        const at = Date.parse(p.at);
-        const t = totals.get(at) ?? emptyPoint(p.at);
-        for (const f of FIGURES) {
-          t[f].count = (t[f].count ?? 0) + (p[f].count ?? 0);
-          t[f].bytes = (t[f].bytes ?? 0) + (p[f].bytes ?? 0);
+      // The member's own points (its clock and minute boundaries, not the leader's) within the window.
+      const held = m.poll?.good?.flow?.points;
+      const points = held ? held.filter((p) => Date.parse(p.at) >= from).slice(-minutes) : null;
+      if (!view.stale)
+        for (const p of points ?? []) {
+          const at = Date.parse(p.at);
+          const t = totals.get(at) ?? emptyPoint(p.at);
+          for (const f of FIGURES) {
+            t[f].count = add(t[f].count, p[f].count);
+            t[f].bytes = add(t[f].bytes, p[f].bytes);
+          }
+          totals.set(at, t);
         }
-        totals.set(at, t);
-      }
       return { name: m.site.name, stale: view.stale, points };
     });
     return { minutes, members, total: [...totals.entries()].sort((a, b) => a[0] - b[0]).map(([, p]) => p) };
@@ -192,9 +211,16 @@ export class FleetLeaderService {
       members: all.map((m) => {
         const snap = m.poll?.good?.snapshot ?? null;
         const { stale } = snapshotFreshness(m.site, m.poll);
-        if (!snap) return { name: m.site.name, stale, snapshotHash: null, count: null, areas: null };
+        if (!snap) return { name: m.site.name, stale, snapshotHash: null, count: null, areas: null, notCompared: null };
         const counts = driftCounts(this.diff(leader, snap, m.site));
-        return { name: m.site.name, stale, snapshotHash: snap.hash, count: counts.count, areas: counts.areas };
+        return {
+          name: m.site.name,
+          stale,
+          snapshotHash: snap.hash,
+          count: counts.count,
+          areas: counts.areas,
+          notCompared: counts.notCompared,
+        };
       }),
     };
   }
@@ -214,11 +240,21 @@ export class FleetLeaderService {
   }
 
   private diff(leader: MemberSnapshotView, member: MemberSnapshotView, site: FleetSiteRecord): DriftReport {
-    return diffSnapshots(leader.areas, member.areas, { overriddenProperties: Object.keys(site.propertyOverrides) });
+    return diffSnapshots(leader.areas, member.areas, {
+      overriddenProperties: Object.keys(site.propertyOverrides),
+      // Areas an older member does not have: not compared (else every leader item there reads missing).
+      memberAbsentAreas: member.absentAreas,
+    });
   }
 }
 
+/** How far behind the leader's a member's clock may be and its points of the window still count. */
+const FLOW_SKEW_MS = 60_000;
+
+/** A figure summed: null while no member reported it (null + null), else the sum of those that did. */
+const add = (a: number | null, b: number | null): number | null => (b === null ? a : (a ?? 0) + b);
+
 function emptyPoint(at: string): FlowPoint {
-  const z = () => ({ count: 0, bytes: 0 });
+  const z = () => ({ count: null, bytes: null });
   return { at, ingress: z(), egress: z(), stored: z(), deleted: z() };
 }

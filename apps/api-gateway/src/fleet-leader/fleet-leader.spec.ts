@@ -1,6 +1,6 @@
-import type { MemberPollRecord } from '@fleetwatch/contracts';
+import { memberSnapshotSchema, type FlowPoint, type MemberPollRecord } from '@fleetwatch/contracts';
 import type { FleetSiteRecord } from '@fleetwatch/persistence';
-import { memberView, snapshotFreshness } from './fleet-leader.service';
+import { FleetLeaderService, memberView, ofSite, snapshotFreshness } from './fleet-leader.service';
 
 const site: FleetSiteRecord = {
   name: 'eu',
@@ -81,5 +81,131 @@ describe("snapshotFreshness: a member's snapshot not read at its last good poll"
     expect(snapshotFreshness(site, fresh, T + 10_000)).toEqual({ stale: false, ageSeconds: 10 });
     const older: MemberPollRecord = { ...fresh, good };
     expect(snapshotFreshness(site, older, T + 10_000)).toEqual({ stale: false, ageSeconds: 10 });
+  });
+});
+
+describe('FleetLeaderService.flow: the last N minutes by time', () => {
+  const now = Date.UTC(2026, 11, 6, 12, 0, 30);
+  const pt = (ms: number, n: number, egress: number | null = null): FlowPoint => ({
+    at: iso(ms),
+    ingress: { count: n, bytes: n },
+    egress: { count: egress, bytes: null },
+    stored: { count: n, bytes: n },
+    deleted: { count: null, bytes: null },
+  });
+  const minute = (m: number) => Date.UTC(2026, 11, 6, 12, m);
+  const record = (ok: boolean, goodAt: number, points: FlowPoint[]): MemberPollRecord => ({
+    attempt: { at: iso(now - 10_000), ok, error: ok ? null : 'ECONNREFUSED', durationMs: 1 },
+    good: {
+      at: iso(goodAt),
+      report: null,
+      flow: { site: 'x', minutes: 60, stepSeconds: 60, sources: {}, points },
+      snapshot: null,
+    },
+  });
+  function service(members: Array<[string, MemberPollRecord | null]>) {
+    const svc = Object.create(FleetLeaderService.prototype) as FleetLeaderService;
+    (svc as unknown as { all: () => Promise<unknown> }).all = () =>
+      Promise.resolve(members.map(([name, poll]) => ({ site: { ...site, name, url: `http://${name}` }, poll })));
+    return svc;
+  }
+
+  it('keeps only points of the window, leaves STALE members out of total, and keeps a figure null when none had it', async () => {
+    // fresh: an hour of points that ends a minute ago (it answered 10 s ago); down: STALE for 3 hours.
+    const fresh = Array.from({ length: 60 }, (_, i) => pt(minute(-1) - (59 - i) * 60_000, 1, i === 59 ? 4 : null));
+    const down = [pt(minute(-182), 100, 7), pt(minute(-181), 100, 7)];
+    // STALE since a minute ago: its points are recent, but listed only (flagged), not summed.
+    const flaky = [pt(minute(-1), 1_000, 1_000)];
+    const v = await service([
+      ['fresh', record(true, now - 10_000, fresh)],
+      ['down', record(false, minute(-180), down)],
+      ['flaky', record(false, minute(-1), flaky)],
+      ['never', null],
+    ]).flow(5, now);
+
+    const at = (ps: FlowPoint[] | null | undefined) => (ps ?? []).map((p) => p.at);
+    // The newest is a minute old: the window (12:00 back 4 minutes) reaches a minute further (skew tolerance).
+    expect(at(v.members.find((m) => m.name === 'fresh')?.points)).toEqual(
+      [-5, -4, -3, -2, -1].map((m) => iso(minute(m))),
+    );
+    expect(v.members.find((m) => m.name === 'down')).toEqual({ name: 'down', stale: true, points: [] });
+    expect(v.members.find((m) => m.name === 'flaky')).toMatchObject({ stale: true, points: flaky });
+    expect(v.members.find((m) => m.name === 'never')).toEqual({ name: 'never', stale: true, points: null });
+    expect(v.total.map((p) => [p.at, p.ingress.count, p.egress.count, p.deleted.count, p.deleted.bytes])).toEqual([
+      [iso(minute(-5)), 1, null, null, null],
+      [iso(minute(-4)), 1, null, null, null],
+      [iso(minute(-3)), 1, null, null, null],
+      [iso(minute(-2)), 1, null, null, null],
+      [iso(minute(-1)), 1, 4, null, null],
+    ]);
+  });
+
+  it('never more than N points, and a member clock a little behind still counts', async () => {
+    const behind = Array.from({ length: 10 }, (_, i) => pt(minute(0) - 30_000 - (9 - i) * 60_000, 1));
+    const v = await service([['behind', record(true, now - 10_000, behind)]]).flow(3, now);
+    expect(v.members[0].points).toEqual(behind.slice(-3));
+    expect(v.total).toHaveLength(3);
+  });
+});
+
+describe('ofSite: a cached record read from another URL than the configured one', () => {
+  const attempt = { at: iso(T), ok: false, error: 'ECONNREFUSED', durationMs: 1 };
+  it('is not the member’s: NEVER, no report of the old site', () => {
+    const poll: MemberPollRecord = { attempt, good: { ...good, url: 'http://old-eu.example:3000' } };
+    expect(memberView(site, ofSite(site, poll), T)).toMatchObject({
+      state: 'NEVER',
+      report: null,
+      lastSuccessAt: null,
+    });
+  });
+  it('read from its URL, or a record from before the URL was kept: as it is', () => {
+    for (const g of [{ ...good, url: site.url }, good]) {
+      const poll: MemberPollRecord = { attempt, good: g };
+      expect(ofSite(site, poll)).toBe(poll);
+      expect(memberView(site, ofSite(site, poll), T).state).toBe('STALE');
+    }
+  });
+});
+
+describe('FleetLeaderService.drift: an older member without an area', () => {
+  it('reports that area as not compared, not as every leader item missing', async () => {
+    const hash = 'a'.repeat(64);
+    const leader = {
+      schemaVersion: 1,
+      site: 'leader',
+      generatedAt: iso(T),
+      hash: 'b'.repeat(64),
+      configVersion: 1,
+      areas: {
+        checks: [],
+        alertRules: [],
+        channels: [],
+        properties: [{ key: 'p1', value: 1 }],
+        statusPages: [],
+        usersAndRoles: [],
+        componentVersions: [{ key: 'api-gateway', version: '1.2.0' }],
+      },
+    };
+    const snapshot = memberSnapshotSchema.parse({
+      ...leader,
+      hash,
+      areas: { checks: [], alertRules: [], channels: [], statusPages: [], usersAndRoles: [] },
+    });
+    const poll: MemberPollRecord = {
+      attempt: { at: iso(T), ok: true, error: null, durationMs: 1 },
+      good: { ...good, snapshot },
+    };
+    const svc = Object.create(FleetLeaderService.prototype) as FleetLeaderService;
+    Object.assign(svc, {
+      snapshots: { current: () => Promise.resolve(leader) },
+      all: () => Promise.resolve([{ site, poll }]),
+      one: () => Promise.resolve({ site, poll }),
+    });
+    expect((await svc.drift()).members[0]).toMatchObject({
+      count: 0,
+      notCompared: ['properties', 'componentVersions'],
+      areas: { properties: 0, componentVersions: 0 },
+    });
+    expect(await svc.driftOf('eu')).toMatchObject({ count: 0, notCompared: ['properties', 'componentVersions'] });
   });
 });

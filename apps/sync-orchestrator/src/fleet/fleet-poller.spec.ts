@@ -315,3 +315,98 @@ describe('pollMember: a call that fails ends the poll only once the others have'
     }
   });
 });
+
+describe('FleetPoller: members that hang early in the list', () => {
+  const report = { site: 's' } as unknown as MemberReport;
+  const sites = { recordPolls: () => Promise.resolve() } as unknown as FleetSitesRepository;
+
+  /** `names` in config order; those starting with "dead" hang until their signal aborts. */
+  function rig(names: string[], concurrency: number) {
+    const members = loadLeaderConfig(
+      JSON.stringify(names.map((name) => ({ name, url: `http://${name}.invalid` }))),
+      {},
+    );
+    const started = new Set<string>();
+    let last = new Map<string, MemberPollRecord>();
+    const cache: MemberRecordStore = {
+      getMany: () => Promise.resolve(new Map()),
+      setMany: (records) => {
+        last = new Map(records);
+        return Promise.resolve();
+      },
+    };
+    // Overall timeout 200 ms (polling cut at 180), member timeout 100: two members a worker at most, a cycle.
+    const poller = new FleetPoller(cache, sites, { concurrency, timeoutMs: 200, memberTimeoutMs: 100 }, (m, signal) => {
+      started.add(m.name);
+      return m.name.startsWith('dead')
+        ? new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)))
+        : Promise.resolve({ report, flow: null, snapshot: null });
+    });
+    return { cycle: () => poller.cycle(members), started, last: () => last };
+  }
+
+  it('a healthy member after them is polled from the next cycle on, and every cycle after', async () => {
+    const { cycle, last } = rig(['dead-1', 'dead-2', 'dead-3', 'dead-4', 'healthy'], 2);
+    expect(await cycle()).toMatchObject({ notStarted: 1 });
+    expect(last().get('healthy')?.attempt.ok).toBe(false);
+    for (let i = 0; i < 3; i++) {
+      await cycle();
+      expect(last().get('healthy')?.attempt).toMatchObject({ ok: true, error: null });
+      expect(last().get('healthy')?.good?.report).toBe(report);
+    }
+  });
+
+  it('none is starved: with every member hanging, each is started within a few cycles', async () => {
+    const names = ['dead-1', 'dead-2', 'dead-3', 'dead-4', 'dead-5'];
+    const { cycle, started } = rig(names, 1);
+    for (let i = 0; i < 3; i++) await cycle();
+    expect([...started].sort()).toEqual(names);
+  });
+});
+
+describe('FleetPoller: a member whose URL changed, or whose name is now another site’s', () => {
+  const report = { site: 'old-eu' } as unknown as MemberReport;
+  const sites = { recordPolls: () => Promise.resolve() } as unknown as FleetSitesRepository;
+  const at = '2026-11-01T00:00:00.000Z';
+  const attempt = { at, ok: true, error: null, durationMs: 5 };
+
+  function rig(held: MemberPollRecord, answers: boolean) {
+    const stored = new Map<string, MemberPollRecord>([['eu-1', held]]);
+    const cache: MemberRecordStore = {
+      getMany: (names) => Promise.resolve(new Map([...stored].filter(([n]) => names.includes(n)))),
+      setMany: (records) => {
+        for (const [n, r] of records) stored.set(n, r);
+        return Promise.resolve();
+      },
+    };
+    const heldSnapshots: unknown[] = [];
+    const poller = new FleetPoller(cache, sites, { concurrency: 1, timeoutMs: 1_000 }, (_m, _s, _min, snap) => {
+      heldSnapshots.push(snap);
+      return answers
+        ? Promise.resolve({ report: { site: 'new-eu' } as unknown as MemberReport, flow: null, snapshot: null })
+        : Promise.reject(new Error('ECONNREFUSED'));
+    });
+    return { poller, stored, heldSnapshots };
+  }
+  const member = (url: string) => loadLeaderConfig(JSON.stringify([{ name: 'eu-1', url }]), {});
+  const snapshot = { hash: 'h' } as unknown as MemberSnapshotView;
+
+  it('the last good data read from the old URL is dropped, not kept as STALE', async () => {
+    const old = { attempt, good: { at, report, flow: null, snapshot, url: 'https://old-eu.example' } };
+    const { poller, stored, heldSnapshots } = rig(old, false);
+    await poller.cycle(member('https://new-eu.example'));
+    expect(heldSnapshots).toEqual([null]);
+    expect(stored.get('eu-1')).toEqual({ attempt: expect.objectContaining({ ok: false }), good: null });
+  });
+
+  it('a good poll records the URL it read from; a failed one keeps the good data of the same URL', async () => {
+    const { poller, stored } = rig({ attempt, good: null }, true);
+    await poller.cycle(member('https://eu.example'));
+    expect(stored.get('eu-1')?.good).toMatchObject({ url: 'https://eu.example', report: { site: 'new-eu' } });
+
+    const kept = { attempt, good: { at, report, flow: null, snapshot, url: 'https://eu.example' } };
+    const failing = rig(kept, false);
+    await failing.poller.cycle(member('https://eu.example'));
+    expect(failing.stored.get('eu-1')?.good).toEqual(kept.good);
+  });
+});

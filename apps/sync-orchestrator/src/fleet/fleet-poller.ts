@@ -117,6 +117,10 @@ export function mergeFlow(
   return { ...fresh, minutes: windowMinutes, points };
 }
 
+/** Whether good data was read from `url` (a record of a poller before MemberPollRecord's `url`: taken as so). */
+const sameSite = (good: NonNullable<MemberPollRecord['good']>, url: string | undefined) =>
+  good.url === undefined || good.url === url;
+
 export class FleetPoller {
   /**
    * Each member's last hour of flow, kept in memory: after the first full hour, a cycle asks only
@@ -132,6 +136,12 @@ export class FleetPoller {
   private readonly flowAt = new Map<string, number>();
   private readonly good = new Map<string, NonNullable<MemberPollRecord['good']>>();
   private loaded = false;
+  /**
+   * How each member's last attempt on this poller ended (none yet: absent), and how many cycles in a row it was not
+   * started: the order of the next cycle (see order()).
+   */
+  private readonly lastOutcome = new Map<string, 'ok' | 'failed' | 'notStarted'>();
+  private readonly skipped = new Map<string, number>();
   private readonly ownAgent: Dispatcher | undefined;
   private readonly pollOne: PollOne;
 
@@ -173,14 +183,51 @@ export class FleetPoller {
     // member failing this cycle would be written without its last good data, erasing it there.
     const cached = await this.cache.getMany(members.map((m) => m.name));
     this.loaded = true;
+    const urls = new Map(members.map((m) => [m.name, m.url]));
     for (const [name, r] of cached) {
-      if (!r.good) continue;
+      // Read from another URL (the member's changed, or its name now another site's): not this site's data.
+      if (!r.good || !sameSite(r.good, urls.get(name))) continue;
       this.good.set(name, r.good);
       if (r.good.flow && r.good.flow.points.length > 0) {
         this.flows.set(name, r.good.flow);
         this.flowAt.set(name, Date.parse(r.good.flowAt ?? r.good.at));
       }
     }
+  }
+
+  /** Forgets what it holds of members no longer configured, and of those whose data was read from another URL. */
+  private prune(members: readonly LeaderMember[]): void {
+    const urls = new Map(members.map((m) => [m.name, m.url]));
+    for (const [name, good] of this.good)
+      if (!urls.has(name) || !sameSite(good, urls.get(name))) {
+        this.good.delete(name);
+        this.flows.delete(name);
+        this.flowAt.delete(name);
+      }
+    for (const name of this.flows.keys())
+      if (!urls.has(name)) {
+        this.flows.delete(name);
+        this.flowAt.delete(name);
+      }
+  }
+
+  /**
+   * The order members are started in this cycle. Config order alone let members that hang early in the list hold every
+   * worker for memberTimeoutMs each, cycle after cycle, so that healthy members after them were never started before the
+   * overall timeout (NEVER / STALE for ever). First those not started for two cycles or more (so that no member waits
+   * for ever, whatever the others do), then those that answered last time, then those not polled yet or not started last
+   * time, and last those whose last attempt failed or timed out; config order within each.
+   */
+  private order(members: readonly LeaderMember[]): LeaderMember[] {
+    const rank = (m: LeaderMember) => {
+      if ((this.skipped.get(m.name) ?? 0) >= 2) return 0;
+      const last = this.lastOutcome.get(m.name);
+      return last === 'ok' ? 1 : last === 'failed' ? 3 : 2;
+    };
+    return members
+      .map((m, i) => ({ m, i, r: rank(m) }))
+      .sort((a, b) => a.r - b.r || a.i - b.i)
+      .map(({ m }) => m);
   }
 
   /**
@@ -196,6 +243,7 @@ export class FleetPoller {
     const started = now();
     const cpu0 = process.cpuUsage();
     await this.load(members);
+    this.prune(members);
     const abort = new AbortController();
     // Polling is cut a little before the overall timeout, so that writing the cache and the fleet
     // table still ends within it (a tenth of it, at most 2 s: ~0.3 s for 1,000 members on a quiet box).
@@ -206,10 +254,11 @@ export class FleetPoller {
     );
     const results = new Map<string, { at: number; durationMs: number; poll?: MemberPoll; error?: string }>();
     const memberTimeoutMs = this.options.memberTimeoutMs ?? Math.min(5_000, Math.ceil(this.options.timeoutMs / 2));
+    const ordered = this.order(members);
     let next = 0;
     const worker = async () => {
-      while (next < members.length && !abort.signal.aborted) {
-        const member = members[next++];
+      while (next < ordered.length && !abort.signal.aborted) {
+        const member = ordered[next++];
         const t0 = now();
         // One signal per member: its requests' listeners go with it, and a member that hangs
         // gives its worker back after memberTimeoutMs instead of holding it to the overall timeout.
@@ -252,6 +301,19 @@ export class FleetPoller {
       clearTimeout(timer);
     }
     let notStarted = 0;
+    // The next cycle's order (members no longer configured are forgotten).
+    const skipped0 = new Map(this.skipped);
+    this.lastOutcome.clear();
+    this.skipped.clear();
+    for (const m of members) {
+      const r = results.get(m.name);
+      if (r) {
+        this.lastOutcome.set(m.name, r.poll ? 'ok' : 'failed');
+        continue;
+      }
+      this.lastOutcome.set(m.name, 'notStarted');
+      this.skipped.set(m.name, (skipped0.get(m.name) ?? 0) + 1);
+    }
     for (const m of members)
       if (!results.has(m.name)) {
         notStarted++;
@@ -280,6 +342,7 @@ export class FleetPoller {
             snapshot: r.poll.snapshot,
             flowAt: r.poll.partial?.flow !== undefined ? keptAt('flowAt') : at,
             snapshotAt: r.poll.partial?.snapshot !== undefined ? keptAt('snapshotAt') : at,
+            url: m.url,
           }
         : (before ?? null);
       if (good) this.good.set(m.name, good);

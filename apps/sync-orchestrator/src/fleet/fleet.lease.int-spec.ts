@@ -1,6 +1,13 @@
 import { join } from 'node:path';
 import { createRedis, FLEET_POLL_EPOCH_KEY, FleetCache } from '@fleetwatch/live-state';
-import { closeSqlPool, createSqlPool, FleetSitesRepository, type SqlPool } from '@fleetwatch/persistence';
+import type { MemberPollRecord } from '@fleetwatch/contracts';
+import {
+  closeSqlPool,
+  createSqlPool,
+  FleetPollFencedError,
+  FleetSitesRepository,
+  type SqlPool,
+} from '@fleetwatch/persistence';
 import * as testing from '@fleetwatch/testing';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
@@ -9,6 +16,7 @@ import type { SyncConfig } from '../config';
 import { fleetProviders } from './fleet.providers';
 import { FLEET_POLL_LEASE_NAME, FleetService, LEADER_MEMBERS } from './fleet.service';
 import { loadLeaderConfig, type LeaderMember } from './leader-config';
+import { FleetRecordStore } from './member-record-store';
 
 // The fleet-poll lease between sync-orchestrator replicas (SPEC §8 singleton jobs) on real Postgres and
 // Redis, members simulated (tools/fleet-sim): what a replica writes when it takes the lease (again), that a
@@ -48,6 +56,10 @@ const configuredCount = async (): Promise<number> => {
     `SELECT count(*)::int AS n FROM fleet_sites WHERE source = 'config'`,
   );
   return rows[0].n;
+};
+const goneRecord: MemberPollRecord = {
+  attempt: { at: '2026-01-01T00:00:00.000Z', ok: true, error: null, durationMs: 1 },
+  good: { at: '2026-01-01T00:00:00.000Z', report: null, flow: null, snapshot: null },
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -366,6 +378,7 @@ it('a replica whose configuration lists no member removes the members configured
   await sites.syncConfigured([
     { name: 'gone', url: 'http://127.0.0.1:1', tags: [], failoverOrder: null, propertyOverrides: {} },
   ]);
+  await cache.setMany(new Map([['gone', goneRecord]]));
   const s = service(db.databaseUrl, []);
   s.onApplicationBootstrap();
   await testing.waitFor(
@@ -377,6 +390,11 @@ it('a replica whose configuration lists no member removes the members configured
     },
     { timeoutMs: 5_000, description: 'configured members no longer listed removed' },
   );
+  // Its cached report too.
+  await testing.waitFor(async () => (await cache.get('gone')) === null, {
+    timeoutMs: 5_000,
+    description: "the removed member's cached report deleted",
+  });
   // Nothing left to poll: the lease (its lock session) is given back.
   await testing.waitFor(
     async () => {
@@ -388,6 +406,26 @@ it('a replica whose configuration lists no member removes the members configured
     },
     { timeoutMs: 5_000, description: 'fleet-poll lease session closed' },
   );
+});
+
+it("a replica taking the lease deletes the cached reports of members its configuration no longer lists, under the lease's fence", async () => {
+  for (const s of services.splice(0)) await s.onModuleDestroy();
+  sim.setBehaviour('eu', { fail: false, hang: false, latencyMs: 0 });
+  const sites = new FleetSitesRepository(pool);
+  await sites.syncConfigured([
+    { name: 'gone', url: 'http://127.0.0.1:1', tags: [], failoverOrder: null, propertyOverrides: {} },
+  ]);
+  await cache.setMany(new Map([['gone', goneRecord]]));
+  const a = service(db.databaseUrl, loadLeaderConfig(JSON.stringify(sim.members), {}));
+  a.onApplicationBootstrap();
+  await testing.waitFor(async () => (await cache.get('eu'))?.good, { description: "A's first good poll" });
+  expect(await cache.get('gone')).toBeNull();
+
+  // A writer under an older epoch than the cache's is refused, and deletes nothing.
+  const store = new FleetRecordStore(redis);
+  const epoch = await store.fenceEpoch();
+  await expect(store.removeMany(['eu'], epoch - 1)).rejects.toBeInstanceOf(FleetPollFencedError);
+  expect(await cache.get('eu')).not.toBeNull();
 });
 
 it('a member site given a leader config polls nothing, and says so at boot', async () => {

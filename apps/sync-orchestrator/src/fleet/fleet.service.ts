@@ -191,6 +191,9 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
       })),
       fence,
     );
+    // Their cached reports too, under the same fence (a member added again later, or another site given the name,
+    // must not be shown the removed one's last good report).
+    await this.store.removeMany(removed, fence.epoch);
     this.logger.info({ members: this.members.length, removed: removed.length }, 'fleet members written');
   }
 
@@ -212,11 +215,17 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
         else absentChecks++;
         return false;
       }
+      // The cache's fence before: a replica with members taking the lease meanwhile raises it, and the removal of the
+      // cached reports is then refused (that replica writes its own members' reports).
+      const epoch = await this.store.fenceEpoch();
       const removed = await this.sites.removeConfiguredIfUnclaimed(FLEET_LEADER_CONFIG_LOCK_NAME);
       if (removed === null) {
         absentChecks = 0;
         return false;
       }
+      await this.store.removeMany(removed, epoch).catch((e: unknown) => {
+        if (!(e instanceof FleetPollFencedError)) throw e;
+      });
       if (removed.length > 0)
         this.logger.info({ removed: removed.length }, 'fleet members configured before removed: no replica has any');
       return true;

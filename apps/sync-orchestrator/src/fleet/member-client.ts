@@ -167,6 +167,8 @@ export async function pollMember(
   options: PollMemberOptions = {},
 ): Promise<MemberPoll> {
   const held = options.heldSnapshot ?? null;
+  // Reused only when parsed with the areas it lacked recorded (absentAreas): one kept from before is read again in full.
+  const reusable = held?.absentAreas !== undefined ? held : null;
   const get = { dispatcher: options.dispatcher };
   const calls = new AbortController();
   const cancel = () => calls.abort(signal.reason);
@@ -189,7 +191,7 @@ export async function pollMember(
   const [report, flow, snapshot] = await Promise.all([
     required('/api/v1/status/report'),
     optional(`/api/v1/metrics/flow?minutes=${flowMinutes}`),
-    optional('/api/v1/system/snapshot/current', { ifNoneMatch: held ? snapshotEtag(held.hash) : undefined }),
+    optional('/api/v1/system/snapshot/current', { ifNoneMatch: reusable ? snapshotEtag(reusable.hash) : undefined }),
   ]).finally(() => signal.removeEventListener('abort', cancel));
   if (failure) throw (failure as { err: unknown }).err;
   if (report === null) throw new MemberCallError('GET /api/v1/status/report: not found (is this a Fleetwatch site?)');
@@ -213,7 +215,10 @@ export async function pollMember(
     }
     const v = snapshot.value;
     if (v === null) return null;
-    if (v === NOT_MODIFIED || (held !== null && typeof v === 'object' && (v as { hash?: unknown }).hash === held.hash))
+    if (
+      v === NOT_MODIFIED ||
+      (reusable !== null && typeof v === 'object' && (v as { hash?: unknown }).hash === reusable.hash)
+    )
       return held;
     try {
       return parsed(memberSnapshotSchema, v, 'snapshot');

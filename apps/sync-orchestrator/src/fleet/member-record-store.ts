@@ -31,12 +31,12 @@ export class RecordJson {
   serialise(r: MemberPollRecord): Buffer {
     const attempt = encoded(r.attempt);
     if (!r.good) return Buffer.concat([OPEN_ATTEMPT, attempt, GOOD_NULL]);
-    const { at, report, flow, snapshot, flowAt, snapshotAt } = r.good;
+    const { at, report, flow, snapshot, flowAt, snapshotAt, url } = r.good;
     return Buffer.concat([
       OPEN_ATTEMPT,
       attempt,
       OPEN_GOOD,
-      encoded({ at, report, flowAt, snapshotAt }).subarray(0, -1),
+      encoded({ at, report, flowAt, snapshotAt, url }).subarray(0, -1),
       FLOW,
       this.piece(flow),
       SNAPSHOT,
@@ -59,6 +59,15 @@ if held < epoch then redis.call('SET', KEYS[1], ARGV[1]) end
 for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[i]) end
 return 0`;
 
+/** KEYS[1]: fleet:poll-epoch, KEYS[2..]: member keys; ARGV[1]: the writer's lease epoch. As SET_FENCED_LUA, deleting them. */
+const DEL_FENCED_LUA = `
+local epoch = tonumber(ARGV[1])
+local held = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if held > epoch then return held end
+if held < epoch then redis.call('SET', KEYS[1], ARGV[1]) end
+for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+return 0`;
+
 /** KEYS[1]: fleet:poll-epoch; ARGV[1]: a new holder's epoch. Raises the key to it (never lowers it); answers the epoch held before. */
 const RAISE_FENCE_LUA = `
 local held = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
@@ -67,6 +76,7 @@ return held`;
 
 const SET_FENCED = 'fleetSetMembersFenced';
 const RAISE_FENCE = 'fleetRaisePollEpoch';
+const DEL_FENCED = 'fleetDelMembersFenced';
 type SetScript = (numKeys: number, ...args: Array<string | Buffer>) => Promise<number>;
 type RaiseScript = (key: string, epoch: string) => Promise<number>;
 
@@ -75,6 +85,7 @@ export class FleetRecordStore implements MemberRecordStore {
   private readonly json = new RecordJson();
   private readonly setFenced: SetScript;
   private readonly raise: RaiseScript;
+  private readonly delFenced: SetScript;
 
   constructor(private readonly redis: Redis) {
     this.reader = new FleetCache(redis);
@@ -83,7 +94,9 @@ export class FleetRecordStore implements MemberRecordStore {
     if (typeof commands[RAISE_FENCE] !== 'function')
       redis.defineCommand(RAISE_FENCE, { lua: RAISE_FENCE_LUA, numberOfKeys: 1 });
     this.setFenced = (commands[SET_FENCED] as SetScript).bind(redis);
+    if (typeof commands[DEL_FENCED] !== 'function') redis.defineCommand(DEL_FENCED, { lua: DEL_FENCED_LUA });
     this.raise = (commands[RAISE_FENCE] as RaiseScript).bind(redis);
+    this.delFenced = (commands[DEL_FENCED] as SetScript).bind(redis);
   }
 
   getMany(names: readonly string[]): Promise<Map<string, MemberPollRecord>> {
@@ -115,6 +128,24 @@ export class FleetRecordStore implements MemberRecordStore {
     const res = await pipe.exec();
     const err = res?.find(([e]) => e !== null)?.[0];
     if (err) throw err;
+  }
+
+  /**
+   * Deletes the records of members no longer configured. With `epoch`, as setMany: refused (FleetPollFencedError,
+   * nothing deleted) when a newer holder of the fleet-poll lease has written or taken it since.
+   */
+  async removeMany(names: readonly string[], epoch?: number): Promise<void> {
+    if (names.length === 0) return;
+    if (epoch === undefined) {
+      await this.redis.del(...names.map(FLEET_MEMBER_KEY));
+      return;
+    }
+    const keys = [FLEET_POLL_EPOCH_KEY, ...names.map(FLEET_MEMBER_KEY)];
+    const newer = await this.delFenced(keys.length, ...keys, String(epoch));
+    if (newer !== 0)
+      throw new FleetPollFencedError(
+        `the fleet-poll lease was taken by another replica (epoch ${newer}, this one's ${epoch}): member reports not removed`,
+      );
   }
 
   /**

@@ -36,7 +36,10 @@ export interface MemberDriftView {
   memberHash: string;
   /** Property keys overridden for this member: not counted as drift. */
   overriddenProperties: string[];
+  /** Over the areas compared (those of `notCompared` left out). */
   count: number;
-  /** The areas drift is counted over (DRIFT_AREAS). */
+  /** The areas drift is counted over (DRIFT_AREAS); one of `notCompared` reads 0, no items. */
   areas: Record<DriftArea, AreaDriftView>;
+  /** Areas not compared: the member's snapshot does not have them (an older member, from before the area). */
+  notCompared: DriftArea[];
 }

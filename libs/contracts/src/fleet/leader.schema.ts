@@ -26,6 +26,12 @@ export interface MemberPollRecord {
     flowAt?: string;
     /** When the snapshot was last read or confirmed unchanged (as flowAt); absent: `at`. */
     snapshotAt?: string;
+    /**
+     * The member URL this data was read from. A record whose URL is not the member's configured one now (its URL
+     * changed, or its name reused for another site) is another site's: not shown, and dropped by the poller. Absent
+     * in records of pollers before it: taken as the member's.
+     */
+    url?: string;
   } | null;
 }
 
@@ -68,8 +74,12 @@ export interface LeaderStatsView {
 
 export interface LeaderFlowView {
   minutes: number;
+  /** Each member's points of the last `minutes` minutes by time (a STALE member's too, flagged; null: no flow endpoint). */
   members: Array<{ name: string; stale: boolean; points: FlowPoint[] | null }>;
-  /** Per minute, summed over members (null figures count as 0; `members` tells how many reported). */
+  /**
+   * Per minute, summed over the members that are OK (STALE ones are left out: their points are the last good poll's).
+   * A figure is null when no member summed reported it for that minute, else the sum of those that did.
+   */
   total: FlowPoint[];
 }
 
@@ -87,9 +97,15 @@ export interface DriftCountsView {
     stale: boolean;
     /** null: no snapshot of this member yet. */
     snapshotHash: string | null;
+    /** Over the areas compared (those of `notCompared` left out). */
     count: number | null;
-    /** Per area of DRIFT_AREAS. */
+    /** Per area of DRIFT_AREAS (0 for an area of `notCompared`). */
     areas: Record<DriftArea, number> | null;
+    /**
+     * Areas not compared: the member's snapshot does not have them (an older member). Null: no snapshot yet. Absent
+     * from leaders before it.
+     */
+    notCompared: DriftArea[] | null;
   }>;
 }
 

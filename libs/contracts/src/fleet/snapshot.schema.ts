@@ -50,14 +50,38 @@ export const snapshotAreasSchema = z.object({
 });
 export type SnapshotAreas = z.infer<typeof snapshotAreasSchema>;
 
-/** `GET /api/v1/system/snapshot/current`. `hash` is sha256 (hex) of the canonical JSON of `areas`. */
-export const memberSnapshotSchema = z.object({
-  schemaVersion: z.literal(1),
-  site: z.string(),
-  generatedAt: z.string(),
-  hash: z.string().regex(/^[0-9a-f]{64}$/),
-  /** The site's config version the checks area was read at (0 before the first). */
-  configVersion: z.number().int().min(0).nullable(),
-  areas: snapshotAreasSchema,
-});
+/**
+ * The areas of SNAPSHOT_AREAS a snapshot's `areas` does not have (undefined or missing; an older site, from before
+ * them). Read before the defaults fill them in as empty: an area absent is not an area empty.
+ */
+function absentAreasOf(value: unknown): SnapshotArea[] | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const areas = (value as { areas?: unknown }).areas;
+  if (typeof areas !== 'object' || areas === null) return undefined;
+  return SNAPSHOT_AREAS.filter((a) => (areas as Record<string, unknown>)[a] === undefined);
+}
+
+/**
+ * `GET /api/v1/system/snapshot/current`. `hash` is sha256 (hex) of the canonical JSON of `areas`. Parsed, it says
+ * which areas the site did not send (`absentAreas`, filled in by the parse whatever the site sent under that name;
+ * absent on a snapshot parsed before it was kept, or built by this site): drift does not compare those.
+ */
+export const memberSnapshotSchema = z.preprocess(
+  (value) => {
+    const absentAreas = absentAreasOf(value);
+    if (absentAreas === undefined) return value;
+    return { ...(value as Record<string, unknown>), absentAreas };
+  },
+  z.object({
+    schemaVersion: z.literal(1),
+    site: z.string(),
+    generatedAt: z.string(),
+    hash: z.string().regex(/^[0-9a-f]{64}$/),
+    /** The site's config version the checks area was read at (0 before the first). */
+    configVersion: z.number().int().min(0).nullable(),
+    areas: snapshotAreasSchema,
+    /** Areas the site did not send (see above); [] when it sent them all. */
+    absentAreas: z.array(z.enum(SNAPSHOT_AREAS)).optional(),
+  }),
+);
 export type MemberSnapshotView = z.infer<typeof memberSnapshotSchema>;

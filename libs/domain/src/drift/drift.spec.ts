@@ -1,4 +1,4 @@
-import type { SnapshotAreas, SnapshotItem } from '@fleetwatch/contracts';
+import { memberSnapshotSchema, type SnapshotAreas, type SnapshotItem } from '@fleetwatch/contracts';
 import { diffArea, diffItem, diffSnapshots, driftCounts, uniqueKeys, type DriftChange } from './drift';
 
 const check = (name: string, extra: Record<string, unknown> = {}): SnapshotItem => ({
@@ -302,5 +302,54 @@ describe('uniqueKeys', () => {
     const keys = (items: SnapshotItem[]) => uniqueKeys(items).map((i) => `${i.key}=${String(i['n'] ?? '-')}`);
     expect(keys([three, taken, one, two])).toEqual(['x=1', 'x (2)=-', 'x (3)=2', 'x (4)=3']);
     expect(keys([two, one, taken, three])).toEqual(keys([three, taken, one, two]));
+  });
+});
+
+describe('an older member whose snapshot predates an area', () => {
+  const leader: Partial<SnapshotAreas> = {
+    checks: [check('a')],
+    properties: [
+      { key: 'p1', value: 1 },
+      { key: 'p2', value: 2 },
+      { key: 'region', value: 'us' },
+    ],
+    componentVersions: [{ key: 'api-gateway', version: '1.2.0' }],
+  };
+  // It sends no `properties` nor `componentVersions` (its checks differ by one).
+  const sent = {
+    schemaVersion: 1,
+    site: 'old',
+    generatedAt: '2026-01-01T00:00:00.000Z',
+    hash: 'a'.repeat(64),
+    configVersion: 3,
+    areas: { checks: [check('a'), check('b')], alertRules: [], channels: [], statusPages: [], usersAndRoles: [] },
+  };
+  const old = memberSnapshotSchema.parse(sent);
+
+  it('the parse records which areas it did not send, apart from those it sent empty', () => {
+    expect(old.absentAreas).toEqual(['properties', 'componentVersions']);
+    expect(old.areas.properties).toEqual([]);
+    // Whatever a member sends under that name is replaced by what it left out.
+    const claimed = memberSnapshotSchema.parse({ ...sent, absentAreas: ['checks'] });
+    expect(claimed.absentAreas).toEqual(['properties', 'componentVersions']);
+  });
+
+  it('those areas are not compared: not every leader item there counted missing', () => {
+    const report = diffSnapshots(leader, old.areas, {
+      overriddenProperties: ['region'],
+      memberAbsentAreas: old.absentAreas,
+    });
+    expect(report.notCompared).toEqual(['properties', 'componentVersions']);
+    expect(report.areas.properties).toEqual({ count: 0, missing: 0, extra: 0, changed: 0, items: [] });
+    expect(report.areas.componentVersions.count).toBe(0);
+    expect(report.count).toBe(1);
+    expect(driftCounts(report)).toMatchObject({ count: 1, notCompared: ['properties', 'componentVersions'] });
+  });
+
+  it('an area sent empty is compared: every leader item there is missing', () => {
+    const empty = memberSnapshotSchema.parse({ ...sent, areas: { ...sent.areas, properties: [] } });
+    const report = diffSnapshots(leader, empty.areas, { memberAbsentAreas: empty.absentAreas });
+    expect(report.notCompared).toEqual(['componentVersions']);
+    expect(report.areas.properties.missing).toBe(3);
   });
 });

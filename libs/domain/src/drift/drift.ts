@@ -35,14 +35,21 @@ export interface AreaDrift {
 }
 
 export interface DriftReport {
-  /** Items that differ over every area of DRIFT_AREAS. */
+  /** Items that differ over every area of DRIFT_AREAS compared (those of `notCompared` left out). */
   count: number;
   areas: Record<DriftArea, AreaDrift>;
+  /**
+   * Areas of DRIFT_AREAS not compared: the member's snapshot does not have them (an older member, from before the
+   * area). Their drift reads 0, no items: not "every leader item missing".
+   */
+  notCompared: DriftArea[];
 }
 
 export interface DriftOptions {
   /** Property keys overridden for this member: never counted as drift. */
   overriddenProperties?: Iterable<string>;
+  /** Areas the member's snapshot does not have (MemberSnapshotView.absentAreas): not compared. */
+  memberAbsentAreas?: Iterable<string>;
 }
 
 const IDENTITY_FIELDS = ['id', 'key', 'name'] as const;
@@ -229,26 +236,40 @@ export function diffArea(
   return { count: items.length, missing: count('missing'), extra: count('extra'), changed: count('changed'), items };
 }
 
-/** A member's drift from the leader over the areas of DRIFT_AREAS. Areas absent on a side count as empty. */
+/**
+ * A member's drift from the leader over the areas of DRIFT_AREAS. Areas named in `memberAbsentAreas` are not compared
+ * (`notCompared`); others absent on a side count as empty.
+ */
 export function diffSnapshots(
   leader: Partial<SnapshotAreas>,
   member: Partial<SnapshotAreas>,
   options: DriftOptions = {},
 ): DriftReport {
   const overridden = new Set(options.overriddenProperties ?? []);
+  const absent = new Set(options.memberAbsentAreas ?? []);
   const areas = {} as Record<DriftArea, AreaDrift>;
+  const notCompared: DriftArea[] = [];
   let count = 0;
   for (const area of DRIFT_AREAS) {
+    if (absent.has(area)) {
+      areas[area] = { count: 0, missing: 0, extra: 0, changed: 0, items: [] };
+      notCompared.push(area);
+      continue;
+    }
     const ignore = area === 'properties' ? overridden : undefined;
     areas[area] = diffArea(leader[area] ?? [], member[area] ?? [], ignore);
     count += areas[area].count;
   }
-  return { count, areas };
+  return { count, areas, notCompared };
 }
 
 /** The counts of a report without its items (the drift list shows these per member and area). */
-export function driftCounts(report: DriftReport): { count: number; areas: Record<DriftArea, number> } {
+export function driftCounts(report: DriftReport): {
+  count: number;
+  areas: Record<DriftArea, number>;
+  notCompared: DriftArea[];
+} {
   const areas = {} as Record<DriftArea, number>;
   for (const area of DRIFT_AREAS) areas[area] = report.areas[area].count;
-  return { count: report.count, areas };
+  return { count: report.count, areas, notCompared: report.notCompared };
 }
