@@ -54,6 +54,14 @@ interface Known {
  * Every lifecycle event is answered by an inspect of its container, so an event and a
  * resync that see the same state produce the same update (and `updateId`).
  */
+/** The engine gave no answer (a connection cut or refused) to a request about one event: its session must end. */
+class EngineSilentError extends Error {
+  constructor(cause: unknown) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+    this.name = 'EngineSilentError';
+  }
+}
+
 export class DockerWatcher {
   readonly stats: DockerWatcherStats = {
     connected: false,
@@ -237,6 +245,10 @@ export class DockerWatcher {
           chain = chain
             .then(() => this.onEvent(event))
             .catch((e: Error) => {
+              if (!(e instanceof EngineSilentError)) {
+                this.log.warn('event not handled', { error: e.message });
+                return;
+              }
               // The engine gave no answer for this event (an inspect cut off): what it did to the container is
               // unknown, so the session ends — the next one resyncs every container. Only logged, the event was
               // lost: a container that died stayed reported (and refreshed) running until its next event.
@@ -324,7 +336,7 @@ export class DockerWatcher {
       // The engine answered for this container alone (a 5xx): what the event did to it is unknown. An engine out of
       // reach (no answer) fails the event: its session ends, and the next one resyncs.
       const status = (err as { statusCode?: number }).statusCode;
-      if (status === undefined) throw err;
+      if (status === undefined) throw new EngineSilentError(err);
       this.log.warn('container could not be inspected after an event: its state is unknown until it can be', {
         container: subject.id.slice(0, 12),
         action: subject.action,

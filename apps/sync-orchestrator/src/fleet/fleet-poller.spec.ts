@@ -356,6 +356,20 @@ describe('FleetPoller: members that hang early in the list', () => {
     }
   });
 
+  it('none is starved by many hanging ones: a round robin starts each within ⌈hanging / starts a cycle⌉ cycles', async () => {
+    // One worker, two starts a cycle; ten hang. A first cut (not-started-twice first, config order within) went round
+    // the first six for ever: the other four and the healthy one were never started.
+    const dead = Array.from({ length: 10 }, (_, i) => `dead-${String(i + 1).padStart(2, '0')}`);
+    const { cycle, started, last } = rig([...dead, 'healthy'], 1);
+    for (let i = 0; i < 6; i++) await cycle();
+    expect([...started].sort()).toEqual([...dead, 'healthy']);
+    // Answered once, it is started first in every cycle after.
+    for (let i = 0; i < 3; i++) {
+      await cycle();
+      expect(last().get('healthy')?.attempt).toMatchObject({ ok: true, error: null });
+    }
+  });
+
   it('none is starved: with every member hanging, each is started within a few cycles', async () => {
     const names = ['dead-1', 'dead-2', 'dead-3', 'dead-4', 'dead-5'];
     const { cycle, started } = rig(names, 1);

@@ -141,7 +141,9 @@ export class FleetPoller {
    * started: the order of the next cycle (see order()).
    */
   private readonly lastOutcome = new Map<string, 'ok' | 'failed' | 'notStarted'>();
-  private readonly skipped = new Map<string, number>();
+  /** The cycle each member was last started in (members never started: absent). */
+  private readonly lastStarted = new Map<string, number>();
+  private cycles = 0;
   private readonly ownAgent: Dispatcher | undefined;
   private readonly pollOne: PollOne;
 
@@ -214,19 +216,15 @@ export class FleetPoller {
   /**
    * The order members are started in this cycle. Config order alone let members that hang early in the list hold every
    * worker for memberTimeoutMs each, cycle after cycle, so that healthy members after them were never started before the
-   * overall timeout (NEVER / STALE for ever). First those not started for two cycles or more (so that no member waits
-   * for ever, whatever the others do), then those that answered last time, then those not polled yet or not started last
-   * time, and last those whose last attempt failed or timed out; config order within each.
+   * overall timeout (NEVER / STALE for ever). First those that answered last time (quick: they give their worker back
+   * at once), in config order; then every other one, the one started longest ago (or never) first — a round robin, so
+   * however many hang, each is started within ⌈their number / the starts a cycle makes⌉ cycles and none waits for ever.
    */
   private order(members: readonly LeaderMember[]): LeaderMember[] {
-    const rank = (m: LeaderMember) => {
-      if ((this.skipped.get(m.name) ?? 0) >= 2) return 0;
-      const last = this.lastOutcome.get(m.name);
-      return last === 'ok' ? 1 : last === 'failed' ? 3 : 2;
-    };
+    const rank = (m: LeaderMember) => (this.lastOutcome.get(m.name) === 'ok' ? 0 : 1);
     return members
-      .map((m, i) => ({ m, i, r: rank(m) }))
-      .sort((a, b) => a.r - b.r || a.i - b.i)
+      .map((m, i) => ({ m, i, r: rank(m), s: this.lastStarted.get(m.name) ?? -1 }))
+      .sort((a, b) => a.r - b.r || (a.r === 1 ? a.s - b.s : 0) || a.i - b.i)
       .map(({ m }) => m);
   }
 
@@ -255,10 +253,12 @@ export class FleetPoller {
     const results = new Map<string, { at: number; durationMs: number; poll?: MemberPoll; error?: string }>();
     const memberTimeoutMs = this.options.memberTimeoutMs ?? Math.min(5_000, Math.ceil(this.options.timeoutMs / 2));
     const ordered = this.order(members);
+    const cycle = ++this.cycles;
     let next = 0;
     const worker = async () => {
       while (next < ordered.length && !abort.signal.aborted) {
         const member = ordered[next++];
+        this.lastStarted.set(member.name, cycle);
         const t0 = now();
         // One signal per member: its requests' listeners go with it, and a member that hangs
         // gives its worker back after memberTimeoutMs instead of holding it to the overall timeout.
@@ -302,17 +302,12 @@ export class FleetPoller {
     }
     let notStarted = 0;
     // The next cycle's order (members no longer configured are forgotten).
-    const skipped0 = new Map(this.skipped);
     this.lastOutcome.clear();
-    this.skipped.clear();
+    const configured = new Set(members.map((m) => m.name));
+    for (const name of this.lastStarted.keys()) if (!configured.has(name)) this.lastStarted.delete(name);
     for (const m of members) {
       const r = results.get(m.name);
-      if (r) {
-        this.lastOutcome.set(m.name, r.poll ? 'ok' : 'failed');
-        continue;
-      }
-      this.lastOutcome.set(m.name, 'notStarted');
-      this.skipped.set(m.name, (skipped0.get(m.name) ?? 0) + 1);
+      this.lastOutcome.set(m.name, r ? (r.poll ? 'ok' : 'failed') : 'notStarted');
     }
     for (const m of members)
       if (!results.has(m.name)) {

@@ -51,14 +51,21 @@ export const snapshotAreasSchema = z.object({
 export type SnapshotAreas = z.infer<typeof snapshotAreasSchema>;
 
 /**
- * The areas of SNAPSHOT_AREAS a snapshot's `areas` does not have (undefined or missing; an older site, from before
+ * The areas a snapshot may lack because its site is older than them (added to the snapshot after its first version).
+ * Every site sends the others: one that does not is compared as having none (a member cannot hide its drift in them
+ * by leaving them out).
+ */
+const LATER_AREAS: ReadonlySet<SnapshotArea> = new Set<SnapshotArea>(['properties', 'componentVersions']);
+
+/**
+ * The areas of LATER_AREAS a snapshot's `areas` does not have (undefined or missing: an older site, from before
  * them). Read before the defaults fill them in as empty: an area absent is not an area empty.
  */
 function absentAreasOf(value: unknown): SnapshotArea[] | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const areas = (value as { areas?: unknown }).areas;
   if (typeof areas !== 'object' || areas === null) return undefined;
-  return SNAPSHOT_AREAS.filter((a) => (areas as Record<string, unknown>)[a] === undefined);
+  return SNAPSHOT_AREAS.filter((a) => LATER_AREAS.has(a) && (areas as Record<string, unknown>)[a] === undefined);
 }
 
 /**

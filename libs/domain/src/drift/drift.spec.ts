@@ -346,6 +346,14 @@ describe('an older member whose snapshot predates an area', () => {
     expect(driftCounts(report)).toMatchObject({ count: 1, notCompared: ['properties', 'componentVersions'] });
   });
 
+  it('only the areas added after the first snapshot may be absent: a member leaving out checks hides no drift', () => {
+    const { checks: _checks, ...withoutChecks } = sent.areas;
+    const hiding = memberSnapshotSchema.parse({ ...sent, areas: withoutChecks });
+    expect(hiding.absentAreas).toEqual(['properties', 'componentVersions']);
+    const report = diffSnapshots(leader, hiding.areas, { memberAbsentAreas: hiding.absentAreas });
+    expect(report.areas.checks.missing).toBeGreaterThan(0);
+  });
+
   it('an area sent empty is compared: every leader item there is missing', () => {
     const empty = memberSnapshotSchema.parse({ ...sent, areas: { ...sent.areas, properties: [] } });
     const report = diffSnapshots(leader, empty.areas, { memberAbsentAreas: empty.absentAreas });
