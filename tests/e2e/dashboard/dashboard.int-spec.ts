@@ -582,16 +582,29 @@ describe('dashboard in Chromium', () => {
     try {
       for (const name of ['Overview', 'Targets', 'Pushed instances', 'Checks', 'Hosts', 'Alerts', 'API keys']) {
         await go(name);
-        const nav = await page.locator('.fw-shell__nav').boundingBox();
-        const main = await page.locator('.fw-shell__main').boundingBox();
-        const layout = {
-          width: await page.evaluate(
-            () => (document.documentElement as unknown as { scrollWidth: number }).scrollWidth,
-          ),
-          navBottom: (nav?.y ?? 0) + (nav?.height ?? 0),
-          mainTop: main?.y ?? 0,
-          mainWidth: main?.width ?? 0,
+        const measure = async () => {
+          const nav = await page.locator('.fw-shell__nav').boundingBox();
+          const main = await page.locator('.fw-shell__main').boundingBox();
+          return {
+            width: await page.evaluate(
+              () => (document.documentElement as unknown as { scrollWidth: number }).scrollWidth,
+            ),
+            navBottom: (nav?.y ?? 0) + (nav?.height ?? 0),
+            mainTop: main?.y ?? 0,
+            mainWidth: main?.width ?? 0,
+          };
         };
+        // The layout once the page has settled (measured again for up to 3 s: on a loaded box the first measure can
+        // come while the page's data is still arriving and its parts are being laid out).
+        let layout = await measure();
+        for (
+          const until = Date.now() + 3000;
+          Date.now() < until &&
+          !(layout.width === 375 && layout.mainWidth === 375 && layout.navBottom <= layout.mainTop + 1);
+        ) {
+          await new Promise((r) => setTimeout(r, 100));
+          layout = await measure();
+        }
         expect({ page: name, ...layout, navAbove: layout.navBottom <= layout.mainTop + 1 }).toMatchObject({
           page: name,
           width: 375,
