@@ -27,4 +27,5 @@ export * from './nest/messaging.module';
 export * from './boot-check';
 export * from './dead-letters';
 export * from './rpc';
+export * from './event-follower';
 export * from './config-changed.follower';
