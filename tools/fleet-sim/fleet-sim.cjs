@@ -12,7 +12,8 @@
 // version (component versions), drift (its snapshot differs from the base: one interval
 // changed, one extra check, a property changed), token (the bearer it requires), redirectTo
 // (answers 302 to that base URL + the same path), noEtag (its snapshot carries no ETag and
-// If-None-Match is ignored), failPaths (these endpoints alone answer 500, e.g. the snapshot). Every request's path, whether it carried an Authorization header
+// If-None-Match is ignored), failPaths (these endpoints alone answer 500, e.g. the snapshot), withoutAreas (snapshot
+// areas it leaves out, as a version from before them). Every request's path, whether it carried an Authorization header
 // and its If-None-Match are recorded (`requests`), never the Authorization header's value.
 const http = require('node:http');
 const crypto = require('node:crypto');
@@ -61,6 +62,8 @@ function areasOf(m) {
     if (areas.checks.length > 0) areas.checks[0] = { ...areas.checks[0], intervalSeconds: 15 };
     areas.checks.push({ key: 'extra', type: 'tcp', host: 'db.example', port: 5432, intervalSeconds: 60 });
   }
+  // An older member's snapshot, from before these areas (e.g. ['properties']): left out, not sent empty.
+  for (const area of m.withoutAreas ?? []) delete areas[area];
   return areas;
 }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type {
   ComponentsMatrixView,
+  DriftArea,
   DriftCountsView,
   LeaderMemberView,
   MemberSnapshotView,
@@ -57,7 +58,13 @@ const stateOf = (items: LeaderMemberView[], name: string) => items.find((m) => m
 
 beforeAll(async () => {
   sim = await startFleetSim({
-    members: [{ name: 'alpha' }, { name: 'beta' }, { name: 'gamma' }, { name: 'delta', fail: true }],
+    members: [
+      { name: 'alpha' },
+      { name: 'beta' },
+      { name: 'gamma' },
+      { name: 'delta', fail: true },
+      { name: 'epsilon' },
+    ],
   });
   const url = (n: string) => sim.members.find((m) => m.name === n)?.url;
   const config = {
@@ -72,6 +79,7 @@ beforeAll(async () => {
       },
       { name: 'gamma', url: url('gamma'), tags: ['eu'] },
       { name: 'delta', url: url('delta'), tags: ['eu'] },
+      { name: 'epsilon', url: url('epsilon'), tags: ['us'] },
     ],
   };
   site = await createSite('fleet-dash', { FLEETWATCH_CHECK_DENY_NETWORKS: '192.0.2.0/24' });
@@ -116,12 +124,19 @@ beforeAll(async () => {
     properties: [{ key: 'region', value: 'us' }],
   });
   sim.setBehaviour('gamma', { base: areas });
-  // Polled with those: alpha in sync, beta drifting.
+  // epsilon runs a version from before properties were in snapshots: not compared there.
+  sim.setBehaviour('epsilon', { base: areas, withoutAreas: ['properties'] });
+  // Polled with those: alpha in sync, beta drifting, epsilon in sync where compared.
   await waitFor(
     async () => {
       const drift = (await api.request<DriftCountsView>('GET', '/api/v1/leader/config/drift')).body;
       const of = (n: string) => drift.members.find((m) => m.name === n);
-      return of('alpha')?.count === 0 && (of('beta')?.areas?.checks ?? 0) === 2 && of('gamma')?.count === 0;
+      return (
+        of('alpha')?.count === 0 &&
+        (of('beta')?.areas?.checks ?? 0) === 2 &&
+        of('gamma')?.count === 0 &&
+        of('epsilon')?.notCompared?.includes('properties') === true
+      );
     },
     { timeoutMs: 60_000, intervalMs: 500, description: 'members polled with their configuration' },
   );
@@ -167,7 +182,7 @@ const shownMembers = () =>
 describe('Fleet page', () => {
   it('shows a card per member with its figures; a failing member greyed with its age and error, never hidden', async () => {
     await card('alpha').locator('[data-figure="cpu"] dd').waitFor();
-    expect(await shownMembers()).toEqual(['alpha', 'beta', 'delta', 'gamma']);
+    expect(await shownMembers()).toEqual(['alpha', 'beta', 'delta', 'epsilon', 'gamma']);
     // alpha reports: its state, targets, errors, broker, host and flow figures (fleet-sim's report for member 0).
     expect(await card('alpha').getAttribute('data-state')).toBe('OK');
     expect(await card('alpha').getAttribute('class')).not.toContain('fw-member--stale');
@@ -198,7 +213,7 @@ describe('Fleet page', () => {
     expect(await card('delta').getAttribute('data-state')).toBe('NEVER');
     expect(await card('delta').getAttribute('class')).toContain('fw-member--stale');
     expect(await card('delta').getByTestId('member-problem').innerText()).toContain('answered 500');
-    expect(await page.getByTestId('fleet-stats').innerText()).toContain('4 members: 2 reporting, 1 stale, 1 never');
+    expect(await page.getByTestId('fleet-stats').innerText()).toContain('5 members: 3 reporting, 1 stale, 1 never');
     await screenshot('fleet');
   });
 
@@ -241,7 +256,7 @@ describe('Fleet page', () => {
       await page.locator(`button[data-view="${v}"]`).click();
       await page.waitForURL(new RegExp(`view=${v}`));
       await page.locator(`[data-testid="fleet-cards"][data-shown-view="${v}"]`).waitFor();
-      expect(await shownMembers()).toEqual(['alpha', 'beta', 'delta', 'gamma']);
+      expect(await shownMembers()).toEqual(['alpha', 'beta', 'delta', 'epsilon', 'gamma']);
       if (v === 'detailed') {
         // The detailed view adds the member's URL, poll times and component versions.
         expect(await card('beta').innerText()).toContain('api-gateway 1.1.0');
@@ -256,12 +271,12 @@ describe('Fleet page', () => {
   it('filters by tag, a non-reporting member included when it carries the tag', async () => {
     await page.locator('[data-tag="us"]').click();
     await page.waitForURL(/tag=us/);
-    await waitFor(async () => (await shownMembers()).join() === 'beta', { description: 'tag us' });
+    await waitFor(async () => (await shownMembers()).join() === 'beta,epsilon', { description: 'tag us' });
     await page.locator('[data-tag="eu"]').click();
     await waitFor(async () => (await shownMembers()).join() === 'alpha,delta,gamma', { description: 'tag eu' });
     expect(await card('gamma').getAttribute('data-state')).toBe('STALE');
     await page.locator('[data-tag=""]').click();
-    await waitFor(async () => (await shownMembers()).length === 4, { description: 'all tags' });
+    await waitFor(async () => (await shownMembers()).length === 5, { description: 'all tags' });
   });
 });
 
@@ -282,8 +297,14 @@ describe('Fleet config page', () => {
       }
       expect(await row(m.name).locator('[data-drift]').getAttribute('data-drift')).toBe(String(m.count));
       for (const [area, n] of Object.entries(m.areas ?? {}))
-        expect(await row(m.name).locator(`[data-area="${area}"]`).innerText()).toBe(String(n));
+        expect(await row(m.name).locator(`[data-area="${area}"]`).innerText()).toBe(
+          m.notCompared?.includes(area as DriftArea) ? 'not sent' : String(n),
+        );
     }
+    // An older member's area it does not send reads "not sent", not a 0 that looks in sync.
+    expect(await row('epsilon').locator('[data-area="properties"]').getAttribute('data-not-compared')).toBe('true');
+    expect(await row('epsilon').locator('[data-drift]').innerText()).toBe('in sync (1 area not compared)');
+    expect(await row('alpha').locator('[data-not-compared]').count()).toBe(0);
     expect(await row('alpha').locator('[data-drift]').innerText()).toBe('in sync');
     expect(await row('beta').locator('[data-area="checks"]').innerText()).toBe('2');
     expect(await row('beta').locator('[data-area="checks"]').getAttribute('class')).toContain('fw-drift-area--differs');
@@ -395,6 +416,16 @@ describe('Fleet config page', () => {
       'overridden only',
     );
     await screenshot('fleet-config-diff-leader');
+
+    // epsilon's version does not send properties: compared everywhere else, that area said not compared.
+    await right.selectOption('epsilon');
+    await waitFor(async () => /and epsilon have the same/.test(await page.getByTestId('diff-total').innerText()), {
+      timeoutMs: 10_000,
+      description: 'epsilon equals the leader where compared',
+    });
+    expect(await page.getByTestId('diff-total').innerText()).toContain(
+      'Not compared (not sent by an older version): Properties.',
+    );
   });
 
   it('a site that is not a leader says so on both pages', async () => {

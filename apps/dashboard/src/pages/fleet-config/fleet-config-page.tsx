@@ -74,9 +74,16 @@ function MembersTab({ members, drift }: { members: LeaderMemberView[]; drift: Dr
               cell: (m) => {
                 const d = byName.get(m.name);
                 if (!d || d.count === null) return <span className="fw-muted">no snapshot</span>;
+                const skipped = d.notCompared?.length ?? 0;
                 return (
                   <span className="fw-drift-count" data-drift={d.count} data-zero={d.count === 0}>
                     {d.count === 0 ? 'in sync' : `${d.count} differ`}
+                    {skipped > 0 && (
+                      <span className="fw-muted" data-not-compared={skipped}>
+                        {' '}
+                        ({skipped} area{skipped === 1 ? '' : 's'} not compared)
+                      </span>
+                    )}
                   </span>
                 );
               },
@@ -85,8 +92,21 @@ function MembersTab({ members, drift }: { members: LeaderMemberView[]; drift: Dr
               key: area,
               header: AREA_LABELS[area],
               cell: (m: LeaderMemberView) => {
-                const n = byName.get(m.name)?.areas?.[area];
+                const d = byName.get(m.name);
+                const n = d?.areas?.[area];
                 if (n === undefined) return <span className="fw-muted">—</span>;
+                // An older member's snapshot without the area: not compared (its 0 is no "in sync").
+                if (d?.notCompared?.includes(area))
+                  return (
+                    <span
+                      data-area={area}
+                      data-not-compared="true"
+                      className="fw-muted"
+                      title="This member's version does not send this area: not compared"
+                    >
+                      not sent
+                    </span>
+                  );
                 return (
                   <span data-area={area} className={n > 0 ? 'fw-drift-area--differs' : 'fw-muted'}>
                     {n}
@@ -218,11 +238,13 @@ function AreaDiff({ area, leftName, rightName }: { area: AreaComparison; leftNam
       <h3>
         {AREA_LABELS[area.area]}{' '}
         <span className="fw-muted" data-testid="area-differing">
-          {area.differing > 0
-            ? `${area.differing} differ${area.drift ? '' : " — each site's own, not drift"}`
-            : area.items.some((i) => i.overridden)
-              ? 'overridden only'
-              : 'same'}
+          {area.notSent
+            ? `not compared: ${area.notSent === 'both' ? 'neither site sends' : `${area.notSent === 'left' ? leftName : rightName} does not send`} this area (an older version)`
+            : area.differing > 0
+              ? `${area.differing} differ${area.drift ? '' : " — each site's own, not drift"}`
+              : area.items.some((i) => i.overridden)
+                ? 'overridden only'
+                : 'same'}
         </span>
       </h3>
       {area.items.map((item) => (
@@ -316,7 +338,10 @@ function SnapshotTab({ members }: { members: LeaderMemberView[] }) {
   const comparison = useMemo(
     () =>
       a.data && b.data && (member === '' || overridden)
-        ? compareSnapshots(a.data.areas, b.data.areas, new Set(overridden))
+        ? compareSnapshots(a.data.areas, b.data.areas, new Set(overridden), {
+            left: a.data.absentAreas,
+            right: b.data.absentAreas,
+          })
         : null,
     [a.data, b.data, member, overridden],
   );
@@ -324,6 +349,7 @@ function SnapshotTab({ members }: { members: LeaderMemberView[] }) {
   // Differences in each site's own areas (users, status pages) are shown, not counted.
   const total = comparison?.reduce((n, x) => n + (x.drift ? x.differing : 0), 0) ?? 0;
   const own = comparison?.reduce((n, x) => n + (x.drift ? 0 : x.differing), 0) ?? 0;
+  const notCompared = comparison?.filter((x) => x.drift && x.notSent).map((x) => AREA_LABELS[x.area]) ?? [];
   return (
     <Card title="Snapshots side by side">
       <div className="fw-row fw-diff-pickers">
@@ -343,6 +369,7 @@ function SnapshotTab({ members }: { members: LeaderMemberView[] }) {
             {total === 0
               ? `${nameOf(left)} and ${nameOf(right)} have the same configuration${own > 0 ? ' (their own users or status pages differ: not drift)' : ''}.`
               : `${total} item${total === 1 ? '' : 's'} differ between ${nameOf(left)} and ${nameOf(right)}; changed values are highlighted.`}
+            {notCompared.length > 0 && ` Not compared (not sent by an older version): ${notCompared.join(', ')}.`}
             {a.data && b.data && (
               <span className="fw-muted fw-mono">
                 {' '}
@@ -351,8 +378,15 @@ function SnapshotTab({ members }: { members: LeaderMemberView[] }) {
             )}
           </p>
           {comparison
-            .map((area) => (onlyDiffering ? { ...area, items: area.items.filter((i) => i.state !== 'same') } : area))
+            // An area a side does not send keeps its heading (why it is not compared); its items are no differences,
+            // listed only when everything is shown.
             .filter((area) => area.items.length > 0)
+            .map((area) =>
+              onlyDiffering
+                ? { ...area, items: area.notSent ? [] : area.items.filter((i) => i.state !== 'same') }
+                : area,
+            )
+            .filter((area) => area.items.length > 0 || area.notSent)
             .map((area) => (
               <AreaDiff key={area.area} area={area} leftName={nameOf(left)} rightName={nameOf(right)} />
             ))}

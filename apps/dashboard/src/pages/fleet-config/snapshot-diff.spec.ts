@@ -146,6 +146,25 @@ describe('compareSnapshots', () => {
     expect(checks[0].differing).toBe(1);
   });
 
+  it("an area a side's site did not send (an older version) is not compared: listed, nothing counted", () => {
+    const leader = { properties: [{ key: 'region', value: 'eu' }], componentVersions: [{ key: 'aggregator', v: '2' }] };
+    const older = { properties: [], componentVersions: [] };
+    const byArea = (r: ReturnType<typeof compareSnapshots>) =>
+      Object.fromEntries(r.map((a) => [a.area, [a.differing, a.notSent ?? null, a.items.length]]));
+    expect(byArea(compareSnapshots(leader, older, new Set(), { right: ['properties'] }))).toMatchObject({
+      properties: [0, 'right', 1],
+      componentVersions: [1, null, 1],
+    });
+    expect(
+      byArea(compareSnapshots(older, leader, new Set(), { left: ['properties', 'componentVersions'] })),
+    ).toMatchObject({ properties: [0, 'left', 1], componentVersions: [0, 'left', 1] });
+    expect(compareSnapshots(older, older, new Set(), { left: ['properties'], right: ['properties'] })[3].notSent).toBe(
+      'both',
+    );
+    // Sent but empty is compared: the leader's property is missing there.
+    expect(byArea(compareSnapshots(leader, older)).properties).toEqual([1, null, 1]);
+  });
+
   it('identical snapshots differ nowhere', () => {
     expect(compareSnapshots(left, left).every((a) => a.differing === 0)).toBe(true);
   });

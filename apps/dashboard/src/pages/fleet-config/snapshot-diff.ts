@@ -31,8 +31,13 @@ export interface ItemComparison {
 
 export interface AreaComparison {
   area: SnapshotArea;
-  /** Items that differ (changed or on one side only), overridden properties not counted. */
+  /** Items that differ (changed or on one side only), overridden properties not counted; 0 when `notSent`. */
   differing: number;
+  /**
+   * A side whose site did not send the area (an older version, from before it: the snapshot's `absentAreas`): the
+   * area is not compared — the other side's items are listed, not counted, as the leader's drift leaves it out.
+   */
+  notSent?: 'left' | 'right' | 'both';
   /** Whether differences here are drift (DRIFT_AREAS); status pages and users are each site's own. */
   drift: boolean;
   items: ItemComparison[];
@@ -99,7 +104,8 @@ export function compareItem(left: SnapshotItem | undefined, right: SnapshotItem 
 }
 
 /**
- * Every area of two snapshots, items by key (sorted); areas absent on a side count as empty.
+ * Every area of two snapshots, items by key (sorted); an area missing from `areas` counts as empty. An area a side's
+ * site did not send (`absent`: the snapshot's `absentAreas`) is not compared: `notSent`, nothing counted.
  * `overriddenProperties` (leader against a member: the member's property overrides) are
  * still shown side by side, flagged, and not counted — as the leader's drift counts them.
  */
@@ -107,8 +113,11 @@ export function compareSnapshots(
   left: Partial<SnapshotAreas>,
   right: Partial<SnapshotAreas>,
   overriddenProperties: ReadonlySet<string> = new Set(),
+  absent: { left?: readonly SnapshotArea[]; right?: readonly SnapshotArea[] } = {},
 ): AreaComparison[] {
   return SNAPSHOT_AREAS.map((area) => {
+    const leftAbsent = absent.left?.includes(area) ?? false;
+    const rightAbsent = absent.right?.includes(area) ?? false;
     const l = new Map((left[area] ?? []).map((i) => [i.key, i]));
     const r = new Map((right[area] ?? []).map((i) => [i.key, i]));
     const keys = [...new Set([...l.keys(), ...r.keys()])].sort();
@@ -116,11 +125,13 @@ export function compareSnapshots(
       const item = compareItem(l.get(k), r.get(k));
       return area === 'properties' && overriddenProperties.has(k) ? { ...item, overridden: true } : item;
     });
+    const notSent = leftAbsent && rightAbsent ? 'both' : leftAbsent ? 'left' : rightAbsent ? 'right' : undefined;
     return {
       area,
-      differing: items.filter((i) => i.state !== 'same' && !i.overridden).length,
+      differing: notSent ? 0 : items.filter((i) => i.state !== 'same' && !i.overridden).length,
       drift: DRIFT.has(area),
       items,
+      ...(notSent && { notSent }),
     };
   });
 }
