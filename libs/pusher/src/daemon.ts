@@ -120,7 +120,7 @@ export function pusherMetrics(pusher: StatusPusher) {
     },
     {
       name: 'fleetwatch_pusher_retries_total',
-      help: 'Requests answered 429/5xx/401/403 or lost, retried.',
+      help: 'Requests answered 429/5xx/401/403, another 4xx than 400/413, or lost: retried.',
       type: 'counter' as const,
       value: s.retries,
     },
@@ -129,6 +129,12 @@ export function pusherMetrics(pusher: StatusPusher) {
       help: 'Requests answered 401/403 (the API key refused); the updates are held and retried.',
       type: 'counter' as const,
       value: s.authRefused,
+    },
+    {
+      name: 'fleetwatch_pusher_endpoint_refused_total',
+      help: 'Requests answered another 4xx than 400/401/403/408/413/429 (a wrong URL or a proxy); the updates are held and retried.',
+      type: 'counter' as const,
+      value: s.endpointRefused,
     },
     {
       name: 'fleetwatch_pusher_dropped_invalid_total',

@@ -313,6 +313,37 @@ describe('StatusPusher and a refused API key', () => {
   });
 });
 
+describe('StatusPusher and an endpoint that answers for no update (404, 405, 410, 415)', () => {
+  it.each([404, 405, 410, 415])(
+    'holds the queue on %i (a wrong URL, a proxy during a rollout) and delivers everything once it answers',
+    async (status) => {
+      let n = 0;
+      handler = (body, q, res) => {
+        n++;
+        if (n <= 3) res.writeHead(status, { 'content-type': 'text/html' }).end('<html>no such route</html>');
+        else accept(body, q, res);
+      };
+      logs.length = 0;
+      const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 50 });
+      const dropped: string[] = [];
+      p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+      p.enqueue(update(1));
+      p.enqueue(update(2));
+      p.start();
+      await p.drained();
+      await p.stop();
+      expect(dropped).toEqual([]);
+      expect(p.stats).toMatchObject({ accepted: 2, droppedRefused: 0, endpointRefused: 3, retries: 3 });
+      const errors = logs.filter((l) => l.level === 'error');
+      expect(errors).toHaveLength(1);
+      expect(errors[0]?.msg).toContain(`the ingest URL answers ${status}`);
+      expect(Object.fromEntries(pusherMetrics(p).map((x) => [x.name, x.value]))).toMatchObject({
+        fleetwatch_pusher_endpoint_refused_total: 3,
+      });
+    },
+  );
+});
+
 describe('StatusPusher queue byte bound', () => {
   const long = (i: number) => update(i, { message: 'm'.repeat(2000) });
   const size = Buffer.byteLength(JSON.stringify(long(1)));

@@ -74,6 +74,8 @@ export interface PushStats {
   retries: number;
   /** Attempts answered 401/403 (the API key refused); the updates are held and retried. */
   authRefused: number;
+  /** Attempts answered another 4xx than 400/401/403/408/413/429 (the URL or a proxy); the updates are held and retried. */
+  endpointRefused: number;
   droppedInvalid: number;
   droppedRefused: number;
   droppedOverflow: number;
@@ -85,6 +87,8 @@ type Outcome =
   | { kind: 'accepted' }
   | { kind: 'retry'; reason: string; retryAfter?: number }
   | { kind: 'unauthorized'; status: number }
+  /** A 4xx that is no judgement of the updates (404, 405, 410, 415, …): the URL or a proxy in front is wrong. */
+  | { kind: 'endpoint'; status: number; reason: string }
   | { kind: 'refused'; status: number; reason: string; badIndexes: number[] }
   | { kind: 'too-large' };
 
@@ -96,8 +100,11 @@ type Outcome =
  * honouring Retry-After, for as long as it takes; the queue is bounded by count and by
  * JSON bytes (the oldest dropped and counted). 401/403 (a rotated or revoked key) hold
  * the queue and retry with the same backoff, logging an error at most once a minute, so
- * nothing is lost while the key is replaced. Another 4xx other than 408/429 is not retried: the updates it names are logged and dropped with the reason,
- * the rest of the batch is sent again. Every update carries an `updateId` (the caller's,
+ * nothing is lost while the key is replaced. A 400 (the ingest's only answer about an update's content) is not
+ * retried: the updates it names are logged and dropped with the reason, the rest of the batch is sent again. Any other
+ * 4xx (404, 405, 410, 415, …: a wrong URL, or a proxy in front answering for an ingest not yet behind it during a
+ * rollout) says nothing about the updates: held and retried like a refused key, an error logged at most once a
+ * minute. Every update carries an `updateId` (the caller's,
  * deterministic per event; a random one otherwise), so a retry after a lost answer is
  * never stored twice.
  */
@@ -107,6 +114,7 @@ export class StatusPusher {
     requests: 0,
     retries: 0,
     authRefused: 0,
+    endpointRefused: 0,
     droppedInvalid: 0,
     droppedRefused: 0,
     droppedOverflow: 0,
@@ -115,6 +123,7 @@ export class StatusPusher {
   private readonly queue: Queued[] = [];
   private queueBytes = 0;
   private lastAuthErrorAt = Number.NEGATIVE_INFINITY;
+  private lastEndpointErrorAt = Number.NEGATIVE_INFINITY;
   private lastOverflowLogAt = Number.NEGATIVE_INFINITY;
   /** Updates dropped on overflow since the last "queue full" line. */
   private overflowUnlogged = 0;
@@ -411,7 +420,7 @@ export class StatusPusher {
         attempt = 0;
         this.settleRefresh(batch, 'accepted');
         this.tell(this.acceptedListeners, batch);
-      } else if (outcome.kind === 'retry' || outcome.kind === 'unauthorized') {
+      } else if (outcome.kind === 'retry' || outcome.kind === 'unauthorized' || outcome.kind === 'endpoint') {
         this.requeue(taken);
         if (!this.running) break;
         this.stats.retries++;
@@ -425,6 +434,23 @@ export class StatusPusher {
             updates: batch.length,
             delayMs: delay,
           });
+        } else if (outcome.kind === 'endpoint') {
+          this.stats.endpointRefused++;
+          const now = Date.now();
+          if (now - this.lastEndpointErrorAt >= 60_000) {
+            this.lastEndpointErrorAt = now;
+            this.opts.log.error(
+              `the ingest URL answers ${outcome.status}: updates held and retried; check FLEETWATCH_INGEST_URL and any proxy in front of status-ingest`,
+              {
+                status: outcome.status,
+                endpoint: redactUrl(this.endpoint),
+                answer: redactText(outcome.reason.slice(0, 200)),
+                pending: this.pending,
+                delayMs: delay,
+                endpointRefused: this.stats.endpointRefused,
+              },
+            );
+          }
         } else {
           this.stats.authRefused++;
           const now = Date.now();
@@ -535,6 +561,7 @@ export class StatusPusher {
         reason: `${res.status} ${text.slice(0, 200)}`,
         retryAfter: retryAfterMs(res.headers.get('retry-after')),
       };
+    if (res.status !== 400) return { kind: 'endpoint', status: res.status, reason: text };
     return {
       kind: 'refused',
       status: res.status,
