@@ -73,6 +73,20 @@ describe('loadLeaderConfig', () => {
     expect(m.authorization()).toBe(header);
   });
 
+  it.each([
+    ['token', { type: 'token', tokenEnv: 'EU_TOKEN' }, `Bearer ${CANARY}`],
+    [
+      'basic',
+      { type: 'basic', username: 'leader', passwordEnv: 'EU_TOKEN' },
+      `Basic ${Buffer.from(`leader:${CANARY}`).toString('base64')}`,
+    ],
+  ])('%s: the line break a secret file leaves at the end is not part of the secret', (_n, credentials, header) => {
+    for (const end of ['\n', '\r\n']) {
+      const [m] = loadLeaderConfig(JSON.stringify([member({ credentials })]), { EU_TOKEN: CANARY + end });
+      expect(m.authorization()).toBe(header);
+    }
+  });
+
   it('never shows the secret when the member is logged, stringified or inspected', () => {
     const [m] = loadLeaderConfig(
       JSON.stringify([member({ credentials: { type: 'token', tokenEnv: 'EU_TOKEN' } })]),
@@ -93,6 +107,14 @@ describe('loadLeaderConfig', () => {
       {},
       'variable NOPE is not set',
     ],
+    ...['has space', 'two\nlines', 'tab\there', 'nön-ascii'].map(
+      (secret): [string, string, Record<string, string>, string] => [
+        `a token no header can carry (${JSON.stringify(secret)}), by name, not value`,
+        JSON.stringify([member({ credentials: { type: 'token', tokenEnv: 'EU_TOKEN' } })]),
+        { EU_TOKEN: secret },
+        'variable EU_TOKEN holds a character a bearer token cannot carry',
+      ],
+    ),
     // Values fleet_sites (text[], jsonb) refuses: the boot names them, not every poll tick's failed write.
     ['a NUL in a tag', JSON.stringify([member({ tags: ['eu\u0000'] })]), {}, 'members.0.tags.0: contains a NUL'],
     [

@@ -75,9 +75,16 @@ export function loadLeaderConfig(
     let header: string | undefined;
     if (credentials) {
       const name = credentials.type === 'token' ? credentials.tokenEnv : credentials.passwordEnv;
-      const secret = env[name];
+      // The line break a secret file or `echo` leaves at the end is no part of it (as `$(cat file)` drops it).
+      const secret = env[name]?.replace(/\r?\n$/, '');
       if (secret === undefined || secret === '')
         missing.push({ variable: VARIABLE, message: `members.${i}.credentials: variable ${name} is not set` });
+      else if (credentials.type === 'token' && !/^[\x21-\x7e]+$/.test(secret))
+        // Named at boot, never the value: in the header it failed every poll with undici's opaque invalid-argument.
+        missing.push({
+          variable: VARIABLE,
+          message: `members.${i}.credentials: variable ${name} holds a character a bearer token cannot carry (a space, a line break or another control character, or non-ASCII)`,
+        });
       else if (credentials.type === 'token') header = `Bearer ${secret}`;
       else header = `Basic ${Buffer.from(`${credentials.username}:${secret}`, 'utf8').toString('base64')}`;
     }
