@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { TargetStatus } from '@fleetwatch/contracts';
 import { stepAlert, nextDueAt, type AlertSeriesState, type AlertNotification } from './engine';
-import { alertIdentity, compileAlertRule, RESOLVED_RETENTION_MS, type CompiledAlertRule } from './rule';
+import {
+  ABSENT_SERIES_GRACE_MS,
+  alertIdentity,
+  compileAlertRule,
+  RESOLVED_RETENTION_MS,
+  type CompiledAlertRule,
+} from './rule';
 import { MIN, SEC, T0, ruleOf, targetOf } from './testing/fixtures';
 
 const rule = (over: Record<string, unknown> = {}) =>
@@ -15,6 +21,8 @@ interface Step {
   at: number;
   active: boolean;
   muted?: boolean;
+  /** The series is missing from this evaluation (a metric rule's target that reports, without this figure). */
+  absent?: boolean;
 }
 interface Outcome {
   state: string;
@@ -30,7 +38,8 @@ function run(
   let state = start;
   const outcomes: Outcome[] = [];
   for (const s of steps) {
-    const res = stepAlert(r, state, { active: s.active, value: null }, identity(r), {
+    const sample = s.absent ? { active: false, value: null, absent: true } : { active: s.active, value: null };
+    const res = stepAlert(r, state, sample, identity(r), {
       now: T0 + s.at * SEC,
       isMuted: () => s.muted ?? false,
     });
@@ -179,6 +188,104 @@ describe('alert state machine (Prometheus `for` semantics)', () => {
     expect(sent(outcomes)).toEqual(['firing', 'resolved']);
   });
 
+  describe('a series missing from evaluations (no figure is not "condition false")', () => {
+    it('a firing alert keeps firing through a gap shorter than the grace (5 min): no resolve + re-fire', () => {
+      const { outcomes, last } = run(rule({ for: '0s' }), [
+        { at: 0, active: true },
+        { at: 60, active: false, absent: true },
+        { at: 299, active: false, absent: true },
+        { at: 300, active: true },
+      ]);
+      expect(states(outcomes)).toEqual(['firing', 'firing', 'firing', 'firing']);
+      expect(sent(outcomes)).toEqual(['firing']);
+      expect([last?.activeAt, last?.absentSince]).toEqual([T0, undefined]);
+    });
+
+    it('absent for the grace: resolved, once, with the reason "series absent"', () => {
+      const r = rule({ for: '0s' });
+      const { last } = run(r, [
+        { at: 0, active: true },
+        { at: 60, active: false, absent: true },
+      ]);
+      expect(last?.absentSince).toBe(T0 + 60 * SEC);
+      expect(nextDueAt(r, last)).toBe(T0 + 60 * SEC + ABSENT_SERIES_GRACE_MS);
+      const before = stepAlert(r, last, { active: false, value: null, absent: true }, identity(r), {
+        now: T0 + 60 * SEC + ABSENT_SERIES_GRACE_MS - 1,
+      });
+      expect(before.state).toBe(last);
+      const end = stepAlert(r, last, { active: false, value: null, absent: true }, identity(r), {
+        now: T0 + 60 * SEC + ABSENT_SERIES_GRACE_MS,
+      });
+      expect(end.state).toMatchObject({ state: 'resolved', resolvedAt: T0 + 60 * SEC + ABSENT_SERIES_GRACE_MS });
+      expect(end.state?.absentSince).toBeUndefined();
+      expect(end.notifications.map((n) => n.kind)).toEqual(['resolved']);
+      expect(end.transition).toMatchObject({ from: 'firing', to: 'resolved', reason: 'series absent' });
+    });
+
+    it('a keepFiringFor longer than the grace counts instead', () => {
+      const { outcomes } = run(rule({ for: '0s', keepFiringFor: '10m' }), [
+        { at: 0, active: true },
+        { at: 60, active: false, absent: true },
+        { at: 60 + 599, active: false, absent: true },
+        { at: 60 + 600, active: false, absent: true },
+      ]);
+      expect(states(outcomes)).toEqual(['firing', 'firing', 'firing', 'resolved']);
+    });
+
+    it('kept firing already (its last figure said the condition stopped): keepFiringFor goes on counting down', () => {
+      const { outcomes } = run(rule({ for: '0s', keepFiringFor: '2m' }), [
+        { at: 0, active: true },
+        { at: 60, active: false },
+        { at: 90, active: false, absent: true },
+        { at: 180, active: false, absent: true },
+      ]);
+      expect(states(outcomes)).toEqual(['firing', 'firing', 'firing', 'resolved']);
+    });
+
+    it('a pending alert neither fires on no figure nor is dropped by a gap; dropped after the grace', () => {
+      const r = rule({ for: '1m' });
+      const gap = run(r, [
+        { at: 0, active: true },
+        { at: 30, active: false, absent: true },
+        { at: 90, active: false, absent: true },
+        { at: 100, active: true },
+      ]);
+      expect(states(gap.outcomes)).toEqual(['pending', 'pending', 'pending', 'firing']);
+      const pendingAbsent = run(r, [
+        { at: 0, active: true },
+        { at: 30, active: false, absent: true },
+      ]).last;
+      // Due at the grace's end only (not every tick from `for` on: it cannot fire without a figure).
+      expect(nextDueAt(r, pendingAbsent)).toBe(T0 + 30 * SEC + ABSENT_SERIES_GRACE_MS);
+      const dropped = stepAlert(r, pendingAbsent, { active: false, value: null, absent: true }, identity(r), {
+        now: T0 + 30 * SEC + ABSENT_SERIES_GRACE_MS,
+      });
+      expect(dropped.state).toBeUndefined();
+      expect(dropped.notifications).toEqual([]);
+      expect(dropped.transition).toMatchObject({ from: 'pending', to: 'inactive', reason: 'series absent' });
+    });
+
+    it('a figure back, not holding: resolves as usual (no reason); the gap does not start over', () => {
+      const { outcomes } = run(rule({ for: '0s' }), [
+        { at: 0, active: true },
+        { at: 60, active: false, absent: true },
+        { at: 120, active: false },
+        { at: 130, active: true },
+        { at: 140, active: false, absent: true },
+        { at: 140 + 299, active: false, absent: true },
+      ]);
+      expect(states(outcomes)).toEqual(['firing', 'firing', 'resolved', 'firing', 'firing', 'firing']);
+    });
+
+    it('a firing alert repeats while its series is missing (it still fires)', () => {
+      const { outcomes } = run(rule({ for: '0s', repeatInterval: '1m' }), [
+        { at: 0, active: true },
+        { at: 60, active: false, absent: true },
+      ]);
+      expect(outcomes.map((o) => o.notifications)).toEqual([['firing'], ['repeat']]);
+    });
+  });
+
   it('repeats a still-firing alert every repeat interval, not more often', () => {
     const { outcomes } = run(rule({ repeatInterval: '10m' }), [
       { at: 0, active: true },
@@ -270,7 +377,12 @@ describe('alert state machine properties', () => {
   });
 
   it('restoring a persisted state (JSON) and continuing equals never restarting', () => {
-    const step = fc.record({ dt: fc.integer({ min: 0, max: 400 }), active: fc.boolean(), muted: fc.boolean() });
+    const step = fc.record({
+      dt: fc.integer({ min: 0, max: 400 }),
+      active: fc.boolean(),
+      muted: fc.boolean(),
+      absent: fc.boolean(),
+    });
     fc.assert(
       fc.property(
         fc.constantFrom('0s', '30s', '1m', '5m'),
@@ -281,7 +393,7 @@ describe('alert state machine properties', () => {
           const r = rule({ for: forText, keepFiringFor: keep, repeatInterval: '5m' });
           const cut = cutAt % seq.length;
           let at = 0;
-          const steps = seq.map((s) => ({ at: (at += s.dt), active: s.active, muted: s.muted }));
+          const steps = seq.map((s) => ({ at: (at += s.dt), active: s.active, muted: s.muted, absent: s.absent }));
           const straight = run(r, steps);
           const before = run(r, steps.slice(0, cut));
           const restored = before.last ? (JSON.parse(JSON.stringify(before.last)) as AlertSeriesState) : undefined;
@@ -296,12 +408,14 @@ describe('alert state machine properties', () => {
   it('every firing notification is eventually matched by at most one resolved, and resolved only follows firing', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ dt: fc.integer({ min: 1, max: 200 }), active: fc.boolean() }), { maxLength: 80 }),
+        fc.array(fc.record({ dt: fc.integer({ min: 1, max: 200 }), active: fc.boolean(), absent: fc.boolean() }), {
+          maxLength: 80,
+        }),
         (seq) => {
           let at = 0;
           const { outcomes } = run(
             rule({ for: '1m' }),
-            seq.map((s) => ({ at: (at += s.dt), active: s.active })),
+            seq.map((s) => ({ at: (at += s.dt), active: s.active, absent: s.absent })),
           );
           let open = false;
           for (const kind of sent(outcomes) as AlertNotification['kind'][]) {

@@ -1,4 +1,4 @@
-import { RESOLVED_RETENTION_MS, type AlertIdentity, type CompiledAlertRule } from './rule';
+import { absentGraceMs, RESOLVED_RETENTION_MS, type AlertIdentity, type CompiledAlertRule } from './rule';
 
 // One alert's life (SPEC §7), with Prometheus' `for` semantics: inactive → pending when the condition
 // first holds, → firing at the first evaluation at least `for` after that, → resolved when it stops
@@ -7,8 +7,14 @@ import { RESOLVED_RETENTION_MS, type AlertIdentity, type CompiledAlertRule } fro
 // Evaluations run on every state change and on a tick; `nextDueAt` tells when one is next needed.
 //
 // The state holds every timestamp the decisions use (activeAt, firedAt, resolvedAt, keepFiringSince,
-// lastSentAt), so a state restored from the database continues exactly as if the process had never
+// lastSentAt, absentSince), so a state restored from the database continues exactly as if the process had never
 // stopped: a firing alert that was notified is not notified again until its repeat interval.
+//
+// A sample may say the series is absent (a metric series missing from this evaluation while its target still
+// reports): missing data is not "condition false". A pending or firing alert keeps its state — a pending one does not
+// fire on no data, nor is it dropped — until the series has been absent for absentGraceMs (5 min, or keepFiringFor if
+// longer); then it ends with the reason 'series absent'. A firing alert already kept up by keepFiringFor (its last
+// figure said the condition stopped) goes on counting that down.
 
 export type AlertStateName = 'inactive' | 'pending' | 'firing' | 'resolved';
 
@@ -33,13 +39,20 @@ export interface AlertSeriesState {
   keepFiringSince: number | null;
   /** When a firing (or repeat) notification was last decided; null: never notified. */
   lastSentAt: number | null;
+  /** While its series is missing from the evaluations: since when (absent in states stored before it existed). */
+  absentSince?: number | null;
 }
 
 /** What one evaluation of a series found. */
 export interface AlertSample {
   active: boolean;
   value: number | null;
+  /** The series is missing from this evaluation while its target reports: no figure, which is not "not holding". */
+  absent?: boolean;
 }
+
+/** Why an alert ended, when it is not its condition ceasing to hold. */
+export type AlertEndReason = 'series absent';
 
 export type AlertNotificationKind = 'firing' | 'resolved' | 'repeat';
 
@@ -68,6 +81,8 @@ export interface AlertTransition {
   to: AlertStateName;
   value: number | null;
   at: number;
+  /** Set when the alert ended (resolved, or a pending one dropped) for another reason than its condition. */
+  reason?: AlertEndReason;
 }
 
 export interface AlertStepContext {
@@ -101,7 +116,24 @@ export function stepAlert(
 ): AlertStepResult {
   const now = ctx.now;
   let next: AlertSeriesState | undefined = prev;
-  if (!prev || prev.state === 'resolved') {
+  let reason: AlertEndReason | undefined;
+  if (
+    sample.absent &&
+    prev &&
+    (prev.state === 'pending' || (prev.state === 'firing' && prev.keepFiringSince === null))
+  ) {
+    // No figure: the alert keeps its state for the grace, then ends as "series absent".
+    const since = prev.absentSince ?? now;
+    if (now - since < absentGraceMs(rule)) {
+      if (prev.absentSince !== since) next = { ...prev, absentSince: since };
+    } else {
+      reason = 'series absent';
+      next =
+        prev.state === 'pending'
+          ? undefined
+          : { ...withFigures(prev), state: 'resolved', resolvedAt: now, keepFiringSince: null };
+    }
+  } else if (!prev || prev.state === 'resolved') {
     if (sample.active) {
       // A new episode is the rule as it is now: a resolved alert's labels are those of the rule when it last fired
       // (a rule edited since — severity, labels, name — would page with the old ones, and silences would match those).
@@ -122,16 +154,21 @@ export function stepAlert(
       };
       if (rule.forMs === 0) next = { ...next, state: 'firing', firedAt: now };
     } else if (prev && now - (prev.resolvedAt ?? now) >= RESOLVED_RETENTION_MS) next = undefined;
-  } else if (prev.state === 'pending') {
-    if (!sample.active) next = undefined;
-    else if (now - prev.activeAt >= rule.forMs) next = { ...prev, state: 'firing', firedAt: now, value: sample.value };
-  } else if (sample.active) {
-    if (prev.keepFiringSince !== null) next = { ...prev, keepFiringSince: null };
   } else {
-    const since = prev.keepFiringSince ?? now;
-    if (rule.keepFiringForMs > 0 && now - since < rule.keepFiringForMs) {
-      if (prev.keepFiringSince === null) next = { ...prev, keepFiringSince: since };
-    } else next = { ...prev, state: 'resolved', resolvedAt: now, keepFiringSince: null };
+    // Figures again (or, kept firing, none still): what it was absent for is over.
+    const cur = sample.absent ? prev : withFigures(prev);
+    next = cur;
+    if (cur.state === 'pending') {
+      if (!sample.active) next = undefined;
+      else if (now - cur.activeAt >= rule.forMs) next = { ...cur, state: 'firing', firedAt: now, value: sample.value };
+    } else if (sample.active) {
+      if (cur.keepFiringSince !== null) next = { ...cur, keepFiringSince: null };
+    } else {
+      const since = cur.keepFiringSince ?? now;
+      if (rule.keepFiringForMs > 0 && now - since < rule.keepFiringForMs) {
+        if (cur.keepFiringSince === null) next = { ...cur, keepFiringSince: since };
+      } else next = { ...cur, state: 'resolved', resolvedAt: now, keepFiringSince: null };
+    }
   }
 
   const from: AlertStateName = prev?.state ?? 'inactive';
@@ -148,6 +185,7 @@ export function stepAlert(
     to,
     value: next?.value ?? prev?.value ?? null,
     at: now,
+    ...(reason ? { reason } : {}),
   });
   const transition = changed ? transitionOf((next ?? prev) as AlertSeriesState) : null;
 
@@ -165,6 +203,13 @@ export function stepAlert(
     notifications = [notificationOf('resolved', next, now)];
   }
   return { state: next, notifications, transition };
+}
+
+/** The state without its absence mark (the same object when it has none). */
+function withFigures(s: AlertSeriesState): AlertSeriesState {
+  if (s.absentSince === undefined || s.absentSince === null) return s;
+  const { absentSince: _absentSince, ...rest } = s;
+  return rest;
 }
 
 export function notificationOf(kind: AlertNotificationKind, s: AlertSeriesState, at: number): AlertNotification {
@@ -189,14 +234,20 @@ export function notificationOf(kind: AlertNotificationKind, s: AlertSeriesState,
  */
 export function nextDueAt(rule: CompiledAlertRule, s: AlertSeriesState | undefined): number | null {
   if (!s) return null;
+  // Absent (and not kept firing already): the grace's end, when it ends as "series absent".
+  const absentEnd =
+    s.absentSince !== undefined && s.absentSince !== null && s.keepFiringSince === null
+      ? s.absentSince + absentGraceMs(rule)
+      : null;
   switch (s.state) {
     case 'pending':
-      return s.activeAt + rule.forMs;
+      // No figure, no firing: only the grace's end moves it.
+      return absentEnd ?? s.activeAt + rule.forMs;
     case 'firing': {
       const repeat = s.lastSentAt === null ? null : s.lastSentAt + rule.repeatIntervalMs;
-      if (s.keepFiringSince === null) return repeat;
       // Kept firing: its end, or its next repeat if sooner (a day of keepFiringFor hid hourly repeats from isDue).
-      const end = s.keepFiringSince + rule.keepFiringForMs;
+      const end = s.keepFiringSince === null ? absentEnd : s.keepFiringSince + rule.keepFiringForMs;
+      if (end === null) return repeat;
       return repeat === null ? end : Math.min(end, repeat);
     }
     case 'resolved':

@@ -4,7 +4,7 @@ import { compileAlertRule } from './rule';
 import { selectorMatches } from './selector';
 import { hostMetricSeries, sampleCondition, thresholdHolds, type MetricSeries } from './series';
 import type { AlertSeriesState } from './engine';
-import { MIN, T0, ruleOf, targetOf } from './testing/fixtures';
+import { MIN, SEC, T0, ruleOf, targetOf } from './testing/fixtures';
 
 describe('selectors', () => {
   const web = targetOf('check:web', {
@@ -146,12 +146,23 @@ describe('fleet evaluation', () => {
     expect([...t2.changed.keys()].some((k) => k.includes('/data'))).toBe(false);
   });
 
-  it('alerts whose series vanished (disk unmounted, target deleted) resolve; of a deleted rule, they are dropped', () => {
+  it('alerts whose series vanished resolve: a disk unmounted after the grace, as "series absent"; a target deleted at once; of a deleted rule, they are dropped', () => {
     const states = new Map<string, AlertSeriesState>();
     applyChanges(states, evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95 })]).changed);
-    const gone = evaluateFleet({ rules: [disk], states, now: T0 + MIN }, [host('host:h', {})]);
+    const missing = evaluateFleet({ rules: [disk], states, now: T0 + MIN }, [host('host:h', {})]);
+    expect(missing.notifications).toEqual([]);
+    expect([...missing.changed.values()][0]).toMatchObject({ state: 'firing', absentSince: T0 + MIN });
+    applyChanges(states, missing.changed);
+    const still = evaluateFleet({ rules: [disk], states, now: T0 + 6 * MIN - 1 }, [host('host:h', {})]);
+    expect(still.changed.size).toBe(0);
+    const gone = evaluateFleet({ rules: [disk], states, now: T0 + 6 * MIN }, [host('host:h', {})]);
     expect(gone.notifications.map((n) => n.kind)).toEqual(['resolved']);
     expect([...gone.changed.values()][0]?.state).toBe('resolved');
+    expect(gone.transitions.map((t) => `${t.from}>${t.to} ${t.reason}`)).toEqual(['firing>resolved series absent']);
+    // The target deleted (no longer observed): at once, with no reason but its absence from the fleet.
+    const deletedTarget = evaluateFleet({ rules: [disk], states, now: T0 + MIN }, []);
+    expect(deletedTarget.notifications.map((n) => n.kind)).toEqual(['resolved']);
+    expect(deletedTarget.transitions.map((t) => t.reason)).toEqual([undefined]);
     const deleted = evaluateFleet({ rules: [], states, now: T0 + MIN }, []);
     expect([...deleted.changed.values()]).toEqual([null]);
     expect(deleted.notifications.map((n) => n.kind)).toEqual(['resolved']);
@@ -212,6 +223,62 @@ describe('fleet evaluation', () => {
     );
     expect(asked).toEqual(['host:h /', 'host:h /data']);
     expect(r.notifications.map((n) => n.labels['mount'])).toEqual(['/data']);
+  });
+
+  it('a series missing from one evaluation (a late sample, a missed scrape) is no recovery: no resolve + re-fire', () => {
+    const states = new Map<string, AlertSeriesState>();
+    const seen: string[] = [];
+    const at = (t: number, h: ObservedTarget) => {
+      const r = evaluateFleet({ rules: [disk], states, now: t }, [h]);
+      seen.push(...r.notifications.map((x) => x.kind));
+      applyChanges(states, r.changed);
+    };
+    at(T0, host('host:h', { '/': 95 }));
+    const fired = [...states.values()][0];
+    at(T0 + MIN, host('host:h', {})); // '/' missing from this evaluation
+    expect([...states.values()].map((s) => s.state)).toEqual(['firing']);
+    at(T0 + 2 * MIN, host('host:h', { '/': 96 }));
+    expect(seen).toEqual(['firing']);
+    const now = [...states.values()][0];
+    expect([now.state, now.activeAt, now.firedAt]).toEqual(['firing', fired.activeAt, fired.firedAt]);
+  });
+
+  it('a series missing while its target reports STALE, PAUSED or UNKNOWN (retired), or no longer selected: resolves at once', () => {
+    for (const status of [TargetStatus.Stale, TargetStatus.Paused, TargetStatus.Unknown]) {
+      const states = new Map<string, AlertSeriesState>();
+      applyChanges(states, evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95 })]).changed);
+      const h = host('host:h', {});
+      const r = evaluateFleet({ rules: [disk], states, now: T0 + MIN }, [{ ...h, observation: { status } }]);
+      expect([status, r.notifications.map((n) => n.kind)]).toEqual([status, ['resolved']]);
+    }
+    for (const status of [TargetStatus.Down, TargetStatus.Partial]) {
+      const states = new Map<string, AlertSeriesState>();
+      applyChanges(states, evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95 })]).changed);
+      const r = evaluateFleet({ rules: [disk], states, now: T0 + MIN }, [
+        { ...host('host:h', {}), observation: { status } },
+      ]);
+      expect([status, [...r.changed.values()].map((s) => s?.state), r.notifications]).toEqual([status, ['firing'], []]);
+    }
+    const states = new Map<string, AlertSeriesState>();
+    applyChanges(states, evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95 })]).changed);
+    const checksOnly = compileAlertRule({
+      ...disk.rule,
+      selector: { ...disk.rule.selector, kinds: [TargetKind.Check] },
+    });
+    const r = evaluateFleet({ rules: [checksOnly], states, now: T0 + MIN }, [host('host:h', { '/': 95 })]);
+    expect(r.notifications.map((n) => n.kind)).toEqual(['resolved']);
+  });
+
+  it('the incremental evaluation of one target sees a missing series the same way (the evaluator runs it on a change)', () => {
+    const states = new Map<string, AlertSeriesState>();
+    applyChanges(
+      states,
+      evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95, '/data': 97 })]).changed,
+    );
+    // Only '/data' is in this sample: '/' is missing, '/data' still fires.
+    const r = evaluateFleet({ rules: [disk], states, now: T0 + 5 * SEC }, [host('host:h', { '/data': 97 })]);
+    expect(r.notifications).toEqual([]);
+    expect(r.transitions).toEqual([]);
   });
 
   it('disabled rules evaluate nothing, and their alerts resolve', () => {

@@ -1,3 +1,4 @@
+import { TargetStatus } from '@fleetwatch/contracts';
 import { alertIdentity, seriesSuffix, type AlertIdentity, type CompiledAlertRule } from './rule';
 import type { AlertTarget } from './selector';
 import { sampleCondition, type TargetObservation } from './series';
@@ -123,12 +124,32 @@ export function evaluateTarget(input: EvaluationInput, observed: ObservedTarget)
   return out;
 }
 
+/** Statuses of a target that reports: a metric series missing from its figures then is a gap in the data. */
+const REPORTING: ReadonlySet<string> = new Set([TargetStatus.Up, TargetStatus.Down, TargetStatus.Partial]);
+
 /**
- * A full tick: every rule against every target, then every remembered alert that no longer has a series
- * (target gone, no longer selected, series vanished, rule disabled) is evaluated as not holding — it
- * resolves like a Prometheus alert whose expression stopped returning it. Alerts of rules that no longer
- * exist are dropped; if they had been notified as firing, a resolved notification goes out. Alerts of rules that
- * exist but could not be read (unreadableRuleIds) are left alone.
+ * Whether an alert of this rule whose series the target's figures lack now is only missing a figure (a late sample,
+ * a missed scrape) — kept as it is for a grace (engine: absentGraceMs) — rather than gone: the target is observed,
+ * still reports, and the rule, enabled, still selects it with a metric condition. A target gone, STALE (it stopped
+ * reporting past its deadline: its figures are known gone), PAUSED or UNKNOWN (retired) is not reporting.
+ */
+function seriesMissing(rule: CompiledAlertRule, observed: ObservedTarget | undefined): boolean {
+  return (
+    observed !== undefined &&
+    rule.rule.enabled &&
+    rule.rule.condition.type === 'metric' &&
+    REPORTING.has(observed.observation.status) &&
+    rule.selector.matches(observed.target)
+  );
+}
+
+/**
+ * A full tick: every rule against every target, then every remembered alert that no longer has a series is evaluated:
+ * a series missing from the figures of a target that still reports as absent (it keeps its state for a grace, then
+ * ends as "series absent"); one whose target is gone, not reporting or no longer selected, or whose rule is disabled,
+ * as not holding — it resolves like a Prometheus alert whose expression stopped returning it. Alerts of rules that no
+ * longer exist are dropped; if they had been notified as firing, a resolved notification goes out. Alerts of rules
+ * that exist but could not be read (unreadableRuleIds) are left alone.
  */
 export function evaluateFleet(input: EvaluationInput, targets: Iterable<ObservedTarget>): EvaluationResult {
   const out = emptyResult();
@@ -142,7 +163,11 @@ export function evaluateFleet(input: EvaluationInput, targets: Iterable<Observed
   const find: StateLookup = (ruleId, targetId, suffix) =>
     byRule.get(ruleId)?.get(suffix ? targetId + suffix : targetId);
   const seen = new Set<AlertSeriesState>();
-  for (const t of targets) evaluateOne(input, out, seen, find, t);
+  const observed = new Map<string, ObservedTarget>();
+  for (const t of targets) {
+    observed.set(t.target.id, t);
+    evaluateOne(input, out, seen, find, t);
+  }
   const rules = new Map(input.rules.map((r) => [r.id, r]));
   const isMuted = input.isMuted;
   for (const [key, prev] of input.states) {
@@ -180,7 +205,8 @@ export function evaluateFleet(input: EvaluationInput, targets: Iterable<Observed
         });
       continue;
     }
-    const r = stepAlert(rule, prev, { active: false, value: null }, prev, {
+    const absent = seriesMissing(rule, observed.get(prev.targetId));
+    const r = stepAlert(rule, prev, { active: false, value: null, absent }, prev, {
       now: input.now,
       isMuted: isMuted ? (labels) => isMuted(labels, prev.targetId) : undefined,
     });

@@ -402,15 +402,62 @@ describe('announceFiring (a channel added to a rule while its alerts fire)', () 
     expect(announceFiring(state, [n('firing', 'a', 'db', T0)], routes, T0 + 600 * SEC)).toBe(state);
   });
 
-  it('a grouping changed: the channels told already (under the old grouping) are not told again', () => {
+  it('a grouping changed (groupBy): each firing alert moves — its old group closes, its new group announces it; never in two groups of a channel', () => {
     const byName = routesOf([
       compileAlertRule({ ...rule.rule, grouping: { ...rule.grouping, groupBy: ['alertname'] } }),
     ]);
-    const state = told([n('firing', 'a', 'db', T0), n('firing', 'b', 'web', T0)], byName);
-    // Now grouped by alertname and team: no group under the new keys holds them, but both channels were told.
-    expect(
-      announceFiring(state, [n('firing', 'a', 'db', T0), n('firing', 'b', 'web', T0)], routes, T0 + 600 * SEC),
-    ).toBe(state);
+    const firing = [n('firing', 'a', 'db', T0), n('firing', 'b', 'web', T0)];
+    let state = told(firing, byName);
+    const describe = (fs: ReturnType<typeof flushAt>) =>
+      fs
+        .map(
+          (f) =>
+            `${f.channelId} ${JSON.stringify(f.groupLabels)} firing=${f.firing.map((a) => a.targetId)} resolved=${f.resolved.map((a) => a.targetId)}`,
+        )
+        .sort();
+    /** Per channel and alert: the groups whose messages carry it as firing. */
+    const liveGroups = (st: GroupingState) => {
+      const out: Record<string, number> = {};
+      for (const g of Object.values(st.groups))
+        for (const a of Object.values(g.alerts))
+          if (a.kind !== 'resolved')
+            out[`${g.channelId} ${a.targetId}`] = (out[`${g.channelId} ${a.targetId}`] ?? 0) + 1;
+      return out;
+    };
+    // Ten minutes on, the rule is grouped by alertname and team (the configuration reload announces its firing alerts).
+    const at = T0 + 600 * SEC;
+    state = announceFiring(state, firing, routes, at);
+    // The old group (alertname only) is due (its group interval passed): its receiver is told both ended there — a
+    // PagerDuty incident under its dedup key closes.
+    let r = flushDue(state, at);
+    expect(describe(r.flushes)).toEqual([
+      'pager {"alertname":"Down"} firing= resolved=a,b',
+      'slack {"alertname":"Down"} firing= resolved=a,b',
+    ]);
+    state = r.state;
+    // The new groups (alertname, team) announce them after their group wait.
+    expect(flushAt(state, at + 29 * SEC)).toEqual([]);
+    r = flushDue(state, at + 30 * SEC);
+    expect(describe(r.flushes)).toEqual([
+      'pager {"alertname":"Down","team":"db"} firing=a resolved=',
+      'pager {"alertname":"Down","team":"web"} firing=b resolved=',
+      'slack {"alertname":"Down","team":"db"} firing=a resolved=',
+      'slack {"alertname":"Down","team":"web"} firing=b resolved=',
+    ]);
+    state = r.state;
+    expect(liveGroups(state)).toEqual({ 'pager a': 1, 'pager b': 1, 'slack a': 1, 'slack b': 1 });
+    // Its repeat and its resolution go to the new group alone: one message per channel, never a second incident.
+    state = addToGroups(state, [n('repeat', 'a', 'db', T0 + 4 * 3600 * SEC)], routes, T0 + 4 * 3600 * SEC);
+    expect(liveGroups(state)).toEqual({ 'pager a': 1, 'pager b': 1, 'slack a': 1, 'slack b': 1 });
+    const end = T0 + 5 * 3600 * SEC;
+    state = addToGroups(state, [n('resolved', 'a', 'db', end)], routes, end);
+    expect(describe(flushAt(state, end))).toEqual([
+      'pager {"alertname":"Down","team":"db"} firing= resolved=a',
+      'slack {"alertname":"Down","team":"db"} firing= resolved=a',
+    ]);
+    // Announced again at the next reload (nothing changed): the same state (nothing to write).
+    const settled = flushDue(state, end).state;
+    expect(announceFiring(settled, [firing[1]], routes, end)).toBe(settled);
   });
 
   it('alerts of many rules missing one channel: all of them to it', () => {

@@ -206,6 +206,12 @@ export function addToGroups(
  * while its alert fired (a pager attached to an incident in progress), or a grouping changed, heard of it at the
  * alert's next repeat (4 h by default) or never. Called after a configuration reload; the groups that hold an alert
  * already are left as they are (their receivers were told).
+ *
+ * A grouping changed (the rule's groupBy): an alert a channel carries as firing in a group other than its route's now
+ * moves — that group tells its receiver the alert ended there (its next message lists it resolved, so an incident
+ * opened under its key, a PagerDuty dedup key, closes; nothing is said of one a mute kept from it) and the route's
+ * group announces it. Otherwise the old group kept it for ever, and its next repeat opened a second incident in the new
+ * one: one alert in two groups of a channel, each told "firing" and, at its end, "resolved".
  */
 export function announceFiring(
   state: GroupingState,
@@ -213,18 +219,37 @@ export function announceFiring(
   routes: ReadonlyMap<string, NotificationRoute>,
   now: number,
 ): GroupingState {
-  // Which channels hold which alert, in any group: a channel that holds it under another grouping (groupBy changed)
-  // was told, and is not told again.
-  const told = new Set<string>();
+  // The groups in which each channel carries each alert as firing.
+  const carried = new Map<string, string[]>();
   for (const g of Object.values(state.groups))
-    for (const fp of Object.keys(g.alerts)) told.add(`${g.channelId}\u0000${fp}`);
+    for (const [fp, a] of Object.entries(g.alerts)) {
+      if (a.kind === 'resolved') continue;
+      const k = `${g.channelId}\u0000${fp}`;
+      const list = carried.get(k);
+      if (list) list.push(g.key);
+      else carried.set(k, [g.key]);
+    }
   // Alerts missing from the same channels go in together, one addToGroups call per set of channels (usually one: the
   // channel added to a rule): a call per rule copied every group each time — seconds for a thousand rules.
   const batches = new Map<string, { notifications: AlertNotification[]; routes: Map<string, NotificationRoute> }>();
+  /** Groups that carry an alert their channel now groups elsewhere: group key → fingerprints to end there. */
+  const moved = new Map<string, string[]>();
   for (const n of firing) {
     const route = routes.get(n.ruleId);
     if (!route) continue;
-    const missing = route.channels.filter((channelId) => !told.has(`${channelId}\u0000${n.fingerprint}`));
+    const groupLabels = groupLabelsOf(route.grouping.groupBy, n.labels);
+    const missing: string[] = [];
+    for (const channelId of route.channels) {
+      const want = groupKeyOf(channelId, groupLabels);
+      const holders = carried.get(`${channelId}\u0000${n.fingerprint}`) ?? [];
+      for (const key of holders)
+        if (key !== want) {
+          const list = moved.get(key);
+          if (list) list.push(n.fingerprint);
+          else moved.set(key, [n.fingerprint]);
+        }
+      if (!holders.includes(want)) missing.push(channelId);
+    }
     if (missing.length === 0) continue;
     const key = JSON.stringify(missing);
     let batch = batches.get(key);
@@ -232,9 +257,31 @@ export function announceFiring(
     batch.notifications.push(n);
     batch.routes.set(n.ruleId, { ...route, channels: missing });
   }
-  let next = state;
+  let next = moved.size ? endInGroups(state, moved, now) : state;
   for (const b of batches.values()) next = addToGroups(next, b.notifications, b.routes, now);
   return next;
+}
+
+/**
+ * Ends alerts in groups that no longer carry them (their grouping changed): each listed as resolved at `now` in the
+ * group's next message — a change, as a resolution is (flushDue says nothing of one its receiver never heard of).
+ */
+function endInGroups(state: GroupingState, ending: ReadonlyMap<string, readonly string[]>, now: number): GroupingState {
+  const groups = { ...state.groups };
+  for (const [key, fingerprints] of ending) {
+    const g = groups[key];
+    if (!g) continue;
+    const alerts = { ...g.alerts };
+    const changed = g.changed ? { ...g.changed } : undefined;
+    for (const fp of fingerprints) {
+      const a = alerts[fp];
+      if (!a || a.kind === 'resolved') continue;
+      alerts[fp] = { ...a, kind: 'resolved', resolvedAt: now, at: now };
+      if (changed) changed[fp] ??= false;
+    }
+    groups[key] = { ...g, alerts, dirty: true, ...(changed ? { changed } : {}) };
+  }
+  return { groups };
 }
 
 /**

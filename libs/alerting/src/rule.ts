@@ -11,6 +11,18 @@ import { compileSelector, type AlertTarget, type CompiledSelector } from './sele
 /** How long a resolved alert is remembered before it is dropped (Prometheus keeps resolved alerts 15 min). */
 export const RESOLVED_RETENTION_MS = 15 * 60_000;
 
+/**
+ * How long a metric alert's series may be missing from the evaluations of a target that still reports (UP, DOWN,
+ * PARTIAL) before the alert ends as "series absent" (Prometheus' lookback window): a late sample or a missed scrape is
+ * a gap in the data, not the condition ceasing to hold. A rule's longer `keepFiringFor` counts instead.
+ */
+export const ABSENT_SERIES_GRACE_MS = 5 * 60_000;
+
+/** How long this rule's alerts keep their state while their series is missing (ABSENT_SERIES_GRACE_MS). */
+export function absentGraceMs(rule: Pick<CompiledAlertRule, 'keepFiringForMs'>): number {
+  return Math.max(ABSENT_SERIES_GRACE_MS, rule.keepFiringForMs);
+}
+
 /** A rule with its durations read and its selector prepared, once per configuration version. */
 export interface CompiledAlertRule {
   id: string;

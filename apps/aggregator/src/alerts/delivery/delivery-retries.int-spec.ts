@@ -143,6 +143,26 @@ describe('delivery retries and the log', () => {
     expect(entries[0].durationMs).toBeGreaterThanOrEqual(350);
   });
 
+  it('a message waiting for its retry when its channel is disabled: its next attempt is logged skipped, never lost silently', async () => {
+    const r = await receiver(() => ({ status: 503, body: 'busy' }));
+    const d = worker({ policy: { ...FAST, baseDelayMs: 1500 } });
+    const ch = webhook(`${r.url}/in`);
+    const [id] = await d.enqueue([{ channelId: ch.id, notification: notificationOf([alertOf()]) }]);
+    await waitFor(async () => (await repo.listLog({ deliveryId: id })).length === 1, { description: 'first attempt' });
+    // Disabled while it waits for its retry (1.5 s).
+    channels.set({ ...ch, config: { ...ch.config, enabled: false } });
+    const entries = await finished(id);
+    expect(entries.map((e) => [e.attempt, e.outcome, e.error])).toEqual([
+      [1, 'retrying', 'HTTP 503: busy'],
+      [2, 'skipped', 'channel disabled'],
+    ]);
+    // Named in the log row (which alerts it carried), out of the queue, nothing more sent, and said in the service log.
+    expect(entries[1].alerts.map((a) => a.id)).toEqual(['abcdef0123456789']);
+    expect(await repo.listPending(ch.id)).toEqual([]);
+    expect(r.requests).toHaveLength(1);
+    expect(log.text()).toContain('alert notification skipped');
+  });
+
   it('400 is not retried', async () => {
     const r = await receiver(() => ({ status: 400, body: 'bad payload' }));
     const d = worker();

@@ -438,6 +438,45 @@ it('a channel added while the firing alert is silenced is told when the silence 
   await configChanged(site, ['rules']);
 });
 
+it("a rule's groupBy changed while its alert fires: its old group is told it ended, the new one announces it, once", async () => {
+  const target = instance('web-regroup');
+  /** ch-a's messages for the target: `old`/`new` grouping (the new one groups by severity too) and status. */
+  const messages = async () => {
+    const { rows } = await site.pg.query<{ group_key: string; status: string }>(
+      `SELECT group_key, min(status) AS status FROM (
+         SELECT id::text AS id, group_key, notification->>'status' AS status, created_at AS t
+         FROM alert_delivery_queue WHERE channel_id = 'ch-a' AND group_key LIKE $1
+         UNION ALL
+         SELECT delivery_id::text, group_key, status, at FROM alert_deliveries
+         WHERE channel_id = 'ch-a' AND group_key LIKE $1 AND NOT test
+       ) x GROUP BY id, group_key ORDER BY min(t), id`,
+      [`%${JSON.stringify(['target', target])}%`],
+    );
+    return rows.map((r) => `${r.group_key.includes('"severity"') ? 'new' : 'old'} ${r.status}`).sort();
+  };
+  await down('web-regroup');
+  await firing(target);
+  await waitFor(async () => (await messages()).length === 1, { description: 'told under the old grouping' });
+  const regrouped = { ...ruleSpec([...CHANNELS, 'ch-c']) };
+  regrouped.grouping = { ...regrouped.grouping, groupBy: ['alertname', 'target', 'severity'] };
+  await putRule(site.pg, RULE, regrouped);
+  await configChanged(site, ['rules']);
+  await waitFor(async () => (await messages()).length === 3, {
+    timeoutMs: 15_000,
+    description: 'the old group closed, the new one told',
+  });
+  await sleep(2500);
+  expect(await messages()).toEqual(['new firing', 'old firing', 'old resolved']);
+  expect((await storedAlert(site.pg, RULE, target))?.state).toBe('firing');
+  // Its recovery: one "resolved", from the group that carries it now.
+  await up('web-regroup');
+  await waitFor(async () => (await messages()).length === 4, { timeoutMs: 15_000, description: 'resolved' });
+  await sleep(2500);
+  expect(await messages()).toEqual(['new firing', 'new resolved', 'old firing', 'old resolved']);
+  await putRule(site.pg, RULE, ruleSpec([...CHANNELS, 'ch-c']));
+  await configChanged(site, ['rules']);
+});
+
 describe('fencing', () => {
   let pool: SqlPool;
   const evaluator = () => {

@@ -177,8 +177,10 @@ export class AlertEvaluator {
 
   /**
    * Every rule against each of these targets, and — as the full tick does for the whole fleet — each of their alerts
-   * whose series they no longer have (its figures gone from live state: a host retired or turned STALE, a disk or GPU
-   * gone from its samples) evaluated as not holding: it resolves now, not at the next full tick (the 5-minute resync).
+   * whose series they no longer have: gone from live state with the target's figures (a host retired or turned STALE)
+   * it resolves now, not at the next full tick (the 5-minute resync); missing from the figures of a target that still
+   * reports (a disk or GPU absent from one sample, a check's failed run) it keeps its state for the engine's grace and
+   * then ends as "series absent" (nextDueAt brings it back then).
    * Only these targets' states are looked at (one pass over the alert states, not the fleet). Targets the view no
    * longer has are left to the full tick.
    */
@@ -458,7 +460,13 @@ export class AlertEvaluator {
     if (announcing) this.announceDue = false;
     for (const t of result.transitions)
       this.logger.info(
-        { alert: t.labels['alertname'], target: t.labels['target'], from: t.from, to: t.to },
+        {
+          alert: t.labels['alertname'],
+          target: t.labels['target'],
+          from: t.from,
+          to: t.to,
+          ...(t.reason ? { reason: t.reason } : {}),
+        },
         'alert state',
       );
     if (flushes.length) this.onQueued();
