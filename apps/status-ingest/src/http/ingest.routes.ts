@@ -233,6 +233,24 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
     route(`${PING_PREFIX}:token`, 'success');
     route(`${PING_PREFIX}:token/start`, 'start');
     route(`${PING_PREFIX}:token/fail`, 'fail');
+    // Another method on a ping URL (a job's `curl -X PUT`) is told so — a 404 read as a wrong URL — and not counted.
+    for (const url of [`${PING_PREFIX}:token`, `${PING_PREFIX}:token/start`, `${PING_PREFIX}:token/fail`])
+      app.route({
+        method: ['PUT', 'DELETE', 'PATCH'],
+        url,
+        onResponse: async (_request, reply) => {
+          this.metrics.refused.labels('ping', refusalReasonOf(reply.statusCode)).inc();
+        },
+        handler: async (request, reply) => {
+          const body: ApiErrorBody = {
+            error: {
+              code: ApiErrorCode.MethodNotAllowed,
+              message: `a ping is sent with GET, HEAD or POST, not ${request.method}: this one was not counted`,
+            },
+          };
+          return reply.code(405).header('allow', 'GET, HEAD, POST').send(body);
+        },
+      });
   }
 }
 

@@ -40,10 +40,14 @@ interface Answer {
   body: { error?: { code: string; message: string } };
 }
 
-/** GET /ping/{token} (POST with `body`) from the loopback address `from`. */
-function ping(token: string, from: string, body?: string): Promise<Answer> {
+/** GET /ping/{token} (POST with `body`; `method` another) from the loopback address `from`. */
+function ping(
+  token: string,
+  from: string,
+  body?: string,
+  method = body === undefined ? 'GET' : 'POST',
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const method = body === undefined ? 'GET' : 'POST';
     const headers =
       body === undefined ? {} : { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) };
     const req = httpRequest(
@@ -106,6 +110,22 @@ describe('tokens', () => {
     expect(hashes.mock.calls.length).toBeLessThanOrEqual(1);
     expect(await h.count()).toBe(0);
   });
+});
+
+describe('methods', () => {
+  it.each(['PUT', 'DELETE', 'PATCH'])(
+    '%s on a ping URL is a 405 naming the methods, and is not counted',
+    async (method) => {
+      const m = await createMonitor();
+      for (const path of ['', '/start', '/fail']) {
+        const a = await ping(`${m.token}${path}`, '127.0.5.1', 'done', method);
+        expect(a.status).toBe(405);
+        expect(a.body.error).toEqual({ code: 'method_not_allowed', message: expect.stringContaining('not counted') });
+      }
+      expect(await h.count()).toBe(0);
+      expect((await ping(m.token, '127.0.5.1')).status).toBe(200);
+    },
+  );
 });
 
 describe('429', () => {

@@ -16,6 +16,8 @@ export enum ApiErrorCode {
   Unauthorized = 'unauthorized',
   Forbidden = 'forbidden',
   NotFound = 'not_found',
+  /** 405, with `Allow`: the path exists, the method does not (a ping sent with PUT). */
+  MethodNotAllowed = 'method_not_allowed',
   Conflict = 'conflict',
   /** 422: well-formed but refused by policy (a check whose target the deny list forbids). */
   Denied = 'denied',
