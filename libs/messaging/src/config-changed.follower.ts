@@ -11,9 +11,7 @@ import { EventFollower, type EventFollowerLogger } from './event-follower';
 
 export type ConfigEventsLogger = EventFollowerLogger;
 
-export class ConfigChangedFollower {
-  private readonly follower: EventFollower;
-
+export class ConfigChangedFollower extends EventFollower {
   constructor(
     connection: BusConnection,
     handlers: {
@@ -23,7 +21,7 @@ export class ConfigChangedFollower {
     },
     logger: ConfigEventsLogger,
   ) {
-    this.follower = new EventFollower(
+    super(
       connection,
       {
         name: 'config.changed follower',
@@ -39,13 +37,5 @@ export class ConfigChangedFollower {
       },
       logger,
     );
-  }
-
-  start(): void {
-    this.follower.start();
-  }
-
-  stop(): Promise<void> {
-    return this.follower.stop();
   }
 }

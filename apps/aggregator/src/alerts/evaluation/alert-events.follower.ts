@@ -29,11 +29,9 @@ export interface AlertEventHandlers {
   onConnected(): void;
 }
 
-export class AlertEventsFollower {
-  private readonly follower: EventFollower;
-
+export class AlertEventsFollower extends EventFollower {
   constructor(connection: BusConnection, handlers: AlertEventHandlers, logger: AlertEventsLogger) {
-    this.follower = new EventFollower(
+    super(
       connection,
       {
         name: 'alert evaluator events',
@@ -48,13 +46,5 @@ export class AlertEventsFollower {
       },
       logger,
     );
-  }
-
-  start(): void {
-    this.follower.start();
-  }
-
-  stop(): Promise<void> {
-    return this.follower.stop();
   }
 }
