@@ -8,6 +8,10 @@ interface ErrorLike {
   message?: unknown;
   cause?: unknown;
   errors?: unknown;
+  /** OpenSSL's errors: `library` ("SSL routines") and `reason` ("wrong version number"). */
+  library?: unknown;
+  reason?: unknown;
+  code?: unknown;
 }
 
 function asError(e: unknown): ErrorLike | null {
@@ -26,6 +30,13 @@ export function failureReasonOf(err: unknown, ctx: { signal: AbortSignal; timeou
   const e = asError(err);
   if (!e) return String(err);
   if (Array.isArray(e.errors) && e.errors.length > 0) return failureReasonOf(e.errors[0], ctx);
+  // OpenSSL's message is `809C…:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/
+  // openssl/ssl/record/ssl3_record.c:350:` and a line break: its thread's id (another in every collector process, so
+  // the same fault read as a new one), a source file, and the one part that says anything, its `reason`.
+  if (typeof e.library === 'string' && typeof e.reason === 'string' && e.reason) {
+    const hint = e.code === 'ERR_SSL_WRONG_VERSION_NUMBER' ? ' (the port does not speak TLS?)' : '';
+    return `TLS: ${e.reason}${hint}`;
+  }
   const message = String(e.message || e.name || 'failed');
   const cause = asError(e.cause);
   if (cause && cause.message && cause.message !== message) return `${message}: ${String(cause.message)}`;

@@ -117,6 +117,44 @@ describe('dns probe (real queries to a local server)', () => {
   });
 });
 
+describe('dns probe: what a server answers beside the question', () => {
+  let dns: TestDnsServer;
+  beforeAll(async () => {
+    dns = await startDnsServer((name, type) => {
+      // A server answering every question about this name with its A record (some appliances and proxies do).
+      if (name === 'plain.test') return [{ type: 'A', address: '10.9.9.9' }];
+      if (name === '7.2.0.192.in-addr.arpa' && type === 'PTR') return [{ type: 'PTR', domain: 'host.test' }];
+      if (name === '1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa' && type === 'PTR')
+        return [{ type: 'PTR', domain: 'six.test' }];
+      return null;
+    });
+  });
+  afterAll(() => dns.close());
+  const check = (extra: Record<string, unknown>) =>
+    checkOf({ name: 'd', type: 'dns', query: 'plain.test', resolver: dns.address, ...extra });
+
+  it('a CNAME question answered with an A record is no CNAME: DOWN, not the name as its own alias', async () => {
+    // c-ares gave the queried name itself: UP, and `expected: ["plain.test"]` matched.
+    const out = await dnsProbe(check({ recordType: 'CNAME', expected: ['plain.test'] }), probeContext());
+    expect(out).toMatchObject({ ok: false, failureReason: 'no CNAME records for plain.test', facts: { answers: [] } });
+    expect(dns.queries.at(-1)).toEqual({ name: 'plain.test', type: 'CNAME' });
+  });
+
+  it('a PTR check of an address asks for its reverse name (IPv4 and IPv6)', async () => {
+    // The literal was asked for ("queryPtr ENOTFOUND 192.0.2.7"): every run DOWN.
+    const v4 = await dnsProbe(
+      check({ query: '192.0.2.7', recordType: 'PTR', expected: ['host.test'] }),
+      probeContext(),
+    );
+    expect(v4).toMatchObject({ ok: true, facts: { answers: ['host.test.'] } });
+    expect(dns.queries.at(-1)).toEqual({ name: '7.2.0.192.in-addr.arpa', type: 'PTR' });
+    const v6 = await dnsProbe(check({ query: '2001:db8::1', recordType: 'PTR' }), probeContext());
+    expect(v6).toMatchObject({ ok: true, facts: { answers: ['six.test.'] } });
+    const name = await dnsProbe(check({ query: '7.2.0.192.in-addr.arpa', recordType: 'PTR' }), probeContext());
+    expect(name).toMatchObject({ ok: true, facts: { answers: ['host.test.'] } });
+  });
+});
+
 describe('dns probe helpers', () => {
   it.each([
     ['10.0.0.53', { host: '10.0.0.53', port: 53 }],

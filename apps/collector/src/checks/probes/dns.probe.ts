@@ -23,12 +23,13 @@ export const dnsProbe: Probe<'dns'> = async (check, ctx) => {
     const servers = await serversFor(check.resolver, ctx);
     if (servers) resolver.setServers(servers);
     const started = performance.now();
-    const answers = await query(resolver, check.query, check.recordType);
+    const name = check.recordType === 'PTR' ? reverseName(check.query) : check.query;
+    const answers = await query(resolver, name, check.recordType);
     const latencyMs = roundMs(performance.now() - started);
     const missing = check.expected.filter((e) => !answers.some((a) => sameAnswer(a, e)));
     const failureReason =
       answers.length === 0
-        ? `no ${check.recordType} records for ${check.query}`
+        ? `no ${check.recordType} records for ${check.query}${name === check.query ? '' : ` (${name})`}`
         : missing.length > 0
           ? `expected ${missing.map((m) => JSON.stringify(m)).join(', ')} not in answers [${answers.join(', ')}]`
           : undefined;
@@ -67,6 +68,22 @@ export function splitResolver(text: string): { host: string; port: number } {
 
 const fqdn = (name: string): string => (name.endsWith('.') ? name : `${name}.`);
 
+/**
+ * A PTR check's query given as an address (`192.0.2.7`, `2001:db8::1`, as the schema allows) is asked as its reverse
+ * name (`7.2.0.192.in-addr.arpa`, nibbles under ip6.arpa): c-ares asked for the literal, and every run failed with
+ * ENOTFOUND. A name is asked as it is.
+ */
+export function reverseName(query: string): string {
+  const ip = parseIp(query);
+  if (!ip) return query;
+  if (ip.version === 4) return `${[...ip.bytes].reverse().join('.')}.in-addr.arpa`;
+  const nibbles = [...ip.bytes].flatMap((b) => [b >> 4, b & 15]);
+  return `${nibbles
+    .reverse()
+    .map((n) => n.toString(16))
+    .join('.')}.ip6.arpa`;
+}
+
 async function query(r: Resolver, name: string, type: RecordType): Promise<string[]> {
   try {
     switch (type) {
@@ -75,7 +92,10 @@ async function query(r: Resolver, name: string, type: RecordType): Promise<strin
       case 'AAAA':
         return await r.resolve6(name);
       case 'CNAME':
-        return (await r.resolveCname(name)).map(fqdn);
+        // c-ares reads a CNAME answer as it reads an A answer and gives the end of the alias chain: the queried name
+        // itself when the answer holds no CNAME (a server answering every type with the name's A records). That is no
+        // alias (a name cannot alias itself); it read as one, UP, and matched `expected` naming the query.
+        return (await r.resolveCname(name)).map(fqdn).filter((a) => !sameAnswer(a, name));
       case 'NS':
         return (await r.resolveNs(name)).map(fqdn);
       case 'PTR':

@@ -156,12 +156,17 @@ describe('process probe on this machine', () => {
     expect(r2['cpuPct']).toBeGreaterThan(5);
   });
 
-  it('counts every process of a name (this test runner is one of the "node" processes)', async () => {
-    const out = await processProbe(check({ processName: 'node' }), ctx());
+  it('counts every process of a name but the collector itself (this test runner is a "node" process)', async () => {
+    const name = `fw-many-${randomUUID().slice(0, 8)}`;
+    const a = await child(name, 'sleep', ['120']);
+    const b = await child(name, 'sleep', ['120']);
+    const out = await processProbe(check({ processName: name }), ctx());
     expect(out.ok).toBe(true);
-    const r = out.facts.result as { pids: number[]; count: number };
-    expect(r.pids).toContain(process.pid);
-    expect(r.count).toBeGreaterThanOrEqual(1);
+    expect((out.facts.result as { pids: number[] }).pids.sort()).toEqual([a.pid, b.pid].sort());
+    // The collector runs as node: a check of a Node application was UP while the collector ran, the application down.
+    const node = await processProbe(check({ processName: 'node' }), ctx());
+    if (node.ok) expect((node.facts.result as { pids: number[] }).pids).not.toContain(process.pid);
+    else expect(node.failureReason).toBe('no process named "node" is running (but this collector)');
   });
 
   it('finds a process by pid file, and says why when it cannot', async () => {

@@ -137,8 +137,13 @@ async function statOf(pid: number): Promise<ProcStat | null> {
   return s && s.state !== 'Z' && s.state !== 'X' ? s : null;
 }
 
-async function pidsNamed(name: string, signal: AbortSignal): Promise<number[]> {
+/**
+ * Pids going by `name`, the collector's own left out: a check of `node` (an application run by Node) was UP for as long
+ * as the collector itself ran, the application down or not. `self` says whether the collector went by the name.
+ */
+async function pidsNamed(name: string, signal: AbortSignal): Promise<{ pids: number[]; self: boolean }> {
   const pids = (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number);
+  let self = false;
   const found: number[] = [];
   for (let i = 0; i < pids.length && !signal.aborted; i += 64) {
     const batch = pids.slice(i, i + 64);
@@ -146,12 +151,15 @@ async function pidsNamed(name: string, signal: AbortSignal): Promise<number[]> {
       batch.map(async (pid) => {
         const [comm, cmdline] = await Promise.all([readText(`/proc/${pid}/comm`), readText(`/proc/${pid}/cmdline`)]);
         if (comm === null) return null;
-        return processGoesBy(name, comm.replace(/\n$/, ''), cmdline ?? '') ? pid : null;
+        if (!processGoesBy(name, comm.replace(/\n$/, ''), cmdline ?? '')) return null;
+        if (pid !== process.pid) return pid;
+        self = true;
+        return null;
       }),
     );
     for (const h of hits) if (h !== null) found.push(h);
   }
-  return found;
+  return { pids: found, self };
 }
 
 type Found = { ok: true; stats: ProcStat[] } | { ok: false; reason: string };
@@ -185,9 +193,10 @@ async function findByPidFile(path: string): Promise<Found> {
 }
 
 async function findByName(name: string, signal: AbortSignal): Promise<Found> {
-  const pids = await pidsNamed(name, signal);
+  const { pids, self } = await pidsNamed(name, signal);
   const stats = (await Promise.all(pids.map(statOf))).filter((s): s is ProcStat => s !== null);
-  if (stats.length === 0) return { ok: false, reason: `no process named "${name}" is running` };
+  if (stats.length === 0)
+    return { ok: false, reason: `no process named "${name}" is running${self ? ' (but this collector)' : ''}` };
   return { ok: true, stats };
 }
 

@@ -223,3 +223,37 @@ describe('s3 probe against an endpoint that answers GetObject with far more than
     }
   });
 });
+
+describe('s3 probe against an endpoint whose GetObject never answers', () => {
+  it('fails naming GetObject at the timeout, and still deletes the object it put', async () => {
+    const methods: string[] = [];
+    const stuck = createServer((req, res) => {
+      methods.push(req.method ?? '');
+      req.resume();
+      req.on('end', () => {
+        if (req.method === 'GET') return; // never answered
+        res.writeHead(req.method === 'DELETE' ? 204 : 200, { etag: '"x"' }).end();
+      });
+    });
+    await new Promise<void>((r) => stuck.listen(0, '127.0.0.1', r));
+    try {
+      const port = (stuck.address() as AddressInfo).port;
+      const timeoutMs = 800;
+      const started = performance.now();
+      const out = await s3Probe(check({ endpoint: `http://127.0.0.1:${port}` }), {
+        ...ctx(),
+        signal: AbortSignal.timeout(timeoutMs),
+        timeoutMs,
+      });
+      // The DELETE went with the run's ended signal: never sent (the object stayed), and its "timed out" was the reason.
+      expect(out).toMatchObject({ ok: false, failureReason: `GetObject: timed out after ${timeoutMs} ms` });
+      expect(methods).toEqual(['HEAD', 'PUT', 'GET', 'DELETE']);
+      expect(value(out, 's3_round_trip_ok')).toBe(0);
+      // Within the runner's grace after its abort (PROBE_GRACE_MS).
+      expect(performance.now() - started).toBeLessThan(timeoutMs + 1000);
+    } finally {
+      stuck.closeAllConnections();
+      await new Promise((r) => stuck.close(r));
+    }
+  });
+});

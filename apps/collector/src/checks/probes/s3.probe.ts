@@ -33,6 +33,9 @@ function failed(
   return { ok: false, latencyMs, failureReason, facts: { metrics: metrics.samples() }, metrics: metrics.toArray() };
 }
 
+/** How long the clean-up DELETE may take once the run's time is up (within the runner's grace after its abort). */
+const CLEANUP_BUDGET_MS = 500;
+
 /** Bytes of the object read back at most: the probe put 64; a server sending more is not read to its end. */
 const READ_BACK_MAX_BYTES = 4096;
 
@@ -127,12 +130,13 @@ export const s3Probe: Probe<'s3'> = async (check, ctx: ProbeContext): Promise<Pr
     if (check.roundTrip) {
       const key = `${check.prefix}${randomUUID()}`;
       const body = randomBytes(48).toString('base64');
-      await step('PutObject', 's3_put_ms', () =>
-        client.send(new PutObjectCommand({ Bucket: check.bucket, Key: key, Body: body, ContentType: 'text/plain' }), {
-          abortSignal: signal,
-        }),
-      );
+      let failure: { err: unknown } | undefined;
       try {
+        await step('PutObject', 's3_put_ms', () =>
+          client.send(new PutObjectCommand({ Bucket: check.bucket, Key: key, Body: body, ContentType: 'text/plain' }), {
+            abortSignal: signal,
+          }),
+        );
         const got = await step('GetObject', 's3_get_ms', async () => {
           const res = await client.send(new GetObjectCommand({ Bucket: check.bucket, Key: key }), {
             abortSignal: signal,
@@ -140,12 +144,23 @@ export const s3Probe: Probe<'s3'> = async (check, ctx: ProbeContext): Promise<Pr
           return res.Body ? await readAtMost(res.Body as AsyncIterable<Uint8Array>, READ_BACK_MAX_BYTES) : '';
         });
         if (got !== body) throw new Error('GetObject: the object read back differs from the one put');
-      } finally {
-        // Deleted whatever the read said: the probe leaves nothing behind.
-        await step('DeleteObject', 's3_delete_ms', () =>
-          client.send(new DeleteObjectCommand({ Bucket: check.bucket, Key: key }), { abortSignal: signal }),
-        );
+      } catch (err) {
+        failure = { err };
       }
+      // Deleted whatever the put or the read said (a put cut off may have stored it): the probe leaves nothing behind.
+      // Once the run's signal has ended (a GET past the timeout), under a short budget of its own: sent with the
+      // ended signal, the DELETE never left, the object stayed in the bucket, and its "timed out" replaced the
+      // step that failed. The first failure is the reason.
+      try {
+        await step('DeleteObject', 's3_delete_ms', () =>
+          client.send(new DeleteObjectCommand({ Bucket: check.bucket, Key: key }), {
+            abortSignal: signal.aborted ? AbortSignal.timeout(CLEANUP_BUDGET_MS) : signal,
+          }),
+        );
+      } catch (err) {
+        failure ??= { err };
+      }
+      if (failure) throw failure.err;
       bag.add('s3_round_trip_ok', 1);
     }
     return {

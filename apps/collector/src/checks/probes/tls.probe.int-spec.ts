@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createSecureContext, createServer as createTlsServer, type Server } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import { createServer as createPlainServer, type AddressInfo } from 'node:net';
 import { startCanary, type TestTarget } from './testing/targets';
 import { checkOf, probeContext } from './testing/probe-context';
 import { certificateForDays, selfSignedCertificate, type TestCertificate } from './testing/tls-certs';
@@ -121,6 +121,24 @@ describe('tls probe (real handshakes)', () => {
     // Verified, the handshake's own reason says it (once).
     const verified = await tlsProbe(tls(notYet.port), probeContext());
     expect(verified.failureReason).toBe('certificate not trusted: CERT_NOT_YET_VALID');
+  });
+
+  it("a port that does not speak TLS: a short reason, not OpenSSL's thread id, source file and line break", async () => {
+    const plain = createPlainServer((s) => s.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    plain.listen(0, '127.0.0.1');
+    await once(plain, 'listening');
+    try {
+      const out = await tlsProbe(tls((plain.address() as AddressInfo).port), probeContext());
+      // Was "809CE22A407F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/…:350:\n".
+      expect(out).toEqual({
+        ok: false,
+        latencyMs: null,
+        failureReason: 'TLS: wrong version number (the port does not speak TLS?)',
+        facts: {},
+      });
+    } finally {
+      plain.close();
+    }
   });
 
   it('a peer that never answers the handshake times out at the check timeout', async () => {

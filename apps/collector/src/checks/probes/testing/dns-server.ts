@@ -8,7 +8,7 @@ export type TestRecord =
   | { type: 'A' | 'AAAA'; address: string }
   | { type: 'MX'; priority: number; exchange: string }
   | { type: 'TXT'; data: string | string[] }
-  | { type: 'CNAME'; domain: string }
+  | { type: 'CNAME' | 'PTR'; domain: string }
   | { type: 'NS'; ns: string };
 
 export interface TestDnsServer {
