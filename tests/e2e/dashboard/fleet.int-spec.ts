@@ -455,7 +455,8 @@ describe('Fleet config page', () => {
     }
   });
 
-  it('no CSP violation or script error on the fleet pages', async () => {
+  it('no CSP violation or script error on the fleet pages (the inline favicon included)', async () => {
+    expect(await page.locator('link[rel="icon"]').getAttribute('href')).toMatch(/^data:image\/svg\+xml,/);
     expect(watch.errors).toEqual([]);
     expect(watch.csp).toEqual([]);
     expect(await pageCspViolations(page)).toEqual([]);

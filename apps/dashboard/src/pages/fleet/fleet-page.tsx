@@ -166,8 +166,9 @@ function StatsLine({ stats }: { stats: LeaderStatsView | undefined }) {
   if (!stats) return null;
   return (
     <span className="fw-muted" data-testid="fleet-stats">
-      {stats.members.total} members: {stats.members.ok} reporting, {stats.members.stale} stale, {stats.members.never}{' '}
-      never reached · {stats.inFlight} in flight · {stats.queued} queued · {stats.errors.down} down
+      {stats.members.total} member{stats.members.total === 1 ? '' : 's'}: {stats.members.ok} reporting,{' '}
+      {stats.members.stale} stale, {stats.members.never} never reached · {stats.inFlight} in flight · {stats.queued}{' '}
+      queued · {stats.errors.down} down
     </span>
   );
 }

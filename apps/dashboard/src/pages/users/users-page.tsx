@@ -91,7 +91,7 @@ function Users({ meId }: { meId: string }) {
   return (
     <>
       <PageHeader title="Users">
-        <span className="fw-muted">{users.data ? `${all.length} users` : ''}</span>
+        <span className="fw-muted">{users.data ? `${all.length} user${all.length === 1 ? '' : 's'}` : ''}</span>
       </PageHeader>
       <div className="fw-stack">
         <Card title="Users">
