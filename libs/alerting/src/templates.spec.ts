@@ -67,11 +67,11 @@ describe('alert templates (Liquid, no file system, bounded)', () => {
   });
 
   it('loops and output are bounded; errors render in brackets instead of throwing', () => {
-    expect(renderTemplate('{% for i in (1..100000000) %}x{% endfor %}', ctx())).toBe(
-      '[template error: memory alloc limit exceeded, line:1, col:1]',
-    );
+    // Whichever bound stops it first: the allocations on a quiet machine, the 100 ms render time on a loaded one.
+    const stopped = /^\[template error: (memory alloc limit exceeded|template render limit exceeded)/;
+    expect(renderTemplate('{% for i in (1..100000000) %}x{% endfor %}', ctx())).toMatch(stopped);
     expect(renderTemplate('{% for i in (1..200) %}{% for j in (1..200) %}x{% endfor %}{% endfor %}', ctx())).toMatch(
-      /^\[template error: memory alloc limit exceeded/,
+      stopped,
     );
     const big = renderTemplate('{% for i in (1..5000) %}0123456789{% endfor %}', ctx());
     expect(big.length).toBeLessThanOrEqual(TEMPLATE_LIMITS.maxOutputLength);
