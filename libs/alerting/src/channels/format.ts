@@ -68,7 +68,7 @@ const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'user-
 
 /**
  * The request for this channel, or null when the channel is sent nothing (a resolved-only message to a
- * channel without `sendResolved`). Throws InvalidError when a secret the channel needs is not stored.
+ * channel without `sendResolved`; an e-mail retry none of whose waiting recipients the channel still lists). Throws InvalidError when a secret the channel needs is not stored.
  */
 export function buildChannelRequest(
   config: ChannelConfig,
@@ -113,7 +113,11 @@ export function buildChannelRequest(
         headers: { ...JSON_HEADERS },
         body: JSON.stringify(pagerDutyEvent(required(config, secrets, 'routingKey'), n)),
       };
-    case 'email':
+    case 'email': {
+      // A retry for the recipients a relay refused for now: the others have the message already.
+      const wanted = n.recipients ? new Set(n.recipients.map((r) => r.toLowerCase())) : null;
+      const to = wanted ? config.to.filter((a) => wanted.has(a.toLowerCase())) : config.to;
+      if (!to.length) return null;
       return {
         kind: 'email',
         smtp: {
@@ -124,8 +128,9 @@ export function buildChannelRequest(
           ...(config.username ? { username: config.username } : {}),
           ...(secrets['password'] ? { password: secrets['password'] } : {}),
         },
-        message: emailMessage(config, n),
+        message: emailMessage({ from: config.from, to }, n),
       };
+    }
   }
 }
 

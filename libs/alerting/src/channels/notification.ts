@@ -41,6 +41,11 @@ export interface ChannelNotification {
   site: string;
   /** A test-send: receivers are told, and nothing is retried. */
   test?: boolean;
+  /**
+   * E-mail only: the channel's recipients still to be sent this message — those a relay refused for now (a 4xx at RCPT
+   * TO: greylisting, a full mailbox) while it took the others, which must not get it again. Absent: all of them.
+   */
+  recipients?: string[];
 }
 
 /** What a notification needs to know of targets and rules beyond the engine's notification. */

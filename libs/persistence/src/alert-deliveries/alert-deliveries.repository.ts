@@ -60,6 +60,8 @@ export interface DeliveryAttempt {
   alerts?: readonly DeliveryAlertRef[];
   /** How many alerts the message carried in all; default `alerts.length`. */
   alertCount?: number;
+  /** With `retrying`: what is left to send, replacing the message's notification (default: kept as it is). */
+  notification?: unknown;
 }
 
 /** An alert a logged message carried: its fingerprint, rule name, target and status in the message. */
@@ -278,9 +280,16 @@ export class AlertDeliveriesRepository {
       if (attempt.outcome === 'retrying' && attempt.nextAttemptAt !== null)
         await sqlExecute(
           tx,
-          `UPDATE alert_delivery_queue SET attempts = $2, next_attempt_at = $3::timestamptz, claimed_until = NULL, claimed_by = NULL
+          `UPDATE alert_delivery_queue SET attempts = $2, next_attempt_at = $3::timestamptz, claimed_until = NULL, claimed_by = NULL,
+             notification = COALESCE($5::jsonb, notification)
            WHERE id = $1::uuid AND claimed_by = $4`,
-          [attempt.deliveryId, attempt.attempt, iso(attempt.nextAttemptAt), owner],
+          [
+            attempt.deliveryId,
+            attempt.attempt,
+            iso(attempt.nextAttemptAt),
+            owner,
+            attempt.notification === undefined ? null : jsonOrNull(attempt.notification),
+          ],
         );
       else
         await sqlExecute(tx, 'DELETE FROM alert_delivery_queue WHERE id = $1::uuid AND claimed_by = $2', [

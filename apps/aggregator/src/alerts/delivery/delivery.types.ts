@@ -31,4 +31,6 @@ export interface SendResult {
   retryAfterMs: number | null;
   error: string | null;
   durationMs: number;
+  /** E-mail: the recipients a relay refused for now (SMTP 4xx) while it took the others — the ones to try again. */
+  retryRecipients?: string[];
 }

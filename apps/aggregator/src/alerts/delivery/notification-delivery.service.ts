@@ -364,7 +364,15 @@ export class NotificationDelivery {
       // The channel cannot make a request (a secret it needs is missing, …): not a choice, a failure.
       return { result: notSent((err as Error).message), request: null, unbuildable: true };
     }
-    if (!request) return { result: notSent('nothing to send: resolved alerts only and sendResolved is off'), request };
+    if (!request)
+      return {
+        result: notSent(
+          n.recipients
+            ? 'nothing to send: the channel no longer lists the recipients this retry was for'
+            : 'nothing to send: resolved alerts only and sendResolved is off',
+        ),
+        request,
+      };
     const { http, smtp } = this.options;
     const bound = (t: number) => (timeoutMs === undefined ? t : Math.max(1, Math.min(t, timeoutMs)));
     const result =
@@ -442,6 +450,10 @@ export class NotificationDelivery {
             durationMs: result.durationMs,
             nextAttemptAt: decision.retry ? decision.at : null,
             at,
+            // Some recipients have it: the retry goes to the others only.
+            ...(decision.retry && result.retryRecipients?.length
+              ? { notification: { ...n, recipients: result.retryRecipients } }
+              : {}),
           };
         }
       }

@@ -39,6 +39,17 @@ interface SmtpError {
   response?: string;
   message?: string;
   command?: string;
+  /** RCPT TO: the recipient refused. */
+  recipient?: string;
+}
+
+/** The recipients of an envelope refused with a 4xx reply, each with that reply. */
+function transientlyRefused(errors: readonly SmtpError[] | undefined): Array<{ recipient: string; text: string }> {
+  const out: Array<{ recipient: string; text: string }> = [];
+  for (const e of errors ?? [])
+    if (typeof e.recipient === 'string' && typeof e.responseCode === 'number' && isTransientSmtpCode(e.responseCode))
+      out.push({ recipient: e.recipient, text: `${e.recipient}: ${e.response ?? `SMTP ${e.responseCode}`}` });
+  return out;
 }
 
 export async function sendEmail(
@@ -83,11 +94,15 @@ export async function sendEmail(
     disableUrlAccess: true,
   });
   let timer: NodeJS.Timeout | undefined;
+  // The overall bound also ends the exchange itself: nodemailer closes the connection on the signal. (Only racing it
+  // left the socket open — a relay trickling a never-ending reply mid-DATA kept it, one more per retry — and the mail
+  // could still be accepted after this attempt was logged as timed out.)
+  const abort = new AbortController();
   const overall = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' })),
-      options.timeoutMs,
-    );
+    timer = setTimeout(() => {
+      reject(Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      abort.abort();
+    }, options.timeoutMs);
   });
   try {
     const info = await Promise.race([
@@ -99,10 +114,25 @@ export async function sendEmail(
         html: req.message.html,
         disableFileAccess: true,
         disableUrlAccess: true,
+        signal: abort.signal,
       }),
       overall,
     ]);
     const rejected = (info.rejected ?? []).length;
+    // Recipients refused for now (4xx at RCPT TO: greylisting, a full mailbox) while others took the mail: the message
+    // is tried again for them alone. Counted as delivered, they never got it.
+    const later = transientlyRefused(info.rejectedErrors);
+    if (later.length && later.length < req.message.to.length)
+      return done({
+        ok: false,
+        transient: true,
+        httpStatus: null,
+        retryAfterMs: null,
+        error: `sent to ${req.message.to.length - rejected} of ${req.message.to.length} recipients; refused for now: ${later
+          .map((r) => r.text)
+          .join('; ')}`,
+        retryRecipients: later.map((r) => r.recipient),
+      });
     if (rejected && rejected >= req.message.to.length)
       return done({
         ok: false,

@@ -1,0 +1,221 @@
+import { randomUUID } from 'node:crypto';
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { AlertDeliveriesRepository, closeSqlPool, createSqlPool, type SqlPool } from '@fleetwatch/persistence';
+import { createIsolatedDatabase, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
+import { NotificationDelivery } from './notification-delivery.service';
+import { alertOf, capturedLogger, MapChannelSource, notificationOf } from './receivers.int-helpers';
+import { sendEmail } from './smtp-transport';
+
+// The SMTP transport against stand-in servers written here (real sockets, no mail library on the server side): what
+// a hostile or broken relay can do to a send once the overall timeout has given up on it, and a relay that refuses
+// some recipients for now (greylisting) while it takes the others.
+
+jest.setTimeout(30_000);
+
+interface Relay {
+  port: number;
+  /** Sockets the relay holds that the client has not closed. */
+  open: () => number;
+  commands: string[];
+  close: () => Promise<void>;
+}
+
+/**
+ * A relay that speaks SMTP until the message's final dot, then answers it with a multi-line reply that never ends:
+ * one `250-` line every `trickleMs` (each keeps the socket busy, so an idle timeout never fires).
+ */
+async function tricklingRelay(trickleMs = 200): Promise<Relay> {
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const commands: string[] = [];
+  const server: Server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.write('220 relay.internal ESMTP\r\n');
+    let buffered = '';
+    let inData = false;
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        if (inData) {
+          if (line !== '.') continue;
+          inData = false;
+          commands.push('.');
+          const timer = setInterval(() => {
+            if (!socket.destroyed) socket.write('250-still queueing\r\n');
+          }, trickleMs);
+          timers.add(timer);
+          socket.on('close', () => clearInterval(timer));
+          continue;
+        }
+        const command = (line.split(' ')[0] ?? '').toUpperCase();
+        commands.push(command);
+        if (command === 'EHLO') socket.write('250-relay.internal\r\n250 8BITMIME\r\n');
+        else if (command === 'MAIL' || command === 'RCPT') socket.write('250 2.1.0 ok\r\n');
+        else if (command === 'DATA') {
+          inData = true;
+          socket.write('354 go ahead\r\n');
+        } else if (command === 'QUIT') socket.end('221 2.0.0 bye\r\n');
+        else socket.write('502 5.5.2 not implemented\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    open: () => [...sockets].filter((s) => !s.destroyed).length,
+    commands,
+    close: async () => {
+      timers.forEach((t) => clearInterval(t));
+      sockets.forEach((s) => s.destroy());
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+const message = { from: 'a@example.com', to: ['b@example.com'], subject: 's', text: 't', html: '<p>t</p>' };
+
+describe('SMTP transport against a relay that hangs mid-DATA', () => {
+  it('gives up at the overall timeout and closes the connection (no socket left behind per attempt)', async () => {
+    const relay = await tricklingRelay();
+    try {
+      const started = Date.now();
+      const result = await sendEmail(
+        { kind: 'email', smtp: { host: '127.0.0.1', port: relay.port, secure: false, requireTls: false }, message },
+        { timeoutMs: 1500 },
+      );
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(result).toMatchObject({ ok: false, transient: true });
+      expect(relay.commands).toContain('.'); // it did hang after the message, mid-reply
+      // The connection is closed by the sender once it has given up: a relay that keeps trickling must not keep it
+      // (each retry would leave one more open, and the mail might still be accepted after the attempt was logged).
+      await waitFor(() => (relay.open() === 0 ? true : null), { timeoutMs: 1000 });
+    } finally {
+      await relay.close();
+    }
+  });
+});
+
+/**
+ * A relay that greylists: the first RCPT TO of each address in `greylisted` gets a 450, later ones a 250. Records the
+ * recipients of each mail it took.
+ */
+async function greylistingRelay(greylisted: readonly string[]): Promise<{
+  port: number;
+  mails: string[][];
+  close: () => Promise<void>;
+}> {
+  const seen = new Set<string>();
+  const mails: string[][] = [];
+  const server = createTcpServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.write('220 relay.internal ESMTP\r\n');
+    let buffered = '';
+    let inData = false;
+    let rcpts: string[] = [];
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        if (inData) {
+          if (line === '.') {
+            inData = false;
+            mails.push(rcpts);
+            rcpts = [];
+            socket.write('250 2.0.0 queued\r\n');
+          }
+          continue;
+        }
+        const command = (line.split(/[ :]/)[0] ?? '').toUpperCase();
+        if (command === 'EHLO') socket.write('250-relay.internal\r\n250 8BITMIME\r\n');
+        else if (command === 'MAIL') socket.write('250 2.1.0 ok\r\n');
+        else if (command === 'RCPT') {
+          const address = /<([^>]*)>/.exec(line)?.[1] ?? '';
+          if (greylisted.includes(address) && !seen.has(address)) {
+            seen.add(address);
+            socket.write('450 4.2.0 greylisted, try again later\r\n');
+          } else {
+            rcpts.push(address);
+            socket.write('250 2.1.5 ok\r\n');
+          }
+        } else if (command === 'DATA') {
+          inData = true;
+          socket.write('354 go ahead\r\n');
+        } else if (command === 'RSET') socket.write('250 2.0.0 ok\r\n');
+        else if (command === 'QUIT') socket.end('221 2.0.0 bye\r\n');
+        else socket.write('502 5.5.2 not implemented\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    mails,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('a relay that refuses some recipients for now (greylisting: 450 at RCPT TO)', () => {
+  let db: IsolatedDatabase;
+  let pool: SqlPool;
+  beforeAll(async () => {
+    db = await createIsolatedDatabase();
+    pool = createSqlPool(db.databaseUrl, { max: 4 });
+  });
+  afterAll(async () => {
+    await closeSqlPool(pool);
+    await db?.dispose();
+  });
+
+  it('the others get it once; the refused one gets it on a retry, and the log says so', async () => {
+    const relay = await greylistingRelay(['grey@example.com']);
+    const repo = new AlertDeliveriesRepository(pool);
+    const channels = new MapChannelSource();
+    const d = new NotificationDelivery(repo, channels, capturedLogger().logger, {
+      owner: `test-${randomUUID()}`,
+      site: 'site-a',
+      externalURL: 'https://fleet.example.com',
+      pollIntervalMs: 50,
+      policy: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 500, maxAgeMs: 600_000, jitter: 0 },
+      smtp: { timeoutMs: 5000 },
+    });
+    const mail = channels.set({
+      id: `mail-${randomUUID()}`,
+      config: {
+        type: 'email',
+        name: 'mail',
+        enabled: true,
+        sendResolved: true,
+        host: '127.0.0.1',
+        port: relay.port,
+        secure: false,
+        allowPlaintextLogin: false,
+        from: 'fw@example.com',
+        to: ['ok@example.com', 'grey@example.com'],
+      },
+      secrets: {},
+    });
+    d.start();
+    try {
+      const [id] = await d.enqueue([{ channelId: mail.id, notification: notificationOf([alertOf()]) }]);
+      const log = await waitFor(
+        async () => {
+          const l = await repo.listLog({ deliveryId: id });
+          return l.length && l[0].outcome !== 'retrying' ? l.reverse() : null;
+        },
+        { timeoutMs: 15_000, description: 'the delivery to finish' },
+      );
+      expect(log.map((e) => e.outcome)).toEqual(['retrying', 'delivered']);
+      expect(log[0].error).toMatch(/grey@example\.com: 450 4\.2\.0 greylisted/);
+      // The accepted recipient got it once; the greylisted one got it on the retry, alone.
+      expect(relay.mails).toEqual([['ok@example.com'], ['grey@example.com']]);
+    } finally {
+      await d.stop();
+      await relay.close();
+    }
+  });
+});
