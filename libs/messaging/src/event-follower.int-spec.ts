@@ -1,9 +1,9 @@
 import { ExchangeName, Messages, RoutingKey, type ConfigChangedPayload, type Envelope } from '@fleetwatch/contracts';
-import { createIsolatedVhost, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
+import { createIsolatedVhost, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { createBus, type Bus } from './bus';
 import { ConfigChangedFollower } from './config-changed.follower';
 import { EventFollower } from './event-follower';
-import { RawAmqp, TEST_SOURCE } from './int-spec.helpers';
+import { RawAmqp, TEST_SOURCE, testConnection } from './int-spec.helpers';
 import { silentBusLogger } from './logger';
 
 // EventFollower on the real broker: each follower has a queue of its own (two followers both get every event), an
@@ -109,6 +109,44 @@ describe('EventFollower', () => {
     expect(f.follower.queue).not.toBe(first);
     const sent = await bus.publisher.publish(Messages.ConfigChanged, change(3));
     await waitFor(() => f.seen.some((e) => e.id === sent.id), { description: 'event through the new queue' });
+  });
+
+  it('a connection cut and back within the reopen delay: one queue, each event once, none after stop()', async () => {
+    const proxy = TcpProxy.forUrl(vhost.amqpUrl);
+    await proxy.start();
+    const connection = testConnection(proxy.rewriteUrl(vhost.amqpUrl), { name: 'follower' });
+    try {
+      const seen: string[] = [];
+      let connected = 0;
+      const f = new EventFollower(
+        connection,
+        {
+          name: 'test follower',
+          routingKeys: [RoutingKey.ConfigChanged],
+          onMessage: (e) => void seen.push(e.id),
+          onConnected: () => void connected++,
+        },
+        silentBusLogger,
+      );
+      followers.push(f);
+      f.start();
+      await waitFor(() => connected === 1, { description: 'queue in place' });
+      // The channel closes before the connection does: a reopen on the old session must not add a second queue to
+      // the one the new connection's setup opens.
+      proxy.cut();
+      await waitFor(() => connected === 2, { description: 'reconnected', timeoutMs: 10_000 });
+      await new Promise((r) => setTimeout(r, 1_500)); // past the reopen delay (1 s)
+      expect(connected).toBe(2);
+      const sent = await bus.publisher.publish(Messages.ConfigChanged, change(6));
+      await waitFor(() => seen.includes(sent.id), { description: 'event after the cut' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(seen.filter((id) => id === sent.id)).toHaveLength(1);
+      await f.stop();
+      await expect(bus.publisher.publish(Messages.ConfigChanged, change(7))).rejects.toThrow(/no queue is bound/);
+    } finally {
+      await connection.close();
+      await proxy.stop();
+    }
   });
 
   it('ConfigChangedFollower hands the payload of config.changed to onChanged; stop() removes its queue', async () => {

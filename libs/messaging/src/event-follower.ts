@@ -81,8 +81,11 @@ export class EventFollower {
       await closeSoon(channel);
       return;
     }
+    // One queue at a time: one still held (a reopen that raced a setup) is closed, not left delivering.
+    const before = this.channel;
     this.channel = channel;
     this.queueName = queue;
+    if (before && before !== channel) void closeSoon(before);
     this.opts.onConnected();
   }
 
@@ -105,15 +108,21 @@ export class EventFollower {
   }
 
   private onClosed(channel: Channel, session: ConnectionSession): void {
-    if (this.channel === channel) this.channel = undefined;
+    const current = this.channel === channel;
+    if (current) this.channel = undefined;
     if (this.stopped) return;
+    // A channel another has replaced (closed by open()) is no reason to open one more.
+    if (!current && this.channel !== undefined) return;
     // Channel closed on a live connection (broker-side cancel, channel error): reopen.
     // A lost connection runs the setup again by itself.
     if (this.connection.current()?.generation !== session.generation || this.reopenTimer) return;
     this.reopenTimer = setTimeout(() => {
       this.reopenTimer = undefined;
+      // Only on the session whose channel closed: amqplib closes the channels before the connection itself, so a
+      // dying connection looked live here, and a reconnect within the delay had opened its own queue by now — a
+      // second queue (each event twice; the untracked one kept delivering after stop()).
       const now = this.connection.current();
-      if (now && !this.stopped)
+      if (now && !this.stopped && now.generation === session.generation)
         this.open(now).catch((e: unknown) => {
           this.logger.warn({ error: (e as Error).message }, `${this.opts.name}: could not reopen; retrying`);
           this.onClosed(channel, now);
