@@ -41,6 +41,8 @@ export interface AlertSeriesState {
   lastSentAt: number | null;
   /** While its series is missing from the evaluations: since when (absent in states stored before it existed). */
   absentSince?: number | null;
+  /** The series its rule read when the episode began (CompiledAlertRule.seriesOf; metric rules only). */
+  series?: string;
 }
 
 /** What one evaluation of a series found. */
@@ -151,6 +153,7 @@ export function stepAlert(
         resolvedAt: null,
         keepFiringSince: null,
         lastSentAt: null,
+        ...(rule.seriesOf !== null ? { series: rule.seriesOf } : {}),
       };
       if (rule.forMs === 0) next = { ...next, state: 'firing', firedAt: now };
     } else if (prev && now - (prev.resolvedAt ?? now) >= RESOLVED_RETENTION_MS) next = undefined;

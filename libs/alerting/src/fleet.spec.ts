@@ -269,6 +269,31 @@ describe('fleet evaluation', () => {
     expect(r.notifications.map((n) => n.kind)).toEqual(['resolved']);
   });
 
+  it('a rule edited to read another series ends its old alerts at once (no grace, no repeats of the old figure)', () => {
+    const states = new Map<string, AlertSeriesState>();
+    applyChanges(states, evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95 })]).changed);
+    // The same rule id now reads CPU (a host without a CPU figure in this sample): the disk alert is no gap in data.
+    const cpu = compileAlertRule({
+      ...disk.rule,
+      condition: { type: 'metric', metric: { kind: 'host_cpu_pct' }, op: 'above', threshold: 10 },
+    });
+    const r = evaluateFleet({ rules: [cpu], states, now: T0 + MIN }, [host('host:h', { '/': 95 })]);
+    expect(r.notifications.map((n) => n.kind)).toEqual(['resolved']);
+    // Its threshold edited, the same series: a missing figure is still a gap.
+    const states2 = new Map<string, AlertSeriesState>();
+    applyChanges(
+      states2,
+      evaluateFleet({ rules: [disk], states: states2, now: T0 }, [host('host:h', { '/': 95 })]).changed,
+    );
+    const higher = compileAlertRule({
+      ...disk.rule,
+      condition: { type: 'metric', metric: { kind: 'host_disk_pct' }, op: 'above', threshold: 92 },
+    });
+    const r2 = evaluateFleet({ rules: [higher], states: states2, now: T0 + MIN }, [host('host:h', {})]);
+    expect([...r2.changed.values()].map((x) => x?.state)).toEqual(['firing']);
+    expect(r2.notifications).toEqual([]);
+  });
+
   it('the incremental evaluation of one target sees a missing series the same way (the evaluator runs it on a change)', () => {
     const states = new Map<string, AlertSeriesState>();
     applyChanges(

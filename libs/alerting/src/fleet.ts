@@ -133,11 +133,15 @@ const REPORTING: ReadonlySet<string> = new Set([TargetStatus.Up, TargetStatus.Do
  * still reports, and the rule, enabled, still selects it with a metric condition. A target gone, STALE (it stopped
  * reporting past its deadline: its figures are known gone), PAUSED or UNKNOWN (retired) is not reporting.
  */
-function seriesMissing(rule: CompiledAlertRule, observed: ObservedTarget | undefined): boolean {
+function seriesMissing(rule: CompiledAlertRule, prev: AlertSeriesState, observed: ObservedTarget | undefined): boolean {
   return (
     observed !== undefined &&
     rule.rule.enabled &&
     rule.rule.condition.type === 'metric' &&
+    // The rule still reads the series the alert began on (its condition not edited to another metric since); a state
+    // stored before states recorded it ends as before.
+    prev.series !== undefined &&
+    prev.series === rule.seriesOf &&
     REPORTING.has(observed.observation.status) &&
     rule.selector.matches(observed.target)
   );
@@ -205,7 +209,7 @@ export function evaluateFleet(input: EvaluationInput, targets: Iterable<Observed
         });
       continue;
     }
-    const absent = seriesMissing(rule, observed.get(prev.targetId));
+    const absent = seriesMissing(rule, prev, observed.get(prev.targetId));
     const r = stepAlert(rule, prev, { active: false, value: null, absent }, prev, {
       now: input.now,
       isMuted: isMuted ? (labels) => isMuted(labels, prev.targetId) : undefined,

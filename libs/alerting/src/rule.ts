@@ -32,6 +32,12 @@ export interface CompiledAlertRule {
   keepFiringForMs: number;
   repeatIntervalMs: number;
   grouping: AlertGrouping;
+  /**
+   * What series a metric condition reads (its `metric`, as JSON), null for a status condition: an alert whose series
+   * is missing keeps its state only while the rule still reads that series — not after the condition was edited to
+   * another metric, mount or device (its old alerts then end at once).
+   */
+  seriesOf: string | null;
 }
 
 export function compileAlertRule(
@@ -47,6 +53,7 @@ export function compileAlertRule(
     keepFiringForMs: rule.keepFiringFor ? durationMs(rule.keepFiringFor) : 0,
     repeatIntervalMs: durationMs(rule.repeatInterval ?? grouping.repeatInterval),
     grouping,
+    seriesOf: rule.condition.type === 'metric' ? JSON.stringify(rule.condition.metric) : null,
   };
 }
 
