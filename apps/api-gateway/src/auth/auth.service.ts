@@ -1,6 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ApiKeyScope, CidrSet, LoginRequest, LoginResponse, UserRole } from '@fleetwatch/contracts';
-import { ForbiddenError, RateLimitedError, roleOfApiKeyScopes, UnauthorizedError } from '@fleetwatch/domain';
+import {
+  ForbiddenError,
+  NotFoundError,
+  RateLimitedError,
+  roleOfApiKeyScopes,
+  UnauthorizedError,
+} from '@fleetwatch/domain';
 import {
   ApiKeysRepository,
   apiKeyPrefixOf,
@@ -89,7 +95,13 @@ export class AuthService {
       throw new ForbiddenError('this account is disabled: ask an admin to enable it');
     const { token, tokenHash } = newSessionToken(user.tokenVersion);
     const expiresAt = new Date(Date.now() + this.config.sessionTtlMs);
-    await this.sessions.create({ userId: user.id, tokenHash, expiresAt });
+    try {
+      await this.sessions.create({ userId: user.id, tokenHash, expiresAt });
+    } catch (err) {
+      // Deleted while its password was being checked: as if it had never been there (not a 500).
+      if (err instanceof NotFoundError) throw new UnauthorizedError(BAD_CREDENTIALS);
+      throw err;
+    }
     return {
       token,
       expiresAt: expiresAt.toISOString(),

@@ -94,3 +94,49 @@ describe('PUT /api/v1/users/{id}/disabled', () => {
     expect(bad.body.error.issues?.map((i) => i.path)).toEqual(['disabled']);
   });
 });
+
+describe('DELETE /api/v1/users/{id} while that user signs in', () => {
+  it('answers the sign-in 200 or 401, never a 500 (its session insert finds the user gone)', async () => {
+    const statuses = new Set<number>();
+    // The delete lands while the sign-in checks the password (argon2): most rounds hit the window.
+    for (let i = 0; i < 10; i++) {
+      const username = `leaving-${i}`;
+      const created = await gw.request<UserAdminView>('POST', '/api/v1/users', {
+        token: admin,
+        body: { username, password: 'leaving-password', role: 'viewer' },
+      });
+      expect(created.status).toBe(201);
+      const signIn = gw.request('POST', '/api/v1/auth/login', { body: { username, password: 'leaving-password' } });
+      await new Promise((r) => setTimeout(r, i % 5));
+      const removed = gw.request('DELETE', `/api/v1/users/${created.body.id}`, { token: admin });
+      const [answer, deleted] = await Promise.all([signIn, removed]);
+      expect(deleted.status).toBe(204);
+      statuses.add(answer.status);
+    }
+    expect([...statuses].filter((s) => s !== 200 && s !== 401)).toEqual([]);
+  });
+});
+
+describe('POST /api/v1/users: usernames that differ only in case', () => {
+  it('refuses `Admin` beside `admin` (409 naming the one it clashes with), also when both are created at once', async () => {
+    const lookalike = await gw.request<ApiErrorBody>('POST', '/api/v1/users', {
+      token: admin,
+      body: { username: 'Admin', password: 'lookalike-password', role: 'viewer' },
+    });
+    expect(lookalike.status).toBe(409);
+    expect(lookalike.body.error.message).toMatch(/"admin" differs only in case/);
+
+    const both = await Promise.all(
+      ['Twin', 'TWIN', 'twin'].map((username) =>
+        gw.request('POST', '/api/v1/users', {
+          token: admin,
+          body: { username, password: 'twin-password', role: 'viewer' },
+        }),
+      ),
+    );
+    expect(both.map((r) => r.status).sort()).toEqual([201, 409, 409]);
+    const listed = await gw.request<UserAdminView[]>('GET', '/api/v1/users', { token: admin });
+    expect(listed.body.filter((u) => u.username.toLowerCase() === 'twin')).toHaveLength(1);
+    expect(listed.body.filter((u) => u.username.toLowerCase() === 'admin')).toHaveLength(1);
+  });
+});

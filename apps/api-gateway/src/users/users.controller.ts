@@ -60,7 +60,10 @@ export class UsersController {
   @ApiOperation({ summary: 'Create a user (admin)' })
   @ApiZodBody(createUserRequestSchema)
   @ApiCreatedResponse({ schema: userViewSchema })
-  @ApiConflictResponse({ description: 'Username taken', schema: errorBodySchema })
+  @ApiConflictResponse({
+    description: 'Username taken, in any case (`Admin` when `admin` exists)',
+    schema: errorBodySchema,
+  })
   create(@Body() body: unknown): Promise<UserView> {
     return this.users.create(createUserRequestSchema.parse(body));
   }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { UserRole } from '@fleetwatch/contracts';
+import { NotFoundError } from '@fleetwatch/domain';
 
 import { testEnv } from '@fleetwatch/testing';
 import { createPrismaClient, DatabaseClient } from '../database';
@@ -48,6 +49,14 @@ describe('SessionsRepository', () => {
     expect(await sessions.revoke(s.id)).toBe(true);
     expect(await sessions.revoke(s.id)).toBe(false);
     expect(await sessions.findActiveByTokenHash(s.tokenHash)).toBeNull();
+  });
+
+  it('a session for a user deleted meanwhile is a NotFoundError (signing in while being deleted), not a raw driver error', async () => {
+    const u = await users.create({ username: `sess-${randomUUID()}`, passwordHash: 'h', role: UserRole.Viewer });
+    expect(await users.delete(u.id)).toBe(true);
+    await expect(
+      sessions.create({ userId: u.id, tokenHash: `t-${randomUUID()}`, expiresAt: new Date(Date.now() + hour) }),
+    ).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('revokes every session of a user at once', async () => {

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { NotFoundError } from '@fleetwatch/domain';
 import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient } from '../database';
-import { isUuid, rethrow } from '../errors';
+import { isForeignKeyViolation, isUuid, rethrow } from '../errors';
 import type { Session } from '../generated/prisma/client';
 import { DATABASE_CLIENT } from '../tokens';
 import { toUserRecord, UserRecord } from '../users/users.repository';
@@ -42,10 +43,12 @@ function toRecord(row: Session): SessionRecord {
 export class SessionsRepository {
   constructor(@Inject(DATABASE_CLIENT) private readonly db: DatabaseClient) {}
 
+  /** Throws NotFoundError when the user is gone (deleted while signing in). */
   async create(input: NewSession, tx?: DatabaseTransaction): Promise<SessionRecord> {
     try {
       return toRecord(await queryClient(this.db, tx).session.create({ data: input }));
     } catch (err) {
+      if (isForeignKeyViolation(err)) throw new NotFoundError(`user ${input.userId} not found`);
       rethrow(err, { conflict: 'session token collision' });
     }
   }

@@ -59,6 +59,21 @@ describe('UsersRepository', () => {
     );
   });
 
+  it('refuses a username that differs from a taken one only in case, also when they are created at once', async () => {
+    await users.create({ username: 'erin', passwordHash: 'x', role: UserRole.Viewer });
+    await expect(users.create({ username: 'ERIN', passwordHash: 'x', role: UserRole.Admin })).rejects.toThrow(
+      /"erin" differs only in case/,
+    );
+    const raced = await Promise.allSettled(
+      // Every spelling of `dave` (16).
+      Array.from({ length: 16 }, (_, bits) =>
+        [...'dave'].map((c, i) => (bits & (1 << i) ? c.toUpperCase() : c)).join(''),
+      ).map((username) => users.create({ username, passwordHash: 'x', role: UserRole.Viewer })),
+    );
+    expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of raced) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConflictError);
+  });
+
   it('bumps tokenVersion on password change and on an actual role change only', async () => {
     const u = await users.create({ username: 'bob', passwordHash: 'one', role: UserRole.Viewer });
     const p = await users.setPassword(u.id, 'two');

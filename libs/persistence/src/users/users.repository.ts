@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { UserRole } from '@fleetwatch/contracts';
-import { NotFoundError } from '@fleetwatch/domain';
+import { ConflictError, NotFoundError } from '@fleetwatch/domain';
 import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient, runInTransaction } from '../database';
 import { isUuid, rethrow } from '../errors';
 import type { User } from '../generated/prisma/client';
@@ -44,16 +44,36 @@ export function toUserRecord(row: User): UserRecord {
 
 /** Serialises "create the first admin" across replicas (pg_advisory_xact_lock key). */
 const FIRST_USER_LOCK = 0x66770001;
+/** Serialises user creation, so that a username is checked against the others in every case (pg_advisory_xact_lock key). */
+const USER_CREATE_LOCK = 0x66770002;
 
 @Injectable()
 export class UsersRepository {
   constructor(@Inject(DATABASE_CLIENT) private readonly db: DatabaseClient) {}
 
-  /** Throws ConflictError when the username is taken. */
+  /**
+   * Throws ConflictError when the username is taken, in any case: `Admin` beside `admin` would be two accounts that
+   * read as one in every list, audit line and sign-in form. Serialised with every other creation (a transaction-level
+   * advisory lock), so two at once cannot both pass the check.
+   */
   async create(input: NewUser, tx?: DatabaseTransaction): Promise<UserRecord> {
+    const insert = async (t: DatabaseTransaction): Promise<UserRecord> => {
+      const client = queryClient(this.db, t);
+      await client.$executeRaw`SELECT pg_advisory_xact_lock(${USER_CREATE_LOCK})`;
+      const clash = await client.$queryRaw<{ username: string }[]>`
+        SELECT username FROM users WHERE lower(username) = lower(${input.username}) LIMIT 1`;
+      if (clash.length > 0)
+        throw new ConflictError(
+          clash[0].username === input.username
+            ? `username ${JSON.stringify(input.username)} is taken`
+            : `username ${JSON.stringify(input.username)} is taken: ${JSON.stringify(clash[0].username)} differs only in case`,
+        );
+      return toUserRecord(await client.user.create({ data: input }));
+    };
     try {
-      return toUserRecord(await queryClient(this.db, tx).user.create({ data: input }));
+      return tx ? await insert(tx) : await runInTransaction(this.db, insert);
     } catch (err) {
+      if (err instanceof ConflictError) throw err;
       rethrow(err, { conflict: `username ${JSON.stringify(input.username)} is taken` });
     }
   }
