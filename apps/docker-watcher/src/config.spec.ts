@@ -16,6 +16,8 @@ describe('docker-watcher configuration', () => {
       port: 3005,
       maxBatch: 500,
       maxAgeMs: 24 * 3600_000,
+      probeAfterMs: 30_000,
+      answerTimeoutMs: 10_000,
     });
   });
 

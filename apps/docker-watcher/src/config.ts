@@ -35,6 +35,10 @@ export function loadDockerWatcherConfig(source: Record<string, string | undefine
         .default(''),
       DOCKER_WATCHER_RECONNECT_MAX_SECONDS: env.int(30, 1, 3600),
       DOCKER_WATCHER_INSPECT_CONCURRENCY: env.int(8, 1, 64),
+      /** The engine silent this long (no event, no answer) is pinged: is it still answering? */
+      DOCKER_WATCHER_PROBE_AFTER_SECONDS: env.int(30, 1, 3600),
+      /** A ping, list or inspect given no answer within this: not connected, and the watcher reconnects (resyncs). */
+      DOCKER_WATCHER_ANSWER_TIMEOUT_SECONDS: env.int(10, 1, 300),
       /** What the ingest accepted per container, kept across restarts; `off` keeps nothing (see SentLedger). */
       DOCKER_WATCHER_STATE_FILE: env.optionalString(),
     },
@@ -49,6 +53,8 @@ export function loadDockerWatcherConfig(source: Record<string, string | undefine
     instancePrefix: v.DOCKER_WATCHER_INSTANCE_PREFIX,
     reconnectMaxMs: v.DOCKER_WATCHER_RECONNECT_MAX_SECONDS * 1000,
     inspectConcurrency: v.DOCKER_WATCHER_INSPECT_CONCURRENCY,
+    probeAfterMs: v.DOCKER_WATCHER_PROBE_AFTER_SECONDS * 1000,
+    answerTimeoutMs: v.DOCKER_WATCHER_ANSWER_TIMEOUT_SECONDS * 1000,
     stateFile: watcherStateFile('docker-watcher', v.DOCKER_WATCHER_STATE_FILE, [
       v.DOCKER_HOST ?? v.DOCKER_SOCKET,
       v.DOCKER_WATCHER_INSTANCE_PREFIX,

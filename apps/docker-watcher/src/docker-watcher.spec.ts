@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import type { StatusUpdateInput } from '@fleetwatch/contracts';
 import { StatusPusher } from '@fleetwatch/pusher';
-import { DockerWatcher } from './docker-watcher';
+import { DockerWatcher, type DockerWatcherOptions } from './docker-watcher';
 import { SentLedger } from './sent-ledger';
 import { DockerEngineStandin } from './standin/docker-engine.standin';
 
@@ -15,7 +15,8 @@ import { DockerEngineStandin } from './standin/docker-engine.standin';
 const logs: string[] = [];
 const log = {
   info: () => undefined,
-  warn: (msg: string) => void logs.push(msg),
+  warn: (msg: string, fields?: Record<string, unknown>) =>
+    void logs.push(fields ? `${msg} ${JSON.stringify(fields)}` : msg),
   error: (msg: string) => void logs.push(msg),
 };
 let dir: string;
@@ -33,7 +34,11 @@ afterEach(async () => {
 });
 
 /** The watcher under test, on the stand-in engine, its ledger in this test's directory. */
-function watcherFor(pusher: StatusPusher, socketPath = engine.socketPath): DockerWatcher {
+function watcherFor(
+  pusher: StatusPusher,
+  socketPath = engine.socketPath,
+  opts: Partial<DockerWatcherOptions> = {},
+): DockerWatcher {
   return new DockerWatcher(
     new Dockerode({ socketPath }),
     pusher,
@@ -45,6 +50,9 @@ function watcherFor(pusher: StatusPusher, socketPath = engine.socketPath): Docke
       reconnectBaseMs: 50,
       reconnectMaxMs: 200,
       inspectConcurrency: 4,
+      probeAfterMs: 30_000,
+      answerTimeoutMs: 10_000,
+      ...opts,
     },
     log,
     new SentLedger(join(dir, 'state.json'), log, 10),
@@ -57,16 +65,23 @@ function watcherOn(socketPath: string): { watcher: DockerWatcher; pusher: Status
   return { watcher: watcherFor(pusher, socketPath), pusher };
 }
 
-/** An ingest stand-in that accepts (202) every push: updates sent to it count as accepted. */
-async function acceptingIngest(): Promise<{ url: string; close: () => Promise<void> }> {
+/** An ingest stand-in that accepts (202) every push: updates sent to it count as accepted (and are kept). */
+async function acceptingIngest(): Promise<{ url: string; close: () => Promise<void>; received: StatusUpdateInput[] }> {
+  const received: StatusUpdateInput[] = [];
   const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(202, { 'content-type': 'application/json' }).end('{}'));
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString()));
+    req.on('end', () => {
+      const body = JSON.parse(raw) as { updates?: StatusUpdateInput[] };
+      received.push(...(body.updates ?? [body as StatusUpdateInput]));
+      res.writeHead(202, { 'content-type': 'application/json' }).end('{}');
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise<void>((r) => server.close(() => r())),
+    received,
   };
 }
 
@@ -344,6 +359,68 @@ describe('DockerWatcher refreshes and a container the engine cannot inspect', ()
       await pusher.drained();
       expect(pusher.refreshDue(Date.now() + 61_000)).toBe(1);
     } finally {
+      await close();
+    }
+  });
+});
+
+describe('DockerWatcher and an engine that stops answering', () => {
+  it('a wedged engine (requests unanswered, the stream silent) is found by a ping: refreshes stop, and start again once it answers', async () => {
+    const { url, close, received } = await acceptingIngest();
+    // As main.ts: a state is reported again only while the watcher says it is connected.
+    const pusher = new StatusPusher({
+      url,
+      apiKey: 'k',
+      log,
+      refreshMs: 200,
+      lingerMs: 0,
+      refreshWhile: () => w.stats.connected,
+    });
+    // Quick deadlines: 300 ms without a word from the engine and it is pinged; no answer in 300 ms, it is gone.
+    const w = watcherFor(pusher, engine.socketPath, { probeAfterMs: 300, answerTimeoutMs: 300 });
+    const refreshes = () => received.filter((u) => u.instanceId === 'web-1').length;
+    const pings = () => engine.requests.filter((p) => p === '/_ping').length;
+    pusher.start();
+    w.start();
+    try {
+      await until('followed, and web-1 refreshed', () => w.stats.connected && refreshes() >= 3);
+      // Quiet for longer than the deadline: the pings were answered, so still connected.
+      const pinged = pings();
+      await new Promise((r) => setTimeout(r, 700));
+      expect(pings()).toBeGreaterThan(pinged);
+      expect(w.stats).toMatchObject({ connected: true, reconnects: 0 });
+
+      const unwedge = engine.wedge();
+      const wedgedAt = Date.now();
+      // The stream stays open and says nothing, every request hangs: before, the watcher stayed connected (its stream
+      // looked open) and web-1 was refreshed as running for ever.
+      await until('not connected', () => !w.stats.connected, 3_000);
+      expect(Date.now() - wedgedAt).toBeLessThan(2_000); // 300 ms of silence, 300 ms of ping, the 75 ms tick, slack
+      expect(logs.some((l) => /reconnecting/.test(l) && /no answer to a ping/.test(l))).toBe(true);
+      await until('what was in flight delivered', () => pusher.pending === 0);
+      const sent = refreshes();
+      // Tried again and again while wedged (each session's requests given up): never connected, never refreshed.
+      const seen = new Set<boolean>();
+      const end = Date.now() + 1_500;
+      while (Date.now() < end) {
+        seen.add(w.stats.connected);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect([...seen]).toEqual([false]);
+      expect(refreshes()).toBe(sent);
+      expect(w.stats.reconnects).toBeGreaterThan(1);
+
+      unwedge();
+      await until('following events again', () => w.stats.connected && engine.openStreams === 1);
+      await until('refreshed again', () => refreshes() > sent);
+      engine.act('web-1', 'die', { exitCode: 3 });
+      await until('an event arrives', () => received.some((u) => u.instanceId === 'web-1' && u.status === 'failed'));
+      // Every request the wedged engine left unanswered was given up by the watcher (none held open for ever).
+      await until('no request left hanging', () => engine.unansweredRequests === 0, 3_000);
+    } finally {
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
       await close();
     }
   });

@@ -25,9 +25,17 @@ export interface DockerWatcherOptions {
   reconnectMaxMs: number;
   /** Inspects in flight at once during a resync. */
   inspectConcurrency: number;
+  /** Nothing heard from the engine this long (no event, no answer): it is pinged. */
+  probeAfterMs: number;
+  /** A request (a ping, a list, an inspect) given no answer this long: the engine is gone (the session ends). */
+  answerTimeoutMs: number;
 }
 
 export interface DockerWatcherStats {
+  /**
+   * The engine answered lately: the events stream is open, and the engine heard from (an event, an answer, a ping)
+   * within probeAfterMs + answerTimeoutMs. The pusher refreshes states only while this is true.
+   */
   connected: boolean;
   resyncs: number;
   lastResyncMs: number;
@@ -47,21 +55,37 @@ interface Known {
 }
 
 /**
+ * The engine gave no answer (a connection cut or refused) to a request about one event, or to a ping while it said
+ * nothing: its session must end.
+ */
+class EngineSilentError extends Error {
+  constructor(cause: unknown, message: string = (cause as Error)?.message ?? String(cause)) {
+    super(message, { cause });
+    this.name = 'EngineSilentError';
+  }
+}
+
+/** dockerode's ping takes an abortSignal (lib/docker.js), as its other requests do; its types leave it out. */
+type Pinging = { ping(opts: { abortSignal: AbortSignal }): Promise<unknown> };
+
+const destroy = (stream: NodeJS.ReadableStream | null) =>
+  (stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+
+/**
  * Follows one Docker engine: on start and after every reconnect a full resync (list
  * every container matching the label filters, inspect each, report its state, report
  * the ones that disappeared meanwhile as removed), then the events stream from just
  * before the listing (`since`), so nothing that happened between the two is missed.
  * Every lifecycle event is answered by an inspect of its container, so an event and a
  * resync that see the same state produce the same update (and `updateId`).
+ *
+ * `connected` (what keeps the pusher refreshing states) means the engine answered lately: the events stream is open,
+ * and an engine that says nothing for probeAfterMs is pinged — no answer within answerTimeoutMs (a wedged daemon,
+ * a tcp:// DOCKER_HOST out of reach while its stream looks open) ends the session: not connected within probeAfterMs
+ * + answerTimeoutMs + a tick, 45 s by default, and the next session resyncs. Every other request is given up after
+ * answerTimeoutMs too: one sent to a daemon that wedged (or over a pooled connection gone dead) may never be
+ * answered, while the pings, on new connections, are.
  */
-/** The engine gave no answer (a connection cut or refused) to a request about one event: its session must end. */
-class EngineSilentError extends Error {
-  constructor(cause: unknown) {
-    super((cause as Error)?.message ?? String(cause), { cause });
-    this.name = 'EngineSilentError';
-  }
-}
-
 export class DockerWatcher {
   readonly stats: DockerWatcherStats = {
     connected: false,
@@ -83,6 +107,8 @@ export class DockerWatcher {
   private stream: NodeJS.ReadableStream | null = null;
   private loop: Promise<void> | null = null;
   private wakeSleep: (() => void) | null = null;
+  /** When the engine last answered (a request, an event on the stream, a ping). */
+  private heardAt = 0;
 
   constructor(
     private readonly docker: Dockerode,
@@ -104,7 +130,7 @@ export class DockerWatcher {
       if (this.resyncWanted && this.stats.connected) {
         this.resyncWanted = false;
         this.log.warn('updates were dropped from the full push queue: resyncing to send current states again');
-        (this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+        destroy(this.stream);
       }
     });
     pusher.onDropped((updates, reason) => {
@@ -163,7 +189,7 @@ export class DockerWatcher {
     this.running = false;
     this.stopped = true;
     this.wakeSleep?.();
-    (this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+    destroy(this.stream);
     await this.loop;
   }
 
@@ -201,26 +227,120 @@ export class DockerWatcher {
     }
   }
 
-  /** One connection: ping, resync, then follow events until the stream ends. */
+  /**
+   * One connection: ping, resync, then follow events until the stream ends — or until the engine is found silent
+   * (watchEngine). Every request of the session carries its signal, which that cuts: dockerode sets no timeout, and a
+   * request left hanging (the stream, an inspect, the first ping) held the session, `connected` with it, for ever.
+   */
   private async session(onConnected: () => void): Promise<void> {
-    await this.docker.ping();
-    if (!this.running) return;
+    const session = new AbortController();
+    const silent = new Promise<never>((_, reject) =>
+      session.signal.addEventListener('abort', () => reject(session.signal.reason as Error), { once: true }),
+    );
+    this.heardAt = Date.now();
+    const endWatch = this.watchEngine(session);
+    try {
+      await Promise.race([this.follow(session.signal, onConnected), silent]);
+    } finally {
+      endWatch();
+    }
+  }
+
+  /**
+   * While a session lasts: the engine heard from nothing for probeAfterMs (a quiet engine sends no event) is pinged;
+   * no answer within answerTimeoutMs ends the session, as an event's inspect without an answer does, and it is no
+   * longer `connected` at once (refreshes stop). An engine answering with an error is there.
+   */
+  private watchEngine(session: AbortController): () => void {
+    let probing = false;
+    let over = false;
+    const timer = setInterval(
+      () => {
+        if (over || probing || !this.running || Date.now() - this.heardAt < this.opts.probeAfterMs) return;
+        probing = true;
+        const silentMs = Date.now() - this.heardAt;
+        this.answered(undefined, (abortSignal) => (this.docker as unknown as Pinging).ping({ abortSignal }))
+          .then(
+            () => this.heard(),
+            (err: unknown) => {
+              if ((err as { statusCode?: number }).statusCode !== undefined) return this.heard();
+              if (over || !this.running) return;
+              this.stats.connected = false;
+              session.abort(
+                new EngineSilentError(
+                  err,
+                  `no answer to a ping within ${this.opts.answerTimeoutMs} ms (nothing heard for ${silentMs} ms)`,
+                ),
+              );
+            },
+          )
+          .finally(() => (probing = false));
+      },
+      Math.max(10, Math.min(5_000, Math.floor(this.opts.probeAfterMs / 4))),
+    );
+    timer.unref();
+    return () => {
+      over = true;
+      clearInterval(timer);
+    };
+  }
+
+  private heard(): void {
+    this.heardAt = Date.now();
+  }
+
+  /**
+   * A request (not the events stream) given up when the session is cut (`session`) or when it has no answer within
+   * answerTimeoutMs: it fails then with no statusCode — no answer, as a connection cut. Its own AbortController, not
+   * AbortSignal.any: a session follows events for days, and each inspect would hang a signal on the session's.
+   */
+  private async answered<T>(
+    session: AbortSignal | undefined,
+    request: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const ac = new AbortController();
+    const cut = () => ac.abort(session?.reason);
+    if (session?.aborted) cut();
+    session?.addEventListener('abort', cut, { once: true });
+    const timer = setTimeout(
+      () => ac.abort(new Error(`no answer from the docker engine within ${this.opts.answerTimeoutMs} ms`)),
+      this.opts.answerTimeoutMs,
+    );
+    try {
+      return await request(ac.signal);
+    } catch (err) {
+      // The reason, not the AbortError it is wrapped in ("The operation was aborted"): what the log tells.
+      throw ac.signal.aborted ? ac.signal.reason : err;
+    } finally {
+      clearTimeout(timer);
+      session?.removeEventListener('abort', cut);
+    }
+  }
+
+  private async follow(signal: AbortSignal, onConnected: () => void): Promise<void> {
+    await this.answered(signal, (abortSignal) => (this.docker as unknown as Pinging).ping({ abortSignal }));
+    this.heard();
+    if (!this.running || signal.aborted) return;
     // Whole seconds, one before now: the events stream replays from there, so an event that
     // lands between the listing and the subscription is still seen (and deduplicated).
     const since = Math.floor(Date.now() / 1000) - 1;
-    await this.resync();
-    if (!this.running) return;
+    await this.resync(signal);
+    if (!this.running || signal.aborted) return;
     const stream = await this.docker.getEvents({
       since,
       filters: { type: ['container'], ...this.filters() },
+      abortSignal: signal,
     } as Dockerode.GetEventsOptions);
+    this.heard();
     // stop() came while the stream was being opened: it found none to close, and this one would be followed until
-    // the engine ends it — the loop stop() waits for would never end (a SIGTERM that never exits).
-    if (!this.running) {
-      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    // the engine ends it — the loop stop() waits for would never end (a SIGTERM that never exits). Found silent
+    // meanwhile: the session is over.
+    if (!this.running || signal.aborted) {
+      destroy(stream);
       return;
     }
     this.stream = stream;
+    signal.addEventListener('abort', () => destroy(stream), { once: true });
     this.stats.connected = true;
     onConnected();
     this.log.info('following docker events', { since });
@@ -228,6 +348,7 @@ export class DockerWatcher {
       let buffer = '';
       let chain = Promise.resolve();
       stream.on('data', (chunk: Buffer) => {
+        this.heard();
         buffer += chunk.toString('utf8');
         let nl: number;
         while ((nl = buffer.indexOf('\n')) >= 0) {
@@ -243,7 +364,7 @@ export class DockerWatcher {
           }
           // One at a time, in order: a container's events must not overtake each other.
           chain = chain
-            .then(() => this.onEvent(event))
+            .then(() => this.onEvent(event, signal))
             .catch((e: Error) => {
               if (!(e instanceof EngineSilentError)) {
                 this.log.warn('event not handled', { error: e.message });
@@ -253,7 +374,7 @@ export class DockerWatcher {
               // unknown, so the session ends — the next one resyncs every container. Only logged, the event was
               // lost: a container that died stayed reported (and refreshed) running until its next event.
               this.log.warn('event not handled: reconnecting to resync', { error: e.message });
-              (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+              destroy(stream);
               reject(e);
             });
         }
@@ -264,15 +385,19 @@ export class DockerWatcher {
     });
   }
 
-  /** Lists, inspects and reports every matching container; the ones no longer listed are reported removed. */
-  async resync(): Promise<void> {
+  /**
+   * Lists, inspects and reports every matching container; the ones no longer listed are reported removed. `signal`:
+   * the session's (its requests are cut when the engine is found silent, and the resync fails); each is given up after
+   * answerTimeoutMs in any case.
+   */
+  async resync(signal?: AbortSignal): Promise<void> {
     const started = performance.now();
     // Removals are judged against what was known when the listing was taken.
     const knownBefore = [...this.known.keys()];
-    const listed = await this.docker.listContainers({
-      all: true,
-      filters: this.filters(),
-    } as Dockerode.ContainerListOptions);
+    const listed = await this.answered(signal, (abortSignal) =>
+      this.docker.listContainers({ all: true, filters: this.filters(), abortSignal } as Dockerode.ContainerListOptions),
+    );
+    this.heard();
     const seen = new Set<string>();
     // The names the listing holds: one a container was renamed away from may be another's now.
     const listedNames = new Set(listed.map((c) => (c.Names?.[0] ?? '').replace(/^\//, '')).filter(Boolean));
@@ -283,7 +408,7 @@ export class DockerWatcher {
       while (next < listed.length && !this.stopped) {
         const c = listed[next++] as Dockerode.ContainerInfo;
         seen.add(c.Id);
-        const snapshot = await this.inspect(c.Id).catch((err: unknown) => {
+        const snapshot = await this.inspect(c.Id, signal).catch((err: unknown) => {
           // The engine answered for this container alone (a 5xx): it is skipped, not the whole resync — one
           // container the engine cannot describe kept the watcher from ever following events. An engine out of
           // reach (no answer) still fails the resync, and the session is tried again.
@@ -324,7 +449,7 @@ export class DockerWatcher {
     this.log.info('resync done', { containers: listed.length, ms: this.stats.lastResyncMs });
   }
 
-  private async onEvent(event: DockerEvent): Promise<void> {
+  private async onEvent(event: DockerEvent, signal?: AbortSignal): Promise<void> {
     const subject = eventSubject(event);
     if (!subject || !isLifecycleAction(subject.action)) return;
     this.stats.events++;
@@ -332,7 +457,7 @@ export class DockerWatcher {
       this.removed(subject.id, subject.at, { Name: subject.name, image: subject.image });
       return;
     }
-    const snapshot = await this.inspect(subject.id).catch((err: unknown) => {
+    const snapshot = await this.inspect(subject.id, signal).catch((err: unknown) => {
       // The engine answered for this container alone (a 5xx): what the event did to it is unknown. An engine out of
       // reach (no answer) fails the event: its session ends, and the next one resyncs.
       const status = (err as { statusCode?: number }).statusCode;
@@ -363,10 +488,16 @@ export class DockerWatcher {
     this.pusher.release(updateOfRemoved({ Id: id, Name: k.name, image: k.image }, undefined, this.mapping()));
   }
 
-  private async inspect(id: string): Promise<ContainerSnapshot | null> {
+  private async inspect(id: string, signal?: AbortSignal): Promise<ContainerSnapshot | null> {
     try {
-      return (await this.docker.getContainer(id).inspect()) as unknown as ContainerSnapshot;
+      const snapshot = await this.answered(signal, (abortSignal) =>
+        this.docker.getContainer(id).inspect({ abortSignal }),
+      );
+      this.heard();
+      return snapshot as unknown as ContainerSnapshot;
     } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === undefined) throw err;
+      this.heard(); // an answer all the same
       if ((err as { statusCode?: number }).statusCode === 404) return null;
       throw err;
     }

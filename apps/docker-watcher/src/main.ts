@@ -23,7 +23,8 @@ async function main() {
     baseDelayMs: config.retryBaseMs,
     maxDelayMs: config.retryMaxMs,
     refreshMs: config.refreshMs,
-    // A state is reported again only while the engine is followed: an engine out of reach is not "still running".
+    // A state is reported again only while the engine is followed and answers (`connected`): an engine out of reach
+    // is not "still running".
     refreshWhile: () => watcher.stats.connected,
   });
   const watcher: DockerWatcher = new DockerWatcher(
@@ -38,6 +39,8 @@ async function main() {
       reconnectBaseMs: 500,
       reconnectMaxMs: config.reconnectMaxMs,
       inspectConcurrency: config.inspectConcurrency,
+      probeAfterMs: config.probeAfterMs,
+      answerTimeoutMs: config.answerTimeoutMs,
     },
     log,
     new SentLedger(config.stateFile, log),
@@ -48,7 +51,7 @@ async function main() {
     metrics: () => [
       {
         name: 'fleetwatch_watcher_connected',
-        help: 'Whether the Docker events stream is open (1) or not (0).',
+        help: 'Whether the Docker events stream is open and the engine answered lately (1) or not (0).',
         type: 'gauge',
         value: watcher.stats.connected ? 1 : 0,
       },

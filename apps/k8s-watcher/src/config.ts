@@ -36,6 +36,10 @@ export function loadK8sWatcherConfig(source: Record<string, string | undefined> 
       K8S_WATCHER_LIST_PAGE_SIZE: env.int(500, 1, 5000),
       K8S_WATCHER_WATCH_TIMEOUT_SECONDS: env.int(300, 5, 3600),
       K8S_WATCHER_RECONNECT_MAX_SECONDS: env.int(30, 1, 3600),
+      /** A watch silent this long (no event, no bookmark) is checked: is the API server still answering? */
+      K8S_WATCHER_PROBE_AFTER_SECONDS: env.int(30, 1, 3600),
+      /** No answer within this (the probe, a watch request's headers): not connected, and the watch restarts. */
+      K8S_WATCHER_ANSWER_TIMEOUT_SECONDS: env.int(10, 1, 300),
       /** The pods reported, kept across restarts (default: a file in ~/.fleetwatch per cluster and filters; `off`: none). */
       K8S_WATCHER_STATE_FILE: env.optionalString(),
     },
@@ -52,6 +56,8 @@ export function loadK8sWatcherConfig(source: Record<string, string | undefined> 
     listPageSize: v.K8S_WATCHER_LIST_PAGE_SIZE,
     watchTimeoutSeconds: v.K8S_WATCHER_WATCH_TIMEOUT_SECONDS,
     reconnectMaxMs: v.K8S_WATCHER_RECONNECT_MAX_SECONDS * 1000,
+    probeAfterMs: v.K8S_WATCHER_PROBE_AFTER_SECONDS * 1000,
+    answerTimeoutMs: v.K8S_WATCHER_ANSWER_TIMEOUT_SECONDS * 1000,
     /** As set (`off`: none); unset: per cluster (known once the kubeconfig is read: stateFileFor). */
     stateFile: v.K8S_WATCHER_STATE_FILE,
   };

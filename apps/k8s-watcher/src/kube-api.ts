@@ -68,7 +68,7 @@ export interface PodList {
   items: PodK8s[];
 }
 
-/** GET of one JSON document with the KubeConfig's credentials and TLS settings. */
+/** GET of one JSON document with the KubeConfig's credentials and TLS settings; `timeoutMs`: of silence on the socket. */
 async function getJson<T>(kc: KubeConfig, path: string, timeoutMs: number): Promise<T> {
   const server = kc.getCurrentCluster()?.server ?? '';
   const url = new URL(server.replace(/\/$/, '') + path);
@@ -124,4 +124,15 @@ export async function listPods(
     cont = page.metadata?.continue || undefined;
   } while (cont);
   return { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion }, items };
+}
+
+/**
+ * Whether the API server answers (the watcher's liveness probe, while its watch is silent): a list of one pod of the
+ * namespace at most, with the watcher's credentials. Rejects with a KubeApiError when it answers with an error (it is
+ * there all the same), with another error when it gives no answer within `timeoutMs` or the connection fails. No
+ * label selector: RBAC does not look at it, and with one a list of `limit=1` can make the API server read through
+ * every pod of the namespace in etcd to find a match.
+ */
+export async function probePods(kc: KubeConfig, namespace: string | undefined, timeoutMs: number): Promise<void> {
+  await getJson<unknown>(kc, `${podsPath(namespace)}?limit=1`, timeoutMs);
 }

@@ -29,7 +29,8 @@ async function main() {
     baseDelayMs: config.retryBaseMs,
     maxDelayMs: config.retryMaxMs,
     refreshMs: config.refreshMs,
-    // A state is reported again only while the API server is watched: pods out of sight are not "still running".
+    // A state is reported again only while the API server is watched and answers (`connected`): pods out of sight
+    // are not "still running".
     refreshWhile: () => watcher.stats.connected,
   });
   // One file per cluster (its API URL) and filters: another cluster's pods are never taken for pods deleted here.
@@ -49,6 +50,8 @@ async function main() {
       reconnectBaseMs: 500,
       reconnectMaxMs: config.reconnectMaxMs,
       watchTimeoutSeconds: config.watchTimeoutSeconds,
+      probeAfterMs: config.probeAfterMs,
+      answerTimeoutMs: config.answerTimeoutMs,
       stateFile,
     },
     log,
@@ -60,7 +63,7 @@ async function main() {
     metrics: () => [
       {
         name: 'fleetwatch_watcher_connected',
-        help: 'Whether the pod watch is open (1) or not (0).',
+        help: 'Whether the pods are listed and watched and the API server answered lately (1) or not (0).',
         type: 'gauge',
         value: s.connected ? 1 : 0,
       },

@@ -82,14 +82,23 @@ afterEach(async () => {
   expect(kube.calls.unauthorized).toBe(0);
 });
 
-function startWatcher(opts: Partial<PodWatcherOptions> = {}): PodWatcher {
+/** `refreshMs`: the pusher reports each pod's state again this often while the watcher is connected, as main.ts does. */
+function startWatcher(opts: Partial<PodWatcherOptions> = {}, refreshMs = 0): PodWatcher {
   const dir = mkdtempSync(join(tmpdir(), 'kw-'));
   const path = join(dir, 'kubeconfig');
   writeFileSync(
     path,
     `apiVersion: v1\nkind: Config\ncurrent-context: s\nclusters:\n- name: s\n  cluster:\n    server: ${kube.url}\ncontexts:\n- name: s\n  context:\n    cluster: s\n    user: u\nusers:\n- name: u\n  user:\n    token: ${TOKEN}\n`,
   );
-  pusher = new StatusPusher({ url: ingestUrl, apiKey: 'k', log, baseDelayMs: 50, maxDelayMs: 200 });
+  pusher = new StatusPusher({
+    url: ingestUrl,
+    apiKey: 'k',
+    log,
+    baseDelayMs: 50,
+    maxDelayMs: 200,
+    refreshMs,
+    refreshWhile: () => watcher?.stats.connected === true,
+  });
   watcher = new PodWatcher(
     loadKubeConfig({ KUBECONFIG: path }).kc,
     pusher,
@@ -104,6 +113,8 @@ function startWatcher(opts: Partial<PodWatcherOptions> = {}): PodWatcher {
       reconnectBaseMs: 50,
       reconnectMaxMs: 200,
       watchTimeoutSeconds: 300,
+      probeAfterMs: 30_000,
+      answerTimeoutMs: 10_000,
       ...opts,
     },
     log,
@@ -209,6 +220,72 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     const w = startWatcher();
     await until('listed after the failures', () => lastStatus('shop/web-a') === 'running' && kube.openWatches === 1);
     expect(w.stats).toMatchObject({ relists: 1, gone: 0, reconnects: 2 });
+  });
+
+  it('an API server that stops answering (wedged) is found within the probe deadline: refreshes stop, and start again once it answers', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    // Quick deadlines: a watch silent for 300 ms is probed; a probe or list page unanswered in 300 ms has failed.
+    const w = startWatcher({ probeAfterMs: 300, answerTimeoutMs: 300, listTimeoutMs: 300 }, 200);
+    const refreshes = () => statusesOf('shop/web-a').length;
+    await until('watching, and web-a refreshed', () => kube.openWatches === 1 && refreshes() >= 3);
+    // Quiet for longer than the probe deadline: the probes (lists of one pod) were answered, so still connected.
+    const lists = kube.calls.list;
+    await new Promise((r) => setTimeout(r, 700));
+    expect(kube.calls.list).toBeGreaterThan(lists);
+    expect(w.stats).toMatchObject({ connected: true, reconnects: 0 });
+
+    const relists = w.stats.relists;
+    const unwedge = kube.wedge();
+    const wedgedAt = Date.now();
+    // The open watch says nothing more and every request hangs: before, CONNECT (fired before the list and the watch
+    // request, whatever came of them) kept `connected` true, and web-a was refreshed as running for ever.
+    await until('not connected', () => !w.stats.connected, 3_000);
+    expect(Date.now() - wedgedAt).toBeLessThan(2_000); // 300 ms of silence, 300 ms of probe, the 75 ms tick, slack
+    expect(logs.some((l) => l.level === 'warn' && /not answering/.test(l.msg))).toBe(true);
+    await until('what was in flight delivered', () => pusher?.pending === 0);
+    const sent = refreshes();
+    // Restarted (a relist) after the backoff, again and again while wedged: never connected, never refreshed.
+    const seen = new Set<boolean>();
+    const end = Date.now() + 1_500;
+    while (Date.now() < end) {
+      seen.add(w.stats.connected);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect([...seen]).toEqual([false]);
+    expect(refreshes()).toBe(sent);
+    expect(w.stats.reconnects).toBeGreaterThan(1);
+
+    unwedge();
+    await until('relisted and watching again', () => w.stats.relists > relists && w.stats.connected);
+    await until('a watch open', () => kube.openWatches === 1);
+    await until('refreshed again', () => refreshes() > sent);
+    expect(lastStatus('shop/web-a')).toBe('running');
+    // Every request the wedged server left unanswered was given up by the watcher (none held open for ever).
+    await until('no request left hanging', () => kube.unansweredRequests === 0, 3_000);
+  });
+
+  it('a watch that outlives its timeout (its end lost: a half-open connection), or a watch request left unanswered, is not taken for a watch', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    // Lists (and probes) are answered throughout: only the watch is gone.
+    const w = startWatcher({ watchTimeoutSeconds: 1, probeAfterMs: 300, answerTimeoutMs: 300 });
+    await until('a watch is open', () => kube.openWatches === 1 && w.stats.connected);
+    const relists = w.stats.relists;
+    const unwedge = kube.wedge('watch');
+    // The open watch gets nothing, and its end at 1 s never comes, while the probes are answered: before, it was
+    // taken for a watch for ever (events lost, pods refreshed as last seen).
+    await until('the watch given up', () => logs.some((l) => /outlived its timeout/.test(l.msg)), 4_000);
+    await until('relisted', () => w.stats.relists > relists);
+    // The relist was answered; the watch requests after it never are: each is given up at the probe timeout.
+    const retries = () => logs.filter((l) => l.level === 'warn' && /retrying/.test(l.msg)).length;
+    await until('watch requests given up', () => retries() >= 2, 4_000);
+    expect(w.stats.connected).toBe(false);
+    expect(kube.openWatches).toBe(0);
+
+    unwedge();
+    await until('watching again', () => kube.openWatches === 1 && w.stats.connected);
+    kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p));
+    await until('a change arrives', () => lastStatus('shop/web-a') === 'crashloopbackoff');
+    await until('no request left hanging', () => kube.unansweredRequests === 0, 3_000);
   });
 
   it('a pod that stays terminating past its grace period is reported stopped when the minute after it runs out, with no event', async () => {

@@ -4,9 +4,9 @@ import {
   DELETE,
   ERROR,
   UPDATE,
-  makeInformer,
+  ListWatch,
+  Watch,
   type Informer,
-  type ListWatch,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
@@ -14,7 +14,7 @@ import {
 import type { StatusUpdateInput } from '@fleetwatch/contracts';
 import { JsonStateFile, nextRetryDelayMs, type PushLog, type StatusPusher } from '@fleetwatch/pusher';
 import { z } from 'zod';
-import { listPods, podsPath } from './kube-api';
+import { KubeApiError, listPods, podsPath, probePods } from './kube-api';
 import { stuckTerminatingAt, updateOfDeletedPod, updateOfPod, type PodK8s, type PodMappingOptions } from './pod-status';
 
 export interface PodWatcherOptions {
@@ -31,6 +31,12 @@ export interface PodWatcherOptions {
   reconnectBaseMs: number;
   reconnectMaxMs: number;
   watchTimeoutSeconds: number;
+  /** A watch heard nothing from this long (no event, no bookmark) is checked with a probe (probePods). */
+  probeAfterMs: number;
+  /** A probe, and a watch request's wait for its response headers, given no answer this long: the server is gone. */
+  answerTimeoutMs: number;
+  /** Test hook: a list page's wait for an answer (ms; default 30 s). */
+  listTimeoutMs?: number;
   /**
    * Where the pods reported are kept across restarts (see knownPodsFileSchema); none: a restarted watcher knows only
    * what it lists.
@@ -41,6 +47,10 @@ export interface PodWatcherOptions {
 }
 
 export interface PodWatcherStats {
+  /**
+   * The API server answered lately: the pods are listed and watched, and the watch heard from (an event, a bookmark,
+   * an answered probe) within probeAfterMs + answerTimeoutMs. The pusher refreshes states only while this is true.
+   */
   connected: boolean;
   relists: number;
   gone: number;
@@ -110,12 +120,52 @@ const prunedPods = new WeakSet<object>();
 const asPod = (o: KubernetesObject) => o as unknown as PodK8s;
 
 /**
- * Pods through @kubernetes/client-node's informer (makeInformer: list, then watch from the
+ * client-node's Watch with what 1.4.0 leaves out (watch.js overrides its own AbortSignal.timeout): the request waits
+ * `timeoutMs` at most for the response headers (node-fetch's `timeout`, which stops counting once they come, not the
+ * stream after them), and `answered` is called when they came with a 200 — the watch is open. Without the timeout a
+ * request to a server that never answers hung for ever, out of reach of ListWatch.stop() (which holds the request
+ * only once it is answered).
+ */
+class AnsweringWatch extends Watch {
+  private answered: () => void = () => undefined;
+
+  constructor(kc: KubeConfig, timeoutMs: number) {
+    // Watch reads the server and the fetch options from its config: only the fetch options are added to.
+    const config = Object.create(kc) as KubeConfig;
+    config.applyToFetchOptions = async (opts) => ({ ...(await kc.applyToFetchOptions(opts)), timeout: timeoutMs });
+    super(config);
+  }
+
+  onAnswer(answered: () => void): this {
+    this.answered = answered;
+    return this;
+  }
+
+  override async watch(...[path, query, callback, done]: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
+    let failed = false;
+    const controller = await super.watch(path, query, callback, (err: unknown) => {
+      if (err) failed = true;
+      done(err);
+    });
+    if (!failed) this.answered();
+    return controller;
+  }
+}
+
+/**
+ * Pods through @kubernetes/client-node's informer (what makeInformer builds: list, then watch from the
  * list's resourceVersion, advancing with every event and bookmark; a watch the server ends
  * is resumed from the last version; a 410 Gone — an ERROR event or the HTTP status —
  * makes it relist, and the relist reports pods deleted meanwhile). The informer stops on
  * any other error: it is started again after a backoff. The resync period starts a fresh
  * informer, i.e. a full relist.
+ *
+ * `connected` (what keeps the pusher refreshing states) means the API server answered lately. client-node's CONNECT
+ * fires before the list and the watch request, whatever comes of them, so it is not taken for an answer: the list, a
+ * watch opened, its events and bookmarks are. Every request is bounded: a list page and the wait for a watch's headers
+ * by their timeouts; an open watch by a probe once it has been silent for probeAfterMs (a wedged server: not connected
+ * within probeAfterMs + answerTimeoutMs + a tick, 45 s by default), and by its own timeout — the server ends every
+ * watch at timeoutSeconds, so one still open well after lost that end (a half-open connection).
  */
 export class PodWatcher {
   readonly stats: PodWatcherStats = {
@@ -142,7 +192,16 @@ export class PodWatcher {
   private attempt = 0;
   private lastRelist = 0;
   private resyncTimer: NodeJS.Timeout | null = null;
+  /** The backoff before the informer starts again (null: not waiting). */
   private restartTimer: NodeJS.Timeout | null = null;
+  private livenessTimer: NodeJS.Timeout | null = null;
+  /** When the API server last answered (a list, a watch opened, an event or bookmark, a probe). */
+  private heardAt = 0;
+  /** The informer's version at the last liveness check: a bookmark moves it, and no callback tells. */
+  private heardVersion = '';
+  /** When the current watch was answered (0: none open — listing, connecting, waiting to start again, stopped). */
+  private watchSince = 0;
+  private probing = false;
   private readonly state: JsonStateFile<KnownPodsFile>;
   /** What this watcher watches (cluster, namespace, selector, prefix, location), as its state file records it. */
   private readonly watching: string;
@@ -229,6 +288,11 @@ export class PodWatcher {
         if (!this.known.has(uid)) this.known.set(uid, { updateId: '', namespace: p.namespace, name: p.name });
       if (this.running) this.startInformer();
     });
+    this.livenessTimer = setInterval(
+      () => this.checkLiveness(),
+      Math.max(10, Math.min(5_000, Math.floor(this.opts.probeAfterMs / 4))),
+    );
+    this.livenessTimer.unref();
     if (this.opts.resyncMs > 0)
       this.resyncTimer = setInterval(
         () => {
@@ -244,7 +308,10 @@ export class PodWatcher {
     this.running = false;
     await this.loading;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
     if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    this.watchSince = 0;
     for (const timer of this.stuckTimers.values()) clearTimeout(timer);
     this.stuckTimers.clear();
     const informer = this.informer;
@@ -272,25 +339,36 @@ export class PodWatcher {
   private startInformer(): void {
     if (this.informer) void retire(this.informer);
     if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    this.watchSince = 0;
     // The watch path carries the query the informer does not set itself (it adds watch,
     // resourceVersion and labelSelector): bookmarks, and the server-side watch timeout.
     const watchPath = `${podsPath(this.opts.namespace)}?${new URLSearchParams({
       allowWatchBookmarks: 'true',
       timeoutSeconds: String(this.opts.watchTimeoutSeconds),
     })}`;
-    // makeInformer builds a ListWatch (its type says only Informer & ObjectCache): its latestResourceVersion is read.
-    const informer = makeInformer<KubernetesObject>(
-      this.kc,
+    // What makeInformer builds, with the watch's requests bounded and their answers seen (AnsweringWatch).
+    const watch = new AnsweringWatch(this.kc, this.opts.answerTimeoutMs);
+    const informer: ListWatch<KubernetesObject> = new ListWatch<KubernetesObject>(
       watchPath,
+      watch,
       () => this.list(informer),
+      false,
       this.opts.labelSelector || undefined,
-    ) as ListWatch<KubernetesObject>;
+    );
     const current = () => this.running && this.informer === informer;
+    watch.onAnswer(() => {
+      if (!current()) return;
+      this.watchSince = Date.now();
+      this.heard(true);
+    });
     informer.on(ADD, (o) => current() && this.onChange(asPod(o)));
     informer.on(UPDATE, (o) => current() && this.onChange(asPod(o)));
     informer.on(DELETE, (o) => current() && this.onDelete(asPod(o)));
+    // Fired before the list and the watch request, whatever comes of them: no answer of the server (`connected` is
+    // set by those). The watch before it has ended.
     informer.on(CONNECT, () => {
-      if (current()) this.stats.connected = true;
+      if (current()) this.watchSince = 0;
     });
     informer.on(ERROR, (err) => current() && this.onError(informer, err));
     this.informer = informer;
@@ -307,11 +385,18 @@ export class PodWatcher {
       this.log.info('watch expired (410 Gone): relisting');
     }
     const started = performance.now();
-    const list = await listPods(this.kc, this.opts.namespace, this.opts.labelSelector, this.opts.listPageSize);
+    const list = await listPods(
+      this.kc,
+      this.opts.namespace,
+      this.opts.labelSelector,
+      this.opts.listPageSize,
+      this.opts.listTimeoutMs,
+    );
     // Replaced or stopped meanwhile: failing here keeps this informer from opening a watch.
     if (!this.running || this.informer !== informer) throw new Error('informer replaced');
     this.listExpected = false;
     this.attempt = 0;
+    this.heard(true);
     const seen = new Set<string>();
     const now = this.mapping();
     for (const pod of list.items) {
@@ -345,6 +430,7 @@ export class PodWatcher {
   }
 
   private onChange(pod: PodK8s): void {
+    this.heard(true);
     if (prunedPods.has(pod)) return;
     this.stats.events++;
     this.attempt = 0;
@@ -356,6 +442,7 @@ export class PodWatcher {
   private onDelete(pod: PodK8s): void {
     // A pod the relist found gone is already reported (the informer reports it after the list).
     const k = this.known.get(pod.metadata.uid);
+    this.heard(true);
     if (!k || !this.known.delete(pod.metadata.uid)) return;
     this.forgetStuckTimer(pod.metadata.uid);
     this.stats.events++;
@@ -365,19 +452,81 @@ export class PodWatcher {
 
   /** The informer stopped (list or watch failed): start it again after a backoff, resuming from its version. */
   private onError(informer: Informer<KubernetesObject>, err: unknown): void {
+    this.retry(
+      'kubernetes API unreachable or watch failed: retrying',
+      { error: (err as Error)?.message ?? String(err) },
+      () => this.informer === informer && void informer.start(),
+    );
+  }
+
+  /** The API server answered (`watching`: what it said was the pods — a list, a watch opened, an event, a bookmark). */
+  private heard(watching: boolean): void {
+    this.heardAt = Date.now();
+    if (watching) this.stats.connected = true;
+  }
+
+  /**
+   * Each tick while a watch is open: a watch silent for probeAfterMs is probed (probePods), and given up when the API
+   * server does not answer the probe within answerTimeoutMs, or when it is still open well after the server should have
+   * ended it (timeoutSeconds): its connection is half-open — the probes, on new connections, are answered meanwhile.
+   */
+  private checkLiveness(): void {
+    const informer = this.informer;
+    if (!this.running || !informer || this.watchSince === 0) return;
+    const version = informer.latestResourceVersion();
+    if (version && version !== this.heardVersion) {
+      this.heardVersion = version;
+      this.heard(true);
+    }
+    const now = Date.now();
+    if (now - this.watchSince > this.opts.watchTimeoutSeconds * 1000 + this.opts.probeAfterMs)
+      return this.lost(informer, 'kubernetes watch outlived its timeout (its end lost): restarting it with a relist', {
+        openMs: now - this.watchSince,
+      });
+    if (this.probing || now - this.heardAt < this.opts.probeAfterMs) return;
+    this.probing = true;
+    const silentMs = now - this.heardAt;
+    probePods(this.kc, this.opts.namespace, this.opts.answerTimeoutMs)
+      .then(
+        () => this.heard(false),
+        (err: unknown) => {
+          // An error answered is an answer: the watch's own requests say whether the pods can be watched.
+          if (err instanceof KubeApiError) return this.heard(false);
+          if (this.running && this.informer === informer && this.watchSince > 0)
+            this.lost(informer, 'kubernetes API not answering: restarting the watch with a relist', {
+              error: (err as Error)?.message ?? String(err),
+              silentMs,
+            });
+        },
+      )
+      .finally(() => (this.probing = false));
+  }
+
+  /**
+   * The API server no longer answers the watch: as an error, but the informer is replaced by a fresh one (a relist)
+   * after the backoff — the old one's watch request may still hang, and its end (the error it is cut with) would
+   * start it again beside the new one. Retired at once, it is no longer current: what it does after is ignored.
+   */
+  private lost(informer: ListWatch<KubernetesObject>, message: string, fields: Record<string, unknown>): void {
+    this.informer = null;
+    void retire(informer);
+    this.retry(message, fields, () => this.informer === null && this.startInformer());
+  }
+
+  /** Not connected (no refreshes): `again` after a backoff, unless stopped meanwhile. */
+  private retry(message: string, fields: Record<string, unknown>, again: () => void): void {
     this.stats.connected = false;
+    this.watchSince = 0;
     this.stats.reconnects++;
     const delay = nextRetryDelayMs(this.attempt++, undefined, {
       baseMs: this.opts.reconnectBaseMs,
       maxMs: this.opts.reconnectMaxMs,
     });
-    this.log.warn('kubernetes API unreachable or watch failed: retrying', {
-      error: (err as Error)?.message ?? String(err),
-      delayMs: delay,
-    });
+    this.log.warn(message, { ...fields, delayMs: delay });
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
-      if (this.running && this.informer === informer) void informer.start();
+      this.restartTimer = null;
+      if (this.running) again();
     }, delay);
   }
 

@@ -6,8 +6,8 @@ import type { ContainerSnapshot, DockerEvent } from '../container-status';
 // format (Engine API v1.45): GET /_ping, /version, /containers/json (all, label
 // filters), /containers/{id}/json, and /events (JSON lines, `since` replay, label
 // filters, kept open). Tests and the watcher benchmark drive it: add containers, apply
-// lifecycle actions (which change state and emit the event Docker would), cut streams.
-// Not a mock of our code: the real watcher with dockerode talks to it over the socket.
+// lifecycle actions (which change state and emit the event Docker would), cut streams,
+// wedge it (requests accepted and never answered, streams silent). Not a mock of our code: the real watcher with dockerode talks to it over the socket.
 
 interface Entry {
   snapshot: ContainerSnapshot;
@@ -40,6 +40,12 @@ export class DockerEngineStandin {
     const server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://docker');
       const path = url.pathname.replace(/^\/v\d+\.\d+/, '');
+      if (this.wedged) {
+        // Accepted and never answered, not even headers: only the client can end it.
+        this.unanswered.add(res);
+        res.on('close', () => this.unanswered.delete(res));
+        return;
+      }
       this.requests.push(path);
       const hold = this.holds.find((h) => h.match(path));
       if (hold) {
@@ -115,6 +121,7 @@ export class DockerEngineStandin {
   }
 
   async stop(): Promise<void> {
+    this.wedged = false;
     this.dropStreams();
     this.holds.splice(0);
     // Connections still open (a held request, a client's keep-alive) are closed at once: close() waits for them.
@@ -122,6 +129,25 @@ export class DockerEngineStandin {
     this.server?.closeAllConnections?.();
     await closed;
     rmSync(this.socketPath, { force: true });
+  }
+
+  /** While set, nothing is answered and open streams get nothing (wedge). */
+  private wedged = false;
+  /** Requests received while wedged that the client has not given up on (its connection still open). */
+  private readonly unanswered = new Set<ServerResponse>();
+
+  /**
+   * Wedges the engine (a daemon that hangs, or a connection gone half-open): every request is accepted and never
+   * answered, and the open events streams get nothing more (the events are kept: a later `since` replays them).
+   * Returns the function that makes it answer again; what it left unanswered stays so.
+   */
+  wedge(): () => void {
+    this.wedged = true;
+    return () => void (this.wedged = false);
+  }
+
+  get unansweredRequests(): number {
+    return this.unanswered.size;
   }
 
   /** Requests held (paths matching a hold), answered when it is released. */
@@ -358,6 +384,7 @@ export class DockerEngineStandin {
       labels,
     };
     this.log.push(event);
+    if (this.wedged) return;
     for (const sub of this.subscribers)
       if (matches(labels, sub.labels)) sub.res.write(JSON.stringify(strip(event)) + '\n');
   }

@@ -9,8 +9,10 @@ import type { ContainerStatusK8s, PodK8s } from '../pod-status';
 // resourceVersion (ADDED/MODIFIED/DELETED, BOOKMARK when allowWatchBookmarks=true), ending
 // with an ERROR event carrying a 410 Status when that version is compacted away — or, for
 // a watch asked from a compacted version, an HTTP 410 Status, as the API server may answer
-// either way (`goneAs`). Bearer token checked. Tests and the benchmark drive it; the real
-// watcher (@kubernetes/client-node's informer) talks to it over HTTP.
+// either way (`goneAs`). Bearer token checked. It can be wedged (`wedge`): connections
+// accepted, requests never answered, open watches silent — an API server that hangs, or a
+// connection gone half-open. Tests and the benchmark drive it; the real watcher
+// (@kubernetes/client-node's informer) talks to it over HTTP.
 
 interface Change {
   rv: number;
@@ -38,6 +40,10 @@ export class KubeApiStandin {
   /** How a watch asked from a compacted version is refused: an ERROR event in a 200 stream, or an HTTP 410. */
   goneAs: 'event' | 'status' = 'event';
   private failing = 0;
+  /** What a wedged server leaves unanswered (`wedge`): lists, watches, or both. */
+  private wedged = { list: false, watch: false };
+  /** Requests received while wedged and never answered, until the client gives up on them (closes). */
+  private readonly unanswered = new Set<ServerResponse>();
   url = '';
 
   constructor(private readonly token: string) {}
@@ -45,6 +51,12 @@ export class KubeApiStandin {
   async start(): Promise<void> {
     const server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://kube');
+      if (this.wedged[isWatch(url) ? 'watch' : 'list']) {
+        // Accepted and never answered, not even headers: only the client can end it.
+        this.unanswered.add(res);
+        res.on('close', () => this.unanswered.delete(res));
+        return;
+      }
       if (req.headers.authorization !== `Bearer ${this.token}`) {
         this.calls.unauthorized++;
         return status(res, 401, 'Unauthorized', 'Unauthorized');
@@ -58,7 +70,7 @@ export class KubeApiStandin {
       if (!m) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
       const namespace = m[1] ? decodeURIComponent(m[1]) : undefined;
       const selector = url.searchParams.get('labelSelector') ?? '';
-      if (['1', 'true'].includes(url.searchParams.get('watch') ?? '')) return this.watch(res, namespace, selector, url);
+      if (isWatch(url)) return this.watch(res, namespace, selector, url);
       this.calls.list++;
       const all = [...this.pods.values()]
         .filter((p) => inScope(p, namespace, selector))
@@ -82,12 +94,30 @@ export class KubeApiStandin {
   }
 
   async stop(): Promise<void> {
+    this.wedged = { list: false, watch: false };
     this.dropWatches();
+    // close() waits for every connection: the requests a wedged server never answered are cut.
+    for (const res of this.unanswered) res.socket?.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
   get openWatches(): number {
     return this.watches.size;
+  }
+
+  /** Requests received while wedged that the client has not given up on (its connection still open). */
+  get unansweredRequests(): number {
+    return this.unanswered.size;
+  }
+
+  /**
+   * Wedges the server (`what`: lists, watches or both): such requests are accepted and never answered, and (watches
+   * wedged) the open watches get nothing more — no event, no bookmark, no end at their timeout, as over a connection
+   * gone half-open. Returns the function that makes it answer again; what it left unanswered stays so.
+   */
+  wedge(what: 'all' | 'list' | 'watch' = 'all'): () => void {
+    this.wedged = { list: what !== 'watch', watch: what !== 'list' };
+    return () => void (this.wedged = { list: false, watch: false });
   }
 
   private watch(res: ServerResponse, namespace: string | undefined, selector: string, url: URL): void {
@@ -110,7 +140,8 @@ export class KubeApiStandin {
     res.on('close', () => this.watches.delete(w));
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? '0');
     if (timeout > 0) {
-      const t = setTimeout(() => res.end(), timeout * 1000);
+      // A watch that times out while wedged never ends: the server's end is what a half-open connection loses.
+      const t = setTimeout(() => this.wedged.watch || res.end(), timeout * 1000);
       res.on('close', () => clearTimeout(t));
     }
   }
@@ -119,7 +150,7 @@ export class KubeApiStandin {
     pod.metadata.resourceVersion = String(++this.rv);
     const snapshot = structuredClone(pod);
     this.changes.push({ rv: this.rv, type, pod: snapshot });
-    if (quiet) return;
+    if (quiet || this.wedged.watch) return;
     for (const w of this.watches)
       if (inScope(snapshot, w.namespace, w.selector)) w.res.write(JSON.stringify({ type, object: snapshot }) + '\n');
   }
@@ -172,6 +203,7 @@ export class KubeApiStandin {
   /** Sends a BOOKMARK with the current resourceVersion to the watches that asked for bookmarks. */
   bookmark(): string {
     const rv = String(this.rv);
+    if (this.wedged.watch) return rv;
     for (const w of this.watches)
       if (w.bookmarks)
         w.res.write(
@@ -196,6 +228,8 @@ export class KubeApiStandin {
 }
 
 const key = (p: PodK8s) => `${p.metadata.namespace}/${p.metadata.name}`;
+
+const isWatch = (url: URL) => ['1', 'true'].includes(url.searchParams.get('watch') ?? '');
 
 function goneEvent(from: number, oldest: number) {
   return {
