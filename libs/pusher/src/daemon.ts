@@ -120,7 +120,7 @@ export function pusherMetrics(pusher: StatusPusher) {
     },
     {
       name: 'fleetwatch_pusher_retries_total',
-      help: 'Requests answered 429/5xx/401/403, another 4xx than 400/413, or lost: retried.',
+      help: 'Requests answered 429/5xx/401/403/404/405/410/415/421/426 or lost: retried.',
       type: 'counter' as const,
       value: s.retries,
     },
@@ -132,7 +132,7 @@ export function pusherMetrics(pusher: StatusPusher) {
     },
     {
       name: 'fleetwatch_pusher_endpoint_refused_total',
-      help: 'Requests answered another 4xx than 400/401/403/408/413/429 (a wrong URL or a proxy); the updates are held and retried.',
+      help: 'Requests answered 404/405/410/415/421/426 (a wrong URL or a proxy); the updates are held and retried.',
       type: 'counter' as const,
       value: s.endpointRefused,
     },

@@ -344,6 +344,27 @@ describe('StatusPusher and an endpoint that answers for no update (404, 405, 410
   );
 });
 
+describe('StatusPusher and a filter in front refusing one payload (422, 406)', () => {
+  it.each([422, 406])(
+    'drops only the update answered %i alone, as a 400: the queue is not held by it',
+    async (status) => {
+      handler = (body, q, res) =>
+        itemsOf(body).some((u) => u.updateId === 'u-2')
+          ? res.writeHead(status, { 'content-type': 'text/plain' }).end('blocked by policy')
+          : accept(body, q, res);
+      const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 50, maxBatch: 1 });
+      const dropped: string[] = [];
+      p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+      for (let i = 1; i <= 3; i++) p.enqueue(update(i));
+      p.start();
+      await p.drained();
+      await p.stop();
+      expect(dropped).toEqual(['u-2']);
+      expect(p.stats).toMatchObject({ accepted: 2, droppedRefused: 1, endpointRefused: 0 });
+    },
+  );
+});
+
 describe('StatusPusher queue byte bound', () => {
   const long = (i: number) => update(i, { message: 'm'.repeat(2000) });
   const size = Buffer.byteLength(JSON.stringify(long(1)));

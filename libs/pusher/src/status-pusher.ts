@@ -74,7 +74,7 @@ export interface PushStats {
   retries: number;
   /** Attempts answered 401/403 (the API key refused); the updates are held and retried. */
   authRefused: number;
-  /** Attempts answered another 4xx than 400/401/403/408/413/429 (the URL or a proxy); the updates are held and retried. */
+  /** Attempts answered 404/405/410/415/421/426 (the URL or a proxy); the updates are held and retried. */
   endpointRefused: number;
   droppedInvalid: number;
   droppedRefused: number;
@@ -87,7 +87,7 @@ type Outcome =
   | { kind: 'accepted' }
   | { kind: 'retry'; reason: string; retryAfter?: number }
   | { kind: 'unauthorized'; status: number }
-  /** A 4xx that is no judgement of the updates (404, 405, 410, 415, …): the URL or a proxy in front is wrong. */
+  /** A 4xx that is no judgement of the updates (ENDPOINT_STATUSES): the URL or a proxy in front is wrong. */
   | { kind: 'endpoint'; status: number; reason: string }
   | { kind: 'refused'; status: number; reason: string; badIndexes: number[] }
   | { kind: 'too-large' };
@@ -100,11 +100,11 @@ type Outcome =
  * honouring Retry-After, for as long as it takes; the queue is bounded by count and by
  * JSON bytes (the oldest dropped and counted). 401/403 (a rotated or revoked key) hold
  * the queue and retry with the same backoff, logging an error at most once a minute, so
- * nothing is lost while the key is replaced. A 400 (the ingest's only answer about an update's content) is not
- * retried: the updates it names are logged and dropped with the reason, the rest of the batch is sent again. Any other
- * 4xx (404, 405, 410, 415, …: a wrong URL, or a proxy in front answering for an ingest not yet behind it during a
- * rollout) says nothing about the updates: held and retried like a refused key, an error logged at most once a
- * minute. Every update carries an `updateId` (the caller's,
+ * nothing is lost while the key is replaced. 404, 405, 410, 415, 421 and 426 (a wrong URL, or a proxy in front
+ * answering for an ingest not yet behind it during a rollout: ENDPOINT_STATUSES) say nothing about the updates: held
+ * and retried like a refused key, an error logged at most once a minute. A 400 (the ingest's only answer about an
+ * update's content) or another 4xx is not retried: the updates it names are logged and dropped with the reason, the
+ * rest of the batch is sent again. Every update carries an `updateId` (the caller's,
  * deterministic per event; a random one otherwise), so a retry after a lost answer is
  * never stored twice.
  */
@@ -561,7 +561,7 @@ export class StatusPusher {
         reason: `${res.status} ${text.slice(0, 200)}`,
         retryAfter: retryAfterMs(res.headers.get('retry-after')),
       };
-    if (res.status !== 400) return { kind: 'endpoint', status: res.status, reason: text };
+    if (ENDPOINT_STATUSES.has(res.status)) return { kind: 'endpoint', status: res.status, reason: text };
     return {
       kind: 'refused',
       status: res.status,
@@ -587,6 +587,13 @@ export class StatusPusher {
     });
   }
 }
+
+/**
+ * Answers about the route, whatever the updates (a wrong URL, a proxy in front without the ingest behind it yet, one
+ * that wants another protocol): the updates are held and retried. Another 4xx (406, 422, … from a filter in front
+ * that may judge one payload) is a refusal as a 400 is, or one such update would hold the queue for ever.
+ */
+const ENDPOINT_STATUSES: ReadonlySet<number> = new Set([404, 405, 410, 415, 421, 426]);
 
 /** Removals remembered (see StatusPusher.removedAt): a few hundred kilobytes at most. */
 const REMOVALS_KEPT = 10_000;
