@@ -346,21 +346,22 @@ describe('StatusPusher and an endpoint that answers for no update (404, 405, 410
 
 describe('StatusPusher and a filter in front refusing one payload (422, 406)', () => {
   it.each([422, 406])(
-    'drops only the update answered %i alone, as a 400: the queue is not held by it',
+    'drops only the update answered %i (the batch halved to find it); the queue is not held by it',
     async (status) => {
       handler = (body, q, res) =>
         itemsOf(body).some((u) => u.updateId === 'u-2')
           ? res.writeHead(status, { 'content-type': 'text/plain' }).end('blocked by policy')
           : accept(body, q, res);
-      const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 50, maxBatch: 1 });
+      // One batch of 5: halved until u-2 is alone; the others are delivered.
+      const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 50, maxBatch: 5 });
       const dropped: string[] = [];
       p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
-      for (let i = 1; i <= 3; i++) p.enqueue(update(i));
+      for (let i = 1; i <= 5; i++) p.enqueue(update(i));
       p.start();
       await p.drained();
       await p.stop();
       expect(dropped).toEqual(['u-2']);
-      expect(p.stats).toMatchObject({ accepted: 2, droppedRefused: 1, endpointRefused: 0 });
+      expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 1, endpointRefused: 0 });
     },
   );
 });

@@ -475,8 +475,13 @@ export class StatusPusher {
       } else {
         attempt = 0;
         const bad = new Set(outcome.badIndexes.filter((i) => i >= 0 && i < batch.length));
-        if (bad.size === 0 || batch.length === 1) {
+        if (batch.length === 1) {
           this.drop(batch, outcome.status, outcome.reason);
+        } else if (bad.size === 0) {
+          // A refusal naming no update (a filter in front judging the payload): halves until the one it refuses is
+          // alone, so the rest of the batch is not dropped with it.
+          this.requeue(taken);
+          this.splitNext = Math.ceil(batch.length / 2);
         } else {
           this.drop(
             batch.filter((_, i) => bad.has(i)),
