@@ -364,6 +364,64 @@ describe('DockerWatcher refreshes and a container the engine cannot inspect', ()
   });
 });
 
+describe('DockerWatcher and an engine that answers all but one thing', () => {
+  it('a container whose inspect never answers (the engine answering pings) is skipped; the others are followed', async () => {
+    const { url, close, received } = await acceptingIngest();
+    const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
+    const stuck = engine.add({ name: 'stuck-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    const release = engine.hold((path) => path.startsWith(`/containers/${stuck}/json`));
+    const w = watcherFor(pusher, engine.socketPath, { probeAfterMs: 300, answerTimeoutMs: 300 });
+    pusher.start();
+    w.start();
+    try {
+      // Before: the resync failed on it, every session, and nothing was ever followed (web-1 never reported).
+      await until('followed', () => w.stats.connected && w.stats.resyncs >= 1, 5_000);
+      await until('web-1 reported', () => received.some((u) => u.instanceId === 'web-1'));
+      expect(received.some((u) => u.instanceId === 'stuck-1')).toBe(false);
+      expect(logs.some((l) => /skipped by this resync/.test(l) && /twice/.test(l))).toBe(true);
+    } finally {
+      release();
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
+      await close();
+    }
+  });
+
+  it('an events request never answered (pings answered) is given up and tried again; stop() is prompt', async () => {
+    const { url, close } = await acceptingIngest();
+    const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
+    const release = engine.holdEvents();
+    const w = watcherFor(pusher, engine.socketPath, { probeAfterMs: 100, answerTimeoutMs: 300 });
+    pusher.start();
+    w.start();
+    try {
+      // Before: the session waited for the stream's answer for ever (its pings answered, no watchdog cut).
+      await until('given up and tried again', () => w.stats.reconnects >= 2, 5_000);
+      expect(w.stats.connected).toBe(false);
+      release();
+      await until('following once it answers', () => w.stats.connected, 5_000);
+      // A session waiting on the engine is cut by stop(), not left to its answer timeout.
+      const again = engine.holdEvents();
+      engine.dropStreams();
+      await until('waiting for the stream again', () => engine.heldRequests('/events') > 0, 5_000);
+      const w2 = watcherFor(pusher, engine.socketPath, { answerTimeoutMs: 5_000 });
+      w2.start();
+      await until('the second waits too', () => engine.heldRequests('/events') > 1, 5_000);
+      const started = Date.now();
+      await w2.stop();
+      expect(Date.now() - started).toBeLessThan(2_500); // its 1 s grace, not the 5 s answer timeout
+      again();
+    } finally {
+      release();
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
+      await close();
+    }
+  });
+});
+
 describe('DockerWatcher and an engine that stops answering', () => {
   it('a wedged engine (requests unanswered, the stream silent) is found by a ping: refreshes stop, and start again once it answers', async () => {
     const { url, close, received } = await acceptingIngest();

@@ -54,6 +54,14 @@ interface Known {
   image?: string;
 }
 
+/** A container's inspect got no answer twice while the engine answers pings: that container is skipped by the resync. */
+class InspectHangs extends Error {
+  constructor(cause: unknown) {
+    const why = (cause as Error)?.message ?? String(cause);
+    super(`no answer to its inspect twice while the engine answers pings: ${why}`, { cause });
+  }
+}
+
 /**
  * The engine gave no answer (a connection cut or refused) to a request about one event, or to a ping while it said
  * nothing: its session must end.
@@ -64,6 +72,9 @@ class EngineSilentError extends Error {
     this.name = 'EngineSilentError';
   }
 }
+
+/** How long stop() lets a session's requests in flight finish before it cuts them. */
+const STOP_GRACE_MS = 1_000;
 
 /** dockerode's ping takes an abortSignal (lib/docker.js), as its other requests do; its types leave it out. */
 type Pinging = { ping(opts: { abortSignal: AbortSignal }): Promise<unknown> };
@@ -109,6 +120,8 @@ export class DockerWatcher {
   private wakeSleep: (() => void) | null = null;
   /** When the engine last answered (a request, an event on the stream, a ping). */
   private heardAt = 0;
+  /** The session in progress: stop() cuts it, so a wedged engine does not hold the shutdown for an answer timeout. */
+  private currentSession: AbortController | null = null;
 
   constructor(
     private readonly docker: Dockerode,
@@ -190,7 +203,11 @@ export class DockerWatcher {
     this.stopped = true;
     this.wakeSleep?.();
     destroy(this.stream);
+    // The requests in flight finish (a resync's inspects: what they find is queued), but no longer than a second: a
+    // session waiting on a wedged engine would hold the shutdown for its answer timeout, past the daemon's hard exit.
+    const cut = setTimeout(() => this.currentSession?.abort(new Error('stopping')), STOP_GRACE_MS);
     await this.loop;
+    clearTimeout(cut);
   }
 
   private mapping(): MappingOptions {
@@ -234,6 +251,7 @@ export class DockerWatcher {
    */
   private async session(onConnected: () => void): Promise<void> {
     const session = new AbortController();
+    this.currentSession = session;
     const silent = new Promise<never>((_, reject) =>
       session.signal.addEventListener('abort', () => reject(session.signal.reason as Error), { once: true }),
     );
@@ -243,6 +261,7 @@ export class DockerWatcher {
       await Promise.race([this.follow(session.signal, onConnected), silent]);
     } finally {
       endWatch();
+      if (this.currentSession === session) this.currentSession = null;
     }
   }
 
@@ -326,11 +345,15 @@ export class DockerWatcher {
     const since = Math.floor(Date.now() / 1000) - 1;
     await this.resync(signal);
     if (!this.running || signal.aborted) return;
-    const stream = await this.docker.getEvents({
-      since,
-      filters: { type: ['container'], ...this.filters() },
-      abortSignal: signal,
-    } as Dockerode.GetEventsOptions);
+    // Its headers within the answer timeout (an engine answering pings but never the stream held the session for
+    // ever); the stream itself is cut with the session (below).
+    const stream = await this.answered(signal, (abortSignal) =>
+      this.docker.getEvents({
+        since,
+        filters: { type: ['container'], ...this.filters() },
+        abortSignal,
+      } as Dockerode.GetEventsOptions),
+    );
     this.heard();
     // stop() came while the stream was being opened: it found none to close, and this one would be followed until
     // the engine ends it — the loop stop() waits for would never end (a SIGTERM that never exits). Found silent
@@ -408,12 +431,13 @@ export class DockerWatcher {
       while (next < listed.length && !this.stopped) {
         const c = listed[next++] as Dockerode.ContainerInfo;
         seen.add(c.Id);
-        const snapshot = await this.inspect(c.Id, signal).catch((err: unknown) => {
-          // The engine answered for this container alone (a 5xx): it is skipped, not the whole resync — one
-          // container the engine cannot describe kept the watcher from ever following events. An engine out of
-          // reach (no answer) still fails the resync, and the session is tried again.
+        const snapshot = await this.inspectForResync(c.Id, signal).catch((err: unknown) => {
+          // The engine answered for this container alone (a 5xx), or gave it no answer twice while it answers a ping
+          // (dockerd stuck on that container's lock): it is skipped, not the whole resync — one container the engine
+          // cannot describe kept the watcher from ever following events, every container going STALE. An engine out
+          // of reach (no answer to a ping either) still fails the resync, and the session is tried again.
           const status = (err as { statusCode?: number }).statusCode;
-          if (status === undefined) throw err;
+          if (status === undefined && !(err instanceof InspectHangs)) throw err;
           this.log.warn('container could not be inspected: skipped by this resync', {
             container: c.Id.slice(0, 12),
             name: (c.Names?.[0] ?? '').replace(/^\//, ''),
@@ -458,8 +482,8 @@ export class DockerWatcher {
       return;
     }
     const snapshot = await this.inspect(subject.id, signal).catch((err: unknown) => {
-      // The engine answered for this container alone (a 5xx): what the event did to it is unknown. An engine out of
-      // reach (no answer) fails the event: its session ends, and the next one resyncs.
+      // The engine answered for this container alone (a 5xx): what the event did to it is unknown. No answer fails
+      // the event: its session ends, and the next one resyncs (which skips a container whose inspect keeps hanging).
       const status = (err as { statusCode?: number }).statusCode;
       if (status === undefined) throw new EngineSilentError(err);
       this.log.warn('container could not be inspected after an event: its state is unknown until it can be', {
@@ -482,6 +506,39 @@ export class DockerWatcher {
    * "as last reported", which would keep a container that died meanwhile reported running for ever — so its instance
    * goes STALE, as when the engine is out of reach. Its next inspect that works reports it (or keeps it) again.
    */
+  /**
+   * A resync's inspect: one without an answer is asked again once if the engine answers a ping (a connection cut once
+   * is no stuck container); no answer twice throws InspectHangs, no answer to the ping the first error.
+   */
+  private async inspectForResync(id: string, signal?: AbortSignal): Promise<ContainerSnapshot | null> {
+    try {
+      return await this.inspect(id, signal);
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== undefined || !(await this.answersPing(signal))) throw err;
+      try {
+        return await this.inspect(id, signal);
+      } catch (again) {
+        if ((again as { statusCode?: number }).statusCode !== undefined) throw again;
+        if (signal?.aborted || !(await this.answersPing(signal))) throw again;
+        throw new InspectHangs(again);
+      }
+    }
+  }
+
+  /** Whether the engine answers a ping within the answer timeout (an error answer counts); false once cut. */
+  private async answersPing(signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted || !this.running) return false;
+    try {
+      await this.answered(signal, (abortSignal) => (this.docker as unknown as Pinging).ping({ abortSignal }));
+      this.heard();
+      return true;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === undefined) return false;
+      this.heard();
+      return true;
+    }
+  }
+
   private stateUnknown(id: string): void {
     const k = this.known.get(id);
     if (!k) return;
