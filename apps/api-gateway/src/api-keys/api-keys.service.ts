@@ -13,6 +13,7 @@ export function toApiKeyView(k: ApiKeyRecord): ApiKeyView {
     allowedCidrs: k.allowedCidrs,
     clientCertSubject: k.clientCertSubject,
     createdBy: k.createdBy,
+    createdByName: k.createdByName,
     createdAt: k.createdAt.toISOString(),
     lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
   };
@@ -55,6 +56,7 @@ export class ApiKeysService {
       allowedCidrs,
       clientCertSubject: input.clientCertSubject ?? null,
       createdBy: actor.kind === 'user' ? actor.id : null,
+      createdByName: actor.kind === 'user' ? actor.name : null,
     });
     return { id: record.id, key, name: record.name, scopes: record.scopes, prefix: record.prefix };
   }

@@ -1,4 +1,4 @@
-import type { ApiErrorBody, UserAdminView } from '@fleetwatch/contracts';
+import type { ApiErrorBody, ApiKeyView, CreateApiKeyResponse, UserAdminView } from '@fleetwatch/contracts';
 import * as testing from '@fleetwatch/testing';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
 
@@ -114,6 +114,30 @@ describe('DELETE /api/v1/users/{id} while that user signs in', () => {
       statuses.add(answer.status);
     }
     expect([...statuses].filter((s) => s !== 200 && s !== 401)).toEqual([]);
+  });
+});
+
+describe("a deleted user's API keys", () => {
+  it('keep working (site credentials) and keep naming their creator, so they can be found and revoked', async () => {
+    const created = await gw.request<UserAdminView>('POST', '/api/v1/users', {
+      token: admin,
+      body: { username: 'keymaker', password: 'keymaker-password', role: 'operator' },
+    });
+    expect(created.status).toBe(201);
+    const token = await gw.login('keymaker', 'keymaker-password');
+    const key = await gw.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+      token,
+      body: { name: 'ci pusher', scopes: ['ingest'] },
+    });
+    expect(key.status).toBe(201);
+    const listed = async () =>
+      (await gw.request<ApiKeyView[]>('GET', '/api/v1/api-keys', { token: admin })).body.find(
+        (k) => k.id === key.body.id,
+      );
+    expect(await listed()).toMatchObject({ createdBy: created.body.id, createdByName: 'keymaker' });
+    expect((await gw.request('DELETE', `/api/v1/users/${created.body.id}`, { token: admin })).status).toBe(204);
+    // Before: createdBy null and nothing else — whose key it was could no longer be told.
+    expect(await listed()).toMatchObject({ createdBy: null, createdByName: 'keymaker' });
   });
 });
 

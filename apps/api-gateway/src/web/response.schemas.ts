@@ -44,7 +44,12 @@ export const apiKeyViewSchema = object({
     nullable: true,
     description: 'Subject CN a client certificate must carry at status-ingest (mutual TLS); null: none needed',
   },
-  createdBy: nullableStr,
+  createdBy: { type: 'string', nullable: true, description: "The creator's user id; null once that user is deleted" },
+  createdByName: {
+    type: 'string',
+    nullable: true,
+    description: "The creator's username when the key was made, kept after the user is deleted",
+  },
   createdAt: dateTime,
   lastUsedAt: nullableDateTime,
 });

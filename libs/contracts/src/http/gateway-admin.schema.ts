@@ -75,7 +75,10 @@ export interface ApiKeyView {
   allowedCidrs: string[];
   /** Subject CN a client certificate must carry at status-ingest; null: none needed. */
   clientCertSubject: string | null;
+  /** The creator's user id; null once that user is deleted (the key keeps working until revoked). */
   createdBy: string | null;
+  /** The creator's username when the key was made, kept after the user is deleted (null for keys from before it). */
+  createdByName: string | null;
   createdAt: string;
   lastUsedAt: string | null;
 }

@@ -33,6 +33,7 @@ class InMemoryApiKeys implements ApiKeyLookup {
       allowedCidrs: ['10.0.0.0/8'],
       clientCertSubject: null,
       createdBy: null,
+      createdByName: null,
       createdAt: new Date(),
       lastUsedAt: null,
       revokedAt: null,

@@ -17,6 +17,8 @@ export interface ApiKeyRecord {
   /** Subject CN a verified client certificate must carry (ingest mutual TLS); null: no certificate needed. */
   clientCertSubject: string | null;
   createdBy: string | null;
+  /** The creator's username when the key was made (kept after the user is deleted; null for keys from before). */
+  createdByName: string | null;
   createdAt: Date;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
@@ -31,6 +33,8 @@ export interface NewApiKey {
   clientCertSubject?: string | null;
   /** User id of the creator. */
   createdBy?: string | null;
+  /** The creator's username (kept when the user is deleted). */
+  createdByName?: string | null;
 }
 
 function toRecord(row: ApiKey): ApiKeyRecord {
@@ -43,6 +47,7 @@ function toRecord(row: ApiKey): ApiKeyRecord {
     allowedCidrs: row.allowedCidrs ?? [],
     clientCertSubject: row.clientCertSubject,
     createdBy: row.createdBy,
+    createdByName: row.createdByName,
     createdAt: row.createdAt,
     lastUsedAt: row.lastUsedAt,
     revokedAt: row.revokedAt,
@@ -64,6 +69,7 @@ export class ApiKeysRepository {
           allowedCidrs: input.allowedCidrs ?? [],
           clientCertSubject: input.clientCertSubject ?? null,
           createdBy: input.createdBy ?? null,
+          createdByName: input.createdByName ?? null,
         },
       });
       return toRecord(row);

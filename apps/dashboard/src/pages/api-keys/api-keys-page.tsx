@@ -123,11 +123,21 @@ function ApiKeys({ role }: { role: UserRole }) {
                 key: 'by',
                 header: 'Created by',
                 cell: (k) =>
-                  k.createdBy === null
-                    ? '—'
-                    : k.createdBy === user?.id
-                      ? 'you'
-                      : (names.get(k.createdBy) ?? <span className="fw-mono">{k.createdBy.slice(0, 8)}</span>),
+                  k.createdBy === null ? (
+                    // Its creator deleted: the key still works (a site credential) — say whose it was, to revoke.
+                    k.createdByName ? (
+                      <span data-creator-deleted="true">
+                        {k.createdByName} <span className="fw-muted">(deleted user)</span>
+                      </span>
+                    ) : (
+                      '—'
+                    )
+                  ) : k.createdBy === user?.id ? (
+                    'you'
+                  ) : (
+                    (names.get(k.createdBy) ??
+                    k.createdByName ?? <span className="fw-mono">{k.createdBy.slice(0, 8)}</span>)
+                  ),
               },
               { key: 'created', header: 'Created', cell: (k) => <RelativeTime iso={k.createdAt} /> },
               { key: 'used', header: 'Last used', cell: (k) => <RelativeTime iso={k.lastUsedAt} /> },
