@@ -359,6 +359,7 @@ describe('API keys', () => {
       allowedCidrs: [],
       clientCertSubject: null,
       createdBy: expect.any(String),
+      createdByName: 'admin',
       createdAt: expect.any(String),
       lastUsedAt: null,
     });

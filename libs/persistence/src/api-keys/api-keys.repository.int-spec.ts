@@ -31,6 +31,7 @@ describe('ApiKeysRepository', () => {
       scopes: ['ingest'],
       allowedCidrs: ['10.0.0.0/8'],
       createdBy: creator.id,
+      createdByName: creator.username,
     });
     expect(k).toEqual({
       id: expect.any(String),
@@ -41,6 +42,7 @@ describe('ApiKeysRepository', () => {
       allowedCidrs: ['10.0.0.0/8'],
       clientCertSubject: null,
       createdBy: creator.id,
+      createdByName: creator.username,
       createdAt: expect.any(Date),
       lastUsedAt: null,
       revokedAt: null,
@@ -72,6 +74,7 @@ describe('ApiKeysRepository', () => {
     const k = await keys.create({ name: 'k', prefix: prefix(), keyHash: 'h', scopes: ['ingest', 'read'] });
     expect(k.allowedCidrs).toEqual([]);
     expect(k.createdBy).toBeNull();
+    expect(k.createdByName).toBeNull();
   });
 
   it('moves last-used forward only', async () => {
