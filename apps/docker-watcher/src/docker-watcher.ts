@@ -262,6 +262,8 @@ export class DockerWatcher {
     } finally {
       endWatch();
       if (this.currentSession === session) this.currentSession = null;
+      // Whatever of it is still running (a resync's other workers when one failed) stops with it, not beside the next.
+      if (!session.signal.aborted) session.abort(new Error('session over'));
     }
   }
 
@@ -502,11 +504,6 @@ export class DockerWatcher {
   }
 
   /**
-   * A known container whose state the engine cannot tell (its inspect a 5xx): no longer refreshed — a refresh says
-   * "as last reported", which would keep a container that died meanwhile reported running for ever — so its instance
-   * goes STALE, as when the engine is out of reach. Its next inspect that works reports it (or keeps it) again.
-   */
-  /**
    * A resync's inspect: one without an answer is asked again once if the engine answers a ping (a connection cut once
    * is no stuck container); no answer twice throws InspectHangs, no answer to the ping the first error.
    */
@@ -539,6 +536,11 @@ export class DockerWatcher {
     }
   }
 
+  /**
+   * A known container whose state the engine cannot tell (its inspect a 5xx): no longer refreshed — a refresh says
+   * "as last reported", which would keep a container that died meanwhile reported running for ever — so its instance
+   * goes STALE, as when the engine is out of reach. Its next inspect that works reports it (or keeps it) again.
+   */
   private stateUnknown(id: string): void {
     const k = this.known.get(id);
     if (!k) return;

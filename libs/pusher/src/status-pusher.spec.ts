@@ -366,6 +366,40 @@ describe('StatusPusher and a filter in front refusing one payload (422, 406)', (
   );
 });
 
+describe('StatusPusher and a filter refusing every request (451)', () => {
+  it('holds the queue with backoff (nothing dropped, refreshes kept) and delivers everything once it lets them through', async () => {
+    let refusing = true;
+    let refused = 0;
+    handler = (body, q, res) => {
+      if (!refusing) return accept(body, q, res);
+      refused++;
+      res.writeHead(451, { 'content-type': 'text/plain' }).end('blocked');
+    };
+    logs.length = 0;
+    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 50, maxDelayMs: 200, refreshMs: 60_000 });
+    const dropped: string[] = [];
+    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    for (let i = 1; i <= 200; i++) p.enqueue(update(i));
+    p.start();
+    try {
+      await new Promise((r) => setTimeout(r, 1_000));
+      // Before: 1,500+ requests in a few seconds and all 200 dropped one by one, their refreshes ended.
+      expect(dropped).toEqual([]);
+      expect(p.pending).toBe(200);
+      // One halving chain (~9 requests), then one request per backoff (50–200 ms), not a request per update.
+      expect(refused).toBeLessThan(40);
+      expect(logs.filter((l) => l.level === 'error').length).toBeLessThanOrEqual(1);
+      refusing = false;
+      await p.drained();
+      expect(p.stats.accepted).toBe(200);
+      expect(p.refreshDue(Date.now() + 61_000)).toBe(200);
+    } finally {
+      refusing = false;
+      await p.stop();
+    }
+  });
+});
+
 describe('StatusPusher queue byte bound', () => {
   const long = (i: number) => update(i, { message: 'm'.repeat(2000) });
   const size = Buffer.byteLength(JSON.stringify(long(1)));

@@ -413,9 +413,24 @@ export class StatusPusher {
       const taken = this.takeBatch();
       const batch = taken.map((q) => q.update);
       this.inFlight = batch.length;
-      const outcome = await this.send(batch);
+      let outcome = await this.send(batch);
       this.inFlight = 0;
+      // A lone update refused by another 4xx than 400 is dropped only if the endpoint took something since the halving
+      // began: otherwise it refuses every request (a filter answering 406 or 451 for all), which says nothing about
+      // the updates — held and retried as for a wrong URL, not every update dropped in turn (and its refreshes ended).
+      // Once so found, a batch refused the same way is held at once (no halving chain per retry) until one is taken.
+      if (
+        outcome.kind === 'refused' &&
+        outcome.status !== 400 &&
+        (batch.length === 1 ? !this.refusalChain?.accepted : this.refusingAll)
+      ) {
+        outcome = { kind: 'endpoint', status: outcome.status, reason: outcome.reason };
+        this.refusalChain = null;
+        this.refusingAll = true;
+      }
       if (outcome.kind === 'accepted') {
+        if (this.refusalChain) this.refusalChain.accepted = true;
+        this.refusingAll = false;
         this.stats.accepted += batch.length;
         attempt = 0;
         this.settleRefresh(batch, 'accepted');
@@ -476,10 +491,12 @@ export class StatusPusher {
         attempt = 0;
         const bad = new Set(outcome.badIndexes.filter((i) => i >= 0 && i < batch.length));
         if (batch.length === 1) {
+          this.refusalChain = null;
           this.drop(batch, outcome.status, outcome.reason);
         } else if (bad.size === 0) {
           // A refusal naming no update (a filter in front judging the payload): halves until the one it refuses is
           // alone, so the rest of the batch is not dropped with it.
+          this.refusalChain ??= { accepted: false };
           this.requeue(taken);
           this.splitNext = Math.ceil(batch.length / 2);
         } else {
@@ -495,6 +512,10 @@ export class StatusPusher {
   }
 
   private splitNext = 0;
+  /** While a refused batch is being halved: whether the endpoint accepted anything since (see the run loop). */
+  private refusalChain: { accepted: boolean } | null = null;
+  /** The endpoint refused every request of a halving chain (nothing taken since): it refuses all, not a payload. */
+  private refusingAll = false;
 
   private takeBatch(): Queued[] {
     const limit = this.splitNext > 0 ? this.splitNext : this.maxBatch;
