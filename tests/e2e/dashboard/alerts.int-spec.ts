@@ -393,6 +393,9 @@ describe('alerting pages in Chromium', () => {
     await waitFor(async () => (await rows.count()) === 2, { timeoutMs: 10_000, description: 'filter cleared' });
     expect(new URL(page.url()).search).toBe('');
     expect(await page.getByLabel('Target', { exact: true }).inputValue()).toBe('');
+    // And it stays cleared (the box's debounce does not send the old target back).
+    await new Promise((r) => setTimeout(r, 600));
+    expect(new URL(page.url()).search).toBe('');
 
     // The target's own page lists its changes, and links the history filtered to it.
     await rows.nth(0).getByRole('link', { name: TARGET, exact: true }).click();

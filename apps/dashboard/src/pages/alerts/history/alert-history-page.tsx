@@ -38,8 +38,15 @@ export function AlertHistoryPage() {
   // change of the address (Back, Clear, a link) is put in it.
   const [targetDraft, setTargetDraft] = useState(filter.targetId);
   const sent = useRef(filter.targetId);
-  useEffect(() => {
+  // Put in the box during the render that sees the new address, not in an effect after it: the box showed the old
+  // target for a frame, and the debounce below, run in that frame, scheduled sending it back (a Clear undone when
+  // the next render came later than its 300 ms, as on a loaded machine).
+  const [seenTarget, setSeenTarget] = useState(filter.targetId);
+  if (seenTarget !== filter.targetId) {
+    setSeenTarget(filter.targetId);
     if (filter.targetId !== sent.current) setTargetDraft(filter.targetId);
+  }
+  useEffect(() => {
     sent.current = filter.targetId;
   }, [filter.targetId]);
   useEffect(() => {
