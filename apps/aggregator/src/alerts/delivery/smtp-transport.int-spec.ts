@@ -21,12 +21,15 @@ interface Relay {
 }
 
 /**
- * A relay that speaks SMTP until the message's final dot, then answers it with a multi-line reply that never ends:
- * one `250-` line every `trickleMs` (each keeps the socket busy, so an idle timeout never fires).
+ * A stand-in relay: it greets, splits what the client sends into lines, reads a message's lines after DATA up to its
+ * final dot, and answers EHLO, DATA, RSET and QUIT itself, any other command it is not given a 502 (not recognised).
+ * `command` answers the rest (MAIL, RCPT) and says whether it did; `messageEnd` answers the final dot.
  */
-async function tricklingRelay(trickleMs = 200): Promise<Relay> {
+async function scriptedRelay(script: {
+  command: (command: string, line: string, socket: Socket) => boolean;
+  messageEnd: (socket: Socket) => void;
+}): Promise<Relay> {
   const sockets = new Set<Socket>();
-  const timers = new Set<NodeJS.Timeout>();
   const commands: string[] = [];
   const server: Server = createTcpServer((socket) => {
     sockets.add(socket);
@@ -44,22 +47,18 @@ async function tricklingRelay(trickleMs = 200): Promise<Relay> {
           if (line !== '.') continue;
           inData = false;
           commands.push('.');
-          const timer = setInterval(() => {
-            if (!socket.destroyed) socket.write('250-still queueing\r\n');
-          }, trickleMs);
-          timers.add(timer);
-          socket.on('close', () => clearInterval(timer));
+          script.messageEnd(socket);
           continue;
         }
-        const command = (line.split(' ')[0] ?? '').toUpperCase();
+        const command = (line.split(/[ :]/)[0] ?? '').toUpperCase();
         commands.push(command);
         if (command === 'EHLO') socket.write('250-relay.internal\r\n250 8BITMIME\r\n');
-        else if (command === 'MAIL' || command === 'RCPT') socket.write('250 2.1.0 ok\r\n');
         else if (command === 'DATA') {
           inData = true;
           socket.write('354 go ahead\r\n');
-        } else if (command === 'QUIT') socket.end('221 2.0.0 bye\r\n');
-        else socket.write('502 5.5.2 not implemented\r\n');
+        } else if (command === 'RSET') socket.write('250 2.0.0 ok\r\n');
+        else if (command === 'QUIT') socket.end('221 2.0.0 bye\r\n');
+        else if (!script.command(command, line, socket)) socket.write('502 5.5.2 command not recognised\r\n');
       }
     });
   });
@@ -69,9 +68,34 @@ async function tricklingRelay(trickleMs = 200): Promise<Relay> {
     open: () => [...sockets].filter((s) => !s.destroyed).length,
     commands,
     close: async () => {
-      timers.forEach((t) => clearInterval(t));
       sockets.forEach((s) => s.destroy());
       await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * A relay that speaks SMTP until the message's final dot, then answers it with a multi-line reply that never ends:
+ * one `250-` line every `trickleMs` (each keeps the socket busy, so an idle timeout never fires).
+ */
+async function tricklingRelay(trickleMs = 200): Promise<Relay> {
+  const timers = new Set<NodeJS.Timeout>();
+  const relay = await scriptedRelay({
+    command: (command, _line, socket) =>
+      (command === 'MAIL' || command === 'RCPT') && (socket.write('250 2.1.0 ok\r\n'), true),
+    messageEnd: (socket) => {
+      const timer = setInterval(() => {
+        if (!socket.destroyed) socket.write('250-still queueing\r\n');
+      }, trickleMs);
+      timers.add(timer);
+      socket.on('close', () => clearInterval(timer));
+    },
+  });
+  return {
+    ...relay,
+    close: async () => {
+      timers.forEach((t) => clearInterval(t));
+      await relay.close();
     },
   };
 }
@@ -110,53 +134,30 @@ async function greylistingRelay(greylisted: readonly string[]): Promise<{
 }> {
   const seen = new Set<string>();
   const mails: string[][] = [];
-  const server = createTcpServer((socket) => {
-    socket.on('error', () => undefined);
-    socket.write('220 relay.internal ESMTP\r\n');
-    let buffered = '';
-    let inData = false;
-    let rcpts: string[] = [];
-    socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('latin1');
-      for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
-        const line = buffered.slice(0, end);
-        buffered = buffered.slice(end + 2);
-        if (inData) {
-          if (line === '.') {
-            inData = false;
-            mails.push(rcpts);
-            rcpts = [];
-            socket.write('250 2.0.0 queued\r\n');
-          }
-          continue;
+  // The recipients taken for the mail in progress, per connection.
+  const rcpts = new Map<Socket, string[]>();
+  const relay = await scriptedRelay({
+    command: (command, line, socket) => {
+      if (command === 'MAIL') socket.write('250 2.1.0 ok\r\n');
+      else if (command === 'RCPT') {
+        const address = /<([^>]*)>/.exec(line)?.[1] ?? '';
+        if (greylisted.includes(address) && !seen.has(address)) {
+          seen.add(address);
+          socket.write('450 4.2.0 greylisted, try again later\r\n');
+        } else {
+          rcpts.set(socket, [...(rcpts.get(socket) ?? []), address]);
+          socket.write('250 2.1.5 ok\r\n');
         }
-        const command = (line.split(/[ :]/)[0] ?? '').toUpperCase();
-        if (command === 'EHLO') socket.write('250-relay.internal\r\n250 8BITMIME\r\n');
-        else if (command === 'MAIL') socket.write('250 2.1.0 ok\r\n');
-        else if (command === 'RCPT') {
-          const address = /<([^>]*)>/.exec(line)?.[1] ?? '';
-          if (greylisted.includes(address) && !seen.has(address)) {
-            seen.add(address);
-            socket.write('450 4.2.0 greylisted, try again later\r\n');
-          } else {
-            rcpts.push(address);
-            socket.write('250 2.1.5 ok\r\n');
-          }
-        } else if (command === 'DATA') {
-          inData = true;
-          socket.write('354 go ahead\r\n');
-        } else if (command === 'RSET') socket.write('250 2.0.0 ok\r\n');
-        else if (command === 'QUIT') socket.end('221 2.0.0 bye\r\n');
-        else socket.write('502 5.5.2 not implemented\r\n');
-      }
-    });
+      } else return false;
+      return true;
+    },
+    messageEnd: (socket) => {
+      mails.push(rcpts.get(socket) ?? []);
+      rcpts.delete(socket);
+      socket.write('250 2.0.0 queued\r\n');
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    mails,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  return { port: relay.port, mails, close: relay.close };
 }
 
 describe('a relay that refuses some recipients for now (greylisting: 450 at RCPT TO)', () => {
