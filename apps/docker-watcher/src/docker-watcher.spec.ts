@@ -102,6 +102,17 @@ function stopWithin(watcher: DockerWatcher, ms: number): Promise<'stopped' | 'hu
   ]).finally(() => clearTimeout(timer));
 }
 
+/** Every update the watcher queues on `pusher`, in order (the pusher still sends them). */
+function queuedBy(pusher: StatusPusher): StatusUpdateInput[] {
+  const queued: StatusUpdateInput[] = [];
+  const enqueue = pusher.enqueue.bind(pusher);
+  jest.spyOn(pusher, 'enqueue').mockImplementation((update, options) => {
+    queued.push(update);
+    return enqueue(update, options);
+  });
+  return queued;
+}
+
 describe('DockerWatcher.stop', () => {
   it('returns while the events stream is followed, and the stream is closed', async () => {
     const { watcher, pusher } = watcherOn(engine.socketPath);
@@ -214,12 +225,7 @@ describe('DockerWatcher resync and a name another container took while no watche
       const newer = engine.add({ name: 'web-1', labels: { 'fleetwatch.watch': 'true' }, running: true, quiet: true });
 
       const second = new StatusPusher({ url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
-      const queued: StatusUpdateInput[] = [];
-      const enqueue = second.enqueue.bind(second);
-      jest.spyOn(second, 'enqueue').mockImplementation((update, options) => {
-        queued.push(update);
-        return enqueue(update, options);
-      });
+      const queued = queuedBy(second);
       const after = run(second);
       second.start();
       after.start();
@@ -256,12 +262,7 @@ describe('DockerWatcher and a container the engine cannot inspect', () => {
     engine.add({ name: 'broken-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
     engine.breakInspect('broken-1');
     const { watcher, pusher } = watcherOn(engine.socketPath);
-    const queued: StatusUpdateInput[] = [];
-    const enqueue = pusher.enqueue.bind(pusher);
-    jest.spyOn(pusher, 'enqueue').mockImplementation((update, options) => {
-      queued.push(update);
-      return enqueue(update, options);
-    });
+    const queued = queuedBy(pusher);
     watcher.start();
     try {
       await until('events followed', () => watcher.stats.connected);
@@ -279,12 +280,7 @@ describe('DockerWatcher and a container the engine cannot inspect', () => {
 describe('DockerWatcher and an inspect the engine does not answer', () => {
   it("an event whose inspect is cut off ends the session; the next one's resync reports what happened", async () => {
     const { watcher, pusher } = watcherOn(engine.socketPath);
-    const queued: StatusUpdateInput[] = [];
-    const enqueue = pusher.enqueue.bind(pusher);
-    jest.spyOn(pusher, 'enqueue').mockImplementation((update, options) => {
-      queued.push(update);
-      return enqueue(update, options);
-    });
+    const queued = queuedBy(pusher);
     watcher.start();
     try {
       await until('events followed', () => watcher.stats.connected);

@@ -22,6 +22,21 @@ const flow = (points: FlowPoint[]): FlowMetrics => ({
 });
 const counts = (f: FlowMetrics) => f.points.map((p) => p.ingress.count);
 
+/** A member cache that reads as empty and keeps what each cycle writes (`written()`: the last write). */
+function writtenCache(): { cache: MemberRecordStore; written: () => Map<string, MemberPollRecord> } {
+  let last = new Map<string, MemberPollRecord>();
+  return {
+    cache: {
+      getMany: () => Promise.resolve(new Map()),
+      setMany: (records) => {
+        last = new Map(records);
+        return Promise.resolve();
+      },
+    },
+    written: () => last,
+  };
+}
+
 describe('mergeFlow', () => {
   it.each([
     ['nothing held', undefined, [point(5, 1)], 60, [1]],
@@ -206,14 +221,7 @@ describe('FleetPoller: the flow hour on a member clock that is not the leader’
   /** A member answering `minutes` points up to its own minute (leader time + skew); `down`: unreachable. */
   function rig() {
     const s = { leaderNow: Date.UTC(2026, 0, 1, 12, 0, 30), skew: 0, down: false, asked: [] as number[] };
-    let last = new Map<string, MemberPollRecord>();
-    const cache: MemberRecordStore = {
-      getMany: () => Promise.resolve(new Map()),
-      setMany: (records) => {
-        last = new Map(records);
-        return Promise.resolve();
-      },
-    };
+    const { cache, written } = writtenCache();
     const poller = new FleetPoller(cache, sites, { concurrency: 1, timeoutMs: 25_000 }, (_m, _s, minutes) => {
       if (s.down) return Promise.reject(new Error('unreachable'));
       s.asked.push(minutes);
@@ -222,7 +230,7 @@ describe('FleetPoller: the flow hour on a member clock that is not the leader’
       return Promise.resolve({ report, flow: { ...flow(points), site: 's' }, snapshot: null });
     });
     const cycle = () => poller.cycle(members, () => s.leaderNow);
-    const held = () => (last.get('eu')?.good?.flow?.points ?? []).map((p) => Date.parse(p.at));
+    const held = () => (written().get('eu')?.good?.flow?.points ?? []).map((p) => Date.parse(p.at));
     return { s, cycle, held };
   }
 
@@ -250,20 +258,13 @@ describe('FleetPoller: the flow hour on a member clock that is not the leader’
   });
 
   it('each attempt says by when a next is to have ended: two whole cycles (delay + overall timeout) later', async () => {
-    let last = new Map<string, MemberPollRecord>();
-    const cache: MemberRecordStore = {
-      getMany: () => Promise.resolve(new Map()),
-      setMany: (records) => {
-        last = new Map(records);
-        return Promise.resolve();
-      },
-    };
+    const { cache, written } = writtenCache();
     const t = Date.UTC(2026, 0, 1, 12, 0, 0);
     const poller = new FleetPoller(cache, sites, { concurrency: 1, timeoutMs: 25_000, intervalMs: 30_000 }, () =>
       Promise.reject(new Error('member away')),
     );
     await poller.cycle(members, () => t);
-    expect(last.get('eu')?.attempt).toMatchObject({
+    expect(written().get('eu')?.attempt).toMatchObject({
       at: new Date(t).toISOString(),
       nextBy: new Date(t + 110_000).toISOString(),
     });
@@ -327,14 +328,7 @@ describe('FleetPoller: members that hang early in the list', () => {
       {},
     );
     const started = new Set<string>();
-    let last = new Map<string, MemberPollRecord>();
-    const cache: MemberRecordStore = {
-      getMany: () => Promise.resolve(new Map()),
-      setMany: (records) => {
-        last = new Map(records);
-        return Promise.resolve();
-      },
-    };
+    const { cache, written } = writtenCache();
     // Overall timeout 200 ms (polling cut at 180), member timeout 100: two members a worker at most, a cycle.
     const poller = new FleetPoller(cache, sites, { concurrency, timeoutMs: 200, memberTimeoutMs: 100 }, (m, signal) => {
       started.add(m.name);
@@ -342,7 +336,7 @@ describe('FleetPoller: members that hang early in the list', () => {
         ? new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)))
         : Promise.resolve({ report, flow: null, snapshot: null });
     });
-    return { cycle: () => poller.cycle(members), started, last: () => last };
+    return { cycle: () => poller.cycle(members), started, last: written };
   }
 
   it('a healthy member after them is polled from the next cycle on, and every cycle after', async () => {
