@@ -259,6 +259,7 @@ describe('admin routes', () => {
     it("a component's state counts every target it selects, and one flapping target keeps the others' history", async () => {
       const now = Date.now();
       const hour = 3_600_000;
+      const sixDaysAgo = Math.floor(now / (24 * hour)) * 24 * hour - 6 * 24 * hour; // that day's 00:00 UTC
       // 250 pods UP, and one DOWN whose id sorts past the first 200 (the sample the bars are drawn from).
       await sql.query(
         `INSERT INTO target_states (target_id, kind, name, status, tags, seq)
@@ -277,7 +278,9 @@ describe('admin routes', () => {
           ('instance:gg-steady', NULL, 'UNKNOWN', 'UP', 'r', $1, 1),
           ('instance:gg-steady', NULL, 'UP', 'DOWN', 'r', $2, 2),
           ('instance:gg-steady', NULL, 'DOWN', 'UP', 'r', $3, 3)`,
-        [new Date(now - 10 * 24 * hour), new Date(now - 6 * 24 * hour), new Date(now - 6 * 24 * hour + 6 * hour)],
+        // 06:00–12:00 UTC of the day six days ago: one day's bar whatever the time of day the test runs (from now − 6 d
+        // it crossed midnight after 18:00 UTC, two days in outage).
+        [new Date(now - 10 * 24 * hour), new Date(sixDaysAgo + 6 * hour), new Date(sixDaysAgo + 12 * hour)],
       );
       await sql.query(
         `INSERT INTO status_events (target_id, location, from_status, to_status, reason, occurred_at, sequence)
