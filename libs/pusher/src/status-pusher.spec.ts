@@ -287,11 +287,11 @@ describe('StatusPusher waits', () => {
 });
 
 describe('StatusPusher and a refused API key', () => {
-  it.each([401, 403])('holds the queue on %i and retries with backoff until the key is accepted', async (status) => {
+  it('holds the queue on 401 and retries with backoff until the key is accepted', async () => {
     let n = 0;
     handler = (body, q, res) => {
       n++;
-      if (n <= 3) res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
+      if (n <= 3) res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
       else accept(body, q, res);
     };
     logs.length = 0;
@@ -304,11 +304,46 @@ describe('StatusPusher and a refused API key', () => {
     expect(p.stats).toMatchObject({ accepted: 2, droppedRefused: 0, authRefused: 3, retries: 3 });
     const sent = received.map((r) => itemsOf((r as { body: unknown }).body).map((u) => u.updateId));
     expect(sent).toEqual(Array.from({ length: 4 }, () => ['u-1', 'u-2']));
-    // One error per minute at most (three refusals here), naming the status and the key's refusal.
     const errors = logs.filter((l) => l.level === 'error');
     expect(errors).toHaveLength(1);
     expect(errors[0]?.msg).toMatch(/API key/);
-    expect(errors[0]?.fields).toMatchObject({ status });
+    expect(errors[0]?.fields).toMatchObject({ status: 401 });
+    expect(JSON.stringify(logs)).not.toContain('fw_secret_key_123');
+  });
+
+  it('holds the queue on 403 (scope, address, certificate: every request refused) and delivers all once accepted', async () => {
+    let n = 0;
+    handler = (body, q, res) => {
+      n++;
+      if (n <= 6) res.writeHead(403, { 'content-type': 'application/json' }).end('{"error":"forbidden"}');
+      else accept(body, q, res);
+    };
+    logs.length = 0;
+    const p = new StatusPusher({ url, apiKey: 'fw_secret_key_123', log, baseDelayMs: 10, maxDelayMs: 50 });
+    const dropped: string[] = [];
+    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    for (let i = 1; i <= 4; i++) p.enqueue(update(i));
+    p.start();
+    await p.drained();
+    await p.stop();
+    // A 403 may be a filter's answer to one payload, so the batch is halved first ([1-4], [1,2], [1]); nothing is
+    // taken, so nothing is dropped: the queue is held, the retries leave the head out ([2-4]) until taken.
+    expect(dropped).toEqual([]);
+    expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 0 });
+    const sent = received.map((r) => itemsOf((r as { body: unknown }).body).map((u) => u.updateId));
+    expect(sent).toEqual([
+      ['u-1', 'u-2', 'u-3', 'u-4'],
+      ['u-1', 'u-2'],
+      ['u-1'],
+      ...Array.from({ length: 4 }, () => ['u-2', 'u-3', 'u-4']),
+      ['u-1'],
+    ]);
+    expect(p.stats).toMatchObject({ authRefused: 4, retries: 4 });
+    // One error per minute at most, naming the status, the key and the proxy.
+    const errors = logs.filter((l) => l.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.msg).toMatch(/API key.*filter in front/);
+    expect(errors[0]?.fields).toMatchObject({ status: 403 });
     expect(JSON.stringify(logs)).not.toContain('fw_secret_key_123');
   });
 });
@@ -344,8 +379,8 @@ describe('StatusPusher and an endpoint that answers for no update (404, 405, 410
   );
 });
 
-describe('StatusPusher and a filter in front refusing one payload (422, 406)', () => {
-  it.each([422, 406])(
+describe('StatusPusher and a filter in front refusing one payload (422, 406, a WAF`s 403)', () => {
+  it.each([422, 406, 403])(
     'drops only the update answered %i (the batch halved to find it); the queue is not held by it',
     async (status) => {
       handler = (body, q, res) =>
@@ -364,6 +399,69 @@ describe('StatusPusher and a filter in front refusing one payload (422, 406)', (
       expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 1, endpointRefused: 0 });
     },
   );
+});
+
+describe('StatusPusher and a filter refusing one update that was alone in the queue', () => {
+  it.each([403, 422])(
+    'holds it at first (%i for every request, as far as it can tell), then drops it once the updates behind it are taken',
+    async (status) => {
+      handler = (body, q, res) =>
+        itemsOf(body).some((u) => u.updateId === 'u-1')
+          ? res.writeHead(status, { 'content-type': 'text/html' }).end('<html>Request blocked</html>')
+          : accept(body, q, res);
+      const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50 });
+      const dropped: string[] = [];
+      p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+      p.enqueue(update(1));
+      p.start();
+      try {
+        await new Promise((r) => setTimeout(r, 150));
+        // Alone, nothing tells a filter judging it from one refusing all (a key's scope, a policy): held.
+        expect(dropped).toEqual([]);
+        expect(p.pending).toBe(1);
+        // Before: every later update queued behind it was held for ever (its instance's refreshes too).
+        for (let i = 2; i <= 4; i++) p.enqueue(update(i));
+        await p.drained();
+        expect(dropped).toEqual(['u-1']);
+        expect(p.stats).toMatchObject({ accepted: 3, droppedRefused: 1 });
+      } finally {
+        await p.stop();
+      }
+    },
+  );
+
+  it('drops nothing when the key is refused (403) after an earlier refusal passed', async () => {
+    let refuse = 1; // the first request refused once (a filter's moment), then the key revoked later
+    handler = (body, q, res) =>
+      refuse-- > 0
+        ? res.writeHead(403, { 'content-type': 'application/json' }).end('{"error":"forbidden"}')
+        : accept(body, q, res);
+    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50, maxBatch: 4 });
+    const dropped: string[] = [];
+    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    for (let i = 1; i <= 4; i++) p.enqueue(update(i));
+    p.start();
+    try {
+      // Halved once ([1-4] refused, [1,2] and [3,4] taken): nothing was the refused payload.
+      await p.drained();
+      for (let i = 5; i <= 8; i++) p.enqueue(update(i));
+      await p.drained();
+      expect(dropped).toEqual([]);
+      // A whole batch taken since the halving: its evidence is over. The key revoked now refuses everything.
+      refuse = Number.POSITIVE_INFINITY;
+      for (let i = 9; i <= 12; i++) p.enqueue(update(i));
+      await new Promise((r) => setTimeout(r, 300));
+      // Before: [9-12] halved down to [9], dropped on the old evidence that the endpoint takes others.
+      expect(dropped).toEqual([]);
+      expect(p.pending).toBe(4);
+      refuse = 0;
+      await p.drained();
+      expect(p.stats).toMatchObject({ accepted: 12, droppedRefused: 0 });
+    } finally {
+      refuse = 0;
+      await p.stop();
+    }
+  });
 });
 
 describe('StatusPusher and a filter refusing every request (451)', () => {

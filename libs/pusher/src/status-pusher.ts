@@ -100,7 +100,9 @@ type Outcome =
  * honouring Retry-After, for as long as it takes; the queue is bounded by count and by
  * JSON bytes (the oldest dropped and counted). 401/403 (a rotated or revoked key) hold
  * the queue and retry with the same backoff, logging an error at most once a minute, so
- * nothing is lost while the key is replaced. 404, 405, 410, 415, 421 and 426 (a wrong URL, or a proxy in front
+ * nothing is lost while the key is replaced. A 403 can also come from a filter in front (a WAF) judging one
+ * payload: a batch answered 403 is halved as for another 4xx below, and a lone update so refused is dropped once the
+ * endpoint is seen taking others (see the run loop) — otherwise the queue is held, as for a refused key. 404, 405, 410, 415, 421 and 426 (a wrong URL, or a proxy in front
  * answering for an ingest not yet behind it during a rollout: ENDPOINT_STATUSES) say nothing about the updates: held
  * and retried like a refused key, an error logged at most once a minute. A 400 (the ingest's only answer about an
  * update's content) or another 4xx is not retried: the updates it names are logged and dropped with the reason, the
@@ -410,7 +412,13 @@ export class StatusPusher {
       }
       if (this.lingerMs > 0 && this.queue.length < this.maxBatch && this.splitNext === 0)
         await this.sleep(this.lingerMs);
-      const taken = this.takeBatch();
+      // While held by an endpoint that refused even a lone update (refusingAll), the retry leaves the queue's head out
+      // when there is more: if the rest is taken, the endpoint refuses that payload, not every request (a WAF's 403 or
+      // 406 for one update's content), so the head is sent again alone and dropped if still refused — before, one
+      // such update held every later one for ever. A key refused or a wrong URL refuses the rest too: still held.
+      const probe = this.refusingAll && this.splitNext === 0 && this.queue.length > 1 ? 1 : 0;
+      const half = this.splitNext > 0;
+      const taken = this.takeBatch(probe);
       const batch = taken.map((q) => q.update);
       this.inFlight = batch.length;
       let outcome = await this.send(batch);
@@ -424,19 +432,27 @@ export class StatusPusher {
         outcome.status !== 400 &&
         (batch.length === 1 ? !this.refusalChain?.accepted : this.refusingAll)
       ) {
-        outcome = { kind: 'endpoint', status: outcome.status, reason: outcome.reason };
+        outcome =
+          outcome.status === 403
+            ? { kind: 'unauthorized', status: 403 }
+            : { kind: 'endpoint', status: outcome.status, reason: outcome.reason };
         this.refusalChain = null;
         this.refusingAll = true;
       }
       if (outcome.kind === 'accepted') {
-        if (this.refusalChain) this.refusalChain.accepted = true;
+        // A whole batch from the head taken: whatever was refused is gone (or was refused for a moment): the chain
+        // ends, so a later refusal (a key revoked) starts from no evidence. A half taken: evidence for the chain.
+        if (!half && !probe) this.refusalChain = null;
+        else if (this.refusalChain) this.refusalChain.accepted = true;
+        // The rest taken past a refused head: the head is sent next, alone, and dropped if refused again.
+        else if (probe && this.refusingAll) this.refusalChain = { accepted: true };
         this.refusingAll = false;
         this.stats.accepted += batch.length;
         attempt = 0;
         this.settleRefresh(batch, 'accepted');
         this.tell(this.acceptedListeners, batch);
       } else if (outcome.kind === 'retry' || outcome.kind === 'unauthorized' || outcome.kind === 'endpoint') {
-        this.requeue(taken);
+        this.requeue(taken, probe);
         if (!this.running) break;
         this.stats.retries++;
         const delay = nextRetryDelayMs(attempt++, outcome.kind === 'retry' ? outcome.retryAfter : undefined, {
@@ -472,7 +488,9 @@ export class StatusPusher {
           if (now - this.lastAuthErrorAt >= 60_000) {
             this.lastAuthErrorAt = now;
             this.opts.log.error(
-              `the ingest refuses the API key (${outcome.status}): updates held and retried, replace FLEETWATCH_INGEST_API_KEY`,
+              outcome.status === 403
+                ? "the ingest refuses the API key (403), or a filter in front refuses every update sent: updates held and retried; check the key's scopes, allowed networks and certificate (FLEETWATCH_INGEST_API_KEY) and any proxy in front"
+                : `the ingest refuses the API key (${outcome.status}): updates held and retried, replace FLEETWATCH_INGEST_API_KEY`,
               { status: outcome.status, pending: this.pending, delayMs: delay, authRefused: this.stats.authRefused },
             );
           }
@@ -484,7 +502,7 @@ export class StatusPusher {
         } else {
           // Send the halves one after the other.
           const half = Math.ceil(batch.length / 2);
-          this.requeue(taken);
+          this.requeue(taken, probe);
           this.splitNext = half;
         }
       } else {
@@ -497,7 +515,7 @@ export class StatusPusher {
           // A refusal naming no update (a filter in front judging the payload): halves until the one it refuses is
           // alone, so the rest of the batch is not dropped with it.
           this.refusalChain ??= { accepted: false };
-          this.requeue(taken);
+          this.requeue(taken, probe);
           this.splitNext = Math.ceil(batch.length / 2);
         } else {
           this.drop(
@@ -505,7 +523,10 @@ export class StatusPusher {
             outcome.status,
             outcome.reason,
           );
-          this.requeue(taken.filter((_, i) => !bad.has(i)));
+          this.requeue(
+            taken.filter((_, i) => !bad.has(i)),
+            probe,
+          );
         }
       }
     }
@@ -517,19 +538,21 @@ export class StatusPusher {
   /** The endpoint refused every request of a halving chain (nothing taken since): it refuses all, not a payload. */
   private refusingAll = false;
 
-  private takeBatch(): Queued[] {
+  /** Takes the next batch from the queue, from position `from` (1: the head left out, see the run loop). */
+  private takeBatch(from: number): Queued[] {
     const limit = this.splitNext > 0 ? this.splitNext : this.maxBatch;
     this.splitNext = 0;
     let bytes = 2;
     let n = 0;
     // The ingest refuses a batch holding one updateId twice (all of it): a repeat of an update already in this
-    // batch is the same update (same updateId = same update), so it is taken out and sent once.
-    const ids = new Set<string>();
-    while (n < this.queue.length && n < limit) {
-      const q = this.queue[n] as Queued;
+    // batch is the same update (same updateId = same update), so it is taken out and sent once. A repeat of a head
+    // left out is that update too.
+    const ids = new Set<string>(this.queue.slice(0, from).map((q) => q.update.updateId as string));
+    while (from + n < this.queue.length && n < limit) {
+      const q = this.queue[from + n] as Queued;
       const id = q.update.updateId as string;
       if (ids.has(id)) {
-        this.queue.splice(n, 1);
+        this.queue.splice(from + n, 1);
         this.queueBytes -= q.bytes;
         continue;
       }
@@ -539,14 +562,14 @@ export class StatusPusher {
       ids.add(id);
       n++;
     }
-    const taken = this.queue.splice(0, n);
+    const taken = this.queue.splice(from, n);
     for (const q of taken) this.queueBytes -= q.bytes;
     return taken;
   }
 
-  /** Puts a batch back at the head of the queue, in order (retries never re-order). */
-  private requeue(taken: Queued[]): void {
-    this.queue.unshift(...taken);
+  /** Puts a batch back where it was taken from (the head, or past it), in order (retries never re-order). */
+  private requeue(taken: Queued[], at = 0): void {
+    this.queue.splice(at, 0, ...taken);
     for (const q of taken) this.queueBytes += q.bytes;
   }
 
@@ -580,7 +603,10 @@ export class StatusPusher {
     const text = await res.text().catch(() => '');
     if (res.status === 202 || res.status === 200) return { kind: 'accepted' };
     if (res.status === 413) return { kind: 'too-large' };
-    if (res.status === 401 || res.status === 403) return { kind: 'unauthorized', status: res.status };
+    if (res.status === 401) return { kind: 'unauthorized', status: 401 };
+    // Our ingest's 403 is about the key (scope, address, certificate), whatever the updates; a filter in front may
+    // answer 403 for one payload: judged as another 4xx naming no update (halved; held unless others are taken).
+    if (res.status === 403) return { kind: 'refused', status: 403, reason: text, badIndexes: [] };
     if (res.status === 429 || res.status === 408 || res.status >= 500)
       return {
         kind: 'retry',
