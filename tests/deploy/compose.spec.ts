@@ -1,8 +1,15 @@
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { SERVICE_PORTS } from '@fleetwatch/config';
+import { loadAggregatorConfig } from '../../apps/aggregator/src/config';
 import { loadGatewayConfig } from '../../apps/api-gateway/src/config';
+import { loadCollectorConfig } from '../../apps/collector/src/config';
+import { loadIngestConfig } from '../../apps/status-ingest/src/config';
+import { loadSyncConfig } from '../../apps/sync-orchestrator/src/config';
 
 // No Docker engine here: these tests keep docker-compose.yml and the Dockerfile
 // honest by reading them against the code.
@@ -35,6 +42,27 @@ const code = [...sources(join(root, 'apps')), ...sources(join(root, 'libs')), ..
   .join('\n');
 
 const SERVICES = Object.keys(SERVICE_PORTS) as (keyof typeof SERVICE_PORTS)[];
+
+const LOADERS: Record<(typeof SERVICES)[number], (env: Record<string, string | undefined>) => unknown> = {
+  'api-gateway': loadGatewayConfig,
+  'status-ingest': loadIngestConfig,
+  collector: loadCollectorConfig,
+  aggregator: loadAggregatorConfig,
+  'sync-orchestrator': loadSyncConfig,
+};
+/** The variables a service's config reads (through a recording environment). */
+function readBy(svc: (typeof SERVICES)[number]): Set<string> {
+  const read = new Set<string>();
+  LOADERS[svc](
+    new Proxy({} as Record<string, string | undefined>, {
+      get(_target, key) {
+        if (typeof key === 'string') read.add(key);
+        return undefined;
+      },
+    }),
+  );
+  return read;
+}
 
 describe('docker-compose.yml', () => {
   it('runs the three servers, a migration step and the five services', () => {
@@ -76,6 +104,26 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it("a variable taken from the operator's shell reaches every service that reads it", () => {
+    // FLEETWATCH_ENCRYPTION_KEY given to sync-orchestrator alone: it sealed channel secrets the aggregator could not
+    // open (those channels were never sent); FLEETWATCH_CHECK_DENY_NETWORKS given to the collector alone: the save-time
+    // check and notification delivery kept the default list.
+    const fromShell = new Set(
+      SERVICES.flatMap((svc) =>
+        Object.entries(compose.services[svc].environment ?? {})
+          .filter(([name, value]) => String(value).includes(`\${${name}`))
+          .map(([name]) => name),
+      ),
+    );
+    const missing: string[] = [];
+    for (const svc of SERVICES) {
+      const read = readBy(svc);
+      for (const name of fromShell)
+        if (read.has(name) && !(name in (compose.services[svc].environment ?? {}))) missing.push(`${svc}: ${name}`);
+    }
+    expect(missing).toEqual([]);
+  });
+
   it('waits for the migration before starting services', () => {
     for (const svc of SERVICES) expect(compose.services[svc].depends_on).toHaveProperty('migrate');
     expect(compose.services.migrate.build?.target).toBe('migrate');
@@ -83,6 +131,35 @@ describe('docker-compose.yml', () => {
 });
 
 describe('Dockerfile', () => {
+  /** The stage's HEALTHCHECK command run with `env` beside a server answering /healthz; its exit code. */
+  async function healthcheck(stage: string, env: Record<string, string>, port: number): Promise<number | null> {
+    const section = dockerfile.slice(dockerfile.indexOf(`AS ${stage}\n`));
+    const script = /^HEALTHCHECK .*? CMD node -e "(.*)"$/m.exec(section)?.[1];
+    if (!script) throw new Error(`no HEALTHCHECK in ${stage}`);
+    const server = createServer((req, res) => res.writeHead(req.url === '/healthz' ? 200 : 404).end());
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      const child = spawn(process.execPath, ['-e', script], {
+        env: { ...env, PATH: process.env.PATH },
+        stdio: 'ignore',
+      });
+      return await new Promise((r) => child.on('exit', (code) => r(code)));
+    } finally {
+      server.close();
+    }
+  }
+
+  it.each(SERVICES)("%s: its HEALTHCHECK asks the port its variable sets, else SPEC's", async (svc) => {
+    const { variable, port } = SERVICE_PORTS[svc];
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const free = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    // Ports overridable by environment (SPEC §11): a container given another port must not be reported unhealthy.
+    expect(await healthcheck(svc, { [variable]: String(free) }, free)).toBe(0);
+    expect(dockerfile).toMatch(new RegExp(`process\\.env\\.${variable}\\|\\|${port}\\)`));
+  });
+
   it('is multi-stage and runs every service as a non-root user', () => {
     expect(stages).toEqual(expect.arrayContaining(['deps', 'build', 'runtime', 'migrate', ...SERVICES]));
     const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'));

@@ -220,6 +220,21 @@ describe('bootstrapService', () => {
     );
   });
 
+  it('exits 1 naming the port variable when the port is taken, after stopping what had started', async () => {
+    const other = await start();
+    jest.spyOn(process, 'exit').mockImplementation(((code?: number) => {
+      throw new Error(`exit ${code}`);
+    }) as typeof process.exit);
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    await expect(bootstrapService({ module: ProbeModule, config: config({ port: portOf(other) }) })).rejects.toThrow(
+      'exit 1',
+    );
+    expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toBe(
+      `[collector] cannot start:\n  - COLLECTOR_PORT: port ${portOf(other)} is already in use by another process (stop it, or set COLLECTOR_PORT to a free port)\n`,
+    );
+    expect(events).toContain('before shutdown');
+  });
+
   it('starts without an optional dependency that is away', async () => {
     const exit = jest.spyOn(process, 'exit');
     const dep: BootDependency = {

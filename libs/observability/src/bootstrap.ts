@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { DynamicModule, Global, INestApplication, Module, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { CommonConfig } from '@fleetwatch/config';
+import { CommonConfig, SERVICE_PORTS } from '@fleetwatch/config';
 import { ApiErrorCode, CidrSet, type ApiErrorBody } from '@fleetwatch/contracts';
 import { STATUS_CODES } from 'node:http';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
@@ -195,6 +195,17 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Duple
   socket.destroy(err);
 }
 
+/** Why the service's port could not be opened, naming its variable (`COLLECTOR_PORT: port 3002 is already in use …`). */
+export function listenProblem(config: Pick<CommonConfig, 'service' | 'port'>, error: unknown): string {
+  const variable = SERVICE_PORTS[config.service]?.variable ?? 'port';
+  const code = (error as { code?: string } | null)?.code;
+  if (code === 'EADDRINUSE')
+    return `${variable}: port ${config.port} is already in use by another process (stop it, or set ${variable} to a free port)`;
+  if (code === 'EACCES')
+    return `${variable}: port ${config.port} may not be opened by this user (below 1024 needs privileges: set ${variable} to 1024 or above)`;
+  return `${variable}: cannot listen on port ${config.port}: ${maskSecrets((error as Error)?.message ?? String(error))}`;
+}
+
 export interface RunningService {
   app: INestApplication;
   logger: Logger;
@@ -278,7 +289,21 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
   // Nest's Fastify error handler, which hands them to ApiErrorFilter: one JSON shape for all.
   await options.configure?.(app, logger);
 
-  await app.listen(config.port, '0.0.0.0');
+  try {
+    await app.listen(config.port, '0.0.0.0');
+  } catch (e) {
+    // A port taken by another process (a second `npm start`, a leftover service) or one this user may not open: a
+    // message naming the variable, not Node's stack trace of an unhandled rejection.
+    const problem = listenProblem(config, e);
+    logger.fatal(problem);
+    process.stderr.write(`[${config.service}] cannot start:\n  - ${problem}\n`);
+    // What started before the port opened (consumers, timers) stops first: nothing it took is left half done.
+    await Promise.race([
+      app.close().catch(() => undefined),
+      new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref()),
+    ]);
+    process.exit(1);
+  }
   const url = `${options.https ? 'https' : 'http'}://127.0.0.1:${config.port}`;
   logger.info(
     { port: config.port, site: config.site, location: config.location, role: config.role },
