@@ -486,6 +486,25 @@ describe("a probed check's interval changed (checkIntervalSeconds)", () => {
     expect(next.locations.eu.deadline?.at).toBe(1_805_000);
   });
 
+  it('a lengthening undone (30 s → 3600 s → 30 s): the moved deadline counts the new interval again, and a location that goes quiet reads STALE', () => {
+    const longer = applyLifecycle(upUp(), lc('active', 2, 20_000, { checkIntervalSeconds: 3600 }), policy).target;
+    expect(longer.locations.eu.deadline?.at).toBe(20_000 + 7_200_000 + 5000);
+    const back = applyLifecycle(longer, lc('active', 3, 30_000, { checkIntervalSeconds: 30 }), policy).target;
+    expect(back.locations.eu.deadline).toEqual({
+      at: 30_000 + 60_000 + 5000,
+      expireTo: S.Stale,
+      reason: 'no result within 2 × 30s (the interval was changed)',
+    });
+    // Results on the 30 s schedule set their own deadlines; the collector stops after the one at 150 s.
+    let t = back;
+    for (let at = 60_000; at <= 150_000; at += 30_000) t = applyObservation(t, result('eu', true, at), policy).target;
+    expect(t.locations.eu.deadline?.at).toBe(150_000 + 65_000);
+    expect(applyExpiry(t, 'eu', 150_000 + 65_001, policy).target.locations.eu.status).toBe(S.Stale);
+    // Undone to an interval still longer than the first (3600 s → 600 s): never later than the moved deadline was.
+    const partly = applyLifecycle(longer, lc('active', 3, 30_000, { checkIntervalSeconds: 600 }), policy).target;
+    expect(partly.locations.eu.deadline?.at).toBe(30_000 + 1_200_000 + 5000);
+  });
+
   it('the same interval (a rename), a heartbeat deadline, or a location STALE already: left as they are', () => {
     const t = upUp();
     expect(changed(t, 30)).toEqual(t.locations);

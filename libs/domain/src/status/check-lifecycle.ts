@@ -68,7 +68,8 @@ export interface CheckLifecycle {
    * A probed check's interval (s) as configured by this version. A longer one moves each location's STALE deadline (set
    * by its last result with the interval then) to two new intervals after that result, and never before two new
    * intervals after the change: the collector's next run is on the new schedule, up to one new interval away, so a
-   * longer interval read STALE (and notified) before its first run. A shorter one leaves it (see withCheckInterval).
+   * longer interval read STALE (and notified) before its first run. A shorter one leaves it, unless a longer one had
+   * moved it (see withCheckInterval).
    */
   checkIntervalSeconds?: number;
   /**
@@ -116,10 +117,16 @@ function withCheckInterval(target: TargetSnapshot, seconds: number | undefined, 
   for (const [name, l] of Object.entries(target.locations)) {
     if (l.deadline === null || l.deadline.expireTo !== TargetStatus.Stale) continue;
     const before = checkIntervalOf(l.deadline.reason);
+    if (before === undefined || seconds * 1000 === before) continue;
     // A shorter interval keeps the deadline its last result set: a collector that missed config.changed runs on the
     // old schedule until it reads its assignment again (within a minute), and its next result sets the new one.
-    if (before === undefined || seconds * 1000 <= before) continue;
-    const moved = Math.max(l.deadline.at - 2 * before + windowMs, at + windowMs + CHECK_STALE_SLACK_MS);
+    // Not one a longer interval moved (marked): results run with a shorter one never pull that back (deadlineAfter),
+    // so after a lengthening undone (60 s → 3600 s → 60 s) a location that went quiet read UP for up to two long
+    // intervals instead of STALE. That one is counted again with the new interval, never later than it was.
+    const shorter = seconds * 1000 < before;
+    if (shorter && !l.deadline.reason.includes(CHECK_INTERVAL_CHANGED)) continue;
+    const counted = Math.max(l.deadline.at - 2 * before + windowMs, at + windowMs + CHECK_STALE_SLACK_MS);
+    const moved = shorter ? Math.min(l.deadline.at, counted) : counted;
     locations ??= { ...target.locations };
     locations[name] = {
       ...l,

@@ -239,6 +239,30 @@ describe('CheckScheduler', () => {
     expect(h.runs.filter((r) => r.id === 'c').length).toBeGreaterThanOrEqual(1);
   });
 
+  it('a step forward of the wall clock moves the plan forward with it: no burst of every check at once, none run twice in an interval', async () => {
+    const h = harness(10_000);
+    h.scheduler.replaceAll(
+      Array.from({ length: 200 }, (_, i) => ({ id: `c${i}`, intervalSeconds: 60, durationMs: 10 })),
+    );
+    h.scheduler.start();
+    await h.clock.advance(120_000);
+    const before = h.runs.length;
+    h.clock.step(10 * 60_000);
+    await h.clock.advance(120_000);
+    const after = h.runs.slice(before);
+    // Spread over the interval as before the step (phases kept), not all 200 at the first wake after it.
+    const perInstant = new Map<number, number>();
+    for (const r of after) perInstant.set(r.startedAt, (perInstant.get(r.startedAt) ?? 0) + 1);
+    expect(Math.max(...perInstant.values())).toBeLessThan(10);
+    // Each check at its pace: twice in two minutes, 60 s apart.
+    for (let i = 0; i < 200; i++) {
+      const mine = after.filter((r) => r.id === `c${i}`);
+      expect(mine).toHaveLength(2);
+      expect(mine[1].plannedAt - mine[0].plannedAt).toBe(60_000);
+    }
+    expect(h.skips).toEqual([]);
+  });
+
   it('after a restart every check runs again within one interval, at the same phase', async () => {
     await fc.assert(
       fc.asyncProperty(

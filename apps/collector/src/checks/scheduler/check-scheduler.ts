@@ -12,11 +12,12 @@ import { SlotHeap, type HeapItem } from './slot-heap';
 // - At most `concurrency` runs at once; due slots beyond that wait in FIFO order.
 // - A check never runs twice at once: a slot that comes due while the check's previous
 //   slot is still waiting or running is skipped and reported ('overlap'); slots that
-//   passed entirely while the process could not look (event-loop stall, clock step forward)
-//   are skipped too ('behind'), and only the latest one runs — no catch-up burst.
+//   passed entirely while the process could not look (an event-loop stall) are skipped too
+//   ('behind'), and only the latest one runs — no catch-up burst.
 // - A step back of the wall clock (an NTP step) moves the whole plan back with it: each check
 //   runs on at its pace. Planned on the wall clock alone, every check waited out the step
-//   (10 min for a 10 min step) before its next run, and went STALE meanwhile.
+//   (10 min for a 10 min step) before its next run, and went STALE meanwhile. A step forward
+//   moves it forward alike (else every check came due at once).
 // - The set of checks changes while running: an added check gets its first slot within
 //   one interval, a removed one stops (a run in flight finishes), a changed one runs with
 //   its new definition from its next start (same slot grid while its interval is unchanged).
@@ -59,7 +60,7 @@ export interface SchedulerOptions {
 
 type EntryState = 'idle' | 'queued' | 'running';
 
-/** A step back of the wall clock smaller than this (against the monotonic clock, between two reads) is not one. */
+/** A step of the wall clock (back or forward) smaller than this (against the monotonic clock, between two reads) is not one. */
 export const STEP_BACK_TOLERANCE_MS = 1_000;
 
 interface Entry<C> extends HeapItem {
@@ -202,7 +203,10 @@ export class CheckScheduler<C extends SchedulableCheck> {
   /**
    * The wall clock, read once here for every plan: when it gained less than the monotonic clock since the last read
    * (by STEP_BACK_TOLERANCE_MS or more: it stepped back), every planned slot moves back by as much first, so the plan
-   * stays where it was in real time.
+   * stays where it was in real time; when it gained more (stepped forward), forward by as much. Left where they were
+   * after a step forward, every slot the step passed came due at the first wake after it: every check of the
+   * collector started at once (each again on its own slot within the interval), a burst on the targets and on the
+   * concurrency queue, whose tail started late enough to skip its next slot.
    */
   private now(): number {
     const wall = this.clock.now();
@@ -211,7 +215,7 @@ export class CheckScheduler<C extends SchedulableCheck> {
     this.lastRead = { wall, monotonic };
     if (last !== undefined) {
       const back = monotonic - last.monotonic - (wall - last.wall);
-      if (back >= STEP_BACK_TOLERANCE_MS)
+      if (Math.abs(back) >= STEP_BACK_TOLERANCE_MS)
         // The same for every entry: the heap's order holds. The armed timer no longer matches its slot (re-armed).
         for (const e of this.entries.values()) {
           e.plannedAt -= back;

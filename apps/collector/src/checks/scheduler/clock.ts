@@ -9,9 +9,9 @@ export interface Clock {
 
 /**
  * The process clock. Wall time, not a monotonic one, because planned instants sit on an
- * epoch-anchored grid that must survive restarts; a clock step forward shows up as
- * skipped ("behind") slots, never as a burst of runs; a step back moves the plan back with it
- * (CheckScheduler), so runs go on at their pace instead of waiting out the step.
+ * epoch-anchored grid that must survive restarts; a step of it (back or forward) moves the plan
+ * with it (CheckScheduler), so runs go on at their pace instead of waiting out the step or all
+ * coming due at once.
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
