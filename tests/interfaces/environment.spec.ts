@@ -109,6 +109,9 @@ describe('SPEC §11 ports and §10 defaults', () => {
         '10.0.0.0/8',
         '127.0.0.0/8',
       ]);
+      // A value naming no network keeps the default; only `none` denies nothing.
+      expect(deny(service, { FLEETWATCH_CHECK_DENY_NETWORKS: ' , ' })).toEqual([...DEFAULT_DENY_NETWORKS]);
+      expect(deny(service, { FLEETWATCH_CHECK_DENY_NETWORKS: 'none' })).toEqual([]);
     }
   });
 });

@@ -78,8 +78,13 @@ describe('helpers', () => {
     [' 10.0.0.1 , ', ['10.0.0.1']],
     ['300.1.1.1/8', /"300.1.1.1\/8" is not a CIDR/],
     ['1.2.3.4/33', /"1.2.3.4\/33" is not a CIDR/],
+    // Naming nothing is not "deny nothing": the default stays (a stray space switched the protection off).
+    [' ', ['169.254.0.0/16']],
+    [' , ,', ['169.254.0.0/16']],
+    ['none', []],
+    [' None ', []],
   ])('cidrList(%s)', (value, expected) => {
-    const parse = () => parseEnv({ NETS: env.cidrList('') }, { NETS: value }).NETS;
+    const parse = () => parseEnv({ NETS: env.cidrList('169.254.0.0/16') }, { NETS: value }).NETS;
     if (expected instanceof RegExp) expect(parse).toThrow(expected);
     else expect(parse()).toEqual(expected);
   });

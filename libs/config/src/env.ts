@@ -133,16 +133,24 @@ export const env = {
       .enum(['standalone', 'leader', 'member'], { message: 'must be standalone, leader or member' })
       .default('standalone'),
   optionalString: () => z.string().optional(),
+  /**
+   * A comma-separated list of CIDRs replacing `fallback`. A value naming none (blanks, commas) is the fallback, as an
+   * empty one is: read as "deny nothing", a stray space switched a protection off unseen. `none`: an empty list.
+   */
   cidrList: (fallback: string) =>
     z
       .string()
       .default(fallback)
-      .transform((s) =>
-        s
-          .split(',')
-          .map((v) => v.trim())
-          .filter(Boolean),
-      )
+      .transform((s) => {
+        if (s.trim().toLowerCase() === 'none') return [];
+        const list = (v: string): string[] =>
+          v
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean);
+        const given = list(s);
+        return given.length > 0 ? given : list(fallback);
+      })
       .superRefine((list, ctx) => {
         for (const cidr of list)
           if (!isCidr(cidr)) ctx.addIssue({ code: 'custom', message: `"${cidr}" is not a CIDR (${CIDR_EXAMPLE})` });
