@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import Dockerode from 'dockerode';
 import { loadConfigOrExit } from '@fleetwatch/config';
-import { jsonLogger, pusherMetrics, runDaemon, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
+import { daemonMain, jsonLogger, pusherMetrics, runDaemon, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
 import { loadDockerWatcherConfig } from './config';
 import { DockerWatcher } from './docker-watcher';
 import { SentLedger } from './sent-ledger';
@@ -47,6 +47,7 @@ async function main() {
   );
   const server = await startDaemonServer({
     port: config.port,
+    portVariable: 'DOCKER_WATCHER_PORT',
     healthy: () => ({ ok: true, detail: { ...watcher.stats, pending: pusher.pending } }),
     metrics: () => [
       {
@@ -98,4 +99,4 @@ async function main() {
   });
 }
 
-void main();
+daemonMain('docker-watcher', main);

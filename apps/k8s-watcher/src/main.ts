@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { loadConfigOrExit } from '@fleetwatch/config';
-import { jsonLogger, pusherMetrics, runDaemon, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
+import { daemonMain, jsonLogger, pusherMetrics, runDaemon, startDaemonServer, StatusPusher } from '@fleetwatch/pusher';
 import { loadK8sWatcherConfig, stateFileFor } from './config';
 import { KubeConfigError, loadKubeConfig } from './kube-api';
 import { PodWatcher } from './pod-watcher';
@@ -59,6 +59,7 @@ async function main() {
   const s = watcher.stats;
   const server = await startDaemonServer({
     port: config.port,
+    portVariable: 'K8S_WATCHER_PORT',
     healthy: () => ({ ok: true, detail: { ...s, pending: pusher.pending } }),
     metrics: () => [
       {
@@ -107,4 +108,4 @@ async function main() {
   });
 }
 
-void main();
+daemonMain('k8s-watcher', main);

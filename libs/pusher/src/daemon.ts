@@ -45,6 +45,8 @@ export function metricsText(metrics: DaemonMetric[]): string {
  */
 export async function startDaemonServer(opts: {
   port: number;
+  /** The variable that set `port`, named when the port cannot be opened (`DOCKER_WATCHER_PORT`). */
+  portVariable?: string;
   host?: string;
   healthy: () => { ok: boolean; detail: Record<string, unknown> };
   metrics: () => DaemonMetric[];
@@ -61,10 +63,37 @@ export async function startDaemonServer(opts: {
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: Error & { code?: string }) => reject(new DaemonStartError(listenProblem(opts, e))));
     server.listen(opts.port, opts.host ?? '0.0.0.0', () => resolve());
   });
   return server;
+}
+
+/** What stops a daemon from starting, said in one line for its operator (no stack trace: see daemonMain). */
+export class DaemonStartError extends Error {}
+
+function listenProblem(opts: { port: number; portVariable?: string }, e: Error & { code?: string }): string {
+  const variable = opts.portVariable ?? 'port';
+  if (e.code === 'EADDRINUSE')
+    return `${variable}: port ${opts.port} is already in use by another process (stop it, or set ${variable} to a free port)`;
+  if (e.code === 'EACCES')
+    return `${variable}: port ${opts.port} may not be opened by this user (below 1024 needs privileges: set ${variable} to 1024 or above)`;
+  return `${variable}: cannot listen on port ${opts.port}: ${e.message}`;
+}
+
+/**
+ * Runs a daemon's `main`: a DaemonStartError (a port taken) ends it with its line on stderr and exit code 1, as the
+ * services do; anything else with its stack (a defect), exit code 1 too — never an unhandled rejection.
+ */
+export function daemonMain(name: string, main: () => Promise<void>): void {
+  main().catch((e: unknown) => {
+    process.stderr.write(
+      e instanceof DaemonStartError
+        ? `[${name}] cannot start:\n  - ${e.message}\n`
+        : `[${name}] ${String((e as Error)?.stack ?? e)}\n`,
+    );
+    process.exit(1);
+  });
 }
 
 /**
