@@ -278,7 +278,7 @@ describe('DockerWatcher and a container the engine cannot inspect', () => {
 });
 
 describe('DockerWatcher and an inspect the engine does not answer', () => {
-  it("an event whose inspect is cut off ends the session; the next one's resync reports what happened", async () => {
+  it('an event whose inspect is cut off once is asked again (the engine answering a ping): reported, no reconnect', async () => {
     const { watcher, pusher } = watcherOn(engine.socketPath);
     const queued = queuedBy(pusher);
     watcher.start();
@@ -289,9 +289,79 @@ describe('DockerWatcher and an inspect the engine does not answer', () => {
       engine.act('web-1', 'die', { exitCode: 3 });
       // Lost before: only logged, web-1 stayed reported (and refreshed) running until its next event.
       await until('web-1 failed reported', () => queued.some((u) => u.instanceId === 'web-1' && u.status === 'failed'));
-      expect(watcher.stats.reconnects).toBeGreaterThan(reconnects);
+      expect(watcher.stats.reconnects).toBe(reconnects);
+      expect(watcher.stats.connected).toBe(true);
     } finally {
       await watcher.stop();
+    }
+  });
+
+  it("an event whose inspect gets no answer, nor a ping, ends the session; the next one's resync reports it", async () => {
+    const { watcher, pusher } = watcherOn(engine.socketPath);
+    const queued = queuedBy(pusher);
+    watcher.start();
+    let release = (): void => undefined;
+    try {
+      await until('events followed', () => watcher.stats.connected);
+      const w = watcherFor(pusher, engine.socketPath, { answerTimeoutMs: 300 });
+      await watcher.stop();
+      w.start();
+      try {
+        await until('events followed', () => w.stats.connected);
+        const reconnects = w.stats.reconnects;
+        // The engine wedged after the event: the open stream delivers it, nothing else is answered.
+        release = engine.hold((path) => path !== '/events');
+        engine.act('web-1', 'die', { exitCode: 3 });
+        await until('the session ended', () => w.stats.reconnects > reconnects && !w.stats.connected, 5_000);
+        release();
+        await until('web-1 failed reported', () =>
+          queued.some((u) => u.instanceId === 'web-1' && u.status === 'failed'),
+        );
+      } finally {
+        release();
+        await w.stop();
+      }
+    } finally {
+      release();
+      await watcher.stop();
+    }
+  });
+
+  it('an event about a container whose inspect hangs (pings answered) ends its refreshes alone; the session goes on', async () => {
+    const ingest = await acceptingIngest();
+    const pusher = new StatusPusher({ url: ingest.url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
+    const stuck = engine.add({ name: 'app-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    const w = watcherFor(pusher, engine.socketPath, { answerTimeoutMs: 300 });
+    pusher.start();
+    w.start();
+    let release = (): void => undefined;
+    try {
+      await until('both accepted', () => pusher.stats.accepted === 2 && w.stats.connected);
+      expect(pusher.refreshDue(Date.now() + 61_000)).toBe(2);
+      await pusher.drained();
+      const reconnects = w.stats.reconnects;
+      const resyncs = w.stats.resyncs;
+      release = engine.hold((path) => path.startsWith(`/containers/${stuck}/json`));
+      engine.act('app-1', 'die', { exitCode: 3 });
+      await until('the inspect given up', () =>
+        logs.some((l) => /no answer twice, the engine answering pings/.test(l)),
+      );
+      // app-1's state is unknown: no longer refreshed (it goes STALE); web-1 still is, its events still followed.
+      expect(pusher.refreshDue(Date.now() + 130_000)).toBe(1);
+      engine.act('web-1', 'die', { exitCode: 1 });
+      await until('web-1 failed reported', () =>
+        ingest.received.some((u) => u.instanceId === 'web-1' && u.status === 'failed'),
+      );
+      // Before: the session ended on it and resynced every container (each event about app-1 a reconnect).
+      expect(w.stats.reconnects).toBe(reconnects);
+      expect(w.stats.resyncs).toBe(resyncs);
+      expect(w.stats.connected).toBe(true);
+    } finally {
+      release();
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
+      await ingest.close();
     }
   });
 });

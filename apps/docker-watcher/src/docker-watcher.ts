@@ -483,15 +483,18 @@ export class DockerWatcher {
       this.removed(subject.id, subject.at, { Name: subject.name, image: subject.image });
       return;
     }
-    const snapshot = await this.inspect(subject.id, signal).catch((err: unknown) => {
-      // The engine answered for this container alone (a 5xx): what the event did to it is unknown. No answer fails
-      // the event: its session ends, and the next one resyncs (which skips a container whose inspect keeps hanging).
+    // As a resync's: no answer is asked again once if the engine answers a ping (a connection cut once).
+    const snapshot = await this.inspectForResync(subject.id, signal).catch((err: unknown) => {
+      // The engine answered for this container alone (a 5xx), or answers pings but never this container's inspect
+      // (dockerd stuck on its lock): what the event did to it is unknown — that container alone. Before, a hanging
+      // inspect ended the session, and the next one's resync skipped it: every event about it cost a reconnect and a
+      // full resync. No answer from the engine at all fails the event: its session ends, and the next one resyncs.
       const status = (err as { statusCode?: number }).statusCode;
-      if (status === undefined) throw new EngineSilentError(err);
+      if (status === undefined && !(err instanceof InspectHangs)) throw new EngineSilentError(err);
       this.log.warn('container could not be inspected after an event: its state is unknown until it can be', {
         container: subject.id.slice(0, 12),
         action: subject.action,
-        status,
+        ...(status === undefined ? { reason: 'no answer twice, the engine answering pings' } : { status }),
         error: (err as Error).message?.slice(0, 300),
       });
       this.stateUnknown(subject.id);
@@ -504,8 +507,9 @@ export class DockerWatcher {
   }
 
   /**
-   * A resync's inspect: one without an answer is asked again once if the engine answers a ping (a connection cut once
-   * is no stuck container); no answer twice throws InspectHangs, no answer to the ping the first error.
+   * A resync's (or an event's) inspect: one without an answer is asked again once if the engine answers a ping (a
+   * connection cut once is no stuck container); no answer twice throws InspectHangs, no answer to the ping the first
+   * error.
    */
   private async inspectForResync(id: string, signal?: AbortSignal): Promise<ContainerSnapshot | null> {
     try {
