@@ -264,6 +264,32 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     await until('no request left hanging', () => kube.unansweredRequests === 0, 3_000);
   });
 
+  it('a probe left unanswered once (an overloaded API server, slow not gone) stops refreshes but keeps the watch: no relist', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    // After an unanswered probe the next waits the answer timeout: 600 ms to let the lists through again.
+    const w = startWatcher({ probeAfterMs: 300, answerTimeoutMs: 600, listTimeoutMs: 600 }, 200);
+    const refreshes = () => statusesOf('shop/web-a').length;
+    await until('watching, and web-a refreshed', () => kube.openWatches === 1 && refreshes() >= 2);
+    const relists = w.stats.relists;
+    const reconnects = w.stats.reconnects;
+    const watches = kube.calls.watch;
+    // Lists (the probes) unanswered for a moment, the watch open and well.
+    const unwedge = kube.wedge('list');
+    await until('not connected', () => !w.stats.connected, 3_000);
+    unwedge();
+    await until('connected again', () => w.stats.connected, 3_000);
+    // Before: the first unanswered probe relisted the whole namespace, on a server already too slow to answer it.
+    expect(w.stats.relists).toBe(relists);
+    expect(w.stats.reconnects).toBe(reconnects);
+    expect(kube.calls.watch).toBe(watches);
+    expect(kube.openWatches).toBe(1);
+    const sent = refreshes();
+    await until('refreshed again', () => refreshes() > sent);
+    kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p));
+    await until('a change arrives over the same watch', () => lastStatus('shop/web-a') === 'crashloopbackoff');
+    await until('no request left hanging', () => kube.unansweredRequests === 0, 3_000);
+  });
+
   it('a watch that outlives its timeout (its end lost: a half-open connection), or a watch request left unanswered, is not taken for a watch', async () => {
     kube.add(podFixtures.running('web-a', 'shop', on));
     // Lists (and probes) are answered throughout: only the watch is gone.

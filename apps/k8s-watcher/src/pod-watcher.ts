@@ -202,6 +202,10 @@ export class PodWatcher {
   /** When the current watch was answered (0: none open — listing, connecting, waiting to start again, stopped). */
   private watchSince = 0;
   private probing = false;
+  /** Probes in a row without an answer while this watch is open (see checkLiveness). */
+  private probeFailures = 0;
+  /** When the last probe was found unanswered: the next waits answerTimeoutMs (a slow server is not asked at once). */
+  private probeFailedAt = 0;
   private readonly state: JsonStateFile<KnownPodsFile>;
   /** What this watcher watches (cluster, namespace, selector, prefix, location), as its state file records it. */
   private readonly watching: string;
@@ -462,7 +466,10 @@ export class PodWatcher {
   /** The API server answered (`watching`: what it said was the pods — a list, a watch opened, an event, a bookmark). */
   private heard(watching: boolean): void {
     this.heardAt = Date.now();
-    if (watching) this.stats.connected = true;
+    if (watching) {
+      this.stats.connected = true;
+      this.probeFailures = 0;
+    }
   }
 
   /**
@@ -484,21 +491,40 @@ export class PodWatcher {
         openMs: now - this.watchSince,
       });
     if (this.probing || now - this.heardAt < this.opts.probeAfterMs) return;
+    if (this.probeFailures > 0 && now - this.probeFailedAt < this.opts.answerTimeoutMs) return;
     this.probing = true;
     const silentMs = now - this.heardAt;
+    const current = () => this.running && this.informer === informer && this.watchSince > 0;
+    const answered = () => {
+      this.heard(false);
+      // Found not answering once, then answering: the open watch is as good as before (nothing says otherwise).
+      if (this.probeFailures > 0 && current()) {
+        this.probeFailures = 0;
+        this.stats.connected = true;
+        this.log.info('kubernetes API answers again: the watch goes on', { silentMs: Date.now() - now + silentMs });
+      }
+    };
     probePods(this.kc, this.opts.namespace, this.opts.answerTimeoutMs)
-      .then(
-        () => this.heard(false),
-        (err: unknown) => {
-          // An error answered is an answer: the watch's own requests say whether the pods can be watched.
-          if (err instanceof KubeApiError) return this.heard(false);
-          if (this.running && this.informer === informer && this.watchSince > 0)
-            this.lost(informer, 'kubernetes API not answering: restarting the watch with a relist', {
-              error: (err as Error)?.message ?? String(err),
-              silentMs,
-            });
-        },
-      )
+      .then(answered, (err: unknown) => {
+        // An error answered is an answer: the watch's own requests say whether the pods can be watched.
+        if (err instanceof KubeApiError) return answered();
+        if (!current()) return;
+        const fields = { error: (err as Error)?.message ?? String(err), silentMs };
+        // Once: not connected (refreshes stop: what the pods do is not known now), and probed again at the next tick.
+        // A relist at once cost an overloaded API server (slow, not gone) a full list of the namespace per slow
+        // answer; a server that answers the next probe keeps its watch.
+        if (++this.probeFailures < 2) {
+          this.probeFailedAt = Date.now();
+          this.stats.connected = false;
+          this.log.warn(
+            'kubernetes API not answering a probe: not connected (no refreshes) until it answers; a second silence restarts the watch with a relist',
+            fields,
+          );
+          return;
+        }
+        this.probeFailures = 0;
+        this.lost(informer, 'kubernetes API not answering: restarting the watch with a relist', fields);
+      })
       .finally(() => (this.probing = false));
   }
 
@@ -517,6 +543,7 @@ export class PodWatcher {
   private retry(message: string, fields: Record<string, unknown>, again: () => void): void {
     this.stats.connected = false;
     this.watchSince = 0;
+    this.probeFailures = 0;
     this.stats.reconnects++;
     const delay = nextRetryDelayMs(this.attempt++, undefined, {
       baseMs: this.opts.reconnectBaseMs,
