@@ -1,6 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { ApiKeyView, CIDR_EXAMPLE, CreateApiKeyRequest, CreateApiKeyResponse, isCidr } from '@fleetwatch/contracts';
-import { ForbiddenError, InvalidError, NotFoundError, roleAtLeast, roleToManageApiKey } from '@fleetwatch/domain';
+import {
+  ForbiddenError,
+  InvalidError,
+  NotFoundError,
+  roleAtLeast,
+  roleToManageApiKey,
+  UnauthorizedError,
+} from '@fleetwatch/domain';
 import { ApiKeyRecord, ApiKeysRepository, ApiKeyVerifier, generateApiKey } from '@fleetwatch/persistence';
 import type { Principal } from '../auth/principal';
 
@@ -48,16 +55,22 @@ export class ApiKeysService {
       );
     }
     const { key, prefix, keyHash } = generateApiKey();
-    const record = await this.keys.create({
-      name: input.name,
-      prefix,
-      keyHash,
-      scopes,
-      allowedCidrs,
-      clientCertSubject: input.clientCertSubject ?? null,
-      createdBy: actor.kind === 'user' ? actor.id : null,
-      createdByName: actor.kind === 'user' ? actor.name : null,
-    });
+    const record = await this.keys
+      .create({
+        name: input.name,
+        prefix,
+        keyHash,
+        scopes,
+        allowedCidrs,
+        clientCertSubject: input.clientCertSubject ?? null,
+        createdBy: actor.id,
+        createdByName: actor.name,
+      })
+      .catch((err: unknown) => {
+        // The user was deleted while this request was on its way (their sessions go with them): as a request after.
+        if (err instanceof NotFoundError) throw new UnauthorizedError('this account no longer exists');
+        throw err;
+      });
     return { id: record.id, key, name: record.name, scopes: record.scopes, prefix: record.prefix };
   }
 

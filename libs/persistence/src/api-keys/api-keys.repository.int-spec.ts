@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { UserRole } from '@fleetwatch/contracts';
+import { NotFoundError } from '@fleetwatch/domain';
 
 import { testEnv } from '@fleetwatch/testing';
 import { createPrismaClient, DatabaseClient } from '../database';
@@ -68,6 +69,16 @@ describe('ApiKeysRepository', () => {
     expect(listed).toContain(legacy.prefix);
     expect(listed).not.toContain(revoked.prefix);
     expect(listed).not.toContain(fresh.prefix);
+  });
+
+  it('refuses a key whose creator is gone (deleted meanwhile) with NotFoundError, not a raw database error (a 500)', async () => {
+    const creator = await users.create({ username: `gone-${randomUUID()}`, passwordHash: 'h', role: UserRole.Admin });
+    await users.delete(creator.id);
+    const p = prefix();
+    await expect(
+      keys.create({ name: 'k', prefix: p, keyHash: 'h', scopes: ['read'], createdBy: creator.id, createdByName: 'x' }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    expect(await keys.findActiveByPrefix(p)).toEqual([]);
   });
 
   it('defaults to no CIDR restriction and no creator', async () => {

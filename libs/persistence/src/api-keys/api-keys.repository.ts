@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { NotFoundError } from '@fleetwatch/domain';
 import { DatabaseClient, DatabaseTransaction, prismaOf, queryClient } from '../database';
-import { isUuid, rethrow } from '../errors';
+import { isForeignKeyViolation, isUuid, rethrow } from '../errors';
 import { isLegacyApiKeyPrefix } from './api-key-secret';
 import type { ApiKey } from '../generated/prisma/client';
 import { DATABASE_CLIENT } from '../tokens';
@@ -74,6 +75,8 @@ export class ApiKeysRepository {
       });
       return toRecord(row);
     } catch (err) {
+      // Its creator deleted meanwhile (a user removed while their request was on its way): not a database fault.
+      if (isForeignKeyViolation(err)) throw new NotFoundError(`user ${input.createdBy ?? ''} not found`);
       rethrow(err);
     }
   }
