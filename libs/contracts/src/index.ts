@@ -39,6 +39,7 @@ export * from './alerts/alert-config-rpc.schema';
 export * from './alerts/alerts-read.schema';
 export * from './alerts/channel-test-rpc.schema';
 export * from './status-pages/status-page.schema';
+export * from './status-pages/announcements';
 export * from './properties/property.schema';
 export * from './fleet';
 export * from './subscriptions/subscription.schema';

@@ -105,6 +105,37 @@ describe('PublicStatusService: the public budget and the cache', () => {
     expect(admitted(s, mixed)).toBe(120);
   });
 
+  it('says which announcements are scheduled, ongoing or ended at the time, going-on first', async () => {
+    const at = (h: number) => new Date(clock.t + h * 3_600_000).toISOString();
+    const announcements = [
+      { title: 'done', body: '', severity: 'info', startsAt: at(-5), endsAt: at(-4) },
+      { title: 'next week', body: '', severity: 'maintenance', startsAt: at(24 * 7), endsAt: at(24 * 7 + 2) },
+      { title: 'now', body: '', severity: 'minor', startsAt: at(-1) },
+    ];
+    const s = new PublicStatusService(
+      {
+        ...repo,
+        findBySlug: async () => ({ spec: { published: true, components: [], announcements } }),
+      } as unknown as StatusPagesRepository,
+      { cacheMs: 15_000, perAddressPerMinute: 120, now: () => clock.t },
+    );
+    const { page } = await s.view('announced');
+    // Before: the maintenance of next week read "ongoing" from the moment it was written.
+    expect(page.announcements.map((a) => [a.title, a.state])).toEqual([
+      ['now', 'ongoing'],
+      ['next week', 'scheduled'],
+      ['done', 'ended'],
+    ]);
+    expect(page.announcements[1]).toEqual({
+      title: 'next week',
+      body: '',
+      severity: 'maintenance',
+      startsAt: at(24 * 7),
+      endsAt: at(24 * 7 + 2),
+      state: 'scheduled',
+    });
+  });
+
   it('keeps slugs that name no page apart: a flood of unknown slugs does not push a built page out', async () => {
     const s = service();
     await s.view('public');

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
+  announcementsAt,
   rateLimitKeyOf,
   STATUS_PAGE_LIMITS,
   statusPageSlugSchema,
@@ -199,12 +200,13 @@ export class PublicStatusService {
         state: worstState(components.map((c) => c.state)),
         components,
         incidents: newestIncidents(incidents, 50, 10),
-        announcements: spec.announcements.map((a) => ({
+        announcements: announcementsAt(spec.announcements, now).map((a) => ({
           title: a.title,
           body: a.body,
           severity: a.severity,
           startsAt: a.startsAt,
           endsAt: a.endsAt ?? null,
+          state: a.state,
         })),
         days,
         generatedAt: new Date(now).toISOString(),

@@ -175,6 +175,8 @@ export const publicAnnouncementSchema = z.object({
   severity: z.enum(ANNOUNCEMENT_SEVERITIES),
   startsAt: z.string(),
   endsAt: z.string().nullable(),
+  /** At `generatedAt`: before startsAt, between, from endsAt on. The list: ongoing, then scheduled, then ended. */
+  state: z.enum(['scheduled', 'ongoing', 'ended']),
 });
 
 /** `GET /api/v1/public/status-pages/{slug}`: no authentication, cached briefly. */

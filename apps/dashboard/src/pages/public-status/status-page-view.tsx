@@ -1,4 +1,5 @@
 import type { PublicComponentState, PublicStatusPage } from '@fleetwatch/contracts';
+import { announcementWhen } from './announcement-text';
 
 // One status page as visitors see it (the public route, and the editor's preview). Every text is
 // the page author's and is rendered as text (React escapes it); nothing here builds HTML.
@@ -53,8 +54,7 @@ export function StatusPageView({ page, now = Date.now() }: { page: PublicStatusP
               <li key={i} className={`sp-announcement sp-severity--${a.severity}`}>
                 <h3 className="sp-announcement__title">{a.title}</h3>
                 <p className="sp-muted">
-                  {a.severity} · {when(a.startsAt)}
-                  {a.endsAt ? ` – ${when(a.endsAt)}` : ' · ongoing'}
+                  {a.severity} · {announcementWhen(a)}
                 </p>
                 {a.body && <p className="sp-announcement__body">{a.body}</p>}
               </li>

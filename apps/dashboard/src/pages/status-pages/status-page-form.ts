@@ -1,4 +1,4 @@
-import type { PublicStatusPage, StatusPageDefinition } from '@fleetwatch/contracts';
+import { announcementsAt, type PublicStatusPage, type StatusPageDefinition } from '@fleetwatch/contracts';
 import { fromLocalInput, toLocalInput } from '../../local-time';
 
 export { toLocalInput };
@@ -143,13 +143,16 @@ export function previewOf(d: StatusPageDraft, days = 90, now = Date.now()): Publ
       })),
     })),
     incidents: [],
-    announcements: d.announcements.map((a) => ({
-      title: a.title,
-      body: a.body,
-      severity: a.severity,
-      startsAt: fromLocalInput(a.startsAt) || new Date(now).toISOString(),
-      endsAt: a.endsAt ? fromLocalInput(a.endsAt) : null,
-    })),
+    announcements: announcementsAt(
+      d.announcements.map((a) => ({
+        title: a.title,
+        body: a.body,
+        severity: a.severity,
+        startsAt: fromLocalInput(a.startsAt) || new Date(now).toISOString(),
+        endsAt: a.endsAt ? fromLocalInput(a.endsAt) : null,
+      })),
+      now,
+    ),
     days,
     generatedAt: new Date(now).toISOString(),
   };
