@@ -201,7 +201,7 @@ describe('alert state machine (Prometheus `for` semantics)', () => {
       expect([last?.activeAt, last?.absentSince]).toEqual([T0, undefined]);
     });
 
-    it('absent for the grace: resolved, once, with the reason "series absent"', () => {
+    it('absent for the grace: resolved, once, with the reason "series_absent" (its notification says since when)', () => {
       const r = rule({ for: '0s' });
       const { last } = run(r, [
         { at: 0, active: true },
@@ -218,8 +218,10 @@ describe('alert state machine (Prometheus `for` semantics)', () => {
       });
       expect(end.state).toMatchObject({ state: 'resolved', resolvedAt: T0 + 60 * SEC + ABSENT_SERIES_GRACE_MS });
       expect(end.state?.absentSince).toBeUndefined();
-      expect(end.notifications.map((n) => n.kind)).toEqual(['resolved']);
-      expect(end.transition).toMatchObject({ from: 'firing', to: 'resolved', reason: 'series absent' });
+      expect(end.notifications.map((n) => [n.kind, n.endReason, n.absentSince])).toEqual([
+        ['resolved', 'series_absent', T0 + 60 * SEC],
+      ]);
+      expect(end.transition).toMatchObject({ from: 'firing', to: 'resolved', reason: 'series_absent' });
     });
 
     it('a keepFiringFor longer than the grace counts instead', () => {
@@ -262,10 +264,10 @@ describe('alert state machine (Prometheus `for` semantics)', () => {
       });
       expect(dropped.state).toBeUndefined();
       expect(dropped.notifications).toEqual([]);
-      expect(dropped.transition).toMatchObject({ from: 'pending', to: 'inactive', reason: 'series absent' });
+      expect(dropped.transition).toMatchObject({ from: 'pending', to: 'inactive', reason: 'series_absent' });
     });
 
-    it('a figure back, not holding: resolves as usual (no reason); the gap does not start over', () => {
+    it('a figure back, not holding: resolves as usual (condition_cleared); the gap does not start over', () => {
       const { outcomes } = run(rule({ for: '0s' }), [
         { at: 0, active: true },
         { at: 60, active: false, absent: true },
@@ -275,6 +277,16 @@ describe('alert state machine (Prometheus `for` semantics)', () => {
         { at: 140 + 299, active: false, absent: true },
       ]);
       expect(states(outcomes)).toEqual(['firing', 'firing', 'resolved', 'firing', 'firing', 'firing']);
+      const { last } = run(rule({ for: '0s' }), [
+        { at: 0, active: true },
+        { at: 60, active: false, absent: true },
+      ]);
+      const r = rule({ for: '0s' });
+      const back = stepAlert(r, last, { active: false, value: 10 }, identity(r), { now: T0 + 120 * SEC });
+      expect(back.transition).toMatchObject({ from: 'firing', to: 'resolved', reason: 'condition_cleared' });
+      expect(back.notifications.map((n) => [n.kind, n.endReason, n.absentSince])).toEqual([
+        ['resolved', 'condition_cleared', undefined],
+      ]);
     });
 
     it('a firing alert repeats while its series is missing (it still fires)', () => {

@@ -1,3 +1,4 @@
+import type { AlertEndReason } from '@fleetwatch/contracts';
 import { absentGraceMs, RESOLVED_RETENTION_MS, type AlertIdentity, type CompiledAlertRule } from './rule';
 
 // One alert's life (SPEC §7), with Prometheus' `for` semantics: inactive → pending when the condition
@@ -13,8 +14,12 @@ import { absentGraceMs, RESOLVED_RETENTION_MS, type AlertIdentity, type Compiled
 // A sample may say the series is absent (a metric series missing from this evaluation while its target still
 // reports): missing data is not "condition false". A pending or firing alert keeps its state — a pending one does not
 // fire on no data, nor is it dropped — until the series has been absent for absentGraceMs (5 min, or keepFiringFor if
-// longer); then it ends with the reason 'series absent'. A firing alert already kept up by keepFiringFor (its last
+// longer); then it ends with the reason 'series_absent'. A firing alert already kept up by keepFiringFor (its last
 // figure said the condition stopped) goes on counting that down.
+//
+// Every end of an alert (resolved, or a pending one dropped) carries why (contracts' ALERT_END_REASONS): its
+// condition cleared, its series absent past the grace, or what the sample says made it not hold (the caller's
+// `endReason`: the target gone or not reporting, the rule disabled, changed or no longer selecting it).
 
 export type AlertStateName = 'inactive' | 'pending' | 'firing' | 'resolved';
 
@@ -51,10 +56,15 @@ export interface AlertSample {
   value: number | null;
   /** The series is missing from this evaluation while its target reports: no figure, which is not "not holding". */
   absent?: boolean;
+  /**
+   * Why the condition does not hold when no figure says so (the sweep of alerts without a series: the target gone or
+   * not reporting, the rule disabled, changed, no longer selecting it): the reason its alert ends with. Absent: the
+   * figures decide (`condition_cleared`).
+   */
+  endReason?: AlertEndReason;
 }
 
-/** Why an alert ended, when it is not its condition ceasing to hold. */
-export type AlertEndReason = 'series absent';
+export type { AlertEndReason };
 
 export type AlertNotificationKind = 'firing' | 'resolved' | 'repeat';
 
@@ -71,6 +81,10 @@ export interface AlertNotification {
   firedAt: number | null;
   resolvedAt: number | null;
   at: number;
+  /** A resolved notification: why the alert ended (absent in notifications stored before it existed). */
+  endReason?: AlertEndReason;
+  /** Ended as series_absent: since when the series was missing (for "no data for 5 min"). */
+  absentSince?: number;
 }
 
 export interface AlertTransition {
@@ -83,7 +97,7 @@ export interface AlertTransition {
   to: AlertStateName;
   value: number | null;
   at: number;
-  /** Set when the alert ended (resolved, or a pending one dropped) for another reason than its condition. */
+  /** Set when the alert ended (resolved, or a pending one dropped): why (its condition cleared, its series absent …). */
   reason?: AlertEndReason;
 }
 
@@ -129,7 +143,7 @@ export function stepAlert(
     if (now - since < absentGraceMs(rule)) {
       if (prev.absentSince !== since) next = { ...prev, absentSince: since };
     } else {
-      reason = 'series absent';
+      reason = 'series_absent';
       next =
         prev.state === 'pending'
           ? undefined
@@ -176,6 +190,9 @@ export function stepAlert(
 
   const from: AlertStateName = prev?.state ?? 'inactive';
   const to: AlertStateName = next?.state ?? 'inactive';
+  // An end: what the sample said made it not hold, else its figures.
+  if ((from === 'pending' || from === 'firing') && (to === 'resolved' || to === 'inactive'))
+    reason ??= sample.endReason ?? 'condition_cleared';
   // From resolved straight back to pending/firing is a new episode: report it as such.
   const changed = from !== to || (prev !== undefined && next !== undefined && next.activeAt !== prev.activeAt);
   const transitionOf = (s: AlertSeriesState): AlertTransition => ({
@@ -203,7 +220,12 @@ export function stepAlert(
   } else if (next?.state === 'resolved' && from === 'firing' && next.lastSentAt !== null) {
     // A receiver that was told "firing" is always told "resolved", even under a silence: otherwise its
     // incident would stay open forever.
-    notifications = [notificationOf('resolved', next, now)];
+    notifications = [
+      notificationOf('resolved', next, now, {
+        reason: reason ?? 'condition_cleared',
+        absentSince: reason === 'series_absent' ? (prev?.absentSince ?? undefined) : undefined,
+      }),
+    ];
   }
   return { state: next, notifications, transition };
 }
@@ -215,7 +237,12 @@ function withFigures(s: AlertSeriesState): AlertSeriesState {
   return rest;
 }
 
-export function notificationOf(kind: AlertNotificationKind, s: AlertSeriesState, at: number): AlertNotification {
+export function notificationOf(
+  kind: AlertNotificationKind,
+  s: AlertSeriesState,
+  at: number,
+  end?: { reason: AlertEndReason; absentSince?: number },
+): AlertNotification {
   return {
     kind,
     key: s.key,
@@ -228,6 +255,8 @@ export function notificationOf(kind: AlertNotificationKind, s: AlertSeriesState,
     firedAt: s.firedAt,
     resolvedAt: s.resolvedAt,
     at,
+    ...(end ? { endReason: end.reason } : {}),
+    ...(end?.absentSince !== undefined ? { absentSince: end.absentSince } : {}),
   };
 }
 

@@ -146,7 +146,7 @@ describe('fleet evaluation', () => {
     expect([...t2.changed.keys()].some((k) => k.includes('/data'))).toBe(false);
   });
 
-  it('alerts whose series vanished resolve: a disk unmounted after the grace, as "series absent"; a target deleted at once; of a deleted rule, they are dropped', () => {
+  it('alerts whose series vanished resolve: a disk unmounted after the grace, as "series_absent"; a target deleted at once; of a deleted rule, they are dropped', () => {
     const states = new Map<string, AlertSeriesState>();
     applyChanges(states, evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95 })]).changed);
     const missing = evaluateFleet({ rules: [disk], states, now: T0 + MIN }, [host('host:h', {})]);
@@ -156,17 +156,21 @@ describe('fleet evaluation', () => {
     const still = evaluateFleet({ rules: [disk], states, now: T0 + 6 * MIN - 1 }, [host('host:h', {})]);
     expect(still.changed.size).toBe(0);
     const gone = evaluateFleet({ rules: [disk], states, now: T0 + 6 * MIN }, [host('host:h', {})]);
-    expect(gone.notifications.map((n) => n.kind)).toEqual(['resolved']);
+    expect(gone.notifications.map((n) => [n.kind, n.endReason, n.absentSince])).toEqual([
+      ['resolved', 'series_absent', T0 + MIN],
+    ]);
     expect([...gone.changed.values()][0]?.state).toBe('resolved');
-    expect(gone.transitions.map((t) => `${t.from}>${t.to} ${t.reason}`)).toEqual(['firing>resolved series absent']);
-    // The target deleted (no longer observed): at once, with no reason but its absence from the fleet.
+    expect(gone.transitions.map((t) => `${t.from}>${t.to} ${t.reason}`)).toEqual(['firing>resolved series_absent']);
+    // The target deleted (no longer observed): at once, as target_gone.
     const deletedTarget = evaluateFleet({ rules: [disk], states, now: T0 + MIN }, []);
-    expect(deletedTarget.notifications.map((n) => n.kind)).toEqual(['resolved']);
-    expect(deletedTarget.transitions.map((t) => t.reason)).toEqual([undefined]);
+    expect(deletedTarget.notifications.map((n) => [n.kind, n.endReason])).toEqual([['resolved', 'target_gone']]);
+    expect(deletedTarget.transitions.map((t) => t.reason)).toEqual(['target_gone']);
     const deleted = evaluateFleet({ rules: [], states, now: T0 + MIN }, []);
     expect([...deleted.changed.values()]).toEqual([null]);
-    expect(deleted.notifications.map((n) => n.kind)).toEqual(['resolved']);
-    expect(deleted.transitions.map((t) => `${t.targetId} ${t.from}>${t.to}`)).toEqual(['host:h firing>resolved']);
+    expect(deleted.notifications.map((n) => [n.kind, n.endReason])).toEqual([['resolved', 'rule_deleted']]);
+    expect(deleted.transitions.map((t) => `${t.targetId} ${t.from}>${t.to} ${t.reason}`)).toEqual([
+      'host:h firing>resolved rule_deleted',
+    ]);
   });
 
   it("a deleted rule's alerts end in the history: firing → resolved, pending → inactive; a resolved one says nothing", () => {
@@ -243,13 +247,21 @@ describe('fleet evaluation', () => {
     expect([now.state, now.activeAt, now.firedAt]).toEqual(['firing', fired.activeAt, fired.firedAt]);
   });
 
-  it('a series missing while its target reports STALE, PAUSED or UNKNOWN (retired), or no longer selected: resolves at once', () => {
-    for (const status of [TargetStatus.Stale, TargetStatus.Paused, TargetStatus.Unknown]) {
+  it('a series missing while its target reports STALE, PAUSED or UNKNOWN (retired), or no longer selected: resolves at once, saying why', () => {
+    for (const [status, reason] of [
+      [TargetStatus.Stale, 'target_stale'],
+      [TargetStatus.Paused, 'target_paused'],
+      [TargetStatus.Unknown, 'target_unknown'],
+    ] as const) {
       const states = new Map<string, AlertSeriesState>();
       applyChanges(states, evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95 })]).changed);
       const h = host('host:h', {});
       const r = evaluateFleet({ rules: [disk], states, now: T0 + MIN }, [{ ...h, observation: { status } }]);
-      expect([status, r.notifications.map((n) => n.kind)]).toEqual([status, ['resolved']]);
+      expect([status, r.notifications.map((n) => `${n.kind} ${n.endReason}`)]).toEqual([
+        status,
+        [`resolved ${reason}`],
+      ]);
+      expect(r.transitions.map((t) => t.reason)).toEqual([reason]);
     }
     for (const status of [TargetStatus.Down, TargetStatus.Partial]) {
       const states = new Map<string, AlertSeriesState>();
@@ -266,7 +278,7 @@ describe('fleet evaluation', () => {
       selector: { ...disk.rule.selector, kinds: [TargetKind.Check] },
     });
     const r = evaluateFleet({ rules: [checksOnly], states, now: T0 + MIN }, [host('host:h', { '/': 95 })]);
-    expect(r.notifications.map((n) => n.kind)).toEqual(['resolved']);
+    expect(r.notifications.map((n) => `${n.kind} ${n.endReason}`)).toEqual(['resolved not_selected']);
   });
 
   it('a rule edited to read another series ends its old alerts at once (no grace, no repeats of the old figure)', () => {
@@ -278,7 +290,8 @@ describe('fleet evaluation', () => {
       condition: { type: 'metric', metric: { kind: 'host_cpu_pct' }, op: 'above', threshold: 10 },
     });
     const r = evaluateFleet({ rules: [cpu], states, now: T0 + MIN }, [host('host:h', { '/': 95 })]);
-    expect(r.notifications.map((n) => n.kind)).toEqual(['resolved']);
+    expect(r.notifications.map((n) => `${n.kind} ${n.endReason}`)).toEqual(['resolved rule_changed']);
+    expect(r.transitions.map((t) => t.reason)).toEqual(['rule_changed']);
     // Its threshold edited, the same series: a missing figure is still a gap.
     const states2 = new Map<string, AlertSeriesState>();
     applyChanges(
@@ -311,6 +324,45 @@ describe('fleet evaluation', () => {
     applyChanges(states, evaluateFleet({ rules: [disk], states, now: T0 }, [host('host:h', { '/': 95 })]).changed);
     const off = compileAlertRule({ ...disk.rule, enabled: false });
     const r = evaluateFleet({ rules: [off], states, now: T0 + MIN }, [host('host:h', { '/': 95 })]);
-    expect(r.notifications.map((n) => n.kind)).toEqual(['resolved']);
+    expect(r.notifications.map((n) => `${n.kind} ${n.endReason}`)).toEqual(['resolved rule_disabled']);
+  });
+
+  it('every end says why: a figure back under the threshold or a status back is condition_cleared, so is a pending one dropped', () => {
+    const states = new Map<string, AlertSeriesState>();
+    applyChanges(
+      states,
+      evaluateFleet({ rules: [down, disk], states, now: T0 }, [
+        check('check:a', TargetStatus.Down),
+        host('host:h', { '/': 95 }),
+      ]).changed,
+    );
+    const r = evaluateFleet({ rules: [down, disk], states, now: T0 + SEC }, [
+      check('check:a', TargetStatus.Up),
+      host('host:h', { '/': 40 }),
+    ]);
+    expect(r.transitions.map((t) => `${t.ruleId} ${t.from}>${t.to} ${t.reason}`)).toEqual([
+      'down pending>inactive condition_cleared',
+      'disk firing>resolved condition_cleared',
+    ]);
+    expect(r.notifications.map((n) => `${n.kind} ${n.endReason}`)).toEqual(['resolved condition_cleared']);
+    // Other changes carry none.
+    const again = evaluateFleet({ rules: [down, disk], states: new Map(), now: T0 }, [
+      check('check:a', TargetStatus.Down),
+    ]);
+    expect(again.transitions.map((t) => t.reason)).toEqual([undefined]);
+    // A state stored before states recorded their series (the grace cannot tell a gap): ends at once, as series_absent.
+    const legacy = new Map<string, AlertSeriesState>();
+    applyChanges(
+      legacy,
+      evaluateFleet({ rules: [disk], states: legacy, now: T0 }, [host('host:h', { '/': 95 })]).changed,
+    );
+    for (const [k, v] of legacy) {
+      const { series: _series, ...old } = v;
+      legacy.set(k, old);
+    }
+    const ended = evaluateFleet({ rules: [disk], states: legacy, now: T0 + MIN }, [host('host:h', {})]);
+    expect(ended.notifications.map((n) => [n.kind, n.endReason, n.absentSince])).toEqual([
+      ['resolved', 'series_absent', undefined],
+    ]);
   });
 });

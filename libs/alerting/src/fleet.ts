@@ -1,4 +1,4 @@
-import { TargetStatus } from '@fleetwatch/contracts';
+import { TargetStatus, type AlertEndReason } from '@fleetwatch/contracts';
 import { alertIdentity, seriesSuffix, type AlertIdentity, type CompiledAlertRule } from './rule';
 import type { AlertTarget } from './selector';
 import { sampleCondition, type TargetObservation } from './series';
@@ -127,31 +127,46 @@ export function evaluateTarget(input: EvaluationInput, observed: ObservedTarget)
 /** Statuses of a target that reports: a metric series missing from its figures then is a gap in the data. */
 const REPORTING: ReadonlySet<string> = new Set([TargetStatus.Up, TargetStatus.Down, TargetStatus.Partial]);
 
+/** Why a target that does not report has no figures (any other status but these reports). */
+const NOT_REPORTING: Readonly<Record<string, AlertEndReason>> = {
+  [TargetStatus.Stale]: 'target_stale',
+  [TargetStatus.Paused]: 'target_paused',
+  [TargetStatus.Unknown]: 'target_unknown',
+};
+
 /**
- * Whether an alert of this rule whose series the target's figures lack now is only missing a figure (a late sample,
- * a missed scrape) — kept as it is for a grace (engine: absentGraceMs) — rather than gone: the target is observed,
- * still reports, and the rule, enabled, still selects it with a metric condition. A target gone, STALE (it stopped
- * reporting past its deadline: its figures are known gone), PAUSED or UNKNOWN (retired) is not reporting.
+ * Why an alert of this rule has no series in this evaluation. `series_absent` when it is only missing a figure (a late
+ * sample, a missed scrape, a disk or GPU gone from one sample) — kept as it is for a grace (engine: absentGraceMs) —
+ * rather than gone: the target is observed, still reports (UP, DOWN, PARTIAL), and the rule, enabled, still selects it
+ * and reads the series the alert began on (its condition not edited to another metric since; a state stored before
+ * states recorded it ends at once, as before, as series_absent too). Otherwise what took the series away: a target
+ * gone, STALE (it stopped reporting past its deadline: its figures are known gone), PAUSED or UNKNOWN (retired); the
+ * rule disabled, no longer selecting the target, or changed.
  */
-function seriesMissing(rule: CompiledAlertRule, prev: AlertSeriesState, observed: ObservedTarget | undefined): boolean {
-  return (
-    observed !== undefined &&
-    rule.rule.enabled &&
-    rule.rule.condition.type === 'metric' &&
-    // The rule still reads the series the alert began on (its condition not edited to another metric since); a state
-    // stored before states recorded it ends as before.
-    prev.series !== undefined &&
-    prev.series === rule.seriesOf &&
-    REPORTING.has(observed.observation.status) &&
-    rule.selector.matches(observed.target)
-  );
+function whySeriesMissing(
+  rule: CompiledAlertRule,
+  prev: AlertSeriesState,
+  observed: ObservedTarget | undefined,
+): { reason: AlertEndReason; grace: boolean } {
+  const end = (reason: AlertEndReason) => ({ reason, grace: false });
+  if (!rule.rule.enabled) return end('rule_disabled');
+  if (observed === undefined) return end('target_gone');
+  const notReporting = NOT_REPORTING[observed.observation.status];
+  if (notReporting) return end(notReporting);
+  if (!REPORTING.has(observed.observation.status)) return end('target_unknown');
+  if (!rule.selector.matches(observed.target)) return end('not_selected');
+  if (rule.rule.condition.type !== 'metric') return end('rule_changed');
+  if (prev.series === undefined) return end('series_absent');
+  if (prev.series !== rule.seriesOf) return end('rule_changed');
+  return { reason: 'series_absent', grace: true };
 }
 
 /**
  * A full tick: every rule against every target, then every remembered alert that no longer has a series is evaluated:
  * a series missing from the figures of a target that still reports as absent (it keeps its state for a grace, then
- * ends as "series absent"); one whose target is gone, not reporting or no longer selected, or whose rule is disabled,
- * as not holding — it resolves like a Prometheus alert whose expression stopped returning it. Alerts of rules that no
+ * ends as "series_absent"); one whose target is gone, not reporting or no longer selected, or whose rule is disabled
+ * or changed, as not holding — it resolves like a Prometheus alert whose expression stopped returning it, with that
+ * reason (whySeriesMissing). Alerts of rules that no
  * longer exist are dropped; if they had been notified as firing, a resolved notification goes out. Alerts of rules
  * that exist but could not be read (unreadableRuleIds) are left alone.
  */
@@ -192,6 +207,7 @@ export function evaluateFleet(input: EvaluationInput, targets: Iterable<Observed
           to: prev.state === 'firing' ? 'resolved' : 'inactive',
           value: prev.value,
           at: input.now,
+          reason: 'rule_deleted',
         });
       if (prev.state === 'firing' && prev.lastSentAt !== null)
         out.notifications.push({
@@ -206,11 +222,15 @@ export function evaluateFleet(input: EvaluationInput, targets: Iterable<Observed
           firedAt: prev.firedAt,
           resolvedAt: input.now,
           at: input.now,
+          endReason: 'rule_deleted',
         });
       continue;
     }
-    const absent = seriesMissing(rule, prev, observed.get(prev.targetId));
-    const r = stepAlert(rule, prev, { active: false, value: null, absent }, prev, {
+    const why = whySeriesMissing(rule, prev, observed.get(prev.targetId));
+    const sample: AlertSample = why.grace
+      ? { active: false, value: null, absent: true }
+      : { active: false, value: null, endReason: why.reason };
+    const r = stepAlert(rule, prev, sample, prev, {
       now: input.now,
       isMuted: isMuted ? (labels) => isMuted(labels, prev.targetId) : undefined,
     });

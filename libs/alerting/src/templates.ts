@@ -9,7 +9,7 @@ import { toStorable, truncateText } from '@fleetwatch/contracts';
 //  - bounded parse size, render time and allocations (`parseLimit`, `renderLimit`, `memoryLimit`),
 //    and rendered text cut at a bound;
 //  - values are data: a target named `{{ 7 | plus: 1 }}` renders as that text, never as a template.
-// Variables: alert.{name,state,severity,value,activeAt,firedAt,resolvedAt}, labels.<name>,
+// Variables: alert.{name,state,severity,value,activeAt,firedAt,resolvedAt,endReason,endReasonText}, labels.<name>,
 // target.{id,name,kind,site}, rule.{id,name}.
 
 export const TEMPLATE_LIMITS = {
@@ -75,6 +75,10 @@ export interface TemplateContext {
     activeAt: string | null;
     firedAt: string | null;
     resolvedAt: string | null;
+    /** A resolved alert: why it ended (contracts ALERT_END_REASONS: condition_cleared, series_absent …), else null. */
+    endReason?: string | null;
+    /** The same as a person reads it ("series absent (no data for 5 min)"), else null. */
+    endReasonText?: string | null;
   };
   labels: Readonly<Record<string, string>>;
   target: { id: string; name: string; kind: string; site: string };

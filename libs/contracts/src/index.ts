@@ -37,6 +37,7 @@ export * from './alerts/channel.schema';
 export * from './alerts/default-rules';
 export * from './alerts/alert-config-rpc.schema';
 export * from './alerts/alerts-read.schema';
+export * from './alerts/end-reason';
 export * from './alerts/channel-test-rpc.schema';
 export * from './status-pages/status-page.schema';
 export * from './status-pages/announcements';

@@ -47,7 +47,13 @@ function newCheck() {
   return { checkId, targetId: TargetIds.check(checkId) };
 }
 
-const result = (c: { checkId: string; targetId: string }, location: string, ok: boolean, startedAt: number) =>
+const result = (
+  c: { checkId: string; targetId: string },
+  location: string,
+  ok: boolean,
+  startedAt: number,
+  downQuorumPct?: number,
+) =>
   publishRequest(Messages.CheckResult, {
     ...c,
     location,
@@ -59,6 +65,8 @@ const result = (c: { checkId: string; targetId: string }, location: string, ok: 
     checkName: 'api',
     checkType: 'tcp',
     tags: ['lifecycle'],
+    // The quorum of the assignment the collector ran (absent: none of its own).
+    ...(downQuorumPct !== undefined ? { downQuorumPct } : {}),
   });
 
 type Lifecycle = PayloadInputOf<typeof Messages.CheckLifecycle>;
@@ -342,6 +350,83 @@ describe('check.lifecycle in the aggregator', () => {
       c.targetId,
     ]);
     expect(stale.rowCount).toBe(0);
+  });
+
+  it('a quorum edit takes effect at once, and results of collectors on the old and the new assignment no longer flap the consensus', async () => {
+    const c = newCheck();
+    const quorum = async () =>
+      (
+        await site.pg.query<{ q: number | null }>(
+          'SELECT down_quorum_pct AS q FROM target_states WHERE target_id = $1',
+          [c.targetId],
+        )
+      ).rows[0]?.q;
+    // Created with no quorum of its own (the site's, 100 %): eu DOWN, us UP is PARTIAL.
+    await site.bus.publisher.publishMany([
+      lifecycle(c, 'active', 1, Date.now(), { locations: ['eu', 'us'], intervalSeconds: 1, downQuorumPct: null }),
+    ]);
+    await upFromTwo(c, Date.now());
+    await site.bus.publisher.publishMany([result(c, 'eu', false, Date.now())]);
+    await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Partial, { description: 'PARTIAL' });
+
+    // Edited to 50 %: DOWN at once, before any result of the new assignment.
+    const stored = await results(c.targetId);
+    await site.bus.publisher.publishMany([
+      lifecycle(c, 'active', 2, Date.now(), { locations: ['eu', 'us'], intervalSeconds: 1, downQuorumPct: 50 }),
+    ]);
+    await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Down, { description: 'DOWN at once' });
+    expect(await quorum()).toBe(50);
+    expect(await results(c.targetId)).toBe(stored);
+
+    // eu has read its new assignment (50 %), us still runs the old one (none of its own): interval after interval.
+    for (let i = 0; i < 3; i++) {
+      const at = Date.now();
+      await site.bus.publisher.publishMany([result(c, 'eu', false, at, 50)]);
+      await waitFor(async () => (await results(c.targetId)) === stored + 2 * i + 1, { description: `eu ${i}` });
+      await site.bus.publisher.publishMany([result(c, 'us', true, at + 1)]);
+      await waitFor(async () => (await results(c.targetId)) === stored + 2 * i + 2, { description: `us ${i}` });
+    }
+    await sleep(300);
+    expect((await live(c.targetId))?.status).toBe(TargetStatus.Down);
+    expect(await row(c.targetId)).toMatchObject({ status: 'DOWN', config_version: 2 });
+    expect(await quorum()).toBe(50);
+    expect(await consensusEvents(c.targetId)).toEqual(['UNKNOWN>UP', 'UP>PARTIAL', 'PARTIAL>DOWN']);
+    const { rows } = await site.pg.query<{ reason: string }>(
+      "SELECT reason FROM status_events WHERE target_id = $1 AND location IS NULL AND to_status = 'DOWN'",
+      [c.targetId],
+    );
+    expect(rows.map((r) => r.reason)).toEqual(['consensus quorum changed to 50 % (config version 2)']);
+  });
+
+  it('a location added that never reports (its collector down, its name mistyped): UNKNOWN, then STALE there', async () => {
+    const c = newCheck();
+    const at = Date.now();
+    await site.bus.publisher.publishMany([
+      lifecycle(c, 'active', 1, at, { name: 'api', checkType: 'tcp', locations: ['eu'], intervalSeconds: 1 }),
+    ]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'eu=UNKNOWN', { description: 'eu waits' });
+    await site.bus.publisher.publishMany([result(c, 'eu', true, Date.now())]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'eu=UP', { description: 'eu UP' });
+    // [eu] → [eu, ghost]: nothing dropped; ghost has no collector.
+    const addedAt = Date.now();
+    await site.bus.publisher.publishMany([
+      lifecycle(c, 'active', 2, addedAt, { locations: ['eu', 'ghost'], intervalSeconds: 1 }),
+    ]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'eu=UP ghost=UNKNOWN', {
+      description: 'ghost waits',
+    });
+    expect((await deadlines(c.targetId)).find((d) => d.location === 'ghost')?.deadline_at?.getTime()).toBe(
+      addedAt + 7_000,
+    );
+    await waitFor(async () => (await live(c.targetId))?.locations.ghost?.status === TargetStatus.Stale, {
+      timeoutMs: 15_000,
+      description: 'ghost STALE',
+    });
+    const { rows } = await site.pg.query<{ from_status: string; to_status: string }>(
+      "SELECT from_status::text, to_status::text FROM status_events WHERE target_id = $1 AND location = 'ghost'",
+      [c.targetId],
+    );
+    expect(rows.map((r) => `${r.from_status}>${r.to_status}`)).toEqual(['UNKNOWN>STALE']);
   });
 
   it('a check not heard of yet: listed UNKNOWN from its creation, PAUSED when paused, and a delete of an unknown check leaves a tombstone', async () => {

@@ -239,6 +239,28 @@ describe('mapEnvelope with a status.update.batch', () => {
     expect(m.lifecycle.checkIntervalSeconds).toBe(intervalSeconds);
     expect(m.lifecycle.pingWindowMs).toBeUndefined();
   });
+  it.each([
+    ['its own quorum', 50, 50],
+    ["none of its own (null: the site's)", null, null],
+    ['not said (a sender from before: what is held stays)', undefined, undefined],
+  ])("maps a check.lifecycle's quorum: %s", (_n, downQuorumPct, expected) => {
+    const payload = {
+      checkId: '0191d7a2-0000-7000-8000-000000000001',
+      targetId: 'check:0191d7a2-0000-7000-8000-000000000001',
+      state: 'active',
+      version: 12,
+      at,
+      ...(downQuorumPct !== undefined ? { downQuorumPct } : {}),
+    };
+    expect(Messages.CheckLifecycle.payload.safeParse(payload).success).toBe(true);
+    const m = mapEnvelope(
+      buildEnvelope(Messages.CheckLifecycle.type, 1, { site: 's', service: 'sync-orchestrator' }, payload),
+      opts,
+    );
+    if (m.type !== 'lifecycle') throw new Error(m.type);
+    expect(m.lifecycle.downQuorumPct).toBe(expected);
+    expect('downQuorumPct' in m.lifecycle).toBe(downQuorumPct !== undefined);
+  });
 });
 
 describe("a collector's clock far ahead", () => {

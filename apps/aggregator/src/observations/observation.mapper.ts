@@ -298,7 +298,8 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             kind: TargetKind.Check,
             name: p.checkName ?? p.checkId,
             // The collector sends the check's tags, type and quorum with every result (no config lookup here);
-            // results from a collector older than that keep what the target has.
+            // results from a collector older than that keep what the target has. Once a check.lifecycle has been
+            // applied the target takes them from there only (applyObservation).
             tags: p.tags,
             labels: p.checkType ? { type: p.checkType } : undefined,
             downQuorumPct: p.checkName !== undefined ? (p.downQuorumPct ?? null) : undefined,
@@ -404,6 +405,7 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             tags: p.tags,
             resumeDeadline: resumeDeadlineOf(p, at),
             ...(p.locations ? { locations: p.locations } : {}),
+            ...(p.downQuorumPct !== undefined ? { downQuorumPct: p.downQuorumPct } : {}),
             ...(p.intervalSeconds
               ? p.checkType === 'push'
                 ? { pingWindowMs: p.intervalSeconds * 1000 }

@@ -359,13 +359,13 @@ describe('GET /api/v1/alerts/history', () => {
     // As the evaluator records them, in its decision's transactions: one alert's episode, another's pending cleared.
     const events = new AlertEventsRepository(pool);
     const changes = [
-      ['default.target-down', 'check:web', 'inactive', 'pending', NOW - 600_000],
-      ['default.target-down', 'check:web', 'pending', 'firing', NOW - 540_000],
-      ['host-cpu', 'check:api', 'inactive', 'pending', NOW - 300_000],
-      ['host-cpu', 'check:api', 'pending', 'inactive', NOW - 200_000],
-      ['default.target-down', 'check:web', 'firing', 'resolved', NOW - 100_000],
+      ['default.target-down', 'check:web', 'inactive', 'pending', NOW - 600_000, undefined],
+      ['default.target-down', 'check:web', 'pending', 'firing', NOW - 540_000, undefined],
+      ['host-cpu', 'check:api', 'inactive', 'pending', NOW - 300_000, undefined],
+      ['host-cpu', 'check:api', 'pending', 'inactive', NOW - 200_000, 'condition_cleared'],
+      ['default.target-down', 'check:web', 'firing', 'resolved', NOW - 100_000, 'series_absent'],
     ] as const;
-    for (const [rule, target, from, to, at] of changes)
+    for (const [rule, target, from, to, at, endReason] of changes)
       await runInSqlTransaction(pool, (tx) =>
         events.insertMany(tx, [
           {
@@ -377,6 +377,7 @@ describe('GET /api/v1/alerts/history', () => {
             labels: labels(rule, target),
             value: rule === 'host-cpu' ? 97.5 : null,
             at,
+            endReason,
           },
         ]),
       );
@@ -400,7 +401,10 @@ describe('GET /api/v1/alerts/history', () => {
       fingerprint: 'bbbbbbbbbbbbbbb1',
       value: 97.5,
       at: new Date(NOW - 200_000).toISOString(),
+      endReason: 'condition_cleared',
     });
+    // Why each ended: the figures back, or the data gone; changes that ended nothing carry none.
+    expect(res.body.items.map((e) => e.endReason)).toEqual(['series_absent', 'condition_cleared', null, null, null]);
     expect(res.body.nextCursor).toBeNull();
   });
 

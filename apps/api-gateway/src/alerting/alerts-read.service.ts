@@ -150,6 +150,7 @@ export class AlertsReadService {
         labels: r.labels,
         value: r.value !== null && Number.isFinite(r.value) ? r.value : null,
         at: iso(r.at) as string,
+        endReason: r.endReason ?? null,
       })),
       nextCursor:
         rows.length > query.limit ? `${Math.round(page[page.length - 1].at)}_${page[page.length - 1].id}` : null,

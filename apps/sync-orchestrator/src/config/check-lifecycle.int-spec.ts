@@ -89,16 +89,29 @@ describe('check.lifecycle from the configuration owner', () => {
     const id = created.check.id;
     const paused = await owner.config.setPaused(ALICE, id, true);
     const resumed = await owner.config.setPaused(ALICE, id, false);
-    const renamed = await owner.config.patch(ALICE, id, { name: 'life-1b' });
+    const renamed = await owner.config.patch(ALICE, id, { name: 'life-1b', downQuorumPct: 50 });
     const deleted = await owner.config.delete(ALICE, id);
 
     const got = await lifecycleMessages(5);
     expect(got).toHaveLength(5);
     expect(got.map((m) => m.envelope.payload)).toEqual([
-      expect.objectContaining({ state: 'active', version: created.version, name: 'life-1', tags: ['team-a'] }),
+      // No quorum of its own: null (the site's), through the outbox's JSON and the relay.
+      expect.objectContaining({
+        state: 'active',
+        version: created.version,
+        name: 'life-1',
+        tags: ['team-a'],
+        downQuorumPct: null,
+      }),
       expect.objectContaining({ state: 'paused', version: paused.version, intervalSeconds: 20 }),
       expect.objectContaining({ state: 'active', version: resumed.version }),
-      expect.objectContaining({ state: 'active', version: renamed.version, name: 'life-1b', checkType: 'tcp' }),
+      expect.objectContaining({
+        state: 'active',
+        version: renamed.version,
+        name: 'life-1b',
+        checkType: 'tcp',
+        downQuorumPct: 50,
+      }),
       { checkId: id, targetId: `check:${id}`, state: 'deleted', version: deleted.version, at: expect.any(String) },
     ]);
     // One target, one shard (the aggregator folds them in that order with the target's results).

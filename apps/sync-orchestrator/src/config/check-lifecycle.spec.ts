@@ -44,14 +44,37 @@ describe('lifecycleOf', () => {
       intervalSeconds: 15,
       tags: ['t1'],
       locations: ['eu', 'us'],
+      downQuorumPct: 50,
     }),
     stored(B, { name: 'nightly', type: 'push', periodSeconds: 3600, graceSeconds: 300, paused: true }),
   ];
   it.each([
-    // The locations that run it: one left out is dropped from its live state.
-    [A, { state: 'active', name: 'api', checkType: 'tcp', tags: ['t1'], intervalSeconds: 15, locations: ['eu', 'us'] }],
-    // A push check's next ping is due within its period and grace.
-    [B, { state: 'paused', name: 'nightly', checkType: 'push', tags: [], intervalSeconds: 3900, locations: [] }],
+    // The locations that run it: one left out is dropped from its live state. Its own quorum.
+    [
+      A,
+      {
+        state: 'active',
+        name: 'api',
+        checkType: 'tcp',
+        tags: ['t1'],
+        intervalSeconds: 15,
+        locations: ['eu', 'us'],
+        downQuorumPct: 50,
+      },
+    ],
+    // A push check's next ping is due within its period and grace. No quorum of its own: null, the site's.
+    [
+      B,
+      {
+        state: 'paused',
+        name: 'nightly',
+        checkType: 'push',
+        tags: [],
+        intervalSeconds: 3900,
+        locations: [],
+        downQuorumPct: null,
+      },
+    ],
     // Not in the table after the write: deleted.
     [C, { state: 'deleted' }],
   ])('%s → %j, with the version and time of the write', (id, expected) => {

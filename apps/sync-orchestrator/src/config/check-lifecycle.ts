@@ -50,6 +50,8 @@ export function lifecycleOf(
       tags: c.tags,
       intervalSeconds: expectedGapSeconds(c),
       locations: c.locations,
+      // null: none of its own, the site's (the aggregator's CONSENSUS_DOWN_QUORUM_PCT).
+      downQuorumPct: c.downQuorumPct ?? null,
     };
   });
 }

@@ -3,6 +3,7 @@ import { renderBudget } from '../templates';
 import { targetOf, ruleOf, T0, MIN } from '../testing/fixtures';
 import type { AlertNotification } from '../engine';
 import {
+  alertLine,
   commonLabels,
   groupDedupKey,
   notificationForChannel,
@@ -12,6 +13,11 @@ import {
   type NotificationLookup,
 } from './notification';
 import { alertOf, notificationOf } from './testing';
+import { ABSENT_SERIES_GRACE_MS } from '../rule';
+import { emailMessage } from './email';
+import { pagerDutyEvent } from './pagerduty';
+import { slackMessage } from './slack';
+import { webhookBody, type WebhookBody } from './webhook';
 
 const rule = compileAlertRule(
   ruleOf('r1', {
@@ -96,6 +102,65 @@ describe('notification of a grouping flush', () => {
     expect(n.status).toBe('resolved');
     expect(n.alerts[0]).toMatchObject({ status: 'resolved', endsAt: '2026-01-01T00:05:00.000Z' });
     expect(n.alerts[0].annotations['summary']).toBe('Web is resolved');
+  });
+
+  it('a resolved alert whose series went absent says so in every format; one whose figures recovered does not', () => {
+    const absent: AlertNotification = {
+      ...engineNotification('resolved'),
+      endReason: 'series_absent',
+      absentSince: T0 + 5 * MIN - ABSENT_SERIES_GRACE_MS,
+    };
+    const n = notificationOfFlush({ ...flush([]), resolved: [absent] }, lookup('Web'));
+    expect(n.alerts[0]).toMatchObject({
+      status: 'resolved',
+      endReason: 'series_absent',
+      endReasonText: 'series absent (no data for 5 min)',
+    });
+    const line = 'Web is resolved — resolved: series absent (no data for 5 min)';
+    expect(alertLine(n.alerts[0])).toBe(line);
+    const email = emailMessage({ from: 'a@x', to: ['b@x'] }, n);
+    expect(email.subject).toBe('[RESOLVED] Target down');
+    expect(email.text).toContain(`[RESOLVED] ${line}`);
+    expect(email.html).toContain('resolved: series absent (no data for 5 min)');
+    const webhook = JSON.parse(webhookBody('hook', n)) as WebhookBody;
+    expect(webhook.alerts[0]).toMatchObject({
+      status: 'resolved',
+      endReason: 'series_absent',
+      endReasonText: 'series absent (no data for 5 min)',
+    });
+    expect(JSON.stringify(slackMessage({}, n))).toContain('resolved: series absent (no data for 5 min)');
+    // PagerDuty: a resolve event carries no details (PagerDuty ignores them); a trigger lists the resolved one's reason.
+    const mixed = notificationOfFlush(
+      { ...flush(['firing']), resolved: [{ ...absent, fingerprint: 'f2' }] },
+      lookup('Web'),
+    );
+    const details = pagerDutyEvent('rk', mixed).payload?.custom_details as { resolved: Array<Record<string, unknown>> };
+    expect(details.resolved[0]).toMatchObject({ endReason: 'series_absent', summary: line });
+    // Templates read it too.
+    const templated = compileAlertRule({
+      ...rule.rule,
+      annotations: { summary: '{{ alert.state }}{% if alert.endReason %}: {{ alert.endReasonText }}{% endif %}' },
+    });
+    const t = notificationOfFlush({ ...flush([]), resolved: [absent] }, { ...lookup('Web'), rule: () => templated });
+    expect(t.alerts[0].annotations['summary']).toBe('resolved: series absent (no data for 5 min)');
+
+    // Its figures back: the reason is kept (condition_cleared), the line and the text are as ever.
+    const cleared = notificationOfFlush(
+      { ...flush([]), resolved: [{ ...engineNotification('resolved'), endReason: 'condition_cleared' }] },
+      lookup('Web'),
+    );
+    expect(cleared.alerts[0]).toMatchObject({ endReason: 'condition_cleared', endReasonText: 'condition cleared' });
+    expect(alertLine(cleared.alerts[0])).toBe('Web is resolved');
+    // Queued before reasons existed: nothing said, nothing added.
+    const older = notificationOfFlush(flush(['resolved']), lookup('Web'));
+    expect('endReason' in older.alerts[0]).toBe(false);
+    expect(alertLine(older.alerts[0])).toBe('Web is resolved');
+    // Other reasons read as what ended it.
+    const deleted = notificationOfFlush(
+      { ...flush([]), resolved: [{ ...engineNotification('resolved'), endReason: 'rule_deleted' }] },
+      lookup('Web'),
+    );
+    expect(alertLine(deleted.alerts[0])).toBe('Web is resolved — resolved: rule deleted');
   });
 
   it.each(['{{ 7 | plus: 1 }}', '{% include "/etc/passwd" %}', '{{ target.constructor }}'])(

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ChannelConfig } from '@fleetwatch/contracts';
+import { alertEndReasonText, type AlertEndReason, type ChannelConfig } from '@fleetwatch/contracts';
 import type { AlertNotification } from '../engine';
 import type { GroupFlush } from '../grouping';
 import type { CompiledAlertRule } from '../rule';
@@ -26,6 +26,13 @@ export interface NotificationAlert {
   value: number | null;
   /** Where a person sees this alert in the dashboard. */
   generatorURL: string;
+  /**
+   * A resolved alert: why it ended (`condition_cleared`: its figures recovered; `series_absent`: its data disappeared
+   * …, contracts ALERT_END_REASONS), and that as a person reads it ("series absent (no data for 5 min)"). Absent while
+   * firing, and in messages queued before reasons existed.
+   */
+  endReason?: AlertEndReason;
+  endReasonText?: string;
 }
 
 export interface ChannelNotification {
@@ -68,6 +75,10 @@ export function notificationAlertOf(
   const compiled = lookup.rule(n.ruleId);
   const target = lookup.target(n.targetId);
   const status: NotificationStatus = n.kind === 'resolved' ? 'resolved' : 'firing';
+  const endReason = status === 'resolved' ? n.endReason : undefined;
+  const endReasonText = endReason
+    ? alertEndReasonText(endReason, n.absentSince !== undefined ? (n.resolvedAt ?? n.at) - n.absentSince : undefined)
+    : undefined;
   const ctx: TemplateContext = {
     alert: {
       name: compiled?.rule.name ?? n.labels['alertname'] ?? n.ruleId,
@@ -77,6 +88,8 @@ export function notificationAlertOf(
       activeAt: iso(n.activeAt),
       firedAt: iso(n.firedAt),
       resolvedAt: iso(n.resolvedAt),
+      endReason: endReason ?? null,
+      endReasonText: endReasonText ?? null,
     },
     labels: n.labels,
     target: {
@@ -96,6 +109,7 @@ export function notificationAlertOf(
     fingerprint: n.fingerprint,
     value: n.value,
     generatorURL: `${trimSlash(lookup.externalURL)}/alerts/${encodeURIComponent(n.fingerprint)}`,
+    ...(endReason ? { endReason, endReasonText } : {}),
   };
 }
 
@@ -210,10 +224,24 @@ export function notificationTitle(n: ChannelNotification): string {
   return `${n.test ? '[TEST] ' : ''}[${state}] ${name}${groupValues.length ? ` (${groupValues.join(' ')})` : ''}`;
 }
 
-/** An alert's one-line description: its summary annotation, else its name and target. */
+/**
+ * Why a resolved alert ended, when its figures did not recover ("resolved: series absent (no data for 5 min)"): a
+ * receiver must tell a disk back under its threshold from one that disappeared. Null for an ordinary recovery, a firing
+ * alert, or a message queued before reasons existed.
+ */
+export function endReasonLine(a: Pick<NotificationAlert, 'status' | 'endReason' | 'endReasonText'>): string | null {
+  if (a.status !== 'resolved' || !a.endReason || a.endReason === 'condition_cleared') return null;
+  return `resolved: ${a.endReasonText || alertEndReasonText(a.endReason)}`;
+}
+
+/**
+ * An alert's one-line description: its summary annotation, else its name and target; a resolved alert that ended
+ * without its figures recovering says why ("… — resolved: series absent (no data for 5 min)").
+ */
 export function alertLine(a: NotificationAlert): string {
   const summary = a.annotations['summary'] || a.annotations['description'];
-  if (summary) return summary;
   const target = a.labels['target'];
-  return `${a.labels['alertname'] ?? 'alert'}${target ? ` on ${target}` : ''}`;
+  const line = summary || `${a.labels['alertname'] ?? 'alert'}${target ? ` on ${target}` : ''}`;
+  const ended = endReasonLine(a);
+  return ended ? `${line} — ${ended}` : line;
 }

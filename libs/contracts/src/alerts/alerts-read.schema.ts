@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { storableText } from '../common/store-safe';
 import { alertRuleIdSchema } from './rule.schema';
 import { channelTypeSchema } from './channel.schema';
+import { alertEndReasonSchema } from './end-reason';
 
 // The alert pages' reads (issue 18): the alerts that are pending or firing now, and the delivery log.
 // Responses are zod schemas so the OpenAPI document and the dashboard share one definition.
@@ -222,6 +223,13 @@ export const alertHistoryEntrySchema = z.object({
   /** A metric condition's value at the change; null for status conditions. */
   value: z.number().nullable(),
   at: z.iso.datetime(),
+  /**
+   * Why the alert ended, on a change to `resolved` (or `pending → inactive`): `condition_cleared` when its figures
+   * recovered, else what ended it without them (`series_absent`: no data for its grace; the target gone, stale, paused
+   * or unknown; the rule disabled, changed, deleted or no longer selecting the target). Null on other changes and on
+   * changes recorded before reasons were kept (`alertEndReasonText` reads it).
+   */
+  endReason: alertEndReasonSchema.nullable(),
 });
 export type AlertHistoryEntry = z.infer<typeof alertHistoryEntrySchema>;
 

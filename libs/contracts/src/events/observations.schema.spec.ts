@@ -1,4 +1,5 @@
 import {
+  checkLifecyclePayloadSchema,
   checkResultPayloadSchema,
   hostMetricsPayloadSchema,
   MAX_CHECK_LATENCY_MS,
@@ -77,5 +78,22 @@ describe('a pushed update names no location "all" (the consensus series of /metr
       ['location', expect.stringMatching(/^"all" is reserved/)],
     ]);
     expect(statusUpdateInputSchema.safeParse({ ...update, location: 'all-eu' }).success).toBe(true);
+  });
+});
+
+describe("check.lifecycle carries the check's own quorum (downQuorumPct)", () => {
+  const lifecycle = {
+    checkId: '0191d7a2-0000-7000-8000-000000000001',
+    targetId: 'check:0191d7a2-0000-7000-8000-000000000001',
+    state: 'active',
+    version: 3,
+    at: '2026-12-04T10:00:00.000Z',
+  };
+  it("a percentage, null (none of its own: the site's) or absent (a sender from before); nothing else", () => {
+    for (const downQuorumPct of [1, 50, 100, null])
+      expect(checkLifecyclePayloadSchema.safeParse({ ...lifecycle, downQuorumPct }).success).toBe(true);
+    expect(checkLifecyclePayloadSchema.safeParse(lifecycle).success).toBe(true);
+    for (const downQuorumPct of [0, 101, 50.5, '50'])
+      expect(checkLifecyclePayloadSchema.safeParse({ ...lifecycle, downQuorumPct }).success).toBe(false);
   });
 });

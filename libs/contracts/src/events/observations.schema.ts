@@ -3,6 +3,7 @@ import { boundedJsonObject, isoDateTimeSchema, labelsSchema, storableDateTimeSch
 import { instanceKindSchema, lifecycleStateSchema, targetKindSchema, targetStatusSchema } from '../common/status';
 import { TargetIds, UUID_PATTERN } from '../common/ids';
 import { storableText } from '../common/store-safe';
+import { alertEndReasonSchema } from '../alerts/end-reason';
 
 const name = (max: number) => storableText(max, 1);
 /** Ids that travel in URLs, Redis keys and metric labels: no whitespace or control characters. */
@@ -385,6 +386,11 @@ export const alertStateChangedPayloadSchema = z.object({
   annotations: z.record(z.string(), storableText(4096)),
   value: z.number().nullable(),
   at: isoDateTimeSchema,
+  /**
+   * Why the alert ended (to resolved, or pending to inactive); absent otherwise, and in messages of aggregators
+   * before it existed. A reason this version does not know (a newer aggregator's) reads as absent: never a dead letter.
+   */
+  endReason: alertEndReasonSchema.optional().catch(undefined),
 });
 export type AlertStateChangedPayload = z.infer<typeof alertStateChangedPayloadSchema>;
 
@@ -447,6 +453,14 @@ export const checkLifecyclePayloadSchema = z.object({
    * (a sender from before): the aggregator keeps what it held.
    */
   locations: z.array(locationSchema).max(64).optional(),
+  /**
+   * The check's own consensus quorum (percentage of reporting locations DOWN → DOWN) as configured by this version;
+   * null: none, the site's. Once told, the aggregator judges the check with it alone and at once (results carry the
+   * quorum of whatever assignment their collector last read: after an edit, collectors on the old and the new one set
+   * it in turn and the consensus flapped DOWN ↔ PARTIAL). Absent (a sender from before): the aggregator keeps what it
+   * held.
+   */
+  downQuorumPct: z.number().int().min(1).max(100).nullable().optional(),
 });
 export type CheckLifecyclePayload = z.infer<typeof checkLifecyclePayloadSchema>;
 

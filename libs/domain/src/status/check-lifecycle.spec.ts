@@ -545,6 +545,70 @@ describe('a configured check is named and tagged by its configuration, not by it
   });
 });
 
+describe("a configured check's quorum is its configuration's (downQuorumPct), not its results'", () => {
+  const ev = (events: Array<{ location: string | null; from: S; to: S }>) =>
+    events.map((e) => `${e.location ?? 'target'}:${e.from}>${e.to}`);
+  const withQuorum = (o: Observation, downQuorumPct: number | null): Observation => ({ ...o, downQuorumPct });
+  // Configured (no own quorum: the site's 100 %), eu UP and us UP, as their results said.
+  const configured = () =>
+    run([
+      lc('active', 1, 500, { locations: ['eu', 'us'], downQuorumPct: null }),
+      withQuorum(result('eu', true, 1000), null),
+      withQuorum(result('us', true, 1000), null),
+    ]).target;
+
+  it('edited from the site default to 50 %: results of the old and the new assignment no longer flap DOWN ↔ PARTIAL', () => {
+    const edited = applyLifecycle(configured(), lc('active', 2, 2000, { downQuorumPct: 50 }), policy).target;
+    expect(edited).toMatchObject({ downQuorumPct: 50, status: S.Up });
+    // eu has read its new assignment (50 %), us still runs the old one (the site's): every interval, one of each.
+    const { target, events } = run(
+      [
+        withQuorum(result('eu', false, 3000), 50),
+        withQuorum(result('us', true, 3000), null),
+        withQuorum(result('eu', false, 4000), 50),
+        withQuorum(result('us', true, 4000), null),
+      ],
+      edited,
+    );
+    expect(ev(events)).toEqual(['eu:UP>DOWN', 'target:UP>DOWN']);
+    expect(target).toMatchObject({ status: S.Down, downQuorumPct: 50 });
+    // And the other way round: back to the site's, a result still run with 50 % does not make it DOWN again.
+    const back = applyLifecycle(target, lc('active', 3, 5000, { downQuorumPct: null }), policy);
+    expect(ev(back.events)).toEqual(['target:DOWN>PARTIAL']);
+    const late = applyObservation(back.target, withQuorum(result('eu', false, 6000), 50), policy).target;
+    expect(late).toMatchObject({ status: S.Partial, downQuorumPct: null });
+  });
+
+  it('an edit takes effect at once: the consensus is judged again with the new quorum, in an event dated by the write', () => {
+    const partial = run([withQuorum(result('eu', false, 1500), null)], configured()).target;
+    expect(partial.status).toBe(S.Partial);
+    const r = applyLifecycle(partial, lc('active', 2, 2000, { downQuorumPct: 50 }), policy);
+    expect(ev(r.events)).toEqual(['target:PARTIAL>DOWN']);
+    expect(r.events[0]).toMatchObject({ at: 2000, sequence: partial.seq + 1 });
+    expect(r.events[0].reason).toContain('quorum');
+    expect(r.target).toMatchObject({ status: S.Down, since: 2000, downQuorumPct: 50, seq: partial.seq + 1 });
+    // Raised to 100 %: PARTIAL again, at once.
+    const raised = applyLifecycle(r.target, lc('active', 3, 3000, { downQuorumPct: 100 }), policy);
+    expect(ev(raised.events)).toEqual(['target:DOWN>PARTIAL']);
+    // The same quorum again (a rename): no event.
+    expect(applyLifecycle(raised.target, lc('active', 4, 4000, { downQuorumPct: 100 }), policy).events).toEqual([]);
+  });
+
+  it('not said (a sender from before): the quorum held stays; paused: no event, the resume judges with it', () => {
+    const own = applyLifecycle(configured(), lc('active', 2, 2000, { downQuorumPct: 50 }), policy).target;
+    expect(applyLifecycle(own, lc('active', 3, 3000), policy).target.downQuorumPct).toBe(50);
+    const paused = applyLifecycle(own, lc('paused', 3, 3000), policy).target;
+    const r = applyLifecycle(paused, lc('paused', 4, 4000, { downQuorumPct: 100 }), policy);
+    expect(r.events).toEqual([]);
+    expect(r.target).toMatchObject({ status: S.Paused, downQuorumPct: 100 });
+  });
+
+  it('one not told of by a lifecycle message (stored before them) still takes it from its results', () => {
+    const t = run([withQuorum(result('eu', true, 1000), 50), withQuorum(result('us', false, 1000), 50)]).target;
+    expect(t).toMatchObject({ status: S.Down, downQuorumPct: 50 });
+  });
+});
+
 describe("a check's locations changed (locations)", () => {
   const ev = (events: Array<{ location: string | null; from: S; to: S }>) =>
     events.map((e) => `${e.location ?? 'target'}:${e.from}>${e.to}`);
@@ -640,13 +704,90 @@ describe("a check's locations changed (locations)", () => {
     expect(ev(expired.events)).toEqual(['eu-west1:UNKNOWN>STALE', 'target:UNKNOWN>STALE']);
     // Its first result counts.
     expect(applyObservation(r.target, result('eu-west1', true, 6000), policy).target.status).toBe(S.Up);
-    // Nothing dropped (a location added beside those held): nothing waits (a location that never reported stays unlisted).
+  });
+
+  it('a location added beside those held waits for its first result too, and reads STALE when none comes', () => {
+    // [eu, us] → [eu, us, ap]: nothing dropped. ap's collector is down (or its name mistyped): it never reports.
     const added = applyLifecycle(
       upUp(),
       lc('active', 2, 5000, { locations: ['eu', 'us', 'ap'], checkIntervalSeconds: 30 }),
       policy,
     );
-    expect(Object.keys(added.target.locations).sort()).toEqual(['eu', 'us']);
+    expect(added.events).toEqual([]);
+    expect(statuses(added.target)).toBe('eu=UP us=UP ap=UNKNOWN');
+    expect(added.target.status).toBe(S.Up);
+    expect(added.target.locations.ap).toMatchObject({
+      status: S.Unknown,
+      lastSeen: 0, // never heard (null in the API)
+      deadline: { at: 5000 + 65_000, expireTo: S.Stale, reason: 'no result within 2 × 30s' },
+    });
+    // Nothing from ap: STALE there (the others report: the consensus stays theirs).
+    const expired = applyExpiry(added.target, 'ap', 5000 + 65_001, policy);
+    expect(ev(expired.events)).toEqual(['ap:UNKNOWN>STALE']);
+    // Another write (a rename) lists it again: its deadline is not pushed back.
+    const renamed = applyLifecycle(
+      added.target,
+      lc('active', 3, 30_000, { name: 'api2', locations: ['eu', 'us', 'ap'], checkIntervalSeconds: 30 }),
+      policy,
+    ).target;
+    expect(renamed.locations.ap.deadline?.at).toBe(5000 + 65_000);
+    // Its first result counts, even one stamped before the write (its collector's clock behind the owner's).
+    const first = applyObservation(added.target, result('ap', false, 4000), policy);
+    expect(ev(first.events)).toEqual(['ap:UNKNOWN>DOWN', 'target:UP>PARTIAL']);
+  });
+
+  it('a new check waits at each of its locations: one whose collectors never run it reads STALE, not UNKNOWN for ever', () => {
+    const created = applyLifecycle(
+      undefined,
+      lc('active', 1, 5000, { name: 'api', locations: ['eu', 'us'], checkIntervalSeconds: 30 }),
+      policy,
+    );
+    expect(created.events).toEqual([]);
+    expect(statuses(created.target)).toBe('eu=UNKNOWN us=UNKNOWN');
+    expect(created.target.status).toBe(S.Unknown);
+    const eu = applyExpiry(created.target, 'eu', 5000 + 65_001, policy);
+    expect(ev(eu.events)).toEqual(['eu:UNKNOWN>STALE']);
+    // us reports: the check is UP there.
+    expect(applyObservation(eu.target, result('us', true, 60_000), policy).target.status).toBe(S.Up);
+    // Neither reports: the check is STALE ('Target stale' fires).
+    const both = applyExpiry(eu.target, 'us', 5000 + 65_001, policy);
+    expect(ev(both.events)).toEqual(['us:UNKNOWN>STALE', 'target:UNKNOWN>STALE']);
+    // Every location (an empty list): which locations have a collector is not known here, so none waits.
+    const everywhere = applyLifecycle(
+      undefined,
+      lc('active', 1, 5000, { name: 'api', locations: [], checkIntervalSeconds: 30 }),
+      policy,
+    );
+    expect(everywhere.target.locations).toEqual({});
+    // Nor without an interval (a sender from before; a push check waits for its first ping instead).
+    expect(applyLifecycle(undefined, lc('active', 1, 5000, { locations: ['eu'] }), policy).target.locations).toEqual(
+      {},
+    );
+  });
+
+  it('a new check created paused: its locations PAUSED with nothing due; resumed, each waits and reads STALE when silent', () => {
+    const created = applyLifecycle(
+      undefined,
+      lc('paused', 1, 5000, { name: 'api', locations: ['eu'], checkIntervalSeconds: 30 }),
+      policy,
+    );
+    expect(ev(created.events)).toEqual(['target:UNKNOWN>PAUSED']);
+    expect(statuses(created.target)).toBe('eu=PAUSED');
+    expect(created.target.locations.eu.deadline).toBeNull();
+    const resumed = applyLifecycle(
+      created.target,
+      lc('active', 2, 9000, {
+        locations: ['eu'],
+        checkIntervalSeconds: 30,
+        resumeDeadline: { at: 9000 + 65_000, expireTo: S.Stale, reason: 'no result within 2 × 30s of the resume' },
+      }),
+      policy,
+    ).target;
+    expect(statuses(resumed)).toBe('eu=UNKNOWN');
+    expect(ev(applyExpiry(resumed, 'eu', 9000 + 65_001, policy).events)).toEqual([
+      'eu:UNKNOWN>STALE',
+      'target:UNKNOWN>STALE',
+    ]);
   });
 
   it('a result from a location the target holds is folded whatever the list says (a replica of the version before)', () => {

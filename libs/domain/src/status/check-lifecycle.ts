@@ -78,6 +78,14 @@ export interface CheckLifecycle {
    * rest — it stayed in the consensus and read STALE for ever, and 'Target stale' notified for a location nobody runs.
    */
   locations?: string[];
+  /**
+   * The check's own consensus quorum as configured by this version; null: none, the site's (CONSENSUS_DOWN_QUORUM_PCT,
+   * resolved at each fold, so a change of it applies to every check that follows it); absent: not said (a sender from
+   * before), what is held stays. Once told (configVersion set) the quorum is the configuration's alone: results carry
+   * the one of the assignment their collector ran, and after an edit those of collectors not yet on the new assignment
+   * set it back with every result — the consensus flapped DOWN ↔ PARTIAL each interval (see applyObservation).
+   */
+  downQuorumPct?: number | null;
 }
 
 /** `target` with every location that waits for its next ping (no run open) due `windowMs` after its last one (as heard). */
@@ -150,6 +158,47 @@ function identity(target: TargetSnapshot, lc: CheckLifecycle): TargetSnapshot {
     labels: lc.checkType ? { type: lc.checkType } : target.labels,
     configVersion: lc.version,
     configuredLocations: lc.locations ?? target.configuredLocations ?? null,
+    downQuorumPct: lc.downQuorumPct !== undefined ? lc.downQuorumPct : (target.downQuorumPct ?? null),
+  };
+}
+
+/**
+ * `target` with its consensus judged again after its quorum changed (`before`: the quorum it had), in an event dated by
+ * the configuration write when it moves: an edit takes effect at once, not with the next result (which, from a
+ * collector still on its old assignment, might be an interval or a spool flush away). Not while paused (PAUSED).
+ */
+function withQuorum(
+  target: TargetSnapshot,
+  before: number | null | undefined,
+  at: number,
+  reason: string,
+  policy: ConsensusPolicy,
+): { target: TargetSnapshot; events: StatusEventDraft[] } {
+  if (
+    target.paused ||
+    policyOf(target, policy).downQuorumPct === policyOf({ downQuorumPct: before }, policy).downQuorumPct
+  )
+    return { target, events: [] };
+  const consensus = consensusOf(
+    Object.values(target.locations).map((l) => l.status),
+    policyOf(target, policy),
+  );
+  if (consensus === target.status) return { target, events: [] };
+  const seq = target.seq + 1;
+  return {
+    target: { ...target, status: consensus, since: at, seq },
+    events: [
+      {
+        targetId: target.id,
+        kind: target.kind,
+        location: null,
+        from: target.status,
+        to: consensus,
+        reason,
+        at,
+        sequence: seq,
+      },
+    ],
   };
 }
 
@@ -250,29 +299,46 @@ export function applyLifecycle(
   const held = identity(current ?? emptyTarget(lc.targetId, TargetKind.Check, lc.name ?? lc.targetId), lc);
   if (lc.state === 'deleted') return { ...deleted(held, lc, version), dropped: [] };
   const cut = withoutUnconfigured(held, lc.at, `location no longer runs this check (${version})`, policy);
-  const r = applyState(awaitingMoved(cut.target, cut.dropped, lc), lc, version);
-  return { ...r, events: [...cut.events, ...r.events], dropped: cut.dropped };
+  // A pause moves the consensus to PAUSED anyway: judged again only for a check that stays active.
+  const quorum =
+    lc.state === 'active'
+      ? withQuorum(cut.target, current?.downQuorumPct, lc.at, quorumReason(cut.target, version), policy)
+      : { target: cut.target, events: [] };
+  const r = applyState(awaitingConfigured(quorum.target, lc), lc, version);
+  return { ...r, events: [...cut.events, ...quorum.events, ...r.events], dropped: cut.dropped };
+}
+
+function quorumReason(target: TargetSnapshot, version: string): string {
+  const own = target.downQuorumPct;
+  return `consensus quorum changed to ${own ? `${own} %` : "the site's"} (${version})`;
 }
 
 /**
- * After locations were dropped (the check moved): each configured location it does not hold waits for its first
- * result UNKNOWN, due two intervals on (→ STALE), as after a resume. Without them a check moved off every location it
- * held had none, and one whose new location never reports (a name mistyped: locations are not checked against the
- * collectors) stayed UNKNOWN for ever, where its old locations had gone STALE and notified.
+ * Each configured location the check does not hold waits for its first result UNKNOWN, due two intervals on (→ STALE),
+ * as after a resume: a location added (`[a]` → `[a, b]`) or moved to (`[a]` → `[b]`), and each location of a new check
+ * (or of one paused before its first result, PAUSED until the resume gives it its deadline). Without it a location
+ * that never reports (its collector down, its name mistyped: locations are not checked against the collectors) never
+ * appeared and never went STALE, and a new check that no collector ran stayed UNKNOWN for ever. Only a probed check's
+ * listed locations: an empty list is every location, and which locations have a collector is not known here (a push
+ * check waits for its first ping instead: awaitingFirstPing). A location held already (waiting or heard) is left as it
+ * is, so another write listing it again does not push its deadline back.
  */
-function awaitingMoved(target: TargetSnapshot, dropped: readonly string[], lc: CheckLifecycle): TargetSnapshot {
+function awaitingConfigured(target: TargetSnapshot, lc: CheckLifecycle): TargetSnapshot {
   const seconds = lc.checkIntervalSeconds;
-  if (dropped.length === 0 || seconds === undefined || !lc.locations?.length) return target;
+  if (seconds === undefined || !lc.locations?.length) return target;
   const missing = lc.locations.filter((name) => target.locations[name] === undefined);
   if (missing.length === 0) return target;
-  // Paused and staying so: PAUSED with nothing due (a resume gives each held location its deadline, these too).
-  const pausing = target.paused === true && lc.state !== 'active';
+  // Paused by this message or staying so: PAUSED with nothing due (a resume gives each held location its deadline).
+  const pausing = lc.state === 'paused';
   const locations = { ...target.locations };
   for (const name of missing)
     locations[name] = {
       status: pausing ? TargetStatus.Paused : TargetStatus.Unknown,
-      observedAt: lc.at,
-      lastSeen: lc.at,
+      // Nothing observed: its first result is newer whatever the clocks (one from a collector whose clock is behind
+      // the configuration owner's was taken for older, and the location read UNKNOWN, then STALE, while it reported).
+      observedAt: 0,
+      // Never heard: 0 reads as no time at all (lastSeen null in the API).
+      lastSeen: 0,
       latencyMs: null,
       detail: `location now runs this check (config version ${lc.version}): waiting for its first result`,
       lifecycle: null,

@@ -286,7 +286,13 @@ export function applyObservation(
       : fresh.locations;
     return { target: { ...fresh, lastSeen, locations }, events: [], applied: false };
   }
-  const base = obs.downQuorumPct !== undefined ? { ...fresh, downQuorumPct: obs.downQuorumPct } : fresh;
+  // A check the configuration owner has told of (check.lifecycle) takes its quorum from there alone (as its name and
+  // tags, below): a result carries the quorum of the assignment its collector ran, so after an edit the results of
+  // collectors on the new and the old assignment set it in turn, and the consensus flapped DOWN ↔ PARTIAL every
+  // interval until each had read it (for ever while the configuration owner was away).
+  const ownQuorum =
+    obs.downQuorumPct !== undefined && !(fresh.kind === TargetKind.Check && fresh.configVersion != null);
+  const base = ownQuorum ? { ...fresh, downQuorumPct: obs.downQuorumPct } : fresh;
   const prev = base.locations[obs.location];
   const lastSeen = Math.max(base.lastSeen ?? obs.at, obs.at);
   if (prev && !isNewer(prev, obs.at)) {

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { toStorable, uuidv7 } from '@fleetwatch/contracts';
+import { alertEndReasonOf, toStorable, uuidv7, type AlertEndReason } from '@fleetwatch/contracts';
 import { rethrowSql, SQL_POOL, sqlExecute, sqlQuery, type SqlHandle, type SqlTx } from '../sql/sql-pool';
 import { clean, iso, jsonOrNull, ms } from '../sql-values';
 
@@ -7,7 +7,8 @@ import { clean, iso, jsonOrNull, ms } from '../sql-values';
 // 20261206130000_alert_events): the evaluator inserts an alert's state changes with outbox rows in the transaction
 // of the decision that made them; an outbox row is deleted once `alert.state-changed` is confirmed by the broker, so a
 // crash between commit and publish leaves it for the relay instead of losing the publication. An event whose row
-// retention deletes takes its outbox row with it (ON DELETE CASCADE).
+// retention deletes takes its outbox row with it (ON DELETE CASCADE). An end carries its reason (end_reason, migration
+// 20261206200000_alert_event_end_reason): NULL on other changes and on rows recorded before it.
 
 export type AlertEventState = 'inactive' | 'pending' | 'firing' | 'resolved';
 
@@ -22,11 +23,15 @@ export interface AlertEventDraft {
   value: number | null;
   /** Epoch ms of the decision. */
   at: number;
+  /** Why the alert ended (to resolved, or pending to inactive); absent or null otherwise. */
+  endReason?: AlertEndReason | null;
 }
 
 /** A stored alert event; `id` doubles as the id of its `alert.state-changed` message. */
 export interface AlertEventRecord extends AlertEventDraft {
   id: string;
+  /** Null when none (or one a newer version stored that this one does not know). */
+  endReason: AlertEndReason | null;
 }
 
 interface EventRow {
@@ -39,10 +44,11 @@ interface EventRow {
   labels: Record<string, string> | null;
   value: number | null;
   at: number;
+  end_reason: string | null;
 }
 
 const COLUMNS = `e.id::text AS id, e.rule_id, e.target_id, e.fingerprint, e.from_state, e.to_state, e.labels, e.value,
-  (extract(epoch FROM e.occurred_at) * 1000)::float8 AS at`;
+  (extract(epoch FROM e.occurred_at) * 1000)::float8 AS at, e.end_reason`;
 
 function toRecord(r: EventRow): AlertEventRecord {
   return {
@@ -55,6 +61,7 @@ function toRecord(r: EventRow): AlertEventRecord {
     labels: r.labels ?? {},
     value: r.value === null ? null : Number(r.value),
     at: ms(r.at) as number,
+    endReason: alertEndReasonOf(r.end_reason),
   };
 }
 
@@ -90,15 +97,17 @@ export class AlertEventsRepository {
       labels: toStorable(e.labels),
       value: finite(e.value),
       at: e.at,
+      endReason: alertEndReasonOf(e.endReason),
     }));
     try {
       await sqlExecute(
         tx,
         `WITH ins AS (
-           INSERT INTO alert_events (id, rule_id, target_id, fingerprint, from_state, to_state, labels, value, occurred_at)
-           SELECT u.id, u.r, u.t, u.f, u.fs, u.ts, u.l::jsonb, u.v, u.a
+           INSERT INTO alert_events (id, rule_id, target_id, fingerprint, from_state, to_state, labels, value, occurred_at,
+             end_reason)
+           SELECT u.id, u.r, u.t, u.f, u.fs, u.ts, u.l::jsonb, u.v, u.a, u.er
            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[],
-             $9::timestamptz[]) AS u(id, r, t, f, fs, ts, l, v, a)
+             $9::timestamptz[], $10::text[]) AS u(id, r, t, f, fs, ts, l, v, a, er)
            RETURNING id
          )
          INSERT INTO alert_event_outbox (event_id) SELECT id FROM ins`,
@@ -112,6 +121,7 @@ export class AlertEventsRepository {
           records.map((e) => jsonOrNull(e.labels) ?? '{}'),
           records.map((e) => e.value),
           records.map((e) => iso(e.at)),
+          records.map((e) => e.endReason),
         ],
       );
       return records;

@@ -180,7 +180,7 @@ export class AlertEvaluator {
    * whose series they no longer have: gone from live state with the target's figures (a host retired or turned STALE)
    * it resolves now, not at the next full tick (the 5-minute resync); missing from the figures of a target that still
    * reports (a disk or GPU absent from one sample, a check's failed run) it keeps its state for the engine's grace and
-   * then ends as "series absent" (nextDueAt brings it back then).
+   * then ends as "series_absent" (nextDueAt brings it back then).
    * Only these targets' states are looked at (one pass over the alert states, not the fleet). Targets the view no
    * longer has are left to the full tick.
    */
@@ -433,6 +433,7 @@ export class AlertEvaluator {
           labels: t.labels,
           value: t.value,
           at: t.at,
+          endReason: t.reason ?? null,
         });
     let recorded: AlertEventRecord[] = [];
     try {

@@ -15,6 +15,7 @@ const event = (over: Partial<AlertEventRecord> = {}): AlertEventRecord => ({
   labels: { alertname: 'Target down', target: 'check:web', severity: 'critical' },
   value: null,
   at: Date.UTC(2026, 11, 6, 12),
+  endReason: null,
   ...over,
 });
 
@@ -42,6 +43,23 @@ describe('alert.state-changed payloads', () => {
         },
       ),
     );
+  });
+
+  it("carries why an alert ended; a message without it (an older aggregator's) or with a reason unknown here parses", () => {
+    const ended = alertStateChangedPayloadOf(event({ from: 'firing', to: 'resolved', endReason: 'series_absent' }));
+    expect(ended.endReason).toBe('series_absent');
+    expect(alertStateChangedPayloadSchema.parse(ended).endReason).toBe('series_absent');
+    const fired = alertStateChangedPayloadOf(event());
+    expect('endReason' in fired).toBe(false);
+    // As an aggregator before end reasons published it: no such field.
+    const older = { ...ended } as Record<string, unknown>;
+    delete older['endReason'];
+    const parsedOlder = alertStateChangedPayloadSchema.safeParse(older);
+    expect(parsedOlder.success && parsedOlder.data.endReason).toBeUndefined();
+    // A newer aggregator's reason this version does not know: read as none, never a dead letter.
+    const newer = alertStateChangedPayloadSchema.safeParse({ ...ended, endReason: 'target_melted' });
+    expect(newer.success).toBe(true);
+    expect(newer.success && newer.data.endReason).toBeUndefined();
   });
 
   it('keeps alertname, target and severity first when an alert has more labels than the contract carries', () => {

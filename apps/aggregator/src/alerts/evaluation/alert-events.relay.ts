@@ -53,6 +53,7 @@ export function alertStateChangedPayloadOf(e: AlertEventRecord): AlertStateChang
     annotations: {},
     value: e.value !== null && Number.isFinite(e.value) ? e.value : null,
     at: new Date(e.at).toISOString(),
+    ...(e.endReason ? { endReason: e.endReason } : {}),
   };
 }
 

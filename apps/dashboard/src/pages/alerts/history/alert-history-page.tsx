@@ -17,7 +17,7 @@ import {
   ruleOptions,
   type AlertHistoryFilter,
 } from './history-model';
-import { HistoryChange, HistoryRule, HistorySeverity, HistoryTarget } from './history-parts';
+import { HistoryChange, HistoryEndReason, HistoryRule, HistorySeverity, HistoryTarget } from './history-parts';
 
 /** The labels every alert has are columns of their own (as on the alerts page). */
 const OWN_COLUMNS = ['alertname', 'severity', 'target', 'rule_id'];
@@ -117,6 +117,7 @@ export function AlertHistoryPage() {
           { key: 'severity', header: 'Severity', cell: (e) => <HistorySeverity entry={e} /> },
           { key: 'target', header: 'Target', cell: (e) => <HistoryTarget entry={e} /> },
           { key: 'change', header: 'Change', cell: (e) => <HistoryChange entry={e} /> },
+          { key: 'reason', header: 'Reason', cell: (e) => <HistoryEndReason entry={e} /> },
           { key: 'value', header: 'Value', cell: (e) => formatAlertValue(e.value) },
           { key: 'labels', header: 'Labels', cell: (e) => <LabelChips labels={e.labels} skip={OWN_COLUMNS} /> },
         ]}

@@ -3,6 +3,8 @@ import type { AlertHistoryEntry, AlertHistoryResponse } from '@fleetwatch/contra
 import {
   changeText,
   EMPTY_HISTORY_FILTER,
+  endedWithoutRecovery,
+  endReasonLabel,
   formatAlertValue,
   historyApiQuery,
   historyFilterToParams,
@@ -25,6 +27,7 @@ const entry = (id: string, over: Partial<AlertHistoryEntry> = {}): AlertHistoryE
   labels: { alertname: 'API down', severity: 'critical', target: 'check:web', rule_id: 'api-down' },
   value: null,
   at: '2026-01-02T03:04:05.000Z',
+  endReason: null,
   ...over,
 });
 
@@ -137,5 +140,19 @@ describe('formatting', () => {
   it('writes a change as from → to', () => {
     expect(changeText(entry('x'))).toBe('pending → firing');
     expect(changeText({ from: 'firing', to: 'resolved' })).toBe('firing → resolved');
+  });
+});
+
+describe('why a change ended its alert', () => {
+  it('reads the reason; a series gone absent is told from a value back under its threshold', () => {
+    const absent = entry('a', { from: 'firing', to: 'resolved', endReason: 'series_absent' });
+    const cleared = entry('b', { from: 'firing', to: 'resolved', endReason: 'condition_cleared' });
+    expect([endReasonLabel(absent), endedWithoutRecovery(absent)]).toEqual(['series absent', true]);
+    expect([endReasonLabel(cleared), endedWithoutRecovery(cleared)]).toEqual(['condition cleared', false]);
+    expect(endReasonLabel(entry('c', { from: 'pending', to: 'inactive', endReason: 'rule_deleted' }))).toBe(
+      'rule deleted',
+    );
+    // A change that ended nothing, or one recorded before reasons were kept: nothing shown.
+    expect([endReasonLabel(entry('d')), endedWithoutRecovery(entry('d'))]).toEqual(['', false]);
   });
 });

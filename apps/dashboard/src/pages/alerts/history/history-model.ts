@@ -1,4 +1,5 @@
 import {
+  alertEndReasonText,
   alertHistoryQuerySchema,
   type AlertHistoryEntry,
   type AlertHistoryResponse,
@@ -112,3 +113,14 @@ export function formatAlertValue(value: number | null): string {
 
 /** "pending → firing": the change as text (for labels and titles). */
 export const changeText = (e: Pick<AlertHistoryEntry, 'from' | 'to'>) => `${e.from} → ${e.to}`;
+
+/**
+ * Why a change ended its alert, as the Reason column reads it ("condition cleared", "series absent", "rule deleted");
+ * '' for a change that ended nothing, and for one recorded before reasons were kept.
+ */
+export const endReasonLabel = (e: Pick<AlertHistoryEntry, 'endReason'>): string =>
+  e.endReason ? alertEndReasonText(e.endReason) : '';
+
+/** The alert ended without its figures recovering (its data gone, its target, its rule): shown as a warning. */
+export const endedWithoutRecovery = (e: Pick<AlertHistoryEntry, 'endReason'>): boolean =>
+  e.endReason !== null && e.endReason !== 'condition_cleared';

@@ -1,7 +1,7 @@
 import { Link } from 'react-router';
 import type { AlertHistoryEntry } from '@fleetwatch/contracts';
 import { enc } from '../../../api/client';
-import { changeText } from './history-model';
+import { changeText, endedWithoutRecovery, endReasonLabel } from './history-model';
 
 /** One state as the alert pages show states (a badge: inactive and resolved as calm, pending and firing as loud). */
 export function HistoryState({ state }: { state: AlertHistoryEntry['from'] }) {
@@ -17,6 +17,21 @@ export function HistoryChange({ entry }: { entry: AlertHistoryEntry }) {
   return (
     <span className="fw-alert-change" data-change={changeText(entry)}>
       <HistoryState state={entry.from} /> → <HistoryState state={entry.to} />
+    </span>
+  );
+}
+
+/** Why the change ended its alert ("series absent", "condition cleared"); nothing for other changes. */
+export function HistoryEndReason({ entry }: { entry: AlertHistoryEntry }) {
+  const text = endReasonLabel(entry);
+  if (!text) return null;
+  return (
+    <span
+      className="fw-alert-reason"
+      data-reason={entry.endReason ?? undefined}
+      data-unusual={endedWithoutRecovery(entry) ? 'true' : undefined}
+    >
+      {text}
     </span>
   );
 }

@@ -4,7 +4,7 @@ import { Card, ErrorNote, RelativeTime, Table } from '@fleetwatch/ui';
 import { alertKeys, fetchAlertHistory } from '../../../api/alert-queries';
 import { LIVE_POLL_MS } from '../../../live';
 import { EMPTY_HISTORY_FILTER, formatAlertValue, historyLinkFor, TARGET_HISTORY_SHOWN } from './history-model';
-import { HistoryChange, HistoryRule, HistorySeverity } from './history-parts';
+import { HistoryChange, HistoryEndReason, HistoryRule, HistorySeverity } from './history-parts';
 import '../alerts.css';
 
 /** The target detail page's card: the target's newest alert state changes, and a link to all of them. */
@@ -35,6 +35,7 @@ export function TargetAlertHistory({ targetId }: { targetId: string }) {
           { key: 'rule', header: 'Alert', cell: (e) => <HistoryRule entry={e} /> },
           { key: 'severity', header: 'Severity', cell: (e) => <HistorySeverity entry={e} /> },
           { key: 'change', header: 'Change', cell: (e) => <HistoryChange entry={e} /> },
+          { key: 'reason', header: 'Reason', cell: (e) => <HistoryEndReason entry={e} /> },
           { key: 'value', header: 'Value', cell: (e) => formatAlertValue(e.value) },
         ]}
       />
