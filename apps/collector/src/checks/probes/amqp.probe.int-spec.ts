@@ -297,6 +297,42 @@ describe('amqp probe: rates from the management API', () => {
     expect(out.facts.result).not.toHaveProperty('publishRate');
   });
 
+  it('a management API that accepts and never answers: ends at the timeout, UP on what AMQP showed, said so', async () => {
+    const silent = await silentListener();
+    try {
+      const timeoutMs = 1_000;
+      const started = performance.now();
+      const out = await amqpProbe(
+        check({ queue: 'fw-probe-quiet', managementUrl: `http://127.0.0.1:${silent.port}` }),
+        ctxWith({ timeoutMs }),
+      );
+      const took = performance.now() - started;
+      // Bounded by the check's timeout (the attempt's signal), not left hanging: the runner's grace is not needed.
+      expect(took).toBeGreaterThanOrEqual(timeoutMs - 50);
+      expect(took).toBeLessThan(timeoutMs + 500);
+      // The management API is optional: AMQP answered (the queue is there), so UP, its latency AMQP's own.
+      expect(out).toMatchObject({ ok: true, facts: { result: { messages: 0, consumers: 0 } } });
+      expect(out.facts.result?.['management']).toBe(`unavailable: timed out after ${timeoutMs} ms`);
+      expect(out.latencyMs).toBeLessThan(timeoutMs);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('a queue named "." is not asked of the API (its path would be the vhost\'s queue list): said in the facts', async () => {
+    await ch.assertQueue('.', { durable: false });
+    try {
+      const before = seen.length;
+      const out = await amqpProbe(check({ queue: '.', managementUrl: apiUrl }), ctxWith());
+      expect(out).toMatchObject({ ok: true, facts: { result: { messages: 0 } } });
+      expect(out.facts.result?.['management']).toBe('unavailable: "." cannot be named in its API paths');
+      expect(out.facts.result).not.toHaveProperty('publishRate');
+      expect(seen.slice(before)).toEqual([]);
+    } finally {
+      await ch.deleteQueue('.');
+    }
+  });
+
   it('refused credentials or an unknown queue there: said in the facts', async () => {
     await ch.assertQueue('fw-probe-not-in-api', { durable: false });
     const notThere = await amqpProbe(check({ queue: 'fw-probe-not-in-api', managementUrl: apiUrl }), ctxWith());

@@ -42,6 +42,12 @@ export function ratesOf(stats: unknown): Record<string, number> {
   };
 }
 
+/**
+ * A vhost or queue named "." or "..": no management API path names it. Parsed as a URL, the segment (escaped as %2E
+ * too) is a dot segment and goes (RabbitMQ's router does the same): `/api/queues/v/.` asks for the vhost's list.
+ */
+export const isDotSegment = (name: string): boolean => name === '.' || name === '..';
+
 /** A GET of the management API (same user and password as AMQP), no redirects, the body bounded. */
 export function managementGet(
   url: string,
@@ -75,6 +81,10 @@ async function managementFacts(
   ctx: ProbeContext,
   signal: AbortSignal,
 ): Promise<Record<string, unknown>> {
+  if (isDotSegment(vhost) || (queue !== undefined && isDotSegment(queue)))
+    return {
+      management: `unavailable: "${queue !== undefined && isDotSegment(queue) ? queue : vhost}" cannot be named in its API paths`,
+    };
   const base = baseUrl.replace(/\/+$/, '');
   const path = queue
     ? `/api/queues/${encodeURIComponent(vhost)}/${encodeURIComponent(queue)}`

@@ -57,6 +57,17 @@ describe('dns probe (real queries to a local server)', () => {
     expect(v6.ok).toBe(true);
   });
 
+  it('TXT data is compared exactly: another case or a final dot is another value (DOWN)', async () => {
+    const txt = (expected: string[]) => dnsProbe(check({ recordType: 'TXT', expected }), probeContext());
+    expect(await txt(['v=spf1 -all', 'part one, part two'])).toMatchObject({ ok: true });
+    expect(await txt(['V=SPF1 -ALL'])).toMatchObject({
+      ok: false,
+      failureReason: 'expected "V=SPF1 -ALL" not in answers [v=spf1 -all, part one, part two]',
+    });
+    expect(await txt(['v=spf1 -all.'])).toMatchObject({ ok: false });
+    expect(await txt(['PART ONE, PART TWO'])).toMatchObject({ ok: false });
+  });
+
   it('an expected answer missing is DOWN, saying which', async () => {
     const out = await dnsProbe(check({ expected: ['10.1.2.3', '10.9.9.9'] }), probeContext());
     expect(out).toMatchObject({

@@ -13,7 +13,8 @@ type RecordType = Parameters<Probe<'dns'>>[0]['recordType'];
  * the resolver is a target like any other, so its address goes through the policy), or
  * at COLLECTOR_DNS_SERVERS, or at the system's servers (/etc/resolv.conf). Answers
  * become text as `dig +short` writes them (`10 mail.example.`, TXT strings joined);
- * UP when there is at least one and every `expected` entry is among them.
+ * UP when there is at least one and every `expected` entry is among them (names without case or final dot,
+ * addresses as addresses, TXT data exactly).
  */
 export const dnsProbe: Probe<'dns'> = async (check, ctx) => {
   const resolver = new Resolver({ timeout: Math.max(500, Math.min(ctx.timeoutMs, 5_000)), tries: 2 });
@@ -26,7 +27,7 @@ export const dnsProbe: Probe<'dns'> = async (check, ctx) => {
     const name = check.recordType === 'PTR' ? reverseName(check.query) : check.query;
     const answers = await query(resolver, name, check.recordType);
     const latencyMs = roundMs(performance.now() - started);
-    const missing = check.expected.filter((e) => !answers.some((a) => sameAnswer(a, e)));
+    const missing = check.expected.filter((e) => !answers.some((a) => answerMatches(check.recordType, a, e)));
     const failureReason =
       answers.length === 0
         ? `no ${check.recordType} records for ${check.query}${name === check.query ? '' : ` (${name})`}`
@@ -123,6 +124,15 @@ async function query(r: Resolver, name: string, type: RecordType): Promise<strin
     if ((err as NodeJS.ErrnoException).code === 'ENODATA') return [];
     throw err;
   }
+}
+
+/**
+ * Does an answer match an expected entry? A TXT record is data, not a name: compared exactly (a DKIM key, a site
+ * verification token, `v=spf1 -all` are case-sensitive; `ABC` matched `abc` and a final dot was dropped: UP on the
+ * wrong value). Every other type as sameAnswer.
+ */
+export function answerMatches(type: RecordType, answer: string, expected: string): boolean {
+  return type === 'TXT' ? answer === expected : sameAnswer(answer, expected);
 }
 
 /** Case-insensitive, a final dot optional, addresses compared as addresses (`2001:DB8:0::1` = `2001:db8::1`). */

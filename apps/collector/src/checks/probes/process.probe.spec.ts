@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processCheckFields } from '@fleetwatch/contracts';
@@ -63,7 +63,14 @@ describe('process probe: parsing /proc', () => {
           const fields = ['S', '1', '1', '1', '0', '-1', '4194304', '0', '0', '0', '0', utime, stime, '0', '0', '20'];
           const more = ['0', '1', '0', start, '1000', '10'];
           const line = `${pid} (${comm}) ${[...fields, ...more].join(' ')}\n`;
-          expect(parseProcStat(line)).toEqual({ pid, comm, state: 'S', cpuTicks: utime + stime, startTicks: start });
+          expect(parseProcStat(line)).toEqual({
+            pid,
+            comm,
+            state: 'S',
+            cpuTicks: utime + stime,
+            startTicks: start,
+            flags: 4194304,
+          });
         },
       ),
     );
@@ -196,6 +203,57 @@ describe('process probe on this machine', () => {
     const bad = await processProbe(check({ pidFile: secret }), ctx());
     expect(bad).toMatchObject({ ok: false, failureReason: `pid file ${secret} does not hold a pid` });
     expect(JSON.stringify(bad)).not.toContain('hunter2');
+  });
+
+  it('a process stopped with SIGSTOP (state T) is not running, by name or pid file; SIGCONT brings it back', async () => {
+    const name = `fw-stop-${randomUUID().slice(0, 8)}`;
+    const c = await child(name, 'sleep', ['120']);
+    const pidFile = join(dir, 'stopped.pid');
+    await writeFile(pidFile, `${c.pid}\n`);
+    const state = async () => parseProcStat(await readFile(`/proc/${c.pid}/stat`, 'utf8'))?.state;
+    const until = async (want: string) => {
+      for (let i = 0; i < 200 && (await state()) !== want; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await state()).toBe(want);
+    };
+    c.kill('SIGSTOP');
+    await until('T');
+    expect(await processProbe(check({ processName: name }), ctx())).toMatchObject({
+      ok: false,
+      failureReason: `process "${name}" is stopped (state T, SIGSTOP or SIGTSTP): pid ${c.pid}`,
+    });
+    expect(await processProbe(check({ pidFile }), ctx())).toMatchObject({
+      ok: false,
+      failureReason: `process ${c.pid} (from pid file ${pidFile}) is stopped (state T, SIGSTOP or SIGTSTP)`,
+    });
+    c.kill('SIGCONT');
+    await until('S');
+    expect(await processProbe(check({ processName: name }), ctx())).toMatchObject({ ok: true });
+    expect(await processProbe(check({ pidFile }), ctx())).toMatchObject({ ok: true });
+  });
+
+  it('a stale pid file whose pid a kernel thread now holds (after a reboot) is not running', async () => {
+    // A kernel thread this /proc shows (none inside a pid namespace of its own: nothing to check there).
+    let kthread: { pid: number; comm: string } | undefined;
+    for (const e of await readdir('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      const text = await readFile(`/proc/${e}/stat`, 'utf8').catch(() => '');
+      // Field 9 (flags) read here, apart from the probe: PF_KTHREAD.
+      const rest = text
+        .slice(text.lastIndexOf(')') + 1)
+        .trim()
+        .split(/\s+/);
+      if (text && (Number(rest[6]) & 0x00200000) !== 0 && rest[0] !== 'Z') {
+        kthread = { pid: Number(e), comm: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')) };
+        break;
+      }
+    }
+    if (!kthread) return console.warn('no kernel thread visible in /proc: the stale pid file case is not checked');
+    const pidFile = join(dir, 'stale.pid');
+    await writeFile(pidFile, `${kthread.pid}\n`);
+    expect(await processProbe(check({ pidFile }), ctx())).toMatchObject({
+      ok: false,
+      failureReason: `process ${kthread.pid} (from pid file ${pidFile}) is not running: that pid is now kernel thread "${kthread.comm}" (stale pid file)`,
+    });
   });
 
   it('a pid file that is a FIFO (or any file but a regular one) is refused at once, holding no thread', async () => {

@@ -32,7 +32,21 @@ export interface ProcStat {
   cpuTicks: number;
   /** Start time after boot, in clock ticks: with the pid, it names one process. */
   startTicks: number;
+  /** The kernel's PF_* flags (field 9): PF_KTHREAD marks a kernel thread. */
+  flags: number;
 }
+
+/** PF_KTHREAD (include/linux/sched.h): the process is a kernel thread. */
+const PF_KTHREAD = 0x00200000;
+
+/** A kernel thread: no program of a user's, so never what a pid file was written for. */
+export const isKernelThread = (s: ProcStat): boolean => (s.flags & PF_KTHREAD) !== 0;
+
+/**
+ * Stopped by a signal (SIGSTOP, SIGTSTP: state T): it exists but does no work, so it is not running. A tracing stop
+ * (state t: a debugger, strace between two system calls) is left running: strace alone would make it flap.
+ */
+export const isStopped = (s: ProcStat): boolean => s.state === 'T';
 
 /** Parses /proc/<pid>/stat. The name sits in parentheses and may hold spaces and ')'. */
 export function parseProcStat(text: string): ProcStat | null {
@@ -44,12 +58,20 @@ export function parseProcStat(text: string): ProcStat | null {
     .slice(close + 1)
     .trim()
     .split(/\s+/);
-  // rest[0] is field 3 (state); utime, stime and starttime are fields 14, 15 and 22.
+  // rest[0] is field 3 (state); flags, utime, stime and starttime are fields 9, 14, 15 and 22.
+  const flags = Number(rest[6]);
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
   const start = Number(rest[19]);
   if (!Number.isInteger(pid) || ![utime, stime, start].every(Number.isFinite)) return null;
-  return { pid, comm: text.slice(open + 1, close), state: rest[0] ?? '?', cpuTicks: utime + stime, startTicks: start };
+  return {
+    pid,
+    comm: text.slice(open + 1, close),
+    state: rest[0] ?? '?',
+    cpuTicks: utime + stime,
+    startTicks: start,
+    flags: Number.isInteger(flags) && flags >= 0 ? flags : 0,
+  };
 }
 
 /** VmRSS of /proc/<pid>/status in bytes (0 for kernel threads, which have none). */
@@ -189,14 +211,32 @@ async function findByPidFile(path: string): Promise<Found> {
   if (pid === null) return { ok: false, reason: `pid file ${path} does not hold a pid` };
   const stat = await statOf(pid);
   if (!stat) return { ok: false, reason: `process ${pid} (from pid file ${path}) is not running` };
+  // A stale pid file whose pid a kernel thread took (low pids after a reboot, the file kept on disk): UP before, for
+  // a process that had long exited. (A pid reused by another user process cannot be told apart by the pid alone.)
+  if (isKernelThread(stat))
+    return {
+      ok: false,
+      reason: `process ${pid} (from pid file ${path}) is not running: that pid is now kernel thread "${stat.comm}" (stale pid file)`,
+    };
+  if (isStopped(stat))
+    return { ok: false, reason: `process ${pid} (from pid file ${path}) is stopped (state T, SIGSTOP or SIGTSTP)` };
   return { ok: true, stats: [stat] };
 }
 
 async function findByName(name: string, signal: AbortSignal): Promise<Found> {
   const { pids, self } = await pidsNamed(name, signal);
-  const stats = (await Promise.all(pids.map(statOf))).filter((s): s is ProcStat => s !== null);
-  if (stats.length === 0)
+  const found = (await Promise.all(pids.map(statOf))).filter((s): s is ProcStat => s !== null);
+  // Stopped ones (SIGSTOP) are there but do no work: they were counted as running, and the check UP.
+  const stats = found.filter((s) => !isStopped(s));
+  if (stats.length === 0) {
+    const stopped = found.slice(0, 5).map((s) => s.pid);
+    if (stopped.length > 0)
+      return {
+        ok: false,
+        reason: `process "${name}" is stopped (state T, SIGSTOP or SIGTSTP): pid ${stopped.join(', ')}${found.length > 5 ? ', …' : ''}`,
+      };
     return { ok: false, reason: `no process named "${name}" is running${self ? ' (but this collector)' : ''}` };
+  }
   return { ok: true, stats };
 }
 

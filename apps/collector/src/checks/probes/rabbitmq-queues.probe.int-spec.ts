@@ -237,6 +237,60 @@ describe('rabbitmq-queues', () => {
     );
   });
 
+  withManagement('the real management API: vhost "/" and a queue name with / # ? % and spaces are found', async () => {
+    // In the broker's default vhost "/" (%2F in the path): an exclusive queue, gone with this connection.
+    const u = new URL(vhost.amqpUrl);
+    u.pathname = '/%2F';
+    const root = await connect(u.toString());
+    try {
+      const rc = await root.createChannel();
+      const name = `fw test/a#b?c%d&e+${Math.random().toString(36).slice(2, 8)}`;
+      await rc.assertQueue(name, { exclusive: true, durable: false });
+      rc.sendToQueue(name, Buffer.from('x'));
+      await waitFor(async () => (await rc.checkQueue(name)).messageCount === 1, { description: 'the message' });
+      const out = await waitFor(
+        async () => {
+          const o = await rabbitmqQueuesProbe(check(viaManagement({ vhost: '/', queues: [name] })), mgmtContext());
+          return value(o, 'rabbitmq_queue_messages', name) === 1 ? o : null;
+        },
+        { timeoutMs: 30_000, intervalMs: 500, description: 'the management API to report the queue' },
+      );
+      expect(out).toMatchObject({ ok: true, facts: { result: { source: 'management', missing: 0 } } });
+      expect(value(out, 'rabbitmq_queue_exists', name)).toBe(1);
+    } finally {
+      await root.close().catch(() => undefined);
+    }
+  });
+
+  withManagement('queues named "." and "..": asked of the API, not taken for its path\'s own segments', async () => {
+    // "/api/queues/<vhost>/." is "/api/queues/<vhost>/" once the URL is parsed (and "%2E" too): the vhost's list,
+    // 200, read as the queue, UP whether it existed or not; ".." was every vhost's queues.
+    const missing = await rabbitmqQueuesProbe(check(viaManagement({ queues: ['.', '..', 'orders'] })), mgmtContext());
+    expect(missing).toMatchObject({
+      ok: false,
+      failureReason: `queues ".", ".." not found in vhost "${vhost.vhost}"`,
+      facts: { result: { source: 'management', missing: 2 } },
+    });
+    expect(value(missing, 'rabbitmq_queue_exists', '.')).toBe(0);
+    expect(value(missing, 'rabbitmq_queue_exists', '..')).toBe(0);
+    await ch.assertQueue('.', { durable: false });
+    try {
+      ch.sendToQueue('.', Buffer.from('1'));
+      ch.sendToQueue('.', Buffer.from('2'));
+      const out = await waitFor(
+        async () => {
+          const o = await rabbitmqQueuesProbe(check(viaManagement({ queues: ['.'] })), mgmtContext());
+          return value(o, 'rabbitmq_queue_messages', '.') === 2 ? o : null;
+        },
+        { timeoutMs: 30_000, intervalMs: 500, description: 'the management API to report queue "."' },
+      );
+      expect(out).toMatchObject({ ok: true, facts: { result: { source: 'management', missing: 0 } } });
+      expect(value(out, 'rabbitmq_queue_consumers', '.')).toBe(0);
+    } finally {
+      await ch.deleteQueue('.');
+    }
+  });
+
   withManagement('degrades when the real management API drops the connection (through a proxy)', async () => {
     const proxy = TcpProxy.forUrl(managementBase?.url as string);
     const p = await proxy.start();

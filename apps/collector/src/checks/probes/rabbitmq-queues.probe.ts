@@ -2,7 +2,7 @@ import type { CheckSpec } from '@fleetwatch/contracts';
 import { connect, type ChannelModel } from 'amqplib';
 import { resolveAllowed } from '../net';
 import type { Probe, ProbeContext, ProbeOutcome } from '../probe';
-import { managementGet, ratesOf } from './amqp.probe';
+import { isDotSegment, managementGet, ratesOf } from './amqp.probe';
 import { amqpConnectArgs, attemptSecret, vhostRefused } from './connect-target';
 import { elapsedMs, MetricBag } from './service-metrics';
 
@@ -67,6 +67,8 @@ async function fromManagement(
   ctx: ProbeContext,
   signal: AbortSignal,
 ): Promise<QueueFigures[]> {
+  // A vhost named "." or "..": no path names it (see isDotSegment); the named queues are passive-declared instead.
+  if (isDotSegment(check.vhost)) throw new Unavailable(`vhost "${check.vhost}" cannot be named in its API paths`);
   const base = (check.managementUrl ?? '').replace(/\/+$/, '');
   const vhost = encodeURIComponent(check.vhost);
   const get = async (path: string): Promise<{ status: number; body: unknown }> => {
@@ -97,6 +99,18 @@ async function fromManagement(
   }
   const out: QueueFigures[] = [];
   for (const name of check.queues) {
+    if (isDotSegment(name)) {
+      // "." and ".." cannot be a path segment: the URL (and the API's router) takes them, "%2E" too, for the path's own
+      // — the vhost's list, or every vhost's — a 200 read as the queue, UP whether it existed or not. Asked by name.
+      const { status, body } = await get(
+        `/api/queues/${vhost}?page=1&page_size=1&use_regex=true&name=${encodeURIComponent(`^${name.replace(/\./g, '\\.')}$`)}`,
+      );
+      const items = status === 200 ? (body as { items?: unknown }).items : [];
+      if (!Array.isArray(items)) throw new Unavailable('the queue list has no items');
+      const q = items.find((i) => (i as Record<string, unknown>)['name'] === name);
+      out.push(q ? figuresOf(q as Record<string, unknown>) : { name, exists: false });
+      continue;
+    }
     const { status, body } = await get(`/api/queues/${vhost}/${encodeURIComponent(name)}`);
     out.push(status === 404 ? { name, exists: false } : figuresOf(body as Record<string, unknown>));
   }

@@ -4,8 +4,10 @@ import { connectTarget } from './connect-target';
 import { redisClient } from './redis-client';
 
 // One attempt at a Redis server: connect to the address the target policy allowed (TLS
-// servername stays the check's host), AUTH/SELECT as the check says, PING, then INFO
-// for role, clients, memory and replication. One connection per attempt, no retries,
+// servername stays the check's host), AUTH as the check says, PING, then INFO for role,
+// clients, memory and replication. No SELECT of `db`: PING and INFO are server-wide, and a
+// user without SELECT (or a cluster node) must still be answered (redis-client.ts);
+// redis-stats, which reads keys, selects it. One connection per attempt, no retries,
 // no offline queue (a command never waits for a reconnect that will not come), closed
 // on every path — the runner owns retries and timing.
 

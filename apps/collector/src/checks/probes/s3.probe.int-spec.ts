@@ -182,6 +182,38 @@ describe('s3 probe against a real S3-compatible server (s3rver)', () => {
   });
 });
 
+describe('s3 probe against an endpoint that answers 200 with an HTML page (a captive portal, a proxy)', () => {
+  it('HeadBucket answered by a page is DOWN, with or without the round trip; an S3-like answer still passes', async () => {
+    const methods: string[] = [];
+    let headers: Record<string, string> = { 'content-type': 'text/html; charset=utf-8' };
+    const portal = createServer((req, res) => {
+      methods.push(req.method ?? '');
+      req.resume();
+      req.on('end', () => res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : '<html>Log in</html>'));
+    });
+    await new Promise<void>((r) => portal.listen(0, '127.0.0.1', r));
+    try {
+      const at = `http://127.0.0.1:${(portal.address() as AddressInfo).port}`;
+      const reason =
+        'HeadBucket: 200 with text/html and no x-amz-* header is no S3 answer (a captive portal or proxy page?)';
+      const headOnly = await s3Probe(check({ endpoint: at, roundTrip: false }), ctx());
+      expect(headOnly).toMatchObject({ ok: false, failureReason: reason });
+      expect(value(headOnly, 's3_up')).toBeUndefined();
+      expect(await s3Probe(check({ endpoint: at }), ctx())).toMatchObject({ ok: false, failureReason: reason });
+      expect(methods).toEqual(['HEAD', 'HEAD']); // nothing put
+      // The same page with S3's request id (an S3-compatible server behind it), or a bare 200 (the emulators'
+      // HEAD): taken for the bucket, as before.
+      headers = { 'content-type': 'text/html', 'x-amz-request-id': 'R1' };
+      expect(await s3Probe(check({ endpoint: at, roundTrip: false }), ctx())).toMatchObject({ ok: true });
+      headers = {};
+      expect(await s3Probe(check({ endpoint: at, roundTrip: false }), ctx())).toMatchObject({ ok: true });
+    } finally {
+      portal.closeAllConnections();
+      await new Promise((r) => portal.close(r));
+    }
+  });
+});
+
 describe('s3 probe against an endpoint that answers GetObject with far more than was put', () => {
   it('stops reading at a bound, fails the round trip naming it, and still deletes the object', async () => {
     const methods: string[] = [];

@@ -62,6 +62,22 @@ function pinnedLookup(address: string, family: 4 | 6): LookupFunction {
   }) as unknown as LookupFunction;
 }
 
+/**
+ * Why a 200 to HeadBucket is not S3's answer, or undefined when it may be. HeadBucket's 200 has no body, and the SDK
+ * took any 200 for the bucket: a captive portal or a proxy's page (200, text/html) read as UP. S3 and the servers that
+ * speak its API (MinIO, Ceph RGW, R2, IBM COS, …) never answer it with an HTML page, and most send x-amz-* headers
+ * (x-amz-request-id, x-amz-id-2, x-amz-bucket-region); not every one does (Tencent COS: x-cos-*, GCS: x-goog-*, small
+ * emulators: none), so a missing header alone fails nothing: an HTML answer without any x-amz-* header does.
+ */
+export function notS3Answer(headers: Record<string, string | undefined>): string | undefined {
+  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+  if (Object.keys(lower).some((k) => k.startsWith('x-amz-'))) return undefined;
+  const type = (lower['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (type === 'text/html' || type === 'application/xhtml+xml')
+    return `HeadBucket: 200 with ${type} and no x-amz-* header is no S3 answer (a captive portal or proxy page?)`;
+  return undefined;
+}
+
 /** What an S3 error says, briefly: `HeadBucket: 404 NotFound`. */
 export function s3Reason(step: string, err: unknown, fallback: (e: unknown) => string): string {
   if (err instanceof S3ServiceException) {
@@ -122,10 +138,20 @@ export const s3Probe: Probe<'s3'> = async (check, ctx: ProbeContext): Promise<Pr
   };
   let latencyMs: number | null = null;
   try {
-    await step('HeadBucket', 's3_head_bucket_ms', () =>
-      client.send(new HeadBucketCommand({ Bucket: check.bucket }), { abortSignal: signal }),
+    const head = new HeadBucketCommand({ Bucket: check.bucket });
+    let headHeaders: Record<string, string> = {};
+    head.middlewareStack.add(
+      (next) => async (args) => {
+        const out = await next(args);
+        headHeaders = (out.response as { headers?: Record<string, string> } | undefined)?.headers ?? {};
+        return out;
+      },
+      { step: 'deserialize', name: 'fleetwatchHeadBucketHeaders' },
     );
+    await step('HeadBucket', 's3_head_bucket_ms', () => client.send(head, { abortSignal: signal }));
     latencyMs = elapsedMs(started);
+    const notS3 = notS3Answer(headHeaders);
+    if (notS3 !== undefined) return failed(notS3, latencyMs, bag);
     bag.add('s3_up', 1);
     if (check.roundTrip) {
       const key = `${check.prefix}${randomUUID()}`;
