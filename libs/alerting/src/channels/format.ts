@@ -32,6 +32,8 @@ export interface SmtpSettings {
   secure: boolean;
   /** STARTTLS before anything is sent (set when a login would otherwise risk going in clear). */
   requireTls: boolean;
+  /** The server's certificate must verify (the channel's `tlsVerify`, true unless it says false). */
+  tlsVerify: boolean;
   username?: string;
   password?: string;
 }
@@ -125,6 +127,7 @@ export function buildChannelRequest(
           port: config.port,
           secure: config.secure,
           requireTls: !config.secure && Boolean(config.username) && !config.allowPlaintextLogin,
+          tlsVerify: config.tlsVerify !== false,
           ...(config.username ? { username: config.username } : {}),
           ...(secrets['password'] ? { password: secrets['password'] } : {}),
         },

@@ -239,6 +239,7 @@ describe('e-mail', () => {
       port: 587,
       secure: false,
       requireTls: true,
+      tlsVerify: true,
       username: 'fw',
       password: 'smtp-pass',
     });
@@ -263,6 +264,15 @@ describe('e-mail', () => {
     expect(smtpOf({ allowPlaintextLogin: true })).toBe(false); // a trusted relay, said so
     expect(smtpOf({ secure: true, port: 465 })).toBe(false); // TLS from the start
     expect(smtpOf({ username: undefined })).toBe(false); // no login: STARTTLS when offered, as before
+    const verifyOf = (c: Partial<Extract<ChannelConfig, { type: 'email' }>>) =>
+      (
+        buildChannelRequest({ ...config, ...c } as ChannelConfig, secrets, notificationOf([alertOf()]), {
+          now: NOW,
+        }) as EmailChannelRequest
+      ).smtp.tlsVerify;
+    expect(verifyOf({})).toBe(true); // unsaid: the certificate must verify
+    expect(verifyOf({ tlsVerify: true })).toBe(true);
+    expect(verifyOf({ tlsVerify: false })).toBe(false); // a relay of one's own with a self-signed certificate
   });
 
   it('HTML-escapes every value and keeps the subject on one line', () => {

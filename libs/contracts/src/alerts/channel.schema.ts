@@ -110,6 +110,12 @@ const publicShapes = {
      * go without TLS — only for a trusted relay on a network of your own.
      */
     allowPlaintextLogin: z.boolean().default(false),
+    /**
+     * Whether the server's certificate must verify (TLS from the start or STARTTLS; absent: true). `false` accepts a
+     * self-signed or expired one — only for a relay of your own: the connection is encrypted but not authenticated.
+     * A relay that offers STARTTLS with a self-signed certificate otherwise fails every delivery.
+     */
+    tlsVerify: z.boolean().optional(),
     from: emailAddress,
     to: z.array(emailAddress).min(1).max(50),
   },

@@ -266,6 +266,7 @@ describe('delivery to real receivers', () => {
             port: (relay.address() as AddressInfo).port,
             secure: false,
             requireTls: true,
+            tlsVerify: true,
             username: 'fleetwatch',
             password: 'smtp-pw',
           },

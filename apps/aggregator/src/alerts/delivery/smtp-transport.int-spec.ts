@@ -4,6 +4,7 @@ import { AlertDeliveriesRepository, closeSqlPool, createSqlPool, type SqlPool } 
 import { createIsolatedDatabase, waitFor, type IsolatedDatabase } from '@fleetwatch/testing';
 import { NotificationDelivery } from './notification-delivery.service';
 import { alertOf, capturedLogger, MapChannelSource, notificationOf } from './receivers.int-helpers';
+import { SMTPServer } from 'smtp-server';
 import { sendEmail } from './smtp-transport';
 
 // The SMTP transport against stand-in servers written here (real sockets, no mail library on the server side): what
@@ -102,13 +103,63 @@ async function tricklingRelay(trickleMs = 200): Promise<Relay> {
 
 const message = { from: 'a@example.com', to: ['b@example.com'], subject: 's', text: 't', html: '<p>t</p>' };
 
+describe('SMTP transport and a relay offering STARTTLS with a self-signed certificate', () => {
+  // smtp-server's own certificate when given none: self-signed, as an internal relay's often is.
+  async function selfSignedRelay(): Promise<{ port: number; mails: string[][]; close: () => Promise<void> }> {
+    const mails: string[][] = [];
+    const server = new SMTPServer({
+      authOptional: true,
+      logger: false,
+      onData(stream, session, cb) {
+        stream.resume();
+        stream.on('end', () => {
+          mails.push(session.envelope.rcptTo.map((r) => r.address));
+          cb();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.server.address() as AddressInfo).port;
+    return { port, mails, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+  const smtp = (port: number, tlsVerify: boolean) => ({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    requireTls: false,
+    tlsVerify,
+  });
+
+  it('fails with what to do when the certificate does not verify, and delivers over TLS with tlsVerify: false', async () => {
+    const relay = await selfSignedRelay();
+    try {
+      // Before: no way through — STARTTLS is taken when offered, and the self-signed certificate failed every attempt.
+      const refused = await sendEmail({ kind: 'email', smtp: smtp(relay.port, true), message }, { timeoutMs: 5000 });
+      expect(refused).toMatchObject({ ok: false });
+      expect(refused.error).toMatch(/self[- ]signed certificate/);
+      expect(refused.error).toContain('set tlsVerify: false');
+      expect(relay.mails).toEqual([]);
+
+      const sent = await sendEmail({ kind: 'email', smtp: smtp(relay.port, false), message }, { timeoutMs: 5000 });
+      expect(sent).toMatchObject({ ok: true, error: null });
+      expect(relay.mails).toEqual([['b@example.com']]);
+    } finally {
+      await relay.close();
+    }
+  });
+});
+
 describe('SMTP transport against a relay that hangs mid-DATA', () => {
   it('gives up at the overall timeout and closes the connection (no socket left behind per attempt)', async () => {
     const relay = await tricklingRelay();
     try {
       const started = Date.now();
       const result = await sendEmail(
-        { kind: 'email', smtp: { host: '127.0.0.1', port: relay.port, secure: false, requireTls: false }, message },
+        {
+          kind: 'email',
+          smtp: { host: '127.0.0.1', port: relay.port, secure: false, requireTls: false, tlsVerify: true },
+          message,
+        },
         { timeoutMs: 1500 },
       );
       expect(Date.now() - started).toBeLessThan(5000);

@@ -33,6 +33,10 @@ const TRANSIENT_CODES = new Set([
   'EPROTOCOL',
 ]);
 
+/** Node's messages for a certificate that does not verify. */
+const CERTIFICATE_PROBLEM =
+  /self[- ]signed certificate|unable to (verify|get local issuer)|certificate has expired|Hostname\/IP does not match|certificate is not yet valid/i;
+
 interface SmtpError {
   code?: string;
   responseCode?: number;
@@ -78,7 +82,8 @@ export async function sendEmail(
   const transport = nodemailer.createTransport({
     // Exactly the checked address; the name stays the TLS server name (SNI and the certificate check).
     host: target.address,
-    ...(target.literal ? {} : { tls: { servername: req.smtp.host } }),
+    // `tlsVerify: false` (a relay of one's own with a self-signed certificate): encrypted, not authenticated.
+    tls: { ...(target.literal ? {} : { servername: req.smtp.host }), rejectUnauthorized: req.smtp.tlsVerify },
     port: req.smtp.port,
     secure: req.smtp.secure,
     // No login in clear: STARTTLS is sent whether or not the server lists it, and the exchange stops if it fails.
@@ -163,12 +168,18 @@ export async function sendEmail(
       : (e.responseCode as number) >= 500
         ? ` — the server offers no STARTTLS, so the login was not sent (${fix})`
         : ` — the server refused STARTTLS, so the login was not sent (tried again; if it offers none, ${fix})`;
+    // A certificate that does not verify (self-signed, expired, another name): say what would let it through.
+    const message = e.response ?? e.message ?? String(err);
+    const badCertificate =
+      req.smtp.tlsVerify && !e.responseCode && CERTIFICATE_PROBLEM.test(message)
+        ? ` — the server's TLS certificate does not verify (for a relay of your own with a self-signed certificate, set tlsVerify: false)`
+        : '';
     return done({
       ok: false,
       transient,
       httpStatus: null,
       retryAfterMs: null,
-      error: `${what}: ${e.response ?? e.message ?? String(err)}${noStartTls}`,
+      error: `${what}: ${message}${noStartTls}${badCertificate}`,
     });
   } finally {
     clearTimeout(timer);

@@ -136,6 +136,11 @@ export function ChannelEditPage() {
                     onChange={(e) => set('allowPlaintextLogin', e.target.checked)}
                   />
                 )}
+                <Checkbox
+                  label="Verify the server's TLS certificate (off only for a relay of your own with a self-signed one)"
+                  checked={draft.tlsVerify}
+                  onChange={(e) => set('tlsVerify', e.target.checked)}
+                />
                 <div className="fw-grid">
                   {text('from', 'From', { type: 'email' })}
                   {text('to', 'To', { hint: 'comma-separated addresses' })}

@@ -28,6 +28,8 @@ export interface ChannelDraft {
   secure: boolean;
   /** email: let the login go without TLS (a trusted relay that offers no STARTTLS). */
   allowPlaintextLogin: boolean;
+  /** email: the server's certificate must verify (off: a relay of one's own with a self-signed one). */
+  tlsVerify: boolean;
   from: string;
   to: string;
   eventsUrl: string;
@@ -53,6 +55,7 @@ export const NEW_CHANNEL: ChannelDraft = {
   port: '587',
   secure: false,
   allowPlaintextLogin: false,
+  tlsVerify: true,
   from: '',
   to: '',
   eventsUrl: 'https://events.pagerduty.com/v2/enqueue',
@@ -100,6 +103,7 @@ export function draftFromChannel(c: Channel): ChannelDraft {
     port: str(r['port'] ?? 587),
     secure: r['secure'] === true,
     allowPlaintextLogin: r['allowPlaintextLogin'] === true,
+    tlsVerify: r['tlsVerify'] !== false,
     from: str(r['from']),
     to: joinList(r['to'] as string[] | undefined),
     eventsUrl: str(r['eventsUrl'] ?? NEW_CHANNEL.eventsUrl),
@@ -127,6 +131,7 @@ export function draftToInput(d: ChannelDraft): Record<string, unknown> {
       port: num(d.port),
       secure: d.secure,
       allowPlaintextLogin: d.allowPlaintextLogin,
+      tlsVerify: d.tlsVerify,
       from: d.from.trim(),
       to: splitList(d.to),
     });
