@@ -327,7 +327,8 @@ describe('StatusPusher and a refused API key', () => {
     await p.drained();
     await p.stop();
     // A 403 may be a filter's answer to one payload, so the batch is halved first ([1-4], [1,2], [1]); nothing is
-    // taken, so nothing is dropped: the queue is held, the retries leave the head out ([2-4]) until taken.
+    // taken, so nothing is dropped: the queue is held, the retries (one per backoff) leave the head out and halve
+    // ([2-4], [2,3], [2]); a lone one refused is held with the head ([3,4] next) until something is taken.
     expect(dropped).toEqual([]);
     expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 0 });
     const sent = received.map((r) => itemsOf((r as { body: unknown }).body).map((u) => u.updateId));
@@ -335,8 +336,11 @@ describe('StatusPusher and a refused API key', () => {
       ['u-1', 'u-2', 'u-3', 'u-4'],
       ['u-1', 'u-2'],
       ['u-1'],
-      ...Array.from({ length: 4 }, () => ['u-2', 'u-3', 'u-4']),
-      ['u-1'],
+      ['u-2', 'u-3', 'u-4'],
+      ['u-2', 'u-3'],
+      ['u-2'],
+      ['u-3', 'u-4'],
+      ['u-1', 'u-2'],
     ]);
     expect(p.stats).toMatchObject({ authRefused: 4, retries: 4 });
     // One error per minute at most, naming the status, the key and the proxy.
@@ -460,6 +464,104 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
     } finally {
       refuse = 0;
       await p.stop();
+    }
+  });
+});
+
+describe('StatusPusher and a filter refusing more than one payload while the head is held', () => {
+  /** Resolves when the queue drains, or after `ms` (a queue held for ever). */
+  const drainedWithin = (p: StatusPusher, ms: number) =>
+    Promise.race([p.drained(), new Promise<void>((r) => setTimeout(r, ms))]);
+
+  it.each([
+    [403, ['u-1', 'u-3']],
+    [422, ['u-1', 'u-3']],
+    [403, ['u-1', 'u-2']],
+  ])(
+    '%i for %j: both dropped, the others delivered (the probe past the held head is halved too)',
+    async (status, bad) => {
+      handler = (body, q, res) =>
+        itemsOf(body).some((u) => bad.includes(u.updateId))
+          ? res.writeHead(status, { 'content-type': 'text/html' }).end('<html>Request blocked</html>')
+          : accept(body, q, res);
+      const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20 });
+      const dropped: string[] = [];
+      p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+      for (let i = 1; i <= 5; i++) p.enqueue(update(i));
+      p.start();
+      try {
+        await drainedWithin(p, 500);
+        // One refused update left alone in the queue is held until another is taken (see above): the next comes.
+        p.enqueue(update(6));
+        await drainedWithin(p, 2_000);
+        // Before: the probe [u-2 … u-5] held a refused payload too, so it was taken for "refuses every request": the
+        // whole queue held for ever (until overflow dropped the oldest).
+        expect([...dropped].sort()).toEqual(bad);
+        expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 2 });
+      } finally {
+        await p.stop(0);
+      }
+    },
+  );
+
+  it('a probe answered 413 is halved past the held head (not from the head, which is refused again)', async () => {
+    handler = (body, q, res) => {
+      const items = itemsOf(body);
+      if (items.some((u) => u.updateId === 'u-1')) return res.writeHead(403).end('blocked');
+      if (items.length > 2) return res.writeHead(413).end('too large');
+      accept(body, q, res);
+    };
+    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20 });
+    const dropped: string[] = [];
+    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    for (let i = 1; i <= 5; i++) p.enqueue(update(i));
+    p.start();
+    try {
+      await drainedWithin(p, 2_000);
+      // Before: the 413's half was taken from the head ([u-1, u-2]: refused, held), then the probe again: for ever.
+      expect(dropped).toEqual(['u-1']);
+      expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 1 });
+    } finally {
+      await p.stop(0);
+    }
+  });
+});
+
+describe('StatusPusher and a queue overflowing while the updates past a held head are in flight', () => {
+  it("puts them back before what was queued after them (an instance's updates stay in order)", async () => {
+    let probe: ServerResponse | null = null;
+    let probed = (): void => undefined;
+    const inFlight = new Promise<void>((r) => (probed = r));
+    const taken: string[] = [];
+    handler = (body, q, res) => {
+      const ids = itemsOf(body).map((u) => u.updateId);
+      if (ids.includes('u-1')) return res.writeHead(403).end('blocked');
+      if (probe === null && ids.includes('u-2')) {
+        probe = res; // answered later, once the queue has overflowed
+        return probed();
+      }
+      taken.push(...ids);
+      accept(body, q, res);
+    };
+    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20, maxQueue: 4, lingerMs: 0 });
+    const dropped: string[] = [];
+    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    for (let i = 1; i <= 4; i++) p.enqueue(update(i));
+    p.start();
+    try {
+      await inFlight; // [u-2 … u-4] in flight, u-1 held at the head
+      p.enqueue(update(5, { instanceId: 'c-x', status: 'running' }));
+      p.enqueue(update(6, { instanceId: 'c-x', status: 'failed' }));
+      p.enqueue(update(7));
+      p.enqueue(update(8)); // over maxQueue: u-1, the oldest, pushed out
+      expect(dropped).toEqual(['u-1']);
+      (probe as ServerResponse | null)?.writeHead(503).end('{"error":"unavailable"}');
+      await Promise.race([p.drained(), new Promise<void>((r) => setTimeout(r, 2_000))]);
+      // Before: put back past the new head (u-5), the retry sent u-2 … u-4 and u-6 before u-5: c-x's older state
+      // (running) after its newer one (failed).
+      expect(taken).toEqual(['u-2', 'u-3', 'u-4', 'u-5', 'u-6', 'u-7', 'u-8']);
+    } finally {
+      await p.stop(0);
     }
   });
 });

@@ -261,6 +261,9 @@ export class StatusPusher {
     while (this.queue.length > 1 && (this.queue.length > this.maxQueue || this.queueBytes > this.maxQueueBytes)) {
       const oldest = this.queue.shift();
       this.queueBytes -= oldest?.bytes ?? 0;
+      // Positions past the head move with it: the updates held there, and where the batch in flight goes back.
+      if (this.held > 0) this.held--;
+      if (this.takenAt > 0) this.takenAt--;
       if (oldest) pushedOut.push(oldest.update);
       over++;
     }
@@ -416,10 +419,13 @@ export class StatusPusher {
       // when there is more: if the rest is taken, the endpoint refuses that payload, not every request (a WAF's 403 or
       // 406 for one update's content), so the head is sent again alone and dropped if still refused — before, one
       // such update held every later one for ever. A key refused or a wrong URL refuses the rest too: still held.
-      const probe = this.refusingAll && this.splitNext === 0 && this.queue.length > 1 ? 1 : 0;
+      // The updates refused alone with nothing taken since (`held`) are all left out, and a probe is halved (413, or
+      // refused) past them, not from the head — which would be refused again and held, for ever.
+      const probe = this.refusingAll && this.queue.length > this.held ? this.held : 0;
       const half = this.splitNext > 0;
       const taken = this.takeBatch(probe);
       const batch = taken.map((q) => q.update);
+      this.takenAt = probe;
       this.inFlight = batch.length;
       let outcome = await this.send(batch);
       this.inFlight = 0;
@@ -438,6 +444,14 @@ export class StatusPusher {
             : { kind: 'endpoint', status: outcome.status, reason: outcome.reason };
         this.refusalChain = null;
         this.refusingAll = true;
+        // Held (one request per backoff), but the probes go on: a refused probe's next try is its first half, and a
+        // lone update so refused is held with those before it, the next probe starting past it. Before, one more
+        // payload refused among the probe's held every later update for ever.
+        if (batch.length === 1) this.held = probe + 1;
+        else {
+          this.held = Math.max(this.held, 1);
+          if (probe > 0) this.splitNext = Math.ceil(batch.length / 2);
+        }
       }
       if (outcome.kind === 'accepted') {
         // A whole batch from the head taken: whatever was refused is gone (or was refused for a moment): the chain
@@ -447,12 +461,13 @@ export class StatusPusher {
         // The rest taken past a refused head: the head is sent next, alone, and dropped if refused again.
         else if (probe && this.refusingAll) this.refusalChain = { accepted: true };
         this.refusingAll = false;
+        this.held = 0;
         this.stats.accepted += batch.length;
         attempt = 0;
         this.settleRefresh(batch, 'accepted');
         this.tell(this.acceptedListeners, batch);
       } else if (outcome.kind === 'retry' || outcome.kind === 'unauthorized' || outcome.kind === 'endpoint') {
-        this.requeue(taken, probe);
+        this.requeue(taken, this.takenAt);
         if (!this.running) break;
         this.stats.retries++;
         const delay = nextRetryDelayMs(attempt++, outcome.kind === 'retry' ? outcome.retryAfter : undefined, {
@@ -502,7 +517,7 @@ export class StatusPusher {
         } else {
           // Send the halves one after the other.
           const half = Math.ceil(batch.length / 2);
-          this.requeue(taken, probe);
+          this.requeue(taken, this.takenAt);
           this.splitNext = half;
         }
       } else {
@@ -515,7 +530,7 @@ export class StatusPusher {
           // A refusal naming no update (a filter in front judging the payload): halves until the one it refuses is
           // alone, so the rest of the batch is not dropped with it.
           this.refusalChain ??= { accepted: false };
-          this.requeue(taken, probe);
+          this.requeue(taken, this.takenAt);
           this.splitNext = Math.ceil(batch.length / 2);
         } else {
           this.drop(
@@ -525,7 +540,7 @@ export class StatusPusher {
           );
           this.requeue(
             taken.filter((_, i) => !bad.has(i)),
-            probe,
+            this.takenAt,
           );
         }
       }
@@ -537,8 +552,12 @@ export class StatusPusher {
   private refusalChain: { accepted: boolean } | null = null;
   /** The endpoint refused every request of a halving chain (nothing taken since): it refuses all, not a payload. */
   private refusingAll = false;
+  /** While refusingAll: how many updates at the queue's head were each refused alone (left out of the probes). */
+  private held = 0;
+  /** Where the batch in flight was taken from, and goes back to (a queue overflowing meanwhile moves it). */
+  private takenAt = 0;
 
-  /** Takes the next batch from the queue, from position `from` (1: the head left out, see the run loop). */
+  /** Takes the next batch from the queue, from position `from` (the updates held at its head left out: the run loop). */
   private takeBatch(from: number): Queued[] {
     const limit = this.splitNext > 0 ? this.splitNext : this.maxBatch;
     this.splitNext = 0;
