@@ -365,4 +365,32 @@ describe('fleet evaluation', () => {
       ['resolved', 'series_absent', undefined],
     ]);
   });
+
+  it('a status alert ended by its target no longer reporting (paused, STALE, retired) says so, not condition_cleared', () => {
+    for (const [status, reason] of [
+      [TargetStatus.Paused, 'target_paused'],
+      [TargetStatus.Stale, 'target_stale'],
+      [TargetStatus.Unknown, 'target_unknown'],
+      [TargetStatus.Up, 'condition_cleared'],
+    ] as const) {
+      const states = new Map<string, AlertSeriesState>();
+      const fire = (now: number) =>
+        applyChanges(
+          states,
+          evaluateFleet({ rules: [down], states, now }, [check('check:a', TargetStatus.Down)]).changed,
+        );
+      fire(T0);
+      fire(T0 + MIN);
+      expect([...states.values()].map((s) => s.state)).toEqual(['firing']);
+      const r = evaluateFleet({ rules: [down], states, now: T0 + 2 * MIN }, [check('check:a', status)]);
+      expect([status, r.transitions.map((t) => `${t.from}>${t.to} ${t.reason}`)]).toEqual([
+        status,
+        [`firing>resolved ${reason}`],
+      ]);
+      expect([status, r.notifications.map((n) => `${n.kind} ${n.endReason}`)]).toEqual([
+        status,
+        [`resolved ${reason}`],
+      ]);
+    }
+  });
 });

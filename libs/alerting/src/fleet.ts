@@ -42,6 +42,13 @@ function emptyResult(): EvaluationResult {
   return { changed: new Map(), notifications: [], transitions: [] };
 }
 
+/** Why a target that does not report has no figures (any other status but these reports). */
+const NOT_REPORTING: Readonly<Record<string, AlertEndReason>> = {
+  [TargetStatus.Stale]: 'target_stale',
+  [TargetStatus.Paused]: 'target_paused',
+  [TargetStatus.Unknown]: 'target_unknown',
+};
+
 /** Finds the state of (rule, target, series suffix). */
 type StateLookup = (ruleId: string, targetId: string, suffix: string) => AlertSeriesState | undefined;
 
@@ -61,7 +68,13 @@ function evaluateOne(
       const active = (condition.statuses as readonly string[]).includes(observation.status);
       const prev = find(rule.id, target.id, '');
       if (!prev && !active) continue;
-      step(input, out, seen, rule, target, prev, { active, value: null }, NO_LABELS, isMuted);
+      // Not holding because the target stopped reporting (paused, STALE, retired) is no recovery: it ends saying so,
+      // as a metric alert of that target does (whySeriesMissing).
+      const notReporting = active ? undefined : NOT_REPORTING[observation.status];
+      const sample: AlertSample = notReporting
+        ? { active, value: null, endReason: notReporting }
+        : { active, value: null };
+      step(input, out, seen, rule, target, prev, sample, NO_LABELS, isMuted);
       continue;
     }
     for (const sample of sampleCondition(condition, observation)) {
@@ -126,13 +139,6 @@ export function evaluateTarget(input: EvaluationInput, observed: ObservedTarget)
 
 /** Statuses of a target that reports: a metric series missing from its figures then is a gap in the data. */
 const REPORTING: ReadonlySet<string> = new Set([TargetStatus.Up, TargetStatus.Down, TargetStatus.Partial]);
-
-/** Why a target that does not report has no figures (any other status but these reports). */
-const NOT_REPORTING: Readonly<Record<string, AlertEndReason>> = {
-  [TargetStatus.Stale]: 'target_stale',
-  [TargetStatus.Paused]: 'target_paused',
-  [TargetStatus.Unknown]: 'target_unknown',
-};
 
 /**
  * Why an alert of this rule has no series in this evaluation. `series_absent` when it is only missing a figure (a late

@@ -136,6 +136,8 @@ describe('notification of a grouping flush', () => {
     );
     const details = pagerDutyEvent('rk', mixed).payload?.custom_details as { resolved: Array<Record<string, unknown>> };
     expect(details.resolved[0]).toMatchObject({ endReason: 'series_absent', summary: line });
+    // As the webhook body and the docs have it: the reason as a person reads it too.
+    expect(details.resolved[0]).toMatchObject({ endReasonText: 'series absent (no data for 5 min)' });
     // Templates read it too.
     const templated = compileAlertRule({
       ...rule.rule,

@@ -58,7 +58,7 @@ function details(n: ChannelNotification): Record<string, unknown> {
     labels: a.labels,
     startsAt: a.startsAt,
     ...(a.endsAt ? { endsAt: a.endsAt } : {}),
-    ...(a.endReason ? { endReason: a.endReason } : {}),
+    ...(a.endReason ? { endReason: a.endReason, ...(a.endReasonText ? { endReasonText: a.endReasonText } : {}) } : {}),
     ...(a.value !== null ? { value: a.value } : {}),
   });
   let count = Math.min(n.alerts.length, PAGERDUTY_LIMITS.maxAlertsInDetails);
