@@ -66,6 +66,8 @@ describe('dns probe (real queries to a local server)', () => {
     });
     expect(await txt(['v=spf1 -all.'])).toMatchObject({ ok: false });
     expect(await txt(['PART ONE, PART TWO'])).toMatchObject({ ok: false });
+    // Whitespace around an expected entry (pasted, YAML) was always trimmed: an existing check stays UP.
+    expect(await txt([' v=spf1 -all\n'])).toMatchObject({ ok: true });
   });
 
   it('an expected answer missing is DOWN, saying which', async () => {

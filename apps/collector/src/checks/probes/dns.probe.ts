@@ -129,10 +129,11 @@ async function query(r: Resolver, name: string, type: RecordType): Promise<strin
 /**
  * Does an answer match an expected entry? A TXT record is data, not a name: compared exactly (a DKIM key, a site
  * verification token, `v=spf1 -all` are case-sensitive; `ABC` matched `abc` and a final dot was dropped: UP on the
- * wrong value). Every other type as sameAnswer.
+ * wrong value); only the expected entry is trimmed. Every other type as sameAnswer.
  */
 export function answerMatches(type: RecordType, answer: string, expected: string): boolean {
-  return type === 'TXT' ? answer === expected : sameAnswer(answer, expected);
+  // Whitespace around an expected entry (pasted, or from YAML) is no part of the value: trimmed, as it always was.
+  return type === 'TXT' ? answer === expected.trim() : sameAnswer(answer, expected);
 }
 
 /** Case-insensitive, a final dot optional, addresses compared as addresses (`2001:DB8:0::1` = `2001:db8::1`). */

@@ -9,11 +9,13 @@ import fc from 'fast-check';
 import type { ProbeContext } from '../probe';
 import {
   CPU_MIN_WINDOW_MS,
+  isKernelThread,
   parsePidFile,
   parseProcStat,
   parseVmRssBytes,
   processGoesBy,
   processProbe,
+  type ProcStat,
 } from './process.probe';
 
 // Real processes on this machine's /proc: a `sleep` child under a name of its own
@@ -74,6 +76,12 @@ describe('process probe: parsing /proc', () => {
         },
       ),
     );
+  });
+
+  it('reads PF_KTHREAD (0x00200000) in the flags as a kernel thread, and nothing else (a box with none visible)', () => {
+    const line = (flags: number) => `7 (kworker/0:1) I 2 0 0 0 -1 ${flags} 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0\n`;
+    expect(isKernelThread(parseProcStat(line(0x00208040)) as ProcStat)).toBe(true);
+    expect(isKernelThread(parseProcStat(line(0x00400100)) as ProcStat)).toBe(false);
   });
 
   it('refuses a stat line it cannot read', () => {
