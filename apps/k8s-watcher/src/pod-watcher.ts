@@ -128,6 +128,10 @@ const asPod = (o: KubernetesObject) => o as unknown as PodK8s;
  */
 class AnsweringWatch extends Watch {
   private answered: () => void = () => undefined;
+  /** The open watch request's controller (the latest one asked for). */
+  private open: AbortController | null = null;
+  /** Requests ended by restart(): their end is a normal one (resumed from the informer's version). */
+  private readonly restarted = new WeakSet<AbortController>();
 
   constructor(kc: KubeConfig, timeoutMs: number) {
     // Watch reads the server and the fetch options from its config: only the fetch options are added to.
@@ -143,12 +147,27 @@ class AnsweringWatch extends Watch {
 
   override async watch(...[path, query, callback, done]: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
     let failed = false;
+    // Set once super.watch returns: a request failing before that (no answer) ends before it is known.
+    const request: { controller?: AbortController } = {};
     const controller = await super.watch(path, query, callback, (err: unknown) => {
+      // Ended by restart(): as a watch the server ended — the informer resumes from its version, no relist.
+      if (request.controller && this.restarted.has(request.controller)) return done(null);
       if (err) failed = true;
       done(err);
     });
+    request.controller = controller;
+    this.open = controller;
     if (!failed) this.answered();
     return controller;
+  }
+
+  /** Ends the open watch request: the informer asks for a new one from its last version (no relist). */
+  restart(): boolean {
+    const open = this.open;
+    if (!open || open.signal.aborted) return false;
+    this.restarted.add(open);
+    open.abort();
+    return true;
   }
 }
 
@@ -187,6 +206,8 @@ export class PodWatcher {
   private readonly stuckTimers = new Map<string, NodeJS.Timeout>();
   private running = false;
   private informer: ListWatch<KubernetesObject> | null = null;
+  /** The current informer's watch requests. */
+  private watchRequests: AnsweringWatch | null = null;
   /** True until the current informer's first list: a list with this false is a 410 relist. */
   private listExpected = false;
   private attempt = 0;
@@ -353,6 +374,7 @@ export class PodWatcher {
     })}`;
     // What makeInformer builds, with the watch's requests bounded and their answers seen (AnsweringWatch).
     const watch = new AnsweringWatch(this.kc, this.opts.answerTimeoutMs);
+    this.watchRequests = watch;
     const informer: ListWatch<KubernetesObject> = new ListWatch<KubernetesObject>(
       watchPath,
       watch,
@@ -495,13 +517,19 @@ export class PodWatcher {
     this.probing = true;
     const silentMs = now - this.heardAt;
     const current = () => this.running && this.informer === informer && this.watchSince > 0;
+    const watchRequests = this.watchRequests;
     const answered = () => {
       this.heard(false);
-      // Found not answering once, then answering: the open watch is as good as before (nothing says otherwise).
+      // Found not answering once, then answering: the open watch may have died meanwhile (its connection cut while the
+      // server was away: a probe on a new connection says nothing of it), so it is asked for again from its version —
+      // one watch request, no list. Connected once that one answers.
       if (this.probeFailures > 0 && current()) {
         this.probeFailures = 0;
-        this.stats.connected = true;
-        this.log.info('kubernetes API answers again: the watch goes on', { silentMs: Date.now() - now + silentMs });
+        this.log.info('kubernetes API answers again: asking for the watch again from its version (no relist)', {
+          silentMs: Date.now() - now + silentMs,
+        });
+        if (!watchRequests?.restart())
+          this.lost(informer, 'kubernetes watch could not be restarted: restarting it with a relist', {});
       }
     };
     probePods(this.kc, this.opts.namespace, this.opts.answerTimeoutMs)
