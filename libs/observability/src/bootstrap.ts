@@ -300,7 +300,8 @@ export async function bootstrapService(options: BootstrapOptions): Promise<Runni
     // What started before the port opened (consumers, timers) stops first: nothing it took is left half done.
     await Promise.race([
       app.close().catch(() => undefined),
-      new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref()),
+      // Not unref'd: a close waiting on nothing that holds the loop would let the process end with code 0.
+      new Promise((r) => setTimeout(r, config.shutdownTimeoutMs)),
     ]);
     process.exit(1);
   }

@@ -90,6 +90,7 @@ describe('channelSecretsWrite', () => {
         ['password'],
       ],
       ['SMTP login allowed without TLS', smtp, { password: 'pw' }, { allowPlaintextLogin: true }, ['password']],
+      ['SMTP certificate no longer verified', smtp, { password: 'pw' }, { tlsVerify: false }, ['password']],
       [
         'PagerDuty events URL',
         pd,
@@ -132,6 +133,8 @@ describe('channelSecretsWrite', () => {
       ['webhook headers and name', hook, { secret: 'k' }, { name: 'renamed', headers: { 'x-team': 'ops' } }],
       ['SMTP recipients and sender', smtp, { password: 'pw' }, { to: ['x@y.example'], from: 'z@b.example' }],
       ['SMTP host spelled in capitals', smtp, { password: 'pw' }, { host: 'SMTP.example' }],
+      // A channel stored before tlsVerify, sent back saying what absent meant.
+      ['SMTP certificate verified, said so', smtp, { password: 'pw' }, { tlsVerify: true }],
       [
         'Slack (its URL is the secret)',
         { type: 'slack', name: 's' },

@@ -47,9 +47,10 @@ export function channelDestination(config: ChannelConfig): string | null {
       return originOf(config.eventsUrl);
     case 'email':
       // A login allowed in clear is another destination for the password: whoever may edit the channel must type it.
+      // So is a server whose certificate is not checked (anyone on the way, or spoofing its name, may take it).
       return `smtp${config.secure ? 's' : ''}://${config.host.toLowerCase()}:${config.port}${
         !config.secure && config.allowPlaintextLogin ? ' (login without TLS allowed)' : ''
-      }`;
+      }${config.tlsVerify === false ? ' (certificate not verified)' : ''}`;
     case 'slack':
     case 'teams':
       return null;

@@ -131,10 +131,11 @@ export function draftToInput(d: ChannelDraft): Record<string, unknown> {
       port: num(d.port),
       secure: d.secure,
       allowPlaintextLogin: d.allowPlaintextLogin,
-      tlsVerify: d.tlsVerify,
       from: d.from.trim(),
       to: splitList(d.to),
     });
+    // Absent is "verify": a channel saved before the setting, sent back untouched, stays as it was (no new version).
+    if (!d.tlsVerify) body['tlsVerify'] = false;
     if (d.username.trim()) body['username'] = d.username.trim();
   }
   if (d.type === 'pagerduty') body['eventsUrl'] = d.eventsUrl.trim();
