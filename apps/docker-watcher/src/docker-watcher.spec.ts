@@ -331,7 +331,7 @@ describe('DockerWatcher and an inspect the engine does not answer', () => {
     const ingest = await acceptingIngest();
     const pusher = new StatusPusher({ url: ingest.url, apiKey: 'k', log, refreshMs: 60_000, lingerMs: 0 });
     const stuck = engine.add({ name: 'app-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
-    const w = watcherFor(pusher, engine.socketPath, { answerTimeoutMs: 300 });
+    const w = watcherFor(pusher, engine.socketPath, { answerTimeoutMs: 600, probeAfterMs: 300 });
     pusher.start();
     w.start();
     let release = (): void => undefined;
@@ -356,6 +356,24 @@ describe('DockerWatcher and an inspect the engine does not answer', () => {
       expect(w.stats.reconnects).toBe(reconnects);
       expect(w.stats.resyncs).toBe(resyncs);
       expect(w.stats.connected).toBe(true);
+
+      // Another event about it (a restart loop) does not hold the others' for two answer timeouts again.
+      await pusher.drained();
+      const mark = ingest.received.length;
+      const since = (instanceId: string, status: string) =>
+        ingest.received.slice(mark).some((u) => u.instanceId === instanceId && u.status === status);
+      engine.act('app-1', 'start');
+      engine.act('web-1', 'start');
+      const asked = Date.now();
+      await until('web-1 running again', () => since('web-1', 'running'));
+      expect(Date.now() - asked).toBeLessThan(1_000); // waiting for its inspect again: two answer timeouts, 1.2 s+
+      expect(since('app-1', 'running')).toBe(false);
+
+      // Its lock clears, with no event about it: it is inspected again in the background and reported (running).
+      release();
+      await until('app-1 reported again', () => since('app-1', 'running'));
+      await pusher.drained();
+      expect(pusher.refreshDue(Date.now() + 61_000)).toBe(2);
     } finally {
       release();
       await w.stop();

@@ -108,6 +108,13 @@ export class DockerWatcher {
     watched: 0,
   };
   private readonly known = new Map<string, Known>();
+  /**
+   * Containers whose state the engine could not tell (a 5xx for their inspect, or no answer twice while it answers
+   * pings: `hung`). Inspected again in the background every probeAfterMs while a session lasts, and reported once it
+   * answers — nothing else may come about them (a still-running container whose stuck lock clears sends no event).
+   * An event about a hung one does not wait for its inspect again (two answer timeouts holding every other event).
+   */
+  private readonly unknownState = new Map<string, { hung: boolean }>();
   /** Updates were pushed out of the full queue: resync once the ingest accepts again. */
   private resyncWanted = false;
   /** Updates queued and not yet accepted, by the id they were sent with: recorded in the ledger once accepted. */
@@ -275,8 +282,23 @@ export class DockerWatcher {
   private watchEngine(session: AbortController): () => void {
     let probing = false;
     let over = false;
+    let rechecking = false;
+    let recheckedAt = Date.now();
     const timer = setInterval(
       () => {
+        if (
+          !over &&
+          !rechecking &&
+          this.stats.connected &&
+          this.unknownState.size > 0 &&
+          Date.now() - recheckedAt >= this.opts.probeAfterMs
+        ) {
+          rechecking = true;
+          void this.recheckUnknown(session.signal).finally(() => {
+            rechecking = false;
+            recheckedAt = Date.now();
+          });
+        }
         if (over || probing || !this.running || Date.now() - this.heardAt < this.opts.probeAfterMs) return;
         probing = true;
         const silentMs = Date.now() - this.heardAt;
@@ -308,6 +330,30 @@ export class DockerWatcher {
 
   private heard(): void {
     this.heardAt = Date.now();
+  }
+
+  /**
+   * Inspects each container whose state was unknown once more (one attempt each, one at a time: a stuck engine is not
+   * asked for more at once) and reports those it now describes; one gone (404) is reported removed.
+   */
+  private async recheckUnknown(signal: AbortSignal): Promise<void> {
+    for (const [id, entry] of [...this.unknownState]) {
+      if (signal.aborted || !this.running) return;
+      try {
+        const snapshot = await this.inspect(id, signal);
+        if (signal.aborted || this.unknownState.get(id) !== entry) continue; // reported meanwhile (an event, a resync)
+        this.unknownState.delete(id);
+        const seenAt = new Date().toISOString();
+        if (snapshot) {
+          this.log.info('container inspected again: its state is known', { container: id.slice(0, 12) });
+          this.emit(id, updateOfContainer(snapshot, this.mapping(), seenAt), snapshot, seenAt);
+        } else this.removed(id, undefined);
+      } catch (err) {
+        // Still unknown: an error answer (a 5xx) or none (its inspect still hangs); asked again at the next round.
+        if ((err as { statusCode?: number }).statusCode === undefined && this.unknownState.get(id) === entry)
+          entry.hung = true;
+      }
+    }
   }
 
   /**
@@ -446,10 +492,11 @@ export class DockerWatcher {
             status,
             error: (err as Error).message?.slice(0, 300),
           });
-          this.stateUnknown(c.Id);
+          this.stateUnknown(c.Id, err instanceof InspectHangs);
           return undefined;
         });
         if (snapshot === undefined) continue;
+        this.unknownState.delete(c.Id);
         if (snapshot)
           this.emit(c.Id, updateOfContainer(snapshot, this.mapping()), snapshot, new Date().toISOString(), listedNames);
         else this.removed(c.Id, undefined, { Names: c.Names, image: c.Image });
@@ -458,6 +505,8 @@ export class DockerWatcher {
     await Promise.all(Array.from({ length: Math.max(1, this.opts.inspectConcurrency) }, worker));
     // Cut short by a stop: containers not inspected are not gone — no removals from a partial listing.
     if (this.stopped && seen.size < listed.length) return;
+    // No longer listed: not to be inspected again (removed below if it was known).
+    for (const id of [...this.unknownState.keys()]) if (!seen.has(id)) this.unknownState.delete(id);
     // A container recreated under the same name while no watcher ran (compose up with a new image) is not
     // removed: its instance is the listed one. Its old id is only forgotten.
     for (const id of knownBefore) {
@@ -480,7 +529,13 @@ export class DockerWatcher {
     if (!subject || !isLifecycleAction(subject.action)) return;
     this.stats.events++;
     if (subject.action === 'destroy') {
+      this.unknownState.delete(subject.id);
       this.removed(subject.id, subject.at, { Name: subject.name, image: subject.image });
+      return;
+    }
+    if (this.unknownState.get(subject.id)?.hung) {
+      // Its inspect hangs: not waited for again here (the background re-inspection reports it once it answers).
+      this.stateUnknown(subject.id, true);
       return;
     }
     // As a resync's: no answer is asked again once if the engine answers a ping (a connection cut once).
@@ -497,10 +552,11 @@ export class DockerWatcher {
         ...(status === undefined ? { reason: 'no answer twice, the engine answering pings' } : { status }),
         error: (err as Error).message?.slice(0, 300),
       });
-      this.stateUnknown(subject.id);
+      this.stateUnknown(subject.id, err instanceof InspectHangs);
       return undefined;
     });
     if (snapshot === undefined) return;
+    this.unknownState.delete(subject.id);
     const seenAt = subject.at ?? new Date().toISOString();
     if (snapshot) this.emit(subject.id, updateOfContainer(snapshot, this.mapping(), seenAt), snapshot, seenAt);
     else this.removed(subject.id, subject.at, { Name: subject.name, image: subject.image });
@@ -545,7 +601,8 @@ export class DockerWatcher {
    * "as last reported", which would keep a container that died meanwhile reported running for ever — so its instance
    * goes STALE, as when the engine is out of reach. Its next inspect that works reports it (or keeps it) again.
    */
-  private stateUnknown(id: string): void {
+  private stateUnknown(id: string, hung: boolean): void {
+    this.unknownState.set(id, { hung: hung || (this.unknownState.get(id)?.hung ?? false) });
     const k = this.known.get(id);
     if (!k) return;
     this.pusher.release(updateOfRemoved({ Id: id, Name: k.name, image: k.image }, undefined, this.mapping()));
