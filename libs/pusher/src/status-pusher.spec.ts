@@ -434,6 +434,33 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
     },
   );
 
+  it('drops nothing when the key is refused (403) after a halving was cut by an outage (503)', async () => {
+    const answers = [403, 202, 503]; // [1-4] refused, [1,2] taken, [3,4] the ingest away; then the key revoked
+    let keyRefused = true;
+    handler = (body, q, res) => {
+      const status = answers.shift() ?? (keyRefused ? 403 : 202);
+      if (status === 202) return accept(body, q, res);
+      res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"x"}');
+    };
+    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50, maxBatch: 4 });
+    const dropped: string[] = [];
+    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    for (let i = 1; i <= 4; i++) p.enqueue(update(i));
+    p.start();
+    try {
+      await new Promise((r) => setTimeout(r, 400));
+      // Before: [3,4] halved to [3], dropped on the evidence of [1,2] taken before the outage.
+      expect(dropped).toEqual([]);
+      expect(p.pending).toBe(2);
+      keyRefused = false;
+      await p.drained();
+      expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 0 });
+    } finally {
+      keyRefused = false;
+      await p.stop();
+    }
+  });
+
   it('drops nothing when the key is refused (403) after an earlier refusal passed', async () => {
     let refuse = 1; // the first request refused once (a filter's moment), then the key revoked later
     handler = (body, q, res) =>

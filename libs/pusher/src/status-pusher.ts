@@ -468,6 +468,9 @@ export class StatusPusher {
         this.tell(this.acceptedListeners, batch);
       } else if (outcome.kind === 'retry' || outcome.kind === 'unauthorized' || outcome.kind === 'endpoint') {
         this.requeue(taken, this.takenAt);
+        // Whatever a halving had seen taken is old news after an outage (a key revoked meanwhile would have a lone
+        // update dropped on it): the next refusal starts from no evidence (held, then probed).
+        this.refusalChain = null;
         if (!this.running) break;
         this.stats.retries++;
         const delay = nextRetryDelayMs(attempt++, outcome.kind === 'retry' ? outcome.retryAfter : undefined, {
