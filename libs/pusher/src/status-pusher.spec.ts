@@ -434,6 +434,33 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
     },
   );
 
+  it('drops nothing when the key is refused (403) in the middle of a halving (a replica still taking it a moment)', async () => {
+    const answers = [403, 202]; // [1-4] refused, [1,2] taken by a replica that has not heard of the revocation yet
+    let keyRefused = true;
+    handler = (body, q, res) => {
+      const status = answers.shift() ?? (keyRefused ? 403 : 202);
+      if (status === 202) return accept(body, q, res);
+      res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"forbidden"}');
+    };
+    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50, maxBatch: 4 });
+    const dropped: string[] = [];
+    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    for (let i = 1; i <= 4; i++) p.enqueue(update(i));
+    p.start();
+    try {
+      await new Promise((r) => setTimeout(r, 400));
+      // Before: [3,4] 403, [3] 403, dropped on the evidence of [1,2] taken before it was refused.
+      expect(dropped).toEqual([]);
+      expect(p.pending).toBe(2);
+      keyRefused = false;
+      await p.drained();
+      expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 0 });
+    } finally {
+      keyRefused = false;
+      await p.stop();
+    }
+  });
+
   it('drops nothing when the key is refused (403) after a halving was cut by an outage (503)', async () => {
     const answers = [403, 202, 503]; // [1-4] refused, [1,2] taken, [3,4] the ingest away; then the key revoked
     let keyRefused = true;
@@ -530,6 +557,35 @@ describe('StatusPusher and a filter refusing more than one payload while the hea
       }
     },
   );
+
+  it('delivers an update held with a refused one once the key is accepted again, with nothing queued behind them', async () => {
+    let revoked = 3; // the key refused for 3 requests: both updates refused alone, held; then a filter refuses u-1
+    handler = (body, q, res) => {
+      if (revoked-- > 0) return res.writeHead(403).end('{"error":"forbidden"}');
+      if (itemsOf(body).some((u) => u.updateId === 'u-1')) return res.writeHead(422).end('blocked');
+      accept(body, q, res);
+    };
+    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20 });
+    const dropped: string[] = [];
+    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    p.enqueue(update(1));
+    p.enqueue(update(2));
+    p.start();
+    try {
+      await drainedWithin(p, 1_000);
+      // Before: the held updates were sent together, [u-1, u-2], refused for u-1 for ever (u-2 too, until another
+      // update was queued): now halved, u-2 is taken and u-1 dropped.
+      expect(received.map((r) => itemsOf((r as { body: unknown }).body).map((u) => u.updateId)).slice(0, 3)).toEqual([
+        ['u-1', 'u-2'],
+        ['u-1'],
+        ['u-2'],
+      ]);
+      expect(dropped).toEqual(['u-1']);
+      expect(p.stats).toMatchObject({ accepted: 1, droppedRefused: 1 });
+    } finally {
+      await p.stop(0);
+    }
+  });
 
   it('a probe answered 413 is halved past the held head (not from the head, which is refused again)', async () => {
     handler = (body, q, res) => {

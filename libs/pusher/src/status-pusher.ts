@@ -436,7 +436,7 @@ export class StatusPusher {
       if (
         outcome.kind === 'refused' &&
         outcome.status !== 400 &&
-        (batch.length === 1 ? !this.refusalChain?.accepted : this.refusingAll)
+        (batch.length === 1 ? !this.mayDrop(outcome.status) : this.refusingAll)
       ) {
         outcome =
           outcome.status === 403
@@ -446,11 +446,13 @@ export class StatusPusher {
         this.refusingAll = true;
         // Held (one request per backoff), but the probes go on: a refused probe's next try is its first half, and a
         // lone update so refused is held with those before it, the next probe starting past it. Before, one more
-        // payload refused among the probe's held every later update for ever.
+        // payload refused among the probe's held every later update for ever. The held updates themselves, sent
+        // together once nothing else is queued, are halved too: one of them refused for its payload (a filter) kept
+        // the others — refused alone only while the key was revoked — held with it until another update came.
         if (batch.length === 1) this.held = probe + 1;
         else {
           this.held = Math.max(this.held, 1);
-          if (probe > 0) this.splitNext = Math.ceil(batch.length / 2);
+          this.splitNext = Math.ceil(batch.length / 2);
         }
       }
       if (outcome.kind === 'accepted') {
@@ -459,7 +461,7 @@ export class StatusPusher {
         if (!half && !probe) this.refusalChain = null;
         else if (this.refusalChain) this.refusalChain.accepted = true;
         // The rest taken past a refused head: the head is sent next, alone, and dropped if refused again.
-        else if (probe && this.refusingAll) this.refusalChain = { accepted: true };
+        else if (probe && this.refusingAll) this.refusalChain = { accepted: true, afterHold: true };
         this.refusingAll = false;
         this.held = 0;
         this.stats.accepted += batch.length;
@@ -532,7 +534,7 @@ export class StatusPusher {
         } else if (bad.size === 0) {
           // A refusal naming no update (a filter in front judging the payload): halves until the one it refuses is
           // alone, so the rest of the batch is not dropped with it.
-          this.refusalChain ??= { accepted: false };
+          this.refusalChain ??= { accepted: false, afterHold: false };
           this.requeue(taken, this.takenAt);
           this.splitNext = Math.ceil(batch.length / 2);
         } else {
@@ -552,7 +554,18 @@ export class StatusPusher {
 
   private splitNext = 0;
   /** While a refused batch is being halved: whether the endpoint accepted anything since (see the run loop). */
-  private refusalChain: { accepted: boolean } | null = null;
+  private refusalChain: { accepted: boolean; afterHold: boolean } | null = null;
+
+  /**
+   * Whether a lone update refused with `status` (a 4xx but 400) is dropped: only if the endpoint took something since
+   * the halving began. For a 403 — the refused key's answer as much as a filter's — only if it took something after
+   * that update was held (a probe past it): a key revoked in the middle of a halving (its verdict cached per ingest
+   * replica for a few seconds, 403 and 202 flickering) otherwise had a good update dropped on the halves taken before.
+   */
+  private mayDrop(status: number): boolean {
+    const chain = this.refusalChain;
+    return chain !== null && chain.accepted && (status !== 403 || chain.afterHold);
+  }
   /** The endpoint refused every request of a halving chain (nothing taken since): it refuses all, not a payload. */
   private refusingAll = false;
   /** While refusingAll: how many updates at the queue's head were each refused alone (left out of the probes). */
