@@ -349,7 +349,9 @@ export class DockerWatcher {
           this.emit(id, updateOfContainer(snapshot, this.mapping(), seenAt), snapshot, seenAt);
         } else this.removed(id, undefined);
       } catch (err) {
-        // Still unknown: an error answer (a 5xx) or none (its inspect still hangs); asked again at the next round.
+        // Still unknown: an error answer (a 5xx) or none (its inspect still hangs); asked again at the next round. Cut
+        // by the session's end, it says nothing about the container.
+        if (signal.aborted) return;
         if ((err as { statusCode?: number }).statusCode === undefined && this.unknownState.get(id) === entry)
           entry.hung = true;
       }
@@ -538,6 +540,9 @@ export class DockerWatcher {
       this.stateUnknown(subject.id, true);
       return;
     }
+    // A background re-inspection of it in flight is superseded (its snapshot may predate this event: see recheckUnknown).
+    const unknown = this.unknownState.get(subject.id);
+    if (unknown) this.unknownState.set(subject.id, { ...unknown });
     // As a resync's: no answer is asked again once if the engine answers a ping (a connection cut once).
     const snapshot = await this.inspectForResync(subject.id, signal).catch((err: unknown) => {
       // The engine answered for this container alone (a 5xx), or answers pings but never this container's inspect
