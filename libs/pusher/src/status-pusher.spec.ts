@@ -49,6 +49,12 @@ const update = (i: number, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 const accept: Handler = (_b, _q, res) => res.writeHead(202, { 'content-type': 'application/json' }).end('{}');
+/** The updateIds `p` gives up on, in order (its onDropped listener). */
+function droppedBy(p: StatusPusher): string[] {
+  const dropped: string[] = [];
+  p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+  return dropped;
+}
 const itemsOf = (body: unknown): { updateId: string }[] =>
   (body as { updates?: { updateId: string }[] }).updates ?? [body as { updateId: string }];
 
@@ -320,8 +326,7 @@ describe('StatusPusher and a refused API key', () => {
     };
     logs.length = 0;
     const p = new StatusPusher({ url, apiKey: 'fw_secret_key_123', log, baseDelayMs: 10, maxDelayMs: 50 });
-    const dropped: string[] = [];
-    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    const dropped = droppedBy(p);
     for (let i = 1; i <= 4; i++) p.enqueue(update(i));
     p.start();
     await p.drained();
@@ -364,8 +369,7 @@ describe('StatusPusher and an endpoint that answers for no update (404, 405, 410
       };
       logs.length = 0;
       const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 50 });
-      const dropped: string[] = [];
-      p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+      const dropped = droppedBy(p);
       p.enqueue(update(1));
       p.enqueue(update(2));
       p.start();
@@ -393,8 +397,7 @@ describe('StatusPusher and a filter in front refusing one payload (422, 406, a W
           : accept(body, q, res);
       // One batch of 5: halved until u-2 is alone; the others are delivered.
       const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 50, maxBatch: 5 });
-      const dropped: string[] = [];
-      p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+      const dropped = droppedBy(p);
       for (let i = 1; i <= 5; i++) p.enqueue(update(i));
       p.start();
       await p.drained();
@@ -414,8 +417,7 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
           ? res.writeHead(status, { 'content-type': 'text/html' }).end('<html>Request blocked</html>')
           : accept(body, q, res);
       const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50 });
-      const dropped: string[] = [];
-      p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+      const dropped = droppedBy(p);
       p.enqueue(update(1));
       p.start();
       try {
@@ -443,8 +445,7 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
       res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"forbidden"}');
     };
     const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50, maxBatch: 4 });
-    const dropped: string[] = [];
-    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    const dropped = droppedBy(p);
     for (let i = 1; i <= 4; i++) p.enqueue(update(i));
     p.start();
     try {
@@ -470,8 +471,7 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
       res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"x"}');
     };
     const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50, maxBatch: 4 });
-    const dropped: string[] = [];
-    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    const dropped = droppedBy(p);
     for (let i = 1; i <= 4; i++) p.enqueue(update(i));
     p.start();
     try {
@@ -495,8 +495,7 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
         ? res.writeHead(403, { 'content-type': 'application/json' }).end('{"error":"forbidden"}')
         : accept(body, q, res);
     const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50, maxBatch: 4 });
-    const dropped: string[] = [];
-    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    const dropped = droppedBy(p);
     for (let i = 1; i <= 4; i++) p.enqueue(update(i));
     p.start();
     try {
@@ -539,8 +538,7 @@ describe('StatusPusher and a filter refusing more than one payload while the hea
           ? res.writeHead(status, { 'content-type': 'text/html' }).end('<html>Request blocked</html>')
           : accept(body, q, res);
       const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20 });
-      const dropped: string[] = [];
-      p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+      const dropped = droppedBy(p);
       for (let i = 1; i <= 5; i++) p.enqueue(update(i));
       p.start();
       try {
@@ -566,8 +564,7 @@ describe('StatusPusher and a filter refusing more than one payload while the hea
       accept(body, q, res);
     };
     const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20 });
-    const dropped: string[] = [];
-    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    const dropped = droppedBy(p);
     p.enqueue(update(1));
     p.enqueue(update(2));
     p.start();
@@ -595,8 +592,7 @@ describe('StatusPusher and a filter refusing more than one payload while the hea
       accept(body, q, res);
     };
     const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20 });
-    const dropped: string[] = [];
-    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    const dropped = droppedBy(p);
     for (let i = 1; i <= 5; i++) p.enqueue(update(i));
     p.start();
     try {
@@ -627,8 +623,7 @@ describe('StatusPusher and a queue overflowing while the updates past a held hea
       accept(body, q, res);
     };
     const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20, maxQueue: 4, lingerMs: 0 });
-    const dropped: string[] = [];
-    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    const dropped = droppedBy(p);
     for (let i = 1; i <= 4; i++) p.enqueue(update(i));
     p.start();
     try {
@@ -660,8 +655,7 @@ describe('StatusPusher and a filter refusing every request (451)', () => {
     };
     logs.length = 0;
     const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 50, maxDelayMs: 200, refreshMs: 60_000 });
-    const dropped: string[] = [];
-    p.onDropped((us) => dropped.push(...us.map((u) => u.updateId as string)));
+    const dropped = droppedBy(p);
     for (let i = 1; i <= 200; i++) p.enqueue(update(i));
     p.start();
     try {
