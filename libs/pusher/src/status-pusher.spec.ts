@@ -396,7 +396,15 @@ describe('StatusPusher and a filter in front refusing one payload (422, 406, a W
           ? res.writeHead(status, { 'content-type': 'text/plain' }).end('blocked by policy')
           : accept(body, q, res);
       // One batch of 5: halved until u-2 is alone; the others are delivered.
-      const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 50, maxBatch: 5 });
+      const p = new StatusPusher({
+        url,
+        apiKey: 'k',
+        log,
+        forbiddenFlickerMs: 0,
+        baseDelayMs: 10,
+        maxDelayMs: 50,
+        maxBatch: 5,
+      });
       const dropped = droppedBy(p);
       for (let i = 1; i <= 5; i++) p.enqueue(update(i));
       p.start();
@@ -416,7 +424,7 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
         itemsOf(body).some((u) => u.updateId === 'u-1')
           ? res.writeHead(status, { 'content-type': 'text/html' }).end('<html>Request blocked</html>')
           : accept(body, q, res);
-      const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50 });
+      const p = new StatusPusher({ url, apiKey: 'k', log, forbiddenFlickerMs: 0, baseDelayMs: 20, maxDelayMs: 50 });
       const dropped = droppedBy(p);
       p.enqueue(update(1));
       p.start();
@@ -458,6 +466,28 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
       expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 0 });
     } finally {
       keyRefused = false;
+      await p.stop();
+    }
+  });
+
+  it('drops nothing on a 403 that flickers (ingest replicas disagreeing on a key: 403, 202 past it, 403 again)', async () => {
+    const answers = [403, 202, 403]; // [good] refused, [other] taken by another replica, [good] refused again
+    handler = (body, q, res) => {
+      const status = answers.shift() ?? 202;
+      if (status === 202) return accept(body, q, res);
+      res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"forbidden"}');
+    };
+    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20, maxBatch: 1 });
+    const dropped = droppedBy(p);
+    p.enqueue(update(1));
+    p.enqueue(update(2));
+    p.start();
+    try {
+      await p.drained();
+      // Before: [u-1] dropped on the probe one replica took a moment after it was refused (within its cached verdict).
+      expect(dropped).toEqual([]);
+      expect(p.stats).toMatchObject({ accepted: 2, droppedRefused: 0 });
+    } finally {
       await p.stop();
     }
   });
@@ -537,7 +567,7 @@ describe('StatusPusher and a filter refusing more than one payload while the hea
         itemsOf(body).some((u) => bad.includes(u.updateId))
           ? res.writeHead(status, { 'content-type': 'text/html' }).end('<html>Request blocked</html>')
           : accept(body, q, res);
-      const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20 });
+      const p = new StatusPusher({ url, apiKey: 'k', log, forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 });
       const dropped = droppedBy(p);
       for (let i = 1; i <= 5; i++) p.enqueue(update(i));
       p.start();
@@ -563,7 +593,7 @@ describe('StatusPusher and a filter refusing more than one payload while the hea
       if (itemsOf(body).some((u) => u.updateId === 'u-1')) return res.writeHead(422).end('blocked');
       accept(body, q, res);
     };
-    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20 });
+    const p = new StatusPusher({ url, apiKey: 'k', log, forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 });
     const dropped = droppedBy(p);
     p.enqueue(update(1));
     p.enqueue(update(2));
@@ -591,7 +621,7 @@ describe('StatusPusher and a filter refusing more than one payload while the hea
       if (items.length > 2) return res.writeHead(413).end('too large');
       accept(body, q, res);
     };
-    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20 });
+    const p = new StatusPusher({ url, apiKey: 'k', log, forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 });
     const dropped = droppedBy(p);
     for (let i = 1; i <= 5; i++) p.enqueue(update(i));
     p.start();

@@ -30,6 +30,11 @@ export interface StatusPusherOptions {
   maxDelayMs?: number;
   requestTimeoutMs?: number;
   /**
+   * A lone update refused 403 is dropped (a filter's answer to its payload) only if something was taken past it at
+   * least this long after it was first held (default FORBIDDEN_FLICKER_MS): not while ingest replicas disagree on a key.
+   */
+  forbiddenFlickerMs?: number;
+  /**
    * How long a request waits for more updates when fewer than a batch are queued: a resync
    * or a burst of events leaves in a few large requests instead of one request per update.
    */
@@ -137,6 +142,7 @@ export class StatusPusher {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly requestTimeoutMs: number;
+  private readonly forbiddenFlickerMs: number;
   private readonly lingerMs: number;
   private readonly refreshMs: number;
   /** Instances reported again while nothing changes, by `instanceId` and `location`. */
@@ -172,6 +178,7 @@ export class StatusPusher {
     this.baseDelayMs = opts.baseDelayMs ?? 500;
     this.maxDelayMs = opts.maxDelayMs ?? 30_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 15_000;
+    this.forbiddenFlickerMs = opts.forbiddenFlickerMs ?? FORBIDDEN_FLICKER_MS;
     this.lingerMs = opts.lingerMs ?? 20;
     this.refreshMs = Math.max(0, opts.refreshMs ?? 0);
   }
@@ -264,7 +271,10 @@ export class StatusPusher {
       // Positions past the head move with it: the updates held there, and where the batch in flight goes back.
       if (this.held > 0) this.held--;
       if (this.takenAt > 0) this.takenAt--;
-      if (oldest) pushedOut.push(oldest.update);
+      if (oldest) {
+        pushedOut.push(oldest.update);
+        this.forbiddenSince.delete(oldest.update.updateId as string);
+      }
       over++;
     }
     if (pushedOut.length > 0) {
@@ -436,8 +446,10 @@ export class StatusPusher {
       if (
         outcome.kind === 'refused' &&
         outcome.status !== 400 &&
-        (batch.length === 1 ? !this.mayDrop(outcome.status) : this.refusingAll)
+        (batch.length === 1 ? !this.mayDrop(outcome.status, batch[0]?.updateId as string) : this.refusingAll)
       ) {
+        if (outcome.status === 403 && batch.length === 1 && !this.forbiddenSince.has(batch[0]?.updateId as string))
+          this.forbiddenSince.set(batch[0]?.updateId as string, Date.now());
         outcome =
           outcome.status === 403
             ? { kind: 'unauthorized', status: 403 }
@@ -461,7 +473,8 @@ export class StatusPusher {
         if (!half && !probe) this.refusalChain = null;
         else if (this.refusalChain) this.refusalChain.accepted = true;
         // The rest taken past a refused head: the head is sent next, alone, and dropped if refused again.
-        else if (probe && this.refusingAll) this.refusalChain = { accepted: true, afterHold: true };
+        else if (probe && this.refusingAll) this.refusalChain = { accepted: true, afterHold: true, at: Date.now() };
+        for (const u of batch) this.forbiddenSince.delete(u.updateId as string);
         this.refusingAll = false;
         this.held = 0;
         this.stats.accepted += batch.length;
@@ -534,7 +547,7 @@ export class StatusPusher {
         } else if (bad.size === 0) {
           // A refusal naming no update (a filter in front judging the payload): halves until the one it refuses is
           // alone, so the rest of the batch is not dropped with it.
-          this.refusalChain ??= { accepted: false, afterHold: false };
+          this.refusalChain ??= { accepted: false, afterHold: false, at: 0 };
           this.requeue(taken, this.takenAt);
           this.splitNext = Math.ceil(batch.length / 2);
         } else {
@@ -554,17 +567,23 @@ export class StatusPusher {
 
   private splitNext = 0;
   /** While a refused batch is being halved: whether the endpoint accepted anything since (see the run loop). */
-  private refusalChain: { accepted: boolean; afterHold: boolean } | null = null;
+  private refusalChain: { accepted: boolean; afterHold: boolean; at: number } | null = null;
+  /** Lone updates held on a 403, by updateId: when first so refused (see mayDrop). */
+  private readonly forbiddenSince = new Map<string, number>();
 
   /**
    * Whether a lone update refused with `status` (a 4xx but 400) is dropped: only if the endpoint took something since
-   * the halving began. For a 403 — the refused key's answer as much as a filter's — only if it took something after
-   * that update was held (a probe past it): a key revoked in the middle of a halving (its verdict cached per ingest
-   * replica for a few seconds, 403 and 202 flickering) otherwise had a good update dropped on the halves taken before.
+   * the halving began. For a 403 — the refused key's answer as much as a filter's — only if it took something past that
+   * update (a probe) at least FORBIDDEN_FLICKER_MS after it was first held: while ingest replicas disagree about a key
+   * (each caches its verdict, INGEST_AUTH_CACHE_MS, at most 4 s), 403 and 202 alternate, and a good update was dropped on
+   * a probe one replica still took — the halves taken before it, or a probe a moment after.
    */
-  private mayDrop(status: number): boolean {
+  private mayDrop(status: number, updateId: string): boolean {
     const chain = this.refusalChain;
-    return chain !== null && chain.accepted && (status !== 403 || chain.afterHold);
+    if (chain === null || !chain.accepted) return false;
+    if (status !== 403) return true;
+    const since = this.forbiddenSince.get(updateId);
+    return chain.afterHold && since !== undefined && chain.at - since >= this.forbiddenFlickerMs;
   }
   /** The endpoint refused every request of a halving chain (nothing taken since): it refuses all, not a payload. */
   private refusingAll = false;
@@ -609,6 +628,7 @@ export class StatusPusher {
   }
 
   private drop(updates: StatusUpdateInput[], status: number, reason: string): void {
+    for (const u of updates) this.forbiddenSince.delete(u.updateId as string);
     this.stats.droppedRefused += updates.length;
     this.settleRefresh(updates, 'refused');
     this.tell(this.droppedListeners, updates, 'refused');
@@ -681,6 +701,9 @@ export class StatusPusher {
  * that may judge one payload) is a refusal as a 400 is, or one such update would hold the queue for ever.
  */
 const ENDPOINT_STATUSES: ReadonlySet<number> = new Set([404, 405, 410, 415, 421, 426]);
+
+/** Longer than status-ingest caches a key's verdict (INGEST_AUTH_CACHE_MS, capped at 4 s): see StatusPusher.mayDrop. */
+export const FORBIDDEN_FLICKER_MS = 5_000;
 
 /** Removals remembered (see StatusPusher.removedAt): a few hundred kilobytes at most. */
 const REMOVALS_KEPT = 10_000;
