@@ -100,15 +100,34 @@ function parseArgs(argv) {
   return o;
 }
 
-function freePort() {
-  return new Promise((resolveP, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolveP(port));
+/**
+ * A port nothing listens on now, drawn at random below the kernel's ephemeral range (as libs/testing's freePortBlock
+ * does). A port the kernel hands out for `listen(0)` lies in that range, where any outgoing connection the machine
+ * opens (to Postgres, Redis, RabbitMQ: hundreds while tests run) may take it before the service binds it, minutes
+ * later after migrations: the service then exits (1) with EADDRINUSE while starting.
+ */
+async function freePort(taken = new Set()) {
+  let low = 32_768;
+  try {
+    const n = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(n) && n > 11_000) low = n;
+  } catch {
+    // not Linux: the usual default
+  }
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (taken.has(port)) continue;
+    const free = await new Promise((resolveP) => {
+      const server = createServer();
+      server.once('error', () => resolveP(false));
+      server.listen({ port, host: '0.0.0.0', exclusive: true }, () => server.close(() => resolveP(true)));
     });
-  });
+    if (free) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port found in 10000–${low - 1} after 100 draws`);
 }
 
 const secret = () => randomBytes(18).toString('base64url');
@@ -138,11 +157,12 @@ function saveSecrets(file, s) {
 /** The sites' names, resources and ports (nothing created yet). */
 async function planSites(o) {
   const sites = [];
+  const taken = new Set();
   for (let i = 1; i <= o.count; i++) {
     const name = i === 1 ? `${o.name}-leader` : `${o.name}-member-${i - 1}`;
     const ports = {};
     for (const svc of ALL_SERVICES)
-      ports[svc.name] = o.basePort === 'auto' ? await freePort() : o.basePort + (i - 1) * 10 + svc.offset;
+      ports[svc.name] = o.basePort === 'auto' ? await freePort(taken) : o.basePort + (i - 1) * 10 + svc.offset;
     const db = new URL(process.env.DATABASE_URL || DEFAULTS.DATABASE_URL);
     db.pathname = `/${o.name}_${i}`;
     const amqp = new URL(process.env.AMQP_URL || DEFAULTS.AMQP_URL);
@@ -355,6 +375,9 @@ function leaderConfig(members) {
   };
 }
 
+/** How many of a service's last stderr lines the launcher tells when the service exits with an error. */
+const STDERR_TAIL_LINES = 20;
+
 async function waitReady(url, timeoutMs, alive) {
   const deadline = Date.now() + timeoutMs;
   let last = '';
@@ -424,13 +447,24 @@ async function main() {
       const logFile = join(logDir, `${svc.name}.log`);
       const log = createWriteStream(logFile, { flags: 'a' });
       const child = spawnService(svc.name, { ...env, ...extraFor(svc.name) }, { distDir, cwd });
-      const entry = { site, service: svc.name, child, logFile, log };
+      // The last lines the service wrote to stderr, told with its exit: a service that fails while starting says why
+      // there (a port taken, a refused migration), and with --quiet nothing else shows it.
+      const entry = { site, service: svc.name, child, logFile, log, stderrTail: [] };
       children.push(entry);
       const prefix = `${paint(site.color, `${site.name}/${svc.name}`.padEnd(width))} │ `;
       for (const stream of [child.stdout, child.stderr]) {
         let buf = '';
+        let tailBuf = '';
         stream.on('data', (chunk) => {
           log.write(chunk);
+          if (stream === child.stderr) {
+            tailBuf += chunk;
+            const lines = tailBuf.split('\n');
+            tailBuf = lines.pop() ?? '';
+            entry.stderrTail.push(...lines.filter((l) => l.trim() !== ''));
+            if (tailBuf.length > 4096) tailBuf = tailBuf.slice(-4096);
+            entry.stderrTail.splice(0, Math.max(0, entry.stderrTail.length - STDERR_TAIL_LINES));
+          }
           if (o.quiet) return;
           buf += chunk;
           let i;
@@ -442,7 +476,13 @@ async function main() {
       }
       child.on('exit', (code, signal) => {
         // One service stopping (a person or a test stopping a member) leaves the rest running.
-        if (!stopping) say(`${site.name}/${svc.name} exited (${signal ?? code}); the other services keep running`);
+        if (stopping) return;
+        say(`${site.name}/${svc.name} exited (${signal ?? code}); the other services keep running`);
+        if (code !== 0 && entry.stderrTail.length)
+          fail(
+            `${site.name}/${svc.name}'s last lines on stderr (all of its output: ${logFile}):\n` +
+              entry.stderrTail.map((l) => `    ${l}`).join('\n'),
+          );
       });
     }
   };

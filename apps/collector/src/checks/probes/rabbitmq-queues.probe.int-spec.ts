@@ -280,9 +280,18 @@ describe('rabbitmq-queues', () => {
       const out = await waitFor(
         async () => {
           const o = await rabbitmqQueuesProbe(check(viaManagement({ queues: ['.'] })), mgmtContext());
-          return value(o, 'rabbitmq_queue_messages', '.') === 2 ? o : null;
+          // A queue's first record from the API may carry its depth before its consumer count (its stats not yet
+          // emitted): wait for both.
+          return value(o, 'rabbitmq_queue_messages', '.') === 2 &&
+            value(o, 'rabbitmq_queue_consumers', '.') !== undefined
+            ? o
+            : null;
         },
-        { timeoutMs: 30_000, intervalMs: 500, description: 'the management API to report queue "."' },
+        {
+          timeoutMs: 30_000,
+          intervalMs: 500,
+          description: 'the management API to report queue "." (depth and consumers)',
+        },
       );
       expect(out).toMatchObject({ ok: true, facts: { result: { source: 'management', missing: 0 } } });
       expect(value(out, 'rabbitmq_queue_consumers', '.')).toBe(0);
