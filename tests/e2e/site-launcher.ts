@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import {
+  copyBuiltDist,
   createIsolatedDatabase,
   createIsolatedVhost,
-  testEnv,
-  waitFor,
-  copyBuiltDist,
+  freePortBlock,
   type IsolatedDatabase,
   type IsolatedVhost,
+  testEnv,
+  waitFor,
 } from '@fleetwatch/testing';
 
 // A whole site of built services for tests across running services, on this run's
@@ -36,16 +36,12 @@ const PORT_VARIABLE: Record<ServiceKind, string> = {
 export const E2E_ADMIN_PASSWORD = 'e2e-admin-password';
 
 /** A port nothing listens on right now (the OS's pick; released before the service binds it). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+/**
+ * A port for a service the test spawns, drawn below the kernel's ephemeral range (freePortBlock): a port `listen(0)`
+ * hands out may be taken by any outgoing connection the machine opens before the service binds it.
+ */
+export function freePort(): Promise<number> {
+  return freePortBlock(1);
 }
 
 export interface StartOptions {

@@ -2,12 +2,11 @@
 // bootstrap as main.ts) on a free port against an isolated vhost, creates API keys
 // speaks HTTP, and reads what reached the broker.
 import { randomUUID } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
 import { connect, type ChannelModel } from 'amqplib';
 import { OBSERVATION_SHARDS, observationShardQueue, type Envelope } from '@fleetwatch/contracts';
 import type { RunningService } from '@fleetwatch/observability';
 import { ApiKeysRepository, createPrismaClient, generateApiKey, type DatabaseClient } from '@fleetwatch/persistence';
-import { testEnv } from '@fleetwatch/testing';
+import { freePortBlock, testEnv } from '@fleetwatch/testing';
 import { loadIngestConfig, type IngestConfig } from './config';
 import { startStatusIngest } from './status-ingest.bootstrap';
 
@@ -29,15 +28,13 @@ export const OBSERVATIONS: readonly string[] = Array.from({ length: OBSERVATION_
   observationShardQueue(i),
 );
 
+/**
+ * A port for a service the test boots: drawn below the kernel's ephemeral range (libs/testing's freePortBlock), since
+ * the service opens its database and broker connections before it listens, and one of those may take a port that
+ * `listen(0)` handed out.
+ */
 export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+  return freePortBlock(1);
 }
 
 export interface HttpAnswer {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { OWNER_ENCRYPTION_KEY } from '../checks/owner-process.int-helpers';
+import { freePortBlock } from '@fleetwatch/testing';
 
 // The aggregator for the gateway's test-send route tests: the real service, run as a child process from a
 // private copy of dist/ (privateOwnerDist builds it), with the same channel-secret key as the owner process.
@@ -15,13 +15,8 @@ export interface AggregatorProcess {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/** Below the kernel's ephemeral range: the service's own connections cannot take it before it listens. */
+const freePort = (): Promise<number> => freePortBlock(1);
 
 export async function startAggregatorProcess(
   dist: string,

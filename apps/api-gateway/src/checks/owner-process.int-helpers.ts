@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { copyBuiltDist } from '@fleetwatch/testing';
+import { copyBuiltDist, freePortBlock } from '@fleetwatch/testing';
 
 // The configuration owner for the gateway's route tests: the real sync-orchestrator,
 // built from the current sources and run as a child process (an app never imports
@@ -17,13 +16,8 @@ export interface OwnerProcess {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/** Below the kernel's ephemeral range: the service's own connections cannot take it before it listens. */
+const freePort = (): Promise<number> => freePortBlock(1);
 
 /** Builds dist/ now (so the owner is today's code) and copies it under tmp/<name> (copyBuiltDist). */
 export function privateOwnerDist(name: string): string {

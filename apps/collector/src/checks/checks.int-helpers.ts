@@ -20,6 +20,7 @@ import { CollectorModule, type CollectorModuleOptions } from '../collector.modul
 import { loadCollectorConfig, type CollectorConfig } from '../config';
 import { AssignmentFile } from './assignment/assignment-file';
 import { ChecksService } from './checks.service';
+import { freePortBlock } from '@fleetwatch/testing';
 
 export class ResultTap {
   readonly envelopes: Envelope<CheckResultPayload>[] = [];
@@ -154,10 +155,7 @@ export class CollectorHarness {
     options: Omit<CollectorModuleOptions, 'startedAt'> = {},
   ): Promise<CollectorHarness> {
     const startedAt = Date.now();
-    const s = createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const port = (s.address() as AddressInfo).port;
-    await new Promise((r) => s.close(r));
+    const port = await freePortBlock(1);
     const config = loadCollectorConfig({
       COLLECTOR_PORT: String(port),
       LOG_LEVEL: 'error',

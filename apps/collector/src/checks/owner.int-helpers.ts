@@ -3,9 +3,8 @@
 // must kill it (SIGKILL), both built from the current sources and run from a private copy of
 // dist/ so a build elsewhere cannot pull files away under them.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { copyBuiltDist } from '@fleetwatch/testing';
+import { copyBuiltDist, freePortBlock } from '@fleetwatch/testing';
 
 const root = join(__dirname, '../../../..');
 
@@ -24,10 +23,7 @@ export async function startOwner(
   dist: string,
   env: { databaseUrl: string; amqpUrl: string; redisUrl: string; redisPrefix: string },
 ): Promise<OwnerProcess> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
+  const port = await freePortBlock(1);
   let out = '';
   const child: ChildProcess = spawn(process.execPath, [join(dist, 'dist/apps/sync-orchestrator/src/main.js')], {
     cwd: root,
@@ -90,10 +86,7 @@ export interface CollectorProcess {
 
 /** Starts a collector from `dist` with `env` (AMQP_URL, FLEETWATCH_LOCATION, COLLECTOR_SPOOL_DIR …) and waits for /readyz. */
 export async function startCollectorProcess(dist: string, env: Record<string, string>): Promise<CollectorProcess> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
+  const port = await freePortBlock(1);
   let out = '';
   const child: ChildProcess = spawn(process.execPath, [join(dist, 'dist/apps/collector/src/main.js')], {
     cwd: root,
