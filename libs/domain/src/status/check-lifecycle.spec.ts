@@ -148,6 +148,18 @@ describe('applyLifecycle: resume', () => {
     expect(fresh.events.filter((e) => e.location === null).map((e) => [e.from, e.to])).toEqual([[S.Unknown, S.Up]]);
   });
 
+  it('the first location to report DOWN after the resume does not decide DOWN alone: PARTIAL until the rest vote', () => {
+    const { target } = resumed();
+    const first = run([result('eu', false, 9000)], target);
+    // eu DOWN, us not heard yet: it was DOWN at once (a DOWN alert for one location's failure).
+    expect(first.target.status).toBe(S.Partial);
+    expect(run([result('us', false, 9100)], first.target).target.status).toBe(S.Down);
+    expect(run([result('us', true, 9100)], first.target).target.status).toBe(S.Partial);
+    // The silent one goes STALE at its deadline: the reporting ones decide again.
+    const r = expireDeadlines(new Map([[ID, first.target]]), [{ targetId: ID, location: 'us' }], deadline.at, policy);
+    expect(r.changed[0].status).toBe(S.Down);
+  });
+
   it('nothing heard within the deadline → STALE', () => {
     const { target } = resumed();
     const r = expireDeadlines(
@@ -320,6 +332,51 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
     expect(changed(up, 3_660_000)).toEqual(up.locations.push);
     // Window cut by an hour: an hour earlier than it was.
     expect(changed(up, 60_000)?.deadline?.at).toBe(7_200_000 + 60_000);
+  });
+
+  it('a ping folded after the change but carrying the old schedule (an ingest replica not yet told) counts with the new window', () => {
+    // The ping carries the monitor's schedule as the receiving replica cached it (3600 s + 60 s); the change reached the
+    // aggregator first. Counted with the old window, a job moved from hourly to daily went DOWN an hour later (for a
+    // day), and one moved from weekly to hourly that then stopped went DOWN only after the old, longer window.
+    const up = folded([hb('success', 1000)]);
+    const stale = (t: TargetSnapshot, windowMs: number, at: number) => {
+      const moved = applyLifecycle(
+        t,
+        lc('active', 2, 50_000, { checkType: 'push', pingWindowMs: windowMs }),
+        policy,
+      ).target;
+      return foldObservations(
+        new Map([[ID, moved]]),
+        [hb('success', at)],
+        new Set([`success-${at}`]),
+        policy,
+      ).targets.get(ID) as TargetSnapshot;
+    };
+    const withPeriod = (item: FoldItem, periodSeconds: number): FoldItem =>
+      item.type === 'ping' ? { ...item, ping: { ...item.ping, periodSeconds } } : item;
+    const longer = stale(up, 86_400_000, 60_000);
+    expect(longer.locations.push.deadline).toEqual({
+      at: 60_000 + 86_400_000,
+      expireTo: S.Down,
+      reason: 'no ping within period + grace (86400s)',
+    });
+    expect(
+      expireDeadlines(new Map([[ID, longer]]), [{ targetId: ID, location: 'push' }], 60_000 + 3_660_000, policy)
+        .changed,
+    ).toEqual([]);
+    expect(stale(up, 70_000, 60_000).locations.push.deadline?.at).toBe(60_000 + 70_000);
+    // The next ping with the new schedule sets its own deadline as ever.
+    const next = foldObservations(
+      new Map([[ID, longer]]),
+      [withPeriod(hb('success', 120_000), 86_340)],
+      new Set(['success-120000']),
+      policy,
+    ).targets.get(ID) as TargetSnapshot;
+    expect(next.locations.push.deadline).toEqual({
+      at: 120_000 + 86_400_000,
+      expireTo: S.Down,
+      reason: 'no ping within period 86340s + grace 60s',
+    });
   });
 
   it('a run open (its max runtime) or DOWN after a fail ping: left as it is', () => {
