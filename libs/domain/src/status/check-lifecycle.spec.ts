@@ -148,18 +148,6 @@ describe('applyLifecycle: resume', () => {
     expect(fresh.events.filter((e) => e.location === null).map((e) => [e.from, e.to])).toEqual([[S.Unknown, S.Up]]);
   });
 
-  it('the first location to report DOWN after the resume does not decide DOWN alone: PARTIAL until the rest vote', () => {
-    const { target } = resumed();
-    const first = run([result('eu', false, 9000)], target);
-    // eu DOWN, us not heard yet: it was DOWN at once (a DOWN alert for one location's failure).
-    expect(first.target.status).toBe(S.Partial);
-    expect(run([result('us', false, 9100)], first.target).target.status).toBe(S.Down);
-    expect(run([result('us', true, 9100)], first.target).target.status).toBe(S.Partial);
-    // The silent one goes STALE at its deadline: the reporting ones decide again.
-    const r = expireDeadlines(new Map([[ID, first.target]]), [{ targetId: ID, location: 'us' }], deadline.at, policy);
-    expect(r.changed[0].status).toBe(S.Down);
-  });
-
   it('nothing heard within the deadline → STALE', () => {
     const { target } = resumed();
     const r = expireDeadlines(

@@ -21,15 +21,6 @@ describe('consensusOf', () => {
     [[S.Paused, S.Up], 100, S.Up],
     [[S.Unknown, S.Unknown], 100, S.Unknown],
     [[S.Partial, S.Up], 100, S.Partial],
-    // UNKNOWN has not voted yet: not "all down", and part of the quorum's whole; STALE is not counted.
-    [[S.Down, S.Unknown], 100, S.Partial],
-    [[S.Down, S.Unknown], 50, S.Down],
-    [[S.Down, S.Unknown, S.Unknown], 50, S.Partial],
-    [[S.Down, S.Down, S.Unknown], 50, S.Down],
-    [[S.Down, S.Stale], 100, S.Down],
-    [[S.Down, S.Stale, S.Unknown], 100, S.Partial],
-    [[S.Up, S.Unknown], 100, S.Up],
-    [[S.Up, S.Unknown, S.Stale], 100, S.Up],
   ])('%j with quorum %d%% → %s', (statuses, quorum, expected) => {
     expect(consensusOf(statuses as S[], { downQuorumPct: quorum as number })).toBe(expected);
   });

@@ -2,9 +2,8 @@ import { TargetStatus } from '@fleetwatch/contracts';
 
 export interface ConsensusPolicy {
   /**
-   * Percentage of the locations reporting or yet to (UNKNOWN; STALE and PAUSED
-   * are not counted) that must be DOWN for the consensus to be DOWN rather than
-   * PARTIAL. 100 = only when all are down (SPEC default).
+   * Percentage of *reporting* locations that must be DOWN for the consensus to
+   * be DOWN rather than PARTIAL. 100 = only when all are down (SPEC default).
    */
   downQuorumPct: number;
 }
@@ -16,16 +15,6 @@ export const DEFAULT_CONSENSUS: ConsensusPolicy = { downQuorumPct: 100 };
  * all up → UP, all down → DOWN, mixed → PARTIAL, and a quorum of down
  * locations may turn PARTIAL into DOWN. STALE locations count as not
  * reporting; PAUSED wins when every location is paused.
- *
- * An UNKNOWN location (waiting for its first result after the check's creation,
- * a resume or its being added; a container in a state that says nothing of its
- * health) has not voted yet: it does not make the others "all down", and it
- * counts towards the quorum's whole. Without that, the first location to report
- * after a resume decided DOWN alone — one location's transient failure fired a
- * DOWN alert that the other locations, a moment later, would have made PARTIAL.
- * It cannot hold DOWN off for long: a location that never reports goes STALE
- * (no longer counted) at its deadline. All reporting locations UP with others
- * UNKNOWN stays UP: nothing is down.
  */
 export function consensusOf(
   statuses: readonly TargetStatus[],
@@ -38,18 +27,16 @@ export function consensusOf(
   let up = 0;
   let down = 0;
   let partial = 0;
-  let pending = 0;
   for (const s of active) {
     if (s === TargetStatus.Up) up++;
     else if (s === TargetStatus.Down) down++;
     else if (s === TargetStatus.Partial) partial++;
-    else if (s === TargetStatus.Unknown) pending++;
   }
   const reporting = up + down + partial;
   if (reporting === 0) return TargetStatus.Unknown;
-  if (down === reporting && pending === 0) return TargetStatus.Down;
+  if (down === reporting) return TargetStatus.Down;
   if (up === reporting) return TargetStatus.Up;
-  // In integers: (down / whole) * 100 rounds below an exact quorum (29 of 100 → 28.999999999999996 < 29).
-  if (down > 0 && down * 100 >= policy.downQuorumPct * (reporting + pending)) return TargetStatus.Down;
+  // In integers: (down / reporting) * 100 rounds below an exact quorum (29 of 100 → 28.999999999999996 < 29).
+  if (down > 0 && down * 100 >= policy.downQuorumPct * reporting) return TargetStatus.Down;
   return TargetStatus.Partial;
 }

@@ -119,11 +119,22 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
       finished,
     };
   }
-  const next: Deadline = {
-    at: heard + window,
-    expireTo: TargetStatus.Down,
-    reason: pingWindowReason(ping.periodSeconds, ping.graceSeconds),
-  };
+  // A schedule change folded before this ping (its deadline says the new window) wins over the schedule the ping
+  // carries: the receiving replica's, cached until it heard of the change. Counted with the old one, a job moved from
+  // hourly to daily went DOWN an hour on, one moved from weekly to hourly that then stopped only a week on.
+  const changed = changedWindowOf(current?.deadline ?? null);
+  const next: Deadline =
+    changed !== undefined && changed !== window
+      ? {
+          at: heard + changed,
+          expireTo: TargetStatus.Down,
+          reason: `no ping within period + grace (${changed / 1000}s)`,
+        }
+      : {
+          at: heard + window,
+          expireTo: TargetStatus.Down,
+          reason: pingWindowReason(ping.periodSeconds, ping.graceSeconds),
+        };
   return {
     status: TargetStatus.Up,
     reason: 'ping',
@@ -131,6 +142,15 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
     run: matches ? null : open,
     finished,
   };
+}
+
+/**
+ * The period + grace (ms) of a deadline a schedule change set (check.lifecycle: `no ping within period + grace (Ns)`,
+ * also `… of its creation` / `… of the resume`); undefined for one a ping set, or any other.
+ */
+function changedWindowOf(deadline: Deadline | null): number | undefined {
+  const m = deadline === null ? null : /^no ping within period \+ grace \((\d+)s\)/.exec(deadline.reason);
+  return m ? Number(m[1]) * 1000 : undefined;
 }
 
 /** When a run started at `startedAt` must have finished: its max runtime, else within period + grace. */
