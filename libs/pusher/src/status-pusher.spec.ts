@@ -57,6 +57,23 @@ function droppedBy(p: StatusPusher): string[] {
 }
 const itemsOf = (body: unknown): { updateId: string }[] =>
   (body as { updates?: { updateId: string }[] }).updates ?? [body as { updateId: string }];
+/**
+ * An ingest answering `script`'s statuses in turn (202 takes the update, another status is sent with `errorBody`),
+ * then 403 while `keyRefused` is set (the key revoked; the test flips it) and 202 otherwise.
+ */
+function scriptedAnswers(script: number[], opts: { keyRefused?: boolean; errorBody?: string } = {}) {
+  const answers = [...script];
+  const errorBody = opts.errorBody ?? '{"error":"forbidden"}';
+  const scripted: { keyRefused: boolean; handler: Handler } = {
+    keyRefused: opts.keyRefused ?? false,
+    handler: (body, q, res) => {
+      const status = answers.shift() ?? (scripted.keyRefused ? 403 : 202);
+      if (status === 202) return accept(body, q, res);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(errorBody);
+    },
+  };
+  return scripted;
+}
 
 describe('StatusPusher', () => {
   it('sends one update as an object and many as a batch, with the key as a bearer token', async () => {
@@ -445,13 +462,9 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
   );
 
   it('drops nothing when the key is refused (403) in the middle of a halving (a replica still taking it a moment)', async () => {
-    const answers = [403, 202]; // [1-4] refused, [1,2] taken by a replica that has not heard of the revocation yet
-    let keyRefused = true;
-    handler = (body, q, res) => {
-      const status = answers.shift() ?? (keyRefused ? 403 : 202);
-      if (status === 202) return accept(body, q, res);
-      res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"forbidden"}');
-    };
+    // [1-4] refused, [1,2] taken by a replica that has not heard of the revocation yet
+    const key = scriptedAnswers([403, 202], { keyRefused: true });
+    handler = key.handler;
     const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50, maxBatch: 4 });
     const dropped = droppedBy(p);
     for (let i = 1; i <= 4; i++) p.enqueue(update(i));
@@ -461,22 +474,18 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
       // Before: [3,4] 403, [3] 403, dropped on the evidence of [1,2] taken before it was refused.
       expect(dropped).toEqual([]);
       expect(p.pending).toBe(2);
-      keyRefused = false;
+      key.keyRefused = false;
       await p.drained();
       expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 0 });
     } finally {
-      keyRefused = false;
+      key.keyRefused = false;
       await p.stop();
     }
   });
 
   it('drops nothing on a 403 that flickers (ingest replicas disagreeing on a key: 403, 202 past it, 403 again)', async () => {
-    const answers = [403, 202, 403]; // [good] refused, [other] taken by another replica, [good] refused again
-    handler = (body, q, res) => {
-      const status = answers.shift() ?? 202;
-      if (status === 202) return accept(body, q, res);
-      res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"forbidden"}');
-    };
+    // [good] refused, [other] taken by another replica, [good] refused again
+    handler = scriptedAnswers([403, 202, 403]).handler;
     const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20, maxBatch: 1 });
     const dropped = droppedBy(p);
     p.enqueue(update(1));
@@ -493,13 +502,9 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
   });
 
   it('drops nothing when the key is refused (403) after a halving was cut by an outage (503)', async () => {
-    const answers = [403, 202, 503]; // [1-4] refused, [1,2] taken, [3,4] the ingest away; then the key revoked
-    let keyRefused = true;
-    handler = (body, q, res) => {
-      const status = answers.shift() ?? (keyRefused ? 403 : 202);
-      if (status === 202) return accept(body, q, res);
-      res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"x"}');
-    };
+    // [1-4] refused, [1,2] taken, [3,4] the ingest away; then the key revoked
+    const key = scriptedAnswers([403, 202, 503], { keyRefused: true, errorBody: '{"error":"x"}' });
+    handler = key.handler;
     const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50, maxBatch: 4 });
     const dropped = droppedBy(p);
     for (let i = 1; i <= 4; i++) p.enqueue(update(i));
@@ -509,21 +514,18 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
       // Before: [3,4] halved to [3], dropped on the evidence of [1,2] taken before the outage.
       expect(dropped).toEqual([]);
       expect(p.pending).toBe(2);
-      keyRefused = false;
+      key.keyRefused = false;
       await p.drained();
       expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 0 });
     } finally {
-      keyRefused = false;
+      key.keyRefused = false;
       await p.stop();
     }
   });
 
   it('drops nothing when the key is refused (403) after an earlier refusal passed', async () => {
-    let refuse = 1; // the first request refused once (a filter's moment), then the key revoked later
-    handler = (body, q, res) =>
-      refuse-- > 0
-        ? res.writeHead(403, { 'content-type': 'application/json' }).end('{"error":"forbidden"}')
-        : accept(body, q, res);
+    const key = scriptedAnswers([403]); // the first request refused once (a filter's moment), then the key revoked later
+    handler = key.handler;
     const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 50, maxBatch: 4 });
     const dropped = droppedBy(p);
     for (let i = 1; i <= 4; i++) p.enqueue(update(i));
@@ -535,17 +537,17 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
       await p.drained();
       expect(dropped).toEqual([]);
       // A whole batch taken since the halving: its evidence is over. The key revoked now refuses everything.
-      refuse = Number.POSITIVE_INFINITY;
+      key.keyRefused = true;
       for (let i = 9; i <= 12; i++) p.enqueue(update(i));
       await new Promise((r) => setTimeout(r, 300));
       // Before: [9-12] halved down to [9], dropped on the old evidence that the endpoint takes others.
       expect(dropped).toEqual([]);
       expect(p.pending).toBe(4);
-      refuse = 0;
+      key.keyRefused = false;
       await p.drained();
       expect(p.stats).toMatchObject({ accepted: 12, droppedRefused: 0 });
     } finally {
-      refuse = 0;
+      key.keyRefused = false;
       await p.stop();
     }
   });
