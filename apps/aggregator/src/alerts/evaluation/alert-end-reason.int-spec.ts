@@ -1,35 +1,11 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import {
-  ExchangeName,
-  Messages,
-  RoutingKey,
-  TargetKind,
-  type AlertStateChangedPayload,
-  type Envelope,
-  type HostMetricsPayload,
-} from '@fleetwatch/contracts';
+import { Messages, TargetKind, type AlertStateChangedPayload, type HostMetricsPayload } from '@fleetwatch/contracts';
 import { emailMessage, webhookBody, type ChannelNotification, type WebhookBody } from '@fleetwatch/alerting';
 import { LiveStateStore } from '@fleetwatch/live-state';
-import { createLogger } from '@fleetwatch/observability';
-import {
-  AlertConfigRepository,
-  AlertDeliveriesRepository,
-  AlertEvaluationReaderRepository,
-  AlertEventsRepository,
-  AlertStatesRepository,
-  closeSqlPool,
-  createSqlPool,
-  TargetStatesRepository,
-  type SqlPool,
-} from '@fleetwatch/persistence';
+import { closeSqlPool, createSqlPool, type SqlPool } from '@fleetwatch/persistence';
 import { waitFor } from '@fleetwatch/testing';
-import { createIsolatedTestSite, startAggregator, type TestSite } from '../../aggregator.int-helpers';
-import { AlertConfigLoader } from './alert-config.loader';
-import { ALERT_EVALUATOR_LEASE_NAME } from './alert-evaluation.providers';
-import { AlertEvaluator } from './alert-evaluator.service';
-import { AlertEventsRelay } from './alert-events.relay';
-import { AlertMetricsReader } from './alert-metrics.reader';
-import { alertsOf, putRule } from './alert-evaluation.int-helpers';
+import { startAggregator, type TestSite } from '../../aggregator.int-helpers';
+import { alertsOf, createAlertEvaluationSite, evaluatorOutsideModule, putRule } from './alert-evaluation.int-helpers';
 
 // Why an alert ended reaches the people who read about it: a disk alert whose mount disappeared from the host's samples
 // (the host still reporting) ends, after its 5-minute grace, as `series_absent` — in alert_events, on
@@ -66,16 +42,9 @@ function sample(disks: Record<string, number>, at: number): HostMetricsPayload {
 }
 
 beforeAll(async () => {
-  site = await createIsolatedTestSite('alert-end', { AGGREGATOR_BATCH_WAIT_MS: '5' });
-  await site.bus.consumer
-    .consume(
-      {
-        name: 'test.alert-end.alert-state-changed',
-        bindings: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.AlertStateChanged }],
-      },
-      async (envelope: Envelope) => void published.push(envelope.payload as AlertStateChangedPayload),
-    )
-    .waitUntilActive(15_000);
+  site = await createAlertEvaluationSite('alert-end', (envelope) =>
+    published.push(envelope.payload as AlertStateChangedPayload),
+  );
   await putRule(site.pg, RULE, {
     name: 'Disk full',
     selector: { kinds: [TargetKind.Host] },
@@ -110,23 +79,7 @@ it('an alert whose series went absent ends as series_absent in the history, on t
   // An evaluator on the test's clock takes over (as at a failover): the states continue from Postgres.
   let clock = Date.now() + 2000;
   const store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
-  const evaluator = new AlertEvaluator(
-    new AlertConfigLoader(new AlertConfigRepository(pool), new AlertEvaluationReaderRepository(pool)),
-    new AlertStatesRepository(pool),
-    new AlertDeliveriesRepository(pool),
-    new TargetStatesRepository(pool),
-    new AlertMetricsReader(store, new AlertEvaluationReaderRepository(pool)),
-    createLogger('aggregator', 'silent', process.stderr),
-    {
-      holder: 'test',
-      site: 'test',
-      externalURL: 'https://fleet.example.com',
-      leaseName: ALERT_EVALUATOR_LEASE_NAME,
-      resyncMs: 60_000,
-      now: () => clock,
-    },
-    new AlertEventsRelay(site.bus.publisher, new AlertEventsRepository(pool), createLogger('aggregator', 'silent')),
-  );
+  const evaluator = evaluatorOutsideModule(site, pool, { externalURL: 'https://fleet.example.com', now: () => clock });
   await evaluator.tick();
   expect((await alertsOf(site.pg, RULE)).map((a) => a.state)).toEqual(['firing', 'firing']);
 

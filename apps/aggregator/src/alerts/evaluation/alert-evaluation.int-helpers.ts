@@ -1,17 +1,93 @@
-// Shared by the alert evaluation integration specs: configuration rows written as the configuration owner
-// writes them (validated with the shared contract), config.changed as it publishes it, and reads of what
-// the evaluator decided (alert_states) and queued (alert_delivery_queue, or the delivery log once sent).
+// Shared by the alert evaluation integration specs: a site of their own following alert.state-changed, an evaluator
+// built outside the aggregator module, configuration rows written as the configuration owner writes them (validated
+// with the shared contract), config.changed as it publishes it, and reads of what the evaluator decided
+// (alert_states) and queued (alert_delivery_queue, or the delivery log once sent).
 import { createHash, randomUUID } from 'node:crypto';
 import {
   alertRuleSpecSchema,
+  ExchangeName,
   maintenanceWindowSpecSchema,
   Messages,
+  RoutingKey,
   silenceSpecSchema,
   type AlertRuleInput,
+  type Envelope,
   type MaintenanceWindowInput,
   type SilenceInput,
 } from '@fleetwatch/contracts';
-import type { SqlClient, TestSite } from '../../aggregator.int-helpers';
+import { LiveStateStore } from '@fleetwatch/live-state';
+import { createLogger } from '@fleetwatch/observability';
+import {
+  AlertConfigRepository,
+  AlertDeliveriesRepository,
+  AlertEvaluationReaderRepository,
+  AlertEventsRepository,
+  AlertStatesRepository,
+  TargetStatesRepository,
+  type SqlPool,
+} from '@fleetwatch/persistence';
+import { createIsolatedTestSite, type SqlClient, type TestSite } from '../../aggregator.int-helpers';
+import { AlertConfigLoader } from './alert-config.loader';
+import { ALERT_EVALUATOR_LEASE_NAME } from './alert-evaluation.providers';
+import { AlertEvaluator } from './alert-evaluator.service';
+import { AlertEventsRelay } from './alert-events.relay';
+import { AlertMetricsReader } from './alert-metrics.reader';
+
+/**
+ * A site of the spec's own (database, vhost, Redis prefix; AGGREGATOR_BATCH_WAIT_MS 5) where every
+ * alert.state-changed published is given to `onStateChanged`, from a queue `test.<name>.alert-state-changed`
+ * bound before this resolves.
+ */
+export async function createAlertEvaluationSite(
+  name: string,
+  onStateChanged: (envelope: Envelope) => void,
+): Promise<TestSite> {
+  const site = await createIsolatedTestSite(name, { AGGREGATOR_BATCH_WAIT_MS: '5' });
+  try {
+    await site.bus.consumer
+      .consume(
+        {
+          name: `test.${name}.alert-state-changed`,
+          bindings: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.AlertStateChanged }],
+        },
+        async (envelope: Envelope) => onStateChanged(envelope),
+      )
+      .waitUntilActive(15_000);
+  } catch (e) {
+    await site.dispose();
+    throw e;
+  }
+  return site;
+}
+
+/**
+ * An evaluator built as the aggregator module builds it, outside the module (no lifecycle, no delivery worker): on
+ * `pool` and the site's Redis and bus, logging nothing; `now` is its clock (a test's own, or the wall clock).
+ */
+export function evaluatorOutsideModule(
+  site: TestSite,
+  pool: SqlPool,
+  options: { externalURL?: string; now?: () => number } = {},
+): AlertEvaluator {
+  const store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
+  return new AlertEvaluator(
+    new AlertConfigLoader(new AlertConfigRepository(pool), new AlertEvaluationReaderRepository(pool)),
+    new AlertStatesRepository(pool),
+    new AlertDeliveriesRepository(pool),
+    new TargetStatesRepository(pool),
+    new AlertMetricsReader(store, new AlertEvaluationReaderRepository(pool)),
+    createLogger('aggregator', 'silent', process.stderr),
+    {
+      holder: 'test',
+      site: 'test',
+      externalURL: options.externalURL ?? '',
+      leaseName: ALERT_EVALUATOR_LEASE_NAME,
+      resyncMs: 60_000,
+      now: options.now ?? Date.now,
+    },
+    new AlertEventsRelay(site.bus.publisher, new AlertEventsRepository(pool), createLogger('aggregator', 'silent')),
+  );
+}
 
 let version = 1;
 const hash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');

@@ -1,44 +1,22 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import {
-  ExchangeName,
   InstanceKind,
   Messages,
-  RoutingKey,
   type AlertStateChangedPayload,
-  type Envelope,
   TargetKind,
   TargetStatus,
   type AlertRuleInput,
   type StatusChangedPayload,
 } from '@fleetwatch/contracts';
-import { LiveStateStore } from '@fleetwatch/live-state';
-import { createLogger } from '@fleetwatch/observability';
-import {
-  AlertConfigRepository,
-  AlertDeliveriesRepository,
-  AlertEvaluationReaderRepository,
-  AlertEventsRepository,
-  AlertStatesRepository,
-  closeSqlPool,
-  createSqlPool,
-  TargetStatesRepository,
-  type SqlPool,
-} from '@fleetwatch/persistence';
+import { closeSqlPool, createSqlPool, type SqlPool } from '@fleetwatch/persistence';
 import { waitFor } from '@fleetwatch/testing';
-import {
-  count,
-  createIsolatedTestSite,
-  startAggregator,
-  statusUpdate,
-  type TestSite,
-} from '../../aggregator.int-helpers';
-import { AlertConfigLoader } from './alert-config.loader';
+import { count, startAggregator, statusUpdate, type TestSite } from '../../aggregator.int-helpers';
 import { ALERT_EVALUATOR, ALERT_EVALUATOR_LEASE_NAME } from './alert-evaluation.providers';
-import { AlertEvaluator, EvaluatorFencedError } from './alert-evaluator.service';
-import { AlertEventsRelay } from './alert-events.relay';
-import { AlertMetricsReader } from './alert-metrics.reader';
+import { EvaluatorFencedError, type AlertEvaluator } from './alert-evaluator.service';
 import {
   configChanged,
+  createAlertEvaluationSite,
+  evaluatorOutsideModule,
   history,
   notified,
   putRule,
@@ -110,17 +88,9 @@ async function firing(target: string) {
 }
 
 beforeAll(async () => {
-  site = await createIsolatedTestSite('alert-eval', { AGGREGATOR_BATCH_WAIT_MS: '5' });
-  await site.bus.consumer
-    .consume(
-      {
-        name: 'test.alert-eval.alert-state-changed',
-        bindings: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.AlertStateChanged }],
-      },
-      async (envelope: Envelope) =>
-        void published.push({ id: envelope.id, payload: envelope.payload as AlertStateChangedPayload }),
-    )
-    .waitUntilActive(15_000);
+  site = await createAlertEvaluationSite('alert-eval', (envelope) =>
+    published.push({ id: envelope.id, payload: envelope.payload as AlertStateChangedPayload }),
+  );
   await putRule(site.pg, RULE, ruleSpec(CHANNELS));
   await start();
   await waitFor(() => evaluatorOf(apps[0]).active, { timeoutMs: 15_000, description: 'evaluator active' });
@@ -479,26 +449,7 @@ it("a rule's groupBy changed while its alert fires: its old group is told it end
 
 describe('fencing', () => {
   let pool: SqlPool;
-  const evaluator = () => {
-    const store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
-    return new AlertEvaluator(
-      new AlertConfigLoader(new AlertConfigRepository(pool), new AlertEvaluationReaderRepository(pool)),
-      new AlertStatesRepository(pool),
-      new AlertDeliveriesRepository(pool),
-      new TargetStatesRepository(pool),
-      new AlertMetricsReader(store, new AlertEvaluationReaderRepository(pool)),
-      createLogger('aggregator', 'silent', process.stderr),
-      {
-        holder: 'test',
-        site: 'test',
-        externalURL: '',
-        leaseName: ALERT_EVALUATOR_LEASE_NAME,
-        resyncMs: 60_000,
-        now: Date.now,
-      },
-      new AlertEventsRelay(site.bus.publisher, new AlertEventsRepository(pool), createLogger('aggregator', 'silent')),
-    );
-  };
+  const evaluator = () => evaluatorOutsideModule(site, pool);
 
   beforeAll(async () => {
     for (const app of [...apps]) await stop(app);
