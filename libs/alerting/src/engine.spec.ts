@@ -224,6 +224,42 @@ describe('alert state machine (Prometheus `for` semantics)', () => {
       expect(end.transition).toMatchObject({ from: 'firing', to: 'resolved', reason: 'series_absent' });
     });
 
+    it('the grace scales with how often the target reports: two of its intervals, never under 5 min', () => {
+      const r = rule({ for: '0s' });
+      const tenMin = 10 * MIN;
+      const { last } = run(r, [
+        { at: 0, active: true },
+        { at: 60, active: false, absent: true },
+      ]);
+      const since = T0 + 60 * SEC;
+      const absent = { active: false, value: null, absent: true };
+      const at = (now: number, reportIntervalMs: number | null) =>
+        stepAlert(r, last, absent, identity(r), { now, reportIntervalMs });
+      // A check run every 10 min: a gap of 5 min (or 19:59) is one missed run, not its data gone.
+      expect(at(since + ABSENT_SERIES_GRACE_MS, tenMin).state).toBe(last);
+      expect(at(since + 2 * tenMin - 1, tenMin).state).toBe(last);
+      expect(nextDueAt(r, last, tenMin)).toBe(since + 2 * tenMin);
+      const end = at(since + 2 * tenMin, tenMin);
+      expect(end.state).toMatchObject({ state: 'resolved', resolvedAt: since + 2 * tenMin });
+      expect(end.notifications.map((n) => [n.kind, n.endReason, n.absentSince])).toEqual([
+        ['resolved', 'series_absent', since],
+      ]);
+      // The history is told since when too.
+      expect(end.transition).toMatchObject({
+        from: 'firing',
+        to: 'resolved',
+        reason: 'series_absent',
+        absentSince: since,
+      });
+      // A host sampling every 15 s (or an interval unknown): the 5 minutes.
+      expect(at(since + ABSENT_SERIES_GRACE_MS, 15 * SEC).state?.state).toBe('resolved');
+      expect(at(since + ABSENT_SERIES_GRACE_MS, null).state?.state).toBe('resolved');
+      expect(nextDueAt(r, last, 15 * SEC)).toBe(since + ABSENT_SERIES_GRACE_MS);
+      // Hourly: two hours.
+      expect(at(since + 2 * 60 * MIN - 1, 60 * MIN).state).toBe(last);
+      expect(at(since + 2 * 60 * MIN, 60 * MIN).state?.state).toBe('resolved');
+    });
+
     it('a keepFiringFor longer than the grace counts instead', () => {
       const { outcomes } = run(rule({ for: '0s', keepFiringFor: '10m' }), [
         { at: 0, active: true },

@@ -13,9 +13,9 @@ import { absentGraceMs, RESOLVED_RETENTION_MS, type AlertIdentity, type Compiled
 //
 // A sample may say the series is absent (a metric series missing from this evaluation while its target still
 // reports): missing data is not "condition false". A pending or firing alert keeps its state — a pending one does not
-// fire on no data, nor is it dropped — until the series has been absent for absentGraceMs (5 min, or keepFiringFor if
-// longer); then it ends with the reason 'series_absent'. A firing alert already kept up by keepFiringFor (its last
-// figure said the condition stopped) goes on counting that down.
+// fire on no data, nor is it dropped — until the series has been absent for absentGraceMs (5 min, two of the target's
+// report intervals, or keepFiringFor: the longest); then it ends with the reason 'series_absent'. A firing alert
+// already kept up by keepFiringFor (its last figure said the condition stopped) goes on counting that down.
 //
 // Every end of an alert (resolved, or a pending one dropped) carries why (contracts' ALERT_END_REASONS): its
 // condition cleared, its series absent past the grace, or what the sample says made it not hold (the caller's
@@ -83,7 +83,7 @@ export interface AlertNotification {
   at: number;
   /** A resolved notification: why the alert ended (absent in notifications stored before it existed). */
   endReason?: AlertEndReason;
-  /** Ended as series_absent: since when the series was missing (for "no data for 5 min"). */
+  /** Ended as series_absent: since when the series was missing (for "no data for 20 min"). */
   absentSince?: number;
 }
 
@@ -99,6 +99,8 @@ export interface AlertTransition {
   at: number;
   /** Set when the alert ended (resolved, or a pending one dropped): why (its condition cleared, its series absent …). */
   reason?: AlertEndReason;
+  /** Ended as series_absent: since when the series was missing (the history's "no data for 20 min"). */
+  absentSince?: number;
 }
 
 export interface AlertStepContext {
@@ -108,6 +110,8 @@ export interface AlertStepContext {
    * due, with the labels the notification would carry.
    */
   isMuted?: (labels: Readonly<Record<string, string>>) => boolean;
+  /** How often the alert's target reports its figures (TargetObservation.reportIntervalMs): the absent grace scales. */
+  reportIntervalMs?: number | null;
 }
 
 export interface AlertStepResult {
@@ -140,7 +144,7 @@ export function stepAlert(
   ) {
     // No figure: the alert keeps its state for the grace, then ends as "series absent".
     const since = prev.absentSince ?? now;
-    if (now - since < absentGraceMs(rule)) {
+    if (now - since < absentGraceMs(rule, ctx.reportIntervalMs)) {
       if (prev.absentSince !== since) next = { ...prev, absentSince: since };
     } else {
       reason = 'series_absent';
@@ -195,6 +199,7 @@ export function stepAlert(
     reason ??= sample.endReason ?? 'condition_cleared';
   // From resolved straight back to pending/firing is a new episode: report it as such.
   const changed = from !== to || (prev !== undefined && next !== undefined && next.activeAt !== prev.activeAt);
+  const absentSince = reason === 'series_absent' ? (prev?.absentSince ?? undefined) : undefined;
   const transitionOf = (s: AlertSeriesState): AlertTransition => ({
     key: s.key,
     ruleId: s.ruleId,
@@ -206,6 +211,7 @@ export function stepAlert(
     value: next?.value ?? prev?.value ?? null,
     at: now,
     ...(reason ? { reason } : {}),
+    ...(absentSince !== undefined ? { absentSince } : {}),
   });
   const transition = changed ? transitionOf((next ?? prev) as AlertSeriesState) : null;
 
@@ -220,12 +226,7 @@ export function stepAlert(
   } else if (next?.state === 'resolved' && from === 'firing' && next.lastSentAt !== null) {
     // A receiver that was told "firing" is always told "resolved", even under a silence: otherwise its
     // incident would stay open forever.
-    notifications = [
-      notificationOf('resolved', next, now, {
-        reason: reason ?? 'condition_cleared',
-        absentSince: reason === 'series_absent' ? (prev?.absentSince ?? undefined) : undefined,
-      }),
-    ];
+    notifications = [notificationOf('resolved', next, now, { reason: reason ?? 'condition_cleared', absentSince })];
   }
   return { state: next, notifications, transition };
 }
@@ -262,14 +263,19 @@ export function notificationOf(
 
 /**
  * When this alert next needs an evaluation even if nothing changes (pending → firing, keepFiringFor
- * running out, a repeat, the end of retention); null when only a change can move it.
+ * running out, a repeat, the end of retention, of an absent series' grace — which scales with how often its target
+ * reports, `reportIntervalMs`); null when only a change can move it.
  */
-export function nextDueAt(rule: CompiledAlertRule, s: AlertSeriesState | undefined): number | null {
+export function nextDueAt(
+  rule: CompiledAlertRule,
+  s: AlertSeriesState | undefined,
+  reportIntervalMs?: number | null,
+): number | null {
   if (!s) return null;
   // Absent (and not kept firing already): the grace's end, when it ends as "series absent".
   const absentEnd =
     s.absentSince !== undefined && s.absentSince !== null && s.keepFiringSince === null
-      ? s.absentSince + absentGraceMs(rule)
+      ? s.absentSince + absentGraceMs(rule, reportIntervalMs)
       : null;
   switch (s.state) {
     case 'pending':

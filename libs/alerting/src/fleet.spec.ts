@@ -173,6 +173,43 @@ describe('fleet evaluation', () => {
     ]);
   });
 
+  it("a series missing from a target that reports every 10 min keeps its alert for two intervals (the target's grace)", () => {
+    const lag = compileAlertRule(
+      ruleOf('lag', {
+        name: 'Lag',
+        condition: {
+          type: 'metric',
+          metric: { kind: 'check_metric', name: 'lag', labels: {} },
+          op: 'above',
+          threshold: 30,
+        },
+      }),
+    );
+    const every10 = (lagSeconds: number | null): ObservedTarget => ({
+      target: targetOf('check:db'),
+      observation: {
+        status: TargetStatus.Up,
+        metrics: lagSeconds === null ? [] : [{ kind: 'check_metric', name: 'lag', labels: {}, value: lagSeconds }],
+        reportIntervalMs: 10 * MIN,
+      },
+    });
+    const states = new Map<string, AlertSeriesState>();
+    applyChanges(states, evaluateFleet({ rules: [lag], states, now: T0 }, [every10(120)]).changed);
+    applyChanges(states, evaluateFleet({ rules: [lag], states, now: T0 + 10 * MIN }, [every10(null)]).changed);
+    // Five minutes, nineteen: one run missed, not its data gone — no RESOLVED (then a new FIRING).
+    for (const after of [5 * MIN, 20 * MIN - 1]) {
+      const kept = evaluateFleet({ rules: [lag], states, now: T0 + 10 * MIN + after }, [every10(null)]);
+      expect([kept.changed.size, kept.notifications, kept.transitions]).toEqual([0, [], []]);
+    }
+    const gone = evaluateFleet({ rules: [lag], states, now: T0 + 30 * MIN }, [every10(null)]);
+    expect(gone.notifications.map((n) => [n.kind, n.endReason, n.absentSince])).toEqual([
+      ['resolved', 'series_absent', T0 + 10 * MIN],
+    ]);
+    expect(gone.transitions.map((t) => [`${t.from}>${t.to}`, t.reason, t.absentSince])).toEqual([
+      ['firing>resolved', 'series_absent', T0 + 10 * MIN],
+    ]);
+  });
+
   it("a deleted rule's alerts end in the history: firing → resolved, pending → inactive; a resolved one says nothing", () => {
     const states = new Map<string, AlertSeriesState>();
     applyChanges(

@@ -74,13 +74,13 @@ function evaluateOne(
       const sample: AlertSample = notReporting
         ? { active, value: null, endReason: notReporting }
         : { active, value: null };
-      step(input, out, seen, rule, target, prev, sample, NO_LABELS, isMuted);
+      step(input, out, seen, rule, target, observation, prev, sample, NO_LABELS, isMuted);
       continue;
     }
     for (const sample of sampleCondition(condition, observation)) {
       const prev = find(rule.id, target.id, seriesSuffix(sample.seriesLabels));
       if (!prev && !sample.active) continue;
-      step(input, out, seen, rule, target, prev, sample, sample.seriesLabels, isMuted);
+      step(input, out, seen, rule, target, observation, prev, sample, sample.seriesLabels, isMuted);
     }
   }
 }
@@ -93,6 +93,7 @@ function step(
   seen: Set<AlertSeriesState> | null,
   rule: CompiledAlertRule,
   target: AlertTarget,
+  observation: TargetObservation,
   prev: AlertSeriesState | undefined,
   sample: AlertSample,
   seriesLabels: Readonly<Record<string, string>>,
@@ -105,6 +106,7 @@ function step(
   const r = stepAlert(rule, prev, sample, identity, {
     now: input.now,
     isMuted: isMuted ? (labels) => isMuted(labels, target.id) : undefined,
+    reportIntervalMs: observation.reportIntervalMs,
   });
   collect(out, prev?.key ?? identity().key, prev, r);
 }
@@ -142,7 +144,8 @@ const REPORTING: ReadonlySet<string> = new Set([TargetStatus.Up, TargetStatus.Do
 
 /**
  * Why an alert of this rule has no series in this evaluation. `series_absent` when it is only missing a figure (a late
- * sample, a missed scrape, a disk or GPU gone from one sample) — kept as it is for a grace (engine: absentGraceMs) —
+ * sample, a missed scrape, a disk or GPU gone from one sample) — kept as it is for a grace (engine: absentGraceMs, longer
+ * for a target that reports less often) —
  * rather than gone: the target is observed, still reports (UP, DOWN, PARTIAL), and the rule, enabled, still selects it
  * and reads the series the alert began on (its condition not edited to another metric since; a state stored before
  * states recorded it ends at once, as before, as series_absent too). Otherwise what took the series away: a target
@@ -232,13 +235,16 @@ export function evaluateFleet(input: EvaluationInput, targets: Iterable<Observed
         });
       continue;
     }
-    const why = whySeriesMissing(rule, prev, observed.get(prev.targetId));
+    const its = observed.get(prev.targetId);
+    const why = whySeriesMissing(rule, prev, its);
     const sample: AlertSample = why.grace
       ? { active: false, value: null, absent: true }
       : { active: false, value: null, endReason: why.reason };
     const r = stepAlert(rule, prev, sample, prev, {
       now: input.now,
       isMuted: isMuted ? (labels) => isMuted(labels, prev.targetId) : undefined,
+      // The grace scales with how often the target reports: a check run hourly misses its figures for longer.
+      reportIntervalMs: its?.observation.reportIntervalMs,
     });
     collect(out, key, prev, r);
   }

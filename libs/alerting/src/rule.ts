@@ -14,13 +14,33 @@ export const RESOLVED_RETENTION_MS = 15 * 60_000;
 /**
  * How long a metric alert's series may be missing from the evaluations of a target that still reports (UP, DOWN,
  * PARTIAL) before the alert ends as "series absent" (Prometheus' lookback window): a late sample or a missed scrape is
- * a gap in the data, not the condition ceasing to hold. A rule's longer `keepFiringFor` counts instead.
+ * a gap in the data, not the condition ceasing to hold. At least this; longer for a target that reports less often
+ * (ABSENT_SERIES_GRACE_INTERVALS) and for a rule's longer `keepFiringFor`.
  */
 export const ABSENT_SERIES_GRACE_MS = 5 * 60_000;
 
-/** How long this rule's alerts keep their state while their series is missing (ABSENT_SERIES_GRACE_MS). */
-export function absentGraceMs(rule: Pick<CompiledAlertRule, 'keepFiringForMs'>): number {
-  return Math.max(ABSENT_SERIES_GRACE_MS, rule.keepFiringForMs);
+/**
+ * A target that reports every N (a check's interval, a host's sampling interval) keeps its alerts' state this many N
+ * while a series is missing: a check run every 10 minutes (or hourly) whose one run read nothing, or whose figures come
+ * only with its runs, has a gap of one interval — ended after 5 minutes, its firing alert sent a false RESOLVED, then a
+ * new FIRING. As many intervals as the target takes to turn STALE (its deadline: two intervals).
+ */
+export const ABSENT_SERIES_GRACE_INTERVALS = 2;
+
+/**
+ * How long this rule's alerts of a target keep their state while their series is missing: ABSENT_SERIES_GRACE_MS, or
+ * ABSENT_SERIES_GRACE_INTERVALS of the target's report interval (`reportIntervalMs`, when known), or the rule's
+ * keepFiringFor — the longest.
+ */
+export function absentGraceMs(
+  rule: Pick<CompiledAlertRule, 'keepFiringForMs'>,
+  reportIntervalMs?: number | null,
+): number {
+  const byInterval =
+    reportIntervalMs !== undefined && reportIntervalMs !== null && reportIntervalMs > 0
+      ? ABSENT_SERIES_GRACE_INTERVALS * reportIntervalMs
+      : 0;
+  return Math.max(ABSENT_SERIES_GRACE_MS, rule.keepFiringForMs, byInterval);
 }
 
 /** A rule with its durations read and its selector prepared, once per configuration version. */

@@ -22,6 +22,11 @@ export interface MetricSeries {
 export interface TargetObservation {
   status: TargetStatus;
   metrics?: readonly MetricSeries[];
+  /**
+   * How often the target reports its figures (ms): a check's interval, a host's sampling interval. A series missing
+   * from them keeps its alert's state for a grace that scales with it (absentGraceMs). Absent/null: not known.
+   */
+  reportIntervalMs?: number | null;
 }
 
 /** Result of testing a condition on one series: whether it holds, and the value to report. */

@@ -1,5 +1,5 @@
 import { TargetIds, TargetKind, TargetStatus, type HostMetricsPayload } from '@fleetwatch/contracts';
-import type { Observation } from '@fleetwatch/domain';
+import { hostStaleReason, type Observation } from '@fleetwatch/domain';
 import type { HostMetricRow } from '@fleetwatch/persistence';
 
 /** A host turns STALE after two missed sampling intervals plus this slack (sampling time, bus latency). */
@@ -33,7 +33,7 @@ export function mapHostSample(
     ? {
         at: heard + 2 * p.intervalSeconds * 1000 + HOST_STALE_SLACK_MS,
         expireTo: TargetStatus.Stale,
-        reason: `no metrics within 2 × ${p.intervalSeconds}s`,
+        reason: hostStaleReason(p.intervalSeconds),
       }
     : {
         at: heard + staleAfterSeconds * 1000,

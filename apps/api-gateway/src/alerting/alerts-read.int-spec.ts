@@ -359,13 +359,14 @@ describe('GET /api/v1/alerts/history', () => {
     // As the evaluator records them, in its decision's transactions: one alert's episode, another's pending cleared.
     const events = new AlertEventsRepository(pool);
     const changes = [
-      ['default.target-down', 'check:web', 'inactive', 'pending', NOW - 600_000, undefined],
-      ['default.target-down', 'check:web', 'pending', 'firing', NOW - 540_000, undefined],
-      ['host-cpu', 'check:api', 'inactive', 'pending', NOW - 300_000, undefined],
-      ['host-cpu', 'check:api', 'pending', 'inactive', NOW - 200_000, 'condition_cleared'],
-      ['default.target-down', 'check:web', 'firing', 'resolved', NOW - 100_000, 'series_absent'],
+      ['default.target-down', 'check:web', 'inactive', 'pending', NOW - 600_000, undefined, undefined],
+      ['default.target-down', 'check:web', 'pending', 'firing', NOW - 540_000, undefined, undefined],
+      ['host-cpu', 'check:api', 'inactive', 'pending', NOW - 300_000, undefined, undefined],
+      ['host-cpu', 'check:api', 'pending', 'inactive', NOW - 200_000, 'condition_cleared', undefined],
+      // Its series missing for 20 minutes (two intervals of a check run every 10).
+      ['default.target-down', 'check:web', 'firing', 'resolved', NOW - 100_000, 'series_absent', NOW - 1_300_000],
     ] as const;
-    for (const [rule, target, from, to, at, endReason] of changes)
+    for (const [rule, target, from, to, at, endReason, absentSince] of changes)
       await runInSqlTransaction(pool, (tx) =>
         events.insertMany(tx, [
           {
@@ -378,6 +379,7 @@ describe('GET /api/v1/alerts/history', () => {
             value: rule === 'host-cpu' ? 97.5 : null,
             at,
             endReason,
+            absentSince,
           },
         ]),
       );
@@ -405,6 +407,14 @@ describe('GET /api/v1/alerts/history', () => {
     });
     // Why each ended: the figures back, or the data gone; changes that ended nothing carry none.
     expect(res.body.items.map((e) => e.endReason)).toEqual(['series_absent', 'condition_cleared', null, null, null]);
+    // And as a person reads it, with how long the data was missing when the alert ended without it.
+    expect(res.body.items.map((e) => e.endReasonText)).toEqual([
+      'series absent (no data for 20 min)',
+      'condition cleared',
+      null,
+      null,
+      null,
+    ]);
     expect(res.body.nextCursor).toBeNull();
   });
 

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
+  alertEndReasonText,
   ALERT_LIST_STATES,
   CHANNEL_TYPES,
   maintenanceWindowSpecSchema,
@@ -151,6 +152,9 @@ export class AlertsReadService {
         value: r.value !== null && Number.isFinite(r.value) ? r.value : null,
         at: iso(r.at) as string,
         endReason: r.endReason ?? null,
+        endReasonText: r.endReason
+          ? alertEndReasonText(r.endReason, r.absentSince !== null ? r.at - r.absentSince : null)
+          : null,
       })),
       nextCursor:
         rows.length > query.limit ? `${Math.round(page[page.length - 1].at)}_${page[page.length - 1].id}` : null,

@@ -165,6 +165,35 @@ describe('notification of a grouping flush', () => {
     expect(alertLine(deleted.alerts[0])).toBe('Web is resolved — resolved: rule deleted');
   });
 
+  it('a summary template that says why the alert ended is not told it again: the reason appears once', () => {
+    const absent: AlertNotification = {
+      ...engineNotification('resolved'),
+      endReason: 'series_absent',
+      absentSince: T0 + 5 * MIN - ABSENT_SERIES_GRACE_MS,
+    };
+    const once = (summary: string, notification: AlertNotification = absent) => {
+      const templated = compileAlertRule({ ...rule.rule, annotations: { summary } });
+      const n = notificationOfFlush(
+        { ...flush([]), resolved: [notification] },
+        { ...lookup('Web'), rule: () => templated },
+      );
+      return { line: alertLine(n.alerts[0]), mail: emailMessage({ from: 'a@x', to: ['b@x'] }, n) };
+    };
+    const text = '{{ target.name }} {{ alert.state }}{% if alert.endReason %}: {{ alert.endReasonText }}{% endif %}';
+    const withText = once(text);
+    expect(withText.line).toBe('Web resolved: series absent (no data for 5 min)');
+    expect(withText.mail.text.split('series absent').length - 1).toBe(1);
+    expect(withText.mail.html.split('series absent').length - 1).toBe(1);
+    // The code alone says it too (a template of its own wording keyed on it).
+    expect(once('{{ target.name }} ended: {{ alert.endReason }}').line).toBe('Web ended: series_absent');
+    // A summary that does not say it still gets the line.
+    expect(once('{{ target.name }} is {{ alert.state }}').line).toBe(
+      'Web is resolved — resolved: series absent (no data for 5 min)',
+    );
+    const deleted = { ...engineNotification('resolved'), endReason: 'rule_deleted' as const };
+    expect(once(text, deleted).line).toBe('Web resolved: rule deleted');
+  });
+
   it.each(['{{ 7 | plus: 1 }}', '{% include "/etc/passwd" %}', '{{ target.constructor }}'])(
     'template syntax in a target name (%j) comes out as text',
     (name) => {

@@ -236,12 +236,20 @@ export function endReasonLine(a: Pick<NotificationAlert, 'status' | 'endReason' 
 
 /**
  * An alert's one-line description: its summary annotation, else its name and target; a resolved alert that ended
- * without its figures recovering says why ("… — resolved: series absent (no data for 5 min)").
+ * without its figures recovering says why ("… — resolved: series absent (no data for 5 min)") — unless its summary
+ * already does (a template that prints `alert.endReasonText` or `alert.endReason`): the reason is said once.
  */
 export function alertLine(a: NotificationAlert): string {
   const summary = a.annotations['summary'] || a.annotations['description'];
   const target = a.labels['target'];
   const line = summary || `${a.labels['alertname'] ?? 'alert'}${target ? ` on ${target}` : ''}`;
   const ended = endReasonLine(a);
-  return ended ? `${line} — ${ended}` : line;
+  return ended && !(summary && saysEndReason(summary, a)) ? `${line} — ${ended}` : line;
+}
+
+/** Whether a rendered text already says why the alert ended: its reason as a person reads it, or its code. */
+function saysEndReason(text: string, a: Pick<NotificationAlert, 'endReason' | 'endReasonText'>): boolean {
+  if (!a.endReason) return false;
+  const reason = a.endReasonText || alertEndReasonText(a.endReason);
+  return text.includes(reason) || text.includes(a.endReason);
 }

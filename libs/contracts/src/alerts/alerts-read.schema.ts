@@ -230,6 +230,12 @@ export const alertHistoryEntrySchema = z.object({
    * changes recorded before reasons were kept (`alertEndReasonText` reads it).
    */
   endReason: alertEndReasonSchema.nullable(),
+  /**
+   * The end reason as a person reads it, with how long the data was missing when that is recorded ("series absent (no
+   * data for 20 min)": the grace scales with how often the target reports); null when `endReason` is. Absent from
+   * answers of servers before it existed (read `endReason` then).
+   */
+  endReasonText: z.string().nullable().optional(),
 });
 export type AlertHistoryEntry = z.infer<typeof alertHistoryEntrySchema>;
 

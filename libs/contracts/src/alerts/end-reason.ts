@@ -9,7 +9,10 @@ import { z } from 'zod';
 export const ALERT_END_REASONS = [
   /** Its condition stopped holding (the value back within the threshold, the status back), after keepFiringFor. */
   'condition_cleared',
-  /** A metric series missing from the figures of a target that still reports, for its grace (5 min or keepFiringFor). */
+  /**
+   * A metric series missing from the figures of a target that still reports, for its grace (5 min, two of the target's
+   * report intervals, or keepFiringFor: the longest).
+   */
   'series_absent',
   /** The target is no longer monitored (deleted, or gone from the evaluator's view). */
   'target_gone',

@@ -2,7 +2,17 @@ import { TargetStatus as S } from '@fleetwatch/contracts';
 import { expireDeadlines } from './expiry';
 import { foldObservations, type FoldItem } from './fold';
 import type { TargetSnapshot } from './target-state';
-import { failReasonOf, heartbeatStep, pingWindowOf, pingWindowReason } from './heartbeat';
+import {
+  CHECK_INTERVAL_CHANGED,
+  checkStaleReason,
+  failReasonOf,
+  heartbeatStep,
+  hostIntervalOf,
+  hostStaleReason,
+  pingWindowOf,
+  pingWindowReason,
+  reportIntervalOf,
+} from './heartbeat';
 
 // Heartbeat pings folded out of order: the edge stamps each ping when it receives it, and the
 // bus may deliver one later than a newer one (a client's retry, another ingest replica's slow
@@ -243,5 +253,37 @@ describe('failReasonOf', () => {
       output: 'backup failed\nmore',
     });
     expect(step).toMatchObject({ status: 'DOWN', reason: 'fail ping: backup failed' });
+  });
+});
+
+describe('how often a target reports (reportIntervalOf)', () => {
+  const at = (reason: string, expireTo: S = S.Stale) => ({
+    status: S.Up,
+    observedAt: 0,
+    lastSeen: 0,
+    latencyMs: null,
+    detail: null,
+    lifecycle: null,
+    deadline: { at: 1, expireTo, reason },
+    run: null,
+  });
+
+  it("is a probed check's interval, a host's sampling interval, as their STALE deadlines name them", () => {
+    expect(reportIntervalOf({ locations: { eu: at(checkStaleReason(600)) } })).toBe(600_000);
+    expect(reportIntervalOf({ locations: { eu: at(`${checkStaleReason(3600)} of the resume`) } })).toBe(3_600_000);
+    expect(reportIntervalOf({ locations: { eu: at(checkStaleReason(900) + CHECK_INTERVAL_CHANGED) } })).toBe(900_000);
+    expect(reportIntervalOf({ locations: { lab: at(hostStaleReason(15)) } })).toBe(15_000);
+    expect(hostIntervalOf(hostStaleReason(15))).toBe(15_000);
+  });
+
+  it('is the longest of its locations, and null when none says', () => {
+    expect(
+      reportIntervalOf({ locations: { eu: at(checkStaleReason(60)), us: at(checkStaleReason(300)), ap: at('x') } }),
+    ).toBe(300_000);
+    expect(reportIntervalOf({ locations: {} })).toBeNull();
+    expect(reportIntervalOf({ locations: { eu: { ...at(checkStaleReason(60)), deadline: null } } })).toBeNull();
+    expect(reportIntervalOf({ locations: { lab: at('no metrics for 90s') } })).toBeNull();
+    // A heartbeat monitor's ping window is DOWN, not STALE: it reports no figures.
+    expect(reportIntervalOf({ locations: { push: at(pingWindowReason(3600, 60), S.Down) } })).toBeNull();
   });
 });

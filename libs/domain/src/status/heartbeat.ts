@@ -1,5 +1,5 @@
 import { TargetStatus } from '@fleetwatch/contracts';
-import type { Deadline, LocationSnapshot } from './target-state';
+import type { Deadline, LocationSnapshot, TargetSnapshot } from './target-state';
 
 export type HeartbeatSignal = 'success' | 'start' | 'fail';
 
@@ -191,6 +191,32 @@ export const CHECK_INTERVAL_CHANGED = ' (the interval was changed)';
 export function checkIntervalOf(reason: string): number | undefined {
   const m = /^no result within 2 × (\d+)s/.exec(reason);
   return m ? Number(m[1]) * 1000 : undefined;
+}
+
+/** The reason of a host's STALE deadline, naming its sampling interval (hostIntervalOf reads it). */
+export function hostStaleReason(intervalSeconds: number): string {
+  return `no metrics within 2 × ${intervalSeconds}s`;
+}
+
+/** The sampling interval (ms) a host's STALE deadline was set with (hostStaleReason); undefined for any other. */
+export function hostIntervalOf(reason: string): number | undefined {
+  const m = /^no metrics within 2 × (\d+)s/.exec(reason);
+  return m ? Number(m[1]) * 1000 : undefined;
+}
+
+/**
+ * How often a target is expected to report (ms): the longest interval its locations' STALE deadlines were set with —
+ * a probed check's interval (checkIntervalOf), a host's sampling interval (hostIntervalOf). Null when none says
+ * (pushed instances, heartbeat monitors, a collector that does not send its interval, no deadline running).
+ */
+export function reportIntervalOf(target: Pick<TargetSnapshot, 'locations'>): number | null {
+  let longest: number | null = null;
+  for (const l of Object.values(target.locations)) {
+    if (l.deadline === null || l.deadline.expireTo !== TargetStatus.Stale) continue;
+    const ms = checkIntervalOf(l.deadline.reason) ?? hostIntervalOf(l.deadline.reason);
+    if (ms !== undefined && (longest === null || ms > longest)) longest = ms;
+  }
+  return longest;
 }
 
 /** The reason of a deadline that waits for the next ping, naming the schedule it was set with (pingWindowOf reads it). */

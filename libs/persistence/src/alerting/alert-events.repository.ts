@@ -8,7 +8,9 @@ import { clean, iso, jsonOrNull, ms } from '../sql-values';
 // of the decision that made them; an outbox row is deleted once `alert.state-changed` is confirmed by the broker, so a
 // crash between commit and publish leaves it for the relay instead of losing the publication. An event whose row
 // retention deletes takes its outbox row with it (ON DELETE CASCADE). An end carries its reason (end_reason, migration
-// 20261206200000_alert_event_end_reason): NULL on other changes and on rows recorded before it.
+// 20261206200000_alert_event_end_reason): NULL on other changes and on rows recorded before it. An end as series_absent
+// carries since when the series was missing too (absent_since, migration 20261207100000_alert_event_absent_since): how
+// long it had no data, which the reason alone does not tell (the grace scales with the target's report interval).
 
 export type AlertEventState = 'inactive' | 'pending' | 'firing' | 'resolved';
 
@@ -25,6 +27,8 @@ export interface AlertEventDraft {
   at: number;
   /** Why the alert ended (to resolved, or pending to inactive); absent or null otherwise. */
   endReason?: AlertEndReason | null;
+  /** Ended as series_absent: since when the series was missing (epoch ms); absent or null otherwise. */
+  absentSince?: number | null;
 }
 
 /** A stored alert event; `id` doubles as the id of its `alert.state-changed` message. */
@@ -32,6 +36,8 @@ export interface AlertEventRecord extends AlertEventDraft {
   id: string;
   /** Null when none (or one a newer version stored that this one does not know). */
   endReason: AlertEndReason | null;
+  /** Null when none (every change but an end as series_absent, and rows recorded before it was kept). */
+  absentSince: number | null;
 }
 
 interface EventRow {
@@ -45,10 +51,12 @@ interface EventRow {
   value: number | null;
   at: number;
   end_reason: string | null;
+  absent_since: number | null;
 }
 
 const COLUMNS = `e.id::text AS id, e.rule_id, e.target_id, e.fingerprint, e.from_state, e.to_state, e.labels, e.value,
-  (extract(epoch FROM e.occurred_at) * 1000)::float8 AS at, e.end_reason`;
+  (extract(epoch FROM e.occurred_at) * 1000)::float8 AS at, e.end_reason,
+  (extract(epoch FROM e.absent_since) * 1000)::float8 AS absent_since`;
 
 function toRecord(r: EventRow): AlertEventRecord {
   return {
@@ -62,6 +70,7 @@ function toRecord(r: EventRow): AlertEventRecord {
     value: r.value === null ? null : Number(r.value),
     at: ms(r.at) as number,
     endReason: alertEndReasonOf(r.end_reason),
+    absentSince: ms(r.absent_since),
   };
 }
 
@@ -98,16 +107,17 @@ export class AlertEventsRepository {
       value: finite(e.value),
       at: e.at,
       endReason: alertEndReasonOf(e.endReason),
+      absentSince: e.absentSince ?? null,
     }));
     try {
       await sqlExecute(
         tx,
         `WITH ins AS (
            INSERT INTO alert_events (id, rule_id, target_id, fingerprint, from_state, to_state, labels, value, occurred_at,
-             end_reason)
-           SELECT u.id, u.r, u.t, u.f, u.fs, u.ts, u.l::jsonb, u.v, u.a, u.er
+             end_reason, absent_since)
+           SELECT u.id, u.r, u.t, u.f, u.fs, u.ts, u.l::jsonb, u.v, u.a, u.er, u.abs
            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[],
-             $9::timestamptz[], $10::text[]) AS u(id, r, t, f, fs, ts, l, v, a, er)
+             $9::timestamptz[], $10::text[], $11::timestamptz[]) AS u(id, r, t, f, fs, ts, l, v, a, er, abs)
            RETURNING id
          )
          INSERT INTO alert_event_outbox (event_id) SELECT id FROM ins`,
@@ -122,6 +132,7 @@ export class AlertEventsRepository {
           records.map((e) => e.value),
           records.map((e) => iso(e.at)),
           records.map((e) => e.endReason),
+          records.map((e) => iso(e.absentSince)),
         ],
       );
       return records;

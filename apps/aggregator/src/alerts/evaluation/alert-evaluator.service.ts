@@ -38,7 +38,7 @@ import type { AlertConfigLoader, AlertConfigSet } from './alert-config.loader';
 import { emptyAlertConfig } from './alert-config.loader';
 import type { AlertMetricsReader, MetricsRead } from './alert-metrics.reader';
 import type { AlertHistorySink } from './alert-events.relay';
-import { TargetView } from './target-view';
+import { TargetView, type ViewedTarget } from './target-view';
 
 export interface AlertEvaluatorOptions {
   /** This replica's name on the lease's epoch row. */
@@ -171,7 +171,7 @@ export class AlertEvaluator {
   private isDue(s: AlertSeriesState, now: number): boolean {
     if (s.state === 'firing' && s.lastSentAt === null) return true; // muted: a silence may have ended
     const rule = this.config.rulesById.get(s.ruleId);
-    const due = rule ? nextDueAt(rule, s) : null;
+    const due = rule ? nextDueAt(rule, s, this.view.get(s.targetId)?.reportIntervalMs) : null;
     return due !== null && due <= now;
   }
 
@@ -179,8 +179,9 @@ export class AlertEvaluator {
    * Every rule against each of these targets, and — as the full tick does for the whole fleet — each of their alerts
    * whose series they no longer have: gone from live state with the target's figures (a host retired or turned STALE)
    * it resolves now, not at the next full tick (the 5-minute resync); missing from the figures of a target that still
-   * reports (a disk or GPU absent from one sample, a check's failed run) it keeps its state for the engine's grace and
-   * then ends as "series_absent" (nextDueAt brings it back then).
+   * reports (a disk or GPU absent from one sample, a check's failed run) it keeps its state for the engine's grace (two
+   * of the target's report intervals, at least 5 minutes) and then ends as "series_absent" (nextDueAt brings it back
+   * then).
    * Only these targets' states are looked at (one pass over the alert states, not the fleet). Targets the view no
    * longer has are left to the full tick.
    */
@@ -191,7 +192,7 @@ export class AlertEvaluator {
       const t = this.view.get(id);
       if (!t || wanted.has(id)) continue;
       wanted.add(id);
-      observed.push({ target: t.target, observation: { status: t.status, metrics: this.metrics.get(id) } });
+      observed.push(this.observedOf(t));
     }
     if (observed.length === 0) return { changed: new Map(), notifications: [], transitions: [] };
     const states = new Map<string, AlertSeriesState>();
@@ -357,8 +358,14 @@ export class AlertEvaluator {
   }
 
   private *observed(): Iterable<ObservedTarget> {
-    for (const t of this.view.values())
-      yield { target: t.target, observation: { status: t.status, metrics: this.metrics.get(t.target.id) } };
+    for (const t of this.view.values()) yield this.observedOf(t);
+  }
+
+  private observedOf(t: ViewedTarget): ObservedTarget {
+    return {
+      target: t.target,
+      observation: { status: t.status, metrics: this.metrics.get(t.target.id), reportIntervalMs: t.reportIntervalMs },
+    };
   }
 
   private lookup(): NotificationLookup {
@@ -434,6 +441,7 @@ export class AlertEvaluator {
           value: t.value,
           at: t.at,
           endReason: t.reason ?? null,
+          absentSince: t.absentSince ?? null,
         });
     let recorded: AlertEventRecord[] = [];
     try {

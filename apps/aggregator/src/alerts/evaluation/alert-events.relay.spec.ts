@@ -16,6 +16,7 @@ const event = (over: Partial<AlertEventRecord> = {}): AlertEventRecord => ({
   value: null,
   at: Date.UTC(2026, 11, 6, 12),
   endReason: null,
+  absentSince: null,
   ...over,
 });
 

@@ -39,6 +39,7 @@ function host(id: string, status: TargetStatus): ViewedTarget {
     target: { id: `host:${id}`, kind: TargetKind.Host, name: id, site: 's', tags: [], locations: ['eu'] },
     status,
     seq: 1,
+    reportIntervalMs: null,
   };
 }
 

@@ -1,6 +1,7 @@
 import { InstanceKind, TargetKind, TargetStatus, type StatusChangedPayload } from '@fleetwatch/contracts';
 import { compileSelector } from '@fleetwatch/alerting';
-import { applyObservation, type Observation, type TargetSnapshot } from '@fleetwatch/domain';
+import { applyObservation, checkStaleReason, type Observation, type TargetSnapshot } from '@fleetwatch/domain';
+import { mapHostSample } from '../../hosts/host-observation';
 import { checkSeries } from './alert-metrics.reader';
 import { TargetView } from './target-view';
 
@@ -147,6 +148,49 @@ describe("TargetView and a pushed instance 'removed'", () => {
     const back = applyObservation(removed.target, pod('running', TargetStatus.Up, 4000), policy);
     expect(view.applyEvents(payloads(back.events))).toEqual({ changed: [terminating.id], unknown: [] });
     expect(view.get(terminating.id)).toMatchObject({ status: TargetStatus.Up, seq: back.target.seq });
+  });
+});
+
+describe('TargetView: how often a target reports (the absent grace scales with it)', () => {
+  const policy = { downQuorumPct: 100 };
+  it("is a check's interval, a host's sampling interval, as their STALE deadlines say; null for a pushed instance", () => {
+    const check = applyObservation(
+      undefined,
+      {
+        targetId: 'check:db',
+        kind: TargetKind.Check,
+        name: 'db',
+        location: 'eu',
+        at: 1000,
+        status: TargetStatus.Up,
+        reason: 'check ok',
+        deadline: { at: 1_201_000, expireTo: TargetStatus.Stale, reason: checkStaleReason(600) },
+      },
+      policy,
+    ).target;
+    const sample = mapHostSample(
+      {
+        hostId: 'box',
+        location: 'lab',
+        sampledAt: new Date(1000).toISOString(),
+        intervalSeconds: 15,
+        cpu: { usagePct: 5, cores: 4, load1: 0.1, load5: 0.1, load15: 0.1 },
+        memory: { totalBytes: 8e9, usedBytes: 2e9, swapTotalBytes: 0, swapUsedBytes: 0 },
+        disks: [],
+        network: [],
+        gpus: [],
+        uptimeSeconds: 3600,
+        system: { hostname: 'box', platform: 'linux', arch: 'x64', collectorVersion: '0.1.0' },
+      },
+      'm-1',
+      90,
+    );
+    const host = applyObservation(undefined, sample.observation, policy).target;
+    const view = new TargetView('eu-site');
+    view.putSnapshots([check, host, snap('instance:web-1', TargetStatus.Up, 1)]);
+    expect(view.get('check:db')?.reportIntervalMs).toBe(600_000);
+    expect(view.get('host:box')?.reportIntervalMs).toBe(15_000);
+    expect(view.get('instance:web-1')?.reportIntervalMs).toBeNull();
   });
 });
 

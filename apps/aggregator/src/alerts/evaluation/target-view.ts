@@ -1,6 +1,6 @@
 import type { StatusChangedPayload, TargetStatus } from '@fleetwatch/contracts';
 import type { AlertTarget } from '@fleetwatch/alerting';
-import { isTombstone, type TargetSnapshot } from '@fleetwatch/domain';
+import { isTombstone, reportIntervalOf, type TargetSnapshot } from '@fleetwatch/domain';
 
 /** What the evaluator knows of one target: who it is (selection, labels) and its consensus status. */
 export interface ViewedTarget {
@@ -8,6 +8,11 @@ export interface ViewedTarget {
   status: TargetStatus;
   /** Last status event sequence applied: an older event (a backlog, a redelivery) changes nothing. */
   seq: number;
+  /**
+   * How often the target reports (ms; its STALE deadlines' interval, domain reportIntervalOf), null when not known: an
+   * absent series' grace scales with it. As of the last snapshot read (a resync picks up an interval changed since).
+   */
+  reportIntervalMs: number | null;
 }
 
 /** The target as the engine selects it: the site is this site's (targets carry none of their own). */
@@ -66,7 +71,12 @@ export class TargetView {
         continue;
       }
       if (prev && prev.seq > s.seq) continue;
-      this.targets.set(s.id, { target: alertTargetOf(s, this.site), status: s.status, seq: s.seq });
+      this.targets.set(s.id, {
+        target: alertTargetOf(s, this.site),
+        status: s.status,
+        seq: s.seq,
+        reportIntervalMs: reportIntervalOf(s),
+      });
       if (!prev || prev.status !== s.status) changed.push(s.id);
     }
     return changed;

@@ -155,4 +155,21 @@ describe('why a change ended its alert', () => {
     // A change that ended nothing, or one recorded before reasons were kept: nothing shown.
     expect([endReasonLabel(entry('d')), endedWithoutRecovery(entry('d'))]).toEqual(['', false]);
   });
+
+  it('says how long the data was missing, as the API reads it out ("no data for 20 min")', () => {
+    const absent = entry('a', {
+      from: 'firing',
+      to: 'resolved',
+      endReason: 'series_absent',
+      endReasonText: 'series absent (no data for 20 min)',
+    });
+    expect([endReasonLabel(absent), endedWithoutRecovery(absent)]).toEqual([
+      'series absent (no data for 20 min)',
+      true,
+    ]);
+    // From a gateway before the text existed (or a change without one): the reason alone.
+    const older = entry('b', { from: 'firing', to: 'resolved', endReason: 'series_absent', endReasonText: null });
+    expect(endReasonLabel(older)).toBe('series absent');
+    expect(endReasonLabel(entry('c', { endReasonText: null }))).toBe('');
+  });
 });

@@ -115,11 +115,12 @@ export function formatAlertValue(value: number | null): string {
 export const changeText = (e: Pick<AlertHistoryEntry, 'from' | 'to'>) => `${e.from} → ${e.to}`;
 
 /**
- * Why a change ended its alert, as the Reason column reads it ("condition cleared", "series absent", "rule deleted");
- * '' for a change that ended nothing, and for one recorded before reasons were kept.
+ * Why a change ended its alert, as the Reason column reads it ("condition cleared", "series absent (no data for 20
+ * min)", "rule deleted"): the API's text, which says how long the data was missing when that is recorded; the reason
+ * alone from a gateway before it. '' for a change that ended nothing, and for one recorded before reasons were kept.
  */
-export const endReasonLabel = (e: Pick<AlertHistoryEntry, 'endReason'>): string =>
-  e.endReason ? alertEndReasonText(e.endReason) : '';
+export const endReasonLabel = (e: Pick<AlertHistoryEntry, 'endReason' | 'endReasonText'>): string =>
+  e.endReason ? e.endReasonText || alertEndReasonText(e.endReason) : '';
 
 /** The alert ended without its figures recovering (its data gone, its target, its rule): shown as a warning. */
 export const endedWithoutRecovery = (e: Pick<AlertHistoryEntry, 'endReason'>): boolean =>
