@@ -110,10 +110,11 @@ async function freePort(taken = new Set()) {
   let low = 32_768;
   try {
     const n = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    if (Number.isInteger(n) && n > 11_000) low = n;
+    if (Number.isInteger(n) && n > 1024) low = n;
   } catch {
     // not Linux: the usual default
   }
+  if (low <= 10_001) throw new Error(`the kernel's ephemeral ports start at ${low}: pass --base-port PORT`);
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
     if (taken.has(port)) continue;
@@ -474,11 +475,11 @@ async function main() {
           }
         });
       }
-      child.on('exit', (code, signal) => {
+      // 'close', not 'exit': its stdio is read to the end by then, so the tail holds its last words (the error).
+      child.on('close', (code, signal) => {
         // One service stopping (a person or a test stopping a member) leaves the rest running.
-        if (stopping) return;
-        say(`${site.name}/${svc.name} exited (${signal ?? code}); the other services keep running`);
-        if (code !== 0 && entry.stderrTail.length)
+        if (!stopping) say(`${site.name}/${svc.name} exited (${signal ?? code}); the other services keep running`);
+        if (code !== null && code !== 0 && entry.stderrTail.length)
           fail(
             `${site.name}/${svc.name}'s last lines on stderr (all of its output: ${logFile}):\n` +
               entry.stderrTail.map((l) => `    ${l}`).join('\n'),

@@ -2,6 +2,7 @@ import { getEventListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InstanceKind } from '@fleetwatch/contracts';
+import { freePortBlock } from '@fleetwatch/testing';
 import { backoffDelayMs, nextRetryDelayMs, retryAfterMs } from './backoff';
 import { parseEnv } from '@fleetwatch/config';
 import { pusherMetrics } from './daemon';
@@ -125,9 +126,8 @@ describe('StatusPusher', () => {
       req.resume();
       req.on('end', () => res.writeHead(202).end('{}'));
     });
-    await new Promise<void>((r) => spare.listen(0, '127.0.0.1', r));
-    const port = (spare.address() as AddressInfo).port;
-    await new Promise((r) => spare.close(r));
+    // Below the kernel's ephemeral range: no outgoing connection takes it before the server binds it.
+    const port = await freePortBlock(1);
     const p = new StatusPusher({ url: `http://127.0.0.1:${port}`, apiKey: 'k', log, baseDelayMs: 20, maxDelayMs: 100 });
     p.start();
     p.enqueue(update(1));

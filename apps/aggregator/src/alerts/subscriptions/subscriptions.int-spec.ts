@@ -11,7 +11,7 @@ import {
 } from '@fleetwatch/contracts';
 import { verifyWebhookSignature, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from '@fleetwatch/alerting';
 import { generateSealingKeyText, SecretSealer, subscriptionSecretContext } from '@fleetwatch/persistence';
-import { waitFor } from '@fleetwatch/testing';
+import { freePortBlock, waitFor } from '@fleetwatch/testing';
 import { createIsolatedTestSite, startAggregator, statusUpdate, type TestSite } from '../../aggregator.int-helpers';
 
 // Issue 18, status-change subscriptions in one running aggregator, on the real bus and database: a target
@@ -55,13 +55,11 @@ function receiver(received: Received[]): (req: IncomingMessage, res: ServerRespo
 const listen = (server: Server, port = 0) =>
   new Promise<number>((r) => server.listen(port, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
 
-/** A port nothing listens on now (the OS's pick, released at once). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  const port = await listen(probe);
-  await new Promise((r) => probe.close(r));
-  return port;
-}
+/**
+ * A port nothing listens on now, bound only later by the test: drawn below the kernel's ephemeral range
+ * (freePortBlock), where no outgoing connection of the aggregator's can take it meanwhile.
+ */
+const freePort = (): Promise<number> => freePortBlock(1);
 
 let site: TestSite;
 let app: INestApplicationContext;
