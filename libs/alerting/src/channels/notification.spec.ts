@@ -192,6 +192,25 @@ describe('notification of a grouping flush', () => {
     );
     const deleted = { ...engineNotification('resolved'), endReason: 'rule_deleted' as const };
     expect(once(text, deleted).line).toBe('Web resolved: rule deleted');
+    // Decided from the template: a webhook body does not carry the flag (its alerts are the receiver's contract).
+    const templated = compileAlertRule({ ...rule.rule, annotations: { summary: text } });
+    const n = notificationOfFlush({ ...flush([]), resolved: [absent] }, { ...lookup('Web'), rule: () => templated });
+    expect(n.alerts[0].lineSaysEndReason).toBe(true);
+    expect(Object.keys((JSON.parse(webhookBody('hook', n)) as WebhookBody).alerts[0])).not.toContain(
+      'lineSaysEndReason',
+    );
+  });
+
+  // Review of 5180a9d7 (saysEndReason): only a summary that prints the reason says it, not one whose own words match it.
+  it('a summary whose own wording contains the reason\'s words (not printing it) still gets the "— resolved: …" line', () => {
+    const paused: AlertNotification = { ...engineNotification('resolved'), endReason: 'target_paused' };
+    const summary = '{{ target.name }} is {{ alert.state }} (planned work? set the target paused first)';
+    const templated = compileAlertRule({ ...rule.rule, annotations: { summary } });
+    const n = notificationOfFlush({ ...flush([]), resolved: [paused] }, { ...lookup('Web'), rule: () => templated });
+    // Without the line the receiver reads a recovery: nothing says the check was paused rather than back up.
+    expect(alertLine(n.alerts[0])).toBe(
+      'Web is resolved (planned work? set the target paused first) — resolved: target paused',
+    );
   });
 
   it.each(['{{ 7 | plus: 1 }}', '{% include "/etc/passwd" %}', '{{ target.constructor }}'])(

@@ -33,6 +33,13 @@ export interface NotificationAlert {
    */
   endReason?: AlertEndReason;
   endReasonText?: string;
+  /**
+   * The template of the annotation its line shows (summary, else description) prints `alert.endReason` or
+   * `alert.endReasonText`: the line does not add "— resolved: …" again. Read from the template, not the rendered text
+   * (a summary whose own words happen to match a reason, "set the target paused first", still gets the line). Left
+   * out of webhook bodies.
+   */
+  lineSaysEndReason?: boolean;
 }
 
 export interface ChannelNotification {
@@ -100,17 +107,27 @@ export function notificationAlertOf(
     },
     rule: { id: n.ruleId, name: compiled?.rule.name ?? n.ruleId },
   };
+  const annotations = compiled ? renderAnnotations(compiled.rule.annotations, ctx, budget) : {};
+  const shown = annotations['summary'] ? 'summary' : annotations['description'] ? 'description' : null;
+  const lineSaysEndReason =
+    endReason !== undefined && shown !== null && printsEndReason(compiled?.rule.annotations[shown] ?? '');
   return {
     status,
     labels: { ...n.labels },
-    annotations: compiled ? renderAnnotations(compiled.rule.annotations, ctx, budget) : {},
+    annotations,
     startsAt: iso(n.firedAt ?? n.activeAt) as string,
     endsAt: status === 'resolved' ? iso(n.resolvedAt ?? n.at) : null,
     fingerprint: n.fingerprint,
     value: n.value,
     generatorURL: `${trimSlash(lookup.externalURL)}/alerts/${encodeURIComponent(n.fingerprint)}`,
     ...(endReason ? { endReason, endReasonText } : {}),
+    ...(lineSaysEndReason ? { lineSaysEndReason } : {}),
   };
+}
+
+/** Whether a template prints the alert's end reason (`alert.endReason`, `alert.endReasonText`, `alert["endReason"]`). */
+function printsEndReason(template: string): boolean {
+  return /\balert\s*(?:\.\s*|\[\s*["'])endReason/.test(template);
 }
 
 /** The message of one grouping flush (libs/alerting grouping) for its channel. */
@@ -237,19 +254,12 @@ export function endReasonLine(a: Pick<NotificationAlert, 'status' | 'endReason' 
 /**
  * An alert's one-line description: its summary annotation, else its name and target; a resolved alert that ended
  * without its figures recovering says why ("… — resolved: series absent (no data for 5 min)") — unless its summary
- * already does (a template that prints `alert.endReasonText` or `alert.endReason`): the reason is said once.
+ * template prints it already (lineSaysEndReason): the reason is said once.
  */
 export function alertLine(a: NotificationAlert): string {
   const summary = a.annotations['summary'] || a.annotations['description'];
   const target = a.labels['target'];
   const line = summary || `${a.labels['alertname'] ?? 'alert'}${target ? ` on ${target}` : ''}`;
   const ended = endReasonLine(a);
-  return ended && !(summary && saysEndReason(summary, a)) ? `${line} — ${ended}` : line;
-}
-
-/** Whether a rendered text already says why the alert ended: its reason as a person reads it, or its code. */
-function saysEndReason(text: string, a: Pick<NotificationAlert, 'endReason' | 'endReasonText'>): boolean {
-  if (!a.endReason) return false;
-  const reason = a.endReasonText || alertEndReasonText(a.endReason);
-  return text.includes(reason) || text.includes(a.endReason);
+  return ended && !(summary && a.lineSaysEndReason) ? `${line} — ${ended}` : line;
 }

@@ -44,7 +44,10 @@ function clipAnnotations(a: Record<string, string>): Record<string, string> {
 
 /** The body's JSON text, with as many alerts as the bounds allow (always at least one). */
 export function webhookBody(receiver: string, n: ChannelNotification): string {
-  const alerts = n.alerts.map((a) => ({ ...a, annotations: clipAnnotations(a.annotations) }));
+  const alerts = n.alerts.map(({ lineSaysEndReason: _line, ...a }) => ({
+    ...a,
+    annotations: clipAnnotations(a.annotations),
+  }));
   const base: WebhookBody = {
     version: WEBHOOK_BODY_VERSION,
     groupKey: n.groupKey,
