@@ -136,6 +136,30 @@ describe('PublicStatusService: the public budget and the cache', () => {
     });
   });
 
+  it('an outage whose change is dated ahead of the clock is listed from now, not from the future', async () => {
+    const ahead = clock.t + 120_000;
+    const s = new PublicStatusService(
+      {
+        findBySlug: async () => ({
+          spec: {
+            published: true,
+            components: [{ name: 'API', description: '', tags: [], targetIds: ['check:a'] }],
+            announcements: [],
+          },
+        }),
+        selectTargets: async () => ({ sample: [{ targetId: 'check:a', status: 'DOWN' }], statuses: ['DOWN'] }),
+        changesSince: async () => ({
+          initial: new Map([['check:a', 'UP']]),
+          changes: [{ targetId: 'check:a', at: ahead, to: 'DOWN' }],
+        }),
+      } as unknown as StatusPagesRepository,
+      { cacheMs: 15_000, perAddressPerMinute: 120, now: () => clock.t },
+    );
+    const { page } = await s.view('ahead');
+    expect(page.components[0].state).toBe('outage');
+    expect(page.incidents).toEqual([{ component: 'API', state: 'outage', startedAt: page.generatedAt, endedAt: null }]);
+  });
+
   it('keeps slugs that name no page apart: a flood of unknown slugs does not push a built page out', async () => {
     const s = service();
     await s.view('public');

@@ -180,7 +180,7 @@ export class PublicStatusService {
         })),
       });
       const spans = targets.flatMap((t) =>
-        incidentsOf(initial.get(t.targetId) ?? null, byTarget.get(t.targetId) ?? [], from),
+        incidentsOf(initial.get(t.targetId) ?? null, byTarget.get(t.targetId) ?? [], from, now),
       );
       for (const s of mergeSpans(spans))
         incidents.push({

@@ -157,6 +157,39 @@ describe('incidentsOf', () => {
     ]);
   });
 
+  it('a change dated after now (a clock ahead: ingest takes minutes of skew) is in force now, not later', () => {
+    // The target is DOWN now (its live status says so), its change dated 2 minutes ahead of the page's clock: the
+    // page listed an outage that "started" in 2 minutes, and one UP dated ahead ended an outage in the future.
+    const now = at(1, 12);
+    const ahead = now + 120_000;
+    expect(incidentsOf(S.Up, [{ at: ahead, to: S.Down }], at(0), now)).toEqual([
+      { state: 'outage', start: now, end: null },
+    ]);
+    expect(
+      incidentsOf(
+        S.Up,
+        [
+          { at: at(1, 11), to: S.Down },
+          { at: ahead, to: S.Up },
+        ],
+        at(0),
+        now,
+      ),
+    ).toEqual([{ state: 'outage', start: at(1, 11), end: now }]);
+    // Both ahead: in force now, for no time yet — no incident of its own.
+    expect(
+      incidentsOf(
+        S.Up,
+        [
+          { at: ahead, to: S.Down },
+          { at: ahead + 1000, to: S.Up },
+        ],
+        at(0),
+        now,
+      ),
+    ).toEqual([]);
+  });
+
   it('an incident going on at the window start starts there', () => {
     expect(incidentsOf(S.Down, [{ at: at(0, 5), to: S.Stale }], at(0))).toEqual([
       { state: 'outage', start: at(0), end: at(0, 5) },

@@ -179,12 +179,14 @@ export interface IncidentSpan {
  * Incidents of one target: each stretch spent DOWN or PARTIAL, from the change that started it to
  * the next change to another status (a DOWN → PARTIAL change ends one and starts the next).
  * `initial` in force at `from`: an incident already going on then starts at `from`. `changes` in the order they
- * happened (the target's event sequence; see inEffect).
+ * happened (the target's event sequence; see inEffect). One dated after `now` (a clock ahead: ingest and collectors
+ * are allowed minutes of skew) is in force now — the target's live status already is it — not at its later time.
  */
 export function incidentsOf(
   initial: TargetStatus | null,
   changes: readonly StatusChange[],
   from: number,
+  now = Infinity,
 ): IncidentSpan[] {
   const out: IncidentSpan[] = [];
   let open: IncidentSpan | null = null;
@@ -192,7 +194,8 @@ export function incidentsOf(
     s === TargetStatus.Down ? 'outage' : s === TargetStatus.Partial ? 'degraded' : null;
   const s0 = stateOf(initial);
   if (s0) open = { state: s0, start: from, end: null };
-  for (const c of inEffect(changes)) {
+  for (const change of inEffect(changes)) {
+    const c = change.at > now ? { at: now, to: change.to } : change;
     if (c.at < from) continue;
     const s = stateOf(c.to);
     if (open && open.state === s) continue;

@@ -112,6 +112,27 @@ describe('StatusPagesRepository.changesSince', () => {
     expect(changes.filter((c) => c.targetId === 'check:calm').map((c) => c.to)).toEqual([S.Up]);
   });
 
+  it('a target with exactly perTarget changes in the window is not cut: its status at the start is known', async () => {
+    // UP for months, then one short outage (two changes) on a page whose budget is two changes a target: nothing
+    // was left out, so the days before the outage are up, not "no data".
+    await store('check:exact', [
+      [null, S.Up, FROM - 30 * 86_400 * SEC, 1],
+      [null, S.Down, FROM + 10 * SEC, 2],
+      [null, S.Up, FROM + 20 * SEC, 3],
+    ]);
+    const { initial, changes } = await repo.changesSince(['check:exact'], FROM, 2);
+    expect(initial.get('check:exact')).toBe(S.Up);
+    expect(changes.map((c) => c.to)).toEqual([S.Down, S.Up]);
+    // One more change in the window is more than the budget: cut to the newest two, nothing known before them.
+    await store('check:exact', [[null, S.Down, FROM + 30 * SEC, 4]]);
+    const cut = await repo.changesSince(['check:exact'], FROM, 2);
+    expect(cut.initial.has('check:exact')).toBe(false);
+    expect(cut.changes.map((c) => [c.to, (c.at - FROM) / SEC])).toEqual([
+      [S.Up, 20],
+      [S.Down, 30],
+    ]);
+  });
+
   it('events written by the fold (a slow probe folded after a faster one) read as the status the target holds', async () => {
     const policy = { downQuorumPct: 100 };
     const obs = (location: string, status: S, at: number): Observation => ({

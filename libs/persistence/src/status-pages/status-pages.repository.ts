@@ -179,17 +179,26 @@ export class StatusPagesRepository {
          WHERE target_id = t.id AND location IS NULL AND occurred_at >= $2
          ORDER BY occurred_at DESC, sequence DESC LIMIT $3) e
        ORDER BY t.id, e.sequence`,
-      [ids, start, perTarget],
+      [ids, start, perTarget + 1],
     ).catch((err: unknown) => rethrowSql(err));
+    // One more than perTarget read: a target with more is cut (its oldest by time, the one past the bound, dropped);
+    // one with exactly perTarget is whole (taken for cut, its status at the start was lost: "no data" before it).
     const counts = new Map<string, number>();
-    const first = new Map<string, string>();
+    for (const r of rows) counts.set(r.target_id, (counts.get(r.target_id) ?? 0) + 1);
+    const past = new Map<string, (typeof rows)[number]>();
     for (const r of rows) {
-      counts.set(r.target_id, (counts.get(r.target_id) ?? 0) + 1);
-      // Rows are in sequence order per target: the first is its oldest change kept.
-      if (!first.has(r.target_id)) first.set(r.target_id, r.sequence);
+      if ((counts.get(r.target_id) ?? 0) <= perTarget) continue;
+      const p = past.get(r.target_id);
+      const older =
+        !p || Number(r.at) < Number(p.at) || (Number(r.at) === Number(p.at) && BigInt(r.sequence) < BigInt(p.sequence));
+      if (older) past.set(r.target_id, r);
     }
-    // Cut (as many as perTarget kept): nothing is known before its oldest change kept, no status at the start.
-    const uncut = ids.filter((id) => (counts.get(id) ?? 0) < perTarget);
+    const kept = past.size === 0 ? rows : rows.filter((r) => past.get(r.target_id) !== r);
+    const first = new Map<string, string>();
+    // Rows are in sequence order per target: the first is its oldest change kept.
+    for (const r of kept) if (!first.has(r.target_id)) first.set(r.target_id, r.sequence);
+    // Cut: nothing is known before its oldest change kept, no status at the start.
+    const uncut = ids.filter((id) => !past.has(id));
     const before =
       uncut.length === 0
         ? []
@@ -205,7 +214,7 @@ export class StatusPagesRepository {
           ).catch((err: unknown) => rethrowSql(err));
     return {
       initial: new Map(before.map((r) => [r.target_id, r.to_status])),
-      changes: rows.map((r) => ({ targetId: r.target_id, at: Number(r.at), to: r.to_status })),
+      changes: kept.map((r) => ({ targetId: r.target_id, at: Number(r.at), to: r.to_status })),
     };
   }
 }
