@@ -3,26 +3,10 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Messages, TargetIds, TargetKind, type CheckResultPayload } from '@fleetwatch/contracts';
 import type { ChannelNotification } from '@fleetwatch/alerting';
 import { LiveStateStore } from '@fleetwatch/live-state';
-import { createLogger } from '@fleetwatch/observability';
-import {
-  AlertConfigRepository,
-  AlertDeliveriesRepository,
-  AlertEvaluationReaderRepository,
-  AlertEventsRepository,
-  AlertStatesRepository,
-  closeSqlPool,
-  createSqlPool,
-  TargetStatesRepository,
-  type SqlPool,
-} from '@fleetwatch/persistence';
+import { AlertEventsRepository, closeSqlPool, createSqlPool, type SqlPool } from '@fleetwatch/persistence';
 import { waitFor } from '@fleetwatch/testing';
 import { createIsolatedTestSite, startAggregator, type TestSite } from '../../aggregator.int-helpers';
-import { AlertConfigLoader } from './alert-config.loader';
-import { ALERT_EVALUATOR_LEASE_NAME } from './alert-evaluation.providers';
-import { AlertEvaluator } from './alert-evaluator.service';
-import { AlertEventsRelay } from './alert-events.relay';
-import { AlertMetricsReader } from './alert-metrics.reader';
-import { alertsOf, putRule } from './alert-evaluation.int-helpers';
+import { alertsOf, evaluatorOutsideModule, putRule } from './alert-evaluation.int-helpers';
 
 // The grace a missing series gets scales with how often its target reports: a check run every 10 minutes whose one
 // run read nothing (a failed probe) is a gap of one interval, not its data gone — its firing alert stays firing
@@ -99,24 +83,12 @@ it('a check run every 10 min whose run read nothing keeps its alert firing for t
 
   let clock = Date.now() + 1000;
   const store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
-  const evaluator = new AlertEvaluator(
-    new AlertConfigLoader(new AlertConfigRepository(pool), new AlertEvaluationReaderRepository(pool)),
-    new AlertStatesRepository(pool),
-    new AlertDeliveriesRepository(pool),
-    new TargetStatesRepository(pool),
-    new AlertMetricsReader(store, new AlertEvaluationReaderRepository(pool)),
-    createLogger('aggregator', 'silent', process.stderr),
-    {
-      holder: 'test',
-      site: 'test',
-      externalURL: 'https://fleet.example.com',
-      leaseName: ALERT_EVALUATOR_LEASE_NAME,
-      // Every tick a full one (as each resync makes it, every 5 min by default): each alert is evaluated, due or not.
-      resyncMs: 1,
-      now: () => clock,
-    },
-    new AlertEventsRelay(site.bus.publisher, new AlertEventsRepository(pool), createLogger('aggregator', 'silent')),
-  );
+  // Every tick a full one (as each resync makes it, every 5 min by default): each alert is evaluated, due or not.
+  const evaluator = evaluatorOutsideModule(site, pool, {
+    externalURL: 'https://fleet.example.com',
+    resyncMs: 1,
+    now: () => clock,
+  });
   await evaluator.tick();
   expect((await alertsOf(site.pg, RULE)).map((a) => a.state)).toEqual(['firing']);
 

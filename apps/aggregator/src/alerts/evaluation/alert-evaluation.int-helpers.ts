@@ -62,12 +62,13 @@ export async function createAlertEvaluationSite(
 
 /**
  * An evaluator built as the aggregator module builds it, outside the module (no lifecycle, no delivery worker): on
- * `pool` and the site's Redis and bus, logging nothing; `now` is its clock (a test's own, or the wall clock).
+ * `pool` and the site's Redis and bus, logging nothing; `now` is its clock (a test's own, or the wall clock);
+ * `resyncMs` how often a tick is a full one (1: every tick).
  */
 export function evaluatorOutsideModule(
   site: TestSite,
   pool: SqlPool,
-  options: { externalURL?: string; now?: () => number } = {},
+  options: { externalURL?: string; now?: () => number; resyncMs?: number } = {},
 ): AlertEvaluator {
   const store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
   return new AlertEvaluator(
@@ -82,7 +83,7 @@ export function evaluatorOutsideModule(
       site: 'test',
       externalURL: options.externalURL ?? '',
       leaseName: ALERT_EVALUATOR_LEASE_NAME,
-      resyncMs: 60_000,
+      resyncMs: options.resyncMs ?? 60_000,
       now: options.now ?? Date.now,
     },
     new AlertEventsRelay(site.bus.publisher, new AlertEventsRepository(pool), createLogger('aggregator', 'silent')),
