@@ -148,34 +148,6 @@ describe('applyLifecycle: resume', () => {
     expect(fresh.events.filter((e) => e.location === null).map((e) => [e.from, e.to])).toEqual([[S.Unknown, S.Up]]);
   });
 
-  it('the first location to report DOWN after the resume does not decide DOWN alone: PARTIAL until it is settled', () => {
-    const { target } = resumed();
-    const first = run([result('eu', false, 9000)], target);
-    // eu DOWN, us not heard since the resume: it was DOWN at once (a 'Target down' for one location's failure).
-    expect(first.target.status).toBe(S.Partial);
-    expect(run([result('us', false, 9100)], first.target).target.status).toBe(S.Down);
-    expect(run([result('us', true, 9100)], first.target).target.status).toBe(S.Partial);
-    // eu failing again while us stays silent: settled, DOWN (one interval later, not two).
-    expect(run([result('eu', false, 39_000)], first.target).target.status).toBe(S.Down);
-    // The silent one going STALE settles it too.
-    const r = expireDeadlines(new Map([[ID, first.target]]), [{ targetId: ID, location: 'us' }], deadline.at, policy);
-    expect(r.changed[0].status).toBe(S.Down);
-  });
-
-  it('a location added to a DOWN check leaves it DOWN, and the next failure changes nothing', () => {
-    const down = run([result('eu', false, 1000), result('us', false, 1000)]).target;
-    const added = applyLifecycle(
-      down,
-      lc('active', 2, 2000, { checkType: 'http', checkIntervalSeconds: 30, locations: ['eu', 'us', 'ap'] }),
-      policy,
-    );
-    expect(added.target.locations.ap.status).toBe(S.Unknown);
-    expect(added.target.status).toBe(S.Down);
-    const next = applyObservation(added.target, result('eu', false, 31_000), policy);
-    expect(next.target.status).toBe(S.Down);
-    expect(next.events.filter((e) => e.location === null)).toEqual([]);
-  });
-
   it('nothing heard within the deadline → STALE', () => {
     const { target } = resumed();
     const r = expireDeadlines(

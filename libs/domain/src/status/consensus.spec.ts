@@ -25,22 +25,6 @@ describe('consensusOf', () => {
     expect(consensusOf(statuses as S[], { downQuorumPct: quorum as number })).toBe(expected);
   });
 
-  it.each([
-    // Unsettled (the consensus UNKNOWN: created, resumed): UNKNOWN has yet to vote — not "all down", and part of the
-    // quorum's whole; STALE is not counted.
-    [[S.Down, S.Unknown], 100, S.Partial, S.Down],
-    [[S.Down, S.Unknown], 50, S.Down, S.Down],
-    [[S.Down, S.Unknown, S.Unknown], 50, S.Partial, S.Down],
-    [[S.Down, S.Down, S.Unknown], 50, S.Down, S.Down],
-    [[S.Down, S.Stale, S.Unknown], 100, S.Partial, S.Down],
-    [[S.Up, S.Unknown], 100, S.Up, S.Up],
-    [[S.Unknown, S.Unknown], 100, S.Unknown, S.Unknown],
-  ])('%j with quorum %d%%: %s while unsettled, %s once settled', (statuses, quorum, unsettled, settled) => {
-    const policy = { downQuorumPct: quorum as number };
-    expect(consensusOf(statuses as S[], policy, { unknownPending: true })).toBe(unsettled);
-    expect(consensusOf(statuses as S[], policy)).toBe(settled);
-  });
-
   it('a quorum met exactly is DOWN whatever the float rounding (29 of 100 down at 29 %, 29 of 50 at 58 %)', () => {
     const of = (down: number, total: number) => [
       ...Array.from({ length: down }, () => S.Down),

@@ -211,33 +211,6 @@ describe("a sender's clock stepped back: observations stamped before the held st
   });
 });
 
-describe('consensus while unsettled: an UNKNOWN location has yet to vote only until the consensus settles', () => {
-  // One instance id from two watchers (instance prefixes default to ''): one says it failed, the other keeps refreshing
-  // a state that says nothing of its health (a pod "pending", a node's "unknown"), so it never goes STALE.
-  const push = (location: string, status: S, at: number) =>
-    obs(location, status, at, {
-      targetId: 'instance:ns/web-0',
-      kind: TargetKind.Instance,
-      deadline: { at: at + 300_000, expireTo: S.Stale, reason: 'no update for 300s' },
-    });
-
-  it('failed at one location, UNKNOWN refreshed at the other: DOWN, and it stays DOWN (not PARTIAL for ever)', () => {
-    let r = fold([push('host-a', S.Down, 0), push('host-b', S.Unknown, 0)]);
-    expect(r.target.status).toBe(S.Down);
-    for (let at = 60_000; at <= 600_000; at += 60_000) {
-      r = fold([push('host-a', S.Down, at), push('host-b', S.Unknown, at)], r.target);
-      expect(r.target.status).toBe(S.Down);
-    }
-    expect(r.events).toEqual([]);
-  });
-
-  it('UNKNOWN reported first, then DOWN at the other: PARTIAL, DOWN on its next update', () => {
-    const first = fold([push('host-b', S.Unknown, 0), push('host-a', S.Down, 1000)]);
-    expect(first.target.status).toBe(S.Partial);
-    expect(fold([push('host-a', S.Down, 61_000)], first.target).target.status).toBe(S.Down);
-  });
-});
-
 describe('applyExpiry', () => {
   const deadline = { at: 5000, expireTo: S.Stale, reason: 'nothing heard for 5s' };
   const start = fold([obs('eu', S.Up, 1000, { deadline })]).target;

@@ -183,14 +183,11 @@ function withLocation(
 ): { target: TargetSnapshot; events: StatusEventDraft[] } {
   const previous = target.locations[location];
   const locations = { ...target.locations, [location]: next };
-  // Nothing settled yet (created, resumed: UNKNOWN): the locations not heard from have yet to vote — the first to
-  // report DOWN after a resume decided DOWN alone, a 'Target down' for one location's transient failure.
   const consensus = target.paused
     ? TargetStatus.Paused
     : consensusOf(
         Object.values(locations).map((l) => l.status),
         policyOf(target, policy),
-        { unknownPending: target.status === TargetStatus.Unknown },
       );
   const transitions = transitionsFor(location, previous?.status, next.status, target.status, consensus, reason);
   let seq = target.seq;
