@@ -348,4 +348,63 @@ describe('heartbeat pings in the aggregator', () => {
       expect.objectContaining({ reason: expect.stringMatching(/no ping within period \+ grace \(3s\)/) }),
     );
   });
+
+  it("a monitor's period cut: every later ping through a replica not yet told (the old schedule) counts with the new one, commit after commit", async () => {
+    const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: null });
+    const lifecycle = (version: number, intervalSeconds: number) =>
+      publishRequest(
+        Messages.CheckLifecycle,
+        {
+          checkId: m.monitorId,
+          targetId: m.targetId,
+          state: 'active',
+          version,
+          at: new Date().toISOString(),
+          name: 'job',
+          checkType: 'push',
+          tags: [],
+          intervalSeconds, // period + grace, as sync-orchestrator says it
+        },
+        { id: uuidv7() },
+      );
+    const window = async () =>
+      (
+        await site.pg.query<{ ms: number | null; version: number | null }>(
+          'SELECT ping_window_ms::float8 AS ms, ping_window_version AS version FROM target_states WHERE target_id = $1',
+          [m.targetId],
+        )
+      ).rows[0];
+    await site.bus.publisher.publishMany([ping(m, 'success', Date.now())]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Up, { description: 'UP' });
+    // Cut from an hour and a minute to 4 s; the pings below still carry the old schedule (each ping's, as the receiving
+    // replica cached it), and each is folded in a commit of its own: the window is read back from Postgres.
+    await site.bus.publisher.publishMany([lifecycle(2, 4)]);
+    await waitFor(async () => (await window())?.version === 2, { description: 'window stored' });
+    expect(await window()).toEqual({ ms: 4000, version: 2 });
+    const startedAt = Date.now();
+    await site.bus.publisher.publishMany([ping(m, 'start', startedAt)]);
+    await waitFor(async () => (await locations(m.targetId))[0]?.runStartedAt === startedAt, {
+      description: 'run open',
+    });
+    // The run (no max runtime) is due within the new period + grace of its start as heard, not an hour on.
+    expect((await locations(m.targetId))[0].deadlineAt).toBeLessThanOrEqual(Date.now() + 4000);
+    const finishedAt = Date.now();
+    await site.bus.publisher.publishMany([ping(m, 'success', finishedAt)]);
+    await waitFor(async () => (await runs(m.monitorId)).length === 1, { description: 'run finished' });
+    const [held] = await locations(m.targetId);
+    expect(held).toMatchObject({ status: 'UP', runStartedAt: null });
+    expect(held.deadlineAt).toBeGreaterThanOrEqual(finishedAt + 4000);
+    expect(held.deadlineAt).toBeLessThanOrEqual(Date.now() + 4000);
+    // The job stops: DOWN once the new period + grace have passed since its last ping.
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Down, {
+      timeoutMs: 12_000,
+      intervalMs: 50,
+      description: 'DOWN at the new period + grace',
+    });
+    expect(Date.now() - finishedAt).toBeGreaterThanOrEqual(4000);
+    expect(await downEvents(m.targetId)).toEqual([
+      expect.objectContaining({ location: 'push', reason: 'no ping within period + grace (4s)' }),
+      expect.objectContaining({ location: null, reason: 'location push: no ping within period + grace (4s)' }),
+    ]);
+  });
 });

@@ -61,6 +61,8 @@ function rowChanged(before: TargetSnapshot | undefined, after: TargetSnapshot): 
     (before.configVersion ?? null) !== (after.configVersion ?? null) ||
     (before.deletedAt ?? null) !== (after.deletedAt ?? null) ||
     (before.configuredLocations ?? []).join('\u0000') !== (after.configuredLocations ?? []).join('\u0000') ||
+    (before.pingWindowMs ?? null) !== (after.pingWindowMs ?? null) ||
+    (before.pingWindowVersion ?? null) !== (after.pingWindowVersion ?? null) ||
     before.tags.join('\u0000') !== after.tags.join('\u0000') ||
     JSON.stringify(before.labels) !== JSON.stringify(after.labels)
   );

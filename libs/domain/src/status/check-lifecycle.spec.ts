@@ -374,6 +374,72 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
     expect(changed(failed, 70_000)).toEqual(failed.locations.push);
   });
 
+  // Review of 7239ac8b (changedWindowOf): the new window wins only over the first plain success ping after the change.
+  describe('pings still carrying the old schedule after the change (hourly → daily)', () => {
+    const DAY = 86_400_000;
+    const after = (t: TargetSnapshot, items: FoldItem[]) =>
+      foldObservations(new Map([[ID, t]]), items, new Set(items.map((i) => i.id)), policy).targets.get(
+        ID,
+      ) as TargetSnapshot;
+    const withPeriod = (item: FoldItem, periodSeconds: number): FoldItem =>
+      item.type === 'ping' ? { ...item, ping: { ...item.ping, periodSeconds } } : item;
+    const daily = (t: TargetSnapshot) =>
+      applyLifecycle(t, lc('active', 2, 50_000, { checkType: 'push', pingWindowMs: DAY }), policy).target;
+    const downAfterAnHour = (t: TargetSnapshot, lastPingAt: number) =>
+      expireDeadlines(new Map([[ID, t]]), [{ targetId: ID, location: 'push' }], lastPingAt + 3_660_000, policy).changed;
+
+    it('a job that pings /start then success (both through the replica not yet told) counts with the new window', () => {
+      const t = after(daily(folded([hb('success', 1000)])), [hb('start', 60_000), hb('success', 120_000)]);
+      expect(t.locations.push.deadline?.at).toBe(120_000 + DAY);
+      expect(downAfterAnHour(t, 120_000)).toEqual([]);
+    });
+
+    it('a change that lands while a run is open: its success through the replica not yet told counts with the new window', () => {
+      const t = after(daily(folded([hb('success', 1000), hb('start', 2000)])), [hb('success', 120_000)]);
+      expect(t.locations.push.deadline?.at).toBe(120_000 + DAY);
+      expect(downAfterAnHour(t, 120_000)).toEqual([]);
+    });
+
+    it('a ping through a told replica, then one through a replica not yet told: still the new window', () => {
+      const t = after(daily(folded([hb('success', 1000)])), [
+        withPeriod(hb('success', 60_000), 86_340),
+        hb('success', 120_000),
+      ]);
+      expect(t.locations.push.deadline?.at).toBe(120_000 + DAY);
+      expect(downAfterAnHour(t, 120_000)).toEqual([]);
+    });
+
+    it('a run with no max runtime started through the replica not yet told is due within the new window', () => {
+      const start = hb('start', 60_000);
+      if (start.type !== 'ping') throw new Error('not a ping');
+      const noLimit: FoldItem = { ...start, ping: { ...start.ping, maxRuntimeSeconds: null } };
+      const t = after(daily(folded([hb('success', 1000)])), [noLimit]);
+      expect(t.locations.push.deadline).toEqual({
+        at: 60_000 + DAY,
+        expireTo: S.Down,
+        reason: 'no ping within period + grace (86400s)',
+      });
+    });
+
+    it('the target keeps the window with the version that said it; a later lifecycle that does not say one drops it', () => {
+      const t = daily(folded([hb('success', 1000)]));
+      expect(t).toMatchObject({ configVersion: 2, pingWindowMs: DAY, pingWindowVersion: 2 });
+      const untold = applyLifecycle(t, lc('active', 3, 60_000, { checkType: 'push' }), policy).target;
+      expect(untold).toMatchObject({ configVersion: 3, pingWindowMs: null, pingWindowVersion: null });
+      expect(after(untold, [hb('success', 120_000)]).locations.push.deadline?.at).toBe(120_000 + 3_660_000);
+    });
+
+    it("a window said by an older version than the target's (a replica of the version before applied the newer one): the ping's own", () => {
+      // What such a replica leaves: configVersion moved on, the window (not a column it knows) as it was.
+      const t = { ...daily(folded([hb('success', 1000)])), configVersion: 3 };
+      expect(after(t, [hb('success', 120_000)]).locations.push.deadline).toEqual({
+        at: 120_000 + 3_660_000,
+        expireTo: S.Down,
+        reason: 'no ping within period 3600s + grace 60s',
+      });
+    });
+  });
+
   it('a check that is not a heartbeat monitor (no pingWindowMs): its STALE deadlines are left as they are', () => {
     const t = upUp();
     expect(applyLifecycle(t, lc('active', 2, 50_000, { name: 'renamed' }), policy).target.locations).toEqual(

@@ -18,6 +18,7 @@ import {
   checkIntervalOf,
   checkStaleReason,
   HEARTBEAT_LOCATION,
+  pingWindowChangedReason,
   pingWindowOf,
 } from './heartbeat';
 
@@ -61,7 +62,9 @@ export interface CheckLifecycle {
   /**
    * A heartbeat monitor's (push check's) period + grace as configured by this version. A change moves the deadline of
    * a location waiting for its next ping to its last ping + this: the one set by the last ping used the period then,
-   * and a period cut from a week to an hour went DOWN only a week after the last ping (a longer one, too early).
+   * and a period cut from a week to an hour went DOWN only a week after the last ping (a longer one, too early). The
+   * target keeps it (TargetSnapshot.pingWindowMs) and every later ping counts with it, whatever schedule the ping
+   * carries (a status-ingest replica not yet told of the change sends the old one).
    */
   pingWindowMs?: number;
   /**
@@ -110,7 +113,7 @@ function withPingWindow(target: TargetSnapshot, windowMs: number | undefined): T
       deadline: {
         at,
         expireTo: TargetStatus.Down,
-        reason: `no ping within period + grace (${windowMs / 1000}s)`,
+        reason: pingWindowChangedReason(windowMs),
       },
     };
   }
@@ -159,6 +162,13 @@ function identity(target: TargetSnapshot, lc: CheckLifecycle): TargetSnapshot {
     configVersion: lc.version,
     configuredLocations: lc.locations ?? target.configuredLocations ?? null,
     downQuorumPct: lc.downQuorumPct !== undefined ? lc.downQuorumPct : (target.downQuorumPct ?? null),
+    // A heartbeat monitor's window as of this version; one not said (not a heartbeat monitor, a sender from before) is
+    // no longer known: pings count with their own again (configuredPingWindowOf).
+    ...(lc.pingWindowMs !== undefined
+      ? { pingWindowMs: lc.pingWindowMs, pingWindowVersion: lc.version }
+      : target.pingWindowMs !== undefined && target.pingWindowMs !== null
+        ? { pingWindowMs: null, pingWindowVersion: null }
+        : {}),
   };
 }
 
@@ -437,7 +447,7 @@ function awaitingFirstPing(target: TargetSnapshot, lc: CheckLifecycle, since: st
         deadline: {
           at: lc.at + windowMs,
           expireTo: TargetStatus.Down,
-          reason: `no ping within period + grace (${windowMs / 1000}s) of ${since}`,
+          reason: `${pingWindowChangedReason(windowMs)} of ${since}`,
         },
         run: null,
       },

@@ -4,6 +4,7 @@ import { heartbeatStep, type FinishedRun, type HeartbeatPing } from './heartbeat
 import { applyLifecycle, type CheckLifecycle } from './check-lifecycle';
 import {
   applyObservation,
+  configuredPingWindowOf,
   isTombstone,
   keepOneLocation,
   retireTarget,
@@ -146,7 +147,9 @@ export function foldObservations(
         events.push(...one.events);
       }
       const base = one?.target ?? before;
-      const step = heartbeatStep(base?.locations[item.location], item.ping);
+      // Counted with the window the monitor's configuration says when the target holds it, not the ping's own: the
+      // receiving replica's, which may not have heard of a change yet.
+      const step = heartbeatStep(base?.locations[item.location], item.ping, configuredPingWindowOf(base));
       result = applyObservation(
         base,
         {

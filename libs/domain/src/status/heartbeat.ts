@@ -69,9 +69,18 @@ export interface HeartbeatStep {
  * a deadline is DOWN. A finishing ping matches the open run when the run ids
  * agree (or either has none, and it is not from before the run's start). A start
  * from before the open run's (delivered late) leaves the open run alone.
+ *
+ * `configuredWindowMs`: the monitor's period + grace as its configuration says (configuredPingWindowOf), which wins
+ * over the schedule the ping carries — the receiving replica's, cached until it heard of a change. Counted with the
+ * old one, a job moved from hourly to daily went DOWN an hour on, one moved from weekly to hourly that then stopped
+ * only a week on; and every ping through a replica not yet told did so again (a `start`, a finish of a run open at the
+ * change, a ping after one through a replica told). undefined: the ping's own (a target told of none).
  */
-export function heartbeatStep(current: LocationSnapshot | undefined, ping: HeartbeatPing): HeartbeatStep {
-  const window = (ping.periodSeconds + ping.graceSeconds) * 1000;
+export function heartbeatStep(
+  current: LocationSnapshot | undefined,
+  ping: HeartbeatPing,
+  configuredWindowMs?: number,
+): HeartbeatStep {
   const heard = Math.max(ping.at, ping.heardAt ?? ping.at);
   const open = current?.run ?? null;
   if (ping.signal === 'start') {
@@ -83,7 +92,7 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
     return {
       status: null,
       reason: 'run started',
-      deadline: runDeadlineOf(heard, ping),
+      deadline: runDeadlineOf(heard, ping, configuredWindowMs),
       run: { startedAt: ping.at, runId: ping.runId },
       finished: null,
     };
@@ -109,7 +118,7 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
   // A ping that finishes another run (its id differs) leaves the open run open, and with it the run's deadline (its
   // max runtime): replaced by this ping's, the run timed out only when that later one passed (a period on), or never.
   // Worked out from the run itself: the location's stored deadline may be an earlier ping's by now.
-  const runDeadline = !matches && open !== null ? runDeadlineOf(open.startedAt, ping) : null;
+  const runDeadline = !matches && open !== null ? runDeadlineOf(open.startedAt, ping, configuredWindowMs) : null;
   if (ping.signal === 'fail') {
     return {
       status: TargetStatus.Down,
@@ -119,22 +128,7 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
       finished,
     };
   }
-  // A schedule change folded before this ping (its deadline says the new window) wins over the schedule the ping
-  // carries: the receiving replica's, cached until it heard of the change. Counted with the old one, a job moved from
-  // hourly to daily went DOWN an hour on, one moved from weekly to hourly that then stopped only a week on.
-  const changed = changedWindowOf(current?.deadline ?? null);
-  const next: Deadline =
-    changed !== undefined && changed !== window
-      ? {
-          at: heard + changed,
-          expireTo: TargetStatus.Down,
-          reason: `no ping within period + grace (${changed / 1000}s)`,
-        }
-      : {
-          at: heard + window,
-          expireTo: TargetStatus.Down,
-          reason: pingWindowReason(ping.periodSeconds, ping.graceSeconds),
-        };
+  const next = windowDeadlineOf(heard, ping, configuredWindowMs);
   return {
     status: TargetStatus.Up,
     reason: 'ping',
@@ -145,16 +139,22 @@ export function heartbeatStep(current: LocationSnapshot | undefined, ping: Heart
 }
 
 /**
- * The period + grace (ms) of a deadline a schedule change set (check.lifecycle: `no ping within period + grace (Ns)`,
- * also `… of its creation` / `… of the resume`); undefined for one a ping set, or any other.
+ * The next ping due period + grace after `from`: the configured window (`configuredWindowMs`) when the target holds
+ * one that differs from the ping's, said as a schedule change says it (pingWindowChangedReason), else the ping's own.
  */
-function changedWindowOf(deadline: Deadline | null): number | undefined {
-  const m = deadline === null ? null : /^no ping within period \+ grace \((\d+)s\)/.exec(deadline.reason);
-  return m ? Number(m[1]) * 1000 : undefined;
+function windowDeadlineOf(from: number, ping: HeartbeatPing, configuredWindowMs: number | undefined): Deadline {
+  const own = (ping.periodSeconds + ping.graceSeconds) * 1000;
+  return configuredWindowMs !== undefined && configuredWindowMs !== own
+    ? {
+        at: from + configuredWindowMs,
+        expireTo: TargetStatus.Down,
+        reason: pingWindowChangedReason(configuredWindowMs),
+      }
+    : { at: from + own, expireTo: TargetStatus.Down, reason: pingWindowReason(ping.periodSeconds, ping.graceSeconds) };
 }
 
 /** When a run started at `startedAt` must have finished: its max runtime, else within period + grace. */
-function runDeadlineOf(startedAt: number, ping: HeartbeatPing): Deadline {
+function runDeadlineOf(startedAt: number, ping: HeartbeatPing, configuredWindowMs: number | undefined): Deadline {
   const limit = ping.maxRuntimeSeconds;
   return limit !== null
     ? {
@@ -162,11 +162,7 @@ function runDeadlineOf(startedAt: number, ping: HeartbeatPing): Deadline {
         expireTo: TargetStatus.Down,
         reason: `run not finished within max runtime ${limit}s`,
       }
-    : {
-        at: startedAt + (ping.periodSeconds + ping.graceSeconds) * 1000,
-        expireTo: TargetStatus.Down,
-        reason: `no ping within period ${ping.periodSeconds}s + grace ${ping.graceSeconds}s`,
-      };
+    : windowDeadlineOf(startedAt, ping, configuredWindowMs);
 }
 
 /** Checks turn STALE after two missed intervals plus this slack (collector scheduling jitter, timeouts). */
@@ -225,8 +221,18 @@ export function pingWindowReason(periodSeconds: number, graceSeconds: number): s
 }
 
 /**
+ * The reason of a deadline that waits for the next ping within a window the configuration set (check.lifecycle): a
+ * schedule change's, a creation's or resume's (with ` of …` appended), or a ping's counted with the configured window
+ * rather than its own (heartbeatStep). pingWindowOf reads it.
+ */
+export function pingWindowChangedReason(windowMs: number): string {
+  return `no ping within period + grace (${windowMs / 1000}s)`;
+}
+
+/**
  * The period + grace (ms) a deadline waiting for the next ping was set with, read from its reason: a ping's
- * (pingWindowReason), or a push check's resume or schedule change (`no ping within period + grace (Ns)…`). undefined
+ * (pingWindowReason), or one the configuration's window set (pingWindowChangedReason: a push check's creation, resume
+ * or schedule change, a ping counted with the configured window; `no ping within period + grace (Ns)…`). undefined
  * for any other deadline. A schedule change moves such a deadline by the difference, so whatever it counted from (the
  * ping's time, or when it was heard when that was later) is kept.
  */

@@ -69,6 +69,33 @@ export interface TargetSnapshot {
    * another location is history only (a collector that has not read its new assignment yet).
    */
   configuredLocations?: string[] | null;
+  /**
+   * Heartbeat monitors (push checks): their period + grace (ms) as configured by the check.lifecycle of config version
+   * `pingWindowVersion` (see configuredPingWindowOf); null/absent: not told (a target from before this was kept, or a
+   * check that is not a heartbeat monitor).
+   */
+  pingWindowMs?: number | null;
+  /** The config version that said `pingWindowMs`. */
+  pingWindowVersion?: number | null;
+}
+
+/**
+ * A heartbeat monitor's period + grace (ms) as its configuration says (check.lifecycle), which its pings count with:
+ * each ping carries the schedule its status-ingest replica had cached, and for a while after a change a replica not
+ * yet told sends the old one (hourly → daily went DOWN an hour after each such ping). undefined when the target holds
+ * none, or holds one said by an older config version than the last applied — a replica of the version before this
+ * field (a rolling upgrade, a rollback) applies lifecycles without writing it, and that window is no longer the
+ * configured one: the ping's own schedule counts then, as before.
+ */
+export function configuredPingWindowOf(
+  target: Pick<TargetSnapshot, 'pingWindowMs' | 'pingWindowVersion' | 'configVersion'> | undefined,
+): number | undefined {
+  if (target === undefined) return undefined;
+  const { pingWindowMs, pingWindowVersion, configVersion } = target;
+  if (pingWindowMs === undefined || pingWindowMs === null || pingWindowMs <= 0) return undefined;
+  if (pingWindowVersion === undefined || pingWindowVersion === null || pingWindowVersion !== configVersion)
+    return undefined;
+  return pingWindowMs;
 }
 
 /** Whether a result from `location` moves `target`'s status: a check's configuration may leave that location out. */

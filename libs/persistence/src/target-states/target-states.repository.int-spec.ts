@@ -1,5 +1,5 @@
 import { TargetKind, TargetStatus } from '@fleetwatch/contracts';
-import { applyObservation, type Deadline, type TargetSnapshot } from '@fleetwatch/domain';
+import { applyObservation, configuredPingWindowOf, type Deadline, type TargetSnapshot } from '@fleetwatch/domain';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import {
   closeSqlPool,
@@ -168,6 +168,42 @@ describe("TargetStatesRepository: a check's configured locations", () => {
       const [saved] = await states.findMany([id]);
       expect(saved.configuredLocations).toEqual(configured ?? null);
     }
+  });
+});
+
+describe("TargetStatesRepository: a heartbeat monitor's configured ping window", () => {
+  it('is stored and read back with the config version that said it (62 days: over 32 bits of ms)', async () => {
+    const id = 'check:0191d7a2-0000-7000-8000-00000000beef';
+    const check: TargetSnapshot = { ...target(id, [['push', null]]), kind: TargetKind.Check, configVersion: 7 };
+    for (const [ms, version] of [
+      [undefined, undefined],
+      [62 * 86_400_000, 7],
+      [70_000, 8],
+      [null, null],
+    ] as const) {
+      const t = ms === undefined ? check : { ...check, pingWindowMs: ms, pingWindowVersion: version };
+      await runInSqlTransaction(db, async (tx) => states.saveMany(tx, [t], [], await states.lockMany(tx, [id])));
+      const [saved] = await states.findMany([id]);
+      expect([saved.pingWindowMs, saved.pingWindowVersion]).toEqual([ms ?? null, version ?? null]);
+    }
+  });
+
+  it('is no longer used once a replica of the version before applies a newer lifecycle (it writes config_version, not the window)', async () => {
+    const id = 'check:0191d7a2-0000-7000-8000-00000000fade';
+    const check: TargetSnapshot = {
+      ...target(id, [['push', null]]),
+      kind: TargetKind.Check,
+      configVersion: 3,
+      pingWindowMs: 86_400_000,
+      pingWindowVersion: 3,
+    };
+    await runInSqlTransaction(db, async (tx) => states.saveMany(tx, [check], [], await states.lockMany(tx, [id])));
+    expect(configuredPingWindowOf((await states.findMany([id]))[0])).toBe(86_400_000);
+    // What that replica's upsert does to the row: its columns only (the window stays, said by version 3).
+    await sqlExecute(db, 'UPDATE target_states SET config_version = 4 WHERE target_id = $1', [id]);
+    const [after] = await states.findMany([id]);
+    expect([after.pingWindowMs, after.pingWindowVersion, after.configVersion]).toEqual([86_400_000, 3, 4]);
+    expect(configuredPingWindowOf(after)).toBeUndefined();
   });
 });
 

@@ -44,6 +44,8 @@ interface TargetRow {
   config_version: number | null;
   deleted_at: number | null;
   configured_locations: string[] | null;
+  ping_window_ms: number | null;
+  ping_window_version: number | null;
 }
 
 interface LocationRow {
@@ -66,7 +68,8 @@ interface LocationRow {
 const TARGET_COLUMNS = `t.target_id, t.kind::text AS kind, t.name, t.status::text AS status,
   (extract(epoch FROM t.since) * 1000)::float8 AS since, (extract(epoch FROM t.last_seen) * 1000)::float8 AS last_seen,
   t.last_latency_ms, t.lifecycle, t.instance_kind, t.tags, t.labels, t.seq::float8 AS seq, t.down_quorum_pct,
-  t.paused, t.config_version, (extract(epoch FROM t.deleted_at) * 1000)::float8 AS deleted_at, t.configured_locations`;
+  t.paused, t.config_version, (extract(epoch FROM t.deleted_at) * 1000)::float8 AS deleted_at, t.configured_locations,
+  t.ping_window_ms::float8 AS ping_window_ms, t.ping_window_version`;
 
 const LOCATION_COLUMNS = `l.location, l.status::text AS loc_status,
   (extract(epoch FROM l.observed_at) * 1000)::float8 AS observed_at, (extract(epoch FROM l.last_seen) * 1000)::float8 AS loc_last_seen,
@@ -103,22 +106,24 @@ export const FIND_MANY = preparedSql(`SELECT ${TARGET_COLUMNS}, ${LOCATION_COLUM
 const SAVE_MANY = preparedSql(
   `WITH targets AS (
          INSERT INTO target_states (target_id, kind, name, status, since, last_seen, last_latency_ms, lifecycle, tags, labels, seq, down_quorum_pct,
-           paused, config_version, deleted_at, instance_kind, configured_locations, updated_at)
+           paused, config_version, deleted_at, instance_kind, configured_locations, ping_window_ms, ping_window_version, updated_at)
          SELECT u.id, u.kind::target_kind, u.name, u.status::target_status, to_timestamp(u.since / 1000.0), to_timestamp(u.last_seen / 1000.0), u.latency, u.lifecycle,
                 ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb)), u.labels::jsonb, u.seq, u.quorum, u.paused, u.config_version,
                 to_timestamp(u.deleted_at / 1000.0), u.instance_kind,
                 CASE WHEN u.configured_locations IS NULL THEN NULL
-                     ELSE ARRAY(SELECT jsonb_array_elements_text(u.configured_locations::jsonb)) END, now()
+                     ELSE ARRAY(SELECT jsonb_array_elements_text(u.configured_locations::jsonb)) END,
+                u.ping_window_ms, u.ping_window_version, now()
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::bigint[], $25::smallint[],
-                     $26::boolean[], $27::int[], $28::float8[], $29::text[], $30::text[])
+                     $26::boolean[], $27::int[], $28::float8[], $29::text[], $30::text[], $31::bigint[], $32::int[])
            AS u(id, kind, name, status, since, last_seen, latency, lifecycle, tags, labels, seq, quorum, paused, config_version, deleted_at,
-                instance_kind, configured_locations)
+                instance_kind, configured_locations, ping_window_ms, ping_window_version)
          ORDER BY u.id
          ON CONFLICT (target_id) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, status = EXCLUDED.status, since = EXCLUDED.since,
            last_seen = EXCLUDED.last_seen, last_latency_ms = EXCLUDED.last_latency_ms, lifecycle = EXCLUDED.lifecycle, tags = EXCLUDED.tags,
            labels = EXCLUDED.labels, seq = EXCLUDED.seq, down_quorum_pct = EXCLUDED.down_quorum_pct, paused = EXCLUDED.paused,
            config_version = EXCLUDED.config_version, deleted_at = EXCLUDED.deleted_at, instance_kind = EXCLUDED.instance_kind,
-           configured_locations = EXCLUDED.configured_locations, updated_at = now()
+           configured_locations = EXCLUDED.configured_locations, ping_window_ms = EXCLUDED.ping_window_ms,
+           ping_window_version = EXCLUDED.ping_window_version, updated_at = now()
        )
        INSERT INTO target_location_states (target_id, location, status, observed_at, last_seen, latency_ms, detail, lifecycle,
          deadline_at, expire_to, expire_reason, run_started_at, run_id)
@@ -180,6 +185,8 @@ function assemble(rows: JoinedRow[]): TargetSnapshot[] {
         configVersion: r.config_version,
         deletedAt: ms(r.deleted_at),
         configuredLocations: r.configured_locations,
+        pingWindowMs: r.ping_window_ms === null ? null : Number(r.ping_window_ms),
+        pingWindowVersion: r.ping_window_version,
       };
       out.set(r.target_id, t);
     }
@@ -294,6 +301,8 @@ export class TargetStatesRepository {
       changed.map((t) => t.deletedAt ?? null),
       changed.map((t) => t.instanceKind ?? null),
       changed.map((t) => jsonOrNull(t.configuredLocations ?? null)),
+      changed.map((t) => t.pingWindowMs ?? null),
+      changed.map((t) => t.pingWindowVersion ?? null),
     ]).catch((err: unknown) => rethrowSql(err));
   }
 
