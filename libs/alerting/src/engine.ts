@@ -85,6 +85,11 @@ export interface AlertNotification {
   endReason?: AlertEndReason;
   /** Ended as series_absent: since when the series was missing (for "no data for 20 min"). */
   absentSince?: number;
+  /**
+   * A resolved notification: a silence or maintenance window muted the alert when it resolved — a receiver its firing
+   * never reached (the group had not sent it yet) is told nothing of it, even once the mute has ended (flushDue).
+   */
+  muted?: true;
 }
 
 export interface AlertTransition {
@@ -226,7 +231,8 @@ export function stepAlert(
   } else if (next?.state === 'resolved' && from === 'firing' && next.lastSentAt !== null) {
     // A receiver that was told "firing" is always told "resolved", even under a silence: otherwise its
     // incident would stay open forever.
-    notifications = [notificationOf('resolved', next, now, { reason: reason ?? 'condition_cleared', absentSince })];
+    const resolved = notificationOf('resolved', next, now, { reason: reason ?? 'condition_cleared', absentSince });
+    notifications = [ctx.isMuted?.(next.labels) ? { ...resolved, muted: true } : resolved];
   }
   return { state: next, notifications, transition };
 }

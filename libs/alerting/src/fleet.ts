@@ -232,6 +232,8 @@ export function evaluateFleet(input: EvaluationInput, targets: Iterable<Observed
           resolvedAt: input.now,
           at: input.now,
           endReason: 'rule_deleted',
+          // As the engine marks a resolution under a mute (flushDue: nothing to say to a receiver never told it fired).
+          ...(isMuted?.(prev.labels, prev.targetId) ? { muted: true as const } : {}),
         });
       continue;
     }

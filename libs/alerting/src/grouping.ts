@@ -357,10 +357,14 @@ export function flushDue(
     const firing = mutedNow.size ? live.filter((a) => !mutedNow.has(a.fingerprint)) : live;
     const omitted = new Set(g.omitted ?? []);
     // Nothing to close for an alert never announced here because a mute held it back: one that resolved while held,
-    // or that fired, was muted and resolved since the last message (new to the group, muted now). One that fired and
-    // resolved unmuted between two messages is in the next one as resolved (Alertmanager's messages carry it too).
+    // or that fired, was muted and resolved since the last message (new to the group, muted when it resolved — the
+    // engine marks it — or now). One that fired and resolved unmuted between two messages is in the next one as
+    // resolved (Alertmanager's messages carry it too).
     const resolved = all.filter(
-      (a) => a.kind === 'resolved' && !held.has(a.fingerprint) && !(isNew(a) && (isMuted?.(a) ?? false)),
+      (a) =>
+        a.kind === 'resolved' &&
+        !held.has(a.fingerprint) &&
+        !(isNew(a) && (a.muted === true || (isMuted?.(a) ?? false))),
     );
     // What stays after this flush: the firing alerts, those held back or (when a message went out) left out marked so,
     // nothing changed since. A group with alerts held or left out stays dirty: its mutes are asked again each interval.

@@ -8,9 +8,11 @@ import {
 } from '@fleetwatch/contracts';
 import { createMuter } from './mute';
 import { alertRuleIssues, maintenanceWindowIssues } from './validate';
-import { evaluateTarget } from './fleet';
+import { applyChanges, evaluateFleet, evaluateTarget } from './fleet';
+import { addToGroups, emptyGroupingState, flushDue, routesOf } from './grouping';
+import type { AlertSeriesState } from './engine';
 import { compileAlertRule } from './rule';
-import { ruleOf, targetOf } from './testing/fixtures';
+import { SEC, T0, ruleOf, targetOf } from './testing/fixtures';
 
 const at = (iso: string) => Date.parse(iso);
 const silence: Silence = {
@@ -66,6 +68,69 @@ describe('muting: silences and maintenance together', () => {
     expect([...r.changed.values()][0]?.state).toBe('firing');
     expect(r.notifications).toEqual([]);
   });
+});
+
+describe('muting, the engine and grouping together (as the evaluator runs them)', () => {
+  // b fires first (its group's first message at 30 s); a fires at 40 s — its engine notification waits for the group's
+  // next message (150 s); a silence on a from 50 s to 100 s; a ends at 60 s, under it (it resolves, or its rule is
+  // deleted). The receiver was never told a fired: the message at 150 s, after the silence, must not tell it a resolved.
+  it.each(['resolves', 'loses its rule'])(
+    'an alert that fired, was muted and %s between two messages is not announced as resolved, though its silence ended before the message',
+    (ending) => {
+      const ruleFor = (id: 'a' | 'b') =>
+        compileAlertRule(
+          ruleOf(`down-${id}`, {
+            name: 'Down',
+            selector: { targetIds: [`check:${id}`] },
+            condition: { type: 'status', statuses: [TargetStatus.Down] },
+            channels: ['slack'],
+            grouping: { groupBy: ['alertname'], groupWait: '30s', groupInterval: '2m', repeatInterval: '4h' },
+          }),
+        );
+      const rules = { a: ruleFor('a'), b: ruleFor('b') };
+      const routes = routesOf([rules.a, rules.b]);
+      const silenced: Silence = {
+        id: 's-a',
+        ...silenceSpecSchema.parse({
+          matchers: [{ name: 'target', op: '=', value: 'check:a' }],
+          startsAt: new Date(T0 + 50 * SEC).toISOString(),
+          endsAt: new Date(T0 + 100 * SEC).toISOString(),
+          createdBy: 'alice',
+          comment: 'looking at it',
+        }),
+      };
+      const states = new Map<string, AlertSeriesState>();
+      let grouping = emptyGroupingState();
+      const messages: string[] = [];
+      for (let s = 0; s <= 400; s += 10) {
+        const now = T0 + s * SEC;
+        const muter = createMuter({ silences: [silenced], windows: [], targetOf: (id) => targets.get(id), now });
+        const aDown = s >= 40 && (ending === 'loses its rule' || s < 60);
+        const r = evaluateFleet(
+          {
+            rules: ending === 'loses its rule' && s >= 60 ? [rules.b] : [rules.a, rules.b],
+            states,
+            now,
+            isMuted: muter.isMuted,
+          },
+          [
+            { target: targetOf('check:a'), observation: { status: aDown ? TargetStatus.Down : TargetStatus.Up } },
+            { target: targetOf('check:b'), observation: { status: TargetStatus.Down } },
+          ],
+        );
+        applyChanges(states, r.changed);
+        const f = flushDue(addToGroups(grouping, r.notifications, routes, now), now, (n) =>
+          muter.isMuted(n.labels, n.targetId),
+        );
+        grouping = f.state;
+        for (const m of f.flushes)
+          messages.push(
+            `${s}s firing=${m.firing.map((n) => n.targetId).join(',')} resolved=${m.resolved.map((n) => n.targetId).join(',')}`,
+          );
+      }
+      expect(messages).toEqual(['30s firing=check:b resolved=']);
+    },
+  );
 });
 
 describe('configuration checks beyond the schema', () => {
