@@ -213,6 +213,34 @@ describe('notification of a grouping flush', () => {
     );
   });
 
+  // Review of 24b48d7e (lineSaysEndReason from the template): a template that only tests the reason — its own words for
+  // one reason, nothing of the others — does not print this alert's reason; the line must still say it.
+  it('a summary keyed on one end reason still gets the "— resolved: …" line for another reason it does not print', () => {
+    const summary =
+      '{{ target.name }} {% if alert.endReason == "series_absent" %}stopped reporting{% else %}is {{ alert.state }}{% endif %}';
+    const templated = compileAlertRule({ ...rule.rule, annotations: { summary } });
+    const lineOf = (n: AlertNotification) =>
+      alertLine(
+        notificationOfFlush({ ...flush([]), resolved: [n] }, { ...lookup('Web'), rule: () => templated }).alerts[0],
+      );
+    // Without the line the receiver reads a recovery: nothing says the check was paused rather than back up.
+    expect(lineOf({ ...engineNotification('resolved'), endReason: 'target_paused' })).toBe(
+      'Web is resolved — resolved: target paused',
+    );
+    // A template that prints it (in one branch) still says it once.
+    const printing = compileAlertRule({
+      ...rule.rule,
+      annotations: {
+        summary: '{{ target.name }} {% if alert.state == "firing" %}down{% else %}{{ alert.endReasonText }}{% endif %}',
+      },
+    });
+    const paused = notificationOfFlush(
+      { ...flush([]), resolved: [{ ...engineNotification('resolved'), endReason: 'target_paused' }] },
+      { ...lookup('Web'), rule: () => printing },
+    );
+    expect(alertLine(paused.alerts[0])).toBe('Web target paused');
+  });
+
   it.each(['{{ 7 | plus: 1 }}', '{% include "/etc/passwd" %}', '{{ target.constructor }}'])(
     'template syntax in a target name (%j) comes out as text',
     (name) => {

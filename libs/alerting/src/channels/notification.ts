@@ -35,8 +35,9 @@ export interface NotificationAlert {
   endReasonText?: string;
   /**
    * The template of the annotation its line shows (summary, else description) prints `alert.endReason` or
-   * `alert.endReasonText`: the line does not add "— resolved: …" again. Read from the template, not the rendered text
-   * (a summary whose own words happen to match a reason, "set the target paused first", still gets the line). Left
+   * `alert.endReasonText`, and its rendered text shows it: the line does not add "— resolved: …" again. The template
+   * decides (a summary whose own words happen to match a reason, "set the target paused first", still gets the line),
+   * the text too (one that only tests the reason, its own words for one of them, prints nothing of the others). Left
    * out of webhook bodies.
    */
   lineSaysEndReason?: boolean;
@@ -109,8 +110,13 @@ export function notificationAlertOf(
   };
   const annotations = compiled ? renderAnnotations(compiled.rule.annotations, ctx, budget) : {};
   const shown = annotations['summary'] ? 'summary' : annotations['description'] ? 'description' : null;
+  // The template prints the reason, and printed it here: one that only tests it ({% if alert.endReason == "…" %}, its
+  // own words for one reason) says nothing of another, and the line must still say why it ended.
   const lineSaysEndReason =
-    endReason !== undefined && shown !== null && printsEndReason(compiled?.rule.annotations[shown] ?? '');
+    endReason !== undefined &&
+    shown !== null &&
+    printsEndReason(compiled?.rule.annotations[shown] ?? '') &&
+    showsEndReason(annotations[shown] ?? '', endReason);
   return {
     status,
     labels: { ...n.labels },
@@ -128,6 +134,12 @@ export function notificationAlertOf(
 /** Whether a template prints the alert's end reason (`alert.endReason`, `alert.endReasonText`, `alert["endReason"]`). */
 function printsEndReason(template: string): boolean {
   return /\balert\s*(?:\.\s*|\[\s*["'])endReason/.test(template);
+}
+
+/** Whether a rendered text shows the reason: its code, or its words as a person reads them (any case). */
+function showsEndReason(text: string, reason: AlertEndReason): boolean {
+  const lower = text.toLowerCase();
+  return lower.includes(reason) || lower.includes(alertEndReasonText(reason).toLowerCase());
 }
 
 /** The message of one grouping flush (libs/alerting grouping) for its channel. */
