@@ -440,6 +440,79 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
     });
   });
 
+  // Review of 6cffe900 (the target's window wins over the ping's): the other order. status-ingest reads a monitor from
+  // Postgres (cached INGEST_PING_CACHE_MS, 5 s), while check.lifecycle reaches the aggregator through the outbox relay
+  // and the bus: pings can carry the NEW schedule while the target still holds the old window. They are counted with
+  // the old one until the lifecycle arrives — which must then put every deadline the old window set right.
+  describe('pings carrying a newer schedule than the target holds (the lifecycle not folded yet)', () => {
+    const HOUR = 3_660_000;
+    const DAY = 86_400_000;
+    const fold = (t: TargetSnapshot | undefined, items: FoldItem[]) =>
+      foldObservations(t ? new Map([[ID, t]]) : new Map(), items, new Set(items.map((i) => i.id)), policy).targets.get(
+        ID,
+      ) as TargetSnapshot;
+    const ping = (signal: 'success' | 'start', at: number, periodSeconds: number): FoldItem => ({
+      type: 'ping',
+      id: `${signal}-${at}`,
+      targetId: ID,
+      location: 'push',
+      name: 'job',
+      monitorId: null,
+      ping: { signal, at, runId: null, periodSeconds, graceSeconds: 60, maxRuntimeSeconds: null },
+    });
+    const configured = (version: number, at: number, windowMs: number, t?: TargetSnapshot) =>
+      applyLifecycle(t, lc('active', version, at, { checkType: 'push', pingWindowMs: windowMs }), policy).target;
+    const expired = (t: TargetSnapshot, now: number) =>
+      expireDeadlines(new Map([[ID, t]]), [{ targetId: ID, location: 'push' }], now, policy).changed;
+
+    it('waiting for its next ping (hourly → daily): the lifecycle moves the deadline to the last ping + a day', () => {
+      const hourly = fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]);
+      const early = fold(hourly, [ping('success', 60_000, 86_340)]);
+      expect(early.locations.push.deadline?.at).toBe(60_000 + HOUR);
+      const t = configured(2, 70_000, DAY, early);
+      expect(t.locations.push.deadline).toEqual({
+        at: 60_000 + DAY,
+        expireTo: S.Down,
+        reason: 'no ping within period + grace (86400s)',
+      });
+      expect(expired(t, 60_000 + HOUR + 1)).toEqual([]);
+    });
+
+    it('a run with no max runtime started with the new daily schedule: not DOWN an hour after its start once the lifecycle is in', () => {
+      const hourly = fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]);
+      const running = fold(hourly, [ping('start', 60_000, 86_340)]);
+      const t = configured(2, 70_000, DAY, running);
+      expect(t.locations.push.run).toEqual({ startedAt: 60_000, runId: null });
+      // Folded with the hourly window held then (not the start's own daily schedule): left there by the lifecycle, the
+      // daily job that ran longer than an hour was DOWN.
+      expect(t.locations.push.deadline?.at).toBe(60_000 + DAY);
+      expect(expired(t, 60_000 + HOUR + 1)).toEqual([]);
+    });
+
+    it('a run with no max runtime started with the new hourly schedule (daily → hourly): a hung run is DOWN an hour on, not a day', () => {
+      const daily = fold(configured(1, 0, DAY), [ping('success', 1000, 86_340)]);
+      const running = fold(daily, [ping('start', 60_000, 3600)]);
+      const t = configured(2, 70_000, HOUR, running);
+      expect(t.locations.push.deadline?.at).toBe(60_000 + HOUR);
+      expect(expired(t, 60_000 + HOUR + 1).map((x) => x.status)).toEqual([S.Down]);
+    });
+
+    // KNOWN, not fixed (design): `it.failing` passes while the bug is there; make it `it` once it is fixed.
+    it.failing(
+      'a lifecycle later than the old window (relay or aggregator behind): the last ping within the new window is not left DOWN',
+      () => {
+        // The ping said daily and was counted hourly: DOWN an hour on. The lifecycle then says daily; the location, DOWN
+        // with nothing due, stays DOWN until the next daily ping (a day) — before 6cffe900 it was never DOWN.
+        const hourly = fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]);
+        const early = fold(hourly, [ping('success', 60_000, 86_340)]);
+        const [down] = expired(early, 60_000 + HOUR + 1);
+        expect(down.locations.push.status).toBe(S.Down);
+        const t = configured(2, 60_000 + HOUR + 5000, DAY, down);
+        expect(t.locations.push.status).not.toBe(S.Down);
+      },
+    );
+  });
+
   it('a check that is not a heartbeat monitor (no pingWindowMs): its STALE deadlines are left as they are', () => {
     const t = upUp();
     expect(applyLifecycle(t, lc('active', 2, 50_000, { name: 'renamed' }), policy).target.locations).toEqual(

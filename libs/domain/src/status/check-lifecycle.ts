@@ -91,16 +91,22 @@ export interface CheckLifecycle {
   downQuorumPct?: number | null;
 }
 
-/** `target` with every location that waits for its next ping (no run open) due `windowMs` after its last one (as heard). */
+/**
+ * `target` with every location that waits for its next ping (no run open) due `windowMs` after its last one (as heard),
+ * and every run open with no max runtime (its deadline a window's) due `windowMs` after its start: a start folded
+ * before this lifecycle was counted with the window held then, whatever schedule it carried (a status-ingest replica
+ * reads the monitor from Postgres and may send the new one first) — a daily job's run went DOWN an hour on.
+ */
 function withPingWindow(target: TargetSnapshot, windowMs: number | undefined): TargetSnapshot {
   if (windowMs === undefined) return target;
   let locations: Record<string, LocationSnapshot> | undefined;
   for (const [name, l] of Object.entries(target.locations)) {
     const waiting =
-      l.run === null &&
       l.deadline !== null &&
       l.deadline.expireTo === TargetStatus.Down &&
-      (l.status === TargetStatus.Up || l.status === TargetStatus.Unknown);
+      (l.run === null
+        ? l.status === TargetStatus.Up || l.status === TargetStatus.Unknown
+        : pingWindowOf(l.deadline.reason) !== undefined);
     if (!waiting || l.deadline === null) continue;
     // Moved by the change of window: it keeps counting from where it did (a ping heard later than its stamp counts
     // from when it was heard); one whose window does not read, from the last ping.
