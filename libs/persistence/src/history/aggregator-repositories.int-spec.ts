@@ -753,7 +753,15 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
     expect(second.ap).toBe(first.ap);
     expect(second.us).not.toBe(first.us);
     const [loaded] = await states.findMany(['check:few']);
-    expect(loaded).toEqual({ ...next, downQuorumPct: null, paused: false, configVersion: null, deletedAt: null });
+    expect(loaded).toEqual({
+      ...next,
+      downQuorumPct: null,
+      paused: false,
+      configVersion: null,
+      deletedAt: null,
+      pingWindowMs: null,
+      pingWindowVersion: null,
+    });
     expect(loaded.status).toBe(TargetStatus.Partial);
   });
 
@@ -802,6 +810,8 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
       deletedAt: null,
       instanceKind: null,
       configuredLocations: null,
+      pingWindowMs: null,
+      pingWindowVersion: null,
     });
     expect(await states.count()).toBeGreaterThanOrEqual(1);
     expect((await states.page(null, 10)).map((x) => x.id)).toContain('check:s1');
@@ -812,7 +822,14 @@ describe('TargetStatesRepository and StatusEventsRepository', () => {
     const tombstone: TargetSnapshot = { ...target, locations: {}, paused: false, configVersion: 9, deletedAt: 5000 };
     await runInSqlTransaction(db, (tx) => states.saveMany(tx, [tombstone]));
     expect(await states.findMany(['check:s1'])).toEqual([
-      { ...tombstone, downQuorumPct: null, instanceKind: null, configuredLocations: null },
+      {
+        ...tombstone,
+        downQuorumPct: null,
+        instanceKind: null,
+        configuredLocations: null,
+        pingWindowMs: null,
+        pingWindowVersion: null,
+      },
     ]);
     expect(await count("SELECT count(*) AS n FROM target_location_states WHERE target_id = 'check:s1'")).toBe(0);
     expect(await states.count()).toBe(liveBefore - 1);
