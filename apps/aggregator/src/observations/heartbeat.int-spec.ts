@@ -116,6 +116,30 @@ const downEvents = async (targetId: string) =>
   ).rows;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A check.lifecycle for monitor `m` as sync-orchestrator says it (check-lifecycle.ts): a push check's interval is its
+ * period + grace.
+ */
+const lifecycleOf = (
+  m: { monitorId: string; targetId: string },
+  o: { state?: 'active' | 'paused'; version: number; at?: number; intervalSeconds: number },
+) =>
+  publishRequest(
+    Messages.CheckLifecycle,
+    {
+      checkId: m.monitorId,
+      targetId: m.targetId,
+      state: o.state ?? 'active',
+      version: o.version,
+      at: new Date(o.at ?? Date.now()).toISOString(),
+      name: 'job',
+      checkType: 'push',
+      tags: [],
+      intervalSeconds: o.intervalSeconds,
+    },
+    { id: uuidv7() },
+  );
+
 describe('heartbeat pings in the aggregator', () => {
   it('a start delivered after a newer one leaves the open run as it was: its max runtime, and its success', async () => {
     const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 5 });
@@ -260,24 +284,8 @@ describe('heartbeat pings in the aggregator', () => {
 
   it('a push check resumed and never pinged again is DOWN at period + grace after the resume (not STALE)', async () => {
     const m = await newMonitor({ periodSeconds: 1, graceSeconds: 1, maxRuntimeSeconds: null });
-    const checkId = m.monitorId;
-    // As sync-orchestrator says it (check-lifecycle.ts): a push check's interval is its period + grace.
     const lifecycle = (state: 'active' | 'paused', version: number, at: number) =>
-      publishRequest(
-        Messages.CheckLifecycle,
-        {
-          checkId,
-          targetId: m.targetId,
-          state,
-          version,
-          at: new Date(at).toISOString(),
-          name: 'job',
-          checkType: 'push',
-          tags: [],
-          intervalSeconds: 2,
-        },
-        { id: uuidv7() },
-      );
+      lifecycleOf(m, { state, version, at, intervalSeconds: 2 });
     await site.bus.publisher.publishMany([ping(m, 'success', Date.now())]);
     await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Up, { description: 'UP' });
     await site.bus.publisher.publishMany([lifecycle('paused', 2, Date.now())]);
@@ -305,22 +313,7 @@ describe('heartbeat pings in the aggregator', () => {
 
   it("a monitor's period cut while it waits for its next ping: due at its last ping + the new period + grace (not the old)", async () => {
     const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: null });
-    const lifecycle = (version: number, intervalSeconds: number) =>
-      publishRequest(
-        Messages.CheckLifecycle,
-        {
-          checkId: m.monitorId,
-          targetId: m.targetId,
-          state: 'active',
-          version,
-          at: new Date().toISOString(),
-          name: 'job',
-          checkType: 'push',
-          tags: [],
-          intervalSeconds, // period + grace, as sync-orchestrator says it
-        },
-        { id: uuidv7() },
-      );
+    const lifecycle = (version: number, intervalSeconds: number) => lifecycleOf(m, { version, intervalSeconds });
     const pingedAt = Date.now();
     await site.bus.publisher.publishMany([ping(m, 'success', pingedAt)]);
     await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Up, { description: 'UP' });
@@ -351,22 +344,7 @@ describe('heartbeat pings in the aggregator', () => {
 
   it("a monitor's period cut: every later ping through a replica not yet told (the old schedule) counts with the new one, commit after commit", async () => {
     const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: null });
-    const lifecycle = (version: number, intervalSeconds: number) =>
-      publishRequest(
-        Messages.CheckLifecycle,
-        {
-          checkId: m.monitorId,
-          targetId: m.targetId,
-          state: 'active',
-          version,
-          at: new Date().toISOString(),
-          name: 'job',
-          checkType: 'push',
-          tags: [],
-          intervalSeconds, // period + grace, as sync-orchestrator says it
-        },
-        { id: uuidv7() },
-      );
+    const lifecycle = (version: number, intervalSeconds: number) => lifecycleOf(m, { version, intervalSeconds });
     const window = async () =>
       (
         await site.pg.query<{ ms: number | null; version: number | null }>(
