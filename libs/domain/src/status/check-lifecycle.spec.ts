@@ -284,14 +284,19 @@ describe('foldObservations with lifecycle items', () => {
 });
 
 describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
-  const hb = (signal: 'success' | 'start' | 'fail', at: number): FoldItem => ({
+  /** A ping item; its schedule 3600 s + 60 s, max runtime 600 s unless said. */
+  const hb = (
+    signal: 'success' | 'start' | 'fail',
+    at: number,
+    schedule: { periodSeconds?: number; maxRuntimeSeconds?: number | null } = {},
+  ): FoldItem => ({
     type: 'ping',
     id: `${signal}-${at}`,
     targetId: ID,
     location: 'push',
     name: 'job',
     monitorId: null,
-    ping: { signal, at, runId: null, periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 600 },
+    ping: { signal, at, runId: null, periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: 600, ...schedule },
   });
   const folded = (items: FoldItem[]) =>
     foldObservations(new Map(), items, new Set(items.map((i) => i.id)), policy).targets.get(ID) as TargetSnapshot;
@@ -451,15 +456,8 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
       foldObservations(t ? new Map([[ID, t]]) : new Map(), items, new Set(items.map((i) => i.id)), policy).targets.get(
         ID,
       ) as TargetSnapshot;
-    const ping = (signal: 'success' | 'start', at: number, periodSeconds: number): FoldItem => ({
-      type: 'ping',
-      id: `${signal}-${at}`,
-      targetId: ID,
-      location: 'push',
-      name: 'job',
-      monitorId: null,
-      ping: { signal, at, runId: null, periodSeconds, graceSeconds: 60, maxRuntimeSeconds: null },
-    });
+    const ping = (signal: 'success' | 'start', at: number, periodSeconds: number): FoldItem =>
+      hb(signal, at, { periodSeconds, maxRuntimeSeconds: null });
     const configured = (version: number, at: number, windowMs: number, t?: TargetSnapshot) =>
       applyLifecycle(t, lc('active', version, at, { checkType: 'push', pingWindowMs: windowMs }), policy).target;
     const expired = (t: TargetSnapshot, now: number) =>
