@@ -24,6 +24,12 @@ describe('silence matching', () => {
     [[{ name: 'team', op: '!=', value: 'db' }], true],
     [[{ name: 'target', op: '=~', value: 'check:web-.*' }], true],
     [[{ name: 'target', op: '=~', value: 'web' }], false], // anchored: a part is not enough
+    // RE2's (?i) as in Alertmanager: case-insensitive, still a full match.
+    [[{ name: 'severity', op: '=~', value: '(?i)CRITICAL' }], true],
+    [[{ name: 'severity', op: '=~', value: '(?i)CRIT' }], false],
+    [[{ name: 'severity', op: '=~', value: 'CRITICAL' }], false],
+    [[{ name: 'severity', op: '!~', value: '(?i)Critical|warning' }], false],
+    [[{ name: 'target', op: '=~', value: '(?im)CHECK:WEB-\\d' }], true],
     [[{ name: 'target', op: '!~', value: 'check:db-.*' }], true],
     [[{ name: 'missing', op: '=', value: '' }], true], // an absent label reads as ""
     [[{ name: 'missing', op: '!=', value: 'x' }], true],

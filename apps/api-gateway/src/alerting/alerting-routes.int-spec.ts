@@ -234,6 +234,26 @@ describe('silences and maintenance windows over REST', () => {
     expect((await gw.request('GET', `/api/v1/silences/${created.body.id}`, { token: tokens.viewer })).status).toBe(404);
   });
 
+  it('a silence that has already ended is a 400 naming endsAt (as in Alertmanager), and nothing is listed', async () => {
+    const now = Date.now();
+    const before = await gw.request<Page<SilenceDefinition>>('GET', '/api/v1/silences', { token: tokens.viewer });
+    const past = await gw.request<ApiErrorBody>('POST', '/api/v1/silences', {
+      token: tokens.operator,
+      body: {
+        matchers: [{ name: 'severity', op: '=~', value: '(?i)critical' }],
+        startsAt: new Date(now - 7_200_000).toISOString(),
+        endsAt: new Date(now - 3_600_000).toISOString(),
+        comment: 'yesterday',
+      },
+    });
+    expect(past.status).toBe(400);
+    expect(past.body.error.issues).toEqual([
+      { path: 'endsAt', message: expect.stringMatching(/^can't be in the past/) },
+    ]);
+    const after = await gw.request<Page<SilenceDefinition>>('GET', '/api/v1/silences', { token: tokens.viewer });
+    expect(after.body.items).toEqual(before.body.items);
+  });
+
   it('a recurring window per tag; a bad cron is a 400 naming schedule.cron', async () => {
     const created = await gw.request<MaintenanceWindowDefinition>('POST', '/api/v1/maintenance-windows', {
       token: tokens.operator,

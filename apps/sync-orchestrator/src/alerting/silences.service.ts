@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import {
+  silenceWriteIssues,
   storableDateTimeSchema,
   type Actor,
   type Page,
@@ -53,6 +54,11 @@ export class SilencesService {
     return this.writer.write(
       actor,
       async ({ tx, next }): Promise<WriteOutcome<{ silence: SilenceDefinition }>> => {
+        // A past end (expired at once): refused where it is written — the schema reads
+        // stored silences too, which end in the past once expired. Inside the write, so a redelivered request gets
+        // its recorded answer even after its silence has ended (ConfigWriter).
+        const times = silenceWriteIssues(spec, Date.now());
+        if (times.length) throw invalidOf('silence', times);
         const stored = await this.silences.insert<SilenceSpec>(tx, { id, spec }, next);
         return {
           changed: true,

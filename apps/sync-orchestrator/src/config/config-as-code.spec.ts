@@ -275,6 +275,11 @@ describe('YAML', () => {
       },
       { path: 'checks', message: 'missing: the document needs a `checks:` section' },
     ]);
+    // Silences are operational state, never in a file (docs/api.md): none exported, none imported — so no silence
+    // in a file can have ended since it was exported.
+    expect(invalidOf(() => parseConfigYaml('checks: {}\nsilences: {}\n')).issues).toEqual([
+      { path: 'silences', message: expect.stringMatching(/^line 2, column 1: unknown section/) },
+    ]);
     expect(invalidOf(() => parseConfigYaml('checks:\n  web: [1]\n')).issues[0].path).toBe('checks.web');
     expect(
       invalidOf(() => parseConfigYaml('checks:\n  web: {name: other, type: tcp, host: a, port: 1}\n')).issues[0].path,

@@ -1,6 +1,11 @@
 import { alertRuleSpecSchema, alertGroupingSchema } from './rule.schema';
-import { labelMatcherSchema, matcherRegexProblem } from './matchers.schema';
-import { maintenanceScopeSchema, maintenanceWindowSpecSchema, silenceSpecSchema } from './silence.schema';
+import { compileMatcherRegex, labelMatcherSchema, matcherRegexProblem } from './matchers.schema';
+import {
+  maintenanceScopeSchema,
+  maintenanceWindowSpecSchema,
+  silenceSpecSchema,
+  silenceWriteIssues,
+} from './silence.schema';
 import {
   channelInputSchema,
   channelRedactedSchema,
@@ -184,10 +189,46 @@ describe('label matchers', () => {
     ['(?=a)a', /look-ahead/],
     ['(a)\\1', /back-references/],
     ['a'.repeat(600), /longer than 512/],
+    // RE2's leading inline flags are JavaScript flags; other RE2-only syntax is refused, saying what to write.
+    ['(?i)critical', null],
+    ['(?s)a.b', null],
+    ['(?m)^a$', null],
+    ['(?is)crit.*', null],
+    ['(?i)(?s)crit.*', null],
+    ['(?U)a+', /ungreedy/],
+    ['(?-i)a', /cannot be cleared/],
+    ['(?x)a', /unknown inline flag x/],
+    ['a(?i)b', /only at the start/],
+    ['(?i:a)b', /only at the start/],
+    ['(?P<n>a)', /\(\?<name>…\)/],
+    ['\\Aweb\\z', /\\A is RE2-only/],
+    ['[[:alpha:]]+', /POSIX classes/],
+    ['\\\\A', null], // an escaped backslash, then a letter
+    ['[(?i)]', null], // a character class, not flags
+    // The backtracking guards hold for the translated pattern, and the length bound counts its flags.
+    ['(?i)(a+)+', /exponential/],
+    ['(?is).*.*.*z', /unbounded repetitions/],
+    ['(?i)' + 'a'.repeat(509), /longer than 512/],
   ])('regex %j → %s', (pattern, problem) => {
     const p = matcherRegexProblem(pattern);
     if (problem === null) expect(p).toBeNull();
     else expect(p).toMatch(problem);
+  });
+
+  it.each([
+    ['(?i)critical', 'CRITICAL', true],
+    ['(?i)CRITICAL', 'critical', true],
+    ['(?i)crit', 'critical', false], // still a full match
+    ['critical', 'CRITICAL', false],
+    ['(?s)a.b', 'a\nb', true],
+    ['a.b', 'a\nb', false],
+    ['(?m)web', 'web\nx', false], // (?m) makes ^ and $ line anchors inside, never the match partial
+    ['(?m)a$\n^b', 'a\nb', true],
+    ['(?im)A$\n^B', 'a\nb', true],
+    ['a$\n^b', 'a\nb', false],
+  ])('compiled %j on %j: %s', (pattern, value, expected) => {
+    expect(matcherRegexProblem(pattern)).toBeNull();
+    expect(compileMatcherRegex(pattern).test(value)).toBe(expected);
   });
 
   it('refuses a bad regex at validation time, naming the value', () => {
@@ -226,6 +267,35 @@ describe('silences and maintenance windows', () => {
     expect(issues(silenceSpecSchema.safeParse({ ...silence, startsAt, endsAt }))).toEqual([
       `${field}: must be between 1970 and 9999`,
     ]);
+  });
+
+  it('a silence written must end after now (no upper bound but year 9999); startsAt after endsAt names endsAt', () => {
+    const now = Date.parse('2026-01-01T01:00:00Z');
+    expect(silenceWriteIssues(silence, now)).toEqual([]);
+    expect(silenceWriteIssues(silence, Date.parse(silence.endsAt))).toEqual([
+      { path: 'endsAt', message: expect.stringMatching(/^can't be in the past/) },
+    ]);
+    expect(silenceWriteIssues(silence, Date.parse(silence.endsAt) + 86_400_000)).toEqual([
+      { path: 'endsAt', message: expect.stringMatching(/^can't be in the past/) },
+    ]);
+    const ends = (ms: number) => ({ endsAt: new Date(now + ms).toISOString() });
+    expect(silenceWriteIssues(ends(1), now)).toEqual([]);
+    expect(silenceWriteIssues(ends(10 * 366 * 86_400_000), now)).toEqual([]);
+    // The schema reads stored silences too: an expired one (a past end) still parses.
+    expect(silenceSpecSchema.safeParse(silence).success).toBe(true);
+    expect(
+      issues(silenceSpecSchema.safeParse({ ...silence, startsAt: silence.endsAt, endsAt: silence.startsAt })),
+    ).toEqual(['endsAt: must be after startsAt']);
+  });
+
+  it('a (?i) regex matcher that matches the empty string silences every alert: refused', () => {
+    expect(
+      issues(silenceSpecSchema.safeParse({ ...silence, matchers: [{ name: 'severity', op: '=~', value: '(?i)|x' }] })),
+    ).toEqual([expect.stringMatching(/^matchers: .*silence every alert/)]);
+    expect(
+      silenceSpecSchema.safeParse({ ...silence, matchers: [{ name: 'severity', op: '=~', value: '(?i)critical' }] })
+        .success,
+    ).toBe(true);
   });
 
   const window = {

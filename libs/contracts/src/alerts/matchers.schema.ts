@@ -26,26 +26,34 @@ export const MATCHER_REGEX_MAX = 512;
 /**
  * Why a matcher regex is refused, or null. Besides syntax (compiled here, anchored, as the matcher will
  * run it) this refuses what RE2 — Prometheus' engine — cannot run (back-references, look-around), so the
- * same matcher exports, and a cheap test for catastrophic backtracking: a repeated group that itself
- * holds a repetition or an alternation (`(a+)+`, `(a|aa)*`) can take exponential time in JavaScript.
+ * same matcher exports, RE2 syntax JavaScript has no equivalent for (inline flags other than a leading `(?i)`,
+ * `(?s)`, `(?m)` or a combination of them, `(?P<name>…)`, `\A` `\z` `\Q` `\C`, `[[:alpha:]]`), and a cheap test
+ * for catastrophic backtracking: a repeated group that itself holds a repetition or an alternation (`(a+)+`,
+ * `(a|aa)*`) can take exponential time in JavaScript. The length bound counts the whole pattern, its flags too;
+ * the backtracking tests read the pattern without its leading flags (they change no repetition).
  */
 export function matcherRegexProblem(pattern: string): string | null {
   if (pattern.length > MATCHER_REGEX_MAX) return `longer than ${MATCHER_REGEX_MAX} characters`;
-  if (/\\[1-9]|\\k</.test(pattern)) return 'back-references are not supported (Prometheus uses RE2)';
-  if (/\(\?<?[=!]/.test(pattern)) return 'look-ahead and look-behind are not supported (Prometheus uses RE2)';
+  const parts = matcherRegexParts(pattern);
+  if ('problem' in parts) return parts.problem;
+  const body = parts.body;
+  const re2Only = re2OnlySyntax(body);
+  if (re2Only) return re2Only;
+  if (/\\[1-9]|\\k</.test(body)) return 'back-references are not supported (Prometheus uses RE2)';
+  if (/\(\?<?[=!]/.test(body)) return 'look-ahead and look-behind are not supported (Prometheus uses RE2)';
   try {
-    new RegExp(`^(?:${pattern})$`, 'u');
+    compileMatcherRegex(pattern);
   } catch (err) {
     return `not a valid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`;
   }
-  if (nestedRepetition(pattern))
+  if (nestedRepetition(body))
     return 'a repeated group contains a repetition or alternation (like (a+)+): it can take exponential time';
   // Without groups, each unbounded repetition multiplies the work on a value that does not match
   // (`.*.*.*…z` over a 1,024-character label is n^k steps): two keep it quadratic at worst. A bounded one with a
   // long range (`.{0,99}`) backtracks the same way, and so do many short ones together (`.{0,9}` twenty times).
-  if (unboundedRepetitions(pattern) > MATCHER_UNBOUNDED_MAX)
+  if (unboundedRepetitions(body) > MATCHER_UNBOUNDED_MAX)
     return `more than ${MATCHER_UNBOUNDED_MAX} unbounded repetitions (.*, +, {n,}, or {n,m} over a range past ${MATCHER_LONG_RANGE}): each multiplies the matching time; use an alternation or fewer wildcards`;
-  if (boundedChoices(pattern) > MATCHER_BOUNDED_CHOICES_MAX)
+  if (boundedChoices(body) > MATCHER_BOUNDED_CHOICES_MAX)
     return `its bounded repetitions ({n,m}, ?) together match in more than ${MATCHER_BOUNDED_CHOICES_MAX} ways: that multiplies the matching time; use fewer`;
   return null;
 }
@@ -106,9 +114,66 @@ function* structuralPositions(p: string): Generator<number> {
   }
 }
 
-/** Compiles a matcher regex as matchers run it: anchored at both ends. Call only on validated patterns. */
+/** RE2's inline flags that have a JavaScript flag of the same meaning. */
+const RE2_FLAGS: Readonly<Record<string, string>> = {
+  i: 'i', // case-insensitive
+  s: 's', // `.` matches a newline too
+  m: 'm', // `^` and `$` match at line breaks too
+};
+
+/**
+ * A pattern's leading RE2 inline flags (`(?i)`, `(?s)`, `(?m)`, combinations like `(?is)`, one group or several)
+ * as JavaScript flags, and the pattern after them; or why its flags cannot be taken. In Alertmanager a leading
+ * flag group sits inside the anchoring group (`^(?:(?i)crit)$`), so it applies to the whole pattern and never to
+ * the anchors: a match is a full match whatever the flags.
+ */
+export function matcherRegexParts(pattern: string): { body: string; flags: string } | { problem: string } {
+  const flags = new Set<string>();
+  let body = pattern;
+  for (let m = /^\(\?([A-Za-z-]+)\)/.exec(body); m; m = /^\(\?([A-Za-z-]+)\)/.exec(body)) {
+    for (const f of m[1]) {
+      if (f === '-')
+        return { problem: `inline flags cannot be cleared (${m[0]}): only (?i), (?s) and (?m) are supported` };
+      if (f === 'U')
+        return { problem: 'the RE2 flag U (ungreedy) has no JavaScript equivalent: write lazy quantifiers (*?, +?)' };
+      if (!Object.hasOwn(RE2_FLAGS, f))
+        return { problem: `unknown inline flag ${f} in ${m[0]}: only (?i), (?s) and (?m) are supported` };
+      flags.add(RE2_FLAGS[f]);
+    }
+    body = body.slice(m[0].length);
+  }
+  return { body, flags: [...flags].sort().join('') };
+}
+
+/** RE2 syntax JavaScript reads differently or not at all, with what to write instead; null when there is none. */
+function re2OnlySyntax(p: string): string | null {
+  for (const i of structuralPositions(p)) {
+    if (p[i] !== '(' || p[i + 1] !== '?') continue;
+    if (p[i + 2] === 'P') return 'named groups are written (?<name>…), not (?P<name>…)';
+    const flags = /^\(\?[A-Za-z-]+[):]/.exec(p.slice(i, i + 24));
+    if (flags)
+      return `inline flags (${flags[0]}…) are supported only at the start of the pattern, as (?i), (?s), (?m) or a combination like (?is)`;
+  }
+  const escape = /\\(.)/gsu;
+  for (let m = escape.exec(p); m; m = escape.exec(p))
+    if ('AzQEC'.includes(m[1]))
+      return `\\${m[1]} is RE2-only syntax JavaScript cannot run (a matcher is anchored at both ends already)`;
+  if (/(?<!\\)\[:\^?[A-Za-z]+:\]/.test(p))
+    return 'POSIX classes like [[:alpha:]] are not supported: write [a-zA-Z] or \\p{L}';
+  return null;
+}
+
+/**
+ * Compiles a matcher regex as matchers run it: anchored at both ends (a full match, as in Alertmanager), a leading
+ * `(?i)` / `(?s)` / `(?m)` as JavaScript flags. With `m` the anchors are look-arounds at the ends of the text, since
+ * JavaScript's `^` and `$` would then match at every line. Call only on validated patterns.
+ */
 export function compileMatcherRegex(pattern: string): RegExp {
-  return new RegExp(`^(?:${pattern})$`, 'u');
+  const parts = matcherRegexParts(pattern);
+  const { body, flags } = 'problem' in parts ? { body: pattern, flags: '' } : parts;
+  return flags.includes('m')
+    ? new RegExp(`(?<![\\s\\S])(?:${body})(?![\\s\\S])`, `${flags}u`)
+    : new RegExp(`^(?:${body})$`, `${flags}u`);
 }
 
 /** True when a group holding `+`, `*`, `{n,}` or `|` is itself followed by an unbounded repetition. */

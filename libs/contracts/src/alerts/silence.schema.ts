@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { storableDateTimeSchema } from '../common/safe-json';
 import { storableText } from '../common/store-safe';
 import { durationSchema } from './duration';
-import { labelMatcherSchema, matcherRegexProblem } from './matchers.schema';
+import { compileMatcherRegex, labelMatcherSchema, matcherRegexProblem } from './matchers.schema';
 import { alertTargetIdSchema, siteNameSchema } from './rule.schema';
 import { selectorTagSchema } from '../checks/check-fields';
 
@@ -34,6 +34,19 @@ export type SilenceInput = z.input<typeof silenceSpecSchema>;
 export type SilenceSpec = z.output<typeof silenceSpecSchema>;
 export type Silence = SilenceSpec & { id: string };
 
+/**
+ * What a silence's times must be when it is written (created), beside the schema's checks, which hold for
+ * stored silences too (an expired one stays listed, so the schema cannot refuse a past end): it must end after
+ * `now` — Alertmanager refuses a past end too ("end time can't be in the past"): it would be expired at once,
+ * mute nothing and only look like it did. As in Alertmanager there is no upper bound but the schema's (year 9999).
+ * Expiring a silence (ending it now) is not a write of these times and is not checked.
+ */
+export function silenceWriteIssues(spec: { endsAt: string }, now: number): { path: string; message: string }[] {
+  const ends = Date.parse(spec.endsAt);
+  if (ends <= now) return [{ path: 'endsAt', message: "can't be in the past: the silence would be expired at once" }];
+  return [];
+}
+
 /** Alertmanager's rule: a silence whose matchers all match the empty string would match everything. */
 function matchesEmpty(m: z.output<typeof labelMatcherSchema>): boolean {
   if ((m.op === '=~' || m.op === '!~') && matcherRegexProblem(m.value)) return false; // reported on the matcher
@@ -43,9 +56,9 @@ function matchesEmpty(m: z.output<typeof labelMatcherSchema>): boolean {
     case '!=':
       return m.value !== '';
     case '=~':
-      return new RegExp(`^(?:${m.value})$`, 'u').test('');
+      return compileMatcherRegex(m.value).test('');
     case '!~':
-      return !new RegExp(`^(?:${m.value})$`, 'u').test('');
+      return !compileMatcherRegex(m.value).test('');
   }
 }
 
