@@ -297,28 +297,31 @@ describe('a body that stalls', () => {
     }
   });
 
-  it('a ping whose POST body stalls is answered 408 in time too (it held its socket for minutes)', async () => {
-    const socket = connect(slow.config.port, '127.0.0.1');
-    let text = '';
-    const answer = new Promise<string>((resolve) => {
-      socket.on('data', (d: Buffer) => (text += d.toString('utf8')));
-      socket.on('error', () => undefined);
-      socket.on('close', () => resolve(text));
-    });
-    // A well-formed token (its checksum holds) that no monitor has: the body is read before the lookup.
-    socket.write(
-      `POST /ping/${generatePingToken()} HTTP/1.1\r\nHost: ingest\r\nContent-Type: text/plain\r\n` +
-        `Content-Length: 100\r\n\r\nabc`,
-    );
-    try {
-      const a = await Promise.race([
-        answer,
-        new Promise<string>((resolve) => setTimeout(() => resolve('(no answer within 4 s)'), 4_000)),
-      ]);
-      expect(a).toMatch(/^HTTP\/1\.1 408 /);
-      expect(JSON.parse(a.slice(a.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'request_timeout' } });
-    } finally {
-      socket.destroy();
-    }
-  });
+  it.each(['', '/3'])(
+    'a ping (/ping/{token}%s) whose POST body stalls is answered 408 in time too (it held its socket for minutes)',
+    async (suffix) => {
+      const socket = connect(slow.config.port, '127.0.0.1');
+      let text = '';
+      const answer = new Promise<string>((resolve) => {
+        socket.on('data', (d: Buffer) => (text += d.toString('utf8')));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(text));
+      });
+      // A well-formed token (its checksum holds) that no monitor has: the body is read before the lookup.
+      socket.write(
+        `POST /ping/${generatePingToken()}${suffix} HTTP/1.1\r\nHost: ingest\r\nContent-Type: text/plain\r\n` +
+          `Content-Length: 100\r\n\r\nabc`,
+      );
+      try {
+        const a = await Promise.race([
+          answer,
+          new Promise<string>((resolve) => setTimeout(() => resolve('(no answer within 4 s)'), 4_000)),
+        ]);
+        expect(a).toMatch(/^HTTP\/1\.1 408 /);
+        expect(JSON.parse(a.slice(a.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'request_timeout' } });
+      } finally {
+        socket.destroy();
+      }
+    },
+  );
 });

@@ -385,4 +385,115 @@ describe('heartbeat pings in the aggregator', () => {
       expect.objectContaining({ location: null, reason: 'location push: no ping within period + grace (4s)' }),
     ]);
   });
+
+  it('a ping read at a newer config version than the window held (its check.lifecycle late): counted with its own schedule, never DOWN, and held for the pings after', async () => {
+    const m = await newMonitor({ periodSeconds: 1, graceSeconds: 1, maxRuntimeSeconds: null });
+    const window = async () =>
+      (
+        await site.pg.query<{ ms: number | null; version: number | null }>(
+          'SELECT ping_window_ms::float8 AS ms, ping_window_version AS version FROM target_states WHERE target_id = $1',
+          [m.targetId],
+        )
+      ).rows[0];
+    /** A ping as status-ingest sends it: the schedule with the config version it was read at. */
+    const read = (at: number, periodSeconds: number, graceSeconds: number, configVersion: number) =>
+      publishRequest(
+        Messages.PingReceived,
+        {
+          monitorId: m.monitorId,
+          targetId: m.targetId,
+          signal: 'success',
+          receivedAt: new Date(at).toISOString(),
+          periodSeconds,
+          graceSeconds,
+          maxRuntimeSeconds: null,
+          configVersion,
+          name: 'job',
+        },
+        { id: uuidv7() },
+      );
+    // Version 1: every 2 s (period 1 s + grace 1 s), told and held.
+    await site.bus.publisher.publishMany([lifecycleOf(m, { version: 1, intervalSeconds: 2 })]);
+    await waitFor(async () => (await window())?.version === 1, { description: 'window of version 1 stored' });
+    // Version 2 makes it hourly; its lifecycle is late (relay stalled). A replica told pings with it.
+    const pingedAt = Date.now();
+    await site.bus.publisher.publishMany([read(pingedAt, 3600, 60, 2)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Up, { description: 'UP' });
+    expect(await window()).toEqual({ ms: 3_660_000, version: 2 });
+    expect((await locations(m.targetId))[0].deadlineAt).toBeGreaterThanOrEqual(pingedAt + 3_660_000);
+    // Past the old window (2 s) and a few sweeps: still UP (counted with the held 2 s it went DOWN here).
+    await sleep(2000 + 5 * SWEEP_MS);
+    expect((await store.getTarget(m.targetId))?.status).toBe(TargetStatus.Up);
+    // A replica not yet told (version 1, every 2 s), in a commit of its own: the window read back counts, an hour on.
+    const untoldAt = Date.now();
+    await site.bus.publisher.publishMany([read(untoldAt, 1, 1, 1)]);
+    await waitFor(async () => ((await locations(m.targetId))[0]?.deadlineAt ?? 0) >= untoldAt + 3_660_000, {
+      description: 'deadline an hour after the ping not told',
+    });
+    // The lifecycle of version 2 lands at last: it says the same window and moves nothing.
+    const before = (await locations(m.targetId))[0].deadlineAt;
+    await site.bus.publisher.publishMany([lifecycleOf(m, { version: 2, intervalSeconds: 3660 })]);
+    await waitFor(
+      async () =>
+        (
+          await site.pg.query<{ v: number }>('SELECT config_version AS v FROM target_states WHERE target_id = $1', [
+            m.targetId,
+          ])
+        ).rows[0]?.v === 2,
+      { description: 'lifecycle of version 2 applied' },
+    );
+    expect((await locations(m.targetId))[0].deadlineAt).toBe(before);
+    await sleep(2000 + 5 * SWEEP_MS);
+    expect((await store.getTarget(m.targetId))?.status).toBe(TargetStatus.Up);
+    expect(await downEvents(m.targetId)).toEqual([]);
+  });
+
+  it('an exit-code ping (/ping/{token}/{code}): 0 is UP, 3 is DOWN naming exit code 3; the code is stored with each ping', async () => {
+    const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: null });
+    const withCode = (signal: 'success' | 'fail', at: number, exitCode: number | undefined, body?: string) =>
+      publishRequest(
+        Messages.PingReceived,
+        {
+          monitorId: m.monitorId,
+          targetId: m.targetId,
+          signal,
+          ...(exitCode === undefined ? {} : { exitCode }),
+          receivedAt: new Date(at).toISOString(),
+          ...m.schedule,
+          ...(body === undefined ? {} : { body }),
+          name: 'job',
+        },
+        { id: uuidv7() },
+      );
+    const t = Date.now();
+    await site.bus.publisher.publishMany([withCode('success', t, 0)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Up, { description: 'UP' });
+    await site.bus.publisher.publishMany([withCode('fail', t + 1, 3, 'rsync: connection refused\n')]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Down, {
+      description: 'DOWN by exit code 3',
+    });
+    expect((await store.getTarget(m.targetId))?.locations['push']?.detail).toBe(
+      'fail ping (exit code 3): rsync: connection refused',
+    );
+    expect((await downEvents(m.targetId)).map((e) => e.reason)).toContain(
+      'fail ping (exit code 3): rsync: connection refused',
+    );
+    // A fail ping without a code (/ping/{token}/fail, or a status-ingest of the version before): no code, as before.
+    await site.bus.publisher.publishMany([withCode('success', t + 2, 0), withCode('fail', t + 3, undefined)]);
+    const stored = async () =>
+      (
+        await site.pg.query<{ signal: string; exit_code: number | null }>(
+          'SELECT signal, exit_code FROM heartbeat_pings WHERE target_id = $1 ORDER BY received_at',
+          [m.targetId],
+        )
+      ).rows;
+    await waitFor(async () => (await stored()).length === 4, { description: 'four pings stored' });
+    expect(await stored()).toEqual([
+      { signal: 'success', exit_code: 0 },
+      { signal: 'fail', exit_code: 3 },
+      { signal: 'success', exit_code: 0 },
+      { signal: 'fail', exit_code: null },
+    ]);
+    expect((await store.getTarget(m.targetId))?.locations['push']?.detail).toBe('fail ping');
+  });
 });

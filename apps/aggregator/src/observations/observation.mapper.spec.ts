@@ -124,6 +124,44 @@ describe('mapEnvelope', () => {
     },
   );
 
+  it('a heartbeat ping keeps the config version its schedule was read at, and has none when it came without one', () => {
+    const ping = {
+      monitorId: 'm1',
+      targetId: 'check:hb',
+      signal: 'success',
+      receivedAt: at,
+      periodSeconds: 86_340,
+      graceSeconds: 60,
+      maxRuntimeSeconds: null,
+    };
+    const read = mapEnvelope(
+      buildEnvelope(Messages.PingReceived.type, 1, ingest('edge-a'), { ...ping, configVersion: 4 }),
+      opts,
+    );
+    expect(read.type === 'ping' && read.ping.configVersion).toBe(4);
+    const before = mapEnvelope(buildEnvelope(Messages.PingReceived.type, 1, ingest('edge-a'), ping), opts);
+    expect(before.type === 'ping' && 'configVersion' in before.ping).toBe(false);
+  });
+
+  it('a heartbeat ping keeps the exit code of /ping/{token}/{code} (stored row and fold), null when it came without one', () => {
+    const ping = {
+      monitorId: 'm1',
+      targetId: 'check:hb',
+      signal: 'fail',
+      receivedAt: at,
+      periodSeconds: 60,
+      graceSeconds: 5,
+      maxRuntimeSeconds: null,
+    };
+    const coded = mapEnvelope(
+      buildEnvelope(Messages.PingReceived.type, 1, ingest('edge-a'), { ...ping, exitCode: 7 }),
+      opts,
+    );
+    expect(coded).toMatchObject({ type: 'ping', row: { signal: 'fail', exitCode: 7 }, ping: { exitCode: 7 } });
+    const plain = mapEnvelope(buildEnvelope(Messages.PingReceived.type, 1, ingest('edge-a'), ping), opts);
+    expect(plain).toMatchObject({ type: 'ping', row: { signal: 'fail', exitCode: null }, ping: { exitCode: null } });
+  });
+
   it('a status.update.batch maps every update, each with its own id as message id', () => {
     const ids = ['0190b7a8-0000-7000-8000-000000000001', '0190B7A8-0000-7000-8000-000000000002'];
     const env = buildEnvelope(Messages.StatusUpdateBatch.type, 1, ingest('edge-a'), {

@@ -369,6 +369,8 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             targetId: p.targetId,
             location,
             signal: p.signal,
+            // Absent when sent by /ping/{token}, /start, /fail — or by a status-ingest of the version before.
+            exitCode: p.exitCode ?? null,
             runId: p.runId ?? null,
             receivedAt: at,
             body: p.body ?? null,
@@ -379,9 +381,11 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
             runId: p.runId ?? null,
             periodSeconds: p.periodSeconds,
             graceSeconds: p.graceSeconds,
+            ...(p.configVersion !== undefined ? { configVersion: p.configVersion } : {}),
             maxRuntimeSeconds: p.maxRuntimeSeconds,
             heardAt: heardAt(at, options),
             output: p.body ?? null,
+            exitCode: p.exitCode ?? null,
           },
         },
       ];

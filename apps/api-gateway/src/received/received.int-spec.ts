@@ -75,6 +75,7 @@ beforeAll(async () => {
         targetId: 'check:nightly',
         location: 'push',
         signal: 'fail',
+        exitCode: 7,
         runId: 'run-1',
         receivedAt: NOW - 1000,
         body: 'pg_dump: disk full on /backup\nexit 1',
@@ -144,12 +145,12 @@ describe('GET /api/v1/targets/{id}/updates', () => {
 });
 
 describe('GET /api/v1/targets/{id}/pings', () => {
-  it("a monitor's pings newest first, with the body the job sent", async () => {
+  it("a monitor's pings newest first, with the body the job sent and the exit code of /ping/{token}/{code}", async () => {
     const res = await get<PingsResponse>('/api/v1/targets/check%3Anightly/pings');
     expect(res.status).toBe(200);
-    expect(res.body.items.map((p) => [p.signal, p.runId, p.body])).toEqual([
-      ['fail', 'run-1', 'pg_dump: disk full on /backup\nexit 1'],
-      ['start', 'run-1', null],
+    expect(res.body.items.map((p) => [p.signal, p.exitCode, p.runId, p.body])).toEqual([
+      ['fail', 7, 'run-1', 'pg_dump: disk full on /backup\nexit 1'],
+      ['start', null, 'run-1', null],
     ]);
     expect(res.body.items[0].receivedAt).toBe(new Date(NOW - 1000).toISOString());
     const first = await get<PingsResponse>('/api/v1/targets/check%3Anightly/pings?limit=1');

@@ -82,6 +82,7 @@ export class ReceivedService {
       items: page.map((p) => ({
         messageId: p.messageId,
         signal: p.signal === 'start' || p.signal === 'fail' ? p.signal : 'success',
+        exitCode: p.exitCode,
         runId: p.runId,
         location: p.location,
         receivedAt: p.receivedAt.toISOString(),

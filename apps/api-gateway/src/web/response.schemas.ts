@@ -82,7 +82,8 @@ export const createHeartbeatResponseSchema: SchemaObject = {
     token: { type: 'string', description: 'Ping token: shown this once, only a hash is stored' },
     pingUrl: {
       type: 'string',
-      description: 'status-ingest URL to ping (GET/POST/HEAD); `/start` and `/fail` below it',
+      description:
+        'status-ingest URL to ping (GET/POST/HEAD); `/start`, `/fail` and an exit code 0–255 (`/0`: success) below it',
     },
   },
 };

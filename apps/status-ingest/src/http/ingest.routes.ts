@@ -9,7 +9,13 @@ import type { IngestConfig } from '../config';
 import { IngressPausedError } from '../ingress/ingress-state.service';
 import { PublishGate } from '../ingress/publish-gate.service';
 import { IngestMetrics, refusalReasonOf, type RefusalReason } from '../metrics/ingest.metrics';
-import { MAX_PING_BODY_CHARS, PingsService, type PingSignal } from '../pings/pings.service';
+import {
+  exitCodeOf,
+  MAX_PING_BODY_CHARS,
+  PingsService,
+  signalOfExitCode,
+  type PingSignal,
+} from '../pings/pings.service';
 import { StatusUpdatesService } from '../updates/status-updates.service';
 import { INGEST_CONFIG } from '../tokens';
 import { parseJsonBody } from './json-body';
@@ -177,7 +183,8 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
   }
 
   private registerPings(app: FastifyInstance): void {
-    const route = (url: string, signal: PingSignal): void => {
+    // `signal` 'exit-code': `/ping/{token}/{code}` (Healthchecks style, `curl …/ping/$TOKEN/$?`), the signal its code's.
+    const route = (url: string, signal: PingSignal | 'exit-code'): void => {
       app.route({
         method: ['GET', 'POST', 'HEAD'],
         url,
@@ -200,6 +207,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         onRequest: async (request, reply) => {
           this.pings.admit(request.ip);
           const { token } = request.params as { token: string };
+          if (signal === 'exit-code') exitCodeParam(request);
           const shape = pingTokenShapeOf(token);
           if (shape === 'malformed' || shape === 'bad-checksum')
             throw new NotFoundError('no heartbeat monitor has this ping URL');
@@ -225,7 +233,12 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
             request.body instanceof RawBody && request.body.bytes.length
               ? request.body.bytes.toString('utf8')
               : undefined;
-          const result = await this.pings.ping(token, signal, { runId: rid, body, clientAddress: request.ip });
+          const exitCode = signal === 'exit-code' ? exitCodeParam(request) : undefined;
+          const result = await this.pings.ping(
+            token,
+            exitCode === undefined ? (signal as PingSignal) : signalOfExitCode(exitCode),
+            { runId: rid, body, clientAddress: request.ip, ...(exitCode === undefined ? {} : { exitCode }) },
+          );
           return reply.code(200).send(result);
         },
       });
@@ -233,8 +246,15 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
     route(`${PING_PREFIX}:token`, 'success');
     route(`${PING_PREFIX}:token/start`, 'start');
     route(`${PING_PREFIX}:token/fail`, 'fail');
+    // Any other last segment (`start` and `fail` are static: they match first); not an exit code 0–255, a 404 naming it.
+    route(`${PING_PREFIX}:token/:code`, 'exit-code');
     // Another method on a ping URL (a job's `curl -X PUT`) is told so — a 404 read as a wrong URL — and not counted.
-    for (const url of [`${PING_PREFIX}:token`, `${PING_PREFIX}:token/start`, `${PING_PREFIX}:token/fail`])
+    for (const url of [
+      `${PING_PREFIX}:token`,
+      `${PING_PREFIX}:token/start`,
+      `${PING_PREFIX}:token/fail`,
+      `${PING_PREFIX}:token/:code`,
+    ])
       app.route({
         method: ['PUT', 'DELETE', 'PATCH'],
         url,
@@ -242,6 +262,8 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
           this.metrics.refused.labels('ping', refusalReasonOf(reply.statusCode)).inc();
         },
         handler: async (request, reply) => {
+          // A last segment that is no exit code is no ping URL, whatever the method: 404 as for GET.
+          if ((request.params as { code?: string }).code !== undefined) exitCodeParam(request);
           const body: ApiErrorBody = {
             error: {
               code: ApiErrorCode.MethodNotAllowed,
@@ -252,6 +274,22 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         },
       });
   }
+}
+
+/**
+ * The exit code of `/ping/{token}/{code}`; a last segment that is none (not 0–255 in decimal) is a 404 saying what a
+ * ping URL may end in, before the body is read or the token looked up — the ping is not counted.
+ */
+function exitCodeParam(request: FastifyRequest): number {
+  const { code } = request.params as { code: string };
+  const exitCode = exitCodeOf(code);
+  if (exitCode === null) {
+    const named = JSON.stringify(Array.from(code).slice(0, 40).join(''));
+    throw new NotFoundError(
+      `no ping URL ends in ${named}: after the token comes nothing, /start, /fail or an exit code 0–255 (/ping/{token}/$?)`,
+    );
+  }
+  return exitCode;
 }
 
 function unsupportedEncoding(reply: FastifyReply, encoding: string | string[] | undefined): FastifyReply {

@@ -117,7 +117,7 @@ describe('methods', () => {
     '%s on a ping URL is a 405 naming the methods, and is not counted',
     async (method) => {
       const m = await createMonitor();
-      for (const path of ['', '/start', '/fail']) {
+      for (const path of ['', '/start', '/fail', '/0', '/3']) {
         const a = await ping(`${m.token}${path}`, '127.0.5.1', 'done', method);
         expect(a.status).toBe(405);
         expect(a.body.error).toEqual({ code: 'method_not_allowed', message: expect.stringContaining('not counted') });
@@ -126,6 +126,85 @@ describe('methods', () => {
       expect((await ping(m.token, '127.0.5.1')).status).toBe(200);
     },
   );
+});
+
+describe('exit-code pings (/ping/{token}/{code}, as `curl …/ping/$TOKEN/$?`)', () => {
+  type Published = { envelope: { type: string; payload: PingReceivedPayload } };
+
+  it('0 counts as a success, 1–255 as a fail carrying its exit code; rid, body and HEAD as on the other URLs', async () => {
+    const m = await createMonitor();
+    const from = '127.0.6.1';
+    const ok = await ping(`${m.token}/0`, from);
+    expect(ok).toMatchObject({ status: 200, body: { ok: true, signal: 'success' } });
+    const failed = await ping(`${m.token}/7?rid=run-7`, from, 'pg_dump: disk full');
+    expect(failed).toMatchObject({ status: 200, body: { ok: true, signal: 'fail' } });
+    expect((await ping(`${m.token}/255`, from, undefined, 'HEAD')).status).toBe(200);
+    expect((await ping(`${m.token}/007`, from)).body).toEqual({ ok: true, signal: 'fail' });
+    const published = (await h.drain()) as Published[];
+    expect(published.map((p) => [p.envelope.type, p.envelope.payload.signal, p.envelope.payload.exitCode])).toEqual([
+      ['ping.received', 'success', 0],
+      ['ping.received', 'fail', 7],
+      ['ping.received', 'fail', 255],
+      ['ping.received', 'fail', 7],
+    ]);
+    expect(published[1].envelope.payload).toMatchObject({
+      monitorId: m.id,
+      runId: 'run-7',
+      body: 'pg_dump: disk full',
+    });
+    // The other ping URLs carry no exit code (another monitor: 5 pings/min each here).
+    const other = await createMonitor();
+    expect((await ping(other.token, from)).status).toBe(200);
+    expect((await ping(`${other.token}/fail`, from)).status).toBe(200);
+    const plain = (await h.drain()) as Published[];
+    expect(plain.map((p) => [p.envelope.payload.signal, 'exitCode' in p.envelope.payload])).toEqual([
+      ['success', false],
+      ['fail', false],
+    ]);
+  });
+
+  const notExitCodes = ['256', '-1', '01x', '1e2', '1000', '+1', '0x1', 'done'];
+  it.each(notExitCodes)(
+    '/ping/{token}/%s is a 404 saying the code must be 0–255, before the body is read; nothing is counted',
+    async (code) => {
+      const m = await createMonitor();
+      const from = `127.0.6.${10 + notExitCodes.indexOf(code)}`;
+      const before = await h.request('GET', '/metrics');
+      const refusedBefore = Number(
+        /fleetwatch_ingest_requests_refused_total\{route="ping",reason="not_found"\} (\d+)/.exec(before.text)?.[1] ?? 0,
+      );
+      for (const [body, method] of [
+        [undefined, 'GET'],
+        ['x'.repeat(200_000), 'POST'],
+        [undefined, 'HEAD'],
+        ['done', 'PUT'],
+      ] as const) {
+        const a = await ping(`${m.token}/${code}`, from, body, method);
+        expect(a.status).toBe(404);
+        if (method !== 'HEAD')
+          expect(a.body.error).toEqual({
+            code: 'not_found',
+            message: expect.stringContaining(`no ping URL ends in "${code}"`),
+          });
+        if (method !== 'HEAD') expect(a.body.error?.message).toContain('exit code 0–255');
+      }
+      expect(await h.count()).toBe(0);
+      const after = await h.request('GET', '/metrics');
+      const refusedAfter = Number(
+        /fleetwatch_ingest_requests_refused_total\{route="ping",reason="not_found"\} (\d+)/.exec(after.text)?.[1] ?? 0,
+      );
+      expect(refusedAfter - refusedBefore).toBe(4);
+      // The monitor itself is fine: its own URL still counts.
+      expect((await ping(`${m.token}/0`, from)).status).toBe(200);
+    },
+  );
+
+  it('an unknown token with a good exit code is the usual 404', async () => {
+    const a = await ping(`${randomNewToken()}/0`, '127.0.6.3');
+    expect(a.status).toBe(404);
+    expect(a.body.error?.message).toBe('no heartbeat monitor has this ping URL');
+    expect(await h.count()).toBe(0);
+  });
 });
 
 describe('429', () => {
@@ -363,5 +442,49 @@ describe('a monitor changed or deleted (config.changed)', () => {
     await sleep(500);
     expect((await ping(m.token, '127.0.0.31')).status).toBe(404);
     expect(await periods()).toEqual([]);
+  });
+
+  it('each ping carries the config version of the check its schedule was read at: the new one with the new schedule', async () => {
+    const m = await createMonitor();
+    const sql = (tx: unknown, text: string, ...params: unknown[]) =>
+      (tx as { $executeRawUnsafe(t: string, ...p: unknown[]): Promise<number> }).$executeRawUnsafe(text, ...params);
+    const sent = async () =>
+      (await h.drain())
+        .filter((x) => x.envelope.type === Messages.PingReceived.type)
+        .map((x) => x.envelope.payload as PingReceivedPayload)
+        .map((p) => [p.periodSeconds, p.configVersion]);
+    // A monitor with no check row (made before monitors were checks): no version.
+    expect((await ping(m.token, '127.0.0.32')).status).toBe(200);
+    expect(await sent()).toEqual([[3600, undefined]]);
+    // Its push check, as the owner writes it (version 5), then a write of version 6 making it daily, in one transaction.
+    await runInTransaction(h.db, (tx) =>
+      sql(
+        tx,
+        `INSERT INTO checks (id, name, type, spec, version) VALUES ($1::uuid, $2, 'push', '{}'::jsonb, 5)`,
+        m.id,
+        `job ${m.id}`,
+      ),
+    );
+    await configChanged(3);
+    await sleep(500);
+    expect((await ping(m.token, '127.0.0.32')).status).toBe(200);
+    expect(await sent()).toEqual([[3600, 5]]);
+    const daily = { id: m.id, name: `job ${m.id}`, periodSeconds: 86_340, graceSeconds: 60, maxRuntimeSeconds: null };
+    await runInTransaction(h.db, async (tx) => {
+      await sql(tx, 'UPDATE checks SET version = 6 WHERE id = $1::uuid', m.id);
+      await monitors.updateMany(tx, [daily]);
+    });
+    // Cached: the old schedule with its own version (the aggregator counts it with the window it holds)...
+    expect((await ping(m.token, '127.0.0.32')).status).toBe(200);
+    expect(await sent()).toEqual([[3600, 5]]);
+    // ...the new one with the new version once read again.
+    await configChanged(4);
+    await sleep(500);
+    expect((await ping(m.token, '127.0.0.32')).status).toBe(200);
+    expect(await sent()).toEqual([[86_340, 6]]);
+    await runInTransaction(h.db, async (tx) => {
+      await monitors.deleteMany(tx, [m.id]);
+      await sql(tx, 'DELETE FROM checks WHERE id = $1::uuid', m.id);
+    });
   });
 });

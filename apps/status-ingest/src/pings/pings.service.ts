@@ -1,5 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Messages, toStorable, truncateText, type PingReceivedPayload } from '@fleetwatch/contracts';
+import {
+  MAX_PING_EXIT_CODE,
+  Messages,
+  toStorable,
+  truncateText,
+  type PingReceivedPayload,
+} from '@fleetwatch/contracts';
 import { InvalidError, NotFoundError, RateLimitedError } from '@fleetwatch/domain';
 import { BusPublisher } from '@fleetwatch/messaging';
 import { HeartbeatMonitorsRepository, PingTokenResolver } from '@fleetwatch/persistence';
@@ -16,6 +22,24 @@ export type PingSignal = PingReceivedPayload['signal'];
 export const MAX_PING_BODY_CHARS = 10_000;
 const RUN_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** An exit code as a ping URL ends in it: 1–3 decimal digits (a shell's `$?`), leading zeros read as decimal. */
+const EXIT_CODE = /^[0-9]{1,3}$/;
+
+/**
+ * The exit code a ping URL's last segment names (`/ping/{token}/{code}`, Healthchecks style), or null when it is
+ * none: not 1–3 decimal digits, or over 255 (`256`, `-1`, `01x`, `1e2`).
+ */
+export function exitCodeOf(segment: string): number | null {
+  if (!EXIT_CODE.test(segment)) return null;
+  const code = Number(segment);
+  return code <= MAX_PING_EXIT_CODE ? code : null;
+}
+
+/** What an exit code signals: 0 a success, any other a failure (Healthchecks semantics). */
+export function signalOfExitCode(exitCode: number): Exclude<PingSignal, 'start'> {
+  return exitCode === 0 ? 'success' : 'fail';
+}
+
 export interface PingAccepted {
   ok: true;
   signal: PingSignal;
@@ -24,15 +48,17 @@ export interface PingAccepted {
 export interface PingOptions {
   runId?: string;
   body?: string;
+  /** The exit code the URL named (`/ping/{token}/{code}`): must agree with the signal (signalOfExitCode). */
+  exitCode?: number;
   /** The client address (after trusted proxies) `admit` was given: charged to the shared per-address limit. */
   clientAddress?: string;
 }
 
 /**
- * Heartbeat pings (`/ping/{token}`, `/start`, `/fail`): finds the monitor of the
+ * Heartbeat pings (`/ping/{token}`, `/start`, `/fail`, `/{exit code}`): finds the monitor of the
  * token (persistence PingTokenResolver: random tokens cost no query; lookups are
  * cached for `pingCacheMs`), and publishes `ping.received` with the monitor's
- * schedule so the aggregator can set the deadline without a lookup. Resolves after
+ * schedule and the config version it was read at, so the aggregator can set the deadline without a lookup. Resolves after
  * the broker's confirm. Rate-limited per client address and per monitor, with
  * budgets shared by every replica (Redis, IngestRateLimits): `admit` checks the
  * address against this replica's own bucket before the body is read or any token
@@ -89,6 +115,15 @@ export class PingsService {
         { path: 'rid', message: 'use 1–128 letters, digits and . _ : -' },
       ]);
     }
+    const code = options.exitCode;
+    if (
+      code !== undefined &&
+      (!Number.isInteger(code) || code < 0 || code > MAX_PING_EXIT_CODE || signalOfExitCode(code) !== signal)
+    ) {
+      throw new InvalidError(`exit code: use 0 (success) or 1–${MAX_PING_EXIT_CODE} (fail)`, [
+        { path: 'exitCode', message: `must be 0–${MAX_PING_EXIT_CODE}, 0 a success and any other a fail` },
+      ]);
+    }
     const monitor = await this.resolver.resolve(token);
     // One round trip: the address (already charged here by `admit`) and the monitor, both or neither.
     const address = options.clientAddress;
@@ -115,6 +150,12 @@ export class PingsService {
       maxRuntimeSeconds: monitor.maxRuntimeSeconds,
       name: truncateText(monitor.name, 256),
     };
+    // The config version the schedule was read at (one statement with it): the aggregator counts the ping with its own
+    // schedule when that version is newer than the window it holds (the check.lifecycle saying it is still to come).
+    if (monitor.configVersion !== undefined && monitor.configVersion !== null)
+      payload.configVersion = monitor.configVersion;
+
+    if (code !== undefined) payload.exitCode = code;
     if (options.runId !== undefined) payload.runId = options.runId;
     // A job's output is kept as information: cleaned of what no store can hold (NUL), never a reason to lose the ping.
     if (options.body) payload.body = truncateText(toStorable(options.body), MAX_PING_BODY_CHARS);

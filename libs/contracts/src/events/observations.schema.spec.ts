@@ -3,6 +3,7 @@ import {
   checkResultPayloadSchema,
   hostMetricsPayloadSchema,
   MAX_CHECK_LATENCY_MS,
+  pingReceivedPayloadSchema,
   statusUpdateInputSchema,
   type CheckResultPayload,
   type HostMetricsPayload,
@@ -95,5 +96,55 @@ describe("check.lifecycle carries the check's own quorum (downQuorumPct)", () =>
     expect(checkLifecyclePayloadSchema.safeParse(lifecycle).success).toBe(true);
     for (const downQuorumPct of [0, 101, 50.5, '50'])
       expect(checkLifecyclePayloadSchema.safeParse({ ...lifecycle, downQuorumPct }).success).toBe(false);
+  });
+});
+
+describe('ping.received carries the config version its schedule was read at (configVersion)', () => {
+  const ping = {
+    monitorId: '0191d7a2-0000-7000-8000-000000000001',
+    targetId: 'check:0191d7a2-0000-7000-8000-000000000001',
+    signal: 'success',
+    receivedAt: '2026-12-07T10:00:00.000Z',
+    periodSeconds: 86_340,
+    graceSeconds: 60,
+    maxRuntimeSeconds: null,
+  };
+  it('a positive integer or absent (a status-ingest of before); nothing else', () => {
+    expect(pingReceivedPayloadSchema.parse({ ...ping, configVersion: 7 }).configVersion).toBe(7);
+    expect(pingReceivedPayloadSchema.safeParse(ping).success).toBe(true);
+    for (const configVersion of [0, -1, 1.5, '7', null])
+      expect(pingReceivedPayloadSchema.safeParse({ ...ping, configVersion }).success).toBe(false);
+  });
+  it('an aggregator of before (its schema without the field) reads such a ping, dropping the field: no dead letter', () => {
+    const before = pingReceivedPayloadSchema.omit({ configVersion: true });
+    const read = before.safeParse({ ...ping, configVersion: 7 });
+    expect(read.success).toBe(true);
+    expect(read.data).toEqual(ping);
+  });
+});
+
+describe('ping.received carries the exit code of /ping/{token}/{code} (exitCode)', () => {
+  const ping = {
+    monitorId: '0191d7a2-0000-7000-8000-000000000002',
+    targetId: 'check:0191d7a2-0000-7000-8000-000000000002',
+    signal: 'fail',
+    receivedAt: '2026-12-07T10:00:00.000Z',
+    periodSeconds: 3600,
+    graceSeconds: 60,
+    maxRuntimeSeconds: null,
+  };
+  it('an integer 0–255 or absent (the other ping URLs, a status-ingest of before); nothing else', () => {
+    expect(pingReceivedPayloadSchema.parse({ ...ping, exitCode: 7 }).exitCode).toBe(7);
+    for (const exitCode of [0, 255])
+      expect(pingReceivedPayloadSchema.safeParse({ ...ping, exitCode }).success).toBe(true);
+    expect(pingReceivedPayloadSchema.parse(ping).exitCode).toBeUndefined();
+    for (const exitCode of [256, -1, 1.5, '7', null])
+      expect(pingReceivedPayloadSchema.safeParse({ ...ping, exitCode }).success).toBe(false);
+  });
+  it('an aggregator of before (its schema without the field) reads such a ping, dropping the field: no dead letter', () => {
+    const before = pingReceivedPayloadSchema.omit({ exitCode: true });
+    const read = before.safeParse({ ...ping, exitCode: 3 });
+    expect(read.success).toBe(true);
+    expect(read.data).toEqual(ping);
   });
 });

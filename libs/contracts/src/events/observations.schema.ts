@@ -319,17 +319,33 @@ export const hostRetirePayloadSchema = z.object({
 });
 export type HostRetirePayload = z.infer<typeof hostRetirePayloadSchema>;
 
-/** A heartbeat-monitor ping (`/ping/{token}`, `/start`, `/fail`). */
+/** The highest exit code a ping URL takes (`/ping/{token}/{0–255}`, as a shell's `$?`). */
+export const MAX_PING_EXIT_CODE = 255;
+
+/**
+ * A heartbeat-monitor ping (`/ping/{token}`, `/start`, `/fail`, `/{exit code}`). Not strict: a reader of the version
+ * before a field was added (a rolling upgrade) drops it and reads the rest — keep new fields optional.
+ */
 export const pingReceivedPayloadSchema = z.object({
   monitorId: name(128),
   targetId: name(300),
   signal: z.enum(['success', 'start', 'fail']),
+  /** The exit code of `/ping/{token}/{code}` (0: `success`, 1–255: `fail`); absent for the other ping URLs. */
+  exitCode: z.number().int().min(0).max(MAX_PING_EXIT_CODE).optional(),
   receivedAt: isoDateTimeSchema,
   runId: storableText(128).optional(),
   body: storableText(10_000).optional(),
   /** The monitor's schedule as the edge found it, so the aggregator sets the deadline without a lookup. */
   periodSeconds: z.number().int().positive(),
   graceSeconds: z.number().int().nonnegative(),
+  /**
+   * The config version of the check that schedule was read at (`checks.version`, read with it in one statement).
+   * The aggregator counts the ping with its own schedule when this is newer than the window it holds (the
+   * `check.lifecycle` of that version not folded yet), else with the window held. Absent: a sender of before, or a
+   * monitor with no check row — the window held counts. Optional, and the schema is not strict: an aggregator of
+   * before drops it.
+   */
+  configVersion: z.number().int().positive().optional(),
   /** A `start` without a finishing ping within this long turns the monitor DOWN. */
   maxRuntimeSeconds: z.number().int().positive().nullable(),
   name: storableText(256).optional(),

@@ -55,6 +55,8 @@ export type PushedUpdatesResponse = z.infer<typeof pushedUpdatesResponseSchema>;
 export const pingViewSchema = z.object({
   messageId: z.string(),
   signal: z.enum(['success', 'start', 'fail']),
+  /** The exit code sent as `/ping/{token}/{code}` (0–255), or null (`/ping/{token}`, `/start`, `/fail`). */
+  exitCode: z.number().int().nullable(),
   runId: z.string().nullable(),
   location: z.string(),
   receivedAt: z.iso.datetime(),

@@ -288,7 +288,7 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
   const hb = (
     signal: 'success' | 'start' | 'fail',
     at: number,
-    schedule: { periodSeconds?: number; maxRuntimeSeconds?: number | null } = {},
+    schedule: { periodSeconds?: number; maxRuntimeSeconds?: number | null; configVersion?: number } = {},
   ): FoldItem => ({
     type: 'ping',
     id: `${signal}-${at}`,
@@ -447,8 +447,10 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
 
   // Review of 6cffe900 (the target's window wins over the ping's): the other order. status-ingest reads a monitor from
   // Postgres (cached INGEST_PING_CACHE_MS, 5 s), while check.lifecycle reaches the aggregator through the outbox relay
-  // and the bus: pings can carry the NEW schedule while the target still holds the old window. They are counted with
-  // the old one until the lifecycle arrives — which must then put every deadline the old window set right.
+  // and the bus: pings can carry the NEW schedule while the target still holds the old window. A ping that says the
+  // config version it was read at counts with its own schedule when that version is newer than the window held (and
+  // the target holds it from then on); one that does not say (a status-ingest of before) with the old window until
+  // the lifecycle arrives — which must then put every deadline the old window set right.
   describe('pings carrying a newer schedule than the target holds (the lifecycle not folded yet)', () => {
     const HOUR = 3_660_000;
     const DAY = 86_400_000;
@@ -458,6 +460,9 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
       ) as TargetSnapshot;
     const ping = (signal: 'success' | 'start', at: number, periodSeconds: number): FoldItem =>
       hb(signal, at, { periodSeconds, maxRuntimeSeconds: null });
+    /** A ping as a status-ingest that sends it says it: with the config version its schedule was read at. */
+    const versioned = (signal: 'success' | 'start', at: number, periodSeconds: number, configVersion: number) =>
+      hb(signal, at, { periodSeconds, maxRuntimeSeconds: null, configVersion });
     const configured = (version: number, at: number, windowMs: number, t?: TargetSnapshot) =>
       applyLifecycle(t, lc('active', version, at, { checkType: 'push', pingWindowMs: windowMs }), policy).target;
     const expired = (t: TargetSnapshot, now: number) =>
@@ -495,20 +500,107 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
       expect(expired(t, 60_000 + HOUR + 1).map((x) => x.status)).toEqual([S.Down]);
     });
 
-    // KNOWN, not fixed (design): `it.failing` passes while the bug is there; make it `it` once it is fixed.
-    it.failing(
-      'a lifecycle later than the old window (relay or aggregator behind): the last ping within the new window is not left DOWN',
-      () => {
-        // The ping said daily and was counted hourly: DOWN an hour on. The lifecycle then says daily; the location, DOWN
-        // with nothing due, stays DOWN until the next daily ping (a day) — before 6cffe900 it was never DOWN.
-        const hourly = fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]);
-        const early = fold(hourly, [ping('success', 60_000, 86_340)]);
-        const [down] = expired(early, 60_000 + HOUR + 1);
-        expect(down.locations.push.status).toBe(S.Down);
-        const t = configured(2, 60_000 + HOUR + 5000, DAY, down);
-        expect(t.locations.push.status).not.toBe(S.Down);
-      },
-    );
+    it('a lifecycle later than the old window (relay or aggregator behind): the last ping, read at the new version, is never DOWN', () => {
+      // The ping said daily, read at version 2; the target holds the hourly window of version 1. Counted hourly it was
+      // DOWN an hour on, and the lifecycle, landing after that, left it DOWN until the next daily ping.
+      const hourly = fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]);
+      const early = fold(hourly, [versioned('success', 60_000, 86_340, 2)]);
+      expect(early.locations.push.deadline).toEqual({
+        at: 60_000 + DAY,
+        expireTo: S.Down,
+        reason: 'no ping within period 86340s + grace 60s',
+      });
+      expect(early).toMatchObject({ configVersion: 1, pingWindowMs: DAY, pingWindowVersion: 2 });
+      expect(expired(early, 60_000 + HOUR + 1)).toEqual([]);
+      const t = configured(2, 60_000 + HOUR + 5000, DAY, early);
+      expect(t.locations.push).toMatchObject({ status: S.Up, deadline: { at: 60_000 + DAY } });
+      expect(t).toMatchObject({ configVersion: 2, pingWindowMs: DAY, pingWindowVersion: 2 });
+      expect(expired(t, 60_000 + DAY - 1)).toEqual([]);
+      expect(expired(t, 60_000 + DAY).map((x) => x.locations.push.status)).toEqual([S.Down]);
+    });
+
+    it('a ping with no version (a status-ingest of before): counted with the window held, as before', () => {
+      const hourly = fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]);
+      const early = fold(hourly, [ping('success', 60_000, 86_340)]);
+      expect(early.locations.push.deadline?.at).toBe(60_000 + HOUR);
+      expect(early).toMatchObject({ pingWindowMs: HOUR, pingWindowVersion: 1 });
+    });
+
+    it("a ping read at the window's own version or an older one counts with the window held, whatever it carries", () => {
+      const hourly = configured(1, 0, HOUR);
+      expect(fold(hourly, [versioned('success', 60_000, 86_340, 1)]).locations.push.deadline?.at).toBe(60_000 + HOUR);
+      const daily = configured(3, 0, DAY);
+      const untold = fold(daily, [versioned('success', 60_000, 3600, 2)]);
+      expect(untold.locations.push.deadline?.at).toBe(60_000 + DAY);
+      expect(untold).toMatchObject({ configVersion: 3, pingWindowMs: DAY, pingWindowVersion: 3 });
+    });
+
+    it('start through a replica told (read at the new version), success through one not told (the old schedule): the new window, lifecycle or not', () => {
+      const hourly = fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]);
+      const t = fold(hourly, [versioned('start', 60_000, 86_340, 2), versioned('success', 61_000, 3600, 1)]);
+      expect(t.locations.push).toMatchObject({ status: S.Up, run: null, deadline: { at: 61_000 + DAY } });
+      expect(expired(t, 61_000 + HOUR + 1)).toEqual([]);
+      // The same with the second ping from a status-ingest of before (no version).
+      const bare = fold(hourly, [versioned('start', 60_000, 86_340, 2), ping('success', 61_000, 3600)]);
+      expect(bare.locations.push.deadline?.at).toBe(61_000 + DAY);
+      // The lifecycle, when it lands, moves nothing.
+      expect(configured(2, 70_000, DAY, t).locations.push.deadline).toEqual(t.locations.push.deadline);
+    });
+
+    it('a run with no max runtime started at the new version (daily): due a day on, not an hour', () => {
+      const hourly = fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]);
+      const running = fold(hourly, [versioned('start', 60_000, 86_340, 2)]);
+      expect(running.locations.push).toMatchObject({ run: { startedAt: 60_000 }, deadline: { at: 60_000 + DAY } });
+      expect(expired(running, 60_000 + HOUR + 1)).toEqual([]);
+    });
+
+    it('shortened (daily → hourly): a ping of the new version is due an hour on, and so is a later one not told', () => {
+      const daily = fold(configured(1, 0, DAY), [ping('success', 1000, 86_340)]);
+      const t = fold(daily, [versioned('success', 60_000, 3600, 2), versioned('success', 120_000, 86_340, 1)]);
+      expect(t.locations.push.deadline?.at).toBe(120_000 + HOUR);
+      expect(expired(t, 120_000 + HOUR).map((x) => x.locations.push.status)).toEqual([S.Down]);
+    });
+
+    it("an older version's lifecycle landing after a newer version's ping: the newer window and its deadline stay", () => {
+      // v2 made it every 10 minutes, v3 daily; the ping read at v3 comes before either lifecycle.
+      const TEN = 660_000;
+      const hourly = fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]);
+      const early = fold(hourly, [versioned('success', 60_000, 86_340, 3)]);
+      const v2 = configured(2, 61_000, TEN, early);
+      expect(v2).toMatchObject({ configVersion: 2, pingWindowMs: DAY, pingWindowVersion: 3 });
+      expect(v2.locations.push.deadline?.at).toBe(60_000 + DAY);
+      // A replica told of v2 only: counted with v3's window.
+      const untold = fold(v2, [versioned('success', 120_000, 600, 2)]);
+      expect(untold.locations.push.deadline?.at).toBe(120_000 + DAY);
+      const v3 = configured(3, 130_000, DAY, untold);
+      expect(v3).toMatchObject({ configVersion: 3, pingWindowMs: DAY, pingWindowVersion: 3 });
+      expect(v3.locations.push.deadline?.at).toBe(120_000 + DAY);
+      // A later change moves it as any change does.
+      expect(configured(4, 140_000, HOUR, v3).locations.push.deadline?.at).toBe(120_000 + HOUR);
+    });
+
+    it('a version that changed something else (a rename): its pings and its lifecycle leave the deadline as it was', () => {
+      const daily = fold(configured(2, 0, DAY), [ping('success', 1000, 86_340)]);
+      const t = fold(daily, [versioned('success', 60_000, 86_340, 3), versioned('success', 61_000, 3600, 1)]);
+      expect(t.locations.push.deadline?.at).toBe(61_000 + DAY);
+      const renamed = applyLifecycle(
+        t,
+        lc('active', 3, 62_000, { checkType: 'push', name: 'renamed', pingWindowMs: DAY }),
+        policy,
+      ).target;
+      expect(renamed).toMatchObject({ name: 'renamed', configVersion: 3, pingWindowMs: DAY, pingWindowVersion: 3 });
+      expect(renamed.locations.push).toEqual(t.locations.push);
+    });
+
+    it('a window left behind by an aggregator of before (older than the last lifecycle): pings count with their own', () => {
+      const t = { ...fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]), configVersion: 3 };
+      expect(fold(t, [versioned('success', 60_000, 86_340, 2)]).locations.push.deadline?.at).toBe(60_000 + DAY);
+      expect(fold(t, [versioned('success', 60_000, 600, 3)]).locations.push.deadline?.at).toBe(60_000 + 660_000);
+      // Read at a version after it: held from then on.
+      const held = fold(t, [versioned('success', 60_000, 86_340, 4), versioned('success', 61_000, 3600, 3)]);
+      expect(held).toMatchObject({ pingWindowMs: DAY, pingWindowVersion: 4 });
+      expect(held.locations.push.deadline?.at).toBe(61_000 + DAY);
+    });
   });
 
   it('a check that is not a heartbeat monitor (no pingWindowMs): its STALE deadlines are left as they are', () => {

@@ -1,6 +1,7 @@
 import { TargetKind, TargetStatus, type CheckLifecycleState } from '@fleetwatch/contracts';
 import { consensusOf, type ConsensusPolicy } from './consensus';
 import {
+  configuredPingWindowOf,
   emptyTarget,
   isTombstone,
   policyOf,
@@ -159,6 +160,16 @@ function withCheckInterval(target: TargetSnapshot, seconds: number | undefined, 
   return locations ? { ...target, locations } : target;
 }
 
+/**
+ * Whether `target` holds a window a ping of a later config version than `lc` said (pingWindowOfPing): the lifecycle of
+ * that version is still to come, and this one's window is older. It neither replaces the window nor moves deadlines
+ * with its own: a ping read at v3 (daily) set its deadline a day on, and v2's lifecycle (hourly) landing after it
+ * brought that back to an hour.
+ */
+function heldNewer(target: TargetSnapshot, lc: CheckLifecycle): boolean {
+  return configuredPingWindowOf(target) !== undefined && (target.pingWindowVersion ?? 0) > lc.version;
+}
+
 function identity(target: TargetSnapshot, lc: CheckLifecycle): TargetSnapshot {
   return {
     ...target,
@@ -169,12 +180,15 @@ function identity(target: TargetSnapshot, lc: CheckLifecycle): TargetSnapshot {
     configuredLocations: lc.locations ?? target.configuredLocations ?? null,
     downQuorumPct: lc.downQuorumPct !== undefined ? lc.downQuorumPct : (target.downQuorumPct ?? null),
     // A heartbeat monitor's window as of this version; one not said (not a heartbeat monitor, a sender from before) is
-    // no longer known: pings count with their own again (configuredPingWindowOf).
-    ...(lc.pingWindowMs !== undefined
-      ? { pingWindowMs: lc.pingWindowMs, pingWindowVersion: lc.version }
-      : target.pingWindowMs !== undefined && target.pingWindowMs !== null
-        ? { pingWindowMs: null, pingWindowVersion: null }
-        : {}),
+    // no longer known: pings count with their own again (configuredPingWindowOf). One a ping of a later version said
+    // (pingWindowOfPing) stays: this lifecycle, delivered late, says an older schedule.
+    ...(heldNewer(target, lc)
+      ? {}
+      : lc.pingWindowMs !== undefined
+        ? { pingWindowMs: lc.pingWindowMs, pingWindowVersion: lc.version }
+        : target.pingWindowMs !== undefined && target.pingWindowMs !== null
+          ? { pingWindowMs: null, pingWindowVersion: null }
+          : {}),
   };
 }
 
@@ -320,7 +334,9 @@ export function applyLifecycle(
     lc.state === 'active'
       ? withQuorum(cut.target, current?.downQuorumPct, lc.at, quorumReason(cut.target, version), policy)
       : { target: cut.target, events: [] };
-  const r = applyState(awaitingConfigured(quorum.target, lc), lc, version);
+  // A window a later version's ping said stays, and so do the deadlines it set (heldNewer).
+  const told = current !== undefined && heldNewer(current, lc) ? { ...lc, pingWindowMs: undefined } : lc;
+  const r = applyState(awaitingConfigured(quorum.target, told), told, version);
   return { ...r, events: [...cut.events, ...quorum.events, ...r.events], dropped: cut.dropped };
 }
 

@@ -7,6 +7,7 @@ import {
   configuredPingWindowOf,
   isTombstone,
   keepOneLocation,
+  pingWindowOfPing,
   retireTarget,
   runsAt,
   type FoldResult,
@@ -148,8 +149,13 @@ export function foldObservations(
       }
       const base = one?.target ?? before;
       // Counted with the window the monitor's configuration says when the target holds it, not the ping's own: the
-      // receiving replica's, which may not have heard of a change yet.
-      const step = heartbeatStep(base?.locations[item.location], item.ping, configuredPingWindowOf(base));
+      // receiving replica's, which may not have heard of a change yet — unless the ping was read at a newer config
+      // version than that window (the lifecycle not folded yet): its own, which the target then holds.
+      const step = heartbeatStep(
+        base?.locations[item.location],
+        item.ping,
+        configuredPingWindowOf(base, item.ping.configVersion),
+      );
       result = applyObservation(
         base,
         {
@@ -171,6 +177,10 @@ export function foldObservations(
         },
         policy,
       );
+      // Read at a config version the target has not heard of: the target holds its window from now on (also when the
+      // ping itself changed nothing — a late one: it still says what that version configured).
+      const held = pingWindowOfPing(result.target, item.ping);
+      if (held !== result.target) result = { ...result, target: held };
       if (item.monitorId !== null) {
         if (result.applied && step.finished) runs.push({ ...step.finished, monitorId: item.monitorId, targetId });
         const touch = touches.get(item.monitorId) ?? { monitorId: item.monitorId, lastPingAt: null, lastStartAt: null };

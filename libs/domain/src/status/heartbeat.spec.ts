@@ -254,6 +254,24 @@ describe('failReasonOf', () => {
     });
     expect(step).toMatchObject({ status: 'DOWN', reason: 'fail ping: backup failed' });
   });
+
+  it('names the exit code of /ping/{token}/{code} when the job sent one (0 included), before its output', () => {
+    expect(failReasonOf(undefined, 3)).toBe('fail ping (exit code 3)');
+    expect(failReasonOf('disk full\n', 3)).toBe('fail ping (exit code 3): disk full');
+    expect(failReasonOf('disk full', null)).toBe('fail ping: disk full');
+    expect(failReasonOf(undefined, 0)).toBe('fail ping (exit code 0)');
+    const step = heartbeatStep(undefined, {
+      signal: 'fail',
+      at: 1000,
+      runId: null,
+      periodSeconds: 60,
+      graceSeconds: 0,
+      maxRuntimeSeconds: null,
+      output: 'backup failed\nmore',
+      exitCode: 7,
+    });
+    expect(step).toMatchObject({ status: 'DOWN', reason: 'fail ping (exit code 7): backup failed' });
+  });
 });
 
 describe('how often a target reports (reportIntervalOf)', () => {

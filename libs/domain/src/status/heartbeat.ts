@@ -23,26 +23,35 @@ export interface HeartbeatPing {
   runId: string | null;
   periodSeconds: number;
   graceSeconds: number;
+  /**
+   * The config version the schedule (period, grace) was read at: the check's, read with the monitor in one statement.
+   * Absent from a status-ingest of before it was sent. See configuredPingWindowOf.
+   */
+  configVersion?: number;
   maxRuntimeSeconds: number | null;
   /** The body the job sent with it (its output), if any. */
   output?: string | null;
+  /** The exit code the job sent as `/ping/{token}/{code}` (0–255), if any: a fail ping's reason names it. */
+  exitCode?: number | null;
 }
 
 /** Characters of a fail ping's output shown in its reason (the location's detail and its status event). */
 export const FAIL_OUTPUT_CHARS = 200;
 
 /**
- * A fail ping's reason: `fail ping`, and the first line of what the job sent with it (`fail ping: disk full`), so the
+ * A fail ping's reason: `fail ping`, its exit code when the job sent one (`/ping/{token}/3`: `fail ping (exit code 3)`),
+ * and the first line of what the job sent with it (`fail ping: disk full`, `fail ping (exit code 3): disk full`), so the
  * operator reads why where the status shows, not only in the stored ping.
  */
-export function failReasonOf(output: string | null | undefined): string {
+export function failReasonOf(output: string | null | undefined, exitCode?: number | null): string {
+  const head = exitCode === undefined || exitCode === null ? 'fail ping' : `fail ping (exit code ${exitCode})`;
   const line = (output ?? '')
     .split(/\r?\n/)
     .map((l) => l.trim())
     .find((l) => l.length > 0);
-  if (!line) return 'fail ping';
+  if (!line) return head;
   const chars = Array.from(line);
-  return `fail ping: ${chars.length > FAIL_OUTPUT_CHARS ? `${chars.slice(0, FAIL_OUTPUT_CHARS - 1).join('')}…` : line}`;
+  return `${head}: ${chars.length > FAIL_OUTPUT_CHARS ? `${chars.slice(0, FAIL_OUTPUT_CHARS - 1).join('')}…` : line}`;
 }
 
 export interface FinishedRun {
@@ -74,7 +83,8 @@ export interface HeartbeatStep {
  * over the schedule the ping carries — the receiving replica's, cached until it heard of a change. Counted with the
  * old one, a job moved from hourly to daily went DOWN an hour on, one moved from weekly to hourly that then stopped
  * only a week on; and every ping through a replica not yet told did so again (a `start`, a finish of a run open at the
- * change, a ping after one through a replica told). undefined: the ping's own (a target told of none).
+ * change, a ping after one through a replica told). undefined: the ping's own (a target told of none, or a ping read
+ * at a newer config version than the window held).
  */
 export function heartbeatStep(
   current: LocationSnapshot | undefined,
@@ -122,7 +132,7 @@ export function heartbeatStep(
   if (ping.signal === 'fail') {
     return {
       status: TargetStatus.Down,
-      reason: failReasonOf(ping.output),
+      reason: failReasonOf(ping.output, ping.exitCode),
       deadline: runDeadline,
       run: matches ? null : open,
       finished,

@@ -70,9 +70,10 @@ export interface TargetSnapshot {
    */
   configuredLocations?: string[] | null;
   /**
-   * Heartbeat monitors (push checks): their period + grace (ms) as configured by the check.lifecycle of config version
-   * `pingWindowVersion` (see configuredPingWindowOf); null/absent: not told (a target from before this was kept, or a
-   * check that is not a heartbeat monitor).
+   * Heartbeat monitors (push checks): their period + grace (ms) as configured by config version `pingWindowVersion`,
+   * said by its check.lifecycle or, first, by a ping read at that version (pingWindowOfPing; see
+   * configuredPingWindowOf); null/absent: not told (a target from before this was kept, or a check that is not a
+   * heartbeat monitor).
    */
   pingWindowMs?: number | null;
   /** The config version that said `pingWindowMs`. */
@@ -80,22 +81,49 @@ export interface TargetSnapshot {
 }
 
 /**
- * A heartbeat monitor's period + grace (ms) as its configuration says (check.lifecycle), which its pings count with:
- * each ping carries the schedule its status-ingest replica had cached, and for a while after a change a replica not
- * yet told sends the old one (hourly → daily went DOWN an hour after each such ping). undefined when the target holds
- * none, or holds one said by an older config version than the last applied — a replica of the version before this
- * field (a rolling upgrade, a rollback) applies lifecycles without writing it, and that window is no longer the
- * configured one: the ping's own schedule counts then, as before.
+ * A heartbeat monitor's period + grace (ms) as its configuration says (check.lifecycle, or a ping read at a newer
+ * config version than the last lifecycle applied: pingWindowOfPing), which its pings count with: each ping carries
+ * the schedule its status-ingest replica had cached, and for a while after a change a replica not yet told sends the
+ * old one (hourly → daily went DOWN an hour after each such ping). undefined when the target holds none, or holds one
+ * said by an older config version than the last applied — a replica of the version before this field (a rolling
+ * upgrade, a rollback) applies lifecycles without writing it, and that window is no longer the configured one: the
+ * ping's own schedule counts then, as before.
+ *
+ * `pingConfigVersion`: the config version the ping's own schedule was read at (absent: a status-ingest from before it
+ * was sent). A ping read at a newer version than the window held carries that version's schedule, which counts: the
+ * lifecycle saying it may land after the old window has passed (relay stalled, aggregator behind), and a daily job's
+ * ping counted with the hourly window held went DOWN an hour on. Not older or equal ones (a replica not yet told).
  */
 export function configuredPingWindowOf(
   target: Pick<TargetSnapshot, 'pingWindowMs' | 'pingWindowVersion' | 'configVersion'> | undefined,
+  pingConfigVersion?: number,
 ): number | undefined {
   if (target === undefined) return undefined;
   const { pingWindowMs, pingWindowVersion, configVersion } = target;
   if (pingWindowMs === undefined || pingWindowMs === null || pingWindowMs <= 0) return undefined;
-  if (pingWindowVersion === undefined || pingWindowVersion === null || pingWindowVersion !== configVersion)
+  // Said by the last lifecycle applied, or by a ping of a version after it (not a stale one: see above).
+  if (pingWindowVersion === undefined || pingWindowVersion === null || pingWindowVersion < (configVersion ?? 0))
     return undefined;
+  if (pingConfigVersion !== undefined && pingConfigVersion > pingWindowVersion) return undefined;
   return pingWindowMs;
+}
+
+/**
+ * `target` holding the window a ping carries when the ping was read at a config version newer than both the last
+ * lifecycle applied and the window held (see configuredPingWindowOf): the version's schedule, as status-ingest read the
+ * monitor with it. Later pings of older versions (a replica not yet told: the old schedule) count with it, not with
+ * the window before — a job's `start` through a replica told and its success through one not told went DOWN an hour
+ * on when the lifecycle was late. The lifecycle of that version, when it lands, says the same window; an older one
+ * landing after leaves it (applyLifecycle). Anything else: `target` as it is.
+ */
+export function pingWindowOfPing(
+  target: TargetSnapshot,
+  ping: { configVersion?: number; periodSeconds: number; graceSeconds: number },
+): TargetSnapshot {
+  const version = ping.configVersion;
+  if (version === undefined || version <= (target.configVersion ?? 0) || version <= (target.pingWindowVersion ?? 0))
+    return target;
+  return { ...target, pingWindowMs: (ping.periodSeconds + ping.graceSeconds) * 1000, pingWindowVersion: version };
 }
 
 /** Whether a result from `location` moves `target`'s status: a check's configuration may leave that location out. */

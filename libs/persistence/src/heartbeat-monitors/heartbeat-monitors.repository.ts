@@ -18,9 +18,29 @@ export interface HeartbeatMonitorRecord {
   periodSeconds: number;
   graceSeconds: number;
   maxRuntimeSeconds: number | null;
+  /**
+   * The config version of the check the schedule belongs to (`checks.version`), read with it in one statement: the
+   * schedule as that version configured it. Read by findByTokenHash (status-ingest sends it with each ping: the
+   * aggregator counts a ping read at a version newer than the window it holds with the ping's own schedule); null
+   * there for a monitor with no check row (made before monitors were checks); absent from the other reads.
+   */
+  configVersion?: number | null;
   lastPingAt: Date | null;
   lastStartAt: Date | null;
   createdAt: Date;
+}
+
+/** A monitor row as findByTokenHash reads it, with its check's config version. */
+interface MonitorWithVersionRow {
+  id: string;
+  target_id: string;
+  name: string;
+  token_hash: string;
+  period_seconds: number;
+  grace_seconds: number;
+  max_runtime_seconds: number | null;
+  created_at: Date;
+  config_version: number | null;
 }
 
 function toRecord(row: HeartbeatMonitor, state?: HeartbeatMonitorState | null): HeartbeatMonitorRecord {
@@ -51,12 +71,34 @@ export class HeartbeatMonitorsRepository {
     return rows.map((r) => toRecord(r, byId.get(r.id)));
   }
 
-  /** The monitor a ping token belongs to (the edge hashes the token from the URL). */
+  /**
+   * The monitor a ping token belongs to (the edge hashes the token from the URL), with the config version of its check
+   * (`configVersion`). One statement, so the schedule and the version are of one moment: read apart, a write between
+   * the two gave the old schedule the new version, and the aggregator took it for the new one.
+   */
   async findByTokenHash(tokenHash: string): Promise<HeartbeatMonitorRecord | null> {
-    const row = await prismaOf(this.db)
-      .heartbeatMonitor.findUnique({ where: { tokenHash } })
+    const [r] = await prismaOf(this.db)
+      .$queryRawUnsafe<MonitorWithVersionRow[]>(
+        `SELECT m.id::text AS id, m.target_id, m.name, m.token_hash, m.period_seconds, m.grace_seconds,
+                m.max_runtime_seconds, m.created_at, c.version AS config_version
+         FROM heartbeat_monitors m LEFT JOIN checks c ON c.id = m.id
+         WHERE m.token_hash = $1`,
+        tokenHash,
+      )
       .catch((err: unknown) => rethrow(err));
-    return row ? ((await this.withState([row]))[0] ?? null) : null;
+    if (!r) return null;
+    const row: HeartbeatMonitor = {
+      id: r.id,
+      targetId: r.target_id,
+      name: r.name,
+      tokenHash: r.token_hash,
+      periodSeconds: r.period_seconds,
+      graceSeconds: r.grace_seconds,
+      maxRuntimeSeconds: r.max_runtime_seconds,
+      createdAt: r.created_at,
+    };
+    const [monitor] = await this.withState([row]);
+    return monitor ? { ...monitor, configVersion: r.config_version } : null;
   }
 
   /** Every monitor's token hash (PingTokenResolver's set for tokens issued before checksums). */

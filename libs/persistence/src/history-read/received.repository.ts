@@ -33,6 +33,7 @@ export interface StoredPing {
   id: bigint;
   messageId: string;
   signal: string;
+  exitCode: number | null;
   runId: string | null;
   location: string;
   receivedAt: Date;

@@ -82,6 +82,8 @@ export interface HeartbeatPingRow {
   targetId: string;
   location: string;
   signal: 'success' | 'start' | 'fail';
+  /** The exit code of `/ping/{token}/{code}` (0–255), or null (the other ping URLs, an ingest of the version before). */
+  exitCode?: number | null;
   runId: string | null;
   receivedAt: number;
   body: string | null;
@@ -345,8 +347,8 @@ export class HistoryRepository {
     return sqlQuery<Ids[number]>(
       tx,
       `WITH ins AS (
-         INSERT INTO heartbeat_pings (message_id, monitor_id, target_id, location, signal, run_id, received_at, body)
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
+         INSERT INTO heartbeat_pings (message_id, monitor_id, target_id, location, signal, run_id, received_at, body, exit_code)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[], $9::smallint[])
          ON CONFLICT (message_id) DO NOTHING
          RETURNING message_id, target_id, location, signal, received_at
          ), ${markDirty('received_at', "signal <> 'start'")}
@@ -360,6 +362,7 @@ export class HistoryRepository {
         rows.map((r) => cleanOrNull(r.runId)),
         rows.map((r) => iso(r.receivedAt)),
         rows.map((r) => cleanOrNull(r.body)),
+        rows.map((r) => r.exitCode ?? null),
       ],
     ).then(idsOf, (err: unknown) => rethrowSql(err));
   }
