@@ -1,5 +1,12 @@
 import { TargetKind, maintenanceWindowSpecSchema, type MaintenanceWindow } from '@fleetwatch/contracts';
-import { cronProblem, maintenanceCovers, maintenanceFor, nextOpening, openWindow } from './maintenance';
+import {
+  cronProblem,
+  maintenanceCovers,
+  maintenanceFor,
+  nextOpening,
+  openWindow,
+  windowIntervals,
+} from './maintenance';
 import { targetOf } from './testing/fixtures';
 
 function window(
@@ -152,5 +159,76 @@ describe('maintenance windows', () => {
     expect(cronProblem('0 9 * * 1-5', 'Europe/Berlin')).toBeNull();
     expect(cronProblem('61 * * * *')).toMatch(/61/);
     expect(cronProblem('0 9 31 2 *')).not.toBeNull(); // 31 February never comes
+  });
+});
+
+describe('windowIntervals: when a window was open over a past range (status pages)', () => {
+  const span = (a: string, b: string) => ({ start: at(a), end: at(b) });
+
+  it('one-off: itself when it overlaps the range, else nothing', () => {
+    const w = window({ type: 'once', startsAt: '2026-05-01T10:00:00Z', endsAt: '2026-05-01T11:00:00Z' });
+    expect(windowIntervals(w.schedule, at('2026-04-01T00:00:00Z'), at('2026-06-01T00:00:00Z'))).toEqual([
+      span('2026-05-01T10:00:00Z', '2026-05-01T11:00:00Z'),
+    ]);
+    expect(windowIntervals(w.schedule, at('2026-05-01T11:00:00Z'), at('2026-06-01T00:00:00Z'))).toEqual([]);
+    expect(windowIntervals(w.schedule, at('2026-04-01T00:00:00Z'), at('2026-05-01T10:00:00Z'))).toEqual([]);
+  });
+
+  it('recurring: each opening in the range, one that began before it included, within from/until', () => {
+    const w = window({
+      type: 'recurring',
+      cron: '0 22 * * *',
+      duration: '4h',
+      from: '2026-05-02T00:00:00Z',
+      until: '2026-05-05T00:00:00Z',
+    });
+    expect(windowIntervals(w.schedule, at('2026-05-01T00:00:00Z'), at('2026-05-10T00:00:00Z'))).toEqual([
+      span('2026-05-02T22:00:00Z', '2026-05-03T02:00:00Z'),
+      span('2026-05-03T22:00:00Z', '2026-05-04T02:00:00Z'),
+      span('2026-05-04T22:00:00Z', '2026-05-05T02:00:00Z'),
+    ]);
+    // From 01:00 on the 3rd: the opening of the 2nd evening still covers it; the range's end cuts the last one off.
+    expect(windowIntervals(w.schedule, at('2026-05-03T01:00:00Z'), at('2026-05-04T22:00:00Z'))).toEqual([
+      span('2026-05-02T22:00:00Z', '2026-05-03T02:00:00Z'),
+      span('2026-05-03T22:00:00Z', '2026-05-04T02:00:00Z'),
+    ]);
+  });
+
+  it('openings that overlap or touch are one; at most maxOpenings, the newest', () => {
+    const w = window({ type: 'recurring', cron: '0 * * * *', duration: '90m' });
+    expect(windowIntervals(w.schedule, at('2026-05-05T10:00:00Z'), at('2026-05-05T13:00:00Z'))).toEqual([
+      span('2026-05-05T09:00:00Z', '2026-05-05T13:30:00Z'),
+    ]);
+    const hourly = window({ type: 'recurring', cron: '0 * * * *', duration: '30m' });
+    expect(windowIntervals(hourly.schedule, at('2026-05-01T00:00:00Z'), at('2026-05-05T00:00:00Z'), 3)).toEqual([
+      span('2026-05-04T21:00:00Z', '2026-05-04T21:30:00Z'),
+      span('2026-05-04T22:00:00Z', '2026-05-04T22:30:00Z'),
+      span('2026-05-04T23:00:00Z', '2026-05-04T23:30:00Z'),
+    ]);
+  });
+
+  it('an opening the clock jumped over (spring forward) opens after the jump, as openWindow has it', () => {
+    // 02:30 Europe/Berlin does not exist on 2026-03-29: the window opens at 03:30 CEST (01:30Z).
+    const w = window({ type: 'recurring', cron: '30 2 * * *', duration: '1h', timezone: 'Europe/Berlin' });
+    const got = windowIntervals(w.schedule, at('2026-03-27T12:00:00Z'), at('2026-03-31T00:00:00Z'));
+    expect(got).toEqual([
+      span('2026-03-28T01:30:00Z', '2026-03-28T02:30:00Z'),
+      span('2026-03-29T01:30:00Z', '2026-03-29T02:30:00Z'),
+      span('2026-03-30T00:30:00Z', '2026-03-30T01:30:00Z'),
+    ]);
+    expect(openWindow(w.schedule, at('2026-03-29T01:45:00Z'))).not.toBeNull();
+    // Passed twice (fall-back): opens at both, as openWindow has it.
+    const short = window({ type: 'recurring', cron: '30 2 * * *', duration: '10m', timezone: 'Europe/Berlin' });
+    expect(windowIntervals(short.schedule, at('2026-10-24T12:00:00Z'), at('2026-10-25T12:00:00Z'))).toEqual([
+      span('2026-10-25T00:30:00Z', '2026-10-25T00:40:00Z'),
+      span('2026-10-25T01:30:00Z', '2026-10-25T01:40:00Z'),
+    ]);
+  });
+
+  it('90 days of an hourly window are all there (the bound on openings cuts off only windows more frequent)', () => {
+    const hourly = window({ type: 'recurring', cron: '0 * * * *', duration: '30m', timezone: 'Europe/Berlin' });
+    const got = windowIntervals(hourly.schedule, at('2026-01-01T00:00:00Z'), at('2026-04-01T00:00:00Z'));
+    expect(got).toHaveLength(90 * 24);
+    expect(got[0]).toEqual(span('2026-01-01T00:00:00Z', '2026-01-01T00:30:00Z'));
   });
 });

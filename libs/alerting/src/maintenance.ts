@@ -136,7 +136,10 @@ export function maintenanceActive(window: Pick<MaintenanceWindow, 'schedule'>, n
 }
 
 /** Whether a window's scope covers a target: listed by id, carrying one of its tags, or in one of its sites. */
-export function maintenanceCovers(window: Pick<MaintenanceWindow, 'scope'>, target: AlertTarget): boolean {
+export function maintenanceCovers(
+  window: Pick<MaintenanceWindow, 'scope'>,
+  target: Pick<AlertTarget, 'id' | 'site' | 'tags'>,
+): boolean {
   const s = window.scope;
   return (
     s.targetIds.includes(target.id) || s.sites.includes(target.site) || s.tags.some((t) => target.tags.includes(t))
@@ -175,4 +178,63 @@ export function nextOpening(schedule: MaintenanceSchedule, now: number): number 
   const skipped = occurrenceByWallClock(schedule.cron, schedule.timezone, after, 1);
   if (skipped !== null && (at === null || skipped < at)) at = skipped;
   return at === null || (until !== undefined && at >= until) ? null : at;
+}
+
+/** Openings of one window looked at for a past range (windowIntervals): an hourly window over 90 days is 2,160. */
+export const MAINTENANCE_HISTORY_MAX_OPENINGS = 2_500;
+
+/**
+ * When a window was (or is) open during [from, to): its openings' [start, end) in ms, oldest first, overlapping and
+ * touching ones joined — what a status page needs to show past planned maintenance (the window as stored now: its
+ * schedule is not versioned). A recurring window's openings are read backwards from `to` with one parse of its
+ * cron, at most `maxOpenings` of them (the newest: a window recurring every few minutes is cut off beyond that);
+ * an occurrence the clock jumped over on a spring-forward night opens after the jump, as openWindow has it.
+ */
+export function windowIntervals(
+  schedule: MaintenanceSchedule,
+  from: number,
+  to: number,
+  maxOpenings = MAINTENANCE_HISTORY_MAX_OPENINGS,
+): Array<{ start: number; end: number }> {
+  if (schedule.type === 'once') {
+    const start = Date.parse(schedule.startsAt);
+    const end = Date.parse(schedule.endsAt);
+    return start < to && end > from && end > start ? [{ start, end }] : [];
+  }
+  const duration = durationMs(schedule.duration);
+  const seriesFrom = schedule.from ? Date.parse(schedule.from) : -Infinity;
+  const until = schedule.until ? Date.parse(schedule.until) : Infinity;
+  // Openings before `earliest` closed before `from`; those at or after `latest` are past `to` or the series' end.
+  const earliest = Math.max(from - duration, seriesFrom);
+  const latest = Math.min(to, until);
+  if (!(latest > earliest)) return [];
+  const starts: number[] = [];
+  try {
+    const it = CronExpressionParser.parse(schedule.cron, { tz: schedule.timezone, currentDate: new Date(latest) });
+    while (starts.length < maxOpenings) {
+      const at = it.prev().getTime();
+      if (at < earliest) break;
+      if (at < latest) starts.push(at);
+    }
+  } catch {
+    // An expression cron-parser cannot read (the loaders leave such windows out), or no occurrence left.
+  }
+  // cron-parser skips an occurrence whose time of day the clock jumped over: on each day the zone's offset changed,
+  // the wall-clock occurrence of that day, placed after the jump.
+  const oldest = starts.length >= maxOpenings ? starts[starts.length - 1] : earliest;
+  for (let day = Math.floor(oldest / DAY_MS) * DAY_MS; day < latest; day += DAY_MS) {
+    if (offsetAt(day, schedule.timezone) === offsetAt(day + DAY_MS, schedule.timezone)) continue;
+    const skipped = occurrenceByWallClock(schedule.cron, schedule.timezone, Math.min(day + DAY_MS, latest - 1), -1);
+    if (skipped !== null && skipped >= oldest && skipped < latest && !starts.includes(skipped)) starts.push(skipped);
+  }
+  starts.sort((a, b) => a - b);
+  const out: Array<{ start: number; end: number }> = [];
+  for (const start of starts) {
+    const end = start + duration;
+    if (end <= from) continue;
+    const last = out[out.length - 1];
+    if (last && start <= last.end) last.end = Math.max(last.end, end);
+    else out.push({ start, end });
+  }
+  return out;
 }

@@ -171,6 +171,7 @@ export { SilencesRepository, type SilenceListState, type SilenceRecord } from '.
 export {
   StatusPagesRepository,
   type StatusPageChange,
+  type StatusPageCoverage,
   type StatusPageRecord,
   type StatusPageTarget,
 } from './status-pages/status-pages.repository';

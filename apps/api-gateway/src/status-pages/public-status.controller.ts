@@ -22,7 +22,7 @@ export class PublicStatusController {
   @ApiOperation({
     summary: 'A published status page (no authentication)',
     description:
-      'Components with their current state, 90 daily uptime bars (UTC days) and recent incidents. Cached for 15 s.',
+      'Components with their current state, 90 daily uptime bars (UTC days) and recent incidents; time under a maintenance window is maintenance, not an outage. Cached for 15 s.',
   })
   @ApiOkResponse({ schema: responseSchemaOf(publicStatusPageSchema) })
   async get(

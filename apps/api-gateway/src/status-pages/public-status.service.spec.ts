@@ -1,4 +1,5 @@
-import type { StatusPagesRepository } from '@fleetwatch/persistence';
+import type { PublicStatusPage } from '@fleetwatch/contracts';
+import type { AlertConfigRepository, StatusPagesRepository } from '@fleetwatch/persistence';
 import { mergeSpans, newestIncidents, PUBLIC_STATUS_LIMITS, PublicStatusService } from './public-status.service';
 
 describe('mergeSpans: one component’s incidents from its targets’', () => {
@@ -67,6 +68,8 @@ describe('newestIncidents: a page lists each component’s newest before one com
   });
 });
 
+const noWindows = { all: async () => [] } as unknown as AlertConfigRepository;
+
 describe('PublicStatusService: the public budget and the cache', () => {
   const clock = { t: 1_000_000 };
   const pages = new Set(['public']);
@@ -76,13 +79,14 @@ describe('PublicStatusService: the public budget and the cache', () => {
       finds++;
       return pages.has(slug) ? { spec: { published: true, components: [], announcements: [] } } : null;
     },
-    selectTargets: async () => ({ sample: [] }),
+    selectTargets: async () => ({ sample: [], statuses: [], covered: [] }),
     changesSince: async () => ({ initial: [], changes: [] }),
   };
   const service = () =>
-    new PublicStatusService(repo as unknown as StatusPagesRepository, {
+    new PublicStatusService(repo as unknown as StatusPagesRepository, noWindows, {
       cacheMs: 15_000,
       perAddressPerMinute: 120,
+      site: 'here',
       now: () => clock.t,
     });
   const admitted = (s: PublicStatusService, addresses: string[]) =>
@@ -117,7 +121,8 @@ describe('PublicStatusService: the public budget and the cache', () => {
         ...repo,
         findBySlug: async () => ({ spec: { published: true, components: [], announcements } }),
       } as unknown as StatusPagesRepository,
-      { cacheMs: 15_000, perAddressPerMinute: 120, now: () => clock.t },
+      noWindows,
+      { cacheMs: 15_000, perAddressPerMinute: 120, site: 'here', now: () => clock.t },
     );
     const { page } = await s.view('announced');
     // Before: the maintenance of next week read "ongoing" from the moment it was written.
@@ -147,13 +152,18 @@ describe('PublicStatusService: the public budget and the cache', () => {
             announcements: [],
           },
         }),
-        selectTargets: async () => ({ sample: [{ targetId: 'check:a', status: 'DOWN' }], statuses: ['DOWN'] }),
+        selectTargets: async () => ({
+          sample: [{ targetId: 'check:a', status: 'DOWN', tags: [] }],
+          statuses: ['DOWN'],
+          covered: [],
+        }),
         changesSince: async () => ({
           initial: new Map([['check:a', 'UP']]),
           changes: [{ targetId: 'check:a', at: ahead, to: 'DOWN' }],
         }),
       } as unknown as StatusPagesRepository,
-      { cacheMs: 15_000, perAddressPerMinute: 120, now: () => clock.t },
+      noWindows,
+      { cacheMs: 15_000, perAddressPerMinute: 120, site: 'here', now: () => clock.t },
     );
     const { page } = await s.view('ahead');
     expect(page.components[0].state).toBe('outage');
@@ -177,5 +187,132 @@ describe('PublicStatusService: the public budget and the cache', () => {
     await expect(s.view(last)).rejects.toThrow(/no status page/);
     expect(finds).toBe(1);
     expect(built).toBe(1);
+  });
+});
+
+describe('PublicStatusService: planned maintenance on the page', () => {
+  const H = 3_600_000;
+  const now = Date.UTC(2026, 11, 7, 12);
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const today = iso(now).slice(0, 10);
+  const targets: Record<string, { tags: string[]; status: string }> = {
+    'check:a': { tags: ['db'], status: 'UP' },
+    'check:b': { tags: ['web'], status: 'UP' },
+    'check:c': { tags: ['db'], status: 'DOWN' },
+    'check:d': { tags: ['web'], status: 'DOWN' },
+  };
+  // a and b: DOWN 08:00–10:00 (inside the db window, 07:00–11:00); c: DOWN 09:00–11:30, still DOWN from 11:45.
+  const changes = [
+    ...['check:a', 'check:b'].flatMap((targetId) => [
+      { targetId, at: now - 4 * H, to: 'DOWN' },
+      { targetId, at: now - 2 * H, to: 'UP' },
+    ]),
+    { targetId: 'check:c', at: now - 3 * H, to: 'DOWN' },
+    { targetId: 'check:c', at: now - 0.5 * H, to: 'UP' },
+    { targetId: 'check:c', at: now - 0.25 * H, to: 'DOWN' },
+    { targetId: 'check:d', at: now - 0.25 * H, to: 'DOWN' },
+  ];
+  const windowRow = (id: string, scope: Record<string, string[]>, startsAt: number, endsAt: number) => ({
+    id,
+    spec: {
+      name: id,
+      createdBy: 'alice',
+      scope,
+      schedule: { type: 'once', startsAt: iso(startsAt), endsAt: iso(endsAt) },
+    },
+  });
+  let asked: unknown[] = [];
+  const repo = {
+    findBySlug: async () => ({
+      spec: {
+        published: true,
+        announcements: [],
+        components: ['a', 'b', 'c', 'd'].map((x) => ({
+          name: x.toUpperCase(),
+          description: '',
+          tags: [],
+          targetIds: [`check:${x}`],
+        })),
+      },
+    }),
+    selectTargets: async (
+      sel: { ids: string[] },
+      _limit: number,
+      openNow: { targetIds: string[]; tags: string[]; all: boolean },
+    ) => {
+      asked.push(openNow);
+      const sample = sel.ids.map((targetId) => ({ targetId, ...targets[targetId] }));
+      const covered = (t: (typeof sample)[number]) =>
+        openNow.all || openNow.targetIds.includes(t.targetId) || t.tags.some((x) => openNow.tags.includes(x));
+      return {
+        sample,
+        statuses: sample.filter((t) => !covered(t)).map((t) => t.status),
+        covered: sample.filter(covered).map((t) => t.status),
+      };
+    },
+    changesSince: async () => ({ initial: new Map(Object.keys(targets).map((id) => [id, 'UP'])), changes }),
+  };
+  const view = async (rows: unknown[]) => {
+    asked = [];
+    const s = new PublicStatusService(
+      repo as unknown as StatusPagesRepository,
+      { all: async () => rows } as unknown as AlertConfigRepository,
+      { cacheMs: 15_000, perAddressPerMinute: 120, site: 'here', now: () => now },
+    );
+    return (await s.view('maint')).page;
+  };
+  const component = (page: PublicStatusPage, name: string) => {
+    const found = page.components.find((c) => c.name === name);
+    if (!found) throw new Error(`no component ${name}`);
+    return found;
+  };
+  const todayOf = (page: PublicStatusPage, name: string) => component(page, name).days.at(-1);
+
+  it('a DOWN stretch inside a window covering the target (by tag) is maintenance: no incident, uptime unaffected', async () => {
+    const page = await view([windowRow('db-work', { tags: ['db'] }, now - 5 * H, now - 1 * H)]);
+    expect(todayOf(page, 'A')).toEqual({ date: today, uptime: 1, state: 'maintenance' });
+    expect(component(page, 'A').uptime).toBe(1);
+    expect(page.incidents.filter((i) => i.component === 'A')).toEqual([]);
+    // A window for another tag does nothing to B: its stretch is an outage.
+    expect(todayOf(page, 'B')).toEqual({ date: today, uptime: 10 / 12, state: 'outage' });
+    expect(page.incidents.filter((i) => i.component === 'B')).toEqual([
+      { component: 'B', state: 'outage', startedAt: iso(now - 4 * H), endedAt: iso(now - 2 * H) },
+    ]);
+  });
+
+  it('a DOWN stretch partly outside the window: the part outside is an outage', async () => {
+    const page = await view([windowRow('db-work', { tags: ['db'] }, now - 5 * H, now - 1 * H)]);
+    // C: DOWN 09:00–11:30 (11:00–11:30 outside), and again from 11:45.
+    expect(page.incidents.filter((i) => i.component === 'C')).toEqual([
+      { component: 'C', state: 'outage', startedAt: iso(now - 0.25 * H), endedAt: null },
+      { component: 'C', state: 'outage', startedAt: iso(now - 1 * H), endedAt: iso(now - 0.5 * H) },
+    ]);
+    // Known: 12 h less the 2 h of maintenance; down: 11:00–11:30 and 11:45–12:00.
+    expect(todayOf(page, 'C')).toEqual({ date: today, uptime: 9.25 / 10, state: 'outage' });
+    expect(component(page, 'C').state).toBe('outage');
+  });
+
+  it('windows for other targets or tags, or not yet open, change nothing', async () => {
+    const without = await view([]);
+    const other = await view([
+      windowRow('elsewhere', { tags: ['other'], targetIds: ['check:zz'], sites: ['another-site'] }, now - 5 * H, now),
+      windowRow('tomorrow', { tags: ['db', 'web'] }, now + 12 * H, now + 14 * H),
+    ]);
+    expect(other.components).toEqual(without.components);
+    expect(other.incidents).toEqual(without.incidents);
+    expect(other.state).toBe('outage');
+  });
+
+  it('a window open now: a target under it that is DOWN reads maintenance, and so does the headline', async () => {
+    const page = await view([windowRow('d-now', { targetIds: ['check:d'] }, now - 1 * H, now + 1 * H)]);
+    expect(asked[0]).toEqual({ targetIds: ['check:d'], tags: [], all: false });
+    expect(component(page, 'D').state).toBe('maintenance');
+    expect(page.incidents.filter((i) => i.component === 'D')).toEqual([]);
+    // C is DOWN outside any window: the page is in an outage; with this site's window over everything, maintenance.
+    expect(page.state).toBe('outage');
+    const site = await view([windowRow('all', { sites: ['here'] }, now - 1 * H, now + 1 * H)]);
+    expect(asked[0]).toEqual({ targetIds: [], tags: [], all: true });
+    expect(site.components.map((c) => c.state)).toEqual(['operational', 'operational', 'maintenance', 'maintenance']);
+    expect(site.state).toBe('maintenance');
   });
 });

@@ -1,21 +1,26 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
   announcementsAt,
+  maintenanceWindowSpecSchema,
   rateLimitKeyOf,
   STATUS_PAGE_LIMITS,
   statusPageSlugSchema,
   type PublicIncident,
   type PublicStatusComponent,
   type PublicStatusPage,
+  type MaintenanceWindow,
   type StatusPageSpec,
 } from '@fleetwatch/contracts';
+import { maintenanceCovers, maintenanceWindowIssues, openWindow, windowIntervals } from '@fleetwatch/alerting';
 import {
   dailyTotals,
   DAY_MS,
   dayStateOf,
   incidentsOf,
   mergeDays,
+  mergeIntervals,
   NotFoundError,
+  outsideMaintenance,
   publicStateOf,
   RateLimitedError,
   startOfUtcDay,
@@ -27,8 +32,9 @@ import {
   type DayTotals,
   type IncidentSpan,
   type StatusChange,
+  type TimeInterval,
 } from '@fleetwatch/domain';
-import { StatusPagesRepository } from '@fleetwatch/persistence';
+import { AlertConfigRepository, StatusPagesRepository, type StatusPageCoverage } from '@fleetwatch/persistence';
 import { LRUCache } from 'lru-cache';
 
 // What an anonymous visitor of a public status page gets (issue 17). Built from the page's own
@@ -37,6 +43,11 @@ import { LRUCache } from 'lru-cache';
 // are cached per slug for PUBLIC_CACHE_MS (one build at a time per slug; unknown and unpublished
 // slugs cached as 404s too), and each client address has a token bucket, so anonymous traffic
 // costs the database at most one build per slug per cache period.
+// Planned maintenance (SPEC §7): the maintenance windows as stored now (one more read per build, however many
+// targets) say when each target was under maintenance — its DOWN, PARTIAL and STALE time then is maintenance in the
+// bars (not counted against uptime) and no incident, and a target covered by a window open now that is not UP reads
+// "maintenance". A deleted window no longer excuses anything; an edited one excuses what its schedule and scope say
+// now, for the past too (windows are not versioned).
 
 export const PUBLIC_STATUS_LIMITS = {
   cacheMs: 15_000,
@@ -52,12 +63,16 @@ export const PUBLIC_STATUS_LIMITS = {
    */
   maxEvents: 50_000,
   minEventsPerTarget: 20,
+  /** Maintenance schedules whose openings over the page's days are kept computed (shared by every page). */
+  cachedSchedules: 1000,
 } as const;
 
 export const PUBLIC_STATUS_OPTIONS = Symbol('fleetwatch.gateway.PublicStatusOptions');
 export interface PublicStatusOptions {
   cacheMs: number;
   perAddressPerMinute: number;
+  /** This site's name: a maintenance window scoped to it covers every target here (targets carry no site). */
+  site: string;
   now?: () => number;
 }
 
@@ -69,20 +84,56 @@ export class PublicStatusService {
   /** When a slug was found to name no published page: random slugs cannot push built pages out of `cache`. */
   private readonly misses: LRUCache<string, number>;
   private readonly buckets: LRUCache<string, Bucket>;
+  /**
+   * A schedule's openings from a day's start over the page's days and the next (cron-parser takes ~0.1 ms an
+   * opening: an hourly window's 2,160 were read again at every build of every page) — worked out once a day.
+   */
+  private readonly openings: LRUCache<string, TimeInterval[]>;
   private readonly now: () => number;
   private readonly cacheMs: number;
   private readonly perMinute: number;
+  private readonly site: string;
 
   constructor(
     private readonly repo: StatusPagesRepository,
+    private readonly windowsRepo: AlertConfigRepository,
     @Inject(PUBLIC_STATUS_OPTIONS) options: PublicStatusOptions,
   ) {
     this.cache = new LRUCache({ max: PUBLIC_STATUS_LIMITS.cachedSlugs });
     this.misses = new LRUCache({ max: PUBLIC_STATUS_LIMITS.cachedMisses });
     this.buckets = new LRUCache({ max: PUBLIC_STATUS_LIMITS.addresses });
+    this.openings = new LRUCache({ max: PUBLIC_STATUS_LIMITS.cachedSchedules });
     this.now = options.now ?? Date.now;
     this.cacheMs = options.cacheMs;
     this.perMinute = options.perAddressPerMinute;
+    this.site = options.site;
+  }
+
+  /**
+   * The maintenance windows that were open at some time in [from, now]: each with its openings, as the evaluator
+   * reads them (a row that no longer passes the contract, or whose cron cannot be read, is left out).
+   */
+  private async maintenanceSince(
+    from: number,
+    now: number,
+  ): Promise<Array<{ window: MaintenanceWindow; intervals: TimeInterval[]; openNow: boolean }>> {
+    const rows = await this.windowsRepo.all('maintenanceWindows');
+    const out: Array<{ window: MaintenanceWindow; intervals: TimeInterval[]; openNow: boolean }> = [];
+    for (const row of rows) {
+      const parsed = maintenanceWindowSpecSchema.safeParse(row.spec);
+      if (!parsed.success || maintenanceWindowIssues(parsed.data).length > 0) continue;
+      const window = { ...parsed.data, id: row.id } as MaintenanceWindow;
+      const key = `${from}\n${JSON.stringify(window.schedule)}`;
+      let intervals = this.openings.get(key);
+      if (!intervals) {
+        // To the end of tomorrow (UTC): openings after `now` excuse nothing (the bars and incidents stop at now).
+        intervals = windowIntervals(window.schedule, from, from + (STATUS_PAGE_LIMITS.days + 1) * DAY_MS);
+        this.openings.set(key, intervals);
+      }
+      const openNow = openWindow(window.schedule, now) !== null;
+      if (openNow || intervals.some((i) => i.start < now)) out.push({ window, intervals, openNow });
+    }
+    return out;
   }
 
   /**
@@ -135,11 +186,31 @@ export class PublicStatusService {
     const days = STATUS_PAGE_LIMITS.days;
     const from = startOfUtcDay(now) - (days - 1) * DAY_MS;
 
+    const windows = await this.maintenanceSince(from, now);
+    const open = windows.filter((w) => w.openNow).map((w) => w.window.scope);
+    const openNow: StatusPageCoverage = {
+      targetIds: [...new Set(open.flatMap((s) => s.targetIds))],
+      tags: [...new Set(open.flatMap((s) => s.tags))],
+      all: open.some((s) => s.sites.includes(this.site)),
+    };
     const selected = await Promise.all(
       spec.components.map((c) =>
-        this.repo.selectTargets({ tags: c.tags, ids: c.targetIds }, STATUS_PAGE_LIMITS.targetsPerComponent),
+        this.repo.selectTargets({ tags: c.tags, ids: c.targetIds }, STATUS_PAGE_LIMITS.targetsPerComponent, openNow),
       ),
     );
+    // Each sampled target's maintenance: the windows covering it, joined (one union per distinct set of windows).
+    const maintenance = new Map<string, TimeInterval[]>();
+    const unions = new Map<string, TimeInterval[]>();
+    for (const t of selected.flatMap((s) => s.sample)) {
+      if (maintenance.has(t.targetId)) continue;
+      const covering = windows.filter((w) =>
+        maintenanceCovers(w.window, { id: t.targetId, site: this.site, tags: t.tags }),
+      );
+      const key = covering.map((w) => w.window.id).join('\n');
+      let union = unions.get(key);
+      if (!union) unions.set(key, (union = mergeIntervals(covering.flatMap((w) => w.intervals))));
+      maintenance.set(t.targetId, union);
+    }
     const ids = [...new Set(selected.flatMap((s) => s.sample.map((t) => t.targetId)))];
     const perTarget = Math.max(
       PUBLIC_STATUS_LIMITS.minEventsPerTarget,
@@ -156,7 +227,13 @@ export class PublicStatusService {
     const totalsOf = (id: string) => {
       let t = totals.get(id);
       if (!t) {
-        t = dailyTotals({ days, now, initial: initial.get(id) ?? null, changes: byTarget.get(id) ?? [] });
+        t = dailyTotals({
+          days,
+          now,
+          initial: initial.get(id) ?? null,
+          changes: byTarget.get(id) ?? [],
+          maintenance: maintenance.get(id),
+        });
         totals.set(id, t);
       }
       return t;
@@ -170,8 +247,12 @@ export class PublicStatusService {
       components.push({
         name: c.name,
         description: c.description,
-        // Every target the component selects, not only the sample its bars are drawn from.
-        state: worstState(selected[i].statuses.map((s) => publicStateOf(s))),
+        // Every target the component selects, not only the sample its bars are drawn from; those under maintenance now
+        // that are not UP read "maintenance".
+        state: worstState([
+          ...selected[i].statuses.map((s) => publicStateOf(s)),
+          ...selected[i].covered.map((s) => publicStateOf(s, true)),
+        ]),
         uptime: windowUptime(merged),
         days: merged.map((d) => ({
           date: new Date(d.start).toISOString().slice(0, 10),
@@ -179,8 +260,13 @@ export class PublicStatusService {
           state: dayStateOf(d),
         })),
       });
+      // Time under maintenance is no incident: what lies outside the windows is.
       const spans = targets.flatMap((t) =>
-        incidentsOf(initial.get(t.targetId) ?? null, byTarget.get(t.targetId) ?? [], from, now),
+        outsideMaintenance(
+          incidentsOf(initial.get(t.targetId) ?? null, byTarget.get(t.targetId) ?? [], from, now),
+          maintenance.get(t.targetId) ?? [],
+          now,
+        ),
       );
       for (const s of mergeSpans(spans))
         incidents.push({

@@ -329,6 +329,116 @@ describe('admin routes', () => {
       }
     });
 
+    it('planned maintenance: DOWN inside a window covering the target is maintenance, not an outage', async () => {
+      const now = Date.now();
+      const hour = 3_600_000;
+      const day = 24 * hour;
+      const D = Math.floor(now / day) * day - 3 * day; // 00:00 UTC three days ago: bar 86 of 90
+      await sql.query(
+        `INSERT INTO target_states (target_id, kind, name, status, tags, seq) VALUES
+          ('instance:mw-in', 'instance', 'mw', 'UP', ARRAY['mw'], 3),
+          ('instance:mw-part', 'instance', 'mw', 'UP', ARRAY['mw'], 3),
+          ('instance:mw-other', 'instance', 'mw', 'UP', ARRAY['mw-other'], 3),
+          ('instance:mw-now', 'instance', 'mw', 'DOWN', ARRAY['mw-now'], 2)`,
+      );
+      // In: DOWN 07:00–09:00 inside the window (06:00–12:00). Part: DOWN 10:00–14:00, two hours past it. Other: DOWN
+      // 07:00–09:00 under a window for a tag it does not carry. Now: DOWN for the last 30 min, under a window open now.
+      await sql.query(
+        `INSERT INTO status_events (target_id, location, from_status, to_status, reason, occurred_at, sequence)
+         SELECT t.id, NULL, 'UNKNOWN', 'UP', 'r', $1, 1 FROM unnest($2::text[]) AS t(id)`,
+        [new Date(now - 10 * day), ['instance:mw-in', 'instance:mw-part', 'instance:mw-other', 'instance:mw-now']],
+      );
+      await sql.query(
+        `INSERT INTO status_events (target_id, location, from_status, to_status, reason, occurred_at, sequence) VALUES
+          ('instance:mw-in', NULL, 'UP', 'DOWN', 'r', $1, 2), ('instance:mw-in', NULL, 'DOWN', 'UP', 'r', $2, 3),
+          ('instance:mw-other', NULL, 'UP', 'DOWN', 'r', $1, 2), ('instance:mw-other', NULL, 'DOWN', 'UP', 'r', $2, 3),
+          ('instance:mw-part', NULL, 'UP', 'DOWN', 'r', $3, 2), ('instance:mw-part', NULL, 'DOWN', 'UP', 'r', $4, 3),
+          ('instance:mw-now', NULL, 'UP', 'DOWN', 'r', $5, 2)`,
+        [
+          new Date(D + 7 * hour),
+          new Date(D + 9 * hour),
+          new Date(D + 10 * hour),
+          new Date(D + 14 * hour),
+          new Date(now - hour / 2),
+        ],
+      );
+      const once = (name: string, scope: object, startsAt: number, endsAt: number) => [
+        `mw-${name}`,
+        name,
+        JSON.stringify({
+          name,
+          createdBy: 'admin',
+          scope,
+          schedule: {
+            type: 'once',
+            startsAt: new Date(startsAt).toISOString(),
+            endsAt: new Date(endsAt).toISOString(),
+          },
+        }),
+      ];
+      for (const row of [
+        once('zz-win-planned', { targetIds: [], tags: ['mw'], sites: [] }, D + 6 * hour, D + 12 * hour),
+        once('zz-win-elsewhere', { targetIds: [], tags: ['not-on-these'], sites: [] }, D, D + day),
+        once('zz-win-now', { targetIds: ['instance:mw-now'], tags: [], sites: [] }, now - hour, now + hour),
+      ])
+        await sql.query(
+          `INSERT INTO maintenance_windows (id, name, spec, content_hash, version) VALUES ($1, $2, $3::jsonb, 'h', 1)`,
+          row,
+        );
+      const created3 = await gw.request<StatusPageDefinition>('POST', '/api/v1/status-pages', {
+        token: tokens.operator,
+        body: {
+          slug: 'planned-work',
+          title: 'Planned work',
+          published: true,
+          components: [
+            { name: 'In', targetIds: ['instance:mw-in'] },
+            { name: 'Part', targetIds: ['instance:mw-part'] },
+            { name: 'Other', targetIds: ['instance:mw-other'] },
+            { name: 'Now', targetIds: ['instance:mw-now'] },
+          ],
+        },
+      });
+      expect(created3.status).toBe(201);
+      try {
+        const res = await gw.request<PublicStatusPage>('GET', '/api/v1/public/status-pages/planned-work');
+        expect(res.status).toBe(200);
+        const [inside, part, other, underWay] = res.body.components;
+        const date = new Date(D).toISOString().slice(0, 10);
+        // Inside: a maintenance bar, 100 % up (the maintenance is not counted), no incident.
+        expect(inside.days[86]).toEqual({ date, uptime: 1, state: 'maintenance' });
+        expect(inside.uptime).toBe(1);
+        expect(inside.days.filter((d) => d.state === 'outage')).toEqual([]);
+        // Partly outside: the two hours after the window are an outage (and the only incident of it); the two inside
+        // are not counted (20 h up of the 22 known).
+        expect(part.days[86]).toEqual({ date, uptime: 20 / 22, state: 'outage' });
+        // A window for another tag: no effect.
+        expect(other.days[86]).toEqual({ date, uptime: 22 / 24, state: 'outage' });
+        // Under a window open now: DOWN reads maintenance, and so does the page (everything else is up).
+        expect(underWay.state).toBe('maintenance');
+        expect(res.body.state).toBe('maintenance');
+        expect(res.body.incidents).toEqual([
+          {
+            component: 'Part',
+            state: 'outage',
+            startedAt: new Date(D + 12 * hour).toISOString(),
+            endedAt: new Date(D + 14 * hour).toISOString(),
+          },
+          {
+            component: 'Other',
+            state: 'outage',
+            startedAt: new Date(D + 7 * hour).toISOString(),
+            endedAt: new Date(D + 9 * hour).toISOString(),
+          },
+        ]);
+        // Nothing of the windows leaves for the public.
+        for (const secret of ['zz-win', 'not-on-these', 'instance:mw']) expect(res.text).not.toContain(secret);
+      } finally {
+        await gw.request('DELETE', `/api/v1/status-pages/${created3.body.id}`, { token: tokens.admin });
+        await sql.query(`DELETE FROM maintenance_windows WHERE id LIKE 'mw-%'`);
+      }
+    });
+
     it('is cached: a change shows only after the cache period', async () => {
       const first = await gw.request<PublicStatusPage>('GET', '/api/v1/public/status-pages/acme-public');
       await gw.request('PATCH', `/api/v1/status-pages/${created.id}`, {

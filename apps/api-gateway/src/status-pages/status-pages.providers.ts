@@ -1,9 +1,19 @@
 import type { Provider } from '@nestjs/common';
 import { DATABASE_CLIENT, StatusPagesRepository, type DatabaseClient } from '@fleetwatch/persistence';
-import { PUBLIC_STATUS_LIMITS, PUBLIC_STATUS_OPTIONS, PublicStatusService } from './public-status.service';
+import type { GatewayConfig } from '../config';
+import { GATEWAY_CONFIG } from '../tokens';
+import {
+  PUBLIC_STATUS_LIMITS,
+  PUBLIC_STATUS_OPTIONS,
+  PublicStatusService,
+  type PublicStatusOptions,
+} from './public-status.service';
 import { StatusPagesOwner } from './status-pages-owner.service';
 
-/** Status pages (issue 17): writes to their owner over the bus; the public view read from Postgres here. */
+/**
+ * Status pages (issue 17): writes to their owner over the bus; the public view read from Postgres here (with the
+ * maintenance windows, through the AlertConfigRepository the alert reads provide).
+ */
 export const statusPagesProviders: Provider[] = [
   StatusPagesOwner,
   {
@@ -13,7 +23,12 @@ export const statusPagesProviders: Provider[] = [
   },
   {
     provide: PUBLIC_STATUS_OPTIONS,
-    useValue: { cacheMs: PUBLIC_STATUS_LIMITS.cacheMs, perAddressPerMinute: PUBLIC_STATUS_LIMITS.perAddressPerMinute },
+    inject: [GATEWAY_CONFIG],
+    useFactory: (config: Pick<GatewayConfig, 'site'>): PublicStatusOptions => ({
+      cacheMs: PUBLIC_STATUS_LIMITS.cacheMs,
+      perAddressPerMinute: PUBLIC_STATUS_LIMITS.perAddressPerMinute,
+      site: config.site,
+    }),
   },
   PublicStatusService,
 ];

@@ -6,6 +6,9 @@ import {
   incidentsOf,
   inEffect,
   mergeDays,
+  mergeIntervals,
+  outsideMaintenance,
+  publicStateOf,
   uptimeOf,
   windowUptime,
   worstState,
@@ -227,5 +230,127 @@ describe('changes in sequence order whose times go back (consensus events stored
       [110_000, S.Partial],
       [110_000, S.Up],
     ]);
+  });
+});
+
+describe('planned maintenance: time a window covers', () => {
+  const inWindow = (initial: S | null, changes: StatusChange[], maintenance: { start: number; end: number }[]) =>
+    dailyTotals({ days: 3, now: at(3) - 1, initial, changes, maintenance: mergeIntervals(maintenance) });
+
+  it('a DOWN stretch inside a window is maintenance: the day says so and its uptime is that of the rest', () => {
+    const changes = [
+      { at: at(1, 6), to: S.Down },
+      { at: at(1, 8), to: S.Up },
+    ];
+    const days = inWindow(S.Up, changes, [{ start: at(1, 5), end: at(1, 9) }]);
+    expect(days[1]).toMatchObject({ upMs: 22 * H, downMs: 0, maintenanceMs: 2 * H });
+    expect(days.map(dayStateOf)).toEqual(['operational', 'maintenance', 'operational']);
+    expect(days.map(uptimeOf)).toEqual([1, 1, 1]);
+    expect(windowUptime(days)).toBe(1);
+    // Without the window: an outage of 2 h.
+    expect(dayStateOf(bars(S.Up, changes)[1])).toBe('outage');
+  });
+
+  it('a DOWN stretch partly outside: the part outside is an outage', () => {
+    const days = inWindow(
+      S.Up,
+      [
+        { at: at(1, 6), to: S.Down },
+        { at: at(1, 10), to: S.Up },
+      ],
+      [{ start: at(1, 5), end: at(1, 7) }],
+    );
+    expect(days[1]).toMatchObject({ downMs: 3 * H, maintenanceMs: 1 * H, upMs: 20 * H });
+    expect(dayStateOf(days[1])).toBe('outage');
+    expect(uptimeOf(days[1])).toBe(20 / 23);
+  });
+
+  it('PARTIAL and STALE inside a window are maintenance too; UP stays up, PAUSED stays paused', () => {
+    const days = inWindow(
+      S.Up,
+      [
+        { at: at(0, 1), to: S.Partial },
+        { at: at(0, 2), to: S.Stale },
+        { at: at(0, 3), to: S.Paused },
+        { at: at(0, 4), to: S.Up },
+      ],
+      [{ start: at(0), end: at(0, 5) }],
+    );
+    expect(days[0]).toMatchObject({ upMs: 21 * H, degradedMs: 0, downMs: 0, pausedMs: H, maintenanceMs: 2 * H });
+    expect(dayStateOf(days[0])).toBe('maintenance');
+  });
+
+  it('a window across midnight and two targets merged: each day keeps its part', () => {
+    const a = inWindow(S.Down, [], [{ start: at(0, 22), end: at(1, 2) }]);
+    const merged = mergeDays([a, bars(S.Up, [])]);
+    expect(merged.map((d) => d.maintenanceMs)).toEqual([2 * H, 2 * H, 0]);
+    expect(merged.map((d) => d.downMs)).toEqual([22 * H, 22 * H, 24 * H - 1]);
+  });
+
+  it('mergeIntervals sorts and joins overlapping and touching ones, drops empty ones', () => {
+    expect(
+      mergeIntervals([
+        { start: 50, end: 60 },
+        { start: 10, end: 20 },
+        { start: 20, end: 30 },
+        { start: 25, end: 28 },
+        { start: 40, end: 40 },
+      ]),
+    ).toEqual([
+      { start: 10, end: 30 },
+      { start: 50, end: 60 },
+    ]);
+  });
+
+  it('a current status under an open window: DOWN, PARTIAL and STALE read maintenance, UP stays operational', () => {
+    expect([S.Down, S.Partial, S.Stale, S.Up, S.Unknown].map((s) => publicStateOf(s, true))).toEqual([
+      'maintenance',
+      'maintenance',
+      'maintenance',
+      'operational',
+      'unknown',
+    ]);
+    expect(publicStateOf(S.Down)).toBe('outage');
+  });
+});
+
+describe('outsideMaintenance: incidents less the windows', () => {
+  const w = (start: number, end: number) => ({ start, end });
+  it.each([
+    {
+      name: 'inside a window: no incident',
+      spans: [{ state: 'outage' as const, start: at(1, 6), end: at(1, 8) }],
+      windows: [w(at(1, 5), at(1, 9))],
+      out: [],
+    },
+    {
+      name: 'begun before, ended after a window: the two parts outside',
+      spans: [{ state: 'outage' as const, start: at(1, 4), end: at(1, 10) }],
+      windows: [w(at(1, 5), at(1, 9))],
+      out: [
+        { state: 'outage', start: at(1, 4), end: at(1, 5) },
+        { state: 'outage', start: at(1, 9), end: at(1, 10) },
+      ],
+    },
+    {
+      name: 'still going on past a window that closed: open from the window’s end',
+      spans: [{ state: 'degraded' as const, start: at(1, 6), end: null }],
+      windows: [w(at(1, 5), at(1, 9))],
+      out: [{ state: 'degraded', start: at(1, 9), end: null }],
+    },
+    {
+      name: 'still going on inside a window open now: none',
+      spans: [{ state: 'outage' as const, start: at(1, 6), end: null }],
+      windows: [w(at(1, 5), at(3))],
+      out: [],
+    },
+    {
+      name: 'windows elsewhere change nothing',
+      spans: [{ state: 'outage' as const, start: at(1, 6), end: at(1, 8) }],
+      windows: [w(at(0, 1), at(0, 2)), w(at(1, 8), at(1, 9))],
+      out: [{ state: 'outage', start: at(1, 6), end: at(1, 8) }],
+    },
+  ])('$name', ({ spans, windows, out }) => {
+    expect(outsideMaintenance(spans, windows, at(2, 12))).toEqual(out);
   });
 });

@@ -4,6 +4,9 @@ import { TargetStatus } from '@fleetwatch/contracts';
 // (status_events with no location), how long each UTC day it spent up, degraded (PARTIAL) or down.
 // STALE, UNKNOWN and PAUSED are no data: a day with none of the three has no uptime (a grey bar),
 // which is not the same as a day fully up. Several targets of one component add up (mergeDays).
+// Planned maintenance (SPEC §7: maintenance windows mute, checks go on): time a target spent DOWN, PARTIAL or
+// STALE inside a window that covers it is maintenance — shown as such, not counted against uptime (as PAUSED is),
+// and not an incident. The windows come as plain intervals (libs/alerting windowIntervals computes them).
 
 export const DAY_MS = 86_400_000;
 
@@ -21,6 +24,14 @@ export interface DayTotals {
   downMs: number;
   /** Time in PAUSED (maintenance: shown, not counted against uptime). */
   pausedMs: number;
+  /** Time DOWN, PARTIAL or STALE inside a maintenance window (planned: shown, not counted against uptime). */
+  maintenanceMs: number;
+}
+
+/** A stretch of time [start, end) in ms. */
+export interface TimeInterval {
+  start: number;
+  end: number;
 }
 
 export interface UptimeInput {
@@ -34,6 +45,45 @@ export interface UptimeInput {
    * inEffect); those before the window start or after `now` are ignored.
    */
   changes: readonly StatusChange[];
+  /** Maintenance windows covering the target: sorted by start, not overlapping (mergeIntervals). */
+  maintenance?: readonly TimeInterval[];
+}
+
+/** Sorted by start, overlapping and touching ones joined; empty ones left out. */
+export function mergeIntervals(intervals: readonly TimeInterval[]): TimeInterval[] {
+  const sorted = intervals.filter((i) => i.end > i.start).sort((a, b) => a.start - b.start);
+  const out: TimeInterval[] = [];
+  for (const i of sorted) {
+    const last = out[out.length - 1];
+    if (last && i.start <= last.end) last.end = Math.max(last.end, i.end);
+    else out.push({ ...i });
+  }
+  return out;
+}
+
+/** The statuses a maintenance window turns into maintenance: those it is there to excuse. */
+export function excusedByMaintenance(status: TargetStatus | null): boolean {
+  return status === TargetStatus.Down || status === TargetStatus.Partial || status === TargetStatus.Stale;
+}
+
+/** Index of the first of `sorted` (mergeIntervals) that ends after `t`; sorted.length when none. */
+function firstEndingAfter(sorted: readonly TimeInterval[], t: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid].end <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** How much of [a, b) lies inside `sorted` (mergeIntervals). */
+function overlapMs(sorted: readonly TimeInterval[], a: number, b: number): number {
+  let ms = 0;
+  for (let i = firstEndingAfter(sorted, a); i < sorted.length && sorted[i].start < b; i++)
+    ms += Math.min(b, sorted[i].end) - Math.max(a, sorted[i].start);
+  return ms;
 }
 
 /**
@@ -61,6 +111,7 @@ function emptyDays(days: number, now: number): DayTotals[] {
     degradedMs: 0,
     downMs: 0,
     pausedMs: 0,
+    maintenanceMs: 0,
   }));
 }
 
@@ -75,6 +126,7 @@ function add(day: DayTotals, status: TargetStatus, ms: number): void {
 export function dailyTotals(input: UptimeInput): DayTotals[] {
   const days = emptyDays(Math.max(1, Math.floor(input.days)), input.now);
   const windowStart = days[0].start;
+  const maintenance = input.maintenance ?? [];
   let status = input.initial;
   let from = windowStart;
   const spend = (until: number) => {
@@ -84,7 +136,9 @@ export function dailyTotals(input: UptimeInput): DayTotals[] {
       const a = Math.max(from, day.start);
       const b = Math.min(until, day.start + DAY_MS);
       if (b <= a) break;
-      add(day, status, b - a);
+      const excused = maintenance.length > 0 && excusedByMaintenance(status) ? overlapMs(maintenance, a, b) : 0;
+      day.maintenanceMs += excused;
+      add(day, status, b - a - excused);
     }
   };
   for (const c of inEffect(input.changes)) {
@@ -112,6 +166,7 @@ export function mergeDays(all: readonly DayTotals[][]): DayTotals[] {
       out.degradedMs += o.degradedMs;
       out.downMs += o.downMs;
       out.pausedMs += o.pausedMs;
+      out.maintenanceMs += o.maintenanceMs;
     }
     return out;
   });
@@ -125,10 +180,15 @@ export function uptimeOf(d: Pick<DayTotals, 'upMs' | 'degradedMs' | 'downMs'>): 
   return known === 0 ? null : (d.upMs + d.degradedMs) / known;
 }
 
-/** The worst state a day saw: any down time is an outage, any degraded time degraded. */
+/**
+ * The worst state a day saw: any down time is an outage, any degraded time degraded. Time excused by a maintenance
+ * window marks the day maintenance even when the rest of it was up (a planned maintenance is shown, as status pages
+ * do); PAUSED time only when nothing else is known (a pause is not planned work that took the service away).
+ */
 export function dayStateOf(d: DayTotals): DayState {
   if (d.downMs > 0) return 'outage';
   if (d.degradedMs > 0) return 'degraded';
+  if (d.maintenanceMs > 0) return 'maintenance';
   if (d.upMs > 0) return 'operational';
   if (d.pausedMs > 0) return 'maintenance';
   return 'unknown';
@@ -144,8 +204,9 @@ export function windowUptime(days: readonly DayTotals[]): number | null {
   );
 }
 
-/** A current status as visitors see it. */
-export function publicStateOf(status: TargetStatus): DayState {
+/** A current status as visitors see it; `inMaintenance`: a maintenance window covering the target is open. */
+export function publicStateOf(status: TargetStatus, inMaintenance = false): DayState {
+  if (inMaintenance && excusedByMaintenance(status)) return 'maintenance';
   switch (status) {
     case TargetStatus.Up:
       return 'operational';
@@ -208,5 +269,30 @@ export function incidentsOf(
     if (s) open = { state: s, start: c.at, end: null };
   }
   if (open) out.push(open);
+  return out;
+}
+
+/**
+ * Incidents less the time maintenance windows excuse (`maintenance`: mergeIntervals): a part inside a window is
+ * maintenance, not an incident; an incident that runs past a window's end goes on as one from that end. An incident
+ * still going on (end null) is taken to `now`; the part of it that reaches `now` outside any window stays open.
+ */
+export function outsideMaintenance(
+  spans: readonly IncidentSpan[],
+  maintenance: readonly TimeInterval[],
+  now: number,
+): IncidentSpan[] {
+  if (maintenance.length === 0) return [...spans];
+  const out: IncidentSpan[] = [];
+  for (const span of spans) {
+    const end = span.end ?? Math.max(now, span.start);
+    let from = span.start;
+    for (let i = firstEndingAfter(maintenance, from); i < maintenance.length && maintenance[i].start < end; i++) {
+      const w = maintenance[i];
+      if (w.start > from) out.push({ state: span.state, start: from, end: w.start });
+      from = Math.max(from, w.end);
+    }
+    if (from < end) out.push({ state: span.state, start: from, end: span.end });
+  }
   return out;
 }

@@ -37,10 +37,21 @@ function toRecord<S>(r: Row): StatusPageRecord<S> {
   };
 }
 
-/** A target a component selected: its id and consensus status only (nothing else leaves for the public). */
+/**
+ * A target a component selected: its id, consensus status and tags (which maintenance windows cover it) — nothing of
+ * it leaves for the public.
+ */
 export interface StatusPageTarget {
   targetId: string;
   status: TargetStatus;
+  tags: string[];
+}
+
+/** What the maintenance windows open now cover: targets by id, by any of these tags, or all of them (this site). */
+export interface StatusPageCoverage {
+  targetIds: readonly string[];
+  tags: readonly string[];
+  all: boolean;
 }
 
 /** A consensus status change of one target (ms since epoch). */
@@ -113,31 +124,36 @@ export class StatusPagesRepository {
    * checks left out; at most `limit`: those listed by id first, then by id (a sample that does not move with the
    * targets' status: bars drawn from it stay put). With `statuses`, the distinct statuses of every target the
    * selection holds, however many: a component's state is theirs (a DOWN target past the first 200 by id was left
-   * out, and a page said "operational" during an outage).
+   * out, and a page said "operational" during an outage). `statuses` are those of the targets `openNow` does not
+   * cover, `covered` those of the targets it does (under maintenance now) — the same one query, however many targets.
    */
   async selectTargets(
     sel: { tags: readonly string[]; ids: readonly string[] },
     limit: number,
-  ): Promise<{ sample: StatusPageTarget[]; statuses: TargetStatus[] }> {
+    openNow: StatusPageCoverage = { targetIds: [], tags: [], all: false },
+  ): Promise<{ sample: StatusPageTarget[]; statuses: TargetStatus[]; covered: TargetStatus[] }> {
     const where = `deleted_at IS NULL
          AND ((cardinality($1::text[]) > 0 AND tags @> $1::text[]) OR target_id = ANY($2::text[]))`;
     const args = [[...sel.tags], [...sel.ids]];
     const [rows, statuses] = await Promise.all([
-      sqlQuery<{ target_id: string; status: TargetStatus }>(
+      sqlQuery<{ target_id: string; status: TargetStatus; tags: string[] }>(
         this.pool,
-        `SELECT target_id, status::text AS status FROM target_states WHERE ${where}
+        `SELECT target_id, status::text AS status, tags FROM target_states WHERE ${where}
          ORDER BY target_id = ANY($2::text[]) DESC, target_id COLLATE "C" LIMIT $3`,
         [...args, limit],
       ),
-      sqlQuery<{ status: TargetStatus }>(
+      sqlQuery<{ status: TargetStatus; covered: boolean }>(
         this.pool,
-        `SELECT DISTINCT status::text AS status FROM target_states WHERE ${where}`,
-        args,
+        `SELECT DISTINCT status::text AS status,
+                ($3::boolean OR target_id = ANY($4::text[]) OR tags && $5::text[]) AS covered
+         FROM target_states WHERE ${where}`,
+        [...args, openNow.all, [...openNow.targetIds], [...openNow.tags]],
       ),
     ]).catch((err: unknown) => rethrowSql(err));
     return {
-      sample: rows.map((r) => ({ targetId: r.target_id, status: r.status })),
-      statuses: statuses.map((r) => r.status),
+      sample: rows.map((r) => ({ targetId: r.target_id, status: r.status, tags: r.tags ?? [] })),
+      statuses: statuses.filter((r) => !r.covered).map((r) => r.status),
+      covered: statuses.filter((r) => r.covered).map((r) => r.status),
     };
   }
 

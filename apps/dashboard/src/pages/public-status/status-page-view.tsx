@@ -20,6 +20,9 @@ const PAGE_TEXT: Record<PublicComponentState, string> = {
   unknown: 'Status not known yet',
 };
 
+/** A maintenance day's bar: planned work (a maintenance window, or a paused check) is not counted against uptime. */
+const MAINTENANCE_NOTE = ', planned: not counted in uptime';
+
 /**
  * Rounded down to 0.01 % (any downtime keeps it below 100.00 %). The tiny allowance is for the float product: 0.0029 *
  * 10000 is 28.999…, and a share of exactly 0.29 % read 0.28 %; real downtime (1 ms of 90 days of 200 targets) is
@@ -84,7 +87,7 @@ export function StatusPageView({ page, now = Date.now() }: { page: PublicStatusP
                   <li
                     key={d.date}
                     className={`sp-bar sp-state--${d.state}`}
-                    title={`${d.date}: ${uptimeText(d.uptime)} (${STATE_TEXT[d.state]})`}
+                    title={`${d.date}: ${uptimeText(d.uptime)} (${STATE_TEXT[d.state]}${d.state === 'maintenance' ? MAINTENANCE_NOTE : ''})`}
                   />
                 ))}
               </ol>
