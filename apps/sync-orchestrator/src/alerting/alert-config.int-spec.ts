@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { Client } from 'pg';
 import {
@@ -514,6 +515,27 @@ describe('maintenance windows and silences', () => {
       'silence.expire',
       'silence.create',
     ]);
+  });
+});
+
+describe('a silence create redelivered (same request id)', () => {
+  it('after the silence has ended gets its recorded answer, not a 400 for a past end; nothing written again', async () => {
+    const now = Date.now();
+    const request = { id: randomUUID(), method: 'silences.create', deadline: new Date(now + 60_000) };
+    const input = {
+      matchers: [{ name: 'alertname', op: '=', value: 'short' }],
+      startsAt: new Date(now - 60_000).toISOString(),
+      endsAt: new Date(now + 1_500).toISOString(),
+      comment: 'brief',
+    };
+    const first = await owner.silences.create(ALICE, input, request);
+    expect(first.silence.state).toBe('active');
+    const head = (await owner.versions.head()).version;
+    await new Promise((r) => setTimeout(r, Date.parse(input.endsAt) - Date.now() + 100));
+    expect(silenceWriteIssues(input, Date.now())).not.toEqual([]); // a new request would now be refused
+    expect(await owner.silences.create(ALICE, input, request)).toEqual(first);
+    expect((await owner.versions.head()).version).toBe(head);
+    await owner.silences.delete(ALICE, first.silence.id);
   });
 });
 

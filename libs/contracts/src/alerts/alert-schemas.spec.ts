@@ -203,12 +203,23 @@ describe('label matchers', () => {
     ['(?P<n>a)', /\(\?<name>…\)/],
     ['\\Aweb\\z', /\\A is RE2-only/],
     ['[[:alpha:]]+', /POSIX classes/],
+    ['[x[:^digit:]', /POSIX classes/], // RE2 reads a POSIX class (and wants another ]), JavaScript the characters
+    ['[a[:digit:]x[b]', /POSIX classes/], // valid in both, read differently
+    // Top level, `[:alpha:]` is a class of the characters `:alph` in RE2 as in JavaScript (a POSIX class only inside
+    // brackets): accepted before, so stored silences hold it, and still accepted.
+    ['[:alpha:]+', null],
+    ['\\[[:alpha:]', null], // an escaped bracket, then a top-level class
     ['\\\\A', null], // an escaped backslash, then a letter
     ['[(?i)]', null], // a character class, not flags
     // The backtracking guards hold for the translated pattern, and the length bound counts its flags.
     ['(?i)(a+)+', /exponential/],
     ['(?is).*.*.*z', /unbounded repetitions/],
     ['(?i)' + 'a'.repeat(509), /longer than 512/],
+    // A stray `)` closes the anchoring group: `^(?:.*)+(x)$` is neither a full match nor what the guards read.
+    ['.*)+(x', /^not a valid regular expression: .*Unmatched '\)'/],
+    ['a)|(b', /^not a valid regular expression/],
+    ['(?i)a)|(b', /^not a valid regular expression/],
+    ['(?m)a)|(b', /^not a valid regular expression/],
   ])('regex %j → %s', (pattern, problem) => {
     const p = matcherRegexProblem(pattern);
     if (problem === null) expect(p).toBeNull();
@@ -226,6 +237,13 @@ describe('label matchers', () => {
     ['(?m)a$\n^b', 'a\nb', true],
     ['(?im)A$\n^B', 'a\nb', true],
     ['a$\n^b', 'a\nb', false],
+    // A flag group followed by an alternation: the whole alternation is anchored, each branch a full match.
+    ['(?i)crit|warning', 'critical', false],
+    ['(?i)crit|warning', 'prewarning', false],
+    ['(?i)crit|warning', 'WARNING', true],
+    ['(?m)crit|warning', 'critical', false],
+    ['(?m)crit|warning', 'prewarning', false],
+    ['(?m)crit|warning', 'warning', true],
   ])('compiled %j on %j: %s', (pattern, value, expected) => {
     expect(matcherRegexProblem(pattern)).toBeNull();
     expect(compileMatcherRegex(pattern).test(value)).toBe(expected);
@@ -286,6 +304,11 @@ describe('silences and maintenance windows', () => {
     expect(
       issues(silenceSpecSchema.safeParse({ ...silence, startsAt: silence.endsAt, endsAt: silence.startsAt })),
     ).toEqual(['endsAt: must be after startsAt']);
+  });
+
+  it('a silence stored before RE2 syntax was refused still parses when read (a regex accepted then is accepted now)', () => {
+    const stored = { ...silence, matchers: [{ name: 'port', op: '=~', value: '[:digit:]+' }] };
+    expect(silenceSpecSchema.safeParse(stored).success).toBe(true);
   });
 
   it('a (?i) regex matcher that matches the empty string silences every alert: refused', () => {

@@ -42,6 +42,9 @@ export function matcherRegexProblem(pattern: string): string | null {
   if (/\\[1-9]|\\k</.test(body)) return 'back-references are not supported (Prometheus uses RE2)';
   if (/\(\?<?[=!]/.test(body)) return 'look-ahead and look-behind are not supported (Prometheus uses RE2)';
   try {
+    // On its own first: a stray `)` (`.*)+(x`, `a)|(b`) would close the anchoring group and compile to another regex,
+    // neither a full match nor what the backtracking tests below read (`(?:.*)+` is exponential). RE2 refuses it too.
+    new RegExp(body, `${parts.flags}u`);
     compileMatcherRegex(pattern);
   } catch (err) {
     return `not a valid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`;
@@ -158,9 +161,29 @@ function re2OnlySyntax(p: string): string | null {
   for (let m = escape.exec(p); m; m = escape.exec(p))
     if ('AzQEC'.includes(m[1]))
       return `\\${m[1]} is RE2-only syntax JavaScript cannot run (a matcher is anchored at both ends already)`;
-  if (/(?<!\\)\[:\^?[A-Za-z]+:\]/.test(p))
-    return 'POSIX classes like [[:alpha:]] are not supported: write [a-zA-Z] or \\p{L}';
+  if (posixClassInClass(p)) return 'POSIX classes like [[:alpha:]] are not supported: write [a-zA-Z] or \\p{L}';
   return null;
+}
+
+/**
+ * True when a character class holds a POSIX class (`[[:alpha:]]`, `[x[:^digit:]]`): RE2 reads one only inside a
+ * class, and JavaScript reads it as characters that end the class early. A top-level `[:alpha:]` is one class of the
+ * characters `:alph` in both engines, and was accepted (and stored) before: it is not refused.
+ */
+function posixClassInClass(p: string): boolean {
+  const posix = /\[:\^?[A-Za-z]+:\]/y;
+  let inClass = false;
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i];
+    if (c === '\\') i++;
+    else if (!inClass) inClass = c === '[';
+    else if (c === ']') inClass = false;
+    else if (c === '[') {
+      posix.lastIndex = i;
+      if (posix.test(p)) return true;
+    }
+  }
+  return false;
 }
 
 /**
