@@ -128,6 +128,25 @@ describe('Prometheus rule export', () => {
     ]);
   });
 
+  it("leaves out latency_p95_ms: the evaluator's p95 over a window scaled to the check's interval has no /metrics series", () => {
+    const slow = ruleOf('slow', {
+      name: 'API slow',
+      selector: { kinds: ['check'] },
+      condition: { type: 'metric', metric: { kind: 'latency_p95_ms' }, op: 'above', threshold: 300 },
+    });
+    const r = exportPrometheusRules([slow], { site: 'a' });
+    expect(r.exported).toEqual([]);
+    expect(rulesOf(r.yaml)).toEqual([]);
+    expect(r.skipped).toEqual([
+      {
+        ruleId: 'slow',
+        name: 'API slow',
+        reason:
+          "/metrics has no series for latency_p95_ms: the evaluator computes it from the check's results over a window that scales with its interval (5 min, or two intervals when longer)",
+      },
+    ]);
+  });
+
   it("metric conditions over /metrics' series: scaled, a ratio of two series, target label mapped, filters as matchers", () => {
     const cpu = ruleOf('cpu', {
       name: 'CPU',

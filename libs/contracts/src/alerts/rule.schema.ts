@@ -81,7 +81,7 @@ const checkMetricLabelName = z
  * its own alert. The optional filters narrow them down.
  */
 export const alertMetricSchema = z.discriminatedUnion('kind', [
-  /** p95 of a check's latency over its recent results. */
+  /** p95 of a check's latency over its recent results: 5 min of them, or two of its intervals when longer. */
   z.strictObject({ kind: z.literal('latency_p95_ms') }),
   z.strictObject({ kind: z.literal('host_cpu_pct') }),
   z.strictObject({ kind: z.literal('host_memory_pct') }),

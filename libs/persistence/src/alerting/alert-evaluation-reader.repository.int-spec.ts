@@ -47,4 +47,17 @@ describe('AlertEvaluationReaderRepository.latencyP95', () => {
     expect(p95.get('check:p95-b')).toBe(40);
     expect(await repo.latencyP95([], now)).toEqual(new Map());
   });
+
+  it("gives each check its own window when asked with one since per check (a window scaled to the check's interval)", async () => {
+    const now = Date.now();
+    // An hourly check: a slow result 40 min ago and a fast one now; a check run every 30 s: the same two.
+    await result('w-hourly', 'lab-1', 900, now - 40 * 60_000);
+    await result('w-hourly', 'lab-1', 100, now - 1_000);
+    await result('w-fast', 'lab-1', 900, now - 40 * 60_000);
+    await result('w-fast', 'lab-1', 100, now - 1_000);
+    const p95 = await repo.latencyP95(['check:w-hourly', 'check:w-fast'], [now - 2 * 3_600_000, now - 5 * 60_000]);
+    expect(p95.get('check:w-hourly')).toBeCloseTo(100 + 0.95 * 800, 6); // both results
+    expect(p95.get('check:w-fast')).toBe(100); // the slow one is out of its 5 min
+    await expect(repo.latencyP95(['check:w-fast'], [now, now])).rejects.toThrow('one since per target');
+  });
 });

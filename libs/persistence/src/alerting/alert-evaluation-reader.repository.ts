@@ -26,18 +26,22 @@ export class AlertEvaluationReaderRepository {
   }
 
   /**
-   * p95 (continuous) of the latency of each check's results since `since` (ms), every location together;
-   * checks without a result with a latency in the window are left out.
+   * p95 (continuous) of the latency of each check's results since `since` (ms), every location together: one time for
+   * every check, or each check's own (`since[i]` for `targetIds[i]`: a window that scales with its interval); each id
+   * once. Checks without a result with a latency in their window are left out.
    */
-  async latencyP95(targetIds: readonly string[], since: number): Promise<Map<string, number>> {
+  async latencyP95(targetIds: readonly string[], since: number | readonly number[]): Promise<Map<string, number>> {
     if (!targetIds.length) return new Map();
+    const sinces = typeof since === 'number' ? targetIds.map(() => since) : since;
+    if (sinces.length !== targetIds.length) throw new Error('latencyP95: one since per target');
     const rows = await sqlQuery<{ target_id: string; p95: number }>(
       this.pool,
-      `SELECT target_id, percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)::float8 AS p95
-       FROM check_results
-       WHERE target_id = ANY($1::text[]) AND occurred_at >= $2::timestamptz AND latency_ms IS NOT NULL
-       GROUP BY target_id`,
-      [[...targetIds], new Date(since).toISOString()],
+      `SELECT r.target_id, percentile_cont(0.95) WITHIN GROUP (ORDER BY r.latency_ms)::float8 AS p95
+       FROM unnest($1::text[], $2::timestamptz[]) AS w(target_id, since)
+       JOIN check_results r ON r.target_id = w.target_id AND r.occurred_at >= w.since
+       WHERE r.latency_ms IS NOT NULL
+       GROUP BY r.target_id`,
+      [[...targetIds], sinces.map((ms) => new Date(ms).toISOString())],
     ).catch((err: unknown) => rethrowSql(err));
     return new Map(rows.map((r) => [r.target_id, Number(r.p95)]));
   }

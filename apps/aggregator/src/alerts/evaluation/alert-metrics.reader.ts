@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { TargetStatus, type AlertMetricKind, type HostMetricsPayload } from '@fleetwatch/contracts';
 import { hostMetricSeries, type CompiledAlertRule, type MetricSeries } from '@fleetwatch/alerting';
+import { CHECK_STALE_SLACK_MS } from '@fleetwatch/domain';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { AlertEvaluationReaderRepository } from '@fleetwatch/persistence';
 import type { ViewedTarget } from './target-view';
@@ -13,9 +14,31 @@ const HOST_KINDS = new Set<AlertMetricKind>([
   'gpu_temperature_c',
 ]);
 const CHECK_KINDS = new Set<AlertMetricKind>(['check_metric', 'queue_depth']);
-/** The window `latency_p95_ms` is computed over, and how long one computation is reused. */
+/**
+ * The shortest window `latency_p95_ms` is computed over (a check run every 147 s or more often has this one); a check
+ * run less often has LATENCY_WINDOW_INTERVALS of its intervals (latencyWindowMs). How long one computation is reused.
+ */
 export const LATENCY_WINDOW_MS = 5 * 60_000;
+export const LATENCY_WINDOW_INTERVALS = 2;
 export const LATENCY_REFRESH_MS = 15_000;
+
+/**
+ * The window (ms, back from now) of a check's `latency_p95_ms`: LATENCY_WINDOW_MS, or two of its intervals plus the
+ * STALE slack when that is longer — the span after which the check itself turns STALE (two missed intervals plus
+ * CHECK_STALE_SLACK_MS), so while it is not STALE its newest result is in the window (in a fixed 5 min, a check run
+ * hourly had a series for 5 min after each result and none the other 55: "p95 > 300 ms for 10m" could not fire in
+ * 10 min). Two, not more: on schedule that is its last two results (three for the slack's few seconds after one), and
+ * one slow result holds the p95 up for two of its intervals (a check run every 30 s: for 5 min, ten of its intervals);
+ * one interval alone would leave no result in the window whenever a run is a little late. The interval is the one its STALE deadlines were set with (TargetView's reportIntervalMs: the snapshot,
+ * as of the last read); not known (no deadline: a collector that does not send it, a paused check): LATENCY_WINDOW_MS.
+ */
+export function latencyWindowMs(reportIntervalMs: number | null | undefined): number {
+  const byInterval =
+    reportIntervalMs !== null && reportIntervalMs !== undefined && reportIntervalMs > 0
+      ? LATENCY_WINDOW_INTERVALS * reportIntervalMs + CHECK_STALE_SLACK_MS
+      : 0;
+  return Math.max(LATENCY_WINDOW_MS, byInterval);
+}
 const HOST_PREFIX = 'host:';
 /** Redis calls in flight at once for check metrics (one hash per check). */
 const CHECK_READ_CONCURRENCY = 32;
@@ -37,8 +60,9 @@ interface CheckMetric {
  * samples (`host:{id}:metrics`) and service collectors' latest figures per check (`cm:`). Read only for
  * targets some enabled metric rule selects, and only the kinds such rules ask for.
  *
- * `latency_p95_ms` is not a live figure: the p95 of each selected check's results over the last
- * LATENCY_WINDOW_MS (check_results, every location together), recomputed at most every LATENCY_REFRESH_MS.
+ * `latency_p95_ms` is not a live figure: the p95 of each selected check's results over its window back from now
+ * (latencyWindowMs: 5 min, or two of its intervals plus the STALE slack when longer; check_results, every location
+ * together), recomputed at most every LATENCY_REFRESH_MS — at once when the selection or a window changed.
  */
 @Injectable()
 export class AlertMetricsReader {
@@ -73,7 +97,8 @@ export class AlertMetricsReader {
     const hosts: string[] = [];
     const checks: string[] = [];
     const timed: string[] = [];
-    for (const { target, status } of metricRules.length ? targets : []) {
+    const windows: number[] = [];
+    for (const { target, status, reportIntervalMs } of metricRules.length ? targets : []) {
       if (hostRules.length && target.id.startsWith(HOST_PREFIX) && hostRules.some((r) => r.selector.matches(target))) {
         // A host's last sample stays in live state for the raw retention window after it stops reporting: once the
         // host is STALE that sample measures nothing now — its metric alerts resolve (the next tick sees its figures
@@ -83,14 +108,26 @@ export class AlertMetricsReader {
         // As a host's: a check STALE everywhere has figures from before it stopped reporting, not now.
         if (status !== TargetStatus.Stale) checks.push(target.id);
       }
-      if (latencyRules.length && target.kind === 'check' && latencyRules.some((r) => r.selector.matches(target)))
+      if (latencyRules.length && target.kind === 'check' && latencyRules.some((r) => r.selector.matches(target))) {
         timed.push(target.id);
+        windows.push(latencyWindowMs(reportIntervalMs));
+      }
     }
     if (timed.length) {
       const now = Date.now();
-      const key = `${timed.length}:${timed[0]}:${timed[timed.length - 1]}`; // the selection changed
+      // The selection, or a check's interval (so its window), changed: computed again now.
+      let windowSum = 0;
+      for (const w of windows) windowSum += w;
+      const key = `${timed.length}:${timed[0]}:${timed[timed.length - 1]}:${windowSum}`;
       if (now - this.latency.at >= LATENCY_REFRESH_MS || key !== this.latency.key)
-        this.latency = { at: now, key, values: await this.history.latencyP95(timed, now - LATENCY_WINDOW_MS) };
+        this.latency = {
+          at: now,
+          key,
+          values: await this.history.latencyP95(
+            timed,
+            windows.map((w) => now - w),
+          ),
+        };
       for (const [id, value] of this.latency.values)
         add(id, [{ kind: 'latency_p95_ms', labels: {}, value }], `l${value}`);
     }
