@@ -152,7 +152,8 @@ export class PingsService {
     };
     // The config version the schedule was read at (one statement with it): the aggregator counts the ping with its own
     // schedule when that version is newer than the window it holds (the check.lifecycle saying it is still to come).
-    if (monitor.configVersion !== undefined && monitor.configVersion !== null)
+    // Only a version the contract takes (positive): a row from before versions were kept (0) counts as before.
+    if (monitor.configVersion !== undefined && monitor.configVersion !== null && monitor.configVersion > 0)
       payload.configVersion = monitor.configVersion;
 
     if (code !== undefined) payload.exitCode = code;

@@ -601,6 +601,64 @@ describe("a heartbeat monitor's period + grace changed (pingWindowMs)", () => {
       expect(held).toMatchObject({ pingWindowMs: DAY, pingWindowVersion: 4 });
       expect(held.locations.push.deadline?.at).toBe(61_000 + DAY);
     });
+
+    // Review of cce6df45: a ping read at a newer version than the one that set the location's deadline, but stamped
+    // before that one (two replicas, their clocks or confirms apart): not counted, yet its window is held. The deadline
+    // stayed the older window's — v2's daily — while the target held v3's hourly: a job that stopped was DOWN a day on,
+    // not an hour, until v3's lifecycle landed (which moves it, as a change of window does).
+    it('a ping of a newer version folded too late to count: the deadline an older window set moves to the one it holds', () => {
+      const hourly = fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]);
+      const daily = fold(hourly, [versioned('success', 101_000, 86_340, 2)]);
+      expect(daily.locations.push.deadline?.at).toBe(101_000 + DAY);
+      const t = fold(daily, [versioned('success', 100_000, 3600, 3)]);
+      expect(t).toMatchObject({ configVersion: 1, pingWindowMs: HOUR, pingWindowVersion: 3 });
+      expect(t.locations.push.observedAt).toBe(101_000);
+      expect(t.locations.push.deadline).toEqual({
+        at: 101_000 + HOUR,
+        expireTo: S.Down,
+        reason: 'no ping within period + grace (3660s)',
+      });
+      expect(expired(t, 101_000 + HOUR).map((x) => x.locations.push.status)).toEqual([S.Down]);
+      // v3's lifecycle, when it lands, says the same window and moves nothing.
+      expect(configured(3, 110_000, HOUR, t).locations.push.deadline).toEqual(t.locations.push.deadline);
+    });
+
+    // Review of cce6df45: a resume of an older version than the window held. v2 paused the hourly job, v3 resumed it,
+    // v4 made it daily; a ping read at v4 came while the target was still paused (v3 and v4 late): not counted, but
+    // its window held. v3's resume gave every location v3's own window from the resume (an hour) — DOWN an hour on,
+    // though the target held v4's daily window, which a later version's ping set and no older lifecycle moves.
+    it("a resume of an older version than the window held: due the held window after the resume, not the resume's own", () => {
+      const paused = applyLifecycle(
+        fold(configured(1, 0, HOUR), [ping('success', 1000, 3600)]),
+        lc('paused', 2, 2000, { checkType: 'push', pingWindowMs: HOUR }),
+        policy,
+      ).target;
+      const held = fold(paused, [versioned('success', 10_000, 86_340, 4)]);
+      expect(held).toMatchObject({ status: S.Paused, configVersion: 2, pingWindowMs: DAY, pingWindowVersion: 4 });
+      const resumed = applyLifecycle(
+        held,
+        lc('active', 3, 20_000, {
+          checkType: 'push',
+          pingWindowMs: HOUR,
+          resumeDeadline: {
+            at: 20_000 + HOUR,
+            expireTo: S.Down,
+            reason: 'no ping within period + grace (3660s) of the resume',
+          },
+        }),
+        policy,
+      ).target;
+      expect(resumed).toMatchObject({ status: S.Unknown, configVersion: 3, pingWindowMs: DAY, pingWindowVersion: 4 });
+      expect(resumed.locations.push.deadline).toEqual({
+        at: 20_000 + DAY,
+        expireTo: S.Down,
+        reason: 'no ping within period + grace (86400s) of the resume',
+      });
+      expect(expired(resumed, 20_000 + HOUR + 1)).toEqual([]);
+      // v4's lifecycle, when it lands, says the same window and moves nothing.
+      expect(configured(4, 30_000, DAY, resumed).locations.push.deadline).toEqual(resumed.locations.push.deadline);
+      expect(expired(resumed, 20_000 + DAY).map((x) => x.locations.push.status)).toEqual([S.Down]);
+    });
   });
 
   it('a check that is not a heartbeat monitor (no pingWindowMs): its STALE deadlines are left as they are', () => {

@@ -98,7 +98,7 @@ export interface CheckLifecycle {
  * before this lifecycle was counted with the window held then, whatever schedule it carried (a status-ingest replica
  * reads the monitor from Postgres and may send the new one first) — a daily job's run went DOWN an hour on.
  */
-function withPingWindow(target: TargetSnapshot, windowMs: number | undefined): TargetSnapshot {
+export function withPingWindow(target: TargetSnapshot, windowMs: number | undefined): TargetSnapshot {
   if (windowMs === undefined) return target;
   let locations: Record<string, LocationSnapshot> | undefined;
   for (const [name, l] of Object.entries(target.locations)) {
@@ -168,6 +168,27 @@ function withCheckInterval(target: TargetSnapshot, seconds: number | undefined, 
  */
 function heldNewer(target: TargetSnapshot, lc: CheckLifecycle): boolean {
   return configuredPingWindowOf(target) !== undefined && (target.pingWindowVersion ?? 0) > lc.version;
+}
+
+/**
+ * `lc` as it applies to a target holding a later version's window (heldNewer): without its own window, and a resume's
+ * deadline (a push check's, period + grace after the resume) counted with the window held. With its own, v2's resume
+ * (hourly) made a job that v3 (whose ping set the window) made daily DOWN an hour after the resume.
+ */
+function underHeldWindow(target: TargetSnapshot, lc: CheckLifecycle): CheckLifecycle {
+  const windowMs = configuredPingWindowOf(target);
+  const resume = lc.resumeDeadline;
+  if (windowMs === undefined || !resume || resume.expireTo !== TargetStatus.Down)
+    return { ...lc, pingWindowMs: undefined };
+  return {
+    ...lc,
+    pingWindowMs: undefined,
+    resumeDeadline: {
+      at: lc.at + windowMs,
+      expireTo: TargetStatus.Down,
+      reason: `${pingWindowChangedReason(windowMs)} of the resume`,
+    },
+  };
 }
 
 function identity(target: TargetSnapshot, lc: CheckLifecycle): TargetSnapshot {
@@ -334,8 +355,8 @@ export function applyLifecycle(
     lc.state === 'active'
       ? withQuorum(cut.target, current?.downQuorumPct, lc.at, quorumReason(cut.target, version), policy)
       : { target: cut.target, events: [] };
-  // A window a later version's ping said stays, and so do the deadlines it set (heldNewer).
-  const told = current !== undefined && heldNewer(current, lc) ? { ...lc, pingWindowMs: undefined } : lc;
+  // A window a later version's ping said stays, and so do the deadlines it set (heldNewer); a resume's counts with it.
+  const told = current !== undefined && heldNewer(current, lc) ? underHeldWindow(current, lc) : lc;
   const r = applyState(awaitingConfigured(quorum.target, told), told, version);
   return { ...r, events: [...cut.events, ...quorum.events, ...r.events], dropped: cut.dropped };
 }

@@ -1,7 +1,7 @@
 import { TargetKind } from '@fleetwatch/contracts';
 import type { ConsensusPolicy } from './consensus';
 import { heartbeatStep, type FinishedRun, type HeartbeatPing } from './heartbeat';
-import { applyLifecycle, type CheckLifecycle } from './check-lifecycle';
+import { applyLifecycle, withPingWindow, type CheckLifecycle } from './check-lifecycle';
 import {
   applyObservation,
   configuredPingWindowOf,
@@ -178,9 +178,11 @@ export function foldObservations(
         policy,
       );
       // Read at a config version the target has not heard of: the target holds its window from now on (also when the
-      // ping itself changed nothing — a late one: it still says what that version configured).
+      // ping itself changed nothing — a late one: it still says what that version configured), and a deadline an older
+      // window set (a later-stamped ping of an older version, this one not counted) moves to it, as that version's
+      // lifecycle will move it: left, a job that stopped was due by the older window until the lifecycle landed.
       const held = pingWindowOfPing(result.target, item.ping);
-      if (held !== result.target) result = { ...result, target: held };
+      if (held !== result.target) result = { ...result, target: withPingWindow(held, held.pingWindowMs ?? undefined) };
       if (item.monitorId !== null) {
         if (result.applied && step.finished) runs.push({ ...step.finished, monitorId: item.monitorId, targetId });
         const touch = touches.get(item.monitorId) ?? { monitorId: item.monitorId, lastPingAt: null, lastStartAt: null };
