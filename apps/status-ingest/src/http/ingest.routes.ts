@@ -273,8 +273,24 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
           return reply.code(405).header('allow', 'GET, HEAD, POST').send(body);
         },
       });
+    // Any other shape under /ping/ (a trailing slash after a code, more segments, an empty token): a 404 saying what a
+    // ping URL is, counted as refused — not the framework's "Cannot GET /ping/<token>/…", which echoed the secret.
+    app.route({
+      method: ['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'PATCH'],
+      url: `${PING_PREFIX}*`,
+      exposeHeadRoute: false,
+      onResponse: async (_request, reply) => {
+        this.metrics.refused.labels('ping', refusalReasonOf(reply.statusCode)).inc();
+      },
+      handler: async () => {
+        throw new NotFoundError(PING_URL_SHAPES);
+      },
+    });
   }
 }
+
+const PING_URL_SHAPES =
+  'no ping URL has this shape: ping /ping/{token}, /ping/{token}/start, /ping/{token}/fail or /ping/{token}/{exit code 0–255}';
 
 /**
  * The exit code of `/ping/{token}/{code}`; a last segment that is none (not 0–255 in decimal) is a 404 saying what a
@@ -284,6 +300,7 @@ function exitCodeParam(request: FastifyRequest): number {
   const { code } = request.params as { code: string };
   const exitCode = exitCodeOf(code);
   if (exitCode === null) {
+    if (code === '') throw new NotFoundError(PING_URL_SHAPES);
     const named = JSON.stringify(Array.from(code).slice(0, 40).join(''));
     throw new NotFoundError(
       `no ping URL ends in ${named}: after the token comes nothing, /start, /fail or an exit code 0–255 (/ping/{token}/$?)`,

@@ -199,6 +199,33 @@ describe('exit-code pings (/ping/{token}/{code}, as `curl …/ping/$TOKEN/$?`)',
     },
   );
 
+  it('other shapes under /ping/ are a 404 saying what a ping URL is, never echoing the token; counted as refused', async () => {
+    const m = await createMonitor();
+    const metric = async () =>
+      Number(
+        /fleetwatch_ingest_requests_refused_total\{route="ping",reason="not_found"\} (\d+)/.exec(
+          (await h.request('GET', '/metrics')).text,
+        )?.[1] ?? 0,
+      );
+    const before = await metric();
+    const shapes = [`${m.token}/`, `${m.token}/0/`, `${m.token}/3/extra`, `${m.token}/start/`, `/${m.token}/0`];
+    for (const [i, path] of shapes.entries())
+      for (const method of ['GET', 'POST'] as const) {
+        const a = await ping(path, `127.0.6.${40 + i}`, method === 'POST' ? 'x' : undefined, method);
+        expect({ path, method, status: a.status, code: a.body.error?.code }).toEqual({
+          path,
+          method,
+          status: 404,
+          code: 'not_found',
+        });
+        expect(a.body.error?.message).toMatch(/^no ping URL has this shape: ping \/ping\/\{token\}/);
+        expect(JSON.stringify(a.body)).not.toContain(m.token);
+      }
+    expect(await h.count()).toBe(0);
+    expect((await metric()) - before).toBe(shapes.length * 2);
+    expect((await ping(`${m.token}/0`, '127.0.6.49')).status).toBe(200);
+  });
+
   it('an unknown token with a good exit code is the usual 404', async () => {
     const a = await ping(`${randomNewToken()}/0`, '127.0.6.3');
     expect(a.status).toBe(404);
