@@ -225,6 +225,26 @@ describe('windowIntervals: when a window was open over a past range (status page
     ]);
   });
 
+  it('a jumped-over opening is there whatever else the day holds: one on the hour, one beside a later opening', () => {
+    // 02:00 Europe/Berlin does not exist on 2026-03-29: openWindow has the window open from 03:00 CEST (01:00Z). The
+    // next day's 02:00 CEST is 00:00Z — the end of the UTC day the jump is in — and a second daily opening (12:00) is
+    // later that day: neither may stand in for the jumped-over one.
+    for (const cron of ['0 2 * * *', '0 2,12 * * *']) {
+      const w = window({ type: 'recurring', cron, duration: '2h', timezone: 'Europe/Berlin' });
+      expect(openWindow(w.schedule, at('2026-03-29T01:10:00Z'))).toEqual(
+        span('2026-03-29T01:00:00Z', '2026-03-29T03:00:00Z'),
+      );
+      const got = windowIntervals(w.schedule, at('2026-03-27T00:00:00Z'), at('2026-03-31T00:00:00Z'));
+      expect(got).toContainEqual(span('2026-03-29T01:00:00Z', '2026-03-29T03:00:00Z'));
+      // Each time openWindow calls open is inside an interval, and no other.
+      for (let t = at('2026-03-27T00:00:00Z'); t < at('2026-03-31T00:00:00Z'); t += 10 * 60_000)
+        expect([new Date(t).toISOString(), got.some((i) => i.start <= t && t < i.end)]).toEqual([
+          new Date(t).toISOString(),
+          openWindow(w.schedule, t) !== null,
+        ]);
+    }
+  });
+
   it('90 days of an hourly window are all there (the bound on openings cuts off only windows more frequent)', () => {
     const hourly = window({ type: 'recurring', cron: '0 * * * *', duration: '30m', timezone: 'Europe/Berlin' });
     const got = windowIntervals(hourly.schedule, at('2026-01-01T00:00:00Z'), at('2026-04-01T00:00:00Z'));

@@ -219,13 +219,14 @@ export function windowIntervals(
   } catch {
     // An expression cron-parser cannot read (the loaders leave such windows out), or no occurrence left.
   }
-  // cron-parser skips an occurrence whose time of day the clock jumped over: on each day the zone's offset changed,
-  // the wall-clock occurrence of that day, placed after the jump.
+  // cron-parser skips an occurrence whose time of day the clock jumped over: on each day the zone's clock went
+  // forward, every wall-clock occurrence inside the jumped-over stretch, placed after the jump (instantOf, as
+  // openWindow has it). Not only the day's last one: 02:00 daily is jumped over while 12:00 is not, and the next
+  // day's 02:00 can fall on this UTC day's end.
   const oldest = starts.length >= maxOpenings ? starts[starts.length - 1] : earliest;
   for (let day = Math.floor(oldest / DAY_MS) * DAY_MS; day < latest; day += DAY_MS) {
-    if (offsetAt(day, schedule.timezone) === offsetAt(day + DAY_MS, schedule.timezone)) continue;
-    const skipped = occurrenceByWallClock(schedule.cron, schedule.timezone, Math.min(day + DAY_MS, latest - 1), -1);
-    if (skipped !== null && skipped >= oldest && skipped < latest && !starts.includes(skipped)) starts.push(skipped);
+    for (const skipped of jumpedOver(schedule.cron, schedule.timezone, day))
+      if (skipped >= oldest && skipped < latest && !starts.includes(skipped)) starts.push(skipped);
   }
   starts.sort((a, b) => a - b);
   const out: Array<{ start: number; end: number }> = [];
@@ -235,6 +236,34 @@ export function windowIntervals(
     const last = out[out.length - 1];
     if (last && start <= last.end) last.end = Math.max(last.end, end);
     else out.push({ start, end });
+  }
+  return out;
+}
+
+/**
+ * The occurrences of `expr` on UTC day `day` whose wall-clock time in `timezone` the clock jumped over (it went
+ * forward that day), each at instantOf's instant; none on a day it did not.
+ */
+function jumpedOver(expr: string, timezone: string, day: number): number[] {
+  const before = offsetAt(day, timezone);
+  const after = offsetAt(day + DAY_MS, timezone);
+  if (after <= before) return [];
+  // The first whole minute on the new offset (zones change on whole minutes).
+  let lo = day;
+  let hi = day + DAY_MS;
+  while (hi - lo > 60_000) {
+    const mid = lo + Math.floor((hi - lo) / 120_000) * 60_000;
+    if (offsetAt(mid, timezone) === before) lo = mid;
+    else hi = mid;
+  }
+  // Wall-clock times [hi + before, hi + after) did not exist that day.
+  const out: number[] = [];
+  try {
+    const it = CronExpressionParser.parse(expr, { tz: 'UTC', currentDate: new Date(hi + before - 1) });
+    for (let wall = it.next().getTime(); wall < hi + after; wall = it.next().getTime())
+      out.push(instantOf(wall, timezone));
+  } catch {
+    // No occurrence left, or an expression cron-parser cannot read.
   }
   return out;
 }

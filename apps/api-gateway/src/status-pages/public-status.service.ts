@@ -110,28 +110,31 @@ export class PublicStatusService {
   }
 
   /**
-   * The maintenance windows that were open at some time in [from, now]: each with its openings, as the evaluator
-   * reads them (a row that no longer passes the contract, or whose cron cannot be read, is left out).
+   * The maintenance windows as the evaluator reads them (a row that no longer passes the contract, or whose cron
+   * cannot be read, is left out): each with whether it is open now and its openings from `from` (worked out when first
+   * asked for — only windows covering a target the page draws bars for are — and kept in `openings`).
    */
-  private async maintenanceSince(
+  private async maintenanceWindows(
     from: number,
     now: number,
-  ): Promise<Array<{ window: MaintenanceWindow; intervals: TimeInterval[]; openNow: boolean }>> {
+  ): Promise<Array<{ window: MaintenanceWindow; openNow: boolean; intervals: () => TimeInterval[] }>> {
     const rows = await this.windowsRepo.all('maintenanceWindows');
-    const out: Array<{ window: MaintenanceWindow; intervals: TimeInterval[]; openNow: boolean }> = [];
+    const out: Array<{ window: MaintenanceWindow; openNow: boolean; intervals: () => TimeInterval[] }> = [];
     for (const row of rows) {
       const parsed = maintenanceWindowSpecSchema.safeParse(row.spec);
       if (!parsed.success || maintenanceWindowIssues(parsed.data).length > 0) continue;
       const window = { ...parsed.data, id: row.id } as MaintenanceWindow;
-      const key = `${from}\n${JSON.stringify(window.schedule)}`;
-      let intervals = this.openings.get(key);
-      if (!intervals) {
-        // To the end of tomorrow (UTC): openings after `now` excuse nothing (the bars and incidents stop at now).
-        intervals = windowIntervals(window.schedule, from, from + (STATUS_PAGE_LIMITS.days + 1) * DAY_MS);
-        this.openings.set(key, intervals);
-      }
-      const openNow = openWindow(window.schedule, now) !== null;
-      if (openNow || intervals.some((i) => i.start < now)) out.push({ window, intervals, openNow });
+      const intervals = () => {
+        const key = `${from}\n${JSON.stringify(window.schedule)}`;
+        let found = this.openings.get(key);
+        if (!found) {
+          // To the end of tomorrow (UTC): openings after `now` excuse nothing (the bars and incidents stop at now).
+          found = windowIntervals(window.schedule, from, from + (STATUS_PAGE_LIMITS.days + 1) * DAY_MS);
+          this.openings.set(key, found);
+        }
+        return found;
+      };
+      out.push({ window, openNow: openWindow(window.schedule, now) !== null, intervals });
     }
     return out;
   }
@@ -186,7 +189,7 @@ export class PublicStatusService {
     const days = STATUS_PAGE_LIMITS.days;
     const from = startOfUtcDay(now) - (days - 1) * DAY_MS;
 
-    const windows = await this.maintenanceSince(from, now);
+    const windows = await this.maintenanceWindows(from, now);
     const open = windows.filter((w) => w.openNow).map((w) => w.window.scope);
     const openNow: StatusPageCoverage = {
       targetIds: [...new Set(open.flatMap((s) => s.targetIds))],
@@ -208,7 +211,7 @@ export class PublicStatusService {
       );
       const key = covering.map((w) => w.window.id).join('\n');
       let union = unions.get(key);
-      if (!union) unions.set(key, (union = mergeIntervals(covering.flatMap((w) => w.intervals))));
+      if (!union) unions.set(key, (union = mergeIntervals(covering.flatMap((w) => w.intervals()))));
       maintenance.set(t.targetId, union);
     }
     const ids = [...new Set(selected.flatMap((s) => s.sample.map((t) => t.targetId)))];

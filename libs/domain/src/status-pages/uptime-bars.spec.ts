@@ -350,6 +350,32 @@ describe('outsideMaintenance: incidents less the windows', () => {
       windows: [w(at(0, 1), at(0, 2)), w(at(1, 8), at(1, 9))],
       out: [{ state: 'outage', start: at(1, 6), end: at(1, 8) }],
     },
+    {
+      // incidentsOf dates a change made now, or dated ahead of the clock, at now: it lasted no time yet.
+      name: 'begun this very instant, a window elsewhere: still listed, open',
+      spans: [{ state: 'outage' as const, start: at(2, 12), end: null }],
+      windows: [w(at(0, 1), at(0, 2))],
+      out: [{ state: 'outage', start: at(2, 12), end: null }],
+    },
+    {
+      // [start, end): closed at now, as openWindow has it — the target reads its own state again.
+      name: 'still going on as a window closes this very instant: open from now',
+      spans: [{ state: 'outage' as const, start: at(2, 6), end: null }],
+      windows: [w(at(2, 5), at(2, 12))],
+      out: [{ state: 'outage', start: at(2, 12), end: null }],
+    },
+    {
+      name: 'still going on, the next opening later (openings are known ahead): open from its start',
+      spans: [{ state: 'outage' as const, start: at(2, 6), end: null }],
+      windows: [w(at(2, 14), at(2, 16))],
+      out: [{ state: 'outage', start: at(2, 6), end: null }],
+    },
+    {
+      name: 'still going on, a window opening this very instant: ends now',
+      spans: [{ state: 'outage' as const, start: at(2, 6), end: null }],
+      windows: [w(at(2, 12), at(2, 16))],
+      out: [{ state: 'outage', start: at(2, 6), end: at(2, 12) }],
+    },
   ])('$name', ({ spans, windows, out }) => {
     expect(outsideMaintenance(spans, windows, at(2, 12))).toEqual(out);
   });

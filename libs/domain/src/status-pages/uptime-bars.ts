@@ -285,14 +285,19 @@ export function outsideMaintenance(
   if (maintenance.length === 0) return [...spans];
   const out: IncidentSpan[] = [];
   for (const span of spans) {
+    // An incident going on is one at `now` itself unless a window is open then ([start, end), as openWindow has it):
+    // one begun this instant, or going on as a window closes this instant, stays open; a window opening this instant
+    // ends it.
+    const open = span.end === null;
     const end = span.end ?? Math.max(now, span.start);
+    const reaches = (t: number) => (open ? t <= end : t < end);
     let from = span.start;
-    for (let i = firstEndingAfter(maintenance, from); i < maintenance.length && maintenance[i].start < end; i++) {
+    for (let i = firstEndingAfter(maintenance, from); i < maintenance.length && reaches(maintenance[i].start); i++) {
       const w = maintenance[i];
       if (w.start > from) out.push({ state: span.state, start: from, end: w.start });
       from = Math.max(from, w.end);
     }
-    if (from < end) out.push({ state: span.state, start: from, end: span.end });
+    if (reaches(from)) out.push({ state: span.state, start: from, end: span.end });
   }
   return out;
 }
