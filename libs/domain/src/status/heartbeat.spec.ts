@@ -242,8 +242,9 @@ describe('failReasonOf', () => {
     expect(failReasonOf('💥'.repeat(300)).endsWith('💥…')).toBe(true);
   });
 
-  it('is the reason of a fail ping with a body', () => {
-    const step = heartbeatStep(undefined, {
+  /** The step of a fail ping carrying `output` (and an exit code, when given). */
+  const failStep = (exitCode?: number) =>
+    heartbeatStep(undefined, {
       signal: 'fail',
       at: 1000,
       runId: null,
@@ -251,8 +252,11 @@ describe('failReasonOf', () => {
       graceSeconds: 0,
       maxRuntimeSeconds: null,
       output: 'backup failed\nmore',
+      ...(exitCode === undefined ? {} : { exitCode }),
     });
-    expect(step).toMatchObject({ status: 'DOWN', reason: 'fail ping: backup failed' });
+
+  it('is the reason of a fail ping with a body', () => {
+    expect(failStep()).toMatchObject({ status: 'DOWN', reason: 'fail ping: backup failed' });
   });
 
   it('names the exit code of /ping/{token}/{code} when the job sent one (0 included), before its output', () => {
@@ -260,17 +264,7 @@ describe('failReasonOf', () => {
     expect(failReasonOf('disk full\n', 3)).toBe('fail ping (exit code 3): disk full');
     expect(failReasonOf('disk full', null)).toBe('fail ping: disk full');
     expect(failReasonOf(undefined, 0)).toBe('fail ping (exit code 0)');
-    const step = heartbeatStep(undefined, {
-      signal: 'fail',
-      at: 1000,
-      runId: null,
-      periodSeconds: 60,
-      graceSeconds: 0,
-      maxRuntimeSeconds: null,
-      output: 'backup failed\nmore',
-      exitCode: 7,
-    });
-    expect(step).toMatchObject({ status: 'DOWN', reason: 'fail ping (exit code 7): backup failed' });
+    expect(failStep(7)).toMatchObject({ status: 'DOWN', reason: 'fail ping (exit code 7): backup failed' });
   });
 });
 
