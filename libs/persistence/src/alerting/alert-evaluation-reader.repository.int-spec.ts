@@ -61,3 +61,63 @@ describe('AlertEvaluationReaderRepository.latencyP95', () => {
     await expect(repo.latencyP95(['check:w-fast'], [now, now])).rejects.toThrow('one since per target');
   });
 });
+
+describe('AlertEvaluationReaderRepository.latencyP95, the rows it reads', () => {
+  interface PlanNode {
+    'Node Type': string;
+    'Relation Name'?: string;
+    'Actual Rows': number;
+    'Actual Loops': number;
+    Plans?: PlanNode[];
+  }
+  const scansOf = (n: PlanNode): PlanNode[] => [
+    ...(n['Relation Name'] === 'check_results' ? [n] : []),
+    ...(n.Plans ?? []).flatMap(scansOf),
+  ];
+
+  // Every check a rule selects (a rule on every check: the usual shape), most run every 30 s (a 5 min window), a few
+  // hourly (2 h 5 s), over hours of results. With each check's window in a join to unnest(ids, sinces) the planner
+  // could not see how far back a window goes and read the whole table (a parallel seq scan: with the raw retention's
+  // days of results, every 15 s); each window read off the (target_id, occurred_at) index, only its rows are read.
+  it("reads each check's window off the index, not the whole table", async () => {
+    const now = Date.now();
+    await sqlQuery(
+      pool,
+      `INSERT INTO check_results (message_id, check_id, target_id, location, ok, latency_ms, occurred_at)
+       SELECT gen_random_uuid(), 'scan-' || c, 'check:scan-' || c, 'lab-1', true, 10 + s % 7,
+              to_timestamp($1::float8 / 1000) - make_interval(secs => s * 30)
+       FROM generate_series(1, 300) c, generate_series(0, 599) s`,
+      [now],
+    );
+    await sqlQuery(pool, 'ANALYZE check_results');
+    const ids = Array.from({ length: 300 }, (_, i) => `check:scan-${i + 1}`);
+    const sinces = ids.map((_, i) => (i < 290 ? now - 5 * 60_000 : now - 2 * 3_600_000 - 5_000));
+    const inWindows = 290 * 11 + 10 * 241; // a result every 30 s from now back: 11 in 5 min (both ends), 241 in 2 h 5 s
+
+    const sent: { text: string; values: unknown[] }[] = [];
+    const pg = pool as unknown as { query: (text: string, values: unknown[]) => Promise<unknown> }; // a pg Pool
+    const query = pg.query.bind(pg);
+    const spy = jest.spyOn(pg, 'query').mockImplementation((text, values) => {
+      sent.push({ text, values });
+      return query(text, values);
+    });
+    let p95: Map<string, number>;
+    try {
+      p95 = await repo.latencyP95(ids, sinces);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(p95.size).toBe(300);
+    expect(sent).toHaveLength(1);
+    const [plan] = await sqlQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(
+      pool,
+      `EXPLAIN (ANALYZE, FORMAT JSON) ${sent[0].text}`,
+      sent[0].values,
+    );
+    const scans = scansOf(plan['QUERY PLAN'][0].Plan);
+    expect(scans.map((n) => n['Node Type'])).not.toContain('Seq Scan');
+    // (A parallel node's rows are a per-worker mean, rounded: a row or two either way.)
+    const read = scans.reduce((sum, n) => sum + n['Actual Rows'] * n['Actual Loops'], 0);
+    expect(Math.abs(read - inWindows)).toBeLessThanOrEqual(3);
+  });
+});

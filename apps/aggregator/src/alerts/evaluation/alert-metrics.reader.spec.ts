@@ -218,6 +218,48 @@ describe('AlertMetricsReader, latency_p95_ms over a window scaled to the check i
     expect(asked.at(-1)?.since).toEqual([clock - 5 * MIN]);
   });
 
+  it('follows two checks trading intervals at the next read (the windows differ, their sum does not)', async () => {
+    const rule = latencyRule('0s');
+    const { rows, asked, reader } = resultsStore();
+    const viewOfTwo = (first: number, last: number, seq: number) => {
+      const two = new TargetView('s');
+      for (const [id, seconds] of [
+        ['check:a', first],
+        ['check:b', last],
+      ] as const) {
+        const snapshot = applyObservation(
+          undefined,
+          {
+            targetId: id,
+            kind: TargetKind.Check,
+            name: id,
+            location: 'eu',
+            at: T0,
+            status: TargetStatus.Up,
+            reason: 'check ok',
+            deadline: {
+              at: T0 + 2 * seconds * 1000 + CHECK_STALE_SLACK_MS,
+              expireTo: TargetStatus.Stale,
+              reason: checkStaleReason(seconds),
+            },
+          },
+          { downQuorumPct: 100 },
+        ).target;
+        two.putSnapshots([{ ...snapshot, seq }]);
+        expect(two.get(id)?.reportIntervalMs).toBe(seconds * 1000);
+      }
+      return two;
+    };
+    rows.push({ at: T0, latencyMs: 900 });
+    clock = T0 + 20 * MIN;
+    await reader.read([rule], viewOfTwo(3600, 30, 1).values());
+    expect(asked.at(-1)?.since).toEqual([clock - 120 * MIN - CHECK_STALE_SLACK_MS, clock - 5 * MIN]);
+    // a now runs every 30 s, b hourly: read again at once, not up to 15 s later with each other's windows.
+    clock += 1000;
+    await reader.read([rule], viewOfTwo(30, 3600, 2).values());
+    expect(asked.at(-1)?.since).toEqual([clock - 5 * MIN, clock - 120 * MIN - CHECK_STALE_SLACK_MS]);
+  });
+
   it('follows an interval change at the next read (hourly → every 30 s → hourly)', async () => {
     const rule = latencyRule('0s');
     const { rows, reader } = resultsStore();

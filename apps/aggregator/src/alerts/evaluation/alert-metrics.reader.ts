@@ -66,7 +66,12 @@ interface CheckMetric {
  */
 @Injectable()
 export class AlertMetricsReader {
-  private latency: { at: number; key: string; values: Map<string, number> } = { at: 0, key: '', values: new Map() };
+  private latency: { at: number; ids: string[]; windows: number[]; values: Map<string, number> } = {
+    at: 0,
+    ids: [],
+    windows: [],
+    values: new Map(),
+  };
   private signatures = new Map<string, string>();
   private hosts = new Map<string, { json: string; series: MetricSeries[] }>();
 
@@ -115,14 +120,19 @@ export class AlertMetricsReader {
     }
     if (timed.length) {
       const now = Date.now();
-      // The selection, or a check's interval (so its window), changed: computed again now.
-      let windowSum = 0;
-      for (const w of windows) windowSum += w;
-      const key = `${timed.length}:${timed[0]}:${timed[timed.length - 1]}:${windowSum}`;
-      if (now - this.latency.at >= LATENCY_REFRESH_MS || key !== this.latency.key)
+      // The selection, or a check's interval (so its window), changed: computed again now. Compared whole: a key of
+      // the count, the ends and the windows' sum missed a check replaced in the middle, or two trading intervals.
+      const same = (a: readonly (string | number)[], b: readonly (string | number)[]) =>
+        a.length === b.length && a.every((x, i) => x === b[i]);
+      if (
+        now - this.latency.at >= LATENCY_REFRESH_MS ||
+        !same(timed, this.latency.ids) ||
+        !same(windows, this.latency.windows)
+      )
         this.latency = {
           at: now,
-          key,
+          ids: timed,
+          windows,
           values: await this.history.latencyP95(
             timed,
             windows.map((w) => now - w),
@@ -170,7 +180,7 @@ export class AlertMetricsReader {
   reset(): void {
     this.signatures = new Map();
     this.hosts = new Map();
-    this.latency = { at: 0, key: '', values: new Map() };
+    this.latency = { at: 0, ids: [], windows: [], values: new Map() };
   }
 }
 
