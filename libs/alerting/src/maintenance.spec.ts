@@ -1,12 +1,5 @@
 import { TargetKind, maintenanceWindowSpecSchema, type MaintenanceWindow } from '@fleetwatch/contracts';
-import {
-  cronProblem,
-  maintenanceCovers,
-  maintenanceFor,
-  nextOpening,
-  openWindow,
-  windowIntervals,
-} from './maintenance';
+import { cronProblem, maintenanceCovers, maintenanceFor, nextOpening, openWindow, openingsWithin } from './maintenance';
 import { targetOf } from './testing/fixtures';
 
 function window(
@@ -87,6 +80,19 @@ describe('maintenance windows', () => {
       expect(nextOpening(w.schedule, at('2026-03-29T01:30:00Z'))).toBe(at('2026-03-30T00:30:00Z'));
     });
 
+    it('a start time the clock passes twice (02:30 on fall-back) is next at its second pass too, where it opens', () => {
+      // 02:30 CEST is 00:30Z, 02:30 CET 01:30Z: openWindow opens at both; nextOpening from between them said the
+      // next day's (cron-parser's next() passes the second over).
+      const w = window({ type: 'recurring', cron: '30 2 * * *', duration: '10m', timezone: 'Europe/Berlin' });
+      expect(openWindow(w.schedule, at('2026-10-25T01:35:00Z'))).toEqual({
+        start: at('2026-10-25T01:30:00Z'),
+        end: at('2026-10-25T01:40:00Z'),
+      });
+      expect(nextOpening(w.schedule, at('2026-10-24T12:00:00Z'))).toBe(at('2026-10-25T00:30:00Z'));
+      expect(nextOpening(w.schedule, at('2026-10-25T00:40:00Z'))).toBe(at('2026-10-25T01:30:00Z'));
+      expect(nextOpening(w.schedule, at('2026-10-25T01:30:00Z'))).toBe(at('2026-10-26T01:30:00Z'));
+    });
+
     it('a nightly window from 02:00 is open through the spring-forward night (it stayed shut: people paged)', () => {
       const w = window({ type: 'recurring', cron: '0 2 * * *', duration: '2h', timezone: 'Europe/Berlin' });
       // 03:30 CEST, inside 02:00–04:00 local: open from the jump (03:00 CEST) for 2 h of elapsed time.
@@ -162,16 +168,27 @@ describe('maintenance windows', () => {
   });
 });
 
-describe('windowIntervals: when a window was open over a past range (status pages)', () => {
+describe('openingsWithin: when a window was open over a past range (status pages)', () => {
   const span = (a: string, b: string) => ({ start: at(a), end: at(b) });
+  const within = (w: MaintenanceWindow, a: string, b: string, maxSteps?: number) =>
+    openingsWithin(w.schedule, at(a), at(b), maxSteps).open;
+  /** Each time in [a, b) every 10 minutes: open per openingsWithin exactly where openWindow calls it open. */
+  const agreesWithOpenWindow = (w: MaintenanceWindow, a: string, b: string) => {
+    const got = within(w, a, b);
+    const wrong: string[] = [];
+    for (let t = at(a); t < at(b); t += 10 * 60_000)
+      if (got.some((i) => i.start <= t && t < i.end) !== (openWindow(w.schedule, t) !== null))
+        wrong.push(new Date(t).toISOString());
+    expect(wrong).toEqual([]);
+  };
 
   it('one-off: itself when it overlaps the range, else nothing', () => {
     const w = window({ type: 'once', startsAt: '2026-05-01T10:00:00Z', endsAt: '2026-05-01T11:00:00Z' });
-    expect(windowIntervals(w.schedule, at('2026-04-01T00:00:00Z'), at('2026-06-01T00:00:00Z'))).toEqual([
+    expect(within(w, '2026-04-01T00:00:00Z', '2026-06-01T00:00:00Z')).toEqual([
       span('2026-05-01T10:00:00Z', '2026-05-01T11:00:00Z'),
     ]);
-    expect(windowIntervals(w.schedule, at('2026-05-01T11:00:00Z'), at('2026-06-01T00:00:00Z'))).toEqual([]);
-    expect(windowIntervals(w.schedule, at('2026-04-01T00:00:00Z'), at('2026-05-01T10:00:00Z'))).toEqual([]);
+    expect(within(w, '2026-05-01T11:00:00Z', '2026-06-01T00:00:00Z')).toEqual([]);
+    expect(within(w, '2026-04-01T00:00:00Z', '2026-05-01T10:00:00Z')).toEqual([]);
   });
 
   it('recurring: each opening in the range, one that began before it included, within from/until', () => {
@@ -182,36 +199,58 @@ describe('windowIntervals: when a window was open over a past range (status page
       from: '2026-05-02T00:00:00Z',
       until: '2026-05-05T00:00:00Z',
     });
-    expect(windowIntervals(w.schedule, at('2026-05-01T00:00:00Z'), at('2026-05-10T00:00:00Z'))).toEqual([
+    expect(within(w, '2026-05-01T00:00:00Z', '2026-05-10T00:00:00Z')).toEqual([
       span('2026-05-02T22:00:00Z', '2026-05-03T02:00:00Z'),
       span('2026-05-03T22:00:00Z', '2026-05-04T02:00:00Z'),
       span('2026-05-04T22:00:00Z', '2026-05-05T02:00:00Z'),
     ]);
     // From 01:00 on the 3rd: the opening of the 2nd evening still covers it; the range's end cuts the last one off.
-    expect(windowIntervals(w.schedule, at('2026-05-03T01:00:00Z'), at('2026-05-04T22:00:00Z'))).toEqual([
+    expect(within(w, '2026-05-03T01:00:00Z', '2026-05-04T22:00:00Z')).toEqual([
       span('2026-05-02T22:00:00Z', '2026-05-03T02:00:00Z'),
       span('2026-05-03T22:00:00Z', '2026-05-04T02:00:00Z'),
     ]);
+    agreesWithOpenWindow(w, '2026-05-01T00:00:00Z', '2026-05-10T00:00:00Z');
   });
 
-  it('openings that overlap or touch are one; at most maxOpenings, the newest', () => {
+  it('openings that overlap or touch are one', () => {
     const w = window({ type: 'recurring', cron: '0 * * * *', duration: '90m' });
-    expect(windowIntervals(w.schedule, at('2026-05-05T10:00:00Z'), at('2026-05-05T13:00:00Z'))).toEqual([
-      span('2026-05-05T09:00:00Z', '2026-05-05T13:30:00Z'),
+    // At 10:00 openWindow has the 10:00 opening (the latest; 09:00's ends sooner): open from there to 13:30.
+    expect(within(w, '2026-05-05T10:00:00Z', '2026-05-05T13:00:00Z')).toEqual([
+      span('2026-05-05T10:00:00Z', '2026-05-05T13:30:00Z'),
     ]);
-    const hourly = window({ type: 'recurring', cron: '0 * * * *', duration: '30m' });
-    expect(windowIntervals(hourly.schedule, at('2026-05-01T00:00:00Z'), at('2026-05-05T00:00:00Z'), 3)).toEqual([
-      span('2026-05-04T21:00:00Z', '2026-05-04T21:30:00Z'),
-      span('2026-05-04T22:00:00Z', '2026-05-04T22:30:00Z'),
-      span('2026-05-04T23:00:00Z', '2026-05-04T23:30:00Z'),
+    const minutely = window({ type: 'recurring', cron: '* * * * *', duration: '1m' });
+    expect(within(minutely, '2026-05-05T10:00:30Z', '2026-05-05T13:00:00Z')).toEqual([
+      span('2026-05-05T10:00:00Z', '2026-05-05T13:00:00Z'),
     ]);
+  });
+
+  it('walks only the range, however long the window has recurred: a step per opening in it, at most maxSteps', () => {
+    // Every minute since long before: three days in the past are 4,320 openings, all of them there.
+    const minutely = window({ type: 'recurring', cron: '* * * * *', duration: '1m', timezone: 'Europe/Berlin' });
+    const got = openingsWithin(minutely.schedule, at('2026-01-10T00:00:00Z'), at('2026-01-13T00:00:00Z'));
+    expect(got).toEqual({
+      open: [span('2026-01-10T00:00:00Z', '2026-01-13T00:00:00Z')],
+      reached: at('2026-01-13T00:00:00Z'),
+      steps: 3 * 1440,
+    });
+    // Cut off: [from, reached) is decided, and what it found stands.
+    const cut = openingsWithin(minutely.schedule, at('2026-01-10T00:00:00Z'), at('2026-01-13T00:00:00Z'), 100);
+    expect(cut).toEqual({
+      open: [span('2026-01-10T00:00:00Z', '2026-01-10T01:40:00Z')],
+      reached: at('2026-01-10T01:40:00Z'),
+      steps: 100,
+    });
+    // Every 5 minutes for a minute: an opening and a jump to the next each.
+    const five = window({ type: 'recurring', cron: '*/5 * * * *', duration: '1m' });
+    const day = openingsWithin(five.schedule, at('2026-01-10T00:00:00Z'), at('2026-01-11T00:00:00Z'));
+    expect(day.open).toHaveLength(288);
+    expect(day.steps).toBe(2 * 288);
   });
 
   it('an opening the clock jumped over (spring forward) opens after the jump, as openWindow has it', () => {
     // 02:30 Europe/Berlin does not exist on 2026-03-29: the window opens at 03:30 CEST (01:30Z).
     const w = window({ type: 'recurring', cron: '30 2 * * *', duration: '1h', timezone: 'Europe/Berlin' });
-    const got = windowIntervals(w.schedule, at('2026-03-27T12:00:00Z'), at('2026-03-31T00:00:00Z'));
-    expect(got).toEqual([
+    expect(within(w, '2026-03-27T12:00:00Z', '2026-03-31T00:00:00Z')).toEqual([
       span('2026-03-28T01:30:00Z', '2026-03-28T02:30:00Z'),
       span('2026-03-29T01:30:00Z', '2026-03-29T02:30:00Z'),
       span('2026-03-30T00:30:00Z', '2026-03-30T01:30:00Z'),
@@ -219,7 +258,7 @@ describe('windowIntervals: when a window was open over a past range (status page
     expect(openWindow(w.schedule, at('2026-03-29T01:45:00Z'))).not.toBeNull();
     // Passed twice (fall-back): opens at both, as openWindow has it.
     const short = window({ type: 'recurring', cron: '30 2 * * *', duration: '10m', timezone: 'Europe/Berlin' });
-    expect(windowIntervals(short.schedule, at('2026-10-24T12:00:00Z'), at('2026-10-25T12:00:00Z'))).toEqual([
+    expect(within(short, '2026-10-24T12:00:00Z', '2026-10-25T12:00:00Z')).toEqual([
       span('2026-10-25T00:30:00Z', '2026-10-25T00:40:00Z'),
       span('2026-10-25T01:30:00Z', '2026-10-25T01:40:00Z'),
     ]);
@@ -234,20 +273,31 @@ describe('windowIntervals: when a window was open over a past range (status page
       expect(openWindow(w.schedule, at('2026-03-29T01:10:00Z'))).toEqual(
         span('2026-03-29T01:00:00Z', '2026-03-29T03:00:00Z'),
       );
-      const got = windowIntervals(w.schedule, at('2026-03-27T00:00:00Z'), at('2026-03-31T00:00:00Z'));
-      expect(got).toContainEqual(span('2026-03-29T01:00:00Z', '2026-03-29T03:00:00Z'));
-      // Each time openWindow calls open is inside an interval, and no other.
-      for (let t = at('2026-03-27T00:00:00Z'); t < at('2026-03-31T00:00:00Z'); t += 10 * 60_000)
-        expect([new Date(t).toISOString(), got.some((i) => i.start <= t && t < i.end)]).toEqual([
-          new Date(t).toISOString(),
-          openWindow(w.schedule, t) !== null,
-        ]);
+      expect(within(w, '2026-03-27T00:00:00Z', '2026-03-31T00:00:00Z')).toContainEqual(
+        span('2026-03-29T01:00:00Z', '2026-03-29T03:00:00Z'),
+      );
+      agreesWithOpenWindow(w, '2026-03-27T00:00:00Z', '2026-03-31T00:00:00Z');
     }
   });
 
-  it('90 days of an hourly window are all there (the bound on openings cuts off only windows more frequent)', () => {
+  it.each([
+    ['30 2 * * *', '1h'],
+    ['*/7 1-3 * * *', '5m'],
+    ['0 * * * *', '30m'],
+    ['*/5 * * * *', '1m'],
+    ['45 1,2 * * 0', '90m'],
+  ])(
+    '%s for %s agrees with openWindow every 10 minutes around both clock changes (Europe/Berlin)',
+    (cron, duration) => {
+      const w = window({ type: 'recurring', cron, duration, timezone: 'Europe/Berlin' });
+      agreesWithOpenWindow(w, '2026-03-27T00:00:00Z', '2026-03-31T00:00:00Z');
+      agreesWithOpenWindow(w, '2026-10-23T00:00:00Z', '2026-10-27T00:00:00Z');
+    },
+  );
+
+  it('90 days of an hourly window are all there', () => {
     const hourly = window({ type: 'recurring', cron: '0 * * * *', duration: '30m', timezone: 'Europe/Berlin' });
-    const got = windowIntervals(hourly.schedule, at('2026-01-01T00:00:00Z'), at('2026-04-01T00:00:00Z'));
+    const got = within(hourly, '2026-01-01T00:00:00Z', '2026-04-01T00:00:00Z');
     expect(got).toHaveLength(90 * 24);
     expect(got[0]).toEqual(span('2026-01-01T00:00:00Z', '2026-01-01T00:30:00Z'));
   });

@@ -177,93 +177,53 @@ export function nextOpening(schedule: MaintenanceSchedule, now: number): number 
   // As latestOccurrence: an occurrence whose time the clock jumps over opens after the jump.
   const skipped = occurrenceByWallClock(schedule.cron, schedule.timezone, after, 1);
   if (skipped !== null && (at === null || skipped < at)) at = skipped;
+  // cron-parser's next() passes over an occurrence in the hour the clock went back over (02:30 on a fall-back night
+  // in Europe/Berlin, the second time: 01:30Z from 00:40Z gave the next day's), which openWindow opens at (prev()
+  // finds it): when the offset changed before `at`, the earliest occurrence after `after` as latestOccurrence reads it.
+  if (at !== null && offsetAt(after, schedule.timezone) !== offsetAt(at, schedule.timezone)) {
+    for (;;) {
+      const earlier = latestOccurrence(schedule.cron, schedule.timezone, at - 1);
+      if (earlier === null || earlier <= after) break;
+      at = earlier;
+    }
+  }
   return at === null || (until !== undefined && at >= until) ? null : at;
 }
 
-/** Openings of one window looked at for a past range (windowIntervals): an hourly window over 90 days is 2,160. */
-export const MAINTENANCE_HISTORY_MAX_OPENINGS = 2_500;
-
 /**
- * When a window was (or is) open during [from, to): its openings' [start, end) in ms, oldest first, overlapping and
- * touching ones joined — what a status page needs to show past planned maintenance (the window as stored now: its
- * schedule is not versioned). A recurring window's openings are read backwards from `to` with one parse of its
- * cron, at most `maxOpenings` of them (the newest: a window recurring every few minutes is cut off beyond that);
- * an occurrence the clock jumped over on a spring-forward night opens after the jump, as openWindow has it.
+ * When a window is open during [from, to), as openWindow (muting, the live state) reads it at every instant: the
+ * openings open at some time in the range, each whole ([start, end) in ms, so one may begin before `from` or end
+ * after `to`), oldest first, overlapping and touching ones joined — what a status page needs to show past planned
+ * maintenance over a target's DOWN, PARTIAL or STALE stretches (the window as stored now: its schedule is not
+ * versioned). Walked one opening at a time from `from`: where the window is open at t (openWindow) it stays open to
+ * that opening's end, and a later occurrence before then keeps it open past it (openWindow at that end finds it);
+ * where it is closed, nothing opens before nextOpening. So the work is one or two cron reads (~0.1–0.3 ms) per
+ * opening inside the range, not per opening of the window's history — and at most `maxSteps` of them: `reached` is
+ * how far the walk got ([from, reached) is decided; `to` when done), `steps` how many it took.
  */
-export function windowIntervals(
+export function openingsWithin(
   schedule: MaintenanceSchedule,
   from: number,
   to: number,
-  maxOpenings = MAINTENANCE_HISTORY_MAX_OPENINGS,
-): Array<{ start: number; end: number }> {
-  if (schedule.type === 'once') {
-    const start = Date.parse(schedule.startsAt);
-    const end = Date.parse(schedule.endsAt);
-    return start < to && end > from && end > start ? [{ start, end }] : [];
-  }
-  const duration = durationMs(schedule.duration);
-  const seriesFrom = schedule.from ? Date.parse(schedule.from) : -Infinity;
-  const until = schedule.until ? Date.parse(schedule.until) : Infinity;
-  // Openings before `earliest` closed before `from`; those at or after `latest` are past `to` or the series' end.
-  const earliest = Math.max(from - duration, seriesFrom);
-  const latest = Math.min(to, until);
-  if (!(latest > earliest)) return [];
-  const starts: number[] = [];
-  try {
-    const it = CronExpressionParser.parse(schedule.cron, { tz: schedule.timezone, currentDate: new Date(latest) });
-    while (starts.length < maxOpenings) {
-      const at = it.prev().getTime();
-      if (at < earliest) break;
-      if (at < latest) starts.push(at);
+  maxSteps = Infinity,
+): { open: Array<{ start: number; end: number }>; reached: number; steps: number } {
+  const open: Array<{ start: number; end: number }> = [];
+  let t = from;
+  let steps = 0;
+  while (t < to && steps < maxSteps) {
+    steps++;
+    const o = openWindow(schedule, t);
+    if (o !== null) {
+      const last = open[open.length - 1];
+      if (last && o.start <= last.end) last.end = Math.max(last.end, o.end);
+      else open.push({ start: o.start, end: o.end });
+      // o.end > t: open at t means t < end.
+      t = o.end;
+      continue;
     }
-  } catch {
-    // An expression cron-parser cannot read (the loaders leave such windows out), or no occurrence left.
+    // Closed at t: closed until the next opening (an occurrence at t itself would have it open).
+    const next = nextOpening(schedule, t);
+    t = next === null ? to : next;
   }
-  // cron-parser skips an occurrence whose time of day the clock jumped over: on each day the zone's clock went
-  // forward, every wall-clock occurrence inside the jumped-over stretch, placed after the jump (instantOf, as
-  // openWindow has it). Not only the day's last one: 02:00 daily is jumped over while 12:00 is not, and the next
-  // day's 02:00 can fall on this UTC day's end.
-  const oldest = starts.length >= maxOpenings ? starts[starts.length - 1] : earliest;
-  for (let day = Math.floor(oldest / DAY_MS) * DAY_MS; day < latest; day += DAY_MS) {
-    for (const skipped of jumpedOver(schedule.cron, schedule.timezone, day))
-      if (skipped >= oldest && skipped < latest && !starts.includes(skipped)) starts.push(skipped);
-  }
-  starts.sort((a, b) => a - b);
-  const out: Array<{ start: number; end: number }> = [];
-  for (const start of starts) {
-    const end = start + duration;
-    if (end <= from) continue;
-    const last = out[out.length - 1];
-    if (last && start <= last.end) last.end = Math.max(last.end, end);
-    else out.push({ start, end });
-  }
-  return out;
-}
-
-/**
- * The occurrences of `expr` on UTC day `day` whose wall-clock time in `timezone` the clock jumped over (it went
- * forward that day), each at instantOf's instant; none on a day it did not.
- */
-function jumpedOver(expr: string, timezone: string, day: number): number[] {
-  const before = offsetAt(day, timezone);
-  const after = offsetAt(day + DAY_MS, timezone);
-  if (after <= before) return [];
-  // The first whole minute on the new offset (zones change on whole minutes).
-  let lo = day;
-  let hi = day + DAY_MS;
-  while (hi - lo > 60_000) {
-    const mid = lo + Math.floor((hi - lo) / 120_000) * 60_000;
-    if (offsetAt(mid, timezone) === before) lo = mid;
-    else hi = mid;
-  }
-  // Wall-clock times [hi + before, hi + after) did not exist that day.
-  const out: number[] = [];
-  try {
-    const it = CronExpressionParser.parse(expr, { tz: 'UTC', currentDate: new Date(hi + before - 1) });
-    for (let wall = it.next().getTime(); wall < hi + after; wall = it.next().getTime())
-      out.push(instantOf(wall, timezone));
-  } catch {
-    // No occurrence left, or an expression cron-parser cannot read.
-  }
-  return out;
+  return { open, reached: Math.min(t, to), steps };
 }

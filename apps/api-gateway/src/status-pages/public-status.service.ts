@@ -8,15 +8,17 @@ import {
   type PublicIncident,
   type PublicStatusComponent,
   type PublicStatusPage,
+  type MaintenanceSchedule,
   type MaintenanceWindow,
   type StatusPageSpec,
 } from '@fleetwatch/contracts';
-import { maintenanceCovers, maintenanceWindowIssues, openWindow, windowIntervals } from '@fleetwatch/alerting';
+import { maintenanceCovers, maintenanceWindowIssues, openingsWithin, openWindow } from '@fleetwatch/alerting';
 import {
   dailyTotals,
   DAY_MS,
   dayStateOf,
   incidentsOf,
+  maintenanceStretches,
   mergeDays,
   mergeIntervals,
   NotFoundError,
@@ -47,7 +49,9 @@ import { LRUCache } from 'lru-cache';
 // targets) say when each target was under maintenance — its DOWN, PARTIAL and STALE time then is maintenance in the
 // bars (not counted against uptime) and no incident, and a target covered by a window open now that is not UP reads
 // "maintenance". A deleted window no longer excuses anything; an edited one excuses what its schedule and scope say
-// now, for the past too (windows are not versioned).
+// now, for the past too (windows are not versioned). A window's open time is worked out only over the stretches a
+// target it covers was DOWN, PARTIAL or STALE (elsewhere it changes nothing), one opening at a time as openWindow
+// reads it (openingsWithin), what was decided kept per schedule across builds — see `openTime` for the bounds.
 
 export const PUBLIC_STATUS_LIMITS = {
   cacheMs: 15_000,
@@ -63,8 +67,21 @@ export const PUBLIC_STATUS_LIMITS = {
    */
   maxEvents: 50_000,
   minEventsPerTarget: 20,
-  /** Maintenance schedules whose openings over the page's days are kept computed (shared by every page). */
+  /** Maintenance schedules whose open time worked out so far is kept (shared by every page)… */
   cachedSchedules: 1000,
+  /** …holding this many intervals (walked and open) in all, at most. */
+  cachedScheduleIntervals: 2_000_000,
+  /**
+   * Steps (openingsWithin: one openWindow, and a nextOpening where closed; ≤ ~0.4 ms each) a build may spend on
+   * maintenance windows' open time: newest first (today and yesterday of every target, then older hours newest first),
+   * what it decided kept for the next builds, what it did not reach read as what the target was (no maintenance) —
+   * until a later build gets there.
+   */
+  maintenanceStepsPerBuild: 10_000,
+  /** Steps between yields to the event loop (≤ ~40 ms of synchronous work at a time)… */
+  maintenanceStepsPerSlice: 100,
+  /** …and maintenance windows read (checked, and whether open now) between them. */
+  windowsPerSlice: 50,
 } as const;
 
 export const PUBLIC_STATUS_OPTIONS = Symbol('fleetwatch.gateway.PublicStatusOptions');
@@ -74,6 +91,8 @@ export interface PublicStatusOptions {
   /** This site's name: a maintenance window scoped to it covers every target here (targets carry no site). */
   site: string;
   now?: () => number;
+  /** PUBLIC_STATUS_LIMITS.maintenanceStepsPerBuild unless given (tests). */
+  maintenanceStepsPerBuild?: number;
 }
 
 type Built = { page: PublicStatusPage } | { missing: true };
@@ -85,14 +104,16 @@ export class PublicStatusService {
   private readonly misses: LRUCache<string, number>;
   private readonly buckets: LRUCache<string, Bucket>;
   /**
-   * A schedule's openings from a day's start over the page's days and the next (cron-parser takes ~0.1 ms an
-   * opening: an hourly window's 2,160 were read again at every build of every page) — worked out once a day.
+   * Per schedule (its JSON): the ranges its open time was worked out over (`walked`) and its openings there (`open`),
+   * both mergeIntervals — cron-parser takes ~0.1 ms an opening, so what a build decided is not worked out again by the
+   * next (every 15 s); ranges before a page's first day are dropped.
    */
-  private readonly openings: LRUCache<string, TimeInterval[]>;
+  private readonly openings: LRUCache<string, { walked: TimeInterval[]; open: TimeInterval[] }>;
   private readonly now: () => number;
   private readonly cacheMs: number;
   private readonly perMinute: number;
   private readonly site: string;
+  private readonly maintenanceSteps: number;
 
   constructor(
     private readonly repo: StatusPagesRepository,
@@ -102,41 +123,93 @@ export class PublicStatusService {
     this.cache = new LRUCache({ max: PUBLIC_STATUS_LIMITS.cachedSlugs });
     this.misses = new LRUCache({ max: PUBLIC_STATUS_LIMITS.cachedMisses });
     this.buckets = new LRUCache({ max: PUBLIC_STATUS_LIMITS.addresses });
-    this.openings = new LRUCache({ max: PUBLIC_STATUS_LIMITS.cachedSchedules });
+    this.openings = new LRUCache({
+      max: PUBLIC_STATUS_LIMITS.cachedSchedules,
+      maxSize: PUBLIC_STATUS_LIMITS.cachedScheduleIntervals,
+      sizeCalculation: (m) => Math.max(1, m.walked.length + m.open.length),
+    });
     this.now = options.now ?? Date.now;
     this.cacheMs = options.cacheMs;
     this.perMinute = options.perAddressPerMinute;
     this.site = options.site;
+    this.maintenanceSteps = options.maintenanceStepsPerBuild ?? PUBLIC_STATUS_LIMITS.maintenanceStepsPerBuild;
   }
 
   /**
    * The maintenance windows as the evaluator reads them (a row that no longer passes the contract, or whose cron
-   * cannot be read, is left out): each with whether it is open now and its openings from `from` (worked out when first
-   * asked for — only windows covering a target the page draws bars for are — and kept in `openings`).
+   * cannot be read, is left out), each with whether it is open now.
    */
-  private async maintenanceWindows(
-    from: number,
-    now: number,
-  ): Promise<Array<{ window: MaintenanceWindow; openNow: boolean; intervals: () => TimeInterval[] }>> {
+  private async maintenanceWindows(now: number): Promise<Array<{ window: MaintenanceWindow; openNow: boolean }>> {
     const rows = await this.windowsRepo.all('maintenanceWindows');
-    const out: Array<{ window: MaintenanceWindow; openNow: boolean; intervals: () => TimeInterval[] }> = [];
-    for (const row of rows) {
+    const out: Array<{ window: MaintenanceWindow; openNow: boolean }> = [];
+    for (const [i, row] of rows.entries()) {
+      // ~0.5 ms a window (its contract, its cron, openWindow): 200 of them held the event loop ~110 ms.
+      if (i > 0 && i % PUBLIC_STATUS_LIMITS.windowsPerSlice === 0) await yieldToEventLoop();
       const parsed = maintenanceWindowSpecSchema.safeParse(row.spec);
       if (!parsed.success || maintenanceWindowIssues(parsed.data).length > 0) continue;
       const window = { ...parsed.data, id: row.id } as MaintenanceWindow;
-      const intervals = () => {
-        const key = `${from}\n${JSON.stringify(window.schedule)}`;
-        let found = this.openings.get(key);
-        if (!found) {
-          // To the end of tomorrow (UTC): openings after `now` excuse nothing (the bars and incidents stop at now).
-          found = windowIntervals(window.schedule, from, from + (STATUS_PAGE_LIMITS.days + 1) * DAY_MS);
-          this.openings.set(key, found);
-        }
-        return found;
-      };
-      out.push({ window, openNow: openWindow(window.schedule, now) !== null, intervals });
+      out.push({ window, openNow: openWindow(window.schedule, now) !== null });
     }
     return out;
+  }
+
+  /**
+   * When any of `schedules` was open within `stretches` (a target's DOWN, PARTIAL and STALE time, maintenanceStretches)
+   * from `floor` on: their openings there, joined, as openWindow reads them at every instant. Each schedule is walked
+   * (openingsWithin) only where the stretches are still undecided: not yet excused by a schedule before it, not walked
+   * by an earlier build (`openings`) — hour by hour, newest first, while `budget.steps` last, yielding to the event loop
+   * every maintenanceStepsPerSlice steps. What the budget leaves unwalked is not excused (a later build walks it).
+   * `since`: the page's first day — what a schedule's record holds from before it is dropped.
+   */
+  private async openTime(
+    schedules: readonly MaintenanceSchedule[],
+    stretches: readonly TimeInterval[],
+    floor: number,
+    since: number,
+    budget: { steps: number; sinceYield: number },
+  ): Promise<TimeInterval[]> {
+    let found: TimeInterval[] = [];
+    for (const schedule of schedules) {
+      const key = JSON.stringify(schedule);
+      const todo = less(less(clipped(stretches, floor), found), this.openings.get(key)?.walked ?? []);
+      const walked: TimeInterval[] = [];
+      const open: TimeInterval[] = [];
+      // Newest first, an hour at a time (walks go forward: a budget cut leaves the oldest hours unexcused, and at most
+      // the end of the hour it stopped in).
+      for (let p = todo.length - 1; p >= 0 && budget.steps > 0; p--) {
+        for (let chunkEnd = todo[p].end; chunkEnd > todo[p].start && budget.steps > 0;) {
+          const chunkStart = Math.max(todo[p].start, Math.floor((chunkEnd - 1) / HOUR_MS) * HOUR_MS);
+          let at = chunkStart;
+          while (at < chunkEnd && budget.steps > 0) {
+            const slice = Math.min(budget.steps, PUBLIC_STATUS_LIMITS.maintenanceStepsPerSlice - budget.sinceYield);
+            const r = openingsWithin(schedule, at, chunkEnd, Math.max(1, slice));
+            walked.push({ start: at, end: r.reached });
+            open.push(...r.open);
+            at = r.reached;
+            budget.steps -= r.steps;
+            budget.sinceYield += r.steps;
+            if (budget.sinceYield >= PUBLIC_STATUS_LIMITS.maintenanceStepsPerSlice) {
+              budget.sinceYield = 0;
+              await yieldToEventLoop();
+            }
+          }
+          chunkEnd = chunkStart;
+        }
+      }
+      // Read again after the yields: another build may have walked this schedule meanwhile.
+      const before = this.openings.get(key) ?? { walked: [], open: [] };
+      const memo =
+        walked.length === 0
+          ? before
+          : {
+              // What ended before the page's first day (`since`) no page asks about again.
+              walked: mergeIntervals([...before.walked.filter((i) => i.end > since), ...walked]),
+              open: mergeIntervals([...before.open.filter((i) => i.end > since), ...open]),
+            };
+      if (walked.length > 0) this.openings.set(key, memo);
+      found = mergeIntervals([...found, ...overlapping(memo.open, stretches)]);
+    }
+    return found;
   }
 
   /**
@@ -189,7 +262,7 @@ export class PublicStatusService {
     const days = STATUS_PAGE_LIMITS.days;
     const from = startOfUtcDay(now) - (days - 1) * DAY_MS;
 
-    const windows = await this.maintenanceWindows(from, now);
+    const windows = await this.maintenanceWindows(now);
     const open = windows.filter((w) => w.openNow).map((w) => w.window.scope);
     const openNow: StatusPageCoverage = {
       targetIds: [...new Set(open.flatMap((s) => s.targetIds))],
@@ -201,19 +274,6 @@ export class PublicStatusService {
         this.repo.selectTargets({ tags: c.tags, ids: c.targetIds }, STATUS_PAGE_LIMITS.targetsPerComponent, openNow),
       ),
     );
-    // Each sampled target's maintenance: the windows covering it, joined (one union per distinct set of windows).
-    const maintenance = new Map<string, TimeInterval[]>();
-    const unions = new Map<string, TimeInterval[]>();
-    for (const t of selected.flatMap((s) => s.sample)) {
-      if (maintenance.has(t.targetId)) continue;
-      const covering = windows.filter((w) =>
-        maintenanceCovers(w.window, { id: t.targetId, site: this.site, tags: t.tags }),
-      );
-      const key = covering.map((w) => w.window.id).join('\n');
-      let union = unions.get(key);
-      if (!union) unions.set(key, (union = mergeIntervals(covering.flatMap((w) => w.intervals()))));
-      maintenance.set(t.targetId, union);
-    }
     const ids = [...new Set(selected.flatMap((s) => s.sample.map((t) => t.targetId)))];
     const perTarget = Math.max(
       PUBLIC_STATUS_LIMITS.minEventsPerTarget,
@@ -225,6 +285,28 @@ export class PublicStatusService {
       let list = byTarget.get(c.targetId);
       if (!list) byTarget.set(c.targetId, (list = []));
       list.push({ at: c.at, to: c.to });
+    }
+    // Each sampled target's maintenance: the windows covering it, open while it was not UP — today and yesterday of
+    // every target first, then the rest (one budget for the build).
+    const maintenance = new Map<string, TimeInterval[]>();
+    const budget = { steps: this.maintenanceSteps, sinceYield: 0 };
+    const sampled = [...new Map(selected.flatMap((s) => s.sample).map((t) => [t.targetId, t])).values()];
+    for (const floor of [startOfUtcDay(now) - DAY_MS, from]) {
+      for (const t of sampled) {
+        const covering = windows.filter((w) =>
+          maintenanceCovers(w.window, { id: t.targetId, site: this.site, tags: t.tags }),
+        );
+        if (covering.length === 0) continue;
+        const stretches = maintenanceStretches(
+          initial.get(t.targetId) ?? null,
+          byTarget.get(t.targetId) ?? [],
+          from,
+          now,
+        );
+        if (stretches.length === 0) continue;
+        const schedules = covering.map((w) => w.window.schedule);
+        maintenance.set(t.targetId, await this.openTime(schedules, stretches, floor, from, budget));
+      }
     }
     const totals = new Map<string, DayTotals[]>();
     const totalsOf = (id: string) => {
@@ -302,6 +384,42 @@ export class PublicStatusService {
       },
     };
   }
+}
+
+const HOUR_MS = 3_600_000;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The parts of `sorted` (mergeIntervals) from `floor` on. */
+function clipped(sorted: readonly TimeInterval[], floor: number): TimeInterval[] {
+  return sorted.filter((i) => i.end > floor).map((i) => (i.start < floor ? { start: floor, end: i.end } : i));
+}
+
+/** `a` less `b` (both mergeIntervals). */
+function less(a: readonly TimeInterval[], b: readonly TimeInterval[]): TimeInterval[] {
+  const out: TimeInterval[] = [];
+  let j = 0;
+  for (const i of a) {
+    let start = i.start;
+    while (j < b.length && b[j].end <= start) j++;
+    for (let k = j; k < b.length && b[k].start < i.end; k++) {
+      if (b[k].start > start) out.push({ start, end: b[k].start });
+      start = Math.max(start, b[k].end);
+    }
+    if (start < i.end) out.push({ start, end: i.end });
+  }
+  return out;
+}
+
+/** The intervals of `sorted` (mergeIntervals) that overlap one of `stretches` (mergeIntervals), whole. */
+function overlapping(sorted: readonly TimeInterval[], stretches: readonly TimeInterval[]): TimeInterval[] {
+  const out: TimeInterval[] = [];
+  let j = 0;
+  for (const i of sorted) {
+    while (j < stretches.length && stretches[j].end <= i.start) j++;
+    if (j === stretches.length) break;
+    if (stretches[j].start < i.end) out.push(i);
+  }
+  return out;
 }
 
 function emptyDays(days: number, now: number): DayTotals[] {

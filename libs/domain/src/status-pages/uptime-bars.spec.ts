@@ -5,6 +5,7 @@ import {
   dayStateOf,
   incidentsOf,
   inEffect,
+  maintenanceStretches,
   mergeDays,
   mergeIntervals,
   outsideMaintenance,
@@ -378,5 +379,44 @@ describe('outsideMaintenance: incidents less the windows', () => {
     },
   ])('$name', ({ spans, windows, out }) => {
     expect(outsideMaintenance(spans, windows, at(2, 12))).toEqual(out);
+  });
+});
+
+describe('maintenanceStretches: the time a maintenance window could excuse', () => {
+  it('DOWN, PARTIAL and STALE time from the window start to now, joined; one going on reaches just past now', () => {
+    const changes: StatusChange[] = [
+      { at: at(-1), to: S.Down }, // before the window: the status it starts with
+      { at: at(0, 2), to: S.Up },
+      { at: at(0, 5), to: S.Partial },
+      { at: at(0, 6), to: S.Stale },
+      { at: at(0, 7), to: S.Paused },
+      { at: at(1, 1), to: S.Down },
+      { at: at(1, 3), to: S.Unknown },
+      { at: at(2, 4), to: S.Down },
+    ];
+    expect(maintenanceStretches(null, changes, at(0), at(2, 12))).toEqual([
+      { start: at(0), end: at(0, 2) },
+      { start: at(0, 5), end: at(0, 7) },
+      { start: at(1, 1), end: at(1, 3) },
+      { start: at(2, 4), end: at(2, 12) + 1 },
+    ]);
+  });
+
+  it('read as incidentsOf reads them: a change dated after now counts at now, one dated back at its predecessor', () => {
+    expect(maintenanceStretches(S.Up, [{ at: at(2, 13), to: S.Down }], at(0), at(2, 12))).toEqual([
+      { start: at(2, 12), end: at(2, 12) + 1 },
+    ]);
+    expect(
+      maintenanceStretches(
+        S.Up,
+        [
+          { at: at(1, 2), to: S.Down },
+          { at: at(1, 1), to: S.Up },
+        ],
+        at(0),
+        at(2, 12),
+      ),
+    ).toEqual([]);
+    expect(maintenanceStretches(S.Down, [], at(0), at(2, 12))).toEqual([{ start: at(0), end: at(2, 12) + 1 }]);
   });
 });

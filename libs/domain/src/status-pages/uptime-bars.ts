@@ -6,7 +6,8 @@ import { TargetStatus } from '@fleetwatch/contracts';
 // which is not the same as a day fully up. Several targets of one component add up (mergeDays).
 // Planned maintenance (SPEC §7: maintenance windows mute, checks go on): time a target spent DOWN, PARTIAL or
 // STALE inside a window that covers it is maintenance — shown as such, not counted against uptime (as PAUSED is),
-// and not an incident. The windows come as plain intervals (libs/alerting windowIntervals computes them).
+// and not an incident. The windows come as plain intervals (libs/alerting openingsWithin walks them, over the
+// stretches maintenanceStretches gives: only there can a window change what the page says).
 
 export const DAY_MS = 86_400_000;
 
@@ -153,6 +154,39 @@ export function dailyTotals(input: UptimeInput): DayTotals[] {
   }
   spend(input.now);
   return days;
+}
+
+/**
+ * When a target was DOWN, PARTIAL or STALE from `from` to `now` (oldest first, joined where touching), read as
+ * dailyTotals and incidentsOf read its changes: the only time a maintenance window can excuse (an incident is DOWN or
+ * PARTIAL time; the bars excuse those and STALE). One going on at `now` ends at now + 1 ms: a window opening at `now`
+ * itself ends an incident going on (outsideMaintenance), so an opening at now is asked about too.
+ */
+export function maintenanceStretches(
+  initial: TargetStatus | null,
+  changes: readonly StatusChange[],
+  from: number,
+  now: number,
+): TimeInterval[] {
+  const out: TimeInterval[] = [];
+  let status = initial;
+  let since = from;
+  const close = (until: number) => {
+    if (!excusedByMaintenance(status) || until <= since) return;
+    const last = out[out.length - 1];
+    if (last && since <= last.end) last.end = Math.max(last.end, until);
+    else out.push({ start: since, end: until });
+  };
+  for (const c of inEffect(changes)) {
+    const at = Math.min(c.at, now);
+    if (at > since) {
+      close(at);
+      since = at;
+    }
+    status = c.to;
+  }
+  close(now + 1);
+  return out;
 }
 
 /** Several targets' totals day by day (all from dailyTotals with the same days and now). */
