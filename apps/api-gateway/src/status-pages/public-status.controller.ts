@@ -8,7 +8,8 @@ import { PublicStatusService } from './public-status.service';
 
 /**
  * `GET /api/v1/public/status-pages/{slug}`: a published status page for anyone, no session (issue 17).
- * 404 for unknown and unpublished pages alike; 429 with Retry-After past the per-address budget.
+ * 404 for unknown and unpublished pages alike; 429 with Retry-After past the per-address budget (120 a minute for
+ * answers that read the database, 1,200 for answers from the cache).
  * Shared caches may keep the answer as long as the gateway does.
  */
 @ApiTags('status pages')
@@ -30,7 +31,7 @@ export class PublicStatusController {
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<PublicStatusPage> {
-    this.service.admit(request.ip);
+    this.service.admit(request.ip, slug);
     const { page, ageMs } = await this.service.view(slug);
     void reply.header('cache-control', 'public, max-age=15').header('age', String(Math.floor(ageMs / 1000)));
     return page;

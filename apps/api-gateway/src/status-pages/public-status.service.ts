@@ -58,8 +58,17 @@ export const PUBLIC_STATUS_LIMITS = {
   /** Published pages kept built; slugs that name no published page are kept apart (cachedMisses). */
   cachedSlugs: 1000,
   cachedMisses: 1000,
-  /** Requests per client address per minute (burst the same). */
+  /**
+   * Requests per client address per minute (burst the same) that may read the database: a page not built within
+   * cacheMs, a slug not known to be missing.
+   */
   perAddressPerMinute: 120,
+  /**
+   * Requests per client address per minute answered from what is cached (a page built within cacheMs, a slug known
+   * missing): these cost no database read, so the budget only bounds the CPU one address takes — an office behind one
+   * NAT address reloading the page through an outage must not get 429s.
+   */
+  cachedPerAddressPerMinute: 1200,
   addresses: 100_000,
   /**
    * Status events read for one page: each target's newest changes, up to maxEvents ÷ its targets and never fewer
@@ -88,6 +97,8 @@ export const PUBLIC_STATUS_OPTIONS = Symbol('fleetwatch.gateway.PublicStatusOpti
 export interface PublicStatusOptions {
   cacheMs: number;
   perAddressPerMinute: number;
+  /** Requests per address per minute answered from the cache (default PUBLIC_STATUS_LIMITS'). */
+  cachedPerAddressPerMinute?: number;
   /** This site's name: a maintenance window scoped to it covers every target here (targets carry no site). */
   site: string;
   now?: () => number;
@@ -103,6 +114,7 @@ export class PublicStatusService {
   /** When a slug was found to name no published page: random slugs cannot push built pages out of `cache`. */
   private readonly misses: LRUCache<string, number>;
   private readonly buckets: LRUCache<string, Bucket>;
+  private readonly cachedBuckets: LRUCache<string, Bucket>;
   /**
    * Per schedule (its JSON): the ranges its open time was worked out over (`walked`) and its openings there (`open`),
    * both mergeIntervals — cron-parser takes ~0.1 ms an opening, so what a build decided is not worked out again by the
@@ -112,6 +124,7 @@ export class PublicStatusService {
   private readonly now: () => number;
   private readonly cacheMs: number;
   private readonly perMinute: number;
+  private readonly cachedPerMinute: number;
   private readonly site: string;
   private readonly maintenanceSteps: number;
 
@@ -123,6 +136,7 @@ export class PublicStatusService {
     this.cache = new LRUCache({ max: PUBLIC_STATUS_LIMITS.cachedSlugs });
     this.misses = new LRUCache({ max: PUBLIC_STATUS_LIMITS.cachedMisses });
     this.buckets = new LRUCache({ max: PUBLIC_STATUS_LIMITS.addresses });
+    this.cachedBuckets = new LRUCache({ max: PUBLIC_STATUS_LIMITS.addresses });
     this.openings = new LRUCache({
       max: PUBLIC_STATUS_LIMITS.cachedSchedules,
       maxSize: PUBLIC_STATUS_LIMITS.cachedScheduleIntervals,
@@ -131,6 +145,7 @@ export class PublicStatusService {
     this.now = options.now ?? Date.now;
     this.cacheMs = options.cacheMs;
     this.perMinute = options.perAddressPerMinute;
+    this.cachedPerMinute = options.cachedPerAddressPerMinute ?? PUBLIC_STATUS_LIMITS.cachedPerAddressPerMinute;
     this.site = options.site;
     this.maintenanceSteps = options.maintenanceStepsPerBuild ?? PUBLIC_STATUS_LIMITS.maintenanceStepsPerBuild;
   }
@@ -217,12 +232,24 @@ export class PublicStatusService {
    * address and per IPv6 /64 (rateLimitKeyOf, as logins are): one host holds a whole /64 and could rotate
    * addresses past a per-address limit; an IPv4-mapped address is its IPv4 one.
    */
-  admit(address: string): void {
+  admit(address: string, slug?: string): void {
     const now = this.now();
     const key = rateLimitKeyOf(address);
-    const d = takeTokens(this.buckets.get(key), 1, now, this.perMinute / 60, this.perMinute);
-    this.buckets.set(key, d.bucket);
+    // Answered from the cache (no database read): the larger budget, its own bucket.
+    const cached = slug !== undefined && this.answersFromCache(slug, now);
+    const buckets = cached ? this.cachedBuckets : this.buckets;
+    const perMinute = cached ? this.cachedPerMinute : this.perMinute;
+    const d = takeTokens(buckets.get(key), 1, now, perMinute / 60, perMinute);
+    buckets.set(key, d.bucket);
     if (!d.allowed) throw new RateLimitedError('too many status page requests from this address', d.retryAfterSeconds);
+  }
+
+  /** Whether view(slug) now would answer without reading the database (a build within cacheMs, a known miss). */
+  private answersFromCache(slug: string, now: number): boolean {
+    const missedAt = this.misses.get(slug);
+    if (missedAt !== undefined && now - missedAt < this.cacheMs) return true;
+    const entry = this.cache.get(slug);
+    return entry !== undefined && now - entry.at < this.cacheMs;
   }
 
   /** The published page `slug` as the public sees it; unknown, unpublished or malformed → 404. */
