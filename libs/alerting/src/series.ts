@@ -6,6 +6,7 @@ import type {
   HostMetricsPayload,
   TargetStatus,
 } from '@fleetwatch/contracts';
+import { seriesSuffix } from './rule';
 
 /**
  * One figure of a target a metric condition can read: kind, labels that tell series of one target apart
@@ -80,14 +81,25 @@ export function sampleCondition(condition: AlertCondition, obs: TargetObservatio
       },
     ];
   const out: ConditionSample[] = [];
+  /** Where each label set's sample (by its part of the alert key) is in `out`: built once a second series matches. */
+  let byLabels: Map<string, number> | undefined;
   for (const s of obs.metrics ?? []) {
     if (!seriesMatches(condition.metric, s)) continue;
     const value = Number.isNaN(s.value) ? null : s.value;
-    out.push({
-      seriesLabels: s.labels,
-      active: thresholdHolds(condition.op, condition.threshold, value),
-      value,
-    });
+    const sample = { seriesLabels: s.labels, active: thresholdHolds(condition.op, condition.threshold, value), value };
+    if (out.length > 0) {
+      byLabels ??= new Map([[seriesSuffix(out[0].seriesLabels), 0]]);
+      const key = seriesSuffix(s.labels);
+      const at = byLabels.get(key);
+      if (at !== undefined) {
+        // Two figures under one label set (a mount or GPU index a sample names twice) are one alert, holding when
+        // either holds: as two, the second undid the first at every evaluation (firing and dropped together).
+        if (!out[at].active && sample.active) out[at] = sample;
+        continue;
+      }
+      byLabels.set(key, out.length);
+    }
+    out.push(sample);
   }
   return out;
 }

@@ -59,7 +59,7 @@ export class MemberReportService {
         (e: unknown): [BrokerCounts | null, string | null] => [null, e instanceof Error ? e.message : String(e)],
       ),
       this.flowRepo.failedResultsSince(now - 15 * 60_000).catch(() => null),
-      this.hostsSummary().catch(() => null),
+      hostsSummary(this.live).catch(() => null),
       this.flow(REPORT_FLOW_MINUTES, now).then(sumPoints, () => null),
       componentVersions(this.identity, this.config.componentUrls),
     ]);
@@ -104,38 +104,48 @@ export class MemberReportService {
     }
     return { site: this.config.site, minutes, stepSeconds: 60, points, sources: { ...FLOW_SOURCES } };
   }
+}
 
-  private async hostsSummary(): Promise<HostsSummary> {
-    const page = await this.live.listTargets({ kind: [TargetKind.Host] }, HOSTS_SCAN_LIMIT);
-    const ids = page.items.map((t) => t.id.slice('host:'.length));
-    const samples = await this.live.getHostMetricsMany(ids);
-    const cpu: number[] = [];
-    const mem: number[] = [];
-    const disk: number[] = [];
-    const gpu: number[] = [];
-    let gpuCount = 0;
-    for (const id of ids) {
-      const sample = parseSample(samples.get(id));
-      if (!sample) continue;
-      const s = summarizeSample(sample);
-      cpu.push(s.cpuPct);
-      const m = pct(s.memoryUsedBytes, s.memoryTotalBytes);
-      if (m !== null) mem.push(m);
-      const d = pct(s.diskUsedBytes, s.diskTotalBytes);
-      if (d !== null) disk.push(d);
-      gpuCount += s.gpuCount;
-      if (s.gpuMaxUtilizationPct !== null) gpu.push(s.gpuMaxUtilizationPct);
-    }
-    return {
-      count: page.total,
-      up: page.items.filter((t) => t.status === TargetStatus.Up).length,
-      cpuPct: avg(cpu),
-      memoryUsedPct: avg(mem),
-      diskUsedPct: avg(disk),
-      gpuCount,
-      gpuUtilPct: avg(gpu),
-    };
+/**
+ * The hosts part of the report: how many hosts live state holds and how many are UP (from its indexes, every host),
+ * and averages over the latest samples of the first HOSTS_SCAN_LIMIT hosts (by id) that have one.
+ */
+export async function hostsSummary(
+  live: Pick<LiveStateStore, 'listTargets' | 'listTargetIds' | 'getHostMetricsMany'>,
+): Promise<HostsSummary> {
+  const [page, upIds] = await Promise.all([
+    live.listTargets({ kind: [TargetKind.Host] }, HOSTS_SCAN_LIMIT),
+    // Counted over every host, as `count` is: the page holds only the first HOSTS_SCAN_LIMIT of them.
+    live.listTargetIds({ kind: [TargetKind.Host], status: [TargetStatus.Up] }),
+  ]);
+  const ids = page.items.map((t) => t.id.slice('host:'.length));
+  const samples = await live.getHostMetricsMany(ids);
+  const cpu: number[] = [];
+  const mem: number[] = [];
+  const disk: number[] = [];
+  const gpu: number[] = [];
+  let gpuCount = 0;
+  for (const id of ids) {
+    const sample = parseSample(samples.get(id));
+    if (!sample) continue;
+    const s = summarizeSample(sample);
+    cpu.push(s.cpuPct);
+    const m = pct(s.memoryUsedBytes, s.memoryTotalBytes);
+    if (m !== null) mem.push(m);
+    const d = pct(s.diskUsedBytes, s.diskTotalBytes);
+    if (d !== null) disk.push(d);
+    gpuCount += s.gpuCount;
+    if (s.gpuMaxUtilizationPct !== null) gpu.push(s.gpuMaxUtilizationPct);
   }
+  return {
+    count: page.total,
+    up: upIds.length,
+    cpuPct: avg(cpu),
+    memoryUsedPct: avg(mem),
+    diskUsedPct: avg(disk),
+    gpuCount,
+    gpuUtilPct: avg(gpu),
+  };
 }
 
 /** Totals of a flow series (a null figure stays null only when every point is null). */

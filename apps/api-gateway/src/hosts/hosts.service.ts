@@ -101,9 +101,15 @@ export class HostsService {
       return { hostId: id, minutes: query.minutes, resolution: 'raw', stepSeconds: null, series: view(series) };
     }
     const stepMinutes = Math.max(1, Math.ceil(query.minutes / HOST_SERIES_MAX_POINTS));
-    // Steps are aligned to whole steps since the epoch; the first one covers the window's start.
+    // Steps are aligned to whole steps since the epoch; the first one covers the window's start — unless that made
+    // one step more than HOST_SERIES_MAX_POINTS (a window of whole steps not aligned to them spans one more: the
+    // partial one at its start is left out, as the step holding `now` has minutes rolled up already).
     const stepMs = stepMinutes * 60_000;
-    const series = await this.history.rollupSeries(id, Math.floor(since / stepMs) * stepMs, now, stepMinutes);
+    const from = Math.max(
+      Math.floor(since / stepMs) * stepMs,
+      (Math.floor(now / stepMs) - (HOST_SERIES_MAX_POINTS - 1)) * stepMs,
+    );
+    const series = await this.history.rollupSeries(id, from, now, stepMinutes);
     return {
       hostId: id,
       minutes: query.minutes,

@@ -103,14 +103,15 @@ export class HostSampler {
     const [load1, load5, load15] = loadavg();
     const network: Net[] = networkRates(this.prev?.net, r.net, elapsedMs)
       .slice(0, LIMITS.network)
-      .map((n) => ({
+      .map((n): Net => ({
         iface: storable(n.iface, 128),
         rxBytesPerSec: roundRate(n.rxBytesPerSec),
         txBytesPerSec: roundRate(n.txBytesPerSec),
         rxErrorsPerSec: roundRate(n.rxErrorsPerSec),
         txErrorsPerSec: roundRate(n.txErrorsPerSec),
-      }));
-    const disks: Disk[] = r.disks.slice(0, LIMITS.disks).map((d) => {
+      }))
+      .filter(firstOf((n) => n.iface));
+    const allDisks: Disk[] = r.disks.slice(0, LIMITS.disks).map((d) => {
       const out: Disk = {
         mount: storable(d.mount, 512),
         totalBytes: d.totalBytes,
@@ -126,6 +127,9 @@ export class HostSampler {
       }
       return out;
     });
+    // Names cut to the contract's length can meet (two mount paths alike in their first 512 characters): every
+    // consumer keys a disk by its mount (alerts, rollups, /metrics), so each name is given once, for the first.
+    const disks = allDisks.filter(firstOf((d) => d.mount));
     const gpus = this.options.gpu ? (await this.options.gpu.sample()).slice(0, 64) : [];
     this.prev = { at: r.at, cpu: r.cpu, net: r.net, disks: r.io };
     const sample: HostSample = {
@@ -316,6 +320,17 @@ export function parseOsRelease(text: string): Map<string, string> {
     if (m) out.set(m[1], m[2].replace(/^(["'])(.*)\1$/, '$2'));
   }
   return out;
+}
+
+/** A filter keeping the first item of each key. */
+function firstOf<T>(key: (item: T) => string): (item: T) => boolean {
+  const seen = new Set<string>();
+  return (item) => {
+    const k = key(item);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  };
 }
 
 function roundRate(x: number | null): number | null {
