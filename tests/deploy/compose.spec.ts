@@ -64,6 +64,40 @@ function readBy(svc: (typeof SERVICES)[number]): Set<string> {
   return read;
 }
 
+/**
+ * A value as Compose interpolates it from `shell` (the operator's environment and .env): `${NAME}`, `${NAME:-default}`
+ * and `${NAME-default}`, the default interpolated in turn (nesting), `$$` a dollar.
+ */
+function interpolate(value: string, shell: Record<string, string>): string {
+  let out = '';
+  for (let i = 0; i < value.length;) {
+    if (value.startsWith('$$', i)) {
+      out += '$';
+      i += 2;
+    } else if (value.startsWith('${', i)) {
+      // The matching brace: nested `${` open, `}` close.
+      let depth = 1;
+      let end = i + 2;
+      for (; end < value.length && depth > 0; end++) {
+        if (value.startsWith('${', end)) {
+          depth++;
+          end++;
+        } else if (value[end] === '}') depth--;
+      }
+      end--; // at the matching `}`
+      if (depth > 0) throw new Error(`unclosed \${ in ${value}`);
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([\s\S]*))?$/.exec(value.slice(i + 2, end));
+      if (!m) throw new Error(`not a substitution this test knows: ${value.slice(i, end + 1)}`);
+      const [, name, op, fallback] = m;
+      const set = shell[name];
+      const useDefault = op === ':-' ? !set : op === '-' ? set === undefined : false;
+      out += useDefault ? interpolate(fallback, shell) : (set ?? '');
+      i = end + 1;
+    } else out += value[i++];
+  }
+  return out;
+}
+
 describe('docker-compose.yml', () => {
   it('runs the three servers, a migration step and the five services', () => {
     expect(Object.keys(compose.services)).toEqual(
@@ -122,6 +156,25 @@ describe('docker-compose.yml', () => {
         if (read.has(name) && !(name in (compose.services[svc].environment ?? {}))) missing.push(`${svc}: ${name}`);
     }
     expect(missing).toEqual([]);
+  });
+
+  it("names the collector's host the same at every recreate, after the operator's choice or the location", () => {
+    // Unset, the collector named its host after the container (hostname(): the container id), new whenever compose
+    // recreates it: a new host each time, the old one STALE until retired.
+    const value = String(compose.services.collector.environment?.['COLLECTOR_HOST_ID']);
+    const hostId = (shell: Record<string, string>) =>
+      loadCollectorConfig({
+        FLEETWATCH_LOCATION: interpolate(
+          String(compose.services.collector.environment?.['FLEETWATCH_LOCATION']),
+          shell,
+        ),
+        COLLECTOR_HOST_ID: interpolate(value, shell),
+      }).hostId;
+    expect(hostId({})).toBe('local/docker-host');
+    // Whatever the shell that runs compose holds besides (sudo keeps no HOSTNAME; a login shell may export one).
+    expect(hostId({ HOSTNAME: 'box-1', USER: 'ops' })).toBe('local/docker-host');
+    expect(hostId({ FLEETWATCH_LOCATION: 'lab-2' })).toBe('lab-2/docker-host');
+    expect(hostId({ FLEETWATCH_LOCATION: 'lab-2', COLLECTOR_HOST_ID: 'db-box-1' })).toBe('db-box-1');
   });
 
   it('waits for the migration before starting services', () => {

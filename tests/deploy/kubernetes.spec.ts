@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { SERVICE_PORTS } from '@fleetwatch/config';
 import { loadGatewayConfig } from '../../apps/api-gateway/src/config';
+import { loadCollectorConfig } from '../../apps/collector/src/config';
 
 // SPEC §10: deploy/ holds Kubernetes manifests with replicas, probes, resources and a migration job. Kept honest
 // against the code and the Dockerfile: every service of SPEC §11 on its port with /healthz and /readyz probes,
@@ -23,7 +24,7 @@ interface Container {
   image: string;
   command?: string[];
   envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
-  env?: Array<{ name: string; value?: string }>;
+  env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
   ports?: Array<{ name: string; containerPort: number }>;
   livenessProbe?: { httpGet: { path: string; port: string | number } };
   readinessProbe?: { httpGet: { path: string; port: string | number } };
@@ -45,6 +46,27 @@ function manifests(file: string): Manifest[] {
   });
 }
 const podOf = (m: Manifest) => (m.spec['template'] as { spec: PodSpec }).spec;
+
+/**
+ * The environment a container gets, as the kubelet makes it: envFrom's keys (from `configMap`), then `env` in order —
+ * a downward-API field from `pod`, a `value` with each `$(NAME)` of a variable defined before it expanded (one not
+ * defined yet is left as written, as Kubernetes does).
+ */
+function containerEnv(
+  container: Container,
+  pod: Record<string, string>,
+  configMap: Record<string, string> = {},
+): Record<string, string> {
+  const env: Record<string, string> = { ...configMap };
+  for (const e of container.env ?? []) {
+    if (e.valueFrom?.fieldRef) {
+      const field = pod[e.valueFrom.fieldRef.fieldPath];
+      if (field === undefined) throw new Error(`${e.name}: no pod field ${e.valueFrom.fieldRef.fieldPath} given`);
+      env[e.name] = field;
+    } else env[e.name] = (e.value ?? '').replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n: string) => env[n] ?? m);
+  }
+  return env;
+}
 
 describe('deploy/kubernetes/fleetwatch', () => {
   const services = Object.entries(SERVICE_PORTS);
@@ -121,6 +143,45 @@ describe('deploy/kubernetes/fleetwatch', () => {
     expect(Object.keys(secret.stringData)).toEqual(
       expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'FLEETWATCH_ENCRYPTION_KEY']),
     );
+  });
+
+  describe("the collector's host id (host:{id})", () => {
+    const deployment = () => manifests('collector.yaml').find((m) => m.kind === 'Deployment') as Manifest;
+    const [config] = manifests('config.yaml') as unknown as Array<{ data: Record<string, string> }>;
+    /**
+     * The host id the collector pod `podName` on node `nodeName` takes (the container's env through its config), or a
+     * copy of the file for another `location` (which changes FLEETWATCH_LOCATION's value: the file's header says so).
+     */
+    const hostIdOn = (nodeName: string, podName: string, location?: string) => {
+      const [container] = podOf(deployment()).containers;
+      const copy = {
+        ...container,
+        env: container.env?.map((e) => (e.name === 'FLEETWATCH_LOCATION' && location ? { ...e, value: location } : e)),
+      };
+      return loadCollectorConfig(
+        containerEnv(copy, { 'spec.nodeName': nodeName, 'metadata.name': podName }, config.data),
+      ).hostId;
+    };
+
+    it('is set, from the node it runs on: a restart or rollout on the same node keeps it, another node is another host', () => {
+      // Unset, the collector names its host after the pod (hostname()): a new host at every rollout, the old one STALE.
+      const first = hostIdOn('node-a', 'collector-5f7c9d8b6-x2k4q');
+      expect(first).toBe('cluster-1/node-a');
+      expect(hostIdOn('node-a', 'collector-7d4b8c9f5-p9zrm')).toBe(first);
+      expect(hostIdOn('node-b', 'collector-7d4b8c9f5-p9zrm')).toBe('cluster-1/node-b');
+      // The node from the downward API, never from the pod (its name changes with each ReplicaSet).
+      const [container] = podOf(deployment()).containers;
+      const node = container.env?.find((e) => e.valueFrom?.fieldRef?.fieldPath === 'spec.nodeName');
+      expect(container.env?.find((e) => e.name === 'COLLECTOR_HOST_ID')?.value).toContain(`$(${node?.name})`);
+    });
+
+    it("two locations' collectors on one node never share it; one location never runs two collectors at once", () => {
+      expect(hostIdOn('node-a', 'collector-eu-0', 'eu-west-1')).toBe('eu-west-1/node-a');
+      expect(hostIdOn('node-a', 'collector-lab-0', 'lab-2')).toBe('lab-2/node-a');
+      // One pod per location at a time (its spool is locked too): the old pod is gone before the new one starts.
+      expect(deployment().spec['replicas']).toBe(1);
+      expect(deployment().spec['strategy']).toEqual({ type: 'Recreate' });
+    });
   });
 
   it('the migration Job runs what the Dockerfile migrate target runs, with DATABASE_URL from the Secret', () => {
