@@ -177,6 +177,27 @@ describe('docker-compose.yml', () => {
     expect(hostId({ FLEETWATCH_LOCATION: 'lab-2', COLLECTOR_HOST_ID: 'db-box-1' })).toBe('db-box-1');
   });
 
+  it("keeps the collector's spool on a named volume the image's user owns: a recreated container keeps its results", () => {
+    const collector = compose.services.collector as { environment?: Record<string, unknown>; volumes?: string[] };
+    const dir = String(collector.environment?.['COLLECTOR_SPOOL_DIR']);
+    expect(loadCollectorConfig({ COLLECTOR_SPOOL_DIR: dir }).spool.dir).toBe(dir);
+    const mount = (collector.volumes ?? []).map((v) => v.split(':')).find(([, target]) => target === dir);
+    expect(mount).toBeDefined();
+    const [volume] = mount as string[];
+    expect(volume).toMatch(/^[a-z][\w-]*$/); // a named volume, not a path on the Docker host
+    expect(Object.keys((compose as unknown as { volumes: Record<string, unknown> }).volumes)).toContain(volume);
+    // A new named volume takes the owner of the image's directory: made and given to the user the collector runs as.
+    const stage = dockerfile.split(/^FROM /m).find((s) => /^\S+\s+AS\s+collector\b/i.test(s)) ?? '';
+    expect(stage).toMatch(new RegExp(`mkdir -p ${dir} && chown node:node ${dir}`));
+    expect(
+      stage
+        .trim()
+        .split('\n')
+        .filter((l) => /^USER /.test(l))
+        .at(-1),
+    ).toBe('USER node');
+  });
+
   it('waits for the migration before starting services', () => {
     for (const svc of SERVICES) expect(compose.services[svc].depends_on).toHaveProperty('migrate');
     expect(compose.services.migrate.build?.target).toBe('migrate');
