@@ -76,7 +76,27 @@ describe('one alert per label set, whatever the sample repeats', () => {
     expect([...states.values()].map((s) => [s.state, s.value])).toEqual([['firing', 95]]);
   });
 
-  it('one sample per label set: holding when any of its figures holds, else the first figure', () => {
+  it.each([
+    ['the fuller disk first', 97, 92],
+    ['the fuller disk last', 92, 97],
+  ])('both figures holding (%s): the alert and its notification say the fuller disk', (_, a, b) => {
+    const states = new Map<string, AlertSeriesState>();
+    const fired: Array<number | null> = [];
+    for (let i = 0; i < 3; i++) {
+      const r = evaluateFleet({ rules: [disk], states, now: T0 + i * MIN }, [
+        hostWith([
+          ['/data', a],
+          ['/data', b],
+        ]),
+      ]);
+      fired.push(...r.notifications.map((n) => n.value));
+      applyChanges(states, r.changed);
+    }
+    expect(fired).toEqual([97]);
+    expect([...states.values()].map((s) => [s.state, s.value])).toEqual([['firing', 97]]);
+  });
+
+  it('one sample per label set: holding when any of its figures holds; the worse figure, in whatever order', () => {
     const gpuHot = compileAlertRule(
       ruleOf('gpu', {
         name: 'GPU hot',
@@ -85,21 +105,47 @@ describe('one alert per label set, whatever the sample repeats', () => {
     );
     const obs = hostWith(
       [
-        ['/', 10],
         ['/', 20],
+        ['/', 10],
+        ['/', 30],
       ],
       [
         [0, 50],
         [1, 60],
         [0, 85],
+        [0, 95],
+        [0, 90],
       ],
     ).observation;
+    // Neither holding: the figure nearest the threshold (not the first, which would depend on the order).
     expect(sampleCondition(disk.rule.condition, obs)).toEqual([
-      { seriesLabels: { mount: '/' }, active: false, value: 10 },
+      { seriesLabels: { mount: '/' }, active: false, value: 30 },
     ]);
     expect(sampleCondition(gpuHot.rule.condition, obs)).toEqual([
-      { seriesLabels: { device: '0' }, active: true, value: 85 },
+      { seriesLabels: { device: '0' }, active: true, value: 95 },
       { seriesLabels: { device: '1' }, active: false, value: 60 },
+    ]);
+    // `below`: the lower figure is the worse.
+    const gpuCold = compileAlertRule(
+      ruleOf('cold', {
+        name: 'GPU cold',
+        condition: { type: 'metric', metric: { kind: 'gpu_temperature_c' }, op: 'below', threshold: 70 },
+      }),
+    );
+    expect(sampleCondition(gpuCold.rule.condition, obs)).toEqual([
+      { seriesLabels: { device: '0' }, active: true, value: 50 },
+      { seriesLabels: { device: '1' }, active: true, value: 60 },
+    ]);
+    const coldObs = hostWith(
+      [],
+      [
+        [0, 40],
+        [0, 30],
+        [0, 35],
+      ],
+    ).observation;
+    expect(sampleCondition(gpuCold.rule.condition, coldObs)).toEqual([
+      { seriesLabels: { device: '0' }, active: true, value: 30 },
     ]);
   });
 });

@@ -93,8 +93,9 @@ export function sampleCondition(condition: AlertCondition, obs: TargetObservatio
       const at = byLabels.get(key);
       if (at !== undefined) {
         // Two figures under one label set (a mount or GPU index a sample names twice) are one alert, holding when
-        // either holds: as two, the second undid the first at every evaluation (firing and dropped together).
-        if (!out[at].active && sample.active) out[at] = sample;
+        // either holds: as two, the second undid the first at every evaluation (firing and dropped together). It
+        // reports the worse figure (the fuller disk, the hotter GPU), whichever the sample gave first.
+        if (worse(condition.op, sample, out[at])) out[at] = sample;
         continue;
       }
       byLabels.set(key, out.length);
@@ -102,6 +103,16 @@ export function sampleCondition(condition: AlertCondition, obs: TargetObservatio
     out.push(sample);
   }
   return out;
+}
+
+/**
+ * Whether `a` is the worse of two figures under one label set: the one holding, else (both holding or neither) the
+ * one further past (or nearer to) the threshold in the condition's direction; a figure beats no figure (null).
+ */
+function worse(op: 'above' | 'below', a: ConditionSample, b: ConditionSample): boolean {
+  if (a.active !== b.active) return a.active;
+  if (a.value === null) return false;
+  return b.value === null || (op === 'above' ? a.value > b.value : a.value < b.value);
 }
 
 const pct = (part: number, whole: number): number | null => (whole > 0 ? (part / whole) * 100 : null);

@@ -108,17 +108,19 @@ export class MemberReportService {
 
 /**
  * The hosts part of the report: how many hosts live state holds and how many are UP (from its indexes, every host),
- * and averages over the latest samples of the first HOSTS_SCAN_LIMIT hosts (by id) that have one.
+ * and averages (and GPUs) over the latest samples of the first HOSTS_SCAN_LIMIT UP hosts (by id) that have one. A
+ * STALE host's last sample stays in live state but measures nothing now: it is left out, as /metrics and the alert
+ * rules leave it out.
  */
 export async function hostsSummary(
   live: Pick<LiveStateStore, 'listTargets' | 'listTargetIds' | 'getHostMetricsMany'>,
 ): Promise<HostsSummary> {
-  const [page, upIds] = await Promise.all([
-    live.listTargets({ kind: [TargetKind.Host] }, HOSTS_SCAN_LIMIT),
-    // Counted over every host, as `count` is: the page holds only the first HOSTS_SCAN_LIMIT of them.
+  const [all, upIds] = await Promise.all([
+    // Only its total is read.
+    live.listTargets({ kind: [TargetKind.Host] }, 1),
     live.listTargetIds({ kind: [TargetKind.Host], status: [TargetStatus.Up] }),
   ]);
-  const ids = page.items.map((t) => t.id.slice('host:'.length));
+  const ids = upIds.slice(0, HOSTS_SCAN_LIMIT).map((id) => id.slice('host:'.length));
   const samples = await live.getHostMetricsMany(ids);
   const cpu: number[] = [];
   const mem: number[] = [];
@@ -138,7 +140,7 @@ export async function hostsSummary(
     if (s.gpuMaxUtilizationPct !== null) gpu.push(s.gpuMaxUtilizationPct);
   }
   return {
-    count: page.total,
+    count: all.total,
     up: upIds.length,
     cpuPct: avg(cpu),
     memoryUsedPct: avg(mem),

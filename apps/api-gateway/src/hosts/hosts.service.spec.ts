@@ -67,3 +67,30 @@ describe('host series beyond the raw window', () => {
     },
   );
 });
+
+describe('host series beyond the raw window: the cap takes nothing it need not', () => {
+  const base = Date.UTC(2026, 0, 5, 10, 0, 0);
+  // Phases where the step holding `now` has no minute rolled up yet (2 s, 30 s into a 2-minute step) and where it has.
+  const nows = [2_000, 30_000, 90_000, 150_000].map((ms) => base + ms);
+
+  it.each([1439, 1440, 2160, 7 * 1440, 90 * 1440])(
+    'minutes=%i: every minute rolled up a series has, HOST_SERIES_MAX_POINTS points, the newest ones',
+    async (minutes) => {
+      const svc = service();
+      for (const now of nows) {
+        const res = await svc.metrics('h', { minutes }, now);
+        const points = res.series[0].points;
+        const step = (res.stepSeconds as number) * 1000;
+        const since = now - minutes * MIN;
+        // Steps of the window (the one holding its start included) that hold a minute rolled up by now.
+        const lastMinute = Math.floor((now - SETTLE_MS) / MIN) * MIN - MIN;
+        const stepsWithData = Math.floor(lastMinute / step) - Math.floor(since / step) + 1;
+        expect({ now: new Date(now).toISOString(), n: points.length }).toEqual({
+          now: new Date(now).toISOString(),
+          n: Math.min(stepsWithData, HOST_SERIES_MAX_POINTS),
+        });
+        expect(Date.parse(points[points.length - 1].at)).toBe(Math.floor(lastMinute / step) * step);
+      }
+    },
+  );
+});

@@ -101,23 +101,31 @@ export class HostsService {
       return { hostId: id, minutes: query.minutes, resolution: 'raw', stepSeconds: null, series: view(series) };
     }
     const stepMinutes = Math.max(1, Math.ceil(query.minutes / HOST_SERIES_MAX_POINTS));
-    // Steps are aligned to whole steps since the epoch; the first one covers the window's start — unless that made
-    // one step more than HOST_SERIES_MAX_POINTS (a window of whole steps not aligned to them spans one more: the
-    // partial one at its start is left out, as the step holding `now` has minutes rolled up already).
+    // Steps are aligned to whole steps since the epoch; the first one covers the window's start.
     const stepMs = stepMinutes * 60_000;
-    const from = Math.max(
-      Math.floor(since / stepMs) * stepMs,
-      (Math.floor(now / stepMs) - (HOST_SERIES_MAX_POINTS - 1)) * stepMs,
-    );
-    const series = await this.history.rollupSeries(id, from, now, stepMinutes);
+    const series = await this.history.rollupSeries(id, Math.floor(since / stepMs) * stepMs, now, stepMinutes);
     return {
       hostId: id,
       minutes: query.minutes,
       resolution: 'rollup',
       stepSeconds: stepMinutes * 60,
-      series: view(series),
+      series: view(newestSteps(series, HOST_SERIES_MAX_POINTS)),
     };
   }
+}
+
+/**
+ * The series' points of their newest `max` steps. A window of whole steps not aligned to them spans one step more
+ * than it has whole ones (the partial one at its start): with minutes rolled up in the step holding `now` that is
+ * one point too many, and the oldest step — the partial one — goes. Cut by the steps the answer holds, not the clock:
+ * the step holding `now` has none until its first minute has ended and settled (then no step of the window goes).
+ */
+export function newestSteps(series: HostSeries[], max: number): HostSeries[] {
+  const steps = new Set<number>();
+  for (const s of series) for (const p of s.points) steps.add(p.at);
+  if (steps.size <= max) return series;
+  const from = [...steps].sort((a, b) => b - a)[max - 1];
+  return series.map((s) => ({ ...s, points: s.points.filter((p) => p.at >= from) }));
 }
 
 function view(series: readonly HostSeries[]): HostMetricsResponse['series'] {

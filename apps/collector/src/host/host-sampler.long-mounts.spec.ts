@@ -33,7 +33,8 @@ describe('HostSampler: mounts whose paths are longer than the contract keeps', (
     await writeFile(join(proc, 'diskstats'), '');
     await writeFile(
       join(proc, 'self/mounts'),
-      `/dev/fake-one ${join(deep, 'one')} ext4 rw 0 0\n/dev/fake-two ${join(deep, 'two')} ext4 rw 0 0\n`,
+      // Listed out of path order: the one kept is the first by path, whatever order the kernel lists them in.
+      `/dev/fake-two ${join(deep, 'two')} ext4 rw 0 0\n/dev/fake-one ${join(deep, 'one')} ext4 rw 0 0\n`,
     );
   });
   afterAll(() => rm(root, { recursive: true, force: true }));
@@ -53,5 +54,9 @@ describe('HostSampler: mounts whose paths are longer than the contract keeps', (
     expect(new Set(mounts).size).toBe(mounts.length);
     expect(mounts.every((m) => m.length <= 512 && join(deep, 'one').startsWith(m))).toBe(true);
     expect(sample.network.map((n) => n.iface)).toEqual(['n'.repeat(128), 'eth0']);
+    // The same mount every sample (else its series would switch disks from one sample to the next).
+    expect(sample.disks.map((d) => d.device)).toEqual(['/dev/fake-one']);
+    const next = hostMetricsPayloadSchema.parse(await s.sample());
+    expect(next.disks.map((d) => [d.mount, d.device])).toEqual(sample.disks.map((d) => [d.mount, d.device]));
   });
 });

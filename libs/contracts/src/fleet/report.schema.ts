@@ -37,7 +37,7 @@ export type BrokerCounts = z.infer<typeof brokerCountsSchema>;
 export const hostsSummarySchema = z.object({
   count: count,
   up: count,
-  /** Averages over the hosts with a latest sample (null: none has one). */
+  /** Averages (and gpuCount) over the UP hosts' latest samples — a STALE host's is not current (null: none has one). */
   cpuPct: nullableNumber,
   memoryUsedPct: nullableNumber,
   diskUsedPct: nullableNumber,
