@@ -129,11 +129,30 @@ export class TargetsService {
     // window starts in.
     const stepMs = stepMinutes * 60_000;
     const since = new Date(Math.floor(window.since.getTime() / stepMs) * stepMs);
-    return (await this.history.rollups({ ...window, since }, stepMinutes)).map((r) => ({
+    const rollups = await this.history.rollups({ ...window, since }, stepMinutes);
+    return newestStepsPerLocation(rollups, HISTORY_MAX_POINTS_PER_LOCATION).map((r) => ({
       ...r,
       bucket: r.bucket.toISOString(),
     }));
   }
+}
+
+/**
+ * Each location's points of its newest `max` steps. A window of whole steps not aligned to them spans one step more
+ * than it has whole ones (the partial one at its start): with minutes rolled up in the step holding `now` that is one
+ * point too many (1,441 of "at most 1,440"), and the oldest — the partial one — goes. Cut by the steps a location's
+ * points hold, not by the clock: the step holding `now` has none until its first minute has ended and settled.
+ */
+export function newestStepsPerLocation<T extends { location: string; bucket: Date }>(points: T[], max: number): T[] {
+  const steps = new Map<string, Set<number>>();
+  for (const p of points) {
+    const own = steps.get(p.location) ?? new Set<number>();
+    own.add(p.bucket.getTime());
+    steps.set(p.location, own);
+  }
+  const from = new Map<string, number>();
+  for (const [location, own] of steps) if (own.size > max) from.set(location, [...own].sort((a, b) => b - a)[max - 1]);
+  return from.size === 0 ? points : points.filter((p) => p.bucket.getTime() >= (from.get(p.location) ?? -Infinity));
 }
 
 /** A target id a route can look up (400 naming `id` otherwise). */
