@@ -145,6 +145,45 @@ describe('PublicStatusService: the public budget and the cache', () => {
     expect(() => s.admit('203.0.113.8', 'public')).not.toThrow();
   });
 
+  it('a slug known to name no page is answered from the cache: asked again, it costs the larger budget', async () => {
+    const s = service();
+    const from = '203.0.113.9';
+    s.admit(from, 'gone'); // not known yet: a database read
+    await expect(s.view('gone')).rejects.toThrow(/no status page/);
+    let cachedOk = 0;
+    for (let i = 0; i < 300; i++)
+      try {
+        s.admit(from, 'gone');
+        cachedOk++;
+      } catch {
+        break;
+      }
+    expect(cachedOk).toBe(300);
+    // The database budget spent only by the first.
+    expect(
+      admitted(
+        s,
+        Array.from({ length: 200 }, () => from),
+      ),
+    ).toBe(119);
+  });
+
+  it('answers from the cache are counted per IPv6 /64 too: rotating addresses in one gains nothing', async () => {
+    const s = service();
+    s.admit('2001:db8:5::1', 'public');
+    await s.view('public');
+    const rotating = Array.from({ length: 1300 }, (_, i) => `2001:db8:5::${(i + 2).toString(16)}`);
+    let cachedOk = 0;
+    for (const a of rotating)
+      try {
+        s.admit(a, 'public');
+        cachedOk++;
+      } catch {
+        // refused
+      }
+    expect(cachedOk).toBe(1200);
+  });
+
   it('says which announcements are scheduled, ongoing or ended at the time, going-on first', async () => {
     const at = (h: number) => new Date(clock.t + h * 3_600_000).toISOString();
     const announcements = [
@@ -473,6 +512,66 @@ describe('PublicStatusService: windows recurring every few minutes (open time wa
     expect(builds[2].incidents).toEqual([]);
   });
 
+  it('today and yesterday of every target before the older days of any: a target down now is not left to the next build', async () => {
+    // `old` DOWN from three days ago to 10:00, `now` DOWN since 11:00 (no time in common: the record of one says nothing
+    // of the other), both under a minutely window. 2,200 steps: `old`'s yesterday and today (2,040), `now`'s hour (60),
+    // then 100 of `old`'s older minutes. Walking `old` back three days first spent the budget before `now` was reached:
+    // its going-on outage was listed while the component read maintenance.
+    const clock = { now: Date.UTC(2026, 11, 7, 12) };
+    const rows = [
+      {
+        id: 'w',
+        spec: {
+          name: 'w',
+          createdBy: 'alice',
+          scope: { targetIds: ['check:old', 'check:now'] },
+          schedule: { type: 'recurring', cron: '* * * * *', duration: '1m' },
+        },
+      },
+    ];
+    const s = new PublicStatusService(
+      {
+        findBySlug: async () => ({
+          spec: {
+            published: true,
+            announcements: [],
+            components: ['old', 'now'].map((x) => ({ name: x, description: '', tags: [], targetIds: [`check:${x}`] })),
+          },
+        }),
+        selectTargets: async (sel: { ids: string[] }) => ({
+          sample: sel.ids.map((targetId) => ({ targetId, status: targetId === 'check:now' ? 'DOWN' : 'UP', tags: [] })),
+          statuses: sel.ids.includes('check:old') ? ['UP'] : [],
+          covered: sel.ids.includes('check:now') ? ['DOWN'] : [],
+        }),
+        changesSince: async () => ({
+          initial: new Map([
+            ['check:old', 'UP'],
+            ['check:now', 'UP'],
+          ]),
+          changes: [
+            { targetId: 'check:old', at: clock.now - 3 * D, to: 'DOWN' },
+            { targetId: 'check:old', at: clock.now - 2 * H, to: 'UP' },
+            { targetId: 'check:now', at: clock.now - H, to: 'DOWN' },
+          ],
+        }),
+      } as unknown as StatusPagesRepository,
+      { all: async () => rows } as unknown as AlertConfigRepository,
+      { cacheMs: 15_000, perAddressPerMinute: 120, site: 'here', now: () => clock.now, maintenanceStepsPerBuild: 2200 },
+    );
+    const { page } = await s.view('p');
+    const now = page.components.find((c) => c.name === 'now');
+    expect(now?.state).toBe('maintenance');
+    expect(now?.days.at(-1)?.state).toBe('maintenance');
+    expect(page.incidents.filter((i) => i.component === 'now')).toEqual([]);
+    // `old`: today and yesterday excused, the older days not yet.
+    expect(page.components[0].days.slice(-4).map((d) => d.state)).toEqual([
+      'outage',
+      'outage',
+      'maintenance',
+      'maintenance',
+    ]);
+  });
+
   it.each([
     ['every minute', () => ({ cron: '* * * * *', duration: '1m' }), 'maintenance'],
     [
@@ -528,4 +627,61 @@ describe('PublicStatusService: windows recurring every few minutes (open time wa
     },
     120_000,
   );
+});
+
+describe('PublicStatusService: more schedules than are kept worked out (cachedSchedules)', () => {
+  // One more distinct schedule covering a target than the shared record keeps: each build's second pass (the whole
+  // page) found the first pass's record of the oldest schedules pushed out by the newest, walked them again, ran out of
+  // budget and left the next schedule's open time unexcused — every other build listed an outage inside a window.
+  it('what the first pass of a build decided is not lost to the record’s eviction before the second reads it', async () => {
+    const H = 3_600_000;
+    const slot = 17_000;
+    const count = PUBLIC_STATUS_LIMITS.cachedSchedules + 1;
+    const clock = { now: Date.UTC(2026, 11, 7, 20) };
+    const downFrom = clock.now - 5 * H;
+    // Back to back: together they cover downFrom to downFrom + count × 17 s (4 h 43 m 37 s), each a schedule of its own.
+    const rows = Array.from({ length: count }, (_, k) => ({
+      id: `w${k}`,
+      spec: {
+        name: `w${k}`,
+        createdBy: 'alice',
+        scope: { targetIds: ['check:a'] },
+        schedule: {
+          type: 'once',
+          startsAt: new Date(downFrom + k * slot).toISOString(),
+          endsAt: new Date(downFrom + (k + 1) * slot).toISOString(),
+        },
+      },
+    }));
+    const s = new PublicStatusService(
+      {
+        findBySlug: async () => ({
+          spec: {
+            published: true,
+            announcements: [],
+            components: [{ name: 'A', description: '', tags: [], targetIds: ['check:a'] }],
+          },
+        }),
+        selectTargets: async () => ({
+          sample: [{ targetId: 'check:a', status: 'DOWN', tags: [] }],
+          statuses: ['DOWN'],
+          covered: [],
+        }),
+        changesSince: async () => ({
+          initial: new Map([['check:a', 'UP']]),
+          changes: [{ targetId: 'check:a', at: downFrom, to: 'DOWN' }],
+        }),
+      } as unknown as StatusPagesRepository,
+      { all: async () => rows } as unknown as AlertConfigRepository,
+      { cacheMs: 15_000, perAddressPerMinute: 120, site: 'here', now: () => clock.now },
+    );
+    const outage = [
+      { component: 'A', state: 'outage', startedAt: new Date(downFrom + count * slot).toISOString(), endedAt: null },
+    ];
+    for (let build = 0; build < 4; build++) {
+      const { page } = await s.view('p');
+      expect([build, page.incidents]).toEqual([build, outage]);
+      clock.now += 15_000;
+    }
+  }, 60_000);
 });

@@ -78,8 +78,8 @@ export const PUBLIC_STATUS_LIMITS = {
   minEventsPerTarget: 20,
   /** Maintenance schedules whose open time worked out so far is kept (shared by every page)… */
   cachedSchedules: 1000,
-  /** …holding this many intervals (walked and open) in all, at most. */
-  cachedScheduleIntervals: 2_000_000,
+  /** …holding this many intervals (walked and open) in all, at most (~80 B each: ~20 MB). */
+  cachedScheduleIntervals: 250_000,
   /**
    * Steps (openingsWithin: one openWindow, and a nextOpening where closed; ≤ ~0.4 ms each) a build may spend on
    * maintenance windows' open time: newest first (today and yesterday of every target, then older hours newest first),
@@ -107,6 +107,8 @@ export interface PublicStatusOptions {
 }
 
 type Built = { page: PublicStatusPage } | { missing: true };
+/** A schedule's open time worked out so far: the ranges walked, and its openings there (both mergeIntervals). */
+type ScheduleRecord = { walked: TimeInterval[]; open: TimeInterval[] };
 
 @Injectable()
 export class PublicStatusService {
@@ -120,7 +122,7 @@ export class PublicStatusService {
    * both mergeIntervals — cron-parser takes ~0.1 ms an opening, so what a build decided is not worked out again by the
    * next (every 15 s); ranges before a page's first day are dropped.
    */
-  private readonly openings: LRUCache<string, { walked: TimeInterval[]; open: TimeInterval[] }>;
+  private readonly openings: LRUCache<string, ScheduleRecord>;
   private readonly now: () => number;
   private readonly cacheMs: number;
   private readonly perMinute: number;
@@ -181,12 +183,16 @@ export class PublicStatusService {
     stretches: readonly TimeInterval[],
     floor: number,
     since: number,
-    budget: { steps: number; sinceYield: number },
+    budget: { steps: number; sinceYield: number; seen: Map<string, ScheduleRecord> },
   ): Promise<TimeInterval[]> {
+    // The shared record, or — pushed out of it meanwhile (cachedSchedules, cachedScheduleIntervals) — what this build
+    // last read or wrote of it: the second pass read what the first decided as undecided, walked it again and ran out
+    // of budget (more than cachedSchedules schedules: an outage listed inside a window every other build).
+    const recordOf = (key: string) => this.openings.get(key) ?? budget.seen.get(key);
     let found: TimeInterval[] = [];
     for (const schedule of schedules) {
       const key = JSON.stringify(schedule);
-      const todo = less(less(clipped(stretches, floor), found), this.openings.get(key)?.walked ?? []);
+      const todo = less(less(clipped(stretches, floor), found), recordOf(key)?.walked ?? []);
       const walked: TimeInterval[] = [];
       const open: TimeInterval[] = [];
       // Newest first, an hour at a time (walks go forward: a budget cut leaves the oldest hours unexcused, and at most
@@ -212,7 +218,7 @@ export class PublicStatusService {
         }
       }
       // Read again after the yields: another build may have walked this schedule meanwhile.
-      const before = this.openings.get(key) ?? { walked: [], open: [] };
+      const before = recordOf(key) ?? { walked: [], open: [] };
       const memo =
         walked.length === 0
           ? before
@@ -222,6 +228,7 @@ export class PublicStatusService {
               open: mergeIntervals([...before.open.filter((i) => i.end > since), ...open]),
             };
       if (walked.length > 0) this.openings.set(key, memo);
+      budget.seen.set(key, memo);
       found = mergeIntervals([...found, ...overlapping(memo.open, stretches)]);
     }
     return found;
@@ -316,7 +323,7 @@ export class PublicStatusService {
     // Each sampled target's maintenance: the windows covering it, open while it was not UP — today and yesterday of
     // every target first, then the rest (one budget for the build).
     const maintenance = new Map<string, TimeInterval[]>();
-    const budget = { steps: this.maintenanceSteps, sinceYield: 0 };
+    const budget = { steps: this.maintenanceSteps, sinceYield: 0, seen: new Map<string, ScheduleRecord>() };
     const sampled = [...new Map(selected.flatMap((s) => s.sample).map((t) => [t.targetId, t])).values()];
     for (const floor of [startOfUtcDay(now) - DAY_MS, from]) {
       for (const t of sampled) {
