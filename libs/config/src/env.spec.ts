@@ -113,4 +113,14 @@ describe('trustedProxies', () => {
 
   it('names a bad entry', () =>
     expect(() => parse('10.0.0.0/8,proxy.local')).toThrow(/X_TRUST_PROXY: "proxy.local" is not a proxy CIDR/));
+
+  it.each(['0.0.0.0/0', '10.0.0.0/8, ::/0', '::ffff:0:0/96', '1.2.3.4/0'])(
+    'refuses %s: a /0 believes any client as `true` would',
+    (value) => {
+      expect(() => parse(value)).toThrow(ConfigError);
+      expect(() => parse(value)).toThrow(/X_TRUST_PROXY: "[^"]+\/\d+" would believe any client's X-Forwarded-For/);
+    },
+  );
+
+  it('keeps a short prefix that is not /0', () => expect(parse('0.0.0.0/1')).toEqual(['0.0.0.0/1']));
 });

@@ -1,4 +1,4 @@
-import { CIDR_EXAMPLE, isCidr, RESERVED_LOCATION, RESERVED_LOCATION_MESSAGE } from '@fleetwatch/contracts';
+import { CIDR_EXAMPLE, isCidr, parseCidr, RESERVED_LOCATION, RESERVED_LOCATION_MESSAGE } from '@fleetwatch/contracts';
 import { z } from 'zod';
 
 /** A configuration problem found at boot, naming every bad variable. */
@@ -157,7 +157,8 @@ export const env = {
       }),
   /**
    * `*_TRUST_PROXY`: the proxies (CIDRs) whose X-Forwarded-For is believed. Empty or
-   * `false`: none. `true` is refused: it would believe any client's header.
+   * `false`: none. `true` is refused: it would believe any client's header; so is a /0
+   * (`0.0.0.0/0`, `::/0`, `::ffff:0:0/96`), which says the same.
    */
   trustedProxies: () =>
     z
@@ -180,9 +181,16 @@ export const env = {
               .filter(Boolean),
       )
       .superRefine((list, ctx) => {
-        for (const cidr of list)
-          if (!isCidr(cidr))
-            ctx.addIssue({ code: 'custom', message: `"${cidr}" is not a proxy CIDR (${CIDR_EXAMPLE})` });
+        for (const cidr of list) {
+          const network = parseCidr(cidr);
+          if (!network) ctx.addIssue({ code: 'custom', message: `"${cidr}" is not a proxy CIDR (${CIDR_EXAMPLE})` });
+          // A /0 is `true` by another name: every address a proxy, so any client's X-Forwarded-For is believed.
+          else if (network.prefix === 0)
+            ctx.addIssue({
+              code: 'custom',
+              message: `"${cidr}" would believe any client's X-Forwarded-For: list the proxies' CIDRs instead`,
+            });
+        }
       }),
 };
 
