@@ -31,7 +31,31 @@ export function isRecordNotFound(err: unknown): boolean {
 const UNAVAILABLE_TEXT =
   /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|DatabaseNotReachable|too many clients|the database system is (starting up|shutting down)|Client was closed and is not queryable/i;
 
+/** A SQLSTATE (not one of Prisma's own codes, P1xxx–P6xxx). */
+const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
+/**
+ * SQLSTATE classes that blame the rows (as rethrowSql reads them): 22 data exception, 23 integrity constraint, 54
+ * program limit, P0 raised by a function. Any other — connection (08), resources (53: too many connections, disk
+ * full), operator intervention (57: `terminating connection due to administrator command`, a statement timeout),
+ * system (58), lock conflicts (40, 55), read-only after a failover (25006), a schema out of step (42) — hits every
+ * request alike: the database is away for now, a 503 with Retry-After, not a 500.
+ */
+const DATA_ERROR_CLASSES = /^(22|23|54|P0)/;
+
+/** The Postgres SQLSTATE of a driver error: pg's `code`, or what Prisma's driver adapter carries in `meta`. */
+function sqlStateOf(err: unknown): string {
+  const e = err as {
+    code?: unknown;
+    meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } };
+  };
+  const fromPrisma = e?.meta?.driverAdapterError?.cause?.originalCode ?? e?.meta?.code;
+  const code = typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
+  return SQLSTATE.test(code) ? code : '';
+}
+
 function isUnavailable(err: unknown): boolean {
+  const state = err !== null && typeof err === 'object' ? sqlStateOf(err) : '';
+  if (state && !DATA_ERROR_CLASSES.test(state)) return true;
   if (err instanceof Prisma.PrismaClientKnownRequestError)
     // A driver error Prisma has no code of its own for (a query timed out on the client's side, QueryTimeoutError,
     // or a connection closed under it) comes with the driver's code (ETIMEDOUT) and message instead of a P code.

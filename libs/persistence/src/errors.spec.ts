@@ -1,0 +1,54 @@
+import { ConflictError, UnavailableError } from '@fleetwatch/domain';
+import { rethrow } from './errors';
+import { Prisma } from './generated/prisma/client';
+
+const thrown = (err: unknown, what?: { conflict?: string }): unknown => {
+  try {
+    rethrow(err, what);
+  } catch (e) {
+    return e;
+  }
+  throw new Error('rethrow returned');
+};
+
+/** A pg error as the driver throws it: the SQLSTATE in `code`. */
+const pgError = (code: string, message = 'x') => Object.assign(new Error(message), { code, severity: 'FATAL' });
+
+/** What Prisma's pg driver adapter makes of one: its own P code, the SQLSTATE in `meta`. */
+const prismaError = (code: string, message: string) =>
+  new Prisma.PrismaClientKnownRequestError(message, {
+    code: 'P2010',
+    clientVersion: '6',
+    meta: { driverAdapterError: { cause: { originalCode: code, originalMessage: message } } },
+  });
+
+describe('rethrow: Prisma and pg errors → domain errors', () => {
+  // A database restarted by its operator, a pool past max_connections, a failover: every request alike — a 503 with
+  // Retry-After, as rethrowSql answers them, not a 500.
+  it.each([
+    ['administrator command (57P01)', '57P01', 'terminating connection due to administrator command'],
+    ['reserved connection slots (53300)', '53300', 'remaining connection slots are reserved for superuser connections'],
+    ['connection failure (08006)', '08006', 'connection failure'],
+    ['read-only after a failover (25006)', '25006', 'cannot execute UPDATE in a read-only transaction'],
+    ['statement timeout (57014)', '57014', 'canceling statement due to statement timeout'],
+  ])('%s is unavailable, from pg and through Prisma', (_name, code, message) => {
+    expect(thrown(pgError(code, message))).toBeInstanceOf(UnavailableError);
+    expect(thrown(prismaError(code, message))).toBeInstanceOf(UnavailableError);
+  });
+
+  it.each([
+    ['check constraint (23514)', '23514'],
+    ['invalid text (22P02)', '22P02'],
+    ['index row too large (54000)', '54000'],
+  ])('%s blames the rows: passed on as it is', (_name, code) => {
+    const pg = pgError(code);
+    expect(thrown(pg)).toBe(pg);
+    const prisma = prismaError(code, 'x');
+    expect(thrown(prisma)).toBe(prisma);
+  });
+
+  it('a unique violation is a conflict when the caller names one', () => {
+    const dup = new Prisma.PrismaClientKnownRequestError('dup', { code: 'P2002', clientVersion: '6' });
+    expect(thrown(dup, { conflict: 'taken' })).toBeInstanceOf(ConflictError);
+  });
+});
