@@ -71,6 +71,46 @@ describe('newestIncidents: a page lists each component’s newest before one com
 
 const noWindows = { all: async () => [] } as unknown as AlertConfigRepository;
 
+/**
+ * A page of one component over one target, `check:a`, UP until `downSince` and DOWN since (UP again over each of
+ * `upAgain`), under the maintenance window rows `rows` (the target reads covered by one open now).
+ */
+const oneDownTarget = (
+  downSince: number,
+  rows: unknown[],
+  clock: { now: number },
+  options: { maintenanceStepsPerBuild?: number } = {},
+  upAgain: Array<[number, number]> = [],
+) =>
+  new PublicStatusService(
+    {
+      findBySlug: async () => ({
+        spec: {
+          published: true,
+          announcements: [],
+          components: [{ name: 'A', description: '', tags: [], targetIds: ['check:a'] }],
+        },
+      }),
+      selectTargets: async () => ({
+        sample: [{ targetId: 'check:a', status: 'DOWN', tags: [] }],
+        statuses: [],
+        covered: ['DOWN'],
+      }),
+      changesSince: async () => ({
+        initial: new Map([['check:a', 'UP']]),
+        changes: [
+          { targetId: 'check:a', at: downSince, to: 'DOWN' },
+          ...upAgain.flatMap(([a, b]) => [
+            { targetId: 'check:a', at: a, to: 'UP' },
+            { targetId: 'check:a', at: b, to: 'DOWN' },
+          ]),
+        ],
+      }),
+    } as unknown as StatusPagesRepository,
+    { all: async () => rows } as unknown as AlertConfigRepository,
+    { cacheMs: 15_000, perAddressPerMinute: 120, site: 'here', now: () => clock.now, ...options },
+  );
+
 describe('PublicStatusService: the public budget and the cache', () => {
   const clock = { t: 1_000_000 };
   const pages = new Set(['public']);
@@ -409,41 +449,7 @@ describe('PublicStatusService: windows recurring every few minutes (open time wa
       schedule: { type: 'recurring', cron: '* * * * *', duration: '1m', ...extra } as Record<string, string>,
     },
   });
-  const service = (
-    downSince: number,
-    rows: unknown[],
-    clock: { now: number },
-    options: { maintenanceStepsPerBuild?: number } = {},
-    upAgain: Array<[number, number]> = [],
-  ) =>
-    new PublicStatusService(
-      {
-        findBySlug: async () => ({
-          spec: {
-            published: true,
-            announcements: [],
-            components: [{ name: 'A', description: '', tags: [], targetIds: ['check:a'] }],
-          },
-        }),
-        selectTargets: async () => ({
-          sample: [{ targetId: 'check:a', status: 'DOWN', tags: [] }],
-          statuses: [],
-          covered: ['DOWN'],
-        }),
-        changesSince: async () => ({
-          initial: new Map([['check:a', 'UP']]),
-          changes: [
-            { targetId: 'check:a', at: downSince, to: 'DOWN' },
-            ...upAgain.flatMap(([a, b]) => [
-              { targetId: 'check:a', at: a, to: 'UP' },
-              { targetId: 'check:a', at: b, to: 'DOWN' },
-            ]),
-          ],
-        }),
-      } as unknown as StatusPagesRepository,
-      { all: async () => rows } as unknown as AlertConfigRepository,
-      { cacheMs: 15_000, perAddressPerMinute: 120, site: 'here', now: () => clock.now, ...options },
-    );
+  const service = oneDownTarget;
   /** The page's days that saw the target DOWN (from `downSince`), and their states. */
   const downDays = (page: PublicStatusPage, downSince: number) =>
     page.components[0].days.filter((d) => Date.parse(d.date) + D > downSince).map((d) => d.state);
@@ -653,28 +659,7 @@ describe('PublicStatusService: more schedules than are kept worked out (cachedSc
         },
       },
     }));
-    const s = new PublicStatusService(
-      {
-        findBySlug: async () => ({
-          spec: {
-            published: true,
-            announcements: [],
-            components: [{ name: 'A', description: '', tags: [], targetIds: ['check:a'] }],
-          },
-        }),
-        selectTargets: async () => ({
-          sample: [{ targetId: 'check:a', status: 'DOWN', tags: [] }],
-          statuses: ['DOWN'],
-          covered: [],
-        }),
-        changesSince: async () => ({
-          initial: new Map([['check:a', 'UP']]),
-          changes: [{ targetId: 'check:a', at: downFrom, to: 'DOWN' }],
-        }),
-      } as unknown as StatusPagesRepository,
-      { all: async () => rows } as unknown as AlertConfigRepository,
-      { cacheMs: 15_000, perAddressPerMinute: 120, site: 'here', now: () => clock.now },
-    );
+    const s = oneDownTarget(downFrom, rows, clock);
     const outage = [
       { component: 'A', state: 'outage', startedAt: new Date(downFrom + count * slot).toISOString(), endedAt: null },
     ];
