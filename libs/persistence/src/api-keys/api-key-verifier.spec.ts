@@ -143,6 +143,42 @@ describe('ApiKeyVerifier', () => {
     expect(keys.queries.byPrefix).toBe(2);
   });
 
+  it('forged keys with valid checksums never push a good key out of the cache (refusals kept apart)', async () => {
+    const k = generateApiKey();
+    keys.add(k.key, k.prefix);
+    await verifier.verify(k.key);
+    expect(keys.queries.byPrefix).toBe(1);
+    // Anyone can compute CRC32: 20,000 distinct well-formed keys nobody issued, each refused after one lookup.
+    for (let i = 0; i < 20_000; i++) {
+      const prefix = `fwk_${i.toString(16).padStart(12, '0')}`;
+      await expect(verifier.verify(forgedChecksummedKey(prefix))).rejects.toThrow('unknown or revoked API key');
+    }
+    expect(keys.queries.byPrefix).toBe(1 + 20_000);
+    // The real key's verdict is still cached: no lookup for it.
+    await expect(verifier.verify(k.key)).resolves.toMatchObject({ prefix: k.prefix });
+    expect(keys.queries.byPrefix).toBe(1 + 20_000);
+  });
+
+  it('refusals are cached (one lookup per forged key per TTL) and bounded on their own', async () => {
+    const bounded = new ApiKeyVerifier(keys, { cacheTtlMs: 2000, maxCachedRefusals: 100, now: () => now });
+    const k = generateApiKey();
+    keys.add(k.key, k.prefix);
+    await bounded.verify(k.key);
+    const forged = (i: number) => forgedChecksummedKey(`fwk_${i.toString(16).padStart(12, '0')}`);
+    await expect(bounded.verify(forged(0))).rejects.toThrow(UnauthorizedError);
+    await expect(bounded.verify(forged(0))).rejects.toThrow(UnauthorizedError);
+    expect(keys.queries.byPrefix).toBe(2);
+    for (let i = 1; i <= 100; i++) await expect(bounded.verify(forged(i))).rejects.toThrow(UnauthorizedError);
+    expect(keys.queries.byPrefix).toBe(102);
+    // The 100 latest refusals are remembered; the oldest went first, and the good key stayed.
+    await expect(bounded.verify(forged(100))).rejects.toThrow(UnauthorizedError);
+    expect(keys.queries.byPrefix).toBe(102);
+    await expect(bounded.verify(forged(0))).rejects.toThrow(UnauthorizedError);
+    expect(keys.queries.byPrefix).toBe(103);
+    await expect(bounded.verify(k.key)).resolves.toMatchObject({ prefix: k.prefix });
+    expect(keys.queries.byPrefix).toBe(103);
+  });
+
   it('a revoked key is refused after the TTL, or at once after forget(id)', async () => {
     const a = generateApiKey();
     const b = generateApiKey();
@@ -180,6 +216,27 @@ describe('ApiKeyVerifier', () => {
     await expect(inFlight).rejects.toThrow('unknown or revoked API key');
     await expect(verifier.verify(k.key)).rejects.toThrow('unknown or revoked API key');
     await expect(verifier.verify(k.key)).rejects.toThrow('unknown or revoked API key');
+  });
+
+  it('a lookup in flight during clear() answers its requests but caches nothing', async () => {
+    const k = generateApiKey();
+    keys.add(k.key, k.prefix);
+    let release: (() => void) | undefined;
+    const find = keys.findActiveByPrefix.bind(keys);
+    keys.findActiveByPrefix = async (prefix: string) => {
+      const rows = await find(prefix);
+      await new Promise<void>((r) => (release = r));
+      return rows;
+    };
+    const inFlight = verifier.verify(k.key);
+    await new Promise((r) => setImmediate(r));
+    keys.findActiveByPrefix = find;
+    verifier.clear();
+    release?.();
+    await expect(inFlight).resolves.toMatchObject({ prefix: k.prefix });
+    expect(keys.queries.byPrefix).toBe(1);
+    await expect(verifier.verify(k.key)).resolves.toMatchObject({ prefix: k.prefix });
+    expect(keys.queries.byPrefix).toBe(2);
   });
 
   it('does not cache a database failure', async () => {

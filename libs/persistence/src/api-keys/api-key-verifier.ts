@@ -16,8 +16,10 @@ export interface ApiKeyLookup {
 export interface ApiKeyVerifierOptions {
   /** How long a verdict (good or bad) is remembered; a revocation bites within this plus one lookup. */
   cacheTtlMs: number;
-  /** Verdicts kept (least recently used go first). */
+  /** Good verdicts kept (least recently used go first). */
   maxCachedKeys?: number;
+  /** Refusals kept, apart from good verdicts so that they never push one out (least recently used go first). */
+  maxCachedRefusals?: number;
   /** Legacy prefixes older than this are reloaded in the background. */
   legacyMaxAgeMs?: number;
   /** An unknown legacy prefix reloads them at most this often. */
@@ -36,10 +38,21 @@ type Verdict = { key: VerifiedApiKey } | { refused: string };
  * prefix is not among the active legacy prefixes (kept in memory, see RefreshingSet).
  * Other keys are looked up by prefix and their hash verified; verdicts, good and bad,
  * are cached for `cacheTtlMs`, and concurrent requests with the same uncached key
- * share one lookup. Database errors propagate (UnavailableError) and are not cached.
+ * share one lookup. Good verdicts and refusals are kept in two caches, each with its
+ * own bound: anyone can compute a key's CRC32 and send well-formed keys nobody issued,
+ * and their refusals must not push the real keys' verdicts out (which would cost every
+ * legitimate request a query again). Database errors propagate (UnavailableError) and
+ * are not cached.
  */
 export class ApiKeyVerifier {
-  private readonly verdicts: LRUCache<string, Verdict>;
+  /** Good verdicts only: a refusal never takes one's place. */
+  private readonly verdicts: LRUCache<string, { key: VerifiedApiKey }>;
+  /** Refusals (their message), bounded apart. */
+  private readonly refusals: LRUCache<string, string>;
+  /** Lookups under way, by token: concurrent requests with the same uncached key share one. */
+  private readonly inFlight = new Map<string, Promise<Verdict>>();
+  /** Bumped by clear(): a lookup begun before it does not cache its verdict. */
+  private generation = 0;
   private readonly legacyPrefixes: RefreshingSet;
   /** Keys forgotten (revoked here) within a verdict's lifetime, by id: until when a verdict naming one is not used. */
   private readonly forgotten = new Map<string, number>();
@@ -53,15 +66,15 @@ export class ApiKeyVerifier {
     const now = options.now ?? (() => performance.now());
     this.now = now;
     this.ttlMs = Math.max(1, options.cacheTtlMs);
-    this.verdicts = new LRUCache<string, Verdict>({
-      max: options.maxCachedKeys ?? 10_000,
-      // lru-cache reads 0 as "forever": 1 ms still shares concurrent lookups.
-      ttl: Math.max(1, options.cacheTtlMs),
+    const cache = {
+      // lru-cache reads 0 as "forever"; concurrent lookups are shared whatever the TTL (see fetch).
+      ttl: this.ttlMs,
       perf: { now },
       // Read the clock on every check (cheap), not a value cached for a timer tick.
       ttlResolution: 0,
-      fetchMethod: (token) => this.lookup(token),
-    });
+    };
+    this.verdicts = new LRUCache<string, { key: VerifiedApiKey }>({ ...cache, max: options.maxCachedKeys ?? 10_000 });
+    this.refusals = new LRUCache<string, string>({ ...cache, max: options.maxCachedRefusals ?? 10_000 });
     this.legacyPrefixes = new RefreshingSet(() => keys.listActiveLegacyPrefixes(), {
       maxAgeMs: options.legacyMaxAgeMs ?? 60_000,
       missRefreshMs: options.legacyMissRefreshMs ?? 10_000,
@@ -76,12 +89,12 @@ export class ApiKeyVerifier {
     if (shape.kind === 'bad-checksum')
       throw new UnauthorizedError('invalid API key (checksum mismatch): send the whole key as issued');
     if (shape.kind === 'legacy' && !(await this.legacyPrefixes.has(shape.prefix))) throw new UnauthorizedError(UNKNOWN);
-    let verdict = (await this.verdicts.fetch(token)) as Verdict;
+    let verdict = this.cached(token) ?? (await this.fetch(token));
     if ('key' in verdict && this.wasForgotten(verdict.key.id)) {
       // A lookup in flight when the key was revoked here read the row before the revoke and cached it as good
       // after forget() ran (which sees no lookup in flight): looked up again, now.
       verdict = await this.lookup(token);
-      this.verdicts.set(token, verdict);
+      this.remember(token, verdict);
     }
     if ('refused' in verdict) throw new UnauthorizedError(verdict.refused);
     return verdict.key;
@@ -108,8 +121,45 @@ export class ApiKeyVerifier {
 
   /** Forgets every verdict and the legacy prefixes (tests, or an operator who must cut a key at once). */
   clear(): void {
+    this.generation++;
     this.verdicts.clear();
+    this.refusals.clear();
+    this.inFlight.clear();
     this.legacyPrefixes.clear();
+  }
+
+  private cached(token: string): Verdict | undefined {
+    const good = this.verdicts.get(token);
+    if (good) return good;
+    const refused = this.refusals.get(token);
+    return refused === undefined ? undefined : { refused };
+  }
+
+  private remember(token: string, verdict: Verdict): void {
+    if ('key' in verdict) {
+      this.refusals.delete(token);
+      this.verdicts.set(token, verdict);
+    } else {
+      this.verdicts.delete(token);
+      this.refusals.set(token, verdict.refused);
+    }
+  }
+
+  /** Looks `token` up, sharing a lookup under way; caches the verdict, never an error. */
+  private fetch(token: string): Promise<Verdict> {
+    const pending = this.inFlight.get(token);
+    if (pending) return pending;
+    const generation = this.generation;
+    const lookup = this.lookup(token)
+      .then((verdict) => {
+        if (generation === this.generation) this.remember(token, verdict);
+        return verdict;
+      })
+      .finally(() => {
+        if (this.inFlight.get(token) === lookup) this.inFlight.delete(token);
+      });
+    this.inFlight.set(token, lookup);
+    return lookup;
   }
 
   private async lookup(token: string): Promise<Verdict> {
