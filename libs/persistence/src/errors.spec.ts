@@ -37,6 +37,27 @@ describe('rethrow: Prisma and pg errors → domain errors', () => {
   });
 
   it.each([
+    ['a schema out of step (42703)', '42703', 'column "retired_at" does not exist'],
+    ['statement timeout (57014)', '57014', 'canceling statement due to statement timeout'],
+  ])('%s says which: the SQLSTATE and the database words, not a bare "database unavailable"', (_n, code, message) => {
+    // Prisma's own message is its invocation text (the query's arguments included): the adapter's original is kept.
+    const invocation = new Prisma.PrismaClientKnownRequestError(
+      `Invalid \`prisma.user.findMany()\` invocation: ${message}`,
+      {
+        code: 'P2010',
+        clientVersion: '6',
+        meta: { driverAdapterError: { cause: { originalCode: code, originalMessage: message } } },
+      },
+    );
+    for (const err of [pgError(code, message), prismaError(code, message), invocation]) {
+      const e = thrown(err) as UnavailableError;
+      expect(e).toBeInstanceOf(UnavailableError);
+      expect(e.sqlState).toBe(code);
+      expect(e.message).toBe(`database unavailable: ${message} (${code})`);
+    }
+  });
+
+  it.each([
     ['check constraint (23514)', '23514'],
     ['invalid text (22P02)', '22P02'],
     ['index row too large (54000)', '54000'],

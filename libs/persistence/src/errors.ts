@@ -42,20 +42,33 @@ const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
  */
 const DATA_ERROR_CLASSES = /^(22|23|54|P0)/;
 
+type DriverError = {
+  code?: unknown;
+  message?: unknown;
+  meta?: {
+    code?: unknown;
+    message?: unknown;
+    driverAdapterError?: { cause?: { originalCode?: unknown; originalMessage?: unknown } };
+  };
+} | null;
+
 /** The Postgres SQLSTATE of a driver error: pg's `code`, or what Prisma's driver adapter carries in `meta`. */
 function sqlStateOf(err: unknown): string {
-  const e = err as {
-    code?: unknown;
-    meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } };
-  };
+  if (err === null || typeof err !== 'object') return '';
+  const e = err as DriverError;
   const fromPrisma = e?.meta?.driverAdapterError?.cause?.originalCode ?? e?.meta?.code;
   const code = typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
   return SQLSTATE.test(code) ? code : '';
 }
 
+/** The database's own words: pg's message, or the one Prisma's driver adapter kept (not Prisma's invocation text). */
+function databaseMessageOf(err: unknown): string {
+  const e = err as DriverError;
+  const text = e?.meta?.driverAdapterError?.cause?.originalMessage ?? e?.meta?.message ?? e?.message;
+  return typeof text === 'string' ? text : '';
+}
+
 function isUnavailable(err: unknown): boolean {
-  const state = err !== null && typeof err === 'object' ? sqlStateOf(err) : '';
-  if (state && !DATA_ERROR_CLASSES.test(state)) return true;
   if (err instanceof Prisma.PrismaClientKnownRequestError)
     // A driver error Prisma has no code of its own for (a query timed out on the client's side, QueryTimeoutError,
     // or a connection closed under it) comes with the driver's code (ETIMEDOUT) and message instead of a P code.
@@ -72,6 +85,12 @@ function isUnavailable(err: unknown): boolean {
 export function rethrow(err: unknown, what: { conflict?: string; notFound?: string } = {}): never {
   if (what.conflict && isUniqueViolation(err)) throw new ConflictError(what.conflict);
   if (what.notFound && isRecordNotFound(err)) throw new NotFoundError(what.notFound);
+  const state = sqlStateOf(err);
+  // Said as rethrowSql says it, the database's words and the SQLSTATE: a 503 is not logged (the answer's message is all
+  // there is), and a column missing after a skipped migration (42703) must not read as a bare "database unavailable";
+  // sqlState is what callers tell a statement timeout (57014) by.
+  if (state && !DATA_ERROR_CLASSES.test(state))
+    throw new UnavailableError(`database unavailable: ${databaseMessageOf(err)} (${state})`, 5, state);
   if (isUnavailable(err)) throw new UnavailableError('database unavailable', 5);
   throw err;
 }
