@@ -282,12 +282,22 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
       onResponse: async (_request, reply) => {
         this.metrics.refused.labels('ping', refusalReasonOf(reply.statusCode)).inc();
       },
-      handler: async () => {
+      handler: async (request) => {
+        // A segment longer than the router takes as a parameter (its 414, which this route would otherwise answer).
+        const segments = request.url.split('?')[0].slice(PING_PREFIX.length).split('/');
+        if (segments.some((segment) => segment.length > ROUTER_MAX_PARAM_LENGTH))
+          throw Object.assign(new Error('a path parameter is too long'), {
+            code: 'FST_ERR_MAX_PARAM_LENGTH',
+            statusCode: 414,
+          });
         throw new NotFoundError(PING_URL_SHAPES);
       },
     });
   }
 }
+
+/** find-my-way's longest path parameter (status-ingest keeps the default): longer is a 414. */
+const ROUTER_MAX_PARAM_LENGTH = 100;
 
 const PING_URL_SHAPES =
   'no ping URL has this shape: ping /ping/{token}, /ping/{token}/start, /ping/{token}/fail or /ping/{token}/{exit code 0–255}';
