@@ -65,6 +65,8 @@ describe('push checks', () => {
       lastPingAt: null,
       lastStartAt: null,
       createdAt: expect.any(Date),
+      // The check's config version, read with the schedule (pings carry it: the aggregator counts a newer one's own).
+      configVersion: created.version,
     });
 
     const patched = await owner.config.patch(
@@ -74,10 +76,11 @@ describe('push checks', () => {
       created.version,
     );
     expect(patched.version).toBe(created.version + 1);
-    // Same token, new schedule.
+    // Same token, new schedule, read with the version that set it.
     expect(await monitors.findByTokenHash(hashPingToken(token))).toMatchObject({
       graceSeconds: 900,
       maxRuntimeSeconds: null,
+      configVersion: patched.version,
     });
     const renamed = await owner.config.patch(ALICE, id, { name: 'nightly backup (db)' });
     expect((await monitors.findById(id))?.name).toBe('nightly backup (db)');
