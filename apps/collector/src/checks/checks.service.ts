@@ -23,7 +23,7 @@ import type { Probe, ProbeSessions, SessionContext } from './probe';
 import { CheckRunner } from './runner/check-runner';
 import { ConditionSandbox, type ConditionEvaluator } from './runner/condition-sandbox';
 import { CheckScheduler } from './scheduler/check-scheduler';
-import { Spool } from './spool/spool';
+import { Spool, stopOnLostSpoolLock } from './spool/spool';
 import { SpoolDrain } from './spool/spool-drain';
 
 /** Maps a check type to its probe (probes/registry.ts in the service; tests may pass their own). */
@@ -86,6 +86,7 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
       maxBytes: config.spool.maxBytes,
       logger,
       onDropped: (records, reason) => metrics.countDropped(reason, records),
+      onLockLost: stopOnLostSpoolLock(logger, config.spool.dir),
     });
     metrics.watchSpool(this.spool);
     this.sessionContext = {

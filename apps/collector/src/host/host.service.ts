@@ -4,7 +4,7 @@ import { BusConnections, BusPublisher } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { Spool } from '../checks/spool/spool';
+import { Spool, stopOnLostSpoolLock } from '../checks/spool/spool';
 import { SpoolDrain } from '../checks/spool/spool-drain';
 import type { CollectorConfig } from '../config';
 import { StampService } from '../stamps/stamp.service';
@@ -70,6 +70,7 @@ export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModu
       maxBytes: config.host.spoolMaxBytes,
       logger,
       onDropped: (records, reason) => metrics.countDropped(reason, records),
+      onLockLost: stopOnLostSpoolLock(logger, config.host.spoolDir),
     });
     metrics.watchSpool(this.spool);
     this.drain = new SpoolDrain(this.spool, this.publisher, this.connections.publishing, {

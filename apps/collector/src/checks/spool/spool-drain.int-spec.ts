@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Messages, uuidv7 } from '@fleetwatch/contracts';
 import { createBus, silentBusLogger, type Bus } from '@fleetwatch/messaging';
@@ -44,7 +45,12 @@ function collector(): { bus: Bus; drain: SpoolDrain; spool: Promise<Spool> } {
     backoff: { initialDelayMs: 100, maxDelayMs: 400 },
     logger: silentBusLogger,
   });
-  const spool = Spool.open({ dir, maxBytes: 4 * 1024 * 1024 });
+  // Each open is another process (a crash and restart): same host and pid, another nonce.
+  const spool = Spool.open({
+    dir,
+    maxBytes: 4 * 1024 * 1024,
+    lock: { self: { host: hostname(), pid: process.pid, nonce: randomUUID() } },
+  });
   let drain!: SpoolDrain;
   const ready = spool.then((s) => {
     drain = new SpoolDrain(s, bus.publisher, bus.connection, { logger, publishTimeoutMs: 1_500, batchSize: 50 });

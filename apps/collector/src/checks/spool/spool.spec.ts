@@ -1,6 +1,7 @@
 import fc from 'fast-check';
+import { randomUUID } from 'node:crypto';
 import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spool, type DropReason, type SpoolOptions } from './spool';
 import type { SpoolRecord } from './record-codec';
@@ -24,6 +25,7 @@ const record = (n: number, pad = 0): SpoolRecord => ({
 });
 const numberOf = (r: SpoolRecord): number => (r.payload as { n: number }).n;
 
+/** Each open is a new process in this one's pid namespace (a crash and restart): same host and pid, another nonce. */
 async function open(dir: string, extra: Partial<SpoolOptions> = {}) {
   const drops: Array<{ records: number; reason: DropReason }> = [];
   const warnings: string[] = [];
@@ -34,6 +36,7 @@ async function open(dir: string, extra: Partial<SpoolOptions> = {}) {
     logger: { warn: (_o, m) => warnings.push(m), error: (_o, m) => warnings.push(m) },
     onDropped: (records, reason) => drops.push({ records, reason }),
     ...extra,
+    lock: { self: { host: hostname(), pid: process.pid, nonce: randomUUID() }, ...extra.lock },
   });
   return { spool, drops, warnings };
 }

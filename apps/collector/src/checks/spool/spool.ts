@@ -1,7 +1,7 @@
 import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeRecord, encodeRecord, HEADER_BYTES, MAX_RECORD_BYTES, type SpoolRecord } from './record-codec';
-import { acquireSpoolLock } from './spool-lock';
+import { acquireSpoolLock, type LockHolder, type SpoolLock, type SpoolLockOptions } from './spool-lock';
 import { recoverSegments, segmentName, type Segment, type SpoolPosition } from './spool-recovery';
 
 // The collector's offline spool (SPEC §2): every result goes through it, and leaves it
@@ -57,6 +57,13 @@ export interface SpoolOptions {
   cursorIntervalMs?: number;
   logger?: SpoolLogger;
   onDropped?: (records: number, reason: DropReason) => void;
+  /** The directory's LOCK (spool-lock.ts): heartbeat period, stale window; identity and clock for tests. */
+  lock?: Omit<SpoolLockOptions, 'logger' | 'onLost'>;
+  /**
+   * Another process took the directory's lock over (this one was frozen past the stale window): the spool has
+   * stopped writing — appends are dropped, nothing more is confirmed — and the process should stop.
+   */
+  onLockLost?: (by: LockHolder | undefined) => void;
 }
 
 const READ_CHUNK = 256 * 1024;
@@ -82,7 +89,9 @@ export class Spool {
   private cursorTimer: NodeJS.Timeout | undefined;
   private dataWaiters: Array<() => void> = [];
   private closed = false;
+  private lockLost = false;
   private releaseLock: () => Promise<void> = async () => undefined;
+  private lock: SpoolLock | undefined;
 
   private constructor(private readonly options: SpoolOptions) {
     this.segmentBytes =
@@ -99,7 +108,13 @@ export class Spool {
   static async open(options: SpoolOptions): Promise<Spool> {
     const spool = new Spool(options);
     await mkdir(options.dir, { recursive: true });
-    spool.releaseLock = await acquireSpoolLock(options.dir);
+    const lock = await acquireSpoolLock(options.dir, {
+      ...options.lock,
+      logger: spool.logger,
+      onLost: (by) => spool.lostLock(by),
+    });
+    spool.lock = lock;
+    spool.releaseLock = () => lock.release();
     try {
       await spool.recover();
     } catch (e) {
@@ -121,6 +136,7 @@ export class Spool {
 
   /** Queues a record; it is written within `flushDelayMs` (see flush()). */
   append(record: SpoolRecord): void {
+    if (this.lockLost) return this.dropped(1, 'io', { lockLost: true });
     if (this.closed) throw new Error('spool is closed');
     const buf = encodeRecord(record);
     if (buf.length - HEADER_BYTES > MAX_RECORD_BYTES || buf.length * 2 > this.options.maxBytes) {
@@ -161,7 +177,7 @@ export class Spool {
   confirm(end: SpoolPosition): Promise<void> {
     return this.serial(async () => {
       // A confirm that arrives after close (a publish that outlived the shutdown window) is for the next start to redo.
-      if (this.closed) return;
+      if (this.closed || !(await this.stillLocked())) return;
       const a = this.ack;
       if (end.seq < a.seq || (end.seq === a.seq && end.off <= a.off)) return;
       while (this.segments.length > 1 && this.segments[0].seq < end.seq) await this.deleteHead();
@@ -189,6 +205,28 @@ export class Spool {
       await this.releaseLock();
       for (const w of this.dataWaiters.splice(0)) w();
     });
+  }
+
+  /** Another process holds the directory now: write nothing more to it (not even the cursor at close). */
+  private lostLock(by: LockHolder | undefined): void {
+    this.lockLost = true;
+    void this.serial(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      clearTimeout(this.syncTimer);
+      clearTimeout(this.cursorTimer);
+      if (this.pending.length > 0) this.dropped(this.pending.length, 'io', { lockLost: true });
+      this.pending = [];
+      this.pendingBytes = 0;
+      await this.writer?.close().catch(() => undefined);
+      await this.reader?.fh.close().catch(() => undefined);
+      for (const w of this.dataWaiters.splice(0)) w();
+    });
+    this.options.onLockLost?.(by);
+  }
+
+  private async stillLocked(): Promise<boolean> {
+    return (await this.lock?.check()) ?? true;
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -222,6 +260,8 @@ export class Spool {
   private async writePending(): Promise<void> {
     this.flushScheduled = false;
     if (this.pending.length === 0 || this.closed) return;
+    // After a stall the lock may have been taken over: find that out before writing (the pending are then dropped).
+    if (!(await this.stillLocked())) return;
     const bufs = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
@@ -396,6 +436,7 @@ export class Spool {
   }
 
   private async writeCursor(): Promise<void> {
+    if (!(await this.stillLocked())) return;
     const path = join(this.options.dir, 'cursor.json');
     await writeFile(`${path}.tmp`, JSON.stringify(this.ack));
     await rename(`${path}.tmp`, path);
@@ -406,4 +447,23 @@ export class Spool {
     this.options.onDropped?.(records, reason);
     this.logger.warn({ records, reason, droppedTotal: this.droppedTotal, ...detail }, 'spool: records dropped');
   }
+}
+
+/**
+ * What a collector does when another process took its spool's lock over (Spool onLockLost): it logs who has the
+ * directory now and stops, with exit code 1, through the usual graceful shutdown (SIGTERM to itself), so that one
+ * process writes the spool and the orchestrator's restart policy decides what runs next.
+ */
+export function stopOnLostSpoolLock(logger: SpoolLogger, dir: string): (by: LockHolder | undefined) => void {
+  let stopping = false;
+  return (by) => {
+    if (stopping) return;
+    stopping = true;
+    logger.error(
+      { dir, holder: by ? { host: by.host, pid: by.pid } : undefined },
+      `the spool at ${dir} is now locked by ${by ? `pid ${by.pid} on ${by.host}` : 'another process'}: stopping`,
+    );
+    process.exitCode = 1;
+    process.kill(process.pid, 'SIGTERM');
+  };
 }
