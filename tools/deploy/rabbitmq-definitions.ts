@@ -8,20 +8,22 @@ import { deadLetterQueueOf, ExchangeName } from '@fleetwatch/contracts';
 import {
   deadLetterQueueArguments,
   DEFAULT_DELIVERY_LIMIT,
+  queueArgumentsOf,
   queueSpecOf,
   TOPIC_EXCHANGES,
-  workQueueArguments,
   type QueueRef,
   type QueueSpec,
 } from '@fleetwatch/messaging';
 import { AGGREGATOR_QUEUES } from '../../apps/aggregator/src/bus-queues';
+import { API_GATEWAY_CONSUMED_QUEUE } from '../../apps/api-gateway/src/bus-queues';
 import { COLLECTOR_QUEUES } from '../../apps/collector/src/bus-queues';
 import { STATUS_INGEST_CONSUMED_QUEUE, STATUS_INGEST_QUEUES } from '../../apps/status-ingest/src/bus-queues';
 import { SYNC_ORCHESTRATOR_QUEUES } from '../../apps/sync-orchestrator/src/bus-queues';
 
-/** Every durable queue each service declares (at boot, or before consuming). api-gateway declares none. */
+/** Every durable queue each service declares (at boot, or before consuming). */
 export const SERVICE_QUEUES: Readonly<Record<string, readonly QueueRef[]>> = {
   aggregator: AGGREGATOR_QUEUES,
+  'api-gateway': [API_GATEWAY_CONSUMED_QUEUE],
   collector: COLLECTOR_QUEUES,
   'status-ingest': [...STATUS_INGEST_QUEUES, STATUS_INGEST_CONSUMED_QUEUE],
   'sync-orchestrator': SYNC_ORCHESTRATOR_QUEUES,
@@ -93,8 +95,7 @@ export function buildDefinitions(vhost = '/'): RabbitDefinitions {
     const dlq = deadLetterQueueOf(spec.name);
     defs.queues.push({ name: dlq, vhost, durable: true, auto_delete: false, arguments: deadLetterQueueArguments() });
     bind(ExchangeName.DeadLetter, dlq, spec.name);
-    const args: Arguments = workQueueArguments(spec.name, DEFAULT_DELIVERY_LIMIT);
-    if (spec.singleActiveConsumer) args['x-single-active-consumer'] = true;
+    const args: Arguments = queueArgumentsOf(spec, DEFAULT_DELIVERY_LIMIT);
     defs.queues.push({ name: spec.name, vhost, durable: true, auto_delete: false, arguments: args });
     for (const b of spec.bindings) bind(b.exchange, spec.name, b.routingKey);
   }

@@ -428,7 +428,7 @@ const BODIES: BodyRoute[] = [
   {
     method: 'POST',
     path: '/api/v1/api-keys',
-    body: { name: 'k', scopes: ['read'], allowedCidrs: ['10.0.0.0/8'], clientCertSubject: 'cn' },
+    body: { name: 'k', scopes: ['ingest'], allowedCidrs: ['10.0.0.0/8'], clientCertSubject: 'cn' },
     readBack: { list: '/api/v1/api-keys' },
   },
   { method: 'POST', path: '/api/v1/auth/login', body: { username: 'nobody', password: 'x' } },

@@ -22,6 +22,8 @@ import {
 import { BusChannelTestSender, CHANNEL_TEST_SENDER } from './alerting/channel-test-sender';
 import { AlertsController } from './alerting/alerts.controller';
 import { alertsReadProviders } from './alerting/alerts.providers';
+import { ApiKeyLastUse } from './api-keys/api-key-last-use.service';
+import { ApiKeyUseHandler } from './api-keys/api-key-use.handler';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { AdminBootstrapService } from './auth/admin-bootstrap.service';
@@ -142,6 +144,8 @@ export class ApiGatewayModule {
         SessionHousekeeping,
         UsersService,
         ApiKeysService,
+        ApiKeyLastUse,
+        ApiKeyUseHandler,
         HeartbeatsService,
         TargetsService,
         TargetMetricsService,

@@ -1,4 +1,5 @@
 import type { ApiErrorBody, ApiKeyView, CreateApiKeyResponse } from '@fleetwatch/contracts';
+import { ApiKeysRepository, generateApiKey } from '@fleetwatch/persistence';
 import * as testing from '@fleetwatch/testing';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from './int-spec.helpers';
 
@@ -85,6 +86,46 @@ describe('client certificate subject on a key', () => {
     });
     expect(bad.status).toBe(400);
     expect([...new Set(bad.body.error.issues?.map((i) => i.path))]).toEqual(['clientCertSubject']);
+  });
+
+  it('is refused with scopes only the gateway honours (it has no mutual TLS to check the certificate)', async () => {
+    for (const scopes of [['read'], ['ingest', 'write'], ['fleet']]) {
+      const res = await direct.request<ApiErrorBody>('POST', '/api/v1/api-keys', {
+        token: adminDirect,
+        body: { name: 'bound', scopes, clientCertSubject: 'daemon-8.example' },
+      });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('validation_failed');
+      expect(res.body.error.message).toMatch(/^clientCertSubject: .*only at the ingest port/);
+      expect(res.body.error.issues?.map((i) => i.path)).toEqual(['clientCertSubject']);
+    }
+  });
+
+  it('binds a key to the ingest port: the gateway refuses it, whatever its scopes, with no certificate to check', async () => {
+    // As a key made before creation refused the combination: a gateway scope and a certificate subject.
+    const generated = generateApiKey();
+    await direct.running.app.get(ApiKeysRepository, { strict: false }).create({
+      name: 'bound, old',
+      prefix: generated.prefix,
+      keyHash: generated.keyHash,
+      scopes: ['read'],
+      clientCertSubject: 'daemon-9.example',
+    });
+    const ingestOnly = await direct.request<CreateApiKeyResponse>('POST', '/api/v1/api-keys', {
+      token: adminDirect,
+      body: { name: 'bound', scopes: ['ingest'], clientCertSubject: 'daemon-9.example' },
+    });
+    expect(ingestOnly.status).toBe(201);
+    for (const key of [generated.key, ingestOnly.body.key]) {
+      const res = await direct.request<ApiErrorBody>('GET', '/api/v1/targets', { token: key });
+      expect(res.status).toBe(403);
+      expect(res.body).toEqual({
+        error: {
+          code: 'forbidden',
+          message: expect.stringMatching(/bound to a client certificate.*only at the ingest port/),
+        },
+      });
+    }
   });
 });
 

@@ -38,6 +38,13 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
       INGEST_TRUST_PROXY: env.trustedProxies(),
       /** How long a verified (or refused) API key is remembered; keeps revocation effective within ~this + one lookup. */
       INGEST_AUTH_CACHE_MS: env.int(2000, 0, 4000),
+      /** How often API-key uses are reported to the gateway (one `apikey.used` per key used since, its newest use). */
+      INGEST_API_KEY_USE_FLUSH_MS: env.int(60_000, 100, 3_600_000),
+      /**
+       * Refused API keys (401) per client address per minute, per replica, in memory; beyond: 429 + Retry-After before
+       * the key is looked up (forged keys cost a query each).
+       */
+      INGEST_AUTH_FAILURES_PER_IP_PER_MINUTE: env.int(60, 1, 10_000_000),
       /** How long a ping token's monitor (or its absence) is remembered. */
       INGEST_PING_CACHE_MS: env.int(5000, 0, 60_000),
       /** Pings per monitor per minute (a bucket of this size, refilled over a minute). */
@@ -79,6 +86,8 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     maxFutureSkewSeconds: values.INGEST_MAX_FUTURE_SKEW_SECONDS,
     trustedProxies: values.INGEST_TRUST_PROXY,
     authCacheMs: values.INGEST_AUTH_CACHE_MS,
+    authFailuresPerIpPerMinute: values.INGEST_AUTH_FAILURES_PER_IP_PER_MINUTE,
+    apiKeyUseFlushMs: values.INGEST_API_KEY_USE_FLUSH_MS,
     pingCacheMs: values.INGEST_PING_CACHE_MS,
     pingRateLimit: {
       perTokenPerMinute: values.INGEST_PING_RATE_LIMIT_PER_TOKEN_PER_MINUTE,

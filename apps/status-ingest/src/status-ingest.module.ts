@@ -5,6 +5,7 @@ import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import { PersistenceModule } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import { ApiKeyAuthService } from './auth/api-key-auth.service';
+import { ApiKeyUseReporter } from './auth/api-key-use.recorder';
 import { STATUS_INGEST_QUEUES } from './bus-queues';
 import type { IngestConfig } from './config';
 import { ReadinessWiring } from './health/readiness.wiring';
@@ -24,7 +25,7 @@ import { StatusUpdatesService } from './updates/status-updates.service';
 /**
  * The HTTP edge for pushes (SPEC §2, §6): status updates and heartbeat pings in,
  * confirmed `status.update` / `ping.received` out. Reads API keys and monitors;
- * writes nothing.
+ * writes nothing (API-key uses go to the gateway as `apikey.used`).
  */
 @Module({})
 export class StatusIngestModule {
@@ -65,6 +66,7 @@ export class StatusIngestModule {
         SharedStateMetrics,
         IngestRateLimits,
         PublishGate,
+        ApiKeyUseReporter,
         ApiKeyAuthService,
         StatusUpdatesService,
         PingsService,

@@ -8,6 +8,7 @@ export * from './common/status';
 export * from './common/safe-json';
 export * from './common/search-fold';
 export * from './events/observations.schema';
+export * from './events/api-key-used.schema';
 export * from './commands/commands.schema';
 export * from './commands/ingress-order';
 export * from './http/errors';

@@ -60,6 +60,8 @@ export class RateLimitedError extends DomainError {
 /** A dependency (broker, database) is away or ingress is paused: retry later. */
 export class UnavailableError extends DomainError {
   readonly kind = 'unavailable' as const;
+  /** Something is away or slow (logged as an outage); false where the 503 is on purpose (an operator's pause). */
+  readonly outage: boolean = true;
   constructor(
     message: string,
     readonly retryAfterSeconds: number,

@@ -1,5 +1,12 @@
 import type { Channel } from 'amqplib';
-import { deadLetterQueueOf, ExchangeName, QUEUE_BINDINGS, QueueName, type QueueBinding } from '@fleetwatch/contracts';
+import {
+  deadLetterQueueOf,
+  ExchangeName,
+  QUEUE_BINDINGS,
+  QUEUE_MAX_LENGTH,
+  QueueName,
+  type QueueBinding,
+} from '@fleetwatch/contracts';
 import { closeQuietly } from './close-quietly';
 import { SetupOrder, type BusConnection, type ConnectionSession, type ConnectionSetup } from './connection';
 
@@ -15,6 +22,8 @@ export interface QueueSpec {
    * wait (the observation shards: one target's messages are never folded concurrently).
    */
   singleActiveConsumer?: boolean;
+  /** `x-max-length`: beyond it the queue rejects publishes (their confirm is a nack). Product queues: QUEUE_MAX_LENGTH. */
+  maxLength?: number;
 }
 
 export type QueueRef = QueueName | QueueSpec;
@@ -27,7 +36,22 @@ export interface TopologyOptions {
 }
 
 export function queueSpecOf(ref: QueueRef): QueueSpec {
-  return typeof ref === 'string' ? { name: ref, bindings: QUEUE_BINDINGS[ref] } : ref;
+  if (typeof ref !== 'string') return ref;
+  const maxLength = QUEUE_MAX_LENGTH[ref];
+  return maxLength === undefined
+    ? { name: ref, bindings: QUEUE_BINDINGS[ref] }
+    : { name: ref, bindings: QUEUE_BINDINGS[ref], maxLength };
+}
+
+/** Every argument a work queue is declared with: `workQueueArguments` plus what its spec adds. */
+export function queueArgumentsOf(
+  spec: QueueSpec,
+  deliveryLimit: number = DEFAULT_DELIVERY_LIMIT,
+): Record<string, string | number | boolean> {
+  const args: Record<string, string | number | boolean> = workQueueArguments(spec.name, deliveryLimit);
+  if (spec.singleActiveConsumer) args['x-single-active-consumer'] = true;
+  if (spec.maxLength !== undefined) args['x-max-length'] = spec.maxLength;
+  return args;
 }
 
 /**
@@ -71,9 +95,7 @@ export async function declareTopology(channel: Channel, options: TopologyOptions
     const dlq = deadLetterQueueOf(spec.name);
     await channel.assertQueue(dlq, { durable: true, arguments: deadLetterQueueArguments() });
     await channel.bindQueue(dlq, ExchangeName.DeadLetter, spec.name);
-    const args: Record<string, string | number | boolean> = workQueueArguments(spec.name, limit);
-    if (spec.singleActiveConsumer) args['x-single-active-consumer'] = true;
-    await channel.assertQueue(spec.name, { durable: true, arguments: args });
+    await channel.assertQueue(spec.name, { durable: true, arguments: queueArgumentsOf(spec, limit) });
     for (const b of spec.bindings) await channel.bindQueue(spec.name, b.exchange, b.routingKey);
   }
 }

@@ -182,6 +182,20 @@ class ThrowingController {
   redisAway(): never {
     throw new Error('Command timed out');
   }
+  @Get('database-away')
+  databaseAway(): never {
+    throw new UnavailableError(
+      'database unavailable: canceling statement due to statement timeout (57014)',
+      5,
+      '57014',
+    );
+  }
+  @Get('paused')
+  paused(): never {
+    throw new (class extends UnavailableError {
+      override readonly outage = false;
+    })('ingress is paused (maintenance); retry later', 30);
+  }
   @Post('echo')
   @HttpCode(200)
   echo(@Body() body: unknown): unknown {
@@ -231,6 +245,40 @@ describe('ApiErrorFilter on a Fastify app', () => {
       expect(lines).toHaveLength(2);
       expect(lines[0]).toMatch(/answered 503: .*Command timed out.*1 such answer/);
       expect(lines[1]).toMatch(/3 such answer/);
+    } finally {
+      now.mockRestore();
+      warn.mockRestore();
+    }
+  });
+
+  it('logs a 503 for an UnavailableError (the database away) with its words and SQLSTATE', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const now = jest.spyOn(Date, 'now');
+    try {
+      now.mockReturnValue(2_000_000_000);
+      const res = await inject({ method: 'GET', url: '/t/database-away' });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('5');
+      const lines = warn.mock.calls.map((c) => String(c[0]));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /answered 503: .*database unavailable: canceling statement.*SQLSTATE 57014.*1 such answer/,
+      );
+    } finally {
+      now.mockRestore();
+      warn.mockRestore();
+    }
+  });
+
+  it('does not log a 503 given on purpose (an operator paused ingress) as an outage', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const now = jest.spyOn(Date, 'now');
+    try {
+      now.mockReturnValue(3_000_000_000);
+      const res = await inject({ method: 'GET', url: '/t/paused' });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('30');
+      expect(warn).not.toHaveBeenCalled();
     } finally {
       now.mockRestore();
       warn.mockRestore();

@@ -147,7 +147,8 @@ export class ApiErrorFilter implements ExceptionFilter {
     const mapped = mapError(error);
     if (mapped.status >= 500 && mapped.status !== 503)
       this.logger.error(error instanceof Error ? error : new Error(String(error)));
-    else if (isDependencyOutage(error)) outageLog.note(this.logger, error as Error);
+    else if ((error instanceof UnavailableError && error.outage) || isDependencyOutage(error))
+      outageLog.note(this.logger, error as Error);
     if (reply.sent) return;
     void reply
       .status(mapped.status)
@@ -156,7 +157,10 @@ export class ApiErrorFilter implements ExceptionFilter {
   }
 }
 
-/** Outage answers are logged at most once per OUTAGE_LOG_INTERVAL_MS, with the client's own words and a count. */
+/**
+ * Outage answers (a dependency's own client error, or an UnavailableError: the database away, the broker away…) are
+ * logged at most once per OUTAGE_LOG_INTERVAL_MS, with the error's words and a count.
+ */
 export const OUTAGE_LOG_INTERVAL_MS = 10_000;
 const outageLog = {
   last: Number.NEGATIVE_INFINITY,
@@ -165,8 +169,10 @@ const outageLog = {
     this.since++;
     const now = Date.now();
     if (now - this.last < OUTAGE_LOG_INTERVAL_MS) return;
+    // An UnavailableError's words are the ones its answer carries already (the database's, never a query's arguments).
+    const sqlState = error instanceof UnavailableError && error.sqlState ? `, SQLSTATE ${error.sqlState}` : '';
     logger.warn(
-      `answered 503: a dependency is away or slow (${error.message}); ${this.since} such answer(s) since the last line`,
+      `answered 503: a dependency is away or slow (${error.message}${sqlState}); ${this.since} such answer(s) since the last line`,
     );
     this.last = now;
     this.since = 0;

@@ -1,5 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { ApiKeyView, CIDR_EXAMPLE, CreateApiKeyRequest, CreateApiKeyResponse, isCidr } from '@fleetwatch/contracts';
+import {
+  ApiKeyScope,
+  ApiKeyView,
+  CIDR_EXAMPLE,
+  CreateApiKeyRequest,
+  CreateApiKeyResponse,
+  isCidr,
+} from '@fleetwatch/contracts';
 import {
   ForbiddenError,
   InvalidError,
@@ -52,6 +59,16 @@ export class ApiKeysService {
       throw new InvalidError(
         `allowedCidrs: ${bad.map(({ c }) => JSON.stringify(c)).join(', ')} not a CIDR`,
         bad.map(({ i }) => ({ path: `allowedCidrs.${i}`, message: `is not a CIDR (${CIDR_EXAMPLE})` })),
+      );
+    }
+    // A certificate is checked only at the ingest port's mutual TLS (the gateway has none and refuses such a key):
+    // bound to one, a key could never use a gateway scope.
+    const gatewayScopes = scopes.filter((s) => s !== ApiKeyScope.Ingest);
+    if (input.clientCertSubject && gatewayScopes.length) {
+      throw new InvalidError(
+        `clientCertSubject: a key bound to a client certificate can be used only at the ingest port; ` +
+          `its scopes must be ingest alone, not ${gatewayScopes.join(', ')}`,
+        [{ path: 'clientCertSubject', message: `needs scopes ["ingest"] only, not ${gatewayScopes.join(', ')}` }],
       );
     }
     const { key, prefix, keyHash } = generateApiKey();

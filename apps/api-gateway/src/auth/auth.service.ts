@@ -8,14 +8,13 @@ import {
   UnauthorizedError,
 } from '@fleetwatch/domain';
 import {
-  ApiKeysRepository,
   apiKeyPrefixOf,
   ApiKeyVerifier,
   SessionsRepository,
   UserDisabledRepository,
   UsersRepository,
 } from '@fleetwatch/persistence';
-import { LRUCache } from 'lru-cache';
+import { ApiKeyLastUse } from '../api-keys/api-key-last-use.service';
 import type { GatewayConfig } from '../config';
 import { GATEWAY_CONFIG } from '../tokens';
 import { LOGIN_RATE_LIMITER, type LoginRateLimiter } from './login-rate-limiter';
@@ -27,7 +26,6 @@ import { Principal } from './principal';
 import { hashSessionToken, newSessionToken, sessionTokenVersion } from './session-token';
 
 const BAD_CREDENTIALS = 'invalid username or password';
-const TOUCH_EVERY_MS = 60_000;
 
 /**
  * Sign-in and bearer authentication. A bearer is either a session token from
@@ -36,8 +34,6 @@ const TOUCH_EVERY_MS = 60_000;
  */
 @Injectable()
 export class AuthService {
-  /** Keys whose last use was recorded within the minute. */
-  private readonly recentlyTouched = new LRUCache<string, true>({ max: 10_000, ttl: TOUCH_EVERY_MS });
   /** Basic credentials verified lately (see BasicVerdictCache). */
   private readonly basicVerdicts = new BasicVerdictCache();
 
@@ -45,11 +41,11 @@ export class AuthService {
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     private readonly users: UsersRepository,
     private readonly sessions: SessionsRepository,
-    private readonly apiKeys: ApiKeysRepository,
     private readonly verifier: ApiKeyVerifier,
     private readonly hasher: PasswordHasher,
     @Inject(LOGIN_RATE_LIMITER) private readonly limiter: LoginRateLimiter,
     private readonly disabledUsers: UserDisabledRepository,
+    private readonly lastUse: ApiKeyLastUse,
   ) {}
 
   /**
@@ -171,6 +167,12 @@ export class AuthService {
 
   private async authenticateApiKey(key: string, clientIp: string, memberRead: boolean): Promise<Principal> {
     const found = await this.verifier.verify(key);
+    // Its certificate is checked only by status-ingest's mutual TLS: the gateway has none to check.
+    if (found.clientCertSubject !== null)
+      throw new ForbiddenError(
+        `API key ${found.prefix} is bound to a client certificate: it can be used only at the ingest port ` +
+          '(status-ingest, with mutual TLS), not at the gateway',
+      );
     if (found.allowedCidrs.length > 0 && !addressAllowed(clientIp, found.allowedCidrs)) {
       throw new ForbiddenError(`API key ${found.prefix} is not allowed from ${clientIp}`);
     }
@@ -183,7 +185,7 @@ export class AuthService {
         `API key ${found.prefix} has scopes ${found.scopes.join(', ')}: gateway routes need read, write or admin` +
           ' (fleet: the member endpoints only)',
       );
-    this.touch(found.id);
+    this.lastUse.touch(found.id);
     return { kind: 'api-key', id: found.id, name: found.name, role, scopes: found.scopes, via: 'bearer' };
   }
 
@@ -246,13 +248,6 @@ export class AuthService {
     if (await this.disabledUsers.disabledAt(user.id)) throw new UnauthorizedError(BAD_CREDENTIALS);
     this.basicVerdicts.set(credentials, { userId: user.id, tokenVersion: user.tokenVersion });
     return user;
-  }
-
-  /** Records key use at most once a minute per key, off the request path. */
-  private touch(id: string): void {
-    if (this.recentlyTouched.has(id)) return;
-    this.recentlyTouched.set(id, true);
-    void this.apiKeys.touchLastUsed(id, new Date()).catch(() => undefined);
   }
 }
 

@@ -1,10 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ApiKeyScope } from '@fleetwatch/contracts';
-import { ForbiddenError, UnauthorizedError } from '@fleetwatch/domain';
+import { ForbiddenError, RateLimitedError, UnauthorizedError } from '@fleetwatch/domain';
 import { ApiKeysRepository, ApiKeyVerifier, type VerifiedApiKey } from '@fleetwatch/persistence';
 import type { IngestConfig } from '../config';
 import type { ClientCertificate } from '../http/tls';
+import { KeyedRateLimiter } from '../limits/rate-limiter';
 import { INGEST_CONFIG } from '../tokens';
+import { ApiKeyUseReporter } from './api-key-use.recorder';
 import { IpAllowList } from './ip-allow-list';
 
 /** A verified key, as the request carries it on. */
@@ -22,30 +24,71 @@ export interface AuthenticatedKey {
  * them: random or mistyped keys cost no query, verdicts are cached for
  * `authCacheMs` (≤ 4 s, default 2 s), so a revoked key stops working within that
  * time plus one lookup. This adds what the ingest edge asks of a key: the
- * `ingest` scope and the client address inside the key's allow-list.
+ * `ingest` scope and the client address inside the key's allow-list. An address
+ * whose keys were refused (401) more than INGEST_AUTH_FAILURES_PER_IP_PER_MINUTE
+ * times lately is answered 429 before any lookup (a forged key with a valid
+ * checksum costs a query). Counted in this replica's memory, so a request with a
+ * good key reads one bucket and pays no Redis round trip; N replicas allow N times
+ * as many.
  */
 @Injectable()
 export class ApiKeyAuthService {
   private readonly verifier: ApiKeyVerifier;
   /** Keyed by the verifier's cached record, so a hot key's allow-list is parsed once per verdict. */
   private readonly authenticated = new WeakMap<VerifiedApiKey, AuthenticatedKey>();
+  /** Refused keys per client address (the address the allow-lists read). */
+  private readonly failures: KeyedRateLimiter;
+  /** Key lookups under way per address that has refused keys in its budget (see authenticate). */
+  private readonly verifying = new Map<string, number>();
 
-  constructor(keys: ApiKeysRepository, @Inject(INGEST_CONFIG) config: IngestConfig) {
+  constructor(
+    keys: ApiKeysRepository,
+    @Inject(INGEST_CONFIG) config: IngestConfig,
+    private readonly uses: ApiKeyUseReporter,
+  ) {
     this.verifier = new ApiKeyVerifier(keys, { cacheTtlMs: config.authCacheMs });
+    const perMinute = config.authFailuresPerIpPerMinute;
+    this.failures = new KeyedRateLimiter(perMinute / 60, perMinute);
   }
 
   /**
    * Resolves the key in `authorization` (`Bearer <key>`) and checks it may
    * ingest from `ip`. Throws UnauthorizedError (missing, malformed, unknown,
-   * revoked) or ForbiddenError (no `ingest` scope, address not allowed, client
+   * revoked), RateLimitedError (too many of those from `ip` lately, before any
+   * lookup) or ForbiddenError (no `ingest` scope, address not allowed, client
    * certificate missing or for another subject than the key requires).
    */
   async authenticate(
     authorization: string | undefined,
     ip: string,
     certificate: ClientCertificate | null = null,
+    now: number = Date.now(),
   ): Promise<AuthenticatedKey> {
-    const key = this.authenticatedOf(await this.verifier.verify(bearerOf(authorization)));
+    // An address with refused keys lately also pays for its lookups under way: each may be one more refusal, so
+    // forged keys sent all at once cost no more queries than one after another (an address with none pays nothing).
+    const suspect = this.failures.has(ip);
+    const underWay = suspect ? (this.verifying.get(ip) ?? 0) : 0;
+    const budget = this.failures.peek(ip, Math.min(1 + underWay, this.failures.burst), now);
+    if (!budget.allowed)
+      throw new RateLimitedError(
+        `too many refused API keys from ${ip}; retry in ${Math.ceil(budget.retryAfterSeconds)} s`,
+        budget.retryAfterSeconds,
+      );
+    if (suspect) this.verifying.set(ip, underWay + 1);
+    let verified: VerifiedApiKey;
+    try {
+      verified = await this.verifier.verify(bearerOf(authorization));
+    } catch (err) {
+      if (err instanceof UnauthorizedError) this.failures.take(ip, 1, now);
+      throw err;
+    } finally {
+      if (suspect) {
+        const left = (this.verifying.get(ip) ?? 1) - 1;
+        if (left > 0) this.verifying.set(ip, left);
+        else this.verifying.delete(ip);
+      }
+    }
+    const key = this.authenticatedOf(verified);
     if (!key.scopes.has(ApiKeyScope.Ingest)) throw new ForbiddenError('this API key lacks the "ingest" scope');
     if (!key.allowList.allows(ip)) throw new ForbiddenError(`this API key may not be used from ${ip}`);
     if (key.certSubject !== null && certificate?.subject !== key.certSubject) {
@@ -55,7 +98,14 @@ export class ApiKeyAuthService {
           : `this API key needs a client certificate (subject "${key.certSubject}")`,
       );
     }
+    // Its last use, reported to the gateway in the background (api_keys is the gateway's to write).
+    this.uses.record(key.id);
     return key;
+  }
+
+  /** Forgets the refused-key budgets of addresses that have refilled completely. */
+  sweep(now: number = Date.now()): void {
+    this.failures.sweep(now);
   }
 
   /** Forgets every verdict (tests, or an operator who must cut a key at once). */

@@ -71,6 +71,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
     this.sweepTimer = setInterval(() => {
       this.updates.sweep();
       this.pings.sweep();
+      this.auth.sweep();
     }, 60_000);
     this.sweepTimer.unref();
   }

@@ -6,7 +6,10 @@ import type { IngestConfig } from '../config';
 import { INGEST_CONFIG } from '../tokens';
 
 /** Ingress is paused: 503 + Retry-After (counted as `paused`, not as broker trouble). */
-export class IngressPausedError extends UnavailableError {}
+export class IngressPausedError extends UnavailableError {
+  /** On purpose, not an outage: the error filter does not log it as one. */
+  override readonly outage = false;
+}
 
 export interface PauseState {
   reason: string;

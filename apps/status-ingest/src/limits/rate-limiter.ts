@@ -37,6 +37,11 @@ export class KeyedRateLimiter {
     return takeTokens(this.buckets.get(key), cost, now, this.perSecond, this.burst);
   }
 
+  /** Whether `key` has a bucket: it took tokens lately and has not refilled (swept) since. */
+  has(key: string): boolean {
+    return this.buckets.has(key);
+  }
+
   /** Stores a bucket `peek` returned. */
   commit(key: string, bucket: Bucket): void {
     this.buckets.set(key, bucket);

@@ -17,6 +17,7 @@ import {
   statusUpdateBatchPayloadSchema,
   statusUpdatePayloadSchema,
 } from '../events/observations.schema';
+import { apiKeyUsedPayloadSchema } from '../events/api-key-used.schema';
 import {
   configApplyPayloadSchema,
   ingressControlPayloadSchema,
@@ -153,6 +154,13 @@ export const Messages = {
     exchange: ExchangeName.Events,
     routingKey: RoutingKey.ConfigChanged,
     payload: configChangedPayloadSchema,
+  }),
+  ApiKeyUsed: define({
+    type: 'apikey.used',
+    schemaVersion: 1,
+    exchange: ExchangeName.Events,
+    routingKey: RoutingKey.ApiKeyUsed,
+    payload: apiKeyUsedPayloadSchema,
   }),
   ConfigApply: define({
     type: 'config.apply',

@@ -49,6 +49,8 @@ export enum RoutingKey {
    * the host's target, sharded like its samples (`event.host.retire.shard-NN`), so folded in order with them.
    */
   HostRetire = 'event.host.retire',
+  /** An API key used at status-ingest (coalesced per key per interval): the gateway records its last use. */
+  ApiKeyUsed = 'event.apikey.used',
 
   ConfigApply = 'command.config.apply',
   IngressPause = 'command.ingress.pause',
@@ -84,7 +86,21 @@ export enum QueueName {
   CollectorConfig = 'fleetwatch.collector.config',
   /** Ingress control for status-ingest. */
   StatusIngestCommands = 'fleetwatch.status-ingest.commands',
+  /**
+   * API-key uses reported by status-ingest, which the gateway writes to `api_keys.last_used_at` (any replica).
+   * Bounded (`QUEUE_MAX_LENGTH`, overflow rejects publishes): with no gateway draining it, it
+   * stops growing and ingest keeps the newest use per key in memory until it is taken again.
+   */
+  ApiGatewayApiKeyUse = 'fleetwatch.api-gateway.api-key-use',
 }
+
+/**
+ * Queues bounded by `x-max-length` (their overflow rejects publishes: the publisher's confirm is a nack). Only
+ * queues whose messages a publisher can hold back and resend (ingest's API-key uses, newest per key) belong here.
+ */
+export const QUEUE_MAX_LENGTH: Readonly<Partial<Record<QueueName, number>>> = {
+  [QueueName.ApiGatewayApiKeyUse]: 10_000,
+};
 
 /**
  * Observations are sharded by target (SPEC §3, issue 14): every observation message is
@@ -161,6 +177,7 @@ export const QUEUE_BINDINGS: Readonly<Record<QueueName, readonly QueueBinding[]>
     { exchange: ExchangeName.Commands, routingKey: RoutingKey.IngressPause },
     { exchange: ExchangeName.Commands, routingKey: RoutingKey.IngressResume },
   ],
+  [QueueName.ApiGatewayApiKeyUse]: [{ exchange: ExchangeName.Events, routingKey: RoutingKey.ApiKeyUsed }],
 };
 
 /** Headers set on dead-lettered messages by the consumer (in addition to RabbitMQ's x-death). */

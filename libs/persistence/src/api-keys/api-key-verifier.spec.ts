@@ -59,6 +59,9 @@ function forgedChecksummedKey(prefix = `fwk_${'ab'.repeat(6)}`): string {
   return withChecksum(`${prefix}_${'Q'.repeat(40)}`);
 }
 
+/** The `i`th of many distinct forged keys (forgedChecksummedKey), each with a prefix of its own. */
+const forgedKeyNo = (i: number): string => forgedChecksummedKey(`fwk_${i.toString(16).padStart(12, '0')}`);
+
 describe('ApiKeyVerifier', () => {
   let keys: InMemoryApiKeys;
   let now: number;
@@ -73,6 +76,24 @@ describe('ApiKeyVerifier', () => {
       now: () => now,
     });
   });
+
+  /**
+   * Starts `verify(key)` with its prefix lookup held once it has read the rows (later lookups run at once); resolves
+   * when the lookup is under way, with the request in flight and what lets its lookup answer.
+   */
+  async function verifyWithLookupHeld(key: string): Promise<{ inFlight: Promise<unknown>; release: () => void }> {
+    let release: (() => void) | undefined;
+    const find = keys.findActiveByPrefix.bind(keys);
+    keys.findActiveByPrefix = async (prefix: string) => {
+      const rows = await find(prefix);
+      await new Promise<void>((r) => (release = r));
+      return rows;
+    };
+    const inFlight = verifier.verify(key);
+    await new Promise((r) => setImmediate(r));
+    keys.findActiveByPrefix = find;
+    return { inFlight, release: () => release?.() };
+  }
 
   it('verifies a checksummed key and returns its record without the hash (allow-list included)', async () => {
     const k = generateApiKey();
@@ -149,10 +170,8 @@ describe('ApiKeyVerifier', () => {
     await verifier.verify(k.key);
     expect(keys.queries.byPrefix).toBe(1);
     // Anyone can compute CRC32: 20,000 distinct well-formed keys nobody issued, each refused after one lookup.
-    for (let i = 0; i < 20_000; i++) {
-      const prefix = `fwk_${i.toString(16).padStart(12, '0')}`;
-      await expect(verifier.verify(forgedChecksummedKey(prefix))).rejects.toThrow('unknown or revoked API key');
-    }
+    for (let i = 0; i < 20_000; i++)
+      await expect(verifier.verify(forgedKeyNo(i))).rejects.toThrow('unknown or revoked API key');
     expect(keys.queries.byPrefix).toBe(1 + 20_000);
     // The real key's verdict is still cached: no lookup for it.
     await expect(verifier.verify(k.key)).resolves.toMatchObject({ prefix: k.prefix });
@@ -164,7 +183,7 @@ describe('ApiKeyVerifier', () => {
     const k = generateApiKey();
     keys.add(k.key, k.prefix);
     await bounded.verify(k.key);
-    const forged = (i: number) => forgedChecksummedKey(`fwk_${i.toString(16).padStart(12, '0')}`);
+    const forged = forgedKeyNo;
     await expect(bounded.verify(forged(0))).rejects.toThrow(UnauthorizedError);
     await expect(bounded.verify(forged(0))).rejects.toThrow(UnauthorizedError);
     expect(keys.queries.byPrefix).toBe(2);
@@ -199,19 +218,10 @@ describe('ApiKeyVerifier', () => {
     const k = generateApiKey();
     const record = keys.add(k.key, k.prefix);
     // The lookup reads the row before the revoke commits, and answers after forget() ran.
-    let release: (() => void) | undefined;
-    const find = keys.findActiveByPrefix.bind(keys);
-    keys.findActiveByPrefix = async (prefix: string) => {
-      const rows = await find(prefix);
-      await new Promise<void>((r) => (release = r));
-      return rows;
-    };
-    const inFlight = verifier.verify(k.key);
-    await new Promise((r) => setImmediate(r));
+    const { inFlight, release } = await verifyWithLookupHeld(k.key);
     record.revokedAt = new Date();
-    keys.findActiveByPrefix = find;
     verifier.forget(record.id);
-    release?.();
+    release();
     // The request in flight ends after the forget: it is looked up again too, and refused.
     await expect(inFlight).rejects.toThrow('unknown or revoked API key');
     await expect(verifier.verify(k.key)).rejects.toThrow('unknown or revoked API key');
@@ -221,18 +231,9 @@ describe('ApiKeyVerifier', () => {
   it('a lookup in flight during clear() answers its requests but caches nothing', async () => {
     const k = generateApiKey();
     keys.add(k.key, k.prefix);
-    let release: (() => void) | undefined;
-    const find = keys.findActiveByPrefix.bind(keys);
-    keys.findActiveByPrefix = async (prefix: string) => {
-      const rows = await find(prefix);
-      await new Promise<void>((r) => (release = r));
-      return rows;
-    };
-    const inFlight = verifier.verify(k.key);
-    await new Promise((r) => setImmediate(r));
-    keys.findActiveByPrefix = find;
+    const { inFlight, release } = await verifyWithLookupHeld(k.key);
     verifier.clear();
-    release?.();
+    release();
     await expect(inFlight).resolves.toMatchObject({ prefix: k.prefix });
     expect(keys.queries.byPrefix).toBe(1);
     await expect(verifier.verify(k.key)).resolves.toMatchObject({ prefix: k.prefix });
@@ -257,5 +258,72 @@ describe('ApiKeyVerifier', () => {
     now += 10_000;
     await expect(verifier.verify(legacyKey().key)).rejects.toThrow(UnauthorizedError);
     expect(keys.queries.legacyPrefixes).toBe(2);
+  });
+});
+
+describe('ApiKeyVerifier and forget() racing a lookup', () => {
+  /** Lookups that answer only when the test says so, with the rows it says. */
+  class HeldApiKeys implements ApiKeyLookup {
+    readonly held: Array<(rows: ApiKeyRecord[]) => void> = [];
+    findActiveByPrefix(): Promise<ApiKeyRecord[]> {
+      return new Promise((resolve) => this.held.push(resolve));
+    }
+    async listActiveLegacyPrefixes(): Promise<string[]> {
+      return [];
+    }
+  }
+  const settled = () => new Promise((r) => setImmediate(r));
+
+  it('a key read before the revoke is not cached, nor handed out, when forget() ran during its lookup', async () => {
+    const keys = new HeldApiKeys();
+    let now = 0;
+    const verifier = new ApiKeyVerifier(keys, { cacheTtlMs: 2000, now: () => now });
+    const k = generateApiKey();
+    const row = new InMemoryApiKeys().add(k.key, k.prefix);
+    const begunBefore = verifier.verify(k.key);
+    await settled();
+    expect(keys.held).toHaveLength(1);
+    verifier.forget(row.id);
+    // A request after the forget, on the lookup begun before it.
+    const joinedAfter = verifier.verify(k.key);
+    await settled();
+    // The lookup is slow: it answers, with the row as it was before the revoke, longer than a TTL after the forget.
+    now += 2500;
+    keys.held[0]([row]);
+    await settled();
+    // Looked up again, after the forget: revoked.
+    expect(keys.held).toHaveLength(2);
+    keys.held[1]([]);
+    await expect(joinedAfter).rejects.toThrow('unknown or revoked API key');
+    await expect(begunBefore).rejects.toThrow('unknown or revoked API key');
+    await expect(verifier.verify(k.key)).rejects.toThrow('unknown or revoked API key');
+    expect(keys.held).toHaveLength(2);
+  });
+
+  it('a revoke of another key during a lookup neither repeats it nor keeps it out of the cache', async () => {
+    const keys = new HeldApiKeys();
+    const verifier = new ApiKeyVerifier(keys, { cacheTtlMs: 2000, now: () => 0 });
+    const k = generateApiKey();
+    const row = new InMemoryApiKeys().add(k.key, k.prefix);
+    const first = verifier.verify(k.key);
+    await settled();
+    verifier.forget('another-key-id');
+    keys.held[0]([row]);
+    await expect(first).resolves.toMatchObject({ id: row.id });
+    await expect(verifier.verify(k.key)).resolves.toMatchObject({ id: row.id });
+    expect(keys.held).toHaveLength(1);
+  });
+
+  it('a lookup that overlapped no forget() is cached as before', async () => {
+    const keys = new HeldApiKeys();
+    const verifier = new ApiKeyVerifier(keys, { cacheTtlMs: 2000, now: () => 0 });
+    const k = generateApiKey();
+    const row = new InMemoryApiKeys().add(k.key, k.prefix);
+    const first = verifier.verify(k.key);
+    await settled();
+    keys.held[0]([row]);
+    await expect(first).resolves.toMatchObject({ id: row.id });
+    await expect(verifier.verify(k.key)).resolves.toMatchObject({ id: row.id });
+    expect(keys.held).toHaveLength(1);
   });
 });

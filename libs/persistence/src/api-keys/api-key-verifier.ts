@@ -53,22 +53,22 @@ export class ApiKeyVerifier {
   private readonly inFlight = new Map<string, Promise<Verdict>>();
   /** Bumped by clear(): a lookup begun before it does not cache its verdict. */
   private generation = 0;
+  /**
+   * One set per lookup in flight, of the key ids forget() named while it ran: a lookup that found one of them may have
+   * read its row before the revoke, so it caches nothing and looks again before anyone (its requests, or later ones
+   * that joined it) gets the key. Per key, so revokes of other keys never make a lookup start over.
+   */
+  private readonly forgottenDuring = new Set<Set<string>>();
   private readonly legacyPrefixes: RefreshingSet;
-  /** Keys forgotten (revoked here) within a verdict's lifetime, by id: until when a verdict naming one is not used. */
-  private readonly forgotten = new Map<string, number>();
-  private readonly now: () => number;
-  private readonly ttlMs: number;
 
   constructor(
     private readonly keys: ApiKeyLookup,
     options: ApiKeyVerifierOptions,
   ) {
     const now = options.now ?? (() => performance.now());
-    this.now = now;
-    this.ttlMs = Math.max(1, options.cacheTtlMs);
     const cache = {
       // lru-cache reads 0 as "forever"; concurrent lookups are shared whatever the TTL (see fetch).
-      ttl: this.ttlMs,
+      ttl: Math.max(1, options.cacheTtlMs),
       perf: { now },
       // Read the clock on every check (cheap), not a value cached for a timer tick.
       ttlResolution: 0,
@@ -89,34 +89,17 @@ export class ApiKeyVerifier {
     if (shape.kind === 'bad-checksum')
       throw new UnauthorizedError('invalid API key (checksum mismatch): send the whole key as issued');
     if (shape.kind === 'legacy' && !(await this.legacyPrefixes.has(shape.prefix))) throw new UnauthorizedError(UNKNOWN);
-    let verdict = this.cached(token) ?? (await this.fetch(token));
-    if ('key' in verdict && this.wasForgotten(verdict.key.id)) {
-      // A lookup in flight when the key was revoked here read the row before the revoke and cached it as good
-      // after forget() ran (which sees no lookup in flight): looked up again, now.
-      verdict = await this.lookup(token);
-      this.remember(token, verdict);
-    }
+    const verdict = this.cached(token) ?? (await this.fetch(token));
     if ('refused' in verdict) throw new UnauthorizedError(verdict.refused);
     return verdict.key;
   }
 
   /** Forgets cached verdicts for one key (revoked in this process: no need to wait for the TTL). */
   forget(keyId: string): void {
+    for (const during of this.forgottenDuring) during.add(keyId);
     for (const [token, verdict] of this.verdicts.entries()) {
       if ('key' in verdict && verdict.key.id === keyId) this.verdicts.delete(token);
     }
-    const now = this.now();
-    for (const [id, until] of this.forgotten) if (until <= now) this.forgotten.delete(id);
-    this.forgotten.set(keyId, now + this.ttlMs);
-  }
-
-  private wasForgotten(keyId: string): boolean {
-    if (this.forgotten.size === 0) return false;
-    const until = this.forgotten.get(keyId);
-    if (until === undefined) return false;
-    if (until > this.now()) return true;
-    this.forgotten.delete(keyId);
-    return false;
   }
 
   /** Forgets every verdict and the legacy prefixes (tests, or an operator who must cut a key at once). */
@@ -149,17 +132,33 @@ export class ApiKeyVerifier {
   private fetch(token: string): Promise<Verdict> {
     const pending = this.inFlight.get(token);
     if (pending) return pending;
-    const generation = this.generation;
-    const lookup = this.lookup(token)
-      .then((verdict) => {
-        if (generation === this.generation) this.remember(token, verdict);
-        return verdict;
-      })
-      .finally(() => {
-        if (this.inFlight.get(token) === lookup) this.inFlight.delete(token);
-      });
+    const lookup = this.lookupAcrossForgets(token).finally(() => {
+      if (this.inFlight.get(token) === lookup) this.inFlight.delete(token);
+    });
     this.inFlight.set(token, lookup);
     return lookup;
+  }
+
+  /**
+   * A lookup, cached unless clear() ran meanwhile; a key found that forget() named meanwhile is looked up again (a
+   * key is revoked once, so this loops at most once more per revoke of that key).
+   */
+  private async lookupAcrossForgets(token: string): Promise<Verdict> {
+    for (;;) {
+      const generation = this.generation;
+      const forgotten = new Set<string>();
+      this.forgottenDuring.add(forgotten);
+      let verdict: Verdict;
+      try {
+        verdict = await this.lookup(token);
+      } finally {
+        this.forgottenDuring.delete(forgotten);
+      }
+      // The key was revoked here meanwhile: this lookup may have read its row before the revoke.
+      if ('key' in verdict && forgotten.has(verdict.key.id)) continue;
+      if (generation === this.generation) this.remember(token, verdict);
+      return verdict;
+    }
   }
 
   private async lookup(token: string): Promise<Verdict> {
