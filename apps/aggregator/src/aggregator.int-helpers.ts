@@ -227,6 +227,32 @@ export function updateRequest(payload: StatusUpdateInput, id: string = uuidv7())
   return publishRequest(Messages.StatusUpdate, payload, { id });
 }
 
+/**
+ * A `success` ping.received for heartbeat monitor `m` at `at`, as status-ingest publishes it: with the schedule it
+ * read (no max runtime) and, when given, the config version it read it at.
+ */
+export function successPing(
+  m: { monitorId: string; targetId: string },
+  at: number,
+  read: { periodSeconds: number; graceSeconds: number; configVersion?: number },
+): PublishRequest {
+  return publishRequest(
+    Messages.PingReceived,
+    {
+      monitorId: m.monitorId,
+      targetId: m.targetId,
+      signal: 'success',
+      receivedAt: new Date(at).toISOString(),
+      periodSeconds: read.periodSeconds,
+      graceSeconds: read.graceSeconds,
+      maxRuntimeSeconds: null,
+      ...(read.configVersion === undefined ? {} : { configVersion: read.configVersion }),
+      name: 'job',
+    },
+    { id: uuidv7() },
+  );
+}
+
 /** An instance's consensus events (location NULL), oldest first: the status each went to, and when (a STALE: the deadline that passed). */
 export async function consensusTimeline(
   pg: SqlClient,

@@ -5,7 +5,7 @@ import { LiveStateStore } from '@fleetwatch/live-state';
 import { createBus, observationShardQueueSpecs, publishRequest, type Bus } from '@fleetwatch/messaging';
 import { closeSqlPool, createSqlPool, runInSqlTransaction, TargetStatesRepository } from '@fleetwatch/persistence';
 import { waitFor } from '@fleetwatch/testing';
-import { createIsolatedTestSite, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import { createIsolatedTestSite, startAggregator, successPing, type TestSite } from '../aggregator.int-helpers';
 
 // Heartbeat pings through the running aggregator (SPEC §5 `push`, §6 `/ping/{token}`), as
 // status-ingest publishes them: delivered out of order, and received by ingest replicas at
@@ -397,21 +397,7 @@ describe('heartbeat pings in the aggregator', () => {
       ).rows[0];
     /** A ping as status-ingest sends it: the schedule with the config version it was read at. */
     const read = (at: number, periodSeconds: number, graceSeconds: number, configVersion: number) =>
-      publishRequest(
-        Messages.PingReceived,
-        {
-          monitorId: m.monitorId,
-          targetId: m.targetId,
-          signal: 'success',
-          receivedAt: new Date(at).toISOString(),
-          periodSeconds,
-          graceSeconds,
-          maxRuntimeSeconds: null,
-          configVersion,
-          name: 'job',
-        },
-        { id: uuidv7() },
-      );
+      successPing(m, at, { periodSeconds, graceSeconds, configVersion });
     // Version 1: every 2 s (period 1 s + grace 1 s), told and held.
     await site.bus.publisher.publishMany([lifecycleOf(m, { version: 1, intervalSeconds: 2 })]);
     await waitFor(async () => (await window())?.version === 1, { description: 'window of version 1 stored' });

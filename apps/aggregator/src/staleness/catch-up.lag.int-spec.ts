@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
 import { register } from 'prom-client';
-import { Messages, TargetIds, TargetStatus, uuidv7 } from '@fleetwatch/contracts';
-import { publishRequest, shardOf, type PublishRequest } from '@fleetwatch/messaging';
+import { TargetIds, TargetStatus } from '@fleetwatch/contracts';
+import { shardOf, type PublishRequest } from '@fleetwatch/messaging';
 import { TcpProxy, testEnv, waitFor } from '@fleetwatch/testing';
 import {
   count,
   createIsolatedTestSite,
   startAggregator,
   statusUpdate,
+  successPing,
   updateRequest,
   type TestSite,
 } from '../aggregator.int-helpers';
@@ -133,20 +134,7 @@ async function newMonitor(): Promise<{ monitorId: string; targetId: string }> {
 }
 
 const pingOf = (m: { monitorId: string; targetId: string }, at: number): PublishRequest =>
-  publishRequest(
-    Messages.PingReceived,
-    {
-      monitorId: m.monitorId,
-      targetId: m.targetId,
-      signal: 'success',
-      receivedAt: new Date(at).toISOString(),
-      periodSeconds: PERIOD_S,
-      graceSeconds: GRACE_S,
-      maxRuntimeSeconds: null,
-      name: 'job',
-    },
-    { id: uuidv7() },
-  );
+  successPing(m, at, { periodSeconds: PERIOD_S, graceSeconds: GRACE_S });
 
 /** Busy targets and a silent one in SHARD, all UP; the busy ones keep sending until stop(). */
 async function fleet(prefix: string): Promise<Fleet> {

@@ -1,6 +1,5 @@
-import type { AlertConfigRepository, StatusPagesRepository } from '@fleetwatch/persistence';
 import { openingsWithin } from '@fleetwatch/alerting';
-import { PublicStatusService } from './public-status.service';
+import { oneTargetPage, type TargetChange } from './public-status.spec-helpers';
 
 // Working out when a recurring window was open is the costly part of a build (cron-parser: ~0.1 ms an opening, on
 // the event loop): only where a target the page draws bars for, and the window covers, was not UP is it worth it.
@@ -23,28 +22,13 @@ describe('PublicStatusService: openings only of the windows that matter to the p
       schedule: { type: 'recurring', cron: `${id.length % 5}/5 * * * *`, duration: '5m', timezone: 'UTC' },
     },
   });
-  let changes: Array<{ targetId: string; at: number; to: string }> = [];
-  const repo = {
-    findBySlug: async () => ({
-      spec: {
-        published: true,
-        announcements: [],
-        components: [{ name: 'A', description: '', tags: [], targetIds: ['check:a'] }],
-      },
-    }),
-    selectTargets: async () => ({
-      sample: [{ targetId: 'check:a', status: 'UP', tags: ['db'] }],
-      statuses: ['UP'],
-      covered: [],
-    }),
-    changesSince: async () => ({ initial: new Map([['check:a', 'UP']]), changes }),
-  };
-
+  let changes: TargetChange[] = [];
   const service = (rows: unknown[]) =>
-    new PublicStatusService(
-      repo as unknown as StatusPagesRepository,
-      { all: async () => rows } as unknown as AlertConfigRepository,
-      { cacheMs: 15_000, perAddressPerMinute: 120, site: 'here', now: () => now },
+    oneTargetPage(
+      { status: 'UP', tags: ['db'], statuses: ['UP'], covered: [] },
+      () => changes,
+      rows,
+      () => now,
     );
   const rows = [
     recurring('db', { tags: ['db'] }),

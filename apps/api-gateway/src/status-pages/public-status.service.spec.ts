@@ -1,6 +1,7 @@
 import type { PublicStatusPage } from '@fleetwatch/contracts';
 import type { AlertConfigRepository, StatusPagesRepository } from '@fleetwatch/persistence';
 import { mergeSpans, newestIncidents, PUBLIC_STATUS_LIMITS, PublicStatusService } from './public-status.service';
+import { oneTargetPage } from './public-status.spec-helpers';
 import { RateLimitedError } from '@fleetwatch/domain';
 
 describe('mergeSpans: one component’s incidents from its targets’', () => {
@@ -82,33 +83,18 @@ const oneDownTarget = (
   options: { maintenanceStepsPerBuild?: number } = {},
   upAgain: Array<[number, number]> = [],
 ) =>
-  new PublicStatusService(
-    {
-      findBySlug: async () => ({
-        spec: {
-          published: true,
-          announcements: [],
-          components: [{ name: 'A', description: '', tags: [], targetIds: ['check:a'] }],
-        },
-      }),
-      selectTargets: async () => ({
-        sample: [{ targetId: 'check:a', status: 'DOWN', tags: [] }],
-        statuses: [],
-        covered: ['DOWN'],
-      }),
-      changesSince: async () => ({
-        initial: new Map([['check:a', 'UP']]),
-        changes: [
-          { targetId: 'check:a', at: downSince, to: 'DOWN' },
-          ...upAgain.flatMap(([a, b]) => [
-            { targetId: 'check:a', at: a, to: 'UP' },
-            { targetId: 'check:a', at: b, to: 'DOWN' },
-          ]),
-        ],
-      }),
-    } as unknown as StatusPagesRepository,
-    { all: async () => rows } as unknown as AlertConfigRepository,
-    { cacheMs: 15_000, perAddressPerMinute: 120, site: 'here', now: () => clock.now, ...options },
+  oneTargetPage(
+    { status: 'DOWN', tags: [], statuses: [], covered: ['DOWN'] },
+    () => [
+      { targetId: 'check:a', at: downSince, to: 'DOWN' },
+      ...upAgain.flatMap(([a, b]) => [
+        { targetId: 'check:a', at: a, to: 'UP' },
+        { targetId: 'check:a', at: b, to: 'DOWN' },
+      ]),
+    ],
+    rows,
+    () => clock.now,
+    options,
   );
 
 describe('PublicStatusService: the public budget and the cache', () => {

@@ -599,6 +599,7 @@ describe('what the owner accepts is stored and read back equal (property)', () =
         const w = maintenanceWindowSpecSchema.safeParse({ ...input, createdBy: ALICE.name });
         const valid = w.success && maintenanceWindowIssues(w.data).length === 0;
         if (r instanceof Error) return void expect([r, valid]).toEqual([expect.any(InvalidError), false]);
+        expect(valid).toBe(true);
         const parsed = maintenanceWindowSpecSchema.parse({ ...input, createdBy: ALICE.name });
         expect(strip(await owner.alerts.get('window', r.item.id))).toEqual(parsed);
       }),
