@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { deflateSync, gzipSync } from 'node:zlib';
+import { once } from 'node:events';
+import { createGzip, deflateSync, gzipSync } from 'node:zlib';
 import { generatePingToken } from '@fleetwatch/persistence';
 import { createIsolatedVhost, streamPost, testEnv } from '@fleetwatch/testing';
 import { UPDATES_PATH as UPDATES } from './http/ingest.routes';
@@ -116,6 +117,18 @@ describe('a body over the limit', () => {
   });
 });
 
+/** `head`, `chunk` `times` over, then `tail`, gzipped without holding this process's event loop or 256 MiB at once. */
+async function gzipStreamed(head: string, chunk: Buffer, times: number, tail: string): Promise<Buffer> {
+  const gz = createGzip();
+  const out: Buffer[] = [];
+  gz.on('data', (c: Buffer) => out.push(c));
+  gz.write(head);
+  for (let i = 0; i < times; i++) if (!gz.write(chunk)) await once(gz, 'drain');
+  gz.end(tail);
+  await once(gz, 'end');
+  return Buffer.concat(out);
+}
+
 describe('a compressed body (Content-Encoding)', () => {
   const batch = (n: number) => ({
     updates: Array.from({ length: n }, (_, i) => update(`gz-${i}`, { message: 'x'.repeat(200) })),
@@ -180,13 +193,15 @@ describe('a compressed body (Content-Encoding)', () => {
 
   it('a body that decompresses past the size limit gets a 413 without being inflated whole (a zip bomb)', async () => {
     const { key } = await direct.createKey(['ingest']);
-    // 256 MiB of spaces in JSON (valid when inflated) compress to ~250 KB.
-    const bomb = gzipSync(
-      Buffer.concat([
-        Buffer.from('{"instanceId":"a","kind":"container","status":"running","message":"'),
-        Buffer.alloc(256 * 1024 * 1024, 0x20),
-        Buffer.from('"}'),
-      ]),
+    // 256 MiB of spaces in JSON (valid when inflated) compress to ~250 KB. Streamed through zlib's thread pool, 1 MiB
+    // reused: the service runs in this process, and gzipSync of one 256 MiB buffer held its event loop for 3 s, 11–19 s
+    // on a loaded two-core box — past two AMQP heartbeats (5 s), so the broker closed the service's connection
+    // ("missed heartbeats from client") and the push below got 503 "message broker unavailable", not its 202.
+    const bomb = await gzipStreamed(
+      '{"instanceId":"a","kind":"container","status":"running","message":"',
+      Buffer.alloc(1024 * 1024, 0x20),
+      256,
+      '"}',
     );
     const cpu = process.cpuUsage(); // the service runs in this process: inflating 256 MiB would take ~0.3 s or more
     const res = await direct.post(bomb, { key, headers: { 'content-encoding': 'gzip' } });
@@ -252,8 +267,8 @@ describe('a body that stalls', () => {
   });
   afterAll(() => slow?.stop());
 
-  /** Sends the head and the first bytes of a 1-MiB body, then nothing; resolves with what the server wrote back. */
-  function stall(key: string): { answer: Promise<string>; socket: Socket } {
+  /** Writes `request` (a head and the first bytes of its body), then nothing; resolves with what the server wrote back. */
+  function stallRaw(request: string): { answer: Promise<string>; socket: Socket } {
     const socket = connect(slow.config.port, '127.0.0.1');
     let text = '';
     const answer = new Promise<string>((resolve) => {
@@ -261,11 +276,27 @@ describe('a body that stalls', () => {
       socket.on('error', () => undefined);
       socket.on('close', () => resolve(text));
     });
-    socket.write(
+    socket.write(request);
+    return { answer, socket };
+  }
+
+  /** Sends the head and the first bytes of a 1-MiB body, then nothing; resolves with what the server wrote back. */
+  function stall(key: string): { answer: Promise<string>; socket: Socket } {
+    return stallRaw(
       `POST ${UPDATES} HTTP/1.1\r\nHost: ingest\r\nAuthorization: Bearer ${key}\r\n` +
         `Content-Type: application/json\r\nContent-Length: ${MB}\r\n\r\n{"instanceId":`,
     );
-    return { answer, socket };
+  }
+
+  /** `answer`, or a marker that fails the 408 expectation when nothing came back within 4 s. */
+  function within4s<T>(answer: Promise<T>, none: T): Promise<T> {
+    return Promise.race([answer, new Promise<T>((resolve) => setTimeout(() => resolve(none), 4_000))]);
+  }
+
+  /** The server's raw answer is a 408 with the request_timeout error body. */
+  function expect408(a: string): void {
+    expect(a).toMatch(/^HTTP\/1\.1 408 /);
+    expect(JSON.parse(a.slice(a.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'request_timeout' } });
   }
 
   it('is answered 408 once INGEST_BODY_TIMEOUT_MS passed, and no longer keeps other clients out', async () => {
@@ -279,15 +310,9 @@ describe('a body that stalls', () => {
       // Before the body deadline, every other request is refused: the stalled bodies hold the whole budget.
       expect((await slow.post(update(1), { key })).status).toBe(503);
       // Answered within the deadline (2 s), not when the client gives up (Node's own limit is 5 minutes).
-      const answers = await Promise.race([
-        Promise.all(stalled.map((s) => s.answer)),
-        new Promise<string[]>((resolve) => setTimeout(() => resolve(['(no answer within 4 s)']), 4_000)),
-      ]);
+      const answers = await within4s(Promise.all(stalled.map((s) => s.answer)), ['(no answer within 4 s)']);
       expect(answers).toHaveLength(2);
-      for (const a of answers) {
-        expect(a).toMatch(/^HTTP\/1\.1 408 /);
-        expect(JSON.parse(a.slice(a.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'request_timeout' } });
-      }
+      for (const a of answers) expect408(a);
       expect((await slow.post(update(2), { key })).status).toBe(202);
       expect((await slow.drain()).map((m) => (m.envelope.payload as { instanceId: string }).instanceId)).toEqual([
         'web-2',
@@ -300,25 +325,13 @@ describe('a body that stalls', () => {
   it.each(['', '/3'])(
     'a ping (/ping/{token}%s) whose POST body stalls is answered 408 in time too (it held its socket for minutes)',
     async (suffix) => {
-      const socket = connect(slow.config.port, '127.0.0.1');
-      let text = '';
-      const answer = new Promise<string>((resolve) => {
-        socket.on('data', (d: Buffer) => (text += d.toString('utf8')));
-        socket.on('error', () => undefined);
-        socket.on('close', () => resolve(text));
-      });
       // A well-formed token (its checksum holds) that no monitor has: the body is read before the lookup.
-      socket.write(
+      const { answer, socket } = stallRaw(
         `POST /ping/${generatePingToken()}${suffix} HTTP/1.1\r\nHost: ingest\r\nContent-Type: text/plain\r\n` +
           `Content-Length: 100\r\n\r\nabc`,
       );
       try {
-        const a = await Promise.race([
-          answer,
-          new Promise<string>((resolve) => setTimeout(() => resolve('(no answer within 4 s)'), 4_000)),
-        ]);
-        expect(a).toMatch(/^HTTP\/1\.1 408 /);
-        expect(JSON.parse(a.slice(a.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'request_timeout' } });
+        expect408(await within4s(answer, '(no answer within 4 s)'));
       } finally {
         socket.destroy();
       }
