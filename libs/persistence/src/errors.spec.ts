@@ -61,6 +61,8 @@ describe('rethrow: Prisma and pg errors → domain errors', () => {
     ['check constraint (23514)', '23514'],
     ['invalid text (22P02)', '22P02'],
     ['index row too large (54000)', '54000'],
+    ['cardinality violation: an upsert given one key twice (21000)', '21000'],
+    ['in a failed transaction (25P02): an earlier error was the cause', '25P02'],
   ])('%s blames the rows: passed on as it is', (_name, code) => {
     const pg = pgError(code);
     expect(thrown(pg)).toBe(pg);

@@ -34,13 +34,15 @@ const UNAVAILABLE_TEXT =
 /** A SQLSTATE (not one of Prisma's own codes, P1xxx–P6xxx). */
 const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
 /**
- * SQLSTATE classes that blame the rows (as rethrowSql reads them): 22 data exception, 23 integrity constraint, 54
- * program limit, P0 raised by a function. Any other — connection (08), resources (53: too many connections, disk
+ * SQLSTATE classes that blame the rows (as rethrowSql reads them): 21 cardinality violation (an upsert given the same
+ * key twice, a scalar subquery of several rows), 22 data exception, 23 integrity constraint, 54 program limit, P0
+ * raised by a function; and 25P02 (a statement after an earlier failure in its transaction: that failure was the
+ * cause, never the database being away — Prisma rolls back every failed transaction). Any other — connection (08), resources (53: too many connections, disk
  * full), operator intervention (57: `terminating connection due to administrator command`, a statement timeout),
  * system (58), lock conflicts (40, 55), read-only after a failover (25006), a schema out of step (42) — hits every
  * request alike: the database is away for now, a 503 with Retry-After, not a 500.
  */
-const DATA_ERROR_CLASSES = /^(22|23|54|P0)/;
+const DATA_ERROR_CLASSES = /^(21|22|23|54|P0|25P02$)/;
 
 type DriverError = {
   code?: unknown;

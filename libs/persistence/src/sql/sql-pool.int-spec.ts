@@ -244,3 +244,83 @@ describe('a transaction left open with nothing sent (idle_in_transaction_session
     }
   });
 });
+
+describe('runInSqlTransaction: a 25P02 (in_failed_sql_transaction) answers with the failure that caused it', () => {
+  const DUP_UPSERT = `INSERT INTO failed_tx (k, v) VALUES (1, 'a'), (1, 'b') ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v`;
+  const setUp = async (p: SqlPool) => {
+    await sqlExecute(p, 'CREATE TABLE IF NOT EXISTS failed_tx (k int PRIMARY KEY, v text)');
+    await sqlExecute(p, 'TRUNCATE failed_tx');
+  };
+  /** What the transaction rejected with. */
+  const failure = async (p: SqlPool, fn: (tx: SqlTransaction) => Promise<unknown>): Promise<unknown> =>
+    runInSqlTransaction(p, fn).then(
+      () => {
+        throw new Error('the transaction resolved');
+      },
+      (e: unknown) => e,
+    );
+  const swallow = () => undefined;
+
+  it.each([
+    ['the first statement', false],
+    ['a later statement', true],
+  ])(
+    'a cardinality violation (21000) of %s, caught by the callback: rejected as the 21000, a data error',
+    async (_n, later) => {
+      const p = pool();
+      await setUp(p);
+      const e = await failure(p, async (tx) => {
+        if (later) await sqlExecute(tx, 'INSERT INTO failed_tx VALUES ($1, $2)', [5, 'kept?']);
+        await sqlExecute(tx, DUP_UPSERT).catch(swallow);
+        await sqlQuery(tx, 'SELECT count(*) FROM failed_tx');
+      });
+      expect(e).not.toBeInstanceOf(UnavailableError);
+      expect(e).toMatchObject({ code: '21000' });
+      // Rolled back whole, and the connection serves the next transaction.
+      expect(
+        await runInSqlTransaction(p, (tx) => sqlExecute(tx, 'INSERT INTO failed_tx VALUES ($1, $2)', [2, 'x'])),
+      ).toBe(1);
+      expect(await sqlQuery<{ k: number }>(p, 'SELECT k FROM failed_tx ORDER BY k')).toEqual([{ k: 2 }]);
+    },
+  );
+
+  it('a statement timeout (57014) caught by the callback: rejected as the outage it is (UnavailableError 57014)', async () => {
+    const p = pool();
+    const e = await failure(p, async (tx) => {
+      await sqlQuery(tx, "SELECT set_config('statement_timeout', '20ms', true)");
+      await sqlQuery(tx, 'SELECT pg_sleep(1)').catch(swallow);
+      await sqlQuery(tx, 'SELECT 1');
+    });
+    expect(e).toBeInstanceOf(UnavailableError);
+    expect((e as UnavailableError).sqlState).toBe('57014');
+  });
+
+  it('a callback that catches a failure and returns: its COMMIT (answered ROLLBACK) rejects with that failure, nothing written', async () => {
+    const p = pool();
+    await setUp(p);
+    const e = await failure(p, async (tx) => {
+      await sqlExecute(tx, 'INSERT INTO failed_tx VALUES ($1, $2)', [7, 'lost']);
+      await sqlExecute(tx, DUP_UPSERT).catch(swallow);
+      return 'done';
+    });
+    expect(e).toMatchObject({ code: '21000' });
+    expect(await sqlQuery(p, 'SELECT k FROM failed_tx')).toEqual([]);
+  });
+
+  it('a connection handed over inside a failed transaction: an outage (retried), and the connection discarded', async () => {
+    const p = pool();
+    // Left aborted behind the pool's back (no ROLLBACK): the next transaction's first statement gets 25P02.
+    const raw = await (p as unknown as Pool).connect();
+    await raw.query('BEGIN');
+    const [{ pid: leftPid }] = (await raw.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows;
+    await raw.query('SELECT 1 / 0').catch(swallow);
+    raw.release();
+    const e = await failure(p, (tx) => sqlQuery(tx, 'SELECT $1::int AS n', [1]));
+    expect(e).toBeInstanceOf(UnavailableError);
+    expect((e as UnavailableError).sqlState).toBe('25P02');
+    // The pool's one connection is a new one: the left one was closed, not rolled back and handed out again.
+    const next = await runInSqlTransaction(p, (tx) => sqlQuery<{ pid: number }>(tx, 'SELECT pg_backend_pid() AS pid'));
+    expect(next).toHaveLength(1);
+    expect(next[0].pid).not.toBe(leftPid);
+  });
+});

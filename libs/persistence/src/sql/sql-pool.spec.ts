@@ -39,6 +39,8 @@ describe('rethrowSql: pg errors → domain errors', () => {
     ['value out of range (22003)', '22003'],
     ['index row too large (54000)', '54000'],
     ['raised by a trigger (P0001)', 'P0001'],
+    ['upsert given one key twice (21000)', '21000'],
+    ['in a failed transaction (25P02): an earlier error was the cause', '25P02'],
   ])('%s stays a data error (about the row, not the database)', (_name, code) => {
     const e = thrown(pgError(code));
     expect(e).not.toBeInstanceOf(UnavailableError);

@@ -72,31 +72,42 @@ export async function closeSqlPool(pool: SqlPool): Promise<void> {
 }
 
 /**
- * SQLSTATE classes that blame the rows themselves: 22 data exception (a value the
+ * SQLSTATE classes that blame the rows themselves: 21 cardinality violation (an upsert given the same key twice, a
+ * scalar subquery answering several rows: the statement's input, the same at every retry), 22 data exception (a value the
  * type cannot hold), 23 integrity constraint violation, 54 program limit exceeded
- * (e.g. an index row too large), P0 raised by a trigger or function. Any other Postgres error — connection (08),
+ * (e.g. an index row too large), P0 raised by a trigger or function; and 25P02, a statement sent after an earlier one
+ * of its transaction failed (runInSqlTransaction surfaces that earlier error instead where it saw it). Any other
+ * Postgres error — connection (08),
  * resources such as a full disk or memory (53), statement timeout or shutdown (57),
  * system I/O (58), lock conflicts (40, 55), read-only after a failover (25006), a
  * schema out of step with the code (42, 3D, 3F), credentials (28), internal (XX) —
  * would hit every row alike: it is an outage to wait out, never a reason to set
  * rows aside.
  */
-const DATA_ERROR_CLASSES = /^(22|23|54|P0)/;
+const DATA_ERROR_CLASSES = /^(21|22|23|54|P0|25P02$)/;
 /** A SQLSTATE, not one of Prisma's own codes (P1xxx–P6xxx). */
 const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
 const UNAVAILABLE_TEXT =
   /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable/i;
 
-/** pg errors → domain errors (unique violation → ConflictError, anything but a data error → UnavailableError); else unchanged. Always throws. */
-export function rethrowSql(err: unknown, conflict?: string): never {
+/** The error's code: pg's SQLSTATE in `code`, or the one Prisma's raw-query errors (P2010) carry in `meta`. */
+function codeOf(err: unknown): string {
   const e = err as {
     code?: unknown;
-    message?: unknown;
     meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } };
   } | null;
-  // pg puts the SQLSTATE in `code`; Prisma's raw-query errors (P2010) carry it in `meta`.
   const fromPrisma = e?.meta?.driverAdapterError?.cause?.originalCode ?? e?.meta?.code;
-  const code = typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
+  return typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
+}
+
+/** 25P02: a statement sent to a transaction that an earlier failure aborted (already classified: UnavailableError). */
+const isAborted = (err: unknown): boolean =>
+  codeOf(err) === '25P02' || (err instanceof UnavailableError && err.sqlState === '25P02');
+
+/** pg errors → domain errors (unique violation → ConflictError, anything but a data error → UnavailableError); else unchanged. Always throws. */
+export function rethrowSql(err: unknown, conflict?: string): never {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = codeOf(err);
   if (conflict && code === '23505') throw new ConflictError(conflict);
   // No answer in time: the connection is closed, what the server did is unknown — an outage, as a reset is.
   if (err instanceof QueryTimeoutError) throw new UnavailableError(`database unavailable: ${err.message}`, 5);
@@ -170,7 +181,23 @@ async function beginWith<R>(on: SqlTx, statement: Statement, params: unknown[]):
   return result;
 }
 
+/**
+ * Clients of open transactions, and the first error a statement of each raised: every statement after it fails with
+ * 25P02 (in_failed_sql_transaction), which says nothing of the cause. runInSqlTransaction answers with this one.
+ */
+const openTx = new WeakSet<object>();
+const firstFailure = new WeakMap<object, unknown>();
+
 function runPg<R>(on: SqlHandle | SqlTx, statement: Statement, params: unknown[]): Promise<R> {
+  const run = sendPg<R>(on, statement, params);
+  if (!openTx.has(on)) return run;
+  return run.catch((err: unknown) => {
+    if (!firstFailure.has(on)) firstFailure.set(on, err);
+    throw err;
+  });
+}
+
+function sendPg<R>(on: SqlHandle | SqlTx, statement: Statement, params: unknown[]): Promise<R> {
   if (beginPending.has(on)) return beginWith<R>(on as SqlTx, statement, params);
   const runner = on as unknown as PgRunner<R>;
   if (typeof statement === 'string') return runner.query(statement, params);
@@ -230,9 +257,19 @@ async function inTransaction<T>(
   // BEGIN goes with the first statement (beginWith); nothing to end if none ran.
   beginPending.add(client);
   if (begin) beginText.set(client, begin);
+  openTx.add(client);
   try {
     const result = await fn(client as unknown as SqlTransaction);
-    if (!beginPending.has(client)) await client.query('COMMIT');
+    if (!beginPending.has(client)) {
+      const end = await client.query('COMMIT');
+      // Postgres answers the COMMIT of a transaction a statement's failure aborted (the callback caught the error and
+      // went on) with ROLLBACK, not an error: nothing was written, and the caller must not be told it was.
+      if (end.command === 'ROLLBACK')
+        throw (
+          firstFailure.get(client) ??
+          new UnavailableError('database unavailable: the transaction was rolled back at COMMIT', 5)
+        );
+    }
     return result;
   } catch (err) {
     // A query that timed out closed the connection: nothing to roll back there (the server does when it hears).
@@ -243,8 +280,18 @@ async function inTransaction<T>(
       } catch {
         broken = true;
       }
-    return rethrowSql(err);
+    if (!isAborted(err)) return rethrowSql(err);
+    // 25P02 only follows an earlier failure in the transaction: that one is the cause, classified as itself (a
+    // cardinality violation set aside, a statement timeout waited out), never as the 25P02 that hid it.
+    const first = firstFailure.get(client);
+    if (first !== undefined && !isAborted(first)) return rethrowSql(first);
+    // Aborted before its first statement: a connection handed over inside a failed transaction. Its state, not the
+    // rows: discarded, and the work retried on another.
+    broken = true;
+    throw new UnavailableError('database unavailable: connection left in a failed transaction (25P02)', 5, '25P02');
   } finally {
+    openTx.delete(client);
+    firstFailure.delete(client);
     beginPending.delete(client);
     beginText.delete(client);
     // A client whose connection failed mid-transaction is discarded, not reused; so is one whose prepared statements
