@@ -123,4 +123,19 @@ describe('trustedProxies', () => {
   );
 
   it('keeps a short prefix that is not /0', () => expect(parse('0.0.0.0/1')).toEqual(['0.0.0.0/1']));
+
+  it.each([
+    ['0.0.0.0/1,128.0.0.0/1', 4],
+    ['10.0.0.0/8, 128.0.0.0/1, 0.0.0.0/2, 64.0.0.0/2', 4],
+    ['::ffff:0:0/97, ::ffff:128.0.0.0/97', 4],
+    ['::/1, 8000::/1', 6],
+  ])('refuses %s: entries that together cover every IPv%d address believe any client', (value, version) => {
+    expect(() => parse(value)).toThrow(ConfigError);
+    expect(() => parse(value)).toThrow(
+      new RegExp(`X_TRUST_PROXY: .*together cover every IPv${version} address, so would believe any client's`),
+    );
+  });
+
+  it('keeps entries that leave addresses out', () =>
+    expect(parse('0.0.0.0/1,128.0.0.0/2,::/1')).toEqual(['0.0.0.0/1', '128.0.0.0/2', '::/1']));
 });

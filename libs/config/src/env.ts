@@ -1,4 +1,11 @@
-import { CIDR_EXAMPLE, isCidr, parseCidr, RESERVED_LOCATION, RESERVED_LOCATION_MESSAGE } from '@fleetwatch/contracts';
+import {
+  CIDR_EXAMPLE,
+  isCidr,
+  parseCidr,
+  RESERVED_LOCATION,
+  RESERVED_LOCATION_MESSAGE,
+  type Cidr,
+} from '@fleetwatch/contracts';
 import { z } from 'zod';
 
 /** A configuration problem found at boot, naming every bad variable. */
@@ -181,6 +188,7 @@ export const env = {
               .filter(Boolean),
       )
       .superRefine((list, ctx) => {
+        const networks: Cidr[] = [];
         for (const cidr of list) {
           const network = parseCidr(cidr);
           if (!network) ctx.addIssue({ code: 'custom', message: `"${cidr}" is not a proxy CIDR (${CIDR_EXAMPLE})` });
@@ -190,9 +198,35 @@ export const env = {
               code: 'custom',
               message: `"${cidr}" would believe any client's X-Forwarded-For: list the proxies' CIDRs instead`,
             });
+          else networks.push(network);
         }
+        // So do entries that add up to a /0 (`0.0.0.0/1,128.0.0.0/1`).
+        for (const version of [4, 6] as const)
+          if (coversEveryAddress(networks.filter((n) => n.version === version)))
+            ctx.addIssue({
+              code: 'custom',
+              message: `"${list.join(',')}" together cover every IPv${version} address, so would believe any client's X-Forwarded-For: list the proxies' CIDRs instead`,
+            });
       }),
 };
+
+/** Whether networks of one family (none a /0), taken together, hold every address of it. */
+function coversEveryAddress(networks: readonly Cidr[]): boolean {
+  if (networks.length === 0) return false;
+  const bits = BigInt(networks[0].bytes.length * 8);
+  const ranges = networks
+    .map((n) => {
+      const start = n.bytes.reduce((v, b) => (v << 8n) | BigInt(b), 0n);
+      return [start, start + (1n << (bits - BigInt(n.prefix))) - 1n] as const;
+    })
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  let next = 0n;
+  for (const [start, end] of ranges) {
+    if (start > next) return false;
+    if (end + 1n > next) next = end + 1n;
+  }
+  return next === 1n << bits;
+}
 
 /** Masks the password part of a URL for logs and error messages. */
 export function maskUrl(value: string): string {
