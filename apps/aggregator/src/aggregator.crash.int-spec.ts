@@ -106,7 +106,7 @@ beforeAll(async () => {
     AGGREGATOR_ROLLUP_INTERVAL_MS: '500',
     FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '10',
   });
-  dist = privateDist(`aggregator-int-${testEnv().runId}`);
+  dist = await privateDist(`aggregator-int-${testEnv().runId}`);
   amqp = await connect(site.vhost.amqpUrl);
 });
 

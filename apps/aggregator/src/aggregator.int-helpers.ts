@@ -32,7 +32,7 @@ import {
 } from '@fleetwatch/messaging';
 import { LiveKeys } from '@fleetwatch/live-state';
 import { createLogger, FLEETWATCH_LOGGER, ReadinessRegistry } from '@fleetwatch/observability';
-import { copyBuiltDist, createIsolatedDatabase, createIsolatedVhost, testEnv } from '@fleetwatch/testing';
+import { copyBuiltDistAsync, createIsolatedDatabase, createIsolatedVhost, testEnv } from '@fleetwatch/testing';
 import { AggregatorModule } from './aggregator.module';
 import { loadAggregatorConfig } from './config';
 
@@ -290,8 +290,9 @@ export async function count(pg: SqlClient, sql: string, params: unknown[] = []):
 /**
  * A private copy of the built services (`dist/`) under `tmp/<name>`, built first when
  * missing: another engineer's build (which empties dist/) cannot pull it away mid-test.
- * Returns the folder holding `dist/`; remove it when done.
+ * Returns the folder holding `dist/`; remove it when done. Asynchronous (copyBuiltDistAsync): callers have a site's
+ * bus connected in this process by then, whose heartbeats a synchronous build or copy could hold past.
  */
-export function privateDist(name: string): string {
-  return copyBuiltDist(join(__dirname, '../../..', 'tmp', name));
+export function privateDist(name: string): Promise<string> {
+  return copyBuiltDistAsync(join(__dirname, '../../..', 'tmp', name));
 }

@@ -214,7 +214,7 @@ beforeAll(async () => {
     LOG_LEVEL: 'info',
     FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '10',
   });
-  dist = privateDist(`aggregator-replicas-${testEnv().runId}`);
+  dist = await privateDist(`aggregator-replicas-${testEnv().runId}`);
   amqp = await connect(site.vhost.amqpUrl);
   amqp.on('error', () => undefined);
 });

@@ -22,7 +22,7 @@ const existing: Record<'check' | 'rule', string> = { check: '', rule: '' };
 
 beforeAll(async () => {
   gw = await startGateway(testing, 'adversarial', { env: { GATEWAY_RPC_TIMEOUT_MS: '10000' } });
-  dist = privateOwnerDist(`owner-adversarial-${testing.testEnv().runId}`);
+  dist = await privateOwnerDist(`owner-adversarial-${testing.testEnv().runId}`);
   owner = await startOwnerProcess(dist, {
     databaseUrl: gw.database.databaseUrl,
     amqpUrl: gw.config.amqpUrl,

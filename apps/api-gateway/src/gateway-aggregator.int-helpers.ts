@@ -58,7 +58,7 @@ export function startGatewayBesideAggregator(
       await started(() => proxy.stop());
       const gw = await startGateway(testing, name, { env: { AMQP_URL: proxy.rewriteUrl(vhost.amqpUrl) } });
       await started(() => gw.close());
-      const dist = privateOwnerDist(`${name}-${testing.testEnv().runId}`);
+      const dist = await privateOwnerDist(`${name}-${testing.testEnv().runId}`);
       await started(() => rmSync(dist, { recursive: true, force: true }));
       const aggregator = await startAggregatorBeside(dist, gw, vhost.amqpUrl, aggregatorEnv);
       await started(() => aggregator.stop());

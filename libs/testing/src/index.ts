@@ -9,5 +9,6 @@ export { waitFor, type WaitForOptions } from './wait-for';
 export { freePortBlock, type FreePortOptions } from './free-ports';
 export { newRunId, runIdTime, STALE_AFTER_MS } from './run-id';
 export { streamPost, type StreamedAnswer } from './stream-post';
-export { copyBuiltDist, type DistCopyOptions } from './dist-copy';
+export { copyBuiltDist, copyBuiltDistAsync, type DistCopyOptions } from './dist-copy';
+export { spawnBuiltService, type BuiltService, type BuiltServiceOptions } from './built-service';
 export { canonicalJson, jsonValueArbitrary, storeHostileText, storeHostileUnit } from './arbitraries';

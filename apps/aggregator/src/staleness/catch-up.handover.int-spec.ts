@@ -133,7 +133,7 @@ beforeAll(async () => {
     LOG_LEVEL: 'info',
     FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '10',
   });
-  dist = privateDist(`aggregator-handover-${testEnv().runId}`);
+  dist = await privateDist(`aggregator-handover-${testEnv().runId}`);
 });
 
 afterAll(async () => {

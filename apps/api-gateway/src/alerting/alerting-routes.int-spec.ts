@@ -29,7 +29,7 @@ const CANARY = 'zz-canary-5e1f-secret';
 
 beforeAll(async () => {
   gw = await startGateway(testing, 'alerting', { env: { GATEWAY_RPC_TIMEOUT_MS: '3000' } });
-  dist = privateOwnerDist(`owner-alerting-${testing.testEnv().runId}`);
+  dist = await privateOwnerDist(`owner-alerting-${testing.testEnv().runId}`);
   owner = await startOwnerProcess(
     dist,
     {

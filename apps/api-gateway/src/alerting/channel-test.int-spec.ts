@@ -75,7 +75,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
 
   gw = await startGateway(testing, 'channel-test', { env: { GATEWAY_RPC_TIMEOUT_MS: '3000' } });
-  dist = privateOwnerDist(`channel-test-${testing.testEnv().runId}`);
+  dist = await privateOwnerDist(`channel-test-${testing.testEnv().runId}`);
   const servers = {
     databaseUrl: gw.database.databaseUrl,
     amqpUrl: gw.config.amqpUrl,

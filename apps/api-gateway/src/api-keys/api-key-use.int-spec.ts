@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
@@ -30,12 +29,11 @@ let admin: string;
 let amqp: ChannelModel;
 
 async function startIngest(): Promise<typeof ingest> {
-  const port = await testing.freePortBlock(1);
-  let out = '';
-  const child: ChildProcess = spawn(process.execPath, [join(dist, 'dist/apps/status-ingest/src/main.js')], {
+  return testing.spawnBuiltService({
+    name: 'status-ingest',
+    main: join(dist, 'dist/apps/status-ingest/src/main.js'),
     cwd: root,
-    env: {
-      ...process.env,
+    env: (port) => ({
       DATABASE_URL: gw.database.databaseUrl,
       AMQP_URL: gw.config.amqpUrl,
       REDIS_URL: gw.config.redisUrl,
@@ -44,41 +42,11 @@ async function startIngest(): Promise<typeof ingest> {
       FLEETWATCH_SITE: 'test-site',
       LOG_LEVEL: 'warn',
       INGEST_API_KEY_USE_FLUSH_MS: '200',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+    readyTimeoutMs: 30_000,
+    pollMs: 100,
+    logTail: 6000,
   });
-  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-6000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`status-ingest exited (${child.exitCode}):\n${out}`);
-    if (
-      await fetch(`${url}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`status-ingest not ready within 30 s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    output: () => out,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(hard);
-    },
-  };
 }
 
 async function createKey(name: string, scopes: string[]): Promise<CreateApiKeyResponse> {
@@ -138,7 +106,7 @@ async function depth(queue: string): Promise<number> {
 beforeAll(async () => {
   gw = await startGateway(testing, 'key-use');
   admin = await gw.login('admin', ADMIN_PASSWORD);
-  dist = testing.copyBuiltDist(join(root, 'tmp', `ingest-key-use-${testing.testEnv().runId}`), {
+  dist = await testing.copyBuiltDistAsync(join(root, 'tmp', `ingest-key-use-${testing.testEnv().runId}`), {
     build: 'always',
     required: ['apps/status-ingest/src/main.js'],
   });

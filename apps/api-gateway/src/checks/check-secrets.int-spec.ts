@@ -32,7 +32,7 @@ const COOKIE = `sid=${CANARY}-cookie`;
 
 beforeAll(async () => {
   gw = await startGateway(testing, 'check-secrets');
-  dist = privateOwnerDist(`owner-check-secrets-${testing.testEnv().runId}`);
+  dist = await privateOwnerDist(`owner-check-secrets-${testing.testEnv().runId}`);
   owner = await startOwnerProcess(dist, {
     databaseUrl: gw.database.databaseUrl,
     amqpUrl: gw.config.amqpUrl,

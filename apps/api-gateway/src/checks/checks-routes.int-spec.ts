@@ -21,7 +21,7 @@ const ids: Record<'operator' | 'writeKey', string> = {} as never;
 beforeAll(async () => {
   // Bulk create, import and export wait longer than one check's call (kept short here: the owner-gone test waits it out).
   gw = await startGateway(testing, 'checks', { env: { GATEWAY_RPC_BULK_TIMEOUT_MS: String(BULK_TIMEOUT_MS) } });
-  dist = privateOwnerDist(`owner-checks-${testing.testEnv().runId}`);
+  dist = await privateOwnerDist(`owner-checks-${testing.testEnv().runId}`);
   owner = await startOwnerProcess(dist, {
     databaseUrl: gw.database.databaseUrl,
     amqpUrl: gw.config.amqpUrl,

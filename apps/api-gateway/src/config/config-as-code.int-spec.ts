@@ -34,7 +34,7 @@ let operatorId: string;
 beforeAll(async () => {
   // Import and export wait GATEWAY_RPC_BULK_TIMEOUT_MS: kept short here (the owner-gone test waits it out).
   gw = await startGateway(testing, 'cac', { env: { GATEWAY_RPC_BULK_TIMEOUT_MS: '8000' } });
-  dist = privateOwnerDist(`owner-cac-${testing.testEnv().runId}`);
+  dist = await privateOwnerDist(`owner-cac-${testing.testEnv().runId}`);
   owner = await startOwnerProcess(dist, {
     databaseUrl: gw.database.databaseUrl,
     amqpUrl: gw.config.amqpUrl,

@@ -98,7 +98,7 @@ beforeAll(async () => {
       { name: 'gamma', url: url('gamma'), tags: ['eu'] },
     ],
   };
-  dist = privateOwnerDist(`owner-fleet-leader-${testing.testEnv().runId}`);
+  dist = await privateOwnerDist(`owner-fleet-leader-${testing.testEnv().runId}`);
   owner = await startOwnerProcess(
     dist,
     {

@@ -34,7 +34,7 @@ const ROUTES = ['/api/v1/status/report', '/api/v1/metrics/flow?minutes=5', '/api
 
 beforeAll(async () => {
   gw = await startGateway(testing, 'fleet-member');
-  dist = privateOwnerDist(`owner-fleet-member-${testing.testEnv().runId}`);
+  dist = await privateOwnerDist(`owner-fleet-member-${testing.testEnv().runId}`);
   owner = await startOwnerProcess(dist, {
     databaseUrl: gw.database.databaseUrl,
     amqpUrl: gw.config.amqpUrl,

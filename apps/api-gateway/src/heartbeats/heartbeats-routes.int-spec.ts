@@ -36,7 +36,7 @@ let sql: Client;
 
 beforeAll(async () => {
   gw = await startGateway(testing, 'heartbeats');
-  dist = privateOwnerDist(`owner-heartbeats-${testing.testEnv().runId}`);
+  dist = await privateOwnerDist(`owner-heartbeats-${testing.testEnv().runId}`);
   owner = await startOwnerProcess(dist, {
     databaseUrl: gw.database.databaseUrl,
     amqpUrl: gw.config.amqpUrl,

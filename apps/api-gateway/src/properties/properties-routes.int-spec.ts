@@ -22,7 +22,7 @@ const tokens: Record<'admin' | 'operator' | 'viewer' | 'readKey' | 'writeKey', s
 
 beforeAll(async () => {
   gw = await startGateway(testing, 'properties', { env: { GATEWAY_RPC_TIMEOUT_MS: '5000' } });
-  dist = privateOwnerDist(`owner-properties-${testing.testEnv().runId}`);
+  dist = await privateOwnerDist(`owner-properties-${testing.testEnv().runId}`);
   owner = await startOwnerProcess(dist, {
     databaseUrl: gw.database.databaseUrl,
     amqpUrl: gw.config.amqpUrl,

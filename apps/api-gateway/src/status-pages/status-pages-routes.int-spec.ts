@@ -34,7 +34,7 @@ const REASON = 'location zz-secret-location: connect ECONNREFUSED zz-secret-reas
 
 beforeAll(async () => {
   gw = await startGateway(testing, 'status-pages', { env: { GATEWAY_RPC_TIMEOUT_MS: '5000' } });
-  dist = privateOwnerDist(`owner-status-pages-${testing.testEnv().runId}`);
+  dist = await privateOwnerDist(`owner-status-pages-${testing.testEnv().runId}`);
   owner = await startOwnerProcess(dist, {
     databaseUrl: gw.database.databaseUrl,
     amqpUrl: gw.config.amqpUrl,

@@ -2,9 +2,8 @@
 // sync-orchestrator: an app never imports another app) and the collector itself where a test
 // must kill it (SIGKILL), both built from the current sources and run from a private copy of
 // dist/ so a build elsewhere cannot pull files away under them.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { copyBuiltDist, freePortBlock } from '@fleetwatch/testing';
+import { copyBuiltDist, spawnBuiltService } from '@fleetwatch/testing';
 
 const root = join(__dirname, '../../../..');
 
@@ -23,53 +22,22 @@ export async function startOwner(
   dist: string,
   env: { databaseUrl: string; amqpUrl: string; redisUrl: string; redisPrefix: string },
 ): Promise<OwnerProcess> {
-  const port = await freePortBlock(1);
-  let out = '';
-  const child: ChildProcess = spawn(process.execPath, [join(dist, 'dist/apps/sync-orchestrator/src/main.js')], {
+  return spawnBuiltService({
+    name: 'sync-orchestrator',
+    main: join(dist, 'dist/apps/sync-orchestrator/src/main.js'),
     cwd: root,
-    env: {
-      ...process.env,
+    env: (port) => ({
       DATABASE_URL: env.databaseUrl,
       AMQP_URL: env.amqpUrl,
       REDIS_URL: env.redisUrl,
       FLEETWATCH_REDIS_PREFIX: env.redisPrefix,
       SYNC_ORCHESTRATOR_PORT: String(port),
       LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+    readyTimeoutMs: 30_000,
+    pollMs: 200,
+    logTail: 6000,
   });
-  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-6000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`sync-orchestrator exited (${child.exitCode}):\n${out}`);
-    if (
-      await fetch(`${url}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`sync-orchestrator not ready within 30 s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    url,
-    output: () => out,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(hard);
-    },
-  };
 }
 
 export interface CollectorProcess {
@@ -86,53 +54,23 @@ export interface CollectorProcess {
 
 /** Starts a collector from `dist` with `env` (AMQP_URL, FLEETWATCH_LOCATION, COLLECTOR_SPOOL_DIR …) and waits for /readyz. */
 export async function startCollectorProcess(dist: string, env: Record<string, string>): Promise<CollectorProcess> {
-  const port = await freePortBlock(1);
-  let out = '';
-  const child: ChildProcess = spawn(process.execPath, [join(dist, 'dist/apps/collector/src/main.js')], {
+  const service = await spawnBuiltService({
+    name: 'collector',
+    main: join(dist, 'dist/apps/collector/src/main.js'),
     cwd: root,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env, COLLECTOR_PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: (port) => ({ LOG_LEVEL: 'warn', ...env, COLLECTOR_PORT: String(port) }),
+    readyTimeoutMs: 30_000,
+    pollMs: 100,
+    logTail: 6000,
   });
-  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-6000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`collector exited (${child.exitCode}):\n${out}`);
-    if (
-      await fetch(`${url}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`collector not ready within 30 s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const gone = () => child.exitCode !== null || child.signalCode !== null;
   return {
-    url,
-    pid: child.pid as number,
-    output: () => out,
+    url: service.url,
+    pid: service.child.pid as number,
+    output: service.output,
     get exitCode() {
-      return child.exitCode;
+      return service.child.exitCode;
     },
-    async kill() {
-      if (gone()) return;
-      child.kill('SIGKILL');
-      await exited;
-    },
-    async stop() {
-      if (gone()) return;
-      child.kill('SIGTERM');
-      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(hard);
-    },
+    kill: service.kill,
+    stop: service.stop,
   };
 }
