@@ -1,19 +1,18 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { connect, type GetMessage } from 'amqplib';
+import { connect } from 'amqplib';
 import fc from 'fast-check';
 import { Client } from 'pg';
-import {
-  BusHeader,
-  deadLetterQueueOf,
-  Messages,
-  QueueName,
-  uuidv7,
-  type HostMetricsPayload,
-} from '@fleetwatch/contracts';
+import { BusHeader, Messages, QueueName, uuidv7, type HostMetricsPayload } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest, type PublishRequest } from '@fleetwatch/messaging';
 import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
-import { createTestSite, startAggregator, statusUpdate, type TestSite } from './aggregator.int-helpers';
+import {
+  createTestSite,
+  drainObservationDeadLetters,
+  startAggregator,
+  statusUpdate,
+  type TestSite,
+} from './aggregator.int-helpers';
 
 // SQLSTATE class 21 (cardinality violation: an upsert given one key twice, a scalar subquery answering two rows) is
 // the rows' doing, the same at every retry: read as an outage it was retried for ever and held back every later
@@ -58,23 +57,7 @@ afterAll(async () => {
   await site?.dispose();
 });
 
-async function drainDeadLetters(): Promise<GetMessage[]> {
-  const connection = await connect(site.env.AMQP_URL);
-  connection.on('error', () => undefined);
-  const out: GetMessage[] = [];
-  try {
-    const ch = await connection.createChannel();
-    ch.on('error', () => undefined);
-    for (;;) {
-      const m = await ch.get(deadLetterQueueOf(QueueName.AggregatorObservations), { noAck: true });
-      if (m === false) break;
-      out.push(m);
-    }
-  } finally {
-    await connection.close().catch(() => undefined);
-  }
-  return out;
-}
+const drainDeadLetters = () => drainObservationDeadLetters(site.env.AMQP_URL);
 
 /** How many rows each message id has in `table`. */
 async function rowsPerId(

@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { Global, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
+import { connect, type GetMessage } from 'amqplib';
 import { Client } from 'pg';
 import {
+  deadLetterQueueOf,
   ExchangeName,
   InstanceKind,
   Messages,
@@ -295,4 +297,26 @@ export async function count(pg: SqlClient, sql: string, params: unknown[] = []):
  */
 export function privateDist(name: string): Promise<string> {
   return copyBuiltDistAsync(join(__dirname, '../../..', 'tmp', name));
+}
+
+/** Takes every message off the observations DLQ (a test's evidence: nothing replays them). */
+export async function drainObservationDeadLetters(amqpUrl: string): Promise<GetMessage[]> {
+  // A connection of its own for each read: a missing queue closes the channel (404), and a basic.get that races
+  // the aggregator re-declaring the quorum DLQ can close the whole connection (541 INTERNAL_ERROR, seen in CI) —
+  // either fails this call only, never a connection the other cases share.
+  const connection = await connect(amqpUrl);
+  connection.on('error', () => undefined);
+  const out: GetMessage[] = [];
+  try {
+    const ch = await connection.createChannel();
+    ch.on('error', () => undefined);
+    for (;;) {
+      const m = await ch.get(deadLetterQueueOf(QueueName.AggregatorObservations), { noAck: true });
+      if (m === false) break;
+      out.push(m);
+    }
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+  return out;
 }

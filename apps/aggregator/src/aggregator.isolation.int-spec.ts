@@ -1,5 +1,5 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { connect, type ChannelModel, type GetMessage } from 'amqplib';
+import { connect, type ChannelModel } from 'amqplib';
 import { Client } from 'pg';
 import {
   BusHeader,
@@ -23,6 +23,7 @@ import {
   startAggregator,
   statusUpdate,
   type StatusUpdateInput,
+  drainObservationDeadLetters,
   type TestSite,
 } from './aggregator.int-helpers';
 
@@ -83,27 +84,7 @@ afterAll(async () => {
   await site?.dispose();
 });
 
-/** Takes every message off the observations DLQ (they are this test's evidence, nothing replays them). */
-async function drainDeadLetters(): Promise<GetMessage[]> {
-  // A connection of its own for each read: a missing queue closes the channel (404), and a basic.get that races
-  // the aggregator re-declaring the quorum DLQ can close the whole connection (541 INTERNAL_ERROR, seen in CI) —
-  // either fails this call only, never a connection the other cases share.
-  const connection = await connect(site.env.AMQP_URL);
-  connection.on('error', () => undefined);
-  const out: GetMessage[] = [];
-  try {
-    const ch = await connection.createChannel();
-    ch.on('error', () => undefined);
-    for (;;) {
-      const m = await ch.get(deadLetterQueueOf(QueueName.AggregatorObservations), { noAck: true });
-      if (m === false) break;
-      out.push(m);
-    }
-  } finally {
-    await connection.close().catch(() => undefined);
-  }
-  return out;
-}
+const drainDeadLetters = () => drainObservationDeadLetters(site.env.AMQP_URL);
 
 const storedIds = async (ids: readonly string[]) =>
   new Set(

@@ -1,7 +1,7 @@
 import type { PublicStatusPage } from '@fleetwatch/contracts';
 import type { AlertConfigRepository, StatusPagesRepository } from '@fleetwatch/persistence';
 import { mergeSpans, newestIncidents, PUBLIC_STATUS_LIMITS, PublicStatusService } from './public-status.service';
-import { oneTargetPage } from './public-status.spec-helpers';
+import { oneTargetPage, turnsDuring } from './public-status.spec-helpers';
 import { RateLimitedError } from '@fleetwatch/domain';
 
 describe('mergeSpans: one component’s incidents from its targets’', () => {
@@ -591,22 +591,13 @@ describe('PublicStatusService: windows recurring every few minutes (open time wa
       });
       const s = service(downSince, rows, clock);
       // The longest stretch the event loop waited while the build ran, and how often it got a turn.
-      let longest = 0;
-      let turns = 0;
-      let last = performance.now();
-      let done = false;
-      const tick = () => {
-        const t = performance.now();
-        longest = Math.max(longest, t - last);
-        last = t;
-        turns++;
-        if (!done) setImmediate(tick);
-      };
-      setImmediate(tick);
       const started = performance.now();
-      const page = (await s.view('p')).page;
+      const {
+        result: { page },
+        turns,
+        longest,
+      } = await turnsDuring(() => s.view('p'));
       const took = performance.now() - started;
-      done = true;
       // The numbers (docs/api.md): not a benchmark, a bound on what one build does on the event loop.
       console.info(
         `${_name}: cold build ${Math.round(took)} ms, longest synchronous stretch ${Math.round(longest)} ms`,
