@@ -292,12 +292,13 @@ describe('TargetStatesRepository.lockMany at fleet scale', () => {
       });
       await isLocked;
       const locking = runInSqlTransaction(db, (tx) => states.lockMany(tx, pair));
+      // Refused outside the transaction: one whose statement failed commits nothing, and says so (runInSqlTransaction).
       const firstTaken = async () =>
         runInSqlTransaction(probePool, (tx) =>
-          sqlQuery(tx, 'SELECT 1 FROM target_states WHERE target_id = $1 FOR UPDATE NOWAIT', [dbFirst]).then(
-            () => false,
-            () => true,
-          ),
+          sqlQuery(tx, 'SELECT 1 FROM target_states WHERE target_id = $1 FOR UPDATE NOWAIT', [dbFirst]),
+        ).then(
+          () => false,
+          () => true,
         );
       let taken = false;
       for (let i = 0; i < 50 && !taken; i++) {
@@ -341,11 +342,9 @@ describe('TargetStatesRepository.lockMany at fleet scale', () => {
       await isLocked;
       const probe = await runInSqlTransaction(other, async (tx) => {
         await sqlExecute(tx, "SET LOCAL lock_timeout = '200ms'");
-        return sqlQuery(tx, 'SELECT 1 FROM target_states WHERE target_id = $1 FOR UPDATE', [ids[12]]).then(
-          () => 'acquired',
-          (e: unknown) => String((e as Error).message),
-        );
-      });
+        await sqlQuery(tx, 'SELECT 1 FROM target_states WHERE target_id = $1 FOR UPDATE', [ids[12]]);
+        return 'acquired';
+      }).catch((e: unknown) => String((e as Error).message));
       expect(probe).toMatch(/lock timeout/);
       release();
       await holder;
