@@ -73,3 +73,19 @@ it('forged keys sent all at once from an address with refusals cost no more look
   expect(lookups.mock.calls.length).toBeLessThanOrEqual(5);
   expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(16);
 });
+
+it('an IPv6 client is counted by its /64: rotating addresses inside it does not refill the budget', async () => {
+  const lookups = jest.spyOn(h.service.app.get(ApiKeysRepository), 'findActiveByPrefix');
+  for (let i = 0; i < 5; i++) {
+    const res = await h.post(update(1), { key: forged(), headers: from(`2001:db8:5:7::${(i + 1).toString(16)}`) });
+    expect(res.status).toBe(401);
+  }
+  const limited = await h.post(update(1), { key: forged(), headers: from('2001:db8:5:7:ffff:1:2:3') });
+  expect(limited.status).toBe(429);
+  expect(errorOf(limited)).toMatchObject({
+    message: expect.stringMatching(/from 2001:db8:5:7:ffff:1:2:3 \(counted as 2001:db8:5:7::\/64\)/),
+  });
+  expect(lookups).toHaveBeenCalledTimes(5);
+  // The next /64 has its own budget.
+  expect((await h.post(update(1), { key: forged(), headers: from('2001:db8:5:8::1') })).status).toBe(401);
+});

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ApiKeyScope } from '@fleetwatch/contracts';
+import { ApiKeyScope, rateLimitKeyOf } from '@fleetwatch/contracts';
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from '@fleetwatch/domain';
 import { ApiKeysRepository, ApiKeyVerifier, type VerifiedApiKey } from '@fleetwatch/persistence';
 import type { IngestConfig } from '../config';
@@ -27,16 +27,18 @@ export interface AuthenticatedKey {
  * `ingest` scope and the client address inside the key's allow-list. An address
  * whose keys were refused (401) more than INGEST_AUTH_FAILURES_PER_IP_PER_MINUTE
  * times lately is answered 429 before any lookup (a forged key with a valid
- * checksum costs a query). Counted in this replica's memory, so a request with a
- * good key reads one bucket and pays no Redis round trip; N replicas allow N times
- * as many.
+ * checksum costs a query). An IPv6 client is counted by its /64, as logins and
+ * status pages count it (one host usually holds a whole /64: counting /128s would
+ * let it rotate addresses past the budget). Counted in this replica's memory, so a
+ * request with a good key reads one bucket and pays no Redis round trip; N replicas
+ * allow N times as many.
  */
 @Injectable()
 export class ApiKeyAuthService {
   private readonly verifier: ApiKeyVerifier;
   /** Keyed by the verifier's cached record, so a hot key's allow-list is parsed once per verdict. */
   private readonly authenticated = new WeakMap<VerifiedApiKey, AuthenticatedKey>();
-  /** Refused keys per client address (the address the allow-lists read). */
+  /** Refused keys per client address (the address the allow-lists read; an IPv6 one by its /64). */
   private readonly failures: KeyedRateLimiter;
   /** Key lookups under way per address that has refused keys in its budget (see authenticate). */
   private readonly verifying = new Map<string, number>();
@@ -64,28 +66,30 @@ export class ApiKeyAuthService {
     certificate: ClientCertificate | null = null,
     now: number = Date.now(),
   ): Promise<AuthenticatedKey> {
+    // An IPv6 client by its /64. A socket's IPv4 address is already in the form rateLimitKeyOf gives: not parsed.
+    const counted = ip.includes(':') ? rateLimitKeyOf(ip) : ip;
     // An address with refused keys lately also pays for its lookups under way: each may be one more refusal, so
     // forged keys sent all at once cost no more queries than one after another (an address with none pays nothing).
-    const suspect = this.failures.has(ip);
-    const underWay = suspect ? (this.verifying.get(ip) ?? 0) : 0;
-    const budget = this.failures.peek(ip, Math.min(1 + underWay, this.failures.burst), now);
+    const suspect = this.failures.has(counted);
+    const underWay = suspect ? (this.verifying.get(counted) ?? 0) : 0;
+    const budget = this.failures.peek(counted, Math.min(1 + underWay, this.failures.burst), now);
     if (!budget.allowed)
       throw new RateLimitedError(
-        `too many refused API keys from ${ip}; retry in ${Math.ceil(budget.retryAfterSeconds)} s`,
+        `too many refused API keys from ${counted === ip ? ip : `${ip} (counted as ${counted})`}; retry in ${Math.ceil(budget.retryAfterSeconds)} s`,
         budget.retryAfterSeconds,
       );
-    if (suspect) this.verifying.set(ip, underWay + 1);
+    if (suspect) this.verifying.set(counted, underWay + 1);
     let verified: VerifiedApiKey;
     try {
       verified = await this.verifier.verify(bearerOf(authorization));
     } catch (err) {
-      if (err instanceof UnauthorizedError) this.failures.take(ip, 1, now);
+      if (err instanceof UnauthorizedError) this.failures.take(counted, 1, now);
       throw err;
     } finally {
       if (suspect) {
-        const left = (this.verifying.get(ip) ?? 1) - 1;
-        if (left > 0) this.verifying.set(ip, left);
-        else this.verifying.delete(ip);
+        const left = (this.verifying.get(counted) ?? 1) - 1;
+        if (left > 0) this.verifying.set(counted, left);
+        else this.verifying.delete(counted);
       }
     }
     const key = this.authenticatedOf(verified);
