@@ -1,4 +1,8 @@
-import { ApiKeyUseRecorder, type ApiKeyUse } from './api-key-use.recorder';
+import type { BusPublisher } from '@fleetwatch/messaging';
+import type { Logger } from 'pino';
+import { register, type Gauge } from 'prom-client';
+import type { IngestConfig } from '../config';
+import { API_KEY_USES_UNREPORTED, ApiKeyUseRecorder, ApiKeyUseReporter, type ApiKeyUse } from './api-key-use.recorder';
 
 /** A sender that records what it was given and answers per use with `confirm`. */
 function sender(confirm: (u: ApiKeyUse) => boolean = () => true) {
@@ -87,5 +91,30 @@ describe('ApiKeyUseRecorder', () => {
     expect(r.size).toBe(1);
     await r.flush();
     expect(sent[1]).toEqual([{ keyId: 'a', at: new Date(2000) }]);
+  });
+});
+
+describe('ApiKeyUseReporter', () => {
+  it('shows on /metrics how many keys the last flush could not report, and 0 once a flush got through', async () => {
+    let confirm = false;
+    const publisher = {
+      publishManySettled: async (requests: unknown[]) => requests.map(() => ({ ok: confirm })),
+    } as unknown as BusPublisher;
+    const warnings: string[] = [];
+    const logger = { warn: (_o: object, msg: string) => warnings.push(msg) } as unknown as Logger;
+    const reporter = new ApiKeyUseReporter(publisher, { apiKeyUseFlushMs: 60_000 } as IngestConfig, logger);
+    const gauge = register.getSingleMetric(API_KEY_USES_UNREPORTED) as Gauge;
+    const value = async () => (await gauge.get()).values[0]?.value;
+
+    reporter.record('a', 1000);
+    reporter.record('b', 1000);
+    await reporter.beforeApplicationShutdown();
+    expect(await value()).toBe(2);
+    expect(warnings).toHaveLength(1);
+
+    confirm = true;
+    await reporter.beforeApplicationShutdown();
+    expect(await value()).toBe(0);
+    expect(reporter.size).toBe(0);
   });
 });
