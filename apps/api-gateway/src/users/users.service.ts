@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ChangeOwnPasswordRequest, CreateUserRequest, UserAdminView, UserRole, UserView } from '@fleetwatch/contracts';
-import { ConflictError, ForbiddenError, InvalidError, NotFoundError } from '@fleetwatch/domain';
+import { ConflictError, ForbiddenError, InvalidError, NotFoundError, UnauthorizedError } from '@fleetwatch/domain';
 import {
   DATABASE_CLIENT,
   DatabaseClient,
@@ -91,13 +91,20 @@ export class UsersService {
 
   async changeOwnPassword(principal: Principal, input: ChangeOwnPasswordRequest): Promise<void> {
     if (principal.kind !== 'user') throw new ForbiddenError('an API key has no password: sign in as a user');
-    const user = await this.require(principal.id);
-    if (!(await this.hasher.verify(user.passwordHash, input.currentPassword))) {
-      throw new InvalidError('currentPassword: does not match', [
-        { path: 'currentPassword', message: 'does not match your current password' },
-      ]);
+    try {
+      const user = await this.require(principal.id);
+      if (!(await this.hasher.verify(user.passwordHash, input.currentPassword))) {
+        throw new InvalidError('currentPassword: does not match', [
+          { path: 'currentPassword', message: 'does not match your current password' },
+        ]);
+      }
+      await this.replacePassword(user.id, input.newPassword);
+    } catch (err) {
+      // Deleted while this request was on its way (their sessions with them): as a request after, not "user <id> not
+      // found" about one's own account.
+      if (err instanceof NotFoundError) throw new UnauthorizedError('this account no longer exists');
+      throw err;
     }
-    await this.replacePassword(user.id, input.newPassword);
   }
 
   async delete(actor: Principal, id: string): Promise<void> {

@@ -22,7 +22,7 @@ export interface NewSession {
   expiresAt: Date;
 }
 
-/** A live session with its user, for authenticating a request in one query. */
+/** A live session with its user, for authenticating a request. */
 export interface ActiveSession {
   session: SessionRecord;
   user: UserRecord;
@@ -53,12 +53,20 @@ export class SessionsRepository {
     }
   }
 
-  /** The session for a token hash when it is neither expired nor revoked, with its user. */
+  /**
+   * The session for a token hash when it is neither expired nor revoked, with its user; null when either is gone. Two
+   * reads (as Prisma's `include` made them too, each its own snapshot): a user deleted between them — their sessions
+   * with them — is no session. The include answered `user: null` for its required relation there, and reading it threw
+   * a TypeError: a 500 for any request racing the deletion of its user.
+   */
   async findActiveByTokenHash(tokenHash: string, now: Date = new Date()): Promise<ActiveSession | null> {
-    const row = await prismaOf(this.db)
-      .session.findFirst({ where: { tokenHash, revokedAt: null, expiresAt: { gt: now } }, include: { user: true } })
+    const client = prismaOf(this.db);
+    const row = await client.session
+      .findFirst({ where: { tokenHash, revokedAt: null, expiresAt: { gt: now } } })
       .catch((err: unknown) => rethrow(err));
-    return row ? { session: toRecord(row), user: toUserRecord(row.user) } : null;
+    if (!row) return null;
+    const user = await client.user.findUnique({ where: { id: row.userId } }).catch((err: unknown) => rethrow(err));
+    return user ? { session: toRecord(row), user: toUserRecord(user) } : null;
   }
 
   async listActiveForUser(userId: string, now: Date = new Date()): Promise<SessionRecord[]> {
