@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { InstanceKind } from '@fleetwatch/contracts';
 import { ApiKeysRepository, hashApiKey, withChecksum } from '@fleetwatch/persistence';
+import { ingestRefusalOf, StatusPusher } from '@fleetwatch/pusher';
 import { createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
 import { ApiKeyAuthService } from './auth/api-key-auth.service';
 import { errorOf, IngestHarness, update } from './int-spec.helpers';
@@ -106,6 +108,36 @@ describe('403', () => {
     expect(errorOf(res).message).toMatch(/may not be used from/);
     const inside = await h.createKey(['ingest'], ['10.0.0.0/8', '127.0.0.0/8', '::1/128']);
     expect((await h.post(update(1), { key: inside.key })).status).toBe(202);
+  });
+
+  it('is told from a filter`s 403 by the reference pusher (its error code): the batch held whole, nothing set aside', async () => {
+    const { key } = await h.createKey(['read', 'write']);
+    const res = await h.post(update(1), { key });
+    expect(ingestRefusalOf(403, res.text)).toMatch(/lacks the "ingest" scope/);
+    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    // The timing guard off: the body alone keeps the pusher from taking this 403 for a filter's judgement of a payload.
+    const p = new StatusPusher({
+      url: h.url,
+      apiKey: key,
+      log: quiet,
+      forbiddenFlickerMs: 0,
+      baseDelayMs: 10,
+      maxDelayMs: 40,
+    });
+    const dropped: unknown[] = [];
+    p.onDropped((us) => dropped.push(...us));
+    for (let i = 1; i <= 4; i++)
+      p.enqueue({ updateId: `held-${i}`, instanceId: `web-${i}`, kind: InstanceKind.Container, status: 'running' });
+    p.start();
+    try {
+      await waitFor(() => p.stats.authRefused >= 3, { timeoutMs: 5_000, intervalMs: 10, description: '3 refusals' });
+      expect(dropped).toEqual([]);
+      expect(p.pending).toBe(4);
+      // Never halved: one request per try, each the whole batch.
+      expect(p.stats.requests).toBeLessThanOrEqual(p.stats.authRefused + 1);
+    } finally {
+      await p.stop(0);
+    }
   });
 });
 

@@ -6,8 +6,10 @@ import { StatusPusher, type PushLog } from './status-pusher';
 
 // A model-based property of the pusher's answer handling, against a real HTTP server on loopback whose behaviour is
 // generated: a filter in front refusing every request that holds one of a set of "poisoned" updates (403, 406, 422,
-// 451), and phases (counted in requests) where the server answers everything 503, everything 403 (the key revoked),
-// or 413 above a batch size; 202 otherwise. Updates of a few instances are queued before and while the pusher runs.
+// 451; its own page, not the ingest's error code), and phases (counted in requests) where the server answers
+// everything 503, everything 403 with the ingest's error code (the key revoked), everything 403 with a page that is
+// not (the key revoked behind a proxy that replaces error bodies), or 413 above a batch size; 202 otherwise. Updates
+// of a few instances are queued before and while the pusher runs.
 //
 // What the design promises (status-pusher.ts run loop, docs/runbooks/watchers.md "Push failures"):
 // (a) every update that is not poisoned is accepted — the ingest dedupes by updateId, so distinct ids are counted;
@@ -21,7 +23,8 @@ import { StatusPusher, type PushLog } from './status-pusher';
 //     (refused alone while the endpoint refused everything) was passed by a probe: see the note on (f) below.
 
 type Phase =
-  { kind: 'normal' | 'outage' | 'revoked'; requests: number } | { kind: 'tooLarge'; requests: number; limit: number };
+  | { kind: 'normal' | 'outage' | 'revoked' | 'revokedOpaque'; requests: number }
+  | { kind: 'tooLarge'; requests: number; limit: number };
 
 interface Step {
   instance: number;
@@ -42,7 +45,7 @@ interface Scenario {
 
 const phaseArb: fc.Arbitrary<Phase> = fc.oneof(
   fc.record({
-    kind: fc.constantFrom('normal' as const, 'outage' as const, 'revoked' as const),
+    kind: fc.constantFrom('normal' as const, 'outage' as const, 'revoked' as const, 'revokedOpaque' as const),
     requests: fc.integer({ min: 1, max: 6 }),
   }),
   fc.record({
@@ -78,8 +81,26 @@ interface Request {
   phase: Phase['kind'];
 }
 
-/** The server's behaviour for one run. */
-let answer: (ids: string[]) => { status: number; phase: Phase['kind'] } = () => ({ status: 202, phase: 'normal' });
+/** status-ingest's answer to a key it refuses (libs/observability's error filter): its error code in JSON. */
+const INGEST_FORBIDDEN = JSON.stringify({
+  error: { code: 'forbidden', message: 'this API key lacks the "ingest" scope' },
+});
+const INGEST_UNAUTHORIZED = JSON.stringify({ error: { code: 'unauthorized', message: 'unknown or revoked API key' } });
+/** Filters' and proxies' 403 pages: no fleetwatch error code. */
+const FILTER_PAGES = [
+  '<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center></body></html>',
+  '<!DOCTYPE html><html><title>Attention Required! | Cloudflare</title><body>Sorry, you have been blocked</body></html>',
+  "<html><body><h1>Forbidden</h1><p>You don't have permission to access this resource. (ModSecurity)</p></body></html>",
+  '',
+  '{"message":"Forbidden"}',
+  '{"error":"forbidden"}',
+];
+
+/** The server's behaviour for one run (`body`: the answer's body when not 202; a filter's page by default). */
+let answer: (ids: string[]) => { status: number; phase: Phase['kind']; body?: string } = () => ({
+  status: 202,
+  phase: 'normal',
+});
 const requests: Request[] = [];
 let server: Server;
 let url: string;
@@ -91,9 +112,10 @@ beforeAll(async () => {
     req.on('end', () => {
       const body = JSON.parse(raw) as { updates?: { updateId: string }[]; updateId?: string };
       const ids = body.updates ? body.updates.map((u) => u.updateId) : [body.updateId as string];
-      const { status, phase } = answer(ids);
+      const { status, phase, body: text } = answer(ids);
       requests.push({ ids, status, phase });
-      res.writeHead(status, { 'content-type': 'application/json' }).end(status === 202 ? '{}' : '{"error":"refused"}');
+      const type = text?.startsWith('<') ? 'text/html' : 'application/json';
+      res.writeHead(status, { 'content-type': type }).end(status === 202 ? '{}' : (text ?? '{"error":"refused"}'));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -143,11 +165,13 @@ async function play(s: Scenario): Promise<Outcome> {
   };
   answer = (ids) => {
     const phase = phaseOf(served++);
-    const at = (status: number) => ({ status, phase: phase.kind });
+    const at = (status: number, body?: string) => ({ status, phase: phase.kind, body });
     if (phase.kind === 'outage') return at(503);
-    if (phase.kind === 'revoked') return at(403);
+    if (phase.kind === 'revoked') return at(403, INGEST_FORBIDDEN);
+    if (phase.kind === 'revokedOpaque') return at(403, FILTER_PAGES[0]);
     if (phase.kind === 'tooLarge' && ids.length > phase.limit) return at(413);
-    if (ids.some((id) => poisoned.has(id))) return at(s.poisonStatus);
+    if (ids.some((id) => poisoned.has(id)))
+      return at(s.poisonStatus, FILTER_PAGES[s.steps.length % FILTER_PAGES.length]);
     for (const id of ids)
       if (!accepted.has(id)) {
         accepted.add(id);
@@ -247,18 +271,20 @@ describe('StatusPusher against a generated ingest (filter, outages, revoked key,
         const good = o.queued.filter((q) => !q.poisoned).map((q) => q.id);
         // (d) no request repeats an updateId.
         for (const r of o.requests) expect(new Set(r.ids).size).toBe(r.ids.length);
-        // (b) nothing the ingest would take is given up on. WEAKENED for a known race: a lone update refused 403 is held,
-        // the retries go past it, and once one of those is taken it is sent alone again and dropped if still refused (a
-        // filter's 403 for its payload). A server whose 403 flickers — refusing it, then taking the probe, then
-        // refusing it again, as a key revoked while ingest replicas still hold its cached verdict for a few seconds does
-        // — gets a good update dropped so. Such a drop is allowed here only when the update's last lone request was
-        // answered by a refuse-everything phase (`revoked`); any other drop of a good update fails. (A revoked key needs
+        // (b) nothing the ingest would take is given up on. WEAKENED for a known race: a lone update refused 403
+        // without the ingest's error code is held, the retries go past it, and once one of those is taken it is sent
+        // alone again and dropped if still refused (a filter's 403 for its payload). A server whose such 403 flickers
+        // — refusing it, then taking the probe, then refusing it again, as a key revoked while ingest replicas behind
+        // a proxy that replaces their error bodies still hold its cached verdict for a few seconds does — gets a good
+        // update dropped so. Such a drop is allowed here only when the update's last lone request was answered by
+        // that phase (`revokedOpaque`); any other drop of a good update fails — in particular none in `revoked`, whose
+        // 403 carries the ingest's error code and is held whole, never halved. (A revoked key needs
         // the watcher restarted with a new one: the queue is in memory, and the resync at start reports every current
         // state again. The single flicker — [u0..u3] 403, [u0,u1] 202, [u2,u3] 403, [u2] 403 — no longer drops u2.)
         const raced = [...o.dropped.keys()].filter((id) => !poisoned.has(id));
         for (const id of raced) {
           const lone = o.requests.filter((r) => r.ids.length === 1 && r.ids[0] === id).at(-1);
-          expect({ id, phase: lone?.phase }).toEqual({ id, phase: 'revoked' });
+          expect({ id, phase: lone?.phase }).toEqual({ id, phase: 'revokedOpaque' });
         }
         // (a) every other such update is accepted, without new traffic behind it.
         expect({ stageA: o.stageA, missing: good.filter((id) => !accepted.has(id) && !o.dropped.has(id)) }).toEqual({
@@ -300,6 +326,106 @@ describe('StatusPusher against a generated ingest (filter, outages, revoked key,
         }
       }),
       { numRuns: Number(process.env.FW_PROP_RUNS ?? 40) },
+    );
+  }, 120_000);
+});
+
+// The WAF case on its own: one batch of updates queued at once, one of them (at any position) refused by a filter in
+// front (403 with its own page), the key maybe refused by the ingest itself (401 or 403 with its error code) for the
+// first few requests. What the pusher promises: nothing but the poisoned update is given up on, even with the
+// FORBIDDEN_FLICKER_MS window off (the ingest's own refusals are told apart by their body, not by timing); every other
+// update is accepted exactly once (no answer is lost here, and an accepted update is never sent again), and an
+// instance's updates are accepted in the order they were queued (only a held head is ever passed, and only the
+// poisoned update is held). The poisoned one is never accepted, and is set aside (onDropped, 'refused') once the
+// endpoint takes updates past it — at once when some follow it in the batch, else when the next update comes.
+interface OnePoison {
+  instances: number[];
+  poisonAt: number;
+  maxBatch: number;
+  page: string;
+  /** Requests answered by the ingest itself first: the key refused (401 or 403 with its error code). */
+  keyRefused: number;
+  keyStatus: 401 | 403;
+}
+
+const onePoisonArb: fc.Arbitrary<OnePoison> = fc
+  .record({
+    instances: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 30 }),
+    poisonAt: fc.nat(),
+    maxBatch: fc.integer({ min: 1, max: 12 }),
+    page: fc.constantFrom(...FILTER_PAGES),
+    keyRefused: fc.constantFrom(0, 0, 1, 2, 4),
+    keyStatus: fc.constantFrom(401 as const, 403 as const),
+  })
+  .map((s) => ({ ...s, poisonAt: s.poisonAt % s.instances.length }));
+
+describe('StatusPusher and a filter refusing one update of a batch (any position), the key maybe refused first', () => {
+  it('delivers every other update exactly once and in order per instance; sets only the poisoned one aside', async () => {
+    await fc.assert(
+      fc.asyncProperty(onePoisonArb, async (s) => {
+        requests.length = 0;
+        const poisonedId = `u-${s.poisonAt}`;
+        let served = 0;
+        answer = (ids) => {
+          if (served++ < s.keyRefused)
+            return {
+              status: s.keyStatus,
+              phase: 'revoked',
+              body: s.keyStatus === 401 ? INGEST_UNAUTHORIZED : INGEST_FORBIDDEN,
+            };
+          if (ids.includes(poisonedId)) return { status: 403, phase: 'normal', body: s.page };
+          return { status: 202, phase: 'normal' };
+        };
+        const p = new StatusPusher({
+          url,
+          apiKey: 'k',
+          log: quiet,
+          baseDelayMs: 2,
+          maxDelayMs: 10,
+          maxBatch: s.maxBatch,
+          lingerMs: 0,
+          forbiddenFlickerMs: 0,
+        });
+        const dropped: string[] = [];
+        p.onDropped((us, reason) => us.forEach((u) => dropped.push(`${u.updateId as string}:${reason}`)));
+        const ids = s.instances.map((_, i) => `u-${i}`);
+        s.instances.forEach((inst, i) =>
+          p.enqueue({ updateId: `u-${i}`, instanceId: `c-${inst}`, kind: InstanceKind.Container, status: 'running' }),
+        );
+        const accepts = () => requests.filter((r) => r.status === 202).flatMap((r) => r.ids);
+        const good = ids.filter((id) => id !== poisonedId);
+        try {
+          p.start();
+          const allGood = await until(() => good.every((id) => accepts().includes(id)), 2_000);
+          // Nothing good given up on, whatever the key's refusals; the poisoned one maybe already set aside.
+          expect({ allGood, dropped: dropped.filter((d) => d !== `${poisonedId}:refused`) }).toEqual({
+            allGood: true,
+            dropped: [],
+          });
+          // The next update past it: the poisoned one is set aside, not held for ever.
+          p.enqueue({ updateId: 'next', instanceId: 'c-next', kind: InstanceKind.Container, status: 'running' });
+          expect(await until(() => p.pending === 0, 2_000)).toBe(true);
+        } finally {
+          await p.stop(0);
+        }
+        expect(dropped).toEqual([`${poisonedId}:refused`]);
+        const accepted = accepts();
+        expect(accepted).not.toContain(poisonedId);
+        // Exactly once each, and nothing refused by the ingest itself (the key) was ever halved: the request after
+        // each such refusal sends the refused one again whole (maybe with an update queued since).
+        for (const id of [...good, 'next'])
+          expect({ id, n: accepted.filter((a) => a === id).length }).toEqual({ id, n: 1 });
+        for (let i = 1; i <= s.keyRefused && i < requests.length; i++) {
+          const before = requests[i - 1]?.ids ?? [];
+          expect(requests[i]?.ids.slice(0, before.length)).toEqual(before);
+        }
+        // In order per instance: the order of acceptance (request, then place in the batch) follows the queue's.
+        for (let inst = 0; inst < 4; inst++) {
+          const mine = ids.filter((id, i) => s.instances[i] === inst && id !== poisonedId);
+          expect(accepted.filter((id) => mine.includes(id))).toEqual(mine);
+        }
+      }),
+      { numRuns: Number(process.env.FW_PROP_RUNS ?? 60) },
     );
   }, 120_000);
 });

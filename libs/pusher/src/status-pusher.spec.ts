@@ -7,7 +7,15 @@ import { backoffDelayMs, nextRetryDelayMs, retryAfterMs } from './backoff';
 import { parseEnv } from '@fleetwatch/config';
 import { pusherMetrics } from './daemon';
 import { pusherSettings, pusherShape } from './pusher-config';
-import { badIndexesOf, ingestBaseUrl, redactText, redactUrl, StatusPusher, type PushLog } from './status-pusher';
+import {
+  badIndexesOf,
+  ingestBaseUrl,
+  ingestRefusalOf,
+  redactText,
+  redactUrl,
+  StatusPusher,
+  type PushLog,
+} from './status-pusher';
 
 // The pusher against a real HTTP server on loopback that answers as status-ingest does
 // (202, 400 naming items, 413, 429/503 with Retry-After): what it sends, retries and drops.
@@ -548,6 +556,154 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
       expect(p.stats).toMatchObject({ accepted: 12, droppedRefused: 0 });
     } finally {
       key.keyRefused = false;
+      await p.stop();
+    }
+  });
+});
+
+/** status-ingest's own answers to a refused key (libs/observability's error filter: its error code in JSON). */
+const INGEST_403 = JSON.stringify({
+  error: { code: 'forbidden', message: 'this API key may not be used from 10.1.2.3' },
+});
+const INGEST_401 = JSON.stringify({ error: { code: 'unauthorized', message: 'unknown or revoked API key' } });
+/** What AWS WAF answers by default for a request a rule blocks. */
+const WAF_PAGE =
+  '<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<center><h1>403 Forbidden</h1></center>\r\n</body>\r\n</html>\r\n';
+
+describe("StatusPusher and the ingest's own 401/403 (its error code) against a filter's 403", () => {
+  it('tells the ingest`s refusal of a key from any other 403 by the error code in its body', () => {
+    expect(ingestRefusalOf(403, INGEST_403)).toBe('this API key may not be used from 10.1.2.3');
+    expect(ingestRefusalOf(401, INGEST_401)).toBe('unknown or revoked API key');
+    for (const other of [
+      WAF_PAGE,
+      '',
+      'Forbidden',
+      '{"error":"forbidden"}',
+      '{"message":"Forbidden"}',
+      '{"error":{"code":"forbidden"}}',
+      '{"error":{"code":"AccessDenied","message":"blocked"}}',
+      'null',
+      INGEST_401,
+    ])
+      expect({ other, answer: ingestRefusalOf(403, other) }).toEqual({ other, answer: undefined });
+    expect(ingestRefusalOf(401, INGEST_403)).toBeUndefined();
+  });
+
+  it.each([
+    [403, INGEST_403],
+    [401, INGEST_401],
+  ])(
+    'a key refused %i by the ingest: nothing set aside, the batch held whole (never halved) and delivered once accepted',
+    async (status, body) => {
+      let refusals = 3;
+      handler = (b, q, res) =>
+        refusals-- > 0 ? res.writeHead(status, { 'content-type': 'application/json' }).end(body) : accept(b, q, res);
+      logs.length = 0;
+      // The timing guard off: the body alone keeps these updates from being taken for a filter's refusal.
+      const p = new StatusPusher({ url, apiKey: 'k', log, forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 });
+      const dropped = droppedBy(p);
+      for (let i = 1; i <= 4; i++) p.enqueue(update(i));
+      p.start();
+      try {
+        await p.drained();
+        expect(dropped).toEqual([]);
+        const sent = received.map((r) => itemsOf((r as { body: unknown }).body).map((u) => u.updateId));
+        // Before (403): [1-4], [1,2], [1] refused, then probes past the held head: a request per half, not per retry.
+        expect(sent).toEqual(Array.from({ length: 4 }, () => ['u-1', 'u-2', 'u-3', 'u-4']));
+        expect(p.stats).toMatchObject({ accepted: 4, droppedRefused: 0, authRefused: 3, retries: 3 });
+        const errors = logs.filter((l) => l.level === 'error');
+        expect(errors).toHaveLength(1);
+        expect(errors[0]?.msg).toMatch(/the ingest refuses the API key/);
+        expect(errors[0]?.msg).not.toMatch(/filter in front/);
+        expect(errors[0]?.fields).toMatchObject({ status, answer: JSON.parse(body).error.message });
+      } finally {
+        await p.stop();
+      }
+    },
+  );
+
+  it('drops nothing when the ingest`s own 403 flickers (replicas disagreeing on a key), even with no timing guard', async () => {
+    // [u-1] refused by one replica, [u-2] taken past it by another, [u-1] refused again
+    handler = scriptedAnswers([403, 202, 403], { errorBody: INGEST_403 }).handler;
+    const p = new StatusPusher({
+      url,
+      apiKey: 'k',
+      log,
+      forbiddenFlickerMs: 0,
+      baseDelayMs: 10,
+      maxDelayMs: 20,
+      maxBatch: 1,
+    });
+    const dropped = droppedBy(p);
+    p.enqueue(update(1));
+    p.enqueue(update(2));
+    p.start();
+    try {
+      await p.drained();
+      // Before: a 403 was a filter's as much as the key's: u-1, refused alone, then refused again after u-2 was
+      // taken past it, was dropped (only FORBIDDEN_FLICKER_MS, off here, kept it).
+      expect(dropped).toEqual([]);
+      expect(p.stats).toMatchObject({ accepted: 2, droppedRefused: 0 });
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('a WAF`s 403 page for one update of a batch: every other update delivered in order, that one set aside and logged', async () => {
+    handler = (body, q, res) =>
+      itemsOf(body).some((u) => u.updateId === 'u-7')
+        ? res.writeHead(403, { 'content-type': 'text/html' }).end(WAF_PAGE)
+        : accept(body, q, res);
+    logs.length = 0;
+    const p = new StatusPusher({ url, apiKey: 'k', log, forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 });
+    const dropped = droppedBy(p);
+    const accepted: string[] = [];
+    p.onAccepted((us) => accepted.push(...us.map((u) => u.updateId as string)));
+    for (let i = 1; i <= 10; i++) p.enqueue(update(i, { instanceId: `c-${i % 3}` }));
+    p.start();
+    try {
+      await p.drained();
+      expect(dropped).toEqual(['u-7']);
+      expect(accepted).toEqual(['u-1', 'u-2', 'u-3', 'u-4', 'u-5', 'u-6', 'u-8', 'u-9', 'u-10']);
+      expect(p.stats).toMatchObject({ accepted: 9, droppedRefused: 1 });
+      const setAside = logs.find((l) => l.msg.startsWith('updates refused by the ingest: dropped'));
+      expect(setAside?.fields).toMatchObject({
+        status: 403,
+        updateIds: ['u-7'],
+        count: 1,
+        refusedBy: expect.stringMatching(/filter in front/),
+        reason: expect.stringContaining('403 Forbidden'),
+      });
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it("a WAF refusing one update, then the key revoked (the ingest's 403): only that update set aside, the rest held", async () => {
+    let revoked = false;
+    handler = (body, q, res) => {
+      if (revoked) return res.writeHead(403, { 'content-type': 'application/json' }).end(INGEST_403);
+      if (itemsOf(body).some((u) => u.updateId === 'u-2'))
+        return res.writeHead(403, { 'content-type': 'text/html' }).end(WAF_PAGE);
+      accept(body, q, res);
+    };
+    const p = new StatusPusher({ url, apiKey: 'k', log, forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 });
+    const dropped = droppedBy(p);
+    for (let i = 1; i <= 4; i++) p.enqueue(update(i));
+    p.start();
+    try {
+      await p.drained();
+      expect(dropped).toEqual(['u-2']);
+      revoked = true;
+      for (let i = 5; i <= 8; i++) p.enqueue(update(i));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(dropped).toEqual(['u-2']);
+      expect(p.pending).toBe(4);
+      revoked = false;
+      await p.drained();
+      expect(p.stats).toMatchObject({ accepted: 7, droppedRefused: 1 });
+    } finally {
+      revoked = false;
       await p.stop();
     }
   });

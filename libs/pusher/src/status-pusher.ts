@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { MAX_BATCH_UPDATES, statusUpdateInputSchema, type StatusUpdateInput } from '@fleetwatch/contracts';
+import {
+  ApiErrorCode,
+  MAX_BATCH_UPDATES,
+  statusUpdateInputSchema,
+  type StatusUpdateInput,
+} from '@fleetwatch/contracts';
 import { nextRetryDelayMs, retryAfterMs } from './backoff';
 
 /** Where the pusher reports what it did; the watchers pass their JSON-lines logger. */
@@ -30,8 +35,9 @@ export interface StatusPusherOptions {
   maxDelayMs?: number;
   requestTimeoutMs?: number;
   /**
-   * A lone update refused 403 is dropped (a filter's answer to its payload) only if something was taken past it at
-   * least this long after it was first held (default FORBIDDEN_FLICKER_MS): not while ingest replicas disagree on a key.
+   * A lone update refused 403 without the ingest's error code is dropped (a filter's answer to its payload) only if
+   * something was taken past it at least this long after it was first held (default FORBIDDEN_FLICKER_MS): not while
+   * ingest replicas disagree on a key behind a proxy that replaces their error bodies (the ingest's own 403 is held).
    */
   forbiddenFlickerMs?: number;
   /**
@@ -77,7 +83,7 @@ export interface PushStats {
   requests: number;
   /** Attempts answered 429/5xx/401/403 or lost on the network, then retried. */
   retries: number;
-  /** Attempts answered 401/403 (the API key refused); the updates are held and retried. */
+  /** Attempts answered 401/403 (the API key refused, or a 403 from in front for every request); held and retried. */
   authRefused: number;
   /** Attempts answered 404/405/410/415/421/426 (the URL or a proxy); the updates are held and retried. */
   endpointRefused: number;
@@ -91,7 +97,8 @@ export interface PushStats {
 type Outcome =
   | { kind: 'accepted' }
   | { kind: 'retry'; reason: string; retryAfter?: number }
-  | { kind: 'unauthorized'; status: number }
+  /** `answer`: the ingest's own message, when the body is its error (`ingestRefusalOf`); absent for another's. */
+  | { kind: 'unauthorized'; status: number; answer?: string }
   /** A 4xx that is no judgement of the updates (ENDPOINT_STATUSES): the URL or a proxy in front is wrong. */
   | { kind: 'endpoint'; status: number; reason: string }
   | { kind: 'refused'; status: number; reason: string; badIndexes: number[] }
@@ -105,9 +112,11 @@ type Outcome =
  * honouring Retry-After, for as long as it takes; the queue is bounded by count and by
  * JSON bytes (the oldest dropped and counted). 401/403 (a rotated or revoked key) hold
  * the queue and retry with the same backoff, logging an error at most once a minute, so
- * nothing is lost while the key is replaced. A 403 can also come from a filter in front (a WAF) judging one
- * payload: a batch answered 403 is halved as for another 4xx below, and a lone update so refused is dropped once the
- * endpoint is seen taking others (see the run loop) — otherwise the queue is held, as for a refused key. 404, 405, 410, 415, 421 and 426 (a wrong URL, or a proxy in front
+ * nothing is lost while the key is replaced. The ingest's own 403 says so in its body
+ * (`{"error":{"code":"forbidden"}}`: `ingestRefusalOf`) and is held so at once; a 403 without that code can come from a filter in front (a WAF) judging
+ * one payload: a batch so answered is halved as for another 4xx below, and a lone update so refused is dropped once the
+ * endpoint is seen taking others past it (see the run loop) — otherwise the queue is held, as for a refused key. 404,
+ * 405, 410, 415, 421 and 426 (a wrong URL, or a proxy in front
  * answering for an ingest not yet behind it during a rollout: ENDPOINT_STATUSES) say nothing about the updates: held
  * and retried like a refused key, an error logged at most once a minute. A 400 (the ingest's only answer about an
  * update's content) or another 4xx is not retried: the updates it names are logged and dropped with the reason, the
@@ -521,10 +530,18 @@ export class StatusPusher {
           if (now - this.lastAuthErrorAt >= 60_000) {
             this.lastAuthErrorAt = now;
             this.opts.log.error(
-              outcome.status === 403
-                ? "the ingest refuses the API key (403), or a filter in front refuses every update sent: updates held and retried; check the key's scopes, allowed networks and certificate (FLEETWATCH_INGEST_API_KEY) and any proxy in front"
-                : `the ingest refuses the API key (${outcome.status}): updates held and retried, replace FLEETWATCH_INGEST_API_KEY`,
-              { status: outcome.status, pending: this.pending, delayMs: delay, authRefused: this.stats.authRefused },
+              outcome.status !== 403
+                ? `the ingest refuses the API key (${outcome.status}): updates held and retried, replace FLEETWATCH_INGEST_API_KEY`
+                : outcome.answer !== undefined
+                  ? "the ingest refuses the API key (403): updates held and retried; check the key's scopes, allowed networks and certificate (FLEETWATCH_INGEST_API_KEY)"
+                  : "the ingest refuses the API key (403), or a filter in front refuses every update sent: updates held and retried; check the key's scopes, allowed networks and certificate (FLEETWATCH_INGEST_API_KEY) and any proxy in front",
+              {
+                status: outcome.status,
+                ...(outcome.answer !== undefined ? { answer: redactText(outcome.answer.slice(0, 200)) } : {}),
+                pending: this.pending,
+                delayMs: delay,
+                authRefused: this.stats.authRefused,
+              },
             );
           }
         }
@@ -573,10 +590,11 @@ export class StatusPusher {
 
   /**
    * Whether a lone update refused with `status` (a 4xx but 400) is dropped: only if the endpoint took something since
-   * the halving began. For a 403 — the refused key's answer as much as a filter's — only if it took something past that
-   * update (a probe) at least FORBIDDEN_FLICKER_MS after it was first held: while ingest replicas disagree about a key
-   * (each caches its verdict, INGEST_AUTH_CACHE_MS, at most 4 s), 403 and 202 alternate, and a good update was dropped on
-   * a probe one replica still took — the halves taken before it, or a probe a moment after.
+   * the halving began. For a 403 without the ingest's error code (the ingest's own never comes here: `send` holds it)
+   * — a filter's answer, or a refused key's behind a proxy that replaces error bodies — only if it took something past
+   * that update (a probe) at least FORBIDDEN_FLICKER_MS after it was first held: while ingest replicas disagree about a
+   * key (each caches its verdict, INGEST_AUTH_CACHE_MS, at most 4 s), 403 and 202 alternate, and a good update was
+   * dropped on a probe one replica still took — the halves taken before it, or a probe a moment after.
    */
   private mayDrop(status: number, updateId: string): boolean {
     const chain = this.refusalChain;
@@ -634,6 +652,10 @@ export class StatusPusher {
     this.tell(this.droppedListeners, updates, 'refused');
     this.opts.log.error('updates refused by the ingest: dropped, not retried', {
       status,
+      // Only a 403 without the ingest's error code is ever dropped (its own holds the queue: see send).
+      ...(status === 403
+        ? { refusedBy: "a filter in front of the ingest (a 403 without the ingest's error code)" }
+        : {}),
       reason: redactText(reason.slice(0, 2000)),
       updateIds: updates.slice(0, 10).map((u) => u.updateId),
       count: updates.length,
@@ -658,10 +680,18 @@ export class StatusPusher {
     const text = await res.text().catch(() => '');
     if (res.status === 202 || res.status === 200) return { kind: 'accepted' };
     if (res.status === 413) return { kind: 'too-large' };
-    if (res.status === 401) return { kind: 'unauthorized', status: 401 };
-    // Our ingest's 403 is about the key (scope, address, certificate), whatever the updates; a filter in front may
-    // answer 403 for one payload: judged as another 4xx naming no update (halved; held unless others are taken).
-    if (res.status === 403) return { kind: 'refused', status: 403, reason: text, badIndexes: [] };
+    // A 401 is about credentials (the ingest's: an unknown or revoked key; a proxy's own login), never a payload: held.
+    if (res.status === 401) return { kind: 'unauthorized', status: 401, answer: ingestRefusalOf(401, text) };
+    if (res.status === 403) {
+      // Our ingest's 403 carries its error code (`{"error":{"code":"forbidden",…}}`) and is about the key (scope,
+      // address, certificate), whatever the updates: held at once, never halved — halving it only sent more requests
+      // and, with replicas disagreeing on the key a moment (403, 202, 403), could drop a good update. A 403 without it
+      // (a WAF's HTML page, an empty body, another JSON) is something in front judging the payload, perhaps: judged as
+      // another 4xx naming no update (halved; the refused update held until others are taken past it: mayDrop).
+      const answer = ingestRefusalOf(403, text);
+      if (answer !== undefined) return { kind: 'unauthorized', status: 403, answer };
+      return { kind: 'refused', status: 403, reason: text, badIndexes: [] };
+    }
     if (res.status === 429 || res.status === 408 || res.status >= 500)
       return {
         kind: 'retry',
@@ -772,6 +802,25 @@ export function redactText(text: string): string {
   return text
     .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1***@')
     .replace(/([a-z][a-z0-9+.-]*:\/\/[^\s?#"']*)\?[^\s#"']*/gi, '$1?***');
+}
+
+/**
+ * The ingest's own message when `body` is its answer to a refused key — `{"error":{"code":"unauthorized"|"forbidden",
+ * "message":…}}` (libs/observability's error filter) for a 401 or 403 — and undefined for anything else: a filter's or
+ * proxy's page, an empty body, JSON of another shape. A 403 so recognised is about the key, never the updates.
+ */
+export function ingestRefusalOf(status: 401 | 403, body: string): string | undefined {
+  const code = status === 401 ? ApiErrorCode.Unauthorized : ApiErrorCode.Forbidden;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const error = (parsed as { error?: unknown } | null)?.error;
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code: got, message } = error as { code?: unknown; message?: unknown };
+  return got === code && typeof message === 'string' ? message : undefined;
 }
 
 /** The batch positions a 400 names (`updates.3.status: …`), so only those are dropped. */
