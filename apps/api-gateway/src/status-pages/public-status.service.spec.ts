@@ -647,3 +647,52 @@ describe('PublicStatusService: more schedules than are kept worked out (cachedSc
     }
   }, 60_000);
 });
+
+describe('PublicStatusService: the headline is the worst known state', () => {
+  // A component whose targets were all deleted (it selects none: "No data") or one with a STALE target ("not known")
+  // made the whole page read "Status not known yet" while every other component was UP: `unknown` ranked above
+  // operational and maintenance among components as it does among a component's targets.
+  const now = Date.UTC(2026, 11, 7, 12);
+  const pageOf = async (components: Record<string, string[]>) => {
+    const s = new PublicStatusService(
+      {
+        findBySlug: async () => ({
+          spec: {
+            published: true,
+            announcements: [],
+            components: Object.keys(components).map((name) => ({ name, description: '', tags: [], targetIds: [name] })),
+          },
+        }),
+        selectTargets: async (sel: { ids: string[] }) => {
+          const statuses = components[sel.ids[0]];
+          return {
+            sample: statuses.map((status, j) => ({ targetId: `${sel.ids[0]}-${j}`, status, tags: [] })),
+            statuses: [...new Set(statuses)],
+            covered: [],
+          };
+        },
+        changesSince: async () => ({ initial: new Map(), changes: [] }),
+      } as unknown as StatusPagesRepository,
+      noWindows,
+      { cacheMs: 15_000, perAddressPerMinute: 120, site: 'here', now: () => now },
+    );
+    return (await s.view('p')).page;
+  };
+
+  it('a component with no target left, or whose state is not known, does not make the page "unknown"', async () => {
+    const page = await pageOf({ up: ['UP'], gone: [], stale: ['STALE', 'UP'], waiting: ['UNKNOWN'] });
+    expect(page.components.map((c) => c.state)).toEqual(['operational', 'unknown', 'unknown', 'unknown']);
+    expect(page.state).toBe('operational');
+    // The hint: two components select targets and their state is not known; `gone` has nothing to know.
+    expect(page.unknownComponents).toBe(2);
+    expect((await pageOf({ up: ['UP'], gone: [] })).unknownComponents).toBe(0);
+  });
+
+  it('the worst known state still heads it; "unknown" only when no component is known', async () => {
+    expect((await pageOf({ down: ['DOWN'], stale: ['STALE'] })).state).toBe('outage');
+    expect((await pageOf({ paused: ['PAUSED'], stale: ['STALE'], gone: [] })).state).toBe('maintenance');
+    expect(await pageOf({ stale: ['STALE'], gone: [] })).toMatchObject({ state: 'unknown', unknownComponents: 1 });
+    expect(await pageOf({ gone: [] })).toMatchObject({ state: 'unknown', unknownComponents: 0 });
+    expect(await pageOf({})).toMatchObject({ state: 'unknown', unknownComponents: 0 });
+  });
+});

@@ -193,16 +193,23 @@ export class PublicStatusService {
     stretches: readonly TimeInterval[],
     floor: number,
     since: number,
-    budget: { steps: number; sinceYield: number; seen: Map<string, ScheduleRecord>; slicer: Slicer },
+    budget: { steps: number; sinceYield: number; view: Map<string, ScheduleRecord>; slicer: Slicer },
   ): Promise<TimeInterval[]> {
-    // The shared record, or — pushed out of it meanwhile (cachedSchedules, cachedScheduleIntervals) — what this build
-    // last read or wrote of it: the second pass read what the first decided as undecided, walked it again and ran out
-    // of budget (more than cachedSchedules schedules: an outage listed inside a window every other build).
-    const recordOf = (key: string) => this.openings.get(key) ?? budget.seen.get(key);
+    // The build's own view of each schedule's record: the shared one as read the first time the build needs it, plus
+    // what the build walked since — never read again after a yield. Read again, another build's doings showed through:
+    // one pushing it out of `openings` meanwhile (more than cachedSchedules schedules between two pages) left only what
+    // this walk found, and one from after UTC midnight had dropped the day before its first — either way what the first
+    // read had excused (and so was not walked) read as an outage for a cache period.
+    const recordOf = (key: string): ScheduleRecord => {
+      let record = budget.view.get(key);
+      if (!record) budget.view.set(key, (record = this.openings.get(key) ?? { walked: [], open: [] }));
+      return record;
+    };
     let found: TimeInterval[] = [];
     for (const schedule of schedules) {
       const key = JSON.stringify(schedule);
-      const todo = less(less(clipped(stretches, floor), found), recordOf(key)?.walked ?? []);
+      const before = recordOf(key);
+      const todo = less(less(clipped(stretches, floor), found), before.walked);
       const walked: TimeInterval[] = [];
       const open: TimeInterval[] = [];
       // Newest first, an hour at a time (walks go forward: a budget cut leaves the oldest hours unexcused, and at most
@@ -227,18 +234,20 @@ export class PublicStatusService {
           chunkEnd = chunkStart;
         }
       }
-      // Read again after the yields: another build may have walked this schedule meanwhile.
-      const before = recordOf(key) ?? { walked: [], open: [] };
-      const memo =
-        walked.length === 0
-          ? before
-          : {
-              // What ended before the page's first day (`since`) no page asks about again.
-              walked: mergeIntervals([...before.walked.filter((i) => i.end > since), ...walked]),
-              open: mergeIntervals([...before.open.filter((i) => i.end > since), ...open]),
-            };
-      if (walked.length > 0) this.openings.set(key, memo);
-      budget.seen.set(key, memo);
+      let memo = before;
+      if (walked.length > 0) {
+        memo = fromDay({ walked: [...before.walked, ...walked], open: [...before.open, ...open] }, since);
+        budget.view.set(key, memo);
+        // The shared record: what it holds now (another build may have walked this schedule meanwhile) and what this
+        // build knows — both true openings of the schedule over what they walked, so together they are too.
+        const shared = this.openings.get(key);
+        this.openings.set(
+          key,
+          shared
+            ? fromDay({ walked: [...shared.walked, ...memo.walked], open: [...shared.open, ...memo.open] }, since)
+            : memo,
+        );
+      }
       found = mergeIntervals([...found, ...overlapping(memo.open, stretches)]);
     }
     return found;
@@ -315,19 +324,38 @@ export class PublicStatusService {
     };
     const selected = await Promise.all(
       spec.components.map((c) =>
-        this.repo.selectTargets({ tags: c.tags, ids: c.targetIds }, STATUS_PAGE_LIMITS.targetsPerComponent, openNow),
+        // Targets deleted within the page's days too (bars and incidents only): a delete does not rewrite the history.
+        this.repo.selectTargets(
+          { tags: c.tags, ids: c.targetIds },
+          STATUS_PAGE_LIMITS.targetsPerComponent,
+          openNow,
+          from,
+        ),
       ),
     );
-    const ids = [...new Set(selected.flatMap((s) => s.sample.map((t) => t.targetId)))];
+    // Live targets first, deleted ones after (every component's): pods come and go, and a tag-selected component fills
+    // its 200 with dead ones — whose history must take nothing the live targets need. Read before them, a live target's
+    // share of the events was maxEvents ÷ every target, dead ones included (a flapping target's older outages left the
+    // page), and their DOWN stretches (a pod terminating) spent the maintenance walk's budget before another
+    // component's live targets were walked (their maintenance read as outages).
+    const sampled = [...new Map(selected.flatMap((s) => s.sample).map((t) => [t.targetId, t])).values()];
+    sampled.sort((a, b) => Number(a.deleted === true) - Number(b.deleted === true));
+    const live = sampled.filter((t) => t.deleted !== true).map((t) => t.targetId);
+    const dead = sampled.filter((t) => t.deleted === true).map((t) => t.targetId);
     const perTarget = Math.max(
       PUBLIC_STATUS_LIMITS.minEventsPerTarget,
-      Math.floor(PUBLIC_STATUS_LIMITS.maxEvents / Math.max(1, ids.length)),
+      Math.floor(PUBLIC_STATUS_LIMITS.maxEvents / Math.max(1, live.length)),
     );
-    const { initial, changes } = await this.repo.changesSince(ids, from, perTarget);
+    const read = await this.repo.changesSince(live, from, perTarget);
+    // The deleted targets' history from what the live ones left of maxEvents (none left: their days read no data).
+    const left = PUBLIC_STATUS_LIMITS.maxEvents - read.changes.length;
+    const perDead = dead.length === 0 ? 0 : Math.floor(left / dead.length);
+    const more = perDead >= 1 ? await this.repo.changesSince(dead, from, perDead) : { initial: [], changes: [] };
+    const initial = new Map([...read.initial, ...more.initial]);
+    const changes = read.changes.concat(more.changes);
     // From here on the work grows with the page (up to 10,000 targets, 200,000 changes): it yields to the event loop
     // every sliceMs (the walk below every maintenanceStepsPerSlice steps too). Everything it reads is this build's own
-    // (what the repository returned, `windows`), but for the per-schedule record, which openTime reads again after
-    // its yields.
+    // (what the repository returned, `windows`, and each schedule's record as openTime first read it: `view`).
     const slicer = new Slicer(this.sliceMs);
     const byTarget = new Map<string, StatusChange[]>();
     for (const [i, c] of changes.entries()) {
@@ -339,8 +367,7 @@ export class PublicStatusService {
     // Each sampled target's maintenance: the windows covering it, open while it was not UP — today and yesterday of
     // every target first, then the rest (one budget for the build).
     const maintenance = new Map<string, TimeInterval[]>();
-    const budget = { steps: this.maintenanceSteps, sinceYield: 0, seen: new Map<string, ScheduleRecord>(), slicer };
-    const sampled = [...new Map(selected.flatMap((s) => s.sample).map((t) => [t.targetId, t])).values()];
+    const budget = { steps: this.maintenanceSteps, sinceYield: 0, view: new Map<string, ScheduleRecord>(), slicer };
     for (const floor of [startOfUtcDay(now) - DAY_MS, from]) {
       for (const t of sampled) {
         if (slicer.due()) await slicer.yield();
@@ -430,7 +457,12 @@ export class PublicStatusService {
         slug: spec.slug,
         title: spec.title,
         description: spec.description,
-        state: worstState(components.map((c) => c.state)),
+        // The worst known state: a component with no target left (all deleted: no data, nothing to know) or one whose
+        // state is not known (a target STALE) made the headline "not known" while every other component was UP.
+        state: worstState(components.map((c) => c.state).filter((s) => s !== 'unknown')),
+        unknownComponents: components.filter(
+          (c, i) => c.state === 'unknown' && selected[i].statuses.length + selected[i].covered.length > 0,
+        ).length,
         components,
         incidents: newestIncidents(incidents, 50, 10),
         announcements: announcementsAt(spec.announcements, now).map((a) => ({
@@ -473,6 +505,19 @@ class Slicer {
 /** The parts of `sorted` (mergeIntervals) from `floor` on. */
 function clipped(sorted: readonly TimeInterval[], floor: number): TimeInterval[] {
   return sorted.filter((i) => i.end > floor).map((i) => (i.start < floor ? { start: floor, end: i.end } : i));
+}
+
+/**
+ * `record` (its parts in any order, each as openingsWithin gave them) from the page's first day `since` on, merged: the
+ * openings that end after `since`, and what was walked cut at it — kept whole, a range walked across `since` went on
+ * saying "walked" of the time before it, whose openings were dropped, and a build from before UTC midnight (its first
+ * day the day before) read that time as never open.
+ */
+function fromDay(record: ScheduleRecord, since: number): ScheduleRecord {
+  return {
+    walked: clipped(mergeIntervals(record.walked), since),
+    open: mergeIntervals(record.open.filter((i) => i.end > since)),
+  };
 }
 
 /** `a` less `b` (both mergeIntervals). */

@@ -439,6 +439,83 @@ describe('admin routes', () => {
       }
     });
 
+    it('a deleted target keeps its past outage on the page; components not known do not make the headline "not known"', async () => {
+      const now = Date.now();
+      const hour = 3_600_000;
+      const day = 24 * hour;
+      const D = Math.floor(now / day) * day - 5 * day; // 00:00 UTC five days ago: bar 84 of 90
+      // `gone`: DOWN 06:00–12:00 five days ago, deleted yesterday (the tombstone the aggregator leaves: tags kept, its
+      // consensus to UNKNOWN at the delete). `live` UP; `stale` STALE; the fourth component selects nothing.
+      await sql.query(
+        `INSERT INTO target_states (target_id, kind, name, status, tags, seq, deleted_at) VALUES
+          ('instance:hist-gone', 'instance', 'hist', 'UNKNOWN', ARRAY['hist-gone'], 4, $1),
+          ('instance:hist-live', 'instance', 'hist', 'UP', ARRAY['hist-live'], 1, NULL),
+          ('instance:hist-stale', 'instance', 'hist', 'STALE', ARRAY['hist-stale'], 2, NULL)`,
+        [new Date(now - day)],
+      );
+      await sql.query(
+        `INSERT INTO status_events (target_id, location, from_status, to_status, reason, occurred_at, sequence) VALUES
+          ('instance:hist-gone', NULL, 'UNKNOWN', 'UP', 'r', $1, 1),
+          ('instance:hist-gone', NULL, 'UP', 'DOWN', 'r', $2, 2),
+          ('instance:hist-gone', NULL, 'DOWN', 'UP', 'r', $3, 3),
+          ('instance:hist-gone', NULL, 'UP', 'UNKNOWN', 'check deleted', $4, 4),
+          ('instance:hist-live', NULL, 'UNKNOWN', 'UP', 'r', $1, 1),
+          ('instance:hist-stale', NULL, 'UNKNOWN', 'UP', 'r', $1, 1),
+          ('instance:hist-stale', NULL, 'UP', 'STALE', 'r', $5, 2)`,
+        [
+          new Date(now - 10 * day),
+          new Date(D + 6 * hour),
+          new Date(D + 12 * hour),
+          new Date(now - day),
+          new Date(now - hour),
+        ],
+      );
+      const created4 = await gw.request<StatusPageDefinition>('POST', '/api/v1/status-pages', {
+        token: tokens.operator,
+        body: {
+          slug: 'history-kept',
+          title: 'History',
+          published: true,
+          components: [
+            { name: 'Gone', tags: ['hist-gone'] },
+            { name: 'Live', tags: ['hist-live'] },
+            { name: 'Stale', tags: ['hist-stale'] },
+            { name: 'Empty', tags: ['hist-no-such-tag'] },
+          ],
+        },
+      });
+      expect(created4.status).toBe(201);
+      try {
+        const res = await gw.request<PublicStatusPage>('GET', '/api/v1/public/status-pages/history-kept');
+        expect(res.status).toBe(200);
+        const [gone, live, stale, empty] = res.body.components;
+        expect([gone.state, live.state, stale.state, empty.state]).toEqual([
+          'unknown',
+          'operational',
+          'unknown',
+          'unknown',
+        ]);
+        // The headline: the worst known state, and one component (Stale) whose state is not known; Gone and Empty
+        // select no live target (nothing to know now).
+        expect(res.body).toMatchObject({ state: 'operational', unknownComponents: 1 });
+        // Gone's outage is still on its bar and in the incidents; after the delete its days have no data.
+        const date = new Date(D).toISOString().slice(0, 10);
+        expect(gone.days[84]).toEqual({ date, uptime: 18 / 24, state: 'outage' });
+        expect(gone.days[89]).toEqual({ date: expect.any(String), uptime: null, state: 'unknown' });
+        expect(res.body.incidents).toEqual([
+          {
+            component: 'Gone',
+            state: 'outage',
+            startedAt: new Date(D + 6 * hour).toISOString(),
+            endedAt: new Date(D + 12 * hour).toISOString(),
+          },
+        ]);
+        expect(res.text).not.toContain('hist-');
+      } finally {
+        await gw.request('DELETE', `/api/v1/status-pages/${created4.body.id}`, { token: tokens.admin });
+      }
+    });
+
     it('is cached: a change shows only after the cache period', async () => {
       const first = await gw.request<PublicStatusPage>('GET', '/api/v1/public/status-pages/acme-public');
       await gw.request('PATCH', `/api/v1/status-pages/${created.id}`, {

@@ -184,7 +184,17 @@ export const publicStatusPageSchema = z.object({
   slug: z.string(),
   title: z.string(),
   description: z.string(),
+  /**
+   * The worst state among the components whose state is known (`unknown` ranks nowhere here): a component selecting
+   * no target (all deleted) or one that is `unknown` does not make the whole page `unknown` while others are known.
+   * `unknown` only when no component's state is.
+   */
   state: publicComponentStateSchema,
+  /**
+   * Components that select targets but whose state is `unknown` (a target STALE, or with no result yet): the hint under
+   * a headline that leaves them out. Absent from gateways before it: read as 0.
+   */
+  unknownComponents: z.number().int().min(0).optional(),
   components: z.array(publicStatusComponentSchema),
   incidents: z.array(publicIncidentSchema),
   announcements: z.array(publicAnnouncementSchema),

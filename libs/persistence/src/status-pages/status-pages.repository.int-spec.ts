@@ -169,3 +169,47 @@ describe('StatusPagesRepository.changesSince', () => {
     ]);
   });
 });
+
+describe('StatusPagesRepository.selectTargets: deleted targets keep their history', () => {
+  // A deleted check's row stays as a tombstone (tags kept) and its status events are kept: the page read only live
+  // targets, and a delete took the target's past outages off the bars and incidents.
+  const DAY = 86_400 * SEC;
+  beforeAll(async () => {
+    await pg.query(
+      `INSERT INTO target_states (target_id, kind, name, status, tags, seq, deleted_at) VALUES
+        ('check:sel-live', 'check', 'live', 'UP', ARRAY['sel'], 1, NULL),
+        ('check:sel-a-gone', 'check', 'gone', 'UNKNOWN', ARRAY['sel'], 4, $1),
+        ('check:sel-b-long-gone', 'check', 'long gone', 'UNKNOWN', ARRAY['sel'], 4, $2),
+        ('check:sel-c-live', 'check', 'live too', 'DOWN', ARRAY['sel'], 1, NULL)`,
+      [new Date(FROM + DAY), new Date(FROM - DAY)],
+    );
+  });
+
+  it('with historySince: those deleted since then too, after every live one — in no current status', async () => {
+    const sel = { tags: ['sel'], ids: [] };
+    const r = await repo.selectTargets(sel, 200, undefined, FROM);
+    expect(r.sample.map((t) => t.targetId)).toEqual(['check:sel-c-live', 'check:sel-live', 'check:sel-a-gone']);
+    expect(r.sample[2]).toEqual({ targetId: 'check:sel-a-gone', status: S.Unknown, tags: ['sel'], deleted: true });
+    expect(r.sample.map((t) => t.deleted)).toEqual([false, false, true]);
+    expect([...r.statuses].sort()).toEqual([S.Down, S.Up]);
+    expect(r.covered).toEqual([]);
+    // The live ones first: a full sample leaves the deleted out, never a live one.
+    expect((await repo.selectTargets(sel, 2, undefined, FROM)).sample.map((t) => t.targetId)).toEqual([
+      'check:sel-c-live',
+      'check:sel-live',
+    ]);
+    // Listed by id, deleted: still after the live ones.
+    const byId = await repo.selectTargets(
+      { tags: [], ids: ['check:sel-a-gone', 'check:sel-live'] },
+      200,
+      undefined,
+      FROM,
+    );
+    expect(byId.sample.map((t) => t.targetId)).toEqual(['check:sel-live', 'check:sel-a-gone']);
+  });
+
+  it('without it: the live targets only, as before', async () => {
+    const r = await repo.selectTargets({ tags: ['sel'], ids: [] }, 200);
+    expect(r.sample.map((t) => t.targetId)).toEqual(['check:sel-c-live', 'check:sel-live']);
+  });
+});

@@ -45,6 +45,8 @@ export interface StatusPageTarget {
   targetId: string;
   status: TargetStatus;
   tags: string[];
+  /** Deleted (a tombstone: selectTargets `historySince`): its history only, after what the live targets need. */
+  deleted: boolean;
 }
 
 /** What the maintenance windows open now cover: targets by id, by any of these tags, or all of them (this site). */
@@ -126,21 +128,28 @@ export class StatusPagesRepository {
    * selection holds, however many: a component's state is theirs (a DOWN target past the first 200 by id was left
    * out, and a page said "operational" during an outage). `statuses` are those of the targets `openNow` does not
    * cover, `covered` those of the targets it does (under maintenance now) — the same one query, however many targets.
+   * `historySince` (ms): the sample also holds the targets the selection held that were deleted since then (their rows
+   * stay as tombstones, tags and all, and their status events are kept; the deletion's own event, to UNKNOWN, ends
+   * their history), after every live one — their past outages stay on the page's bars and incidents rather than
+   * vanishing with the target. They are in no `statuses`: a deleted target has no state now.
    */
   async selectTargets(
     sel: { tags: readonly string[]; ids: readonly string[] },
     limit: number,
     openNow: StatusPageCoverage = { targetIds: [], tags: [], all: false },
+    historySince?: number,
   ): Promise<{ sample: StatusPageTarget[]; statuses: TargetStatus[]; covered: TargetStatus[] }> {
-    const where = `deleted_at IS NULL
-         AND ((cardinality($1::text[]) > 0 AND tags @> $1::text[]) OR target_id = ANY($2::text[]))`;
+    const selected = `((cardinality($1::text[]) > 0 AND tags @> $1::text[]) OR target_id = ANY($2::text[]))`;
+    const where = `deleted_at IS NULL AND ${selected}`;
     const args = [[...sel.tags], [...sel.ids]];
+    const since = historySince === undefined ? null : new Date(historySince);
     const [rows, statuses] = await Promise.all([
-      sqlQuery<{ target_id: string; status: TargetStatus; tags: string[] }>(
+      sqlQuery<{ target_id: string; status: TargetStatus; tags: string[]; deleted: boolean }>(
         this.pool,
-        `SELECT target_id, status::text AS status, tags FROM target_states WHERE ${where}
-         ORDER BY target_id = ANY($2::text[]) DESC, target_id COLLATE "C" LIMIT $3`,
-        [...args, limit],
+        `SELECT target_id, status::text AS status, tags, deleted_at IS NOT NULL AS deleted FROM target_states
+         WHERE (deleted_at IS NULL OR deleted_at >= $4::timestamptz) AND ${selected}
+         ORDER BY deleted_at IS NULL DESC, target_id = ANY($2::text[]) DESC, target_id COLLATE "C" LIMIT $3`,
+        [...args, limit, since],
       ),
       sqlQuery<{ status: TargetStatus; covered: boolean }>(
         this.pool,
@@ -151,7 +160,7 @@ export class StatusPagesRepository {
       ),
     ]).catch((err: unknown) => rethrowSql(err));
     return {
-      sample: rows.map((r) => ({ targetId: r.target_id, status: r.status, tags: r.tags ?? [] })),
+      sample: rows.map((r) => ({ targetId: r.target_id, status: r.status, tags: r.tags ?? [], deleted: r.deleted })),
       statuses: statuses.filter((r) => !r.covered).map((r) => r.status),
       covered: statuses.filter((r) => r.covered).map((r) => r.status),
     };

@@ -20,6 +20,12 @@ const PAGE_TEXT: Record<PublicComponentState, string> = {
   unknown: 'Status not known yet',
 };
 
+/**
+ * Under a headline that leaves out components whose state is not known (a target STALE): how many there are. The
+ * headline is the worst known state; it no longer reads "not known" for the whole page over one such component.
+ */
+export const unknownHint = (n: number) => `Status of ${n} component${n === 1 ? '' : 's'} not known right now`;
+
 /** A maintenance day's bar: planned work (a maintenance window, or a paused check) is not counted against uptime. */
 const MAINTENANCE_NOTE = ', planned: not counted in uptime';
 
@@ -53,6 +59,9 @@ export function StatusPageView({ page, now = Date.now() }: { page: PublicStatusP
         <p className={`sp-overall sp-state--${page.state}`} role="status">
           {PAGE_TEXT[page.state]}
         </p>
+        {page.state !== 'unknown' && (page.unknownComponents ?? 0) > 0 && (
+          <p className="sp-muted sp-overall__hint">{unknownHint(page.unknownComponents ?? 0)}</p>
+        )}
       </header>
 
       {page.announcements.length > 0 && (
