@@ -164,6 +164,24 @@ export class AggregatorMetrics {
     this.catchingUp = count;
   }
 
+  private hostConflicts: () => number = () => 0;
+  readonly hostConflictsGauge = lookup(
+    'fleetwatch_aggregator_host_conflicts',
+    () =>
+      new Gauge({
+        name: 'fleetwatch_aggregator_host_conflicts',
+        help: "Hosts whose samples come from two or more reporters at once (two collectors or cloned machines sending one host id; the host's `conflict` in the hosts API names since when), among the hosts of the shards this replica holds.",
+        collect() {
+          this.set(AggregatorMetrics.get().hostConflicts());
+        },
+      }),
+  );
+
+  /** The source of fleetwatch_aggregator_host_conflicts (HostConflicts). */
+  trackHostConflicts(count: () => number): void {
+    this.hostConflicts = count;
+  }
+
   static get(): AggregatorMetrics {
     // Recreate when someone cleared the registry (tests).
     if (

@@ -30,6 +30,7 @@ import { subscriptionProviders } from './alerts/subscriptions/subscriptions.prov
 import { StatusEventsRelay } from './events/status-events.relay';
 import { ReadinessWiring } from './health/readiness.wiring';
 import { HistoryMaintenance } from './history/history-maintenance.service';
+import { HostConflicts } from './hosts/host-conflicts.service';
 import { HostLiveState } from './hosts/host-live-state.service';
 import { LiveProjection } from './live/live-projection.service';
 import { LiveStateBoot } from './live/live-state.boot';
@@ -111,6 +112,7 @@ export class AggregatorModule {
         HostHistoryRepository,
         CheckMetricsHistoryRepository,
         HostLiveState,
+        HostConflicts,
         StatusEventsRepository,
         SerialLane,
         LiveProjection,

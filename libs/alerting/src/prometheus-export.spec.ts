@@ -147,6 +147,24 @@ describe('Prometheus rule export', () => {
     ]);
   });
 
+  it('leaves out gpus_missing: /metrics has no series of it (a lost GPU only drops out of the GPU series)', () => {
+    const lost = ruleOf('lost', {
+      name: 'GPU lost',
+      selector: { kinds: ['host'] },
+      condition: { type: 'metric', metric: { kind: 'gpus_missing' }, op: 'above', threshold: 0 },
+    });
+    const r = exportPrometheusRules([lost], { site: 'a' });
+    expect(r.exported).toEqual([]);
+    expect(rulesOf(r.yaml)).toEqual([]);
+    expect(r.skipped).toEqual([
+      {
+        ruleId: 'lost',
+        name: 'GPU lost',
+        reason: expect.stringMatching(/^\/metrics has no series for gpus_missing: /) as string,
+      },
+    ]);
+  });
+
   it("metric conditions over /metrics' series: scaled, a ratio of two series, target label mapped, filters as matchers", () => {
     const cpu = ruleOf('cpu', {
       name: 'CPU',

@@ -38,7 +38,8 @@ const HOST_SERIES = { kind: TargetKind.Host, targetLabel: 'host', targetIdPrefix
  * The series the gateway's /metrics has for metric conditions (apps/api-gateway/src/hosts/host-metrics.exporter.ts),
  * each giving the figure the engine compares (libs/alerting series.ts: percentages 0–100, °C). Not here, so their rules
  * are skipped with that reason: `host_memory_pct` (the engine counts total − available, /metrics exposes the sample's
- * used bytes: the two would disagree), latency percentiles, queue depths and check metrics (no such series). A check's
+ * used bytes: the two would disagree), latency percentiles, queue depths, check metrics and `gpus_missing` (no such
+ * series). A check's
  * `latency_p95_ms` is the evaluator's own figure, the p95 of its results (check_results) over a window that scales with
  * its interval (apps/aggregator alert-metrics.reader latencyWindowMs): no /metrics series, nor a fixed `[5m]` range,
  * would give the same figure.
@@ -137,6 +138,10 @@ function expressionOf(rule: AlertRule, opts: PrometheusExportOptions): string {
   if (!m && c.metric.kind === 'latency_p95_ms')
     throw new Unexpressible(
       "/metrics has no series for latency_p95_ms: the evaluator computes it from the check's results over a window that scales with its interval (5 min, or two intervals when longer)",
+    );
+  if (!m && c.metric.kind === 'gpus_missing')
+    throw new Unexpressible(
+      "/metrics has no series for gpus_missing: a lost GPU's series simply disappear from /metrics, and the count of GPUs the collector saw earlier and misses now is the evaluator's own figure (the host sample's missingGpus)",
     );
   if (!m) throw new Unexpressible(`/metrics has no series for ${c.metric.kind}`);
   if (c.metric.kind === 'check_metric') throw new Unexpressible('check metrics are not on /metrics');

@@ -117,7 +117,7 @@ function worse(op: 'above' | 'below', a: ConditionSample, b: ConditionSample): b
 
 const pct = (part: number, whole: number): number | null => (whole > 0 ? (part / whole) * 100 : null);
 
-/** The series a host sample gives metric conditions (percentages 0–100, temperature °C). */
+/** The series a host sample gives metric conditions (percentages 0–100, temperature °C, missing GPUs a count). */
 export function hostMetricSeries(sample: HostMetricsPayload): MetricSeries[] {
   const out: MetricSeries[] = [{ kind: 'host_cpu_pct', labels: NO_LABELS, value: sample.cpu.usagePct }];
   const m = sample.memory;
@@ -133,6 +133,10 @@ export function hostMetricSeries(sample: HostMetricsPayload): MetricSeries[] {
     if (g.utilizationPct !== null) out.push({ kind: 'gpu_utilization_pct', labels, value: g.utilizationPct });
     if (g.temperatureC !== null) out.push({ kind: 'gpu_temperature_c', labels, value: g.temperatureC });
   }
+  // GPUs seen earlier and not now: their own series are gone (their alerts end as series_absent), this one says why.
+  // Only from a collector that tracks them (it sends the list, [] when none is missing, once it has seen a GPU).
+  if (sample.missingGpus !== undefined)
+    out.push({ kind: 'gpus_missing', labels: NO_LABELS, value: sample.missingGpus.length });
   return out;
 }
 

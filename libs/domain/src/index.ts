@@ -19,3 +19,4 @@ export * from './checks/prometheus-text';
 export * from './checks/json-path';
 export * from './drift/drift';
 export * from './status-pages/uptime-bars';
+export * from './hosts/reporter-conflict';

@@ -10,6 +10,13 @@ export interface MappedHostSample {
   row: HostMetricRow;
   observation: Observation;
   metrics: { hostId: string; json: string };
+  /** Who sent it (host-conflicts.service): undefined from a collector of before, which says nothing. */
+  reporter: { id: string; intervalMs: number } | undefined;
+}
+
+/** A sample's reporter as one key: the collector installation and the boot it runs in. */
+export function reporterKey(r: NonNullable<HostMetricsPayload['reporter']>): string {
+  return `${r.installId}/${r.bootId ?? ''}`;
 }
 
 /**
@@ -64,6 +71,9 @@ export function mapHostSample(
       deadline,
     },
     metrics: { hostId: p.hostId, json: JSON.stringify(p) },
+    reporter: p.reporter
+      ? { id: reporterKey(p.reporter), intervalMs: (p.intervalSeconds ?? staleAfterSeconds) * 1000 }
+      : undefined,
   };
 }
 

@@ -35,7 +35,7 @@ import type {
   HostRetirementRow,
   StatusUpdateRow,
 } from '@fleetwatch/persistence';
-import { mapHostSample } from '../hosts/host-observation';
+import { mapHostSample, type MappedHostSample } from '../hosts/host-observation';
 
 /**
  * What a resumed check must do by when. A check: the same as a result's expectation, two intervals and the slack
@@ -110,7 +110,13 @@ export interface Origin {
 export type MappedMessage =
   | (Common & { type: 'status'; row: StatusUpdateRow; observation: Observation })
   | (Common & { type: 'check'; row: CheckResultRow; observation: Observation })
-  | (Common & { type: 'host'; row: HostMetricRow; observation: Observation; metrics: { hostId: string; json: string } })
+  | (Common & {
+      type: 'host';
+      row: HostMetricRow;
+      observation: Observation;
+      metrics: { hostId: string; json: string };
+      reporter: MappedHostSample['reporter'];
+    })
   | (Common & { type: 'ping'; row: HeartbeatPingRow; location: string; name: string; ping: HeartbeatPing })
   /** A host taken out of service (host.retire): its row records it and makes it idempotent; the fold retires the target. */
   | (Common & { type: 'retire'; row: HostRetirementRow; at: number; reason: string })

@@ -30,6 +30,7 @@ import { ProjectionQueue } from '../live/projection.queue';
 import { StatusPropagation, type CommittedChange } from '../status/status-propagation.service';
 import { AGGREGATOR_CONFIG } from '../tokens';
 import { mapEnvelope, type MappedMessage } from './observation.mapper';
+import { HostConflicts, type ReporterSighting } from '../hosts/host-conflicts.service';
 import { newestPerHost } from '../hosts/host-observation';
 import { claimKey, ShardFence, ShardFencedError } from '../shards/shard-fence';
 
@@ -113,6 +114,8 @@ interface BatchOutcome extends CommittedChange {
   fresh: number;
   duplicates: number;
   hostMetrics: Map<string, { json: string; at: number }>;
+  /** The applied host samples that name their reporter, in delivery order (HostConflicts). */
+  hostReporters: ReporterSighting[];
   /** Service collectors' figures of the check results this commit applied. */
   checkMetrics: CheckMetricsWrite[];
 }
@@ -152,6 +155,7 @@ export class ObservationsService {
     private readonly projections: ProjectionQueue,
     private readonly setAsideWriter: SetAsideWriter,
     private readonly fence: ShardFence,
+    private readonly hostConflicts: HostConflicts,
     @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
   ) {}
@@ -346,6 +350,8 @@ export class ObservationsService {
             return { kept, result: kept.length > 0 ? await this.commit(tx, kept) : undefined };
           });
           if (!result) return { outcome: undefined, publishing: Promise.resolve(), kept };
+          // Committed: who reported each host (in memory), and the mark into the samples projected below.
+          this.hostConflicts.fold(result.hostReporters, result.hostMetrics);
           // Projection and publish are queued in commit order; the next commit need not wait for the broker.
           const publishing = this.propagation.start(result, async () => {
             await this.boot.live.setHostMetrics(result.hostMetrics);
@@ -436,6 +442,15 @@ export class ObservationsService {
           : [],
       ),
     );
+    const hostReporters: ReporterSighting[] = [];
+    for (const m of batch)
+      if (m.type === 'host' && m.reporter && fold.applied.has(m.messageId))
+        hostReporters.push({
+          hostId: m.row.hostId,
+          reporter: m.reporter.id,
+          intervalMs: m.reporter.intervalMs,
+          sampledAt: m.observation.at,
+        });
     const checkMetrics: CheckMetricsWrite[] = [];
     for (const m of batch)
       if (m.type === 'check' && m.row.metrics && fold.applied.has(m.messageId))
@@ -477,6 +492,7 @@ export class ObservationsService {
       fresh: fresh.size,
       duplicates: fold.duplicates,
       hostMetrics,
+      hostReporters,
       checkMetrics,
     };
   }

@@ -1,5 +1,5 @@
 import type { HostMetricsPayload } from '@fleetwatch/contracts';
-import { parseSample, summarizeSample } from './host-summary';
+import { parseSample, parseStoredSample, summarizeSample } from './host-summary';
 
 const sample = (extra: Partial<HostMetricsPayload> = {}): HostMetricsPayload => ({
   hostId: 'h',
@@ -58,6 +58,20 @@ describe('summarizeSample', () => {
       sample({ gpus: [gpu(null, -5), gpu(30, -10), gpu(80, null)] }),
       { gpuCount: 3, gpuMaxUtilizationPct: 80, gpuMaxTemperatureC: -5 },
     ],
+    [
+      'a collector that does not track lost GPUs (none ever seen, or an older one): gpusMissing null',
+      sample(),
+      { gpusMissing: null },
+    ],
+    ['every GPU there: gpusMissing 0', sample({ gpus: [gpu(10, 40)], missingGpus: [] }), { gpusMissing: 0 }],
+    [
+      'a GPU fallen off the bus: counted (it is no longer in gpus)',
+      sample({
+        gpus: [gpu(10, 40)],
+        missingGpus: [{ index: 1, uuid: 'GPU-b', since: '2026-12-02T11:59:00.000Z', problem: 'GPU is lost' }],
+      }),
+      { gpuCount: 1, gpusMissing: 1 },
+    ],
   ])('%s', (_name, s, expected) => {
     expect(summarizeSample(s)).toMatchObject(expected);
   });
@@ -80,5 +94,31 @@ describe('parseSample', () => {
     [JSON.stringify({ ...sample(), hostId: undefined, location: undefined, sampledAt: undefined }), true],
   ])('%p → a sample: %p', (json, ok) => {
     expect(parseSample(json) !== null).toBe(ok);
+  });
+});
+
+describe('parseStoredSample (the aggregator’s host-id conflict mark)', () => {
+  const since = '2026-12-07T07:00:00.000Z';
+  const reporter = { installId: '0b8e5a4e-5d0c-4a8e-9a57-1f6a1b2c3d4e', bootId: 'b' };
+
+  it('serves the mark beside the sample, never inside it', () => {
+    const stored = parseStoredSample(JSON.stringify({ ...sample(), reporter, conflict: { reporters: 2, since } }));
+    expect(stored?.conflict).toEqual({ reporters: 2, since });
+    expect(stored?.sample).not.toHaveProperty('conflict');
+    expect(stored?.sample.reporter).toEqual(reporter);
+    expect(parseSample(JSON.stringify({ ...sample(), conflict: { reporters: 2, since } }))).not.toHaveProperty(
+      'conflict',
+    );
+  });
+
+  it.each([
+    ['none', undefined],
+    ['not a mark', 'yes'],
+    ['one reporter', { reporters: 1, since }],
+    ['no time', { reporters: 2, since: 'now' }],
+  ])('%s → null, the sample still served', (_name, conflict) => {
+    const stored = parseStoredSample(JSON.stringify({ ...sample(), conflict }));
+    expect(stored?.conflict).toBeNull();
+    expect(stored?.sample.cpu).toBeDefined();
   });
 });

@@ -1,4 +1,11 @@
-import { hostMetricsPayloadSchema, type HostMetricsPayload, type HostSampleSummary } from '@fleetwatch/contracts';
+import {
+  hostMetricsPayloadSchema,
+  isoDateTimeSchema,
+  type HostConflictView,
+  type HostMetricsPayload,
+  type HostSampleSummary,
+} from '@fleetwatch/contracts';
+import { z } from 'zod';
 
 /**
  * A stored sample as the gateway serves it: the contract's shape, where raw rows stored before
@@ -19,7 +26,7 @@ function maxKnown(values: ReadonlyArray<number | null | undefined>): number | nu
   return max;
 }
 
-/** The figures of a sample a hosts list shows (totals over disks and interfaces, the hottest GPU). Pure. */
+/** The figures of a sample a hosts list shows (totals over disks and interfaces, the hottest GPU, GPUs lost). Pure. */
 export function summarizeSample(s: HostMetricsPayload): HostSampleSummary {
   return {
     sampledAt: s.sampledAt,
@@ -37,6 +44,7 @@ export function summarizeSample(s: HostMetricsPayload): HostSampleSummary {
     gpuCount: s.gpus.length,
     gpuMaxUtilizationPct: maxKnown(s.gpus.map((g) => g.utilizationPct)),
     gpuMaxTemperatureC: maxKnown(s.gpus.map((g) => g.temperatureC)),
+    gpusMissing: s.missingGpus?.length ?? null,
   };
 }
 
@@ -45,10 +53,26 @@ export function summarizeSample(s: HostMetricsPayload): HostSampleSummary {
  * checked against the contract, so one bad value cannot make the hosts list or /metrics throw.
  */
 export function parseSample(json: string | null | undefined): HostMetricsPayload | null {
+  return parseStoredSample(json)?.sample ?? null;
+}
+
+/** The aggregator's mark on a host's latest sample in live state (host-conflicts.service): not the collector's. */
+const conflictSchema = z.object({ reporters: z.number().int().min(2), since: isoDateTimeSchema });
+
+/**
+ * A stored sample (as parseSample) and the host-id conflict the aggregator marked on it (null: none, or a sample
+ * from Postgres, which never holds one).
+ */
+export function parseStoredSample(
+  json: string | null | undefined,
+): { sample: HostMetricsPayload; conflict: HostConflictView | null } | null {
   if (!json) return null;
   try {
-    const v = JSON.parse(json) as HostMetricsPayload;
-    return storedSampleSchema.safeParse(v).success ? v : null;
+    const v = JSON.parse(json) as HostMetricsPayload & { conflict?: unknown };
+    if (!storedSampleSchema.safeParse(v).success) return null;
+    const { conflict, ...sample } = v;
+    const mark = conflict === undefined ? undefined : conflictSchema.safeParse(conflict);
+    return { sample, conflict: mark?.success ? mark.data : null };
   } catch {
     return null;
   }

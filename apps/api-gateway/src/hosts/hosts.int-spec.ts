@@ -181,7 +181,10 @@ describe('GET /api/v1/hosts', () => {
         gpuCount: 1,
         gpuMaxUtilizationPct: 42.5,
         gpuMaxTemperatureC: 61,
+        gpusMissing: null,
       },
+      // One collector reports it (the aggregator marked no host-id conflict).
+      conflict: null,
     });
     expect(res.body.items[1]).toMatchObject({ id: 'old-box', status: 'STALE', locations: ['eu-west-1'] });
   });
@@ -203,6 +206,53 @@ describe('GET /api/v1/hosts/{id}', () => {
     expect(res.body.sample).toEqual(sample('gpu-1', NOW - 2000, 42.5));
     expect(res.body.system).toEqual(sample('gpu-1', 0, 0).system);
     expect(res.body.target).toMatchObject({ id: 'host:gpu-1', kind: 'host', status: 'UP' });
+  });
+
+  it('a GPU fallen off the bus: the sample lists it (missingGpus) and the list counts it (gpusMissing)', async () => {
+    const lost = {
+      ...sample('gpu-1', NOW - 2000, 42.5),
+      missingGpus: [
+        {
+          index: 1,
+          uuid: 'GPU-1c9b7e45-6a0f-3d82-b7c1-9e4a2f5d8b03',
+          name: 'NVIDIA H200',
+          busId: '00000000:5D:00.0',
+          since: new Date(NOW - 60_000).toISOString(),
+          problem: 'Unable to determine the device handle for GPU 0000:5D:00.0: GPU is lost.',
+        },
+      ],
+    };
+    // Written over the host's sample at its time (a later one would stay: live state never moves a sample back).
+    expect(await gw.live.setHostMetrics('gpu-1', JSON.stringify(lost), NOW - 2000)).toBe(true);
+    try {
+      const detail = await get<HostDetailView>('/api/v1/hosts/gpu-1');
+      expect(detail.body.sample?.missingGpus).toEqual(lost.missingGpus);
+      const list = await get<HostListResponse>('/api/v1/hosts?limit=1');
+      expect(list.body.items[0].lastSample).toMatchObject({ gpuCount: 1, gpusMissing: 1 });
+    } finally {
+      expect(await gw.live.setHostMetrics('gpu-1', JSON.stringify(sample('gpu-1', NOW - 2000, 42.5)), NOW - 2000)).toBe(
+        true,
+      );
+    }
+  });
+
+  it('a host id two collectors report: the aggregator’s mark on the live sample is served as `conflict`', async () => {
+    const conflict = { reporters: 2, since: new Date(NOW - 30_000).toISOString() };
+    const marked = { ...sample('gpu-1', NOW - 2000, 42.5), conflict };
+    expect(await gw.live.setHostMetrics('gpu-1', JSON.stringify(marked), NOW - 2000)).toBe(true);
+    try {
+      const detail = await get<HostDetailView>('/api/v1/hosts/gpu-1');
+      expect(detail.body.conflict).toEqual(conflict);
+      // The sample stays the collector's.
+      expect(detail.body.sample).toEqual(sample('gpu-1', NOW - 2000, 42.5));
+      const list = await get<HostListResponse>('/api/v1/hosts?limit=1');
+      expect(list.body.items[0].conflict).toEqual(conflict);
+    } finally {
+      expect(await gw.live.setHostMetrics('gpu-1', JSON.stringify(sample('gpu-1', NOW - 2000, 42.5)), NOW - 2000)).toBe(
+        true,
+      );
+    }
+    expect((await get<HostDetailView>('/api/v1/hosts/gpu-1')).body.conflict).toBeNull();
   });
 
   it('finds ids with spaces, slashes, quotes and backslashes (URL-encoded)', async () => {

@@ -54,8 +54,26 @@ const summarySchema = object(
     gpuCount: int,
     gpuMaxUtilizationPct: nullableNum,
     gpuMaxTemperatureC: nullableNum,
+    gpusMissing: {
+      type: 'integer',
+      nullable: true,
+      description:
+        "GPUs the collector saw earlier and does not see now (fallen off the bus; listed in the sample's missingGpus); null when the collector does not say",
+    },
   },
   { nullable: true },
+);
+
+const conflictSchema = object(
+  {
+    reporters: { type: 'integer', minimum: 2, description: 'How many reporters are interleaving' },
+    since: { type: 'string', format: 'date-time', description: 'When the aggregator noticed it' },
+  },
+  {
+    nullable: true,
+    description:
+      "Two or more collectors report this host id at once (cloned machines, one COLLECTOR_HOST_ID configured twice): the host's figures, history and alerts mix them. Null: one reporter, or collectors that do not say who they are",
+  },
 );
 
 export const hostListSchema = object({
@@ -71,6 +89,7 @@ export const hostListSchema = object({
       since: nullableDateTime,
       system: systemSchema,
       lastSample: summarySchema,
+      conflict: conflictSchema,
     }),
   },
   nextCursor: nullableStr,
@@ -85,8 +104,9 @@ export const hostDetailSchema = object({
     type: 'object',
     nullable: true,
     description:
-      'The latest sample as the collector sent it (the host.metrics payload: cpu, memory, disks, network, gpus, uptimeSeconds, system)',
+      'The latest sample as the collector sent it (the host.metrics payload: cpu, memory, disks, network, gpus, missingGpus, uptimeSeconds, system, reporter)',
   },
+  conflict: conflictSchema,
 });
 
 export const hostMetricsSchema = object({

@@ -94,3 +94,41 @@ describe('host series beyond the raw window: the cap takes nothing it need not',
     },
   );
 });
+
+describe('GET /api/v1/hosts/{id}: the host-id conflict mark', () => {
+  const since = '2026-12-07T07:00:00.000Z';
+  const sampleJson = (extra: object = {}) =>
+    JSON.stringify({
+      hostId: 'h',
+      location: 'l',
+      sampledAt: since,
+      cpu: { usagePct: 1, cores: 1, load1: 0, load5: 0, load15: 0 },
+      memory: { totalBytes: 1, usedBytes: 1 },
+      disks: [],
+      network: [],
+      gpus: [],
+      ...extra,
+    });
+  function detailService(liveJson: string | null, rowJson: string | null) {
+    const live = {
+      getTarget: (id: string) =>
+        Promise.resolve({ id, kind: TargetKind.Host, name: id, status: TargetStatus.Up, locations: {}, since: 0 }),
+      getHostMetrics: () => Promise.resolve(liveJson),
+    } as unknown as LiveStateStore;
+    const history = { latestSample: () => Promise.resolve(rowJson === null ? null : { json: rowJson }) };
+    return new HostsService(live, history as unknown as HostHistoryRepository, {} as BusPublisher);
+  }
+
+  it('serves the mark live state holds, beside the sample', async () => {
+    const detail = await detailService(sampleJson({ conflict: { reporters: 2, since } }), null).get('h');
+    expect(detail.conflict).toEqual({ reporters: 2, since });
+    expect(detail.sample).not.toHaveProperty('conflict');
+  });
+
+  it('null without one, and for a sample read from Postgres', async () => {
+    expect((await detailService(sampleJson(), null).get('h')).conflict).toBeNull();
+    const fromRow = await detailService(null, sampleJson()).get('h');
+    expect(fromRow.sample?.hostId).toBe('h');
+    expect(fromRow.conflict).toBeNull();
+  });
+});

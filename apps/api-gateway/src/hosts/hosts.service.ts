@@ -22,7 +22,7 @@ import type { Principal } from '../auth/principal';
 import { actorOf } from '../checks/request-envelope';
 import { sendConfirmed } from '../web/bus-command';
 import { findHosts, HostSystems } from './host-list';
-import { parseSample, summarizeSample } from './host-summary';
+import { parseSample, parseStoredSample, summarizeSample } from './host-summary';
 
 const HOST_PREFIX = TargetIds.host('');
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -53,7 +53,7 @@ export class HostsService {
   async list(query: ListHostsQuery): Promise<HostListResponse> {
     const page = await findHosts(this.live, query, this.systems);
     return {
-      items: page.items.map((t) => summaryOf(t, parseSample(page.samples.get(hostIdOf(t.id))))),
+      items: page.items.map((t) => summaryOf(t, parseStoredSample(page.samples.get(hostIdOf(t.id))))),
       nextCursor: page.nextCursor,
       total: page.total,
     };
@@ -63,10 +63,17 @@ export class HostsService {
     checkHostId(id);
     const target = await this.live.getTarget(TargetIds.host(id));
     if (!target || target.kind !== TargetKind.Host) throw new NotFoundError(`host ${JSON.stringify(id)} not found`);
-    // Live state first; the latest raw row when Redis lost it (it is restored at the next rebuild).
-    const sample =
-      parseSample(await this.live.getHostMetrics(id)) ?? parseSample((await this.history.latestSample(id))?.json);
-    return { id, target: toTargetView(target), system: sample?.system ?? null, sample };
+    // Live state first; the latest raw row when Redis lost it (it is restored at the next rebuild). Only live state
+    // holds the aggregator's conflict mark.
+    const stored = parseStoredSample(await this.live.getHostMetrics(id));
+    const sample = stored?.sample ?? parseSample((await this.history.latestSample(id))?.json);
+    return {
+      id,
+      target: toTargetView(target),
+      system: sample?.system ?? null,
+      sample,
+      conflict: stored?.conflict ?? null,
+    };
   }
 
   /**
@@ -136,7 +143,8 @@ function view(series: readonly HostSeries[]): HostMetricsResponse['series'] {
   }));
 }
 
-function summaryOf(t: TargetRecord, sample: ReturnType<typeof parseSample>): HostSummaryView {
+function summaryOf(t: TargetRecord, stored: ReturnType<typeof parseStoredSample>): HostSummaryView {
+  const sample = stored?.sample ?? null;
   return {
     id: hostIdOf(t.id),
     targetId: t.id,
@@ -147,6 +155,7 @@ function summaryOf(t: TargetRecord, sample: ReturnType<typeof parseSample>): Hos
     since: iso(t.since),
     system: sample?.system ?? null,
     lastSample: sample ? summarizeSample(sample) : null,
+    conflict: stored?.conflict ?? null,
   };
 }
 

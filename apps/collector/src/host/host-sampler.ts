@@ -2,8 +2,10 @@ import { readFile, stat, statfs } from 'node:fs/promises';
 import { arch, cpus, freemem, hostname, loadavg, platform, release, totalmem, uptime, version } from 'node:os';
 import { join } from 'node:path';
 import type { HostMetricsPayload } from '@fleetwatch/contracts';
+import type { Logger } from 'pino';
 import { storable } from './gpu/nvidia-smi-parse';
 import type { GpuSampler } from './gpu/gpu-sampler';
+import { chooseMounts } from './mount-choice';
 import {
   devKey,
   parseDiskstats,
@@ -35,6 +37,8 @@ export interface HostSamplerOptions {
   /** Where /proc is (tests and containers that mount the host's /proc elsewhere). Default `/proc`. */
   procRoot?: string;
   collectorVersion?: string;
+  /** Who sends the samples (reporter-identity.ts): the aggregator tells two collectors claiming one host id by it. */
+  reporter?: HostSample['reporter'];
   /** Read the Linux files (default: on Linux). */
   linux?: boolean;
   /**
@@ -42,6 +46,8 @@ export interface HostSamplerOptions {
    * sample's though the wall clock steps back. Default: the wall clock.
    */
   now?(): number;
+  /** Where "more mounts than a sample reports" is said (once each time the count changes). */
+  logger?: Pick<Logger, 'warn' | 'info'>;
 }
 
 /** Filesystems on another machine: a dead server would hang statfs (and a thread) for minutes. */
@@ -63,6 +69,9 @@ export class HostSampler {
   private readonly statfsPending = new Set<string>();
   /** Answers that came after their sample's wait, for the next sample (each used once). */
   private readonly lateFigures = new Map<string, MountFigures>();
+  /** The mounts the last choice kept (mount-choice.ts): at equal depth they keep their place. */
+  private keptMounts: ReadonlySet<string> = new Set();
+  private leftOut = 0;
 
   constructor(private readonly options: HostSamplerOptions) {
     this.procRoot = options.procRoot ?? '/proc';
@@ -95,6 +104,14 @@ export class HostSampler {
     this.system = Object.fromEntries(Object.entries(system).filter(([, v]) => v)) as HostSample['system'];
   }
 
+  /**
+   * Local mounts the last sample left out because there were more than the contract's 256 (the deepest paths go
+   * first: mount-choice.ts). Mounts left out for other reasons (network filesystems, no answer yet) are not counted.
+   */
+  get mountsLeftOut(): number {
+    return this.leftOut;
+  }
+
   /** Reads everything and computes rates against the previous sample. */
   async sample(): Promise<HostSample> {
     const r = this.linux ? await this.readLinux() : await this.readPortable();
@@ -111,7 +128,8 @@ export class HostSampler {
         txErrorsPerSec: roundRate(n.txErrorsPerSec),
       }))
       .filter(firstOf((n) => n.iface));
-    const allDisks: Disk[] = r.disks.slice(0, LIMITS.disks).map((d) => {
+    // r.disks is at most LIMITS.disks already: chooseMounts' choice (see choose()).
+    const allDisks: Disk[] = r.disks.map((d) => {
       const out: Disk = {
         mount: storable(d.mount, 512),
         totalBytes: d.totalBytes,
@@ -137,6 +155,7 @@ export class HostSampler {
       location: this.options.location,
       sampledAt: new Date(this.options.now?.() ?? Date.now()).toISOString(),
       intervalSeconds: this.options.intervalSeconds,
+      ...(this.options.reporter ? { reporter: this.options.reporter } : {}),
       cpu: {
         usagePct: usage.totalPct,
         cores: Math.max(1, r.cpu.length),
@@ -151,6 +170,9 @@ export class HostSampler {
       gpus,
       uptimeSeconds: Math.round(uptime()),
     };
+    // GPUs seen earlier and not now (fallen off the bus): sent once a GPU has been seen here, [] while none is missing.
+    const missingGpus = this.options.gpu?.missing;
+    if (missingGpus) sample.missingGpus = missingGpus.slice(0, 64);
     if (this.system) sample.system = this.system;
     return sample;
   }
@@ -162,7 +184,7 @@ export class HostSampler {
       p('meminfo'),
       p('net/dev'),
       p('diskstats').catch(() => ''),
-      p('self/mounts').catch(() => ''),
+      p('self/mounts').catch(() => undefined),
     ]);
     const at = performance.now();
     const mem = parseMeminfo(meminfoText);
@@ -173,7 +195,9 @@ export class HostSampler {
     const swapTotal = mem.get('SwapTotal');
     const swapFree = mem.get('SwapFree');
     const blocks = parseDiskstats(diskText);
-    const disks = await this.mountFigures(parseMounts(mountsText), blocks);
+    // An unreadable mount table (EMFILE, …) gives no disks this sample and leaves the last choice as it was: an empty
+    // list would forget which mounts hold their places (mount-choice.ts), and the next sample hand them to others.
+    const disks = mountsText === undefined ? [] : await this.mountFigures(parseMounts(mountsText), blocks);
     const io = new Map<string, DiskCounters>();
     for (const d of disks) {
       const b = d.ioKey ? blocks.get(d.ioKey) : undefined;
@@ -200,7 +224,9 @@ export class HostSampler {
 
   /** Size and use of each mount (statfs), and which block device is behind it (stat().dev → diskstats). */
   private async mountFigures(mounts: MountEntry[], blocks: Map<string, BlockDevice>): Promise<MountFigures[]> {
-    const local = mounts.filter((m) => !REMOTE_FS.test(m.fsType) && !this.statfsPending.has(m.mount));
+    // The mounts this sample reports are chosen first, from every local mount: one whose statfs is still pending
+    // keeps its place (its late answer, or nothing), rather than handing it to the next mount for one sample.
+    const chosen = this.choose(mounts.filter((m) => !REMOTE_FS.test(m.fsType)));
     // A mount that has not answered by then is left out of this sample (and not asked again until it answers):
     // waiting for a statfs that hangs — a wedged disk, a stopped FUSE daemon — would stop host sampling for good.
     // Its answer, when it comes, goes into the next sample: a mount that is only slow (a FUSE or cloud-backed
@@ -218,8 +244,8 @@ export class HostSampler {
       timer.unref();
     });
     const figures = await Promise.all(
-      local
-        .slice(0, LIMITS.disks)
+      chosen
+        .filter((m) => !this.statfsPending.has(m.mount))
         .map(async (m): Promise<MountFigures | undefined> => {
           this.statfsPending.add(m.mount);
           try {
@@ -260,14 +286,35 @@ export class HostSampler {
     clearTimeout(timer);
     if (this.devOf.size > 4 * LIMITS.disks) this.devOf.clear();
     const byMount = new Map(figures.filter((f): f is MountFigures => f !== undefined).map((f) => [f.mount, f]));
-    // Late answers of earlier samples, in mount order, for mounts this sample has no answer of.
-    for (const m of mounts) {
+    // Late answers of earlier samples, for chosen mounts this sample has no answer of (a mount no longer chosen
+    // is not reported, late answer or not).
+    for (const m of chosen) {
       const earlier = this.lateFigures.get(m.mount);
-      if (earlier && !byMount.has(m.mount) && byMount.size < LIMITS.disks) byMount.set(m.mount, earlier);
+      if (earlier && !byMount.has(m.mount)) byMount.set(m.mount, earlier);
     }
     this.lateFigures.clear();
-    const order = new Map(mounts.map((m, i) => [m.mount, i]));
-    return [...byMount.values()].sort((a, b) => (order.get(a.mount) ?? 0) - (order.get(b.mount) ?? 0));
+    return chosen.map((m) => byMount.get(m.mount)).filter((f): f is MountFigures => f !== undefined);
+  }
+
+  /** The mounts a sample reports (chooseMounts: shallow paths first, the last choice kept among equals); counts the rest. */
+  private choose<T extends { mount: string }>(mounts: readonly T[]): T[] {
+    const { kept, leftOut, dropped } = chooseMounts(mounts, LIMITS.disks, this.keptMounts);
+    this.keptMounts = new Set(kept.map((m) => m.mount));
+    if (leftOut !== this.leftOut) {
+      if (leftOut > 0)
+        this.options.logger?.warn(
+          {
+            mounts: kept.length + leftOut,
+            reported: kept.length,
+            leftOut,
+            firstLeftOut: dropped.slice(0, 5).map((m) => m.mount),
+          },
+          `host: more local mounts than a sample reports (${LIMITS.disks}); the deepest paths are left out`,
+        );
+      else this.options.logger?.info({ mounts: kept.length }, 'host: every local mount is reported again');
+    }
+    this.leftOut = leftOut;
+    return kept;
   }
 
   /** Not Linux: os.* for CPU and memory, systeminformation for filesystems and interface counters (no disk IO). */
@@ -287,7 +334,7 @@ export class HostSampler {
       cpu,
       memory: { totalBytes: total, usedBytes: Math.max(0, total - freemem()), availableBytes: freemem() },
       net,
-      disks: portableDisks(fs),
+      disks: this.choose(portableDisks(fs)),
       io: new Map(),
     };
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem, uptime } from 'node:os';
 import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
@@ -13,7 +13,9 @@ import {
 } from '@fleetwatch/contracts';
 import { createIsolatedVhost, TcpProxy, waitFor, type IsolatedVhost } from '@fleetwatch/testing';
 import { CollectorHarness } from '../checks/checks.int-helpers';
+import { HostSampler } from './host-sampler';
 import { HostService } from './host.service';
+import { INSTALL_ID_FILE } from './reporter-identity';
 
 // Host sampling end to end (issue 16 "must show"): a collector booted as main.ts boots it
 // samples this machine every second and publishes host.metrics on the real bus — real
@@ -75,6 +77,9 @@ afterAll(async () => {
 
 it('publishes real host samples; the first network sample has null rates; an outage loses none', async () => {
   const hostId = `int-host-${randomUUID().slice(0, 8)}`;
+  // This machine has fewer local mounts than a sample reports (256): the sampler's count left out is made up, so the
+  // gauge on /metrics shows the service sets it from each sample.
+  const leftOut = jest.spyOn(HostSampler.prototype, 'mountsLeftOut', 'get').mockReturnValue(7);
   const c = await CollectorHarness.start({
     AMQP_URL: proxy.rewriteUrl(vhost.amqpUrl),
     FLEETWATCH_LOCATION: 'lab-host',
@@ -101,6 +106,12 @@ it('publishes real host samples; the first network sample has null rates; an out
     expect(Math.abs((p.uptimeSeconds ?? 0) - uptime())).toBeLessThan(120);
     expect(p.system?.nodeVersion).toBe(process.versions.node);
     expect(p.gpus).toEqual([]);
+    // Who sent them: the installation id the collector keeps in its spool directory and this kernel's boot id.
+    const { installId } = JSON.parse(await readFile(join(dir, 'spool', INSTALL_ID_FILE), 'utf8')) as {
+      installId: string;
+    };
+    const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+    for (const e of [first, ...later]) expect(e.payload.reporter).toEqual({ installId, bootId });
 
     // The first network sample is unknown, never zero; later ones are numbers.
     expect(p.network.length).toBeGreaterThan(0);
@@ -117,6 +128,7 @@ it('publishes real host samples; the first network sample has null rates; an out
       expect(typeof d.writeBytesPerSec).toBe('number');
 
     expect(await c.metric('fleetwatch_collector_host_samples_total', { outcome: 'ok' })).toBeGreaterThanOrEqual(3);
+    expect(await c.metric('fleetwatch_collector_host_mounts_left_out')).toBe(7);
 
     // The bus goes away: sampling goes on into the spool.
     proxy.pause();
@@ -146,6 +158,7 @@ it('publishes real host samples; the first network sample has null rates; an out
       ?.values[0]?.value;
     expect(published).toBeGreaterThanOrEqual(all.length);
   } finally {
+    leftOut.mockRestore();
     if (!stopped) await c.stop();
   }
 });

@@ -85,6 +85,14 @@ export class HostMetrics {
         help: 'GPUs in the last host sample.',
       }),
   );
+  readonly mountsLeftOut = lookup(
+    'fleetwatch_collector_host_mounts_left_out',
+    () =>
+      new Gauge({
+        name: 'fleetwatch_collector_host_mounts_left_out',
+        help: 'Local mounts the last host sample left out: more than the 256 a sample reports (the deepest paths go first).',
+      }),
+  );
 
   /** The spool the gauge reads (a gauge's collect() has no other way to it). */
   private static spool: HostSpoolSource | undefined;

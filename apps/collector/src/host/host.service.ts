@@ -12,6 +12,7 @@ import { COLLECTOR_CONFIG } from '../tokens';
 import { GpuSampler } from './gpu/gpu-sampler';
 import { HostMetrics } from './host.metrics';
 import { HostSampler, type HostSample } from './host-sampler';
+import { loadReporterIdentity } from './reporter-identity';
 
 const VERSION = process.env.FLEETWATCH_VERSION ?? '0.1.0';
 /** How long after the boot the first sample is taken (at most one interval). */
@@ -80,6 +81,8 @@ export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModu
       onPublished: (n) => metrics.published.inc(n),
       onDiscarded: (n) => metrics.countDropped('invalid', n),
     });
+    // Beside the stamp file, in the collector's own spool directory (not the host samples' spool under it).
+    const reporter = await loadReporterIdentity(config.spool.dir, logger);
     this.gpu = config.host.nvidiaSmi ? new GpuSampler({ command: config.host.nvidiaSmi, logger }) : undefined;
     this.sampler = new HostSampler({
       hostId: this.hostId,
@@ -87,7 +90,9 @@ export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModu
       intervalSeconds: config.host.intervalSeconds,
       gpu: this.gpu,
       collectorVersion: VERSION,
+      reporter,
       now: () => this.stamps.now(),
+      logger,
     });
   }
 
@@ -129,6 +134,7 @@ export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModu
       const sample = hostMetricsPayloadSchema.parse(await sampler.sample());
       this.metrics.sampled(true, (performance.now() - t0) / 1000);
       this.metrics.setGpu(this.gpu?.status ?? 'absent', sample.gpus.length);
+      this.metrics.mountsLeftOut.set(sampler.mountsLeftOut);
       // The envelope id is fixed here, once: a resend from the spool carries it, and consumers drop repeats by it.
       this.spool.append({
         id: uuidv7(),

@@ -76,6 +76,45 @@ describe('parseMounts', () => {
       { source: 'server:/export', mount: '/mnt/nfs', fsType: 'nfs4' },
     ]);
   });
+
+  it('once per filesystem: btrfs subvolumes of one device merge, ZFS datasets and overlay/tmpfs mounts do not', () => {
+    const text = [
+      // btrfs: one filesystem, two subvolumes. statfs answers for the whole filesystem: one disk, under `/`.
+      '/dev/sda2 /home btrfs rw,relatime,subvol=/@home 0 0',
+      '/dev/sda2 / btrfs rw,relatime,subvol=/@ 0 0',
+      // ZFS: a source per dataset, each its own figures.
+      'rpool/ROOT/ubuntu /srv/zfs zfs rw,xattr 0 0',
+      'rpool/var/log /var/log zfs rw,xattr 0 0',
+      // Every overlay is `overlay`, every tmpfs `tmpfs`: virtual, never merged into one reported disk.
+      'overlay /var/lib/docker/overlay2/a/merged overlay rw 0 0',
+      'overlay /var/lib/docker/overlay2/b/merged overlay rw 0 0',
+      'tmpfs /run tmpfs rw 0 0',
+      'tmpfs /var/lib/kubelet/pods/u/volumes/kubernetes.io~projected/t tmpfs rw 0 0',
+    ].join('\n');
+    expect(parseMounts(text)).toEqual([
+      { source: '/dev/sda2', mount: '/', fsType: 'btrfs' },
+      { source: 'rpool/ROOT/ubuntu', mount: '/srv/zfs', fsType: 'zfs' },
+      { source: 'rpool/var/log', mount: '/var/log', fsType: 'zfs' },
+    ]);
+  });
+
+  it('a path mounted over is the top mount; two paths as short of one source: the same one in any listing order', () => {
+    const lines = [
+      'rootfs / rootfs rw 0 0',
+      '/dev/vda1 / ext4 rw 0 0',
+      '/dev/vdb /var/log ext4 rw 0 0',
+      'tmpfs /var/log tmpfs rw 0 0',
+      '/dev/vdc /data/b xfs rw 0 0',
+      '/dev/vdc /data/a xfs rw 0 0',
+    ];
+    const expected = [
+      { source: '/dev/vda1', mount: '/', fsType: 'ext4' },
+      { source: '/dev/vdc', mount: '/data/a', fsType: 'xfs' },
+    ];
+    expect(parseMounts(lines.join('\n'))).toEqual(expected);
+    const swapped = [...lines.slice(0, 4), lines[5], lines[4]];
+    expect(parseMounts(swapped.join('\n'))).toEqual(expected);
+  });
 });
 
 describe('parseMeminfo', () => {

@@ -109,20 +109,33 @@ function unescapeMount(s: string): string {
 
 /**
  * The mounts worth reporting as disks: real filesystems, once per source (a bind mount of the same
- * device or directory, as containers have for /etc/hosts, is the same disk: the shortest mount path wins).
+ * device or directory, as containers have for /etc/hosts, is the same disk: the shortest mount path wins, the
+ * first in code-unit order between two as short, whatever order the kernel lists them in).
  * Overlay roots are left out: their figures are those of the disk below, reported under its own mount.
+ *
+ * Once per source is right for btrfs too (`/dev/sda2` at `/` and at `/home`, two subvolumes): its statfs answers
+ * for the whole filesystem, so both would give the same figures twice. Sources that do not name one filesystem —
+ * `overlay`, `tmpfs`, `shm`, and `none` as most virtual types have it — are left out with their types before; ZFS
+ * sources are dataset names, one per dataset (each with its own statfs). A path mounted over (listed again, later) is the later mount's: statfs
+ * and stat reach only the top one.
  */
 export function parseMounts(text: string): MountEntry[] {
-  const bySource = new Map<string, MountEntry>();
+  const byPath = new Map<string, MountEntry | undefined>();
   for (const line of text.split('\n')) {
     const f = line.split(' ');
     if (f.length < 3) continue;
     const [source, mountRaw, fsType] = f;
-    if (VIRTUAL_FS.has(fsType)) continue;
     const mount = unescapeMount(mountRaw);
     if (!mount.startsWith('/')) continue;
-    const prev = bySource.get(source);
-    if (!prev || mount.length < prev.mount.length) bySource.set(source, { source, mount, fsType });
+    byPath.delete(mount);
+    byPath.set(mount, VIRTUAL_FS.has(fsType) ? undefined : { source, mount, fsType });
+  }
+  const bySource = new Map<string, MountEntry>();
+  for (const m of byPath.values()) {
+    if (!m) continue;
+    const prev = bySource.get(m.source);
+    if (!prev || m.mount.length < prev.mount.length || (m.mount.length === prev.mount.length && m.mount < prev.mount))
+      bySource.set(m.source, m);
   }
   return [...bySource.values()].sort((a, b) => a.mount.localeCompare(b.mount));
 }

@@ -107,6 +107,7 @@ describe('alert rule contract', () => {
       { kind: 'host_disk_pct', mount: '/' },
       { kind: 'gpu_utilization_pct', device: 0 },
       { kind: 'gpu_temperature_c' },
+      { kind: 'gpus_missing' },
       { kind: 'queue_depth', queue: 'orders' },
       { kind: 'check_metric', name: 'redis_connected_clients', labels: { role: 'master' } },
     ])
@@ -114,6 +115,14 @@ describe('alert rule contract', () => {
         alertRuleSpecSchema.safeParse({ ...minimal, condition: { type: 'metric', metric, op: 'below', threshold: 3 } })
           .success,
       ).toBe(true);
+  });
+
+  it('gpus_missing is host-wide: a count per host, no device filter', () => {
+    const rule = (metric: object) => ({ ...minimal, condition: { type: 'metric', metric, op: 'above', threshold: 0 } });
+    expect(alertRuleSpecSchema.safeParse(rule({ kind: 'gpus_missing' })).success).toBe(true);
+    expect(issues(alertRuleSpecSchema.safeParse(rule({ kind: 'gpus_missing', device: 0 }))).join('\n')).toMatch(
+      /condition.metric/,
+    );
   });
 
   it('grouping: "..." stands alone; durations bounded', () => {

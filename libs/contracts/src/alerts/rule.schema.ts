@@ -88,6 +88,11 @@ export const alertMetricSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('host_disk_pct'), mount: storableText(512, 1).optional() }),
   z.strictObject({ kind: z.literal('gpu_utilization_pct'), device: z.number().int().min(0).max(63).optional() }),
   z.strictObject({ kind: z.literal('gpu_temperature_c'), device: z.number().int().min(0).max(63).optional() }),
+  /**
+   * GPUs the host's collector saw earlier and does not see now (fallen off the bus, nvidia-smi giving no readings):
+   * 0 when none; no figure on a host whose collector never saw a GPU (or predates it). `above 0` fires on a lost GPU.
+   */
+  z.strictObject({ kind: z.literal('gpus_missing') }),
   /** Messages ready in a queue (an amqp check's queue or a service collector's queue series). */
   z.strictObject({ kind: z.literal('queue_depth'), queue: storableText(255, 1).optional() }),
   /** A service collector's figure (checkMetricSchema): by name, and labels that must all be equal. */

@@ -68,6 +68,41 @@ describe('hostMetricsPayloadSchema', () => {
       'sampledAt',
     ]);
   });
+
+  describe('missingGpus (GPUs the collector saw and no longer sees)', () => {
+    const lost = {
+      index: 3,
+      uuid: 'GPU-1c9b7e45-6a0f-3d82-b7c1-9e4a2f5d8b03',
+      name: 'NVIDIA H100 80GB HBM3',
+      busId: '00000000:5D:00.0',
+      since: '2026-12-04T09:59:55.000Z',
+      problem: 'Unable to determine the device handle for GPU 0000:5D:00.0: GPU is lost.',
+    };
+
+    it('is optional: an older collector sends none; [] says none is missing', () => {
+      expect(hostMetricsPayloadSchema.parse(sample).missingGpus).toBeUndefined();
+      expect(refusedAt(hostMetricsPayloadSchema, { ...sample, missingGpus: [] })).toBeNull();
+      expect(refusedAt(hostMetricsPayloadSchema, { ...sample, missingGpus: [lost] })).toBeNull();
+      // Only index, uuid and since are required (a GPU never in the inventory has no bus id, no problem line).
+      const { name: _n, busId: _b, problem: _p, ...bare } = lost;
+      expect(refusedAt(hostMetricsPayloadSchema, { ...sample, missingGpus: [bare] })).toBeNull();
+    });
+
+    it('is bounded like the gpus list (64) and refuses what cannot be stored', () => {
+      const many = Array.from({ length: 64 }, (_, i) => ({ ...lost, index: i, uuid: `GPU-${i}` }));
+      expect(refusedAt(hostMetricsPayloadSchema, { ...sample, missingGpus: many })).toBeNull();
+      expect(refusedAt(hostMetricsPayloadSchema, { ...sample, missingGpus: [...many, lost] })).toEqual(['missingGpus']);
+      expect(
+        refusedAt(hostMetricsPayloadSchema, { ...sample, missingGpus: [{ ...lost, since: '0000-01-01T00:00:00Z' }] }),
+      ).toEqual(['missingGpus.0.since']);
+      expect(refusedAt(hostMetricsPayloadSchema, { ...sample, missingGpus: [{ ...lost, index: -1 }] })).toEqual([
+        'missingGpus.0.index',
+      ]);
+      expect(
+        refusedAt(hostMetricsPayloadSchema, { ...sample, missingGpus: [{ ...lost, problem: 'x'.repeat(301) }] }),
+      ).toEqual(['missingGpus.0.problem']);
+    });
+  });
 });
 
 describe('a pushed update names no location "all" (the consensus series of /metrics)', () => {

@@ -224,6 +224,21 @@ export const hostMetricsPayloadSchema = z.object({
   sampledAt: storableDateTimeSchema,
   /** The sampling interval: the host target turns STALE when no sample arrives within ~2 intervals. */
   intervalSeconds: z.number().int().positive().max(86_400).optional(),
+  /**
+   * Who sent the sample: the collector installation (a random id kept in its spool directory, so a restart keeps it)
+   * and the kernel's boot id (random at every boot, so VMs cloned from one image — spool directory and
+   * /etc/machine-id included — still differ). Two reporters interleaving their samples for one host id are two
+   * machines or two collectors claiming it: the aggregator marks the host as conflicting. A reboot changes the boot id:
+   * one switch, never read as a conflict. Absent: a collector of before (no detection for its samples, nothing
+   * refused). Optional, and the schema is not strict: an aggregator of before drops it.
+   */
+  reporter: z
+    .object({
+      installId: storableText(64, 1),
+      /** /proc/sys/kernel/random/boot_id; absent where there is none (not Linux). */
+      bootId: storableText(64, 1).optional(),
+    })
+    .optional(),
   cpu: z.object({
     usagePct: pct,
     cores: z.number().int().positive(),
@@ -286,6 +301,30 @@ export const hostMetricsPayloadSchema = z.object({
       }),
     )
     .max(64),
+  /**
+   * GPUs the collector saw on this host (in its `-q -x` inventory at start or in an earlier sample) and does not see
+   * now: one fallen off the bus (Xid 79, "GPU is lost"), every GPU when nvidia-smi gives no readings in two runs in a
+   * row. `[]`: none missing. Absent: the collector has never seen a GPU here, or predates the field (older collectors).
+   * Remembered by UUID for the collector's lifetime: a restart forgets a GPU already missing then, unless its inventory
+   * lists it.
+   */
+  missingGpus: z
+    .array(
+      z.object({
+        /** nvidia-smi's index when last seen (its place in the inventory when never sampled). */
+        index: z.number().int().nonnegative(),
+        uuid: storableText(128, 1),
+        name: storableText(256).optional(),
+        /** PCI bus id from the inventory (`00000000:3B:00.0`), when known. */
+        busId: storableText(64).optional(),
+        /** When the collector first found it missing (this time). */
+        since: storableDateTimeSchema,
+        /** The nvidia-smi line naming its bus id ("Unable to determine the device handle … GPU is lost …"), if any. */
+        problem: storableText(300).optional(),
+      }),
+    )
+    .max(64)
+    .optional(),
   uptimeSeconds: z.number().nonnegative().optional(),
   /** What the host runs (sent with every sample; small). */
   system: z

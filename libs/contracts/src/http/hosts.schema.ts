@@ -44,6 +44,24 @@ export interface HostSampleSummary {
   /** Highest over the host's GPUs (null: none reported). */
   gpuMaxUtilizationPct: number | null;
   gpuMaxTemperatureC: number | null;
+  /**
+   * GPUs the collector saw on this host earlier and does not see now (fallen off the bus; the sample's `missingGpus`
+   * lists them). Null: the collector does not say (it never saw a GPU here, or predates the count).
+   */
+  gpusMissing: number | null;
+}
+
+/**
+ * Two or more collectors report this host id at once (VMs cloned from one image, one COLLECTOR_HOST_ID configured
+ * twice): their samples interleave, so the host's figures, history and alerts mix machines. Found by the aggregator
+ * from the samples' `reporter` (collectors that send one); clears once one reporter alone has been heard for about
+ * ten sampling intervals.
+ */
+export interface HostConflictView {
+  /** How many reporters are interleaving. */
+  reporters: number;
+  /** Since when (the aggregator noticed it). */
+  since: string;
 }
 
 /** A host in `GET /api/v1/hosts`: its target's live status and its latest sample's summary. */
@@ -60,6 +78,8 @@ export interface HostSummaryView {
   since: string | null;
   system: NonNullable<HostMetricsPayload['system']> | null;
   lastSample: HostSampleSummary | null;
+  /** Null: one reporter (or a collector that does not say). Absent from a gateway of before. */
+  conflict?: HostConflictView | null;
 }
 
 export interface HostListResponse {
@@ -75,6 +95,8 @@ export interface HostDetailView {
   system: NonNullable<HostMetricsPayload['system']> | null;
   /** The latest sample as the collector sent it (null: none kept). */
   sample: HostMetricsPayload | null;
+  /** Null: one reporter (or a collector that does not say). Absent from a gateway of before. */
+  conflict?: HostConflictView | null;
 }
 
 /**

@@ -69,6 +69,22 @@ describe('AlertMetricsReader, hosts', () => {
     expect(read.changed).toEqual(['host:a']);
   });
 
+  it('reads hosts for a gpus_missing rule (GPUs the collector saw and misses now): the count, from the sample', async () => {
+    const lostRule = compileAlertRule({
+      ...diskRule.rule,
+      id: 'gpu-lost',
+      condition: { type: 'metric', metric: { kind: 'gpus_missing' }, op: 'above', threshold: 0 },
+    });
+    const withMissing = JSON.stringify({
+      ...(JSON.parse(sample('a', 10)) as object),
+      missingGpus: [{ index: 3, uuid: 'GPU-x', since: new Date(0).toISOString() }],
+    });
+    const read = await readerWith({ a: withMissing }).read([lostRule], [host('a', TargetStatus.Up)]);
+    expect(read.series.get('host:a')?.filter((s) => s.kind === 'gpus_missing')).toEqual([
+      { kind: 'gpus_missing', labels: {}, value: 1 },
+    ]);
+  });
+
   it('gives no figures for a STALE host: its last sample is no measurement of now', async () => {
     const reader = readerWith({ a: sample('a', 95), b: sample('b', 97) });
     await reader.read([diskRule], [host('a', TargetStatus.Up), host('b', TargetStatus.Up)]);

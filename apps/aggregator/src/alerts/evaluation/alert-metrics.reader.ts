@@ -12,6 +12,7 @@ const HOST_KINDS = new Set<AlertMetricKind>([
   'host_disk_pct',
   'gpu_utilization_pct',
   'gpu_temperature_c',
+  'gpus_missing',
 ]);
 const CHECK_KINDS = new Set<AlertMetricKind>(['check_metric', 'queue_depth']);
 /**

@@ -1,7 +1,11 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GpuSampler } from './gpu-sampler';
+import fc from 'fast-check';
+import { hostMetricsPayloadSchema, storeSafetyIssue } from '@fleetwatch/contracts';
+import { HostSampler } from '../host-sampler';
+import { busKey, GpuSampler, type GpuSamplerOptions } from './gpu-sampler';
+import { parseGpuQuery } from './nvidia-smi-parse';
 
 // The sampler runs a real process each time: an `nvidia-smi` script in a temporary
 // directory that prints a captured output (__fixtures__) for the arguments it is given,
@@ -19,6 +23,8 @@ afterAll(async () => {
 });
 
 interface FakeSmi {
+  /** Its directory ('live' outputs are read from there). */
+  bin: string;
   command: string;
   runs: string;
   /** Pids of the runs that hung. */
@@ -41,7 +47,9 @@ async function alive(f: FakeSmi): Promise<number[]> {
 
 /**
  * An nvidia-smi stand-in: `query`, `apps` and `xml` name fixtures, or 'fail:<code>' to exit with that code, or
- * 'hang' to hang as a wedged GPU hangs it: deaf to SIGTERM, its pid appended to `<dir>/pids`.
+ * 'hang' to hang as a wedged GPU hangs it: deaf to SIGTERM, its pid appended to `<dir>/pids`, or 'live' to print what
+ * setLive() put there last, with its exit code (a GPU that falls off the bus between two samples), or to hang when that
+ * code is 'hang'.
  */
 async function fakeSmi(name: string, outputs: { query: string; apps?: string; xml?: string }): Promise<FakeSmi> {
   const bin = join(dir, name);
@@ -54,9 +62,11 @@ async function fakeSmi(name: string, outputs: { query: string; apps?: string; xm
       ? 'exit 0'
       : spec === 'hang'
         ? `trap '' TERM; echo $$ >> ${JSON.stringify(pids)}; exec sleep 60`
-        : spec.startsWith('fail:')
-          ? `cat ${JSON.stringify(join(FIXTURES, 'driver-not-loaded.txt'))}; exit ${spec.slice(5)}`
-          : `cat ${JSON.stringify(join(FIXTURES, spec))}`;
+        : spec === 'live'
+          ? `if [ "$(cat ${JSON.stringify(join(bin, 'live.rc'))})" = hang ]; then trap '' TERM; echo $$ >> ${JSON.stringify(pids)}; exec sleep 60; fi; cat ${JSON.stringify(join(bin, 'live.out'))}; exit $(cat ${JSON.stringify(join(bin, 'live.rc'))})`
+          : spec.startsWith('fail:')
+            ? `cat ${JSON.stringify(join(FIXTURES, 'driver-not-loaded.txt'))}; exit ${spec.slice(5)}`
+            : `cat ${JSON.stringify(join(FIXTURES, spec))}`;
   const script = `#!/bin/sh
 echo "$*" >> ${JSON.stringify(runs)}
 case "$1" in
@@ -69,7 +79,19 @@ esac
   const command = join(bin, 'nvidia-smi');
   await writeFile(command, script);
   await chmod(command, 0o755);
-  return { command, runs, pids };
+  return { bin, command, runs, pids };
+}
+
+/** What a 'live' output prints from now on: a fixture (or nothing) and nvidia-smi's exit code. */
+async function setLive(f: FakeSmi, fixture: string | null, code: number | 'hang' = 0): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  await setLiveText(f, fixture ? await readFile(join(FIXTURES, fixture), 'utf8') : '', code);
+}
+
+/** What a 'live' output prints from now on: this text, and nvidia-smi's exit code (or 'hang'). */
+async function setLiveText(f: FakeSmi, text: string, code: number | 'hang' = 0): Promise<void> {
+  await writeFile(join(f.bin, 'live.out'), text);
+  await writeFile(join(f.bin, 'live.rc'), String(code));
 }
 
 async function runCount(f: FakeSmi): Promise<number> {
@@ -229,5 +251,278 @@ describe('GpuSampler', () => {
     expect(await s.sample()).toEqual([]);
     expect(await s.inventory()).toBeUndefined();
     expect(await runCount(f)).toBe(runs);
+  });
+});
+
+describe('GpuSampler: GPUs seen earlier and missing now (fallen off the bus)', () => {
+  const H100 = 'NVIDIA H100 80GB HBM3';
+  const LOST = 'GPU-1c9b7e45-6a0f-3d82-b7c1-9e4a2f5d8b03';
+  const LOST_LINE = 'Unable to determine the device handle for GPU 0000:5D:00.0: GPU is lost.';
+  const T0 = Date.parse('2026-12-07T10:00:00.000Z');
+  const quiet = { warn: () => undefined, info: () => undefined };
+
+  /** An 8× H100 host with its inventory read and one full sample taken at T0. */
+  async function h100Host(name: string, logger: GpuSamplerOptions['logger'] = quiet) {
+    const f = await fakeSmi(name, { query: 'live', apps: 'compute-apps.h100x8.csv', xml: 'q-x.h100x8.xml' });
+    await setLive(f, 'query-gpu.h100x8.csv');
+    const s = new GpuSampler({ command: f.command, reprobeMs: 60_000, logger });
+    await s.inventory();
+    expect(await s.sample(T0)).toHaveLength(8);
+    expect(s.missing).toEqual([]);
+    return { f, s };
+  }
+
+  it('one GPU lost (Xid 79): the others report, the lost one is listed with its inventory identity and problem line', async () => {
+    const warnings: Array<[object, string]> = [];
+    const { f, s } = await h100Host('lost-one', { warn: (o, m) => warnings.push([o, m]), info: () => undefined });
+    // nvidia-smi prints the seven others and a line for the eighth, exiting non-zero.
+    await setLive(f, 'query-gpu.h100x8.gpu-lost.csv', 15);
+    const gpus = await s.sample(T0 + 5_000);
+    expect(gpus.map((g) => g.index)).toEqual([0, 1, 2, 4, 5, 6, 7]);
+    expect(s.status).toBe('present');
+    const missing = s.missing ?? [];
+    expect(missing).toEqual([
+      {
+        index: 3,
+        uuid: LOST,
+        name: H100,
+        busId: '00000000:5D:00.0',
+        since: new Date(T0 + 5_000).toISOString(),
+        problem: expect.stringContaining(LOST_LINE) as string,
+      },
+    ]);
+    expect(hostMetricsPayloadSchema.shape.missingGpus.parse(missing)).toEqual(missing);
+    expect(warnings.filter(([, m]) => m.includes('missing'))).toHaveLength(1);
+    // Still lost at the next sample: listed since the first, not warned about again.
+    await s.sample(T0 + 10_000);
+    expect(s.missing).toEqual(missing);
+    expect(warnings.filter(([, m]) => m.includes('missing'))).toHaveLength(1);
+  });
+
+  it('a GPU coming back leaves the list', async () => {
+    const { f, s } = await h100Host('lost-back');
+    await setLive(f, 'query-gpu.h100x8.gpu-lost.csv', 15);
+    await s.sample(T0 + 5_000);
+    expect(s.missing?.map((g) => g.index)).toEqual([3]);
+    await setLive(f, 'query-gpu.h100x8.csv');
+    expect(await s.sample(T0 + 10_000)).toHaveLength(8);
+    expect(s.missing).toEqual([]);
+    // Lost again later: missing since then, not since the first time.
+    await setLive(f, 'query-gpu.h100x8.gpu-lost.csv', 15);
+    await s.sample(T0 + 15_000);
+    expect(s.missing?.map((g) => g.since)).toEqual([new Date(T0 + 15_000).toISOString()]);
+  });
+
+  it('every GPU lost (nvidia-smi gives no readings, twice): all eight listed since the first, until they are back', async () => {
+    const { f, s } = await h100Host('lost-all');
+    await setLive(f, null, 15);
+    expect(await s.sample(T0 + 5_000)).toEqual([]);
+    expect(s.status).toBe('failing');
+    // One silent run is no proof (a timeout, a driver reload): nothing listed yet.
+    expect(s.missing).toEqual([]);
+    // Within the back-off nvidia-smi is not run: still nothing listed.
+    const runs = await runCount(f);
+    expect(await s.sample(T0 + 10_000)).toEqual([]);
+    expect(await runCount(f)).toBe(runs);
+    expect(s.missing).toEqual([]);
+    // The run after the back-off says nothing either: every GPU is missing, since the first silent run.
+    expect(await s.sample(T0 + 40_000)).toEqual([]);
+    const missing = s.missing ?? [];
+    expect(missing.map((g) => g.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(missing.every((g) => g.since === new Date(T0 + 5_000).toISOString() && g.name === H100)).toBe(true);
+    await setLive(f, 'query-gpu.h100x8.csv');
+    expect(await s.sample(T0 + 200_000)).toHaveLength(8);
+    expect(s.status).toBe('present');
+    expect(s.missing).toEqual([]);
+  });
+
+  it('every GPU named lost by nvidia-smi (no rows, a "GPU is lost" line each): listed at once', async () => {
+    const { f, s } = await h100Host('lost-all-named');
+    const { readFile } = await import('node:fs/promises');
+    const xml = await readFile(join(FIXTURES, 'q-x.h100x8.xml'), 'utf8');
+    const buses = [...xml.matchAll(/<pci_bus_id>0000(.+?)<\/pci_bus_id>/g)].map((m) => m[1]);
+    expect(buses).toHaveLength(8);
+    await setLiveText(
+      f,
+      buses.map((b) => `Unable to determine the device handle for GPU ${b}: GPU is lost.`).join('\n') + '\n',
+      15,
+    );
+    expect(await s.sample(T0 + 5_000)).toEqual([]);
+    expect(s.missing?.map((g) => [g.index, g.since])).toEqual(
+      [0, 1, 2, 3, 4, 5, 6, 7].map((i) => [i, new Date(T0 + 5_000).toISOString()]),
+    );
+  });
+
+  it('the driver gone (exit 9) on a host that had GPUs: failing, looked at again soon; missing when it stays gone', async () => {
+    const { f, s } = await h100Host('lost-driver');
+    await setLive(f, 'driver-not-loaded.txt', 9);
+    expect(await s.sample(T0 + 5_000)).toEqual([]);
+    expect(s.status).toBe('failing');
+    expect(s.missing).toEqual([]);
+    // Not the 10-minute (here 60 s) re-probe of a host without GPUs: the short back-off.
+    expect(await s.sample(T0 + 36_000)).toEqual([]);
+    expect(s.missing?.map((g) => g.since)).toEqual(Array(8).fill(new Date(T0 + 5_000).toISOString()));
+  });
+
+  it('a driver reload or GPU reset (exit 9 once) raises nothing, and the GPUs are read again after the short back-off', async () => {
+    const { f, s } = await h100Host('reload-driver');
+    await setLive(f, 'driver-not-loaded.txt', 9);
+    expect(await s.sample(T0 + 5_000)).toEqual([]);
+    expect(s.missing).toEqual([]);
+    await setLive(f, 'query-gpu.h100x8.csv');
+    // 30 s later, not the re-probe time (60 s here, 10 minutes by default) of a host without GPUs.
+    expect(await s.sample(T0 + 36_000)).toHaveLength(8);
+    expect(s.status).toBe('present');
+    expect(s.missing).toEqual([]);
+  });
+
+  it('one nvidia-smi run timing out (a loaded host) lists no GPU missing; the next run that answers clears it', async () => {
+    const f = await fakeSmi('timeout-once', { query: 'live', apps: 'compute-apps.h100x8.csv', xml: 'q-x.h100x8.xml' });
+    await setLive(f, 'query-gpu.h100x8.csv');
+    const s = new GpuSampler({ command: f.command, reprobeMs: 60_000, timeoutMs: 1_000, logger: quiet });
+    await s.inventory();
+    expect(await s.sample(T0)).toHaveLength(8);
+    await setLive(f, null, 'hang');
+    expect(await s.sample(T0 + 5_000)).toEqual([]);
+    expect(s.missing).toEqual([]);
+    await setLive(f, 'query-gpu.h100x8.csv');
+    expect(await s.sample(T0 + 36_000)).toHaveLength(8);
+    // A later silent run starts over: one is still no proof.
+    await setLive(f, null, 15);
+    await s.sample(T0 + 40_000);
+    expect(s.missing).toEqual([]);
+    expect(await alive(f)).toEqual([]);
+  });
+
+  it("a row whose UUID nvidia-smi cannot read is that index's GPU: not missing", async () => {
+    const { f, s } = await h100Host('unnamed-row');
+    const { readFile } = await import('node:fs/promises');
+    const csv = (await readFile(join(FIXTURES, 'query-gpu.h100x8.csv'), 'utf8')).replace(
+      /^3, GPU-[^,]+,/m,
+      '3, [Unknown Error],',
+    );
+    await setLiveText(f, csv, 0);
+    expect((await s.sample(T0 + 5_000)).map((g) => g.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(s.missing).toEqual([]);
+  });
+
+  it('an inventory UUID that names no GPU (N/A, only NUL) is not remembered: no false "missing", no refused sample', async () => {
+    const f = await fakeSmi('odd-inventory', { query: 'live', apps: 'compute-apps.h100x8.csv', xml: 'live' });
+    const { readFile } = await import('node:fs/promises');
+    let n = 0;
+    const xml = (await readFile(join(FIXTURES, 'q-x.h100x8.xml'), 'utf8')).replace(/<uuid>[^<]+<\/uuid>/g, (m) =>
+      n++ === 3 ? '<uuid>\u0000</uuid>' : n === 6 ? '<uuid>N/A</uuid>' : m,
+    );
+    await setLiveText(f, xml);
+    const s = new GpuSampler({ command: f.command, reprobeMs: 60_000, logger: quiet });
+    expect((await s.inventory())?.gpus).toHaveLength(8);
+    await setLive(f, 'query-gpu.h100x8.csv');
+    const host = new HostSampler({ hostId: 'gpu-1', location: 'lab', intervalSeconds: 5, gpu: s });
+    const sample = hostMetricsPayloadSchema.parse(await host.sample());
+    expect(sample.gpus).toHaveLength(8);
+    expect(sample.missingGpus).toEqual([]);
+  });
+
+  it('more than 64 GPUs missing (the contract lists 64 a sample): the host sample carries the first 64 and still validates', async () => {
+    const s = new GpuSampler({ command: join(dir, 'nowhere', 'nvidia-smi'), logger: quiet });
+    s['remember']({ gpus: Array.from({ length: 70 }, (_, i) => ({ uuid: `GPU-${1000 + i}`, name: H100 })) });
+    // Two silent runs: all 70 missing.
+    s['seen']([], [], T0);
+    s['seen']([], [], T0 + 30_000);
+    expect(s.missing).toHaveLength(70);
+    const host = new HostSampler({ hostId: 'gpu-70', location: 'lab', intervalSeconds: 5, gpu: s });
+    const sample = hostMetricsPayloadSchema.parse(await host.sample());
+    expect(sample.missingGpus?.map((g) => g.index)).toEqual(Array.from({ length: 64 }, (_, i) => i));
+  });
+
+  it('property: whatever nvidia-smi prints (inventory and runs), the missing list fits the contract and the stores', () => {
+    const text = fc.oneof(
+      fc.string({ maxLength: 300 }),
+      fc.string({ unit: 'binary', maxLength: 300 }),
+      fc.constantFrom('\u0000', '\ud800', 'N/A', '', ' ', 'GPU-\udc00', 'x'.repeat(400)),
+    );
+    const uuid = fc.oneof(
+      fc.uuid().map((u) => `GPU-${u}`),
+      text,
+    );
+    const inventoryGpu = fc.record({ uuid: fc.option(uuid, { nil: undefined }), name: text, busId: text });
+    const row = fc.record({ index: fc.nat(200), uuid, name: text });
+    const run = fc.record({ rows: fc.array(row, { maxLength: 70 }), problems: fc.array(text, { maxLength: 5 }) });
+    fc.assert(
+      fc.property(fc.array(inventoryGpu, { maxLength: 80 }), fc.array(run, { maxLength: 4 }), (inventory, runs) => {
+        const s = new GpuSampler({ logger: quiet });
+        s['remember']({ gpus: inventory });
+        runs.forEach((r, i) => {
+          const csv = r.rows.map((g) => `${g.index}, ${g.uuid.replaceAll(',', ' ')}, ${g.name.replaceAll(',', ' ')}`);
+          // Rows as the parser makes them (it sanitizes), the problems raw (the sampler sanitizes them).
+          const { gpus } = parseGpuQuery(csv.map((l) => `${l}, 1, 2, 3, 4, 5, 6, 7, 8, 9`).join('\n'));
+          s['seen'](gpus, r.problems, T0 + i * 60_000);
+        });
+        const missing = s.missing?.slice(0, 64);
+        const parsed = hostMetricsPayloadSchema.shape.missingGpus.safeParse(missing);
+        expect(parsed.success ? null : parsed.error.issues[0]).toBeNull();
+        expect(storeSafetyIssue(missing ?? [])).toBeNull();
+        expect(new Set(missing?.map((g) => g.uuid)).size).toBe(missing?.length ?? 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a host that never had a GPU sends no list; one seen in samples only is listed without inventory facts', async () => {
+    expect(new GpuSampler({ command: join(dir, 'nowhere', 'nvidia-smi') }).missing).toBeUndefined();
+    const none = new GpuSampler({ command: join(dir, 'nowhere', 'nvidia-smi') });
+    await none.sample(T0);
+    expect(none.missing).toBeUndefined();
+
+    const f = await fakeSmi('lost-no-inventory', { query: 'live', apps: 'compute-apps.h100x8.csv' });
+    await setLive(f, 'query-gpu.h100x8.csv');
+    const s = new GpuSampler({ command: f.command, logger: quiet });
+    expect(s.missing).toBeUndefined();
+    await s.sample(T0);
+    expect(s.missing).toEqual([]);
+    await setLive(f, 'query-gpu.h100x8.gpu-lost.csv', 15);
+    await s.sample(T0 + 5_000);
+    // No bus id known: the problem line cannot be told to be this GPU's.
+    expect(s.missing).toEqual([{ index: 3, uuid: LOST, name: H100, since: new Date(T0 + 5_000).toISOString() }]);
+  });
+
+  it('memory lasts as long as the sampler: after a restart a GPU lost before is missing only if the inventory lists it', async () => {
+    // The inventory at start lists all eight (the board is still enumerated), the first sample shows seven.
+    const f = await fakeSmi('lost-restart', { query: 'live', apps: 'compute-apps.h100x8.csv', xml: 'q-x.h100x8.xml' });
+    await setLive(f, 'query-gpu.h100x8.gpu-lost.csv', 15);
+    const withInventory = new GpuSampler({ command: f.command, logger: quiet });
+    await withInventory.inventory();
+    expect(withInventory.missing).toEqual([]);
+    await withInventory.sample(T0);
+    expect(withInventory.missing?.map((g) => [g.index, g.uuid, g.busId])).toEqual([[3, LOST, '00000000:5D:00.0']]);
+    // Without the inventory (it failed, or no longer lists the GPU) the lost GPU was never seen: nothing is missing.
+    const without = new GpuSampler({ command: f.command, logger: quiet });
+    await without.sample(T0);
+    expect(without.missing).toEqual([]);
+  });
+
+  it('the host sample carries the list (missingGpus), and it fits the contract', async () => {
+    const { f, s } = await h100Host('lost-host-sample');
+    const host = new HostSampler({ hostId: 'gpu-1', location: 'lab', intervalSeconds: 5, gpu: s });
+    expect(hostMetricsPayloadSchema.parse(await host.sample()).missingGpus).toEqual([]);
+    await setLive(f, 'query-gpu.h100x8.gpu-lost.csv', 15);
+    const sample = hostMetricsPayloadSchema.parse(await host.sample());
+    expect(sample.gpus).toHaveLength(7);
+    expect(sample.missingGpus?.map((g) => [g.index, g.uuid])).toEqual([[3, LOST]]);
+    // A host without GPUs: no list at all (as from an older collector).
+    const plain = new HostSampler({ hostId: 'cpu-1', location: 'lab', intervalSeconds: 5 });
+    expect(hostMetricsPayloadSchema.parse(await plain.sample()).missingGpus).toBeUndefined();
+  });
+});
+
+describe('busKey', () => {
+  it.each([
+    ['00000000:3B:00.0', '0:3b:00.0'],
+    ['Unable to determine the device handle for GPU 0000:3B:00.0: GPU is lost.', '0:3b:00.0'],
+    ['Unable to determine the device handle for GPU0000:C1:00.0: Unknown Error', '0:c1:00.0'],
+    ['0001:c1:00.1', '1:c1:00.1'],
+    ['no bus id here, GPU-1c9b7e45-6a0f-3d82-b7c1-9e4a2f5d8b03', undefined],
+  ])('%s → %s', (text, key) => {
+    expect(busKey(text)).toBe(key);
   });
 });

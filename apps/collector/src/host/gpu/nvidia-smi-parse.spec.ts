@@ -117,6 +117,14 @@ describe('parseGpuQuery', () => {
     validates(gpus);
   });
 
+  it('an index past the safe integers is no GPU row (the contract refuses it): a problem line', () => {
+    const { gpus, problems } = parseGpuQuery(
+      '99999999999999999999, GPU-1c9b7e45-6a0f-3d82-b7c1-9e4a2f5d8b03, Odd GPU, 1, 2, 3, 4, 5, 6, 7, 8, 9\n',
+    );
+    expect(gpus).toEqual([]);
+    expect(problems).toHaveLength(1);
+  });
+
   it.each([
     ['empty output (no GPUs listed)', ''],
     ['the driver-not-loaded message', fixture('driver-not-loaded.txt')],
@@ -193,7 +201,12 @@ describe('whatever nvidia-smi prints, the parsed devices fit the contract (they 
   );
   const row = fc
     .tuple(
-      fc.oneof(fc.nat(100).map(String), fc.string({ maxLength: 4 })),
+      fc.oneof(
+        fc.nat(100).map(String),
+        fc.string({ maxLength: 4 }),
+        // Past the safe integers: the contract refuses them (and the sampler would remember the GPU by it).
+        fc.constantFrom('99999999999999999999', '9007199254740993', '1e21'),
+      ),
       fc.oneof(
         fc.uuid().map((u) => `GPU-${u}`),
         fc.string({ maxLength: 200 }),

@@ -74,7 +74,9 @@ export function parseGpuQuery(stdout: string, processCounts?: ReadonlyMap<string
     if (!line) continue;
     const f = line.split(',').map((x) => x.trim());
     const index = Number(f[0]);
-    if (f.length !== GPU_QUERY_FIELDS.length || !Number.isInteger(index) || index < 0) {
+    // A safe integer (the contract's): a garbled index (`99999999999999999999`) would fail the sample, and every later
+    // one once the sampler remembers the GPU by it.
+    if (f.length !== GPU_QUERY_FIELDS.length || !Number.isSafeInteger(index) || index < 0) {
       problems.push(storable(line, 300));
       continue;
     }

@@ -20,6 +20,7 @@ import { RemoveButton } from '../../remove-button';
 import { roleAtLeast } from '../../roles';
 import { useSession } from '../../session';
 import { chartRange, RANGES, rangeOf } from '../target-detail/trend';
+import { HostConflictNote } from './host-conflict-note';
 import { bytes, devicesOf, metricsPlaceholder, pct, percentOf, plain } from './host-series';
 import './hosts.css';
 
@@ -131,6 +132,7 @@ export function HostDetailPage() {
         )}
       </PageHeader>
       <ErrorNote error={host.error ?? metrics.error ?? remove.error} />
+      <HostConflictNote conflict={h?.conflict} />
       {h && (
         <div className="fw-stack">
           <div className="fw-grid">
