@@ -114,4 +114,28 @@ describe('aggregator: one host id, two reporters', () => {
     // Not at once: ten intervals (10 s) after B's last sample was heard.
     expect(Date.now() - start).toBeGreaterThan(9_000);
   });
+
+  it('a host retired while marked is forgotten at once (its collectors were taken out of service)', async () => {
+    const t0 = Date.now() - 10_000;
+    const both: HostMetricsPayload[] = [];
+    for (let i = 0; i < 8; i++)
+      both.push(sample('retired-clone', t0 + i * 1_000, A), sample('retired-clone', t0 + i * 1_000 + 500, B));
+    await publish(both);
+    await waitFor(async () => app.get(HostConflicts).count === 1, {
+      description: 'retired-clone marked',
+      timeoutMs: 30_000,
+    });
+    await site.bus.publisher.publishMany([
+      publishRequest(Messages.HostRetire, {
+        hostId: 'retired-clone',
+        at: new Date(Date.now()).toISOString(),
+        actor: { id: 'user:1', name: 'ops' },
+      }),
+    ]);
+    await waitFor(async () => app.get(HostConflicts).count === 0, {
+      description: 'the retirement clears the mark at once (not after ten intervals)',
+      timeoutMs: 5_000,
+    });
+    expect(await gauge()).toBe(0);
+  });
 });

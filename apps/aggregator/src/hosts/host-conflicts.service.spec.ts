@@ -22,7 +22,7 @@ function interleave(c: HostConflicts, hostId: string, n: number): number {
     ] as const) {
       now = T0 + i * I + offset + 100;
       const s: ReporterSighting = { hostId, reporter, intervalMs: I, sampledAt: T0 + i * I + offset };
-      c.fold([s], new Map(), now);
+      c.fold([s], new Map(), [], now);
     }
   return now;
 }
@@ -41,5 +41,22 @@ describe('HostConflicts', () => {
     jest.setSystemTime(last + 30 * I + 61_000);
     expect(await gauge()).toBe(0);
     expect(c.count).toBe(0);
+  });
+
+  it('a retired host is forgotten at once: its mark, its count, and the mark on a sample of its next life', () => {
+    const c = new HostConflicts(logger);
+    const last = interleave(c, 'clone-host', 12);
+    expect(c.count).toBe(1);
+    c.fold([], new Map(), ['clone-host'], last + 100);
+    expect(c.count).toBe(0);
+    // The next life's first sample (one collector) is projected without a mark.
+    const projected = new Map([['clone-host', { json: '{"cpu":1}', at: last + I }]]);
+    c.fold(
+      [{ hostId: 'clone-host', reporter: 'a', intervalMs: I, sampledAt: last + I }],
+      projected,
+      [],
+      last + I + 100,
+    );
+    expect(projected.get('clone-host')?.json).toBe('{"cpu":1}');
   });
 });

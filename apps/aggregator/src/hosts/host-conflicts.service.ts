@@ -49,10 +49,16 @@ export class HostConflicts {
   }
 
   /**
-   * Folds one commit's applied samples (in delivery order), then marks the samples it projects (newest per host) of
-   * hosts in conflict.
+   * Folds one commit's applied samples (in delivery order) and retirements, then marks the samples it projects (newest
+   * per host) of hosts in conflict. A host retired is forgotten: its collectors were taken out of service (a sample
+   * after the retirement starts a new life, whose reporters are counted afresh).
    */
-  fold(sightings: readonly ReporterSighting[], projected: Map<string, { json: string; at: number }>, now = Date.now()) {
+  fold(
+    sightings: readonly ReporterSighting[],
+    projected: Map<string, { json: string; at: number }>,
+    retired: readonly string[] = [],
+    now = Date.now(),
+  ) {
     for (const s of sightings) {
       const change = this.conflicts.observe(s.hostId, {
         reporter: s.reporter,
@@ -62,6 +68,10 @@ export class HostConflicts {
       });
       if (change === 'raised') this.warn(s.hostId, now);
       else if (change === 'cleared') this.cleared(s.hostId);
+    }
+    for (const hostId of retired) {
+      if (this.conflicts.forget(hostId)) this.cleared(hostId);
+      this.warnedAt.delete(hostId);
     }
     if (now - this.sweptAt >= SWEEP_EVERY_MS) this.sweep(now);
     if (this.conflicts.conflicts === 0) return;

@@ -116,6 +116,8 @@ interface BatchOutcome extends CommittedChange {
   hostMetrics: Map<string, { json: string; at: number }>;
   /** The applied host samples that name their reporter, in delivery order (HostConflicts). */
   hostReporters: ReporterSighting[];
+  /** Hosts retired in this commit (their conflict marks end with their life). */
+  retiredHosts: string[];
   /** Service collectors' figures of the check results this commit applied. */
   checkMetrics: CheckMetricsWrite[];
 }
@@ -351,7 +353,7 @@ export class ObservationsService {
           });
           if (!result) return { outcome: undefined, publishing: Promise.resolve(), kept };
           // Committed: who reported each host (in memory), and the mark into the samples projected below.
-          this.hostConflicts.fold(result.hostReporters, result.hostMetrics);
+          this.hostConflicts.fold(result.hostReporters, result.hostMetrics, result.retiredHosts);
           // Projection and publish are queued in commit order; the next commit need not wait for the broker.
           const publishing = this.propagation.start(result, async () => {
             await this.boot.live.setHostMetrics(result.hostMetrics);
@@ -451,6 +453,8 @@ export class ObservationsService {
           intervalMs: m.reporter.intervalMs,
           sampledAt: m.observation.at,
         });
+    const retiredHosts: string[] = [];
+    for (const m of batch) if (m.type === 'retire' && fold.applied.has(m.messageId)) retiredHosts.push(m.row.hostId);
     const checkMetrics: CheckMetricsWrite[] = [];
     for (const m of batch)
       if (m.type === 'check' && m.row.metrics && fold.applied.has(m.messageId))
@@ -493,6 +497,7 @@ export class ObservationsService {
       duplicates: fold.duplicates,
       hostMetrics,
       hostReporters,
+      retiredHosts,
       checkMetrics,
     };
   }
