@@ -1,13 +1,16 @@
 import { getEventListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { InstanceKind } from '@fleetwatch/contracts';
-import { freePortBlock } from '@fleetwatch/testing';
+import { freePortBlock, waitFor } from '@fleetwatch/testing';
 import { backoffDelayMs, nextRetryDelayMs, retryAfterMs } from './backoff';
 import { parseEnv } from '@fleetwatch/config';
 import { pusherMetrics } from './daemon';
 import { pusherSettings, pusherShape } from './pusher-config';
 import {
+  ANSWER_READ_LIMIT_BYTES,
   badIndexesOf,
   ingestBaseUrl,
   ingestRefusalOf,
@@ -19,6 +22,9 @@ import {
 
 // The pusher against a real HTTP server on loopback that answers as status-ingest does
 // (202, 400 naming items, 413, 429/503 with Retry-After): what it sends, retries and drops.
+
+// `gc` for the tests that need the collector to run (a signal only weakly held is collected: see send).
+setFlagsFromString('--expose-gc');
 
 type Handler = (body: unknown, req: IncomingMessage, res: ServerResponse) => void;
 let server: Server;
@@ -705,6 +711,119 @@ describe("StatusPusher and the ingest's own 401/403 (its error code) against a f
     } finally {
       revoked = false;
       await p.stop();
+    }
+  });
+});
+
+describe('StatusPusher and an answer whose body is huge or never ends (a page streamed by something in front)', () => {
+  it('reads at most ANSWER_READ_LIMIT_BYTES of it and judges the answer at once: not held in memory whole, nor read until the request timeout', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    let written = 0;
+    let requests = 0;
+    handler = (_b, _q, res) => {
+      requests++;
+      res.writeHead(403, { 'content-type': 'text/html' });
+      // Without end, as fast as the pusher reads (a bound only so a pusher reading it all cannot exhaust the test).
+      const pump = (): void => {
+        while (!res.destroyed && written < 64 * 1024 * 1024) {
+          written += chunk.length;
+          if (!res.write(chunk)) return;
+        }
+      };
+      res.on('drain', pump);
+      pump();
+    };
+    logs.length = 0;
+    const p = new StatusPusher({
+      url,
+      apiKey: 'k',
+      log,
+      requestTimeoutMs: 4_000,
+      baseDelayMs: 60_000,
+      maxDelayMs: 60_000,
+    });
+    const dropped = droppedBy(p);
+    p.enqueue(update(1));
+    const started = Date.now();
+    p.start();
+    try {
+      await waitFor(() => p.stats.authRefused >= 1, {
+        timeoutMs: 10_000,
+        intervalMs: 5,
+        description: 'the 403 judged',
+      });
+      const took = Date.now() - started;
+      // Judged as any 403 without the ingest's error code (a filter's): the lone update held, nothing dropped.
+      expect({ requests, authRefused: p.stats.authRefused, dropped, pending: p.pending }).toEqual({
+        requests: 1,
+        authRefused: 1,
+        dropped: [],
+        pending: 1,
+      });
+      // What the pusher read, plus what socket buffers took: far below what a read to the timeout takes in.
+      expect(written).toBeLessThan(ANSWER_READ_LIMIT_BYTES + 16 * 1024 * 1024);
+      expect(took).toBeLessThan(3_000);
+    } finally {
+      await p.stop(0);
+    }
+  });
+
+  // fetch holds its signal weakly (Node 20's undici): a signal nothing else held was collected, and its timeout never
+  // reached the request. The collector is run throughout, as a long-running watcher's runs sooner or later.
+  it.each([
+    ['sends its headers, then stalls the body (a 403 page cut off)', 'body'],
+    ['never answers at all', 'headers'],
+  ])(
+    'gives up on an endpoint that %s after requestTimeoutMs, with the collector running: not held for ever',
+    async (_name, stall) => {
+      const gc = runInNewContext('gc') as () => void;
+      const stalled: ServerResponse[] = [];
+      let requests = 0;
+      handler = (body, q, res) => {
+        if (requests++ > 0) return accept(body, q, res);
+        stalled.push(res);
+        if (stall === 'body') res.writeHead(403, { 'content-type': 'text/html' }).write('<html><body>');
+      };
+      const collecting = setInterval(gc, 20);
+      const p = new StatusPusher({ url, apiKey: 'k', log, requestTimeoutMs: 300, baseDelayMs: 10, maxDelayMs: 20 });
+      const dropped = droppedBy(p);
+      p.enqueue(update(1));
+      p.start();
+      try {
+        await waitFor(() => p.stats.accepted === 1, { timeoutMs: 5_000, intervalMs: 10, description: 'delivered' });
+        expect({ requests, dropped }).toEqual({ requests: 2, dropped: [] });
+        expect(p.stats).toMatchObject(stall === 'body' ? { authRefused: 1 } : { retries: 1 });
+      } finally {
+        clearInterval(collecting);
+        for (const res of stalled) res.destroy();
+        await p.stop(0);
+      }
+    },
+  );
+
+  it('stop() ends a request whose answer stalls, with the collector running', async () => {
+    const gc = runInNewContext('gc') as () => void;
+    const stalled: ServerResponse[] = [];
+    handler = (_b, _q, res) => {
+      stalled.push(res);
+      res.writeHead(403, { 'content-type': 'text/html' }).write('<html>');
+    };
+    const collecting = setInterval(gc, 20);
+    const p = new StatusPusher({ url, apiKey: 'k', log, requestTimeoutMs: 60_000 });
+    p.enqueue(update(1));
+    p.start();
+    try {
+      await waitFor(() => stalled.length === 1, { timeoutMs: 5_000, intervalMs: 10, description: 'the request' });
+      await new Promise((r) => setTimeout(r, 200));
+      const stopped = await Promise.race([
+        p.stop(0).then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 3_000)),
+      ]);
+      expect({ stopped, pending: p.pending }).toEqual({ stopped: true, pending: 1 });
+    } finally {
+      clearInterval(collecting);
+      for (const res of stalled) res.destroy();
+      await p.stop(0);
     }
   });
 });

@@ -665,19 +665,41 @@ export class StatusPusher {
   private async send(batch: StatusUpdateInput[]): Promise<Outcome> {
     const body = JSON.stringify(batch.length === 1 ? batch[0] : { updates: batch });
     this.stats.requests++;
+    // The request's own signal, aborted by its timer (the answer, body included, within requestTimeoutMs) or by stop.
+    // Not AbortSignal.any([AbortSignal.timeout(…), stop]): fetch holds its signal weakly (Node 20's undici) and
+    // nothing else held that composite, so once collected neither the timeout nor stop reached the request — an
+    // endpoint that never answered, or sent its headers and then stalled the body, hung the pusher for ever, every
+    // update held. The timer and the stop listener hold this controller until the answer is read.
+    const request = new AbortController();
+    const timer = setTimeout(
+      () => request.abort(new DOMException(`no whole answer within ${this.requestTimeoutMs} ms`, 'TimeoutError')),
+      this.requestTimeoutMs,
+    );
+    timer.unref();
+    const onStop = (): void => request.abort(this.stopSignal.signal.reason);
+    if (this.stopSignal.signal.aborted) onStop();
+    else this.stopSignal.signal.addEventListener('abort', onStop, { once: true });
     let res: Response;
+    let text: string;
     try {
-      res = await fetch(this.endpoint, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.opts.apiKey}` },
-        body,
-        signal: AbortSignal.any([AbortSignal.timeout(this.requestTimeoutMs), this.stopSignal.signal]),
-      });
-    } catch (err) {
-      const e = err as Error & { cause?: { code?: string } };
-      return { kind: 'retry', reason: `network: ${e.cause?.code ?? e.name}: ${e.message}` };
+      try {
+        res = await fetch(this.endpoint, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.opts.apiKey}` },
+          body,
+          signal: request.signal,
+        });
+      } catch (err) {
+        const e = err as Error & { cause?: { code?: string } };
+        return { kind: 'retry', reason: `network: ${e.cause?.code ?? e.name}: ${e.message}` };
+      }
+      // At most ANSWER_READ_LIMIT_BYTES of it (a WAF's page or a proxy's stream may have no end); a body that fails
+      // (reset, the request timeout) is read as empty: a 403 so answered is judged as one without the ingest's code.
+      text = await answerTextOf(res, ANSWER_READ_LIMIT_BYTES);
+    } finally {
+      clearTimeout(timer);
+      this.stopSignal.signal.removeEventListener('abort', onStop);
     }
-    const text = await res.text().catch(() => '');
     if (res.status === 202 || res.status === 200) return { kind: 'accepted' };
     if (res.status === 413) return { kind: 'too-large' };
     // A 401 is about credentials (the ingest's: an unknown or revoked key; a proxy's own login), never a payload: held.
@@ -731,6 +753,42 @@ export class StatusPusher {
  * that may judge one payload) is a refusal as a 400 is, or one such update would hold the queue for ever.
  */
 const ENDPOINT_STATUSES: ReadonlySet<number> = new Set([404, 405, 410, 415, 421, 426]);
+
+/**
+ * The most of an answer's body the pusher reads, in bytes: the ingest's own answers are far smaller (a 400 lists at
+ * most 100 issues; a 202 names the ids of one batch). The rest of a longer one (a filter's page, a proxy streaming
+ * without end) is left unread and the connection closed: before, it was read whole, into memory, until it ended or
+ * the request timed out — hundreds of megabytes in a few seconds on a fast link, enough to take a watcher (and its
+ * queue, held in memory) down.
+ */
+export const ANSWER_READ_LIMIT_BYTES = 1024 * 1024;
+
+/** The first `limit` bytes of `res`'s body as text; '' when reading it fails (reset, the request's timeout). */
+async function answerTextOf(res: Response, limit: number): Promise<string> {
+  const body = res.body;
+  if (body === null) return '';
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let done = false;
+  try {
+    while (size < limit) {
+      const next = await reader.read();
+      if (next.done) {
+        done = true;
+        break;
+      }
+      chunks.push(next.value);
+      size += next.value.byteLength;
+    }
+  } catch {
+    return '';
+  } finally {
+    // What is left unread is dropped with its connection (cancel closes it), not drained.
+    if (!done) void reader.cancel().catch(() => undefined);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, limit));
+}
 
 /** Longer than status-ingest caches a key's verdict (INGEST_AUTH_CACHE_MS, capped at 4 s): see StatusPusher.mayDrop. */
 export const FORBIDDEN_FLICKER_MS = 5_000;
