@@ -21,6 +21,7 @@ import { roleAtLeast } from '../../roles';
 import { useSession } from '../../session';
 import { chartRange, RANGES, rangeOf } from '../target-detail/trend';
 import { HostConflictNote } from './host-conflict-note';
+import { MissingGpusNote } from './missing-gpus-note';
 import { bytes, devicesOf, metricsPlaceholder, pct, percentOf, plain } from './host-series';
 import './hosts.css';
 
@@ -133,6 +134,7 @@ export function HostDetailPage() {
       </PageHeader>
       <ErrorNote error={host.error ?? metrics.error ?? remove.error} />
       <HostConflictNote conflict={h?.conflict} />
+      <MissingGpusNote gpus={sample?.missingGpus} />
       {h && (
         <div className="fw-stack">
           <div className="fw-grid">
