@@ -666,10 +666,11 @@ export class StatusPusher {
     const body = JSON.stringify(batch.length === 1 ? batch[0] : { updates: batch });
     this.stats.requests++;
     // The request's own signal, aborted by its timer (the answer, body included, within requestTimeoutMs) or by stop.
-    // Not AbortSignal.any([AbortSignal.timeout(…), stop]): fetch holds its signal weakly (Node 20's undici) and
-    // nothing else held that composite, so once collected neither the timeout nor stop reached the request — an
-    // endpoint that never answered, or sent its headers and then stalled the body, hung the pusher for ever, every
-    // update held. The timer and the stop listener hold this controller until the answer is read.
+    // Not AbortSignal.any([AbortSignal.timeout(…), stop]): `any` holds its sources weakly, and so does the timer behind
+    // AbortSignal.timeout, so once nothing else held the timeout signal a garbage collection took it and its abort
+    // never reached the composite — an endpoint that never answered, or sent its headers and then stalled the body,
+    // hung the pusher for ever (every update held) unless it was stopped. The timer and the stop listener hold this
+    // controller until the answer is read.
     const request = new AbortController();
     const timer = setTimeout(
       () => request.abort(new DOMException(`no whole answer within ${this.requestTimeoutMs} ms`, 'TimeoutError')),
