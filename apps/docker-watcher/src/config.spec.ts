@@ -18,6 +18,7 @@ describe('docker-watcher configuration', () => {
       maxAgeMs: 24 * 3600_000,
       probeAfterMs: 30_000,
       answerTimeoutMs: 10_000,
+      resyncMs: 300_000,
     });
   });
 

@@ -39,6 +39,8 @@ export function loadDockerWatcherConfig(source: Record<string, string | undefine
       DOCKER_WATCHER_PROBE_AFTER_SECONDS: env.int(30, 1, 3600),
       /** A ping, list or inspect given no answer within this: not connected, and the watcher reconnects (resyncs). */
       DOCKER_WATCHER_ANSWER_TIMEOUT_SECONDS: env.int(10, 1, 300),
+      /** A full resync this often while the events are followed (0: only on start and after a reconnect). */
+      DOCKER_WATCHER_RESYNC_SECONDS: env.int(300, 0, 86_400),
       /** What the ingest accepted per container, kept across restarts; `off` keeps nothing (see SentLedger). */
       DOCKER_WATCHER_STATE_FILE: env.optionalString(),
     },
@@ -55,6 +57,7 @@ export function loadDockerWatcherConfig(source: Record<string, string | undefine
     inspectConcurrency: v.DOCKER_WATCHER_INSPECT_CONCURRENCY,
     probeAfterMs: v.DOCKER_WATCHER_PROBE_AFTER_SECONDS * 1000,
     answerTimeoutMs: v.DOCKER_WATCHER_ANSWER_TIMEOUT_SECONDS * 1000,
+    resyncMs: v.DOCKER_WATCHER_RESYNC_SECONDS * 1000,
     stateFile: watcherStateFile('docker-watcher', v.DOCKER_WATCHER_STATE_FILE, [
       v.DOCKER_HOST ?? v.DOCKER_SOCKET,
       v.DOCKER_WATCHER_INSTANCE_PREFIX,

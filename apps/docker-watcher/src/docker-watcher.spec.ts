@@ -567,3 +567,65 @@ describe('DockerWatcher and an engine that stops answering', () => {
     }
   });
 });
+
+describe('DockerWatcher periodic resync', () => {
+  // The events stream stays open and says nothing (half-open: a firewall dropped the idle connection) while the engine
+  // answers pings, lists and inspects: the container dies, and no event about it ever arrives.
+  async function dieUnseen(resyncMs: number) {
+    const { url, close } = await acceptingIngest();
+    const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
+    const queued = queuedBy(pusher);
+    const w = watcherFor(pusher, engine.socketPath, { resyncMs, probeAfterMs: 200 });
+    // Created and started with no event either (none replayed from `since` comes after its death).
+    engine.add({ name: 'job-1', labels: { 'fleetwatch.watch': 'true' }, running: true, quiet: true });
+    const job1 = () => queued.filter((u) => u.instanceId === 'job-1');
+    pusher.start();
+    w.start();
+    return {
+      w,
+      job1,
+      stop: async () => {
+        await w.stop();
+        await pusher.stop();
+        await close();
+      },
+    };
+  }
+
+  it('reports a container that died with no event on a silent stream within resyncMs; the same state is not sent again', async () => {
+    const logged = logs.length;
+    const { w, job1, stop } = await dieUnseen(500);
+    try {
+      await until('followed', () => w.stats.connected && engine.openStreams === 1);
+      await until('a periodic resync', () => w.stats.resyncs >= 2 && w.stats.connected, 3_000);
+      // The state unchanged: the same update id, not sent again; and a periodic resync is no reconnect.
+      expect(job1()).toHaveLength(1);
+      expect(w.stats.reconnects).toBe(0);
+      expect(logs.slice(logged)).toEqual([]); // no warning
+
+      engine.act('job-1', 'die', { exitCode: 3, quiet: true });
+      await until('job-1 reported failed', () => job1().some((u) => u.status === 'failed'), 2_000);
+      await until('following events again', () => w.stats.connected && engine.openStreams === 1);
+    } finally {
+      await stop();
+    }
+    // Stopped: the timer is gone, no further session.
+    const resyncs = w.stats.resyncs;
+    await new Promise((r) => setTimeout(r, 700));
+    expect(w.stats.resyncs).toBe(resyncs);
+    expect(engine.openStreams).toBe(0);
+  });
+
+  it('resyncMs 0: the container that died unseen stays reported running (only start and reconnects resync)', async () => {
+    const { w, job1, stop } = await dieUnseen(0);
+    try {
+      await until('followed', () => w.stats.connected && engine.openStreams === 1);
+      engine.act('job-1', 'die', { exitCode: 3, quiet: true });
+      await new Promise((r) => setTimeout(r, 1_200));
+      expect(job1().map((u) => u.status)).toEqual(['running']);
+      expect(w.stats).toMatchObject({ connected: true, resyncs: 1, reconnects: 0 });
+    } finally {
+      await stop();
+    }
+  });
+});

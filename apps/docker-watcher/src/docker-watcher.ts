@@ -29,6 +29,12 @@ export interface DockerWatcherOptions {
   probeAfterMs: number;
   /** A request (a ping, a list, an inspect) given no answer this long: the engine is gone (the session ends). */
   answerTimeoutMs: number;
+  /**
+   * A full resync this often while events are followed (0: only on start and after a reconnect): an events stream gone
+   * half-open while the engine answers pings (a firewall or NAT dropping an idle connection) is never noticed, and a
+   * container that died meanwhile stayed reported running. Absent: 0.
+   */
+  resyncMs?: number;
 }
 
 export interface DockerWatcherStats {
@@ -95,7 +101,8 @@ const destroy = (stream: NodeJS.ReadableStream | null) =>
  * a tcp:// DOCKER_HOST out of reach while its stream looks open) ends the session: not connected within probeAfterMs
  * + answerTimeoutMs + a tick, 45 s by default, and the next session resyncs. Every other request is given up after
  * answerTimeoutMs too: one sent to a daemon that wedged (or over a pooled connection gone dead) may never be
- * answered, while the pings, on new connections, are.
+ * answered, while the pings, on new connections, are. An events stream gone half-open while the pings are answered is
+ * caught by none of this: every resyncMs the session is ended and the next one resyncs (a periodic resync).
  */
 export class DockerWatcher {
   readonly stats: DockerWatcherStats = {
@@ -117,6 +124,8 @@ export class DockerWatcher {
   private readonly unknownState = new Map<string, { hung: boolean }>();
   /** Updates were pushed out of the full queue: resync once the ingest accepts again. */
   private resyncWanted = false;
+  /** The periodic resync ended the session: the next one starts at once, and it is no reconnect. */
+  private periodicResyncDue = false;
   /** Updates queued and not yet accepted, by the id they were sent with: recorded in the ledger once accepted. */
   private readonly inFlight = new Map<string, { id: string; base: string | null; name: string; image?: string }>();
   private running = false;
@@ -234,16 +243,22 @@ export class DockerWatcher {
   private async run(): Promise<void> {
     let attempt = 0;
     while (this.running) {
+      let periodic = false;
       try {
         await this.session(() => (attempt = 0));
-        if (this.running) this.log.warn('docker events stream ended: reconnecting');
+        periodic = this.periodicResyncDue;
+        if (this.running && !periodic) this.log.warn('docker events stream ended: reconnecting');
       } catch (err) {
+        periodic = this.periodicResyncDue;
         if (!this.running) break;
-        this.log.warn('docker engine unreachable or stream failed: reconnecting', { error: (err as Error).message });
+        if (!periodic)
+          this.log.warn('docker engine unreachable or stream failed: reconnecting', { error: (err as Error).message });
       }
+      this.periodicResyncDue = false;
       this.stats.connected = false;
       this.stream = null;
       if (!this.running) break;
+      if (periodic) continue; // a new session at once (its resync counted in `resyncs`), no reconnect
       this.stats.reconnects++;
       await this.sleep(
         nextRetryDelayMs(attempt++, undefined, { baseMs: this.opts.reconnectBaseMs, maxMs: this.opts.reconnectMaxMs }),
@@ -417,7 +432,29 @@ export class DockerWatcher {
     this.stats.connected = true;
     onConnected();
     this.log.info('following docker events', { since });
-    await new Promise<void>((resolve, reject) => {
+    // The periodic resync: armed only once the events are followed (never while a session starts or resyncs), it ends
+    // this session as a full push queue does (above) — the next one resyncs before following the events again.
+    const resyncMs = this.opts.resyncMs ?? 0;
+    const periodic =
+      resyncMs > 0
+        ? setTimeout(() => {
+            if (!this.running || signal.aborted || this.stream !== stream) return;
+            this.periodicResyncDue = true;
+            this.log.info('periodic resync: listing and inspecting every container again', { everyMs: resyncMs });
+            destroy(stream);
+          }, resyncMs)
+        : undefined;
+    periodic?.unref();
+    try {
+      await this.followEvents(stream, signal);
+    } finally {
+      clearTimeout(periodic);
+    }
+  }
+
+  /** Reads the events stream until it ends (each lifecycle event handled in order); fails when it fails. */
+  private followEvents(stream: NodeJS.ReadableStream, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       let buffer = '';
       let chain = Promise.resolve();
       stream.on('data', (chunk: Buffer) => {

@@ -41,6 +41,7 @@ async function main() {
       inspectConcurrency: config.inspectConcurrency,
       probeAfterMs: config.probeAfterMs,
       answerTimeoutMs: config.answerTimeoutMs,
+      resyncMs: config.resyncMs,
     },
     log,
     new SentLedger(config.stateFile, log),
@@ -64,7 +65,7 @@ async function main() {
       },
       {
         name: 'fleetwatch_watcher_resyncs_total',
-        help: 'Full resyncs (start and every reconnect).',
+        help: 'Full resyncs (start, every reconnect, and every DOCKER_WATCHER_RESYNC_SECONDS).',
         type: 'counter',
         value: watcher.stats.resyncs,
       },
