@@ -18,6 +18,7 @@ import {
   redactUrl,
   StatusPusher,
   type PushLog,
+  type StatusPusherOptions,
 } from './status-pusher';
 
 // The pusher against a real HTTP server on loopback that answers as status-ingest does
@@ -88,6 +89,32 @@ function scriptedAnswers(script: number[], opts: { keyRefused?: boolean; errorBo
     },
   };
   return scripted;
+}
+/**
+ * A pusher (not started) against the stand-in ingest (`url`, key `k`, `log`) with `opts`, updates `1..queued` queued;
+ * `dropped`: the updateIds it gives up on (listened to before anything is queued).
+ */
+function queuedPusher(opts: Partial<StatusPusherOptions>, queued: number) {
+  const p = new StatusPusher({ url, apiKey: 'k', log, ...opts });
+  const dropped = droppedBy(p);
+  for (let i = 1; i <= queued; i++) p.enqueue(update(i));
+  return { p, dropped };
+}
+/**
+ * Two updates sent one per request (`opts` besides) to an ingest answering 403 (with `errorBody`), 202 past it, then
+ * 403 again, as replicas disagreeing on a key do: nothing is dropped, both are delivered.
+ */
+async function expectFlickeringRefusalDropsNothing(opts: Partial<StatusPusherOptions>, errorBody?: string) {
+  handler = scriptedAnswers([403, 202, 403], { errorBody }).handler;
+  const { p, dropped } = queuedPusher({ baseDelayMs: 10, maxDelayMs: 20, maxBatch: 1, ...opts }, 2);
+  p.start();
+  try {
+    await p.drained();
+    expect(dropped).toEqual([]);
+    expect(p.stats).toMatchObject({ accepted: 2, droppedRefused: 0 });
+  } finally {
+    await p.stop();
+  }
 }
 
 describe('StatusPusher', () => {
@@ -498,21 +525,9 @@ describe('StatusPusher and a filter refusing one update that was alone in the qu
   });
 
   it('drops nothing on a 403 that flickers (ingest replicas disagreeing on a key: 403, 202 past it, 403 again)', async () => {
-    // [good] refused, [other] taken by another replica, [good] refused again
-    handler = scriptedAnswers([403, 202, 403]).handler;
-    const p = new StatusPusher({ url, apiKey: 'k', log, baseDelayMs: 10, maxDelayMs: 20, maxBatch: 1 });
-    const dropped = droppedBy(p);
-    p.enqueue(update(1));
-    p.enqueue(update(2));
-    p.start();
-    try {
-      await p.drained();
-      // Before: [u-1] dropped on the probe one replica took a moment after it was refused (within its cached verdict).
-      expect(dropped).toEqual([]);
-      expect(p.stats).toMatchObject({ accepted: 2, droppedRefused: 0 });
-    } finally {
-      await p.stop();
-    }
+    // [good] refused, [other] taken by another replica, [good] refused again.
+    // Before: [u-1] dropped on the probe one replica took a moment after it was refused (within its cached verdict).
+    await expectFlickeringRefusalDropsNothing({});
   });
 
   it('drops nothing when the key is refused (403) after a halving was cut by an outage (503)', async () => {
@@ -606,9 +621,7 @@ describe("StatusPusher and the ingest's own 401/403 (its error code) against a f
         refusals-- > 0 ? res.writeHead(status, { 'content-type': 'application/json' }).end(body) : accept(b, q, res);
       logs.length = 0;
       // The timing guard off: the body alone keeps these updates from being taken for a filter's refusal.
-      const p = new StatusPusher({ url, apiKey: 'k', log, forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 });
-      const dropped = droppedBy(p);
-      for (let i = 1; i <= 4; i++) p.enqueue(update(i));
+      const { p, dropped } = queuedPusher({ forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 }, 4);
       p.start();
       try {
         await p.drained();
@@ -629,30 +642,10 @@ describe("StatusPusher and the ingest's own 401/403 (its error code) against a f
   );
 
   it('drops nothing when the ingest`s own 403 flickers (replicas disagreeing on a key), even with no timing guard', async () => {
-    // [u-1] refused by one replica, [u-2] taken past it by another, [u-1] refused again
-    handler = scriptedAnswers([403, 202, 403], { errorBody: INGEST_403 }).handler;
-    const p = new StatusPusher({
-      url,
-      apiKey: 'k',
-      log,
-      forbiddenFlickerMs: 0,
-      baseDelayMs: 10,
-      maxDelayMs: 20,
-      maxBatch: 1,
-    });
-    const dropped = droppedBy(p);
-    p.enqueue(update(1));
-    p.enqueue(update(2));
-    p.start();
-    try {
-      await p.drained();
-      // Before: a 403 was a filter's as much as the key's: u-1, refused alone, then refused again after u-2 was
-      // taken past it, was dropped (only FORBIDDEN_FLICKER_MS, off here, kept it).
-      expect(dropped).toEqual([]);
-      expect(p.stats).toMatchObject({ accepted: 2, droppedRefused: 0 });
-    } finally {
-      await p.stop();
-    }
+    // [u-1] refused by one replica, [u-2] taken past it by another, [u-1] refused again.
+    // Before: a 403 was a filter's as much as the key's: u-1, refused alone, then refused again after u-2 was
+    // taken past it, was dropped (only FORBIDDEN_FLICKER_MS, off here, kept it).
+    await expectFlickeringRefusalDropsNothing({ forbiddenFlickerMs: 0 }, INGEST_403);
   });
 
   it('a WAF`s 403 page for one update of a batch: every other update delivered in order, that one set aside and logged', async () => {
@@ -661,8 +654,7 @@ describe("StatusPusher and the ingest's own 401/403 (its error code) against a f
         ? res.writeHead(403, { 'content-type': 'text/html' }).end(WAF_PAGE)
         : accept(body, q, res);
     logs.length = 0;
-    const p = new StatusPusher({ url, apiKey: 'k', log, forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 });
-    const dropped = droppedBy(p);
+    const { p, dropped } = queuedPusher({ forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 }, 0);
     const accepted: string[] = [];
     p.onAccepted((us) => accepted.push(...us.map((u) => u.updateId as string)));
     for (let i = 1; i <= 10; i++) p.enqueue(update(i, { instanceId: `c-${i % 3}` }));
@@ -693,9 +685,7 @@ describe("StatusPusher and the ingest's own 401/403 (its error code) against a f
         return res.writeHead(403, { 'content-type': 'text/html' }).end(WAF_PAGE);
       accept(body, q, res);
     };
-    const p = new StatusPusher({ url, apiKey: 'k', log, forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 });
-    const dropped = droppedBy(p);
-    for (let i = 1; i <= 4; i++) p.enqueue(update(i));
+    const { p, dropped } = queuedPusher({ forbiddenFlickerMs: 0, baseDelayMs: 10, maxDelayMs: 20 }, 4);
     p.start();
     try {
       await p.drained();
@@ -734,16 +724,7 @@ describe('StatusPusher and an answer whose body is huge or never ends (a page st
       pump();
     };
     logs.length = 0;
-    const p = new StatusPusher({
-      url,
-      apiKey: 'k',
-      log,
-      requestTimeoutMs: 4_000,
-      baseDelayMs: 60_000,
-      maxDelayMs: 60_000,
-    });
-    const dropped = droppedBy(p);
-    p.enqueue(update(1));
+    const { p, dropped } = queuedPusher({ requestTimeoutMs: 4_000, baseDelayMs: 60_000, maxDelayMs: 60_000 }, 1);
     const started = Date.now();
     p.start();
     try {
@@ -785,9 +766,7 @@ describe('StatusPusher and an answer whose body is huge or never ends (a page st
         if (stall === 'body') res.writeHead(403, { 'content-type': 'text/html' }).write('<html><body>');
       };
       const collecting = setInterval(gc, 20);
-      const p = new StatusPusher({ url, apiKey: 'k', log, requestTimeoutMs: 300, baseDelayMs: 10, maxDelayMs: 20 });
-      const dropped = droppedBy(p);
-      p.enqueue(update(1));
+      const { p, dropped } = queuedPusher({ requestTimeoutMs: 300, baseDelayMs: 10, maxDelayMs: 20 }, 1);
       p.start();
       try {
         await waitFor(() => p.stats.accepted === 1, { timeoutMs: 5_000, intervalMs: 10, description: 'delivered' });
@@ -809,8 +788,7 @@ describe('StatusPusher and an answer whose body is huge or never ends (a page st
       res.writeHead(403, { 'content-type': 'text/html' }).write('<html>');
     };
     const collecting = setInterval(gc, 20);
-    const p = new StatusPusher({ url, apiKey: 'k', log, requestTimeoutMs: 60_000 });
-    p.enqueue(update(1));
+    const { p } = queuedPusher({ requestTimeoutMs: 60_000 }, 1);
     p.start();
     try {
       await waitFor(() => stalled.length === 1, { timeoutMs: 5_000, intervalMs: 10, description: 'the request' });

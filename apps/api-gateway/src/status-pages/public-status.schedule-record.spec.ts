@@ -171,16 +171,31 @@ describe('PublicStatusService: a build works from the schedule records as it fir
     expect(disturbed).toEqual(undisturbed);
   }, 60_000);
 
+  /**
+   * The two builds from either side of UTC midnight below: a first at `before`, the old one at `old`, the newer one at
+   * `newer` (its page's first day, `first`, a day after the old page's); `check:a`'s `changes`: DOWN from 4 hours
+   * before `first` to 4 hours into it, DOWN again from 23:00 on Dec 7.
+   */
+  const aroundMidnight = () => {
+    const before = Date.UTC(2026, 11, 7, 23, 59);
+    const old = before + 50_000;
+    const newer = Date.UTC(2026, 11, 8, 0, 0, 10);
+    const first = Date.UTC(2026, 11, 8) - 89 * D;
+    const changes = [
+      { targetId: 'check:a', at: first - 4 * H, to: 'DOWN' },
+      { targetId: 'check:a', at: first + 4 * H, to: 'UP' },
+      { targetId: 'check:a', at: Date.UTC(2026, 11, 7, 23), to: 'DOWN' },
+    ];
+    return { before, old, newer, first, changes };
+  };
+
   it('rewritten by a build from after UTC midnight before it read it: the day before the newer page’s first is still excused', async () => {
     // The old build's page starts a day before the newer's (`first`). `check:a` was DOWN from 4 hours before the newer
     // page's first day to 4 hours into it, under one window before that midnight and another after, and is DOWN again
     // from 23:00 (no window). The first window's record: walked across the midnight (its walk took the whole outage),
     // its opening ending there. The newer build rewrote it without that opening (it ended before the newer page's
     // first day) but still walked across it: the old build read that time as walked and never open.
-    const before = Date.UTC(2026, 11, 7, 23, 59);
-    const old = before + 50_000;
-    const newer = Date.UTC(2026, 11, 8, 0, 0, 10);
-    const first = Date.UTC(2026, 11, 8) - 89 * D;
+    const { before, old, newer, first, changes } = aroundMidnight();
     const once = (id: string, startsAt: number, endsAt: number) => ({
       id,
       spec: {
@@ -191,11 +206,6 @@ describe('PublicStatusService: a build works from the schedule records as it fir
       },
     });
     const rows = [once('before', first - 4 * H, first), once('after', first, first + 4 * H)];
-    const changes = [
-      { targetId: 'check:a', at: first - 4 * H, to: 'DOWN' },
-      { targetId: 'check:a', at: first + 4 * H, to: 'UP' },
-      { targetId: 'check:a', at: Date.UTC(2026, 11, 7, 23), to: 'DOWN' },
-    ];
     const oldBuild = async (withNewer: boolean) => {
       const clock = { now: before };
       const gates: { windows?: Promise<void> } = {};
@@ -224,15 +234,7 @@ describe('PublicStatusService: a build works from the schedule records as it fir
   it('rewritten by a build from after UTC midnight while it walked: what it had read as excused stays so', async () => {
     // As above, but the first build's budget leaves the oldest two hours unwalked: the old build walks them (100 steps
     // and more: it yields), and the newer build is built whole meanwhile.
-    const before = Date.UTC(2026, 11, 7, 23, 59);
-    const old = before + 50_000;
-    const newer = Date.UTC(2026, 11, 8, 0, 0, 10);
-    const first = Date.UTC(2026, 11, 8) - 89 * D;
-    const changes = [
-      { targetId: 'check:a', at: first - 4 * H, to: 'DOWN' },
-      { targetId: 'check:a', at: first + 4 * H, to: 'UP' },
-      { targetId: 'check:a', at: Date.UTC(2026, 11, 7, 23), to: 'DOWN' },
-    ];
+    const { before, old, newer, first, changes } = aroundMidnight();
     const oldBuild = async (withNewer: boolean) => {
       const clock = { now: before };
       // 60 steps today, then the newest 6 of the 8 hours around the newer page's first midnight.

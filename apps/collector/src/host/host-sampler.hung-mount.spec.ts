@@ -1,7 +1,8 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostSampler } from './host-sampler';
+import { fakeProcRoot } from './host-sampler.spec-helpers';
 
 // A local filesystem whose statfs never answers (a wedged disk, a FUSE daemon that stopped, a network filesystem
 // under a type the sampler does not know as remote): the sample goes on without that mount, and the mount is not
@@ -33,13 +34,7 @@ jest.mock('node:fs/promises', () => {
 
 let root: string;
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'fw-proc-hung-'));
-  await mkdir(join(root, 'net'));
-  await mkdir(join(root, 'self'));
-  await writeFile(join(root, 'stat'), 'cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 100 0 0 100 0 0 0 0 0 0\nctxt 1\n');
-  await writeFile(join(root, 'meminfo'), 'MemTotal:  4000000 kB\nMemAvailable:  3000000 kB\n');
-  await writeFile(join(root, 'net/dev'), 'Inter-|\n face |\n');
-  await writeFile(join(root, 'diskstats'), '');
+  root = await fakeProcRoot('fw-proc-hung-');
   await writeFile(
     join(root, 'self/mounts'),
     `/dev/fake ${tmpdir()} ext4 rw 0 0\nwedged /mnt/wedged fuse.other rw 0 0\n`,
@@ -68,15 +63,9 @@ it('a mount whose statfs hangs is left out of the sample, which still comes in t
 it('a mount that answers after the wait is in the next sample with that answer, not left out for good', async () => {
   // Its statfs takes 800 ms, the sample waits 500 ms (half the 1-s interval): each answer comes late. Dropped, the
   // mount was asked again at the next tick, late again, and never reported.
-  const slowRoot = await mkdtemp(join(tmpdir(), 'fw-proc-slow-'));
+  const slowRoot = await fakeProcRoot('fw-proc-slow-');
   try {
     const slowMount = await mkdtemp(join(tmpdir(), 'fw-slow-mount-'));
-    await mkdir(join(slowRoot, 'net'));
-    await mkdir(join(slowRoot, 'self'));
-    await writeFile(join(slowRoot, 'stat'), 'cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 100 0 0 100 0 0 0 0 0 0\nctxt 1\n');
-    await writeFile(join(slowRoot, 'meminfo'), 'MemTotal:  4000000 kB\nMemAvailable:  3000000 kB\n');
-    await writeFile(join(slowRoot, 'net/dev'), 'Inter-|\n face |\n');
-    await writeFile(join(slowRoot, 'diskstats'), '');
     await writeFile(join(slowRoot, 'self/mounts'), `slow ${slowMount} fuse.other rw 0 0\n`);
     mockSlow.set(slowMount, 800);
     const s = new HostSampler({ hostId: 'h', location: 'l', intervalSeconds: 1, procRoot: slowRoot, linux: true });

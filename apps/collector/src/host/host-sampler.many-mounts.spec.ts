@@ -1,10 +1,10 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostMetricsPayloadSchema } from '@fleetwatch/contracts';
 import { register } from 'prom-client';
 import { HostMetrics } from './host.metrics';
 import { HostSampler } from './host-sampler';
+import { fakeProcRoot } from './host-sampler.spec-helpers';
 
 // A node with more local mounts than a sample reports (the contract's 256): a Kubernetes node with hundreds of
 // CSI/PVC volumes under /var/lib/kubelet/pods/…. The first 256 by path were kept, so every mount sorting after
@@ -34,13 +34,7 @@ const pod = (i: number, uid = `p${String(i).padStart(4, '0')}`) =>
 
 let root: string;
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'fw-many-mounts-'));
-  await mkdir(join(root, 'net'));
-  await mkdir(join(root, 'self'));
-  await writeFile(join(root, 'stat'), 'cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 100 0 0 100 0 0 0 0 0 0\nctxt 1\n');
-  await writeFile(join(root, 'meminfo'), 'MemTotal:  4000000 kB\nMemAvailable:  3000000 kB\n');
-  await writeFile(join(root, 'net/dev'), 'Inter-|\n face |\n');
-  await writeFile(join(root, 'diskstats'), '');
+  root = await fakeProcRoot('fw-many-mounts-');
 });
 afterAll(() => rm(root, { recursive: true, force: true }));
 afterEach(() => mockSlow.clear());
