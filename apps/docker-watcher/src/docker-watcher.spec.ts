@@ -629,3 +629,53 @@ describe('DockerWatcher periodic resync', () => {
     }
   });
 });
+
+describe('DockerWatcher and an engine whose clock is behind the watcher`s', () => {
+  it('an event between the listing and the events stream is replayed: `since` is the engine`s time, not the watcher`s', async () => {
+    // The engine (a tcp:// DOCKER_HOST on another host) 5 s behind: its events are dated by its clock, and the
+    // stream's `since` is compared with those dates. Before, `since` was the watcher's clock less 1 s: the events
+    // of the 4 s after the listing (the whole resync, every DOCKER_WATCHER_RESYNC_SECONDS) were never replayed.
+    const skewed = new DockerEngineStandin(join(dir, 'skewed.sock'));
+    skewed.clockOffsetMs = -5_000;
+    await skewed.start();
+    const { url, close } = await acceptingIngest();
+    const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
+    const queued = queuedBy(pusher);
+    skewed.add({ name: 'job-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    const w = watcherFor(pusher, skewed.socketPath);
+    const release = skewed.holdEvents();
+    pusher.start();
+    w.start();
+    try {
+      // Listed and inspected (running); the events stream asked for and not yet opened.
+      await until('the stream asked for', () => skewed.heldEventRequests === 1);
+      skewed.act('job-1', 'die', { exitCode: 3 });
+      release();
+      await until('following events', () => w.stats.connected);
+      await until('job-1 reported failed', () => queued.some((u) => u.instanceId === 'job-1' && u.status === 'failed'));
+      expect(w.stats.reconnects).toBe(0);
+    } finally {
+      release();
+      await w.stop();
+      await pusher.stop();
+      await close();
+      await skewed.stop();
+    }
+  });
+
+  it('an engine (a socket proxy) refusing /info: followed all the same, on the watcher`s clock, warned once', async () => {
+    const logged = logs.length;
+    engine.infoAllowed = false;
+    const { watcher: w } = watcherOn(engine.socketPath);
+    w.start();
+    try {
+      await until('followed', () => w.stats.connected && engine.openStreams === 1);
+      engine.dropStreams();
+      await until('followed again', () => w.stats.reconnects === 1 && w.stats.connected && engine.openStreams === 1);
+      expect(w.stats.resyncs).toBe(2);
+      expect(logs.slice(logged).filter((l) => /engine's time is unknown/.test(l))).toHaveLength(1);
+    } finally {
+      await w.stop();
+    }
+  });
+});

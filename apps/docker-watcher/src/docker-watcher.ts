@@ -84,6 +84,8 @@ const STOP_GRACE_MS = 1_000;
 
 /** dockerode's ping takes an abortSignal (lib/docker.js), as its other requests do; its types leave it out. */
 type Pinging = { ping(opts: { abortSignal: AbortSignal }): Promise<unknown> };
+/** dockerode's info() passes an abortSignal on, which its typings leave out. */
+type Informing = { info(opts: { abortSignal: AbortSignal }): Promise<{ SystemTime?: unknown } | undefined> };
 
 const destroy = (stream: NodeJS.ReadableStream | null) =>
   (stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
@@ -126,6 +128,8 @@ export class DockerWatcher {
   private resyncWanted = false;
   /** The periodic resync ended the session: the next one starts at once, and it is no reconnect. */
   private periodicResyncDue = false;
+  /** The engine's time was found unknown once (logged once: a socket proxy refusing `/info` refuses it every session). */
+  private engineTimeUnknown = false;
   /** Updates queued and not yet accepted, by the id they were sent with: recorded in the ledger once accepted. */
   private readonly inFlight = new Map<string, { id: string; base: string | null; name: string; image?: string }>();
   private running = false;
@@ -407,7 +411,8 @@ export class DockerWatcher {
     if (!this.running || signal.aborted) return;
     // Whole seconds, one before now: the events stream replays from there, so an event that
     // lands between the listing and the subscription is still seen (and deduplicated).
-    const since = Math.floor(Date.now() / 1000) - 1;
+    const since = Math.floor((await this.engineNow(signal)) / 1000) - 1;
+    if (!this.running || signal.aborted) return;
     await this.resync(signal);
     if (!this.running || signal.aborted) return;
     // Its headers within the answer timeout (an engine answering pings but never the stream held the session for
@@ -450,6 +455,38 @@ export class DockerWatcher {
     } finally {
       clearTimeout(periodic);
     }
+  }
+
+  /**
+   * The engine's clock (`/info`'s SystemTime), in ms: the events' dates, to which the stream's `since` is compared, are
+   * the engine's — a watcher whose clock runs ahead of a remote engine's (a tcp:// DOCKER_HOST) never had replayed the
+   * events between its listing and the stream, every periodic resync. The watcher's own clock if the engine does not
+   * tell it (an error answer, an unreadable time, or no answer: `docker info` can hang on a stuck plugin while the
+   * rest answers); the session cut, it fails.
+   */
+  private async engineNow(signal: AbortSignal): Promise<number> {
+    try {
+      const info = await this.answered(signal, (abortSignal) =>
+        (this.docker as unknown as Informing).info({ abortSignal }),
+      );
+      this.heard();
+      const at = typeof info?.SystemTime === 'string' ? Date.parse(info.SystemTime) : NaN;
+      if (Number.isFinite(at)) return at;
+      this.engineTimeUnknownOnce(new Error('no SystemTime in /info'));
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if ((err as { statusCode?: number }).statusCode !== undefined) this.heard();
+      this.engineTimeUnknownOnce(err);
+    }
+    return Date.now();
+  }
+
+  private engineTimeUnknownOnce(err: unknown): void {
+    if (this.engineTimeUnknown) return;
+    this.engineTimeUnknown = true;
+    this.log.warn("the docker engine's time is unknown (GET /info): events are replayed from the watcher's clock", {
+      error: (err as Error).message?.slice(0, 300),
+    });
   }
 
   /** Reads the events stream until it ends (each lifecycle event handled in order); fails when it fails. */

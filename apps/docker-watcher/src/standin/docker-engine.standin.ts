@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import type { ContainerSnapshot, DockerEvent } from '../container-status';
 
 // A stand-in for the Docker Engine API on a unix socket, speaking the documented wire
-// format (Engine API v1.45): GET /_ping, /version, /containers/json (all, label
+// format (Engine API v1.45): GET /_ping, /version, /info (SystemTime), /containers/json (all, label
 // filters), /containers/{id}/json, and /events (JSON lines, `since` replay, label
 // filters, kept open). Tests and the watcher benchmark drive it: add containers, apply
 // lifecycle actions (which change state and emit the event Docker would), cut streams,
@@ -32,6 +32,10 @@ export class DockerEngineStandin {
   /** Paths requested, in order (API version prefix removed). */
   readonly requests: string[] = [];
   private seq = 0;
+  /** How far the engine's clock is from this process's (its events' times, `/info`'s SystemTime): a skewed host. */
+  clockOffsetMs = 0;
+  /** false: `/info` refused (403), as a socket proxy allowing only the other paths does. */
+  infoAllowed = true;
 
   constructor(readonly socketPath: string) {}
 
@@ -65,6 +69,10 @@ export class DockerEngineStandin {
           Os: 'linux',
           Arch: 'amd64',
         });
+      if (path === '/info')
+        return this.infoAllowed
+          ? json(200, { ID: 'standin', SystemTime: isoNano(Date.now() + this.clockOffsetMs) })
+          : json(403, { message: 'stand-in: /info not allowed (a socket proxy)' });
       if (path === '/containers/json') {
         const all = ['1', 'true'].includes(url.searchParams.get('all') ?? '');
         const labels = labelFiltersOf(url.searchParams.get('filters'));
@@ -350,7 +358,7 @@ export class DockerEngineStandin {
    * two events dated alike leave their order to chance downstream (the ingest orders by `occurredAt`, ms).
    */
   private tick(): number {
-    this.lastMs = Math.max(Date.now(), this.lastMs + 1);
+    this.lastMs = Math.max(Date.now() + this.clockOffsetMs, this.lastMs + 1);
     return this.lastMs;
   }
 
