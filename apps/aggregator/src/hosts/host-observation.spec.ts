@@ -1,5 +1,5 @@
 import { TargetKind, TargetStatus, type HostMetricsPayload } from '@fleetwatch/contracts';
-import { HOST_STALE_SLACK_MS, mapHostSample, newestPerHost } from './host-observation';
+import { HOST_STALE_SLACK_MS, mapHostSample, newestPerHost, reporterKey } from './host-observation';
 
 const AT = Date.parse('2026-12-02T12:00:00.000Z');
 const base: HostMetricsPayload = {
@@ -57,5 +57,23 @@ describe('newestPerHost (what one commit projects into live state)', () => {
       twin: { json: 'lab-2 @30', at: 30 },
       other: { json: 'o @5 again', at: 5 },
     });
+  });
+});
+
+describe('reporterKey (who sent a sample, for host id conflicts)', () => {
+  const boot = '11111111-2222-4333-8444-555555555555';
+  it('two collectors on one machine (one per location: two spools, two installation ids) are one reporter', () => {
+    expect(reporterKey({ installId: 'install-a', bootId: boot })).toBe(
+      reporterKey({ installId: 'install-b', bootId: boot }),
+    );
+  });
+  it('clones of one image (the installation id copied with it) are two: their boots differ', () => {
+    expect(reporterKey({ installId: 'install-a', bootId: boot })).not.toBe(
+      reporterKey({ installId: 'install-a', bootId: '99999999-2222-4333-8444-555555555555' }),
+    );
+  });
+  it('without a boot id (not Linux) the installation stands for the machine', () => {
+    expect(reporterKey({ installId: 'install-a' })).not.toBe(reporterKey({ installId: 'install-b' }));
+    expect(reporterKey({ installId: 'install-a' })).toBe(reporterKey({ installId: 'install-a' }));
   });
 });

@@ -14,9 +14,14 @@ export interface MappedHostSample {
   reporter: { id: string; intervalMs: number } | undefined;
 }
 
-/** A sample's reporter as one key: the collector installation and the boot it runs in. */
+/**
+ * A sample's reporter as one key: the machine, as the boot it runs in. Two collectors on one machine (one per location,
+ * each with its own spool and so its own installation id) sample the same machine: one reporter, never a conflict.
+ * Clones differ in boot id even when their spool directories (installation ids) were copied with the image. Without a
+ * boot id (not Linux) the installation stands for the machine.
+ */
 export function reporterKey(r: NonNullable<HostMetricsPayload['reporter']>): string {
-  return `${r.installId}/${r.bootId ?? ''}`;
+  return r.bootId ? `boot:${r.bootId}` : `install:${r.installId}`;
 }
 
 /**
