@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { writeJsonFile } from '../fs/json-file-writer';
 
 /** The installation id's file in the collector's spool directory (beside the stamp file). */
 export const INSTALL_ID_FILE = 'install-id.json';
@@ -58,16 +59,7 @@ async function readInstallId(path: string): Promise<string | undefined> {
   return v.installId;
 }
 
-/** Written whole to a temporary file, fsync'd, then renamed over the old one (as the stamp file). */
-async function writeInstallId(path: string, installId: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(JSON.stringify({ installId, createdAt: new Date().toISOString() }));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+/** Written atomically and durably (writeJsonFile, as the stamp file). */
+function writeInstallId(path: string, installId: string): Promise<void> {
+  return writeJsonFile(path, { installId, createdAt: new Date().toISOString() });
 }

@@ -1,9 +1,10 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CollectorConfig } from '../config';
+import { writeJsonFile } from '../fs/json-file-writer';
 import { COLLECTOR_CONFIG } from '../tokens';
 import { StampClock, type StepEvent, type TimeSources } from './stamp-clock';
 
@@ -19,8 +20,8 @@ export const STAMP_FILE = 'last-stamp.json';
 /**
  * The last stamp of this collector, on disk, so the next process does not stamp before it: a host rebooted with its
  * clock behind (a slow RTC, before NTP steps it) would otherwise send results and samples stamped before the ones it
- * sent last, which the aggregator orders out of their targets' status until the clock passes them. Written whole to a
- * temporary file, fsync'd, then renamed over the old one.
+ * sent last, which the aggregator orders out of their targets' status until the clock passes them. Written atomically
+ * and durably by writeJsonFile (temporary file, fsync, rename, directory fsync).
  */
 export class StampFile {
   constructor(readonly path: string) {}
@@ -40,17 +41,8 @@ export class StampFile {
     return v.stamp;
   }
 
-  async save(stamp: number): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(JSON.stringify({ stamp, at: new Date(stamp).toISOString() }));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.path);
+  save(stamp: number): Promise<void> {
+    return writeJsonFile(this.path, { stamp, at: new Date(stamp).toISOString() });
   }
 }
 

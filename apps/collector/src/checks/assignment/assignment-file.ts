@@ -1,10 +1,10 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeJsonFile } from '../../fs/json-file-writer';
 
 // The last assignment this collector received, on disk, so it starts and keeps checking
-// with the bus, the database and sync-orchestrator all away (SPEC §2). Written whole to
-// a temporary file, fsync'd, then renamed over the old one (and the directory fsync'd):
-// a crash leaves either the old file or the new one, never half of one.
+// with the bus, the database and sync-orchestrator all away (SPEC §2). Written by
+// writeJsonFile (temporary file, fsync, rename, directory fsync): a crash leaves either
+// the old file or the new one, never half of one.
 
 export interface StoredAssignment {
   location: string;
@@ -41,20 +41,7 @@ export class AssignmentFile {
     return v as StoredAssignment;
   }
 
-  async save(a: StoredAssignment): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(JSON.stringify(a));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.path);
-    // The rename itself is durable only once the directory is synced.
-    const dir = await open(dirname(this.path), 'r');
-    await dir.sync().catch(() => undefined);
-    await dir.close();
+  save(a: StoredAssignment): Promise<void> {
+    return writeJsonFile(this.path, a);
   }
 }

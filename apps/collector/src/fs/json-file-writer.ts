@@ -1,0 +1,66 @@
+import * as fsp from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** The file-system calls writeJsonFile makes (tests pass their own). */
+export interface JsonFileFs {
+  mkdir(path: string, options: { recursive: true }): Promise<unknown>;
+  open(path: string, flags: string): Promise<Pick<fsp.FileHandle, 'writeFile' | 'sync' | 'close'>>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+}
+
+const nodeFs: JsonFileFs = {
+  mkdir: (path, options) => fsp.mkdir(path, options),
+  open: (path, flags) => fsp.open(path, flags),
+  rename: (from, to) => fsp.rename(from, to),
+  unlink: (path) => fsp.unlink(path),
+};
+
+/** What fsync (or open) of a directory fails with where the platform does not sync directories (Windows, some FUSE). */
+const DIR_SYNC_REFUSED = new Set(['EISDIR', 'EINVAL', 'EPERM']);
+
+let tmpSeq = 0;
+
+/**
+ * Writes `value` as JSON to `path` atomically and durably: whole to a new temporary file beside it (its directory made
+ * when missing), fsync'd, renamed over the old one, then the directory fsync'd (the rename itself survives a power cut
+ * only once the directory is synced, on ext4 and xfs among others). A crash leaves the old file or the new one, never
+ * half of one. On failure before the rename the temporary file is removed and the error thrown (the old file is kept);
+ * a directory fsync refused by the platform (EISDIR, EINVAL, EPERM) is skipped, any other failure of it is thrown.
+ */
+export async function writeJsonFile(path: string, value: unknown, fs: JsonFileFs = nodeFs): Promise<void> {
+  const dir = dirname(path);
+  await fs.mkdir(dir, { recursive: true });
+  const tmp = `${path}.${process.pid}.${++tmpSeq}.tmp`;
+  try {
+    const fh = await fs.open(tmp, 'w');
+    try {
+      await fh.writeFile(JSON.stringify(value));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.rename(tmp, path);
+  } catch (e) {
+    await fs.unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await syncDir(dir, fs);
+}
+
+async function syncDir(dir: string, fs: JsonFileFs): Promise<void> {
+  let fh: Awaited<ReturnType<JsonFileFs['open']>>;
+  try {
+    fh = await fs.open(dir, 'r');
+  } catch (e) {
+    if (DIR_SYNC_REFUSED.has((e as NodeJS.ErrnoException).code ?? '')) return;
+    throw e;
+  }
+  try {
+    await fh.sync();
+  } catch (e) {
+    if (!DIR_SYNC_REFUSED.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    await fh.close();
+  }
+}
