@@ -2,7 +2,8 @@ import type { BusPublisher } from '@fleetwatch/messaging';
 import type { Logger } from 'pino';
 import { register, type Gauge } from 'prom-client';
 import type { IngestConfig } from '../config';
-import { API_KEY_USES_UNREPORTED, ApiKeyUseRecorder, ApiKeyUseReporter, type ApiKeyUse } from './api-key-use.recorder';
+import { API_KEY_USES_UNREPORTED, IngestMetrics } from '../metrics/ingest.metrics';
+import { ApiKeyUseRecorder, ApiKeyUseReporter, type ApiKeyUse } from './api-key-use.recorder';
 
 /** A sender that records what it was given and answers per use with `confirm`. */
 function sender(confirm: (u: ApiKeyUse) => boolean = () => true) {
@@ -102,7 +103,12 @@ describe('ApiKeyUseReporter', () => {
     } as unknown as BusPublisher;
     const warnings: string[] = [];
     const logger = { warn: (_o: object, msg: string) => warnings.push(msg) } as unknown as Logger;
-    const reporter = new ApiKeyUseReporter(publisher, { apiKeyUseFlushMs: 60_000 } as IngestConfig, logger);
+    const reporter = new ApiKeyUseReporter(
+      publisher,
+      { apiKeyUseFlushMs: 60_000 } as IngestConfig,
+      logger,
+      new IngestMetrics(),
+    );
     const gauge = register.getSingleMetric(API_KEY_USES_UNREPORTED) as Gauge;
     const value = async () => (await gauge.get()).values[0]?.value;
 

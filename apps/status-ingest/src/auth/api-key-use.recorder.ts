@@ -3,8 +3,8 @@ import { Messages } from '@fleetwatch/contracts';
 import { BusPublisher, publishRequest } from '@fleetwatch/messaging';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { Logger } from 'pino';
-import { Gauge, register } from 'prom-client';
 import type { IngestConfig } from '../config';
+import { IngestMetrics } from '../metrics/ingest.metrics';
 import { INGEST_CONFIG } from '../tokens';
 
 /** One key's newest use, as reported. */
@@ -78,31 +78,17 @@ export class ApiKeyUseRecorder {
   }
 }
 
-/** Name of the gauge of keys whose last use the broker did not confirm at the last flush. */
-export const API_KEY_USES_UNREPORTED = 'fleetwatch_ingest_api_key_uses_unreported';
-
-// Reused when already registered: tests boot the service several times in one process.
-function unreportedGauge(): Gauge {
-  return (
-    (register.getSingleMetric(API_KEY_USES_UNREPORTED) as Gauge | undefined) ??
-    new Gauge({
-      name: API_KEY_USES_UNREPORTED,
-      help: 'API keys whose newest use the broker did not confirm at the last flush (kept for the next one); 0 when all were.',
-    })
-  );
-}
-
 /** The recorder wired to the bus: flushed every INGEST_API_KEY_USE_FLUSH_MS and before the publisher closes. */
 @Injectable()
 export class ApiKeyUseReporter extends ApiKeyUseRecorder implements OnModuleInit, BeforeApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
   private readonly intervalMs: number;
-  private readonly unreported = unreportedGauge();
 
   constructor(
     publisher: BusPublisher,
     @Inject(INGEST_CONFIG) config: IngestConfig,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+    private readonly metrics: IngestMetrics,
   ) {
     super(async (uses) => {
       const outcomes = await publisher.publishManySettled(
@@ -126,7 +112,7 @@ export class ApiKeyUseReporter extends ApiKeyUseRecorder implements OnModuleInit
 
   private async report(): Promise<void> {
     const failed = await this.flush();
-    this.unreported.set(failed);
+    this.metrics.apiKeyUsesUnreported.set(failed);
     if (failed > 0)
       this.logger.warn({ keys: failed }, 'API-key last-use reports not confirmed by the broker; retried next flush');
   }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Histogram, register, type Metric } from 'prom-client';
+import { Counter, Gauge, Histogram, register, type Metric } from 'prom-client';
 
 /** Why a request was refused: bounded values, never key ids or secrets. */
 export type RefusalReason =
@@ -29,6 +29,9 @@ const STATUS_REASON: Record<number, RefusalReason> = {
   429: 'rate_limited',
   503: 'unavailable',
 };
+
+/** Name of the gauge of API keys whose last use the broker did not confirm at the last flush (ApiKeyUseReporter). */
+export const API_KEY_USES_UNREPORTED = 'fleetwatch_ingest_api_key_uses_unreported';
 
 export function refusalReasonOf(status: number): RefusalReason {
   return STATUS_REASON[status] ?? 'other';
@@ -77,6 +80,15 @@ export class IngestMetrics {
         help: 'Time from handing updates to the publisher until the broker confirmed them (or the publish failed).',
         labelNames: ['kind'],
         buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      }),
+  );
+  /** Set by ApiKeyUseReporter after each flush. */
+  readonly apiKeyUsesUnreported = lookup(
+    API_KEY_USES_UNREPORTED,
+    () =>
+      new Gauge({
+        name: API_KEY_USES_UNREPORTED,
+        help: 'API keys whose newest use the broker did not confirm at the last flush (kept for the next one); 0 when all were.',
       }),
   );
 
