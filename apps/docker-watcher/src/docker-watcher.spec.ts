@@ -630,6 +630,51 @@ describe('DockerWatcher periodic resync', () => {
   });
 });
 
+describe('DockerWatcher and a full push queue', () => {
+  it('ends the session itself once the ingest accepts again: no reconnect, but a back-off growing while the queue keeps overflowing', async () => {
+    const logged = logs.length;
+    // Never started: the watcher's listeners are called by hand (an update pushed out, a batch accepted).
+    const pusher = new StatusPusher({ url: 'http://127.0.0.1:9', apiKey: 'fw_test', log });
+    let dropped: Parameters<StatusPusher['onDropped']>[0] = () => undefined;
+    let accepted: Parameters<StatusPusher['onAccepted']>[0] = () => undefined;
+    jest.spyOn(pusher, 'onDropped').mockImplementation((l) => void (dropped = l));
+    jest.spyOn(pusher, 'onAccepted').mockImplementation((l) => void (accepted = l));
+    const queued = queuedBy(pusher);
+    const w = watcherFor(pusher);
+    const sleeps: number[] = [];
+    const watcherSleep = w as unknown as { sleep(ms: number): Promise<void> };
+    const sleep = watcherSleep.sleep.bind(w);
+    jest.spyOn(watcherSleep, 'sleep').mockImplementation((ms) => (sleeps.push(ms), sleep(ms)));
+    // The top of each back-off's jitter: 49, 99, 199 ms for the 1st, 2nd, 3rd in a row (base 50, max 200).
+    const random = jest.spyOn(Math, 'random').mockReturnValue(0.999);
+    w.start();
+    try {
+      let sessions = 1;
+      const overflowAndAccept = async () => {
+        await until('following events', () => w.stats.connected && w.stats.resyncs === sessions);
+        dropped([queued[queued.length - 1] as StatusUpdateInput], 'overflow'); // web-1's latest, pushed out
+        accepted([]);
+        sessions++;
+        await until('a new session', () => w.stats.resyncs === sessions && w.stats.connected);
+      };
+      await overflowAndAccept();
+      await overflowAndAccept();
+      expect(sleeps).toEqual([49, 99]);
+      // The queue took updates with none pushed out since: the next overflow backs off from the start again.
+      accepted([]);
+      await overflowAndAccept();
+      expect(sleeps).toEqual([49, 99, 49]);
+      // Each resync sent web-1's state again (it was never delivered); none of it was a reconnect.
+      expect(queued.filter((u) => u.instanceId === 'web-1')).toHaveLength(4);
+      expect(w.stats.reconnects).toBe(0);
+      expect(logs.slice(logged).filter((l) => /reconnecting/.test(l))).toEqual([]);
+    } finally {
+      random.mockRestore();
+      await w.stop();
+    }
+  });
+});
+
 describe('DockerWatcher and an engine whose clock is behind the watcher`s', () => {
   it('an event between the listing and the events stream is replayed: `since` is the engine`s time, not the watcher`s', async () => {
     // The engine (a tcp:// DOCKER_HOST on another host) 5 s behind: its events are dated by its clock, and the
@@ -658,6 +703,48 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
       release();
       await w.stop();
       await pusher.stop();
+      await close();
+      await skewed.stop();
+    }
+  });
+
+  it('a hanging /info once the engine`s clock was learned: the next session does not wait for it, and `since` is still the engine`s time', async () => {
+    const skewed = new DockerEngineStandin(join(dir, 'skewed.sock'));
+    skewed.clockOffsetMs = -5_000;
+    await skewed.start();
+    const { url, close } = await acceptingIngest();
+    const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
+    const queued = queuedBy(pusher);
+    skewed.add({ name: 'job-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    // The answer timeout (10 s) far above the waits below: a session waiting for /info would not make them.
+    const w = watcherFor(pusher, skewed.socketPath);
+    pusher.start();
+    w.start();
+    const logged = logs.length;
+    const infoAsked = () => skewed.requests.filter((p) => p === '/info').length + skewed.heldRequests('/info');
+    let releaseInfo = () => undefined as void;
+    let releaseEvents = () => undefined as void;
+    try {
+      await until('following events', () => w.stats.connected);
+      expect(infoAsked()).toBe(1);
+      // From now on /info hangs (a stuck plugin); the stream is lost, and the next session's is held a while.
+      releaseInfo = skewed.hold((p) => p === '/info');
+      releaseEvents = skewed.holdEvents();
+      skewed.dropStreams();
+      await until('the next session past its resync', () => skewed.heldEventRequests === 1, 2_000);
+      expect(w.stats.resyncs).toBe(2);
+      expect(infoAsked()).toBe(2); // asked again, once, not waited for
+      // Between that listing and the stream, on the engine's clock (5 s behind): replayed from `since`.
+      skewed.act('job-1', 'die', { exitCode: 3 });
+      releaseEvents();
+      await until('job-1 reported failed', () => queued.some((u) => u.instanceId === 'job-1' && u.status === 'failed'));
+      expect(logs.slice(logged).filter((l) => /engine's time is unknown/.test(l))).toEqual([]);
+    } finally {
+      releaseInfo();
+      releaseEvents();
+      await w.stop();
+      await pusher.stop();
+      await w.persist(); // the ledger's last write done before the directory goes
       await close();
       await skewed.stop();
     }

@@ -87,6 +87,14 @@ type Pinging = { ping(opts: { abortSignal: AbortSignal }): Promise<unknown> };
 /** dockerode's info() passes an abortSignal on, which its typings leave out. */
 type Informing = { info(opts: { abortSignal: AbortSignal }): Promise<{ SystemTime?: unknown } | undefined> };
 
+/**
+ * Why the watcher itself ended a session (the engine did nothing wrong): the next session resyncs, and it is no
+ * reconnect (not counted in `reconnects`, not logged as one). `periodic-resync`: every resyncMs; the next session
+ * starts at once. `queue-overflow`: updates were pushed out of the full push queue and the ingest accepts again; the
+ * next session waits a back-off all the same (see run).
+ */
+type OwnSessionEnd = 'periodic-resync' | 'queue-overflow';
+
 const destroy = (stream: NodeJS.ReadableStream | null) =>
   (stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
 
@@ -126,10 +134,18 @@ export class DockerWatcher {
   private readonly unknownState = new Map<string, { hung: boolean }>();
   /** Updates were pushed out of the full queue: resync once the ingest accepts again. */
   private resyncWanted = false;
-  /** The periodic resync ended the session: the next one starts at once, and it is no reconnect. */
-  private periodicResyncDue = false;
+  /** The watcher ended the session itself, and why (set as it ends it, read and cleared by run). */
+  private ownEnd: OwnSessionEnd | null = null;
+  /**
+   * Sessions ended for a full push queue since the queue last took updates with none pushed out: the back-off before
+   * the next session grows with it (a resync into a queue still full pushes out more, which would end that session at
+   * the next accepted batch too).
+   */
+  private overflowEnds = 0;
   /** The engine's time was found unknown once (logged once: a socket proxy refusing `/info` refuses it every session). */
   private engineTimeUnknown = false;
+  /** The engine's clock less the watcher's (ms), from the last `/info` that told it; null while none has. */
+  private engineClockOffsetMs: number | null = null;
   /** Updates queued and not yet accepted, by the id they were sent with: recorded in the ledger once accepted. */
   private readonly inFlight = new Map<string, { id: string; base: string | null; name: string; image?: string }>();
   private running = false;
@@ -158,13 +174,13 @@ export class DockerWatcher {
         if (sent.base === null) this.ledger.forget(sent.id);
         else this.ledger.accepted(sent.id, sent.base, sent.name, sent.image);
       }
-      // The ingest takes updates again after some were pushed out of the full queue: resync — through a
-      // reconnect, so it runs where every resync runs, before the events are followed, never beside them.
-      if (this.resyncWanted && this.stats.connected) {
+      // The ingest takes updates again after some were pushed out of the full queue: resync — through a new
+      // session, so it runs where every resync runs, before the events are followed, never beside them.
+      if (this.resyncWanted && this.stats.connected && this.stream) {
         this.resyncWanted = false;
         this.log.warn('updates were dropped from the full push queue: resyncing to send current states again');
-        destroy(this.stream);
-      }
+        this.endSession('queue-overflow', this.stream);
+      } else if (!this.resyncWanted) this.overflowEnds = 0; // the queue takes updates and pushed none out since
     });
     pusher.onDropped((updates, reason) => {
       // A refused update (the ingest named it invalid) would be refused again: not resent, as before.
@@ -246,28 +262,42 @@ export class DockerWatcher {
 
   private async run(): Promise<void> {
     let attempt = 0;
+    const backoff = { baseMs: this.opts.reconnectBaseMs, maxMs: this.opts.reconnectMaxMs };
     while (this.running) {
-      let periodic = false;
+      let own: OwnSessionEnd | null = null;
+      this.ownEnd = null;
       try {
         await this.session(() => (attempt = 0));
-        periodic = this.periodicResyncDue;
-        if (this.running && !periodic) this.log.warn('docker events stream ended: reconnecting');
+        own = this.ownEnd;
+        if (this.running && !own) this.log.warn('docker events stream ended: reconnecting');
       } catch (err) {
-        periodic = this.periodicResyncDue;
+        own = this.ownEnd;
         if (!this.running) break;
-        if (!periodic)
+        if (!own)
           this.log.warn('docker engine unreachable or stream failed: reconnecting', { error: (err as Error).message });
       }
-      this.periodicResyncDue = false;
       this.stats.connected = false;
       this.stream = null;
       if (!this.running) break;
-      if (periodic) continue; // a new session at once (its resync counted in `resyncs`), no reconnect
+      // Ended by the watcher itself: a new session (its resync counted in `resyncs`), no reconnect.
+      if (own === 'periodic-resync') continue; // at once: the engine and the ingest are both fine
+      if (own === 'queue-overflow') {
+        // Not at once: the queue may still be full (one batch accepted of a long backlog), and the resync's states
+        // push out more; those end the next session at the next accepted batch too — back to back full resyncs
+        // (a list and an inspect of every container each) for as long as the backlog drains. A back-off growing
+        // with each such end in a row (reset once the queue takes updates with none pushed out) paces them.
+        await this.sleep(nextRetryDelayMs(this.overflowEnds++, undefined, backoff));
+        continue;
+      }
       this.stats.reconnects++;
-      await this.sleep(
-        nextRetryDelayMs(attempt++, undefined, { baseMs: this.opts.reconnectBaseMs, maxMs: this.opts.reconnectMaxMs }),
-      );
+      await this.sleep(nextRetryDelayMs(attempt++, undefined, backoff));
     }
+  }
+
+  /** Ends the session following `stream` for `reason` (the watcher's own decision: no reconnect, see run). */
+  private endSession(reason: OwnSessionEnd, stream: NodeJS.ReadableStream): void {
+    this.ownEnd = reason;
+    destroy(stream);
   }
 
   /**
@@ -444,9 +474,8 @@ export class DockerWatcher {
       resyncMs > 0
         ? setTimeout(() => {
             if (!this.running || signal.aborted || this.stream !== stream) return;
-            this.periodicResyncDue = true;
             this.log.info('periodic resync: listing and inspecting every container again', { everyMs: resyncMs });
-            destroy(stream);
+            this.endSession('periodic-resync', stream);
           }, resyncMs)
         : undefined;
     periodic?.unref();
@@ -460,25 +489,46 @@ export class DockerWatcher {
   /**
    * The engine's clock (`/info`'s SystemTime), in ms: the events' dates, to which the stream's `since` is compared, are
    * the engine's — a watcher whose clock runs ahead of a remote engine's (a tcp:// DOCKER_HOST) never had replayed the
-   * events between its listing and the stream, every periodic resync. The watcher's own clock if the engine does not
-   * tell it (an error answer, an unreadable time, or no answer: `docker info` can hang on a stuck plugin while the
-   * rest answers); the session cut, it fails.
+   * events between its listing and the stream, every periodic resync. Once an answer told it, the watcher's clock plus
+   * the offset then learned, at once: `/info` is asked again (once a session: at most every resync) without being
+   * waited for, and a newer answer moves the offset — `docker info` can hang on a stuck plugin while the rest answers,
+   * which held every resync for the answer timeout. Never told: `/info` is waited for, and if it does not tell it (an
+   * error answer, an unreadable time, or no answer) the watcher's own clock (warned once); the session cut, it fails.
    */
   private async engineNow(signal: AbortSignal): Promise<number> {
+    if (this.engineClockOffsetMs !== null) {
+      const at = Date.now() + this.engineClockOffsetMs;
+      // Failing (refused, no time, no answer): the last offset stays.
+      void this.askEngineClock(signal).catch(() => undefined);
+      return at;
+    }
+    try {
+      const at = await this.askEngineClock(signal);
+      if (at !== undefined) return at;
+      this.engineTimeUnknownOnce(new Error('no SystemTime in /info'));
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.engineTimeUnknownOnce(err);
+    }
+    return Date.now();
+  }
+
+  /** The engine's time from `/info` (undefined: it tells none), its offset from the watcher's clock kept; fails as the request. */
+  private async askEngineClock(signal: AbortSignal): Promise<number | undefined> {
     try {
       const info = await this.answered(signal, (abortSignal) =>
         (this.docker as unknown as Informing).info({ abortSignal }),
       );
+      const now = Date.now();
       this.heard();
       const at = typeof info?.SystemTime === 'string' ? Date.parse(info.SystemTime) : NaN;
-      if (Number.isFinite(at)) return at;
-      this.engineTimeUnknownOnce(new Error('no SystemTime in /info'));
+      if (!Number.isFinite(at)) return undefined;
+      this.engineClockOffsetMs = at - now;
+      return at;
     } catch (err) {
-      if (signal.aborted) throw err;
-      if ((err as { statusCode?: number }).statusCode !== undefined) this.heard();
-      this.engineTimeUnknownOnce(err);
+      if (!signal.aborted && (err as { statusCode?: number }).statusCode !== undefined) this.heard();
+      throw err;
     }
-    return Date.now();
   }
 
   private engineTimeUnknownOnce(err: unknown): void {
