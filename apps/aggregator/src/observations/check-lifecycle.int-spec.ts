@@ -53,6 +53,7 @@ const result = (
   ok: boolean,
   startedAt: number,
   downQuorumPct?: number,
+  intervalSeconds = 1,
 ) =>
   publishRequest(Messages.CheckResult, {
     ...c,
@@ -61,7 +62,7 @@ const result = (
     latencyMs: ok ? 3 : null,
     failureReason: ok ? undefined : 'connect ECONNREFUSED',
     startedAt: new Date(startedAt).toISOString(),
-    intervalSeconds: 1,
+    intervalSeconds,
     checkName: 'api',
     checkType: 'tcp',
     tags: ['lifecycle'],
@@ -396,6 +397,79 @@ describe('check.lifecycle in the aggregator', () => {
       [c.targetId],
     );
     expect(rows.map((r) => r.reason)).toEqual(['consensus quorum changed to 50 % (config version 2)']);
+  });
+
+  it('resumed, 3 locations at a quorum of 2: the first to report DOWN does not decide alone; enough votes do', async () => {
+    // Every result runs at a 30 s interval: no deadline passes during the test.
+    const at30 = (c: { checkId: string; targetId: string }, location: string, ok: boolean) =>
+      result(c, location, ok, Date.now(), 66, 30);
+    const config = { locations: ['a', 'b', 'c'], intervalSeconds: 30, downQuorumPct: 66 };
+    const resumedCheck = async () => {
+      const c = newCheck();
+      await site.bus.publisher.publishMany([lifecycle(c, 'active', 1, Date.now(), config)]);
+      await site.bus.publisher.publishMany(['a', 'b', 'c'].map((l) => at30(c, l, true)));
+      await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Up, { description: 'UP' });
+      await site.bus.publisher.publishMany([lifecycle(c, 'paused', 2, Date.now(), config)]);
+      await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Paused, { description: 'PAUSED' });
+      await site.bus.publisher.publishMany([lifecycle(c, 'active', 3, Date.now(), config)]);
+      await waitFor(async () => (await locationsOf(c.targetId)) === 'a=UNKNOWN b=UNKNOWN c=UNKNOWN', {
+        description: 'UNKNOWN after the resume',
+      });
+      return c;
+    };
+    const downOnBus = (targetId: string) =>
+      site.changes.filter((e) => e.targetId === targetId && e.location === null && e.to === TargetStatus.Down);
+    const awaitedIn = async (targetId: string) =>
+      (
+        await site.pg.query<{ location: string }>(
+          "SELECT location FROM target_location_states WHERE target_id = $1 AND expire_reason LIKE '%(first result awaited)' ORDER BY location",
+          [targetId],
+        )
+      ).rows.map((r) => r.location);
+
+    // a DOWN first: its location moves, the target does not (b and c could still make it PARTIAL).
+    const one = await resumedCheck();
+    expect(await awaitedIn(one.targetId)).toEqual(['a', 'b', 'c']);
+    await site.bus.publisher.publishMany([at30(one, 'a', false)]);
+    await waitFor(async () => (await locationsOf(one.targetId)) === 'a=DOWN b=UNKNOWN c=UNKNOWN', {
+      description: 'a DOWN',
+    });
+    expect((await live(one.targetId))?.status).toBe(TargetStatus.Unknown);
+    expect(await row(one.targetId)).toMatchObject({ status: 'UNKNOWN' });
+    expect(await awaitedIn(one.targetId)).toEqual(['b', 'c']);
+    // b UP: c decides.
+    await site.bus.publisher.publishMany([at30(one, 'b', true)]);
+    await waitFor(async () => (await locationsOf(one.targetId)) === 'a=DOWN b=UP c=UNKNOWN', { description: 'b UP' });
+    expect((await live(one.targetId))?.status).toBe(TargetStatus.Unknown);
+    expect(downOnBus(one.targetId)).toEqual([]);
+    // c DOWN: two of three → DOWN.
+    await site.bus.publisher.publishMany([at30(one, 'c', false)]);
+    await waitFor(async () => (await live(one.targetId))?.status === TargetStatus.Down, { description: 'DOWN' });
+    expect(await row(one.targetId)).toMatchObject({ status: 'DOWN' });
+    expect(await consensusEvents(one.targetId)).toEqual(['UNKNOWN>UP', 'UP>PAUSED', 'PAUSED>UNKNOWN', 'UNKNOWN>DOWN']);
+    await waitFor(() => downOnBus(one.targetId).length === 1, { description: 'status.changed → DOWN on the bus' });
+
+    // a DOWN first, then b and c UP: PARTIAL (one of three), never DOWN; a UP again: UP.
+    const two = await resumedCheck();
+    await site.bus.publisher.publishMany([at30(two, 'a', false)]);
+    await waitFor(async () => (await locationsOf(two.targetId)) === 'a=DOWN b=UNKNOWN c=UNKNOWN', {
+      description: 'a DOWN',
+    });
+    await site.bus.publisher.publishMany([at30(two, 'b', true)]);
+    await waitFor(async () => (await locationsOf(two.targetId)) === 'a=DOWN b=UP c=UNKNOWN', { description: 'b UP' });
+    await site.bus.publisher.publishMany([at30(two, 'c', true)]);
+    await waitFor(async () => (await live(two.targetId))?.status === TargetStatus.Partial, { description: 'PARTIAL' });
+    await site.bus.publisher.publishMany([at30(two, 'a', true)]);
+    await waitFor(async () => (await live(two.targetId))?.status === TargetStatus.Up, { description: 'UP' });
+    expect(await consensusEvents(two.targetId)).toEqual([
+      'UNKNOWN>UP',
+      'UP>PAUSED',
+      'PAUSED>UNKNOWN',
+      'UNKNOWN>PARTIAL',
+      'PARTIAL>UP',
+    ]);
+    expect(downOnBus(two.targetId)).toEqual([]);
+    expect(await awaitedIn(two.targetId)).toEqual([]);
   });
 
   it('a location added that never reports (its collector down, its name mistyped): UNKNOWN, then STALE there', async () => {

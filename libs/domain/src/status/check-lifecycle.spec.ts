@@ -3,7 +3,13 @@ import { TargetKind, TargetStatus as S, type CheckLifecycleState } from '@fleetw
 import { applyLifecycle, type CheckLifecycle } from './check-lifecycle';
 import { expireDeadlines } from './expiry';
 import { foldObservations, type FoldItem } from './fold';
-import { applyExpiry, applyObservation, type Observation, type TargetSnapshot } from './target-state';
+import {
+  applyExpiry,
+  applyObservation,
+  AWAITING_FIRST_RESULT,
+  type Observation,
+  type TargetSnapshot,
+} from './target-state';
 
 const policy = { downQuorumPct: 100 };
 const ID = 'check:0191d7a2-0000-7000-8000-000000000001';
@@ -130,7 +136,11 @@ describe('applyLifecycle: resume', () => {
     const { target, events } = resumed();
     expect(statuses(target)).toBe('eu=UNKNOWN us=UNKNOWN');
     expect(target).toMatchObject({ status: S.Unknown, paused: false, configVersion: 4, since: 8000 });
-    expect(target.locations.eu).toMatchObject({ observedAt: 8000, deadline });
+    // Awaited (its first result): marked on the deadline it is stored with.
+    expect(target.locations.eu).toMatchObject({
+      observedAt: 8000,
+      deadline: { ...deadline, reason: `${deadline.reason}${AWAITING_FIRST_RESULT}` },
+    });
     expect(events.slice(3).map((e) => [e.location, e.from, e.to, e.reason])).toEqual([
       ['eu', S.Paused, S.Unknown, 'check resumed (config version 4): waiting for its first result'],
       ['us', S.Paused, S.Unknown, 'check resumed (config version 4): waiting for its first result'],
@@ -1029,7 +1039,8 @@ describe("a check's locations changed (locations)", () => {
     expect(ev(r.events)).toEqual(['eu:DOWN>UNKNOWN', 'target:DOWN>UNKNOWN']);
     expect(r.target.locations['eu-west1']).toMatchObject({
       status: S.Unknown,
-      deadline: { at: 5000 + 65_000, expireTo: S.Stale, reason: 'no result within 2 × 30s' },
+      // Nothing left to go by: awaited, as a new check's.
+      deadline: { at: 5000 + 65_000, expireTo: S.Stale, reason: `no result within 2 × 30s${AWAITING_FIRST_RESULT}` },
     });
     // A mistyped location never reports: STALE, as the old locations would have gone.
     const expired = applyExpiry(r.target, 'eu-west1', 5000 + 65_001, policy);

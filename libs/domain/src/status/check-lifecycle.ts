@@ -1,8 +1,11 @@
 import { TargetKind, TargetStatus, type CheckLifecycleState } from '@fleetwatch/contracts';
-import { consensusOf, type ConsensusPolicy } from './consensus';
+import type { ConsensusPolicy } from './consensus';
 import {
+  AWAITING_FIRST_RESULT,
   configuredPingWindowOf,
+  consensusOfLocations,
   emptyTarget,
+  isAwaited,
   isTombstone,
   policyOf,
   runsAt,
@@ -39,7 +42,10 @@ import {
 //   the mapper's resumeDeadline); consensus UNKNOWN until the first result.
 //   A result started before the resume (spooled while paused) is older than that and only
 //   moves lastSeen. UNKNOWN rather than PAUSED: the check is running again, and what the
-//   person resuming it wants to know is that no result has come yet.
+//   person resuming it wants to know is that no result has come yet. A probed check's locations
+//   are awaited (AWAITING_FIRST_RESULT on that deadline), as a new check's are (awaitingConfigured):
+//   until its first result or its deadline none votes, and the consensus stays UNKNOWN while they
+//   could still change it — the first location to report no longer decides alone (consensusOf).
 // - active otherwise (created, changed): name, type and tags follow the configuration; a
 //   check not heard of yet becomes a target UNKNOWN with no location, so it is listed from
 //   its creation on.
@@ -230,10 +236,7 @@ function withQuorum(
     policyOf(target, policy).downQuorumPct === policyOf({ downQuorumPct: before }, policy).downQuorumPct
   )
     return { target, events: [] };
-  const consensus = consensusOf(
-    Object.values(target.locations).map((l) => l.status),
-    policyOf(target, policy),
-  );
+  const consensus = consensusOfLocations(target, target.locations, policy);
   if (consensus === target.status) return { target, events: [] };
   const seq = target.seq + 1;
   return {
@@ -270,12 +273,7 @@ function withoutUnconfigured(
   if (dropped.length === 0) return { target, events: [], dropped };
   const locations = { ...target.locations };
   for (const name of dropped) delete locations[name];
-  const consensus = target.paused
-    ? TargetStatus.Paused
-    : consensusOf(
-        Object.values(locations).map((l) => l.status),
-        policyOf(target, policy),
-      );
+  const consensus = target.paused ? TargetStatus.Paused : consensusOfLocations(target, locations, policy);
   let seq = target.seq;
   const events: StatusEventDraft[] = [];
   const event = (location: string | null, from: TargetStatus, to: TargetStatus): void => {
@@ -383,6 +381,10 @@ function awaitingConfigured(target: TargetSnapshot, lc: CheckLifecycle): TargetS
   if (missing.length === 0) return target;
   // Paused by this message or staying so: PAUSED with nothing due (a resume gives each held location its deadline).
   const pausing = lc.state === 'paused';
+  // A check that has no result to go by yet (just created, or every location it holds awaited still) awaits these
+  // too: none decides the consensus alone before the others have had their interval (isAwaited). One already going by
+  // results does not: the location added neither votes nor holds anything back until it reports, as before.
+  const awaiting = Object.values(target.locations).every(isAwaited);
   const locations = { ...target.locations };
   for (const name of missing)
     locations[name] = {
@@ -400,7 +402,7 @@ function awaitingConfigured(target: TargetSnapshot, lc: CheckLifecycle): TargetS
         : {
             at: lc.at + 2 * seconds * 1000 + CHECK_STALE_SLACK_MS,
             expireTo: TargetStatus.Stale,
-            reason: checkStaleReason(seconds),
+            reason: checkStaleReason(seconds) + (awaiting ? AWAITING_FIRST_RESULT : ''),
           },
       run: null,
     };
@@ -452,13 +454,18 @@ function applyState(base: TargetSnapshot, lc: CheckLifecycle, version: string): 
       events: [],
       applied: true,
     };
-  // Every location UNKNOWN: no location reports, so the consensus is UNKNOWN too.
+  // Every location UNKNOWN: no location reports, so the consensus is UNKNOWN too. A probed check's (a STALE deadline)
+  // are awaited: each holds the consensus back until its first result or its deadline (isAwaited), so the first
+  // location to report does not decide alone.
+  const resume = lc.resumeDeadline ?? null;
   const r = allLocations(
     { ...base, paused: false },
     TargetStatus.Unknown,
     TargetStatus.Unknown,
     lc.at,
-    lc.resumeDeadline ?? null,
+    resume !== null && resume.expireTo === TargetStatus.Stale
+      ? { ...resume, reason: resume.reason + AWAITING_FIRST_RESULT }
+      : resume,
     `check resumed (${version}): waiting for its first result`,
   );
   return { target: awaitingFirstPing(r.target, lc, 'the resume'), events: r.events, applied: true };

@@ -133,6 +133,59 @@ export function runsAt(target: Pick<TargetSnapshot, 'configuredLocations'>, loca
 }
 
 /**
+ * Appended to the STALE deadline reason of a location a probed check's lifecycle awaits the first result of (the
+ * check created, or resumed: check-lifecycle). Kept in the reason, which is stored with the deadline
+ * (target_location_states.expire_reason, and from there in the live state), so the mark lasts exactly as long as the
+ * wait: the location's first result brings its own deadline (unmarked), its deadline passing (the sweeper: STALE)
+ * clears it, and so does a pause. No column: a row written by an aggregator from before has no mark (not awaited,
+ * the consensus as it was), and a rebuild of the live state from Postgres carries it with the deadline.
+ */
+export const AWAITING_FIRST_RESULT = ' (first result awaited)';
+
+/**
+ * Whether the check awaits `l`'s first result (see AWAITING_FIRST_RESULT): it does not vote in the consensus, and holds
+ * the decision back while it could change it (consensusOf), never past its deadline.
+ */
+export function isAwaited(l: LocationSnapshot): boolean {
+  return (
+    l.status === TargetStatus.Unknown &&
+    l.deadline !== null &&
+    l.deadline.expireTo === TargetStatus.Stale &&
+    l.deadline.reason.includes(AWAITING_FIRST_RESULT)
+  );
+}
+
+/** `deadline` no longer marked as awaiting a first result (see AWAITING_FIRST_RESULT). */
+export function notAwaiting(deadline: Deadline | null): Deadline | null {
+  if (deadline === null || !deadline.reason.includes(AWAITING_FIRST_RESULT)) return deadline;
+  return { ...deadline, reason: deadline.reason.replace(AWAITING_FIRST_RESULT, '') };
+}
+
+/**
+ * The consensus over `locations` (consensusOf): a check's awaited locations (isAwaited) do not vote and hold the
+ * decision back; any other target's locations all count as they always have.
+ */
+export function consensusOfLocations(
+  target: Pick<TargetSnapshot, 'kind' | 'downQuorumPct'>,
+  locations: Record<string, LocationSnapshot>,
+  site: ConsensusPolicy,
+): TargetStatus {
+  const policy = policyOf(target, site);
+  const all = Object.values(locations);
+  if (target.kind !== TargetKind.Check)
+    return consensusOf(
+      all.map((l) => l.status),
+      policy,
+    );
+  const voting = all.filter((l) => !isAwaited(l));
+  return consensusOf(
+    voting.map((l) => l.status),
+    policy,
+    all.length - voting.length,
+  );
+}
+
+/**
  * Whether two location states are the same in every stored field (a location a commit did not touch need not be
  * written again). Absent (`undefined`) equals nothing.
  */
@@ -238,12 +291,7 @@ function withLocation(
 ): { target: TargetSnapshot; events: StatusEventDraft[] } {
   const previous = target.locations[location];
   const locations = { ...target.locations, [location]: next };
-  const consensus = target.paused
-    ? TargetStatus.Paused
-    : consensusOf(
-        Object.values(locations).map((l) => l.status),
-        policyOf(target, policy),
-      );
+  const consensus = target.paused ? TargetStatus.Paused : consensusOfLocations(target, locations, policy);
   const transitions = transitionsFor(location, previous?.status, next.status, target.status, consensus, reason);
   let seq = target.seq;
   const events = transitions.map((t) => ({
@@ -365,6 +413,10 @@ export function applyObservation(
     };
   }
   const status = obs.status ?? prev?.status ?? TargetStatus.Unknown;
+  const deadline =
+    obs.deadline !== undefined ? deadlineAfter(prev?.deadline ?? null, obs.deadline) : (prev?.deadline ?? null);
+  // A location's first result ends the wait for it (AWAITING_FIRST_RESULT), whatever deadline it keeps: one without a
+  // deadline of its own (no interval), or a held one a longer interval moved (deadlineAfter).
   const next: LocationSnapshot = {
     status,
     // A status-less observation (heartbeat start) proves life but keeps the status's own time.
@@ -373,8 +425,7 @@ export function applyObservation(
     latencyMs: obs.latencyMs !== undefined ? obs.latencyMs : (prev?.latencyMs ?? null),
     detail: obs.detail !== undefined ? obs.detail : (prev?.detail ?? null),
     lifecycle: obs.lifecycle !== undefined ? obs.lifecycle : (prev?.lifecycle ?? null),
-    deadline:
-      obs.deadline !== undefined ? deadlineAfter(prev?.deadline ?? null, obs.deadline) : (prev?.deadline ?? null),
+    deadline: obs.status !== null ? notAwaiting(deadline) : deadline,
     run: obs.run !== undefined ? obs.run : (prev?.run ?? null),
   };
   const folded = withLocation(base, obs.location, next, obs.reason, obs.at, policy);
@@ -539,10 +590,7 @@ function removeLocation(held: TargetSnapshot, obs: Observation, policy: Consensu
   if (prev === undefined || obs.at < prev.observedAt) return { target: held, events: [], applied: false };
   const locations = { ...held.locations };
   delete locations[obs.location];
-  const consensus = consensusOf(
-    Object.values(locations).map((l) => l.status),
-    policyOf(held, policy),
-  );
+  const consensus = consensusOfLocations(held, locations, policy);
   const transitions = transitionsFor(
     obs.location,
     prev.status,
