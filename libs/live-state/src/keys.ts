@@ -29,6 +29,12 @@
  *   host:{hostId}:metrics     HASH   a host's latest sample: at (epoch ms), json (the host.metrics payload);
  *                                    written only forward in time; the host's status is its target t:host:{hostId};
  *                                    a retired host's keeps only `at` (its retirement) until it expires
+ *   host:{hostId}:conflict    STRING a host id two collectors report at once (the aggregator's mark): JSON
+ *                                    {reporters, since (ISO), owner (the aggregator instance that holds it)};
+ *                                    written when the mark is raised, changes or clears (and re-written by its
+ *                                    owner every minute, "unless another owner's": a flushed one comes back),
+ *                                    removed when the host is retired; expires 5 minutes after its last write
+ *                                    (an owner gone for good). Never in host:{hostId}:metrics' sample
  *   cm:{targetId}             HASH   a check's latest service-collector figures per location:
  *                                    `at:{location}` (epoch ms of the result), `m:{location}` (JSON metrics);
  *                                    written only forward in time; expires when results stop
@@ -57,6 +63,8 @@ export const LiveKeys = {
   legacyBuilt: ['live:built', 'live:built:2'] as readonly string[],
   built: 'live:built:3',
   hostMetrics: (hostId: string) => `host:${hostId}:metrics`,
+  /** A host id two collectors report at once: the aggregator's mark (never a host's metrics key: other suffix). */
+  hostConflict: (hostId: string) => `host:${hostId}:conflict`,
   checkMetrics: (targetId: string) => `cm:${targetId}`,
   rateBucket: (name: string) => `rate:${name}`,
   replicas: (service: string) => `replicas:${service}`,

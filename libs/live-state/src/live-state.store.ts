@@ -300,6 +300,34 @@ redis.call('HSET', KEYS[1], 'at', ARGV[1])
 return had
 `;
 
+const WRITE_HOST_CONFLICT = 'fleetwatchWriteHostConflict';
+
+/**
+ * See LiveStateStore.writeHostConflicts. KEYS[1]: the host's conflict key. ARGV: op (raise, refresh, clear), the
+ * writer's owner id, the mark's JSON (raise, refresh), its time to live in ms. A value another owner wrote is
+ * `foreign`; an unreadable one (or a key of another type) counts as nobody's.
+ */
+const WRITE_HOST_CONFLICT_LUA = `
+local t = redis.call('TYPE', KEYS[1])['ok']
+local foreign = false
+if t == 'string' then
+  local ok, v = pcall(cjson.decode, redis.call('GET', KEYS[1]))
+  foreign = ok and type(v) == 'table' and v.owner ~= ARGV[2]
+elseif t ~= 'none' then
+  redis.call('DEL', KEYS[1])
+  t = 'none'
+end
+local op = ARGV[1]
+if op == 'clear' then
+  if t == 'none' or foreign then return 0 end
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+if op == 'refresh' and foreign then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1
+`;
+
 const SET_CHECK_METRICS = 'fleetwatchSetCheckMetrics';
 /**
  * See LiveStateStore.setCheckMetricsMany. KEYS[1]: the check's key. ARGV: location, result time
@@ -324,6 +352,18 @@ export interface CheckMetricsWrite {
   /** How long the figures stay when no newer result comes (a few of the check's intervals). */
   ttlSeconds: number;
 }
+
+/**
+ * One change of a host's conflict mark (a host id two collectors report at once), by the aggregator instance `owner`
+ * of LiveStateStore.writeHostConflicts:
+ * - raise: the mark is written, whatever is held (the writer hears the host's samples now: it holds its shard);
+ * - refresh: written again (its time to live renewed, or back after a flush) unless another owner's mark is held;
+ * - clear: removed when the mark held is the writer's (another owner's is not: the host's shard moved to it);
+ * - drop: removed, whoever's (the host was retired).
+ */
+export type HostConflictWrite =
+  | { hostId: string; op: 'raise' | 'refresh'; mark: { reporters: number; since: number } }
+  | { hostId: string; op: 'clear' | 'drop' };
 
 /** A host's latest sample to store. */
 export interface HostSampleWrite {
@@ -430,6 +470,8 @@ export class LiveStateStore {
       redis.defineCommand(SET_CHECK_METRICS, { lua: SET_CHECK_METRICS_LUA, numberOfKeys: 1 });
     if (typeof commands[RETIRE_HOST_METRICS] !== 'function')
       redis.defineCommand(RETIRE_HOST_METRICS, { lua: RETIRE_HOST_METRICS_LUA, numberOfKeys: 1 });
+    if (typeof commands[WRITE_HOST_CONFLICT] !== 'function')
+      redis.defineCommand(WRITE_HOST_CONFLICT, { lua: WRITE_HOST_CONFLICT_LUA, numberOfKeys: 1 });
   }
 
   /** False while the connection is down: a command now would wait for a reconnect. */
@@ -868,6 +910,53 @@ export class LiveStateStore {
     for (const id of hostIds) pipe.hget(LiveKeys.hostMetrics(id), 'json');
     const replies = (await pipe.exec()) ?? [];
     // WRONGTYPE: a key written by an older aggregator (a plain string), left out; the next sample replaces it.
+    throwFirstReadError(replies);
+    hostIds.forEach((id, i) => {
+      const [err, v] = replies[i] ?? [null, null];
+      if (!err && typeof v === 'string') out.set(id, v);
+    });
+    return out;
+  }
+
+  /**
+   * Applies changes of hosts' conflict marks (HostConflictWrite; one script run each, pipelined, in order), as the
+   * aggregator instance `owner`. A mark written expires `ttlMs` after (its owner renews it while it holds the mark).
+   * A command refused (OOM, READONLY) rejects. Resolves with how many keys were written or removed.
+   */
+  async writeHostConflicts(writes: readonly HostConflictWrite[], owner: string, ttlMs: number): Promise<number> {
+    if (writes.length === 0) return 0;
+    const pipe = this.redis.pipeline();
+    const ttl = String(Math.max(1, Math.floor(ttlMs)));
+    for (const w of writes) {
+      const key = LiveKeys.hostConflict(w.hostId);
+      if (w.op === 'drop') {
+        pipe.del(key);
+        continue;
+      }
+      const json =
+        'mark' in w
+          ? JSON.stringify({ reporters: w.mark.reporters, since: new Date(w.mark.since).toISOString(), owner })
+          : '';
+      (pipe as unknown as Record<string, (...args: unknown[]) => unknown>)[WRITE_HOST_CONFLICT](
+        key,
+        w.op,
+        owner,
+        json,
+        ttl,
+      );
+    }
+    const replies = await pipe.exec();
+    throwFirstError(replies);
+    return (replies ?? []).reduce((n, [, v]) => n + Number(v), 0);
+  }
+
+  /** Hosts' conflict marks (raw JSON: {reporters, since, owner}), pipelined; hosts without one are left out. */
+  async getHostConflictsMany(hostIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (hostIds.length === 0) return out;
+    const pipe = this.redis.pipeline();
+    for (const id of hostIds) pipe.get(LiveKeys.hostConflict(id));
+    const replies = (await pipe.exec()) ?? [];
     throwFirstReadError(replies);
     hostIds.forEach((id, i) => {
       const [err, v] = replies[i] ?? [null, null];

@@ -4,13 +4,15 @@ import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
 import { waitFor } from '@fleetwatch/testing';
 import { register } from 'prom-client';
-import { createIsolatedTestSite, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import { createIsolatedTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import { LiveStateBoot } from '../live/live-state.boot';
 import { HostConflicts } from './host-conflicts.service';
 
 // Two collectors reporting one host id (VMs cloned from one image, one COLLECTOR_HOST_ID configured twice): host.metrics
-// published on the real bus from two reporters → the host's latest sample in live state carries
-// `conflict: {reporters, since}` and fleetwatch_aggregator_host_conflicts counts it; one reporter (its messages
-// redelivered) or a collector that names none never gets it; the mark clears when one reporter alone goes on.
+// published on the real bus from two reporters → live state holds the host's mark `{reporters, since}` under a key of
+// its own (never in the sample) and fleetwatch_aggregator_host_conflicts counts it; one reporter (its messages
+// redelivered) or a collector that names none never gets one; the mark survives a rebuild of live state from
+// Postgres, and clears when one reporter alone goes on, when no reporter is heard any more, or when the host is retired.
 
 jest.setTimeout(90_000);
 
@@ -55,6 +57,19 @@ async function latest(hostId: string): Promise<(HostMetricsPayload & { conflict?
   return json ? (JSON.parse(json) as HostMetricsPayload & { conflict?: unknown }) : null;
 }
 
+/** The host's mark in live state, as the gateway reads it. */
+async function mark(hostId: string): Promise<{ reporters: number; since: string; owner: string } | null> {
+  const json = (await store.getHostConflictsMany([hostId])).get(hostId);
+  return json ? (JSON.parse(json) as { reporters: number; since: string; owner: string }) : null;
+}
+
+/** Samples of two clones (A and B, every second, half a second apart) of one host id, from `t0`. */
+function clones(hostId: string, t0: number, n = 8): HostMetricsPayload[] {
+  const both: HostMetricsPayload[] = [];
+  for (let i = 0; i < n; i++) both.push(sample(hostId, t0 + i * 1_000, A), sample(hostId, t0 + i * 1_000 + 500, B));
+  return both;
+}
+
 async function gauge(): Promise<number> {
   const m = await register.getSingleMetric('fleetwatch_aggregator_host_conflicts')?.get();
   return m?.values[0]?.value ?? NaN;
@@ -70,23 +85,26 @@ describe('aggregator: one host id, two reporters', () => {
     const single = Array.from({ length: 8 }, (_, i) => sample('single-host', t0 + i * 1_000, A));
     await publish([...single, ...single], [...ids, ...ids]);
     await publish(Array.from({ length: 8 }, (_, i) => sample('old-host', t0 + i * 1_000, undefined)));
-    // Two clones: A and B sample every second, half a second apart.
-    const both: HostMetricsPayload[] = [];
-    for (let i = 0; i < 8; i++)
-      both.push(sample('clone-host', t0 + i * 1_000, A), sample('clone-host', t0 + i * 1_000 + 500, B));
-    await publish(both);
+    // Two clones: A and B sample every second, half a second apart (two such hosts: one goes quiet below).
+    await publish([...clones('clone-host', t0), ...clones('quiet-clone', t0)]);
 
-    const marked = await waitFor(
-      async () => {
-        const s = await latest('clone-host');
-        return s?.sampledAt === new Date(t0 + 7_500).toISOString() && s.conflict ? s : null;
-      },
-      { description: 'clone-host marked in live state', timeoutMs: 30_000 },
-    );
-    expect(marked.conflict).toEqual({ reporters: 2, since: expect.stringMatching(/^\d{4}-.*Z$/) });
-    expect(marked.reporter).toEqual(B);
-    expect(app.get(HostConflicts).count).toBe(1);
-    expect(await gauge()).toBe(1);
+    const marked = await waitFor(async () => mark('clone-host'), {
+      description: 'clone-host marked in live state',
+      timeoutMs: 30_000,
+    });
+    expect(marked).toEqual({
+      reporters: 2,
+      since: expect.stringMatching(/^\d{4}-.*Z$/),
+      owner: app.get(HostConflicts).owner,
+    });
+    await waitFor(async () => mark('quiet-clone'), { description: 'quiet-clone marked' });
+    await waitFor(async () => (await latest('clone-host'))?.sampledAt === new Date(t0 + 7_500).toISOString(), {
+      description: 'clone-host projected',
+    });
+    // The sample stays the collector's.
+    expect(await latest('clone-host')).toEqual(sample('clone-host', t0 + 7_500, B));
+    expect(app.get(HostConflicts).count).toBe(2);
+    expect(await gauge()).toBe(2);
 
     await waitFor(async () => (await latest('single-host'))?.sampledAt === new Date(t0 + 7_000).toISOString(), {
       description: 'single-host projected',
@@ -94,8 +112,20 @@ describe('aggregator: one host id, two reporters', () => {
     await waitFor(async () => (await latest('old-host'))?.sampledAt === new Date(t0 + 7_000).toISOString(), {
       description: 'old-host projected',
     });
-    expect((await latest('single-host'))?.conflict).toBeUndefined();
-    expect((await latest('old-host'))?.conflict).toBeUndefined();
+    expect(await mark('single-host')).toBeNull();
+    expect(await mark('old-host')).toBeNull();
+  });
+
+  it('a rebuild of live state from Postgres (Redis flushed) keeps the mark', async () => {
+    const before = await mark('clone-host');
+    await flushPrefix(site.redis, site.redisPrefix);
+    expect(await mark('clone-host')).toBeNull();
+    expect(await app.get(LiveStateBoot).check()).toBe(true);
+    // Written again at once by the replica that rebuilt (not only at its next sweep, a minute on).
+    expect(await waitFor(async () => mark('clone-host'), { description: 'mark back', timeoutMs: 5_000 })).toEqual(
+      before,
+    );
+    expect(await mark('single-host')).toBeNull();
   });
 
   it('clears the mark once one reporter alone has gone on for ten intervals', async () => {
@@ -104,27 +134,33 @@ describe('aggregator: one host id, two reporters', () => {
     for (let i = 0; Date.now() - start < 16_000; i++) {
       await publish([sample('clone-host', start + i * 500, A)]);
       await sleep(500);
-      if (!(await latest('clone-host'))?.conflict && i > 4) break;
+      if (!(await mark('clone-host')) && i > 4) break;
     }
-    const s = await latest('clone-host');
-    expect(s?.reporter).toEqual(A);
-    expect(s?.conflict).toBeUndefined();
-    expect(app.get(HostConflicts).count).toBe(0);
-    expect(await gauge()).toBe(0);
+    expect((await latest('clone-host'))?.reporter).toEqual(A);
+    expect(await mark('clone-host')).toBeNull();
     // Not at once: ten intervals (10 s) after B's last sample was heard.
     expect(Date.now() - start).toBeGreaterThan(9_000);
   });
 
+  it('a host no reporter is heard from any more (STALE) loses its mark at the sweep', async () => {
+    const conflicts = app.get(HostConflicts);
+    // quiet-clone has had no sample since the first test: ten intervals on, the sweep (every minute; run here) clears it.
+    await waitFor(
+      async () => {
+        await conflicts.tick();
+        return (await mark('quiet-clone')) === null;
+      },
+      { description: 'quiet-clone cleared', timeoutMs: 15_000, intervalMs: 250 },
+    );
+    expect(conflicts.count).toBe(0);
+    expect(await gauge()).toBe(0);
+  });
+
   it('a host retired while marked is forgotten at once (its collectors were taken out of service)', async () => {
     const t0 = Date.now() - 10_000;
-    const both: HostMetricsPayload[] = [];
-    for (let i = 0; i < 8; i++)
-      both.push(sample('retired-clone', t0 + i * 1_000, A), sample('retired-clone', t0 + i * 1_000 + 500, B));
-    await publish(both);
-    await waitFor(async () => app.get(HostConflicts).count === 1, {
-      description: 'retired-clone marked',
-      timeoutMs: 30_000,
-    });
+    await publish(clones('retired-clone', t0));
+    await waitFor(async () => mark('retired-clone'), { description: 'retired-clone marked', timeoutMs: 30_000 });
+    expect(app.get(HostConflicts).count).toBe(1);
     await site.bus.publisher.publishMany([
       publishRequest(Messages.HostRetire, {
         hostId: 'retired-clone',
@@ -132,10 +168,11 @@ describe('aggregator: one host id, two reporters', () => {
         actor: { id: 'user:1', name: 'ops' },
       }),
     ]);
-    await waitFor(async () => app.get(HostConflicts).count === 0, {
+    await waitFor(async () => (await mark('retired-clone')) === null, {
       description: 'the retirement clears the mark at once (not after ten intervals)',
       timeoutMs: 5_000,
     });
+    expect(app.get(HostConflicts).count).toBe(0);
     expect(await gauge()).toBe(0);
   });
 });

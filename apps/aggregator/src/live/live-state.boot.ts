@@ -1,9 +1,10 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import type { LeasedJob } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
+import { HostConflicts } from '../hosts/host-conflicts.service';
 import { SerialLane } from '../status/serial-lane';
 import { LiveProjection } from './live-projection.service';
 import { ProjectionQueue } from './projection.queue';
@@ -41,6 +42,8 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
     private readonly projections: ProjectionQueue,
     private readonly store: LiveStateStore,
     @Inject(FLEETWATCH_LOGGER) private readonly logger: Logger,
+    /** Written again after a whole rebuild: host id conflict marks are held in memory, not in Postgres. */
+    @Optional() private readonly conflicts?: HostConflicts,
   ) {
     // A projection that could not be written: reconcile recent targets before the next batch.
     projections.onFailure = () => {
@@ -81,6 +84,7 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
       if (await this.live.isBehind()) {
         this.metrics.rebuilds.inc();
         await this.live.rebuild();
+        void this.conflicts?.republish();
         this.whole = true;
         this.allLanes = true;
         return;
@@ -158,6 +162,7 @@ export class LiveStateBoot implements OnModuleInit, LeasedJob {
       this.logger.warn('live state is missing targets (Redis flushed?): rebuilding from Postgres');
       this.metrics.rebuilds.inc();
       await this.live.rebuild();
+      void this.conflicts?.republish();
       return true;
     });
   }

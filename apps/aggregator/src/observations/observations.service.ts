@@ -352,8 +352,9 @@ export class ObservationsService {
             return { kept, result: kept.length > 0 ? await this.commit(tx, kept) : undefined };
           });
           if (!result) return { outcome: undefined, publishing: Promise.resolve(), kept };
-          // Committed: who reported each host (in memory), and the mark into the samples projected below.
-          this.hostConflicts.fold(result.hostReporters, result.hostMetrics, result.retiredHosts);
+          // Committed: who reported each host (in memory); a mark raised or cleared is written to live state after,
+          // on its own (never failing this commit).
+          this.hostConflicts.fold(result.hostReporters, result.retiredHosts);
           // Projection and publish are queued in commit order; the next commit need not wait for the broker.
           const publishing = this.propagation.start(result, async () => {
             await this.boot.live.setHostMetrics(result.hostMetrics);

@@ -1,5 +1,5 @@
 import type { HostMetricsPayload } from '@fleetwatch/contracts';
-import { parseSample, parseStoredSample, summarizeSample } from './host-summary';
+import { parseConflictMark, parseSample, summarizeSample } from './host-summary';
 
 const sample = (extra: Partial<HostMetricsPayload> = {}): HostMetricsPayload => ({
   hostId: 'h',
@@ -97,28 +97,28 @@ describe('parseSample', () => {
   });
 });
 
-describe('parseStoredSample (the aggregator’s host-id conflict mark)', () => {
+describe('the aggregator’s host-id conflict mark', () => {
   const since = '2026-12-07T07:00:00.000Z';
   const reporter = { installId: '0b8e5a4e-5d0c-4a8e-9a57-1f6a1b2c3d4e', bootId: 'b' };
 
-  it('serves the mark beside the sample, never inside it', () => {
-    const stored = parseStoredSample(JSON.stringify({ ...sample(), reporter, conflict: { reporters: 2, since } }));
-    expect(stored?.conflict).toEqual({ reporters: 2, since });
-    expect(stored?.sample).not.toHaveProperty('conflict');
-    expect(stored?.sample.reporter).toEqual(reporter);
-    expect(parseSample(JSON.stringify({ ...sample(), conflict: { reporters: 2, since } }))).not.toHaveProperty(
-      'conflict',
-    );
+  it('a mark an aggregator of before wrote into the sample is left out of it, never served', () => {
+    const parsed = parseSample(JSON.stringify({ ...sample(), reporter, conflict: { reporters: 2, since } }));
+    expect(parsed).not.toHaveProperty('conflict');
+    expect(parsed?.reporter).toEqual(reporter);
+    expect(parsed?.cpu).toEqual(sample().cpu);
+  });
+
+  it('the mark of its own key: reporters and since (its owner left out)', () => {
+    expect(parseConflictMark(JSON.stringify({ reporters: 3, since, owner: 'x' }))).toEqual({ reporters: 3, since });
   });
 
   it.each([
     ['none', undefined],
-    ['not a mark', 'yes'],
-    ['one reporter', { reporters: 1, since }],
-    ['no time', { reporters: 2, since: 'now' }],
-  ])('%s → null, the sample still served', (_name, conflict) => {
-    const stored = parseStoredSample(JSON.stringify({ ...sample(), conflict }));
-    expect(stored?.conflict).toBeNull();
-    expect(stored?.sample.cpu).toBeDefined();
+    ['not JSON', '{'],
+    ['not a mark', '"yes"'],
+    ['one reporter', JSON.stringify({ reporters: 1, since })],
+    ['no time', JSON.stringify({ reporters: 2, since: 'now' })],
+  ])('%s → null', (_name, json) => {
+    expect(parseConflictMark(json)).toBeNull();
   });
 });

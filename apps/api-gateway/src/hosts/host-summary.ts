@@ -50,29 +50,31 @@ export function summarizeSample(s: HostMetricsPayload): HostSampleSummary {
 
 /**
  * A stored sample's JSON, or null when it is not one (a corrupt or foreign value is never served):
- * checked against the contract, so one bad value cannot make the hosts list or /metrics throw.
+ * checked against the contract, so one bad value cannot make the hosts list or /metrics throw. A `conflict` an
+ * aggregator of before wrote into the sample (it keeps its marks in a key of their own now: parseConflictMark) is left
+ * out, never served: it stays on a sample of a host gone STALE — dropped here for one release after that change.
  */
 export function parseSample(json: string | null | undefined): HostMetricsPayload | null {
-  return parseStoredSample(json)?.sample ?? null;
-}
-
-/** The aggregator's mark on a host's latest sample in live state (host-conflicts.service): not the collector's. */
-const conflictSchema = z.object({ reporters: z.number().int().min(2), since: isoDateTimeSchema });
-
-/**
- * A stored sample (as parseSample) and the host-id conflict the aggregator marked on it (null: none, or a sample
- * from Postgres, which never holds one).
- */
-export function parseStoredSample(
-  json: string | null | undefined,
-): { sample: HostMetricsPayload; conflict: HostConflictView | null } | null {
   if (!json) return null;
   try {
     const v = JSON.parse(json) as HostMetricsPayload & { conflict?: unknown };
     if (!storedSampleSchema.safeParse(v).success) return null;
-    const { conflict, ...sample } = v;
-    const mark = conflict === undefined ? undefined : conflictSchema.safeParse(conflict);
-    return { sample, conflict: mark?.success ? mark.data : null };
+    const { conflict: _dropped, ...sample } = v;
+    return sample;
+  } catch {
+    return null;
+  }
+}
+
+/** The aggregator's mark of a host id two collectors report (live state `host:{hostId}:conflict`). */
+const conflictSchema = z.object({ reporters: z.number().int().min(2), since: isoDateTimeSchema });
+
+/** A host's conflict mark as the hosts API serves it (its owner left out), or null: none, or not a mark. */
+export function parseConflictMark(json: string | null | undefined): HostConflictView | null {
+  if (!json) return null;
+  try {
+    const mark = conflictSchema.safeParse(JSON.parse(json));
+    return mark.success ? { reporters: mark.data.reporters, since: mark.data.since } : null;
   } catch {
     return null;
   }

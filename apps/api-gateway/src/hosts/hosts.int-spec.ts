@@ -236,10 +236,10 @@ describe('GET /api/v1/hosts/{id}', () => {
     }
   });
 
-  it('a host id two collectors report: the aggregator’s mark on the live sample is served as `conflict`', async () => {
+  it('a host id two collectors report: the aggregator’s mark (a key of its own) is served as `conflict`', async () => {
     const conflict = { reporters: 2, since: new Date(NOW - 30_000).toISOString() };
-    const marked = { ...sample('gpu-1', NOW - 2000, 42.5), conflict };
-    expect(await gw.live.setHostMetrics('gpu-1', JSON.stringify(marked), NOW - 2000)).toBe(true);
+    const mark = { hostId: 'gpu-1', op: 'raise', mark: { reporters: 2, since: NOW - 30_000 } } as const;
+    await gw.live.writeHostConflicts([mark], 'aggregator-1', 60_000);
     try {
       const detail = await get<HostDetailView>('/api/v1/hosts/gpu-1');
       expect(detail.body.conflict).toEqual(conflict);
@@ -248,11 +248,30 @@ describe('GET /api/v1/hosts/{id}', () => {
       const list = await get<HostListResponse>('/api/v1/hosts?limit=1');
       expect(list.body.items[0].conflict).toEqual(conflict);
     } finally {
+      await gw.live.writeHostConflicts([{ hostId: 'gpu-1', op: 'drop' }], 'aggregator-1', 60_000);
+    }
+    expect((await get<HostDetailView>('/api/v1/hosts/gpu-1')).body.conflict).toBeNull();
+    expect((await get<HostListResponse>('/api/v1/hosts?limit=1')).body.items[0].conflict).toBeNull();
+  });
+
+  it('a mark an aggregator of before left in the live sample is neither served nor kept in the sample', async () => {
+    const marked = {
+      ...sample('gpu-1', NOW - 2000, 42.5),
+      conflict: { reporters: 2, since: new Date(NOW).toISOString() },
+    };
+    expect(await gw.live.setHostMetrics('gpu-1', JSON.stringify(marked), NOW - 2000)).toBe(true);
+    try {
+      const detail = await get<HostDetailView>('/api/v1/hosts/gpu-1');
+      expect(detail.body.conflict).toBeNull();
+      expect(detail.body.sample).toEqual(sample('gpu-1', NOW - 2000, 42.5));
+      const list = await get<HostListResponse>('/api/v1/hosts?limit=1');
+      expect(list.body.items[0].conflict).toBeNull();
+      expect(list.body.items[0].lastSample?.cpuPct).toBe(42.5);
+    } finally {
       expect(await gw.live.setHostMetrics('gpu-1', JSON.stringify(sample('gpu-1', NOW - 2000, 42.5)), NOW - 2000)).toBe(
         true,
       );
     }
-    expect((await get<HostDetailView>('/api/v1/hosts/gpu-1')).body.conflict).toBeNull();
   });
 
   it('finds ids with spaces, slashes, quotes and backslashes (URL-encoded)', async () => {

@@ -109,26 +109,36 @@ describe('GET /api/v1/hosts/{id}: the host-id conflict mark', () => {
       gpus: [],
       ...extra,
     });
-  function detailService(liveJson: string | null, rowJson: string | null) {
+  function detailService(liveJson: string | null, rowJson: string | null, markJson: string | null = null) {
     const live = {
       getTarget: (id: string) =>
         Promise.resolve({ id, kind: TargetKind.Host, name: id, status: TargetStatus.Up, locations: {}, since: 0 }),
       getHostMetrics: () => Promise.resolve(liveJson),
+      getHostConflictsMany: (ids: string[]) =>
+        Promise.resolve(new Map(markJson === null ? [] : ids.map((id) => [id, markJson]))),
     } as unknown as LiveStateStore;
     const history = { latestSample: () => Promise.resolve(rowJson === null ? null : { json: rowJson }) };
     return new HostsService(live, history as unknown as HostHistoryRepository, {} as BusPublisher);
   }
+  const mark = (reporters: number) => JSON.stringify({ reporters, since, owner: 'aggregator-1' });
 
-  it('serves the mark live state holds, beside the sample', async () => {
-    const detail = await detailService(sampleJson({ conflict: { reporters: 2, since } }), null).get('h');
+  it('serves the mark of its own key, beside the sample', async () => {
+    const detail = await detailService(sampleJson(), null, mark(2)).get('h');
     expect(detail.conflict).toEqual({ reporters: 2, since });
     expect(detail.sample).not.toHaveProperty('conflict');
   });
 
-  it('null without one, and for a sample read from Postgres', async () => {
+  it('with a sample read from Postgres too (live state lost the sample, not the mark)', async () => {
+    const detail = await detailService(null, sampleJson(), mark(2)).get('h');
+    expect(detail.sample?.hostId).toBe('h');
+    expect(detail.conflict).toEqual({ reporters: 2, since });
+  });
+
+  it('null without one; a mark an aggregator of before left in the sample is neither served nor kept in it', async () => {
     expect((await detailService(sampleJson(), null).get('h')).conflict).toBeNull();
-    const fromRow = await detailService(null, sampleJson()).get('h');
-    expect(fromRow.sample?.hostId).toBe('h');
-    expect(fromRow.conflict).toBeNull();
+    const old = await detailService(sampleJson({ conflict: { reporters: 2, since } }), null).get('h');
+    expect(old.conflict).toBeNull();
+    expect(old.sample).not.toHaveProperty('conflict');
+    expect(old.sample?.hostId).toBe('h');
   });
 });

@@ -6,8 +6,10 @@ import {
   Messages,
   TargetIds,
   TargetKind,
+  type HostConflictView,
   type HostDetailView,
   type HostListResponse,
+  type HostMetricsPayload,
   type HostMetricsQuery,
   type HostMetricsResponse,
   type HostRetirementAccepted,
@@ -22,7 +24,7 @@ import type { Principal } from '../auth/principal';
 import { actorOf } from '../checks/request-envelope';
 import { sendConfirmed } from '../web/bus-command';
 import { findHosts, HostSystems } from './host-list';
-import { parseSample, parseStoredSample, summarizeSample } from './host-summary';
+import { parseConflictMark, parseSample, summarizeSample } from './host-summary';
 
 const HOST_PREFIX = TargetIds.host('');
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -52,8 +54,12 @@ export class HostsService {
   /** A page of the hosts the filter takes (findHosts: status and location from the indexes, `q` matched here). */
   async list(query: ListHostsQuery): Promise<HostListResponse> {
     const page = await findHosts(this.live, query, this.systems);
+    // The page's hosts' conflict marks (a key of their own, the aggregator's: a few short strings, one pipeline).
+    const marks = await this.live.getHostConflictsMany(page.items.map((t) => hostIdOf(t.id)));
     return {
-      items: page.items.map((t) => summaryOf(t, parseStoredSample(page.samples.get(hostIdOf(t.id))))),
+      items: page.items.map((t) =>
+        summaryOf(t, parseSample(page.samples.get(hostIdOf(t.id))), parseConflictMark(marks.get(hostIdOf(t.id)))),
+      ),
       nextCursor: page.nextCursor,
       total: page.total,
     };
@@ -63,16 +69,16 @@ export class HostsService {
     checkHostId(id);
     const target = await this.live.getTarget(TargetIds.host(id));
     if (!target || target.kind !== TargetKind.Host) throw new NotFoundError(`host ${JSON.stringify(id)} not found`);
-    // Live state first; the latest raw row when Redis lost it (it is restored at the next rebuild). Only live state
-    // holds the aggregator's conflict mark.
-    const stored = parseStoredSample(await this.live.getHostMetrics(id));
-    const sample = stored?.sample ?? parseSample((await this.history.latestSample(id))?.json);
+    // Live state first; the latest raw row when Redis lost it (it is restored at the next rebuild). The aggregator's
+    // conflict mark is a key of its own (live state only).
+    const [json, marks] = await Promise.all([this.live.getHostMetrics(id), this.live.getHostConflictsMany([id])]);
+    const sample = parseSample(json) ?? parseSample((await this.history.latestSample(id))?.json);
     return {
       id,
       target: toTargetView(target),
       system: sample?.system ?? null,
       sample,
-      conflict: stored?.conflict ?? null,
+      conflict: parseConflictMark(marks.get(id)),
     };
   }
 
@@ -143,8 +149,11 @@ function view(series: readonly HostSeries[]): HostMetricsResponse['series'] {
   }));
 }
 
-function summaryOf(t: TargetRecord, stored: ReturnType<typeof parseStoredSample>): HostSummaryView {
-  const sample = stored?.sample ?? null;
+function summaryOf(
+  t: TargetRecord,
+  sample: HostMetricsPayload | null,
+  conflict: HostConflictView | null,
+): HostSummaryView {
   return {
     id: hostIdOf(t.id),
     targetId: t.id,
@@ -155,7 +164,7 @@ function summaryOf(t: TargetRecord, stored: ReturnType<typeof parseStoredSample>
     since: iso(t.since),
     system: sample?.system ?? null,
     lastSample: sample ? summarizeSample(sample) : null,
-    conflict: stored?.conflict ?? null,
+    conflict,
   };
 }
 

@@ -15,3 +15,17 @@ export function HostConflictNote({ conflict }: { conflict: HostConflictView | nu
     </p>
   );
 }
+
+/**
+ * The hosts list's marker beside a host id two or more collectors report at once (the host's page says more): nothing
+ * when the gateway says none (or is older and does not say).
+ */
+export function HostConflictMarker({ conflict }: { conflict: HostConflictView | null | undefined }) {
+  if (!conflict) return null;
+  const text = `${conflict.reporters} collectors report this host id at once (since ${new Date(conflict.since).toLocaleString()})`;
+  return (
+    <span className="fw-host-conflict" role="img" aria-label={text} title={text}>
+      ⚠ {conflict.reporters} collectors
+    </span>
+  );
+}

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { Link, useLocation } from 'react-router';
+import { useLocation } from 'react-router';
 import { Button, Card, ErrorNote, PageHeader, RelativeTime, StatusBadge, Table, TextField } from '@fleetwatch/ui';
 import { fetchHostCounts, fetchHostsPage, keys } from '../../api/queries';
 import { LIVE_POLL_MS } from '../../live';
@@ -15,6 +15,7 @@ import {
   isFiltered,
   parseHostFilter,
 } from './host-filter';
+import { HostListName } from './host-list-name';
 import { bytes, pct } from './host-series';
 import { HostSparklines } from './host-sparklines';
 import './hosts.css';
@@ -188,7 +189,7 @@ export function HostsPage() {
               {
                 key: 'name',
                 header: 'Host',
-                cell: (h) => <Link to={`/hosts/${encodeURIComponent(h.id)}`}>{h.name}</Link>,
+                cell: (h) => <HostListName host={h} />,
               },
               { key: 'status', header: 'Status', cell: (h) => <StatusBadge status={h.status} /> },
               { key: 'loc', header: 'Locations', cell: (h) => h.locations.join(', ') },
