@@ -1,6 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Prisma, PrismaClient } from './generated/prisma/client';
 import { pgPoolConfig, type PgConnectionOptions } from './pg-connection';
+import { failedInDatabase, isAborted, rethrowSql } from './sql/sql-pool';
 
 // The database handle the rest of the code base sees. It is a PrismaClient at
 // runtime, but its type is opaque: only repositories in this lib unwrap it (with
@@ -41,7 +43,48 @@ export function createPrismaClient(databaseUrl: string, options: DatabaseOptions
       applicationName: options.applicationName ?? 'fleetwatch',
     }),
   );
-  return new PrismaClient({ adapter }) as unknown as DatabaseClient;
+  return new PrismaClient({ adapter: watchingTransactions(adapter) }) as unknown as DatabaseClient;
+}
+
+/**
+ * The transaction runInTransaction runs, and the first of its statements Postgres failed. A callback (or a repository
+ * in it) may catch a failure and go on; Postgres then answers every later statement with 25P02, which says nothing of
+ * the cause, and the COMMIT with ROLLBACK — which Prisma reports as success (its pg adapter sends COMMIT as a plain
+ * statement and reads no answer): nothing written, success said. The adapter is told nothing of whose transaction it
+ * opens: runInTransaction's watch reaches it through the async context the transaction is started in.
+ */
+interface TransactionWatch {
+  joined: boolean;
+  firstFailure?: unknown;
+}
+const transactionWatch = new AsyncLocalStorage<TransactionWatch>();
+
+/** `factory`, whose transactions started by runInTransaction record their first statement that Postgres failed. */
+function watchingTransactions(factory: PrismaPg): PrismaPg {
+  const connect = factory.connect.bind(factory);
+  factory.connect = async () => {
+    const adapter = await connect();
+    const startTransaction = adapter.startTransaction.bind(adapter);
+    adapter.startTransaction = async (isolationLevel) => {
+      const tx = await startTransaction(isolationLevel);
+      const watch = transactionWatch.getStore();
+      // runInTransaction's own is the first started in its context (before its callback runs); one the callback
+      // starts is not (a nested runInTransaction brings its own watch).
+      if (watch && !watch.joined) {
+        watch.joined = true;
+        const record = (err: unknown): never => {
+          if (watch.firstFailure === undefined && failedInDatabase(err)) watch.firstFailure = err;
+          throw err;
+        };
+        const [queryRaw, executeRaw] = [tx.queryRaw.bind(tx), tx.executeRaw.bind(tx)];
+        tx.queryRaw = (query) => queryRaw(query).catch(record);
+        tx.executeRaw = (query) => executeRaw(query).catch(record);
+      }
+      return tx;
+    };
+    return adapter;
+  };
+  return factory;
 }
 
 /** For repositories only. */
@@ -66,17 +109,39 @@ export interface TransactionOptions {
  * Runs `fn` in one transaction; repository calls given the `tx` join it. Commits when
  * `fn` resolves, rolls back when it throws. Use it to commit a side effect together
  * with its idempotency claim (ProcessedMessagesRepository.claim).
+ *
+ * As runInSqlTransaction: a statement that failed inside the transaction aborted it, whatever `fn` made of the error.
+ * When `fn` resolves after one, it is rolled back and rejects with that failure (classified: a statement timeout is
+ * the outage it is), never resolves as if committed; a 25P02 it rejects with is answered with that failure too.
  */
 export async function runInTransaction<T>(
   db: DatabaseClient,
   fn: (tx: DatabaseTransaction) => Promise<T>,
   options: TransactionOptions = {},
 ): Promise<T> {
-  return prismaOf(db).$transaction((tx) => fn(tx as unknown as DatabaseTransaction), {
-    timeout: options.timeoutMs ?? 10_000,
-    maxWait: options.maxWaitMs ?? 5000,
-    ...(options.isolationLevel ? { isolationLevel: options.isolationLevel } : {}),
-  });
+  const watch: TransactionWatch = { joined: false };
+  try {
+    return await transactionWatch.run(watch, () =>
+      prismaOf(db).$transaction(
+        async (tx) => {
+          const result = await fn(tx as unknown as DatabaseTransaction);
+          // Aborted: Postgres would answer the COMMIT with ROLLBACK. Thrown, so that Prisma rolls back.
+          if (watch.firstFailure !== undefined) throw watch.firstFailure;
+          return result;
+        },
+        {
+          timeout: options.timeoutMs ?? 10_000,
+          maxWait: options.maxWaitMs ?? 5000,
+          ...(options.isolationLevel ? { isolationLevel: options.isolationLevel } : {}),
+        },
+      ),
+    );
+  } catch (err) {
+    const first = watch.firstFailure;
+    // 25P02 only follows an earlier failure in the transaction: that one is the cause, classified as itself.
+    if (first !== undefined && (err === first || (isAborted(err) && !isAborted(first)))) return rethrowSql(first);
+    throw err;
+  }
 }
 
 export interface DatabasePing {

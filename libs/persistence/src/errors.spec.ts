@@ -22,6 +22,16 @@ const prismaError = (code: string, message: string) =>
     meta: { driverAdapterError: { cause: { originalCode: code, originalMessage: message } } },
   });
 
+/**
+ * What a Prisma model query rejects with for a SQLSTATE Prisma has no P code of its own for (57014, 40P01, 25P02 …):
+ * the driver adapter's error itself, the SQLSTATE in its `cause`.
+ */
+const adapterError = (code: string, message: string) =>
+  Object.assign(new Error(message), {
+    name: 'DriverAdapterError',
+    cause: { kind: 'postgres', originalCode: code, originalMessage: message, code, severity: 'ERROR', message },
+  });
+
 describe('rethrow: Prisma and pg errors → domain errors', () => {
   // A database restarted by its operator, a pool past max_connections, a failover: every request alike — a 503 with
   // Retry-After, as rethrowSql answers them, not a 500.
@@ -34,6 +44,7 @@ describe('rethrow: Prisma and pg errors → domain errors', () => {
   ])('%s is unavailable, from pg and through Prisma', (_name, code, message) => {
     expect(thrown(pgError(code, message))).toBeInstanceOf(UnavailableError);
     expect(thrown(prismaError(code, message))).toBeInstanceOf(UnavailableError);
+    expect(thrown(adapterError(code, message))).toMatchObject({ sqlState: code, kind: 'unavailable' });
   });
 
   it.each([
@@ -68,6 +79,8 @@ describe('rethrow: Prisma and pg errors → domain errors', () => {
     expect(thrown(pg)).toBe(pg);
     const prisma = prismaError(code, 'x');
     expect(thrown(prisma)).toBe(prisma);
+    const adapter = adapterError(code, 'x');
+    expect(thrown(adapter)).toBe(adapter);
   });
 
   it('a unique violation is a conflict when the caller names one', () => {

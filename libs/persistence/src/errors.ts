@@ -1,5 +1,6 @@
 import { ConflictError, NotFoundError, UnavailableError } from '@fleetwatch/domain';
 import { Prisma } from './generated/prisma/client';
+import { sqlStateOf } from './sql/sql-pool';
 
 // Repositories translate Prisma failures into the domain's typed errors, so services
 // and transports never see Prisma error classes.
@@ -31,13 +32,12 @@ export function isRecordNotFound(err: unknown): boolean {
 const UNAVAILABLE_TEXT =
   /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|DatabaseNotReachable|too many clients|the database system is (starting up|shutting down)|Client was closed and is not queryable/i;
 
-/** A SQLSTATE (not one of Prisma's own codes, P1xxx–P6xxx). */
-const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
 /**
  * SQLSTATE classes that blame the rows (as rethrowSql reads them): 21 cardinality violation (an upsert given the same
  * key twice, a scalar subquery of several rows), 22 data exception, 23 integrity constraint, 54 program limit, P0
  * raised by a function; and 25P02 (a statement after an earlier failure in its transaction: that failure was the
- * cause, never the database being away — Prisma rolls back every failed transaction). Any other — connection (08), resources (53: too many connections, disk
+ * cause, and runInTransaction answers with it instead where it saw it: a statement timeout hidden by the 25P02 that
+ * followed is the outage it is). Any other — connection (08), resources (53: too many connections, disk
  * full), operator intervention (57: `terminating connection due to administrator command`, a statement timeout),
  * system (58), lock conflicts (40, 55), read-only after a failover (25006), a schema out of step (42) — hits every
  * request alike: the database is away for now, a 503 with Retry-After, not a 500.
@@ -45,23 +45,9 @@ const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
 const DATA_ERROR_CLASSES = /^(21|22|23|54|P0|25P02$)/;
 
 type DriverError = {
-  code?: unknown;
   message?: unknown;
-  meta?: {
-    code?: unknown;
-    message?: unknown;
-    driverAdapterError?: { cause?: { originalCode?: unknown; originalMessage?: unknown } };
-  };
+  meta?: { message?: unknown; driverAdapterError?: { cause?: { originalMessage?: unknown } } };
 } | null;
-
-/** The Postgres SQLSTATE of a driver error: pg's `code`, or what Prisma's driver adapter carries in `meta`. */
-function sqlStateOf(err: unknown): string {
-  if (err === null || typeof err !== 'object') return '';
-  const e = err as DriverError;
-  const fromPrisma = e?.meta?.driverAdapterError?.cause?.originalCode ?? e?.meta?.code;
-  const code = typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
-  return SQLSTATE.test(code) ? code : '';
-}
 
 /** The database's own words: pg's message, or the one Prisma's driver adapter kept (not Prisma's invocation text). */
 function databaseMessageOf(err: unknown): string {

@@ -76,8 +76,8 @@ export async function closeSqlPool(pool: SqlPool): Promise<void> {
  * scalar subquery answering several rows: the statement's input, the same at every retry), 22 data exception (a value the
  * type cannot hold), 23 integrity constraint violation, 54 program limit exceeded
  * (e.g. an index row too large), P0 raised by a trigger or function; and 25P02, a statement sent after an earlier one
- * of its transaction failed (runInSqlTransaction surfaces that earlier error instead where it saw it). Any other
- * Postgres error — connection (08),
+ * of its transaction failed (runInSqlTransaction and runInTransaction surface that earlier error instead where they
+ * saw it). Any other Postgres error — connection (08),
  * resources such as a full disk or memory (53), statement timeout or shutdown (57),
  * system I/O (58), lock conflicts (40, 55), read-only after a failover (25006), a
  * schema out of step with the code (42, 3D, 3F), credentials (28), internal (XX) —
@@ -90,19 +90,37 @@ const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
 const UNAVAILABLE_TEXT =
   /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable/i;
 
-/** The error's code: pg's SQLSTATE in `code`, or the one Prisma's raw-query errors (P2010) carry in `meta`. */
+/**
+ * The error's code: pg's SQLSTATE in `code`, the one Prisma's raw-query errors (P2010) carry in `meta`, or the one of
+ * the driver adapter's own error (what a Prisma model query rejects with for a SQLSTATE Prisma has no code of its own
+ * for: 57014, 40P01, 25P02 …).
+ */
 function codeOf(err: unknown): string {
   const e = err as {
+    name?: unknown;
     code?: unknown;
+    cause?: { originalCode?: unknown };
     meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } };
   } | null;
-  const fromPrisma = e?.meta?.driverAdapterError?.cause?.originalCode ?? e?.meta?.code;
+  const fromPrisma =
+    e?.meta?.driverAdapterError?.cause?.originalCode ??
+    e?.meta?.code ??
+    (e?.name === 'DriverAdapterError' ? e.cause?.originalCode : undefined);
   return typeof fromPrisma === 'string' ? fromPrisma : typeof e?.code === 'string' ? e.code : '';
 }
 
 /** 25P02: a statement sent to a transaction that an earlier failure aborted (already classified: UnavailableError). */
-const isAborted = (err: unknown): boolean =>
+export const isAborted = (err: unknown): boolean =>
   codeOf(err) === '25P02' || (err instanceof UnavailableError && err.sqlState === '25P02');
+
+/** The Postgres SQLSTATE of a driver error (pg's, or one Prisma carries: see codeOf); '' for any other. */
+export function sqlStateOf(err: unknown): string {
+  const code = codeOf(err);
+  return SQLSTATE.test(code) ? code : '';
+}
+
+/** A statement Postgres answered with an error (a SQLSTATE): inside a transaction, it aborted the transaction. */
+export const failedInDatabase = (err: unknown): boolean => sqlStateOf(err) !== '';
 
 /** pg errors → domain errors (unique violation → ConflictError, anything but a data error → UnavailableError); else unchanged. Always throws. */
 export function rethrowSql(err: unknown, conflict?: string): never {
