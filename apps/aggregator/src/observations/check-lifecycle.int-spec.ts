@@ -503,6 +503,39 @@ describe('check.lifecycle in the aggregator', () => {
     expect(rows.map((r) => `${r.from_status}>${r.to_status}`)).toEqual(['UNKNOWN>STALE']);
   });
 
+  it('a location awaited since the creation, the interval shortened: it holds the check back two new intervals, not two old', async () => {
+    const c = newCheck();
+    const config = { name: 'api', checkType: 'tcp', locations: ['a', 'b', 'ghost'] };
+    await site.bus.publisher.publishMany([lifecycle(c, 'active', 1, Date.now(), { ...config, intervalSeconds: 3600 })]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'a=UNKNOWN b=UNKNOWN ghost=UNKNOWN', {
+      description: 'every location awaited',
+    });
+    // Shortened to 1 s before any result: ghost (no collector) is due as a location added now would be.
+    const shortenedAt = Date.now();
+    await site.bus.publisher.publishMany([lifecycle(c, 'active', 2, shortenedAt, { ...config, intervalSeconds: 1 })]);
+    await waitFor(
+      async () =>
+        (await deadlines(c.targetId)).find((d) => d.location === 'ghost')?.deadline_at?.getTime() ===
+        shortenedAt + 7_000,
+      { description: 'ghost due two new intervals and the slack on' },
+    );
+    await site.bus.publisher.publishMany([result(c, 'a', false, Date.now()), result(c, 'b', false, Date.now())]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'a=DOWN b=DOWN ghost=UNKNOWN', {
+      description: 'a and b DOWN',
+    });
+    expect((await live(c.targetId))?.status).toBe(TargetStatus.Unknown);
+    // ghost's deadline passes (before a's and b's): DOWN, where it stayed UNKNOWN for two hours.
+    await waitFor(async () => (await consensusEvents(c.targetId))[0] === 'UNKNOWN>DOWN', {
+      timeoutMs: 15_000,
+      description: 'DOWN once ghost is STALE',
+    });
+    const { rows } = await site.pg.query<{ from_status: string; to_status: string }>(
+      "SELECT from_status::text, to_status::text FROM status_events WHERE target_id = $1 AND location = 'ghost'",
+      [c.targetId],
+    );
+    expect(rows.map((r) => `${r.from_status}>${r.to_status}`)).toEqual(['UNKNOWN>STALE']);
+  });
+
   it('a check not heard of yet: listed UNKNOWN from its creation, PAUSED when paused, and a delete of an unknown check leaves a tombstone', async () => {
     const created = newCheck();
     await site.bus.publisher.publishMany([

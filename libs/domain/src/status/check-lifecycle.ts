@@ -147,8 +147,11 @@ function withCheckInterval(target: TargetSnapshot, seconds: number | undefined, 
     // Not one a longer interval moved (marked): results run with a shorter one never pull that back (deadlineAfter),
     // so after a lengthening undone (60 s → 3600 s → 60 s) a location that went quiet read UP for up to two long
     // intervals instead of STALE. That one is counted again with the new interval, never later than it was.
+    // A location still awaited (isAwaited: its deadline the creation's or resume's, no result since) has no result to
+    // keep the deadline of: it is counted again as one this lifecycle adds would be. Kept, it held the whole check
+    // back (UNKNOWN) for two of the old intervals — two days after a daily check shortened to 30 s.
     const shorter = seconds * 1000 < before;
-    if (shorter && !l.deadline.reason.includes(CHECK_INTERVAL_CHANGED)) continue;
+    if (shorter && !l.deadline.reason.includes(CHECK_INTERVAL_CHANGED) && !isAwaited(l)) continue;
     const counted = Math.max(l.deadline.at - 2 * before + windowMs, at + windowMs + CHECK_STALE_SLACK_MS);
     const moved = shorter ? Math.min(l.deadline.at, counted) : counted;
     locations ??= { ...target.locations };
@@ -159,7 +162,7 @@ function withCheckInterval(target: TargetSnapshot, seconds: number | undefined, 
         expireTo: TargetStatus.Stale,
         reason:
           l.deadline.reason.replace(/^no result within 2 × \d+s/, checkStaleReason(seconds)) +
-          (l.deadline.reason.includes(CHECK_INTERVAL_CHANGED) ? '' : CHECK_INTERVAL_CHANGED),
+          (l.deadline.reason.includes(CHECK_INTERVAL_CHANGED) || shorter ? '' : CHECK_INTERVAL_CHANGED),
       },
     };
   }
