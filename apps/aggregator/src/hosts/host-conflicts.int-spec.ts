@@ -6,6 +6,8 @@ import { waitFor } from '@fleetwatch/testing';
 import { register } from 'prom-client';
 import { createIsolatedTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
 import { LiveStateBoot } from '../live/live-state.boot';
+import { ProjectionQueue } from '../live/projection.queue';
+import { SerialLane } from '../status/serial-lane';
 import { HostConflicts } from './host-conflicts.service';
 
 // Two collectors reporting one host id (VMs cloned from one image, one COLLECTOR_HOST_ID configured twice): host.metrics
@@ -126,6 +128,18 @@ describe('aggregator: one host id, two reporters', () => {
       before,
     );
     expect(await mark('single-host')).toBeNull();
+  });
+
+  it('so does the rebuild after a projection failed (Redis restarted empty meanwhile), before the next batch', async () => {
+    const before = await mark('clone-host');
+    expect(before).not.toBeNull();
+    // What a projection Redis refused leaves behind (live state no longer known whole), then Redis comes back empty.
+    app.get(ProjectionQueue).onFailure();
+    await flushPrefix(site.redis, site.redisPrefix);
+    await app.get(SerialLane).run(() => app.get(LiveStateBoot).ensureReady());
+    expect(await waitFor(async () => mark('clone-host'), { description: 'mark back', timeoutMs: 5_000 })).toEqual(
+      before,
+    );
   });
 
   it('clears the mark once one reporter alone has gone on for ten intervals', async () => {

@@ -170,4 +170,52 @@ describe('HostConflicts', () => {
     const marks = state.pipelines.flat().map((w) => ('mark' in w ? w.mark.reporters : w.op));
     expect(marks).toEqual([2, 3]);
   });
+
+  it('a raise Redis refused stays a raise when a renewal of the mark was queued meanwhile (it takes another’s over)', async () => {
+    // The shard moved here: the mark in live state is the former holder's, which only a raise replaces. The raise is
+    // in flight when the sweep queues the mark's renewal; Redis refuses the raise.
+    const writes: { ops: string[]; settle: (() => void) | null } = { ops: [], settle: null };
+    const live = {
+      writeHostConflicts: (batch: readonly HostConflictWrite[]) => {
+        if (writes.settle === null && writes.ops.length === 0)
+          return new Promise<number>((_, reject) => {
+            writes.settle = () => reject(new Error('READONLY You can’t write against a read only replica.'));
+          });
+        writes.ops.push(...batch.map((w) => `${w.op} ${w.hostId}`));
+        return Promise.resolve(batch.length);
+      },
+    } as unknown as LiveStateStore;
+    const c = new HostConflicts(live, logger);
+    const last = interleave(c, 'clone-host', 12);
+    expect(writes.settle).not.toBeNull();
+    const sweep = c.tick(last + 1_000);
+    writes.settle?.();
+    await sweep;
+    await c.flush();
+    expect(writes.ops).toEqual(['raise clone-host']);
+  });
+
+  it('a change queued while the last write was landing is written without waiting for the next commit or sweep', async () => {
+    const { live, ops } = fakeLive();
+    const writeHostConflicts = live.writeHostConflicts.bind(live);
+    let hook: (() => void) | null = null;
+    // A commit whose fold runs just after the write it waited on landed (the same Redis reply resolves both).
+    live.writeHostConflicts = (...args: Parameters<LiveStateStore['writeHostConflicts']>) => {
+      const written = writeHostConflicts(...args);
+      void written.then().then(() => {
+        const h = hook;
+        hook = null;
+        h?.();
+      });
+      return written;
+    };
+    const c = new HostConflicts(live, logger);
+    let last = 0;
+    hook = () => c.fold([], ['retired-host'], last + 100);
+    last = interleave(c, 'clone-host', 12);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(hook).toBeNull();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(ops()).toEqual(['raise clone-host', 'drop retired-host']);
+  });
 });

@@ -127,6 +127,9 @@ export class HostConflicts implements OnApplicationBootstrap, OnModuleDestroy {
   flush(): Promise<void> {
     this.flushing ??= this.drain().finally(() => {
       this.flushing = null;
+      // Queued between the drain's last look and here (a commit resolved by the same reply): not left for the next
+      // commit or sweep. Not after a refusal: those wait for the next try.
+      if (this.queued.size > 0 && !this.failing) void this.flush();
     });
     return this.flushing;
   }
@@ -147,8 +150,13 @@ export class HostConflicts implements OnApplicationBootstrap, OnModuleDestroy {
         if (this.failing) this.logger.info('host id conflict marks written to live state again');
         this.failing = false;
       } catch (e) {
-        // Kept unless a later change of the host was queued meanwhile.
-        for (const w of writes) if (!this.queued.has(w.hostId)) this.queued.set(w.hostId, w);
+        // Kept unless a later change of the host was queued meanwhile — a renewal queued since (the sweep) keeps the
+        // raise it follows: a raise takes over another owner's mark (the shard moved here), a renewal does not.
+        for (const w of writes) {
+          const later = this.queued.get(w.hostId);
+          if (later === undefined) this.queued.set(w.hostId, w);
+          else if (w.op === 'raise' && later.op === 'refresh') this.queued.set(w.hostId, { ...later, op: 'raise' });
+        }
         if (!this.failing)
           this.logger.warn(
             { err: errorText(e), changes: writes.length },
