@@ -703,12 +703,13 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
       release();
       await w.stop();
       await pusher.stop();
+      await w.persist(); // the ledger's last write done before the directory goes
       await close();
       await skewed.stop();
     }
   });
 
-  it('a hanging /info once the engine`s clock was learned: the next session does not wait for it, and `since` is still the engine`s time', async () => {
+  it('a hanging /info once the engine`s clock was learned: the periodic resync`s session does not wait for it, and `since` is still the engine`s time', async () => {
     const skewed = new DockerEngineStandin(join(dir, 'skewed.sock'));
     skewed.clockOffsetMs = -5_000;
     await skewed.start();
@@ -717,20 +718,21 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
     const queued = queuedBy(pusher);
     skewed.add({ name: 'job-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
     // The answer timeout (10 s) far above the waits below: a session waiting for /info would not make them.
-    const w = watcherFor(pusher, skewed.socketPath);
+    const w = watcherFor(pusher, skewed.socketPath, { resyncMs: 800 });
     pusher.start();
     w.start();
     const logged = logs.length;
     const infoAsked = () => skewed.requests.filter((p) => p === '/info').length + skewed.heldRequests('/info');
+    const listings = () => skewed.requests.filter((p) => p === '/containers/json').length;
     let releaseInfo = () => undefined as void;
     let releaseEvents = () => undefined as void;
     try {
       await until('following events', () => w.stats.connected);
       expect(infoAsked()).toBe(1);
-      // From now on /info hangs (a stuck plugin); the stream is lost, and the next session's is held a while.
+      // From now on /info hangs (a stuck plugin); the periodic resync ends the session, and the next one's stream is
+      // held a while.
       releaseInfo = skewed.hold((p) => p === '/info');
       releaseEvents = skewed.holdEvents();
-      skewed.dropStreams();
       await until('the next session past its resync', () => skewed.heldEventRequests === 1, 2_000);
       expect(w.stats.resyncs).toBe(2);
       expect(infoAsked()).toBe(2); // asked again, once, not waited for
@@ -738,6 +740,8 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
       skewed.act('job-1', 'die', { exitCode: 3 });
       releaseEvents();
       await until('job-1 reported failed', () => queued.some((u) => u.instanceId === 'job-1' && u.status === 'failed'));
+      // By the replayed event, not by the next periodic resync's listing.
+      expect(listings()).toBe(2);
       expect(logs.slice(logged).filter((l) => /engine's time is unknown/.test(l))).toEqual([]);
     } finally {
       releaseInfo();
@@ -745,6 +749,122 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
       await w.stop();
       await pusher.stop();
       await w.persist(); // the ledger's last write done before the directory goes
+      await close();
+      await skewed.stop();
+    }
+  });
+
+  it('the watcher`s clock stepped forward after the engine`s clock was learned (NTP): `since` is still the engine`s time', async () => {
+    const skewed = new DockerEngineStandin(join(dir, 'stepped.sock'));
+    skewed.clockOffsetMs = -5_000;
+    await skewed.start();
+    const { url, close } = await acceptingIngest();
+    const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
+    const queued = queuedBy(pusher);
+    skewed.add({ name: 'job-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    const w = watcherFor(pusher, skewed.socketPath, { resyncMs: 800 });
+    pusher.start();
+    w.start();
+    let releaseInfo = () => undefined as void;
+    let releaseEvents = () => undefined as void;
+    const realNow = Date.now.bind(Date);
+    let stepped: jest.SpyInstance | undefined;
+    try {
+      await until('following events', () => w.stats.connected);
+      // The watcher's wall clock steps a minute forward (NTP); the engine's does not (its offset from this process's
+      // moves by as much). /info hangs from now on, so the periodic resync's session goes by what it learned before.
+      stepped = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 60_000);
+      skewed.clockOffsetMs = -65_000;
+      releaseInfo = skewed.hold((p) => p === '/info');
+      releaseEvents = skewed.holdEvents();
+      await until('the next session past its resync', () => skewed.heldEventRequests === 1, 2_000);
+      // Between that listing and the stream, on the engine's clock: replayed only if `since` is not in its future.
+      skewed.act('job-1', 'die', { exitCode: 3 });
+      releaseEvents();
+      await until('job-1 reported failed', () => queued.some((u) => u.instanceId === 'job-1' && u.status === 'failed'));
+      // By the replayed event, not by the next periodic resync's listing.
+      expect(skewed.requests.filter((p) => p === '/containers/json')).toHaveLength(2);
+    } finally {
+      stepped?.mockRestore();
+      releaseInfo();
+      releaseEvents();
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
+      await close();
+      await skewed.stop();
+    }
+  });
+
+  it('the engine restarted on another host (its clock 30 s behind) behind the same socket: `since` is the new engine`s time', async () => {
+    const socketPath = join(dir, 'moved.sock');
+    const first = new DockerEngineStandin(socketPath);
+    await first.start();
+    const { url, close } = await acceptingIngest();
+    const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
+    const queued = queuedBy(pusher);
+    first.add({ name: 'job-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    const w = watcherFor(pusher, socketPath);
+    pusher.start();
+    w.start();
+    const moved = new DockerEngineStandin(socketPath);
+    moved.clockOffsetMs = -30_000;
+    let releaseEvents = () => undefined as void;
+    try {
+      await until('following events', () => w.stats.connected);
+      // The same socket (a proxy) now reaches an engine on another host, its clock 30 s behind the first one's.
+      await first.stop();
+      moved.add({ name: 'job-2', labels: { 'fleetwatch.watch': 'true' }, running: true });
+      releaseEvents = moved.holdEvents();
+      await moved.start();
+      await until('the next session past its resync', () => moved.heldEventRequests === 1);
+      // Between that listing and the stream, on the new engine's clock: replayed only if `since` is not in its future.
+      moved.act('job-2', 'die', { exitCode: 3 });
+      releaseEvents();
+      await until('job-2 reported failed', () => queued.some((u) => u.instanceId === 'job-2' && u.status === 'failed'));
+    } finally {
+      releaseEvents();
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
+      await close();
+      await moved.stop();
+      await first.stop();
+    }
+  });
+
+  it('a reconnect with /info hanging once its clock was learned: after the answer timeout, `since` is the engine`s time as last told', async () => {
+    const skewed = new DockerEngineStandin(join(dir, 'reconnect.sock'));
+    skewed.clockOffsetMs = -5_000;
+    await skewed.start();
+    const { url, close } = await acceptingIngest();
+    const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
+    const queued = queuedBy(pusher);
+    skewed.add({ name: 'job-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
+    const w = watcherFor(pusher, skewed.socketPath, { answerTimeoutMs: 1_000 });
+    pusher.start();
+    w.start();
+    const logged = logs.length;
+    let releaseInfo = () => undefined as void;
+    let releaseEvents = () => undefined as void;
+    try {
+      await until('following events', () => w.stats.connected);
+      // /info hangs from now on; the stream is lost (a reconnect: /info waited for), the next one held a while.
+      releaseInfo = skewed.hold((p) => p === '/info');
+      releaseEvents = skewed.holdEvents();
+      skewed.dropStreams();
+      await until('the next session past its resync', () => skewed.heldEventRequests === 1);
+      skewed.act('job-1', 'die', { exitCode: 3 });
+      releaseEvents();
+      await until('job-1 reported failed', () => queued.some((u) => u.instanceId === 'job-1' && u.status === 'failed'));
+      expect(w.stats.reconnects).toBe(1);
+      expect(logs.slice(logged).filter((l) => /engine's time is unknown/.test(l))).toEqual([]);
+    } finally {
+      releaseInfo();
+      releaseEvents();
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
       await close();
       await skewed.stop();
     }

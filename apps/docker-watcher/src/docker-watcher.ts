@@ -144,8 +144,12 @@ export class DockerWatcher {
   private overflowEnds = 0;
   /** The engine's time was found unknown once (logged once: a socket proxy refusing `/info` refuses it every session). */
   private engineTimeUnknown = false;
-  /** The engine's clock less the watcher's (ms), from the last `/info` that told it; null while none has. */
-  private engineClockOffsetMs: number | null = null;
+  /**
+   * The engine's time told by the last `/info` that told it, and the monotonic clock's reading then (ms); null while
+   * none has. Monotonic, not the watcher's wall clock: a step of that (NTP) after the answer would move `since` by as
+   * much — ahead of the engine's time, the events of the resync's window were lost again.
+   */
+  private engineClock: { engineMs: number; monoMs: number } | null = null;
   /** Updates queued and not yet accepted, by the id they were sent with: recorded in the ledger once accepted. */
   private readonly inFlight = new Map<string, { id: string; base: string | null; name: string; image?: string }>();
   private running = false;
@@ -263,11 +267,13 @@ export class DockerWatcher {
   private async run(): Promise<void> {
     let attempt = 0;
     const backoff = { baseMs: this.opts.reconnectBaseMs, maxMs: this.opts.reconnectMaxMs };
+    // The last session was ended by the watcher itself: the same engine, answering (see engineNow).
+    let afterOwnEnd = false;
     while (this.running) {
       let own: OwnSessionEnd | null = null;
       this.ownEnd = null;
       try {
-        await this.session(() => (attempt = 0));
+        await this.session(() => (attempt = 0), afterOwnEnd);
         own = this.ownEnd;
         if (this.running && !own) this.log.warn('docker events stream ended: reconnecting');
       } catch (err) {
@@ -278,6 +284,7 @@ export class DockerWatcher {
       }
       this.stats.connected = false;
       this.stream = null;
+      afterOwnEnd = own !== null;
       if (!this.running) break;
       // Ended by the watcher itself: a new session (its resync counted in `resyncs`), no reconnect.
       if (own === 'periodic-resync') continue; // at once: the engine and the ingest are both fine
@@ -305,7 +312,7 @@ export class DockerWatcher {
    * (watchEngine). Every request of the session carries its signal, which that cuts: dockerode sets no timeout, and a
    * request left hanging (the stream, an inspect, the first ping) held the session, `connected` with it, for ever.
    */
-  private async session(onConnected: () => void): Promise<void> {
+  private async session(onConnected: () => void, reuseEngineClock = false): Promise<void> {
     const session = new AbortController();
     this.currentSession = session;
     const silent = new Promise<never>((_, reject) =>
@@ -314,7 +321,7 @@ export class DockerWatcher {
     this.heardAt = Date.now();
     const endWatch = this.watchEngine(session);
     try {
-      await Promise.race([this.follow(session.signal, onConnected), silent]);
+      await Promise.race([this.follow(session.signal, onConnected, reuseEngineClock), silent]);
     } finally {
       endWatch();
       if (this.currentSession === session) this.currentSession = null;
@@ -435,13 +442,13 @@ export class DockerWatcher {
     }
   }
 
-  private async follow(signal: AbortSignal, onConnected: () => void): Promise<void> {
+  private async follow(signal: AbortSignal, onConnected: () => void, reuseEngineClock: boolean): Promise<void> {
     await this.answered(signal, (abortSignal) => (this.docker as unknown as Pinging).ping({ abortSignal }));
     this.heard();
     if (!this.running || signal.aborted) return;
     // Whole seconds, one before now: the events stream replays from there, so an event that
     // lands between the listing and the subscription is still seen (and deduplicated).
-    const since = Math.floor((await this.engineNow(signal)) / 1000) - 1;
+    const since = Math.floor((await this.engineNow(signal, reuseEngineClock)) / 1000) - 1;
     if (!this.running || signal.aborted) return;
     await this.resync(signal);
     if (!this.running || signal.aborted) return;
@@ -489,41 +496,53 @@ export class DockerWatcher {
   /**
    * The engine's clock (`/info`'s SystemTime), in ms: the events' dates, to which the stream's `since` is compared, are
    * the engine's — a watcher whose clock runs ahead of a remote engine's (a tcp:// DOCKER_HOST) never had replayed the
-   * events between its listing and the stream, every periodic resync. Once an answer told it, the watcher's clock plus
-   * the offset then learned, at once: `/info` is asked again (once a session: at most every resync) without being
-   * waited for, and a newer answer moves the offset — `docker info` can hang on a stuck plugin while the rest answers,
-   * which held every resync for the answer timeout. Never told: `/info` is waited for, and if it does not tell it (an
-   * error answer, an unreadable time, or no answer) the watcher's own clock (warned once); the session cut, it fails.
+   * events between its listing and the stream, every periodic resync. After a session the watcher ended itself (a
+   * periodic resync, a full push queue: the same engine, answering), the time the last answer told plus the monotonic
+   * time elapsed since (a step of the watcher's wall clock does not move it), at once: `/info` is asked again without
+   * being waited for, and a newer answer replaces it — `docker info` can hang on a stuck plugin while the rest answers,
+   * which held every resync for the answer timeout. On start and after a reconnect `/info` is waited for: the engine
+   * may be another one now (restarted elsewhere behind the same socket proxy or address, its clock behind), and a
+   * `since` ahead of its clock loses the events of the resync's window. It not telling it (an error answer, an
+   * unreadable time, or no answer): the last answer's time as above, else the watcher's own clock (warned once); the
+   * session cut, it fails.
    */
-  private async engineNow(signal: AbortSignal): Promise<number> {
-    if (this.engineClockOffsetMs !== null) {
-      const at = Date.now() + this.engineClockOffsetMs;
-      // Failing (refused, no time, no answer): the last offset stays.
+  private async engineNow(signal: AbortSignal, reuse: boolean): Promise<number> {
+    if (reuse && this.engineClock !== null) {
+      const at = this.lastEngineTime(this.engineClock);
+      // Failing (refused, no time, no answer): the last answer stays.
       void this.askEngineClock(signal).catch(() => undefined);
       return at;
     }
     try {
       const at = await this.askEngineClock(signal);
       if (at !== undefined) return at;
-      this.engineTimeUnknownOnce(new Error('no SystemTime in /info'));
+      if (this.engineClock === null) this.engineTimeUnknownOnce(new Error('no SystemTime in /info'));
     } catch (err) {
       if (signal.aborted) throw err;
-      this.engineTimeUnknownOnce(err);
+      if (this.engineClock === null) this.engineTimeUnknownOnce(err);
     }
-    return Date.now();
+    return this.engineClock !== null ? this.lastEngineTime(this.engineClock) : Date.now();
   }
 
-  /** The engine's time from `/info` (undefined: it tells none), its offset from the watcher's clock kept; fails as the request. */
+  /** The engine's time now as the last `/info` that told it has it: its time then plus the monotonic time since. */
+  private lastEngineTime(told: { engineMs: number; monoMs: number }): number {
+    return told.engineMs + (performance.now() - told.monoMs);
+  }
+
+  /**
+   * The engine's time from `/info` (undefined: it tells none), kept with the monotonic clock's reading; fails as the
+   * request.
+   */
   private async askEngineClock(signal: AbortSignal): Promise<number | undefined> {
     try {
       const info = await this.answered(signal, (abortSignal) =>
         (this.docker as unknown as Informing).info({ abortSignal }),
       );
-      const now = Date.now();
+      const monoMs = performance.now();
       this.heard();
       const at = typeof info?.SystemTime === 'string' ? Date.parse(info.SystemTime) : NaN;
       if (!Number.isFinite(at)) return undefined;
-      this.engineClockOffsetMs = at - now;
+      this.engineClock = { engineMs: at, monoMs };
       return at;
     } catch (err) {
       if (!signal.aborted && (err as { statusCode?: number }).statusCode !== undefined) this.heard();
