@@ -9,10 +9,12 @@ import type { PushLog } from './status-pusher';
  * A watcher's state kept on disk across restarts (the Docker watcher's ledger of accepted states, the Kubernetes
  * watcher's pods): read once at start, written within `debounceMs` of a change and at shutdown. Reads only a file of
  * this user's own (one planted by another user would choose what the watcher reports) that `schema` accepts; a
- * missing file is no state, an unreadable or unknown one is logged and ignored. Writes are atomic and durable: a new
- * temporary file (exclusive create, random name, 0600) written, synced and renamed over the old one, so a crash
- * mid-write leaves the previous state; the directory is created 0700. Writes are serialised. No file (`undefined`):
- * nothing is read or written.
+ * missing file is no state; an unreadable, empty (a power cut), garbled or unknown one (another version) is logged and
+ * ignored: the watcher starts without it, never refuses to. Writes are atomic and durable: a new temporary file
+ * (exclusive create, random name, 0600) written, synced and renamed over the old one, then the directory synced (the
+ * rename survives a power cut only then; skipped where the platform refuses: EISDIR, EINVAL, EPERM), so a crash or
+ * power cut mid-write leaves the previous state; the directory is created 0700. Writes are serialised. No file
+ * (`undefined`): nothing is read or written.
  */
 export class JsonStateFile<T> {
   private timer: NodeJS.Timeout | undefined;
@@ -86,6 +88,7 @@ export class JsonStateFile<T> {
           await handle.close();
         }
         await rename(tmp, file);
+        await syncDir(dirname(file));
         if (this.failing) this.log.info('watcher state file written again', { file });
         this.failing = false;
       } catch (e) {
@@ -112,6 +115,26 @@ export function watcherStateFile(daemon: string, set: string | undefined, identi
   if (set) return set;
   const key = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
   return join(homedir(), '.fleetwatch', `${daemon}-${key}.json`);
+}
+
+/** What fsync (or open) of a directory fails with where the platform does not sync directories (Windows, some FUSE). */
+const DIR_SYNC_REFUSED = new Set(['EISDIR', 'EINVAL', 'EPERM']);
+
+async function syncDir(dir: string): Promise<void> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(dir, 'r');
+  } catch (e) {
+    if (DIR_SYNC_REFUSED.has((e as NodeJS.ErrnoException).code ?? '')) return;
+    throw e;
+  }
+  try {
+    await handle.sync();
+  } catch (e) {
+    if (!DIR_SYNC_REFUSED.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    await handle.close();
+  }
 }
 
 function safeJson(text: string): unknown {

@@ -14,11 +14,11 @@ function spyFs(fail: { rename?: Error; dirSync?: Error; dirOpen?: Error } = {}) 
   const calls: string[] = [];
   const fs: JsonFileFs = {
     mkdir: (p, o) => fsp.mkdir(p, o),
-    open: async (p, flags) => {
+    open: async (p, flags, mode) => {
       const what = flags === 'r' ? 'dir' : 'tmp';
       calls.push(`open ${what}`);
       if (what === 'dir' && fail.dirOpen) throw fail.dirOpen;
-      const fh = await fsp.open(p, flags);
+      const fh = await fsp.open(p, flags, mode);
       return {
         writeFile: (data: string) => fh.writeFile(data),
         sync: async () => {
@@ -49,6 +49,17 @@ describe('writeJsonFile', () => {
     await writeJsonFile(path, { n: 2, s: 'two' });
     expect(JSON.parse(await fsp.readFile(path, 'utf8'))).toEqual({ n: 2, s: 'two' });
     expect(await fsp.readdir(join(dir, 'nested'))).toEqual(['x.json']);
+  });
+
+  it('makes the file readable by its owner only (the assignment carries credential headers), replacing one that was not', async () => {
+    const path = join(dir, 'x.json');
+    await fsp.writeFile(path, '{}', { mode: 0o644 });
+    await fsp.chmod(path, 0o644);
+    await writeJsonFile(path, { n: 1 });
+    expect((await fsp.stat(path)).mode & 0o777).toBe(0o600);
+    await fsp.rm(path);
+    await writeJsonFile(path, { n: 2 });
+    expect((await fsp.stat(path)).mode & 0o777).toBe(0o600);
   });
 
   it('fsyncs the file before the rename and the directory after it', async () => {

@@ -4,14 +4,14 @@ import { dirname } from 'node:path';
 /** The file-system calls writeJsonFile makes (tests pass their own). */
 export interface JsonFileFs {
   mkdir(path: string, options: { recursive: true }): Promise<unknown>;
-  open(path: string, flags: string): Promise<Pick<fsp.FileHandle, 'writeFile' | 'sync' | 'close'>>;
+  open(path: string, flags: string, mode?: number): Promise<Pick<fsp.FileHandle, 'writeFile' | 'sync' | 'close'>>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
 }
 
 const nodeFs: JsonFileFs = {
   mkdir: (path, options) => fsp.mkdir(path, options),
-  open: (path, flags) => fsp.open(path, flags),
+  open: (path, flags, mode) => fsp.open(path, flags, mode),
   rename: (from, to) => fsp.rename(from, to),
   unlink: (path) => fsp.unlink(path),
 };
@@ -22,18 +22,25 @@ const DIR_SYNC_REFUSED = new Set(['EISDIR', 'EINVAL', 'EPERM']);
 let tmpSeq = 0;
 
 /**
+ * The written file's mode: owner only. The assignment file carries the http checks' credential headers (the collector
+ * probes with them), and a file made with the default mode (0644 under the usual umask) let every local user read them.
+ */
+const FILE_MODE = 0o600;
+
+/**
  * Writes `value` as JSON to `path` atomically and durably: whole to a new temporary file beside it (its directory made
  * when missing), fsync'd, renamed over the old one, then the directory fsync'd (the rename itself survives a power cut
  * only once the directory is synced, on ext4 and xfs among others). A crash leaves the old file or the new one, never
- * half of one. On failure before the rename the temporary file is removed and the error thrown (the old file is kept);
- * a directory fsync refused by the platform (EISDIR, EINVAL, EPERM) is skipped, any other failure of it is thrown.
+ * half of one. The file is readable by its owner only (0600), whatever mode the old one had. On failure before the
+ * rename the temporary file is removed and the error thrown (the old file is kept); a directory fsync refused by the
+ * platform (EISDIR, EINVAL, EPERM) is skipped, any other failure of it is thrown.
  */
 export async function writeJsonFile(path: string, value: unknown, fs: JsonFileFs = nodeFs): Promise<void> {
   const dir = dirname(path);
   await fs.mkdir(dir, { recursive: true });
   const tmp = `${path}.${process.pid}.${++tmpSeq}.tmp`;
   try {
-    const fh = await fs.open(tmp, 'w');
+    const fh = await fs.open(tmp, 'w', FILE_MODE);
     try {
       await fh.writeFile(JSON.stringify(value));
       await fh.sync();
@@ -48,7 +55,11 @@ export async function writeJsonFile(path: string, value: unknown, fs: JsonFileFs
   await syncDir(dir, fs);
 }
 
-async function syncDir(dir: string, fs: JsonFileFs): Promise<void> {
+/**
+ * fsyncs the directory `dir`, so that a rename or a file made or removed in it survives a power cut; skipped where the
+ * platform refuses to sync a directory (EISDIR, EINVAL, EPERM), any other failure thrown.
+ */
+export async function syncDir(dir: string, fs: JsonFileFs = nodeFs): Promise<void> {
   let fh: Awaited<ReturnType<JsonFileFs['open']>>;
   try {
     fh = await fs.open(dir, 'r');

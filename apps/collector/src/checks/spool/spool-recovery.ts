@@ -1,11 +1,15 @@
-import { open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { syncDir, writeJsonFile } from '../../fs/json-file-writer';
 import { decodeRecord, nextRecordAfter } from './record-codec';
 
 // Opening a spool after a stop or a crash (spool.ts): every segment is scanned, a torn or
 // corrupt tail is cut off, bad bytes with whole records after them are cut out (the segment
 // rewritten without them, what they held counted as lost), segments the cursor moved past
-// are removed, and the confirmed position is found again from `cursor.json`.
+// are removed, and the confirmed position is found again from `cursor.json`. A cursor.json that
+// is empty (a power cut after a rename whose data never reached the disk), garbled or not
+// understood is logged and ignored: every segment is sent again from its start (duplicates,
+// which consumers drop by message id), never dropped, never a reason not to start.
 
 export interface SpoolPosition {
   /** Segment sequence number. */
@@ -24,6 +28,8 @@ export interface Segment {
 }
 
 const SEGMENT_NAME = /^seg-(\d{12})\.log$/;
+/** Temporary files of a segment rewrite, or of a cursor write (writeJsonFile's `<pid>.<n>.tmp`, or the older `.tmp`). */
+const LEFT_BY_A_CRASH = /^(seg-\d{12}\.log|cursor\.json(\.\d+\.\d+)?)\.tmp$/;
 export const segmentName = (seq: number): string => `seg-${String(seq).padStart(12, '0')}.log`;
 
 interface RecoveryLogger {
@@ -39,11 +45,11 @@ export async function recoverSegments(
   dir: string,
   logger: RecoveryLogger,
 ): Promise<{ segments: Segment[]; ack: SpoolPosition; nextSeq: number; lost: number }> {
-  const cursor = await readCursor(dir);
+  const cursor = await readCursor(dir, logger);
   let lost = 0;
   const names = await readdir(dir);
-  // A rewrite (below) that a crash interrupted: the segment itself is whole, old or new.
-  for (const n of names) if (/^seg-\d{12}\.log\.tmp$/.test(n)) await rm(join(dir, n), { force: true });
+  // A rewrite (below) or a cursor write that a crash interrupted: the segment or cursor itself is whole, old or new.
+  for (const n of names) if (LEFT_BY_A_CRASH.test(n)) await rm(join(dir, n), { force: true });
   const seqs = names
     .map((n) => SEGMENT_NAME.exec(n))
     .filter((m): m is RegExpExecArray => m !== null)
@@ -105,7 +111,9 @@ export async function recoverSegments(
         // The cursor (cursor.json: offsets of the segment as it was) is written in the rewritten segment's offsets
         // first: read against the new bytes, the old offset would take as confirmed as many unsent records as the
         // cut bytes covered, at an open after a crash that came before the next confirm. A crash between the two
-        // writes leaves the new cursor over the old bytes: an earlier position, only confirmed records resent.
+        // writes leaves the new cursor over the old bytes: an earlier position, only confirmed records resent. The
+        // cursor is durable (file and directory fsync'd) before the rename: after a power cut the rewritten segment
+        // never comes back under the old cursor.
         if (cursor && seq === cursor.seq && atCursor) await writeCursor(dir, atCursor);
         await rewrite(path, buf);
       } else {
@@ -133,7 +141,10 @@ export async function recoverSegments(
   return { segments, ack: position ?? { seq: nextSeq, off: 0, index: 0 }, nextSeq, lost };
 }
 
-/** Replaces the segment at `path` by `bytes` (tmp + fsync + rename: a crash leaves the old one or the new one). */
+/**
+ * Replaces the segment at `path` by `bytes` (tmp + fsync + rename + directory fsync: a crash or power cut leaves the
+ * old one or the new one, and the new one once this returned).
+ */
 async function rewrite(path: string, bytes: Buffer): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
@@ -144,22 +155,45 @@ async function rewrite(path: string, bytes: Buffer): Promise<void> {
     await fh.close();
   }
   await rename(tmp, path);
+  await syncDir(dirname(path));
 }
 
-/** cursor.json as Spool writes it (tmp + rename). */
-async function writeCursor(dir: string, position: SpoolPosition): Promise<void> {
+/** cursor.json, as Spool writes it too (writeJsonFile: tmp + fsync + rename + directory fsync). */
+export function writeCursor(dir: string, position: SpoolPosition): Promise<void> {
+  return writeJsonFile(join(dir, 'cursor.json'), position);
+}
+
+/**
+ * The position in cursor.json, or undefined: none (a first start, or a crash before the first cursor write), or one
+ * that cannot be read or understood (empty after a power cut, garbled, another format), logged. Either way recovery
+ * starts from the oldest segment: records already confirmed are sent again, none is skipped (at-least-once).
+ */
+async function readCursor(dir: string, logger: RecoveryLogger): Promise<SpoolPosition | undefined> {
   const path = join(dir, 'cursor.json');
-  await writeFile(`${path}.tmp`, JSON.stringify(position));
-  await rename(`${path}.tmp`, path);
-}
-
-async function readCursor(dir: string): Promise<SpoolPosition | undefined> {
+  let text: string;
   try {
-    const c = JSON.parse(await readFile(join(dir, 'cursor.json'), 'utf8')) as Partial<SpoolPosition>;
-    if (Number.isInteger(c.seq) && Number.isInteger(c.off))
-      return { seq: c.seq as number, off: c.off as number, index: 0 };
-  } catch {
-    // No cursor (first start) or an unreadable one: start from the oldest segment (at-least-once).
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+      logger.warn({ cursor: path, error: (e as Error).message }, CURSOR_IGNORED);
+    return undefined;
   }
+  let c: Partial<SpoolPosition> | null = null;
+  try {
+    c = JSON.parse(text) as Partial<SpoolPosition> | null;
+  } catch {
+    // Not JSON: logged below.
+  }
+  const seq = c?.seq;
+  const off = c?.off;
+  if (Number.isSafeInteger(seq) && Number.isSafeInteger(off) && (seq as number) >= 0 && (off as number) >= 0)
+    return { seq: seq as number, off: off as number, index: 0 };
+  logger.warn(
+    { cursor: path, bytes: Buffer.byteLength(text), head: JSON.stringify(text.slice(0, 80)) },
+    CURSOR_IGNORED,
+  );
   return undefined;
 }
+
+const CURSOR_IGNORED =
+  'spool: cursor.json unreadable or not understood (a crash or power cut?): every segment is sent again from its start';

@@ -1,8 +1,8 @@
-import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeRecord, encodeRecord, HEADER_BYTES, MAX_RECORD_BYTES, type SpoolRecord } from './record-codec';
 import { acquireSpoolLock, type LockHolder, type SpoolLock, type SpoolLockOptions } from './spool-lock';
-import { recoverSegments, segmentName, type Segment, type SpoolPosition } from './spool-recovery';
+import { recoverSegments, segmentName, writeCursor, type Segment, type SpoolPosition } from './spool-recovery';
 
 // The collector's offline spool (SPEC §2): every result goes through it, and leaves it
 // only once the broker confirmed it, so a broker outage, a collector crash, or both lose
@@ -26,9 +26,14 @@ import { recoverSegments, segmentName, type Segment, type SpoolPosition } from '
 //   on every segment change and at close. A power loss may thus lose up to about a second
 //   of results; syncing each result (≈170/s at 10,000 checks a minute) would cost more
 //   than that second is worth for periodic measurements that the next interval repeats.
-// - The cursor is rewritten (tmp + rename) at most once per `cursorIntervalMs` and at
-//   close: after a crash, up to that much already-confirmed work is sent again, with the
-//   same envelope ids, and consumers drop the duplicates (idempotent by message id).
+// - The cursor is rewritten (tmp + fsync + rename + directory fsync: writeJsonFile) at most
+//   once per `cursorIntervalMs` (default 1 s) and at close: after a crash, up to that much
+//   already-confirmed work is sent again, with the same envelope ids, and consumers drop the
+//   duplicates (idempotent by message id). The two fsyncs hold the spool's I/O ~2-3 ms once a
+//   second (measured on ext4 on a virtual disk: median 2-3 ms, p99 15-25 ms, against 0.6 ms
+//   without): without them a power cut after the rename could leave an empty cursor.json (ext4
+//   delayed allocation) or, at recovery, a rewritten segment under the old cursor. An empty,
+//   garbled or unknown cursor.json is not fatal: it is logged and every segment sent again.
 
 export type { SpoolPosition };
 
@@ -437,9 +442,7 @@ export class Spool {
 
   private async writeCursor(): Promise<void> {
     if (!(await this.stillLocked())) return;
-    const path = join(this.options.dir, 'cursor.json');
-    await writeFile(`${path}.tmp`, JSON.stringify(this.ack));
-    await rename(`${path}.tmp`, path);
+    await writeCursor(this.options.dir, this.ack);
   }
 
   private dropped(records: number, reason: DropReason, detail: object): void {
