@@ -173,6 +173,10 @@ describe('POST /api/v1/status/updates', () => {
     expect(metrics.text).toMatch(/fleetwatch_ingest_updates_accepted_total\{mode="single"\} [1-9]/);
     expect(metrics.text).toMatch(/fleetwatch_ingest_requests_refused_total\{route="updates",reason="invalid"\} [1-9]/);
     expect(metrics.text).toMatch(/fleetwatch_ingest_publish_duration_seconds_count\{kind="single"\} [1-9]/);
+    // The API-key use gauge (IngestMetrics, set by ApiKeyUseReporter): on /metrics from the start, 0 with the bus up.
+    expect(metrics.text).toMatch(
+      /\n# TYPE fleetwatch_ingest_api_key_uses_unreported gauge\nfleetwatch_ingest_api_key_uses_unreported 0\n/,
+    );
     expect(metrics.text).not.toContain(key.id);
     expect(metrics.text).not.toContain(key.key.slice(0, 12));
   });
