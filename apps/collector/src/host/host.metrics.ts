@@ -85,6 +85,14 @@ export class HostMetrics {
         help: 'GPUs in the last host sample.',
       }),
   );
+  readonly gpuDevicesMissing = lookup(
+    'fleetwatch_collector_gpu_devices_missing',
+    () =>
+      new Gauge({
+        name: 'fleetwatch_collector_gpu_devices_missing',
+        help: 'GPUs seen earlier and missing from the last host sample (fallen off the bus: its missingGpus).',
+      }),
+  );
   readonly mountsLeftOut = lookup(
     'fleetwatch_collector_host_mounts_left_out',
     () =>
@@ -108,10 +116,12 @@ export class HostMetrics {
     this.duration.observe(seconds);
   }
 
-  setGpu(state: GpuState, devices: number): void {
+  /** From each host sample: the GPU probe's state, the GPUs sampled and those it lists as missing. */
+  setGpu(state: GpuState, devices: number, missing: number): void {
     for (const s of ['unknown', 'present', 'absent', 'failing'] as const)
       this.gpuState.labels(s).set(s === state ? 1 : 0);
     this.gpuDevices.set(devices);
+    this.gpuDevicesMissing.set(missing);
   }
 
   countDropped(reason: DropReason, records: number): void {

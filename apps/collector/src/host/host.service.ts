@@ -133,7 +133,7 @@ export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModu
     try {
       const sample = hostMetricsPayloadSchema.parse(await sampler.sample());
       this.metrics.sampled(true, (performance.now() - t0) / 1000);
-      this.metrics.setGpu(this.gpu?.status ?? 'absent', sample.gpus.length);
+      this.metrics.setGpu(this.gpu?.status ?? 'absent', sample.gpus.length, sample.missingGpus?.length ?? 0);
       this.metrics.mountsLeftOut.set(sampler.mountsLeftOut);
       // The envelope id is fixed here, once: a resend from the spool carries it, and consumers drop repeats by it.
       this.spool.append({

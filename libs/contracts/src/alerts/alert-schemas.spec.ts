@@ -152,7 +152,14 @@ describe('alert rule contract', () => {
         '0s',
         { type: 'metric', metric: { kind: 'gpu_temperature_c' }, op: 'above', threshold: 85 },
       ],
+      // A GPU reset (`nvidia-smi -r`) lists the GPU for a sample or two: only one still gone after a minute pages.
+      ['default.gpus-missing', '1m', { type: 'metric', metric: { kind: 'gpus_missing' }, op: 'above', threshold: 0 }],
     ]);
+    expect(DEFAULT_ALERT_RULES.find((r) => r.id === 'default.gpus-missing')).toMatchObject({
+      name: 'GPU fallen off the bus',
+      severity: 'critical',
+      selector: { kinds: ['host'] },
+    });
     // A metric rule firing at once is kept firing a while: about its threshold it would page and resolve every sample.
     expect(
       DEFAULT_ALERT_RULES.filter((r) => r.for === '0s' && r.condition.type === 'metric').map((r) => [

@@ -64,6 +64,22 @@ const DEFAULT_RULE_INPUTS = [
     severity: 'critical',
     annotations: { summary: 'GPU {{ labels.device }} on {{ target.name }} at {{ alert.value }} °C' },
   },
+  {
+    // Added after the first release: existing sites get it once too (sync-orchestrator's DEFAULT_RULE_SEEDS).
+    id: 'default.gpus-missing',
+    name: 'GPU fallen off the bus',
+    selector: { kinds: ['host'] },
+    condition: { type: 'metric', metric: { kind: 'gpus_missing' }, op: 'above', threshold: 0 },
+    // A GPU reset (`nvidia-smi -r`) or a driver hiccup lists a GPU for a sample or two: only a GPU still gone after
+    // a minute pages.
+    for: '1m',
+    severity: 'critical',
+    annotations: {
+      summary: '{{ alert.value }} GPU(s) missing on {{ target.name }}',
+      description:
+        'The collector on {{ target.name }} saw these GPUs earlier and no longer does (fallen off the bus?); the host page lists them.',
+    },
+  },
 ] as const;
 
 /** The shipped rules, validated and with defaults applied. */

@@ -7,7 +7,7 @@ import { alertsOf, notified, putRule } from './alert-evaluation.int-helpers';
 // Issue 18: the shipped rules (contracts' DEFAULT_ALERT_RULES), stored as the sync-orchestrator's seeder
 // stores them, work end to end in the aggregator: status rules on pushed instances (DOWN pending for its
 // 1 m, STALE firing at once) and metric rules on a host's live sample (disk and GPU temperature firing,
-// CPU pending for its 5 m). A channel is attached to each (as a user would; the shipped rules have
+// CPU pending for its 5 m, a GPU fallen off the bus pending for its 1 m). A channel is attached to each (as a user would; the shipped rules have
 // none) with no group wait, and every alert alone in its group, so each firing alert is one message.
 
 jest.setTimeout(90_000);
@@ -50,6 +50,15 @@ function hostSample(hostId: string): HostMetricsPayload {
         powerW: null,
       },
     ],
+    // A third GPU fell off the bus.
+    missingGpus: [
+      {
+        index: 2,
+        uuid: 'GPU-1c9b7e45-6a0f-3d82-b7c1-9e4a2f5d8b03',
+        name: 'NVIDIA H200',
+        since: new Date().toISOString(),
+      },
+    ],
     uptimeSeconds: 3600,
     system: { hostname: hostId, platform: 'linux', arch: 'x64', collectorVersion: '0.1.0' },
   };
@@ -88,11 +97,12 @@ it('the shipped rules fire, pend and notify as written', async () => {
   });
   const { rows } = await site.pg.query<{ rule_id: string; state: string; labels: Record<string, string> }>(
     `SELECT rule_id, state, labels FROM alert_states WHERE target_id = $1 AND rule_id <> 'default.target-stale'
-     ORDER BY rule_id`,
+     ORDER BY rule_id COLLATE "C"`,
     [host],
   );
   expect(rows.map((r) => [r.rule_id, r.state, r.labels['mount'] ?? r.labels['device'] ?? null])).toEqual([
     ['default.gpu-temperature-high', 'firing', '0'],
+    ['default.gpus-missing', 'pending', null],
     ['default.host-cpu-high', 'pending', null],
     ['default.host-disk-full', 'firing', '/'],
   ]);
