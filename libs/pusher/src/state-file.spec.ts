@@ -94,8 +94,16 @@ describe('JsonStateFile', () => {
 
   it('a directory fsync that fails otherwise (EIO) is a failed write, logged: the rename may not survive', async () => {
     mockDirSync.error = Object.assign(new Error('EIO'), { code: 'EIO' });
-    await new JsonStateFile(join(dir, 'state.json'), schema, () => ({ version: 1 as const, n: 3 }), log).flush();
+    const fields: object[] = [];
+    const file = join(dir, 'state.json');
+    await new JsonStateFile(file, schema, () => ({ version: 1 as const, n: 3 }), {
+      ...log,
+      warn: (m: string, f?: object) => (log.warn(m), fields.push(f ?? {})),
+    }).flush();
     expect(lines).toEqual([['warn', 'watcher state file not written (not logged again until a write works)']]);
+    // Not "not written" alone: the new file is in place, only its rename may not survive a power cut.
+    expect(fields).toEqual([{ file, error: expect.stringMatching(/^written, but its directory not synced.*EIO/) }]);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ version: 1, n: 3 });
   });
 
   it.each([

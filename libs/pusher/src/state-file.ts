@@ -88,7 +88,12 @@ export class JsonStateFile<T> {
           await handle.close();
         }
         await rename(tmp, file);
-        await syncDir(dirname(file));
+        // In place, but a power cut may undo it: a failed write (the next one replaces it), whose log says so.
+        await syncDir(dirname(file)).catch((e: unknown) => {
+          throw new Error(
+            `written, but its directory not synced (may not survive a power cut): ${(e as Error).message}`,
+          );
+        });
         if (this.failing) this.log.info('watcher state file written again', { file });
         this.failing = false;
       } catch (e) {

@@ -89,4 +89,51 @@ describe('writeJsonFile', () => {
     const path = join(dir, 'x.json');
     await expect(writeJsonFile(path, { n: 1 }, spyFs({ dirSync: errno('EIO') }).fs)).rejects.toThrow('EIO');
   });
+
+  it('says so when the directory fsync failed after the rename: the new file is in place, its code kept', async () => {
+    const path = join(dir, 'x.json');
+    await writeJsonFile(path, { n: 1 });
+    const failed = await writeJsonFile(path, { n: 2 }, spyFs({ dirSync: errno('EIO') }).fs).catch((e: unknown) => e);
+    expect(failed).toMatchObject({
+      code: 'EIO',
+      message: expect.stringMatching(/written, but its directory not synced/),
+    });
+    expect(JSON.parse(await fsp.readFile(path, 'utf8'))).toEqual({ n: 2 });
+  });
+
+  it('two collectors sharing a directory (pid 1 in each container) never pick the same temporary file', async () => {
+    // Two processes: two instances of the module (each its own state), the same pid.
+    const load = () => {
+      let m: typeof import('./json-file-writer') | undefined;
+      jest.isolateModules(() => (m = jest.requireActual<typeof import('./json-file-writer')>('./json-file-writer')));
+      return m as typeof import('./json-file-writer');
+    };
+    const tmps: string[] = [];
+    const fs: JsonFileFs = { ...spyFs().fs, open: (p, flags, mode) => (tmps.push(p), fsp.open(p, flags, mode)) };
+    const path = join(dir, 'last-stamp.json');
+    await load().writeJsonFile(path, { stamp: 1 }, fs);
+    await load().writeJsonFile(path, { stamp: 2 }, fs);
+    const names = tmps.filter((p) => p.endsWith('.tmp'));
+    expect(names).toHaveLength(2);
+    expect(names[0]).not.toBe(names[1]);
+  });
+
+  it("never opens over a temporary file that exists (another writer's): fails, leaving it and the file as they were", async () => {
+    const path = join(dir, 'x.json');
+    await writeJsonFile(path, { n: 1 });
+    const theirs = '{"theirs":"being written"}';
+    // Another writer creates the very name this one picked just before it opens it.
+    const fs: JsonFileFs = {
+      ...spyFs().fs,
+      open: async (p, flags, mode) => {
+        if (p.endsWith('.tmp')) await fsp.writeFile(p, theirs);
+        return fsp.open(p, flags, mode);
+      },
+    };
+    await expect(writeJsonFile(path, { n: 2 }, fs)).rejects.toMatchObject({ code: 'EEXIST' });
+    const tmp = (await fsp.readdir(dir)).filter((f) => f.endsWith('.tmp'));
+    expect(tmp).toHaveLength(1);
+    expect(await fsp.readFile(join(dir, tmp[0]), 'utf8')).toBe(theirs);
+    expect(JSON.parse(await fsp.readFile(path, 'utf8'))).toEqual({ n: 1 });
+  });
 });

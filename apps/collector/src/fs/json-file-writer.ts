@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -19,8 +20,6 @@ const nodeFs: JsonFileFs = {
 /** What fsync (or open) of a directory fails with where the platform does not sync directories (Windows, some FUSE). */
 const DIR_SYNC_REFUSED = new Set(['EISDIR', 'EINVAL', 'EPERM']);
 
-let tmpSeq = 0;
-
 /**
  * The written file's mode: owner only. The assignment file carries the http checks' credential headers (the collector
  * probes with them), and a file made with the default mode (0644 under the usual umask) let every local user read them.
@@ -31,16 +30,21 @@ const FILE_MODE = 0o600;
  * Writes `value` as JSON to `path` atomically and durably: whole to a new temporary file beside it (its directory made
  * when missing), fsync'd, renamed over the old one, then the directory fsync'd (the rename itself survives a power cut
  * only once the directory is synced, on ext4 and xfs among others). A crash leaves the old file or the new one, never
- * half of one. The file is readable by its owner only (0600), whatever mode the old one had. On failure before the
- * rename the temporary file is removed and the error thrown (the old file is kept); a directory fsync refused by the
- * platform (EISDIR, EINVAL, EPERM) is skipped, any other failure of it is thrown.
+ * half of one. The file is readable by its owner only (0600), whatever mode the old one had. The temporary file
+ * (`<path>.<12 random hex digits>.tmp`) is created exclusively: a name from the pid and a counter was the same in two
+ * collectors sharing a directory (pid 1 in every container), and the one that opened it second truncated and wrote over
+ * the other's (the stamp file written at shutdown by a collector whose spool lock was taken over). On failure before
+ * the rename the temporary file is removed and the error thrown (the old file is kept); a directory fsync refused by
+ * the platform (EISDIR, EINVAL, EPERM) is skipped, any other failure of it is thrown — the new file is in place then,
+ * but may not survive a power cut (the error says so).
  */
 export async function writeJsonFile(path: string, value: unknown, fs: JsonFileFs = nodeFs): Promise<void> {
   const dir = dirname(path);
   await fs.mkdir(dir, { recursive: true });
-  const tmp = `${path}.${process.pid}.${++tmpSeq}.tmp`;
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  // Not removed when this fails: a file of that name (EEXIST) is not ours.
+  const fh = await fs.open(tmp, 'wx', FILE_MODE);
   try {
-    const fh = await fs.open(tmp, 'w', FILE_MODE);
     try {
       await fh.writeFile(JSON.stringify(value));
       await fh.sync();
@@ -52,7 +56,17 @@ export async function writeJsonFile(path: string, value: unknown, fs: JsonFileFs
     await fs.unlink(tmp).catch(() => undefined);
     throw e;
   }
-  await syncDir(dir, fs);
+  try {
+    await syncDir(dir, fs);
+  } catch (e) {
+    const { code, message } = e as NodeJS.ErrnoException;
+    throw Object.assign(
+      new Error(`${path} written, but its directory not synced (may not survive a power cut): ${message}`, {
+        cause: e,
+      }),
+      { code },
+    );
+  }
 }
 
 /**

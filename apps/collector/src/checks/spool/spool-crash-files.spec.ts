@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { hostname, tmpdir } from 'node:os';
-import { Spool, type DropReason } from './spool';
+import { Spool, type DropReason, type SpoolOptions } from './spool';
 import type { SpoolRecord } from './record-codec';
 
 // What a crash or a power cut can leave of the spool's files, and what the next open makes of it. A power cut loses
@@ -12,20 +12,33 @@ import type { SpoolRecord } from './record-codec';
 // unconfirmed record, and at worst sends confirmed ones again (consumers drop repeats by message id). The write
 // order tests record the file-system calls: the cursor and a rewritten segment are durable before what relies on them.
 
-/** File-system calls while recording: `sync <file>`, `rename <from> > <to>`, `sync dir` (temporary names shortened). */
+/**
+ * File-system calls while recording: `create <segment>`, `sync <file>`, `rename <from> > <to>`, `sync dir` (temporary
+ * names shortened).
+ */
 const mockEvents: string[] = [];
 const mockRecording = { on: false };
+/** What a directory's fsync fails with (a failing disk). */
+const mockDirSync: { error?: NodeJS.ErrnoException } = {};
+/** What the next segment file's creation fails with, once (EMFILE: a collector holding many sockets). */
+const mockSegmentOpen: { error?: NodeJS.ErrnoException } = {};
 jest.mock('node:fs/promises', () => {
   const actual = jest.requireActual<typeof import('node:fs/promises')>('node:fs/promises');
-  const name = (p: unknown) => basename(String(p)).replace(/\.\d+\.\d+\.tmp$/, '.N.tmp');
+  const name = (p: unknown) => basename(String(p)).replace(/\.[0-9a-f]{12}\.tmp$/, '.N.tmp');
   return {
     ...actual,
     open: async (path: string, flags?: string, mode?: number) => {
+      const fail = mockSegmentOpen.error;
+      if (fail && flags === 'a') throw (delete mockSegmentOpen.error, fail);
       const fh = await actual.open(path, flags, mode);
       const what = (await fh.stat()).isDirectory() ? 'dir' : name(path);
+      if (mockRecording.on && flags === 'a') mockEvents.push(`create ${what}`);
       const sync = fh.sync.bind(fh);
       const datasync = fh.datasync.bind(fh);
-      fh.sync = () => (mockRecording.on && mockEvents.push(`sync ${what}`), sync());
+      fh.sync = () => {
+        if (mockRecording.on) mockEvents.push(`sync ${what}`);
+        return what === 'dir' && mockDirSync.error ? Promise.reject(mockDirSync.error) : sync();
+      };
       fh.datasync = () => (mockRecording.on && mockEvents.push(`sync ${what}`), datasync());
       return fh;
     },
@@ -49,6 +62,8 @@ afterAll(async () => {
 afterEach(() => {
   mockRecording.on = false;
   mockEvents.length = 0;
+  delete mockDirSync.error;
+  delete mockSegmentOpen.error;
 });
 
 const record = (n: number): SpoolRecord => ({
@@ -59,13 +74,14 @@ const record = (n: number): SpoolRecord => ({
 });
 
 /** Each open is a new process (a restart after the crash): same host and pid, another nonce. */
-async function open(dir: string) {
+async function open(dir: string, extra: Partial<SpoolOptions> = {}) {
   const drops: Array<{ records: number; reason: DropReason }> = [];
   const warnings: string[] = [];
   const spool = await Spool.open({
     dir,
     maxBytes: 16 * 1024 * 1024,
     cursorIntervalMs: 0,
+    ...extra,
     logger: { warn: (_o, m) => warnings.push(m), error: (_o, m) => warnings.push(m) },
     onDropped: (records, reason) => drops.push({ records, reason }),
     lock: { self: { host: hostname(), pid: process.pid, nonce: randomUUID() } },
@@ -155,7 +171,12 @@ describe('Spool after a crash or power cut: cursor.json', () => {
   it('temporary files a crash left (old and new cursor writers, a segment rewrite) are removed and not read', async () => {
     const dir = await freshDir();
     const segment = await spoolOfTen(dir, 4);
-    const leftovers = ['cursor.json.tmp', 'cursor.json.4242.17.tmp', `${basename(segment)}.tmp`];
+    const leftovers = [
+      'cursor.json.tmp',
+      'cursor.json.4242.17.tmp',
+      'cursor.json.0a1b2c3d4e5f.tmp',
+      `${basename(segment)}.tmp`,
+    ];
     for (const f of leftovers) await writeFile(join(dir, f), '{"seq":99,"o');
     const { spool, drops, warnings } = await open(dir);
     expect(warnings).toEqual([]);
@@ -226,6 +247,61 @@ describe('Spool after a crash or power cut: a segment rewritten at open (bad byt
     expect(drops).toEqual([]);
     // The new cursor's offset read against the old bytes is earlier: record 5 (confirmed) again, 6–9 all there.
     expect(await drainAll(spool)).toEqual([5, 6, 7, 8, 9]);
+    await spool.close();
+  });
+});
+
+describe('Spool after a power cut: new segments', () => {
+  it("a new segment's directory entry is synced before any record goes into it (else a power cut could take it whole)", async () => {
+    const dir = await freshDir();
+    mockRecording.on = true;
+    const { spool } = await open(dir, { maxBytes: 1024 * 1024, segmentBytes: 2 * 1024 });
+    for (let i = 0; i < 60; i++) spool.append({ ...record(i), payload: { n: i, pad: 'x'.repeat(100) } });
+    await spool.flush();
+    await spool.close();
+    const creates = mockEvents.flatMap((e, i) => (e.startsWith('create seg-') ? [i] : []));
+    expect(creates.length).toBeGreaterThan(2);
+    for (const i of creates) expect(mockEvents[i + 1]).toBe('sync dir');
+  });
+
+  it('a directory fsync that fails (EIO) is logged; nothing is lost, sending and confirming go on, close releases the lock', async () => {
+    const dir = await freshDir();
+    mockDirSync.error = Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+    const { spool, drops, warnings } = await open(dir, { maxBytes: 1024 * 1024, segmentBytes: 2 * 1024 });
+    for (let i = 0; i < 60; i++) spool.append({ ...record(i), payload: { n: i, pad: 'x'.repeat(100) } });
+    await spool.flush();
+    expect(await drainAll(spool)).toEqual(range(0, 60));
+    await spool.close();
+    expect(drops).toEqual([]);
+    expect(warnings).toContain('spool: directory fsync of a new segment failed');
+    expect(warnings.some((w) => /cursor/.test(w))).toBe(true);
+    expect(await readdir(dir)).not.toContain('LOCK');
+    // The cursor was renamed into place all the same: the next open sends nothing again.
+    delete mockDirSync.error;
+    const again = await open(dir);
+    expect(await drainAll(again.spool)).toEqual([]);
+    await again.spool.close();
+  });
+});
+
+describe('Spool: a new segment that cannot be made', () => {
+  it('what was waiting to be written is dropped and counted, never lost unseen; the next write makes the segment', async () => {
+    const dir = await freshDir();
+    const { spool, drops } = await open(dir, { maxBytes: 1024 * 1024, segmentBytes: 2 * 1024 });
+    const padded = (i: number) => ({ ...record(i), payload: { n: i, pad: 'x'.repeat(100) } });
+    mockSegmentOpen.error = Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+    for (let i = 0; i < 60; i++) spool.append(padded(i));
+    // As the flush timer runs it (its rejection ignored): what is not counted here is lost unseen.
+    await spool.flush().catch(() => undefined);
+    for (let i = 60; i < 70; i++) spool.append(padded(i));
+    await spool.flush();
+    const sent = await drainAll(spool);
+    const dropped = drops.reduce((n, d) => n + d.records, 0);
+    expect(drops.every((d) => d.reason === 'io')).toBe(true);
+    // Every record appended is either kept (in order) or counted as dropped.
+    expect(sent.length + dropped).toBe(70);
+    expect(sent.slice(-10)).toEqual(range(60, 70));
+    expect(dropped).toBeGreaterThan(0);
     await spool.close();
   });
 });

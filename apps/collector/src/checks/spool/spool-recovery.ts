@@ -28,8 +28,11 @@ export interface Segment {
 }
 
 const SEGMENT_NAME = /^seg-(\d{12})\.log$/;
-/** Temporary files of a segment rewrite, or of a cursor write (writeJsonFile's `<pid>.<n>.tmp`, or the older `.tmp`). */
-const LEFT_BY_A_CRASH = /^(seg-\d{12}\.log|cursor\.json(\.\d+\.\d+)?)\.tmp$/;
+/**
+ * Temporary files of a segment rewrite, or of a cursor write (writeJsonFile's `<12 hex digits>.tmp`; `<pid>.<n>.tmp`
+ * and `.tmp` of older versions). Removed at open, under the lock: only a process that lost it could still be writing one.
+ */
+const LEFT_BY_A_CRASH = /^(seg-\d{12}\.log|cursor\.json(\.[0-9a-f]{12}|\.\d+\.\d+)?)\.tmp$/;
 export const segmentName = (seq: number): string => `seg-${String(seq).padStart(12, '0')}.log`;
 
 interface RecoveryLogger {

@@ -52,7 +52,15 @@ async function drainAll(spool: Spool, batch = 7): Promise<number[]> {
   }
 }
 
-const cursorWritten = () => new Promise((r) => setTimeout(r, 20));
+/**
+ * Once the cursor write that the last confirm scheduled (cursorIntervalMs 0) is done: its timer fires before one set
+ * after it, and the write it queues goes before a flush queued then. (A 20 ms sleep was short of a write that fsyncs
+ * the file and its directory: p99 ~20 ms on a virtual disk.)
+ */
+const cursorWritten = async (spool: Spool) => {
+  await new Promise((r) => setTimeout(r, 0));
+  await spool.flush();
+};
 
 describe('Spool', () => {
   it('hands records back in append order across segments, and forgets them once confirmed', async () => {
@@ -94,7 +102,7 @@ describe('Spool', () => {
       await first.spool.confirm(entries[entries.length - 1].end);
       confirmed += entries.length;
     }
-    await cursorWritten();
+    await cursorWritten(first.spool);
     for (let i = 300; i < 350; i++) first.spool.append(record(i, 40));
     await first.spool.flush();
     // Crash: the process dies here — no close(), no final cursor write, the lock file stays.
@@ -358,7 +366,7 @@ describe('Spool', () => {
             await spool.close();
             ({ spool } = await open(dir, options));
           } else {
-            await cursorWritten();
+            await cursorWritten(spool);
             ({ spool } = await open(dir, options));
           }
           expect(spool.stats.records).toBe(model.length);
