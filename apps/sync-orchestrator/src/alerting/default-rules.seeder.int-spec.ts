@@ -9,7 +9,8 @@ import { DEFAULT_RULE_SEEDS, DEFAULT_RULES_SEED } from './default-rules.seeder';
 // a fresh install gets every shipped rule in one version; an install the first release seeded (config_seeds holds
 // its seed) gets only the new set, once — across restarts and two replicas starting together — and none of the
 // first set's rules its users deleted; a user who deletes the new rule does not get it back; a rule config as code
-// created first under the new id is left as it is.
+// created first under the new id is left as it is; a site managed by config as code: its export applies back
+// unchanged, and its file from before the upgrade, applied with prune, deletes the new rule for good (no fight).
 
 jest.setTimeout(120_000);
 
@@ -143,5 +144,35 @@ it('a rule config as code created first under the new id is left as it is (no ve
   // The set is remembered: the rule taken out of the code later stays out.
   await owner.alerts.delete('rule', ALICE, NEW_RULE);
   expect((await owner.seeder.seed()).seeded).toBe(0);
+  expect(await ruleIds(sql)).not.toContain(NEW_RULE);
+});
+
+it('a site managed by config as code: its export round-trips unchanged; its older file applied with prune deletes the new rule, for good', async () => {
+  const {
+    owners: [owner],
+    sql,
+  } = await install();
+  await owner.seeder.seed(FIRST_RELEASE);
+  // The site's file, exported before the upgrade: it has no such rule.
+  const older = (await owner.asCode.export()).yaml;
+  await owner.seeder.seed();
+
+  // Exported after the upgrade and applied back: every item unchanged (the seeded form is the form a file gives).
+  const now = await owner.asCode.export();
+  const back = await owner.asCode.import(ALICE, now.yaml, { dryRun: false, prune: true });
+  expect(back.plan.filter((i) => i.action !== 'unchanged')).toEqual([]);
+  expect(back.version).toBe(now.version);
+
+  // The file from before: the plan shows the new rule as the one difference, and applying it deletes the rule.
+  const plan = await owner.asCode.import(ALICE, older, { dryRun: true, prune: true });
+  expect(plan.plan.filter((i) => i.action !== 'unchanged').map((i) => [i.action, i.name])).toEqual([
+    ['delete', `alertRules/${NEW_RULE}`],
+  ]);
+  await owner.asCode.import(ALICE, older, { dryRun: false, prune: true });
+  expect(await ruleIds(sql)).not.toContain(NEW_RULE);
+  // The next start does not bring it back: the file and the seeder do not fight.
+  const head = (await owner.versions.head()).version;
+  expect((await owner.seeder.seed()).seeded).toBe(0);
+  expect((await owner.versions.head()).version).toBe(head);
   expect(await ruleIds(sql)).not.toContain(NEW_RULE);
 });
