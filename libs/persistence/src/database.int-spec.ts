@@ -153,6 +153,25 @@ describe('runInTransaction: a statement that failed inside the transaction, caug
     expect(await rows(db)).toEqual([{ k: 3 }]);
   });
 
+  it("a transaction of the client's own that the callback starts (a batch) and that fails is not the callback's", async () => {
+    const db = createPrismaClient(isolated.databaseUrl, { poolSize: 2 });
+    clients.push(db);
+    const done = await runInTransaction(db, async (tx) => {
+      const batch = [prismaOf(db).$executeRawUnsafe(DUP_UPSERT), prismaOf(db).$executeRawUnsafe('SELECT 1')];
+      expect(
+        sqlState(
+          await prismaOf(db)
+            .$transaction(batch)
+            .catch((err: unknown) => err),
+        ),
+      ).toBe('21000');
+      await queryClient(db, tx).$executeRawUnsafe('INSERT INTO failed_tx VALUES (5, $1)', 'kept');
+      return 'done';
+    });
+    expect(done).toBe('done');
+    expect(await rows(db)).toEqual([{ k: 5 }]);
+  });
+
   it('a nested runInTransaction (its own transaction) that swallows a failure fails alone', async () => {
     const db = createPrismaClient(isolated.databaseUrl, { poolSize: 2 });
     clients.push(db);
@@ -186,5 +205,74 @@ describe('rethrow (errors.ts) on what Prisma model queries reject with', () => {
       .catch((err: unknown) => err);
     expect(e).toBeInstanceOf(UnavailableError);
     expect(sqlState(e)).toBe('57014');
+  });
+});
+
+describe('a transaction whose COMMIT or ROLLBACK fails gives its connection back (Prisma never does: it skips commit())', () => {
+  /** One connection, and a query that finds none free fails after 1 s instead of waiting its 5 s. */
+  const single = () => {
+    const db = createPrismaClient(isolated.databaseUrl, { poolSize: 1, connectionTimeoutMs: 1000 });
+    clients.push(db);
+    return db;
+  };
+  const pidOf = async (db: DatabaseClient, tx: Parameters<typeof queryClient>[1]) =>
+    (await queryClient(db, tx).$queryRawUnsafe<{ pid: number }[]>('SELECT pg_backend_pid() AS pid'))[0].pid;
+  /** Ends `pid`'s session from another one, and waits until it is gone. */
+  const terminate = async (pid: number) => {
+    const killer = client();
+    await queryClient(killer).$queryRawUnsafe('SELECT pg_terminate_backend($1::int, 5000)', pid);
+  };
+  const SELECT_ONE = 'SELECT 1::int AS one';
+
+  beforeAll(() =>
+    queryClient(clients[0]).$executeRawUnsafe(
+      'CREATE TABLE deferred_tx (k int CONSTRAINT deferred_tx_k UNIQUE DEFERRABLE INITIALLY DEFERRED)',
+    ),
+  );
+
+  it('COMMIT fails (a deferred unique constraint): rejected with it, and the one connection serves the next query', async () => {
+    const db = single();
+    const e = await runInTransaction(db, (tx) =>
+      queryClient(db, tx).$executeRawUnsafe('INSERT INTO deferred_tx VALUES (1), (1)'),
+    ).catch((err: unknown) => err);
+    expect(sqlState(e)).toBe('23505');
+    expect(await queryClient(db).$queryRawUnsafe(SELECT_ONE)).toEqual([{ one: 1 }]);
+    expect(await queryClient(db).$queryRawUnsafe('SELECT count(*)::int AS n FROM deferred_tx')).toEqual([{ n: 0 }]);
+  });
+
+  it("the same through Prisma's own batch $transaction([...]) (of two statements: one alone runs without BEGIN)", async () => {
+    const db = single();
+    const batch = [
+      prismaOf(db).$executeRawUnsafe('INSERT INTO deferred_tx VALUES (2), (2)'),
+      prismaOf(db).$executeRawUnsafe(SELECT_ONE),
+    ];
+    expect(
+      sqlState(
+        await prismaOf(db)
+          .$transaction(batch)
+          .catch((err: unknown) => err),
+      ),
+    ).toBe('23505');
+    expect(await queryClient(db).$queryRawUnsafe(SELECT_ONE)).toEqual([{ one: 1 }]);
+  });
+
+  it('the connection lost before COMMIT: rejected as an outage, and a new connection serves the next query', async () => {
+    const db = single();
+    const e = await runInTransaction(db, async (tx) => {
+      await terminate(await pidOf(db, tx));
+    }).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(Error);
+    expect(() => rethrow(e)).toThrow(UnavailableError);
+    expect(await queryClient(db).$queryRawUnsafe(SELECT_ONE)).toEqual([{ one: 1 }]);
+  });
+
+  it('the connection lost mid-transaction (its ROLLBACK fails too): the next query is served', async () => {
+    const db = single();
+    const e = await runInTransaction(db, async (tx) => {
+      await terminate(await pidOf(db, tx));
+      await queryClient(db, tx).$queryRawUnsafe(SELECT_ONE);
+    }).catch((err: unknown) => err);
+    expect(() => rethrow(e)).toThrow(UnavailableError);
+    expect(await queryClient(db).$queryRawUnsafe(SELECT_ONE)).toEqual([{ one: 1 }]);
   });
 });

@@ -67,6 +67,7 @@ function watchingTransactions(factory: PrismaPg): PrismaPg {
     const startTransaction = adapter.startTransaction.bind(adapter);
     adapter.startTransaction = async (isolationLevel) => {
       const tx = await startTransaction(isolationLevel);
+      discardOnFailedEnd(tx);
       const watch = transactionWatch.getStore();
       // runInTransaction's own is the first started in its context (before its callback runs); one the callback
       // starts is not (a nested runInTransaction brings its own watch).
@@ -85,6 +86,44 @@ function watchingTransactions(factory: PrismaPg): PrismaPg {
     return adapter;
   };
   return factory;
+}
+
+type AdapterTransaction = Awaited<ReturnType<Awaited<ReturnType<PrismaPg['connect']>>['startTransaction']>>;
+
+/**
+ * Prisma ends a transaction by sending COMMIT (or ROLLBACK) as a statement, then calling the adapter's commit() (or
+ * rollback()), which gives the connection back to the pool. When that statement fails — a deferred constraint or a
+ * serialization failure at COMMIT, the connection lost mid-transaction or at COMMIT — Prisma marks the transaction
+ * closed and never calls them: the connection stays checked out for ever, and once the pool's last one is gone every
+ * query waits for a free connection that never comes. Here the connection is given back at once, with the error, so
+ * that pg closes it (its state is unknown) and opens a fresh one when needed.
+ */
+function discardOnFailedEnd(tx: AdapterTransaction): void {
+  // PgTransaction's own (not part of the adapter interface): the pool client it holds, and its error listener.
+  const held = tx as unknown as { client?: { release?: (err?: Error | boolean) => void }; cleanup?: () => void };
+  let released = false;
+  const release = (err?: unknown): void => {
+    if (released) return;
+    released = true;
+    held.cleanup?.();
+    held.client?.release?.(err instanceof Error ? err : true);
+  };
+  const [executeRaw, commit, rollback] = [tx.executeRaw.bind(tx), tx.commit.bind(tx), tx.rollback.bind(tx)];
+  tx.executeRaw = (query) =>
+    query.sql === 'COMMIT' || query.sql === 'ROLLBACK'
+      ? executeRaw(query).catch((err: unknown) => {
+          release(err);
+          throw err;
+        })
+      : executeRaw(query);
+  // Given back once only (pg throws at a second release).
+  const once = (end: () => Promise<void>) => async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    await end();
+  };
+  tx.commit = once(commit);
+  tx.rollback = once(rollback);
 }
 
 /** For repositories only. */

@@ -48,6 +48,13 @@ describe('rethrow: Prisma and pg errors → domain errors', () => {
   });
 
   it.each([
+    ['the connection lost under a transaction', 'Client has encountered a connection error and is not queryable'],
+    ['the connection lost during a statement', 'Connection terminated unexpectedly'],
+  ])("%s (pg's own error, as a Prisma transaction passes it on) is unavailable", (_name, message) => {
+    expect(thrown(new Error(message))).toBeInstanceOf(UnavailableError);
+  });
+
+  it.each([
     ['a schema out of step (42703)', '42703', 'column "retired_at" does not exist'],
     ['statement timeout (57014)', '57014', 'canceling statement due to statement timeout'],
   ])('%s says which: the SQLSTATE and the database words, not a bare "database unavailable"', (_n, code, message) => {

@@ -28,9 +28,13 @@ export function isRecordNotFound(err: unknown): boolean {
   return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025';
 }
 
-/** The way to the database failing, in a driver's message or code. */
+/**
+ * The way to the database failing, in a driver's message or code. (pg's own errors reach a Prisma caller as pg threw
+ * them: "Client has encountered a connection error and is not queryable" is a transaction's next statement after its
+ * connection was lost.)
+ */
 const UNAVAILABLE_TEXT =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|DatabaseNotReachable|too many clients|the database system is (starting up|shutting down)|Client was closed and is not queryable/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|DatabaseNotReachable|too many clients|the database system is (starting up|shutting down)|Client was closed and is not queryable|Client has encountered a connection error/i;
 
 /**
  * SQLSTATE classes that blame the rows (as rethrowSql reads them): 21 cardinality violation (an upsert given the same

@@ -324,3 +324,42 @@ describe('runInSqlTransaction: a 25P02 (in_failed_sql_transaction) answers with 
     expect(next[0].pid).not.toBe(leftPid);
   });
 });
+
+describe('runInSqlTransaction: a failed COMMIT, or a connection lost mid-transaction, gives the connection back', () => {
+  /** One connection, and a query that finds none free fails after 1 s instead of waiting its 5 s. */
+  const single = () => {
+    const p = createSqlPool(isolated.databaseUrl, { max: 1, connectionTimeoutMs: 1000 });
+    pools.push(p);
+    return p;
+  };
+  const pidOf = async (tx: SqlTransaction) =>
+    (await sqlQuery<{ pid: number }>(tx, 'SELECT pg_backend_pid() AS pid', [])).map((r) => r.pid)[0];
+  /** Ends `pid`'s session from another one, and waits until it is gone. */
+  const terminate = (pid: number) => sqlQuery(pool(), 'SELECT pg_terminate_backend($1::int, 5000)', [pid]);
+
+  it('COMMIT fails (a deferred unique constraint): rejected with it, and the one connection serves the next query', async () => {
+    const p = single();
+    await sqlExecute(
+      p,
+      'CREATE TABLE deferred_tx (k int CONSTRAINT deferred_tx_k UNIQUE DEFERRABLE INITIALLY DEFERRED)',
+    );
+    const e = await runInSqlTransaction(p, (tx) =>
+      sqlExecute(tx, 'INSERT INTO deferred_tx VALUES ($1), ($1)', [1]),
+    ).catch((err: unknown) => err);
+    expect(e).toMatchObject({ code: '23505' });
+    expect(await sqlQuery(p, 'SELECT count(*)::int AS n FROM deferred_tx')).toEqual([{ n: 0 }]);
+  });
+
+  it.each([
+    ['before COMMIT', false],
+    ['mid-transaction (its ROLLBACK fails too)', true],
+  ])('the connection lost %s: an outage, and a new connection serves the next query', async (_n, more) => {
+    const p = single();
+    const e = await runInSqlTransaction(p, async (tx) => {
+      await terminate(await pidOf(tx));
+      if (more) await sqlQuery(tx, 'SELECT 1');
+    }).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(UnavailableError);
+    expect(await sqlQuery(p, 'SELECT 1::int AS one')).toEqual([{ one: 1 }]);
+  });
+});
