@@ -247,6 +247,85 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     await waitFor(async () => (await raw.count(DLQ)) === 0, { description: 'DLQ empty' });
   });
 
+  /** `n` dead letters straight into the DLQ (as the consumer would put them there), ids in order. */
+  async function fillDlq(n: number): Promise<string[]> {
+    const ch = await raw.channel();
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const envelope = buildEnvelope(Messages.CheckResult.type, 1, TEST_SOURCE, checkResult(i), { id: uuidv7() });
+        ids.push(envelope.id);
+        ch.publish(ExchangeName.DeadLetter, Q, Buffer.from(JSON.stringify(envelope)), {
+          messageId: envelope.id,
+          type: envelope.type,
+          contentType: 'application/json',
+          persistent: true,
+          headers: { [BusHeader.DeadLetterReason]: `reason ${i}`, [DeadLetterHeader.Cause]: 'permanent' },
+        });
+      }
+      await ch.waitForConfirms();
+    } finally {
+      await ch.close();
+    }
+    await waitFor(async () => (await raw.count(DLQ)) === n, { description: `${n} dead letters in the DLQ` });
+    return ids;
+  }
+
+  const idsOf = async (options: { limit: number; offset?: number }): Promise<Array<string | null>> =>
+    (await admin.list({ queues: [Q], ...options }))[0].messages.map((m) => m.messageId);
+
+  it('keeps hundreds of dead letters in their order through looks, pages and a replay of one', async () => {
+    // More than 32: RabbitMQ returns a larger `nack` of many in no particular order.
+    const ids = await fillDlq(300);
+
+    expect(await idsOf({ limit: 300 })).toEqual(ids);
+    expect(await idsOf({ limit: 300 })).toEqual(ids);
+    // Pages: each shows its slice, and looking at one does not move it behind the others.
+    expect(await idsOf({ limit: 20, offset: 40 })).toEqual(ids.slice(40, 60));
+    expect(await idsOf({ limit: 20 })).toEqual(ids.slice(0, 20));
+    expect(await idsOf({ limit: 20, offset: 280 })).toEqual(ids.slice(280));
+    await admin.show(ids[150]);
+    // Replaying one from the middle leaves the others where they were.
+    broken = false;
+    await admin.replay(ids[100], { queues: [Q] });
+    const rest = ids.filter((id) => id !== ids[100]);
+    expect(await idsOf({ limit: 300 })).toEqual(rest);
+    // And the queue itself, as a consumer (or replay --all) would take it.
+    expect((await raw.drain(DLQ)).map((m) => m.properties.messageId)).toEqual(rest);
+  });
+
+  it('pages through thousands: the next look finds every message the last one gave back', async () => {
+    const ids = await fillDlq(5_000);
+    for (const offset of [0, 4_990, 2_500, 0]) {
+      const [listing] = await admin.list({ queues: [Q], limit: 10, offset });
+      expect(listing.messageCount).toBe(5_000);
+      expect(listing.messages.map((m) => m.messageId)).toEqual(ids.slice(offset, offset + 10));
+    }
+  });
+
+  it('a look while replay --all runs loses nothing and replays each message once', async () => {
+    const ids = await fillDlq(150);
+    broken = false;
+    const [looked, replayed] = await Promise.all([
+      (async () => {
+        const seen: Array<string | null> = [];
+        for (let i = 0; i < 3; i++) seen.push(...(await idsOf({ limit: 150 })));
+        return seen;
+      })(),
+      admin.replayAll({ queues: [Q], window: 10 }),
+    ]);
+    expect(looked.every((id) => id !== null && ids.includes(id))).toBe(true);
+    // A look can hold some while the replay passes: they stay in the DLQ (replay --all again). None is lost.
+    await waitFor(async () => received.length + (await raw.count(DLQ)) === ids.length, {
+      description: 'every message replayed or still in the DLQ',
+    });
+    const left = (await raw.drain(DLQ)).map((m) => m.properties.messageId as string);
+    const handled = received.map((r) => r.context.messageId as string);
+    expect(handled).toHaveLength(replayed[0].replayed);
+    expect(new Set([...handled, ...left])).toEqual(new Set(ids));
+    expect(handled.length + left.length).toBe(ids.length);
+  });
+
   it('refuses to replay into a source queue that is gone, and keeps the dead letter', async () => {
     const orphan = { name: `dlq-test.orphan-${uuidv7()}`, bindings: [] };
     const ch = await raw.channel();

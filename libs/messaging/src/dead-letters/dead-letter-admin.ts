@@ -1,4 +1,4 @@
-import { connect, type ChannelModel, type ConfirmChannel, type GetMessage, type MessageProperties } from 'amqplib';
+import { connect, type ChannelModel, type ConfirmChannel, type Message, type MessageProperties } from 'amqplib';
 import { closeQuietly } from '../close-quietly';
 import { BusError, BusUnavailableError, errorMessage } from '../errors';
 import { redactUrl } from '../logger';
@@ -77,8 +77,9 @@ const isNotFound = (e: unknown): boolean => (e as { code?: unknown }).code === 4
  * reconnect: an operator's command either works now or says why not).
  *
  * Looking never removes: RabbitMQ has no peek, so messages are fetched with
- * `basic.get` unacked and handed back with one `nack(requeue)` at the end (or by
- * the channel closing, if the process dies), which keeps them, in order. Each look
+ * one consumer (DeadLetterReader) unacked and handed back with one `nack(requeue)`
+ * at the end (or by the channel closing, if the process dies), which keeps them,
+ * in order; the command returns once the queue counts them again. Each look
  * counts as a return in the DLQ's `x-delivery-count`; our DLQs have no delivery
  * limit (see docs/runbooks/dead-letters.md for RabbitMQ 4, which defaults to 20).
  *
@@ -253,18 +254,27 @@ export class DeadLetterAdmin {
   /**
    * Visits the first `max` messages of `dlq` (at most those there at the start),
    * in order, and gives them all back. Returns the queue's message count.
+   *
+   * Takes every message there at the start, not only the first `max`: a quorum queue
+   * puts returned messages behind those returned before, so giving back only the
+   * first page would move it behind the rest (each look at a page rotating the DLQ).
+   * Taken all and given back in order, they stay in order, ahead of what arrived
+   * meanwhile. Only the visited messages are held in memory (by the caller).
    */
-  private scan(dlq: string, max: number, visit: (message: GetMessage) => void): Promise<number> {
+  private scan(dlq: string, max: number, visit: (message: Message) => void): Promise<number> {
     return this.withChannel(async (channel) => {
       const total = await this.count(channel, dlq);
+      if (max <= 0 || total === 0) return total;
+      let reader: DeadLetterReader | undefined;
       try {
-        for (let i = 0; i < Math.min(total, max); i++) {
-          const m = await channel.get(dlq, { noAck: false });
+        reader = await DeadLetterReader.open(channel, dlq, Math.min(total, MAX_PREFETCH));
+        for (let i = 0; i < total; i++) {
+          const m = await reader.next();
           if (m === false) break;
-          visit(m);
+          if (i < max) visit(m);
         }
       } finally {
-        nackAllQuietly(channel);
+        await reader?.giveBack();
       }
       return total;
     });
@@ -286,11 +296,15 @@ export class DeadLetterAdmin {
       );
       let sourceChecked = false;
       let fetched = 0;
+      let reader: DeadLetterReader | undefined;
       try {
+        // One message: every other is held until the end (so they go back in order). All: a window at a time.
+        const prefetch = Math.min(options.only === undefined ? window : total, MAX_PREFETCH);
+        reader = await DeadLetterReader.open(channel, dlq, prefetch);
         while (fetched < total) {
-          const batch: GetMessage[] = [];
+          const batch: Message[] = [];
           while (batch.length < window && fetched < total) {
-            const m = await channel.get(dlq, { noAck: false });
+            const m = await reader.next();
             if (m === false) {
               fetched = total;
               break;
@@ -309,7 +323,7 @@ export class DeadLetterAdmin {
             const m = batch[i];
             const id = String(m.properties.messageId ?? '');
             if (s.status === 'fulfilled' && !returned.has(id)) {
-              channel.ack(m);
+              reader?.ack(m);
               result.replayed++;
               result.messageIds.push(m.properties.messageId ?? null);
             } else {
@@ -329,7 +343,7 @@ export class DeadLetterAdmin {
           }
         }
       } finally {
-        nackAllQuietly(channel);
+        await reader?.giveBack();
       }
       return result;
     });
@@ -339,7 +353,7 @@ export class DeadLetterAdmin {
     await this.withChannel((channel) => this.count(channel, queue));
   }
 
-  private publishConfirmed(channel: ConfirmChannel, queue: string, message: GetMessage): Promise<void> {
+  private publishConfirmed(channel: ConfirmChannel, queue: string, message: Message): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`no confirm from RabbitMQ within ${this.confirmTimeoutMs} ms (resource alarm?)`)),
@@ -359,15 +373,119 @@ export class DeadLetterAdmin {
   }
 }
 
-function nackAllQuietly(channel: ConfirmChannel): void {
-  try {
-    channel.nackAll(true);
-  } catch {
-    // Channel already closed: the broker has requeued everything unacked.
+/** The most a consumer may hold unacked (AMQP's prefetch count is 16 bits). */
+const MAX_PREFETCH = 65_535;
+/** How long a look waits for the next message before asking whether any is left (DeadLetterReader). */
+const SCAN_IDLE_MS = 100;
+/** A look that got no message for this long while the queue counts none ready has them all it can get. */
+const SCAN_EMPTY_MS = 1_000;
+/** A look that got no message for this long stops taking more (and gives back what it took). */
+const SCAN_STALL_MS = 5_000;
+/** Longest wait for the messages a look gives back to be counted ready again. */
+const GIVE_BACK_WAIT_MS = 5_000;
+
+/**
+ * Takes a DLQ's messages in order, one `next()` at a time, through ONE consumer with `prefetch` credit — not one
+ * `basic.get` each: a quorum queue put more than 32 messages fetched with `basic.get` back in no particular order
+ * at the `nackAll` (every look shuffled the DLQ; each get is a consumer of its own there), while the messages of
+ * one consumer go back in the order they were delivered. A get also costs a commit of its own, some 5 ms a
+ * message. `next()` is false once none is left for it: the consumer was cancelled, or nothing came
+ * for a while and either its credit is used up, the queue has none ready (another look or a replay holds the
+ * rest), or the broker stalled.
+ */
+class DeadLetterReader {
+  private readonly buffer: Message[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+  private delivered = 0;
+  /** Delivered and not acked (what counts against the credit). */
+  private unacked = 0;
+  private consumerTag: string | undefined;
+
+  private constructor(
+    private readonly channel: ConfirmChannel,
+    private readonly queue: string,
+    private readonly prefetch: number,
+  ) {}
+
+  static async open(channel: ConfirmChannel, queue: string, prefetch: number): Promise<DeadLetterReader> {
+    const reader = new DeadLetterReader(channel, queue, prefetch);
+    await channel.prefetch(prefetch);
+    const { consumerTag } = await channel.consume(queue, (m) => reader.take(m), { noAck: false });
+    reader.consumerTag = consumerTag;
+    return reader;
+  }
+
+  async next(): Promise<Message | false> {
+    let progressAt = Date.now();
+    for (;;) {
+      const m = this.buffer.shift();
+      if (m) return m;
+      if (this.ended) return false;
+      const before = this.delivered;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, SCAN_IDLE_MS);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+      if (this.delivered !== before) {
+        progressAt = Date.now();
+        continue;
+      }
+      const idle = Date.now() - progressAt;
+      if (this.unacked >= this.prefetch || idle > SCAN_STALL_MS) return false;
+      // Not at once: messages on their way to this consumer are no longer counted ready either.
+      if (idle >= SCAN_EMPTY_MS && (await this.channel.checkQueue(this.queue)).messageCount === 0) return false;
+    }
+  }
+
+  ack(m: Message): void {
+    this.channel.ack(m);
+    this.unacked--;
+  }
+
+  /**
+   * Stops the deliveries, then gives back every message not acked with one `nack(requeue)` and waits until the
+   * queue counts them ready again: the next look (or replay) must find them all. Never throws: on a closed channel
+   * the broker has requeued them already.
+   */
+  async giveBack(): Promise<void> {
+    this.ended = true;
+    try {
+      // The consumer first: else what goes back would come straight back to it.
+      if (this.consumerTag !== undefined) await this.channel.cancel(this.consumerTag);
+      this.consumerTag = undefined;
+      const held = this.unacked;
+      if (held === 0) return;
+      const ready = async (): Promise<number> => (await this.channel.checkQueue(this.queue)).messageCount;
+      const before = await ready();
+      this.channel.nackAll(true);
+      this.unacked = 0;
+      // A concurrent consumer of the DLQ (another look, a replay) can keep the count lower: wait a while only.
+      const deadline = Date.now() + GIVE_BACK_WAIT_MS;
+      while ((await ready()) < before + held && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 5));
+    } catch {
+      // Channel closed: the broker has requeued everything unacked.
+    }
+  }
+
+  private take(m: Message | null): void {
+    if (m === null)
+      this.ended = true; // cancelled by the broker (the queue was deleted)
+    else {
+      this.delivered++;
+      this.unacked++;
+      this.buffer.push(m);
+    }
+    this.wake?.();
   }
 }
 
-function detailOf(dlq: string, m: GetMessage): DeadLetterDetail {
+function detailOf(dlq: string, m: Message): DeadLetterDetail {
   const { headers, ...properties } = m.properties;
   return {
     summary: describeDeadLetter(dlq, m),
