@@ -24,6 +24,8 @@ export function loadCollectorConfig(source: Record<string, string | undefined> =
       COLLECTOR_ASSIGNMENT_REFRESH_SECONDS: env.int(60, 5, 3600),
       COLLECTOR_HOST_INTERVAL_SECONDS: env.int(5, 0, 3600),
       COLLECTOR_NVIDIA_SMI: z.string().max(1024).default('nvidia-smi'),
+      // A GPU missing this long is forgotten (7 days by default; a minute at least, ten years at most).
+      COLLECTOR_GPU_FORGET_AFTER_SECONDS: env.int(7 * 24 * 3600, 60, 10 * 365 * 24 * 3600),
     },
     source,
   );
@@ -47,6 +49,9 @@ export function loadCollectorConfig(source: Record<string, string | undefined> =
       intervalSeconds: values.COLLECTOR_HOST_INTERVAL_SECONDS,
       /** The nvidia-smi to run; `off`: no GPU sampling. */
       nvidiaSmi: values.COLLECTOR_NVIDIA_SMI === 'off' ? undefined : values.COLLECTOR_NVIDIA_SMI,
+      /** The GPUs seen are remembered across restarts in this file (gpu-sampler.ts); one missing this long is forgotten. */
+      gpuMemoryFile: join(spoolDir, 'known-gpus.json'),
+      gpuForgetAfterMs: values.COLLECTOR_GPU_FORGET_AFTER_SECONDS * 1000,
       // Samples wait in a spool of their own, so a long outage's samples never push check results out.
       spoolDir: join(spoolDir, 'host'),
       spoolMaxBytes: Math.max(1024 * 1024, Math.floor(values.COLLECTOR_SPOOL_MAX_BYTES / 8)),

@@ -21,4 +21,16 @@ describe('host sampling configuration', () => {
   it.each([['-1'], ['3601'], ['1.5'], ['often']])('COLLECTOR_HOST_INTERVAL_SECONDS=%s is refused', (v) => {
     expect(() => load({ COLLECTOR_HOST_INTERVAL_SECONDS: v })).toThrow(/COLLECTOR_HOST_INTERVAL_SECONDS/);
   });
+
+  it('GPUs are remembered in the spool directory; a missing one is forgotten after 7 days, or COLLECTOR_GPU_FORGET_AFTER_SECONDS', () => {
+    expect(load({})).toMatchObject({
+      gpuMemoryFile: '/var/spool/fw/known-gpus.json',
+      gpuForgetAfterMs: 7 * 86_400_000,
+    });
+    expect(load({ COLLECTOR_GPU_FORGET_AFTER_SECONDS: '3600' }).gpuForgetAfterMs).toBe(3_600_000);
+  });
+
+  it.each([['0'], ['59'], ['1.5'], ['never']])('COLLECTOR_GPU_FORGET_AFTER_SECONDS=%s is refused', (v) => {
+    expect(() => load({ COLLECTOR_GPU_FORGET_AFTER_SECONDS: v })).toThrow(/COLLECTOR_GPU_FORGET_AFTER_SECONDS/);
+  });
 });

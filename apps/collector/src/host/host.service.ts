@@ -83,7 +83,16 @@ export class HostService implements OnModuleInit, OnApplicationBootstrap, OnModu
     });
     // Beside the stamp file, in the collector's own spool directory (not the host samples' spool under it).
     const reporter = await loadReporterIdentity(config.spool.dir, logger);
-    this.gpu = config.host.nvidiaSmi ? new GpuSampler({ command: config.host.nvidiaSmi, logger }) : undefined;
+    this.gpu = config.host.nvidiaSmi
+      ? new GpuSampler({
+          command: config.host.nvidiaSmi,
+          logger,
+          // Beside install-id.json: a GPU lost before a restart (named nowhere after it) is still missing.
+          memoryFile: config.host.gpuMemoryFile,
+          hostId: this.hostId,
+          forgetMissingAfterMs: config.host.gpuForgetAfterMs,
+        })
+      : undefined;
     this.sampler = new HostSampler({
       hostId: this.hostId,
       location: config.location,

@@ -46,7 +46,7 @@ async function alive(f: FakeSmi): Promise<number[]> {
 }
 
 /**
- * An nvidia-smi stand-in: `query`, `apps` and `xml` name fixtures, or 'fail:<code>' to exit with that code, or
+ * An nvidia-smi stand-in: `query`, `apps` and `xml` name fixtures (or absolute paths), or 'fail:<code>' to exit with that code, or
  * 'hang' to hang as a wedged GPU hangs it: deaf to SIGTERM, its pid appended to `<dir>/pids`, or 'live' to print what
  * setLive() put there last, with its exit code (a GPU that falls off the bus between two samples), or to hang when that
  * code is 'hang'.
@@ -66,7 +66,7 @@ async function fakeSmi(name: string, outputs: { query: string; apps?: string; xm
           ? `if [ "$(cat ${JSON.stringify(join(bin, 'live.rc'))})" = hang ]; then trap '' TERM; echo $$ >> ${JSON.stringify(pids)}; exec sleep 60; fi; cat ${JSON.stringify(join(bin, 'live.out'))}; exit $(cat ${JSON.stringify(join(bin, 'live.rc'))})`
           : spec.startsWith('fail:')
             ? `cat ${JSON.stringify(join(FIXTURES, 'driver-not-loaded.txt'))}; exit ${spec.slice(5)}`
-            : `cat ${JSON.stringify(join(FIXTURES, spec))}`;
+            : `cat ${JSON.stringify(spec.startsWith('/') ? spec : join(FIXTURES, spec))}`;
   const script = `#!/bin/sh
 echo "$*" >> ${JSON.stringify(runs)}
 case "$1" in
@@ -486,7 +486,7 @@ describe('GpuSampler: GPUs seen earlier and missing now (fallen off the bus)', (
     expect(s.missing).toEqual([{ index: 3, uuid: LOST, name: H100, since: new Date(T0 + 5_000).toISOString() }]);
   });
 
-  it('memory lasts as long as the sampler: after a restart a GPU lost before is missing only if the inventory lists it', async () => {
+  it('without a memory file the memory lasts as long as the sampler: after a restart a lost GPU counts only if the inventory lists it', async () => {
     // The inventory at start lists all eight (the board is still enumerated), the first sample shows seven.
     const f = await fakeSmi('lost-restart', { query: 'live', apps: 'compute-apps.h100x8.csv', xml: 'q-x.h100x8.xml' });
     await setLive(f, 'query-gpu.h100x8.gpu-lost.csv', 15);
@@ -512,6 +512,241 @@ describe('GpuSampler: GPUs seen earlier and missing now (fallen off the bus)', (
     // A host without GPUs: no list at all (as from an older collector).
     const plain = new HostSampler({ hostId: 'cpu-1', location: 'lab', intervalSeconds: 5 });
     expect(hostMetricsPayloadSchema.parse(await plain.sample()).missingGpus).toBeUndefined();
+  });
+});
+
+describe('GpuSampler: the GPUs remembered across restarts (the memory file)', () => {
+  const H100 = 'NVIDIA H100 80GB HBM3';
+  const LOST = 'GPU-1c9b7e45-6a0f-3d82-b7c1-9e4a2f5d8b03';
+  const LOST_BUS = '00000000:5D:00.0';
+  const T0 = Date.parse('2026-12-07T10:00:00.000Z');
+  type Logged = Array<[string, object]>;
+
+  async function fixture(name: string): Promise<string> {
+    const { readFile } = await import('node:fs/promises');
+    return readFile(join(FIXTURES, name), 'utf8');
+  }
+
+  /** A file beside the stand-ins holding `text`: its absolute path (a fixture the stand-in prints). */
+  async function written(name: string, text: string): Promise<string> {
+    const path = join(dir, name);
+    await writeFile(path, text);
+    return path;
+  }
+
+  /** The 8× H100 inventory without GPU 3 (after a reboot a GPU fallen off the bus may not be enumerated at all). */
+  async function inventoryWithoutLost(): Promise<string> {
+    const xml = await fixture('q-x.h100x8.xml');
+    const out = xml.replace(/<gpu id="00000000:5D:00.0">[\s\S]*?<\/gpu>\s*/, '');
+    expect(out).not.toContain(LOST);
+    return written('q-x.h100x7.xml', out);
+  }
+
+  /** A sampler on a stand-in (`xml` the inventory), its memory in `file`, logging into `log`, writes counted. */
+  function sampler(f: FakeSmi, file: string, log: Logged = [], extra: Partial<GpuSamplerOptions> = {}) {
+    const writes: unknown[] = [];
+    const s = new GpuSampler({
+      command: f.command,
+      reprobeMs: 60_000,
+      logger: { warn: (o, m) => log.push([m, o]), info: (o, m) => log.push([m, o]) },
+      memoryFile: file,
+      writeFile: async (path, value) => {
+        writes.push(value);
+        const { writeJsonFile } = await import('../../fs/json-file-writer');
+        await writeJsonFile(path, value);
+      },
+      ...extra,
+    });
+    return { s, writes };
+  }
+
+  /** A first collector process: 8× H100, inventory read, all there at T0, GPU 3 lost at T0 + 5 s. */
+  async function lostBeforeRestart(name: string, extra: Partial<GpuSamplerOptions> = {}) {
+    const file = join(dir, name, 'spool', 'known-gpus.json');
+    const f = await fakeSmi(name, { query: 'live', apps: 'compute-apps.h100x8.csv', xml: 'q-x.h100x8.xml' });
+    await setLive(f, 'query-gpu.h100x8.csv');
+    const first = sampler(f, file, [], extra);
+    await first.s.inventory();
+    expect(await first.s.sample(T0)).toHaveLength(8);
+    await setLive(f, 'query-gpu.h100x8.gpu-lost.csv', 15);
+    await first.s.sample(T0 + 5_000);
+    expect(first.s.missing?.map((g) => [g.index, g.uuid, g.since])).toEqual([
+      [3, LOST, new Date(T0 + 5_000).toISOString()],
+    ]);
+    first.s.stop();
+    return { f, file, first };
+  }
+
+  it('a restart (and a reboot that no longer enumerates it) keeps the lost GPU missing, since when it first was', async () => {
+    const { file } = await lostBeforeRestart('mem-restart');
+    // The next process, after a reboot: the dead GPU is in neither the inventory nor any row, nor named by a line.
+    const rows = (await fixture('query-gpu.h100x8.gpu-lost.csv')).replace(/^Unable.*\n?/m, '');
+    const f = await fakeSmi('mem-restart-2', {
+      query: await written('query-gpu.h100x7.csv', rows),
+      apps: 'compute-apps.h100x8.csv',
+      xml: await inventoryWithoutLost(),
+    });
+    const log: Logged = [];
+    const { s } = sampler(f, file, log);
+    await s.inventory();
+    expect(await s.sample(T0 + 3_600_000)).toHaveLength(7);
+    expect(s.missing).toEqual([
+      { index: 3, uuid: LOST, name: H100, busId: LOST_BUS, since: new Date(T0 + 5_000).toISOString() },
+    ]);
+    expect(hostMetricsPayloadSchema.shape.missingGpus.parse(s.missing)).toEqual(s.missing);
+    expect(log.map(([m]) => m)).toContain('gpu: remembered GPUs read');
+    expect(log.filter(([m]) => m.includes('not read'))).toEqual([]);
+  });
+
+  it('a GPU back after the restart (same UUID) is not missing, and the file says so', async () => {
+    const { file, f } = await lostBeforeRestart('mem-back');
+    await setLive(f, 'query-gpu.h100x8.csv');
+    const { s, writes } = sampler(f, file);
+    await s.inventory();
+    expect(await s.sample(T0 + 60_000)).toHaveLength(8);
+    expect(s.missing).toEqual([]);
+    expect(writes).toHaveLength(1);
+    const { readFile } = await import('node:fs/promises');
+    const kept = JSON.parse(await readFile(file, 'utf8')) as { gpus: Array<{ uuid: string; since?: string }> };
+    expect(kept.gpus).toHaveLength(8);
+    expect(kept.gpus.filter((g) => g.since)).toEqual([]);
+  });
+
+  it.each([
+    ['not JSON', 'not json {'],
+    ['JSON of something else', '{"installId":"0f6c2a4e-1b3d-4e5f-8a9b-0c1d2e3f4a5b"}'],
+    ['an entry without a time', '{"version":1,"gpus":[{"uuid":"GPU-1","index":0}]}'],
+    [
+      'a since no sample can carry',
+      `{"version":1,"gpus":[{"uuid":"GPU-1","index":0,"firstSeen":"2026-01-01T00:00:00Z","since":"0000-01-01T00:00:00Z"}]}`,
+    ],
+  ])('a garbage file (%s): a warning, and the memory starts afresh from the inventory', async (_name, text) => {
+    const file = join(dir, `mem-garbage-${text.length}`, 'known-gpus.json');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(file, '..'), { recursive: true });
+    await writeFile(file, text);
+    const f = await fakeSmi(`mem-garbage-${text.length}`, {
+      query: 'query-gpu.h100x8.gpu-lost.csv',
+      apps: 'compute-apps.h100x8.csv',
+      xml: 'q-x.h100x8.xml',
+    });
+    const log: Logged = [];
+    const { s, writes } = sampler(f, file, log);
+    await s.inventory();
+    await s.sample(T0);
+    // The inventory's GPU 3, not in the run: missing now — nothing of the garbage is.
+    expect(s.missing?.map((g) => [g.uuid, g.since])).toEqual([[LOST, new Date(T0).toISOString()]]);
+    expect(log.filter(([m]) => m.includes('not read'))).toHaveLength(1);
+    expect(writes.length).toBeGreaterThan(0);
+  });
+
+  it('an unreadable file and one that cannot be written: warnings (the write failure once), sampling goes on', async () => {
+    // A directory where the file should be: reading it fails (EISDIR), writing over it too.
+    const file = join(dir, 'mem-unreadable', 'known-gpus.json');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(file, { recursive: true });
+    const f = await fakeSmi('mem-unreadable', {
+      query: 'live',
+      apps: 'compute-apps.h100x8.csv',
+      xml: 'q-x.h100x8.xml',
+    });
+    await setLive(f, 'query-gpu.h100x8.csv');
+    const log: Logged = [];
+    const { s } = sampler(f, file, log);
+    await s.inventory();
+    expect(await s.sample(T0)).toHaveLength(8);
+    await setLive(f, 'query-gpu.h100x8.gpu-lost.csv', 15);
+    expect(await s.sample(T0 + 5_000)).toHaveLength(7);
+    expect(s.missing?.map((g) => g.uuid)).toEqual([LOST]);
+    expect(log.filter(([m]) => m.includes('not read'))).toHaveLength(1);
+    expect(log.filter(([m]) => m.includes('not written'))).toHaveLength(1);
+  });
+
+  it('a file written under another host id (a cloned disk, a changed COLLECTOR_HOST_ID) is left aside', async () => {
+    const { file } = await lostBeforeRestart('mem-host', { hostId: 'lab/gpu-1' });
+    const rows = (await fixture('query-gpu.h100x8.gpu-lost.csv')).replace(/^Unable.*\n?/m, '');
+    const f = await fakeSmi('mem-host-2', {
+      query: await written('q7.csv', rows),
+      apps: 'compute-apps.h100x8.csv',
+      xml: await inventoryWithoutLost(),
+    });
+    // The host id that wrote it reads it: GPU 3 is still missing.
+    const same = sampler(f, file, [], { hostId: 'lab/gpu-1' });
+    await same.s.inventory();
+    await same.s.sample(T0 + 60_000);
+    expect(same.s.missing?.map((g) => g.uuid)).toEqual([LOST]);
+    same.s.stop();
+    // Another host id does not: its GPUs are not that host's.
+    const log: Logged = [];
+    const clone = sampler(f, file, log, { hostId: 'lab/gpu-2' });
+    await clone.s.inventory();
+    await clone.s.sample(T0 + 60_000);
+    expect(clone.s.missing).toEqual([]);
+    expect(log.filter(([m]) => m.includes('another host id'))).toHaveLength(1);
+  });
+
+  it('a GPU missing for the configured time is forgotten, for good (the next process does not list it either)', async () => {
+    const { file, f } = await lostBeforeRestart('mem-forget', { forgetMissingAfterMs: 60_000 });
+    const log: Logged = [];
+    const { s, writes } = sampler(f, file, log, { forgetMissingAfterMs: 60_000 });
+    await s.inventory();
+    await s.sample(T0 + 64_999);
+    expect(s.missing?.map((g) => g.uuid)).toEqual([LOST]);
+    expect(writes).toHaveLength(0);
+    await s.sample(T0 + 65_000);
+    expect(s.missing).toEqual([]);
+    expect(writes).toHaveLength(1);
+    expect(log.filter(([m]) => m.includes('forgotten'))).toHaveLength(1);
+    // Still lost (its line still printed), but forgotten: a new process from the file does not list it.
+    const f2 = await fakeSmi('mem-forget-2', {
+      query: 'query-gpu.h100x8.gpu-lost.csv',
+      apps: 'compute-apps.h100x8.csv',
+      xml: await inventoryWithoutLost(),
+    });
+    const next = sampler(f2, file, [], { forgetMissingAfterMs: 60_000 });
+    await next.s.inventory();
+    await next.s.sample(T0 + 70_000);
+    expect(next.s.missing).toEqual([]);
+  });
+
+  it('a board replaced (another UUID at its bus id in the inventory at start): the old one is forgotten', async () => {
+    const { file } = await lostBeforeRestart('mem-replaced');
+    const NEW = 'GPU-00000000-aaaa-bbbb-cccc-000000000003';
+    const xml = (await fixture('q-x.h100x8.xml')).replace(LOST, NEW);
+    const csv = (await fixture('query-gpu.h100x8.csv')).replace(LOST, NEW);
+    const f = await fakeSmi('mem-replaced-2', {
+      query: await written('q-new.csv', csv),
+      apps: 'compute-apps.h100x8.csv',
+      xml: await written('q-x-new.xml', xml),
+    });
+    const { s } = sampler(f, file);
+    await s.inventory();
+    expect(await s.sample(T0 + 60_000)).toHaveLength(8);
+    expect(s.missing).toEqual([]);
+  });
+
+  it('the file is written when the remembered set changes, never per sample', async () => {
+    const file = join(dir, 'mem-writes', 'known-gpus.json');
+    const f = await fakeSmi('mem-writes', { query: 'live', apps: 'compute-apps.h100x8.csv', xml: 'q-x.h100x8.xml' });
+    await setLive(f, 'query-gpu.h100x8.csv');
+    const { s, writes } = sampler(f, file);
+    await s.inventory();
+    // The eight found.
+    expect(writes).toHaveLength(1);
+    for (let i = 0; i < 5; i++) await s.sample(T0 + i * 5_000);
+    expect(writes).toHaveLength(1);
+    await setLive(f, 'query-gpu.h100x8.gpu-lost.csv', 15);
+    for (let i = 5; i < 10; i++) await s.sample(T0 + i * 5_000);
+    // Lost once: one write, not one a sample.
+    expect(writes).toHaveLength(2);
+    await setLive(f, 'query-gpu.h100x8.csv');
+    for (let i = 10; i < 15; i++) await s.sample(T0 + i * 5_000);
+    expect(writes).toHaveLength(3);
+    // A restart that finds the file as it left it writes nothing.
+    const next = sampler(f, file);
+    await next.s.inventory();
+    await next.s.sample(T0 + 100_000);
+    expect(next.writes).toHaveLength(0);
   });
 });
 

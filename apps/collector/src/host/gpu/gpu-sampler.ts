@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { parseString } from 'xml2js';
 import type { HostMetricsPayload } from '@fleetwatch/contracts';
+import { writeJsonFile } from '../../fs/json-file-writer';
 import {
   COMPUTE_APPS_ARGS,
   GPU_QUERY_ARGS,
@@ -30,9 +32,20 @@ import {
 // determine the device handle for GPU 0000:3B:00.0: GPU is lost …" instead, the exit code non-zero), and when every
 // GPU is gone there are no rows at all. So the sampler remembers every GPU it has seen, by UUID — from the inventory
 // (`-q -x`, read at start) and from each sample — and `missing` lists those the last nvidia-smi run did not show, with
-// when that began and the problem line naming its bus id, if any. A GPU that shows again leaves the list. The memory
-// lives as long as the sampler (the collector process): a restart forgets a GPU already lost by then unless the
-// inventory at start still lists it, and that is also how a GPU removed on purpose is forgotten.
+// when that began and the problem line naming its bus id, if any. A GPU that shows again leaves the list.
+//
+// The memory outlives the process: it is kept in a file in the collector's spool directory (`memoryFile`:
+// `<COLLECTOR_SPOOL_DIR>/known-gpus.json`; uuid, index, name, bus id, first seen, `since` while missing), read before
+// the inventory and the first sample and written (writeJsonFile: atomic, durable, 0600) only when what it holds changes
+// — a GPU found, lost, back or forgotten —, never per sample. A lost GPU is named only in nvidia-smi's "GPU is lost"
+// line, or nowhere (after a reboot it may not be enumerated at all): without the file a restart (a rolling upgrade, a
+// crash, an OOM kill) forgot it and the critical `gpus_missing` alert resolved while the GPU was still dead. A reboot
+// changes nothing: a GPU not enumerated after it is still missing since it first was, one back with its UUID is there
+// again. A file that cannot be read or holds garbage is logged and left aside (the inventory and samples start the
+// memory afresh), as is one written for another host id (a cloned disk, a changed COLLECTOR_HOST_ID). A GPU is
+// forgotten on purpose when it has been missing `forgetMissingAfterMs` (COLLECTOR_GPU_FORGET_AFTER_SECONDS, default 7
+// days), when the inventory at start shows another GPU at its bus id (the board replaced), or when the operator deletes
+// the file and restarts the collector (a board taken out: forget it now rather than in 7 days).
 //
 // One run that says nothing of any GPU — no rows and no line naming a GPU's bus id: a timeout on a loaded host, the
 // driver being reloaded or a GPU reset (NVML briefly failing, exit 9) — is not taken for every GPU lost: it would
@@ -50,7 +63,18 @@ export interface GpuSamplerOptions {
   /** One nvidia-smi run at most this long (a wedged GPU can hang it). Default 5 s. */
   timeoutMs?: number;
   logger?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** Where the GPUs seen are remembered across restarts (`<spool dir>/known-gpus.json`); none: this process only. */
+  memoryFile?: string;
+  /** The host id the samples go out under, kept in the file: a file written under another host id is not read. */
+  hostId?: string;
+  /** A GPU missing this long is forgotten (leaves the list, for good). Default 7 days. */
+  forgetMissingAfterMs?: number;
+  /** Writes the file (tests count the writes). Default writeJsonFile. */
+  writeFile?: (path: string, value: unknown) => Promise<void>;
 }
+
+/** How long a GPU may be missing before it is forgotten, by default. */
+export const DEFAULT_FORGET_MISSING_AFTER_MS = 7 * 24 * 3600_000;
 
 export type GpuState = 'unknown' | 'present' | 'absent' | 'failing';
 
@@ -61,6 +85,8 @@ interface KnownGpu {
   index: number;
   name?: string;
   busId?: string;
+  /** Epoch ms it was first seen (by this collector, this process or one before it). */
+  firstSeen: number;
   /** Epoch ms it was first found missing (this time); undefined while it is seen. */
   missingSince?: number;
   problem?: string;
@@ -91,15 +117,24 @@ export class GpuSampler {
   /** Runs in flight: stop() ends them. */
   private readonly running = new Set<() => void>();
   private stopped = false;
-  /** Every GPU seen since the sampler started, by UUID (in the order first seen). */
+  /** Every GPU seen and not forgotten (this process, or earlier ones through the memory file), by UUID. */
   private readonly known = new Map<string, KnownGpu>();
   /** When the current run of consecutive nvidia-smi runs that said nothing of any GPU began; undefined: none. */
   private silentSince: number | undefined;
+  private readonly forgetMissingAfterMs: number;
+  /** The memory file read (once, before anything else). */
+  private loaded: Promise<void> | undefined;
+  /** The file's content as last read or written: it is written again only when that changes. */
+  private saved: string | undefined;
+  /** Saves one after another. */
+  private saving: Promise<void> = Promise.resolve();
+  private saveFailing = false;
 
   constructor(private readonly options: GpuSamplerOptions = {}) {
     this.command = options.command ?? 'nvidia-smi';
     this.reprobeMs = options.reprobeMs ?? 10 * 60_000;
     this.timeoutMs = options.timeoutMs ?? 5_000;
+    this.forgetMissingAfterMs = options.forgetMissingAfterMs ?? DEFAULT_FORGET_MISSING_AFTER_MS;
   }
 
   get status(): GpuState {
@@ -129,6 +164,7 @@ export class GpuSampler {
 
   /** Driver and devices, once at start; undefined without GPUs (or when `-q -x` fails: the samples still work). */
   async inventory(): Promise<GpuInventory | undefined> {
+    await this.load();
     const r = await this.run(INVENTORY_ARGS, INVENTORY_MAX_BYTES);
     if (r.code === 'STOPPED' || (r.code !== 0 && ABSENT_CODES.has(r.code ?? ''))) return undefined;
     try {
@@ -140,6 +176,7 @@ export class GpuSampler {
         );
       const inv = parseInventory(await parseXml(r.stdout));
       this.remember(inv);
+      await this.save();
       return inv.gpus.length > 0 || inv.driverVersion ? inv : undefined;
     } catch (e) {
       this.options.logger?.warn(
@@ -161,6 +198,7 @@ export class GpuSampler {
    * `now` decides when a host found without GPUs is probed again.
    */
   async sample(now = Date.now()): Promise<GpuSample[]> {
+    await this.load();
     if ((this.state === 'absent' || this.state === 'failing') && now < this.nextProbeAt) return [];
     const query = await this.run(GPU_QUERY_ARGS);
     if (query.code === 'STOPPED') return [];
@@ -180,6 +218,7 @@ export class GpuSampler {
     const { gpus, problems } = parseGpuQuery(query.stdout, counts);
     // stderr too: where nvidia-smi writes "Unable to determine the device handle for GPU …" depends on its version.
     this.seen(gpus, [...problems, ...query.stderr.split('\n')], now);
+    await this.save();
     if (gpus.length === 0) {
       this.failures++;
       this.state = 'failing';
@@ -197,19 +236,36 @@ export class GpuSampler {
   }
 
   /** The inventory's GPUs, remembered: its order is nvidia-smi's index order (both enumerate by PCI bus id). */
-  private remember(inv: GpuInventory): void {
+  private remember(inv: GpuInventory, now = Date.now()): void {
+    /** Bus id → the UUID the inventory shows there. */
+    const atBus = new Map<string, string>();
     inv.gpus.forEach((g, index) => {
       const uuid = g.uuid ? gpuUuid(storable(g.uuid, 128)) : undefined;
       if (!uuid) return;
+      const busId = g.busId ? storable(g.busId, 64) : undefined;
+      const bus = busId ? busKey(busId) : undefined;
+      if (bus) atBus.set(bus, uuid);
       const held = this.known.get(uuid);
       if (!held && this.known.size >= MAX_KNOWN_GPUS) return;
       this.known.set(uuid, {
         ...held,
-        index: held?.index ?? index,
+        // The inventory's place is the index now (one remembered from before a reboot may have moved).
+        index,
         name: held?.name ?? (g.name ? storable(g.name, 256) : undefined),
-        busId: g.busId ? storable(g.busId, 64) : held?.busId,
+        busId: busId ?? held?.busId,
+        firstSeen: held?.firstSeen ?? now,
       });
     });
+    // Another GPU where a remembered one was: that board was replaced, the old one is gone for good.
+    for (const [uuid, g] of this.known) {
+      const other = g.busId ? atBus.get(busKey(g.busId) ?? '') : undefined;
+      if (!other || other === uuid) continue;
+      this.known.delete(uuid);
+      this.options.logger?.info(
+        { index: g.index, uuid, busId: g.busId, replacedBy: other },
+        'gpu: another GPU is at the bus id of one remembered: the old one is forgotten',
+      );
+    }
   }
 
   /**
@@ -230,7 +286,7 @@ export class GpuSampler {
       if (!held && this.known.size >= MAX_KNOWN_GPUS) continue;
       if (held?.missingSince !== undefined)
         this.options.logger?.info({ index: g.index, uuid: g.uuid }, 'gpu: a GPU missing earlier is back');
-      this.known.set(g.uuid, { index: g.index, name: g.name, busId: held?.busId });
+      this.known.set(g.uuid, { index: g.index, name: g.name, busId: held?.busId, firstSeen: held?.firstSeen ?? now });
     }
     const byBus = new Map<string, string>();
     for (const line of problems) {
@@ -250,6 +306,14 @@ export class GpuSampler {
         g.problem = undefined;
         continue;
       }
+      if (g.missingSince !== undefined && now - g.missingSince >= this.forgetMissingAfterMs) {
+        this.known.delete(uuid);
+        this.options.logger?.warn(
+          { index: g.index, uuid, busId: g.busId, since: new Date(g.missingSince).toISOString() },
+          'gpu: a GPU missing longer than COLLECTOR_GPU_FORGET_AFTER_SECONDS is forgotten',
+        );
+        continue;
+      }
       const problem = g.busId ? byBus.get(busKey(g.busId) ?? '') : undefined;
       if (problem) g.problem = problem;
       if (g.missingSince !== undefined) continue;
@@ -260,6 +324,84 @@ export class GpuSampler {
         'gpu: a GPU seen earlier is missing (fallen off the bus?)',
       );
     }
+  }
+
+  /** Reads the memory file, once (later calls wait for that read). Never throws: a bad file is logged, left aside. */
+  private load(): Promise<void> {
+    this.loaded ??= this.readMemory();
+    return this.loaded;
+  }
+
+  private async readMemory(): Promise<void> {
+    const file = this.options.memoryFile;
+    if (!file) return;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.options.logger?.warn(
+          { file, error: describe(e) },
+          'gpu: remembered GPUs not read; starting afresh from the inventory',
+        );
+      return;
+    }
+    let memory: ReturnType<typeof parseMemory>;
+    try {
+      memory = parseMemory(JSON.parse(text));
+    } catch (e) {
+      this.options.logger?.warn(
+        { file, error: describe(e) },
+        'gpu: remembered GPUs not read (not a GPU memory file); starting afresh from the inventory',
+      );
+      return;
+    }
+    if (this.options.hostId !== undefined && memory.hostId !== undefined && memory.hostId !== this.options.hostId) {
+      this.options.logger?.warn(
+        { file, hostId: this.options.hostId, fileHostId: memory.hostId },
+        'gpu: remembered GPUs are another host id’s (a cloned disk or a changed COLLECTOR_HOST_ID); starting afresh',
+      );
+      return;
+    }
+    for (const [uuid, g] of memory.gpus) if (!this.known.has(uuid)) this.known.set(uuid, g);
+    this.saved = text;
+    const missing = [...this.known.values()].filter((g) => g.missingSince !== undefined).length;
+    this.options.logger?.info({ file, gpus: this.known.size, missing }, 'gpu: remembered GPUs read');
+  }
+
+  /** Writes the memory file when what it holds changed since last read or written. Never throws (failures logged). */
+  private save(): Promise<void> {
+    const file = this.options.memoryFile;
+    if (!file) return Promise.resolve();
+    this.saving = this.saving.then(async () => {
+      try {
+        const gpus = [...this.known].map(([uuid, g]) => ({
+          uuid,
+          index: g.index,
+          ...(g.name ? { name: g.name } : {}),
+          ...(g.busId ? { busId: g.busId } : {}),
+          firstSeen: new Date(g.firstSeen).toISOString(),
+          ...(g.missingSince !== undefined ? { since: new Date(g.missingSince).toISOString() } : {}),
+        }));
+        const hostId = this.options.hostId;
+        const value = { version: 1, ...(hostId !== undefined ? { hostId } : {}), gpus };
+        const text = JSON.stringify(value);
+        if (text === this.saved) return;
+        await (this.options.writeFile ?? writeJsonFile)(file, value);
+        this.saved = text;
+        if (this.saveFailing) this.options.logger?.info({ file }, 'gpu: remembered GPUs written again');
+        this.saveFailing = false;
+      } catch (e) {
+        // Tried again at the next sample; warned about once until it works.
+        if (!this.saveFailing)
+          this.options.logger?.warn(
+            { file, error: describe(e) },
+            'gpu: remembered GPUs not written (a restart would forget a missing GPU)',
+          );
+        this.saveFailing = true;
+      }
+    });
+    return this.saving;
   }
 
   private async processCounts(): Promise<Map<string, number> | undefined> {
@@ -299,6 +441,52 @@ export class GpuSampler {
       const timer = setTimeout(() => abandon('TIMEOUT'), this.timeoutMs);
     });
   }
+}
+
+/** The memory file's content, checked: throws on anything but a version-1 file whose every entry is sound. */
+function parseMemory(v: unknown): { hostId?: string; gpus: Map<string, KnownGpu> } {
+  const o = v as { version?: unknown; hostId?: unknown; gpus?: unknown } | null;
+  if (!o || typeof o !== 'object' || o.version !== 1 || !Array.isArray(o.gpus))
+    throw new Error('expected {"version":1,"gpus":[…]}');
+  if (o.hostId !== undefined && typeof o.hostId !== 'string') throw new Error('hostId is not text');
+  if (o.gpus.length > MAX_KNOWN_GPUS) throw new Error(`more than ${MAX_KNOWN_GPUS} GPUs`);
+  const gpus = new Map<string, KnownGpu>();
+  for (const [i, e] of (o.gpus as unknown[]).entries()) {
+    const g = e as {
+      uuid?: unknown;
+      index?: unknown;
+      name?: unknown;
+      busId?: unknown;
+      firstSeen?: unknown;
+      since?: unknown;
+    };
+    const bad = (what: string) => new Error(`gpus[${i}]: ${what}`);
+    if (!g || typeof g !== 'object') throw bad('not an object');
+    const uuid = typeof g.uuid === 'string' ? gpuUuid(storable(g.uuid, 128)) : undefined;
+    if (!uuid || uuid !== g.uuid) throw bad('no GPU uuid');
+    if (typeof g.index !== 'number' || !Number.isSafeInteger(g.index) || g.index < 0) throw bad('no index');
+    if (g.name !== undefined && typeof g.name !== 'string') throw bad('name is not text');
+    if (g.busId !== undefined && typeof g.busId !== 'string') throw bad('busId is not text');
+    const firstSeen = time(g.firstSeen);
+    if (firstSeen === undefined) throw bad('no firstSeen time');
+    const since = g.since === undefined ? undefined : time(g.since);
+    if (g.since !== undefined && since === undefined) throw bad('since is not a time');
+    gpus.set(uuid, {
+      index: g.index,
+      ...(g.name ? { name: storable(g.name, 256) } : {}),
+      ...(g.busId ? { busId: storable(g.busId, 64) } : {}),
+      firstSeen,
+      ...(since !== undefined ? { missingSince: since } : {}),
+    });
+  }
+  return { ...(typeof o.hostId === 'string' ? { hostId: o.hostId } : {}), gpus };
+}
+
+/** An ISO time the contract can carry (1970–9999) as epoch ms; undefined otherwise. */
+function time(v: unknown): number | undefined {
+  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/.test(v)) return undefined;
+  const ms = Date.parse(v);
+  return ms >= 0 && ms < Date.UTC(10_000, 0, 1) ? ms : undefined;
 }
 
 /** `-q -x` as node-nvidia-smi read it (xml2js, one element is a value, not an array; text trimmed). */
