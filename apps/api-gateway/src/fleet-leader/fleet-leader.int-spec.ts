@@ -215,6 +215,15 @@ describe('leader endpoints', () => {
     expect(flow.total[0].ingress.count).toBe(240);
   });
 
+  it.each(['0', '-5', '61', '99999999999999999999', 'abc', '', '1.5', 'Infinity', '10&minutes=20', '%00'])(
+    'flow-metrics?minutes=%s: 400 naming `minutes`, never a 500',
+    async (value) => {
+      const res = await get<ApiErrorBody>(`/api/v1/leader/flow-metrics?minutes=${value}`);
+      expect({ value, status: res.status }).toEqual({ value, status: 400 });
+      expect(JSON.stringify(res.body)).toContain('minutes');
+    },
+  );
+
   it('a member that stops answering turns STALE with its age and error within one cycle', async () => {
     sim.setBehaviour('alpha', { fail: true });
     const t0 = Date.now();

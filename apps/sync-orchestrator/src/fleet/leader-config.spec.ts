@@ -59,6 +59,17 @@ describe('loadLeaderConfig', () => {
     expect(members.map((m) => m.name)).toEqual(['eu-1']);
   });
 
+  it('reads a file that begins with a byte order mark (as some editors save UTF-8)', () => {
+    const members = loadLeaderConfig('/etc/fw/leader.json', env, () => `\uFEFF${JSON.stringify([member()])}\n`);
+    expect(members.map((m) => m.name)).toEqual(['eu-1']);
+  });
+
+  it('a file that is not JSON: the message names the file', () => {
+    expect(() => loadLeaderConfig('/etc/fw/leader.json', env, () => '{"members": [')).toThrow(
+      /FLEETWATCH_LEADER_CONFIG: file "\/etc\/fw\/leader\.json" is not valid JSON: /,
+    );
+  });
+
   const headers: [string, Record<string, unknown> | undefined, string | undefined][] = [
     ['token', { type: 'token', tokenEnv: 'EU_TOKEN' }, `Bearer ${CANARY}`],
     [

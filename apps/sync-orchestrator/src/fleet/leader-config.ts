@@ -22,16 +22,20 @@ function problem(message: string): never {
   throw new ConfigError([{ variable: VARIABLE, message }]);
 }
 
-/** The text of the config: the value itself when it looks like JSON, else the file it names. */
-function textOf(raw: string, readFile: (path: string) => string): string {
+/** The text of the config: the value itself when it looks like JSON, else the file it names (`file`). */
+function textOf(raw: string, readFile: (path: string) => string): { text: string; file?: string } {
   const trimmed = raw.trim();
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) return trimmed;
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) return { text: trimmed };
+  let text: string;
   try {
-    return readFile(trimmed);
+    text = readFile(trimmed);
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'error';
     return problem(`neither JSON nor a readable file: ${JSON.stringify(trimmed.slice(0, 200))} (${code})`);
   }
+  // A byte order mark (some editors begin UTF-8 files with one) is not JSON: JSON.parse refused the file over an
+  // invisible character.
+  return { text: text.replace(/^\uFEFF/, ''), file: trimmed };
 }
 
 /**
@@ -45,12 +49,14 @@ export function loadLeaderConfig(
   readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
 ): LeaderMember[] {
   if (raw === undefined || raw.trim() === '') return [];
+  const { text, file } = textOf(raw, readFile);
   let json: unknown;
   try {
-    json = JSON.parse(textOf(raw, readFile));
+    json = JSON.parse(text);
   } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    problem(`not valid JSON: ${(err as Error).message}`);
+    problem(
+      `${file === undefined ? '' : `file ${JSON.stringify(file.slice(0, 200))} is `}not valid JSON: ${(err as Error).message}`,
+    );
   }
   const parsed = leaderConfigSchema.safeParse(json);
   if (!parsed.success)

@@ -23,8 +23,27 @@ import type { LeaderMember } from './leader-config';
 
 const MAX_REDIRECTS = 3;
 const ABSENT = new Set([404, 405, 501]);
+/**
+ * What a refusal (401, 403) means, said with the status: a member with wrong credentials is reachable, and its card
+ * must not read like an outage. '' for any other status.
+ */
+function refusal(status: number, ownOrigin: boolean, authorization: string | undefined): string {
+  if (status !== 401 && status !== 403) return '';
+  if (!ownOrigin) return ' (after a redirect to another host, which is never sent the leader’s credentials)';
+  if (authorization === undefined) return ' (the member wants credentials: none are configured for it)';
+  return status === 401
+    ? ' (the member refused the leader’s credentials: check the secret in the variable its credentials name)'
+    : ' (the member refused the leader’s credentials this read: a disabled user, or an API key without the fleet scope)';
+}
 /** Largest answer read from a member (a snapshot of some 25,000 checks); a bigger one fails the poll. */
 export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Deepest nesting of arrays and objects taken in a member's snapshot (a site's own are some 40 deep: a property's value
+ * holds 32). Deeper JSON parses, but JSON.stringify and the drift walk recurse and overflow the stack some thousands
+ * deep: stored with the cycle's records, one such snapshot failed the cache write of every member, every cycle.
+ */
+export const MAX_SNAPSHOT_DEPTH = 100;
 
 export class MemberCallError extends Error {}
 
@@ -114,7 +133,9 @@ export async function getJson(
     }
     if (status < 200 || status >= 300) {
       await res.body.dump();
-      throw new MemberCallError(`GET ${path}: answered ${status}`);
+      throw new MemberCallError(
+        `GET ${path}: answered ${status}${refusal(status, url.origin === origin, authorization)}`,
+      );
     }
     let text: string;
     try {
@@ -221,6 +242,8 @@ export async function pollMember(
     )
       return held;
     try {
+      if (deeperThan(v, MAX_SNAPSHOT_DEPTH))
+        throw new MemberCallError(`snapshot nested deeper than ${MAX_SNAPSHOT_DEPTH} levels`);
       return parsed(memberSnapshotSchema, v, 'snapshot');
     } catch (err) {
       partial.snapshot = messageOf(err);
@@ -234,6 +257,18 @@ export async function pollMember(
   };
   if (partial.flow !== undefined || partial.snapshot !== undefined) result.partial = partial;
   return result;
+}
+
+/** Whether JSON `value` nests arrays and objects more than `max` levels (the value itself is level 1); no recursion. */
+export function deeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 /** An error's message for a member's record, at most 500 characters. */
