@@ -748,6 +748,87 @@ describe('GpuSampler: the GPUs remembered across restarts (the memory file)', ()
     await next.s.sample(T0 + 100_000);
     expect(next.writes).toHaveLength(0);
   });
+
+  it.each([
+    ['no nvidia-smi (a container started without the GPUs mounted)', 'ENOENT'],
+    ['no driver (exit 9)', 'fail:9'],
+  ])(
+    'a restart whose nvidia-smi has no GPU view at all (%s): nothing goes missing from the file alone',
+    async (_name, how) => {
+      // A first process saw the eight, all there.
+      const file = join(dir, `mem-noview-${how}`, 'known-gpus.json');
+      const f = await fakeSmi(`mem-noview-${how}`, {
+        query: 'query-gpu.h100x8.csv',
+        apps: 'compute-apps.h100x8.csv',
+        xml: 'q-x.h100x8.xml',
+      });
+      const first = sampler(f, file);
+      await first.s.inventory();
+      expect(await first.s.sample(T0)).toHaveLength(8);
+      first.s.stop();
+      // The next process cannot look at the GPUs: it is no proof that they are gone (a healthy host).
+      const blind =
+        how === 'ENOENT'
+          ? { command: join(dir, 'nowhere', 'nvidia-smi') }
+          : await fakeSmi(`mem-noview-${how}-2`, { query: how, apps: how, xml: how });
+      const log: Logged = [];
+      const { s } = sampler(blind as FakeSmi, file, log);
+      await s.inventory();
+      for (const t of [60_000, 90_000, 150_000, 300_000]) {
+        expect(await s.sample(T0 + t)).toEqual([]);
+        expect(s.missing ?? []).toEqual([]);
+      }
+      expect(s.status).toBe('absent');
+    },
+  );
+
+  it('a board replaced while the inventory at start failed: read again at the first unknown GPU, the old one forgotten', async () => {
+    const file = join(dir, 'mem-replaced-noinv', 'known-gpus.json');
+    const f = await fakeSmi('mem-replaced-noinv', {
+      query: 'query-gpu.h100x8.csv',
+      apps: 'compute-apps.h100x8.csv',
+      xml: 'q-x.h100x8.xml',
+    });
+    const first = sampler(f, file);
+    await first.s.inventory();
+    expect(await first.s.sample(T0)).toHaveLength(8);
+    first.s.stop();
+    // After a reboot GPU 3 is another board; `-q -x` gives garbage at start (a timeout, a loaded host), then works.
+    const NEW = 'GPU-00000000-aaaa-bbbb-cccc-000000000003';
+    const xml = await written('q-x-noinv.xml', 'not xml <');
+    const csv = (await fixture('query-gpu.h100x8.csv')).replace(LOST, NEW);
+    const f2 = await fakeSmi('mem-replaced-noinv-2', {
+      query: await written('q-noinv.csv', csv),
+      apps: 'compute-apps.h100x8.csv',
+      xml,
+    });
+    const log: Logged = [];
+    const { s } = sampler(f2, file, log);
+    expect(await s.inventory()).toBeUndefined();
+    await writeFile(xml, (await fixture('q-x.h100x8.xml')).replace(LOST, NEW));
+    expect(await s.sample(T0 + 60_000)).toHaveLength(8);
+    expect(s.missing).toEqual([]);
+    expect(log.filter(([m]) => m.includes('the old one is forgotten'))).toHaveLength(1);
+  });
+
+  it('a memory file too big for one (1 MiB and more) is left aside unread, with a warning', async () => {
+    const { file } = await lostBeforeRestart('mem-huge');
+    const { readFile } = await import('node:fs/promises');
+    // Still a sound memory file, padded past the bound: read, it would list GPU 3 as missing.
+    await writeFile(file, (await readFile(file, 'utf8')) + ' '.repeat(1024 * 1024));
+    const rows = (await fixture('query-gpu.h100x8.gpu-lost.csv')).replace(/^Unable.*\n?/m, '');
+    const f = await fakeSmi('mem-huge-2', {
+      query: await written('q7-huge.csv', rows),
+      apps: 'compute-apps.h100x8.csv',
+      xml: await inventoryWithoutLost(),
+    });
+    const log: Logged = [];
+    const { s } = sampler(f, file, log);
+    await s.inventory();
+    await s.sample(T0 + 60_000);
+    expect(s.missing).toEqual([]);
+    expect(log.filter(([m]) => m.includes('not read'))).toHaveLength(1);
+  });
 });
 
 describe('busKey', () => {

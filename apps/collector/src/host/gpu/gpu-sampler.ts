@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { parseString } from 'xml2js';
 import type { HostMetricsPayload } from '@fleetwatch/contracts';
 import { writeJsonFile } from '../../fs/json-file-writer';
@@ -106,6 +106,8 @@ interface RunResult {
 const ABSENT_CODES = new Set<number | string>(['ENOENT', 'EACCES', 127, 9]);
 /** `-q -x` lists every field of every GPU and its processes: ~40 KB for 8 GPUs; room for many more. */
 const INVENTORY_MAX_BYTES = 16 * 1024 * 1024;
+/** The memory file holds 256 GPUs at most (~120 KB): a bigger one is not ours, and is not read into memory. */
+const MEMORY_MAX_BYTES = 1024 * 1024;
 
 export class GpuSampler {
   private state: GpuState = 'unknown';
@@ -121,6 +123,15 @@ export class GpuSampler {
   private readonly known = new Map<string, KnownGpu>();
   /** When the current run of consecutive nvidia-smi runs that said nothing of any GPU began; undefined: none. */
   private silentSince: number | undefined;
+  /**
+   * Whether this process has seen a GPU itself (inventory or sample). GPUs known from the memory file alone do not make
+   * "no nvidia-smi" or "no driver" at start a failure: a collector started without the GPUs mounted (no nvidia-smi in
+   * its container) is no proof that they are gone, and all of them would be listed missing for 7 days.
+   */
+  private sawGpu = false;
+  /** Whether an inventory was read (it alone gives the bus ids a board replaced is found by); when to try again. */
+  private inventoryRead = false;
+  private nextInventoryAt = 0;
   private readonly forgetMissingAfterMs: number;
   /** The memory file read (once, before anything else). */
   private loaded: Promise<void> | undefined;
@@ -176,6 +187,7 @@ export class GpuSampler {
         );
       const inv = parseInventory(await parseXml(r.stdout));
       this.remember(inv);
+      this.inventoryRead = true;
       await this.save();
       return inv.gpus.length > 0 || inv.driverVersion ? inv : undefined;
     } catch (e) {
@@ -203,7 +215,7 @@ export class GpuSampler {
     const query = await this.run(GPU_QUERY_ARGS);
     if (query.code === 'STOPPED') return [];
     // "No driver" on a host that had GPUs is a failure (a driver reload, a GPU reset), below: not "no GPU here".
-    if (query.code !== 0 && ABSENT_CODES.has(query.code ?? '') && this.known.size === 0) {
+    if (query.code !== 0 && ABSENT_CODES.has(query.code ?? '') && !this.sawGpu) {
       if (this.state !== 'absent')
         this.options.logger?.info(
           { command: this.command, why: query.code === 9 ? firstLine(query.stdout || query.stderr) : query.code },
@@ -216,6 +228,14 @@ export class GpuSampler {
     // A lost GPU makes nvidia-smi exit non-zero while it still prints the others: keep what it printed.
     const counts = query.stdout.trim() && !ABSENT_CODES.has(query.code ?? '') ? await this.processCounts() : undefined;
     const { gpus, problems } = parseGpuQuery(query.stdout, counts);
+    // A GPU not known while GPUs are remembered and no inventory was read (`-q -x` failed at start): it may be a board
+    // put in at a remembered one's bus id, which only the inventory tells (the rows carry no bus id) — else the old one
+    // stayed listed missing for COLLECTOR_GPU_FORGET_AFTER_SECONDS on a healthy host. Read it now (then every reprobeMs).
+    const unknown = gpus.some((g) => g.uuid && gpuUuid(g.uuid) && !this.known.has(g.uuid));
+    if (unknown && this.known.size > 0 && !this.inventoryRead && now >= this.nextInventoryAt) {
+      this.nextInventoryAt = now + this.reprobeMs;
+      await this.inventory();
+    }
     // stderr too: where nvidia-smi writes "Unable to determine the device handle for GPU …" depends on its version.
     this.seen(gpus, [...problems, ...query.stderr.split('\n')], now);
     await this.save();
@@ -242,6 +262,7 @@ export class GpuSampler {
     inv.gpus.forEach((g, index) => {
       const uuid = g.uuid ? gpuUuid(storable(g.uuid, 128)) : undefined;
       if (!uuid) return;
+      this.sawGpu = true;
       const busId = g.busId ? storable(g.busId, 64) : undefined;
       const bus = busId ? busKey(busId) : undefined;
       if (bus) atBus.set(bus, uuid);
@@ -276,6 +297,7 @@ export class GpuSampler {
     const shown = new Set<string>();
     /** Rows whose UUID nvidia-smi could not read (`[Unknown Error]`): the GPU of that index is there. */
     const unnamed = new Set<number>();
+    if (gpus.length > 0) this.sawGpu = true;
     for (const g of gpus) {
       if (!g.uuid || !gpuUuid(g.uuid)) {
         unnamed.add(g.index);
@@ -337,7 +359,14 @@ export class GpuSampler {
     if (!file) return;
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      const fh = await open(file, 'r');
+      try {
+        const { size } = await fh.stat();
+        if (size > MEMORY_MAX_BYTES) throw new Error(`${size} bytes, more than ${MEMORY_MAX_BYTES}`);
+        text = await fh.readFile('utf8');
+      } finally {
+        await fh.close();
+      }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
         this.options.logger?.warn(
