@@ -326,6 +326,33 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     expect(handled.length + left.length).toBe(ids.length);
   });
 
+  it('says "try again", not "no dead letter", when another dlq command holds the DLQ (replay ID, show)', async () => {
+    const ids = await fillDlq(20);
+    broken = false;
+    // Another look (or replay) that holds every message of the DLQ meanwhile.
+    const other = await raw.channel();
+    let held = 0;
+    await other.prefetch(100);
+    await other.consume(DLQ, () => held++, { noAck: false });
+    await waitFor(() => held === ids.length, { description: 'the other command holds the DLQ' });
+    for (const attempt of [() => admin.replay(ids[7], { queues: [Q] }), () => admin.show(ids[7], { queues: [Q] })]) {
+      const error = await attempt().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(DeadLetterNotFoundError);
+      expect((error as DeadLetterNotFoundError).busy).toEqual([DLQ]);
+      expect((error as Error).message).toMatch(/another dlq command .* held messages of .*: try again$/);
+    }
+    await other.close(); // its messages go back
+    await waitFor(async () => (await raw.count(DLQ)) === ids.length, { description: 'given back' });
+    expect((await admin.replay(ids[7], { queues: [Q] }))[0].messageIds).toEqual([ids[7]]);
+    // A message that is not there, with nobody else looking: plain "not found".
+    const missing = await admin.replay(ids[7], { queues: [Q] }).catch((e: unknown) => e);
+    expect((missing as DeadLetterNotFoundError).busy).toEqual([]);
+    expect((missing as Error).message).not.toMatch(/try again/);
+  });
+
   it('refuses to replay into a source queue that is gone, and keeps the dead letter', async () => {
     const orphan = { name: `dlq-test.orphan-${uuidv7()}`, bindings: [] };
     const ch = await raw.channel();

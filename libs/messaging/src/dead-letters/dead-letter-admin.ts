@@ -165,14 +165,20 @@ export class DeadLetterAdmin {
   async show(messageId: string, options: QueueSelection = {}): Promise<DeadLetterDetail[]> {
     const queues = this.selected(options);
     const found: DeadLetterDetail[] = [];
+    const busy: string[] = [];
     for (const dlq of queues) {
-      await this.scan(dlq, Infinity, (m) => {
-        if (m.properties.messageId === messageId) found.push(detailOf(dlq, m));
-      }).catch((e: unknown) => {
+      await this.scan(
+        dlq,
+        Infinity,
+        (m) => {
+          if (m.properties.messageId === messageId) found.push(detailOf(dlq, m));
+        },
+        () => busy.push(dlq),
+      ).catch((e: unknown) => {
         if (!(e instanceof QueueNotFoundError)) throw e;
       });
     }
-    if (found.length === 0) throw new DeadLetterNotFoundError(messageId, queues);
+    if (found.length === 0) throw new DeadLetterNotFoundError(messageId, queues, busy);
     return found;
   }
 
@@ -180,14 +186,15 @@ export class DeadLetterAdmin {
   async replay(messageId: string, options: QueueSelection = {}): Promise<ReplayResult[]> {
     const queues = this.selected(options);
     const results: ReplayResult[] = [];
+    const busy: string[] = [];
     for (const dlq of queues) {
-      const r = await this.replayQueue(dlq, { only: messageId }).catch((e: unknown) => {
+      const r = await this.replayQueue(dlq, { only: messageId, onBusy: () => busy.push(dlq) }).catch((e: unknown) => {
         if (e instanceof QueueNotFoundError && e.queue === dlq) return null;
         throw e;
       });
       if (r && r.replayed > 0) results.push(r);
     }
-    if (results.length === 0) throw new DeadLetterNotFoundError(messageId, queues);
+    if (results.length === 0) throw new DeadLetterNotFoundError(messageId, queues, busy);
     return results;
   }
 
@@ -243,8 +250,16 @@ export class DeadLetterAdmin {
 
   /** The message count of `queue`; QueueNotFoundError when it is not declared. */
   private async count(channel: ConfirmChannel, queue: string): Promise<number> {
+    return (await this.check(channel, queue)).messageCount;
+  }
+
+  /** Ready messages and consumers of `queue` (the DLQs have none but a dlq command's); QueueNotFoundError if not declared. */
+  private async check(
+    channel: ConfirmChannel,
+    queue: string,
+  ): Promise<{ messageCount: number; consumerCount: number }> {
     try {
-      return (await channel.checkQueue(queue)).messageCount;
+      return await channel.checkQueue(queue);
     } catch (e) {
       if (isNotFound(e)) throw new QueueNotFoundError(queue);
       throw e;
@@ -260,10 +275,14 @@ export class DeadLetterAdmin {
    * first page would move it behind the rest (each look at a page rotating the DLQ).
    * Taken all and given back in order, they stay in order, ahead of what arrived
    * meanwhile. Only the visited messages are held in memory (by the caller).
+   *
+   * `onBusy` when another consumer (a concurrent look or replay) held messages of the DLQ at the start, so some may
+   * not be visited.
    */
-  private scan(dlq: string, max: number, visit: (message: Message) => void): Promise<number> {
+  private scan(dlq: string, max: number, visit: (message: Message) => void, onBusy?: () => void): Promise<number> {
     return this.withChannel(async (channel) => {
-      const total = await this.count(channel, dlq);
+      const { messageCount: total, consumerCount } = await this.check(channel, dlq);
+      if (consumerCount > 0) onBusy?.();
       if (max <= 0 || total === 0) return total;
       let reader: DeadLetterReader | undefined;
       try {
@@ -282,12 +301,13 @@ export class DeadLetterAdmin {
 
   private replayQueue(
     dlq: string,
-    options: { only?: string; onProgress?: (p: ReplayProgress) => void; window?: number },
+    options: { only?: string; onBusy?: () => void; onProgress?: (p: ReplayProgress) => void; window?: number },
   ): Promise<ReplayResult> {
     const sourceQueue = sourceQueueOf(dlq);
     const window = Math.max(1, options.window ?? 100);
     return this.withChannel(async (channel) => {
-      const total = await this.count(channel, dlq);
+      const { messageCount: total, consumerCount } = await this.check(channel, dlq);
+      if (consumerCount > 0) options.onBusy?.();
       const result: ReplayResult = { deadLetterQueue: dlq, sourceQueue, replayed: 0, messageIds: [] };
       if (total === 0) return result;
       const returned = new Set<string>();

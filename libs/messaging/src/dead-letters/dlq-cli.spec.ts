@@ -1,3 +1,4 @@
+import { DeadLetterAdmin } from './dead-letter-admin';
 import { DEFAULT_AMQP_URL, DlqExit, formatListing, parseDlqArgs, runDlqCli } from './dlq-cli';
 
 describe('parseDlqArgs', () => {
@@ -69,6 +70,35 @@ describe('runDlqCli', () => {
     const bad = io();
     expect(await runDlqCli(['show'], bad.io)).toBe(DlqExit.Usage);
     expect(bad.out.stderr).toMatch(/^dlq: show needs a message id\n\nUsage:/);
+  });
+
+  it('warns on RabbitMQ 4 before every command that gives messages back (replay ID too), not before replay --all', async () => {
+    const replayed = [{ deadLetterQueue: 'q.dlq', sourceQueue: 'q', replayed: 1, messageIds: ['m1'] }];
+    const fake = {
+      looksCount: true,
+      serverVersion: '4.0.5',
+      list: jest.fn().mockResolvedValue([]),
+      show: jest.fn().mockResolvedValue([]),
+      replay: jest.fn().mockResolvedValue(replayed),
+      replayAll: jest.fn().mockResolvedValue(replayed),
+      close: jest.fn().mockResolvedValue(undefined),
+    };
+    const connect = jest.spyOn(DeadLetterAdmin, 'connect').mockResolvedValue(fake as unknown as DeadLetterAdmin);
+    try {
+      const warned = async (argv: string[]): Promise<boolean> => {
+        const run = io();
+        expect(await runDlqCli([...argv, '--json'], run.io)).toBe(DlqExit.Ok);
+        return /warning: RabbitMQ 4\.0\.5 counts each look/.test(run.out.stderr);
+      };
+      expect(await warned(['list'])).toBe(true);
+      expect(await warned(['show', 'm1'])).toBe(true);
+      // replay ID takes the whole DLQ and gives back every other message: one return counted on each.
+      expect(await warned(['replay', 'm1'])).toBe(true);
+      expect(await warned(['replay', '--all'])).toBe(false);
+      expect(fake.replay).toHaveBeenCalledTimes(1);
+    } finally {
+      connect.mockRestore();
+    }
   });
 });
 

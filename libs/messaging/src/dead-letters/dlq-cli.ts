@@ -142,7 +142,9 @@ export async function runDlqCli(argv: readonly string[], io: DlqIo = processIo):
   let admin: DeadLetterAdmin | undefined;
   try {
     admin = await DeadLetterAdmin.connect({ url: command.url });
-    if (admin.looksCount && command.name !== 'replay') {
+    // A look (list, show) and `replay ID` take every message of the DLQ and give back all but the replayed one;
+    // only `replay --all` gives back nothing (unless it stops).
+    if (admin.looksCount && !command.all) {
       io.stderr(
         `dlq: warning: RabbitMQ ${admin.serverVersion} counts each look against a quorum queue's delivery limit (default 20 since 4.0); set a policy delivery-limit: -1 on the DLQs (docs/runbooks/dead-letters.md)\n`,
       );

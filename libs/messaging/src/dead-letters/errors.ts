@@ -5,8 +5,15 @@ export class DeadLetterNotFoundError extends BusError {
   constructor(
     readonly messageId: string,
     readonly queues: readonly string[],
+    /** DLQs another command (a look, a replay) held messages of meanwhile: the message may be among them. */
+    readonly busy: readonly string[] = [],
   ) {
-    super(`no dead letter with message id ${messageId} in ${queues.join(', ')}`);
+    super(
+      `no dead letter with message id ${messageId} in ${queues.join(', ')}` +
+        (busy.length > 0
+          ? `; but another dlq command (a look or a replay) held messages of ${busy.join(', ')} meanwhile: try again`
+          : ''),
+    );
   }
 }
 
