@@ -904,12 +904,23 @@ export class LiveStateStore {
 
   /** Latest samples of several hosts (pipelined); hosts without one are left out. */
   async getHostMetricsMany(hostIds: readonly string[]): Promise<Map<string, string>> {
+    // WRONGTYPE: a key written by an older aggregator (a plain string), left out; the next sample replaces it.
+    return this.readStringsOf(hostIds, (pipe, id) => pipe.hget(LiveKeys.hostMetrics(id), 'json'));
+  }
+
+  /**
+   * One pipelined read per host (`read` queues it); answers the hosts whose reply is a string. A read error other than
+   * WRONGTYPE rejects (throwFirstReadError); a WRONGTYPE reply is left out like a missing key.
+   */
+  private async readStringsOf(
+    hostIds: readonly string[],
+    read: (pipe: ReturnType<Redis['pipeline']>, id: string) => void,
+  ): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     if (hostIds.length === 0) return out;
     const pipe = this.redis.pipeline();
-    for (const id of hostIds) pipe.hget(LiveKeys.hostMetrics(id), 'json');
+    for (const id of hostIds) read(pipe, id);
     const replies = (await pipe.exec()) ?? [];
-    // WRONGTYPE: a key written by an older aggregator (a plain string), left out; the next sample replaces it.
     throwFirstReadError(replies);
     hostIds.forEach((id, i) => {
       const [err, v] = replies[i] ?? [null, null];
@@ -952,17 +963,7 @@ export class LiveStateStore {
 
   /** Hosts' conflict marks (raw JSON: {reporters, since, owner}), pipelined; hosts without one are left out. */
   async getHostConflictsMany(hostIds: readonly string[]): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    if (hostIds.length === 0) return out;
-    const pipe = this.redis.pipeline();
-    for (const id of hostIds) pipe.get(LiveKeys.hostConflict(id));
-    const replies = (await pipe.exec()) ?? [];
-    throwFirstReadError(replies);
-    hostIds.forEach((id, i) => {
-      const [err, v] = replies[i] ?? [null, null];
-      if (!err && typeof v === 'string') out.set(id, v);
-    });
-    return out;
+    return this.readStringsOf(hostIds, (pipe, id) => pipe.get(LiveKeys.hostConflict(id)));
   }
 
   /** Fan-out of a status change to every gateway replica (SPEC §4). */
