@@ -50,6 +50,10 @@ describe('rethrow: Prisma and pg errors → domain errors', () => {
   it.each([
     ['the connection lost under a transaction', 'Client has encountered a connection error and is not queryable'],
     ['the connection lost during a statement', 'Connection terminated unexpectedly'],
+    // The raw path's words, read by rethrow too (one list): a host or route away, a pool that could not connect.
+    ['the database host unreachable', 'connect EHOSTUNREACH 10.0.0.7:5432'],
+    ['its name not resolved', 'getaddrinfo ENOTFOUND db.internal'],
+    ['no connection within the pool timeout', 'timeout exceeded when trying to connect'],
   ])("%s (pg's own error, as a Prisma transaction passes it on) is unavailable", (_name, message) => {
     expect(thrown(new Error(message))).toBeInstanceOf(UnavailableError);
   });

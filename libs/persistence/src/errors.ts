@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError, UnavailableError } from '@fleetwatch/domain';
 import { Prisma } from './generated/prisma/client';
-import { sqlStateOf } from './sql/sql-pool';
+import { DATA_ERROR_CLASSES, sqlStateOf, UNAVAILABLE_TEXT } from './sql/sql-pool';
 
 // Repositories translate Prisma failures into the domain's typed errors, so services
 // and transports never see Prisma error classes.
@@ -28,25 +28,12 @@ export function isRecordNotFound(err: unknown): boolean {
   return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025';
 }
 
-/**
- * The way to the database failing, in a driver's message or code. (pg's own errors reach a Prisma caller as pg threw
- * them: "Client has encountered a connection error and is not queryable" is a transaction's next statement after its
- * connection was lost.)
- */
-const UNAVAILABLE_TEXT =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|DatabaseNotReachable|too many clients|the database system is (starting up|shutting down)|Client was closed and is not queryable|Client has encountered a connection error/i;
-
-/**
- * SQLSTATE classes that blame the rows (as rethrowSql reads them): 21 cardinality violation (an upsert given the same
- * key twice, a scalar subquery of several rows), 22 data exception, 23 integrity constraint, 54 program limit, P0
- * raised by a function; and 25P02 (a statement after an earlier failure in its transaction: that failure was the
- * cause, and runInTransaction answers with it instead where it saw it: a statement timeout hidden by the 25P02 that
- * followed is the outage it is). Any other — connection (08), resources (53: too many connections, disk
- * full), operator intervention (57: `terminating connection due to administrator command`, a statement timeout),
- * system (58), lock conflicts (40, 55), read-only after a failover (25006), a schema out of step (42) — hits every
- * request alike: the database is away for now, a 503 with Retry-After, not a 500.
- */
-const DATA_ERROR_CLASSES = /^(21|22|23|54|P0|25P02$)/;
+// The way to the database failing, in a driver's message (UNAVAILABLE_TEXT), and the SQLSTATE classes that blame the
+// rows (DATA_ERROR_CLASSES: 21, 22, 23, 54, P0 and 25P02) are sql-pool's: both paths classify alike. pg's own errors
+// reach a Prisma caller as pg threw them ("Client has encountered a connection error and is not queryable" is a
+// transaction's next statement after its connection was lost). Any SQLSTATE outside those classes — connection (08),
+// resources (53), operator intervention (57, a statement timeout), system (58), lock conflicts (40, 55), read-only after
+// a failover (25006), a schema out of step (42) — hits every request alike: a 503 with Retry-After, not a 500.
 
 type DriverError = {
   message?: unknown;

@@ -84,11 +84,12 @@ export async function closeSqlPool(pool: SqlPool): Promise<void> {
  * would hit every row alike: it is an outage to wait out, never a reason to set
  * rows aside.
  */
-const DATA_ERROR_CLASSES = /^(21|22|23|54|P0|25P02$)/;
+export const DATA_ERROR_CLASSES = /^(21|22|23|54|P0|25P02$)/;
 /** A SQLSTATE, not one of Prisma's own codes (P1xxx–P6xxx). */
 const SQLSTATE = /^(?!P[1-9])[0-9A-Z]{5}$/;
-const UNAVAILABLE_TEXT =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable/i;
+/** Messages of a database away (pg's, the driver adapter's, Prisma's): both paths read them (errors.ts too). */
+export const UNAVAILABLE_TEXT =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED|EADDRNOTAVAIL|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|DatabaseNotReachable|too many clients|the database system is (starting up|shutting down)/i;
 
 /**
  * The error's code: pg's SQLSTATE in `code`, the one Prisma's raw-query errors (P2010) carry in `meta`, or the one of
