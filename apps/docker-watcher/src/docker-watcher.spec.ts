@@ -676,18 +676,34 @@ describe('DockerWatcher and a full push queue', () => {
 });
 
 describe('DockerWatcher and an engine whose clock is behind the watcher`s', () => {
-  it('an event between the listing and the events stream is replayed: `since` is the engine`s time, not the watcher`s', async () => {
-    // The engine (a tcp:// DOCKER_HOST on another host) 5 s behind: its events are dated by its clock, and the
-    // stream's `since` is compared with those dates. Before, `since` was the watcher's clock less 1 s: the events
-    // of the 4 s after the listing (the whole resync, every DOCKER_WATCHER_RESYNC_SECONDS) were never replayed.
-    const skewed = new DockerEngineStandin(join(dir, 'skewed.sock'));
+  /**
+   * An engine 5 s behind on its own socket running job-1, an ingest accepting, and a pusher and a watcher on them (not
+   * started); `stop` ends them all, the ledger's last write done before the directory goes.
+   */
+  async function behindEngine(socket: string, opts: Partial<DockerWatcherOptions> = {}) {
+    const skewed = new DockerEngineStandin(join(dir, socket));
     skewed.clockOffsetMs = -5_000;
     await skewed.start();
     const { url, close } = await acceptingIngest();
     const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
     const queued = queuedBy(pusher);
     skewed.add({ name: 'job-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
-    const w = watcherFor(pusher, skewed.socketPath);
+    const w = watcherFor(pusher, skewed.socketPath, opts);
+    const stop = async (): Promise<void> => {
+      await w.stop();
+      await pusher.stop();
+      await w.persist();
+      await close();
+      await skewed.stop();
+    };
+    return { skewed, pusher, queued, w, stop };
+  }
+
+  it('an event between the listing and the events stream is replayed: `since` is the engine`s time, not the watcher`s', async () => {
+    // The engine (a tcp:// DOCKER_HOST on another host) 5 s behind: its events are dated by its clock, and the
+    // stream's `since` is compared with those dates. Before, `since` was the watcher's clock less 1 s: the events
+    // of the 4 s after the listing (the whole resync, every DOCKER_WATCHER_RESYNC_SECONDS) were never replayed.
+    const { skewed, pusher, queued, w, stop } = await behindEngine('skewed.sock');
     const release = skewed.holdEvents();
     pusher.start();
     w.start();
@@ -701,24 +717,13 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
       expect(w.stats.reconnects).toBe(0);
     } finally {
       release();
-      await w.stop();
-      await pusher.stop();
-      await w.persist(); // the ledger's last write done before the directory goes
-      await close();
-      await skewed.stop();
+      await stop();
     }
   });
 
   it('a hanging /info once the engine`s clock was learned: the periodic resync`s session does not wait for it, and `since` is still the engine`s time', async () => {
-    const skewed = new DockerEngineStandin(join(dir, 'skewed.sock'));
-    skewed.clockOffsetMs = -5_000;
-    await skewed.start();
-    const { url, close } = await acceptingIngest();
-    const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
-    const queued = queuedBy(pusher);
-    skewed.add({ name: 'job-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
     // The answer timeout (10 s) far above the waits below: a session waiting for /info would not make them.
-    const w = watcherFor(pusher, skewed.socketPath, { resyncMs: 800 });
+    const { skewed, pusher, queued, w, stop } = await behindEngine('skewed.sock', { resyncMs: 800 });
     pusher.start();
     w.start();
     const logged = logs.length;
@@ -746,23 +751,12 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
     } finally {
       releaseInfo();
       releaseEvents();
-      await w.stop();
-      await pusher.stop();
-      await w.persist(); // the ledger's last write done before the directory goes
-      await close();
-      await skewed.stop();
+      await stop();
     }
   });
 
   it('the watcher`s clock stepped forward after the engine`s clock was learned (NTP): `since` is still the engine`s time', async () => {
-    const skewed = new DockerEngineStandin(join(dir, 'stepped.sock'));
-    skewed.clockOffsetMs = -5_000;
-    await skewed.start();
-    const { url, close } = await acceptingIngest();
-    const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
-    const queued = queuedBy(pusher);
-    skewed.add({ name: 'job-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
-    const w = watcherFor(pusher, skewed.socketPath, { resyncMs: 800 });
+    const { skewed, pusher, queued, w, stop } = await behindEngine('stepped.sock', { resyncMs: 800 });
     pusher.start();
     w.start();
     let releaseInfo = () => undefined as void;
@@ -788,11 +782,7 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
       stepped?.mockRestore();
       releaseInfo();
       releaseEvents();
-      await w.stop();
-      await pusher.stop();
-      await w.persist();
-      await close();
-      await skewed.stop();
+      await stop();
     }
   });
 
@@ -834,14 +824,7 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
   });
 
   it('a reconnect with /info hanging once its clock was learned: after the answer timeout, `since` is the engine`s time as last told', async () => {
-    const skewed = new DockerEngineStandin(join(dir, 'reconnect.sock'));
-    skewed.clockOffsetMs = -5_000;
-    await skewed.start();
-    const { url, close } = await acceptingIngest();
-    const pusher = new StatusPusher({ url, apiKey: 'k', log, lingerMs: 0 });
-    const queued = queuedBy(pusher);
-    skewed.add({ name: 'job-1', labels: { 'fleetwatch.watch': 'true' }, running: true });
-    const w = watcherFor(pusher, skewed.socketPath, { answerTimeoutMs: 1_000 });
+    const { skewed, pusher, queued, w, stop } = await behindEngine('reconnect.sock', { answerTimeoutMs: 1_000 });
     pusher.start();
     w.start();
     const logged = logs.length;
@@ -862,11 +845,7 @@ describe('DockerWatcher and an engine whose clock is behind the watcher`s', () =
     } finally {
       releaseInfo();
       releaseEvents();
-      await w.stop();
-      await pusher.stop();
-      await w.persist();
-      await close();
-      await skewed.stop();
+      await stop();
     }
   });
 

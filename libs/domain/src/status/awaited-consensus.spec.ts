@@ -13,6 +13,7 @@ import {
   type Observation,
   type TargetSnapshot,
 } from './target-state';
+import { checkResult, lifecycleOf } from './status.spec-helpers';
 
 // A probed check's lifecycle (created, resumed) awaits each location's first result: until then the location neither
 // votes nor lets the others decide alone a verdict it could still change (consensusOf's `awaited`).
@@ -23,21 +24,9 @@ const RESUMED_AT = 8000;
 const DEADLINE = RESUMED_AT + 65_000;
 const resumeDeadline = { at: DEADLINE, expireTo: S.Stale, reason: 'no result within 2 × 30s of the resume' };
 
-const lc = (state: CheckLifecycle['state'], version: number, at: number, extra: Partial<CheckLifecycle> = {}) => ({
-  targetId: ID,
-  state,
-  version,
-  at,
-  ...extra,
-});
+const lc = lifecycleOf(ID);
 const result = (location: string, ok: boolean, at: number, withDeadline = true): Observation => ({
-  targetId: ID,
-  kind: TargetKind.Check,
-  name: 'api',
-  location,
-  at,
-  status: ok ? S.Up : S.Down,
-  reason: ok ? 'check ok' : 'refused',
+  ...checkResult(ID, location, ok, at),
   ...(withDeadline ? { deadline: { at: at + 65_000, expireTo: S.Stale, reason: 'no result within 2 × 30s' } } : {}),
 });
 

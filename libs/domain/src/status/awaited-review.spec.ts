@@ -1,28 +1,17 @@
-import { TargetKind, TargetStatus as S } from '@fleetwatch/contracts';
+import { TargetStatus as S } from '@fleetwatch/contracts';
 import { applyLifecycle, type CheckLifecycle } from './check-lifecycle';
 import { expireDeadlines } from './expiry';
 import { applyObservation, isAwaited, type Observation, type TargetSnapshot } from './target-state';
+import { checkResult, lifecycleOf } from './status.spec-helpers';
 
 // Review of the awaited locations (3faa535): how long an awaited location may hold a check back.
 
 const ID = 'check:0191d7a2-0000-7000-8000-0000000000bb';
 const DAY = 86_400;
 
-const lc = (state: CheckLifecycle['state'], version: number, at: number, extra: Partial<CheckLifecycle> = {}) => ({
-  targetId: ID,
-  state,
-  version,
-  at,
-  ...extra,
-});
+const lc = lifecycleOf(ID);
 const result = (location: string, ok: boolean, at: number, seconds: number): Observation => ({
-  targetId: ID,
-  kind: TargetKind.Check,
-  name: 'api',
-  location,
-  at,
-  status: ok ? S.Up : S.Down,
-  reason: ok ? 'check ok' : 'refused',
+  ...checkResult(ID, location, ok, at),
   deadline: { at: at + 2 * seconds * 1000 + 5000, expireTo: S.Stale, reason: `no result within 2 × ${seconds}s` },
 });
 const policy = { downQuorumPct: 100 };

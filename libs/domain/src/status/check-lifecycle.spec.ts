@@ -10,24 +10,13 @@ import {
   type Observation,
   type TargetSnapshot,
 } from './target-state';
+import { checkResult, lifecycleOf } from './status.spec-helpers';
 
 const policy = { downQuorumPct: 100 };
 const ID = 'check:0191d7a2-0000-7000-8000-000000000001';
-const lc = (state: CheckLifecycleState, version: number, at: number, extra: Partial<CheckLifecycle> = {}) => ({
-  targetId: ID,
-  state,
-  version,
-  at,
-  ...extra,
-});
+const lc = lifecycleOf(ID);
 const result = (location: string, ok: boolean, at: number): Observation => ({
-  targetId: ID,
-  kind: TargetKind.Check,
-  name: 'api',
-  location,
-  at,
-  status: ok ? S.Up : S.Down,
-  reason: ok ? 'check ok' : 'refused',
+  ...checkResult(ID, location, ok, at),
   latencyMs: ok ? 10 : null,
   deadline: { at: at + 65_000, expireTo: S.Stale, reason: 'no result within 2 × 30s' },
 });

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { Spool, type DropReason, type SpoolOptions } from './spool';
 import type { SpoolRecord } from './record-codec';
+import { tempDirs } from './spool.spec-helpers';
 
 // What a crash or a power cut can leave of the spool's files, and what the next open makes of it. A power cut loses
 // what was not fsync'd: a file renamed over cursor.json whose data never reached the disk comes back empty (ext4
@@ -49,16 +50,7 @@ jest.mock('node:fs/promises', () => {
   };
 });
 
-let dirs: string[] = [];
-async function freshDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'fw-spool-crash-'));
-  dirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-  dirs = [];
-});
+const freshDir = tempDirs('fw-spool-crash-');
 afterEach(() => {
   mockRecording.on = false;
   mockEvents.length = 0;

@@ -1,21 +1,13 @@
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { appendFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Spool, type DropReason, type SpoolOptions } from './spool';
 import type { SpoolRecord } from './record-codec';
+import { tempDirs } from './spool.spec-helpers';
 
-let dirs: string[] = [];
-async function freshDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'fw-spool-'));
-  dirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-  dirs = [];
-});
+const freshDir = tempDirs('fw-spool-');
 
 const record = (n: number, pad = 0): SpoolRecord => ({
   id: `00000000-0000-7000-8000-${String(n).padStart(12, '0')}`,

@@ -542,6 +542,34 @@ describe('GpuSampler: the GPUs remembered across restarts (the memory file)', ()
     return written('q-x.h100x7.xml', out);
   }
 
+  /**
+   * The stand-in `name` after a reboot: the lost GPU in neither the inventory nor any row (its rows written to
+   * `queryFile`), nor named by a line.
+   */
+  async function afterReboot(name: string, queryFile: string): Promise<FakeSmi> {
+    const rows = (await fixture('query-gpu.h100x8.gpu-lost.csv')).replace(/^Unable.*\n?/m, '');
+    return fakeSmi(name, {
+      query: await written(queryFile, rows),
+      apps: 'compute-apps.h100x8.csv',
+      xml: await inventoryWithoutLost(),
+    });
+  }
+
+  /** A first process (stand-in `name`) that saw the eight, all there; returns its memory file. */
+  async function sawAllEight(name: string): Promise<string> {
+    const file = join(dir, name, 'known-gpus.json');
+    const f = await fakeSmi(name, {
+      query: 'query-gpu.h100x8.csv',
+      apps: 'compute-apps.h100x8.csv',
+      xml: 'q-x.h100x8.xml',
+    });
+    const first = sampler(f, file);
+    await first.s.inventory();
+    expect(await first.s.sample(T0)).toHaveLength(8);
+    first.s.stop();
+    return file;
+  }
+
   /** A sampler on a stand-in (`xml` the inventory), its memory in `file`, logging into `log`, writes counted. */
   function sampler(f: FakeSmi, file: string, log: Logged = [], extra: Partial<GpuSamplerOptions> = {}) {
     const writes: unknown[] = [];
@@ -580,12 +608,7 @@ describe('GpuSampler: the GPUs remembered across restarts (the memory file)', ()
   it('a restart (and a reboot that no longer enumerates it) keeps the lost GPU missing, since when it first was', async () => {
     const { file } = await lostBeforeRestart('mem-restart');
     // The next process, after a reboot: the dead GPU is in neither the inventory nor any row, nor named by a line.
-    const rows = (await fixture('query-gpu.h100x8.gpu-lost.csv')).replace(/^Unable.*\n?/m, '');
-    const f = await fakeSmi('mem-restart-2', {
-      query: await written('query-gpu.h100x7.csv', rows),
-      apps: 'compute-apps.h100x8.csv',
-      xml: await inventoryWithoutLost(),
-    });
+    const f = await afterReboot('mem-restart-2', 'query-gpu.h100x7.csv');
     const log: Logged = [];
     const { s } = sampler(f, file, log);
     await s.inventory();
@@ -664,12 +687,7 @@ describe('GpuSampler: the GPUs remembered across restarts (the memory file)', ()
 
   it('a file written under another host id (a cloned disk, a changed COLLECTOR_HOST_ID) is left aside', async () => {
     const { file } = await lostBeforeRestart('mem-host', { hostId: 'lab/gpu-1' });
-    const rows = (await fixture('query-gpu.h100x8.gpu-lost.csv')).replace(/^Unable.*\n?/m, '');
-    const f = await fakeSmi('mem-host-2', {
-      query: await written('q7.csv', rows),
-      apps: 'compute-apps.h100x8.csv',
-      xml: await inventoryWithoutLost(),
-    });
+    const f = await afterReboot('mem-host-2', 'q7.csv');
     // The host id that wrote it reads it: GPU 3 is still missing.
     const same = sampler(f, file, [], { hostId: 'lab/gpu-1' });
     await same.s.inventory();
@@ -756,16 +774,7 @@ describe('GpuSampler: the GPUs remembered across restarts (the memory file)', ()
     'a restart whose nvidia-smi has no GPU view at all (%s): nothing goes missing from the file alone',
     async (_name, how) => {
       // A first process saw the eight, all there.
-      const file = join(dir, `mem-noview-${how}`, 'known-gpus.json');
-      const f = await fakeSmi(`mem-noview-${how}`, {
-        query: 'query-gpu.h100x8.csv',
-        apps: 'compute-apps.h100x8.csv',
-        xml: 'q-x.h100x8.xml',
-      });
-      const first = sampler(f, file);
-      await first.s.inventory();
-      expect(await first.s.sample(T0)).toHaveLength(8);
-      first.s.stop();
+      const file = await sawAllEight(`mem-noview-${how}`);
       // The next process cannot look at the GPUs: it is no proof that they are gone (a healthy host).
       const blind =
         how === 'ENOENT'
@@ -783,16 +792,7 @@ describe('GpuSampler: the GPUs remembered across restarts (the memory file)', ()
   );
 
   it('a board replaced while the inventory at start failed: read again at the first unknown GPU, the old one forgotten', async () => {
-    const file = join(dir, 'mem-replaced-noinv', 'known-gpus.json');
-    const f = await fakeSmi('mem-replaced-noinv', {
-      query: 'query-gpu.h100x8.csv',
-      apps: 'compute-apps.h100x8.csv',
-      xml: 'q-x.h100x8.xml',
-    });
-    const first = sampler(f, file);
-    await first.s.inventory();
-    expect(await first.s.sample(T0)).toHaveLength(8);
-    first.s.stop();
+    const file = await sawAllEight('mem-replaced-noinv');
     // After a reboot GPU 3 is another board; `-q -x` gives garbage at start (a timeout, a loaded host), then works.
     const NEW = 'GPU-00000000-aaaa-bbbb-cccc-000000000003';
     const xml = await written('q-x-noinv.xml', 'not xml <');
@@ -816,12 +816,7 @@ describe('GpuSampler: the GPUs remembered across restarts (the memory file)', ()
     const { readFile } = await import('node:fs/promises');
     // Still a sound memory file, padded past the bound: read, it would list GPU 3 as missing.
     await writeFile(file, (await readFile(file, 'utf8')) + ' '.repeat(1024 * 1024));
-    const rows = (await fixture('query-gpu.h100x8.gpu-lost.csv')).replace(/^Unable.*\n?/m, '');
-    const f = await fakeSmi('mem-huge-2', {
-      query: await written('q7-huge.csv', rows),
-      apps: 'compute-apps.h100x8.csv',
-      xml: await inventoryWithoutLost(),
-    });
+    const f = await afterReboot('mem-huge-2', 'q7-huge.csv');
     const log: Logged = [];
     const { s } = sampler(f, file, log);
     await s.inventory();
