@@ -64,6 +64,26 @@ function integrationWorkers() {
   return n;
 }
 
+/** The slowest test files of the run (jest's per-file start and end), so the run's time can be kept in check. */
+function reportSlowest(files, top = 15) {
+  const rows = [];
+  for (const file of files) {
+    if (!existsSync(file)) continue;
+    try {
+      const r = JSON.parse(readFileSync(file, 'utf8'));
+      for (const t of r.testResults ?? [])
+        if (typeof t.startTime === 'number' && typeof t.endTime === 'number')
+          rows.push({ seconds: (t.endTime - t.startTime) / 1000, name: t.name.replace(root + '/', '') });
+    } catch {
+      // a results file the runner left half written: its step already counted as failed
+    }
+  }
+  if (rows.length === 0) return;
+  rows.sort((a, b) => b.seconds - a.seconds);
+  say(`── slowest test files (of ${rows.length}):`);
+  for (const r of rows.slice(0, top)) say(`   ${r.seconds.toFixed(1).padStart(6)} s  ${r.name}`);
+}
+
 async function main() {
   ensureDependencies();
   // Server URLs are not injected: libs/testing tells env-given servers from the local ones.
@@ -147,6 +167,10 @@ async function main() {
   }
 
   // Lint/type/build failures are failures of the run even when every test passed.
+  reportSlowest(
+    ['unit', 'integration', 'integration-serial', 'integration-alone'].map((p) => join(tmp, `jest-${p}.json`)),
+  );
+
   const stepFailures = failedSteps.filter((s) => !/tests$/.test(s)).length;
   if (failedSteps.length) fail(`failed steps: ${failedSteps.join(', ')}`);
   const line = `tests: ${totals.passed} passed, ${totals.failed + stepFailures} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`;

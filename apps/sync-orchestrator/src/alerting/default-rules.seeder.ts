@@ -61,7 +61,12 @@ export class DefaultRulesSeeder implements OnApplicationBootstrap {
     void this.seed().then(
       (r) =>
         r.seeds.length > 0 &&
-        this.logger?.info({ rules: r.seeded, seeds: r.seeds, version: r.version }, 'default alert rules seeded'),
+        this.logger?.info(
+          { rules: r.seeded, seeds: r.seeds, version: r.version },
+          r.seeded > 0
+            ? 'default alert rules seeded'
+            : 'default alert rule sets recorded (their rules were there already: nothing written)',
+        ),
       (err: unknown) =>
         this.logger?.warn({ err: (err as Error).message }, 'default alert rules not seeded (next start)'),
     );
