@@ -89,6 +89,9 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
       onLockLost: stopOnLostSpoolLock(logger, config.spool.dir),
     });
     metrics.watchSpool(this.spool);
+    // The stamp file lies in this spool's directory: written only while its lock is this process's.
+    const spool = this.spool;
+    this.stamps.writeOnlyWhile(() => spool.ownsDir());
     this.sessionContext = {
       policy: createTargetPolicy(config.denyNetworks),
       env: checkSecretsOf(process.env),

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 
 /** The file-system calls writeJsonFile makes (tests pass their own). */
 export interface JsonFileFs {
@@ -27,6 +27,18 @@ const DIR_SYNC_REFUSED = new Set(['EISDIR', 'EINVAL', 'EPERM']);
 const FILE_MODE = 0o600;
 
 /**
+ * Temporary files this process is writing now (writeJsonFile), as absolute normalized paths: a sweep of crash leftovers
+ * must leave them, whichever way it and the writer spell the directory (COLLECTOR_ASSIGNMENT_FILE is taken as given:
+ * relative, `./`, `//`).
+ */
+const writing = new Set<string>();
+
+/** Whether `tmp` is the temporary file of a writeJsonFile of this process still in progress. */
+export function isBeingWritten(tmp: string): boolean {
+  return writing.has(resolve(tmp));
+}
+
+/**
  * Writes `value` as JSON to `path` atomically and durably: whole to a new temporary file beside it (its directory made
  * when missing), fsync'd, renamed over the old one, then the directory fsync'd (the rename itself survives a power cut
  * only once the directory is synced, on ext4 and xfs among others). A crash leaves the old file or the new one, never
@@ -42,6 +54,27 @@ export async function writeJsonFile(path: string, value: unknown, fs: JsonFileFs
   const dir = dirname(path);
   await fs.mkdir(dir, { recursive: true });
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const key = resolve(tmp);
+  writing.add(key);
+  try {
+    await writeAndRename(path, tmp, value, fs);
+  } finally {
+    writing.delete(key);
+  }
+  try {
+    await syncDir(dir, fs);
+  } catch (e) {
+    const { code, message } = e as NodeJS.ErrnoException;
+    throw Object.assign(
+      new Error(`${path} written, but its directory not synced (may not survive a power cut): ${message}`, {
+        cause: e,
+      }),
+      { code },
+    );
+  }
+}
+
+async function writeAndRename(path: string, tmp: string, value: unknown, fs: JsonFileFs): Promise<void> {
   // Not removed when this fails: a file of that name (EEXIST) is not ours.
   const fh = await fs.open(tmp, 'wx', FILE_MODE);
   try {
@@ -55,17 +88,6 @@ export async function writeJsonFile(path: string, value: unknown, fs: JsonFileFs
   } catch (e) {
     await fs.unlink(tmp).catch(() => undefined);
     throw e;
-  }
-  try {
-    await syncDir(dir, fs);
-  } catch (e) {
-    const { code, message } = e as NodeJS.ErrnoException;
-    throw Object.assign(
-      new Error(`${path} written, but its directory not synced (may not survive a power cut): ${message}`, {
-        cause: e,
-      }),
-      { code },
-    );
   }
 }
 

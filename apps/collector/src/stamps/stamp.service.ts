@@ -59,6 +59,8 @@ export class StampService implements OnModuleInit, OnApplicationBootstrap, OnApp
   private saved: number | undefined;
   private saving: Promise<void> = Promise.resolve();
   private saveFailing = false;
+  private mayWrite: () => Promise<boolean> = async () => true;
+  private notOwnedLogged = false;
 
   constructor(
     @Inject(COLLECTOR_CONFIG) config: CollectorConfig,
@@ -72,6 +74,15 @@ export class StampService implements OnModuleInit, OnApplicationBootstrap, OnApp
   /** The next stamp (epoch ms). */
   now(): number {
     return this.clock.now();
+  }
+
+  /**
+   * Saves only while `owns` says the spool directory is still this process's (ChecksService passes its Spool's
+   * ownsDir): a collector whose spool lock was taken over must not overwrite the new holder's stamp file — at
+   * shutdown, nor meanwhile.
+   */
+  writeOnlyWhile(owns: () => Promise<boolean>): void {
+    this.mayWrite = owns;
   }
 
   async onModuleInit(): Promise<void> {
@@ -107,6 +118,15 @@ export class StampService implements OnModuleInit, OnApplicationBootstrap, OnApp
       const last = this.clock.last;
       if (last === undefined || last === this.saved) return;
       try {
+        if (!(await this.mayWrite())) {
+          if (!this.notOwnedLogged)
+            this.logger.warn(
+              { file: this.file.path },
+              'stamp file not written: the spool directory is locked by another process now',
+            );
+          this.notOwnedLogged = true;
+          return;
+        }
         await this.file.save(last);
         this.saved = last;
         this.saveFailing = false;

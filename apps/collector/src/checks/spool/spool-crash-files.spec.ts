@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { hostname } from 'node:os';
 import { Spool, type DropReason, type SpoolOptions } from './spool';
 import type { SpoolRecord } from './record-codec';
+import { writeJsonFile } from '../../fs/json-file-writer';
 import { tempDirs } from './spool.spec-helpers';
 
 // What a crash or a power cut can leave of the spool's files, and what the next open makes of it. A power cut loses
@@ -18,6 +19,8 @@ import { tempDirs } from './spool.spec-helpers';
  * names shortened).
  */
 const mockEvents: string[] = [];
+/** The directories fsync'd while recording (full paths). */
+const mockDirsSynced: string[] = [];
 const mockRecording = { on: false };
 /** What a directory's fsync fails with (a failing disk). */
 const mockDirSync: { error?: NodeJS.ErrnoException } = {};
@@ -38,6 +41,7 @@ jest.mock('node:fs/promises', () => {
       const datasync = fh.datasync.bind(fh);
       fh.sync = () => {
         if (mockRecording.on) mockEvents.push(`sync ${what}`);
+        if (mockRecording.on && what === 'dir') mockDirsSynced.push(String(path));
         return what === 'dir' && mockDirSync.error ? Promise.reject(mockDirSync.error) : sync();
       };
       fh.datasync = () => (mockRecording.on && mockEvents.push(`sync ${what}`), datasync());
@@ -54,6 +58,7 @@ const freshDir = tempDirs('fw-spool-crash-');
 afterEach(() => {
   mockRecording.on = false;
   mockEvents.length = 0;
+  mockDirsSynced.length = 0;
   delete mockDirSync.error;
   delete mockSegmentOpen.error;
 });
@@ -92,13 +97,22 @@ async function drainAll(spool: Spool): Promise<number[]> {
 }
 
 /** A spool of records 0–9 (one segment) of which the first `confirmed` were confirmed, closed; its segment's path. */
-async function spoolOfTen(dir: string, confirmed: number): Promise<string> {
-  const { spool } = await open(dir);
+async function spoolOfTen(dir: string, confirmed: number, extra: Partial<SpoolOptions> = {}): Promise<string> {
+  const { spool } = await open(dir, extra);
   for (let i = 0; i < 10; i++) spool.append(record(i));
   await spool.flush();
   if (confirmed > 0) await spool.confirm((await spool.read(confirmed))[confirmed - 1].end);
   await spool.close();
   return join(dir, (await readdir(dir)).filter((f) => /^seg-\d+\.log$/.test(f)).sort()[0]);
+}
+
+/** The segment numbers in `dir`, oldest first. */
+async function segmentSeqs(dir: string): Promise<number[]> {
+  return (await readdir(dir))
+    .map((f) => /^seg-(\d+)\.log$/.exec(f))
+    .filter((m) => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
 }
 
 const CURSOR_IGNORED = /^spool: cursor\.json unreadable or not understood/;
@@ -160,6 +174,100 @@ describe('Spool after a crash or power cut: cursor.json', () => {
     await after.spool.close();
   });
 
+  it.each([
+    [
+      'an offset past the end of an older segment, a newer one holding data',
+      (seqs: number[]) => ({ seq: seqs[0], off: 1_000_000 }),
+    ],
+    [
+      'a segment after every one there, older ones present',
+      (seqs: number[]) => ({ seq: (seqs.at(-1) ?? 0) + 7, off: 0 }),
+    ],
+  ])(
+    'pointing past the data (%s: another spool’s, or a bad restore): logged, every record sent again, none deleted',
+    async (_what, cursorFor) => {
+      const dir = await freshDir();
+      await spoolOfTen(dir, 4, { segmentBytes: 1024 });
+      const seqs = await segmentSeqs(dir);
+      expect(seqs.length).toBeGreaterThan(1);
+      await writeFile(join(dir, 'cursor.json'), JSON.stringify(cursorFor(seqs)));
+      const { spool, drops, warnings } = await open(dir, { segmentBytes: 1024 });
+      expect(warnings).toEqual([expect.stringMatching(/^spool: cursor\.json points past the spooled data/)]);
+      expect(drops).toEqual([]);
+      expect(await drainAll(spool)).toEqual(range(0, 10));
+      // New records go after anything the cursor named, and are read after the old ones.
+      spool.append(record(10));
+      await spool.flush();
+      expect(await drainAll(spool)).toEqual([10]);
+      await spool.close();
+      const again = await open(dir, { segmentBytes: 1024 });
+      expect(await drainAll(again.spool)).toEqual([]);
+      await again.spool.close();
+    },
+  );
+
+  it.each([
+    ['its tail lost', async (_dir: string, _seg: string) => undefined],
+    [
+      'an empty newer segment after it',
+      async (dir: string, seg: string) => {
+        const seq = Number(/seg-(\d+)\.log$/.exec(seg)?.[1]);
+        await writeFile(join(dir, `seg-${String(seq + 1).padStart(12, '0')}.log`), '');
+      },
+    ],
+  ])(
+    'an offset past the end of the newest segment holding data (a power cut took confirmed, unsynced bytes; %s): that segment taken as confirmed, nothing resent',
+    async (_what, alsoLeave) => {
+      const dir = await freshDir();
+      // Records 0–9 written, 0–6 confirmed (the cursor durable), then a power cut: the segment keeps 0–4 and part of 5.
+      const segment = await spoolOfTen(dir, 7);
+      const cursor = JSON.parse(await readFile(join(dir, 'cursor.json'), 'utf8')) as { off: number };
+      const bytes = await readFile(segment);
+      await writeFile(segment, bytes.subarray(0, Math.floor((cursor.off * 11) / 14)));
+      await alsoLeave(dir, segment);
+      const { spool, drops, warnings } = await open(dir);
+      expect(warnings).toEqual([
+        expect.stringMatching(/^spool: cursor\.json points past the end of the newest segment/),
+        'spool: cut an incomplete record after a crash',
+      ]);
+      expect(drops).toEqual([]);
+      expect(await drainAll(spool)).toEqual([]);
+      spool.append(record(10));
+      await spool.flush();
+      expect(await drainAll(spool)).toEqual([10]);
+      await spool.close();
+      const again = await open(dir);
+      expect(again.warnings).toEqual([]);
+      expect(await drainAll(again.spool)).toEqual([]);
+      await again.spool.close();
+    },
+  );
+
+  it('naming a segment number past 12 digits (another spool’s): ignored; records appended after it survive a crash', async () => {
+    const dir = await freshDir();
+    await spoolOfTen(dir, 4);
+    await writeFile(join(dir, 'cursor.json'), JSON.stringify({ seq: 1_000_000_000_000, off: 0 }));
+    const { spool, drops, warnings } = await open(dir);
+    expect(warnings).toEqual([expect.stringMatching(CURSOR_IGNORED)]);
+    expect(drops).toEqual([]);
+    spool.append(record(10));
+    await spool.flush();
+    // A crash: no close. The next process sends every record, the one appended after the bad cursor included.
+    const after = await open(dir);
+    expect(await drainAll(after.spool)).toEqual(range(0, 11));
+    await after.spool.close();
+    await spool.close();
+  });
+
+  it('at the very end of the data (all confirmed): nothing sent again, without a warning', async () => {
+    const dir = await freshDir();
+    await spoolOfTen(dir, 10);
+    const { spool, warnings } = await open(dir);
+    expect(warnings).toEqual([]);
+    expect(await drainAll(spool)).toEqual([]);
+    await spool.close();
+  });
+
   it('temporary files a crash left (old and new cursor writers, a segment rewrite) are removed and not read', async () => {
     const dir = await freshDir();
     const segment = await spoolOfTen(dir, 4);
@@ -177,6 +285,80 @@ describe('Spool after a crash or power cut: cursor.json', () => {
     expect(await drainAll(spool)).toEqual(range(4, 10));
     await spool.close();
   });
+
+  it("temporary files of the collector's other files in the directory (stamp, install id, GPUs, assignment) a crash left are removed; nothing else", async () => {
+    const dir = await freshDir();
+    await spoolOfTen(dir, 0);
+    // The names collectors wrote them under: writeJsonFile's now, `<pid>.<n>` before it, `<pid>` before that.
+    const leftovers = [
+      ...['last-stamp.json', 'install-id.json', 'assignment.json'].flatMap((f) => [
+        `${f}.0a1b2c3d4e5f.tmp`,
+        `${f}.4242.17.tmp`,
+        `${f}.4242.tmp`,
+      ]),
+      'known-gpus.json.0a1b2c3d4e5f.tmp',
+    ];
+    // No collector wrote these: a user's (a hand-made copy), another program's.
+    const kept = [
+      'last-stamp.json',
+      'notes.json.0a1b2c3d4e5f.tmp',
+      'install-id.json.bak',
+      'known-gpus.json.xyz.tmp',
+      'assignment.json.tmp',
+      'last-stamp.json.tmp',
+      'install-id.json.tmp',
+      'known-gpus.json.tmp',
+      'known-gpus.json.4242.17.tmp',
+      'assignment.json.x.tmp',
+    ];
+    for (const f of [...leftovers, ...kept]) await writeFile(join(dir, f), '{"stamp":1');
+    const { spool, warnings } = await open(dir);
+    expect(warnings).toEqual([]);
+    const names = await readdir(dir);
+    expect(names.filter((f) => leftovers.includes(f))).toEqual([]);
+    expect(names.filter((f) => kept.includes(f)).sort()).toEqual([...kept].sort());
+    await spool.close();
+  });
+
+  it.each([
+    ['as the spool names it', (dir: string) => join(dir, 'install-id.json')],
+    // COLLECTOR_ASSIGNMENT_FILE is taken as given: the same file spelt otherwise than join(COLLECTOR_SPOOL_DIR, …).
+    ['spelt otherwise (`./`)', (dir: string) => `${dir}/./install-id.json`],
+    ['spelt otherwise (`//`)', (dir: string) => `${dir}//install-id.json`],
+    ['spelt otherwise (relative)', (dir: string) => relative(process.cwd(), join(dir, 'install-id.json'))],
+  ])(
+    "leaves the temporary file of a write this process has in progress (another service's, at boot; %s)",
+    async (_how, pathIn) => {
+      const dir = await freshDir();
+      let release = () => undefined as void;
+      const gate = new Promise<void>((r) => (release = r));
+      const fs = await import('node:fs/promises');
+      const writing = writeJsonFile(
+        pathIn(dir),
+        { installId: 'x' },
+        {
+          mkdir: (p, o) => fs.mkdir(p, o),
+          open: async (p, f, m) => {
+            const fh = await fs.open(p, f, m);
+            return {
+              writeFile: async (d: string) => (await gate, fh.writeFile(d)),
+              sync: () => fh.sync(),
+              close: () => fh.close(),
+            };
+          },
+          rename: (a, b) => fs.rename(a, b),
+          unlink: (p) => fs.unlink(p),
+        },
+      );
+      while (!(await readdir(dir)).some((f) => f.startsWith('install-id.json.')))
+        await new Promise((r) => setTimeout(r, 5));
+      const { spool } = await open(dir);
+      release();
+      await writing;
+      expect(JSON.parse(await readFile(join(dir, 'install-id.json'), 'utf8'))).toEqual({ installId: 'x' });
+      await spool.close();
+    },
+  );
 
   it('is written durably: the temporary file synced, renamed, then the directory synced', async () => {
     const dir = await freshDir();
@@ -254,6 +436,22 @@ describe('Spool after a power cut: new segments', () => {
     const creates = mockEvents.flatMap((e, i) => (e.startsWith('create seg-') ? [i] : []));
     expect(creates.length).toBeGreaterThan(2);
     for (const i of creates) expect(mockEvents[i + 1]).toBe('sync dir');
+  });
+
+  it("a spool directory made at open (the host samples' host/, its parents) has its entry synced in its parent", async () => {
+    const root = await freshDir();
+    mockRecording.on = true;
+    const { spool } = await open(join(root, 'spool', 'host'));
+    mockRecording.on = false;
+    expect(mockDirsSynced).toEqual(expect.arrayContaining([root, join(root, 'spool')]));
+    await spool.close();
+    // Made already: the parent is not synced again.
+    mockDirsSynced.length = 0;
+    mockRecording.on = true;
+    const again = await open(join(root, 'spool', 'host'));
+    mockRecording.on = false;
+    expect(mockDirsSynced).not.toContain(join(root, 'spool'));
+    await again.spool.close();
   });
 
   it('a directory fsync that fails (EIO) is logged; nothing is lost, sending and confirming go on, close releases the lock', async () => {

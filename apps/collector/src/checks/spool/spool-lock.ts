@@ -56,6 +56,11 @@ export interface SpoolLock {
    * gone stale and the lock been taken over meanwhile) a heartbeat now, which finds a take-over before anything is written.
    */
   check(): Promise<boolean>;
+  /**
+   * Whether this process may write the directory's other files (the stamp file, beside the spool): as check() while
+   * held; false once lost; after release, true only while no other process has taken the lock since.
+   */
+  owns(): Promise<boolean>;
   release(): Promise<void>;
 }
 
@@ -242,6 +247,7 @@ export async function acquireSpoolLock(dir: string, options: SpoolLockOptions = 
   heldHere.set(path, self.nonce);
 
   let lost = false;
+  let released = false;
   let beating: Promise<boolean> | undefined;
   let lastBeatAt = now();
   const beat = async (): Promise<boolean> => {
@@ -287,7 +293,14 @@ export async function acquireSpoolLock(dir: string, options: SpoolLockOptions = 
     heartbeat,
     // A lock that cannot be read (an I/O error) is not judged lost here: the write that follows meets the same error.
     check: async () => !lost && (now() - lastBeatAt < staleAfterMs / 2 || (await heartbeat().catch(() => true))),
+    owns: async () => {
+      if (lost) return false;
+      if (!released) return heartbeat().catch(() => true);
+      const seen = await look(path).catch(() => ({ kind: 'none' }) as const);
+      return seen.kind === 'none' || (seen.kind === 'holder' && seen.holder.nonce === self.nonce);
+    },
     release: async () => {
+      released = true;
       clearInterval(timer);
       await beating?.catch(() => undefined);
       if (heldHere.get(path) === self.nonce) heldHere.delete(path);
