@@ -10,6 +10,7 @@ import {
 import { DEFAULT_DENY_NETWORKS } from '@fleetwatch/domain';
 import { parseSealingKey } from '@fleetwatch/persistence';
 import { z } from 'zod';
+import { DEFAULT_MAX_INFLIGHT_BYTES, defaultMemberTimeoutMs } from './fleet/poll-defaults';
 
 /** sync-orchestrator's whole configuration, validated once at boot. */
 export function loadSyncConfig(source: Record<string, string | undefined> = process.env) {
@@ -54,12 +55,39 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
       FLEET_POLL_TIMEOUT_SECONDS: env.int(25, 1, 3600),
       /** Members polled at the same time (SPEC §8: bounded concurrency). */
       FLEET_POLL_CONCURRENCY: env.int(50, 1, 1000),
+      /**
+       * One member's limit within a cycle (its three endpoints together). Unset: half FLEET_POLL_TIMEOUT_SECONDS, at
+       * most 5 s. Raise it for a big snapshot over a slow link; at most the overall timeout.
+       */
+      FLEET_POLL_MEMBER_TIMEOUT_MS: z.coerce
+        .number({ message: 'must be a number' })
+        .int('must be a whole number')
+        .min(100, 'must be ≥ 100')
+        .max(3_600_000, 'must be ≤ 3600000')
+        .optional(),
+      /**
+       * Bytes of members' answers a poll cycle holds at once (read, not yet parsed), counted as they arrive: an answer
+       * whose chunk does not fit fails. Each answer is capped at 8 MiB on its own; 50 members × 3 endpoints could
+       * otherwise hold 1.2 GB. Default 64 MiB.
+       */
+      FLEET_POLL_MAX_INFLIGHT_BYTES: env.int(DEFAULT_MAX_INFLIGHT_BYTES, 1024 * 1024, 4 * 1024 * 1024 * 1024),
     },
     source,
   );
   if (values.FLEET_POLL_TIMEOUT_SECONDS >= values.FLEET_POLL_INTERVAL_SECONDS) {
     throw new ConfigError([
       { variable: 'FLEET_POLL_TIMEOUT_SECONDS', message: 'must be below FLEET_POLL_INTERVAL_SECONDS' },
+    ]);
+  }
+  if (
+    values.FLEET_POLL_MEMBER_TIMEOUT_MS !== undefined &&
+    values.FLEET_POLL_MEMBER_TIMEOUT_MS > values.FLEET_POLL_TIMEOUT_SECONDS * 1000
+  ) {
+    throw new ConfigError([
+      {
+        variable: 'FLEET_POLL_MEMBER_TIMEOUT_MS',
+        message: 'must be at most FLEET_POLL_TIMEOUT_SECONDS (in milliseconds): the cycle cuts every member there',
+      },
     ]);
   }
   return {
@@ -83,6 +111,10 @@ export function loadSyncConfig(source: Record<string, string | undefined> = proc
     pollIntervalMs: values.FLEET_POLL_INTERVAL_SECONDS * 1000,
     pollTimeoutMs: values.FLEET_POLL_TIMEOUT_SECONDS * 1000,
     pollConcurrency: values.FLEET_POLL_CONCURRENCY,
+    /** One member's limit in a cycle: FLEET_POLL_MEMBER_TIMEOUT_MS, else half the overall timeout, at most 5 s. */
+    pollMemberTimeoutMs:
+      values.FLEET_POLL_MEMBER_TIMEOUT_MS ?? defaultMemberTimeoutMs(values.FLEET_POLL_TIMEOUT_SECONDS * 1000),
+    pollMaxInflightBytes: values.FLEET_POLL_MAX_INFLIGHT_BYTES,
   };
 }
 export type SyncConfig = ReturnType<typeof loadSyncConfig>;

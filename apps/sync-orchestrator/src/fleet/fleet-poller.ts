@@ -6,19 +6,28 @@ import {
   type FleetSitesRepository,
 } from '@fleetwatch/persistence';
 import type { Dispatcher } from 'undici';
+import { ByteBudget } from './byte-budget';
 import type { LeaderMember } from './leader-config';
 import { createMemberAgent, messageOf, pollMember, type MemberPoll } from './member-client';
+import { DEFAULT_MAX_INFLIGHT_BYTES, defaultMemberTimeoutMs } from './poll-defaults';
 
 // One poll cycle of a leader (SPEC §8): every member in parallel, at most `concurrency` at a
 // time, polling cut shortly before `timeoutMs` (requests still open are aborted, members not
 // started yet are failed) so that the cycle, writes included, ends within it. Each member's
-// last good data is kept in Redis with the new attempt; a failed member keeps it, flagged.
+// last good data is kept in Redis with the new attempt; a failed member keeps it, flagged. The
+// cache read before a cycle (the first, or after forget()) counts within the overall timeout too.
+// The answers read at once share the cycle's in-flight byte budget (byte-budget.ts).
 
 export interface PollCycleOptions {
   concurrency: number;
   timeoutMs: number;
-  /** One member's limit (default: half the overall timeout, at most 5 s), so hanging members cannot hold every worker. */
+  /**
+   * One member's limit (FLEET_POLL_MEMBER_TIMEOUT_MS; default: half the overall timeout, at most 5 s), so hanging
+   * members cannot hold every worker.
+   */
   memberTimeoutMs?: number;
+  /** Bytes of members' answers held at once in a cycle (FLEET_POLL_MAX_INFLIGHT_BYTES; DEFAULT_MAX_INFLIGHT_BYTES). */
+  maxInflightBytes?: number;
   /** The HTTP agent members are called through (default: one of the poller's own, closed by close()). */
   dispatcher?: Dispatcher;
   /** The delay between cycles: with it, each attempt says by when a next is to have ended (`attempt.nextBy`). */
@@ -43,6 +52,8 @@ export interface PollCycleResult {
   notStarted: number;
   /** CPU time of the whole process (user + system) during the cycle: what a cycle costs, whatever the load of the box. */
   cpuMs: number;
+  /** The most bytes of members' answers held at once (read, not yet parsed): at most maxInflightBytes. */
+  peakInflightBytes: number;
 }
 
 export type PollOne = (
@@ -50,6 +61,8 @@ export type PollOne = (
   signal: AbortSignal,
   flowMinutes: number,
   heldSnapshot: MemberSnapshotView | null,
+  /** The cycle's in-flight byte budget, shared by every member's answers. */
+  budget: ByteBudget,
 ) => Promise<MemberPoll>;
 
 const FLOW_WINDOW_MINUTES = 60;
@@ -155,7 +168,8 @@ export class FleetPoller {
   ) {
     const dispatcher = options.dispatcher ?? (pollOne ? undefined : (this.ownAgent = createMemberAgent()));
     this.pollOne =
-      pollOne ?? ((m, s, minutes, heldSnapshot) => pollMember(m, s, minutes, { dispatcher, heldSnapshot }));
+      pollOne ??
+      ((m, s, minutes, heldSnapshot, budget) => pollMember(m, s, minutes, { dispatcher, heldSnapshot, budget }));
   }
 
   /** Closes the poller's own connections to members. */
@@ -179,11 +193,31 @@ export class FleetPoller {
    * Once, before the first cycle (and after forget()): each member's last good data from the cache (a restarted leader
    * then asks only for the flow minutes since its last point, and for the snapshot conditionally).
    */
-  private async load(members: readonly LeaderMember[]): Promise<void> {
+  private async load(members: readonly LeaderMember[], signal: AbortSignal): Promise<void> {
     if (this.loaded) return;
     // A cache that cannot be read fails the cycle (tried again next tick): going on without what it holds, a
-    // member failing this cycle would be written without its last good data, erasing it there.
-    const cached = await this.cache.getMany(members.map((m) => m.name));
+    // member failing this cycle would be written without its last good data, erasing it there. So does one that
+    // has not answered by the overall timeout (the read is left to end on its own; what it brings is not taken).
+    const reading = this.cache.getMany(members.map((m) => m.name));
+    let onAbort: (() => void) | undefined;
+    const cut = new Promise<never>((_, reject) => {
+      onAbort = () =>
+        reject(
+          new Error(
+            `reading the members' last good data from the cache: ${String((signal.reason as Error)?.message ?? 'aborted')}`,
+          ),
+        );
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    reading.catch(() => undefined);
+    cut.catch(() => undefined);
+    let cached: Map<string, MemberPollRecord>;
+    try {
+      cached = await Promise.race([reading, cut]);
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
     this.loaded = true;
     const urls = new Map(members.map((m) => [m.name, m.url]));
     for (const [name, r] of cached) {
@@ -240,18 +274,25 @@ export class FleetPoller {
   ): Promise<PollCycleResult> {
     const started = now();
     const cpu0 = process.cpuUsage();
-    await this.load(members);
-    this.prune(members);
     const abort = new AbortController();
     // Polling is cut a little before the overall timeout, so that writing the cache and the fleet
     // table still ends within it (a tenth of it, at most 2 s: ~0.3 s for 1,000 members on a quiet box).
+    // The clock runs from the cycle's start: reading the cache first (load) takes from the same time.
     const pollLimitMs = this.options.timeoutMs - Math.min(2_000, Math.floor(this.options.timeoutMs / 10));
     const timer = setTimeout(
       () => abort.abort(new Error(`overall poll timeout (${this.options.timeoutMs} ms) reached`)),
       pollLimitMs,
     );
+    try {
+      await this.load(members, abort.signal);
+    } catch (err) {
+      clearTimeout(timer);
+      throw err;
+    }
+    this.prune(members);
     const results = new Map<string, { at: number; durationMs: number; poll?: MemberPoll; error?: string }>();
-    const memberTimeoutMs = this.options.memberTimeoutMs ?? Math.min(5_000, Math.ceil(this.options.timeoutMs / 2));
+    const memberTimeoutMs = this.options.memberTimeoutMs ?? defaultMemberTimeoutMs(this.options.timeoutMs);
+    const budget = new ByteBudget(this.options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES);
     const ordered = this.order(members);
     const cycle = ++this.cycles;
     let next = 0;
@@ -278,7 +319,13 @@ export class FleetPoller {
           const minutes = Number.isFinite(fetchedAt)
             ? Math.min(FLOW_WINDOW_MINUTES, Math.max(2, Math.ceil((t0 - fetchedAt) / 60_000) + 1))
             : FLOW_WINDOW_MINUTES;
-          const poll = await this.pollOne(member, own.signal, minutes, this.good.get(member.name)?.snapshot ?? null);
+          const poll = await this.pollOne(
+            member,
+            own.signal,
+            minutes,
+            this.good.get(member.name)?.snapshot ?? null,
+            budget,
+          );
           if (poll.flow) {
             this.flows.set(member.name, (poll.flow = mergeFlow(held, poll.flow)));
             this.flowAt.set(member.name, t0);
@@ -388,6 +435,7 @@ export class FleetPoller {
       failed: members.length - ok,
       notStarted,
       cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      peakInflightBytes: budget.peakHeldBytes,
     };
   }
 }

@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Gauge, Histogram, register, type Metric } from 'prom-client';
 import type { SyncConfig } from '../config';
-import { FleetPoller, type PollCycleResult } from './fleet-poller';
+import { FleetPoller, type PollCycleOptions, type PollCycleResult } from './fleet-poller';
 import type { LeaderMember } from './leader-config';
 import { FleetRecordStore } from './member-record-store';
 
@@ -45,6 +45,17 @@ const membersByOutcome = lookup(
       labelNames: ['outcome'],
     }),
 );
+
+/** The leader poller's settings, from the service's validated configuration. */
+export function pollerOptions(config: SyncConfig): PollCycleOptions {
+  return {
+    concurrency: config.pollConcurrency,
+    timeoutMs: config.pollTimeoutMs,
+    intervalMs: config.pollIntervalMs,
+    memberTimeoutMs: config.pollMemberTimeoutMs,
+    maxInflightBytes: config.pollMaxInflightBytes,
+  };
+}
 
 /**
  * Held (shared) by the lease session of every replica with a leader configuration, whether it polls or not: a replica
@@ -94,11 +105,7 @@ export class FleetService implements OnApplicationBootstrap, OnModuleDestroy {
     // A member site does not poll (SPEC §1 roles), whatever it was given: warned about at boot.
     this.members = config.role === 'member' ? [] : members;
     this.store = new FleetRecordStore(redis);
-    this.poller = new FleetPoller(this.store, sites, {
-      concurrency: config.pollConcurrency,
-      timeoutMs: config.pollTimeoutMs,
-      intervalMs: config.pollIntervalMs,
-    });
+    this.poller = new FleetPoller(this.store, sites, pollerOptions(config));
   }
 
   /**

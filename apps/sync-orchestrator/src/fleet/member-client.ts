@@ -8,6 +8,7 @@ import {
 } from '@fleetwatch/contracts';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
+import { BudgetFullError, type BudgetLease, type ByteBudget } from './byte-budget';
 import type { LeaderMember } from './leader-config';
 
 // One member's endpoints as a leader calls them. Redirects are followed by hand (at most
@@ -19,7 +20,10 @@ import type { LeaderMember } from './leader-config';
 // global fetch: its WHATWG streams, Request/Response objects and abort plumbing were half of a
 // poll cycle's CPU — issue 19's benchmark). The snapshot is asked for with If-None-Match of the
 // hash held: an unchanged one is answered 304, neither transferred nor parsed; a member that
-// ignores the header and sends the same hash again is not re-validated either.
+// ignores the header and sends the same hash again is not re-validated either. With a ByteBudget
+// (the poll cycle's), each chunk of a body is taken from it as it arrives; one that does not fit fails
+// that answer at once (see byte-budget.ts).
+// A 2xx whose JSON is `null` is no data, not a missing endpoint (that is a 404): it fails, saying so.
 
 const MAX_REDIRECTS = 3;
 const ABSENT = new Set([404, 405, 501]);
@@ -79,6 +83,8 @@ export interface GetOptions {
   dispatcher?: Dispatcher;
   /** An ETag held: a 304 answer reads as NOT_MODIFIED. */
   ifNoneMatch?: string;
+  /** The poll cycle's in-flight byte budget: each chunk of the body is taken from it as it is read. */
+  budget?: ByteBudget;
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
@@ -137,18 +143,76 @@ export async function getJson(
         `GET ${path}: answered ${status}${refusal(status, url.origin === origin, authorization)}`,
       );
     }
-    let text: string;
-    try {
-      text = await res.body.text();
-    } catch (err) {
-      throw failed(err);
+    let lease: BudgetLease | undefined;
+    if (options.budget) {
+      const length = contentLength(res.headers);
+      // One announcing more than the per-answer cap fails at that cap anyway (the agent's maxResponseSize), and one
+      // announcing more than the whole budget can never fit: neither is read.
+      if (length !== undefined && length > MAX_ANSWER_BYTES) {
+        res.body.destroy();
+        throw new MemberCallError(
+          `GET ${path}: answer too large (Content-Length ${length} over the size limit of ${MAX_ANSWER_BYTES} bytes)`,
+        );
+      }
+      if (length !== undefined && length > options.budget.limit) {
+        res.body.destroy();
+        throw new MemberCallError(
+          `GET ${path}: answer of ${length} bytes cannot fit the poll cycle's in-flight byte budget (${options.budget.limit} bytes, FLEET_POLL_MAX_INFLIGHT_BYTES)`,
+        );
+      }
+      lease = options.budget.open();
     }
     try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      throw new MemberCallError(`GET ${path}: the answer is not JSON`);
+      let text: string;
+      try {
+        text = lease ? await readWithin(res, lease) : await res.body.text();
+      } catch (err) {
+        if (err instanceof MemberCallError) throw new MemberCallError(`GET ${path}: ${err.message}`);
+        throw failed(err);
+      }
+      let value: unknown;
+      try {
+        value = JSON.parse(text) as unknown;
+      } catch {
+        throw new MemberCallError(`GET ${path}: the answer is not JSON`);
+      }
+      if (value === null)
+        throw new MemberCallError(
+          `GET ${path}: answered ${status} with null (no data; a missing endpoint answers 404)`,
+        );
+      return value;
+    } finally {
+      lease?.release();
     }
   }
+}
+
+/** The answer's Content-Length, when it sends a valid one. */
+function contentLength(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const length = Number(header(headers, 'content-length') ?? NaN);
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+}
+
+/**
+ * The body as text, each chunk taken from the cycle's budget as it is read (`lease`, given back by the caller once the
+ * answer is parsed or dropped). A chunk that does not fit fails the answer at once (BudgetFullError): the stream is
+ * destroyed, the chunk not kept.
+ */
+async function readWithin(res: Dispatcher.ResponseData, lease: BudgetLease): Promise<string> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      lease.take(chunk.length);
+      length += chunk.length;
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    res.body.destroy();
+    if (err instanceof BudgetFullError) throw new MemberCallError(err.message);
+    throw err;
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks, length));
 }
 
 function causeOf(err: unknown): string {
@@ -166,6 +230,8 @@ function parsed<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 
 export interface PollMemberOptions {
   dispatcher?: Dispatcher;
+  /** The poll cycle's in-flight byte budget. */
+  budget?: ByteBudget;
   /** The member's last good snapshot: asked for conditionally, kept when unchanged. */
   heldSnapshot?: MemberSnapshotView | null;
 }
@@ -190,7 +256,7 @@ export async function pollMember(
   const held = options.heldSnapshot ?? null;
   // Reused only when parsed with the areas it lacked recorded (absentAreas): one kept from before is read again in full.
   const reusable = held?.absentAreas !== undefined ? held : null;
-  const get = { dispatcher: options.dispatcher };
+  const get = { dispatcher: options.dispatcher, budget: options.budget };
   const calls = new AbortController();
   const cancel = () => calls.abort(signal.reason);
   if (signal.aborted) cancel();
