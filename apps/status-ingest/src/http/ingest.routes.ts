@@ -294,8 +294,20 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         throw new NotFoundError(PING_URL_SHAPES);
       },
     });
+    // Any other method under /ping/ (OPTIONS, TRACE, or one the router does not route: PROPFIND, SEARCH…) reaches the
+    // framework's not-found handler, whose "Cannot OPTIONS /ping/<token>" echoed the secret: the same 404 as above.
+    // Counted as refused, as those are. Runs for the not-found handler only (`is404`): the routes pay one boolean check.
+    // Callback style: no promise per request on the hot path.
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (!request.is404 || !PING_PATH.test(request.url)) return done();
+      this.metrics.refused.labels('ping', 'not_found').inc();
+      done(new NotFoundError(PING_URL_SHAPES));
+    });
   }
 }
+
+/** A path under /ping/, however many slashes lead it (`//ping/<token>` is no route either). */
+const PING_PATH = /^\/+ping\//;
 
 /** find-my-way's longest path parameter (status-ingest keeps the default): longer is a 414. */
 const ROUTER_MAX_PARAM_LENGTH = 100;

@@ -227,6 +227,34 @@ describe('exit-code pings (/ping/{token}/{code}, as `curl …/ping/$TOKEN/$?`)',
     expect((await ping(`${m.token}/0`, '127.0.6.49')).status).toBe(200);
   });
 
+  it('any other method on a ping URL (OPTIONS, TRACE, PROPFIND…: no route) is the same 404, never echoing the token; counted', async () => {
+    const m = await createMonitor();
+    const metric = async () =>
+      Number(
+        /fleetwatch_ingest_requests_refused_total\{route="ping",reason="not_found"\} (\d+)/.exec(
+          (await h.request('GET', '/metrics')).text,
+        )?.[1] ?? 0,
+      );
+    const before = await metric();
+    const methods = ['OPTIONS', 'TRACE', 'PROPFIND', 'SEARCH'];
+    const paths = [m.token, `${m.token}/start`, `${m.token}/3`, `${m.token}/3/extra`];
+    for (const method of methods)
+      for (const path of paths) {
+        const a = await ping(path, '127.0.6.60', undefined, method);
+        expect({ method, path, status: a.status, code: a.body.error?.code }).toEqual({
+          method,
+          path,
+          status: 404,
+          code: 'not_found',
+        });
+        expect(a.body.error?.message).toMatch(/^no ping URL has this shape: ping \/ping\/\{token\}/);
+        expect(JSON.stringify(a.body)).not.toContain(m.token);
+      }
+    expect(await h.count()).toBe(0);
+    expect((await metric()) - before).toBe(methods.length * paths.length);
+    expect((await ping(m.token, '127.0.6.61')).status).toBe(200);
+  });
+
   it('an unknown token with a good exit code is the usual 404', async () => {
     const a = await ping(`${randomNewToken()}/0`, '127.0.6.3');
     expect(a.status).toBe(404);
