@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { UnavailableError } from '@fleetwatch/domain';
+import { ConflictError, UnavailableError } from '@fleetwatch/domain';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
 import { createPrismaClient, prismaOf, queryClient, runInTransaction, type DatabaseClient } from './database';
-import { rethrow } from './errors';
+import { isForeignKeyViolation, rethrow } from './errors';
 import { ProcessedMessagesRepository } from './processed-messages/processed-messages.repository';
 
 // runInTransaction on a real Postgres: a statement that failed inside the transaction, caught by the callback.
@@ -185,6 +185,55 @@ describe('runInTransaction: a statement that failed inside the transaction, caug
     });
     expect(out).toHaveProperty('rejected');
     expect(await rows(db)).toEqual([{ k: 4 }]);
+  });
+});
+
+describe('runInTransaction: a constraint violation the callback caught keeps its meaning for the caller', () => {
+  /** A model query's unique violation (P2002 to the callback; 23505 from Postgres), caught; the callback goes on. */
+  const takenUsername = async (db: DatabaseClient) => {
+    const username = `taken-${randomUUID()}`;
+    await prismaOf(db).user.create({ data: { username, passwordHash: 'x', role: 'viewer' } });
+    return runInTransaction(db, async (tx) => {
+      await queryClient(db, tx)
+        .user.create({ data: { username, passwordHash: 'y', role: 'viewer' } })
+        .catch(swallow);
+      return 'done';
+    }).catch((err: unknown) => err);
+  };
+
+  it('a unique violation (23505) swallowed: rethrow with a conflict mapping answers ConflictError (409), not a 500', async () => {
+    const db = client();
+    const e = await takenUsername(db);
+    expect(sqlState(e)).toBe('23505');
+    let mapped: unknown;
+    try {
+      rethrow(e, { conflict: 'username is taken' });
+    } catch (err) {
+      mapped = err;
+    }
+    expect(mapped).toBeInstanceOf(ConflictError);
+    expect((mapped as Error).message).toBe('username is taken');
+    // No conflict mapping: the data error it is, rethrown as it came (neither a conflict nor an outage).
+    let unmapped: unknown;
+    try {
+      rethrow(e);
+    } catch (err) {
+      unmapped = err;
+    }
+    expect(unmapped).toBe(e);
+  });
+
+  it('a foreign-key violation (23503) swallowed: still a foreign-key violation (a repository answers NotFoundError)', async () => {
+    const db = client();
+    const e = await runInTransaction(db, async (tx) => {
+      await queryClient(db, tx)
+        .session.create({
+          data: { userId: randomUUID(), tokenHash: randomUUID(), expiresAt: new Date(Date.now() + 60_000) },
+        })
+        .catch(swallow);
+    }).catch((err: unknown) => err);
+    expect(sqlState(e)).toBe('23503');
+    expect(isForeignKeyViolation(e)).toBe(true);
   });
 });
 

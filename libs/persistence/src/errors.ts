@@ -15,13 +15,21 @@ export function isUuid(value: string): boolean {
 /** Postgres/Prisma error codes meaning "the database is away", worth retrying. */
 const UNAVAILABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028']);
 
+// A constraint violation is told by Prisma's code (P2002/P2003: a model query, as the callback saw it) or by the
+// SQLSTATE (23505/23503): a violation a transaction's callback caught and went on from comes back from
+// runInTransaction as the driver adapter's bare error (the first failure, which aborted the transaction) — or a raw
+// query's (P2010) — and must still read as the conflict (409) or missing row it is, not a 500.
+
+/** Another row holds the unique value (a unique violation). */
 export function isUniqueViolation(err: unknown): boolean {
-  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
+  if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') return true;
+  return sqlStateOf(err) === '23505';
 }
 
 /** A row refers to one that is not there (or no longer: deleted meanwhile). */
 export function isForeignKeyViolation(err: unknown): boolean {
-  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2003';
+  if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2003') return true;
+  return sqlStateOf(err) === '23503';
 }
 
 export function isRecordNotFound(err: unknown): boolean {

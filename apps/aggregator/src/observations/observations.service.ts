@@ -109,6 +109,11 @@ interface Waiting {
 
 type Active = Exclude<MappedMessage, { type: 'ignored' | 'rejected' }>;
 type Rejected = Extract<MappedMessage, { type: 'rejected' }>;
+/** An observation that failed alone (commitIsolating), to set aside with its reason. */
+interface Isolated {
+  item: Active;
+  reason: string;
+}
 
 interface BatchOutcome extends CommittedChange {
   fresh: number;
@@ -180,12 +185,17 @@ export class ObservationsService {
     const mapped = envelopes.flatMap((e) => mapEnvelope(e, { staleAfterSeconds: this.config.staleAfterSeconds }));
     const rejected = mapped.filter((m): m is Rejected => m.type === 'rejected');
     const active = mapped.filter((m): m is Active => m.type !== 'ignored' && m.type !== 'rejected');
-    if (rejected.length > 0)
-      await this.setAside(
-        rejected.map((r) => ({ envelope: r.origin.envelope, reason: r.reason, headers: r.origin.headers })),
-        lane,
-      );
-    if (active.length > 0) {
+    // Set aside only once the rest of the batch is committed: a commit that does not finish returns the message
+    // (redelivered, its bad updates found again) and a set-aside before it would dead-letter them a second time.
+    const setAsideRejected = () =>
+      rejected.length === 0
+        ? Promise.resolve()
+        : this.setAside(
+            rejected.map((r) => ({ envelope: r.origin.envelope, reason: r.reason, headers: r.origin.headers })),
+            lane,
+          );
+    if (active.length === 0) await setAsideRejected();
+    else {
       const epoch = this.fence.epochOf(lane);
       for (const m of active) {
         this.laneOf.set(m, lane);
@@ -197,6 +207,7 @@ export class ObservationsService {
           this.waiting.push({ items: active, lane, epoch, resolve, reject });
           this.commitWaiting();
         });
+        await setAsideRejected();
       } finally {
         const left = (this.pendingIn.get(lane) ?? 1) - 1;
         if (left > 0) this.pendingIn.set(lane, left);
@@ -241,13 +252,16 @@ export class ObservationsService {
         const published: Promise<void>[] = [];
         // Claims (lane and epoch, claimKey) whose shard another replica took since (its lock was lost): refused.
         const fenced = new Set<string>();
+        // Observations that failed alone: set aside once the whole group is committed (commitIsolating).
+        const isolated: Isolated[] = [];
         try {
           const items = group.length === 1 ? group[0].items : group.flatMap((g) => g.items);
           const lanes = [...new Set(group.map((g) => g.lane))];
           // Batch messages (status.update.batch) may carry 1000 updates each: bound each transaction, in order.
           const max = this.config.maxObservationsPerCommit;
           for (let i = 0; i < items.length; i += max)
-            await this.commitIsolating(items.slice(i, i + max), lanes, published, fenced);
+            await this.commitIsolating(items.slice(i, i + max), lanes, published, fenced, isolated);
+          await this.setAsideIsolated(isolated, fenced);
           void Promise.all(published).then(() => {
             for (const g of group)
               if (fenced.has(claimKey(g.lane, g.epoch))) g.reject(new ShardFencedError(g.lane));
@@ -268,15 +282,18 @@ export class ObservationsService {
    * Commits the observations; when that fails for a reason that is not an outage,
    * splits them in two and commits each half (in order, so each target's
    * observations stay ordered) until only the observations that fail alone
-   * remain. Those are set aside to the dead-letter queue, each as its own
-   * replayable message with the reason; everything else is stored (SPEC §3: a bad
-   * message never takes good ones with it).
+   * remain. Those go to `isolated`, set aside to the dead-letter queue by the caller
+   * (each as its own replayable message with the reason) once every other observation
+   * of the group is committed: a commit that does not finish returns the whole message,
+   * and its redelivery isolates them again — set aside before, they would be dead-lettered
+   * twice. Everything else is stored (SPEC §3: a bad message never takes good ones with it).
    */
   private async commitIsolating(
     items: Active[],
     lanes: readonly LaneKey[],
     published: Promise<void>[],
     fenced: Set<string>,
+    isolated: Isolated[],
   ): Promise<void> {
     try {
       await this.commitChunk(items, lanes, published, fenced);
@@ -289,17 +306,13 @@ export class ObservationsService {
           'commit too large for the database; splitting it',
         );
         const half = Math.ceil(items.length / 2);
-        await this.commitIsolating(items.slice(0, half), lanes, published, fenced);
-        await this.commitIsolating(items.slice(half), lanes, published, fenced);
+        await this.commitIsolating(items.slice(0, half), lanes, published, fenced, isolated);
+        await this.commitIsolating(items.slice(half), lanes, published, fenced, isolated);
         return;
       }
       if (isTransient(e)) throw e;
       if (items.length === 1) {
-        const [m] = items;
-        await this.setAside(
-          [{ envelope: m.origin.envelope, reason: `could not be stored: ${errorText(e)}`, headers: m.origin.headers }],
-          this.laneOf.get(m) ?? 'legacy',
-        );
+        isolated.push({ item: items[0], reason: `could not be stored: ${errorText(e)}` });
         return;
       }
       this.logger.warn(
@@ -307,9 +320,25 @@ export class ObservationsService {
         'batch refused by a store; splitting it to isolate the observations that fail',
       );
       const half = Math.ceil(items.length / 2);
-      await this.commitIsolating(items.slice(0, half), lanes, published, fenced);
-      await this.commitIsolating(items.slice(half), lanes, published, fenced);
+      await this.commitIsolating(items.slice(0, half), lanes, published, fenced, isolated);
+      await this.commitIsolating(items.slice(half), lanes, published, fenced, isolated);
     }
+  }
+
+  /**
+   * Sets aside the observations that failed alone, each into its own lane's dead-letter queue — but none of a
+   * batch refused since (its shard taken over: redelivered to the new holder, which sets them aside).
+   */
+  private async setAsideIsolated(isolated: readonly Isolated[], fenced: ReadonlySet<string>): Promise<void> {
+    const byLane = new Map<LaneKey, SetAsidePart[]>();
+    for (const { item, reason } of isolated) {
+      if (fenced.has(this.claimOf(item))) continue;
+      const lane = this.laneOf.get(item) ?? 'legacy';
+      const parts = byLane.get(lane) ?? [];
+      parts.push({ envelope: item.origin.envelope, reason, headers: item.origin.headers });
+      byLane.set(lane, parts);
+    }
+    for (const [lane, parts] of byLane) await this.setAside(parts, lane);
   }
 
   /**
