@@ -1,3 +1,4 @@
+import { UnavailableError } from '@fleetwatch/domain';
 import { createLogger } from '@fleetwatch/observability';
 import type { AdvisoryLease, HistoryRepository, HostHistoryRepository } from '@fleetwatch/persistence';
 import type { AggregatorConfig } from '../config';
@@ -7,6 +8,7 @@ import {
   RETENTION_BATCH,
   CATCH_UP_MIN_PAUSE_MS,
   RETENTION_MAX_BATCHES,
+  ROLLUP_CHUNK_REGROW_RUNS,
   ROLLUP_MAX_CHUNKS,
 } from './history-maintenance.service';
 
@@ -265,5 +267,47 @@ describe('HistoryMaintenance: rollups that fall behind', () => {
       expect(starts[i] - starts[i - 1]).toBeLessThan(10_000);
     }
     await service.onModuleDestroy();
+  });
+
+  it('a chunk cut by the statement timeout is taken again halved; the size is kept, and grows back after clean runs', async () => {
+    // More than 250 minutes in one transaction run past the statement timeout (rolled back, marks kept).
+    const limits: number[] = [];
+    const { service } = setUp(true, undefined, async (limit) => {
+      limits.push(limit);
+      if (limit > 250) throw new UnavailableError('database unavailable: canceling statement (57014)', 5, '57014');
+      return 10;
+    });
+    await expect(service.rollUp()).resolves.toBe(10);
+    expect(limits).toEqual([1000, 500, 250]);
+    limits.length = 0;
+    // The next run starts at the size that went through, not with another statement cut after 30 s.
+    await service.rollUp();
+    expect(limits).toEqual([250]);
+    for (let i = 1; i < ROLLUP_CHUNK_REGROW_RUNS; i++) await service.rollUp();
+    limits.length = 0;
+    await service.rollUp();
+    expect(limits).toEqual([500, 250]);
+    // Another error is the run's failure, as before.
+    const failing = setUp(true, undefined, () => Promise.reject(new UnavailableError('database unavailable', 5)));
+    await expect(failing.service.rollUp()).rejects.toThrow('database unavailable');
+  });
+
+  it('runs that failed (the database away) do not count as clean: the halved size does not grow back during an outage', async () => {
+    let down = false;
+    const limits: number[] = [];
+    const { service } = setUp(true, undefined, async (limit) => {
+      if (down) throw new UnavailableError('database unavailable: Connection terminated', 5);
+      limits.push(limit);
+      if (limit > 250) throw new UnavailableError('database unavailable: canceling statement (57014)', 5, '57014');
+      return 10;
+    });
+    await service.rollUp();
+    down = true;
+    for (let i = 0; i < ROLLUP_CHUNK_REGROW_RUNS; i++) await expect(service.rollUp()).rejects.toThrow('unavailable');
+    down = false;
+    // Back after the outage (a spool being replayed): still the size that went through, not another 30 s cut.
+    limits.length = 0;
+    await service.rollUp();
+    expect(limits).toEqual([250]);
   });
 });

@@ -11,6 +11,7 @@ import {
 import type { Logger } from 'pino';
 import { AggregatorMetrics } from '../aggregator.metrics';
 import type { AggregatorConfig } from '../config';
+import { isTooLarge } from '../status/outage-retry';
 import { AGGREGATOR_CONFIG, SWEEPER_LEASE } from '../tokens';
 
 const DAY_MS = 86_400_000;
@@ -45,6 +46,11 @@ export const ROLLUP_MAX_CHUNKS = 100;
  * marking more than 100,000 minutes per run and interval.
  */
 export const CATCH_UP_MIN_PAUSE_MS = 1_000;
+/**
+ * Clean rollup runs (no chunk cut by a statement timeout) after which a chunk halved by one grows back (×2, up to its
+ * full size): about ten minutes at the default interval.
+ */
+export const ROLLUP_CHUNK_REGROW_RUNS = 60;
 
 /**
  * History upkeep, run by the replica holding the sweeper lease (taken by the
@@ -64,6 +70,17 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
   private readonly running = new Set<Promise<unknown>>();
   private stopped = false;
   private readonly metrics = AggregatorMetrics.get();
+  /**
+   * Minutes per rollup transaction now, of targets and of hosts: halved when a chunk is cut by the statement timeout
+   * (or runs out of memory), grown back after ROLLUP_CHUNK_REGROW_RUNS clean runs. At a fixed size, a chunk of heavy
+   * minutes (a spool replayed after an outage; hosts with ~2000 series a minute) that took longer than the timeout was
+   * rolled back whole and taken again, whole, at every run: the job failed for ever, and retention kept every raw row
+   * of the marked minutes.
+   */
+  private readonly chunk = {
+    targets: { size: ROLLUP_CHUNK, max: ROLLUP_CHUNK, cleanRuns: 0 },
+    hosts: { size: HOST_ROLLUP_CHUNK, max: HOST_ROLLUP_CHUNK, cleanRuns: 0 },
+  };
 
   constructor(
     private readonly history: HistoryRepository,
@@ -98,12 +115,12 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
     // rows may be pruned: a late result alone would shrink it).
     const now = Date.now();
     const rawCutoff = now - this.config.retention.rawDays * DAY_MS;
-    const targets = await this.inChunks(ROLLUP_CHUNK, () =>
-      this.history.recomputeDirtyRollups(ROLLUP_CHUNK, OPEN_MINUTE_INTERVALS * this.config.rollupIntervalMs, rawCutoff),
+    const targets = await this.inChunks(this.chunk.targets, (limit) =>
+      this.history.recomputeDirtyRollups(limit, OPEN_MINUTE_INTERVALS * this.config.rollupIntervalMs, rawCutoff),
     );
     // Host minutes (issue 16): their own marks and table, same chunking and the same rule for late samples.
-    const hosts = await this.inChunks(HOST_ROLLUP_CHUNK, () =>
-      this.hosts.recomputeDirtyRollups(HOST_ROLLUP_CHUNK, now, rawCutoff),
+    const hosts = await this.inChunks(this.chunk.hosts, (limit) =>
+      this.hosts.recomputeDirtyRollups(limit, now, rawCutoff),
     );
     const total = targets.total + hosts.total;
     const behind = targets.capped || hosts.capped;
@@ -116,16 +133,51 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
     return { total, behind };
   }
 
-  /** Chunks of `chunk` minutes until one comes back short, at most ROLLUP_MAX_CHUNKS (`capped`: stopped there). */
-  private async inChunks(chunk: number, recompute: () => Promise<number>): Promise<{ total: number; capped: boolean }> {
+  /**
+   * Chunks of `chunk.size` minutes until one comes back short, at most ROLLUP_MAX_CHUNKS (`capped`: stopped there). A
+   * chunk cut by the statement timeout (rolled back, its marks kept) is taken again at half the size, down to one
+   * minute; the size stays halved for the next runs (see `chunk`).
+   */
+  private async inChunks(
+    chunk: { size: number; max: number; cleanRuns: number },
+    recompute: (limit: number) => Promise<number>,
+  ): Promise<{ total: number; capped: boolean }> {
     let total = 0;
-    for (let i = 0; i < ROLLUP_MAX_CHUNKS; i++) {
-      if (this.stopped) return { total, capped: false };
-      const n = await recompute();
-      total += n;
-      if (n < chunk) return { total, capped: false };
+    let cut = false;
+    let failed = false;
+    try {
+      for (let i = 0; i < ROLLUP_MAX_CHUNKS; i++) {
+        if (this.stopped) return { total, capped: false };
+        let n: number;
+        try {
+          n = await recompute(chunk.size);
+        } catch (e) {
+          if (!isTooLarge(e) || chunk.size <= 1) throw e;
+          cut = true;
+          chunk.size = Math.max(1, Math.floor(chunk.size / 2));
+          this.logger.warn(
+            { err: (e as Error).message, minutes: chunk.size },
+            'rollup chunk cut by the statement timeout; taking smaller chunks',
+          );
+          i--;
+          continue;
+        }
+        total += n;
+        if (n < chunk.size) return { total, capped: false };
+      }
+      return { total, capped: true };
+    } catch (e) {
+      // A failed run is no clean one: an outage of ten minutes would otherwise grow the size back.
+      failed = true;
+      throw e;
+    } finally {
+      if (cut) chunk.cleanRuns = 0;
+      else if (!failed) chunk.cleanRuns++;
+      if (chunk.size < chunk.max && chunk.cleanRuns >= ROLLUP_CHUNK_REGROW_RUNS) {
+        chunk.size = Math.min(chunk.max, chunk.size * 2);
+        chunk.cleanRuns = 0;
+      }
     }
-    return { total, capped: true };
   }
 
   /** Deletes history past its retention; returns rows deleted per table. */

@@ -127,6 +127,13 @@ export const COUNTED_UPDATE_STATUSES: readonly TargetStatus[] = [...OK_UPDATE_ST
 const sqlList = (statuses: readonly TargetStatus[]) => statuses.map((s) => `'${s}'`).join(', ');
 
 /**
+ * First statement of a rollup transaction: a lock held on the rollup tables (a migration, an overlapping job at a lease
+ * hand-over) fails the chunk with 55P03 after 5 s instead of waiting into the statement timeout, whose 57014 the
+ * rollup job reads as "chunk too large" and halves its chunks for (HistoryMaintenanceService.inChunks).
+ */
+export const ROLLUP_LOCK_TIMEOUT = `SELECT set_config('lock_timeout', '5000ms', true)`;
+
+/**
  * The rollup job's pick: takes (deletes) up to $1 marks, oldest minute first, of those due (see
  * HistoryRepository.recomputeDirtyRollups; $2 its openMinuteDelayMs), by the bucket index. By ctid (the picked marks
  * are locked, so their row versions stay put until the commit): joined on the key instead, the delete hashed a scan
@@ -472,6 +479,7 @@ export class HistoryRepository {
         ? runInSqlTransaction(this.pool as SqlPool, fn)
         : runInTransaction(this.pool as DatabaseClient, fn);
     return inTransaction(async (tx) => {
+      await sqlQuery(tx, ROLLUP_LOCK_TIMEOUT).catch((err: unknown) => rethrowSql(err));
       const picked = await sqlQuery<{ target_id: string; location: string; bucket: string }>(
         tx,
         // The minute in progress as the marks compute their buckets (UTC minutes).

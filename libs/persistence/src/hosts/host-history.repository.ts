@@ -11,6 +11,7 @@ import {
   type SqlTx,
 } from '../sql/sql-pool';
 import { float8Of, iso, ms } from '../sql-values';
+import { ROLLUP_LOCK_TIMEOUT } from '../history/history.repository';
 
 // Host metrics history beyond the raw insert (which lives with the other raw inserts in
 // HistoryRepository and marks its minutes in host_rollup_dirty): 1-minute rollups per
@@ -161,6 +162,7 @@ export class HostHistoryRepository {
    */
   async recomputeDirtyRollups(limit = 500, now = Date.now(), rawCutoff: number | null = null): Promise<number> {
     return this.inTransaction(async (tx) => {
+      await sqlQuery(tx, ROLLUP_LOCK_TIMEOUT).catch((err: unknown) => rethrowSql(err));
       const picked = await sqlQuery<{ host_id: string; bucket: string }>(
         tx,
         `DELETE FROM host_rollup_dirty r USING (

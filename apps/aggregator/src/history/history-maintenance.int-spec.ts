@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { UnavailableError } from '@fleetwatch/domain';
+import { createLogger } from '@fleetwatch/observability';
+import {
+  closeSqlPool,
+  createSqlPool,
+  HistoryRepository,
+  HostHistoryRepository,
+  runInSqlTransaction,
+  type AdvisoryLease,
+  type CheckResultRow,
+  type HostMetricRow,
+  type SqlPool,
+} from '@fleetwatch/persistence';
+import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
+import type { AggregatorConfig } from '../config';
+import { isTooLarge, isTransient } from '../status/outage-retry';
+import { HistoryMaintenance } from './history-maintenance.service';
+
+// The history jobs on a real database whose statements are cut by statement_timeout, as the aggregator's pool is
+// (30 s by default). Heavy minutes are stood in for by a trigger that sleeps per rollup row written: a chunk of
+// minutes that takes longer than the timeout is rolled back whole, its marks kept — taken again, whole, at the next run.
+
+jest.setTimeout(120_000);
+
+const MINUTE = 60_000;
+/** Statement timeout of the job's pool; each rollup row written costs SLEEP_S (trigger): ~60 rows fit in one. */
+const TIMEOUT_MS = 1000;
+const SLEEP_S = 0.005;
+
+let isolated: IsolatedDatabase;
+let pool: SqlPool;
+let pg: Client;
+
+beforeAll(async () => {
+  isolated = await createIsolatedDatabase();
+  pool = createSqlPool(isolated.databaseUrl, { max: 2, statementTimeoutMs: TIMEOUT_MS });
+  pg = new Client({ connectionString: isolated.databaseUrl });
+  await pg.connect();
+  await pg.query(`CREATE FUNCTION slow_rollup_row() RETURNS trigger LANGUAGE plpgsql AS $$
+                  BEGIN PERFORM pg_sleep(${SLEEP_S}); RETURN NEW; END $$`);
+  for (const table of ['host_rollups_1m', 'rollups_1m'])
+    await pg.query(`CREATE TRIGGER slow BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION slow_rollup_row()`);
+});
+afterAll(async () => {
+  // The trigger lives in the isolated database only: dropped with it, whatever closing the connections did.
+  try {
+    await pg?.end();
+    if (pool) await closeSqlPool(pool);
+  } finally {
+    await isolated?.dispose();
+  }
+});
+
+function maintenance(
+  history = new HistoryRepository(pool),
+  hosts = new HostHistoryRepository(pool),
+): HistoryMaintenance {
+  const config = {
+    rollupIntervalMs: 10_000,
+    retentionIntervalMs: 3_600_000,
+    retention: { rawDays: 7, rollupDays: 90 },
+  } as unknown as AggregatorConfig;
+  return new HistoryMaintenance(
+    history,
+    hosts,
+    { isHeld: true } as unknown as AdvisoryLease,
+    config,
+    createLogger('aggregator', 'silent'),
+  );
+}
+
+const count = async (sql: string) => Number((await pg.query<{ n: string }>(sql)).rows[0]?.n);
+
+describe('HistoryMaintenance against a statement timeout', () => {
+  it('a chunk of minutes too heavy for one statement is taken in smaller ones, not failed at every run for ever', async () => {
+    // A spool replayed after an outage: 120 minutes of a host two days back, and of a check (4 host series a minute,
+    // one target rollup a minute). A whole chunk (200 host minutes, 1000 target minutes) takes ~2.4 s / ~0.6 s of
+    // trigger time: the host chunk is cut at 1 s, every run, and its marks (with their raw rows) stayed for ever.
+    const first = Math.floor((Date.now() - 2 * 86_400_000) / MINUTE) * MINUTE;
+    const minutes = Array.from({ length: 120 }, (_, i) => first + i * MINUTE + 1000);
+    const samples: HostMetricRow[] = minutes.map((at) => ({
+      messageId: randomUUID(),
+      hostId: 'heavy',
+      location: 'lab',
+      sampledAt: at,
+      cpuPct: 10,
+      load1: 1,
+      memUsedBytes: 1,
+      memTotalBytes: 2,
+      data: { cpu: { usagePct: 10, load1: 1 }, memory: { usedBytes: 1, totalBytes: 2 } },
+    }));
+    const results: CheckResultRow[] = minutes.map((at) => ({
+      messageId: randomUUID(),
+      checkId: 'c',
+      targetId: 'check:heavy',
+      location: 'lab',
+      ok: true,
+      latencyMs: 5,
+      failureReason: null,
+      metadata: null,
+      occurredAt: at,
+    }));
+    const history = new HistoryRepository(pool);
+    await runInSqlTransaction(pool, async (tx) => {
+      await history.insertHostMetrics(tx, samples);
+      await history.insertCheckResults(tx, results);
+    });
+
+    const job = maintenance();
+    // One run gets through every minute (before: it failed on the same host chunk at every run).
+    await expect(job.rollUp()).resolves.toBe(240);
+    expect(await count('SELECT count(*) AS n FROM host_rollup_dirty')).toBe(0);
+    expect(await count('SELECT count(*) AS n FROM rollup_dirty')).toBe(0);
+    expect(await count("SELECT count(*) AS n FROM host_rollups_1m WHERE host_id = 'heavy'")).toBe(120 * 4);
+    expect(await count("SELECT count(*) AS n FROM rollups_1m WHERE target_id = 'check:heavy'")).toBe(120);
+  });
+});
+
+describe('HistoryMaintenance against a lock held on the rollup tables', () => {
+  // A migration or an overlapping job holding a lock on a rollup table: the job's INSERT waits on it. Waited into
+  // the statement timeout, that wait failed with 57014 — read as "chunk too large", the chunk was halved at every
+  // try down to one minute, and stayed small for ROLLUP_CHUNK_REGROW_RUNS runs. The rollup transactions set a
+  // lock_timeout of 5 s (ROLLUP_LOCK_TIMEOUT) under the pool's statement timeout: the run fails with 55P03, an
+  // outage to wait out, and the chunk keeps its size.
+  /** Statement timeout of this pool: above the 5 s lock timeout. */
+  const LOCK_POOL_TIMEOUT_MS = 10_000;
+  /** A lock is held at most this long: past the statement timeout, so a job that waited into it gets through after. */
+  const HOLD_MAX_MS = LOCK_POOL_TIMEOUT_MS + 2_000;
+  let lockPool: SqlPool;
+
+  beforeAll(() => {
+    lockPool = createSqlPool(isolated.databaseUrl, { max: 2, statementTimeoutMs: LOCK_POOL_TIMEOUT_MS });
+  });
+  afterAll(async () => {
+    if (lockPool) await closeSqlPool(lockPool);
+  });
+
+  /** Runs `fn` while another session holds `LOCK TABLE <table> IN SHARE MODE` (no INSERT gets through meanwhile). */
+  async function holdingLock<T>(table: string, fn: () => Promise<T>): Promise<T> {
+    const locker = new Client({ connectionString: isolated.databaseUrl });
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query(`LOCK TABLE ${table} IN SHARE MODE`);
+    let released: Promise<void> | undefined;
+    const release = () =>
+      (released ??= locker
+        .query('ROLLBACK')
+        .then(() => undefined)
+        .finally(() => locker.end()));
+    const timer = setTimeout(() => void release(), HOLD_MAX_MS);
+    try {
+      return await fn();
+    } finally {
+      clearTimeout(timer);
+      await release();
+    }
+  }
+
+  /** One run under the lock: what it failed with (or the buckets it rolled up), and how long it took. */
+  async function runLocked(job: HistoryMaintenance, table: string): Promise<{ outcome: unknown; ms: number }> {
+    return holdingLock(table, async () => {
+      const started = performance.now();
+      const outcome = await job.rollUp().then(
+        (n) => n,
+        (e: unknown) => e,
+      );
+      return { outcome, ms: performance.now() - started };
+    });
+  }
+
+  function expectLockTimeout(outcome: unknown): void {
+    // 55P03 classified as an outage (waited out, the job retried), neither a data error nor a chunk too large.
+    expect(outcome).toBeInstanceOf(UnavailableError);
+    expect((outcome as UnavailableError).sqlState).toBe('55P03');
+    expect(isTooLarge(outcome)).toBe(false);
+    expect(isTransient(outcome)).toBe(true);
+  }
+
+  const limitsOf = (spy: jest.SpyInstance) => spy.mock.calls.map((c: unknown[]) => c[0]);
+  const firstMinute = () => Math.floor((Date.now() - 2 * 86_400_000) / MINUTE) * MINUTE;
+
+  it('a lock held on rollups_1m fails the run with the lock timeout, its chunk not halved', async () => {
+    const first = firstMinute();
+    const results: CheckResultRow[] = Array.from({ length: 30 }, (_, i) => ({
+      messageId: randomUUID(),
+      checkId: 'c',
+      targetId: 'check:locked',
+      location: 'lab',
+      ok: true,
+      latencyMs: 5,
+      failureReason: null,
+      metadata: null,
+      occurredAt: first + i * MINUTE + 1000,
+    }));
+    const history = new HistoryRepository(lockPool);
+    await runInSqlTransaction(lockPool, (tx) => history.insertCheckResults(tx, results));
+    const recompute = jest.spyOn(history, 'recomputeDirtyRollups');
+    const job = maintenance(history, new HostHistoryRepository(lockPool));
+
+    const { outcome, ms } = await runLocked(job, 'rollups_1m');
+    // One try at the full chunk, failed by the lock timeout (5 s) before the statement timeout: not taken again halved.
+    expect(limitsOf(recompute)).toEqual([1000]);
+    expectLockTimeout(outcome);
+    expect(ms).toBeLessThan(LOCK_POOL_TIMEOUT_MS);
+    // The chunk was rolled back, its marks kept.
+    expect(await count("SELECT count(*) AS n FROM rollup_dirty WHERE target_id = 'check:locked'")).toBe(30);
+
+    // The lock gone, the next run takes every minute at the full size.
+    await expect(job.rollUp()).resolves.toBe(30);
+    expect(limitsOf(recompute)).toEqual([1000, 1000]);
+    expect(await count('SELECT count(*) AS n FROM rollup_dirty')).toBe(0);
+    expect(await count("SELECT count(*) AS n FROM rollups_1m WHERE target_id = 'check:locked'")).toBe(30);
+  });
+
+  it('a lock held on host_rollups_1m fails the run with the lock timeout, its chunk not halved', async () => {
+    const first = firstMinute();
+    const samples: HostMetricRow[] = Array.from({ length: 10 }, (_, i) => ({
+      messageId: randomUUID(),
+      hostId: 'locked',
+      location: 'lab',
+      sampledAt: first + i * MINUTE + 1000,
+      cpuPct: 10,
+      load1: 1,
+      memUsedBytes: 1,
+      memTotalBytes: 2,
+      data: { cpu: { usagePct: 10, load1: 1 }, memory: { usedBytes: 1, totalBytes: 2 } },
+    }));
+    await runInSqlTransaction(lockPool, (tx) => new HistoryRepository(lockPool).insertHostMetrics(tx, samples));
+    const hosts = new HostHistoryRepository(lockPool);
+    const recompute = jest.spyOn(hosts, 'recomputeDirtyRollups');
+    const job = maintenance(new HistoryRepository(lockPool), hosts);
+
+    const { outcome, ms } = await runLocked(job, 'host_rollups_1m');
+    expect(limitsOf(recompute)).toEqual([200]);
+    expectLockTimeout(outcome);
+    expect(ms).toBeLessThan(LOCK_POOL_TIMEOUT_MS);
+    expect(await count("SELECT count(*) AS n FROM host_rollup_dirty WHERE host_id = 'locked'")).toBe(10);
+
+    await expect(job.rollUp()).resolves.toBe(10);
+    expect(limitsOf(recompute)).toEqual([200, 200]);
+    expect(await count('SELECT count(*) AS n FROM host_rollup_dirty')).toBe(0);
+    expect(await count("SELECT count(*) AS n FROM host_rollups_1m WHERE host_id = 'locked'")).toBe(10 * 4);
+  });
+});
