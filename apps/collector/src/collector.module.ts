@@ -65,7 +65,9 @@ export class CollectorModule {
         { provide: COLLECTOR_CONFIG, useValue: config },
         { provide: PROBE_LOOKUP, useValue: options.probes ?? probeFor },
         { provide: PROBE_SESSIONS, useValue: options.sessions ?? probeSessions },
-        { provide: COLLECTOR_STARTED_AT, useValue: options.startedAt ?? Math.round(performance.timeOrigin) },
+        // The process's start read on today's wall clock (performance.now() is monotonic): a clock stepped since the
+        // process started (NTP at boot) does not move its boot's catch-up window, as timeOrigin (the clock then) would.
+        { provide: COLLECTOR_STARTED_AT, useValue: options.startedAt ?? Math.round(Date.now() - performance.now()) },
         { provide: STAMP_TIME, useValue: options.time ?? systemTime },
         StampService,
         HeartbeatService,

@@ -8,6 +8,7 @@ import {
   type CheckLifecycleState,
   type PayloadInputOf,
 } from '@fleetwatch/contracts';
+import { peerResultGraceMs } from '@fleetwatch/domain';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
 import { closeSqlPool, createSqlPool, TargetStatesRepository } from '@fleetwatch/persistence';
@@ -54,9 +55,11 @@ const result = (
   startedAt: number,
   downQuorumPct?: number,
   intervalSeconds = 1,
+  extra: { timeoutSeconds?: number; retries?: number } = {},
 ) =>
   publishRequest(Messages.CheckResult, {
     ...c,
+    ...extra,
     location,
     ok,
     latencyMs: ok ? 3 : null,
@@ -471,6 +474,90 @@ describe('check.lifecycle in the aggregator', () => {
     expect(downOnBus(two.targetId)).toEqual([]);
     expect(await awaitedIn(two.targetId)).toEqual([]);
   });
+
+  it('resumed daily check, one location silent: DOWN once the others agree and the run is over, not two days on', async () => {
+    // Every collector runs a check at the same instant: once a and c have reported, b's result of that run is due
+    // within the run's time (1 attempt of 1 s, the probe's 1 s overrun), the lateness a healthy location may run the
+    // slot with (60 s), one missed slot (capped at 15 min) and the 5 s slack — 16 min 7 s after a's was heard. The
+    // test checks the bound stored in Postgres, then moves it to now rather than wait for it: the sweep that follows is
+    // the aggregator's own.
+    const DAY = 86_400;
+    const G = peerResultGraceMs({ intervalSeconds: DAY, timeoutSeconds: 1, retries: 0 });
+    expect(G).toBe(16 * 60_000 + 7000);
+    const daily = (c: { checkId: string; targetId: string }, location: string, ok: boolean) =>
+      result(c, location, ok, Date.now(), 100, DAY, { timeoutSeconds: 1, retries: 0 });
+    const config = { locations: ['a', 'b', 'c'], intervalSeconds: DAY, downQuorumPct: 100 };
+    const c = newCheck();
+    await site.bus.publisher.publishMany([lifecycle(c, 'active', 1, Date.now(), config)]);
+    await site.bus.publisher.publishMany(['a', 'b', 'c'].map((l) => daily(c, l, true)));
+    await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Up, { description: 'UP' });
+    await site.bus.publisher.publishMany([lifecycle(c, 'paused', 2, Date.now(), config)]);
+    await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Paused, { description: 'PAUSED' });
+    await site.bus.publisher.publishMany([lifecycle(c, 'active', 3, Date.now(), config)]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'a=UNKNOWN b=UNKNOWN c=UNKNOWN', {
+      description: 'UNKNOWN after the resume',
+    });
+    const awaitedIn = async () =>
+      (
+        await site.pg.query<{ location: string }>(
+          "SELECT location FROM target_location_states WHERE target_id = $1 AND expire_reason LIKE '%(first result awaited)' ORDER BY location",
+          [c.targetId],
+        )
+      ).rows.map((r) => r.location);
+    const dueB = async () => (await deadlines(c.targetId)).find((d) => d.location === 'b')?.deadline_at?.getTime();
+    // Before any result: b due two days on (the resume's deadline).
+    expect(await dueB()).toBeGreaterThan(Date.now() + 2 * DAY * 1000 - 60_000);
+
+    const sent = Date.now();
+    await site.bus.publisher.publishMany([daily(c, 'a', false), daily(c, 'c', false)]);
+    await waitFor(async () => (await locationsOf(c.targetId)) === 'a=DOWN b=UNKNOWN c=DOWN', {
+      description: 'a and c DOWN',
+    });
+    const heard = Date.now();
+    // b still awaited (it could still make it PARTIAL), but due G after a's result was heard.
+    expect((await live(c.targetId))?.status).toBe(TargetStatus.Unknown);
+    expect(await awaitedIn()).toEqual(['b']);
+    const due = (await dueB()) as number;
+    expect(due).toBeGreaterThanOrEqual(sent + G);
+    expect(due).toBeLessThanOrEqual(heard + G);
+    // Still held meanwhile (a location up to a minute and a slot late is counted).
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect((await live(c.targetId))?.status).toBe(TargetStatus.Unknown);
+    expect(await dueB()).toBe(due);
+
+    // The bound reached: moved to now in Postgres (what the sweeper expires by), the rest as it is.
+    const moved = await site.pg.query(
+      "UPDATE target_location_states SET deadline_at = now() WHERE target_id = $1 AND location = 'b'",
+      [c.targetId],
+    );
+    expect(moved.rowCount).toBe(1);
+    expect(await dueB()).toBeLessThanOrEqual(Date.now());
+    await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Down, {
+      timeoutMs: 30_000,
+      description: 'DOWN once b is STALE',
+    });
+    expect(await locationsOf(c.targetId)).toBe('a=DOWN b=STALE c=DOWN');
+    expect(await row(c.targetId)).toMatchObject({ status: 'DOWN' });
+    expect(await awaitedIn()).toEqual([]);
+    expect(await consensusEvents(c.targetId)).toEqual(['UNKNOWN>UP', 'UP>PAUSED', 'PAUSED>UNKNOWN', 'UNKNOWN>DOWN']);
+    const { rows } = await site.pg.query<{ transition: string; reason: string }>(
+      "SELECT from_status::text || '>' || to_status::text AS transition, reason FROM status_events WHERE target_id = $1 AND location = 'b' ORDER BY sequence",
+      [c.targetId],
+    );
+    expect(rows.at(-1)).toEqual({
+      transition: 'UNKNOWN>STALE',
+      reason: `no result within 2 × ${DAY}s of the resume (another location has reported this run) (first result awaited)`,
+    });
+    // status.changed → DOWN on the bus (what 'Target down' follows), once.
+    await waitFor(
+      () =>
+        site.changes.filter((e) => e.targetId === c.targetId && e.location === null && e.to === 'DOWN').length === 1,
+      { description: 'status.changed → DOWN on the bus' },
+    );
+    // b's collector back: b is heard again, and the consensus follows it.
+    await site.bus.publisher.publishMany([daily(c, 'b', true)]);
+    await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Partial, { description: 'PARTIAL' });
+  }, 180_000);
 
   it('a location added that never reports (its collector down, its name mistyped): UNKNOWN, then STALE there', async () => {
     const c = newCheck();

@@ -1,5 +1,12 @@
 import { buildEnvelope, Messages, TargetStatus, type MessageSource } from '@fleetwatch/contracts';
-import { expireDeadlines, foldObservations, HEARTBEAT_LOCATION, type TargetSnapshot } from '@fleetwatch/domain';
+import {
+  expireDeadlines,
+  foldObservations,
+  HEARTBEAT_LOCATION,
+  MISSED_SLOT_CAP_MS,
+  PEER_LATENESS_MS,
+  type TargetSnapshot,
+} from '@fleetwatch/domain';
 import {
   CHECK_STALE_SLACK_MS,
   COLLECTOR_MAX_FUTURE_SKEW_MS,
@@ -99,6 +106,40 @@ describe('mapEnvelope', () => {
       detail: 'timeout',
       deadline: undefined,
     });
+  });
+
+  it("bounds the other locations' results of the run: heard + its attempts' time and the slack (peersDueBy)", () => {
+    const at = new Date(T).toISOString();
+    const result = {
+      checkId: 'c1',
+      targetId: 'check:c1',
+      location: 'eu',
+      ok: false,
+      latencyMs: null,
+      attempt: 3,
+      startedAt: at,
+      intervalSeconds: 86_400,
+      retries: 2,
+    };
+    const src: MessageSource = { site: 's', service: 'collector', location: 'eu' };
+    const dueBy = (payload: object) => {
+      const m = mapEnvelope(buildEnvelope(Messages.CheckResult.type, 1, src, payload), { ...opts, now: T + 200 });
+      return m.type === 'check' ? m.observation.peersDueBy : null;
+    };
+    // Three attempts of 10 s (and the probe's 1 s overrun each), the lateness of a slower location, one missed slot
+    // (a daily interval: capped at 15 min), then the slack: 16 min 38 s after it was heard.
+    expect(dueBy({ ...result, timeoutSeconds: 10 })).toBe(
+      T + 200 + 3 * 11_000 + PEER_LATENESS_MS + MISSED_SLOT_CAP_MS + CHECK_STALE_SLACK_MS,
+    );
+    expect(dueBy({ ...result, timeoutSeconds: 10 })).toBe(T + 200 + 16 * 60_000 + 38_000);
+    // A collector from before the timeout was sent: the longest a check may have (300 s).
+    expect(dueBy(result)).toBe(T + 200 + 3 * 301_000 + PEER_LATENESS_MS + MISSED_SLOT_CAP_MS + CHECK_STALE_SLACK_MS);
+    // A 5-min check: the missed slot is the interval.
+    expect(dueBy({ ...result, intervalSeconds: 300, timeoutSeconds: 10, retries: 0 })).toBe(
+      T + 200 + 11_000 + PEER_LATENESS_MS + 300_000 + CHECK_STALE_SLACK_MS,
+    );
+    // No interval, no expectation: no bound either.
+    expect(dueBy({ ...result, intervalSeconds: undefined, timeoutSeconds: 10 })).toBeUndefined();
   });
 
   it.each(['edge-a', 'edge-b', undefined])(

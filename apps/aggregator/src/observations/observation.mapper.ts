@@ -21,6 +21,7 @@ import {
   CHECK_STALE_SLACK_MS,
   checkStaleReason,
   HEARTBEAT_LOCATION,
+  peerResultGraceMs,
   statusOfLifecycle,
   tagsOfLabels,
   type CheckLifecycle,
@@ -322,6 +323,18 @@ export function mapEnvelope(envelope: Envelope, options: MapperOptions): MappedM
                   expireTo: TargetStatus.Stale,
                   reason: checkStaleReason(p.intervalSeconds),
                 }
+              : undefined,
+            // Every collector runs the check at the same instants: the other locations' results of this run are due
+            // within its attempts' time, a healthy location's lateness and missed slot, and the slack
+            // (peerResultGraceMs), and a location still awaited after the creation or resume is awaited no longer
+            // (applyObservation: boundAwaited).
+            peersDueBy: p.intervalSeconds
+              ? heardAt(at, options) +
+                peerResultGraceMs({
+                  intervalSeconds: p.intervalSeconds,
+                  timeoutSeconds: p.timeoutSeconds,
+                  retries: p.retries,
+                })
               : undefined,
           },
         },

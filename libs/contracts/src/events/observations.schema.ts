@@ -196,6 +196,12 @@ export const checkResultPayloadSchema = z
     /** Attempts made before this result (retries before DOWN); `attempt` is the one reported. */
     retries: z.number().int().min(0).max(10).optional(),
     /**
+     * The check's timeout per attempt (s) when it ran: with `retries`, how long a run may take, so the aggregator knows
+     * by when the same run's results from the other locations are due (every collector runs it at the same instants).
+     * Absent (a collector from before): counted as the longest a check may have.
+     */
+    timeoutSeconds: z.number().min(0.001).max(300).optional(),
+    /**
      * Figures a service collector read (Redis INFO, queue depths, replication lag …): bounded, finite, with
      * Prometheus-safe names and a few labels each, so history, `/metrics` and alert rules can use them as they are.
      */

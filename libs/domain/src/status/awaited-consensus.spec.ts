@@ -3,6 +3,7 @@ import { TargetKind, TargetStatus as S } from '@fleetwatch/contracts';
 import { applyLifecycle, type CheckLifecycle } from './check-lifecycle';
 import { consensusOf } from './consensus';
 import { expireDeadlines } from './expiry';
+import { MISSED_SLOT_CAP_MS, peerResultGraceMs } from './heartbeat';
 import {
   applyExpiry,
   applyObservation,
@@ -58,13 +59,24 @@ function created(names: readonly string[], quorum: number): TargetSnapshot {
 
 type FirstStep = 'up' | 'down' | 'stale';
 
-/** One location's first step: its first result, or its deadline passing (the sweeper). */
-function first(t: TargetSnapshot, location: string, step: FirstStep, at: number, quorum: number): TargetSnapshot {
+/**
+ * One location's first step: its first result, or its deadline passing (the sweeper). `grace`: the result bounds the
+ * wait for the others awaited to `at + grace` (peersDueBy: the mapper's heard + peerResultGraceMs); undefined: none.
+ */
+function first(
+  t: TargetSnapshot,
+  location: string,
+  step: FirstStep,
+  at: number,
+  quorum: number,
+  grace?: number,
+): TargetSnapshot {
   if (step === 'stale') {
     const l = t.locations[location];
     return applyExpiry(t, location, l.deadline?.at ?? DEADLINE, { downQuorumPct: quorum }).target;
   }
-  return apply(t, result(location, step === 'up', at), quorum).target;
+  const obs = result(location, step === 'up', at);
+  return apply(t, grace === undefined ? obs : { ...obs, peersDueBy: at + grace }, quorum).target;
 }
 
 const plain = (t: TargetSnapshot, quorum: number) =>
@@ -82,6 +94,8 @@ const scenario = fc.integer({ min: 1, max: 5 }).chain((n) =>
     steps: fc.array(fc.constantFrom<FirstStep>('up', 'down', 'stale'), { minLength: n, maxLength: n }),
     order: fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
     other: fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
+    // Results that bound the wait for the others (another location reported the run), or not (a mapper from before).
+    grace: fc.option(fc.integer({ min: 1, max: 100_000 }), { nil: undefined }),
   }),
 );
 const begin = (s: { names: string[]; quorum: number; start: 'resumed' | 'created' }) =>
@@ -156,7 +170,7 @@ describe('awaited locations (a check created or resumed)', () => {
     fc.assert(
       fc.property(scenario, (s) => {
         const play = (order: number[]) =>
-          order.reduce((t, i, k) => first(t, s.names[i], s.steps[i], 9000 + k, s.quorum), begin(s));
+          order.reduce((t, i, k) => first(t, s.names[i], s.steps[i], 9000 + k, s.quorum, s.grace), begin(s));
         const one = play(s.order);
         const two = play(s.other);
         expect(one.status).toBe(two.status);
@@ -175,13 +189,13 @@ describe('awaited locations (a check created or resumed)', () => {
         let t = begin(s);
         const seen: S[] = [];
         s.order.forEach((i, at) => {
-          if (at < k) t = first(t, s.names[i], s.steps[i], 9000 + at, s.quorum);
+          if (at < k) t = first(t, s.names[i], s.steps[i], 9000 + at, s.quorum, s.grace);
         });
         seen.push(t.status);
         // Whatever the rest bring, in the order given: every verdict reached on the way is the final one.
         s.order.forEach((i, at) => {
           if (at >= k) {
-            t = first(t, s.names[i], s.steps[i], 9000 + at, s.quorum);
+            t = first(t, s.names[i], s.steps[i], 9000 + at, s.quorum, s.grace);
             seen.push(t.status);
           }
         });
@@ -197,7 +211,7 @@ describe('awaited locations (a check created or resumed)', () => {
       fc.property(scenario, (s) => {
         let t = begin(s);
         s.order.forEach((i, at) => {
-          const next = first(t, s.names[i], s.steps[i], 9000 + at, s.quorum);
+          const next = first(t, s.names[i], s.steps[i], 9000 + at, s.quorum, s.grace);
           if (next.status !== t.status && s.steps[i] !== 'stale')
             expect(next.status).not.toBe(s.steps[i] === 'up' ? S.Down : S.Up);
           t = next;
@@ -213,7 +227,7 @@ describe('awaited locations (a check created or resumed)', () => {
         const k = cut % (s.names.length + 1);
         let t = begin(s);
         s.order.slice(0, k).forEach((i, at) => {
-          if (s.steps[i] !== 'stale') t = first(t, s.names[i], s.steps[i], 9000 + at, s.quorum);
+          if (s.steps[i] !== 'stale') t = first(t, s.names[i], s.steps[i], 9000 + at, s.quorum, s.grace);
         });
         const due = Object.values(t.locations).filter(isAwaited);
         expect(due.every((l) => (l.deadline?.at ?? Infinity) <= DEADLINE)).toBe(true);
@@ -228,6 +242,153 @@ describe('awaited locations (a check created or resumed)', () => {
         expect(after.status).toBe(plain(after, s.quorum));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('a result bounds every other awaited location to its peersDueBy (never later), and a sweep there decides', () => {
+    fc.assert(
+      fc.property(scenario, fc.nat(), fc.integer({ min: 1, max: 100_000 }), (s, cut, grace) => {
+        const k = cut % s.names.length;
+        let t = begin(s);
+        s.order.slice(0, k).forEach((i, at) => {
+          if (s.steps[i] !== 'stale') t = first(t, s.names[i], s.steps[i], 9000 + at, s.quorum, s.grace);
+        });
+        const reporter = s.names[s.order[k]];
+        const was = Object.fromEntries(Object.entries(t.locations).map(([n, l]) => [n, l.deadline]));
+        const at = 20_000;
+        t = first(t, reporter, s.steps[s.order[k]] === 'down' ? 'down' : 'up', at, s.quorum, grace);
+        for (const [name, l] of Object.entries(t.locations)) {
+          if (name === reporter) continue;
+          const before = was[name];
+          if (isAwaited(l)) {
+            expect(l.deadline?.at).toBe(Math.min(before?.at ?? Infinity, at + grace));
+            expect(l.deadline?.reason.endsWith(AWAITING_FIRST_RESULT)).toBe(true);
+          } else expect(l.deadline).toEqual(before);
+        }
+        const swept = expireDeadlines(
+          new Map([[ID, t]]),
+          s.names.map((location) => ({ targetId: ID, location })),
+          at + grace,
+          { downQuorumPct: s.quorum },
+        );
+        const after = swept.changed[0] ?? t;
+        expect(Object.values(after.locations).some(isAwaited)).toBe(false);
+        expect(after.status).toBe(plain(after, s.quorum));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('in time: a location heard within the grace of the first is counted before any verdict; a later one, when heard', () => {
+    // A timeline of one run after the creation or resume, as the collectors make it: every location runs the slot,
+    // a healthy one up to a minute late (read the change on its assignment refresh, a full queue, a catch-up, a delay
+    // at its site) — or, for intervals up to MISSED_SLOT_CAP_MS, at the next slot (it read the change on its refresh
+    // after the slot) — for its attempts (each its timeout and the probe's overrun; never past its next slot), and its
+    // result is heard within the slack; the grace (peerResultGraceMs) bounds the others from the first heard. The
+    // sweeper runs before each result is heard. A location made STALE by the bound (its collector was down, or its
+    // result later than the grace) that reports afterwards is heard as any STALE one is.
+    const SLOT = RESUMED_AT + 1000;
+    const late = fc.record({
+      ok: fc.boolean(),
+      how: fc.constantFrom<'healthy' | 'late' | 'silent'>('healthy', 'healthy', 'late', 'silent'),
+      lateness: fc.integer({ min: 0, max: 60_000 }),
+      missedSlot: fc.boolean(),
+      run: fc.double({ min: 0, max: 1, noNaN: true }),
+      transport: fc.integer({ min: 0, max: 4_999 }),
+      after: fc.double({ min: 0, max: 1, noNaN: true }),
+    });
+    fc.assert(
+      fc.property(
+        fc.constantFrom(30, 60, 300, 3600, 86_400),
+        fc.integer({ min: 1, max: 30 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 1, max: 100 }),
+        fc.constantFrom<'resumed' | 'created'>('resumed', 'created'),
+        fc.array(late, { minLength: 1, maxLength: 5 }),
+        (interval, timeoutSeconds, retries, quorum, start, ls) => {
+          const I = interval * 1000;
+          const G = peerResultGraceMs({ intervalSeconds: interval, timeoutSeconds, retries });
+          const names = ls.map((_, i) => NAMES[i]);
+          const own = (at: number) => ({
+            at: at + 2 * I + 5000,
+            expireTo: S.Stale,
+            reason: `no result within 2 × ${interval}s`,
+          });
+          const policy = { downQuorumPct: quorum };
+          let t: TargetSnapshot | undefined;
+          if (start === 'resumed') {
+            for (const n of names)
+              t = apply(t, { ...checkResult(ID, n, true, 1000), deadline: own(1000) }, quorum).target;
+            t = apply(t, lc('paused', 2, 5000), quorum).target;
+            const resumeDeadline = { ...own(RESUMED_AT), reason: `no result within 2 × ${interval}s of the resume` };
+            t = apply(
+              t,
+              lc('active', 3, RESUMED_AT, { resumeDeadline, checkIntervalSeconds: interval }),
+              quorum,
+            ).target;
+          } else
+            t = apply(
+              undefined,
+              lc('active', 1, RESUMED_AT, { locations: names, checkIntervalSeconds: interval, downQuorumPct: quorum }),
+              quorum,
+            ).target;
+          // When each healthy location's result is heard; the first of them bounds the others.
+          const attemptsMs = (retries + 1) * (timeoutSeconds * 1000 + 1000);
+          // A missed slot (intervals up to the cap) runs one interval on; its result is still heard within the
+          // creation's or resume's own deadline (two intervals and the slack from it: SLOT is a second after it).
+          const resumeDue = RESUMED_AT + 2 * I + 5000;
+          const heardAt = ls.map((l) => {
+            const missed = l.missedSlot && I <= MISSED_SLOT_CAP_MS ? I : 0;
+            const heard = SLOT + missed + Math.min(I, l.lateness + Math.floor(l.run * attemptsMs)) + l.transport;
+            return missed > 0 ? Math.min(heard, resumeDue) : heard;
+          });
+          if (!ls.some((l) => l.how === 'healthy')) ls[0] = { ...ls[0], how: 'healthy' };
+          const first = Math.min(...heardAt.filter((_, i) => ls[i].how === 'healthy'));
+          const events = ls
+            .map((l, i) => ({
+              i,
+              ...l,
+              at: l.how === 'late' ? first + G + 1 + Math.floor(l.after * (I - 5000)) : heardAt[i],
+            }))
+            .filter((e) => e.how !== 'silent')
+            .sort((x, y) => x.at - y.at || x.i - y.i);
+          const seen: S[] = [t.status];
+          const sweep = (now: number) => {
+            const swept = expireDeadlines(
+              new Map([[ID, t as TargetSnapshot]]),
+              names.map((location) => ({ targetId: ID, location })),
+              now,
+              policy,
+            );
+            t = swept.changed[0] ?? t;
+          };
+          for (const e of events) {
+            sweep(e.at - 1);
+            seen.push(t.status);
+            const name = names[e.i];
+            const wasStale = t.locations[name].status === S.Stale;
+            // Made STALE by the bound only if later than the grace; heard all the same.
+            expect(wasStale).toBe(e.how === 'late');
+            const obs = { ...checkResult(ID, name, e.ok, e.at), deadline: own(e.at), peersDueBy: e.at + G };
+            t = apply(t, obs, quorum).target;
+            seen.push(t.status);
+            expect(t.locations[name].status).toBe(e.ok ? S.Up : S.Down);
+            expect(isAwaited(t.locations[name])).toBe(false);
+          }
+          // Every bound passed (the grace from the first heard, or the creation's or resume's own deadline when
+          // sooner: a grace with a missed slot may outlast it), yet no reporter's own deadline (two intervals on).
+          sweep(Math.max(Math.min(first + G, resumeDue), ...events.map((e) => e.at)));
+          seen.push(t.status);
+          // Every bound passed: nothing awaited, the locations as they are decide; the silent ones STALE.
+          expect(Object.values(t.locations).some(isAwaited)).toBe(false);
+          expect(t.status).toBe(plain(t, quorum));
+          ls.forEach((l, i) => l.how === 'silent' && expect(t?.locations[names[i]].status).toBe(S.Stale));
+          // Nobody later than the grace: no verdict on the way but the final one (no DOWN, then PARTIAL: no flap).
+          if (!ls.some((l) => l.how === 'late'))
+            for (const status of seen) if (status !== S.Unknown) expect(status).toBe(t.status);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 

@@ -178,6 +178,54 @@ function runDeadlineOf(startedAt: number, ping: HeartbeatPing, configuredWindowM
 /** Checks turn STALE after two missed intervals plus this slack (collector scheduling jitter, timeouts). */
 export const CHECK_STALE_SLACK_MS = 5_000;
 
+/** How long past its timeout the collector waits for a probe that ignores its abort (the collector's PROBE_GRACE_MS). */
+const PROBE_OVERRUN_MS = 1_000;
+/** The longest timeout a check may have (check-fields): what a result that does not say its own is counted with. */
+const MAX_CHECK_TIMEOUT_SECONDS = 300;
+/**
+ * How much later than the first location a healthy one may start the same run: a collector that missed the
+ * config.changed of a creation or resume reads it on its next assignment refresh (COLLECTOR_ASSIGNMENT_REFRESH_SECONDS,
+ * 60 s by default), and a full concurrency queue, a catch-up after a restart, a spool or broker delay at one site or
+ * the clock's jitter (NTP) each make a run's result come late by less.
+ */
+export const PEER_LATENESS_MS = 60_000;
+
+/**
+ * The longest interval whose next slot a healthy location is still waited for (ms): a collector that missed the
+ * config.changed of a creation or resume reads the check on its assignment refresh (PEER_LATENESS_MS), and when the
+ * check's first slot fell before that it runs the check at the next slot, one interval after the others. Up to 15 min
+ * intervals the others wait for that slot; beyond, a location silent that long is DOWN within about 16 minutes
+ * (rather than held UNKNOWN up to two intervals), and one that reports at its next slot is heard as any STALE one is
+ * (DOWN, then PARTIAL). The creation's or resume's own deadline (two intervals) still bounds the wait: the bound only
+ * ever brings a deadline forward (boundAwaited).
+ */
+export const MISSED_SLOT_CAP_MS = 15 * 60_000;
+
+/**
+ * How long after one location's result of a run the same run's result from every other location that runs the check
+ * is due (ms, from when the first was heard): its attempts (retries + 1), each its timeout and the probe's overrun
+ * (never more than the interval: a run ends before its next slot), the lateness a healthy location may run the slot
+ * with (PEER_LATENESS_MS), one missed slot (the interval, up to MISSED_SLOT_CAP_MS) and the staleness slack
+ * (scheduling jitter, transport). Every collector runs a check at the same instants (collector scheduler/phase.ts: a
+ * grid anchored at the epoch, the phase a hash of the check id; a collector whose wall clock stepped re-plans on it),
+ * so a location that reports nothing by then has not run it — its collector is down, or does not know the check yet.
+ * A result that does not say its timeout (a collector from before it was sent) is counted with the longest a check may
+ * have; one that does not say its retries, with none. For a daily check with a 10 s timeout: 16 min 16 s (the one
+ * location silent is DOWN about a quarter of an hour after the others agree, not two days on); for a 5-min one, 6 min
+ * 16 s; for a 60 s one, 136 s — past the creation's or resume's own deadline (2 × 60 s + 5 s), which then stands.
+ */
+export function peerResultGraceMs(run: { intervalSeconds: number; timeoutSeconds?: number; retries?: number }): number {
+  const attempts = (run.retries ?? 0) + 1;
+  const intervalMs = run.intervalSeconds * 1000;
+  const timeoutMs = (run.timeoutSeconds ?? MAX_CHECK_TIMEOUT_SECONDS) * 1000;
+  return (
+    Math.min(intervalMs, attempts * (timeoutMs + PROBE_OVERRUN_MS)) +
+    PEER_LATENESS_MS +
+    Math.min(intervalMs, MISSED_SLOT_CAP_MS) +
+    CHECK_STALE_SLACK_MS
+  );
+}
+
 /** The reason of a probed check's STALE deadline, naming the interval it was set with (checkIntervalOf reads it). */
 export function checkStaleReason(intervalSeconds: number): string {
   return `no result within 2 × ${intervalSeconds}s`;

@@ -155,10 +155,49 @@ export function isAwaited(l: LocationSnapshot): boolean {
   );
 }
 
-/** `deadline` no longer marked as awaiting a first result (see AWAITING_FIRST_RESULT). */
+/**
+ * Put before AWAITING_FIRST_RESULT on the deadline of an awaited location once another location has reported (see
+ * boundAwaited): the STALE event then says why it came before two intervals.
+ */
+export const ANOTHER_LOCATION_REPORTED = ' (another location has reported this run)';
+
+/**
+ * `locations` with each awaited one other than `reporting` due by `dueBy` at the latest (its mark kept): every
+ * collector runs a check at the same instants, so once one location's result is in, the others' of the same run are
+ * due within its attempts, a healthy location's lateness and missed slot, and the slack (peerResultGraceMs), not
+ * within the two intervals of the creation's or resume's deadline. Without it a daily check resumed with one
+ * location's collector down was held UNKNOWN up to two days while every other location said DOWN. When the bound passes the sweeper ends the wait (STALE) and the others
+ * decide; a location that reports later is heard as any STALE one is. The same object when nothing moves.
+ */
+function boundAwaited(
+  locations: Record<string, LocationSnapshot>,
+  reporting: string,
+  dueBy: number,
+): Record<string, LocationSnapshot> {
+  let bounded: Record<string, LocationSnapshot> | undefined;
+  for (const [name, l] of Object.entries(locations)) {
+    if (name === reporting || !isAwaited(l) || l.deadline === null || l.deadline.at <= dueBy) continue;
+    const reason = l.deadline.reason.includes(ANOTHER_LOCATION_REPORTED)
+      ? l.deadline.reason
+      : l.deadline.reason.replace(AWAITING_FIRST_RESULT, ANOTHER_LOCATION_REPORTED + AWAITING_FIRST_RESULT);
+    bounded ??= { ...locations };
+    bounded[name] = { ...l, deadline: { ...l.deadline, at: dueBy, reason } };
+  }
+  return bounded ?? locations;
+}
+
+/**
+ * `deadline` no longer marked as awaiting a first result (see AWAITING_FIRST_RESULT), nor as bounded by another
+ * location's result (ANOTHER_LOCATION_REPORTED: a held deadline a longer interval moved keeps its reason otherwise).
+ */
 export function notAwaiting(deadline: Deadline | null): Deadline | null {
   if (deadline === null || !deadline.reason.includes(AWAITING_FIRST_RESULT)) return deadline;
-  return { ...deadline, reason: deadline.reason.replace(AWAITING_FIRST_RESULT, '') };
+  return {
+    ...deadline,
+    reason: deadline.reason
+      .replace(ANOTHER_LOCATION_REPORTED + AWAITING_FIRST_RESULT, '')
+      .replace(AWAITING_FIRST_RESULT, ''),
+  };
 }
 
 /**
@@ -243,6 +282,12 @@ export interface Observation {
   run?: LocationSnapshot['run'];
   /** The target's own quorum (checks); null: back to the site's; undefined keeps what the target has. */
   downQuorumPct?: number | null;
+  /**
+   * A check result's: by when (epoch ms, the aggregator's clock) the same run's results from the other locations are
+   * due (heard + peerResultGraceMs). A location still awaited then (AWAITING_FIRST_RESULT) is awaited no longer than
+   * that (boundAwaited). undefined: no bound (the awaited keep their deadline).
+   */
+  peersDueBy?: number;
 }
 
 /** A status transition with its place in the target's sequence. */
@@ -428,7 +473,12 @@ export function applyObservation(
     deadline: obs.status !== null ? notAwaiting(deadline) : deadline,
     run: obs.run !== undefined ? obs.run : (prev?.run ?? null),
   };
-  const folded = withLocation(base, obs.location, next, obs.reason, obs.at, policy);
+  // A check's result bounds the wait for the other locations awaited (boundAwaited): they run it at the same instant.
+  const peers =
+    base.kind === TargetKind.Check && obs.status !== null && obs.peersDueBy !== undefined && runsAt(base, obs.location)
+      ? boundAwaited(base.locations, obs.location, obs.peersDueBy)
+      : base.locations;
+  const folded = withLocation({ ...base, locations: peers }, obs.location, next, obs.reason, obs.at, policy);
   // A check the configuration owner has told of (check.lifecycle) is named, tagged and typed by it alone: a result
   // run with an older assignment (in flight, spooled, a collector behind) put the old name and tags back after a
   // rename or retag, and selectors by tag stopped or started matching until the next result.

@@ -103,7 +103,10 @@ describe('CheckRunner', () => {
       tags: ['team:a'],
       downQuorumPct: 60,
       retries: 3,
+      // With its retries, how long the run may take (the aggregator bounds the wait for the other locations with it).
+      timeoutSeconds: check.timeoutSeconds,
     });
+    expect(check.timeoutSeconds).toEqual(expect.any(Number));
     expect(res.failureReason).toBeUndefined();
     expect(res.latencyMs).toEqual(expect.any(Number));
     expect(h.outcomes).toEqual(['up']);
@@ -170,6 +173,56 @@ describe('CheckRunner', () => {
     ]);
     expect(h.outcomes).toEqual(['error', 'error']);
     expect(h.errors).toHaveLength(1);
+  });
+
+  it('a step of the wall clock during a run neither drops its retries nor lets them outrun the interval', async () => {
+    const realNow = Date.now.bind(Date);
+    let offset = 0;
+    const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    try {
+      // Forward 1 h during the first attempt (NTP): the retry still runs, and passes.
+      let calls = 0;
+      const flaky: Probe = () => {
+        calls++;
+        if (calls === 1) offset += 3_600_000;
+        return Promise.resolve(
+          calls === 1
+            ? { ok: false, latencyMs: null, failureReason: 'refused', facts: {} }
+            : { ok: true, latencyMs: 1, facts: {} },
+        );
+      };
+      const h = runner({ tcp: flaky });
+      const check = definition({ name: 'flaky', type: 'tcp', host: '127.0.0.1', port: 1, retries: 2 });
+      await h.r.run(check, slot());
+      expect(h.results[0]).toMatchObject({ ok: true, attempt: 2 });
+      // Back 1 h during the first attempt: the retries keep to the run's budget (the interval less 10 %).
+      offset = 0;
+      const hangs: Probe = (_c, ctx) => {
+        offset -= 3_600_000;
+        return new Promise((resolve) =>
+          ctx.signal.addEventListener('abort', () =>
+            resolve({ ok: false, latencyMs: null, failureReason: 'timeout', facts: {} }),
+          ),
+        );
+      };
+      const g = runner({ tcp: hangs });
+      const started = performance.now();
+      await g.r.run(
+        definition({
+          name: 'hangs',
+          type: 'tcp',
+          host: '127.0.0.1',
+          port: 1,
+          intervalSeconds: 1,
+          timeoutSeconds: 0.4,
+          retries: 5,
+        }),
+        slot(),
+      );
+      expect(performance.now() - started).toBeLessThan(1_000);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('a probe that ignores its abort signal is given up on shortly after the timeout', async () => {

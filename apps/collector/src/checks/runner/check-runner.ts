@@ -115,11 +115,13 @@ export class CheckRunner {
     const attempts = check.retries + 1;
     const timeoutMs = Math.round(check.timeoutSeconds * 1000);
     // From the run's actual start, not its planned one: a slot started late (a busy collector) keeps its whole timeout.
-    const budgetEnd = slot.startedAt + runBudgetMs(check.intervalSeconds);
+    // On the monotonic clock: a step of the wall clock during the run (NTP) neither dropped its retries (forward: the
+    // budget seemed spent) nor let them run on past the next slot (back: the step added to the budget).
+    const budgetEnd = performance.now() + runBudgetMs(check.intervalSeconds) - Math.max(0, Date.now() - slot.startedAt);
     let last!: Attempt;
     let n = 0;
     while (n < attempts) {
-      const left = budgetEnd - Date.now();
+      const left = budgetEnd - performance.now();
       // A retry runs while at least half its timeout is left, cut to what is left.
       if (n > 0 && left < timeoutMs / 2) break;
       n++;
@@ -142,6 +144,7 @@ export class CheckRunner {
       checkType: check.type,
       tags: check.tags,
       retries: check.retries,
+      timeoutSeconds: check.timeoutSeconds,
       metadata: resultMetadata(last.outcome.facts, last.conditionFailed),
     };
     if (reason !== undefined) result.failureReason = storable(reason, 2048);

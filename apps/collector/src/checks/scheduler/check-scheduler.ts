@@ -17,7 +17,9 @@ import { SlotHeap, type HeapItem } from './slot-heap';
 // - A step back of the wall clock (an NTP step) moves the whole plan back with it: each check
 //   runs on at its pace. Planned on the wall clock alone, every check waited out the step
 //   (10 min for a 10 min step) before its next run, and went STALE meanwhile. A step forward
-//   moves it forward alike (else every check came due at once).
+//   moves it forward alike (else every check came due at once). Each moved slot is put back on
+//   the grid (the nearest slot): a plan made with a wrong clock runs on the shared grid once the
+//   clock is right, not off it by the clock's error for good.
 // - The set of checks changes while running: an added check gets its first slot within
 //   one interval, a removed one stops (a run in flight finishes), a changed one runs with
 //   its new definition from its next start (same slot grid while its interval is unchanged).
@@ -63,6 +65,9 @@ type EntryState = 'idle' | 'queued' | 'running';
 /** A step of the wall clock (back or forward) smaller than this (against the monotonic clock, between two reads) is not one. */
 export const STEP_BACK_TOLERANCE_MS = 1_000;
 
+/** The longest the scheduler sleeps without reading the wall clock (so it sees a step within this long). */
+export const CLOCK_READ_MS = 10_000;
+
 interface Entry<C> extends HeapItem {
   check: C;
   intervalMs: number;
@@ -74,10 +79,21 @@ interface Entry<C> extends HeapItem {
   slotAt: number;
 }
 
+/**
+ * The grid slot (`phase + k·interval`) nearest `at` (a tie: the earlier): where a slot moved by a step of the wall
+ * clock runs. The check's last run before the step was about an interval before `at` in real time, so its next one
+ * comes between half an interval and one and a half after it: never twice in one slot (the grid slot nearest that run
+ * is the one before), no slot skipped (the one after it is the nearest to `at`).
+ */
+export function regridded(at: number, intervalMs: number, phaseMs: number): number {
+  return nextSlotAtOrAfter(at - intervalMs / 2, intervalMs, phaseMs);
+}
+
 export class CheckScheduler<C extends SchedulableCheck> {
   private readonly clock: Clock;
   private readonly concurrency: number;
-  private readonly catchUpFrom: number | undefined;
+  /** catchUpFrom on the monotonic clock: a step of the wall clock during the boot does not move it (see place). */
+  private readonly catchUpFromMonotonic: number | undefined;
   private readonly entries = new Map<string, Entry<C>>();
   private readonly heap = new SlotHeap<Entry<C>>();
   private queue: Entry<C>[] = [];
@@ -99,7 +115,8 @@ export class CheckScheduler<C extends SchedulableCheck> {
       throw new RangeError(`concurrency must be a positive integer, got ${options.concurrency}`);
     this.concurrency = options.concurrency;
     this.clock = options.clock ?? systemClock;
-    this.catchUpFrom = options.catchUpFrom;
+    this.catchUpFromMonotonic =
+      options.catchUpFrom === undefined ? undefined : this.clock.monotonic() - (this.clock.now() - options.catchUpFrom);
   }
 
   /** Checks scheduled (removed ones still finishing a run are not counted). */
@@ -185,7 +202,13 @@ export class CheckScheduler<C extends SchedulableCheck> {
     }
     const phaseMs = phaseOf(check.id, intervalMs);
     const now = this.now();
-    const from = !this.started && this.catchUpFrom !== undefined ? Math.min(now, this.catchUpFrom) : now;
+    // The process start on the wall clock as it reads now: a step while booting (NTP syncing as the assignment is
+    // fetched) moved the wall clock, not the boot. Left in the old clock's terms, a step forward made every slot the
+    // step passed a catch-up (every check at once at start, and 'behind' skips); a step back, none.
+    const from =
+      !this.started && this.catchUpFromMonotonic !== undefined
+        ? Math.min(now, now - (this.clock.monotonic() - this.catchUpFromMonotonic))
+        : now;
     const entry: Entry<C> = {
       check,
       intervalMs,
@@ -206,7 +229,10 @@ export class CheckScheduler<C extends SchedulableCheck> {
    * stays where it was in real time; when it gained more (stepped forward), forward by as much. Left where they were
    * after a step forward, every slot the step passed came due at the first wake after it: every check of the
    * collector started at once (each again on its own slot within the interval), a burst on the targets and on the
-   * concurrency queue, whose tail started late enough to skip its next slot.
+   * concurrency queue, whose tail started late enough to skip its next slot. Each moved slot is then put on the grid
+   * again (regridded): a plan made with a wrong clock (booted before NTP synced) sat off the grid by the clock's error,
+   * and carried through the step it stayed off it for good — every run late or early against every other collector's
+   * (the aggregator's peer bound, peerResultGraceMs, counts on the same instants).
    */
   private now(): number {
     const wall = this.clock.now();
@@ -216,10 +242,11 @@ export class CheckScheduler<C extends SchedulableCheck> {
     if (last !== undefined) {
       const back = monotonic - last.monotonic - (wall - last.wall);
       if (Math.abs(back) >= STEP_BACK_TOLERANCE_MS)
-        // The same for every entry: the heap's order holds. The armed timer no longer matches its slot (re-armed).
+        // The armed timer no longer matches its slot (arm re-arms it).
         for (const e of this.entries.values()) {
-          e.plannedAt -= back;
           e.slotAt -= back;
+          e.plannedAt = regridded(e.plannedAt - back, e.intervalMs, e.phaseMs);
+          if (e.heapIndex >= 0) this.heap.update(e);
         }
     }
     return wall;
@@ -247,7 +274,9 @@ export class CheckScheduler<C extends SchedulableCheck> {
     if (this.timer !== undefined && this.timerAt === top.plannedAt) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timerAt = top.plannedAt;
-    this.timer = this.clock.setTimeout(() => this.wake(), Math.max(0, top.plannedAt - now));
+    // Never longer than CLOCK_READ_MS: the wake reads the clock, so a step is seen (and the plan moved) soon after it,
+    // not at the next slot (a day on for a daily check) — which, after a step forward, ran late by the step.
+    this.timer = this.clock.setTimeout(() => this.wake(), Math.min(CLOCK_READ_MS, Math.max(0, top.plannedAt - now)));
   }
 
   private wake(): void {
