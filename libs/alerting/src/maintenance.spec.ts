@@ -264,6 +264,29 @@ describe('openingsWithin: when a window was open over a past range (status pages
     ]);
   });
 
+  it('a walk (or nextOpening) from a time between the jump and the jumped-over opening still finds that opening', () => {
+    // 02:30 Europe/Berlin does not exist on 2026-03-29: open 03:30–04:30 CEST (01:30Z–02:30Z). From 03:10 CEST (01:10Z)
+    // — after the jump, before the opening: a status page's chunk boundary — the next opening is 01:30Z, not the next
+    // day's (the walk skipped the night's maintenance).
+    const w = window({ type: 'recurring', cron: '30 2 * * *', duration: '1h', timezone: 'Europe/Berlin' });
+    expect(nextOpening(w.schedule, at('2026-03-29T01:00:00Z'))).toBe(at('2026-03-29T01:30:00Z'));
+    expect(nextOpening(w.schedule, at('2026-03-29T01:10:00Z'))).toBe(at('2026-03-29T01:30:00Z'));
+    expect(within(w, '2026-03-29T01:10:00Z', '2026-03-29T03:00:00Z')).toEqual([
+      span('2026-03-29T01:30:00Z', '2026-03-29T02:30:00Z'),
+    ]);
+    // Lord Howe moves its clock by 30 minutes (02:00 +10:30 → 02:30 +11 on 2026-10-04): 02:15 opens at 02:45 (15:45Z).
+    const lh = window({ type: 'recurring', cron: '15 2 * * *', duration: '20m', timezone: 'Australia/Lord_Howe' });
+    expect(openWindow(lh.schedule, at('2026-10-03T15:50:00Z'))).toEqual(
+      span('2026-10-03T15:45:00Z', '2026-10-03T16:05:00Z'),
+    );
+    expect(nextOpening(lh.schedule, at('2026-10-03T15:35:00Z'))).toBe(at('2026-10-03T15:45:00Z'));
+    for (let t = at('2026-03-29T00:50:00Z'); t < at('2026-03-29T01:30:00Z'); t += 60_000)
+      expect([new Date(t).toISOString(), nextOpening(w.schedule, t)]).toEqual([
+        new Date(t).toISOString(),
+        at('2026-03-29T01:30:00Z'),
+      ]);
+  });
+
   it('a jumped-over opening is there whatever else the day holds: one on the hour, one beside a later opening', () => {
     // 02:00 Europe/Berlin does not exist on 2026-03-29: openWindow has the window open from 03:00 CEST (01:00Z). The
     // next day's 02:00 CEST is 00:00Z — the end of the UTC day the jump is in — and a second daily opening (12:00) is

@@ -66,14 +66,20 @@ const DAY_MS = 86_400_000;
  * one cron-parser gives anyway.
  */
 function occurrenceByWallClock(expr: string, timezone: string, t: number, direction: -1 | 1): number | null {
+  // Forward from a time just after the clock jumped (03:10 CEST on a spring-forward night): an occurrence it jumped
+  // over has a wall time before t's (02:30) yet opens after t (03:30 CEST). Read from the wall clock that far back —
+  // starting at t's own wall time missed it, and nextOpening (a status page's walk) gave the next day's.
+  const jump = direction > 0 ? Math.max(0, offsetAt(t, timezone) - offsetAt(t - DAY_MS, timezone)) : 0;
   try {
     const it = CronExpressionParser.parse(expr, {
       tz: 'UTC',
-      currentDate: new Date(wallClock(t, timezone) + (direction < 0 ? 1 : 0)),
+      currentDate: new Date(wallClock(t, timezone) - jump + (direction < 0 ? 1 : 0)),
     });
     // The wall-clock occurrence nearest `t` may lie on the other side of it once placed (a skipped time moves
-    // forward): a few candidates in the direction asked.
-    for (let i = 0; i < 3; i++) {
+    // forward): a few candidates in the direction asked — and those of the wall time read again after a jump (at
+    // most one a minute).
+    const tries = 3 + Math.ceil(jump / 60_000);
+    for (let i = 0; i < tries; i++) {
       const wall = (direction < 0 ? it.prev() : it.next()).getTime();
       const at = instantOf(wall, timezone);
       if (direction < 0 ? at <= t : at > t) return at;

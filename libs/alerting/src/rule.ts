@@ -125,10 +125,17 @@ export function alertLabels(
   return labels;
 }
 
+/**
+ * Byte 0xff between names and values, as Alertmanager's fingerprint: it never occurs in UTF-8 text. The character
+ * U+00FF (ÿ, which a label value may hold: bytes C3 BF) as separator made {a: "p", b: "qÿbÿr"} and {a: "pÿbÿq", b: "r"}
+ * one fingerprint — two alerts merged in their notification group, one's resolution closing the other's.
+ */
+const SEP = Buffer.from([0xff]);
+
 /** Alertmanager-style fingerprint: a hash of the sorted label pairs (16 hex digits). */
 export function fingerprintOf(labels: Readonly<Record<string, string>>): string {
   const h = createHash('sha256');
-  for (const name of Object.keys(labels).sort()) h.update(name).update('\u00ff').update(labels[name]).update('\u00ff');
+  for (const name of Object.keys(labels).sort()) h.update(name).update(SEP).update(labels[name]).update(SEP);
   return h.digest('hex').slice(0, 16);
 }
 
