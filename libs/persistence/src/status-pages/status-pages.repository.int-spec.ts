@@ -90,6 +90,42 @@ describe('StatusPagesRepository.changesSince', () => {
     expect(read.changes.map((c) => c.to)).toEqual([S.Down]);
   });
 
+  it("a change dated before the window's start that followed one inside it is read too (not lost at the seam)", async () => {
+    // UP for an hour; DOWN at +10 s; UP again, its cause (a slow probe) dated 5 s before the window's start. By time the
+    // UP lies before the window, by sequence after its first change: read by time alone it fell between the two reads,
+    // and the page kept the target DOWN from +10 s on (an outage going on for a target that is UP).
+    await store('check:seam', [
+      [null, S.Up, FROM - 3600 * SEC, 1],
+      [null, S.Down, FROM + 10 * SEC, 2],
+      ['eu', S.Up, FROM - 5 * SEC, 3],
+      [null, S.Up, FROM - 5 * SEC, 4],
+    ]);
+    for (const perTarget of [100, 1]) {
+      const { initial, changes } = await repo.changesSince(['check:seam'], FROM, perTarget);
+      // perTarget 1: its last change only (the bound holds), cut.
+      expect(changes.map((c) => c.to)).toEqual(perTarget === 1 ? [S.Up] : [S.Down, S.Up]);
+      expect(incidentsOf(initial.get('check:seam') ?? null, changes, FROM).filter((s) => s.end === null)).toEqual([]);
+    }
+  });
+
+  it("keeps a target's last change at the seam, and no more than perTarget changes, when more lie there", async () => {
+    // DOWN at +10 s; then UP and DOWN again, both dated before the window's start (slow probes): the target ends DOWN.
+    await store('check:seam-many', [
+      [null, S.Up, FROM - 3600 * SEC, 1],
+      [null, S.Down, FROM + 10 * SEC, 2],
+      [null, S.Up, FROM - 5 * SEC, 3],
+      [null, S.Down, FROM - 4 * SEC, 4],
+    ]);
+    for (const perTarget of [100, 2, 1]) {
+      const { initial, changes } = await repo.changesSince(['check:seam-many'], FROM, perTarget);
+      expect(changes.at(-1)?.to).toBe(S.Down);
+      expect(changes.length).toBeLessThanOrEqual(perTarget);
+      // Cut: nothing known before its first change kept, which takes effect no earlier than the window's first (+10 s).
+      if (perTarget < 4) expect(initial.has('check:seam-many')).toBe(false);
+      if (perTarget < 4) expect(changes[0]?.at).toBeGreaterThanOrEqual(FROM + 10 * SEC);
+    }
+  });
+
   it('keeps the newest perTarget changes of each target; one cut has no status at the start', async () => {
     await store('check:flap', [
       [null, S.Up, FROM - 100 * SEC, 1],

@@ -237,9 +237,72 @@ export class StatusPagesRepository {
                ORDER BY sequence DESC LIMIT 1) e`,
             [uncut, start, uncut.map((id) => first.get(id) ?? null)],
           ).catch((err: unknown) => rethrowSql(err));
+    // Changes dated before the window's start that came after its first change kept (a slow probe's result dated at its
+    // start, folded after a change inside the window): by time they are outside the window, by sequence inside it.
+    // Neither read above holds them, and the page kept the status they had left (a target UP read DOWN from then on).
+    // Such a dating is seconds to minutes off (a probe's timeout, the clock skew allowed): a day before the start bounds
+    // the read whichever index serves it.
+    const withFirst = [...first.keys()];
+    const seam =
+      withFirst.length === 0
+        ? []
+        : await sqlQuery<{ target_id: string; at: number; sequence: string; to_status: TargetStatus }>(
+            this.pool,
+            `SELECT t.id AS target_id, (extract(epoch FROM e.occurred_at) * 1000)::float8 AS at,
+                    e.sequence::text AS sequence, e.to_status::text AS to_status
+             FROM unnest($1::text[], $3::bigint[]) AS t(id, above)
+             CROSS JOIN LATERAL (SELECT occurred_at, sequence, to_status FROM status_events
+               WHERE target_id = t.id AND sequence > t.above AND location IS NULL
+                 AND occurred_at < $2 AND occurred_at >= $2::timestamptz - interval '1 day'
+               ORDER BY sequence DESC LIMIT $4) e`,
+            [withFirst, start, withFirst.map((id) => first.get(id)), perTarget],
+          ).catch((err: unknown) => rethrowSql(err));
+    // The newest perTarget of a target's changes by sequence (the last decides its status): more than that cuts it (no
+    // status at the start), and the first kept takes effect when its predecessors did (uptime-bars.ts `inEffect`), not
+    // before the window's start.
+    const initial = new Map(before.map((r) => [r.target_id, r.to_status]));
+    const all = seam.length === 0 ? kept : trimmed(inSequence([...kept, ...seam]), perTarget, initial);
     return {
-      initial: new Map(before.map((r) => [r.target_id, r.to_status])),
-      changes: kept.map((r) => ({ targetId: r.target_id, at: Number(r.at), to: r.to_status })),
+      initial,
+      changes: all.map((r) => ({ targetId: r.target_id, at: Number(r.at), to: r.to_status })),
     };
   }
+}
+
+/** Rows of several targets, each target's in sequence order (targets in the order first seen). */
+function inSequence<R extends { target_id: string; sequence: string }>(rows: readonly R[]): R[] {
+  const byTarget = new Map<string, R[]>();
+  for (const r of rows) {
+    const list = byTarget.get(r.target_id);
+    if (list) list.push(r);
+    else byTarget.set(r.target_id, [r]);
+  }
+  const bySequence = (a: R, b: R) => {
+    const d = BigInt(a.sequence) - BigInt(b.sequence);
+    return d < 0n ? -1 : d > 0n ? 1 : 0;
+  };
+  return [...byTarget.values()].flatMap((list) => list.sort(bySequence));
+}
+
+/** Each target's newest `perTarget` rows (rows in sequence order per target); a target cut loses its `initial`. */
+function trimmed<R extends { target_id: string; at: number }>(
+  rows: readonly R[],
+  perTarget: number,
+  initial: Map<string, unknown>,
+): R[] {
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(r.target_id, (counts.get(r.target_id) ?? 0) + 1);
+  const seen = new Map<string, { n: number; latest: number }>();
+  const out: R[] = [];
+  for (const r of rows) {
+    const s = seen.get(r.target_id) ?? { n: 0, latest: -Infinity };
+    seen.set(r.target_id, s);
+    s.n += 1;
+    s.latest = Math.max(s.latest, Number(r.at));
+    const drop = (counts.get(r.target_id) ?? 0) - perTarget;
+    if (drop <= 0) out.push(r);
+    else if (s.n > drop) out.push(s.n === drop + 1 ? { ...r, at: s.latest } : r);
+    if (drop > 0) initial.delete(r.target_id);
+  }
+  return out;
 }
