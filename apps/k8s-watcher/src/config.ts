@@ -17,11 +17,15 @@ export function loadK8sWatcherConfig(source: Record<string, string | undefined> 
           'a namespace name (lower-case letters, digits, -), or empty for all',
         )
         .default(''),
-      /** A Kubernetes label selector (`app=web,tier!=cache`), passed to the API as is. */
+      /**
+       * A Kubernetes label selector (`app=web,tier!=cache`), passed to the API as is: no whitespace but spaces, none
+       * at the end. One character per repetition: `^[^\s]*( *[^\s]+)*$` backtracked exponentially on a selector
+       * ending in a newline or a tab (a YAML block scalar's), hanging the watcher at boot with no word.
+       */
       K8S_WATCHER_LABEL_SELECTOR: z
         .string()
         .max(1024)
-        .regex(/^[^\s]*( *[^\s]+)*$/, 'a label selector such as app=web,tier in (a,b)')
+        .regex(/^(?: *[^\s])*$/, 'a label selector such as app=web,tier in (a,b)')
         .default(''),
       K8S_WATCHER_INSTANCE_PREFIX: z
         .string()

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { resolve } from 'node:path';
+import { KubeConfig, type User } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
 import type { PodK8s } from './pod-status';
 
 // The connection to the Kubernetes API is @kubernetes/client-node's KubeConfig: the
@@ -25,7 +28,9 @@ export function loadKubeConfig(
       origin = 'in-cluster service account';
     } else {
       const path = (env['KUBECONFIG'] ?? `${env['HOME'] ?? ''}/.kube/config`).split(':')[0] as string;
+      kc.addAuthenticator(tokenFileAuth);
       kc.loadFromFile(path);
+      readTokenFiles(kc, path);
       origin = `kubeconfig ${path}`;
     }
     if (context) kc.setCurrentContext(context);
@@ -46,6 +51,59 @@ export function loadKubeConfig(
     });
   }
   return { kc, origin: `${origin} (context ${kc.getCurrentContext()}, ${cluster.server})` };
+}
+
+/** The auth provider a kubeconfig user's `token-file` is turned into (tokenFileAuth). */
+const TOKEN_FILE_PROVIDER = 'fleetwatch-token-file';
+/** How long a token read from a `token-file` is used before the file is read again (client-go's, kubelet rotation). */
+const TOKEN_FILE_REREAD_MS = 60_000;
+
+/**
+ * A kubeconfig user's `token-file`, read as client-go reads it: trimmed, and again each minute. client-node 1.4.0
+ * reads it once, as is, when the kubeconfig is loaded: a file ending in a newline (`echo $TOKEN > file`) gave an
+ * Authorization header no request can carry (every list and watch failed), and a rotated token (a projected
+ * service-account token, a vault agent's) was never seen — 401 for ever once the first expired.
+ */
+const tokenFiles = new Map<string, { token: string; readAt: number }>();
+const tokenFileAuth: Parameters<KubeConfig['addAuthenticator']>[0] = {
+  isAuthProvider(user: User): boolean {
+    return user.authProvider?.name === TOKEN_FILE_PROVIDER;
+  },
+  async applyAuthentication(user, opts): Promise<void> {
+    const file = (user.authProvider?.config as { path?: string } | undefined)?.path ?? '';
+    let entry = tokenFiles.get(file);
+    if (!entry || Date.now() - entry.readAt > TOKEN_FILE_REREAD_MS) {
+      // Unreadable or empty (mid-rotation: removed, or truncated by a writer that is not atomic): the last token is
+      // kept and the file read again at the next request, as client-go's cachingTokenSource does; with no token yet,
+      // the request fails.
+      let token = '';
+      try {
+        token = readFileSync(file, 'utf8').trim();
+      } catch (e) {
+        if (!entry) throw e;
+      }
+      if (token) tokenFiles.set(file, (entry = { token, readAt: Date.now() }));
+      else if (!entry) throw new Error(`token-file ${file} is empty`);
+    }
+    const headers = (opts.headers ??= {}) as Record<string, unknown>;
+    if (entry.token) headers['Authorization'] = `Bearer ${entry.token}`;
+  },
+};
+
+/** The users of the kubeconfig at `path` that give a `token-file` (and no `token`) are authenticated by tokenFileAuth. */
+function readTokenFiles(kc: KubeConfig, path: string): void {
+  const raw = parseYaml(readFileSync(path, 'utf8')) as { users?: { name?: string; user?: Record<string, unknown> }[] };
+  const files = new Map<string, string>();
+  for (const u of Array.isArray(raw?.users) ? raw.users : [])
+    if (u?.name && typeof u.user?.['token-file'] === 'string' && !u.user['token'])
+      // Where client-node found it when loading (relative: to the working directory).
+      files.set(u.name, resolve(u.user['token-file']));
+  if (files.size === 0) return;
+  kc.users = kc.users.map((u) => {
+    const file = files.get(u.name);
+    if (file === undefined) return u;
+    return { ...u, token: undefined, authProvider: { name: TOKEN_FILE_PROVIDER, config: { path: file } } };
+  });
 }
 
 export class KubeApiError extends Error {
@@ -99,6 +157,9 @@ async function getJson<T>(kc: KubeConfig, path: string, timeoutMs: number): Prom
  * Every pod matching, in pages of `limit` (`continue` tokens), with the list's
  * resourceVersion: the informer's list function. Raw JSON rather than CoreV1Api, whose
  * deserializer turns timestamps into Dates and would not match what the watch delivers.
+ * `onPage` sees each page's pods as it comes, before the next is asked for (and may make them smaller: the items
+ * returned are the same objects): whole pods of every page held until the last came to tens of megabytes at 10,000
+ * pods. A throw from it ends the list.
  */
 export async function listPods(
   kc: KubeConfig,
@@ -106,6 +167,7 @@ export async function listPods(
   labelSelector: string,
   limit = 500,
   timeoutMs = 30_000,
+  onPage?: (pods: PodK8s[]) => void,
 ): Promise<PodList> {
   const items: PodK8s[] = [];
   let cont: string | undefined;
@@ -119,6 +181,7 @@ export async function listPods(
       `${podsPath(namespace)}?${q}`,
       timeoutMs,
     );
+    onPage?.(page.items ?? []);
     items.push(...(page.items ?? []));
     resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
     cont = page.metadata?.continue || undefined;

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { statusUpdateInputSchema, TargetStatus } from '@fleetwatch/contracts';
@@ -97,6 +97,15 @@ describe('podLifecycle: phase, conditions and container states → lifecycle sta
       'DOWN',
       /CreateContainerConfigError/,
     ],
+    ...(['ErrImageNeverPull', 'ImageInspectError', 'PreStartHookError'] as const).map(
+      (reason): [string, PodK8s, string, string, RegExp] => [
+        `${reason} (the pod can never start: not starting)`,
+        pod('Pending', [waiting(reason)], 'False'),
+        'error',
+        'DOWN',
+        new RegExp(`app: ${reason}`),
+      ],
+    ),
     ['ContainerCreating', pod('Pending', [waiting('ContainerCreating')], 'False'), 'starting', 'UP', /starting/],
     [
       'unschedulable',
@@ -241,6 +250,25 @@ describe('updateOfPod', () => {
     expect(updateOfDeletedPod(pod('Failed'), opts).updateId).toBe(d.updateId);
   });
 
+  it('a namespace/name too long for an instance id is cut with a digest of the whole: pods named alike up to the cut stay apart', () => {
+    const prefix = 'cluster-with-a-long-name.example.com/';
+    const ns = 'n'.repeat(63);
+    const long = (suffix: string) => {
+      const p = pod('Running');
+      p.metadata = { ...p.metadata, namespace: ns, name: `${'x'.repeat(240)}-${suffix}` };
+      return p;
+    };
+    const a = updateOfPod(long('a'), { ...opts, instancePrefix: prefix });
+    const b = updateOfPod(long('b'), { ...opts, instancePrefix: prefix });
+    expect(statusUpdateInputSchema.parse(a).instanceId).toHaveLength(256);
+    expect(statusUpdateInputSchema.parse(b).instanceId).not.toBe(a.instanceId);
+    expect(a.instanceId.startsWith(`${prefix}${ns}/xxx`)).toBe(true);
+    // The same pod, deleted (or known from the state file by namespace and name only), is the same instance.
+    expect(updateOfDeletedPod(long('a'), { ...opts, instancePrefix: prefix }).instanceId).toBe(a.instanceId);
+    // One that fits is as it was.
+    expect(updateOfPod(pod('Running'), opts).instanceId).toBe('shop/web-a');
+  });
+
   it('whatever a pod carries (labels, reasons, messages, many containers, NUL and lone surrogates), the update is one the contract accepts', () => {
     fc.assert(
       fc.property(
@@ -321,6 +349,54 @@ describe('kube connection (client-node KubeConfig)', () => {
     expect(() => loadKubeConfig({ KUBECONFIG: join(tmpdir(), 'no-such-kubeconfig') })).toThrow(KubeConfigError);
   });
 
+  it("a kubeconfig user's token-file is read trimmed (a trailing newline is no header), and again each minute as it rotates", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tf-')), 'token');
+    writeFileSync(file, 'one\n');
+    jest.useFakeTimers({ now: Date.now(), doNotFake: ['nextTick', 'setImmediate'] });
+    try {
+      // Over plain HTTP too (its users are carried over when TLS verification is turned off).
+      for (const server of ['https://10.0.0.1:6443', 'http://127.0.0.1:8001']) {
+        writeFileSync(file, 'one\n');
+        jest.setSystemTime(Date.now() + 61_000);
+        const { kc } = loadKubeConfig({ KUBECONFIG: kubeconfig(server, `token-file: ${file}`) });
+        expect((await headersOf(kc))['Authorization']).toBe('Bearer one');
+        writeFileSync(file, 'two\n');
+        expect((await headersOf(kc))['Authorization']).toBe('Bearer one');
+        jest.setSystemTime(Date.now() + 61_000);
+        expect((await headersOf(kc))['Authorization']).toBe('Bearer two');
+      }
+      // A token given inline wins, as client-node and kubectl have it.
+      const both = loadKubeConfig({
+        KUBECONFIG: kubeconfig('https://10.0.0.1:6443', `token: t0k\n    token-file: ${file}`),
+      });
+      expect((await headersOf(both.kc))['Authorization']).toBe('Bearer t0k');
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('a token-file found unreadable or empty when read again (mid-rotation) keeps the last token, as client-go does', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tf-')), 'token');
+    writeFileSync(file, 'first\n');
+    jest.useFakeTimers({ now: Date.now() + 10 * 61_000, doNotFake: ['nextTick', 'setImmediate'] });
+    try {
+      const { kc } = loadKubeConfig({ KUBECONFIG: kubeconfig('https://10.0.0.1:6443', `token-file: ${file}`) });
+      expect((await headersOf(kc))['Authorization']).toBe('Bearer first');
+      // Truncated by a writer that is not atomic: read as empty, no Authorization header — 401s for a minute.
+      writeFileSync(file, '');
+      jest.setSystemTime(Date.now() + 61_000);
+      expect((await headersOf(kc))['Authorization']).toBe('Bearer first');
+      // Gone for a moment (a rename-based rotation): every request failed until it was back.
+      rmSync(file);
+      jest.setSystemTime(Date.now() + 61_000);
+      expect((await headersOf(kc))['Authorization']).toBe('Bearer first');
+      writeFileSync(file, 'second\n');
+      expect((await headersOf(kc))['Authorization']).toBe('Bearer second');
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('a plain-HTTP server (kubectl proxy) is usable: there is no TLS to verify', () => {
     const { kc } = loadKubeConfig({ KUBECONFIG: kubeconfig('http://127.0.0.1:8001', 'token: t0k') });
     expect(kc.getCurrentCluster()).toMatchObject({ server: 'http://127.0.0.1:8001', skipTLSVerify: true });
@@ -373,5 +449,39 @@ describe('k8s-watcher configuration', () => {
       resyncMs: 900_000,
       maxBatch: 500,
     });
+  });
+
+  it('a label selector: spaces inside are taken; a trailing newline or tab is refused at once (no backtracking)', () => {
+    const selector = (v: string) =>
+      loadK8sWatcherConfig({ FLEETWATCH_INGEST_API_KEY: 'k', K8S_WATCHER_LABEL_SELECTOR: v });
+    for (const ok of ['', 'app=web', 'app=web,tier in (a, b)', ' app=web', 'a  b', 'app.kubernetes.io/name=storefront'])
+      expect(selector(ok).labelSelector).toBe(ok);
+    for (const bad of ['app=web ', 'app=web\n', 'app=\tweb', 'app=web\r\n'])
+      expect(() => selector(bad)).toThrow(/LABEL_SELECTOR/);
+    // 26 characters then a newline (a YAML block scalar's): the old pattern took seconds here, doubling per character
+    // (a 45-character selector: days, the watcher hung at boot).
+    const started = performance.now();
+    expect(() => selector('app.kubernetes.io/name=web\n')).toThrow(/LABEL_SELECTOR/);
+    expect(performance.now() - started).toBeLessThan(250);
+  });
+
+  it('a label selector: the pattern takes and refuses what the one before took and refused (kept short: no backtracking blow-up)', () => {
+    const before = /^[^\s]*( *[^\s]+)*$/;
+    const taken = (v: string) => {
+      try {
+        loadK8sWatcherConfig({ FLEETWATCH_INGEST_API_KEY: 'k', K8S_WATCHER_LABEL_SELECTOR: v });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const char = fc.constantFrom('a', '=', ',', ' ', '\t', '\n', '\r', '\u00a0', '\u2028', '\ufeff', '\ud800', 'é');
+    fc.assert(
+      fc.property(fc.array(char, { maxLength: 12 }), (chars) => {
+        const v = chars.join('');
+        expect(taken(v)).toBe(before.test(v));
+      }),
+      { numRuns: 400 },
+    );
   });
 });

@@ -57,11 +57,16 @@ export interface PodMappingOptions {
 const ERROR_REASONS = new Set([
   'ErrImagePull',
   'ImagePullBackOff',
+  // The image absent with imagePullPolicy Never, or not readable: a pod Pending for ever, before read as `starting` (UP).
+  'ErrImageNeverPull',
+  'ImageInspectError',
+  'RegistryUnavailable',
   'InvalidImageName',
   'CreateContainerConfigError',
   'CreateContainerError',
   'RunContainerError',
   'PreCreateHookError',
+  'PreStartHookError',
   'PostStartHookError',
 ]);
 /** Waiting reasons of a container that is on its way up. */
@@ -198,9 +203,15 @@ export function podStateSince(p: PodK8s): string | undefined {
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_./-]*$/;
 /** Keys the contract refuses anywhere (they reach object prototypes in JavaScript stores). */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-/** The instance id: namespace/name (stable across the pod's own restarts, readable). */
+/**
+ * The instance id: namespace/name (stable across the pod's own restarts, readable). One longer than an instance id may
+ * be (a 64-character prefix, a 63-character namespace and a pod name of up to 253) keeps its first 243 characters and
+ * a digest of the whole: cut at 256, two pods named alike up to there were one instance, reporting over each other.
+ */
 export function podInstanceId(p: PodK8s, prefix: string): string {
-  return `${prefix}${p.metadata.namespace ?? 'default'}/${p.metadata.name}`.slice(0, 256);
+  const id = `${prefix}${p.metadata.namespace ?? 'default'}/${p.metadata.name}`;
+  if (id.length <= 256) return id;
+  return `${id.slice(0, 243)}+${createHash('sha256').update(id).digest('hex').slice(0, 12)}`;
 }
 
 function podLabels(p: PodK8s): Record<string, string> {

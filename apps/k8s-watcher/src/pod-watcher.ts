@@ -119,6 +119,27 @@ const prunedPods = new WeakSet<object>();
 /** The informer hands back the objects as the API sent them (raw JSON): pods. */
 const asPod = (o: KubernetesObject) => o as unknown as PodK8s;
 
+/** A watch's ERROR event's object: a Status. */
+interface WatchStatus {
+  code?: number;
+  reason?: string;
+  message?: string;
+}
+
+/**
+ * A watch stream's ERROR event other than 410 Gone, as the error that ends the watch: resumed from its version after
+ * the backoff. One the server keeps sending (a version it cannot serve for good: a cluster restored from a backup) is
+ * ended by the resync period's relist.
+ */
+export class WatchStreamError extends Error {
+  readonly statusCode: number | undefined;
+
+  constructor(status: WatchStatus | null) {
+    super(`watch ERROR event: ${status?.code ?? '?'} ${status?.reason ?? ''} ${status?.message ?? ''}`.trim());
+    this.statusCode = typeof status?.code === 'number' ? status.code : undefined;
+  }
+}
+
 /**
  * client-node's Watch with what 1.4.0 leaves out (watch.js overrides its own AbortSignal.timeout): the request waits
  * `timeoutMs` at most for the response headers (node-fetch's `timeout`, which stops counting once they come, not the
@@ -149,9 +170,21 @@ class AnsweringWatch extends Watch {
     let failed = false;
     // Set once super.watch returns: a request failing before that (no answer) ends before it is known.
     const request: { controller?: AbortController } = {};
-    const controller = await super.watch(path, query, callback, (err: unknown) => {
+    /** An ERROR event other than 410 Gone in the stream (the informer ignores those: see below). */
+    let streamError: WatchStreamError | undefined;
+    const onEvent: typeof callback = (phase, obj, raw) => {
+      if (phase === 'ERROR' && (obj as { code?: unknown } | null)?.code !== 410)
+        streamError ??= new WatchStreamError(obj as WatchStatus);
+      return callback(phase, obj, raw);
+    };
+    const controller = await super.watch(path, query, onEvent, (err: unknown) => {
       // Ended by restart(): as a watch the server ended — the informer resumes from its version, no relist.
       if (request.controller && this.restarted.has(request.controller)) return done(null);
+      // A stream that carried an ERROR event (not 410) ends as an error, not as a watch the server ended: the informer
+      // took the end for a normal one and asked again at once, from the same version — the same error back, some 700
+      // watch requests a second against the API server for as long as it lasted (a 504 "Too large resource
+      // version" from a lagging API server, a 500). As an error it goes through the backoff (onError).
+      err ??= streamError ?? null;
       if (err) failed = true;
       done(err);
     });
@@ -411,27 +444,36 @@ export class PodWatcher {
       this.log.info('watch expired (410 Gone): relisting');
     }
     const started = performance.now();
+    const seen = new Set<string>();
+    // A pod replaced under its name meanwhile (a StatefulSet's web-0) is not reported removed: its instance
+    // (namespace/name) is the listed pod, and a removal dated now would come after that pod's state and win.
+    const listedNames = new Set<string>();
+    const now = this.mapping();
+    // Each page reported and pruned as it comes: whole pods held until the last page were tens of megabytes at
+    // 10,000 pods (a heap of 256 MB, a limit of 192 Mi). The informer fires add/update for these next; each is already
+    // reported, with the same updateId.
     const list = await listPods(
       this.kc,
       this.opts.namespace,
       this.opts.labelSelector,
       this.opts.listPageSize,
       this.opts.listTimeoutMs,
+      (page) => {
+        // Replaced or stopped meanwhile: failing here keeps this informer from reporting and opening a watch.
+        if (!this.running || this.informer !== informer) throw new Error('informer replaced');
+        for (const pod of page) {
+          seen.add(pod.metadata.uid);
+          listedNames.add(`${pod.metadata.namespace ?? ''}/${pod.metadata.name}`);
+          this.emit(pod, updateOfPod(pod, now));
+          pruned(pod);
+        }
+      },
     );
     // Replaced or stopped meanwhile: failing here keeps this informer from opening a watch.
     if (!this.running || this.informer !== informer) throw new Error('informer replaced');
     this.listExpected = false;
     this.attempt = 0;
     this.heard(true);
-    const seen = new Set<string>();
-    const now = this.mapping();
-    for (const pod of list.items) {
-      seen.add(pod.metadata.uid);
-      this.emit(pod, updateOfPod(pod, now));
-    }
-    // A pod replaced under its name meanwhile (a StatefulSet's web-0) is not reported removed: its instance
-    // (namespace/name) is the listed pod, and a removal dated now would come after that pod's state and win.
-    const listedNames = new Set(list.items.map((p) => `${p.metadata.namespace ?? ''}/${p.metadata.name}`));
     for (const [uid, k] of [...this.known]) {
       if (seen.has(uid)) continue;
       this.known.delete(uid);
@@ -450,8 +492,6 @@ export class PodWatcher {
       resourceVersion: list.metadata.resourceVersion,
       ms: this.stats.lastRelistMs,
     });
-    // The informer fires add/update for these next; each is already reported, with the same updateId.
-    list.items.forEach(pruned);
     return list as unknown as KubernetesListObject<KubernetesObject>;
   }
 

@@ -39,6 +39,13 @@ export class KubeApiStandin {
   lastWatchQuery: URLSearchParams | null = null;
   /** How a watch asked from a compacted version is refused: an ERROR event in a 200 stream, or an HTTP 410. */
   goneAs: 'event' | 'status' = 'event';
+  /**
+   * While set, every watch request is answered 200 with this Status as its one ERROR event, then ended (as the API
+   * server answers a watch it cannot serve: a 504 "Too large resource version", a 500).
+   */
+  watchError: { code: number; reason: string; message: string; details?: unknown } | null = null;
+  /** While set, list requests for a page after the first (`continue`) are accepted and never answered. */
+  holdNextPages = false;
   private failing = 0;
   /** What a wedged server leaves unanswered (`wedge`): lists, watches, or both. */
   private wedged = { list: false, watch: false };
@@ -51,7 +58,7 @@ export class KubeApiStandin {
   async start(): Promise<void> {
     const server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://kube');
-      if (this.wedged[isWatch(url) ? 'watch' : 'list']) {
+      if (this.wedged[isWatch(url) ? 'watch' : 'list'] || (this.holdNextPages && url.searchParams.has('continue'))) {
         // Accepted and never answered, not even headers: only the client can end it.
         this.unanswered.add(res);
         res.on('close', () => this.unanswered.delete(res));
@@ -128,6 +135,11 @@ export class KubeApiStandin {
       return status(res, 410, 'Expired', `too old resource version: ${from} (${this.compactedBelow})`);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
+    if (this.watchError) {
+      const object = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', ...this.watchError };
+      res.end(JSON.stringify({ type: 'ERROR', object }) + '\n');
+      return;
+    }
     if (from > 0 && from < this.compactedBelow) {
       res.end(JSON.stringify(goneEvent(from, this.compactedBelow)) + '\n');
       return;
