@@ -203,7 +203,7 @@ describe('YAML', () => {
     expect(e.issues[0].message).toMatch(/alias/i);
   });
 
-  it('refuses a duplicate key at any depth, in block and flow mappings, naming each place; keys of other types differ', () => {
+  it('refuses a duplicate key at any depth, in block and flow mappings, naming each place; 1 and "1" are one key once read', () => {
     const e = invalidOf(() =>
       parseConfigDocument(
         [
@@ -224,8 +224,23 @@ describe('YAML', () => {
       'line 6, column 5: Map keys must be unique',
       'line 8, column 1: Map keys must be unique',
     ]);
-    // 1 and "1" are two keys (a number and a string), as the yaml package compares them.
-    expect(() => parseConfigDocument('checks: {}\nalertRules: {}\nx: {1: a, "1": b}\n')).toThrow(/unknown section/);
+    // 1 and "1" (a number and a string) are one key once read into an object: a duplicate, not a value dropped.
+    for (const map of ['{1: a, "1": b}', '{true: a, "true": b}', '{~: a, "": b}', '{0x10: a, "16": b}'])
+      expect(() => parseConfigDocument(`checks: {}\nproperties:\n  app.dup: ${map}\n`)).toThrow(
+        /line 3, column \d+: Map keys must be unique/,
+      );
+  });
+
+  it('in a %YAML 1.1 document, merges every `<<` of a mapping (as the yaml package does) and refuses a timestamp key', () => {
+    const merged = parseConfigDocument(
+      '%YAML 1.1\n---\nchecks: {}\nproperties:\n  app.x: &x {a: 1}\n  app.y: &y {c: 1}\n  app.m:\n    <<: *x\n    <<: *y\n    b: 2\n',
+    );
+    expect(merged.properties?.get('app.m')).toEqual({ a: 1, c: 1, b: 2 });
+    // An unquoted date is a YAML 1.1 timestamp (a JS Date, no tag written): as a key it was stored as the server's
+    // Date#toString ("Thu Jan 01 2026 00:00:00 GMT+0000 (…)"), not as sent.
+    expect(() => parseConfigDocument('%YAML 1.1\n---\nchecks: {}\nproperties:\n  app.t: {2026-01-01: a}\n')).toThrow(
+      /line 5, column 11: .*timestamp/,
+    );
   });
 
   it('refuses duplicate names, also once trimmed', () => {

@@ -1,6 +1,6 @@
 import type { CheckSpec } from '@fleetwatch/contracts';
 import { InvalidError, type ErrorIssue } from '@fleetwatch/domain';
-import { isMap, isScalar, Lexer, LineCounter, parseDocument, stringify, visit, type Document } from 'yaml';
+import { isMap, isNode, isScalar, Lexer, LineCounter, parseDocument, stringify, visit, type Document } from 'yaml';
 import { ALERT_AREAS } from '../alerting/alert-forms';
 import { alertSectionsToRender, parseAlertSections, type AlertSections } from '../alerting/alert-yaml';
 import {
@@ -122,24 +122,55 @@ function nestingProblem(text: string): string | null {
 }
 
 /**
- * Every key that repeats an earlier key of its mapping (a scalar of the same value, as the yaml package's `uniqueKeys`
- * compares them; keys that are collections are never alike), in one pass per mapping.
+ * Every key that repeats an earlier key of its mapping, in one pass per mapping. Scalar keys are compared as the JS
+ * object they are read into names them (`String(value)`, `~` as ""): `1` and `"1"`, or `true` and `"true"`, are two
+ * keys to the yaml package's `uniqueKeys` but one property once read, so one value was dropped without a word (an
+ * accepted document not stored as sent). Keys that are collections are never alike.
  */
 function duplicateKeys(doc: Document): Array<{ offset: number | undefined; message: string }> {
   const out: Array<{ offset: number | undefined; message: string }> = [];
   visit(doc, {
     Map(_, map) {
-      const seen = new Set<unknown>();
+      const seen = new Set<string>();
       for (const pair of map.items) {
         if (!isScalar(pair.key)) continue;
         const value = pair.key.value;
-        if (seen.has(value) && !Number.isNaN(value))
-          out.push({ offset: pair.key.range?.[0], message: 'Map keys must be unique' });
-        seen.add(value);
+        if (typeof value === 'symbol') continue; // a YAML 1.1 merge key `<<`: each one merges, none is dropped
+        const name = value === null || value === undefined ? '' : String(value);
+        if (seen.has(name)) out.push({ offset: pair.key.range?.[0], message: 'Map keys must be unique' });
+        seen.add(name);
       }
     },
   });
   return out.sort((a, b) => (a.offset ?? 0) - (b.offset ?? 0)); // in document order
+}
+
+/** The tags of YAML 1.2's core schema: what JSON can hold, so what every section's schema reads. */
+const CORE_TAGS = new Set(['map', 'seq', 'str', 'int', 'float', 'bool', 'null'].map((t) => `tag:yaml.org,2002:${t}`));
+
+/**
+ * Every node whose tag is not one of the core schema's. The yaml package resolves `!!omap`, `!!set`, `!!pairs`,
+ * `!!binary` and `!!timestamp` even in the core schema, to a JS Map, Set, Buffer or Date: a Map or Set has no fields
+ * of its own, so `selector: !!omap [tags: [db]]` was read as an empty selector (every target) and stored — accepted,
+ * but not what was sent. A tag it cannot resolve (`!!js/function`, `!!float 80`, `!custom`) is read as a string
+ * with a warning. Both are refused, at their line.
+ */
+function tagProblems(doc: Document): Array<{ offset: number | undefined; message: string }> {
+  const out: Array<{ offset: number | undefined; message: string }> = [];
+  visit(doc, (_key, node) => {
+    // A %YAML 1.1 document reads an unquoted date as a timestamp (a JS Date) without a tag written: as a key it
+    // became the server's Date#toString.
+    if (isScalar(node) && !node.tag && node.value instanceof Date)
+      out.push({ offset: node.range?.[0], message: 'a YAML 1.1 timestamp is not allowed: quote it' });
+    if (!isNode(node) || !node.tag || node.tag === '!' || CORE_TAGS.has(node.tag)) return;
+    out.push({
+      offset: node.range?.[0],
+      message: `the tag ${node.tag.replace(/^tag:yaml\.org,2002:/, '!!')} is not allowed: only the YAML 1.2 core tags (what JSON holds)`,
+    });
+  });
+  for (const w of doc.warnings)
+    if (w.code === 'TAG_RESOLVE_FAILED') out.push({ offset: w.pos[0], message: w.message.split('\n')[0] });
+  return out.sort((a, b) => (a.offset ?? 0) - (b.offset ?? 0));
 }
 
 /**
@@ -173,6 +204,7 @@ export function parseConfigDocument(text: string): {
   const errors = [
     ...doc.errors.map((e) => ({ offset: e.pos[0], message: e.message.split('\n')[0] })),
     ...(doc.errors.length === 0 ? duplicateKeys(doc) : []),
+    ...(doc.errors.length === 0 ? tagProblems(doc) : []),
   ];
   if (errors.length > 0) {
     const issues = errors.map((e) => ({ path: '', message: `${at(e.offset)}${e.message}` }));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { storableText } from '../common/store-safe';
+import { ownKeysRecord, storableText } from '../common/store-safe';
 import { hostSchema } from '../checks/check-fields';
 import { redactedSecretSchema } from '../common/secrets';
 
@@ -76,8 +76,7 @@ const publicShapes = {
      * reads stored channels (the aggregator's delivery), refuses only the four below, so that a channel stored before
      * with another such header still delivers. Answers, exports and version snapshots mask those values.
      */
-    headers: z
-      .record(headerName, headerValue(1024))
+    headers: ownKeysRecord(headerName, headerValue(1024))
       .refine((h) => Object.keys(h).length <= 16, 'at most 16 headers')
       .refine((h) => !Object.keys(h).some((k) => CREDENTIAL_HEADERS.test(k)), {
         message: 'credentials do not go in headers: use bearerToken (stored encrypted)',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { storableText } from '../common/store-safe';
+import { ownKeysRecord, storableText } from '../common/store-safe';
 
 // Label names and matchers over alert labels (silences, routes), in Prometheus/Alertmanager syntax, so a
 // matcher means the same here, in a Prometheus rule file and in Alertmanager. Regexes are fully anchored
@@ -253,7 +253,8 @@ export const labelMatcherSchema = z
 export type LabelMatcher = z.infer<typeof labelMatcherSchema>;
 
 /** Labels as alerts carry them (names as in Prometheus). */
-export const alertLabelsSchema = z
-  .record(alertLabelNameSchema, alertLabelValueSchema)
-  .refine((l) => Object.keys(l).length <= 32, 'at most 32 labels');
+export const alertLabelsSchema = ownKeysRecord(alertLabelNameSchema, alertLabelValueSchema).refine(
+  (l) => Object.keys(l).length <= 32,
+  'at most 32 labels',
+);
 export type AlertLabels = Record<string, string>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { storableNumber, storableText } from '../common/store-safe';
+import { ownKeysRecord, storableNumber, storableText } from '../common/store-safe';
 import { SelectableKind, selectableKindSchema, TargetStatus } from '../common/status';
 import { locationSchema } from '../events/observations.schema';
 import { durationSchema } from './duration';
@@ -99,8 +99,7 @@ export const alertMetricSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('check_metric'),
     name: checkMetricNameSchema,
-    labels: z
-      .record(checkMetricLabelName, storableText(256))
+    labels: ownKeysRecord(checkMetricLabelName, storableText(256))
       .refine((l) => Object.keys(l).length <= 8, 'at most 8 labels')
       .default({}),
   }),
@@ -169,13 +168,11 @@ export const alertRuleSpecSchema = z
     /** Keep firing this long after the condition stops holding (Prometheus `keep_firing_for`). */
     keepFiringFor: durationSchema().optional(),
     severity: severitySchema.default('warning'),
-    labels: z
-      .record(alertLabelNameSchema, alertLabelValueSchema)
+    labels: ownKeysRecord(alertLabelNameSchema, alertLabelValueSchema)
       .refine((l) => Object.keys(l).length <= 16, 'at most 16 labels')
       .default({}),
     /** Liquid templates (`{{ target.name }} is {{ alert.state }}`): summary, description, runbook_url … */
-    annotations: z
-      .record(alertLabelNameSchema, storableText(ANNOTATION_TEMPLATE_MAX))
+    annotations: ownKeysRecord(alertLabelNameSchema, storableText(ANNOTATION_TEMPLATE_MAX))
       .refine((a) => Object.keys(a).length <= 16, 'at most 16 annotations')
       .default({}),
     /** Send a still-firing alert again this often (default: the grouping's repeatInterval). */

@@ -8,7 +8,7 @@ import {
   portSchema,
   urlOf,
 } from './check-fields';
-import { storableNumber } from '../common/store-safe';
+import { ownKeysRecord, storableNumber } from '../common/store-safe';
 import {
   postgresStatsCheckFields,
   rabbitmqQueuesCheckFields,
@@ -64,7 +64,7 @@ export const httpCheckFields = z.strictObject({
   type: z.literal('http'),
   url: urlOf(['http', 'https']),
   method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('GET'),
-  headers: z.record(headerName, headerValue).default({}),
+  headers: ownKeysRecord(headerName, headerValue).default({}),
   body: z
     .string()
     .max(64 * 1024)

@@ -3,8 +3,11 @@ import { statusUpdateInputSchema } from '../events/observations.schema';
 import { alertRuleSpecSchema } from '../alerts/rule.schema';
 import { httpCheckFields } from '../checks/check.schema';
 import { createUserRequestSchema } from '../http/gateway-admin.schema';
+import { z } from 'zod';
+import { channelInputSchema } from '../alerts/channel.schema';
 import {
   loneSurrogateProblem,
+  ownKeysRecord,
   storableNumber,
   storeSafetyIssue,
   textProblem,
@@ -166,5 +169,90 @@ describe('statusUpdateInputSchema refuses what a store cannot hold, naming the f
         );
       }),
     );
+  });
+});
+
+describe('ownKeysRecord', () => {
+  const schema = ownKeysRecord(z.string(), z.string());
+
+  it('refuses an own __proto__ key (as JSON.parse makes it), naming it, where z.record drops it silently', () => {
+    const input: unknown = JSON.parse('{"__proto__": "x", "a": "b"}');
+    expect(z.record(z.string(), z.string()).parse(input)).toEqual({ a: 'b' }); // why the guard exists
+    const r = schema.safeParse(input);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['__proto__', 'the key "__proto__" is not allowed'],
+    ]);
+  });
+
+  it('is the record otherwise: same output, same JSON Schema on both sides', () => {
+    expect(schema.parse({ a: 'b', constructor: 'c' })).toEqual({ a: 'b', constructor: 'c' });
+    expect(schema.safeParse({ a: 1 }).success).toBe(false);
+    const plain = z.record(z.string(), z.string());
+    for (const io of ['input', 'output'] as const)
+      expect(z.toJSONSchema(schema, { io })).toEqual(z.toJSONSchema(plain, { io }));
+  });
+
+  it('keeps a default in the JSON Schema of what a client sends (OpenAPI request bodies), refined or not', () => {
+    const fields = (record: typeof schema) =>
+      z.object({ h: record.refine((h) => Object.keys(h).length <= 2, 'at most 2').default({}), i: record.default({}) });
+    const own = fields(schema);
+    const plain = fields(z.record(z.string(), z.string()));
+    for (const io of ['input', 'output'] as const)
+      expect(z.toJSONSchema(own, { io })).toEqual(z.toJSONSchema(plain, { io }));
+    // Still the record it says it is, and still guarded once refined.
+    expect(schema).toBeInstanceOf(z.ZodRecord);
+    const r = own.safeParse({ h: JSON.parse('{"__proto__": "x", "a": "b"}'), i: { a: 1 } });
+    expect(r.error?.issues.map((i) => i.path.join('.'))).toEqual(['h.__proto__', 'i.a']);
+  });
+});
+
+describe('a __proto__ key in a configuration record is refused, not dropped', () => {
+  /** An object with an own `__proto__` key, as JSON.parse makes it. */
+  const proto = (extra: Record<string, string> = {}): unknown =>
+    JSON.parse(JSON.stringify({ x: 'x', ...extra }).replace('"x":', '"__proto__":'));
+  it.each([
+    [
+      'rule labels',
+      () =>
+        alertRuleSpecSchema.safeParse({
+          name: 'r',
+          condition: { type: 'status', statuses: ['DOWN'] },
+          labels: proto(),
+        }),
+      'labels.__proto__',
+    ],
+    [
+      'rule annotations',
+      () =>
+        alertRuleSpecSchema.safeParse({
+          name: 'r',
+          condition: { type: 'status', statuses: ['DOWN'] },
+          annotations: proto(),
+        }),
+      'annotations.__proto__',
+    ],
+    [
+      'http check headers',
+      () => httpCheckFields.safeParse({ url: 'http://example.com/', headers: proto({ a: 'b' }) }),
+      'headers.__proto__',
+    ],
+    [
+      'webhook channel headers',
+      () =>
+        channelInputSchema.safeParse({
+          type: 'webhook',
+          name: 'w',
+          url: 'https://hooks.example.com/in',
+          headers: proto(),
+        }),
+      'headers.__proto__',
+    ],
+  ])('%s', (_what, parse, path) => {
+    const r = parse();
+    expect({ success: r.success, paths: r.error?.issues.map((i) => i.path.join('.')) }).toEqual({
+      success: false,
+      paths: expect.arrayContaining([path]) as unknown,
+    });
   });
 });

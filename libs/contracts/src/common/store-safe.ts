@@ -140,3 +140,39 @@ export function toStorable<T>(value: T): T {
   }
   return value;
 }
+
+/**
+ * `z.record(key, value)`, but an own `__proto__` key (JSON.parse and the YAML reader make one) is a 400 naming it:
+ * zod's record skips that key without a word, so `labels: {"__proto__": "x"}` was accepted and stored as `{}` — a
+ * 2xx for a value that did not read back as sent. A record itself (not a preprocess pipe, whose transform made
+ * toJSONSchema drop a `.default()` from the input side, i.e. from OpenAPI request bodies), so typed and described
+ * (JSON Schema, either side) as the record; `.refine()` and other clones keep the guard (same constructor).
+ */
+const OwnKeysRecord = z.core.$constructor('OwnKeysRecord', (inst: z.ZodRecord, def: z.core.$ZodRecordDef) => {
+  z.ZodRecord.init(inst, def);
+  const parse = inst._zod.parse;
+  inst._zod.parse = (payload, ctx) => {
+    const input = payload.value;
+    if (input !== null && typeof input === 'object' && Object.hasOwn(input, '__proto__'))
+      payload.issues.push({
+        code: 'custom',
+        message: 'the key "__proto__" is not allowed',
+        path: ['__proto__'],
+        input,
+        inst,
+      });
+    return parse(payload, ctx);
+  };
+});
+
+export function ownKeysRecord<K extends z.core.$ZodRecordKey, V extends z.core.SomeType>(
+  key: K,
+  value: V,
+): z.ZodRecord<K, V> {
+  const def = {
+    type: 'record',
+    keyType: key,
+    valueType: value as unknown as z.core.$ZodType,
+  } satisfies z.core.$ZodRecordDef;
+  return new OwnKeysRecord(def) as unknown as z.ZodRecord<K, V>;
+}
