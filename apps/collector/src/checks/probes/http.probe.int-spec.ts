@@ -60,6 +60,27 @@ function routes(seen: Seen[]) {
           res.write('x'.repeat(2 * 1024 * 1024));
           res.end('needle');
           return;
+        case '/json-as-text':
+          res.writeHead(200, { 'content-type': 'text/plain' }).end('{"status":"UP"}');
+          return;
+        case '/latin1':
+          res
+            .writeHead(200, { 'content-type': 'text/html; charset=ISO-8859-1' })
+            .end(Buffer.from('<p>Größe: café</p>', 'latin1'));
+          return;
+        case '/json-mislabelled':
+          // UTF-8, as JSON is, under a Latin-1 label some servers send (RFC 8259: the parameter has no effect).
+          res
+            .writeHead(200, { 'content-type': 'application/json; charset=ISO-8859-1' })
+            .end(Buffer.from('{"unit":"Größe"}', 'utf8'));
+          return;
+        case '/bom':
+          res.writeHead(200, { 'content-type': 'application/json' }).end('\uFEFF{"status":"UP"}');
+          return;
+        case '/split':
+          // A two-byte character across bodyText's 64 KiB cut.
+          res.writeHead(200, { 'content-type': 'text/plain' }).end(`${'a'.repeat(64 * 1024 - 1)}é and more`);
+          return;
         case '/slow':
           setTimeout(() => res.writeHead(200).end('late'), 2_000).unref();
           return;
@@ -129,6 +150,13 @@ describe('http probe (real local servers)', () => {
     expect(bad.failureReason).toBe('$.status is "UP", expected "DOWN"; $.items[1] not found in the body');
     const notJson = await get(`${http.origin}/ok`, { jsonPath: [{ path: '$.status' }] });
     expect(notJson.failureReason).toBe('$.status: the body is not JSON');
+  });
+
+  it('JSON-path assertions read the body as JSON whatever its Content-Type (JSON served as text/plain)', async () => {
+    const out = await get(`${http.origin}/json-as-text`, { jsonPath: [{ path: '$.status', equals: 'UP' }] });
+    expect(out).toMatchObject({ ok: true, facts: { body: { status: 'UP' } } });
+    // Without assertions, a text/plain body is text (`body` stays for JSON responses).
+    expect((await get(`${http.origin}/json-as-text`)).facts.body).toBeUndefined();
   });
 
   it('method, headers and body are sent as given', async () => {
@@ -238,6 +266,26 @@ describe('http probe (real local servers)', () => {
     const out = await get(`${http.origin}/big`, { bodyContains: 'needle' });
     expect(out.facts.bodyText).toHaveLength(64 * 1024);
     expect(out.failureReason).toBe('body does not contain "needle" (in its first 1 MiB)');
+  });
+
+  it('the body is read in the charset its Content-Type names: a Latin-1 page contains "Größe"', async () => {
+    const latin1 = await get(`${http.origin}/latin1`, { bodyContains: 'Größe' });
+    expect(latin1).toMatchObject({ ok: true, facts: { bodyText: '<p>Größe: café</p>' } });
+  });
+
+  it('a JSON body is read as UTF-8 whatever charset its Content-Type names (RFC 8259: the parameter has no effect)', async () => {
+    const out = await get(`${http.origin}/json-mislabelled`, { jsonPath: [{ path: '$.unit', equals: 'Größe' }] });
+    expect(out).toMatchObject({ ok: true, facts: { body: { unit: 'Größe' } } });
+  });
+
+  it('a JSON body that starts with a byte-order mark is JSON', async () => {
+    const bom = await get(`${http.origin}/bom`, { jsonPath: [{ path: '$.status', equals: 'UP' }] });
+    expect(bom).toMatchObject({ ok: true, facts: { body: { status: 'UP' } } });
+  });
+
+  it('a character split by the 64 KiB cut of bodyText is left out, not shown as U+FFFD', async () => {
+    const split = await get(`${http.origin}/split`);
+    expect(split.facts.bodyText).toBe('a'.repeat(64 * 1024 - 1));
   });
 
   it('a slow server times out at the check timeout', async () => {

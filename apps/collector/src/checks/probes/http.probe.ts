@@ -1,4 +1,5 @@
 import { jsonPathAssertionProblem } from '@fleetwatch/domain';
+import { TextDecoder } from 'node:util';
 import { CertificateUntrustedError, failureReasonOf, httpExchange } from '../net';
 import type { Probe, ProbeFacts } from '../probe';
 import { roundMs } from './tcp.probe';
@@ -21,7 +22,8 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
  *
  * The body is read up to 1 MiB (bodyContains and JSON parsing see that much) and
  * exposed as `bodyText` up to 64 KiB; `body` is the parsed JSON when the response says
- * it is JSON (`application/json`, `…+json`) and fits. Compressed bodies are not
+ * it is JSON (`application/json`, `…+json`), or the check has JSON-path assertions, and it fits. The text is decoded in the Content-Type's charset (UTF-8
+ * by default), without a byte-order mark. Compressed bodies are not
  * decoded: the probe sends no Accept-Encoding unless the check's headers do.
  */
 export const httpProbe: Probe<'http'> = async (check, ctx) => {
@@ -46,14 +48,20 @@ export const httpProbe: Probe<'http'> = async (check, ctx) => {
     return { ok: false, latencyMs: null, failureReason: failureReasonOf(err, ctx), facts: cert ? { cert } : {} };
   }
 
-  const text = res.body.toString('utf8');
+  const text = decodeBody(res.body, res.headers['content-type'], res.truncated);
   const facts: ProbeFacts = {
     status: res.status,
     headers: res.headers,
-    bodyText: res.body.length > BODY_TEXT_LIMIT ? res.body.subarray(0, BODY_TEXT_LIMIT).toString('utf8') : text,
+    bodyText:
+      res.body.length > BODY_TEXT_LIMIT
+        ? decodeBody(res.body.subarray(0, BODY_TEXT_LIMIT), res.headers['content-type'], true)
+        : text,
   };
   const isJson = JSON_TYPE.test(res.headers['content-type'] ?? '');
-  if (isJson && !res.truncated) facts.body = parseJson(text);
+  // JSON-path assertions say the body is JSON, whatever its Content-Type (text/plain, none): read as such, as Uptime
+  // Kuma's json-query and Gatus's [BODY] do — gated on the header, `{"status":"UP"}` served as text/plain was "not JSON".
+  const asJson = isJson || check.jsonPath.length > 0;
+  if (asJson && !res.truncated) facts.body = parseJson(text);
   if (res.cert) facts.cert = res.cert;
 
   const problems: string[] = [];
@@ -67,8 +75,8 @@ export const httpProbe: Probe<'http'> = async (check, ctx) => {
     );
   for (const assertion of check.jsonPath) {
     const problem =
-      isJson && res.truncated
-        ? `${assertion.path}: the JSON body is larger than 1 MiB`
+      asJson && res.truncated
+        ? `${assertion.path}: the ${isJson ? 'JSON ' : ''}body is larger than 1 MiB`
         : jsonPathAssertionProblem(facts.body, assertion);
     if (problem) problems.push(problem);
   }
@@ -83,6 +91,28 @@ export const httpProbe: Probe<'http'> = async (check, ctx) => {
     ? { ok: false, latencyMs, failureReason: problems.join('; '), facts }
     : { ok: true, latencyMs, facts };
 };
+
+/**
+ * The body as text in the charset its Content-Type names (`text/html; charset=iso-8859-1`), UTF-8 when it names none
+ * or one the WHATWG Encoding standard does not know; a byte-order mark is dropped (fetch's text() and json() drop it
+ * too: `\uFEFF{…}` is JSON). Read as UTF-8 whatever it said, a Latin-1 page never contained "Größe" and a JSON body
+ * with a BOM was "not JSON". A JSON type's charset is ignored: JSON is UTF-8 (RFC 8259, whose `charset` parameter has
+ * no effect; fetch's json() ignores it too), and a UTF-8 body some server labels `application/json;
+ * charset=ISO-8859-1` read as Latin-1 would fail its assertions. `cut`: the bytes end mid-body (the read cap,
+ * bodyText's limit), so a character split there is left out rather than shown as U+FFFD.
+ */
+function decodeBody(body: Buffer, contentType: string | undefined, cut: boolean): string {
+  const label = JSON_TYPE.test(contentType ?? '')
+    ? undefined
+    : /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? '')?.[1];
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(label ?? 'utf-8');
+  } catch {
+    decoder = new TextDecoder('utf-8');
+  }
+  return decoder.decode(body, { stream: cut });
+}
 
 function parseJson(text: string): unknown {
   try {

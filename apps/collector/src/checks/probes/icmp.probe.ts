@@ -26,20 +26,15 @@ export const icmpProbe: Probe<'icmp'> = async (check, ctx) => {
   } catch (err) {
     return { ok: false, latencyMs: null, failureReason: failureReasonOf(err, ctx), facts: {} };
   }
-  // -w: ping's own deadline for the whole run, inside the check's timeout; -W: per reply.
-  const deadlineS = Math.max(1, Math.floor(ctx.timeoutMs / 1000));
   const args = [
     `-${family}`,
     '-n',
     '-q',
     '-c',
-    String(check.count),
+    String(pingCount(ctx.timeoutMs, check.count)),
     '-i',
     '0.2',
-    '-W',
-    '1',
-    '-w',
-    String(deadlineS),
+    ...pingDeadline(ctx.timeoutMs, pingCount(ctx.timeoutMs, check.count)),
     address,
   ];
   const run = await new Promise<{ code: number | string | null; stdout: string; stderr: string }>((resolve) => {
@@ -80,6 +75,33 @@ export const icmpProbe: Probe<'icmp'> = async (check, ctx) => {
     };
   return { ok: true, latencyMs: summary.rttAvgMs, facts: { result } };
 };
+
+/** Time left to ping for spawning it and reading its summary before the check's timeout. */
+const PING_MARGIN_MS = 500;
+
+/**
+ * ping's own limits, ending it before the check's timeout: a host that never answers reads "no echo reply" (loss
+ * 100 %, with its counts), not "timed out". `-w` (whole seconds) was the timeout rounded down — the timeout itself
+ * for the usual whole-second one (10 s), so the run's abort killed ping at the moment it was to print its summary.
+ * Under a second of budget, no -w: -W (per reply, fractional) after the last of `count` echoes, 0.2 s apart.
+ */
+export function pingDeadline(timeoutMs: number, count: number): string[] {
+  const budgetMs = timeoutMs - PING_MARGIN_MS;
+  const deadlineS = Math.floor(budgetMs / 1000);
+  if (deadlineS >= 1) return ['-W', '1', '-w', String(deadlineS)];
+  const waitMs = Math.min(1000, Math.max(100, budgetMs - (count - 1) * 200));
+  return ['-W', String(waitMs / 1000)];
+}
+
+/**
+ * The echoes to send: `count`, but under 1.5 s of timeout (no -w: a fractional timeout, a retry cut to what is left of
+ * the run) only as many as fit, 0.2 s apart with 0.1 s to wait after the last — 10 echoes take 1.8 s whatever -W is.
+ */
+export function pingCount(timeoutMs: number, count: number): number {
+  const budgetMs = timeoutMs - PING_MARGIN_MS;
+  if (budgetMs >= 1000) return count;
+  return Math.max(1, Math.min(count, Math.floor((budgetMs - 100) / 200) + 1));
+}
 
 export interface PingSummary {
   transmitted: number;
