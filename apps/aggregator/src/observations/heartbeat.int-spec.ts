@@ -311,6 +311,65 @@ describe('heartbeat pings in the aggregator', () => {
     expect(events.at(-1)).toMatchObject({ location: null, to_status: 'DOWN' });
   });
 
+  it('a push check resumed: a fail ping stamped before the resume (an ingest replica behind) but after the pause began is DOWN', async () => {
+    const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: null });
+    const lifecycle = (state: 'active' | 'paused', version: number, at: number) =>
+      lifecycleOf(m, { state, version, at, intervalSeconds: 3660 });
+    const t = Date.now();
+    await site.bus.publisher.publishMany([ping(m, 'success', t - 10_000)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Up, { description: 'UP' });
+    await site.bus.publisher.publishMany([lifecycle('paused', 2, t - 5000), lifecycle('active', 3, t)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Unknown, {
+      description: 'UNKNOWN after the resume',
+    });
+    // Stamped 1 s before the resume by the replica's clock: it failed, and says so (it was UNKNOWN, and no alert).
+    await site.bus.publisher.publishMany([ping(m, 'fail', t - 1000)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Down, {
+      description: 'DOWN after the fail ping',
+    });
+    expect((await locations(m.targetId)).map((l) => [l.location, l.status])).toEqual([['push', 'DOWN']]);
+    expect(await downEvents(m.targetId)).toEqual([
+      { location: 'push', reason: 'fail ping' },
+      { location: null, reason: 'location push: fail ping' },
+    ]);
+    // An older success (redelivered, another replica's) stamped after the pause does not undo it.
+    await site.bus.publisher.publishMany([ping(m, 'success', t - 2000)]);
+    await sleep(500);
+    expect((await store.getTarget(m.targetId))?.status).toBe(TargetStatus.Down);
+  });
+
+  it('a push check resumed: a fail ping older than a success heard during the pause (its latest run) does not page', async () => {
+    const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: null });
+    const lifecycle = (state: 'active' | 'paused', version: number, at: number) =>
+      lifecycleOf(m, { state, version, at, intervalSeconds: 3660 });
+    const t = Date.now();
+    await site.bus.publisher.publishMany([ping(m, 'success', t - 10_000)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Up, { description: 'UP' });
+    await site.bus.publisher.publishMany([lifecycle('paused', 2, t - 8000)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Paused, {
+      description: 'PAUSED',
+    });
+    // The job succeeded during the pause (heard then: only its last seen moves).
+    await site.bus.publisher.publishMany([ping(m, 'success', t - 3000)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.locations.push?.lastSeen === t - 3000, {
+      description: 'the success heard while paused',
+    });
+    await site.bus.publisher.publishMany([lifecycle('active', 3, t)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Unknown, {
+      description: 'UNKNOWN after the resume',
+    });
+    // An earlier run's fail, heard only now (a backlog): superseded by that success.
+    await site.bus.publisher.publishMany([ping(m, 'fail', t - 6000)]);
+    await sleep(500);
+    expect((await store.getTarget(m.targetId))?.status).toBe(TargetStatus.Unknown);
+    expect(await downEvents(m.targetId)).toEqual([]);
+    // A later one counts.
+    await site.bus.publisher.publishMany([ping(m, 'fail', t - 2000)]);
+    await waitFor(async () => (await store.getTarget(m.targetId))?.status === TargetStatus.Down, {
+      description: 'DOWN after the later fail ping',
+    });
+  });
+
   it("a monitor's period cut while it waits for its next ping: due at its last ping + the new period + grace (not the old)", async () => {
     const m = await newMonitor({ periodSeconds: 3600, graceSeconds: 60, maxRuntimeSeconds: null });
     const lifecycle = (version: number, intervalSeconds: number) => lifecycleOf(m, { version, intervalSeconds });

@@ -41,9 +41,14 @@ import {
 //   two intervals on (→ STALE if nothing comes; a push check's is period + grace on, → DOWN:
 //   the mapper's resumeDeadline); consensus UNKNOWN until the first result.
 //   A result started before the resume (spooled while paused) is older than that and only
-//   moves lastSeen. UNKNOWN rather than PAUSED: the check is running again, and what the
-//   person resuming it wants to know is that no result has come yet. A probed check's locations
-//   are awaited (AWAITING_FIRST_RESULT on that deadline), as a new check's are (awaitingConfigured):
+//   moves lastSeen. Not a heartbeat monitor's (push check's): its location keeps the time it held while paused (its
+//   last ping folded before the pause, or the pause's start if later), so its first ping after the resume counts
+//   whatever its stamp says of the resume — a ping stamped by an ingest replica whose clock is behind the configuration
+//   owner's, or a job's ping sent during the pause and folded after the resume (its latest run) — while one stamped
+//   before the pause began, or before the last ping heard before the resume, never does (resumedPingTime). A fail ping
+//   stamped 1 s before the resume left the monitor UNKNOWN, and no alert went out. UNKNOWN rather than PAUSED: the
+//   check is running again, and what the person resuming it wants to know is that no result has come yet. A probed
+//   check's locations are awaited (AWAITING_FIRST_RESULT on that deadline), as a new check's are (awaitingConfigured):
 //   until its first result or its deadline none votes, and the consensus stays UNKNOWN while they
 //   could still change it — the first location to report no longer decides alone (consensusOf).
 // - active otherwise (created, changed): name, type and tags follow the configuration; a
@@ -307,6 +312,7 @@ function allLocations(
   at: number,
   deadline: Deadline | null,
   reason: string,
+  observedAt: (l: LocationSnapshot) => number = (l) => Math.max(l.observedAt, at),
 ): { target: TargetSnapshot; events: StatusEventDraft[] } {
   const locations: Record<string, LocationSnapshot> = {};
   const events: StatusEventDraft[] = [];
@@ -323,7 +329,7 @@ function allLocations(
   });
   for (const name of Object.keys(target.locations).sort()) {
     const l = target.locations[name];
-    locations[name] = { ...l, status, observedAt: Math.max(l.observedAt, at), deadline, run: null };
+    locations[name] = { ...l, status, observedAt: observedAt(l), deadline, run: null };
     if (l.status !== status) events.push(event(name, l.status, status));
   }
   if (target.status !== consensus) events.push(event(null, target.status, consensus));
@@ -461,6 +467,9 @@ function applyState(base: TargetSnapshot, lc: CheckLifecycle, version: string): 
   // are awaited: each holds the consensus back until its first result or its deadline (isAwaited), so the first
   // location to report does not decide alone.
   const resume = lc.resumeDeadline ?? null;
+  const pushed = isHeartbeatMonitor(base, lc);
+  // When the pause began: the consensus went PAUSED then (nothing moves it while paused).
+  const pauseBegan = base.since ?? 0;
   const r = allLocations(
     { ...base, paused: false },
     TargetStatus.Unknown,
@@ -470,8 +479,38 @@ function applyState(base: TargetSnapshot, lc: CheckLifecycle, version: string): 
       ? { ...resume, reason: resume.reason + AWAITING_FIRST_RESULT }
       : resume,
     `check resumed (${version}): waiting for its first result`,
+    pushed ? (l) => resumedPingTime(l, pauseBegan, lc.at) : undefined,
   );
-  return { target: awaitingFirstPing(r.target, lc, 'the resume'), events: r.events, applied: true };
+  return {
+    target: awaitingFirstPing(
+      r.target,
+      lc,
+      'the resume',
+      pushed ? Math.max(pauseBegan, Math.min(base.lastSeen ?? 0, lc.at)) : 0,
+    ),
+    events: r.events,
+    applied: true,
+  };
+}
+
+/** Whether `lc` is a heartbeat monitor's (push check's): its type says so, or it carries a ping window. */
+function isHeartbeatMonitor(target: TargetSnapshot, lc: CheckLifecycle): boolean {
+  return lc.checkType === 'push' || target.labels.type === 'push' || lc.pingWindowMs !== undefined;
+}
+
+/**
+ * The time a heartbeat monitor's location holds as of a resume (its observedAt; see the top of this file): the one it
+ * held while paused — its last ping folded before the pause, the pause's start or the last ping heard while paused
+ * (lastSeen; the target's when it held no location) when later — never the resume's. A ping
+ * is compared with it (isNewer): one stamped after the pause began counts, the resume's stamp notwithstanding (ingest
+ * replicas stamp with their own clocks; a job's ping sent during the pause describes its latest run), one stamped
+ * before it does not (superseded, or already ignored before the pause), nor one older than a ping heard while paused:
+ * that one is the job's latest run (a fail superseded by a success during the pause, the fail heard only after the
+ * resume, paged at once) — never later than the resume for that one (stamped by a replica ahead, it held every ping
+ * after the resume off until the replica's time). Once a ping counted, older ones never undo it.
+ */
+function resumedPingTime(l: LocationSnapshot, pauseBegan: number, resumedAt: number): number {
+  return Math.max(l.observedAt, pauseBegan, Math.min(l.lastSeen, resumedAt));
 }
 
 /**
@@ -480,7 +519,7 @@ function applyState(base: TargetSnapshot, lc: CheckLifecycle, version: string): 
  * whose job never ran (its URL mistyped, the crontab never installed) had no location, so nothing was due: UNKNOWN for
  * ever, also after a resume, and never alerted on. A monitor that holds its location already is left as it is.
  */
-function awaitingFirstPing(target: TargetSnapshot, lc: CheckLifecycle, since: string): TargetSnapshot {
+function awaitingFirstPing(target: TargetSnapshot, lc: CheckLifecycle, since: string, observedAt = 0): TargetSnapshot {
   const windowMs = lc.pingWindowMs;
   if (windowMs === undefined || target.paused || target.locations[HEARTBEAT_LOCATION] !== undefined) return target;
   return {
@@ -490,8 +529,9 @@ function awaitingFirstPing(target: TargetSnapshot, lc: CheckLifecycle, since: st
       [HEARTBEAT_LOCATION]: {
         status: TargetStatus.Unknown,
         // Nothing observed: any first ping is newer, whatever the clocks (one stamped by a status-ingest whose clock is
-        // behind the configuration owner's was taken for older and ignored — the monitor went DOWN though pinged).
-        observedAt: 0,
+        // behind the configuration owner's was taken for older and ignored — the monitor went DOWN though pinged). At a
+        // resume, the pause's start: a ping stamped before it does not count (resumedPingTime).
+        observedAt,
         // Never heard: 0 reads as no time at all (lastSeen null in the API).
         lastSeen: 0,
         latencyMs: null,
