@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { memberNameSchema } from '@fleetwatch/contracts';
+import { DRIFT_AREAS, memberNameSchema } from '@fleetwatch/contracts';
 import type {
   ComponentsMatrixView,
   DriftCountsView,
@@ -79,6 +79,25 @@ export function snapshotFreshness(
     stale: view.stale || good.snapshotAt !== good.at,
     ageSeconds: Number.isFinite(readAt) ? Math.max(0, Math.round((now - readAt) / 1000)) : view.ageSeconds,
   };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * The cached snapshot when drift can read it: its areas compared are lists of items with a string key (an area left
+ * out is an older member's, not compared). Anything else — a record the cache holds from another writer, damaged — is
+ * no snapshot to compare: it made the drift of every member a 500.
+ */
+export function readableSnapshot(snap: unknown): MemberSnapshotView | null {
+  if (!isObject(snap) || typeof snap.hash !== 'string' || !isObject(snap.areas)) return null;
+  const areas = snap.areas;
+  const ok = DRIFT_AREAS.every((a) => {
+    const items = areas[a];
+    return (
+      items === undefined || (Array.isArray(items) && items.every((i) => isObject(i) && typeof i.key === 'string'))
+    );
+  });
+  return ok ? (snap as unknown as MemberSnapshotView) : null;
 }
 
 /**
@@ -209,13 +228,23 @@ export class FleetLeaderService {
     return {
       leaderHash: leader.hash,
       members: all.map((m) => {
-        const snap = m.poll?.good?.snapshot ?? null;
-        const { stale } = snapshotFreshness(m.site, m.poll);
-        if (!snap) return { name: m.site.name, stale, snapshotHash: null, count: null, areas: null, notCompared: null };
+        const snap = readableSnapshot(m.poll?.good?.snapshot);
+        const { stale, ageSeconds } = snapshotFreshness(m.site, m.poll);
+        if (!snap)
+          return {
+            name: m.site.name,
+            stale,
+            ageSeconds: null,
+            snapshotHash: null,
+            count: null,
+            areas: null,
+            notCompared: null,
+          };
         const counts = driftCounts(this.diff(leader, snap, m.site));
         return {
           name: m.site.name,
           stale,
+          ageSeconds,
           snapshotHash: snap.hash,
           count: counts.count,
           areas: counts.areas,
@@ -227,11 +256,11 @@ export class FleetLeaderService {
 
   async driftOf(name: string): Promise<MemberDriftView> {
     const [leader, m] = await Promise.all([this.snapshots.current(), this.one(name)]);
-    const snap = m.poll?.good?.snapshot;
+    const snap = readableSnapshot(m.poll?.good?.snapshot);
     if (!snap) throw new NotFoundError(`no snapshot of member ${JSON.stringify(name)} yet`);
     return {
       member: name,
-      stale: snapshotFreshness(m.site, m.poll).stale,
+      ...snapshotFreshness(m.site, m.poll),
       leaderHash: leader.hash,
       memberHash: snap.hash,
       overriddenProperties: Object.keys(m.site.propertyOverrides).sort(),

@@ -209,3 +209,67 @@ describe('FleetLeaderService.drift: an older member without an area', () => {
     expect(await svc.driftOf('eu')).toMatchObject({ count: 0, notCompared: ['properties', 'componentVersions'] });
   });
 });
+
+describe('FleetLeaderService.drift: a cached snapshot drift cannot read, and a stale one', () => {
+  const leader = {
+    schemaVersion: 1,
+    site: 'leader',
+    generatedAt: iso(T),
+    hash: 'b'.repeat(64),
+    configVersion: 1,
+    areas: {
+      checks: [{ key: 'c1', type: 'http' }],
+      alertRules: [],
+      channels: [],
+      properties: [],
+      statusPages: [],
+      usersAndRoles: [],
+      componentVersions: [],
+    },
+  };
+  const record = (snapshot: unknown, ok = true): MemberPollRecord =>
+    ({
+      attempt: { at: iso(T + 3_600_000), ok, error: ok ? null : 'ECONNREFUSED', durationMs: 1 },
+      good: { ...good, snapshot },
+    }) as MemberPollRecord;
+  function service(members: Array<[string, MemberPollRecord]>) {
+    const svc = Object.create(FleetLeaderService.prototype) as FleetLeaderService;
+    const of = (name: string, poll: MemberPollRecord) => ({ site: { ...site, name, url: site.url }, poll });
+    Object.assign(svc, {
+      snapshots: { current: () => Promise.resolve(leader) },
+      all: () => Promise.resolve(members.map(([n, p]) => of(n, p))),
+      one: (name: string) => Promise.resolve(of(name, new Map(members).get(name) as MemberPollRecord)),
+    });
+    return svc;
+  }
+
+  it("one member's damaged snapshot is no snapshot: the others' drift is still served", async () => {
+    const svc = service([
+      ['good', record({ ...leader, hash: 'a'.repeat(64) })],
+      ['noareas', record({ hash: 'c'.repeat(64) })],
+      ['notalist', record({ ...leader, areas: { ...leader.areas, checks: { c1: {} } } })],
+      ['nullitem', record({ ...leader, areas: { ...leader.areas, checks: [null] } })],
+    ]);
+    const drift = await svc.drift();
+    expect(drift.members.map((m) => [m.name, m.count])).toEqual([
+      ['good', 0],
+      ['noareas', null],
+      ['notalist', null],
+      ['nullitem', null],
+    ]);
+    await expect(svc.driftOf('noareas')).rejects.toThrow(/no snapshot of member "noareas"/);
+    await expect(svc.driftOf('good')).resolves.toMatchObject({ count: 0 });
+  });
+
+  it('a STALE member is compared on its last good snapshot, shown with its age', async () => {
+    const svc = service([['eu', record({ ...leader, hash: 'a'.repeat(64) }, false)]]);
+    const now = Date.now();
+    const age = Math.round((now - T) / 1000);
+    const [m] = (await svc.drift()).members;
+    expect(m).toMatchObject({ stale: true, count: 0 });
+    expect(Math.abs((m.ageSeconds ?? 0) - age)).toBeLessThan(60);
+    const one = await svc.driftOf('eu');
+    expect(one.stale).toBe(true);
+    expect(Math.abs((one.ageSeconds ?? 0) - age)).toBeLessThan(60);
+  });
+});

@@ -32,6 +32,8 @@ export interface AreaDriftView {
 export interface MemberDriftView {
   member: string;
   stale: boolean;
+  /** Seconds since the member's snapshot compared was read (a STALE member's is its last good one); null: unknown. */
+  ageSeconds: number | null;
   leaderHash: string;
   memberHash: string;
   /** Property keys overridden for this member: not counted as drift. */

@@ -95,6 +95,8 @@ export interface DriftCountsView {
   members: Array<{
     name: string;
     stale: boolean;
+    /** Seconds since the snapshot compared was read (a STALE member's is its last good one); null: none, or unknown. */
+    ageSeconds: number | null;
     /** null: no snapshot of this member yet. */
     snapshotHash: string | null;
     /** Over the areas compared (those of `notCompared` left out). */
