@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Global, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
-import { connect, type GetMessage } from 'amqplib';
+import { connect, type ChannelModel, type GetMessage } from 'amqplib';
 import { Client } from 'pg';
 import {
   deadLetterQueueOf,
@@ -155,15 +155,33 @@ export async function createTestSite(
 /**
  * createTestSite on a fresh vhost and database (a pg client connected to it) and the Redis
  * prefix `<run prefix><name>:`; the site's dispose() closes the client and drops all three.
+ * `prepare` runs on the client before the site is made (what a test adds to its own database:
+ * constraints, triggers); `shardObservations` as in createTestSite.
  */
-export async function createIsolatedTestSite(name: string, env: Record<string, string> = {}): Promise<TestSite> {
+export async function createIsolatedTestSite(
+  name: string,
+  env: Record<string, string> = {},
+  options: { shardObservations?: boolean; prepare?: (pg: SqlClient) => Promise<void> } = {},
+): Promise<TestSite> {
   const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
   const pg = new Client({ connectionString: database.databaseUrl });
   await pg.connect();
+  await options.prepare?.(pg);
   return createTestSite(
     name,
     { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
     env,
+    options.shardObservations === undefined ? {} : { shardObservations: options.shardObservations },
+  );
+}
+
+/**
+ * The poison: Postgres refuses a status update whose message starts with 'poison' (a CHECK constraint, SQLSTATE
+ * 23514, named test_poison), as it would any value it cannot hold.
+ */
+export async function refusePoisonMessages(pg: SqlClient): Promise<void> {
+  await pg.query(
+    `ALTER TABLE status_updates ADD CONSTRAINT test_poison CHECK (message IS NULL OR message NOT LIKE 'poison%')`,
   );
 }
 
@@ -319,4 +337,30 @@ export async function drainObservationDeadLetters(amqpUrl: string): Promise<GetM
     await connection.close().catch(() => undefined);
   }
   return out;
+}
+
+/**
+ * Publishes one status.update.batch of `updates` as raw bytes, as an older producer that skipped the edge's rules did,
+ * to the un-sharded observations queue (bound first, as the site's publisher would on its first publish).
+ */
+export async function publishRawStatusBatch(amqp: ChannelModel, updates: readonly unknown[]): Promise<void> {
+  const envelope = {
+    id: uuidv7(),
+    type: Messages.StatusUpdateBatch.type,
+    schemaVersion: Messages.StatusUpdateBatch.schemaVersion,
+    occurredAt: new Date().toISOString(),
+    source: { site: 'old', service: 'status-ingest' },
+    correlationId: uuidv7(),
+    payload: { updates },
+  };
+  const ch = await amqp.createConfirmChannel();
+  await ch.bindQueue(QueueName.AggregatorObservations, ExchangeName.Events, RoutingKey.StatusUpdateBatch);
+  ch.publish(ExchangeName.Events, RoutingKey.StatusUpdateBatch, Buffer.from(JSON.stringify(envelope)), {
+    persistent: true,
+    messageId: envelope.id,
+    type: envelope.type,
+    contentType: 'application/json',
+  });
+  await ch.waitForConfirms();
+  await ch.close();
 }

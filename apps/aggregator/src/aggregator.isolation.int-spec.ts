@@ -1,29 +1,22 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { connect, type ChannelModel } from 'amqplib';
-import { Client } from 'pg';
-import {
-  BusHeader,
-  deadLetterQueueOf,
-  ExchangeName,
-  Messages,
-  QueueName,
-  RoutingKey,
-  uuidv7,
-  type Envelope,
-} from '@fleetwatch/contracts';
+import { BusHeader, deadLetterQueueOf, Messages, QueueName, uuidv7, type Envelope } from '@fleetwatch/contracts';
 import { LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest, type PublishRequest } from '@fleetwatch/messaging';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { waitFor } from '@fleetwatch/testing';
 import { AggregatorMetrics } from './aggregator.metrics';
 import { LiveProjection } from './live/live-projection.service';
 import { ProjectionQueue } from './live/projection.queue';
 import {
   count,
-  createTestSite,
+  createIsolatedTestSite,
+  refusePoisonMessages,
+  type SqlClient,
   startAggregator,
   statusUpdate,
   type StatusUpdateInput,
   drainObservationDeadLetters,
+  publishRawStatusBatch,
   type TestSite,
 } from './aggregator.int-helpers';
 
@@ -40,15 +33,9 @@ let app: INestApplicationContext;
 let store: LiveStateStore;
 let amqp: ChannelModel;
 
-beforeAll(async () => {
-  const name = 'agg-isolation';
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  // The poison: Postgres refuses this message text (SQLSTATE 23514), as it would any value it cannot hold.
-  await pg.query(
-    `ALTER TABLE status_updates ADD CONSTRAINT test_poison CHECK (message IS NULL OR message NOT LIKE 'poison%')`,
-  );
+/** The poison (refusePoisonMessages), an outage and a statement timeout on demand. */
+async function prepare(pg: SqlClient): Promise<void> {
+  await refusePoisonMessages(pg);
   // An outage of the database's own (a full disk, a statement timeout…) while a row in outage_flag says so:
   // a real Postgres error with that SQLSTATE for every row alike.
   await pg.query(`CREATE TABLE outage_flag (code text)`);
@@ -67,12 +54,14 @@ beforeAll(async () => {
   await pg.query(
     `CREATE TRIGGER size_limit AFTER INSERT ON status_updates REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION size_limit()`,
   );
-  site = await createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
+}
+
+beforeAll(async () => {
+  site = await createIsolatedTestSite(
+    'agg-isolation',
     { AGGREGATOR_BATCH_WAIT_MS: '50' },
     // Batches mixing targets of every shard, as producers older than sharding sent them (the legacy lane).
-    { shardObservations: false },
+    { shardObservations: false, prepare },
   );
   app = await startAggregator(site.env);
   store = new LiveStateStore(site.redis, { keyPrefix: site.redisPrefix });
@@ -181,30 +170,11 @@ it('an invalid update inside a batch from an older producer is set aside alone; 
     ...statusUpdate('old-bad', 'running', Date.now() - 1000, { message: 'NUL \u0000 inside', apiKeyId: 'key-old' }),
     id: badId,
   };
-  const envelope = {
-    id: uuidv7(),
-    type: Messages.StatusUpdateBatch.type,
-    schemaVersion: Messages.StatusUpdateBatch.schemaVersion,
-    occurredAt: new Date().toISOString(),
-    source: { site: 'old', service: 'status-ingest' },
-    correlationId: uuidv7(),
-    payload: {
-      updates: [
-        ...neighbours.slice(0, 2).map((n) => ({ ...n.payload, id: n.id })),
-        bad,
-        ...neighbours.slice(2).map((n) => ({ ...n.payload, id: n.id })),
-      ],
-    },
-  };
-  const ch = await amqp.createConfirmChannel();
-  ch.publish(ExchangeName.Events, RoutingKey.StatusUpdateBatch, Buffer.from(JSON.stringify(envelope)), {
-    persistent: true,
-    messageId: envelope.id,
-    type: envelope.type,
-    contentType: 'application/json',
-  });
-  await ch.waitForConfirms();
-  await ch.close();
+  await publishRawStatusBatch(amqp, [
+    ...neighbours.slice(0, 2).map((n) => ({ ...n.payload, id: n.id })),
+    bad,
+    ...neighbours.slice(2).map((n) => ({ ...n.payload, id: n.id })),
+  ]);
 
   await waitFor(async () => (await storedIds(neighbours.map((n) => n.id))).size === neighbours.length, {
     timeoutMs: 30_000,

@@ -1,11 +1,13 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { connect, type ChannelModel, type GetMessage } from 'amqplib';
-import { Client } from 'pg';
-import { ExchangeName, Messages, OBSERVATION_SHARDS, QueueName, RoutingKey, uuidv7 } from '@fleetwatch/contracts';
-import { createIsolatedDatabase, createIsolatedVhost, testEnv, waitFor } from '@fleetwatch/testing';
+import { OBSERVATION_SHARDS, QueueName, uuidv7 } from '@fleetwatch/contracts';
+import { waitFor } from '@fleetwatch/testing';
 import {
-  createTestSite,
+  createIsolatedTestSite,
+  refusePoisonMessages,
+  type SqlClient,
   drainObservationDeadLetters,
+  publishRawStatusBatch,
   startAggregator,
   statusUpdate,
   type TestSite,
@@ -24,14 +26,9 @@ let site: TestSite;
 let app: INestApplicationContext | undefined;
 let amqp: ChannelModel;
 
-beforeAll(async () => {
-  const name = 'agg-set-aside-redelivery';
-  const [vhost, database] = await Promise.all([createIsolatedVhost(name), createIsolatedDatabase()]);
-  const pg = new Client({ connectionString: database.databaseUrl });
-  await pg.connect();
-  await pg.query(
-    `ALTER TABLE status_updates ADD CONSTRAINT test_poison CHECK (message IS NULL OR message NOT LIKE 'poison%')`,
-  );
+/** The poison (refusePoisonMessages), and a disk-full outage on demand for the 'stall' update. */
+async function prepare(pg: SqlClient): Promise<void> {
+  await refusePoisonMessages(pg);
   // While stall_flag has a row, the row whose message starts with 'stall' meets a disk-full outage (waited out).
   await pg.query(`CREATE TABLE stall_flag (on_ boolean)`);
   await pg.query(`CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -39,15 +36,17 @@ beforeAll(async () => {
       RAISE EXCEPTION 'simulated disk full' USING ERRCODE = '53100'; END IF;
     RETURN NEW; END $$`);
   await pg.query(`CREATE TRIGGER stall BEFORE INSERT ON status_updates FOR EACH ROW EXECUTE FUNCTION stall()`);
-  site = await createTestSite(
-    name,
-    { vhost, database, pg, redisUrl: testEnv().redisUrl, redisPrefix: `${testEnv().redisPrefix}${name}:` },
+}
+
+beforeAll(async () => {
+  site = await createIsolatedTestSite(
+    'agg-set-aside-redelivery',
     {
       AGGREGATOR_BATCH_WAIT_MS: '50',
       FLEETWATCH_SHUTDOWN_TIMEOUT_SECONDS: '5',
       AGGREGATOR_SHARD_CHECK_INTERVAL_MS: '200',
     },
-    { shardObservations: false },
+    { shardObservations: false, prepare },
   );
   amqp = await connect(site.env.AMQP_URL);
 });
@@ -82,42 +81,44 @@ const consuming = () =>
     { timeoutMs: 30_000, description: 'the aggregator consuming the observations queue' },
   );
 
+/** Builds status updates at `at`, each with an id of its own: `update(instance, message)`. */
+const updatesAt = (at: number) => (instance: string, message: string) => ({
+  ...statusUpdate(instance, 'running', at, { message }),
+  id: uuidv7(),
+});
+
+/**
+ * The message ids dead-lettered: waits for at least `atLeast`, then a second more, so that anything dead-lettered
+ * twice would be there too.
+ */
+async function deadLettered(atLeast: number, description: string): Promise<unknown[]> {
+  const letters: GetMessage[] = [];
+  await waitFor(
+    async () => {
+      letters.push(...(await drainObservationDeadLetters(site.env.AMQP_URL)));
+      return letters.length >= atLeast;
+    },
+    { timeoutMs: 30_000, description },
+  );
+  // Anything dead-lettered twice would be there by now (the redelivered batch is fully committed).
+  await new Promise((r) => setTimeout(r, 1000));
+  letters.push(...(await drainObservationDeadLetters(site.env.AMQP_URL)));
+  return letters.map((m) => m.properties.messageId);
+}
+
 it('a batch redelivered after its commit did not finish: each bad update is dead-lettered once, every good one stored', async () => {
-  const at = Date.now() - 1000;
-  const update = (instance: string, message: string) => ({
-    ...statusUpdate(instance, 'running', at, { message }),
-    id: uuidv7(),
-  });
+  const update = updatesAt(Date.now() - 1000);
   const invalid = { ...update('redeliver-invalid', 'NUL \u0000 inside') };
   const poison = update('redeliver-poison', 'poison: refused by the store');
   const good = Array.from({ length: 4 }, (_, i) => update(`redeliver-good-${i}`, `fine #${i}`));
   const stall = update('redeliver-stall', 'stall: stored once the outage ends');
   // The mapper refuses `invalid`; the rest commit split in two halves: [poison, good0, good1] (poison isolated and
   // set aside, good0 and good1 committed) and [good2, good3, stall] (held in the outage).
-  const envelope = {
-    id: uuidv7(),
-    type: Messages.StatusUpdateBatch.type,
-    schemaVersion: Messages.StatusUpdateBatch.schemaVersion,
-    occurredAt: new Date().toISOString(),
-    source: { site: 'old', service: 'status-ingest' },
-    correlationId: uuidv7(),
-    payload: { updates: [invalid, poison, ...good, stall] },
-  };
 
   await site.pg.query('INSERT INTO stall_flag VALUES (true)');
   app = await startAggregator(site.env);
   await consuming();
-  const ch = await amqp.createConfirmChannel();
-  // The binding the site's publisher would declare on its first publish (this test publishes raw bytes instead).
-  await ch.bindQueue(QueueName.AggregatorObservations, ExchangeName.Events, RoutingKey.StatusUpdateBatch);
-  ch.publish(ExchangeName.Events, RoutingKey.StatusUpdateBatch, Buffer.from(JSON.stringify(envelope)), {
-    persistent: true,
-    messageId: envelope.id,
-    type: envelope.type,
-    contentType: 'application/json',
-  });
-  await ch.waitForConfirms();
-  await ch.close();
+  await publishRawStatusBatch(amqp, [invalid, poison, ...good, stall]);
 
   // The first half is committed; the second waits out the outage.
   await waitFor(async () => (await stored([good[0].id, good[1].id])) === '2', {
@@ -136,54 +137,22 @@ it('a batch redelivered after its commit did not finish: each bad update is dead
     timeoutMs: 30_000,
     description: 'every good update stored after the redelivery',
   });
-  const letters: GetMessage[] = [];
-  await waitFor(
-    async () => {
-      letters.push(...(await drainObservationDeadLetters(site.env.AMQP_URL)));
-      return letters.length >= 2;
-    },
-    { timeoutMs: 30_000, description: 'the bad updates in the DLQ' },
-  );
-  // Anything dead-lettered twice would be there by now (the redelivered batch is fully committed).
-  await new Promise((r) => setTimeout(r, 1000));
-  letters.push(...(await drainObservationDeadLetters(site.env.AMQP_URL)));
-  expect(letters.map((m) => m.properties.messageId).sort()).toEqual([invalid.id, poison.id].sort());
+  const letters = await deadLettered(2, 'the bad updates in the DLQ');
+  expect(letters.sort()).toEqual([invalid.id, poison.id].sort());
   expect(await stored([invalid.id, poison.id])).toBe('0');
 });
 
 it('a batch refused after its shard was taken over (epoch moved on mid-commit): its bad update is dead-lettered once, by the next commit', async () => {
-  const at = Date.now() - 1000;
-  const update = (instance: string, message: string) => ({
-    ...statusUpdate(instance, 'running', at, { message }),
-    id: uuidv7(),
-  });
+  const update = updatesAt(Date.now() - 1000);
   const poison = update('fenced-poison', 'poison: refused by the store');
   const good = Array.from({ length: 4 }, (_, i) => update(`fenced-good-${i}`, `fine #${i}`));
   const stall = update('fenced-stall', 'stall: stored once the shard is back');
   // As above: [poison, good0, good1] commit first (poison isolated), [good2, good3, stall] wait out the outage.
-  const envelope = {
-    id: uuidv7(),
-    type: Messages.StatusUpdateBatch.type,
-    schemaVersion: Messages.StatusUpdateBatch.schemaVersion,
-    occurredAt: new Date().toISOString(),
-    source: { site: 'old', service: 'status-ingest' },
-    correlationId: uuidv7(),
-    payload: { updates: [poison, ...good, stall] },
-  };
   await drainObservationDeadLetters(site.env.AMQP_URL);
   await site.pg.query('INSERT INTO stall_flag VALUES (true)');
   app ??= await startAggregator(site.env);
   await consuming();
-  const ch = await amqp.createConfirmChannel();
-  await ch.bindQueue(QueueName.AggregatorObservations, ExchangeName.Events, RoutingKey.StatusUpdateBatch);
-  ch.publish(ExchangeName.Events, RoutingKey.StatusUpdateBatch, Buffer.from(JSON.stringify(envelope)), {
-    persistent: true,
-    messageId: envelope.id,
-    type: envelope.type,
-    contentType: 'application/json',
-  });
-  await ch.waitForConfirms();
-  await ch.close();
+  await publishRawStatusBatch(amqp, [poison, ...good, stall]);
   await waitFor(async () => (await stored([good[0].id, good[1].id])) === '2', {
     timeoutMs: 30_000,
     description: 'the first half committed',
@@ -196,16 +165,6 @@ it('a batch refused after its shard was taken over (epoch moved on mid-commit): 
     timeoutMs: 60_000,
     description: 'every good update stored after the shard came back',
   });
-  const letters: GetMessage[] = [];
-  await waitFor(
-    async () => {
-      letters.push(...(await drainObservationDeadLetters(site.env.AMQP_URL)));
-      return letters.length >= 1;
-    },
-    { timeoutMs: 30_000, description: 'the bad update in the DLQ' },
-  );
-  await new Promise((r) => setTimeout(r, 1000));
-  letters.push(...(await drainObservationDeadLetters(site.env.AMQP_URL)));
-  expect(letters.map((m) => m.properties.messageId)).toEqual([poison.id]);
+  expect(await deadLettered(1, 'the bad update in the DLQ')).toEqual([poison.id]);
   expect(await stored([poison.id])).toBe('0');
 });

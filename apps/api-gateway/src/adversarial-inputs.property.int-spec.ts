@@ -4,6 +4,7 @@ import * as testing from '@fleetwatch/testing';
 import { rmSync } from 'node:fs';
 import { privateOwnerDist, startOwnerProcess, type OwnerProcess } from './checks/owner-process.int-helpers';
 import { ADMIN_PASSWORD, type GatewayHarness, type HttpAnswer, startGateway } from './int-spec.helpers';
+import { at, placesOf } from './key-paths.int-helpers';
 
 // A hostile client against the gateway's whole HTTP surface, as properties: whatever goes into a path, a query
 // string or a body — NUL, lone surrogates, times Postgres refuses (year 0000, six-digit years, UTC offsets past
@@ -448,15 +449,6 @@ const BODIES: BodyRoute[] = [
 /** Secrets come back as `{set}`; tokens and keys only once. */
 const WRITE_ONLY = new Set(['password', 'secret', 'routingKey', 'token', 'key', 'pingUrl', 'currentPassword']);
 
-function leavesOf(value: unknown, path: Array<string | number> = []): Array<Array<string | number>> {
-  if (Array.isArray(value)) return [path, ...value.flatMap((v, i) => leavesOf(v, [...path, i]))];
-  if (value !== null && typeof value === 'object')
-    return [path, ...Object.entries(value).flatMap(([k, v]) => leavesOf(v, [...path, k]))];
-  return [path];
-}
-function at(value: unknown, path: ReadonlyArray<string | number>): unknown {
-  return path.reduce<unknown>((v, k) => (v === null || v === undefined ? undefined : (v as never)[k]), value);
-}
 function setAt(value: unknown, path: ReadonlyArray<string | number>, x: unknown): unknown {
   if (path.length === 0) return x;
   const copy = (Array.isArray(value) ? [...value] : { ...(value as object) }) as Record<string | number, unknown>;
@@ -561,7 +553,7 @@ describe('a hostile client gets no 5xx, and what a 2xx accepted reads back as wr
 
   it('bodies: any value at any place of a valid one; an accepted one reads back as written, each text and number as sent', async () => {
     // Every place of every body equally likely (a route with more fields is hit more often).
-    const places = BODIES.flatMap((route) => leavesOf(route.body).map((path) => [route, path] as const));
+    const places = BODIES.flatMap((route) => placesOf(route.body).map((path) => [route, path] as const));
     const mutation = fc
       .constantFrom(...places)
       .chain(([route, path]) => fc.tuple(fc.constant(route), fc.constant(path), valueLike(at(route.body, path))));

@@ -124,6 +124,36 @@ async function upFromTwo(c: { checkId: string; targetId: string }, at: number) {
   await waitFor(async () => (await locationsOf(c.targetId)) === 'eu=UP us=UP', { description: `${c.targetId} UP` });
 }
 
+/**
+ * A new check at locations a, b and c: active, UP at each (`resultOf`), paused, then resumed (version 3), every
+ * location UNKNOWN again.
+ */
+async function resumedAtABC(
+  config: Partial<Lifecycle>,
+  resultOf: (c: { checkId: string; targetId: string }, location: string, ok: boolean) => ReturnType<typeof result>,
+) {
+  const c = newCheck();
+  await site.bus.publisher.publishMany([lifecycle(c, 'active', 1, Date.now(), config)]);
+  await site.bus.publisher.publishMany(['a', 'b', 'c'].map((l) => resultOf(c, l, true)));
+  await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Up, { description: 'UP' });
+  await site.bus.publisher.publishMany([lifecycle(c, 'paused', 2, Date.now(), config)]);
+  await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Paused, { description: 'PAUSED' });
+  await site.bus.publisher.publishMany([lifecycle(c, 'active', 3, Date.now(), config)]);
+  await waitFor(async () => (await locationsOf(c.targetId)) === 'a=UNKNOWN b=UNKNOWN c=UNKNOWN', {
+    description: 'UNKNOWN after the resume',
+  });
+  return c;
+}
+
+/** The locations of `targetId` whose first result after a resume is still awaited. */
+const awaitedIn = async (targetId: string) =>
+  (
+    await site.pg.query<{ location: string }>(
+      "SELECT location FROM target_location_states WHERE target_id = $1 AND expire_reason LIKE '%(first result awaited)' ORDER BY location",
+      [targetId],
+    )
+  ).rows.map((r) => r.location);
+
 describe('check.lifecycle in the aggregator', () => {
   it('paused: PAUSED everywhere and no STALE; results are stored but change nothing; an older message undoes nothing; resumed: UNKNOWN until a newer result', async () => {
     const c = newCheck();
@@ -407,28 +437,9 @@ describe('check.lifecycle in the aggregator', () => {
     const at30 = (c: { checkId: string; targetId: string }, location: string, ok: boolean) =>
       result(c, location, ok, Date.now(), 66, 30);
     const config = { locations: ['a', 'b', 'c'], intervalSeconds: 30, downQuorumPct: 66 };
-    const resumedCheck = async () => {
-      const c = newCheck();
-      await site.bus.publisher.publishMany([lifecycle(c, 'active', 1, Date.now(), config)]);
-      await site.bus.publisher.publishMany(['a', 'b', 'c'].map((l) => at30(c, l, true)));
-      await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Up, { description: 'UP' });
-      await site.bus.publisher.publishMany([lifecycle(c, 'paused', 2, Date.now(), config)]);
-      await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Paused, { description: 'PAUSED' });
-      await site.bus.publisher.publishMany([lifecycle(c, 'active', 3, Date.now(), config)]);
-      await waitFor(async () => (await locationsOf(c.targetId)) === 'a=UNKNOWN b=UNKNOWN c=UNKNOWN', {
-        description: 'UNKNOWN after the resume',
-      });
-      return c;
-    };
+    const resumedCheck = () => resumedAtABC(config, at30);
     const downOnBus = (targetId: string) =>
       site.changes.filter((e) => e.targetId === targetId && e.location === null && e.to === TargetStatus.Down);
-    const awaitedIn = async (targetId: string) =>
-      (
-        await site.pg.query<{ location: string }>(
-          "SELECT location FROM target_location_states WHERE target_id = $1 AND expire_reason LIKE '%(first result awaited)' ORDER BY location",
-          [targetId],
-        )
-      ).rows.map((r) => r.location);
 
     // a DOWN first: its location moves, the target does not (b and c could still make it PARTIAL).
     const one = await resumedCheck();
@@ -487,23 +498,7 @@ describe('check.lifecycle in the aggregator', () => {
     const daily = (c: { checkId: string; targetId: string }, location: string, ok: boolean) =>
       result(c, location, ok, Date.now(), 100, DAY, { timeoutSeconds: 1, retries: 0 });
     const config = { locations: ['a', 'b', 'c'], intervalSeconds: DAY, downQuorumPct: 100 };
-    const c = newCheck();
-    await site.bus.publisher.publishMany([lifecycle(c, 'active', 1, Date.now(), config)]);
-    await site.bus.publisher.publishMany(['a', 'b', 'c'].map((l) => daily(c, l, true)));
-    await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Up, { description: 'UP' });
-    await site.bus.publisher.publishMany([lifecycle(c, 'paused', 2, Date.now(), config)]);
-    await waitFor(async () => (await live(c.targetId))?.status === TargetStatus.Paused, { description: 'PAUSED' });
-    await site.bus.publisher.publishMany([lifecycle(c, 'active', 3, Date.now(), config)]);
-    await waitFor(async () => (await locationsOf(c.targetId)) === 'a=UNKNOWN b=UNKNOWN c=UNKNOWN', {
-      description: 'UNKNOWN after the resume',
-    });
-    const awaitedIn = async () =>
-      (
-        await site.pg.query<{ location: string }>(
-          "SELECT location FROM target_location_states WHERE target_id = $1 AND expire_reason LIKE '%(first result awaited)' ORDER BY location",
-          [c.targetId],
-        )
-      ).rows.map((r) => r.location);
+    const c = await resumedAtABC(config, daily);
     const dueB = async () => (await deadlines(c.targetId)).find((d) => d.location === 'b')?.deadline_at?.getTime();
     // Before any result: b due two days on (the resume's deadline).
     expect(await dueB()).toBeGreaterThan(Date.now() + 2 * DAY * 1000 - 60_000);
@@ -516,7 +511,7 @@ describe('check.lifecycle in the aggregator', () => {
     const heard = Date.now();
     // b still awaited (it could still make it PARTIAL), but due G after a's result was heard.
     expect((await live(c.targetId))?.status).toBe(TargetStatus.Unknown);
-    expect(await awaitedIn()).toEqual(['b']);
+    expect(await awaitedIn(c.targetId)).toEqual(['b']);
     const due = (await dueB()) as number;
     expect(due).toBeGreaterThanOrEqual(sent + G);
     expect(due).toBeLessThanOrEqual(heard + G);
@@ -538,7 +533,7 @@ describe('check.lifecycle in the aggregator', () => {
     });
     expect(await locationsOf(c.targetId)).toBe('a=DOWN b=STALE c=DOWN');
     expect(await row(c.targetId)).toMatchObject({ status: 'DOWN' });
-    expect(await awaitedIn()).toEqual([]);
+    expect(await awaitedIn(c.targetId)).toEqual([]);
     expect(await consensusEvents(c.targetId)).toEqual(['UNKNOWN>UP', 'UP>PAUSED', 'PAUSED>UNKNOWN', 'UNKNOWN>DOWN']);
     const { rows } = await site.pg.query<{ transition: string; reason: string }>(
       "SELECT from_status::text || '>' || to_status::text AS transition, reason FROM status_events WHERE target_id = $1 AND location = 'b' ORDER BY sequence",

@@ -29,6 +29,9 @@ const update = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 const opts = { staleAfterSeconds: 300 };
+/** A failed result of the check c1 at location eu, sent by its collector (`src`). */
+const failedAtEu = { checkId: 'c1', targetId: 'check:c1', location: 'eu', ok: false, latencyMs: null };
+const src: MessageSource = { site: 's', service: 'collector', location: 'eu' };
 
 describe('mapEnvelope', () => {
   it.each([
@@ -81,17 +84,7 @@ describe('mapEnvelope', () => {
   });
 
   it('a check result expects the next one within two intervals plus slack, only when the interval is known', () => {
-    const result = {
-      checkId: 'c1',
-      targetId: 'check:c1',
-      location: 'eu',
-      ok: false,
-      latencyMs: null,
-      failureReason: 'timeout',
-      attempt: 1,
-      startedAt: at,
-    };
-    const src: MessageSource = { site: 's', service: 'collector', location: 'eu' };
+    const result = { ...failedAtEu, failureReason: 'timeout', attempt: 1, startedAt: at };
     const withInterval = mapEnvelope(
       buildEnvelope(Messages.CheckResult.type, 1, src, { ...result, intervalSeconds: 30 }),
       { ...opts, now: T + 200 },
@@ -110,18 +103,7 @@ describe('mapEnvelope', () => {
 
   it("bounds the other locations' results of the run: heard + its attempts' time and the slack (peersDueBy)", () => {
     const at = new Date(T).toISOString();
-    const result = {
-      checkId: 'c1',
-      targetId: 'check:c1',
-      location: 'eu',
-      ok: false,
-      latencyMs: null,
-      attempt: 3,
-      startedAt: at,
-      intervalSeconds: 86_400,
-      retries: 2,
-    };
-    const src: MessageSource = { site: 's', service: 'collector', location: 'eu' };
+    const result = { ...failedAtEu, attempt: 3, startedAt: at, intervalSeconds: 86_400, retries: 2 };
     const dueBy = (payload: object) => {
       const m = mapEnvelope(buildEnvelope(Messages.CheckResult.type, 1, src, payload), { ...opts, now: T + 200 });
       return m.type === 'check' ? m.observation.peersDueBy : null;

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { Document, parseDocument } from 'yaml';
 import { privateOwnerDist, startOwnerProcess, type OwnerProcess } from '../checks/owner-process.int-helpers';
 import { ADMIN_PASSWORD, type GatewayHarness, type HttpAnswer, startGateway } from '../int-spec.helpers';
+import { at, placesOf } from '../key-paths.int-helpers';
 
 // Config as code as a hostile CI pipeline writes it: an export of a site holding one of everything, with any one
 // place replaced by a hostile value — a string a store cannot hold, a number past what a column holds, a YAML tag
@@ -125,18 +126,6 @@ async function importYaml(text: string, dryRun: boolean, prune = false): Promise
       `import → ${res.status} ${res.text.slice(0, 400)}\n${text}\nowner:\n${owner.output().slice(-2000)}`,
     );
   return res;
-}
-
-/** Every place (scalar or collection) of the document's value, as a key path. */
-function placesOf(value: unknown, path: Array<string | number> = []): Array<Array<string | number>> {
-  if (Array.isArray(value)) return [path, ...value.flatMap((v, i) => placesOf(v, [...path, i]))];
-  if (value !== null && typeof value === 'object')
-    return [path, ...Object.entries(value).flatMap(([k, v]) => placesOf(v, [...path, k]))];
-  return [path];
-}
-
-function at(value: unknown, path: ReadonlyArray<string | number>): unknown {
-  return path.reduce<unknown>((v, k) => (v === null || v === undefined ? undefined : (v as never)[k]), value);
 }
 
 const MAX = '9999-12-31T23:59:59.999Z';

@@ -1,5 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import type { MemberPollRecord } from '@fleetwatch/contracts';
 import type { FleetSitesRepository } from '@fleetwatch/persistence';
 import { loadSyncConfig, type SyncConfig } from '../config';
@@ -7,6 +6,13 @@ import { BudgetFullError, ByteBudget } from './byte-budget';
 import { FleetPoller, type MemberRecordStore } from './fleet-poller';
 import { pollerOptions } from './fleet.service';
 import { loadLeaderConfig, type LeaderMember } from './leader-config';
+import {
+  memberReport,
+  memberSnapshot,
+  startMemberServer,
+  type MemberHandler,
+  type MemberServer,
+} from './member-server.spec-helpers';
 
 // The leader's poll cycle against members on a real HTTP server (the poller's own undici agent): the in-flight byte
 // budget shared by a cycle's answers, a 200 whose body is `null`, the cache read counted within the overall timeout,
@@ -15,37 +21,9 @@ import { loadLeaderConfig, type LeaderMember } from './leader-config';
 jest.setTimeout(20_000);
 
 const MiB = 1024 * 1024;
-const HASH = 'a'.repeat(64);
-const report = (site: string) => ({
-  site,
-  role: 'member',
-  generatedAt: new Date().toISOString(),
-  status: { UP: 1 },
-  errors: null,
-  broker: null,
-  brokerError: null,
-  hosts: null,
-  flow: null,
-  components: [],
-});
 /** A valid snapshot of about `padBytes` bytes. */
 const snapshot = (site: string, padBytes = 0) =>
-  JSON.stringify({
-    schemaVersion: 1,
-    site,
-    generatedAt: new Date().toISOString(),
-    hash: HASH,
-    configVersion: 1,
-    areas: {
-      checks: [{ key: 'web', type: 'http', pad: 'x'.repeat(padBytes) }],
-      alertRules: [],
-      channels: [],
-      properties: [],
-      statusPages: [],
-      usersAndRoles: [],
-      componentVersions: [],
-    },
-  });
+  JSON.stringify(memberSnapshot(site, [{ key: 'web', type: 'http', pad: 'x'.repeat(padBytes) }]));
 
 const sites = { recordPolls: () => Promise.resolve() } as unknown as FleetSitesRepository;
 
@@ -63,29 +41,19 @@ function memoryCache(): { cache: MemberRecordStore; stored: Map<string, MemberPo
   };
 }
 
-type Handler = (name: string, path: string, req: IncomingMessage, res: ServerResponse) => void;
-let handler: Handler = () => undefined;
-let server: Server;
+let handler: MemberHandler = () => undefined;
+let server: MemberServer;
 let base: string;
-const open = new Set<ServerResponse>();
 const pollers: FleetPoller[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    open.add(res);
-    res.on('close', () => open.delete(res));
-    const [, name, path] = /^\/([^/]+)(\/[^?]*)/.exec(req.url ?? '') ?? [];
-    handler(name, path, req, res);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await startMemberServer((name, path, req, res) => handler(name, path, req, res));
+  base = server.base;
 });
 
 afterAll(async () => {
   for (const p of pollers) await p.close();
-  for (const res of open) res.destroy();
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await server.close();
 });
 
 const members = (names: string[]): LeaderMember[] =>
@@ -132,7 +100,7 @@ describe('a cycle’s answers share an in-flight byte budget (not only 8 MB each
     // them side by side (some 18 MB held together).
     const waiting: Array<() => void> = [];
     handler = (name, path, _req, res) => {
-      if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(report(name)));
+      if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(memberReport(name)));
       if (path !== '/api/v1/system/snapshot/current') return json(res, 404, '{}');
       waiting.push(() => json(res, 200, snapshot(name, 3 * MiB)));
       if (waiting.length === names.length) for (const send of waiting.splice(0)) send();
@@ -154,7 +122,7 @@ describe('a cycle’s answers share an in-flight byte budget (not only 8 MB each
 
   it('an answer whose Content-Length is larger than the whole budget is refused, saying so; the report still counts', async () => {
     handler = (name, path, _req, res) => {
-      if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(report(name)));
+      if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(memberReport(name)));
       if (path === '/api/v1/system/snapshot/current') return json(res, 200, snapshot(name, 2 * MiB));
       return json(res, 404, '{}');
     };
@@ -172,7 +140,7 @@ describe('a cycle’s answers share an in-flight byte budget (not only 8 MB each
     const hogHasSent = new Promise<void>((r) => (hogSent = r));
     let second = false;
     handler = (name, path, _req, res) => {
-      if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(report(name)));
+      if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(memberReport(name)));
       if (path !== '/api/v1/system/snapshot/current') return json(res, 404, '{}');
       if (name === 'hog') {
         // No Content-Length: 1 MiB less 1,000 bytes of a body, then nothing (until its member timeout).
@@ -201,7 +169,7 @@ describe('a cycle’s answers share an in-flight byte budget (not only 8 MB each
 
   it('a member stalling mid-body holds only the bytes it sent, not its Content-Length', async () => {
     handler = (name, path, _req, res) => {
-      if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(report(name)));
+      if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(memberReport(name)));
       if (path !== '/api/v1/system/snapshot/current') return json(res, 404, '{}');
       if (name === 'hog') {
         // Announces 3 MiB, sends a byte, then nothing: it holds that byte until its member timeout.
@@ -250,7 +218,7 @@ describe('a 200 whose body is JSON null is no data, not a missing endpoint', () 
       sources: {},
     };
     handler = (name, path, _req, res) => {
-      if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(report(name)));
+      if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(memberReport(name)));
       if (path === '/api/v1/system/snapshot/current') return json(res, 200, nulls ? 'null' : snapshot(name));
       if (path === '/api/v1/metrics/flow') return json(res, 200, nulls ? 'null' : JSON.stringify(flow));
       return json(res, 404, '{}');
@@ -278,7 +246,7 @@ describe('the cache read before a cycle counts within the overall timeout', () =
     let asked = 0;
     handler = (name, _path, _req, res) => {
       asked++;
-      json(res, 200, JSON.stringify(report(name)));
+      json(res, 200, JSON.stringify(memberReport(name)));
     };
     let written = 0;
     const slow: MemberRecordStore = {
@@ -337,7 +305,7 @@ describe('a member whose answer takes longer than the default member timeout', (
   it('is read with FLEET_POLL_MEMBER_TIMEOUT_MS set above it', async () => {
     handler = (name, path, _req, res) => {
       if (path === '/api/v1/status/report')
-        return void setTimeout(() => json(res, 200, JSON.stringify(report(name))), 1_200);
+        return void setTimeout(() => json(res, 200, JSON.stringify(memberReport(name))), 1_200);
       json(res, 404, '{}');
     };
     const opts = (extra: Record<string, string>) =>
@@ -370,7 +338,7 @@ describe('review: answers that hold the budget without sending', () => {
         return void res.write('{');
       }
       const answer = () =>
-        path === '/api/v1/status/report' ? json(res, 200, JSON.stringify(report(name))) : json(res, 404, '{}');
+        path === '/api/v1/status/report' ? json(res, 200, JSON.stringify(memberReport(name))) : json(res, 404, '{}');
       if (name === 'hog') return answer();
       setTimeout(answer, 100);
     };
@@ -394,7 +362,7 @@ describe('review: members that send headers and a byte, then stall, without a Co
       // Started first (config order), so their member timeouts come before the stalled ones': answered 300 ms late,
       // after the stalled members' headers, they must not wait for those to time out.
       setTimeout(() => {
-        if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(report(name)));
+        if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(memberReport(name)));
         if (path === '/api/v1/system/snapshot/current') return json(res, 200, snapshot(name));
         json(res, 404, '{}');
       }, 300);

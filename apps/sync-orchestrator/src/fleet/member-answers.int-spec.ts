@@ -1,5 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRedis, FleetCache } from '@fleetwatch/live-state';
 import { closeSqlPool, createSqlPool, FleetSitesRepository, type SqlPool } from '@fleetwatch/persistence';
 import * as testing from '@fleetwatch/testing';
@@ -8,6 +7,7 @@ import { FleetPoller } from './fleet-poller';
 import { loadLeaderConfig, type LeaderMember } from './leader-config';
 import { MAX_SNAPSHOT_DEPTH } from './member-client';
 import { FleetRecordStore } from './member-record-store';
+import { memberReport, memberSnapshot, startMemberServer, type MemberServer } from './member-server.spec-helpers';
 
 // Members that answer badly, on a real HTTP server, polled by the leader's real poll cycle into real Redis and
 // Postgres: each such member fails (or loses only its snapshot) with an error that says what happened, never the
@@ -16,35 +16,6 @@ import { FleetRecordStore } from './member-record-store';
 const CANARY = 'canary-answers-SECRET-do-not-leak';
 jest.setTimeout(30_000);
 
-const HASH = 'a'.repeat(64);
-const report = (site: string) => ({
-  site,
-  role: 'member',
-  generatedAt: new Date().toISOString(),
-  status: { UP: 1 },
-  errors: null,
-  broker: null,
-  brokerError: null,
-  hosts: null,
-  flow: null,
-  components: [],
-});
-const snapshotWith = (site: string, checks: unknown[]) => ({
-  schemaVersion: 1,
-  site,
-  generatedAt: new Date().toISOString(),
-  hash: HASH,
-  configVersion: 1,
-  areas: {
-    checks,
-    alertRules: [],
-    channels: [],
-    properties: [],
-    statusPages: [],
-    usersAndRoles: [],
-    componentVersions: [],
-  },
-});
 /** An item whose `rules` is `depth` arrays nested (what a buggy or hostile member may send: JSON.parse takes it). */
 const nested = (depth: number) => `{"key":"deep","rules":${'['.repeat(depth)}${']'.repeat(depth)}}`;
 
@@ -55,26 +26,22 @@ const json = (res: ServerResponse, status: number, body: string): void =>
 let restartsFails = false;
 /** Bytes the `huge` member got out before the leader cut it. */
 let hugeSent = 0;
-const open = new Set<ServerResponse>();
 
 /** `/<behaviour>/api/v1/...`: the behaviour is the member's name. */
-function answer(req: IncomingMessage, res: ServerResponse): void {
-  open.add(res);
-  res.on('close', () => open.delete(res));
-  const [, name, path] = /^\/([^/]+)(\/[^?]*)/.exec(req.url ?? '') ?? [];
+function answer(name: string, path: string, req: IncomingMessage, res: ServerResponse): void {
   const authorized = req.headers.authorization === `Bearer ${CANARY}`;
   if (!authorized && name !== 'unauthorized') return json(res, 401, '{"error":{"code":"unauthorized"}}');
   const isReport = path === '/api/v1/status/report';
   const isSnapshot = path === '/api/v1/system/snapshot/current';
   switch (name) {
     case 'good':
-      if (isReport) return json(res, 200, JSON.stringify(report(name)));
-      if (isSnapshot) return json(res, 200, JSON.stringify(snapshotWith(name, [{ key: 'web', type: 'http' }])));
+      if (isReport) return json(res, 200, JSON.stringify(memberReport(name)));
+      if (isSnapshot) return json(res, 200, JSON.stringify(memberSnapshot(name, [{ key: 'web', type: 'http' }])));
       return json(res, 404, '{}');
     case 'deep':
-      if (isReport) return json(res, 200, JSON.stringify(report(name)));
+      if (isReport) return json(res, 200, JSON.stringify(memberReport(name)));
       if (isSnapshot) {
-        const body = JSON.stringify(snapshotWith(name, [])).replace('"checks":[]', `"checks":[${nested(10_000)}]`);
+        const body = JSON.stringify(memberSnapshot(name, [])).replace('"checks":[]', `"checks":[${nested(10_000)}]`);
         return json(res, 200, body);
       }
       return json(res, 404, '{}');
@@ -99,8 +66,8 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
     }
     case 'restarts':
       if (restartsFails) return json(res, 500, '{"error":{"code":"internal"}}');
-      if (isReport) return json(res, 200, JSON.stringify(report(name)));
-      if (isSnapshot) return json(res, 200, JSON.stringify(snapshotWith(name, [{ key: 'web', type: 'http' }])));
+      if (isReport) return json(res, 200, JSON.stringify(memberReport(name)));
+      if (isSnapshot) return json(res, 200, JSON.stringify(memberSnapshot(name, [{ key: 'web', type: 'http' }])));
       return json(res, 404, '{}');
     case 'garbage':
       return json(res, 200, '{"site": "garbage", oops');
@@ -117,7 +84,7 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
   }
 }
 
-let server: Server;
+let server: MemberServer | undefined;
 let base: string;
 let db: testing.IsolatedDatabase;
 let pool: SqlPool;
@@ -160,16 +127,13 @@ beforeAll(async () => {
   redis = createRedis({ url: env.redisUrl, keyPrefix: `${env.redisPrefix}member-answers:`, connectionName: 'test' });
   cache = new FleetCache(redis);
   sites = new FleetSitesRepository(pool);
-  server = createServer(answer);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await startMemberServer(answer);
+  base = server.base;
 });
 
 afterAll(async () => {
   for (const p of pollers) await p.close();
-  for (const res of open) res.destroy();
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
+  await server?.close();
   redis?.disconnect();
   if (pool) await closeSqlPool(pool);
   await db?.dispose();

@@ -1,15 +1,8 @@
 import { TargetStatus as S } from '@fleetwatch/contracts';
-import { applyLifecycle, type CheckLifecycle } from './check-lifecycle';
 import { expireDeadlines } from './expiry';
 import { peerResultGraceMs } from './heartbeat';
-import {
-  ANOTHER_LOCATION_REPORTED,
-  applyObservation,
-  isAwaited,
-  type Observation,
-  type TargetSnapshot,
-} from './target-state';
-import { checkResult, lifecycleOf } from './status.spec-helpers';
+import { ANOTHER_LOCATION_REPORTED, isAwaited, type Observation } from './target-state';
+import { applierOf, checkResult, lifecycleOf, resumedCheck } from './status.spec-helpers';
 
 // Found in review of the peer bound (boundAwaited / peerResultGraceMs): it assumed every location runs the resumed
 // check's first slot within its attempts' time of the first one heard. A location whose collector runs the slot later
@@ -28,30 +21,13 @@ const result = (location: string, ok: boolean, at: number): Observation => ({
   deadline: { at: at + 2 * DAY * 1000 + 5000, expireTo: S.Stale, reason: `no result within 2 × ${DAY}s` },
   peersDueBy: at + G,
 });
-const apply = (t: TargetSnapshot | undefined, step: Observation | CheckLifecycle) =>
-  'state' in step ? applyLifecycle(t, step, policy) : applyObservation(t, step, policy);
-
+const apply = applierOf(policy);
+const verdicts = (events: readonly { location: string | null; from: S; to: S }[]) =>
+  events.filter((e) => e.location === null).map((e) => `${e.from}>${e.to}`);
 describe('peer bound: a healthy location whose first run after the resume comes later than the first one heard', () => {
   const RESUMED = 3000;
   const SLOT = 3_600_000;
-  const resumedDaily = (): TargetSnapshot => {
-    let t = apply(undefined, lc('active', 1, 0, { locations: ['a', 'b'], checkIntervalSeconds: DAY })).target;
-    for (const l of ['a', 'b']) t = apply(t, result(l, true, 1000)).target;
-    t = apply(t, lc('paused', 2, 2000)).target;
-    return apply(
-      t,
-      lc('active', 3, RESUMED, {
-        checkIntervalSeconds: DAY,
-        resumeDeadline: {
-          at: RESUMED + 2 * DAY * 1000 + 5000,
-          expireTo: S.Stale,
-          reason: `no result within 2 × ${DAY}s of the resume`,
-        },
-      }),
-    ).target;
-  };
-  const verdicts = (events: readonly { location: string | null; from: S; to: S }[]) =>
-    events.filter((e) => e.location === null).map((e) => `${e.from}>${e.to}`);
+  const resumedDaily = () => resumedCheck(apply, lc, ['a', 'b'], DAY, RESUMED, result);
 
   it('30 s late (a run of its timeout and more): counted, UNKNOWN>PARTIAL — no DOWN on the way', () => {
     let t = resumedDaily();
@@ -123,24 +99,7 @@ describe('peer bound: a healthy location that read the resume on its assignment 
     deadline: { at: at + 2 * I + 5000, expireTo: S.Stale, reason: `no result within 2 × ${FIVE_MIN}s` },
     peersDueBy: at + G5,
   });
-  const resumedFiveMin = (): TargetSnapshot => {
-    let t = apply(undefined, lc('active', 1, 0, { locations: ['a', 'b'], checkIntervalSeconds: FIVE_MIN })).target;
-    for (const l of ['a', 'b']) t = apply(t, fiveMin(l, true, 1000)).target;
-    t = apply(t, lc('paused', 2, 2000)).target;
-    return apply(
-      t,
-      lc('active', 3, RESUMED, {
-        checkIntervalSeconds: FIVE_MIN,
-        resumeDeadline: {
-          at: RESUMED + 2 * I + 5000,
-          expireTo: S.Stale,
-          reason: `no result within 2 × ${FIVE_MIN}s of the resume`,
-        },
-      }),
-    ).target;
-  };
-  const verdicts = (events: readonly { location: string | null; from: S; to: S }[]) =>
-    events.filter((e) => e.location === null).map((e) => `${e.from}>${e.to}`);
+  const resumedFiveMin = () => resumedCheck(apply, lc, ['a', 'b'], FIVE_MIN, RESUMED, fiveMin);
 
   it('the grace of a 5-min check with a 10 s timeout: 6 min 16 s', () => {
     expect(G5).toBe(6 * 60_000 + 16_000);

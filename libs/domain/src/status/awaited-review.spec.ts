@@ -1,16 +1,14 @@
 import { TargetStatus as S } from '@fleetwatch/contracts';
-import { applyLifecycle, type CheckLifecycle } from './check-lifecycle';
 import { expireDeadlines } from './expiry';
 import { peerResultGraceMs } from './heartbeat';
 import {
   ANOTHER_LOCATION_REPORTED,
-  applyObservation,
   AWAITING_FIRST_RESULT,
   isAwaited,
   type Observation,
   type TargetSnapshot,
 } from './target-state';
-import { checkResult, lifecycleOf } from './status.spec-helpers';
+import { applierOf, checkResult, lifecycleOf, resumedCheck } from './status.spec-helpers';
 
 // Review of the awaited locations (3faa535): how long an awaited location may hold a check back.
 
@@ -23,8 +21,7 @@ const result = (location: string, ok: boolean, at: number, seconds: number): Obs
   deadline: { at: at + 2 * seconds * 1000 + 5000, expireTo: S.Stale, reason: `no result within 2 × ${seconds}s` },
 });
 const policy = { downQuorumPct: 100 };
-const apply = (t: TargetSnapshot | undefined, step: Observation | CheckLifecycle) =>
-  'state' in step ? applyLifecycle(t, step, policy) : applyObservation(t, step, policy);
+const apply = applierOf(policy);
 const sweep = (t: TargetSnapshot, now: number) =>
   expireDeadlines(
     new Map([[t.id, t]]),
@@ -100,22 +97,8 @@ describe('an awaited location once another location has reported the same run', 
     ...result(location, ok, heard, DAY),
     peersDueBy: heard + G,
   });
-  const resumedDaily = (): TargetSnapshot => {
-    let t = apply(undefined, lc('active', 1, 0, { locations: ['a', 'b', 'c'], checkIntervalSeconds: DAY })).target;
-    for (const l of ['a', 'b', 'c']) t = apply(t, result(l, true, 1000, DAY)).target;
-    t = apply(t, lc('paused', 2, 2000)).target;
-    return apply(
-      t,
-      lc('active', 3, RESUMED, {
-        checkIntervalSeconds: DAY,
-        resumeDeadline: {
-          at: RESUMED + 2 * DAY * 1000 + 5000,
-          expireTo: S.Stale,
-          reason: `no result within 2 × ${DAY}s of the resume`,
-        },
-      }),
-    ).target;
-  };
+  const resumedDaily = () =>
+    resumedCheck(apply, lc, ['a', 'b', 'c'], DAY, RESUMED, (l, ok, at) => result(l, ok, at, DAY));
 
   it('the grace: the attempts (never past the interval), the lateness, one missed slot (up to 15 min), the slack', () => {
     // A daily check with a 10 s timeout: its run, a minute's lateness, a missed slot capped at 15 min, the slack —
