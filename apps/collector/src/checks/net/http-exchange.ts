@@ -62,11 +62,7 @@ export interface ExchangeResult {
   /** The URL that answered (after redirects). */
   url: string;
   redirects: number;
-  /**
-   * The certificate of the https hop (the answering origin or one it was reached through) that expires soonest; on a
-   * tie, the later hop's. An https URL that redirects to http still has its certificate checked (certMinDaysLeft), and
-   * an expiring certificate anywhere on the way breaks the URL as surely as the answering origin's.
-   */
+  /** The certificate of the answering origin, when it was https. */
   cert?: CertFacts;
   elapsedMs: number;
 }
@@ -102,7 +98,6 @@ export async function httpExchange(req: ExchangeRequest, ctx: ExchangeContext): 
   let method = req.method.toUpperCase();
   let body = req.body;
   let headers = withUserAgent(req.headers);
-  let cert: CertFacts | undefined;
   for (let hop = 0; ; hop++) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       throw new RedirectError(`scheme "${url.protocol}" not allowed (http, https)`);
@@ -110,7 +105,6 @@ export async function httpExchange(req: ExchangeRequest, ctx: ExchangeContext): 
     const res = await exchangeOnce(url, method, headers, body, req.tlsVerify, req.maxBodyBytes, ctx, (status, h) =>
       redirecting && REDIRECTS.has(status) && h.location !== undefined ? 0 : req.maxBodyBytes,
     );
-    cert = soonerExpiring(cert, res.cert);
     const location = res.headers.location;
     if (redirecting && REDIRECTS.has(res.status) && location !== undefined) {
       if (hop >= req.maxRedirects)
@@ -152,16 +146,10 @@ export async function httpExchange(req: ExchangeRequest, ctx: ExchangeContext): 
       truncated: res.truncated,
       url: url.toString(),
       redirects: hop,
-      cert,
+      cert: res.cert,
       elapsedMs: performance.now() - started,
     };
   }
-}
-
-/** The certificate that expires first; `later` (the later hop's) unless `earlier` has strictly fewer days left. */
-function soonerExpiring(earlier: CertFacts | undefined, later: CertFacts | undefined): CertFacts | undefined {
-  if (!earlier || !later) return later ?? earlier;
-  return earlier.daysLeft < later.daysLeft ? earlier : later;
 }
 
 /**

@@ -49,9 +49,6 @@ function routes(seen: Seen[]) {
           // /chain?n=3 → /chain?n=2 → … → /ok
           res.writeHead(302, { location: hop > 0 ? `/chain?n=${hop - 1}` : '/ok' }).end('moved');
           return;
-        case '/goto':
-          res.writeHead(302, { location: url.searchParams.get('to') ?? '/ok' }).end();
-          return;
         case '/see-other':
           res.writeHead(303, { location: '/echo' }).end();
           return;
@@ -368,28 +365,5 @@ describe('http probe (real local servers)', () => {
     } finally {
       await hopper.close();
     }
-  });
-
-  it('an https URL redirected to plain http still has its certificate checked (certMinDaysLeft)', async () => {
-    const url = `${https.origin}/goto?to=${encodeURIComponent(`${http.origin}/ok`)}`;
-    const short = await get(url, { tlsVerify: false, certMinDaysLeft: 400 });
-    expect(short).toMatchObject({ ok: false, facts: { status: 200, cert: { daysLeft: expect.any(Number) } } });
-    const days = (short.facts.cert as { daysLeft: number }).daysLeft;
-    expect([364, 365]).toContain(days);
-    expect(short.failureReason).toBe(`certificate expires in ${days} days (minimum 400)`);
-    expect(await get(url, { tlsVerify: false, certMinDaysLeft: 30 })).toMatchObject({
-      ok: true,
-      facts: { status: 200 },
-    });
-  });
-
-  it('the certificate checked is the soonest-expiring of the https hops (10 days, redirecting to 365)', async () => {
-    const url = `${soon.origin}/goto?to=${encodeURIComponent(`${https.origin}/ok`)}`;
-    expect(await get(url, { tlsVerify: false, certMinDaysLeft: 14 })).toMatchObject({
-      ok: false,
-      failureReason: 'certificate expires in 10 days (minimum 14)',
-      facts: { status: 200, cert: { daysLeft: 10 } },
-    });
-    expect((await get(url, { tlsVerify: false, certMinDaysLeft: 10 })).ok).toBe(true);
   });
 });

@@ -17,10 +17,8 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
  * maxRedirects, every hop's address through the target policy (net/http-exchange). UP
  * when the status is expected (default any 2xx or 3xx), the body contains
  * `bodyContains`, every JSON-path assertion holds, and for https the certificate is
- * trusted (tlsVerify) with at least `certMinDaysLeft` days left — the soonest-expiring
- * certificate of the https hops, so an https URL redirecting to http is still checked.
- * Latency: from the start of the exchange (the first DNS lookup included) to the last
- * body byte read, redirects included.
+ * trusted (tlsVerify) with at least `certMinDaysLeft` days left. Latency: from the
+ * first connect to the last body byte read, redirects included.
  *
  * The body is read up to 1 MiB (bodyContains and JSON parsing see that much) and
  * exposed as `bodyText` up to 64 KiB; `body` is the parsed JSON when the response says
@@ -83,8 +81,7 @@ export const httpProbe: Probe<'http'> = async (check, ctx) => {
     if (problem) problems.push(problem);
   }
   // Trust was settled in the connector (an untrusted peer never got the request).
-  // Any https hop counts: an https URL redirected to http keeps its certificate checked (res.cert is the hops' soonest).
-  if ((res.url.startsWith('https:') || res.cert) && check.certMinDaysLeft !== undefined)
+  if (res.url.startsWith('https:') && check.certMinDaysLeft !== undefined)
     problems.push(
       ...certificateProblems(res.cert, { verify: false, untrusted: null, minDaysLeft: check.certMinDaysLeft }),
     );
