@@ -64,6 +64,8 @@ export interface ExchangeResult {
   redirects: number;
   /** The certificate of the answering origin, when it was https. */
   cert?: CertFacts;
+  /** The certificates of the https hops before the answering one, in order (`host` is the URL's host[:port]). */
+  hopCerts?: Array<{ host: string; cert: CertFacts }>;
   elapsedMs: number;
 }
 
@@ -98,6 +100,7 @@ export async function httpExchange(req: ExchangeRequest, ctx: ExchangeContext): 
   let method = req.method.toUpperCase();
   let body = req.body;
   let headers = withUserAgent(req.headers);
+  const hopCerts: Array<{ host: string; cert: CertFacts }> = [];
   for (let hop = 0; ; hop++) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       throw new RedirectError(`scheme "${url.protocol}" not allowed (http, https)`);
@@ -117,6 +120,7 @@ export async function httpExchange(req: ExchangeRequest, ctx: ExchangeContext): 
       }
       if (next.protocol !== 'http:' && next.protocol !== 'https:')
         throw new RedirectError(`redirect to scheme "${next.protocol}" refused (http, https only)`);
+      if (res.cert) hopCerts.push({ host: url.host, cert: res.cert });
       // Credentials stay with the origin; a Host the check sets names the first host's virtual host: another host gets
       // its own (withHost) — the same host on another scheme or port (http → https) keeps it.
       if (next.origin !== url.origin) {
@@ -147,6 +151,7 @@ export async function httpExchange(req: ExchangeRequest, ctx: ExchangeContext): 
       url: url.toString(),
       redirects: hop,
       cert: res.cert,
+      ...(hopCerts.length ? { hopCerts } : {}),
       elapsedMs: performance.now() - started,
     };
   }

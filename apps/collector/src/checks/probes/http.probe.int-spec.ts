@@ -49,6 +49,9 @@ function routes(seen: Seen[]) {
           // /chain?n=3 → /chain?n=2 → … → /ok
           res.writeHead(302, { location: hop > 0 ? `/chain?n=${hop - 1}` : '/ok' }).end('moved');
           return;
+        case '/goto':
+          res.writeHead(302, { location: url.searchParams.get('to') ?? '/ok' }).end();
+          return;
         case '/see-other':
           res.writeHead(303, { location: '/echo' }).end();
           return;
@@ -365,5 +368,32 @@ describe('http probe (real local servers)', () => {
     } finally {
       await hopper.close();
     }
+  });
+
+  it('an https URL redirected to plain http has its certificate checked, named by its host (certMinDaysLeft)', async () => {
+    const url = `${https.origin}/goto?to=${encodeURIComponent(`${http.origin}/ok`)}`;
+    const short = await get(url, { tlsVerify: false, certMinDaysLeft: 400 });
+    expect(short).toMatchObject({ ok: false, facts: { status: 200 } });
+    expect(short.facts.cert).toBeUndefined();
+    const host = new URL(https.origin).host;
+    expect([364, 365].map((d) => `${host}: certificate expires in ${d} days (minimum 400)`)).toContain(
+      short.failureReason,
+    );
+    expect(await get(url, { tlsVerify: false, certMinDaysLeft: 30 })).toMatchObject({
+      ok: true,
+      facts: { status: 200 },
+    });
+  });
+
+  it('an earlier https hop expiring soon is DOWN naming its host; facts.cert stays the answering origin', async () => {
+    const url = `${soon.origin}/goto?to=${encodeURIComponent(`${https.origin}/ok`)}`;
+    const short = await get(url, { tlsVerify: false, certMinDaysLeft: 14 });
+    expect(short).toMatchObject({
+      ok: false,
+      failureReason: `${new URL(soon.origin).host}: certificate expires in 10 days (minimum 14)`,
+      facts: { status: 200 },
+    });
+    expect([364, 365]).toContain((short.facts.cert as { daysLeft: number }).daysLeft);
+    expect((await get(url, { tlsVerify: false, certMinDaysLeft: 10 })).ok).toBe(true);
   });
 });

@@ -17,8 +17,10 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
  * maxRedirects, every hop's address through the target policy (net/http-exchange). UP
  * when the status is expected (default any 2xx or 3xx), the body contains
  * `bodyContains`, every JSON-path assertion holds, and for https the certificate is
- * trusted (tlsVerify) with at least `certMinDaysLeft` days left. Latency: from the
- * first connect to the last body byte read, redirects included.
+ * trusted (tlsVerify) with at least `certMinDaysLeft` days left — the certificates of
+ * the https hops it was redirected through too, each named by its host (facts.cert is
+ * the answering origin's). Latency: from the start of the exchange (the first DNS
+ * lookup included) to the last body byte read, redirects included.
  *
  * The body is read up to 1 MiB (bodyContains and JSON parsing see that much) and
  * exposed as `bodyText` up to 64 KiB; `body` is the parsed JSON when the response says
@@ -85,6 +87,14 @@ export const httpProbe: Probe<'http'> = async (check, ctx) => {
     problems.push(
       ...certificateProblems(res.cert, { verify: false, untrusted: null, minDaysLeft: check.certMinDaysLeft }),
     );
+  // The https hops it was redirected through (an https URL redirecting to http included), named by their host.
+  if (check.certMinDaysLeft !== undefined)
+    for (const hop of res.hopCerts ?? [])
+      problems.push(
+        ...certificateProblems(hop.cert, { verify: false, untrusted: null, minDaysLeft: check.certMinDaysLeft }).map(
+          (problem) => `${hop.host}: ${problem}`,
+        ),
+      );
 
   const latencyMs = roundMs(res.elapsedMs);
   return problems.length
