@@ -499,6 +499,14 @@ describe('aggregator: durable state', () => {
     // (The quorum test's checks are PARTIAL and tagged team=core too: the indexes are compared for these targets.)
     const listed = async (filter: Parameters<LiveStateStore['listTargets']>[0]) =>
       (await store.listTargets(filter, 100)).items.map((t) => t.id).filter((id) => ids.includes(id));
+    // The indexes come back with the rebuild's write of each target, which may land after a projection wrote the
+    // target's hash (a projection after the flush sets only the index entries it changed): waited for, not raced.
+    await waitFor(
+      async () =>
+        JSON.stringify(await listed({ tag: 'team=core' })) === JSON.stringify(['instance:web-1']) &&
+        JSON.stringify(await listed({ status: ['PARTIAL'] })) === JSON.stringify(['check:site-a']),
+      { timeoutMs: 5000, description: 'tag and status indexes rebuilt' },
+    );
     expect(await listed({ tag: 'team=core' })).toEqual(['instance:web-1']);
     expect(await listed({ status: ['PARTIAL'] })).toEqual(['check:site-a']);
   });
