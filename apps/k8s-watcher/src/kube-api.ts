@@ -3,6 +3,7 @@ import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { resolve } from 'node:path';
 import { KubeConfig, type User } from '@kubernetes/client-node';
+import { retryAfterMs } from '@fleetwatch/pusher';
 import { parse as parseYaml } from 'yaml';
 import type { PodK8s } from './pod-status';
 
@@ -110,6 +111,8 @@ export class KubeApiError extends Error {
   constructor(
     readonly status: number,
     readonly body: string,
+    /** The answer's Retry-After in ms (a 429 from API priority and fairness, a 503), when it gave one. */
+    readonly retryAfterMs?: number,
   ) {
     super(`kubernetes API answered ${status}: ${body.slice(0, 300)}`);
   }
@@ -139,7 +142,10 @@ async function getJson<T>(kc: KubeConfig, path: string, timeoutMs: number): Prom
       res.on('error', reject);
       res.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        if ((res.statusCode ?? 0) >= 300) return reject(new KubeApiError(res.statusCode ?? 0, body));
+        if ((res.statusCode ?? 0) >= 300) {
+          const retryAfter = res.headers['retry-after'];
+          return reject(new KubeApiError(res.statusCode ?? 0, body, retryAfterMs(retryAfter)));
+        }
         try {
           resolve(JSON.parse(body) as T);
         } catch (e) {

@@ -20,12 +20,15 @@ let ingest: Server;
 let ingestUrl: string;
 const received: StatusUpdateInput[] = [];
 const invalid: unknown[] = [];
-const logs: { level: string; msg: string }[] = [];
+const logs: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
 const log: PushLog = {
-  info: (msg) => logs.push({ level: 'info', msg }),
-  warn: (msg) => logs.push({ level: 'warn', msg }),
-  error: (msg) => logs.push({ level: 'error', msg }),
+  info: (msg, fields) => logs.push({ level: 'info', msg, fields }),
+  warn: (msg, fields) => logs.push({ level: 'warn', msg, fields }),
+  error: (msg, fields) => logs.push({ level: 'error', msg, fields }),
 };
+/** The delays of the watcher's retries so far, in order (its `retrying` warn lines). */
+const retryDelays = () =>
+  logs.filter((l) => l.level === 'warn' && /retrying/.test(l.msg)).map((l) => l.fields?.['delayMs'] as number);
 let watcher: PodWatcher | null = null;
 /** The ingest stand-in answers 503 while set (nothing is accepted). */
 let ingestDown = false;
@@ -232,6 +235,68 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     expect(kube.calls.list).toBe(1);
     kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p));
     await until('a change after the errors arrives', () => lastStatus('shop/web-a') === 'crashloopbackoff');
+  });
+
+  it('a 429 from the API server (priority and fairness) is retried after its Retry-After, not the own backoff', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    kube.throttleNext(1, 1);
+    const started = Date.now();
+    const w = startWatcher({ reconnectBaseMs: 50, reconnectMaxMs: 1_000 });
+    await until('listed after the 429', () => lastStatus('shop/web-a') === 'running' && kube.openWatches === 1);
+    expect(kube.calls.throttled).toBe(1);
+    expect(w.stats.reconnects).toBe(1);
+    // Before, the backoff's first delay (under 50 ms here) whatever the server asked for.
+    expect(retryDelays()[0]).toBeGreaterThanOrEqual(1_000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('the backoff starts over once a watch was answered and ended as the server ends it, though no pod changed', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    // The delay's ceiling, not a jittered fraction of it: 20 ms, doubling per attempt.
+    jest.spyOn(Math, 'random').mockReturnValue(0.999);
+    try {
+      const w = startWatcher({ reconnectBaseMs: 20, reconnectMaxMs: 100_000 });
+      await until('a watch is open', () => kube.openWatches === 1);
+      kube.failNext(5);
+      kube.dropWatches();
+      await until('five failures, then a watch again', () => kube.calls.failed === 5 && kube.openWatches === 1);
+      expect(retryDelays().at(-1)).toBeGreaterThanOrEqual(300); // the fifth: 20 ms × 2⁴
+      // That watch served until the server ended it: the next outage starts from the first delay again. Before, only a
+      // list or a pod's change reset the backoff: this retry waited 640 ms, and the next ones longer, up to the cap.
+      kube.failNext(1);
+      kube.dropWatches();
+      await until('the sixth failure, then a watch again', () => kube.calls.failed === 6 && kube.openWatches === 1);
+      expect(w.stats.reconnects).toBe(6);
+      expect(retryDelays().at(-1)).toBeLessThan(40);
+    } finally {
+      jest.restoreAllMocks();
+    }
+  });
+
+  it('a watch the server keeps ending with an ERROR event does not flicker connected (no refreshes) until it delivers again', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    const w = startWatcher({ reconnectBaseMs: 50, reconnectMaxMs: 100 });
+    await until('connected', () => kube.openWatches === 1 && w.stats.connected);
+    // Every assignment of `connected` from here on.
+    const set: boolean[] = [];
+    let value = w.stats.connected;
+    Object.defineProperty(w.stats, 'connected', {
+      get: () => value,
+      set: (v: boolean) => set.push((value = v)),
+      enumerable: true,
+      configurable: true,
+    });
+    kube.watchError = { code: 500, reason: 'InternalError', message: 'etcdserver: request timed out' };
+    kube.dropWatches();
+    await until('several watches ended by the ERROR', () => w.stats.reconnects >= 4);
+    // Before, each watch answered after the first ERROR set it true until its own ERROR event set it false again.
+    expect(set.indexOf(false)).toBeGreaterThanOrEqual(0);
+    expect(set.slice(set.indexOf(false))).not.toContain(true);
+    expect(value).toBe(false);
+    kube.watchError = null;
+    await until('watching again', () => kube.openWatches === 1);
+    kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p));
+    await until('connected once the watch delivers', () => value);
   });
 
   it('a watch ERROR event, then its version compacted away meanwhile: the resumed watch is refused 410 and relists', async () => {

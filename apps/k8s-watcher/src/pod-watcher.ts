@@ -260,6 +260,12 @@ export class PodWatcher {
   private probeFailures = 0;
   /** When the last probe was found unanswered: the next waits answerTimeoutMs (a slow server is not asked at once). */
   private probeFailedAt = 0;
+  /**
+   * The last failure was an ERROR event in a watch stream the server had answered 200 (WatchStreamError): the next watch
+   * answered is not taken for connected — the server answers every such watch and then ends it with the error again —
+   * until it delivers (an event, a bookmark), it ends as the server ends a watch, or a list is done.
+   */
+  private streamFailing = false;
   private readonly state: JsonStateFile<KnownPodsFile>;
   /** What this watcher watches (cluster, namespace, selector, prefix, location), as its state file records it. */
   private readonly watching: string;
@@ -419,7 +425,7 @@ export class PodWatcher {
     watch.onAnswer(() => {
       if (!current()) return;
       this.watchSince = Date.now();
-      this.heard(true);
+      this.heard(!this.streamFailing);
     });
     informer.on(ADD, (o) => current() && this.onChange(asPod(o)));
     informer.on(UPDATE, (o) => current() && this.onChange(asPod(o)));
@@ -427,7 +433,15 @@ export class PodWatcher {
     // Fired before the list and the watch request, whatever comes of them: no answer of the server (`connected` is
     // set by those). The watch before it has ended.
     informer.on(CONNECT, () => {
-      if (current()) this.watchSince = 0;
+      if (!current()) return;
+      // A watch answered and then ended without an error (the server's timeout, restart()) was a healthy one: the
+      // backoff starts over. Before, only a list or a pod's change reset it, so a watcher that saw no change kept the
+      // backoff of every outage since it started — its first retry after the next one waited the longest delay.
+      if (this.watchSince > 0) {
+        this.attempt = 0;
+        this.streamFailing = false;
+      }
+      this.watchSince = 0;
     });
     informer.on(ERROR, (err) => current() && this.onError(informer, err));
     this.informer = informer;
@@ -518,10 +532,17 @@ export class PodWatcher {
 
   /** The informer stopped (list or watch failed): start it again after a backoff, resuming from its version. */
   private onError(informer: Informer<KubernetesObject>, err: unknown): void {
+    if (err instanceof WatchStreamError) this.streamFailing = true;
+    // A 429 (API priority and fairness) or 503 says when to come back: its Retry-After, not the watcher's own backoff.
+    const retryAfter = err instanceof KubeApiError ? err.retryAfterMs : undefined;
     this.retry(
       'kubernetes API unreachable or watch failed: retrying',
-      { error: (err as Error)?.message ?? String(err) },
+      {
+        error: (err as Error)?.message ?? String(err),
+        ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}),
+      },
       () => this.informer === informer && void informer.start(),
+      retryAfter,
     );
   }
 
@@ -529,6 +550,7 @@ export class PodWatcher {
   private heard(watching: boolean): void {
     this.heardAt = Date.now();
     if (watching) {
+      this.streamFailing = false;
       this.stats.connected = true;
       this.probeFailures = 0;
     }
@@ -608,12 +630,12 @@ export class PodWatcher {
   }
 
   /** Not connected (no refreshes): `again` after a backoff, unless stopped meanwhile. */
-  private retry(message: string, fields: Record<string, unknown>, again: () => void): void {
+  private retry(message: string, fields: Record<string, unknown>, again: () => void, retryAfter?: number): void {
     this.stats.connected = false;
     this.watchSince = 0;
     this.probeFailures = 0;
     this.stats.reconnects++;
-    const delay = nextRetryDelayMs(this.attempt++, undefined, {
+    const delay = nextRetryDelayMs(this.attempt++, retryAfter, {
       baseMs: this.opts.reconnectBaseMs,
       maxMs: this.opts.reconnectMaxMs,
     });

@@ -12,6 +12,9 @@ export function retryAfterMs(header: string | null | undefined, now: number = Da
   if (header === null || header === undefined) return undefined;
   const value = header.trim();
   if (/^\d+$/.test(value)) return Math.min(Number(value), 24 * 3600) * 1000;
+  // An HTTP date names its month (and weekday): V8's Date.parse also takes "1.5", "-5" or "2026" for dates (in 2001,
+  // or that year's first day): a wait of 0 ms for each, the backoff never applied.
+  if (!/[a-z]{3}/i.test(value)) return undefined;
   const at = Date.parse(value);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);

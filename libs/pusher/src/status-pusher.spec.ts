@@ -311,6 +311,11 @@ describe('backoff', () => {
     ['Wed, 02 Dec 2026 12:00:10 GMT', 10_000],
     ['Wed, 02 Dec 2026 11:59:00 GMT', 0],
     ['soon', undefined],
+    // Neither delta-seconds nor an HTTP date: V8's Date.parse reads these as dates in 2001 (a wait of 0 ms, every
+    // retry at once, the backoff never growing); unreadable, the backoff applies.
+    ['1.5', undefined],
+    ['-5', undefined],
+    ['+5', undefined],
     [null, undefined],
   ])('Retry-After %p → %p ms', (header, expected) => {
     expect(retryAfterMs(header, Date.parse('2026-12-02T12:00:00Z'))).toBe(expected);

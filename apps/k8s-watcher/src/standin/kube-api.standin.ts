@@ -34,7 +34,7 @@ export class KubeApiStandin {
   private readonly changes: Change[] = [];
   private readonly watches = new Set<Watch>();
   private uidSeq = 0;
-  readonly calls = { list: 0, watch: 0, unauthorized: 0, failed: 0 };
+  readonly calls = { list: 0, watch: 0, unauthorized: 0, failed: 0, throttled: 0 };
   /** The query of the latest watch request, as the client sent it. */
   lastWatchQuery: URLSearchParams | null = null;
   /** How a watch asked from a compacted version is refused: an ERROR event in a 200 stream, or an HTTP 410. */
@@ -47,6 +47,8 @@ export class KubeApiStandin {
   /** While set, list requests for a page after the first (`continue`) are accepted and never answered. */
   holdNextPages = false;
   private failing = 0;
+  /** The next requests answered 429 with this Retry-After (seconds), while `count` lasts (throttleNext). */
+  private throttling = { count: 0, retryAfterSeconds: 0 };
   /** What a wedged server leaves unanswered (`wedge`): lists, watches, or both. */
   private wedged = { list: false, watch: false };
   /** Requests received while wedged and never answered, until the client gives up on them (closes). */
@@ -67,6 +69,12 @@ export class KubeApiStandin {
       if (req.headers.authorization !== `Bearer ${this.token}`) {
         this.calls.unauthorized++;
         return status(res, 401, 'Unauthorized', 'Unauthorized');
+      }
+      if (this.throttling.count > 0) {
+        this.throttling.count--;
+        this.calls.throttled++;
+        res.setHeader('retry-after', String(this.throttling.retryAfterSeconds));
+        return status(res, 429, 'TooManyRequests', 'stand-in throttling (throttleNext)');
       }
       if (this.failing > 0) {
         this.failing--;
@@ -230,6 +238,11 @@ export class KubeApiStandin {
   /** The next `n` requests (list or watch) are answered 500. */
   failNext(n: number): void {
     this.failing = n;
+  }
+
+  /** The next `n` requests (list or watch) are answered 429 with `Retry-After: retryAfterSeconds` (API priority and fairness). */
+  throttleNext(n: number, retryAfterSeconds: number): void {
+    this.throttling = { count: n, retryAfterSeconds };
   }
 
   /** Ends every watch as the API server does at its timeout (the client resumes). */
