@@ -74,6 +74,15 @@ export class AggregatorMetrics {
         help: '1-minute rollup buckets recomputed from raw rows.',
       }),
   );
+  readonly rollupMinutesSetAside = lookup(
+    'fleetwatch_aggregator_rollup_minutes_set_aside_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_aggregator_rollup_minutes_set_aside_total',
+        help: '1-minute rollups set aside (retried later, their raw rows kept): one minute alone exceeded the statement timeout.',
+        labelNames: ['kind'],
+      }),
+  );
   readonly retentionDeleted = lookup(
     'fleetwatch_aggregator_retention_deleted_rows_total',
     () =>

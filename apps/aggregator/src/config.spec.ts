@@ -56,6 +56,10 @@ describe('loadAggregatorConfig', () => {
       externalURL: 'https://fleet.example.com',
     });
   });
+  it('takes a rollup window as long as the raw one', () => {
+    const env = { HISTORY_RAW_RETENTION_DAYS: '30', HISTORY_ROLLUP_RETENTION_DAYS: '30' };
+    expect(loadAggregatorConfig(env).retention).toEqual({ rawDays: 30, rollupDays: 30 });
+  });
   it.each([
     [{ AGGREGATOR_BATCH_SIZE: '600', AGGREGATOR_PREFETCH: '500' }, 'AGGREGATOR_BATCH_SIZE'],
     [{ AGGREGATOR_PREFETCH: '5000' }, 'AGGREGATOR_PREFETCH'],
@@ -66,6 +70,8 @@ describe('loadAggregatorConfig', () => {
     [{ FLEETWATCH_EXTERNAL_URL: 'ftp://x' }, 'FLEETWATCH_EXTERNAL_URL'],
     [{ ALERT_DELIVERY_MAX_ATTEMPTS: '0' }, 'ALERT_DELIVERY_MAX_ATTEMPTS'],
     [{ FLEETWATCH_CHECK_DENY_NETWORKS: '10.0.0.0/8,not-a-network' }, 'FLEETWATCH_CHECK_DENY_NETWORKS'],
+    [{ HISTORY_RAW_RETENTION_DAYS: '30', HISTORY_ROLLUP_RETENTION_DAYS: '14' }, 'HISTORY_ROLLUP_RETENTION_DAYS'],
+    [{ HISTORY_ROLLUP_RETENTION_DAYS: '6' }, 'must not be less than HISTORY_RAW_RETENTION_DAYS (7)'],
   ])('refuses %j naming %s', (env, variable) => {
     expect(() => loadAggregatorConfig(env)).toThrow(ConfigError);
     expect(() => loadAggregatorConfig(env)).toThrow(variable);

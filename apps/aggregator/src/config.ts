@@ -139,6 +139,17 @@ export function loadAggregatorConfig(source: Record<string, string | undefined> 
       },
     ]);
   }
+  // Rollups kept for less than raw rows would drop the 1-minute history (what charts past an hour read) while the
+  // raw rows of those minutes are still kept, and a late row of a minute whose rollup is gone would recompute it
+  // from the rows left: the rollup window is the longer one (SPEC §4: raw 7 days, rollups 90).
+  if (values.HISTORY_ROLLUP_RETENTION_DAYS < values.HISTORY_RAW_RETENTION_DAYS) {
+    throw new ConfigError([
+      {
+        variable: 'HISTORY_ROLLUP_RETENTION_DAYS',
+        message: `must not be less than HISTORY_RAW_RETENTION_DAYS (${values.HISTORY_RAW_RETENTION_DAYS})`,
+      },
+    ]);
+  }
   return {
     ...common,
     databaseUrl: values.DATABASE_URL,

@@ -85,6 +85,7 @@ export {
   type MonitorTouch,
   type RollupKey,
   type RollupRecord,
+  type RecomputeOptions,
 } from './history/history.repository';
 export {
   SqlPoolModule,
@@ -126,6 +127,7 @@ export {
   type HostSeries,
   type HostSeriesPoint,
   type HostRollupRecord,
+  type HostRollupKey,
   type LatestHostSample,
 } from './hosts/host-history.repository';
 export { CheckMetricsHistoryRepository, type LatestCheckMetrics } from './history/check-metrics.repository';

@@ -14,9 +14,10 @@ import {
   type SqlPool,
 } from '@fleetwatch/persistence';
 import { createIsolatedDatabase, type IsolatedDatabase } from '@fleetwatch/testing';
+import { AggregatorMetrics } from '../aggregator.metrics';
 import type { AggregatorConfig } from '../config';
 import { isTooLarge, isTransient } from '../status/outage-retry';
-import { HistoryMaintenance } from './history-maintenance.service';
+import { HistoryMaintenance, ROLLUP_SET_ASIDE_MS } from './history-maintenance.service';
 
 // The history jobs on a real database whose statements are cut by statement_timeout, as the aggregator's pool is
 // (30 s by default). Heavy minutes are stood in for by a trigger that sleeps per rollup row written: a chunk of
@@ -242,5 +243,157 @@ describe('HistoryMaintenance against a lock held on the rollup tables', () => {
     expect(limitsOf(recompute)).toEqual([200, 200]);
     expect(await count('SELECT count(*) AS n FROM host_rollup_dirty')).toBe(0);
     expect(await count("SELECT count(*) AS n FROM host_rollups_1m WHERE host_id = 'locked'")).toBe(10 * 4);
+  });
+});
+
+describe('HistoryMaintenance with retention running beside a long rollup run', () => {
+  it("a late row of a minute retention pruned during the run does not shrink the minute's rollup", async () => {
+    // A minute 10 min inside the raw window when the rollup run starts, with 20 results rolled up. The run goes on
+    // (a backlog of chunks); retention, meanwhile, runs 20 min later by its clock and prunes the minute's raw rows;
+    // then a late result of the minute comes (a spool replayed) and marks it. Taken with the cutoff read at the
+    // run's start, the minute was still "inside the raw window": recomputed from the one row left, 20 → 1.
+    const started = Date.now();
+    const minute = Math.floor((started - 7 * 86_400_000 + 10 * MINUTE) / MINUTE) * MINUTE;
+    const result = (at: number): CheckResultRow => ({
+      messageId: randomUUID(),
+      checkId: 'c',
+      targetId: 'check:late',
+      location: 'lab',
+      ok: true,
+      latencyMs: 5,
+      failureReason: null,
+      metadata: null,
+      occurredAt: at,
+    });
+    const history = new HistoryRepository(pool);
+    await runInSqlTransaction(pool, (tx) =>
+      history.insertCheckResults(
+        tx,
+        Array.from({ length: 20 }, (_, i) => result(minute + i * 1000)),
+      ),
+    );
+    const job = maintenance(history);
+    await job.rollUp();
+    const rollupCount = () => count("SELECT count AS n FROM rollups_1m WHERE target_id = 'check:late'");
+    expect(await rollupCount()).toBe(20);
+
+    const recompute = history.recomputeDirtyRollups.bind(history);
+    let raced = false;
+    jest.spyOn(history, 'recomputeDirtyRollups').mockImplementation(async (...args) => {
+      if (!raced) {
+        raced = true;
+        await job.applyRetention(started + 20 * MINUTE);
+        expect(await count("SELECT count(*) AS n FROM check_results WHERE target_id = 'check:late'")).toBe(0);
+        await runInSqlTransaction(pool, (tx) => history.insertCheckResults(tx, [result(minute + 30_000)]));
+      }
+      return recompute(...args);
+    });
+    await job.rollUp();
+    expect(raced).toBe(true);
+    expect(await count("SELECT count(*) AS n FROM rollup_dirty WHERE target_id = 'check:late'")).toBe(0);
+    expect(await rollupCount()).toBe(20);
+  });
+});
+
+describe('HistoryMaintenance against a minute too heavy for the statement timeout on its own', () => {
+  it('sets the minute aside (its mark and raw rows kept) and rolls up the later ones; retries it later', async () => {
+    // One minute whose rollup alone takes longer than the statement timeout (a trigger sleeps 1.5 s on its row):
+    // halved down to one minute, the chunk of it still failed, and as the oldest marked minute it was taken first at
+    // every run — no later minute was rolled up again (and retention kept every raw row of them).
+    await pg.query(`CREATE FUNCTION huge_rollup_row() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN IF NEW.target_id = 'check:huge' THEN PERFORM pg_sleep(1.5); END IF; RETURN NEW; END $$`);
+    await pg.query('CREATE TRIGGER huge BEFORE INSERT ON rollups_1m FOR EACH ROW EXECUTE FUNCTION huge_rollup_row()');
+    try {
+      const first = Math.floor((Date.now() - 3 * 86_400_000) / MINUTE) * MINUTE;
+      const result = (targetId: string, at: number): CheckResultRow => ({
+        messageId: randomUUID(),
+        checkId: 'c',
+        targetId,
+        location: 'lab',
+        ok: true,
+        latencyMs: 5,
+        failureReason: null,
+        metadata: null,
+        occurredAt: at,
+      });
+      const history = new HistoryRepository(pool);
+      await runInSqlTransaction(pool, (tx) =>
+        history.insertCheckResults(tx, [
+          result('check:huge', first + 1000),
+          ...Array.from({ length: 5 }, (_, i) => result('check:after', first + (i + 1) * MINUTE + 1000)),
+        ]),
+      );
+      const setAside = AggregatorMetrics.get().rollupMinutesSetAside;
+      const before = (await setAside.get()).values.find((v) => v.labels.kind === 'targets')?.value ?? 0;
+      const job = maintenance(history);
+
+      await expect(job.rollUp()).resolves.toBe(5);
+      expect(await count("SELECT count(*) AS n FROM rollups_1m WHERE target_id = 'check:after'")).toBe(5);
+      expect(await count("SELECT count(*) AS n FROM rollup_dirty WHERE target_id = 'check:huge'")).toBe(1);
+      expect(await count("SELECT count(*) AS n FROM rollups_1m WHERE target_id = 'check:huge'")).toBe(0);
+      expect((await setAside.get()).values.find((v) => v.labels.kind === 'targets')?.value).toBe(before + 1);
+
+      // Set aside: the next runs leave it alone (no chunk cut again for it).
+      const recompute = jest.spyOn(history, 'recomputeDirtyRollups');
+      await expect(job.rollUp()).resolves.toBe(0);
+      expect(recompute).toHaveBeenCalledTimes(1);
+
+      // Lighter now, and its time come: taken again and rolled up.
+      await pg.query('DROP TRIGGER huge ON rollups_1m');
+      const now = Date.now();
+      jest.spyOn(Date, 'now').mockReturnValue(now + ROLLUP_SET_ASIDE_MS + 1);
+      await expect(job.rollUp()).resolves.toBe(1);
+      expect(await count("SELECT count(*) AS n FROM rollup_dirty WHERE target_id = 'check:huge'")).toBe(0);
+      expect(await count("SELECT count(*) AS n FROM rollups_1m WHERE target_id = 'check:huge'")).toBe(1);
+    } finally {
+      jest.restoreAllMocks();
+      await pg.query('DROP TRIGGER IF EXISTS huge ON rollups_1m');
+      await pg.query('DROP FUNCTION huge_rollup_row()');
+    }
+  });
+
+  it('sets a host minute aside likewise', async () => {
+    // 4 series a sample: 4 × 0.4 s for the host's one minute, past the 1 s timeout.
+    await pg.query(`CREATE FUNCTION huge_host_row() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN IF NEW.host_id = 'huge' THEN PERFORM pg_sleep(0.4); END IF; RETURN NEW; END $$`);
+    await pg.query(
+      'CREATE TRIGGER huge BEFORE INSERT ON host_rollups_1m FOR EACH ROW EXECUTE FUNCTION huge_host_row()',
+    );
+    try {
+      const first = Math.floor((Date.now() - 3 * 86_400_000) / MINUTE) * MINUTE;
+      const sample = (hostId: string, at: number): HostMetricRow => ({
+        messageId: randomUUID(),
+        hostId,
+        location: 'lab',
+        sampledAt: at,
+        cpuPct: 10,
+        load1: 1,
+        memUsedBytes: 1,
+        memTotalBytes: 2,
+        data: { cpu: { usagePct: 10, load1: 1 }, memory: { usedBytes: 1, totalBytes: 2 } },
+      });
+      const history = new HistoryRepository(pool);
+      await runInSqlTransaction(pool, (tx) =>
+        history.insertHostMetrics(tx, [
+          sample('huge', first + 1000),
+          ...Array.from({ length: 3 }, (_, i) => sample('after', first + (i + 1) * MINUTE + 1000)),
+        ]),
+      );
+      const job = maintenance(history);
+      await expect(job.rollUp()).resolves.toBe(3);
+      expect(await count("SELECT count(*) AS n FROM host_rollups_1m WHERE host_id = 'after'")).toBe(3 * 4);
+      expect(await count("SELECT count(*) AS n FROM host_rollup_dirty WHERE host_id = 'huge'")).toBe(1);
+      await expect(job.rollUp()).resolves.toBe(0);
+
+      await pg.query('DROP TRIGGER huge ON host_rollups_1m');
+      const now = Date.now();
+      jest.spyOn(Date, 'now').mockReturnValue(now + ROLLUP_SET_ASIDE_MS + 1);
+      await expect(job.rollUp()).resolves.toBe(1);
+      expect(await count("SELECT count(*) AS n FROM host_rollups_1m WHERE host_id = 'huge'")).toBe(4);
+    } finally {
+      jest.restoreAllMocks();
+      await pg.query('DROP TRIGGER IF EXISTS huge ON host_rollups_1m');
+      await pg.query('DROP FUNCTION huge_host_row()');
+    }
   });
 });

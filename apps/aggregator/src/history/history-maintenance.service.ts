@@ -5,6 +5,9 @@ import {
   HistoryRepository,
   HostHistoryRepository,
   RETENTION_COLUMNS,
+  type HostRollupKey,
+  type RecomputeOptions,
+  type RollupKey,
   ROLLUP_TABLES,
   type RetentionTable,
 } from '@fleetwatch/persistence';
@@ -51,6 +54,22 @@ export const CATCH_UP_MIN_PAUSE_MS = 1_000;
  * full size): about ten minutes at the default interval.
  */
 export const ROLLUP_CHUNK_REGROW_RUNS = 60;
+/**
+ * How much younger than the raw retention cutoff a minute is still treated as one whose raw rows may be pruned (its
+ * rollup only grows: see HistoryRepository.recomputeDirtyRollups' `rawCutoff`). Retention runs beside the rollup job
+ * with its own clock reading (and, after a lease hand-over, another replica's clock): a rollup run taking its cutoff
+ * once, at its start, recomputed a minute retention had meanwhile pruned past that cutoff from the rows left when a
+ * late row marked it — a complete ~7-day-old rollup (count 20) overwritten by the late row alone (count 1), lost from
+ * the 90-day history. The cutoff is now read per chunk, and this margin covers a chunk's run and clock skew.
+ */
+export const RAW_CUTOFF_MARGIN_MS = 3_600_000;
+/**
+ * How long a minute is set aside whose rollup alone (a chunk of one) is cut by the statement timeout (or runs out of
+ * memory): its mark, and so its raw rows (RETENTION_KEEP_MARKED), are kept, and it is taken again after this long. As
+ * the oldest marked minute it was taken first at every run, the run failed on it, and no later minute was rolled up
+ * again — nor its raw rows trimmed. Kept in memory: a restart (or another lease holder) tries it again once.
+ */
+export const ROLLUP_SET_ASIDE_MS = 3_600_000;
 
 /**
  * History upkeep, run by the replica holding the sweeper lease (taken by the
@@ -78,8 +97,13 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
    * of the marked minutes.
    */
   private readonly chunk = {
-    targets: { size: ROLLUP_CHUNK, max: ROLLUP_CHUNK, cleanRuns: 0 },
-    hosts: { size: HOST_ROLLUP_CHUNK, max: HOST_ROLLUP_CHUNK, cleanRuns: 0 },
+    targets: { kind: 'targets', size: ROLLUP_CHUNK, max: ROLLUP_CHUNK, cleanRuns: 0 },
+    hosts: { kind: 'hosts', size: HOST_ROLLUP_CHUNK, max: HOST_ROLLUP_CHUNK, cleanRuns: 0 },
+  };
+  /** Minutes set aside (ROLLUP_SET_ASIDE_MS), of targets and of hosts: key → the minute and when it is taken again. */
+  private readonly setAside = {
+    targets: new Map<string, { key: RollupKey; until: number }>(),
+    hosts: new Map<string, { key: HostRollupKey; until: number }>(),
   };
 
   constructor(
@@ -111,17 +135,23 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
 
   /** One rollup run; `behind`: a kind of bucket had more marked than a run takes (ROLLUP_MAX_CHUNKS chunks). */
   private async roll(): Promise<{ total: number; behind: boolean }> {
-    // A minute older than the raw window is re-rolled only where its raw rows count more than its rollup (its raw
-    // rows may be pruned: a late result alone would shrink it).
-    const now = Date.now();
-    const rawCutoff = now - this.config.retention.rawDays * DAY_MS;
-    const targets = await this.inChunks(this.chunk.targets, (limit) =>
-      this.history.recomputeDirtyRollups(limit, OPEN_MINUTE_INTERVALS * this.config.rollupIntervalMs, rawCutoff),
+    // A minute older than the raw window (less RAW_CUTOFF_MARGIN_MS) is re-rolled only where its raw rows count more
+    // than its rollup (its raw rows may be pruned: a late result alone would shrink it). Read at each chunk: a run
+    // may take long, and retention goes on meanwhile.
+    const rawCutoff = (now: number) => now - this.config.retention.rawDays * DAY_MS + RAW_CUTOFF_MARGIN_MS;
+    const targets = await this.inChunks(this.chunk.targets, this.setAside.targets, (limit, options) =>
+      this.history.recomputeDirtyRollups(
+        limit,
+        OPEN_MINUTE_INTERVALS * this.config.rollupIntervalMs,
+        rawCutoff(Date.now()),
+        options,
+      ),
     );
     // Host minutes (issue 16): their own marks and table, same chunking and the same rule for late samples.
-    const hosts = await this.inChunks(this.chunk.hosts, (limit) =>
-      this.hosts.recomputeDirtyRollups(limit, now, rawCutoff),
-    );
+    const hosts = await this.inChunks(this.chunk.hosts, this.setAside.hosts, (limit, options) => {
+      const now = Date.now();
+      return this.hosts.recomputeDirtyRollups(limit, now, rawCutoff(now), options);
+    });
     const total = targets.total + hosts.total;
     const behind = targets.capped || hosts.capped;
     this.metrics.rollupBuckets.inc(total);
@@ -136,11 +166,13 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
   /**
    * Chunks of `chunk.size` minutes until one comes back short, at most ROLLUP_MAX_CHUNKS (`capped`: stopped there). A
    * chunk cut by the statement timeout (rolled back, its marks kept) is taken again at half the size, down to one
-   * minute; the size stays halved for the next runs (see `chunk`).
+   * minute; the size stays halved for the next runs (see `chunk`). A chunk of one minute cut so is set aside
+   * (ROLLUP_SET_ASIDE_MS: left out of the picks till then, logged, counted) and the run goes on past it.
    */
-  private async inChunks(
-    chunk: { size: number; max: number; cleanRuns: number },
-    recompute: (limit: number) => Promise<number>,
+  private async inChunks<K>(
+    chunk: { kind: string; size: number; max: number; cleanRuns: number },
+    setAside: Map<string, { key: K; until: number }>,
+    recompute: (limit: number, options: RecomputeOptions<K>) => Promise<number>,
   ): Promise<{ total: number; capped: boolean }> {
     let total = 0;
     let cut = false;
@@ -149,10 +181,29 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
       for (let i = 0; i < ROLLUP_MAX_CHUNKS; i++) {
         if (this.stopped) return { total, capped: false };
         let n: number;
+        let picked: K[] = [];
         try {
-          n = await recompute(chunk.size);
+          const now = Date.now();
+          for (const [id, entry] of setAside) if (entry.until <= now) setAside.delete(id);
+          const exclude = [...setAside.values()].map((entry) => entry.key);
+          n = await recompute(chunk.size, { exclude, picked: (keys) => (picked = keys) });
         } catch (e) {
-          if (!isTooLarge(e) || chunk.size <= 1) throw e;
+          if (!isTooLarge(e)) throw e;
+          const [key] = picked;
+          if (chunk.size <= 1) {
+            // Rolled back (its mark kept): not even this one minute fits in a statement.
+            if (picked.length !== 1 || key === undefined) throw e;
+            cut = true;
+            const until = Date.now() + ROLLUP_SET_ASIDE_MS;
+            setAside.set(JSON.stringify(key), { key, until });
+            this.metrics.rollupMinutesSetAside.inc({ kind: chunk.kind });
+            this.logger.error(
+              { err: (e as Error).message, kind: chunk.kind, minute: key, retryAt: new Date(until).toISOString() },
+              'rollup of one minute cut by the statement timeout; set aside (its mark and raw rows kept), taken again later',
+            );
+            // Counted as a chunk: a run of many such minutes (a statement timeout each) still stops at the cap.
+            continue;
+          }
           cut = true;
           chunk.size = Math.max(1, Math.floor(chunk.size / 2));
           this.logger.warn(

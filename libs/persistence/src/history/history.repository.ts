@@ -139,14 +139,36 @@ export const ROLLUP_LOCK_TIMEOUT = `SELECT set_config('lock_timeout', '5000ms', 
  * are locked, so their row versions stay put until the commit): joined on the key instead, the delete hashed a scan
  * of every mark for each chunk (103 ms against 2 ms with 200,000 marks).
  */
-export const PICK_DIRTY_ROLLUPS = `DELETE FROM rollup_dirty r WHERE r.ctid = ANY(ARRAY(
+export const PICK_DIRTY_ROLLUPS = pickDirtyRollupsSql(false);
+/**
+ * PICK_DIRTY_ROLLUPS, or with `except` the marks of the minutes $3–$5 (target ids, locations, epoch-ms buckets) left
+ * out: minutes the rollup job has set aside (RecomputeOptions.exclude).
+ */
+export function pickDirtyRollupsSql(except: boolean): string {
+  return `DELETE FROM rollup_dirty r WHERE r.ctid = ANY(ARRAY(
            SELECT m.ctid FROM rollup_dirty m
-            WHERE $2::float8 <= 0 OR m.bucket < date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+            WHERE ($2::float8 <= 0 OR m.bucket < date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
                OR m.marked_at <= now() - $2::float8 * interval '1 millisecond'
                OR NOT EXISTS (SELECT 1 FROM rollups_1m x
-                               WHERE x.target_id = m.target_id AND x.location = m.location AND x.bucket = m.bucket)
+                               WHERE x.target_id = m.target_id AND x.location = m.location AND x.bucket = m.bucket))
+            ${
+              except
+                ? `AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::text[], $5::float8[]) AS s(target_id, location, bucket)
+                                    WHERE s.target_id = m.target_id AND s.location = m.location
+                                      AND m.bucket = to_timestamp(s.bucket / 1000.0))`
+                : ''
+            }
             ORDER BY m.bucket LIMIT $1 FOR UPDATE OF m SKIP LOCKED))
-         RETURNING r.target_id, r.location, r.bucket::text AS bucket`;
+         RETURNING r.target_id, r.location, r.bucket::text AS bucket, (extract(epoch FROM r.bucket) * 1000)::float8 AS bucket_ms`;
+}
+
+/** What a rollup job passes to a recompute of marked minutes besides its size (of targets' or of hosts' minutes). */
+export interface RecomputeOptions<K> {
+  /** Minutes not to take (their marks left as they are): set aside by the job. */
+  exclude?: readonly K[];
+  /** Told the minutes taken, before they are recomputed (a chunk that then fails is rolled back: its marks kept). */
+  picked?: (keys: K[]) => void;
+}
 
 /** Tables retention trims, with the time column each is trimmed by (indexed). */
 export const RETENTION_COLUMNS = {
@@ -470,7 +492,12 @@ export class HistoryRepository {
    * (HostHistoryRepository). Left: a minute already pruned that gets more late results than it had is replaced by
    * them (the pruned rows are not known any more).
    */
-  async recomputeDirtyRollups(limit = 1000, openMinuteDelayMs = 0, rawCutoff: number | null = null): Promise<number> {
+  async recomputeDirtyRollups(
+    limit = 1000,
+    openMinuteDelayMs = 0,
+    rawCutoff: number | null = null,
+    options: RecomputeOptions<RollupKey> = {},
+  ): Promise<number> {
     // (The mean is a numeric sum / count, not float8's avg(): that keeps a sum of squares, which overflows from ~1e154
     // ms, and a float8 sum of two values near its maximum overflows too — a row stored before the bus schema bounded
     // latencies failed every run, everyone's, its mark taken first each time.)
@@ -480,13 +507,25 @@ export class HistoryRepository {
         : runInTransaction(this.pool as DatabaseClient, fn);
     return inTransaction(async (tx) => {
       await sqlQuery(tx, ROLLUP_LOCK_TIMEOUT).catch((err: unknown) => rethrowSql(err));
-      const picked = await sqlQuery<{ target_id: string; location: string; bucket: string }>(
+      const exclude = options.exclude ?? [];
+      const picked = await sqlQuery<{ target_id: string; location: string; bucket: string; bucket_ms: number }>(
         tx,
         // The minute in progress as the marks compute their buckets (UTC minutes).
-        PICK_DIRTY_ROLLUPS,
-        [limit, openMinuteDelayMs],
+        exclude.length === 0 ? PICK_DIRTY_ROLLUPS : pickDirtyRollupsSql(true),
+        exclude.length === 0
+          ? [limit, openMinuteDelayMs]
+          : [
+              limit,
+              openMinuteDelayMs,
+              exclude.map((k) => k.targetId),
+              exclude.map((k) => k.location),
+              exclude.map((k) => k.bucket),
+            ],
       ).catch((err: unknown) => rethrowSql(err));
       if (picked.length === 0) return 0;
+      options.picked?.(
+        picked.map((r) => ({ targetId: r.target_id, location: r.location, bucket: Math.round(Number(r.bucket_ms)) })),
+      );
       await sqlExecute(
         tx,
         `WITH d AS (

@@ -11,7 +11,7 @@ import {
   type SqlTx,
 } from '../sql/sql-pool';
 import { float8Of, iso, ms } from '../sql-values';
-import { ROLLUP_LOCK_TIMEOUT } from '../history/history.repository';
+import { ROLLUP_LOCK_TIMEOUT, type RecomputeOptions } from '../history/history.repository';
 
 // Host metrics history beyond the raw insert (which lives with the other raw inserts in
 // HistoryRepository and marks its minutes in host_rollup_dirty): 1-minute rollups per
@@ -127,6 +127,12 @@ function toSeries(rows: readonly SeriesRow[]): HostSeries[] {
  * (the aggregator's live-state rebuild) and series reads (the gateway). `pool`: a SqlPool
  * (SQL_POOL) or a Prisma DatabaseClient, whichever the service holds.
  */
+/** A host's 1-minute bucket (epoch ms, minute-aligned), as its rollup marks key it. */
+export interface HostRollupKey {
+  hostId: string;
+  bucket: number;
+}
+
 @Injectable()
 export class HostHistoryRepository {
   constructor(@Inject(SQL_POOL) private readonly pool: SqlHandle) {}
@@ -160,20 +166,41 @@ export class HostHistoryRepository {
    * its mark is cleared. Its raw rows stay until the next retention run prunes them.
    * Returns the minutes recomputed.
    */
-  async recomputeDirtyRollups(limit = 500, now = Date.now(), rawCutoff: number | null = null): Promise<number> {
+  async recomputeDirtyRollups(
+    limit = 500,
+    now = Date.now(),
+    rawCutoff: number | null = null,
+    options: RecomputeOptions<HostRollupKey> = {},
+  ): Promise<number> {
     return this.inTransaction(async (tx) => {
       await sqlQuery(tx, ROLLUP_LOCK_TIMEOUT).catch((err: unknown) => rethrowSql(err));
-      const picked = await sqlQuery<{ host_id: string; bucket: string }>(
+      const exclude = options.exclude ?? [];
+      // Minutes set aside by the job ($3, $4: host ids, epoch-ms buckets) are left out.
+      const picked = await sqlQuery<{ host_id: string; bucket: string; bucket_ms: number }>(
         tx,
         `DELETE FROM host_rollup_dirty r USING (
-           SELECT host_id, bucket FROM host_rollup_dirty WHERE bucket < $2::timestamptz
+           SELECT host_id, bucket FROM host_rollup_dirty m WHERE bucket < $2::timestamptz
+           ${
+             exclude.length === 0
+               ? ''
+               : `AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::float8[]) AS s(host_id, bucket)
+                                   WHERE s.host_id = m.host_id AND m.bucket = to_timestamp(s.bucket / 1000.0))`
+           }
            ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
          ) p
          WHERE r.host_id = p.host_id AND r.bucket = p.bucket
-         RETURNING r.host_id, r.bucket::text AS bucket`,
-        [limit, iso(now - 60_000 - HOST_ROLLUP_SETTLE_MS)],
+         RETURNING r.host_id, r.bucket::text AS bucket, (extract(epoch FROM r.bucket) * 1000)::float8 AS bucket_ms`,
+        exclude.length === 0
+          ? [limit, iso(now - 60_000 - HOST_ROLLUP_SETTLE_MS)]
+          : [
+              limit,
+              iso(now - 60_000 - HOST_ROLLUP_SETTLE_MS),
+              exclude.map((k) => k.hostId),
+              exclude.map((k) => k.bucket),
+            ],
       ).catch((err: unknown) => rethrowSql(err));
       if (picked.length === 0) return 0;
+      options.picked?.(picked.map((r) => ({ hostId: r.host_id, bucket: Math.round(Number(r.bucket_ms)) })));
       await sqlExecute(
         tx,
         `WITH d AS (
