@@ -1,3 +1,4 @@
+import { CronDate } from 'cron-parser';
 import { TargetKind, maintenanceWindowSpecSchema, type MaintenanceWindow } from '@fleetwatch/contracts';
 import { cronProblem, maintenanceCovers, maintenanceFor, nextOpening, openWindow, openingsWithin } from './maintenance';
 import { targetOf } from './testing/fixtures';
@@ -110,6 +111,57 @@ describe('maintenance windows', () => {
       expect(open(w, '2026-10-25T00:35:00Z')).toBe(true); // 02:35 CEST
       expect(open(w, '2026-10-25T01:00:00Z')).toBe(false);
       expect(open(w, '2026-10-25T01:35:00Z')).toBe(true); // 02:35 CET
+    });
+  });
+
+  describe('Australia/Lord_Howe (its clock moves 30 minutes)', () => {
+    // 2026-04-05 02:00 LHDT (+11, 15:00Z) → 01:30 LHST (+10:30); 2026-10-04 02:00 LHST (15:30Z) → 02:30 LHDT.
+    const lh = (cron: string, duration: string) =>
+      window({ type: 'recurring', cron, duration, timezone: 'Australia/Lord_Howe' });
+
+    it('each check reads a bounded number of dates (cron-parser ran into its 10,000-step limit, 0.15–1.3 s a check)', () => {
+      // Counted, not timed: cron-parser's date steps over a day of mute checks on both sides of each change.
+      const steps = jest.spyOn(CronDate.prototype, 'applyDateOperation');
+      try {
+        let worst = 0;
+        for (const cron of ['0 2 * * *', '15 2 * * *', '0 2 * * 0', '0 3 * * *', '0 * * * *']) {
+          const w = lh(cron, '1h');
+          for (const start of ['2026-04-04T12:00:00Z', '2026-10-03T12:00:00Z'])
+            for (let t = at(start); t < at(start) + 86_400_000; t += 20 * 60_000) {
+              steps.mockClear();
+              openWindow(w.schedule, t);
+              nextOpening(w.schedule, t);
+              worst = Math.max(worst, steps.mock.calls.length);
+            }
+        }
+        expect(worst).toBeLessThan(2_000);
+      } finally {
+        steps.mockRestore();
+      }
+    });
+
+    it('a time the clock jumps over (02:00 in October) opens at the jump, and the next day at 02:00 again', () => {
+      const w = lh('0 2 * * *', '1h');
+      expect(openWindow(w.schedule, at('2026-10-03T15:40:00Z'))).toEqual({
+        start: at('2026-10-03T15:30:00Z'), // 02:30 LHDT
+        end: at('2026-10-03T16:30:00Z'),
+      });
+      expect(nextOpening(w.schedule, at('2026-10-03T12:00:00Z'))).toBe(at('2026-10-03T15:30:00Z'));
+      expect(nextOpening(w.schedule, at('2026-10-03T15:30:00Z'))).toBe(at('2026-10-04T15:00:00Z')); // 02:00 LHDT
+      expect(open(w, '2026-10-04T15:10:00Z')).toBe(true);
+      // A weekly window of 3 days from that Sunday's 02:00 is open all week-end long (prev() threw for days).
+      const weekly = lh('0 2 * * 0', '3d');
+      expect(openWindow(weekly.schedule, at('2026-10-05T12:00:00Z'))?.start).toBe(at('2026-10-03T15:30:00Z'));
+    });
+
+    it('a time the clock passes twice (01:45 in April) opens at both; 02:00 that night once, in LHST', () => {
+      const w = lh('45 1 * * *', '10m');
+      expect(openWindow(w.schedule, at('2026-04-04T14:50:00Z'))?.start).toBe(at('2026-04-04T14:45:00Z')); // LHDT
+      expect(nextOpening(w.schedule, at('2026-04-04T14:50:00Z'))).toBe(at('2026-04-04T15:15:00Z')); // LHST
+      expect(openWindow(w.schedule, at('2026-04-04T15:20:00Z'))?.start).toBe(at('2026-04-04T15:15:00Z'));
+      const two = lh('0 2 * * *', '1h');
+      expect(nextOpening(two.schedule, at('2026-04-04T12:00:00Z'))).toBe(at('2026-04-04T15:30:00Z'));
+      expect(openWindow(two.schedule, at('2026-04-04T15:10:00Z'))).toBeNull();
     });
   });
 

@@ -47,73 +47,78 @@ function wallClock(t: number, timezone: string): number {
 const offsetAt = (t: number, timezone: string): number => wallClock(t, timezone) - t;
 
 /**
- * The instant a wall-clock time `wall` (ms, as UTC) names in `timezone`: the earlier one when the clock went back
- * (it names two); when it went forward over it (a time that does not exist that day: 02:30 on a spring-forward night
- * in Europe/Berlin), the instant that is as far after the change as the time is after its start (03:30 CEST) — as
- * Temporal's `compatible` and Go's time.Date do.
+ * Every instant a wall-clock time `wall` (ms, as UTC) names in `timezone`, earliest first: two where the clock went
+ * back over it (02:30 on a fall-back night in Europe/Berlin: CEST, then CET), one where it did not change; where it
+ * went forward over it (a time that does not exist that day: 02:30 on a spring-forward night), the instant that is as
+ * far after the change as the time is after its start (03:30 CEST) — as Temporal's `compatible` and Go's time.Date do.
  */
-function instantOf(wall: number, timezone: string): number {
+function instantsOf(wall: number, timezone: string): number[] {
   const before = wall - offsetAt(wall - DAY_MS, timezone);
   const after = wall - offsetAt(wall + DAY_MS, timezone);
-  const valid = [before, after].filter((i) => wallClock(i, timezone) === wall);
-  return valid.length > 0 ? Math.min(...valid) : before;
+  const valid = (before === after ? [before] : [before, after].sort((a, b) => a - b)).filter(
+    (i) => wallClock(i, timezone) === wall,
+  );
+  return valid.length > 0 ? valid : [before];
 }
 const DAY_MS = 86_400_000;
 
+/** The least and greatest UTC offset of `timezone` over [t − 1 day, t + 1 day] (as sampled: one change a day). */
+function offsetsAround(t: number, timezone: string): { lo: number; hi: number } {
+  const o = [offsetAt(t - DAY_MS, timezone), offsetAt(t, timezone), offsetAt(t + DAY_MS, timezone)];
+  return { lo: Math.min(...o), hi: Math.max(...o) };
+}
+
+/** Cron occurrences a walk reads at most (one a minute over the ~2 h a clock change can move an answer by is ~120). */
+const MAX_OCCURRENCE_STEPS = 1_000;
+
 /**
- * An occurrence cron-parser skips: one whose time of day the clock jumped over (spring forward), taken at instantOf's
- * instant. `direction` -1: the latest at or before `t`; +1: the first after `t`. Null when none, or when it is the
- * one cron-parser gives anyway.
+ * The occurrence of a cron expression in `timezone` nearest `t`: `direction` -1, the latest at or before `t`; +1, the
+ * first after it. Null when none (or none within MAX_OCCURRENCE_STEPS cron reads).
+ *
+ * The cron is read in wall-clock time (cron-parser in UTC: no clock changes) and each wall time placed by instantsOf.
+ * cron-parser's own zone handling is not used: about a clock change of 30 minutes (Australia/Lord_Howe) its prev()
+ * and next() ran into their 10,000-step limit and threw — for up to a week after the October change, 0.15–1.3 s each,
+ * on every mute check of such a window — and it skipped occurrences the clock jumped over or passed twice. Wall times
+ * are walked from the nearest on: an instant from wall time w lies within [w − hi, w − lo] (the zone's offsets about
+ * it), so the walk stops once no later wall time can beat the best found.
  */
-function occurrenceByWallClock(expr: string, timezone: string, t: number, direction: -1 | 1): number | null {
-  // Forward from a time just after the clock jumped (03:10 CEST on a spring-forward night): an occurrence it jumped
-  // over has a wall time before t's (02:30) yet opens after t (03:30 CEST). Read from the wall clock that far back —
-  // starting at t's own wall time missed it, and nextOpening (a status page's walk) gave the next day's.
-  const jump = direction > 0 ? Math.max(0, offsetAt(t, timezone) - offsetAt(t - DAY_MS, timezone)) : 0;
+function occurrence(expr: string, timezone: string, t: number, direction: -1 | 1): number | null {
+  let it: ReturnType<typeof CronExpressionParser.parse>;
   try {
-    const it = CronExpressionParser.parse(expr, {
-      tz: 'UTC',
-      currentDate: new Date(wallClock(t, timezone) - jump + (direction < 0 ? 1 : 0)),
-    });
-    // The wall-clock occurrence nearest `t` may lie on the other side of it once placed (a skipped time moves
-    // forward): a few candidates in the direction asked — and those of the wall time read again after a jump (at
-    // most one a minute).
-    const tries = 3 + Math.ceil(jump / 60_000);
-    for (let i = 0; i < tries; i++) {
-      const wall = (direction < 0 ? it.prev() : it.next()).getTime();
-      const at = instantOf(wall, timezone);
-      if (direction < 0 ? at <= t : at > t) return at;
-    }
+    const { lo, hi } = offsetsAround(t, timezone);
+    // Walls whose instants may be ≤ t go up to t + hi (prev() from 1 ms after includes it); those > t start after t + lo.
+    it = CronExpressionParser.parse(expr, { tz: 'UTC', currentDate: new Date(direction < 0 ? t + hi + 1 : t + lo) });
   } catch {
     return null;
   }
-  return null;
+  let best: number | null = null;
+  let bound = 0;
+  for (let step = 0; step < MAX_OCCURRENCE_STEPS; step++) {
+    let wall: number;
+    try {
+      wall = (direction < 0 ? it.prev() : it.next()).getTime();
+    } catch {
+      break; // none further (cron-parser's own limit, in UTC: a date that never comes)
+    }
+    if (best !== null && (direction < 0 ? wall <= bound : wall >= bound)) break;
+    for (const at of instantsOf(wall, timezone)) {
+      const better = direction < 0 ? at <= t && (best === null || at > best) : at > t && (best === null || at < best);
+      if (better) {
+        best = at;
+        const { lo, hi } = offsetsAround(at, timezone);
+        bound = direction < 0 ? at + lo : at + hi;
+      }
+    }
+  }
+  return best;
 }
 
 /** The latest occurrence of a cron expression at or before `now` (ms), or null when there is none. */
-export function latestOccurrence(
-  expr: string,
-  timezone: string,
-  now: number,
-  from?: number,
-  lookbackMs = DAY_MS,
-): number | null {
-  // Occurrences fall on whole minutes; starting 1 ms after now makes `prev()` include an occurrence at now.
-  let at: number | null;
-  try {
-    at = CronExpressionParser.parse(expr, { tz: timezone, currentDate: new Date(now + 1) })
-      .prev()
-      .getTime();
-  } catch {
-    at = null;
-  }
-  // cron-parser skips an occurrence whose time the clock jumped over: 02:00 daily on a spring-forward night, and a
-  // nightly window of 02:00–04:00 stayed shut that night (people paged through planned work). Looked for only when
-  // the offset changed within the look-back (every window's evaluation would pay for a second parse otherwise).
-  if (offsetAt(now, timezone) !== offsetAt(now - lookbackMs - DAY_MS, timezone)) {
-    const skipped = occurrenceByWallClock(expr, timezone, now, -1);
-    if (skipped !== null && (at === null || skipped > at)) at = skipped;
-  }
+export function latestOccurrence(expr: string, timezone: string, now: number, from?: number): number | null {
+  // Occurrences fall on whole minutes, each instant a wall time names counts: 02:00 daily on a spring-forward night
+  // opens at the jump (a nightly window of 02:00–04:00 stayed shut that night: people paged through planned work), and
+  // 02:30 on a fall-back night opens twice.
+  const at = occurrence(expr, timezone, now, -1);
   return at === null || (from !== undefined && at < from) ? null : at;
 }
 
@@ -131,7 +136,7 @@ export function openWindow(schedule: MaintenanceSchedule, now: number): { start:
   // The latest occurrence before `until` (one at or after it is not in the series): an hourly window of 2 h with
   // `until` 10:00 is open at 10:30 from its 09:00 occurrence, as it would be with `until` 10:15.
   const last = until !== undefined ? Math.min(now, until - 1) : now;
-  const start = latestOccurrence(schedule.cron, schedule.timezone, last, from, duration);
+  const start = latestOccurrence(schedule.cron, schedule.timezone, last, from);
   if (start === null) return null;
   const end = start + duration;
   return now < end ? { start, end } : null;
@@ -172,27 +177,9 @@ export function nextOpening(schedule: MaintenanceSchedule, now: number): number 
   const until = schedule.until ? Date.parse(schedule.until) : undefined;
   const from = schedule.from ? Date.parse(schedule.from) : undefined;
   const after = Math.max(now, (from ?? now) - 1);
-  let at: number | null;
-  try {
-    at = CronExpressionParser.parse(schedule.cron, { tz: schedule.timezone, currentDate: new Date(after) })
-      .next()
-      .getTime();
-  } catch {
-    at = null;
-  }
-  // As latestOccurrence: an occurrence whose time the clock jumps over opens after the jump.
-  const skipped = occurrenceByWallClock(schedule.cron, schedule.timezone, after, 1);
-  if (skipped !== null && (at === null || skipped < at)) at = skipped;
-  // cron-parser's next() passes over an occurrence in the hour the clock went back over (02:30 on a fall-back night
-  // in Europe/Berlin, the second time: 01:30Z from 00:40Z gave the next day's), which openWindow opens at (prev()
-  // finds it): when the offset changed before `at`, the earliest occurrence after `after` as latestOccurrence reads it.
-  if (at !== null && offsetAt(after, schedule.timezone) !== offsetAt(at, schedule.timezone)) {
-    for (;;) {
-      const earlier = latestOccurrence(schedule.cron, schedule.timezone, at - 1);
-      if (earlier === null || earlier <= after) break;
-      at = earlier;
-    }
-  }
+  // As latestOccurrence: an occurrence whose time the clock jumps over opens after the jump, and one the clock passes
+  // twice opens at both (cron-parser's next() gave the next day's for the second).
+  const at = occurrence(schedule.cron, schedule.timezone, after, 1);
   return at === null || (until !== undefined && at >= until) ? null : at;
 }
 

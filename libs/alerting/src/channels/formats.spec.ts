@@ -153,6 +153,45 @@ describe('Slack-compatible webhook', () => {
   });
 });
 
+describe('Slack text: escaped, then within the limit', () => {
+  const brokenEscape = /&(?!amp;|lt;|gt;)/;
+  const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+  it('text of & < > and emoji stays within each limit as sent, no escape or surrogate pair cut', () => {
+    const many = (unit: string, n: number) => unit.repeat(n);
+    const alerts = Array.from({ length: 25 }, (_, i) =>
+      alertOf(
+        {
+          annotations: { summary: many('&<', 400), description: `${'x'.repeat(i)}${many('😀&', 2000)}` },
+        },
+        { target: many('>', 600), zone: `${'y'.repeat(i % 3)}${many('😀>', 400)}` },
+      ),
+    );
+    const msg = slackMessage({}, notificationOf(alerts, { groupLabels: { alertname: many('&', 5000) } }));
+    const texts = [
+      msg.text,
+      ...msg.attachments.flatMap((a) => [a.title, a.fallback, a.text, ...a.fields.map((f) => f.value)]),
+    ];
+    for (const t of texts) {
+      expect(t).not.toMatch(brokenEscape);
+      expect(t).not.toMatch(loneSurrogate);
+    }
+    expect(msg.text.length).toBeLessThanOrEqual(SLACK_LIMITS.maxText);
+    expect(msg.text).toMatch(/…and 5 more \(alertname=(&amp;)+…\)$/);
+    for (const a of msg.attachments) {
+      expect(a.title.length).toBeLessThanOrEqual(SLACK_LIMITS.maxTitle);
+      expect(a.fallback.length).toBeLessThanOrEqual(SLACK_LIMITS.maxTitle);
+      expect(a.text.length).toBeLessThanOrEqual(SLACK_LIMITS.maxText);
+      for (const f of a.fields) expect(f.value.length).toBeLessThanOrEqual(SLACK_LIMITS.maxFieldValue);
+    }
+  });
+
+  it('a text that fits is only escaped', () => {
+    const msg = slackMessage({}, notificationOf([alertOf({}, { target: 'a&b' })]));
+    expect(msg.attachments[0].fields).toContainEqual({ title: 'target', value: 'a&amp;b', short: true });
+  });
+});
+
 describe('Microsoft Teams webhook', () => {
   it('an Adaptive Card message', () => {
     const msg = JSON.parse(teamsMessage(notificationOf([alertOf()])));

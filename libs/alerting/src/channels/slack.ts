@@ -1,5 +1,5 @@
 import { alertLine, notificationTitle, type ChannelNotification, type NotificationAlert } from './notification';
-import { clip, escapeSlack, labelList, oneLine } from './text';
+import { clipEscaped, escapeSlack, labelList, oneLine } from './text';
 
 // Slack-compatible incoming webhook: `text` (the title, also the notification preview) and one attachment
 // per alert (colour, title linking to the alert, description, labels) — the form Slack, Mattermost and
@@ -13,6 +13,9 @@ export const SLACK_LIMITS = {
   maxFieldValue: 500,
   maxFields: 8,
 } as const;
+
+/** Escaped for mrkdwn and at most `max` characters as sent. */
+const slackText = (text: string, max: number): string => clipEscaped(text, max, escapeSlack);
 
 const COLOR = { firing: '#d63232', resolved: '#2eb67d', test: '#439fe0' } as const;
 
@@ -33,26 +36,24 @@ export interface SlackMessage {
 }
 
 function attachmentOf(n: ChannelNotification, a: NotificationAlert): SlackMessage['attachments'][number] {
-  const title = escapeSlack(
-    clip(oneLine(`${a.status === 'firing' ? '🔥' : '✅'} ${alertLine(a)}`), SLACK_LIMITS.maxTitle),
-  );
+  const title = slackText(oneLine(`${a.status === 'firing' ? '🔥' : '✅'} ${alertLine(a)}`), SLACK_LIMITS.maxTitle);
   const description = a.annotations['description'] && a.annotations['summary'] ? a.annotations['description'] : '';
   const fields = Object.entries(a.labels)
     .filter(([k]) => k !== 'alertname' && k !== 'rule_id')
     .slice(0, SLACK_LIMITS.maxFields)
     .map(([k, v]) => ({
-      title: clip(k, 100),
-      value: escapeSlack(clip(v, SLACK_LIMITS.maxFieldValue)),
+      title: slackText(k, 100),
+      value: slackText(v, SLACK_LIMITS.maxFieldValue),
       short: v.length < 40,
     }));
   return {
     color: n.test ? COLOR.test : COLOR[a.status],
-    fallback: escapeSlack(clip(oneLine(alertLine(a)), SLACK_LIMITS.maxTitle)),
+    fallback: slackText(oneLine(alertLine(a)), SLACK_LIMITS.maxTitle),
     title,
     title_link: a.generatorURL,
-    text: escapeSlack(clip(description, SLACK_LIMITS.maxText)),
+    text: slackText(description, SLACK_LIMITS.maxText),
     fields,
-    footer: `Fleetwatch ${escapeSlack(clip(n.site, 100))}`,
+    footer: `Fleetwatch ${slackText(n.site, 100)}`,
     ts: Math.floor(Date.parse(a.endsAt ?? a.startsAt) / 1000),
   };
 }
@@ -60,10 +61,14 @@ function attachmentOf(n: ChannelNotification, a: NotificationAlert): SlackMessag
 export function slackMessage(config: { channel?: string; username?: string }, n: ChannelNotification): SlackMessage {
   const shown = n.alerts.slice(0, SLACK_LIMITS.maxAttachments);
   const more = n.alerts.length - shown.length;
-  const title = escapeSlack(clip(oneLine(notificationTitle(n)), SLACK_LIMITS.maxTitle));
-  const rest = more > 0 ? `\n…and ${more} more (${escapeSlack(labelList(n.groupLabels))})` : '';
+  const title = `*${slackText(oneLine(notificationTitle(n)), SLACK_LIMITS.maxTitle)}*`;
+  // The group's labels bounded as escaped text in what is left of the limit (clipping the whole escaped text cut
+  // through an escape: "&am…").
+  const head = `${title}\n…and ${more} more (`;
+  const text =
+    more > 0 ? `${head}${slackText(labelList(n.groupLabels), SLACK_LIMITS.maxText - head.length - 1)})` : title;
   const msg: SlackMessage = {
-    text: clip(`*${title}*${rest}`, SLACK_LIMITS.maxText),
+    text,
     attachments: shown.map((a) => attachmentOf(n, a)),
   };
   if (config.channel) msg.channel = config.channel;

@@ -14,6 +14,25 @@ export function oneLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
 }
 
+/**
+ * `escape(text)` in at most `max` characters: cut before escaping, at a whole character (an escape sequence and a
+ * surrogate pair stay whole), an ellipsis marking a cut. Clipping first and escaping after let "&…" grow five-fold
+ * past the limit; clipping the escaped text could cut "&amp;" into "&am".
+ */
+export function clipEscaped(text: string, max: number, escape: (text: string) => string): string {
+  const whole = escape(text);
+  if (whole.length <= max) return whole;
+  let end = 0;
+  let size = 0;
+  for (const ch of text) {
+    const n = escape(ch).length;
+    if (size + n > max - 1) break;
+    size += n;
+    end += ch.length;
+  }
+  return `${escape(text.slice(0, end))}…`;
+}
+
 const HTML: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
 export function escapeHtml(text: string): string {
