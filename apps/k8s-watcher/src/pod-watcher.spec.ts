@@ -250,23 +250,48 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
   });
 
+  it('a Retry-After shorter than the backoff (a 429 answered again and again) does not stop the backoff growing', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    // The max-inflight filter's constant `Retry-After: 1`, scaled down: 0 s (a past HTTP date reads the same).
+    kube.throttleNext(5, 0);
+    jest.spyOn(Math, 'random').mockReturnValue(0.999);
+    try {
+      startWatcher({ reconnectBaseMs: 20, reconnectMaxMs: 100_000 });
+      await until('listed after the 429s', () => lastStatus('shop/web-a') === 'running' && kube.openWatches === 1);
+      expect(kube.calls.throttled).toBe(5);
+      // The fifth retry waits the backoff's 20 ms × 2⁴. Before, every retry waited the Retry-After plus under 20 ms.
+      expect(retryDelays()).toHaveLength(5);
+      expect(retryDelays().at(-1)).toBeGreaterThanOrEqual(300);
+    } finally {
+      jest.restoreAllMocks();
+    }
+  });
+
   it('the backoff starts over once a watch was answered and ended as the server ends it, though no pod changed', async () => {
     kube.add(podFixtures.running('web-a', 'shop', on));
     // The delay's ceiling, not a jittered fraction of it: 20 ms, doubling per attempt.
     jest.spyOn(Math, 'random').mockReturnValue(0.999);
     try {
-      const w = startWatcher({ reconnectBaseMs: 20, reconnectMaxMs: 100_000 });
+      const w = startWatcher({ reconnectBaseMs: 20, reconnectMaxMs: 100_000, probeAfterMs: 300 });
       await until('a watch is open', () => kube.openWatches === 1);
       kube.failNext(5);
       kube.dropWatches();
       await until('five failures, then a watch again', () => kube.calls.failed === 5 && kube.openWatches === 1);
       expect(retryDelays().at(-1)).toBeGreaterThanOrEqual(300); // the fifth: 20 ms × 2⁴
-      // That watch served until the server ended it: the next outage starts from the first delay again. Before, only a
-      // list or a pod's change reset the backoff: this retry waited 640 ms, and the next ones longer, up to the cap.
+      // A watch answered and dropped at once (a proxy closing it) is no sign of health: the backoff goes on growing,
+      // else such a server would be asked again at the first delay for ever.
       kube.failNext(1);
       kube.dropWatches();
       await until('the sixth failure, then a watch again', () => kube.calls.failed === 6 && kube.openWatches === 1);
-      expect(w.stats.reconnects).toBe(6);
+      expect(retryDelays().at(-1)).toBeGreaterThanOrEqual(600); // the sixth: 20 ms × 2⁵
+      // That watch serves a probe period until the server ends it: the next outage starts from the first delay again.
+      // Before, only a list or a pod's change reset the backoff: this retry waited 1,280 ms, and the next ones longer.
+      const opened = Date.now();
+      await until('the watch open a probe period', () => Date.now() - opened >= 400);
+      kube.failNext(1);
+      kube.dropWatches();
+      await until('the seventh failure, then a watch again', () => kube.calls.failed === 7 && kube.openWatches === 1);
+      expect(w.stats.reconnects).toBe(7);
       expect(retryDelays().at(-1)).toBeLessThan(40);
     } finally {
       jest.restoreAllMocks();
@@ -297,6 +322,25 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     await until('watching again', () => kube.openWatches === 1);
     kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p));
     await until('connected once the watch delivers', () => value);
+  });
+
+  it('a watch answered again after ERROR events is connected once open a probe period without one, though no pod changes', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on));
+    const w = startWatcher({ reconnectBaseMs: 50, reconnectMaxMs: 100, probeAfterMs: 300, answerTimeoutMs: 300 });
+    await until('connected', () => kube.openWatches === 1 && w.stats.connected);
+    // A probe: the liveness check has seen the watch's version (a version it has not seen yet connects by itself).
+    const lists = kube.calls.list;
+    await until('probed', () => kube.calls.list > lists);
+    kube.watchError = { code: 500, reason: 'InternalError', message: 'etcdserver: request timed out' };
+    kube.dropWatches();
+    await until('watches ended by the ERROR', () => w.stats.reconnects >= 2 && !w.stats.connected);
+    kube.watchError = null;
+    await until('watching again', () => kube.openWatches === 1);
+    const events = w.stats.events;
+    // Before, not connected (no refreshes) until an event, a bookmark or the watch's timeout (300 s here): probes
+    // answered meanwhile do not count.
+    await until('connected with no event', () => w.stats.connected, 5_000);
+    expect(w.stats.events).toBe(events);
   });
 
   it('a watch ERROR event, then its version compacted away meanwhile: the resumed watch is refused 410 and relists', async () => {

@@ -436,8 +436,10 @@ export class PodWatcher {
       if (!current()) return;
       // A watch answered and then ended without an error (the server's timeout, restart()) was a healthy one: the
       // backoff starts over. Before, only a list or a pod's change reset it, so a watcher that saw no change kept the
-      // backoff of every outage since it started — its first retry after the next one waited the longest delay.
-      if (this.watchSince > 0) {
+      // backoff of every outage since it started — its first retry after the next one waited the longest delay. Only a
+      // watch open a probe period counts: one a proxy answers and drops at once would otherwise be retried at the base
+      // delay for ever (client-node re-watches a normally ended watch without a delay of its own).
+      if (this.watchSince > 0 && Date.now() - this.watchSince >= this.opts.probeAfterMs) {
         this.attempt = 0;
         this.streamFailing = false;
       }
@@ -570,6 +572,9 @@ export class PodWatcher {
       this.heard(true);
     }
     const now = Date.now();
+    // Answered after ERROR events and open a probe period since without one: the error is over, though the pods are
+    // quiet (no event, no bookmark). Else not connected — no refreshes — until the watch's timeout ended it (minutes).
+    if (this.streamFailing && now - this.watchSince >= this.opts.probeAfterMs) this.heard(true);
     if (now - this.watchSince > this.opts.watchTimeoutSeconds * 1000 + this.opts.probeAfterMs)
       return this.lost(informer, 'kubernetes watch outlived its timeout (its end lost): restarting it with a relist', {
         openMs: now - this.watchSince,
@@ -635,10 +640,11 @@ export class PodWatcher {
     this.watchSince = 0;
     this.probeFailures = 0;
     this.stats.reconnects++;
-    const delay = nextRetryDelayMs(this.attempt++, retryAfter, {
-      baseMs: this.opts.reconnectBaseMs,
-      maxMs: this.opts.reconnectMaxMs,
-    });
+    const backoff = { baseMs: this.opts.reconnectBaseMs, maxMs: this.opts.reconnectMaxMs };
+    const own = nextRetryDelayMs(this.attempt++, undefined, backoff);
+    // The server's Retry-After is a floor, not a replacement: the max-inflight filter answers every 429 `Retry-After: 1`
+    // (a 0, a past date the same): taken alone, an overloaded API server was asked again every second or so for ever.
+    const delay = retryAfter === undefined ? own : Math.max(own, nextRetryDelayMs(0, retryAfter, backoff));
     this.log.warn(message, { ...fields, delayMs: delay });
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {

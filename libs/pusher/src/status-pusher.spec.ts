@@ -316,6 +316,10 @@ describe('backoff', () => {
     ['1.5', undefined],
     ['-5', undefined],
     ['+5', undefined],
+    ['soon 5', undefined],
+    ['xyz-5', undefined],
+    ['Wednesday, 02-Dec-26 12:00:10 GMT', 10_000],
+    ['Wed Dec  2 12:00:10 2026', 10_000],
     [null, undefined],
   ])('Retry-After %p → %p ms', (header, expected) => {
     expect(retryAfterMs(header, Date.parse('2026-12-02T12:00:00Z'))).toBe(expected);
@@ -771,10 +775,11 @@ describe('StatusPusher and an answer whose body is huge or never ends (a page st
         if (stall === 'body') res.writeHead(403, { 'content-type': 'text/html' }).write('<html><body>');
       };
       const collecting = setInterval(gc, 20);
-      const { p, dropped } = queuedPusher({ requestTimeoutMs: 300, baseDelayMs: 10, maxDelayMs: 20 }, 1);
+      // 1.5 s: the second (answered) request must not time out too on a loaded machine (the collector runs every 20 ms).
+      const { p, dropped } = queuedPusher({ requestTimeoutMs: 1_500, baseDelayMs: 10, maxDelayMs: 20 }, 1);
       p.start();
       try {
-        await waitFor(() => p.stats.accepted === 1, { timeoutMs: 5_000, intervalMs: 10, description: 'delivered' });
+        await waitFor(() => p.stats.accepted === 1, { timeoutMs: 10_000, intervalMs: 10, description: 'delivered' });
         expect({ requests, dropped }).toEqual({ requests: 2, dropped: [] });
         expect(p.stats).toMatchObject(stall === 'body' ? { authRefused: 1 } : { retries: 1 });
       } finally {
