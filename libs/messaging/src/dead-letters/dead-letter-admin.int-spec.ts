@@ -247,15 +247,16 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
     await waitFor(async () => (await raw.count(DLQ)) === 0, { description: 'DLQ empty' });
   });
 
-  /** `n` dead letters straight into the DLQ (as the consumer would put them there), ids in order. */
-  async function fillDlq(n: number): Promise<string[]> {
+  /** `n` dead letters straight into the DLQ (as the consumer would put them there), ids in order; `pad` bytes more each. */
+  async function fillDlq(n: number, pad = 0): Promise<string[]> {
     const ch = await raw.channel();
     const ids: string[] = [];
     try {
       for (let i = 0; i < n; i++) {
         const envelope = buildEnvelope(Messages.CheckResult.type, 1, TEST_SOURCE, checkResult(i), { id: uuidv7() });
         ids.push(envelope.id);
-        ch.publish(ExchangeName.DeadLetter, Q, Buffer.from(JSON.stringify(envelope)), {
+        const body = pad > 0 ? { ...envelope, pad: 'x'.repeat(pad) } : envelope;
+        ch.publish(ExchangeName.DeadLetter, Q, Buffer.from(JSON.stringify(body)), {
           messageId: envelope.id,
           type: envelope.type,
           contentType: 'application/json',
@@ -301,6 +302,60 @@ describe('DeadLetterAdmin on RabbitMQ', () => {
       expect(listing.messageCount).toBe(5_000);
       expect(listing.messages.map((m) => m.messageId)).toEqual(ids.slice(offset, offset + 10));
     }
+  });
+
+  it('a look whose deliveries stall for seconds mid-look still shows its whole page, and gives every message back', async () => {
+    // A look's messages are all checked out to its consumer at once (none counted ready) and, in a large DLQ, can take
+    // seconds to come. Here the broker's bytes to the look are held back for 2 s from its first delivery on.
+    const n = 16;
+    const pad = 1024 * 1024; // what the socket buffers take in before the first delivery is read (~4 MB) must not be all
+    const ids = await fillDlq(n, pad);
+    const proxy = TcpProxy.forUrl(vhost.amqpUrl);
+    await proxy.start();
+    const viaProxy = await DeadLetterAdmin.connect({ url: proxy.rewriteUrl(vhost.amqpUrl) });
+    // amqplib's Channel#consume (not exported): wrapped to see the look's first delivery.
+    type Consume = (
+      this: unknown,
+      queue: string,
+      onMessage: (m: unknown) => void,
+      options?: unknown,
+    ) => Promise<unknown>;
+    const probe = await raw.channel();
+    await probe.close();
+    let owner: object = probe;
+    while (!Object.prototype.hasOwnProperty.call(owner, 'consume')) owner = Object.getPrototypeOf(owner) as object;
+    const proto = owner as { consume: Consume };
+    const consume = proto.consume;
+    /** Resolves with the bytes held back, once released. */
+    let stall: Promise<number> | undefined;
+    const spy = jest.spyOn(proto, 'consume').mockImplementation(function (this: unknown, queue, onMessage, options) {
+      const watch = (m: unknown): void => {
+        if (m && queue === DLQ && !stall) {
+          proxy.hold();
+          stall = new Promise((resolve) =>
+            setTimeout(() => {
+              const held = proxy.heldBytes;
+              proxy.release();
+              resolve(held);
+            }, 2_000),
+          );
+        }
+        onMessage(m);
+      };
+      return consume.call(this, queue, watch, options);
+    });
+    try {
+      const [listing] = await viaProxy.list({ queues: [Q], limit: n });
+      // The stall did come mid-look: at least one message was still on its way.
+      expect(await stall).toBeGreaterThan(pad);
+      expect(listing.messageCount).toBe(n);
+      expect(listing.messages.map((m) => m.messageId)).toEqual(ids);
+    } finally {
+      spy.mockRestore();
+      await viaProxy.close();
+      await proxy.stop();
+    }
+    await waitFor(async () => (await raw.count(DLQ)) === n, { description: 'every message back in the DLQ' });
   });
 
   it('a look while replay --all runs loses nothing and replays each message once', async () => {

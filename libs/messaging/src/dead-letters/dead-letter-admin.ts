@@ -12,6 +12,7 @@ import {
   type DeadLetterSummary,
 } from './dead-letter-message';
 import { DeadLetterNotFoundError, QueueNotFoundError, ReplayFailedError } from './errors';
+import { waitUntilCounted } from './wait-until-counted';
 
 export interface DeadLetterAdminOptions {
   /** AMQP URL including the site's vhost. */
@@ -397,11 +398,11 @@ export class DeadLetterAdmin {
 const MAX_PREFETCH = 65_535;
 /** How long a look waits for the next message before asking whether any is left (DeadLetterReader). */
 const SCAN_IDLE_MS = 100;
-/** A look that got no message for this long while the queue counts none ready has them all it can get. */
+/** A look that got no message for this long asks whether the queue counts any ready, or another consumer holds them. */
 const SCAN_EMPTY_MS = 1_000;
 /** A look that got no message for this long stops taking more (and gives back what it took). */
 const SCAN_STALL_MS = 5_000;
-/** Longest wait for the messages a look gives back to be counted ready again. */
+/** Longest wait, since the count last rose, for the messages a look gives back to be counted ready again. */
 const GIVE_BACK_WAIT_MS = 5_000;
 
 /**
@@ -457,8 +458,11 @@ class DeadLetterReader {
       }
       const idle = Date.now() - progressAt;
       if (this.unacked >= this.prefetch || idle > SCAN_STALL_MS) return false;
-      // Not at once: messages on their way to this consumer are no longer counted ready either.
-      if (idle >= SCAN_EMPTY_MS && (await this.channel.checkQueue(this.queue)).messageCount === 0) return false;
+      if (idle < SCAN_EMPTY_MS) continue;
+      // None ready: the rest are held by another consumer (a concurrent look or replay), or on their way to this one —
+      // a large DLQ's messages, checked out to it at once, can take seconds to come. Only the first is a reason to stop.
+      const { messageCount, consumerCount } = await this.channel.checkQueue(this.queue);
+      if (messageCount === 0 && consumerCount > 1) return false;
     }
   }
 
@@ -484,10 +488,9 @@ class DeadLetterReader {
       const before = await ready();
       this.channel.nackAll(true);
       this.unacked = 0;
-      // A concurrent consumer of the DLQ (another look, a replay) can keep the count lower: wait a while only.
-      const deadline = Date.now() + GIVE_BACK_WAIT_MS;
-      while ((await ready()) < before + held && Date.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 5));
+      // A large DLQ's messages take seconds to be counted again: wait while the count still climbs. A concurrent
+      // consumer of the DLQ (another look, a replay) can keep it lower for good: then stop once it stops climbing.
+      await waitUntilCounted(ready, before, before + held, GIVE_BACK_WAIT_MS);
     } catch {
       // Channel closed: the broker has requeued everything unacked.
     }
