@@ -275,10 +275,11 @@ describe('HistoryMaintenance: rollups that fall behind', () => {
     const { service } = setUp(true, undefined, async (limit) => {
       limits.push(limit);
       if (limit > 250) throw new UnavailableError('database unavailable: canceling statement (57014)', 5, '57014');
-      return 10;
+      return Math.min(limit, 10);
     });
-    await expect(service.rollUp()).resolves.toBe(10);
-    expect(limits).toEqual([1000, 500, 250]);
+    // After each cut the oldest minute alone (it fits: the chunk was too large as a whole), then the chunk halved.
+    await expect(service.rollUp()).resolves.toBe(12);
+    expect(limits).toEqual([1000, 1, 500, 1, 250]);
     limits.length = 0;
     // The next run starts at the size that went through, not with another statement cut after 30 s.
     await service.rollUp();
@@ -286,7 +287,7 @@ describe('HistoryMaintenance: rollups that fall behind', () => {
     for (let i = 1; i < ROLLUP_CHUNK_REGROW_RUNS; i++) await service.rollUp();
     limits.length = 0;
     await service.rollUp();
-    expect(limits).toEqual([500, 250]);
+    expect(limits).toEqual([500, 1, 250]);
     // Another error is the run's failure, as before.
     const failing = setUp(true, undefined, () => Promise.reject(new UnavailableError('database unavailable', 5)));
     await expect(failing.service.rollUp()).rejects.toThrow('database unavailable');

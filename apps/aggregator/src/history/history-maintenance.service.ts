@@ -67,7 +67,8 @@ export const RAW_CUTOFF_MARGIN_MS = 3_600_000;
  * How long a minute is set aside whose rollup alone (a chunk of one) is cut by the statement timeout (or runs out of
  * memory): its mark, and so its raw rows (RETENTION_KEEP_MARKED), are kept, and it is taken again after this long. As
  * the oldest marked minute it was taken first at every run, the run failed on it, and no later minute was rolled up
- * again — nor its raw rows trimmed. Kept in memory: a restart (or another lease holder) tries it again once.
+ * again — nor its raw rows trimmed. Kept in memory: a restart (or another lease holder) tries it again once (two
+ * statement timeouts: its chunk, then the minute alone — see inChunks).
  */
 export const ROLLUP_SET_ASIDE_MS = 3_600_000;
 
@@ -165,9 +166,11 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
 
   /**
    * Chunks of `chunk.size` minutes until one comes back short, at most ROLLUP_MAX_CHUNKS (`capped`: stopped there). A
-   * chunk cut by the statement timeout (rolled back, its marks kept) is taken again at half the size, down to one
-   * minute; the size stays halved for the next runs (see `chunk`). A chunk of one minute cut so is set aside
-   * (ROLLUP_SET_ASIDE_MS: left out of the picks till then, logged, counted) and the run goes on past it.
+   * chunk cut by the statement timeout (rolled back, its marks kept) is followed by its oldest minute alone: cut too,
+   * that minute is set aside (ROLLUP_SET_ASIDE_MS: left out of the picks till then, logged, counted) and the run goes
+   * on past it; rolled up, the chunk is taken again at half the size, down to one minute, and the size stays halved
+   * for the next runs (see `chunk`). The picks take the oldest minutes first, so a minute too heavy for a statement is
+   * soon the oldest of its chunk: it costs two statement timeouts, not one per halving (ten from a full chunk).
    */
   private async inChunks<K>(
     chunk: { kind: string; size: number; max: number; cleanRuns: number },
@@ -177,20 +180,24 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
     let total = 0;
     let cut = false;
     let failed = false;
+    // After a cut chunk: its oldest minute alone, before the chunk is halved.
+    let probe = false;
     try {
       for (let i = 0; i < ROLLUP_MAX_CHUNKS; i++) {
         if (this.stopped) return { total, capped: false };
         let n: number;
         let picked: K[] = [];
+        const limit = probe ? 1 : chunk.size;
         try {
           const now = Date.now();
           for (const [id, entry] of setAside) if (entry.until <= now) setAside.delete(id);
           const exclude = [...setAside.values()].map((entry) => entry.key);
-          n = await recompute(chunk.size, { exclude, picked: (keys) => (picked = keys) });
+          n = await recompute(limit, { exclude, picked: (keys) => (picked = keys) });
         } catch (e) {
           if (!isTooLarge(e)) throw e;
           const [key] = picked;
-          if (chunk.size <= 1) {
+          probe = false;
+          if (limit <= 1) {
             // Rolled back (its mark kept): not even this one minute fits in a statement.
             if (picked.length !== 1 || key === undefined) throw e;
             cut = true;
@@ -205,16 +212,20 @@ export class HistoryMaintenance implements OnApplicationBootstrap, OnModuleDestr
             continue;
           }
           cut = true;
-          chunk.size = Math.max(1, Math.floor(chunk.size / 2));
-          this.logger.warn(
-            { err: (e as Error).message, minutes: chunk.size },
-            'rollup chunk cut by the statement timeout; taking smaller chunks',
-          );
+          probe = true;
           i--;
           continue;
         }
         total += n;
-        if (n < chunk.size) return { total, capped: false };
+        if (probe) {
+          // The oldest minute fitted: the chunk was too large as a whole.
+          probe = false;
+          chunk.size = Math.max(1, Math.floor(chunk.size / 2));
+          this.logger.warn({ minutes: chunk.size }, 'rollup chunk cut by the statement timeout; taking smaller chunks');
+          i--;
+          continue;
+        }
+        if (n < limit) return { total, capped: false };
       }
       return { total, capped: true };
     } catch (e) {

@@ -72,6 +72,26 @@ const HOST_POINTS = `LATERAL (
 /** A minute is rolled up once it ended this long ago (samples of its last seconds still in flight). */
 export const HOST_ROLLUP_SETTLE_MS = 5_000;
 
+/**
+ * Takes (deletes) up to $1 marks of host minutes before $2, oldest first, skipping marks another transaction holds;
+ * with `except` the minutes $3, $4 (host ids, epoch-ms buckets) are left out: minutes the rollup job has set aside
+ * (RecomputeOptions.exclude).
+ */
+export function pickDirtyHostRollupsSql(except: boolean): string {
+  return `DELETE FROM host_rollup_dirty r USING (
+           SELECT host_id, bucket FROM host_rollup_dirty m WHERE bucket < $2::timestamptz
+           ${
+             except
+               ? `AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::float8[]) AS s(host_id, bucket)
+                                   WHERE s.host_id = m.host_id AND m.bucket = to_timestamp(s.bucket / 1000.0))`
+               : ''
+           }
+           ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
+         ) p
+         WHERE r.host_id = p.host_id AND r.bucket = p.bucket
+         RETURNING r.host_id, r.bucket::text AS bucket, (extract(epoch FROM r.bucket) * 1000)::float8 AS bucket_ms`;
+}
+
 /** One point of a host series: raw (avg = max = the sample) or a rollup bucket (epoch ms). */
 export interface HostSeriesPoint {
   at: number;
@@ -178,18 +198,7 @@ export class HostHistoryRepository {
       // Minutes set aside by the job ($3, $4: host ids, epoch-ms buckets) are left out.
       const picked = await sqlQuery<{ host_id: string; bucket: string; bucket_ms: number }>(
         tx,
-        `DELETE FROM host_rollup_dirty r USING (
-           SELECT host_id, bucket FROM host_rollup_dirty m WHERE bucket < $2::timestamptz
-           ${
-             exclude.length === 0
-               ? ''
-               : `AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::float8[]) AS s(host_id, bucket)
-                                   WHERE s.host_id = m.host_id AND m.bucket = to_timestamp(s.bucket / 1000.0))`
-           }
-           ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED
-         ) p
-         WHERE r.host_id = p.host_id AND r.bucket = p.bucket
-         RETURNING r.host_id, r.bucket::text AS bucket, (extract(epoch FROM r.bucket) * 1000)::float8 AS bucket_ms`,
+        pickDirtyHostRollupsSql(exclude.length > 0),
         exclude.length === 0
           ? [limit, iso(now - 60_000 - HOST_ROLLUP_SETTLE_MS)]
           : [
