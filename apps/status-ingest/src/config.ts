@@ -45,6 +45,13 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
        * the key is looked up (forged keys cost a query each).
        */
       INGEST_AUTH_FAILURES_PER_IP_PER_MINUTE: env.int(60, 1, 10_000_000),
+      /**
+       * A request whose API key or ping token is not cached waits this long for its database lookup, then gets 503 +
+       * Retry-After (Postgres hanging would otherwise hold it for DATABASE_QUERY_TIMEOUT_MS); the lookup runs on.
+       */
+      INGEST_KEY_LOOKUP_TIMEOUT_MS: env.int(2000, 100, 60_000),
+      /** API-key and ping-token lookups under way at once (distinct keys; one per key); beyond: 503 + Retry-After. */
+      INGEST_KEY_LOOKUP_MAX_CONCURRENT: env.int(64, 1, 10_000),
       /** How long a ping token's monitor (or its absence) is remembered. */
       INGEST_PING_CACHE_MS: env.int(5000, 0, 60_000),
       /** Pings per monitor per minute (a bucket of this size, refilled over a minute). */
@@ -88,6 +95,8 @@ export function loadIngestConfig(source: Record<string, string | undefined> = pr
     authCacheMs: values.INGEST_AUTH_CACHE_MS,
     authFailuresPerIpPerMinute: values.INGEST_AUTH_FAILURES_PER_IP_PER_MINUTE,
     apiKeyUseFlushMs: values.INGEST_API_KEY_USE_FLUSH_MS,
+    keyLookupTimeoutMs: values.INGEST_KEY_LOOKUP_TIMEOUT_MS,
+    keyLookupMaxConcurrent: values.INGEST_KEY_LOOKUP_MAX_CONCURRENT,
     pingCacheMs: values.INGEST_PING_CACHE_MS,
     pingRateLimit: {
       perTokenPerMinute: values.INGEST_PING_RATE_LIMIT_PER_TOKEN_PER_MINUTE,

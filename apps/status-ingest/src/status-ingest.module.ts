@@ -6,6 +6,7 @@ import { PersistenceModule } from '@fleetwatch/persistence';
 import type { Logger } from 'pino';
 import { ApiKeyAuthService } from './auth/api-key-auth.service';
 import { ApiKeyUseReporter } from './auth/api-key-use.recorder';
+import { KeyLookups } from './auth/key-lookups';
 import { STATUS_INGEST_QUEUES } from './bus-queues';
 import type { IngestConfig } from './config';
 import { ReadinessWiring } from './health/readiness.wiring';
@@ -67,6 +68,7 @@ export class StatusIngestModule {
         IngestRateLimits,
         PublishGate,
         ApiKeyUseReporter,
+        KeyLookups,
         ApiKeyAuthService,
         StatusUpdatesService,
         PingsService,

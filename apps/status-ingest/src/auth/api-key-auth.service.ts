@@ -8,6 +8,7 @@ import { KeyedRateLimiter } from '../limits/rate-limiter';
 import { INGEST_CONFIG } from '../tokens';
 import { ApiKeyUseReporter } from './api-key-use.recorder';
 import { IpAllowList } from './ip-allow-list';
+import { KeyLookups } from './key-lookups';
 
 /** A verified key, as the request carries it on. */
 export interface AuthenticatedKey {
@@ -47,8 +48,10 @@ export class ApiKeyAuthService {
     keys: ApiKeysRepository,
     @Inject(INGEST_CONFIG) config: IngestConfig,
     private readonly uses: ApiKeyUseReporter,
+    lookups: KeyLookups,
   ) {
-    this.verifier = new ApiKeyVerifier(keys, { cacheTtlMs: config.authCacheMs });
+    // Lookups bounded in time and number: a hanging database answers an uncached key 503 promptly (KeyLookups).
+    this.verifier = new ApiKeyVerifier(lookups.apiKeys(keys), { cacheTtlMs: config.authCacheMs });
     const perMinute = config.authFailuresPerIpPerMinute;
     this.failures = new KeyedRateLimiter(perMinute / 60, perMinute);
   }

@@ -9,6 +9,7 @@ import {
 import { InvalidError, NotFoundError, RateLimitedError } from '@fleetwatch/domain';
 import { BusPublisher } from '@fleetwatch/messaging';
 import { HeartbeatMonitorsRepository, PingTokenResolver } from '@fleetwatch/persistence';
+import { KeyLookups } from '../auth/key-lookups';
 import type { IngestConfig } from '../config';
 import { PublishGate } from '../ingress/publish-gate.service';
 import { IngestRateLimits } from '../limits/ingest-rate-limits';
@@ -79,8 +80,10 @@ export class PingsService {
     private readonly metrics: IngestMetrics,
     @Inject(INGEST_CONFIG) config: IngestConfig,
     private readonly limits: IngestRateLimits,
+    lookups: KeyLookups,
   ) {
-    this.resolver = new PingTokenResolver(monitors, { cacheTtlMs: config.pingCacheMs });
+    // Lookups bounded in time and number, as API keys' (KeyLookups): a hanging database answers 503 promptly.
+    this.resolver = new PingTokenResolver(lookups.pingTokens(monitors), { cacheTtlMs: config.pingCacheMs });
     this.perIp = limits.pingsPerAddress;
     this.perMonitor = limits.pingsPerMonitor;
   }

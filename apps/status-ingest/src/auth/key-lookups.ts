@@ -1,0 +1,135 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { UnavailableError } from '@fleetwatch/domain';
+import type { ApiKeyLookup, PingTokenLookup } from '@fleetwatch/persistence';
+import type { IngestConfig } from '../config';
+import { INGEST_CONFIG } from '../tokens';
+
+export interface KeyLookupLimits {
+  /** A request waits this long for its lookup, then gets 503 + Retry-After (the lookup runs on, for later ones). */
+  timeoutMs: number;
+  /** Lookups under way at once, API keys and ping tokens together; beyond: 503 + Retry-After at once. */
+  maxConcurrent: number;
+  retryAfterSeconds: number;
+}
+
+/**
+ * The database lookups of the ingest edge's credentials (API keys, ping tokens), bounded. Cache misses only (the
+ * verifier and resolver cache verdicts), but when Postgres hangs each one waits for the query timeout (35 s by
+ * default): a request with an uncached key would wait that long for its 503, and a storm of them would queue without
+ * bound for the pool's four connections. Here a request waits `timeoutMs` at most; a lookup runs on until its query
+ * settles and a request for the same key or token meanwhile joins it (no second query); and at most `maxConcurrent`
+ * run at once — a request that would start one more gets 503 + Retry-After at once. Cached keys never come here.
+ */
+export class BoundedLookups {
+  /** Queries under way by what they look up: kept until the query settles, not until a request stops waiting. */
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+  /** Keys whose request gave up on its query while it ran. */
+  private readonly gaveUp = new Set<string>();
+  /**
+   * Answers of such queries, kept for the retry the 503 asked for (Retry-After): with a database slower than the
+   * timeout but answering, each retry would start another query that outlasts the timeout again — the key refused
+   * for as long as the database stays slow. Taken by the first request after, kept at most the Retry-After.
+   */
+  private readonly late = new Map<string, { answer: Promise<unknown>; until: number }>();
+
+  constructor(private readonly limits: KeyLookupLimits) {}
+
+  /** Lookups under way now. */
+  get size(): number {
+    return this.inFlight.size;
+  }
+
+  run<T>(key: string, lookup: () => Promise<T>): Promise<T> {
+    const kept = this.late.get(key);
+    if (kept) {
+      this.late.delete(key);
+      if (kept.until > Date.now()) return kept.answer as Promise<T>;
+    }
+    let pending = this.inFlight.get(key) as Promise<T> | undefined;
+    if (!pending) {
+      if (this.inFlight.size >= this.limits.maxConcurrent)
+        return Promise.reject(
+          new UnavailableError(
+            `credential store busy: ${this.inFlight.size} key lookups under way (the database is slow or away)`,
+            this.limits.retryAfterSeconds,
+          ),
+        );
+      const started = (async () => lookup())();
+      pending = started;
+      this.inFlight.set(key, started);
+      const settled = (answered: boolean) => {
+        if (this.inFlight.get(key) !== started) return;
+        this.inFlight.delete(key);
+        // A failed query is not kept: the retry starts another.
+        if (!this.gaveUp.delete(key) || !answered) return;
+        const now = Date.now();
+        for (const [k, entry] of this.late) if (entry.until <= now) this.late.delete(k);
+        // Bounded as the queries are: at most maxConcurrent kept (the oldest go first).
+        if (this.late.size >= this.limits.maxConcurrent) {
+          const oldest = this.late.keys().next();
+          if (!oldest.done) this.late.delete(oldest.value);
+        }
+        this.late.set(key, { answer: started, until: now + this.limits.retryAfterSeconds * 1000 });
+      };
+      started.then(
+        () => settled(true),
+        () => settled(false),
+      );
+    }
+    return this.waitFor(pending, () => {
+      if (this.inFlight.get(key) === pending) this.gaveUp.add(key);
+    });
+  }
+
+  /** ApiKeysRepository's reads, bounded. Calls the repository's methods as they are then (tests spy on them). */
+  apiKeys(keys: ApiKeyLookup): ApiKeyLookup {
+    return {
+      findActiveByPrefix: (prefix) => this.run(`key:${prefix}`, () => keys.findActiveByPrefix(prefix)),
+      listActiveLegacyPrefixes: () => this.run('legacy-keys', () => keys.listActiveLegacyPrefixes()),
+    };
+  }
+
+  /** HeartbeatMonitorsRepository's token reads, bounded. */
+  pingTokens(monitors: PingTokenLookup): PingTokenLookup {
+    return {
+      findByTokenHash: (hash) => this.run(`ping:${hash}`, () => monitors.findByTokenHash(hash)),
+      listTokenHashes: () => this.run('legacy-pings', () => monitors.listTokenHashes()),
+    };
+  }
+
+  private waitFor<T>(pending: Promise<T>, onGiveUp: () => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        onGiveUp();
+        reject(
+          new UnavailableError(
+            `credential store did not answer within ${this.limits.timeoutMs} ms (the database is slow or away)`,
+            this.limits.retryAfterSeconds,
+          ),
+        );
+      }, this.limits.timeoutMs);
+      pending.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+}
+
+/** The one BoundedLookups of this replica, shared by API keys and ping tokens (they share the pool). */
+@Injectable()
+export class KeyLookups extends BoundedLookups {
+  constructor(@Inject(INGEST_CONFIG) config: IngestConfig) {
+    super({
+      timeoutMs: config.keyLookupTimeoutMs,
+      maxConcurrent: config.keyLookupMaxConcurrent,
+      retryAfterSeconds: config.retryAfterSeconds,
+    });
+  }
+}
