@@ -8,15 +8,27 @@
  * A chunk that does not fit is not taken, and its answer fails at once (BudgetFullError): an answer never waits while
  * holding bytes, so no two can wait on each other (no deadlock), and what is held never passes the limit — the memory
  * bound is the budget plus the one chunk each reader has in hand.
+ *
+ * Status reports have a share of their own (REPORT_RESERVE_FRACTION: an eighth, 8 MiB of the default 64 MiB): snapshots
+ * and flow ('bulk' answers) together hold at most the rest (bulkLimit), while a report may take any byte of the budget.
+ * A report is what a member's health, STALE flag and the failover view are read from, and the poll fails without it: a
+ * few members with big snapshots filling the whole budget made the small reports of other members fail, and those
+ * members read as unreachable. Reports are a few KB each: the default 8 MiB reserve holds those of every member in
+ * flight (FLEET_POLL_CONCURRENCY, 50 by default) many times over. The total held still never passes `limit`.
  */
 export class ByteBudget {
   private held = 0;
+  private bulkHeld = 0;
   private peak = 0;
+  /** The bytes snapshots and flow may hold together: the budget less the reports' reserved share. */
+  readonly bulkLimit: number;
 
   constructor(
     /** The budget in bytes. */
     readonly limit: number,
-  ) {}
+  ) {
+    this.bulkLimit = limit - Math.floor(limit * REPORT_RESERVE_FRACTION);
+  }
 
   /** The bytes of answers held now. */
   get heldBytes(): number {
@@ -28,31 +40,48 @@ export class ByteBudget {
     return this.peak;
   }
 
-  /** One answer's share: what it takes is given back by its release(). */
-  open(): BudgetLease {
-    return new BudgetLease(this);
+  /** The most bytes one answer of `part` could ever hold: a larger one can never fit. */
+  limitOf(part: BudgetPart): number {
+    return part === 'report' ? this.limit : this.bulkLimit;
+  }
+
+  /** One answer's share: what it takes is given back by its release(). A report may use the reserved share. */
+  open(part: BudgetPart = 'bulk'): BudgetLease {
+    return new BudgetLease(this, part);
   }
 
   /** @internal Takes `bytes` if they fit; false (nothing taken) if they do not. */
-  take(bytes: number): boolean {
+  take(bytes: number, part: BudgetPart): boolean {
     if (this.held + bytes > this.limit) return false;
+    if (part === 'bulk' && this.bulkHeld + bytes > this.bulkLimit) return false;
     this.held += bytes;
+    if (part === 'bulk') this.bulkHeld += bytes;
     if (this.held > this.peak) this.peak = this.held;
     return true;
   }
 
   /** @internal */
-  giveBack(bytes: number): void {
+  giveBack(bytes: number, part: BudgetPart): void {
     this.held -= bytes;
+    if (part === 'bulk') this.bulkHeld -= bytes;
   }
 }
+
+/** The share of the budget only status reports may use (see ByteBudget). */
+export const REPORT_RESERVE_FRACTION = 1 / 8;
+
+/** A status report ('report': may use the reserved share) or a snapshot or flow answer ('bulk'). */
+export type BudgetPart = 'report' | 'bulk';
 
 /** One answer's bytes in the budget: each chunk is taken with take(), and all of them given back once, by release(). */
 export class BudgetLease {
   private taken = 0;
   private released = false;
 
-  constructor(private readonly budget: ByteBudget) {}
+  constructor(
+    private readonly budget: ByteBudget,
+    readonly part: BudgetPart = 'bulk',
+  ) {}
 
   /** The bytes this answer holds. */
   get bytes(): number {
@@ -62,21 +91,26 @@ export class BudgetLease {
   /** Takes a chunk's `bytes`; throws BudgetFullError (nothing taken) when the budget has no room for them. */
   take(bytes: number): void {
     if (this.released) throw new Error('budget lease already released');
-    if (!this.budget.take(bytes)) throw new BudgetFullError(this.budget.limit);
+    if (!this.budget.take(bytes, this.part))
+      throw new BudgetFullError(this.budget.limit, this.part, this.budget.bulkLimit);
     this.taken += bytes;
   }
 
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.budget.giveBack(this.taken);
+    this.budget.giveBack(this.taken, this.part);
   }
 }
 
 export class BudgetFullError extends Error {
-  constructor(readonly limit: number) {
+  constructor(
+    readonly limit: number,
+    readonly part: BudgetPart = 'report',
+    bulkLimit = limit,
+  ) {
     super(
-      `the poll cycle's in-flight byte budget (${limit} bytes, FLEET_POLL_MAX_INFLIGHT_BYTES) is full: answer dropped, read again next cycle`,
+      `the poll cycle's in-flight byte budget (${limit} bytes, FLEET_POLL_MAX_INFLIGHT_BYTES${part === 'bulk' ? `; ${bulkLimit} of them for snapshots and flow, the rest kept for status reports` : ''}) is full: answer dropped, read again next cycle`,
     );
   }
 }

@@ -4,6 +4,7 @@ import type { FleetSitesRepository } from '@fleetwatch/persistence';
 import { loadSyncConfig, type SyncConfig } from '../config';
 import { BudgetFullError, ByteBudget } from './byte-budget';
 import { FleetPoller, type MemberRecordStore } from './fleet-poller';
+import { createMemberAgent, pollMember } from './member-client';
 import { pollerOptions } from './fleet.service';
 import { loadLeaderConfig, type LeaderMember } from './leader-config';
 import {
@@ -73,8 +74,8 @@ function poller(cache: MemberRecordStore, options: { maxInflightBytes?: number; 
 describe('ByteBudget: bytes taken as they arrive, given back once', () => {
   it('takes chunks that fit, refuses (taking nothing) one that does not, and gives an answer’s bytes back once', () => {
     const budget = new ByteBudget(100);
-    const a = budget.open();
-    const b = budget.open();
+    const a = budget.open('report');
+    const b = budget.open('report');
     a.take(60);
     b.take(30);
     expect(() => b.take(11)).toThrow(BudgetFullError);
@@ -90,6 +91,25 @@ describe('ByteBudget: bytes taken as they arrive, given back once', () => {
     b.release();
     expect(budget.heldBytes).toBe(0);
     expect(budget.peakHeldBytes).toBe(100);
+  });
+
+  it('snapshots and flow hold at most seven eighths: the last eighth is kept for status reports', () => {
+    const budget = new ByteBudget(800);
+    expect(budget.bulkLimit).toBe(700);
+    const snap = budget.open('bulk');
+    snap.take(650);
+    expect(() => budget.open('bulk').take(51)).toThrow(
+      "the poll cycle's in-flight byte budget (800 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES; 700 of them for snapshots and flow, the rest kept for status reports) is full",
+    );
+    const report = budget.open('report');
+    report.take(150);
+    expect(budget.heldBytes).toBe(800);
+    expect(() => budget.open('report').take(1)).toThrow(BudgetFullError);
+    report.release();
+    // A report's bytes given back leave the bulk share as it was: 50 bytes of it free.
+    expect(() => budget.open('bulk').take(51)).toThrow(BudgetFullError);
+    budget.open('bulk').take(50);
+    expect(budget.heldBytes).toBe(700);
   });
 });
 
@@ -109,7 +129,8 @@ describe('a cycle’s answers share an in-flight byte budget (not only 8 MB each
     const r = await poller(cache, { maxInflightBytes: 8 * MiB }).cycle(members(names));
     expect(r.peakInflightBytes).toBeGreaterThanOrEqual(3 * MiB);
     expect(r.peakInflightBytes).toBeLessThanOrEqual(8 * MiB);
-    const full = /the poll cycle's in-flight byte budget \(8388608 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES\) is full/;
+    const full =
+      /the poll cycle's in-flight byte budget \(8388608 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES; 7340032 of them for snapshots and flow, the rest kept for status reports\) is full/;
     let read = 0;
     for (const n of names) {
       const record = stored.get(n);
@@ -130,7 +151,7 @@ describe('a cycle’s answers share an in-flight byte budget (not only 8 MB each
     const r = await poller(cache, { maxInflightBytes: 1 * MiB }).cycle(members(['big']));
     expect(r).toMatchObject({ ok: 1, failed: 0 });
     expect(stored.get('big')?.attempt.error).toMatch(
-      /^snapshot not read \(the last one kept\): GET \/api\/v1\/system\/snapshot\/current: answer of \d+ bytes cannot fit the poll cycle's in-flight byte budget \(1048576 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES\)$/,
+      /^snapshot not read \(the last one kept\): GET \/api\/v1\/system\/snapshot\/current: answer of \d+ bytes cannot fit the poll cycle's in-flight byte budget \(1048576 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES; 917504 of them for snapshots and flow, the rest kept for status reports\)$/,
     );
     expect(stored.get('big')?.good?.report?.site).toBe('big');
   });
@@ -143,9 +164,10 @@ describe('a cycle’s answers share an in-flight byte budget (not only 8 MB each
       if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(memberReport(name)));
       if (path !== '/api/v1/system/snapshot/current') return json(res, 404, '{}');
       if (name === 'hog') {
-        // No Content-Length: 1 MiB less 1,000 bytes of a body, then nothing (until its member timeout).
+        // No Content-Length: the snapshots' share of the budget (7/8 MiB) less 1,000 bytes of a body, then nothing
+        // (until its member timeout).
         res.writeHead(200, { 'content-type': 'application/json' });
-        return void res.write('{' + ' '.repeat(MiB - 1_001), () => hogSent());
+        return void res.write('{' + ' '.repeat((7 * MiB) / 8 - 1_001), () => hogSent());
       }
       if (!second) return json(res, 200, snapshot(name, 200_000));
       // The second cycle: sent well after hog's bytes (taken as they arrive, held until hog's member timeout).
@@ -160,7 +182,7 @@ describe('a cycle’s answers share an in-flight byte budget (not only 8 MB each
     const r = await p.cycle(members(['hog', 'small']));
     expect(r).toMatchObject({ ok: 2, failed: 0 });
     expect(stored.get('small')?.attempt.error).toBe(
-      "snapshot not read (the last one kept): GET /api/v1/system/snapshot/current: the poll cycle's in-flight byte budget (1048576 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES) is full: answer dropped, read again next cycle",
+      "snapshot not read (the last one kept): GET /api/v1/system/snapshot/current: the poll cycle's in-flight byte budget (1048576 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES; 917504 of them for snapshots and flow, the rest kept for status reports) is full: answer dropped, read again next cycle",
     );
     expect(stored.get('small')?.good?.snapshot).toEqual(before);
     expect(stored.get('hog')?.attempt.error).toContain('no answer within 4000 ms (member timeout)');
@@ -376,5 +398,65 @@ describe('review: members that send headers and a byte, then stall, without a Co
     }
     for (const n of stalled)
       expect(stored.get(n)?.attempt.error).toContain('no answer within 1500 ms (member timeout)');
+  });
+});
+
+describe('status reports have a share of the budget that big snapshots cannot fill', () => {
+  /** Resolves once `ok()` holds, looked at each 5 ms (a state of the leader's budget, not a time). */
+  const until = async (ok: () => boolean) => {
+    while (!ok()) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('members whose snapshots fill the budget leave another member’s late report read: it is not made STALE', async () => {
+    // A budget of 8 MiB (7 MiB for snapshots and flow). big1 and big2 send 3.5 MiB of snapshot less 100 bytes each and
+    // stall; then big3 sends 1 MiB less 100 bytes of snapshot and stalls; only then does `late` answer its report.
+    // Without a share kept for reports the snapshots hold all but 300 bytes of the budget, and the report — smaller
+    // than any snapshot, and what the member's health is read from — fails: `late` read as unreachable.
+    let budget: ByteBudget | undefined;
+    let big3Closed = false;
+    const held = () => budget?.heldBytes ?? 0;
+    const stallWith = (res: ServerResponse, bytes: number) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{' + ' '.repeat(bytes - 1));
+    };
+    handler = (name, path, _req, res) => {
+      // Some 2 KB, as a site's report with its components' versions.
+      const components = Array.from({ length: 40 }, (_, i) => ({ component: `component-${i}`, version: '1.2.3' }));
+      const report = () => json(res, 200, JSON.stringify({ ...memberReport(name), components }));
+      if (name === 'late') {
+        if (path !== '/api/v1/status/report') return json(res, 404, '{}');
+        // After big3's snapshot was taken whole (the budget all but full) or refused (its connection closed).
+        return void until(() => held() === 8 * MiB - 300 || big3Closed).then(report);
+      }
+      if (path === '/api/v1/status/report') return report();
+      if (path !== '/api/v1/system/snapshot/current') return json(res, 404, '{}');
+      if (name !== 'big3') return stallWith(res, 3.5 * MiB - 100);
+      res.on('close', () => (big3Closed = true));
+      void until(() => held() === 7 * MiB - 200).then(() => stallWith(res, MiB - 100));
+    };
+    const { cache, stored } = memoryCache();
+    const dispatcher = createMemberAgent();
+    const p = new FleetPoller(
+      cache,
+      sites,
+      { concurrency: 50, timeoutMs: 10_000, memberTimeoutMs: 3_000, maxInflightBytes: 8 * MiB },
+      (m, s, minutes, heldSnapshot, b) => {
+        budget = b;
+        return pollMember(m, s, minutes, { dispatcher, heldSnapshot, budget: b });
+      },
+    );
+    try {
+      const r = await p.cycle(members(['big1', 'big2', 'big3', 'late']));
+      expect(stored.get('late')?.attempt).toMatchObject({ ok: true, error: null });
+      expect(stored.get('late')?.good?.report?.site).toBe('late');
+      expect(stored.get('late')?.good?.report?.components).toHaveLength(40);
+      expect(r).toMatchObject({ ok: 4, failed: 0 });
+      expect(r.peakInflightBytes).toBeLessThanOrEqual(8 * MiB);
+      expect(stored.get('big3')?.attempt.error).toMatch(
+        /^snapshot not read \(the last one kept\): .*8388608 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES; 7340032 of them for snapshots and flow, the rest kept for status reports\) is full/,
+      );
+    } finally {
+      await dispatcher.close();
+    }
   });
 });

@@ -8,7 +8,7 @@ import {
 } from '@fleetwatch/contracts';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { BudgetFullError, type BudgetLease, type ByteBudget } from './byte-budget';
+import { BudgetFullError, type BudgetLease, type BudgetPart, type ByteBudget } from './byte-budget';
 import type { LeaderMember } from './leader-config';
 
 // One member's endpoints as a leader calls them. Redirects are followed by hand (at most
@@ -22,7 +22,8 @@ import type { LeaderMember } from './leader-config';
 // hash held: an unchanged one is answered 304, neither transferred nor parsed; a member that
 // ignores the header and sends the same hash again is not re-validated either. With a ByteBudget
 // (the poll cycle's), each chunk of a body is taken from it as it arrives; one that does not fit fails
-// that answer at once (see byte-budget.ts).
+// that answer at once (see byte-budget.ts); the status report may use the budget's share kept for reports, which
+// snapshots and flow cannot fill.
 // A 2xx whose JSON is `null` is no data, not a missing endpoint (that is a 404): it fails, saying so.
 
 const MAX_REDIRECTS = 3;
@@ -85,6 +86,8 @@ export interface GetOptions {
   ifNoneMatch?: string;
   /** The poll cycle's in-flight byte budget: each chunk of the body is taken from it as it is read. */
   budget?: ByteBudget;
+  /** Which share of the budget the answer is read in: a status report may use the part kept for reports. */
+  budgetPart?: BudgetPart;
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
@@ -154,13 +157,14 @@ export async function getJson(
           `GET ${path}: answer too large (Content-Length ${length} over the size limit of ${MAX_ANSWER_BYTES} bytes)`,
         );
       }
-      if (length !== undefined && length > options.budget.limit) {
+      const part = options.budgetPart ?? 'bulk';
+      if (length !== undefined && length > options.budget.limitOf(part)) {
         res.body.destroy();
         throw new MemberCallError(
-          `GET ${path}: answer of ${length} bytes cannot fit the poll cycle's in-flight byte budget (${options.budget.limit} bytes, FLEET_POLL_MAX_INFLIGHT_BYTES)`,
+          `GET ${path}: answer of ${length} bytes cannot fit the poll cycle's in-flight byte budget (${options.budget.limit} bytes, FLEET_POLL_MAX_INFLIGHT_BYTES${part === 'bulk' ? `; ${options.budget.bulkLimit} of them for snapshots and flow, the rest kept for status reports` : ''})`,
         );
       }
-      lease = options.budget.open();
+      lease = options.budget.open(part);
     }
     try {
       let text: string;
@@ -263,7 +267,7 @@ export async function pollMember(
   else signal.addEventListener('abort', cancel, { once: true });
   let failure: { err: unknown } | null = null;
   const required = (path: string) =>
-    getJson(member, path, calls.signal, get).catch((err: unknown) => {
+    getJson(member, path, calls.signal, { ...get, budgetPart: 'report' }).catch((err: unknown) => {
       if (!failure) {
         failure = { err };
         calls.abort(new Error('another call of this poll failed'));

@@ -22,6 +22,7 @@ import { LIVE_POLL_MS } from '../../live';
 import { ageText, stateBadge } from '../fleet/fleet-view';
 import { NotLeader } from '../fleet/fleet-page';
 import { AREA_LABELS, commonVersions, compareSnapshots, type AreaComparison } from './snapshot-diff';
+import { SnapshotAge } from './snapshot-age';
 import { useSearchParamsEditor } from '../../search-params';
 import '../fleet/fleet.css';
 import './fleet-config.css';
@@ -37,7 +38,7 @@ const SELF = '@self';
 
 // ---------------------------------------------------------------- members
 
-function MembersTab({ members, drift }: { members: LeaderMemberView[]; drift: DriftCountsView | undefined }) {
+export function MembersTab({ members, drift }: { members: LeaderMemberView[]; drift: DriftCountsView | undefined }) {
   const byName = new Map((drift?.members ?? []).map((d) => [d.name, d]));
   return (
     <Card title="Members">
@@ -83,7 +84,8 @@ function MembersTab({ members, drift }: { members: LeaderMemberView[]; drift: Dr
                         {' '}
                         ({skipped} area{skipped === 1 ? '' : 's'} not compared)
                       </span>
-                    )}
+                    )}{' '}
+                    · <SnapshotAge ageSeconds={d.ageSeconds} stale={d.stale} />
                   </span>
                 );
               },
@@ -370,6 +372,12 @@ function SnapshotTab({ members }: { members: LeaderMemberView[] }) {
               ? `${nameOf(left)} and ${nameOf(right)} have the same configuration${own > 0 ? ' (their own users or status pages differ: not drift)' : ''}.`
               : `${total} item${total === 1 ? '' : 's'} differ between ${nameOf(left)} and ${nameOf(right)}; changed values are highlighted.`}
             {notCompared.length > 0 && ` Not compared (not sent by an older version): ${notCompared.join(', ')}.`}
+            {drift.data && (
+              <>
+                {' '}
+                <SnapshotAge ageSeconds={drift.data.ageSeconds} stale={drift.data.stale} />
+              </>
+            )}
             {a.data && b.data && (
               <span className="fw-muted fw-mono">
                 {' '}
