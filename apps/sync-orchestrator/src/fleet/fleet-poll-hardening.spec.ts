@@ -156,6 +156,31 @@ describe('a cycle’s answers share an in-flight byte budget (not only 8 MB each
     expect(stored.get('big')?.good?.report?.site).toBe('big');
   });
 
+  it('a snapshot announcing more than the snapshots’ share (but less than the budget) is refused unread; the last one kept', async () => {
+    let second = false;
+    handler = (name, path, _req, res) => {
+      if (path === '/api/v1/status/report') return json(res, 200, JSON.stringify(memberReport(name)));
+      // 0.95 MiB: over the 7/8 MiB share of a 1 MiB budget, under the budget itself.
+      if (path === '/api/v1/system/snapshot/current')
+        return json(res, 200, snapshot(name, second ? Math.floor(0.95 * MiB) : 1_000));
+      return json(res, 404, '{}');
+    };
+    const { cache, stored } = memoryCache();
+    const p = poller(cache, { maxInflightBytes: 1 * MiB });
+    await p.cycle(members(['mid']));
+    const before = stored.get('mid')?.good?.snapshot;
+    expect(before?.hash).toEqual(expect.any(String));
+    second = true;
+    const r = await p.cycle(members(['mid']));
+    expect(r).toMatchObject({ ok: 1, failed: 0 });
+    expect(stored.get('mid')?.attempt.error).toMatch(
+      /^snapshot not read \(the last one kept\): GET \/api\/v1\/system\/snapshot\/current: answer of \d+ bytes cannot fit the poll cycle's in-flight byte budget \(1048576 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES; 917504 of them for snapshots and flow, the rest kept for status reports\)$/,
+    );
+    // Refused before its body was read: only the report's bytes were ever held.
+    expect(r.peakInflightBytes).toBeLessThan(64 * 1024);
+    expect(stored.get('mid')?.good?.snapshot).toEqual(before);
+  });
+
   it('a chunk that does not fit fails its answer at once, saying the budget is full; the last snapshot is kept', async () => {
     let hogSent: () => void = () => undefined;
     const hogHasSent = new Promise<void>((r) => (hogSent = r));

@@ -85,7 +85,7 @@ export function MembersTab({ members, drift }: { members: LeaderMemberView[]; dr
                         ({skipped} area{skipped === 1 ? '' : 's'} not compared)
                       </span>
                     )}{' '}
-                    · <SnapshotAge ageSeconds={d.ageSeconds} stale={d.stale} />
+                    · <SnapshotAge ageSeconds={d.ageSeconds} stale={d.stale} reporting={m.state === 'OK'} />
                   </span>
                 );
               },
@@ -375,7 +375,11 @@ function SnapshotTab({ members }: { members: LeaderMemberView[] }) {
             {drift.data && (
               <>
                 {' '}
-                <SnapshotAge ageSeconds={drift.data.ageSeconds} stale={drift.data.stale} />
+                <SnapshotAge
+                  ageSeconds={drift.data.ageSeconds}
+                  stale={drift.data.stale}
+                  reporting={members.find((m) => m.name === member)?.state === 'OK'}
+                />
               </>
             )}
             {a.data && b.data && (

@@ -66,3 +66,14 @@ describe('the fleet config Members tab shows each member’s compared snapshot a
     expect(html).toContain('data-snapshot-age="7200" data-stale="true"');
   });
 });
+
+describe('an OK member whose last poll could not read its snapshot (drift stale, the member reporting)', () => {
+  it('is highlighted, but not called "not reporting"', () => {
+    const html = renderToStaticMarkup(
+      <MembersTab members={[member('eu', 'OK')]} drift={{ leaderHash: 'L', members: [driftOf('eu', true, 600)] }} />,
+    );
+    expect(html).toContain('snapshot 10 min old (not read at the last poll: last good one)');
+    expect(html).toContain('class="fw-snapshot-age fw-snapshot-age--stale"');
+    expect(html).not.toContain('not reporting');
+  });
+});
