@@ -377,3 +377,13 @@ describe('openingsWithin: when a window was open over a past range (status pages
     expect(got[0]).toEqual(span('2026-01-01T00:00:00Z', '2026-01-01T00:30:00Z'));
   });
 });
+
+// Where a zone's offset moves by more than MAX_OCCURRENCE_STEPS minutes within a day (Pacific/Apia skipped 2011-12-30:
+// −10 → +14), an every-minute window's walk gave up and read as shut (cron-parser's own stepping gave the occurrence).
+describe('a walk over a zone that skipped a whole day', () => {
+  it('every minute in Pacific/Apia the day before it skipped a day is open', () => {
+    const schedule = { type: 'recurring', cron: '* * * * *', timezone: 'Pacific/Apia', duration: '1h' } as const;
+    const now = Date.parse('2011-12-29T12:00:00Z');
+    expect(openWindow(schedule as never, now)).toEqual({ start: now, end: now + 3_600_000 });
+  });
+});

@@ -68,7 +68,10 @@ function offsetsAround(t: number, timezone: string): { lo: number; hi: number } 
   return { lo: Math.min(...o), hi: Math.max(...o) };
 }
 
-/** Cron occurrences a walk reads at most (one a minute over the ~2 h a clock change can move an answer by is ~120). */
+/**
+ * Cron occurrences a walk reads at most beyond the minutes the zone's offsets about `t` span (one a minute over the
+ * ~2 h a clock change moves an answer by is ~120; Pacific/Apia skipping a day, 24 h: 1,440 more).
+ */
 const MAX_OCCURRENCE_STEPS = 1_000;
 
 /**
@@ -84,8 +87,11 @@ const MAX_OCCURRENCE_STEPS = 1_000;
  */
 function occurrence(expr: string, timezone: string, t: number, direction: -1 | 1): number | null {
   let it: ReturnType<typeof CronExpressionParser.parse>;
+  let steps = MAX_OCCURRENCE_STEPS;
   try {
     const { lo, hi } = offsetsAround(t, timezone);
+    // Five-field crons: at most one wall time a minute between the first read and the first that can land past t.
+    steps += Math.ceil((hi - lo) / 60_000);
     // Walls whose instants may be ≤ t go up to t + hi (prev() from 1 ms after includes it); those > t start after t + lo.
     it = CronExpressionParser.parse(expr, { tz: 'UTC', currentDate: new Date(direction < 0 ? t + hi + 1 : t + lo) });
   } catch {
@@ -93,7 +99,7 @@ function occurrence(expr: string, timezone: string, t: number, direction: -1 | 1
   }
   let best: number | null = null;
   let bound = 0;
-  for (let step = 0; step < MAX_OCCURRENCE_STEPS; step++) {
+  for (let step = 0; step < steps; step++) {
     let wall: number;
     try {
       wall = (direction < 0 ? it.prev() : it.next()).getTime();
