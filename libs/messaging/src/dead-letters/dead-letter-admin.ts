@@ -404,6 +404,8 @@ const SCAN_EMPTY_MS = 1_000;
 const SCAN_STALL_MS = 5_000;
 /** Longest wait, since the count last rose, for the messages a look gives back to be counted ready again. */
 const GIVE_BACK_WAIT_MS = 5_000;
+/** Longest wait in all for them (the count may keep moving while a replay drains the DLQ as new dead letters come). */
+const GIVE_BACK_MAX_MS = 60_000;
 
 /**
  * Takes a DLQ's messages in order, one `next()` at a time, through ONE consumer with `prefetch` credit — not one
@@ -490,7 +492,7 @@ class DeadLetterReader {
       this.unacked = 0;
       // A large DLQ's messages take seconds to be counted again: wait while the count still climbs. A concurrent
       // consumer of the DLQ (another look, a replay) can keep it lower for good: then stop once it stops climbing.
-      await waitUntilCounted(ready, before, before + held, GIVE_BACK_WAIT_MS);
+      await waitUntilCounted(ready, before, before + held, GIVE_BACK_WAIT_MS, GIVE_BACK_MAX_MS);
     } catch {
       // Channel closed: the broker has requeued everything unacked.
     }
