@@ -35,7 +35,7 @@ export function attemptSecret<P extends string | undefined>(
   fallback: P,
   also?: AbortSignal,
 ): NoAttempt | Attempt<string | P> {
-  const signals = [ctx.signal, AbortSignal.timeout(ctx.timeoutMs)];
+  const signals = [ctx.signal, deadlineSignal(ctx.timeoutMs)];
   if (also) signals.push(also);
   const signal = AbortSignal.any(signals);
   let password: string | P = fallback;
@@ -48,6 +48,20 @@ export function attemptSecret<P extends string | undefined>(
   const reasonOf = (err: unknown) =>
     redactSecrets(failureReasonOf(err, { signal, timeoutMs: ctx.timeoutMs }), password);
   return { signal, password, reasonOf };
+}
+
+/**
+ * A signal aborted with a TimeoutError after `ms`, as AbortSignal.timeout's. Node 20 holds an AbortSignal.timeout only
+ * weakly, and AbortSignal.any holds its sources weakly too: after a garbage collection the deadline was gone, and the
+ * attempt ran on for as long as the server kept its socket open. A timer holds this one until it fires.
+ */
+export function deadlineSignal(ms: number): AbortSignal {
+  const controller = new AbortController();
+  setTimeout(
+    () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+    ms,
+  ).unref();
+  return controller.signal;
 }
 
 /** attemptSecret, then the check's host resolved to an address the target policy allows. */

@@ -1,8 +1,9 @@
 import { postgresCheckFields, type CheckInput } from '@fleetwatch/contracts';
 import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
 import { testEnv } from '@fleetwatch/testing';
+import { createServer, type Socket } from 'node:net';
 import { Client } from 'pg';
-import { postgresProbe } from './postgres.probe';
+import { MAX_READ_BYTES, postgresProbe } from './postgres.probe';
 import {
   closedPort,
   openSockets,
@@ -102,6 +103,56 @@ describe('postgres probe against the local server', () => {
     expect((out.facts.result as { row: { g: number } }).row.g).toBe(1);
     // 5 million 1 kB rows would take far longer than this to cross the socket.
     expect(performance.now() - started).toBeLessThan(3000);
+  });
+
+  it('a first row larger than MAX_READ_BYTES is DOWN at once, not held until the timeout', async () => {
+    const started = performance.now();
+    const out = await postgresProbe(
+      check({ query: `select repeat('x', ${MAX_READ_BYTES + 1024}) as big` }),
+      probeContext({ timeoutMs: 20_000 }),
+    );
+    expect(out).toMatchObject({ ok: false, failureReason: `the server's answers exceeded ${MAX_READ_BYTES} bytes` });
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
+  it('a server announcing a 1 GiB message: the socket is dropped past MAX_READ_BYTES', async () => {
+    // Answers the startup message with a NoticeResponse whose header claims 1 GiB, streams 64 MiB of it, then waits:
+    // pg holds a message until its last byte, so without a bound all of it piled up in the collector until the timeout.
+    const streamed = 64 * 1024 * 1024;
+    const conns = new Set<Socket>();
+    const sent = { bytes: 0 };
+    const fake = createServer((s) => {
+      conns.add(s);
+      s.on('close', () => conns.delete(s));
+      s.on('error', () => undefined);
+      s.once('data', () => {
+        const header = Buffer.alloc(5);
+        header.write('N', 0);
+        header.writeInt32BE(1024 ** 3, 1);
+        s.write(header);
+        const chunk = Buffer.alloc(64 * 1024, 0x41);
+        const pump = (): void => {
+          while (sent.bytes < streamed && !s.destroyed) {
+            sent.bytes += chunk.length;
+            if (!s.write(chunk)) return void s.once('drain', pump);
+          }
+        };
+        pump();
+      });
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    try {
+      const fakePort = (fake.address() as { port: number }).port;
+      const out = await postgresProbe(check({ host: '127.0.0.1', port: fakePort }), probeContext({ timeoutMs: 5000 }));
+      expect(out).toMatchObject({ ok: false, failureReason: `the server's answers exceeded ${MAX_READ_BYTES} bytes` });
+      const until = Date.now() + 3000;
+      while (conns.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(conns.size).toBe(0);
+      expect(sent.bytes).toBeLessThan(streamed);
+    } finally {
+      for (const s of conns) s.destroy();
+      await new Promise((resolve) => fake.close(resolve));
+    }
   });
 
   it('a query that returns no row: ok, row null', async () => {

@@ -112,6 +112,12 @@ export function queryFailureReason(
   return `query failed: ${reasonOf(err)}${code ? ` (SQLSTATE ${code})` : ''}`;
 }
 
+/**
+ * What one attempt reads at most: the session's start, the version, and the query's first row. A row beyond this (or
+ * a server sending endless bytes) ends the attempt DOWN instead of growing the collector until the timeout.
+ */
+export const MAX_READ_BYTES = 16 * 1024 * 1024;
+
 function failed(failureReason: string, latencyMs: number | null = null): ProbeOutcome {
   return { ok: false, latencyMs, failureReason, facts: {} };
 }
@@ -122,7 +128,7 @@ export const postgresProbe: Probe<'postgres'> = async (check, ctx: ProbeContext)
   if ('failure' in target) return failed(target.failure);
   const { signal, reasonOf } = target;
 
-  const { client, unwire } = pgClient(check, target, ctx.timeoutMs);
+  const { client, unwire, exceeded } = pgClient(check, target, ctx.timeoutMs, MAX_READ_BYTES);
 
   const started = performance.now();
   let latencyMs: number | null = null;
@@ -136,7 +142,7 @@ export const postgresProbe: Probe<'postgres'> = async (check, ctx: ProbeContext)
     try {
       first = await firstRow(client, check.query ?? 'SELECT 1');
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (signal.aborted || exceeded()) throw err;
       graceful = true; // the server refused the query; the session itself is fine
       const took = elapsed(started);
       return failed(queryFailureReason(err, ctx.timeoutMs, reasonOf, took), took);
@@ -150,7 +156,7 @@ export const postgresProbe: Probe<'postgres'> = async (check, ctx: ProbeContext)
     const result = { row, serverVersion: meta.rows[0].v, inRecovery: meta.rows[0].r };
     return { ok: true, latencyMs, facts: { result, metrics } };
   } catch (err) {
-    return failed(reasonOf(err), latencyMs);
+    return failed(reasonOf(exceeded() ?? err), latencyMs);
   } finally {
     unwire();
     await close(client, graceful);

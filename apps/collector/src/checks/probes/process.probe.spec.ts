@@ -118,6 +118,10 @@ describe('process probe: parsing /proc', () => {
     // comm is cut at 15 characters, so a longer name is matched by the command line only.
     ['a-very-long-name-1', 'a-very-long-nam', 'other\x00', false],
     ['a-very-long-name-1', 'a-very-long-nam', 'a-very-long-name-1\x00', true],
+    // A 15-character name is not a longer program whose comm was cut to it.
+    ['postgres-export', 'postgres-export', '/usr/bin/postgres-exporter\x00--web\x00', false],
+    ['postgres-export', 'postgres-export', '/usr/bin/postgres-export\x00', true],
+    ['abcdefghijklmno', 'abcdefghijklmno', 'worker: title\x00', true], // 15 characters, title rewritten
   ])('name %j against comm %j and cmdline %j → %s', (name, comm, cmdline, expected) => {
     expect(processGoesBy(name, comm, cmdline)).toBe(expected);
   });

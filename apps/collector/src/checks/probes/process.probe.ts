@@ -3,6 +3,7 @@ import { open, readdir, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename } from 'node:path';
 import type { MetricSample, Probe, ProbeContext, ProbeOutcome } from '../probe';
+import { deadlineSignal } from './connect-target';
 
 // A local process by name or pid file: is it running, and what does it cost (CPU, RSS)?
 // Linux only: everything comes from /proc, no child process and no native module, so a
@@ -87,10 +88,14 @@ export function parseVmRssBytes(text: string): number {
  * first word of the command line and its base name.
  */
 export function processGoesBy(name: string, comm: string, cmdline: string): boolean {
-  if (name.length <= 15 && comm === name) return true;
   const argv0 = cmdline.split('\0')[0] ?? '';
-  if (!argv0) return false;
   const firstWord = argv0.split(' ')[0] ?? '';
+  // A comm of 15 characters may be a longer name cut (`postgres-exporter` → `postgres-export`): a check of the
+  // 15-character name was UP on that other program. The command line says when it was.
+  const cut =
+    comm.length === 15 && [basename(argv0), basename(firstWord)].some((b) => b.length > 15 && b.startsWith(comm));
+  if (name.length <= 15 && comm === name && !cut) return true;
+  if (!argv0) return false;
   return [argv0, basename(argv0), firstWord, basename(firstWord)].includes(name);
 }
 
@@ -309,7 +314,7 @@ export const processProbe: Probe<'process'> = async (check, ctx: ProbeContext): 
     };
   const started = performance.now();
   const deadline = started + ctx.timeoutMs;
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
+  const signal = AbortSignal.any([ctx.signal, deadlineSignal(ctx.timeoutMs)]);
   let found: Found;
   if (check.pidFile !== undefined) found = await findByPidFile(check.pidFile);
   else if (check.processName !== undefined) found = await findByName(check.processName, signal);

@@ -3,7 +3,7 @@ import { jsonPathGet } from '@fleetwatch/domain';
 import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { failureReasonOf, resolveAllowed } from '../net';
 import type { Probe, ProbeOutcome, ProbeSessions, SessionContext } from '../probe';
-import { amqpConnectArgs } from './connect-target';
+import { amqpConnectArgs, deadlineSignal } from './connect-target';
 import { MetricBag, redactSecrets } from './service-metrics';
 
 // rabbitmq-tap (issue 16): a pipeline tap. While a check is assigned, the collector holds
@@ -122,7 +122,7 @@ export class Tap {
     try {
       if (check.passwordEnv && this.password === undefined)
         throw new Error(`environment variable ${check.passwordEnv} (passwordEnv) is not set on this collector`);
-      const signal = AbortSignal.any([this.own.signal, AbortSignal.timeout(15_000)]);
+      const signal = AbortSignal.any([this.own.signal, deadlineSignal(15_000)]);
       const { address } = await resolveAllowed(check.host, ctx.policy, { signal, resolver: ctx.dnsServers });
       // The socket lives as long as the tap: only closing the tap ends it (not the connect timeout).
       const model = await connect(

@@ -17,6 +17,7 @@ export function redisClient(
   target: Target<string | undefined>,
   timeoutMs: number,
   select = false,
+  maxReadBytes = Infinity,
 ): { redis: Redis; open(): Promise<void>; why(err: unknown): unknown; unwire(): void } {
   const redis = new Redis({
     host: target.address,
@@ -41,10 +42,26 @@ export function redisClient(
   redis.on('error', (err: unknown) => {
     firstError ??= err;
   });
+  // ioredis's parser holds a reply until its last byte: a server answering INFO with a bulk string of gigabytes grew
+  // the collector by as much as it could send before the timeout. Past `maxReadBytes` on this connection, it is dropped.
+  let exceeded: Error | undefined;
+  if (Number.isFinite(maxReadBytes)) {
+    let read = 0;
+    redis.on('connect', () => {
+      const stream = redis.stream;
+      stream.on('data', (chunk: Buffer) => {
+        read += chunk.length;
+        if (read <= maxReadBytes || exceeded) return;
+        exceeded = new Error(`the server's answers exceeded ${maxReadBytes} bytes`);
+        stream.destroy();
+      });
+    });
+  }
   const disconnect = () => redis.disconnect();
   target.signal.addEventListener('abort', disconnect, { once: true });
   const why = (err: unknown): unknown => {
     const message = (err as { message?: unknown }).message;
+    if (exceeded && (message === 'Connection is closed.' || !message)) return exceeded;
     const useFirst = firstError !== undefined && (message === 'Connection is closed.' || !message);
     return useFirst ? firstError : err;
   };

@@ -32,6 +32,8 @@ const FIELDS = {
 } as const;
 const TEXT = new Set<keyof typeof FIELDS>(['role', 'redisVersion', 'mode', 'masterLinkStatus']);
 const SECTIONS = ['server', 'clients', 'memory', 'replication'] as const;
+/** What one attempt reads at most: PING and those sections of INFO are a few kB; a server sending more is cut off. */
+export const MAX_READ_BYTES = 1024 * 1024;
 
 /** `key:value` lines of INFO (sections' `# Name` headers and blank lines skipped). */
 export function parseInfo(text: string): Map<string, string> {
@@ -72,7 +74,7 @@ export const redisProbe: Probe<'redis'> = async (check, ctx: ProbeContext): Prom
   if ('failure' in target) return failed(target.failure);
   const { reasonOf } = target;
 
-  const { redis, open, why, unwire } = redisClient(check, target, ctx.timeoutMs);
+  const { redis, open, why, unwire } = redisClient(check, target, ctx.timeoutMs, false, MAX_READ_BYTES);
 
   const started = performance.now();
   let graceful = false;
@@ -87,7 +89,7 @@ export const redisProbe: Probe<'redis'> = async (check, ctx: ProbeContext): Prom
     const { result, metrics } = infoFacts(parseInfo(text));
     // A user whose ACL allows PING but not INFO: the server is up; say what is missing.
     const denied = infos.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (denied) result['infoError'] = reasonOf(denied.reason);
+    if (denied) result['infoError'] = reasonOf(why(denied.reason));
     return { ok: true, latencyMs, facts: { result, metrics } };
   } catch (err) {
     return failed(reasonOf(why(err)));
