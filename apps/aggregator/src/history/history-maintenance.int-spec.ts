@@ -54,6 +54,8 @@ afterAll(async () => {
   }
 });
 
+afterEach(() => jest.restoreAllMocks());
+
 function maintenance(
   history = new HistoryRepository(pool),
   hosts = new HostHistoryRepository(pool),
@@ -292,6 +294,55 @@ describe('HistoryMaintenance with retention running beside a long rollup run', (
     expect(raced).toBe(true);
     expect(await count("SELECT count(*) AS n FROM rollup_dirty WHERE target_id = 'check:late'")).toBe(0);
     expect(await rollupCount()).toBe(20);
+  });
+
+  it('a host minute pruned while the run was on is not shrunk by a late sample (the cutoff read at its chunk)', async () => {
+    // The test above passes with the cutoff read once at the run's start (its retention races the first chunk, which
+    // the margin alone covers); here the clock moves on past the margin between the targets' chunk and the hosts'
+    // one, as in a long run: a host minute 70 min inside the raw window, pruned and then marked by a late sample.
+    const t0 = Date.now();
+    const minute = Math.floor((t0 - 7 * 86_400_000 + 70 * MINUTE) / MINUTE) * MINUTE;
+    const sample = (at: number): HostMetricRow => ({
+      messageId: randomUUID(),
+      hostId: 'late',
+      location: 'lab',
+      sampledAt: at,
+      cpuPct: 10,
+      load1: 1,
+      memUsedBytes: 1,
+      memTotalBytes: 2,
+      data: { cpu: { usagePct: 10, load1: 1 }, memory: { usedBytes: 1, totalBytes: 2 } },
+    });
+    const history = new HistoryRepository(pool);
+    await runInSqlTransaction(pool, (tx) =>
+      history.insertHostMetrics(
+        tx,
+        Array.from({ length: 20 }, (_, i) => sample(minute + i * 1000)),
+      ),
+    );
+    const job = maintenance(history);
+    await job.rollUp();
+    const maxCount = () => count("SELECT max(count) AS n FROM host_rollups_1m WHERE host_id = 'late'");
+    expect(await maxCount()).toBe(20);
+
+    // The targets' chunks of the next run take 90 minutes (a backlog); retention runs meanwhile, by the same clock.
+    const recompute = history.recomputeDirtyRollups.bind(history);
+    let raced = false;
+    jest.spyOn(history, 'recomputeDirtyRollups').mockImplementation(async (...args) => {
+      const n = await recompute(...args);
+      if (!raced) {
+        raced = true;
+        jest.spyOn(Date, 'now').mockReturnValue(t0 + 90 * MINUTE);
+        await job.applyRetention(t0 + 90 * MINUTE);
+        expect(await count("SELECT count(*) AS n FROM host_metrics WHERE host_id = 'late'")).toBe(0);
+        await runInSqlTransaction(pool, (tx) => history.insertHostMetrics(tx, [sample(minute + 30_500)]));
+      }
+      return n;
+    });
+    await job.rollUp();
+    expect(raced).toBe(true);
+    expect(await count("SELECT count(*) AS n FROM host_rollup_dirty WHERE host_id = 'late'")).toBe(0);
+    expect(await maxCount()).toBe(20);
   });
 });
 

@@ -17,9 +17,11 @@ import { AlertEventsRepository } from '../alerting/alert-events.repository';
 import { StatusEventsRepository } from '../status-events/status-events.repository';
 import { TargetStatesRepository } from '../target-states/target-states.repository';
 import { HistoryReadRepository, MINUTE_TOTALS } from '../history-read/history-read.repository';
+import { pickDirtyHostRollupsSql } from '../hosts/host-history.repository';
 import {
   HistoryRepository,
   PICK_DIRTY_ROLLUPS,
+  pickDirtyRollupsSql,
   ROLLUP_TABLES,
   retentionDeleteSql,
   type CheckResultRow,
@@ -453,45 +455,65 @@ describe('HistoryRepository', () => {
     expect(plan).not.toMatch(/Seq Scan on rollups_1m|rollups_1m_bucket_idx/);
   });
 
-  it("the rollup jobs' picks take their chunk off the bucket index, not a scan or sort of every mark", async () => {
-    // A site's marks: mostly the minute in progress (rolled up once already, not due yet), some closed minutes. In a
-    // transaction rolled back afterwards: nothing of this stays for the other tests.
-    await pg.query('BEGIN');
-    const plan = { targets: '', hosts: '' };
-    try {
-      await pg.query(
-        `INSERT INTO rollup_dirty (target_id, location, bucket)
-           SELECT 'instance:plan-' || g, 'push',
-                  date_trunc('minute', now()) - CASE WHEN g % 10 = 0 THEN interval '5 minutes' ELSE interval '0' END
-           FROM generate_series(1, 50000) g`,
-      );
-      await pg.query(
-        `INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count, latency_count)
-           SELECT 'instance:plan-' || g, 'push', date_trunc('minute', now()), 1, 1, 0 FROM generate_series(1, 50000) g`,
-      );
-      await pg.query(
-        `INSERT INTO host_rollup_dirty (host_id, bucket)
-           SELECT 'plan-' || g, date_trunc('minute', now()) - interval '5 minutes' FROM generate_series(1, 50000) g`,
-      );
-      await pg.query('ANALYZE rollup_dirty, rollups_1m, host_rollup_dirty');
-      const explain = async (sql: string, params: unknown[]) =>
-        (await pg.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).rows
-          .map((r) => r['QUERY PLAN'])
-          .join('\n');
-      plan.targets = await explain(PICK_DIRTY_ROLLUPS, [1000, 30_000]);
-      plan.hosts = await explain(
-        `SELECT host_id, bucket FROM host_rollup_dirty WHERE bucket < $2::timestamptz ORDER BY bucket LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [200, new Date().toISOString()],
-      );
-    } finally {
-      await pg.query('ROLLBACK');
-    }
-    expect(plan.targets).toContain('rollup_dirty_bucket_idx');
-    expect(plan.targets).toContain('Tid Scan on rollup_dirty');
-    expect(plan.targets).not.toMatch(/Seq Scan on rollup_dirty|Sort/);
-    expect(plan.hosts).toContain('host_rollup_dirty_bucket_idx');
-    expect(plan.hosts).not.toMatch(/Seq Scan on host_rollup_dirty|Sort/);
-  });
+  it.each([0, 1, 100, 2000])(
+    "the rollup jobs' picks (%i set-aside minutes left out) take their chunk off the bucket index, not a scan or sort of every mark",
+    async (n) => {
+      // A site's marks: mostly the minute in progress (rolled up once already, not due yet), some closed minutes. In a
+      // transaction rolled back afterwards: nothing of this stays for the other tests.
+      await pg.query('BEGIN');
+      const plan = { targets: '', hosts: '' };
+      try {
+        await pg.query(
+          `INSERT INTO rollup_dirty (target_id, location, bucket)
+             SELECT 'instance:plan-' || g, 'push',
+                    date_trunc('minute', now()) - CASE WHEN g % 10 = 0 THEN interval '5 minutes' ELSE interval '0' END
+             FROM generate_series(1, 50000) g`,
+        );
+        await pg.query(
+          `INSERT INTO rollups_1m (target_id, location, bucket, count, ok_count, latency_count)
+             SELECT 'instance:plan-' || g, 'push', date_trunc('minute', now()), 1, 1, 0 FROM generate_series(1, 50000) g`,
+        );
+        await pg.query(
+          `INSERT INTO host_rollup_dirty (host_id, bucket)
+             SELECT 'plan-' || g, date_trunc('minute', now()) - interval '5 minutes' FROM generate_series(1, 50000) g`,
+        );
+        await pg.query('ANALYZE rollup_dirty, rollups_1m, host_rollup_dirty');
+        const explain = async (sql: string, params: unknown[]) =>
+          (await pg.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).rows
+            .map((r) => r['QUERY PLAN'])
+            .join('\n');
+        // Minutes the job set aside (RecomputeOptions.exclude): marks of closed minutes of both kinds.
+        const bucket = Math.floor((Date.now() - 300_000) / 60_000) * 60_000;
+        const ids = Array.from({ length: n }, (_, i) => `instance:plan-${(i + 1) * 10}`);
+        const hostIds = Array.from({ length: n }, (_, i) => `plan-${i + 1}`);
+        plan.targets =
+          n === 0
+            ? await explain(PICK_DIRTY_ROLLUPS, [1000, 30_000])
+            : await explain(pickDirtyRollupsSql(true), [
+                1000,
+                30_000,
+                ids,
+                ids.map(() => 'push'),
+                ids.map(() => bucket),
+              ]);
+        const before = new Date().toISOString();
+        plan.hosts =
+          n === 0
+            ? await explain(pickDirtyHostRollupsSql(false), [200, before])
+            : await explain(pickDirtyHostRollupsSql(true), [200, before, hostIds, hostIds.map(() => bucket)]);
+      } finally {
+        await pg.query('ROLLBACK');
+      }
+      // Marks read off the bucket index, deleted by ctid: never a scan, nor a sort, of every mark (the set-aside list
+      // itself, a function scan, may be sorted).
+      for (const [kind, text] of Object.entries(plan)) {
+        const table = kind === 'targets' ? 'rollup_dirty' : 'host_rollup_dirty';
+        expect(text).toContain(`Index Scan using ${table}_bucket_idx on ${table} m`);
+        expect(text).toContain(`Tid Scan on ${table} r`);
+        expect(text).not.toMatch(new RegExp(`Seq Scan on ${table}|Sort Key: m\\.bucket`));
+      }
+    },
+  );
 
   it('retention deletes old rows in small batches and keeps recent ones', async () => {
     const old = Date.now() - 10 * 86_400_000;
