@@ -218,6 +218,22 @@ describe('a JSON body that is not UTF-8', () => {
   });
 });
 
+describe('a JSON body with a key Fastify refuses (__proto__, constructor.prototype)', () => {
+  it.each([
+    ['POST', '/api/v1/alert-rules', '{"name":"p","labels":{"__proto__":"x"}}', 'labels.__proto__'],
+    ['PUT', '/api/v1/properties/app.proto', '{"value":{"a":[{"__proto__":{"polluted":1}}]}}', 'value.a.0.__proto__'],
+    ['POST', '/api/v1/config/import?dryRun=true', '{"yaml":"checks: {}\\n","__proto__":{}}', '__proto__'],
+    ['POST', '/api/v1/checks', '{"name":"c","constructor":{"prototype":{}}}', 'constructor'],
+  ])('%s %s: a 400 naming the key by its path, not "Body is not valid JSON"', async (m, path, body, field) => {
+    const res = await direct.request<ApiErrorBody>(m as 'POST' | 'PUT', path, { token: adminDirect, body });
+    expect(res.status).toBe(400);
+    expect(res.body.error.issues?.map((i) => i.path)).toEqual([field]);
+    expect(res.body.error.message).toMatch(
+      new RegExp(`^${field.replaceAll('.', '\\.')}: the key "(__proto__|constructor)`),
+    );
+  });
+});
+
 describe('a form body (application/x-www-form-urlencoded)', () => {
   it('is a 415 with a JSON error: no route reads forms, and none gets one past the JSON checks', async () => {
     const res = await fetch(`${direct.url}/api/v1/properties/app.form`, {

@@ -320,12 +320,66 @@ describe('config import of a hostile document: no 5xx, and what is accepted expo
         issues: [`${path.join('.')}.__proto__`],
       });
     }
-    // A JSON body with such a key never gets that far: the gateway's JSON parser refuses it.
+    // A JSON body with such a key never gets that far: the gateway's JSON parser refuses it, naming it as well.
     const res = await gw.request('POST', '/api/v1/alert-rules', {
       token: admin,
       body: '{"name":"p","condition":{"type":"status","statuses":["DOWN"]},"labels":{"__proto__":"x"}}',
     });
-    expect(res.status).toBe(400);
+    const issues = (res.body as { error?: { issues?: Array<{ path: string }> } }).error?.issues ?? [];
+    expect({ status: res.status, issues: issues.map((i) => i.path) }).toEqual({
+      status: 400,
+      issues: ['labels.__proto__'],
+    });
+  });
+
+  it('a sequence or mapping key (or an alias of one) is a 400 at its line and column, not a key read as its text', async () => {
+    // Read as "[ a, b ]" / "{ k: v }", never compared: stored, or silently replacing the key spelled so.
+    const scalar = 'a key must be a scalar (a string, number, boolean or null)';
+    const cases: Array<[string, string]> = [
+      [
+        'checks: {}\nproperties:\n  app.k:\n    ? [a, b]\n    : 1\n    "[ a, b ]": 2\n',
+        `line 4, column 7: ${scalar}, not a sequence`,
+      ],
+      ['checks: {}\nproperties:\n  app.k: {? {k: v} : 1}\n', `line 3, column 13: ${scalar}, not a mapping`],
+      [
+        'checks: {}\nproperties:\n  app.m: &m {k: v}\n  app.k: {? *m : 1}\n',
+        `line 4, column 13: ${scalar}, not an alias of a mapping`,
+      ],
+      ['checks:\n  ? [tcp]\n  : {type: tcp, host: x, port: 1}\n', `line 2, column 5: ${scalar}, not a sequence`],
+    ];
+    for (const [text, message] of cases) {
+      const res = await importYaml(text, false);
+      const error = (res.body as { error?: { issues?: Array<{ message: string }> } }).error;
+      expect({ text, status: res.status, messages: error?.issues?.map((i) => i.message) }).toEqual({
+        text,
+        status: 400,
+        messages: [message],
+      });
+    }
+    const uncommented = (t: string) => t.replace(/^#.*\n/gm, '');
+    expect(uncommented((await exportYaml()).text)).toBe(uncommented(baseline));
+  });
+
+  it('a refused tag is named as written (!foo, !!foo, !e!foo), at the tag, never by its URI', async () => {
+    const notCore = 'is not allowed: only the YAML 1.2 core tags (what JSON holds)';
+    const cases: Array<[string, string]> = [
+      ['checks: {}\nproperties:\n  app.t: !foo 1\n', `line 3, column 10: the tag !foo ${notCore}`],
+      ['checks: {}\nproperties:\n  app.t: !!foo 1\n', `line 3, column 10: the tag !!foo ${notCore}`],
+      [
+        '%TAG !e! tag:example.com,2000:\n---\nchecks: {}\nproperties:\n  app.t: !e!x 1\n',
+        `line 5, column 10: the tag !e!x ${notCore}`,
+      ],
+      ['checks: {}\nproperties:\n  app.t: !!float 80\n', 'line 3, column 10: the tag !!float does not fit its value'],
+    ];
+    for (const [text, message] of cases) {
+      const res = await importYaml(text, true);
+      const error = (res.body as { error?: { issues?: Array<{ message: string }> } }).error;
+      expect({ text, status: res.status, messages: error?.issues?.map((i) => i.message) }).toEqual({
+        text,
+        status: 400,
+        messages: [message],
+      });
+    }
   });
 
   it('keys that differ only in their YAML type (1 and "1", true and "true", ~ and "") are duplicates: a 400', async () => {

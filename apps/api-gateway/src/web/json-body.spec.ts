@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { firstInvalidUtf8, nestingPastAt } from './json-body';
+import { firstInvalidUtf8, forbiddenKeyAt, nestingPastAt } from './json-body';
 
 describe('nestingPastAt', () => {
   it('counts arrays and objects, not brackets inside strings or after escaped quotes', () => {
@@ -46,5 +46,30 @@ describe('firstInvalidUtf8', () => {
       fc.property(bytes, (b) => expect(firstInvalidUtf8(b) === -1).toBe(valid(b))),
       { numRuns: 20_000 },
     );
+  });
+});
+
+describe('forbiddenKeyAt', () => {
+  const both = { proto: true, constructor: true };
+
+  it('names a refused key by its path, at any depth, in objects and arrays', () => {
+    expect(forbiddenKeyAt(JSON.parse('{"labels":{"__proto__":"x"}}'), both)).toEqual({
+      path: 'labels.__proto__',
+      message: 'the key "__proto__" is not allowed',
+    });
+    expect(forbiddenKeyAt(JSON.parse('{"checks":[{"a":1},{"headers":{"__proto__":{}}}]}'), both)?.path).toBe(
+      'checks.1.headers.__proto__',
+    );
+    expect(forbiddenKeyAt(JSON.parse('{"__proto__":1}'), both)?.path).toBe('__proto__');
+    expect(forbiddenKeyAt(JSON.parse('{"value":{"constructor":{"prototype":{}}}}'), both)).toEqual({
+      path: 'value.constructor',
+      message: 'the key "constructor" holding a "prototype" key is not allowed',
+    });
+  });
+
+  it('finds nothing where Fastify refuses nothing', () => {
+    expect(forbiddenKeyAt(JSON.parse('{"constructor":"x","proto":{"prototype":1},"s":"__proto__"}'), both)).toBeNull();
+    expect(forbiddenKeyAt(JSON.parse('{"a":{"__proto__":1}}'), { proto: false, constructor: true })).toBeNull();
+    expect(forbiddenKeyAt('__proto__', both)).toBeNull();
   });
 });

@@ -53,10 +53,40 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
 }
 
 /**
+ * Where a parsed JSON value holds a key Fastify's parser refuses (secure-json-parse: an own `__proto__` key, or a
+ * `constructor` key whose object holds `prototype`), found as it searches (level by level), with its path
+ * (`labels.__proto__`, `checks.0.headers.__proto__`: the path a schema's issue would have), or null. No recursion.
+ */
+export function forbiddenKeyAt(
+  value: unknown,
+  refuse: { proto: boolean; constructor: boolean },
+): { path: string; message: string } | null {
+  let level: Array<[unknown, string[]]> = [[value, []]];
+  while (level.length > 0) {
+    const next: Array<[unknown, string[]]> = [];
+    for (const [node, path] of level) {
+      if (node === null || typeof node !== 'object') continue;
+      if (refuse.proto && Object.hasOwn(node, '__proto__'))
+        return { path: [...path, '__proto__'].join('.'), message: 'the key "__proto__" is not allowed' };
+      const ctor = Object.hasOwn(node, 'constructor') ? (node as { constructor: unknown }).constructor : undefined;
+      if (refuse.constructor && ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype'))
+        return {
+          path: [...path, 'constructor'].join('.'),
+          message: 'the key "constructor" holding a "prototype" key is not allowed',
+        };
+      for (const [k, v] of Object.entries(node)) if (v !== null && typeof v === 'object') next.push([v, [...path, k]]);
+    }
+    level = next;
+  }
+  return null;
+}
+
+/**
  * Replaces the JSON parser Nest registers (Fastify's own, `__proto__` and `constructor` keys refused) by the same
  * parser behind two checks, each a 400 naming the body: bytes that are not UTF-8 (read as U+FFFD before: stored as
- * something else than was sent) and nesting past MAX_JSON_BODY_DEPTH, before anything walks it. Nest adds its parsers
- * during init, before module init hooks: this runs after them, before listen.
+ * something else than was sent) and nesting past MAX_JSON_BODY_DEPTH, before anything walks it; a key the parser
+ * refuses is a 400 naming it by its path (forbiddenKeyAt). Nest adds its parsers during init, before module init hooks:
+ * this runs after them, before listen.
  */
 @Injectable()
 export class JsonBodyParser implements OnModuleInit {
@@ -66,7 +96,9 @@ export class JsonBodyParser implements OnModuleInit {
     const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
     if (!fastify || typeof fastify.addContentTypeParser !== 'function') return;
     const { bodyLimit, onProtoPoisoning, onConstructorPoisoning } = fastify.initialConfig;
-    const parse = fastify.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error');
+    const protoAction = onProtoPoisoning ?? 'error';
+    const constructorAction = onConstructorPoisoning ?? 'error';
+    const parse = fastify.getDefaultJsonParser(protoAction, constructorAction);
     if (fastify.hasContentTypeParser('application/json')) fastify.removeContentTypeParser('application/json');
     // Nest also reads form bodies, which no route takes: `value=a&value=b` became an array, past every check above.
     // A form body is a 415, as status-ingest answers it; an empty one is no body (`curl -d '' -X POST …/expire` sends
@@ -90,7 +122,24 @@ export class JsonBodyParser implements OnModuleInit {
       const at = nestingPastAt(text, MAX_JSON_BODY_DEPTH);
       if (at >= 0)
         return refuse(`nested deeper than ${MAX_JSON_BODY_DEPTH} levels of arrays and objects (at offset ${at})`);
-      parse(request, text, done);
+      parse(request, text, (err, value) => {
+        // Fastify's parser answers a refused `__proto__` or `constructor.prototype` key as "Body is not valid JSON",
+        // naming neither the key nor where: it is valid JSON, so the 400 names the field, as a YAML import does.
+        if (err && (protoAction === 'error' || constructorAction === 'error')) {
+          let forbidden: ReturnType<typeof forbiddenKeyAt> = null;
+          try {
+            forbidden = forbiddenKeyAt(JSON.parse(text), {
+              proto: protoAction === 'error',
+              constructor: constructorAction === 'error',
+            });
+          } catch {
+            // not JSON: Fastify's answer stands
+          }
+          if (forbidden)
+            return done(new InvalidError(`${forbidden.path}: ${forbidden.message}`, [forbidden]), undefined);
+        }
+        done(err, value);
+      });
     });
   }
 }

@@ -231,6 +231,68 @@ describe('YAML', () => {
       );
   });
 
+  it('refuses a sequence or mapping key (or an alias of one) at its line and column, never read as its YAML text', () => {
+    // Read as "[ a, b ]" / "{ k: v }" (a key nobody wrote), never compared: stored, or silently replacing the key
+    // spelled so.
+    const cases: Array<[string, string]> = [
+      [
+        'checks: {}\nproperties:\n  app.x:\n    ? [a, b]\n    : 1\n    "[ a, b ]": 2\n',
+        'line 4, column 7: a key must be a scalar (a string, number, boolean or null), not a sequence',
+      ],
+      [
+        'checks: {}\nproperties:\n  app.x: {? {k: v} : 1, "{ k: v }": 2}\n',
+        'line 3, column 13: a key must be a scalar (a string, number, boolean or null), not a mapping',
+      ],
+      [
+        'checks: {}\nproperties:\n  app.a: &m {k: v}\n  app.b:\n    ? *m\n    : 1\n',
+        'line 5, column 7: a key must be a scalar (a string, number, boolean or null), not an alias of a mapping',
+      ],
+      [
+        'checks:\n  ? [a, b]\n  : {type: tcp, host: x, port: 1}\n',
+        'line 2, column 5: a key must be a scalar (a string, number, boolean or null), not a sequence',
+      ],
+      [
+        '? [checks]\n: {}\n',
+        'line 1, column 3: a key must be a scalar (a string, number, boolean or null), not a sequence',
+      ],
+    ];
+    for (const [yaml, message] of cases)
+      expect([yaml, invalidOf(() => parseConfigDocument(yaml)).issues]).toEqual([yaml, [{ path: '', message }]]);
+    // An alias of a scalar is that scalar: a key like any other, compared as one.
+    const ok = parseConfigDocument('checks: {}\nproperties:\n  app.a: &k x\n  app.b: {? *k : 1, y: 2}\n');
+    expect(ok.properties?.get('app.b')).toEqual({ x: 1, y: 2 });
+    expect(() => parseConfigDocument('checks: {}\nproperties:\n  app.a: &k x\n  app.b: {? *k : 1, x: 2}\n')).toThrow(
+      /line 4, column 21: Map keys must be unique/,
+    );
+  });
+
+  it('names a tag it refuses as written (!foo, !!foo, !e!foo, !<…>), at the tag, once', () => {
+    const refused = (yaml: string) =>
+      invalidOf(() => parseConfigDocument(`checks: {}\nproperties:\n  app.a: ${yaml}\n`)).issues;
+    const notCore = 'is not allowed: only the YAML 1.2 core tags (what JSON holds)';
+    expect(refused('!foo 1')).toEqual([{ path: '', message: `line 3, column 10: the tag !foo ${notCore}` }]);
+    expect(refused('!!foo 1')).toEqual([{ path: '', message: `line 3, column 10: the tag !!foo ${notCore}` }]);
+    expect(refused('!!omap [a: 1]')).toEqual([{ path: '', message: `line 3, column 10: the tag !!omap ${notCore}` }]);
+    expect(refused('!<tag:yaml.org,2002:foo> 1')).toEqual([
+      { path: '', message: `line 3, column 10: the tag !<tag:yaml.org,2002:foo> ${notCore}` },
+    ]);
+    expect(refused('{a: !!float 80}')).toEqual([
+      { path: '', message: 'line 3, column 14: the tag !!float does not fit its value' },
+    ]);
+    const e = invalidOf(() =>
+      parseConfigDocument('%TAG !e! tag:example.com,2000:\n---\nchecks: {}\nproperties:\n  app.a: !e!foo 1\n'),
+    );
+    expect(e.issues).toEqual([{ path: '', message: `line 5, column 10: the tag !e!foo ${notCore}` }]);
+    for (const i of [...e.issues, ...refused('!!foo 1')]) expect(i.message).not.toMatch(/tag:/);
+    // Core tags as written are JSON: read as usual.
+    expect(parseConfigDocument('checks: {}\nproperties:\n  app.a: !!str 12\n  app.b: ! x\n').properties).toEqual(
+      new Map([
+        ['app.a', '12'],
+        ['app.b', 'x'],
+      ]),
+    );
+  });
+
   it('in a %YAML 1.1 document, merges every `<<` of a mapping (as the yaml package does) and refuses a timestamp key', () => {
     const merged = parseConfigDocument(
       '%YAML 1.1\n---\nchecks: {}\nproperties:\n  app.x: &x {a: 1}\n  app.y: &y {c: 1}\n  app.m:\n    <<: *x\n    <<: *y\n    b: 2\n',

@@ -1,6 +1,19 @@
 import type { CheckSpec } from '@fleetwatch/contracts';
 import { InvalidError, type ErrorIssue } from '@fleetwatch/domain';
-import { isMap, isNode, isScalar, Lexer, LineCounter, parseDocument, stringify, visit, type Document } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isNode,
+  isScalar,
+  isSeq,
+  Lexer,
+  LineCounter,
+  parseDocument,
+  Parser,
+  stringify,
+  visit,
+  type Document,
+} from 'yaml';
 import { ALERT_AREAS } from '../alerting/alert-forms';
 import { alertSectionsToRender, parseAlertSections, type AlertSections } from '../alerting/alert-yaml';
 import {
@@ -122,22 +135,32 @@ function nestingProblem(text: string): string | null {
 }
 
 /**
- * Every key that repeats an earlier key of its mapping, in one pass per mapping. Scalar keys are compared as the JS
- * object they are read into names them (`String(value)`, `~` as ""): `1` and `"1"`, or `true` and `"true"`, are two
- * keys to the yaml package's `uniqueKeys` but one property once read, so one value was dropped without a word (an
- * accepted document not stored as sent). Keys that are collections are never alike.
+ * Every key that repeats an earlier key of its mapping, in one pass per mapping, and every key that is not a scalar.
+ * Scalar keys are compared as the JS object they are read into names them (`String(value)`, `~` as ""): `1` and `"1"`,
+ * or `true` and `"true"`, are two keys to the yaml package's `uniqueKeys` but one property once read, so one value was
+ * dropped without a word (an accepted document not stored as sent). An alias key is the key it names. A sequence or
+ * mapping key (`? [a, b]`, `? {k: v}`, or an alias of one) has no place in JSON: it was read as its YAML text
+ * (`"[ a, b ]"`), never compared, so it was stored as a key nobody wrote or silently replaced the one spelled so.
  */
-function duplicateKeys(doc: Document): Array<{ offset: number | undefined; message: string }> {
+function keyProblems(doc: Document): Array<{ offset: number | undefined; message: string }> {
   const out: Array<{ offset: number | undefined; message: string }> = [];
   visit(doc, {
     Map(_, map) {
       const seen = new Set<string>();
       for (const pair of map.items) {
-        if (!isScalar(pair.key)) continue;
-        const value = pair.key.value;
+        const written = pair.key;
+        const key = isAlias(written) ? written.resolve(doc) : written;
+        const offset = isNode(written) ? written.range?.[0] : undefined;
+        if (isMap(key) || isSeq(key)) {
+          const what = `${isAlias(written) ? 'an alias of ' : ''}a ${isMap(key) ? 'mapping' : 'sequence'}`;
+          out.push({ offset, message: `a key must be a scalar (a string, number, boolean or null), not ${what}` });
+          continue;
+        }
+        if (!isScalar(key)) continue; // an empty key: a null scalar; an unknown alias is a parse error
+        const value = key.value;
         if (typeof value === 'symbol') continue; // a YAML 1.1 merge key `<<`: each one merges, none is dropped
         const name = value === null || value === undefined ? '' : String(value);
-        if (seen.has(name)) out.push({ offset: pair.key.range?.[0], message: 'Map keys must be unique' });
+        if (seen.has(name)) out.push({ offset, message: 'Map keys must be unique' });
         seen.add(name);
       }
     },
@@ -148,28 +171,53 @@ function duplicateKeys(doc: Document): Array<{ offset: number | undefined; messa
 /** The tags of YAML 1.2's core schema: what JSON can hold, so what every section's schema reads. */
 const CORE_TAGS = new Set(['map', 'seq', 'str', 'int', 'float', 'bool', 'null'].map((t) => `tag:yaml.org,2002:${t}`));
 
+/** Every tag token of the text, as written (`!foo`, `!!foo`, `!e!foo`, `!<…>`), by its offset: the CST keeps them. */
+function writtenTags(text: string): Map<number, string> {
+  const out = new Map<number, string>();
+  const stack: unknown[] = [...new Parser().parse(text)];
+  while (stack.length > 0) {
+    const token = stack.pop();
+    if (token === null || typeof token !== 'object') continue;
+    const t = token as { type?: unknown; offset?: unknown; source?: unknown };
+    if (t.type === 'tag' && typeof t.offset === 'number' && typeof t.source === 'string') out.set(t.offset, t.source);
+    else for (const v of Object.values(token)) if (v !== null && typeof v === 'object') stack.push(v);
+  }
+  return out;
+}
+
 /**
- * Every node whose tag is not one of the core schema's. The yaml package resolves `!!omap`, `!!set`, `!!pairs`,
- * `!!binary` and `!!timestamp` even in the core schema, to a JS Map, Set, Buffer or Date: a Map or Set has no fields
- * of its own, so `selector: !!omap [tags: [db]]` was read as an empty selector (every target) and stored — accepted,
- * but not what was sent. A tag it cannot resolve (`!!js/function`, `!!float 80`, `!custom`) is read as a string
- * with a warning. Both are refused, at their line.
+ * Every tag not one of the core schema's, named as written, at the tag. The yaml package resolves `!!omap`, `!!set`,
+ * `!!pairs`, `!!binary` and `!!timestamp` even in the core schema, to a JS Map, Set, Buffer or Date: a Map or Set has
+ * no fields of its own, so `selector: !!omap [tags: [db]]` was read as an empty selector (every target) and stored —
+ * accepted, but not what was sent. A tag it cannot resolve (`!!js/function`, `!custom`, `!!float 80`) is read as a
+ * string with a warning naming the tag's URI (`tag:yaml.org,2002:foo`), which nobody wrote. Both are refused.
  */
-function tagProblems(doc: Document): Array<{ offset: number | undefined; message: string }> {
+function tagProblems(doc: Document, text: string): Array<{ offset: number | undefined; message: string }> {
   const out: Array<{ offset: number | undefined; message: string }> = [];
+  const allowed = (tag: string | null | undefined) => !tag || tag === '!' || CORE_TAGS.has(tag);
+  let tagged = false;
   visit(doc, (_key, node) => {
-    // A %YAML 1.1 document reads an unquoted date as a timestamp (a JS Date) without a tag written: as a key it
-    // became the server's Date#toString.
+    // A %YAML 1.1 document reads an unquoted date as a timestamp (a JS Date, no tag written): as a key it became the
+    // server's Date#toString.
     if (isScalar(node) && !node.tag && node.value instanceof Date)
       out.push({ offset: node.range?.[0], message: 'a YAML 1.1 timestamp is not allowed: quote it' });
-    if (!isNode(node) || !node.tag || node.tag === '!' || CORE_TAGS.has(node.tag)) return;
-    out.push({
-      offset: node.range?.[0],
-      message: `the tag ${node.tag.replace(/^tag:yaml\.org,2002:/, '!!')} is not allowed: only the YAML 1.2 core tags (what JSON holds)`,
-    });
+    if (isNode(node) && !allowed(node.tag)) tagged = true;
   });
-  for (const w of doc.warnings)
-    if (w.code === 'TAG_RESOLVE_FAILED') out.push({ offset: w.pos[0], message: w.message.split('\n')[0] });
+  const unresolved = doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED');
+  if (!tagged && unresolved.length === 0) return out; // the usual case: no second pass over the text
+  const notAllowed = 'is not allowed: only the YAML 1.2 core tags (what JSON holds)';
+  const written = writtenTags(text);
+  // An unknown handle (`!x!a`) is a parse error already: none gets here.
+  const uriOf = (source: string) => doc.directives?.tagName(source, () => undefined);
+  for (const [offset, source] of written)
+    if (!allowed(uriOf(source))) out.push({ offset, message: `the tag ${source} ${notAllowed}` });
+  // A core tag its value does not fit (`!!float 80`, `!!int x`): the warning is at the tag.
+  for (const w of unresolved) {
+    const source = written.get(w.pos[0]);
+    if (source === undefined) out.push({ offset: w.pos[0], message: w.message.split('\n')[0] });
+    else if (allowed(uriOf(source)))
+      out.push({ offset: w.pos[0], message: `the tag ${source} does not fit its value` });
+  }
   return out.sort((a, b) => (a.offset ?? 0) - (b.offset ?? 0));
 }
 
@@ -192,7 +240,7 @@ export function parseConfigDocument(text: string): {
   const nesting = nestingProblem(text);
   if (nesting !== null) throw new InvalidError(`not valid YAML: ${nesting}`, [{ path: '', message: nesting }]);
   const lines = new LineCounter();
-  // Duplicate keys are found by duplicateKeys (linear): the yaml package's own check (uniqueKeys) compares each key
+  // Duplicate keys are found by keyProblems (linear): the yaml package's own check (uniqueKeys) compares each key
   // with every earlier one of its map — 30,000 checks held sync-orchestrator's event loop for 17 s a document, long
   // enough to lose its broker connection and have the import redelivered (any viewer may ask for a dry run).
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, strict: true });
@@ -203,8 +251,8 @@ export function parseConfigDocument(text: string): {
   };
   const errors = [
     ...doc.errors.map((e) => ({ offset: e.pos[0], message: e.message.split('\n')[0] })),
-    ...(doc.errors.length === 0 ? duplicateKeys(doc) : []),
-    ...(doc.errors.length === 0 ? tagProblems(doc) : []),
+    ...(doc.errors.length === 0 ? keyProblems(doc) : []),
+    ...(doc.errors.length === 0 ? tagProblems(doc, text) : []),
   ];
   if (errors.length > 0) {
     const issues = errors.map((e) => ({ path: '', message: `${at(e.offset)}${e.message}` }));
