@@ -31,12 +31,26 @@ export class BoundedLookups {
    * for as long as the database stays slow. Taken by the first request after, kept at most the Retry-After.
    */
   private readonly late = new Map<string, { answer: Promise<unknown>; until: number }>();
+  /** Queries under way, shared or forgotten (`forget`): what maxConcurrent bounds. */
+  private running = 0;
 
   constructor(private readonly limits: KeyLookupLimits) {}
 
   /** Lookups under way now. */
   get size(): number {
-    return this.inFlight.size;
+    return this.running;
+  }
+
+  /**
+   * Stops sharing the queries under way, and keeping the answers, of keys starting with `prefix` (`ping:` when checks
+   * changed): a request after the change must read the rows after it — a query started before it, or an answer kept
+   * from before it, would bring back a monitor just deleted and have it cached again. The queries still count towards
+   * maxConcurrent until they settle.
+   */
+  forget(prefix: string): void {
+    for (const map of [this.inFlight, this.late])
+      for (const key of map.keys()) if (key.startsWith(prefix)) map.delete(key);
+    for (const key of this.gaveUp) if (key.startsWith(prefix)) this.gaveUp.delete(key);
   }
 
   run<T>(key: string, lookup: () => Promise<T>): Promise<T> {
@@ -47,17 +61,20 @@ export class BoundedLookups {
     }
     let pending = this.inFlight.get(key) as Promise<T> | undefined;
     if (!pending) {
-      if (this.inFlight.size >= this.limits.maxConcurrent)
+      if (this.running >= this.limits.maxConcurrent)
         return Promise.reject(
           new UnavailableError(
-            `credential store busy: ${this.inFlight.size} key lookups under way (the database is slow or away)`,
+            `credential store busy: ${this.running} key lookups under way (the database is slow or away)`,
             this.limits.retryAfterSeconds,
           ),
         );
       const started = (async () => lookup())();
       pending = started;
+      this.running++;
       this.inFlight.set(key, started);
       const settled = (answered: boolean) => {
+        this.running--;
+        // Forgotten meanwhile (or a later query of the key since): nothing to share or keep.
         if (this.inFlight.get(key) !== started) return;
         this.inFlight.delete(key);
         // A failed query is not kept: the retry starts another.
@@ -81,19 +98,24 @@ export class BoundedLookups {
     });
   }
 
-  /** ApiKeysRepository's reads, bounded. Calls the repository's methods as they are then (tests spy on them). */
+  /**
+   * ApiKeysRepository's reads, the per-key one bounded. Calls the repository's methods as they are then (tests spy on
+   * them). The list of legacy-form prefixes is read as before, unbounded: its holder (RefreshingSet) replays a failed
+   * load for 10 s, so a load cut by the timeout or the cap refused every legacy-form key for that long, again and again
+   * while the database stayed slower than the timeout.
+   */
   apiKeys(keys: ApiKeyLookup): ApiKeyLookup {
     return {
       findActiveByPrefix: (prefix) => this.run(`key:${prefix}`, () => keys.findActiveByPrefix(prefix)),
-      listActiveLegacyPrefixes: () => this.run('legacy-keys', () => keys.listActiveLegacyPrefixes()),
+      listActiveLegacyPrefixes: () => keys.listActiveLegacyPrefixes(),
     };
   }
 
-  /** HeartbeatMonitorsRepository's token reads, bounded. */
+  /** HeartbeatMonitorsRepository's token reads, the per-token one bounded (the legacy list as API keys'). */
   pingTokens(monitors: PingTokenLookup): PingTokenLookup {
     return {
       findByTokenHash: (hash) => this.run(`ping:${hash}`, () => monitors.findByTokenHash(hash)),
-      listTokenHashes: () => this.run('legacy-pings', () => monitors.listTokenHashes()),
+      listTokenHashes: () => monitors.listTokenHashes(),
     };
   }
 

@@ -80,7 +80,7 @@ export class PingsService {
     private readonly metrics: IngestMetrics,
     @Inject(INGEST_CONFIG) config: IngestConfig,
     private readonly limits: IngestRateLimits,
-    lookups: KeyLookups,
+    private readonly lookups: KeyLookups,
   ) {
     // Lookups bounded in time and number, as API keys' (KeyLookups): a hanging database answers 503 promptly.
     this.resolver = new PingTokenResolver(lookups.pingTokens(monitors), { cacheTtlMs: config.pingCacheMs });
@@ -171,6 +171,8 @@ export class PingsService {
   /** Forgets every cached monitor (checks changed): the next ping of each reads its monitor again. */
   forgetMonitors(): void {
     this.resolver.clear();
+    // Queries under way and answers kept are of before the change too.
+    this.lookups.forget('ping:');
   }
 
   /** Drops refilled rate-limit buckets (called periodically by the routes). */
