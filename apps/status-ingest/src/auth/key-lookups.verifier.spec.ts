@@ -28,7 +28,8 @@ function record(key: string, prefix: string): ApiKeyRecord {
     createdByName: null,
     createdAt: new Date(0),
     lastUsedAt: null,
-  } as ApiKeyRecord;
+    revokedAt: null,
+  };
 }
 
 /** A database that answers every query after `delayMs`. */
