@@ -122,6 +122,15 @@ describe('process probe: parsing /proc', () => {
     ['postgres-export', 'postgres-export', '/usr/bin/postgres-exporter\x00--web\x00', false],
     ['postgres-export', 'postgres-export', '/usr/bin/postgres-export\x00', true],
     ['abcdefghijklmno', 'abcdefghijklmno', 'worker: title\x00', true], // 15 characters, title rewritten
+    // Names of 15 characters or fewer where nothing was cut match as before.
+    ['nginx', 'nginx', 'nginx: master process /usr/sbin/nginx -g daemon off;\x00', true],
+    ['postgres', 'postgres', 'postgres: checkpointer \x00', true],
+    ['kworker/0:1-events', 'kworker/0:1-eve', '', false],
+    ['kworker/0:1-eve', 'kworker/0:1-eve', '', true], // a kernel thread of 15 characters: no command line to say
+    ['abcdefghijklmno', 'abcdefghijklmno', 'abcdefghijklmno\x00--flag\x00', true],
+    // A 15-character program rewriting its title as nginx does (`name: role`) is not cut.
+    ['abcdefghijklmno', 'abcdefghijklmno', 'abcdefghijklmno: master process /opt/x/abcdefghijklmno\x00', true],
+    ['abcdefghijklmno', 'abcdefghijklmno', 'abcdefghijklmno: worker\x00', true],
   ])('name %j against comm %j and cmdline %j → %s', (name, comm, cmdline, expected) => {
     expect(processGoesBy(name, comm, cmdline)).toBe(expected);
   });

@@ -91,9 +91,11 @@ export function processGoesBy(name: string, comm: string, cmdline: string): bool
   const argv0 = cmdline.split('\0')[0] ?? '';
   const firstWord = argv0.split(' ')[0] ?? '';
   // A comm of 15 characters may be a longer name cut (`postgres-exporter` → `postgres-export`): a check of the
-  // 15-character name was UP on that other program. The command line says when it was.
+  // 15-character name was UP on that other program. The command line says when it was; a title rewritten as nginx's
+  // (`abcdefghijklmno: worker`) names the program up to its colon.
+  const program = (path: string): string => basename(path).split(/[ :]/)[0] ?? '';
   const cut =
-    comm.length === 15 && [basename(argv0), basename(firstWord)].some((b) => b.length > 15 && b.startsWith(comm));
+    comm.length === 15 && [program(argv0), program(firstWord)].some((b) => b.length > 15 && b.startsWith(comm));
   if (name.length <= 15 && comm === name && !cut) return true;
   if (!argv0) return false;
   return [argv0, basename(argv0), firstWord, basename(firstWord)].includes(name);

@@ -13,6 +13,7 @@ import {
 import { failureReasonOf, resolveAllowed } from '../net';
 import type { Probe, ProbeContext, ProbeOutcome } from '../probe';
 import { elapsedMs, MetricBag, redactSecrets } from './service-metrics';
+import { deadlineSignal } from './connect-target';
 
 // s3 (issue 16): S3-compatible storage health with @aws-sdk/client-s3 — HeadBucket, then
 // (unless roundTrip is false) a 64-byte object put under `prefix`, read back and compared,
@@ -91,7 +92,7 @@ export function s3Reason(step: string, err: unknown, fallback: (e: unknown) => s
 }
 
 export const s3Probe: Probe<'s3'> = async (check, ctx: ProbeContext): Promise<ProbeOutcome> => {
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
+  const signal = AbortSignal.any([ctx.signal, deadlineSignal(ctx.timeoutMs)]);
   const accessKeyId = ctx.env[check.accessKeyIdEnv];
   const secretAccessKey = ctx.env[check.secretAccessKeyEnv];
   const reasonOf = (err: unknown) =>
@@ -180,7 +181,7 @@ export const s3Probe: Probe<'s3'> = async (check, ctx: ProbeContext): Promise<Pr
       try {
         await step('DeleteObject', 's3_delete_ms', () =>
           client.send(new DeleteObjectCommand({ Bucket: check.bucket, Key: key }), {
-            abortSignal: signal.aborted ? AbortSignal.timeout(CLEANUP_BUDGET_MS) : signal,
+            abortSignal: signal.aborted ? deadlineSignal(CLEANUP_BUDGET_MS) : signal,
           }),
         );
       } catch (err) {
