@@ -128,7 +128,8 @@ export class ChecksService implements OnModuleInit, OnApplicationBootstrap, OnMo
     });
     this.assignment = new AssignmentService({
       location: config.location,
-      file: new AssignmentFile(config.checks.assignmentFile),
+      // Like the stamp file: written only while the spool directory's lock is this process's.
+      file: new AssignmentFile(config.checks.assignmentFile, () => spool.ownsDir()),
       fetch: (location, known) =>
         this.rpc.call(ConfigRpcMethod.AssignmentGet, known ? { location, known } : { location }),
       // An owner older than `known` refuses the unknown field as invalid (its params are a strict object).

@@ -26,6 +26,8 @@ const mockRecording = { on: false };
 const mockDirSync: { error?: NodeJS.ErrnoException } = {};
 /** What the next segment file's creation fails with, once (EMFILE: a collector holding many sockets). */
 const mockSegmentOpen: { error?: NodeJS.ErrnoException } = {};
+/** What a segment's fdatasync fails with (a failing disk: EIO), while set. */
+const mockSegmentSync: { error?: NodeJS.ErrnoException } = {};
 jest.mock('node:fs/promises', () => {
   const actual = jest.requireActual<typeof import('node:fs/promises')>('node:fs/promises');
   const name = (p: unknown) => basename(String(p)).replace(/\.[0-9a-f]{12}\.tmp$/, '.N.tmp');
@@ -44,7 +46,12 @@ jest.mock('node:fs/promises', () => {
         if (mockRecording.on && what === 'dir') mockDirsSynced.push(String(path));
         return what === 'dir' && mockDirSync.error ? Promise.reject(mockDirSync.error) : sync();
       };
-      fh.datasync = () => (mockRecording.on && mockEvents.push(`sync ${what}`), datasync());
+      fh.datasync = () => {
+        if (mockRecording.on) mockEvents.push(`sync ${what}`);
+        return /^seg-\d+\.log$/.test(what) && mockSegmentSync.error
+          ? Promise.reject(mockSegmentSync.error)
+          : datasync();
+      };
       return fh;
     },
     rename: (from: string, to: string) => {
@@ -61,6 +68,7 @@ afterEach(() => {
   mockDirsSynced.length = 0;
   delete mockDirSync.error;
   delete mockSegmentOpen.error;
+  delete mockSegmentSync.error;
 });
 
 const record = (n: number): SpoolRecord => ({
@@ -297,6 +305,8 @@ describe('Spool after a crash or power cut: cursor.json', () => {
         `${f}.4242.tmp`,
       ]),
       'known-gpus.json.0a1b2c3d4e5f.tmp',
+      // The lock's own temporary file (spool-lock.ts: `LOCK.<nonce>.tmp`), a new name in every process.
+      'LOCK.1b4e28ba-2fa1-41d2-883f-0016d3cca427.tmp',
     ];
     // No collector wrote these: a user's (a hand-made copy), another program's.
     const kept = [
@@ -310,6 +320,8 @@ describe('Spool after a crash or power cut: cursor.json', () => {
       'known-gpus.json.tmp',
       'known-gpus.json.4242.17.tmp',
       'assignment.json.x.tmp',
+      'LOCK.tmp',
+      'LOCK.mine.tmp',
     ];
     for (const f of [...leftovers, ...kept]) await writeFile(join(dir, f), '{"stamp":1');
     const { spool, warnings } = await open(dir);
@@ -493,5 +505,28 @@ describe('Spool: a new segment that cannot be made', () => {
     expect(sent.slice(-10)).toEqual(range(60, 70));
     expect(dropped).toBeGreaterThan(0);
     await spool.close();
+  });
+});
+
+describe('Spool: a segment fdatasync that fails', () => {
+  it('at a rotation and at close (EIO) is logged, never swallowed; no record is dropped for it', async () => {
+    const dir = await freshDir();
+    // No periodic fdatasync in the test's time: only the rotation's and the close's run.
+    const { spool, drops, warnings } = await open(dir, {
+      maxBytes: 1024 * 1024,
+      segmentBytes: 2 * 1024,
+      syncIntervalMs: 3_600_000,
+    });
+    const padded = (i: number) => ({ ...record(i), payload: { n: i, pad: 'x'.repeat(100) } });
+    mockSegmentSync.error = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    for (let i = 0; i < 40; i++) spool.append(padded(i));
+    await spool.flush();
+    expect(spool.stats.segments).toBeGreaterThan(1);
+    const rotations = spool.stats.segments - 1;
+    expect(warnings.filter((w) => w === 'spool: fdatasync failed')).toHaveLength(rotations);
+    expect(await drainAll(spool)).toEqual(range(0, 40));
+    await spool.close();
+    expect(warnings.filter((w) => w === 'spool: fdatasync failed')).toHaveLength(rotations + 1);
+    expect(drops).toEqual([]);
   });
 });

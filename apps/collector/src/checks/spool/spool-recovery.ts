@@ -35,8 +35,9 @@ const SEGMENT_NAME = /^seg-(\d{12})\.log$/;
  * it there): exactly the names a collector, this version or an older one, wrote them under. writeJsonFile's
  * `<12 hex digits>.tmp` for all; before it `<pid>.<n>.tmp` (all but known-gpus.json, which came after); before that
  * `.tmp` (the cursor, a segment rewrite) and `<pid>.tmp` (stamp, install id, assignment). Any other name (a hand-made
- * `assignment.json.tmp`) is not ours and left. Removed at open, under the lock (only a process that lost it could still
- * be writing one), except those this process is writing.
+ * `assignment.json.tmp`) is not ours and left. Also the LOCK's own `LOCK.<nonce>.tmp` (spool-lock.ts: a crash between
+ * its write and its removal; the nonce is new in every process, so each such crash left another). Removed at open,
+ * under the lock (only a process that lost it could still be writing one), except those this process is writing.
  */
 const LEFT_BY_A_CRASH = new RegExp(
   [
@@ -44,6 +45,7 @@ const LEFT_BY_A_CRASH = new RegExp(
     /^cursor\.json(\.[0-9a-f]{12}|\.\d+\.\d+)?\.tmp$/,
     /^(last-stamp|install-id|assignment)\.json\.([0-9a-f]{12}|\d+\.\d+|\d+)\.tmp$/,
     /^known-gpus\.json\.[0-9a-f]{12}\.tmp$/,
+    /^LOCK\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/,
   ]
     .map((r) => r.source)
     .join('|'),
