@@ -76,6 +76,32 @@ function maintenance(
 
 const count = async (sql: string) => Number((await pg.query<{ n: string }>(sql)).rows[0]?.n);
 
+/** A host sample of `hostId` at `at` (4 series: a rollup row each). */
+const hostSample = (hostId: string, at: number): HostMetricRow => ({
+  messageId: randomUUID(),
+  hostId,
+  location: 'lab',
+  sampledAt: at,
+  cpuPct: 10,
+  load1: 1,
+  memUsedBytes: 1,
+  memTotalBytes: 2,
+  data: { cpu: { usagePct: 10, load1: 1 }, memory: { usedBytes: 1, totalBytes: 2 } },
+});
+
+/** A passing check result of `targetId` at `at`. */
+const checkResult = (targetId: string, at: number): CheckResultRow => ({
+  messageId: randomUUID(),
+  checkId: 'c',
+  targetId,
+  location: 'lab',
+  ok: true,
+  latencyMs: 5,
+  failureReason: null,
+  metadata: null,
+  occurredAt: at,
+});
+
 describe('HistoryMaintenance against a statement timeout', () => {
   it('a chunk of minutes too heavy for one statement is taken in smaller ones, not failed at every run for ever', async () => {
     // A spool replayed after an outage: 120 minutes of a host two days back, and of a check (4 host series a minute,
@@ -83,28 +109,8 @@ describe('HistoryMaintenance against a statement timeout', () => {
     // trigger time: the host chunk is cut at 1 s, every run, and its marks (with their raw rows) stayed for ever.
     const first = Math.floor((Date.now() - 2 * 86_400_000) / MINUTE) * MINUTE;
     const minutes = Array.from({ length: 120 }, (_, i) => first + i * MINUTE + 1000);
-    const samples: HostMetricRow[] = minutes.map((at) => ({
-      messageId: randomUUID(),
-      hostId: 'heavy',
-      location: 'lab',
-      sampledAt: at,
-      cpuPct: 10,
-      load1: 1,
-      memUsedBytes: 1,
-      memTotalBytes: 2,
-      data: { cpu: { usagePct: 10, load1: 1 }, memory: { usedBytes: 1, totalBytes: 2 } },
-    }));
-    const results: CheckResultRow[] = minutes.map((at) => ({
-      messageId: randomUUID(),
-      checkId: 'c',
-      targetId: 'check:heavy',
-      location: 'lab',
-      ok: true,
-      latencyMs: 5,
-      failureReason: null,
-      metadata: null,
-      occurredAt: at,
-    }));
+    const samples = minutes.map((at) => hostSample('heavy', at));
+    const results = minutes.map((at) => checkResult('check:heavy', at));
     const history = new HistoryRepository(pool);
     await runInSqlTransaction(pool, async (tx) => {
       await history.insertHostMetrics(tx, samples);
@@ -186,17 +192,7 @@ describe('HistoryMaintenance against a lock held on the rollup tables', () => {
 
   it('a lock held on rollups_1m fails the run with the lock timeout, its chunk not halved', async () => {
     const first = firstMinute();
-    const results: CheckResultRow[] = Array.from({ length: 30 }, (_, i) => ({
-      messageId: randomUUID(),
-      checkId: 'c',
-      targetId: 'check:locked',
-      location: 'lab',
-      ok: true,
-      latencyMs: 5,
-      failureReason: null,
-      metadata: null,
-      occurredAt: first + i * MINUTE + 1000,
-    }));
+    const results = Array.from({ length: 30 }, (_, i) => checkResult('check:locked', first + i * MINUTE + 1000));
     const history = new HistoryRepository(lockPool);
     await runInSqlTransaction(lockPool, (tx) => history.insertCheckResults(tx, results));
     const recompute = jest.spyOn(history, 'recomputeDirtyRollups');
@@ -219,17 +215,7 @@ describe('HistoryMaintenance against a lock held on the rollup tables', () => {
 
   it('a lock held on host_rollups_1m fails the run with the lock timeout, its chunk not halved', async () => {
     const first = firstMinute();
-    const samples: HostMetricRow[] = Array.from({ length: 10 }, (_, i) => ({
-      messageId: randomUUID(),
-      hostId: 'locked',
-      location: 'lab',
-      sampledAt: first + i * MINUTE + 1000,
-      cpuPct: 10,
-      load1: 1,
-      memUsedBytes: 1,
-      memTotalBytes: 2,
-      data: { cpu: { usagePct: 10, load1: 1 }, memory: { usedBytes: 1, totalBytes: 2 } },
-    }));
+    const samples = Array.from({ length: 10 }, (_, i) => hostSample('locked', first + i * MINUTE + 1000));
     await runInSqlTransaction(lockPool, (tx) => new HistoryRepository(lockPool).insertHostMetrics(tx, samples));
     const hosts = new HostHistoryRepository(lockPool);
     const recompute = jest.spyOn(hosts, 'recomputeDirtyRollups');
@@ -256,17 +242,7 @@ describe('HistoryMaintenance with retention running beside a long rollup run', (
     // run's start, the minute was still "inside the raw window": recomputed from the one row left, 20 → 1.
     const started = Date.now();
     const minute = Math.floor((started - 7 * 86_400_000 + 10 * MINUTE) / MINUTE) * MINUTE;
-    const result = (at: number): CheckResultRow => ({
-      messageId: randomUUID(),
-      checkId: 'c',
-      targetId: 'check:late',
-      location: 'lab',
-      ok: true,
-      latencyMs: 5,
-      failureReason: null,
-      metadata: null,
-      occurredAt: at,
-    });
+    const result = (at: number) => checkResult('check:late', at);
     const history = new HistoryRepository(pool);
     await runInSqlTransaction(pool, (tx) =>
       history.insertCheckResults(
@@ -302,17 +278,7 @@ describe('HistoryMaintenance with retention running beside a long rollup run', (
     // one, as in a long run: a host minute 70 min inside the raw window, pruned and then marked by a late sample.
     const t0 = Date.now();
     const minute = Math.floor((t0 - 7 * 86_400_000 + 70 * MINUTE) / MINUTE) * MINUTE;
-    const sample = (at: number): HostMetricRow => ({
-      messageId: randomUUID(),
-      hostId: 'late',
-      location: 'lab',
-      sampledAt: at,
-      cpuPct: 10,
-      load1: 1,
-      memUsedBytes: 1,
-      memTotalBytes: 2,
-      data: { cpu: { usagePct: 10, load1: 1 }, memory: { usedBytes: 1, totalBytes: 2 } },
-    });
+    const sample = (at: number) => hostSample('late', at);
     const history = new HistoryRepository(pool);
     await runInSqlTransaction(pool, (tx) =>
       history.insertHostMetrics(
@@ -356,17 +322,7 @@ describe('HistoryMaintenance against a minute too heavy for the statement timeou
     await pg.query('CREATE TRIGGER huge BEFORE INSERT ON rollups_1m FOR EACH ROW EXECUTE FUNCTION huge_rollup_row()');
     try {
       const first = Math.floor((Date.now() - 3 * 86_400_000) / MINUTE) * MINUTE;
-      const result = (targetId: string, at: number): CheckResultRow => ({
-        messageId: randomUUID(),
-        checkId: 'c',
-        targetId,
-        location: 'lab',
-        ok: true,
-        latencyMs: 5,
-        failureReason: null,
-        metadata: null,
-        occurredAt: at,
-      });
+      const result = checkResult;
       const history = new HistoryRepository(pool);
       await runInSqlTransaction(pool, (tx) =>
         history.insertCheckResults(tx, [
@@ -412,17 +368,7 @@ describe('HistoryMaintenance against a minute too heavy for the statement timeou
     );
     try {
       const first = Math.floor((Date.now() - 3 * 86_400_000) / MINUTE) * MINUTE;
-      const sample = (hostId: string, at: number): HostMetricRow => ({
-        messageId: randomUUID(),
-        hostId,
-        location: 'lab',
-        sampledAt: at,
-        cpuPct: 10,
-        load1: 1,
-        memUsedBytes: 1,
-        memTotalBytes: 2,
-        data: { cpu: { usagePct: 10, load1: 1 }, memory: { usedBytes: 1, totalBytes: 2 } },
-      });
+      const sample = hostSample;
       const history = new HistoryRepository(pool);
       await runInSqlTransaction(pool, (tx) =>
         history.insertHostMetrics(tx, [
