@@ -64,9 +64,17 @@ describe('AssignmentFile', () => {
     const path = join(elsewhere, 'lab.json');
     const f = new AssignmentFile(path);
     await f.save(sample(1));
-    const leftovers = ['lab.json.0123456789ab.tmp', 'lab.json.17.3.tmp', 'lab.json.17.tmp'];
+    const leftovers = ['lab.json.0123456789ab.tmp'];
     const fresh = 'lab.json.ba9876543210.tmp';
-    const notOurs = ['lab.json.tmp', 'other.json.0123456789ab.tmp', 'labXjson.0123456789ab.tmp', 'lab.json.bak'];
+    // A directory shared with other tools (/etc): `<name>.<pid>.tmp` may be theirs, so only our writer's form goes.
+    const notOurs = [
+      'lab.json.tmp',
+      'lab.json.17.3.tmp',
+      'lab.json.17.tmp',
+      'other.json.0123456789ab.tmp',
+      'labXjson.0123456789ab.tmp',
+      'lab.json.bak',
+    ];
     const hourAgo = (Date.now() - 3_600_000) / 1000;
     for (const n of [...leftovers, fresh, ...notOurs]) {
       await writeFile(join(elsewhere, n), '{"location":"lab-1"');

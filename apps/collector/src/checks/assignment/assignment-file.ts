@@ -67,15 +67,16 @@ export class AssignmentFile {
   }
 
   /**
-   * writeJsonFile's temporary files of this file (`<name>.<12 hex digits>.tmp`; older collectors' `<name>.<pid>.<n>.tmp`
-   * and `<name>.<pid>.tmp`) that a crash left. The spool's open sweeps them only in the spool directory: a file that
-   * COLLECTOR_ASSIGNMENT_FILE puts elsewhere (each as large as the assignment) kept one per interrupted write, for good.
-   * Only those older than a minute and not being written by this process; any other name is not ours and left.
+   * writeJsonFile's temporary files of this file (`<name>.<12 hex digits>.tmp`) that a crash left. The spool's open
+   * sweeps them only in the spool directory: a file that COLLECTOR_ASSIGNMENT_FILE puts elsewhere (each as large as the
+   * assignment) kept one per interrupted write, for good. Only those older than a minute and not being written by this
+   * process; any other name is not ours and left — older collectors' `<name>.<pid>.tmp` forms too, since the directory
+   * may be shared with other tools (/etc) whose temporary files look the same.
    */
   private async sweepLeftovers(): Promise<void> {
     const dir = dirname(this.path);
     const name = basename(this.path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const ours = new RegExp(`^${name}\\.([0-9a-f]{12}|\\d+\\.\\d+|\\d+)\\.tmp$`);
+    const ours = new RegExp(`^${name}\\.[0-9a-f]{12}\\.tmp$`);
     for (const n of await readdir(dir)) {
       const tmp = join(dir, n);
       if (!ours.test(n) || isBeingWritten(tmp)) continue;

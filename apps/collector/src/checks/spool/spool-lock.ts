@@ -129,13 +129,15 @@ export async function acquireSpoolLock(dir: string, options: SpoolLockOptions = 
   const create = async (): Promise<boolean> => {
     const tmp = `${path}.${self.nonce}.tmp`;
     await writeFile(tmp, content);
-    await touch(tmp);
     try {
+      await touch(tmp);
       await link(tmp, path);
       return true;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return false;
+      // ENOENT: our temporary file is gone — the open of a process that took the lock meanwhile swept it
+      // (spool-recovery.ts), so the lock is another's (thrown, a lost holder's check() took it for still held).
+      if (code === 'EEXIST' || code === 'ENOENT') return false;
       if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') throw e;
       // A filesystem without hard links: exclusive create, then write (a reader may see it empty for a moment).
       try {
