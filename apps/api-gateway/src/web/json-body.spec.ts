@@ -67,6 +67,11 @@ describe('forbiddenKeyAt', () => {
     });
   });
 
+  it('finds the key in a 1 MiB body of small objects (the path built only for the key found)', () => {
+    const text = `[${Array.from({ length: 349_525 }, () => '{}').join(',')},{"__proto__":1}]`;
+    expect(forbiddenKeyAt(JSON.parse(text), both)?.path).toBe('349525.__proto__');
+  });
+
   it('finds nothing where Fastify refuses nothing', () => {
     expect(forbiddenKeyAt(JSON.parse('{"constructor":"x","proto":{"prototype":1},"s":"__proto__"}'), both)).toBeNull();
     expect(forbiddenKeyAt(JSON.parse('{"a":{"__proto__":1}}'), { proto: false, constructor: true })).toBeNull();

@@ -61,20 +61,32 @@ export function forbiddenKeyAt(
   value: unknown,
   refuse: { proto: boolean; constructor: boolean },
 ): { path: string; message: string } | null {
-  let level: Array<[unknown, string[]]> = [[value, []]];
+  // Each step links to its parent: a path is built only for the key found (copying one per object cost a 1 MiB body
+  // of small objects three times what parsing it did).
+  type Step = { node: object; key: string; parent: Step | null };
+  const pathOf = (step: Step, last: string) => {
+    const keys = [last];
+    for (let s: Step | null = step; s !== null && s.parent !== null; s = s.parent) keys.push(s.key);
+    return keys.reverse().join('.');
+  };
+  if (value === null || typeof value !== 'object') return null;
+  let level: Step[] = [{ node: value, key: '', parent: null }];
   while (level.length > 0) {
-    const next: Array<[unknown, string[]]> = [];
-    for (const [node, path] of level) {
-      if (node === null || typeof node !== 'object') continue;
+    const next: Step[] = [];
+    for (const step of level) {
+      const node = step.node;
       if (refuse.proto && Object.hasOwn(node, '__proto__'))
-        return { path: [...path, '__proto__'].join('.'), message: 'the key "__proto__" is not allowed' };
+        return { path: pathOf(step, '__proto__'), message: 'the key "__proto__" is not allowed' };
       const ctor = Object.hasOwn(node, 'constructor') ? (node as { constructor: unknown }).constructor : undefined;
       if (refuse.constructor && ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype'))
         return {
-          path: [...path, 'constructor'].join('.'),
+          path: pathOf(step, 'constructor'),
           message: 'the key "constructor" holding a "prototype" key is not allowed',
         };
-      for (const [k, v] of Object.entries(node)) if (v !== null && typeof v === 'object') next.push([v, [...path, k]]);
+      for (const k in node) {
+        const v = (node as Record<string, unknown>)[k];
+        if (v !== null && typeof v === 'object') next.push({ node: v, key: k, parent: step });
+      }
     }
     level = next;
   }

@@ -109,7 +109,7 @@ describe('YAML', () => {
     expect(invalidOf(() => parseConfigYaml(`checks:\n${indented} 1\n`)).message).toMatch(
       /a line indented past 256 columns/,
     );
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(performance.now() - started).toBeLessThan(6000); // quadratic: ~20 s; linear: ~0.6 s (room for a loaded machine)
     // Mappings count too, and so does a document that is all flow.
     expect(invalidOf(() => parseConfigYaml(`{checks: ${'{a: '.repeat(70)}1${'}'.repeat(71)}`)).message).toMatch(
       /nested deeper than 64 levels/,
@@ -264,6 +264,21 @@ describe('YAML', () => {
     expect(() => parseConfigDocument('checks: {}\nproperties:\n  app.a: &k x\n  app.b: {? *k : 1, x: 2}\n')).toThrow(
       /line 4, column 21: Map keys must be unique/,
     );
+  });
+
+  it('resolves alias keys in one pass: 4,000 of them (110 KB) are read in well under a second (it took 16 s)', () => {
+    const n = 4000;
+    const anchors = Array.from({ length: n }, (_, i) => `&a${i} k${i}`).join(', ');
+    const keys = Array.from({ length: n }, (_, i) => `    *a${i} : 1\n`).join('');
+    const yaml = `checks: {}\nproperties:\n  app.a: [${anchors}]\n  app.b:\n${keys}    ? [x]\n    : 1\n`;
+    const started = performance.now();
+    expect(invalidOf(() => parseConfigDocument(yaml)).issues).toEqual([
+      {
+        path: '',
+        message: `line ${n + 5}, column 7: a key must be a scalar (a string, number, boolean or null), not a sequence`,
+      },
+    ]);
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it('names a tag it refuses as written (!foo, !!foo, !e!foo, !<…>), at the tag, once', () => {
