@@ -109,7 +109,7 @@ describe('YAML', () => {
     expect(invalidOf(() => parseConfigYaml(`checks:\n${indented} 1\n`)).message).toMatch(
       /a line indented past 256 columns/,
     );
-    expect(performance.now() - started).toBeLessThan(6000); // quadratic: ~20 s; linear: ~0.6 s (room for a loaded machine)
+    expect(performance.now() - started).toBeLessThan(2000);
     // Mappings count too, and so does a document that is all flow.
     expect(invalidOf(() => parseConfigYaml(`{checks: ${'{a: '.repeat(70)}1${'}'.repeat(71)}`)).message).toMatch(
       /nested deeper than 64 levels/,
@@ -278,7 +278,7 @@ describe('YAML', () => {
         message: `line ${n + 5}, column 7: a key must be a scalar (a string, number, boolean or null), not a sequence`,
       },
     ]);
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(performance.now() - started).toBeLessThan(6000); // quadratic: ~20 s; linear: ~0.6 s (room for a loaded machine)
   });
 
   it('names a tag it refuses as written (!foo, !!foo, !e!foo, !<…>), at the tag, once', () => {
