@@ -303,9 +303,12 @@ describe('Fleet config page', () => {
     }
     // An older member's area it does not send reads "not sent", not a 0 that looks in sync.
     expect(await row('epsilon').locator('[data-area="properties"]').getAttribute('data-not-compared')).toBe('true');
-    expect(await row('epsilon').locator('[data-drift]').innerText()).toBe('in sync (1 area not compared)');
+    // Then how old the compared snapshot is (the API's ageSeconds).
+    expect(await row('epsilon').locator('[data-drift]').innerText()).toMatch(
+      /^in sync \(1 area not compared\) · snapshot \d+ (s|min) old$/,
+    );
     expect(await row('alpha').locator('[data-not-compared]').count()).toBe(0);
-    expect(await row('alpha').locator('[data-drift]').innerText()).toBe('in sync');
+    expect(await row('alpha').locator('[data-drift]').innerText()).toMatch(/^in sync · snapshot \d+ (s|min) old$/);
     expect(await row('beta').locator('[data-area="checks"]').innerText()).toBe('2');
     expect(await row('beta').locator('[data-area="checks"]').getAttribute('class')).toContain('fw-drift-area--differs');
     // Users and status pages are each site's own: no drift column for them.
