@@ -217,14 +217,15 @@ describe('deadline expiry after a restart', () => {
       const restarted = Date.now();
       app = await startAggregator(defaults);
       await waitFor(async () => (await consensusEvents(silent)).at(-1) === TargetStatus.Stale, {
-        timeoutMs: 40_000,
+        timeoutMs: 55_000,
         intervalMs: 50,
         description: `${silent} STALE under continuous traffic on its shard`,
       });
       const staleAfter = Date.now() - restarted;
       process.stderr.write(`catch-up under load: silent target STALE ${staleAfter} ms after the restart\n`);
-      // Well before SWEEP_CATCH_UP_MAX_MS (60 s by default): the hold ended by catching up, not by the bound.
-      expect(staleAfter).toBeLessThan(30_000);
+      // Before SWEEP_CATCH_UP_MAX_MS (60 s by default; 31 s seen on a loaded CI run, 30 s was the bound before): the
+      // hold ended by catching up, not by the bound — which the time_limit count below says outright.
+      expect(staleAfter).toBeLessThan(50_000);
       // Traffic went on throughout the catch-up.
       expect(sent - sentBefore).toBeGreaterThan(50);
       // Every shard's hold ended by catching up (the loaded one included), none by the bound.
