@@ -1,11 +1,11 @@
 import { postgresCheckFields, type CheckInput } from '@fleetwatch/contracts';
 import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
 import { testEnv } from '@fleetwatch/testing';
-import { createServer, type Socket } from 'node:net';
 import { Client } from 'pg';
 import { MAX_READ_BYTES, postgresProbe } from './postgres.probe';
 import {
   closedPort,
+  floodingServer,
   openSockets,
   probeContext,
   silentListener,
@@ -119,30 +119,18 @@ describe('postgres probe against the local server', () => {
     // Answers the startup message with a NoticeResponse whose header claims 1 GiB, streams 64 MiB of it, then waits:
     // pg holds a message until its last byte, so without a bound all of it piled up in the collector until the timeout.
     const streamed = 64 * 1024 * 1024;
-    const conns = new Set<Socket>();
-    const sent = { bytes: 0 };
-    const fake = createServer((s) => {
-      conns.add(s);
-      s.on('close', () => conns.delete(s));
-      s.on('error', () => undefined);
-      s.once('data', () => {
-        const header = Buffer.alloc(5);
-        header.write('N', 0);
-        header.writeInt32BE(1024 ** 3, 1);
-        s.write(header);
-        const chunk = Buffer.alloc(64 * 1024, 0x41);
-        const pump = (): void => {
-          while (sent.bytes < streamed && !s.destroyed) {
-            sent.bytes += chunk.length;
-            if (!s.write(chunk)) return void s.once('drain', pump);
-          }
-        };
-        pump();
-      });
-    });
-    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    const {
+      server: fake,
+      port: fakePort,
+      connections: conns,
+      sent,
+    } = await floodingServer(() => {
+      const header = Buffer.alloc(5);
+      header.write('N', 0);
+      header.writeInt32BE(1024 ** 3, 1);
+      return header;
+    }, streamed);
     try {
-      const fakePort = (fake.address() as { port: number }).port;
       const out = await postgresProbe(check({ host: '127.0.0.1', port: fakePort }), probeContext({ timeoutMs: 5000 }));
       expect(out).toMatchObject({ ok: false, failureReason: `the server's answers exceeded ${MAX_READ_BYTES} bytes` });
       const until = Date.now() + 3000;

@@ -77,6 +77,42 @@ export async function silentListener(host = '127.0.0.1'): Promise<SilentListener
 }
 
 /** A port nothing listens on (bound, then released). */
+/**
+ * A server that answers each connection's first bytes with `header(data)` (null: not yet, wait for more) and then
+ * streams filler up to `total` bytes without ending the message: a peer announcing a huge answer. `connections` are
+ * the sockets still open (a probe must drop them); `sent.bytes` what was streamed.
+ */
+export async function floodingServer(
+  header: (data: Buffer, socket: Socket) => string | Buffer | null,
+  total: number,
+): Promise<{ server: Server; port: number; connections: Set<Socket>; sent: { bytes: number } }> {
+  const connections = new Set<Socket>();
+  const sent = { bytes: 0 };
+  const server = createServer((s) => {
+    connections.add(s);
+    s.on('close', () => connections.delete(s));
+    s.on('error', () => undefined);
+    let started = false;
+    s.on('data', (data) => {
+      if (started) return;
+      const head = header(data, s);
+      if (head === null) return;
+      started = true;
+      s.write(head);
+      const chunk = Buffer.alloc(64 * 1024, 0x41);
+      const pump = (): void => {
+        while (sent.bytes < total && !s.destroyed) {
+          sent.bytes += chunk.length;
+          if (!s.write(chunk)) return void s.once('drain', pump);
+        }
+      };
+      pump();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as { port: number }).port, connections, sent };
+}
+
 export async function closedPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -2,8 +2,14 @@ import { redisCheckFields, type CheckInput } from '@fleetwatch/contracts';
 import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
 import { testEnv } from '@fleetwatch/testing';
 import { Redis } from 'ioredis';
-import { createServer, type Socket } from 'node:net';
-import { closedPort, openSockets, probeContext, silentListener, socketsSettle } from './probes.int-helpers';
+import {
+  closedPort,
+  floodingServer,
+  openSockets,
+  probeContext,
+  silentListener,
+  socketsSettle,
+} from './probes.int-helpers';
 import { MAX_READ_BYTES, parseInfo, redisProbe } from './redis.probe';
 
 jest.setTimeout(60_000);
@@ -170,32 +176,17 @@ describe('redis probe against a server whose INFO never ends', () => {
     // A RESP2 server (no HELLO) that answers PING and announces a 1 GiB INFO, then streams 32 MiB of it and waits:
     // ioredis holds a reply until its last byte, so without a bound all of it piled up until the timeout.
     const streamed = 32 * 1024 * 1024;
-    const conns = new Set<Socket>();
-    const sent = { bytes: 0 };
-    const server = createServer((s) => {
-      conns.add(s);
-      s.on('close', () => conns.delete(s));
-      s.on('error', () => undefined);
-      let infoStarted = false;
-      s.on('data', (d) => {
-        const text = d.toString('latin1').toLowerCase();
-        if (text.includes('hello')) s.write("-ERR unknown command 'hello'\r\n");
-        if (text.includes('ping')) s.write('+PONG\r\n');
-        if (!text.includes('info') || infoStarted) return;
-        infoStarted = true;
-        s.write(`$${1024 ** 3}\r\n`);
-        const chunk = Buffer.alloc(64 * 1024, 'x');
-        const pump = (): void => {
-          while (sent.bytes < streamed && !s.destroyed) {
-            sent.bytes += chunk.length;
-            if (!s.write(chunk)) return void s.once('drain', pump);
-          }
-        };
-        pump();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const fakePort = (server.address() as { port: number }).port;
+    const {
+      server,
+      port: fakePort,
+      connections: conns,
+      sent,
+    } = await floodingServer((d, s) => {
+      const text = d.toString('latin1').toLowerCase();
+      if (text.includes('hello')) s.write("-ERR unknown command 'hello'\r\n");
+      if (text.includes('ping')) s.write('+PONG\r\n');
+      return text.includes('info') ? `$${1024 ** 3}\r\n` : null;
+    }, streamed);
     try {
       const out = await redisProbe(check({ host: '127.0.0.1', port: fakePort }), probeContext({ timeoutMs: 3000 }));
       // PING was answered: the server is up; what INFO did is said.
