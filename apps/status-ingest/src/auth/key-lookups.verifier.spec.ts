@@ -55,7 +55,7 @@ async function triesUntilAccepted(verifier: ApiKeyVerifier, key: string, max: nu
     const result = await outcome;
     if (result === 'ok') return i;
     expect(result).toBeInstanceOf(UnavailableError);
-    await jest.advanceTimersByTimeAsync((result as UnavailableError).retryAfterSeconds! * 1000);
+    await jest.advanceTimersByTimeAsync((result as UnavailableError).retryAfterSeconds * 1000);
   }
   return max + 1;
 }
