@@ -106,14 +106,14 @@ function membersOf(names: string[]): LeaderMember[] {
   );
 }
 
-async function cycleOver(names: string[], memberTimeoutMs = 2_000) {
+async function cycleOver(names: string[], memberTimeoutMs = 2_000, timeoutMs = 5_000) {
   const members = membersOf(names);
   await sites.syncConfigured(
     members.map((m) => ({ name: m.name, url: m.url, tags: [], failoverOrder: null, propertyOverrides: {} })),
   );
   const poller = new FleetPoller(new FleetRecordStore(redis), sites, {
     concurrency: names.length,
-    timeoutMs: 5_000,
+    timeoutMs,
     memberTimeoutMs,
   });
   pollers.push(poller);
@@ -158,14 +158,16 @@ it('a snapshot nested too deep to store costs that member its snapshot only: the
 it('members that hang mid-body, answer without end, garbage, HTML or 401: each fails on its own, saying why', async () => {
   const names = ['midbody', 'huge', 'garbage', 'html502', 'html200', 'unauthorized', 'forbidden', 'good'];
   const t0 = Date.now();
-  const r = await cycleOver(names);
-  // The member timeout (2 s) bounds the one that hangs mid-body; nobody waits for the overall timeout (5 s).
-  expect(Date.now() - t0).toBeLessThan(4_000);
-  expect(r).toMatchObject({ ok: 1, failed: 7, notStarted: 0 });
+  // A member timeout of 3 s (not 2 s): the good member's report and snapshot are read beside 8 MB of the huge one's,
+  // on a box that CI may load with other files; the overall timeout (10 s) is what nobody may wait for.
+  const r = await cycleOver(names, 3_000, 10_000);
+  // The member timeout bounds the one that hangs mid-body; nobody waits for the overall timeout.
+  expect(Date.now() - t0).toBeLessThan(8_000);
   const errors = new Map<string, string | null>();
   for (const n of names) errors.set(n, (await cache.get(n))?.attempt.error ?? null);
+  // The errors first: where a count is off, they say which member and why.
   expect(Object.fromEntries(errors)).toEqual({
-    midbody: expect.stringMatching(/^GET \/api\/v1\/status\/report: no answer within 2000 ms \(member timeout\)$/),
+    midbody: expect.stringMatching(/^GET \/api\/v1\/status\/report: no answer within 3000 ms \(member timeout\)$/),
     huge: 'GET /api/v1/status/report: answer too large (over the size limit)',
     garbage: 'GET /api/v1/status/report: the answer is not JSON',
     html502: 'GET /api/v1/status/report: answered 502',
@@ -177,6 +179,7 @@ it('members that hang mid-body, answer without end, garbage, HTML or 401: each f
       'GET /api/v1/status/report: answered 403 (the member refused the leader’s credentials this read: a disabled user, or an API key without the fleet scope)',
     good: null,
   });
+  expect(r).toMatchObject({ ok: 1, failed: 7, notStarted: 0 });
   // The leader cut the connection: what the member got out (8 MB read, plus what the loopback's socket buffers took,
   // up to some 40 MB here) is far from the 200 MB it offers.
   expect(hugeSent).toBeLessThan(100 * 1024 * 1024);
