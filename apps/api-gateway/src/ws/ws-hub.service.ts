@@ -507,7 +507,12 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  /** The target's live view to its watchers among `clients`, when it differs from what was last sent. */
+  /**
+   * The target's live view to its watchers among `clients` (with onlyIfChanged: only when it differs from what was last
+   * sent). A view not sent before goes to every socket watching the target, not only to `clients`: it is recorded as
+   * sent, so a subscription's first view read just after a new result would otherwise keep that result from the
+   * sockets already watching (the next poll finds nothing new).
+   */
   private async sendTarget(clients: readonly WsClient[], targetId: string, onlyIfChanged = false): Promise<void> {
     let view;
     try {
@@ -516,25 +521,28 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     const fingerprint = JSON.stringify(view);
-    if (onlyIfChanged && this.sentTargets.get(targetId) === fingerprint) return;
+    const fresh = this.sentTargets.get(targetId) !== fingerprint;
+    if (onlyIfChanged && !fresh) return;
     this.sentTargets.set(targetId, fingerprint);
-    for (const client of clients) {
+    for (const client of fresh ? [...this.clients] : clients) {
       const ids = client.subscriptions.subscriptionsOfTarget(targetId);
       if (ids.length && this.clients.has(client))
         this.send(client, { type: 'target', subscriptions: ids, target: view });
     }
   }
 
+  /** The hosts' latest samples to their watchers among `clients`; a sample not sent before to every watcher (as sendTarget). */
   private async sendHosts(clients: readonly WsClient[], hostIds: readonly string[], always: boolean): Promise<void> {
     const samples = await this.live.getHostMetricsMany([...new Set(hostIds)]);
     for (const [hostId, json] of samples) {
       const sample = parseSample(json);
       if (!sample) continue;
       const at = Date.parse(sample.sampledAt);
-      if (!always && this.sentHosts.get(hostId) === at) continue;
+      const fresh = this.sentHosts.get(hostId) !== at;
+      if (!always && !fresh) continue;
       this.sentHosts.set(hostId, at);
       const summary = summarizeSample(sample);
-      for (const client of clients) {
+      for (const client of fresh ? [...this.clients] : clients) {
         const ids = client.subscriptions.subscriptionsOfHost(hostId);
         if (ids.length && this.clients.has(client))
           this.send(client, { type: 'host-metrics', subscriptions: ids, hostId, sample: summary });

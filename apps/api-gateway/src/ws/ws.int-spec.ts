@@ -453,6 +453,50 @@ describe('live views', () => {
     expect(next.sample.cpuPct).toBe(80);
     c.ws.close();
   });
+
+  // A subscription's first view is read for its socket alone. When it is a view the replica had not sent yet (a new
+  // result between two polls), it was recorded as sent: the next poll found nothing new and the sockets already
+  // watching never got that result (until the next one). The window is the 2 s between polls: a newcomer subscribing
+  // right after a write nearly always falls in it.
+  it('sends a new result to the sockets already watching a target when a newcomer read it first', async () => {
+    const t0 = Date.now() - 5000;
+    await live.writeTargets([instance('instance:shared-view', t0, 10)]);
+    const watcher = await open(b, bearer(token));
+    const newcomer = await open(b, bearer(token));
+    const sub = (id: string) => ({ type: 'subscribe', id, topic: 'target', targetId: 'instance:shared-view' });
+    watcher.ws.send(JSON.stringify(sub('w')));
+    const first = (await watcher.next('target')) as Extract<WsServerMessage, { type: 'target' }>;
+    expect(first.target.locations[0].latencyMs).toBe(10);
+    await live.writeTargets([instance('instance:shared-view', t0 + 1000, 25)]);
+    newcomer.ws.send(JSON.stringify(sub('n')));
+    const seenByNewcomer = (await newcomer.next('target')) as Extract<WsServerMessage, { type: 'target' }>;
+    expect(seenByNewcomer.target.locations[0].latencyMs).toBe(25);
+    const moved = (await watcher.next('target', 8000)) as Extract<WsServerMessage, { type: 'target' }>;
+    expect(moved).toMatchObject({ subscriptions: ['w'] });
+    expect(moved.target.locations[0].latencyMs).toBe(25);
+    watcher.ws.close();
+    newcomer.ws.close();
+  });
+
+  it('sends a new sample to the sockets already watching a host when a newcomer read it first', async () => {
+    const t0 = Date.now() - 5000;
+    await live.setHostMetrics('ws-host-shared', JSON.stringify(hostSample('ws-host-shared', t0, 12)), t0);
+    const watcher = await open(a, bearer(token));
+    const newcomer = await open(a, bearer(token));
+    const sub = (id: string) => ({ type: 'subscribe', id, topic: 'host-metrics', hostIds: ['ws-host-shared'] });
+    watcher.ws.send(JSON.stringify(sub('w')));
+    const first = (await watcher.next('host-metrics')) as Extract<WsServerMessage, { type: 'host-metrics' }>;
+    expect(first.sample.cpuPct).toBe(12);
+    await live.setHostMetrics('ws-host-shared', JSON.stringify(hostSample('ws-host-shared', t0 + 5000, 80)), t0 + 5000);
+    newcomer.ws.send(JSON.stringify(sub('n')));
+    const seenByNewcomer = (await newcomer.next('host-metrics')) as Extract<WsServerMessage, { type: 'host-metrics' }>;
+    expect(seenByNewcomer.sample.cpuPct).toBe(80);
+    const next = (await watcher.next('host-metrics', 8000)) as Extract<WsServerMessage, { type: 'host-metrics' }>;
+    expect(next).toMatchObject({ subscriptions: ['w'], hostId: 'ws-host-shared' });
+    expect(next.sample.cpuPct).toBe(80);
+    watcher.ws.close();
+    newcomer.ws.close();
+  });
 });
 
 describe('sessions end, sockets close', () => {
