@@ -37,6 +37,7 @@ export const icmpProbe: Probe<'icmp'> = async (check, ctx) => {
     ...pingDeadline(ctx.timeoutMs, pingCount(ctx.timeoutMs, check.count)),
     address,
   ];
+  const started = performance.now();
   const run = await new Promise<{ code: number | string | null; stdout: string; stderr: string }>((resolve) => {
     execFile(
       PING,
@@ -57,7 +58,7 @@ export const icmpProbe: Probe<'icmp'> = async (check, ctx) => {
   if (ctx.signal.aborted) return { ok: false, latencyMs: null, failureReason: failureReasonOf(null, ctx), facts: {} };
   if (run.code === 'ENOENT')
     return { ok: false, latencyMs: null, failureReason: 'ping is not installed (Debian: iputils-ping)', facts: {} };
-  const summary = parsePingOutput(run.stdout);
+  const summary = plausibleRtts(parsePingOutput(run.stdout), performance.now() - started);
   if (!summary)
     return {
       ok: false,
@@ -110,6 +111,17 @@ export interface PingSummary {
   rttMinMs: number | null;
   rttAvgMs: number | null;
   rttMaxMs: number | null;
+}
+
+/**
+ * The summary with its round-trip times unknown (null) when they are longer than the whole ping run took: ping counts
+ * an RTT from the send time written in the echo's data, as the target sends it back, so a target (or a middlebox)
+ * that alters the data makes the RTT anything — a zeroed timestamp read as 1.8e12 ms, decades. No reply can have
+ * taken longer than the run it came back in.
+ */
+export function plausibleRtts(summary: PingSummary | null, runMs: number): PingSummary | null {
+  if (!summary || summary.rttMaxMs === null || summary.rttMaxMs <= runMs) return summary;
+  return { ...summary, rttMinMs: null, rttAvgMs: null, rttMaxMs: null };
 }
 
 /** iputils' summary lines (LC_ALL=C): "3 packets transmitted, 2 received, …" and "rtt min/avg/max/mdev = …". */

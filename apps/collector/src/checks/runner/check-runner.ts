@@ -1,4 +1,9 @@
-import type { CheckDefinition, CheckResultPayload, CheckType } from '@fleetwatch/contracts';
+import {
+  MAX_CHECK_LATENCY_MS,
+  type CheckDefinition,
+  type CheckResultPayload,
+  type CheckType,
+} from '@fleetwatch/contracts';
 import type { TargetPolicy } from '@fleetwatch/domain';
 import type { Probe, ProbeOutcome } from '../probe';
 import type { SlotTiming } from '../scheduler/check-scheduler';
@@ -136,7 +141,7 @@ export class CheckRunner {
       targetId: check.targetId,
       location: this.deps.location,
       ok,
-      latencyMs: finiteOrNull(last.outcome.latencyMs),
+      latencyMs: storableLatency(last.outcome.latencyMs),
       attempt: n,
       startedAt: new Date(startedAt).toISOString(),
       intervalSeconds: check.intervalSeconds,
@@ -256,6 +261,11 @@ export class CheckRunner {
   }
 }
 
-function finiteOrNull(ms: number | null): number | null {
-  return ms !== null && Number.isFinite(ms) && ms >= 0 ? ms : null;
+/**
+ * A latency the contract carries, else unknown (null). A probe's figure past the contract's bound is none it measured
+ * (ping reports the RTT from the timestamp the target echoes back: one that zeroes it read 1.8e12 ms), and one the
+ * contract refuses took the whole result with it — discarded from the spool as unpublishable, the check silent.
+ */
+function storableLatency(ms: number | null): number | null {
+  return ms !== null && Number.isFinite(ms) && ms >= 0 && ms <= MAX_CHECK_LATENCY_MS ? ms : null;
 }

@@ -1,3 +1,4 @@
+import { FORBIDDEN_KEYS } from '@fleetwatch/contracts';
 import type { ProbeFacts } from '../probe';
 
 // What of a probe's facts travels with the result (metadata, SPEC §1): small, bounded
@@ -24,7 +25,8 @@ export function resultMetadata(facts: ProbeFacts, conditionFailed?: number): Rec
     let n = 0;
     for (const [k, v] of Object.entries(facts.result)) {
       if (n >= MAX_RESULT_KEYS) break;
-      if (!KEY.test(k)) continue;
+      // `constructor` and `prototype` fit KEY, but the metadata contract refuses them (and the result with them).
+      if (!KEY.test(k) || FORBIDDEN_KEYS.has(k)) continue;
       if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean') {
         numbers[k] = v;
         n++;
