@@ -2,7 +2,7 @@
 // `npm test`: lint, type-check, build, unit and integration tests (real
 // servers, isolated per run by libs/testing) and the dashboard's tests.
 // Ends with one line for the whole run: `tests: N passed, N failed, N skipped`.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkServers, DEFAULTS, enableRabbitPlugins, ensureDependencies, fail, root, say } from './common.mjs';
@@ -22,6 +22,42 @@ function step(name, cmd, args, env = process.env) {
   );
   if (!ok) failedSteps.push(name);
   return ok;
+}
+
+/**
+ * Steps in lanes that run side by side (a lane's steps one after another), each step's output held and printed whole
+ * when it ends, so that two steps' lines never mix. For the static checks: each is CPU-bound on one core, and CI's
+ * box has two.
+ */
+async function lanes(list, env = process.env) {
+  const runOne = ([name, cmd, args]) =>
+    new Promise((resolve) => {
+      const started = Date.now();
+      const out = [];
+      const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.on('data', (b) => out.push(b));
+      child.stderr.on('data', (b) => out.push(b));
+      const end = (code, signal) => {
+        const ok = code === 0;
+        say(`── ${name}: ${cmd} ${args.join(' ')}`);
+        process.stdout.write(Buffer.concat(out));
+        say(
+          `── ${name}: ${ok ? 'ok' : `FAILED (exit ${code ?? signal})`} in ${Math.round((Date.now() - started) / 1000)} s`,
+        );
+        if (!ok) failedSteps.push(name);
+        resolve(ok);
+      };
+      child.on('error', (e) => {
+        out.push(Buffer.from(`${e.message}\n`));
+        end(null, e.code);
+      });
+      child.on('close', end);
+    });
+  await Promise.all(
+    list.map(async (lane) => {
+      for (const s of lane) if (s) await runOne(s);
+    }),
+  );
 }
 
 function countJest(file, label) {
@@ -101,18 +137,21 @@ async function main() {
   const want = (s) => only.length === 0 || only.includes(s);
 
   if (want('generate')) step('prisma generate', 'npm', ['run', '--silent', 'db:generate'], env);
+  // Lint, format and the two type-checks in two lanes side by side (about a minute less on a 2-core box).
+  const lint = [];
+  const types = [];
   if (want('lint')) {
     // The module-boundary rule reads Nx's project graph; compute it first (a fresh clone has
     // no .nx cache, and without it the rule is silently skipped).
     step('project graph', 'npx', ['nx', 'show', 'projects'], env);
-    step('lint', 'npx', ['eslint', '--max-warnings=0', '.'], env);
-    step('format', 'npx', ['prettier', '--check', '.'], env);
+    lint.push(['lint', 'npx', ['eslint', '--max-warnings=0', '.']], ['format', 'npx', ['prettier', '--check', '.']]);
   }
   if (want('typecheck')) {
-    step('typecheck (services, libs, tools)', 'npx', ['tsc', '-p', 'tsconfig.json'], env);
+    types.push(['typecheck (services, libs, tools)', 'npx', ['tsc', '-p', 'tsconfig.json']]);
     if (existsSync(join(root, 'apps/dashboard/tsconfig.json')))
-      step('typecheck (dashboard)', 'npx', ['tsc', '-p', 'apps/dashboard/tsconfig.json', '--noEmit'], env);
+      types.push(['typecheck (dashboard)', 'npx', ['tsc', '-p', 'apps/dashboard/tsconfig.json', '--noEmit']]);
   }
+  await lanes([lint, types], env);
   if (want('build')) step('build', 'npm', ['run', '--silent', 'build'], env);
 
   /** One jest project as a step of its own, its results counted (tmp/jest-<project>.json). */
