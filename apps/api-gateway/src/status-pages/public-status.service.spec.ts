@@ -68,6 +68,17 @@ describe('newestIncidents: a page lists each component’s newest before one com
     const sorted = [inc('a', 5), inc('b', 4), inc('a', 3)];
     expect(newestIncidents(sorted, 50, 1)).toEqual(sorted);
   });
+  it('an incident still going on stays on the list however many newer ones ended since', () => {
+    // Six components flapping (10 incidents each, newer) and one degraded for weeks, still going on.
+    const flapping = Array.from({ length: 60 }, (_, i) => inc(`c${i % 6}`, 200 - i));
+    const ongoing = { component: 'slow', state: 'degraded' as const, startedAt: at(1), endedAt: null };
+    const out = newestIncidents([...flapping, ongoing], 50, 10);
+    expect(out).toHaveLength(50);
+    expect(out).toContainEqual(ongoing);
+    // Still newest first: the ongoing one, oldest, last.
+    expect(out.at(-1)).toEqual(ongoing);
+    expect(out[0]).toEqual(inc('c0', 200));
+  });
 });
 
 const noWindows = { all: async () => [] } as unknown as AlertConfigRepository;

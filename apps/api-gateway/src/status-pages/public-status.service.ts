@@ -570,8 +570,10 @@ const newestFirst = (a: PublicIncident, b: PublicIncident): number =>
   a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : 0;
 
 /**
- * The newest `max` incidents of a page (newest first, `sorted` so), each component's newest `perComponent` first: one
- * flapping component's incidents of the last hours filled the list, and another's outage of last week was not on it.
+ * The newest `max` incidents of a page (newest first, `sorted` so): those still going on first, then each component's
+ * newest `perComponent`, then the rest. One flapping component's incidents of the last hours filled the list, and
+ * another's outage of last week was not on it; and an incident going on since long ago (a component degraded for
+ * weeks) was pushed off by newer ones that had ended — the page said "degraded" with no incident to show for it.
  */
 export function newestIncidents(
   sorted: readonly PublicIncident[],
@@ -579,12 +581,13 @@ export function newestIncidents(
   perComponent: number,
 ): PublicIncident[] {
   const taken = new Map<string, number>();
+  const ongoing: PublicIncident[] = [];
   const first: PublicIncident[] = [];
   const rest: PublicIncident[] = [];
   for (const incident of sorted) {
     const n = taken.get(incident.component) ?? 0;
     taken.set(incident.component, n + 1);
-    (n < perComponent ? first : rest).push(incident);
+    (incident.endedAt === null ? ongoing : n < perComponent ? first : rest).push(incident);
   }
-  return [...first.slice(0, max), ...rest].slice(0, max).sort(newestFirst);
+  return [...ongoing, ...first, ...rest].slice(0, max).sort(newestFirst);
 }

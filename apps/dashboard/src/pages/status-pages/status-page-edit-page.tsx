@@ -156,7 +156,7 @@ export function StatusPageEditPage() {
                         label={`Component ${i + 1} tags`}
                         hint="comma-separated; targets with all of them"
                         value={c.tags}
-                        error={errors[`components.${i}.tags`] ?? errors[`components.${i}.tags.0`]}
+                        error={errors[`components.${i}.tags`]}
                         onChange={(e) => setComponent(i, { tags: e.target.value })}
                       />
                       <TextField

@@ -75,6 +75,20 @@ describe('status page form', () => {
     ).toEqual({ slug: 'taken', 'components.0.tags': 'select targets', form: 'bad' });
   });
 
+  it('an issue about one item of a list, or about no field shown, still reaches a field the editor shows', () => {
+    expect(
+      errorsFromIssues([
+        { path: 'components.1.tags.2', message: 'use letters, digits …' },
+        { path: 'components.0.targetIds.0', message: 'too long' },
+        { path: 'announcements', message: 'at most 20' },
+      ]),
+    ).toEqual({
+      'components.1.tags': 'tag 3: use letters, digits …',
+      'components.0.targetIds': 'target id 1: too long',
+      form: 'announcements: at most 20',
+    });
+  });
+
   it('the preview has 90 days without data and the draft texts as they are', () => {
     const p = previewOf({ ...NEW_DRAFT, title: '<b>x</b>' }, 90, Date.UTC(2026, 11, 2, 12));
     expect(p.title).toBe('<b>x</b>');

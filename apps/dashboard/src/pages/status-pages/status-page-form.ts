@@ -112,12 +112,27 @@ export function slugOf(title: string): string {
     .replace(/-+$/, '');
 }
 
-/** The API's issues by field path (the first message of each); anything unknown under `form`. */
+/** The fields the editor shows a message under (`N`: a component's or an announcement's place). */
+const SHOWN =
+  /^(?:slug|title|description|components|components\.\d+\.(?:name|description|tags|targetIds)|announcements\.\d+\.(?:title|body|startsAt|endsAt))$/;
+const LIST_ITEM = /^(components\.\d+\.(tags|targetIds))\.(\d+)$/;
+const ITEM_NOUN: Record<string, string> = { tags: 'tag', targetIds: 'target id' };
+
+/**
+ * The API's issues by the field that shows them (the first message of each). One about an item of a comma-separated
+ * list (`components.0.tags.2`) goes to the list's field, naming the item ("tag 3: …"); one no field shows goes to the
+ * form, with its path. Before, such issues were kept under keys no field read: Save did nothing visible.
+ */
 export function errorsFromIssues(issues: readonly { path: string; message: string }[]): FieldErrors {
   const out: FieldErrors = {};
   for (const i of issues) {
-    const key = i.path && i.path !== '(body)' ? i.path : 'form';
-    out[key] ??= i.message;
+    const item = LIST_ITEM.exec(i.path);
+    const [key, message] = item
+      ? [item[1], `${ITEM_NOUN[item[2]]} ${Number(item[3]) + 1}: ${i.message}`]
+      : SHOWN.test(i.path)
+        ? [i.path, i.message]
+        : ['form', i.path && i.path !== '(body)' ? `${i.path}: ${i.message}` : i.message];
+    out[key] ??= message;
   }
   return out;
 }
