@@ -7,7 +7,9 @@ import {
   statusChangedPayloadSchema,
   wsClientMessageSchema,
   WsCloseCode,
+  type HostSampleSummary,
   type StatusChangedPayload,
+  type TargetView,
   type WsServerMessage,
 } from '@fleetwatch/contracts';
 import { ForbiddenError, UnauthorizedError } from '@fleetwatch/domain';
@@ -147,8 +149,15 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly clients = new Set<WsClient>();
   private subscriber: Redis | null = null;
   private timers: NodeJS.Timeout[] = [];
-  private readonly sentTargets = new Map<string, string>();
-  private readonly sentHosts = new Map<string, number>();
+  /**
+   * What was last sent of each watched target and host, and the read it came from (`read`: this.reads when that read
+   * began). A read that began before the one last sent may hold an older view: it is not sent to anyone but the
+   * subscriber it was for, who is sent the newer one instead (see sendTarget).
+   */
+  private readonly sentTargets = new Map<string, { fingerprint: string; view: TargetView; read: number }>();
+  private readonly sentHosts = new Map<string, { at: number; summary: HostSampleSummary; read: number }>();
+  /** Reads of live state begun (sendTarget, sendHosts), in order. */
+  private reads = 0;
   private readonly stats: WsStats = emptyWsStats();
   /** Open sockets per principalKey. */
   private readonly perPrincipal = new Map<string, number>();
@@ -514,17 +523,29 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
    * sockets already watching (the next poll finds nothing new).
    */
   private async sendTarget(clients: readonly WsClient[], targetId: string, onlyIfChanged = false): Promise<void> {
+    const read = ++this.reads;
     let view;
     try {
       view = await this.targets.get(targetId);
     } catch {
       return;
     }
+    const last = this.sentTargets.get(targetId);
+    if (last && last.read > read) {
+      // A read begun after this one was sent first: this view may be older (a slow subscribe's, read before a new
+      // result). Sent to every watcher it would take them back to it until the next poll: `clients` get the newer one.
+      if (!onlyIfChanged) this.sendTargetView(clients, targetId, last.view);
+      return;
+    }
     const fingerprint = JSON.stringify(view);
-    const fresh = this.sentTargets.get(targetId) !== fingerprint;
+    const fresh = last?.fingerprint !== fingerprint;
     if (onlyIfChanged && !fresh) return;
-    this.sentTargets.set(targetId, fingerprint);
-    for (const client of fresh ? [...this.clients] : clients) {
+    this.sentTargets.set(targetId, { fingerprint, view, read });
+    this.sendTargetView(fresh ? [...this.clients] : clients, targetId, view);
+  }
+
+  private sendTargetView(clients: readonly WsClient[], targetId: string, view: TargetView): void {
+    for (const client of clients) {
       const ids = client.subscriptions.subscriptionsOfTarget(targetId);
       if (ids.length && this.clients.has(client))
         this.send(client, { type: 'target', subscriptions: ids, target: view });
@@ -533,20 +554,31 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** The hosts' latest samples to their watchers among `clients`; a sample not sent before to every watcher (as sendTarget). */
   private async sendHosts(clients: readonly WsClient[], hostIds: readonly string[], always: boolean): Promise<void> {
+    const read = ++this.reads;
     const samples = await this.live.getHostMetricsMany([...new Set(hostIds)]);
     for (const [hostId, json] of samples) {
+      const last = this.sentHosts.get(hostId);
+      if (last && last.read > read) {
+        // As in sendTarget: a sample read after this one was sent first; `clients` get that one.
+        if (always) this.sendHostSummary(clients, hostId, last.summary);
+        continue;
+      }
       const sample = parseSample(json);
       if (!sample) continue;
       const at = Date.parse(sample.sampledAt);
-      const fresh = this.sentHosts.get(hostId) !== at;
+      const fresh = last?.at !== at;
       if (!always && !fresh) continue;
-      this.sentHosts.set(hostId, at);
       const summary = summarizeSample(sample);
-      for (const client of fresh ? [...this.clients] : clients) {
-        const ids = client.subscriptions.subscriptionsOfHost(hostId);
-        if (ids.length && this.clients.has(client))
-          this.send(client, { type: 'host-metrics', subscriptions: ids, hostId, sample: summary });
-      }
+      this.sentHosts.set(hostId, { at, summary, read });
+      this.sendHostSummary(fresh ? [...this.clients] : clients, hostId, summary);
+    }
+  }
+
+  private sendHostSummary(clients: readonly WsClient[], hostId: string, summary: HostSampleSummary): void {
+    for (const client of clients) {
+      const ids = client.subscriptions.subscriptionsOfHost(hostId);
+      if (ids.length && this.clients.has(client))
+        this.send(client, { type: 'host-metrics', subscriptions: ids, hostId, sample: summary });
     }
   }
 

@@ -22,6 +22,13 @@ const text = storeHostileText;
 const anyNumber = fc.oneof(
   fc.double(),
   fc.constantFrom(0, -0, Number.MIN_VALUE, Number.MAX_VALUE, -1, 1e9, 1e12, NaN, Infinity, -Infinity),
+  // The contract's bound, on either side of it (fc.double() all but never lands there).
+  fc.constantFrom(
+    MAX_CHECK_LATENCY_MS,
+    MAX_CHECK_LATENCY_MS + 1e-8,
+    MAX_CHECK_LATENCY_MS - 1e-8,
+    MAX_CHECK_LATENCY_MS + 1,
+  ),
 );
 const anyValue = jsonValueArbitrary({
   text: text(40),
@@ -72,19 +79,23 @@ function definition(name: string): CheckDefinition {
   };
 }
 
+async function resultOf(outcome: ProbeOutcome) {
+  const probe: Probe = async () => outcome;
+  const r = new CheckRunner({
+    probeFor: () => probe,
+    policy: createTargetPolicy([]),
+    env: {},
+    location: 'loc-a',
+    sink: () => undefined,
+    logger: { warn: () => undefined, error: () => undefined },
+  });
+  return r.execute(definition('c'), { plannedAt: Date.now(), startedAt: Date.now() });
+}
+
 it('whatever a probe reports, the result is one the check.result contract accepts', async () => {
   await fc.assert(
     fc.asyncProperty(outcomeArb, async (outcome) => {
-      const probe: Probe = async () => outcome;
-      const r = new CheckRunner({
-        probeFor: () => probe,
-        policy: createTargetPolicy([]),
-        env: {},
-        location: 'loc-a',
-        sink: () => undefined,
-        logger: { warn: () => undefined, error: () => undefined },
-      });
-      const result = await r.execute(definition('c'), { plannedAt: Date.now(), startedAt: Date.now() });
+      const result = await resultOf(outcome);
       const parsed = checkResultPayloadSchema.safeParse(JSON.parse(JSON.stringify(result)));
       if (!parsed.success) throw new Error(parsed.error.message);
       // A latency the contract cannot carry is unknown, not the result lost; one it can is kept as the probe said.
@@ -93,4 +104,13 @@ it('whatever a probe reports, the result is one the check.result contract accept
     }),
     { numRuns: 300 },
   );
+});
+
+it("a latency at the contract's bound is kept, one just past it is unknown", async () => {
+  const latencyOf = async (latencyMs: number) => (await resultOf({ ok: true, latencyMs, facts: {} })).latencyMs;
+  expect(await latencyOf(MAX_CHECK_LATENCY_MS)).toBe(MAX_CHECK_LATENCY_MS);
+  expect(await latencyOf(MAX_CHECK_LATENCY_MS - 1e-8)).toBe(MAX_CHECK_LATENCY_MS - 1e-8);
+  expect(await latencyOf(MAX_CHECK_LATENCY_MS + 1e-8)).toBeNull();
+  expect(await latencyOf(0)).toBe(0);
+  expect(await latencyOf(-Number.MIN_VALUE)).toBeNull();
 });
