@@ -201,8 +201,18 @@ export function notAwaiting(deadline: Deadline | null): Deadline | null {
 }
 
 /**
+ * Whether a check's location has never been heard from: the configuration put it there (a location added, a heartbeat
+ * monitor's first ping awaited) and nothing came since — UNKNOWN, never seen (lastSeen 0).
+ */
+function neverHeard(l: LocationSnapshot): boolean {
+  return l.status === TargetStatus.Unknown && l.lastSeen === 0;
+}
+
+/**
  * The consensus over `locations` (consensusOf): a check's awaited locations (isAwaited) do not vote and hold the
- * decision back; any other target's locations all count as they always have.
+ * decision back, and one never heard from that is not awaited (a location added to a check already going by results)
+ * does not vote either — it held the consensus UNKNOWN once every other location had gone STALE (the check read
+ * UNKNOWN, not STALE, until its own deadline passed). Any other target's locations all count as they always have.
  */
 export function consensusOfLocations(
   target: Pick<TargetSnapshot, 'kind' | 'downQuorumPct'>,
@@ -216,11 +226,12 @@ export function consensusOfLocations(
       all.map((l) => l.status),
       policy,
     );
-  const voting = all.filter((l) => !isAwaited(l));
+  const awaited = all.filter(isAwaited).length;
+  const voting = all.filter((l) => !isAwaited(l) && !neverHeard(l));
   return consensusOf(
     voting.map((l) => l.status),
     policy,
-    all.length - voting.length,
+    awaited,
   );
 }
 
