@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ApiKeyScope, CidrSet, LoginRequest, LoginResponse, UserRole } from '@fleetwatch/contracts';
 import {
   ForbiddenError,
@@ -17,6 +17,7 @@ import {
 import { ApiKeyLastUse } from '../api-keys/api-key-last-use.service';
 import type { GatewayConfig } from '../config';
 import { GATEWAY_CONFIG } from '../tokens';
+import { AnonymousOutages } from '../web/anonymous-outage';
 import { LOGIN_RATE_LIMITER, type LoginRateLimiter } from './login-rate-limiter';
 import { PasswordHasher } from './password-hasher.service';
 import { BasicVerdictCache, MalformedBasicError, MEMBER_READ_ROUTES, parseBasicAuthorization } from './basic-auth';
@@ -26,6 +27,7 @@ import { Principal } from './principal';
 import { hashSessionToken, newSessionToken, sessionTokenVersion } from './session-token';
 
 const BAD_CREDENTIALS = 'invalid username or password';
+const AUTH_UNAVAILABLE = 'authentication temporarily unavailable; try again shortly';
 
 /**
  * Sign-in and bearer authentication. A bearer is either a session token from
@@ -36,6 +38,12 @@ const BAD_CREDENTIALS = 'invalid username or password';
 export class AuthService {
   /** Basic credentials verified lately (see BasicVerdictCache). */
   private readonly basicVerdicts = new BasicVerdictCache();
+  /**
+   * Sign-in and authentication answer callers not yet known: a database or Redis outage on the way is a bare 503 to
+   * them, its words logged here (they said `relation "public.users" does not exist`, a role or database name, to
+   * anyone who posted a login or sent any well-formed token).
+   */
+  private readonly outages = new AnonymousOutages(new Logger(AuthService.name), 'sign-in or authentication');
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -69,6 +77,19 @@ export class AuthService {
   }
 
   async login(input: LoginRequest, clientIp: string): Promise<LoginResponse> {
+    return this.hidingOutages(() => this.signIn(input, clientIp), 'sign-in temporarily unavailable; try again shortly');
+  }
+
+  /** `run`, an outage on its way answered as `message` (see `outages`). */
+  private async hidingOutages<T>(run: () => Promise<T>, message: string): Promise<T> {
+    try {
+      return await run();
+    } catch (e) {
+      throw this.outages.hide(e, message);
+    }
+  }
+
+  private async signIn(input: LoginRequest, clientIp: string): Promise<LoginResponse> {
     // Before any argon2 work: per address and per username, both must allow it.
     const limit = await this.limiter.take(clientIp, input.username);
     if (!limit.allowed) {
@@ -116,11 +137,15 @@ export class AuthService {
    * clients, unchanged), else the browser session cookie, whose writes need CSRF proof
    * (see browser-session.ts).
    */
-  async authenticateRequest(request: CredentialsOfRequest): Promise<Principal> {
+  authenticateRequest(request: CredentialsOfRequest): Promise<Principal> {
+    return this.hidingOutages(() => this.authenticateRequestAsIs(request), AUTH_UNAVAILABLE);
+  }
+
+  private async authenticateRequestAsIs(request: CredentialsOfRequest): Promise<Principal> {
     if (request.authorization && /^Basic(?:[ ]|$)/i.test(request.authorization)) return this.authenticateBasic(request);
     if (request.authorization || !request.sessionCookie)
-      return this.authenticate(request.authorization, request.ip, request.memberRead === true);
-    const principal = await this.authenticateSessionToken(request.sessionCookie, 'cookie');
+      return this.authenticateAsIs(request.authorization, request.ip, request.memberRead === true);
+    const principal = await this.authenticateSessionTokenAsIs(request.sessionCookie, 'cookie');
     if (!isSafeMethod(request.method)) {
       const origin = checkOrigin(request, requestOrigin(request), this.config.allowedOrigins, false);
       if (!origin.ok) throw new ForbiddenError(`cross-origin write refused: ${origin.reason}`);
@@ -131,13 +156,25 @@ export class AuthService {
   }
 
   /** A session token presented outside an Authorization header (a cookie, a WebSocket protocol). */
-  async authenticateSessionToken(token: string, via: 'cookie' | 'bearer' = 'bearer'): Promise<Principal> {
+  authenticateSessionToken(token: string, via: 'cookie' | 'bearer' = 'bearer'): Promise<Principal> {
+    return this.hidingOutages(() => this.authenticateSessionTokenAsIs(token, via), AUTH_UNAVAILABLE);
+  }
+
+  private async authenticateSessionTokenAsIs(token: string, via: 'cookie' | 'bearer'): Promise<Principal> {
     if (sessionTokenVersion(token) === null) throw new UnauthorizedError('session expired or revoked: log in again');
     return { ...(await this.authenticateSession(token)), via };
   }
 
   /** The caller behind an `Authorization` header. Throws UnauthorizedError (401) or ForbiddenError (403). */
-  async authenticate(authorization: string | undefined, clientIp: string, memberRead = false): Promise<Principal> {
+  authenticate(authorization: string | undefined, clientIp: string, memberRead = false): Promise<Principal> {
+    return this.hidingOutages(() => this.authenticateAsIs(authorization, clientIp, memberRead), AUTH_UNAVAILABLE);
+  }
+
+  private async authenticateAsIs(
+    authorization: string | undefined,
+    clientIp: string,
+    memberRead: boolean,
+  ): Promise<Principal> {
     if (!authorization)
       throw new UnauthorizedError('missing Authorization header: send "Authorization: Bearer <token>"');
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);

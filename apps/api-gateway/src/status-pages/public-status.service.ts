@@ -278,6 +278,15 @@ export class PublicStatusService {
     return entry !== undefined && now - entry.at < this.cacheMs;
   }
 
+  /**
+   * How long ago `slug` was found to name no published page, as the 404 of view(slug) just thrown says (0 where none is
+   * known: a malformed slug): what a 404's Age header tells shared caches, so they keep it no longer than the gateway.
+   */
+  missAgeMs(slug: string): number {
+    const missedAt = this.misses.peek(slug);
+    return missedAt === undefined ? 0 : Math.max(0, this.now() - missedAt);
+  }
+
   /** The published page `slug` as the public sees it; unknown, unpublished or malformed → 404. */
   async view(slug: string): Promise<{ page: PublicStatusPage; ageMs: number }> {
     const notFound = () => new NotFoundError(`no status page "${slug.slice(0, 64)}"`);
