@@ -16,6 +16,19 @@ export interface EmailMessage {
   subject: string;
   text: string;
   html: string;
+  /**
+   * `<fleetwatch.{deliveryId}@{the sender's domain}>`: the same at every attempt of one delivery, so a mail a relay took
+   * whose answer was lost (the send timed out, and is tried again) arrives twice with one Message-ID, and the mail
+   * system or the reader drops the repeat. Absent: the mailer makes one up (a new one at each attempt).
+   */
+  messageId?: string;
+}
+
+/** The Message-ID of a delivery's mail (EmailMessage.messageId), in the domain of the sender's address. */
+export function deliveryMessageId(deliveryId: string, from: string): string {
+  const at = /@([A-Za-z0-9.-]+)>?\s*$/.exec(from);
+  const id = deliveryId.replace(/[^A-Za-z0-9.-]/g, '');
+  return `<fleetwatch.${id}@${at ? at[1] : 'fleetwatch.invalid'}>`;
 }
 
 const shownOf = (n: ChannelNotification) => n.alerts.slice(0, EMAIL_LIMITS.maxAlerts);
@@ -71,12 +84,17 @@ function htmlOf(n: ChannelNotification): string {
   );
 }
 
-export function emailMessage(config: { from: string; to: readonly string[] }, n: ChannelNotification): EmailMessage {
+export function emailMessage(
+  config: { from: string; to: readonly string[] },
+  n: ChannelNotification,
+  deliveryId?: string,
+): EmailMessage {
   return {
     from: config.from,
     to: [...config.to],
     subject: clip(oneLine(notificationTitle(n)), EMAIL_LIMITS.maxSubject),
     text: textOf(n),
     html: htmlOf(n),
+    ...(deliveryId ? { messageId: deliveryMessageId(deliveryId, config.from) } : {}),
   };
 }

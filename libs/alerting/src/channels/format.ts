@@ -49,7 +49,7 @@ export type ChannelRequest = HttpChannelRequest | EmailChannelRequest;
 export interface FormatOptions {
   /** Signing time (ms). */
   now: number;
-  /** Sent as X-Fleetwatch-Delivery so a receiver can drop a repeat of the same delivery. */
+  /** Sent as X-Fleetwatch-Delivery (e-mail: in the Message-ID) so a receiver can drop a repeat of the same delivery. */
   deliveryId?: string;
 }
 
@@ -131,7 +131,7 @@ export function buildChannelRequest(
           ...(config.username ? { username: config.username } : {}),
           ...(secrets['password'] ? { password: secrets['password'] } : {}),
         },
-        message: emailMessage({ from: config.from, to }, n),
+        message: emailMessage({ from: config.from, to }, n, options.deliveryId),
       };
     }
   }

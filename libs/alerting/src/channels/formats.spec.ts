@@ -1,5 +1,5 @@
 import type { ChannelConfig } from '@fleetwatch/contracts';
-import { emailMessage, EMAIL_LIMITS } from './email';
+import { deliveryMessageId, emailMessage, EMAIL_LIMITS } from './email';
 import {
   buildChannelRequest,
   channelSecretValues,
@@ -11,6 +11,7 @@ import {
 import { groupDedupKey } from './notification';
 import { PAGERDUTY_LIMITS, pagerDutyEvent, pagerDutySeverity, type PagerDutyEvent } from './pagerduty';
 import { slackMessage, SLACK_LIMITS, type SlackMessage } from './slack';
+import { defuseMentions } from './text';
 import { ADAPTIVE_CARD_CONTENT_TYPE, TEAMS_LIMITS, teamsMessage } from './teams';
 import { alertOf, notificationOf } from './testing';
 
@@ -138,6 +139,15 @@ describe('Slack-compatible webhook', () => {
     const text = JSON.stringify(msg);
     expect(text).not.toMatch(/<!channel>|<!here>|<https/);
     expect(msg.attachments[0].title).toBe('🔥 &lt;!channel&gt; &amp; &lt;https://evil|click&gt;');
+  });
+
+  it('defuses channel-wide mentions (@channel, @here, @all, @everyone, any case); other @ text is left as it is', () => {
+    expect(defuseMentions('@channel @Here, @ALL. (@everyone)')).toBe(
+      '@\u2060channel @\u2060Here, @\u2060ALL. (@\u2060everyone)',
+    );
+    expect(defuseMentions('bob@example.com @allstate @channels @alice')).toBe(
+      'bob@example.com @allstate @channels @alice',
+    );
   });
 
   it('stays within Slack limits with many large alerts', () => {
@@ -327,6 +337,16 @@ describe('e-mail', () => {
     expect(m.html).toContain('&quot;&gt;&lt;img src=x&gt;');
     expect(m.subject).not.toMatch(/[\r\n]/);
     expect(m.subject.length).toBeLessThanOrEqual(EMAIL_LIMITS.maxSubject);
+  });
+
+  it('names the delivery in its Message-ID, in the sender’s domain, one line whatever the sender is written as', () => {
+    const id = '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+    expect(deliveryMessageId(id, 'alerts@ops.example.com')).toBe(`<fleetwatch.${id}@ops.example.com>`);
+    expect(deliveryMessageId(id, 'Fleetwatch <alerts@ops.example.com>')).toBe(`<fleetwatch.${id}@ops.example.com>`);
+    expect(deliveryMessageId('a>\r\nBcc: x@y', 'odd\r\n@evil>')).toBe('<fleetwatch.aBccxy@evil>');
+    expect(deliveryMessageId(id, 'no-domain\r\nBcc: x')).toBe(`<fleetwatch.${id}@fleetwatch.invalid>`);
+    const m = emailMessage({ from: 'a@example.com', to: ['b@example.com'] }, notificationOf([alertOf()]), id);
+    expect(m.messageId).toBe(`<fleetwatch.${id}@example.com>`);
   });
 
   it('lists at most maxAlerts alerts and says how many more', () => {

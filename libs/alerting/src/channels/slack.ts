@@ -1,10 +1,10 @@
 import { alertLine, notificationTitle, type ChannelNotification, type NotificationAlert } from './notification';
-import { clipEscaped, escapeSlack, labelList, oneLine } from './text';
+import { clipEscaped, defuseMentions, escapeSlack, labelList, oneLine } from './text';
 
 // Slack-compatible incoming webhook: `text` (the title, also the notification preview) and one attachment
 // per alert (colour, title linking to the alert, description, labels) — the form Slack, Mattermost and
 // Rocket.Chat all read. Every operator-written or target-given value is escaped (`<!channel>` in a target
-// name pings nobody) and bounded by Slack's limits.
+// name pings nobody, nor does `@channel`: defuseMentions) and bounded by Slack's limits.
 
 export const SLACK_LIMITS = {
   maxAttachments: 20,
@@ -14,8 +14,8 @@ export const SLACK_LIMITS = {
   maxFields: 8,
 } as const;
 
-/** Escaped for mrkdwn and at most `max` characters as sent. */
-const slackText = (text: string, max: number): string => clipEscaped(text, max, escapeSlack);
+/** Escaped for mrkdwn, channel-wide mentions defused, and at most `max` characters as sent. */
+const slackText = (text: string, max: number): string => clipEscaped(defuseMentions(text), max, escapeSlack);
 
 const COLOR = { firing: '#d63232', resolved: '#2eb67d', test: '#439fe0' } as const;
 

@@ -45,6 +45,16 @@ export function escapeSlack(text: string): string {
 }
 
 /**
+ * Channel-wide mentions written out (`@channel`, `@here`, `@all`, `@everyone`, any case) with a WORD JOINER (U+2060,
+ * invisible) after the `@`: Mattermost and Rocket.Chat notify a whole channel for them in a Slack-compatible message's
+ * `text` (Slack for `@channel` with link_names), and a label value or target name written so must not page everyone.
+ * Other text — `bob@example.com`, `@allstate` — is left as it is.
+ */
+export function defuseMentions(text: string): string {
+  return text.replace(/@(?=(?:channel|here|all|everyone)(?![\p{L}\p{N}_]))/giu, '@\u2060');
+}
+
+/**
  * Markdown that Teams' TextBlocks read (emphasis, links, lists): backslash-escaped so a label value cannot
  * make a link or change the card's look.
  */

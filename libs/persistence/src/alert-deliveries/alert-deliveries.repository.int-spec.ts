@@ -146,6 +146,32 @@ describe('AlertDeliveriesRepository', () => {
     await sqlExecute(pool, 'DELETE FROM alert_delivery_queue WHERE channel_id = ANY($1::text[])', [[busy, quiet]]);
   });
 
+  it('perChannel counts the sends the caller has under way: a channel at its cap gives nothing more, the others do', async () => {
+    const busy = `ch-${randomUUID()}`;
+    const half = `ch-${randomUUID()}`;
+    const quiet = `ch-${randomUUID()}`;
+    const drafts = (channelId: string, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ channelId, groupKey: `g${i}`, notification: i }));
+    const b = await repo.enqueue(drafts(busy, 5), undefined, T - 1000);
+    const h = await repo.enqueue(drafts(half, 5), undefined, T - 1000);
+    const q = await repo.enqueue(drafts(quiet, 5), undefined, T - 1000);
+    const mine = (claims: { id: string; channelId: string }[]) =>
+      claims.filter((p) => [busy, half, quiet].includes(p.channelId)).map((p) => p.id);
+    // 3 of `busy` and 2 of `half` under way (claimed by an earlier claim of this caller): none more of `busy`, one of `half`.
+    const inFlight = new Map([
+      [busy, 3],
+      [half, 2],
+      [`ch-${randomUUID()}`, 7],
+    ]);
+    const claimed = mine(await repo.claimDue('a', T, 100, 30_000, 3, inFlight));
+    expect(new Set(claimed)).toEqual(new Set([h[0], q[0], q[1], q[2]]));
+    expect(b.some((id) => claimed.includes(id))).toBe(false);
+    await repo.releaseClaims('a');
+    await sqlExecute(pool, 'DELETE FROM alert_delivery_queue WHERE channel_id = ANY($1::text[])', [
+      [busy, half, quiet],
+    ]);
+  });
+
   it('enqueues in the caller’s transaction: a rollback queues nothing', async () => {
     const ch = `ch-${randomUUID()}`;
     await expect(

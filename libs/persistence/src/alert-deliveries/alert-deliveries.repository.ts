@@ -210,6 +210,8 @@ export class AlertDeliveriesRepository {
    * claimed by a live lease, and locked rows are skipped, so concurrent replicas never claim the same one.
    * `perChannel`: at most that many of one channel (its oldest due), so a channel with a backlog — a receiver
    * that hangs until the send timeout — cannot fill a claim and hold up the other channels' messages behind it.
+   * `inFlight`: the caller's sends still under way, by channel: they count against that channel's `perChannel`
+   * (a worker that claims again as each send ends never has more than that many of one channel going at once).
    */
   async claimDue(
     owner: string,
@@ -217,11 +219,16 @@ export class AlertDeliveriesRepository {
     limit: number,
     leaseMs: number,
     perChannel: number | null = null,
+    inFlight: ReadonlyMap<string, number> = new Map(),
   ): Promise<PendingDelivery[]> {
+    if (limit <= 0) return [];
     try {
       const rows = await sqlQuery<QueueRow>(
         this.pool,
-        `WITH ready AS (
+        `WITH busy AS (
+           SELECT b.channel_id, b.n FROM unnest($6::text[], $7::int[]) AS b(channel_id, n)
+         ),
+         ready AS (
            SELECT q.id, row_number() OVER (PARTITION BY q.channel_id ORDER BY q.next_attempt_at, q.seq) AS rank
            FROM alert_delivery_queue q
            WHERE q.next_attempt_at <= $1::timestamptz
@@ -232,7 +239,8 @@ export class AlertDeliveriesRepository {
          ),
          due AS (
            SELECT q.id FROM alert_delivery_queue q JOIN ready r ON r.id = q.id
-           WHERE ($5::int IS NULL OR r.rank <= $5::int)
+             LEFT JOIN busy ON busy.channel_id = q.channel_id
+           WHERE ($5::int IS NULL OR r.rank + COALESCE(busy.n, 0) <= $5::int)
              AND q.next_attempt_at <= $1::timestamptz
              AND (q.claimed_until IS NULL OR q.claimed_until < $1::timestamptz)
            ORDER BY q.next_attempt_at, q.seq
@@ -242,7 +250,7 @@ export class AlertDeliveriesRepository {
          UPDATE alert_delivery_queue q SET claimed_until = $3::timestamptz, claimed_by = $4
          FROM due WHERE q.id = due.id
          RETURNING ${QUEUE_COLUMNS}`,
-        [iso(now), limit, iso(now + leaseMs), owner, perChannel],
+        [iso(now), limit, iso(now + leaseMs), owner, perChannel, [...inFlight.keys()], [...inFlight.values()]],
       );
       return rows.map(pendingOf).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt);
     } catch (err) {

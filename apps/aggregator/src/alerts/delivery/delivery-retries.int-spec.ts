@@ -308,4 +308,38 @@ describe('delivery retries and the log', () => {
       await d.stop();
     }
   });
+  it('a receiver that hangs does not throttle a backlog of another channel (a storm): its messages go out while the hung sends wait', async () => {
+    const hung = await receiver(() => new Promise(() => undefined));
+    const good = await receiver(() => ({ status: 204 }));
+    const h = webhook(`${hung.url}/in`);
+    const g = webhook(`${good.url}/in`);
+    // 12 slots: the backlog the test above left to its own hanging receiver holds 4 of them (perChannel), this one's 4.
+    const d = worker({ concurrency: 12, http: { timeoutMs: 1500, maxResponseBytes: 4096, maxRedirects: 3 } });
+    try {
+      // A storm: every target its own group, a backlog for both channels; the hanging receiver's sends under way.
+      await d.enqueue(
+        Array.from({ length: 40 }, () => ({ channelId: h.id, notification: notificationOf([alertOf()]) })),
+      );
+      await waitFor(() => hung.requests.length > 0, { description: 'the hanging receiver is being sent to' });
+      const started = Date.now();
+      const ids = await d.enqueue(
+        Array.from({ length: 40 }, () => ({ channelId: g.id, notification: notificationOf([alertOf()]) })),
+      );
+      await waitFor(() => good.requests.length >= ids.length, {
+        timeoutMs: 30_000,
+        description: 'the backlog of the good receiver to be sent',
+      });
+      // Before: each round claimed at most `perChannel` (4) of each channel and ended only when its slowest send did, so
+      // the good receiver's backlog went out 4 per send timeout of the hanging one (10 rounds: 15 s here; 5,000 alerts
+      // grouped by target took 3.5 h at the default 10 s timeout).
+      expect(Date.now() - started).toBeLessThan(6_000);
+      expect(good.requests).toHaveLength(ids.length);
+      // The hanging receiver never had more than `perChannel` (4) sends at once: a slot of its channel frees only at the
+      // send timeout (1.5 s), so no 5 of its requests came within less than that.
+      const at = hung.requests.map((r) => r.at).sort((a, b) => a - b);
+      for (let i = 4; i < at.length; i++) expect(at[i] - at[i - 4]).toBeGreaterThanOrEqual(1_000);
+    } finally {
+      await d.stop();
+    }
+  });
 });

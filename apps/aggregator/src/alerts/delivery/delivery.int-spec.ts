@@ -177,6 +177,27 @@ describe('delivery to real receivers', () => {
     ]);
   });
 
+  it('Slack: a target or label written as a channel-wide mention (@channel, @here …) reaches the receiver defused', async () => {
+    const slack = channels.set({
+      id: id('slack'),
+      config: { ...base, type: 'slack', name: 's' },
+      secrets: { url: `${http.url}/slack/T1/B2/mentions` },
+    });
+    // Grouped by target: the group's label values are in the message's `text`, where Mattermost and Rocket.Chat
+    // notify the whole channel for a mention.
+    const n = notificationOf(
+      [alertOf({ annotations: { summary: '@everyone: disk full on @here' } }, { target: '@channel', owner: '@ALL' })],
+      { groupLabels: { alertname: 'Target down', target: '@channel' } },
+    );
+    const { entries } = await deliverTo(slack.id, n);
+    expect(entries[0].outcome).toBe('delivered');
+    const body = http.requests.filter((r) => r.path === '/slack/T1/B2/mentions').at(-1)?.body ?? '';
+    const msg = JSON.parse(body) as { text: string; attachments: Array<{ title: string }> };
+    expect(body).not.toMatch(/@(channel|here|all|everyone)\b/i);
+    expect(msg.text).toBe('*[FIRING:1] Target down (@\u2060channel)*');
+    expect(msg.attachments[0].title).toBe('🔥 @\u2060everyone: disk full on @\u2060here');
+  });
+
   it('e-mail: the SMTP server takes the login and the mail (text and HTML parts)', async () => {
     const ch = channels.set({
       id: id('email'),

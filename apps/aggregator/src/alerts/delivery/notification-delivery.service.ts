@@ -47,12 +47,13 @@ export interface DeliveryOptions {
   externalURL: string;
   policy: RetryPolicy;
   pollIntervalMs: number;
-  /** Messages claimed per round, and sent at once at most. */
+  /** Messages claimed at once at most. */
   batchSize: number;
+  /** Sends under way at once at most: a slot freed by a send that ends is filled by the next claim at once. */
   concurrency: number;
   /**
-   * Messages of one channel claimed per round at most: a receiver that hangs until the send timeout holds that
-   * many workers for one timeout, never a whole batch (other channels' messages would wait behind it).
+   * Sends of one channel under way at once at most: a receiver that hangs until the send timeout holds that many
+   * slots, never all of them — the other channels' messages, a whole backlog of them, go out meanwhile.
    */
   perChannel: number;
   /** How long a claim holds: longer than one send can take. */
@@ -103,8 +104,10 @@ export class NotificationDelivery {
   private again = false;
   private stopped = true;
   private lastPruneAt = 0;
-  /** The last claim may have left due messages behind (a full batch, or a channel at its per-round cap). */
-  private more = false;
+  /** Sends under way in the scheduled rounds, by channel: they count against `perChannel` at each claim. */
+  private readonly inFlight = new Map<string, number>();
+  /** Ends a round's wait for a free slot (a kick: messages queued; stop). */
+  private wake: (() => void) | null = null;
   private readonly metrics = new DeliveryMetrics();
 
   constructor(
@@ -145,6 +148,7 @@ export class NotificationDelivery {
   /** Stops taking messages, waits for sends in flight, and hands back this replica's claims. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wake?.();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running?.catch(() => undefined);
@@ -154,11 +158,13 @@ export class NotificationDelivery {
   /** Runs a round soon (after an enqueue outside a transaction, or by the caller after its commit). */
   kick(): void {
     if (this.stopped) return;
-    if (this.running) this.again = true;
-    else this.schedule(0);
+    if (this.running) {
+      this.again = true;
+      this.wake?.();
+    } else this.schedule(0);
   }
 
-  /** One round: claims due messages and sends them. Returns how many were attempted. */
+  /** One batch: claims due messages and sends them, `concurrency` at a time. Returns how many were attempted. */
   async runOnce(): Promise<number> {
     const due = await this.repo.claimDue(
       this.options.owner,
@@ -167,28 +173,28 @@ export class NotificationDelivery {
       this.options.leaseMs,
       this.options.perChannel,
     );
-    const perChannel = new Map<string, number>();
-    for (const p of due) perChannel.set(p.channelId, (perChannel.get(p.channelId) ?? 0) + 1);
-    this.more =
-      due.length >= this.options.batchSize || [...perChannel.values()].some((n) => n >= this.options.perChannel);
     let next = 0;
-    // A message whose handling fails (the store away while its claim is renewed) is left to its claim's end; the round
-    // goes on and ends only when every send of it has: sends left running unwatched would outlast stop(), which hands
-    // their claims back — and another replica would send them again.
+    // The batch ends only when every send of it has (deliverSafely: a message whose handling fails is left to its
+    // claim's end, the others go on).
     const worker = async () => {
-      while (next < due.length) {
-        const p = due[next++];
-        await this.deliver(p).catch((err: unknown) =>
-          this.logger.warn(
-            { deliveryId: p.id, err: { message: (err as Error).message } },
-            'alert delivery not attempted; its claim runs out and it is tried again',
-          ),
-        );
-      }
+      while (next < due.length) await this.deliverSafely(due[next++]);
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency, due.length) }, worker));
     await this.pruneIfDue();
     return due.length;
+  }
+
+  /**
+   * A message whose handling fails (the store away while its claim is renewed) is left to its claim's end; never
+   * rejects.
+   */
+  private deliverSafely(p: PendingDelivery): Promise<void> {
+    return this.deliver(p).catch((err: unknown) =>
+      this.logger.warn(
+        { deliveryId: p.id, err: { message: (err as Error).message } },
+        'alert delivery not attempted; its claim runs out and it is tried again',
+      ),
+    );
   }
 
   /**
@@ -341,12 +347,91 @@ export class NotificationDelivery {
     this.timer.unref?.();
   }
 
+  /**
+   * Sends what is due, `concurrency` at once, `perChannel` of one channel at once; a send that ends frees its slot for
+   * the next claim, which does not wait for the slowest send. (Waiting for a whole claimed batch to end held every
+   * channel to the pace of the slowest receiver: in a storm, a receiver that hangs let the others' backlog out
+   * `perChannel` per send timeout.) A claim is made when nothing is in flight; once half a channel's share of sends
+   * ended since the last (not a query per send); when a send ended and every send in flight is of a channel at its cap
+   * (hanging receivers: nothing ending soon need be waited for); and when kick() says messages were queued or a poll
+   * interval passed (retries come due), with half the slots free or every send in flight of a channel at its cap. Ends when nothing is due and nothing is in flight —
+   * never before its sends have ended: sends left running unwatched would outlast stop(), which hands their claims
+   * back, and another replica would send them again.
+   */
   private async round(): Promise<void> {
+    const { owner, concurrency, batchSize, leaseMs, perChannel } = this.options;
+    const sends = new Set<Promise<void>>();
+    const half = Math.ceil(concurrency / 2);
+    // Sends ended that make a claim worth its query: half of one channel's share, so one busy channel keeps between
+    // half its share and all of it under way (a claim per send would be a query per message in a storm).
+    const enough = Math.max(1, Math.min(half, Math.ceil(perChannel / 2)));
+    const allAtCap = () => {
+      for (const n of this.inFlight.values()) if (n < perChannel) return false;
+      return true;
+    };
+    // Whether a claim may find more (at the start, after one that got all it asked for, after a wake); sends ended
+    // since the last claim; a kick or a poll since then.
+    let more = true;
+    let ended = 0;
+    let woken = false;
     try {
-      // A full batch, or a channel at its cap, means more may be due: go on at once.
-      while (!this.stopped && (await this.runOnce()) > 0 && this.more);
+      while (!this.stopped) {
+        const free = concurrency - sends.size;
+        const claimNow =
+          sends.size === 0 || ended >= enough || (ended > 0 && allAtCap()) || (woken && (free >= half || allAtCap()));
+        if (more && free > 0 && claimNow) {
+          const ask = Math.min(free, batchSize);
+          ended = 0;
+          woken = false;
+          const due = await this.repo.claimDue(owner, this.options.now(), ask, leaseMs, perChannel, this.inFlight);
+          more = due.length >= ask;
+          for (const p of due) sends.add(this.track(p, sends, () => ended++));
+        }
+        if (!sends.size) {
+          if (!more) break;
+          continue;
+        }
+        woken = (await this.slotFreed(sends)) || woken;
+        more = true;
+      }
     } catch (err) {
       this.logger.warn({ err: { message: (err as Error).message } }, 'alert delivery round failed; trying again');
+    } finally {
+      await Promise.all(sends);
+    }
+    await this.pruneIfDue();
+  }
+
+  /** A send of the round, counted against its channel while under way. */
+  private track(p: PendingDelivery, sends: Set<Promise<void>>, onEnd: () => void): Promise<void> {
+    this.inFlight.set(p.channelId, (this.inFlight.get(p.channelId) ?? 0) + 1);
+    const send: Promise<void> = this.deliverSafely(p).finally(() => {
+      sends.delete(send);
+      const left = (this.inFlight.get(p.channelId) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(p.channelId, left);
+      else this.inFlight.delete(p.channelId);
+      onEnd();
+    });
+    return send;
+  }
+
+  /**
+   * Until a send ends, messages are queued (kick), stop() — or the poll interval passes (retries coming due). True
+   * when woken by a kick or the poll, not by a send.
+   */
+  private async slotFreed(sends: ReadonlySet<Promise<void>>): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        ...[...sends].map((s) => s.then(() => false)),
+        new Promise<boolean>((resolve) => {
+          this.wake = () => resolve(true);
+          timer = setTimeout(() => resolve(true), this.options.pollIntervalMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      this.wake = null;
     }
   }
 

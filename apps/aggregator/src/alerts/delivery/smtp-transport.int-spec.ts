@@ -28,7 +28,8 @@ interface Relay {
  */
 async function scriptedRelay(script: {
   command: (command: string, line: string, socket: Socket) => boolean;
-  messageEnd: (socket: Socket) => void;
+  /** `message`: the message's lines as sent (dot-stuffed), headers first. */
+  messageEnd: (socket: Socket, message: string[]) => void;
 }): Promise<Relay> {
   const sockets = new Set<Socket>();
   const commands: string[] = [];
@@ -39,16 +40,21 @@ async function scriptedRelay(script: {
     socket.write('220 relay.internal ESMTP\r\n');
     let buffered = '';
     let inData = false;
+    let lines: string[] = [];
     socket.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('latin1');
       for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
         const line = buffered.slice(0, end);
         buffered = buffered.slice(end + 2);
         if (inData) {
-          if (line !== '.') continue;
+          if (line !== '.') {
+            lines.push(line);
+            continue;
+          }
           inData = false;
           commands.push('.');
-          script.messageEnd(socket);
+          script.messageEnd(socket, lines);
+          lines = [];
           continue;
         }
         const command = (line.split(/[ :]/)[0] ?? '').toUpperCase();
@@ -265,6 +271,80 @@ describe('a relay that refuses some recipients for now (greylisting: 450 at RCPT
       expect(log[0].error).toMatch(/grey@example\.com: 450 4\.2\.0 greylisted/);
       // The accepted recipient got it once; the greylisted one got it on the retry, alone.
       expect(relay.mails).toEqual([['ok@example.com'], ['grey@example.com']]);
+    } finally {
+      await d.stop();
+      await relay.close();
+    }
+  });
+});
+
+describe('a relay that took the message but whose answer came too late (the duplicate-message problem, RFC 1047)', () => {
+  let db: IsolatedDatabase;
+  let pool: SqlPool;
+  beforeAll(async () => {
+    db = await createIsolatedDatabase();
+    pool = createSqlPool(db.databaseUrl, { max: 4 });
+  });
+  afterAll(async () => {
+    await closeSqlPool(pool);
+    await db?.dispose();
+  });
+
+  it('the retry carries the same Message-ID, so the mail system or the reader can drop the repeat', async () => {
+    const messages: string[][] = [];
+    // The first message's final dot is never answered (the relay queued it; its 250 is lost): the send times out and is
+    // tried again. The second is answered at once.
+    const relay = await scriptedRelay({
+      command: (command, _line, socket) =>
+        (command === 'MAIL' || command === 'RCPT') && (socket.write('250 2.1.0 ok\r\n'), true),
+      messageEnd: (socket, lines) => {
+        messages.push(lines);
+        if (messages.length > 1) socket.write('250 2.0.0 queued\r\n');
+      },
+    });
+    const repo = new AlertDeliveriesRepository(pool);
+    const channels = new MapChannelSource();
+    const d = new NotificationDelivery(repo, channels, capturedLogger().logger, {
+      owner: `test-${randomUUID()}`,
+      site: 'site-a',
+      externalURL: 'https://fleet.example.com',
+      pollIntervalMs: 50,
+      policy: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 500, maxAgeMs: 600_000, jitter: 0 },
+      smtp: { timeoutMs: 1500 },
+    });
+    const mail = channels.set({
+      id: `mail-${randomUUID()}`,
+      config: {
+        type: 'email',
+        name: 'mail',
+        enabled: true,
+        sendResolved: true,
+        host: '127.0.0.1',
+        port: relay.port,
+        secure: false,
+        allowPlaintextLogin: false,
+        from: 'fw@example.com',
+        to: ['oncall@example.com'],
+      },
+      secrets: {},
+    });
+    d.start();
+    try {
+      const [id] = await d.enqueue([{ channelId: mail.id, notification: notificationOf([alertOf()]) }]);
+      const log = await waitFor(
+        async () => {
+          const l = await repo.listLog({ deliveryId: id });
+          return l.length && l[0].outcome !== 'retrying' ? l.reverse() : null;
+        },
+        { timeoutMs: 20_000, description: 'the delivery to finish' },
+      );
+      expect(log.map((e) => e.outcome)).toEqual(['retrying', 'delivered']);
+      expect(messages).toHaveLength(2);
+      const messageIds = messages.map((lines) => lines.find((l) => /^message-id:/i.test(l)) ?? '(none)');
+      expect(messageIds[0]).toMatch(/^Message-ID: <[^>]+>$/i);
+      expect(messageIds[1]).toBe(messageIds[0]);
+      // The delivery's id names it: the same in the log, the webhook's X-Fleetwatch-Delivery header and this mail.
+      expect(messageIds[0]).toContain(id);
     } finally {
       await d.stop();
       await relay.close();

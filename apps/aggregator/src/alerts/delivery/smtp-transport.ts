@@ -117,6 +117,8 @@ export async function sendEmail(
         subject: req.message.subject,
         text: req.message.text,
         html: req.message.html,
+        // One per delivery, the same at each attempt (a retry after a lost answer is a repeat the reader can drop).
+        ...(req.message.messageId ? { messageId: req.message.messageId } : {}),
         disableFileAccess: true,
         disableUrlAccess: true,
         signal: abort.signal,
