@@ -202,10 +202,14 @@ export function notAwaiting(deadline: Deadline | null): Deadline | null {
 
 /**
  * Whether a check's location has never been heard from: the configuration put it there (a location added, a heartbeat
- * monitor's first ping awaited) and nothing came since — UNKNOWN, never seen (lastSeen 0).
+ * monitor's first ping awaited) and nothing came since — UNKNOWN, nothing observed (observedAt 0) nor seen (lastSeen 0).
+ * Not one a resume set (observedAt the resume's), nor one a version before set observedAt on (the edit's time): an
+ * older result moves lastSeen alone, with no consensus judged again (applyObservation), so it turned such a location
+ * from not voting to voting under a stored consensus — a STALE check whose consensus then read UNKNOWN, a quorum edit
+ * later turning it so. With observedAt 0 every result is newer: the location votes from its first one, judged then.
  */
 function neverHeard(l: LocationSnapshot): boolean {
-  return l.status === TargetStatus.Unknown && l.lastSeen === 0;
+  return l.status === TargetStatus.Unknown && l.observedAt === 0 && l.lastSeen === 0;
 }
 
 /**

@@ -101,6 +101,77 @@ describe('a location added to a check going by results, never heard from yet', (
   });
 });
 
+describe('a location UNKNOWN and never seen whose state holds a time (observedAt)', () => {
+  // An older result moves its lastSeen alone, and the consensus is not judged again then: the location must vote, or
+  // not, the same before and after, or the stored consensus is no longer its locations' (a quorum edit then moves it).
+  function expectStoredIsConsensus(t: TargetSnapshot): void {
+    expect(t.status).toBe(t.paused ? S.Paused : consensusOfLocations(t, t.locations, { downQuorumPct: 100 }));
+  }
+
+  it('after a resume without an interval (no deadline), an older result from it moves no consensus', () => {
+    let t = run([
+      lc('active', 1, 0, { locations: ['eu', 'us'], checkIntervalSeconds: 60 }),
+      result('eu', true, 1000),
+      result('us', true, 1000),
+      lc('active', 2, 30_000, { locations: ['eu', 'us', 'ap'], checkIntervalSeconds: 60 }),
+      lc('paused', 3, 40_000),
+      // A sender without the interval: nothing due, nothing awaited.
+      lc('active', 4, 50_000, { resumeDeadline: null }),
+      result('eu', true, 60_000),
+      result('us', true, 60_000),
+    ]);
+    expect(t.locations.ap).toMatchObject({ status: S.Unknown, observedAt: 50_000, lastSeen: 0, deadline: null });
+    t = expireDeadlines(
+      new Map([[ID, t]]),
+      [
+        { targetId: ID, location: 'eu' },
+        { targetId: ID, location: 'us' },
+      ],
+      200_000,
+      { downQuorumPct: 100 },
+    ).changed[0];
+    expectStoredIsConsensus(t);
+    // ap's collector flushes a result it ran while the check was paused: older than the resume, it moves lastSeen.
+    const late = step(t, result('ap', false, 45_000));
+    expect(late.events).toEqual([]);
+    expect(late.target.locations.ap).toMatchObject({ status: S.Unknown, lastSeen: 45_000 });
+    expectStoredIsConsensus(late.target);
+    const edited = step(
+      late.target,
+      lc('active', 5, 210_000, { locations: ['eu', 'us', 'ap'], checkIntervalSeconds: 60, downQuorumPct: 50 }),
+    );
+    expect(edited.events).toEqual([]);
+  });
+
+  it('added by a version that dated it with the edit, an older result from it moves no consensus', () => {
+    // An aggregator from before observedAt 0 set the edit's time on a location added: a result stamped before it (a
+    // collector whose clock is behind the configuration owner's) is older, and moves lastSeen alone.
+    const added = withApAdded();
+    let t: TargetSnapshot = {
+      ...added,
+      locations: { ...added.locations, ap: { ...added.locations.ap, observedAt: 30_000 } },
+    };
+    t = expireDeadlines(
+      new Map([[ID, t]]),
+      [
+        { targetId: ID, location: 'eu' },
+        { targetId: ID, location: 'us' },
+      ],
+      126_000,
+      { downQuorumPct: 100 },
+    ).changed[0];
+    expectStoredIsConsensus(t);
+    const late = step(t, result('ap', true, 29_000));
+    expect(late.events).toEqual([]);
+    expectStoredIsConsensus(late.target);
+    const edited = step(
+      late.target,
+      lc('active', 3, 130_000, { locations: ['eu', 'us', 'ap'], checkIntervalSeconds: 60, downQuorumPct: 50 }),
+    );
+    expect(edited.events).toEqual([]);
+  });
+});
+
 const LOCATIONS = ['a', 'b', 'c'];
 
 /** One thing that happens to the check: a result (`dt` s after the previous step; negative: a late one), a sweep, an edit. */
