@@ -49,6 +49,7 @@ import {
   bulkCreateBodySchema,
   checkIdOf,
   expectedVersionOf,
+  idempotencyKeyOf,
   listChecksQuerySchema,
   objectBody,
 } from './request-envelope';
@@ -86,13 +87,14 @@ export class ChecksController {
     description:
       'The stored check: `id`, `targetId`, `version` (also the ETag); a `push` check with its ping token and URL (shown once)',
   })
-  @ApiVersionedWrite({ denied: true, notFound: false })
+  @ApiVersionedWrite({ denied: true, notFound: false, idempotencyKey: true })
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @Headers('idempotency-key') key: string | undefined,
   ): Promise<CreatedCheck> {
-    const check = await this.checks.create(principal, objectBody(body));
+    const check = await this.checks.create(principal, objectBody(body), idempotencyKeyOf(key));
     void reply.header('location', `/api/v1/checks/${check.id}`).header('etag', etagOf(check.version));
     return check;
   }
@@ -105,12 +107,14 @@ export class ChecksController {
   })
   @ApiZodBody(bulkCreateBodySchema)
   @ApiCreatedResponse({ schema: bulkCreatedSchema })
-  @ApiVersionedWrite({ denied: true, notFound: false })
+  @ApiVersionedWrite({ denied: true, notFound: false, idempotencyKey: true })
   bulkCreate(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
+    @Headers('idempotency-key') key: string | undefined,
   ): Promise<ConfigRpcResults[ConfigRpcMethod.ChecksBulkCreate] & PingUrls> {
-    return this.checks.bulkCreate(principal, bulkCreateBodySchema.parse(body ?? {}).checks);
+    const idempotencyKey = idempotencyKeyOf(key);
+    return this.checks.bulkCreate(principal, bulkCreateBodySchema.parse(body ?? {}).checks, idempotencyKey);
   }
 
   @Get()
@@ -143,16 +147,21 @@ export class ChecksController {
   @ApiOperation({ summary: 'Replace a check (operator); its type stays' })
   @ApiBody({ schema: checkInputJsonSchema })
   @ApiOkResponse({ schema: checkSchema })
-  @ApiVersionedWrite({ denied: true })
+  @ApiVersionedWrite({ denied: true, idempotencyKey: true })
   async replace(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @Headers('idempotency-key') key: string | undefined,
   ): Promise<CheckView> {
     const expected = expectedVersionOf(ifMatch);
-    return withEtag(reply, await this.checks.replace(principal, checkIdOf(id), objectBody(body), expected));
+    const idempotencyKey = idempotencyKeyOf(key);
+    return withEtag(
+      reply,
+      await this.checks.replace(principal, checkIdOf(id), objectBody(body), expected, idempotencyKey),
+    );
   }
 
   @Patch(':id')
@@ -163,16 +172,21 @@ export class ChecksController {
     schema: { type: 'object', additionalProperties: true, description: 'Any fields of the check but `type`' },
   })
   @ApiOkResponse({ schema: checkSchema })
-  @ApiVersionedWrite({ denied: true })
+  @ApiVersionedWrite({ denied: true, idempotencyKey: true })
   async patch(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @Headers('idempotency-key') key: string | undefined,
   ): Promise<CheckView> {
     const expected = expectedVersionOf(ifMatch);
-    return withEtag(reply, await this.checks.patch(principal, checkIdOf(id), objectBody(body), expected));
+    const idempotencyKey = idempotencyKeyOf(key);
+    return withEtag(
+      reply,
+      await this.checks.patch(principal, checkIdOf(id), objectBody(body), expected, idempotencyKey),
+    );
   }
 
   @Delete(':id')
@@ -181,14 +195,15 @@ export class ChecksController {
   @RequireRole(UserRole.Operator)
   @ApiOperation({ summary: 'Delete a check (operator); If-Match optional' })
   @ApiNoContentResponse()
-  @ApiVersionedWrite()
+  @ApiVersionedWrite({ idempotencyKey: true })
   async delete(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
+    @Headers('idempotency-key') key: string | undefined,
   ): Promise<void> {
     const expected = expectedVersionOf(ifMatch);
-    await this.checks.delete(principal, checkIdOf(id), expected);
+    await this.checks.delete(principal, checkIdOf(id), expected, idempotencyKeyOf(key));
   }
 
   @Post(':id/pause')
@@ -197,14 +212,15 @@ export class ChecksController {
   @RequireRole(UserRole.Operator)
   @ApiOperation({ summary: 'Pause a check (operator): collectors stop running it, its status is PAUSED' })
   @ApiOkResponse({ schema: checkSchema })
-  @ApiVersionedWrite()
+  @ApiVersionedWrite({ idempotencyKey: true })
   pause(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @Headers('idempotency-key') key: string | undefined,
   ): Promise<CheckView> {
-    return this.setPaused(principal, id, true, ifMatch, reply);
+    return this.setPaused(principal, id, true, ifMatch, reply, key);
   }
 
   @Post(':id/resume')
@@ -213,14 +229,15 @@ export class ChecksController {
   @RequireRole(UserRole.Operator)
   @ApiOperation({ summary: 'Resume a paused check (operator)' })
   @ApiOkResponse({ schema: checkSchema })
-  @ApiVersionedWrite()
+  @ApiVersionedWrite({ idempotencyKey: true })
   resume(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @Headers('idempotency-key') key: string | undefined,
   ): Promise<CheckView> {
-    return this.setPaused(principal, id, false, ifMatch, reply);
+    return this.setPaused(principal, id, false, ifMatch, reply, key);
   }
 
   private async setPaused(
@@ -229,8 +246,10 @@ export class ChecksController {
     paused: boolean,
     ifMatch: string | undefined,
     reply: FastifyReply,
+    key: string | undefined,
   ): Promise<CheckView> {
     const expected = expectedVersionOf(ifMatch);
-    return withEtag(reply, await this.checks.setPaused(principal, checkIdOf(id), paused, expected));
+    const idempotencyKey = idempotencyKeyOf(key);
+    return withEtag(reply, await this.checks.setPaused(principal, checkIdOf(id), paused, expected, idempotencyKey));
   }
 }

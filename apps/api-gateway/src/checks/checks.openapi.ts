@@ -214,8 +214,21 @@ export function ApiOwnerUnavailable(): MethodDecorator {
 }
 
 /** A versioned write: If-Match, 404, 409 with the current version, 422 when the policy refuses. */
-export function ApiVersionedWrite(options: { denied?: boolean; notFound?: boolean } = {}): MethodDecorator {
+export function ApiVersionedWrite(
+  options: { denied?: boolean; notFound?: boolean; idempotencyKey?: boolean } = {},
+): MethodDecorator {
   const decorators = [
+    ...(options.idempotencyKey
+      ? [
+          ApiHeader({
+            name: 'Idempotency-Key',
+            required: false,
+            description:
+              '1–255 visible ASCII characters: a retry with the same key, route and body (after a 503) is answered as ' +
+              'the first request was, writing nothing again',
+          }),
+        ]
+      : []),
     ApiHeader({
       name: 'If-Match',
       required: false,

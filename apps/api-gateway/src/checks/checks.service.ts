@@ -23,20 +23,22 @@ export class ChecksService {
     @Inject(GATEWAY_CONFIG) private readonly config: Pick<GatewayConfig, 'ingestPublicUrl'>,
   ) {}
 
-  async create(principal: Principal, check: Record<string, unknown>): Promise<CreatedCheck> {
-    const { check: created, pingToken } = await this.owner.call(ConfigRpcMethod.ChecksCreate, {
-      actor: actorOf(principal),
-      check,
-    });
+  async create(principal: Principal, check: Record<string, unknown>, key?: string): Promise<CreatedCheck> {
+    const { check: created, pingToken } = await this.owner.call(
+      ConfigRpcMethod.ChecksCreate,
+      { actor: actorOf(principal), check },
+      key,
+    );
     return pingToken ? { ...created, pingToken, pingUrl: this.pingUrlOf(pingToken) } : created;
   }
 
   async bulkCreate(
     principal: Principal,
     checks: unknown[],
+    key?: string,
   ): Promise<ConfigRpcResults[ConfigRpcMethod.ChecksBulkCreate] & PingUrls> {
     return this.withPingUrls(
-      await this.owner.call(ConfigRpcMethod.ChecksBulkCreate, { actor: actorOf(principal), checks }),
+      await this.owner.call(ConfigRpcMethod.ChecksBulkCreate, { actor: actorOf(principal), checks }, key),
     );
   }
 
@@ -67,9 +69,10 @@ export class ChecksService {
     id: string,
     check: Record<string, unknown>,
     expectedVersion: number | undefined,
+    key?: string,
   ): Promise<CheckView> {
     const params = { actor: actorOf(principal), id, check, expectedVersion };
-    return (await this.owner.call(ConfigRpcMethod.ChecksReplace, params)).check;
+    return (await this.owner.call(ConfigRpcMethod.ChecksReplace, params, key)).check;
   }
 
   async patch(
@@ -77,13 +80,14 @@ export class ChecksService {
     id: string,
     patch: Record<string, unknown>,
     expectedVersion: number | undefined,
+    key?: string,
   ): Promise<CheckView> {
     const params = { actor: actorOf(principal), id, patch, expectedVersion };
-    return (await this.owner.call(ConfigRpcMethod.ChecksPatch, params)).check;
+    return (await this.owner.call(ConfigRpcMethod.ChecksPatch, params, key)).check;
   }
 
-  async delete(principal: Principal, id: string, expectedVersion: number | undefined): Promise<void> {
-    await this.owner.call(ConfigRpcMethod.ChecksDelete, { actor: actorOf(principal), id, expectedVersion });
+  async delete(principal: Principal, id: string, expectedVersion: number | undefined, key?: string): Promise<void> {
+    await this.owner.call(ConfigRpcMethod.ChecksDelete, { actor: actorOf(principal), id, expectedVersion }, key);
   }
 
   async setPaused(
@@ -91,8 +95,9 @@ export class ChecksService {
     id: string,
     paused: boolean,
     expectedVersion: number | undefined,
+    key?: string,
   ): Promise<CheckView> {
     const params = { actor: actorOf(principal), id, paused, expectedVersion };
-    return (await this.owner.call(ConfigRpcMethod.ChecksSetPaused, params)).check;
+    return (await this.owner.call(ConfigRpcMethod.ChecksSetPaused, params, key)).check;
   }
 }

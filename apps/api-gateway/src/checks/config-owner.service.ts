@@ -36,9 +36,17 @@ export class ConfigOwner {
     return BULK_METHODS.has(method) ? this.config.rpcBulkTimeoutMs : this.config.rpcTimeoutMs;
   }
 
-  async call<M extends ConfigRpcMethod>(method: M, params: ConfigRpcParams<M>): Promise<ConfigRpcResults[M]> {
+  /** `idempotencyKey`: the HTTP client's Idempotency-Key of a write (request-envelope's idempotencyKeyOf). */
+  async call<M extends ConfigRpcMethod>(
+    method: M,
+    params: ConfigRpcParams<M>,
+    idempotencyKey?: string,
+  ): Promise<ConfigRpcResults[M]> {
     try {
-      return await this.rpc.call(method, params, { timeoutMs: this.timeoutOf(method) });
+      return await this.rpc.call(method, params, {
+        timeoutMs: this.timeoutOf(method),
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+      });
     } catch (e) {
       throw e instanceof RpcError ? domainErrorOf(e) : e;
     }

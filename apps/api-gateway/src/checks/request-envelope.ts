@@ -39,6 +39,21 @@ export function expectedVersionOf(header: string | string[] | undefined): number
 }
 
 /**
+ * `Idempotency-Key: <1–255 visible ASCII characters>` on a write → the key (absent → undefined). The owner answers a
+ * request with the same key, caller, route and body as it answered the first (for a day), writing nothing again: a
+ * script may send a write again after a 503 ("outcome unknown") without making it twice.
+ */
+export function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const value = Array.isArray(header) ? header.join(',') : header;
+  if (!/^[\x21-\x7e]{1,255}$/.test(value))
+    throw new InvalidError('Idempotency-Key: 1 to 255 visible ASCII characters (no spaces)', [
+      { path: 'Idempotency-Key', message: '1 to 255 visible ASCII characters (no spaces)' },
+    ]);
+  return value;
+}
+
+/**
  * A JSON object body (PUT, PATCH, POST of one check, an alert rule, a property, …). JSON text such as
  * `1e400` reads as ±Infinity, which the bus carries to the owner as null — in a merge patch "reset to the
  * default", elsewhere possibly a value the owner takes: refused here, naming where it is.

@@ -1,7 +1,8 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseFilters } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, UseFilters } from '@nestjs/common';
 import {
   ApiConflictResponse,
   ApiCreatedResponse,
+  ApiHeader,
   ApiNoContentResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
@@ -13,6 +14,7 @@ import { RequireRole } from '../auth/access.decorator';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { ApiOwnerUnavailable } from '../checks/checks.openapi';
 import { ConfigApiErrorFilter } from '../checks/owner-errors';
+import { idempotencyKeyOf } from '../checks/request-envelope';
 import { ApiZodBody, errorBodySchema } from '../web/openapi';
 import { createHeartbeatResponseSchema, heartbeatViewSchema } from '../web/response.schemas';
 import { HeartbeatsService } from './heartbeats.service';
@@ -34,10 +36,20 @@ export class HeartbeatsController {
   })
   @ApiZodBody(createHeartbeatRequestSchema)
   @ApiCreatedResponse({ schema: createHeartbeatResponseSchema })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'A retry with the same key and body (after a 503) gets the first answer, its token too, for 5 minutes',
+  })
   @ApiConflictResponse({ description: 'A check (of any type) already has this name', schema: errorBodySchema })
   @ApiOwnerUnavailable()
-  create(@CurrentPrincipal() principal: Principal, @Body() body: unknown): Promise<CreateHeartbeatResponse> {
-    return this.heartbeats.create(principal, createHeartbeatRequestSchema.parse(body));
+  create(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Headers('idempotency-key') key: string | undefined,
+  ): Promise<CreateHeartbeatResponse> {
+    const idempotencyKey = idempotencyKeyOf(key);
+    return this.heartbeats.create(principal, createHeartbeatRequestSchema.parse(body), idempotencyKey);
   }
 
   @Get()

@@ -48,17 +48,21 @@ export class HeartbeatsService {
   ) {}
 
   /** A name another check has → 409 (ConflictError from the owner). */
-  async create(principal: Principal, input: CreateHeartbeatRequest): Promise<CreateHeartbeatResponse> {
-    const { check, pingToken } = await this.owner.call(ConfigRpcMethod.ChecksCreate, {
-      actor: actorOf(principal),
-      check: {
-        name: input.name,
-        type: 'push',
-        periodSeconds: input.periodSeconds,
-        graceSeconds: input.graceSeconds,
-        ...(input.maxRuntimeSeconds === undefined ? {} : { maxRuntimeSeconds: input.maxRuntimeSeconds }),
+  async create(principal: Principal, input: CreateHeartbeatRequest, key?: string): Promise<CreateHeartbeatResponse> {
+    const { check, pingToken } = await this.owner.call(
+      ConfigRpcMethod.ChecksCreate,
+      {
+        actor: actorOf(principal),
+        check: {
+          name: input.name,
+          type: 'push',
+          periodSeconds: input.periodSeconds,
+          graceSeconds: input.graceSeconds,
+          ...(input.maxRuntimeSeconds === undefined ? {} : { maxRuntimeSeconds: input.maxRuntimeSeconds }),
+        },
       },
-    });
+      key,
+    );
     if (check.type !== 'push' || !pingToken)
       throw new Error(`the configuration owner answered check ${check.id} without a push check's ping token`);
     const push = check as PushCheck;

@@ -1,5 +1,12 @@
 import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
-import { TargetIds, truncateText, uuidv7, type Actor, type CheckDefinition } from '@fleetwatch/contracts';
+import {
+  ConfigRpcMethod,
+  TargetIds,
+  truncateText,
+  uuidv7,
+  type Actor,
+  type CheckDefinition,
+} from '@fleetwatch/contracts';
 import { ConflictError, UnavailableError } from '@fleetwatch/domain';
 import { FLEETWATCH_LOGGER } from '@fleetwatch/observability';
 import {
@@ -88,6 +95,8 @@ export interface WriteRequest {
   id: string;
   method: string;
   deadline: Date;
+  /** The id is derived from the HTTP client's Idempotency-Key (a retry may come long after the deadline). */
+  keyed?: boolean;
 }
 
 export interface WriteOptions {
@@ -293,6 +302,9 @@ function beforeDeadline(request: WriteRequest | undefined, doing: string): void 
     throw new UnavailableError(`the request's deadline passed while ${doing}; nothing was changed, try again`, 1);
 }
 
+/** Writes whose whole answer is the version (a delete): a kept version is the whole answer. */
+const KEEPS_NO_ANSWER: ReadonlySet<string> = new Set([ConfigRpcMethod.ChecksDelete]);
+
 /** A request's answer as config_requests keeps it: its secrets apart. */
 function answerRecord(request: WriteRequest, answer: object): NonNullable<NewConfigVersion['request']> {
   const reply: Record<string, unknown> = { ...answer };
@@ -319,6 +331,17 @@ function replayOf<R>(recorded: RecordedRequest, request: WriteRequest): R & { ve
   if (recorded.method !== request.method)
     throw new ConflictError(
       `request ${request.id} was already answered as ${recorded.method}, not ${request.method}: send a new request`,
+    );
+  // A client's retry (Idempotency-Key) after the whole answer was let go (config_requests keeps only the version of
+  // answers 5 minutes past their deadline): applied, but there is no answer left to give but that.
+  if (
+    request.keyed &&
+    !KEEPS_NO_ANSWER.has(request.method) &&
+    Object.keys(recorded.reply).every((k) => k === 'version')
+  )
+    throw new ConflictError(
+      `the request with this Idempotency-Key was applied as config version ${String(recorded.reply['version'])}; ` +
+        'its answer is no longer kept: read the configuration again',
     );
   return { ...recorded.reply, ...(recorded.secrets ?? {}) } as R & { version: number };
 }

@@ -13,7 +13,7 @@ import { createBus, RpcClient, RpcServer, silentBusLogger, type Bus } from '@fle
 import { runInSqlTransaction } from '@fleetwatch/persistence';
 import { TcpProxy, waitFor } from '@fleetwatch/testing';
 import { Client } from 'pg';
-import { ConfigRpcHandler } from './config.rpc-handler';
+import { ConfigRpcHandler, requestOf } from './config.rpc-handler';
 import { ALICE, ConfigTestServers, startOwner, type OwnerParts } from './config.int-helpers';
 
 // At-least-once RPC must not apply a write twice: RabbitMQ redelivers a request whose
@@ -273,5 +273,52 @@ describe('config_requests housekeeping (the relay loop)', () => {
     const all = (await sql.query('SELECT count(*)::int AS n FROM config_requests')).rows[0].n as number;
     expect((await parts.relay.pruneRequests(0)).deleted).toBe(all);
     expect(await runInSqlTransaction(parts.pool, (tx) => parts.versions.recordedRequest(tx, id))).toBeNull();
+  });
+});
+
+describe("a client's Idempotency-Key (its retry is another message)", () => {
+  const ctx = (key: string | undefined, method: string = M.ChecksCreate) => ({
+    method,
+    correlationId: 'c',
+    deadline: new Date(Date.now() + 5_000),
+    messageId: `0190f0e0-0000-7000-8000-${String(Math.floor(Math.random() * 1e12)).padStart(12, '0')}`,
+    redelivered: false,
+    ...(key === undefined ? {} : { idempotencyKey: key }),
+  });
+
+  it('names the write by key, method and params (which name the caller); without one, by the message id', () => {
+    const params = { actor: ALICE, check: { name: 'a' } };
+    const first = requestOf(ctx('k1'), params);
+    expect(first.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(requestOf(ctx('k1'), { ...params }).id).toBe(first.id);
+    expect(requestOf(ctx('k2'), params).id).not.toBe(first.id);
+    expect(requestOf(ctx('k1'), { ...params, check: { name: 'b' } }).id).not.toBe(first.id);
+    expect(requestOf(ctx('k1'), { ...params, actor: { ...ALICE, id: 'user:other' } }).id).not.toBe(first.id);
+    expect(requestOf(ctx('k1', M.ChecksPatch), params).id).not.toBe(first.id);
+    const plain = ctx(undefined);
+    expect(requestOf(plain, params)).toEqual({ id: plain.messageId, method: plain.method, deadline: plain.deadline });
+  });
+
+  it('a retry after the answer was let go (5 minutes past its deadline) is a conflict naming the version, not a bare answer', async () => {
+    const check = { name: 'keyed-late', type: 'tcp', host: 'db', port: 5432 };
+    const request = requestOf(ctx('late-1'), { actor: ALICE, check });
+    const made = await parts.config.create(ALICE, check, request);
+    const again = await parts.config.create(ALICE, check, { ...request, deadline: new Date(Date.now() + 5_000) });
+    expect(again).toEqual(made);
+    const del = requestOf(ctx('late-2', M.ChecksDelete), { actor: ALICE, id: made.check.id });
+    const deleted = await parts.config.delete(ALICE, made.check.id, undefined, del);
+    await sql.query(`UPDATE config_requests SET deadline = now() - interval '10 minutes' WHERE request_id = ANY($1)`, [
+      [request.id, del.id],
+    ]);
+    await parts.relay.pruneRequests();
+    const versions = await versionCount();
+    await expect(
+      parts.config.create(ALICE, check, { ...request, deadline: new Date(Date.now() + 5_000) }),
+    ).rejects.toThrow(new RegExp(`applied as config version ${made.version}; its answer is no longer kept`));
+    // A delete's answer is its version: still whole.
+    await expect(
+      parts.config.delete(ALICE, made.check.id, undefined, { ...del, deadline: new Date(Date.now() + 5_000) }),
+    ).resolves.toEqual(deleted);
+    expect(await versionCount()).toBe(versions);
   });
 });

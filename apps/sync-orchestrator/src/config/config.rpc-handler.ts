@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { ConfigRpcMethod as M } from '@fleetwatch/contracts';
 import { RpcServer, type RpcContext } from '@fleetwatch/messaging';
@@ -23,15 +24,17 @@ export class ConfigRpcHandler implements OnModuleInit {
 
   onModuleInit(): void {
     this.rpc
-      .handle(M.ChecksCreate, (p, ctx) => this.config.create(p.actor, p.check, requestOf(ctx)))
-      .handle(M.ChecksBulkCreate, (p, ctx) => this.config.bulkCreate(p.actor, p.checks, requestOf(ctx)))
+      .handle(M.ChecksCreate, (p, ctx) => this.config.create(p.actor, p.check, requestOf(ctx, p)))
+      .handle(M.ChecksBulkCreate, (p, ctx) => this.config.bulkCreate(p.actor, p.checks, requestOf(ctx, p)))
       .handle(M.ChecksReplace, (p, ctx) =>
-        this.config.replace(p.actor, p.id, p.check, p.expectedVersion, requestOf(ctx)),
+        this.config.replace(p.actor, p.id, p.check, p.expectedVersion, requestOf(ctx, p)),
       )
-      .handle(M.ChecksPatch, (p, ctx) => this.config.patch(p.actor, p.id, p.patch, p.expectedVersion, requestOf(ctx)))
-      .handle(M.ChecksDelete, (p, ctx) => this.config.delete(p.actor, p.id, p.expectedVersion, requestOf(ctx)))
+      .handle(M.ChecksPatch, (p, ctx) =>
+        this.config.patch(p.actor, p.id, p.patch, p.expectedVersion, requestOf(ctx, p)),
+      )
+      .handle(M.ChecksDelete, (p, ctx) => this.config.delete(p.actor, p.id, p.expectedVersion, requestOf(ctx, p)))
       .handle(M.ChecksSetPaused, (p, ctx) =>
-        this.config.setPaused(p.actor, p.id, p.paused, p.expectedVersion, requestOf(ctx)),
+        this.config.setPaused(p.actor, p.id, p.paused, p.expectedVersion, requestOf(ctx, p)),
       )
       .handle(M.ChecksList, (p) => this.config.list(p))
       .handle(M.ChecksGet, (p) => this.config.get(p.id))
@@ -41,7 +44,7 @@ export class ConfigRpcHandler implements OnModuleInit {
           dryRun: p.dryRun,
           prune: p.prune,
           expectedVersion: p.expectedVersion,
-          request: requestOf(ctx),
+          request: requestOf(ctx, p),
         }),
       )
       .handle(M.ConfigVersions, (p) => this.config.versionsList(p.limit, p.before))
@@ -51,7 +54,17 @@ export class ConfigRpcHandler implements OnModuleInit {
   }
 }
 
-/** What makes a write idempotent: the request's message id (the same on a redelivery). */
-function requestOf(ctx: RpcContext): WriteRequest {
-  return { id: ctx.messageId, method: ctx.method, deadline: ctx.deadline };
+/**
+ * What makes a write idempotent: the request's message id (the same on a redelivery) — or, when the HTTP client
+ * sent an `Idempotency-Key`, an id derived from that key, the method and the params (which name the caller): the
+ * client's retry after a 503 is then answered as the first request was, even though it is another message.
+ */
+export function requestOf(ctx: RpcContext, params: unknown): WriteRequest {
+  if (ctx.idempotencyKey === undefined) return { id: ctx.messageId, method: ctx.method, deadline: ctx.deadline };
+  const digest = createHash('sha256')
+    .update(JSON.stringify([ctx.idempotencyKey, ctx.method, params]))
+    .digest('hex');
+  // Shaped as a UUID (config_requests' key), version 8 (custom), RFC 9562 variant.
+  const id = `${digest.slice(0, 8)}-${digest.slice(8, 12)}-8${digest.slice(13, 16)}-${((parseInt(digest[16], 16) & 0x3) | 0x8).toString(16)}${digest.slice(17, 20)}-${digest.slice(20, 32)}`;
+  return { id, method: ctx.method, deadline: ctx.deadline, keyed: true };
 }

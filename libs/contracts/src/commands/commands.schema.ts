@@ -60,5 +60,14 @@ export const rpcRequestPayloadSchema = z.object({
   method: z.string().min(1).max(128),
   params: z.record(z.string(), z.unknown()),
   deadline: isoDateTimeSchema,
+  /**
+   * The HTTP client's `Idempotency-Key` (a write the caller may send again after a 503): the owner answers a
+   * request with the same key, caller, method and params as it answered the first, writing nothing again.
+   * Optional and ignored by owners older than it (the payload is not strict).
+   */
+  idempotencyKey: z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/)
+    .optional(),
 });
 export type RpcRequestPayload = z.infer<typeof rpcRequestPayloadSchema>;

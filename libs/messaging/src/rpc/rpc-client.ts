@@ -44,6 +44,8 @@ export interface RpcCallOptions {
   routingKey?: string;
   /** Who answers this call, for its error messages (default the client's ownerName). */
   ownerName?: string;
+  /** The HTTP client's Idempotency-Key, carried in the request (rpcRequestPayloadSchema). */
+  idempotencyKey?: string;
 }
 
 /** The exclusive reply queue of one connection generation. */
@@ -149,6 +151,7 @@ export class RpcClient {
       method,
       params,
       deadline: new Date(deadline).toISOString(),
+      ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
     });
     if (!payload.success) throw new RpcError('invalid', `invalid rpc.request: ${describeIssues(payload.error)}`);
     const lane = await this.laneBy(deadline, method);

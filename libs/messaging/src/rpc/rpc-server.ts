@@ -37,6 +37,8 @@ export interface RpcContext {
   readonly messageId: string;
   /** True when RabbitMQ delivered this request before (the owner stopped before acking it). */
   readonly redelivered: boolean;
+  /** The HTTP client's Idempotency-Key, when the caller passed one (the same on the client's retries). */
+  readonly idempotencyKey?: string;
 }
 
 /**
@@ -162,7 +164,7 @@ export class RpcServer {
   }
 
   private async onRequest(envelope: Envelope<PayloadOf<typeof Messages.RpcRequest>>, ctx: DeliveryContext) {
-    const { method, params, deadline } = envelope.payload;
+    const { method, params, deadline, idempotencyKey } = envelope.payload;
     // The AMQP properties, as any AMQP RPC client sets them; the envelope's id is the fallback
     // correlation (RpcClient sets the property to the envelope's correlationId anyway).
     const replyTo = ctx.replyTo;
@@ -195,6 +197,7 @@ export class RpcServer {
           deadline: deadlineAt,
           messageId: envelope.id,
           redelivered: ctx.redelivered || ctx.deliveryCount > 0,
+          ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
         });
         reply = { ok: true, result: result ?? null };
       } catch (e) {
