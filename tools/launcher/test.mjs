@@ -88,13 +88,16 @@ function countVitest(file) {
   totals.skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 }
 
-/** FW_TEST_INTEGRATION_WORKERS (1–8, default 2): integration files run side by side. */
-function integrationWorkers() {
-  const raw = process.env.FW_TEST_INTEGRATION_WORKERS;
+/**
+ * FW_TEST_INTEGRATION_WORKERS / FW_TEST_UNIT_WORKERS (1–8, default 2): test files run side by side. Jest's own default
+ * is one less than the cores: on CI's 2-core box, one — the unit files ran one at a time on one core.
+ */
+function workers(variable) {
+  const raw = process.env[variable];
   if (raw === undefined || raw === '') return 2;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 8) {
-    fail(`FW_TEST_INTEGRATION_WORKERS must be a whole number from 1 to 8, not ${JSON.stringify(raw)}`);
+    fail(`${variable} must be a whole number from 1 to 8, not ${JSON.stringify(raw)}`);
     process.exit(2);
   }
   return n;
@@ -171,13 +174,18 @@ async function main() {
     countJest(out, name);
   }
 
-  if (want('unit')) jestStep('unit tests', 'unit');
+  if (want('unit')) {
+    // The unit files are CPU-bound (no servers): one per core.
+    const n = workers('FW_TEST_UNIT_WORKERS');
+    say(`── unit tests run ${n} file(s) at a time (FW_TEST_UNIT_WORKERS)`);
+    jestStep('unit tests', 'unit', `--maxWorkers=${n}`);
+  }
   if (want('integration')) {
     // Two files at a time by default (each jest worker on a database, vhost and key prefix of its own): most of
     // an integration file's time is spent waiting on timers, servers and child services, not on a CPU.
-    const workers = integrationWorkers();
-    say(`── integration tests run ${workers} file(s) at a time (FW_TEST_INTEGRATION_WORKERS)`);
-    jestStep('integration tests', 'integration', `--maxWorkers=${workers}`);
+    const n = workers('FW_TEST_INTEGRATION_WORKERS');
+    say(`── integration tests run ${n} file(s) at a time (FW_TEST_INTEGRATION_WORKERS)`);
+    jestStep('integration tests', 'integration', `--maxWorkers=${n}`);
     // The few that must not run beside another (jest.config.js says why for each), one at a time.
     jestStep('serial integration tests', 'integration-serial', '--runInBand');
   }
