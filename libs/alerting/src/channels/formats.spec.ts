@@ -148,6 +148,11 @@ describe('Slack-compatible webhook', () => {
     expect(defuseMentions('bob@example.com @allstate @channels @alice')).toBe(
       'bob@example.com @allstate @channels @alice',
     );
+    // An address whose domain starts with a mention's word is no mention (an `@` after a letter or digit): kept whole.
+    expect(defuseMentions('ops@here.com, admin@all.example.org, db1@channel:5432')).toBe(
+      'ops@here.com, admin@all.example.org, db1@channel:5432',
+    );
+    expect(defuseMentions('(@here) "@all" _@channel')).toBe('(@\u2060here) "@\u2060all" _@\u2060channel');
   });
 
   it('stays within Slack limits with many large alerts', () => {

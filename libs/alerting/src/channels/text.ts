@@ -48,10 +48,11 @@ export function escapeSlack(text: string): string {
  * Channel-wide mentions written out (`@channel`, `@here`, `@all`, `@everyone`, any case) with a WORD JOINER (U+2060,
  * invisible) after the `@`: Mattermost and Rocket.Chat notify a whole channel for them in a Slack-compatible message's
  * `text` (Slack for `@channel` with link_names), and a label value or target name written so must not page everyone.
- * Other text — `bob@example.com`, `@allstate` — is left as it is.
+ * Other text — `bob@example.com`, `@allstate`, and an address whose domain starts so (`ops@here.com`: an `@` after a
+ * letter or digit starts no mention; a joiner in it would break its link and a copy of it) — is left as it is.
  */
 export function defuseMentions(text: string): string {
-  return text.replace(/@(?=(?:channel|here|all|everyone)(?![\p{L}\p{N}_]))/giu, '@\u2060');
+  return text.replace(/(?<![\p{L}\p{N}])@(?=(?:channel|here|all|everyone)(?![\p{L}\p{N}_]))/giu, '@\u2060');
 }
 
 /**

@@ -172,6 +172,33 @@ describe('AlertDeliveriesRepository', () => {
     ]);
   });
 
+  it('a claim smaller than what is due shares it across channels: two older backlogs do not take every slot', async () => {
+    // Long before T: no other test's rows are due then.
+    const at = T - 86_400_000;
+    const [h1, h2, good] = [0, 1, 2].map(() => `ch-${randomUUID()}`);
+    const drafts = (channelId: string, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ channelId, groupKey: `g${i}`, notification: i }));
+    // Two receivers that hang, each with a backlog queued first; another channel's messages after them.
+    const b1 = await repo.enqueue(drafts(h1, 6), undefined, at - 2000);
+    const b2 = await repo.enqueue(drafts(h2, 6), undefined, at - 2000);
+    const g = await repo.enqueue(drafts(good, 4), undefined, at - 1000);
+    const ids = (claims: { id: string }[]) => claims.map((p) => p.id);
+    // 8 slots free, 4 a channel at most: oldest first gave the two backlogs all 8, and `good` none until they drained
+    // (each a send timeout per 4 messages). Shared: each channel's oldest first, in turn.
+    expect(new Set(ids(await repo.claimDue('a', at, 8, 30_000, 4)))).toEqual(
+      new Set([b1[0], b1[1], b1[2], b2[0], b2[1], b2[2], g[0], g[1]]),
+    );
+    // The sends under way count: `good`'s two ended, 3 of each backlog still hang — the 2 slots freed go to `good`.
+    const inFlight = new Map([
+      [h1, 3],
+      [h2, 3],
+    ]);
+    expect(new Set(ids(await repo.claimDue('b', at, 2, 30_000, 4, inFlight)))).toEqual(new Set([g[2], g[3]]));
+    await repo.releaseClaims('a');
+    await repo.releaseClaims('b');
+    await sqlExecute(pool, 'DELETE FROM alert_delivery_queue WHERE channel_id = ANY($1::text[])', [[h1, h2, good]]);
+  });
+
   it('enqueues in the caller’s transaction: a rollback queues nothing', async () => {
     const ch = `ch-${randomUUID()}`;
     await expect(

@@ -212,6 +212,9 @@ export class AlertDeliveriesRepository {
    * that hangs until the send timeout — cannot fill a claim and hold up the other channels' messages behind it.
    * `inFlight`: the caller's sends still under way, by channel: they count against that channel's `perChannel`
    * (a worker that claims again as each send ends never has more than that many of one channel going at once).
+   * A claim smaller than what is due is shared across channels — the channels with the fewest under way first, each
+   * one's oldest first — not given oldest-first overall: two channels with older backlogs (receivers that hang) would
+   * take every slot a worker has, claim after claim, and the other channels' messages would wait until they drained.
    */
   async claimDue(
     owner: string,
@@ -243,7 +246,7 @@ export class AlertDeliveriesRepository {
            WHERE ($5::int IS NULL OR r.rank + COALESCE(busy.n, 0) <= $5::int)
              AND q.next_attempt_at <= $1::timestamptz
              AND (q.claimed_until IS NULL OR q.claimed_until < $1::timestamptz)
-           ORDER BY q.next_attempt_at, q.seq
+           ORDER BY r.rank + COALESCE(busy.n, 0), q.next_attempt_at, q.seq
            LIMIT $2
            FOR UPDATE OF q SKIP LOCKED
          )

@@ -342,4 +342,83 @@ describe('delivery retries and the log', () => {
       await d.stop();
     }
   });
+
+  it('receivers that hang on more channels than half the slots: a message to another channel still goes out at once', async () => {
+    const hung = await receiver(() => new Promise(() => undefined));
+    const good = await receiver(() => ({ status: 204 }));
+    // A channel source of its own: the messages the tests above left queued for their hanging receivers name channels
+    // it does not have, so they are done with at once (skipped) and take no slot here.
+    const own = new MapChannelSource();
+    const hook = (url: string) =>
+      own.set({
+        id: `webhook-${randomUUID()}`,
+        config: { type: 'webhook', name: 'hook', enabled: true, sendResolved: true, url, headers: {} },
+        secrets: {},
+      });
+    const hanging = Array.from({ length: 5 }, (_, i) => hook(`${hung.url}/in${i}`));
+    const g = hook(`${good.url}/in`);
+    // 8 slots (4 a channel): five channels with one send each hanging until the send timeout leave 3 free.
+    const d = new NotificationDelivery(repo, own, log.logger, {
+      owner: `test-${randomUUID()}`,
+      site: 'site-a',
+      externalURL: 'https://fleet.example.com',
+      pollIntervalMs: 50,
+      policy: FAST,
+      concurrency: 8,
+      perChannel: 4,
+      http: { timeoutMs: 5000, maxResponseBytes: 4096, maxRedirects: 3 },
+    });
+    running.push(d);
+    d.start();
+    const stuck = await d.enqueue(hanging.map((c) => ({ channelId: c.id, notification: notificationOf([alertOf()]) })));
+    await waitFor(() => hung.requests.length === hanging.length, { description: 'every hanging receiver sent to' });
+    const [id] = await d.enqueue([{ channelId: g.id, notification: notificationOf([alertOf()]) }]);
+    expect((await finished(id)).map((e) => e.outcome)).toEqual(['delivered']);
+    // Sent while the five sends still hung (none of them ended, so none is logged yet), not at their timeout: with
+    // fewer than half the slots free, a kick or a poll made no claim before, and the free slots stayed idle.
+    for (const s of stuck) expect(await repo.listLog({ deliveryId: s })).toEqual([]);
+    expect(hung.requests).toHaveLength(hanging.length);
+  });
+
+  it('two receivers that hang, each with an older backlog, do not take every slot: another channel’s messages go out', async () => {
+    const hung = await receiver(() => new Promise(() => undefined));
+    const good = await receiver(() => ({ status: 204 }));
+    // A channel source of its own (as above): the backlogs the tests above left are skipped at once.
+    const own = new MapChannelSource();
+    const hook = (url: string) =>
+      own.set({
+        id: `webhook-${randomUUID()}`,
+        config: { type: 'webhook', name: 'hook', enabled: true, sendResolved: true, url, headers: {} },
+        secrets: {},
+      });
+    const [h1, h2, g] = [hook(`${hung.url}/a`), hook(`${hung.url}/b`), hook(`${good.url}/in`)];
+    const batch = (channelId: string, n: number) =>
+      Array.from({ length: n }, () => ({ channelId, notification: notificationOf([alertOf()]) }));
+    // Queued before the worker starts: the two backlogs first (older), then the other channel's messages.
+    const backlog = await repo.enqueue(
+      [...batch(h1.id, 12), ...batch(h2.id, 12)].map((i) => ({ ...i, groupKey: i.notification.groupKey })),
+    );
+    const ids = await repo.enqueue(batch(g.id, 8).map((i) => ({ ...i, groupKey: i.notification.groupKey })));
+    const d = new NotificationDelivery(repo, own, log.logger, {
+      owner: `test-${randomUUID()}`,
+      site: 'site-a',
+      externalURL: 'https://fleet.example.com',
+      pollIntervalMs: 50,
+      policy: FAST,
+      concurrency: 8,
+      perChannel: 4,
+      http: { timeoutMs: 5000, maxResponseBytes: 4096, maxRedirects: 3 },
+    });
+    running.push(d);
+    d.start();
+    await waitFor(() => good.requests.length >= ids.length, {
+      timeoutMs: 30_000,
+      description: 'the other channel’s messages to be sent',
+    });
+    // Before, oldest first overall: the backlogs' 4 + 4 filled the 8 slots at each claim, and the other channel's
+    // messages waited until both had drained (12 / 4 = 3 send timeouts). Now they went out while the backlogs' first
+    // sends still hung: none of those ended (none is logged), and no more of them were sent than the slots they hold.
+    for (const b of backlog) expect(await repo.listLog({ deliveryId: b })).toEqual([]);
+    expect(hung.requests.length).toBeLessThanOrEqual(8);
+  });
 });

@@ -354,7 +354,7 @@ export class NotificationDelivery {
    * `perChannel` per send timeout.) A claim is made when nothing is in flight; once half a channel's share of sends
    * ended since the last (not a query per send); when a send ended and every send in flight is of a channel at its cap
    * (hanging receivers: nothing ending soon need be waited for); and when kick() says messages were queued or a poll
-   * interval passed (retries come due), with half the slots free or every send in flight of a channel at its cap. Ends when nothing is due and nothing is in flight —
+   * interval passed (retries come due), with a slot free. Ends when nothing is due and nothing is in flight —
    * never before its sends have ended: sends left running unwatched would outlast stop(), which hands their claims
    * back, and another replica would send them again.
    */
@@ -377,8 +377,10 @@ export class NotificationDelivery {
     try {
       while (!this.stopped) {
         const free = concurrency - sends.size;
-        const claimNow =
-          sends.size === 0 || ended >= enough || (ended > 0 && allAtCap()) || (woken && (free >= half || allAtCap()));
+        // Woken (a kick: messages queued; a poll: retries come due) with any slot free, not only half: receivers that
+        // hang on channels below their cap (five of them, one send each) left 3 of 8 slots idle and a new message of
+        // another channel waiting out the send timeout. At most one claim per kick or poll interval.
+        const claimNow = sends.size === 0 || ended >= enough || (ended > 0 && allAtCap()) || woken;
         if (more && free > 0 && claimNow) {
           const ask = Math.min(free, batchSize);
           ended = 0;
