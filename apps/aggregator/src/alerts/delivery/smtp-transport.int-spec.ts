@@ -217,6 +217,37 @@ async function greylistingRelay(greylisted: readonly string[]): Promise<{
   return { port: relay.port, mails, close: relay.close };
 }
 
+/** A delivery worker on `pool` (retries after 0.1–0.5 s) and an email channel to the relay on `port`, for `to`. */
+function mailDelivery(pool: SqlPool, port: number, to: string[], timeoutMs: number) {
+  const repo = new AlertDeliveriesRepository(pool);
+  const channels = new MapChannelSource();
+  const d = new NotificationDelivery(repo, channels, capturedLogger().logger, {
+    owner: `test-${randomUUID()}`,
+    site: 'site-a',
+    externalURL: 'https://fleet.example.com',
+    pollIntervalMs: 50,
+    policy: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 500, maxAgeMs: 600_000, jitter: 0 },
+    smtp: { timeoutMs },
+  });
+  const mail = channels.set({
+    id: `mail-${randomUUID()}`,
+    config: {
+      type: 'email',
+      name: 'mail',
+      enabled: true,
+      sendResolved: true,
+      host: '127.0.0.1',
+      port,
+      secure: false,
+      allowPlaintextLogin: false,
+      from: 'fw@example.com',
+      to,
+    },
+    secrets: {},
+  });
+  return { repo, d, mail };
+}
+
 describe('a relay that refuses some recipients for now (greylisting: 450 at RCPT TO)', () => {
   let db: IsolatedDatabase;
   let pool: SqlPool;
@@ -231,32 +262,7 @@ describe('a relay that refuses some recipients for now (greylisting: 450 at RCPT
 
   it('the others get it once; the refused one gets it on a retry, and the log says so', async () => {
     const relay = await greylistingRelay(['grey@example.com']);
-    const repo = new AlertDeliveriesRepository(pool);
-    const channels = new MapChannelSource();
-    const d = new NotificationDelivery(repo, channels, capturedLogger().logger, {
-      owner: `test-${randomUUID()}`,
-      site: 'site-a',
-      externalURL: 'https://fleet.example.com',
-      pollIntervalMs: 50,
-      policy: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 500, maxAgeMs: 600_000, jitter: 0 },
-      smtp: { timeoutMs: 5000 },
-    });
-    const mail = channels.set({
-      id: `mail-${randomUUID()}`,
-      config: {
-        type: 'email',
-        name: 'mail',
-        enabled: true,
-        sendResolved: true,
-        host: '127.0.0.1',
-        port: relay.port,
-        secure: false,
-        allowPlaintextLogin: false,
-        from: 'fw@example.com',
-        to: ['ok@example.com', 'grey@example.com'],
-      },
-      secrets: {},
-    });
+    const { repo, d, mail } = mailDelivery(pool, relay.port, ['ok@example.com', 'grey@example.com'], 5000);
     d.start();
     try {
       const [id] = await d.enqueue([{ channelId: mail.id, notification: notificationOf([alertOf()]) }]);
@@ -302,32 +308,7 @@ describe('a relay that took the message but whose answer came too late (the dupl
         if (messages.length > 1) socket.write('250 2.0.0 queued\r\n');
       },
     });
-    const repo = new AlertDeliveriesRepository(pool);
-    const channels = new MapChannelSource();
-    const d = new NotificationDelivery(repo, channels, capturedLogger().logger, {
-      owner: `test-${randomUUID()}`,
-      site: 'site-a',
-      externalURL: 'https://fleet.example.com',
-      pollIntervalMs: 50,
-      policy: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 500, maxAgeMs: 600_000, jitter: 0 },
-      smtp: { timeoutMs: 1500 },
-    });
-    const mail = channels.set({
-      id: `mail-${randomUUID()}`,
-      config: {
-        type: 'email',
-        name: 'mail',
-        enabled: true,
-        sendResolved: true,
-        host: '127.0.0.1',
-        port: relay.port,
-        secure: false,
-        allowPlaintextLogin: false,
-        from: 'fw@example.com',
-        to: ['oncall@example.com'],
-      },
-      secrets: {},
-    });
+    const { repo, d, mail } = mailDelivery(pool, relay.port, ['oncall@example.com'], 1500);
     d.start();
     try {
       const [id] = await d.enqueue([{ channelId: mail.id, notification: notificationOf([alertOf()]) }]);
