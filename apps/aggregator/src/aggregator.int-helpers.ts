@@ -15,6 +15,8 @@ import {
   ExchangeName,
   InstanceKind,
   Messages,
+  OBSERVATION_SHARDS,
+  observationShardQueue,
   QueueName,
   RoutingKey,
   TargetIds,
@@ -318,6 +320,29 @@ export function privateDist(name: string): Promise<string> {
 }
 
 /** Takes every message off the observations DLQ (a test's evidence: nothing replays them). */
+/**
+ * The observation queues — the un-sharded one, each shard's — and their dead-letter queues that hold a message: none
+ * once an aggregator that took every message has stopped (acked, nothing back in a queue, nothing dead-lettered).
+ */
+export async function nonEmptyObservationQueues(amqpUrl: string): Promise<Array<[string, number]>> {
+  const conn = await connect(amqpUrl);
+  try {
+    const ch = await conn.createChannel();
+    const queues = [
+      QueueName.AggregatorObservations,
+      ...Array.from({ length: OBSERVATION_SHARDS }, (_, i) => observationShardQueue(i)),
+    ];
+    const out: Array<[string, number]> = [];
+    for (const q of queues.flatMap((q) => [q, deadLetterQueueOf(q)])) {
+      const n = (await ch.checkQueue(q)).messageCount;
+      if (n > 0) out.push([q, n]);
+    }
+    return out;
+  } finally {
+    await conn.close();
+  }
+}
+
 export async function drainObservationDeadLetters(amqpUrl: string): Promise<GetMessage[]> {
   // A connection of its own for each read: a missing queue closes the channel (404), and a basic.get that races
   // the aggregator re-declaring the quorum DLQ can close the whole connection (541 INTERNAL_ERROR, seen in CI) —

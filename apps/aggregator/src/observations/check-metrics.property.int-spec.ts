@@ -1,20 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
 import fc from 'fast-check';
-import { connect } from 'amqplib';
-import {
-  checkResultPayloadSchema,
-  deadLetterQueueOf,
-  Messages,
-  OBSERVATION_SHARDS,
-  observationShardQueue,
-  QueueName,
-  TargetIds,
-} from '@fleetwatch/contracts';
+import { checkResultPayloadSchema, Messages, TargetIds } from '@fleetwatch/contracts';
 import { LiveKeys, LiveStateStore } from '@fleetwatch/live-state';
 import { publishRequest } from '@fleetwatch/messaging';
 import { waitFor, canonicalJson } from '@fleetwatch/testing';
-import { createIsolatedTestSite, flushPrefix, startAggregator, type TestSite } from '../aggregator.int-helpers';
+import {
+  createIsolatedTestSite,
+  nonEmptyObservationQueues,
+  flushPrefix,
+  startAggregator,
+  type TestSite,
+} from '../aggregator.int-helpers';
 
 // "A 202 is a promise" for service collectors' figures (issue 16), as a property: any
 // `metrics` array the check-result contract accepts — names and labels at their bounds,
@@ -135,23 +132,7 @@ it('any metrics array the contract accepts is stored, made the latest in live st
   // Acked: once the aggregator has stopped, nothing it took is back in a queue or dead-lettered.
   await app?.close();
   app = undefined;
-  const conn = await connect(site.vhost.amqpUrl);
-  try {
-    const ch = await conn.createChannel();
-    const queues = [
-      QueueName.AggregatorObservations,
-      ...Array.from({ length: OBSERVATION_SHARDS }, (_, i) => observationShardQueue(i)),
-    ];
-    for (const q of queues) {
-      expect([q, (await ch.checkQueue(q)).messageCount]).toEqual([q, 0]);
-      expect([deadLetterQueueOf(q), (await ch.checkQueue(deadLetterQueueOf(q))).messageCount]).toEqual([
-        deadLetterQueueOf(q),
-        0,
-      ]);
-    }
-  } finally {
-    await conn.close();
-  }
+  expect(await nonEmptyObservationQueues(site.vhost.amqpUrl)).toEqual([]);
 });
 
 it('after Redis lost live state, a restarted aggregator restores every check’s latest figures from history', async () => {
