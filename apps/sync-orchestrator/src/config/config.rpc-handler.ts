@@ -62,9 +62,21 @@ export class ConfigRpcHandler implements OnModuleInit {
 export function requestOf(ctx: RpcContext, params: unknown): WriteRequest {
   if (ctx.idempotencyKey === undefined) return { id: ctx.messageId, method: ctx.method, deadline: ctx.deadline };
   const digest = createHash('sha256')
-    .update(JSON.stringify([ctx.idempotencyKey, ctx.method, params]))
+    .update(canonicalJson([ctx.idempotencyKey, ctx.method, params]))
     .digest('hex');
   // Shaped as a UUID (config_requests' key), version 8 (custom), RFC 9562 variant.
   const id = `${digest.slice(0, 8)}-${digest.slice(8, 12)}-8${digest.slice(13, 16)}-${((parseInt(digest[16], 16) & 0x3) | 0x8).toString(16)}${digest.slice(17, 20)}-${digest.slice(20, 32)}`;
   return { id, method: ctx.method, deadline: ctx.deadline, keyed: true };
+}
+
+/**
+ * JSON with every object's fields in one order (sorted): a retry is the same request whatever order its client wrote
+ * the body's fields in (JSON objects are unordered; a client that builds its body again may order them differently).
+ */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }
