@@ -209,6 +209,10 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
           this.pings.admit(request.ip);
           const { token } = request.params as { token: string };
           if (signal === 'exit-code') exitCodeParam(request);
+          // A ping takes any body as bytes, whatever its Content-Type says: one that is no media type (`text`, an
+          // empty header) was refused by the framework with 415 before any parser ran, and the job's ping was lost.
+          if (request.method === 'POST' && request.raw.headers['content-type'] !== undefined)
+            request.raw.headers['content-type'] = 'application/octet-stream';
           const shape = pingTokenShapeOf(token);
           if (shape === 'malformed' || shape === 'bad-checksum')
             throw new NotFoundError('no heartbeat monitor has this ping URL');

@@ -339,6 +339,39 @@ describe('what a ping carries is storable', () => {
   });
 });
 
+describe('a ping body with a Content-Type no parser takes', () => {
+  // A job's HTTP client may send a Content-Type that is no media type (`curl -H 'Content-Type: text'`, an empty
+  // header): the ping must still count, its body kept as any other (Fastify refused it with 415, the ping lost).
+  it.each(['text', '', 'a/b/c', ';;;', 'text/plain; charset'])(
+    '%j: 200, the ping counts, its body kept',
+    async (type) => {
+      const { token } = await createMonitor();
+      const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port: h.config.port,
+            path: `/ping/${token}/fail`,
+            method: 'POST',
+            headers: { 'content-type': type, 'content-length': 9 },
+            localAddress: '127.0.0.44',
+          },
+          (r) => {
+            let text = '';
+            r.on('data', (c: Buffer) => (text += c.toString()));
+            r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end('disk full');
+      });
+      expect(res).toEqual({ status: 200, text: JSON.stringify({ ok: true, signal: 'fail' }) });
+      const [{ envelope }] = (await h.drain()) as Array<{ envelope: { payload: { body?: string; signal: string } } }>;
+      expect(envelope.payload).toMatchObject({ signal: 'fail', body: 'disk full' });
+    },
+  );
+});
+
 describe('a large ping body', () => {
   it('still counts the ping (2 MB of log, over the body limit); only the head of the body travels on', async () => {
     const { token } = await createMonitor();
