@@ -44,6 +44,51 @@ const apps: INestApplicationContext[] = [];
 const published: Array<{ id: string; payload: AlertStateChangedPayload }> = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Evaluator ticks of the aggregators started here (their lease holder's): numbered as they start; the newest done. */
+let ticksStarted = 0;
+let ticksDone = 0;
+/** config.changed reloads asked of the evaluators started here (by their follower). */
+let reloadsAsked = 0;
+function instrument(app: INestApplicationContext): void {
+  const evaluator = evaluatorOf(app);
+  const tick = evaluator.tick.bind(evaluator);
+  evaluator.tick = async () => {
+    const n = ++ticksStarted;
+    try {
+      return await tick();
+    } finally {
+      ticksDone = Math.max(ticksDone, n);
+    }
+  };
+  const onConfigChanged = evaluator.onConfigChanged.bind(evaluator);
+  evaluator.onConfigChanged = () => {
+    onConfigChanged();
+    reloadsAsked++;
+  };
+}
+/** Waits until `n` ticks that started after this call have completed (generous bound: a loaded box). */
+async function ticks(n: number): Promise<void> {
+  const mark = ticksStarted;
+  await waitFor(() => ticksDone >= mark + n, { timeoutMs: 20_000, description: `${n} evaluator ticks` });
+}
+/**
+ * Nothing more is decided: at least `minMs` (past the rules' 1 s group interval) and two whole ticks of the evaluator
+ * (every due alert, repeat and group flush looked at twice) after this call — not a fixed sleep, which on a loaded box
+ * may see fewer ticks.
+ */
+async function settled(minMs = 1500): Promise<void> {
+  const until = Date.now() + minMs;
+  await ticks(2);
+  await sleep(Math.max(0, until - Date.now()));
+}
+/** Publishes config.changed for `areas` and waits until the evaluator was told and a tick after that reloaded it. */
+async function reloaded(areas: Parameters<typeof configChanged>[1]): Promise<void> {
+  const asked = reloadsAsked;
+  await configChanged(site, areas);
+  await waitFor(() => reloadsAsked > asked, { timeoutMs: 15_000, description: 'config.changed followed' });
+  await ticks(1);
+}
 const down = (name: string) =>
   site.bus.publisher.publish(Messages.StatusUpdate, statusUpdate(name, 'exited', Date.now()));
 const up = (name: string) =>
@@ -51,6 +96,7 @@ const up = (name: string) =>
 
 async function start(): Promise<INestApplicationContext> {
   const app = await startAggregator(site.env);
+  instrument(app);
   apps.push(app);
   return app;
 }
@@ -115,7 +161,7 @@ it('a target DOWN fires only after `for`, one message per channel; its recovery 
   await waitFor(async () => (await perChannel(instance('web-1'))).every((s) => s.length === 1), {
     description: 'one message per channel',
   });
-  await sleep(2500); // ticks, a group interval: nothing more
+  await settled(); // ticks, a group interval: nothing more
   expect(await perChannel(instance('web-1'))).toEqual([['firing'], ['firing']]);
 
   await up('web-1');
@@ -125,7 +171,7 @@ it('a target DOWN fires only after `for`, one message per channel; its recovery 
   await waitFor(async () => (await perChannel(instance('web-1'))).every((s) => s.length === 2), {
     description: 'resolved message',
   });
-  await sleep(2000);
+  await settled();
   expect(await perChannel(instance('web-1'))).toEqual([
     ['firing', 'resolved'],
     ['firing', 'resolved'],
@@ -196,11 +242,10 @@ it('a silence suppresses the notification; the alert still fires', async () => {
     createdBy: 'test',
     comment: 'planned',
   });
-  await configChanged(site, ['silences']);
-  await sleep(2500); // reloaded at the next tick
+  await reloaded(['silences']); // reloaded at the next tick
   await down('web-2');
   await firing(instance('web-2'));
-  await sleep(2500);
+  await settled();
   expect(await perChannel(instance('web-2'))).toEqual([[], []]);
 });
 
@@ -214,6 +259,7 @@ it('a silence made while the alert waits in its group (group_wait) keeps it back
     grouping: { groupBy: ['alertname', 'target'], groupWait: '6s', groupInterval: '1s' },
   });
   // Published once the evaluator's own events queue is bound (unroutable until then, when this case runs alone).
+  const asked = reloadsAsked;
   await waitFor(
     async () =>
       configChanged(site, ['rules']).then(
@@ -224,7 +270,8 @@ it('a silence made while the alert waits in its group (group_wait) keeps it back
       description: 'config.changed routed to the evaluator',
     },
   );
-  await sleep(2500);
+  await waitFor(() => reloadsAsked > asked, { timeoutMs: 15_000, description: 'config.changed followed' });
+  await ticks(1); // the rule reloaded
   await down('web-9');
   // `for` 0 s: firing at once, its notification decided then; the message waits for group_wait.
   await waitFor(async () => (await storedAlert(site.pg, 'r-wait', target))?.state === 'firing', {
@@ -247,7 +294,7 @@ it('a silence made while the alert waits in its group (group_wait) keeps it back
     description: 'announced after the silence',
   });
   expect(Date.now()).toBeGreaterThanOrEqual(silencedAt + 12_000);
-  await sleep(1500);
+  await settled();
   expect((await notified(site.pg, 'ch-w', target)).map((n) => n.status)).toEqual(['firing']);
 });
 
@@ -262,8 +309,7 @@ it('a maintenance window mutes notifications while the status keeps changing', a
     },
     createdBy: 'test',
   });
-  await configChanged(site, ['maintenance']);
-  await sleep(2500);
+  await reloaded(['maintenance']);
   await down('web-3');
   await firing(instance('web-3'));
   await up('web-3');
@@ -280,7 +326,7 @@ it('a maintenance window mutes notifications while the status keeps changing', a
     { description: 'two DOWN transitions stored' },
   );
   await firing(instance('web-3'));
-  await sleep(2000);
+  await settled();
   expect(await perChannel(instance('web-3'))).toEqual([[], []]);
 });
 
@@ -294,7 +340,7 @@ it('a restart while firing neither re-sends nor loses the alert', async () => {
   const app = await start();
   await waitFor(() => evaluatorOf(app).active, { timeoutMs: 15_000, description: 'evaluator active again' });
   expect(await epoch()).toBeGreaterThan(epochBefore);
-  await sleep(3000);
+  await settled(2500);
   const after = await storedAlert(site.pg, RULE, instance('web-4'));
   expect(after).toEqual(before);
   expect(await perChannel(instance('web-4'))).toEqual([['firing'], ['firing']]);
@@ -312,7 +358,7 @@ it('two aggregators: one evaluates, each message is queued once, and the other t
   await down('web-5');
   await firing(instance('web-5'));
   await waitFor(async () => (await perChannel(instance('web-5'))).every((s) => s.length === 1));
-  await sleep(2500);
+  await settled();
   expect(await perChannel(instance('web-5'))).toEqual([['firing'], ['firing']]);
 
   const holder = apps.find((a) => evaluatorOf(a).active) ?? second;
@@ -321,7 +367,7 @@ it('two aggregators: one evaluates, each message is queued once, and the other t
   await waitFor(() => evaluatorOf(other).active, { timeoutMs: 15_000, description: 'the other takes over' });
   await up('web-5');
   await waitFor(async () => (await perChannel(instance('web-5'))).every((s) => s.length === 2));
-  await sleep(2000);
+  await settled();
   expect(await perChannel(instance('web-5'))).toEqual([
     ['firing', 'resolved'],
     ['firing', 'resolved'],
@@ -335,8 +381,7 @@ it("a rule selecting pods fires for a pod that goes DOWN, not for a container (t
     condition: { type: 'status', statuses: [TargetStatus.Down] },
     severity: 'warning',
   });
-  await configChanged(site, ['rules']);
-  await sleep(1000); // the evaluator reads the new rule
+  await reloaded(['rules']); // the evaluator reads the new rule
   await site.bus.publisher.publish(
     Messages.StatusUpdate,
     statusUpdate('pod-1', 'failed', Date.now(), { kind: InstanceKind.Pod }),
@@ -364,7 +409,7 @@ it('a channel added to a rule while its alert fires is told at once; the channel
     timeoutMs: 15_000,
     description: 'the added channel told',
   });
-  await sleep(2500);
+  await settled();
   expect((await notified(site.pg, 'ch-c', instance('web-late'))).map((n) => n.status)).toEqual(['firing']);
   expect(await perChannel(instance('web-late'))).toEqual([['firing'], ['firing']]);
   await up('web-late');
@@ -401,7 +446,7 @@ it('a channel added while the firing alert is silenced is told when the silence 
     description: 'the added channel told after the silence',
   });
   expect(Date.now()).toBeGreaterThanOrEqual(silencedAt + 8000);
-  await sleep(1500);
+  await settled();
   expect((await notified(site.pg, 'ch-d', target)).map((n) => n.status)).toEqual(['firing']);
   expect(await perChannel(target)).toEqual([['firing'], ['firing']]);
   await putRule(site.pg, RULE, ruleSpec([...CHANNELS, 'ch-c']));
@@ -435,13 +480,13 @@ it("a rule's groupBy changed while its alert fires: its old group is told it end
     timeoutMs: 15_000,
     description: 'the old group closed, the new one told',
   });
-  await sleep(2500);
+  await settled();
   expect(await messages()).toEqual(['new firing', 'old firing', 'old resolved']);
   expect((await storedAlert(site.pg, RULE, target))?.state).toBe('firing');
   // Its recovery: one "resolved", from the group that carries it now.
   await up('web-regroup');
   await waitFor(async () => (await messages()).length === 4, { timeoutMs: 15_000, description: 'resolved' });
-  await sleep(2500);
+  await settled();
   expect(await messages()).toEqual(['new firing', 'new resolved', 'old firing', 'old resolved']);
   await putRule(site.pg, RULE, ruleSpec([...CHANNELS, 'ch-c']));
   await configChanged(site, ['rules']);
