@@ -209,10 +209,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
           this.pings.admit(request.ip);
           const { token } = request.params as { token: string };
           if (signal === 'exit-code') exitCodeParam(request);
-          // A ping takes any body as bytes, whatever its Content-Type says: one that is no media type (`text`, an
-          // empty header) was refused by the framework with 415 before any parser ran, and the job's ping was lost.
-          if (request.method === 'POST' && request.raw.headers['content-type'] !== undefined)
-            request.raw.headers['content-type'] = 'application/octet-stream';
+          if (request.method === 'POST') takeAnyContentType(request);
           const shape = pingTokenShapeOf(token);
           if (shape === 'malformed' || shape === 'bad-checksum')
             throw new NotFoundError('no heartbeat monitor has this ping URL');
@@ -263,6 +260,11 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
       app.route({
         method: ['PUT', 'DELETE', 'PATCH'],
         url,
+        // Told 405 whatever its Content-Type says (one that is no media type was a 415 that named no wrong method).
+        onRequest: (request, _reply, done) => {
+          takeAnyContentType(request);
+          done();
+        },
         onResponse: async (_request, reply) => {
           this.metrics.refused.labels('ping', refusalReasonOf(reply.statusCode)).inc();
         },
@@ -284,6 +286,11 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
       method: ['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'PATCH'],
       url: `${PING_PREFIX}*`,
       exposeHeadRoute: false,
+      // Told 404 whatever its Content-Type says (one that is no media type was a 415 that named no wrong URL).
+      onRequest: (request, _reply, done) => {
+        takeAnyContentType(request);
+        done();
+      },
       onResponse: async (_request, reply) => {
         this.metrics.refused.labels('ping', refusalReasonOf(reply.statusCode)).inc();
       },
@@ -312,6 +319,17 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
 
 /** A path under /ping/, however many slashes lead it (`//ping/<token>` is no route either). */
 const PING_PATH = /^\/+ping\//;
+
+/**
+ * A ping URL takes any body as bytes, whatever its Content-Type says: one that is no media type (`text`, an empty
+ * header, `a/b/c`) is refused by the framework with 415 before any parser runs — a ping lost, or a wrong method or URL
+ * not told so. Called in a route's onRequest hook, before the framework reads the header. Nothing on a ping URL reads
+ * the type (a body is kept as UTF-8 text whatever its charset; Content-Encoding is read on its own).
+ */
+function takeAnyContentType(request: FastifyRequest): void {
+  if (request.raw.headers['content-type'] !== undefined)
+    request.raw.headers['content-type'] = 'application/octet-stream';
+}
 
 /** find-my-way's longest path parameter (status-ingest keeps the default): longer is a 414. */
 const ROUTER_MAX_PARAM_LENGTH = 100;

@@ -342,34 +342,77 @@ describe('what a ping carries is storable', () => {
 describe('a ping body with a Content-Type no parser takes', () => {
   // A job's HTTP client may send a Content-Type that is no media type (`curl -H 'Content-Type: text'`, an empty
   // header): the ping must still count, its body kept as any other (Fastify refused it with 415, the ping lost).
+
+  /** `method` `path` with the header `Content-Type: type` and the body `body`, from the loopback address `from`. */
+  function sendTyped(
+    method: string,
+    path: string,
+    type: string,
+    body: string,
+    from: string,
+  ): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: h.config.port,
+          path,
+          method,
+          headers: { 'content-type': type, 'content-length': Buffer.byteLength(body) },
+          localAddress: from,
+        },
+        (r) => {
+          let text = '';
+          r.on('data', (c: Buffer) => (text += c.toString()));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+  type Published = { envelope: { payload: PingReceivedPayload } };
+
   it.each(['text', '', 'a/b/c', ';;;', 'text/plain; charset'])(
     '%j: 200, the ping counts, its body kept',
     async (type) => {
       const { token } = await createMonitor();
-      const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = httpRequest(
-          {
-            host: '127.0.0.1',
-            port: h.config.port,
-            path: `/ping/${token}/fail`,
-            method: 'POST',
-            headers: { 'content-type': type, 'content-length': 9 },
-            localAddress: '127.0.0.44',
-          },
-          (r) => {
-            let text = '';
-            r.on('data', (c: Buffer) => (text += c.toString()));
-            r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
-          },
-        );
-        req.on('error', reject);
-        req.end('disk full');
-      });
+      const res = await sendTyped('POST', `/ping/${token}/fail`, type, 'disk full', '127.0.0.44');
       expect(res).toEqual({ status: 200, text: JSON.stringify({ ok: true, signal: 'fail' }) });
-      const [{ envelope }] = (await h.drain()) as Array<{ envelope: { payload: { body?: string; signal: string } } }>;
+      const [{ envelope }] = (await h.drain()) as Published[];
       expect(envelope.payload).toMatchObject({ signal: 'fail', body: 'disk full' });
     },
   );
+
+  it('on every ping URL (success, start, an exit code, with a run id): each ping counts, its body kept', async () => {
+    const { token } = await createMonitor();
+    for (const [suffix, signal] of [
+      ['', 'success'],
+      ['/start?rid=r1', 'start'],
+      ['/3?rid=r1', 'fail'],
+    ] as const) {
+      const res = await sendTyped('POST', `/ping/${token}${suffix}`, 'text', 'log', '127.0.0.50');
+      expect({ suffix, status: res.status }).toEqual({ suffix, status: 200 });
+      const [{ envelope }] = (await h.drain()) as Published[];
+      expect(envelope.payload).toMatchObject({ signal, body: 'log' });
+    }
+  });
+
+  it('a wrong method or URL shape is still told so (405, 404), not refused for its Content-Type; not counted', async () => {
+    const { token } = await createMonitor();
+    for (const method of ['PUT', 'PATCH', 'DELETE']) {
+      const res = await sendTyped(method, `/ping/${token}`, 'text', 'log', '127.0.0.51');
+      expect({ method, status: res.status }).toEqual({ method, status: 405 });
+    }
+    for (const path of [`/ping/${token}/`, `/ping/${token}/3/extra`]) {
+      const res = await sendTyped('POST', path, 'text', 'log', '127.0.0.51');
+      expect({ status: res.status, body: JSON.parse(res.text) }).toEqual({
+        status: 404,
+        body: { error: { code: 'not_found', message: expect.stringMatching(/^no ping URL has this shape/) } },
+      });
+    }
+    expect(await h.count()).toBe(0);
+  });
 });
 
 describe('a large ping body', () => {
