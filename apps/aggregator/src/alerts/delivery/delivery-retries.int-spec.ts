@@ -50,8 +50,9 @@ async function receiver(...args: Parameters<typeof startHttpReceiver>): Promise<
   return r;
 }
 
-function worker(over: Partial<DeliveryOptions> = {}): NotificationDelivery {
-  const d = new NotificationDelivery(repo, channels, log.logger, {
+/** A started worker on `source` (default: the channels the tests share). */
+function worker(over: Partial<DeliveryOptions> = {}, source: MapChannelSource = channels): NotificationDelivery {
+  const d = new NotificationDelivery(repo, source, log.logger, {
     owner: `test-${randomUUID()}`,
     site: 'site-a',
     externalURL: 'https://fleet.example.com',
@@ -64,8 +65,12 @@ function worker(over: Partial<DeliveryOptions> = {}): NotificationDelivery {
   return d;
 }
 
-function webhook(url: string, secrets: Record<string, string> = {}): ResolvedChannel {
-  return channels.set({
+function webhook(
+  url: string,
+  secrets: Record<string, string> = {},
+  source: MapChannelSource = channels,
+): ResolvedChannel {
+  return source.set({
     id: `webhook-${randomUUID()}`,
     config: { type: 'webhook', name: 'hook', enabled: true, sendResolved: true, url, headers: {} },
     secrets,
@@ -349,27 +354,14 @@ describe('delivery retries and the log', () => {
     // A channel source of its own: the messages the tests above left queued for their hanging receivers name channels
     // it does not have, so they are done with at once (skipped) and take no slot here.
     const own = new MapChannelSource();
-    const hook = (url: string) =>
-      own.set({
-        id: `webhook-${randomUUID()}`,
-        config: { type: 'webhook', name: 'hook', enabled: true, sendResolved: true, url, headers: {} },
-        secrets: {},
-      });
+    const hook = (url: string) => webhook(url, {}, own);
     const hanging = Array.from({ length: 5 }, (_, i) => hook(`${hung.url}/in${i}`));
     const g = hook(`${good.url}/in`);
     // 8 slots (4 a channel): five channels with one send each hanging until the send timeout leave 3 free.
-    const d = new NotificationDelivery(repo, own, log.logger, {
-      owner: `test-${randomUUID()}`,
-      site: 'site-a',
-      externalURL: 'https://fleet.example.com',
-      pollIntervalMs: 50,
-      policy: FAST,
-      concurrency: 8,
-      perChannel: 4,
-      http: { timeoutMs: 5000, maxResponseBytes: 4096, maxRedirects: 3 },
-    });
-    running.push(d);
-    d.start();
+    const d = worker(
+      { concurrency: 8, perChannel: 4, http: { timeoutMs: 5000, maxResponseBytes: 4096, maxRedirects: 3 } },
+      own,
+    );
     const stuck = await d.enqueue(hanging.map((c) => ({ channelId: c.id, notification: notificationOf([alertOf()]) })));
     await waitFor(() => hung.requests.length === hanging.length, { description: 'every hanging receiver sent to' });
     const [id] = await d.enqueue([{ channelId: g.id, notification: notificationOf([alertOf()]) }]);
@@ -385,12 +377,7 @@ describe('delivery retries and the log', () => {
     const good = await receiver(() => ({ status: 204 }));
     // A channel source of its own (as above): the backlogs the tests above left are skipped at once.
     const own = new MapChannelSource();
-    const hook = (url: string) =>
-      own.set({
-        id: `webhook-${randomUUID()}`,
-        config: { type: 'webhook', name: 'hook', enabled: true, sendResolved: true, url, headers: {} },
-        secrets: {},
-      });
+    const hook = (url: string) => webhook(url, {}, own);
     const [h1, h2, g] = [hook(`${hung.url}/a`), hook(`${hung.url}/b`), hook(`${good.url}/in`)];
     const batch = (channelId: string, n: number) =>
       Array.from({ length: n }, () => ({ channelId, notification: notificationOf([alertOf()]) }));
@@ -399,18 +386,7 @@ describe('delivery retries and the log', () => {
       [...batch(h1.id, 12), ...batch(h2.id, 12)].map((i) => ({ ...i, groupKey: i.notification.groupKey })),
     );
     const ids = await repo.enqueue(batch(g.id, 8).map((i) => ({ ...i, groupKey: i.notification.groupKey })));
-    const d = new NotificationDelivery(repo, own, log.logger, {
-      owner: `test-${randomUUID()}`,
-      site: 'site-a',
-      externalURL: 'https://fleet.example.com',
-      pollIntervalMs: 50,
-      policy: FAST,
-      concurrency: 8,
-      perChannel: 4,
-      http: { timeoutMs: 5000, maxResponseBytes: 4096, maxRedirects: 3 },
-    });
-    running.push(d);
-    d.start();
+    worker({ concurrency: 8, perChannel: 4, http: { timeoutMs: 5000, maxResponseBytes: 4096, maxRedirects: 3 } }, own);
     await waitFor(() => good.requests.length >= ids.length, {
       timeoutMs: 30_000,
       description: 'the other channel’s messages to be sent',
