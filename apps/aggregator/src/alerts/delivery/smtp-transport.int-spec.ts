@@ -217,6 +217,24 @@ async function greylistingRelay(greylisted: readonly string[]): Promise<{
   return { port: relay.port, mails, close: relay.close };
 }
 
+/** A database of the describe's own (made before its tests, dropped after): its pool, once made. */
+function databasePool(): () => SqlPool {
+  let db: IsolatedDatabase | undefined;
+  let pool: SqlPool | undefined;
+  beforeAll(async () => {
+    db = await createIsolatedDatabase();
+    pool = createSqlPool(db.databaseUrl, { max: 4 });
+  });
+  afterAll(async () => {
+    if (pool) await closeSqlPool(pool);
+    await db?.dispose();
+  });
+  return () => {
+    if (!pool) throw new Error('the pool is made in beforeAll');
+    return pool;
+  };
+}
+
 /** A delivery worker on `pool` (retries after 0.1–0.5 s) and an email channel to the relay on `port`, for `to`. */
 function mailDelivery(pool: SqlPool, port: number, to: string[], timeoutMs: number) {
   const repo = new AlertDeliveriesRepository(pool);
@@ -249,20 +267,11 @@ function mailDelivery(pool: SqlPool, port: number, to: string[], timeoutMs: numb
 }
 
 describe('a relay that refuses some recipients for now (greylisting: 450 at RCPT TO)', () => {
-  let db: IsolatedDatabase;
-  let pool: SqlPool;
-  beforeAll(async () => {
-    db = await createIsolatedDatabase();
-    pool = createSqlPool(db.databaseUrl, { max: 4 });
-  });
-  afterAll(async () => {
-    await closeSqlPool(pool);
-    await db?.dispose();
-  });
+  const pool = databasePool();
 
   it('the others get it once; the refused one gets it on a retry, and the log says so', async () => {
     const relay = await greylistingRelay(['grey@example.com']);
-    const { repo, d, mail } = mailDelivery(pool, relay.port, ['ok@example.com', 'grey@example.com'], 5000);
+    const { repo, d, mail } = mailDelivery(pool(), relay.port, ['ok@example.com', 'grey@example.com'], 5000);
     d.start();
     try {
       const [id] = await d.enqueue([{ channelId: mail.id, notification: notificationOf([alertOf()]) }]);
@@ -285,16 +294,7 @@ describe('a relay that refuses some recipients for now (greylisting: 450 at RCPT
 });
 
 describe('a relay that took the message but whose answer came too late (the duplicate-message problem, RFC 1047)', () => {
-  let db: IsolatedDatabase;
-  let pool: SqlPool;
-  beforeAll(async () => {
-    db = await createIsolatedDatabase();
-    pool = createSqlPool(db.databaseUrl, { max: 4 });
-  });
-  afterAll(async () => {
-    await closeSqlPool(pool);
-    await db?.dispose();
-  });
+  const pool = databasePool();
 
   it('the retry carries the same Message-ID, so the mail system or the reader can drop the repeat', async () => {
     const messages: string[][] = [];
@@ -308,7 +308,7 @@ describe('a relay that took the message but whose answer came too late (the dupl
         if (messages.length > 1) socket.write('250 2.0.0 queued\r\n');
       },
     });
-    const { repo, d, mail } = mailDelivery(pool, relay.port, ['oncall@example.com'], 1500);
+    const { repo, d, mail } = mailDelivery(pool(), relay.port, ['oncall@example.com'], 1500);
     d.start();
     try {
       const [id] = await d.enqueue([{ channelId: mail.id, notification: notificationOf([alertOf()]) }]);
