@@ -85,7 +85,16 @@ export async function silentListener(host = '127.0.0.1'): Promise<SilentListener
 export async function floodingServer(
   header: (data: Buffer, socket: Socket) => string | Buffer | null,
   total: number,
-): Promise<{ server: Server; port: number; connections: Set<Socket>; sent: { bytes: number } }> {
+): Promise<{
+  server: Server;
+  port: number;
+  connections: Set<Socket>;
+  sent: { bytes: number };
+  /** Asserts the prober cut the flood: every connection closed within 3 s, less than `total` sent. */
+  expectCut(): Promise<void>;
+  /** Destroys what is left open and closes the server. */
+  close(): Promise<void>;
+}> {
   const connections = new Set<Socket>();
   const sent = { bytes: 0 };
   const server = createServer((s) => {
@@ -110,7 +119,22 @@ export async function floodingServer(
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as { port: number }).port, connections, sent };
+  return {
+    server,
+    port: (server.address() as { port: number }).port,
+    connections,
+    sent,
+    async expectCut() {
+      const until = Date.now() + 3000;
+      while (connections.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(connections.size).toBe(0);
+      expect(sent.bytes).toBeLessThan(total);
+    },
+    async close() {
+      for (const s of connections) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 export async function closedPort(): Promise<number> {
