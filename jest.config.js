@@ -1,5 +1,5 @@
 // Four suites: `unit` (*.spec.ts, no servers, parallel), `integration` (*.int-spec.ts, real
-// Postgres/Redis/RabbitMQ isolated per run by libs/testing; `npm test` runs two files at a time,
+// Postgres/Redis/RabbitMQ isolated per run by libs/testing; `npm test` runs three files at a time,
 // each jest worker on a database, vhost and key prefix of its own), `integration-serial` (the
 // int-specs below, one at a time after those) and `integration-alone` (*.alone.int-spec.ts:
 // tests that must not share the broker).
