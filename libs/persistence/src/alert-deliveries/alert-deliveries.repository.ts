@@ -223,6 +223,8 @@ export class AlertDeliveriesRepository {
     leaseMs: number,
     perChannel: number | null = null,
     inFlight: ReadonlyMap<string, number> = new Map(),
+    /** Only channels with nothing in `inFlight` (the slot a worker keeps for them). */
+    idleOnly = false,
   ): Promise<PendingDelivery[]> {
     if (limit <= 0) return [];
     try {
@@ -244,6 +246,7 @@ export class AlertDeliveriesRepository {
            SELECT q.id FROM alert_delivery_queue q JOIN ready r ON r.id = q.id
              LEFT JOIN busy ON busy.channel_id = q.channel_id
            WHERE ($5::int IS NULL OR r.rank + COALESCE(busy.n, 0) <= $5::int)
+             AND (NOT $8::boolean OR busy.n IS NULL)
              AND q.next_attempt_at <= $1::timestamptz
              AND (q.claimed_until IS NULL OR q.claimed_until < $1::timestamptz)
            ORDER BY r.rank + COALESCE(busy.n, 0), q.next_attempt_at, q.seq
@@ -253,7 +256,16 @@ export class AlertDeliveriesRepository {
          UPDATE alert_delivery_queue q SET claimed_until = $3::timestamptz, claimed_by = $4
          FROM due WHERE q.id = due.id
          RETURNING ${QUEUE_COLUMNS}`,
-        [iso(now), limit, iso(now + leaseMs), owner, perChannel, [...inFlight.keys()], [...inFlight.values()]],
+        [
+          iso(now),
+          limit,
+          iso(now + leaseMs),
+          owner,
+          perChannel,
+          [...inFlight.keys()],
+          [...inFlight.values()],
+          idleOnly,
+        ],
       );
       return rows.map(pendingOf).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt);
     } catch (err) {

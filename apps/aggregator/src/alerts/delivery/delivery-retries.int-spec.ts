@@ -397,4 +397,32 @@ describe('delivery retries and the log', () => {
     for (const b of backlog) expect(await repo.listLog({ deliveryId: b })).toEqual([]);
     expect(hung.requests.length).toBeLessThanOrEqual(8);
   });
+
+  it('two receivers that hang with backlogs keep a slot free: a message queued after they took theirs goes out at once', async () => {
+    const hung = await receiver(() => new Promise(() => undefined));
+    const good = await receiver(() => ({ status: 204 }));
+    const own = new MapChannelSource();
+    const [h1, h2, g] = [
+      webhook(`${hung.url}/a`, {}, own),
+      webhook(`${hung.url}/b`, {}, own),
+      webhook(good.url, {}, own),
+    ];
+    const batch = (channelId: string, n: number) =>
+      Array.from({ length: n }, () => ({ channelId, notification: notificationOf([alertOf()]) }));
+    const backlog = await repo.enqueue(
+      [...batch(h1.id, 12), ...batch(h2.id, 12)].map((i) => ({ ...i, groupKey: i.notification.groupKey })),
+    );
+    const d = worker(
+      { concurrency: 8, perChannel: 4, http: { timeoutMs: 8000, maxResponseBytes: 4096, maxRedirects: 3 } },
+      own,
+    );
+    // The hung channels take what they may (all 8 slots, before: 4 + 4), and nothing of theirs ends.
+    await waitFor(() => hung.requests.length >= 7, { description: 'the hung channels’ sends under way' });
+    await new Promise((r) => setTimeout(r, 300));
+    const [id] = await d.enqueue([{ channelId: g.id, notification: notificationOf([alertOf()]) }]);
+    expect((await finished(id)).map((e) => e.outcome)).toEqual(['delivered']);
+    // Sent while every hung send still hung (none logged): before, it waited for one of them to time out (8 s).
+    for (const b of backlog) expect(await repo.listLog({ deliveryId: b })).toEqual([]);
+    expect(hung.requests).toHaveLength(7);
+  });
 });

@@ -48,3 +48,87 @@ it('a store error on one message ends the round only after the others of the rou
     recordedWhenDone: ['b', 'c'],
   });
 });
+
+describe('claims while a send hangs', () => {
+  /** A worker whose repository answers claims from `claims` in turn (a function: its answer; then nothing due). */
+  function setup(claims: Array<() => Promise<PendingDelivery[]>>, pollIntervalMs: number) {
+    const recorded: string[] = [];
+    let release!: () => void;
+    const hanging = new Promise<null>((r) => (release = () => r(null)));
+    let n = 0;
+    const repo = {
+      claimDue: async () => (n < claims.length ? claims[n++]() : []),
+      renewClaim: async () => true,
+      recordAttempt: async (_owner: string, attempt: DeliveryAttempt) => void recorded.push(attempt.deliveryId),
+      pruneLog: async () => 0,
+      releaseClaims: async () => 0,
+    } as unknown as AlertDeliveriesRepository;
+    // The channel of `hang` is read for as long as the test holds it: its send is under way until then.
+    const channels: ChannelSource = { get: (id: string) => (id === 'ch-hang' ? hanging : Promise.resolve(null)) };
+    const d = new NotificationDelivery(repo, channels, pino({ level: 'silent' }), {
+      owner: 'o',
+      site: 's',
+      externalURL: 'https://fleet.example.com',
+      pollIntervalMs,
+    });
+    return { d, recorded, release, claimsMade: () => n };
+  }
+
+  const until = async (what: () => boolean, ms: number): Promise<boolean> => {
+    const end = Date.now() + ms;
+    while (!what() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    return what();
+  };
+
+  it('a claim that fails does not hold new messages until the hung send ends: the next poll claims again', async () => {
+    const { d, recorded, release } = setup(
+      [
+        async () => [pending('hang')],
+        async () => {
+          throw new Error('connection terminated');
+        },
+        async () => [pending('x')],
+      ],
+      50,
+    );
+    d.start();
+    try {
+      await new Promise((r) => setTimeout(r, 20));
+      d.kick();
+      // Before: the failed claim ended the round, which waited for the hung send before any other claim.
+      expect(await until(() => recorded.includes('x'), 2_000)).toBe(true);
+      expect(recorded).not.toContain('hang');
+    } finally {
+      release();
+      await d.stop();
+    }
+  });
+
+  it('a kick during a claim is seen after it, not at the next poll', async () => {
+    let kickDuringClaim = (): void => undefined;
+    const { d, recorded, release, claimsMade } = setup(
+      [
+        async () => [pending('hang')],
+        async () => {
+          kickDuringClaim();
+          await new Promise((r) => setTimeout(r, 50));
+          return [];
+        },
+        async () => [pending('x')],
+      ],
+      60_000,
+    );
+    d.start();
+    try {
+      await until(() => claimsMade() === 1, 2_000);
+      await new Promise((r) => setTimeout(r, 20));
+      kickDuringClaim = () => d.kick();
+      d.kick();
+      // Before: the second kick, made while the round awaited its claim, waited for the poll (a minute here).
+      expect(await until(() => recorded.includes('x'), 2_000)).toBe(true);
+    } finally {
+      release();
+      await d.stop();
+    }
+  });
+});

@@ -382,11 +382,31 @@ export class NotificationDelivery {
         // another channel waiting out the send timeout. At most one claim per kick or poll interval.
         const claimNow = sends.size === 0 || ended >= enough || (ended > 0 && allAtCap()) || woken;
         if (more && free > 0 && claimNow) {
-          const ask = Math.min(free, batchSize);
+          // The last slot is kept for a channel with nothing under way (claimed alone, when it is the only one free):
+          // channels whose receivers hang, with backlogs, took every slot (4 + 4 of 8), and any other channel's
+          // message waited out a send timeout for one.
+          const reserve = concurrency > 1 ? 1 : 0;
+          const ask = Math.min(free - reserve, batchSize);
           ended = 0;
           woken = false;
-          const due = await this.repo.claimDue(owner, this.options.now(), ask, leaseMs, perChannel, this.inFlight);
-          more = due.length >= ask;
+          let due: PendingDelivery[];
+          try {
+            due = await this.repo.claimDue(
+              owner,
+              this.options.now(),
+              Math.max(ask, 1),
+              leaseMs,
+              perChannel,
+              this.inFlight,
+              ask <= 0,
+            );
+          } catch (err) {
+            // The sends under way go on; the next claim is at the next poll (a claim error ending the round held every
+            // new message until the slowest send in flight had ended).
+            this.logger.warn({ err: { message: (err as Error).message } }, 'alert delivery claim failed; trying again');
+            due = [];
+          }
+          more = due.length >= Math.max(ask, 1);
           for (const p of due) sends.add(this.track(p, sends, () => ended++));
         }
         if (!sends.size) {
@@ -422,6 +442,11 @@ export class NotificationDelivery {
    * when woken by a kick or the poll, not by a send.
    */
   private async slotFreed(sends: ReadonlySet<Promise<void>>): Promise<boolean> {
+    // A kick while the round was claiming (no wake to call then): seen now, not at the next poll.
+    if (this.again) {
+      this.again = false;
+      return true;
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
