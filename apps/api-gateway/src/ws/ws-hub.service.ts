@@ -467,7 +467,7 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       }
       this.send(client, { type: 'subscribed', id: message.id, topic: message.topic });
       try {
-        if (message.topic === 'target') await this.sendTarget([client], message.targetId);
+        if (message.topic === 'target') await this.sendTarget([client], message.targetId, false, true);
         if (message.topic === 'host-metrics') await this.sendHosts([client], message.hostIds, true);
       } catch (e) {
         // Live state away (Redis): the subscription stands, the first view comes with the next poll.
@@ -518,11 +518,17 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * The target's live view to its watchers among `clients` (with onlyIfChanged: only when it differs from what was last
-   * sent). A view not sent before goes to every socket watching the target, not only to `clients`: it is recorded as
-   * sent, so a subscription's first view read just after a new result would otherwise keep that result from the
-   * sockets already watching (the next poll finds nothing new).
+   * sent). With `widen` (a subscription's first view, read for its socket alone), a view not sent before goes to every
+   * socket watching the target: it is recorded as sent, so a first view read just after a new result would otherwise
+   * keep that result from the sockets already watching (the next poll finds nothing new). The poll and a status change
+   * pass every watcher already.
    */
-  private async sendTarget(clients: readonly WsClient[], targetId: string, onlyIfChanged = false): Promise<void> {
+  private async sendTarget(
+    clients: readonly WsClient[],
+    targetId: string,
+    onlyIfChanged = false,
+    widen = false,
+  ): Promise<void> {
     const read = ++this.reads;
     let view;
     try {
@@ -541,10 +547,10 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     const fresh = last?.fingerprint !== fingerprint;
     if (onlyIfChanged && !fresh) return;
     this.sentTargets.set(targetId, { fingerprint, view, read });
-    this.sendTargetView(fresh ? [...this.clients] : clients, targetId, view);
+    this.sendTargetView(fresh && widen ? this.clients : clients, targetId, view);
   }
 
-  private sendTargetView(clients: readonly WsClient[], targetId: string, view: TargetView): void {
+  private sendTargetView(clients: Iterable<WsClient>, targetId: string, view: TargetView): void {
     for (const client of clients) {
       const ids = client.subscriptions.subscriptionsOfTarget(targetId);
       if (ids.length && this.clients.has(client))
@@ -552,7 +558,10 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  /** The hosts' latest samples to their watchers among `clients`; a sample not sent before to every watcher (as sendTarget). */
+  /**
+   * The hosts' latest samples to their watchers among `clients`; with `always` (a subscription's first samples), a
+   * sample not sent before to every watcher (as sendTarget's `widen`).
+   */
   private async sendHosts(clients: readonly WsClient[], hostIds: readonly string[], always: boolean): Promise<void> {
     const read = ++this.reads;
     const samples = await this.live.getHostMetricsMany([...new Set(hostIds)]);
@@ -570,11 +579,11 @@ export class WsHub implements OnApplicationBootstrap, OnModuleDestroy {
       if (!always && !fresh) continue;
       const summary = summarizeSample(sample);
       this.sentHosts.set(hostId, { at, summary, read });
-      this.sendHostSummary(fresh ? [...this.clients] : clients, hostId, summary);
+      this.sendHostSummary(fresh && always ? this.clients : clients, hostId, summary);
     }
   }
 
-  private sendHostSummary(clients: readonly WsClient[], hostId: string, summary: HostSampleSummary): void {
+  private sendHostSummary(clients: Iterable<WsClient>, hostId: string, summary: HostSampleSummary): void {
     for (const client of clients) {
       const ids = client.subscriptions.subscriptionsOfHost(hostId);
       if (ids.length && this.clients.has(client))

@@ -261,10 +261,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
         method: ['PUT', 'DELETE', 'PATCH'],
         url,
         // Told 405 whatever its Content-Type says (one that is no media type was a 415 that named no wrong method).
-        onRequest: (request, _reply, done) => {
-          takeAnyContentType(request);
-          done();
-        },
+        onRequest: anyContentType,
         onResponse: async (_request, reply) => {
           this.metrics.refused.labels('ping', refusalReasonOf(reply.statusCode)).inc();
         },
@@ -287,10 +284,7 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
       url: `${PING_PREFIX}*`,
       exposeHeadRoute: false,
       // Told 404 whatever its Content-Type says (one that is no media type was a 415 that named no wrong URL).
-      onRequest: (request, _reply, done) => {
-        takeAnyContentType(request);
-        done();
-      },
+      onRequest: anyContentType,
       onResponse: async (_request, reply) => {
         this.metrics.refused.labels('ping', refusalReasonOf(reply.statusCode)).inc();
       },
@@ -329,6 +323,12 @@ const PING_PATH = /^\/+ping\//;
 function takeAnyContentType(request: FastifyRequest): void {
   if (request.raw.headers['content-type'] !== undefined)
     request.raw.headers['content-type'] = 'application/octet-stream';
+}
+
+/** takeAnyContentType as a route's onRequest hook (the routes that refuse a ping URL: 405, 404). */
+function anyContentType(request: FastifyRequest, _reply: unknown, done: () => void): void {
+  takeAnyContentType(request);
+  done();
 }
 
 /** find-my-way's longest path parameter (status-ingest keeps the default): longer is a 414. */
