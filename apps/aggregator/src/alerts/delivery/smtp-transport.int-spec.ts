@@ -263,7 +263,19 @@ function mailDelivery(pool: SqlPool, port: number, to: string[], timeoutMs: numb
     },
     secrets: {},
   });
-  return { repo, d, mail };
+  /** Queues one alert to the channel and waits (up to `waitMs`) for its delivery to end: its id and log, oldest first. */
+  const sendOne = async (waitMs: number) => {
+    const [id] = await d.enqueue([{ channelId: mail.id, notification: notificationOf([alertOf()]) }]);
+    const log = await waitFor(
+      async () => {
+        const l = await repo.listLog({ deliveryId: id });
+        return l.length && l[0].outcome !== 'retrying' ? l.reverse() : null;
+      },
+      { timeoutMs: waitMs, description: 'the delivery to finish' },
+    );
+    return { id, log };
+  };
+  return { repo, d, mail, sendOne };
 }
 
 describe('a relay that refuses some recipients for now (greylisting: 450 at RCPT TO)', () => {
@@ -271,17 +283,10 @@ describe('a relay that refuses some recipients for now (greylisting: 450 at RCPT
 
   it('the others get it once; the refused one gets it on a retry, and the log says so', async () => {
     const relay = await greylistingRelay(['grey@example.com']);
-    const { repo, d, mail } = mailDelivery(pool(), relay.port, ['ok@example.com', 'grey@example.com'], 5000);
+    const { d, sendOne } = mailDelivery(pool(), relay.port, ['ok@example.com', 'grey@example.com'], 5000);
     d.start();
     try {
-      const [id] = await d.enqueue([{ channelId: mail.id, notification: notificationOf([alertOf()]) }]);
-      const log = await waitFor(
-        async () => {
-          const l = await repo.listLog({ deliveryId: id });
-          return l.length && l[0].outcome !== 'retrying' ? l.reverse() : null;
-        },
-        { timeoutMs: 15_000, description: 'the delivery to finish' },
-      );
+      const { log } = await sendOne(15_000);
       expect(log.map((e) => e.outcome)).toEqual(['retrying', 'delivered']);
       expect(log[0].error).toMatch(/grey@example\.com: 450 4\.2\.0 greylisted/);
       // The accepted recipient got it once; the greylisted one got it on the retry, alone.
@@ -308,17 +313,10 @@ describe('a relay that took the message but whose answer came too late (the dupl
         if (messages.length > 1) socket.write('250 2.0.0 queued\r\n');
       },
     });
-    const { repo, d, mail } = mailDelivery(pool(), relay.port, ['oncall@example.com'], 1500);
+    const { d, sendOne } = mailDelivery(pool(), relay.port, ['oncall@example.com'], 1500);
     d.start();
     try {
-      const [id] = await d.enqueue([{ channelId: mail.id, notification: notificationOf([alertOf()]) }]);
-      const log = await waitFor(
-        async () => {
-          const l = await repo.listLog({ deliveryId: id });
-          return l.length && l[0].outcome !== 'retrying' ? l.reverse() : null;
-        },
-        { timeoutMs: 20_000, description: 'the delivery to finish' },
-      );
+      const { id, log } = await sendOne(20_000);
       expect(log.map((e) => e.outcome)).toEqual(['retrying', 'delivered']);
       expect(messages).toHaveLength(2);
       const messageIds = messages.map((lines) => lines.find((l) => /^message-id:/i.test(l)) ?? '(none)');
