@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { statusUpdateInputSchema, type StatusUpdateInput } from '@fleetwatch/contracts';
 import { StatusPusher, type PushLog } from '@fleetwatch/pusher';
 import { loadKubeConfig } from './kube-api';
-import { PodWatcher, type PodWatcherOptions } from './pod-watcher';
+import { inOrder, PodWatcher, type PodWatcherOptions } from './pod-watcher';
 import { KubeApiStandin, podFixtures } from './standin/kube-api.standin';
 
 // The watcher in process: @kubernetes/client-node's informer against the Kubernetes API
@@ -530,6 +530,65 @@ describe('PodWatcher (client-node informer against the stand-in)', () => {
     expect(statusesOf('shop/web-b')).toEqual(['running', 'removed']);
     await w.stop();
     await until('no watch left open', () => kube.openWatches === 0);
+  });
+});
+
+describe("a pod's updates are dated in the order they are sent", () => {
+  const dated = (instanceId: string) =>
+    received.filter((u) => u.instanceId === instanceId).map((u) => Date.parse(u.occurredAt as string));
+
+  it('inOrder moves an update dated at or before the last one sent just past it, and leaves a later one alone', () => {
+    const u: StatusUpdateInput = {
+      updateId: 'k8s:u:1',
+      instanceId: 'shop/web-a',
+      kind: 'pod',
+      status: 'running',
+      occurredAt: '2026-01-01T00:00:05.000Z',
+    } as StatusUpdateInput;
+    expect(inOrder(u, undefined)).toBe(u);
+    expect(inOrder(u, Date.parse('2026-01-01T00:00:04.999Z'))).toBe(u);
+    expect(inOrder(u, Date.parse('2026-01-01T00:00:05.000Z')).occurredAt).toBe('2026-01-01T00:00:05.001Z');
+    expect(inOrder(u, Date.parse('2026-01-01T00:00:05.700Z')).occurredAt).toBe('2026-01-01T00:00:05.701Z');
+  });
+
+  it('a state a relist finds, its transitions dated by a kubelet clock a second behind, is dated after the event before it', async () => {
+    kube.add(podFixtures.running('web-a', 'shop', on, new Date(Date.now() - 60_000).toISOString()));
+    const w = startWatcher();
+    await until('a watch is open', () => kube.openWatches === 1 && statusesOf('shop/web-a').length === 1);
+    // A crash the watch tells: dated by its receipt here.
+    kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p));
+    await until('the crash seen', () => statusesOf('shop/web-a').length === 2);
+    const crashAt = dated('shop/web-a')[1] as number;
+    // Its recovery, missed by the watch (410): the pod's times, from a clock a second behind, are before the crash's
+    // receipt. Dated so, the aggregator (which keeps the newest) would ignore it: web-a DOWN until its next change.
+    kube.update('shop', 'web-a', (p) => podFixtures.recovered(p, new Date(crashAt - 1000).toISOString()), true);
+    kube.compact();
+    await until('relist after the 410', () => w.stats.gone === 1 && w.stats.relists === 2);
+    await until('the recovery seen', () => statusesOf('shop/web-a').length === 3);
+    expect(statusesOf('shop/web-a')).toEqual(['running', 'crashloopbackoff', 'running']);
+    const [first, crash, recovery] = dated('shop/web-a') as [number, number, number];
+    expect(crash).toBeGreaterThan(first);
+    expect(recovery).toBeGreaterThan(crash);
+  });
+
+  it('a restarted watcher dates a pod after what the run before sent (the state file keeps it)', async () => {
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'kw-state-')), 'state.json');
+    kube.add(podFixtures.running('web-a', 'shop', on, new Date(Date.now() - 60_000).toISOString()));
+    startWatcher({ stateFile, stateDebounceMs: 10 });
+    await until('a watch is open', () => kube.openWatches === 1 && statusesOf('shop/web-a').length === 1);
+    kube.update('shop', 'web-a', (p) => podFixtures.crashLoop(p));
+    await until('the crash accepted', () => statusesOf('shop/web-a').length === 2 && pusher?.pending === 0);
+    const crashAt = dated('shop/web-a')[1] as number;
+    const w = watcher as PodWatcher;
+    await w.stop();
+    await pusher?.stop(2000);
+    await w.persist();
+    watcher = pusher = null;
+    // Recovered while no watcher ran, by a clock a second behind this host's.
+    kube.update('shop', 'web-a', (p) => podFixtures.recovered(p, new Date(crashAt - 1000).toISOString()), true);
+    startWatcher({ stateFile, stateDebounceMs: 10 });
+    await until('the recovery seen', () => statusesOf('shop/web-a').length === 3);
+    expect(dated('shop/web-a')[2]).toBeGreaterThan(crashAt);
   });
 });
 

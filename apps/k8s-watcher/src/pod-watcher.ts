@@ -65,7 +65,27 @@ interface Known {
   updateId: string;
   namespace?: string;
   name: string;
+  /** Epoch ms the pod's last update sent was dated: the next is dated after it (inOrder). */
+  at?: number;
 }
+
+/**
+ * The update dated strictly after `lastAt`, the pod's last update sent, where it is not already: a pod's updates are
+ * sent in the order the API server gave its states, but dated by different clocks — a watch event by its receipt here
+ * (ms), a relist by the pod's own transition times (whole seconds, the kubelet's clock). A state found by a relist
+ * within the second of the event before it (or behind by this host's clock skew) was dated before it, and the
+ * aggregator, which keeps the newest observation, ignored it: the pod showed its old state until its next change. Two
+ * updates dated alike go by arrival order there, so a redelivered older one could also take a newer one's place.
+ */
+export function inOrder(update: StatusUpdateInput, lastAt: number | undefined): StatusUpdateInput {
+  if (lastAt === undefined || typeof update.occurredAt !== 'string') return update;
+  return Date.parse(update.occurredAt) > lastAt
+    ? update
+    : { ...update, occurredAt: new Date(lastAt + 1).toISOString() };
+}
+
+const datedAt = (update: StatusUpdateInput, fallback: number | undefined) =>
+  typeof update.occurredAt === 'string' ? Date.parse(update.occurredAt) : fallback;
 
 /**
  * The state file: every pod reported and not yet known to be removed (its removal accepted by the ingest), by uid. A
@@ -82,7 +102,12 @@ const knownPodsFileSchema = z.object({
   watching: z.string().max(4096),
   pods: z.record(
     z.string().max(128),
-    z.object({ namespace: z.string().max(253).optional(), name: z.string().max(253) }),
+    z.object({
+      namespace: z.string().max(253).optional(),
+      name: z.string().max(253),
+      /** When its last update was dated (epoch ms; absent in files of watchers before it was kept). */
+      at: z.number().int().nonnegative().max(8.64e15).optional(),
+    }),
   ),
 });
 type KnownPodsFile = z.infer<typeof knownPodsFileSchema>;
@@ -291,7 +316,11 @@ export class PodWatcher {
       () => {
         const pods: KnownPodsFile['pods'] = {};
         for (const [uid, k] of [...this.removing, ...this.known])
-          pods[uid] = k.namespace === undefined ? { name: k.name } : { namespace: k.namespace, name: k.name };
+          pods[uid] = {
+            ...(k.namespace === undefined ? {} : { namespace: k.namespace }),
+            name: k.name,
+            ...(k.at === undefined ? {} : { at: k.at }),
+          };
         return { version: 1 as const, watching: this.watching, pods };
       },
       log,
@@ -349,7 +378,7 @@ export class PodWatcher {
         data = undefined;
       }
       for (const [uid, p] of Object.entries(data?.pods ?? {}))
-        if (!this.known.has(uid)) this.known.set(uid, { updateId: '', namespace: p.namespace, name: p.name });
+        if (!this.known.has(uid)) this.known.set(uid, { updateId: '', namespace: p.namespace, name: p.name, at: p.at });
       if (this.running) this.startInformer();
     });
     this.livenessTimer = setInterval(
@@ -653,16 +682,19 @@ export class PodWatcher {
     }, delay);
   }
 
-  private emit(pod: PodK8s, update: StatusUpdateInput): void {
+  private emit(pod: PodK8s, mapped: StatusUpdateInput): void {
     const before = this.known.get(pod.metadata.uid);
+    const again = before?.updateId === mapped.updateId;
+    const update = again ? mapped : inOrder(mapped, before?.at);
     const k: Known = {
       updateId: update.updateId as string,
       namespace: pod.metadata.namespace,
       name: pod.metadata.name,
+      at: again ? before?.at : datedAt(update, before?.at),
     };
     this.known.set(pod.metadata.uid, k);
     this.watchGracePeriod(pod, update, k);
-    if (before?.updateId === update.updateId) return;
+    if (again) return;
     this.send(pod.metadata.uid, update);
   }
 
@@ -678,12 +710,12 @@ export class PodWatcher {
     if (update.status !== 'stopping') return;
     const at = stuckTerminatingAt(pod);
     if (at === undefined || at - Date.now() > MAX_TIMER_MS) return;
-    const stuck = updateOfPod(pod, { ...this.mapping(), now: at }, new Date(at).toISOString());
+    const stuck = inOrder(updateOfPod(pod, { ...this.mapping(), now: at }, new Date(at).toISOString()), k.at);
     const timer = setTimeout(
       () => {
         this.stuckTimers.delete(uid);
         if (!this.running || this.known.get(uid)?.updateId !== update.updateId) return;
-        this.known.set(uid, { ...k, updateId: stuck.updateId as string });
+        this.known.set(uid, { ...k, updateId: stuck.updateId as string, at: datedAt(stuck, k.at) });
         this.stats.events++;
         this.send(uid, stuck);
       },
@@ -710,7 +742,9 @@ export class PodWatcher {
     return true;
   }
 
-  private sendRemoval(uid: string, k: Known, update: StatusUpdateInput): void {
-    if (this.send(uid, update, true)) this.removing.set(uid, { ...k, updateId: update.updateId as string });
+  private sendRemoval(uid: string, k: Known, removal: StatusUpdateInput): void {
+    const update = inOrder(removal, k.at);
+    if (this.send(uid, update, true))
+      this.removing.set(uid, { ...k, updateId: update.updateId as string, at: datedAt(update, k.at) });
   }
 }
