@@ -11,6 +11,7 @@ export * from './events/observations.schema';
 export * from './events/api-key-used.schema';
 export * from './commands/commands.schema';
 export * from './commands/ingress-order';
+export * from './http/charset';
 export * from './http/errors';
 export * from './http/gateway.schema';
 export * from './http/gateway-admin.schema';

@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { ApiErrorCode, textProblem, type ApiErrorBody } from '@fleetwatch/contracts';
+import { ApiErrorCode, charsetOf, textProblem, type ApiErrorBody } from '@fleetwatch/contracts';
 import { InvalidError, NotFoundError } from '@fleetwatch/domain';
 import { pingTokenShapeOf } from '@fleetwatch/persistence';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from './fastify.types';
@@ -20,6 +20,7 @@ import { StatusUpdatesService } from '../updates/status-updates.service';
 import { INGEST_CONFIG } from '../tokens';
 import { parseJsonBody } from './json-body';
 import { keepHeadOfBody, keepHeadOfEncodedBody } from './ping-body';
+import { pingBodyText } from './ping-charset';
 import { ACCEPTED_ENCODINGS, bodyEncodingOf, decodedBody } from './content-encoding';
 import { clientCertificateOf } from './tls';
 
@@ -201,7 +202,14 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
           // A compressed body is inflated (its head kept); one in a coding not decoded here keeps a note instead.
           return encoding === null
             ? keepHeadOfBody(payload, MAX_PING_BODY_BYTES, readLimit)
-            : keepHeadOfEncodedBody(payload, encoding, String(header).slice(0, 100), MAX_PING_BODY_BYTES, readLimit);
+            : keepHeadOfEncodedBody(
+                payload,
+                encoding,
+                String(header).slice(0, 100),
+                MAX_PING_BODY_BYTES,
+                readLimit,
+                () => pingCharsets.delete(request.raw),
+              );
         },
         // Before the body is read and before any token lookup: the per-address ping limit, and a token that
         // cannot be one (malformed, or its checksum fails) refused without reading what it sends.
@@ -231,9 +239,10 @@ export class IngestRoutes implements OnModuleInit, OnModuleDestroy {
             throw new InvalidError('rid: give one run id', [{ path: 'rid', message: 'give one run id' }]);
           const ridProblem = rid === undefined ? null : rid.length > 128 ? 'at most 128 characters' : textProblem(rid);
           if (ridProblem) throw new InvalidError(`rid: ${ridProblem}`, [{ path: 'rid', message: ridProblem }]);
+          // In the charset named (none, UTF-8: where the body is this edge's own note about its content coding).
           const body =
             request.body instanceof RawBody && request.body.bytes.length
-              ? request.body.bytes.toString('utf8')
+              ? pingBodyText(request.body.bytes, pingCharsets.get(request.raw))
               : undefined;
           const exitCode = signal === 'exit-code' ? exitCodeParam(request) : undefined;
           const result = await this.pings.ping(
@@ -317,13 +326,22 @@ const PING_PATH = /^\/+ping\//;
 /**
  * A ping URL takes any body as bytes, whatever its Content-Type says: one that is no media type (`text`, an empty
  * header, `a/b/c`) is refused by the framework with 415 before any parser runs — a ping lost, or a wrong method or URL
- * not told so. Called in a route's onRequest hook, before the framework reads the header. Nothing on a ping URL reads
- * the type (a body is kept as UTF-8 text whatever its charset; Content-Encoding is read on its own).
+ * not told so. Called in a route's onRequest hook, before the framework reads the header. Only its charset is kept (the
+ * body's text is read in it: pingBodyText); Content-Encoding is read on its own.
  */
 function takeAnyContentType(request: FastifyRequest): void {
-  if (request.raw.headers['content-type'] !== undefined)
-    request.raw.headers['content-type'] = 'application/octet-stream';
+  const type = request.raw.headers['content-type'];
+  if (type === undefined) return;
+  const charset = charsetOf(type);
+  if (charset !== undefined) pingCharsets.set(request.raw, charset);
+  request.raw.headers['content-type'] = 'application/octet-stream';
 }
+
+/**
+ * The charset a ping POST's Content-Type named (takeAnyContentType reads it before the header is replaced); dropped when
+ * the body is replaced by a note (keepHeadOfEncodedBody), which is UTF-8.
+ */
+const pingCharsets = new WeakMap<FastifyRequest['raw'], string>();
 
 /** takeAnyContentType as a route's onRequest hook (the routes that refuse a ping URL: 405, 404). */
 function anyContentType(request: FastifyRequest, _reply: unknown, done: () => void): void {

@@ -41,7 +41,7 @@ export function keepHeadOfBody(payload: NodeJS.ReadableStream, keepBytes: number
  * is kept; inflating stops there (a small bomb costs no more than its head), and the rest of the body is read off the
  * socket and dropped, up to `maxBytes` as it came. A coding this edge does not decode (`br`…), or bytes that are not
  * the coding named, leave a note in place of the body: the ping counts either way (its body is information, not the
- * signal), and the compressed bytes read as text were kept as mojibake.
+ * signal), and the compressed bytes read as text were kept as mojibake. `onNote` is told when a note (UTF-8) is the body.
  */
 export function keepHeadOfEncodedBody(
   payload: NodeJS.ReadableStream,
@@ -49,6 +49,7 @@ export function keepHeadOfEncodedBody(
   named: string,
   keepBytes: number,
   maxBytes: number,
+  onNote: () => void = () => undefined,
 ): CountedStream {
   const raw = keepHeadOfBody(payload, maxBytes, maxBytes);
   const out = new PassThrough();
@@ -59,11 +60,11 @@ export function keepHeadOfEncodedBody(
   const empty = (): boolean => !raw.receivedEncodedLength;
   if (encoding === 'unsupported') {
     raw.on('data', () => undefined);
-    raw.on('end', () =>
-      empty()
-        ? out.end()
-        : out.end(`(body not kept: content encoding "${named}" is not decoded here; send gzip or deflate)`),
-    );
+    raw.on('end', () => {
+      if (empty()) return void out.end();
+      onNote();
+      out.end(`(body not kept: content encoding "${named}" is not decoded here; send gzip or deflate)`);
+    });
     return out as CountedStream;
   }
   const inflate = encoding === 'gzip' ? createGunzip() : createInflate();
@@ -89,7 +90,10 @@ export function keepHeadOfEncodedBody(
   });
   inflate.on('error', () => {
     if (!inflating) return;
-    if (kept === 0 && !empty()) out.write(`(body not kept: not valid ${encoding} data, as Content-Encoding says)`);
+    if (kept === 0 && !empty()) {
+      onNote();
+      out.write(`(body not kept: not valid ${encoding} data, as Content-Encoding says)`);
+    }
     stop();
   });
   // The coded data may end before the body does (bytes after a deflate stream): the rest is still read and dropped.

@@ -428,7 +428,13 @@ describe('a large ping body', () => {
 
 describe('a ping body with a Content-Encoding', () => {
   /** POST /ping/{token} with raw bytes and a Content-Encoding (several parts: written 50 ms apart). */
-  function postEncoded(token: string, from: string, body: Buffer | Buffer[], encoding: string): Promise<number> {
+  function postEncoded(
+    token: string,
+    from: string,
+    body: Buffer | Buffer[],
+    encoding: string,
+    type = 'text/plain',
+  ): Promise<number> {
     const parts = Array.isArray(body) ? body : [body];
     const bytes = Buffer.concat(parts);
     return new Promise((resolve, reject) => {
@@ -438,7 +444,7 @@ describe('a ping body with a Content-Encoding', () => {
           port: h.config.port,
           path: `/ping/${token}`,
           method: 'POST',
-          headers: { 'content-type': 'text/plain', 'content-encoding': encoding, 'content-length': bytes.length },
+          headers: { 'content-type': type, 'content-encoding': encoding, 'content-length': bytes.length },
           localAddress: from,
         },
         (res) => {
@@ -516,6 +522,32 @@ describe('a ping body with a Content-Encoding', () => {
     const { token } = await createMonitor();
     expect(await postEncoded(token, '127.0.0.47', bytes, encoding)).toBe(200);
     expect(await bodyOf()).toMatch(note);
+  });
+
+  // A job's log in another charset was kept as UTF-8 read from its bytes: every accented or CJK character a U+FFFD.
+  it.each([
+    ['text/plain; charset=iso-8859-1', 'identity', Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x80]), 'café €'],
+    ['text/plain; charset="UTF-16LE"', 'identity', Buffer.from('disk full ✓', 'utf16le'), 'disk full ✓'],
+    ['text/plain; charset=shift_jis', 'gzip', gzipSync(Buffer.from([0x82, 0xa0, 0x82, 0xa2])), 'あい'],
+    ['text/plain; charset=utf-8', 'identity', Buffer.from('backup ✓'), 'backup ✓'],
+    ['text/plain; charset=klingon', 'identity', Buffer.from('backup ✓'), 'backup ✓'],
+  ])(
+    '%s (%s): the text is read in that charset (UTF-8 when none a decoder knows)',
+    async (type, coding, bytes, text) => {
+      const { token } = await createMonitor();
+      expect(await postEncoded(token, '127.0.0.60', bytes, coding, type)).toBe(200);
+      expect(await bodyOf()).toBe(text);
+    },
+  );
+
+  it("a note in place of a body it cannot read is the edge's own text, not read in the charset the client named", async () => {
+    const { token } = await createMonitor();
+    expect(
+      await postEncoded(token, '127.0.0.61', Buffer.from('not gzip'), 'gzip', 'text/plain; charset=utf-16le'),
+    ).toBe(200);
+    expect(await bodyOf()).toMatch(/not valid gzip data/);
+    expect(await postEncoded(token, '127.0.0.61', Buffer.from('x'), 'br', 'text/plain; charset=utf-16le')).toBe(200);
+    expect(await bodyOf()).toMatch(/content encoding "br" is not decoded here/);
   });
 });
 

@@ -71,6 +71,12 @@ function routes(seen: Seen[]) {
             .writeHead(200, { 'content-type': 'text/html; charset=ISO-8859-1' })
             .end(Buffer.from('<p>Größe: café</p>', 'latin1'));
           return;
+        case '/latin1-euro':
+          // The Latin-1 label means windows-1252 (WHATWG): 0x80 is €, 0x93/0x94 curly quotes.
+          res
+            .writeHead(200, { 'content-type': 'text/plain; charset=iso-8859-1' })
+            .end(Buffer.from([0x80, 0x20, 0x35, 0x20, 0x93, 0x6f, 0x6b, 0x94]));
+          return;
         case '/json-mislabelled':
           // UTF-8, as JSON is, under a Latin-1 label some servers send (RFC 8259: the parameter has no effect).
           res
@@ -274,6 +280,11 @@ describe('http probe (real local servers)', () => {
   it('the body is read in the charset its Content-Type names: a Latin-1 page contains "Größe"', async () => {
     const latin1 = await get(`${http.origin}/latin1`, { bodyContains: 'Größe' });
     expect(latin1).toMatchObject({ ok: true, facts: { bodyText: '<p>Größe: café</p>' } });
+  });
+
+  it('a page labelled Latin-1 is read as windows-1252, as browsers read it: 0x80 is "€" (Node 20 read a C1 control)', async () => {
+    const euro = await get(`${http.origin}/latin1-euro`, { bodyContains: '€ 5' });
+    expect(euro).toMatchObject({ ok: true, facts: { bodyText: '€ 5 “ok”' } });
   });
 
   it('a JSON body is read as UTF-8 whatever charset its Content-Type names (RFC 8259: the parameter has no effect)', async () => {

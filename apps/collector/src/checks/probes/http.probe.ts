@@ -1,5 +1,5 @@
+import { charsetOf, decodeText } from '@fleetwatch/contracts';
 import { jsonPathAssertionProblem } from '@fleetwatch/domain';
-import { TextDecoder } from 'node:util';
 import { CertificateUntrustedError, failureReasonOf, httpExchange } from '../net';
 import type { Probe, ProbeFacts } from '../probe';
 import { roundMs } from './tcp.probe';
@@ -112,16 +112,7 @@ export const httpProbe: Probe<'http'> = async (check, ctx) => {
  * bodyText's limit), so a character split there is left out rather than shown as U+FFFD.
  */
 function decodeBody(body: Buffer, contentType: string | undefined, cut: boolean): string {
-  const label = JSON_TYPE.test(contentType ?? '')
-    ? undefined
-    : /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? '')?.[1];
-  let decoder: TextDecoder;
-  try {
-    decoder = new TextDecoder(label ?? 'utf-8');
-  } catch {
-    decoder = new TextDecoder('utf-8');
-  }
-  return decoder.decode(body, { stream: cut });
+  return decodeText(body, JSON_TYPE.test(contentType ?? '') ? undefined : charsetOf(contentType), { stream: cut });
 }
 
 function parseJson(text: string): unknown {
