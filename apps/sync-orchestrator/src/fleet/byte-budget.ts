@@ -15,6 +15,11 @@
  * few members with big snapshots filling the whole budget made the small reports of other members fail, and those
  * members read as unreachable. Reports are a few KB each: the default 8 MiB reserve holds those of every member in
  * flight (FLEET_POLL_CONCURRENCY, 50 by default) many times over. The total held still never passes `limit`.
+ *
+ * One report holds at most `reportLimit` (a quarter of that share, at most MAX_REPORT_BYTES: 1 MiB by default): a
+ * member streaming an 8 MiB report (the per-answer cap), slowly or not, held the whole share until its member timeout,
+ * and every other member's report that came meanwhile failed on a full budget — those members read as unreachable. A
+ * report past its limit fails at that chunk (ReportTooLargeError) and its bytes are given back at once.
  */
 export class ByteBudget {
   private held = 0;
@@ -22,12 +27,15 @@ export class ByteBudget {
   private peak = 0;
   /** The bytes snapshots and flow may hold together: the budget less the reports' reserved share. */
   readonly bulkLimit: number;
+  /** The bytes one status report may hold: a quarter of the reports' share, at most MAX_REPORT_BYTES. */
+  readonly reportLimit: number;
 
   constructor(
     /** The budget in bytes. */
     readonly limit: number,
   ) {
     this.bulkLimit = limit - Math.floor(limit * REPORT_RESERVE_FRACTION);
+    this.reportLimit = Math.min(MAX_REPORT_BYTES, Math.floor((limit - this.bulkLimit) / REPORTS_PER_SHARE));
   }
 
   /** The bytes of answers held now. */
@@ -42,7 +50,7 @@ export class ByteBudget {
 
   /** The most bytes one answer of `part` could ever hold: a larger one can never fit. */
   limitOf(part: BudgetPart): number {
-    return part === 'report' ? this.limit : this.bulkLimit;
+    return part === 'report' ? this.reportLimit : this.bulkLimit;
   }
 
   /** One answer's share: what it takes is given back by its release(). A report may use the reserved share. */
@@ -69,6 +77,10 @@ export class ByteBudget {
 
 /** The share of the budget only status reports may use (see ByteBudget). */
 export const REPORT_RESERVE_FRACTION = 1 / 8;
+/** The most bytes one status report may hold, whatever the budget: reports are a few KB (2 KB with 40 components). */
+export const MAX_REPORT_BYTES = 1024 * 1024;
+/** Reports at their limit that the reports' share holds at once: one alone can never fill it. */
+const REPORTS_PER_SHARE = 4;
 
 /** A status report ('report': may use the reserved share) or a snapshot or flow answer ('bulk'). */
 export type BudgetPart = 'report' | 'bulk';
@@ -88,9 +100,14 @@ export class BudgetLease {
     return this.taken;
   }
 
-  /** Takes a chunk's `bytes`; throws BudgetFullError (nothing taken) when the budget has no room for them. */
+  /**
+   * Takes a chunk's `bytes`; throws BudgetFullError (nothing taken) when the budget has no room for them, and
+   * ReportTooLargeError when a report would pass its own limit.
+   */
   take(bytes: number): void {
     if (this.released) throw new Error('budget lease already released');
+    if (this.part === 'report' && this.taken + bytes > this.budget.reportLimit)
+      throw new ReportTooLargeError(this.budget.reportLimit);
     if (!this.budget.take(bytes, this.part))
       throw new BudgetFullError(this.budget.limit, this.part, this.budget.bulkLimit);
     this.taken += bytes;
@@ -111,6 +128,14 @@ export class BudgetFullError extends Error {
   ) {
     super(
       `the poll cycle's in-flight byte budget (${limit} bytes, FLEET_POLL_MAX_INFLIGHT_BYTES${part === 'bulk' ? `; ${bulkLimit} of them for snapshots and flow, the rest kept for status reports` : ''}) is full: answer dropped, read again next cycle`,
+    );
+  }
+}
+
+export class ReportTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(
+      `the status report exceeded ${limit} bytes (one report's limit: a quarter of the share of FLEET_POLL_MAX_INFLIGHT_BYTES kept for reports, at most ${MAX_REPORT_BYTES}): answer dropped`,
     );
   }
 }

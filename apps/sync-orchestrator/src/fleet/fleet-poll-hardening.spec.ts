@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { MemberPollRecord } from '@fleetwatch/contracts';
 import type { FleetSitesRepository } from '@fleetwatch/persistence';
 import { loadSyncConfig, type SyncConfig } from '../config';
-import { BudgetFullError, ByteBudget } from './byte-budget';
+import { BudgetFullError, ByteBudget, MAX_REPORT_BYTES, ReportTooLargeError } from './byte-budget';
 import { FleetPoller, type MemberRecordStore } from './fleet-poller';
 import { createMemberAgent, pollMember } from './member-client';
 import { pollerOptions } from './fleet.service';
@@ -73,24 +73,21 @@ function poller(cache: MemberRecordStore, options: { maxInflightBytes?: number; 
 
 describe('ByteBudget: bytes taken as they arrive, given back once', () => {
   it('takes chunks that fit, refuses (taking nothing) one that does not, and gives an answer’s bytes back once', () => {
-    const budget = new ByteBudget(100);
-    const a = budget.open('report');
-    const b = budget.open('report');
-    a.take(60);
-    b.take(30);
+    const budget = new ByteBudget(800);
+    const a = budget.open('bulk');
+    const b = budget.open('bulk');
+    a.take(600);
+    b.take(90);
     expect(() => b.take(11)).toThrow(BudgetFullError);
-    expect(() => b.take(11)).toThrow(
-      "the poll cycle's in-flight byte budget (100 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES) is full",
-    );
-    expect(budget.heldBytes).toBe(90);
+    expect(budget.heldBytes).toBe(690);
     b.take(10);
+    expect(budget.heldBytes).toBe(700);
+    a.release();
+    a.release();
     expect(budget.heldBytes).toBe(100);
-    a.release();
-    a.release();
-    expect(budget.heldBytes).toBe(40);
     b.release();
     expect(budget.heldBytes).toBe(0);
-    expect(budget.peakHeldBytes).toBe(100);
+    expect(budget.peakHeldBytes).toBe(700);
   });
 
   it('snapshots and flow hold at most seven eighths: the last eighth is kept for status reports', () => {
@@ -101,15 +98,35 @@ describe('ByteBudget: bytes taken as they arrive, given back once', () => {
     expect(() => budget.open('bulk').take(51)).toThrow(
       "the poll cycle's in-flight byte budget (800 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES; 700 of them for snapshots and flow, the rest kept for status reports) is full",
     );
-    const report = budget.open('report');
-    report.take(150);
+    // Reports of 25 bytes (one report's limit here) take the rest of the budget: the 50 bytes snapshots left, the 100
+    // kept for reports.
+    const reports = Array.from({ length: 6 }, () => budget.open('report'));
+    for (const report of reports) report.take(25);
     expect(budget.heldBytes).toBe(800);
-    expect(() => budget.open('report').take(1)).toThrow(BudgetFullError);
-    report.release();
-    // A report's bytes given back leave the bulk share as it was: 50 bytes of it free.
+    expect(() => budget.open('report').take(1)).toThrow(
+      "the poll cycle's in-flight byte budget (800 bytes, FLEET_POLL_MAX_INFLIGHT_BYTES) is full",
+    );
+    for (const report of reports) report.release();
+    // Reports' bytes given back leave the bulk share as it was: 50 bytes of it free.
     expect(() => budget.open('bulk').take(51)).toThrow(BudgetFullError);
     budget.open('bulk').take(50);
     expect(budget.heldBytes).toBe(700);
+  });
+
+  it('one report holds at most a quarter of the reports’ share (at most 1 MiB): past it, it fails and gives all back', () => {
+    expect(new ByteBudget(64 * MiB).reportLimit).toBe(MAX_REPORT_BYTES);
+    expect(MAX_REPORT_BYTES).toBe(MiB);
+    expect(new ByteBudget(8 * MiB).reportLimit).toBe(MiB / 4);
+    const budget = new ByteBudget(800);
+    expect(budget.reportLimit).toBe(25);
+    expect(budget.limitOf('report')).toBe(25);
+    const report = budget.open('report');
+    report.take(20);
+    expect(() => report.take(6)).toThrow(ReportTooLargeError);
+    expect(() => report.take(6)).toThrow('the status report exceeded 25 bytes');
+    expect(budget.heldBytes).toBe(20);
+    report.release();
+    expect(budget.heldBytes).toBe(0);
   });
 });
 
@@ -483,5 +500,91 @@ describe('status reports have a share of the budget that big snapshots cannot fi
     } finally {
       await dispatcher.close();
     }
+  });
+
+  it('a member streaming a huge report slowly cannot fill the reports’ share: another member’s report is read at once', async () => {
+    // A budget of 8 MiB: 7 MiB for snapshots and flow, 1 MiB kept for reports, 256 KiB the most one report holds.
+    // big1 and big2 fill the snapshots' share and stall; then `huge` streams its report, 16 KiB every 5 ms, up to all
+    // but 1,000 bytes of the budget and stalls there (a slow link; its member timeout is seconds away). `late` answers
+    // its 2 KB report once that report is that far, or was cut off. Without a limit per report, `huge` held the whole
+    // share until its member timeout and `late`'s report failed on a full budget: `late` read as unreachable.
+    let budget: ByteBudget | undefined;
+    let hugeClosed = false;
+    let lateAnswered = 0;
+    let lateDone = 0;
+    const held = () => budget?.heldBytes ?? 0;
+    const snapshotsHeld = 7 * MiB - 200;
+    const hugeReport = 8 * MiB - 1000 - snapshotsHeld;
+    handler = (name, path, _req, res) => {
+      const components = Array.from({ length: 40 }, (_, i) => ({ component: `component-${i}`, version: '1.2.3' }));
+      const report = () => json(res, 200, JSON.stringify({ ...memberReport(name), components }));
+      if (name === 'late') {
+        if (path !== '/api/v1/status/report') return json(res, 404, '{}');
+        return void until(() => held() === 8 * MiB - 1000 || hugeClosed).then(() => {
+          lateAnswered = performance.now();
+          report();
+        });
+      }
+      if (name === 'huge') {
+        if (path !== '/api/v1/status/report') return json(res, 404, '{}');
+        res.on('close', () => (hugeClosed = true));
+        return void until(() => held() === snapshotsHeld).then(() => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          let sent = 0;
+          const drip = setInterval(() => {
+            const n = Math.min(16 * 1024, hugeReport - sent);
+            if (n <= 0 || res.destroyed) return clearInterval(drip);
+            res.write(sent === 0 ? '{' + ' '.repeat(n - 1) : ' '.repeat(n));
+            sent += n;
+          }, 5);
+          res.on('close', () => clearInterval(drip));
+        });
+      }
+      if (path === '/api/v1/status/report') return report();
+      if (path !== '/api/v1/system/snapshot/current') return json(res, 404, '{}');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{' + ' '.repeat(3.5 * MiB - 101));
+    };
+    const { cache, stored } = memoryCache();
+    const dispatcher = createMemberAgent();
+    const p = new FleetPoller(
+      cache,
+      sites,
+      { concurrency: 50, timeoutMs: 10_000, memberTimeoutMs: 3_000, maxInflightBytes: 8 * MiB },
+      (m, s, minutes, heldSnapshot, b) => {
+        budget = b;
+        const poll = pollMember(m, s, minutes, { dispatcher, heldSnapshot, budget: b });
+        if (m.name === 'late') void poll.finally(() => (lateDone = performance.now())).catch(() => undefined);
+        return poll;
+      },
+    );
+    try {
+      const r = await p.cycle(members(['big1', 'big2', 'huge', 'late']));
+      expect(stored.get('late')?.attempt).toMatchObject({ ok: true, error: null });
+      expect(stored.get('late')?.good?.report?.components).toHaveLength(40);
+      // Read as soon as it was sent: not held back until `huge` gave up (its member timeout, 3 s).
+      expect(lateDone - lateAnswered).toBeLessThan(1_000);
+      expect(stored.get('huge')?.attempt.error).toMatch(/the status report exceeded 262144 bytes/);
+      expect(r).toMatchObject({ ok: 3, failed: 1 });
+      expect(r.peakInflightBytes).toBeLessThanOrEqual(8 * MiB);
+    } finally {
+      await dispatcher.close();
+    }
+  });
+
+  it('a report announcing more than one report’s limit is refused unread, saying so', async () => {
+    handler = (name, path, _req, res) => {
+      if (path !== '/api/v1/status/report') return json(res, 404, '{}');
+      if (name !== 'huge') return json(res, 200, JSON.stringify(memberReport(name)));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 8 * MiB });
+      res.write('{');
+    };
+    const { cache, stored } = memoryCache();
+    const r = await poller(cache, { memberTimeoutMs: 3_000 }).cycle(members(['a', 'huge']));
+    expect(r).toMatchObject({ ok: 1, failed: 1 });
+    expect(stored.get('a')?.attempt).toMatchObject({ ok: true, error: null });
+    expect(stored.get('huge')?.attempt.error).toMatch(
+      /GET \/api\/v1\/status\/report: the status report exceeded 1048576 bytes/,
+    );
   });
 });

@@ -8,7 +8,13 @@ import {
 } from '@fleetwatch/contracts';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { BudgetFullError, type BudgetLease, type BudgetPart, type ByteBudget } from './byte-budget';
+import {
+  BudgetFullError,
+  ReportTooLargeError,
+  type BudgetLease,
+  type BudgetPart,
+  type ByteBudget,
+} from './byte-budget';
 import type { LeaderMember } from './leader-config';
 
 // One member's endpoints as a leader calls them. Redirects are followed by hand (at most
@@ -23,7 +29,7 @@ import type { LeaderMember } from './leader-config';
 // ignores the header and sends the same hash again is not re-validated either. With a ByteBudget
 // (the poll cycle's), each chunk of a body is taken from it as it arrives; one that does not fit fails
 // that answer at once (see byte-budget.ts); the status report may use the budget's share kept for reports, which
-// snapshots and flow cannot fill.
+// snapshots and flow cannot fill, up to its own limit (ByteBudget.reportLimit) so that one member cannot fill it.
 // A 2xx whose JSON is `null` is no data, not a missing endpoint (that is a 404): it fails, saying so.
 
 const MAX_REDIRECTS = 3;
@@ -158,6 +164,10 @@ export async function getJson(
         );
       }
       const part = options.budgetPart ?? 'bulk';
+      if (part === 'report' && length !== undefined && length > options.budget.reportLimit) {
+        res.body.destroy();
+        throw new MemberCallError(`GET ${path}: ${new ReportTooLargeError(options.budget.reportLimit).message}`);
+      }
       if (length !== undefined && length > options.budget.limitOf(part)) {
         res.body.destroy();
         throw new MemberCallError(
@@ -199,8 +209,8 @@ function contentLength(headers: Record<string, string | string[] | undefined>): 
 
 /**
  * The body as text, each chunk taken from the cycle's budget as it is read (`lease`, given back by the caller once the
- * answer is parsed or dropped). A chunk that does not fit fails the answer at once (BudgetFullError): the stream is
- * destroyed, the chunk not kept.
+ * answer is parsed or dropped). A chunk that does not fit fails the answer at once (BudgetFullError, or
+ * ReportTooLargeError past a report's own limit): the stream is destroyed, the chunk not kept.
  */
 async function readWithin(res: Dispatcher.ResponseData, lease: BudgetLease): Promise<string> {
   const chunks: Buffer[] = [];
@@ -213,7 +223,7 @@ async function readWithin(res: Dispatcher.ResponseData, lease: BudgetLease): Pro
     }
   } catch (err) {
     res.body.destroy();
-    if (err instanceof BudgetFullError) throw new MemberCallError(err.message);
+    if (err instanceof BudgetFullError || err instanceof ReportTooLargeError) throw new MemberCallError(err.message);
     throw err;
   }
   return new TextDecoder().decode(Buffer.concat(chunks, length));

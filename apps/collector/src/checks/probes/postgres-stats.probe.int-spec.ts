@@ -2,8 +2,14 @@ import { checkResultPayloadSchema, postgresStatsCheckFields, type CheckInput } f
 import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
 import { testEnv, waitFor } from '@fleetwatch/testing';
 import { Client } from 'pg';
-import { postgresStatsProbe } from './postgres-stats.probe';
-import { closedPort, probeContext, startPrivatePostgres, type PrivatePostgres } from './probes.int-helpers';
+import { MAX_READ_BYTES, postgresStatsProbe } from './postgres-stats.probe';
+import {
+  closedPort,
+  floodingServer,
+  probeContext,
+  startPrivatePostgres,
+  type PrivatePostgres,
+} from './probes.int-helpers';
 import { startStandby } from './testing/pg-standby';
 
 jest.setTimeout(60_000);
@@ -104,6 +110,104 @@ describe('postgres-stats against the local server', () => {
       probeContext({ policy: createTargetPolicy(['127.0.0.2/32']) }),
     );
     expect(denied.failureReason).toMatch(/denied network 127\.0\.0\.2\/32/);
+  });
+});
+
+/** A backend message: its type byte, then its length (itself included) and body. */
+function message(type: string, body: Buffer = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(5);
+  head.write(type, 0, 'latin1');
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+const cstring = (text: string) => Buffer.from(`${text}\0`, 'latin1');
+const readyForQuery = () => message('Z', Buffer.from('I'));
+
+describe('postgres-stats against a server whose answer never ends', () => {
+  // pg holds a message until its last byte, whatever length its header claims: without a bound, all the server streamed
+  // piled up in the collector until the timeout.
+  const streamed = 64 * 1024 * 1024;
+
+  /** Asserts the flooded run's outcome, and that a normal run of the real server alongside it was not harmed. */
+  async function expectCutOff(flood: Awaited<ReturnType<typeof floodingServer>>): Promise<void> {
+    const started = performance.now();
+    const [out, other] = await Promise.all([
+      postgresStatsProbe(check({ host: '127.0.0.1', port: flood.port }), probeContext({ timeoutMs: 20_000 })),
+      postgresStatsProbe(check(), probeContext()),
+    ]);
+    expect(out).toMatchObject({
+      ok: false,
+      failureReason: `the server's answers exceeded ${MAX_READ_BYTES} bytes`,
+      metrics: [],
+    });
+    expect(performance.now() - started).toBeLessThan(10_000);
+    await flood.expectCut();
+    // What the server got out before the cut: the limit, and what the sockets' buffers hold on the way.
+    expect(flood.sent.bytes).toBeLessThan(MAX_READ_BYTES + 16 * 1024 * 1024);
+    const payload = checkResultPayloadSchema.safeParse({
+      checkId: 'c',
+      targetId: 'check:c',
+      location: 'here',
+      ok: out.ok,
+      latencyMs: out.latencyMs,
+      failureReason: out.failureReason,
+      startedAt: new Date().toISOString(),
+    });
+    expect(payload.success).toBe(true);
+    expect(other).toMatchObject({ ok: true });
+    expect(value(other, 'pg_up')).toBe(1);
+  }
+
+  it('a notice announcing 1 GiB in answer to the startup: cut past MAX_READ_BYTES, DOWN saying so', async () => {
+    const flood = await floodingServer(() => {
+      const head = Buffer.alloc(5);
+      head.write('N', 0);
+      head.writeInt32BE(1024 ** 3, 1);
+      return head;
+    }, streamed);
+    try {
+      await expectCutOff(flood);
+    } finally {
+      await flood.close();
+    }
+  });
+
+  it('a row of 1 GiB in answer to the first catalogue query: cut past MAX_READ_BYTES, DOWN saying so', async () => {
+    // A minimal server: trust, BEGIN answered, then the first SELECT's row announces a 1 GiB column.
+    const flood = await floodingServer((data, s) => {
+      const type = String.fromCharCode(data[0]);
+      if (type !== 'Q') {
+        // The startup message (no type byte): authentication OK, ready.
+        s.write(Buffer.concat([message('R', Buffer.alloc(4)), readyForQuery()]));
+        return null;
+      }
+      const sql = data.toString('latin1', 5);
+      if (sql.startsWith('BEGIN')) {
+        s.write(Buffer.concat([message('C', cstring('BEGIN')), readyForQuery()]));
+        return null;
+      }
+      const field = Buffer.alloc(18);
+      field.writeInt32BE(0, 0); // table
+      field.writeInt16BE(0, 4); // column
+      field.writeInt32BE(25, 6); // text
+      field.writeInt16BE(-1, 10);
+      field.writeInt32BE(-1, 12);
+      field.writeInt16BE(0, 16);
+      const count = Buffer.alloc(2);
+      count.writeInt16BE(1);
+      const description = message('T', Buffer.concat([count, cstring('version'), field]));
+      const row = Buffer.alloc(11);
+      row.write('D', 0);
+      row.writeInt32BE(4 + 2 + 4 + 1024 ** 3, 1);
+      row.writeInt16BE(1, 5);
+      row.writeInt32BE(1024 ** 3, 7);
+      return Buffer.concat([description, row]);
+    }, streamed);
+    try {
+      await expectCutOff(flood);
+    } finally {
+      await flood.close();
+    }
   });
 });
 

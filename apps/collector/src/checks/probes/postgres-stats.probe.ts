@@ -15,8 +15,15 @@ import { elapsedMs, MetricBag } from './service-metrics';
 //    no transaction since it started: unknown is not zero), and the bytes received but not yet
 //    replayed. Seeing other sessions' states and replicas needs pg_monitor (or superuser);
 //    without it the counts are those the user may see.
+// What the session reads is bounded (MAX_READ_BYTES, in all): pg holds a message until its last byte, so a server
+// streaming a huge row or notice grew the collector by whatever it sent before the timeout.
 
 const MAX_REPLICAS = 50;
+/**
+ * What one run reads at most: the session's start and the fixed queries' answers — at most 200 database names and 50
+ * replicas, a few tens of kB. A server sending more is cut off and the check is DOWN, saying so.
+ */
+export const MAX_READ_BYTES = 1024 * 1024;
 
 function failed(failureReason: string, latencyMs: number | null = null): ProbeOutcome {
   return { ok: false, latencyMs, failureReason, facts: {}, metrics: [] };
@@ -28,7 +35,7 @@ export const postgresStatsProbe: Probe<'postgres-stats'> = async (check, ctx: Pr
   const target = await connectTarget(check, ctx, undefined);
   if ('failure' in target) return failed(target.failure);
   const { reasonOf } = target;
-  const { client, unwire } = pgClient(check, target, ctx.timeoutMs);
+  const { client, unwire, exceeded } = pgClient(check, target, ctx.timeoutMs, MAX_READ_BYTES);
 
   const started = performance.now();
   let graceful = false;
@@ -115,6 +122,8 @@ export const postgresStatsProbe: Probe<'postgres-stats'> = async (check, ctx: Pr
     return { ok: true, latencyMs, facts: { result, metrics: bag.samples() }, metrics: bag.toArray() };
   } catch (err) {
     const code = (err as { code?: string }).code;
+    const cut = exceeded();
+    if (cut) return failed(reasonOf(cut));
     return failed(`${reasonOf(err)}${code && /^[0-9A-Z]{5}$/.test(code) ? ` (SQLSTATE ${code})` : ''}`);
   } finally {
     unwire();

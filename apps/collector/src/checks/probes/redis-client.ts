@@ -11,6 +11,10 @@ import { servername, type Target } from './connect-target';
  * SELECT at connect only emitted its refusal (`ERR DB index is out of range`), and a redis-stats check went on in
  * database 0 — UP, reading db 0's keys. A plain redis check (PING, server-wide INFO) selects nothing: a user without
  * SELECT, or a cluster node, still answers it.
+ * `maxReadBytes` bounds what the connection reads: in all (redis), or, once `nextReply(command)` has been called, from
+ * that call on — a probe that awaits each command before sending the next (redis-stats) calls it before each, and so
+ * bounds each reply on its own (bytes of the same socket read past a reply's end count to that reply, so what ioredis
+ * holds is at most the limit and one read). Past it the connection is dropped; `exceeded()` says so, `why()` gives it.
  */
 export function redisClient(
   check: { host: string; port: number; username?: string; db?: number; tls?: boolean },
@@ -18,7 +22,14 @@ export function redisClient(
   timeoutMs: number,
   select = false,
   maxReadBytes = Infinity,
-): { redis: Redis; open(): Promise<void>; why(err: unknown): unknown; unwire(): void } {
+): {
+  redis: Redis;
+  open(): Promise<void>;
+  why(err: unknown): unknown;
+  unwire(): void;
+  nextReply(command: string): void;
+  exceeded(): Error | undefined;
+} {
   const redis = new Redis({
     host: target.address,
     port: check.port,
@@ -45,18 +56,27 @@ export function redisClient(
   // ioredis's parser holds a reply until its last byte: a server answering INFO with a bulk string of gigabytes grew
   // the collector by as much as it could send before the timeout. Past `maxReadBytes` on this connection, it is dropped.
   let exceeded: Error | undefined;
+  let read = 0;
+  let replyTo: string | undefined;
   if (Number.isFinite(maxReadBytes)) {
-    let read = 0;
     redis.on('connect', () => {
       const stream = redis.stream;
       stream.on('data', (chunk: Buffer) => {
         read += chunk.length;
         if (read <= maxReadBytes || exceeded) return;
-        exceeded = new Error(`the server's answers exceeded ${maxReadBytes} bytes`);
+        exceeded = new Error(
+          replyTo === undefined
+            ? `the server's answers exceeded ${maxReadBytes} bytes`
+            : `the server's reply to ${replyTo} exceeded ${maxReadBytes} bytes`,
+        );
         stream.destroy();
       });
     });
   }
+  const nextReply = (command: string): void => {
+    read = 0;
+    replyTo = command;
+  };
   const disconnect = () => redis.disconnect();
   target.signal.addEventListener('abort', disconnect, { once: true });
   const why = (err: unknown): unknown => {
@@ -69,5 +89,12 @@ export function redisClient(
     await redis.connect();
     if (select && check.db) await redis.select(check.db);
   };
-  return { redis, open, why, unwire: () => target.signal.removeEventListener('abort', disconnect) };
+  return {
+    redis,
+    open,
+    why,
+    unwire: () => target.signal.removeEventListener('abort', disconnect),
+    nextReply,
+    exceeded: () => exceeded,
+  };
 }

@@ -2,8 +2,15 @@ import { checkResultPayloadSchema, redisStatsCheckFields, type CheckInput } from
 import { createTargetPolicy, evaluateConditions } from '@fleetwatch/domain';
 import { testEnv } from '@fleetwatch/testing';
 import { Redis } from 'ioredis';
-import { closedPort, probeContext } from './probes.int-helpers';
-import { countValues, MAX_TRACKED_VALUES, MAX_VALUE_LENGTH, redisStatsProbe } from './redis-stats.probe';
+import type { Socket } from 'node:net';
+import { closedPort, floodingServer, probeContext } from './probes.int-helpers';
+import {
+  countValues,
+  MAX_REPLY_BYTES,
+  MAX_TRACKED_VALUES,
+  MAX_VALUE_LENGTH,
+  redisStatsProbe,
+} from './redis-stats.probe';
 
 jest.setTimeout(60_000);
 
@@ -223,6 +230,146 @@ describe('redis-stats probe against the local server', () => {
       expect(payload.success).toBe(true);
     } finally {
       await admin.del(key);
+    }
+  });
+});
+
+/** The commands (lower-case names) in what a RESP client sent: `*N\r\n$len\r\nname\r\n…`. */
+function commandsIn(data: Buffer): string[] {
+  return [...data.toString('latin1').matchAll(/\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n/g)].map((m) => m[1].toLowerCase());
+}
+
+/** A RESP bulk string. */
+const bulk = (text: string) => `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
+
+/** The check's result as the collector publishes it (failure text within the contract's bounds). */
+function asPayload(out: Out) {
+  return checkResultPayloadSchema.safeParse({
+    checkId: 'c',
+    targetId: 'check:c',
+    location: 'here',
+    ok: out.ok,
+    latencyMs: out.latencyMs,
+    failureReason: out.failureReason,
+    startedAt: new Date().toISOString(),
+    metrics: out.metrics,
+  });
+}
+
+describe('redis-stats against a server whose reply never ends', () => {
+  // RESP2 servers (no HELLO) that answer as a Redis would until one command, then announce a 1 GiB bulk string for it
+  // and stream 64 MiB: ioredis holds a reply until its last byte, so without a bound all of it piled up in the
+  // collector until the timeout.
+  const streamed = 64 * 1024 * 1024;
+  const answer = (s: Socket, command: string): void => {
+    if (command === 'hello') s.write("-ERR unknown command 'hello'\r\n");
+    else if (command === 'ping') s.write('+PONG\r\n');
+    else if (command === 'info') s.write(bulk('# Server\r\nredis_version:7.2.4\r\nrole:master\r\n'));
+    else if (command === 'type') s.write('+hash\r\n');
+    else if (command === 'hlen') s.write(':3\r\n');
+    else s.write(`-ERR unexpected ${command}\r\n`);
+  };
+  const floodOn = (flooded: string) =>
+    floodingServer((data, s) => {
+      for (const command of commandsIn(data)) {
+        if (command === flooded)
+          return command === 'hscan' ? `*2\r\n$1\r\n0\r\n*2\r\n$1\r\nf\r\n$${1024 ** 3}\r\n` : `$${1024 ** 3}\r\n`;
+        answer(s, command);
+      }
+      return null;
+    }, streamed);
+
+  it.each([
+    ['INFO', 'info'],
+    ['HSCAN', 'hscan'],
+  ])(
+    'a reply to %s over MAX_REPLY_BYTES: DOWN saying so, the connection cut near the limit, other checks unharmed',
+    async (name, flooded) => {
+      const flood = await floodOn(flooded);
+      try {
+        const started = performance.now();
+        // A normal check of the real server at the same time: the flood costs it nothing.
+        const [out, other] = await Promise.all([
+          redisStatsProbe(
+            check({ host: '127.0.0.1', port: flood.port, keys: [{ key: 'h' }, { key: 'other' }] }),
+            probeContext({ timeoutMs: 20_000 }),
+          ),
+          redisStatsProbe(check(), probeContext()),
+        ]);
+        expect(out).toMatchObject({
+          ok: false,
+          failureReason: `the server's reply to ${name} exceeded ${MAX_REPLY_BYTES} bytes`,
+          metrics: [],
+        });
+        // Cut when the reply passed the limit, not at the timeout.
+        expect(performance.now() - started).toBeLessThan(10_000);
+        await flood.expectCut();
+        // What the server got out before the cut: the limit, and what the sockets' buffers hold on the way.
+        expect(flood.sent.bytes).toBeLessThan(MAX_REPLY_BYTES + 16 * 1024 * 1024);
+        expect(asPayload(out).success).toBe(true);
+        expect(other).toMatchObject({ ok: true });
+        expect(other.metrics?.find((m) => m.name === 'redis_up')?.value).toBe(1);
+      } finally {
+        await flood.close();
+      }
+    },
+  );
+
+  it('replies each under the limit: a run whose replies add up past it still reads (the bound is per reply)', async () => {
+    // INFO and every HSCAN page just under MAX_REPLY_BYTES / 2: three replies together are well past the limit.
+    const half = Math.floor(MAX_REPLY_BYTES / 2);
+    const pad = 'x'.repeat(half);
+    const pages = 3;
+    let page = 0;
+    const flood = await floodingServer((data, s) => {
+      for (const command of commandsIn(data)) {
+        if (command === 'info') s.write(bulk(`redis_version:7.2.4\r\npad:${pad}\r\n`));
+        else if (command === 'hscan') {
+          page++;
+          const next = page < pages ? String(page) : '0';
+          s.write(`*2\r\n${bulk(next)}*2\r\n${bulk(`f${page}`)}${bulk(pad)}`);
+        } else answer(s, command);
+      }
+      return null;
+    }, 0);
+    try {
+      const out = await redisStatsProbe(
+        check({ host: '127.0.0.1', port: flood.port, keys: [{ key: 'h' }] }),
+        probeContext({ timeoutMs: 20_000 }),
+      );
+      expect(out.failureReason).toBeUndefined();
+      expect(out.ok).toBe(true);
+      expect(page).toBe(pages);
+      expect(value(out, 'redis_key_fields_read', { key: 'h' })).toBe(pages);
+    } finally {
+      await flood.close();
+    }
+  });
+
+  it('a reply that trickles in under the limit ends at the timeout, not when the server stops', async () => {
+    const flood = await floodingServer((data, s) => {
+      for (const command of commandsIn(data)) {
+        if (command === 'info') {
+          s.write(`$${1024 ** 3}\r\n`);
+          const drip = setInterval(() => (s.destroyed ? clearInterval(drip) : s.write('x'.repeat(1024))), 20);
+          s.on('close', () => clearInterval(drip));
+        } else answer(s, command);
+      }
+      return null;
+    }, 0);
+    try {
+      const started = performance.now();
+      const out = await redisStatsProbe(
+        check({ host: '127.0.0.1', port: flood.port }),
+        probeContext({ timeoutMs: 500 }),
+      );
+      expect(out).toMatchObject({ ok: false, failureReason: expect.stringMatching(/timed out after 500 ms/) });
+      expect(performance.now() - started).toBeLessThan(2000);
+      const until = Date.now() + 3000;
+      while (flood.connections.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(flood.connections.size).toBe(0);
+    } finally {
+      await flood.close();
     }
   });
 });

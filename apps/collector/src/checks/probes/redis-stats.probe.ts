@@ -19,7 +19,10 @@ import { elapsedMs, MetricBag } from './service-metrics';
 //    distinct ones too (result `valueCappedKeys`);
 //  - a set, sorted set, list or stream by its length (redis_key_length);
 //  - a string as a number (redis_key_value) when it reads as one, else its length.
-// Nothing is written; every read is bounded (HSCAN pages, STRLEN before GET).
+// Nothing is written; every read is bounded (HSCAN pages, STRLEN before GET), and so is every reply as it arrives:
+// ioredis holds a reply until its last byte, so a server (or a hash of huge values) answering INFO or an HSCAN page
+// with a bulk string of gigabytes grew the collector by whatever it sent before the timeout. Each reply is cut at
+// MAX_REPLY_BYTES (the connection dropped, the check DOWN saying which command's reply was too large).
 
 type RedisStatsCheck = Extract<CheckSpec, { type: 'redis-stats' }>;
 type KeyRead = RedisStatsCheck['keys'][number];
@@ -52,6 +55,16 @@ const MAX_KEYSPACE_DBS = 64;
 const HSCAN_PAGE = 1000;
 /** Strings longer than this are not fetched: they are not a number. */
 const MAX_NUMBER_TEXT = 64;
+/**
+ * Bytes one reply may take (each command is awaited before the next is sent, so each reply is bounded on its own).
+ * INFO is a few kB; an HSCAN page of HSCAN_PAGE fields is under 1 MiB unless the fields average over 8 kB together.
+ */
+export const MAX_REPLY_BYTES = 8 * 1024 * 1024;
+
+/** Called before each command is sent: its reply is bounded from there (redisClient's nextReply). */
+type BeforeReply = (command: string) => void;
+/** No new bound per reply: what the connection has read so far goes on counting. */
+const keepCounting: BeforeReply = () => undefined;
 
 /** INFO as metrics: the fields above, `redis_up`, and per database `redis_keyspace_keys{db}` / `_expires`. */
 export function infoMetrics(info: Map<string, string>, bag: MetricBag): void {
@@ -151,8 +164,9 @@ function fieldId(field: string): string {
   return field.length <= MAX_PLAIN_FIELD ? `=${field}` : `#${createHash('sha1').update(field).digest('base64')}`;
 }
 
-async function readHash(redis: Redis, read: KeyRead, bag: MetricBag): Promise<KeyReadNotes> {
+async function readHash(redis: Redis, read: KeyRead, bag: MetricBag, reply: BeforeReply): Promise<KeyReadNotes> {
   const labels = { key: read.key };
+  reply('HLEN');
   bag.add('redis_key_length', await redis.hlen(read.key), labels);
   // Each HSCAN page is counted and dropped: held are the counts (bounded, ValueCounter) and
   // one bounded identity per field read, since HSCAN may return a field twice (rehashing).
@@ -160,6 +174,7 @@ async function readHash(redis: Redis, read: KeyRead, bag: MetricBag): Promise<Ke
   const counter = new ValueCounter();
   let cursor = '0';
   do {
+    reply('HSCAN');
     const [next, flat] = await redis.hscan(read.key, cursor, 'COUNT', HSCAN_PAGE);
     for (let i = 0; i + 1 < flat.length && seen.size < read.maxFields; i += 2) {
       const id = fieldId(flat[i]);
@@ -179,9 +194,11 @@ async function readHash(redis: Redis, read: KeyRead, bag: MetricBag): Promise<Ke
   return { truncated, longValues: counter.long > 0, valuesCapped: counter.capped };
 }
 
-async function readString(redis: Redis, key: string, bag: MetricBag): Promise<void> {
+async function readString(redis: Redis, key: string, bag: MetricBag, reply: BeforeReply): Promise<void> {
+  reply('STRLEN');
   const length = await redis.strlen(key);
   if (length <= MAX_NUMBER_TEXT) {
+    reply('GET');
     const text = await redis.get(key);
     const n = text === null || text.trim() === '' ? NaN : Number(text);
     if (Number.isFinite(n)) {
@@ -193,7 +210,13 @@ async function readString(redis: Redis, key: string, bag: MetricBag): Promise<vo
 }
 
 /** One named key, read by its type. Returns what a hash read has to say (its field cap, long or too many values). */
-export async function readKey(redis: Redis, read: KeyRead, bag: MetricBag): Promise<KeyReadNotes> {
+export async function readKey(
+  redis: Redis,
+  read: KeyRead,
+  bag: MetricBag,
+  reply: BeforeReply = keepCounting,
+): Promise<KeyReadNotes> {
+  if (read.type === 'auto') reply('TYPE');
   const type = read.type === 'auto' ? await redis.type(read.key) : read.type;
   const labels = { key: read.key };
   if (type === 'none') {
@@ -203,21 +226,25 @@ export async function readKey(redis: Redis, read: KeyRead, bag: MetricBag): Prom
   bag.add('redis_key_exists', 1, labels);
   switch (type) {
     case 'hash':
-      return readHash(redis, read, bag);
+      return readHash(redis, read, bag, reply);
     case 'set':
+      reply('SCARD');
       bag.add('redis_key_length', await redis.scard(read.key), labels);
       return NO_NOTES;
     case 'zset':
+      reply('ZCARD');
       bag.add('redis_key_length', await redis.zcard(read.key), labels);
       return NO_NOTES;
     case 'list':
+      reply('LLEN');
       bag.add('redis_key_length', await redis.llen(read.key), labels);
       return NO_NOTES;
     case 'stream':
+      reply('XLEN');
       bag.add('redis_key_length', await redis.xlen(read.key), labels);
       return NO_NOTES;
     case 'string':
-      await readString(redis, read.key, bag);
+      await readString(redis, read.key, bag, reply);
       return NO_NOTES;
     default:
       return NO_NOTES;
@@ -233,16 +260,24 @@ export const redisStatsProbe: Probe<'redis-stats'> = async (check, ctx: ProbeCon
   if ('failure' in target) return failed(target.failure);
   const { signal, reasonOf } = target;
 
-  const { redis, open, why, unwire } = redisClient(check, target, ctx.timeoutMs, true);
+  const { redis, open, why, unwire, nextReply, exceeded } = redisClient(
+    check,
+    target,
+    ctx.timeoutMs,
+    true,
+    MAX_REPLY_BYTES,
+  );
 
   const started = performance.now();
   try {
     await open();
+    nextReply('PING');
     const pong: string = await redis.ping();
     const latencyMs = elapsedMs(started);
     if (pong !== 'PONG') return failed(`PING answered "${pong.slice(0, 64)}", not PONG`, latencyMs);
     const bag = new MetricBag();
     bag.add('redis_up', 1);
+    nextReply('INFO');
     const info = parseInfo(await redis.info());
     infoMetrics(info, bag);
     const truncatedKeys: string[] = [];
@@ -251,12 +286,13 @@ export const redisStatsProbe: Probe<'redis-stats'> = async (check, ctx: ProbeCon
     const keyErrors: string[] = [];
     for (const read of check.keys) {
       try {
-        const notes = await readKey(redis, read, bag);
+        const notes = await readKey(redis, read, bag, nextReply);
         if (notes.truncated) truncatedKeys.push(read.key);
         if (notes.longValues) longValueKeys++;
         if (notes.valuesCapped) valueCappedKeys++;
       } catch (err) {
-        if (signal.aborted) throw err;
+        // Cut off (the timeout, a reply over MAX_REPLY_BYTES): the connection is gone, no other key can be read.
+        if (signal.aborted || exceeded()) throw err;
         // WRONGTYPE (the key is not what the check says), NOPERM (ACL): the others are still read.
         keyErrors.push(`${read.key}: ${reasonOf(err)}`.slice(0, 300));
       }
@@ -282,7 +318,7 @@ export const redisStatsProbe: Probe<'redis-stats'> = async (check, ctx: ProbeCon
     if (keyErrors.length) outcome.failureReason = `could not read ${keyErrors.length} key(s): ${keyErrors[0]}`;
     return outcome;
   } catch (err) {
-    return failed(reasonOf(why(err)));
+    return failed(reasonOf(exceeded() ?? why(err)));
   } finally {
     unwire();
     redis.disconnect();
