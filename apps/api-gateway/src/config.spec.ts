@@ -123,3 +123,20 @@ describe('gateway config: FLEETWATCH_COMPONENT_URLS', () => {
     expect(() => loadGatewayConfig({ ...base, FLEETWATCH_COMPONENT_URLS: value })).toThrow(/FLEETWATCH_COMPONENT_URLS/);
   });
 });
+
+describe('gateway config: GATEWAY_CREDENTIAL_LOOKUP_*', () => {
+  it('defaults to a 2 s wait and 64 lookups at once', () => {
+    const config = loadGatewayConfig(base);
+    expect(config.credentialLookupTimeoutMs).toBe(2000);
+    expect(config.credentialLookupMaxConcurrent).toBe(64);
+  });
+
+  it.each([
+    ['GATEWAY_CREDENTIAL_LOOKUP_TIMEOUT_MS', '50'],
+    ['GATEWAY_CREDENTIAL_LOOKUP_TIMEOUT_MS', 'soon'],
+    ['GATEWAY_CREDENTIAL_LOOKUP_MAX_CONCURRENT', '0'],
+    ['GATEWAY_CREDENTIAL_LOOKUP_MAX_CONCURRENT', '1.5'],
+  ])('refuses %s=%s, naming it', (name, value) => {
+    expect(() => loadGatewayConfig({ ...base, [name]: value })).toThrow(name);
+  });
+});

@@ -50,6 +50,14 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
        * outage. Without it, a read in flight when Redis's connection dropped waited for Redis to come back.
        */
       GATEWAY_REDIS_TIMEOUT_MS: env.int(5_000, 1_500, 60_000),
+      /**
+       * How long a request waits for the database's answer about its session token or API key (not cached), then 503
+       * + Retry-After: with Postgres hanging it waited the query timeout, and forged well-formed credentials (a query
+       * each) queued without bound ahead of every other query (CredentialLookups).
+       */
+      GATEWAY_CREDENTIAL_LOOKUP_TIMEOUT_MS: env.int(2_000, 100, 60_000),
+      /** Such lookups under way at once, one per credential; a request needing one more gets 503 + Retry-After. */
+      GATEWAY_CREDENTIAL_LOOKUP_MAX_CONCURRENT: env.int(64, 1, 10_000),
       AMQP_URL: env.amqpUrl(),
       /**
        * The first admin's password, as it is (SPEC §11): a short one is not refused — the site would not start — but
@@ -134,6 +142,8 @@ export function loadGatewayConfig(source: Record<string, string | undefined> = p
     database: databaseSettings(values),
     redisUrl: values.REDIS_URL,
     redisTimeoutMs: values.GATEWAY_REDIS_TIMEOUT_MS,
+    credentialLookupTimeoutMs: values.GATEWAY_CREDENTIAL_LOOKUP_TIMEOUT_MS,
+    credentialLookupMaxConcurrent: values.GATEWAY_CREDENTIAL_LOOKUP_MAX_CONCURRENT,
     amqpUrl: values.AMQP_URL,
     adminPassword: values.FLEETWATCH_ADMIN_PASSWORD,
     sessionTtlMs: values.SESSION_TTL_HOURS * 3600_000,

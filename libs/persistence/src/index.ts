@@ -55,6 +55,7 @@ export {
   type PingTokenResolverOptions,
 } from './heartbeat-monitors/ping-token-resolver';
 export { withChecksum } from './credentials/checksum';
+export { BoundedLookups, type KeyLookupLimits, type SessionLookup } from './credentials/bounded-lookups';
 export { ProcessedMessagesRepository, type RunOnceOutcome } from './processed-messages/processed-messages.repository';
 export {
   HistoryReadRepository,

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { UnavailableError } from '@fleetwatch/domain';
 import { mapError } from '@fleetwatch/observability';
 import { AuthService } from './auth.service';
+import { CredentialLookups } from './credential-lookups';
 import { newSessionToken } from './session-token';
 
 // Sign-in and authentication answer callers not yet known: a database outage on the way must not tell them the
@@ -23,6 +24,7 @@ function authOver(users: object, sessions: object): AuthService {
     limiter as never,
     {} as never,
     {} as never,
+    new CredentialLookups({ timeoutMs: 1000, maxConcurrent: 4, retryAfterSeconds: 2 }),
   );
 }
 

@@ -1,14 +1,11 @@
 import { UnavailableError } from '@fleetwatch/domain';
-import {
-  ApiKeyVerifier,
-  generateApiKey,
-  generatePingToken,
-  hashApiKey,
-  PingTokenResolver,
-  type ApiKeyRecord,
-  type HeartbeatMonitorRecord,
-} from '@fleetwatch/persistence';
-import { BoundedLookups } from './key-lookups';
+import { generateApiKey, hashApiKey } from '../api-keys/api-key-secret';
+import { ApiKeyVerifier } from '../api-keys/api-key-verifier';
+import type { ApiKeyRecord } from '../api-keys/api-keys.repository';
+import type { HeartbeatMonitorRecord } from '../heartbeat-monitors/heartbeat-monitors.repository';
+import { generatePingToken } from '../heartbeat-monitors/ping-token';
+import { PingTokenResolver } from '../heartbeat-monitors/ping-token-resolver';
+import { BoundedLookups } from './bounded-lookups';
 
 // BoundedLookups in front of the real ApiKeyVerifier and PingTokenResolver: a database slower than the timeout, the
 // legacy-form lists, a resolver's reset.
