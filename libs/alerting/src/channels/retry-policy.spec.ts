@@ -1,6 +1,8 @@
 import {
   backoffDelay,
+  channelPauseMs,
   decideRetry,
+  DEFAULT_CHANNEL_PAUSE,
   DEFAULT_RETRY_POLICY,
   isTransientHttpStatus,
   isTransientSmtpCode,
@@ -51,6 +53,9 @@ describe('delivery retry policy', () => {
     ['1.5', null],
     ['', null],
     [undefined, null],
+    ['Thu, 01 Jan 2026 01:00:00 GMT', 3_600_000],
+    ['Thursday, 01-Jan-26 00:00:10 GMT', 10_000],
+    ['2026-01-01', null],
   ])('Retry-After %j → %j ms', (value, ms) => expect(parseRetryAfter(value, NOW)).toBe(ms));
 
   it.each([
@@ -118,5 +123,42 @@ describe('delivery retry policy', () => {
     expect(at - NOW).toBeGreaterThan(5 * 3_600_000);
     expect(at - NOW).toBeLessThanOrEqual(DEFAULT_RETRY_POLICY.maxAgeMs);
     expect(attempts).toBeLessThan(DEFAULT_RETRY_POLICY.maxAttempts);
+  });
+});
+
+describe('channel pause on rate limiting', () => {
+  const B = { defaultMs: 60_000, maxMs: 3_600_000, minMs: 1000 };
+  it.each([
+    // 429: the receiver's Retry-After, else the default; bounded both ways.
+    [429, 30_000, 30_000],
+    [429, null, 60_000],
+    [429, undefined, 60_000],
+    [429, 0, 1000],
+    [429, 500, 1000],
+    [429, 3_600_000, 3_600_000],
+    [429, 86_400_000, 3_600_000],
+    // 503 pauses the channel only when it says until when.
+    [503, 5000, 5000],
+    [503, 7_200_000, 3_600_000],
+    [503, null, null],
+    // Anything else is one message's failure.
+    [500, 5000, null],
+    [502, null, null],
+    [408, 5000, null],
+    [200, null, null],
+    [null, null, null],
+  ])('HTTP %j with Retry-After %j ms → pause %j ms', (status, retryAfter, pause) =>
+    expect(channelPauseMs(status, retryAfter, B)).toBe(pause),
+  );
+
+  it('a Retry-After HTTP date an hour and more away is bounded to the longest pause', () => {
+    const retryAfter = parseRetryAfter('Fri, 02 Jan 2026 00:00:00 GMT', NOW);
+    expect(retryAfter).toBe(86_400_000);
+    expect(channelPauseMs(429, retryAfter, B)).toBe(3_600_000);
+  });
+
+  it('the default bounds: a minute when the receiver says nothing, at most an hour, at least a second', () => {
+    expect(DEFAULT_CHANNEL_PAUSE).toEqual({ defaultMs: 60_000, maxMs: 3_600_000, minMs: 1000 });
+    expect(channelPauseMs(429, null)).toBe(60_000);
   });
 });

@@ -47,6 +47,38 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
   return Math.max(0, at - now);
 }
 
+/**
+ * How long a channel pauses when its receiver says it is rate limiting (SPEC §7): every message of the channel waits,
+ * not only the one answered, so the others are not sent into the limit one after another, each collecting a 429.
+ */
+export interface ChannelPausePolicy {
+  /** A 429 without a readable Retry-After. */
+  defaultMs: number;
+  /** The longest pause a receiver's Retry-After gets (a date a day away is not believed). */
+  maxMs: number;
+  /** The shortest (`Retry-After: 0` on every answer would otherwise be a busy loop of sends that are not counted). */
+  minMs: number;
+}
+
+export const DEFAULT_CHANNEL_PAUSE: ChannelPausePolicy = { defaultMs: 60_000, maxMs: 3_600_000, minMs: 1000 };
+
+/**
+ * The pause of a whole channel an answer asks for, in ms, or null for none: a 429 (its Retry-After, or the default),
+ * a 503 with a Retry-After (the receiver says when it is back). Bounded to [minMs, maxMs]. A 503 without one is an
+ * ordinary transient failure of that message.
+ */
+export function channelPauseMs(
+  httpStatus: number | null,
+  retryAfterMs: number | null | undefined,
+  policy: ChannelPausePolicy = DEFAULT_CHANNEL_PAUSE,
+): number | null {
+  let ms: number;
+  if (httpStatus === 429) ms = retryAfterMs ?? policy.defaultMs;
+  else if (httpStatus === 503 && retryAfterMs != null) ms = retryAfterMs;
+  else return null;
+  return Math.min(policy.maxMs, Math.max(policy.minMs, ms));
+}
+
 /** The backoff before attempt `attempt + 1`, after `attempt` attempts (1-based), jittered by `random()` ∈ [0, 1). */
 export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number): number {
   const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));

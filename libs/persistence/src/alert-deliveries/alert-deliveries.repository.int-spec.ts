@@ -199,6 +199,56 @@ describe('AlertDeliveriesRepository', () => {
     await sqlExecute(pool, 'DELETE FROM alert_delivery_queue WHERE channel_id = ANY($1::text[])', [[h1, h2, good]]);
   });
 
+  it('a rate-limited channel pauses for every owner: none of its messages is claimed until then, none is charged', async () => {
+    const paused = `ch-${randomUUID()}`;
+    const other = `ch-${randomUUID()}`;
+    const ids = await repo.enqueue(
+      ['g1', 'g2', 'g3'].map((g) => ({ channelId: paused, groupKey: g, notification: g })),
+      undefined,
+      T,
+    );
+    const first = (await repo.claimDue('a', T, 100, 30_000, 1)).filter((p) => p.channelId === paused);
+    expect(first.map((p) => p.id)).toEqual([ids[0]]);
+    await repo.recordAttempt(
+      'a',
+      attemptOf(ids[0], paused, {
+        outcome: 'retrying',
+        httpStatus: 429,
+        error: 'HTTP 429',
+        nextAttemptAt: T + 10_000,
+        pauseChannelUntil: T + 10_000,
+      }),
+    );
+    // Another 429 that was in flight, with a shorter Retry-After: the later end is kept.
+    await repo.recordAttempt(
+      'a',
+      attemptOf(randomUUID(), paused, {
+        outcome: 'retrying',
+        httpStatus: 429,
+        nextAttemptAt: T + 5000,
+        pauseChannelUntil: T + 5000,
+      }),
+    );
+    expect(await repo.channelPausedUntil(paused, T + 1000)).toBe(T + 10_000);
+    const [flowing] = await repo.enqueue(
+      [{ channelId: other, groupKey: 'g1', notification: 'x' }],
+      undefined,
+      T + 1000,
+    );
+    // Another replica (owner b), before the pause ends: the other channel's message, none of the paused one's.
+    const during = await repo.claimDue('b', T + 9_999, 100, 30_000);
+    expect(during.map((p) => p.id)).toContain(flowing);
+    expect(during.filter((p) => p.channelId === paused)).toEqual([]);
+    // Waiting cost the answered message nothing: its attempts and its place (due time) are as they were.
+    expect((await repo.listPending(paused)).map((p) => [p.id, p.attempts, p.nextAttemptAt])).toEqual(
+      ids.map((id) => [id, 0, T]),
+    );
+    expect(await repo.channelPausedUntil(paused, T + 10_000)).toBeNull();
+    // Once it ends, the channel's messages come in their order (the oldest first, one at a time with perChannel 1).
+    const after = (await repo.claimDue('c', T + 10_001, 100, 30_000, 1)).filter((p) => p.channelId === paused);
+    expect(after.map((p) => p.id)).toEqual([ids[0]]);
+  });
+
   it('enqueues in the caller’s transaction: a rollback queues nothing', async () => {
     const ch = `ch-${randomUUID()}`;
     await expect(

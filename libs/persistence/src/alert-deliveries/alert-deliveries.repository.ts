@@ -62,6 +62,13 @@ export interface DeliveryAttempt {
   alertCount?: number;
   /** With `retrying`: what is left to send, replacing the message's notification (default: kept as it is). */
   notification?: unknown;
+  /**
+   * The receiver rate limits the channel (429, or 503 with Retry-After): the whole channel pauses until then (ms), for
+   * every replica. With `retrying`, this message is not charged the attempt: it keeps its attempt count and its place
+   * (its due time), so the channel's messages go out in their order once the pause ends. (With `failed` — the message
+   * too old to wait — it is removed, and the channel pauses all the same.)
+   */
+  pauseChannelUntil?: number;
 }
 
 /** An alert a logged message carried: its fingerprint, rule name, target and status in the message. */
@@ -215,6 +222,8 @@ export class AlertDeliveriesRepository {
    * A claim smaller than what is due is shared across channels — the channels with the fewest under way first, each
    * one's oldest first — not given oldest-first overall: two channels with older backlogs (receivers that hang) would
    * take every slot a worker has, claim after claim, and the other channels' messages would wait until they drained.
+   * A channel paused (its receiver rate limits: recordAttempt's `pauseChannelUntil`) has none of its messages claimed
+   * before its pause ends.
    */
   async claimDue(
     owner: string,
@@ -241,6 +250,9 @@ export class AlertDeliveriesRepository {
              AND NOT EXISTS (
                SELECT 1 FROM alert_delivery_queue o
                WHERE o.channel_id = q.channel_id AND o.group_hash = q.group_hash AND o.seq < q.seq)
+             AND NOT EXISTS (
+               SELECT 1 FROM alert_channel_pauses p
+               WHERE p.channel_id = q.channel_id AND p.paused_until > $1::timestamptz)
          ),
          due AS (
            SELECT q.id FROM alert_delivery_queue q JOIN ready r ON r.id = q.id
@@ -294,13 +306,37 @@ export class AlertDeliveriesRepository {
   /**
    * Logs an attempt and moves its message on, in one transaction: retried at `attempt.nextAttemptAt`
    * (outcome `retrying`), else removed from the queue. Only the claim's owner moves it: a claim that
-   * expired and went to another replica is left to that one (the attempt is still logged).
+   * expired and went to another replica is left to that one (the attempt is still logged). With
+   * `pauseChannelUntil`: the channel pauses until then (a later end kept when one is set already), and a `retrying`
+   * message is handed back as it was (attempts, due time), to go out in its place when the pause ends.
    */
   async recordAttempt(owner: string, attempt: DeliveryAttempt): Promise<void> {
     const pool = this.pool as SqlPool;
     await runInSqlTransaction(pool, async (tx) => {
       await this.insertLog(tx, attempt);
-      if (attempt.outcome === 'retrying' && attempt.nextAttemptAt !== null)
+      if (attempt.pauseChannelUntil !== undefined)
+        await sqlExecute(
+          tx,
+          `INSERT INTO alert_channel_pauses (channel_id, paused_until, http_status, reason, updated_at)
+           VALUES ($1, $2::timestamptz, $3, $4, $5::timestamptz)
+           ON CONFLICT (channel_id) DO UPDATE SET
+             paused_until = GREATEST(alert_channel_pauses.paused_until, EXCLUDED.paused_until),
+             http_status = EXCLUDED.http_status, reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at`,
+          [
+            clean(attempt.channelId),
+            iso(attempt.pauseChannelUntil),
+            attempt.httpStatus,
+            attempt.error === null ? null : truncateText(clean(attempt.error), DELIVERY_ERROR_MAX),
+            iso(attempt.at),
+          ],
+        );
+      if (attempt.outcome === 'retrying' && attempt.pauseChannelUntil !== undefined)
+        await sqlExecute(
+          tx,
+          `UPDATE alert_delivery_queue SET claimed_until = NULL, claimed_by = NULL WHERE id = $1::uuid AND claimed_by = $2`,
+          [attempt.deliveryId, owner],
+        );
+      else if (attempt.outcome === 'retrying' && attempt.nextAttemptAt !== null)
         await sqlExecute(
           tx,
           `UPDATE alert_delivery_queue SET attempts = $2, next_attempt_at = $3::timestamptz, claimed_until = NULL, claimed_by = NULL,
@@ -320,6 +356,21 @@ export class AlertDeliveriesRepository {
           owner,
         ]);
     });
+  }
+
+  /** When a channel's pause ends (ms), or null when it is not paused at `now`. */
+  async channelPausedUntil(channelId: string, now = Date.now()): Promise<number | null> {
+    try {
+      const rows = await sqlQuery<{ until: number }>(
+        this.pool,
+        `SELECT ${epoch('paused_until')} AS until FROM alert_channel_pauses
+         WHERE channel_id = $1 AND paused_until > $2::timestamptz`,
+        [channelId, iso(now)],
+      );
+      return ms(rows[0]?.until ?? null);
+    } catch (err) {
+      rethrowSql(err);
+    }
   }
 
   /** Logs an attempt that belongs to no queued message (a test-send). */
@@ -413,9 +464,12 @@ export class AlertDeliveriesRepository {
     }
   }
 
-  /** Retention of the log. */
+  /** Retention of the log (and of channel pauses long over). */
   async pruneLog(olderThan: number): Promise<number> {
     try {
+      await sqlExecute(this.pool, 'DELETE FROM alert_channel_pauses WHERE paused_until < $1::timestamptz', [
+        iso(olderThan),
+      ]);
       return await sqlExecute(this.pool, 'DELETE FROM alert_deliveries WHERE at < $1::timestamptz', [iso(olderThan)]);
     } catch (err) {
       rethrowSql(err);

@@ -28,6 +28,20 @@ export class DeliveryMetrics {
       }),
   );
 
+  readonly rateLimitedAnswers = lookup(
+    'fleetwatch_alert_delivery_rate_limited_total',
+    () =>
+      new Counter({
+        name: 'fleetwatch_alert_delivery_rate_limited_total',
+        help: 'Answers that paused a notification channel (429, or 503 with Retry-After), by channel type.',
+        labelNames: ['channel_type'],
+      }),
+  );
+
+  rateLimited(channelType: string): void {
+    this.rateLimitedAnswers.inc({ channel_type: channelType });
+  }
+
   record(channelType: string, outcome: string, durationMs: number, sent: boolean): void {
     this.attempts.inc({ channel_type: channelType, outcome });
     if (sent) this.seconds.observe({ channel_type: channelType }, durationMs / 1000);

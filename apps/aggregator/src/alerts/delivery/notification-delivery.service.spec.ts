@@ -20,8 +20,9 @@ const pending = (id: string): PendingDelivery => ({
 
 it('a store error on one message ends the round only after the others of the round were handled', async () => {
   const recorded: string[] = [];
+  let claims = 0;
   const repo = {
-    claimDue: async () => [pending('a'), pending('b'), pending('c')],
+    claimDue: async () => (claims++ === 0 ? [pending('a'), pending('b'), pending('c')] : []),
     renewClaim: async (id: string) => {
       if (id === 'a') throw new Error('connection terminated');
       return true;
@@ -30,6 +31,7 @@ it('a store error on one message ends the round only after the others of the rou
       recorded.push(attempt.deliveryId);
     },
     pruneLog: async () => 0,
+    releaseClaims: async () => 0,
   } as unknown as AlertDeliveriesRepository;
   // Reading a channel takes a while (the store, unsealing): the other messages are still in flight when 'a' fails.
   const channels: ChannelSource = { get: () => new Promise((r) => setTimeout(() => r(null), 50)) };
@@ -39,12 +41,16 @@ it('a store error on one message ends the round only after the others of the rou
     externalURL: 'https://fleet.example.com',
     concurrency: 3,
   });
-  const outcome = await d.runOnce().then(
-    (n) => `handled ${n}`,
+  d.start();
+  const end = Date.now() + 2_000;
+  while (claims === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  // stop() waits for the round under way: a round that ended at 'a's failure would leave 'b' and 'c' unwatched.
+  const outcome = await d.stop().then(
+    () => 'stopped',
     (e: unknown) => `failed: ${(e as Error).message}`,
   );
   expect({ outcome, recordedWhenDone: [...recorded].sort() }).toEqual({
-    outcome: 'handled 3',
+    outcome: 'stopped',
     recordedWhenDone: ['b', 'c'],
   });
 });

@@ -3,14 +3,17 @@ import type { Logger } from 'pino';
 import { InvalidError, UnavailableError } from '@fleetwatch/domain';
 import {
   buildChannelRequest,
+  channelPauseMs,
   channelSecretValues,
   clip,
   decideRetry,
+  DEFAULT_CHANNEL_PAUSE,
   DEFAULT_RETRY_POLICY,
   notificationOfFlush,
   scrubSecrets,
   testNotification,
   type ChannelNotification,
+  type ChannelPausePolicy,
   type ChannelRequest,
   type GroupFlush,
   type NotificationLookup,
@@ -37,7 +40,9 @@ import { DEFAULT_SMTP_OPTIONS, sendEmail, type SmtpTransportOptions } from './sm
 // share the queue: a message is claimed for a lease, so one replica sends it (again only if that one died
 // mid-send: delivery is at least once; receivers can drop a repeat by X-Fleetwatch-Delivery, PagerDuty by
 // its dedup key). Secrets are read from the channel at each attempt and scrubbed from every error text
-// before it is logged or stored.
+// before it is logged or stored. A receiver that rate limits (429, or 503 with Retry-After) pauses its whole channel
+// until its Retry-After (bounded: channelPause), in Postgres where claims are decided, so no replica sends the
+// channel's other messages into the limit; waiting messages are not charged an attempt and keep their order.
 
 export interface DeliveryOptions {
   /** This replica's name on its claims. */
@@ -46,6 +51,8 @@ export interface DeliveryOptions {
   /** The dashboard's base URL, for links in messages. */
   externalURL: string;
   policy: RetryPolicy;
+  /** How long a channel pauses when its receiver rate limits (default without Retry-After, bounds). */
+  channelPause: ChannelPausePolicy;
   pollIntervalMs: number;
   /** Messages claimed at once at most. */
   batchSize: number;
@@ -68,6 +75,7 @@ export interface DeliveryOptions {
 
 export const DEFAULT_DELIVERY_OPTIONS: Omit<DeliveryOptions, 'owner' | 'site' | 'externalURL'> = {
   policy: DEFAULT_RETRY_POLICY,
+  channelPause: DEFAULT_CHANNEL_PAUSE,
   pollIntervalMs: 1000,
   batchSize: 50,
   concurrency: 8,
@@ -162,26 +170,6 @@ export class NotificationDelivery {
       this.again = true;
       this.wake?.();
     } else this.schedule(0);
-  }
-
-  /** One batch: claims due messages and sends them, `concurrency` at a time. Returns how many were attempted. */
-  async runOnce(): Promise<number> {
-    const due = await this.repo.claimDue(
-      this.options.owner,
-      this.options.now(),
-      this.options.batchSize,
-      this.options.leaseMs,
-      this.options.perChannel,
-    );
-    let next = 0;
-    // The batch ends only when every send of it has (deliverSafely: a message whose handling fails is left to its
-    // claim's end, the others go on).
-    const worker = async () => {
-      while (next < due.length) await this.deliverSafely(due[next++]);
-    };
-    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, due.length) }, worker));
-    await this.pruneIfDue();
-    return due.length;
   }
 
   /**
@@ -520,6 +508,7 @@ export class NotificationDelivery {
         const { result, request, unbuildable } = await this.attempt(channel, n, p.id, now);
         const error = this.cleanError(channel, result.error);
         const at = this.options.now();
+        const paused = request && !result.ok ? this.rateLimited(p, base, channel.config.type, result, error, at) : null;
         // A firing notification that could not be built is lost for this channel: `failed` (shown by the log's
         // failed filter), never retried (waiting does not add a secret); `skipped` is only "nothing to send".
         if (!request && unbuildable)
@@ -541,6 +530,8 @@ export class NotificationDelivery {
             nextAttemptAt: null,
             at,
           };
+        // The receiver rate limits: the channel pauses, this message waits with it, uncharged.
+        else if (paused) record = paused;
         else {
           const decision = decideRetry(
             this.options.policy,
@@ -599,6 +590,49 @@ export class NotificationDelivery {
       // Not recorded: the claim runs out and the message is sent again (at least once).
       this.logger.error({ deliveryId: p.id, err: { message: (err as Error).message } }, 'alert delivery not recorded');
     }
+  }
+
+  /**
+   * A 429 (or a 503 with Retry-After): the record that pauses the whole channel until the receiver's Retry-After
+   * (bounded), not charging this message an attempt; null when the answer asks for no pause. A message that would
+   * wait past the policy's age limit gives up as any other would (the channel pauses all the same).
+   */
+  private rateLimited(
+    p: PendingDelivery,
+    base: Omit<
+      DeliveryAttempt,
+      'channelType' | 'outcome' | 'httpStatus' | 'error' | 'durationMs' | 'nextAttemptAt' | 'at'
+    >,
+    channelType: string,
+    result: SendResult,
+    error: string | null,
+    at: number,
+  ): DeliveryAttempt | null {
+    const pauseMs = channelPauseMs(result.httpStatus, result.retryAfterMs, this.options.channelPause);
+    if (pauseMs === null) return null;
+    this.metrics.rateLimited(channelType);
+    const until = at + pauseMs;
+    const common = { ...base, channelType, httpStatus: result.httpStatus, durationMs: result.durationMs, at };
+    if (until - p.createdAt > this.options.policy.maxAgeMs) {
+      const reason = `gave up: older than ${Math.round(this.options.policy.maxAgeMs / 60_000)} min`;
+      return {
+        ...common,
+        outcome: 'failed',
+        error: clip(`${error ?? 'rate limited'} (${reason})`, DELIVERY_ERROR_MAX),
+        nextAttemptAt: null,
+        pauseChannelUntil: until,
+      };
+    }
+    return {
+      ...common,
+      outcome: 'retrying',
+      error: clip(
+        `${error ?? `HTTP ${result.httpStatus}`} (rate limited: the channel pauses until ${new Date(until).toISOString()}; not counted as an attempt)`,
+        DELIVERY_ERROR_MAX,
+      ),
+      nextAttemptAt: until,
+      pauseChannelUntil: until,
+    };
   }
 
   private cleanError(channel: ResolvedChannel, error: string | null): string | null {
