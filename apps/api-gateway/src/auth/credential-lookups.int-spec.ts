@@ -1,6 +1,6 @@
 import { SessionsRepository, generateApiKey } from '@fleetwatch/persistence';
 import * as testing from '@fleetwatch/testing';
-import { TcpProxy, type TestDatabase } from '@fleetwatch/testing';
+import { TcpProxy, type IsolatedDatabase } from '@fleetwatch/testing';
 import { ADMIN_PASSWORD, GatewayHarness, startGateway } from '../int-spec.helpers';
 import { newSessionToken } from './session-token';
 
@@ -20,7 +20,7 @@ const PROMPT_MS = LOOKUP_TIMEOUT_MS + 4000;
 const GIVE_UP_MS = 10_000;
 
 let proxy: TcpProxy;
-let database: TestDatabase;
+let database: IsolatedDatabase;
 let gw: GatewayHarness;
 let token: string;
 
